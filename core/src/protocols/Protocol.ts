@@ -1,0 +1,123 @@
+/**
+ * The contract between a protocol and the hosts that run it.
+ *
+ * A protocol is a sequence of named stages (STYLE.md, after Flower): the coordinator side asks a set of
+ * participants for one stage at a time (`session.round`) and aggregates the replies; the participant side is a
+ * table of stage handlers. Both sides name stages with the same `Stage` values, whose request and reply Schemas
+ * are the wire format: the hosts encode with them before sending and decode with them on receipt, so a protocol
+ * never sees an undecoded message. Messages between participants travel inside replies and requests, relayed
+ * by the coordinator (end-to-end encrypted by the protocol where they must stay secret from it).
+ *
+ * Hosts: `coordinator/src/host` (over socket.io) and `core/src/testing/InMemoryHost.ts` (in one process, for
+ * protocol tests). Protocol files import only `effect` and `core`: never socket.io, SEAL or tfjs.
+ */
+import type { Effect } from "effect"
+import { Schema } from "effect"
+
+/** One named stage: the request the coordinator sends and the reply a participant returns. */
+export interface Stage<Req, Rep> {
+  /** `<protocol>.<stage>`, e.g. `secagg.masked-input`; unique across all protocols. */
+  readonly name: string
+  readonly request: Schema.Codec<Req, any>
+  readonly reply: Schema.Codec<Rep, any>
+}
+
+export const stage = <Req, ReqE, Rep, RepE>(
+  name: string,
+  request: Schema.Codec<Req, ReqE>,
+  reply: Schema.Codec<Rep, RepE>
+): Stage<Req, Rep> => ({ name, request, reply })
+
+/** Why a round ended without enough replies. `missing` names the participants that did not answer. */
+export class RoundError extends Schema.TaggedError<RoundError>()("RoundError", {
+  stage: Schema.String,
+  reason: Schema.Literals(["TooFewReplies", "Cancelled"]),
+  missing: Schema.Array(Schema.String),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `stage ${this.stage}: ${this.reason} (${this.detail}; missing: ${this.missing.join(", ") || "none"})`
+  }
+}
+
+/** A participant's handler failed in a way the protocol reports (bad data, policy, crypto check). */
+export class ParticipantFailure extends Schema.TaggedError<ParticipantFailure>()("ParticipantFailure", {
+  participant: Schema.String,
+  stage: Schema.String,
+  code: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `participant ${this.participant} failed stage ${this.stage}: ${this.code}: ${this.detail}`
+  }
+}
+
+/** The protocol itself detected that the task cannot complete (e.g. too many dropouts to unmask). */
+export class ProtocolError extends Schema.TaggedError<ProtocolError>()("ProtocolError", {
+  protocol: Schema.String,
+  reason: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.protocol}: ${this.reason}: ${this.detail}`
+  }
+}
+
+export interface RoundOptions {
+  /** The round fails with RoundError("TooFewReplies") when fewer participants answer than this. */
+  readonly minReplies: number
+  /** How long to wait for stragglers; participants that disconnect count as missing at once. */
+  readonly timeoutMs?: number
+}
+
+export interface ProgressEvent {
+  readonly stage: string
+  readonly done: number
+  readonly total: number
+  readonly detail?: string
+}
+
+/** What the coordinator side of a protocol may do. */
+export interface CoordinatorSession {
+  readonly taskId: string
+  /** Incremented when a task is restarted after a coordinator restart; participants key their memory by it. */
+  readonly attempt: number
+  /** Participant ids (org ids) in task order. */
+  readonly participants: ReadonlyArray<string>
+  /**
+   * Sends each participant in `requests` its request for `stage` and waits for replies. Participants that
+   * answer with an error are reported as ParticipantFailure unless the round can still reach `minReplies`
+   * without them, in which case they count as missing.
+   */
+  readonly round: <Req, Rep>(
+    stage: Stage<Req, Rep>,
+    requests: ReadonlyMap<string, Req>,
+    options: RoundOptions
+  ) => Effect.Effect<ReadonlyMap<string, Rep>, RoundError | ParticipantFailure>
+  /** Reports progress (shown by the CLI and dashboard); never fails. */
+  readonly progress: (event: ProgressEvent) => Effect.Effect<void>
+  /** Records a digest of an intermediate result (e.g. a round's aggregate) to be notarized as a phase commitment. */
+  readonly commit: (phase: string, digest: string) => Effect.Effect<void>
+}
+
+/** What the participant side of a protocol may do. */
+export interface ParticipantSession {
+  readonly taskId: string
+  readonly attempt: number
+  /** This participant's id. */
+  readonly self: string
+  readonly participants: ReadonlyArray<string>
+  /** Scratch memory for this task attempt (keys, seeds between stages); dropped when the task ends. */
+  readonly memory: Map<string, unknown>
+}
+
+/** The participant side of one stage. Handlers may fail only with ParticipantFailure. */
+export interface StageHandler<Req, Rep, R = never> {
+  readonly stage: Stage<Req, Rep>
+  readonly handle: (request: Req, session: ParticipantSession) => Effect.Effect<Rep, ParticipantFailure, R>
+}
+
+export const handler = <Req, Rep, R>(
+  stage: Stage<Req, Rep>,
+  handle: (request: Req, session: ParticipantSession) => Effect.Effect<Rep, ParticipantFailure, R>
+): StageHandler<Req, Rep, R> => ({ stage, handle })
