@@ -82,7 +82,7 @@ export interface CoordinatorSession {
   readonly taskId: string
   /** Incremented when a task is restarted after a coordinator restart; participants key their memory by it. */
   readonly attempt: number
-  /** Participant ids (org ids) in task order. */
+  /** Participant ids (checksummed chain addresses) in task order. */
   readonly participants: ReadonlyArray<string>
   /**
    * Sends each participant in `requests` its request for `stage` and waits for replies. Participants that
@@ -104,11 +104,16 @@ export interface CoordinatorSession {
 export interface ParticipantSession {
   readonly taskId: string
   readonly attempt: number
-  /** This participant's id. */
+  /** This participant's id: its org's chain account address (checksummed). */
   readonly self: string
   readonly participants: ReadonlyArray<string>
   /** Scratch memory for this task attempt (keys, seeds between stages); dropped when the task ends. */
   readonly memory: Map<string, unknown>
+  /**
+   * Signs with this participant's chain account (EIP-191 personal message), so peers can check that a value
+   * relayed by the coordinator really comes from that participant (`Signatures.verify`).
+   */
+  readonly sign: (message: Uint8Array) => Effect.Effect<string>
 }
 
 /** The participant side of one stage. Handlers may fail only with ParticipantFailure. */
