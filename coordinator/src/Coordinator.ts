@@ -1,0 +1,124 @@
+/**
+ * The coordinator process in one place: HTTP API and socket.io hub on one port, the task store, the scheduler
+ * and the chain notary. `start` resumes every unfinished task found in the store, so a restarted coordinator
+ * picks up where the old one stopped.
+ */
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { Effect } from "effect"
+import { getAddress, verifyTypedData } from "ethers"
+import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
+import type { LedgerClient } from "@jointly/core/ledger/Ledger.ts"
+import * as Auth from "./auth/Auth.ts"
+import * as Api from "./http/Api.ts"
+import * as Rounds from "./host/Rounds.ts"
+import * as Log from "./Log.ts"
+import * as Notary from "./notary/Notary.ts"
+import * as Scheduler from "./scheduler/Scheduler.ts"
+import * as Sql from "./store/Sql.ts"
+import * as TaskStore from "./store/TaskStore.ts"
+import * as Hub from "./transport/Hub.ts"
+
+export interface Config {
+  /** PGlite data directory, or a postgres:// URL. */
+  readonly store: string
+  /** A ledger client signing with the coordinator's account (registered as coordinator in the TaskLedger). */
+  readonly ledger: LedgerClient
+  readonly host?: string
+  /** 0 picks a free port. */
+  readonly port?: number
+  readonly startTimeoutMs?: number
+  /** Extra HTTP handler tried before the 404 (the dashboard mounts here). */
+  readonly extraRoutes?: (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => Promise<boolean>
+}
+
+export const start = async (config: Config) => {
+  const log = Log.make("coordinator")
+  const ledger = config.ledger
+  const domain = await ledger.domain()
+  const addresses = await ledger.addresses()
+  const coordinator = getAddress(ledger.account)
+
+  const sql = await Sql.open(config.store)
+  const store = await TaskStore.make(sql)
+
+  const registry: Auth.Registry = {
+    orgOf: async (account) => {
+      const membership = await ledger.companyOf(account)
+      if (membership.companyId === undefined) return { state: "None", name: "", pending: membership.pendingJoin !== undefined }
+      const company = await ledger.getCompany(membership.companyId)
+      return { state: membership.state as Auth.OrgState, name: company?.name ?? membership.companyId }
+    }
+  }
+  const auth = Auth.make(registry, {
+    recover: (login, signature) =>
+      verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature)
+  })
+
+  const http = createServer()
+  const hub = Hub.make(http, auth, log)
+  const rounds = Rounds.make(hub)
+  const scheduler = Scheduler.make({
+    store,
+    hub,
+    rounds,
+    auth,
+    log,
+    consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
+    options: { startTimeoutMs: config.startTimeoutMs }
+  })
+  const notary = Notary.make(store, ledger, Log.make("notary"))
+  scheduler.onStatus(() => notary.poke())
+  hub.bind({
+    consent: scheduler.consent,
+    reply: rounds.receive,
+    online: scheduler.online,
+    offline: rounds.offline
+  })
+
+  const chain: Api.ChainInfo = {
+    chainId: domain.chainId.toString(),
+    coordinator,
+    registry: addresses.registry,
+    ledger: addresses.ledger
+  }
+  const api = Api.make({ store, scheduler, auth, chain })
+  http.on("request", (req, res) => {
+    // socket.io answers its own path; everything else is ours.
+    if (req.url?.startsWith("/socket.io")) return
+    void (async () => {
+      if (await api(req, res)) return
+      if (config.extraRoutes && (await config.extraRoutes(req, res))) return
+      res.writeHead(404, { "content-type": "application/json" })
+      res.end(JSON.stringify({ error: { code: "NotFound", message: `no route ${req.method} ${req.url}` } }))
+    })()
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject)
+    http.listen(config.port ?? 0, config.host ?? "127.0.0.1", () => resolve())
+  })
+  const port = (http.address() as AddressInfo).port
+  const url = `http://${config.host ?? "127.0.0.1"}:${port}`
+  await scheduler.resume()
+  log.info("coordinator listening", { url })
+
+  let closed = false
+  const close = async () => {
+    if (closed) return
+    closed = true
+    await scheduler.close()
+    await hub.close()
+    await new Promise<void>((resolve) => http.close(() => resolve()))
+    await notary.stop()
+    await sql.close()
+  }
+
+  return { url, port, store, scheduler, notary, hub, chain, close }
+}
+
+export type Coordinator = Awaited<ReturnType<typeof start>>
+
+/** The coordinator as a scoped Effect resource: closed when the scope closes. */
+export const scoped = (config: Config) =>
+  Effect.acquireRelease(Effect.promise(() => start(config)), (c) => Effect.promise(() => c.close()))

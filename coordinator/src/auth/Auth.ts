@@ -1,0 +1,96 @@
+/**
+ * Who is on the other end of a socket. A participant proves control of its org's chain account by signing an
+ * EIP-712 Login over a fresh single-use nonce; the coordinator then asks the chain whether that org is
+ * `Audited` (not merely registered, not suspended) before letting it in (DESIGN.md §4).
+ */
+import { randomBytes } from "node:crypto"
+import { getAddress } from "ethers"
+import type { HandshakeAuth } from "@jointly/core/wire/Messages.ts"
+
+export type OrgState = "None" | "ToAudit" | "Audited" | "Suspended" | "Revoked"
+
+/** What the coordinator needs to know of the chain for admission; implemented over the Ledger. */
+export interface Registry {
+  readonly orgOf: (address: string) => Promise<{ readonly state: OrgState; readonly name: string; readonly pending?: boolean }>
+}
+
+export interface LoginVerifier {
+  /** Recovers the signer of the EIP-712 Login; throws on a malformed signature. */
+  readonly recover: (login: { account: string; nonce: string; issuedAt: number }, signature: string) => string
+}
+
+export type Refusal =
+  | "Malformed"
+  | "UnknownNonce"
+  | "ExpiredLogin"
+  | "BadSignature"
+  | "OrgNotRegistered"
+  | "OrgNotAudited"
+  | "OrgSuspended"
+  | "OrgRevoked"
+
+export class AdmissionRefused extends Error {
+  constructor(readonly code: Refusal, detail: string) {
+    super(`${code}: ${detail}`)
+  }
+}
+
+const nonceLifetimeMs = 2 * 60_000
+
+export const make = (registry: Registry, verifier: LoginVerifier) => {
+  const nonces = new Map<string, number>()
+
+  const sweep = (now: number) => {
+    for (const [nonce, issued] of nonces) if (now - issued > nonceLifetimeMs) nonces.delete(nonce)
+  }
+
+  /** Checks an org's chain state; the reason names the state when it is not Audited. */
+  const checkOrg = async (account: string) => {
+    const org = await registry.orgOf(account)
+    switch (org.state) {
+      case "Audited":
+        return org
+      case "None":
+        throw new AdmissionRefused("OrgNotRegistered", `${account} is not bound to any registered organisation`)
+      case "ToAudit":
+        throw new AdmissionRefused("OrgNotAudited", `organisation ${org.name} (${account}) awaits the supervisor's audit`)
+      case "Suspended":
+        throw new AdmissionRefused("OrgSuspended", `organisation ${org.name} (${account}) is suspended by the supervisor`)
+      case "Revoked":
+        throw new AdmissionRefused("OrgRevoked", `organisation ${org.name} (${account}) has been revoked`)
+    }
+  }
+
+  return {
+    issueNonce: () => {
+      const now = Date.now()
+      sweep(now)
+      const nonce = "0x" + randomBytes(32).toString("hex")
+      nonces.set(nonce, now)
+      return { nonce, expiresAt: now + nonceLifetimeMs }
+    },
+
+    checkOrg,
+
+    /** Admits a socket: single-use nonce, fresh signature by `account`, org Audited on chain. */
+    admit: async (auth: HandshakeAuth) => {
+      const issued = nonces.get(auth.nonce)
+      if (issued === undefined) throw new AdmissionRefused("UnknownNonce", "the login nonce is unknown or was already used")
+      nonces.delete(auth.nonce)
+      if (Date.now() - issued > nonceLifetimeMs) throw new AdmissionRefused("ExpiredLogin", "the login nonce expired")
+      let signer: string
+      let account: string
+      try {
+        account = getAddress(auth.account)
+        signer = getAddress(verifier.recover({ account, nonce: auth.nonce, issuedAt: auth.issuedAt }, auth.signature))
+      } catch (error) {
+        throw new AdmissionRefused("BadSignature", `the login signature does not parse: ${(error as Error).message}`)
+      }
+      if (signer !== account) throw new AdmissionRefused("BadSignature", `the login was signed by ${signer}, not by ${account}`)
+      const org = await checkOrg(account)
+      return { account, org: org.name }
+    }
+  }
+}
+
+export type Auth = ReturnType<typeof make>

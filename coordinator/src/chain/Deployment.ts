@@ -1,0 +1,106 @@
+/**
+ * The coordinator's record of its consortium contracts: `<dataDir>/chain/deployment.json`. On start the saved
+ * deployment is reused when the node still has code at both addresses on the same chain (an embedded anvil
+ * restarted from its state file, or any long-lived network); otherwise the contracts are deployed afresh and
+ * the file rewritten. Works against any JSON-RPC URL, not only the embedded anvil.
+ */
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
+import { dirname, join } from "node:path"
+import { Effect } from "effect"
+import type { Deployment } from "@jointly/core/ledger/Ledger.ts"
+import { LedgerError } from "@jointly/core/ledger/Ledger.ts"
+import { jsonRpc as rpc, makeEthersLedger, toLedgerError } from "@jointly/core/ledger/EthersLedger.ts"
+
+export const deploymentPathOf = (dataDir: string): string => join(dataDir, "chain", "deployment.json")
+
+interface DeploymentJson {
+  readonly chainId: string
+  readonly registry: string
+  readonly ledger: string
+  readonly deployBlock: string
+  readonly supervisor: string
+  readonly registryTx: string
+  readonly ledgerTx: string
+}
+
+const toJson = (d: Deployment): DeploymentJson => ({
+  chainId: d.chainId.toString(),
+  registry: d.registry,
+  ledger: d.ledger,
+  deployBlock: d.deployBlock.toString(),
+  supervisor: d.supervisor,
+  registryTx: d.registryTx,
+  ledgerTx: d.ledgerTx
+})
+
+const fromJson = (j: DeploymentJson): Deployment => ({
+  ...j,
+  chainId: BigInt(j.chainId),
+  deployBlock: BigInt(j.deployBlock)
+})
+
+export const loadDeployment = async (dataDir: string): Promise<Deployment | undefined> => {
+  try {
+    return fromJson(JSON.parse(await readFile(deploymentPathOf(dataDir), "utf8")) as DeploymentJson)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    throw e
+  }
+}
+
+export const saveDeployment = async (dataDir: string, deployment: Deployment): Promise<void> => {
+  const path = deploymentPathOf(dataDir)
+  await mkdir(dirname(path), { recursive: true })
+  // Write-then-rename: a crash leaves the old file or the new one, never half of one.
+  await writeFile(`${path}.tmp`, JSON.stringify(toJson(deployment), null, 2) + "\n")
+  await rename(`${path}.tmp`, path)
+}
+
+/**
+ * True when the node at rpcUrl holds this deployment: same chain, code at both addresses, and the saved
+ * deployment transactions mined there, creating those addresses.
+ */
+export const isLive = async (rpcUrl: string, d: Deployment): Promise<boolean> => {
+  const chainId = BigInt(await rpc<string>(rpcUrl, "eth_chainId", []))
+  if (chainId !== d.chainId) return false
+  const codes = await Promise.all([d.registry, d.ledger].map((a) => rpc<string>(rpcUrl, "eth_getCode", [a, "latest"])))
+  if (codes.some((code) => code === "0x" || code === "")) return false
+  const receipts = await Promise.all(
+    [d.registryTx, d.ledgerTx].map((h) => rpc<{ contractAddress?: string } | null>(rpcUrl, "eth_getTransactionReceipt", [h]))
+  )
+  return receipts.every((r, i) => r?.contractAddress?.toLowerCase() === [d.registry, d.ledger][i]!.toLowerCase())
+}
+
+export interface EnsureDeployment {
+  readonly dataDir: string
+  readonly rpcUrl: string
+  /** The deployer's key; it is the supervisor unless `supervisor` says otherwise. */
+  readonly privateKey: string
+  readonly supervisor?: string
+}
+
+/** Reuses the saved deployment when it is still live, else deploys and saves a new one. */
+export const ensureDeployment = async (
+  p: EnsureDeployment
+): Promise<{ readonly deployment: Deployment; readonly reused: boolean }> => {
+  try {
+    const saved = await loadDeployment(p.dataDir)
+    if (saved !== undefined && (await isLive(p.rpcUrl, saved))) return { deployment: saved, reused: true }
+    const client = await makeEthersLedger({ rpcUrl: p.rpcUrl, privateKey: p.privateKey })
+    try {
+      const deployment = await client.deploy(p.supervisor === undefined ? {} : { supervisor: p.supervisor })
+      await saveDeployment(p.dataDir, deployment)
+      return { deployment, reused: false }
+    } finally {
+      await client.close()
+    }
+  } catch (e) {
+    throw toLedgerError("ensureDeployment", e)
+  }
+}
+
+export const ensureDeploymentEffect = (p: EnsureDeployment) =>
+  Effect.tryPromise({
+    try: () => ensureDeployment(p),
+    catch: (e) => (e instanceof LedgerError ? e : toLedgerError("ensureDeployment", e))
+  })

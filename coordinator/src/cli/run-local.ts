@@ -1,0 +1,86 @@
+/** `jointly run --local`: a whole consortium for one task, then everything shut down. */
+import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { basename, join, resolve } from "node:path"
+import { Schema } from "effect"
+import { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import * as LocalCluster from "../local/LocalCluster.ts"
+
+/** A task file for local runs: the task without its parties, plus the declared schema of the party files. */
+export const LocalTask = Schema.Struct({
+  kind: Schema.String,
+  name: Schema.optional(Schema.String),
+  dataset: Schema.Struct({ name: Schema.String, columns: DatasetSpec.fields.columns, id: Schema.optional(Schema.String) }),
+  params: Schema.Unknown,
+  roundTimeoutMs: Schema.optional(Schema.Int)
+})
+
+export const run = async (options: { task: string; parties: ReadonlyArray<string>; json: boolean; dataDir?: string; keep: boolean }) => {
+  const say = (line: string) => process.stderr.write(`» ${line}\n`)
+  const decoded = Schema.decodeUnknownExit(LocalTask)(JSON.parse(await readFile(options.task, "utf8")))
+  if (decoded._tag === "Failure") throw new Error(`task file ${options.task}: ${String(decoded.cause)}`)
+  const task = decoded.value
+  const parties = options.parties.map((entry) => {
+    const match = entry.match(/^([A-Za-z0-9_.-]+)=(.+)$/)
+    if (!match) throw new Error(`--party expects <name>=<file.csv>, got ${entry}`)
+    return { name: match[1]!, file: resolve(match[2]!) }
+  })
+  if (parties.length < 2) throw new Error("a local run needs at least two --party")
+  const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), "jointly-local-"))
+  const cluster = await LocalCluster.start({
+    dataDir,
+    parties: parties.map((p) => ({ name: p.name, datasets: [{ name: task.dataset.name, file: p.file, columns: task.dataset.columns, id: task.dataset.id }] })),
+    onProgress: say
+  })
+  try {
+    const taskId = await cluster.submit({
+      kind: task.kind,
+      name: task.name ?? basename(options.task),
+      parties: cluster.parties.map((p) => ({ participant: p.address, dataset: task.dataset.name })) as never,
+      params: task.params,
+      roundTimeoutMs: task.roundTimeoutMs
+    })
+    say(`task ${taskId} submitted`)
+    const detail = await cluster.waitForTask(taskId, { onStatus: (status) => say(`task ${status}`) })
+    const transactions = detail.chain.map((c) => ({ op: c.op, txHash: c.txHash, blockNumber: c.blockNumber, status: c.status }))
+    if (options.json) {
+      process.stdout.write(JSON.stringify({
+        taskId,
+        status: detail.status,
+        reason: detail.reason,
+        result: detail.result,
+        resultDigest: detail.resultDigest,
+        parties: Object.fromEntries(cluster.parties.map((p) => [p.name, p.address])),
+        chain: { rpcUrl: cluster.rpcUrl, registry: cluster.deployment.registry, ledger: cluster.deployment.ledger, transactions }
+      }, null, 2) + "\n")
+    } else {
+      process.stdout.write(render(taskId, detail, cluster.parties.map((p) => p.name), transactions.length))
+    }
+    if (detail.status !== "Succeeded") process.exitCode = 1
+  } finally {
+    await cluster.stop()
+    if (!options.dataDir && !options.keep) await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+const render = (taskId: string, detail: LocalCluster.TaskDetail, parties: ReadonlyArray<string>, txs: number) => {
+  const lines = [`task ${taskId}`, `status ${detail.status}${detail.reason ? ` — ${detail.reason}` : ""}`, `parties ${parties.join(", ")}`]
+  const result = detail.result as { count?: number; columns?: Record<string, Record<string, unknown>> } | null
+  if (result?.columns) {
+    lines.push(`rows ${result.count}`, "")
+    const stats = ["sum", "mean", "std", "variance"] as const
+    lines.push(["column".padEnd(14), ...stats.map((s) => s.padStart(14))].join(""))
+    for (const [column, values] of Object.entries(result.columns)) {
+      lines.push([column.padEnd(14), ...stats.map((s) => (typeof values[s] === "number" ? (values[s] as number).toFixed(4) : "—").padStart(14))].join(""))
+      const histogram = values.histogram as { edges: number[]; counts: number[] } | undefined
+      if (histogram) {
+        const max = Math.max(...histogram.counts, 1)
+        histogram.counts.forEach((count, i) => {
+          lines.push(`  [${histogram.edges[i]}, ${histogram.edges[i + 1]}) ${"█".repeat(Math.round((count / max) * 30))} ${count}`)
+        })
+      }
+    }
+  }
+  lines.push("", `result digest ${detail.resultDigest ?? "—"}; ${txs} chain transactions`)
+  return lines.join("\n") + "\n"
+}

@@ -1,0 +1,135 @@
+/**
+ * The coordinator's HTTP API (JSON). Request bodies are decoded with the same Schemas the server uses
+ * everywhere; errors come back as `{ error: { code, message } }` with a status that says whose fault it is.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { Schema } from "effect"
+import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import { Status } from "@jointly/core/task/Lifecycle.ts"
+import { HexBytes } from "@jointly/core/wire/Messages.ts"
+import type { Auth } from "../auth/Auth.ts"
+import type { Scheduler } from "../scheduler/Scheduler.ts"
+import { SubmissionError } from "../scheduler/Scheduler.ts"
+import type { TaskStore } from "../store/TaskStore.ts"
+
+export const SubmitTask = Schema.Struct({ spec: TaskSpec, signature: HexBytes })
+export const CancelTask = Schema.Struct({ reason: Schema.optional(Schema.String) })
+
+const maxBodyBytes = 1024 * 1024
+
+class HttpError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message)
+  }
+}
+
+const readJson = (req: IncomingMessage): Promise<unknown> =>
+  new Promise((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length
+      if (size > maxBodyBytes) {
+        reject(new HttpError(413, "TooLarge", `request body exceeds ${maxBodyBytes} bytes`))
+        req.destroy()
+      } else chunks.push(chunk)
+    })
+    req.on("end", () => {
+      try {
+        resolve(chunks.length === 0 ? {} : JSON.parse(Buffer.concat(chunks).toString("utf8")))
+      } catch {
+        reject(new HttpError(400, "Malformed", "request body is not JSON"))
+      }
+    })
+    req.on("error", reject)
+  })
+
+const decode = <A, I>(schema: Schema.Codec<A, I>, body: unknown): A => {
+  const decoded = Schema.decodeUnknownExit(schema)(body)
+  if (decoded._tag === "Failure") throw new HttpError(400, "Malformed", String(decoded.cause))
+  return decoded.value
+}
+
+const send = (res: ServerResponse, status: number, body: unknown) => {
+  const text = JSON.stringify(body, (_k, v) => (typeof v === "bigint" ? v.toString() : v))
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" })
+  res.end(text)
+}
+
+const submissionStatus: Record<SubmissionError["code"], number> = {
+  InvalidSpec: 400,
+  InvalidParams: 400,
+  UnknownKind: 400,
+  NotAuthorized: 403,
+  Duplicate: 409
+}
+
+export interface ChainInfo {
+  readonly chainId: string
+  readonly coordinator: string
+  readonly registry: string
+  readonly ledger: string
+}
+
+export const make = (deps: { store: TaskStore; scheduler: Scheduler; auth: Auth; chain: ChainInfo }) => {
+  const { store, scheduler, auth, chain } = deps
+
+  const taskDetail = async (id: string) => {
+    const task = await store.get(id)
+    if (!task) throw new HttpError(404, "UnknownTask", `no task ${id}`)
+    const [events, consents, outbox] = await Promise.all([store.events(id), store.consents(id), store.outbox(id)])
+    return {
+      ...task,
+      events,
+      consents,
+      chain: outbox.map((o) => ({ eventId: o.eventId, op: o.op.op, status: o.status, txHash: o.txHash, blockNumber: o.blockNumber, lastError: o.lastError }))
+    }
+  }
+
+  const routes: Array<[string, RegExp, (req: IncomingMessage, match: RegExpMatchArray, url: URL) => Promise<[number, unknown]>]> = [
+    ["GET", /^\/api\/health$/, async () => [200, { ok: true, chain }]],
+    ["GET", /^\/api\/auth\/nonce$/, async () => [200, { ...auth.issueNonce(), coordinator: chain.coordinator, chainId: chain.chainId, ledger: chain.ledger }]],
+    ["POST", /^\/api\/tasks$/, async (req) => {
+      const body = decode(SubmitTask, await readJson(req))
+      try {
+        const taskId = await scheduler.submit(body.spec, body.signature)
+        return [201, { taskId, status: (await store.get(taskId))?.status }]
+      } catch (error) {
+        if (error instanceof SubmissionError) throw new HttpError(submissionStatus[error.code], error.code, error.message)
+        throw error
+      }
+    }],
+    ["GET", /^\/api\/tasks$/, async (_req, _m, url) => {
+      const status = url.searchParams.get("status")
+      const filter = status === null ? undefined : decode(Status, status)
+      return [200, { tasks: await store.list({ status: filter, limit: Number(url.searchParams.get("limit") ?? 100) }) }]
+    }],
+    ["GET", /^\/api\/tasks\/(0x[0-9a-fA-F]{64})$/, async (_req, m) => [200, await taskDetail(m[1]!)]],
+    ["POST", /^\/api\/tasks\/(0x[0-9a-fA-F]{64})\/cancel$/, async (req, m) => {
+      const body = decode(CancelTask, await readJson(req))
+      const status = await scheduler.cancel(m[1]!, body.reason ?? "cancelled by the operator")
+      if (status === undefined) throw new HttpError(404, "UnknownTask", `no task ${m[1]}`)
+      return [200, { taskId: m[1], status }]
+    }]
+  ]
+
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const url = new URL(req.url ?? "/", "http://coordinator")
+    if (!url.pathname.startsWith("/api/")) return false
+    try {
+      for (const [method, pattern, handle] of routes) {
+        const match = url.pathname.match(pattern)
+        if (match && req.method === method) {
+          const [status, body] = await handle(req, match, url)
+          send(res, status, body)
+          return true
+        }
+      }
+      throw new HttpError(404, "NotFound", `no route ${req.method} ${url.pathname}`)
+    } catch (error) {
+      if (error instanceof HttpError) send(res, error.status, { error: { code: error.code, message: error.message } })
+      else send(res, 500, { error: { code: "Internal", message: "internal error" } })
+      return true
+    }
+  }
+}

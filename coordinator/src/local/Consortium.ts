@@ -1,0 +1,53 @@
+/**
+ * Bringing an embedded consortium up: chain, contracts, coordinator role, and orgs registered by their own
+ * accounts and audited by the supervisor. Idempotent, so a second run over the same data directory reuses all.
+ */
+import { randomBytes } from "node:crypto"
+import type { Wallet } from "ethers"
+import { keccak256, toUtf8Bytes } from "ethers"
+import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
+import type { Addresses, LedgerClient } from "@jointly/core/ledger/Ledger.ts"
+import { fundAccounts } from "../chain/Anvil.ts"
+import { ensureDeployment } from "../chain/Deployment.ts"
+
+export interface Org {
+  readonly name: string
+  readonly wallet: Wallet
+  /** 33-byte compressed secp256k1 key for ECIES, 0x-hex. */
+  readonly encryptionPublicKey: string
+}
+
+export const ledgerFor = (rpcUrl: string, wallet: Wallet, addresses: Addresses) =>
+  makeEthersLedger({ rpcUrl, privateKey: wallet.privateKey, addresses })
+
+/** Deploys (or reuses) the contracts and grants the coordinator its role. */
+export const deploy = async (dataDir: string, rpcUrl: string, supervisor: Wallet, coordinator: Wallet, embedded: boolean) => {
+  if (embedded) await fundAccounts(rpcUrl, [supervisor.address, coordinator.address])
+  const { deployment } = await ensureDeployment({ dataDir, rpcUrl, privateKey: supervisor.privateKey })
+  const ledger = await ledgerFor(rpcUrl, supervisor, deployment)
+  await ledger.setCoordinator(coordinator.address, true)
+  return { deployment, supervisorLedger: ledger }
+}
+
+/** Registers `org` from its own account (if it is not yet) and has the supervisor audit it. */
+export const admit = async (rpcUrl: string, addresses: Addresses, supervisorLedger: LedgerClient, org: Org, embedded: boolean) => {
+  if (embedded) await fundAccounts(rpcUrl, [org.wallet.address])
+  const own = await ledgerFor(rpcUrl, org.wallet, addresses)
+  try {
+    let membership = await own.companyOf(org.wallet.address)
+    if (membership.companyId === undefined) {
+      await own.register({
+        name: org.name,
+        registrationNumber: `local-${org.wallet.address.toLowerCase()}`,
+        encPubKey: org.encryptionPublicKey,
+        // Only a salted digest of the dossier goes on chain (PROTOCOLS §2.1 b).
+        dossierHash: keccak256(toUtf8Bytes(`${org.name}:${randomBytes(16).toString("hex")}`))
+      })
+      membership = await own.companyOf(org.wallet.address)
+    }
+    if (membership.state === "ToAudit") await supervisorLedger.setState(membership.companyId!, "Audited", keccak256(toUtf8Bytes("audited by the local supervisor")))
+    return membership.companyId!
+  } finally {
+    await own.close()
+  }
+}

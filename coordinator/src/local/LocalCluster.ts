@@ -1,0 +1,255 @@
+/**
+ * A whole consortium on one machine, with real parts: anvil as the chain, the coordinator (in this process or
+ * its own), and one participant **process** per party, each with its own encrypted keystore and data
+ * directory. `jointly run --local`, the demo, the notebooks and the integration tests all stand on this.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { mkdir, readFile, writeFile } from "node:fs/promises"
+import { join, resolve } from "node:path"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import { Redacted } from "effect"
+import { getBytes } from "ethers"
+import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
+import type { Policy } from "@jointly/participant/policy/ConsentPolicy.ts"
+import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
+import { taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
+import { type Anvil, startAnvil } from "../chain/Anvil.ts"
+import * as Coordinator from "../Coordinator.ts"
+import * as Consortium from "./Consortium.ts"
+import * as Operator from "./Operator.ts"
+
+export const cliPath = fileURLToPath(new URL("../../bin/jointly.mjs", import.meta.url))
+
+export interface PartyOptions {
+  readonly name: string
+  readonly datasets: ReadonlyArray<DatasetSpec>
+  /** Default: accept every task kind from the local analyst with at least 2 parties on these datasets. */
+  readonly policy?: Policy
+}
+
+export interface Options {
+  readonly dataDir: string
+  readonly parties: ReadonlyArray<PartyOptions>
+  /** Run the coordinator as its own process (so a test can kill it); default in this process. */
+  readonly coordinatorProcess?: boolean
+  /** Progress lines for a human (stderr in the CLI). */
+  readonly onProgress?: (line: string) => void
+  readonly startTimeoutMs?: number
+}
+
+export interface Party {
+  readonly name: string
+  readonly address: string
+  readonly encryptionPublicKey: string
+  readonly dataDir: string
+  process: ChildProcess
+  readonly stderr: Array<string>
+}
+
+const defaultPolicy = (datasets: ReadonlyArray<DatasetSpec>, analyst: string): Policy => ({
+  taskKinds: ["*"],
+  initiators: [analyst],
+  minParties: 2,
+  datasets: Object.fromEntries(datasets.map((d) => [d.name, {}])),
+  mode: "auto"
+}) as unknown as Policy
+
+/** Spawns the CLI and resolves with the first stdout line that parses as JSON carrying `event`. */
+const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stderr: Array<string>) =>
+  new Promise<{ child: ChildProcess; ready: Record<string, unknown> }>((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      stderr.push(line)
+      if (stderr.length > 500) stderr.shift()
+    })
+    const lines = createInterface({ input: child.stdout! })
+    lines.on("line", (line) => {
+      try {
+        const parsed = JSON.parse(line)
+        if (parsed && typeof parsed === "object" && "event" in parsed) resolvePromise({ child, ready: parsed })
+      } catch {
+        /* not ours */
+      }
+    })
+    child.once("exit", (code) => reject(new Error(`jointly ${args[0]} exited with code ${code} before it was ready:\n${stderr.slice(-15).join("\n")}`)))
+  })
+
+const passphraseOf = async (dir: string) => {
+  const file = join(dir, "passphrase")
+  try {
+    return (await readFile(file, "utf8")).trim()
+  } catch {
+    const passphrase = randomBytes(24).toString("base64url")
+    await writeFile(file, passphrase, { mode: 0o600 })
+    return passphrase
+  }
+}
+
+export const start = async (options: Options) => {
+  const progress = options.onProgress ?? (() => {})
+  const dataDir = resolve(options.dataDir)
+  await mkdir(dataDir, { recursive: true })
+  const anvil: Anvil = await startAnvil({ dataDir })
+  progress(`chain: anvil on ${anvil.rpcUrl} (state in ${anvil.statePath})`)
+  const keys = await Operator.load(dataDir)
+  const stopped: Array<() => Promise<unknown>> = [() => anvil.stop()]
+  const stopAll = async () => {
+    for (const stop of stopped.reverse()) await stop().catch(() => {})
+  }
+  try {
+    const { deployment, supervisorLedger } = await Consortium.deploy(dataDir, anvil.rpcUrl, keys.supervisor, keys.coordinator, true)
+    stopped.push(() => supervisorLedger.close())
+    progress(`contracts: registry ${deployment.registry}, task ledger ${deployment.ledger}`)
+
+    const analystKey = { name: "local-analyst", wallet: keys.analyst, encryptionPublicKey: keys.analyst.signingKey.compressedPublicKey }
+    await Consortium.admit(anvil.rpcUrl, deployment, supervisorLedger, analystKey, true)
+
+    // Coordinator: in this process by default, or its own process (restartable by tests).
+    const coordinatorDir = join(dataDir, "coordinator")
+    let coordinatorUrl: string
+    let coordinator: Coordinator.Coordinator | undefined
+    let coordinatorProcess: ChildProcess | undefined
+    const coordinatorStderr: Array<string> = []
+    const startCoordinator = async () => {
+      if (options.coordinatorProcess) {
+        const { child, ready } = await spawnCli(["coordinator", "--data-dir", dataDir, "--rpc-url", anvil.rpcUrl, "--port", String(port ?? 0)], {}, coordinatorStderr)
+        coordinatorProcess = child
+        return String(ready.url)
+      }
+      const ledger = await Consortium.ledgerFor(anvil.rpcUrl, keys.coordinator, deployment)
+      coordinator = await Coordinator.start({ store: join(coordinatorDir, "db"), ledger, startTimeoutMs: options.startTimeoutMs })
+      const running = coordinator
+      stopped.push(async () => {
+        await running.close()
+        await ledger.close()
+      })
+      return coordinator.url
+    }
+    let port: number | undefined
+    coordinatorUrl = await startCoordinator()
+    port = Number(new URL(coordinatorUrl).port)
+    stopped.push(async () => {
+      coordinatorProcess?.kill("SIGTERM")
+    })
+    progress(`coordinator: ${coordinatorUrl}`)
+
+    // Participants: keystore first (its address is the org's identity), then registration, audit, process.
+    const parties: Array<Party> = []
+    for (const party of options.parties) {
+      const dir = join(dataDir, "parties", party.name)
+      await mkdir(dir, { recursive: true })
+      const passphrase = await passphraseOf(dir)
+      const identity = await Keystore.openPromise({ dataDir: dir, passphrase })
+      await Consortium.admit(anvil.rpcUrl, deployment, supervisorLedger, {
+        name: party.name,
+        wallet: Redacted.value(identity.account),
+        encryptionPublicKey: identity.encryptionPublicKey
+      }, true)
+      const config = {
+        coordinatorUrl,
+        dataDir: dir,
+        datasets: party.datasets.map((d) => ({ ...d, file: resolve(d.file) })),
+        policy: party.policy ?? defaultPolicy(party.datasets, keys.analyst.address)
+      }
+      const configFile = join(dir, "participant.json")
+      await writeFile(configFile, JSON.stringify(config, null, 2))
+      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, process: undefined as never, stderr: [] })
+    }
+    const launch = async (party: Party) => {
+      const passphrase = await passphraseOf(party.dataDir)
+      const { child } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json")], { JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
+      party.process = child
+      stopped.push(async () => {
+        if (child.exitCode === null) child.kill("SIGTERM")
+      })
+    }
+    await Promise.all(parties.map(launch))
+    progress(`participants: ${parties.map((p) => `${p.name} (${p.address})`).join(", ")}`)
+
+    const api = async <T>(path: string, init?: RequestInit): Promise<T> => {
+      const response = await fetch(`${coordinatorUrl}${path}`, { ...init, headers: { "content-type": "application/json" } })
+      const body = (await response.json()) as T & { error?: { code: string; message: string } }
+      if (!response.ok) throw Object.assign(new Error(body.error?.message ?? `HTTP ${response.status}`), { code: body.error?.code, status: response.status })
+      return body
+    }
+
+    /** Signs and submits a task as the local analyst; returns its id. */
+    const submit = async (draft: Omit<TaskSpec, "initiator" | "nonce"> & { nonce?: string }) => {
+      const spec = { ...draft, initiator: keys.analyst.address, nonce: draft.nonce ?? randomBytes(8).toString("hex") } as TaskSpec
+      const id = taskIdOf(spec)
+      const signature = await keys.analyst.signMessage(getBytes(id))
+      await api("/api/tasks", { method: "POST", body: JSON.stringify({ spec, signature }) })
+      return id
+    }
+
+    const task = (id: string) => api<TaskDetail>(`/api/tasks/${id}`)
+
+    /** Polls until the task is final and every chain record of it is confirmed (or the timeout passes). */
+    const waitForTask = async (id: string, opts: { timeoutMs?: number; onStatus?: (status: Status) => void } = {}) => {
+      const deadline = Date.now() + (opts.timeoutMs ?? 120_000)
+      let last: Status | undefined
+      while (Date.now() < deadline) {
+        const detail = await task(id).catch(() => undefined)
+        if (detail && detail.status !== last) {
+          last = detail.status
+          opts.onStatus?.(detail.status)
+        }
+        if (detail && isFinal(detail.status) && detail.chain.every((c) => c.status !== "pending")) return detail
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      throw new Error(`task ${id} did not finish within ${opts.timeoutMs ?? 120_000} ms (last status ${last})`)
+    }
+
+    return {
+      dataDir,
+      rpcUrl: anvil.rpcUrl,
+      anvil,
+      deployment,
+      supervisorLedger,
+      keys,
+      parties,
+      get coordinatorUrl() {
+        return coordinatorUrl
+      },
+      coordinator: () => coordinator,
+      coordinatorStderr,
+      submit,
+      task,
+      waitForTask,
+      api,
+      launch,
+      /** Kills the coordinator process (SIGKILL: no goodbye) and starts a new one on the same port and store. */
+      restartCoordinator: async (signal: NodeJS.Signals = "SIGKILL") => {
+        if (!coordinatorProcess) throw new Error("restartCoordinator needs coordinatorProcess: true")
+        const old = coordinatorProcess
+        const exited = new Promise((r) => old.once("exit", r))
+        old.kill(signal)
+        await exited
+        coordinatorUrl = await startCoordinator()
+      },
+      stop: stopAll
+    }
+  } catch (error) {
+    await stopAll()
+    throw error
+  }
+}
+
+export type LocalCluster = Awaited<ReturnType<typeof start>>
+
+export interface TaskDetail {
+  readonly id: string
+  readonly kind: string
+  readonly status: Status
+  readonly attempt: number
+  readonly result: unknown
+  readonly resultDigest: string | null
+  readonly reason: string | null
+  readonly events: ReadonlyArray<{ type: string; data: unknown; at: string }>
+  readonly consents: ReadonlyArray<{ participant: string; approve: boolean; reason: string }>
+  readonly chain: ReadonlyArray<{ eventId: string; op: string; status: string; txHash: string | null; blockNumber: number | null; lastError: string | null }>
+}

@@ -1,0 +1,264 @@
+/**
+ * Drives each task through its life (DESIGN.md §3): submission checks, consent collection, running the
+ * protocol's coordinator side, storing and notarizing the result — and, after a restart, picking every
+ * unfinished task up where the store says it was. Every transition goes through the store, which queues its
+ * chain record in the same transaction.
+ */
+import { Cause, Effect, Exit, Fiber } from "effect"
+import { getAddress } from "ethers"
+import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
+import { lookup } from "@jointly/core/protocols/registry.ts"
+import type { Status } from "@jointly/core/task/Lifecycle.ts"
+import { isFinal } from "@jointly/core/task/Lifecycle.ts"
+import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
+import { digest } from "@jointly/core/wire/Canonical.ts"
+import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
+import type { Auth } from "../auth/Auth.ts"
+import type { Log } from "../Log.ts"
+import type { Rounds } from "../host/Rounds.ts"
+import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
+import { StaleTransition } from "../store/TaskStore.ts"
+import type { Hub } from "../transport/Hub.ts"
+import { WireRefusal } from "../transport/Hub.ts"
+
+export interface ConsentVerifier {
+  /** Recovers the signer of the EIP-712 Consent the TaskLedger contract will check again. */
+  readonly recover: (consent: { taskId: string; specHash: string; approve: boolean; reasonHash: string }, signature: string) => string
+}
+
+export class SubmissionError extends Error {
+  constructor(readonly code: "InvalidSpec" | "UnknownKind" | "InvalidParams" | "NotAuthorized" | "Duplicate", message: string) {
+    super(message)
+  }
+}
+
+export interface Options {
+  /** How long a Scheduled task waits for all its participants to be online before failing. */
+  readonly startTimeoutMs?: number
+}
+
+
+export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: Auth; consent: ConsentVerifier; log: Log; options?: Options }) => {
+  const { store, hub, rounds, auth, log } = deps
+  const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
+  const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
+  const timers = new Map<string, NodeJS.Timeout>()
+  const listeners = new Set<(taskId: string, status: Status) => void>()
+
+  const notify = (taskId: string, status: Status) => {
+    for (const listener of listeners) listener(taskId, status)
+  }
+
+  /** A transition that lost a race is not an error: someone else already moved the task on. */
+  const move = async (task: TaskRow, to: Status, reason?: string, bumpAttempt = false) => {
+    try {
+      await store.transition(task.id, task.status, to, { reason, reasonHash: reasonHash(reason ?? to), bumpAttempt })
+      log.info("task transition", { taskId: task.id, from: task.status, to, reason })
+      notify(task.id, to)
+      if (isFinal(to)) ended(task, to, reason)
+      return true
+    } catch (error) {
+      if (error instanceof StaleTransition) return false
+      throw error
+    }
+  }
+
+  const ended = (task: TaskRow, status: Status, reason?: string) => {
+    clearTimeout(timers.get(task.id))
+    timers.delete(task.id)
+    rounds.taskEnded(task.id)
+    for (const p of participantsOf(task.spec)) hub.ended(p, { taskId: task.id, status, reason })
+  }
+
+  const offer = (task: TaskRow, participant: string) =>
+    hub.offer(participant, { taskId: task.id, specHash: task.id, spec: task.spec })
+
+  const startConsent = async (task: TaskRow) => {
+    const answered = new Set((await store.consents(task.id)).map((c) => c.participant))
+    for (const p of participantsOf(task.spec)) if (!answered.has(p)) offer(task, p)
+    const deadline = Date.parse(task.createdAt) + (task.spec.consentTimeoutMs ?? defaultConsentTimeoutMs)
+    timers.set(task.id, setTimeout(() => void consentTimedOut(task.id), Math.max(0, deadline - Date.now())))
+  }
+
+  const consentTimedOut = async (id: string) => {
+    const task = await store.get(id)
+    if (!task || task.status !== "AwaitingConsent") return
+    const answered = new Set((await store.consents(id)).map((c) => c.participant))
+    const silent = participantsOf(task.spec).filter((p) => !answered.has(p))
+    await move(task, "TimedOut", `no consent in time from ${silent.join(", ")}`)
+  }
+
+  /** Runs the protocol once every participant is online (or fails naming those that never came). */
+  const schedule = async (task: TaskRow) => {
+    const parties = participantsOf(task.spec)
+    const offlineNow = () => parties.filter((p) => !hub.isOnline(p))
+    if (offlineNow().length > 0) {
+      clearTimeout(timers.get(task.id))
+      timers.set(task.id, setTimeout(async () => {
+        const current = await store.get(task.id)
+        if (current?.status === "Scheduled" && offlineNow().length > 0) {
+          await move(current, "Failed", `participants offline: ${offlineNow().join(", ")}`)
+        }
+      }, startTimeoutMs))
+      return
+    }
+    clearTimeout(timers.get(task.id))
+    timers.delete(task.id)
+    if (!(await move(task, "Running"))) return
+    const current = (await store.get(task.id))!
+    run(current)
+  }
+
+  const run = (task: TaskRow) => {
+    const definition = lookup(task.kind)!
+    const checked = definition.checkParams(task.spec)
+    if (!checked.ok) return void move(task, "Failed", checked.problem)
+    rounds.taskStarted(task.id)
+    const session = rounds.session({
+      taskId: task.id,
+      attempt: task.attempt,
+      participants: participantsOf(task.spec),
+      progress: (event) => void store.event(task.id, "Progress", event),
+      commit: (phase, root) => store.commitPhase(task.id, phase, root)
+    })
+    const fiber = Effect.runFork(definition.coordinator(session, checked.params, task.spec))
+    running.set(task.id, fiber)
+    fiber.addObserver(async (exit) => {
+      running.delete(task.id)
+      try {
+        if (Exit.isSuccess(exit)) {
+          const result = exit.value
+          await store.succeed(task.id, result, digest(result), reasonHash("Succeeded"))
+          log.info("task succeeded", { taskId: task.id })
+          notify(task.id, "Succeeded")
+          ended(task, "Succeeded")
+        } else if (!Cause.hasInterruptsOnly(exit.cause)) {
+          const error = Cause.squash(exit.cause)
+          const reason = error instanceof Error ? error.message : String(error)
+          await move({ ...task, status: "Running" }, "Failed", reason)
+        }
+      } catch (error) {
+        if (!(error instanceof StaleTransition)) log.error("could not record task outcome", { taskId: task.id, error: String(error) })
+      }
+    })
+  }
+
+  const submit = async (spec: TaskSpec, signature: string) => {
+    const definition = lookup(spec.kind)
+    if (!definition) throw new SubmissionError("UnknownKind", `unknown task kind ${spec.kind}`)
+    const checked = definition.checkParams(spec)
+    if (!checked.ok) throw new SubmissionError("InvalidParams", checked.problem)
+    const parties = participantsOf(spec)
+    if (new Set(parties).size !== parties.length) throw new SubmissionError("InvalidSpec", "a participant is named twice")
+    const id = taskIdOf(spec)
+    // The initiator signs the task id (EIP-191), which commits to the whole spec.
+    const { verify } = await import("@jointly/core/crypto/Signatures.ts")
+    if (!verify(spec.initiator, Uint8Array.from(Buffer.from(id.slice(2), "hex")), signature)) {
+      throw new SubmissionError("NotAuthorized", `the submission is not signed by the initiator ${getAddress(spec.initiator)}`)
+    }
+    for (const account of [spec.initiator, ...parties]) {
+      try {
+        await auth.checkOrg(getAddress(account))
+      } catch (error) {
+        throw new SubmissionError("NotAuthorized", (error as Error).message)
+      }
+    }
+    if (await store.get(id)) throw new SubmissionError("Duplicate", `task ${id} exists already`)
+    await store.insert(id, spec, id, parties)
+    const task = (await store.get(id))!
+    await move(task, "AwaitingConsent")
+    await startConsent((await store.get(id))!)
+    return id
+  }
+
+  const consent = async (account: string, message: TaskConsent) => {
+    const task = await store.get(message.taskId)
+    if (!task) throw new WireRefusal("UnknownTask", `no task ${message.taskId}`)
+    const parties = participantsOf(task.spec)
+    if (!parties.includes(account)) throw new WireRefusal("NotAuthorized", `${account} is not a participant of task ${task.id}`)
+    if (task.status !== "AwaitingConsent") throw new WireRefusal("Replayed", `task ${task.id} is ${task.status}; consent is closed`)
+    const hash = reasonHash(message.reason)
+    let signer: string
+    try {
+      signer = getAddress(deps.consent.recover({ taskId: task.id, specHash: task.id, approve: message.approve, reasonHash: hash }, message.signature))
+    } catch {
+      throw new WireRefusal("Malformed", "the consent signature does not parse")
+    }
+    if (signer !== account) throw new WireRefusal("NotAuthorized", `the consent is signed by ${signer}, not ${account}`)
+    const fresh = await store.recordConsent(task.id, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash)
+    if (!fresh) throw new WireRefusal("Replayed", `${account} already answered task ${task.id}`)
+    if (!message.approve) {
+      await move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`)
+      return
+    }
+    const approvals = (await store.consents(task.id)).filter((c) => c.approve).length
+    if (approvals === parties.length && (await move(task, "Scheduled"))) {
+      clearTimeout(timers.get(task.id))
+      await schedule((await store.get(task.id))!)
+    }
+  }
+
+  /** A participant came online: offer it what awaits its consent, start what waited for it. */
+  const online = async (account: string) => {
+    for (const task of await store.unfinished()) {
+      if (!participantsOf(task.spec).includes(account)) continue
+      if (task.status === "AwaitingConsent") {
+        const answered = (await store.consents(task.id)).some((c) => c.participant === account)
+        if (!answered) offer(task, account)
+      } else if (task.status === "Scheduled" && !running.has(task.id)) {
+        await schedule(task)
+      }
+    }
+  }
+
+  /** After a restart: every unfinished task resumes from its stored state. */
+  const resume = async () => {
+    for (const task of await store.unfinished()) {
+      log.info("resuming task", { taskId: task.id, status: task.status })
+      if (task.status === "Submitted") {
+        await move(task, "AwaitingConsent")
+        await startConsent((await store.get(task.id))!)
+      } else if (task.status === "AwaitingConsent") {
+        await startConsent(task)
+      } else if (task.status === "Running") {
+        // The protocol's in-flight state died with the old process; a fresh attempt re-runs it from the start
+        // with new keys and masks, which the participants key their memory by.
+        await move(task, "Scheduled", `coordinator restarted during attempt ${task.attempt}; rescheduled`, true)
+        await schedule((await store.get(task.id))!)
+      } else if (task.status === "Scheduled") {
+        await schedule(task)
+      }
+    }
+  }
+
+  const cancel = async (id: string, reason: string) => {
+    const task = await store.get(id)
+    if (!task) return undefined
+    if (isFinal(task.status)) return task.status
+    const fiber = running.get(id)
+    await move(task, "Cancelled", reason)
+    if (fiber) await Effect.runPromise(Fiber.interrupt(fiber))
+    return "Cancelled" as const
+  }
+
+  const close = async () => {
+    for (const timer of timers.values()) clearTimeout(timer)
+    await Promise.all([...running.values()].map((f) => Effect.runPromise(Fiber.interrupt(f))))
+  }
+
+  return {
+    submit,
+    consent,
+    online: (account: string) => void online(account).catch((error) => log.error("online handling failed", { error: String(error) })),
+    resume,
+    cancel,
+    close,
+    onStatus: (listener: (taskId: string, status: Status) => void) => {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    }
+  }
+}
+
+export type Scheduler = ReturnType<typeof make>

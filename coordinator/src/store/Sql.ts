@@ -1,0 +1,64 @@
+/**
+ * One SQL dialect, two engines: embedded PGlite (a Postgres data directory on disk, the default) and a real
+ * PostgreSQL server by URL for production and multi-instance coordinators (DESIGN.md §7).
+ */
+import { mkdir } from "node:fs/promises"
+import { PGlite } from "@electric-sql/pglite"
+import pg from "pg"
+
+export interface Sql {
+  readonly query: <T = Record<string, unknown>>(text: string, params?: ReadonlyArray<unknown>) => Promise<Array<T>>
+  /** Runs `body` in one transaction; a thrown error rolls it back. */
+  readonly transaction: <T>(body: (tx: Sql) => Promise<T>) => Promise<T>
+  readonly close: () => Promise<void>
+  readonly engine: "pglite" | "postgres"
+}
+
+export const openPglite = async (dataDir: string): Promise<Sql> => {
+  await mkdir(dataDir, { recursive: true })
+  const db = await PGlite.create(dataDir)
+  const wrap = (q: Pick<PGlite, "query">): Sql["query"] => async (text, params) =>
+    (await q.query(text, params as Array<unknown>)).rows as Array<never>
+  const sql: Sql = {
+    engine: "pglite",
+    query: wrap(db),
+    transaction: (body) =>
+      db.transaction((tx) => body({ ...sql, query: wrap(tx), transaction: (inner) => inner(sql) })),
+    close: () => db.close()
+  }
+  return sql
+}
+
+export const openPostgres = async (url: string): Promise<Sql> => {
+  const pool = new pg.Pool({ connectionString: url, max: 8 })
+  await pool.query("select 1")
+  const sql: Sql = {
+    engine: "postgres",
+    query: async (text, params) => (await pool.query(text, params as Array<unknown>)).rows,
+    transaction: async (body) => {
+      const client = await pool.connect()
+      try {
+        await client.query("begin")
+        const txSql: Sql = {
+          ...sql,
+          query: async (text, params) => (await client.query(text, params as Array<unknown>)).rows,
+          transaction: (inner) => inner(txSql)
+        }
+        const result = await body(txSql)
+        await client.query("commit")
+        return result
+      } catch (error) {
+        await client.query("rollback")
+        throw error
+      } finally {
+        client.release()
+      }
+    },
+    close: () => pool.end()
+  }
+  return sql
+}
+
+/** `postgres://…` opens a server connection; anything else is a PGlite data directory. */
+export const open = (location: string): Promise<Sql> =>
+  /^postgres(ql)?:\/\//.test(location) ? openPostgres(location) : openPglite(location)

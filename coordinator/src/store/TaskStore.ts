@@ -1,0 +1,244 @@
+/**
+ * Tasks, their events and consents, and the chain outbox, in one store. A state change and the chain event
+ * that notarizes it are written in the same transaction, so neither can exist without the other after a crash.
+ */
+import { randomBytes } from "node:crypto"
+import type { Status } from "@jointly/core/task/Lifecycle.ts"
+import { assertTransition } from "@jointly/core/task/Lifecycle.ts"
+import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import type { Sql } from "./Sql.ts"
+import { migrate } from "./schema.sql.ts"
+
+export type LedgerOp =
+  | { readonly op: "createTask"; readonly specHash: string; readonly kind: string; readonly initiator: string; readonly participants: ReadonlyArray<string> }
+  | { readonly op: "recordConsent"; readonly participant: string; readonly approve: boolean; readonly reasonHash: string; readonly signature: string }
+  | { readonly op: "transition"; readonly to: Status; readonly reasonHash: string }
+  | { readonly op: "commitPhase"; readonly phase: string; readonly root: string }
+  | { readonly op: "recordResult"; readonly digest: string }
+
+export interface TaskRow {
+  readonly id: string
+  readonly kind: string
+  readonly spec: TaskSpec
+  readonly initiator: string
+  readonly status: Status
+  readonly attempt: number
+  readonly result: unknown
+  readonly resultDigest: string | null
+  readonly reason: string | null
+  readonly createdAt: string
+  readonly updatedAt: string
+}
+
+export interface TaskEvent {
+  readonly id: number
+  readonly type: string
+  readonly data: unknown
+  readonly at: string
+}
+
+export interface Consent {
+  readonly participant: string
+  readonly approve: boolean
+  readonly reason: string
+  readonly signature: string
+  readonly at: string
+}
+
+export interface OutboxRow {
+  readonly id: number
+  readonly eventId: string
+  readonly taskId: string | null
+  readonly op: LedgerOp
+  readonly status: "pending" | "confirmed" | "failed"
+  readonly txHash: string | null
+  readonly blockNumber: number | null
+  readonly attempts: number
+  readonly lastError: string | null
+}
+
+export class StaleTransition extends Error {
+  constructor(readonly taskId: string, readonly expected: Status) {
+    super(`task ${taskId} is no longer ${expected}`)
+  }
+}
+
+const toTask = (r: any): TaskRow => ({
+  id: r.id,
+  kind: r.kind,
+  spec: r.spec,
+  initiator: r.initiator,
+  status: r.status,
+  attempt: r.attempt,
+  result: r.result ?? null,
+  resultDigest: r.result_digest ?? null,
+  reason: r.reason ?? null,
+  createdAt: new Date(r.created_at).toISOString(),
+  updatedAt: new Date(r.updated_at).toISOString()
+})
+
+const toOutbox = (r: any): OutboxRow => ({
+  id: Number(r.id),
+  eventId: r.event_id,
+  taskId: r.task_id,
+  op: r.args,
+  status: r.status,
+  txHash: r.tx_hash,
+  blockNumber: r.block_number === null ? null : Number(r.block_number),
+  attempts: r.attempts,
+  lastError: r.last_error
+})
+
+const newEventId = () => "0x" + randomBytes(32).toString("hex")
+
+const enqueue = (tx: Sql, taskId: string, op: LedgerOp) =>
+  tx.query(`insert into outbox(event_id, task_id, op, args) values ($1, $2, $3, $4)`, [newEventId(), taskId, op.op, JSON.stringify(op)])
+
+const appendEvent = (tx: Sql, taskId: string, type: string, data: unknown) =>
+  tx.query(`insert into task_events(task_id, type, data) values ($1, $2, $3)`, [taskId, type, JSON.stringify(data)])
+
+export const make = async (sql: Sql) => {
+  await migrate(sql)
+
+  const get = async (id: string): Promise<TaskRow | undefined> => {
+    const [row] = await sql.query(`select * from tasks where id = $1`, [id])
+    return row ? toTask(row) : undefined
+  }
+
+  return {
+    sql,
+    get,
+
+    /** Inserts a new task in `Submitted` with its chain record queued. */
+    insert: (id: string, spec: TaskSpec, specHash: string, participants: ReadonlyArray<string>) =>
+      sql.transaction(async (tx) => {
+        await tx.query(`insert into tasks(id, kind, spec, initiator, status) values ($1, $2, $3, $4, 'Submitted')`, [
+          id,
+          spec.kind,
+          JSON.stringify(spec),
+          spec.initiator
+        ])
+        await appendEvent(tx, id, "Submitted", { initiator: spec.initiator })
+        await enqueue(tx, id, { op: "createTask", specHash, kind: spec.kind, initiator: spec.initiator, participants })
+      }),
+
+    /**
+     * Moves a task from `from` to `to` (checked against the lifecycle table) with an event, and queues the
+     * chain transition. Throws StaleTransition when another path moved the task first.
+     */
+    transition: (id: string, from: Status, to: Status, details: { reason?: string; reasonHash: string; data?: Record<string, unknown>; bumpAttempt?: boolean }) =>
+      sql.transaction(async (tx) => {
+        assertTransition(from, to)
+        const rows = await tx.query(
+          `update tasks set status = $3, reason = coalesce($4, reason), attempt = attempt + $5, updated_at = now()
+             where id = $1 and status = $2 returning id`,
+          [id, from, to, details.reason ?? null, details.bumpAttempt ? 1 : 0]
+        )
+        if (rows.length === 0) throw new StaleTransition(id, from)
+        await appendEvent(tx, id, to, { from, reason: details.reason, ...details.data })
+        await enqueue(tx, id, { op: "transition", to, reasonHash: details.reasonHash })
+      }),
+
+    /** Records a verified consent once; returns false when this participant already answered. */
+    recordConsent: (id: string, consent: Omit<Consent, "at">, reasonHash: string) =>
+      sql.transaction(async (tx) => {
+        const inserted = await tx.query(
+          `insert into consents(task_id, participant, approve, reason, signature) values ($1, $2, $3, $4, $5)
+             on conflict do nothing returning participant`,
+          [id, consent.participant, consent.approve, consent.reason, consent.signature]
+        )
+        if (inserted.length === 0) return false
+        await appendEvent(tx, id, consent.approve ? "ConsentApproved" : "ConsentRejected", {
+          participant: consent.participant,
+          reason: consent.reason
+        })
+        await enqueue(tx, id, {
+          op: "recordConsent",
+          participant: consent.participant,
+          approve: consent.approve,
+          reasonHash,
+          signature: consent.signature
+        })
+        return true
+      }),
+
+    consents: async (id: string): Promise<Array<Consent>> =>
+      (await sql.query(`select * from consents where task_id = $1 order by at`, [id])).map((r: any) => ({
+        participant: r.participant,
+        approve: r.approve,
+        reason: r.reason,
+        signature: r.signature,
+        at: new Date(r.at).toISOString()
+      })),
+
+    /** Stores the result and its digest, moves Running → Succeeded and queues both chain records. */
+    succeed: (id: string, result: unknown, resultDigest: string, reasonHash: string) =>
+      sql.transaction(async (tx) => {
+        assertTransition("Running", "Succeeded")
+        const rows = await tx.query(
+          `update tasks set status = 'Succeeded', result = $2, result_digest = $3, updated_at = now()
+             where id = $1 and status = 'Running' returning id`,
+          [id, JSON.stringify(result), resultDigest]
+        )
+        if (rows.length === 0) throw new StaleTransition(id, "Running")
+        await appendEvent(tx, id, "Succeeded", { resultDigest })
+        await enqueue(tx, id, { op: "recordResult", digest: resultDigest })
+        await enqueue(tx, id, { op: "transition", to: "Succeeded", reasonHash })
+      }),
+
+    commitPhase: (id: string, phase: string, root: string) =>
+      sql.transaction(async (tx) => {
+        await appendEvent(tx, id, "PhaseCommitted", { phase, root })
+        await enqueue(tx, id, { op: "commitPhase", phase, root })
+      }),
+
+    event: (id: string, type: string, data: unknown) => appendEvent(sql, id, type, data),
+
+    events: async (id: string): Promise<Array<TaskEvent>> =>
+      (await sql.query(`select * from task_events where task_id = $1 order by id`, [id])).map((r: any) => ({
+        id: Number(r.id),
+        type: r.type,
+        data: r.data,
+        at: new Date(r.at).toISOString()
+      })),
+
+    list: async (options: { status?: Status; limit?: number } = {}): Promise<Array<TaskRow>> =>
+      (
+        await sql.query(
+          `select * from tasks where ($1::text is null or status = $1) order by created_at desc limit $2`,
+          [options.status ?? null, options.limit ?? 100]
+        )
+      ).map(toTask),
+
+    unfinished: async (): Promise<Array<TaskRow>> =>
+      (
+        await sql.query(
+          `select * from tasks where status in ('Submitted', 'AwaitingConsent', 'Scheduled', 'Running') order by created_at`
+        )
+      ).map(toTask),
+
+    // --- chain outbox ---
+    nextPending: async (): Promise<OutboxRow | undefined> => {
+      const [row] = await sql.query(`select * from outbox where status = 'pending' order by id limit 1`)
+      return row ? toOutbox(row) : undefined
+    },
+    confirm: (id: number, txHash: string, blockNumber: number | null) =>
+      sql.query(`update outbox set status = 'confirmed', tx_hash = $2, block_number = $3, confirmed_at = now(), attempts = attempts + 1 where id = $1`, [
+        id,
+        txHash,
+        blockNumber
+      ]),
+    retryLater: (id: number, error: string, giveUp: boolean) =>
+      sql.query(`update outbox set attempts = attempts + 1, last_error = $2, status = $3 where id = $1`, [
+        id,
+        error,
+        giveUp ? "failed" : "pending"
+      ]),
+    outbox: async (taskId?: string): Promise<Array<OutboxRow>> =>
+      (await sql.query(`select * from outbox where ($1::text is null or task_id = $1) order by id`, [taskId ?? null])).map(toOutbox),
+    pendingCount: async (): Promise<number> =>
+      Number((await sql.query<{ n: string }>(`select count(*) as n from outbox where status = 'pending'`))[0]!.n)
+  }
+}
+
+export type TaskStore = Awaited<ReturnType<typeof make>>

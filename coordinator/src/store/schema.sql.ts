@@ -1,0 +1,59 @@
+/** Schema migrations, applied in order and recorded in `schema_migrations`. Never edit a shipped step. */
+export const migrations: ReadonlyArray<string> = [
+  `create table tasks (
+     id text primary key,
+     kind text not null,
+     spec jsonb not null,
+     initiator text not null,
+     status text not null,
+     attempt integer not null default 0,
+     result jsonb,
+     result_digest text,
+     reason text,
+     created_at timestamptz not null default now(),
+     updated_at timestamptz not null default now()
+   );
+   create index tasks_status on tasks(status);
+   create table task_events (
+     id bigserial primary key,
+     task_id text not null references tasks(id),
+     type text not null,
+     data jsonb not null,
+     at timestamptz not null default now()
+   );
+   create index task_events_task on task_events(task_id, id);
+   create table consents (
+     task_id text not null references tasks(id),
+     participant text not null,
+     approve boolean not null,
+     reason text not null,
+     signature text not null,
+     at timestamptz not null default now(),
+     primary key (task_id, participant)
+   );
+   create table outbox (
+     id bigserial primary key,
+     event_id text not null unique,
+     task_id text,
+     op text not null,
+     args jsonb not null,
+     status text not null default 'pending',
+     tx_hash text,
+     block_number bigint,
+     attempts integer not null default 0,
+     last_error text,
+     created_at timestamptz not null default now(),
+     confirmed_at timestamptz
+   );
+   create index outbox_pending on outbox(status, id);`
+]
+
+export const migrate = async (sql: { query: (text: string, params?: ReadonlyArray<unknown>) => Promise<Array<any>> }) => {
+  await sql.query(`create table if not exists schema_migrations (version integer primary key, applied_at timestamptz not null default now())`)
+  const applied = new Set((await sql.query(`select version from schema_migrations`)).map((r: { version: number }) => r.version))
+  for (const [index, step] of migrations.entries()) {
+    if (applied.has(index + 1)) continue
+    for (const statement of step.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) await sql.query(statement)
+    await sql.query(`insert into schema_migrations(version) values ($1)`, [index + 1])
+  }
+}

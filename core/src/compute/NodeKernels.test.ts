@@ -1,0 +1,4 @@
+import { kernelConformance } from "../testing/kernel-conformance.ts"
+import { nodeKernels } from "./NodeKernels.ts"
+
+kernelConformance(() => nodeKernels)

@@ -1,0 +1,81 @@
+/**
+ * X25519 key agreement for pairwise secrets between participants (secure aggregation's mask seeds and
+ * channel keys, PROTOCOLS.md §5.4 Mode A: "seed_ik comes from ECDH between P_i and P_k").
+ *
+ * The raw X25519 output is never used as a key: it goes through HKDF-SHA256 with a caller-chosen context
+ * label and both public keys (sorted, so either side derives the same key), giving 32-byte keys that are
+ * separated by purpose and bound to the exact key pair that produced them.
+ */
+import { x25519 } from "@noble/curves/ed25519.js"
+import { hkdf } from "@noble/hashes/hkdf.js"
+import { sha256 } from "@noble/hashes/sha2.js"
+import { concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
+import { Schema } from "effect"
+
+export const KEY_BYTES = 32
+export const PUBLIC_KEY_BYTES = 32
+
+export class KeyAgreementError extends Schema.TaggedError<KeyAgreementError>()("KeyAgreementError", {
+  reason: Schema.Literals(["InvalidSecretKey", "InvalidPublicKey", "LowOrderPoint"]),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `key agreement ${this.reason}: ${this.detail}`
+  }
+}
+
+export interface KeyPair {
+  readonly secretKey: Uint8Array
+  readonly publicKey: Uint8Array
+}
+
+/** A fresh X25519 key pair from the platform CSPRNG. */
+export const generateKeyPair = (): KeyPair => {
+  const secretKey = x25519.utils.randomSecretKey()
+  return { secretKey, publicKey: x25519.getPublicKey(secretKey) }
+}
+
+/** The public key of an X25519 secret key. @throws KeyAgreementError("InvalidSecretKey") */
+export const publicKeyOf = (secretKey: Uint8Array): Uint8Array => {
+  if (secretKey.length !== KEY_BYTES) {
+    throw new KeyAgreementError({ reason: "InvalidSecretKey", detail: `expected ${KEY_BYTES} bytes, got ${secretKey.length}` })
+  }
+  return x25519.getPublicKey(secretKey)
+}
+
+const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    if (a[i] !== b[i]) return a[i]! - b[i]!
+  }
+  return a.length - b.length
+}
+
+/**
+ * Derives a 32-byte key shared by the holders of `secretKey` and of the secret behind `peerPublicKey`:
+ * HKDF-SHA256(ikm = X25519(sk, pk), salt = SHA-256("jointly/ka/v1"), info = context ‖ sorted public keys).
+ *
+ * @throws KeyAgreementError — "InvalidSecretKey" / "InvalidPublicKey" for wrong lengths, "LowOrderPoint" when
+ *   the peer key forces an all-zero shared secret (a peer trying to fix the key).
+ */
+export const agree = (secretKey: Uint8Array, peerPublicKey: Uint8Array, context: string): Uint8Array => {
+  const ownPublicKey = publicKeyOf(secretKey)
+  if (peerPublicKey.length !== PUBLIC_KEY_BYTES) {
+    throw new KeyAgreementError({ reason: "InvalidPublicKey", detail: `expected ${PUBLIC_KEY_BYTES} bytes, got ${peerPublicKey.length}` })
+  }
+  let shared: Uint8Array
+  try {
+    shared = x25519.getSharedSecret(secretKey, peerPublicKey)
+  } catch (cause) {
+    throw new KeyAgreementError({ reason: "LowOrderPoint", detail: String(cause) })
+  }
+  if (shared.every((byte) => byte === 0)) {
+    throw new KeyAgreementError({ reason: "LowOrderPoint", detail: "shared secret is zero" })
+  }
+  const [first, second] = compareBytes(ownPublicKey, peerPublicKey) <= 0
+    ? [ownPublicKey, peerPublicKey]
+    : [peerPublicKey, ownPublicKey]
+  const info = concatBytes(utf8ToBytes(context), new Uint8Array([0]), first, second)
+  return hkdf(sha256, shared, SALT, info, KEY_BYTES)
+}
+
+const SALT = sha256(utf8ToBytes("jointly/ka/v1"))

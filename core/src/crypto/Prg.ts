@@ -1,0 +1,82 @@
+/**
+ * Deterministic expansion of a 32-byte seed into a vector of ring elements mod 2^bits (the masks of secure
+ * aggregation, PROTOCOLS.md §5.4 Mode A "PRF(seed_ik, round)").
+ *
+ * Construction: key = HKDF-SHA256(seed, info = "jointly/prg/v1" ‖ label), then the ChaCha20 (RFC 8439)
+ * keystream under that key and a zero nonce (each key is used for one stream only, so the fixed nonce is
+ * safe). Element i is read from ⌈bits/32⌉ consecutive little-endian 32-bit words with the unused high bits
+ * of the last word cleared: 2^bits divides 2^(32·words), so every residue is equally likely (no bias, no
+ * rejection sampling), and expansion is a single keystream pass with no per-element allocation.
+ *
+ * Limb layout (shared with the ring arithmetic of secure aggregation): element i occupies
+ * `limbs[i·L … i·L+L)`, least significant 32-bit limb first, L = `limbsPerElement(bits)`.
+ */
+import { chacha20 } from "@noble/ciphers/chacha.js"
+import { swap32IfBE } from "@noble/ciphers/utils.js"
+import { hkdf } from "@noble/hashes/hkdf.js"
+import { sha256 } from "@noble/hashes/sha2.js"
+import { concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
+
+export const SEED_BYTES = 32
+/** Largest ring the PRG serves; wider rings would only cost time without a use in Jointly. */
+export const MAX_BITS = 1024
+
+const NONCE = new Uint8Array(12)
+const INFO_PREFIX = utf8ToBytes("jointly/prg/v1\u0000")
+
+/** 32-bit limbs per ring element. @throws RangeError for bits outside [1, MAX_BITS]. */
+export const limbsPerElement = (bits: number): number => {
+  if (!Number.isInteger(bits) || bits < 1 || bits > MAX_BITS) {
+    throw new RangeError(`bits must be an integer in [1, ${MAX_BITS}], got ${bits}`)
+  }
+  return Math.ceil(bits / 32)
+}
+
+/** Mask of the valid bits in an element's most significant limb. */
+export const topLimbMask = (bits: number): number => (bits % 32 === 0 ? 0xffffffff : (2 ** (bits % 32) - 1))
+
+/**
+ * Expands `seed` under `label` into `length` elements mod 2^bits, as limbs (layout in the module doc).
+ * Pass `output` (length·L limbs) to reuse a buffer across expansions.
+ */
+export const expandLimbs = (
+  seed: Uint8Array,
+  label: string,
+  length: number,
+  bits: number,
+  output?: Uint32Array
+): Uint32Array => {
+  if (seed.length !== SEED_BYTES) throw new RangeError(`seed must be ${SEED_BYTES} bytes, got ${seed.length}`)
+  if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be a non-negative integer, got ${length}`)
+  const limbs = limbsPerElement(bits)
+  const words = length * limbs
+  if (output !== undefined && output.length !== words) {
+    throw new RangeError(`output must hold ${words} limbs, got ${output.length}`)
+  }
+  const out = output ?? new Uint32Array(words)
+  if (words === 0) return out
+  const key = hkdf(sha256, seed, undefined, concatBytes(INFO_PREFIX, utf8ToBytes(label)), 32)
+  const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+  bytes.fill(0)
+  // XOR over zeros in place yields the raw keystream without a second buffer.
+  chacha20(key, NONCE, bytes, bytes)
+  swap32IfBE(out)
+  const mask = topLimbMask(bits)
+  if (mask !== 0xffffffff) {
+    for (let i = limbs - 1; i < words; i += limbs) out[i] = out[i]! & mask
+  }
+  return out
+}
+
+/** Expands into bigints in [0, 2^bits); convenient for small vectors (tests, statistics). */
+export const expand = (seed: Uint8Array, label: string, length: number, bits: number): Array<bigint> => {
+  const limbs = limbsPerElement(bits)
+  const raw = expandLimbs(seed, label, length, bits)
+  const result = new Array<bigint>(length)
+  for (let i = 0; i < length; i++) {
+    let value = 0n
+    for (let j = limbs - 1; j >= 0; j--) value = (value << 32n) | BigInt(raw[i * limbs + j]!)
+    result[i] = value
+  }
+  return result
+}

@@ -1,0 +1,96 @@
+/**
+ * Paillier batch work as job functions `(Uint8Array) => Uint8Array` for the participant worker pool
+ * (participant/src/worker/jobs.ts registers them by name): only bytes cross the thread boundary (DESIGN.md §6).
+ * Every input is `Bytes.frames([...])`; keys arrive serialized with each batch and are cached per worker by
+ * their bytes' digest, so the fixed-base table of a public key is built once per worker, not once per batch.
+ *
+ *   paillier.encrypt-batch     frames[publicKey, plaintexts]        → ciphertexts
+ *   paillier.decrypt-batch     frames[privateKey, ciphertexts]      → plaintexts
+ *   paillier.randomness-batch  frames[publicKey, u32 count]         → randomness (for RandomnessPool.add)
+ *   paillier.modpow-batch      frames[modulus, exponent, b_1 … b_k] → frames[b_i^exponent mod modulus]
+ *
+ * Key-size policy: the jobs accept only production sizes unless built with `unsafeAllowTestKeySizes`.
+ */
+import type { BigIntKernels } from "../../compute/Kernels.ts"
+import { tsKernels } from "../../compute/TsKernels.ts"
+import { fromBytes, frames, sha256Hex, toFixed, u32, unframe, byteLength, Reader } from "./Bytes.ts"
+import type { KeySizePolicy, PrivateKey, PublicKey } from "./Keys.ts"
+import * as Paillier from "./Paillier.ts"
+import * as Randomness from "./Randomness.ts"
+import * as Serialization from "./Serialization.ts"
+import { fail } from "./PaillierError.ts"
+
+export type Job = (input: Uint8Array) => Uint8Array
+
+export const JobNames = {
+  encryptBatch: "paillier.encrypt-batch",
+  decryptBatch: "paillier.decrypt-batch",
+  randomnessBatch: "paillier.randomness-batch",
+  modPowBatch: "paillier.modpow-batch"
+} as const
+
+/** A small per-worker cache of decoded keys, keyed by the digest of their bytes. */
+export const keyCache = <K>(decode: (bytes: Uint8Array) => K, size = 8) => {
+  const cache = new Map<string, K>()
+  return (bytes: Uint8Array): K => {
+    const id = sha256Hex(bytes)
+    const hit = cache.get(id)
+    if (hit !== undefined) return hit
+    const key = decode(bytes)
+    cache.set(id, key)
+    if (cache.size > size) cache.delete(cache.keys().next().value!)
+    return key
+  }
+}
+
+const expectFrames = (input: Uint8Array, count: number, what: string): Array<Uint8Array> => {
+  const parts = unframe(input, what)
+  if (parts.length !== count) fail("Encoding", `${what}: expected ${count} frames, got ${parts.length}`)
+  return parts
+}
+
+export const makePaillierJobs = (kernels: BigIntKernels = tsKernels, policy: KeySizePolicy = {}): Record<string, Job> => {
+  const publicKeys = keyCache<PublicKey>((b) => Serialization.decodePublicKey(b, { ...policy, kernels }))
+  const privateKeys = keyCache<PrivateKey>((b) => Serialization.decodePrivateKey(b, { ...policy, kernels }))
+  return {
+    [JobNames.encryptBatch]: (input) => {
+      const [pkBytes, plaintexts] = expectFrames(input, 2, JobNames.encryptBatch)
+      const pk = publicKeys(pkBytes!)
+      const ms = Serialization.decodePlaintexts(pk, plaintexts!)
+      return Serialization.encodeCiphertexts(pk, Paillier.encryptBatch(pk, ms, Randomness.automatic(pk, kernels)))
+    },
+    [JobNames.decryptBatch]: (input) => {
+      const [skBytes, ciphertexts] = expectFrames(input, 2, JobNames.decryptBatch)
+      const sk = privateKeys(skBytes!)
+      const cs = Serialization.decodeCiphertexts(sk.publicKey, ciphertexts!)
+      return Serialization.encodePlaintexts(sk.publicKey, Paillier.decryptBatch(sk, cs, kernels))
+    },
+    [JobNames.randomnessBatch]: (input) => {
+      const [pkBytes, countBytes] = expectFrames(input, 2, JobNames.randomnessBatch)
+      const pk = publicKeys(pkBytes!)
+      const count = new Reader(countBytes!, JobNames.randomnessBatch).u32()
+      const source = Randomness.automatic(pk, kernels)
+      return Serialization.encodeRandomness(pk, Array.from({ length: count }, source))
+    },
+    [JobNames.modPowBatch]: (input) => {
+      const [modulus, exponent, ...bases] = unframe(input, JobNames.modPowBatch)
+      if (modulus === undefined || exponent === undefined) fail("Encoding", `${JobNames.modPowBatch}: expected modulus and exponent frames`)
+      const m = fromBytes(modulus!)
+      const out = kernels.modPowBatch(bases.map(fromBytes), fromBytes(exponent!), m)
+      const width = byteLength(m)
+      return frames(out.map((x) => toFixed(x, width)))
+    }
+  }
+}
+
+/** Job inputs, built where the batch is split (the caller side of the pool). */
+export const encryptBatchInput = (pk: PublicKey, ms: ReadonlyArray<bigint>): Uint8Array =>
+  frames([Serialization.encodePublicKey(pk), Serialization.encodePlaintexts(pk, ms)])
+export const decryptBatchInput = (sk: PrivateKey, cs: ReadonlyArray<Paillier.Ciphertext>): Uint8Array =>
+  frames([Serialization.encodePrivateKey(sk), Serialization.encodeCiphertexts(sk.publicKey, cs)])
+export const randomnessBatchInput = (pk: PublicKey, count: number): Uint8Array => frames([Serialization.encodePublicKey(pk), u32(count)])
+export const modPowBatchInput = (bases: ReadonlyArray<bigint>, exponent: bigint, modulus: bigint): Uint8Array =>
+  frames([toFixed(modulus, byteLength(modulus)), toFixed(exponent, Math.max(1, byteLength(exponent))), ...bases.map((b) => toFixed(((b % modulus) + modulus) % modulus, byteLength(modulus)))])
+
+/** The default job table over the TS kernel; workers with a faster kernel call `makePaillierJobs(kernels)`. */
+export const paillierJobs: Record<string, Job> = makePaillierJobs()

@@ -1,0 +1,189 @@
+/**
+ * Paillier encryption, decryption and the homomorphic operations of PROTOCOLS.md §4, over keys from Keys.ts.
+ *
+ * - Encrypt: c = (1 + m·N)·ρ mod N² with ρ from a RandomnessSource (DJN h_s^r by default; Randomness.ts).
+ * - Decrypt: CRT over p² and q² (Paillier 1999 §7), about 4× cheaper than c^λ mod N²; `decryptWithoutCrt`
+ *   keeps the textbook formula for cross-checks.
+ * - Homomorphic: add, subtract (inverse by extended Euclid mod N², never the source's c^(φ−1): §4 weakness 2),
+ *   plaintext add, scalar multiply with negative scalars (invert, then exponentiate), re-randomise.
+ *
+ * Ciphertexts carry their public key; mixing keys is a PaillierError("KeyMismatch"). Range and invertibility
+ * are checked where a ciphertext enters (`ciphertext`, Serialization.decodeCiphertext); results of the
+ * operations here are valid by construction. BigInt arithmetic is not constant-time (§4 weakness 5).
+ */
+import * as FixedPoint from "../FixedPoint.ts"
+import type { BigIntKernels } from "../../compute/Kernels.ts"
+import { tsKernels } from "../../compute/TsKernels.ts"
+import { type PrivateKey, type PublicKey, sameKey } from "./Keys.ts"
+import { fail } from "./PaillierError.ts"
+import * as Randomness from "./Randomness.ts"
+
+export interface Ciphertext {
+  readonly _tag: "PaillierCiphertext"
+  readonly publicKey: PublicKey
+  readonly value: bigint
+}
+
+const make = (publicKey: PublicKey, value: bigint): Ciphertext => ({ _tag: "PaillierCiphertext", publicKey, value })
+
+const gcd = (a: bigint, b: bigint): bigint => {
+  while (b !== 0n) [a, b] = [b, a % b]
+  return a
+}
+
+/** Validates an untrusted ciphertext value: 0 < c < N² and gcd(c, N) = 1. */
+export const ciphertext = (pk: PublicKey, value: bigint): Ciphertext => {
+  if (value < 0n || value >= pk.n2) fail("CiphertextOutOfRange", `ciphertext must lie in [1, N²) for key ${pk.fingerprint.slice(0, 16)}`)
+  if (value === 0n) fail("CiphertextZero", "ciphertext 0 is not an element of Z*_{N²}")
+  if (gcd(value % pk.n, pk.n) !== 1n) fail("CiphertextNotInvertible", "ciphertext shares a factor with N")
+  return make(pk, value)
+}
+
+const checkSameKey = (a: Ciphertext, b: Ciphertext): void => {
+  if (!sameKey(a.publicKey, b.publicKey)) {
+    fail("KeyMismatch", `operands under keys ${a.publicKey.fingerprint.slice(0, 16)} and ${b.publicKey.fingerprint.slice(0, 16)}`)
+  }
+}
+
+const checkPlaintext = (pk: PublicKey, m: bigint): void => {
+  if (m < 0n || m >= pk.n) fail("PlaintextOutOfRange", "plaintext residue must lie in [0, N)")
+}
+
+/** Signed integer → residue; |x| must stay below N/2 so decryptSigned returns it unchanged. */
+export const toResidue = (pk: PublicKey, x: bigint): bigint => {
+  if (x >= pk.halfN || -x >= pk.halfN) fail("PlaintextOutOfRange", "signed plaintext must satisfy |x| < N/2")
+  return x < 0n ? pk.n + x : x
+}
+
+/** Residue → signed integer (m > N/2 stands for m − N, PROTOCOLS.md §0). */
+export const toSigned = (pk: PublicKey, m: bigint): bigint => (m > pk.halfN ? m - pk.n : m)
+
+// (1 + mN) mod N² for m in [0, N) needs no reduction: it is below N².
+const gToThe = (pk: PublicKey, m: bigint): bigint => 1n + m * pk.n
+
+/** Encrypts a residue m ∈ [0, N). */
+export const encrypt = (pk: PublicKey, m: bigint, randomness: Randomness.RandomnessSource = Randomness.automatic(pk)): Ciphertext => {
+  checkPlaintext(pk, m)
+  return make(pk, (gToThe(pk, m) * randomness()) % pk.n2)
+}
+
+/** Encrypts a signed integer, |x| < N/2. */
+export const encryptSigned = (pk: PublicKey, x: bigint, randomness?: Randomness.RandomnessSource): Ciphertext =>
+  encrypt(pk, toResidue(pk, x), randomness)
+
+export const encryptBatch = (
+  pk: PublicKey,
+  messages: ReadonlyArray<bigint>,
+  randomness: Randomness.RandomnessSource = Randomness.automatic(pk)
+): Array<Ciphertext> => messages.map((m) => encrypt(pk, m, randomness))
+
+const checkOwner = (sk: PrivateKey, c: Ciphertext): void => {
+  if (!sameKey(sk.publicKey, c.publicKey)) {
+    fail("KeyMismatch", `ciphertext under key ${c.publicKey.fingerprint.slice(0, 16)}, private key for ${sk.publicKey.fingerprint.slice(0, 16)}`)
+  }
+}
+
+// m = CRT(m_p, m_q) from x_p = c^(p−1) mod p² and x_q = c^(q−1) mod q².
+const recombine = (sk: PrivateKey, xp: bigint, xq: bigint): bigint => {
+  const mp = (((xp - 1n) / sk.p) * sk.hp) % sk.p
+  const mq = (((xq - 1n) / sk.q) * sk.hq) % sk.q
+  let diff = ((mp - mq) * sk.qInvModP) % sk.p
+  if (diff < 0n) diff += sk.p
+  return mq + sk.q * diff
+}
+
+/** CRT decryption to the residue in [0, N). */
+export const decrypt = (sk: PrivateKey, c: Ciphertext, kernels: BigIntKernels = tsKernels): bigint => {
+  checkOwner(sk, c)
+  return recombine(sk, kernels.modPow(c.value % sk.p2, sk.p - 1n, sk.p2), kernels.modPow(c.value % sk.q2, sk.q - 1n, sk.q2))
+}
+
+export const decryptSigned = (sk: PrivateKey, c: Ciphertext, kernels?: BigIntKernels): bigint =>
+  toSigned(sk.publicKey, decrypt(sk, c, kernels))
+
+/** Batch CRT decryption: two kernel batch calls with a shared exponent each (one per prime square). */
+export const decryptBatch = (sk: PrivateKey, cs: ReadonlyArray<Ciphertext>, kernels: BigIntKernels = tsKernels): Array<bigint> => {
+  for (const c of cs) checkOwner(sk, c)
+  const xp = kernels.modPowBatch(cs.map((c) => c.value % sk.p2), sk.p - 1n, sk.p2)
+  const xq = kernels.modPowBatch(cs.map((c) => c.value % sk.q2), sk.q - 1n, sk.q2)
+  return xp.map((x, i) => recombine(sk, x, xq[i]!))
+}
+
+/** Textbook decryption m = L(c^λ mod N²)·μ mod N, for cross-checking the CRT path. */
+export const decryptWithoutCrt = (sk: PrivateKey, c: Ciphertext, kernels: BigIntKernels = tsKernels): bigint => {
+  checkOwner(sk, c)
+  const n = sk.publicKey.n
+  return (((kernels.modPow(c.value, sk.lambda, sk.publicKey.n2) - 1n) / n) * sk.mu) % n
+}
+
+/** [[a + b]] = [[a]]·[[b]] mod N². */
+export const add = (a: Ciphertext, b: Ciphertext): Ciphertext => {
+  checkSameKey(a, b)
+  return make(a.publicKey, (a.value * b.value) % a.publicKey.n2)
+}
+
+/** Σ of one or more ciphertexts under one key. */
+export const sum = (cs: ReadonlyArray<Ciphertext>): Ciphertext => {
+  if (cs.length === 0) throw new RangeError("sum of no ciphertexts")
+  return cs.reduce(add)
+}
+
+/** [[−a]] = [[a]]^(−1) mod N². */
+export const negate = (a: Ciphertext, kernels: BigIntKernels = tsKernels): Ciphertext =>
+  make(a.publicKey, kernels.modInverse(a.value, a.publicKey.n2))
+
+/** [[a − b]] = [[a]]·[[b]]^(−1) mod N². */
+export const subtract = (a: Ciphertext, b: Ciphertext, kernels: BigIntKernels = tsKernels): Ciphertext => {
+  checkSameKey(a, b)
+  return add(a, negate(b, kernels))
+}
+
+/** [[a + k]] = [[a]]·(1 + kN) mod N² for a signed plaintext k (reduced mod N). Deterministic: re-randomise before forwarding. */
+export const addPlain = (a: Ciphertext, k: bigint): Ciphertext => {
+  const pk = a.publicKey
+  const residue = ((k % pk.n) + pk.n) % pk.n
+  return make(pk, (a.value * gToThe(pk, residue)) % pk.n2)
+}
+
+/**
+ * [[k·a]] = [[a]]^k mod N² for any signed integer k; a negative k inverts first (PROTOCOLS.md §4 linear form).
+ * k = 0 yields 1, a valid but deterministic encryption of 0: re-randomise before forwarding.
+ */
+export const multiplyScalar = (a: Ciphertext, k: bigint, kernels: BigIntKernels = tsKernels): Ciphertext => {
+  const pk = a.publicKey
+  if (k < 0n) return make(pk, kernels.modPow(kernels.modInverse(a.value, pk.n2), -k, pk.n2))
+  return make(pk, kernels.modPow(a.value, k, pk.n2))
+}
+
+/** Σ k_i·[[a_i]] (PROTOCOLS.md §4 Eq. 4.15). */
+export const linearCombination = (
+  terms: ReadonlyArray<readonly [Ciphertext, bigint]>,
+  kernels: BigIntKernels = tsKernels
+): Ciphertext => sum(terms.map(([c, k]) => multiplyScalar(c, k, kernels)))
+
+/** Multiplies by a fresh N-th residue: same plaintext, unlinkable ciphertext (§4 "re-randomise before forwarding"). */
+export const rerandomize = (a: Ciphertext, randomness: Randomness.RandomnessSource = Randomness.automatic(a.publicKey)): Ciphertext =>
+  make(a.publicKey, (a.value * randomness()) % a.publicKey.n2)
+
+/** A fixed-point codec over this key's plaintext space (PROTOCOLS.md §4 "ours"; S = 2^scaleBits). */
+export const fixedPointCodec = (pk: PublicKey, scaleBits = 16): FixedPoint.Codec => FixedPoint.make({ scaleBits, modulus: pk.n })
+
+/** Encrypts round(v·2^scaleBits); FixedPointError on NaN, ±∞, or |encoded| ≥ N/2. */
+export const encryptReal = (
+  pk: PublicKey,
+  codec: FixedPoint.Codec,
+  v: number,
+  randomness?: Randomness.RandomnessSource
+): Ciphertext => {
+  if (codec.modulus !== pk.n) fail("KeyMismatch", "fixed-point codec built for a different modulus")
+  return encrypt(pk, FixedPoint.encode(codec, v), randomness)
+}
+
+/** Decrypts and divides by S^scaleMultiplier (2 after multiplying two encodings). */
+export const decryptReal = (
+  sk: PrivateKey,
+  codec: FixedPoint.Codec,
+  c: Ciphertext,
+  scaleMultiplier = 1,
+  kernels?: BigIntKernels
+): number => FixedPoint.decode(codec, decrypt(sk, c, kernels), scaleMultiplier)

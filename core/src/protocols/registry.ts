@@ -1,0 +1,30 @@
+/**
+ * Task kinds Jointly knows how to run, by name. Each entry ties a protocol's coordinator side and participant
+ * side to the params and result Schemas of its spec, so hosts can run any kind without knowing its internals.
+ */
+import type { Effect } from "effect"
+import type { LocalData } from "../data/Tabular.ts"
+import type { Party, TaskSpec } from "../task/TaskSpec.ts"
+import * as JointStatistics from "./joint-statistics/index.ts"
+import type { CoordinatorSession, ParticipantFailure, ProtocolError, RoundError, StageHandler } from "./Protocol.ts"
+
+export interface ProtocolDefinition {
+  readonly kind: string
+  readonly describe: string
+  /** Decodes and checks `spec.params`; the returned message names the first problem. */
+  readonly checkParams: (spec: TaskSpec) => { readonly ok: true; readonly params: unknown } | { readonly ok: false; readonly problem: string }
+  readonly coordinator: (
+    session: CoordinatorSession,
+    params: unknown,
+    spec: TaskSpec
+  ) => Effect.Effect<unknown, RoundError | ParticipantFailure | ProtocolError>
+  readonly participant: (params: unknown, party: Party, spec: TaskSpec) => ReadonlyArray<StageHandler<any, any, LocalData>>
+  /** Columns of `party`'s dataset the task reads, for the consent policy. */
+  readonly columns: (params: unknown) => ReadonlyArray<string>
+}
+
+export const protocols: ReadonlyMap<string, ProtocolDefinition> = new Map(
+  [JointStatistics.definition].map((d) => [d.kind, d] as const)
+)
+
+export const lookup = (kind: string): ProtocolDefinition | undefined => protocols.get(kind)

@@ -1,0 +1,286 @@
+/**
+ * Participant side of secure aggregation (the protocol and its security argument: `server.ts`).
+ *
+ * Secrets (both X25519 secret keys, the self-mask seed b_u, the shares received) stay in `session.memory`
+ * under `secagg/<aggregationId>`; each stage is idempotent, so a retried request gets the same answer
+ * rather than fresh randomness that could let the coordinator difference two masked inputs.
+ */
+import { bytesToHex, concatBytes, randomBytes } from "@noble/hashes/utils.js"
+import { Effect } from "effect"
+import * as Ecies from "../../crypto/Ecies.ts"
+import * as KeyAgreement from "../../crypto/KeyAgreement.ts"
+import * as Prg from "../../crypto/Prg.ts"
+import * as Shamir from "../../crypto/Shamir.ts"
+import * as Signatures from "../../crypto/Signatures.ts"
+import type { ParticipantSession, StageHandler } from "../Protocol.ts"
+import { handler, ParticipantFailure } from "../Protocol.ts"
+import * as RingVector from "./RingVector.ts"
+import * as Spec from "./spec.ts"
+
+/** What the input callback learns about the aggregation it contributes to. */
+export interface InputContext {
+  readonly aggregationId: string
+  readonly vectorLength: number
+  readonly bits: number
+}
+
+/** This participant's vector, as residues mod 2^bits (wrap signed values with `FixedPoint.wrap`). */
+export type Input<R> = (
+  session: ParticipantSession,
+  context: InputContext
+) => Effect.Effect<ReadonlyArray<bigint>, ParticipantFailure, R>
+
+interface Peer {
+  readonly channelPublicKey: Uint8Array
+  readonly maskPublicKey: Uint8Array
+}
+
+interface State {
+  readonly parameters: Spec.Parameters
+  readonly channel: KeyAgreement.KeyPair
+  readonly mask: KeyAgreement.KeyPair
+  readonly advertisement: Spec.AdvertiseKeysReply
+  /** U1 with verified keys, after ShareKeys. */
+  peers?: ReadonlyMap<string, Peer>
+  shareKeysReply?: Spec.ShareKeysReply
+  selfMaskSeed?: Uint8Array
+  /** owner → [b-share, s-share] held by this participant (its own included). */
+  sharesHeld?: Map<string, readonly [Uint8Array, Uint8Array]>
+  keyHolders?: ReadonlyArray<string>
+  maskedInputReply?: Spec.MaskedInputReply
+  /** Which secret of each peer this participant has helped reveal: never both. */
+  readonly revealed: Map<string, "selfMask" | "maskKey">
+}
+
+const memoryKey = (aggregationId: string) => `secagg/${aggregationId}`
+
+const fail = (session: ParticipantSession, stage: string, code: string, detail: string) =>
+  Effect.fail(new ParticipantFailure({ participant: session.self, stage, code, detail }))
+
+const loadState = (session: ParticipantSession, stage: string, aggregationId: string) => {
+  const state = session.memory.get(memoryKey(aggregationId)) as State | undefined
+  return state === undefined
+    ? fail(session, stage, "MissingState", `no key material for aggregation ${aggregationId} in attempt ${session.attempt}`)
+    : Effect.succeed(state)
+}
+
+const sameParameters = (a: Spec.Parameters, b: Spec.Parameters) =>
+  a.aggregationId === b.aggregationId && a.threshold === b.threshold && a.vectorLength === b.vectorLength &&
+  a.bits === b.bits && a.cohort.length === b.cohort.length && a.cohort.every((p, i) => p === b.cohort[i])
+
+const advertise = handler(Spec.advertiseKeys, ({ parameters }, session) =>
+  Effect.gen(function*() {
+    const stage = Spec.advertiseKeys.name
+    const existing = session.memory.get(memoryKey(parameters.aggregationId)) as State | undefined
+    if (existing !== undefined) {
+      if (sameParameters(existing.parameters, parameters)) return existing.advertisement
+      return yield* fail(session, stage, "ConflictingParameters", `aggregation ${parameters.aggregationId} already started with other parameters`)
+    }
+    const cohort = parameters.cohort
+    if (!cohort.includes(session.self)) return yield* fail(session, stage, "NotInCohort", `${session.self} is not in the cohort`)
+    if (new Set(cohort).size !== cohort.length) return yield* fail(session, stage, "InvalidParameters", "cohort has duplicates")
+    const outsider = cohort.find((p) => !session.participants.includes(p))
+    if (outsider !== undefined) return yield* fail(session, stage, "InvalidParameters", `${outsider} is not a participant of this task`)
+    const problem = Spec.thresholdProblem(parameters.threshold, cohort.length)
+    if (problem !== undefined) return yield* fail(session, stage, "InvalidParameters", problem)
+    if (cohort.length > Shamir.MAX_SHARES) return yield* fail(session, stage, "InvalidParameters", `at most ${Shamir.MAX_SHARES} participants`)
+    if (parameters.bits < 1 || parameters.bits > Prg.MAX_BITS) {
+      return yield* fail(session, stage, "InvalidParameters", `bits must be in [1, ${Prg.MAX_BITS}], got ${parameters.bits}`)
+    }
+
+    const channel = KeyAgreement.generateKeyPair()
+    const mask = KeyAgreement.generateKeyPair()
+    const signature = yield* session.sign(
+      Spec.advertisementMessage(session, parameters, session.self, channel.publicKey, mask.publicKey)
+    )
+    const advertisement = { channelPublicKey: channel.publicKey, maskPublicKey: mask.publicKey, signature }
+    const state: State = { parameters, channel, mask, advertisement, revealed: new Map() }
+    session.memory.set(memoryKey(parameters.aggregationId), state)
+    return advertisement
+  })
+)
+
+const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, session) =>
+  Effect.gen(function*() {
+    const stage = Spec.shareKeys.name
+    const state = yield* loadState(session, stage, aggregationId)
+    if (state.shareKeysReply !== undefined) return state.shareKeysReply
+    const { parameters } = state
+    const peers = new Map<string, Peer>()
+    const seenKeys = new Set<string>()
+    for (const ad of advertisements) {
+      if (!parameters.cohort.includes(ad.participant)) {
+        return yield* fail(session, stage, "ForgedAdvertisement", `${ad.participant} is not in the cohort`)
+      }
+      if (peers.has(ad.participant)) return yield* fail(session, stage, "ForgedAdvertisement", `two advertisements for ${ad.participant}`)
+      const message = Spec.advertisementMessage(session, parameters, ad.participant, ad.channelPublicKey, ad.maskPublicKey)
+      if (!Signatures.verify(ad.participant, message, ad.signature)) {
+        return yield* fail(session, stage, "ForgedAdvertisement", `the keys advertised for ${ad.participant} are not signed by it`)
+      }
+      // Bonawitz et al. §4: all advertised keys distinct, so no one can reuse (or mirror) another's key.
+      for (const key of [ad.channelPublicKey, ad.maskPublicKey]) {
+        const hex = bytesToHex(key)
+        if (seenKeys.has(hex)) return yield* fail(session, stage, "ForgedAdvertisement", `a public key of ${ad.participant} is reused`)
+        seenKeys.add(hex)
+      }
+      peers.set(ad.participant, { channelPublicKey: ad.channelPublicKey, maskPublicKey: ad.maskPublicKey })
+    }
+    const own = peers.get(session.self)
+    if (own === undefined || !bytesEqual(own.channelPublicKey, state.channel.publicKey) || !bytesEqual(own.maskPublicKey, state.mask.publicKey)) {
+      return yield* fail(session, stage, "ForgedAdvertisement", "this participant's own keys are missing or replaced")
+    }
+    if (peers.size < parameters.threshold) {
+      return yield* fail(session, stage, "TooManyDropouts", `needed ${parameters.threshold} key holders, available ${peers.size}`)
+    }
+    const holders = parameters.cohort.filter((p) => peers.has(p))
+    const selfMaskSeed = randomBytes(Spec.SEED_BYTES)
+    const toFailure = (error: Shamir.ShamirError) =>
+      new ParticipantFailure({ participant: session.self, stage, code: "SharingFailed", detail: error.message })
+    const selfMaskShares = yield* Effect.mapError(Shamir.split(selfMaskSeed, holders, parameters.threshold), toFailure)
+    const maskKeyShares = yield* Effect.mapError(Shamir.split(state.mask.secretKey, holders, parameters.threshold), toFailure)
+
+    const sharesHeld = new Map<string, readonly [Uint8Array, Uint8Array]>()
+    const encryptedShares: Array<{ recipient: string; ciphertext: Uint8Array }> = []
+    for (let i = 0; i < holders.length; i++) {
+      const recipient = holders[i]!
+      const pair = [selfMaskShares[i]!.bytes, maskKeyShares[i]!.bytes] as const
+      if (recipient === session.self) {
+        sharesHeld.set(session.self, pair)
+        continue
+      }
+      const ciphertext = yield* Effect.try({
+        try: () => {
+          const key = KeyAgreement.agree(state.channel.secretKey, peers.get(recipient)!.channelPublicKey, Spec.channelContext(session, aggregationId))
+          const associatedData = Spec.shareAssociatedData(session, aggregationId, session.self, recipient)
+          return Ecies.seal(key, concatBytes(pair[0], pair[1]), associatedData)
+        },
+        catch: (error) =>
+          new ParticipantFailure({ participant: session.self, stage, code: "KeyAgreementFailed", detail: `${recipient}: ${String(error)}` })
+      })
+      encryptedShares.push({ recipient, ciphertext })
+    }
+    const reply = {
+      selfMaskCommitment: Spec.selfMaskCommitment(session, aggregationId, session.self, selfMaskSeed),
+      encryptedShares
+    }
+    state.peers = peers
+    state.selfMaskSeed = selfMaskSeed
+    state.sharesHeld = sharesHeld
+    state.shareKeysReply = reply
+    return reply
+  })
+)
+
+const masked = <R>(input: Input<R>) =>
+  handler(Spec.maskedInput, ({ aggregationId, keyHolders, encryptedShares }, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.maskedInput.name
+      const state = yield* loadState(session, stage, aggregationId)
+      if (state.maskedInputReply !== undefined) return state.maskedInputReply
+      const { parameters, peers, sharesHeld, selfMaskSeed } = state
+      if (peers === undefined || sharesHeld === undefined || selfMaskSeed === undefined) {
+        return yield* fail(session, stage, "MissingState", "keys were never shared in this attempt")
+      }
+      const holders = new Set(keyHolders)
+      if (holders.size !== keyHolders.length || !holders.has(session.self)) {
+        return yield* fail(session, stage, "InvalidRequest", "key holders must be distinct and include this participant")
+      }
+      const stranger = keyHolders.find((p) => !peers.has(p))
+      if (stranger !== undefined) return yield* fail(session, stage, "InvalidRequest", `${stranger} never advertised keys`)
+      if (holders.size < parameters.threshold) {
+        return yield* fail(session, stage, "TooManyDropouts", `needed ${parameters.threshold} key holders, available ${holders.size}`)
+      }
+      const senders = new Set(encryptedShares.map((s) => s.sender))
+      if (senders.size !== encryptedShares.length || senders.size !== holders.size - 1 || keyHolders.some((p) => p !== session.self && !senders.has(p))) {
+        return yield* fail(session, stage, "InvalidRequest", "expected exactly one share pair from every other key holder")
+      }
+      for (const { sender, ciphertext } of encryptedShares) {
+        const plaintext = yield* Effect.try({
+          try: () => {
+            const key = KeyAgreement.agree(state.channel.secretKey, peers.get(sender)!.channelPublicKey, Spec.channelContext(session, aggregationId))
+            return Ecies.open(key, ciphertext, Spec.shareAssociatedData(session, aggregationId, sender, session.self))
+          },
+          catch: (error) =>
+            new ParticipantFailure({ participant: session.self, stage, code: "UndecryptableShares", detail: `from ${sender}: ${String(error)}` })
+        })
+        if (plaintext.length !== 2 * Spec.SHARE_BYTES) {
+          return yield* fail(session, stage, "UndecryptableShares", `from ${sender}: ${plaintext.length} bytes`)
+        }
+        sharesHeld.set(sender, [plaintext.slice(0, Spec.SHARE_BYTES), plaintext.slice(Spec.SHARE_BYTES)])
+      }
+
+      const values = yield* input(session, { aggregationId, vectorLength: parameters.vectorLength, bits: parameters.bits })
+      if (values.length !== parameters.vectorLength) {
+        return yield* fail(session, stage, "InvalidInput", `expected ${parameters.vectorLength} values, got ${values.length}`)
+      }
+      const vector = yield* Effect.try({
+        try: () => RingVector.fromBigInts(values, parameters.bits),
+        catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidInput", detail: String(error) })
+      })
+      // y_u = x_u + PRG(b_u) + Σ_{v ∈ U2∖{u}} ±PRG(s_uv)  (mod 2^bits)
+      const scratch = new Uint32Array(vector.limbs.length)
+      RingVector.addMask(vector, selfMaskSeed, Spec.SELF_MASK_LABEL, 1, scratch)
+      for (const peer of keyHolders) {
+        if (peer === session.self) continue
+        const seed = yield* Effect.try({
+          try: () => KeyAgreement.agree(state.mask.secretKey, peers.get(peer)!.maskPublicKey, Spec.maskContext(session, aggregationId)),
+          catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "KeyAgreementFailed", detail: `${peer}: ${String(error)}` })
+        })
+        RingVector.addMask(vector, seed, Spec.PAIR_MASK_LABEL, Spec.pairSign(parameters.cohort, session.self, peer), scratch)
+      }
+      const reply = { maskedInput: RingVector.toBytes(vector) }
+      state.keyHolders = keyHolders
+      state.maskedInputReply = reply
+      return reply
+    })
+  )
+
+const reveal = handler(Spec.unmask, ({ aggregationId, contributors }, session) =>
+  Effect.gen(function*() {
+    const stage = Spec.unmask.name
+    const state = yield* loadState(session, stage, aggregationId)
+    const { parameters, keyHolders, sharesHeld } = state
+    if (keyHolders === undefined || sharesHeld === undefined || state.maskedInputReply === undefined) {
+      return yield* fail(session, stage, "MissingState", "no masked input was sent in this attempt")
+    }
+    const survivors = new Set(contributors)
+    if (survivors.size !== contributors.length || !survivors.has(session.self)) {
+      return yield* fail(session, stage, "InvalidRequest", "contributors must be distinct and include this participant")
+    }
+    const outsider = contributors.find((p) => !keyHolders.includes(p))
+    if (outsider !== undefined) return yield* fail(session, stage, "InvalidRequest", `${outsider} held no keys`)
+    // An honest participant refuses to help unmask fewer than t contributors (Bonawitz et al. round 4).
+    if (survivors.size < parameters.threshold) {
+      return yield* fail(session, stage, "TooManyDropouts", `needed ${parameters.threshold} contributors, available ${survivors.size}`)
+    }
+    const wanted = keyHolders.map((p) => [p, survivors.has(p) ? "selfMask" : "maskKey"] as const)
+    // Revealing both b_v and s_v for one v would unmask v's input: refuse any request that contradicts an earlier one.
+    const conflict = wanted.find(([p, kind]) => (state.revealed.get(p) ?? kind) !== kind)
+    if (conflict !== undefined) {
+      return yield* fail(session, stage, "ConflictingUnmaskRequest", `${conflict[0]} was already reported as ${state.revealed.get(conflict[0]) === "selfMask" ? "contributing" : "dropped"}`)
+    }
+    const selfMaskShares: Array<{ owner: string; share: Uint8Array }> = []
+    const maskKeyShares: Array<{ owner: string; share: Uint8Array }> = []
+    for (const [owner, kind] of wanted) {
+      const pair = sharesHeld.get(owner)
+      if (pair === undefined) return yield* fail(session, stage, "MissingState", `no shares of ${owner}`)
+      state.revealed.set(owner, kind)
+      if (kind === "selfMask") selfMaskShares.push({ owner, share: pair[0] })
+      else maskKeyShares.push({ owner, share: pair[1] })
+    }
+    return { selfMaskShares, maskKeyShares }
+  })
+)
+
+const bytesEqual = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((byte, i) => byte === b[i])
+
+/**
+ * The participant's handlers for the four secure-aggregation stages. `input` is called once per aggregation,
+ * in the masked-input stage, after every key check passed.
+ */
+export const secureAggregationHandlers = <R = never>(input: Input<R>): readonly [
+  StageHandler<typeof Spec.AdvertiseKeysRequest.Type, Spec.AdvertiseKeysReply, never>,
+  StageHandler<typeof Spec.ShareKeysRequest.Type, Spec.ShareKeysReply, never>,
+  StageHandler<typeof Spec.MaskedInputRequest.Type, Spec.MaskedInputReply, R>,
+  StageHandler<typeof Spec.UnmaskRequest.Type, Spec.UnmaskReply, never>
+] => [advertise, share, masked(input), reveal]

@@ -1,0 +1,243 @@
+/**
+ * Secure aggregation, coordinator side: the sum of participants' vectors mod 2^bits, without the coordinator
+ * seeing any single vector. Bonawitz et al., "Practical Secure Aggregation for Privacy-Preserving Machine
+ * Learning" (CCS 2017), semi-honest variant with dropout recovery; the zero-sum pairwise masks and
+ * Shamir-shared seeds of PROTOCOLS.md §5.4 Mode A (also the "adds zero-sum pairwise masks" option of §3 item 3).
+ *
+ * Stages (spec.ts; U0 ⊇ U1 ⊇ U2 ⊇ U3 are the participants still answering):
+ *  0. advertise-keys  each u ∈ U0 draws two X25519 pairs — (c_u^PK, c_u^SK) for channels, (s_u^PK, s_u^SK) for
+ *     masks — and signs (task, attempt, parameters, c_u^PK, s_u^PK) with its chain account.
+ *  1. share-keys      every u ∈ U1 gets U1's advertisements and verifies each signature against the
+ *     advertiser's id (a checksummed address, `Signatures.verify`), so the coordinator cannot substitute keys
+ *     it knows. u draws the self-mask seed b_u, Shamir-shares b_u and s_u^SK t-of-|U1| over U1, and encrypts
+ *     each pair of shares to its holder v with AES-256-GCM under HKDF(X25519(c_u^SK, c_v^PK)), associated data
+ *     naming task, sender and recipient. It also sends H(b_u) so the coordinator can check reconstruction.
+ *  2. masked-input    every v ∈ U2 gets U2 and the share pairs addressed to it, and returns
+ *        y_v = x_v + PRG(b_v) + Σ_{w ∈ U2∖{v}} ±PRG(s_vw)   (mod 2^bits),  s_vw = HKDF(X25519(s_v^SK, s_w^PK)),
+ *     with + when v precedes w in the cohort and − otherwise, so each pair's masks cancel in a sum.
+ *  3. unmask          every v ∈ U3 (masked input received) gets U3 and returns its shares of b_w for w ∈ U3
+ *     and of s_w^SK for w ∈ U2∖U3 (never both kinds for one w, across retries too), and refuses when |U3| < t.
+ *     The coordinator reconstructs, checks b_w against H(b_w) and s_w^SK against s_w^PK, and outputs
+ *        Σ_{v∈U3} y_v − Σ_{v∈U3} PRG(b_v) − Σ_{w∈U2∖U3} Σ_{v∈U3} ±PRG(s_vw)  =  Σ_{v∈U3} x_v.
+ *
+ * Threshold and dropouts: t = n − d for a dropout tolerance d (default ⌊(n−1)/2⌋), and t must be a strict
+ * majority of the cohort (participants enforce this too). Each stage needs t replies, so the result stays
+ * exact with up to d participants lost at any point (before or after sending their masked input); with
+ * more, the run fails with ProtocolError("TooManyDropouts", needed vs available).
+ *
+ * Security (semi-honest, the setting of Bonawitz et al. Thm 6.2/6.3): the coordinator sees public keys, AEAD
+ * ciphertexts under keys it cannot derive (channel keys need a c^SK), masked vectors and, at the end, b_v of
+ * contributors and s_w^SK of those that dropped before contributing. For a contributor v it learns b_v but
+ * never s_v^SK, so y_v − PRG(b_v) is still hidden by pairwise masks with every other contributor, which
+ * are pseudorandom (ChaCha20 keystream over an X25519+HKDF seed) and cancel only in the sum; for a dropped w
+ * it learns s_w^SK but no y_w. Honest participants never reveal both b_w and s_w^SK, so the view is
+ * simulatable from Σ_{v∈U3} x_v and the sets U1…U3: the coordinator learns the sum of the contributors'
+ * inputs, who contributed, vector length and ring size — nothing about any single input. A coalition of the
+ * coordinator with fewer than t participants learns nothing more than the sum of the honest contributors'
+ * inputs. Participants learn nothing about each other's inputs (they see only keys and their own shares).
+ * Leakage to note: with exactly one honest contributor in U3 beyond a colluding set, the sum is that input;
+ * t > n/2 bounds how small U3 can be. Not covered: an actively malicious coordinator that tells different
+ * participants different U3 sets (Bonawitz's consistency-check round and t > 2n/3 address that); the
+ * per-participant `revealed` guard still prevents revealing both secrets of one peer to it.
+ */
+import { sha256 } from "@noble/hashes/sha2.js"
+import { bytesToHex, concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
+import { Effect } from "effect"
+import * as KeyAgreement from "../../crypto/KeyAgreement.ts"
+import * as Prg from "../../crypto/Prg.ts"
+import * as Shamir from "../../crypto/Shamir.ts"
+import * as Signatures from "../../crypto/Signatures.ts"
+import type { CoordinatorSession, RoundError, Stage } from "../Protocol.ts"
+import { ParticipantFailure, ProtocolError } from "../Protocol.ts"
+import * as RingVector from "./RingVector.ts"
+import * as Spec from "./spec.ts"
+
+export interface SecureAggregationOptions {
+  /** The cohort U0, a subset of the session's participants (default: all of them, in task order). */
+  readonly participants?: ReadonlyArray<string>
+  /** Participants that may drop out, at any stage, with the result still exact. Default ⌊(n−1)/2⌋. */
+  readonly dropoutTolerance?: number
+  /** Shares needed to unmask; default n − dropoutTolerance. Must be a strict majority and ≤ n − dropoutTolerance. */
+  readonly threshold?: number
+  readonly vectorLength: number
+  /** Ring Z_(2^bits); 1 ≤ bits ≤ 1024 (e.g. 32 or 64 for model updates, 128 for statistics). */
+  readonly bits: number
+  /** Per-stage wait for stragglers; participants not answering in time count as dropped out. */
+  readonly timeoutMs?: number
+  /** Distinguishes aggregations within one task (e.g. `round-7`); default "secagg". */
+  readonly aggregationId?: string
+}
+
+export interface SecureAggregationResult {
+  /** Σ of the contributors' inputs, each element mod 2^bits. */
+  readonly sum: ReadonlyArray<bigint>
+  /** U3: whose inputs the sum contains, in cohort order. */
+  readonly contributors: ReadonlyArray<string>
+}
+
+const protocolError = (reason: string, detail: string) => new ProtocolError({ protocol: Spec.PROTOCOL, reason, detail })
+
+const tooManyDropouts = (what: string, needed: number, available: number) =>
+  protocolError("TooManyDropouts", `${what}: needed ${needed}, available ${available}`)
+
+/** Resolves threshold and tolerance for a cohort of n (the rule in the module doc). */
+export const resolveThreshold = (
+  n: number,
+  options: Pick<SecureAggregationOptions, "dropoutTolerance" | "threshold">
+): { readonly threshold: number; readonly dropoutTolerance: number } | ProtocolError => {
+  const d = options.dropoutTolerance ?? (options.threshold !== undefined ? n - options.threshold : Spec.defaultDropoutTolerance(n))
+  const t = options.threshold ?? n - d
+  if (!Number.isInteger(d) || d < 0) return protocolError("InvalidParameters", `dropoutTolerance must be a non-negative integer, got ${d}`)
+  if (t > n - d) return protocolError("InvalidParameters", `threshold ${t} cannot tolerate ${d} dropouts among ${n} participants`)
+  const problem = Spec.thresholdProblem(t, n)
+  if (problem !== undefined) {
+    return protocolError("InvalidParameters", `${problem} (dropout tolerance ${d}; at most ${Spec.defaultDropoutTolerance(n)} for ${n} participants)`)
+  }
+  return { threshold: t, dropoutTolerance: d }
+}
+
+/**
+ * Runs the four stages and returns the unmasked sum.
+ *
+ * Errors: ProtocolError — "InvalidParameters", "TooManyDropouts" (fewer than t answered a stage, or shares
+ * were missing), "InconsistentShares" (a reconstructed secret failed its check); RoundError("Cancelled");
+ * ParticipantFailure when a participant rejects a stage (e.g. "ForgedAdvertisement") and the stage cannot
+ * reach t replies without it, or a reply breaks the protocol.
+ */
+export const runSecureAggregation = (
+  session: CoordinatorSession,
+  options: SecureAggregationOptions
+): Effect.Effect<SecureAggregationResult, ProtocolError | RoundError | ParticipantFailure> =>
+  Effect.gen(function*() {
+    const cohort = [...(options.participants ?? session.participants)]
+    const n = cohort.length
+    const aggregationId = options.aggregationId ?? "secagg"
+    const { bits, vectorLength, timeoutMs } = options
+    if (new Set(cohort).size !== n) return yield* protocolError("InvalidParameters", "participants must be distinct")
+    const outsider = cohort.find((p) => !session.participants.includes(p))
+    if (outsider !== undefined) return yield* protocolError("InvalidParameters", `${outsider} is not a participant of this task`)
+    if (n > Shamir.MAX_SHARES) return yield* protocolError("InvalidParameters", `at most ${Shamir.MAX_SHARES} participants, got ${n}`)
+    if (!Number.isInteger(bits) || bits < 1 || bits > Prg.MAX_BITS) {
+      return yield* protocolError("InvalidParameters", `bits must be an integer in [1, ${Prg.MAX_BITS}], got ${bits}`)
+    }
+    if (!Number.isSafeInteger(vectorLength) || vectorLength < 0) {
+      return yield* protocolError("InvalidParameters", `vectorLength must be a non-negative integer, got ${vectorLength}`)
+    }
+    const resolved = resolveThreshold(n, options)
+    if (resolved instanceof ProtocolError) return yield* resolved
+    const t = resolved.threshold
+    const parameters: Spec.Parameters = { version: Spec.VERSION, aggregationId, cohort, threshold: t, vectorLength, bits }
+    const inCohortOrder = (members: Iterable<string>) => {
+      const set = new Set(members)
+      return cohort.filter((p) => set.has(p))
+    }
+    const round = <Req, Rep>(stage: Stage<Req, Rep>, requests: ReadonlyMap<string, Req>) =>
+      session.round(stage, requests, { minReplies: t, timeoutMs }).pipe(
+        Effect.catchTag("RoundError", (error): Effect.Effect<never, ProtocolError | RoundError> =>
+          error.reason === "TooFewReplies"
+            ? Effect.fail(tooManyDropouts(`stage ${stage.name} (missing ${error.missing.join(", ") || "none"})`, t, requests.size - error.missing.length))
+            : Effect.fail(error)),
+        Effect.flatMap((replies): Effect.Effect<ReadonlyMap<string, Rep>, ProtocolError> =>
+          replies.size < t ? Effect.fail(tooManyDropouts(`stage ${stage.name}`, t, replies.size)) : Effect.succeed(replies)),
+        Effect.tap((replies) => session.progress({ stage: stage.name, done: replies.size, total: requests.size }))
+      )
+    const violation = (participant: string, stage: string, code: string, detail: string) =>
+      new ParticipantFailure({ participant, stage, code, detail })
+
+    // Stage 0: keys. Advertisements that do not verify are dropped here rather than failing every peer later.
+    const advertised = yield* round(Spec.advertiseKeys, new Map(cohort.map((p) => [p, { parameters }])))
+    const advertisements = new Map<string, Spec.Advertisement>()
+    for (const participant of inCohortOrder(advertised.keys())) {
+      const reply = advertised.get(participant)!
+      const message = Spec.advertisementMessage(session, parameters, participant, reply.channelPublicKey, reply.maskPublicKey)
+      if (Signatures.verify(participant, message, reply.signature)) advertisements.set(participant, { participant, ...reply })
+    }
+    if (advertisements.size < t) return yield* tooManyDropouts("valid key advertisements", t, advertisements.size)
+    const u1 = [...advertisements.keys()]
+
+    // Stage 1: share keys.
+    const shareRequest = { aggregationId, advertisements: [...advertisements.values()] }
+    const shared = yield* round(Spec.shareKeys, new Map(u1.map((p) => [p, shareRequest])))
+    const u2 = inCohortOrder(shared.keys())
+    const mailboxes = new Map(u2.map((p) => [p, [] as Array<{ sender: string; ciphertext: Uint8Array }>]))
+    for (const sender of u2) {
+      const reply = shared.get(sender)!
+      const addressed = new Map(reply.encryptedShares.map((s) => [s.recipient, s.ciphertext]))
+      const missing = u1.filter((p) => p !== sender && !addressed.has(p))
+      if (missing.length > 0 || addressed.size !== reply.encryptedShares.length) {
+        return yield* violation(sender, Spec.shareKeys.name, "IncompleteShares", `no or duplicate shares for ${missing.join(", ") || "some recipients"}`)
+      }
+      for (const recipient of u2) {
+        if (recipient !== sender) mailboxes.get(recipient)!.push({ sender, ciphertext: addressed.get(recipient)! })
+      }
+    }
+
+    // Stage 2: masked inputs.
+    const maskedReplies = yield* round(
+      Spec.maskedInput,
+      new Map(u2.map((p) => [p, { aggregationId, keyHolders: u2, encryptedShares: mailboxes.get(p)! }]))
+    )
+    const u3 = inCohortOrder(maskedReplies.keys())
+    const total = RingVector.zeros(vectorLength, bits)
+    for (const participant of u3) {
+      const vector = yield* Effect.try({
+        try: () => RingVector.fromBytes(maskedReplies.get(participant)!.maskedInput, vectorLength, bits),
+        catch: (error) => violation(participant, Spec.maskedInput.name, "MalformedMaskedInput", String(error))
+      })
+      RingVector.addLimbs(total.limbs, vector.limbs, bits)
+    }
+
+    // Stage 3: unmask.
+    const unmasked = yield* round(Spec.unmask, new Map(u3.map((p) => [p, { aggregationId, contributors: u3 }])))
+    const collect = (owner: string, pick: (reply: Spec.UnmaskReply) => ReadonlyArray<{ owner: string; share: Uint8Array }>) => {
+      const shares: Array<Shamir.Share> = []
+      for (const [holder, reply] of unmasked) {
+        const found = pick(reply).find((s) => s.owner === owner)
+        if (found !== undefined) shares.push({ holder, threshold: t, bytes: found.share })
+      }
+      return shares
+    }
+    const reconstruct = (owner: string, what: string, shares: ReadonlyArray<Shamir.Share>) =>
+      Shamir.combine(shares, t).pipe(
+        Effect.mapError((error) =>
+          error.reason === "TooFewShares"
+            ? tooManyDropouts(`shares of ${owner}'s ${what}`, t, shares.length)
+            : protocolError("InconsistentShares", `${owner}'s ${what}: ${error.detail}`))
+      )
+
+    const scratch = new Uint32Array(total.limbs.length)
+    for (const owner of u3) {
+      const seed = yield* reconstruct(owner, "self-mask seed", collect(owner, (r) => r.selfMaskShares))
+      const commitment = shared.get(owner)!.selfMaskCommitment
+      if (!equalBytes(Spec.selfMaskCommitment(session, aggregationId, owner, seed), commitment)) {
+        return yield* protocolError("InconsistentShares", `${owner}'s self-mask seed does not match its commitment`)
+      }
+      RingVector.addMask(total, seed, Spec.SELF_MASK_LABEL, -1, scratch)
+    }
+    const context = Spec.maskContext(session, aggregationId)
+    for (const dropped of u2.filter((p) => !maskedReplies.has(p))) {
+      const secretKey = yield* reconstruct(dropped, "mask key", collect(dropped, (r) => r.maskKeyShares))
+      const advertisedKey = advertisements.get(dropped)!.maskPublicKey
+      const derived = yield* Effect.try({
+        try: () => KeyAgreement.publicKeyOf(secretKey),
+        catch: (error) => protocolError("InconsistentShares", `${dropped}'s mask key: ${String(error)}`)
+      })
+      if (!equalBytes(derived, advertisedKey)) {
+        return yield* protocolError("InconsistentShares", `${dropped}'s reconstructed mask key does not match its advertisement`)
+      }
+      for (const contributor of u3) {
+        const seed = yield* Effect.try({
+          try: () => KeyAgreement.agree(secretKey, advertisements.get(contributor)!.maskPublicKey, context),
+          catch: (error) => protocolError("InconsistentShares", `mask seed ${dropped}–${contributor}: ${String(error)}`)
+        })
+        // y_contributor carries pairSign(contributor, dropped)·PRG(seed); take it back out.
+        RingVector.addMask(total, seed, Spec.PAIR_MASK_LABEL, Spec.pairSign(cohort, contributor, dropped) === 1 ? -1 : 1, scratch)
+      }
+    }
+
+    const digest = bytesToHex(sha256(concatBytes(utf8ToBytes(JSON.stringify(u3)), RingVector.toBytes(total))))
+    yield* session.commit(`secagg/${aggregationId}`, digest)
+    return { sum: RingVector.toBigInts(total), contributors: u3 }
+  })
+
+const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((byte, i) => byte === b[i])

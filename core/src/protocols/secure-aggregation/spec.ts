@@ -1,0 +1,162 @@
+/**
+ * Secure aggregation: stages, wire Schemas and the transcript encodings both roles must agree on.
+ * The protocol and its security argument are described in `server.ts`.
+ *
+ * Wire conventions: bigints as decimal strings, bytes as base64, ring vectors as the little-endian limb bytes
+ * of `RingVector.toBytes` (half the size of decimal strings and no per-element parsing for 100k-element
+ * model updates). Every request carries `aggregationId`, so one task can run many aggregations (one per
+ * training round) with separate keys and separate participant memory.
+ */
+import { sha256 } from "@noble/hashes/sha2.js"
+import { bytesToHex, concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
+import { Schema } from "effect"
+import { stage } from "../Protocol.ts"
+
+export const PROTOCOL = "secure-aggregation"
+export const VERSION = 1
+
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Bytes = Schema.Uint8ArrayFromBase64
+const ParticipantId = Schema.String
+
+/** Parameters fixed by the coordinator in the first stage and signed into every key advertisement. */
+export const Parameters = Schema.Struct({
+  version: Schema.Literal(VERSION),
+  aggregationId: Schema.String,
+  /** U0: the cohort, in task order (fixes the mask signs). */
+  cohort: Schema.Array(ParticipantId),
+  threshold: Count,
+  vectorLength: Count,
+  bits: Count
+})
+export type Parameters = typeof Parameters.Type
+
+// Stage 0 — AdvertiseKeys: two fresh X25519 key pairs per participant, signed with its chain account.
+export const AdvertiseKeysRequest = Schema.Struct({ parameters: Parameters })
+export const AdvertiseKeysReply = Schema.Struct({
+  channelPublicKey: Bytes,
+  maskPublicKey: Bytes,
+  /** EIP-191 signature over `advertisementMessage`. */
+  signature: Schema.String
+})
+export type AdvertiseKeysReply = typeof AdvertiseKeysReply.Type
+
+export const Advertisement = Schema.Struct({
+  participant: ParticipantId,
+  channelPublicKey: Bytes,
+  maskPublicKey: Bytes,
+  signature: Schema.String
+})
+export type Advertisement = typeof Advertisement.Type
+
+// Stage 1 — ShareKeys: U1's advertisements in; Shamir shares of b_u and s_u^SK out, encrypted per recipient.
+export const ShareKeysRequest = Schema.Struct({
+  aggregationId: Schema.String,
+  advertisements: Schema.Array(Advertisement)
+})
+export const EncryptedShares = Schema.Struct({ recipient: ParticipantId, ciphertext: Bytes })
+export const ShareKeysReply = Schema.Struct({
+  /** `selfMaskCommitment(…)`: lets the coordinator check the b_u it reconstructs. */
+  selfMaskCommitment: Bytes,
+  encryptedShares: Schema.Array(EncryptedShares)
+})
+export type ShareKeysReply = typeof ShareKeysReply.Type
+
+// Stage 2 — MaskedInput: U2 and the shares addressed to the recipient in; y_u out.
+export const RelayedShares = Schema.Struct({ sender: ParticipantId, ciphertext: Bytes })
+export const MaskedInputRequest = Schema.Struct({
+  aggregationId: Schema.String,
+  /** U2: everyone whose shares were relayed; pairwise masks are taken with exactly these peers. */
+  keyHolders: Schema.Array(ParticipantId),
+  encryptedShares: Schema.Array(RelayedShares)
+})
+export const MaskedInputReply = Schema.Struct({ maskedInput: Bytes })
+export type MaskedInputReply = typeof MaskedInputReply.Type
+
+// Stage 3 — Unmask: U3 (whose masked inputs arrived) in; b-shares of U3 and s-shares of U2 \ U3 out.
+export const UnmaskRequest = Schema.Struct({
+  aggregationId: Schema.String,
+  contributors: Schema.Array(ParticipantId)
+})
+export const OwnedShare = Schema.Struct({ owner: ParticipantId, share: Bytes })
+export const UnmaskReply = Schema.Struct({
+  selfMaskShares: Schema.Array(OwnedShare),
+  maskKeyShares: Schema.Array(OwnedShare)
+})
+export type UnmaskReply = typeof UnmaskReply.Type
+
+export const advertiseKeys = stage("secagg.advertise-keys", AdvertiseKeysRequest, AdvertiseKeysReply)
+export const shareKeys = stage("secagg.share-keys", ShareKeysRequest, ShareKeysReply)
+export const maskedInput = stage("secagg.masked-input", MaskedInputRequest, MaskedInputReply)
+export const unmask = stage("secagg.unmask", UnmaskRequest, UnmaskReply)
+
+export const stages = [advertiseKeys, shareKeys, maskedInput, unmask] as const
+
+/** Default dropout tolerance d = ⌊(n−1)/2⌋: the largest d that keeps the threshold n − d a strict majority. */
+export const defaultDropoutTolerance = (participants: number): number => Math.max(0, Math.floor((participants - 1) / 2))
+
+/**
+ * Why a threshold is unacceptable for a cohort of n, or undefined when it is fine: 2 ≤ t ≤ n and t > n/2.
+ * The majority floor means no two disjoint groups of participants can each reconstruct a secret, and a
+ * coordinator colluding with fewer than t participants learns no one's mask keys; participants enforce it
+ * too, so a coordinator cannot lower it on its own.
+ */
+export const thresholdProblem = (threshold: number, participants: number): string | undefined => {
+  if (!Number.isInteger(threshold) || threshold < 2) return `threshold must be an integer ≥ 2, got ${threshold}`
+  if (threshold > participants) return `threshold ${threshold} exceeds the ${participants} participants`
+  if (2 * threshold <= participants) return `threshold ${threshold} is not a strict majority of ${participants} participants`
+  return undefined
+}
+
+/** Transcript encoding: unambiguous bytes for a list of strings (JSON of the array). */
+const transcript = (parts: ReadonlyArray<string | number>): Uint8Array => utf8ToBytes(JSON.stringify(parts))
+
+export interface Context {
+  readonly taskId: string
+  readonly attempt: number
+}
+
+/** What a participant signs in AdvertiseKeys: the task, the parameters and both public keys. */
+export const advertisementMessage = (
+  context: Context,
+  parameters: Parameters,
+  participant: string,
+  channelPublicKey: Uint8Array,
+  maskPublicKey: Uint8Array
+): Uint8Array =>
+  transcript([
+    "jointly/secagg/v1/advertise",
+    context.taskId,
+    context.attempt,
+    participant,
+    sha256Hex(transcript(["parameters", parameters.version, parameters.aggregationId, parameters.threshold, parameters.vectorLength, parameters.bits, ...parameters.cohort])),
+    bytesToHex(channelPublicKey),
+    bytesToHex(maskPublicKey)
+  ])
+
+/** Associated data of the encrypted share pair from `sender` to `recipient`. */
+export const shareAssociatedData = (context: Context, aggregationId: string, sender: string, recipient: string): Uint8Array =>
+  transcript(["jointly/secagg/v1/shares", context.taskId, context.attempt, aggregationId, sender, recipient])
+
+/** KeyAgreement contexts: the channel key and the pairwise mask seed come from different key pairs and labels. */
+export const channelContext = (context: Context, aggregationId: string): string =>
+  `jointly/secagg/v1/channel|${context.taskId}|${context.attempt}|${aggregationId}`
+export const maskContext = (context: Context, aggregationId: string): string =>
+  `jointly/secagg/v1/mask|${context.taskId}|${context.attempt}|${aggregationId}`
+
+export const SELF_MASK_LABEL = "jointly/secagg/v1/self-mask"
+export const PAIR_MASK_LABEL = "jointly/secagg/v1/pair-mask"
+
+/** Binding, hiding (b_u is 256 random bits) commitment to the self-mask seed. */
+export const selfMaskCommitment = (context: Context, aggregationId: string, owner: string, seed: Uint8Array): Uint8Array =>
+  sha256(concatBytes(transcript(["jointly/secagg/v1/self-mask-commitment", context.taskId, context.attempt, aggregationId, owner]), seed))
+
+/** Sign of the pairwise mask u adds for peer v: + when u comes first in the cohort, − otherwise (they cancel). */
+export const pairSign = (cohort: ReadonlyArray<string>, u: string, v: string): 1 | -1 =>
+  cohort.indexOf(u) < cohort.indexOf(v) ? 1 : -1
+
+/** A share pair travels as b-share ‖ s-share, both `SHARE_BYTES` long. */
+export const SEED_BYTES = 32
+export const SHARE_BYTES = SEED_BYTES + 1
+
+const sha256Hex = (bytes: Uint8Array): string => bytesToHex(sha256(bytes))

@@ -1,0 +1,105 @@
+/**
+ * The socket.io wire between coordinator and participants. These Schemas are the single source of truth: every
+ * event is decoded with them on receipt, on both sides, and the event-map types derive from them.
+ */
+import { Schema } from "effect"
+import { Status } from "../task/Lifecycle.ts"
+
+export const Hex32 = Schema.String.check(Schema.isPattern(/^0x[0-9a-fA-F]{64}$/))
+export const HexBytes = Schema.String.check(Schema.isPattern(/^0x([0-9a-fA-F]{2})*$/))
+
+/** Coordinator → participant: a task that names this participant, asking for consent. */
+export const TaskOffer = Schema.Struct({
+  taskId: Hex32,
+  specHash: Hex32,
+  spec: Schema.Unknown
+})
+export type TaskOffer = typeof TaskOffer.Type
+
+/** Participant → coordinator: a signed decision (EIP-712 `Consent`, checked again on chain). */
+export const TaskConsent = Schema.Struct({
+  taskId: Hex32,
+  approve: Schema.Boolean,
+  reason: Schema.String.check(Schema.isMaxLength(1000)),
+  signature: HexBytes
+})
+export type TaskConsent = typeof TaskConsent.Type
+
+/** Coordinator → participant: the request of one protocol stage. `payload` is decoded by the stage's Schema. */
+export const StageRequest = Schema.Struct({
+  requestId: Schema.String,
+  taskId: Hex32,
+  attempt: Schema.Int,
+  stage: Schema.String,
+  participants: Schema.Array(Schema.String),
+  payload: Schema.Unknown
+})
+export type StageRequest = typeof StageRequest.Type
+
+export const StageOutcome = Schema.Union([
+  Schema.Struct({ ok: Schema.Literal(true), payload: Schema.Unknown }),
+  Schema.Struct({ ok: Schema.Literal(false), code: Schema.String, detail: Schema.String })
+])
+export type StageOutcome = typeof StageOutcome.Type
+
+/** Participant → coordinator: the answer to one StageRequest, matched by `requestId` (used once). */
+export const StageReply = Schema.Struct({
+  requestId: Schema.String,
+  taskId: Hex32,
+  stage: Schema.String,
+  outcome: StageOutcome
+})
+export type StageReply = typeof StageReply.Type
+
+/** Coordinator → participant: the task reached a final state; drop its memory. */
+export const TaskEnded = Schema.Struct({
+  taskId: Hex32,
+  status: Status,
+  reason: Schema.optional(Schema.String)
+})
+export type TaskEnded = typeof TaskEnded.Type
+
+export const WireErrorCode = Schema.Literals([
+  "Malformed",
+  "TooLarge",
+  "UnknownTask",
+  "UnknownStage",
+  "UnknownRequest",
+  "Replayed",
+  "NotAuthorized",
+  "Internal"
+])
+export type WireErrorCode = typeof WireErrorCode.Type
+
+/** Either side → the other: a message was refused. `ref` names the offending event or request. */
+export const WireError = Schema.Struct({
+  code: WireErrorCode,
+  message: Schema.String,
+  ref: Schema.optional(Schema.String)
+})
+export type WireError = typeof WireError.Type
+
+export const events = {
+  offer: "task.offer",
+  consent: "task.consent",
+  request: "stage.request",
+  reply: "stage.reply",
+  ended: "task.ended",
+  error: "wire.error"
+} as const
+
+/**
+ * Largest message the application accepts (bytes of JSON). Larger ones get a `TooLarge` reply; the transport's
+ * own limit (`maxHttpBufferSize`) sits above it so the reply can still be sent.
+ */
+export const maxMessageBytes = 16 * 1024 * 1024
+export const transportMaxBytes = 64 * 1024 * 1024
+
+/** Socket handshake payload (socket.io `auth`): an EIP-712 Login signed over a nonce the coordinator issued. */
+export const HandshakeAuth = Schema.Struct({
+  account: Schema.String,
+  nonce: Hex32,
+  issuedAt: Schema.Int,
+  signature: HexBytes
+})
+export type HandshakeAuth = typeof HandshakeAuth.Type

@@ -1,0 +1,12 @@
+/**
+ * The registry of benchmark suites: name → lazy loader, so `npm run bench -- paillier` loads only that suite.
+ * To add one, write `examples/bench/<name>.ts` exporting `run(): Promise<void>` (emitting lines with
+ * Report.emit) and add a line here.
+ */
+export interface Suite {
+  readonly run: () => Promise<void>
+}
+
+export const suites: Record<string, () => Promise<Suite>> = {
+  paillier: () => import("./paillier.ts")
+}

@@ -1,0 +1,153 @@
+import { Effect } from "effect"
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, describe, expect, it } from "vitest"
+import * as CsvDataset from "./CsvDataset.ts"
+import { type DatasetSpec, DatasetError, where, whereSync } from "./Dataset.ts"
+
+// The shared datasets folder sits beside the repository in development and CI.
+const pimaSource = fileURLToPath(new URL("../../../../shared/datasets/pima.csv", import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), "jointly-datasets-"))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const write = (name: string, text: string) => {
+  const file = join(dir, name)
+  writeFileSync(file, text)
+  return file
+}
+
+const PIMA_COLUMNS = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age", "label"]
+
+const failure = (spec: DatasetSpec) => Effect.runPromise(Effect.flip(CsvDataset.load(spec)))
+
+describe("CsvDataset.load", () => {
+  const pima = join(dir, "pima.csv")
+  copyFileSync(pimaSource, pima)
+  const pimaSpec: DatasetSpec = {
+    name: "pima",
+    file: pima,
+    columns: PIMA_COLUMNS.map((name) => ({ name, type: name === "mass" || name === "pedigree" ? "number" : "integer" }))
+  }
+
+  it("loads pima column by column; sums match a plain reference computation", async () => {
+    const dataset = await Effect.runPromise(CsvDataset.load(pimaSpec))
+    const [head, ...rows] = readFileSync(pima, "utf8").trim().split("\n").map((l) => l.trim().split(","))
+    expect(dataset.rowCount).toBe(rows.length)
+    expect(dataset.rowCount).toBe(768)
+    for (const name of PIMA_COLUMNS) {
+      const index = head!.indexOf(name)
+      const reference = rows.reduce((acc, row) => acc + Number(row[index]), 0)
+      const column = dataset.numeric(name)
+      expect(column).toBeInstanceOf(Float64Array)
+      expect(column.length).toBe(768)
+      expect(column.reduce((a, b) => a + b, 0)).toBeCloseTo(reference, 9)
+    }
+    expect(dataset.contentHash).toMatch(/^0x[0-9a-f]{64}$/)
+  })
+
+  it("loads only declared columns; the hash depends on values, not on formatting or undeclared columns", async () => {
+    const a = write("a.csv", "\uFEFFid,x,name,junk\r\n1,1.0,\"Smith, J\",zz\r\n2,-0,\"say \"\"hi\"\"\",\r\n")
+    const b = write("b.csv", "junk,name,x,id\nq,\"Smith, J\",1,1\nr,\"say \"\"hi\"\"\",0,2")
+    const columns = [
+      { name: "id", type: "integer" },
+      { name: "x", type: "number" },
+      { name: "name", type: "string" }
+    ] as const
+    const da = await CsvDataset.loadPromise({ name: "a", file: a, columns, id: "id" })
+    const db = await CsvDataset.loadPromise({ name: "b", file: b, columns, id: "id" })
+    expect(da.rowCount).toBe(2)
+    expect([...da.numeric("x")]).toEqual([1, -0])
+    expect(da.strings("name")).toEqual(["Smith, J", 'say "hi"'])
+    expect(da.ids()).toEqual(["1", "2"])
+    expect(() => da.numeric("junk")).toThrow(DatasetError)
+    expect(da.contentHash).toBe(db.contentHash)
+    const other = write("c.csv", "id,x,name\n1,1,\"Smith, J\"\n2,0.5,\"say \"\"hi\"\"\"\n")
+    expect((await CsvDataset.loadPromise({ name: "c", file: other, columns })).contentHash).not.toBe(da.contentHash)
+  })
+
+  it("keeps a quoted field that spans lines", async () => {
+    const file = write("multiline.csv", 'n,note\n1,"first\nsecond"\n2,plain\n')
+    const dataset = await CsvDataset.loadPromise({ name: "m", file, columns: [{ name: "n", type: "integer" }, { name: "note", type: "string" }] })
+    expect(dataset.strings("note")).toEqual(["first\nsecond", "plain"])
+    expect([...dataset.numeric("n")]).toEqual([1, 2])
+  })
+
+  const num = [{ name: "a", type: "number" }, { name: "b", type: "integer" }] as const
+
+  it.each([
+    ["not numeric", "a,b\n1,2\nx,3\n", "NotNumeric", 3, "a"],
+    ["empty numeric", "a,b\n1,2\n4,\n", "NotNumeric", 3, "b"],
+    ["not finite", "a,b\n1,2\n3,4\nInfinity,5\n", "NotFinite", 4, "a"],
+    ["overflow", "a,b\n1e999,2\n", "NotFinite", 2, "a"],
+    ["not integer", "a,b\n1,2\n1.5,2.5\n", "NotInteger", 3, "b"],
+    ["row too short", "a,b,c\n1,2,3\n1,2\n", "RowLength", 3, "c"],
+    ["row too long", "a,b\n1,2\n1,2,3\n", "RowLength", 3, "b"],
+    ["missing column", "a,c\n1,2\n", "MissingColumn", 1, "b"],
+    ["duplicate header column", "a,b,a\n1,2,3\n", "DuplicateColumn", 1, "a"],
+    ["unclosed quote", 'a,b\n1,"2\n3,4\n', "RowLength", 2, "b"]
+  ] as const)("%s: fails whole with the file, line and column named", async (name, text, reason, line, column) => {
+    const file = write(`${name.replace(/ /g, "-")}.csv`, text)
+    const error = await failure({ name: "bad", file, columns: num })
+    expect(error).toBeInstanceOf(DatasetError)
+    expect(error.reason).toBe(reason)
+    expect(error.line).toBe(line)
+    expect(error.column).toBe(column)
+    expect(error.message).toContain(file)
+    expect(error.message).toContain(`line ${line}`)
+    expect(error.message).toContain(`column "${column}"`)
+  })
+
+  it("reports a missing file, an empty file and a header-only file", async () => {
+    const missing = await failure({ name: "x", file: join(dir, "nope.csv"), columns: num })
+    expect(missing.reason).toBe("FileNotFound")
+    expect(missing.message).toContain("nope.csv")
+    expect((await failure({ name: "x", file: write("empty.csv", ""), columns: num })).reason).toBe("Empty")
+    const headerOnly = await failure({ name: "x", file: write("header.csv", "a,b\r\n"), columns: num })
+    expect(headerOnly.reason).toBe("Empty")
+  })
+
+  it("rejects a bad schema: duplicate declared column, undeclared id", async () => {
+    const file = write("ok.csv", "a,b\n1,2\n")
+    const dup = await failure({ name: "x", file, columns: [{ name: "a", type: "number" }, { name: "a", type: "string" }] })
+    expect(dup.reason).toBe("DuplicateColumn")
+    expect(dup.column).toBe("a")
+    const id = await failure({ name: "x", file, columns: num, id: "zz" })
+    expect(id.reason).toBe("UnknownColumn")
+    expect(id.column).toBe("zz")
+  })
+})
+
+describe("where", () => {
+  const file = write("where.csv", "age,glucose,site\n25,90,north\n50,150,south\n61,120,north\n33,200,east\n")
+  const spec: DatasetSpec = {
+    name: "w",
+    file,
+    columns: [{ name: "age", type: "integer" }, { name: "glucose", type: "number" }, { name: "site", type: "string" }]
+  }
+
+  it("builds row masks for every operator and combines filters with AND", async () => {
+    const dataset = await CsvDataset.loadPromise(spec)
+    const mask = (column: string, op: "<" | "<=" | ">" | ">=" | "==" | "!=", value: number | string) =>
+      [...whereSync(dataset, { column, op, value })]
+    expect(mask("age", "<", 50)).toEqual([1, 0, 0, 1])
+    expect(mask("age", "<=", 50)).toEqual([1, 1, 0, 1])
+    expect(mask("age", ">", 50)).toEqual([0, 0, 1, 0])
+    expect(mask("age", ">=", 50)).toEqual([0, 1, 1, 0])
+    expect(mask("age", "==", 33)).toEqual([0, 0, 0, 1])
+    expect(mask("site", "!=", "north")).toEqual([0, 1, 0, 1])
+    const both = await Effect.runPromise(where(dataset, [{ column: "site", op: "==", value: "north" }, { column: "glucose", op: ">", value: 100 }]))
+    expect([...both]).toEqual([0, 0, 1, 0])
+  })
+
+  it("fails with UnknownColumn or WrongType", async () => {
+    const dataset = await CsvDataset.loadPromise(spec)
+    const unknown = await Effect.runPromise(Effect.flip(where(dataset, { column: "bmi", op: ">", value: 30 })))
+    expect(unknown.reason).toBe("UnknownColumn")
+    expect(unknown.column).toBe("bmi")
+    expect(unknown.message).toContain("bmi")
+    const wrong = await Effect.runPromise(Effect.flip(where(dataset, { column: "age", op: ">", value: "30" })))
+    expect(wrong.reason).toBe("WrongType")
+  })
+})

@@ -1,0 +1,32 @@
+/**
+ * The job registry: every computation a participant runs off the event loop, by name (DESIGN.md §6).
+ *
+ * A job takes the encoded bytes of its input (`@jointly/core/compute/JobCodec.ts`, or any byte format the
+ * job and its caller agree on) and returns encoded bytes. Jobs run inside worker threads, so they must not
+ * close over main-thread state; keep them free of Node-only APIs so the same registry can later run in a
+ * browser Web Worker. To add one, add an entry below, named `<area>.<action>` like protocol stages.
+ */
+import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
+
+export type Job = (input: Uint8Array) => Uint8Array | Promise<Uint8Array>
+
+export type JobRegistry = Readonly<Record<string, Job>>
+
+export const jobs: JobRegistry = {
+  /** Returns its input: a liveness probe for the pool. */
+  "worker.echo": (input) => input,
+
+  /** Sum of each Float64Array in a JobCodec-encoded array: `Float64Array[] → number[]`. */
+  "stats.column-sums": (input) => {
+    const columns = JobCodec.decode(input)
+    if (!Array.isArray(columns)) throw new TypeError("stats.column-sums expects an array of Float64Array")
+    return JobCodec.encode(
+      columns.map((column) => {
+        if (!(column instanceof Float64Array)) throw new TypeError("stats.column-sums expects an array of Float64Array")
+        let sum = 0
+        for (const x of column) sum += x
+        return sum
+      })
+    )
+  }
+}
