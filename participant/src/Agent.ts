@@ -18,7 +18,8 @@ import { lookup } from "@jointly/core/protocols/registry.ts"
 import { TaskSpec, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import type { WireError } from "@jointly/core/wire/Messages.ts"
 import { events, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
-import type { Dataset } from "./datasets/Dataset.ts"
+import * as CsvDataset from "./datasets/CsvDataset.ts"
+import type { Dataset, DatasetSpec } from "./datasets/Dataset.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
 
 /** What the consent policy is asked about a task (participant/src/policy). */
@@ -43,8 +44,8 @@ export interface AgentConfig {
   readonly coordinatorUrl: string
   /** The org's chain account (from the keystore). */
   readonly wallet: Wallet
-  /** Datasets already loaded (participant/src/datasets). */
-  readonly datasets: ReadonlyArray<Dataset>
+  /** Datasets to serve, each from a file with a declared schema; all are loaded and checked at start. */
+  readonly datasets: ReadonlyArray<DatasetSpec>
   readonly policy: ConsentPolicy
 }
 
@@ -91,7 +92,9 @@ const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined
 export const start = async (config: AgentConfig) => {
   const wallet = config.wallet
   const self = getAddress(wallet.address)
-  const datasets = new Map(config.datasets.map((d) => [d.name, tabular(d)] as const))
+  // A bad file stops the agent here, naming file, row and column, before it connects to anyone.
+  const loaded = await Promise.all(config.datasets.map((spec) => CsvDataset.loadPromise(spec)))
+  const datasets = new Map(loaded.map((d) => [d.name, tabular(d)] as const))
   const localData = Layer.succeed(LocalData, {
     dataset: (name: string) => {
       const data = datasets.get(name)
@@ -227,6 +230,7 @@ export const start = async (config: AgentConfig) => {
   let closed = false
   return {
     address: self,
+    datasets: loaded.map((d) => ({ name: d.name, rows: d.rowCount, contentHash: d.contentHash })),
     connected,
     isConnected: () => socket.connected,
     on: (listener: (event: AgentEvent) => void) => {

@@ -8,8 +8,11 @@
 // < 2^(2w), so an accumulator takes 2k + 4 of them (all one position ever receives) without overflow. Row i of
 // a Montgomery product is then `t[i+j] += a_j·b_i + n_j·m_i` for j < k — independent lanes, no carry chain —
 // done with SIMD extended multiplies (two 32×32→64 products per i64x2.extmul). Carries move once per row
-// (t[i] into t[i+1]) and once at the end. The loader picks w so that (2k + 4)·2^(2w) ≤ 2^64 (w = 27 up to
-// 13,000-bit moduli, w = 26 beyond) and k a multiple of 4.
+// (t[i] into t[i+1]) and once at the end. The loader picks w so that (2k + 4)·2^(2w) ≤ 2^64 (w = 28 up to
+// ~3,500-bit moduli, 27 up to ~13,700, then 26) and k a multiple of 4.
+//
+// Tried and measured no faster at 4096 bits (the extmul shuffles, not t traffic, bound the loop): two rows per
+// pass over t, and giving a third of the products to scalar i64.mul; i64x2.mul on zero-extended limbs is slower.
 //
 // The module owns no heap: the TS loader (src/WasmKernels.ts) lays out every operand above `heapBase()` and
 // passes byte offsets, so the hot loops never allocate. "u32 form" is little-endian 32-bit limbs (what the
@@ -108,13 +111,12 @@ function finish(r: usize, t: usize, n: usize, k: i32, w: i32): void {
 }
 
 /**
- * Row i of Montgomery reduction after the partial products of row i are in place: picks m so that t[i] ≡ 0
- * mod 2^w, adds m·n at t[i …], and moves t[i]'s carry into t[i+1]. `ai_bi` is the product added at t[i] by
- * this row but not yet stored (0 when squaring, where all products are added beforehand).
+ * The Montgomery digit m_i of row i: t[i] + ai_bi + m_i·n_0 ≡ 0 mod 2^w, where `ai_bi` is the product this row
+ * adds at t[i] but has not stored yet (0 when squaring). n0inv = −n⁻¹ mod 2^32.
  */
 // @ts-ignore: decorator
 @inline
-function reduceRowM(ti: usize, ai_bi: u64, n: usize, n0inv: u64, mask: u64): u32 {
+function montDigit(ti: usize, ai_bi: u64, n0inv: u64, mask: u64): u32 {
   return <u32>((((load<u64>(ti) + ai_bi) & mask) * n0inv) & mask)
 }
 
@@ -133,7 +135,7 @@ function montMulInto(r: usize, a: usize, b: usize, n: usize, k: i32, w: i32, n0i
   for (let i = 0; i < k; i++) {
     const bi = load<u32>(b + (<usize>i << 2))
     const ti = t + (<usize>i << 3)
-    const m = reduceRowM(ti, a0 * <u64>bi, n, n0inv, mask)
+    const m = montDigit(ti, a0 * <u64>bi, n0inv, mask)
     const vb = i32x4.splat(bi)
     const vm = i32x4.splat(m)
     let pt = ti
@@ -168,7 +170,7 @@ function montSqrInto(r: usize, a: usize, n: usize, k: i32, w: i32, n0inv: u64, t
     const t2i = t + (<usize>i << 4)
     store<u64>(t2i, load<u64>(t2i) + <u64>ai * <u64>ai)
     const ti = t + (<usize>i << 3)
-    const vm = i32x4.splat(reduceRowM(ti, 0, n, n0inv, mask))
+    const vm = i32x4.splat(montDigit(ti, 0, n0inv, mask))
     const v2a = i32x4.splat(ai << 1)
     // Limbs [0, j0) get the reduction term only; from the 4-limb group holding limb i + 1 on, both.
     const j0 = <usize>(i + 1) & ~3
@@ -190,13 +192,11 @@ function montSqrInto(r: usize, a: usize, n: usize, k: i32, w: i32, n0inv: u64, t
       pt += 32
       off += 16
     }
-    const vm64 = i64x2.splat(<u64>reduceRowM(ti, 0, n, n0inv, mask))
-    const v2a64 = i64x2.splat(<u64>(ai << 1))
     for (; off < rowBytes; off += 16) {
-      const pa = a + off
-      const pn = n + off
-      v128.store(pt, i64x2.add(i64x2.add(v128.load(pt), i64x2.mul(v128.load32x2_u(pn), vm64)), i64x2.mul(v128.load32x2_u(pa), v2a64)))
-      v128.store(pt, i64x2.add(i64x2.add(v128.load(pt, 16), i64x2.mul(v128.load32x2_u(pn, 8), vm64)), i64x2.mul(v128.load32x2_u(pa, 8), v2a64)), 16)
+      const va = v128.load(a + off)
+      const vn = v128.load(n + off)
+      v128.store(pt, i64x2.add(i64x2.add(v128.load(pt), i64x2.extmul_low_i32x4_u(vn, vm)), i64x2.extmul_low_i32x4_u(va, v2a)))
+      v128.store(pt, i64x2.add(i64x2.add(v128.load(pt, 16), i64x2.extmul_high_i32x4_u(vn, vm)), i64x2.extmul_high_i32x4_u(va, v2a)), 16)
       pt += 32
     }
     store<u64>(ti, load<u64>(ti, 8) + (load<u64>(ti) >> w), 8)

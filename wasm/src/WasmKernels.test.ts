@@ -6,6 +6,8 @@ import { beforeAll, describe, expect, it } from "vitest"
 import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
 import { kernelConformance } from "@jointly/core/testing/kernel-conformance.ts"
 import { defaultWasmUrl, loadWasmKernels } from "./index.ts"
+import { randomBits as randomBigInt } from "@jointly/core/compute/Primes.ts"
+import { naiveModPow } from "./Reference.ts"
 
 // The .wasm is a build product (gitignored); build it when a test run starts from a clean checkout.
 const wasmFile = fileURLToPath(defaultWasmUrl())
@@ -15,27 +17,7 @@ if (!existsSync(wasmFile)) {
 
 kernelConformance(() => loadWasmKernels())
 
-/** Straightforward square-and-multiply on bigint: the reference the kernel is checked against. */
-const reference = (base: bigint, exponent: bigint, modulus: bigint): bigint => {
-  if (modulus === 1n) return 0n
-  let b = ((base % modulus) + modulus) % modulus
-  let r = 1n
-  for (let e = exponent; e > 0n; e >>= 1n) {
-    if (e & 1n) r = (r * b) % modulus
-    b = (b * b) % modulus
-  }
-  return r
-}
-
-/** CSPRNG bigint of at most `bits` bits. */
-const random = (bits: number): bigint => {
-  const words = new Uint32Array(Math.ceil(bits / 32))
-  crypto.getRandomValues(words)
-  let x = 0n
-  for (const w of words) x = (x << 32n) | BigInt(w)
-  return x & ((1n << BigInt(bits)) - 1n)
-}
-const oddModulus = (bits: number): bigint => random(bits) | (1n << BigInt(bits - 1)) | 1n
+const oddModulus = (bits: number): bigint => randomBigInt(bits) | (1n << BigInt(bits - 1)) | 1n
 
 describe("wasm kernels", () => {
   let kernels: BigIntKernels
@@ -53,9 +35,9 @@ describe("wasm kernels", () => {
       const trials = bits >= 2048 ? 3 : 12
       for (let i = 0; i < trials; i++) {
         const m = bits === 2 ? 3n : oddModulus(bits)
-        const base = random(bits + 40)
-        const exponent = random(1 + ((i * 97) % Math.min(bits + 64, 2048)))
-        expect(kernels.modPow(base, exponent, m)).toBe(reference(base, exponent, m))
+        const base = randomBigInt(bits + 40)
+        const exponent = randomBigInt(1 + ((i * 97) % Math.min(bits + 64, 2048)))
+        expect(kernels.modPow(base, exponent, m)).toBe(naiveModPow(base, exponent, m))
       }
     })
   }
@@ -63,10 +45,10 @@ describe("wasm kernels", () => {
   it("handles exponent 0 and 1, base 0, 1, m − 1 and bases ≥ m", () => {
     for (const bits of [32, 64, 1000, 4096]) {
       const m = oddModulus(bits)
-      const e = random(300) | 1n
+      const e = randomBigInt(300) | 1n
       for (const base of [0n, 1n, 2n, m - 1n, m, m + 1n, 3n * m + 5n, -1n, -m - 2n]) {
         for (const exponent of [0n, 1n, 2n, e]) {
-          expect(kernels.modPow(base, exponent, m)).toBe(reference(base, exponent, m))
+          expect(kernels.modPow(base, exponent, m)).toBe(naiveModPow(base, exponent, m))
         }
       }
     }
@@ -76,17 +58,17 @@ describe("wasm kernels", () => {
     expect(kernels.modPow(5n, 3n, 1n)).toBe(0n)
     for (const m of [3n, 5n, 0xffff_fffbn, 0xffff_ffffn]) {
       for (let i = 0; i < 20; i++) {
-        const base = random(40)
-        const exponent = random(64)
-        expect(kernels.modPow(base, exponent, m)).toBe(reference(base, exponent, m))
+        const base = randomBigInt(40)
+        const exponent = randomBigInt(64)
+        expect(kernels.modPow(base, exponent, m)).toBe(naiveModPow(base, exponent, m))
       }
     }
     // Every limb all ones, in the modulus, the base and the exponent.
     for (const bits of [32, 64, 96, 1024, 2048, 4096]) {
       const m = (1n << BigInt(bits)) - 1n
       const ones = (1n << BigInt(bits - 1)) - 1n
-      expect(kernels.modPow(ones, ones, m)).toBe(reference(ones, ones, m))
-      expect(kernels.modPow(m - 2n, (1n << 2048n) - 1n, m)).toBe(reference(m - 2n, (1n << 2048n) - 1n, m))
+      expect(kernels.modPow(ones, ones, m)).toBe(naiveModPow(ones, ones, m))
+      expect(kernels.modPow(m - 2n, (1n << 2048n) - 1n, m)).toBe(naiveModPow(m - 2n, (1n << 2048n) - 1n, m))
     }
   })
 
@@ -103,11 +85,11 @@ describe("wasm kernels", () => {
   it("modPowBatch equals element-wise modPow with shared and per-element exponents", () => {
     for (const bits of [64, 2048, 4096]) {
       const m = oddModulus(bits)
-      const bases = [0n, 1n, m - 1n, m + 3n, ...Array.from({ length: 4 }, () => random(bits))]
-      const exponents = bases.map((_, i) => (i === 3 ? 0n : random(1 + i * 150)))
-      const shared = random(bits / 2)
-      expect(kernels.modPowBatch(bases, exponents, m)).toEqual(bases.map((b, i) => reference(b, exponents[i]!, m)))
-      expect(kernels.modPowBatch(bases, shared, m)).toEqual(bases.map((b) => reference(b, shared, m)))
+      const bases = [0n, 1n, m - 1n, m + 3n, ...Array.from({ length: 4 }, () => randomBigInt(bits))]
+      const exponents = bases.map((_, i) => (i === 3 ? 0n : randomBigInt(1 + i * 150)))
+      const shared = randomBigInt(bits / 2)
+      expect(kernels.modPowBatch(bases, exponents, m)).toEqual(bases.map((b, i) => naiveModPow(b, exponents[i]!, m)))
+      expect(kernels.modPowBatch(bases, shared, m)).toEqual(bases.map((b) => naiveModPow(b, shared, m)))
       expect(kernels.modPowBatch(bases, 0n, m)).toEqual(bases.map(() => 1n))
     }
   })
@@ -117,9 +99,9 @@ describe("wasm kernels", () => {
     const large = oddModulus(8192)
     const huge = oddModulus(16_384) // past 13,000 bits the radix narrows to 26 bits
     for (const m of [small, large, small, huge, small]) {
-      const base = random(200)
-      const exponent = random(300)
-      expect(kernels.modPow(base, exponent, m)).toBe(reference(base, exponent, m))
+      const base = randomBigInt(200)
+      const exponent = randomBigInt(300)
+      expect(kernels.modPow(base, exponent, m)).toBe(naiveModPow(base, exponent, m))
     }
   })
 
@@ -129,7 +111,7 @@ describe("wasm kernels", () => {
     const module = await WebAssembly.compile(bytes)
     const fromModule = await loadWasmKernels(module)
     const m = oddModulus(1024)
-    const expected = reference(7n, 65537n, m)
+    const expected = naiveModPow(7n, 65537n, m)
     expect(fromBytes.modPow(7n, 65537n, m)).toBe(expected)
     expect(fromModule.modPow(7n, 65537n, m)).toBe(expected)
   })

@@ -10,26 +10,10 @@
 import { generatePrimeSync } from "node:crypto"
 import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
 import { nodeKernels } from "@jointly/core/compute/NodeKernels.ts"
+import { randomBits as random } from "@jointly/core/compute/Primes.ts"
 import { tsKernels } from "@jointly/core/compute/TsKernels.ts"
 import { loadWasmKernels } from "./index.ts"
-
-const naiveModPow = (base: bigint, exponent: bigint, modulus: bigint): bigint => {
-  let b = base % modulus
-  let r = 1n
-  for (let e = exponent; e > 0n; e >>= 1n) {
-    if (e & 1n) r = (r * b) % modulus
-    b = (b * b) % modulus
-  }
-  return r
-}
-
-const random = (bits: number): bigint => {
-  const words = new Uint32Array(Math.ceil(bits / 32))
-  crypto.getRandomValues(words)
-  let x = 0n
-  for (const w of words) x = (x << 32n) | BigInt(w)
-  return x & ((1n << BigInt(bits)) - 1n)
-}
+import { naiveModPow } from "./Reference.ts"
 
 /** Process CPU seconds: on a shared machine wall time mostly measures the neighbours. */
 const cpuSeconds = (): number => {

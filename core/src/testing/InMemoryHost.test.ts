@@ -88,7 +88,8 @@ describe("InMemoryHost services", () => {
       }))
     const host = InMemoryHost.make([5n, 7n].map((value) => ({
       handlers: [needsSecret],
-      provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provideService(effect, Secret, { value })
+      provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) =>
+        Effect.provideService(effect, Secret, { value }) as Effect.Effect<A, ParticipantFailure>
     })))
     const replies = await Effect.runPromise(host.run((s) => s.round(echo, all(s.participants), { minReplies: 2 })))
     expect([...replies.values()].map((r) => r.doubled)).toEqual([5n, 7n])
