@@ -8,5 +8,6 @@ export interface Suite {
 }
 
 export const suites: Record<string, () => Promise<Suite>> = {
-  paillier: () => import("./paillier.ts")
+  paillier: () => import("./paillier.ts"),
+  stats: () => import("./stats.ts")
 }

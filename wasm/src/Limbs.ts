@@ -7,8 +7,11 @@
  * Writes non-negative `x` into `limbs[offset … offset+count)`, zero-filling above it, and returns how many limbs
  * x occupies (0 for 0). Throws if x needs more than `count` limbs.
  */
-export const writeLimbs = (limbs: Uint32Array, offset: number, count: number, x: bigint): number => {
-  const hex = x.toString(16)
+export const writeLimbs = (limbs: Uint32Array, offset: number, count: number, x: bigint): number =>
+  writeHexLimbs(limbs, offset, count, x.toString(16))
+
+/** `writeLimbs` for a value already in lower-case hex without prefix (x.toString(16)). */
+export const writeHexLimbs = (limbs: Uint32Array, offset: number, count: number, hex: string): number => {
   let end = hex.length
   let i = 0
   while (end > 0) {
@@ -18,7 +21,7 @@ export const writeLimbs = (limbs: Uint32Array, offset: number, count: number, x:
     end = start
   }
   limbs.fill(0, offset + i, offset + count)
-  return x === 0n ? 0 : i
+  return hex === "0" ? 0 : i
 }
 
 /** Reads `count` limbs at `offset` as a non-negative bigint. */
@@ -29,6 +32,3 @@ export const readLimbs = (limbs: Uint32Array, offset: number, count: number): bi
   for (let i = top - 1; i >= offset; i--) hex += limbs[i]!.toString(16).padStart(8, "0")
   return BigInt("0x" + hex)
 }
-
-/** Number of u32 limbs that hold non-negative `x` (at least 1). */
-export const limbCount = (x: bigint): number => Math.max(1, Math.ceil(x.toString(16).length / 8))

@@ -4,7 +4,7 @@
  * it uses no Node-only API, so it runs unchanged in a browser Web Worker.
  */
 import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
-import { readLimbs, writeLimbs, limbCount } from "./Limbs.ts"
+import { readLimbs, writeHexLimbs, writeLimbs } from "./Limbs.ts"
 import { modInverse } from "@jointly/core/compute/TsKernels.ts"
 import { batchExponent, checkExponent, checkModulus, reduce, trivialPow } from "./Operands.ts"
 
@@ -77,8 +77,9 @@ export const wasmKernelsFromInstance = (instance: WebAssembly.Instance): BigIntK
   /** Lays out `modulus` and R² mod n once; consecutive calls on the same modulus (the Paillier case) reuse them. */
   const prepare = (modulus: bigint): ModulusLayout => {
     if (layout !== undefined && layout.modulus === modulus) return layout
-    const k32 = limbCount(modulus)
-    const { w, k } = radixFor(k32 * 32)
+    const hex = modulus.toString(16)
+    const k32 = Math.ceil(hex.length / 8)
+    const { w, k } = radixFor(hex.length * 4 - (Math.clz32(parseInt(hex[0]!, 16)) - 28))
     const radixBytes = 4 * k
     const u32Bytes = 16 * Math.ceil(k32 / 4)
     const nR = heapBase
@@ -90,7 +91,7 @@ export const wasmKernelsFromInstance = (instance: WebAssembly.Instance): BigIntK
     const scratch = base32 + u32Bytes
     const exp = scratch + wasm.scratchBytes(k, MAX_WINDOW)
     ensureBytes(exp)
-    writeLimbs(limbs, n32 / 4, k32, modulus)
+    writeHexLimbs(limbs, n32 / 4, k32, hex)
     writeLimbs(limbs, r2_32 / 4, k32, (1n << BigInt(2 * w * k)) % modulus)
     wasm.prepareModulus(nR, r2R, n32, r2_32, k32, k, w)
     layout = { modulus, k32, k, w, nR, r2R, n32, r2_32, out32, base32, scratch, exp }
@@ -99,9 +100,10 @@ export const wasmKernelsFromInstance = (instance: WebAssembly.Instance): BigIntK
 
   /** Writes an exponent ≥ 1 and returns its bit length. */
   const writeExponent = (l: ModulusLayout, exponent: bigint): number => {
-    const count = limbCount(exponent)
+    const hex = exponent.toString(16)
+    const count = Math.ceil(hex.length / 8)
     ensureBytes(l.exp + 4 * count)
-    const used = writeLimbs(limbs, l.exp / 4, count, exponent)
+    const used = writeHexLimbs(limbs, l.exp / 4, count, hex)
     return (used - 1) * 32 + (32 - Math.clz32(limbs[l.exp / 4 + used - 1]!))
   }
 

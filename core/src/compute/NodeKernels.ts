@@ -6,7 +6,8 @@
  * (core/src/testing/kernel-conformance.ts) holds it to the TS kernel's answers.
  *
  * Creating a DH context costs about one exponentiation (Node runs DH_check on it), so contexts are cached per
- * (modulus, exponent): the Paillier hot loops use few distinct pairs (p−1 mod p², 2Δs_i mod N², N mod N²).
+ * (modulus, exponent) and per (modulus, base): the Paillier hot loops use few distinct pairs (p−1 mod p²,
+ * 2Δs_i mod N², N mod N²; bases h_s and v).
  * Inputs OpenSSL refuses (base 0, 1 or −1, results 1 or −1, moduli under 512 bits, even moduli) go to the TS
  * kernel.
  *
@@ -26,22 +27,55 @@ const MIN_MODULUS_BITS = 520
 const MAX_MODULUS_BITS = 10_000 // OPENSSL_DH_MAX_MODULUS_BITS
 const CACHE_SIZE = 32
 
-const cache = new Map<string, DiffieHellman>()
+// Two caches: fixed exponent with varying bases (decryption, partial decryption: computeSecret(base)) and
+// fixed base with varying exponents (h_s^r, v^r: setPrivateKey(exponent) + generateKeys()). A pair enters a
+// cache the second time it is seen, so one-off random exponents or bases never evict the useful contexts.
+const byExponent = new Map<string, DiffieHellman>()
+const byBase = new Map<string, DiffieHellman>()
+const seen = new Map<string, true>()
 
-const context = (exponent: bigint, modulus: bigint): DiffieHellman => {
-  const key = modulus.toString(36) + ":" + exponent.toString(36)
-  const hit = cache.get(key)
-  if (hit !== undefined) {
-    // Refresh recency: Map iteration order is insertion order.
-    cache.delete(key)
-    cache.set(key, hit)
-    return hit
-  }
-  const dh = createDiffieHellman(toBytes(modulus), toBytes(2n))
+const touch = <V>(map: Map<string, V>, key: string, value: V, size: number): void => {
+  // Map iteration order is insertion order: delete + set moves the key to the most recent end.
+  map.delete(key)
+  map.set(key, value)
+  if (map.size > size) map.delete(map.keys().next().value!)
+}
+
+const newContext = (modulus: bigint, generator: bigint): DiffieHellman => createDiffieHellman(toBytes(modulus), toBytes(generator))
+
+const powByBase = (dh: DiffieHellman, exponent: bigint): bigint => {
   dh.setPrivateKey(toBytes(exponent))
-  cache.set(key, dh)
-  if (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value!)
-  return dh
+  return fromBytes(dh.generateKeys())
+}
+
+const opensslPow = (b: bigint, exponent: bigint, modulus: bigint): bigint => {
+  const m = modulus.toString(36)
+  const ek = m + ":e:" + exponent.toString(36)
+  const fixedExponent = byExponent.get(ek)
+  if (fixedExponent !== undefined) {
+    touch(byExponent, ek, fixedExponent, CACHE_SIZE)
+    return fromBytes(fixedExponent.computeSecret(toBytes(b)))
+  }
+  const bk = m + ":b:" + b.toString(36)
+  const fixedBase = byBase.get(bk)
+  if (fixedBase !== undefined) {
+    touch(byBase, bk, fixedBase, CACHE_SIZE)
+    return powByBase(fixedBase, exponent)
+  }
+  if (seen.has(bk)) {
+    const dh = newContext(modulus, b)
+    touch(byBase, bk, dh, CACHE_SIZE)
+    return powByBase(dh, exponent)
+  }
+  if (seen.has(ek)) {
+    const dh = newContext(modulus, 2n)
+    dh.setPrivateKey(toBytes(exponent))
+    touch(byExponent, ek, dh, CACHE_SIZE)
+    return fromBytes(dh.computeSecret(toBytes(b)))
+  }
+  touch(seen, ek, true, 4 * CACHE_SIZE)
+  touch(seen, bk, true, 4 * CACHE_SIZE)
+  return powByBase(newContext(modulus, b), exponent)
 }
 
 const usable = (modulus: bigint): boolean => {
@@ -56,7 +90,7 @@ const modPow = (base: bigint, exponent: bigint, modulus: bigint): bigint => {
   if (b < 0n) b += modulus
   if (b <= 1n || b === modulus - 1n) return TsKernels.modPow(b, exponent, modulus)
   try {
-    return fromBytes(context(exponent, modulus).computeSecret(toBytes(b)))
+    return opensslPow(b, exponent, modulus)
   } catch {
     // OpenSSL 3 refuses a shared secret of 1 or modulus − 1 (small-subgroup guard): exact answers for us.
     return TsKernels.modPow(b, exponent, modulus)

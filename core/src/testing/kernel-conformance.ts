@@ -124,6 +124,20 @@ export const kernelConformance = (load: () => BigIntKernels | Promise<BigIntKern
       expect(() => modPowBatch(bases, exponents.slice(1), m)).toThrow(RangeError)
     })
 
+    it("repeated bases and repeated exponents (backends that cache per-operand contexts)", async () => {
+      const { modPow } = await k()
+      const random = generator(31n)
+      const m = oddModulus(random, 1536)
+      const base = random(1530)
+      const exponent = random(768)
+      for (let i = 0; i < 4; i++) {
+        const e = random(768)
+        expect(modPow(base, e, m)).toBe(reference(base, e, m))
+        const b = random(1530)
+        expect(modPow(b, exponent, m)).toBe(reference(b, exponent, m))
+      }
+    })
+
     it("modInverse inverts and refuses non-invertible input", async () => {
       const { modInverse } = await k()
       expect(modInverse(3n, 11n)).toBe(4n)
