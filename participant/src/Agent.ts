@@ -5,22 +5,21 @@
  *
  * Two facades over one implementation: `start` (Promise) for embedders without Effect, `scoped` (Effect,
  * closed with its Scope) for those with it.
+ *
+ * The agent's own thread keeps the socket, the consent policy and the keystore; the datasets and every stage
+ * run in its protocol worker thread (DESIGN.md §6), unless `compute: "inline"` runs them here too.
  */
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { getAddress, type Wallet } from "ethers"
 import { io, type Socket } from "socket.io-client"
-import type { TabularData } from "@jointly/core/data/Tabular.ts"
-import { LocalData } from "@jointly/core/data/Tabular.ts"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
-import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import { lookup } from "@jointly/core/protocols/registry.ts"
 import { TaskSpec, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import type { WireError } from "@jointly/core/wire/Messages.ts"
 import { events, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
-import * as CsvDataset from "./datasets/CsvDataset.ts"
-import type { Dataset, DatasetSpec } from "./datasets/Dataset.ts"
+import type { DatasetSpec } from "./datasets/Dataset.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
+import * as ProtocolWorker from "./worker/ProtocolWorker.ts"
 
 /** What the consent policy is asked about a task (participant/src/policy). */
 export interface ConsentQuestion {
@@ -47,6 +46,11 @@ export interface AgentConfig {
   /** Datasets to serve, each from a file with a declared schema; all are loaded and checked at start. */
   readonly datasets: ReadonlyArray<DatasetSpec>
   readonly policy: ConsentPolicy
+  /**
+   * Where datasets load and stages run: "worker" (default) in a dedicated worker thread, so the socket is never
+   * starved; "inline" on the agent's own thread (for browsers without workers, and for debugging).
+   */
+  readonly compute?: "worker" | "inline"
 }
 
 export type AgentEvent =
@@ -58,6 +62,8 @@ export type AgentEvent =
   | { readonly type: "stage"; readonly taskId: string; readonly stage: string; readonly ok: boolean; readonly detail?: string }
   | { readonly type: "ended"; readonly taskId: string; readonly status: string; readonly reason?: string }
   | { readonly type: "wire-error"; readonly error: WireError }
+  /** The protocol worker died and was restarted; the tasks it had accepted are lost. */
+  | { readonly type: "worker-crashed"; readonly detail: string; readonly lostTasks: ReadonlyArray<string> }
 
 export class AdmissionRefused extends Schema.TaggedError<AdmissionRefused>()("AdmissionRefused", {
   code: Schema.String,
@@ -68,21 +74,8 @@ export class AdmissionRefused extends Schema.TaggedError<AdmissionRefused>()("Ad
   }
 }
 
-/** Protocols read datasets through this view; `strings` also serves numeric columns as text. */
-export const tabular = (dataset: Dataset): TabularData => ({
-  name: dataset.name,
-  rowCount: dataset.rowCount,
-  columnNames: dataset.columns.map((c) => c.name),
-  isNumeric: (column) => {
-    const type = dataset.typeOf(column)
-    return type === "number" || type === "integer"
-  },
-  numeric: (column) => dataset.numeric(column),
-  strings: (column) => {
-    const type = dataset.typeOf(column)
-    return type === "number" || type === "integer" ? Array.from(dataset.numeric(column), String) : dataset.strings(column)
-  }
-})
+/** Protocols read datasets through this view (kept here for embedders and benches that import it from the agent). */
+export const tabular = ProtocolHost.tabular
 
 const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined => {
   const decoded = Schema.decodeUnknownExit(schema)(raw)
@@ -92,23 +85,21 @@ const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined
 export const start = async (config: AgentConfig) => {
   const wallet = config.wallet
   const self = getAddress(wallet.address)
-  // A bad file stops the agent here, naming file, row and column, before it connects to anyone.
-  const loaded = await Promise.all(config.datasets.map((spec) => CsvDataset.loadPromise(spec)))
-  const datasets = new Map(loaded.map((d) => [d.name, tabular(d)] as const))
-  const localData = Layer.succeed(LocalData, {
-    dataset: (name: string) => {
-      const data = datasets.get(name)
-      return data
-        ? Effect.succeed(data)
-        : Effect.fail(new ParticipantFailure({ participant: self, stage: "dataset", code: "UnknownDataset", detail: `no dataset named ${name} is registered here` }))
-    }
-  })
-  const host = ProtocolHost.make(wallet, localData)
-  const accepted = new Map<string, ProtocolHost.AcceptedTask>()
   const listeners = new Set<(event: AgentEvent) => void>()
   const emitEvent = (event: AgentEvent) => {
     for (const listener of listeners) listener(event)
   }
+  // A bad file stops the agent here with its DatasetError, naming file, line and column, before it connects.
+  const runner: ProtocolHost.Runner =
+    config.compute === "inline"
+      ? await ProtocolHost.inline({ wallet, datasets: config.datasets })
+      : await ProtocolWorker.start({
+          wallet,
+          datasets: config.datasets,
+          onCrash: ({ detail, lostTasks }) => emitEvent({ type: "worker-crashed", detail, lostTasks })
+        })
+  // Consent needs only names and columns: the rows stay wherever the runner loaded them.
+  const datasets = new Map(runner.datasets.map((d) => [d.name, d] as const))
   let domain: Eip712.Domain | undefined
 
   const base = config.coordinatorUrl.replace(/\/$/, "")
@@ -140,43 +131,44 @@ export const start = async (config: AgentConfig) => {
     }
   })
 
-  const decide = async (offer: TaskOffer): Promise<ConsentDecision & { task?: ProtocolHost.AcceptedTask }> => {
+  /** Asks the policy and, on approval, has the runner accept the task before the consent is signed. */
+  const decide = async (offer: TaskOffer): Promise<ConsentDecision> => {
     const spec = decodeOr(TaskSpec, offer.spec)
     if (!spec) return { decision: "reject", reason: "the task spec does not decode" }
     // Never trust the coordinator's id: the consent signs the id, so it must commit to this very spec.
     if (taskIdOf(spec) !== offer.taskId) return { decision: "reject", reason: "the task id does not match the spec" }
     const party = spec.parties.find((p) => getAddress(p.participant) === self)
     if (!party) return { decision: "reject", reason: "this participant is not named in the task" }
-    const definition = lookup(spec.kind)
-    if (!definition) return { decision: "reject", reason: `task kind ${spec.kind} is not supported here` }
-    const checked = definition.checkParams(spec)
-    if (!checked.ok) return { decision: "reject", reason: checked.problem }
-    if (!datasets.has(party.dataset)) return { decision: "reject", reason: `no dataset named ${party.dataset} is registered here` }
+    const resolved = ProtocolHost.resolve(spec)
+    if (!resolved.ok) return { decision: "reject", reason: resolved.problem }
+    const dataset = datasets.get(party.dataset)
+    if (!dataset) return { decision: "reject", reason: `no dataset named ${party.dataset} is registered here` }
+    const columns = resolved.definition.columns(resolved.params)
+    const missing = columns.filter((name) => !dataset.columns.some((c) => c.name === name))
+    if (missing.length > 0) return { decision: "reject", reason: `dataset ${dataset.name} has no column ${missing.join(", ")}` }
     const answer = await config.policy({
       taskId: offer.taskId,
       kind: spec.kind,
       initiator: getAddress(spec.initiator),
       parties: spec.parties.length,
       dataset: party.dataset,
-      columns: definition.columns(checked.params),
-      params: checked.params
+      columns,
+      params: resolved.params
     })
-    return answer.decision === "approve"
-      ? { ...answer, task: ProtocolHost.accept(offer.taskId, spec, party, definition, checked.params) }
-      : answer
+    if (answer.decision !== "approve") return answer
+    const accepted = await runner.accept(offer.taskId, spec, party)
+    return accepted.ok ? answer : { decision: "reject", reason: `cannot run the task: ${accepted.problem}` }
   }
 
   socket.on(events.offer, async (raw: unknown) => {
     const offer = decodeOr(TaskOffer, raw)
     if (!offer || !domain) return
     emitEvent({ type: "offer", taskId: offer.taskId, kind: String((offer.spec as { kind?: unknown })?.kind) })
-    const { decision, reason, task } = await decide(offer).catch((error) => ({
+    const { decision, reason } = await decide(offer).catch((error) => ({
       decision: "reject" as const,
-      reason: `policy failed: ${error instanceof Error ? error.message : String(error)}`,
-      task: undefined
+      reason: `policy failed: ${error instanceof Error ? error.message : String(error)}`
     }))
     const approve = decision === "approve"
-    if (task) accepted.set(offer.taskId, task)
     const signature = await Eip712.signConsent(wallet, domain, { taskId: offer.taskId, specHash: offer.taskId, approve, reasonHash: reasonHash(reason) })
     socket.emit(events.consent, { taskId: offer.taskId, approve, reason, signature })
     emitEvent({ type: "consent", taskId: offer.taskId, approve, reason })
@@ -185,10 +177,7 @@ export const start = async (config: AgentConfig) => {
   socket.on(events.request, async (raw: unknown) => {
     const request = decodeOr(StageRequest, raw)
     if (!request) return
-    const task = accepted.get(request.taskId)
-    const outcome = task
-      ? await host.handle(task, request)
-      : { ok: false as const, code: "UnknownTask", detail: `this participant has not accepted task ${request.taskId}` }
+    const outcome = await runner.stage(request)
     socket.emit(events.reply, { requestId: request.requestId, taskId: request.taskId, stage: request.stage, outcome })
     emitEvent({ type: "stage", taskId: request.taskId, stage: request.stage, ok: outcome.ok, detail: outcome.ok ? undefined : `${outcome.code}: ${outcome.detail}` })
   })
@@ -196,8 +185,7 @@ export const start = async (config: AgentConfig) => {
   socket.on(events.ended, (raw: unknown) => {
     const ended = decodeOr(TaskEnded, raw)
     if (!ended) return
-    accepted.delete(ended.taskId)
-    host.forget(ended.taskId)
+    void runner.forget(ended.taskId)
     emitEvent({ type: "ended", taskId: ended.taskId, status: ended.status, reason: ended.reason })
   })
 
@@ -230,7 +218,7 @@ export const start = async (config: AgentConfig) => {
   let closed = false
   return {
     address: self,
-    datasets: loaded.map((d) => ({ name: d.name, rows: d.rowCount, contentHash: d.contentHash })),
+    datasets: runner.datasets.map((d) => ({ name: d.name, rows: d.rowCount, contentHash: d.contentHash })),
     connected,
     isConnected: () => socket.connected,
     on: (listener: (event: AgentEvent) => void) => {
@@ -242,6 +230,7 @@ export const start = async (config: AgentConfig) => {
     close: async () => {
       closed = true
       socket.close()
+      await runner.close()
     }
   }
 }

@@ -1,6 +1,6 @@
 /**
- * @jointly/wasm — WebAssembly (and, in Node, OpenSSL-backed) implementations of the compute kernels named in
- * core/src/compute/Kernels.ts. The loader below uses no Node-only API on the path browsers take: pass the
+ * @jointly/wasm — the WebAssembly implementation of the compute kernels named in core/src/compute/Kernels.ts
+ * (the Node OpenSSL fast path lives in core/src/compute/NodeKernels.ts). The loader below uses no Node-only API on the path browsers take: pass the
  * `.wasm` bytes, a compiled `WebAssembly.Module`, or a URL to fetch; without an argument it locates
  * `dist/jointly-bigint.wasm` beside this package through `import.meta.url` (which bundlers rewrite to an asset URL).
  */

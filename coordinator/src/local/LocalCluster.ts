@@ -159,15 +159,16 @@ export const start = async (options: Options) => {
       await writeFile(configFile, JSON.stringify(config, null, 2))
       parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, process: undefined as never, stderr: [] })
     }
-    const launch = async (party: Party) => {
+    /** Starts (or restarts) a party's process; `env` adds variables, e.g. a test hook. */
+    const launch = async (party: Party, env: NodeJS.ProcessEnv = {}) => {
       const passphrase = await passphraseOf(party.dataDir)
-      const { child } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json")], { JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
+      const { child } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json")], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
       party.process = child
       stopped.push(async () => {
         if (child.exitCode === null) child.kill("SIGTERM")
       })
     }
-    await Promise.all(parties.map(launch))
+    await Promise.all(parties.map((party) => launch(party)))
     progress(`participants: ${parties.map((p) => `${p.name} (${p.address})`).join(", ")}`)
 
     const api = async <T>(path: string, init?: RequestInit): Promise<T> => {

@@ -23,6 +23,17 @@ export const run = async (configFile: string) => {
       }))
   })
   agent.on((event) => process.stderr.write(JSON.stringify({ at: new Date().toISOString(), participant: agent.address, ...event }) + "\n"))
+  // TEST HOOK (integration tests only): die right after answering the named stage, as a crash mid-protocol
+  // would. The reply is already handed to the socket when the event fires.
+  const testExitAfterStage = process.env.JOINTLY_TEST_EXIT_AFTER_STAGE
+  if (testExitAfterStage) {
+    agent.on((event) => {
+      if (event.type === "stage" && event.ok && event.stage === testExitAfterStage) {
+        process.stderr.write(JSON.stringify({ type: "test-exit", stage: event.stage }) + "\n")
+        process.exit(75)
+      }
+    })
+  }
   await agent.connected
   process.stdout.write(JSON.stringify({ event: "ready", address: agent.address, datasets: agent.datasets }) + "\n")
   const stop = async () => {

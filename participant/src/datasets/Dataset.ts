@@ -54,6 +54,15 @@ export class DatasetError extends Schema.TaggedError<DatasetError>()("DatasetErr
   }
 }
 
+/** What the agent may know of a dataset without its rows (consent, status); crosses the worker boundary. */
+export const DatasetSummary = Schema.Struct({
+  name: Schema.String,
+  rowCount: Schema.Int,
+  contentHash: Schema.String,
+  columns: Schema.Array(ColumnSpec)
+})
+export type DatasetSummary = typeof DatasetSummary.Type
+
 export type Column = Float64Array | ReadonlyArray<string>
 
 export class Dataset {
@@ -158,6 +167,13 @@ const contentHash = (columns: ReadonlyArray<ColumnSpec>, rowCount: number, value
   }
   return "0x" + bytesToHex(hash.digest())
 }
+
+export const summarize = (dataset: Dataset): DatasetSummary => ({
+  name: dataset.name,
+  rowCount: dataset.rowCount,
+  contentHash: dataset.contentHash,
+  columns: dataset.columns
+})
 
 export const FilterOp = Schema.Literals(["<", "<=", ">", ">=", "==", "!="])
 export type FilterOp = typeof FilterOp.Type

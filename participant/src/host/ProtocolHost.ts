@@ -2,21 +2,42 @@
  * Runs the participant side of accepted tasks: finds the stage handler a request names, decodes the payload
  * with the stage's Schema, runs the handler next to the local data, and encodes the reply. A handler failure
  * goes back as a typed failure outcome; nothing about the local rows leaves except what the protocol sends.
+ *
+ * `inline` bundles it all (datasets loaded, tasks accepted, stages run) as a `Runner` on the calling thread;
+ * the protocol worker (`worker/ProtocolWorkerHost.ts`) runs that same Runner in its own thread, and the agent
+ * talks to either through the `Runner` interface.
  */
 import { Cause, Effect, Exit, Layer, Schema } from "effect"
 import type { Wallet } from "ethers"
-import type { LocalData } from "@jointly/core/data/Tabular.ts"
+import type { TabularData } from "@jointly/core/data/Tabular.ts"
+import { LocalData } from "@jointly/core/data/Tabular.ts"
 import type { ParticipantSession, StageHandler } from "@jointly/core/protocols/Protocol.ts"
 import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import type { ProtocolDefinition } from "@jointly/core/protocols/registry.ts"
+import { lookup, type ProtocolDefinition } from "@jointly/core/protocols/registry.ts"
 import type { Party, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import type { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
+import * as CsvDataset from "../datasets/CsvDataset.ts"
+import { type Dataset, type DatasetSpec, type DatasetSummary, summarize } from "../datasets/Dataset.ts"
 
 export interface AcceptedTask {
   readonly taskId: string
   readonly spec: TaskSpec
   readonly party: Party
   readonly handlers: ReadonlyMap<string, StageHandler<any, any, LocalData>>
+}
+
+export type Lookup = (kind: string) => ProtocolDefinition | undefined
+
+export type Resolved =
+  | { readonly ok: true; readonly definition: ProtocolDefinition; readonly params: unknown }
+  | { readonly ok: false; readonly problem: string }
+
+/** The protocol a spec names and its decoded params: what consent asks about and what a runner runs. */
+export const resolve = (spec: TaskSpec, lookupKind: Lookup = lookup): Resolved => {
+  const definition = lookupKind(spec.kind)
+  if (!definition) return { ok: false, problem: `task kind ${spec.kind} is not supported here` }
+  const checked = definition.checkParams(spec)
+  return checked.ok ? { ok: true, definition, params: checked.params } : { ok: false, problem: checked.problem }
 }
 
 export const accept = (taskId: string, spec: TaskSpec, party: Party, definition: ProtocolDefinition, params: unknown): AcceptedTask => ({
@@ -73,6 +94,87 @@ export const make = (wallet: Wallet, localData: Layer.Layer<LocalData>) => {
     handle,
     forget: (taskId: string) => {
       for (const k of memories.keys()) if (k.startsWith(`${taskId}#`)) memories.delete(k)
+    }
+  }
+}
+
+/** Protocols read datasets through this view; `strings` also serves numeric columns as text. */
+export const tabular = (dataset: Dataset): TabularData => ({
+  name: dataset.name,
+  rowCount: dataset.rowCount,
+  columnNames: dataset.columns.map((c) => c.name),
+  isNumeric: (column) => {
+    const type = dataset.typeOf(column)
+    return type === "number" || type === "integer"
+  },
+  numeric: (column) => dataset.numeric(column),
+  strings: (column) => {
+    const type = dataset.typeOf(column)
+    return type === "number" || type === "integer" ? Array.from(dataset.numeric(column), String) : dataset.strings(column)
+  }
+})
+
+/** LocalData over loaded datasets; `self` names this participant in the failure for an unknown dataset. */
+export const localData = (self: string, datasets: ReadonlyArray<Dataset>): Layer.Layer<LocalData> => {
+  const byName = new Map(datasets.map((d) => [d.name, tabular(d)] as const))
+  return Layer.succeed(LocalData, {
+    dataset: (name: string) => {
+      const data = byName.get(name)
+      return data
+        ? Effect.succeed(data)
+        : Effect.fail(new ParticipantFailure({ participant: self, stage: "dataset", code: "UnknownDataset", detail: `no dataset named ${name} is registered here` }))
+    }
+  })
+}
+
+export type AcceptOutcome = { readonly ok: true } | { readonly ok: false; readonly problem: string }
+
+/** Where accepted tasks run: on the calling thread (`inline`) or in the protocol worker (`ProtocolWorker.start`). */
+export interface Runner {
+  /** The datasets it loaded, without their rows. */
+  readonly datasets: ReadonlyArray<DatasetSummary>
+  /** Builds the task's stage handlers; a task must be accepted before its stages run. */
+  readonly accept: (taskId: string, spec: TaskSpec, party: Party) => Promise<AcceptOutcome>
+  /** Runs one stage; never rejects: every failure is a failure outcome. */
+  readonly stage: (request: StageRequest) => Promise<StageOutcome>
+  /** Drops the task and the secrets its stages kept. */
+  readonly forget: (taskId: string) => Promise<void>
+  readonly close: () => Promise<void>
+}
+
+export interface InlineOptions {
+  readonly wallet: Wallet
+  readonly datasets: ReadonlyArray<DatasetSpec>
+  /** Where task kinds are found; the protocol registry by default. */
+  readonly lookup?: Lookup
+}
+
+/** Loads every dataset (rejects with DatasetError naming file, line and column) and runs tasks on this thread. */
+export const inline = async (options: InlineOptions): Promise<Runner> => {
+  const loaded = await Promise.all(options.datasets.map((spec) => CsvDataset.loadPromise(spec)))
+  const host = make(options.wallet, localData(options.wallet.address, loaded))
+  const accepted = new Map<string, AcceptedTask>()
+  return {
+    datasets: loaded.map(summarize),
+    accept: async (taskId, spec, party) => {
+      const resolved = resolve(spec, options.lookup)
+      if (!resolved.ok) return resolved
+      accepted.set(taskId, accept(taskId, spec, party, resolved.definition, resolved.params))
+      return { ok: true }
+    },
+    stage: async (request) => {
+      const task = accepted.get(request.taskId)
+      if (!task) return { ok: false, code: "UnknownTask", detail: `this participant has not accepted task ${request.taskId}` }
+      // A handler that throws instead of failing its Effect still gets a failure outcome, not a dropped request.
+      return host.handle(task, request).catch((error): StageOutcome => ({ ok: false, code: "Internal", detail: error instanceof Error ? error.message : String(error) }))
+    },
+    forget: async (taskId) => {
+      accepted.delete(taskId)
+      host.forget(taskId)
+    },
+    close: async () => {
+      for (const taskId of accepted.keys()) host.forget(taskId)
+      accepted.clear()
     }
   }
 }

@@ -7,14 +7,11 @@
  * the next free worker. A worker that dies fails the job it was running with `WorkerCrashed` and is replaced;
  * the pool keeps serving.
  */
-import * as Comlink from "comlink"
-import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
 import { Context, Effect, Layer, ManagedRuntime, Queue, Schema, type Scope } from "effect"
 import { availableParallelism } from "node:os"
-import { resolve } from "node:path"
-import { pathToFileURL } from "node:url"
-import { Worker } from "node:worker_threads"
 import { JobNotFoundName, type JobHostApi } from "./JobHostApi.ts"
+import * as WorkerThread from "./WorkerThread.ts"
+import { Crashed, moduleUrl, transferable } from "./WorkerThread.ts"
 
 export class WorkerError extends Schema.TaggedError<WorkerError>()("WorkerError", {
   reason: Schema.Literals(["JobNotFound", "JobFailed", "WorkerCrashed", "SpawnFailed"]),
@@ -46,15 +43,7 @@ export interface WorkerPoolService {
 
 export class WorkerPool extends Context.Service<WorkerPool, WorkerPoolService>()("jointly/WorkerPool") {}
 
-const bootUrl = new URL("./boot.mjs", import.meta.url)
-
-interface Thread {
-  readonly worker: Worker
-  readonly remote: Comlink.Remote<JobHostApi>
-  /** Settles with a description once the thread has exited, for whatever reason. */
-  readonly exited: Promise<string>
-  readonly state: { alive: boolean }
-}
+type Thread = WorkerThread.WorkerThread<JobHostApi>
 
 /** A seat in the pool: holds its current thread, replaced when that thread dies. */
 interface Lane {
@@ -62,46 +51,12 @@ interface Lane {
   inFlight: Promise<unknown> | undefined
 }
 
-class Crashed {
-  constructor(readonly detail: string) {}
-}
-
-const toModuleUrl = (module: string | URL): string =>
-  module instanceof URL ? module.href : /^[a-z][a-z0-9+.-]*:/i.test(module) ? module : pathToFileURL(resolve(module)).href
-
 const spawnThread = (modules: ReadonlyArray<string>): Effect.Effect<Thread, WorkerError> =>
   Effect.tryPromise({
-    try: async () => {
-      const worker = new Worker(bootUrl, { workerData: { modules } })
-      let lastError = "the worker thread exited"
-      // Without an "error" listener an uncaught exception in a worker would crash this process.
-      worker.on("error", (error) => {
-        lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
-      })
-      const state = { alive: true }
-      const exited = new Promise<string>((resolve) =>
-        worker.once("exit", (code) => {
-          state.alive = false
-          resolve(`${lastError} (exit code ${code})`)
-        })
-      )
-      const remote = Comlink.wrap<JobHostApi>(nodeEndpoint(worker))
-      // Wait until the worker has loaded its registries, so a broken job module fails here, not per job.
-      await Promise.race([remote.threadId(), exited.then((detail) => Promise.reject(new Crashed(detail)))])
-      return { worker, remote, exited, state }
-    },
+    try: () => WorkerThread.spawn<JobHostApi>("./JobHost.ts", { modules }),
     catch: (cause) =>
       new WorkerError({ reason: "SpawnFailed", job: "", detail: cause instanceof Crashed ? cause.detail : String(cause) })
   })
-
-/** Sends `input` by transfer when it owns its whole buffer; a view into a larger buffer is copied first. */
-const transferable = (input: Uint8Array): Uint8Array => {
-  const owned =
-    input.buffer instanceof ArrayBuffer && input.byteOffset === 0 && input.byteLength === input.buffer.byteLength
-      ? input
-      : input.slice()
-  return Comlink.transfer(owned, [owned.buffer as ArrayBuffer])
-}
 
 const toWorkerError = (job: string, cause: unknown): WorkerError => {
   if (cause instanceof Crashed) return new WorkerError({ reason: "WorkerCrashed", job, detail: cause.detail })
@@ -120,7 +75,7 @@ export const make = (options: WorkerPoolOptions = {}): Effect.Effect<WorkerPoolS
     if (!Number.isInteger(size) || size < 1) {
       return yield* new WorkerError({ reason: "SpawnFailed", job: "", detail: `pool size must be a positive integer, got ${size}` })
     }
-    const modules = (options.modules ?? []).map(toModuleUrl)
+    const modules = (options.modules ?? []).map(moduleUrl)
     const spawn = spawnThread(modules)
 
     const lanes = yield* Effect.acquireRelease(
@@ -151,10 +106,7 @@ export const make = (options: WorkerPoolOptions = {}): Effect.Effect<WorkerPoolS
           lane.thread = yield* spawn.pipe(Effect.mapError((e) => new WorkerError({ reason: e.reason, job, detail: e.detail })))
         }
         const thread = lane.thread
-        const result = Promise.race([
-          thread.remote.run(job, transferable(input)),
-          thread.exited.then((detail) => Promise.reject(new Crashed(detail)))
-        ])
+        const result = thread.untilExit(thread.remote.run(job, transferable(input)))
         lane.inFlight = result
         return yield* Effect.tryPromise({ try: () => result, catch: (cause) => toWorkerError(job, cause) })
       })

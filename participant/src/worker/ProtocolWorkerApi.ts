@@ -1,0 +1,49 @@
+/**
+ * What the agent may call in its protocol worker (implemented by `ProtocolWorkerHost.ts`), and the messages
+ * that cross: each a Schema, encoded to wire values and then to bytes with JobCodec, so only Uint8Arrays cross
+ * the thread boundary (DESIGN.md §2) and every message is decoded on receipt, on both sides.
+ */
+import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
+import { Party, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import { Schema } from "effect"
+import { DatasetError, DatasetSpec, DatasetSummary } from "../datasets/Dataset.ts"
+
+export interface ProtocolWorkerApi {
+  /** InitRequest → InitReply. Called once, before anything else. */
+  readonly init: (message: Uint8Array) => Promise<Uint8Array>
+  /** AcceptRequest → AcceptReply. */
+  readonly accept: (message: Uint8Array) => Promise<Uint8Array>
+  /** StageRequest → StageOutcome (`core/src/wire/Messages.ts`). */
+  readonly stage: (message: Uint8Array) => Promise<Uint8Array>
+  /** ForgetRequest. */
+  readonly forget: (message: Uint8Array) => Promise<void>
+  /** Diagnostic: the worker's thread id (also the spawner's readiness probe). */
+  readonly threadId: () => number
+}
+
+export const InitRequest = Schema.Struct({
+  datasets: Schema.Array(DatasetSpec),
+  /** The org's chain key, for `session.sign`: it crosses into a thread of the same process, never further. */
+  privateKey: Schema.String
+})
+
+export const InitReply = Schema.Union([
+  Schema.Struct({ ok: Schema.Literal(true), datasets: Schema.Array(DatasetSummary) }),
+  // The class itself, so a bad CSV is re-created on the agent's side as the DatasetError it was.
+  Schema.Struct({ ok: Schema.Literal(false), error: DatasetError })
+])
+
+export const AcceptRequest = Schema.Struct({ taskId: Schema.String, spec: TaskSpec, party: Party })
+
+export const AcceptReply = Schema.Union([
+  Schema.Struct({ ok: Schema.Literal(true) }),
+  Schema.Struct({ ok: Schema.Literal(false), problem: Schema.String })
+])
+
+export const ForgetRequest = Schema.Struct({ taskId: Schema.String })
+
+export const encode = <A, I>(schema: Schema.Codec<A, I>, value: A): Uint8Array =>
+  JobCodec.encode(Schema.encodeSync(schema)(value) as JobCodec.JobValue)
+
+export const decode = <A, I>(schema: Schema.Codec<A, I>, bytes: Uint8Array): A =>
+  Schema.decodeUnknownSync(schema)(JobCodec.decode(bytes))

@@ -1,0 +1,62 @@
+/**
+ * The protocol worker's thread (DESIGN.md §6): loads the agent's datasets itself, so rows never cross threads,
+ * and runs accepted tasks with the same `ProtocolHost.inline` Runner the agent uses in "inline" mode. Stateful:
+ * a task's stages keep per-attempt secrets in `session.memory` between requests. Loaded by `boot.mjs`.
+ *
+ * `workerData.modules` lists extra protocol modules (each exporting `protocols: ProtocolDefinition[]`) looked
+ * up before the registry, so tests can run protocols that misbehave on purpose.
+ */
+import * as Comlink from "comlink"
+import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
+import type { ProtocolDefinition } from "@jointly/core/protocols/registry.ts"
+import { lookup } from "@jointly/core/protocols/registry.ts"
+import { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
+import { Wallet } from "ethers"
+import { parentPort, threadId, workerData } from "node:worker_threads"
+import { DatasetError } from "../datasets/Dataset.ts"
+import * as ProtocolHost from "../host/ProtocolHost.ts"
+import { AcceptReply, AcceptRequest, decode, encode, ForgetRequest, InitReply, InitRequest, type ProtocolWorkerApi } from "./ProtocolWorkerApi.ts"
+import { transferable } from "./WorkerThread.ts"
+
+const loadLookup = async (): Promise<ProtocolHost.Lookup> => {
+  const modules: ReadonlyArray<string> = (workerData as { modules?: ReadonlyArray<string> } | undefined)?.modules ?? []
+  const extra = new Map<string, ProtocolDefinition>()
+  for (const url of modules) {
+    const module = (await import(url)) as { protocols?: ReadonlyArray<ProtocolDefinition> }
+    if (module.protocols === undefined) throw new Error(`protocol module ${url} exports no \`protocols\``)
+    for (const definition of module.protocols) extra.set(definition.kind, definition)
+  }
+  return (kind) => extra.get(kind) ?? lookup(kind)
+}
+
+const lookupKind = await loadLookup()
+let runner: ProtocolHost.Runner | undefined
+
+const ready = (): ProtocolHost.Runner => {
+  if (runner === undefined) throw new Error("the protocol worker was not initialised")
+  return runner
+}
+
+const api: ProtocolWorkerApi = {
+  init: async (message) => {
+    if (runner !== undefined) throw new Error("the protocol worker is already initialised")
+    const { datasets, privateKey } = decode(InitRequest, message)
+    try {
+      runner = await ProtocolHost.inline({ wallet: new Wallet(privateKey), datasets, lookup: lookupKind })
+      return transferable(encode(InitReply, { ok: true, datasets: runner.datasets }))
+    } catch (error) {
+      if (error instanceof DatasetError) return transferable(encode(InitReply, { ok: false, error }))
+      throw error
+    }
+  },
+  accept: async (message) => {
+    const { taskId, spec, party } = decode(AcceptRequest, message)
+    return transferable(encode(AcceptReply, await ready().accept(taskId, spec, party)))
+  },
+  stage: async (message) => transferable(encode(StageOutcome, await ready().stage(decode(StageRequest, message)))),
+  forget: async (message) => ready().forget(decode(ForgetRequest, message).taskId),
+  threadId: () => threadId
+}
+
+if (parentPort === null) throw new Error("ProtocolWorkerHost.ts must run in a worker thread")
+Comlink.expose(api, nodeEndpoint(parentPort))
