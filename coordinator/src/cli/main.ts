@@ -2,6 +2,7 @@
  * `jointly` — one CLI for every role. Results go to stdout (JSON with --json); progress and logs to stderr.
  */
 import { parseArgs } from "node:util"
+import * as Chain from "./chain.ts"
 import * as Coordinate from "./coordinator.ts"
 import * as RunLocal from "./run-local.ts"
 
@@ -15,6 +16,11 @@ Usage:
       Run a participant agent (key passphrase from JOINTLY_KEY_PASSPHRASE).
   jointly coordinator --data-dir <dir> --rpc-url <url> [--port <n>]
       Run a coordinator over an existing deployment in <dir>/chain/deployment.json.
+  jointly chain --data-dir <dir> [--port <n>]
+      Run the embedded chain (anvil) on 127.0.0.1 with its state in <dir>/chain.
+  jointly deploy --data-dir <dir> --rpc-url <url> [--embedded]
+      Deploy the consortium contracts (supervisor and coordinator keys in <dir>/operator; --embedded funds
+      them on an anvil chain).
 `
 
 const main = async () => {
@@ -46,6 +52,16 @@ const main = async () => {
       const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, port: { type: "string" } } })
       if (!values["data-dir"] || !values["rpc-url"]) throw new UsageError("coordinator needs --data-dir and --rpc-url")
       return Coordinate.run({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], port: Number(values.port ?? 0) })
+    }
+    case "chain": {
+      const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, port: { type: "string" } } })
+      if (!values["data-dir"]) throw new UsageError("chain needs --data-dir")
+      return Chain.startChain({ dataDir: values["data-dir"], port: Number(values.port ?? 0) })
+    }
+    case "deploy": {
+      const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, embedded: { type: "boolean" } } })
+      if (!values["data-dir"] || !values["rpc-url"]) throw new UsageError("deploy needs --data-dir and --rpc-url")
+      return Chain.deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], embedded: values.embedded ?? false })
     }
     case undefined:
     case "help":

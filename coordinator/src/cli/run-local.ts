@@ -33,11 +33,12 @@ export const run = async (options: { task: string; parties: ReadonlyArray<string
     onProgress: say
   })
   try {
+    const addresses = new Map(cluster.parties.map((p) => [p.name, p.address] as const))
     const taskId = await cluster.submit({
       kind: task.kind,
       name: task.name ?? basename(options.task),
       parties: cluster.parties.map((p) => ({ participant: p.address, dataset: task.dataset.name })) as never,
-      params: task.params,
+      params: resolvePartyNames(task.params, addresses),
       roundTimeoutMs: task.roundTimeoutMs
     })
     say(`task ${taskId} submitted`)
@@ -61,6 +62,23 @@ export const run = async (options: { task: string; parties: ReadonlyArray<string
     await cluster.stop()
     if (!options.dataDir && !options.keep) await rm(dataDir, { recursive: true, force: true })
   }
+}
+
+/**
+ * A local task file names parties by their --party names ("party:clinic-north"); the spec needs their chain
+ * addresses, which exist only once the cluster has created their keystores.
+ */
+export const resolvePartyNames = (value: unknown, addresses: ReadonlyMap<string, string>): unknown => {
+  if (typeof value === "string" && value.startsWith("party:")) {
+    const address = addresses.get(value.slice("party:".length))
+    if (!address) throw new Error(`the task names ${value}, but no --party is called ${value.slice("party:".length)}`)
+    return address
+  }
+  if (Array.isArray(value)) return value.map((v) => resolvePartyNames(v, addresses))
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolvePartyNames(v, addresses)]))
+  }
+  return value
 }
 
 const render = (taskId: string, detail: LocalCluster.TaskDetail, parties: ReadonlyArray<string>, txs: number) => {
