@@ -18,6 +18,7 @@ import type { WireError } from "@jointly/core/wire/Messages.ts"
 import { maxMessageBytes } from "@jointly/core/wire/Messages.ts"
 import * as Agent from "@jointly/participant/Agent.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
 import { fundAccounts } from "./chain/Anvil.ts"
 import * as Consortium from "./local/Consortium.ts"
 import * as LocalCluster from "./local/LocalCluster.ts"
@@ -56,6 +57,8 @@ const spec = (params: Params, dataset = "pima", who: ReadonlyArray<string> = clu
   parties: who.map((participant) => ({ participant, dataset })) as never,
   params
 })
+/** A plain Wallet (createRandom gives an HDNodeWallet, which the Agent's config type does not take). */
+const freshWallet = () => new Wallet(Wallet.createRandom().privateKey)
 const history = (taskId: string) => cluster.supervisorLedger.taskHistory(taskId)
 const transitions = (h: ReadonlyArray<TaskHistoryEntry>) =>
   h.flatMap((e) => (e._tag === "TaskTransitioned" ? [`${e.from}->${e.to}`] : []))
@@ -190,9 +193,9 @@ describe("admission", () => {
   }
 
   it("refuses an unregistered, a not yet audited and a suspended org at the handshake, naming why", async () => {
-    const unregistered = Wallet.createRandom()
-    const toAudit = Wallet.createRandom()
-    const suspended = Wallet.createRandom()
+    const unregistered = freshWallet()
+    const toAudit = freshWallet()
+    const suspended = freshWallet()
     await register(toAudit, `Pending Audit ${randomUUID()}`)
     const suspendedId = await Consortium.admit(cluster.rpcUrl, cluster.deployment, cluster.supervisorLedger, {
       name: `Suspended Org ${randomUUID()}`,
@@ -219,7 +222,7 @@ describe("admission", () => {
 describe("bad messages", () => {
   it("answers each bad message with a typed wire.error and keeps serving", async () => {
     // An admitted org run in process, taking east's rows, so its raw socket is ours to misuse.
-    const wallet = Wallet.createRandom()
+    const wallet = freshWallet()
     await Consortium.admit(cluster.rpcUrl, cluster.deployment, cluster.supervisorLedger, {
       name: `Rogue ${randomUUID()}`,
       wallet,
@@ -284,12 +287,15 @@ describe("bad messages", () => {
 })
 
 describe("bad datasets", () => {
+  const passphrase = "correct horse battery staple"
   /** Runs `jointly participant` over one bad CSV; resolves with its exit code and stderr. */
   const runParticipant = async (name: string, csv: string) => {
     const home = join(dir, "bad", name)
     await mkdir(home, { recursive: true })
     const file = join(home, `${name}.csv`)
     await writeFile(file, csv)
+    // The identity exists already (at a cheap KDF cost): the run under test fails on its data, not its key.
+    await Keystore.openPromise({ dataDir: home, passphrase, scryptN: 1024 })
     const config = join(home, "participant.json")
     await writeFile(config, JSON.stringify({
       coordinatorUrl: cluster.coordinatorUrl,
@@ -298,7 +304,7 @@ describe("bad datasets", () => {
       policy: { mode: "auto", taskKinds: ["*"], initiators: ["*"], minParties: 2, datasets: { pima: {} } }
     }))
     const child: ChildProcess = spawn(process.execPath, [LocalCluster.cliPath, "participant", "--config", config], {
-      env: { ...process.env, JOINTLY_KEY_PASSPHRASE: "correct horse battery staple" },
+      env: { ...process.env, JOINTLY_KEY_PASSPHRASE: passphrase },
       stdio: ["ignore", "pipe", "pipe"]
     })
     let stderr = ""
@@ -424,8 +430,8 @@ describe("dropouts", () => {
     }
     await F.eventually(() => !coordinator().hub.isOnline(p.address), `${p.name} offline`)
     await cluster.launch(p, hook)
-    const exit = new Promise<number | null>((r) => p.process.once("exit", (code) => r(code)))
-    return exit
+    // Wrapped: an async function returning a bare promise would wait for it.
+    return { exited: new Promise<number | null>((r) => p.process.once("exit", (code) => r(code))) }
   }
   const params = (tolerance: number): Params => ({
     columns: ["glucose", "mass", "age"],
@@ -436,7 +442,7 @@ describe("dropouts", () => {
 
   it("stays exact over all 3 parties' rows when one dies right after sending its masked input (tolerance 1)", async () => {
     const east = party("east")
-    const exited = await relaunchWithHook(east)
+    const { exited } = await relaunchWithHook(east)
     const id = await cluster.submit(spec(params(1)))
     const detail = await cluster.waitForTask(id)
     expect(await exited).toBe(75)
@@ -453,7 +459,7 @@ describe("dropouts", () => {
   })
 
   it("fails with TooManyDropouts when two of three die after masking (tolerance 1)", async () => {
-    const exits = await Promise.all([relaunchWithHook(party("east")), relaunchWithHook(party("south"))])
+    const exits = (await Promise.all([relaunchWithHook(party("east")), relaunchWithHook(party("south"))])).map((r) => r.exited)
     const id = await cluster.submit(spec(params(1)))
     const detail = await cluster.waitForTask(id)
     expect(await Promise.all(exits)).toEqual([75, 75])

@@ -13,6 +13,7 @@ import * as Auth from "./auth/Auth.ts"
 import * as Api from "./http/Api.ts"
 import * as Rounds from "./host/Rounds.ts"
 import * as Log from "./Log.ts"
+import * as ModelStore from "./models/ModelStore.ts"
 import * as Notary from "./notary/Notary.ts"
 import * as Scheduler from "./scheduler/Scheduler.ts"
 import * as Sql from "./store/Sql.ts"
@@ -41,6 +42,8 @@ export const start = async (config: Config) => {
 
   const sql = await Sql.open(config.store)
   const store = await TaskStore.make(sql)
+  // tfjs loads on the first online prediction of a tfjs-layers model only.
+  const models = ModelStore.make(sql, { runtime: () => import("@jointly/participant/modeling/TfjsRuntime.ts").then((m) => m.make()) })
 
   const registry: Auth.Registry = {
     orgOf: async (account) => {
@@ -64,6 +67,7 @@ export const start = async (config: Config) => {
     rounds,
     auth,
     log,
+    models,
     consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
     options: { startTimeoutMs: config.startTimeoutMs }
   })
@@ -82,7 +86,7 @@ export const start = async (config: Config) => {
     registry: addresses.registry,
     ledger: addresses.ledger
   }
-  const api = Api.make({ store, scheduler, auth, chain })
+  const api = Api.make({ store, scheduler, auth, chain, models })
   http.on("request", (req, res) => {
     // socket.io answers its own path; everything else is ours.
     if (req.url?.startsWith("/socket.io")) return
@@ -114,7 +118,7 @@ export const start = async (config: Config) => {
     await sql.close()
   }
 
-  return { url, port, store, scheduler, notary, hub, chain, close }
+  return { url, port, store, models, scheduler, notary, hub, chain, close }
 }
 
 export type Coordinator = Awaited<ReturnType<typeof start>>

@@ -8,6 +8,9 @@ export interface Suite {
 }
 
 export const suites: Record<string, () => Promise<Suite>> = {
+  horizontal: () => import("./horizontal.ts"),
   paillier: () => import("./paillier.ts"),
-  stats: () => import("./stats.ts")
+  psi: () => import("./psi.ts"),
+  stats: () => import("./stats.ts"),
+  "horizontal-svm": () => import("./secure-svm.ts")
 }

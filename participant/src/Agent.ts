@@ -10,7 +10,7 @@
  * run in its protocol worker thread (DESIGN.md §6), unless `compute: "inline"` runs them here too.
  */
 import { Effect, Schema } from "effect"
-import { getAddress, type Wallet } from "ethers"
+import { type BaseWallet, getAddress } from "ethers"
 import { io, type Socket } from "socket.io-client"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
@@ -42,7 +42,7 @@ export type ConsentPolicy = (question: ConsentQuestion) => Promise<ConsentDecisi
 export interface AgentConfig {
   readonly coordinatorUrl: string
   /** The org's chain account (from the keystore). */
-  readonly wallet: Wallet
+  readonly wallet: BaseWallet
   /** Datasets to serve, each from a file with a declared schema; all are loaded and checked at start. */
   readonly datasets: ReadonlyArray<DatasetSpec>
   readonly policy: ConsentPolicy
@@ -143,7 +143,7 @@ export const start = async (config: AgentConfig) => {
     if (!resolved.ok) return { decision: "reject", reason: resolved.problem }
     const dataset = datasets.get(party.dataset)
     if (!dataset) return { decision: "reject", reason: `no dataset named ${party.dataset} is registered here` }
-    const columns = resolved.definition.columns(resolved.params)
+    const columns = resolved.definition.columns(resolved.params, party)
     const missing = columns.filter((name) => !dataset.columns.some((c) => c.name === name))
     if (missing.length > 0) return { decision: "reject", reason: `dataset ${dataset.name} has no column ${missing.join(", ")}` }
     const answer = await config.policy({

@@ -10,7 +10,13 @@ import * as LocalCluster from "../local/LocalCluster.ts"
 export const LocalTask = Schema.Struct({
   kind: Schema.String,
   name: Schema.optional(Schema.String),
-  dataset: Schema.Struct({ name: Schema.String, columns: DatasetSpec.fields.columns, id: Schema.optional(Schema.String) }),
+  dataset: Schema.Struct({
+    name: Schema.String,
+    columns: DatasetSpec.fields.columns,
+    id: Schema.optional(Schema.String),
+    /** Party name → its own columns, where the parties' files differ (vertically partitioned data). */
+    partyColumns: Schema.optional(Schema.Record(Schema.String, DatasetSpec.fields.columns))
+  }),
   params: Schema.Unknown,
   roundTimeoutMs: Schema.optional(Schema.Int)
 })
@@ -29,9 +35,11 @@ export const run = async (options: { task: string; parties: ReadonlyArray<string
   const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), "jointly-local-"))
   const cluster = await LocalCluster.start({
     dataDir,
-    parties: parties.map((p) => ({ name: p.name, datasets: [{ name: task.dataset.name, file: p.file, columns: task.dataset.columns, id: task.dataset.id }] })),
+    parties: parties.map((p) => ({ name: p.name, datasets: [{ name: task.dataset.name, file: p.file, columns: task.dataset.partyColumns?.[p.name] ?? task.dataset.columns, id: task.dataset.id }] })),
     onProgress: say
   })
+  // Receivers' private outputs (joint query) live in the parties' data dirs: those are kept to be read.
+  let outputsKept = false
   try {
     const addresses = new Map(cluster.parties.map((p) => [p.name, p.address] as const))
     const taskId = await cluster.submit({
@@ -57,11 +65,25 @@ export const run = async (options: { task: string; parties: ReadonlyArray<string
     } else {
       process.stdout.write(render(taskId, detail, cluster.parties.map((p) => p.name), transactions.length))
     }
+    outputsKept = printOutputs(detail.result, cluster.parties, say)
     if (detail.status !== "Succeeded") process.exitCode = 1
   } finally {
     await cluster.stop()
-    if (!options.dataDir && !options.keep) await rm(dataDir, { recursive: true, force: true })
+    if (!options.dataDir && !options.keep && !outputsKept) await rm(dataDir, { recursive: true, force: true })
   }
+}
+
+/** Tells where each receiver keeps its output (joint query); true when there is any. */
+const printOutputs = (result: unknown, parties: ReadonlyArray<{ name: string; address: string }>, say: (line: string) => void): boolean => {
+  const outputs = (result as { outputs?: ReadonlyArray<{ receiver: string; digest: string; location: string }> } | null)?.outputs
+  if (!Array.isArray(outputs) || outputs.length === 0) return false
+  const cardinality = (result as { cardinality?: number }).cardinality
+  if (cardinality !== undefined) say(`cardinality ${cardinality}`)
+  for (const output of outputs) {
+    const name = parties.find((p) => p.address.toLowerCase() === output.receiver.toLowerCase())?.name ?? output.receiver
+    say(`output of ${name}: ${output.location} (digest ${output.digest})`)
+  }
+  return true
 }
 
 /**

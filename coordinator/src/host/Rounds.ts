@@ -146,13 +146,18 @@ export const make = (hub: Hub) => {
     participants: ReadonlyArray<string>
     progress: (event: ProgressEvent) => void
     commit: (phase: string, digest: string) => Promise<void>
+    checkpoint: { save: (key: string, value: unknown) => Promise<void>; load: (key: string) => Promise<unknown> }
   }): CoordinatorSession => ({
     taskId: args.taskId,
     attempt: args.attempt,
     participants: args.participants,
     round: round(args.taskId, args.attempt, args.participants),
     progress: (event) => Effect.sync(() => args.progress(event)),
-    commit: (phase, digest) => Effect.promise(() => args.commit(phaseLabel(phase), asBytes32(digest)))
+    commit: (phase, digest) => Effect.promise(() => args.commit(phaseLabel(phase), asBytes32(digest))),
+    checkpoint: {
+      save: (key, value) => Effect.promise(() => args.checkpoint.save(key, value)),
+      load: (key) => Effect.promise(() => args.checkpoint.load(key))
+    }
   })
 
   return {

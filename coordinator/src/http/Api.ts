@@ -8,12 +8,28 @@ import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { Status } from "@jointly/core/task/Lifecycle.ts"
 import { HexBytes } from "@jointly/core/wire/Messages.ts"
 import type { Auth } from "../auth/Auth.ts"
+import type { ModelStore } from "../models/ModelStore.ts"
+import { ModelStoreError } from "../models/ModelStore.ts"
 import type { Scheduler } from "../scheduler/Scheduler.ts"
 import { SubmissionError } from "../scheduler/Scheduler.ts"
 import type { TaskStore } from "../store/TaskStore.ts"
 
 export const SubmitTask = Schema.Struct({ spec: TaskSpec, signature: HexBytes })
 export const CancelTask = Schema.Struct({ reason: Schema.optional(Schema.String) })
+/** Rows as arrays in the model's feature order, or objects keyed by feature column. */
+export const PredictRequest = Schema.Struct({
+  rows: Schema.Array(Schema.Union([Schema.Array(Schema.Finite), Schema.Record(Schema.String, Schema.Finite)])).check(Schema.isMaxLength(10_000))
+})
+
+const modelStatus: Record<ModelStoreError["code"], number> = { InvalidArtifact: 400, IdMismatch: 400, InvalidRows: 400, UnknownModel: 404 }
+const modelCall = async <A>(body: () => Promise<A>): Promise<A> => {
+  try {
+    return await body()
+  } catch (error) {
+    if (error instanceof ModelStoreError) throw new HttpError(modelStatus[error.code], error.code, error.message)
+    throw error
+  }
+}
 
 const maxBodyBytes = 1024 * 1024
 
@@ -71,8 +87,12 @@ export interface ChainInfo {
   readonly ledger: string
 }
 
-export const make = (deps: { store: TaskStore; scheduler: Scheduler; auth: Auth; chain: ChainInfo }) => {
+export const make = (deps: { store: TaskStore; scheduler: Scheduler; auth: Auth; chain: ChainInfo; models?: ModelStore }) => {
   const { store, scheduler, auth, chain } = deps
+  const models = () => {
+    if (!deps.models) throw new HttpError(404, "NotFound", "this coordinator has no model store")
+    return deps.models
+  }
 
   const taskDetail = async (id: string) => {
     const task = await store.get(id)
@@ -110,6 +130,16 @@ export const make = (deps: { store: TaskStore; scheduler: Scheduler; auth: Auth;
       const status = await scheduler.cancel(m[1]!, body.reason ?? "cancelled by the operator")
       if (status === undefined) throw new HttpError(404, "UnknownTask", `no task ${m[1]}`)
       return [200, { taskId: m[1], status }]
+    }],
+    ["GET", /^\/api\/models$/, async () => [200, { models: await models().list() }]],
+    ["GET", /^\/api\/models\/(0x[0-9a-f]{64})$/, async (_req, m) => {
+      const model = await models().get(m[1]!)
+      if (!model) throw new HttpError(404, "UnknownModel", `no model ${m[1]}`)
+      return [200, model]
+    }],
+    ["POST", /^\/api\/models\/(0x[0-9a-f]{64})\/predict$/, async (req, m) => {
+      const body = decode(PredictRequest, await readJson(req))
+      return [200, { modelId: m[1], predictions: await modelCall(() => models().predict(m[1]!, body.rows)) }]
     }]
   ]
 

@@ -19,6 +19,7 @@ import type { Log } from "../Log.ts"
 import type { Rounds } from "../host/Rounds.ts"
 import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
 import { StaleTransition } from "../store/TaskStore.ts"
+import type { ModelStore } from "../models/ModelStore.ts"
 import type { Hub } from "../transport/Hub.ts"
 import { WireRefusal } from "../transport/Hub.ts"
 
@@ -39,7 +40,18 @@ export interface Options {
 }
 
 
-export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: Auth; consent: ConsentVerifier; log: Log; options?: Options }) => {
+/**
+ * A result carrying a trained model (`model` + `modelId`, e.g. modeling.horizontal-fl) has the model moved into
+ * the model store; the stored result keeps `modelId`, the content hash, so the notarized digest covers it.
+ */
+const storeModel = async (models: ModelStore | undefined, taskId: string, result: unknown): Promise<unknown> => {
+  if (models === undefined || typeof result !== "object" || result === null || !("model" in result) || !("modelId" in result)) return result
+  const { model, ...rest } = result as { model: unknown; modelId: string }
+  await models.put(model, { taskId, expectedId: rest.modelId })
+  return rest
+}
+
+export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: Auth; consent: ConsentVerifier; log: Log; models?: ModelStore; options?: Options }) => {
   const { store, hub, rounds, auth, log } = deps
   const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
@@ -120,7 +132,11 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
       attempt: task.attempt,
       participants: participantsOf(task.spec),
       progress: (event) => void store.event(task.id, "Progress", event),
-      commit: (phase, root) => store.commitPhase(task.id, phase, root)
+      commit: (phase, root) => store.commitPhase(task.id, phase, root),
+      checkpoint: {
+        save: (key, value) => store.saveCheckpoint(task.id, key, task.attempt, value),
+        load: (key) => store.loadCheckpoint(task.id, key)
+      }
     })
     const fiber = Effect.runFork(definition.coordinator(session, checked.params, task.spec))
     running.set(task.id, fiber)
@@ -128,7 +144,7 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
       running.delete(task.id)
       try {
         if (Exit.isSuccess(exit)) {
-          const result = exit.value
+          const result = await storeModel(deps.models, task.id, exit.value)
           await store.succeed(task.id, result, digest(result), reasonHash("Succeeded"))
           log.info("task succeeded", { taskId: task.id })
           notify(task.id, "Succeeded")

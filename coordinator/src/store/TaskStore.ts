@@ -194,6 +194,16 @@ export const make = async (sql: Sql) => {
 
     event: (id: string, type: string, data: unknown) => appendEvent(sql, id, type, data),
 
+    /** Protocol checkpoint of a task (see CoordinatorSession.checkpoint); the last save wins. */
+    saveCheckpoint: (id: string, key: string, attempt: number, value: unknown) =>
+      sql.query(
+        `insert into checkpoints(task_id, key, value, attempt) values ($1, $2, $3, $4)
+           on conflict (task_id, key) do update set value = excluded.value, attempt = excluded.attempt, at = now()`,
+        [id, key, JSON.stringify(value), attempt]
+      ).then(() => undefined),
+    loadCheckpoint: async (id: string, key: string): Promise<unknown> =>
+      (await sql.query<{ value: unknown }>(`select value from checkpoints where task_id = $1 and key = $2`, [id, key]))[0]?.value,
+
     events: async (id: string): Promise<Array<TaskEvent>> =>
       (await sql.query(`select * from task_events where task_id = $1 order by id`, [id])).map((r: any) => ({
         id: Number(r.id),

@@ -45,7 +45,24 @@ export const migrations: ReadonlyArray<string> = [
      created_at timestamptz not null default now(),
      confirmed_at timestamptz
    );
-   create index outbox_pending on outbox(status, id);`
+   create index outbox_pending on outbox(status, id);`,
+  // 2: protocol checkpoints (a multi-round task resumes from its last round after a restart) and the
+  // content-addressed model store (coordinator/src/models/ModelStore.ts).
+  `create table checkpoints (
+     task_id text not null references tasks(id),
+     key text not null,
+     value jsonb not null,
+     attempt integer not null,
+     at timestamptz not null default now(),
+     primary key (task_id, key)
+   );
+   create table models (
+     id text primary key,
+     format text not null,
+     artifact jsonb not null,
+     task_id text,
+     created_at timestamptz not null default now()
+   );`
 ]
 
 export const migrate = async (sql: { query: (text: string, params?: ReadonlyArray<unknown>) => Promise<Array<any>> }) => {

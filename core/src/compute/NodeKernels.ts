@@ -8,6 +8,9 @@
  * Creating a DH context costs about one exponentiation (Node runs DH_check on it), so contexts are cached per
  * (modulus, exponent) and per (modulus, base): the Paillier hot loops use few distinct pairs (p−1 mod p²,
  * 2Δs_i mod N², N mod N²; bases h_s and v).
+ * A new context also runs DH_check, which on a modulus without small factors (N², p²) costs several full
+ * exponentiations, so a pair seen for the first time with a short exponent (under 1/16 of the modulus bits,
+ * e.g. SecureSVM's 42-bit blinding of a fresh margin) is computed by the TS kernel instead.
  * Inputs OpenSSL refuses (base 0, 1 or −1, results 1 or −1, moduli under 512 bits, even moduli) go to the TS
  * kernel.
  *
@@ -26,6 +29,7 @@ const fromBytes = (b: Uint8Array): bigint => (b.length === 0 ? 0n : BigInt("0x" 
 const MIN_MODULUS_BITS = 520
 const MAX_MODULUS_BITS = 10_000 // OPENSSL_DH_MAX_MODULUS_BITS
 const CACHE_SIZE = 32
+const SHORT_EXPONENT_RATIO = 16
 
 // Two caches: fixed exponent with varying bases (decryption, partial decryption: computeSecret(base)) and
 // fixed base with varying exponents (h_s^r, v^r: setPrivateKey(exponent) + generateKeys()). A pair enters a
@@ -75,6 +79,7 @@ const opensslPow = (b: bigint, exponent: bigint, modulus: bigint): bigint => {
   }
   touch(seen, ek, true, 4 * CACHE_SIZE)
   touch(seen, bk, true, 4 * CACHE_SIZE)
+  if (TsKernels.bitLength(exponent) * SHORT_EXPONENT_RATIO < TsKernels.bitLength(modulus)) return TsKernels.modPow(b, exponent, modulus)
   return powByBase(newContext(modulus, b), exponent)
 }
 

@@ -8,14 +8,17 @@
  * of the last word cleared: 2^bits divides 2^(32·words), so every residue is equally likely (no bias, no
  * rejection sampling), and expansion is a single keystream pass with no per-element allocation.
  *
+ * The keystream comes from a `PrgKernel` (pure JS by default, OpenSSL under Node): every kernel yields the
+ * same bytes, so masks never depend on where they were expanded.
+ *
  * Limb layout (shared with the ring arithmetic of secure aggregation): element i occupies
  * `limbs[i·L … i·L+L)`, least significant 32-bit limb first, L = `limbsPerElement(bits)`.
  */
-import { chacha20 } from "@noble/ciphers/chacha.js"
 import { swap32IfBE } from "@noble/ciphers/utils.js"
 import { hkdf } from "@noble/hashes/hkdf.js"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
+import * as PrgKernel from "./PrgKernel.ts"
 
 export const SEED_BYTES = 32
 /** Largest ring the PRG serves; wider rings would only cost time without a use in Jointly. */
@@ -37,14 +40,15 @@ export const topLimbMask = (bits: number): number => (bits % 32 === 0 ? 0xffffff
 
 /**
  * Expands `seed` under `label` into `length` elements mod 2^bits, as limbs (layout in the module doc).
- * Pass `output` (length·L limbs) to reuse a buffer across expansions.
+ * Pass `output` (length·L limbs) to reuse a buffer across expansions; `kernel` defaults to the platform's fastest.
  */
 export const expandLimbs = (
   seed: Uint8Array,
   label: string,
   length: number,
   bits: number,
-  output?: Uint32Array
+  output?: Uint32Array,
+  kernel: PrgKernel.PrgKernel = PrgKernel.platform
 ): Uint32Array => {
   if (seed.length !== SEED_BYTES) throw new RangeError(`seed must be ${SEED_BYTES} bytes, got ${seed.length}`)
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be a non-negative integer, got ${length}`)
@@ -56,10 +60,7 @@ export const expandLimbs = (
   const out = output ?? new Uint32Array(words)
   if (words === 0) return out
   const key = hkdf(sha256, seed, undefined, concatBytes(INFO_PREFIX, utf8ToBytes(label)), 32)
-  const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
-  bytes.fill(0)
-  // XOR over zeros in place yields the raw keystream without a second buffer.
-  chacha20(key, NONCE, bytes, bytes)
+  kernel.keystream(key, NONCE, new Uint8Array(out.buffer, out.byteOffset, out.byteLength))
   swap32IfBE(out)
   const mask = topLimbMask(bits)
   if (mask !== 0xffffffff) {

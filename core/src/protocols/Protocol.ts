@@ -98,6 +98,18 @@ export interface CoordinatorSession {
   readonly progress: (event: ProgressEvent) => Effect.Effect<void>
   /** Records a digest of an intermediate result (e.g. a round's aggregate) to be notarized as a phase commitment. */
   readonly commit: (phase: string, digest: string) => Effect.Effect<void>
+  /**
+   * Durable protocol state that outlives an attempt (the coordinator's store): a multi-round protocol saves
+   * its progress after each round and, in a later attempt (after a coordinator restart), resumes from it
+   * instead of starting over. Values must be JSON (bytes as base64 strings).
+   */
+  readonly checkpoint: Checkpoints
+}
+
+export interface Checkpoints {
+  readonly save: (key: string, value: unknown) => Effect.Effect<void>
+  /** The value last saved under `key` in any attempt of this task, or undefined. */
+  readonly load: (key: string) => Effect.Effect<unknown>
 }
 
 /** What the participant side of a protocol may do. */

@@ -5,8 +5,18 @@
 import type { Effect } from "effect"
 import type { LocalData } from "../data/Tabular.ts"
 import type { Party, TaskSpec } from "../task/TaskSpec.ts"
+import * as FederatedLearning from "./federated-learning/index.ts"
+import type { ModelFacts } from "./federated-learning/index.ts"
+import type { ModelRuntime } from "./federated-learning/ModelRuntime.ts"
+import * as JointQuery from "./joint-query/index.ts"
 import * as JointStatistics from "./joint-statistics/index.ts"
+import * as SecureSvm from "./secure-svm/index.ts"
+import * as BatchPrediction from "./batch-prediction/index.ts"
+import type { PredictionSink } from "./batch-prediction/spec.ts"
 import type { CoordinatorSession, ParticipantFailure, ProtocolError, RoundError, StageHandler } from "./Protocol.ts"
+
+/** Services a participant host provides to stage handlers: the data, the model runtime, the prediction sink. */
+export type ParticipantServices = LocalData | ModelRuntime | PredictionSink
 
 export interface ProtocolDefinition {
   readonly kind: string
@@ -18,13 +28,15 @@ export interface ProtocolDefinition {
     params: unknown,
     spec: TaskSpec
   ) => Effect.Effect<unknown, RoundError | ParticipantFailure | ProtocolError>
-  readonly participant: (params: unknown, party: Party, spec: TaskSpec) => ReadonlyArray<StageHandler<any, any, LocalData>>
+  readonly participant: (params: unknown, party: Party, spec: TaskSpec) => ReadonlyArray<StageHandler<any, any, ParticipantServices>>
   /** Columns of `party`'s dataset the task reads, for the consent policy. */
-  readonly columns: (params: unknown) => ReadonlyArray<string>
+  readonly columns: (params: unknown, party?: Party) => ReadonlyArray<string>
+  /** Model facts for the consent policy's `modeling` rules (model-training and prediction kinds). */
+  readonly model?: (params: unknown, parties: number) => ModelFacts
 }
 
 export const protocols: ReadonlyMap<string, ProtocolDefinition> = new Map(
-  [JointStatistics.definition].map((d) => [d.kind, d] as const)
+  [JointStatistics.definition, FederatedLearning.definition, BatchPrediction.definition, SecureSvm.definition, ...JointQuery.definitions].map((d) => [d.kind, d] as const)
 )
 
 export const lookup = (kind: string): ProtocolDefinition | undefined => protocols.get(kind)

@@ -71,6 +71,8 @@ export interface InMemoryHost {
   readonly transcript: ReadonlyArray<TranscriptEntry>
   readonly progress: ReadonlyArray<ProgressEvent>
   readonly commitments: ReadonlyArray<{ readonly phase: string; readonly digest: string }>
+  /** Checkpoints saved by the coordinator program; shared by every attempt, like the coordinator's store. */
+  readonly checkpoints: Map<string, unknown>
   /** Participant memory of an attempt (created on first use). */
   readonly memory: (participant: string, attempt?: number) => Map<string, unknown>
   /** The coordinator session of an attempt; participants that dropped out stay dropped across attempts. */
@@ -106,6 +108,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: InMemor
   const progress: Array<ProgressEvent> = []
   const commitments: Array<{ phase: string; digest: string }> = []
   const memories = new Map<string, Map<string, unknown>>()
+  const checkpoints = new Map<string, unknown>()
   const memory = (participant: string, attempt = defaultAttempt) => {
     const key = `${attempt}/${participant}`
     let found = memories.get(key)
@@ -209,7 +212,12 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: InMemor
         )
       }),
     progress: (event) => Effect.sync(() => void progress.push(event)),
-    commit: (phase, digest) => Effect.sync(() => void commitments.push({ phase, digest }))
+    commit: (phase, digest) => Effect.sync(() => void commitments.push({ phase, digest })),
+    checkpoint: {
+      // Through JSON, as the coordinator's store would keep it.
+      save: (key, value) => Effect.sync(() => void checkpoints.set(key, JSON.parse(JSON.stringify(value)))),
+      load: (key) => Effect.sync(() => checkpoints.get(key))
+    }
   })
 
   return {
@@ -218,6 +226,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: InMemor
     transcript,
     progress,
     commitments,
+    checkpoints,
     memory,
     session,
     run: (program, attempt) => program(session(attempt))

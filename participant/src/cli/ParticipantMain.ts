@@ -11,6 +11,8 @@ import * as ParticipantConfig from "./ParticipantConfig.ts"
 export const run = async (configFile: string) => {
   const config = await ParticipantConfig.load(configFile)
   const identity = await Keystore.openPromise({ dataDir: config.dataDir })
+  // Batch predictions are written under the data dir (modeling/Compute.ts), also from the worker thread.
+  process.env.JOINTLY_DATA_DIR ??= config.dataDir
   const policy = typeof config.policy === "string" ? await ConsentPolicy.loadPromise(config.policy) : config.policy
   const agent = await Agent.start({
     coordinatorUrl: config.coordinatorUrl,

@@ -8,22 +8,26 @@
  * talks to either through the `Runner` interface.
  */
 import { Cause, Effect, Exit, Layer, Schema } from "effect"
-import type { Wallet } from "ethers"
+import type { BaseWallet } from "ethers"
 import type { TabularData } from "@jointly/core/data/Tabular.ts"
 import { LocalData } from "@jointly/core/data/Tabular.ts"
 import type { ParticipantSession, StageHandler } from "@jointly/core/protocols/Protocol.ts"
 import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import { lookup, type ProtocolDefinition } from "@jointly/core/protocols/registry.ts"
+import { lookup, type ParticipantServices, type ProtocolDefinition } from "@jointly/core/protocols/registry.ts"
 import type { Party, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import type { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
 import * as CsvDataset from "../datasets/CsvDataset.ts"
+import * as Compute from "../modeling/Compute.ts"
+import * as QueryServices from "./QueryServices.ts"
+import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
+import * as PoolRunner from "../worker/PoolRunner.ts"
 import { type Dataset, type DatasetSpec, type DatasetSummary, summarize } from "../datasets/Dataset.ts"
 
 export interface AcceptedTask {
   readonly taskId: string
   readonly spec: TaskSpec
   readonly party: Party
-  readonly handlers: ReadonlyMap<string, StageHandler<any, any, LocalData>>
+  readonly handlers: ReadonlyMap<string, StageHandler<any, any, ParticipantServices>>
 }
 
 export type Lookup = (kind: string) => ProtocolDefinition | undefined
@@ -47,7 +51,8 @@ export const accept = (taskId: string, spec: TaskSpec, party: Party, definition:
   handlers: new Map(definition.participant(params, party, spec).map((h) => [h.stage.name, h] as const))
 })
 
-export const make = (wallet: Wallet, localData: Layer.Layer<LocalData>) => {
+/** `services`: the datasets (`localData`) merged with the compute the protocols need (`services` below). */
+export const make = (wallet: BaseWallet, services: Layer.Layer<ParticipantServices>) => {
   const memories = new Map<string, Map<string, unknown>>()
 
   const memoryOf = (taskId: string, attempt: number) => {
@@ -81,7 +86,7 @@ export const make = (wallet: Wallet, localData: Layer.Layer<LocalData>) => {
           try: () => Schema.encodeUnknownSync(handler.stage.reply)(reply),
           catch: (error) => new ParticipantFailure({ participant: wallet.address, stage: request.stage, code: "EncodeFailed", detail: String(error) })
         })),
-        Effect.provide(localData)
+        Effect.provide(services)
       )
     )
     if (Exit.isSuccess(exit)) return { ok: true, payload: exit.value }
@@ -143,16 +148,21 @@ export interface Runner {
 }
 
 export interface InlineOptions {
-  readonly wallet: Wallet
+  readonly wallet: BaseWallet
   readonly datasets: ReadonlyArray<DatasetSpec>
   /** Where task kinds are found; the protocol registry by default. */
   readonly lookup?: Lookup
+  /** Threads of the job pool protocols fan batch work out to (JobRunner); the core count by default. */
+  readonly jobWorkers?: number
 }
 
 /** Loads every dataset (rejects with DatasetError naming file, line and column) and runs tasks on this thread. */
 export const inline = async (options: InlineOptions): Promise<Runner> => {
   const loaded = await Promise.all(options.datasets.map((spec) => CsvDataset.loadPromise(spec)))
-  const host = make(options.wallet, localData(options.wallet.address, loaded))
+  // One job pool and one kernel choice per runner, i.e. per agent (inline) or per protocol worker thread.
+  const jobs = PoolRunner.make({ size: options.jobWorkers })
+  const kernels = Layer.succeed(SelectKernels.Kernels, await SelectKernels.select({ wasm: () => import("@jointly/wasm").then((m) => m.loadWasmKernels()) }))
+  const host = make(options.wallet, Layer.mergeAll(localData(options.wallet.address, loaded), Compute.layer(), QueryServices.layer(), jobs.layer, kernels))
   const accepted = new Map<string, AcceptedTask>()
   return {
     datasets: loaded.map(summarize),
@@ -175,6 +185,7 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
     close: async () => {
       for (const taskId of accepted.keys()) host.forget(taskId)
       accepted.clear()
+      await jobs.close()
     }
   }
 }

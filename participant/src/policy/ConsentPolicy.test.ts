@@ -107,3 +107,46 @@ describe("ConsentPolicy.load errors", () => {
     expect((await failure(writePolicy("broken.json", "{ mode: auto"))).reason).toBe("InvalidJson")
   })
 })
+
+describe("ConsentPolicy modeling rules", () => {
+  const dense = (units: number, input?: number, activation = "relu") => ({ class_name: "Dense", config: { units, activation, ...(input ? { batch_input_shape: [null, input] } : {}) } })
+  const flParams = (layers: ReadonlyArray<unknown>, extra: Record<string, unknown> = {}) => ({
+    model: { class_name: "Sequential", config: { layers } },
+    featureColumns: ["a", "b", "c", "d"],
+    labelColumn: "y",
+    optimizer: "sgd",
+    learningRate: 0.1,
+    localEpochs: 1,
+    batchSize: 8,
+    rounds: 10,
+    ...extra
+  })
+  const policy = (modeling: Record<string, unknown>) =>
+    Effect.runPromise(ConsentPolicy.decode({ mode: "auto", taskKinds: ["*"], initiators: ["*"], minParties: 2, datasets: { d: {} }, modeling }))
+  const fl = (params: unknown, parties = 4): ConsentPolicy.ConsentInput => ({ kind: "modeling.horizontal-fl", initiator: ALICE, parties, dataset: "d", columns: ["a"], params })
+  const small = flParams([dense(8, 4), dense(3, undefined, "softmax")]) // 4·8+8 + 8·3+3 = 67 parameters
+
+  it("approves a model inside every bound", async () => {
+    const p = await policy({ maxParameters: 100, layerTypes: ["Dense"], maxRounds: 10, minParticipantsPerRound: 3, requireSecureAggregation: true })
+    expect(ConsentPolicy.evaluate(p, fl(small)).decision).toBe("approve")
+  })
+
+  it.each([
+    [{ maxParameters: 50 }, small, "the model has 67 parameters, more than the 50 allowed"],
+    [{ layerTypes: ["Dense"] }, flParams([dense(8, 4), { class_name: "Dropout", config: { rate: 0.1 } }, dense(3, undefined, "softmax")]), "layer type Dropout is not allowed"],
+    [{ maxRounds: 5 }, small, "10 training rounds exceed the 5 allowed"],
+    [{ minParticipantsPerRound: 4 }, flParams([dense(8, 4), dense(3, undefined, "softmax")], { clientsPerRound: 4, minUpdatesPerRound: 3 }), "as few as 3 updates, fewer than the 4 required"],
+    [{ requireSecureAggregation: true }, flParams([dense(8, 4), dense(3, undefined, "softmax")], { aggregation: "plain" }), "requires secure aggregation"]
+  ] as const)("refuses a model beyond %j with the reason", async (rule, params, reason) => {
+    const verdict = ConsentPolicy.evaluate(await policy(rule), fl(params))
+    expect(verdict.decision).toBe("reject")
+    expect(verdict.rule).toBe("modeling")
+    expect(verdict.reason).toContain(reason)
+  })
+
+  it("does not judge tasks without a model, and rejects a misspelt modeling rule", async () => {
+    expect(ConsentPolicy.evaluate(await policy({ maxParameters: 1 }), { ...fl({}), kind: "statistics.horizontal" }).decision).toBe("approve")
+    const error = await Effect.runPromise(Effect.flip(ConsentPolicy.decode({ mode: "auto", taskKinds: ["*"], initiators: ["*"], minParties: 2, datasets: {}, modeling: { maxParams: 5 } })))
+    expect(error.field).toContain("modeling")
+  })
+})

@@ -14,6 +14,8 @@
 import { Effect, Schema, SchemaIssue } from "effect"
 import { isAddress } from "ethers"
 import { readFile } from "node:fs/promises"
+import type { ModelFacts } from "@jointly/core/protocols/federated-learning/index.ts"
+import { lookup } from "@jointly/core/protocols/registry.ts"
 
 const Address = Schema.String.check(
   Schema.makeFilter((s: string) => s === "*" || isAddress(s), { expected: 'a 0x-prefixed chain address or "*"' })
@@ -23,6 +25,20 @@ export const DatasetRule = Schema.Struct({
   /** Columns a task may touch; absent = every column of the dataset. */
   columns: Schema.optional(Schema.Array(Schema.String))
 })
+
+/** Bounds on the models a participant trains or predicts with (modeling.* and prediction.* task kinds). */
+export const ModelingRule = Schema.Struct({
+  /** Largest model accepted, in parameters (weights and biases). */
+  maxParameters: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** Layer types a model may use, e.g. ["Dense", "Dropout"]; absent = any the protocol supports. */
+  layerTypes: Schema.optional(Schema.Array(Schema.String)),
+  maxRounds: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** Fewest updates a round may be aggregated from, so no round reveals one partner's update. */
+  minParticipantsPerRound: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** Refuse training whose updates the coordinator would see in the clear. */
+  requireSecureAggregation: Schema.optional(Schema.Boolean)
+})
+export type ModelingRule = typeof ModelingRule.Type
 
 export const Policy = Schema.Struct({
   /** "ask": every task that passes the rules also needs a human's decision. */
@@ -36,7 +52,14 @@ export const Policy = Schema.Struct({
   /** Minimum number of parties in a task, so that no aggregate reveals a single partner's data. */
   minParties: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
   /** Task kind → numeric task parameter → upper bound, e.g. `{ "ml.horizontal": { "rounds": 50, "epsilon": 1 } }`. */
-  limits: Schema.optional(Schema.Record(Schema.String, Schema.Record(Schema.String, Schema.Number)))
+  limits: Schema.optional(Schema.Record(Schema.String, Schema.Record(Schema.String, Schema.Number))),
+  /**
+   * Joint query: who may receive output computed from this participant's ids (`params.receivers`, or the
+   * hidden query's `params.querier`); absent = anyone the task names. Caps on set sizes go in `limits`
+   * (`{ "query.psi": { "maxIds": 100000 }, "query.hidden": { "maxQueries": 100 } }`).
+   */
+  outputReceivers: Schema.optional(Schema.Array(Address)),
+  modeling: Schema.optional(ModelingRule)
 })
 export type Policy = typeof Policy.Type
 
@@ -61,9 +84,11 @@ export interface ConsentInput {
   readonly dataset: string
   readonly columns: ReadonlyArray<string>
   readonly params: unknown
+  /** The model's facts; derived from `kind` and `params` through the protocol registry when absent. */
+  readonly model?: ModelFacts
 }
 
-export type Rule = "taskKinds" | "initiators" | "minParties" | "datasets" | "columns" | "limits" | "human"
+export type Rule = "taskKinds" | "initiators" | "minParties" | "datasets" | "columns" | "limits" | "modeling" | "receivers" | "human"
 
 export interface Verdict {
   readonly decision: "approve" | "reject"
@@ -105,9 +130,51 @@ export const evaluate = (policy: Policy, input: ConsentInput): Verdict => {
     }
     if (value > max) return reject("limits", `parameter ${param} = ${value} exceeds the limit ${max} for task kind ${input.kind}`)
   }
+  const receiver = policy.outputReceivers === undefined ? undefined : deniedReceiver(policy.outputReceivers, input)
+  if (receiver !== undefined) return reject("receivers", `${receiver} may not receive output of task kind ${input.kind}`)
+  const modeling = policy.modeling === undefined ? undefined : checkModel(policy.modeling, input)
+  if (modeling !== undefined) return reject("modeling", modeling)
   return policy.mode === "ask"
     ? { decision: "approve", reason: "every rule passed; the policy asks a human", needsHuman: true }
     : { decision: "approve", reason: "every rule passed", needsHuman: false }
+}
+
+/** The first output receiver a joint-query task names that the policy does not allow. */
+const deniedReceiver = (allowed: ReadonlyArray<string>, input: ConsentInput): string | undefined => {
+  if (!input.kind.startsWith("query.") || allowed.includes("*")) return undefined
+  const params = (typeof input.params === "object" && input.params !== null ? input.params : {}) as { receivers?: unknown; querier?: unknown }
+  const named = [...(Array.isArray(params.receivers) ? params.receivers : []), ...(params.querier === undefined ? [] : [params.querier])]
+  return named.map(String).find((r) => !allowed.some((a) => sameAddress(a, r)))
+}
+
+const modelFactsOf = (input: ConsentInput): ModelFacts | undefined => {
+  if (input.model) return input.model
+  const definition = lookup(input.kind)
+  if (!definition?.model) return undefined
+  try {
+    return definition.model(input.params, input.parties)
+  } catch {
+    return undefined
+  }
+}
+
+/** The first modeling bound the task breaks, or undefined. Tasks without a model are not judged here. */
+const checkModel = (rule: ModelingRule, input: ConsentInput): string | undefined => {
+  const facts = modelFactsOf(input)
+  if (facts === undefined) return undefined
+  if (rule.maxParameters !== undefined && facts.parameters > rule.maxParameters) {
+    return `the model has ${facts.parameters} parameters, more than the ${rule.maxParameters} allowed`
+  }
+  const denied = rule.layerTypes === undefined ? undefined : facts.layerTypes.find((t) => !rule.layerTypes!.includes(t))
+  if (denied !== undefined) return `layer type ${denied} is not allowed (allowed: ${rule.layerTypes!.join(", ")})`
+  if (rule.maxRounds !== undefined && facts.rounds > rule.maxRounds) return `${facts.rounds} training rounds exceed the ${rule.maxRounds} allowed`
+  if (rule.minParticipantsPerRound !== undefined && facts.rounds > 0 && facts.minParticipantsPerRound < rule.minParticipantsPerRound) {
+    return `rounds may aggregate as few as ${facts.minParticipantsPerRound} updates, fewer than the ${rule.minParticipantsPerRound} required`
+  }
+  if (rule.requireSecureAggregation && facts.rounds > 0 && facts.aggregation !== "secure") {
+    return `updates would be aggregated "${facts.aggregation}", and this policy requires secure aggregation`
+  }
+  return undefined
 }
 
 /** The hook through which a human decides a task in "ask" mode (CLI prompt, dashboard, embedder callback). */

@@ -11,7 +11,7 @@
  */
 import type { Party, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
-import type { Wallet } from "ethers"
+import type { BaseWallet } from "ethers"
 import { DatasetError, type DatasetSpec, type DatasetSummary } from "../datasets/Dataset.ts"
 import type * as ProtocolHost from "../host/ProtocolHost.ts"
 import { AcceptReply, AcceptRequest, decode, encode, ForgetRequest, InitReply, InitRequest, type ProtocolWorkerApi } from "./ProtocolWorkerApi.ts"
@@ -32,7 +32,7 @@ export interface Crash {
 }
 
 export interface ProtocolWorkerOptions {
-  readonly wallet: Wallet
+  readonly wallet: BaseWallet
   readonly datasets: ReadonlyArray<DatasetSpec>
   /** Called after each crash, once the replacement thread is being started. */
   readonly onCrash?: (crash: Crash) => void

@@ -7,12 +7,25 @@
  * browser Web Worker. To add one, add an entry below, named `<area>.<action>` like protocol stages.
  */
 import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
+import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
+import { makePaillierJobs } from "@jointly/core/crypto/paillier/Jobs.ts"
+import { jobs as queryJobs } from "@jointly/core/protocols/joint-query/Compute.ts"
+import { makeSecureSvmJobs } from "@jointly/core/protocols/secure-svm/Blind.ts"
+
+/** This worker's big-integer backend, chosen once: OpenSSL in Node, WebAssembly in a browser worker. */
+const kernels = await SelectKernels.select({ wasm: () => import("@jointly/wasm").then((m) => m.loadWasmKernels()) })
 
 export type Job = (input: Uint8Array) => Uint8Array | Promise<Uint8Array>
 
 export type JobRegistry = Readonly<Record<string, Job>>
 
 export const jobs: JobRegistry = {
+  /** Paillier batch work (encrypt, decrypt, randomness, modpow) and SecureSVM's packed blind comparisons. */
+  ...makePaillierJobs(kernels),
+  /** Joint query: hash ids into ristretto255 and blind chunks of points (`query.hash-blind`, `query.blind`). */
+  ...queryJobs,
+  ...makeSecureSvmJobs(kernels),
+
   /** Returns its input: a liveness probe for the pool. */
   "worker.echo": (input) => input,
 

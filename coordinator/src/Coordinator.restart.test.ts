@@ -1,0 +1,106 @@
+/**
+ * A coordinator killed mid-task (SIGKILL, no goodbye) and restarted over the same PGlite directory: the task
+ * is resumed and finishes — never stuck — and the chain outbox delivers every event exactly once.
+ * Real anvil, the coordinator as its own process, three participant processes.
+ */
+import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { Params, Result } from "@jointly/core/protocols/joint-statistics/spec.ts"
+import * as LocalCluster from "./local/LocalCluster.ts"
+import * as F from "./testing/fixtures.ts"
+
+const names = ["north", "south", "east"] as const
+const columns = [
+  { name: "glucose", type: "number" },
+  { name: "mass", type: "number" },
+  { name: "age", type: "integer" }
+] as const
+
+let dir: string
+let cluster: LocalCluster.LocalCluster
+let full: F.Csv
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "jointly-restart-"))
+  await mkdir(join(dir, "csv"))
+  full = F.pima()
+  const files = await Promise.all(F.splitRoundRobin(full, 3).map((p, i) => F.writeCsv(join(dir, "csv"), `pima-${names[i]}.csv`, p)))
+  cluster = await LocalCluster.start({
+    dataDir: join(dir, "cluster"),
+    coordinatorProcess: true,
+    parties: names.map((name, i) => ({ name, datasets: [{ name: "pima", file: files[i]!, columns: [...columns] }] }))
+  })
+}, 120_000)
+
+afterAll(async () => {
+  for (const p of cluster?.parties ?? []) if (p.process.exitCode === null) p.process.kill("SIGCONT")
+  await cluster?.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe("coordinator crash", () => {
+  it("resumes a task that was Running when the coordinator was killed, and notarizes every event exactly once", async () => {
+    const params: Params = {
+      columns: ["glucose", "mass", "age"],
+      statistics: ["count", "sum", "mean", "variance", "std", "histogram"],
+      histogram: { glucose: [0, 100, 150, 200] }
+    }
+    // Freeze east the instant it has consented: the task goes Running and then waits on east, so the
+    // coordinator is surely killed mid-task.
+    const east = cluster.parties.find((p) => p.name === "east")!
+    let frozen = false
+    const freeze = (chunk: Buffer) => {
+      if (!frozen && chunk.toString().includes('"type":"consent"')) {
+        frozen = east.process.kill("SIGSTOP")
+      }
+    }
+    east.process.stderr!.on("data", freeze)
+    try {
+      const id = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params })
+      const running = await F.eventually(async () => {
+        const detail = await cluster.task(id)
+        return detail.status === "Running" ? detail : undefined
+      }, "the task to run", 60_000)
+      expect(frozen).toBe(true)
+      expect(running.attempt).toBe(0)
+
+      await cluster.restartCoordinator("SIGKILL")
+      east.process.kill("SIGCONT")
+      const detail = await cluster.waitForTask(id)
+
+      expect(detail.status, String(detail.reason)).toBe("Succeeded")
+      expect(detail.attempt).toBe(1)
+      const result = detail.result as Result
+      expect(result.contributors).toHaveLength(3)
+      expect(result).toEqual(F.exactReference([full], params, result.contributors))
+      const rescheduled = detail.events.find((e) => e.type === "Scheduled" && String((e.data as { reason?: string }).reason).includes("coordinator restarted"))
+      expect(rescheduled).toBeDefined()
+
+      // The outbox: every entry confirmed, with a transaction that recorded exactly that event.
+      const history = await cluster.supervisorLedger.taskHistory(id)
+      const ids = history.map((e) => e.eventId.toLowerCase())
+      expect(new Set(ids).size).toBe(ids.length)
+      expect(detail.chain.length).toBe(history.length)
+      for (const entry of detail.chain) {
+        expect(entry.status, `${entry.op} ${entry.lastError}`).toBe("confirmed")
+        const onChain = history.filter((e) => e.eventId.toLowerCase() === entry.eventId.toLowerCase())
+        expect(onChain, `${entry.op} ${entry.eventId}`).toHaveLength(1)
+        expect(onChain[0]!.txHash).toBe(entry.txHash)
+      }
+      expect(history.flatMap((e) => (e._tag === "TaskTransitioned" ? [`${e.from}->${e.to}`] : []))).toEqual([
+        "Submitted->AwaitingConsent",
+        "AwaitingConsent->Scheduled",
+        "Scheduled->Running",
+        "Running->Scheduled",
+        "Scheduled->Running",
+        "Running->Succeeded"
+      ])
+      expect(history.filter((e) => e._tag === "ResultRecorded").map((e) => e.resultDigest)).toEqual([detail.resultDigest])
+    } finally {
+      east.process.stderr!.off("data", freeze)
+      if (frozen) east.process.kill("SIGCONT")
+    }
+  })
+})

@@ -1,0 +1,81 @@
+/**
+ * Joint query over real processes: anvil, the coordinator and three participant processes (LocalCluster), the
+ * bcw id files of examples/query/. Each receiver's output file (<party data dir>/outputs/<taskId>.json) equals
+ * the plaintext computation; the coordinator's stored result holds no ids, only the cardinality and digests.
+ */
+import { readFile, mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { sha256Digest } from "@jointly/core/wire/Canonical.ts"
+import * as LocalCluster from "./local/LocalCluster.ts"
+
+const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
+const files = {
+  a: { file: example("bcw_vertical_party_a_psi.csv"), columns: [{ name: "id", type: "string" }, { name: "clump_thickness", type: "integer" }] },
+  b: { file: example("bcw_vertical_party_b_psi.csv"), columns: [{ name: "id", type: "string" }, { name: "marginal_adhesion", type: "integer" }] },
+  c: { file: example("bcw_vertical_party_c_psi.csv"), columns: [{ name: "id", type: "string" }] }
+} as const
+
+const csv = async (file: string) => {
+  const [header, ...lines] = (await readFile(file, "utf8")).trim().split(/\r?\n/)
+  const columns = header!.split(",")
+  return lines.map((line) => Object.fromEntries(line.split(",").map((v, j) => [columns[j]!, v])))
+}
+
+let dir: string
+let cluster: LocalCluster.LocalCluster
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "jointly-query-"))
+  cluster = await LocalCluster.start({
+    dataDir: join(dir, "cluster"),
+    parties: (["a", "b", "c"] as const).map((name) => ({ name, datasets: [{ name: "bcw", ...files[name] }] as never }))
+  })
+}, 120_000)
+
+afterAll(async () => {
+  await cluster?.stop()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+const party = (name: string) => cluster.parties.find((p) => p.name === name)!
+const outputOf = async (name: string, taskId: string) => JSON.parse(await readFile(join(party(name).dataDir, "outputs", `${taskId}.json`), "utf8"))
+
+const run = async (kind: string, names: ReadonlyArray<string>, params: Record<string, unknown>) => {
+  const id = await cluster.submit({ kind, parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params })
+  const detail = await cluster.waitForTask(id, { timeoutMs: 60_000 })
+  expect(detail.reason).toBeNull()
+  expect(detail.status).toBe("Succeeded")
+  return { id, detail }
+}
+
+describe("joint query over real processes (bcw)", () => {
+  it("3-party PSI and a hidden query equal the plaintext computation (intersection-sum: in-memory test)", async () => {
+    const rows = { a: await csv(files.a.file), b: await csv(files.b.file), c: await csv(files.c.file) }
+    const ids = (name: "a" | "b" | "c") => new Set(rows[name].map((r) => r.id!))
+    const shared = new Set([...ids("a")].filter((id) => ids("b").has(id) && ids("c").has(id)))
+    expect(shared.size).toBe(413)
+
+    const psi = await run("query.psi", ["a", "b", "c"], { idColumn: "id", receivers: [party("a").address, party("c").address], maxIds: 10_000 })
+    for (const name of ["a", "c"]) {
+      const output = await outputOf(name, psi.id)
+      expect(new Set(output.ids)).toEqual(shared)
+      const { digest, ...rest } = output
+      expect(digest).toBe(sha256Digest(rest))
+    }
+    const stored = psi.detail.result as { cardinality: number; outputs: Array<{ digest: string }> }
+    expect(stored.cardinality).toBe(413)
+    expect(stored.outputs.map((o) => o.digest)).toEqual([(await outputOf("a", psi.id)).digest, (await outputOf("c", psi.id)).digest])
+    for (const id of [...shared].slice(0, 20)) expect(JSON.stringify(psi.detail)).not.toContain(`"${id}"`)
+
+    // The querier looks up every id of its own column (some of which b lacks), within maxQueries.
+    const hidden = await run("query.hidden", ["b", "c"], { provider: party("b").address, querier: party("c").address, idColumn: "id", columns: ["marginal_adhesion"], maxQueries: 10_000 })
+    const found = (await outputOf("c", hidden.id)).found as Array<{ id: string; row: { marginal_adhesion: number } }>
+    const bById = new Map([...rows.b].reverse().map((r) => [r.id!, Number(r.marginal_adhesion)] as const))
+    const expectedFound = [...ids("c")].filter((id) => bById.has(id))
+    expect(new Set(found.map((f) => f.id))).toEqual(new Set(expectedFound))
+    for (const f of found) expect(f.row.marginal_adhesion).toBe(bById.get(f.id))
+  }, 180_000)
+})

@@ -1,0 +1,41 @@
+/**
+ * Where a protocol sends batch work it wants run in parallel (DESIGN.md §6): a named job on encoded bytes, as
+ * in the participant's worker pool (participant/src/worker/WorkerPool.ts), which provides this service in
+ * hosts that have one. A protocol asks for it with `Effect.serviceOption(JobRunner)` and runs the same job
+ * functions inline when no runner is provided (in-memory tests, browsers without workers).
+ */
+import { Context, Effect, Schema } from "effect"
+
+export type Job = (input: Uint8Array) => Uint8Array
+
+export class JobRunnerError extends Schema.TaggedError<JobRunnerError>()("JobRunnerError", {
+  job: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `job ${this.job} failed: ${this.detail}`
+  }
+}
+
+export interface JobRunnerService {
+  /** How many jobs run at once: split batches into at least this many inputs. */
+  readonly size: number
+  /** Runs `job` once per input; outputs in input order. */
+  readonly runAll: (job: string, inputs: ReadonlyArray<Uint8Array>) => Effect.Effect<Array<Uint8Array>, JobRunnerError>
+}
+
+export class JobRunner extends Context.Service<JobRunner, JobRunnerService>()("jointly/JobRunner") {}
+
+/** Runs jobs from `table` on the calling thread. */
+export const inline = (table: Readonly<Record<string, Job>>): JobRunnerService => ({
+  size: 1,
+  runAll: (job, inputs) =>
+    Effect.try({
+      try: () => {
+        const f = table[job]
+        if (f === undefined) throw new Error(`no job named ${job}`)
+        return inputs.map((input) => f(input))
+      },
+      catch: (error) => new JobRunnerError({ job, detail: error instanceof Error ? error.message : String(error) })
+    })
+})

@@ -1,0 +1,34 @@
+/**
+ * Node-only `PrgKernel` (`PrgKernel.ts`): OpenSSL's ChaCha20 through node:crypto. OpenSSL's 16-byte IV is the
+ * 32-bit little-endian block counter followed by the RFC 8439 nonce, so a zero counter gives the keystream of
+ * @noble/ciphers' `chacha20` byte for byte.
+ *
+ * node:crypto is reached through `process.getBuiltinModule` (Node ≥ 20.16) rather than an import, so this file
+ * may be imported anywhere: in a browser `load()` returns undefined and bundles never see node:crypto.
+ */
+import type * as NodeCrypto from "node:crypto"
+import type { PrgKernel } from "./PrgKernel.ts"
+
+const IV_BYTES = 16
+const COUNTER_BYTES = 4
+
+/** The kernel, or undefined off Node (or on a Node whose OpenSSL lacks ChaCha20). */
+export const load = (): PrgKernel | undefined => {
+  const crypto = typeof process !== "undefined" && typeof process.getBuiltinModule === "function"
+    ? (process.getBuiltinModule("node:crypto") as typeof NodeCrypto | undefined)
+    : undefined
+  if (crypto === undefined || !crypto.getCiphers().includes("chacha20")) return undefined
+  const iv = new Uint8Array(IV_BYTES)
+  return {
+    name: "node-openssl",
+    keystream: (key, nonce, output) => {
+      if (nonce.length !== IV_BYTES - COUNTER_BYTES) throw new RangeError(`nonce must be ${IV_BYTES - COUNTER_BYTES} bytes, got ${nonce.length}`)
+      iv.set(nonce, COUNTER_BYTES) // bytes 0–3 stay zero: block counter 0
+      const cipher = crypto.createCipheriv("chacha20", key, iv)
+      output.fill(0)
+      // Encrypting zeros yields the keystream; OpenSSL writes into a fresh Buffer, copied once into `output`.
+      output.set(cipher.update(output))
+      cipher.final()
+    }
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The one hot primitive of mask expansion (`Prg.ts`): the raw ChaCha20 keystream (RFC 8439: 32-byte key,
+ * 12-byte nonce, block counter starting at 0). Named once here and implemented by backends, like the big-integer
+ * kernels (`compute/Kernels.ts`): `noble` (pure JS, @noble/ciphers, runs in browsers and Web Workers) and
+ * `node-openssl` (`NodePrgKernel.ts`, OpenSSL's ChaCha20 through node:crypto, ~10× faster). Both produce the same
+ * bytes (checked in `PrgKernel.test.ts`), so the choice changes speed only, never a mask or a protocol output.
+ *
+ * `platform` is chosen once, synchronously, when this module loads: expansion is synchronous and sits deep
+ * inside the secure-aggregation stages, and the choice cannot change any result, so every host — participant
+ * agents, their worker threads, the coordinator, the in-memory test host — gets the fast path without wiring.
+ */
+import { chacha20 } from "@noble/ciphers/chacha.js"
+import * as NodePrgKernel from "./NodePrgKernel.ts"
+
+export interface PrgKernel {
+  /** Backend name reported in benchmarks: "noble" or "node-openssl". */
+  readonly name: string
+  /** Overwrites `output` with the ChaCha20 keystream under `key` (32 bytes) and `nonce` (12 bytes), counter 0. */
+  readonly keystream: (key: Uint8Array, nonce: Uint8Array, output: Uint8Array) => void
+}
+
+export const noble: PrgKernel = {
+  name: "noble",
+  keystream: (key, nonce, output) => {
+    output.fill(0)
+    // XOR over zeros in place yields the raw keystream without a second buffer.
+    chacha20(key, nonce, output, output)
+  }
+}
+
+/** The fastest kernel this platform offers: `node-openssl` under Node, else `noble`. */
+export const platform: PrgKernel = NodePrgKernel.load() ?? noble

@@ -1,0 +1,53 @@
+/**
+ * One commitment per phase instead of one per round (DESIGN.md §3): the round digests are the leaves of a
+ * binary sha256 Merkle tree (RFC 6962 style: 0x00 before a leaf, 0x01 before an inner node, an odd node is
+ * promoted), and only the root goes on chain. Anyone holding the per-round digests (stored as task events)
+ * recomputes the root; `proof`/`verify` show a single round's inclusion.
+ */
+import { sha256 } from "@noble/hashes/sha2.js"
+import { bytesToHex, concatBytes, hexToBytes } from "@noble/hashes/utils.js"
+
+const strip = (hex: string) => (hex.startsWith("0x") ? hex.slice(2) : hex)
+const leafHash = (digest: string) => sha256(concatBytes(new Uint8Array([0]), hexToBytes(strip(digest))))
+const nodeHash = (left: Uint8Array, right: Uint8Array) => sha256(concatBytes(new Uint8Array([1]), left, right))
+
+/** Root (0x-hex) of 32-byte hex digests; the root of no leaves is sha256 of nothing. */
+export const root = (digests: ReadonlyArray<string>): string => {
+  if (digests.length === 0) return "0x" + bytesToHex(sha256(new Uint8Array()))
+  let level: Array<Uint8Array> = digests.map(leafHash)
+  while (level.length > 1) {
+    const next: Array<Uint8Array> = []
+    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? nodeHash(level[i]!, level[i + 1]!) : level[i]!)
+    level = next
+  }
+  return "0x" + bytesToHex(level[0]!)
+}
+
+export interface ProofStep {
+  readonly sibling: string
+  readonly side: "left" | "right"
+}
+
+export const proof = (digests: ReadonlyArray<string>, index: number): Array<ProofStep> => {
+  let level: Array<Uint8Array> = digests.map(leafHash)
+  const steps: Array<ProofStep> = []
+  let i = index
+  while (level.length > 1) {
+    const sibling = i % 2 === 0 ? i + 1 : i - 1
+    if (sibling < level.length) steps.push({ sibling: bytesToHex(level[sibling]!), side: i % 2 === 0 ? "right" : "left" })
+    const next: Array<Uint8Array> = []
+    for (let k = 0; k < level.length; k += 2) next.push(k + 1 < level.length ? nodeHash(level[k]!, level[k + 1]!) : level[k]!)
+    level = next
+    i = Math.floor(i / 2)
+  }
+  return steps
+}
+
+export const verify = (digest: string, steps: ReadonlyArray<ProofStep>, expectedRoot: string): boolean => {
+  let node = leafHash(digest)
+  for (const step of steps) {
+    const sibling = hexToBytes(step.sibling)
+    node = step.side === "right" ? nodeHash(node, sibling) : nodeHash(sibling, node)
+  }
+  return "0x" + bytesToHex(node) === expectedRoot
+}

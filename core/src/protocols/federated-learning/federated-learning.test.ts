@@ -1,0 +1,315 @@
+/**
+ * Federated learning end to end over InMemoryHost with a small pure-JS runtime (softmax regression, the
+ * Dense-only model the topology describes), so protocol behaviour — aggregation, faults, resume, metrics,
+ * commitments — is tested fast and without tfjs. The tfjs runtime and the digits benchmark-quality test live
+ * in participant/src/modeling/.
+ */
+import { Effect, Layer } from "effect"
+import { describe, expect, it } from "vitest"
+import type { TabularData } from "../../data/Tabular.ts"
+import { LocalData } from "../../data/Tabular.ts"
+import { artifactId, bytesToFloat32, ModelArtifact } from "../../models/ModelArtifact.ts"
+import type { TaskSpec } from "../../task/TaskSpec.ts"
+import * as InMemoryHost from "../../testing/InMemoryHost.ts"
+import { ParticipantFailure } from "../Protocol.ts"
+import { PredictionSink } from "../batch-prediction/spec.ts"
+import * as Coordinator from "./coordinator.ts"
+import { definition, resolved as resolveParams } from "./index.ts"
+import * as Merkle from "./Merkle.ts"
+import type { ModelRuntimeApi } from "./ModelRuntime.ts"
+import { ModelRuntime } from "./ModelRuntime.ts"
+import * as Participant from "./participant.ts"
+import * as Privacy from "./Privacy.ts"
+import type { Params, Result } from "./spec.ts"
+import { prng } from "./Updates.ts"
+import { Schema } from "effect"
+
+const D = 4
+const C = 3
+const topology = {
+  class_name: "Sequential",
+  config: { name: "s", layers: [{ class_name: "Dense", config: { units: C, activation: "softmax", use_bias: true, batch_input_shape: [null, D] } }] }
+}
+
+/** Softmax regression in plain JS, weights [kernel D×C row-major, bias C]: the same layout tfjs uses. */
+const jsRuntime = (poison?: "nan" | "short"): ModelRuntimeApi => {
+  const forward = (w: Float32Array, x: Float32Array, i: number) => {
+    const z = Array.from({ length: C }, (_, c) => {
+      let s = w[D * C + c]!
+      for (let d = 0; d < D; d++) s += x[i * D + d]! * w[d * C + c]!
+      return s
+    })
+    const m = Math.max(...z)
+    const e = z.map((v) => Math.exp(v - m))
+    const sum = e.reduce((a, b) => a + b, 0)
+    return e.map((v) => v / sum)
+  }
+  return {
+    initialize: (_t, seed) => Effect.sync(() => {
+      const r = prng(seed)
+      return Float32Array.from({ length: D * C + C }, (_, i) => (i < D * C ? (r() - 0.5) * 0.2 : 0))
+    }),
+    train: ({ weights, config, data }) => Effect.sync(() => {
+      if (poison === "nan") return new Float32Array(weights.length).fill(Number.NaN)
+      if (poison === "short") return weights.slice(1)
+      const w = Float32Array.from(weights)
+      for (let e = 0; e < config.epochs; e++) {
+        for (let start = 0; start < data.rows; start += config.batchSize) {
+          const end = Math.min(start + config.batchSize, data.rows)
+          const grad = new Float64Array(w.length)
+          for (let i = start; i < end; i++) {
+            const p = forward(w, data.features, i)
+            for (let c = 0; c < C; c++) {
+              const g = p[c]! - (data.labels[i] === c ? 1 : 0)
+              for (let d = 0; d < D; d++) grad[d * C + c]! += g * data.features[i * D + d]!
+              grad[D * C + c]! += g
+            }
+          }
+          for (let k = 0; k < w.length; k++) w[k]! -= (config.learningRate * grad[k]!) / (end - start) + config.learningRate * config.proximalMu * (w[k]! - weights[k]!)
+        }
+      }
+      return w
+    }),
+    evaluate: ({ weights, data }) => Effect.sync(() => {
+      let lossSum = 0
+      let correct = 0
+      for (let i = 0; i < data.rows; i++) {
+        const p = forward(weights, data.features, i)
+        lossSum -= Math.log(Math.max(p[data.labels[i]!]!, 1e-7))
+        if (p.indexOf(Math.max(...p)) === data.labels[i]) correct++
+      }
+      return { lossSum, correct, samples: data.rows }
+    }),
+    predict: ({ weights, features, rows }) => Effect.sync(() => Float32Array.from(Array.from({ length: rows }, (_, i) => forward(weights, features, i)).flat()))
+  }
+}
+
+type Rows = Record<string, Array<number | string>>
+
+const table = (name: string, rows: Rows): TabularData => ({
+  name,
+  rowCount: rows.y!.length,
+  columnNames: Object.keys(rows),
+  isNumeric: (c) => c !== "y" || rows.y!.every((v) => typeof v === "number"),
+  numeric: (c) => Float64Array.from(rows[c]!.map(Number)),
+  strings: (c) => rows[c]!.map(String)
+})
+
+/** Three Gaussian blobs in 4 dimensions; `skew` puts most of a party's rows in one class (non-IID). */
+const blobs = (seed: number, n: number, favourite: number): Rows => {
+  const r = prng(seed)
+  const gauss = () => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r())
+  const rows: Rows = { a: [], b: [], c: [], d: [], y: [] }
+  for (let i = 0; i < n; i++) {
+    const y = r() < 0.6 ? favourite : Math.floor(r() * C)
+    const centre = [[2, 0, 0, 1], [0, 2, 0, -1], [0, 0, 2, 0]][y]!
+    ;(["a", "b", "c", "d"] as const).forEach((k, j) => rows[k]!.push(centre[j]! + gauss()))
+    rows.y!.push(y)
+  }
+  return rows
+}
+
+const base: Params = {
+  model: topology,
+  featureColumns: ["a", "b", "c", "d"],
+  labelColumn: "y",
+  optimizer: "sgd",
+  learningRate: 0.3,
+  localEpochs: 2,
+  batchSize: 16,
+  rounds: 6,
+  seed: 7
+}
+
+interface PartyConfig {
+  readonly rows: Rows
+  readonly runtime?: ModelRuntimeApi
+  readonly faults?: ReadonlyArray<InMemoryHost.Fault>
+}
+
+const makeHost = (parties: ReadonlyArray<PartyConfig>, params: Params) => {
+  const r = resolveParams(params, parties.length)
+  return InMemoryHost.make(parties.map((party, i) => {
+    const data = table(`p${i}`, party.rows)
+    const layer = Layer.mergeAll(
+      Layer.succeed(LocalData, {
+        dataset: (name: string) => name === "train" ? Effect.succeed(data) : Effect.fail(new ParticipantFailure({ participant: "?", stage: "dataset", code: "UnknownDataset", detail: name }))
+      }),
+      Layer.succeed(ModelRuntime, party.runtime ?? jsRuntime()),
+      Layer.succeed(PredictionSink, { write: () => Effect.void })
+    )
+    return {
+      handlers: Participant.handlers("train", r),
+      provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, layer) as Effect.Effect<A, ParticipantFailure>,
+      faults: party.faults ?? []
+    }
+  }))
+}
+
+const train = (host: InMemoryHost.InMemoryHost, params: Params, attempt?: number) =>
+  Effect.runPromise(host.run((s) => Coordinator.run(s, resolveParams(params, host.participants.length), { timeoutMs: 3_000 }), attempt)) as Promise<Result>
+
+const parties = (n: number, rows = 300) => Array.from({ length: n }, (_, i) => ({ rows: blobs(100 + i, rows, i % C) }))
+
+describe("federated learning over InMemoryHost", () => {
+  it("secure aggregation gives the plain FedAvg model up to fixed-point rounding, and learns", async () => {
+    const data = parties(3)
+    const secure = await train(makeHost(data, base), base)
+    const plain = await train(makeHost(data, { ...base, aggregation: "plain" }), { ...base, aggregation: "plain" })
+    const a = bytesToFloat32(Schema.decodeUnknownSync(ModelArtifact)(secure.model).weights as Uint8Array)
+    const b = bytesToFloat32(Schema.decodeUnknownSync(ModelArtifact)(plain.model).weights as Uint8Array)
+    expect(a.length).toBe(D * C + C)
+    // Each round rounds n·w to 2^-16 per party and float32 differs from float64 in the plain sums.
+    for (let i = 0; i < a.length; i++) expect(Math.abs(a[i]! - b[i]!)).toBeLessThan(1e-3)
+    expect(secure.rounds).toHaveLength(6)
+    expect(secure.final.accuracy).toBeGreaterThan(0.85)
+    expect(secure.rounds[0]!.accuracy!).toBeLessThan(secure.final.accuracy!)
+    expect(secure.rounds.every((r) => r.contributors.length === 3 && r.trainSamples === 3 * 240)).toBe(true)
+    expect(Math.abs(secure.final.accuracy! - plain.final.accuracy!)).toBeLessThan(0.02)
+  })
+
+  it("commits one Merkle root over the round digests, not one commitment per round", async () => {
+    const host = makeHost(parties(3), base)
+    const result = await train(host, base)
+    expect(host.commitments).toEqual([{ phase: "fl/rounds", digest: result.roundsRoot }])
+    const digests = result.rounds.map((r) => r.digest)
+    expect(Merkle.root(digests)).toBe(result.roundsRoot)
+    expect(Merkle.verify(digests[2]!, Merkle.proof(digests, 2), result.roundsRoot)).toBe(true)
+    expect(Merkle.verify(digests[3]!, Merkle.proof(digests, 2), result.roundsRoot)).toBe(false)
+    expect(result.modelId).toBe(artifactId(Schema.decodeUnknownSync(ModelArtifact)(result.model)))
+    // Per-round metrics went out as progress events.
+    expect(host.progress.filter((p) => p.stage === "fl.round")).toHaveLength(6)
+  })
+
+  it("keeps single updates from the coordinator in secure mode", async () => {
+    const host = makeHost(parties(3), base)
+    await train(host, base)
+    const trainReplies = host.transcript.filter((t) => t.stage === "fl.train" && t.direction === "reply")
+    expect(trainReplies.every((t) => JSON.parse(t.json).update === undefined)).toBe(true)
+  })
+
+  it("rejects NaN and wrong-shape updates (plain) and the rounds continue without them", async () => {
+    const params: Params = { ...base, aggregation: "plain", minUpdatesPerRound: 2, rounds: 3 }
+    const data = parties(4)
+    const host = makeHost([data[0]!, data[1]!, { ...data[2]!, runtime: jsRuntime("nan") }, { ...data[3]!, runtime: jsRuntime("short") }], params)
+    const result = await train(host, params)
+    for (const round of result.rounds) {
+      expect(round.contributors).toEqual(host.participants.slice(0, 2))
+      expect(round.rejected.map((r) => r.reason.split(":")[0])).toEqual(["NotFinite", "WrongShape"])
+    }
+    expect(result.final.accuracy).toBeGreaterThan(0.8)
+  })
+
+  it("drops a NaN update before masking in secure mode", async () => {
+    const params: Params = { ...base, minUpdatesPerRound: 3, rounds: 2 }
+    const data = parties(4)
+    const host = makeHost([...data.slice(0, 3), { ...data[3]!, runtime: jsRuntime("nan") }], params)
+    const result = await train(host, params)
+    expect(result.rounds.every((r) => r.contributors.length === 3 && !r.contributors.includes(host.participants[3]!))).toBe(true)
+    expect(host.transcript.some((t) => t.direction === "failure" && t.json.includes("InvalidUpdateNotFinite"))).toBe(true)
+  })
+
+  it("survives a participant that drops mid-round (after training, before its masked input) and a straggler", async () => {
+    const params: Params = { ...base, minUpdatesPerRound: 3, rounds: 3, roundTimeoutMs: 1_500 }
+    const data = parties(5)
+    const host = makeHost([
+      ...data.slice(0, 3),
+      { ...data[3]!, faults: [{ kind: "dropout", fromStage: "secagg.masked-input" }] },
+      { ...data[4]!, faults: [{ kind: "delay", stage: "fl.train", ms: 2_500 }] }
+    ], params)
+    const result = await train(host, params)
+    expect(result.rounds[0]!.contributors).toEqual(host.participants.slice(0, 3))
+    expect(result.rounds[0]!.rejected.map((r) => r.participant).sort()).toEqual([host.participants[3], host.participants[4]].sort())
+    expect(result.rounds[0]!.trainSamples).toBe(3 * 240)
+    expect(result.final.accuracy).toBeGreaterThan(0.8)
+  }, 30_000)
+
+  it("resumes from the last checkpointed round after a coordinator restart, to the same model", async () => {
+    const data = parties(3)
+    const reference = await train(makeHost(data, base), base)
+    const host = makeHost(data, base)
+    const r = resolveParams(base, 3)
+    // Attempt 1 dies right after checkpointing round 3, as a killed coordinator would.
+    let saves = 0
+    const crashed = await Effect.runPromiseExit(host.run((s) =>
+      Coordinator.run({
+        ...s,
+        checkpoint: { ...s.checkpoint, save: (k, v) => Effect.flatMap(s.checkpoint.save(k, v), () => ++saves === 3 ? Effect.die("killed") : Effect.void) }
+      }, r, { timeoutMs: 3_000 }), 1))
+    expect(crashed._tag).toBe("Failure")
+    expect(saves).toBe(3)
+    const resumed = await train(host, base, 2)
+    expect(resumed.resumedFromRound).toBe(3)
+    expect(resumed.rounds.map((x) => x.round)).toEqual([1, 2, 3, 4, 5, 6])
+    // Training is deterministic per round and the sums exact, so the resumed model is the uninterrupted one.
+    expect(resumed.modelId).toBe(reference.modelId)
+    expect(resumed.roundsRoot).toBe(reference.roundsRoot)
+    // Attempt 2 only trained rounds 4–6.
+    expect(host.transcript.filter((t) => t.stage === "fl.train" && t.direction === "request" && t.json.includes("round-1\"")).length).toBe(3)
+  })
+
+  it("fails with a typed error naming unexpected label values", async () => {
+    const data = parties(3)
+    const odd = { ...data[1]!.rows, y: data[1]!.rows.y!.map((v, i) => (i === 3 ? 7 : i === 9 ? "cat" : v)) }
+    const error = await Effect.runPromise(Effect.flip(makeHost([data[0]!, { rows: odd }, data[2]!], base).run((s) => Coordinator.run(s, resolveParams(base, 3), { timeoutMs: 3_000 }))))
+    expect(error._tag).toBe("ParticipantFailure")
+    expect((error as ParticipantFailure).code).toBe("UnexpectedLabels")
+    expect((error as ParticipantFailure).detail).toContain("7, cat")
+  })
+
+  it("adds DP noise and reports ε after each round from the RDP accountant", async () => {
+    const params: Params = { ...base, privacy: { clipNorm: 1, noiseMultiplier: 1.1, delta: 1e-5 }, clientsPerRound: 3, minUpdatesPerRound: 2, rounds: 4 }
+    const data = parties(4)
+    const result = await train(makeHost(data, params), params)
+    const eps = result.rounds.map((r) => r.epsilon!)
+    expect(eps.every((e, i) => i === 0 || e > eps[i - 1]!)).toBe(true)
+    expect(result.privacy!.epsilon).toBeCloseTo(Privacy.epsilon(0.75, 1.1, 4, 1e-5).epsilon, 10)
+    expect(result.rounds.every((r) => r.contributors.length === 3)).toBe(true)
+  })
+})
+
+describe("RDP accountant", () => {
+  it("matches the closed form without subsampling and shrinks ε with subsampling", () => {
+    // q = 1: ε_α = α/(2z²) exactly.
+    expect(Privacy.rdpSampledGaussian(1, 2, 10)).toBeCloseTo(10 / 8, 12)
+    // q → small: the sampled mechanism is far cheaper per round.
+    expect(Privacy.rdpSampledGaussian(0.01, 2, 10)).toBeLessThan(0.01)
+    // Known value (TF Privacy compute_rdp, q = 0.01, z = 1.1, 10 000 steps, δ = 1e-5): ε ≈ 8.0 at order ~ 8–10.
+    const spent = Privacy.epsilon(0.01, 1.1, 10_000, 1e-5)
+    expect(spent.epsilon).toBeGreaterThan(6)
+    expect(spent.epsilon).toBeLessThan(10)
+  })
+
+  it("clips to the norm bound", () => {
+    const v = Float64Array.from([3, 4])
+    expect(Privacy.clip(v, 1)).toBeCloseTo(5, 12)
+    expect(Math.hypot(v[0]!, v[1]!)).toBeCloseTo(1, 12)
+  })
+})
+
+describe("federated learning parameters", () => {
+  const party = (n: number) => ({ participant: `0x${n.toString(16).padStart(40, "0")}`, dataset: "d" })
+  const spec = (params: unknown, n = 3): TaskSpec =>
+    ({ kind: "modeling.horizontal-fl", initiator: party(99).participant, nonce: "n", parties: Array.from({ length: n }, (_, i) => party(i + 1)), params }) as unknown as TaskSpec
+
+  it.each([
+    ["model", { ...base, model: { class_name: "Sequential", config: { layers: [{ class_name: "Lambda", config: { batch_input_shape: [null, 4] } }] } } }],
+    ["featureColumns", { ...base, featureColumns: ["a", "b"] }],
+    ["minUpdatesPerRound", { ...base, clientsPerRound: 3, minUpdatesPerRound: 1 }],
+    ["clientsPerRound", { ...base, clientsPerRound: 5 }],
+    ["classes", { ...base, classes: ["x", "y"] }]
+  ] as const)("rejects a bad %s naming it", (field, params) => {
+    const checked = definition.checkParams(spec(params))
+    expect(checked.ok).toBe(false)
+    expect(!checked.ok && checked.problem).toContain(`${field}:`)
+  })
+
+  it("reports facts for the consent policy", () => {
+    const checked = definition.checkParams(spec(base))
+    expect(checked.ok).toBe(true)
+    expect(definition.model!(checked.ok && checked.params, 3)).toEqual({
+      parameters: D * C + C, layerTypes: ["Dense"], rounds: 6, minParticipantsPerRound: 3, aggregation: "secure", differentialPrivacy: false
+    })
+    expect(definition.columns(checked.ok && checked.params)).toEqual(["a", "b", "c", "d", "y"])
+  })
+})

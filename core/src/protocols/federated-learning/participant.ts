@@ -1,0 +1,162 @@
+/**
+ * Participant side of horizontal federated learning: the rows stay here; the model runtime (a service, so it
+ * may run on another thread) trains on them and only the update — masked in secure mode — leaves.
+ */
+import { Effect } from "effect"
+import type { TabularData } from "../../data/Tabular.ts"
+import { LocalData } from "../../data/Tabular.ts"
+import { bytesToFloat32, float32ToBytes } from "../../models/ModelArtifact.ts"
+import type { ParticipantSession } from "../Protocol.ts"
+import { handler, ParticipantFailure } from "../Protocol.ts"
+import { secureAggregationHandlers } from "../secure-aggregation/client.ts"
+import type { ValidationMetrics } from "./spec.ts"
+import { defaults, evaluate, initialize, prepare, train, UnexpectedLabels } from "./spec.ts"
+import type { Resolved, Split } from "./Updates.ts"
+import { contribution, encodeVector, localSplit, updateProblem } from "./Updates.ts"
+import { ModelRuntime } from "./ModelRuntime.ts"
+import * as Privacy from "./Privacy.ts"
+
+const fail = (session: ParticipantSession, stage: string, code: string, detail: string) =>
+  new ParticipantFailure({ participant: session.self, stage, code, detail })
+
+const inputKey = (aggregationId: string) => `fl/input/${aggregationId}`
+
+const check = (data: TabularData, resolved: Resolved): string | undefined => {
+  const { params } = resolved
+  for (const column of [...params.featureColumns, params.labelColumn]) {
+    if (!data.columnNames.includes(column)) return `MissingColumn: dataset ${data.name} has no column ${column}`
+  }
+  const text = params.featureColumns.find((c) => !data.isNumeric(c))
+  return text === undefined ? undefined : `NotNumeric: column ${text} of dataset ${data.name} is not numeric`
+}
+
+export const handlers = (datasetName: string, resolved: Resolved) => {
+  const { params, summary, loss } = resolved
+  const topology = params.model
+  const aggregation = params.aggregation ?? defaults.aggregation
+  const runtimeFailure = (session: ParticipantSession, stage: string) => (error: { readonly reason: string; readonly detail: string }) =>
+    fail(session, stage, `Model${error.reason}`, error.detail)
+
+  /** The split is built once per attempt and kept in memory (the runtime may cache it by key as well). */
+  const split = (session: ParticipantSession, stage: string) =>
+    Effect.gen(function*() {
+      const cached = session.memory.get("fl/split") as Split | undefined
+      if (cached) return cached
+      const data = yield* (yield* LocalData).dataset(datasetName)
+      const problem = check(data, resolved)
+      if (problem) {
+        const [code, detail] = problem.split(/: (.*)/s)
+        return yield* fail(session, stage, code!, detail!)
+      }
+      const built = yield* Effect.try({
+        try: () => localSplit(data, resolved, `${session.taskId}#${session.attempt}`),
+        catch: (error) =>
+          error instanceof UnexpectedLabels
+            ? fail(session, stage, "UnexpectedLabels", error.message)
+            : fail(session, stage, "LocalData", error instanceof Error ? error.message : String(error))
+      })
+      if (built.train.rows === 0) return yield* fail(session, stage, "NoTrainingRows", `dataset ${data.name} leaves no rows to train on`)
+      session.memory.set("fl/split", built)
+      return built
+    })
+
+  const globalWeights = (session: ParticipantSession, stage: string, bytes: Uint8Array) =>
+    Effect.gen(function*() {
+      const weights = yield* Effect.try({ try: () => bytesToFloat32(bytes), catch: (e) => fail(session, stage, "InvalidWeights", String(e)) })
+      const problem = updateProblem(weights, summary.parameters)
+      if (problem) return yield* fail(session, stage, "InvalidWeights", `global model: ${problem}`)
+      return weights
+    })
+
+  const validate = (session: ParticipantSession, stage: string, weights: Float32Array, data: Split) =>
+    Effect.gen(function*() {
+      if (data.validation.rows === 0) return { lossSum: 0, correct: 0, samples: 0 } satisfies ValidationMetrics
+      const runtime = yield* ModelRuntime
+      const result = yield* Effect.mapError(runtime.evaluate({ topology, weights, loss, data: data.validation }), runtimeFailure(session, stage))
+      // A diverged model evaluates to NaN: report it as the worst loss rather than poisoning the sums.
+      return { lossSum: Number.isFinite(result.lossSum) ? result.lossSum : 1e6, correct: result.correct, samples: result.samples }
+    })
+
+  const store = (session: ParticipantSession, stage: string, aggregationId: string, vector: () => Array<bigint>) =>
+    Effect.try({
+      try: () => void session.memory.set(inputKey(aggregationId), vector()),
+      catch: (error) => {
+        const message = error instanceof Error ? error.message : String(error)
+        const [code] = message.split(":")
+        return fail(session, stage, code === "Overflow" || code === "NotFinite" ? `InvalidUpdate${code}` : "InvalidUpdate", message)
+      }
+    })
+
+  return [
+    handler(prepare, (_request, session) => Effect.as(split(session, prepare.name), { ready: true as const })),
+
+    handler(initialize, ({ seed }, session) =>
+      Effect.gen(function*() {
+        const runtime = yield* ModelRuntime
+        const weights = yield* Effect.mapError(runtime.initialize(topology, seed), runtimeFailure(session, initialize.name))
+        const problem = updateProblem(weights, summary.parameters)
+        if (problem) return yield* fail(session, initialize.name, "ModelShapeMismatch", problem)
+        return { weights: float32ToBytes(weights) }
+      })),
+
+    handler(train, ({ round, aggregationId, weights: bytes, expectedContributors }, session) =>
+      Effect.gen(function*() {
+        const stage = train.name
+        const existing = session.memory.get(`fl/train/${aggregationId}`) as typeof train.reply.Type | undefined
+        if (existing) return existing // a retried request gets the same update, never a second sample of noise
+        const data = yield* split(session, stage)
+        const global = yield* globalWeights(session, stage, bytes)
+        const before = yield* validate(session, stage, global, data)
+        const runtime = yield* ModelRuntime
+        const local = yield* Effect.mapError(
+          runtime.train({
+            topology,
+            weights: global,
+            data: data.train,
+            config: {
+              optimizer: params.optimizer,
+              learningRate: params.learningRate,
+              epochs: params.localEpochs,
+              batchSize: params.batchSize,
+              loss,
+              proximalMu: params.strategy === "fedprox" ? params.proximalMu ?? 0.01 : 0,
+              seed: (params.seed ?? defaults.seed) * 1009 + round
+            }
+          }),
+          runtimeFailure(session, stage)
+        )
+        const update = contribution(local, global, data.train.rows, params.privacy !== undefined)
+        if (params.privacy) {
+          // Each contributor adds σ²/m of the variance, so any m or more contributors together carry (z·C)².
+          Privacy.clip(update, params.privacy.clipNorm)
+          Privacy.addGaussianNoise(update, (params.privacy.noiseMultiplier * params.privacy.clipNorm) / Math.sqrt(Math.max(1, expectedContributors)))
+        }
+        let reply: typeof train.reply.Type
+        if (aggregation === "plain") {
+          reply = { ready: true, update: { weights: float32ToBytes(Float32Array.from(update)), trainSamples: data.train.rows, validation: before } }
+        } else {
+          yield* store(session, stage, aggregationId, () => encodeVector(update, data.train.rows, before, Math.max(2, session.participants.length)))
+          reply = { ready: true }
+        }
+        session.memory.set(`fl/train/${aggregationId}`, reply)
+        return reply
+      })),
+
+    handler(evaluate, ({ aggregationId, weights: bytes }, session) =>
+      Effect.gen(function*() {
+        const data = yield* split(session, evaluate.name)
+        const weights = yield* globalWeights(session, evaluate.name, bytes)
+        const metrics = yield* validate(session, evaluate.name, weights, data)
+        if (aggregation === "plain") return { ready: true as const, validation: metrics }
+        yield* store(session, evaluate.name, aggregationId, () => encodeVector(new Float64Array(0), 0, metrics, Math.max(2, session.participants.length)))
+        return { ready: true as const }
+      })),
+
+    ...secureAggregationHandlers((session, context) => {
+      const vector = session.memory.get(inputKey(context.aggregationId)) as Array<bigint> | undefined
+      return vector === undefined
+        ? Effect.fail(fail(session, "secagg.masked-input", "MissingUpdate", `no update for ${context.aggregationId} in attempt ${session.attempt}`))
+        : Effect.succeed(vector)
+    })
+  ]
+}

@@ -1,0 +1,165 @@
+/**
+ * Horizontal federated learning (`modeling.horizontal-fl`): participants with the same columns train one
+ * tfjs model without sending rows. The initiator sends a declarative Sequential topology (JSON, never code)
+ * and a training configuration; each round the coordinator sends the global weights to a sample of
+ * participants, each trains locally and the coordinator combines the updates — FedAvg weighted by sample
+ * count (McMahan et al. 2017) or FedProx (Li et al. 2020: the same average, local loss + μ/2‖w − w_g‖²).
+ *
+ * Aggregation modes:
+ *  - "secure" (default): dropout-tolerant secure aggregation (PROTOCOLS.md §5.4 Mode A, `secure-aggregation/`)
+ *    of [n_i·w_i, n_i, validation metrics] as fixed-point integers mod 2^64: the coordinator learns sums only.
+ *  - "plain": updates in the clear (a baseline, and for trusted coordinators); the coordinator can check each.
+ * Both: the model is shared with participants (Mode A); per-round metrics are the received global model's
+ * loss and accuracy on each participant's validation split, weighted by its size.
+ */
+import { Schema } from "effect"
+import { Scaling } from "../../models/ModelArtifact.ts"
+import { stage } from "../Protocol.ts"
+import { Loss, Optimizer } from "./ModelRuntime.ts"
+
+export const kind = "modeling.horizontal-fl" as const
+
+const Positive = Schema.Finite.check(Schema.isGreaterThan(0))
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+
+export const Privacy = Schema.Struct({
+  /** L2 bound C on each participant's model delta. */
+  clipNorm: Positive,
+  /** z: the summed noise has standard deviation z·C. */
+  noiseMultiplier: Positive,
+  /** δ of the reported (ε, δ); default 1e-5. */
+  delta: Schema.optional(Schema.Finite.check(Schema.isBetween({ minimum: 1e-12, maximum: 0.1 })))
+})
+export type Privacy = typeof Privacy.Type
+
+export const Params = Schema.Struct({
+  /** `model.toJSON(null, false)` of a tfjs Sequential model. */
+  model: Schema.Record(Schema.String, Schema.Unknown),
+  featureColumns: Schema.NonEmptyArray(Schema.String),
+  labelColumn: Schema.String,
+  /** Label value of each output unit, as text; default "0" … "units−1" (or "0","1" for one sigmoid unit). */
+  classes: Schema.optional(Schema.Array(Schema.String)),
+  /** Standardization applied to the features by every participant (and stored with the model). */
+  scaling: Schema.optional(Scaling),
+  optimizer: Optimizer,
+  learningRate: Positive,
+  localEpochs: PositiveInt,
+  batchSize: PositiveInt,
+  loss: Schema.optional(Loss),
+  rounds: PositiveInt,
+  /** Fraction of each participant's rows held out for its validation metrics. */
+  validationSplit: Schema.optional(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 0.5 }))),
+  strategy: Schema.optional(Schema.Literals(["fedavg", "fedprox"])),
+  /** FedProx μ (only with strategy "fedprox"). */
+  proximalMu: Schema.optional(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))),
+  /** Participants sampled per round; default all. */
+  clientsPerRound: Schema.optional(PositiveInt),
+  /** A round proceeds once its timeout passes with at least this many updates; default clientsPerRound. */
+  minUpdatesPerRound: Schema.optional(PositiveInt),
+  /** Per-stage wait for stragglers; default the task's roundTimeoutMs. */
+  roundTimeoutMs: Schema.optional(PositiveInt),
+  seed: Schema.optional(Schema.Int),
+  aggregation: Schema.optional(Schema.Literals(["secure", "plain"])),
+  privacy: Schema.optional(Privacy)
+})
+export type Params = typeof Params.Type
+
+export const defaults = {
+  validationSplit: 0.2,
+  strategy: "fedavg",
+  seed: 42,
+  aggregation: "secure",
+  delta: 1e-5
+} as const
+
+/** Fixed-point scale of weights and metrics in the secure-aggregation ring. */
+export const scaleBits = 16
+export const ringBits = 64
+
+export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidParams", {
+  field: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `invalid federated-learning parameters: ${this.field}: ${this.detail}`
+  }
+}
+
+/** A participant's label column holds values the model has no output for. */
+export class UnexpectedLabels extends Schema.TaggedError<UnexpectedLabels>()("UnexpectedLabels", {
+  column: Schema.String,
+  values: Schema.Array(Schema.String),
+  expected: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `label column ${this.column} has values ${this.values.join(", ")} outside the model's classes ${this.expected.join(", ")}`
+  }
+}
+
+const Bytes = Schema.Uint8ArrayFromBase64
+
+export const ValidationMetrics = Schema.Struct({ lossSum: Schema.Finite, correct: Schema.Finite, samples: Schema.Int })
+export type ValidationMetrics = typeof ValidationMetrics.Type
+
+/** Every party checks columns, labels and the model before round 1; nothing about the rows is returned. */
+export const prepare = stage("fl.prepare", Schema.Struct({ round: Schema.Int }), Schema.Struct({ ready: Schema.Literal(true) }))
+
+/** One participant builds the seeded initial weights (the coordinator has no tfjs). */
+export const initialize = stage("fl.initialize", Schema.Struct({ seed: Schema.Int }), Schema.Struct({ weights: Bytes }))
+
+/**
+ * Round r: the global weights in; in "plain" mode the update out, in "secure" mode only readiness (the update
+ * waits in the participant's memory for the masked-input stage of aggregation `round-r`).
+ */
+export const train = stage(
+  "fl.train",
+  Schema.Struct({
+    round: Schema.Int,
+    aggregationId: Schema.String,
+    weights: Bytes,
+    /** Contributors the DP noise is split over (each adds σ²/expected of the variance). */
+    expectedContributors: Schema.Int
+  }),
+  Schema.Struct({
+    ready: Schema.Literal(true),
+    update: Schema.optional(Schema.Struct({ weights: Bytes, trainSamples: Schema.Int, validation: ValidationMetrics }))
+  })
+)
+
+/** The final model's validation metrics (secure mode: kept for aggregation `evaluate`). */
+export const evaluate = stage(
+  "fl.evaluate",
+  Schema.Struct({ aggregationId: Schema.String, weights: Bytes }),
+  Schema.Struct({ ready: Schema.Literal(true), validation: Schema.optional(ValidationMetrics) })
+)
+
+export const RoundMetrics = Schema.Struct({
+  round: Schema.Int,
+  contributors: Schema.Array(Schema.String),
+  rejected: Schema.Array(Schema.Struct({ participant: Schema.String, reason: Schema.String })),
+  trainSamples: Schema.Int,
+  validationSamples: Schema.Int,
+  /** Of the global model each participant received this round (before its local training). */
+  loss: Schema.optional(Schema.Finite),
+  accuracy: Schema.optional(Schema.Finite),
+  /** sha256 over the round number and the aggregated model's bytes: a leaf of the rounds Merkle tree. */
+  digest: Schema.String,
+  epsilon: Schema.optional(Schema.Finite)
+})
+export type RoundMetrics = typeof RoundMetrics.Type
+
+export const Result = Schema.Struct({
+  kind: Schema.Literal(kind),
+  modelId: Schema.String,
+  rounds: Schema.Array(RoundMetrics),
+  final: Schema.Struct({ loss: Schema.optional(Schema.Finite), accuracy: Schema.optional(Schema.Finite), validationSamples: Schema.Int }),
+  roundsRoot: Schema.String,
+  aggregation: Schema.Literals(["secure", "plain"]),
+  strategy: Schema.Literals(["fedavg", "fedprox"]),
+  /** Rounds replayed from the checkpoint of an earlier attempt. */
+  resumedFromRound: Schema.Int,
+  privacy: Schema.optional(Schema.Struct({ epsilon: Schema.Finite, delta: Schema.Finite, accountant: Schema.String })),
+  /** The trained model (moved into the coordinator's model store; the result keeps `modelId`). */
+  model: Schema.optional(Schema.Unknown)
+})
+export type Result = typeof Result.Type

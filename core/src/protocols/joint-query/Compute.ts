@@ -1,0 +1,131 @@
+/**
+ * The heavy part of the joint-query protocols — hashing ids into the group and raising chunks of points to a
+ * secret scalar — as a service, so the same protocol code runs inline (InMemoryHost tests, browsers without
+ * workers) or spread over the participant's worker pool (`participant/src/worker/QueryComputePool.ts`), like
+ * Effect's `Worker` vs `NodeWorker` split (STYLE.md). Handlers look the service up with `Effect.serviceOption`
+ * and fall back to `inline`, so protocols keep needing only LocalData.
+ *
+ * Job byte formats (what crosses the worker boundary; only bytes cross):
+ *   query.hash-blind  in: u32 domainLength ‖ domain ‖ scalar (32) ‖ u32 count ‖ (u32 length ‖ utf8 id)*   out: points
+ *   query.blind       in: scalar (32) ‖ points                                                          out: points
+ * A bad point makes `query.blind` throw an Error named "InvalidPoint" whose message starts with its index.
+ */
+import { Context, Effect, Schema } from "effect"
+import * as Group from "./Group.ts"
+
+export class InvalidPoint extends Schema.TaggedError<InvalidPoint>()("InvalidPoint", {
+  index: Schema.Int,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `invalid group element at ${this.index}: ${this.detail}`
+  }
+}
+
+export interface QueryComputeService {
+  /** Hg(id)^scalar for each id, as one chunk of 32-byte points. */
+  readonly hashBlind: (domain: Uint8Array, ids: ReadonlyArray<string>, scalar: Uint8Array) => Effect.Effect<Uint8Array>
+  /** Each point of `points` raised to `scalar`; InvalidPoint when one does not decode. */
+  readonly blind: (points: Uint8Array, scalar: Uint8Array) => Effect.Effect<Uint8Array, InvalidPoint>
+}
+
+export class QueryCompute extends Context.Service<QueryCompute, QueryComputeService>()("jointly/QueryCompute") {}
+
+const toInvalidPoint = (error: unknown, offset = 0): InvalidPoint =>
+  error instanceof Group.InvalidPointError
+    ? new InvalidPoint({ index: offset + error.index, detail: error.message })
+    : new InvalidPoint({ index: -1, detail: String(error) })
+
+/** On the calling thread. */
+export const inline: QueryComputeService = {
+  hashBlind: (domain, ids, scalar) => Effect.promise(async () => {
+    await Group.ready()
+    return Group.hashBlind(domain, ids, scalar)
+  }),
+  blind: (points, scalar) => Effect.tryPromise({
+    try: async () => {
+      await Group.ready()
+      return Group.blind(points, scalar)
+    },
+    catch: (error) => toInvalidPoint(error)
+  })
+}
+
+/** The service a handler should use: the host's (a worker pool) when it provides one, else `inline`. */
+export const current: Effect.Effect<QueryComputeService> = Effect.map(
+  Effect.serviceOption(QueryCompute),
+  (found) => (found._tag === "Some" ? found.value : inline)
+)
+
+// ---- job codecs, shared by the pool-backed layer (caller side) and participant/src/worker/jobs.ts (worker side)
+
+export const jobNames = { hashBlind: "query.hash-blind", blind: "query.blind" } as const
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export const encodeHashBlind = (domain: Uint8Array, ids: ReadonlyArray<string>, scalar: Uint8Array): Uint8Array => {
+  const encoded = ids.map((id) => encoder.encode(id))
+  const size = 4 + domain.length + Group.SCALAR_BYTES + 4 + encoded.reduce((n, e) => n + 4 + e.length, 0)
+  const out = new Uint8Array(size)
+  const view = new DataView(out.buffer)
+  let at = 0
+  view.setUint32(at, domain.length); at += 4
+  out.set(domain, at); at += domain.length
+  out.set(scalar, at); at += Group.SCALAR_BYTES
+  view.setUint32(at, encoded.length); at += 4
+  for (const e of encoded) {
+    view.setUint32(at, e.length); at += 4
+    out.set(e, at); at += e.length
+  }
+  return out
+}
+
+export const decodeHashBlind = (input: Uint8Array) => {
+  const view = new DataView(input.buffer, input.byteOffset, input.byteLength)
+  let at = 0
+  const domainLength = view.getUint32(at); at += 4
+  const domain = input.slice(at, at + domainLength); at += domainLength
+  const scalar = input.slice(at, at + Group.SCALAR_BYTES); at += Group.SCALAR_BYTES
+  const count = view.getUint32(at); at += 4
+  const ids: Array<string> = []
+  for (let i = 0; i < count; i++) {
+    const length = view.getUint32(at); at += 4
+    ids.push(decoder.decode(input.subarray(at, at + length))); at += length
+  }
+  return { domain, scalar, ids }
+}
+
+export const encodeBlind = (points: Uint8Array, scalar: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(Group.SCALAR_BYTES + points.length)
+  out.set(scalar, 0)
+  out.set(points, Group.SCALAR_BYTES)
+  return out
+}
+
+/** The worker-side job bodies. */
+export const jobs = {
+  [jobNames.hashBlind]: async (input: Uint8Array): Promise<Uint8Array> => {
+    await Group.ready()
+    const { domain, scalar, ids } = decodeHashBlind(input)
+    return Group.hashBlind(domain, ids, scalar)
+  },
+  [jobNames.blind]: async (input: Uint8Array): Promise<Uint8Array> => {
+    await Group.ready()
+    return Group.blind(input.subarray(Group.SCALAR_BYTES), input.subarray(0, Group.SCALAR_BYTES))
+  }
+} as const
+
+/** Splits `total` items into at most `parts` contiguous ranges of near-equal size. */
+export const ranges = (total: number, parts: number): Array<readonly [number, number]> => {
+  const n = Math.max(1, Math.min(parts, total))
+  const out: Array<readonly [number, number]> = []
+  for (let i = 0; i < n; i++) out.push([Math.floor((i * total) / n), Math.floor(((i + 1) * total) / n)] as const)
+  return out
+}
+
+/** Parses the index out of a job failure from `query.blind` ("InvalidPoint: element 7 …"). */
+export const invalidPointFromJob = (detail: string, offset: number): InvalidPoint | undefined => {
+  const match = /InvalidPoint: element (\d+)/.exec(detail)
+  return match ? new InvalidPoint({ index: offset + Number(match[1]), detail }) : undefined
+}

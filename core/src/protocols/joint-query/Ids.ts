@@ -1,0 +1,70 @@
+/**
+ * How a party's id column becomes the set it brings (documented in psi/spec.ts): ids are text, empty cells are
+ * skipped, duplicates are dropped (first row wins), and the survivors are put in a uniformly random order so
+ * the order of blinded elements reveals nothing about the order of rows.
+ */
+import type { TabularData } from "../../data/Tabular.ts"
+
+export interface IdSet {
+  /** Distinct ids in a random order. */
+  readonly ids: ReadonlyArray<string>
+  /** Row (0-based, in the dataset) of each id. */
+  readonly rows: ReadonlyArray<number>
+  readonly duplicates: number
+  readonly empty: number
+}
+
+/** A uniform index in [0, n) from the CSPRNG (rejection sampling, no modulo bias). */
+const uniform = (n: number, buffer: Uint32Array): number => {
+  const limit = Math.floor(0x1_0000_0000 / n) * n
+  for (;;) {
+    crypto.getRandomValues(buffer)
+    if (buffer[0]! < limit) return buffer[0]! % n
+  }
+}
+
+/** A uniformly random permutation of 0..n−1 (Fisher–Yates). */
+export const permutation = (n: number): Uint32Array => {
+  const order = new Uint32Array(n)
+  for (let i = 0; i < n; i++) order[i] = i
+  const buffer = new Uint32Array(1)
+  for (let i = n - 1; i > 0; i--) {
+    const j = uniform(i + 1, buffer)
+    const t = order[i]!
+    order[i] = order[j]!
+    order[j] = t
+  }
+  return order
+}
+
+export const load = (data: TabularData, column: string): IdSet => {
+  const values = data.strings(column)
+  const seen = new Map<string, number>()
+  let duplicates = 0
+  let empty = 0
+  for (let row = 0; row < values.length; row++) {
+    const id = values[row]!
+    if (id === "") {
+      empty++
+      continue
+    }
+    if (seen.has(id)) duplicates++
+    else seen.set(id, row)
+  }
+  const distinct = [...seen]
+  const order = permutation(distinct.length)
+  const ids: Array<string> = new Array(distinct.length)
+  const rows: Array<number> = new Array(distinct.length)
+  for (let i = 0; i < order.length; i++) {
+    const [id, row] = distinct[order[i]!]!
+    ids[i] = id
+    rows[i] = row
+  }
+  return { ids, rows, duplicates, empty }
+}
+
+export const chunks = (count: number, chunkSize: number): number => Math.ceil(count / chunkSize)
+
+/** Elements in chunk `index` of a set of `count` elements. */
+export const chunkLength = (count: number, chunkSize: number, index: number): number =>
+  Math.max(0, Math.min(chunkSize, count - index * chunkSize))

@@ -1,0 +1,193 @@
+/**
+ * The ECDH-PSI family end to end over InMemoryHost (every message through its Schema and JSON), on the bcw and
+ * wdbc id files of examples/query/ (413 bcw ids shared by all three parties), each output checked against the
+ * plaintext set computation; then bad input: duplicates, empty sets, numeric ids, forged points, wrong counts,
+ * a chunk sent twice.
+ */
+import { Effect } from "effect"
+import { describe, expect, it } from "vitest"
+import type { TabularData } from "../../../data/Tabular.ts"
+import * as InMemoryHost from "../../../testing/InMemoryHost.ts"
+import type { ParticipantSession, StageHandler } from "../../Protocol.ts"
+import { handler, ParticipantFailure } from "../../Protocol.ts"
+import * as Channel from "../Channel.ts"
+import * as Group from "../Group.ts"
+import { csvTable, exampleFile, idSet, intersect, outputs, party, table } from "../TestData.ts"
+import * as Coordinator from "./coordinator.ts"
+import * as Participant from "./participant.ts"
+import * as Spec from "./spec.ts"
+
+const bcw = ["a", "b", "c"].map((p) => csvTable(`bcw-${p}`, exampleFile(`bcw_vertical_party_${p}_psi.csv`)))
+const wdbc = ["a", "b", "c"].map((p) => csvTable(`wdbc-${p}`, exampleFile(`wdbc_vertical_party_${p}_psi.csv`)))
+
+type Output = { ids?: Array<string>; rows?: Array<number>; cardinality?: number; alignment?: string; sum?: number; duplicates?: number; emptyIds?: number }
+
+const run = async (
+  mode: Spec.Mode,
+  datasets: ReadonlyArray<TabularData>,
+  receiverIndices: ReadonlyArray<number>,
+  extra: Partial<Spec.Params> = {},
+  tamper: (index: number, handlers: ReadonlyArray<StageHandler<any, any, any>>) => ReadonlyArray<StageHandler<any, any, any>> = (_, h) => h
+) => {
+  const wallets = datasets.map(() => InMemoryHost.randomWallet())
+  const params: Spec.Params = {
+    idColumn: "id",
+    receivers: receiverIndices.map((i) => wallets[i]!.address) as unknown as Spec.Params["receivers"],
+    maxIds: 100_000,
+    chunkSize: 97,
+    ...extra
+  }
+  const labels = datasets.map((d, i) => `${d.name}#${i}#${Math.random()}`)
+  const host = InMemoryHost.make(datasets.map((data, i) => party(labels[i]!, data, tamper(i, Participant.handlers("ids", mode, params)), { wallet: wallets[i]! })))
+  const result = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, mode, params, { timeoutMs: 60_000 }))))
+  const outputOf = (i: number) => [...outputs.get(labels[i]!)!.values()][0] as Output | undefined
+  return { host, result, outputOf, params }
+}
+
+const success = <A>(result: { _tag: "Success"; success: A } | { _tag: "Failure"; failure: unknown }): A => {
+  if (result._tag === "Failure") throw new Error(`protocol failed: ${String(result.failure)}`)
+  return result.success
+}
+
+const failure = (result: { _tag: string; failure?: unknown }) => {
+  expect(result._tag).toBe("Failure")
+  return result.failure as ParticipantFailure
+}
+
+describe("ECDH-PSI family over InMemoryHost (bcw, wdbc)", () => {
+  const sets = bcw.map((d) => idSet(d, "id"))
+  const shared = intersect(...sets)
+
+  it("3-party PSI: the receivers (a, c) get exactly the shared ids, b gets nothing, the coordinator no ids", async () => {
+    expect(shared.size).toBe(413)
+    const { result, outputOf, host } = await run("intersection", bcw, [0, 2])
+    const stored = success(result) as Spec.Result
+    expect(stored.cardinality).toBe(413)
+    for (const i of [0, 2]) {
+      const out = outputOf(i)!
+      expect(new Set(out.ids)).toEqual(shared)
+      expect(out.rows!.map((row) => bcw[i]!.strings("id")[row])).toEqual(out.ids)
+    }
+    expect(outputOf(1)).toBeUndefined()
+    // Nothing the coordinator saw names an id.
+    const seen = host.transcript.map((t) => t.json).join("\n") + JSON.stringify(stored)
+    for (const id of [...shared].slice(0, 50)) expect(seen.includes(`"${id}"`)).toBe(false)
+    expect(stored.outputs.map((o) => o.digest)).toHaveLength(2)
+  }, 60_000)
+
+  it("cardinality: the receiver learns |∩| = 413 and no ids", async () => {
+    const { result, outputOf } = await run("cardinality", bcw, [1])
+    expect((success(result) as Spec.Result).cardinality).toBe(413)
+    expect(outputOf(1)!.cardinality).toBe(413)
+    expect(outputOf(1)!.ids).toBeUndefined()
+  }, 60_000)
+
+  it("aligned (wdbc, 3 parties): one common order, every party's rows point at the same ids, equal digests", async () => {
+    const { result, outputOf } = await run("aligned", wdbc, [0, 1, 2])
+    const stored = success(result) as Spec.Result
+    const expected = intersect(...wdbc.map((d) => idSet(d, "id")))
+    const aligned = [0, 1, 2].map((i) => outputOf(i)!)
+    expect(new Set(aligned[0]!.ids)).toEqual(expected)
+    for (const [i, out] of aligned.entries()) {
+      expect(out.ids).toEqual(aligned[0]!.ids)
+      expect(out.rows!.map((row) => wdbc[i]!.strings("id")[row])).toEqual(out.ids)
+      expect(out.alignment).toBe(stored.alignment)
+    }
+    expect(stored.cardinality).toBe(expected.size)
+  }, 60_000)
+
+  it("difference a\\b and union a∪b for the receiver a", async () => {
+    const [a, b] = [sets[0]!, sets[1]!]
+    const diff = await run("difference", [bcw[0]!, bcw[1]!], [0])
+    success(diff.result)
+    expect(new Set(diff.outputOf(0)!.ids)).toEqual(new Set([...a].filter((id) => !b.has(id))))
+    const union = await run("union", [bcw[0]!, bcw[1]!], [0])
+    expect((success(union.result) as Spec.Result).cardinality).toBe(new Set([...a, ...b]).size)
+    expect(new Set(union.outputOf(0)!.ids)).toEqual(new Set([...a, ...b]))
+    expect(union.outputOf(1)).toBeUndefined()
+  }, 60_000)
+
+  it("intersection-sum (Paillier 2048): the value holder a gets Σ clump_thickness over a∩b and |a∩b|", async () => {
+    const a = bcw[0]!
+    const b = sets[1]!
+    const ids = a.strings("id")
+    const values = a.numeric("clump_thickness")
+    const seen = new Set<string>()
+    let expected = 0
+    ids.forEach((id, row) => {
+      if (!seen.has(id) && b.has(id)) expected += values[row]!
+      seen.add(id)
+    })
+    const { result, outputOf } = await run("sum", [a, bcw[1]!], [0], { valueColumn: "clump_thickness" })
+    const stored = success(result) as Spec.Result
+    expect(stored.cardinality).toBe(intersect(sets[0]!, b).size)
+    expect(outputOf(0)!.sum).toBeCloseTo(expected, 6)
+    expect(JSON.stringify(stored)).not.toContain(String(expected))
+  }, 120_000)
+
+  it("duplicates are dropped before blinding and counted locally; numeric ids match their text form", async () => {
+    const left = table("left", { id: ["1000025", "1000025", "", "42", "7"] })
+    const right = table("right", { id: ["1000025", "7", "8"] })
+    const numericRight = { ...right, isNumeric: () => true, numeric: () => Float64Array.from([1000025, 7, 8]) }
+    const { result, outputOf } = await run("intersection", [left, numericRight], [0])
+    success(result)
+    expect(outputOf(0)!.ids).toEqual(["1000025", "7"])
+    expect(outputOf(0)!.duplicates).toBe(1)
+    expect(outputOf(0)!.emptyIds).toBe(1)
+  }, 30_000)
+
+  it("an empty set fails with EmptySet", async () => {
+    const { result } = await run("intersection", [table("e", { id: ["", ""] }), bcw[1]!], [0])
+    expect(failure(result).code).toBe("EmptySet")
+  }, 30_000)
+
+  /** A party that seals chosen bytes instead of its honest hop-0 chunk. */
+  const forging = (bytes: (honest: Uint8Array) => Uint8Array) => (index: number, handlers: ReadonlyArray<StageHandler<any, any, any>>) =>
+    index !== 0 ? handlers : handlers.map((h) => h.stage.name !== Spec.blind.name ? h : handler(Spec.blind, (request, session: ParticipantSession) =>
+      Effect.gen(function*() {
+        const honest = yield* (h.handle(request, session) as Effect.Effect<{ payload?: Uint8Array }, ParticipantFailure>)
+        if (request.hop !== 0 || honest.payload === undefined) return honest
+        const s = session.memory.get("query/psi") as { channel: { secretKey: Uint8Array }; peers: ReadonlyMap<string, Channel.Advertisement> }
+        const next = session.participants[1]!
+        const points = bytes(new Uint8Array(32 * Math.min(97, s.peers.get(session.self)!.count - request.index * 97)))
+        const head = new Uint8Array(4)
+        new DataView(head.buffer).setUint32(0, points.length)
+        const payload = yield* Channel.seal(session, "x", s.channel.secretKey, next, s.peers.get(next)!.channelPublicKey, `blind|${request.source}|1|${request.index}`, new Uint8Array([...head, ...points]))
+        return { payload }
+      })))
+
+  it("an off-group point fails with InvalidPoint", async () => {
+    await Group.ready()
+    const { result } = await run("intersection", [bcw[0]!, bcw[1]!], [0], {}, forging((p) => p.fill(0xff)))
+    expect(failure(result).code).toBe("InvalidPoint")
+  }, 30_000)
+
+  it("a chunk with fewer points than announced fails with CountMismatch", async () => {
+    const { result } = await run("intersection", [bcw[0]!, bcw[1]!], [0], {}, forging((p) => p.subarray(32)))
+    expect(failure(result).code).toBe("CountMismatch")
+  }, 30_000)
+
+  it("a chunk delivered twice is refused (DuplicateChunk)", async () => {
+    const wallets = [InMemoryHost.randomWallet(), InMemoryHost.randomWallet()]
+    const params: Spec.Params = { idColumn: "id", receivers: [wallets[0]!.address], maxIds: 10_000, chunkSize: 1000 }
+    const host = InMemoryHost.make(bcw.slice(0, 2).map((d, i) => party(`dup-${i}-${Math.random()}`, d, Participant.handlers("ids", "intersection", params), { wallet: wallets[i]! })))
+    const outcome = await Effect.runPromise(Effect.result(host.run((session) => Effect.gen(function*() {
+      const all = (f: (p: string) => unknown) => new Map(session.participants.map((p) => [p, f(p)] as const))
+      const keys = yield* session.round(Spec.keys, all(() => ({})) as never, { minReplies: 2 })
+      const advertisements = session.participants.map((participant) => ({ participant, ...keys.get(participant)! }))
+      yield* session.round(Spec.peers, all(() => ({ advertisements })) as never, { minReplies: 2 })
+      const first = session.participants[0]!
+      const request = new Map([[first, { source: first, hop: 0, index: 0 }]])
+      yield* session.round(Spec.blind, request, { minReplies: 1 })
+      yield* session.round(Spec.blind, request, { minReplies: 1 })
+    }))))
+    expect(failure(outcome).code).toBe("DuplicateChunk")
+  }, 30_000)
+
+  it("rejects a receiver outside the task and a 3-party difference", () => {
+    const parties = ["0x" + "1".repeat(40), "0x" + "2".repeat(40), "0x" + "3".repeat(40)]
+    const params = { idColumn: "id", receivers: ["0x" + "4".repeat(40)], maxIds: 10 } as unknown as Spec.Params
+    expect(Spec.validate("intersection", params, parties)?.field).toBe("receivers")
+    expect(Spec.validate("difference", { ...params, receivers: [parties[0]!] } as never, parties)?.field).toBe("parties")
+  })
+})

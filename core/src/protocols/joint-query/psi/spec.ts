@@ -1,0 +1,148 @@
+/**
+ * The ECDH private-set-intersection family (PROTOCOLS.md §3 item 1), n ≥ 2 parties, semi-honest.
+ *
+ * Every party i hashes its ids into ristretto255 with the task's domain separator and a fresh key a_i
+ * (`Group.ts`). Its set, randomly permuted once by its owner, travels the ring i → i+1 → … → i−1 in chunks, each
+ * hop raising it to its own key, so the last hop holds the fully-blinded set F_i = {Hg(x)^{a_1…a_n}}. Every hop
+ * is sealed end to end to the next party (`Channel.ts`): the coordinator sees only sizes and can never compare
+ * two fully-blinded sets. The last hop keeps F_i if it receives output and relays it, sealed, to the other
+ * receivers; a party that receives no output holds only one fully-blinded set, not its own, and learns nothing
+ * but the sizes. A receiver knows the order of its own F_r, so it maps matches back to its ids.
+ *
+ * Kinds (all share these stages):
+ *   query.psi              receivers learn the intersection (their own ids in it). Leaks to every party all set
+ *                          sizes; receivers learn the intersection; the coordinator learns sizes only.
+ *   query.psi-cardinality  receivers learn only |∩|: the last hop shuffles each fully-blinded set across all its
+ *                          chunks before relaying, so a receiver cannot tell which of its elements matched.
+ *   query.psi-aligned      each receiver gets the positions of its own rows of the intersection in one common
+ *                          order (ascending fully-blinded value, pseudorandom and equal for all), plus the
+ *                          alignment digest SHA-256(F-values in that order), equal for all receivers and
+ *                          meaningless to the coordinator (it never saw an F-value): it checks they agree.
+ *   query.set-difference   2 parties; the receiver A learns X\Y, computed locally from the intersection (so it
+ *                          also learns X∩Y: leakage of PSI).
+ *   query.set-union        2 parties; both learn the intersection (PSI run towards both), then B sends Y\(X∩Y)
+ *                          sealed to the receiver A, who outputs X∪Y. Leaks X∩Y to B and Y to A — inherent
+ *                          in a union output (PROTOCOLS.md §3).
+ *   query.intersection-sum 2 parties; Google's private intersection-sum: the value holder V encrypts its values
+ *                          under its own Paillier key (2048 bits) and they travel with its blinded ids; the other
+ *                          party P learns F_P only shuffled (as in cardinality), sums the ciphertexts of matching
+ *                          elements, re-randomises and sends the sum sealed to V, who decrypts it. V learns the
+ *                          sum and |∩|, P learns |∩|; neither learns which ids match.
+ *
+ * Input rules: ids are text (a numeric id column is read through its text form, "1000025"); empty cells are
+ * skipped; duplicate ids are de-duplicated before blinding (the first row wins) and both counts are reported in
+ * the receiver's output file only. An empty set (after that) fails with EmptySet.
+ */
+import { Schema } from "effect"
+import { Address } from "../../../task/TaskSpec.ts"
+import { stage } from "../../Protocol.ts"
+import { Advertisement } from "../Channel.ts"
+
+export const kinds = {
+  intersection: "query.psi",
+  cardinality: "query.psi-cardinality",
+  aligned: "query.psi-aligned",
+  difference: "query.set-difference",
+  union: "query.set-union",
+  sum: "query.intersection-sum"
+} as const
+export type Mode = keyof typeof kinds
+
+export const Bytes = Schema.Uint8ArrayFromBase64
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+
+export const MAX_CHUNK = 65_536
+/** Paillier ciphertexts (512 bytes at 2048 bits) ride with the points: smaller chunks keep messages < 8 MiB. */
+export const MAX_SUM_CHUNK = 8_192
+
+export const Params = Schema.Struct({
+  /** Column holding the ids, read as text. */
+  idColumn: Schema.String,
+  /** Who gets the output (party addresses; "party:<name>" in local task files). */
+  receivers: Schema.NonEmptyArray(Address),
+  /** The largest set any party brings; a party with more ids refuses. Policies cap it through `limits`. */
+  maxIds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  /** Elements per message (default and maximum 65 536; 8 192 for intersection-sum). */
+  chunkSize: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_CHUNK }))),
+  /** intersection-sum: the value column of the receiver (the value holder). */
+  valueColumn: Schema.optional(Schema.String),
+  /** intersection-sum: fixed-point scale 2^scaleBits of the values (default 16). */
+  scaleBits: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 32 })))
+})
+export type Params = typeof Params.Type
+
+export const KeysReply = Schema.Struct({ channelPublicKey: Bytes, count: Count, extra: Bytes, signature: Schema.String })
+export const keys = stage("query.keys", Schema.Struct({}), KeysReply)
+export const peers = stage("query.peers", Schema.Struct({ advertisements: Schema.Array(Advertisement) }), Schema.Struct({ ok: Schema.Literal(true) }))
+/** Hop `hop` of chunk `index` of `source`'s set; hop 0 is the owner's own chunk (no payload). */
+export const blind = stage(
+  "query.blind",
+  Schema.Struct({ source: Schema.String, hop: Count, index: Count, payload: Schema.optional(Bytes) }),
+  Schema.Struct({ payload: Schema.optional(Bytes) })
+)
+export const Delivery = Schema.Struct({ recipient: Schema.String, payload: Bytes })
+export const relay = stage("query.relay", Schema.Struct({ index: Count }), Schema.Struct({ deliveries: Schema.Array(Delivery) }))
+export const Delivered = Schema.Struct({ sender: Schema.String, source: Schema.String, index: Count, payload: Bytes })
+export const deliver = stage("query.deliver", Schema.Struct({ deliveries: Schema.Array(Delivered) }), Schema.Struct({ ok: Schema.Literal(true) }))
+/** Receivers match; in a union, B reports how many of its ids A lacks. */
+export const finish = stage("query.finish", Schema.Struct({}), Schema.Struct({ remainder: Schema.optional(Count) }))
+/** intersection-sum: P returns the re-randomised encrypted sum, sealed to V. */
+export const sum = stage("query.sum", Schema.Struct({}), Schema.Struct({ payload: Bytes }))
+/** union: B seals chunk `index` of Y\(X∩Y) to A; A takes it. */
+export const transfer = stage("query.transfer", Schema.Struct({ index: Count }), Schema.Struct({ payload: Bytes }))
+export const take = stage("query.take", Schema.Struct({ index: Count, payload: Bytes }), Schema.Struct({ ok: Schema.Literal(true) }))
+/** Output receivers write their output locally and report only its digest. */
+export const output = stage(
+  "query.output",
+  Schema.Struct({ payload: Schema.optional(Bytes) }),
+  Schema.Struct({ cardinality: Schema.optional(Count), digest: Schema.String, location: Schema.String, alignment: Schema.optional(Schema.String) })
+)
+
+export const ReceiverOutput = Schema.Struct({ receiver: Schema.String, digest: Schema.String, location: Schema.String })
+
+/** What the coordinator stores and notarizes: no ids, no sums. */
+export const Result = Schema.Struct({
+  kind: Schema.String,
+  parties: Count,
+  receivers: Schema.Array(Schema.String),
+  /** |∩| (|X\Y| for a difference, |X∪Y| for a union), which the receivers are entitled to know. */
+  cardinality: Schema.optional(Count),
+  /** psi-aligned: the common alignment digest every receiver reported. */
+  alignment: Schema.optional(Schema.String),
+  outputs: Schema.Array(ReceiverOutput)
+})
+export type Result = typeof Result.Type
+
+export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidParams", { field: Schema.String, detail: Schema.String }) {
+  override get message() {
+    return `invalid joint-query parameters: ${this.field}: ${this.detail}`
+  }
+}
+
+export const chunkSizeOf = (mode: Mode, params: Params): number =>
+  Math.min(params.chunkSize ?? MAX_CHUNK, mode === "sum" ? MAX_SUM_CHUNK : MAX_CHUNK)
+
+/** Parties that receive fully-blinded sets and match (not always the output receivers). */
+export const matchers = (mode: Mode, params: Params, parties: ReadonlyArray<string>): ReadonlyArray<string> => {
+  if (mode === "sum") return parties.filter((p) => p !== params.receivers[0])
+  if (mode === "union") return parties
+  return params.receivers
+}
+
+export const validate = (mode: Mode, params: Params, parties: ReadonlyArray<string>): InvalidParams | undefined => {
+  if (parties.length < 2) return new InvalidParams({ field: "parties", detail: `needs at least 2 parties, got ${parties.length}` })
+  if (new Set(parties).size !== parties.length) return new InvalidParams({ field: "parties", detail: "a participant is named twice" })
+  const lower = parties.map((p) => p.toLowerCase())
+  if (new Set(params.receivers.map((r) => r.toLowerCase())).size !== params.receivers.length) {
+    return new InvalidParams({ field: "receivers", detail: "a receiver is named twice" })
+  }
+  const outsider = params.receivers.find((r) => !lower.includes(r.toLowerCase()))
+  if (outsider !== undefined) return new InvalidParams({ field: "receivers", detail: `${outsider} is not a party of the task` })
+  if (mode === "difference" || mode === "union" || mode === "sum") {
+    if (parties.length !== 2) return new InvalidParams({ field: "parties", detail: `${kinds[mode]} runs between exactly 2 parties` })
+    if (params.receivers.length !== 1) return new InvalidParams({ field: "receivers", detail: `${kinds[mode]} has exactly one receiver` })
+  }
+  if (mode === "sum" && params.valueColumn === undefined) return new InvalidParams({ field: "valueColumn", detail: "intersection-sum needs the receiver's value column" })
+  if (mode !== "sum" && params.valueColumn !== undefined) return new InvalidParams({ field: "valueColumn", detail: `only intersection-sum reads a value column` })
+  return undefined
+}

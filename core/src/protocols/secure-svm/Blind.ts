@@ -1,0 +1,249 @@
+/**
+ * Mode B's batched sign-hidden comparison (PROTOCOLS.md §5.4 Mode B, the per-value form of
+ * crypto/comparison/SecureComparison.ts), packed so the analyst decrypts one ciphertext per `slots` margins.
+ *
+ * For row i (features x_i at scale S, label y_i, s_i ∈ {±1}, r1_i ∈ [2^κ, 2^(κ+1)), r'_i ∈ [0, r1_i)):
+ *   [[s_i·a_i]] = Π_k [[w_k]]^(s_i·y_i·x_ik) · [[b]]^(s_i·y_i)         (linear form, §4; fixed-base tables per [[w_k]])
+ *   z_i = s_i·(r1_i·u_i + r'_i),  u_i = 2(a_i − θ) + 1                  (θ = S² for "a < 1", 0 for "score < 0")
+ *       = 2r1_i·(s_i·a_i) + s_i·(r1_i·(1 − 2θ) + r'_i)
+ *   [[Z]] = Σ_i 2^(W·i)·z_i by Horner over ciphertexts: acc ← acc^(2^W) · [[s_i·a_i]]^(2·r1_i), then one
+ *   plaintext addition of Σ_i 2^(W·i)·s_i·(r1_i(1 − 2θ) + r'_i) and one re-randomisation per packed ciphertext.
+ * The slot width W comes from the analyst (who alone knows ‖w‖₁ and |b|) and is checked against N here
+ * (Packing.layout); the analyst decrypts, unpacks and returns β_i = [z_i < 0]; the provider sets
+ * I_i = β_i XOR [s_i = −1] = [a_i < θ] (u is odd, so z_i ≠ 0 and its sign is exact at a = θ).
+ *
+ * Work per row: d fixed-base exponentiations of ~(scaleBits + 5)-bit exponents (window 4), one 2κ-bit
+ * exponentiation and W squarings mod N²; per `slots` rows: one re-randomisation and one decryption.
+ */
+import type { BigIntKernels } from "../../compute/Kernels.ts"
+import { randomBelow } from "../../compute/Primes.ts"
+import { tsKernels } from "../../compute/TsKernels.ts"
+import * as JobCodec from "../../compute/JobCodec.ts"
+import * as Comparison from "../../crypto/comparison/SecureComparison.ts"
+import * as Bytes from "../../crypto/paillier/Bytes.ts"
+import { bitLength, sha256Hex } from "../../crypto/paillier/Bytes.ts"
+import * as FixedBase from "../../crypto/paillier/FixedBase.ts"
+import { keyCache, makePaillierJobs } from "../../crypto/paillier/Jobs.ts"
+import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
+import * as Packing from "../../crypto/paillier/Packing.ts"
+import * as Paillier from "../../crypto/paillier/Paillier.ts"
+import * as Randomness from "../../crypto/paillier/Randomness.ts"
+import * as Serialization from "../../crypto/paillier/Serialization.ts"
+
+export const JobNames = { blindCompare: "svm.blind-compare" } as const
+
+const TABLE_WINDOW = 4
+
+/** Fixed-base tables of one encrypted model: [[w_k]] and [[w_k]]^(−1) for exponents below 2^exponentBits, [[b]]^(±1). */
+export interface ModelTables {
+  readonly exponentBits: number
+  readonly positive: ReadonlyArray<FixedBase.FixedBaseTable>
+  readonly negative: ReadonlyArray<FixedBase.FixedBaseTable>
+  readonly bias: bigint
+  readonly biasInverse: bigint
+}
+
+export const modelTables = (pk: PublicKey, model: ReadonlyArray<Paillier.Ciphertext>, exponentBits: number, kernels: BigIntKernels = tsKernels): ModelTables => {
+  const n2 = pk.n2
+  const d = model.length - 1
+  // Whole windows: a table serves every exponent up to its window count, so round up and share it more often.
+  const bits = Math.ceil(exponentBits / TABLE_WINDOW) * TABLE_WINDOW
+  return {
+    exponentBits: bits,
+    positive: model.slice(0, d).map((c) => FixedBase.build(c.value, n2, bits, TABLE_WINDOW)),
+    negative: model.slice(0, d).map((c) => FixedBase.build(kernels.modInverse(c.value, n2), n2, bits, TABLE_WINDOW)),
+    bias: model[d]!.value,
+    biasInverse: kernels.modInverse(model[d]!.value, n2)
+  }
+}
+
+export interface BlindInput {
+  readonly publicKey: Uint8Array
+  /** [[w_1]] … [[w_d]], [[b]]. */
+  readonly model: Uint8Array
+  /** Row-major y_i·x_ik (scale S), count × d. */
+  readonly rows: ReadonlyArray<bigint>
+  /** y_i (all +1 when scoring test rows). */
+  readonly labels: ReadonlyArray<number>
+  readonly theta: bigint
+  readonly kappa: number
+  readonly slotBits: number
+}
+
+export interface BlindOutput {
+  /** Packed [[Z]] per chunk of `slots` rows. */
+  readonly packed: ReadonlyArray<Paillier.Ciphertext>
+  /** s_i = −1, per row. */
+  readonly flips: Uint8Array
+  /** [[s_i·a_i]] per row, kept by the provider for the encrypted hinge sum. */
+  readonly signedMargins: ReadonlyArray<Paillier.Ciphertext>
+  readonly exponentiations: number
+}
+
+/**
+ * Where ρ comes from: a native kernel computes h_s^r about as fast as the fixed-base table (Randomness.ts),
+ * which would cost ~30,000 multiplications mod N² to build per key and thread, so it draws directly; the TS and
+ * WASM kernels keep `automatic` (the table after a few draws).
+ */
+export const randomnessFor = (pk: PublicKey, kernels: BigIntKernels): Randomness.RandomnessSource =>
+  kernels.name === "node-openssl" ? Randomness.direct(pk, kernels) : Randomness.automatic(pk, kernels)
+
+export const layoutFor = (pk: PublicKey, slotBits: number): Packing.Layout => Packing.layout(pk, { valueBits: slotBits - 1 })
+
+/**
+ * The analyst's slot width for a model: |a| ≤ Σ|w_k|·xMax + |b| (integers at S²), u and the blinding as in
+ * SecureComparison (|z| < 2^(κ+1)·(|u| + 1)). Throws ComparisonError("HeadroomExceeded") or
+ * PaillierError("PackingOverflow") when one slot would not fit.
+ */
+export const slotBitsFor = (pk: PublicKey, weights: ReadonlyArray<bigint>, bias: bigint, maxFeature: bigint, scaleSquared: bigint, kappa: number): number => {
+  const abs = (x: bigint) => (x < 0n ? -x : x)
+  const maxAbsA = weights.reduce((s, w) => s + abs(w) * maxFeature, abs(bias))
+  const maxAbsU = Comparison.maxAbsU(maxAbsA, scaleSquared)
+  Comparison.checkHeadroom(pk, maxAbsU, 1, kappa)
+  const slotBits = bitLength((maxAbsU + 1n) << BigInt(kappa + 1)) + 1
+  layoutFor(pk, slotBits)
+  return slotBits
+}
+
+const randomSign = (): 1n | -1n => {
+  const byte = new Uint8Array(1)
+  crypto.getRandomValues(byte)
+  return (byte[0]! & 1) === 1 ? -1n : 1n
+}
+
+/** The provider's blinding, for one job's rows (a whole number of chunks). */
+export const blindCompare = (
+  pk: PublicKey,
+  model: ReadonlyArray<Paillier.Ciphertext>,
+  input: Omit<BlindInput, "publicKey" | "model">,
+  kernels: BigIntKernels = tsKernels,
+  /** Tables of this very model from an earlier job (the worker caches them by the model's digest). */
+  cached?: ModelTables
+): BlindOutput & { readonly tables: ModelTables } => {
+  const n2 = pk.n2
+  const d = model.length - 1
+  const count = input.labels.length
+  if (input.rows.length !== count * d) throw new RangeError(`expected ${count}×${d} row entries, got ${input.rows.length}`)
+  const layout = layoutFor(pk, input.slotBits)
+  const w = BigInt(layout.slotBits)
+  const shift = 1n << w
+  let exponentBits = 1
+  for (const e of input.rows) exponentBits = Math.max(exponentBits, bitLength(e < 0n ? -e : e))
+  const reuse = cached !== undefined && cached.exponentBits >= exponentBits && cached.positive.length === d
+  const tables = reuse ? cached : modelTables(pk, model, exponentBits, kernels)
+  const { positive, negative, bias, biasInverse } = tables
+  let exponentiations = reuse ? 0 : 2 * d * Math.ceil(tables.exponentBits / TABLE_WINDOW) // table builds, in window units
+  const randomness = randomnessFor(pk, kernels)
+  const flips = new Uint8Array(count)
+  const signedMargins = new Array<Paillier.Ciphertext>(count)
+  const packed: Array<Paillier.Ciphertext> = []
+  const kappa = BigInt(input.kappa)
+  const oneMinusTwoTheta = 1n - 2n * input.theta
+  for (let start = 0; start < count; start += layout.slots) {
+    const end = Math.min(count, start + layout.slots)
+    let acc = 1n
+    let constant = 0n
+    for (let i = end - 1; i >= start; i--) {
+      const s = randomSign()
+      flips[i] = s === -1n ? 1 : 0
+      const y = BigInt(input.labels[i]!)
+      let c = s * y > 0n ? bias : biasInverse
+      for (let k = 0; k < d; k++) {
+        const e = s * input.rows[i * d + k]!
+        if (e > 0n) c = (c * FixedBase.pow(positive[k]!, e)) % n2
+        else if (e < 0n) c = (c * FixedBase.pow(negative[k]!, -e)) % n2
+      }
+      signedMargins[i] = Paillier.ciphertext(pk, c)
+      const r1 = (1n << kappa) + randomBelow(1n << kappa)
+      const r2 = randomBelow(r1)
+      const blinded = kernels.modPow(c, 2n * r1, n2)
+      acc = acc === 1n ? blinded : (kernels.modPow(acc, shift, n2) * blinded) % n2
+      constant = (constant << w) + s * (r1 * oneMinusTwoTheta + r2)
+      exponentiations += d + (i === end - 1 ? 1 : 2)
+    }
+    packed.push(Paillier.rerandomize(Paillier.addPlain(Paillier.ciphertext(pk, acc), constant), randomness))
+  }
+  return { packed, flips, signedMargins, exponentiations, tables }
+}
+
+/** Analyst: β_i = [z_i < 0] from the decrypted packed plaintexts (signed residues). */
+export const signs = (layout: Packing.Layout, plaintexts: ReadonlyArray<bigint>, pk: PublicKey, count: number): Uint8Array => {
+  const beta = new Uint8Array(count)
+  let i = 0
+  for (const m of plaintexts) {
+    const slots = Packing.unpack(layout, Paillier.toSigned(pk, m), Math.min(layout.slots, count - i))
+    for (const z of slots) beta[i++] = z < 0n ? 1 : 0
+  }
+  if (i !== count) throw new RangeError(`decoded ${i} comparisons, expected ${count}`)
+  return beta
+}
+
+export const packBits = (bits: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(Math.ceil(bits.length / 8))
+  bits.forEach((b, i) => {
+    if (b) out[i >> 3]! |= 1 << (i & 7)
+  })
+  return out
+}
+
+export const unpackBits = (bytes: Uint8Array, count: number): Uint8Array => {
+  if (bytes.length !== Math.ceil(count / 8)) throw new RangeError(`expected ${Math.ceil(count / 8)} bytes for ${count} bits, got ${bytes.length}`)
+  return Uint8Array.from({ length: count }, (_, i) => (bytes[i >> 3]! >> (i & 7)) & 1)
+}
+
+// ---------- as worker jobs (only bytes cross) ----------
+
+const encodeInput = (input: BlindInput): Uint8Array =>
+  JobCodec.encode({
+    publicKey: input.publicKey,
+    model: input.model,
+    rows: [...input.rows],
+    labels: [...input.labels],
+    theta: input.theta,
+    kappa: input.kappa,
+    slotBits: input.slotBits
+  })
+
+export const blindCompareInput = encodeInput
+
+/** Encrypted models whose tables a worker keeps: a round's jobs (every provider's, in one pool) share one [[w_t]]. */
+const TABLE_CACHE_SIZE = 4
+
+export const makeSecureSvmJobs = (kernels: BigIntKernels = tsKernels, policy: KeySizePolicy = {}) => {
+  const publicKeys = keyCache<PublicKey>((b) => Serialization.decodePublicKey(b, { ...policy, kernels }))
+  const tables = new Map<string, ModelTables>()
+  return {
+    [JobNames.blindCompare]: (bytes: Uint8Array): Uint8Array => {
+      const v = JobCodec.decode(bytes) as unknown as BlindInput
+      const pk = publicKeys(v.publicKey)
+      // Keyed by the digest of key and model bytes together: a table is only valid for that very [[w]] mod N².
+      const id = sha256Hex(Bytes.frames([v.publicKey, v.model]))
+      const out = blindCompare(pk, Serialization.decodeCiphertexts(pk, v.model), v, kernels, tables.get(id))
+      tables.delete(id)
+      tables.set(id, out.tables)
+      if (tables.size > TABLE_CACHE_SIZE) tables.delete(tables.keys().next().value!)
+      return JobCodec.encode({
+        packed: Serialization.encodeCiphertexts(pk, out.packed),
+        flips: out.flips,
+        signedMargins: Serialization.encodeCiphertexts(pk, out.signedMargins),
+        exponentiations: out.exponentiations
+      })
+    }
+  }
+}
+
+export const decodeBlindOutput = (pk: PublicKey, bytes: Uint8Array): BlindOutput => {
+  const v = JobCodec.decode(bytes) as unknown as { packed: Uint8Array; flips: Uint8Array; signedMargins: Uint8Array; exponentiations: number }
+  return {
+    packed: Serialization.decodeCiphertexts(pk, v.packed),
+    flips: v.flips,
+    signedMargins: Serialization.decodeCiphertexts(pk, v.signedMargins),
+    exponentiations: v.exponentiations
+  }
+}
+
+/** The job table SecureSVM uses (its own job plus the Paillier batch jobs), for inline runs and worker registries. */
+export const jobTable = (kernels: BigIntKernels = tsKernels, policy: KeySizePolicy = {}) => ({
+  ...makePaillierJobs(kernels, policy),
+  ...makeSecureSvmJobs(kernels, policy)
+})

@@ -1,0 +1,32 @@
+/** The pool-backed QueryCompute gives the inline kernel's bytes, and names a forged point's index. */
+import { Effect } from "effect"
+import { describe, expect, it } from "vitest"
+import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
+import * as Group from "@jointly/core/protocols/joint-query/Group.ts"
+import { poolCompute } from "./QueryServices.ts"
+
+describe("QueryServices.poolCompute", () => {
+  it("hashes and blinds across worker threads exactly as the inline kernel does", async () => {
+    await Group.ready()
+    const pool = poolCompute({ size: 2 })
+    try {
+      const ids = Array.from({ length: 1100 }, (_, i) => `id-${i}`)
+      const domain = Group.domain("psi", "test")
+      const [a, b] = [Group.randomScalar(), Group.randomScalar()]
+      const pooled = await Effect.runPromise(pool.hashBlind(domain, ids, a))
+      expect(pooled).toEqual(await Effect.runPromise(Compute.inline.hashBlind(domain, ids, a)))
+      const twice = await Effect.runPromise(pool.blind(pooled, b))
+      expect(twice).toEqual(await Effect.runPromise(Compute.inline.blind(pooled, b)))
+      // Commutativity, the property PSI rests on.
+      expect(twice).toEqual(await Effect.runPromise(pool.blind(await Effect.runPromise(pool.hashBlind(domain, ids, b)), a)))
+
+      const forged = twice.slice()
+      forged.fill(0xff, 1000 * 32, 1001 * 32)
+      const error = await Effect.runPromise(Effect.flip(pool.blind(forged, a)))
+      expect(error._tag).toBe("InvalidPoint")
+      expect(error.index).toBe(1000)
+    } finally {
+      await pool.close()
+    }
+  }, 60_000)
+})

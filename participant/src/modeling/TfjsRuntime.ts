@@ -1,0 +1,211 @@
+/**
+ * `ModelRuntime` (core/src/protocols/federated-learning/ModelRuntime.ts) on tfjs with the WASM backend
+ * (DESIGN.md §6: 2–4× the pure-JS backend here; tfjs-node cannot install). The backend is set once per
+ * thread, with `setWasmPaths` pointing at the package's own dist folder so nothing is downloaded.
+ *
+ * Each runtime instance keeps one built model per topology and runs its calls one at a time (tfjs models are
+ * stateful), so give each participant its own instance. Training is a plain minibatch loop over
+ * `optimizer.minimize` rather than `model.fit`, so FedProx can add μ/2‖w − w_global‖² to the loss and batch
+ * order is seeded.
+ */
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
+import * as tf from "@tensorflow/tfjs"
+import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm"
+import { Effect, Layer } from "effect"
+import type { Evaluation, LocalMatrix, Loss, ModelRuntimeApi, TrainingConfig } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
+import { ModelRuntime, ModelRuntimeError } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
+import * as Topology from "@jointly/core/protocols/federated-learning/Topology.ts"
+import { prng } from "@jointly/core/protocols/federated-learning/Updates.ts"
+
+let backendReady: Promise<void> | undefined
+
+/** Sets the WASM backend once for this thread. */
+export const ensureBackend = (): Promise<void> =>
+  (backendReady ??= (async () => {
+    const require = createRequire(import.meta.url)
+    setWasmPaths(join(dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json")), "dist") + "/")
+    if (!(await tf.setBackend("wasm"))) throw new Error("the tfjs WASM backend did not initialise")
+    await tf.ready()
+  })())
+
+type Json = Record<string, unknown>
+
+const rowLoss = (loss: Loss, yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor => {
+  switch (loss) {
+    case "categoricalCrossentropy": return tf.metrics.categoricalCrossentropy(yTrue, yPred)
+    case "binaryCrossentropy": return tf.metrics.binaryCrossentropy(yTrue, yPred)
+    case "meanSquaredError": return tf.metrics.meanSquaredError(yTrue, yPred)
+  }
+}
+
+const targets = (loss: Loss, data: LocalMatrix, units: number): tf.Tensor =>
+  loss === "categoricalCrossentropy"
+    ? tf.oneHot(tf.tensor1d(Int32Array.from(data.labels), "int32"), units).toFloat()
+    : tf.tensor2d(data.labels, [data.rows, 1])
+
+const optimizerOf = (config: TrainingConfig): tf.Optimizer => {
+  switch (config.optimizer) {
+    case "sgd": return tf.train.sgd(config.learningRate)
+    case "adam": return tf.train.adam(config.learningRate)
+    case "rmsprop": return tf.train.rmsprop(config.learningRate)
+  }
+}
+
+/** A fresh runtime (own model cache and call queue). */
+export const make = (): ModelRuntimeApi => {
+  const models = new Map<string, { model: tf.LayersModel; shapes: ReadonlyArray<ReadonlyArray<number>> }>()
+  let queue: Promise<unknown> = Promise.resolve()
+
+  const serial = <A>(reason: ModelRuntimeError["reason"], body: () => Promise<A>): Effect.Effect<A, ModelRuntimeError> =>
+    Effect.tryPromise({
+      try: () => {
+        const next = queue.then(async () => {
+          await ensureBackend()
+          return body()
+        })
+        queue = next.catch(() => {})
+        return next
+      },
+      catch: (error) => error instanceof ModelRuntimeError ? error : new ModelRuntimeError({ reason, detail: error instanceof Error ? error.message : String(error) })
+    })
+
+  const modelOf = async (topology: Json, seed?: number) => {
+    const key = JSON.stringify(topology) + (seed === undefined ? "" : `#${seed}`)
+    const cached = models.get(key)
+    if (cached) return cached
+    let shapes: ReadonlyArray<ReadonlyArray<number>>
+    try {
+      shapes = Topology.summarize(topology).weightShapes
+    } catch (error) {
+      throw new ModelRuntimeError({ reason: "InvalidModel", detail: String((error as Error).message) })
+    }
+    const source = seed === undefined ? topology : Topology.withSeed(topology, seed)
+    const model = await tf.models.modelFromJSON({ modelTopology: source } as never)
+    const actual = model.weights.map((w) => w.shape)
+    if (actual.length !== shapes.length || actual.some((s, i) => s.length !== shapes[i]!.length || s.some((d, j) => d !== shapes[i]![j]))) {
+      model.dispose()
+      throw new ModelRuntimeError({ reason: "ShapeMismatch", detail: `tfjs built weights ${JSON.stringify(actual)}, the topology reader expects ${JSON.stringify(shapes)}` })
+    }
+    const entry = { model, shapes }
+    if (seed === undefined) models.set(key, entry)
+    return entry
+  }
+
+  const setFlat = (entry: { model: tf.LayersModel; shapes: ReadonlyArray<ReadonlyArray<number>> }, flat: Float32Array) => {
+    let offset = 0
+    const tensors = entry.shapes.map((shape) => {
+      const size = shape.reduce((p, d) => p * d, 1)
+      const t = tf.tensor(flat.subarray(offset, offset + size), [...shape])
+      offset += size
+      return t
+    })
+    if (offset !== flat.length) {
+      tf.dispose(tensors)
+      throw new ModelRuntimeError({ reason: "ShapeMismatch", detail: `${flat.length} weights, the model has ${offset}` })
+    }
+    entry.model.setWeights(tensors)
+    return tensors
+  }
+
+  const getFlat = (model: tf.LayersModel): Float32Array => {
+    const parts = model.getWeights().map((w) => w.dataSync() as Float32Array)
+    const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0))
+    let offset = 0
+    for (const p of parts) {
+      out.set(p, offset)
+      offset += p.length
+    }
+    return out
+  }
+
+  return {
+    initialize: (topology, seed) =>
+      serial("InvalidModel", async () => {
+        const entry = await modelOf(topology, seed)
+        const flat = getFlat(entry.model)
+        entry.model.dispose()
+        return flat
+      }),
+
+    train: ({ topology, weights, config, data }) =>
+      serial("ComputeFailed", async () => {
+        const entry = await modelOf(topology)
+        const globals = setFlat(entry, weights)
+        const units = entry.model.outputs[0]!.shape[1] as number
+        const x = tf.tensor2d(data.features, [data.rows, data.width])
+        const y = targets(config.loss, data, units)
+        const optimizer = optimizerOf(config)
+        const weightsList = entry.model.weights
+        const vars = weightsList.filter((w) => w.trainable).map((w) => w.read() as tf.Variable)
+        const random = prng(config.seed)
+        try {
+          for (let epoch = 0; epoch < config.epochs; epoch++) {
+            const order = Int32Array.from({ length: data.rows }, (_, i) => i)
+            for (let i = order.length - 1; i > 0; i--) {
+              const j = Math.floor(random() * (i + 1))
+              const t = order[i]!
+              order[i] = order[j]!
+              order[j] = t
+            }
+            for (let start = 0; start < data.rows; start += config.batchSize) {
+              const batch = order.subarray(start, Math.min(start + config.batchSize, data.rows))
+              tf.tidy(() => {
+                const index = tf.tensor1d(batch, "int32")
+                const xb = tf.gather(x, index)
+                const yb = tf.gather(y, index)
+                optimizer.minimize(() => {
+                  const prediction = entry.model.apply(xb, { training: true }) as tf.Tensor
+                  let loss = rowLoss(config.loss, yb, prediction).mean() as tf.Scalar
+                  if (config.proximalMu > 0) {
+                    // FedProx (Li et al. 2020): μ/2 · ‖w − w_global‖² over the trainable weights.
+                    let prox = tf.scalar(0)
+                    weightsList.forEach((w, k) => {
+                      if (w.trainable) prox = prox.add(tf.sum(tf.square(tf.sub(w.read(), globals[k]!))))
+                    })
+                    loss = loss.add(prox.mul(config.proximalMu / 2)) as tf.Scalar
+                  }
+                  return loss
+                }, false, vars)
+              })
+            }
+          }
+          return getFlat(entry.model)
+        } finally {
+          tf.dispose([x, y, ...globals])
+          optimizer.dispose()
+        }
+      }),
+
+    evaluate: ({ topology, weights, loss, data }) =>
+      serial("ComputeFailed", async (): Promise<Evaluation> => {
+        const entry = await modelOf(topology)
+        tf.dispose(setFlat(entry, weights))
+        const units = entry.model.outputs[0]!.shape[1] as number
+        return tf.tidy(() => {
+          const x = tf.tensor2d(data.features, [data.rows, data.width])
+          const y = targets(loss, data, units)
+          const prediction = entry.model.predict(x) as tf.Tensor
+          const lossSum = tf.sum(rowLoss(loss, y, prediction)).dataSync()[0]!
+          let correct = 0
+          if (loss === "categoricalCrossentropy") {
+            correct = tf.sum(tf.equal(tf.argMax(prediction, 1), tf.argMax(y, 1)).toInt()).dataSync()[0]!
+          } else if (loss === "binaryCrossentropy") {
+            correct = tf.sum(tf.equal(tf.greaterEqual(prediction, 0.5).toFloat(), y).toInt()).dataSync()[0]!
+          }
+          return { lossSum, correct, samples: data.rows }
+        })
+      }),
+
+    predict: ({ topology, weights, features, rows }) =>
+      serial("ComputeFailed", async () => {
+        const entry = await modelOf(topology)
+        tf.dispose(setFlat(entry, weights))
+        const width = entry.shapes[0]![0]!
+        return tf.tidy(() => (entry.model.predict(tf.tensor2d(features, [rows, width])) as tf.Tensor).dataSync() as Float32Array).slice()
+      })
+  }
+}
+
+/** A Layer with a fresh runtime: one per participant. */
+export const layer = (): Layer.Layer<ModelRuntime> => Layer.sync(ModelRuntime, make)

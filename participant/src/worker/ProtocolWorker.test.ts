@@ -1,0 +1,174 @@
+import * as Signatures from "@jointly/core/crypto/Signatures.ts"
+import { prepare } from "@jointly/core/protocols/joint-statistics/spec.ts"
+import * as SecAgg from "@jointly/core/protocols/secure-aggregation/spec.ts"
+import { type TaskSpec, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
+import type { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
+import { Schema } from "effect"
+import { Wallet } from "ethers"
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { threadId } from "node:worker_threads"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as CsvDataset from "../datasets/CsvDataset.ts"
+import { DatasetError, type DatasetSpec } from "../datasets/Dataset.ts"
+import * as ProtocolWorker from "./ProtocolWorker.ts"
+import * as TestProtocols from "./test-protocols.ts"
+
+const pimaSource = fileURLToPath(new URL("../../../../shared/datasets/pima.csv", import.meta.url))
+const testProtocols = new URL("./test-protocols.ts", import.meta.url)
+
+let dir: string
+let pimaSpec: DatasetSpec
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "jointly-protocol-worker-"))
+  const file = join(dir, "pima.csv")
+  copyFileSync(pimaSource, file)
+  pimaSpec = {
+    name: "pima",
+    file,
+    columns: [
+      { name: "glucose", type: "number" },
+      { name: "mass", type: "number" },
+      { name: "age", type: "integer" }
+    ]
+  }
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const wallet = Wallet.createRandom()
+const peers = [Wallet.createRandom().address, Wallet.createRandom().address]
+const participants = [wallet.address, ...peers]
+
+const task = (kind: string, params: unknown) => {
+  const spec: TaskSpec = {
+    kind,
+    initiator: peers[0]!,
+    nonce: crypto.randomUUID(),
+    parties: [
+      { participant: wallet.address, dataset: "pima" },
+      { participant: peers[0]!, dataset: "pima" },
+      { participant: peers[1]!, dataset: "pima" }
+    ],
+    params
+  }
+  return { spec, taskId: taskIdOf(spec), party: spec.parties[0] }
+}
+
+const statsParams = { columns: ["glucose", "mass", "age"], statistics: ["count", "mean"], where: { column: "glucose", op: ">", value: 0 } }
+
+let requests = 0
+const request = (taskId: string, stage: string, payload: unknown): StageRequest => ({
+  requestId: `r${++requests}`,
+  taskId,
+  attempt: 0,
+  stage,
+  participants,
+  payload
+})
+
+const okPayload = (outcome: StageOutcome) => {
+  if (!outcome.ok) throw new Error(`stage failed: ${outcome.code}: ${outcome.detail}`)
+  return outcome.payload
+}
+
+describe("ProtocolWorker", () => {
+  it("loads the CSV and runs joint-statistics stages in its own thread, keeping stage memory there", async () => {
+    const worker = await ProtocolWorker.start({ wallet, datasets: [pimaSpec] })
+    try {
+      // The worker loaded the file itself: its summary matches a load on this thread, rows excepted.
+      const local = await CsvDataset.loadPromise(pimaSpec)
+      expect(worker.datasets).toEqual([{ name: "pima", rowCount: 768, contentHash: local.contentHash, columns: pimaSpec.columns }])
+      const workerThread = await worker.threadId()
+      expect(workerThread).toBeGreaterThan(0)
+      expect(workerThread).not.toBe(threadId)
+
+      const stats = task("statistics.horizontal", statsParams)
+      expect(await worker.accept(stats.taskId, stats.spec, stats.party)).toEqual({ ok: true })
+      const ready = await worker.stage(request(stats.taskId, prepare.name, Schema.encodeSync(prepare.request)({ params: statsParams as never })))
+      expect(okPayload(ready)).toEqual({ ready: true })
+
+      // A task reading a column the dataset lacks fails its prepare stage in the worker, naming the column.
+      const missing = task("statistics.horizontal", { ...statsParams, columns: ["glucose", "cholesterol"] })
+      expect(await worker.accept(missing.taskId, missing.spec, missing.party)).toEqual({ ok: true })
+      const refused = await worker.stage(request(missing.taskId, prepare.name, { params: { ...statsParams, columns: ["glucose", "cholesterol"] } }))
+      expect(refused).toMatchObject({ ok: false, code: "MissingColumn", detail: expect.stringContaining("cholesterol") })
+
+      // Secure aggregation's first stage signs with the chain key and keeps its key pairs in the worker's memory:
+      // asked twice, it answers with the same keys, signed by this participant.
+      const parameters = { version: 1 as const, aggregationId: "agg-1", cohort: participants, threshold: 2, vectorLength: 4, bits: 128 }
+      const advertise = () =>
+        worker.stage(request(stats.taskId, SecAgg.advertiseKeys.name, Schema.encodeSync(SecAgg.advertiseKeys.request)({ parameters })))
+      const first = Schema.decodeUnknownSync(SecAgg.advertiseKeys.reply)(okPayload(await advertise()))
+      const again = Schema.decodeUnknownSync(SecAgg.advertiseKeys.reply)(okPayload(await advertise()))
+      expect(again).toEqual(first)
+      const message = SecAgg.advertisementMessage({ taskId: stats.taskId, attempt: 0 }, parameters, wallet.address, first.channelPublicKey, first.maskPublicKey)
+      expect(Signatures.verify(wallet.address, message, first.signature)).toBe(true)
+      expect(Signatures.verify(peers[0]!, message, first.signature)).toBe(false)
+
+      // Forgetting drops the task with its secrets.
+      await worker.forget(stats.taskId)
+      expect(await advertise()).toMatchObject({ ok: false, code: "UnknownTask" })
+    } finally {
+      await worker.close()
+    }
+  })
+
+  it("fails to start with the DatasetError of a bad CSV, naming file, line and column", async () => {
+    const file = join(dir, "bad.csv")
+    writeFileSync(file, "glucose,mass,age\n148,33.6,50\nhigh,26.6,31\n")
+    const error = await ProtocolWorker.start({ wallet, datasets: [{ ...pimaSpec, file }] }).then(
+      () => undefined,
+      (e: unknown) => e
+    )
+    expect(error).toBeInstanceOf(DatasetError)
+    expect(error).toMatchObject({ reason: "NotNumeric", file, line: 3, column: "glucose" })
+    expect((error as DatasetError).message).toContain(`${file}, line 3, column "glucose"`)
+  })
+
+  it("answers the stages a crash interrupts with WorkerCrashed, restarts the thread and keeps serving", async () => {
+    const crashes: Array<ProtocolWorker.Crash> = []
+    let crashed!: () => void
+    const crashSeen = new Promise<void>((resolve) => (crashed = resolve))
+    const worker = await ProtocolWorker.start({
+      wallet,
+      datasets: [pimaSpec],
+      modules: [testProtocols],
+      onCrash: (crash) => {
+        crashes.push(crash)
+        crashed()
+      }
+    })
+    try {
+      const stats = task("statistics.horizontal", statsParams)
+      const doomed = task("test.crash", {})
+      expect(await worker.accept(stats.taskId, stats.spec, stats.party)).toEqual({ ok: true })
+      expect(await worker.accept(doomed.taskId, doomed.spec, doomed.party)).toEqual({ ok: true })
+      const before = await worker.threadId()
+
+      const waiting = worker.stage(request(doomed.taskId, TestProtocols.wait.name, {}))
+      const crashing = worker.stage(request(doomed.taskId, TestProtocols.crash.name, {}))
+      for (const outcome of await Promise.all([waiting, crashing])) {
+        expect(outcome).toMatchObject({ ok: false, code: "WorkerCrashed" })
+        const detail = (outcome as { detail: string }).detail
+        expect(detail).toContain("deliberate crash")
+        expect(detail).toContain(stats.taskId)
+        expect(detail).toContain(doomed.taskId)
+      }
+      await crashSeen
+      expect(crashes).toHaveLength(1)
+      expect([...crashes[0]!.lostTasks].sort()).toEqual([stats.taskId, doomed.taskId].sort())
+
+      // A new thread serves; the task accepted before the crash is reported lost, not unknown.
+      const after = await worker.threadId()
+      expect(after).not.toBe(before)
+      const prepareRequest = () => request(stats.taskId, prepare.name, { params: statsParams })
+      expect(await worker.stage(prepareRequest())).toMatchObject({ ok: false, code: "WorkerCrashed", detail: expect.stringContaining("lost") })
+      expect(await worker.accept(stats.taskId, stats.spec, stats.party)).toEqual({ ok: true })
+      expect(okPayload(await worker.stage(prepareRequest()))).toEqual({ ready: true })
+    } finally {
+      await worker.close()
+    }
+  })
+})
