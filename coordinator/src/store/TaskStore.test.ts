@@ -1,0 +1,88 @@
+/**
+ * The task store on both engines it supports — embedded PGlite and a real PostgreSQL server — with the same
+ * assertions: lifecycle checks, exactly-once consents, the outbox written with each state change, restart
+ * recovery of unfinished tasks.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import { IllegalTransition } from "@jointly/core/task/Lifecycle.ts"
+import * as Postgres from "../testing/Postgres.ts"
+import * as Sql from "./Sql.ts"
+import * as TaskStore from "./TaskStore.ts"
+
+const spec = (nonce: string): TaskSpec => ({
+  kind: "statistics.horizontal",
+  initiator: "0x0000000000000000000000000000000000000001",
+  nonce,
+  parties: [
+    { participant: "0x0000000000000000000000000000000000000002", dataset: "d" },
+    { participant: "0x0000000000000000000000000000000000000003", dataset: "d" }
+  ],
+  params: { columns: ["x"], statistics: ["mean"] }
+}) as unknown as TaskSpec
+
+const hash = (n: number) => "0x" + n.toString(16).padStart(64, "0")
+
+const exercise = (open: () => Promise<Sql.Sql>) => {
+  let sql: Sql.Sql
+  let store: TaskStore.TaskStore
+  beforeAll(async () => {
+    sql = await open()
+    store = await TaskStore.make(sql)
+  })
+  afterAll(() => sql.close())
+
+  it("moves a task through its life with an event and a queued chain record per step", async () => {
+    const id = hash(1)
+    await store.insert(id, spec("a"), id, ["0x2", "0x3"])
+    await store.transition(id, "Submitted", "AwaitingConsent", { reasonHash: hash(0) })
+    expect(await store.recordConsent(id, { participant: "0x2", approve: true, reason: "ok", signature: "0x01" }, hash(0))).toBe(true)
+    expect(await store.recordConsent(id, { participant: "0x2", approve: true, reason: "again", signature: "0x01" }, hash(0))).toBe(false)
+    await store.transition(id, "AwaitingConsent", "Scheduled", { reasonHash: hash(0) })
+    await store.transition(id, "Scheduled", "Running", { reasonHash: hash(0) })
+    await store.succeed(id, { mean: 1.5 }, hash(9), hash(0))
+    const task = await store.get(id)
+    expect(task).toMatchObject({ status: "Succeeded", result: { mean: 1.5 }, resultDigest: hash(9) })
+    expect((await store.events(id)).map((e) => e.type)).toEqual(["Submitted", "AwaitingConsent", "ConsentApproved", "Scheduled", "Running", "Succeeded"])
+    expect((await store.outbox(id)).map((o) => o.op.op)).toEqual(["createTask", "transition", "recordConsent", "transition", "transition", "recordResult", "transition"])
+    expect(new Set((await store.outbox(id)).map((o) => o.eventId)).size).toBe(7)
+  })
+
+  it("refuses an illegal transition and a stale one without writing anything", async () => {
+    const id = hash(2)
+    await store.insert(id, spec("b"), id, [])
+    await expect(store.transition(id, "Submitted", "Succeeded", { reasonHash: hash(0) })).rejects.toBeInstanceOf(IllegalTransition)
+    await expect(store.transition(id, "AwaitingConsent", "Scheduled", { reasonHash: hash(0) })).rejects.toBeInstanceOf(TaskStore.StaleTransition)
+    expect((await store.get(id))?.status).toBe("Submitted")
+    expect(await store.outbox(id)).toHaveLength(1)
+  })
+
+  it("lists unfinished tasks for recovery and confirms outbox entries in order", async () => {
+    const unfinished = (await store.unfinished()).map((t) => t.id)
+    expect(unfinished).toContain(hash(2))
+    expect(unfinished).not.toContain(hash(1))
+    const first = await store.nextPending()
+    expect(first?.op.op).toBe("createTask")
+    await store.confirm(first!.id, hash(77), 5)
+    const next = await store.nextPending()
+    expect(next!.id).toBeGreaterThan(first!.id)
+  })
+}
+
+describe("TaskStore on PGlite", () => {
+  const dir = mkdtempSync(join(tmpdir(), "jointly-pglite-"))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  exercise(() => Sql.open(join(dir, "db")))
+})
+
+describe("TaskStore on PostgreSQL", () => {
+  let server: Awaited<ReturnType<typeof Postgres.start>>
+  beforeAll(async () => {
+    server = await Postgres.start()
+  })
+  afterAll(() => server?.stop())
+  exercise(() => Sql.open(server.url))
+})

@@ -1,0 +1,72 @@
+/**
+ * A throwaway PostgreSQL server for tests: Debian's postgresql binaries (installed by `.ci/run`), a fresh
+ * cluster in a temp dir, listening on a free loopback port, stopped and deleted afterwards. PostgreSQL
+ * refuses to run as root, so as root the cluster belongs to the `postgres` system user.
+ */
+import { execFileSync, spawn } from "node:child_process"
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+export const binaries = (): string | undefined => {
+  const root = "/usr/lib/postgresql"
+  if (!existsSync(root)) return undefined
+  const version = readdirSync(root).sort().pop()
+  const bin = version ? join(root, version, "bin") : undefined
+  return bin && existsSync(join(bin, "initdb")) ? bin : undefined
+}
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => resolve(port))
+    })
+    server.on("error", reject)
+  })
+
+export const start = async () => {
+  const bin = binaries()
+  if (!bin) throw new Error("PostgreSQL binaries not found under /usr/lib/postgresql (apt-get install postgresql)")
+  const dir = mkdtempSync(join(tmpdir(), "jointly-pg-"))
+  chmodSync(dir, 0o777)
+  const data = join(dir, "data")
+  const asRoot = process.getuid?.() === 0
+  const run = (cmd: string, args: ReadonlyArray<string>) =>
+    asRoot ? ["runuser", ["-u", "postgres", "--", join(bin, cmd), ...args]] as const : [join(bin, cmd), [...args]] as const
+  const [initCmd, initArgs] = run("initdb", ["-D", data, "-U", "jointly", "--auth=trust", "-E", "UTF8"])
+  execFileSync(initCmd, initArgs, { stdio: "ignore" })
+  const port = await freePort()
+  const [pgCmd, pgArgs] = run("postgres", ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+  const server = spawn(pgCmd, pgArgs, { stdio: "ignore" })
+  const url = `postgres://jointly@127.0.0.1:${port}/postgres`
+  const pg = (await import("pg")).default
+  for (let attempt = 0; ; attempt++) {
+    const client = new pg.Client({ connectionString: url })
+    try {
+      await client.connect()
+      await client.end()
+      break
+    } catch (error) {
+      if (attempt > 100) throw error
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  return {
+    url,
+    stop: async () => {
+      // runuser does not forward signals to the server: ask pg_ctl, which signals the postmaster itself.
+      const exited = new Promise((r) => server.once("exit", r))
+      const [stopCmd, stopArgs] = run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
+      try {
+        execFileSync(stopCmd, stopArgs, { stdio: "ignore" })
+      } catch {
+        server.kill("SIGKILL")
+      }
+      await exited
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
