@@ -6,10 +6,17 @@
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Effect } from "effect"
+import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import { getAddress, verifyTypedData } from "ethers"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import type { LedgerClient } from "@jointly/core/ledger/Ledger.ts"
+import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
+import * as ChainIndex from "./governance/ChainIndex.ts"
 import * as Auth from "./auth/Auth.ts"
+import * as Dashboard from "./dashboard/Dashboard.ts"
+import * as HumanConsents from "./dashboard/HumanConsents.ts"
+import * as Live from "./dashboard/Live.ts"
 import * as Api from "./http/Api.ts"
 import * as Rounds from "./host/Rounds.ts"
 import * as Log from "./Log.ts"
@@ -25,6 +32,8 @@ export interface Config {
   readonly store: string
   /** A ledger client signing with the coordinator's account (registered as coordinator in the TaskLedger). */
   readonly ledger: LedgerClient
+  /** The governance contracts, read through the coordinator's account; absent on an old deployment. */
+  readonly governance?: GovernanceLedger
   readonly host?: string
   /** 0 picks a free port. */
   readonly port?: number
@@ -41,7 +50,9 @@ export const start = async (config: Config) => {
   const coordinator = getAddress(ledger.account)
 
   const sql = await Sql.open(config.store)
-  const store = await TaskStore.make(sql)
+  // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts).
+  const bus = Live.makeBus()
+  const store = Live.observe(await TaskStore.make(sql), bus)
   // tfjs loads on the first online prediction of a tfjs-layers model only.
   const models = ModelStore.make(sql, { runtime: () => import("@jointly/participant/modeling/TfjsRuntime.ts").then((m) => m.make()) })
 
@@ -58,6 +69,8 @@ export const start = async (config: Config) => {
       verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature)
   })
 
+  const artifacts = ArtifactStore.make(sql)
+
   const http = createServer()
   const hub = Hub.make(http, auth, log)
   const rounds = Rounds.make(hub)
@@ -68,29 +81,61 @@ export const start = async (config: Config) => {
     auth,
     log,
     models,
+    artifacts,
     consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
     options: { startTimeoutMs: config.startTimeoutMs }
   })
   const notary = Notary.make(store, ledger, Log.make("notary"))
   scheduler.onStatus(() => notary.poke())
+  const humans = HumanConsents.make({ bus, relay: hub.relayHuman })
+  scheduler.onStatus((taskId, status) => {
+    bus.publish({ type: "status", taskId, status })
+    if (isFinal(status)) humans.taskEnded(taskId)
+  })
   hub.bind({
-    consent: scheduler.consent,
+    consent: (account, message) => scheduler.consent(account, message).finally(() => humans.answered(message.taskId, account)),
+    awaitingHuman: humans.awaiting,
     reply: rounds.receive,
     online: scheduler.online,
-    offline: rounds.offline
+    offline: (account) => {
+      rounds.offline(account)
+      humans.offline(account)
+    }
   })
+
+  // Suspension takes effect at once (PROTOCOLS.md §2.1 (d)): the index sees the chain event, the hub drops the
+  // org's socket and the scheduler fails every open task that names it.
+  const index = config.governance === undefined
+    ? undefined
+    : ChainIndex.make({
+      sql,
+      ledger: config.governance,
+      deployBlock: addresses.deployBlock ?? 0n,
+      log: Log.make("chain-index"),
+      onStateChanged: (change) => {
+        if (change.to !== "Suspended" && change.to !== "Revoked") return
+        const reason = `organisation ${change.name} (${change.addresses.join(", ")}) is ${change.to === "Suspended" ? "suspended by the supervisor" : "revoked"}`
+        for (const account of change.addresses) hub.kick(account, reason)
+        void scheduler.suspended(change.addresses, reason).catch((error) => log.error("could not stop the tasks of a suspended org", { error: String(error) }))
+      }
+    })
+  await index?.start()
 
   const chain: Api.ChainInfo = {
     chainId: domain.chainId.toString(),
     coordinator,
     registry: addresses.registry,
-    ledger: addresses.ledger
+    ledger: addresses.ledger,
+    deployBlock: (addresses.deployBlock ?? 0n).toString(),
+    ...(config.governance === undefined ? {} : { suite: { ...config.governance.addresses, deployBlock: undefined } as unknown as Record<string, string> })
   }
-  const api = Api.make({ store, scheduler, auth, chain, models })
+  const dashboard = Dashboard.make({ store, hub, ledger, domain, bus, humans, artifacts, models, index })
+  const api = Api.make({ store, scheduler, auth, chain, models, artifacts, index, routes: dashboard.routes })
   http.on("request", (req, res) => {
     // socket.io answers its own path; everything else is ours.
     if (req.url?.startsWith("/socket.io")) return
     void (async () => {
+      if (await dashboard.handle(req, res)) return
       if (await api(req, res)) return
       if (config.extraRoutes && (await config.extraRoutes(req, res))) return
       res.writeHead(404, { "content-type": "application/json" })
@@ -111,6 +156,8 @@ export const start = async (config: Config) => {
   const close = async () => {
     if (closed) return
     closed = true
+    await index?.stop()
+    dashboard.close()
     await scheduler.close()
     await hub.close()
     await new Promise<void>((resolve) => http.close(() => resolve()))
@@ -118,7 +165,7 @@ export const start = async (config: Config) => {
     await sql.close()
   }
 
-  return { url, port, store, models, scheduler, notary, hub, chain, close }
+  return { url, port, store, models, artifacts, index, scheduler, notary, hub, chain, close }
 }
 
 export type Coordinator = Awaited<ReturnType<typeof start>>

@@ -12,5 +12,6 @@ export const suites: Record<string, () => Promise<Suite>> = {
   paillier: () => import("./paillier.ts"),
   psi: () => import("./psi.ts"),
   stats: () => import("./stats.ts"),
-  "horizontal-svm": () => import("./secure-svm.ts")
+  "horizontal-svm": () => import("./secure-svm.ts"),
+  vertical: () => import("./vertical.ts")
 }

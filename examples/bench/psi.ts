@@ -6,9 +6,14 @@
  * two parties on this one machine would share anyway). Real processes add socket.io transfer of the same
  * messages; the 1M case is measured in one process, as the task allows.
  *
- * - `psi_wall_s`: wall time of the whole protocol (keys → blinding → relay → matching → output).
- * - `psi_items_per_s`: ids of both sides per second; baseline: the same ECDH-PSI arithmetic (hash to group,
- *   two blindings per id) with @noble/curves' pure-JS ristretto255, measured in the same run on 1 000 ids.
+ * The group kernels are libsodium's native build (participant/src/worker/NativeRistretto.ts, built here when
+ * `npm run build` has not built it) unless that cannot load; `params.group` says which ran.
+ *
+ * - `psi_wall_s`: wall time of the whole protocol (keys → blinding → relay → matching → output); at the first
+ *   size only, baseline: the same protocol with libsodium's WASM kernels (the browser path) in the same run.
+ * - `psi_items_per_s`: ids of both sides per second; at the first size only, baseline: the same ECDH-PSI
+ *   arithmetic (hash to group, two blindings per id) with @noble/curves' pure-JS ristretto255 on one thread,
+ *   measured in the same run on 1 000 ids per side. Larger sizes carry no baseline: none is extrapolated.
  *
  * `PSI_BENCH_SIZES=10000,100000` overrides the sizes.
  */
@@ -17,6 +22,7 @@ import { ristretto255, ristretto255_hasher } from "@noble/curves/ed25519.js"
 import { Effect, Layer } from "effect"
 import { LocalData, type TabularData } from "@jointly/core/data/Tabular.ts"
 import { TaskOutput } from "@jointly/core/data/TaskOutput.ts"
+import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
 import { QueryCompute } from "@jointly/core/protocols/joint-query/Compute.ts"
 import * as PsiCoordinator from "@jointly/core/protocols/joint-query/psi/coordinator.ts"
 import * as PsiParticipant from "@jointly/core/protocols/joint-query/psi/participant.ts"
@@ -24,6 +30,8 @@ import type { Params, Result } from "@jointly/core/protocols/joint-query/psi/spe
 import type { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
 import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
 import { poolCompute } from "@jointly/participant/host/QueryServices.ts"
+import * as NativeRistretto from "@jointly/participant/worker/NativeRistretto.ts"
+import { build } from "@jointly/participant/worker/native/build.mjs"
 import { emit, progress } from "./Report.ts"
 
 const ids = (from: number, n: number): TabularData => {
@@ -68,21 +76,53 @@ const nobleItemsPerSecond = (n: number) => {
   return (2 * n) / ((performance.now() - start) / 1000)
 }
 
+/** The same protocol with the WASM kernels on a pool of its own (its threads inherit the env switch). */
+const wasmWallSeconds = async (n: number, workers: number) => {
+  const native = Compute.kernels()
+  process.env.JOINTLY_QUERY_KERNELS = "wasm"
+  Compute.useKernels(Compute.wasmKernels)
+  const compute = poolCompute({ size: workers })
+  try {
+    await runPsi(2000, compute)
+    return await runPsi(n, compute)
+  } finally {
+    await compute.close()
+    delete process.env.JOINTLY_QUERY_KERNELS
+    Compute.useKernels(native)
+  }
+}
+
 export const run = async () => {
   const sizes = (process.env.PSI_BENCH_SIZES ?? "10000,100000,1000000").split(",").map(Number)
   const workers = availableParallelism()
+  if (NativeRistretto.load().kernels === undefined) {
+    try {
+      build()
+    } catch (error) {
+      progress(`psi: native ristretto255 unavailable, WASM only: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`)
+    }
+  }
+  const group = `ristretto255 (${NativeRistretto.install().name})`
   const compute = poolCompute({ size: workers })
   try {
     progress("psi: noble baseline on 1 000 ids per side")
     nobleItemsPerSecond(50)
     const baseline = nobleItemsPerSecond(1000)
     await runPsi(2000, compute) // warm-up: pool threads, WASM instantiation, JIT
-    for (const n of sizes) {
-      progress(`psi: 2 parties × ${n} ids, ${workers} workers`)
+    for (const [i, n] of sizes.entries()) {
+      progress(`psi: 2 parties × ${n} ids, ${workers} workers, ${group}`)
       const seconds = await runPsi(n, compute)
-      const params = { parties: 2, items_per_side: n, workers, group: "ristretto255 (libsodium WASM)", path: "one process, InMemoryHost + worker pool" }
-      emit({ suite: "psi", metric: "psi_wall_s", params, value: seconds })
-      emit({ suite: "psi", metric: "psi_items_per_s", params, value: (2 * n) / seconds, baseline: "@noble/curves ristretto255, 1 thread, 1000 ids/side", baseline_value: baseline })
+      const params = { parties: 2, items_per_side: n, workers, group, path: "one process, InMemoryHost + worker pool" }
+      if (i === 0 && group.includes("native")) {
+        progress(`psi: 2 parties × ${n} ids, ${workers} workers, WASM kernels (baseline)`)
+        const wasm = await wasmWallSeconds(n, workers)
+        emit({ suite: "psi", metric: "psi_wall_s", params, value: seconds, baseline: "same protocol, libsodium WASM kernels, same pool size", baseline_value: wasm, ratio: wasm / seconds })
+      } else {
+        emit({ suite: "psi", metric: "psi_wall_s", params, value: seconds })
+      }
+      emit(i === 0
+        ? { suite: "psi", metric: "psi_items_per_s", params, value: (2 * n) / seconds, baseline: "@noble/curves ristretto255, 1 thread, 1000 ids/side", baseline_value: baseline }
+        : { suite: "psi", metric: "psi_items_per_s", params, value: (2 * n) / seconds })
     }
   } finally {
     await compute.close()

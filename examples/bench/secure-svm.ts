@@ -7,12 +7,17 @@
  *   1024-bit Java run took 3195 s (book ch. 4, Table 4.4), given in params for reference.
  * - `mode_b_paillier_ops`: Paillier operations of that run (exponentiations mod N², encryptions, decryptions).
  * - `mode_a_train_s`: Mode A (shared model, secure aggregation per round), same host.
+ * - `encrypted_inference_ms`: one encrypted prediction with the Mode B model (`prediction.encrypted-linear`:
+ *   the requester CKKS-encrypts one row, the owner evaluates w·x + b, the requester decrypts), median of several;
+ *   baseline: the plaintext prediction of the same row.
  * Accuracy (precision, recall on the union of the local test splits) is reported with the plaintext SVM's as baseline.
  */
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
+import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
 import { JobRunner, JobRunnerError } from "@jointly/core/compute/JobRunner.ts"
+import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
 import { LocalData, type TabularData } from "@jointly/core/data/Tabular.ts"
 import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
 import * as Coordinator from "@jointly/core/protocols/secure-svm/coordinator.ts"
@@ -21,6 +26,9 @@ import * as Participant from "@jointly/core/protocols/secure-svm/participant.ts"
 import { hyperOf, type Params, type Result } from "@jointly/core/protocols/secure-svm/spec.ts"
 import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
 import * as WorkerPool from "@jointly/participant/worker/WorkerPool.ts"
+import * as SealCkks from "@jointly/participant/he/SealCkks.ts"
+import { foldScaling } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
+import { predictLinear } from "@jointly/core/models/ModelArtifact.ts"
 import { emit, progress } from "./Report.ts"
 
 const file = fileURLToPath(new URL("../../../shared/datasets/bcw.csv", import.meta.url))
@@ -47,14 +55,14 @@ const load = () => {
   return { features, parties }
 }
 
-const runOnce = (params: Params, tables: ReadonlyArray<TabularData>, runner: Layer.Layer<JobRunner> | undefined) => {
+const runOnce = (params: Params, tables: ReadonlyArray<TabularData>, runner: Layer.Layer<JobRunner> | undefined, kernels: BigIntKernels) => {
   const provide = (data: TabularData) => <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => {
     const local = Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) })
     return Effect.provide(effect, runner ? Layer.merge(local, runner) : local) as Effect.Effect<A, ParticipantFailure>
   }
   const analyst = InMemoryHost.randomWallet()
-  const configs = tables.map((t) => ({ handlers: Participant.handlers("bcw", params), provide: provide(t) }))
-  const host = InMemoryHost.make(params.mode === "B" ? [...configs, { handlers: Participant.handlers("none", params), wallet: analyst, provide: provide(tables[0]!) }] : configs)
+  const configs = tables.map((t) => ({ handlers: Participant.handlers("bcw", params, { kernels }), provide: provide(t) }))
+  const host = InMemoryHost.make(params.mode === "B" ? [...configs, { handlers: Participant.handlers("none", params, { kernels }), wallet: analyst, provide: provide(tables[0]!) }] : configs)
   const full = params.mode === "B" ? { ...params, analyst: analyst.address } : params
   return Effect.runPromise(host.run((session) => Coordinator.run(session, full))) as Promise<Result>
 }
@@ -63,6 +71,8 @@ export const run = async () => {
   const { features, parties } = load()
   const params: Params = { features, label: { column: "label", positive: 1, negative: 0 }, seed: 7 }
   const tables = parties.map((p) => p.table)
+  // The participants' choice (ProtocolHost.inline): OpenSSL in Node; the pool's workers choose the same in jobs.ts.
+  const kernels = await SelectKernels.select()
   const pool = await WorkerPool.open()
   const runner = Layer.succeed(JobRunner, {
     size: pool.size,
@@ -71,7 +81,7 @@ export const run = async () => {
   try {
     progress(`horizontal-svm: mode A in memory`)
     let started = performance.now()
-    const a = await runOnce(params, tables, runner)
+    const a = await runOnce(params, tables, runner, kernels)
     const aSeconds = (performance.now() - started) / 1000
 
     started = performance.now()
@@ -80,15 +90,15 @@ export const run = async () => {
     const plain = Model.metrics(reference.confusion)
     emit({ suite: "horizontal-svm", metric: "mode_a_train_s", params: { rows: 683, providers: 3, rounds: a.rounds }, value: aSeconds, baseline: "plaintext float SVM, same schedule", baseline_value: plainSeconds, ratio: plainSeconds / aSeconds })
 
-    progress(`horizontal-svm: mode B in memory, 2048-bit Paillier, ${pool.size} workers`)
+    progress(`horizontal-svm: mode B in memory, 2048-bit Paillier, ${pool.size} workers, ${kernels.name} kernels`)
     started = performance.now()
-    const b = await runOnce({ ...params, mode: "B" }, tables, runner)
+    const b = await runOnce({ ...params, mode: "B" }, tables, runner, kernels)
     const bSeconds = (performance.now() - started) / 1000
     const ops = b.paillier!
     emit({
       suite: "horizontal-svm",
       metric: "mode_b_train_s",
-      params: { rows: 683, providers: 3, bits: ops.keyBits, workers: pool.size, rounds: b.rounds, epochs: hyperOf(params).epochs, book_seconds_1024_bits: 3195 },
+      params: { rows: 683, providers: 3, bits: ops.keyBits, workers: pool.size, kernels: kernels.name, rounds: b.rounds, epochs: hyperOf(params).epochs, book_seconds_1024_bits: 3195 },
       value: bSeconds,
       baseline: "plaintext float SVM, same schedule",
       baseline_value: plainSeconds,
@@ -99,6 +109,35 @@ export const run = async () => {
       metric: "mode_b_paillier_ops",
       params: { bits: ops.keyBits, exponentiations: ops.exponentiations, encryptions: ops.encryptions, decryptions: ops.decryptions, comparisons: ops.comparisons, packed_ciphertexts: ops.packedCiphertexts },
       value: ops.exponentiations + ops.encryptions + ops.decryptions
+    })
+    progress(`horizontal-svm: encrypted inference (CKKS, N = 8192)`)
+    const row = parties[0]!.party.x[0]!
+    const identity = { ...b.model, link: "identity" as const }
+    const median = (xs: Array<number>) => xs.sort((p, q) => p - q)[Math.floor(xs.length / 2)]!
+    const encrypted: Array<number> = []
+    let score = 0
+    for (let i = 0; i < 8; i++) {
+      const t = performance.now()
+      const { keys, request } = await SealCkks.encryptFeatures([row])
+      score = (await SealCkks.decryptScore(keys, await SealCkks.evaluateLinear(request, foldScaling(b.model))))[0]!
+      if (i > 0) encrypted.push(performance.now() - t) // the first one loads SEAL's WASM
+    }
+    const plainTimes: Array<number> = []
+    for (let i = 0; i < 200; i++) {
+      const t = performance.now()
+      predictLinear(identity, row)
+      plainTimes.push(performance.now() - t)
+    }
+    const encryptedMs = median(encrypted)
+    const plainMs = median(plainTimes)
+    emit({
+      suite: "horizontal-svm",
+      metric: "encrypted_inference_ms",
+      params: { scheme: "CKKS", poly_modulus_degree: 8192, coeff_modulus_bits: "60,40,40,60", features: row.length, abs_error: Math.abs(score - predictLinear(identity, row)) },
+      value: encryptedMs,
+      baseline: "plaintext w·x + b",
+      baseline_value: plainMs,
+      ratio: plainMs / encryptedMs
     })
     for (const [name, result] of [["mode_a", a], ["mode_b", b]] as const) {
       emit({ suite: "horizontal-svm", metric: `${name}_precision`, params: { rows: 683 }, value: result.test.precision, baseline: "plaintext float SVM", baseline_value: plain.precision })

@@ -16,9 +16,10 @@ import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
 import { TaskSpec, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import type { WireError } from "@jointly/core/wire/Messages.ts"
-import { events, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
+import { type AwaitingHuman, events, HumanDecision, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
 import type { DatasetSpec } from "./datasets/Dataset.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
+import * as HumanToken from "./policy/HumanToken.ts"
 import * as ProtocolWorker from "./worker/ProtocolWorker.ts"
 
 /** What the consent policy is asked about a task (participant/src/policy). */
@@ -37,7 +38,15 @@ export interface ConsentDecision {
   readonly reason: string
 }
 
-export type ConsentPolicy = (question: ConsentQuestion) => Promise<ConsentDecision> | ConsentDecision
+/**
+ * A human asked through the coordinator's dashboard (policy `mode: "ask"`): resolves with the decision once a
+ * human sends one that carries this participant's dashboard-token MAC (policy/HumanToken.ts).
+ */
+export interface HumanChannel {
+  readonly ask: (summary: string) => Promise<{ readonly approve: boolean; readonly reason: string }>
+}
+
+export type ConsentPolicy = (question: ConsentQuestion, human: HumanChannel) => Promise<ConsentDecision> | ConsentDecision
 
 export interface AgentConfig {
   readonly coordinatorUrl: string
@@ -51,6 +60,11 @@ export interface AgentConfig {
    * starved; "inline" on the agent's own thread (for browsers without workers, and for debugging).
    */
   readonly compute?: "worker" | "inline"
+  /**
+   * The secret a human types into the coordinator's dashboard to decide this participant's "ask" consents.
+   * Without it, `HumanChannel.ask` rejects at once (and an "ask" policy therefore rejects the task).
+   */
+  readonly dashboardToken?: string
 }
 
 export type AgentEvent =
@@ -59,6 +73,7 @@ export type AgentEvent =
   | { readonly type: "refused"; readonly code: string; readonly message: string }
   | { readonly type: "offer"; readonly taskId: string; readonly kind: string }
   | { readonly type: "consent"; readonly taskId: string; readonly approve: boolean; readonly reason: string }
+  | { readonly type: "awaiting-human"; readonly taskId: string }
   | { readonly type: "stage"; readonly taskId: string; readonly stage: string; readonly ok: boolean; readonly detail?: string }
   | { readonly type: "ended"; readonly taskId: string; readonly status: string; readonly reason?: string }
   | { readonly type: "wire-error"; readonly error: WireError }
@@ -131,6 +146,21 @@ export const start = async (config: AgentConfig) => {
     }
   })
 
+  // Tasks waiting for a human's decision from the dashboard, announced again after every reconnection (the
+  // coordinator keeps them in memory only).
+  const waiting = new Map<string, { readonly announce: AwaitingHuman; readonly resolve: (answer: { approve: boolean; reason: string }) => void }>()
+  const humanChannel = (taskId: string): HumanChannel => ({
+    ask: (summary) => {
+      if (config.dashboardToken === undefined) return Promise.reject(new Error("no dashboard token is configured, so no human can be asked"))
+      return new Promise((resolve) => {
+        const announce = { taskId, summary: summary.slice(0, 2000) }
+        waiting.set(taskId, { announce, resolve })
+        socket.emit(events.awaitingHuman, announce)
+        emitEvent({ type: "awaiting-human", taskId })
+      })
+    }
+  })
+
   /** Asks the policy and, on approval, has the runner accept the task before the consent is signed. */
   const decide = async (offer: TaskOffer): Promise<ConsentDecision> => {
     const spec = decodeOr(TaskSpec, offer.spec)
@@ -154,20 +184,26 @@ export const start = async (config: AgentConfig) => {
       dataset: party.dataset,
       columns,
       params: resolved.params
-    })
+    }, humanChannel(offer.taskId))
     if (answer.decision !== "approve") return answer
     const accepted = await runner.accept(offer.taskId, spec, party)
     return accepted.ok ? answer : { decision: "reject", reason: `cannot run the task: ${accepted.problem}` }
   }
 
+  // An offer repeated on reconnection while its decision is still open (e.g. waiting for a human) is not asked twice.
+  const deciding = new Set<string>()
+  const endedTasks = new Set<string>()
   socket.on(events.offer, async (raw: unknown) => {
     const offer = decodeOr(TaskOffer, raw)
-    if (!offer || !domain) return
+    if (!offer || !domain || deciding.has(offer.taskId)) return
+    deciding.add(offer.taskId)
     emitEvent({ type: "offer", taskId: offer.taskId, kind: String((offer.spec as { kind?: unknown })?.kind) })
     const { decision, reason } = await decide(offer).catch((error) => ({
       decision: "reject" as const,
       reason: `policy failed: ${error instanceof Error ? error.message : String(error)}`
     }))
+    deciding.delete(offer.taskId)
+    if (endedTasks.has(offer.taskId)) return
     const approve = decision === "approve"
     const signature = await Eip712.signConsent(wallet, domain, { taskId: offer.taskId, specHash: offer.taskId, approve, reasonHash: reasonHash(reason) })
     socket.emit(events.consent, { taskId: offer.taskId, approve, reason, signature })
@@ -186,7 +222,34 @@ export const start = async (config: AgentConfig) => {
     const ended = decodeOr(TaskEnded, raw)
     if (!ended) return
     void runner.forget(ended.taskId)
+    endedTask(ended.taskId)
     emitEvent({ type: "ended", taskId: ended.taskId, status: ended.status, reason: ended.reason })
+  })
+
+  const endedTask = (taskId: string) => {
+    endedTasks.add(taskId)
+    if (endedTasks.size > 1000) endedTasks.delete(endedTasks.values().next().value!)
+    waiting.get(taskId)?.resolve({ approve: false, reason: "the task ended before a human decided" })
+    waiting.delete(taskId)
+  }
+
+  socket.on(events.humanDecision, (raw: unknown, ack?: (answer: { ok: boolean; detail?: string }) => void) => {
+    const reply = typeof ack === "function" ? ack : () => {}
+    const decision = decodeOr(HumanDecision, raw)
+    if (!decision) return reply({ ok: false, detail: "malformed decision" })
+    const pending = waiting.get(decision.taskId)
+    if (!pending) return reply({ ok: false, detail: `no decision of task ${decision.taskId} is awaited here` })
+    const answer = { taskId: decision.taskId, participant: self, approve: decision.approve, reason: decision.reason }
+    if (config.dashboardToken === undefined || !HumanToken.verify(config.dashboardToken, answer, decision.mac)) {
+      return reply({ ok: false, detail: "the decision does not carry this participant's dashboard token" })
+    }
+    waiting.delete(decision.taskId)
+    pending.resolve({ approve: decision.approve, reason: decision.reason })
+    reply({ ok: true })
+  })
+
+  socket.on("connect", () => {
+    for (const { announce } of waiting.values()) socket.emit(events.awaitingHuman, announce)
   })
 
   socket.on(events.error, (raw: unknown) => {
@@ -194,7 +257,16 @@ export const start = async (config: AgentConfig) => {
     if (error) emitEvent({ type: "wire-error", error })
   })
 
-  socket.on("disconnect", (reason) => emitEvent({ type: "disconnected", reason }))
+  socket.on("disconnect", (reason) => {
+    emitEvent({ type: "disconnected", reason })
+    // socket.io does not reconnect after the server dropped us (e.g. the org was suspended): try again later,
+    // and the admission check decides whether the org is back.
+    if (reason === "io server disconnect") {
+      setTimeout(() => {
+        if (!closed) socket.connect()
+      }, 5_000).unref()
+    }
+  })
 
   /** Resolves on the first admission; rejects with AdmissionRefused when the coordinator refuses this org. */
   const connected = new Promise<void>((resolve, reject) => {

@@ -10,6 +10,8 @@ import { Effect } from "effect"
 import type { Deployment } from "@jointly/core/ledger/Ledger.ts"
 import { LedgerError } from "@jointly/core/ledger/Ledger.ts"
 import { jsonRpc as rpc, makeEthersLedger, toLedgerError } from "@jointly/core/ledger/EthersLedger.ts"
+import { deploySuite, suiteKeys } from "@jointly/core/ledger/GovernanceLedger.ts"
+import { JsonRpcProvider, Network, Wallet } from "ethers"
 
 export const deploymentPathOf = (dataDir: string): string => join(dataDir, "chain", "deployment.json")
 
@@ -21,6 +23,8 @@ interface DeploymentJson {
   readonly supervisor: string
   readonly registryTx: string
   readonly ledgerTx: string
+  /** Governance contracts; absent in files written before they existed (then extended or redeployed). */
+  readonly suite?: Deployment["suite"]
 }
 
 const toJson = (d: Deployment): DeploymentJson => ({
@@ -30,7 +34,8 @@ const toJson = (d: Deployment): DeploymentJson => ({
   deployBlock: d.deployBlock.toString(),
   supervisor: d.supervisor,
   registryTx: d.registryTx,
-  ledgerTx: d.ledgerTx
+  ledgerTx: d.ledgerTx,
+  ...(d.suite === undefined ? {} : { suite: d.suite })
 })
 
 const fromJson = (j: DeploymentJson): Deployment => ({
@@ -79,16 +84,43 @@ export interface EnsureDeployment {
   readonly supervisor?: string
 }
 
-/** Reuses the saved deployment when it is still live, else deploys and saves a new one. */
+/** True when every governance contract of the deployment has code on the node. */
+const suiteIsLive = async (rpcUrl: string, d: Deployment): Promise<boolean> => {
+  if (d.suite === undefined) return false
+  const codes = await Promise.all(suiteKeys.map((k) => rpc<string>(rpcUrl, "eth_getCode", [d.suite![k], "latest"])))
+  return codes.every((code) => code !== "0x" && code !== "")
+}
+
+const withSuite = async (rpcUrl: string, privateKey: string, d: Deployment): Promise<Deployment> => {
+  const provider = new JsonRpcProvider(rpcUrl, Network.from(d.chainId), { staticNetwork: true, pollingInterval: 50, cacheTimeout: -1 })
+  try {
+    return { ...d, suite: await deploySuite(new Wallet(privateKey, provider), d.registry, d.supervisor) }
+  } finally {
+    provider.destroy()
+  }
+}
+
+/**
+ * Reuses the saved deployment when it is still live, else deploys and saves a new one. A live deployment saved
+ * before the governance contracts existed is extended with them; when its registry predates `setGovernor` (so
+ * votes could not act on it) the whole set is deployed afresh instead.
+ */
 export const ensureDeployment = async (
   p: EnsureDeployment
 ): Promise<{ readonly deployment: Deployment; readonly reused: boolean }> => {
   try {
     const saved = await loadDeployment(p.dataDir)
-    if (saved !== undefined && (await isLive(p.rpcUrl, saved))) return { deployment: saved, reused: true }
+    if (saved !== undefined && (await isLive(p.rpcUrl, saved))) {
+      if (await suiteIsLive(p.rpcUrl, saved)) return { deployment: saved, reused: true }
+      const extended = await withSuite(p.rpcUrl, p.privateKey, saved).catch(() => undefined)
+      if (extended !== undefined) {
+        await saveDeployment(p.dataDir, extended)
+        return { deployment: extended, reused: true }
+      }
+    }
     const client = await makeEthersLedger({ rpcUrl: p.rpcUrl, privateKey: p.privateKey })
     try {
-      const deployment = await client.deploy(p.supervisor === undefined ? {} : { supervisor: p.supervisor })
+      const deployment = await withSuite(p.rpcUrl, p.privateKey, await client.deploy(p.supervisor === undefined ? {} : { supervisor: p.supervisor }))
       await saveDeployment(p.dataDir, deployment)
       return { deployment, reused: false }
     } finally {

@@ -10,10 +10,12 @@ export const run = async (options: { dataDir: string; rpcUrl: string; port: numb
   if (!deployment) throw new Error(`no deployment in ${options.dataDir}/chain/deployment.json`)
   const keys = await Operator.load(options.dataDir)
   const ledger = await Consortium.ledgerFor(options.rpcUrl, keys.coordinator, deployment)
-  const coordinator = await Coordinator.start({ store: join(options.dataDir, "coordinator", "db"), ledger, port: options.port })
+  const governance = await Consortium.governanceFor(options.rpcUrl, keys.coordinator, deployment)
+  const coordinator = await Coordinator.start({ store: join(options.dataDir, "coordinator", "db"), ledger, governance, port: options.port })
   process.stdout.write(JSON.stringify({ event: "ready", url: coordinator.url }) + "\n")
   const stop = async () => {
     await coordinator.close()
+    await governance?.close()
     await ledger.close()
     process.exit(0)
   }

@@ -4,6 +4,7 @@
 import { parseArgs } from "node:util"
 import * as Chain from "./chain.ts"
 import * as Coordinate from "./coordinator.ts"
+import * as Governance from "./governance.ts"
 import * as RunLocal from "./run-local.ts"
 
 const usage = `jointly — organisations answer questions together without handing over raw data
@@ -12,6 +13,15 @@ Usage:
   jointly run --local --task <task.json> --party <name>=<file.csv> [--party …] [--json] [--data-dir <dir>] [--keep]
       Start an embedded chain, a coordinator and one participant process per party on 127.0.0.1,
       register and audit them, run the task, print the result, shut everything down.
+  jointly local up --task <task.json> --party <name>=<file.csv> [--party …] [--json] [--data-dir <dir>]
+      The same cluster, kept running until Ctrl-C: prints the dashboard and API URLs and the parties.
+  jointly task submit <spec.json> --coordinator <url> --key-env <VAR> [--watch] [--json]
+      Sign a task spec (parties by address, no initiator) with the private key in $VAR and submit it.
+  jointly task watch <id> --coordinator <url> [--json]
+      Follow a task to its end: status lines and progress bars on stderr (bars on a terminal only).
+  jointly task cancel <id> --coordinator <url> [--reason <text>] [--json]
+  jointly task get <id> | list [--status <s>] --coordinator <url> [--json]
+      --coordinator defaults to $JOINTLY_COORDINATOR. With --json, stdout is one JSON document, errors included.
   jointly participant --config <participant.json>
       Run a participant agent (key passphrase from JOINTLY_KEY_PASSPHRASE).
   jointly coordinator --data-dir <dir> --rpc-url <url> [--port <n>]
@@ -21,6 +31,17 @@ Usage:
   jointly deploy --data-dir <dir> --rpc-url <url> [--embedded]
       Deploy the consortium contracts (supervisor and coordinator keys in <dir>/operator; --embedded funds
       them on an anvil chain).
+  jointly catalog search <q> --url <coordinator> [--all]
+  jointly catalog publish --config <participant.json> --dataset <name> [--retire]
+      Keyword search of the data catalogue; publish (or retire) a dataset's description from its registered source.
+  jointly supervise members|tasks|grants --url <coordinator>
+  jointly supervise suspend|restore <org> --data-dir <dir> --rpc-url <url> [--url <coordinator>] [--reason <text>]
+      The supervisor's view and its decisions (org = address, company id, or name with --url).
+  jointly verify <task-id> --url <coordinator> --rpc-url <url> [--json]
+      Rebuild a task's history from the chain and check the stored result and artifacts against it (exit 1 on mismatch).
+  jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
+  jointly certify --verify <file> --cert <cert.json> --rpc-url <url>
+      Notarize a file's salted hash with the submitter's signature; verify a file against its certificate.
 `
 
 const main = async () => {
@@ -40,6 +61,53 @@ const main = async () => {
       })
       if (!values.local || !values.task || !values.party) throw new UsageError("run needs --local, --task and at least two --party")
       return RunLocal.run({ task: values.task, parties: values.party, json: values.json ?? false, dataDir: values["data-dir"], keep: values.keep ?? false })
+    }
+    case "local": {
+      const [sub, ...args] = rest
+      if (sub !== "up") throw new UsageError("local expects up")
+      const { values } = parseArgs({ args, options: { task: { type: "string" }, party: { type: "string", multiple: true }, json: { type: "boolean" }, "data-dir": { type: "string" } } })
+      if (!values.task || !values.party) throw new UsageError("local up needs --task and at least two --party")
+      const { up } = await import("./local-up.ts")
+      return up({ task: values.task, parties: values.party, json: values.json ?? false, dataDir: values["data-dir"] })
+    }
+    case "task": {
+      const [sub, ...args] = rest
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          coordinator: { type: "string" },
+          "key-env": { type: "string" },
+          json: { type: "boolean" },
+          watch: { type: "boolean" },
+          reason: { type: "string" },
+          status: { type: "string" },
+          limit: { type: "string" }
+        }
+      })
+      const coordinator = values.coordinator ?? process.env.JOINTLY_COORDINATOR
+      if (!coordinator) throw new UsageError("task needs --coordinator <url> (or JOINTLY_COORDINATOR)")
+      const common = { coordinator, json: values.json ?? false }
+      const Task = await import("./task.ts")
+      const id = positionals[0]
+      switch (sub) {
+        case "submit":
+          if (!id || !values["key-env"]) throw new UsageError("task submit needs <spec.json> and --key-env <VAR>")
+          return Task.submit({ ...common, file: id, keyEnv: values["key-env"], watch: values.watch ?? false })
+        case "watch":
+          if (!id) throw new UsageError("task watch needs <id>")
+          return Task.watch({ ...common, id }).then(() => undefined)
+        case "cancel":
+          if (!id) throw new UsageError("task cancel needs <id>")
+          return Task.cancel({ ...common, id, reason: values.reason })
+        case "get":
+          if (!id) throw new UsageError("task get needs <id>")
+          return Task.get({ ...common, id })
+        case "list":
+          return Task.list({ ...common, status: values.status, limit: values.limit === undefined ? undefined : Number(values.limit) })
+        default:
+          throw new UsageError("task expects submit, watch, cancel, get or list")
+      }
     }
     case "participant": {
       const { values } = parseArgs({ args: rest, options: { config: { type: "string" } } })
@@ -63,6 +131,50 @@ const main = async () => {
       if (!values["data-dir"] || !values["rpc-url"]) throw new UsageError("deploy needs --data-dir and --rpc-url")
       return Chain.deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], embedded: values.embedded ?? false })
     }
+    case "catalog": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { url: { type: "string" }, all: { type: "boolean" }, config: { type: "string" }, dataset: { type: "string" }, retire: { type: "boolean" } }
+      })
+      const [action, ...words] = positionals
+      if (action === "search") {
+        if (!values.url) throw new UsageError("catalog search needs --url <coordinator>")
+        return Governance.catalogSearch({ url: values.url, q: words.join(" "), all: values.all ?? false })
+      }
+      if (action === "publish") {
+        if (!values.config || !values.dataset) throw new UsageError("catalog publish needs --config and --dataset")
+        return Governance.catalogPublish({ config: values.config, dataset: values.dataset, retire: values.retire ?? false })
+      }
+      throw new UsageError("catalog needs search or publish")
+    }
+    case "supervise": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { url: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" }, reason: { type: "string" } }
+      })
+      if (!positionals[0]) throw new UsageError("supervise needs members, tasks, grants, suspend or restore")
+      return Governance.supervise({ what: positionals[0], org: positionals[1], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason })
+    }
+    case "verify": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" } } })
+      if (!positionals[0] || !values.url || !values["rpc-url"]) throw new UsageError("verify needs <task-id>, --url and --rpc-url")
+      return Governance.verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false })
+    }
+    case "certify": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { verify: { type: "string" }, cert: { type: "string" }, out: { type: "string" }, meta: { type: "string" }, config: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" } }
+      })
+      if (values.verify) {
+        if (!values.cert || !values["rpc-url"]) throw new UsageError("certify --verify needs --cert and --rpc-url")
+        return Governance.certifyVerify({ file: values.verify, cert: values.cert, rpcUrl: values["rpc-url"] })
+      }
+      if (!positionals[0]) throw new UsageError("certify needs <file>")
+      return Governance.certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
+    }
     case undefined:
     case "help":
     case "--help":
@@ -77,10 +189,16 @@ class UsageError extends Error {}
 
 main().catch((error: unknown) => {
   if (error instanceof UsageError) {
+    if (process.argv.includes("--json")) process.stdout.write(JSON.stringify({ error: { code: "Usage", message: error.message } }) + "\n")
     process.stderr.write(`jointly: ${error.message}\n\n${usage}`)
     process.exit(2)
   }
   const message = error instanceof Error ? error.message : String(error)
+  // --json: a failure is JSON on stdout too, so a script reads one document whatever happened.
+  if (process.argv.includes("--json")) {
+    const code = typeof (error as { code?: unknown }).code === "string" ? (error as { code: string }).code : "Failed"
+    process.stdout.write(JSON.stringify({ error: { code, message } }) + "\n")
+  }
   process.stderr.write(`jointly: ${message}\n`)
   process.exit(1)
 })

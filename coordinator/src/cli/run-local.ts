@@ -4,7 +4,9 @@ import { tmpdir } from "node:os"
 import { basename, join, resolve } from "node:path"
 import { Schema } from "effect"
 import { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import * as Client from "../client/Client.ts"
 import * as LocalCluster from "../local/LocalCluster.ts"
+import * as ProgressBar from "./ProgressBar.ts"
 
 /** A task file for local runs: the task without its parties, plus the declared schema of the party files. */
 export const LocalTask = Schema.Struct({
@@ -21,23 +23,31 @@ export const LocalTask = Schema.Struct({
   roundTimeoutMs: Schema.optional(Schema.Int)
 })
 
-export const run = async (options: { task: string; parties: ReadonlyArray<string>; json: boolean; dataDir?: string; keep: boolean }) => {
-  const say = (line: string) => process.stderr.write(`» ${line}\n`)
-  const decoded = Schema.decodeUnknownExit(LocalTask)(JSON.parse(await readFile(options.task, "utf8")))
-  if (decoded._tag === "Failure") throw new Error(`task file ${options.task}: ${String(decoded.cause)}`)
-  const task = decoded.value
-  const parties = options.parties.map((entry) => {
+export const loadTask = async (file: string) => {
+  const decoded = Schema.decodeUnknownExit(LocalTask)(JSON.parse(await readFile(file, "utf8")))
+  if (decoded._tag === "Failure") throw new Error(`task file ${file}: ${String(decoded.cause)}`)
+  return decoded.value
+}
+
+/** `--party name=file.csv` entries as LocalCluster parties holding the task file's dataset. */
+export const partiesOf = (task: typeof LocalTask.Type, entries: ReadonlyArray<string>): Array<LocalCluster.PartyOptions> => {
+  const parties = entries.map((entry) => {
     const match = entry.match(/^([A-Za-z0-9_.-]+)=(.+)$/)
     if (!match) throw new Error(`--party expects <name>=<file.csv>, got ${entry}`)
     return { name: match[1]!, file: resolve(match[2]!) }
   })
-  if (parties.length < 2) throw new Error("a local run needs at least two --party")
+  if (parties.length < 2) throw new Error("a local cluster needs at least two --party")
+  return parties.map((p) => ({ name: p.name, datasets: [{ name: task.dataset.name, file: p.file, columns: task.dataset.partyColumns?.[p.name] ?? task.dataset.columns, id: task.dataset.id }] }))
+}
+
+export const run = async (options: { task: string; parties: ReadonlyArray<string>; json: boolean; dataDir?: string; keep: boolean }) => {
+  // --json: stdout is one JSON document and stderr stays quiet off a terminal (progress bars only on one).
+  const renderer = ProgressBar.make(process.stderr, { lines: !options.json })
+  const say = renderer.line
+  const task = await loadTask(options.task)
+  const parties = partiesOf(task, options.parties)
   const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), "jointly-local-"))
-  const cluster = await LocalCluster.start({
-    dataDir,
-    parties: parties.map((p) => ({ name: p.name, datasets: [{ name: task.dataset.name, file: p.file, columns: task.dataset.partyColumns?.[p.name] ?? task.dataset.columns, id: task.dataset.id }] })),
-    onProgress: say
-  })
+  const cluster = await LocalCluster.start({ dataDir, parties, onProgress: say })
   // Receivers' private outputs (joint query) live in the parties' data dirs: those are kept to be read.
   let outputsKept = false
   try {
@@ -50,7 +60,9 @@ export const run = async (options: { task: string; parties: ReadonlyArray<string
       roundTimeoutMs: task.roundTimeoutMs
     })
     say(`task ${taskId} submitted`)
-    const detail = await cluster.waitForTask(taskId, { onStatus: (status) => say(`task ${status}`) })
+    const detail = await Client.make({ url: cluster.coordinatorUrl })
+      .watch(taskId, { onStatus: (status) => say(`task ${status}`), onProgress: renderer.progress, timeoutMs: 600_000 })
+      .finally(renderer.done)
     const transactions = detail.chain.map((c) => ({ op: c.op, txHash: c.txHash, blockNumber: c.blockNumber, status: c.status }))
     if (options.json) {
       process.stdout.write(JSON.stringify({
@@ -103,7 +115,7 @@ export const resolvePartyNames = (value: unknown, addresses: ReadonlyMap<string,
   return value
 }
 
-const render = (taskId: string, detail: LocalCluster.TaskDetail, parties: ReadonlyArray<string>, txs: number) => {
+const render = (taskId: string, detail: Client.TaskDetail, parties: ReadonlyArray<string>, txs: number) => {
   const lines = [`task ${taskId}`, `status ${detail.status}${detail.reason ? ` — ${detail.reason}` : ""}`, `parties ${parties.join(", ")}`]
   const result = detail.result as { count?: number; columns?: Record<string, Record<string, unknown>> } | null
   if (result?.columns) {

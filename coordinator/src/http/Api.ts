@@ -13,6 +13,16 @@ import { ModelStoreError } from "../models/ModelStore.ts"
 import type { Scheduler } from "../scheduler/Scheduler.ts"
 import { SubmissionError } from "../scheduler/Scheduler.ts"
 import type { TaskStore } from "../store/TaskStore.ts"
+import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
+import { ArtifactError } from "../artifacts/ArtifactStore.ts"
+import type { ChainIndex } from "../governance/ChainIndex.ts"
+
+/** An artifact upload (e.g. an ECIES model-to-data payload): bytes as base64 and the CID codec to file them under. */
+export const PutArtifact = Schema.Struct({
+  codec: Schema.Literals(["raw", "json"]),
+  base64: Schema.String.check(Schema.isMaxLength(700_000))
+})
+const artifactStatus: Record<ArtifactError["code"], number> = { UnknownArtifact: 404, InvalidCid: 400, Tampered: 500 }
 
 export const SubmitTask = Schema.Struct({ spec: TaskSpec, signature: HexBytes })
 export const CancelTask = Schema.Struct({ reason: Schema.optional(Schema.String) })
@@ -33,13 +43,13 @@ const modelCall = async <A>(body: () => Promise<A>): Promise<A> => {
 
 const maxBodyBytes = 1024 * 1024
 
-class HttpError extends Error {
+export class HttpError extends Error {
   constructor(readonly status: number, readonly code: string, message: string) {
     super(message)
   }
 }
 
-const readJson = (req: IncomingMessage): Promise<unknown> =>
+export const readJson = (req: IncomingMessage): Promise<unknown> =>
   new Promise((resolve, reject) => {
     const chunks: Array<Buffer> = []
     let size = 0
@@ -60,8 +70,9 @@ const readJson = (req: IncomingMessage): Promise<unknown> =>
     req.on("error", reject)
   })
 
-const decode = <A, I>(schema: Schema.Codec<A, I>, body: unknown): A => {
-  const decoded = Schema.decodeUnknownExit(schema)(body)
+// The canonical JSON codec is what the OpenAPI document describes (OpenApi.ts), so both accept the same bodies.
+export const decode = <A, I>(schema: Schema.Codec<A, I>, body: unknown): A => {
+  const decoded = Schema.decodeUnknownExit(Schema.toCodecJson(schema))(body)
   if (decoded._tag === "Failure") throw new HttpError(400, "Malformed", String(decoded.cause))
   return decoded.value
 }
@@ -85,10 +96,32 @@ export interface ChainInfo {
   readonly coordinator: string
   readonly registry: string
   readonly ledger: string
+  /** Governance contracts (catalogue, grants, …) when deployed. */
+  readonly suite?: Record<string, string>
+  readonly deployBlock?: string
 }
 
-export const make = (deps: { store: TaskStore; scheduler: Scheduler; auth: Auth; chain: ChainInfo; models?: ModelStore }) => {
+/** A JSON route: method, path pattern, handler returning [status, body]. */
+export type Route = [string, RegExp, (req: IncomingMessage, match: RegExpMatchArray, url: URL) => Promise<[number, unknown]>]
+
+export const make = (deps: { store: TaskStore; scheduler: Scheduler; auth: Auth; chain: ChainInfo; models?: ModelStore; artifacts?: ArtifactStore; index?: ChainIndex; routes?: ReadonlyArray<Route> }) => {
   const { store, scheduler, auth, chain } = deps
+  const index = () => {
+    if (!deps.index) throw new HttpError(404, "NotFound", "this coordinator has no governance contracts (redeploy to add them)")
+    return deps.index
+  }
+  const artifacts = () => {
+    if (!deps.artifacts) throw new HttpError(404, "NotFound", "this coordinator has no artifact store")
+    return deps.artifacts
+  }
+  const artifactCall = async <A>(body: () => Promise<A>): Promise<A> => {
+    try {
+      return await body()
+    } catch (error) {
+      if (error instanceof ArtifactError) throw new HttpError(artifactStatus[error.code], error.code, error.message)
+      throw error
+    }
+  }
   const models = () => {
     if (!deps.models) throw new HttpError(404, "NotFound", "this coordinator has no model store")
     return deps.models
@@ -106,8 +139,9 @@ export const make = (deps: { store: TaskStore; scheduler: Scheduler; auth: Auth;
     }
   }
 
-  const routes: Array<[string, RegExp, (req: IncomingMessage, match: RegExpMatchArray, url: URL) => Promise<[number, unknown]>]> = [
+  const routes: Array<Route> = [
     ["GET", /^\/api\/health$/, async () => [200, { ok: true, chain }]],
+    ["GET", /^\/api\/openapi\.json$/, async () => [200, (await import("./OpenApi.ts")).document()]],
     ["GET", /^\/api\/auth\/nonce$/, async () => [200, { ...auth.issueNonce(), coordinator: chain.coordinator, chainId: chain.chainId, ledger: chain.ledger }]],
     ["POST", /^\/api\/tasks$/, async (req) => {
       const body = decode(SubmitTask, await readJson(req))
@@ -131,6 +165,34 @@ export const make = (deps: { store: TaskStore; scheduler: Scheduler; auth: Auth;
       if (status === undefined) throw new HttpError(404, "UnknownTask", `no task ${m[1]}`)
       return [200, { taskId: m[1], status }]
     }],
+    // PROTOCOLS.md §2.2 (c): keyword search over the index rebuilt from chain events.
+    ["GET", /^\/api\/catalog$/, async (_req, _m, url) => [200, { datasets: await index().search(url.searchParams.get("q") ?? "", { includeRetired: url.searchParams.get("all") === "1" }) }]],
+    ["GET", /^\/api\/catalog\/(0x[0-9a-fA-F]{64})$/, async (_req, m) => {
+      const dataset = await index().dataset(m[1]!)
+      if (!dataset) throw new HttpError(404, "UnknownDataset", `no dataset ${m[1]} in the catalogue`)
+      return [200, dataset]
+    }],
+    ["GET", /^\/api\/grants$/, async () => [200, { grants: await index().grants(), uses: await index().grantUses() }]],
+    ["GET", /^\/api\/model-requests$/, async (_req, _m, url) => [200, { requests: await index().modelRequests({ to: url.searchParams.get("to") ?? undefined }) }]],
+    // The supervisor's view (PROTOCOLS.md §2.1, §11 item 6): members and their states, every task and grant.
+    ["GET", /^\/api\/supervision$/, async () => {
+      const tasks = await store.list({ limit: 1000 })
+      return [200, {
+        members: await index().members(),
+        tasks: tasks.map((t) => ({ id: t.id, kind: t.kind, status: t.status, initiator: t.initiator, participants: t.spec.parties.map((p) => p.participant), reason: t.reason, createdAt: t.createdAt })),
+        grants: await index().grants(),
+        grantUses: await index().grantUses(),
+        modelRequests: await index().modelRequests()
+      }]
+    }],
+    ["POST", /^\/api\/artifacts$/, async (req) => {
+      const body = decode(PutArtifact, await readJson(req))
+      return [201, { cid: await artifacts().put(new Uint8Array(Buffer.from(body.base64, "base64")), body.codec) }]
+    }],
+    ["GET", /^\/api\/artifacts\/([a-z0-9]{20,120})$/, async (_req, m) => {
+      const artifact = await artifactCall(() => artifacts().get(m[1]!))
+      return [200, { cid: artifact.cid, codec: artifact.codec, base64: Buffer.from(artifact.bytes).toString("base64") }]
+    }],
     ["GET", /^\/api\/models$/, async () => [200, { models: await models().list() }]],
     ["GET", /^\/api\/models\/(0x[0-9a-f]{64})$/, async (_req, m) => {
       const model = await models().get(m[1]!)
@@ -143,11 +205,11 @@ export const make = (deps: { store: TaskStore; scheduler: Scheduler; auth: Auth;
     }]
   ]
 
-  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const url = new URL(req.url ?? "/", "http://coordinator")
     if (!url.pathname.startsWith("/api/")) return false
     try {
-      for (const [method, pattern, handle] of routes) {
+      for (const [method, pattern, handle] of [...routes, ...(deps.routes ?? [])]) {
         const match = url.pathname.match(pattern)
         if (match && req.method === method) {
           const [status, body] = await handle(req, match, url)
@@ -162,4 +224,6 @@ export const make = (deps: { store: TaskStore; scheduler: Scheduler; auth: Auth;
       return true
     }
   }
+  // The routes answered, for OpenApi.test.ts to hold the document to them.
+  return Object.assign(handle, { routes: [...routes, ...(deps.routes ?? [])].map(([method, pattern]) => ({ method, pattern })) })
 }

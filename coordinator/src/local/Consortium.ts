@@ -6,7 +6,8 @@ import { randomBytes } from "node:crypto"
 import type { Wallet } from "ethers"
 import { keccak256, toUtf8Bytes } from "ethers"
 import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
-import type { Addresses, LedgerClient } from "@jointly/core/ledger/Ledger.ts"
+import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import type { Addresses, Deployment, LedgerClient } from "@jointly/core/ledger/Ledger.ts"
 import { fundAccounts } from "../chain/Anvil.ts"
 import { ensureDeployment } from "../chain/Deployment.ts"
 
@@ -19,6 +20,16 @@ export interface Org {
 
 export const ledgerFor = (rpcUrl: string, wallet: Wallet, addresses: Addresses) =>
   makeEthersLedger({ rpcUrl, privateKey: wallet.privateKey, addresses })
+
+/** The governance contracts as `wallet` sees them; undefined for a deployment without them. */
+export const governanceFor = (rpcUrl: string, wallet: Wallet, deployment: Deployment) =>
+  deployment.suite === undefined
+    ? Promise.resolve(undefined)
+    : makeGovernanceLedger({ rpcUrl, privateKey: wallet.privateKey, addresses: { ...deployment.suite, registry: deployment.registry, deployBlock: deployment.deployBlock } })
+
+/** What a participant's config says about the chain (ParticipantConfig.chain). */
+export const chainConfig = (rpcUrl: string, deployment: Deployment) =>
+  deployment.suite === undefined ? undefined : { rpcUrl, registry: deployment.registry, ...deployment.suite, deployBlock: deployment.deployBlock.toString() }
 
 /** Deploys (or reuses) the contracts and grants the coordinator its role. */
 export const deploy = async (dataDir: string, rpcUrl: string, supervisor: Wallet, coordinator: Wallet, embedded: boolean) => {

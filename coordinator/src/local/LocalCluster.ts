@@ -29,6 +29,8 @@ export interface PartyOptions {
   readonly datasets: ReadonlyArray<DatasetSpec>
   /** Default: accept every task kind from the local analyst with at least 2 parties on these datasets. */
   readonly policy?: Policy
+  /** Catalogue metadata per dataset (for `jointly catalog publish`). */
+  readonly catalog?: Record<string, { readonly domain: string; readonly location?: string; readonly policy: "Open" | "GrantRequired" }>
 }
 
 export interface Options {
@@ -121,10 +123,12 @@ export const start = async (options: Options) => {
         return String(ready.url)
       }
       const ledger = await Consortium.ledgerFor(anvil.rpcUrl, keys.coordinator, deployment)
-      coordinator = await Coordinator.start({ store: join(coordinatorDir, "db"), ledger, startTimeoutMs: options.startTimeoutMs })
+      const governance = await Consortium.governanceFor(anvil.rpcUrl, keys.coordinator, deployment)
+      coordinator = await Coordinator.start({ store: join(coordinatorDir, "db"), ledger, governance, startTimeoutMs: options.startTimeoutMs })
       const running = coordinator
       stopped.push(async () => {
         await running.close()
+        await governance?.close()
         await ledger.close()
       })
       return coordinator.url
@@ -153,7 +157,9 @@ export const start = async (options: Options) => {
         coordinatorUrl,
         dataDir: dir,
         datasets: party.datasets.map((d) => ({ ...d, file: resolve(d.file) })),
-        policy: party.policy ?? defaultPolicy(party.datasets, keys.analyst.address)
+        policy: party.policy ?? defaultPolicy(party.datasets, keys.analyst.address),
+        ...(Consortium.chainConfig(anvil.rpcUrl, deployment) === undefined ? {} : { chain: Consortium.chainConfig(anvil.rpcUrl, deployment) }),
+        ...(party.catalog === undefined ? {} : { catalog: party.catalog })
       }
       const configFile = join(dir, "participant.json")
       await writeFile(configFile, JSON.stringify(config, null, 2))

@@ -20,6 +20,7 @@ import type { Rounds } from "../host/Rounds.ts"
 import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
 import { StaleTransition } from "../store/TaskStore.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
+import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { Hub } from "../transport/Hub.ts"
 import { WireRefusal } from "../transport/Hub.ts"
 
@@ -44,14 +45,19 @@ export interface Options {
  * A result carrying a trained model (`model` + `modelId`, e.g. modeling.horizontal-fl) has the model moved into
  * the model store; the stored result keeps `modelId`, the content hash, so the notarized digest covers it.
  */
-const storeModel = async (models: ModelStore | undefined, taskId: string, result: unknown): Promise<unknown> => {
+const storeModel = async (models: ModelStore | undefined, taskId: string, result: unknown, artifacts?: ArtifactStore): Promise<unknown> => {
   if (models === undefined || typeof result !== "object" || result === null || !("model" in result) || !("modelId" in result)) return result
   const { model, ...rest } = result as { model: unknown; modelId: string }
   await models.put(model, { taskId, expectedId: rest.modelId })
+  // Also content-addressed by CID, so an audit can check the model's bytes without trusting the model table.
+  if (artifacts) {
+    const cid = await artifacts.putJson(model, taskId)
+    await artifacts.link(taskId, "model", cid, rest.modelId)
+  }
   return rest
 }
 
-export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: Auth; consent: ConsentVerifier; log: Log; models?: ModelStore; options?: Options }) => {
+export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: Auth; consent: ConsentVerifier; log: Log; models?: ModelStore; artifacts?: ArtifactStore; options?: Options }) => {
   const { store, hub, rounds, auth, log } = deps
   const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
@@ -117,6 +123,9 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
     }
     clearTimeout(timers.get(task.id))
     timers.delete(task.id)
+    // PROTOCOLS.md §2.1 (d): a member suspended since it consented must not take part; ask the chain now.
+    const barred = await suspendedAmong([task.spec.initiator, ...parties])
+    if (barred !== undefined) return void (await move(task, "Failed", barred))
     if (!(await move(task, "Running"))) return
     const current = (await store.get(task.id))!
     run(current)
@@ -144,8 +153,10 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
       running.delete(task.id)
       try {
         if (Exit.isSuccess(exit)) {
-          const result = await storeModel(deps.models, task.id, exit.value)
+          const result = await storeModel(deps.models, task.id, exit.value, deps.artifacts)
+          const resultCid = await deps.artifacts?.putJson(result, task.id)
           await store.succeed(task.id, result, digest(result), reasonHash("Succeeded"))
+          if (resultCid !== undefined) await deps.artifacts!.link(task.id, "result", resultCid, digest(result))
           log.info("task succeeded", { taskId: task.id })
           notify(task.id, "Succeeded")
           ended(task, "Succeeded")
@@ -158,6 +169,33 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
         if (!(error instanceof StaleTransition)) log.error("could not record task outcome", { taskId: task.id, error: String(error) })
       }
     })
+  }
+
+  /** The reason naming the first account whose org is not Audited on chain, or undefined when all are. */
+  const suspendedAmong = async (accounts: ReadonlyArray<string>): Promise<string | undefined> => {
+    for (const account of accounts) {
+      try {
+        await auth.checkOrg(getAddress(account))
+      } catch (error) {
+        return `${(error as Error).message}; the task stops`
+      }
+    }
+    return undefined
+  }
+
+  /**
+   * The supervisor suspended or revoked an org (seen on chain): every open task that names one of its accounts
+   * fails at once, naming the org, and a running protocol is interrupted before its next round.
+   */
+  const suspended = async (accounts: ReadonlyArray<string>, reason: string) => {
+    const barred = new Set(accounts.map((a) => getAddress(a)))
+    for (const task of await store.unfinished()) {
+      const involved = [task.spec.initiator, ...participantsOf(task.spec)].some((a) => barred.has(getAddress(a)))
+      if (!involved) continue
+      const fiber = running.get(task.id)
+      if (await move(task, "Failed", reason)) log.warn("task stopped: member suspended", { taskId: task.id, reason })
+      if (fiber) await Effect.runPromise(Fiber.interrupt(fiber))
+    }
   }
 
   const submit = async (spec: TaskSpec, signature: string) => {
@@ -269,6 +307,7 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
     online: (account: string) => void online(account).catch((error) => log.error("online handling failed", { error: String(error) })),
     resume,
     cancel,
+    suspended,
     close,
     onStatus: (listener: (taskId: string, status: Status) => void) => {
       listeners.add(listener)

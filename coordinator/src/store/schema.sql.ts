@@ -62,6 +62,75 @@ export const migrations: ReadonlyArray<string> = [
      artifact jsonb not null,
      task_id text,
      created_at timestamptz not null default now()
+   );`,
+  // 3: governance (issue 7). The off-chain index of the consortium's chain events (catalogue, grants and their
+  // use log, members, model requests), rebuilt from the deployment block and resumed from `chain_cursor`; and the
+  // content-addressed artifact store (CIDv1, coordinator/src/artifacts/ArtifactStore.ts).
+  `create table chain_cursor (
+     name text primary key,
+     block bigint not null
+   );
+   create table catalog (
+     dataset_id text primary key,
+     owner text not null,
+     domain text not null,
+     name text not null,
+     attrs text not null,
+     size bigint not null,
+     content_hash text not null,
+     location text not null,
+     policy text not null,
+     version integer not null,
+     state text not null,
+     block bigint not null,
+     updated_at timestamptz not null default now()
+   );
+   create index catalog_owner on catalog(owner);
+   create table grants (
+     token_id text primary key,
+     dataset_id text not null,
+     requester text not null,
+     owner text not null,
+     purpose text not null,
+     expiry bigint not null,
+     max_uses integer not null,
+     uses integer not null default 0,
+     status text not null,
+     block bigint not null
+   );
+   create table grant_uses (
+     token_id text not null,
+     task_id text not null,
+     uses integer not null,
+     block bigint not null,
+     tx_hash text not null,
+     primary key (token_id, uses)
+   );
+   create table members (
+     company_id text primary key,
+     name text not null,
+     state text not null,
+     addresses jsonb not null default '[]',
+     block bigint not null
+   );
+   create table model_requests (
+     req_id text primary key,
+     dataset_id text not null,
+     from_account text not null,
+     to_account text not null,
+     payload_hash text not null,
+     payload_uri text not null,
+     state text not null,
+     result_hash text,
+     result_uri text,
+     block bigint not null
+   );
+   create table artifacts (
+     cid text primary key,
+     codec text not null,
+     bytes bytea not null,
+     task_id text,
+     created_at timestamptz not null default now()
    );`
 ]
 

@@ -7,7 +7,8 @@ import type { Server as HttpServer } from "node:http"
 import { Schema } from "effect"
 import { Server, type Socket } from "socket.io"
 import type { WireError, WireErrorCode } from "@jointly/core/wire/Messages.ts"
-import { events, HandshakeAuth, maxMessageBytes, StageReply, TaskConsent, transportMaxBytes } from "@jointly/core/wire/Messages.ts"
+import { AwaitingHuman, events, HandshakeAuth, HumanAck, maxMessageBytes, StageReply, TaskConsent, transportMaxBytes } from "@jointly/core/wire/Messages.ts"
+import type { HumanDecision } from "@jointly/core/wire/Messages.ts"
 import type { StageRequest, TaskEnded, TaskOffer } from "@jointly/core/wire/Messages.ts"
 import { AdmissionRefused, type Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
@@ -24,6 +25,8 @@ export interface Inbound {
   readonly reply: (account: string, message: StageReply) => Promise<void>
   readonly online: (account: string) => void
   readonly offline: (account: string) => void
+  /** A participant's "ask" policy waits for a human (the dashboard shows it). */
+  readonly awaitingHuman?: (account: string, message: AwaitingHuman) => Promise<void>
 }
 
 export const namespace = "/participants"
@@ -93,9 +96,10 @@ export const make = (http: HttpServer, auth: Auth, log: Log) => {
     log.info("participant connected", { account, org: socket.data.org })
     on(socket, events.consent, TaskConsent, (who, m) => inbound!.consent(who, m))
     on(socket, events.reply, StageReply, (who, m) => inbound!.reply(who, m))
+    on(socket, events.awaitingHuman, AwaitingHuman, async (who, m) => inbound!.awaitingHuman?.(who, m))
     // Any other event is a protocol violation: say so instead of ignoring it silently.
     socket.onAny((event: string) => {
-      if (event !== events.consent && event !== events.reply) {
+      if (event !== events.consent && event !== events.reply && event !== events.awaitingHuman) {
         refuse(socket, { code: "UnknownStage", message: `unknown event ${event}`, ref: event })
       }
     })
@@ -126,6 +130,17 @@ export const make = (http: HttpServer, auth: Auth, log: Log) => {
     offer: (account: string, offer: TaskOffer) => emit(account, events.offer, offer),
     request: (account: string, request: StageRequest) => emit(account, events.request, request),
     ended: (account: string, message: TaskEnded) => emit(account, events.ended, message),
+    /** Relays a human's decision to the participant, which checks it and answers; undefined when it is offline or silent. */
+    relayHuman: async (account: string, decision: HumanDecision): Promise<HumanAck | undefined> => {
+      const socket = sockets.get(account)
+      if (!socket) return undefined
+      try {
+        const answer = Schema.decodeUnknownExit(HumanAck)(await socket.timeout(10_000).emitWithAck(events.humanDecision, decision))
+        return answer._tag === "Success" ? answer.value : { ok: false, detail: "the participant's answer does not decode" }
+      } catch {
+        return undefined
+      }
+    },
     /** Disconnects an org's socket, e.g. right after the supervisor suspends it. */
     kick: (account: string, reason: string) => {
       const socket = sockets.get(account)

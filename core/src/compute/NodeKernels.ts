@@ -9,8 +9,9 @@
  * (modulus, exponent) and per (modulus, base): the Paillier hot loops use few distinct pairs (p−1 mod p²,
  * 2Δs_i mod N², N mod N²; bases h_s and v).
  * A new context also runs DH_check, which on a modulus without small factors (N², p²) costs several full
- * exponentiations, so a pair seen for the first time with a short exponent (under 1/16 of the modulus bits,
- * e.g. SecureSVM's 42-bit blinding of a fresh margin) is computed by the TS kernel instead.
+ * exponentiations (~18 ms at 4096 bits), so a pair seen for the first time with a short exponent (under 1/16 of
+ * the modulus bits, e.g. SecureSVM's 42-bit blinding of a margin) is computed by the TS kernel instead, and a
+ * short exponent only ever gets a fixed-exponent context.
  * Inputs OpenSSL refuses (base 0, 1 or −1, results 1 or −1, moduli under 512 bits, even moduli) go to the TS
  * kernel.
  *
@@ -66,7 +67,10 @@ const opensslPow = (b: bigint, exponent: bigint, modulus: bigint): bigint => {
     touch(byBase, bk, fixedBase, CACHE_SIZE)
     return powByBase(fixedBase, exponent)
   }
-  if (seen.has(bk)) {
+  // A short exponent pays for a context only when it is the fixed part (Horner's 2^W over many bases): a base
+  // seen twice with short exponents (a duplicate row's margin) would not repay its DH_check.
+  const short = TsKernels.bitLength(exponent) * SHORT_EXPONENT_RATIO < TsKernels.bitLength(modulus)
+  if (seen.has(bk) && !short) {
     const dh = newContext(modulus, b)
     touch(byBase, bk, dh, CACHE_SIZE)
     return powByBase(dh, exponent)
@@ -79,7 +83,7 @@ const opensslPow = (b: bigint, exponent: bigint, modulus: bigint): bigint => {
   }
   touch(seen, ek, true, 4 * CACHE_SIZE)
   touch(seen, bk, true, 4 * CACHE_SIZE)
-  if (TsKernels.bitLength(exponent) * SHORT_EXPONENT_RATIO < TsKernels.bitLength(modulus)) return TsKernels.modPow(b, exponent, modulus)
+  if (short) return TsKernels.modPow(b, exponent, modulus)
   return powByBase(newContext(modulus, b), exponent)
 }
 

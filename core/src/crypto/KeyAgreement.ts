@@ -11,6 +11,23 @@ import { hkdf } from "@noble/hashes/hkdf.js"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Schema } from "effect"
+import * as NodeX25519 from "./NodeX25519.ts"
+
+/**
+ * The X25519 backend: OpenSSL under Node (NodeX25519.ts), @noble/curves elsewhere — the same function, so the
+ * choice never changes a key. Chosen once at load, like `PrgKernel.platform`.
+ */
+const noble: NodeX25519.X25519 = {
+  name: "noble",
+  publicKey: (secretKey) => x25519.getPublicKey(secretKey),
+  sharedSecret: (secretKey, publicKey) => x25519.getSharedSecret(secretKey, publicKey)
+}
+export const backends = { noble, node: NodeX25519.load() } as const
+const backend = backends.node ?? noble
+export const backendName = backend.name
+
+/** Public keys by secret key object: `agree` needs its own public key on every call (HKDF info). */
+const publicKeys = new WeakMap<Uint8Array, Uint8Array>()
 
 export const KEY_BYTES = 32
 export const PUBLIC_KEY_BYTES = 32
@@ -32,7 +49,9 @@ export interface KeyPair {
 /** A fresh X25519 key pair from the platform CSPRNG. */
 export const generateKeyPair = (): KeyPair => {
   const secretKey = x25519.utils.randomSecretKey()
-  return { secretKey, publicKey: x25519.getPublicKey(secretKey) }
+  const publicKey = backend.publicKey(secretKey)
+  publicKeys.set(secretKey, publicKey)
+  return { secretKey, publicKey }
 }
 
 /** The public key of an X25519 secret key. @throws KeyAgreementError("InvalidSecretKey") */
@@ -40,7 +59,11 @@ export const publicKeyOf = (secretKey: Uint8Array): Uint8Array => {
   if (secretKey.length !== KEY_BYTES) {
     throw new KeyAgreementError({ reason: "InvalidSecretKey", detail: `expected ${KEY_BYTES} bytes, got ${secretKey.length}` })
   }
-  return x25519.getPublicKey(secretKey)
+  const cached = publicKeys.get(secretKey)
+  if (cached !== undefined) return cached
+  const publicKey = backend.publicKey(secretKey)
+  publicKeys.set(secretKey, publicKey)
+  return publicKey
 }
 
 const compareBytes = (a: Uint8Array, b: Uint8Array): number => {
@@ -64,7 +87,7 @@ export const agree = (secretKey: Uint8Array, peerPublicKey: Uint8Array, context:
   }
   let shared: Uint8Array
   try {
-    shared = x25519.getSharedSecret(secretKey, peerPublicKey)
+    shared = backend.sharedSecret(secretKey, peerPublicKey)
   } catch (cause) {
     throw new KeyAgreementError({ reason: "LowOrderPoint", detail: String(cause) })
   }

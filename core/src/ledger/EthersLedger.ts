@@ -20,7 +20,13 @@ import {
   type TransactionReceipt
 } from "ethers"
 import * as Eip712 from "./Eip712.ts"
+import * as AccessGrantsBinding from "./generated/AccessGrants.ts"
+import * as CertificatesBinding from "./generated/Certificates.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
+import * as DataCatalogBinding from "./generated/DataCatalog.ts"
+import * as GovernanceBinding from "./generated/Governance.ts"
+import * as ModelRequestsBinding from "./generated/ModelRequests.ts"
+import * as SettlementBinding from "./generated/Settlement.ts"
 import * as TaskLedger from "./generated/TaskLedger.ts"
 import {
   CompanyState,
@@ -75,13 +81,33 @@ const revertData = (e: unknown): string | undefined => {
   return undefined
 }
 
+/** Every contract's custom errors, tried in turn (selectors of distinct errors do not collide in practice). */
+const errorDecoders = [
+  Registry.decodeError,
+  TaskLedger.decodeError,
+  DataCatalogBinding.decodeError,
+  AccessGrantsBinding.decodeError,
+  ModelRequestsBinding.decodeError,
+  SettlementBinding.decodeError,
+  GovernanceBinding.decodeError,
+  CertificatesBinding.decodeError
+] as ReadonlyArray<(data: string) => { readonly name: string; readonly args: Record<string, unknown> } | null>
+
+const decodeAnyError = (data: string) => {
+  for (const decode of errorDecoders) {
+    const decoded = decode(data)
+    if (decoded !== null) return decoded
+  }
+  return null
+}
+
 /** Maps anything ethers or the node threw to a LedgerError (viem-style short message + details). */
 export const toLedgerError = (operation: string, e: unknown): LedgerError => {
   if (e instanceof LedgerError) return e
   const details = e instanceof Error ? ((e as { shortMessage?: string }).shortMessage ?? e.message) : String(e)
   if (isError(e, "CALL_EXCEPTION") || revertData(e) !== undefined) {
     const data = revertData(e)
-    const decoded = data === undefined ? null : (Registry.decodeError(data) ?? TaskLedger.decodeError(data))
+    const decoded = data === undefined ? null : decodeAnyError(data)
     if (decoded !== null) {
       const args = stringifyArgs(decoded.args)
       const shown = Object.entries(args).map(([k, v]) => `${k}=${v}`).join(", ")

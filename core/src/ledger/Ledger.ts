@@ -61,6 +61,18 @@ export interface Addresses {
 }
 
 export interface Deployment extends Addresses {
+  /**
+   * The governance contracts (GovernanceLedger.ts): catalogue, grants, model requests, settlement, votes,
+   * certificates. Absent in deployments saved before they existed; `ensureDeployment` extends those.
+   */
+  readonly suite?: {
+    readonly catalog: string
+    readonly grants: string
+    readonly modelRequests: string
+    readonly settlement: string
+    readonly governance: string
+    readonly certificates: string
+  }
   readonly chainId: bigint
   readonly deployBlock: bigint
   readonly supervisor: string

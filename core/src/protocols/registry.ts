@@ -11,7 +11,9 @@ import type { ModelRuntime } from "./federated-learning/ModelRuntime.ts"
 import * as JointQuery from "./joint-query/index.ts"
 import * as JointStatistics from "./joint-statistics/index.ts"
 import * as SecureSvm from "./secure-svm/index.ts"
+import * as Vertical from "./vertical/index.ts"
 import * as BatchPrediction from "./batch-prediction/index.ts"
+import * as EncryptedLinear from "./encrypted-linear/index.ts"
 import type { PredictionSink } from "./batch-prediction/spec.ts"
 import type { CoordinatorSession, ParticipantFailure, ProtocolError, RoundError, StageHandler } from "./Protocol.ts"
 
@@ -36,7 +38,7 @@ export interface ProtocolDefinition {
 }
 
 export const protocols: ReadonlyMap<string, ProtocolDefinition> = new Map(
-  [JointStatistics.definition, FederatedLearning.definition, BatchPrediction.definition, SecureSvm.definition, ...JointQuery.definitions].map((d) => [d.kind, d] as const)
+  [JointStatistics.definition, FederatedLearning.definition, BatchPrediction.definition, EncryptedLinear.definition, SecureSvm.definition, ...JointQuery.definitions, ...Vertical.definitions].map((d) => [d.kind, d] as const)
 )
 
 export const lookup = (kind: string): ProtocolDefinition | undefined => protocols.get(kind)

@@ -7,7 +7,7 @@ import { Schema } from "effect"
 import { getAddress } from "ethers"
 import { digest } from "../wire/Canonical.ts"
 
-export const Address = Schema.String.check(Schema.isPattern(/^0x[0-9a-fA-F]{40}$/))
+export const Address = Schema.String.check(Schema.isPattern(/^0x[0-9a-fA-F]{40}$/u))
 
 export const Party = Schema.Struct({
   /** The participant's chain account (its org's address). */

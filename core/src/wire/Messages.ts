@@ -6,7 +6,7 @@ import { Schema } from "effect"
 import { Status } from "../task/Lifecycle.ts"
 
 export const Hex32 = Schema.String.check(Schema.isPattern(/^0x[0-9a-fA-F]{64}$/))
-export const HexBytes = Schema.String.check(Schema.isPattern(/^0x([0-9a-fA-F]{2})*$/))
+export const HexBytes = Schema.String.check(Schema.isPattern(/^0x([0-9a-fA-F]{2})*$/u))
 
 /** Coordinator → participant: a task that names this participant, asking for consent. */
 export const TaskOffer = Schema.Struct({
@@ -24,6 +24,34 @@ export const TaskConsent = Schema.Struct({
   signature: HexBytes
 })
 export type TaskConsent = typeof TaskConsent.Type
+
+/**
+ * Participant → coordinator: a task passed every rule of an "ask" policy and now waits for a human, who may
+ * decide in the coordinator's dashboard. Sent again after every reconnection while the task still waits.
+ */
+export const AwaitingHuman = Schema.Struct({
+  taskId: Hex32,
+  /** What the human is shown beside the task: the policy's verdict, in words. */
+  summary: Schema.String.check(Schema.isMaxLength(2000))
+})
+export type AwaitingHuman = typeof AwaitingHuman.Type
+
+/**
+ * Coordinator → participant: a human's decision relayed from the dashboard. `mac` is HMAC-SHA256 under the
+ * participant's own dashboard token over the decision (participant/src/policy/HumanToken.ts), so the
+ * coordinator can relay a decision but never make or alter one; the participant still signs the consent.
+ * Answered through the socket.io acknowledgement with a HumanAck.
+ */
+export const HumanDecision = Schema.Struct({
+  taskId: Hex32,
+  approve: Schema.Boolean,
+  reason: Schema.String.check(Schema.isMaxLength(1000)),
+  mac: HexBytes
+})
+export type HumanDecision = typeof HumanDecision.Type
+
+export const HumanAck = Schema.Struct({ ok: Schema.Boolean, detail: Schema.optional(Schema.String) })
+export type HumanAck = typeof HumanAck.Type
 
 /** Coordinator → participant: the request of one protocol stage. `payload` is decoded by the stage's Schema. */
 export const StageRequest = Schema.Struct({
@@ -85,7 +113,9 @@ export const events = {
   request: "stage.request",
   reply: "stage.reply",
   ended: "task.ended",
-  error: "wire.error"
+  error: "wire.error",
+  awaitingHuman: "consent.awaiting-human",
+  humanDecision: "consent.human"
 } as const
 
 /**

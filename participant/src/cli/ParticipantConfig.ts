@@ -9,13 +9,38 @@ import { Schema } from "effect"
 import { DatasetSpec } from "../datasets/Dataset.ts"
 import { Policy } from "../policy/ConsentPolicy.ts"
 
+/**
+ * The chain this participant reads itself (never through the coordinator): the registry and the governance
+ * contracts. Needed for catalogue publishing, grant enforcement and model-to-data requests.
+ */
+export const ChainConfig = Schema.Struct({
+  rpcUrl: Schema.String,
+  registry: Schema.String,
+  catalog: Schema.String,
+  grants: Schema.String,
+  modelRequests: Schema.String,
+  settlement: Schema.String,
+  governance: Schema.String,
+  certificates: Schema.String,
+  /** Decimal block number the contracts were deployed in (log scans start there). */
+  deployBlock: Schema.optional(Schema.String)
+})
+export type ChainConfig = typeof ChainConfig.Type
+
 export const ParticipantConfig = Schema.Struct({
   coordinatorUrl: Schema.String,
   /** Holds the encrypted keystore and the task journal. */
   dataDir: Schema.String,
   datasets: Schema.Array(DatasetSpec),
   /** Inline policy, or the path of a policy file relative to this config. */
-  policy: Schema.Union([Policy, Schema.String])
+  policy: Schema.Union([Policy, Schema.String]),
+  chain: Schema.optional(ChainConfig),
+  /** Catalogue metadata per dataset name (domain, location, default access policy) for `jointly catalog publish`. */
+  catalog: Schema.optional(Schema.Record(Schema.String, Schema.Struct({
+    domain: Schema.String,
+    location: Schema.optional(Schema.String),
+    policy: Schema.Literals(["Open", "GrantRequired"])
+  })))
 })
 export type ParticipantConfig = typeof ParticipantConfig.Type
 

@@ -2,10 +2,16 @@
  * `jointly participant --config <file>`: a participant agent as its own process. Prints one JSON line
  * `{"event":"ready",…}` on stdout once admitted, then its events as JSON lines on stderr; stops on SIGTERM.
  */
+import { readFile, writeFile } from "node:fs/promises"
+import { join } from "node:path"
 import { Effect, Redacted } from "effect"
+import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import * as Agent from "../Agent.ts"
+import * as GrantGuard from "../governance/GrantGuard.ts"
+import * as ModelServer from "../governance/ModelServer.ts"
 import * as Keystore from "../keystore/Keystore.ts"
 import * as ConsentPolicy from "../policy/ConsentPolicy.ts"
+import * as HumanToken from "../policy/HumanToken.ts"
 import * as ParticipantConfig from "./ParticipantConfig.ts"
 
 export const run = async (configFile: string) => {
@@ -14,16 +20,33 @@ export const run = async (configFile: string) => {
   // Batch predictions are written under the data dir (modeling/Compute.ts), also from the worker thread.
   process.env.JOINTLY_DATA_DIR ??= config.dataDir
   const policy = typeof config.policy === "string" ? await ConsentPolicy.loadPromise(config.policy) : config.policy
+  const wallet = Redacted.value(identity.account)
+  // The chain, read by this participant itself: grants are enforced here, never on the coordinator's word.
+  const chain = config.chain === undefined
+    ? undefined
+    : await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
+  const contentHashes = new Map<string, string>()
+  const dashboardToken = await dashboardTokenOf(config.dataDir)
   const agent = await Agent.start({
     coordinatorUrl: config.coordinatorUrl,
-    wallet: Redacted.value(identity.account),
+    wallet,
     datasets: config.datasets,
-    policy: (question) =>
-      Effect.runPromise(ConsentPolicy.decide(policy, question)).then((verdict) => ({
-        decision: verdict.decision,
-        reason: verdict.reason
-      }))
+    dashboardToken,
+    policy: async (question, human) => {
+      // "ask" mode: the human decides in the coordinator's dashboard with this participant's token (HumanToken.ts).
+      const verdict = await ConsentPolicy.decidePromise(policy, question, (_input, v) => human.ask(v.reason))
+      if (verdict.decision !== "approve" || chain === undefined) return { decision: verdict.decision, reason: verdict.reason }
+      // PROTOCOLS.md §2.4-§2.5: a catalogued dataset that needs a grant serves only a valid grant's holder.
+      try {
+        const tokenId = await GrantGuard.check(chain, question, contentHashes.get(question.dataset))
+        return { decision: "approve", reason: tokenId === undefined ? verdict.reason : `${verdict.reason}; grant ${tokenId} used` }
+      } catch (error) {
+        if (error instanceof GrantGuard.AccessDenied) return { decision: "reject", reason: error.message }
+        throw error
+      }
+    }
   })
+  for (const d of agent.datasets) contentHashes.set(d.name, d.contentHash)
   agent.on((event) => process.stderr.write(JSON.stringify({ at: new Date().toISOString(), participant: agent.address, ...event }) + "\n"))
   // TEST HOOK (integration tests only): die right after answering the named stage, as a crash mid-protocol
   // would. The reply is already handed to the socket when the event fires.
@@ -37,12 +60,39 @@ export const run = async (configFile: string) => {
     })
   }
   await agent.connected
-  process.stdout.write(JSON.stringify({ event: "ready", address: agent.address, datasets: agent.datasets }) + "\n")
+  const models = chain === undefined
+    ? undefined
+    : ModelServer.start({
+      chain,
+      coordinatorUrl: config.coordinatorUrl,
+      secretKey: Redacted.value(identity.encryptionSecretKey),
+      datasets: config.datasets,
+      policy,
+      deployBlock: BigInt(config.chain?.deployBlock ?? "0"),
+      onEvent: (event) => process.stderr.write(JSON.stringify({ at: new Date().toISOString(), participant: agent.address, ...event }) + "\n")
+    })
+  // The dashboard token is shown to whoever started this participant, the human who decides its "ask" consents.
+  process.stdout.write(JSON.stringify({ event: "ready", address: agent.address, datasets: agent.datasets, dashboardToken }) + "\n")
+  if (policy.mode === "ask") process.stderr.write(`consents of ${agent.address} wait for a human: decide them in the coordinator's dashboard with the token ${dashboardToken}\n`)
   const stop = async () => {
+    models?.stop()
+    await chain?.close()
     await agent.close()
     process.exit(0)
   }
   process.once("SIGTERM", stop)
   process.once("SIGINT", stop)
   return agent
+}
+
+/** The participant's dashboard token, made on first start and kept (owner-only) in its data dir. */
+const dashboardTokenOf = async (dataDir: string): Promise<string> => {
+  const file = join(dataDir, "dashboard-token")
+  try {
+    return (await readFile(file, "utf8")).trim()
+  } catch {
+    const token = HumanToken.generate()
+    await writeFile(file, token + "\n", { mode: 0o600 })
+    return token
+  }
 }

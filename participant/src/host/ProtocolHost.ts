@@ -21,6 +21,8 @@ import * as Compute from "../modeling/Compute.ts"
 import * as QueryServices from "./QueryServices.ts"
 import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
 import * as PoolRunner from "../worker/PoolRunner.ts"
+import * as OwnedModels from "../he/OwnedModels.ts"
+import * as SealCkks from "../he/SealCkks.ts"
 import { type Dataset, type DatasetSpec, type DatasetSummary, summarize } from "../datasets/Dataset.ts"
 
 export interface AcceptedTask {
@@ -162,7 +164,7 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
   // One job pool and one kernel choice per runner, i.e. per agent (inline) or per protocol worker thread.
   const jobs = PoolRunner.make({ size: options.jobWorkers })
   const kernels = Layer.succeed(SelectKernels.Kernels, await SelectKernels.select({ wasm: () => import("@jointly/wasm").then((m) => m.loadWasmKernels()) }))
-  const host = make(options.wallet, Layer.mergeAll(localData(options.wallet.address, loaded), Compute.layer(), QueryServices.layer(), jobs.layer, kernels))
+  const host = make(options.wallet, Layer.mergeAll(localData(options.wallet.address, loaded), Compute.layer(), QueryServices.layer(), jobs.layer, kernels, SealCkks.layer, OwnedModels.layer()))
   const accepted = new Map<string, AcceptedTask>()
   return {
     datasets: loaded.map(summarize),

@@ -2,7 +2,8 @@
  * What the joint-query protocols (core/src/protocols/joint-query) get from a participant host besides its data:
  *   - QueryCompute over a worker pool (DESIGN.md §6): a chunk of ids or points is split across the pool's
  *     threads (`query.hash-blind`, `query.blind` in worker/jobs.ts); small chunks stay on this thread. The pool
- *     starts on first use and closes after a minute idle, so tasks of other kinds never pay for it.
+ *     starts on first use and closes after a minute idle, so tasks of other kinds never pay for it. Every
+ *     thread, this one included, uses libsodium's native build when it is built (worker/NativeRistretto.ts).
  *   - TaskOutput to `<data dir>/outputs/<taskId>.json` (mode 0600), the receiver's private output. The data dir
  *     comes from JOINTLY_DATA_DIR, which `jointly participant` sets from its config (as modeling/Compute.ts
  *     does for predictions); without one the protocols keep the output in task memory.
@@ -14,7 +15,11 @@ import { TaskOutput } from "@jointly/core/data/TaskOutput.ts"
 import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
 import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
 import * as Group from "@jointly/core/protocols/joint-query/Group.ts"
+import * as NativeRistretto from "../worker/NativeRistretto.ts"
 import * as WorkerPool from "../worker/WorkerPool.ts"
+
+// Inline work (small chunks, and the protocol's own validation) on this thread uses the same kernels as the pool.
+NativeRistretto.install()
 
 /** Below this many elements per thread, the message passing costs more than it saves. */
 const MIN_PER_THREAD = 512

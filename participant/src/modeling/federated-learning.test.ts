@@ -31,7 +31,10 @@ describe.skipIf(!existsSync(file))("FedAvg on digits (tfjs wasm, secure aggregat
   it("reaches the centrally trained model's accuracy within 2 points", async () => {
     const digits = loadDigits()
     const { test, shards } = nonIid(digits, 4)
-    const params = digitsParams(digits.header)
+    // Three local epochs per round with a slowly decaying step (learningRate·0.98^(r−1)) over 30 rounds: the
+    // fixture's constant-step 25×2 schedule ended 0.05 points inside the 2-point bound and flipped with any
+    // change in rounding; this one ends ~0.9 points inside it. The central baseline below is unchanged.
+    const params = digitsParams(digits.header, { rounds: 30, localEpochs: 3, learningRateDecay: 0.98 })
     const r = resolved(params, shards.length)
     const host = InMemoryHost.make(shards.map((rows, i) => {
       const layer = Layer.mergeAll(
@@ -64,7 +67,7 @@ describe.skipIf(!existsSync(file))("FedAvg on digits (tfjs wasm, secure aggregat
     process.stderr.write(`[digits] federated ${fedAccuracy.toFixed(4)} central ${centralAccuracy.toFixed(4)} rounds ${result.rounds.map((x) => x.accuracy?.toFixed(3)).join(" ")}\n`)
     expect(centralAccuracy).toBeGreaterThan(0.9)
     expect(fedAccuracy).toBeGreaterThanOrEqual(centralAccuracy - 0.02)
-    expect(result.rounds).toHaveLength(25)
+    expect(result.rounds).toHaveLength(30)
     expect(result.rounds.at(-1)!.accuracy!).toBeGreaterThan(result.rounds[0]!.accuracy!)
   }, 180_000)
 })

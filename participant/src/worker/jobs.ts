@@ -11,9 +11,14 @@ import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
 import { makePaillierJobs } from "@jointly/core/crypto/paillier/Jobs.ts"
 import { jobs as queryJobs } from "@jointly/core/protocols/joint-query/Compute.ts"
 import { makeSecureSvmJobs } from "@jointly/core/protocols/secure-svm/Blind.ts"
+import { makeThresholdJobs } from "@jointly/core/crypto/threshold-paillier/Jobs.ts"
 
 /** This worker's big-integer backend, chosen once: OpenSSL in Node, WebAssembly in a browser worker. */
 const kernels = await SelectKernels.select({ wasm: () => import("@jointly/wasm").then((m) => m.loadWasmKernels()) })
+
+// Joint-query group kernels: libsodium native in Node when built, its WASM build otherwise (and in browsers);
+// imported dynamically so a browser bundle of this registry never pulls in the Node-only loader.
+if (typeof process !== "undefined" && process.versions?.node !== undefined) (await import("./NativeRistretto.ts")).install()
 
 export type Job = (input: Uint8Array) => Uint8Array | Promise<Uint8Array>
 
@@ -25,6 +30,8 @@ export const jobs: JobRegistry = {
   /** Joint query: hash ids into ristretto255 and blind chunks of points (`query.hash-blind`, `query.blind`). */
   ...queryJobs,
   ...makeSecureSvmJobs(kernels),
+  /** Threshold-Paillier partial decryptions with proofs and proof checks (vertical training and prediction). */
+  ...makeThresholdJobs(kernels),
 
   /** Returns its input: a liveness probe for the pool. */
   "worker.echo": (input) => input,

@@ -45,6 +45,7 @@ contract ConsortiumRegistry {
     error LastAddress(bytes32 companyId);
     error InvalidStateTransition(CompanyState from, CompanyState to);
     error ZeroAddress();
+    error GovernorAlreadySet(address governor);
 
     event CompanyRegistered(
         bytes32 indexed companyId,
@@ -61,12 +62,18 @@ contract ConsortiumRegistry {
     event AddressBound(bytes32 indexed companyId, address indexed account, address indexed approvedBy);
     event AddressRemoved(bytes32 indexed companyId, address indexed account, address indexed removedBy);
     event EncryptionKeyChanged(bytes32 indexed companyId, bytes encPubKey);
+    event GovernorSet(address indexed governor);
 
     /// @dev secp256k1 field prime, for the on-curve check of encryption keys.
     uint256 private constant P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F;
 
     /// @notice May be a multisig of regulators (PROTOCOLS.md §2.1 (d)).
     address public immutable supervisor;
+
+    /// @notice The Governance contract whose passed votes may change company states (PROTOCOLS.md §2.5); set once.
+    address public governor;
+    /// @notice How many companies are Audited now: the electorate of governance votes (§2.5 "2/3 of all members").
+    uint256 public memberCount;
 
     mapping(bytes32 => Company) private companies;
     mapping(address => bytes32) private boundTo;
@@ -169,13 +176,25 @@ contract ConsortiumRegistry {
 
     // ---------------------------------------------------------------- supervision
 
+    /// @notice Binds the Governance contract (PROTOCOLS.md §2.1 (d): SUP "may be replaced by governance votes").
+    function setGovernor(address governor_) external onlySupervisor {
+        if (governor_ == address(0)) revert ZeroAddress();
+        if (governor != address(0)) revert GovernorAlreadySet(governor);
+        governor = governor_;
+        emit GovernorSet(governor_);
+    }
+
     /// @notice Alg. 2 with the state machine of fix (d). reasonHash commits to the supervisor's off-chain reasons.
-    function setState(bytes32 companyId, CompanyState newState, bytes32 reasonHash) external onlySupervisor {
+    /// The governor (a passed vote) may make the same changes.
+    function setState(bytes32 companyId, CompanyState newState, bytes32 reasonHash) external {
+        if (msg.sender != supervisor && (governor == address(0) || msg.sender != governor)) revert NotSupervisor(msg.sender);
         Company storage c = companies[companyId];
         CompanyState old = c.state;
         if (old == CompanyState.None) revert UnknownCompany(companyId);
         if (!_allowed(old, newState)) revert InvalidStateTransition(old, newState);
         c.state = newState;
+        if (old == CompanyState.Audited) memberCount -= 1;
+        if (newState == CompanyState.Audited) memberCount += 1;
         emit StateChanged(companyId, old, newState, reasonHash);
     }
 
@@ -183,6 +202,10 @@ contract ConsortiumRegistry {
 
     function getCompany(bytes32 companyId) external view returns (Company memory) {
         return companies[companyId];
+    }
+
+    function stateOf(bytes32 companyId) external view returns (CompanyState) {
+        return companies[companyId].state;
     }
 
     /// @notice The company an address is bound to (zero id and None when unbound).

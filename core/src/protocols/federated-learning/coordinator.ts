@@ -13,12 +13,14 @@ import { artifactId, bytesToFloat32, float32ToBytes, type TfjsLayersArtifact } f
 import type { CoordinatorSession, Stage } from "../Protocol.ts"
 import { ProtocolError } from "../Protocol.ts"
 import { runSecureAggregation } from "../secure-aggregation/server.ts"
+import * as CkksAggregation from "./CkksAggregation.ts"
 import * as Merkle from "./Merkle.ts"
 import * as Privacy from "./Privacy.ts"
 import type { Result, RoundMetrics, ValidationMetrics } from "./spec.ts"
-import { defaults, evaluate, initialize, kind, prepare, ringBits, train } from "./spec.ts"
+import type { RingBits } from "./spec.ts"
+import { defaults, evaluate, initialize, kind, narrowRing, prepare, train, wideRing } from "./spec.ts"
 import type { Decoded, Resolved } from "./Updates.ts"
-import { decodeVector, roundDigest, sampleCohort, updateProblem, vectorLength } from "./Updates.ts"
+import { decodeVector, roundDigest, sampleCohort, updateProblem, vectorLength, weightScale } from "./Updates.ts"
 
 export interface Options {
   readonly timeoutMs?: number
@@ -58,6 +60,9 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
     yield* session.round(prepare, everyone, { minReplies: parties.length, timeoutMs })
     yield* session.progress({ stage: prepare.name, done: parties.length, total: parties.length })
 
+    // CkksAggregation.ts: fresh keys every attempt (participant memory does not outlive one).
+    const ckks = aggregation === "ckks" ? yield* CkksAggregation.setup(session, params.keyHolder ?? parties[0]!, timeoutMs) : undefined
+
     const saved = (yield* session.checkpoint.load(CHECKPOINT)) as Checkpoint | undefined
     let weights: Float32Array
     const history: Array<RoundMetrics> = [...(saved?.rounds ?? [])]
@@ -69,12 +74,22 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
     }
 
     /** Sums the updates of a round, in the clear or through secure aggregation. */
-    const aggregate = <Req>(stage: Stage<Req, any>, cohort: ReadonlyArray<string>, request: (p: string) => Req, aggregationId: string, parameters: number) =>
+    const aggregate = <Req>(stage: Stage<Req, any>, cohort: ReadonlyArray<string>, request: (p: string) => Req, aggregationId: string, parameters: number, bits: RingBits) =>
       Effect.gen(function*() {
         const replies = yield* session.round(stage, new Map(cohort.map((p) => [p, request(p)] as const)), { minReplies: minUpdates, timeoutMs })
         const rejected: Array<{ participant: string; reason: string }> = cohort
           .filter((p) => !replies.has(p))
           .map((participant) => ({ participant, reason: "no update in time (dropped, timed out or failed locally)" }))
+        if (ckks) {
+          const encrypted = new Map(cohort.filter((p) => replies.has(p)).map((p) => [p, (replies.get(p) as { encrypted?: ReadonlyArray<Uint8Array> }).encrypted] as const))
+          const result = yield* CkksAggregation.aggregate(session, ckks, aggregationId, parameters, encrypted, minUpdates, timeoutMs)
+          return {
+            decoded: { update: new Float64Array(0), trainSamples: result.trainSamples, validation: result.validation } as Decoded,
+            model: result.model,
+            contributors: result.contributors,
+            rejected: [...rejected, ...result.rejected]
+          }
+        }
         if (aggregation === "plain") {
           const sum = new Float64Array(parameters)
           let trainSamples = 0
@@ -117,33 +132,41 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
         const result = yield* runSecureAggregation(quiet, {
           participants: ready,
           vectorLength: vectorLength(parameters),
-          bits: ringBits,
+          bits,
           aggregationId,
           dropoutTolerance: Math.max(0, Math.min(ready.length - minUpdates, Math.floor((ready.length - 1) / 2))),
           timeoutMs
         })
         for (const p of ready) if (!result.contributors.includes(p)) rejected.push({ participant: p, reason: "dropped during secure aggregation (masks removed)" })
-        return { decoded: decodeVector(result.sum, parameters), contributors: [...result.contributors], rejected }
+        return { decoded: decodeVector(result.vector, parameters), contributors: [...result.contributors], rejected }
       })
 
     for (let round = resumedFromRound + 1; round <= params.rounds; round++) {
       const cohort = sampleCohort(session.taskId, round, parties, clientsPerRound)
       const aggregationId = `round-${round}`
       const bytes = float32ToBytes(weights)
-      const { decoded, contributors, rejected } = yield* aggregate(
+      // Updates.ts module doc: S from the last round's row counts, and with it the 32-bit ring; DP keeps 64 bits.
+      const previous = history.at(-1)
+      const scale = dp || ckks ? 1 : weightScale(previous, cohort.length)
+      const ringBits = !dp && previous !== undefined ? narrowRing.bits : wideRing.bits
+      const { decoded, contributors, rejected, model } = yield* aggregate(
         train,
         cohort,
-        () => ({ round, aggregationId, weights: bytes, expectedContributors: minUpdates }),
+        () => ({ round, aggregationId, weights: bytes, expectedContributors: minUpdates, weightScale: scale, ringBits }),
         aggregationId,
-        P
+        P,
+        ringBits
       )
-      const next = new Float32Array(P)
-      if (dp) {
+      let next = new Float32Array(P)
+      if (model) {
+        next = model
+      } else if (dp) {
         // Noisy clipped deltas, averaged with equal weights: sample counts would break the sensitivity bound.
         for (let i = 0; i < P; i++) next[i] = weights[i]! + decoded.update[i]! / contributors.length
       } else {
         if (decoded.trainSamples <= 0) return yield* protocolError("NoSamples", `${aggregationId}: the contributors report no training rows`)
-        for (let i = 0; i < P; i++) next[i] = decoded.update[i]! / decoded.trainSamples
+        const factor = scale / decoded.trainSamples
+        for (let i = 0; i < P; i++) next[i] = weights[i]! + decoded.update[i]! * factor
       }
       const bad = updateProblem(next, P)
       if (bad) return yield* protocolError("Diverged", `${aggregationId}: aggregated model ${bad}`)
@@ -166,7 +189,7 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
     }
 
     const finalBytes = float32ToBytes(weights)
-    const final = yield* aggregate(evaluate, parties, () => ({ aggregationId: "evaluate", weights: finalBytes }), "evaluate", 0)
+    const final = yield* aggregate(evaluate, parties, () => ({ aggregationId: "evaluate", weights: finalBytes, ringBits: narrowRing.bits }), "evaluate", 0, narrowRing.bits)
     const v = final.decoded.validation
     const roundsRoot = Merkle.root(history.map((r) => r.digest))
     yield* session.commit("fl/rounds", roundsRoot)

@@ -21,7 +21,8 @@ import { ModelRuntime } from "./ModelRuntime.ts"
 import * as Participant from "./participant.ts"
 import * as Privacy from "./Privacy.ts"
 import type { Params, Result } from "./spec.ts"
-import { prng } from "./Updates.ts"
+import * as RingVector from "../secure-aggregation/RingVector.ts"
+import { decodeVector, encodeVector, headroom, prng, scaleBitsOf } from "./Updates.ts"
 import { Schema } from "effect"
 
 const D = 4
@@ -265,6 +266,45 @@ describe("federated learning over InMemoryHost", () => {
     expect(eps.every((e, i) => i === 0 || e > eps[i - 1]!)).toBe(true)
     expect(result.privacy!.epsilon).toBeCloseTo(Privacy.epsilon(0.75, 1.1, 4, 1e-5).epsilon, 10)
     expect(result.rounds.every((r) => r.contributors.length === 3)).toBe(true)
+  })
+})
+
+describe("round vectors (Updates.ts)", () => {
+  it.each([[32], [64]] as const)("sum exactly in the 2^%i ring: the decoded sum is the sum of the rounded contributions", (bits) => {
+    const parties = 7
+    const factor = 2 ** scaleBitsOf(bits)
+    const r = prng(bits)
+    // The largest contribution the ring admits for 7 parties, both signs, next to ordinary ones.
+    const extreme = (headroom(parties, bits) - 1) / factor
+    const contributions = Array.from({ length: parties }, (_, p) =>
+      Float64Array.from({ length: 50 }, (_, i) => (i === 0 ? (p % 2 ? -extreme : extreme) : (r() - 0.5) * 0.02)))
+    const metrics = contributions.map((_, p) => ({ lossSum: 123.456 + p, correct: 80 + p, samples: 100 + p }))
+    const total = RingVector.zeros(contributions[0]!.length + 8, bits)
+    contributions.forEach((c, p) => RingVector.addLimbs(total.limbs, encodeVector(c, 1000 + p, metrics[p]!, parties, bits).limbs, bits))
+    const decoded = decodeVector(total, 50)
+    for (let i = 0; i < 50; i++) {
+      const exact = contributions.reduce((acc, c) => acc + Math.round(c[i]! * factor), 0) / factor
+      expect(decoded.update[i]).toBe(exact)
+    }
+    expect(decoded.trainSamples).toBe(7 * 1000 + 21)
+    expect(decoded.validation.samples).toBe(7 * 100 + 21)
+    expect(decoded.validation.correct).toBe(7 * 80 + 21)
+    expect(decoded.validation.lossSum).toBeCloseTo(7 * 123.456 + 21, 4)
+    // One step past the headroom is refused rather than wrapped.
+    expect(() => encodeVector(Float64Array.of((Math.ceil(headroom(parties, bits)) + 1) / factor), 1, metrics[0]!, parties, bits)).toThrow(/Overflow/)
+  })
+
+  it("aggregates the first round of an attempt in the 64-bit ring and later rounds in the 32-bit ring", async () => {
+    const params: Params = { ...base, rounds: 3 }
+    const host = makeHost(parties(3), params)
+    await train(host, params)
+    const bitsOf = (aggregationId: string) => host.transcript
+      .filter((t) => t.stage === "secagg.advertise-keys" && t.direction === "request" && t.json.includes(`"${aggregationId}"`))
+      .map((t) => JSON.parse(t.json).parameters.bits as number)
+    expect(bitsOf("round-1")).toEqual([64, 64, 64])
+    expect(bitsOf("round-2")).toEqual([32, 32, 32])
+    expect(bitsOf("round-3")).toEqual([32, 32, 32])
+    expect(bitsOf("evaluate")).toEqual([32, 32, 32])
   })
 })
 

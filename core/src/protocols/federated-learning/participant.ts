@@ -9,12 +9,14 @@ import { bytesToFloat32, float32ToBytes } from "../../models/ModelArtifact.ts"
 import type { ParticipantSession } from "../Protocol.ts"
 import { handler, ParticipantFailure } from "../Protocol.ts"
 import { secureAggregationHandlers } from "../secure-aggregation/client.ts"
+import type * as RingVector from "../secure-aggregation/RingVector.ts"
 import type { ValidationMetrics } from "./spec.ts"
 import { defaults, evaluate, initialize, prepare, train, UnexpectedLabels } from "./spec.ts"
 import type { Resolved, Split } from "./Updates.ts"
 import { contribution, encodeVector, localSplit, updateProblem } from "./Updates.ts"
 import { ModelRuntime } from "./ModelRuntime.ts"
 import * as Privacy from "./Privacy.ts"
+import * as CkksAggregation from "./CkksAggregation.ts"
 
 const fail = (session: ParticipantSession, stage: string, code: string, detail: string) =>
   new ParticipantFailure({ participant: session.self, stage, code, detail })
@@ -77,7 +79,7 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
       return { lossSum: Number.isFinite(result.lossSum) ? result.lossSum : 1e6, correct: result.correct, samples: result.samples }
     })
 
-  const store = (session: ParticipantSession, stage: string, aggregationId: string, vector: () => Array<bigint>) =>
+  const store = (session: ParticipantSession, stage: string, aggregationId: string, vector: () => RingVector.RingVector) =>
     Effect.try({
       try: () => void session.memory.set(inputKey(aggregationId), vector()),
       catch: (error) => {
@@ -99,7 +101,7 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
         return { weights: float32ToBytes(weights) }
       })),
 
-    handler(train, ({ round, aggregationId, weights: bytes, expectedContributors }, session) =>
+    handler(train, ({ round, aggregationId, weights: bytes, expectedContributors, weightScale, ringBits }, session) =>
       Effect.gen(function*() {
         const stage = train.name
         const existing = session.memory.get(`fl/train/${aggregationId}`) as typeof train.reply.Type | undefined
@@ -115,7 +117,7 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
             data: data.train,
             config: {
               optimizer: params.optimizer,
-              learningRate: params.learningRate,
+              learningRate: params.learningRate * (params.learningRateDecay ?? 1) ** (round - 1),
               epochs: params.localEpochs,
               batchSize: params.batchSize,
               loss,
@@ -125,7 +127,8 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
           }),
           runtimeFailure(session, stage)
         )
-        const update = contribution(local, global, data.train.rows, params.privacy !== undefined)
+        // "ckks": the sample count travels in its own slot and the decrypting contributors divide by Σ n_i.
+        const update = contribution(local, global, data.train.rows, aggregation === "ckks" ? 1 : weightScale, params.privacy !== undefined)
         if (params.privacy) {
           // Each contributor adds σ²/m of the variance, so any m or more contributors together carry (z·C)².
           Privacy.clip(update, params.privacy.clipNorm)
@@ -134,26 +137,35 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
         let reply: typeof train.reply.Type
         if (aggregation === "plain") {
           reply = { ready: true, update: { weights: float32ToBytes(Float32Array.from(update)), trainSamples: data.train.rows, validation: before } }
+        } else if (aggregation === "ckks") {
+          const values = CkksAggregation.slots(update, data.train.rows, before)
+          reply = { ready: true, encrypted: yield* CkksAggregation.encryptContribution(session, stage, aggregationId, global, values) }
         } else {
-          yield* store(session, stage, aggregationId, () => encodeVector(update, data.train.rows, before, Math.max(2, session.participants.length)))
+          yield* store(session, stage, aggregationId, () => encodeVector(update, data.train.rows, before, Math.max(2, session.participants.length), ringBits))
           reply = { ready: true }
         }
         session.memory.set(`fl/train/${aggregationId}`, reply)
         return reply
       })),
 
-    handler(evaluate, ({ aggregationId, weights: bytes }, session) =>
+    handler(evaluate, ({ aggregationId, weights: bytes, ringBits }, session) =>
       Effect.gen(function*() {
         const data = yield* split(session, evaluate.name)
         const weights = yield* globalWeights(session, evaluate.name, bytes)
         const metrics = yield* validate(session, evaluate.name, weights, data)
         if (aggregation === "plain") return { ready: true as const, validation: metrics }
-        yield* store(session, evaluate.name, aggregationId, () => encodeVector(new Float64Array(0), 0, metrics, Math.max(2, session.participants.length)))
+        if (aggregation === "ckks") {
+          const values = CkksAggregation.slots([], 0, metrics)
+          return { ready: true as const, encrypted: yield* CkksAggregation.encryptContribution(session, evaluate.name, aggregationId, undefined, values) }
+        }
+        yield* store(session, evaluate.name, aggregationId, () => encodeVector(new Float64Array(0), 0, metrics, Math.max(2, session.participants.length), ringBits))
         return { ready: true as const }
       })),
 
+    ...(aggregation === "ckks" ? CkksAggregation.handlers((session) => params.keyHolder ?? session.participants[0]!, resolved.minUpdates) : []),
+
     ...secureAggregationHandlers((session, context) => {
-      const vector = session.memory.get(inputKey(context.aggregationId)) as Array<bigint> | undefined
+      const vector = session.memory.get(inputKey(context.aggregationId)) as RingVector.RingVector | undefined
       return vector === undefined
         ? Effect.fail(fail(session, "secagg.masked-input", "MissingUpdate", `no update for ${context.aggregationId} in attempt ${session.attempt}`))
         : Effect.succeed(vector)

@@ -7,8 +7,11 @@
  *
  * Aggregation modes:
  *  - "secure" (default): dropout-tolerant secure aggregation (PROTOCOLS.md §5.4 Mode A, `secure-aggregation/`)
- *    of [n_i·w_i, n_i, validation metrics] as fixed-point integers mod 2^64: the coordinator learns sums only.
+ *    of [(n_i/S)·(w_i − w_g), n_i, validation metrics] as fixed-point integers mod 2^32 (mod 2^64 in the first
+ *    round of an attempt and with DP): the coordinator learns sums only. Rings and ranges: `Updates.ts`.
  *  - "plain": updates in the clear (a baseline, and for trusted coordinators); the coordinator can check each.
+ *  - "ckks": updates encrypted under one CKKS key the participants share (`Ckks.ts` module doc: who holds the
+ *    key, what the coordinator and each participant learn).
  * Both: the model is shared with participants (Mode A); per-round metrics are the received global model's
  * loss and accuracy on each participant's validation split, weighted by its size.
  */
@@ -32,6 +35,9 @@ export const Privacy = Schema.Struct({
 })
 export type Privacy = typeof Privacy.Type
 
+export const Aggregation = Schema.Literals(["secure", "plain", "ckks"])
+export type Aggregation = typeof Aggregation.Type
+
 export const Params = Schema.Struct({
   /** `model.toJSON(null, false)` of a tfjs Sequential model. */
   model: Schema.Record(Schema.String, Schema.Unknown),
@@ -43,6 +49,12 @@ export const Params = Schema.Struct({
   scaling: Schema.optional(Scaling),
   optimizer: Optimizer,
   learningRate: Positive,
+  /**
+   * Round r trains at learningRate·decay^(r−1) (default 1: constant). A decaying local step shrinks the drift of
+   * non-IID participants late in training, where FedAvg with a constant step keeps oscillating (Li et al.
+   * 2020, "On the Convergence of FedAvg on Non-IID Data": a decaying step is necessary for convergence).
+   */
+  learningRateDecay: Schema.optional(Schema.Finite.check(Schema.isBetween({ minimum: 0.5, maximum: 1 }))),
   localEpochs: PositiveInt,
   batchSize: PositiveInt,
   loss: Schema.optional(Loss),
@@ -59,7 +71,9 @@ export const Params = Schema.Struct({
   /** Per-stage wait for stragglers; default the task's roundTimeoutMs. */
   roundTimeoutMs: Schema.optional(PositiveInt),
   seed: Schema.optional(Schema.Int),
-  aggregation: Schema.optional(Schema.Literals(["secure", "plain"])),
+  aggregation: Schema.optional(Aggregation),
+  /** "ckks" only: the participant that generates the CKKS keys; default the first party. */
+  keyHolder: Schema.optional(Schema.String),
   privacy: Schema.optional(Privacy)
 })
 export type Params = typeof Params.Type
@@ -72,9 +86,16 @@ export const defaults = {
   delta: 1e-5
 } as const
 
-/** Fixed-point scale of weights and metrics in the secure-aggregation ring. */
-export const scaleBits = 16
-export const ringBits = 64
+/**
+ * The two secure-aggregation rings of a round's update (ranges and precision in `Updates.ts`): the narrow one
+ * once the coordinator knows a weight scale S (every round after the first of an attempt, without DP), the
+ * wide one otherwise. Validation metrics travel at 2^metricScaleBits in either.
+ */
+export const narrowRing = { bits: 32, scaleBits: 20 } as const
+export const wideRing = { bits: 64, scaleBits: 16 } as const
+export const metricScaleBits = 16
+export const RingBits = Schema.Literals([narrowRing.bits, wideRing.bits])
+export type RingBits = typeof RingBits.Type
 
 export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidParams", {
   field: Schema.String,
@@ -118,19 +139,25 @@ export const train = stage(
     aggregationId: Schema.String,
     weights: Bytes,
     /** Contributors the DP noise is split over (each adds σ²/expected of the variance). */
-    expectedContributors: Schema.Int
+    expectedContributors: Schema.Int,
+    /** S: each participant contributes (n_i/S)·(w_i − w_g), so the sum stays near one averaged delta. */
+    weightScale: Positive,
+    /** Ring of this round's secure aggregation. */
+    ringBits: RingBits
   }),
   Schema.Struct({
     ready: Schema.Literal(true),
-    update: Schema.optional(Schema.Struct({ weights: Bytes, trainSamples: Schema.Int, validation: ValidationMetrics }))
+    update: Schema.optional(Schema.Struct({ weights: Bytes, trainSamples: Schema.Int, validation: ValidationMetrics })),
+    /** "ckks": the encrypted slots [n_i·(w_i − w_g), n_i, lossSum, correct, samples] (`Ckks.ts` layout). */
+    encrypted: Schema.optional(Schema.Array(Bytes))
   })
 )
 
 /** The final model's validation metrics (secure mode: kept for aggregation `evaluate`). */
 export const evaluate = stage(
   "fl.evaluate",
-  Schema.Struct({ aggregationId: Schema.String, weights: Bytes }),
-  Schema.Struct({ ready: Schema.Literal(true), validation: Schema.optional(ValidationMetrics) })
+  Schema.Struct({ aggregationId: Schema.String, weights: Bytes, ringBits: RingBits }),
+  Schema.Struct({ ready: Schema.Literal(true), validation: Schema.optional(ValidationMetrics), encrypted: Schema.optional(Schema.Array(Bytes)) })
 )
 
 export const RoundMetrics = Schema.Struct({
@@ -154,7 +181,7 @@ export const Result = Schema.Struct({
   rounds: Schema.Array(RoundMetrics),
   final: Schema.Struct({ loss: Schema.optional(Schema.Finite), accuracy: Schema.optional(Schema.Finite), validationSamples: Schema.Int }),
   roundsRoot: Schema.String,
-  aggregation: Schema.Literals(["secure", "plain"]),
+  aggregation: Aggregation,
   strategy: Schema.Literals(["fedavg", "fedprox"]),
   /** Rounds replayed from the checkpoint of an earlier attempt. */
   resumedFromRound: Schema.Int,

@@ -5,9 +5,15 @@
  * Effect's `Worker` vs `NodeWorker` split (STYLE.md). Handlers look the service up with `Effect.serviceOption`
  * and fall back to `inline`, so protocols keep needing only LocalData.
  *
- * Job byte formats (what crosses the worker boundary; only bytes cross):
- *   query.hash-blind  in: u32 domainLength ‖ domain ‖ scalar (32) ‖ u32 count ‖ (u32 length ‖ utf8 id)*   out: points
- *   query.blind       in: scalar (32) ‖ points                                                          out: points
+ * The group arithmetic itself sits behind `GroupKernels` (DESIGN.md §6: Node-only fast paths behind the same
+ * names): libsodium's WASM build (`Group.ts`) everywhere by default; a Node host installs its native build
+ * (participant/src/worker/NativeRistretto.ts) with `useKernels` in each thread. Both are libsodium's ristretto255,
+ * so their outputs are byte-identical and parties on different hosts (browser, Node) interoperate.
+ *
+ * Job byte formats (what crosses the worker boundary; only bytes cross; integers big-endian):
+ *   query.hash-blind  in: u32 domainLength ‖ domain ‖ scalar (32) ‖ u32 count ‖ u32 end[count] ‖ utf8 ids   out: points
+ *   query.blind       in: scalar (32) ‖ points                                                              out: points
+ * (`end[i]` is where id i stops in the concatenated ids, so a kernel hashes ids without decoding them to strings.)
  * A bad point makes `query.blind` throw an Error named "InvalidPoint" whose message starts with its index.
  */
 import { Context, Effect, Schema } from "effect"
@@ -29,6 +35,36 @@ export interface QueryComputeService {
   readonly blind: (points: Uint8Array, scalar: Uint8Array) => Effect.Effect<Uint8Array, InvalidPoint>
 }
 
+/** One implementation of the group's batch operations; each call handles a whole chunk. */
+export interface GroupKernels {
+  readonly name: string
+  readonly ready: () => Promise<void>
+  /** `Group.hashBlindEncoded`. */
+  readonly hashBlind: (domain: Uint8Array, ids: Group.EncodedIds, scalar: Uint8Array) => Uint8Array
+  /** `Group.blind`: throws Group.InvalidPointError naming the first bad element. */
+  readonly blind: (points: Uint8Array, scalar: Uint8Array) => Uint8Array
+  /** `Group.validate`. */
+  readonly validate: (points: Uint8Array) => void
+}
+
+export const wasmKernels: GroupKernels = {
+  name: "libsodium WASM",
+  ready: Group.ready,
+  hashBlind: Group.hashBlindEncoded,
+  blind: Group.blind,
+  validate: Group.validate
+}
+
+let selected: GroupKernels = wasmKernels
+
+/** The kernels this thread uses (WASM unless a host installed others). */
+export const kernels = (): GroupKernels => selected
+
+/** Replaces this thread's kernels: a Node host installs the native ones at start-up. */
+export const useKernels = (next: GroupKernels): void => {
+  selected = next
+}
+
 export class QueryCompute extends Context.Service<QueryCompute, QueryComputeService>()("jointly/QueryCompute") {}
 
 const toInvalidPoint = (error: unknown, offset = 0): InvalidPoint =>
@@ -39,13 +75,15 @@ const toInvalidPoint = (error: unknown, offset = 0): InvalidPoint =>
 /** On the calling thread. */
 export const inline: QueryComputeService = {
   hashBlind: (domain, ids, scalar) => Effect.promise(async () => {
-    await Group.ready()
-    return Group.hashBlind(domain, ids, scalar)
+    const k = selected
+    await k.ready()
+    return k.hashBlind(domain, Group.encodeIds(ids), scalar)
   }),
   blind: (points, scalar) => Effect.tryPromise({
     try: async () => {
-      await Group.ready()
-      return Group.blind(points, scalar)
+      const k = selected
+      await k.ready()
+      return k.blind(points, scalar)
     },
     catch: (error) => toInvalidPoint(error)
   })
@@ -61,39 +99,34 @@ export const current: Effect.Effect<QueryComputeService> = Effect.map(
 
 export const jobNames = { hashBlind: "query.hash-blind", blind: "query.blind" } as const
 
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
 export const encodeHashBlind = (domain: Uint8Array, ids: ReadonlyArray<string>, scalar: Uint8Array): Uint8Array => {
-  const encoded = ids.map((id) => encoder.encode(id))
-  const size = 4 + domain.length + Group.SCALAR_BYTES + 4 + encoded.reduce((n, e) => n + 4 + e.length, 0)
-  const out = new Uint8Array(size)
+  const encoded = Group.encodeIds(ids)
+  const count = encoded.ends.length
+  const out = new Uint8Array(4 + domain.length + Group.SCALAR_BYTES + 4 + 4 * count + encoded.bytes.length)
   const view = new DataView(out.buffer)
   let at = 0
   view.setUint32(at, domain.length); at += 4
   out.set(domain, at); at += domain.length
   out.set(scalar, at); at += Group.SCALAR_BYTES
-  view.setUint32(at, encoded.length); at += 4
-  for (const e of encoded) {
-    view.setUint32(at, e.length); at += 4
-    out.set(e, at); at += e.length
-  }
+  view.setUint32(at, count); at += 4
+  for (let i = 0; i < count; i++, at += 4) view.setUint32(at, encoded.ends[i]!)
+  out.set(encoded.bytes, at)
   return out
 }
 
-export const decodeHashBlind = (input: Uint8Array) => {
+export const decodeHashBlind = (input: Uint8Array): { readonly domain: Uint8Array; readonly scalar: Uint8Array; readonly ids: Group.EncodedIds } => {
   const view = new DataView(input.buffer, input.byteOffset, input.byteLength)
   let at = 0
   const domainLength = view.getUint32(at); at += 4
-  const domain = input.slice(at, at + domainLength); at += domainLength
-  const scalar = input.slice(at, at + Group.SCALAR_BYTES); at += Group.SCALAR_BYTES
+  const domain = input.subarray(at, at + domainLength); at += domainLength
+  const scalar = input.subarray(at, at + Group.SCALAR_BYTES); at += Group.SCALAR_BYTES
   const count = view.getUint32(at); at += 4
-  const ids: Array<string> = []
-  for (let i = 0; i < count; i++) {
-    const length = view.getUint32(at); at += 4
-    ids.push(decoder.decode(input.subarray(at, at + length))); at += length
-  }
-  return { domain, scalar, ids }
+  const ends = new Uint32Array(count)
+  for (let i = 0; i < count; i++, at += 4) ends[i] = view.getUint32(at)
+  const bytes = input.subarray(at)
+  if (count > 0 && ends[count - 1]! > bytes.length) throw new RangeError("query.hash-blind: ids overrun the input")
+  for (let i = 1; i < count; i++) if (ends[i]! < ends[i - 1]!) throw new RangeError("query.hash-blind: id ends out of order")
+  return { domain, scalar, ids: { bytes, ends } }
 }
 
 export const encodeBlind = (points: Uint8Array, scalar: Uint8Array): Uint8Array => {
@@ -106,13 +139,15 @@ export const encodeBlind = (points: Uint8Array, scalar: Uint8Array): Uint8Array 
 /** The worker-side job bodies. */
 export const jobs = {
   [jobNames.hashBlind]: async (input: Uint8Array): Promise<Uint8Array> => {
-    await Group.ready()
+    const k = selected
+    await k.ready()
     const { domain, scalar, ids } = decodeHashBlind(input)
-    return Group.hashBlind(domain, ids, scalar)
+    return k.hashBlind(domain, ids, scalar)
   },
   [jobNames.blind]: async (input: Uint8Array): Promise<Uint8Array> => {
-    await Group.ready()
-    return Group.blind(input.subarray(Group.SCALAR_BYTES), input.subarray(0, Group.SCALAR_BYTES))
+    const k = selected
+    await k.ready()
+    return k.blind(input.subarray(Group.SCALAR_BYTES), input.subarray(0, Group.SCALAR_BYTES))
   }
 } as const
 

@@ -56,17 +56,46 @@ export const randomScalar = (): Uint8Array => lib().crypto_core_ristretto255_sca
 
 export const invertScalar = (scalar: Uint8Array): Uint8Array => lib().crypto_core_ristretto255_scalar_invert(scalar)
 
-/** Hg(id) for each id, raised to `scalar`. */
-export const hashBlind = (dom: Uint8Array, ids: ReadonlyArray<string>, scalar: Uint8Array): Uint8Array => {
-  const s = lib()
-  const out = new Uint8Array(ids.length * POINT_BYTES)
-  const prefix = concatBytes(dom, new Uint8Array([0]))
+/** Ids as one UTF-8 buffer and the end offset of each (the layout the batch kernels take, no string per call). */
+export interface EncodedIds {
+  readonly bytes: Uint8Array
+  readonly ends: Uint32Array
+}
+
+const encoder = new TextEncoder()
+
+export const encodeIds = (ids: ReadonlyArray<string>): EncodedIds => {
+  let size = 0
+  for (const id of ids) size += id.length
+  let bytes = new Uint8Array(size * 3) // UTF-8 needs at most 3 bytes per UTF-16 unit
+  const ends = new Uint32Array(ids.length)
+  let at = 0
   for (let i = 0; i < ids.length; i++) {
-    const point = s.crypto_core_ristretto255_from_hash(sha512(concatBytes(prefix, utf8ToBytes(ids[i]!))))
+    at += encoder.encodeInto(ids[i]!, bytes.subarray(at)).written
+    ends[i] = at
+  }
+  bytes = bytes.slice(0, at)
+  return { bytes, ends }
+}
+
+/** Hg(id) = from_hash(SHA-512(domain ‖ 0x00 ‖ id)) for each id of `ids`, raised to `scalar`. */
+export const hashBlindEncoded = (dom: Uint8Array, ids: EncodedIds, scalar: Uint8Array): Uint8Array => {
+  const s = lib()
+  const out = new Uint8Array(ids.ends.length * POINT_BYTES)
+  const prefix = concatBytes(dom, new Uint8Array([0]))
+  let start = 0
+  for (let i = 0; i < ids.ends.length; i++) {
+    const end = ids.ends[i]!
+    const point = s.crypto_core_ristretto255_from_hash(sha512(concatBytes(prefix, ids.bytes.subarray(start, end))))
     out.set(s.crypto_scalarmult_ristretto255(scalar, point), i * POINT_BYTES)
+    start = end
   }
   return out
 }
+
+/** Hg(id) for each id, raised to `scalar`. */
+export const hashBlind = (dom: Uint8Array, ids: ReadonlyArray<string>, scalar: Uint8Array): Uint8Array =>
+  hashBlindEncoded(dom, encodeIds(ids), scalar)
 
 /** Raises each point of a chunk to `scalar`. @throws InvalidPointError naming the first bad element. */
 export const blind = (points: Uint8Array, scalar: Uint8Array): Uint8Array => {

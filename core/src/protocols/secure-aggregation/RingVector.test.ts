@@ -43,4 +43,31 @@ describe("RingVector", () => {
     expect(() => RingVector.fromBigInts([-1n], 64)).toThrow(RangeError)
     expect(() => RingVector.fromBigInts([1n << 64n], 64)).toThrow(RangeError)
   })
+
+  for (const bits of [8, 32, 33, 53, 64, 96]) {
+    it(`converts signed safe integers mod 2^${bits} without bigints, as BigInt.asUintN/asIntN would`, () => {
+      const half = 2 ** (bits - 1)
+      const edge = Math.min(half, Number.MAX_SAFE_INTEGER)
+      const values = [0, 1, -1, 2 ** 31, -(2 ** 31), 2 ** 32 + 5, -(2 ** 32) - 5, edge - 1, -edge + 1, ...Array.from({ length: 200 }, () => Math.round((Math.random() * 2 - 1) * (edge - 1)) + 0)] // + 0: no −0
+        .filter((v) => v < half && v >= -half)
+      if (bits > 53) values.push(Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER)
+      const vector = RingVector.fromSignedIntegers(values, bits)
+      expect(RingVector.toBigInts(vector)).toEqual(values.map((v) => BigInt.asUintN(bits, BigInt(v))))
+      if (bits <= 64) {
+        expect(Array.from(RingVector.toSignedNumbers(vector))).toEqual(values)
+        expect(Array.from(RingVector.toSignedNumbers(vector, 2, 5))).toEqual(values.slice(2, 5))
+      }
+      expect(() => RingVector.fromSignedIntegers([0.5], bits)).toThrow(RangeError)
+      if (bits <= 53) expect(() => RingVector.fromSignedIntegers([half], bits)).toThrow(RangeError)
+    })
+  }
+
+  it("reads sums that wrapped below zero as negative numbers (what a fixed-point decode needs)", () => {
+    const a = RingVector.fromSignedIntegers([-3, 5, -(2 ** 40)], 64)
+    RingVector.addLimbs(a.limbs, RingVector.fromSignedIntegers([1, -7, 2 ** 39], 64).limbs, 64)
+    expect(Array.from(RingVector.toSignedNumbers(a))).toEqual([-2, -2, -(2 ** 39)])
+    const b = RingVector.fromSignedIntegers([2 ** 30, -(2 ** 30)], 32)
+    RingVector.addLimbs(b.limbs, RingVector.fromSignedIntegers([-(2 ** 30) - 1, 2 ** 29], 32).limbs, 32)
+    expect(Array.from(RingVector.toSignedNumbers(b))).toEqual([-1, -(2 ** 29)])
+  })
 })

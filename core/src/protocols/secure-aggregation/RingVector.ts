@@ -1,7 +1,9 @@
 /**
  * Vectors over Z_(2^bits) in the limb layout of `Prg.expandLimbs` (element i at limbs[i·L … i·L+L), least
  * significant 32-bit limb first): additions are carry loops over typed arrays, so masking a 100k-element
- * update allocates nothing per element. Bigints appear only at the edges (`fromBigInts`, `toBigInts`).
+ * update allocates nothing per element. Bigints appear only at the edges (`fromBigInts`, `toBigInts`), and
+ * not at all for callers whose values are safe integers (`fromSignedIntegers`, `toSignedNumbers`: fixed-point
+ * model updates, where a bigint per element used to cost more than the masking itself).
  */
 import { isLE, swap32IfBE } from "@noble/ciphers/utils.js"
 import * as Prg from "../../crypto/Prg.ts"
@@ -44,6 +46,63 @@ export const fromBigInts = (values: ReadonlyArray<bigint>, bits: number): RingVe
     }
   }
   return vector
+}
+
+const TWO_32 = 2 ** 32
+
+/**
+ * Signed safe integers → their residues mod 2^bits (two's complement), without bigints.
+ * @throws RangeError for a value that is not a safe integer or lies outside [−2^(bits−1), 2^(bits−1)).
+ */
+export const fromSignedIntegers = (values: ArrayLike<number>, bits: number): RingVector => {
+  const vector = zeros(values.length, bits)
+  const perElement = Prg.limbsPerElement(bits)
+  const mask = Prg.topLimbMask(bits)
+  const half = 2 ** (bits - 1)
+  const limbs = vector.limbs
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i]!
+    if (!Number.isSafeInteger(value) || value >= half || value < -half) {
+      throw new RangeError(`element ${i} is not a safe integer in [-2^${bits - 1}, 2^${bits - 1}): ${value}`)
+    }
+    const high = Math.floor(value / TWO_32) // in [−2^21, 2^21): exact, as is the low limb below
+    const base = i * perElement
+    limbs[base] = value - high * TWO_32
+    if (perElement > 1) {
+      limbs[base + 1] = high // Uint32Array stores high mod 2^32: the two's complement limb
+      const fill = high < 0 ? 0xffffffff : 0
+      for (let j = 2; j < perElement; j++) limbs[base + j] = fill
+    }
+    limbs[base + perElement - 1] = limbs[base + perElement - 1]! & mask
+  }
+  return vector
+}
+
+/**
+ * Elements [start, end) as signed numbers: residues ≥ 2^(bits−1) read as negative. Exact while |value| ≤ 2^53,
+ * rounded to the nearest double beyond (as `Number(bigint)` would). Rings up to 2^64 only.
+ */
+export const toSignedNumbers = (vector: RingVector, start = 0, end = vector.length): Float64Array => {
+  const { bits, limbs } = vector
+  if (bits > 64) throw new RangeError(`toSignedNumbers serves rings up to 2^64, not 2^${bits}`)
+  if (!(0 <= start && start <= end && end <= vector.length)) throw new RangeError(`range [${start}, ${end}) outside ${vector.length} elements`)
+  const out = new Float64Array(end - start)
+  if (bits <= 32) {
+    const half = 2 ** (bits - 1)
+    const modulus = 2 ** bits
+    for (let i = start; i < end; i++) {
+      const value = limbs[i]!
+      out[i - start] = value >= half ? value - modulus : value
+    }
+    return out
+  }
+  const highHalf = 2 ** (bits - 33)
+  const highModulus = 2 ** (bits - 32)
+  for (let i = start; i < end; i++) {
+    const high = limbs[2 * i + 1]!
+    out[i - start] = (high >= highHalf ? high - highModulus : high) * TWO_32 + limbs[2 * i]!
+  }
+  return out
 }
 
 export const toBigInts = (vector: RingVector): Array<bigint> => {

@@ -24,11 +24,14 @@ export interface InputContext {
   readonly bits: number
 }
 
-/** This participant's vector, as residues mod 2^bits (wrap signed values with `FixedPoint.wrap`). */
+/**
+ * This participant's vector: residues mod 2^bits (wrap signed values with `FixedPoint.wrap`), or a `RingVector`
+ * of the aggregation's length and bits (no bigint per element; it is copied, never masked in place).
+ */
 export type Input<R> = (
   session: ParticipantSession,
   context: InputContext
-) => Effect.Effect<ReadonlyArray<bigint>, ParticipantFailure, R>
+) => Effect.Effect<ReadonlyArray<bigint> | RingVector.RingVector, ParticipantFailure, R>
 
 interface Peer {
   readonly channelPublicKey: Uint8Array
@@ -114,7 +117,9 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
       }
       if (peers.has(ad.participant)) return yield* fail(session, stage, "ForgedAdvertisement", `two advertisements for ${ad.participant}`)
       const message = Spec.advertisementMessage(session, parameters, ad.participant, ad.channelPublicKey, ad.maskPublicKey)
-      if (!Signatures.verify(ad.participant, message, ad.signature)) {
+      // Its own advertisement needs no signature check (an ECDSA recovery, the costliest step here): its keys are
+      // compared byte for byte with the ones it generated, below.
+      if (ad.participant !== session.self && !Signatures.verify(ad.participant, message, ad.signature)) {
         return yield* fail(session, stage, "ForgedAdvertisement", `the keys advertised for ${ad.participant} are not signed by it`)
       }
       // Bonawitz et al. §4: all advertised keys distinct, so no one can reuse (or mirror) another's key.
@@ -213,8 +218,14 @@ const masked = <R>(input: Input<R>) =>
       if (values.length !== parameters.vectorLength) {
         return yield* fail(session, stage, "InvalidInput", `expected ${parameters.vectorLength} values, got ${values.length}`)
       }
+      if (!Array.isArray(values) && (values as RingVector.RingVector).bits !== parameters.bits) {
+        return yield* fail(session, stage, "InvalidInput", `expected a vector mod 2^${parameters.bits}, got mod 2^${(values as RingVector.RingVector).bits}`)
+      }
       const vector = yield* Effect.try({
-        try: () => RingVector.fromBigInts(values, parameters.bits),
+        try: () => Array.isArray(values)
+          ? RingVector.fromBigInts(values as ReadonlyArray<bigint>, parameters.bits)
+          // Re-validated through the wire check so a caller's non-canonical limbs cannot slip into y_u.
+          : RingVector.fromBytes(RingVector.toBytes(values as RingVector.RingVector), parameters.vectorLength, parameters.bits),
         catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidInput", detail: String(error) })
       })
       // y_u = x_u + PRG(b_u) + Σ_{v ∈ U2∖{u}} ±PRG(s_uv)  (mod 2^bits)

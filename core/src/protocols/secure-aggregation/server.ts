@@ -69,8 +69,10 @@ export interface SecureAggregationOptions {
 }
 
 export interface SecureAggregationResult {
-  /** Σ of the contributors' inputs, each element mod 2^bits. */
+  /** Σ of the contributors' inputs, each element mod 2^bits (converted from `vector` on first read). */
   readonly sum: ReadonlyArray<bigint>
+  /** The same sum as limbs: read it with `RingVector.toSignedNumbers` to skip a bigint per element. */
+  readonly vector: RingVector.RingVector
   /** U3: whose inputs the sum contains, in cohort order. */
   readonly contributors: ReadonlyArray<string>
 }
@@ -237,7 +239,14 @@ export const runSecureAggregation = (
 
     const digest = bytesToHex(sha256(concatBytes(utf8ToBytes(JSON.stringify(u3)), RingVector.toBytes(total))))
     yield* session.commit(`secagg/${aggregationId}`, digest)
-    return { sum: RingVector.toBigInts(total), contributors: u3 }
+    let sum: ReadonlyArray<bigint> | undefined
+    return {
+      get sum() {
+        return (sum ??= RingVector.toBigInts(total))
+      },
+      vector: total,
+      contributors: u3
+    }
   })
 
 const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((byte, i) => byte === b[i])

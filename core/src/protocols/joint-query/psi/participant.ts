@@ -260,7 +260,7 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
         if (points.length !== expected * Group.POINT_BYTES) {
           return yield* fail(session, stage, "CountMismatch", `chunk ${index} of ${source} holds ${points.length / Group.POINT_BYTES} elements, ${expected} announced`)
         }
-        yield* Effect.try({ try: () => Group.validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
+        yield* Effect.try({ try: () => Compute.kernels().validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
         let chunks = s.inbox.get(source)
         if (chunks === undefined) s.inbox.set(source, (chunks = new Map()))
         chunks.set(index, { points, extra: new Uint8Array(0) })

@@ -1,0 +1,91 @@
+/**
+ * Vertical SVM and joint prediction over real processes: anvil, the coordinator and three participant
+ * processes (LocalCluster) reading the PSI-split bcw files of examples/query/ (label at party a). Reduced
+ * iterations (2 batches of 50) and 512-bit test keys keep it short; the in-memory test covers the full runs.
+ * The label holder's evaluation and an online prediction agree, id by id, with the plaintext model trained on
+ * the joined table with the published schedule; the coordinator's stored result holds no ids or weights.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
+import type * as Spec from "@jointly/core/protocols/vertical/spec.ts"
+import * as LocalCluster from "./local/LocalCluster.ts"
+
+const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
+const names = ["a", "b", "c"] as const
+const files = Object.fromEntries(names.map((n) => [n, example(`bcw_vertical_party_${n}_psi.csv`)])) as Record<(typeof names)[number], string>
+
+let dir: string
+let cluster: LocalCluster.LocalCluster
+let tables: Array<Reference.Table>
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "jointly-vertical-"))
+  tables = await Promise.all(names.map(async (n) => Reference.parseCsv(await readFile(files[n], "utf8"))))
+  cluster = await LocalCluster.start({
+    dataDir: join(dir, "cluster"),
+    onProgress: (line) => process.env.VERTICAL_DEBUG && process.stderr.write(line + "\n"),
+    parties: names.map((name, i) => ({
+      name,
+      datasets: [{ name: "bcw", file: files[name], columns: tables[i]!.columns.map((c) => ({ name: c, type: c === "id" ? "string" : "integer" })) }] as never
+    }))
+  })
+}, 240_000)
+
+afterAll(async () => {
+  await cluster?.stop()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+const party = (name: string) => cluster.parties.find((p) => p.name === name)!
+const outputOf = async (name: string, taskId: string) => JSON.parse(await readFile(join(party(name).dataDir, "outputs", `${taskId}.json`), "utf8"))
+
+const run = async (kind: string, params: Record<string, unknown>) => {
+  const id = await cluster.submit({ kind, parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params })
+  const detail = await cluster.waitForTask(id, { timeoutMs: 120_000 })
+  expect(detail.reason).toBeNull()
+  expect(detail.status).toBe("Succeeded")
+  return { id, detail }
+}
+
+describe("vertical SVM over real processes (bcw)", () => {
+  it("trains, evaluates and predicts online like the plaintext SVM", async () => {
+    const params = {
+      idColumn: "id",
+      labelHolder: party("a").address,
+      label: { column: "label", positive: 1 },
+      features: names.map((n, i) => ({ party: party(n).address, columns: Reference.featuresOf(tables[i]!) })),
+      maxIds: 10_000,
+      keyBits: 512,
+      unsafeAllowTestKeySizes: true,
+      updates: 100,
+      batchSize: 50
+    } as unknown as Spec.TrainParams
+    const trained = await run("modeling.vertical-svm", params as never)
+    const result = trained.detail.result as Spec.TrainResult
+    expect(result.rows).toBe(413)
+    expect(result.iterations).toBe(2)
+    expect(Object.keys(result.commitments).sort()).toEqual(["vertical.finish", "vertical.keys", "vertical.prepare", "vertical.train"])
+
+    const holder = await outputOf("a", trained.id)
+    const ref = Reference.reference(tables, 1, "svm", params, result.schedule, holder.alignedIds)
+    expect(holder.evaluation.ids).toEqual(ref.testIds)
+    expect(holder.evaluation.positive).toEqual(ref.predicted)
+    for (const m of ["accuracy", "precision", "recall"] as const) expect(Math.abs(result.test[m] - ref.metrics[m])).toBeLessThanOrEqual(0.01)
+    // Partial models stay with their owners: the stored result has no weights and no ids.
+    const stored = JSON.stringify(trained.detail)
+    for (const id of ref.testIds.slice(0, 10)) expect(stored).not.toContain(`"${id}"`)
+    const bWeights = (await outputOf("b", trained.id)).weights as Array<number>
+    for (const w of bWeights) expect(stored).not.toContain(String(w))
+
+    const ids = ref.testIds.slice(0, 6)
+    const online = await run("prediction.vertical-online", { model: trained.id, requester: party("c").address, idColumn: "id", ids })
+    const out = await outputOf("c", online.id)
+    expect(out.ids).toEqual(ids)
+    expect(out.positive).toEqual(ref.predicted.slice(0, 6))
+    expect(JSON.stringify(online.detail)).not.toContain("scores")
+  }, 240_000)
+})

@@ -1,0 +1,153 @@
+/**
+ * `jointly verify` (DESIGN.md §5): rebuilds a task's history from the chain alone and checks what the
+ * coordinator stores against it — the spec against the task id, every consent signature (re-verified off chain
+ * against the EIP-712 domain), the lifecycle, every phase commitment, the result digest, and every
+ * content-addressed artifact (result, model) against its CID and the digests the chain holds. Any mismatch is a
+ * failed check with a reason a person can act on.
+ */
+import { Schema } from "effect"
+import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
+import type { TaskHistoryEntry } from "@jointly/core/ledger/Ledger.ts"
+import { artifactId, ModelArtifact } from "@jointly/core/models/ModelArtifact.ts"
+import { taskId as taskIdOf, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import { digest } from "@jointly/core/wire/Canonical.ts"
+import { matches } from "../artifacts/ArtifactStore.ts"
+
+export interface Check {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+}
+
+/** What the coordinator says about a task (GET /api/tasks/:id). */
+export interface StoredTask {
+  readonly id: string
+  readonly spec: unknown
+  readonly status: string
+  readonly result: unknown
+  readonly resultDigest: string | null
+  readonly events: ReadonlyArray<{ readonly type: string; readonly data: any }>
+  readonly consents: ReadonlyArray<{ readonly participant: string; readonly approve: boolean; readonly signature: string }>
+}
+
+export interface Sources {
+  readonly domain: Eip712.Domain
+  readonly history: ReadonlyArray<TaskHistoryEntry>
+  readonly task: StoredTask
+  /** Raw bytes of an artifact by CID (unchecked: the verifier re-hashes them). */
+  readonly artifact: (cid: string) => Promise<Uint8Array | undefined>
+  /** A model from the model store (encoded artifact), by id. */
+  readonly model: (id: string) => Promise<unknown | undefined>
+}
+
+const same = (a: string | null | undefined, b: string | null | undefined) => (a ?? "").toLowerCase() === (b ?? "").toLowerCase()
+
+export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
+  const checks: Array<Check> = []
+  const check = (name: string, ok: boolean, detail: string) => void checks.push({ name, ok, detail })
+  const { history, task } = s
+  const id = task.id
+
+  const created = history.filter((e) => e._tag === "TaskCreated")
+  check("chain: task created once", created.length === 1, `${created.length} TaskCreated event(s) for ${id}`)
+  const createdEntry = created[0]
+  const spec = Schema.decodeUnknownExit(TaskSpec)(task.spec)
+  const specOk = spec._tag === "Success" && taskIdOf(spec.value) === id
+  check("spec hashes to the task id", specOk, specOk ? "the stored spec is the one the id commits to" : "the stored spec does not hash to the task id")
+  if (createdEntry?._tag === "TaskCreated") {
+    check("chain: spec hash", same(createdEntry.specHash, id), `chain specHash ${createdEntry.specHash}`)
+  }
+
+  // Consents: re-verify each signature from the chain's own record, then compare with the store's copy.
+  const consents = history.filter((e) => e._tag === "ConsentRecorded")
+  const participants = createdEntry?._tag === "TaskCreated" ? createdEntry.participants : []
+  for (const c of consents) {
+    if (c._tag !== "ConsentRecorded") continue
+    const valid = Eip712.verifyConsent(s.domain, { taskId: id, specHash: createdEntry?._tag === "TaskCreated" ? createdEntry.specHash : id, approve: c.approve, reasonHash: c.reasonHash }, c.signature, c.participant)
+    check(`consent of ${c.participant}: signature`, valid, valid ? "EIP-712 signature recovers the participant" : "the signature on chain does not recover the participant")
+    check(`consent of ${c.participant}: named in the task`, participants.some((p) => same(p, c.participant)), "participant listed at creation")
+    const stored = task.consents.find((x) => same(x.participant, c.participant))
+    check(`consent of ${c.participant}: store matches chain`, stored !== undefined && same(stored.signature, c.signature) && stored.approve === c.approve,
+      stored === undefined ? "the store has no consent of this participant" : same(stored.signature, c.signature) ? "same signature and answer" : "the stored signature differs from the chain's")
+  }
+  for (const c of task.consents) {
+    if (!consents.some((e) => e._tag === "ConsentRecorded" && same(e.participant, c.participant))) {
+      check(`consent of ${c.participant}: on chain`, false, "the store holds a consent the chain never recorded")
+    }
+  }
+
+  // Lifecycle: an unbroken chain of transitions ending where the store says the task is.
+  const transitions = history.flatMap((e) => (e._tag === "TaskTransitioned" ? [e] : []))
+  let status = "Submitted"
+  let continuous = true
+  for (const t of transitions) {
+    if (t.from !== status) continuous = false
+    status = t.to
+  }
+  check("lifecycle: continuous transitions", continuous, transitions.map((t) => `${t.from}->${t.to}`).join(", "))
+  check("lifecycle: final status", status === task.status, `chain says ${status}, store says ${task.status}`)
+
+  // Phase commitments: the latest root per phase, on both sides.
+  const chainPhases = new Map<string, string>()
+  for (const e of history) if (e._tag === "PhaseCommitted") chainPhases.set(e.phase, e.root.toLowerCase())
+  const storePhases = new Map<string, string>()
+  for (const e of task.events) if (e.type === "PhaseCommitted") storePhases.set(String(e.data.phase), String(e.data.root).toLowerCase())
+  for (const [phase, root] of storePhases) {
+    const onChain = chainPhases.get(phase) ?? [...chainPhases.entries()].find(([label]) => same(label, phase))?.[1]
+    check(`phase ${phase}: commitment`, onChain === root, onChain === undefined ? "no commitment on chain" : onChain === root ? `root ${root}` : `chain root ${onChain}, store root ${root}`)
+  }
+  for (const [phase] of chainPhases) {
+    if (![...storePhases.keys()].some((p) => p === phase)) check(`phase ${phase}: in the store`, false, "committed on chain, missing from the store")
+  }
+
+  // Result digest: chain = digest(stored result) = stored digest.
+  const recorded = history.flatMap((e) => (e._tag === "ResultRecorded" ? [e.resultDigest] : []))
+  if (task.status === "Succeeded" || recorded.length > 0) {
+    check("result: recorded on chain once", recorded.length === 1, `${recorded.length} ResultRecorded event(s)`)
+    const computed = task.result === null || task.result === undefined ? undefined : digest(task.result)
+    check("result: stored result hashes to the chain digest", computed !== undefined && same(computed, recorded[0]), `chain ${recorded[0]}, stored result hashes to ${computed}`)
+    check("result: stored digest equals the chain digest", same(task.resultDigest, recorded[0]), `chain ${recorded[0]}, store ${task.resultDigest}`)
+  }
+
+  // Artifacts, content-addressed: bytes against CID, content against the digests above.
+  for (const e of task.events) {
+    if (e.type !== "ArtifactStored") continue
+    const { role, cid } = e.data as { role: string; cid: string; digest: string }
+    const bytes = await s.artifact(cid)
+    if (bytes === undefined) {
+      check(`artifact ${role} ${cid}`, false, "missing from the artifact store")
+      continue
+    }
+    const intact = await matches(cid, bytes)
+    check(`artifact ${role} ${cid}: bytes match the CID`, intact, intact ? "sha2-256 multihash matches" : "the stored bytes no longer hash to their CID")
+    let content: unknown
+    try {
+      content = JSON.parse(new TextDecoder().decode(bytes))
+    } catch {
+      check(`artifact ${role} ${cid}: readable`, false, "not JSON")
+      continue
+    }
+    if (role === "result") {
+      check(`artifact result: matches the chain digest`, same(digest(content), recorded[0]), `artifact hashes to ${digest(content)}`)
+    } else if (role === "model") {
+      const modelId = (task.result as { modelId?: string } | null)?.modelId
+      const decoded = Schema.decodeUnknownExit(ModelArtifact)(content)
+      const idOk = decoded._tag === "Success" && same(artifactId(decoded.value), modelId)
+      check(`artifact model: is the result's model ${modelId}`, idOk, idOk ? "model id = sha256 of the artifact" : "the model artifact does not hash to the result's modelId")
+    }
+  }
+  const modelId = (task.result as { modelId?: string } | null)?.modelId
+  if (typeof modelId === "string") {
+    const stored = await s.model(modelId)
+    const decoded = stored === undefined ? undefined : Schema.decodeUnknownExit(ModelArtifact)(stored)
+    const ok = decoded?._tag === "Success" && same(artifactId(decoded.value), modelId)
+    check(`model store: ${modelId}`, ok, stored === undefined ? "missing from the model store" : ok ? "content hash matches" : "the stored model no longer hashes to its id")
+  }
+  return checks
+}
+
+export const report = (taskId: string, checks: ReadonlyArray<Check>): string => {
+  const failed = checks.filter((c) => !c.ok)
+  const lines = checks.map((c) => `${c.ok ? "  ok  " : "  FAIL"} ${c.name}: ${c.detail}`)
+  return [`verify ${taskId}: ${failed.length === 0 ? "PASSED" : `FAILED (${failed.length} of ${checks.length} checks)`}`, ...lines].join("\n") + "\n"
+}

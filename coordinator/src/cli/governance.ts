@@ -1,0 +1,255 @@
+/**
+ * The governance commands of `jointly` (issue 7): catalogue search and publishing, the supervisor's view and
+ * its suspend/restore, `verify` of a task against the chain, and e-data certificates. Output is JSON on stdout;
+ * `verify` and `certify --verify` exit 1 on any mismatch, with a report on stderr.
+ */
+import { readFile, writeFile } from "node:fs/promises"
+import { randomBytes } from "node:crypto"
+import { Redacted } from "effect"
+import { getAddress, getBytes, hexlify, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet } from "ethers"
+import { sha256 } from "@noble/hashes/sha2.js"
+import { concatBytes } from "@noble/hashes/utils.js"
+import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
+import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
+import { certDigest, makeGovernanceLedger, signCert } from "@jointly/core/ledger/GovernanceLedger.ts"
+import * as CsvDataset from "@jointly/participant/datasets/CsvDataset.ts"
+import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
+import * as ParticipantConfig from "@jointly/participant/cli/ParticipantConfig.ts"
+import { loadDeployment } from "../chain/Deployment.ts"
+import * as Verify from "../audit/Verify.ts"
+import * as Consortium from "../local/Consortium.ts"
+import * as Operator from "../local/Operator.ts"
+
+const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n")
+
+export class CommandFailed extends Error {}
+
+const api = async <T>(url: string, path: string): Promise<T> => {
+  const response = await fetch(`${url.replace(/\/$/, "")}${path}`)
+  const body = (await response.json()) as T & { error?: { message: string } }
+  if (!response.ok) throw new CommandFailed(`${path}: ${body.error?.message ?? `HTTP ${response.status}`}`)
+  return body
+}
+
+// ---------------------------------------------------------------- catalogue
+
+export const catalogSearch = async (o: { url: string; q: string; all: boolean }) =>
+  out(await api(o.url, `/api/catalog?q=${encodeURIComponent(o.q)}${o.all ? "&all=1" : ""}`))
+
+/** A participant's chain client from its config and keystore (passphrase from JOINTLY_KEY_PASSPHRASE). */
+const participantChain = async (configFile: string, passphrase?: string) => {
+  const config = await ParticipantConfig.load(configFile)
+  if (config.chain === undefined) throw new CommandFailed(`${configFile} has no "chain" section (rpcUrl and contract addresses)`)
+  const identity = await Keystore.openPromise(passphrase === undefined ? { dataDir: config.dataDir } : { dataDir: config.dataDir, passphrase })
+  const wallet = Redacted.value(identity.account)
+  const chain = await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
+  return { config, wallet, chain }
+}
+
+/** Publishes (or republishes as a new version) a registered dataset's description: schema, size, hash — no rows. */
+export const catalogPublish = async (o: { config: string; dataset: string; retire: boolean; passphrase?: string; print?: boolean }): Promise<Record<string, unknown>> => {
+  const print = o.print ?? true
+  const show = (value: Record<string, unknown>) => {
+    if (print) out(value)
+    return value
+  }
+  const { config, chain } = await participantChain(o.config, o.passphrase)
+  try {
+    const spec = config.datasets.find((d) => d.name === o.dataset)
+    if (spec === undefined) throw new CommandFailed(`no dataset ${o.dataset} in ${o.config}`)
+    if (o.retire) {
+      const { datasetIdOf } = await import("@jointly/core/ledger/GovernanceLedger.ts")
+      const id = datasetIdOf(chain.account, o.dataset)
+      return show({ event: "retired", datasetId: id, ...(await chain.retireDataset(id)) })
+    }
+    const dataset = await CsvDataset.loadPromise(spec)
+    const meta = config.catalog?.[o.dataset] ?? { domain: "general", policy: "Open" as const }
+    const published = await chain.publishDataset({
+      domain: meta.domain,
+      name: o.dataset,
+      attrs: JSON.stringify(dataset.columns),
+      size: dataset.rowCount,
+      contentHash: dataset.contentHash,
+      location: meta.location ?? `jointly://${chain.account}/${meta.domain}/${o.dataset}`,
+      policy: meta.policy
+    })
+    return show({ event: "published", owner: chain.account, dataset: o.dataset, contentHash: dataset.contentHash, rows: dataset.rowCount, ...published })
+  } finally {
+    await chain.close()
+  }
+}
+
+// ---------------------------------------------------------------- supervision
+
+export const supervise = async (o: { what: string; org?: string; url?: string; dataDir?: string; rpcUrl?: string; reason?: string }) => {
+  if (o.what === "members" || o.what === "tasks" || o.what === "grants") {
+    if (!o.url) throw new CommandFailed(`supervise ${o.what} needs --url <coordinator>`)
+    const view = await api<Record<string, unknown>>(o.url, "/api/supervision")
+    return out(o.what === "grants" ? { grants: view.grants, uses: view.grantUses } : { [o.what]: view[o.what] })
+  }
+  if (o.what !== "suspend" && o.what !== "restore") throw new CommandFailed(`unknown supervise action ${o.what}`)
+  if (!o.org || !o.dataDir || !o.rpcUrl) throw new CommandFailed(`supervise ${o.what} needs <org>, --data-dir and --rpc-url`)
+  const deployment = await loadDeployment(o.dataDir)
+  if (!deployment) throw new CommandFailed(`no deployment in ${o.dataDir}`)
+  const keys = await Operator.load(o.dataDir)
+  const ledger = await Consortium.ledgerFor(o.rpcUrl, keys.supervisor, deployment)
+  try {
+    let companyId: string | undefined
+    if (isHexString(o.org, 32)) companyId = o.org
+    else if (isHexString(o.org, 20)) companyId = (await ledger.companyOf(o.org)).companyId
+    else if (o.url) {
+      const view = await api<{ members: Array<{ companyId: string; name: string }> }>(o.url, "/api/supervision")
+      companyId = view.members.find((m) => m.name.toUpperCase() === o.org!.toUpperCase())?.companyId
+    }
+    if (companyId === undefined) throw new CommandFailed(`no organisation ${o.org} (give its address, company id, or its name with --url)`)
+    const to = o.what === "suspend" ? "Suspended" : "Audited"
+    const receipt = await ledger.setState(companyId, to, keccak256(toUtf8Bytes(o.reason ?? `${o.what} by the supervisor`)))
+    out({ event: o.what === "suspend" ? "suspended" : "restored", companyId, state: to, ...receipt })
+  } finally {
+    await ledger.close()
+  }
+}
+
+// ---------------------------------------------------------------- verify
+
+/** Runs every check of `Verify.verify` for a task; the CLI prints the report and exits 1 unless `ok`. */
+export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: string }) => {
+  const health = await api<{ chain: { chainId: string; registry: string; ledger: string; deployBlock?: string } }>(o.url, "/api/health")
+  // Read-only: a throwaway key, never funded.
+  const ledger = await makeEthersLedger({
+    rpcUrl: o.rpcUrl,
+    privateKey: Wallet.createRandom().privateKey,
+    addresses: { registry: health.chain.registry, ledger: health.chain.ledger, deployBlock: BigInt(health.chain.deployBlock ?? "0") }
+  })
+  try {
+    if (ledger.chainId.toString() !== health.chain.chainId) throw new CommandFailed(`the coordinator names chain ${health.chain.chainId}, the node is ${ledger.chainId}`)
+    const history = await ledger.taskHistory(o.taskId)
+    const task = await api<Verify.StoredTask>(o.url, `/api/tasks/${o.taskId}`)
+    const checks = await Verify.verify({
+      domain: Eip712.domain(ledger.chainId, health.chain.ledger),
+      history,
+      task,
+      artifact: async (cid) => {
+        // The API re-hashes on read and refuses a tampered artifact: then ask for nothing and fail the check.
+        const response = await fetch(`${o.url.replace(/\/$/, "")}/api/artifacts/${cid}`)
+        if (!response.ok) return response.status === 500 ? new TextEncoder().encode("tampered") : undefined
+        return new Uint8Array(Buffer.from(((await response.json()) as { base64: string }).base64, "base64"))
+      },
+      model: async (id) => {
+        const response = await fetch(`${o.url.replace(/\/$/, "")}/api/models/${id}`)
+        return response.ok ? ((await response.json()) as { artifact: unknown }).artifact : undefined
+      }
+    })
+    return { ok: checks.every((c) => c.ok), checks, report: Verify.report(o.taskId, checks) }
+  } finally {
+    await ledger.close()
+  }
+}
+
+export const verify = async (o: { taskId: string; url: string; rpcUrl: string; json: boolean }) => {
+  const { ok, checks, report } = await verifyTask(o)
+  if (o.json) out({ taskId: o.taskId, ok, checks })
+  process.stderr.write(report)
+  if (!ok) throw new CommandFailed(`task ${o.taskId} does not match the chain`)
+}
+
+// ---------------------------------------------------------------- e-data certificates (PROTOCOLS.md §7)
+
+export interface CertFile {
+  readonly version: 1
+  readonly certId: string
+  readonly file: string
+  /** docHash = SHA-256(salt || document): the salt defeats brute force of a low-entropy document (§7). */
+  readonly salt: string
+  readonly docHash: string
+  readonly metaHash: string
+  readonly claimedAt: string
+  readonly submitter: string
+  readonly signature: string
+  readonly chainId: string
+  readonly certificates: string
+  readonly txHash: string
+  readonly blockNumber: string
+}
+
+const docHashOf = (salt: Uint8Array, bytes: Uint8Array) => hexlify(sha256(concatBytes(salt, bytes)))
+
+/** The signer: a participant's keystore (--config) or the operator's local analyst (--data-dir). */
+const certSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: string }) => {
+  if (o.config) {
+    const { wallet, chain } = await participantChain(o.config)
+    return { wallet, chain }
+  }
+  if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("certify needs --config <participant.json>, or --data-dir and --rpc-url")
+  const deployment = await loadDeployment(o.dataDir)
+  if (!deployment) throw new CommandFailed(`no deployment in ${o.dataDir}`)
+  const keys = await Operator.load(o.dataDir)
+  const chain = await Consortium.governanceFor(o.rpcUrl, keys.analyst, deployment)
+  if (!chain) throw new CommandFailed("this deployment has no certificate contract; redeploy")
+  return { wallet: keys.analyst, chain }
+}
+
+export const certify = async (o: { file: string; out?: string; meta?: string; config?: string; dataDir?: string; rpcUrl?: string }) => {
+  const { wallet, chain } = await certSigner(o)
+  try {
+    const bytes = new Uint8Array(await readFile(o.file))
+    const salt = randomBytes(32)
+    const docHash = docHashOf(salt, bytes)
+    const metaHash = keccak256(toUtf8Bytes(o.meta ?? JSON.stringify({ name: o.file.split("/").pop(), bytes: bytes.length })))
+    const claimedAt = BigInt(Math.floor(Date.now() / 1000))
+    const signature = await signCert(wallet, docHash, metaHash, claimedAt)
+    const receipt = await chain.certify({ docHash, metaHash, claimedAt, signature })
+    const cert: CertFile = {
+      version: 1,
+      certId: receipt.certId,
+      file: o.file.split("/").pop()!,
+      salt: hexlify(salt),
+      docHash,
+      metaHash,
+      claimedAt: claimedAt.toString(),
+      submitter: getAddress(wallet.address),
+      signature,
+      chainId: chain.chainId.toString(),
+      certificates: chain.addresses.certificates,
+      txHash: receipt.txHash,
+      blockNumber: receipt.blockNumber.toString()
+    }
+    const target = o.out ?? `${o.file}.cert.json`
+    await writeFile(target, JSON.stringify(cert, null, 2) + "\n")
+    out({ event: "certified", cert: target, certId: cert.certId, docHash, submitter: cert.submitter, blockNumber: cert.blockNumber })
+  } finally {
+    await chain.close()
+  }
+}
+
+/** Recomputes the salted hash, checks the signature and the on-chain record; exit 1 on any mismatch. */
+export const certifyVerify = async (o: { file: string; cert: string; rpcUrl: string }) => {
+  const cert = JSON.parse(await readFile(o.cert, "utf8")) as CertFile
+  const bytes = new Uint8Array(await readFile(o.file))
+  const chain = await makeGovernanceLedger({
+    rpcUrl: o.rpcUrl,
+    privateKey: Wallet.createRandom().privateKey,
+    // Only the certificate contract is read; the other addresses are never called.
+    addresses: { registry: cert.certificates, catalog: cert.certificates, grants: cert.certificates, modelRequests: cert.certificates, settlement: cert.certificates, governance: cert.certificates, certificates: cert.certificates }
+  })
+  try {
+    const onChain = await chain.getCert(cert.certId)
+    const docHash = docHashOf(getBytes(cert.salt), bytes)
+    let signer = ""
+    try {
+      signer = getAddress(verifyMessage(getBytes(certDigest(cert.docHash, cert.metaHash, BigInt(cert.claimedAt))), cert.signature))
+    } catch {
+      signer = "<unparseable>"
+    }
+    const checks: Array<Verify.Check> = [
+      { name: "document hash", ok: docHash === cert.docHash.toLowerCase(), detail: `the file hashes to ${docHash}, the certificate says ${cert.docHash}` },
+      { name: "on chain", ok: onChain !== undefined, detail: onChain ? `certified in block ${onChain.blockNumber} at ${new Date(Number(onChain.timestamp) * 1000).toISOString()} with ${onChain.endorsements} endorsement(s)` : `no certificate ${cert.certId}` },
+      { name: "chain record matches", ok: onChain !== undefined && onChain.docHash === cert.docHash.toLowerCase() && onChain.metaHash === cert.metaHash.toLowerCase() && onChain.submitter === getAddress(cert.submitter) && onChain.claimedAt === BigInt(cert.claimedAt), detail: "docHash, metaHash, submitter, timestamp" },
+      { name: "submitter signature", ok: signer === getAddress(cert.submitter), detail: `signed by ${signer}` }
+    ]
+    out({ certId: cert.certId, ok: checks.every((c) => c.ok), checks })
+    if (!checks.every((c) => c.ok)) throw new CommandFailed(`${o.file} does not match certificate ${cert.certId}`)
+  } finally {
+    await chain.close()
+  }
+}

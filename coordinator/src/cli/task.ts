@@ -1,0 +1,90 @@
+/**
+ * `jointly task submit | watch | cancel | get | list`: a task's life against a running coordinator, through the
+ * typed client. Results on stdout (one JSON document with --json); status lines and progress bars on stderr
+ * (bars only on a terminal, nothing at all with --json off a terminal).
+ */
+import { readFile } from "node:fs/promises"
+import { Schema } from "effect"
+import { Wallet } from "ethers"
+import { Status } from "@jointly/core/task/Lifecycle.ts"
+import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import * as Client from "../client/Client.ts"
+import * as ProgressBar from "./ProgressBar.ts"
+
+/** A task file for `task submit`: a spec without its initiator (the signing key's address); nonce optional. */
+const { initiator: _initiator, nonce: _nonce, ...draftFields } = TaskSpec.fields
+export const TaskDraft = Schema.Struct({ ...draftFields, nonce: Schema.optional(Schema.String) })
+
+export interface Common {
+  readonly coordinator: string
+  readonly json: boolean
+}
+
+const out = (value: unknown) => process.stdout.write(JSON.stringify(value, null, 2) + "\n")
+
+/** The summary a watch ends with: everything a script needs, nothing of the event log. */
+export const summary = (detail: Client.TaskDetail) => ({
+  taskId: detail.id,
+  kind: detail.kind,
+  status: detail.status,
+  reason: detail.reason,
+  result: detail.result,
+  resultDigest: detail.resultDigest,
+  chain: detail.chain.map((c) => ({ op: c.op, status: c.status, txHash: c.txHash, blockNumber: c.blockNumber }))
+})
+
+const humanSummary = (detail: Client.TaskDetail) =>
+  [
+    `task ${detail.id}`,
+    `status ${detail.status}${detail.reason ? ` — ${detail.reason}` : ""}`,
+    ...(detail.result === null || detail.result === undefined ? [] : ["result", JSON.stringify(detail.result, null, 2)]),
+    `result digest ${detail.resultDigest ?? "—"}; ${detail.chain.length} chain records`
+  ].join("\n") + "\n"
+
+export const watch = async (options: Common & { id: string; timeoutMs?: number }) => {
+  const client = Client.make({ url: options.coordinator })
+  const renderer = ProgressBar.make(process.stderr, { lines: !options.json })
+  const detail = await client.watch(options.id, {
+    onStatus: (status) => renderer.line(`task ${status}`),
+    onProgress: renderer.progress,
+    timeoutMs: options.timeoutMs
+  }).finally(renderer.done)
+  if (options.json) out(summary(detail))
+  else process.stdout.write(humanSummary(detail))
+  if (detail.status !== "Succeeded") process.exitCode = 1
+  return detail
+}
+
+export const submit = async (options: Common & { file: string; keyEnv: string; watch: boolean }) => {
+  const key = process.env[options.keyEnv]
+  if (!key) throw new Error(`--key-env ${options.keyEnv}: the variable is not set (it holds the initiator's private key)`)
+  const decoded = Schema.decodeUnknownExit(TaskDraft)(JSON.parse(await readFile(options.file, "utf8")))
+  if (decoded._tag === "Failure") throw new Error(`task file ${options.file}: ${String(decoded.cause)}`)
+  const client = Client.make({ url: options.coordinator, initiator: new Wallet(key) })
+  const { taskId } = await client.submit(decoded.value as Client.TaskDraft)
+  if (options.watch) {
+    if (!options.json) process.stderr.write(`» task ${taskId} submitted\n`)
+    return watch({ ...options, id: taskId })
+  }
+  if (options.json) out({ taskId })
+  else process.stdout.write(`${taskId}\n`)
+}
+
+export const cancel = async (options: Common & { id: string; reason?: string }) => {
+  const cancelled = await Client.make({ url: options.coordinator }).cancel(options.id, options.reason)
+  if (options.json) out(cancelled)
+  else process.stdout.write(`task ${cancelled.taskId} ${cancelled.status}\n`)
+}
+
+export const get = async (options: Common & { id: string }) => {
+  const detail = await Client.make({ url: options.coordinator }).get(options.id)
+  if (options.json) out(detail)
+  else process.stdout.write(humanSummary(detail))
+}
+
+export const list = async (options: Common & { status?: string; limit?: number }) => {
+  const status = options.status === undefined ? undefined : Schema.decodeUnknownSync(Status)(options.status)
+  const tasks = await Client.make({ url: options.coordinator }).list({ status, limit: options.limit })
+  if (options.json) out({ tasks: tasks.map((t) => ({ id: t.id, kind: t.kind, status: t.status, name: t.spec.name ?? null, createdAt: t.createdAt })) })
+  else process.stdout.write(tasks.map((t) => `${t.id}  ${t.status.padEnd(15)} ${t.kind.padEnd(24)} ${t.spec.name ?? ""}`).join("\n") + (tasks.length ? "\n" : ""))
+}

@@ -1,0 +1,194 @@
+/**
+ * The dashboard end to end: a LocalCluster (anvil, the coordinator, three participant processes, one of which
+ * asks a human), Debian's chromium driven by playwright-core. Watches a task move live, approves a pending
+ * consent in the page, reads a federated-learning task's training curves and its chain trail with the
+ * verified badge. Screenshots of the main views go to coordinator/test-artifacts/screenshots/.
+ */
+import { existsSync } from "node:fs"
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { getAddress } from "ethers"
+import { type Browser, chromium, type Page } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
+import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import * as LocalCluster from "../local/LocalCluster.ts"
+
+const chromiumPath = "/usr/bin/chromium"
+const screenshots = fileURLToPath(new URL("../../test-artifacts/screenshots/", import.meta.url))
+const demo = fileURLToPath(new URL("../../../examples/demo/", import.meta.url))
+const columns: DatasetSpec["columns"] = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age", "label"].map((name) => ({ name, type: "number" as const }))
+const names = ["north", "south", "east"] as const
+
+let dir: string
+let cluster: LocalCluster.LocalCluster
+let browser: Browser
+let page: Page
+
+const party = (name: (typeof names)[number]) => cluster.parties.find((p) => p.name === name)!
+const shoot = (name: string) => page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true })
+const row = (taskId: string) => page.locator(`[data-testid="task-row"][data-task-id="${taskId}"]`)
+
+describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCluster", () => {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "jointly-dashboard-"))
+    await mkdir(screenshots, { recursive: true })
+    const [cluster_, browser_] = await Promise.all([
+      LocalCluster.start({
+        dataDir: join(dir, "cluster"),
+        parties: names.map((name) => ({
+          name,
+          datasets: [{ name: "pima", file: join(demo, `pima-${name}.csv`), columns }],
+          // east's policy asks a human for every task that passes its rules.
+          ...(name === "east" ? { policy: { mode: "ask", taskKinds: ["*"], initiators: ["*"], minParties: 2, datasets: { pima: {} } } as never } : {})
+        }))
+      }),
+      chromium.launch({
+        executablePath: chromiumPath,
+        headless: true,
+        args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+      })
+    ])
+    cluster = cluster_
+    browser = browser_
+    page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
+    await page.goto(cluster.coordinatorUrl)
+    await page.locator("#live[data-state=live]").waitFor()
+    // Every status each task row has shown, recorded in the page as the DOM changes (no polling, no reload).
+    await page.evaluate(() => {
+      // Survives only while the page is never reloaded: every later view must come from live updates.
+      ;(window as any).__loaded = "once"
+      const seen: Record<string, Array<string>> = ((window as any).__seen = {})
+      const record = () => {
+        for (const r of Array.from(document.querySelectorAll<HTMLElement>('[data-testid="task-row"]'))) {
+          const list = (seen[r.dataset.taskId!] ??= [])
+          if (list.at(-1) !== r.dataset.status) list.push(r.dataset.status!)
+        }
+      }
+      new MutationObserver(record).observe(document.getElementById("app")!, { childList: true, subtree: true })
+    })
+  }, 120_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await cluster?.stop()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  it("lists the consortium's members with their chain state", async () => {
+    await page.click('nav a[data-view="members"]')
+    await page.locator('[data-testid="member"]').nth(3).waitFor()
+    const members = await page.locator('[data-testid="member"]').evaluateAll((rows) => rows.map((r) => [(r as HTMLElement).dataset.name!.toLowerCase(), (r as HTMLElement).dataset.state]))
+    expect(Object.fromEntries(members)).toEqual({ north: "Audited", south: "Audited", east: "Audited", "local-analyst": "Audited" })
+    await shoot("members")
+    await page.click('nav a[data-view="catalogue"]')
+    await page.locator('[data-testid="catalogue"]').waitFor()
+    await shoot("catalogue")
+    await page.click('nav a[data-view="tasks"]')
+  })
+
+  it("shows a consent waiting for a human, refuses a wrong token, and lets the task run once approved — live", async () => {
+    const east = party("east")
+    const taskId = await cluster.submit({
+      kind: "statistics.horizontal",
+      name: "glucose by clinic",
+      parties: names.map((n) => ({ participant: party(n).address, dataset: "pima" })) as never,
+      params: { columns: ["glucose", "mass"], statistics: ["count", "mean", "std"] }
+    })
+    // The new task and east's pending consent appear without a reload.
+    await row(taskId).and(page.locator('[data-status="AwaitingConsent"]')).waitFor()
+    const card = page.locator(`[data-testid="consent"][data-task-id="${taskId}"]`)
+    await card.waitFor()
+    expect(getAddress((await card.getAttribute("data-participant"))!)).toBe(east.address)
+    await shoot("pending-consent")
+
+    // A decision without east's token is refused by east itself (the coordinator only relays it).
+    await card.locator('[data-testid="consent-token"]').fill("not-the-token")
+    await card.locator('[data-testid="approve"]').click()
+    await expect.poll(() => card.locator('[data-testid="consent-error"]').textContent()).toContain("dashboard token")
+    expect((await cluster.task(taskId)).status).toBe("AwaitingConsent")
+
+    const token = (await readFile(join(east.dataDir, "dashboard-token"), "utf8")).trim()
+    await card.locator('[data-testid="consent-token"]').fill(token)
+    await card.locator('[data-testid="consent-reason"]').fill("reviewed by the east data steward")
+    await card.locator('[data-testid="approve"]').click()
+    await row(taskId).and(page.locator('[data-status="Succeeded"]')).waitFor({ timeout: 60_000 })
+    const seen: Array<string> = await page.evaluate((id) => (window as any).__seen[id], taskId)
+    expect(seen[0]).toBe("AwaitingConsent")
+    expect(seen.at(-1)).toBe("Succeeded")
+    expect(await page.evaluate(() => (window as any).__loaded)).toBe("once")
+
+    // The timeline names east's approval with the human's reason; the chain holds east's own signature.
+    await row(taskId).click()
+    const detail = page.locator(`[data-testid="task-detail"][data-task-id="${taskId}"]`)
+    await detail.locator('[data-testid="verify-badge"][data-ok="true"]').waitFor({ timeout: 60_000 })
+    const approvals = await detail.locator('[data-testid="timeline-event"][data-type="ConsentApproved"]').allTextContents()
+    expect(approvals).toHaveLength(3)
+    expect(approvals.find((t) => t.toLowerCase().includes("east approved"))).toContain("reviewed by the east data steward")
+    const history = await cluster.supervisorLedger.taskHistory(taskId as `0x${string}`)
+    const consent = history.find((e) => e._tag === "ConsentRecorded" && getAddress(e.participant) === east.address)
+    expect(consent?._tag === "ConsentRecorded" && consent.approve).toBe(true)
+    if (consent?._tag === "ConsentRecorded") {
+      const domain = Eip712.domain(cluster.supervisorLedger.chainId, cluster.deployment.ledger)
+      expect(Eip712.verifyConsent(domain, { taskId, specHash: taskId, approve: true, reasonHash: consent.reasonHash }, consent.signature, east.address)).toBe(true)
+    }
+    const ops = await detail.locator('[data-testid="chain-op"]').evaluateAll((rows) => rows.map((r) => [(r as HTMLElement).dataset.op, (r as HTMLElement).dataset.status]))
+    expect(ops.filter(([op]) => op === "recordConsent")).toHaveLength(3)
+    expect(ops.some(([op]) => op === "recordResult")).toBe(true)
+    expect(ops.every(([, status]) => status === "confirmed")).toBe(true)
+    await shoot("task-detail")
+  })
+
+  it("draws the training curves of a federated-learning task and verifies its chain trail", async () => {
+    const rounds = 5
+    const features = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age"]
+    const taskId = await cluster.submit({
+      kind: "modeling.horizontal-fl",
+      name: "diabetes risk",
+      parties: (["north", "south"] as const).map((n) => ({ participant: party(n).address, dataset: "pima" })) as never,
+      params: {
+        model: {
+          class_name: "Sequential",
+          config: {
+            name: "pima",
+            layers: [
+              { class_name: "Dense", config: { units: 8, activation: "relu", use_bias: true, batch_input_shape: [null, features.length], kernel_initializer: { class_name: "GlorotUniform", config: { seed: null } }, bias_initializer: { class_name: "Zeros", config: {} } } },
+              { class_name: "Dense", config: { units: 2, activation: "softmax", use_bias: true, kernel_initializer: { class_name: "GlorotUniform", config: { seed: null } }, bias_initializer: { class_name: "Zeros", config: {} } } }
+            ]
+          }
+        },
+        featureColumns: features,
+        labelColumn: "label",
+        scaling: { mean: [3.8, 121, 69, 21, 80, 32, 0.47, 33], std: [3.4, 32, 19, 16, 115, 8, 0.33, 12] },
+        optimizer: "adam",
+        learningRate: 0.02,
+        localEpochs: 2,
+        batchSize: 32,
+        rounds,
+        validationSplit: 0.2,
+        aggregation: "plain",
+        seed: 7
+      },
+      roundTimeoutMs: 60_000
+    })
+    await page.evaluate((id) => (location.hash = `#/tasks/${id}`), taskId)
+    const detail = page.locator(`[data-testid="task-detail"][data-task-id="${taskId}"]`)
+    await detail.waitFor()
+    // The curve grows round by round while the page stays open.
+    await detail.locator('[data-testid="training-curves"] path[data-series="loss"]').waitFor({ timeout: 90_000 })
+    await detail.and(page.locator('[data-status="Succeeded"]')).waitFor({ timeout: 90_000 })
+    await detail.locator('[data-testid="verify-badge"][data-ok="true"]').waitFor({ timeout: 60_000 })
+    const curves = detail.locator('[data-testid="training-curves"]')
+    expect(await curves.locator("svg").count()).toBe(2)
+    expect(await curves.locator("svg").first().locator("circle.point").count()).toBe(rounds)
+    expect(await detail.locator('[data-testid="timeline-event"][data-type="Progress"]').count()).toBeGreaterThanOrEqual(rounds)
+    // The badge agrees with the chain: the result digest the store holds is the one ResultRecorded carries.
+    const verify = await cluster.api<{ ok: boolean; resultDigest: string; chainResultDigest: string }>(`/api/tasks/${taskId}/verify`)
+    expect(verify.ok).toBe(true)
+    expect(verify.chainResultDigest).toBe(verify.resultDigest)
+    expect(await page.evaluate(() => (window as any).__loaded)).toBe("once")
+    await shoot("training-curves")
+  })
+})

@@ -1,0 +1,52 @@
+/**
+ * Consents waiting for a human (participant policy `mode: "ask"`). The participant announces the wait over its
+ * socket; the dashboard lists it; a human's decision, MAC'd in the browser with that participant's dashboard
+ * token, is relayed to the participant, which checks the MAC, then signs the consent with its own key
+ * (participant/src/policy/HumanToken.ts). The coordinator holds no token and no key: it can delay a decision,
+ * never make one. Kept in memory: a participant announces its waits again whenever it reconnects.
+ */
+import type { AwaitingHuman, HumanAck, HumanDecision } from "@jointly/core/wire/Messages.ts"
+import type { Bus } from "./Live.ts"
+
+export interface PendingConsent {
+  readonly taskId: string
+  readonly participant: string
+  readonly summary: string
+  readonly since: string
+}
+
+export const make = (deps: { bus: Bus; relay: (account: string, decision: HumanDecision) => Promise<HumanAck | undefined> }) => {
+  const pending = new Map<string, PendingConsent>()
+  const key = (taskId: string, participant: string) => `${taskId.toLowerCase()}/${participant.toLowerCase()}`
+  const drop = (taskId: string, participant: string) => {
+    if (pending.delete(key(taskId, participant))) deps.bus.publish({ type: "human", taskId, participant, pending: false })
+  }
+
+  return {
+    awaiting: async (participant: string, message: AwaitingHuman) => {
+      pending.set(key(message.taskId, participant), { taskId: message.taskId, participant, summary: message.summary, since: new Date().toISOString() })
+      deps.bus.publish({ type: "human", taskId: message.taskId, participant, pending: true })
+    },
+    list: (): ReadonlyArray<PendingConsent> => [...pending.values()],
+    /** The participant answered (its signed consent arrived) or went away (it announces again on return). */
+    answered: drop,
+    offline: (participant: string) => {
+      for (const p of [...pending.values()]) if (p.participant.toLowerCase() === participant.toLowerCase()) drop(p.taskId, p.participant)
+    },
+    taskEnded: (taskId: string) => {
+      for (const p of [...pending.values()]) if (p.taskId.toLowerCase() === taskId.toLowerCase()) drop(p.taskId, p.participant)
+    },
+    /** Relays a decision; the participant's answer says whether the token matched. */
+    decide: async (participant: string, decision: HumanDecision): Promise<{ readonly ok: boolean; readonly code?: string; readonly detail?: string }> => {
+      const waiting = pending.get(key(decision.taskId, participant))
+      if (!waiting) return { ok: false, code: "NotPending", detail: `no consent of ${participant} for task ${decision.taskId} waits for a human` }
+      const ack = await deps.relay(waiting.participant, decision)
+      if (ack === undefined) return { ok: false, code: "Unreachable", detail: `participant ${participant} did not answer; it may be offline` }
+      if (!ack.ok) return { ok: false, code: "Refused", detail: ack.detail ?? "the participant refused the decision" }
+      drop(decision.taskId, waiting.participant)
+      return { ok: true }
+    }
+  }
+}
+
+export type HumanConsents = ReturnType<typeof make>

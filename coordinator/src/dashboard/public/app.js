@@ -1,0 +1,413 @@
+// The coordinator's dashboard: plain ES modules, no build step. Everything it shows comes from the coordinator's
+// HTTP API; `/api/events` (Server-Sent Events) says what changed and the page re-reads just that.
+import { lineChart } from "./chart.js"
+
+const state = {
+  view: "tasks",
+  selected: /** @type {string | null} */ (null),
+  tasks: [],
+  detail: null,
+  verify: null,
+  verifyKey: "",
+  members: [],
+  pending: [],
+  chain: null,
+  catalogue: null,
+  /** Per pending consent: the last error a decision got, shown in its card. */
+  consentErrors: new Map()
+}
+
+// ------------------------------------------------------------------ helpers
+
+/** Builds an element; text children become text nodes (never HTML), so data cannot inject markup. */
+const h = (tag, attrs = {}, ...children) => {
+  const node = document.createElement(tag)
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue
+    if (k.startsWith("on")) node.addEventListener(k.slice(2), v)
+    else if (k === "class") node.className = v
+    else node.setAttribute(k, v === true ? "" : String(v))
+  }
+  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c))
+  return node
+}
+
+const api = async (path, init) => {
+  const response = await fetch(path, { ...init, headers: { "content-type": "application/json" } })
+  const body = await response.json().catch(() => ({}))
+  if (!response.ok) throw Object.assign(new Error(body?.error?.message ?? `HTTP ${response.status}`), { status: response.status, code: body?.error?.code })
+  return body
+}
+
+const short = (hex, n = 6) => (typeof hex === "string" && hex.length > 2 * n + 2 ? `${hex.slice(0, n + 2)}…${hex.slice(-n)}` : String(hex ?? ""))
+const when = (iso) => new Date(iso).toLocaleTimeString()
+const finalStatuses = new Set(["Succeeded", "Failed", "Cancelled", "TimedOut", "Rejected"])
+
+/** Org name of an address, from the members view (the chain's registry), else the short address. */
+const nameOf = (address) => {
+  const a = String(address).toLowerCase()
+  for (const m of state.members) if (m.accounts.some((x) => x.address.toLowerCase() === a)) return m.name
+  return short(address, 4)
+}
+
+const badge = (status) => h("span", { class: `badge status-${status}`, "data-testid": "status" }, status)
+
+// ------------------------------------------------------------------ data
+
+const loadTasks = async () => {
+  state.tasks = (await api("/api/tasks?limit=200")).tasks
+}
+const loadMembers = async () => {
+  state.members = (await api("/api/members")).members
+}
+const loadPending = async () => {
+  state.pending = (await api("/api/consents/pending")).pending
+}
+const loadDetail = async () => {
+  if (!state.selected) return void (state.detail = null)
+  state.detail = await api(`/api/tasks/${state.selected}`).catch(() => null)
+  const d = state.detail
+  // Verification needs a final task whose every chain record is confirmed; re-run when that picture changes.
+  const confirmed = d ? d.chain.filter((c) => c.status === "confirmed").length : 0
+  const key = d ? `${d.id}:${d.status}:${confirmed}/${d.chain.length}` : ""
+  if (d && finalStatuses.has(d.status) && confirmed === d.chain.length && key !== state.verifyKey) {
+    state.verifyKey = key
+    state.verify = await api(`/api/tasks/${d.id}/verify`).catch((e) => ({ ok: false, error: e.message, checks: [] }))
+  } else if (!d || key !== state.verifyKey) {
+    state.verify = null
+  }
+}
+const loadCatalogue = async () => {
+  try {
+    const [catalog, grants] = await Promise.all([api("/api/catalog?all=1"), api("/api/grants")])
+    state.catalogue = { datasets: catalog.datasets, grants: grants.grants }
+  } catch (error) {
+    state.catalogue = { unavailable: error.message }
+  }
+}
+
+// ------------------------------------------------------------------ views
+
+const renderPending = () => {
+  if (state.pending.length === 0) return null
+  return h("section", { class: "card pending", "data-testid": "pending-consents" },
+    h("h2", {}, "Consents waiting for a human"),
+    h("p", { class: "muted" }, "These participants' policies ask a person. Your decision is authenticated with the participant's dashboard token (printed by ",
+      h("code", {}, "jointly participant"), " at start) and signed by the participant itself."),
+    state.pending.map(consentCard))
+}
+
+const tokenKey = (participant) => `jointly.dashboard-token.${participant.toLowerCase()}`
+
+const consentCard = (p) => {
+  const task = state.tasks.find((t) => t.id === p.taskId)
+  const id = `${p.taskId}/${p.participant}`
+  const token = h("input", { type: "password", placeholder: "dashboard token", autocomplete: "off", "data-testid": "consent-token", value: sessionStorage.getItem(tokenKey(p.participant)) ?? "" })
+  const reason = h("input", { type: "text", placeholder: "reason (recorded, hashed on chain)", "data-testid": "consent-reason" })
+  const error = state.consentErrors.get(id)
+  const decide = (approve) => async (event) => {
+    const buttons = event.target.closest(".consent").querySelectorAll("button")
+    buttons.forEach((b) => (b.disabled = true))
+    try {
+      const text = reason.value.trim() || (approve ? "approved in the dashboard" : "rejected in the dashboard")
+      const mac = await humanMac(token.value.trim(), { taskId: p.taskId, participant: p.participant, approve, reason: text })
+      await api(`/api/consents/${p.taskId}/${p.participant}`, { method: "POST", body: JSON.stringify({ approve, reason: text, mac }) })
+      sessionStorage.setItem(tokenKey(p.participant), token.value.trim())
+      state.consentErrors.delete(id)
+      await refresh({ pending: true, tasks: true })
+    } catch (e) {
+      state.consentErrors.set(id, e.message)
+      buttons.forEach((b) => (b.disabled = false))
+      render()
+    }
+  }
+  return h("div", { class: "consent", "data-testid": "consent", "data-task-id": p.taskId, "data-participant": p.participant },
+    h("div", { class: "consent-head" },
+      h("strong", {}, nameOf(p.participant)), " is asked to join ",
+      h("a", { href: `#/tasks/${p.taskId}` }, task ? `${task.kind}${task.spec?.name ? ` “${task.spec.name}”` : ""}` : short(p.taskId)),
+      task ? h("span", { class: "muted" }, ` from ${nameOf(task.initiator)}`) : null),
+    h("div", { class: "muted small" }, p.summary, " · waiting since ", when(p.since)),
+    h("div", { class: "consent-form" }, token, reason,
+      h("button", { class: "approve", onclick: decide(true), "data-testid": "approve" }, "Approve"),
+      h("button", { class: "reject", onclick: decide(false), "data-testid": "reject" }, "Reject")),
+    error ? h("div", { class: "error", "data-testid": "consent-error" }, error) : null)
+}
+
+/** HMAC-SHA256 over the decision, under the participant's token (participant/src/policy/HumanToken.ts). */
+const humanMac = async (token, a) => {
+  if (!token) throw new Error("enter the participant's dashboard token")
+  if (!crypto.subtle) throw new Error("deciding needs a secure page (https, or the coordinator on localhost)")
+  const enc = new TextEncoder()
+  const message = ["jointly.consent.human.v1", a.taskId.toLowerCase(), a.participant.toLowerCase(), a.approve ? "approve" : "reject", a.reason].join("\n")
+  const key = await crypto.subtle.importKey("raw", enc.encode(token), { name: "HMAC", hash: "SHA-256" }, false, ["sign"])
+  const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(message)))
+  return "0x" + [...mac].map((b) => b.toString(16).padStart(2, "0")).join("")
+}
+
+const renderTaskList = () =>
+  h("section", { class: "card tasks" },
+    h("h2", {}, "Tasks ", h("span", { class: "muted" }, `(${state.tasks.length})`)),
+    state.tasks.length === 0
+      ? h("p", { class: "muted" }, "No task yet.")
+      : h("table", { class: "list" },
+        h("thead", {}, h("tr", {}, h("th", {}, "task"), h("th", {}, "kind"), h("th", {}, "parties"), h("th", {}, "status"), h("th", {}, "created"))),
+        h("tbody", {}, state.tasks.map((t) =>
+          h("tr", {
+            class: t.id === state.selected ? "selected" : "",
+            "data-testid": "task-row",
+            "data-task-id": t.id,
+            "data-status": t.status,
+            onclick: () => (location.hash = `#/tasks/${t.id}`)
+          },
+          h("td", {}, h("code", {}, short(t.id, 4)), t.spec?.name ? h("div", { class: "muted small" }, t.spec.name) : null),
+          h("td", {}, t.kind),
+          h("td", {}, t.spec.parties.map((p) => nameOf(p.participant)).join(", ")),
+          h("td", {}, badge(t.status)),
+          h("td", { class: "muted" }, when(t.createdAt)))))))
+
+/** Per-round metrics from the federated-learning protocol's Progress events (stage "fl.round"). */
+const roundsOf = (events) =>
+  events.flatMap((e) => {
+    if (e.type !== "Progress" || typeof e.data?.detail !== "string") return []
+    try {
+      const m = JSON.parse(e.data.detail)
+      return typeof m.round === "number" ? [m] : []
+    } catch {
+      return []
+    }
+  })
+
+const eventLine = (e, t0) => {
+  const d = e.data ?? {}
+  const at = h("span", { class: "at" }, `+${((Date.parse(e.at) - t0) / 1000).toFixed(1)}s`)
+  let icon = "•"
+  let text
+  switch (e.type) {
+    case "Submitted":
+      icon = "✎"
+      text = [`submitted by ${nameOf(d.initiator)}`]
+      break
+    case "ConsentApproved":
+    case "ConsentRejected":
+      icon = e.type === "ConsentApproved" ? "✓" : "✗"
+      text = [h("strong", {}, nameOf(d.participant)), e.type === "ConsentApproved" ? " approved" : " rejected", d.reason ? h("span", { class: "muted" }, ` — ${d.reason}`) : ""]
+      break
+    case "Progress": {
+      icon = "↻"
+      let m
+      try {
+        m = d.detail ? JSON.parse(d.detail) : undefined
+      } catch {
+        m = undefined
+      }
+      text = m && typeof m.round === "number"
+        ? [`round ${d.done}/${d.total}`, typeof m.loss === "number" ? ` · loss ${m.loss.toFixed(4)}` : "", typeof m.accuracy === "number" ? ` · accuracy ${(m.accuracy * 100).toFixed(1)}%` : "",
+          Array.isArray(m.contributors) ? h("span", { class: "muted" }, ` · ${m.contributors.length} contributors`) : ""]
+        : [`${d.stage}: ${d.done}/${d.total}`]
+      break
+    }
+    case "PhaseCommitted":
+      icon = "#"
+      text = [`phase ${d.phase} committed `, h("code", {}, short(d.root))]
+      break
+    case "ArtifactStored":
+      icon = "▣"
+      text = [`${d.role} stored, content-addressed `, h("code", { title: d.cid }, short(d.cid, 8))]
+      break
+    case "Succeeded":
+      icon = "★"
+      text = ["succeeded · result digest ", h("code", {}, short(d.resultDigest))]
+      break
+    default:
+      if (d.from !== undefined) {
+        icon = "→"
+        text = [`${d.from} → `, h("strong", {}, e.type), d.reason ? h("span", { class: "muted" }, ` — ${d.reason}`) : ""]
+      } else text = [e.type, h("span", { class: "muted" }, ` ${JSON.stringify(d).slice(0, 120)}`)]
+  }
+  return h("li", { class: `ev ev-${e.type}`, "data-testid": "timeline-event", "data-type": e.type }, h("span", { class: "icon" }, icon), h("span", { class: "what" }, ...text), at)
+}
+
+const renderCurves = (rounds) => {
+  const loss = rounds.filter((r) => typeof r.loss === "number").map((r) => ({ x: r.round, y: r.loss }))
+  const accuracy = rounds.filter((r) => typeof r.accuracy === "number").map((r) => ({ x: r.round, y: r.accuracy }))
+  if (loss.length === 0 && accuracy.length === 0) return null
+  return h("section", { class: "card", "data-testid": "training-curves" },
+    h("h3", {}, "Training curves ", h("span", { class: "muted" }, `(${rounds.length} rounds, validation metrics weighted by rows)`)),
+    h("div", { class: "charts" },
+      loss.length ? lineChart({ title: "validation loss", series: [{ name: "loss", color: "#d9480f", points: loss }], format: (y) => y.toFixed(3) }) : null,
+      accuracy.length ? lineChart({ title: "validation accuracy", series: [{ name: "accuracy", color: "#2b8a3e", points: accuracy }], yMin: 0, yMax: 1, format: (y) => `${Math.round(y * 100)}%` }) : null))
+}
+
+const renderVerify = (d) => {
+  const pending = d.chain.filter((c) => c.status === "pending").length
+  const v = state.verify
+  if (!finalStatuses.has(d.status) || pending > 0) {
+    return h("span", { class: "verify pending", "data-testid": "verify-badge", "data-ok": "pending" }, `notarizing… ${pending} record(s) pending`)
+  }
+  if (!v) return h("span", { class: "verify pending", "data-testid": "verify-badge", "data-ok": "pending" }, "verifying…")
+  const failed = (v.checks ?? []).filter((c) => !c.ok)
+  return h("div", {},
+    v.ok
+      ? h("span", { class: "verify ok", "data-testid": "verify-badge", "data-ok": "true", title: "every check of jointly verify passed" }, `✓ verified on chain (${v.checks.length} checks)`)
+      : h("span", { class: "verify bad", "data-testid": "verify-badge", "data-ok": "false" }, `✗ does not match the chain${v.error ? `: ${v.error}` : ` (${failed.length} failed)`}`),
+    h("details", { class: "checks" }, h("summary", {}, "checks"),
+      h("ul", {}, (v.checks ?? []).map((c) => h("li", { class: c.ok ? "ok" : "bad" }, c.ok ? "✓ " : "✗ ", h("strong", {}, c.name), h("span", { class: "muted" }, ` ${c.detail}`))))))
+}
+
+const renderDetail = () => {
+  const d = state.detail
+  if (!state.selected) return h("section", { class: "card detail muted" }, "Select a task to see its lifecycle, training curves and chain trail.")
+  if (!d) return h("section", { class: "card detail" }, "Loading task…")
+  const t0 = d.events.length ? Date.parse(d.events[0].at) : 0
+  const rounds = roundsOf(d.events)
+  return h("div", { class: "detail", "data-testid": "task-detail", "data-task-id": d.id, "data-status": d.status },
+    h("section", { class: "card" },
+      h("div", { class: "detail-head" }, h("h2", {}, d.kind, d.spec?.name ? h("span", { class: "muted" }, ` “${d.spec.name}”`) : ""), badge(d.status)),
+      h("div", { class: "kv" },
+        h("span", {}, "task"), h("code", { class: "wrap" }, d.id),
+        h("span", {}, "initiator"), h("span", {}, nameOf(d.initiator), " ", h("code", { class: "muted" }, short(d.initiator, 4))),
+        h("span", {}, "parties"), h("span", {}, d.spec.parties.map((p) => `${nameOf(p.participant)} (${p.dataset})`).join(", ")),
+        h("span", {}, "attempt"), h("span", {}, d.attempt),
+        d.reason ? [h("span", {}, "reason"), h("span", { class: d.status === "Succeeded" ? "" : "error" }, d.reason)] : null)),
+    h("section", { class: "card" },
+      h("h3", {}, "Lifecycle"),
+      h("ol", { class: "timeline", "data-testid": "timeline" }, d.events.map((e) => eventLine(e, t0)))),
+    renderCurves(rounds),
+    h("section", { class: "card" },
+      h("div", { class: "detail-head" }, h("h3", {}, "Chain trail"), renderVerify(d)),
+      h("table", { class: "list chain-trail", "data-testid": "chain-trail" },
+        h("thead", {}, h("tr", {}, h("th", {}, "operation"), h("th", {}, "status"), h("th", {}, "transaction"), h("th", {}, "block"))),
+        h("tbody", {}, d.chain.map((c) => h("tr", { "data-testid": "chain-op", "data-op": c.op, "data-status": c.status },
+          h("td", {}, c.op), h("td", {}, h("span", { class: `badge chain-${c.status}` }, c.status)),
+          h("td", {}, c.txHash ? h("code", { title: c.txHash }, short(c.txHash, 8)) : h("span", { class: "muted" }, c.lastError ?? "—")),
+          h("td", {}, c.blockNumber ?? "—")))))),
+    d.result !== null && d.result !== undefined
+      ? h("section", { class: "card" }, h("h3", {}, "Result"), h("pre", { class: "result" }, JSON.stringify(d.result, null, 2).slice(0, 4000)))
+      : null)
+}
+
+const renderMembers = () =>
+  h("section", { class: "card", "data-testid": "members" },
+    h("h2", {}, "Consortium members"),
+    h("p", { class: "muted" }, "Every organisation this coordinator has met, with its state read from the registry on chain."),
+    h("table", { class: "list" },
+      h("thead", {}, h("tr", {}, h("th", {}, "organisation"), h("th", {}, "chain state"), h("th", {}, "accounts"), h("th", {}, "tasks"))),
+      h("tbody", {}, state.members.map((m) => h("tr", { "data-testid": "member", "data-name": m.name, "data-state": m.state },
+        h("td", {}, h("strong", {}, m.name), m.companyId ? h("div", { class: "muted small" }, h("code", {}, short(m.companyId))) : null),
+        h("td", {}, h("span", { class: `badge org-${m.state}` }, m.state)),
+        h("td", {}, m.accounts.map((a) => h("div", {}, h("span", { class: a.online ? "dot on" : "dot", title: a.online ? "connected" : "not connected" }), h("code", {}, short(a.address, 4))))),
+        h("td", {}, m.accounts.reduce((n, a) => n + a.tasks, 0)))))))
+
+const renderCatalogue = () => {
+  const c = state.catalogue
+  if (!c) return h("section", { class: "card" }, "Loading catalogue…")
+  if (c.unavailable) return h("section", { class: "card muted", "data-testid": "catalogue" }, `No catalogue: ${c.unavailable}`)
+  return h("div", {},
+    h("section", { class: "card", "data-testid": "catalogue" },
+      h("h2", {}, "Data catalogue"),
+      c.datasets.length === 0 ? h("p", { class: "muted" }, "No dataset published yet.") : h("table", { class: "list" },
+        h("thead", {}, h("tr", {}, ["dataset", "domain", "owner", "access", "state", "rows", "content hash"].map((x) => h("th", {}, x)))),
+        h("tbody", {}, c.datasets.map((d) => h("tr", {},
+          h("td", {}, h("strong", {}, d.name)), h("td", {}, d.domain), h("td", {}, nameOf(d.owner)), h("td", {}, d.policy),
+          h("td", {}, h("span", { class: `badge org-${d.state}` }, d.state)), h("td", {}, d.size), h("td", {}, h("code", {}, short(d.contentHash)))))))),
+    h("section", { class: "card" },
+      h("h2", {}, "Access grants"),
+      c.grants.length === 0 ? h("p", { class: "muted" }, "No grant.") : h("table", { class: "list" },
+        h("thead", {}, h("tr", {}, ["token", "dataset", "requester", "owner", "purpose", "uses", "status"].map((x) => h("th", {}, x)))),
+        h("tbody", {}, c.grants.map((g) => h("tr", {},
+          h("td", {}, g.tokenId), h("td", {}, h("code", {}, short(g.datasetId))), h("td", {}, nameOf(g.requester)), h("td", {}, nameOf(g.owner)),
+          h("td", {}, g.purpose), h("td", {}, `${g.uses}/${g.maxUses}`), h("td", {}, h("span", { class: "badge" }, g.status))))))))
+}
+
+const render = () => {
+  const app = document.getElementById("app")
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === state.view)
+  const info = document.getElementById("chain-info")
+  if (state.chain) info.replaceChildren(`chain ${state.chain.chainId} · ledger `, h("code", { title: state.chain.ledger }, short(state.chain.ledger, 4)))
+  // Keep what the human is typing in a consent card across live re-renders.
+  const typing = [...app.querySelectorAll(".consent")].map((c) => [`${c.dataset.taskId}/${c.dataset.participant}`, [...c.querySelectorAll("input")].map((i) => i.value)])
+  const focused = document.activeElement?.closest?.(".consent") ? [document.activeElement.closest(".consent").dataset.taskId, document.activeElement.dataset.testid] : null
+  let body
+  if (state.view === "members") body = renderMembers()
+  else if (state.view === "catalogue") body = renderCatalogue()
+  else body = h("div", { class: "tasks-view" }, renderPending(), h("div", { class: "split" }, renderTaskList(), renderDetail()))
+  app.replaceChildren(body)
+  for (const [key, values] of typing) {
+    const card = [...app.querySelectorAll(".consent")].find((c) => `${c.dataset.taskId}/${c.dataset.participant}` === key)
+    card?.querySelectorAll("input").forEach((input, i) => values[i] && (input.value = values[i]))
+  }
+  if (focused) app.querySelector(`.consent[data-task-id="${focused[0]}"] [data-testid="${focused[1]}"]`)?.focus()
+}
+
+// ------------------------------------------------------------------ routing and live updates
+
+const route = async () => {
+  const [, view, id] = location.hash.match(/^#\/(\w+)(?:\/(0x[0-9a-fA-F]{64}))?/) ?? []
+  state.view = view === "members" || view === "catalogue" ? view : "tasks"
+  state.selected = state.view === "tasks" ? (id ?? state.selected) : state.selected
+  if (state.view === "catalogue") await loadCatalogue()
+  if (state.view === "members") await loadMembers()
+  await loadDetail()
+  render()
+}
+
+let pending = { tasks: false, detail: false, pending: false, members: false }
+let timer = 0
+let waiters = []
+/** Coalesces bursts of live events into one re-read per ~100 ms. */
+const refresh = (what) => {
+  pending = { tasks: pending.tasks || !!what.tasks, detail: pending.detail || !!what.detail, pending: pending.pending || !!what.pending, members: pending.members || !!what.members }
+  clearTimeout(timer)
+  return new Promise((resolve) => {
+    waiters.push(resolve)
+    timer = setTimeout(async () => {
+      const now = pending
+      const done = waiters
+      pending = { tasks: false, detail: false, pending: false, members: false }
+      waiters = []
+      await Promise.all([
+        now.tasks ? loadTasks() : null,
+        now.detail ? loadDetail() : null,
+        now.pending ? loadPending() : null,
+        now.members ? loadMembers() : null
+      ]).catch(() => {})
+      render()
+      for (const w of done) w()
+    }, 100)
+  })
+}
+
+const connect = () => {
+  const live = document.getElementById("live")
+  const source = new EventSource("/api/events")
+  source.onopen = () => {
+    live.dataset.state = "live"
+    live.textContent = "● live"
+    // Whatever happened while disconnected: read everything again.
+    void refresh({ tasks: true, detail: true, pending: true, members: true })
+  }
+  source.onerror = () => {
+    live.dataset.state = "reconnecting"
+    live.textContent = "reconnecting…"
+  }
+  source.onmessage = (message) => {
+    const event = JSON.parse(message.data)
+    const mine = event.taskId && event.taskId === state.selected
+    void refresh({
+      tasks: event.type === "status" || event.type === "human",
+      detail: mine || (event.type === "chain" && !event.taskId && state.selected),
+      pending: event.type === "human" || event.type === "status",
+      members: event.type === "status" && state.view === "members"
+    })
+  }
+}
+
+const start = async () => {
+  state.chain = (await api("/api/health")).chain
+  await Promise.all([loadTasks(), loadMembers(), loadPending()])
+  window.addEventListener("hashchange", () => void route())
+  await route()
+  connect()
+}
+
+void start()

@@ -1,0 +1,59 @@
+/**
+ * The plaintext reference for vertical models (tests and the bench): the parties' CSV tables joined on their
+ * ids in the aligned order the protocol produced, standardized per party block exactly as the parties do
+ * (Linear.block on the training split), and the same model trained in float arithmetic with the published
+ * batch schedule. Returns the test-split predictions and metrics to compare with the secure run.
+ */
+import * as Linear from "./Linear.ts"
+import * as Spec from "./spec.ts"
+
+export interface Table {
+  readonly columns: ReadonlyArray<string>
+  readonly rows: ReadonlyArray<ReadonlyArray<string>>
+}
+
+export const parseCsv = (text: string): Table => {
+  const [header, ...lines] = text.trim().split(/\r?\n/)
+  return { columns: header!.split(","), rows: lines.map((l) => l.split(",")) }
+}
+
+export const featuresOf = (t: Table, idColumn = "id", labelColumn = "label"): Array<string> => t.columns.filter((c) => c !== idColumn && c !== labelColumn)
+
+export const hyperOf = (model: Linear.ModelKind, params: Spec.TrainParams): Linear.Hyper => ({
+  model,
+  eta: params.eta ?? Spec.defaults.eta,
+  lambda: params.lambda ?? Spec.defaults.lambda,
+  batchSize: params.batchSize ?? Spec.defaults.batchSize,
+  updates: params.updates ?? Spec.defaults.updates,
+  scaleBits: params.scaleBits ?? Spec.defaults.scaleBits
+})
+
+/** `tables[0]` holds the label; `ids` is the aligned order; `schedule` the result's batch seeds. */
+export const reference = (
+  tables: ReadonlyArray<Table>,
+  positiveValue: number,
+  model: Linear.ModelKind,
+  params: Spec.TrainParams,
+  schedule: ReadonlyArray<string>,
+  ids: ReadonlyArray<string>
+) => {
+  const byId = tables.map((t) => new Map(t.rows.map((r) => [r[t.columns.indexOf(params.idColumn)]!, r] as const)))
+  const split = Linear.split(ids.length, params.testFraction ?? Spec.defaults.testFraction, params.splitSeed ?? Spec.defaults.splitSeed)
+  const blocks = tables.map((t, p) => {
+    const columns = featuresOf(t, params.idColumn, params.label.column).map((c) => ({ name: c, values: ids.map((id) => Number(byId[p]!.get(id)![t.columns.indexOf(c)])) }))
+    const b = Linear.block(columns, ids.map((_, i) => i), split.train, params.featureBound ?? Spec.defaults.featureBound, p === 0)
+    if (Linear.isProblem(b)) throw new Error(b.detail)
+    return b
+  })
+  const x = ids.map((_, i) => Float64Array.from(blocks.flatMap((b) => Array.from(b.rows[i]!))))
+  const labelIndex = tables[0]!.columns.indexOf(params.label.column)
+  const positive = ids.map((id) => Number(byId[0]!.get(id)![labelIndex]) === positiveValue)
+  const w = Linear.trainPlaintext(hyperOf(model, params), x, positive, split.train, schedule)
+  const predicted = split.test.map((i) => Linear.scoreOf(w, x[i]!) >= 0)
+  return {
+    weights: w,
+    testIds: split.test.map((i) => ids[i]!),
+    predicted,
+    metrics: Linear.metrics(Linear.confusion(predicted, split.test.map((i) => positive[i]!)))
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The threshold-Paillier arithmetic of vertical training and prediction: slot layouts (how many values share
+ * one ciphertext), the compute engine (encryption, partial decryption with proofs and proof checks fanned out
+ * through the host's JobRunner, inline without one), and the packed homomorphic steps.
+ *
+ * Slot layouts (Packing.ts; signed slots, borrows included):
+ * - judge (SVM): v = 2z − 2y·S² + y with |z| < 2^zBits, blinded n times (|v| grows by ≤ 2^(κ+1) per step,
+ *   §6.3 item 5), so a slot needs zBits + 2 + n(κ+1) + 1 bits;
+ * - gradient: Σ_j d_j·X_j over a batch plus the owner's mask of κ extra bits;
+ * - prediction: Σ_p z^p, zBits + ⌈log2 n⌉ + 1 bits.
+ */
+import { Effect, Option } from "effect"
+import { JobRunner, type JobRunnerService, inline } from "../../compute/JobRunner.ts"
+import type { BigIntKernels } from "../../compute/Kernels.ts"
+import { randomBits } from "../../compute/Primes.ts"
+import * as SelectKernels from "../../compute/SelectKernels.ts"
+import { frames, unframe } from "../../crypto/paillier/Bytes.ts"
+import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
+import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
+import * as Packing from "../../crypto/paillier/Packing.ts"
+import * as Paillier from "../../crypto/paillier/Paillier.ts"
+import * as PaillierSerialization from "../../crypto/paillier/Serialization.ts"
+import * as ThresholdJobs from "../../crypto/threshold-paillier/Jobs.ts"
+import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
+import type { KeyShare, PartialDecryption, ThresholdPublicKey } from "../../crypto/threshold-paillier/ThresholdPaillier.ts"
+import * as Threshold from "../../crypto/threshold-paillier/ThresholdPaillier.ts"
+
+const log2Ceil = (x: number): number => (x <= 1 ? 0 : Math.ceil(Math.log2(x)))
+
+export interface Shape {
+  readonly parties: number
+  readonly kappa: number
+  readonly scaleBits: number
+  readonly featureBound: number
+  readonly batchSize: number
+  readonly model: "svm" | "logistic"
+}
+
+/** |Z| < 2^zBits: real scores below 2^12 in magnitude; each party checks its own |z^p| < 2^(zBits − 4). */
+export const zBits = (s: Shape): number => 2 * s.scaleBits + 12
+
+export const judgeLayout = (pk: PublicKey, s: Shape, slots?: number): Packing.Layout => {
+  const valueBits = zBits(s) + 2 + s.parties * (s.kappa + 1) + 1
+  const max = Packing.capacity(pk, valueBits + 1)
+  return Packing.layout(pk, { valueBits, slots: Math.min(slots ?? max, max) })
+}
+
+/** Bits of |Σ_j d_j·X_jk| over a batch. */
+export const gradientBits = (s: Shape): number =>
+  (s.model === "svm" ? 0 : zBits(s) + 1) + log2Ceil(s.batchSize) + s.scaleBits + log2Ceil(s.featureBound) + 1
+
+export const gradientLayout = (pk: PublicKey, s: Shape): Packing.Layout => Packing.layout(pk, { valueBits: gradientBits(s) + s.kappa + 1 })
+
+export const predictionLayout = (pk: PublicKey, s: Pick<Shape, "parties" | "scaleBits">): Packing.Layout =>
+  Packing.layout(pk, { valueBits: 2 * s.scaleBits + 12, maxAddends: s.parties })
+
+/** Global slot of feature `k` of party `p` given every party's feature count: (ciphertext, slot). */
+export const gradientSlot = (features: ReadonlyArray<number>, party: number, k: number, slots: number) => {
+  let offset = 0
+  for (let i = 0; i < party; i++) offset += features[i]!
+  const f = offset + k
+  return { ciphertext: Math.floor(f / slots), slot: f % slots }
+}
+
+export const gradientCiphertexts = (features: ReadonlyArray<number>, slots: number): number =>
+  Math.max(1, Math.ceil(features.reduce((a, b) => a + b, 0) / slots))
+
+// ---- engine -------------------------------------------------------------------------------------------
+
+export interface Engine {
+  readonly tpk: ThresholdPublicKey
+  readonly pk: PublicKey
+  readonly kernels: BigIntKernels
+  readonly runner: JobRunnerService
+}
+
+let selected: Promise<BigIntKernels> | undefined
+/** The host's kernels, else the fastest this platform loads (OpenSSL in Node). */
+export const kernels: Effect.Effect<BigIntKernels> = Effect.flatMap(Effect.serviceOption(SelectKernels.Kernels), (found) =>
+  Option.isSome(found) ? Effect.succeed(found.value) : Effect.promise(() => (selected ??= SelectKernels.select())))
+
+const inlineTables = new Map<string, JobRunnerService>()
+
+/**
+ * The host's worker pool when it has one and the key is of a production size (the pool's jobs refuse test
+ * sizes); else the same jobs inline.
+ */
+export const engine = (tpk: ThresholdPublicKey, policy: KeySizePolicy): Effect.Effect<Engine> =>
+  Effect.gen(function*() {
+    const k = yield* kernels
+    const host = yield* Effect.serviceOption(JobRunner)
+    let runner: JobRunnerService
+    if (Option.isSome(host) && !policy.unsafeAllowTestKeySizes) runner = host.value
+    else {
+      const key = `${k.name}|${policy.unsafeAllowTestKeySizes === true}`
+      let found = inlineTables.get(key)
+      if (found === undefined) {
+        found = inline({ ...PaillierJobs.makePaillierJobs(k, policy), ...ThresholdJobs.makeThresholdJobs(k, policy) })
+        inlineTables.set(key, found)
+      }
+      runner = found
+    }
+    return { tpk, pk: tpk.publicKey, kernels: k, runner }
+  })
+
+const chunked = <A>(xs: ReadonlyArray<A>, parts: number): Array<Array<A>> => {
+  const size = Math.max(1, Math.ceil(xs.length / Math.max(1, parts)))
+  const out: Array<Array<A>> = []
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size))
+  return out
+}
+
+export class ComputeFailure extends Error {}
+
+const run = (e: Engine, job: string, inputs: ReadonlyArray<Uint8Array>) =>
+  Effect.mapError(e.runner.runAll(job, inputs), (error) => new ComputeFailure(error.message))
+
+/** Encrypts signed integers (|x| < N/2) across the pool. */
+export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>): Effect.Effect<Array<Paillier.Ciphertext>, ComputeFailure> =>
+  Effect.gen(function*() {
+    if (values.length === 0) return []
+    const residues = values.map((v) => Paillier.toResidue(e.pk, v))
+    const outs = yield* run(e, PaillierJobs.JobNames.encryptBatch, chunked(residues, e.runner.size).map((ms) => PaillierJobs.encryptBatchInput(e.pk, ms)))
+    return outs.flatMap((bytes) => PaillierSerialization.decodeCiphertexts(e.pk, bytes))
+  })
+
+export const partialDecrypt = (e: Engine, share: KeyShare, cs: ReadonlyArray<Paillier.Ciphertext>): Effect.Effect<Array<PartialDecryption>, ComputeFailure> =>
+  Effect.gen(function*() {
+    const outs = yield* run(e, ThresholdJobs.JobNames.partialDecryptBatch, chunked(cs, e.runner.size).map((c) => ThresholdJobs.partialDecryptBatchInput(share, c)))
+    return outs.flatMap((bytes) => unframe(bytes, "partials").map((b) => ThresholdSerialization.decodePartialDecryption(e.tpk, b)))
+  })
+
+/** One flag per (ciphertext, partial) pair. */
+export const verify = (e: Engine, cs: ReadonlyArray<Paillier.Ciphertext>, partials: ReadonlyArray<PartialDecryption>): Effect.Effect<Array<boolean>, ComputeFailure> =>
+  Effect.gen(function*() {
+    if (cs.length === 0) return []
+    const pairs = cs.map((c, i) => [c, partials[i]!] as const)
+    const outs = yield* run(e, ThresholdJobs.JobNames.verifyBatch, chunked(pairs, e.runner.size).map((ps) => ThresholdJobs.verifyBatchInput(e.tpk, ps.map((p) => p[0]), ps.map((p) => p[1]))))
+    return outs.flatMap((bytes) => Array.from(bytes, (b) => b === 1))
+  })
+
+export const encodeCiphertexts = (pk: PublicKey, cs: ReadonlyArray<Paillier.Ciphertext>): Uint8Array => PaillierSerialization.encodeCiphertexts(pk, cs)
+export const decodeCiphertexts = (pk: PublicKey, bytes: Uint8Array): Array<Paillier.Ciphertext> => PaillierSerialization.decodeCiphertexts(pk, bytes)
+export const encodePartials = (tpk: ThresholdPublicKey, ps: ReadonlyArray<PartialDecryption>): Uint8Array =>
+  frames(ps.map((p) => ThresholdSerialization.encodePartialDecryption(tpk, p)))
+export const decodePartials = (tpk: ThresholdPublicKey, bytes: Uint8Array): Array<PartialDecryption> =>
+  unframe(bytes, "partials").map((b) => ThresholdSerialization.decodePartialDecryption(tpk, b))
+
+/** Slot-wise sum of several parties' ciphertext lists (public: anyone holding the ciphertexts may compute it). */
+export const sumLists = (lists: ReadonlyArray<ReadonlyArray<Paillier.Ciphertext>>): Array<Paillier.Ciphertext> =>
+  lists[0]!.map((_, i) => Paillier.sum(lists.map((l) => l[i]!)))
+
+/**
+ * Combines verified partials of each ciphertext (at least t of them; `verify: false` because the caller has
+ * checked every proof already) into signed plaintexts.
+ */
+export const combineAll = (e: Engine, cs: ReadonlyArray<Paillier.Ciphertext>, partials: ReadonlyArray<ReadonlyArray<PartialDecryption>>): Array<bigint> =>
+  cs.map((c, i) => Paillier.toSigned(e.pk, Threshold.combine(e.tpk, c, partials.map((p) => p[i]!), { verify: false, kernels: e.kernels })))
+
+/** Π_i b_i^(x_i) mod m for signed x_i, sharing the squarings (Straus); negative exponents through one inverse. */
+export const multiExp = (bases: ReadonlyArray<bigint>, exponents: ReadonlyArray<bigint>, modulus: bigint, kernels: BigIntKernels): bigint => {
+  const half = (sign: 1n | -1n) => {
+    const idx: Array<number> = []
+    let bits = 0
+    exponents.forEach((x, i) => {
+      if (x * sign > 0n) {
+        idx.push(i)
+        bits = Math.max(bits, (x * sign).toString(2).length)
+      }
+    })
+    let acc = 1n
+    for (let b = bits - 1; b >= 0; b--) {
+      acc = (acc * acc) % modulus
+      const bit = BigInt(b)
+      for (const i of idx) if ((((exponents[i]! * sign) >> bit) & 1n) === 1n) acc = (acc * bases[i]!) % modulus
+    }
+    return acc
+  }
+  const positive = half(1n)
+  const negative = half(-1n)
+  return negative === 1n ? positive : (positive * kernels.modInverse(negative, modulus)) % modulus
+}
+
+/** c^(2^bits) mod N²: moves a ciphertext's plaintext up by `bits` slots' worth. */
+export const shift = (e: Engine, c: bigint, bits: number): bigint => (bits === 0 ? c : e.kernels.modPow(c, 1n << BigInt(bits), e.pk.n2))
+
+/** A uniform mask of `bits` bits (CSPRNG). */
+export const mask = (bits: number): bigint => randomBits(bits)

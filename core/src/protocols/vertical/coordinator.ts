@@ -1,0 +1,247 @@
+/**
+ * Coordinator side of vertical training and joint prediction (spec.ts). The coordinator schedules stages,
+ * relays ciphertexts, sealed partial decryptions and masked values, adds ciphertexts (public operations), and
+ * commits one Merkle root of its round digests per phase. It never holds a key share, a plaintext score, a
+ * label or a partial model.
+ */
+import { sha256 } from "@noble/hashes/sha2.js"
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
+import { Effect, Schema } from "effect"
+import * as Paillier from "../../crypto/paillier/Paillier.ts"
+import type { PublicKey } from "../../crypto/paillier/Keys.ts"
+import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
+import * as Merkle from "../federated-learning/Merkle.ts"
+import * as PsiCoordinator from "../joint-query/psi/coordinator.ts"
+import * as PsiSpec from "../joint-query/psi/spec.ts"
+import type { CoordinatorSession, Stage } from "../Protocol.ts"
+import { ProtocolError, RoundError } from "../Protocol.ts"
+import * as Linear from "./Linear.ts"
+import * as Secure from "./Secure.ts"
+import * as Spec from "./spec.ts"
+
+export interface Options {
+  readonly timeoutMs?: number
+  /** The dealer's ceremony draws safe primes (seconds at 2048 bits): its own, longer timeout. */
+  readonly ceremonyTimeoutMs?: number
+}
+
+interface Run {
+  readonly session: CoordinatorSession
+  readonly kind: string
+  readonly timeoutMs: number | undefined
+  readonly counters: { rounds: number; decryptedCiphertexts: number; partialDecryptions: number; comparisons: number }
+  readonly withheld: Set<string>
+  readonly digests: Array<string>
+}
+
+const protocolError = (kind: string, reason: string, detail: string) => new ProtocolError({ protocol: kind, reason, detail })
+
+const all = <A>(session: CoordinatorSession, make: (party: string) => A) => new Map(session.participants.map((p) => [p, make(p)] as const))
+
+/** One round, counted, its replies hashed into the phase's Merkle leaves. */
+const round = <Req, Rep>(r: Run, stage: Stage<Req, Rep>, requests: ReadonlyMap<string, Req>, minReplies: number, timeoutMs = r.timeoutMs) =>
+  Effect.gen(function*() {
+    const replies = yield* r.session.round(stage, requests, { minReplies, timeoutMs })
+    r.counters.rounds++
+    const encode = Schema.encodeSync(stage.reply as Schema.Codec<Rep, unknown>)
+    const leaf = [...replies].map(([p, rep]) => `${p}:${JSON.stringify(encode(rep))}`).join("\n")
+    r.digests.push("0x" + bytesToHex(sha256(utf8ToBytes(`${stage.name}\n${leaf}`))))
+    return replies
+  })
+
+const commitPhase = (r: Run, phase: string, commitments: Record<string, string>) =>
+  Effect.gen(function*() {
+    const root = Merkle.root(r.digests)
+    r.digests.length = 0
+    commitments[phase] = root
+    yield* r.session.commit(phase, root)
+  })
+
+/**
+ * Threshold decryption: every party is asked, `threshold` must answer within the round timeout; the others are
+ * named as withholding (and tolerated). Fewer than t: the task fails naming them.
+ */
+const decryptRound = (r: Run, threshold: number, label: string, ciphertexts: Uint8Array, count: number, sealTo?: string) =>
+  Effect.gen(function*() {
+    const requests = all(r.session, () => ({ label, ciphertexts, sealTo }))
+    const replies = yield* round(r, Spec.decrypt, requests, threshold).pipe(
+      Effect.catchTag("RoundError", (e: RoundError) =>
+        Effect.fail(protocolError(r.kind, "PartialDecryptionWithheld", `no partial decryption from ${e.missing.join(", ")} within ${r.timeoutMs ?? "∞"} ms (${threshold} needed)`)))
+    )
+    for (const p of r.session.participants) if (!replies.has(p)) r.withheld.add(p)
+    r.counters.decryptedCiphertexts += count
+    r.counters.partialDecryptions += replies.size * count
+    return [...replies].map(([participant, reply]) => ({ participant, payload: reply.partials }))
+  })
+
+const invalidPartials = (r: Run, cheaters: ReadonlyArray<string>) =>
+  protocolError(r.kind, "InvalidPartialDecryption", `the decryption-share proof of ${cheaters.join(", ")} does not verify`)
+
+const decodeList = (r: Run, pk: PublicKey, bytes: Uint8Array, from: string) =>
+  Effect.try({ try: () => Secure.decodeCiphertexts(pk, bytes), catch: (e) => protocolError(r.kind, "InvalidCiphertext", `from ${from}: ${String(e)}`) })
+
+/** Joint prediction (PROTOCOLS.md §3 item 6): Σ_p [[w^p·x^p]], threshold-decrypted for the requester only. */
+const predictFlow = (r: Run, requester: string, requestId: string) =>
+  Effect.gen(function*() {
+    const n = r.session.participants.length
+    const scored = yield* round(r, Spec.predictScore, all(r.session, () => ({ requestId })), n)
+    const counts = new Set([...scored.values()].map((s) => s.count))
+    if (counts.size !== 1) return yield* protocolError(r.kind, "CountMismatch", "parties scored different numbers of rows")
+    const keys = new Set([...scored.values()].map((s) => bytesToHex(sha256(s.publicKey))))
+    if (keys.size !== 1) return yield* protocolError(r.kind, "KeyMismatch", "parties hold different threshold keys")
+    const tpk = ThresholdSerialization.decodePublicKey(scored.get(requester)!.publicKey, { unsafeAllowTestKeySizes: true })
+    const lists: Array<Array<Paillier.Ciphertext>> = []
+    for (const [p, s] of scored) lists.push(yield* decodeList(r, tpk.publicKey, s.ciphertexts, p))
+    const total = Secure.encodeCiphertexts(tpk.publicKey, Secure.sumLists(lists))
+    const partials = yield* decryptRound(r, tpk.threshold, `predict/${requestId}`, total, lists[0]!.length, requester)
+    const out = yield* round(r, Spec.predictOutput, new Map([[requester, { requestId, ciphertexts: total, partials }]]), 1)
+    const reply = out.get(requester)!
+    if (reply.cheaters.length > 0) return yield* invalidPartials(r, reply.cheaters)
+    return reply
+  })
+
+export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind, params: Spec.TrainParams, options: Options = {}) =>
+  Effect.gen(function*() {
+    const kind = Spec.kinds[model]
+    const parties = session.participants
+    const n = parties.length
+    const r: Run = { session, kind, timeoutMs: options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
+    const commitments: Record<string, string> = {}
+    const find = (address: string) => parties.find((p) => p.toLowerCase() === address.toLowerCase())
+    const labelHolder = find(params.labelHolder)
+    if (labelHolder === undefined) return yield* protocolError(kind, "InvalidParams", "the label holder is not a party")
+    const dealer = find(params.dealer ?? params.labelHolder)!
+    const threshold = params.threshold ?? n
+    const policy = { unsafeAllowTestKeySizes: params.unsafeAllowTestKeySizes === true }
+
+    // Phase 1: the aligned PSI join, every party a receiver (PROTOCOLS.md §6.1 "Ours"; §3 item 1).
+    const psi = yield* PsiCoordinator.run(session, "aligned", { idColumn: params.idColumn, receivers: parties as unknown as PsiSpec.Params["receivers"], maxIds: params.maxIds }, { timeoutMs: options.timeoutMs })
+
+    // Phase 2: blocks and split; the alignment digests must agree before anything is trained on them.
+    const prepared = yield* round(r, Spec.prepare, all(session, () => ({})), n)
+    const reference = prepared.get(labelHolder)!.alignment
+    const mismatched = parties.filter((p) => prepared.get(p)!.alignment !== reference || prepared.get(p)!.rows !== prepared.get(labelHolder)!.rows)
+    if (mismatched.length > 0 || reference !== psi.alignment) {
+      return yield* protocolError(kind, "AlignmentMismatch", `alignment digest of ${mismatched.join(", ") || "the join"} differs from the label holder's: rows are not in one order`)
+    }
+    const rows = prepared.get(labelHolder)!.rows
+    const features = parties.map((p) => prepared.get(p)!.features)
+    let commits: Record<string, string> = Object.fromEntries(parties.map((p) => [p, prepared.get(p)!.commit]))
+    yield* commitPhase(r, "vertical.prepare", commitments)
+
+    // Phase 3: dealer ceremony; every party checks its share and recomputes the transcript digest.
+    const dealt = (yield* round(r, Spec.deal, new Map([[dealer, {}]]), 1, options.ceremonyTimeoutMs ?? Math.max(options.timeoutMs ?? 0, 300_000))).get(dealer)!
+    const accepted = yield* round(r, Spec.keys, all(session, () => ({ dealer, publicKey: dealt.publicKey, shares: dealt.shares, features })), n)
+    const disagree = parties.filter((p) => accepted.get(p)!.transcriptDigest !== dealt.transcriptDigest)
+    if (disagree.length > 0) return yield* protocolError(kind, "KeyTranscriptMismatch", `${disagree.join(", ")} saw another ceremony transcript`)
+    const tpk = yield* Effect.try({ try: () => ThresholdSerialization.decodePublicKey(dealt.publicKey, policy), catch: (e) => protocolError(kind, "InvalidKey", String(e)) })
+    const pk = tpk.publicKey
+    yield* session.commit("vertical.key-transcript", "0x" + dealt.transcriptDigest.replace(/^0x/, ""))
+    let reveals: Record<string, Spec.Reveal> = Object.fromEntries(parties.map((p) => [p, accepted.get(p)!.reveal]))
+    yield* commitPhase(r, "vertical.keys", commitments)
+
+    // Phase 4: training iterations.
+    const hyper = { updates: params.updates ?? Spec.defaults.updates, batchSize: params.batchSize ?? Spec.defaults.batchSize }
+    const iterations = Linear.iterationsOf(hyper)
+    const schedule: Array<string> = []
+    for (let iteration = 0; iteration < iterations; iteration++) {
+      schedule.push(Linear.batchSeed(session.taskId, iteration, parties.map((p) => BigInt(reveals[p]!.rpi))))
+      const scored = yield* round(r, Spec.score, all(session, () => ({ iteration, commits, reveals })), n)
+      commits = Object.fromEntries(parties.map((p) => [p, scored.get(p)!.commit]))
+      let inputs: Array<Uint8Array>
+      if (model === "svm") {
+        const lists: Array<Array<Paillier.Ciphertext>> = []
+        for (const p of parties) lists.push(yield* decodeList(r, pk, scored.get(p)!.ciphertexts, p))
+        // §6.3 (2): sequential private blinding in party order; each step is relayed to the next party.
+        let current = Secure.encodeCiphertexts(pk, Secure.sumLists(lists))
+        for (const p of parties) current = (yield* round(r, Spec.blind, new Map([[p, { iteration, ciphertexts: current }]]), 1)).get(p)!.ciphertexts
+        const partials = yield* decryptRound(r, threshold, `judge/${iteration}`, current, lists[0]!.length, labelHolder)
+        const judged = (yield* round(r, Spec.judge, new Map([[labelHolder, { iteration, ciphertexts: current, partials }]]), 1)).get(labelHolder)!
+        if (judged.cheaters.length > 0) return yield* invalidPartials(r, judged.cheaters)
+        r.counters.comparisons += Math.min(hyper.batchSize, rows)
+        inputs = [judged.factors]
+      } else {
+        inputs = parties.map((p) => scored.get(p)!.ciphertexts)
+      }
+      const grads = yield* round(r, Spec.gradient, all(session, () => ({ iteration, inputs })), n)
+      const byIndex = new Map<number, Array<Paillier.Ciphertext>>()
+      for (const [p, g] of grads) {
+        for (const { index, ciphertext } of g.ciphertexts) {
+          const [c] = yield* decodeList(r, pk, ciphertext, p)
+          if (!byIndex.has(index)) byIndex.set(index, [])
+          byIndex.get(index)!.push(c!)
+        }
+      }
+      const count = Math.max(...byIndex.keys()) + 1
+      if (byIndex.size !== count) return yield* protocolError(kind, "InvalidCiphertext", "a gradient ciphertext has no contribution")
+      const gradient = Secure.encodeCiphertexts(pk, Array.from({ length: count }, (_, i) => Paillier.sum(byIndex.get(i)!)))
+      const partials = yield* decryptRound(r, threshold, `gradient/${iteration}`, gradient, count)
+      const updated = yield* round(r, Spec.update, all(session, () => ({ iteration, ciphertexts: gradient, partials })), n)
+      const cheaters = [...new Set([...updated.values()].flatMap((u) => u.cheaters))]
+      if (cheaters.length > 0) return yield* invalidPartials(r, cheaters)
+      reveals = Object.fromEntries(parties.map((p) => [p, updated.get(p)!.reveal ?? { rpi: "0", salt: new Uint8Array(0) }]))
+      // §6.4 commit–reveal, checked here too: a reveal that does not open its commitment stops the task.
+      const broken = iteration + 1 < iterations ? parties.filter((p) => Linear.rpiCommit(session.taskId, iteration + 1, p, reveals[p]!) !== commits[p]) : []
+      if (broken.length > 0) return yield* protocolError(kind, "CommitMismatch", `the sample-selection reveal of ${broken.join(", ")} does not open its commitment`)
+      yield* session.progress({ stage: "vertical.train", done: iteration + 1, total: iterations })
+    }
+    yield* commitPhase(r, "vertical.train", commitments)
+
+    // Phase 5: evaluation by joint prediction of the test split for the label holder; then the owners keep their models.
+    const evaluation = yield* predictFlow(r, labelHolder, "evaluate")
+    const finished = yield* round(r, Spec.finish, all(session, () => ({})), n)
+    yield* commitPhase(r, "vertical.finish", commitments)
+    const c = evaluation.confusion ?? { tp: 0, fp: 0, fn: 0, tn: 0 }
+    void finished
+    const split = Linear.split(rows, params.testFraction ?? Spec.defaults.testFraction, params.splitSeed ?? Spec.defaults.splitSeed)
+    const result: Spec.TrainResult = {
+      kind,
+      modelId: session.taskId,
+      parties: [...parties],
+      labelHolder,
+      rows,
+      trainRows: split.train.length,
+      testRows: split.test.length,
+      alignment: reference,
+      keyTranscript: dealt.transcriptDigest,
+      keyBits: pk.bits,
+      threshold,
+      iterations,
+      batchSize: hyper.batchSize,
+      schedule,
+      features,
+      constantColumns: parties.flatMap((p) => prepared.get(p)!.constantColumns),
+      clipped: parties.reduce((s, p) => s + prepared.get(p)!.clipped, 0),
+      test: { ...Linear.metrics(c), ...c },
+      withheld: [...r.withheld],
+      counters: { ...r.counters },
+      commitments
+    }
+    return result
+  })
+
+export const runPrediction = (session: CoordinatorSession, kind: string, params: Spec.OnlineParams | Spec.BatchParams, options: Options = {}) =>
+  Effect.gen(function*() {
+    const parties = session.participants
+    const n = parties.length
+    const r: Run = { session, kind, timeoutMs: options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
+    const requester = parties.find((p) => p.toLowerCase() === params.requester.toLowerCase())
+    if (requester === undefined) return yield* protocolError(kind, "InvalidParams", "the requester is not a party")
+    // Signed channel keys (the PSI family's first two stages) seal the partial decryptions to the requester.
+    const keys = yield* round(r, PsiSpec.keys, all(session, () => ({})), n)
+    const advertisements = parties.map((participant) => ({ participant, ...keys.get(participant)! }))
+    yield* round(r, PsiSpec.peers, all(session, () => ({ advertisements })), n)
+    const out = yield* predictFlow(r, requester, session.taskId)
+    const commitments: Record<string, string> = {}
+    yield* commitPhase(r, "vertical.predict", commitments)
+    const result: Spec.PredictResult = {
+      kind,
+      modelId: params.model,
+      requester,
+      count: out.count,
+      digest: out.digest,
+      withheld: [...r.withheld],
+      counters: { ...r.counters }
+    }
+    return result
+  })

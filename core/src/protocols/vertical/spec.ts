@@ -1,0 +1,270 @@
+/**
+ * Joint modeling and prediction over vertically partitioned data (PROTOCOLS.md §6 with §3 items 1, 6): a
+ * threshold-Paillier linear SVM and logistic regression whose partial models never leave their owners, and
+ * joint prediction with them. Task kinds:
+ *
+ *   modeling.vertical-svm        PROTOCOLS §6 as corrected there ("Ours"): aligned PSI, dealer ceremony, local
+ *                                SGD on plaintext partial models, the gradient-update judge under threshold
+ *                                Paillier with private sequential blinding, commit–reveal sample selection.
+ *   modeling.vertical-logistic   the same skeleton without a comparison: sigmoid(z) ≈ ½ + z/4 (first-order
+ *                                Taylor at 0), so the residual d = ½ + z/4 − y is linear in the encrypted scores.
+ *   prediction.vertical-online   scores of the given ids: Σ_p [[w^p·x^p]] threshold-decrypted for the requester.
+ *   prediction.vertical-batch    the same over all aligned ids of the training task (or its test split).
+ *
+ * Phases of a training task (coordinator.ts): align (the aligned PSI join as a sub-protocol, every party a
+ * receiver, digests compared) → prepare (blocks, split, first RPI commitment) → keys (dealer ceremony, shares
+ * sealed over the PSI channel, transcript digest committed) → train (iterations: score → [blind × n → decrypt →
+ * judge] → gradient → decrypt → update) → evaluate (joint prediction of the test split for the label holder) →
+ * finish (partial models stored by their owners). Round data travel through the coordinator's relay; the chain
+ * gets one Merkle root per phase (`session.commit`), so its cost does not grow with iterations.
+ *
+ * Leakage (semi-honest parties, honest-but-curious coordinator):
+ * - alignment: as query.psi-aligned (set sizes; the intersection, in a pseudorandom order, to every party);
+ * - SVM judge: the label holder learns I_j per sampled row and the blinded value ρ·u_j + η (≈ log2|u_j|, §6.3
+ *   item 4); rows packed in one ciphertext share the parties' ρ, so it also learns the ratios u_j/u_k within a
+ *   pack to ~κ bits (set `slotsPerComparison: 1` to avoid it at K× the decryptions). The partial decryptions of
+ *   the judge are sealed to the label holder, so neither the coordinator nor the other parties see them;
+ * - gradients: each party learns only its own mini-batch gradient Σ_j d_j·x_j^p (masked with κ extra bits for
+ *   everyone else), never a per-row label, residual or indicator;
+ * - everyone learns the batch schedule (public seeds) and the test metrics the coordinator reports.
+ */
+import { Schema } from "effect"
+import { Address } from "../../task/TaskSpec.ts"
+import { stage } from "../Protocol.ts"
+
+export const kinds = {
+  svm: "modeling.vertical-svm",
+  logistic: "modeling.vertical-logistic",
+  online: "prediction.vertical-online",
+  batch: "prediction.vertical-batch"
+} as const
+export const PROTOCOL = "vertical"
+
+const Bytes = Schema.Uint8ArrayFromBase64
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const Positive = Schema.Finite.check(Schema.isGreaterThan(0))
+const NonNegative = Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
+
+export const FeatureBlock = Schema.Struct({ party: Address, columns: Schema.Array(Schema.String) })
+
+export const TrainParams = Schema.Struct({
+  idColumn: Schema.String,
+  /** The party that holds the label column (it also carries the bias feature). */
+  labelHolder: Address,
+  label: Schema.Struct({ column: Schema.String, positive: Schema.Union([Schema.Finite, Schema.String]) }),
+  /** Every party's feature columns (a party with none still joins the alignment and the key). */
+  features: Schema.NonEmptyArray(FeatureBlock),
+  maxIds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  /** Sample updates in total (default 1500, the book's budget) and mini-batch size (default 50). */
+  updates: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000_000 }))),
+  batchSize: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4096 }))),
+  eta: Schema.optional(Positive),
+  lambda: Schema.optional(NonNegative),
+  testFraction: Schema.optional(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 0.9 }))),
+  splitSeed: Schema.optional(Schema.Int),
+  scaleBits: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 6, maximum: 20 }))),
+  /** Standardized values are clipped to ±featureBound (default 16); clipped cells are counted in the result. */
+  featureBound: Schema.optional(Positive),
+  keyBits: Schema.optional(Schema.Int),
+  /** Test keys below 2048 bits; never the default. */
+  unsafeAllowTestKeySizes: Schema.optional(Schema.Boolean),
+  /** Partial decryptions needed (default: every party, as in the source). */
+  threshold: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /** Runs the dealer ceremony (default: the label holder). */
+  dealer: Schema.optional(Address),
+  kappa: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 16, maximum: 128 }))),
+  /** SVM comparisons per ciphertext (default: as many as fit). */
+  slotsPerComparison: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
+})
+export type TrainParams = typeof TrainParams.Type
+
+export const defaults = {
+  updates: 1500,
+  batchSize: 50,
+  eta: 0.05,
+  lambda: 0.001,
+  testFraction: 0.2,
+  splitSeed: 1,
+  scaleBits: 12,
+  featureBound: 16,
+  keyBits: 2048,
+  kappa: 40
+} as const
+
+export const OnlineParams = Schema.Struct({
+  /** The training task's id (= model id); every party looks up its own partial model under it. */
+  model: Schema.String,
+  requester: Address,
+  idColumn: Schema.String,
+  ids: Schema.NonEmptyArray(Schema.String).check(Schema.isMaxLength(4096))
+})
+export type OnlineParams = typeof OnlineParams.Type
+
+export const BatchParams = Schema.Struct({
+  model: Schema.String,
+  requester: Address,
+  idColumn: Schema.String,
+  /** All aligned ids of the training task, or only its test split. */
+  subset: Schema.Literals(["all", "test"])
+})
+export type BatchParams = typeof BatchParams.Type
+
+// ---- stages -------------------------------------------------------------------------------------------
+
+export const Reveal = Schema.Struct({ rpi: Schema.String, salt: Bytes })
+export type Reveal = typeof Reveal.Type
+export const Sealed = Schema.Struct({ participant: Schema.String, payload: Bytes })
+export type Sealed = typeof Sealed.Type
+
+export const prepare = stage(
+  "vertical.prepare",
+  Schema.Struct({}),
+  Schema.Struct({
+    alignment: Schema.String,
+    rows: Count,
+    features: Count,
+    constantColumns: Schema.Array(Schema.String),
+    clipped: Count,
+    /** H(RPI ‖ salt) for the first batch (§6.4 commit–reveal). */
+    commit: Schema.String
+  })
+)
+export const EncryptedShare = Schema.Struct({ recipient: Schema.String, index: Count, box: Bytes })
+export const deal = stage(
+  "vertical.deal",
+  Schema.Struct({}),
+  Schema.Struct({ publicKey: Bytes, shares: Schema.Array(EncryptedShare), transcriptDigest: Schema.String })
+)
+export const keys = stage(
+  "vertical.keys",
+  Schema.Struct({ dealer: Schema.String, publicKey: Bytes, shares: Schema.Array(EncryptedShare), features: Schema.Array(Count) }),
+  Schema.Struct({ transcriptDigest: Schema.String, reveal: Reveal })
+)
+export const score = stage(
+  "vertical.score",
+  Schema.Struct({ iteration: Count, commits: Schema.Record(Schema.String, Schema.String), reveals: Schema.Record(Schema.String, Reveal) }),
+  Schema.Struct({ ciphertexts: Bytes, commit: Schema.String })
+)
+export const blind = stage("vertical.blind", Schema.Struct({ iteration: Count, ciphertexts: Bytes }), Schema.Struct({ ciphertexts: Bytes }))
+export const decrypt = stage(
+  "vertical.decrypt",
+  /** `sealTo`: the only party that may learn the plaintexts; without it the plaintexts are masked. */
+  Schema.Struct({ label: Schema.String, ciphertexts: Bytes, sealTo: Schema.optional(Schema.String) }),
+  Schema.Struct({ partials: Bytes })
+)
+export const judge = stage(
+  "vertical.judge",
+  Schema.Struct({ iteration: Count, ciphertexts: Bytes, partials: Schema.Array(Sealed) }),
+  Schema.Struct({ cheaters: Schema.Array(Schema.String), factors: Bytes })
+)
+export const gradient = stage(
+  "vertical.gradient",
+  Schema.Struct({ iteration: Count, inputs: Schema.Array(Bytes) }),
+  Schema.Struct({ ciphertexts: Schema.Array(Schema.Struct({ index: Count, ciphertext: Bytes })) })
+)
+export const update = stage(
+  "vertical.update",
+  Schema.Struct({ iteration: Count, ciphertexts: Bytes, partials: Schema.Array(Sealed) }),
+  Schema.Struct({ cheaters: Schema.Array(Schema.String), reveal: Schema.optional(Reveal) })
+)
+export const predictScore = stage(
+  "vertical.predict-score",
+  Schema.Struct({ requestId: Schema.String }),
+  /** The threshold public key (public) lets the coordinator add the parties' ciphertexts. */
+  Schema.Struct({ ciphertexts: Bytes, count: Count, publicKey: Bytes })
+)
+export const predictOutput = stage(
+  "vertical.predict-output",
+  Schema.Struct({ requestId: Schema.String, ciphertexts: Bytes, partials: Schema.Array(Sealed) }),
+  Schema.Struct({
+    cheaters: Schema.Array(Schema.String),
+    count: Count,
+    digest: Schema.String,
+    location: Schema.String,
+    /** Training evaluation at the label holder: the confusion counts of the test split. */
+    confusion: Schema.optional(Schema.Struct({ tp: Count, fp: Count, fn: Count, tn: Count }))
+  })
+)
+export const finish = stage("vertical.finish", Schema.Struct({}), Schema.Struct({ digest: Schema.String, location: Schema.String }))
+
+// ---- results --------------------------------------------------------------------------------------------
+
+export const Metrics = Schema.Struct({ accuracy: Schema.Finite, precision: Schema.Finite, recall: Schema.Finite, tp: Count, fp: Count, fn: Count, tn: Count })
+
+export const Counters = Schema.Struct({
+  rounds: Count,
+  decryptedCiphertexts: Count,
+  partialDecryptions: Count,
+  comparisons: Count
+})
+export type Counters = typeof Counters.Type
+
+export const TrainResult = Schema.Struct({
+  kind: Schema.String,
+  /** The model id for prediction tasks: this task's id. */
+  modelId: Schema.String,
+  parties: Schema.Array(Schema.String),
+  labelHolder: Schema.String,
+  rows: Count,
+  trainRows: Count,
+  testRows: Count,
+  alignment: Schema.String,
+  keyTranscript: Schema.String,
+  keyBits: Count,
+  threshold: Count,
+  iterations: Count,
+  batchSize: Count,
+  /** Public batch seeds, one per iteration (Linear.batchOf), so anyone can replay the schedule. */
+  schedule: Schema.Array(Schema.String),
+  features: Schema.Array(Count),
+  constantColumns: Schema.Array(Schema.String),
+  clipped: Count,
+  test: Metrics,
+  /** Parties whose partial decryptions did not arrive in time in some round (tolerated because t allowed it). */
+  withheld: Schema.Array(Schema.String),
+  counters: Counters,
+  /** Phase → Merkle root of its round digests, as committed. */
+  commitments: Schema.Record(Schema.String, Schema.String)
+})
+export type TrainResult = typeof TrainResult.Type
+
+export const PredictResult = Schema.Struct({
+  kind: Schema.String,
+  modelId: Schema.String,
+  requester: Schema.String,
+  count: Count,
+  /** sha256 of the requester's output (its ids, scores, labels stay with it). */
+  digest: Schema.String,
+  withheld: Schema.Array(Schema.String),
+  counters: Counters
+})
+export type PredictResult = typeof PredictResult.Type
+
+export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidParams", { field: Schema.String, detail: Schema.String }) {
+  override get message() {
+    return `invalid vertical-model parameters: ${this.field}: ${this.detail}`
+  }
+}
+
+export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | undefined => {
+  const lower = parties.map((p) => p.toLowerCase())
+  if (parties.length < 2) return new InvalidParams({ field: "parties", detail: "needs at least 2 parties" })
+  if (!lower.includes(params.labelHolder.toLowerCase())) return new InvalidParams({ field: "labelHolder", detail: `${params.labelHolder} is not a party` })
+  if (params.dealer !== undefined && !lower.includes(params.dealer.toLowerCase())) return new InvalidParams({ field: "dealer", detail: `${params.dealer} is not a party` })
+  const named = params.features.map((f) => f.party.toLowerCase())
+  if (new Set(named).size !== named.length) return new InvalidParams({ field: "features", detail: "a party is named twice" })
+  const outsider = named.find((p) => !lower.includes(p))
+  if (outsider !== undefined) return new InvalidParams({ field: "features", detail: `${outsider} is not a party` })
+  for (const f of params.features) {
+    if (f.columns.includes(params.idColumn)) return new InvalidParams({ field: "features", detail: "the id column is not a feature" })
+    if (f.party.toLowerCase() === params.labelHolder.toLowerCase() && f.columns.includes(params.label.column)) {
+      return new InvalidParams({ field: "features", detail: "the label column is not a feature" })
+    }
+  }
+  const t = params.threshold ?? parties.length
+  if (t > parties.length) return new InvalidParams({ field: "threshold", detail: `${t} exceeds the ${parties.length} parties` })
+  const bits = params.keyBits ?? defaults.keyBits
+  if (!params.unsafeAllowTestKeySizes && bits !== 2048 && bits !== 3072) return new InvalidParams({ field: "keyBits", detail: "2048 or 3072 (test sizes need unsafeAllowTestKeySizes)" })
+  if (bits % 2 !== 0 || bits < 256) return new InvalidParams({ field: "keyBits", detail: "an even size of at least 256 bits" })
+  return undefined
+}

@@ -1,0 +1,122 @@
+/**
+ * The owner's side of model-to-data requests (PROTOCOLS.md §2.3 steps 3-5): follows the chain for
+ * `ModelRequest` events addressed to this org, fetches the encrypted payload by its CID from the coordinator's
+ * artifact store, checks digest, signature and bindings (ModelToData.open), reviews it against the consent
+ * policy (initiator allowed, dataset and columns shareable, template known), runs it next to the rows and
+ * answers on chain with the digest of the result encrypted to the initiator — or refuses, with a reason hash.
+ */
+import { getAddress } from "ethers"
+import * as ModelToData from "@jointly/core/governance/ModelToData.ts"
+import { datasetIdOf, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import * as CsvDataset from "../datasets/CsvDataset.ts"
+import type { DatasetSpec } from "../datasets/Dataset.ts"
+import { tabular } from "../host/ProtocolHost.ts"
+import type { Policy } from "../policy/ConsentPolicy.ts"
+
+export type ModelServerEvent =
+  | { readonly type: "model-request"; readonly reqId: string; readonly from: string }
+  | { readonly type: "model-answered"; readonly reqId: string; readonly resultHash: string }
+  | { readonly type: "model-refused"; readonly reqId: string; readonly reason: string; readonly detail: string }
+
+const cidOfUri = (uri: string) => uri.replace(/^cid:/, "")
+
+export const fetchArtifact = async (coordinatorUrl: string, cid: string): Promise<Uint8Array> => {
+  const response = await fetch(`${coordinatorUrl.replace(/\/$/, "")}/api/artifacts/${cidOfUri(cid)}`)
+  if (!response.ok) throw new Error(`artifact ${cid}: HTTP ${response.status}`)
+  const body = (await response.json()) as { base64: string }
+  return new Uint8Array(Buffer.from(body.base64, "base64"))
+}
+
+export const putArtifact = async (coordinatorUrl: string, bytes: Uint8Array): Promise<string> => {
+  const response = await fetch(`${coordinatorUrl.replace(/\/$/, "")}/api/artifacts`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ codec: "raw", base64: Buffer.from(bytes).toString("base64") })
+  })
+  if (!response.ok) throw new Error(`artifact upload: HTTP ${response.status}`)
+  return ((await response.json()) as { cid: string }).cid
+}
+
+/** The policy's review of a decrypted request; the reason names the failed rule. */
+export const review = (policy: Policy, payload: ModelToData.RequestPayload): string | undefined => {
+  const from = getAddress(payload.from)
+  if (!policy.initiators.some((a) => a === "*" || getAddress(a) === from)) return `initiator ${from} not in allowed initiators`
+  const rule = Object.hasOwn(policy.datasets, payload.dataset) ? policy.datasets[payload.dataset] : undefined
+  if (rule === undefined) return `dataset ${payload.dataset} is not shareable`
+  const a = payload.analysis
+  const columns = a.template === "statistics" ? a.columns : [...a.model.featureColumns, a.label]
+  const denied = rule.columns === undefined ? undefined : columns.find((c) => !rule.columns!.includes(c))
+  return denied === undefined ? undefined : `column ${denied} of dataset ${payload.dataset} is not shareable`
+}
+
+export const start = (deps: {
+  readonly chain: GovernanceLedger
+  readonly coordinatorUrl: string
+  readonly secretKey: Uint8Array
+  readonly datasets: ReadonlyArray<DatasetSpec>
+  readonly policy: Policy
+  readonly deployBlock: bigint
+  readonly limits?: ModelToData.Limits
+  readonly onEvent?: (event: ModelServerEvent) => void
+}) => {
+  const { chain } = deps
+  const self = getAddress(chain.account)
+  const emit = deps.onEvent ?? (() => {})
+  let next = deps.deployBlock
+  let stopped = false
+  let timer: NodeJS.Timeout | undefined
+
+  const answer = async (reqId: string, payloadURI: string) => {
+    const onChain = await chain.getModelRequest(reqId)
+    if (onChain === undefined || onChain.state !== "Requested") return
+    emit({ type: "model-request", reqId, from: onChain.from })
+    try {
+      const ciphertext = await fetchArtifact(deps.coordinatorUrl, payloadURI)
+      const payload = ModelToData.open(deps.secretKey, ciphertext, { reqId, datasetId: onChain.datasetId, from: onChain.from, to: onChain.to, payloadHash: onChain.payloadHash })
+      if (datasetIdOf(self, payload.dataset) !== onChain.datasetId.toLowerCase()) {
+        throw new ModelToData.ModelRequestError({ reason: "Mismatch", detail: `dataset ${payload.dataset} is not catalogue entry ${onChain.datasetId}` })
+      }
+      const refusal = review(deps.policy, payload)
+      if (refusal !== undefined) throw new ModelToData.ModelRequestError({ reason: "NotAllowed", detail: refusal })
+      const spec = deps.datasets.find((d) => d.name === payload.dataset)
+      if (spec === undefined) throw new ModelToData.ModelRequestError({ reason: "NotAllowed", detail: `no dataset ${payload.dataset} is registered here` })
+      const result = ModelToData.run(payload.analysis, tabular(await CsvDataset.loadPromise(spec)), deps.limits)
+      const key = await chain.encryptionKeyOf(onChain.from)
+      if (key === undefined) throw new ModelToData.ModelRequestError({ reason: "Mismatch", detail: `${onChain.from} has no registered encryption key` })
+      const sealed = ModelToData.sealResult(key, reqId, result)
+      const cid = await putArtifact(deps.coordinatorUrl, sealed.ciphertext)
+      await chain.respondModel(reqId, sealed.resultHash, `cid:${cid}`)
+      emit({ type: "model-answered", reqId, resultHash: sealed.resultHash })
+    } catch (error) {
+      const reason = error instanceof ModelToData.ModelRequestError ? error.reason : "Internal"
+      const detail = error instanceof Error ? error.message.split("\n")[0]! : String(error)
+      // The reason's text stays here; its hash goes on chain for the supervisor's audit.
+      await chain.refuseModel(reqId, `${reason}: ${detail}`).catch(() => undefined)
+      emit({ type: "model-refused", reqId, reason, detail })
+    }
+  }
+
+  const step = async () => {
+    const head = await chain.blockNumber()
+    if (head < next) return
+    const logs = await chain.logs(next, head)
+    next = head + 1n
+    for (const log of logs) {
+      if (log.contract !== "modelRequests" || log.name !== "ModelRequest" || getAddress(String(log.args.to)) !== self) continue
+      await answer(String(log.args.reqId), String(log.args.payloadURI))
+    }
+  }
+
+  const loop = async () => {
+    if (stopped) return
+    await step().catch(() => undefined)
+    if (!stopped) timer = setTimeout(() => void loop(), 200)
+  }
+  void loop()
+  return {
+    stop: () => {
+      stopped = true
+      clearTimeout(timer)
+    }
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The model owner's store for encrypted inference: `<data dir>/models/<modelId>.json`, a `linear` artifact
+ * (e.g. a SecureSVM result's `model`) named by its content address. The data dir comes from JOINTLY_DATA_DIR,
+ * as for predictions (modeling/Compute.ts).
+ */
+import { readFile } from "node:fs/promises"
+import { join } from "node:path"
+import { Effect, Layer, Schema } from "effect"
+import { LinearArtifact } from "@jointly/core/models/ModelArtifact.ts"
+import { OwnedModels } from "@jointly/core/protocols/encrypted-linear/spec.ts"
+import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
+
+export const layer = (dataDir: string | undefined = process.env.JOINTLY_DATA_DIR): Layer.Layer<OwnedModels> =>
+  Layer.succeed(OwnedModels, {
+    linear: (modelId) =>
+      Effect.tryPromise({
+        try: async () => {
+          if (!dataDir) throw new Error("no data directory is configured (JOINTLY_DATA_DIR)")
+          if (!/^0x[0-9a-f]{64}$/.test(modelId)) throw new Error(`${modelId} is not a model id`)
+          return Schema.decodeUnknownSync(LinearArtifact)(JSON.parse(await readFile(join(dataDir, "models", `${modelId}.json`), "utf8")))
+        },
+        catch: (error) => new ParticipantFailure({ participant: "self", stage: "he.evaluate", code: "UnknownModel", detail: error instanceof Error ? error.message : String(error) })
+      })
+  })
