@@ -115,8 +115,14 @@ export const start = async (config: Config) => {
       onStateChanged: (change) => {
         if (change.to !== "Suspended" && change.to !== "Revoked") return
         const reason = `organisation ${change.name} (${change.addresses.join(", ")}) is ${change.to === "Suspended" ? "suspended by the supervisor" : "revoked"}`
-        for (const account of change.addresses) hub.kick(account, reason)
-        void scheduler.suspended(change.addresses, reason).catch((error) => log.error("could not stop the tasks of a suspended org", { error: String(error) }))
+        void (async () => {
+          // Act on the org's state now, not on the event's: an index rebuilt from old blocks replays suspensions
+          // long since lifted.
+          const current = change.addresses[0] === undefined ? undefined : await auth.checkOrg(change.addresses[0]).then(() => "Audited", () => "barred")
+          if (current === "Audited") return
+          for (const account of change.addresses) hub.kick(account, reason)
+          await scheduler.suspended(change.addresses, reason)
+        })().catch((error) => log.error("could not stop the tasks of a suspended org", { error: String(error) }))
       }
     })
   await index?.start()

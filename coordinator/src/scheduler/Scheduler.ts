@@ -13,6 +13,7 @@ import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import { digest } from "@jointly/core/wire/Canonical.ts"
+import * as SealCkks from "@jointly/participant/he/SealCkks.ts"
 import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
@@ -147,7 +148,8 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
         load: (key) => store.loadCheckpoint(task.id, key)
       }
     })
-    const fiber = Effect.runFork(definition.coordinator(session, checked.params, task.spec))
+    // SealCkks: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key).
+    const fiber = Effect.runFork(Effect.provide(definition.coordinator(session, checked.params, task.spec), SealCkks.layer))
     running.set(task.id, fiber)
     fiber.addObserver(async (exit) => {
       running.delete(task.id)

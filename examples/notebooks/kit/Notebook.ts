@@ -25,6 +25,9 @@ export const sharedDataset = (name: string): string | undefined => {
   return existsSync(file) ? file : undefined
 }
 
+/** A fresh temporary directory (for data shards a notebook writes before its cluster starts). */
+export const tempDir = (prefix: string) => mkdtemp(join(tmpdir(), `jointly-${prefix}-`))
+
 export interface CsvTable {
   readonly header: ReadonlyArray<string>
   readonly rows: ReadonlyArray<ReadonlyArray<string>>

@@ -30,6 +30,15 @@ import {
 let library: Promise<SEALLibrary> | undefined
 const seal = () => (library ??= SEAL())
 
+/**
+ * Validated contexts by parameter bytes: building one costs ~0.7 s (SEAL's prime and NTT tables) and a
+ * federated-learning round needs one per encryption, sum and decryption. Contexts are immutable; the few
+ * cached ones live as long as the module (a dropped module takes them along) and are never evicted, so no
+ * scope can see one deleted under it. Past the cap, contexts are scoped as before.
+ */
+const contexts = new Map<string, SealContext>()
+const CACHED_CONTEXTS = 8
+
 const error = (reason: CkksError["reason"], detail: unknown) =>
   new CkksError({ reason, detail: detail instanceof Error ? detail.message : String(detail) })
 
@@ -48,7 +57,10 @@ const withSeal = <A>(reason: CkksError["reason"], body: (s: SEALLibrary) => Effe
   Effect.scoped(
     Effect.flatMap(Effect.tryPromise({ try: seal, catch: (e) => error("Unavailable", e) }), (s) =>
       Effect.catchDefect(body(s), (defect) => {
-        if (defect instanceof WebAssembly.RuntimeError) library = undefined
+        if (defect instanceof WebAssembly.RuntimeError) {
+          library = undefined
+          contexts.clear()
+        }
         return Effect.fail(error(reason, defect))
       }))
   )
@@ -67,6 +79,9 @@ const checkHeader = (bytes: Uint8Array, what: string, reason: CkksError["reason"
 /** A CKKS context the evaluator accepts: checked scheme, degree, level count and SEAL's 128-bit security check. */
 const contextOf = (s: SEALLibrary, parameters: Uint8Array) =>
   Effect.gen(function*() {
+    const key = String.fromCharCode(...parameters)
+    const cached = contexts.get(key)
+    if (cached) return cached
     yield* checkHeader(parameters, "parameters", "InvalidParameters")
     const parms = yield* own(() => s.EncryptionParameters())
     yield* Effect.try({ try: () => parms.loadArray(parameters), catch: (e) => error("InvalidParameters", e) })
@@ -76,8 +91,13 @@ const contextOf = (s: SEALLibrary, parameters: Uint8Array) =>
     }
     // Data level + (× weights, × mask) rescales + the special prime.
     if (parms.coeffModulus.length < 4) return yield* Effect.fail(error("InvalidParameters", `${parms.coeffModulus.length} coefficient primes; two rescales need at least 4`))
-    const context = yield* own(() => s.Context(parms, true, s.SecurityLevel.tc128))
-    if (!context.parametersSet()) return yield* Effect.fail(error("InvalidParameters", "SEAL rejects them (below 128-bit security, or inconsistent)"))
+    const cache = contexts.size < CACHED_CONTEXTS
+    const context = cache ? s.Context(parms, true, s.SecurityLevel.tc128) : yield* own(() => s.Context(parms, true, s.SecurityLevel.tc128))
+    if (!context.parametersSet()) {
+      if (cache) context.delete()
+      return yield* Effect.fail(error("InvalidParameters", "SEAL rejects them (below 128-bit security, or inconsistent)"))
+    }
+    if (cache) contexts.set(key, context)
     return context
   })
 
@@ -270,7 +290,10 @@ export const encryptVectorEffect: CkksApi["encryptVector"] = (keys, values) =>
     Effect.gen(function*() {
       const { context, secretKey, encoder } = yield* keyed(s, keys)
       if (!Array.from(values).every(Number.isFinite)) return yield* Effect.fail(error("ShapeMismatch", "a value is not finite"))
-      const encryptor = yield* own(() => s.Encryptor(context, secretKey))
+      // SEAL's Encryptor wants a public key even for symmetric encryption; one derived from the shared secret.
+      const keygen = yield* own(() => s.KeyGenerator(context, secretKey))
+      const publicKey = yield* own(() => keygen.createPublicKey())
+      const encryptor = yield* own(() => s.Encryptor(context, publicKey, secretKey))
       const slots = encoder.slotCount
       const scale = yield* scaleOf(s, keys.parameters)
       const out: Array<Uint8Array> = []

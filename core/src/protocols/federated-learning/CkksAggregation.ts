@@ -33,7 +33,7 @@
  */
 import { bytesToHex } from "@noble/hashes/utils.js"
 import { sha256 } from "@noble/hashes/sha2.js"
-import { Effect, Schema } from "effect"
+import { Effect, type Result, Schema } from "effect"
 import { bytesToFloat32, float32ToBytes } from "../../models/ModelArtifact.ts"
 import { Ckks, type CkksApi, type CkksError, defaultParameters, type RequesterKeys } from "../encrypted-linear/Ckks.ts"
 import * as Channel from "../joint-query/Channel.ts"
@@ -257,25 +257,24 @@ export const aggregate = (
       } else usable.push([participant, cts])
     }
     let contributors = usable.map(([p]) => p)
-    let sum = yield* Effect.result(ckks.ckks.addCiphertexts(ckks.parameters, usable.map(([, c]) => c)))
-    if (sum._tag === "Failure" && usable.length > 0) {
+    const whole = yield* Effect.result(ckks.ckks.addCiphertexts(ckks.parameters, usable.map(([, c]) => c)))
+    let sum: ReadonlyArray<Uint8Array> | undefined = whole._tag === "Success" ? whole.success : undefined
+    if (sum === undefined) {
       // Find the offenders one by one; the rest still make a sum.
-      let acc: ReadonlyArray<Uint8Array> | undefined
       contributors = []
       for (const [participant, cts] of usable) {
-        const next = yield* Effect.result(ckks.ckks.addCiphertexts(ckks.parameters, acc ? [acc, cts] : [cts]))
+        const next: Result.Result<Array<Uint8Array>, CkksError> = yield* Effect.result(ckks.ckks.addCiphertexts(ckks.parameters, sum ? [sum, cts] : [cts]))
         if (next._tag === "Failure") rejected.push({ participant, reason: `Malformed: ${next.failure.message}` })
         else {
-          acc = next.success
+          sum = next.success
           contributors.push(participant)
         }
       }
-      if (acc) sum = yield* Effect.result(Effect.succeed(acc))
     }
-    if (contributors.length < minUpdates || sum._tag === "Failure") {
+    if (contributors.length < minUpdates || sum === undefined) {
       return yield* protocolError("TooFewUpdates", `${aggregationId}: ${contributors.length} usable updates, ${minUpdates} needed (${rejected.map((r) => `${r.participant}: ${r.reason}`).join("; ")})`)
     }
-    const request = { aggregationId, parameters, sum: sum.success }
+    const request = { aggregationId, parameters, sum }
     const reports = yield* session.round(decrypt, new Map(contributors.map((p) => [p, request] as const)), { minReplies: 1, timeoutMs })
     const [first, ...rest] = [...reports.values()]
     const canonical = (r: typeof decrypt.reply.Type) => JSON.stringify([bytesToHex(r.weights), r.trainSamples, r.validation, r.contributors])

@@ -5,8 +5,8 @@
  *
  * Stragglers and dropouts: every stage waits at most `roundTimeoutMs` and proceeds with the updates it has when
  * there are at least `minUpdatesPerRound`; in secure mode the secure-aggregation dropout recovery removes the
- * masks of those that vanish after training. A restarted coordinator (attempt > 1) resumes from the last
- * checkpointed round.
+ * masks of those that vanish after training; in ckks mode a missing ciphertext is left out of the sum. A
+ * restarted coordinator (attempt > 1) resumes from the last checkpointed round.
  */
 import { Effect } from "effect"
 import { artifactId, bytesToFloat32, float32ToBytes, type TfjsLayersArtifact } from "../../models/ModelArtifact.ts"
@@ -157,7 +157,7 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
         P,
         ringBits
       )
-      let next = new Float32Array(P)
+      let next: Float32Array = new Float32Array(P)
       if (model) {
         next = model
       } else if (dp) {

@@ -31,7 +31,7 @@ export const modelFacts = (resolved: Resolved): ModelFacts => ({
 
 export const definition: ProtocolDefinition = {
   kind,
-  describe: "trains a tfjs Sequential model over horizontally partitioned rows (FedAvg/FedProx, secure aggregation, optional DP)",
+  describe: "trains a tfjs Sequential model over horizontally partitioned rows (FedAvg/FedProx, secure or CKKS aggregation, optional DP)",
   checkParams: (spec) => {
     const decoded = Schema.decodeUnknownExit(Params)(spec.params)
     if (decoded._tag === "Failure") return { ok: false, problem: `params: ${String(decoded.cause).replace(/^Error: /, "")}` }

@@ -10,8 +10,8 @@
  *    of [(n_i/S)·(w_i − w_g), n_i, validation metrics] as fixed-point integers mod 2^32 (mod 2^64 in the first
  *    round of an attempt and with DP): the coordinator learns sums only. Rings and ranges: `Updates.ts`.
  *  - "plain": updates in the clear (a baseline, and for trusted coordinators); the coordinator can check each.
- *  - "ckks": updates encrypted under one CKKS key the participants share (`Ckks.ts` module doc: who holds the
- *    key, what the coordinator and each participant learn).
+ *  - "ckks": updates encrypted under one CKKS key the participants share; the coordinator adds ciphertexts
+ *    and the contributors decrypt the sum (`CkksAggregation.ts`: who holds the key, who learns what).
  * Both: the model is shared with participants (Mode A); per-round metrics are the received global model's
  * loss and accuracy on each participant's validation split, weighted by its size.
  */
@@ -148,7 +148,7 @@ export const train = stage(
   Schema.Struct({
     ready: Schema.Literal(true),
     update: Schema.optional(Schema.Struct({ weights: Bytes, trainSamples: Schema.Int, validation: ValidationMetrics })),
-    /** "ckks": the encrypted slots [n_i·(w_i − w_g), n_i, lossSum, correct, samples] (`Ckks.ts` layout). */
+    /** "ckks": the contribution's slots encrypted (layout in `CkksAggregation.ts`). */
     encrypted: Schema.optional(Schema.Array(Bytes))
   })
 )

@@ -23,12 +23,15 @@ export interface Options {
   readonly timeoutMs?: number
   /** The dealer's ceremony draws safe primes (seconds at 2048 bits): its own, longer timeout. */
   readonly ceremonyTimeoutMs?: number
+  /** How long to wait for partial decryptions before naming the parties that withheld them (default timeoutMs). */
+  readonly decryptTimeoutMs?: number
 }
 
 interface Run {
   readonly session: CoordinatorSession
   readonly kind: string
   readonly timeoutMs: number | undefined
+  readonly decryptTimeoutMs: number | undefined
   readonly counters: { rounds: number; decryptedCiphertexts: number; partialDecryptions: number; comparisons: number }
   readonly withheld: Set<string>
   readonly digests: Array<string>
@@ -64,9 +67,9 @@ const commitPhase = (r: Run, phase: string, commitments: Record<string, string>)
 const decryptRound = (r: Run, threshold: number, label: string, ciphertexts: Uint8Array, count: number, sealTo?: string) =>
   Effect.gen(function*() {
     const requests = all(r.session, () => ({ label, ciphertexts, sealTo }))
-    const replies = yield* round(r, Spec.decrypt, requests, threshold).pipe(
+    const replies = yield* round(r, Spec.decrypt, requests, threshold, r.decryptTimeoutMs).pipe(
       Effect.catchTag("RoundError", (e: RoundError) =>
-        Effect.fail(protocolError(r.kind, "PartialDecryptionWithheld", `no partial decryption from ${e.missing.join(", ")} within ${r.timeoutMs ?? "∞"} ms (${threshold} needed)`)))
+        Effect.fail(protocolError(r.kind, "PartialDecryptionWithheld", `no partial decryption from ${e.missing.join(", ")} within ${r.decryptTimeoutMs ?? "∞"} ms (${threshold} needed)`)))
     )
     for (const p of r.session.participants) if (!replies.has(p)) r.withheld.add(p)
     r.counters.decryptedCiphertexts += count
@@ -105,7 +108,7 @@ export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind
     const kind = Spec.kinds[model]
     const parties = session.participants
     const n = parties.length
-    const r: Run = { session, kind, timeoutMs: options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
+    const r: Run = { session, kind, timeoutMs: options.timeoutMs, decryptTimeoutMs: options.decryptTimeoutMs ?? options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
     const commitments: Record<string, string> = {}
     const find = (address: string) => parties.find((p) => p.toLowerCase() === address.toLowerCase())
     const labelHolder = find(params.labelHolder)
@@ -224,7 +227,7 @@ export const runPrediction = (session: CoordinatorSession, kind: string, params:
   Effect.gen(function*() {
     const parties = session.participants
     const n = parties.length
-    const r: Run = { session, kind, timeoutMs: options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
+    const r: Run = { session, kind, timeoutMs: options.timeoutMs, decryptTimeoutMs: options.decryptTimeoutMs ?? options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
     const requester = parties.find((p) => p.toLowerCase() === params.requester.toLowerCase())
     if (requester === undefined) return yield* protocolError(kind, "InvalidParams", "the requester is not a party")
     // Signed channel keys (the PSI family's first two stages) seal the partial decryptions to the requester.

@@ -1,0 +1,60 @@
+/**
+ * Executes every notebook headless (`jupyter nbconvert --execute` with the tslab kernel), so a failing cell
+ * fails the tests. Needs Jupyter and the tslab kernel (`.ci/run` installs both); without them the notebooks
+ * are skipped, unless JOINTLY_NOTEBOOKS=1 (set by CI) says they must run.
+ */
+import { execFileSync, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { describe, expect, it } from "vitest"
+
+const dir = fileURLToPath(new URL(".", import.meta.url))
+const notebooks = (await readdir(dir)).filter((f) => f.endsWith(".ipynb")).sort()
+
+const kernelInstalled = (() => {
+  try {
+    // Debian's jupyter has no `kernelspec` subcommand without jupyter-client's scripts: ask the library.
+    const specs = execFileSync("/usr/bin/python3", ["-c", "import json; from jupyter_client.kernelspec import KernelSpecManager; print(json.dumps(KernelSpecManager().find_kernel_specs()))"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] })
+    return "tslab" in JSON.parse(specs)
+  } catch {
+    return false
+  }
+})()
+const required = process.env.JOINTLY_NOTEBOOKS === "1"
+
+const jupyter = existsSync("/usr/bin/jupyter") ? "/usr/bin/jupyter" : "jupyter"
+
+const execute = (notebook: string, out: string) =>
+  new Promise<{ code: number | null; log: string }>((resolve) => {
+    const child = spawn(jupyter, ["nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=300", "--output", out, join(dir, notebook)], {
+      cwd: dir,
+      env: { ...process.env, JOINTLY_LOG: process.env.JOINTLY_LOG ?? "error" },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let log = ""
+    child.stdout.on("data", (d) => (log += d))
+    child.stderr.on("data", (d) => (log += d))
+    child.on("exit", (code) => resolve({ code, log }))
+  })
+
+describe.skipIf(!kernelInstalled && !required)("notebooks (tslab, executed headless)", () => {
+  it("has the kernel it needs", () => expect(kernelInstalled, "jupyter with the tslab kernel (see .ci/run)").toBe(true))
+
+  for (const notebook of notebooks) {
+    it(`${notebook} runs every cell without an error`, async () => {
+      const out = await mkdtemp(join(tmpdir(), "jointly-nb-"))
+      try {
+        const run = await execute(notebook, join(out, notebook))
+        expect(run.code, run.log.slice(-4000)).toBe(0)
+        const executed = JSON.parse(await readFile(join(out, notebook), "utf8")) as { cells: Array<{ cell_type: string; outputs?: Array<{ output_type: string }> }> }
+        const errors = executed.cells.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === "error")
+        expect(errors).toEqual([])
+      } finally {
+        await rm(out, { recursive: true, force: true })
+      }
+    }, 400_000)
+  }
+})
