@@ -205,16 +205,6 @@ export const step = (h: Hyper, w: Float64Array, total: ReadonlyArray<bigint>, ba
   return out
 }
 
-/** Per-sample factor of the gradient: SVM d = I·y ∈ {−1, 0, 1}; logistic D = 2S² + Z − 4S²·y (y ∈ {0, 1}). */
-export const svmFactor = (score: bigint, y: 1 | -1, scaleBits: number): bigint => {
-  const s2 = 1n << BigInt(2 * scaleBits)
-  return BigInt(y) * score < s2 ? BigInt(y) : 0n
-}
-export const logisticFactor = (score: bigint, positive: boolean, scaleBits: number): bigint => {
-  const s2 = 1n << BigInt(2 * scaleBits)
-  return 2n * s2 + score - (positive ? 4n * s2 : 0n)
-}
-
 export interface Confusion {
   readonly tp: number
   readonly fp: number

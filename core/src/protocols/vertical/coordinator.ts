@@ -192,10 +192,9 @@ export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind
 
     // Phase 5: evaluation by joint prediction of the test split for the label holder; then the owners keep their models.
     const evaluation = yield* predictFlow(r, labelHolder, "evaluate")
-    const finished = yield* round(r, Spec.finish, all(session, () => ({})), n)
+    yield* round(r, Spec.finish, all(session, () => ({})), n)
     yield* commitPhase(r, "vertical.finish", commitments)
     const c = evaluation.confusion ?? { tp: 0, fp: 0, fn: 0, tn: 0 }
-    void finished
     const split = Linear.split(rows, params.testFraction ?? Spec.defaults.testFraction, params.splitSeed ?? Spec.defaults.splitSeed)
     const result: Spec.TrainResult = {
       kind,
