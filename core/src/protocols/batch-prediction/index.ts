@@ -1,5 +1,5 @@
-import { Schema } from "effect"
 import { defaultRoundTimeoutMs } from "../../task/TaskSpec.ts"
+import { decodeParams } from "../Params.ts"
 import type { ProtocolDefinition } from "../registry.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Participant from "./participant.ts"
@@ -13,13 +13,13 @@ export const definition: ProtocolDefinition = {
   kind,
   describe: "applies a stored model to one participant's rows; predictions stay there, only their digest and count leave",
   checkParams: (spec) => {
-    const decoded = Schema.decodeUnknownExit(Params)(spec.params)
-    if (decoded._tag === "Failure") return { ok: false, problem: `params: ${String(decoded.cause).replace(/^Error: /, "")}` }
-    if (spec.parties.length !== 1) return { ok: false, problem: `batch prediction runs at exactly one participant, got ${spec.parties.length}` }
-    const invalid = problem(decoded.value.model)
-    if (invalid) return { ok: false, problem: `model: ${invalid}` }
-    if (artifactId(decoded.value.model) !== decoded.value.modelId) return { ok: false, problem: `model: the artifact does not hash to ${decoded.value.modelId}` }
-    return { ok: true, params: decoded.value }
+    return decodeParams(Params, spec.params, (params) => {
+      if (spec.parties.length !== 1) return `batch prediction runs at exactly one participant, got ${spec.parties.length}`
+      const invalid = problem(params.model)
+      if (invalid) return `model: ${invalid}`
+      if (artifactId(params.model) !== params.modelId) return `model: the artifact does not hash to ${params.modelId}`
+      return undefined
+    })
   },
   coordinator: (session, params, spec) => Coordinator.run(session, params as Params, { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
   participant: (params, party) => Participant.handlers(party.dataset, params as Params),

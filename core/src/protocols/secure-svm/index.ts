@@ -1,6 +1,6 @@
-import { Schema } from "effect"
 import { defaultRoundTimeoutMs } from "../../task/TaskSpec.ts"
 import { participantsOf } from "../../task/TaskSpec.ts"
+import { decodeParams } from "../Params.ts"
 import type { ProtocolDefinition } from "../registry.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Participant from "./participant.ts"
@@ -12,12 +12,7 @@ export * as Spec from "./spec.ts"
 export const definition: ProtocolDefinition = {
   kind,
   describe: "linear SVM by gradient descent over horizontally partitioned rows (SecureSVM, PROTOCOLS §5): mode A shares the model and aggregates totals securely; mode B keeps it under the analyst's Paillier key",
-  checkParams: (spec) => {
-    const decoded = Schema.decodeUnknownExit(Params)(spec.params)
-    if (decoded._tag === "Failure") return { ok: false, problem: `params: ${String(decoded.cause).replace(/^Error: /, "")}` }
-    const problem = validate(decoded.value, participantsOf(spec))
-    return problem ? { ok: false, problem: problem.message } : { ok: true, params: decoded.value }
-  },
+  checkParams: (spec) => decodeParams(Params, spec.params, (params) => validate(params, participantsOf(spec))?.message),
   coordinator: (session, params, spec) =>
     Coordinator.run(session, params as Params, { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
   participant: (params, party) => Participant.handlers(party.dataset, params as Params),
