@@ -16,3 +16,11 @@ export interface BigIntKernels {
   /** Inverse of a modulo m; throws RangeError when gcd(a, m) ≠ 1. */
   readonly modInverse: (a: bigint, modulus: bigint) => bigint
 }
+
+/** `modPowBatch` for a backend that has only a single modPow: element-wise, with the length check every backend shares. */
+export const batchOf = (modPow: BigIntKernels["modPow"]): BigIntKernels["modPowBatch"] => (bases, exponents, modulus) => {
+  if (typeof exponents !== "bigint" && exponents.length !== bases.length) {
+    throw new RangeError(`modPowBatch: ${bases.length} bases but ${exponents.length} exponents`)
+  }
+  return bases.map((b, i) => modPow(b, typeof exponents === "bigint" ? exponents : exponents[i]!, modulus))
+}

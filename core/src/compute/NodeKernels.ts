@@ -18,7 +18,7 @@
  * Browsers: do not import this file; use the TS or WASM kernels.
  */
 import { createDiffieHellman, type DiffieHellman } from "node:crypto"
-import type { BigIntKernels } from "./Kernels.ts"
+import { batchOf, type BigIntKernels } from "./Kernels.ts"
 import * as TsKernels from "./TsKernels.ts"
 
 const toBytes = (x: bigint): Buffer => {
@@ -106,16 +106,7 @@ const modPow = (base: bigint, exponent: bigint, modulus: bigint): bigint => {
   }
 }
 
-const modPowBatch = (
-  bases: ReadonlyArray<bigint>,
-  exponents: ReadonlyArray<bigint> | bigint,
-  modulus: bigint
-): Array<bigint> => {
-  if (typeof exponents !== "bigint" && exponents.length !== bases.length) {
-    throw new RangeError(`modPowBatch: ${bases.length} bases but ${exponents.length} exponents`)
-  }
-  return bases.map((b, i) => modPow(b, typeof exponents === "bigint" ? exponents : exponents[i]!, modulus))
-}
+const modPowBatch = batchOf(modPow)
 
 export const nodeKernels: BigIntKernels = {
   name: "node-openssl",

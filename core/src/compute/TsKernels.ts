@@ -3,7 +3,7 @@
  * no platform API, so it runs unchanged in Node, browsers and Web Workers. It is the reference every faster
  * backend is checked against (core/src/testing/kernel-conformance.ts) and the default when none is supplied.
  */
-import type { BigIntKernels } from "./Kernels.ts"
+import { batchOf, type BigIntKernels } from "./Kernels.ts"
 
 const bitLength = (x: bigint): number => (x === 0n ? 0 : x.toString(2).length)
 
@@ -57,16 +57,7 @@ export const modPow = (base: bigint, exponent: bigint, modulus: bigint): bigint 
   return result
 }
 
-export const modPowBatch = (
-  bases: ReadonlyArray<bigint>,
-  exponents: ReadonlyArray<bigint> | bigint,
-  modulus: bigint
-): Array<bigint> => {
-  if (typeof exponents !== "bigint" && exponents.length !== bases.length) {
-    throw new RangeError(`modPowBatch: ${bases.length} bases but ${exponents.length} exponents`)
-  }
-  return bases.map((b, i) => modPow(b, typeof exponents === "bigint" ? exponents : exponents[i]!, modulus))
-}
+export const modPowBatch = batchOf(modPow)
 
 /** Extended Euclid; throws RangeError when gcd(a, modulus) ≠ 1. */
 export const modInverse = (a: bigint, modulus: bigint): bigint => {
