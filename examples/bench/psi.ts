@@ -6,14 +6,18 @@
  * two parties on this one machine would share anyway). Real processes add socket.io transfer of the same
  * messages; the 1M case is measured in one process, as the task allows.
  *
- * The group kernels are libsodium's native build (participant/src/worker/NativeRistretto.ts, built here when
- * `npm run build` has not built it) unless that cannot load; `params.group` says which ran.
+ * The group is the PSI default, x25519 (`PSI_BENCH_GROUP=ristretto255` to change it); its kernels are native
+ * (participant/src/worker/NativeGroups.ts: OpenSSL's X25519, libsodium's ristretto255; built here when
+ * `npm run build` has not built them) unless they cannot load; `params.group` and `params.kernels` say which ran.
  *
  * - `psi_wall_s`: wall time of the whole protocol (keys → blinding → relay → matching → output); at the first
- *   size only, baseline: the same protocol with libsodium's WASM kernels (the browser path) in the same run.
+ *   size only, baseline: the same protocol and group with libsodium's WASM kernels (the browser path), same run.
+ *   `params.cpu_s` is the process CPU time of that run (all threads): the cost to compare when the machine is busy.
  * - `psi_items_per_s`: ids of both sides per second; at the first size only, baseline: the same ECDH-PSI
  *   arithmetic (hash to group, two blindings per id) with @noble/curves' pure-JS ristretto255 on one thread,
  *   measured in the same run on 1 000 ids per side. Larger sizes carry no baseline: none is extrapolated.
+ * - `psi_group_wall_s`: at one size (`PSI_BENCH_RATIO_SIZE`, default 100 000 or the largest size below it), the
+ *   bench group's wall time against the other group's, both native, same run, same pool.
  *
  * `PSI_BENCH_SIZES=10000,100000` overrides the sizes.
  */
@@ -24,13 +28,14 @@ import { LocalData, type TabularData } from "@jointly/core/data/Tabular.ts"
 import { TaskOutput } from "@jointly/core/data/TaskOutput.ts"
 import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
 import { QueryCompute } from "@jointly/core/protocols/joint-query/Compute.ts"
+import * as Group from "@jointly/core/protocols/joint-query/Group.ts"
 import * as PsiCoordinator from "@jointly/core/protocols/joint-query/psi/coordinator.ts"
 import * as PsiParticipant from "@jointly/core/protocols/joint-query/psi/participant.ts"
 import type { Params, Result } from "@jointly/core/protocols/joint-query/psi/spec.ts"
 import type { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
 import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
 import { poolCompute } from "@jointly/participant/host/QueryServices.ts"
-import * as NativeRistretto from "@jointly/participant/worker/NativeRistretto.ts"
+import * as NativeGroups from "@jointly/participant/worker/NativeGroups.ts"
 import { build } from "@jointly/participant/worker/native/build.mjs"
 import { emit, progress } from "./Report.ts"
 
@@ -39,9 +44,9 @@ const ids = (from: number, n: number): TabularData => {
   return { name: "ids", rowCount: n, columnNames: ["id"], isNumeric: () => false, numeric: () => { throw new Error("no numeric column") }, strings: () => column }
 }
 
-const runPsi = async (n: number, compute: ReturnType<typeof poolCompute>) => {
+const runPsi = async (n: number, compute: ReturnType<typeof poolCompute>, group: Group.GroupName) => {
   const wallets = [InMemoryHost.randomWallet(), InMemoryHost.randomWallet()]
-  const params: Params = { idColumn: "id", receivers: [wallets[0]!.address], maxIds: n } as unknown as Params
+  const params: Params = { idColumn: "id", receivers: [wallets[0]!.address], maxIds: n, group } as unknown as Params
   const outputs: Array<{ cardinality?: number }> = []
   const host = InMemoryHost.make([ids(0, n), ids(n / 2, n)].map((data, i) => {
     const layer = Layer.mergeAll(
@@ -55,11 +60,13 @@ const runPsi = async (n: number, compute: ReturnType<typeof poolCompute>) => {
       provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, layer) as Effect.Effect<A, ParticipantFailure>
     }
   }))
+  const cpu = process.cpuUsage()
   const start = performance.now()
   const result = (await Effect.runPromise(host.run((session) => PsiCoordinator.run(session, "intersection", params)))) as Result
   const seconds = (performance.now() - start) / 1000
+  const used = process.cpuUsage(cpu)
   if (result.cardinality !== n / 2) throw new Error(`PSI found ${result.cardinality} shared ids, expected ${n / 2}`)
-  return seconds
+  return { seconds, cpuSeconds: (used.user + used.system) / 1e6 }
 }
 
 /** Pure-JS baseline: the same per-id work (Hg, blind own, blind the peer's) for both sides, ids per second. */
@@ -77,14 +84,14 @@ const nobleItemsPerSecond = (n: number) => {
 }
 
 /** The same protocol with the WASM kernels on a pool of its own (its threads inherit the env switch). */
-const wasmWallSeconds = async (n: number, workers: number) => {
-  const native = Compute.kernels()
+const wasmWallSeconds = async (n: number, workers: number, group: Group.GroupName) => {
+  const native = Compute.kernels(group)
   process.env.JOINTLY_QUERY_KERNELS = "wasm"
-  Compute.useKernels(Compute.wasmKernels)
+  Compute.useKernels(Compute.wasmKernels[group])
   const compute = poolCompute({ size: workers })
   try {
-    await runPsi(2000, compute)
-    return await runPsi(n, compute)
+    await runPsi(2000, compute, group)
+    return (await runPsi(n, compute, group)).seconds
   } finally {
     await compute.close()
     delete process.env.JOINTLY_QUERY_KERNELS
@@ -94,35 +101,50 @@ const wasmWallSeconds = async (n: number, workers: number) => {
 
 export const run = async () => {
   const sizes = (process.env.PSI_BENCH_SIZES ?? "10000,100000,1000000").split(",").map(Number)
+  const group = (process.env.PSI_BENCH_GROUP ?? Group.DEFAULT_GROUP) as Group.GroupName
+  if (!Group.groupNames.includes(group)) throw new Error(`PSI_BENCH_GROUP must be one of ${Group.groupNames.join(", ")}`)
+  const other: Group.GroupName = group === "x25519" ? "ristretto255" : "x25519"
+  const ratioSize = Number(process.env.PSI_BENCH_RATIO_SIZE ?? Math.max(...sizes.filter((n) => n <= 100_000), sizes[0]!))
   const workers = availableParallelism()
-  if (NativeRistretto.load().kernels === undefined) {
+  if (Object.keys(NativeGroups.load().kernels).length === 0) {
     try {
       build()
     } catch (error) {
-      progress(`psi: native ristretto255 unavailable, WASM only: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`)
+      progress(`psi: native group kernels unavailable, WASM only: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`)
     }
   }
-  const group = `ristretto255 (${NativeRistretto.install().name})`
+  const installed = NativeGroups.install()
+  const kernelsOf = (g: Group.GroupName) => installed[g].name
   const compute = poolCompute({ size: workers })
   try {
     progress("psi: noble baseline on 1 000 ids per side")
     nobleItemsPerSecond(50)
     const baseline = nobleItemsPerSecond(1000)
-    await runPsi(2000, compute) // warm-up: pool threads, WASM instantiation, JIT
+    await runPsi(2000, compute, group) // warm-up: pool threads, WASM instantiation, JIT
+    await runPsi(2000, compute, other)
     for (const [i, n] of sizes.entries()) {
-      progress(`psi: 2 parties × ${n} ids, ${workers} workers, ${group}`)
-      const seconds = await runPsi(n, compute)
-      const params = { parties: 2, items_per_side: n, workers, group, path: "one process, InMemoryHost + worker pool" }
-      if (i === 0 && group.includes("native")) {
-        progress(`psi: 2 parties × ${n} ids, ${workers} workers, WASM kernels (baseline)`)
-        const wasm = await wasmWallSeconds(n, workers)
-        emit({ suite: "psi", metric: "psi_wall_s", params, value: seconds, baseline: "same protocol, libsodium WASM kernels, same pool size", baseline_value: wasm, ratio: wasm / seconds })
+      progress(`psi: 2 parties × ${n} ids, ${workers} workers, ${group} (${kernelsOf(group)})`)
+      const { seconds, cpuSeconds } = await runPsi(n, compute, group)
+      const params = { parties: 2, items_per_side: n, workers, group, kernels: kernelsOf(group), cpu_s: Number(cpuSeconds.toFixed(2)), path: "one process, InMemoryHost + worker pool" }
+      if (i === 0 && kernelsOf(group).includes("native")) {
+        progress(`psi: 2 parties × ${n} ids, ${workers} workers, ${group} WASM kernels (baseline)`)
+        const wasm = await wasmWallSeconds(n, workers, group)
+        emit({ suite: "psi", metric: "psi_wall_s", params, value: seconds, baseline: `same protocol, ${group} on libsodium WASM kernels, same pool size`, baseline_value: wasm, ratio: wasm / seconds })
       } else {
         emit({ suite: "psi", metric: "psi_wall_s", params, value: seconds })
       }
       emit(i === 0
         ? { suite: "psi", metric: "psi_items_per_s", params, value: (2 * n) / seconds, baseline: "@noble/curves ristretto255, 1 thread, 1000 ids/side", baseline_value: baseline }
         : { suite: "psi", metric: "psi_items_per_s", params, value: (2 * n) / seconds })
+      if (n === ratioSize) {
+        progress(`psi: 2 parties × ${n} ids, ${workers} workers, ${other} (${kernelsOf(other)}) for the group ratio`)
+        const alternative = await runPsi(n, compute, other)
+        emit({
+          suite: "psi", metric: "psi_group_wall_s",
+          params: { ...params, other_group: other, other_kernels: kernelsOf(other), other_cpu_s: Number(alternative.cpuSeconds.toFixed(2)) },
+          value: seconds, baseline: `same protocol and pool, ${other} (${kernelsOf(other)})`, baseline_value: alternative.seconds, ratio: alternative.seconds / seconds
+        })
+      }
     }
   } finally {
     await compute.close()

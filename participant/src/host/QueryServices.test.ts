@@ -6,27 +6,31 @@ import * as Group from "@jointly/core/protocols/joint-query/Group.ts"
 import { poolCompute } from "./QueryServices.ts"
 
 describe("QueryServices.poolCompute", () => {
-  it("hashes and blinds across worker threads exactly as the inline kernel does", async () => {
-    await Group.ready()
-    const pool = poolCompute({ size: 2 })
-    try {
-      const ids = Array.from({ length: 1100 }, (_, i) => `id-${i}`)
-      const domain = Group.domain("psi", "test")
-      const [a, b] = [Group.randomScalar(), Group.randomScalar()]
-      const pooled = await Effect.runPromise(pool.hashBlind(domain, ids, a))
-      expect(pooled).toEqual(await Effect.runPromise(Compute.inline.hashBlind(domain, ids, a)))
-      const twice = await Effect.runPromise(pool.blind(pooled, b))
-      expect(twice).toEqual(await Effect.runPromise(Compute.inline.blind(pooled, b)))
-      // Commutativity, the property PSI rests on.
-      expect(twice).toEqual(await Effect.runPromise(pool.blind(await Effect.runPromise(pool.hashBlind(domain, ids, b)), a)))
+  for (const group of Group.groupNames) {
+    it(`${group}: hashes and blinds across worker threads exactly as the inline kernel does`, async () => {
+      await Group.ready()
+      const ops = Group.groups[group]
+      const pool = poolCompute({ size: 2 })
+      try {
+        const ids = Array.from({ length: 1100 }, (_, i) => `id-${i}`)
+        const domain = Group.domain("psi", "test")
+        const [a, b] = [ops.randomScalar(), ops.randomScalar()]
+        const pooled = await Effect.runPromise(pool.hashBlind(group, domain, ids, a))
+        expect(pooled).toEqual(await Effect.runPromise(Compute.inline.hashBlind(group, domain, ids, a)))
+        expect(pooled).toEqual(ops.hashBlindEncoded(domain, Group.encodeIds(ids), a)) // the WASM group's bytes
+        const twice = await Effect.runPromise(pool.blind(group, pooled, b))
+        expect(twice).toEqual(await Effect.runPromise(Compute.inline.blind(group, pooled, b)))
+        // Commutativity, the property PSI rests on.
+        expect(twice).toEqual(await Effect.runPromise(pool.blind(group, await Effect.runPromise(pool.hashBlind(group, domain, ids, b)), a)))
 
-      const forged = twice.slice()
-      forged.fill(0xff, 1000 * 32, 1001 * 32)
-      const error = await Effect.runPromise(Effect.flip(pool.blind(forged, a)))
-      expect(error._tag).toBe("InvalidPoint")
-      expect(error.index).toBe(1000)
-    } finally {
-      await pool.close()
-    }
-  }, 60_000)
+        const forged = twice.slice()
+        forged.fill(0xff, 1000 * 32, 1001 * 32)
+        const error = await Effect.runPromise(Effect.flip(pool.blind(group, forged, a)))
+        expect(error._tag).toBe("InvalidPoint")
+        expect(error.index).toBe(1000)
+      } finally {
+        await pool.close()
+      }
+    }, 60_000)
+  }
 })

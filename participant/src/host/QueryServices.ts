@@ -3,7 +3,7 @@
  *   - QueryCompute over a worker pool (DESIGN.md §6): a chunk of ids or points is split across the pool's
  *     threads (`query.hash-blind`, `query.blind` in worker/jobs.ts); small chunks stay on this thread. The pool
  *     starts on first use and closes after a minute idle, so tasks of other kinds never pay for it. Every
- *     thread, this one included, uses libsodium's native build when it is built (worker/NativeRistretto.ts).
+ *     thread, this one included, uses the native group kernels when they are built (worker/NativeGroups.ts).
  *   - TaskOutput to `<data dir>/outputs/<taskId>.json` (mode 0600), the receiver's private output. The data dir
  *     comes from JOINTLY_DATA_DIR, which `jointly participant` sets from its config (as modeling/Compute.ts
  *     does for predictions); without one the protocols keep the output in task memory.
@@ -15,11 +15,11 @@ import { TaskOutput } from "@jointly/core/data/TaskOutput.ts"
 import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
 import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
 import * as Group from "@jointly/core/protocols/joint-query/Group.ts"
-import * as NativeRistretto from "../worker/NativeRistretto.ts"
+import * as NativeGroups from "../worker/NativeGroups.ts"
 import * as WorkerPool from "../worker/WorkerPool.ts"
 
 // Inline work (small chunks, and the protocol's own validation) on this thread uses the same kernels as the pool.
-NativeRistretto.install()
+NativeGroups.install()
 
 /** Below this many elements per thread, the message passing costs more than it saves. */
 const MIN_PER_THREAD = 512
@@ -65,22 +65,22 @@ export const poolCompute = (options: { readonly size?: number } = {}): Compute.Q
   }
   return {
     close,
-    hashBlind: (domain, ids, scalar) =>
+    hashBlind: (group, domain, ids, scalar) =>
       Effect.promise(spread(ids.length, async (parts, handle) =>
-        concat(await handle.runAll(Compute.jobNames.hashBlind, parts.map(([a, b]) => Compute.encodeHashBlind(domain, ids.slice(a, b), scalar)))),
-        () => Effect.runPromise(Compute.inline.hashBlind(domain, ids, scalar)))),
-    blind: (points, scalar) => {
+        concat(await handle.runAll(Compute.jobNames.hashBlind, parts.map(([a, b]) => Compute.encodeHashBlind(group, domain, ids.slice(a, b), scalar)))),
+        () => Effect.runPromise(Compute.inline.hashBlind(group, domain, ids, scalar)))),
+    blind: (group, points, scalar) => {
       const count = Math.floor(points.length / Group.POINT_BYTES)
-      if (points.length % Group.POINT_BYTES !== 0) return Compute.inline.blind(points, scalar)
+      if (points.length % Group.POINT_BYTES !== 0) return Compute.inline.blind(group, points, scalar)
       return Effect.tryPromise({
         try: spread(count, async (parts, handle) => {
           const outputs = await Promise.all(parts.map(([a, b]) =>
-            handle.run(Compute.jobNames.blind, Compute.encodeBlind(points.slice(a * Group.POINT_BYTES, b * Group.POINT_BYTES), scalar)).catch((error: unknown) => {
+            handle.run(Compute.jobNames.blind, Compute.encodeBlind(group, points.slice(a * Group.POINT_BYTES, b * Group.POINT_BYTES), scalar)).catch((error: unknown) => {
               const detail = error instanceof WorkerPool.WorkerError ? error.detail : String(error)
               throw Compute.invalidPointFromJob(detail, a) ?? error
             })))
           return concat(outputs)
-        }, () => Effect.runPromise(Compute.inline.blind(points, scalar))),
+        }, () => Effect.runPromise(Compute.inline.blind(group, points, scalar))),
         catch: (error) => {
           if (error instanceof Compute.InvalidPoint) return error
           const squashed = error as { cause?: unknown }

@@ -1,18 +1,20 @@
 /**
  * The heavy part of the joint-query protocols — hashing ids into the group and raising chunks of points to a
  * secret scalar — as a service, so the same protocol code runs inline (InMemoryHost tests, browsers without
- * workers) or spread over the participant's worker pool (`participant/src/worker/QueryComputePool.ts`), like
+ * workers) or spread over the participant's worker pool (`participant/src/host/QueryServices.ts`), like
  * Effect's `Worker` vs `NodeWorker` split (STYLE.md). Handlers look the service up with `Effect.serviceOption`
  * and fall back to `inline`, so protocols keep needing only LocalData.
  *
- * The group arithmetic itself sits behind `GroupKernels` (DESIGN.md §6: Node-only fast paths behind the same
- * names): libsodium's WASM build (`Group.ts`) everywhere by default; a Node host installs its native build
- * (participant/src/worker/NativeRistretto.ts) with `useKernels` in each thread. Both are libsodium's ristretto255,
- * so their outputs are byte-identical and parties on different hosts (browser, Node) interoperate.
+ * Every operation names its group (`Group.GroupName`: the task's). The arithmetic of each group sits behind
+ * `GroupKernels` (DESIGN.md §6: Node-only fast paths behind the same names): libsodium's WASM build (`Group.ts`)
+ * everywhere by default; a Node host installs its native builds (participant/src/worker/NativeGroups.ts: OpenSSL's
+ * X25519, libsodium's ristretto255) with `useKernels` in each thread. Native and WASM outputs are byte-identical
+ * (asserted by NativeGroups.test.ts), so parties on different hosts (browser, Node) interoperate.
  *
- * Job byte formats (what crosses the worker boundary; only bytes cross; integers big-endian):
- *   query.hash-blind  in: u32 domainLength ‖ domain ‖ scalar (32) ‖ u32 count ‖ u32 end[count] ‖ utf8 ids   out: points
- *   query.blind       in: scalar (32) ‖ points                                                              out: points
+ * Job byte formats (what crosses the worker boundary; only bytes cross; integers big-endian; `group` is the index
+ * of the group in `Group.groupNames`):
+ *   query.hash-blind  in: u8 group ‖ u32 domainLength ‖ domain ‖ scalar (32) ‖ u32 count ‖ u32 end[count] ‖ utf8 ids   out: points
+ *   query.blind       in: u8 group ‖ scalar (32) ‖ points                                                              out: points
  * (`end[i]` is where id i stops in the concatenated ids, so a kernel hashes ids without decoding them to strings.)
  * A bad point makes `query.blind` throw an Error named "InvalidPoint" whose message starts with its index.
  */
@@ -30,39 +32,44 @@ export class InvalidPoint extends Schema.TaggedError<InvalidPoint>()("InvalidPoi
 
 export interface QueryComputeService {
   /** Hg(id)^scalar for each id, as one chunk of 32-byte points. */
-  readonly hashBlind: (domain: Uint8Array, ids: ReadonlyArray<string>, scalar: Uint8Array) => Effect.Effect<Uint8Array>
+  readonly hashBlind: (group: Group.GroupName, domain: Uint8Array, ids: ReadonlyArray<string>, scalar: Uint8Array) => Effect.Effect<Uint8Array>
   /** Each point of `points` raised to `scalar`; InvalidPoint when one does not decode. */
-  readonly blind: (points: Uint8Array, scalar: Uint8Array) => Effect.Effect<Uint8Array, InvalidPoint>
+  readonly blind: (group: Group.GroupName, points: Uint8Array, scalar: Uint8Array) => Effect.Effect<Uint8Array, InvalidPoint>
 }
 
-/** One implementation of the group's batch operations; each call handles a whole chunk. */
+/** One implementation of one group's batch operations; each call handles a whole chunk. */
 export interface GroupKernels {
+  readonly group: Group.GroupName
+  /** The implementation, e.g. "libsodium WASM", "OpenSSL native". */
   readonly name: string
   readonly ready: () => Promise<void>
-  /** `Group.hashBlindEncoded`. */
+  /** `GroupOps.hashBlindEncoded`. */
   readonly hashBlind: (domain: Uint8Array, ids: Group.EncodedIds, scalar: Uint8Array) => Uint8Array
-  /** `Group.blind`: throws Group.InvalidPointError naming the first bad element. */
+  /** `GroupOps.blind`: throws Group.InvalidPointError naming the first bad element. */
   readonly blind: (points: Uint8Array, scalar: Uint8Array) => Uint8Array
-  /** `Group.validate`. */
+  /** `GroupOps.validate`. */
   readonly validate: (points: Uint8Array) => void
 }
 
-export const wasmKernels: GroupKernels = {
+const wasm = (ops: Group.GroupOps): GroupKernels => ({
+  group: ops.name,
   name: "libsodium WASM",
   ready: Group.ready,
-  hashBlind: Group.hashBlindEncoded,
-  blind: Group.blind,
-  validate: Group.validate
-}
+  hashBlind: ops.hashBlindEncoded,
+  blind: ops.blind,
+  validate: ops.validate
+})
 
-let selected: GroupKernels = wasmKernels
+export const wasmKernels: Readonly<Record<Group.GroupName, GroupKernels>> = { x25519: wasm(Group.x25519), ristretto255: wasm(Group.ristretto255) }
 
-/** The kernels this thread uses (WASM unless a host installed others). */
-export const kernels = (): GroupKernels => selected
+const selected: Record<Group.GroupName, GroupKernels> = { ...wasmKernels }
 
-/** Replaces this thread's kernels: a Node host installs the native ones at start-up. */
+/** The kernels this thread uses for `group` (WASM unless a host installed others). */
+export const kernels = (group: Group.GroupName): GroupKernels => selected[group]
+
+/** Replaces this thread's kernels of one group: a Node host installs the native ones at start-up. */
 export const useKernels = (next: GroupKernels): void => {
-  selected = next
+  selected[next.group] = next
 }
 
 export class QueryCompute extends Context.Service<QueryCompute, QueryComputeService>()("jointly/QueryCompute") {}
@@ -74,14 +81,14 @@ const toInvalidPoint = (error: unknown, offset = 0): InvalidPoint =>
 
 /** On the calling thread. */
 export const inline: QueryComputeService = {
-  hashBlind: (domain, ids, scalar) => Effect.promise(async () => {
-    const k = selected
+  hashBlind: (group, domain, ids, scalar) => Effect.promise(async () => {
+    const k = selected[group]
     await k.ready()
     return k.hashBlind(domain, Group.encodeIds(ids), scalar)
   }),
-  blind: (points, scalar) => Effect.tryPromise({
+  blind: (group, points, scalar) => Effect.tryPromise({
     try: async () => {
-      const k = selected
+      const k = selected[group]
       await k.ready()
       return k.blind(points, scalar)
     },
@@ -99,12 +106,20 @@ export const current: Effect.Effect<QueryComputeService> = Effect.map(
 
 export const jobNames = { hashBlind: "query.hash-blind", blind: "query.blind" } as const
 
-export const encodeHashBlind = (domain: Uint8Array, ids: ReadonlyArray<string>, scalar: Uint8Array): Uint8Array => {
+const groupByte = (group: Group.GroupName) => Group.groupNames.indexOf(group)
+const groupOf = (byte: number): Group.GroupName => {
+  const group = Group.groupNames[byte]
+  if (group === undefined) throw new RangeError(`query job: unknown group ${byte}`)
+  return group
+}
+
+export const encodeHashBlind = (group: Group.GroupName, domain: Uint8Array, ids: ReadonlyArray<string>, scalar: Uint8Array): Uint8Array => {
   const encoded = Group.encodeIds(ids)
   const count = encoded.ends.length
-  const out = new Uint8Array(4 + domain.length + Group.SCALAR_BYTES + 4 + 4 * count + encoded.bytes.length)
+  const out = new Uint8Array(1 + 4 + domain.length + Group.SCALAR_BYTES + 4 + 4 * count + encoded.bytes.length)
   const view = new DataView(out.buffer)
-  let at = 0
+  out[0] = groupByte(group)
+  let at = 1
   view.setUint32(at, domain.length); at += 4
   out.set(domain, at); at += domain.length
   out.set(scalar, at); at += Group.SCALAR_BYTES
@@ -114,9 +129,10 @@ export const encodeHashBlind = (domain: Uint8Array, ids: ReadonlyArray<string>, 
   return out
 }
 
-export const decodeHashBlind = (input: Uint8Array): { readonly domain: Uint8Array; readonly scalar: Uint8Array; readonly ids: Group.EncodedIds } => {
+export const decodeHashBlind = (input: Uint8Array): { readonly group: Group.GroupName; readonly domain: Uint8Array; readonly scalar: Uint8Array; readonly ids: Group.EncodedIds } => {
   const view = new DataView(input.buffer, input.byteOffset, input.byteLength)
-  let at = 0
+  const group = groupOf(input[0]!)
+  let at = 1
   const domainLength = view.getUint32(at); at += 4
   const domain = input.subarray(at, at + domainLength); at += domainLength
   const scalar = input.subarray(at, at + Group.SCALAR_BYTES); at += Group.SCALAR_BYTES
@@ -126,28 +142,29 @@ export const decodeHashBlind = (input: Uint8Array): { readonly domain: Uint8Arra
   const bytes = input.subarray(at)
   if (count > 0 && ends[count - 1]! > bytes.length) throw new RangeError("query.hash-blind: ids overrun the input")
   for (let i = 1; i < count; i++) if (ends[i]! < ends[i - 1]!) throw new RangeError("query.hash-blind: id ends out of order")
-  return { domain, scalar, ids: { bytes, ends } }
+  return { group, domain, scalar, ids: { bytes, ends } }
 }
 
-export const encodeBlind = (points: Uint8Array, scalar: Uint8Array): Uint8Array => {
-  const out = new Uint8Array(Group.SCALAR_BYTES + points.length)
-  out.set(scalar, 0)
-  out.set(points, Group.SCALAR_BYTES)
+export const encodeBlind = (group: Group.GroupName, points: Uint8Array, scalar: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(1 + Group.SCALAR_BYTES + points.length)
+  out[0] = groupByte(group)
+  out.set(scalar, 1)
+  out.set(points, 1 + Group.SCALAR_BYTES)
   return out
 }
 
 /** The worker-side job bodies. */
 export const jobs = {
   [jobNames.hashBlind]: async (input: Uint8Array): Promise<Uint8Array> => {
-    const k = selected
+    const { group, domain, scalar, ids } = decodeHashBlind(input)
+    const k = selected[group]
     await k.ready()
-    const { domain, scalar, ids } = decodeHashBlind(input)
     return k.hashBlind(domain, ids, scalar)
   },
   [jobNames.blind]: async (input: Uint8Array): Promise<Uint8Array> => {
-    const k = selected
+    const k = selected[groupOf(input[0]!)]
     await k.ready()
-    return k.blind(input.subarray(Group.SCALAR_BYTES), input.subarray(0, Group.SCALAR_BYTES))
+    return k.blind(input.subarray(1 + Group.SCALAR_BYTES), input.subarray(1, 1 + Group.SCALAR_BYTES))
   }
 } as const
 

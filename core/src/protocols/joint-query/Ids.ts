@@ -52,7 +52,10 @@ export const permutation = (n: number): Uint32Array => {
 
 export const load = (data: TabularData, column: string): IdSet => {
   const values = data.strings(column)
-  const seen = new Map<string, number>()
+  // A Set and two flat lists rather than a Map's entry pairs: one allocation less per id at 1M ids.
+  const seen = new Set<string>()
+  const firstIds: Array<string> = []
+  const firstRows: Array<number> = []
   let duplicates = 0
   let empty = 0
   for (let row = 0; row < values.length; row++) {
@@ -61,17 +64,20 @@ export const load = (data: TabularData, column: string): IdSet => {
       empty++
       continue
     }
-    if (seen.has(id)) duplicates++
-    else seen.set(id, row)
+    if (seen.has(id)) {
+      duplicates++
+      continue
+    }
+    seen.add(id)
+    firstIds.push(id)
+    firstRows.push(row)
   }
-  const distinct = [...seen]
-  const order = permutation(distinct.length)
-  const ids: Array<string> = new Array(distinct.length)
-  const rows: Array<number> = new Array(distinct.length)
+  const order = permutation(firstIds.length)
+  const ids: Array<string> = new Array(order.length)
+  const rows: Array<number> = new Array(order.length)
   for (let i = 0; i < order.length; i++) {
-    const [id, row] = distinct[order[i]!]!
-    ids[i] = id
-    rows[i] = row
+    ids[i] = firstIds[order[i]!]!
+    rows[i] = firstRows[order[i]!]!
   }
   return { ids, rows, duplicates, empty }
 }

@@ -37,7 +37,7 @@ const psi = (mode: PsiSpec.Mode, describe: string): ProtocolDefinition => ({
 })
 
 export const definitions: ReadonlyArray<ProtocolDefinition> = [
-  psi("intersection", "private set intersection (ECDH over ristretto255): receivers learn the shared ids"),
+  psi("intersection", "private set intersection (ECDH over x25519, or ristretto255 by params.group): receivers learn the shared ids"),
   psi("cardinality", "private set intersection cardinality: receivers learn only how many ids are shared"),
   psi("aligned", "private record alignment: every receiver gets its rows of the intersection in one common order"),
   psi("difference", "private set difference A\\B for the receiver A (2 parties)"),

@@ -1,7 +1,8 @@
 /**
- * Compiles ristretto.c into `participant/dist/native/ristretto.node` with the machine's C compiler against
- * Node's own headers (node-api, so one build serves every Node ≥ 18). Run by `npm run build -w participant`.
- * Never fails the build: without a compiler, headers or libsodium the participant keeps the WASM group.
+ * Compiles ristretto.c, x25519.c and napi_args.c into `participant/dist/native/groups.node` with the machine's C compiler
+ * against Node's own node-api headers (one build serves every Node ≥ 18); libsodium and OpenSSL are resolved at
+ * load time, never linked. Run by `npm run build -w participant`. Never fails the build: without a compiler,
+ * headers, or both libsodium and OpenSSL's symbols, the participant keeps the WASM groups.
  */
 import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs"
@@ -9,7 +10,7 @@ import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const here = dirname(fileURLToPath(import.meta.url))
-export const output = resolve(here, "../../../dist/native/ristretto.node")
+export const output = resolve(here, "../../../dist/native/groups.node")
 
 export const build = () => {
   const headers = [resolve(dirname(process.execPath), "../include/node"), process.env.npm_config_nodedir && join(process.env.npm_config_nodedir, "include/node")]
@@ -18,8 +19,8 @@ export const build = () => {
   mkdirSync(dirname(output), { recursive: true })
   const temporary = `${output}.${process.pid}.tmp`
   try {
-    execFileSync(process.env.CC ?? "cc", ["-O2", "-shared", "-fPIC", "-fvisibility=hidden", `-I${headers[0]}`, join(here, "ristretto.c"), "-o", temporary, "-ldl"], { stdio: ["ignore", "ignore", "pipe"] })
-    process.dlopen({ exports: {} }, temporary) // loads libsodium: fails here, not in a worker, when it is missing
+    execFileSync(process.env.CC ?? "cc", ["-O2", "-shared", "-fPIC", "-fvisibility=hidden", `-I${headers[0]}`, join(here, "ristretto.c"), join(here, "x25519.c"), join(here, "napi_args.c"), "-o", temporary, "-ldl"], { stdio: ["ignore", "ignore", "pipe"] })
+    process.dlopen({ exports: {} }, temporary) // resolves libsodium / OpenSSL: fails here, not in a worker, when both are missing
     renameSync(temporary, output)
   } finally {
     rmSync(temporary, { force: true })
@@ -29,8 +30,8 @@ export const build = () => {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    console.error(`native ristretto255: built ${build()}`)
+    console.error(`native joint-query groups: built ${build()}`)
   } catch (error) {
-    console.error(`native ristretto255 not built, the WASM group stays in use: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`)
+    console.error(`native joint-query groups not built, the WASM groups stay in use: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`)
   }
 }

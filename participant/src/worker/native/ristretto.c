@@ -1,5 +1,7 @@
 /*
- * Node-native ristretto255 batch kernels for the joint-query protocols (NativeRistretto.ts loads this addon).
+ * Node-native ristretto255 batch kernels for the joint-query protocols (NativeGroups.ts loads this addon,
+ * which also carries the x25519 kernels of x25519.c; each half is exported only when its library is found, and
+ * the addon loads when at least one is).
  *
  * The arithmetic is libsodium's own (the same ristretto255 code libsodium-wrappers-sumo compiles to WASM, so the
  * encodings are identical), taken from the system's shared libsodium at run time with dlopen: no libsodium headers
@@ -17,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
+#include "napi_args.h"
 
-#define POINT 32
 #define DIGEST 64
 
 typedef int (*init_fn)(void);
@@ -63,55 +65,9 @@ static const char *load_libsodium(void) {
   return NULL;
 }
 
-/* Pointer and byte length of a typed-array argument of `element`-byte items; 0 (a JS error pending) otherwise. */
-static int bytes_of(napi_env env, napi_value value, unsigned char **data, size_t *length, size_t element) {
-  napi_typedarray_type type;
-  size_t count, offset;
-  void *raw;
-  napi_value buffer;
-  if (napi_get_typedarray_info(env, value, &type, &count, &raw, &buffer, &offset) != napi_ok) {
-    napi_throw_type_error(env, NULL, "expected a typed array");
-    return 0;
-  }
-  if ((element == 4) != (type == napi_uint32_array) || (element == 1 && type != napi_uint8_array)) {
-    napi_throw_type_error(env, NULL, element == 4 ? "expected a Uint32Array" : "expected a Uint8Array");
-    return 0;
-  }
-  *data = (unsigned char *)raw;
-  *length = count * element;
-  return 1;
-}
-
-static napi_value number(napi_env env, int64_t n) {
-  napi_value out;
-  napi_create_int64(env, n, &out);
-  return out;
-}
-
-static int args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv) {
-  size_t argc = expected;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != expected) {
-    napi_throw_type_error(env, NULL, "wrong number of arguments");
-    return 0;
-  }
-  return 1;
-}
-
 static napi_value hash_blind(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!args(env, info, 5, argv)) return NULL;
-  size_t prefix_len, ids_len, ends_len, scalar_len, out_len;
-  unsigned char *prefix, *ids, *ends_bytes, *scalar, *out;
-  if (!bytes_of(env, argv[0], &prefix, &prefix_len, 1) || !bytes_of(env, argv[1], &ids, &ids_len, 1) ||
-      !bytes_of(env, argv[2], &ends_bytes, &ends_len, 4) || !bytes_of(env, argv[3], &scalar, &scalar_len, 1) ||
-      !bytes_of(env, argv[4], &out, &out_len, 1)) return NULL;
-  const uint32_t *ends = (const uint32_t *)ends_bytes;
-  size_t n = ends_len / 4;
-  if (scalar_len != 32 || out_len != n * POINT || (n > 0 && ends[n - 1] > ids_len)) {
-    napi_throw_range_error(env, NULL, "hashBlind: inconsistent buffer sizes");
-    return NULL;
-  }
+  hash_blind_args a;
+  if (!parse_hash_blind(env, info, "hashBlind", &a)) return NULL;
   unsigned char *state = malloc(lib.state_bytes);
   if (state == NULL) {
     napi_throw_error(env, NULL, "hashBlind: out of memory");
@@ -120,15 +76,15 @@ static napi_value hash_blind(napi_env env, napi_callback_info info) {
   unsigned char digest[DIGEST], point[POINT];
   uint32_t start = 0;
   int64_t failed = -1;
-  for (size_t i = 0; i < n; i++) {
-    uint32_t end = ends[i];
+  for (size_t i = 0; i < a.n; i++) {
+    uint32_t end = a.ends[i];
     if (end < start) { failed = (int64_t)i; break; }
     lib.sha_init(state);
-    lib.sha_update(state, prefix, prefix_len);
-    lib.sha_update(state, ids + start, end - start);
+    lib.sha_update(state, a.prefix, a.prefix_len);
+    lib.sha_update(state, a.ids + start, end - start);
     lib.sha_final(state, digest);
     lib.from_hash(point, digest);
-    if (lib.scalarmult(out + i * POINT, scalar, point) != 0) { failed = (int64_t)i; break; }
+    if (lib.scalarmult(a.out + i * POINT, a.scalar, point) != 0) { failed = (int64_t)i; break; }
     start = end;
   }
   free(state);
@@ -136,29 +92,18 @@ static napi_value hash_blind(napi_env env, napi_callback_info info) {
 }
 
 static napi_value blind(napi_env env, napi_callback_info info) {
-  napi_value argv[3];
-  if (!args(env, info, 3, argv)) return NULL;
-  size_t points_len, scalar_len, out_len;
-  unsigned char *points, *scalar, *out;
-  if (!bytes_of(env, argv[0], &points, &points_len, 1) || !bytes_of(env, argv[1], &scalar, &scalar_len, 1) ||
-      !bytes_of(env, argv[2], &out, &out_len, 1)) return NULL;
-  if (scalar_len != 32 || points_len % POINT != 0 || out_len != points_len) {
-    napi_throw_range_error(env, NULL, "blind: inconsistent buffer sizes");
-    return NULL;
-  }
-  size_t n = points_len / POINT;
-  for (size_t i = 0; i < n; i++) {
-    if (lib.scalarmult(out + i * POINT, scalar, points + i * POINT) != 0) return number(env, (int64_t)i);
+  blind_args a;
+  if (!parse_blind(env, info, "blind", &a)) return NULL;
+  for (size_t i = 0; i < a.n; i++) {
+    if (lib.scalarmult(a.out + i * POINT, a.scalar, a.points + i * POINT) != 0) return number(env, (int64_t)i);
   }
   return number(env, -1);
 }
 
 static napi_value validate(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  if (!args(env, info, 1, argv)) return NULL;
   size_t points_len;
   unsigned char *points;
-  if (!bytes_of(env, argv[0], &points, &points_len, 1)) return NULL;
+  if (!parse_points(env, info, &points, &points_len)) return NULL;
   if (points_len % POINT != 0) return number(env, (int64_t)(points_len / POINT));
   for (size_t i = 0; i < points_len / POINT; i++) {
     if (lib.is_valid(points + i * POINT) != 1) return number(env, (int64_t)i);
@@ -166,17 +111,34 @@ static napi_value validate(napi_env env, napi_callback_info info) {
   return number(env, -1);
 }
 
+const char *x25519_load(void);
+void x25519_register(napi_env env, napi_value exports);
+
+static napi_value text(napi_env env, const char *s) {
+  napi_value out;
+  if (s == NULL) napi_get_undefined(env, &out);
+  else napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
-  const char *problem = lib.loaded ? NULL : load_libsodium();
-  if (problem != NULL) {
-    napi_throw_error(env, "NativeUnavailable", problem);
+  const char *sodium_problem = lib.loaded ? NULL : load_libsodium();
+  const char *x25519_problem = x25519_load();
+  if (sodium_problem != NULL && x25519_problem != NULL) {
+    napi_throw_error(env, "NativeUnavailable", sodium_problem);
     return NULL;
   }
-  napi_property_descriptor props[] = {
-    { "hashBlind", NULL, hash_blind, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "blind", NULL, blind, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "validate", NULL, validate, NULL, NULL, NULL, napi_enumerable, NULL }
-  };
-  napi_define_properties(env, exports, 3, props);
+  if (sodium_problem == NULL) {
+    napi_property_descriptor props[] = {
+      { "hashBlind", NULL, hash_blind, NULL, NULL, NULL, napi_enumerable, NULL },
+      { "blind", NULL, blind, NULL, NULL, NULL, napi_enumerable, NULL },
+      { "validate", NULL, validate, NULL, NULL, NULL, napi_enumerable, NULL }
+    };
+    napi_define_properties(env, exports, 3, props);
+  }
+  if (x25519_problem == NULL) x25519_register(env, exports);
+  /* Why a half is missing, for NativeGroups.load()'s report. */
+  napi_set_named_property(env, exports, "ristretto255Problem", text(env, sodium_problem));
+  napi_set_named_property(env, exports, "x25519Problem", text(env, x25519_problem));
   return exports;
 }

@@ -83,7 +83,7 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
       }
       yield* Effect.promise(() => Group.ready())
       const { channel, advertisement } = yield* Channel.advertise(session, set.ids.length)
-      session.memory.set(MEMORY, { set, scalar: Group.randomScalar(), channel, reply: advertisement, seen: new Set(), found: new Map() } satisfies State)
+      session.memory.set(MEMORY, { set, scalar: Group.ristretto255.randomScalar(), channel, reply: advertisement, seen: new Set(), found: new Map() } satisfies State)
       return advertisement
     })
   )
@@ -108,9 +108,9 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
       const s = yield* state(session, stage)
       yield* once(session, s, stage, "query")
       // A fresh r_q per query: the provider cannot even tell two queries for the same id apart.
-      const blinds = s.set.ids.map(() => Group.randomScalar())
+      const blinds = s.set.ids.map(() => Group.ristretto255.randomScalar())
       const points = new Uint8Array(s.set.ids.length * Group.POINT_BYTES)
-      s.set.ids.forEach((id, i) => points.set(Group.hashBlind(domainOf(session), [id], blinds[i]!), i * Group.POINT_BYTES))
+      s.set.ids.forEach((id, i) => points.set(Group.ristretto255.hashBlindEncoded(domainOf(session), Group.encodeIds([id]), blinds[i]!), i * Group.POINT_BYTES))
       s.blinds = blinds
       return { payload: yield* seal(session, s, stage, "query", points) }
     })
@@ -129,7 +129,7 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
       }
       if (count > params.maxQueries) return yield* fail(session, stage, "TooManyQueries", `${count} queries exceed ${params.maxQueries}`)
       const compute = yield* Compute.current
-      const answered = yield* Effect.mapError(compute.blind(points, s.scalar), (e) =>
+      const answered = yield* Effect.mapError(compute.blind("ristretto255", points, s.scalar), (e) =>
         new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: e.message }))
       return { payload: yield* seal(session, s, stage, "answer", answered) }
     })
@@ -149,7 +149,7 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
       const wanted = new Map<string, { query: number; key: Uint8Array }>()
       for (let i = 0; i < s.blinds.length; i++) {
         const point = yield* Effect.try({
-          try: () => Group.blind(points.subarray(i * Group.POINT_BYTES, (i + 1) * Group.POINT_BYTES), Group.invertScalar(s.blinds![i]!)),
+          try: () => Group.ristretto255.blind(points.subarray(i * Group.POINT_BYTES, (i + 1) * Group.POINT_BYTES), Group.invertScalar(s.blinds![i]!)),
           catch: () => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `answer ${i} is not a group element` })
         })
         wanted.set(asKey(tagOf(point)), { query: i, key: keyOf(point) })
@@ -170,7 +170,7 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
       const data = yield* (yield* LocalData).dataset(datasetName)
       const row = rowJson(data, params.columns)
       const compute = yield* Compute.current
-      const points = yield* compute.hashBlind(domainOf(session), s.set.ids.slice(index * chunkSize, index * chunkSize + length), s.scalar)
+      const points = yield* compute.hashBlind("ristretto255", domainOf(session), s.set.ids.slice(index * chunkSize, index * chunkSize + length), s.scalar)
       const parts: Array<Uint8Array> = []
       const encoder = new TextEncoder()
       for (let i = 0; i < length; i++) {

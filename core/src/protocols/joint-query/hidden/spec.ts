@@ -6,6 +6,8 @@
  * where v is the record's row as JSON of the task's declared `columns` and H is SHA-256. The querier sends
  * Hg(q)^{r_q} for each of its ids q (a fresh r_q per query), receives (Hg(q)^{r_q})^k, raises it to r_q^{-1},
  * finds the tag H(1 ‖ Hg(q)^k) among the provider's and decrypts that one record.
+ * The group is always ristretto255 (prime order, so r_q^{-1} exists and unblinding is exact; `Group.ts`), not
+ * the PSI default x25519, whose clamped keys have no such inverse.
  *
  * Leakage (semi-honest): the provider learns how many queries were made (and may cap them, `maxQueries`, which
  * its policy can bound through `limits`); under DDH the blinded queries are uniformly random points. The querier

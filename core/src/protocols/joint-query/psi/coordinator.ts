@@ -33,6 +33,31 @@ export const run = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.P
     yield* session.round(Spec.peers, all(() => ({ advertisements })), every)
     const chunksOf = (party: string) => Ids.chunks(counts.get(party)!, chunkSize)
 
+    // Stage 4 (below): each last hop relays the fully-blinded set it completed to the other receivers.
+    const relayers = parties.filter((p) => matchers.some((m) => m !== p))
+    const relayChunks = (p: string) => chunksOf(at(parties.indexOf(p) + 1))
+    const maxRelay = Math.max(0, ...relayers.map(relayChunks))
+    const relay = (index: number) =>
+      Effect.gen(function*() {
+        const requests = new Map(relayers.filter((p) => index < relayChunks(p)).map((p) => [p, { index }] as const))
+        if (requests.size === 0) return
+        const replies = yield* session.round(Spec.relay, requests, only(requests.size))
+        const inbound = new Map<string, Array<typeof Spec.Delivered.Type>>()
+        for (const [sender, reply] of replies) {
+          for (const { recipient, payload } of reply.deliveries) {
+            if (!inbound.has(recipient)) inbound.set(recipient, [])
+            inbound.get(recipient)!.push({ sender, source: at(parties.indexOf(sender) + 1), index, payload })
+          }
+        }
+        const deliveries = new Map([...inbound].map(([recipient, list]) => [recipient, { deliveries: list }] as const))
+        yield* session.round(Spec.deliver, deliveries, only(deliveries.size))
+        yield* session.progress({ stage: Spec.relay.name, done: index + 1, total: maxRelay })
+      })
+    // Cardinality and sum shuffle a whole set before relaying it; the other modes relay each chunk right after its
+    // last hop, while the parties already hash their next chunk (psi/participant.ts `prepare`), instead of
+    // leaving the relays as a tail after all the blinding.
+    const interleaved = mode !== "cardinality" && mode !== "sum"
+
     // Stage 3: every set around the ring, chunk by chunk; in each round every party blinds a different set.
     const maxChunks = Math.max(...parties.map(chunksOf))
     for (let index = 0; index < maxChunks; index++) {
@@ -51,26 +76,11 @@ export const run = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.P
         })
       }
       yield* session.progress({ stage: Spec.blind.name, done: index + 1, total: maxChunks })
+      if (interleaved) yield* relay(index)
     }
 
-    // Stage 4: each last hop relays the fully-blinded set it completed to the other receivers.
-    const relayers = parties.filter((p) => matchers.some((m) => m !== p))
-    const relayChunks = (p: string) => chunksOf(at(parties.indexOf(p) + 1))
-    const maxRelay = Math.max(0, ...relayers.map(relayChunks))
-    for (let index = 0; index < maxRelay; index++) {
-      const requests = new Map(relayers.filter((p) => index < relayChunks(p)).map((p) => [p, { index }] as const))
-      const replies = yield* session.round(Spec.relay, requests, only(requests.size))
-      const inbound = new Map<string, Array<typeof Spec.Delivered.Type>>()
-      for (const [sender, reply] of replies) {
-        for (const { recipient, payload } of reply.deliveries) {
-          if (!inbound.has(recipient)) inbound.set(recipient, [])
-          inbound.get(recipient)!.push({ sender, source: at(parties.indexOf(sender) + 1), index, payload })
-        }
-      }
-      const deliveries = new Map([...inbound].map(([recipient, list]) => [recipient, { deliveries: list }] as const))
-      yield* session.round(Spec.deliver, deliveries, only(deliveries.size))
-      yield* session.progress({ stage: Spec.relay.name, done: index + 1, total: maxRelay })
-    }
+    // Stage 4, hiding modes: the relays once every set is complete.
+    if (!interleaved) for (let index = 0; index < maxRelay; index++) yield* relay(index)
 
     // Stage 5: matching, then the variant's last exchange, then the receivers' outputs.
     const finished = yield* session.round(Spec.finish, new Map(matchers.map((m) => [m, {}] as const)), only(matchers.length))

@@ -20,6 +20,7 @@ import type { ParticipantSession } from "../../Protocol.ts"
 import { handler, ParticipantFailure } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
 import * as Compute from "../Compute.ts"
+import * as ElementSet from "../ElementSet.ts"
 import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
 import * as Spec from "./spec.ts"
@@ -40,6 +41,8 @@ interface State {
   readonly sum: Sum
   peers?: ReadonlyMap<string, Channel.Advertisement>
   readonly seen: Set<string>
+  /** Own hop-0 chunks being hashed ahead of their request (`prepare`). */
+  readonly prepared: Map<number, Promise<Uint8Array>>
   /** source → chunk index → fully-blinded points (and, from the value holder, its ciphertexts). */
   readonly inbox: Map<string, Map<number, { readonly points: Uint8Array; readonly extra: Uint8Array }>>
   /** Fully-blinded chunks of the set this party completes, to relay to the other matchers. */
@@ -85,6 +88,7 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
   const chunkSize = Spec.chunkSizeOf(mode, params)
   const hiding = mode === "cardinality" || mode === "sum"
   const holder = params.receivers[0]!
+  const group = Spec.groupOf(params)
   const domainOf = (session: ParticipantSession) => Group.domain("psi", session.taskId)
 
   const state = (session: ParticipantSession, stage: string) => {
@@ -100,6 +104,21 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
   }
   const countOf = (s: State & { peers: ReadonlyMap<string, Channel.Advertisement> }, party: string) => s.peers.get(party)!.count
   const matchers = (session: ParticipantSession) => Spec.matchers(mode, params, session.participants)
+
+  /**
+   * Starts hashing own chunk `index` (hop 0) before its request comes: the coordinator's rounds are barriers,
+   * and while this party's and its peers' messages are sealed, encoded and relayed a pool would otherwise idle.
+   * One chunk ahead keeps the pool's queue non-empty (issue 4: ~10% of a 100k PSI was idle workers) while
+   * holding at most two chunks of own points.
+   */
+  const prepare = (compute: Compute.QueryComputeService, session: ParticipantSession, s: State, index: number) => {
+    const length = Ids.chunkLength(s.set.ids.length, chunkSize, index)
+    if (length === 0 || s.prepared.has(index)) return
+    const ids = s.set.ids.slice(index * chunkSize, index * chunkSize + length)
+    const points = Effect.runPromise(compute.hashBlind(group, domainOf(session), ids, s.scalar))
+    points.catch(() => {}) // surfaced by the hop-0 request of that chunk, which awaits it
+    s.prepared.set(index, points)
+  }
 
   const keys = handler(Spec.keys, (_request, session) =>
     Effect.gen(function*() {
@@ -124,7 +143,7 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
       const extra = sum.keyPair ? Serialization.encodePublicKey(sum.keyPair.publicKey) : new Uint8Array(0)
       const { channel, advertisement } = yield* Channel.advertise(session, set.ids.length, extra)
       const s: State = {
-        set, scalar: Group.randomScalar(), channel, reply: advertisement, sum, seen: new Set(),
+        set, scalar: Group.groups[group].randomScalar(), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
         inbox: new Map(), outbox: new Map(), outboxShuffled: false, received: new Map()
       }
       // Counted locally only: the receiver's output file reports them; nothing about them leaves.
@@ -144,6 +163,7 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
         if (ad.count > params.maxIds) return yield* fail(session, stage, "TooManyIds", `${party} announces ${ad.count} ids, above maxIds ${params.maxIds}`)
         if (ad.count === 0) return yield* fail(session, stage, "EmptySet", `${party} announces an empty set`)
       }
+      prepare(yield* Compute.current, session, s, 0)
       if (mode === "sum" && session.self !== holder) {
         const extra = s.peers.get(holder)!.extra
         s.sum.publicKey = yield* Effect.try({
@@ -168,8 +188,11 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
       let points: Uint8Array
       let extra: Uint8Array = new Uint8Array(0)
       if (hop === 0) {
-        const ids = s.set.ids.slice(index * chunkSize, index * chunkSize + expected)
-        points = yield* compute.hashBlind(domainOf(session), ids, s.scalar)
+        prepare(compute, session, s, index)
+        prepare(compute, session, s, index + 1)
+        const prepared = s.prepared.get(index)!
+        points = yield* Effect.promise(() => prepared)
+        s.prepared.delete(index)
         if (s.sum.keyPair !== undefined) {
           const data = yield* (yield* LocalData).dataset(datasetName)
           const values = data.numeric(params.valueColumn!)
@@ -189,7 +212,7 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
         if (parts.points.length !== expected * Group.POINT_BYTES) {
           return yield* fail(session, stage, "CountMismatch", `chunk ${index} of ${source} holds ${parts.points.length / Group.POINT_BYTES} elements, ${expected} announced`)
         }
-        points = yield* Effect.mapError(compute.blind(parts.points, s.scalar), (e) =>
+        points = yield* Effect.mapError(compute.blind(group, parts.points, s.scalar), (e) =>
           new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${e.message}` }))
         extra = parts.extra
       }
@@ -228,12 +251,17 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
       const r = ring(session)
       const source = r.next
       const count = countOf(s, source)
-      const missing = Array.from({ length: Ids.chunks(count, chunkSize) }, (_, i) => i).filter((i) => !s.outbox.has(i))
+      const chunks = Ids.chunks(count, chunkSize)
+      if (index >= chunks) return yield* fail(session, stage, "UnexpectedChunk", `no chunk ${index} of ${source}`)
+      // Hiding modes shuffle the whole set first, so they wait for all of it; the others relay each chunk as soon
+      // as its last hop is done (coordinator.ts interleaves those relays with the blinding).
+      const needed = hiding ? Array.from({ length: chunks }, (_, i) => i) : [index]
+      const missing = needed.filter((i) => !s.outbox.has(i))
       if (missing.length > 0) return yield* fail(session, stage, "CountMismatch", `fully-blinded chunks ${missing.join(", ")} of ${source} never arrived`)
       yield* once(session, s, stage, `relay/${index}`)
       if (hiding && !s.outboxShuffled) shuffleOutbox(s, count)
-      const points = s.outbox.get(index)
-      if (points === undefined) return yield* fail(session, stage, "UnexpectedChunk", `no chunk ${index} of ${source}`)
+      const points = s.outbox.get(index)!
+      if (!hiding) s.outbox.delete(index) // relayed once (`once` above): no need to hold it
       const deliveries = []
       for (const recipient of matchers(session).filter((t) => t !== session.self)) {
         deliveries.push({ recipient, payload: yield* Channel.seal(session, stage, s.channel.secretKey, recipient, s.peers.get(recipient)!.channelPublicKey, `deliver|${source}|${index}`, points) })
@@ -260,7 +288,7 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
         if (points.length !== expected * Group.POINT_BYTES) {
           return yield* fail(session, stage, "CountMismatch", `chunk ${index} of ${source} holds ${points.length / Group.POINT_BYTES} elements, ${expected} announced`)
         }
-        yield* Effect.try({ try: () => Compute.kernels().validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
+        yield* Effect.try({ try: () => Compute.kernels(group).validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
         let chunks = s.inbox.get(source)
         if (chunks === undefined) s.inbox.set(source, (chunks = new Map()))
         chunks.set(index, { points, extra: new Uint8Array(0) })
@@ -291,24 +319,19 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
       if (!matchers(session).includes(session.self)) return {}
       if (s.cardinality !== undefined) return yield* fail(session, stage, "DuplicateChunk", "already finished")
       const own = yield* assembled(session, s, stage, session.self)
-      const others: Array<Set<string>> = []
+      const others: Array<(i: number) => boolean> = []
       for (const party of session.participants) {
         if (party === session.self) continue
         const { points } = yield* assembled(session, s, stage, party)
-        const keys = new Set<string>()
-        for (let i = 0; i < Group.count(points); i++) keys.add(Group.elementKey(points, i))
-        others.push(keys)
+        others.push(ElementSet.of(points).within(own.points))
       }
       const matched: Array<number> = []
       for (let i = 0; i < Group.count(own.points); i++) {
-        const key = Group.elementKey(own.points, i)
-        if (others.every((set) => set.has(key))) matched.push(i)
+        if (others.every((has) => has(i))) matched.push(i)
       }
       s.cardinality = matched.length
       if (mode === "sum") {
         // Google's intersection-sum: add the holder's ciphertexts of the elements in F_holder ∩ F_self.
-        const mine = new Set<string>()
-        for (let i = 0; i < Group.count(own.points); i++) mine.add(Group.elementKey(own.points, i))
         const theirs = yield* assembled(session, s, stage, holder)
         const pk = s.sum.publicKey!
         const ciphertexts = yield* Effect.try({
@@ -316,7 +339,8 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
           catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidCiphertext", detail: String(error) })
         })
         if (ciphertexts.length !== Group.count(theirs.points)) return yield* fail(session, stage, "CountMismatch", `${ciphertexts.length} ciphertexts for ${Group.count(theirs.points)} elements`)
-        const picked = ciphertexts.filter((_, i) => mine.has(Group.elementKey(theirs.points, i)))
+        const mine = ElementSet.of(own.points).within(theirs.points)
+        const picked = ciphertexts.filter((_, i) => mine(i))
         const total = picked.length === 0 ? Paillier.encrypt(pk, 0n) : Paillier.sum(picked)
         s.sum.encryptedSum = Paillier.rerandomize(total)
         return {}
@@ -324,11 +348,7 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
       if (hiding) return {}
       s.matched = matched
       if (mode === "aligned") {
-        const positions = [...matched].sort((a, b) => {
-          const ka = Group.elementKey(own.points, a)
-          const kb = Group.elementKey(own.points, b)
-          return ka < kb ? -1 : ka > kb ? 1 : 0
-        })
+        const positions = [...matched].sort((a, b) => ElementSet.compare(own.points, a, b))
         const ordered = concatBytes(...positions.map((i) => own.points.subarray(i * Group.POINT_BYTES, (i + 1) * Group.POINT_BYTES)))
         s.aligned = { positions, digest: "0x" + bytesToHex(sha256(concatBytes(Group.domain("psi-alignment", session.taskId), ordered))) }
       }

@@ -4,7 +4,7 @@
  * plaintext set computation; then bad input: duplicates, empty sets, numeric ids, forged points, wrong counts,
  * a chunk sent twice.
  */
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import type { TabularData } from "../../../data/Tabular.ts"
 import * as InMemoryHost from "../../../testing/InMemoryHost.ts"
@@ -156,11 +156,21 @@ describe("ECDH-PSI family over InMemoryHost (bcw, wdbc)", () => {
         return { payload }
       })))
 
-  it("an off-group point fails with InvalidPoint", async () => {
-    await Group.ready()
-    const { result } = await run("intersection", [bcw[0]!, bcw[1]!], [0], {}, forging((p) => p.fill(0xff)))
-    expect(failure(result).code).toBe("InvalidPoint")
-  }, 30_000)
+  for (const group of Group.groupNames) {
+    it(`${group}: 2-party PSI gives the plaintext intersection`, async () => {
+      const { result, outputOf } = await run("intersection", [bcw[0]!, bcw[2]!], [0], { group })
+      expect((success(result) as Spec.Result).cardinality).toBe(intersect(sets[0]!, sets[2]!).size)
+      expect(new Set(outputOf(0)!.ids)).toEqual(intersect(sets[0]!, sets[2]!))
+    }, 30_000)
+
+    it(`${group}: an off-group (non-canonical) point and a small-order point fail with InvalidPoint`, async () => {
+      await Group.ready()
+      for (const forge of [(p: Uint8Array) => p.fill(0xff), (p: Uint8Array) => p.fill(0, 32, 64)]) {
+        const { result } = await run("intersection", [bcw[0]!, bcw[1]!], [0], { group }, forging((p) => forge(p.fill(7))))
+        expect(failure(result).code).toBe("InvalidPoint")
+      }
+    }, 30_000)
+  }
 
   it("a chunk with fewer points than announced fails with CountMismatch", async () => {
     const { result } = await run("intersection", [bcw[0]!, bcw[1]!], [0], {}, forging((p) => p.subarray(32)))
@@ -183,6 +193,16 @@ describe("ECDH-PSI family over InMemoryHost (bcw, wdbc)", () => {
     }))))
     expect(failure(outcome).code).toBe("DuplicateChunk")
   }, 30_000)
+
+  it("takes the group from the task: x25519 by default, ristretto255 on request, nothing else", () => {
+    const base = { idColumn: "id", receivers: ["0x" + "1".repeat(40)], maxIds: 10 }
+    const decode = (u: unknown) => Schema.decodeUnknownExit(Spec.Params)(u)
+    const plain = decode(base)
+    expect(plain._tag === "Success" && Spec.groupOf(plain.value)).toBe("x25519")
+    const strict = decode({ ...base, group: "ristretto255" })
+    expect(strict._tag === "Success" && Spec.groupOf(strict.value)).toBe("ristretto255")
+    expect(decode({ ...base, group: "p256" })._tag).toBe("Failure")
+  })
 
   it("rejects a receiver outside the task and a 3-party difference", () => {
     const parties = ["0x" + "1".repeat(40), "0x" + "2".repeat(40), "0x" + "3".repeat(40)]

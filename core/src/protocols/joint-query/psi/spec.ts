@@ -1,8 +1,8 @@
 /**
  * The ECDH private-set-intersection family (PROTOCOLS.md §3 item 1), n ≥ 2 parties, semi-honest.
  *
- * Every party i hashes its ids into ristretto255 with the task's domain separator and a fresh key a_i
- * (`Group.ts`). Its set, randomly permuted once by its owner, travels the ring i → i+1 → … → i−1 in chunks, each
+ * Every party i hashes its ids into the task's group (`params.group`: x25519 by default, or ristretto255; the
+ * choice and its security argument: `Group.ts`) with the task's domain separator and a fresh key a_i. Its set, randomly permuted once by its owner, travels the ring i → i+1 → … → i−1 in chunks, each
  * hop raising it to its own key, so the last hop holds the fully-blinded set F_i = {Hg(x)^{a_1…a_n}}. Every hop
  * is sealed end to end to the next party (`Channel.ts`): the coordinator sees only sizes and can never compare
  * two fully-blinded sets. The last hop keeps F_i if it receives output and relays it, sealed, to the other
@@ -37,6 +37,7 @@ import { Schema } from "effect"
 import { Address } from "../../../task/TaskSpec.ts"
 import { stage } from "../../Protocol.ts"
 import { Advertisement } from "../Channel.ts"
+import * as Group from "../Group.ts"
 
 export const kinds = {
   intersection: "query.psi",
@@ -62,6 +63,8 @@ export const Params = Schema.Struct({
   receivers: Schema.NonEmptyArray(Address),
   /** The largest set any party brings; a party with more ids refuses. Policies cap it through `limits`. */
   maxIds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  /** The group both parties blind in (default x25519; ristretto255 for a strictly validated prime-order group). */
+  group: Schema.optional(Schema.Literals(Group.groupNames)),
   /** Elements per message (default and maximum 65 536; 8 192 for intersection-sum). */
   chunkSize: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_CHUNK }))),
   /** intersection-sum: the value column of the receiver (the value holder). */
@@ -118,6 +121,8 @@ export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidP
     return `invalid joint-query parameters: ${this.field}: ${this.detail}`
   }
 }
+
+export const groupOf = (params: Params): Group.GroupName => params.group ?? Group.DEFAULT_GROUP
 
 export const chunkSizeOf = (mode: Mode, params: Params): number =>
   Math.min(params.chunkSize ?? MAX_CHUNK, mode === "sum" ? MAX_SUM_CHUNK : MAX_CHUNK)
