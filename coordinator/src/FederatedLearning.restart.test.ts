@@ -62,12 +62,12 @@ describe.skipIf(!existsSync(digitsFile))("modeling.horizontal-fl across a coordi
     const before = await F.eventually(async () => {
       const detail = await cluster.task(id)
       return roundEvents(detail.events).length >= 3 ? detail : undefined
-    }, "three checkpointed rounds", 60_000)
+    }, "three checkpointed rounds", 150_000)
     expect(before.status).toBe("Running")
     expect(before.attempt).toBe(0)
     await cluster.restartCoordinator("SIGKILL")
 
-    const detail = await cluster.waitForTask(id, { timeoutMs: 60_000 })
+    const detail = await cluster.waitForTask(id, { timeoutMs: 150_000 })
     expect(detail.status, String(detail.reason)).toBe("Succeeded")
     expect(detail.attempt).toBe(1)
     const result = detail.result as Result
@@ -90,5 +90,5 @@ describe.skipIf(!existsSync(digitsFile))("modeling.horizontal-fl across a coordi
     const commits = detail.chain.filter((c) => c.op === "commitPhase")
     expect(commits).toHaveLength(1)
     expect(commits[0]!.status).toBe("confirmed")
-  }, 180_000)
+  }, 360_000)
 })

@@ -44,6 +44,10 @@ describe("KeyAgreement", () => {
       const b = noble.publicKey(crypto.getRandomValues(new Uint8Array(32)))
       expect(node!.publicKey(a)).toEqual(noble.publicKey(a))
       expect(node!.sharedSecret(a, b)).toEqual(noble.sharedSecret(a, b))
+      // Keys from OpenSSL's generator (the default path) are ordinary RFC 7748 keys for @noble/curves too.
+      const generated = node!.generate!()
+      expect(noble.publicKey(generated.secretKey)).toEqual(generated.publicKey)
+      expect(node!.sharedSecret(generated.secretKey, b)).toEqual(noble.sharedSecret(generated.secretKey, b))
     }
   })
 })

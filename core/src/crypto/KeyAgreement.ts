@@ -9,7 +9,7 @@
 import { x25519 } from "@noble/curves/ed25519.js"
 import { hkdf } from "@noble/hashes/hkdf.js"
 import { sha256 } from "@noble/hashes/sha2.js"
-import { concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
+import { bytesToHex, concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Schema } from "effect"
 import * as NodeX25519 from "./NodeX25519.ts"
 
@@ -48,6 +48,11 @@ export interface KeyPair {
 
 /** A fresh X25519 key pair from the platform CSPRNG. */
 export const generateKeyPair = (): KeyPair => {
+  if (backend.generate !== undefined) {
+    const pair = backend.generate()
+    publicKeys.set(pair.secretKey, pair.publicKey)
+    return pair
+  }
   const secretKey = x25519.utils.randomSecretKey()
   const publicKey = backend.publicKey(secretKey)
   publicKeys.set(secretKey, publicKey)
@@ -85,6 +90,29 @@ export const agree = (secretKey: Uint8Array, peerPublicKey: Uint8Array, context:
   if (peerPublicKey.length !== PUBLIC_KEY_BYTES) {
     throw new KeyAgreementError({ reason: "InvalidPublicKey", detail: `expected ${PUBLIC_KEY_BYTES} bytes, got ${peerPublicKey.length}` })
   }
+  const shared = rawSecret(secretKey, peerPublicKey)
+  const [first, second] = compareBytes(ownPublicKey, peerPublicKey) <= 0
+    ? [ownPublicKey, peerPublicKey]
+    : [peerPublicKey, ownPublicKey]
+  const info = concatBytes(utf8ToBytes(context), new Uint8Array([0]), first, second)
+  return hkdf(sha256, shared, SALT, info, KEY_BYTES)
+}
+
+const SALT = sha256(utf8ToBytes("jointly/ka/v1"))
+
+/**
+ * Raw X25519 outputs by secret key object and peer key: a key pair that serves several aggregations (secure
+ * aggregation's key reuse) pays the curve operation once per peer, and each context still gets its own HKDF
+ * key. Held only as long as the secret key object itself.
+ */
+const rawSecrets = new WeakMap<Uint8Array, Map<string, Uint8Array>>()
+
+const rawSecret = (secretKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array => {
+  let byPeer = rawSecrets.get(secretKey)
+  if (byPeer === undefined) rawSecrets.set(secretKey, (byPeer = new Map()))
+  const id = bytesToHex(peerPublicKey)
+  const cached = byPeer.get(id)
+  if (cached !== undefined) return cached
   let shared: Uint8Array
   try {
     shared = backend.sharedSecret(secretKey, peerPublicKey)
@@ -94,11 +122,6 @@ export const agree = (secretKey: Uint8Array, peerPublicKey: Uint8Array, context:
   if (shared.every((byte) => byte === 0)) {
     throw new KeyAgreementError({ reason: "LowOrderPoint", detail: "shared secret is zero" })
   }
-  const [first, second] = compareBytes(ownPublicKey, peerPublicKey) <= 0
-    ? [ownPublicKey, peerPublicKey]
-    : [peerPublicKey, ownPublicKey]
-  const info = concatBytes(utf8ToBytes(context), new Uint8Array([0]), first, second)
-  return hkdf(sha256, shared, SALT, info, KEY_BYTES)
+  byPeer.set(id, shared)
+  return shared
 }
-
-const SALT = sha256(utf8ToBytes("jointly/ka/v1"))

@@ -19,6 +19,7 @@ export const load = (): PrgKernel | undefined => {
     : undefined
   if (crypto === undefined || !crypto.getCiphers().includes("chacha20")) return undefined
   const iv = new Uint8Array(IV_BYTES)
+  let zeros = new Uint8Array(0)
   return {
     name: "node-openssl",
     keystream: (key, nonce, output) => {
@@ -29,6 +30,19 @@ export const load = (): PrgKernel | undefined => {
       // Encrypting zeros yields the keystream; OpenSSL writes into a fresh Buffer, copied once into `output`.
       output.set(cipher.update(output))
       cipher.final()
+    },
+    stream: (key, nonce) => {
+      if (nonce.length !== IV_BYTES - COUNTER_BYTES) throw new RangeError(`nonce must be ${IV_BYTES - COUNTER_BYTES} bytes, got ${nonce.length}`)
+      const streamIv = new Uint8Array(IV_BYTES)
+      streamIv.set(nonce, COUNTER_BYTES)
+      // OpenSSL keeps the block position between updates, so successive calls continue one keystream.
+      const cipher = crypto.createCipheriv("chacha20", key, streamIv)
+      return (bytes) => {
+        if (zeros.length < bytes) zeros = new Uint8Array(bytes)
+        const out = cipher.update(zeros.subarray(0, bytes))
+        // Small Buffers come from Node's pool at any offset: realign so callers may view them as 32-bit words.
+        return out.byteOffset % 4 === 0 ? out : Uint8Array.from(out)
+      }
     }
   }
 }

@@ -69,6 +69,33 @@ export const expandLimbs = (
   return out
 }
 
+/**
+ * The expansion of `seed` under `label` as a stream of limbs: each call yields the next `count` limbs (a multiple
+ * of `limbsPerElement(bits)` so elements never straddle calls, and of 16 except in the last call), equal to the
+ * matching slice of `expandLimbs`. The array is valid until the next call.
+ */
+export const streamLimbs = (
+  seed: Uint8Array,
+  label: string,
+  bits: number,
+  kernel: PrgKernel.PrgKernel = PrgKernel.platform
+): (count: number) => Uint32Array => {
+  if (seed.length !== SEED_BYTES) throw new RangeError(`seed must be ${SEED_BYTES} bytes, got ${seed.length}`)
+  const limbs = limbsPerElement(bits)
+  const mask = topLimbMask(bits)
+  const next = kernel.stream(hkdf(sha256, seed, undefined, concatBytes(INFO_PREFIX, utf8ToBytes(label)), 32), NONCE)
+  return (count) => {
+    if (count % limbs !== 0) throw new RangeError(`${count} limbs is not a whole number of ${limbs}-limb elements`)
+    const bytes = next(count * 4)
+    const out = new Uint32Array(bytes.buffer, bytes.byteOffset, count)
+    swap32IfBE(out)
+    if (mask !== 0xffffffff) {
+      for (let i = limbs - 1; i < count; i += limbs) out[i] = out[i]! & mask
+    }
+    return out
+  }
+}
+
 /** Expands into bigints in [0, 2^bits); convenient for small vectors (tests, statistics). */
 export const expand = (seed: Uint8Array, label: string, length: number, bits: number): Array<bigint> => {
   const limbs = limbsPerElement(bits)

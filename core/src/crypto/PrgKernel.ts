@@ -17,6 +17,12 @@ export interface PrgKernel {
   readonly name: string
   /** Overwrites `output` with the ChaCha20 keystream under `key` (32 bytes) and `nonce` (12 bytes), counter 0. */
   readonly keystream: (key: Uint8Array, nonce: Uint8Array, output: Uint8Array) => void
+  /**
+   * The same keystream in pieces: each call of the returned function yields the next `bytes` bytes (a multiple
+   * of 64 except in the last call), in an array valid until the next call. Lets a caller consume a long stream
+   * in cache-sized chunks without materializing it (`RingVector.addMasks`).
+   */
+  readonly stream: (key: Uint8Array, nonce: Uint8Array) => (bytes: number) => Uint8Array
 }
 
 export const noble: PrgKernel = {
@@ -25,6 +31,19 @@ export const noble: PrgKernel = {
     output.fill(0)
     // XOR over zeros in place yields the raw keystream without a second buffer.
     chacha20(key, nonce, output, output)
+  },
+  stream: (key, nonce) => {
+    let counter = 0
+    let buffer = new Uint8Array(0)
+    return (bytes) => {
+      if (counter < 0) throw new RangeError("keystream already ended with a partial block")
+      if (buffer.length < bytes) buffer = new Uint8Array(bytes)
+      const out = buffer.subarray(0, bytes)
+      out.fill(0)
+      chacha20(key, nonce, out, out, counter)
+      counter = bytes % 64 === 0 ? counter + bytes / 64 : -1
+      return out
+    }
   }
 }
 

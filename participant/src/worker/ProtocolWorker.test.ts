@@ -1,4 +1,4 @@
-import * as Signatures from "@jointly/core/crypto/Signatures.ts"
+import * as Advertisements from "@jointly/core/protocols/secure-aggregation/Advertisements.ts"
 import { prepare } from "@jointly/core/protocols/joint-statistics/spec.ts"
 import * as SecAgg from "@jointly/core/protocols/secure-aggregation/spec.ts"
 import { type TaskSpec, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
@@ -97,15 +97,15 @@ describe("ProtocolWorker", () => {
 
       // Secure aggregation's first stage signs with the chain key and keeps its key pairs in the worker's memory:
       // asked twice, it answers with the same keys, signed by this participant.
-      const parameters = { version: 1 as const, aggregationId: "agg-1", cohort: participants, threshold: 2, vectorLength: 4, bits: 128 }
+      const parameters: SecAgg.Parameters = { version: SecAgg.VERSION, aggregationId: "agg-1", cohort: participants, threshold: 2, vectorLength: 4, bits: 128 }
       const advertise = () =>
         worker.stage(request(stats.taskId, SecAgg.advertiseKeys.name, Schema.encodeSync(SecAgg.advertiseKeys.request)({ parameters })))
       const first = Schema.decodeUnknownSync(SecAgg.advertiseKeys.reply)(okPayload(await advertise()))
       const again = Schema.decodeUnknownSync(SecAgg.advertiseKeys.reply)(okPayload(await advertise()))
       expect(again).toEqual(first)
-      const message = SecAgg.advertisementMessage({ taskId: stats.taskId, attempt: 0 }, parameters, wallet.address, first.channelPublicKey, first.maskPublicKey)
-      expect(Signatures.verify(wallet.address, message, first.signature)).toBe(true)
-      expect(Signatures.verify(peers[0]!, message, first.signature)).toBe(false)
+      const context = { taskId: stats.taskId, attempt: 0 }
+      expect(Advertisements.verify(context, parameters, { participant: wallet.address, ...first }, new Set())).toBe(true)
+      expect(Advertisements.verify(context, parameters, { participant: peers[0]!, ...first }, new Set())).toBe(false)
 
       // Forgetting drops the task with its secrets.
       await worker.forget(stats.taskId)

@@ -183,11 +183,17 @@ export const headroom = (cohort: number, bits: RingBits): number => Math.min(2 *
 export const encodeVector = (update: Float64Array, trainSamples: number, validation: ValidationMetrics, cohort: number, bits: RingBits): RingVector.RingVector => {
   const limit = headroom(cohort, bits)
   const factor = 2 ** scaleBitsOf(bits)
-  const scaled = new Float64Array(vectorLength(update.length))
+  // The 32-bit ring (every round after an attempt's first) is written straight into the limbs: one pass, and
+  // |value| < limit ≤ 2^31 makes the Int32 store exact two's complement.
+  const narrow = bits === narrowRing.bits ? RingVector.zeros(vectorLength(update.length), bits) : undefined
+  const scaled = narrow ? new Int32Array(narrow.limbs.buffer) : new Float64Array(vectorLength(update.length))
   for (let i = 0; i < update.length; i++) {
     const value = Math.round(update[i]! * factor)
-    if (!Number.isFinite(value)) throw new RangeError(`NotFinite: update element ${i} is ${update[i]}`)
-    if (Math.abs(value) >= limit) throw new RangeError(`Overflow: update element ${i} (${update[i]}) leaves no headroom for ${cohort} contributors in a 2^${bits} ring`)
+    // One comparison in the loop (false for NaN too); the reason is worked out only on failure.
+    if (!(value < limit && value > -limit)) {
+      if (!Number.isFinite(value)) throw new RangeError(`NotFinite: update element ${i} is ${update[i]}`)
+      throw new RangeError(`Overflow: update element ${i} (${update[i]}) leaves no headroom for ${cohort} contributors in a 2^${bits} ring`)
+    }
     scaled[i] = value
   }
   const metricFactor = 2 ** metricScaleBits
@@ -198,7 +204,7 @@ export const encodeVector = (update: Float64Array, trainSamples: number, validat
     scaled[update.length + 2 * k] = value - high * SPLIT
     scaled[update.length + 2 * k + 1] = high
   })
-  return RingVector.fromSignedIntegers(scaled, bits)
+  return narrow ?? RingVector.fromSignedIntegers(scaled, bits)
 }
 
 export interface Decoded {

@@ -70,4 +70,37 @@ describe("RingVector", () => {
     RingVector.addLimbs(b.limbs, RingVector.fromSignedIntegers([-(2 ** 30) - 1, 2 ** 29], 32).limbs, 32)
     expect(Array.from(RingVector.toSignedNumbers(b))).toEqual([-1, -(2 ** 29)])
   })
+
+  for (const bits of [13, 32, 64, 96, 128]) {
+    it(`addMasks equals one addMask per mask mod 2^${bits}, on both PRG kernels and across chunk edges`, async () => {
+      const { noble, platform } = await import("../../crypto/PrgKernel.ts")
+      expect(platform.name).toBe("node-openssl")
+      // addMasks works in chunks of 16384 elements.
+      for (const length of [0, 1, 16384, 16385 + 7]) {
+        const masks = [1, -1, 1, -1, -1].map((sign, k) => ({
+          seed: crypto.getRandomValues(new Uint8Array(32)),
+          label: `mask-${k}`,
+          sign: sign as 1 | -1
+        }))
+        const start = RingVector.fromBigInts(random(bits, length), bits)
+        const oneByOne = { ...start, limbs: start.limbs.slice() }
+        for (const m of masks) RingVector.addMask(oneByOne, m.seed, m.label, m.sign)
+        const fused = { ...start, limbs: start.limbs.slice() }
+        RingVector.addMasks(fused, masks)
+        expect(fused.limbs).toEqual(oneByOne.limbs)
+        // Both kernels stream the same keystream as the one-shot expansion, including a short last piece.
+        for (const kernel of [noble, platform]) {
+          const words = Prg.limbsPerElement(bits) * length
+          const next = Prg.streamLimbs(masks[0]!.seed, masks[0]!.label, bits, kernel)
+          const pieces = new Uint32Array(words)
+          for (let done = 0; done < words;) {
+            const count = Math.min(Prg.limbsPerElement(bits) * 1024, words - done)
+            pieces.set(next(count), done)
+            done += count
+          }
+          expect(pieces).toEqual(Prg.expandLimbs(masks[0]!.seed, masks[0]!.label, length, bits))
+        }
+      }
+    })
+  }
 })

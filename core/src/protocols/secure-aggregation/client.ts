@@ -1,9 +1,11 @@
 /**
  * Participant side of secure aggregation (the protocol and its security argument: `server.ts`).
  *
- * Secrets (both X25519 secret keys, the self-mask seed b_u, the shares received) stay in `session.memory`
- * under `secagg/<aggregationId>`; each stage is idempotent, so a retried request gets the same answer
- * rather than fresh randomness that could let the coordinator difference two masked inputs.
+ * Secrets stay in `session.memory` (one attempt): the self-mask seed b_u and the shares received under
+ * `secagg/<aggregationId>`, the X25519 pairs under `secagg/keys` (reused across aggregations only under
+ * server.ts "Key reuse"), the Ed25519 signing key under `secagg/signing-key`. Each stage is idempotent, so a
+ * retried request gets the same answer rather than fresh randomness that could let the coordinator difference
+ * two masked inputs.
  */
 import { bytesToHex, concatBytes, randomBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
@@ -11,9 +13,9 @@ import * as Ecies from "../../crypto/Ecies.ts"
 import * as KeyAgreement from "../../crypto/KeyAgreement.ts"
 import * as Prg from "../../crypto/Prg.ts"
 import * as Shamir from "../../crypto/Shamir.ts"
-import * as Signatures from "../../crypto/Signatures.ts"
 import type { ParticipantSession, StageHandler } from "../Protocol.ts"
 import { handler, ParticipantFailure } from "../Protocol.ts"
+import * as Advertisements from "./Advertisements.ts"
 import * as RingVector from "./RingVector.ts"
 import * as Spec from "./spec.ts"
 
@@ -38,13 +40,38 @@ interface Peer {
   readonly maskPublicKey: Uint8Array
 }
 
+/**
+ * The X25519 pairs of this participant, reused by its next aggregation in the attempt only while the reuse rule
+ * of `server.ts` ("Key reuse") holds: every aggregation that advertised them named this participant a
+ * contributor in its unmask request, so no honest peer has revealed a share of the mask secret key.
+ */
+interface KeyEpoch {
+  readonly channel: KeyAgreement.KeyPair
+  readonly mask: KeyAgreement.KeyPair
+  /** Aggregations that advertised these pairs and have not (yet) named this participant a contributor. */
+  readonly unconfirmed: Set<string>
+}
+
+const KEYS = "secagg/keys"
+/** Mask public keys (hex) of peers whose mask-key share this participant revealed: never accepted again. */
+const REVEALED_MASK_KEYS = "secagg/revealed-mask-keys"
+
+const revealedMaskKeys = (session: ParticipantSession): Set<string> => {
+  let set = session.memory.get(REVEALED_MASK_KEYS) as Set<string> | undefined
+  if (set === undefined) session.memory.set(REVEALED_MASK_KEYS, (set = new Set()))
+  return set
+}
+
 interface State {
   readonly parameters: Spec.Parameters
+  readonly keys: KeyEpoch
   readonly channel: KeyAgreement.KeyPair
   readonly mask: KeyAgreement.KeyPair
   readonly advertisement: Spec.AdvertiseKeysReply
   /** U1 with verified keys, after ShareKeys. */
   peers?: ReadonlyMap<string, Peer>
+  /** Channel key with each peer, derived in ShareKeys and used again to open its shares in MaskedInput. */
+  channelKeys?: Map<string, Uint8Array>
   shareKeysReply?: Spec.ShareKeysReply
   selfMaskSeed?: Uint8Array
   /** owner → [b-share, s-share] held by this participant (its own included). */
@@ -91,13 +118,18 @@ const advertise = handler(Spec.advertiseKeys, ({ parameters }, session) =>
       return yield* fail(session, stage, "InvalidParameters", `bits must be in [1, ${Prg.MAX_BITS}], got ${parameters.bits}`)
     }
 
-    const channel = KeyAgreement.generateKeyPair()
-    const mask = KeyAgreement.generateKeyPair()
-    const signature = yield* session.sign(
-      Spec.advertisementMessage(session, parameters, session.self, channel.publicKey, mask.publicKey)
-    )
-    const advertisement = { channelPublicKey: channel.publicKey, maskPublicKey: mask.publicKey, signature }
-    const state: State = { parameters, channel, mask, advertisement, revealed: new Map() }
+    const own = yield* Advertisements.identity(session)
+    // server.ts "Key reuse": the previous pairs only if every aggregation that used them confirmed this
+    // participant as a contributor; otherwise (a dropout, an abort, one still running) fresh ones.
+    let keys = session.memory.get(KEYS) as KeyEpoch | undefined
+    if (keys === undefined || keys.unconfirmed.size > 0) {
+      keys = { channel: KeyAgreement.generateKeyPair(), mask: KeyAgreement.generateKeyPair(), unconfirmed: new Set() }
+      session.memory.set(KEYS, keys)
+    }
+    keys.unconfirmed.add(parameters.aggregationId)
+    const { channel, mask } = keys
+    const advertisement = Advertisements.sign(session, own, parameters, channel.publicKey, mask.publicKey)
+    const state: State = { parameters, keys, channel, mask, advertisement, revealed: new Map() }
     session.memory.set(memoryKey(parameters.aggregationId), state)
     return advertisement
   })
@@ -111,16 +143,21 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
     const { parameters } = state
     const peers = new Map<string, Peer>()
     const seenKeys = new Set<string>()
+    const verified = Advertisements.participantCache(session)
+    const revealedKeys = revealedMaskKeys(session)
     for (const ad of advertisements) {
       if (!parameters.cohort.includes(ad.participant)) {
         return yield* fail(session, stage, "ForgedAdvertisement", `${ad.participant} is not in the cohort`)
       }
       if (peers.has(ad.participant)) return yield* fail(session, stage, "ForgedAdvertisement", `two advertisements for ${ad.participant}`)
-      const message = Spec.advertisementMessage(session, parameters, ad.participant, ad.channelPublicKey, ad.maskPublicKey)
-      // Its own advertisement needs no signature check (an ECDSA recovery, the costliest step here): its keys are
-      // compared byte for byte with the ones it generated, below.
-      if (ad.participant !== session.self && !Signatures.verify(ad.participant, message, ad.signature)) {
+      // Its own advertisement needs no signature check: its keys are compared byte for byte with the ones it
+      // generated, below.
+      if (ad.participant !== session.self && !Advertisements.verify(session, parameters, ad, verified)) {
         return yield* fail(session, stage, "ForgedAdvertisement", `the keys advertised for ${ad.participant} are not signed by it`)
+      }
+      // server.ts "Key reuse": a mask key whose secret this participant helped reconstruct stays burnt.
+      if (ad.participant !== session.self && revealedKeys.has(bytesToHex(ad.maskPublicKey))) {
+        return yield* fail(session, stage, "ForgedAdvertisement", `${ad.participant} advertises a mask key whose secret was revealed`)
       }
       // Bonawitz et al. §4: all advertised keys distinct, so no one can reuse (or mirror) another's key.
       for (const key of [ad.channelPublicKey, ad.maskPublicKey]) {
@@ -146,6 +183,7 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
 
     const sharesHeld = new Map<string, readonly [Uint8Array, Uint8Array]>()
     const encryptedShares: Array<{ recipient: string; ciphertext: Uint8Array }> = []
+    const channelKeys = new Map<string, Uint8Array>()
     for (let i = 0; i < holders.length; i++) {
       const recipient = holders[i]!
       const pair = [selfMaskShares[i]!.bytes, maskKeyShares[i]!.bytes] as const
@@ -156,6 +194,7 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
       const ciphertext = yield* Effect.try({
         try: () => {
           const key = KeyAgreement.agree(state.channel.secretKey, peers.get(recipient)!.channelPublicKey, Spec.channelContext(session, aggregationId))
+          channelKeys.set(recipient, key)
           const associatedData = Spec.shareAssociatedData(session, aggregationId, session.self, recipient)
           return Ecies.seal(key, concatBytes(pair[0], pair[1]), associatedData)
         },
@@ -169,6 +208,7 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
       encryptedShares
     }
     state.peers = peers
+    state.channelKeys = channelKeys
     state.selfMaskSeed = selfMaskSeed
     state.sharesHeld = sharesHeld
     state.shareKeysReply = reply
@@ -202,7 +242,8 @@ const masked = <R>(input: Input<R>) =>
       for (const { sender, ciphertext } of encryptedShares) {
         const plaintext = yield* Effect.try({
           try: () => {
-            const key = KeyAgreement.agree(state.channel.secretKey, peers.get(sender)!.channelPublicKey, Spec.channelContext(session, aggregationId))
+            const key = state.channelKeys?.get(sender) ??
+              KeyAgreement.agree(state.channel.secretKey, peers.get(sender)!.channelPublicKey, Spec.channelContext(session, aggregationId))
             return Ecies.open(key, ciphertext, Spec.shareAssociatedData(session, aggregationId, sender, session.self))
           },
           catch: (error) =>
@@ -229,16 +270,16 @@ const masked = <R>(input: Input<R>) =>
         catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidInput", detail: String(error) })
       })
       // y_u = x_u + PRG(b_u) + Σ_{v ∈ U2∖{u}} ±PRG(s_uv)  (mod 2^bits)
-      const scratch = new Uint32Array(vector.limbs.length)
-      RingVector.addMask(vector, selfMaskSeed, Spec.SELF_MASK_LABEL, 1, scratch)
+      const masks: Array<RingVector.Mask> = [{ seed: selfMaskSeed, label: Spec.SELF_MASK_LABEL, sign: 1 }]
       for (const peer of keyHolders) {
         if (peer === session.self) continue
         const seed = yield* Effect.try({
           try: () => KeyAgreement.agree(state.mask.secretKey, peers.get(peer)!.maskPublicKey, Spec.maskContext(session, aggregationId)),
           catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "KeyAgreementFailed", detail: `${peer}: ${String(error)}` })
         })
-        RingVector.addMask(vector, seed, Spec.PAIR_MASK_LABEL, Spec.pairSign(parameters.cohort, session.self, peer), scratch)
+        masks.push({ seed, label: Spec.PAIR_MASK_LABEL, sign: Spec.pairSign(parameters.cohort, session.self, peer) })
       }
+      RingVector.addMasks(vector, masks)
       const reply = { maskedInput: RingVector.toBytes(vector) }
       state.keyHolders = keyHolders
       state.maskedInputReply = reply
@@ -272,13 +313,17 @@ const reveal = handler(Spec.unmask, ({ aggregationId, contributors }, session) =
     }
     const selfMaskShares: Array<{ owner: string; share: Uint8Array }> = []
     const maskKeyShares: Array<{ owner: string; share: Uint8Array }> = []
+    const revealedKeys = revealedMaskKeys(session)
     for (const [owner, kind] of wanted) {
       const pair = sharesHeld.get(owner)
       if (pair === undefined) return yield* fail(session, stage, "MissingState", `no shares of ${owner}`)
       state.revealed.set(owner, kind)
+      if (kind === "maskKey" && owner !== session.self) revealedKeys.add(bytesToHex(state.peers!.get(owner)!.maskPublicKey))
       if (kind === "selfMask") selfMaskShares.push({ owner, share: pair[0] })
       else maskKeyShares.push({ owner, share: pair[1] })
     }
+    // Named a contributor: its mask secret key is not reconstructed in this aggregation (server.ts "Key reuse").
+    state.keys.unconfirmed.delete(aggregationId)
     return { selfMaskShares, maskKeyShares }
   })
 )

@@ -144,7 +144,7 @@ describe("secure aggregation", () => {
     const lowered = await Effect.runPromise(Effect.flip(host.run((session) =>
       session.round(
         Spec.advertiseKeys,
-        new Map(session.participants.map((p) => [p, { parameters: { version: 1 as const, aggregationId: "low", cohort: session.participants, threshold: 2, vectorLength: 2, bits: 64 } }])),
+        new Map(session.participants.map((p) => [p, { parameters: { version: Spec.VERSION, aggregationId: "low", cohort: session.participants, threshold: 2, vectorLength: 2, bits: 64 } }])),
         { minReplies: 3 }
       )
     )))
@@ -164,37 +164,74 @@ describe("secure aggregation", () => {
     expect(result.sum).toEqual(sumOf([inputs[0]!, inputs[2]!], 64, 4))
   })
 
-  it("peers reject keys substituted by a coordinator (re-signed with a wallet that is not the participant's)", async () => {
+  // A coordinator that replaces participant 0's mask key by one it knows, in three ways; every peer must refuse.
+  const substitutions = {
+    // A signing key of its own, certified by its own wallet in the victim's name.
+    "a signing key certified by another wallet": "foreign-certificate",
+    // The victim's genuine certificate, with a signing key the coordinator holds (the key does not match it).
+    "the victim's certificate over a signing key it did not certify": "borrowed-certificate",
+    // The victim's genuine certificate and signing key, and a signature that is not by that key.
+    "an advertisement not signed by the certified key": "bad-signature"
+  } as const
+  for (const [title, how] of Object.entries(substitutions)) {
+    it(`peers reject keys substituted by a coordinator: ${title}`, async () => {
+      const inputs = randomInputs(3, 4, 64)
+      const host = setup(inputs)
+      const forger = InMemoryHost.randomWallet()
+      const malicious = (session: CoordinatorSession) =>
+        Effect.gen(function*() {
+          const parameters: Spec.Parameters = { version: Spec.VERSION, aggregationId: "evil", cohort: session.participants, threshold: 2, vectorLength: 4, bits: 64 }
+          const ads = yield* session.round(Spec.advertiseKeys, new Map(session.participants.map((p) => [p, { parameters }])), { minReplies: 3 })
+          const victim = session.participants[0]!
+          const genuine = ads.get(victim)!
+          const { ed25519, x25519 } = yield* Effect.promise(() => import("@noble/curves/ed25519.js"))
+          const maskPublicKey = x25519.getPublicKey(crypto.getRandomValues(new Uint8Array(32)))
+          const signer = crypto.getRandomValues(new Uint8Array(32))
+          const ownSigningKey = ed25519.getPublicKey(signer)
+          const message = Spec.advertisementMessage(session, parameters, victim, genuine.channelPublicKey, maskPublicKey)
+          const forged = how === "foreign-certificate"
+            ? {
+              signingKey: ownSigningKey,
+              certificate: yield* Effect.promise(() => forger.signMessage(Spec.certificateMessage(session, victim, ownSigningKey))),
+              signature: ed25519.sign(message, signer)
+            }
+            : how === "borrowed-certificate"
+            ? { signingKey: ownSigningKey, certificate: genuine.certificate, signature: ed25519.sign(message, signer) }
+            : { signingKey: genuine.signingKey, certificate: genuine.certificate, signature: ed25519.sign(message, signer) }
+          const advertisements = session.participants.map((participant) =>
+            participant === victim
+              ? { participant, channelPublicKey: genuine.channelPublicKey, maskPublicKey, ...forged }
+              : { participant, ...ads.get(participant)! })
+          return yield* session.round(
+            Spec.shareKeys,
+            new Map(session.participants.map((p) => [p, { aggregationId: "evil", advertisements }])),
+            { minReplies: 2 }
+          )
+        })
+      const error = await Effect.runPromise(Effect.flip(host.run(malicious)))
+      expect(error).toBeInstanceOf(ParticipantFailure)
+      expect((error as ParticipantFailure).code).toBe("ForgedAdvertisement")
+      // No participant revealed anything: every share-keys answer was a refusal.
+      expect(host.transcript.filter((e) => e.stage === Spec.shareKeys.name && e.direction === "reply")).toHaveLength(0)
+    })
+  }
+
+  it("a peer's advertisement from one aggregation is refused in another (the signature covers the parameters)", async () => {
     const inputs = randomInputs(3, 4, 64)
     const host = setup(inputs)
-    const forger = InMemoryHost.randomWallet()
-    const malicious = (session: CoordinatorSession) =>
+    const replay = (session: CoordinatorSession) =>
       Effect.gen(function*() {
-        const parameters = { version: 1 as const, aggregationId: "evil", cohort: session.participants, threshold: 2, vectorLength: 4, bits: 64 }
-        const ads = yield* session.round(Spec.advertiseKeys, new Map(session.participants.map((p) => [p, { parameters }])), { minReplies: 3 })
-        // Replace participant 0's mask key by one the coordinator knows, signed by the coordinator's own wallet.
+        const parametersOf = (aggregationId: string): Spec.Parameters => ({ version: Spec.VERSION, aggregationId, cohort: session.participants, threshold: 2, vectorLength: 4, bits: 64 })
+        const first = yield* session.round(Spec.advertiseKeys, new Map(session.participants.map((p) => [p, { parameters: parametersOf("a") }])), { minReplies: 3 })
+        const second = yield* session.round(Spec.advertiseKeys, new Map(session.participants.map((p) => [p, { parameters: parametersOf("b") }])), { minReplies: 3 })
         const victim = session.participants[0]!
-        const own = crypto.getRandomValues(new Uint8Array(32))
-        const { x25519 } = yield* Effect.promise(() => import("@noble/curves/ed25519.js"))
-        const maskPublicKey = x25519.getPublicKey(own)
-        const channelPublicKey = ads.get(victim)!.channelPublicKey
-        const signature = yield* Effect.promise(() =>
-          forger.signMessage(Spec.advertisementMessage(session, parameters, victim, channelPublicKey, maskPublicKey)))
-        const advertisements = session.participants.map((participant) =>
-          participant === victim
-            ? { participant, channelPublicKey, maskPublicKey, signature }
-            : { participant, ...ads.get(participant)! })
-        return yield* session.round(
-          Spec.shareKeys,
-          new Map(session.participants.map((p) => [p, { aggregationId: "evil", advertisements }])),
-          { minReplies: 2 }
-        )
+        // Same certificate (one signing key per attempt), but keys and signature of aggregation "a" offered in "b".
+        expect(first.get(victim)!.certificate).toBe(second.get(victim)!.certificate)
+        const advertisements = session.participants.map((participant) => ({ participant, ...(participant === victim ? first : second).get(participant)! }))
+        return yield* session.round(Spec.shareKeys, new Map(session.participants.map((p) => [p, { aggregationId: "b", advertisements }])), { minReplies: 2 })
       })
-    const error = await Effect.runPromise(Effect.flip(host.run(malicious)))
-    expect(error).toBeInstanceOf(ParticipantFailure)
+    const error = await Effect.runPromise(Effect.flip(host.run(replay)))
     expect((error as ParticipantFailure).code).toBe("ForgedAdvertisement")
-    // No participant revealed anything: every share-keys answer was a refusal.
-    expect(host.transcript.filter((e) => e.stage === Spec.shareKeys.name && e.direction === "reply")).toHaveLength(0)
   })
 
   it("an honest participant never reveals both secrets of one peer, and refuses to unmask fewer than t", async () => {
@@ -239,4 +276,105 @@ describe("secure aggregation", () => {
     const result = await Effect.runPromise(host.run((session) => runSecureAggregation(session, { vectorLength: length, bits: 64, dropoutTolerance: 1 })))
     expect(result.sum).toEqual(sumOf(inputs.slice(0, 3), 64, length))
   }, 60_000)
+
+  describe("key reuse across aggregations (server.ts, Key reuse)", () => {
+    type Handler = InMemoryHost.AnyStageHandler
+    /** Participant i's handlers, with `wrap` applied to the stage it names. */
+    const hostWith = (inputs: ReadonlyArray<ReadonlyArray<bigint>>, wrap: Record<number, (h: Handler) => Handler> = {}) =>
+      InMemoryHost.make(inputs.map((input, i) => ({
+        handlers: secureAggregationHandlers(() => Effect.succeed(input)).map((h) => wrap[i]?.(h) ?? h) as ReadonlyArray<Handler>
+      })))
+    const maskOf = (host: InMemoryHost.InMemoryHost) =>
+      host.transcript.filter((e) => e.stage === Spec.advertiseKeys.name && e.direction === "reply").map((e) => ({ participant: e.participant, key: (JSON.parse(e.json) as { maskPublicKey: string }).maskPublicKey }))
+
+    it("a contributor keeps its key pairs for the next aggregation, and its masks still differ per aggregation", async () => {
+      const inputs = randomInputs(3, 6, 64)
+      const host = hostWith(inputs)
+      const [a, b] = await Effect.runPromise(host.run((session) =>
+        Effect.all([
+          runSecureAggregation(session, { vectorLength: 6, bits: 64, aggregationId: "a" }),
+          runSecureAggregation(session, { vectorLength: 6, bits: 64, aggregationId: "b" })
+        ], { concurrency: 1 })))
+      expect(a!.sum).toEqual(sumOf(inputs, 64, 6))
+      expect(b!.sum).toEqual(sumOf(inputs, 64, 6))
+      const keys = maskOf(host)
+      expect(keys).toHaveLength(6)
+      for (const p of host.participants) {
+        const [first, second] = keys.filter((k) => k.participant === p)
+        expect(second!.key).toBe(first!.key)
+      }
+      // Same input, same keys, different aggregation: different masked vectors (fresh pairwise seeds and b_u).
+      const seen = maskedInputsSeen(host)
+      for (const p of host.participants) {
+        const [first, second] = seen.filter((s) => s.participant === p)
+        expect(second!.json.maskedInput).not.toBe(first!.json.maskedInput)
+      }
+    })
+
+    it("a participant whose masked input never arrived rekeys before it contributes again, and both sums are exact", async () => {
+      const inputs = randomInputs(4, 5, 64)
+      const failInA = (h: Handler): Handler =>
+        h.stage.name !== Spec.maskedInput.name ? h : {
+          ...h,
+          handle: (request: { aggregationId: string }, session) =>
+            request.aggregationId === "a"
+              ? Effect.fail(new ParticipantFailure({ participant: session.self, stage: h.stage.name, code: "Crashed", detail: "lost before sending" }))
+              : h.handle(request, session)
+        }
+      const host = hostWith(inputs, { 0: failInA })
+      const [a, b] = await Effect.runPromise(host.run((session) =>
+        Effect.all([
+          runSecureAggregation(session, { vectorLength: 5, bits: 64, aggregationId: "a" }),
+          runSecureAggregation(session, { vectorLength: 5, bits: 64, aggregationId: "b" })
+        ], { concurrency: 1 })))
+      // In a, participant 0 dropped after sharing its keys: its mask key was reconstructed to remove its masks.
+      expect(a!.contributors).toEqual(host.participants.slice(1))
+      expect(a!.sum).toEqual(sumOf(inputs.slice(1), 64, 5))
+      expect(b!.contributors).toEqual(host.participants)
+      expect(b!.sum).toEqual(sumOf(inputs, 64, 5))
+      const keys = maskOf(host)
+      const [dropped, ...others] = host.participants
+      const of = (p: string) => keys.filter((k) => k.participant === p).map((k) => k.key)
+      expect(of(dropped!)[1]).not.toBe(of(dropped!)[0])
+      for (const p of others) expect(of(p)[1]).toBe(of(p)[0])
+    })
+
+    it("peers refuse a mask key whose secret they helped reveal, even when its owner advertises it again", async () => {
+      const inputs = randomInputs(4, 5, 64)
+      // Participant 0 drops in a, then (as if told by a lying coordinator that it had contributed) keeps its keys.
+      const wrap = (h: Handler): Handler => {
+        if (h.stage.name === Spec.maskedInput.name) {
+          return {
+            ...h,
+            handle: (request: { aggregationId: string }, session) =>
+              request.aggregationId === "a"
+                ? Effect.fail(new ParticipantFailure({ participant: session.self, stage: h.stage.name, code: "Crashed", detail: "lost" }))
+                : h.handle(request, session)
+          }
+        }
+        if (h.stage.name === Spec.advertiseKeys.name) {
+          return {
+            ...h,
+            handle: (request: unknown, session) =>
+              Effect.suspend(() => {
+                const keys = session.memory.get("secagg/keys") as { unconfirmed: Set<string> } | undefined
+                keys?.unconfirmed.clear()
+                return h.handle(request, session)
+              })
+          }
+        }
+        return h
+      }
+      const host = hostWith(inputs, { 0: wrap })
+      const error = await Effect.runPromise(Effect.flip(host.run((session) =>
+        Effect.gen(function*() {
+          yield* runSecureAggregation(session, { vectorLength: 5, bits: 64, aggregationId: "a" })
+          // Every peer answered a's unmask (t = 3 of the 3 contributors), so all of them burnt participant 0's key.
+          return yield* runSecureAggregation(session, { vectorLength: 5, bits: 64, aggregationId: "b" })
+        }))))
+      expect(error).toBeInstanceOf(ParticipantFailure)
+      expect((error as ParticipantFailure).code).toBe("ForgedAdvertisement")
+      expect((error as ParticipantFailure).detail).toContain("revealed")
+    })
+  })
 })

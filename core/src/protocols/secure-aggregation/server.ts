@@ -6,12 +6,16 @@
  *
  * Stages (spec.ts; U0 ⊇ U1 ⊇ U2 ⊇ U3 are the participants still answering):
  *  0. advertise-keys  each u ∈ U0 draws two X25519 pairs — (c_u^PK, c_u^SK) for channels, (s_u^PK, s_u^SK) for
- *     masks — and signs (task, attempt, parameters, c_u^PK, s_u^PK) with its chain account.
- *  1. share-keys      every u ∈ U1 gets U1's advertisements and verifies each signature against the
- *     advertiser's id (a checksummed address, `Signatures.verify`), so the coordinator cannot substitute keys
- *     it knows. u draws the self-mask seed b_u, Shamir-shares b_u and s_u^SK t-of-|U1| over U1, and encrypts
- *     each pair of shares to its holder v with AES-256-GCM under HKDF(X25519(c_u^SK, c_v^PK)), associated data
- *     naming task, sender and recipient. It also sends H(b_u) so the coordinator can check reconstruction.
+ *     masks — or reuses its previous ones under the rule below, and signs (task, attempt, parameters, c_u^PK,
+ *     s_u^PK) with its signing key σ_u: an Ed25519 key drawn once per task attempt and certified once by u's
+ *     chain account (EIP-191 over task, attempt, u, σ_u^PK; `Advertisements.ts`).
+ *  1. share-keys      every u ∈ U1 gets U1's advertisements and verifies each against the advertiser's id (a
+ *     checksummed address): the certificate recovers to that address (checked once per peer and attempt, then
+ *     cached) and the advertisement verifies under the certified σ^PK, so the coordinator cannot substitute keys
+ *     it knows — it would need u's account key or σ_u^SK, which never leaves u's memory. u draws the
+ *     self-mask seed b_u, Shamir-shares b_u and s_u^SK t-of-|U1| over U1, and encrypts each pair of shares
+ *     to its holder v with AES-256-GCM under HKDF(X25519(c_u^SK, c_v^PK)), associated data naming task,
+ *     sender and recipient. It also sends H(b_u) so the coordinator can check reconstruction.
  *  2. masked-input    every v ∈ U2 gets U2 and the share pairs addressed to it, and returns
  *        y_v = x_v + PRG(b_v) + Σ_{w ∈ U2∖{v}} ±PRG(s_vw)   (mod 2^bits),  s_vw = HKDF(X25519(s_v^SK, s_w^PK)),
  *     with + when v precedes w in the cohort and − otherwise, so each pair's masks cancel in a sum.
@@ -19,6 +23,20 @@
  *     and of s_w^SK for w ∈ U2∖U3 (never both kinds for one w, across retries too), and refuses when |U3| < t.
  *     The coordinator reconstructs, checks b_w against H(b_w) and s_w^SK against s_w^PK, and outputs
  *        Σ_{v∈U3} y_v − Σ_{v∈U3} PRG(b_v) − Σ_{w∈U2∖U3} Σ_{v∈U3} ±PRG(s_vw)  =  Σ_{v∈U3} x_v.
+ *
+ * Key reuse (one task attempt runs one aggregation per training round): u may advertise the same X25519 pairs
+ * again only if every earlier aggregation that used them named u a contributor (u ∈ U3) in its unmask request;
+ * after any other ending — u's masked input lost, an abort, an aggregation still open — u draws fresh pairs
+ * (client.ts, `KeyEpoch`). Why this is enough (semi-honest coordinator, as below): s_u^SK is reconstructed only
+ * for u ∈ U2∖U3, i.e. only when u gets no such unmask request, so a reused s_u^SK has never been revealed.
+ * Every aggregation still gets fresh masks: s_uv and channel keys are HKDF outputs whose info names the
+ * aggregation (`Spec.maskContext`, `Spec.channelContext`), b_u is drawn per aggregation, and s_u^SK is
+ * Shamir-shared afresh (new random polynomial) over each aggregation's U1 — t−1 shares of each of several
+ * independent sharings reveal nothing. Defense in depth against a coordinator that tells u it contributed while
+ * telling peers it dropped (outside the model, see below): a peer that revealed a share of s_u^SK remembers s_u^PK
+ * for the attempt and refuses any later advertisement of it ("ForgedAdvertisement"). Only the curve work is
+ * saved (X25519 outputs are cached per key pair and peer, `KeyAgreement.agree`); the protocol messages are
+ * unchanged.
  *
  * Threshold and dropouts: t = n − d for a dropout tolerance d (default ⌊(n−1)/2⌋), and t must be a strict
  * majority of the cohort (participants enforce this too). Each stage needs t replies, so the result stays
@@ -46,9 +64,9 @@ import { Effect } from "effect"
 import * as KeyAgreement from "../../crypto/KeyAgreement.ts"
 import * as Prg from "../../crypto/Prg.ts"
 import * as Shamir from "../../crypto/Shamir.ts"
-import * as Signatures from "../../crypto/Signatures.ts"
 import type { CoordinatorSession, RoundError, Stage } from "../Protocol.ts"
 import { ParticipantFailure, ProtocolError } from "../Protocol.ts"
+import * as Advertisements from "./Advertisements.ts"
 import * as RingVector from "./RingVector.ts"
 import * as Spec from "./spec.ts"
 
@@ -75,6 +93,14 @@ export interface SecureAggregationResult {
   readonly vector: RingVector.RingVector
   /** U3: whose inputs the sum contains, in cohort order. */
   readonly contributors: ReadonlyArray<string>
+}
+
+/** Certificates the coordinator checked, per session (one task attempt), for every aggregation it runs. */
+const coordinatorCaches = new WeakMap<CoordinatorSession, Advertisements.Verified>()
+const coordinatorCache = (session: CoordinatorSession) => {
+  let cache = coordinatorCaches.get(session)
+  if (cache === undefined) coordinatorCaches.set(session, (cache = new Set()))
+  return cache
 }
 
 const protocolError = (reason: string, detail: string) => new ProtocolError({ protocol: Spec.PROTOCOL, reason, detail })
@@ -149,10 +175,10 @@ export const runSecureAggregation = (
     // Stage 0: keys. Advertisements that do not verify are dropped here rather than failing every peer later.
     const advertised = yield* round(Spec.advertiseKeys, new Map(cohort.map((p) => [p, { parameters }])))
     const advertisements = new Map<string, Spec.Advertisement>()
+    const verified = coordinatorCache(session)
     for (const participant of inCohortOrder(advertised.keys())) {
-      const reply = advertised.get(participant)!
-      const message = Spec.advertisementMessage(session, parameters, participant, reply.channelPublicKey, reply.maskPublicKey)
-      if (Signatures.verify(participant, message, reply.signature)) advertisements.set(participant, { participant, ...reply })
+      const advertisement = { participant, ...advertised.get(participant)! }
+      if (Advertisements.verify(session, parameters, advertisement, verified)) advertisements.set(participant, advertisement)
     }
     if (advertisements.size < t) return yield* tooManyDropouts("valid key advertisements", t, advertisements.size)
     const u1 = [...advertisements.keys()]
@@ -207,14 +233,15 @@ export const runSecureAggregation = (
             : protocolError("InconsistentShares", `${owner}'s ${what}: ${error.detail}`))
       )
 
-    const scratch = new Uint32Array(total.limbs.length)
+    // Every mask to take out, applied in one cache-friendly pass (RingVector.addMasks).
+    const removals: Array<RingVector.Mask> = []
     for (const owner of u3) {
       const seed = yield* reconstruct(owner, "self-mask seed", collect(owner, (r) => r.selfMaskShares))
       const commitment = shared.get(owner)!.selfMaskCommitment
       if (!equalBytes(Spec.selfMaskCommitment(session, aggregationId, owner, seed), commitment)) {
         return yield* protocolError("InconsistentShares", `${owner}'s self-mask seed does not match its commitment`)
       }
-      RingVector.addMask(total, seed, Spec.SELF_MASK_LABEL, -1, scratch)
+      removals.push({ seed, label: Spec.SELF_MASK_LABEL, sign: -1 })
     }
     const context = Spec.maskContext(session, aggregationId)
     for (const dropped of u2.filter((p) => !maskedReplies.has(p))) {
@@ -233,9 +260,10 @@ export const runSecureAggregation = (
           catch: (error) => protocolError("InconsistentShares", `mask seed ${dropped}–${contributor}: ${String(error)}`)
         })
         // y_contributor carries pairSign(contributor, dropped)·PRG(seed); take it back out.
-        RingVector.addMask(total, seed, Spec.PAIR_MASK_LABEL, Spec.pairSign(cohort, contributor, dropped) === 1 ? -1 : 1, scratch)
+        removals.push({ seed, label: Spec.PAIR_MASK_LABEL, sign: Spec.pairSign(cohort, contributor, dropped) === 1 ? -1 : 1 })
       }
     }
+    RingVector.addMasks(total, removals)
 
     const digest = bytesToHex(sha256(concatBytes(utf8ToBytes(JSON.stringify(u3)), RingVector.toBytes(total))))
     yield* session.commit(`secagg/${aggregationId}`, digest)

@@ -13,7 +13,7 @@ import { Schema } from "effect"
 import { stage } from "../Protocol.ts"
 
 export const PROTOCOL = "secure-aggregation"
-export const VERSION = 1
+export const VERSION = 2
 
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const Bytes = Schema.Uint8ArrayFromBase64
@@ -31,22 +31,23 @@ export const Parameters = Schema.Struct({
 })
 export type Parameters = typeof Parameters.Type
 
-// Stage 0 — AdvertiseKeys: two fresh X25519 key pairs per participant, signed with its chain account.
+// Stage 0 — AdvertiseKeys: two X25519 key pairs per participant (fresh, or reused under server.ts "Key reuse"),
+// signed with its signing key, which its chain account certified for the task attempt (`certificateMessage`).
 export const AdvertiseKeysRequest = Schema.Struct({ parameters: Parameters })
-export const AdvertiseKeysReply = Schema.Struct({
+const advertised = {
   channelPublicKey: Bytes,
   maskPublicKey: Bytes,
-  /** EIP-191 signature over `advertisementMessage`. */
-  signature: Schema.String
-})
+  /** Ed25519 public key, the same in every aggregation of one task attempt. */
+  signingKey: Bytes,
+  /** EIP-191 signature by the participant's account over `certificateMessage(…, signingKey)`. */
+  certificate: Schema.String,
+  /** Ed25519 signature under `signingKey` over `advertisementMessage`. */
+  signature: Bytes
+}
+export const AdvertiseKeysReply = Schema.Struct(advertised)
 export type AdvertiseKeysReply = typeof AdvertiseKeysReply.Type
 
-export const Advertisement = Schema.Struct({
-  participant: ParticipantId,
-  channelPublicKey: Bytes,
-  maskPublicKey: Bytes,
-  signature: Schema.String
-})
+export const Advertisement = Schema.Struct({ participant: ParticipantId, ...advertised })
 export type Advertisement = typeof Advertisement.Type
 
 // Stage 1 — ShareKeys: U1's advertisements in; Shamir shares of b_u and s_u^SK out, encrypted per recipient.
@@ -116,7 +117,15 @@ export interface Context {
   readonly attempt: number
 }
 
-/** What a participant signs in AdvertiseKeys: the task, the parameters and both public keys. */
+/**
+ * What a participant's chain account signs (EIP-191, `session.sign`) once per task attempt: "this Ed25519 key
+ * speaks for me in this task attempt". Bound to task, attempt and participant, so a certificate cannot be
+ * replayed into another task, attempt or identity.
+ */
+export const certificateMessage = (context: Context, participant: string, signingKey: Uint8Array): Uint8Array =>
+  transcript(["jointly/secagg/v2/signing-key", context.taskId, context.attempt, participant, bytesToHex(signingKey)])
+
+/** What a participant signs (with its certified signing key) in AdvertiseKeys: task, parameters, both public keys. */
 export const advertisementMessage = (
   context: Context,
   parameters: Parameters,
@@ -125,7 +134,7 @@ export const advertisementMessage = (
   maskPublicKey: Uint8Array
 ): Uint8Array =>
   transcript([
-    "jointly/secagg/v1/advertise",
+    "jointly/secagg/v2/advertise",
     context.taskId,
     context.attempt,
     participant,
