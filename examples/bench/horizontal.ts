@@ -9,6 +9,8 @@
  *   is better; 1/ratio is the slowdown) is the cost of secure aggregation. Median over rounds after the first
  *   of each task, two tasks per mode.
  * - `secagg_overhead_ms`: secure minus plain, per round.
+ * - `fedavg_round_cpu_ms`: process CPU time (user + system, all threads) per round, same rounds and medians as
+ *   `fedavg_round_ms`: on a machine shared with other work it tracks the cost better than wall time.
  * - `fedavg_round_ms_parallel_participants`: the same rounds as participants on their own machines would see
  *   them. One thread cannot run ten participants at once, which charges secure mode ten participants' key
  *   agreements and signature checks in sequence; so each participant's handler time is measured (handlers run
@@ -16,9 +18,22 @@
  *   time + everything else in the round (coordinator work and the host's message encoding, counted in full).
  *   Derived from the same runs as `fedavg_round_ms`, and only an estimate: no network, no contention.
  *
+ * - `fl_local_train_ms`: one participant's local training call (one epoch over one shard, same model) as the
+ *   participant runs it, through its worker pool (`fl.train` job, modeling/Compute.ts poolRuntime: weights
+ *   cross the thread boundary, the seat's cached matrix does not), against the same call on the calling thread
+ *   (TfjsRuntime, baseline). Median of 5 after a warm-up call each. `fl_local_train_cpu_ms`: process CPU time
+ *   (all threads) per call, the same calls. `fl_local_train_event_loop_ms`: the calling thread's event-loop
+ *   busy time during those calls (what training costs the protocol thread's socket).
+ *   The round metrics above still train on the calling thread (TfjsRuntime), so their handler times stay
+ *   comparable across runs.
+ *
  * Secure rounds aggregate deltas in the 32-bit ring except the first round (64-bit, see federated-learning's
- * Updates.ts); the medians skip the first round in both modes.
+ * Updates.ts); the medians skip the first round in both modes. The first secure round of an attempt also pays
+ * the once-per-attempt setup of secure aggregation: each participant's account certifies its Ed25519 signing
+ * key and every peer checks those certificates (secp256k1 recoveries), and the X25519 pairs are drawn (later
+ * rounds reuse them, secure-aggregation/server.ts "Key reuse"); its time is in the progress lines.
  */
+import { performance as nodePerformance } from "node:perf_hooks"
 import { Effect, Layer, Semaphore } from "effect"
 import { LocalData } from "@jointly/core/data/Tabular.ts"
 import { PredictionSink } from "@jointly/core/protocols/batch-prediction/spec.ts"
@@ -32,6 +47,9 @@ import type { ParticipantFailure, StageHandler } from "@jointly/core/protocols/P
 import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
 import { digitsParams, digitsTable, loadDigits, nonIid } from "@jointly/participant/modeling/DigitsFixture.ts"
 import * as TfjsRuntime from "@jointly/participant/modeling/TfjsRuntime.ts"
+import { poolRuntime } from "@jointly/participant/modeling/Compute.ts"
+import * as PoolRunner from "@jointly/participant/worker/PoolRunner.ts"
+import * as Ed25519 from "@jointly/core/crypto/Ed25519.ts"
 import * as KeyAgreement from "@jointly/core/crypto/KeyAgreement.ts"
 import * as PrgKernel from "@jointly/core/crypto/PrgKernel.ts"
 import { emit, progress } from "./Report.ts"
@@ -81,6 +99,9 @@ const roundTimes = async (params: Params, shards: ReadonlyArray<ReadonlyArray<Re
   }))
   const marks: Array<number> = []
   const parallel: Array<number> = []
+  // Process CPU time per round (all threads): on a shared machine it moves less with other load than wall time.
+  const cpu: Array<number> = []
+  let cpuMark = process.cpuUsage()
   await Effect.runPromise(host.run((session) => {
     const marked = {
       ...session,
@@ -88,11 +109,14 @@ const roundTimes = async (params: Params, shards: ReadonlyArray<ReadonlyArray<Re
       progress: (event: Parameters<typeof session.progress>[0]) => Effect.sync(() => {
         if (event.stage !== "fl.prepare" && event.stage !== "fl.round") return
         const now = performance.now()
+        const used = process.cpuUsage(cpuMark)
+        cpuMark = process.cpuUsage()
         if (marks.length > 0) {
+          cpu.push((used.user + used.system) / 1000)
           const wall = now - marks.at(-1)!
           const participants = busy.reduce((a, b) => a + b, 0)
           parallel.push(Math.max(...busy) + (wall - participants))
-          progress(`  round: wall ${wall.toFixed(0)} ms, participant handlers Σ ${participants.toFixed(0)} max ${Math.max(...busy).toFixed(0)}, coordinator+host ${(wall - participants).toFixed(0)}`)
+          progress(`  round: wall ${wall.toFixed(0)} ms, cpu ${cpu.at(-1)!.toFixed(0)} ms, participant handlers Σ ${participants.toFixed(0)} max ${Math.max(...busy).toFixed(0)}, coordinator+host ${(wall - participants).toFixed(0)}`)
         }
         marks.push(now)
         busy.fill(0)
@@ -100,7 +124,42 @@ const roundTimes = async (params: Params, shards: ReadonlyArray<ReadonlyArray<Re
     }
     return Coordinator.run(marked, r, { timeoutMs: 120_000 })
   }))
-  return { wall: marks.slice(1).map((t, i) => t - marks[i]!), parallel }
+  return { wall: marks.slice(1).map((t, i) => t - marks[i]!), parallel, cpu }
+}
+
+/** One local training call, in the calling thread and through a one-seat pool: wall and event-loop busy ms. */
+const localTraining = async (rows: ReadonlyArray<ReadonlyArray<number>>, seed: number) => {
+  const pool = PoolRunner.make({ size: 1 })
+  try {
+    const thread = TfjsRuntime.make()
+    const runtimes = [["thread", thread], ["pool", poolRuntime(pool.runner)]] as const
+    const weights = await Effect.runPromise(thread.initialize(topology, seed))
+    const data = { key: "bench/train", rows: rows.length, width: 64, features: Float32Array.from(rows.flatMap((r) => r.slice(0, 64).map((v) => v / 16))), labels: Float32Array.from(rows, (r) => r[64]!) }
+    const config = { optimizer: "adam", learningRate: 0.01, epochs: 1, batchSize: 32, loss: "categoricalCrossentropy", proximalMu: 0, seed } as const
+    const out: Record<string, { wall: number; loop: number; cpu: number }> = {}
+    for (const [name, runtime] of runtimes) {
+      const train = () => Effect.runPromise(runtime.train({ topology, weights, config, data }))
+      await train() // warm-up: the pool seat's tfjs initialisation and the matrix transfer happen here
+      const wall: Array<number> = []
+      const loop: Array<number> = []
+      const cpu: Array<number> = []
+      for (let i = 0; i < 5; i++) {
+        const elu = nodePerformance.eventLoopUtilization()
+        const cpuMark = process.cpuUsage()
+        const started = performance.now()
+        await train()
+        wall.push(performance.now() - started)
+        const used = process.cpuUsage(cpuMark)
+        cpu.push((used.user + used.system) / 1000)
+        loop.push(nodePerformance.eventLoopUtilization(elu).active)
+      }
+      out[name] = { wall: median(wall), loop: median(loop), cpu: median(cpu) }
+      progress(`  local training on ${name}: wall ${wall.map((x) => x.toFixed(0)).join(" ")} ms, cpu ${cpu.map((x) => x.toFixed(0)).join(" ")} ms, event loop busy ${loop.map((x) => x.toFixed(0)).join(" ")} ms`)
+    }
+    return { thread: out.thread!, pool: out.pool! }
+  } finally {
+    await pool.close()
+  }
 }
 
 export const run = async () => {
@@ -112,24 +171,36 @@ export const run = async () => {
   progress(`horizontal: ${parties} participants, ${parameters} parameters, ${passes} × ${rounds} rounds per mode`)
   await TfjsRuntime.ensureBackend()
   // The modes alternate (plain, secure, plain, secure) so that load drifting on a shared machine hits both alike.
-  const plain = { wall: [] as Array<number>, parallel: [] as Array<number> }
-  const secure = { wall: [] as Array<number>, parallel: [] as Array<number> }
+  const plain = { wall: [] as Array<number>, parallel: [] as Array<number>, cpu: [] as Array<number> }
+  const secure = { wall: [] as Array<number>, parallel: [] as Array<number>, cpu: [] as Array<number> }
   for (let pass = 0; pass < passes; pass++) {
     for (const [mode, into] of [["plain", plain], ["secure", secure]] as const) {
       const times = await roundTimes({ ...base, aggregation: mode }, shards, table)
-      progress(`${mode} rounds ms: ${times.wall.map((x) => x.toFixed(0)).join(" ")} (parallel estimate ${times.parallel.map((x) => x.toFixed(0)).join(" ")})`)
+      progress(`${mode} rounds ms: ${times.wall.map((x) => x.toFixed(0)).join(" ")} (parallel estimate ${times.parallel.map((x) => x.toFixed(0)).join(" ")}; cpu ${times.cpu.map((x) => x.toFixed(0)).join(" ")})`)
       into.wall.push(...times.wall.slice(1))
       into.parallel.push(...times.parallel.slice(1))
+      into.cpu.push(...times.cpu.slice(1))
     }
   }
   const plainMs = median(plain.wall)
   const secureMs = median(secure.wall)
   const params = {
     participants: parties, parameters, localEpochs: 1, rowsPerParticipant: Math.round(shards.reduce((s, x) => s + x.length, 0) / parties),
-    host: "in-memory (one process)", backend: "tfjs-wasm", ring_bits: 32, prg: PrgKernel.platform.name, x25519: KeyAgreement.backendName
+    host: "in-memory (one process)", backend: "tfjs-wasm", ring_bits: 32, prg: PrgKernel.platform.name, x25519: KeyAgreement.backendName, ed25519: Ed25519.backendName
   }
   emit({ suite: "horizontal", metric: "fedavg_round_ms", params: { ...params, aggregation: "secure" }, value: secureMs, baseline: "fedavg_round_ms plain aggregation", baseline_value: plainMs, ratio: plainMs / secureMs })
   emit({ suite: "horizontal", metric: "secagg_overhead_ms", params, value: secureMs - plainMs })
+  const plainCpu = median(plain.cpu)
+  const secureCpu = median(secure.cpu)
+  emit({
+    suite: "horizontal",
+    metric: "fedavg_round_cpu_ms",
+    params: { ...params, aggregation: "secure" },
+    value: secureCpu,
+    baseline: "fedavg_round_cpu_ms plain aggregation",
+    baseline_value: plainCpu,
+    ratio: plainCpu / secureCpu
+  })
   const plainParallel = median(plain.parallel)
   const secureParallel = median(secure.parallel)
   emit({
@@ -141,4 +212,9 @@ export const run = async () => {
     baseline_value: plainParallel,
     ratio: plainParallel / secureParallel
   })
+  const local = await localTraining(shards[0]!, base.seed!)
+  const localParams = { parameters, rows: shards[0]!.length, localEpochs: 1, backend: "tfjs-wasm", runtime: "worker pool (fl.train job, 1 seat)" }
+  emit({ suite: "horizontal", metric: "fl_local_train_ms", params: localParams, value: local.pool.wall, baseline: "fl_local_train_ms on the calling thread (TfjsRuntime)", baseline_value: local.thread.wall, ratio: local.thread.wall / local.pool.wall })
+  emit({ suite: "horizontal", metric: "fl_local_train_cpu_ms", params: localParams, value: local.pool.cpu, baseline: "fl_local_train_cpu_ms on the calling thread (TfjsRuntime)", baseline_value: local.thread.cpu, ratio: local.thread.cpu / local.pool.cpu })
+  emit({ suite: "horizontal", metric: "fl_local_train_event_loop_ms", params: localParams, value: local.pool.loop, baseline: "fl_local_train_event_loop_ms on the calling thread (TfjsRuntime)", baseline_value: local.thread.loop, ratio: local.thread.loop / Math.max(local.pool.loop, 0.01) })
 }

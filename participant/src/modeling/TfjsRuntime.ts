@@ -7,9 +7,10 @@
  * stateful), so give each participant its own instance. Training is a plain minibatch loop over
  * `optimizer.minimize` rather than `model.fit`, so FedProx can add μ/2‖w − w_global‖² to the loss and batch
  * order is seeded.
+ *
+ * Browser-safe: the Node-only lookup of the WASM files lives in NodeTfjsBackend.ts and is imported only under
+ * Node, so the worker pool's job registry (modeling/FlJobs.ts) can load this module in any worker.
  */
-import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
 import * as tf from "@tensorflow/tfjs"
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm"
 import { Effect, Layer } from "effect"
@@ -23,8 +24,7 @@ let backendReady: Promise<void> | undefined
 /** Sets the WASM backend once for this thread. */
 export const ensureBackend = (): Promise<void> =>
   (backendReady ??= (async () => {
-    const require = createRequire(import.meta.url)
-    setWasmPaths(join(dirname(require.resolve("@tensorflow/tfjs-backend-wasm/package.json")), "dist") + "/")
+    if (typeof process !== "undefined" && process.versions?.node !== undefined) setWasmPaths((await import("./NodeTfjsBackend.ts")).wasmDir())
     if (!(await tf.setBackend("wasm"))) throw new Error("the tfjs WASM backend did not initialise")
     await tf.ready()
   })())
@@ -52,6 +52,28 @@ const optimizerOf = (config: TrainingConfig): tf.Optimizer => {
   }
 }
 
+const shapeMismatch = (detail: string) => new ModelRuntimeError({ reason: "ShapeMismatch", detail })
+
+/** A NaN or infinite input trains silently into NaN weights: reject it here, naming the first bad entry. */
+const checkFinite = (what: string, values: Float32Array) => {
+  for (let i = 0; i < values.length; i++) {
+    if (!Number.isFinite(values[i]!)) throw shapeMismatch(`${what}[${i}] is ${values[i]}`)
+  }
+}
+
+const checkMatrix = (data: LocalMatrix) => {
+  if (!Number.isInteger(data.rows) || data.rows < 0 || !Number.isInteger(data.width) || data.width < 1) {
+    throw shapeMismatch(`a matrix of ${data.rows} × ${data.width}`)
+  }
+  if (data.features.length !== data.rows * data.width) throw shapeMismatch(`${data.features.length} features for ${data.rows} × ${data.width}`)
+  if (data.labels.length !== data.rows) throw shapeMismatch(`${data.labels.length} labels for ${data.rows} rows`)
+  checkFinite("features", data.features)
+  checkFinite("labels", data.labels)
+}
+
+/** Built models kept per runtime; a long-lived pool seat sees many tasks, so the oldest is disposed past this. */
+const MAX_MODELS = 8
+
 /** A fresh runtime (own model cache and call queue). */
 export const make = (): ModelRuntimeApi => {
   const models = new Map<string, { model: tf.LayersModel; shapes: ReadonlyArray<ReadonlyArray<number>> }>()
@@ -73,7 +95,11 @@ export const make = (): ModelRuntimeApi => {
   const modelOf = async (topology: Json, seed?: number) => {
     const key = JSON.stringify(topology) + (seed === undefined ? "" : `#${seed}`)
     const cached = models.get(key)
-    if (cached) return cached
+    if (cached) {
+      models.delete(key)
+      models.set(key, cached)
+      return cached
+    }
     let shapes: ReadonlyArray<ReadonlyArray<number>>
     try {
       shapes = Topology.summarize(topology).weightShapes
@@ -88,11 +114,21 @@ export const make = (): ModelRuntimeApi => {
       throw new ModelRuntimeError({ reason: "ShapeMismatch", detail: `tfjs built weights ${JSON.stringify(actual)}, the topology reader expects ${JSON.stringify(shapes)}` })
     }
     const entry = { model, shapes }
-    if (seed === undefined) models.set(key, entry)
+    if (seed === undefined) {
+      for (const [old, { model: stale }] of models) {
+        if (models.size < MAX_MODELS) break
+        models.delete(old)
+        stale.dispose()
+      }
+      models.set(key, entry)
+    }
     return entry
   }
 
   const setFlat = (entry: { model: tf.LayersModel; shapes: ReadonlyArray<ReadonlyArray<number>> }, flat: Float32Array) => {
+    const expected = entry.shapes.reduce((sum, shape) => sum + shape.reduce((p, d) => p * d, 1), 0)
+    if (flat.length !== expected) throw shapeMismatch(`${flat.length} weights, the model has ${expected}`)
+    checkFinite("weights", flat)
     let offset = 0
     const tensors = entry.shapes.map((shape) => {
       const size = shape.reduce((p, d) => p * d, 1)
@@ -100,10 +136,6 @@ export const make = (): ModelRuntimeApi => {
       offset += size
       return t
     })
-    if (offset !== flat.length) {
-      tf.dispose(tensors)
-      throw new ModelRuntimeError({ reason: "ShapeMismatch", detail: `${flat.length} weights, the model has ${offset}` })
-    }
     entry.model.setWeights(tensors)
     return tensors
   }
@@ -130,6 +162,7 @@ export const make = (): ModelRuntimeApi => {
 
     train: ({ topology, weights, config, data }) =>
       serial("ComputeFailed", async () => {
+        checkMatrix(data)
         const entry = await modelOf(topology)
         const globals = setFlat(entry, weights)
         const units = entry.model.outputs[0]!.shape[1] as number
@@ -179,6 +212,7 @@ export const make = (): ModelRuntimeApi => {
 
     evaluate: ({ topology, weights, loss, data }) =>
       serial("ComputeFailed", async (): Promise<Evaluation> => {
+        checkMatrix(data)
         const entry = await modelOf(topology)
         tf.dispose(setFlat(entry, weights))
         const units = entry.model.outputs[0]!.shape[1] as number
@@ -202,6 +236,7 @@ export const make = (): ModelRuntimeApi => {
         const entry = await modelOf(topology)
         tf.dispose(setFlat(entry, weights))
         const width = entry.shapes[0]![0]!
+        if (!Number.isInteger(rows) || rows < 0 || features.length !== rows * width) throw shapeMismatch(`${features.length} features for ${rows} × ${width}`)
         return tf.tidy(() => (entry.model.predict(tf.tensor2d(features, [rows, width])) as tf.Tensor).dataSync() as Float32Array).slice()
       })
   }

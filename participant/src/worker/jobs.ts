@@ -12,13 +12,15 @@ import { makePaillierJobs } from "@jointly/core/crypto/paillier/Jobs.ts"
 import { jobs as queryJobs } from "@jointly/core/protocols/joint-query/Compute.ts"
 import { makeSecureSvmJobs } from "@jointly/core/protocols/secure-svm/Blind.ts"
 import { makeThresholdJobs } from "@jointly/core/crypto/threshold-paillier/Jobs.ts"
+import { jobs as flJobs } from "../modeling/FlJobs.ts"
 
 /** This worker's big-integer backend, chosen once: OpenSSL in Node, WebAssembly in a browser worker. */
 const kernels = await SelectKernels.select({ wasm: () => import("@jointly/wasm").then((m) => m.loadWasmKernels()) })
 
-// Joint-query group kernels: libsodium native in Node when built, its WASM build otherwise (and in browsers);
+// Joint-query group kernels: native in Node when built (OpenSSL's X25519, libsodium's ristretto255), libsodium's
+// WASM build otherwise (and in browsers);
 // imported dynamically so a browser bundle of this registry never pulls in the Node-only loader.
-if (typeof process !== "undefined" && process.versions?.node !== undefined) (await import("./NativeRistretto.ts")).install()
+if (typeof process !== "undefined" && process.versions?.node !== undefined) (await import("./NativeGroups.ts")).install()
 
 export type Job = (input: Uint8Array) => Uint8Array | Promise<Uint8Array>
 
@@ -27,11 +29,13 @@ export type JobRegistry = Readonly<Record<string, Job>>
 export const jobs: JobRegistry = {
   /** Paillier batch work (encrypt, decrypt, randomness, modpow) and SecureSVM's packed blind comparisons. */
   ...makePaillierJobs(kernels),
-  /** Joint query: hash ids into ristretto255 and blind chunks of points (`query.hash-blind`, `query.blind`). */
+  /** Joint query: hash ids into the task's group (x25519 or ristretto255) and blind chunks (`query.hash-blind`, `query.blind`). */
   ...queryJobs,
   ...makeSecureSvmJobs(kernels),
   /** Threshold-Paillier partial decryptions with proofs and proof checks (vertical training and prediction). */
   ...makeThresholdJobs(kernels),
+  /** Federated-learning local training on tfjs-wasm (`fl.initialize`, `fl.train`, …); tfjs loads on the first one. */
+  ...flJobs,
 
   /** Returns its input: a liveness probe for the pool. */
   "worker.echo": (input) => input,

@@ -1,7 +1,9 @@
 /**
  * The participant's model compute, named and typed here and implemented outside core (DESIGN.md §6, STYLE.md
- * "kernels named in core"): `participant/src/modeling/TfjsRuntime.ts` runs it with tfjs on the WASM backend.
- * Protocols only see flat float32 weight vectors (in `Topology.summarize(...).weightShapes` order) and a
+ * "kernels named in core"): `participant/src/modeling/TfjsRuntime.ts` runs it with tfjs on the WASM backend,
+ * and a participant with a worker pool forwards it there (`modeling/Compute.ts` poolRuntime, `fl.*` jobs in
+ * `modeling/FlJobs.ts`). Bad input (a weight vector or matrix of the wrong size, a NaN or infinite value)
+ * fails with ModelRuntimeError("ShapeMismatch") in either. Protocols only see flat float32 weight vectors (in `Topology.summarize(...).weightShapes` order) and a
  * feature matrix, so an implementation may live on this thread, in a worker of the pool, or in a browser.
  *
  * `LocalMatrix.key` identifies a matrix for the life of a task: an implementation that runs in another thread
