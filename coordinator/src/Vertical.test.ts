@@ -4,8 +4,10 @@
  * iterations (2 batches of 50) and 512-bit test keys keep it short; the in-memory test covers the full runs.
  * The label holder's evaluation and an online prediction agree, id by id, with the plaintext model trained on
  * the joined table with the published schedule; the coordinator's stored result holds no ids or weights.
+ * Party b's process is restarted between training and prediction: its partial model comes back from its sealed
+ * store under its data directory (participant/src/modeling/vertical/PartialModelStore.ts), not from memory.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -13,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
 import type * as Spec from "@jointly/core/protocols/vertical/spec.ts"
 import * as LocalCluster from "./local/LocalCluster.ts"
+import * as F from "./testing/fixtures.ts"
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
 const names = ["a", "b", "c"] as const
@@ -53,17 +56,7 @@ const run = async (kind: string, params: Record<string, unknown>) => {
 
 describe("vertical SVM over real processes (bcw)", () => {
   it("trains, evaluates and predicts online like the plaintext SVM", async () => {
-    const params = {
-      idColumn: "id",
-      labelHolder: party("a").address,
-      label: { column: "label", positive: 1 },
-      features: names.map((n, i) => ({ party: party(n).address, columns: Reference.featuresOf(tables[i]!) })),
-      maxIds: 10_000,
-      keyBits: 512,
-      unsafeAllowTestKeySizes: true,
-      updates: 100,
-      batchSize: 50
-    } as unknown as Spec.TrainParams
+    const params = Reference.trainParams(names.map((n, i) => ({ address: party(n).address, table: tables[i]! })), { keyBits: 512, unsafeAllowTestKeySizes: true, updates: 100, batchSize: 50 })
     const trained = await run("modeling.vertical-svm", params as never)
     const result = trained.detail.result as Spec.TrainResult
     expect(result.rows).toBe(413)
@@ -80,6 +73,22 @@ describe("vertical SVM over real processes (bcw)", () => {
     for (const id of ref.testIds.slice(0, 10)) expect(stored).not.toContain(`"${id}"`)
     const bWeights = (await outputOf("b", trained.id)).weights as Array<number>
     for (const w of bWeights) expect(stored).not.toContain(String(w))
+
+    // Restart party b: what it knows of the model now is what it sealed to disk, where its weights are not legible.
+    const b = party("b")
+    // Its sealed model only: the training progress files were removed once the coordinator checkpointed the result.
+    const sealed = await Promise.all((await readdir(join(b.dataDir, "vertical-models"))).map((f) => readFile(join(b.dataDir, "vertical-models", f), "utf8")))
+    expect(sealed.map((text) => JSON.parse(text).format)).toEqual(["jointly/vertical-partial-model"])
+    expect(sealed.map((text) => JSON.parse(text)).find((f) => f.format === "jointly/vertical-partial-model").modelId).toBe(trained.id)
+    for (const text of sealed) for (const w of bWeights) expect(text).not.toContain(String(w))
+    if (b.process.exitCode === null && b.process.signalCode === null) {
+      const exited = new Promise((r) => b.process.once("exit", r))
+      b.process.kill("SIGTERM")
+      await exited
+    }
+    await F.eventually(() => !cluster.coordinator()!.hub.isOnline(b.address), "b offline")
+    await cluster.launch(b)
+    await F.eventually(() => cluster.coordinator()!.hub.isOnline(b.address), "b online", 60_000)
 
     const ids = ref.testIds.slice(0, 6)
     const online = await run("prediction.vertical-online", { model: trained.id, requester: party("c").address, idColumn: "id", ids })

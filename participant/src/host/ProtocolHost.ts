@@ -22,6 +22,7 @@ import * as QueryServices from "./QueryServices.ts"
 import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import * as OwnedModels from "../he/OwnedModels.ts"
+import * as PartialModelStore from "../modeling/vertical/PartialModelStore.ts"
 import * as SealCkks from "../he/SealCkks.ts"
 import { type Dataset, type DatasetSpec, type DatasetSummary, summarize } from "../datasets/Dataset.ts"
 
@@ -164,7 +165,7 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
   // One job pool and one kernel choice per runner, i.e. per agent (inline) or per protocol worker thread.
   const jobs = PoolRunner.make({ size: options.jobWorkers })
   const kernels = Layer.succeed(SelectKernels.Kernels, await SelectKernels.select({ wasm: () => import("@jointly/wasm").then((m) => m.loadWasmKernels()) }))
-  const host = make(options.wallet, Layer.mergeAll(localData(options.wallet.address, loaded), Compute.layer(), QueryServices.layer(), jobs.layer, kernels, SealCkks.layer, OwnedModels.layer()))
+  const host = make(options.wallet, Layer.mergeAll(localData(options.wallet.address, loaded), Compute.layer({ runner: jobs.runner }), QueryServices.layer(), jobs.layer, kernels, SealCkks.layer, OwnedModels.layer(), PartialModelStore.layer({ dataDir: process.env.JOINTLY_DATA_DIR, owner: options.wallet.address, secret: options.wallet.privateKey })))
   const accepted = new Map<string, AcceptedTask>()
   return {
     datasets: loaded.map(summarize),

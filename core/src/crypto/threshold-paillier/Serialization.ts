@@ -5,11 +5,12 @@
  *   public key          header(16) · u16 bits · u16 t · u16 n · N (bits/8) · h_s (w) · v (w) · n × v_i (w)
  *   key share           header(17) · fingerprint(public key) (32) · u16 index · s_i (w)
  *   partial decryption  header(18) · fingerprint(public key) (32) · u16 index · c_i (w) · a (w) · b (w) · u16 |z| · z
+ *   batch of partials   header(19) · fingerprint(public key) (32) · u16 index · u32 k · k × c_{i,j} (w) · a (w) · b (w) · u16 |z| · z
  */
 import { checkBits, type KeySizePolicy, publicKey } from "../paillier/Keys.ts"
-import { bitLength, concat, fromBytes, header, Kind, Reader, sha256Hex, toFixed, u16 } from "../paillier/Bytes.ts"
+import { bitLength, concat, fromBytes, header, Kind, Reader, sha256Hex, toFixed, u16, u32 } from "../paillier/Bytes.ts"
 import { fail as failEncoding } from "../paillier/PaillierError.ts"
-import { factorial, type KeyShare, type PartialDecryption, proofRandomBits, type ThresholdPublicKey } from "./ThresholdPaillier.ts"
+import { factorial, type KeyShare, type PartialDecryption, type PartialDecryptionBatch, proofRandomBits, type ThresholdPublicKey } from "./ThresholdPaillier.ts"
 import { fail } from "./ThresholdPaillierError.ts"
 
 const w = (bits: number) => bits / 4
@@ -83,33 +84,67 @@ export const decodeKeyShare = (tpk: ThresholdPublicKey, bytes: Uint8Array): KeyS
   return { _tag: "ThresholdPaillierKeyShare", publicKey: tpk, index, share: r.int(w(tpk.publicKey.bits)) }
 }
 
-export const encodePartialDecryption = (tpk: ThresholdPublicKey, p: PartialDecryption): Uint8Array => {
+type Proof = PartialDecryption["proof"]
+
+/** The proof of a partial decryption or of a batch: a and b at the key's width, z with its own length. */
+const proofBytes = (tpk: ThresholdPublicKey, proof: Proof): ReadonlyArray<Uint8Array> => {
   const width = w(tpk.publicKey.bits)
-  const z = toFixed(p.proof.z, Math.max(1, Math.ceil(bitLength(p.proof.z) / 8)))
-  return concat([
-    header(Kind.PartialDecryption),
-    fingerprintBytes(tpk),
-    u16(p.index),
-    toFixed(p.value, width),
-    toFixed(p.proof.a, width),
-    toFixed(p.proof.b, width),
-    u16(z.length),
-    z
-  ])
+  const z = toFixed(proof.z, Math.max(1, Math.ceil(bitLength(proof.z) / 8)))
+  return [toFixed(proof.a, width), toFixed(proof.b, width), u16(z.length), z]
 }
+
+const readProof = (r: Reader, tpk: ThresholdPublicKey, what: string): Proof => {
+  const width = w(tpk.publicKey.bits)
+  const a = r.int(width)
+  const b = r.int(width)
+  const zLength = r.u16()
+  if (zLength > Math.ceil((proofRandomBits(tpk) + 2) / 8)) failEncoding("Encoding", `${what}: proof response too long`)
+  return { a, b, z: r.int(zLength) }
+}
+
+const readIndex = (r: Reader, tpk: ThresholdPublicKey): number => {
+  const index = r.u16()
+  if (index < 1 || index > tpk.parties) fail("UnknownParty", `partial decryption index ${index} outside 1…${tpk.parties}`, [index])
+  return index
+}
+
+export const encodePartialDecryption = (tpk: ThresholdPublicKey, p: PartialDecryption): Uint8Array =>
+  concat([header(Kind.PartialDecryption), fingerprintBytes(tpk), u16(p.index), toFixed(p.value, w(tpk.publicKey.bits)), ...proofBytes(tpk, p.proof)])
 
 export const decodePartialDecryption = (tpk: ThresholdPublicKey, bytes: Uint8Array): PartialDecryption => {
   const r = new Reader(bytes, "threshold Paillier partial decryption").expectHeader(Kind.PartialDecryption)
   checkFingerprint(r, tpk, "partial decryption")
-  const index = r.u16()
-  if (index < 1 || index > tpk.parties) fail("UnknownParty", `partial decryption index ${index} outside 1…${tpk.parties}`, [index])
-  const width = w(tpk.publicKey.bits)
-  const value = r.int(width)
-  const a = r.int(width)
-  const b = r.int(width)
-  const zLength = r.u16()
-  if (zLength > Math.ceil((proofRandomBits(tpk) + 2) / 8)) failEncoding("Encoding", "partial decryption: proof response too long")
-  const z = r.int(zLength)
+  const index = readIndex(r, tpk)
+  const value = r.int(w(tpk.publicKey.bits))
+  const proof = readProof(r, tpk, "partial decryption")
   r.end()
-  return { _tag: "ThresholdPaillierPartialDecryption", index, value, proof: { a, b, z } }
+  return { _tag: "ThresholdPaillierPartialDecryption", index, value, proof }
+}
+
+/** At most this many partials in one batch (a round's decryptions; bounds what a decoder allocates). */
+export const MAX_BATCH = 1 << 16
+
+export const encodePartialDecryptionBatch = (tpk: ThresholdPublicKey, p: PartialDecryptionBatch): Uint8Array => {
+  const width = w(tpk.publicKey.bits)
+  return concat([
+    header(Kind.PartialDecryptionList),
+    fingerprintBytes(tpk),
+    u16(p.index),
+    u32(p.values.length),
+    ...p.values.map((x) => toFixed(x, width)),
+    ...proofBytes(tpk, p.proof)
+  ])
+}
+
+export const decodePartialDecryptionBatch = (tpk: ThresholdPublicKey, bytes: Uint8Array): PartialDecryptionBatch => {
+  const r = new Reader(bytes, "threshold Paillier partial decryption batch").expectHeader(Kind.PartialDecryptionList)
+  checkFingerprint(r, tpk, "partial decryption batch")
+  const index = readIndex(r, tpk)
+  const width = w(tpk.publicKey.bits)
+  const count = r.u32()
+  if (count > MAX_BATCH || r.remaining() < (count + 2) * width + 2) failEncoding("Encoding", `partial decryption batch: ${count} values do not fit ${bytes.length} bytes`)
+  const values = Array.from({ length: count }, () => r.int(width))
+  const proof = readProof(r, tpk, "partial decryption batch")
+  r.end()
+  return { _tag: "ThresholdPaillierPartialDecryptionBatch", index, values, proof }
 }

@@ -147,6 +147,50 @@ describe("Threshold Paillier", () => {
     expect(Array.from(jobs[Jobs.JobNames.verifyBatch]!(Jobs.verifyBatchInput(tpk, cs, [perParty[0]![0]!, bad])))).toEqual([1, 0])
   })
 
+  it("batched proof: one proof per party covers every partial; a single forged partial in a batch is caught and its party named", () => {
+    const pk = tpk.publicKey
+    const plain = [5n, -3n, 0n, 1234567n, 42n]
+    const cs = plain.map((m) => Paillier.encrypt(pk, Paillier.toResidue(pk, m)))
+    const batches = shares.map((s) => Threshold.partialDecryptBatchProved(s, cs))
+    for (const b of batches) expect(Threshold.verifyPartialDecryptionBatch(tpk, cs, b)).toBe(true)
+    const chosen = [batches[0]!, batches[2]!, batches[4]!].map(Threshold.unbatch)
+    expect(cs.map((c, j) => Paillier.toSigned(pk, Threshold.combine(tpk, c, chosen.map((p) => p[j]!), { verify: false })))).toEqual(plain)
+    // Each position forged alone (×2, ×(−1), or another party's honest value) fails the whole batch.
+    const n2 = pk.n2
+    for (let j = 0; j < cs.length; j++) {
+      for (const forge of [(v: bigint) => (v * 2n) % n2, (v: bigint) => n2 - v, () => batches[1]!.values[j]!]) {
+        const forged = { ...batches[3]!, values: batches[3]!.values.map((v, i) => (i === j ? forge(v) : v)) }
+        expect(Threshold.verifyPartialDecryptionBatch(tpk, cs, forged)).toBe(false)
+      }
+    }
+    // Two values swapped, a batch over other ciphertexts, a truncated batch, another party's batch claimed as ours.
+    const swapped = { ...batches[0]!, values: [batches[0]!.values[1]!, batches[0]!.values[0]!, ...batches[0]!.values.slice(2)] }
+    expect(Threshold.verifyPartialDecryptionBatch(tpk, cs, swapped)).toBe(false)
+    expect(Threshold.verifyPartialDecryptionBatch(tpk, [...cs].reverse(), batches[0]!)).toBe(false)
+    expect(Threshold.verifyPartialDecryptionBatch(tpk, cs.slice(1), { ...batches[0]!, values: batches[0]!.values.slice(1) })).toBe(false)
+    expect(Threshold.verifyPartialDecryptionBatch(tpk, cs, { ...batches[2]!, index: 1 })).toBe(false)
+    // A wrong key share gives a batch whose proof fails.
+    expect(Threshold.verifyPartialDecryptionBatch(tpk, cs, Threshold.partialDecryptBatchProved({ ...shares[1]!, share: shares[1]!.share + 1n }, cs))).toBe(false)
+    // Coefficients: never 0, 128 bits, and fixed by the seed.
+    const alphas = Threshold.batchCoefficients(new Uint8Array(32), 64)
+    expect(alphas.every((a) => a >= 1n && a <= 1n << 128n)).toBe(true)
+    expect(new Set(alphas).size).toBe(64)
+    expect(Threshold.batchCoefficients(new Uint8Array(32), 64)).toEqual(alphas)
+
+    // Serialization and the pool's jobs (values in chunks, one proof, one check per batch) agree.
+    const jobs = Jobs.makeThresholdJobs(tsKernels, TEST_KEYS)
+    const values = [cs.slice(0, 2), cs.slice(2)].flatMap((chunk) => Jobs.decodeValues(tpk, jobs[Jobs.JobNames.partialDecryptValues]!(Jobs.partialDecryptValuesInput(shares[3]!, chunk))))
+    expect(values).toEqual(batches[3]!.values)
+    const proved = jobs[Jobs.JobNames.proveBatch]!(Jobs.proveBatchInput(shares[3]!, cs, values))
+    const decoded = Serialization.decodePartialDecryptionBatch(tpk, proved)
+    expect(decoded.values).toEqual(values)
+    expect(Array.from(jobs[Jobs.JobNames.verifyBatchProof]!(Jobs.verifyBatchProofInput(tpk, cs, proved)))).toEqual([1])
+    const forgedBytes = Serialization.encodePartialDecryptionBatch(tpk, { ...decoded, values: decoded.values.map((v, i) => (i === 4 ? (v * 4n) % n2 : v)) })
+    expect(Array.from(jobs[Jobs.JobNames.verifyBatchProof]!(Jobs.verifyBatchProofInput(tpk, cs, forgedBytes)))).toEqual([0])
+    expectThresholdError(() => Serialization.decodePartialDecryptionBatch(otherTpk, proved), "KeyMismatch")
+    expectTypedError(() => Serialization.decodePartialDecryptionBatch(tpk, proved.subarray(0, proved.length - 1)), "PaillierError", "Encoding")
+  })
+
   it("a dealt 512-bit key agrees with plain Paillier decryption by the dealer's primes", async () => {
     const { nodePrimeGenerator } = await import("../../compute/NodePrimes.ts")
     const [p, q] = await Promise.all([nodePrimeGenerator(256, { safe: true }), nodePrimeGenerator(256, { safe: true })])

@@ -1,43 +1,242 @@
 /**
  * Where a party keeps its partial model between the training task and later prediction tasks (PROTOCOLS.md
- * §6.6 "Ours": w^p never leaves its owner). The value holds secrets (the threshold key share), so a host that
- * persists it must encrypt it at rest like its other keys. Without a host service the models live in this
- * thread's memory (the participant's protocol worker runs every task of an agent in one thread), which is
- * what the in-memory tests and a long-running participant use; they are lost with the thread.
+ * §6.6 "Ours": w^p never leaves its owner). The value holds secrets (the threshold key share and w^p), so the
+ * participant host persists it sealed at rest (`seal`/`open` below; the file store is
+ * participant/src/modeling/vertical/PartialModelStore.ts). A host without a store fails training at its first
+ * iteration boundary with `PartialModelError` "NoStore" rather than keep state a restart would lose; `testMemory`
+ * is the in-memory store for tests only. The same store keeps each party's training progress at iteration
+ * boundaries (`Progress`), sealed the same way, so a restarted coordinator can resume training; it is removed
+ * (`removeProgress`) once the task's result is checkpointed or the task fails (coordinator.ts "cleanup").
  */
-import { Context, Effect, Option } from "effect"
+import { gcm } from "@noble/ciphers/aes.js"
+import { hkdf } from "@noble/hashes/hkdf.js"
+import { sha256 } from "@noble/hashes/sha2.js"
+import { utf8ToBytes } from "@noble/hashes/utils.js"
+import { Context, Effect, Layer, Option, Schema } from "effect"
+import { canonicalJson, sha256Digest } from "../../wire/Canonical.ts"
 
-export interface PartialModel {
-  readonly modelId: string
-  readonly kind: string
-  readonly parties: ReadonlyArray<string>
-  readonly labelHolder: string
-  readonly idColumn: string
-  readonly columns: ReadonlyArray<string>
-  readonly mean: ReadonlyArray<number>
-  readonly std: ReadonlyArray<number>
-  readonly weights: ReadonlyArray<number>
-  readonly featureBound: number
-  readonly scaleBits: number
+export const PartialModel = Schema.Struct({
+  modelId: Schema.String,
+  kind: Schema.String,
+  parties: Schema.Array(Schema.String),
+  labelHolder: Schema.String,
+  idColumn: Schema.String,
+  columns: Schema.Array(Schema.String),
+  mean: Schema.Array(Schema.Number),
+  std: Schema.Array(Schema.Number),
+  weights: Schema.Array(Schema.Number),
+  featureBound: Schema.Number,
+  scaleBits: Schema.Number,
   /** This party's ids in the common aligned order, and the positions of the test split. */
-  readonly ids: ReadonlyArray<string>
-  readonly test: ReadonlyArray<number>
-  readonly publicKey: Uint8Array
-  readonly share: Uint8Array
-  readonly unsafeAllowTestKeySizes: boolean
+  ids: Schema.Array(Schema.String),
+  test: Schema.Array(Schema.Number),
+  publicKey: Schema.Uint8ArrayFromBase64,
+  share: Schema.Uint8ArrayFromBase64,
+  unsafeAllowTestKeySizes: Schema.Boolean
+})
+export type PartialModel = typeof PartialModel.Type
+
+export class PartialModelError extends Schema.TaggedError<PartialModelError>()("PartialModelError", {
+  /**
+   * Missing: no model of that id at this party. Corrupt: the file does not parse, fails authentication (tampered,
+   * or sealed under another key) or its content hash. Foreign: a valid file of another owner or another model.
+   * NoStore: the host configured no store. Io: the file system failed.
+   */
+  reason: Schema.Literals(["Missing", "Corrupt", "Foreign", "NoStore", "Io"]),
+  modelId: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `partial model ${this.modelId}: ${this.reason}: ${this.detail}`
+  }
 }
 
-export class PartialModels extends Context.Service<PartialModels, {
-  readonly put: (owner: string, model: PartialModel) => Effect.Effect<void>
-  readonly get: (owner: string, modelId: string) => Effect.Effect<PartialModel | undefined>
-}>()("jointly/vertical/PartialModels") {}
+/**
+ * A party's training progress at an iteration boundary (the state it needs to resume after a coordinator
+ * restart): w^p after `iteration` updates, the RPI it committed to for `iteration` (§6.4), and the aligned id
+ * order it trained on (a new attempt's PSI join yields another order).
+ */
+export const Progress = Schema.Struct({
+  taskId: Schema.String,
+  iteration: Schema.Number,
+  weights: Schema.Array(Schema.Number),
+  rpi: Schema.String,
+  salt: Schema.Uint8ArrayFromBase64,
+  ids: Schema.Array(Schema.String)
+})
+export type Progress = typeof Progress.Type
 
-const local = new Map<string, PartialModel>()
+export const progressId = (taskId: string, iteration: number) => `progress|${taskId}|${iteration}`
+/** The prefix of every progress id of a task (stores match removals on it). */
+export const progressPrefix = (taskId: string) => `progress|${taskId}|`
 
-export const put = (owner: string, model: PartialModel): Effect.Effect<void> =>
+/**
+ * What a resumed party reports of the state it restored (spec.ts prepare `resumed`): the iteration and its
+ * restored id order, hashed, so the coordinator can check that every party resumes the same rows at the same
+ * boundary. The order is the first attempt's pseudorandom PSI order, so the digest does not let the
+ * coordinator test guesses of the id list.
+ */
+export const resumeDigest = (taskId: string, iteration: number, ids: ReadonlyArray<string>): string =>
+  sha256Digest({ domain: "jointly/vertical/resume-order/v1", taskId, iteration, ids })
+
+export interface Stored {
+  /** SHA-256 (canonical JSON) of the encoded model: what the owner records in its training output. */
+  readonly digest: string
+}
+
+export interface Store {
+  readonly put: (owner: string, model: PartialModel) => Effect.Effect<Stored, PartialModelError>
+  readonly get: (owner: string, modelId: string) => Effect.Effect<PartialModel, PartialModelError>
+  /** Keeps the progress of `progress.iteration` and the one before it (a resume may need either). */
+  readonly saveProgress: (owner: string, progress: Progress) => Effect.Effect<void, PartialModelError>
+  readonly loadProgress: (owner: string, taskId: string, iteration: number) => Effect.Effect<Progress, PartialModelError>
+  /** Removes every progress file of `taskId` (idempotent); returns how many were removed. */
+  readonly removeProgress: (owner: string, taskId: string) => Effect.Effect<number, PartialModelError>
+}
+
+export class PartialModels extends Context.Service<PartialModels, Store>()("jointly/vertical/PartialModels") {}
+
+const noStore = (modelId: string) =>
+  new PartialModelError({ reason: "NoStore", modelId, detail: "this participant host has no partial-model store (a data directory and keystore are needed)" })
+
+export const put = (owner: string, model: PartialModel): Effect.Effect<Stored, PartialModelError> =>
+  Effect.flatMap(Effect.serviceOption(PartialModels), (found) => (Option.isSome(found) ? found.value.put(owner, model) : Effect.fail(noStore(model.modelId))))
+
+export const get = (owner: string, modelId: string): Effect.Effect<PartialModel, PartialModelError> =>
+  Effect.flatMap(Effect.serviceOption(PartialModels), (found) => (Option.isSome(found) ? found.value.get(owner, modelId) : Effect.fail(noStore(modelId))))
+
+export const saveProgress = (owner: string, progress: Progress): Effect.Effect<void, PartialModelError> =>
   Effect.flatMap(Effect.serviceOption(PartialModels), (found) =>
-    Option.isSome(found) ? found.value.put(owner, model) : Effect.sync(() => void local.set(`${owner}|${model.modelId}`, model)))
+    Option.isSome(found) ? found.value.saveProgress(owner, progress) : Effect.fail(noStore(progressId(progress.taskId, progress.iteration))))
 
-export const get = (owner: string, modelId: string): Effect.Effect<PartialModel | undefined> =>
+export const loadProgress = (owner: string, taskId: string, iteration: number): Effect.Effect<Progress, PartialModelError> =>
   Effect.flatMap(Effect.serviceOption(PartialModels), (found) =>
-    Option.isSome(found) ? found.value.get(owner, modelId) : Effect.sync(() => local.get(`${owner}|${modelId}`)))
+    Option.isSome(found) ? found.value.loadProgress(owner, taskId, iteration) : Effect.fail(noStore(progressId(taskId, iteration))))
+
+export const removeProgress = (owner: string, taskId: string): Effect.Effect<number, PartialModelError> =>
+  Effect.flatMap(Effect.serviceOption(PartialModels), (found) =>
+    Option.isSome(found) ? found.value.removeProgress(owner, taskId) : Effect.fail(noStore(progressPrefix(taskId))))
+
+const encodeModel = Schema.encodeSync(PartialModel)
+const decodeModel = Schema.decodeUnknownEffect(PartialModel)
+
+export const digestOf = (model: PartialModel): string => sha256Digest(encodeModel(model))
+
+// ---- sealing at rest --------------------------------------------------------------------------------------
+
+/** The on-disk form: a public header (authenticated as AES-GCM associated data) and the sealed model. */
+const MODEL_FORMAT = "jointly/vertical-partial-model"
+const PROGRESS_FORMAT = "jointly/vertical-training-progress"
+type Format = typeof MODEL_FORMAT | typeof PROGRESS_FORMAT
+
+export const SealedFile = Schema.Struct({
+  format: Schema.Literals([MODEL_FORMAT, PROGRESS_FORMAT]),
+  version: Schema.Literal(1),
+  owner: Schema.String,
+  modelId: Schema.String,
+  digest: Schema.String,
+  nonce: Schema.Uint8ArrayFromBase64,
+  ciphertext: Schema.Uint8ArrayFromBase64
+})
+export type SealedFile = typeof SealedFile.Type
+
+/**
+ * The store key: HKDF-SHA256 of a secret from the participant's keystore, separated by purpose and owner, so the
+ * key of this store is independent of every other use of that secret.
+ */
+export const storeKey = (secret: Uint8Array, owner: string): Uint8Array =>
+  hkdf(sha256, secret, utf8ToBytes("jointly/vertical/partial-models/v1"), utf8ToBytes(owner.toLowerCase()), 32)
+
+const headerOf = (f: { readonly format: Format; readonly owner: string; readonly modelId: string; readonly digest: string }) =>
+  utf8ToBytes(canonicalJson({ format: f.format, version: 1, owner: f.owner.toLowerCase(), modelId: f.modelId, digest: f.digest }))
+
+const sealEncoded = (key: Uint8Array, format: Format, owner: string, modelId: string, encoded: unknown): SealedFile => {
+  const digest = sha256Digest(encoded)
+  const nonce = crypto.getRandomValues(new Uint8Array(12))
+  const ciphertext = gcm(key, nonce, headerOf({ format, owner, modelId, digest })).encrypt(utf8ToBytes(JSON.stringify(encoded)))
+  return { format, version: 1, owner, modelId, digest, nonce, ciphertext }
+}
+
+export const seal = (key: Uint8Array, owner: string, model: PartialModel): SealedFile => sealEncoded(key, MODEL_FORMAT, owner, model.modelId, encodeModel(model))
+
+export const sealProgress = (key: Uint8Array, owner: string, progress: Progress): SealedFile =>
+  sealEncoded(key, PROGRESS_FORMAT, owner, progressId(progress.taskId, progress.iteration), Schema.encodeSync(Progress)(progress))
+
+/** Opens a file's text for `owner` and `modelId`; every way it can be wrong is a typed PartialModelError. */
+export const open = (key: Uint8Array, owner: string, modelId: string, text: string): Effect.Effect<PartialModel, PartialModelError> =>
+  openEncoded(key, MODEL_FORMAT, owner, modelId, text).pipe(
+    Effect.flatMap((encoded) =>
+      Effect.mapError(decodeModel(encoded), (e) => new PartialModelError({ reason: "Corrupt", modelId, detail: `sealed content is not a partial model: ${e.message}` }))),
+    Effect.filterOrFail((model) => model.modelId === modelId, (model) => new PartialModelError({ reason: "Foreign", modelId, detail: `the sealed content holds model ${model.modelId}` }))
+  )
+
+export const openProgress = (key: Uint8Array, owner: string, taskId: string, iteration: number, text: string): Effect.Effect<Progress, PartialModelError> => {
+  const id = progressId(taskId, iteration)
+  return Effect.flatMap(openEncoded(key, PROGRESS_FORMAT, owner, id, text), (encoded) =>
+    Effect.mapError(Schema.decodeUnknownEffect(Progress)(encoded), (e) => new PartialModelError({ reason: "Corrupt", modelId: id, detail: `sealed content is not training progress: ${e.message}` })))
+}
+
+const openEncoded = (key: Uint8Array, format: Format, owner: string, modelId: string, text: string): Effect.Effect<unknown, PartialModelError> =>
+  Effect.gen(function*() {
+    const corrupt = (detail: string) => new PartialModelError({ reason: "Corrupt", modelId, detail })
+    const json = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => corrupt("not JSON") })
+    const file = yield* Effect.mapError(Schema.decodeUnknownEffect(SealedFile)(json), (e) => corrupt(`not a sealed partial model: ${e.message}`))
+    if (file.format !== format) return yield* new PartialModelError({ reason: "Foreign", modelId, detail: `the file holds ${file.format}` })
+    if (file.owner.toLowerCase() !== owner.toLowerCase()) {
+      return yield* new PartialModelError({ reason: "Foreign", modelId, detail: `the file belongs to ${file.owner}, not ${owner}` })
+    }
+    if (file.modelId !== modelId) return yield* new PartialModelError({ reason: "Foreign", modelId, detail: `the file holds model ${file.modelId}` })
+    const plain = yield* Effect.try({
+      try: () => gcm(key, file.nonce, headerOf(file)).decrypt(file.ciphertext),
+      catch: () => corrupt("authentication failed: the file was altered or sealed under another key")
+    })
+    const encoded = yield* Effect.try({ try: () => JSON.parse(new TextDecoder().decode(plain)) as unknown, catch: () => corrupt("sealed content is not JSON") })
+    // The digest is authenticated with the header; checking it again binds it to the content actually decoded.
+    if (sha256Digest(encoded) !== file.digest) return yield* corrupt("content hash mismatch")
+    return encoded
+  })
+
+// ---- tests only -------------------------------------------------------------------------------------------
+
+/**
+ * In-memory store for tests (never a host's default): models keyed by owner and id, round-tripped through their
+ * Schema so a test sees what a restart would read back. Share one `testMemory()` between the training and the
+ * prediction hosts of a test.
+ */
+export const testMemory = (): Layer.Layer<PartialModels> => {
+  const models = new Map<string, unknown>()
+  const progress = new Map<string, unknown>()
+  return Layer.succeed(PartialModels, {
+    saveProgress: (owner, p) =>
+      Effect.sync(() => {
+        progress.set(`${owner.toLowerCase()}|${progressId(p.taskId, p.iteration)}`, Schema.encodeSync(Progress)(p))
+        progress.delete(`${owner.toLowerCase()}|${progressId(p.taskId, p.iteration - 2)}`)
+      }),
+    removeProgress: (owner, taskId) =>
+      Effect.sync(() => {
+        const prefix = `${owner.toLowerCase()}|${progressPrefix(taskId)}`
+        const keys = [...progress.keys()].filter((k) => k.startsWith(prefix))
+        for (const k of keys) progress.delete(k)
+        return keys.length
+      }),
+    loadProgress: (owner, taskId, iteration) => {
+      const id = progressId(taskId, iteration)
+      const found = progress.get(`${owner.toLowerCase()}|${id}`)
+      return found === undefined
+        ? Effect.fail(new PartialModelError({ reason: "Missing", modelId: id, detail: `no training progress at ${owner}` }))
+        : Effect.mapError(Schema.decodeUnknownEffect(Progress)(found), (e) => new PartialModelError({ reason: "Corrupt", modelId: id, detail: e.message }))
+    },
+    put: (owner, model) =>
+      Effect.sync(() => {
+        const encoded = encodeModel(model)
+        models.set(`${owner.toLowerCase()}|${model.modelId}`, encoded)
+        return { digest: sha256Digest(encoded) }
+      }),
+    get: (owner, modelId) => {
+      const found = models.get(`${owner.toLowerCase()}|${modelId}`)
+      return found === undefined
+        ? Effect.fail(new PartialModelError({ reason: "Missing", modelId, detail: `no partial model at ${owner}` }))
+        : Effect.mapError(decodeModel(found), (e) => new PartialModelError({ reason: "Corrupt", modelId, detail: e.message }))
+    }
+  })
+}

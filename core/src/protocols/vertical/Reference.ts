@@ -19,6 +19,22 @@ export const parseCsv = (text: string): Table => {
 
 export const featuresOf = (t: Table, idColumn = "id", labelColumn = "label"): Array<string> => t.columns.filter((c) => c !== idColumn && c !== labelColumn)
 
+/**
+ * Training params for the bcw-style tables of tests and the bench: label `label` = 1 at the first party, every
+ * other column a feature of its party. Test key sizes (below 2048 bits) only with `unsafeAllowTestKeySizes`.
+ */
+export const trainParams = (
+  parties: ReadonlyArray<{ readonly address: string; readonly table: Table }>,
+  options: { readonly keyBits: number; readonly updates: number; readonly batchSize: number; readonly unsafeAllowTestKeySizes?: boolean }
+): Spec.TrainParams => ({
+  idColumn: "id",
+  labelHolder: parties[0]!.address,
+  label: { column: "label", positive: 1 },
+  features: parties.map((p) => ({ party: p.address, columns: featuresOf(p.table) })),
+  maxIds: 10_000,
+  ...options
+}) as unknown as Spec.TrainParams
+
 export const hyperOf = (model: Linear.ModelKind, params: Spec.TrainParams): Linear.Hyper => ({
   model,
   eta: params.eta ?? Spec.defaults.eta,

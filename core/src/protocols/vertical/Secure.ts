@@ -14,7 +14,6 @@ import { JobRunner, type JobRunnerService, inline } from "../../compute/JobRunne
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import { randomBits } from "../../compute/Primes.ts"
 import * as SelectKernels from "../../compute/SelectKernels.ts"
-import { frames, unframe } from "../../crypto/paillier/Bytes.ts"
 import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
 import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
@@ -22,7 +21,7 @@ import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as PaillierSerialization from "../../crypto/paillier/Serialization.ts"
 import * as ThresholdJobs from "../../crypto/threshold-paillier/Jobs.ts"
 import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
-import type { KeyShare, PartialDecryption, ThresholdPublicKey } from "../../crypto/threshold-paillier/ThresholdPaillier.ts"
+import type { KeyShare, PartialDecryptionBatch, ThresholdPublicKey } from "../../crypto/threshold-paillier/ThresholdPaillier.ts"
 import * as Threshold from "../../crypto/threshold-paillier/ThresholdPaillier.ts"
 
 const log2Ceil = (x: number): number => (x <= 1 ? 0 : Math.ceil(Math.log2(x)))
@@ -124,38 +123,43 @@ export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>): Effect.
     return outs.flatMap((bytes) => PaillierSerialization.decodeCiphertexts(e.pk, bytes))
   })
 
-export const partialDecrypt = (e: Engine, share: KeyShare, cs: ReadonlyArray<Paillier.Ciphertext>): Effect.Effect<Array<PartialDecryption>, ComputeFailure> =>
+/**
+ * This party's partial decryptions of a round's ciphertexts with one proof for all of them
+ * (ThresholdPaillier.ts "Batched proof"): the values in parallel chunks across the pool, then one proof job.
+ */
+export const partialDecrypt = (e: Engine, share: KeyShare, cs: ReadonlyArray<Paillier.Ciphertext>): Effect.Effect<PartialDecryptionBatch, ComputeFailure> =>
   Effect.gen(function*() {
-    const outs = yield* run(e, ThresholdJobs.JobNames.partialDecryptBatch, chunked(cs, e.runner.size).map((c) => ThresholdJobs.partialDecryptBatchInput(share, c)))
-    return outs.flatMap((bytes) => unframe(bytes, "partials").map((b) => ThresholdSerialization.decodePartialDecryption(e.tpk, b)))
+    const outs = yield* run(e, ThresholdJobs.JobNames.partialDecryptValues, chunked(cs, e.runner.size).map((c) => ThresholdJobs.partialDecryptValuesInput(share, c)))
+    const values = outs.flatMap((bytes) => ThresholdJobs.decodeValues(e.tpk, bytes))
+    const [proved] = yield* run(e, ThresholdJobs.JobNames.proveBatch, [ThresholdJobs.proveBatchInput(share, cs, values)])
+    return ThresholdSerialization.decodePartialDecryptionBatch(e.tpk, proved!)
   })
 
-/** One flag per (ciphertext, partial) pair. */
-export const verify = (e: Engine, cs: ReadonlyArray<Paillier.Ciphertext>, partials: ReadonlyArray<PartialDecryption>): Effect.Effect<Array<boolean>, ComputeFailure> =>
+/** One flag per batch (one party's partials of all of `cs`), the batches checked in parallel across the pool. */
+export const verify = (e: Engine, cs: ReadonlyArray<Paillier.Ciphertext>, batches: ReadonlyArray<PartialDecryptionBatch>): Effect.Effect<Array<boolean>, ComputeFailure> =>
   Effect.gen(function*() {
-    if (cs.length === 0) return []
-    const pairs = cs.map((c, i) => [c, partials[i]!] as const)
-    const outs = yield* run(e, ThresholdJobs.JobNames.verifyBatch, chunked(pairs, e.runner.size).map((ps) => ThresholdJobs.verifyBatchInput(e.tpk, ps.map((p) => p[0]), ps.map((p) => p[1]))))
-    return outs.flatMap((bytes) => Array.from(bytes, (b) => b === 1))
+    if (cs.length === 0 || batches.length === 0) return batches.map(() => false)
+    const outs = yield* run(e, ThresholdJobs.JobNames.verifyBatchProof, batches.map((b) => ThresholdJobs.verifyBatchProofInput(e.tpk, cs, ThresholdSerialization.encodePartialDecryptionBatch(e.tpk, b))))
+    return outs.map((bytes) => bytes.length === 1 && bytes[0] === 1)
   })
 
 export const encodeCiphertexts = (pk: PublicKey, cs: ReadonlyArray<Paillier.Ciphertext>): Uint8Array => PaillierSerialization.encodeCiphertexts(pk, cs)
 export const decodeCiphertexts = (pk: PublicKey, bytes: Uint8Array): Array<Paillier.Ciphertext> => PaillierSerialization.decodeCiphertexts(pk, bytes)
-export const encodePartials = (tpk: ThresholdPublicKey, ps: ReadonlyArray<PartialDecryption>): Uint8Array =>
-  frames(ps.map((p) => ThresholdSerialization.encodePartialDecryption(tpk, p)))
-export const decodePartials = (tpk: ThresholdPublicKey, bytes: Uint8Array): Array<PartialDecryption> =>
-  unframe(bytes, "partials").map((b) => ThresholdSerialization.decodePartialDecryption(tpk, b))
+export const encodePartials = (tpk: ThresholdPublicKey, batch: PartialDecryptionBatch): Uint8Array => ThresholdSerialization.encodePartialDecryptionBatch(tpk, batch)
+export const decodePartials = (tpk: ThresholdPublicKey, bytes: Uint8Array): PartialDecryptionBatch => ThresholdSerialization.decodePartialDecryptionBatch(tpk, bytes)
 
 /** Slot-wise sum of several parties' ciphertext lists (public: anyone holding the ciphertexts may compute it). */
 export const sumLists = (lists: ReadonlyArray<ReadonlyArray<Paillier.Ciphertext>>): Array<Paillier.Ciphertext> =>
   lists[0]!.map((_, i) => Paillier.sum(lists.map((l) => l[i]!)))
 
 /**
- * Combines verified partials of each ciphertext (at least t of them; `verify: false` because the caller has
- * checked every proof already) into signed plaintexts.
+ * Combines verified batches (at least t of them, each covering all of `cs`; `verify: false` because the caller
+ * has checked every batch proof already) into the signed plaintexts of the ciphertexts at `which` (default all).
  */
-export const combineAll = (e: Engine, cs: ReadonlyArray<Paillier.Ciphertext>, partials: ReadonlyArray<ReadonlyArray<PartialDecryption>>): Array<bigint> =>
-  cs.map((c, i) => Paillier.toSigned(e.pk, Threshold.combine(e.tpk, c, partials.map((p) => p[i]!), { verify: false, kernels: e.kernels })))
+export const combineAll = (e: Engine, cs: ReadonlyArray<Paillier.Ciphertext>, batches: ReadonlyArray<PartialDecryptionBatch>, which: ReadonlyArray<number> = cs.map((_, i) => i)): Array<bigint> => {
+  const partials = batches.map(Threshold.unbatch)
+  return which.map((i) => Paillier.toSigned(e.pk, Threshold.combine(e.tpk, cs[i]!, partials.map((p) => p[i]!), { verify: false, kernels: e.kernels })))
+}
 
 /** Π_i b_i^(x_i) mod m for signed x_i, sharing the squarings (Straus); negative exponents through one inverse. */
 export const multiExp = (bases: ReadonlyArray<bigint>, exponents: ReadonlyArray<bigint>, modulus: bigint, kernels: BigIntKernels): bigint => {

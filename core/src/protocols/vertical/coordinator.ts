@@ -32,9 +32,34 @@ interface Run {
   readonly kind: string
   readonly timeoutMs: number | undefined
   readonly decryptTimeoutMs: number | undefined
-  readonly counters: { rounds: number; decryptedCiphertexts: number; partialDecryptions: number; comparisons: number }
+  readonly counters: { rounds: number; decryptedCiphertexts: number; partialDecryptions: number; decryptionProofs: number; comparisons: number }
   readonly withheld: Set<string>
   readonly digests: Array<string>
+}
+
+const CHECKPOINT = "vertical/train"
+/** The finished task's result, checkpointed before the parties are told to remove their progress. */
+const RESULT_CHECKPOINT = "vertical/result"
+/** Best-effort cleanup waits at most this long for the parties (those that do not answer keep their files). */
+const CLEANUP_TIMEOUT_MS = 30_000
+
+/** What the coordinator keeps at each iteration boundary (JSON): enough to continue the loop in a later attempt. */
+interface Checkpoint {
+  /** The next iteration to run. */
+  readonly iteration: number
+  readonly commits: Record<string, string>
+  readonly schedule: ReadonlyArray<string>
+  /** Round digests of the train phase so far: its Merkle root covers every iteration, resumed or not. */
+  readonly digests: ReadonlyArray<string>
+  readonly counters: Run["counters"]
+  readonly withheld: ReadonlyArray<string>
+  /**
+   * "Training finished": every iteration ran and the train phase's root (`trainRoot`) was committed. A later
+   * attempt resumes at the last boundary (the parties still hold that progress) straight into evaluation,
+   * without committing the train phase again.
+   */
+  readonly trained?: boolean
+  readonly trainRoot?: string
 }
 
 const protocolError = (kind: string, reason: string, detail: string) => new ProtocolError({ protocol: kind, reason, detail })
@@ -74,6 +99,8 @@ const decryptRound = (r: Run, threshold: number, label: string, ciphertexts: Uin
     for (const p of r.session.participants) if (!replies.has(p)) r.withheld.add(p)
     r.counters.decryptedCiphertexts += count
     r.counters.partialDecryptions += replies.size * count
+    // One batch proof per party and round (ThresholdPaillier.ts "Batched proof").
+    r.counters.decryptionProofs += replies.size
     return [...replies].map(([participant, reply]) => ({ participant, payload: reply.partials }))
   })
 
@@ -103,12 +130,39 @@ const predictFlow = (r: Run, requester: string, requestId: string) =>
     return reply
   })
 
+/**
+ * Tells every party to remove its sealed training progress (Spec.cleanup). Best effort: parties that fail or do
+ * not answer in time keep their files (sealed; removed by a later cleanup of the same task, or by hand).
+ */
+const cleanup = (session: CoordinatorSession, timeoutMs: number | undefined) =>
+  Effect.ignore(session.round(Spec.cleanup, all(session, () => ({})), { minReplies: 0, timeoutMs: Math.min(timeoutMs ?? CLEANUP_TIMEOUT_MS, CLEANUP_TIMEOUT_MS) }))
+
+/**
+ * Vertical training with the parties' progress files managed around it: they are needed until the result is
+ * durable (a restart during evaluation or finish resumes from the last boundary's progress), so they are removed
+ * only once the result is checkpointed, and, when the task fails, right away (a failed task is never resumed:
+ * only a coordinator restart reschedules a task, and a restart does not run this error path).
+ */
 export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind, params: Spec.TrainParams, options: Options = {}) =>
+  Effect.gen(function*() {
+    const done = (yield* session.checkpoint.load(RESULT_CHECKPOINT)) as Spec.TrainResult | undefined
+    if (done !== undefined) {
+      // The previous attempt died between checkpointing its result and (finishing) the cleanup: repeat only that.
+      yield* cleanup(session, options.timeoutMs)
+      return done
+    }
+    const result = yield* trainOnce(session, model, params, options)
+    yield* session.checkpoint.save(RESULT_CHECKPOINT, result)
+    yield* cleanup(session, options.timeoutMs)
+    return result
+  }).pipe(Effect.tapError(() => cleanup(session, options.timeoutMs)))
+
+const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params: Spec.TrainParams, options: Options) =>
   Effect.gen(function*() {
     const kind = Spec.kinds[model]
     const parties = session.participants
     const n = parties.length
-    const r: Run = { session, kind, timeoutMs: options.timeoutMs, decryptTimeoutMs: options.decryptTimeoutMs ?? options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
+    const r: Run = { session, kind, timeoutMs: options.timeoutMs, decryptTimeoutMs: options.decryptTimeoutMs ?? options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, decryptionProofs: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
     const commitments: Record<string, string> = {}
     const find = (address: string) => parties.find((p) => p.toLowerCase() === address.toLowerCase())
     const labelHolder = find(params.labelHolder)
@@ -120,8 +174,14 @@ export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind
     // Phase 1: the aligned PSI join, every party a receiver (PROTOCOLS.md §6.1 "Ours"; §3 item 1).
     const psi = yield* PsiCoordinator.run(session, "aligned", { idColumn: params.idColumn, receivers: parties as unknown as PsiSpec.Params["receivers"], maxIds: params.maxIds }, { timeoutMs: options.timeoutMs })
 
+    // A restarted coordinator resumes at the last iteration boundary it checkpointed: the parties restore w^p, the
+    // id order and their committed RPI from their sealed progress, a new key is dealt (key shares live in one
+    // attempt's memory only), and the loop continues with the saved commitments and schedule.
+    const saved = (yield* session.checkpoint.load(CHECKPOINT)) as Checkpoint | undefined
+    const resumeAt = saved?.iteration
+
     // Phase 2: blocks and split; the alignment digests must agree before anything is trained on them.
-    const prepared = yield* round(r, Spec.prepare, all(session, () => ({})), n)
+    const prepared = yield* round(r, Spec.prepare, all(session, () => (resumeAt === undefined ? {} : { resumeAt })), n)
     const reference = prepared.get(labelHolder)!.alignment
     const mismatched = parties.filter((p) => prepared.get(p)!.alignment !== reference || prepared.get(p)!.rows !== prepared.get(labelHolder)!.rows)
     if (mismatched.length > 0 || reference !== psi.alignment) {
@@ -130,6 +190,25 @@ export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind
     const rows = prepared.get(labelHolder)!.rows
     const features = parties.map((p) => prepared.get(p)!.features)
     let commits: Record<string, string> = Object.fromEntries(parties.map((p) => [p, prepared.get(p)!.commit]))
+    if (resumeAt !== undefined) {
+      // Every party must restore the same rows in the same order at the same boundary. The reference is the
+      // digest most parties report (the label holder's on a tie), so the error names the odd ones out.
+      const reported = parties.map((p) => prepared.get(p)!.resumed)
+      const votes = new Map<string | undefined, number>()
+      for (const d of reported) votes.set(d, (votes.get(d) ?? 0) + 1)
+      const top = Math.max(...votes.values())
+      const holder = prepared.get(labelHolder)!.resumed
+      const expected = votes.get(holder) === top ? holder : [...votes].find(([, v]) => v === top)![0]
+      const differ = parties.filter((p) => prepared.get(p)!.resumed !== expected || expected === undefined)
+      if (differ.length > 0) {
+        return yield* protocolError(kind, "ResumeOrderMismatch", `the restored row order or iteration of ${differ.join(", ")} differs from the other parties' at iteration ${resumeAt}`)
+      }
+    }
+    if (saved !== undefined) {
+      // §6.4: a resumed party must commit again to exactly the RPI it committed to before the restart.
+      const changed = parties.filter((p) => commits[p] !== saved.commits[p])
+      if (changed.length > 0) return yield* protocolError(kind, "ResumeMismatch", `the resumed sample-selection commitment of ${changed.join(", ")} differs from the checkpoint`)
+    }
     yield* commitPhase(r, "vertical.prepare", commitments)
 
     // Phase 3: dealer ceremony; every party checks its share and recomputes the transcript digest.
@@ -146,8 +225,14 @@ export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind
     // Phase 4: training iterations.
     const hyper = { updates: params.updates ?? Spec.defaults.updates, batchSize: params.batchSize ?? Spec.defaults.batchSize }
     const iterations = Linear.iterationsOf(hyper)
-    const schedule: Array<string> = []
-    for (let iteration = 0; iteration < iterations; iteration++) {
+    const schedule: Array<string> = [...(saved?.schedule ?? [])]
+    if (saved !== undefined) {
+      r.digests.push(...saved.digests)
+      for (const k of Object.keys(r.counters) as Array<keyof Run["counters"]>) r.counters[k] += saved.counters[k] ?? 0
+      for (const p of saved.withheld) r.withheld.add(p)
+    }
+    let last: Checkpoint | undefined = saved
+    for (let iteration = resumeAt ?? 0; iteration < iterations; iteration++) {
       schedule.push(Linear.batchSeed(session.taskId, iteration, parties.map((p) => BigInt(reveals[p]!.rpi))))
       const scored = yield* round(r, Spec.score, all(session, () => ({ iteration, commits, reveals })), n)
       commits = Object.fromEntries(parties.map((p) => [p, scored.get(p)!.commit]))
@@ -186,9 +271,25 @@ export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind
       // §6.4 commit–reveal, checked here too: a reveal that does not open its commitment stops the task.
       const broken = iteration + 1 < iterations ? parties.filter((p) => Linear.rpiCommit(session.taskId, iteration + 1, p, reveals[p]!) !== commits[p]) : []
       if (broken.length > 0) return yield* protocolError(kind, "CommitMismatch", `the sample-selection reveal of ${broken.join(", ")} does not open its commitment`)
+      last = {
+        iteration: iteration + 1,
+        commits,
+        schedule: [...schedule],
+        digests: [...r.digests],
+        counters: { ...r.counters },
+        withheld: [...r.withheld]
+      }
+      yield* session.checkpoint.save(CHECKPOINT, last)
       yield* session.progress({ stage: "vertical.train", done: iteration + 1, total: iterations })
     }
-    yield* commitPhase(r, "vertical.train", commitments)
+    if (saved?.trained === true && saved.trainRoot !== undefined) {
+      commitments["vertical.train"] = saved.trainRoot
+      r.digests.length = 0
+    } else {
+      yield* commitPhase(r, "vertical.train", commitments)
+      // The "training finished" flag: from here on a restart goes straight to evaluation.
+      if (last !== undefined) yield* session.checkpoint.save(CHECKPOINT, { ...last, trained: true, trainRoot: commitments["vertical.train"]! } satisfies Checkpoint)
+    }
 
     // Phase 5: evaluation by joint prediction of the test split for the label holder; then the owners keep their models.
     const evaluation = yield* predictFlow(r, labelHolder, "evaluate")
@@ -198,6 +299,7 @@ export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind
     const split = Linear.split(rows, params.testFraction ?? Spec.defaults.testFraction, params.splitSeed ?? Spec.defaults.splitSeed)
     const result: Spec.TrainResult = {
       kind,
+      ...(resumeAt === undefined ? {} : { resumedFromIteration: resumeAt }),
       modelId: session.taskId,
       parties: [...parties],
       labelHolder,
@@ -226,7 +328,7 @@ export const runPrediction = (session: CoordinatorSession, kind: string, params:
   Effect.gen(function*() {
     const parties = session.participants
     const n = parties.length
-    const r: Run = { session, kind, timeoutMs: options.timeoutMs, decryptTimeoutMs: options.decryptTimeoutMs ?? options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
+    const r: Run = { session, kind, timeoutMs: options.timeoutMs, decryptTimeoutMs: options.decryptTimeoutMs ?? options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, decryptionProofs: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
     const requester = parties.find((p) => p.toLowerCase() === params.requester.toLowerCase())
     if (requester === undefined) return yield* protocolError(kind, "InvalidParams", "the requester is not a party")
     // Signed channel keys (the PSI family's first two stages) seal the partial decryptions to the requester.

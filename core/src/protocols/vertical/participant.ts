@@ -5,16 +5,18 @@
  * `session.memory` ("query/psi": the common order of this party's rows, the alignment digest, and the signed
  * X25519 channel keys of every party) is read here, and the same channel seals the dealer's key shares and the
  * partial decryptions meant for one party. Secrets (key share, RPIs, blinding factors, masks, the partial
- * model) stay in `session.memory` under "vertical/…" and, after training, in the PartialModels store.
+ * model) stay in `session.memory` under "vertical/…"; the partial model (after training) and the training
+ * progress at each iteration boundary (for a coordinator restart) are sealed in the PartialModels store.
  */
-import { utf8ToBytes } from "@noble/hashes/utils.js"
+import { sha256 } from "@noble/hashes/sha2.js"
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Dealer from "../../crypto/threshold-paillier/Dealer.ts"
 import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
-import type { KeyShare, PartialDecryption, ThresholdPublicKey } from "../../crypto/threshold-paillier/ThresholdPaillier.ts"
+import type { KeyShare, PartialDecryptionBatch, ThresholdPublicKey } from "../../crypto/threshold-paillier/ThresholdPaillier.ts"
 import { LocalData, type TabularData } from "../../data/Tabular.ts"
 import * as TaskOutput from "../../data/TaskOutput.ts"
 import { sha256Digest } from "../../wire/Canonical.ts"
@@ -31,6 +33,14 @@ import * as Spec from "./spec.ts"
 export interface Options {
   /** Fault injection for tests: this party sends partial decryptions whose proofs do not verify. */
   readonly cheat?: "partial-decryption"
+  /**
+   * Tests only, never a task param: fixes the schedule. This party's sample-selection integers (RPIs) come from
+   * the seed, the party and the iteration instead of the CSPRNG, and the aligned rows are taken in id order
+   * instead of the PSI's (which follows the run's random PSI keys), so a test with fixed task id and wallets
+   * replays one split and one batch sequence. As a task param it would let whoever names it steer the sampling
+   * that §6.4 keeps out of any one party's hands.
+   */
+  readonly testSchedule?: string
 }
 
 export type Task =
@@ -94,7 +104,12 @@ const compute = <A>(session: ParticipantSession, stage: string, effect: Effect.E
   Effect.mapError(effect, (error) => failure(session, stage, "ComputeFailed", error.message))
 
 const rpiCommit = Linear.rpiCommit
-const drawRpi = (): Rpi => ({ rpi: randomBits(256), salt: crypto.getRandomValues(new Uint8Array(16)) })
+const randomRpi = (): Rpi => ({ rpi: randomBits(256), salt: crypto.getRandomValues(new Uint8Array(16)) })
+/** The RPI a party with Options.testSchedule `seed` commits to for `iteration` (tests replay its schedule). */
+export const seededRpi = (seed: string, party: string, iteration: number): Rpi => ({
+  rpi: BigInt("0x" + bytesToHex(sha256(utf8ToBytes(`jointly/vertical/test-rpi|${seed}|${party}|${iteration}`)))),
+  salt: crypto.getRandomValues(new Uint8Array(16))
+})
 
 const hyperOf = (model: Linear.ModelKind, p: Spec.TrainParams): Linear.Hyper => ({
   model,
@@ -127,6 +142,9 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
     maxIds: task.kind === "train" ? task.params.maxIds : 10_000_000
   }
   const psi = PsiParticipant.handlers(datasetName, "aligned", psiParams)
+  /** The RPI this party commits to for `iteration` (§6.4). */
+  const drawRpi = (session: ParticipantSession, iteration: number): Rpi =>
+    options.testSchedule === undefined ? randomRpi() : seededRpi(options.testSchedule, session.self, iteration)
 
   const psiState = (session: ParticipantSession, stage: string) => {
     const found = session.memory.get(PSI_MEMORY) as PsiView | undefined
@@ -158,32 +176,35 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
   const shape = (session: ParticipantSession) => shapeOf(task.kind === "train" ? task.model : "svm", trainParams!, session.participants.length)
   const indexOf = (session: ParticipantSession, party: string) => session.participants.indexOf(party)
 
-  /** Opens (when sealed) and checks the partial decryptions of `cs`; returns t verified ones per ciphertext or the cheaters. */
-  const collectPartials = (session: ParticipantSession, stage: string, key: Key, cs: ReadonlyArray<Paillier.Ciphertext>, sealed: ReadonlyArray<Spec.Sealed>, label: string | undefined, pick: (all: Array<PartialDecryption>) => Array<PartialDecryption>) =>
+  /**
+   * Opens (when sealed) and checks each party's batch of partial decryptions of all of `cs` (one proof per party
+   * and round, ThresholdPaillier.ts "Batched proof"); returns t verified batches or the cheaters.
+   */
+  const collectPartials = (session: ParticipantSession, stage: string, key: Key, cs: ReadonlyArray<Paillier.Ciphertext>, sealed: ReadonlyArray<Spec.Sealed>, label: string | undefined) =>
     Effect.gen(function*() {
       const engine = yield* engineOf(key)
-      const byParty: Array<{ party: string; partials: Array<PartialDecryption> }> = []
+      const byParty: Array<{ party: string; batch: PartialDecryptionBatch }> = []
       const cheaters = new Set<string>()
       for (const { participant, payload } of sealed) {
         const bytes = label === undefined ? payload : yield* open(session, stage, participant, label, payload)
         const index = indexOf(session, participant) + 1
-        const decoded = yield* Effect.result(attempt(session, stage, "InvalidPartialDecryption", () => pick(Secure.decodePartials(key.tpk, bytes))))
-        if (decoded._tag === "Failure" || decoded.success.length !== cs.length || decoded.success.some((p) => p.index !== index)) cheaters.add(participant)
-        else byParty.push({ party: participant, partials: decoded.success })
+        const decoded = yield* Effect.result(attempt(session, stage, "InvalidPartialDecryption", () => Secure.decodePartials(key.tpk, bytes)))
+        if (decoded._tag === "Failure" || decoded.success.values.length !== cs.length || decoded.success.index !== index) cheaters.add(participant)
+        else byParty.push({ party: participant, batch: decoded.success })
       }
       // Every proof but our own is checked (PROTOCOLS.md §6.1 "for malicious security, add ZK proofs").
       const others = byParty.filter((b) => b.party !== session.self)
-      const flags = yield* compute(session, stage, Secure.verify(engine, others.flatMap(() => cs), others.flatMap((b) => b.partials)))
+      const flags = yield* compute(session, stage, Secure.verify(engine, cs, others.map((b) => b.batch)))
       others.forEach((b, i) => {
-        if (flags.slice(i * cs.length, (i + 1) * cs.length).some((ok) => !ok)) cheaters.add(b.party)
+        if (flags[i] !== true) cheaters.add(b.party)
       })
       const valid = byParty.filter((b) => !cheaters.has(b.party)).sort((a, b) => (a.party === session.self ? -1 : b.party === session.self ? 1 : 0))
-      return { engine, cheaters: [...cheaters], valid: valid.slice(0, key.tpk.threshold).map((b) => b.partials) }
+      return { engine, cheaters: [...cheaters], valid: valid.slice(0, key.tpk.threshold).map((b) => b.batch) }
     })
 
   // ---- training -----------------------------------------------------------------------------------------
 
-  const prepare = handler(Spec.prepare, (_request, session) =>
+  const prepare = handler(Spec.prepare, (request, session) =>
     Effect.gen(function*() {
       const stage = Spec.prepare.name
       if (trainParams === undefined || task.kind !== "train") return yield* fail(session, stage, "UnexpectedStage", "not a training task")
@@ -193,8 +214,24 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       const psiSet = (session.memory.get(PSI_MEMORY) as PsiView | undefined)?.set
       if (aligned === undefined || psiSet === undefined) return yield* fail(session, stage, "MissingAlignment", "the aligned PSI join has not finished")
       const data = yield* (yield* LocalData).dataset(datasetName)
-      const rows = aligned.positions.map((i) => psiSet.rows[i]!)
-      const ids = aligned.positions.map((i) => psiSet.ids[i]!)
+      // A resumed attempt trains on the order of the first (this attempt's PSI keys give another one).
+      const progress = request.resumeAt === undefined
+        ? undefined
+        : yield* Effect.mapError(PartialModels.loadProgress(session.self, session.taskId, request.resumeAt), (e) =>
+          failure(session, stage, e.reason === "Missing" ? "NoProgress" : `Progress${e.reason}`, e.message))
+      let order = options.testSchedule === undefined ? aligned.positions : [...aligned.positions].sort((a, b) => (psiSet.ids[a]! < psiSet.ids[b]! ? -1 : psiSet.ids[a]! > psiSet.ids[b]! ? 1 : 0))
+      if (progress !== undefined) {
+        const positionOf = new Map(aligned.positions.map((i) => [psiSet.ids[i]!, i] as const))
+        if (progress.taskId !== session.taskId || progress.iteration !== request.resumeAt) {
+          return yield* fail(session, stage, "ResumeMismatch", `the saved progress is of ${progress.taskId} at iteration ${progress.iteration}, not ${session.taskId} at ${request.resumeAt}`)
+        }
+        if (progress.ids.length !== positionOf.size || progress.ids.some((id) => !positionOf.has(id))) {
+          return yield* fail(session, stage, "ResumeMismatch", "this attempt's join differs from the one the saved progress was trained on")
+        }
+        order = progress.ids.map((id) => positionOf.get(id)!)
+      }
+      const rows = order.map((i) => psiSet.rows[i]!)
+      const ids = order.map((i) => psiSet.ids[i]!)
       if (rows.length < 4) return yield* fail(session, stage, "TooFewRows", `${rows.length} shared rows`)
       const split = Linear.split(rows.length, trainParams.testFraction ?? Spec.defaults.testFraction, trainParams.splitSeed ?? Spec.defaults.splitSeed)
       const mine = trainParams.features.find((f) => f.party.toLowerCase() === session.self.toLowerCase())?.columns ?? []
@@ -214,8 +251,11 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       }
       const block = Linear.block(columns, rows, split.train, trainParams.featureBound ?? Spec.defaults.featureBound, isHolder)
       if (Linear.isProblem(block)) return yield* fail(session, stage, "InvalidFeature", `column ${block.column}: ${block.detail}`)
-      const next = drawRpi()
-      const state: TrainState = { hyper: hyperOf(task.model, trainParams), ids, block, positive, split, w: new Float64Array(block.columns.length), next }
+      if (progress !== undefined && progress.weights.length !== block.columns.length) return yield* fail(session, stage, "ResumeMismatch", "the saved weights do not fit this party's columns")
+      const start = request.resumeAt ?? 0
+      const next = progress === undefined ? drawRpi(session, 0) : { rpi: BigInt(progress.rpi), salt: progress.salt }
+      const w = progress === undefined ? new Float64Array(block.columns.length) : Float64Array.from(progress.weights)
+      const state: TrainState = { hyper: hyperOf(task.model, trainParams), ids, block, positive, split, w, next }
       session.memory.set(TRAIN, state)
       return {
         alignment: aligned.digest,
@@ -223,7 +263,8 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
         features: block.columns.length,
         constantColumns: block.constantColumns,
         clipped: block.clipped,
-        commit: rpiCommit(session.taskId, 0, session.self, next)
+        commit: rpiCommit(session.taskId, start, session.self, next),
+        ...(progress === undefined ? {} : { resumed: PartialModels.resumeDigest(session.taskId, progress.iteration, ids) })
       }
     })
   )
@@ -310,7 +351,7 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       const seed = Linear.batchSeed(session.taskId, request.iteration, rpis)
       const batch = Linear.batchOf(seed, t.split.train.length, t.hyper.batchSize).map((i) => t.split.train[i]!)
       t.batch = batch
-      t.next = drawRpi()
+      t.next = drawRpi(session, request.iteration + 1)
       const s = shape(session)
       const engine = yield* engineOf(t.key)
       const limit = 1n << BigInt(Secure.zBits(s) - 4)
@@ -363,7 +404,8 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       const engine = yield* engineOf(key)
       const cs = yield* attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(engine.pk, request.ciphertexts))
       let partials = yield* compute(session, stage, Secure.partialDecrypt(engine, key.share, cs))
-      if (options.cheat === "partial-decryption") partials = partials.map((p) => ({ ...p, value: (p.value * 4n) % engine.pk.n2 }))
+      // One forged value in an otherwise honest batch: the batch proof must still catch it.
+      if (options.cheat === "partial-decryption") partials = { ...partials, values: partials.values.map((v, j) => (j === partials.values.length - 1 ? (v * 4n) % engine.pk.n2 : v)) }
       const bytes = Secure.encodePartials(key.tpk, partials)
       return { partials: request.sealTo === undefined ? bytes : yield* seal(session, stage, request.sealTo, `decrypt|${request.label}`, bytes) }
     })
@@ -376,7 +418,7 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       if (t.key === undefined || t.batch === undefined || t.positive === undefined) return yield* fail(session, stage, "NotLabelHolder", "only the label holder judges")
       const key = t.key
       const cs = yield* attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(key.tpk.publicKey, request.ciphertexts))
-      const { engine, cheaters, valid } = yield* collectPartials(session, stage, key, cs, request.partials, `decrypt|judge/${request.iteration}`, (x) => x)
+      const { engine, cheaters, valid } = yield* collectPartials(session, stage, key, cs, request.partials, `decrypt|judge/${request.iteration}`)
       if (cheaters.length > 0 || valid.length < key.tpk.threshold) return { cheaters, factors: new Uint8Array(0) }
       const layout = Secure.judgeLayout(engine.pk, shape(session), trainParams!.slotsPerComparison)
       const plain = yield* attempt(session, stage, "DecryptionFailed", () => Secure.combineAll(engine, cs, valid))
@@ -444,11 +486,11 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       const all = yield* attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(key.tpk.publicKey, request.ciphertexts))
       const mine = [...t.masks.keys()].sort((a, b) => a - b)
       if (mine.some((i) => i >= all.length)) return yield* fail(session, stage, "InvalidRequest", "a gradient ciphertext is missing")
-      const cs = mine.map((i) => all[i]!)
-      const { engine, cheaters, valid } = yield* collectPartials(session, stage, key, cs, request.partials, undefined, (x) => mine.map((i) => x[i]!).filter((p) => p !== undefined))
+      // Each party's batch proof covers every gradient ciphertext, so all are checked; only ours are combined.
+      const { engine, cheaters, valid } = yield* collectPartials(session, stage, key, all, request.partials, undefined)
       if (cheaters.length > 0 || valid.length < key.tpk.threshold) return { cheaters }
       const layout = Secure.gradientLayout(engine.pk, shape(session))
-      const plain = yield* attempt(session, stage, "DecryptionFailed", () => Secure.combineAll(engine, cs, valid))
+      const plain = yield* attempt(session, stage, "DecryptionFailed", () => Secure.combineAll(engine, all, valid, mine))
       const me = indexOf(session, session.self)
       const totals: Array<bigint> = []
       for (let k = 0; k < t.block.columns.length; k++) {
@@ -459,6 +501,9 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       t.w = Linear.step(t.hyper, t.w, totals, t.batch.length)
       t.batch = undefined
       t.masks = undefined
+      // The iteration boundary a restarted coordinator resumes from, sealed before anyone learns it was reached.
+      const progress = { taskId: session.taskId, iteration: request.iteration + 1, weights: Array.from(t.w), rpi: t.next.rpi.toString(), salt: t.next.salt, ids: t.ids }
+      yield* Effect.mapError(PartialModels.saveProgress(session.self, progress), (e) => failure(session, stage, "ProgressNotSaved", e.message))
       return { cheaters: [], reveal: { rpi: t.next.rpi.toString(), salt: t.next.salt } }
     })
   )
@@ -486,7 +531,7 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
         share: ThresholdSerialization.encodeKeyShare(t.key.share),
         unsafeAllowTestKeySizes: t.key.policy.unsafeAllowTestKeySizes === true
       }
-      yield* PartialModels.put(session.self, model)
+      const stored = yield* Effect.mapError(PartialModels.put(session.self, model), (e) => failure(session, stage, "ModelNotStored", e.message))
       // The owner's own record of its partial model (never sent anywhere); the label holder adds its test predictions.
       const output = {
         taskId: session.taskId,
@@ -497,6 +542,8 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
         constantColumns: t.block.constantColumns,
         /** This party's own ids in the common aligned order (what its weights were trained over). */
         alignedIds: t.ids,
+        /** Content hash of the sealed partial model this party stored (PartialModels.digestOf). */
+        modelDigest: stored.digest,
         evaluation: t.evaluation
       }
       const digest = sha256Digest(output)
@@ -504,6 +551,13 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       return { digest, location }
     })
   )
+
+  // Stateless: a later attempt (or a failed task's coordinator) may send it without any training memory.
+  const cleanupHandler = handler(Spec.cleanup, (_request, session) =>
+    Effect.map(
+      Effect.mapError(PartialModels.removeProgress(session.self, session.taskId), (e) => failure(session, Spec.cleanup.name, "ProgressNotRemoved", e.message)),
+      (removed) => ({ removed })
+    ))
 
   // ---- joint prediction (training evaluation and the prediction kinds) -----------------------------------
 
@@ -518,8 +572,8 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       if (found !== undefined) return { key: found.key, scaleBits: found.model.scaleBits, ids: found.ids, rows: found.rows, w: found.model.weights, modelId: found.model.modelId }
       if (task.kind === "train") return yield* fail(session, stage, "MissingState", "prepare has not run")
       const params = task.params
-      const model = yield* PartialModels.get(session.self, params.model)
-      if (model === undefined) return yield* fail(session, stage, "UnknownModel", `no partial model ${params.model} at this party`)
+      const model = yield* Effect.mapError(PartialModels.get(session.self, params.model), (e) =>
+        failure(session, stage, e.reason === "Missing" ? "UnknownModel" : `PartialModel${e.reason}`, e.message))
       if (model.parties.length !== session.participants.length || model.parties.some((p, i) => p !== session.participants[i])) {
         return yield* fail(session, stage, "ModelMismatch", "the prediction task must name the training task's parties in the same order")
       }
@@ -580,7 +634,7 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       const stage = Spec.predictOutput.name
       const p = yield* predictRows(session, stage)
       const cs = yield* attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(p.key.tpk.publicKey, request.ciphertexts))
-      const { engine, cheaters, valid } = yield* collectPartials(session, stage, p.key, cs, request.partials, `decrypt|predict/${request.requestId}`, (x) => x)
+      const { engine, cheaters, valid } = yield* collectPartials(session, stage, p.key, cs, request.partials, `decrypt|predict/${request.requestId}`)
       if (cheaters.length > 0 || valid.length < p.key.tpk.threshold) return { cheaters, count: 0, digest: "", location: "" }
       const layout = Secure.predictionLayout(engine.pk, { parties: session.participants.length, scaleBits: p.scaleBits })
       const plain = yield* attempt(session, stage, "DecryptionFailed", () => Secure.combineAll(engine, cs, valid))
@@ -605,7 +659,7 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
 
   const own =
     task.kind === "train"
-      ? [prepare, deal, keys, score, blindHandler, decryptHandler, judgeHandler, gradientHandler, updateHandler, finishHandler, predictScore, predictOutput]
+      ? [prepare, deal, keys, score, blindHandler, decryptHandler, judgeHandler, gradientHandler, updateHandler, finishHandler, cleanupHandler, predictScore, predictOutput]
       : [decryptHandler, predictScore, predictOutput]
   return [...psi, ...own]
 }

@@ -15,8 +15,11 @@
  * receiver, digests compared) → prepare (blocks, split, first RPI commitment) → keys (dealer ceremony, shares
  * sealed over the PSI channel, transcript digest committed) → train (iterations: score → [blind × n → decrypt →
  * judge] → gradient → decrypt → update) → evaluate (joint prediction of the test split for the label holder) →
- * finish (partial models stored by their owners). Round data travel through the coordinator's relay; the chain
- * gets one Merkle root per phase (`session.commit`), so its cost does not grow with iterations.
+ * finish (partial models sealed at rest by their owners, PartialModels.ts; prediction tasks read them back,
+ * also after a participant restart). Round data travel through the coordinator's relay; the chain
+ * gets one Merkle root per phase (`session.commit`), so its cost does not grow with iterations. A party's
+ * partial decryptions of one round travel as one batch with one proof of correctness (ThresholdPaillier.ts
+ * "Batched proof"); a batch whose proof fails names its party (InvalidPartialDecryption).
  *
  * Leakage (semi-honest parties, honest-but-curious coordinator):
  * - alignment: as query.psi-aligned (set sizes; the intersection, in a pseudorandom order, to every party);
@@ -26,7 +29,13 @@
  *   the judge are sealed to the label holder, so neither the coordinator nor the other parties see them;
  * - gradients: each party learns only its own mini-batch gradient Σ_j d_j·x_j^p (masked with κ extra bits for
  *   everyone else), never a per-row label, residual or indicator;
- * - everyone learns the batch schedule (public seeds) and the test metrics the coordinator reports.
+ * - everyone learns the batch schedule (public seeds) and the test metrics the coordinator reports;
+ * - a coordinator restart resumes at an iteration boundary the coordinator names (coordinator.ts); parties keep
+ *   their last two boundaries, so a resumed attempt can repeat at most one iteration, re-blinded with fresh ρ, η
+ *   (the label holder may see a second blinded value of that batch's rows). The coordinator sees a digest of
+ *   each party's restored id order (to compare them), a hash of the first attempt's pseudorandom order.
+ * - the sealed progress files are removed (`cleanup`) once the coordinator has checkpointed the task's result,
+ *   or when the task fails (it cannot be resumed then); a party unreachable at that moment keeps its files.
  */
 import { Schema } from "effect"
 import { Address } from "../../task/TaskSpec.ts"
@@ -118,7 +127,11 @@ export type Sealed = typeof Sealed.Type
 
 export const prepare = stage(
   "vertical.prepare",
-  Schema.Struct({}),
+  /**
+   * `resumeAt`: a later attempt resumes training at this iteration boundary (coordinator checkpoint); each party
+   * restores its sealed progress there (PartialModels.Progress) and commits again to the RPI it had committed to.
+   */
+  Schema.Struct({ resumeAt: Schema.optional(Count) }),
   Schema.Struct({
     alignment: Schema.String,
     rows: Count,
@@ -126,7 +139,12 @@ export const prepare = stage(
     constantColumns: Schema.Array(Schema.String),
     clipped: Count,
     /** H(RPI ‖ salt) for the first batch (§6.4 commit–reveal). */
-    commit: Schema.String
+    commit: Schema.String,
+    /**
+     * Set when resuming: PartialModels.resumeDigest of the iteration and the id order this party restored. The
+     * coordinator requires every party's to be equal (ResumeOrderMismatch naming the parties that differ).
+     */
+    resumed: Schema.optional(Schema.String)
   })
 )
 export const EncryptedShare = Schema.Struct({ recipient: Schema.String, index: Count, box: Bytes })
@@ -186,6 +204,11 @@ export const predictOutput = stage(
   })
 )
 export const finish = stage("vertical.finish", Schema.Struct({}), Schema.Struct({ digest: Schema.String, location: Schema.String }))
+/**
+ * The task is over (its result checkpointed, or it failed): each party removes its sealed training progress.
+ * Stateless and idempotent, so a later attempt can send it again.
+ */
+export const cleanup = stage("vertical.cleanup", Schema.Struct({}), Schema.Struct({ removed: Count }))
 
 // ---- results --------------------------------------------------------------------------------------------
 
@@ -195,12 +218,16 @@ export const Counters = Schema.Struct({
   rounds: Count,
   decryptedCiphertexts: Count,
   partialDecryptions: Count,
+  /** Proofs of correct partial decryption: one per party per decryption round, however many ciphertexts. */
+  decryptionProofs: Count,
   comparisons: Count
 })
 export type Counters = typeof Counters.Type
 
 export const TrainResult = Schema.Struct({
   kind: Schema.String,
+  /** Set when a coordinator restart resumed training: the iteration the last attempt started from. */
+  resumedFromIteration: Schema.optional(Count),
   /** The model id for prediction tasks: this task's id. */
   modelId: Schema.String,
   parties: Schema.Array(Schema.String),

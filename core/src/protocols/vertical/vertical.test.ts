@@ -9,12 +9,15 @@
  */
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
+import { sha256 } from "@noble/hashes/sha2.js"
+import { utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect, Layer } from "effect"
+import { hexlify, Wallet } from "ethers"
 import { describe, expect, it } from "vitest"
 import { LocalData, type TabularData } from "../../data/Tabular.ts"
 import * as TaskOutput from "../../data/TaskOutput.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
-import type { ParticipantFailure } from "../Protocol.ts"
+import type { CoordinatorSession, ParticipantFailure } from "../Protocol.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Linear from "./Linear.ts"
 import * as PartialModels from "./PartialModels.ts"
@@ -67,14 +70,18 @@ interface RunOptions {
   readonly extraColumns?: ReadonlyArray<ReadonlyArray<string>>
   readonly tamperAlignment?: number
   readonly decryptTimeoutMs?: number
+  /** Fixes the run: wallets, task id and every party's RPIs from this seed, rows in id order (Options.testSchedule). */
+  readonly seed?: string
 }
+
+const seededWallet = (seed: string, i: number) => new Wallet(hexlify(sha256(utf8ToBytes(`jointly/vertical/test-wallet|${seed}|${i}`))))
 
 // 512-bit keys keep the OpenSSL kernel's per-context cost low; 400 updates (8 batches of 50) keep the file
 // near a minute. The bench runs the book's 1500 updates at 2048 bits.
 const KEY = { keyBits: 512, unsafeAllowTestKeySizes: true, updates: 400 } as const
 
 const train = (d: Dataset, o: RunOptions) => {
-  const wallets = d.tables.map(() => InMemoryHost.randomWallet())
+  const wallets = d.tables.map((_, i) => (o.seed === undefined ? InMemoryHost.randomWallet() : seededWallet(o.seed, i)))
   const addresses = wallets.map((w) => w.address)
   const params: Spec.TrainParams = {
     idColumn: "id",
@@ -86,9 +93,12 @@ const train = (d: Dataset, o: RunOptions) => {
     ...o.overrides
   }
   const datas = d.tables.map((t, i) => tabular(`${d.name}-${i}`, t, o.patch?.[i]))
+  // One test store for every party (keyed by owner), shared with the prediction tasks of the same test.
+  const models = PartialModels.testMemory()
+  const options = (i: number): Participant.Options => ({ ...(o.cheat === i ? { cheat: "partial-decryption" } : {}), ...(o.seed === undefined ? {} : { testSchedule: o.seed }) })
   const host = InMemoryHost.make(
     datas.map((data, i) => {
-      let handlers: Array<InMemoryHost.AnyStageHandler> = Participant.handlers(d.name, { kind: "train", model: o.model, params }, addresses, o.cheat === i ? { cheat: "partial-decryption" } : {})
+      let handlers: Array<InMemoryHost.AnyStageHandler> = Participant.handlers(d.name, { kind: "train", model: o.model, params }, addresses, options(i))
       if (o.tamperAlignment === i) {
         // A party whose join produced another order: its prepare reports a different alignment digest.
         handlers = handlers.map((h) => h.stage.name !== Spec.prepare.name ? h : { ...h, handle: (req: any, s: any) => Effect.map(h.handle(req, s), (rep: any) => ({ ...rep, alignment: "0x" + "ab".repeat(32) })) })
@@ -97,12 +107,18 @@ const train = (d: Dataset, o: RunOptions) => {
         wallet: wallets[i],
         handlers,
         faults: o.faults?.[i] ?? [],
-        provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, dataLayer(data)) as Effect.Effect<A, ParticipantFailure>
+        provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.merge(dataLayer(data), models)) as Effect.Effect<A, ParticipantFailure>
       }
-    })
+    }),
+    o.seed === undefined ? {} : { taskId: `vertical-${o.seed}` }
   )
   const run = host.run((session) => Coordinator.runTraining(session, o.model, params, { timeoutMs: 120_000, decryptTimeoutMs: o.decryptTimeoutMs }))
-  return { host, params, addresses, wallets, datas, run }
+  const stored = (owner: string, modelId: string) => Effect.runPromise(Effect.provide(PartialModels.get(owner, modelId), models))
+  /** The party's sealed progress at `iteration`, or the store's failure reason ("Missing" once cleaned up). */
+  const progressAt = (owner: string, taskId: string, iteration: number) =>
+    Effect.runPromise(Effect.provide(Effect.result(PartialModels.loadProgress(owner, taskId, iteration)), models)).then((r) => (r._tag === "Success" ? r.success : r.failure.reason))
+  const saveProgress = (owner: string, progress: PartialModels.Progress) => Effect.runPromise(Effect.provide(PartialModels.saveProgress(owner, progress), models))
+  return { host, params, addresses, wallets, datas, run, models, stored, progressAt, saveProgress }
 }
 
 const plaintextReference = (d: Dataset, model: Linear.ModelKind, params: Spec.TrainParams, result: Spec.TrainResult, ids: ReadonlyArray<string>) =>
@@ -113,23 +129,23 @@ const sharedIds = (d: Dataset) => {
   return [...sets[0]!].filter((id) => sets.every((s) => s.has(id)))
 }
 
-const trainAndCompare = async (d: Dataset, model: Linear.ModelKind, overrides: Partial<Spec.TrainParams> = {}, accuracyFloor = 0.9) => {
-  const t = train(d, { model, overrides })
+const trainAndCompare = async (d: Dataset, model: Linear.ModelKind, overrides: Partial<Spec.TrainParams> = {}, seed?: string) => {
+  const t = train(d, { model, overrides, ...(seed === undefined ? {} : { seed }) })
   const result = (await Effect.runPromise(t.run)) as Spec.TrainResult
   const holder = t.addresses[0]!
-  const stored = await Effect.runPromise(PartialModels.get(holder, result.modelId))
+  const stored = await t.stored(holder, result.modelId)
   expect(stored).toBeDefined()
   const ids = stored!.ids
   expect(new Set(ids)).toEqual(new Set(sharedIds(d)))
   const ref = plaintextReference(d, model, t.params, result, ids)
   for (const m of ["accuracy", "precision", "recall"] as const) expect(Math.abs(result.test[m] - ref.metrics[m])).toBeLessThanOrEqual(0.01)
-  expect(result.test.accuracy).toBeGreaterThan(accuracyFloor)
+  expect(result.test.accuracy).toBeGreaterThan(0.9)
   // The label holder's evaluation (joint prediction of the test split) gives the plaintext model's label per id.
   const evaluation = (t.host.memory(holder).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; positive: Array<boolean> } }).evaluation
   expect(evaluation.ids).toEqual(ref.testIds)
   expect(evaluation.positive).toEqual(ref.predicted)
   // Partial models never left their owners: no weight appears in anything the coordinator saw.
-  const w = (await Effect.runPromise(PartialModels.get(t.addresses[1]!, result.modelId)))!.weights
+  const w = (await t.stored(t.addresses[1]!, result.modelId)).weights
   const wire = t.host.transcript.map((e) => e.json).join("\n")
   for (const x of w.slice(0, 3)) expect(wire).not.toContain(String(x))
   return { t, result, ref }
@@ -151,7 +167,7 @@ describe("vertical training over InMemoryHost (512-bit test keys)", () => {
         t.datas.map((data, i) => ({
           wallet: t.wallets[i],
           handlers: Participant.handlers(bcw.name, kind === "online" ? { kind, params: params as Spec.OnlineParams } : { kind, params: params as Spec.BatchParams }, t.addresses),
-          provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, dataLayer(data)) as Effect.Effect<A, ParticipantFailure>
+          provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.merge(dataLayer(data), t.models)) as Effect.Effect<A, ParticipantFailure>
         }))
       )
       return Effect.runPromise(host.run((s) => Coordinator.runPrediction(s, Spec.kinds[kind], params, { timeoutMs: 20_000 }))).then((r) => ({ r, out: host.memory(requester).get(TaskOutput.MEMORY_KEY) as { ids: Array<string>; positive: Array<boolean>; scores: Array<number> } }))
@@ -171,14 +187,92 @@ describe("vertical training over InMemoryHost (512-bit test keys)", () => {
     await trainAndCompare(wdbc, "svm")
   }, 60_000)
 
-  // The requirement is the comparison with the plaintext model on the same schedule. The absolute floor only
-  // guards against both learning nothing: the Taylor-approximated model scores 0.88–0.95 depending on the
-  // schedule commit–reveal draws each run (the plaintext reference with it too), so its floor is 0.8 —
-  // still far above the majority-class rate (0.64 on bcw, 0.63 on wdbc).
-  it("logistic regression (Taylor sigmoid) on bcw and wdbc matches the plaintext model", async () => {
-    await trainAndCompare(bcw, "logistic", {}, 0.8)
-    await trainAndCompare(wdbc, "logistic", {}, 0.8)
+  // A production run's split and batches follow the PSI's random order and commit–reveal's random integers, so
+  // the Taylor-approximated model's accuracy moves with them (0.88–0.95, the plaintext reference with it). The
+  // test fixes them (Options.testSchedule, never a task param): on this schedule the plaintext reference scores
+  // 0.952 on bcw and 0.941 on wdbc, so the 0.9 floor holds for the plaintext model and must for the secure one.
+  it("logistic regression (Taylor sigmoid) on bcw and wdbc matches the plaintext model on a fixed schedule", async () => {
+    for (const d of [bcw, wdbc]) {
+      const { t, result, ref } = await trainAndCompare(d, "logistic", {}, "s0")
+      expect(ref.metrics.accuracy).toBeGreaterThan(0.9)
+      // The schedule is the one the seed fixes: every party's RPIs replayed from it.
+      expect(result.schedule).toEqual(Array.from({ length: result.iterations }, (_, i) => Linear.batchSeed(result.modelId, i, t.addresses.map((a) => Participant.seededRpi("s0", a, i).rpi))))
+    }
   }, 120_000)
+})
+
+/** A coordinator session that dies (as a SIGKILL would) when `when` matches a round's stage and first request. */
+const dying = (session: CoordinatorSession, when: (stage: string, request: any) => boolean): CoordinatorSession => ({
+  ...session,
+  round: (stage, requests, options) => (when(stage.name, requests.values().next().value) ? Effect.die("coordinator killed") : session.round(stage, requests, options))
+})
+
+describe("vertical training across a coordinator restart", () => {
+  it("resumes at the last checkpointed iteration with every party's w^p and commitments, and ends where an uninterrupted run does", async () => {
+    const overrides = { updates: 300, batchSize: 50 }
+    const seed = "s0"
+    const whole = train(bcw, { model: "svm", overrides, seed })
+    const uninterrupted = (await Effect.runPromise(whole.run)) as Spec.TrainResult
+
+    const t = train(bcw, { model: "svm", overrides, seed })
+    // Attempt 1: the coordinator dies as it starts iteration 3 (after checkpointing iterations 0–2).
+    const crashAt = 3
+    const crashing = (s: CoordinatorSession) => dying(s, (stage, request) => stage === Spec.score.name && request.iteration === crashAt)
+    const first = await Effect.runPromiseExit(t.host.run((s) => Coordinator.runTraining(crashing(s), "svm", t.params, { timeoutMs: 120_000 }), 1))
+    expect(first._tag).toBe("Failure")
+    // Attempt 2: fresh participant memory (no key share, no scratch state), the same checkpoints and stores; it
+    // dies again during evaluation, after the "training finished" checkpoint: the final progress must survive.
+    const taskId = `vertical-${seed}`
+    const iterations = uninterrupted.iterations
+    const evaluating = (s: CoordinatorSession) => dying(s, (stage, request) => stage === Spec.predictScore.name && request.requestId === "evaluate")
+    const second = await Effect.runPromiseExit(t.host.run((s) => Coordinator.runTraining(evaluating(s), "svm", t.params, { timeoutMs: 120_000 }), 2))
+    expect(second._tag).toBe("Failure")
+    for (const a of t.addresses) expect(await t.progressAt(a, taskId, iterations)).toMatchObject({ iteration: iterations })
+    const trainCommits = () => t.host.commitments.filter((c) => c.phase === "vertical.train")
+    expect(trainCommits()).toHaveLength(1)
+    // Attempt 3 resumes at the last boundary straight into evaluation, without committing the train phase again.
+    const result = (await Effect.runPromise(t.host.run((s) => Coordinator.runTraining(s, "svm", t.params, { timeoutMs: 120_000 }), 3))) as Spec.TrainResult
+    expect(result.resumedFromIteration).toBe(iterations)
+    expect(trainCommits()).toHaveLength(1)
+    expect(result.commitments["vertical.train"]).toBe(trainCommits()[0]!.digest)
+    // The result is checkpointed, so the progress files are gone; a later attempt only repeats the cleanup.
+    for (const a of t.addresses) for (const i of [iterations - 1, iterations]) expect(await t.progressAt(a, taskId, i)).toBe("Missing")
+    const again = (await Effect.runPromise(t.host.run((s) => Coordinator.runTraining(s, "svm", t.params, { timeoutMs: 120_000 }), 4))) as Spec.TrainResult
+    expect(again).toEqual(result)
+    expect(result.schedule).toEqual(uninterrupted.schedule)
+    expect(result.counters.comparisons).toBe(uninterrupted.counters.comparisons)
+    // Fixed-point training is exact: the resumed partial models are the uninterrupted ones, bit for bit.
+    for (const [i, a] of t.addresses.entries()) expect((await t.stored(a, result.modelId)).weights).toEqual((await whole.stored(whole.addresses[i]!, uninterrupted.modelId)).weights)
+    expect(result.test).toEqual(uninterrupted.test)
+    const ids = (await t.stored(t.addresses[0]!, result.modelId)).ids
+    const ref = plaintextReference(bcw, "svm", t.params, result, ids)
+    const evaluation = (t.host.memory(t.addresses[0]!, 3).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; positive: Array<boolean> } }).evaluation
+    expect(evaluation.positive).toEqual(ref.predicted)
+  }, 180_000)
+
+  it("a party whose restored row order differs is named (ResumeOrderMismatch) and the failed task's progress is removed", async () => {
+    const t = train(bcw, { model: "svm", overrides: { updates: 150, batchSize: 50 }, seed: "s1" })
+    const crashAt = 2
+    const first = await Effect.runPromiseExit(t.host.run((s) => Coordinator.runTraining(dying(s, (stage, request) => stage === Spec.score.name && request.iteration === crashAt), "svm", t.params, { timeoutMs: 120_000 }), 1))
+    expect(first._tag).toBe("Failure")
+    const taskId = "vertical-s1"
+    // Party b's progress (sealed under its own key, so only b's store could do this) gets two rows swapped: still
+    // a permutation of the join, so only the cross-check can tell.
+    const saved = (await t.progressAt(t.addresses[1]!, taskId, crashAt)) as PartialModels.Progress
+    const ids = [...saved.ids]
+    ;[ids[0], ids[1]] = [ids[1]!, ids[0]!]
+    await t.saveProgress(t.addresses[1]!, { ...saved, ids })
+    const error = await Effect.runPromise(Effect.flip(t.host.run((s) => Coordinator.runTraining(s, "svm", t.params, { timeoutMs: 120_000 }), 2))) as { _tag: string; reason: string; detail: string }
+    expect(error._tag).toBe("ProtocolError")
+    expect(error.reason).toBe("ResumeOrderMismatch")
+    expect(error.detail).toContain(t.addresses[1]!)
+    expect(error.detail).not.toContain(t.addresses[0]!)
+    expect(error.detail).not.toContain(t.addresses[2]!)
+    // Stopped before a key was dealt again (attempt 1 dealt the only one).
+    expect(t.host.transcript.filter((e) => e.stage === Spec.deal.name && e.direction === "request")).toHaveLength(1)
+    // The task failed for good, so nobody keeps its progress.
+    for (const a of t.addresses) for (const i of [crashAt - 1, crashAt]) expect(await t.progressAt(a, taskId, i)).toBe("Missing")
+  }, 60_000)
 })
 
 describe("vertical training faults", () => {

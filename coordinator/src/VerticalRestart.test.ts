@@ -1,0 +1,69 @@
+/**
+ * Vertical SVM across a coordinator crash: anvil, the coordinator as its own process (SIGKILLed once training
+ * has passed an iteration boundary, restarted over the same store) and three participant processes on the
+ * PSI-split bcw files. The restarted coordinator resumes training at its last checkpointed iteration — the
+ * parties restore w^p, their id order and their committed RPIs from their sealed progress files — and the
+ * result agrees, id by id, with the plaintext SVM trained on the joined table with the published schedule.
+ */
+import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
+import type * as Spec from "@jointly/core/protocols/vertical/spec.ts"
+import * as LocalCluster from "./local/LocalCluster.ts"
+import * as F from "./testing/fixtures.ts"
+
+const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
+const names = ["a", "b", "c"] as const
+
+let dir: string
+let cluster: LocalCluster.LocalCluster
+let tables: Array<Reference.Table>
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "jointly-vertical-restart-"))
+  tables = await Promise.all(names.map(async (n) => Reference.parseCsv(await readFile(example(`bcw_vertical_party_${n}_psi.csv`), "utf8"))))
+  cluster = await LocalCluster.start({
+    dataDir: join(dir, "cluster"),
+    coordinatorProcess: true,
+    parties: names.map((name, i) => ({
+      name,
+      datasets: [{ name: "bcw", file: example(`bcw_vertical_party_${name}_psi.csv`), columns: tables[i]!.columns.map((c) => ({ name: c, type: c === "id" ? "string" : "integer" })) }] as never
+    }))
+  })
+}, 240_000)
+
+afterAll(async () => {
+  await cluster?.stop()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+const party = (name: string) => cluster.parties.find((p) => p.name === name)!
+
+describe("vertical SVM across a coordinator restart", () => {
+  it("resumes training at the last iteration boundary and ends with the plaintext SVM's labels", async () => {
+    const params = Reference.trainParams(names.map((n, i) => ({ address: party(n).address, table: tables[i]! })), { keyBits: 512, unsafeAllowTestKeySizes: true, updates: 400, batchSize: 50 })
+    const id = await cluster.submit({ kind: "modeling.vertical-svm", parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params: params as never })
+    const trained = (e: { type: string; data: unknown }) => e.type === "Progress" && (e.data as { stage?: string; done?: number }).stage === "vertical.train" && ((e.data as { done: number }).done ?? 0) >= 2
+    await F.eventually(async () => ((await cluster.task(id).catch(() => undefined))?.events.some(trained) ? true : undefined), "two training iterations", 120_000)
+    await cluster.restartCoordinator("SIGKILL")
+
+    const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    // Attempts count from 0: the restart rescheduled the task once.
+    expect(detail.attempt).toBe(1)
+    expect(detail.events.some((e) => e.type === "Scheduled" && String((e.data as { reason?: string }).reason).includes("coordinator restarted"))).toBe(true)
+    const result = detail.result as Spec.TrainResult
+    expect(result.resumedFromIteration).toBeGreaterThanOrEqual(2)
+    expect(result.iterations).toBe(8)
+    expect(result.schedule).toHaveLength(8)
+
+    const holder = JSON.parse(await readFile(join(party("a").dataDir, "outputs", `${id}.json`), "utf8"))
+    const ref = Reference.reference(tables, 1, "svm", params, result.schedule, holder.alignedIds)
+    expect(holder.evaluation.ids).toEqual(ref.testIds)
+    expect(holder.evaluation.positive).toEqual(ref.predicted)
+    for (const m of ["accuracy", "precision", "recall"] as const) expect(Math.abs(result.test[m] - ref.metrics[m])).toBeLessThanOrEqual(0.01)
+  }, 360_000)
+})
