@@ -19,18 +19,13 @@ import type { WireError } from "@jointly/core/wire/Messages.ts"
 import { type AwaitingHuman, events, HumanDecision, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
 import type { DatasetSpec } from "./datasets/Dataset.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
+import type { ConsentInput } from "./policy/ConsentPolicy.ts"
 import * as HumanToken from "./policy/HumanToken.ts"
 import * as ProtocolWorker from "./worker/ProtocolWorker.ts"
 
 /** What the consent policy is asked about a task (participant/src/policy). */
-export interface ConsentQuestion {
+export interface ConsentQuestion extends Omit<ConsentInput, "model"> {
   readonly taskId: string
-  readonly kind: string
-  readonly initiator: string
-  readonly parties: number
-  readonly dataset: string
-  readonly columns: ReadonlyArray<string>
-  readonly params: unknown
 }
 
 export interface ConsentDecision {

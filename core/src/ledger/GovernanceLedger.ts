@@ -28,21 +28,13 @@ import * as ModelRequests from "./generated/ModelRequests.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
 import * as Settlement from "./generated/Settlement.ts"
 import { jsonRpc, toLedgerError } from "./EthersLedger.ts"
-import { LedgerError, ZERO_HASH, reasonHash, type Hex, type TxReceipt } from "./Ledger.ts"
+import { LedgerError, ZERO_HASH, reasonHash, type Hex, type SuiteAddresses, type TxReceipt } from "./Ledger.ts"
 
 export { AccessGrants, Certificates, DataCatalog, Governance, ModelRequests, Settlement }
 
 // ---------------------------------------------------------------- addresses and deployment
 
-/** The governance contracts of a deployment; saved next to registry and ledger (optional there, for old files). */
-export interface SuiteAddresses {
-  readonly catalog: string
-  readonly grants: string
-  readonly modelRequests: string
-  readonly settlement: string
-  readonly governance: string
-  readonly certificates: string
-}
+export type { SuiteAddresses }
 
 export const suiteKeys: ReadonlyArray<keyof SuiteAddresses> = ["catalog", "grants", "modelRequests", "settlement", "governance", "certificates"]
 

@@ -60,19 +60,22 @@ export interface Addresses {
   readonly deployBlock?: bigint
 }
 
+/** The governance contracts of a deployment (GovernanceLedger.ts), saved next to registry and ledger. */
+export interface SuiteAddresses {
+  readonly catalog: string
+  readonly grants: string
+  readonly modelRequests: string
+  readonly settlement: string
+  readonly governance: string
+  readonly certificates: string
+}
+
 export interface Deployment extends Addresses {
   /**
    * The governance contracts (GovernanceLedger.ts): catalogue, grants, model requests, settlement, votes,
    * certificates. Absent in deployments saved before they existed; `ensureDeployment` extends those.
    */
-  readonly suite?: {
-    readonly catalog: string
-    readonly grants: string
-    readonly modelRequests: string
-    readonly settlement: string
-    readonly governance: string
-    readonly certificates: string
-  }
+  readonly suite?: SuiteAddresses
   readonly chainId: bigint
   readonly deployBlock: bigint
   readonly supervisor: string

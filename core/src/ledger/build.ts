@@ -48,8 +48,10 @@ interface AstNode {
 
 const main = () => {
   const sourceNames = readdirSync(contractsDir).filter((f) => f.endsWith(".sol")).sort()
+  // lib/ holds libraries the contracts import; they get no binding of their own (their functions are internal).
+  const libraryNames = readdirSync(join(contractsDir, "lib")).filter((f) => f.endsWith(".sol")).sort().map((f) => `lib/${f}`)
   const sources = Object.fromEntries(
-    sourceNames.map((name) => [name, { content: readFileSync(join(contractsDir, name), "utf8") }])
+    [...sourceNames, ...libraryNames].map((name) => [name, { content: readFileSync(join(contractsDir, name), "utf8") }])
   )
   const stamp = createHash("sha256")
     .update(solc.version())

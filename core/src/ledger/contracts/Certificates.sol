@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {Signatures} from "./lib/Signatures.sol";
+
 interface ICertRegistry {
     function isActive(address account) external view returns (bool);
 }
@@ -29,7 +31,6 @@ contract Certificates {
     event Certified(bytes32 indexed certId, bytes32 indexed docHash, address indexed submitter, bytes32 metaHash, uint64 claimedAt, bytes signature);
     event Endorsed(bytes32 indexed certId, address indexed endorser);
 
-    uint256 private constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     uint256 private constant MAX_SKEW = 1 hours;
 
     ICertRegistry public immutable registry;
@@ -75,15 +76,8 @@ contract Certificates {
         return certs[certId];
     }
 
-    function _recover(bytes32 digest, bytes calldata sig) private pure returns (address) {
-        if (sig.length != 65) revert InvalidSignature();
-        bytes32 r = bytes32(sig[0:32]);
-        bytes32 s = bytes32(sig[32:64]);
-        uint8 v = uint8(sig[64]);
-        if (v < 27) v += 27;
-        if ((v != 27 && v != 28) || uint256(s) > HALF_N) revert InvalidSignature();
-        address signer = ecrecover(digest, v, r, s);
+    function _recover(bytes32 digest, bytes calldata sig) private pure returns (address signer) {
+        signer = Signatures.recover(digest, sig);
         if (signer == address(0)) revert InvalidSignature();
-        return signer;
     }
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {Signatures} from "./lib/Signatures.sol";
+
 interface IConsortiumRegistry {
     function isActive(address account) external view returns (bool);
 }
@@ -93,7 +95,6 @@ contract TaskLedger {
     bytes32 public constant CONSENT_TYPEHASH =
         keccak256("Consent(bytes32 taskId,bytes32 specHash,bool approve,bytes32 reasonHash)");
     /// @dev Upper bound of a canonical ECDSA s (EIP-2): rejects the malleable twin of a signature.
-    uint256 private constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     IConsortiumRegistry public immutable registry;
     address public immutable supervisor;
@@ -298,15 +299,8 @@ contract TaskLedger {
         return t.initiator != address(0);
     }
 
-    function _recover(bytes32 digest, bytes calldata sig) private pure returns (address) {
-        if (sig.length != 65) revert InvalidSignature();
-        bytes32 r = bytes32(sig[0:32]);
-        bytes32 s = bytes32(sig[32:64]);
-        uint8 v = uint8(sig[64]);
-        if (v < 27) v += 27;
-        if ((v != 27 && v != 28) || uint256(s) > HALF_N) revert InvalidSignature();
-        address signer = ecrecover(digest, v, r, s);
+    function _recover(bytes32 digest, bytes calldata sig) private pure returns (address signer) {
+        signer = Signatures.recover(digest, sig);
         if (signer == address(0)) revert InvalidSignature();
-        return signer;
     }
 }
