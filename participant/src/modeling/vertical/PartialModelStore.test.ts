@@ -60,7 +60,7 @@ describe("sealed partial-model store", () => {
     weights: [0.1 + 0.2, -3.0000000000000004e-7],
     featureBound: 4,
     scaleBits: 16,
-    ids: ["u1", "u2", "u3"],
+    ids: ["patient-7731", "patient-7732", "patient-7733"],
     test: [2],
     publicKey: new Uint8Array([1, 2, 3]),
     share: new Uint8Array([9, 8, 7, 6]),
@@ -77,7 +77,7 @@ describe("sealed partial-model store", () => {
     expect(await Effect.runPromise(reopened.get(owner.address, "m1"))).toEqual(model("m1"))
     const text = await readFile(PartialModelStore.fileOf(dataDir, "m1"), "utf8")
     expect(JSON.parse(text).digest).toBe(stored.digest)
-    for (const secret of ["u1", "0.30000000000000004", "CQgHBg=="]) expect(text).not.toContain(secret)
+    for (const secret of ["patient-773", "0.30000000000000004", "CQgHBg=="]) expect(text).not.toContain(secret)
   })
 
   it("rejects a missing, tampered, foreign-key, other-owner or renamed model with a typed error", async () => {
