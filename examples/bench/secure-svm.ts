@@ -16,7 +16,7 @@ import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
 import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
-import { JobRunner, JobRunnerError } from "@jointly/core/compute/JobRunner.ts"
+import type { JobRunner } from "@jointly/core/compute/JobRunner.ts"
 import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
 import { LocalData, type TabularData } from "@jointly/core/data/Tabular.ts"
 import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
@@ -25,10 +25,10 @@ import * as Model from "@jointly/core/protocols/secure-svm/Model.ts"
 import * as Participant from "@jointly/core/protocols/secure-svm/participant.ts"
 import { hyperOf, type Params, type Result } from "@jointly/core/protocols/secure-svm/spec.ts"
 import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
-import * as WorkerPool from "@jointly/participant/worker/WorkerPool.ts"
 import * as SealCkks from "@jointly/participant/he/SealCkks.ts"
 import { foldScaling } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
 import { predictLinear } from "@jointly/core/models/ModelArtifact.ts"
+import * as PoolRunner from "./PoolRunner.ts"
 import { emit, progress } from "./Report.ts"
 
 const file = fileURLToPath(new URL("../../../shared/datasets/bcw.csv", import.meta.url))
@@ -73,11 +73,7 @@ export const run = async () => {
   const tables = parties.map((p) => p.table)
   // The participants' choice (ProtocolHost.inline): OpenSSL in Node; the pool's workers choose the same in jobs.ts.
   const kernels = await SelectKernels.select()
-  const pool = await WorkerPool.open()
-  const runner = Layer.succeed(JobRunner, {
-    size: pool.size,
-    runAll: (job, inputs) => Effect.tryPromise({ try: () => pool.runAll(job, inputs), catch: (e) => new JobRunnerError({ job, detail: String(e) }) })
-  })
+  const { pool, runner } = await PoolRunner.open()
   try {
     progress(`horizontal-svm: mode A in memory`)
     let started = performance.now()

@@ -23,7 +23,7 @@
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
-import { JobRunner, JobRunnerError } from "@jointly/core/compute/JobRunner.ts"
+import type { JobRunner } from "@jointly/core/compute/JobRunner.ts"
 import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
 import { LocalData, type TabularData } from "@jointly/core/data/Tabular.ts"
 import type { CoordinatorSession, ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
@@ -33,7 +33,7 @@ import * as Participant from "@jointly/core/protocols/vertical/participant.ts"
 import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
 import * as Spec from "@jointly/core/protocols/vertical/spec.ts"
 import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
-import * as WorkerPool from "@jointly/participant/worker/WorkerPool.ts"
+import * as PoolRunner from "./PoolRunner.ts"
 import { emit, progress } from "./Report.ts"
 
 const source = (party: string) => fileURLToPath(new URL(`../../../shared/datasets/bcw_vertical_party_${party}_psi.csv`, import.meta.url))
@@ -119,11 +119,7 @@ const runOnce = async (model: "svm" | "logistic", tables: ReadonlyArray<Referenc
 
 export const run = async () => {
   const kernels = await SelectKernels.select()
-  const pool = await WorkerPool.open()
-  const runner = Layer.succeed(JobRunner, {
-    size: pool.size,
-    runAll: (job, inputs) => Effect.tryPromise({ try: () => pool.runAll(job, inputs), catch: (e) => new JobRunnerError({ job, detail: String(e) }) })
-  })
+  const { pool, runner } = await PoolRunner.open()
   try {
     const runs = [
       { name: "svm3", model: "svm", count: 3 },

@@ -35,15 +35,6 @@ export const trainParams = (
   ...options
 }) as unknown as Spec.TrainParams
 
-export const hyperOf = (model: Linear.ModelKind, params: Spec.TrainParams): Linear.Hyper => ({
-  model,
-  eta: params.eta ?? Spec.defaults.eta,
-  lambda: params.lambda ?? Spec.defaults.lambda,
-  batchSize: params.batchSize ?? Spec.defaults.batchSize,
-  updates: params.updates ?? Spec.defaults.updates,
-  scaleBits: params.scaleBits ?? Spec.defaults.scaleBits
-})
-
 /** `tables[0]` holds the label; `ids` is the aligned order; `schedule` the result's batch seeds. */
 export const reference = (
   tables: ReadonlyArray<Table>,
@@ -64,7 +55,7 @@ export const reference = (
   const x = ids.map((_, i) => Float64Array.from(blocks.flatMap((b) => Array.from(b.rows[i]!))))
   const labelIndex = tables[0]!.columns.indexOf(params.label.column)
   const positive = ids.map((id) => Number(byId[0]!.get(id)![labelIndex]) === positiveValue)
-  const w = Linear.trainPlaintext(hyperOf(model, params), x, positive, split.train, schedule)
+  const w = Linear.trainPlaintext(Spec.hyperOf(model, params), x, positive, split.train, schedule)
   const predicted = split.test.map((i) => Linear.scoreOf(w, x[i]!) >= 0)
   return {
     weights: w,

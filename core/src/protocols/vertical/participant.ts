@@ -111,14 +111,6 @@ export const seededRpi = (seed: string, party: string, iteration: number): Rpi =
   salt: crypto.getRandomValues(new Uint8Array(16))
 })
 
-const hyperOf = (model: Linear.ModelKind, p: Spec.TrainParams): Linear.Hyper => ({
-  model,
-  eta: p.eta ?? Spec.defaults.eta,
-  lambda: p.lambda ?? Spec.defaults.lambda,
-  batchSize: p.batchSize ?? Spec.defaults.batchSize,
-  updates: p.updates ?? Spec.defaults.updates,
-  scaleBits: p.scaleBits ?? Spec.defaults.scaleBits
-})
 
 export const shapeOf = (model: Linear.ModelKind, p: Spec.TrainParams, parties: number): Secure.Shape => ({
   parties,
@@ -255,7 +247,7 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       const start = request.resumeAt ?? 0
       const next = progress === undefined ? drawRpi(session, 0) : { rpi: BigInt(progress.rpi), salt: progress.salt }
       const w = progress === undefined ? new Float64Array(block.columns.length) : Float64Array.from(progress.weights)
-      const state: TrainState = { hyper: hyperOf(task.model, trainParams), ids, block, positive, split, w, next }
+      const state: TrainState = { hyper: Spec.hyperOf(task.model, trainParams), ids, block, positive, split, w, next }
       session.memory.set(TRAIN, state)
       return {
         alignment: aligned.digest,

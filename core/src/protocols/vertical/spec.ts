@@ -40,6 +40,7 @@
 import { Schema } from "effect"
 import { Address } from "../../task/TaskSpec.ts"
 import { stage } from "../Protocol.ts"
+import type { Hyper, ModelKind } from "./Linear.ts"
 
 export const kinds = {
   svm: "modeling.vertical-svm",
@@ -295,3 +296,13 @@ export const validate = (params: TrainParams, parties: ReadonlyArray<string>): I
   if (bits % 2 !== 0 || bits < 256) return new InvalidParams({ field: "keyBits", detail: "an even size of at least 256 bits" })
   return undefined
 }
+
+/** The training hyper-parameters of `params` with the defaults filled in: one definition for the parties and the plaintext reference. */
+export const hyperOf = (model: ModelKind, params: TrainParams): Hyper => ({
+  model,
+  eta: params.eta ?? defaults.eta,
+  lambda: params.lambda ?? defaults.lambda,
+  batchSize: params.batchSize ?? defaults.batchSize,
+  updates: params.updates ?? defaults.updates,
+  scaleBits: params.scaleBits ?? defaults.scaleBits
+})
