@@ -4,13 +4,12 @@
  * finishes with one Merkle-root phase commitment over all rounds. Real anvil, the coordinator as its own
  * process, three participant processes holding label-skewed shards of digits.csv.
  */
-import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Result } from "@jointly/core/protocols/federated-learning/spec.ts"
-import { digitsParams, file as digitsFile, loadDigits, nonIid, type Digits } from "@jointly/participant/modeling/DigitsFixture.ts"
+import { digitsParams, loadDigits, nonIid, type Digits } from "@jointly/participant/modeling/DigitsFixture.ts"
 import * as LocalCluster from "./local/LocalCluster.ts"
 import * as F from "./testing/fixtures.ts"
 
@@ -26,7 +25,7 @@ const csv = (d: Digits, rows: ReadonlyArray<ReadonlyArray<number>>) => [d.header
 const roundEvents = (events: LocalCluster.TaskDetail["events"]) =>
   events.flatMap((e) => (e.type === "Progress" && (e.data as { stage?: string }).stage === "fl.round" ? [(e.data as { done: number }).done] : []))
 
-describe.skipIf(!existsSync(digitsFile))("modeling.horizontal-fl across a coordinator crash", () => {
+describe("modeling.horizontal-fl across a coordinator crash", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "jointly-fl-restart-"))
     digits = loadDigits()

@@ -5,13 +5,12 @@
  * the HTTP API, batch prediction at one participant, and a consent refusal for a model over a policy bound.
  */
 import { createHash } from "node:crypto"
-import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Result } from "@jointly/core/protocols/federated-learning/spec.ts"
-import { digitsParams, digitsTopology, file as digitsFile, loadDigits, nonIid, type Digits } from "@jointly/participant/modeling/DigitsFixture.ts"
+import { digitsParams, digitsTopology, loadDigits, nonIid, type Digits } from "@jointly/participant/modeling/DigitsFixture.ts"
 import * as LocalCluster from "./local/LocalCluster.ts"
 
 const names = ["a", "b", "c"] as const
@@ -22,7 +21,7 @@ let test: ReadonlyArray<ReadonlyArray<number>>
 
 const csv = (d: Digits, rows: ReadonlyArray<ReadonlyArray<number>>) => [d.header.join(","), ...rows.map((r) => r.join(","))].join("\n") + "\n"
 
-describe.skipIf(!existsSync(digitsFile))("modeling.horizontal-fl over LocalCluster", () => {
+describe("modeling.horizontal-fl over LocalCluster", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "jointly-fl-"))
     digits = loadDigits()

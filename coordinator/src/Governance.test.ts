@@ -27,6 +27,7 @@ import * as Consortium from "./local/Consortium.ts"
 import * as Commands from "./cli/governance.ts"
 import * as F from "./testing/fixtures.ts"
 import * as Log from "./Log.ts"
+import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 
 const names = ["north", "south", "east"] as const
 type Name = (typeof names)[number]
@@ -95,7 +96,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-governance-"))
   const data = join(dir, "csv")
   await mkdir(data)
-  const text = await readFile(new URL("../../../shared/datasets/bcw.csv", import.meta.url), "utf8")
+  const text = await readFile(datasetFile("bcw.csv"), "utf8")
   const [head, ...lines] = text.split(/\r?\n/).filter((l) => l.trim() !== "")
   full = { header: head!.split(","), rows: lines.map((l) => l.split(",")) }
   // 20% held out as the test set the incentives commit to; the rest dealt round robin to the three owners.

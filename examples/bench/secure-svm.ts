@@ -13,7 +13,6 @@
  * Accuracy (precision, recall on the union of the local test splits) is reported with the plaintext SVM's as baseline.
  */
 import { readFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
 import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
 import type { JobRunner } from "@jointly/core/compute/JobRunner.ts"
@@ -30,8 +29,9 @@ import { foldScaling } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
 import { predictLinear } from "@jointly/core/models/ModelArtifact.ts"
 import * as PoolRunner from "./PoolRunner.ts"
 import { emit, progress } from "./Report.ts"
+import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 
-const file = fileURLToPath(new URL("../../../shared/datasets/bcw.csv", import.meta.url))
+const file = datasetFile("bcw.csv")
 
 const load = () => {
   const [header, ...lines] = readFileSync(file, "utf8").trim().split("\n")

@@ -21,7 +21,6 @@
  * `JOINTLY_BENCH_VERTICAL` picks runs (comma-separated of svm3, lr3, svm5; all by default).
  */
 import { readFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
 import type { JobRunner } from "@jointly/core/compute/JobRunner.ts"
 import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
@@ -35,8 +34,9 @@ import * as Spec from "@jointly/core/protocols/vertical/spec.ts"
 import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
 import * as PoolRunner from "./PoolRunner.ts"
 import { emit, progress } from "./Report.ts"
+import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 
-const source = (party: string) => fileURLToPath(new URL(`../../../shared/datasets/bcw_vertical_party_${party}_psi.csv`, import.meta.url))
+const source = (party: string) => datasetFile(`bcw_vertical_party_${party}_psi.csv`)
 
 const tabular = (name: string, t: Reference.Table): TabularData => ({
   name,

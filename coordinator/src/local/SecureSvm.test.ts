@@ -6,13 +6,13 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Model from "@jointly/core/protocols/secure-svm/Model.ts"
 import { hyperOf, type Params, type Result } from "@jointly/core/protocols/secure-svm/spec.ts"
 import * as LocalCluster from "./LocalCluster.ts"
+import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 
-const source = fileURLToPath(new URL("../../../../shared/datasets/bcw.csv", import.meta.url))
+const source = datasetFile("bcw.csv")
 const names = ["north", "south", "east"]
 let dir: string
 let cluster: LocalCluster.LocalCluster

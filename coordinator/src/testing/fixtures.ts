@@ -2,13 +2,13 @@
  * Test fixtures for the coordinator's integration tests: the Pima dataset split over parties, the plaintext
  * references a secure result must equal, and dumps of everything a run leaves behind (chain, store, frames).
  */
-import { existsSync, readFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import type { Server } from "socket.io"
 import type { TabularData } from "@jointly/core/data/Tabular.ts"
 import { jsonRpc } from "@jointly/core/ledger/EthersLedger.ts"
+import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 import { localVector, statistics } from "@jointly/core/protocols/joint-statistics/Aggregates.ts"
 import type { Params, Result } from "@jointly/core/protocols/joint-statistics/spec.ts"
 import type { Sql } from "../store/Sql.ts"
@@ -23,20 +23,8 @@ const parse = (text: string): Csv => {
   return { header: head!.split(","), rows: lines.map((l) => l.split(",")) }
 }
 
-const repoRoot = fileURLToPath(new URL("../../../", import.meta.url))
-
-/**
- * Pima Indians Diabetes (768 rows): the shared copy next to the repository when there is one, otherwise the
- * demo's three round-robin parts put back together in order.
- */
-export const pima = (): Csv => {
-  const shared = join(repoRoot, "..", "shared", "datasets", "pima.csv")
-  if (existsSync(shared)) return parse(readFileSync(shared, "utf8"))
-  const parts = ["north", "south", "east"].map((p) => parse(readFileSync(join(repoRoot, "examples", "demo", `pima-${p}.csv`), "utf8")))
-  const rows: Array<ReadonlyArray<string>> = []
-  for (let i = 0; rows.length < parts.reduce((n, p) => n + p.rows.length, 0); i++) rows.push(parts[i % 3]!.rows[Math.floor(i / 3)]!)
-  return { header: parts[0]!.header, rows }
-}
+/** Pima Indians Diabetes (768 rows), from the repository's datasets folder. */
+export const pima = (): Csv => parse(readFileSync(datasetFile("pima.csv"), "utf8"))
 
 export const toText = (csv: Csv) => [csv.header.join(","), ...csv.rows.map((r) => r.join(","))].join("\n") + "\n"
 

@@ -2,13 +2,13 @@
  * What the notebooks share: a local cluster started in one call and driven through the typed client, the
  * datasets they read, and tiny SVG charts for tslab's `display.html`. Loaded through `index.cjs` (tsx).
  */
-import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Client from "@jointly/coordinator/client/Client.ts"
 import * as LocalCluster from "@jointly/coordinator/local/LocalCluster.ts"
+import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 
 export { Client, LocalCluster }
@@ -19,11 +19,8 @@ const repo = fileURLToPath(new URL("../../../", import.meta.url))
 /** A file of the repository (`examples/demo/pima-north.csv`). */
 export const repoFile = (path: string) => join(repo, path)
 
-/** A dataset of the shared folder beside the repository (`../shared/datasets/<name>`), if it is there. */
-export const sharedDataset = (name: string): string | undefined => {
-  const file = join(repo, "..", "shared", "datasets", name)
-  return existsSync(file) ? file : undefined
-}
+/** A public dataset shipped in the repository (`datasets/<name>`, provenance in `datasets/README.md`). */
+export const dataset = (name: string): string => datasetFile(name)
 
 /** A fresh temporary directory (for data shards a notebook writes before its cluster starts). */
 export const tempDir = (prefix: string) => mkdtemp(join(tmpdir(), `jointly-${prefix}-`))

@@ -2,13 +2,12 @@ import { Effect } from "effect"
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
 import * as CsvDataset from "./CsvDataset.ts"
 import { type DatasetSpec, DatasetError, where, whereSync } from "./Dataset.ts"
+import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 
-// The shared datasets folder sits beside the repository in development and CI.
-const pimaSource = fileURLToPath(new URL("../../../../shared/datasets/pima.csv", import.meta.url))
+const pimaSource = datasetFile("pima.csv")
 const dir = mkdtempSync(join(tmpdir(), "jointly-datasets-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 

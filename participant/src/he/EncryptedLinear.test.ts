@@ -4,7 +4,6 @@
  * received is ciphertext bytes only), and the typed failures on bad parameters and malformed bytes.
  */
 import { readFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
 import type { TabularData } from "@jointly/core/data/Tabular.ts"
@@ -18,8 +17,9 @@ import { OwnedModels, type Params, type Result } from "@jointly/core/protocols/e
 import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
 import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
 import * as SealCkks from "./SealCkks.ts"
+import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 
-const bcw = fileURLToPath(new URL("../../../../shared/datasets/bcw.csv", import.meta.url))
+const bcw = datasetFile("bcw.csv")
 const [header, ...lines] = readFileSync(bcw, "utf8").trim().split("\n")
 const columns = header!.split(",")
 const featureColumns = columns.slice(1, 10)

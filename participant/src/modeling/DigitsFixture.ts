@@ -1,15 +1,14 @@
 /**
- * Test and benchmark fixture: digits.csv (1797 8×8 images, 10 classes) from the shared datasets folder next to
- * the repository, a held-out test set and a label-skewed (non-IID) split over parties, and the small dense
+ * Test and benchmark fixture: digits.csv (1797 8×8 images, 10 classes) from the repository's datasets folder, a held-out test set and a label-skewed (non-IID) split over parties, and the small dense
  * model the federated-learning tests and the `horizontal` bench train.
  */
 import { readFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import type { TabularData } from "@jointly/core/data/Tabular.ts"
 import type { Params } from "@jointly/core/protocols/federated-learning/spec.ts"
 import { prng } from "@jointly/core/protocols/federated-learning/Updates.ts"
+import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 
-export const file = fileURLToPath(new URL("../../../../shared/datasets/digits.csv", import.meta.url))
+export const file = datasetFile("digits.csv")
 
 export interface Digits {
   readonly header: ReadonlyArray<string>

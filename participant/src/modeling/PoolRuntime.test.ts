@@ -3,7 +3,6 @@
  * digits: same seed, same weights bit for bit, for initialisation, a FedAvg round and a FedProx round; a seat
  * reuses its cached matrix and asks again for it after a restart; bad input comes back as ModelRuntimeError.
  */
-import { existsSync } from "node:fs"
 import { Effect, Layer, Schema } from "effect"
 import { afterAll, describe, expect, it } from "vitest"
 import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
@@ -35,7 +34,7 @@ const bytes = (w: Float32Array) => Buffer.from(w.buffer, w.byteOffset, w.byteLen
 const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
 const flip = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(Effect.flip(e))
 
-describe.skipIf(!existsSync(file))("pool ModelRuntime (fl.* jobs) on digits", () => {
+describe("pool ModelRuntime (fl.* jobs) on digits", () => {
   const pools = [PoolRunner.make({ size: 1 }), PoolRunner.make({ size: 1 })]
   // Lets a test move the same runtime to a fresh pool, as after a seat's thread was replaced.
   let current = pools[0]!

@@ -4,7 +4,6 @@
  * start from the same seeded weights and are scored on the same held-out rows no participant holds. Every
  * message goes through InMemoryHost (Schemas + JSON); training runs on tfjs-backend-wasm.
  */
-import { existsSync } from "node:fs"
 import { Effect, Layer, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import { LocalData } from "@jointly/core/data/Tabular.ts"
@@ -27,7 +26,7 @@ const accuracyOn = async (runtime: ReturnType<typeof TfjsRuntime.make>, params: 
   return result.correct / result.samples
 }
 
-describe.skipIf(!existsSync(file))("FedAvg on digits (tfjs wasm, secure aggregation, non-IID)", () => {
+describe("FedAvg on digits (tfjs wasm, secure aggregation, non-IID)", () => {
   it("reaches the centrally trained model's accuracy within 2 points", async () => {
     const digits = loadDigits()
     const { test, shards } = nonIid(digits, 4)

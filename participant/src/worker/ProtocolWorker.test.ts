@@ -8,15 +8,15 @@ import { Wallet } from "ethers"
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { threadId } from "node:worker_threads"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as CsvDataset from "../datasets/CsvDataset.ts"
 import { DatasetError, type DatasetSpec } from "../datasets/Dataset.ts"
 import * as ProtocolWorker from "./ProtocolWorker.ts"
 import * as TestProtocols from "./test-protocols.ts"
+import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 
-const pimaSource = fileURLToPath(new URL("../../../../shared/datasets/pima.csv", import.meta.url))
+const pimaSource = datasetFile("pima.csv")
 const testProtocols = new URL("./test-protocols.ts", import.meta.url)
 
 let dir: string

@@ -4,7 +4,6 @@
  * hyper-parameters) and, exactly, against the fixed-point trajectory; then the faults.
  */
 import { readFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
 import type { TabularData } from "../../data/Tabular.ts"
@@ -16,8 +15,9 @@ import * as Model from "./Model.ts"
 import * as Participant from "./participant.ts"
 import type { Params, Result } from "./spec.ts"
 import { hyperOf } from "./spec.ts"
+import { datasetFile } from "../../testing/Datasets.ts"
 
-const bcwFile = fileURLToPath(new URL("../../../../../shared/datasets/bcw.csv", import.meta.url))
+const bcwFile = datasetFile("bcw.csv")
 const [header, ...lines] = readFileSync(bcwFile, "utf8").trim().split("\n")
 const columns = header!.split(",")
 const features = columns.slice(1, 10) as unknown as Params["features"]

@@ -1,0 +1,8 @@
+/**
+ * Test, benchmark and notebook support: the public datasets shipped in the repository's `datasets/` folder
+ * (provenance and licences in `datasets/README.md`). A fresh clone holds every file a test reads.
+ */
+import { fileURLToPath } from "node:url"
+
+/** The absolute path of `datasets/<name>` in this repository. */
+export const datasetFile = (name: string): string => fileURLToPath(new URL(`../../../datasets/${name}`, import.meta.url))
