@@ -17,41 +17,64 @@ import { words } from "./Bits.ts"
 export const SHORT_MAX = 15
 const LONG_FLAG = 0x10
 
-/** CBC-MAC of the long ids `longIds` (indices into `ids`), written as their blocks into `out`. */
-const macLongIds = (key: AesKey, ids: EncodedIds, longIds: ReadonlyArray<number>, out: Uint8Array) =>
+interface LongIds {
+  readonly index: ReadonlyArray<number>
+  readonly starts: Uint32Array
+  readonly lengths: Uint32Array
+}
+
+/** Round 0 of CBC-MAC: each long id's length block (64-bit little-endian length, then zeros). */
+const lengthBlocks = (long: LongIds): Uint8Array => {
+  const state = new Uint8Array(long.index.length * BLOCK_BYTES)
+  const view = new DataView(state.buffer)
+  for (let j = 0; j < long.index.length; j++) {
+    view.setUint32(j * BLOCK_BYTES, long.lengths[j]!, true)
+    view.setUint32(j * BLOCK_BYTES + 4, Math.floor(long.lengths[j]! / 0x1_0000_0000), true)
+  }
+  return state
+}
+
+/** The ids still running at round r (more than r data blocks) and their chaining state ⊕ data block r. */
+const roundInputs = (long: LongIds, ids: EncodedIds, chained: Uint8Array, r: number) => {
+  const active: Array<number> = []
+  for (let j = 0; j < long.index.length; j++) if (long.lengths[j]! > r * BLOCK_BYTES) active.push(j)
+  const batch = new Uint8Array(active.length * BLOCK_BYTES)
+  for (let a = 0; a < active.length; a++) {
+    const j = active[a]!
+    const from = long.starts[j]! + r * BLOCK_BYTES
+    const to = Math.min(long.starts[j]! + long.lengths[j]!, from + BLOCK_BYTES)
+    batch.set(chained.subarray(j * BLOCK_BYTES, (j + 1) * BLOCK_BYTES), a * BLOCK_BYTES)
+    for (let b = from; b < to; b++) batch[a * BLOCK_BYTES + b - from] = batch[a * BLOCK_BYTES + b - from]! ^ ids.bytes[b]!
+  }
+  return { active, batch }
+}
+
+const scatter = (chained: Uint8Array, active: ReadonlyArray<number>, next: Uint8Array) => {
+  for (let a = 0; a < active.length; a++) chained.set(next.subarray(a * BLOCK_BYTES, (a + 1) * BLOCK_BYTES), active[a]! * BLOCK_BYTES)
+}
+
+const writeLong = (long: LongIds, chained: Uint8Array, out: Uint8Array) => {
+  for (let j = 0; j < long.index.length; j++) {
+    const at = long.index[j]! * BLOCK_BYTES
+    out[at] = LONG_FLAG
+    out.set(chained.subarray(j * BLOCK_BYTES, j * BLOCK_BYTES + SHORT_MAX), at + 1)
+  }
+}
+
+/** CBC-MAC of the long ids `index` (into `ids`), written as their blocks into `out`: one AES batch per round. */
+const macLongIds = (key: AesKey, ids: EncodedIds, index: ReadonlyArray<number>, out: Uint8Array) =>
   Effect.gen(function*() {
-    if (longIds.length === 0) return
+    if (index.length === 0) return
     const aes = yield* Aes
-    const starts = longIds.map((i) => (i === 0 ? 0 : ids.ends[i - 1]!))
-    const lengths = longIds.map((i, j) => ids.ends[i]! - starts[j]!)
-    // Round 0: the length block; round r: data block r − 1 XORed into the chaining state.
-    const state = new Uint8Array(longIds.length * BLOCK_BYTES)
-    const header = new DataView(state.buffer)
-    for (let j = 0; j < longIds.length; j++) {
-      header.setUint32(j * BLOCK_BYTES, lengths[j]!, true)
-      header.setUint32(j * BLOCK_BYTES + 4, Math.floor(lengths[j]! / 0x1_0000_0000), true)
-    }
-    let chained = yield* aes.decryptBlocks(key, state)
-    const rounds = Math.max(...lengths.map((l) => Math.ceil(l / BLOCK_BYTES)))
+    const starts = Uint32Array.from(index, (i) => (i === 0 ? 0 : ids.ends[i - 1]!))
+    const long: LongIds = { index, starts, lengths: Uint32Array.from(index, (i, j) => ids.ends[i]! - starts[j]!) }
+    const chained = yield* aes.decryptBlocks(key, lengthBlocks(long))
+    const rounds = Math.ceil(long.lengths.reduce((a, b) => Math.max(a, b), 0) / BLOCK_BYTES)
     for (let r = 0; r < rounds; r++) {
-      const active: Array<number> = []
-      for (let j = 0; j < longIds.length; j++) if (lengths[j]! > r * BLOCK_BYTES) active.push(j)
-      const batch = new Uint8Array(active.length * BLOCK_BYTES)
-      for (let a = 0; a < active.length; a++) {
-        const j = active[a]!
-        const from = starts[j]! + r * BLOCK_BYTES
-        const to = Math.min(starts[j]! + lengths[j]!, from + BLOCK_BYTES)
-        batch.set(chained.subarray(j * BLOCK_BYTES, (j + 1) * BLOCK_BYTES), a * BLOCK_BYTES)
-        for (let b = from; b < to; b++) batch[a * BLOCK_BYTES + b - from] = batch[a * BLOCK_BYTES + b - from]! ^ ids.bytes[b]!
-      }
-      const next = yield* aes.decryptBlocks(key, batch)
-      for (let a = 0; a < active.length; a++) chained.set(next.subarray(a * BLOCK_BYTES, (a + 1) * BLOCK_BYTES), active[a]! * BLOCK_BYTES)
+      const { active, batch } = roundInputs(long, ids, chained, r)
+      scatter(chained, active, yield* aes.decryptBlocks(key, batch))
     }
-    for (let j = 0; j < longIds.length; j++) {
-      const at = longIds[j]! * BLOCK_BYTES
-      out[at] = LONG_FLAG
-      out.set(chained.subarray(j * BLOCK_BYTES, j * BLOCK_BYTES + SHORT_MAX), at + 1)
-    }
+    writeLong(long, chained, out)
   })
 
 export interface DistinctIds {
@@ -112,23 +135,27 @@ export const distinctIds = (ids: EncodedIds): DistinctIds => {
   return { ids: { bytes: out, ends }, inputIndex, duplicates: count - kept }
 }
 
+/** The short ids' blocks written into `blocks`; returns the indices of the long ones. */
+const encodeShort = (ids: EncodedIds, blocks: Uint8Array): Array<number> => {
+  const longIds: Array<number> = []
+  for (let i = 0, start = 0; i < ids.ends.length; start = ids.ends[i]!, i++) {
+    const length = ids.ends[i]! - start
+    if (length > SHORT_MAX) {
+      longIds.push(i)
+      continue
+    }
+    const at = i * BLOCK_BYTES
+    blocks[at] = length
+    for (let b = 0; b < length; b++) blocks[at + 1 + b] = ids.bytes[start + b]!
+  }
+  return longIds
+}
+
 /** e(x) of every id (call `distinctIds` first), count × 16 bytes. */
 export const encode = (key: AesKey, ids: EncodedIds): Effect.Effect<Uint8Array, never, Aes> =>
   Effect.gen(function*() {
-    const count = ids.ends.length
-    const blocks = new Uint8Array(count * BLOCK_BYTES)
-    const longIds: Array<number> = []
-    for (let i = 0, start = 0; i < count; start = ids.ends[i]!, i++) {
-      const length = ids.ends[i]! - start
-      if (length > SHORT_MAX) {
-        longIds.push(i)
-        continue
-      }
-      const at = i * BLOCK_BYTES
-      blocks[at] = length
-      for (let b = 0; b < length; b++) blocks[at + 1 + b] = ids.bytes[start + b]!
-    }
-    yield* macLongIds(key, ids, longIds, blocks)
+    const blocks = new Uint8Array(ids.ends.length * BLOCK_BYTES)
+    yield* macLongIds(key, ids, encodeShort(ids, blocks), blocks)
     return blocks
   })
 
@@ -147,26 +174,31 @@ export const hashWords = (keys: readonly [AesKey, AesKey], blocks: Uint8Array): 
   Effect.gen(function*() {
     const aes = yield* Aes
     const [a, b] = yield* Effect.all([aes.decryptBlocks(keys[0], blocks), aes.decryptBlocks(keys[1], blocks)])
-    const wa = words(a)
-    const wb = words(b)
-    const count = blocks.length / BLOCK_BYTES
-    const out = new Uint32Array(count * 8)
-    for (let i = 0; i < count; i++) {
-      out[8 * i] = wa[4 * i]!; out[8 * i + 1] = wa[4 * i + 1]!; out[8 * i + 2] = wa[4 * i + 2]!; out[8 * i + 3] = wa[4 * i + 3]!
-      out[8 * i + 4] = wb[4 * i]!; out[8 * i + 5] = wb[4 * i + 1]!; out[8 * i + 6] = wb[4 * i + 2]!; out[8 * i + 7] = wb[4 * i + 3]!
-    }
-    return out
+    return pairBlocks(words(a), words(b), blocks.length / BLOCK_BYTES)
   })
 
-/** (hi·2^32 + lo) mod m without leaving exact double arithmetic (m < 2^32). */
-export const mod64 = (hi: number, lo: number, m: number): number => {
-  let r = hi % m
-  r = (r * 0x10000 + (lo >>> 16)) % m
-  return (r * 0x10000 + (lo & 0xffff)) % m
+/** 8 words per element: its block of `wa`, then its block of `wb`. */
+const pairBlocks = (wa: Uint32Array, wb: Uint32Array, count: number): Uint32Array => {
+  const out = new Uint32Array(count * 8)
+  for (let i = 0; i < count; i++) {
+    out[8 * i] = wa[4 * i]!; out[8 * i + 1] = wa[4 * i + 1]!; out[8 * i + 2] = wa[4 * i + 2]!; out[8 * i + 3] = wa[4 * i + 3]!
+    out[8 * i + 4] = wb[4 * i]!; out[8 * i + 5] = wb[4 * i + 1]!; out[8 * i + 6] = wb[4 * i + 2]!; out[8 * i + 7] = wb[4 * i + 3]!
+  }
+  return out
 }
 
+const TWO_POW_53 = 2 ** 53
+
+/**
+ * A 53-bit integer from two hash words, mapped onto [0, m) by multiplication (x·m / 2^53, floored) rather than a
+ * modulo: two double multiplications instead of three floating-point remainders, bias ≤ m/2^53. Plain IEEE-754
+ * arithmetic, so every platform computes the same bin; the clamp covers a product that rounds up to m.
+ */
+export const reduce = (hi: number, lo: number, m: number): number =>
+  Math.min(m - 1, Math.floor(((hi >>> 0) * 2_097_152 + (lo >>> 11)) * (m / TWO_POW_53)))
+
 /** Cuckoo location k ∈ {0,1,2} of element i among `bins` bins. */
-export const location = (hash: Uint32Array, i: number, k: number, bins: number): number => mod64(hash[8 * i + 2 * k + 1]!, hash[8 * i + 2 * k]!, bins)
+export const location = (hash: Uint32Array, i: number, k: number, bins: number): number => reduce(hash[8 * i + 2 * k + 1]!, hash[8 * i + 2 * k]!, bins)
 
 /** Partition of element i among `partitions`. */
-export const partitionOf = (hash: Uint32Array, i: number, partitions: number): number => mod64(hash[8 * i + 7]!, hash[8 * i + 6]!, partitions)
+export const partitionOf = (hash: Uint32Array, i: number, partitions: number): number => reduce(hash[8 * i + 7]!, hash[8 * i + 6]!, partitions)

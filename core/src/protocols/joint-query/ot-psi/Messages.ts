@@ -6,8 +6,10 @@
  *   1 receiver hello  u8 version ‖ u8 reveal ‖ u8 stash ‖ u8 0 ‖ u32 partitionElements ‖ u32 count ‖ seed(32) ‖ A(32)
  *   2 sender hello    u8 version ‖ u8 reveal ‖ u16 0 ‖ u32 partitionElements ‖ u32 count ‖ seed(32) ‖ B(32·512)
  *   3 sizes           u32 partitions ‖ u32 size[partitions]
- *   4 matrix          u32 partition ‖ u32 firstRow ‖ 512 columns of rows/8 bytes
- *   5 values          u32 partition ‖ u32 firstItem ‖ items·(3+stash)·ℓ bytes
+ *   4 matrix          u8[3] 0 ‖ u32 partition ‖ u32 firstRow ‖ 512 columns of rows/8 bytes
+ *   5 values          u8[3] 0 ‖ u32 partition ‖ u32 firstItem ‖ items·(3+stash)·ℓ bytes
+ * (the bulk headers are 12 bytes so that the body of a message starting on a word boundary starts on one too,
+ * and each side reads and writes it as 32-bit words in place)
  *   6 reveal          u8 last ‖ u32 position[]
  */
 import { Effect } from "effect"
@@ -108,12 +110,12 @@ export const decodeSizes = (message: Uint8Array, partitions: number, count: numb
 
 // ---- bulk: matrix chunks and value chunks share one shape (partition, first index, bytes)
 
-export const BULK_HEADER = 1 + 8
+export const BULK_HEADER = 12
 
 export const bulkFrame = (type: "matrix" | "values", partition: number, first: number, bodyBytes: number) => {
-  const { out, view } = frame(type, 8, bodyBytes)
-  view.setUint32(1, partition)
-  view.setUint32(5, first)
+  const { out, view } = frame(type, BULK_HEADER - 1, bodyBytes)
+  view.setUint32(4, partition)
+  view.setUint32(8, first)
   return out
 }
 
@@ -131,8 +133,9 @@ export const decodeBulk = (
 ): Effect.Effect<{ readonly body: Uint8Array; readonly units: number }, OtPsiError> =>
   Effect.flatMap(expect(message, type), (view) => {
     if (message.length < BULK_HEADER) return Effect.fail(malformed(`${type}: ${message.length} bytes is shorter than its header`))
-    const gotPartition = view.getUint32(1)
-    const gotFirst = view.getUint32(5)
+    if (message[1] !== 0 || message[2] !== 0 || message[3] !== 0) return Effect.fail(malformed(`${type}: reserved header bytes are not zero`))
+    const gotPartition = view.getUint32(4)
+    const gotFirst = view.getUint32(8)
     if (gotPartition !== partition || gotFirst !== first) {
       return Effect.fail(new OtPsiError({ reason: "UnexpectedMessage", detail: `${type}: got partition ${gotPartition} from ${gotFirst}, expected partition ${partition} from ${first}` }))
     }

@@ -13,25 +13,55 @@ export interface OprfKeys {
   readonly out: AesKey
 }
 
-/** C(v) of each 16-byte input block: rows of 64 bytes, π_{c0}(v) ‖ π_{c1}(v) ‖ π_{c2}(v) ‖ π_{c3}(v). */
-export const codewords = (keys: OprfKeys, inputs: Uint8Array): Effect.Effect<Uint8Array, never, Aes> =>
+// Hot loops live in plain functions: V8 optimizes those, not the body of a generator that runs once (Effect.gen).
+
+export type Codewords = readonly [Uint32Array, Uint32Array, Uint32Array, Uint32Array]
+
+/**
+ * C(v) of each 16-byte input block, as its four 128-bit parts π_{c0}(v), π_{c1}(v), π_{c2}(v), π_{c3}(v) — part p
+ * of input i is words 4i…4i+3 of `parts[p]` (code row i = part0_i ‖ part1_i ‖ part2_i ‖ part3_i). Left planar:
+ * each consumer reads the parts where it needs them instead of a 64-byte row copy first.
+ */
+export const codewords = (keys: OprfKeys, inputs: Uint8Array): Effect.Effect<Codewords, never, Aes> =>
   Effect.gen(function*() {
     const aes = yield* Aes
-    const count = inputs.length / BLOCK_BYTES
     const parts = yield* Effect.all(keys.code.map((key) => aes.decryptBlocks(key, inputs)))
-    const rows = new Uint8Array(count * CODE_BYTES)
-    const out = words(rows)
-    for (let part = 0; part < 4; part++) {
-      const w = words(parts[part]!)
-      for (let i = 0, o = part * 4; i < count; i++, o += CODE_WORDS) {
-        out[o] = w[4 * i]!
-        out[o + 1] = w[4 * i + 1]!
-        out[o + 2] = w[4 * i + 2]!
-        out[o + 3] = w[4 * i + 3]!
-      }
-    }
-    return rows
+    return [words(parts[0]!), words(parts[1]!), words(parts[2]!), words(parts[3]!)] as const
   })
+
+/** XORs the tweak τ_{i,j} = (i, 0, j mod 2^32, ⌊j/2^32⌋) into block i of each row, j = that row's id. */
+const tweak = (t: Uint32Array, rowIds: ArrayLike<number>, count: number) => {
+  for (let i = 0, o = 0; i < count; i++, o += CODE_WORDS) {
+    const j = rowIds[i]!
+    const lo = j >>> 0
+    const hi = Math.floor(j / 0x1_0000_0000)
+    for (let block = 0; block < 4; block++) {
+      t[o + 4 * block] = t[o + 4 * block]! ^ block
+      t[o + 4 * block + 2] = t[o + 4 * block + 2]! ^ lo
+      t[o + 4 * block + 3] = t[o + 4 * block + 3]! ^ hi
+    }
+  }
+}
+
+/** u = ⊕_i π(t'_i) ⊕ t'_i over the four blocks of each row. */
+const fold = (permuted: Uint32Array, t: Uint32Array, count: number): Uint8Array => {
+  const folded = new Uint8Array(count * BLOCK_BYTES)
+  const u = words(folded)
+  for (let i = 0, o = 0; i < count; i++, o += CODE_WORDS) {
+    for (let w = 0; w < 4; w++) {
+      u[4 * i + w] = permuted[o + w]! ^ t[o + w]! ^ permuted[o + 4 + w]! ^ t[o + 4 + w]! ^ permuted[o + 8 + w]! ^ t[o + 8 + w]! ^ permuted[o + 12 + w]! ^ t[o + 12 + w]!
+    }
+  }
+  return folded
+}
+
+/** π(u) ⊕ u truncated to `valueBytes`, each written consecutively into `out` from `outAt`. */
+const finish = (final: Uint8Array, folded: Uint8Array, count: number, valueBytes: number, out: Uint8Array, outAt: number) => {
+  for (let i = 0; i < count; i++) {
+    const at = outAt + i * valueBytes
+    for (let b = 0; b < valueBytes; b++) out[at + b] = final[i * BLOCK_BYTES + b]! ^ folded[i * BLOCK_BYTES + b]!
+  }
+}
 
 /**
  * H(j, t) of each 64-byte row t of `rows` (overwritten: the tweaks are XORed in place), j = `rowIds[i]`, truncated
@@ -49,29 +79,9 @@ export const hashRows = (
     const aes = yield* Aes
     const count = rows.length / CODE_BYTES
     const t = words(rows)
-    for (let i = 0, o = 0; i < count; i++, o += CODE_WORDS) {
-      const j = rowIds[i]!
-      const lo = j >>> 0
-      const hi = Math.floor(j / 0x1_0000_0000)
-      for (let block = 0; block < 4; block++) {
-        t[o + 4 * block] = t[o + 4 * block]! ^ block
-        t[o + 4 * block + 2] = t[o + 4 * block + 2]! ^ lo
-        t[o + 4 * block + 3] = t[o + 4 * block + 3]! ^ hi
-      }
-    }
-    const permuted = words(yield* aes.decryptBlocks(keys.out, rows))
-    const folded = new Uint8Array(count * BLOCK_BYTES)
-    const u = words(folded)
-    for (let i = 0, o = 0; i < count; i++, o += CODE_WORDS) {
-      for (let w = 0; w < 4; w++) {
-        u[4 * i + w] = permuted[o + w]! ^ t[o + w]! ^ permuted[o + 4 + w]! ^ t[o + 4 + w]! ^ permuted[o + 8 + w]! ^ t[o + 8 + w]! ^ permuted[o + 12 + w]! ^ t[o + 12 + w]!
-      }
-    }
-    const final = yield* aes.decryptBlocks(keys.out, folded)
-    for (let i = 0; i < count; i++) {
-      const at = outAt + i * valueBytes
-      for (let b = 0; b < valueBytes; b++) out[at + b] = final[i * BLOCK_BYTES + b]! ^ folded[i * BLOCK_BYTES + b]!
-    }
+    tweak(t, rowIds, count)
+    const folded = fold(words(yield* aes.decryptBlocks(keys.out, rows)), t, count)
+    finish(yield* aes.decryptBlocks(keys.out, folded), folded, count, valueBytes, out, outAt)
   })
 
 export interface ColumnStreams {
@@ -81,6 +91,10 @@ export interface ColumnStreams {
 
 /** Bytes of keystream buffered per column: refills are one AES call per column per this many rows / 8. */
 const SLAB_BYTES = 16 * 1024
+
+const copyColumns = (slabs: ReadonlyArray<Uint8Array>, from: number, take: number, out: Uint8Array, bytes: number, done: number) => {
+  for (let c = 0; c < slabs.length; c++) out.set(slabs[c]!.subarray(from, from + take), c * bytes + done)
+}
 
 /**
  * The PRG columns of the OT matrix: column i is AES-128-CTR under seed i, consumed in order across chunks and
@@ -109,7 +123,7 @@ export const columnStreams = (seeds: Uint8Array): Effect.Effect<ColumnStreams, n
             slabAt = 0
           }
           const take = Math.min(bytes - done, slabs[0]!.length - slabAt)
-          for (let c = 0; c < columns; c++) out.set(slabs[c]!.subarray(slabAt, slabAt + take), c * bytes + done)
+          copyColumns(slabs, slabAt, take, out, bytes, done)
           slabAt += take
           done += take
         }

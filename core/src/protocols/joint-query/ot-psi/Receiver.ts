@@ -76,12 +76,46 @@ const occupiedRows = (table: Cuckoo.Table, members: Uint32Array) => {
   return { row, element, slot, tag }
 }
 
-/** u = T0 ⊕ T1 ⊕ Cᵀ for one chunk, written (column-major) into the message body. */
-const matrixBody = (codeRows: Uint32Array, rows: number, t0: Uint32Array, t1: Uint32Array, message: Uint8Array, scratch: Uint32Array) => {
-  const columns = scratch.subarray(0, Spec.CODE_BITS * (rows >>> 5))
+/** The three cuckoo locations of each member among `bins`. */
+const locationsOf = (hash: Uint32Array, members: Uint32Array, bins: number): Uint32Array => {
+  const locations = new Uint32Array(Spec.HASHES * members.length)
+  for (let i = 0; i < members.length; i++) for (let k = 0; k < Spec.HASHES; k++) locations[Spec.HASHES * i + k] = Encoding.location(hash, members[i]!, k, bins)
+  return locations
+}
+
+/** The chunk's code rows: each occupied row's codeword at its place, zero (any value would do) for empty bins. */
+const placeRows = (codes: Oprf.Codewords, rows: Uint32Array, first: number, out: Uint32Array): Uint32Array => {
+  out.fill(0)
+  for (let r = 0; r < rows.length; r++) {
+    const at = (rows[r]! - first) * Spec.CODE_WORDS
+    for (let p = 0; p < 4; p++) {
+      const part = codes[p]!
+      out[at + 4 * p] = part[4 * r]!
+      out[at + 4 * p + 1] = part[4 * r + 1]!
+      out[at + 4 * p + 2] = part[4 * r + 2]!
+      out[at + 4 * p + 3] = part[4 * r + 3]!
+    }
+  }
+  return out
+}
+
+/** The occupied rows of a chunk, packed, with their global row ids (the hash tweak). */
+const gatherRows = (t0Rows: Uint32Array, rows: Uint32Array, first: number, firstId: number) => {
+  const gathered = new Uint32Array(rows.length * Spec.CODE_WORDS)
+  const rowIds = new Float64Array(rows.length)
+  for (let r = 0; r < rows.length; r++) {
+    const local = rows[r]! - first
+    gathered.set(t0Rows.subarray(local * Spec.CODE_WORDS, (local + 1) * Spec.CODE_WORDS), r * Spec.CODE_WORDS)
+    rowIds[r] = firstId + local
+  }
+  return { gathered, rowIds }
+}
+
+/** u = T0 ⊕ T1 ⊕ Cᵀ for one chunk, written (column-major) straight into the message body. */
+const matrixBody = (codeRows: Uint32Array, rows: number, t0: Uint32Array, t1: Uint32Array, message: Uint8Array) => {
+  const columns = words(message.subarray(Messages.BULK_HEADER))
   transpose(codeRows, rows, Spec.CODE_BITS, columns)
   for (let i = 0; i < columns.length; i++) columns[i] = columns[i]! ^ t0[i]! ^ t1[i]!
-  message.set(new Uint8Array(columns.buffer, columns.byteOffset, columns.byteLength), Messages.BULK_HEADER)
 }
 
 /** Cuckoo-hashes partition `step`, streams its OT matrix to the sender and computes the receiver's own values. */
@@ -90,41 +124,32 @@ const prepareAndSend = (session: Session.Session, streams: { readonly zero: Oprf
     const { link, blocks, hash, stash, valueBytes } = session
     const members = session.members[step.partition]!
     const n = members.length
-    const locations = new Uint32Array(Spec.HASHES * n)
-    for (let i = 0; i < n; i++) for (let k = 0; k < Spec.HASHES; k++) locations[Spec.HASHES * i + k] = Encoding.location(hash, members[i]!, k, step.bins)
-    const table = Cuckoo.insert(locations, n, step.bins, stash)
+    const table = Cuckoo.insert(locationsOf(hash, members, step.bins), n, step.bins, stash)
     if (table === undefined) {
       return yield* Session.fail("CuckooFailure", `partition ${step.partition}: ${n} elements did not fit ${step.bins} bins and ${stash} stash slots`)
     }
     const occupied = occupiedRows(table, members)
     const values = new Uint8Array(n * valueBytes)
     const chunkRows = Session.matrixChunkRows(link)
-    // Scratch for one chunk, reused: the code rows, the columns sent, the rows of PRG(k^0).
-    const scratch = { codeRows: new Uint32Array(chunkRows * Spec.CODE_WORDS), columns: new Uint32Array(chunkRows * Spec.CODE_WORDS), t0Rows: new Uint32Array(chunkRows * Spec.CODE_WORDS) }
+    // Scratch for one chunk, reused: the code rows and the rows of PRG(k^0).
+    const scratch = { codeRows: new Uint32Array(chunkRows * Spec.CODE_WORDS), t0Rows: new Uint32Array(chunkRows * Spec.CODE_WORDS) }
     let next = 0 // first occupied row of the chunk (rows ascend)
     for (let first = 0; first < step.rows; first += chunkRows) {
       const rows = Math.min(chunkRows, step.rows - first)
       let end = next
       while (end < n && occupied.row[end]! < first + rows) end++
       const inChunk = end - next
-      const codes = words(yield* Oprf.codewords(session.oprf, Session.taggedInputs(blocks, occupied.element.subarray(next, end), occupied.tag.subarray(next, end), inChunk)))
-      const codeRows = scratch.codeRows.subarray(0, rows * Spec.CODE_WORDS).fill(0) // empty bins keep the zero codeword
-      for (let r = 0; r < inChunk; r++) codeRows.set(codes.subarray(r * Spec.CODE_WORDS, (r + 1) * Spec.CODE_WORDS), (occupied.row[next + r]! - first) * Spec.CODE_WORDS)
+      const codes = (yield* Oprf.codewords(session.oprf, Session.taggedInputs(blocks, occupied.element.subarray(next, end), occupied.tag.subarray(next, end), inChunk)))
+      const codeRows = placeRows(codes, occupied.row.subarray(next, end), first, scratch.codeRows.subarray(0, rows * Spec.CODE_WORDS))
       const t0 = words(yield* streams.zero.next(rows))
       const t1 = words(yield* streams.one.next(rows))
       const message = Messages.bulkFrame("matrix", step.partition, first, t1.byteLength)
-      matrixBody(codeRows, rows, t0, t1, message, scratch.columns)
+      matrixBody(codeRows, rows, t0, t1, message)
       yield* link.send(message)
       // Own values: H(j, t_j) of this chunk's occupied rows, t_j the rows of PRG(k^0).
       const t0Rows = scratch.t0Rows.subarray(0, rows * Spec.CODE_WORDS)
       transpose(t0, Spec.CODE_BITS, rows, t0Rows)
-      const gathered = new Uint32Array(inChunk * Spec.CODE_WORDS)
-      const rowIds = new Float64Array(inChunk)
-      for (let r = 0; r < inChunk; r++) {
-        const local = occupied.row[next + r]! - first
-        gathered.set(t0Rows.subarray(local * Spec.CODE_WORDS, (local + 1) * Spec.CODE_WORDS), r * Spec.CODE_WORDS)
-        rowIds[r] = step.rowOffset + first + local
-      }
+      const { gathered, rowIds } = gatherRows(t0Rows, occupied.row.subarray(next, end), first, step.rowOffset + first)
       yield* Oprf.hashRows(session.oprf, new Uint8Array(gathered.buffer), rowIds, valueBytes, values, next * valueBytes)
       next = end
     }

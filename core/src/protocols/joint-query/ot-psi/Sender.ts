@@ -18,6 +18,12 @@ import { OtPsiError } from "./spec.ts"
 
 const UNSENT = 0xffff_ffff
 
+const concat = (parts: ReadonlyArray<Uint32Array>): Uint32Array => {
+  const out = new Uint32Array(parts.reduce((sum, p) => sum + p.length, 0))
+  parts.reduce((at, p) => (out.set(p, at), at + p.length), 0)
+  return out
+}
+
 /** q-columns of one chunk: PRG(k^{s_i}) ⊕ s_i·u_i, in place in `columns`. */
 const absorbColumns = (columns: Uint32Array, u: Uint32Array, s: Uint32Array, rows: number) => {
   const columnWords = rows >>> 5
@@ -29,11 +35,11 @@ const absorbColumns = (columns: Uint32Array, u: Uint32Array, s: Uint32Array, row
 
 /**
  * The rows to hash for `count` elements: for slot k < 3 the row of location k, for stash slot j row bins + j, each
- * q_row ⊕ (C(x‖tag) ∧ s); `codes` holds `codeSlots` codewords per element (tags 0…codeSlots−1).
+ * q_row ⊕ (C(x‖tag) ∧ s); `codes` holds `codeSlots` codewords per element (tags 0…codeSlots−1), planar.
  */
 const valueRows = (
   q: Uint32Array,
-  codes: Uint32Array,
+  codes: Oprf.Codewords,
   s: Uint32Array,
   hash: Uint32Array,
   elements: Uint32Array,
@@ -49,14 +55,27 @@ const valueRows = (
     const element = elements[i]!
     for (let k = 0; k < slots; k++) {
       const row = k < Spec.HASHES ? Encoding.location(hash, element, k, step.bins) : step.bins + (k - Spec.HASHES)
-      const code = (i * codeSlots + Math.min(k, Spec.STASH_TAG)) * Spec.CODE_WORDS
+      const code = 4 * (i * codeSlots + Math.min(k, Spec.STASH_TAG))
       const out = (i * slots + k) * Spec.CODE_WORDS
       const from = row * Spec.CODE_WORDS
-      for (let w = 0; w < Spec.CODE_WORDS; w++) t[out + w] = q[from + w]! ^ (codes[code + w]! & s[w]!)
+      for (let p = 0, w = 0; p < 4; p++, w += 4) {
+        const part = codes[p]!
+        t[out + w] = q[from + w]! ^ (part[code]! & s[w]!)
+        t[out + w + 1] = q[from + w + 1]! ^ (part[code + 1]! & s[w + 1]!)
+        t[out + w + 2] = q[from + w + 2]! ^ (part[code + 2]! & s[w + 2]!)
+        t[out + w + 3] = q[from + w + 3]! ^ (part[code + 3]! & s[w + 3]!)
+      }
       rowIds[i * slots + k] = step.rowOffset + row
     }
   }
   return { t, rowIds }
+}
+
+/** The elements sent at positions [first, first + count) of the random order, recorded in `positions`. */
+const pickBatch = (members: Uint32Array, order: Uint32Array, first: number, count: number, positions: Uint32Array, positionAt: number): Uint32Array => {
+  const batch = new Uint32Array(count)
+  for (let i = 0; i < count; i++) positions[positionAt + i] = batch[i] = members[order[first + i]!]!
+  return batch
 }
 
 /** e(x)‖k for every element of the batch and every tag k < codeSlots, packed element by element. */
@@ -120,7 +139,7 @@ export const sender = (link: Link, elements: ReadonlyArray<string>, options: Ses
         const { body, units } = yield* Messages.decodeBulk(message, "matrix", step.partition, first, Spec.CODE_BYTES, step.rows - first)
         if (units % Spec.ROW_ALIGN !== 0) return yield* Session.fail("MalformedMessage", `matrix: ${units} rows is not a multiple of ${Spec.ROW_ALIGN}`)
         const columns = words(yield* streams.next(units))
-        absorbColumns(columns, words(body.slice()), s, units)
+        absorbColumns(columns, words(body.byteOffset % 4 === 0 ? body : body.slice()), s, units)
         transpose(columns, Spec.CODE_BITS, units, q.subarray(first * Spec.CODE_WORDS, (first + units) * Spec.CODE_WORDS))
         first += units
       }
@@ -130,9 +149,8 @@ export const sender = (link: Link, elements: ReadonlyArray<string>, options: Ses
       const order = Session.shuffle(members.length, random)
       for (let first = 0; first < members.length; first += perMessage) {
         const count = Math.min(perMessage, members.length - first)
-        const batch = new Uint32Array(count)
-        for (let i = 0; i < count; i++) positions[step.positionOffset + first + i] = batch[i] = members[order[first + i]!]!
-        const codes = words(yield* Oprf.codewords(session.oprf, withTags(session.blocks, batch, codeSlots)))
+        const batch = pickBatch(members, order, first, count, positions, step.positionOffset + first)
+        const codes = yield* Oprf.codewords(session.oprf, withTags(session.blocks, batch, codeSlots))
         const { t, rowIds } = valueRows(q, codes, s, session.hash, batch, codeSlots, slots, step, scratch)
         const message = Messages.bulkFrame("values", step.partition, first, count * slots * valueBytes)
         yield* Oprf.hashRows(session.oprf, new Uint8Array(t.buffer, t.byteOffset, t.byteLength), rowIds, valueBytes, message, Messages.BULK_HEADER)
@@ -142,18 +160,16 @@ export const sender = (link: Link, elements: ReadonlyArray<string>, options: Ses
     }
     let indices: Uint32Array = new Uint32Array(0)
     if (session.reveal) {
-      const revealed: Array<number> = []
+      const revealed: Array<Uint32Array> = []
       for (let previous = -1; ;) {
         const { positions: chunk, last } = yield* Effect.flatMap(channel.receive, (m) => Messages.decodeReveal(m, own.inputIndex.length, previous))
-        for (const position of chunk) {
-          const element = positions[position]!
-          if (element === UNSENT) return yield* Session.fail("MalformedMessage", `reveal: position ${position} was never sent`)
-          revealed.push(own.inputIndex[element]!)
-        }
+        const unsent = chunk.find((position) => positions[position] === UNSENT)
+        if (unsent !== undefined) return yield* Session.fail("MalformedMessage", `reveal: position ${unsent} was never sent`)
+        revealed.push(chunk.map((position) => own.inputIndex[positions[position]!]!))
         if (chunk.length > 0) previous = chunk[chunk.length - 1]!
         if (last) break
       }
-      indices = Uint32Array.from(revealed)
+      indices = concat(revealed)
       options.onProgress?.({ stage: "reveal", partition: session.partitions - 1, partitions: session.partitions })
     }
     return { indices, stats: Session.stats("sender", aes.name, own, session, peer.count) }

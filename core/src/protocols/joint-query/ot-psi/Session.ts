@@ -127,6 +127,17 @@ export const schedule = (session: Pick<Session, "partitions" | "receiverSizes" |
   return out
 }
 
+/** Each element's partition: the sizes, and the members of each partition in element order. */
+const partition = (hash: Uint32Array, count: number, partitions: number) => {
+  const sizes = new Uint32Array(partitions)
+  const of = new Uint32Array(count)
+  for (let i = 0; i < count; i++) sizes[of[i] = Encoding.partitionOf(hash, i, partitions)]!++
+  const members = Array.from(sizes, (size) => new Uint32Array(size))
+  const filled = new Uint32Array(partitions)
+  for (let i = 0; i < count; i++) members[of[i]!]![filled[of[i]!]!++] = i
+  return { sizes, members }
+}
+
 /** The session root (spec.ts step 1) from both hellos' public fields (the base-OT points enter the OT keys instead). */
 export const rootOf = (context: Uint8Array, receiver: Messages.Hello, sender: Messages.Hello): Uint8Array =>
   Spec.master(context, receiver.seed, sender.seed, receiver.count, sender.count, {
@@ -168,12 +179,7 @@ export const establish = (
     const hash = yield* Encoding.hashWords([locate0, locate1], blocks)
     const count = own.inputIndex.length
     const partitions = Spec.partitionCount(receiver.count, sender.count, partitionElements)
-    const ownSizes = new Uint32Array(partitions)
-    const partitionOf = new Uint32Array(count)
-    for (let i = 0; i < count; i++) ownSizes[partitionOf[i] = Encoding.partitionOf(hash, i, partitions)]!++
-    const members = Array.from(ownSizes, (size) => new Uint32Array(size))
-    const filled = new Uint32Array(partitions)
-    for (let i = 0; i < count; i++) members[partitionOf[i]!]![filled[partitionOf[i]!]!++] = i
+    const { sizes: ownSizes, members } = partition(hash, count, partitions)
     yield* link.send(Messages.encodeSizes(ownSizes))
     const peerSizes = yield* Effect.flatMap(link.receive, (m) => Messages.decodeSizes(m, partitions, peer.count))
     const receiverSizes = role === "receiver" ? ownSizes : peerSizes

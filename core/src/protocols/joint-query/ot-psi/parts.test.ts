@@ -29,14 +29,19 @@ describe("ot-psi building blocks", () => {
     expect(() => transpose(new Uint32Array(8), 16, 16, new Uint32Array(8))).toThrow(RangeError)
   })
 
-  it("reduces 64-bit integers exactly", () => {
+  it("maps hash words onto bins as x·m/2^53 would, always in range", () => {
     const words = new Uint32Array(3000)
     crypto.getRandomValues(words)
     for (let i = 0; i < words.length; i += 3) {
-      const m = (words[i + 2]! % 0xffff_fffe) + 1
-      const expected = Number(((BigInt(words[i]!) << 32n) + BigInt(words[i + 1]!)) % BigInt(m))
-      expect(Encoding.mod64(words[i]!, words[i + 1]!, m)).toBe(expected)
+      const m = (words[i + 2]! % 0x7fff_fffe) + 1
+      const x = (BigInt(words[i]!) << 21n) + (BigInt(words[i + 1]!) >> 11n)
+      const exact = Number((x * BigInt(m)) >> 53n)
+      const got = Encoding.reduce(words[i]!, words[i + 1]!, m)
+      expect(got).toBeLessThan(m)
+      expect(Math.abs(got - exact)).toBeLessThanOrEqual(1)
     }
+    expect(Encoding.reduce(0xffff_ffff, 0xffff_ffff, 7)).toBe(6)
+    expect(Encoding.reduce(0, 0, 7)).toBe(0)
   })
 
   it("places every element once in a cuckoo table, at one of its locations or in the stash", () => {

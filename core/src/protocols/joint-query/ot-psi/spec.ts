@@ -39,7 +39,7 @@
  *  H(j, t) = π_o(u) ⊕ u with u = ⊕_{i<4} π_o(t_i ⊕ τ_{i,j}) ⊕ t_i ⊕ τ_{i,j} over the four blocks t_i of t, τ_{i,j}
  *  the block (i, 0, j mod 2^32, ⌊j / 2^32⌋): libOTe's KKRT hash with the row and block position as tweaks;
  *  π_k = AES-128⁻¹ under a session key k (Aes.ts); loc_k and the partition come from π_{l0}(e(x)) ‖ π_{l1}(e(x))
- *  read as four 64-bit integers, each reduced mod m (or P).
+ *  read as four 53-bit integers x, each mapped to ⌊x·m/2^53⌋ (or P): bias ≤ m/2^53 (Encoding.reduce).
  *
  * ## What each party learns (semi-honest, static corruption)
  *  - R: X ∩ Y (as its own elements) and |X|; S: |Y| — plus, with revealToSender, X ∩ Y (as its own elements).
