@@ -4,13 +4,12 @@
  * p+1 while the sender answers partition p, so at most one partition is in flight.
  */
 import { Effect } from "effect"
-import { encodeIds } from "../Group.ts"
-import { Aes } from "./Aes.ts"
+import type { Aes } from "./Aes.ts"
 import * as BaseOt from "./BaseOt.ts"
-import { assertLittleEndian, transpose, words } from "./Bits.ts"
+import { transpose, words } from "./Bits.ts"
 import * as Cuckoo from "./Cuckoo.ts"
 import * as Encoding from "./Encoding.ts"
-import { counted, type Link } from "./Link.ts"
+import type { Link } from "./Link.ts"
 import * as Messages from "./Messages.ts"
 import * as Oprf from "./Oprf.ts"
 import * as Session from "./Session.ts"
@@ -138,8 +137,7 @@ const prepareAndSend = (session: Session.Session, streams: { readonly zero: Oprf
       const rows = Math.min(chunkRows, step.rows - first)
       let end = next
       while (end < n && occupied.row[end]! < first + rows) end++
-      const inChunk = end - next
-      const codes = (yield* Oprf.codewords(session.oprf, Session.taggedInputs(blocks, occupied.element.subarray(next, end), occupied.tag.subarray(next, end), inChunk)))
+      const codes = (yield* Oprf.codewords(session.oprf, Session.taggedInputs(blocks, occupied.element.subarray(next, end), occupied.tag.subarray(next, end))))
       const codeRows = placeRows(codes, occupied.row.subarray(next, end), first, scratch.codeRows.subarray(0, rows * Spec.CODE_WORDS))
       const t0 = words(yield* streams.zero.next(rows))
       const t1 = words(yield* streams.one.next(rows))
@@ -203,13 +201,7 @@ const receiveValues = (session: Session.Session, prepared: Prepared, found: Foun
 /** The receiver: learns which of its `elements` the sender also holds. */
 export const receiver = (link: Link, elements: ReadonlyArray<string>, options: Session.Options): Effect.Effect<Session.Output, Session.EngineError, Aes> =>
   Effect.gen(function*() {
-    assertLittleEndian()
-    const aes = yield* Aes
-    const channel = counted(link)
-    const random = options.random ?? Session.platformRandom
-    const own = Encoding.distinctIds(encodeIds(elements))
-    yield* Session.checkOptions(link, options, own.inputIndex.length)
-    yield* Effect.promise(BaseOt.ready)
+    const { aes, channel, random, own } = yield* Session.start(link, elements, options)
     const secret = BaseOt.senderStart(random)
     const hello: Messages.Hello = {
       version: Spec.VERSION,

@@ -4,12 +4,11 @@
  * random order, chunk by chunk. Learns the intersection only when the receiver reveals it.
  */
 import { Effect } from "effect"
-import { encodeIds } from "../Group.ts"
-import { Aes } from "./Aes.ts"
+import type { Aes } from "./Aes.ts"
 import * as BaseOt from "./BaseOt.ts"
-import { assertLittleEndian, transpose, words } from "./Bits.ts"
+import { transpose, words } from "./Bits.ts"
 import * as Encoding from "./Encoding.ts"
-import { counted, type Link } from "./Link.ts"
+import type { Link } from "./Link.ts"
 import * as Messages from "./Messages.ts"
 import * as Oprf from "./Oprf.ts"
 import * as Session from "./Session.ts"
@@ -78,32 +77,11 @@ const pickBatch = (members: Uint32Array, order: Uint32Array, first: number, coun
   return batch
 }
 
-/** e(x)‖k for every element of the batch and every tag k < codeSlots, packed element by element. */
-const withTags = (blocks: Uint8Array, batch: Uint32Array, codeSlots: number): Uint8Array => {
-  const src = words(blocks)
-  const out = new Uint32Array(batch.length * codeSlots * 4)
-  for (let i = 0, o = 0; i < batch.length; i++) {
-    const at = batch[i]! * 4
-    for (let k = 0; k < codeSlots; k++, o += 4) {
-      out[o] = src[at]! | (k << 5)
-      out[o + 1] = src[at + 1]!
-      out[o + 2] = src[at + 2]!
-      out[o + 3] = src[at + 3]!
-    }
-  }
-  return new Uint8Array(out.buffer)
-}
 
 /** The sender: helps the receiver learn the intersection; learns it too only with `revealToSender`. */
 export const sender = (link: Link, elements: ReadonlyArray<string>, options: Session.Options): Effect.Effect<Session.Output, Session.EngineError, Aes> =>
   Effect.gen(function*() {
-    assertLittleEndian()
-    const aes = yield* Aes
-    const channel = counted(link)
-    const random = options.random ?? Session.platformRandom
-    const own = Encoding.distinctIds(encodeIds(elements))
-    yield* Session.checkOptions(link, options, own.inputIndex.length)
-    yield* Effect.promise(BaseOt.ready)
+    const { aes, channel, random, own } = yield* Session.start(link, elements, options)
     const peer = yield* Effect.flatMap(channel.receive, (m) => Messages.decodeHello(m, "receiverHello"))
     const choices = random(Spec.CODE_BYTES).slice()
     const fields: Messages.Hello = {
@@ -150,7 +128,7 @@ export const sender = (link: Link, elements: ReadonlyArray<string>, options: Ses
       for (let first = 0; first < members.length; first += perMessage) {
         const count = Math.min(perMessage, members.length - first)
         const batch = pickBatch(members, order, first, count, positions, step.positionOffset + first)
-        const codes = yield* Oprf.codewords(session.oprf, withTags(session.blocks, batch, codeSlots))
+        const codes = yield* Oprf.codewords(session.oprf, Session.taggedInputs(session.blocks, batch, codeSlots))
         const { t, rowIds } = valueRows(q, codes, s, session.hash, batch, codeSlots, slots, step, scratch)
         const message = Messages.bulkFrame("values", step.partition, first, count * slots * valueBytes)
         yield* Oprf.hashRows(session.oprf, new Uint8Array(t.buffer, t.byteOffset, t.byteLength), rowIds, valueBytes, message, Messages.BULK_HEADER)

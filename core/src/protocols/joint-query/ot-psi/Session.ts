@@ -3,11 +3,12 @@
  * partitions and their sizes), the schedule of partitions, and the statistics each role reports.
  */
 import { Effect } from "effect"
-import type { EncodedIds } from "../Group.ts"
+import { encodeIds } from "../Group.ts"
 import { Aes, type AesKey } from "./Aes.ts"
-import { words } from "./Bits.ts"
+import * as BaseOt from "./BaseOt.ts"
+import { assertLittleEndian, words } from "./Bits.ts"
 import * as Encoding from "./Encoding.ts"
-import type { Counted, Link, LinkError } from "./Link.ts"
+import { type Counted, counted, type Link, type LinkError } from "./Link.ts"
 import * as Messages from "./Messages.ts"
 import type * as Oprf from "./Oprf.ts"
 import * as Spec from "./spec.ts"
@@ -227,19 +228,35 @@ export const stats = (role: Stats["role"], aes: string, own: Encoding.DistinctId
 export const matrixChunkRows = (link: Link) =>
   Math.min(Spec.MATRIX_CHUNK_ROWS, Math.floor((link.maxMessageBytes - Messages.BULK_HEADER) / Spec.CODE_BYTES / Spec.ROW_ALIGN) * Spec.ROW_ALIGN)
 
-/** One 16-byte input e(x)‖tag per listed (element, tag), packed: the cuckoo tag sits in bits 5–6 of byte 0. */
-export const taggedInputs = (blocks: Uint8Array, elements: ArrayLike<number>, tags: ArrayLike<number>, count: number): Uint8Array => {
+/**
+ * The OPRF inputs e(x)‖tag, packed 16 bytes each (the tag in bits 5–6 of byte 0): per listed element either its own
+ * tag (`tags` an array) or every tag 0…tags−1 in turn (`tags` a count, the sender's three locations and the stash).
+ */
+export const taggedInputs = (blocks: Uint8Array, elements: ArrayLike<number>, tags: ArrayLike<number> | number): Uint8Array => {
   const src = words(blocks)
-  const out = new Uint32Array(count * 4)
-  for (let i = 0; i < count; i++) {
+  const perElement = typeof tags === "number" ? tags : 1
+  const out = new Uint32Array(elements.length * perElement * 4)
+  for (let i = 0, o = 0; i < elements.length; i++) {
     const at = elements[i]! * 4
-    out[4 * i] = src[at]! | (tags[i]! << 5)
-    out[4 * i + 1] = src[at + 1]!
-    out[4 * i + 2] = src[at + 2]!
-    out[4 * i + 3] = src[at + 3]!
+    for (let k = 0; k < perElement; k++, o += 4) {
+      out[o] = src[at]! | ((typeof tags === "number" ? k : tags[i]!) << 5)
+      out[o + 1] = src[at + 1]!
+      out[o + 2] = src[at + 2]!
+      out[o + 3] = src[at + 3]!
+    }
   }
   return new Uint8Array(out.buffer)
 }
+
+/** What every session starts with: the counted link, the randomness, and this party's distinct elements. */
+export const start = (link: Link, elements: ReadonlyArray<string>, options: Options) =>
+  Effect.gen(function*() {
+    assertLittleEndian()
+    const own = Encoding.distinctIds(encodeIds(elements))
+    yield* checkOptions(link, options, own.inputIndex.length)
+    yield* Effect.promise(BaseOt.ready)
+    return { aes: yield* Aes, channel: counted(link), random: options.random ?? platformRandom, own }
+  })
 
 /** A uniformly random permutation of 0…n−1 from `random` (Fisher–Yates, rejection sampling: no modulo bias). */
 export const shuffle = (n: number, random: (bytes: number) => Uint8Array): Uint32Array => {
