@@ -1,50 +1,140 @@
 /**
- * Elements → 128-bit blocks e(x) (spec.ts step 2), duplicates dropped first, and the keyed hashes every party computes
+ * Elements → 128-bit blocks e(x) (spec.ts step 2), duplicates dropped, and the keyed hashes every party computes
  * on its blocks: the partition and the three cuckoo locations.
  *
  *   |x| ≤ 15 bytes:  e(x) = |x| ‖ x ‖ 0…          (injective; byte 0 < 16)
  *   |x| ≥ 16 bytes:  e(x) = 0x10 ‖ CBC-MAC_{k_enc}(len64 ‖ x ‖ 0-pad)[0..15]
  *
- * Bits 5–6 of byte 0 stay free for the cuckoo tag k (`tagged`), so e(x)‖k is one block. CBC-MAC runs over all long
- * ids at once, one AES batch per 16-byte position (π = AES⁻¹, Aes.ts): a length prefix makes the message space
- * prefix-free, where CBC-MAC is a PRF; ids are mostly short (account numbers, "patient-123456"), UUIDs take 4 rounds.
+ * Bits 5–6 of byte 0 stay free for the cuckoo tag k, so e(x)‖k is one block. Two steps, because the count a party
+ * announces in its hello must already be its number of distinct elements while the MAC key only exists after the
+ * hellos: `prepare` writes the short ids' blocks straight from the strings (no intermediate UTF-8 buffer for ASCII)
+ * and drops duplicates — by block for short ids, by string for long ones — and `complete` MACs the long ids, over
+ * all of them at once, one AES batch per 16-byte position (π = AES⁻¹, Aes.ts). A length prefix makes the message
+ * space prefix-free, where CBC-MAC is a PRF; ids are mostly short (account numbers, "patient-123456"); a UUID takes
+ * 4 rounds.
  */
 import { Effect } from "effect"
-import type { EncodedIds } from "../Group.ts"
 import { Aes, type AesKey, BLOCK_BYTES } from "./Aes.ts"
 import { words } from "./Bits.ts"
 
 export const SHORT_MAX = 15
 const LONG_FLAG = 0x10
 
-interface LongIds {
-  readonly index: ReadonlyArray<number>
-  readonly starts: Uint32Array
-  readonly lengths: Uint32Array
+export interface Prepared {
+  /** e(x) of the distinct elements, 16 bytes each, in input order of first occurrence; long ids' blocks are zero until `complete`. */
+  readonly blocks: Uint8Array
+  /** Input index of each distinct element. */
+  readonly inputIndex: Uint32Array
+  readonly duplicates: number
+  /** The long ids: their element index and their UTF-8 bytes (`ends` as in Group.EncodedIds). */
+  readonly long: { readonly index: Uint32Array; readonly bytes: Uint8Array; readonly ends: Uint32Array }
 }
 
-/** Round 0 of CBC-MAC: each long id's length block (64-bit little-endian length, then zeros). */
-const lengthBlocks = (long: LongIds): Uint8Array => {
+const encoder = new TextEncoder()
+
+/** Writes `id` as UTF-8 at `out[at…]` when it fits in `room` bytes; returns its length, or −1 when it is longer. */
+const writeUtf8 = (id: string, out: Uint8Array, at: number, room: number): number => {
+  if (id.length > room) return -1
+  let j = 0
+  for (; j < id.length; j++) {
+    const c = id.charCodeAt(j)
+    if (c >= 0x80) break
+    out[at + j] = c
+  }
+  if (j === id.length) return j
+  const bytes = encoder.encode(id)
+  if (bytes.length > room) return -1
+  out.set(bytes, at)
+  return bytes.length
+}
+
+const blockSlot = (w: Uint32Array, d: number, mask: number) =>
+  (Math.imul(w[4 * d]! ^ Math.imul(w[4 * d + 1]!, 0x9e3779b1) ^ Math.imul(w[4 * d + 2]!, 0x85ebca77) ^ Math.imul(w[4 * d + 3]!, 0xc2b2ae3d), 0x27d4eb2f) >>> 0) & mask
+
+/** The distinct elements and their short-id blocks (`complete` adds the long ones once the session key exists). */
+export const prepare = (ids: ReadonlyArray<string>): Prepared => {
+  const n = ids.length
+  const blocks = new Uint8Array(n * BLOCK_BYTES)
+  const w = words(blocks)
+  let size = 16
+  while (size < n * 2) size *= 2
+  const slots = new Int32Array(size).fill(-1)
+  const mask = size - 1
+  const inputIndex = new Uint32Array(n)
+  const longIds = new Map<string, number>()
+  const longIndex: Array<number> = []
+  let d = 0 // distinct elements so far; block d is being written
+  for (let i = 0; i < n; i++) {
+    const id = ids[i]!
+    const length = writeUtf8(id, blocks, d * BLOCK_BYTES + 1, SHORT_MAX)
+    if (length < 0) {
+      blocks.fill(0, d * BLOCK_BYTES, (d + 1) * BLOCK_BYTES) // a non-ASCII id may have left a prefix there
+      if (longIds.has(id)) continue
+      longIds.set(id, d)
+      longIndex.push(d)
+      inputIndex[d++] = i
+      continue
+    }
+    blocks[d * BLOCK_BYTES] = length
+    let slot = blockSlot(w, d, mask)
+    let duplicate = false
+    for (let j = slots[slot]!; j >= 0; slot = (slot + 1) & mask, j = slots[slot]!) {
+      if (w[4 * j] === w[4 * d] && w[4 * j + 1] === w[4 * d + 1] && w[4 * j + 2] === w[4 * d + 2] && w[4 * j + 3] === w[4 * d + 3]) {
+        duplicate = true
+        break
+      }
+    }
+    if (duplicate) {
+      blocks.fill(0, d * BLOCK_BYTES, (d + 1) * BLOCK_BYTES)
+      continue
+    }
+    slots[slot] = d
+    inputIndex[d++] = i
+  }
+  const longBytes: Array<Uint8Array> = []
+  const ends = new Uint32Array(longIndex.length)
+  let total = 0
+  for (const [id] of longIds) longBytes.push(encoder.encode(id))
+  longBytes.forEach((bytes, j) => (ends[j] = total += bytes.length))
+  const bytes = new Uint8Array(total)
+  longBytes.forEach((b, j) => bytes.set(b, j === 0 ? 0 : ends[j - 1]!))
+  return {
+    blocks: blocks.subarray(0, d * BLOCK_BYTES),
+    inputIndex: inputIndex.subarray(0, d),
+    duplicates: n - d,
+    long: { index: Uint32Array.from(longIndex), bytes, ends }
+  }
+}
+
+// ---- CBC-MAC of the long ids (hot loops in plain functions: V8 optimizes those, not a generator body that runs once)
+
+type Long = Prepared["long"]
+
+const startOf = (long: Long, j: number) => (j === 0 ? 0 : long.ends[j - 1]!)
+
+/** Round 0: each long id's length block (64-bit little-endian length, then zeros). */
+const lengthBlocks = (long: Long): Uint8Array => {
   const state = new Uint8Array(long.index.length * BLOCK_BYTES)
   const view = new DataView(state.buffer)
   for (let j = 0; j < long.index.length; j++) {
-    view.setUint32(j * BLOCK_BYTES, long.lengths[j]!, true)
-    view.setUint32(j * BLOCK_BYTES + 4, Math.floor(long.lengths[j]! / 0x1_0000_0000), true)
+    const length = long.ends[j]! - startOf(long, j)
+    view.setUint32(j * BLOCK_BYTES, length, true)
+    view.setUint32(j * BLOCK_BYTES + 4, Math.floor(length / 0x1_0000_0000), true)
   }
   return state
 }
 
 /** The ids still running at round r (more than r data blocks) and their chaining state ⊕ data block r. */
-const roundInputs = (long: LongIds, ids: EncodedIds, chained: Uint8Array, r: number) => {
+const roundInputs = (long: Long, chained: Uint8Array, r: number) => {
   const active: Array<number> = []
-  for (let j = 0; j < long.index.length; j++) if (long.lengths[j]! > r * BLOCK_BYTES) active.push(j)
+  for (let j = 0; j < long.index.length; j++) if (long.ends[j]! - startOf(long, j) > r * BLOCK_BYTES) active.push(j)
   const batch = new Uint8Array(active.length * BLOCK_BYTES)
   for (let a = 0; a < active.length; a++) {
     const j = active[a]!
-    const from = long.starts[j]! + r * BLOCK_BYTES
-    const to = Math.min(long.starts[j]! + long.lengths[j]!, from + BLOCK_BYTES)
+    const from = startOf(long, j) + r * BLOCK_BYTES
+    const to = Math.min(long.ends[j]!, from + BLOCK_BYTES)
     batch.set(chained.subarray(j * BLOCK_BYTES, (j + 1) * BLOCK_BYTES), a * BLOCK_BYTES)
-    for (let b = from; b < to; b++) batch[a * BLOCK_BYTES + b - from] = batch[a * BLOCK_BYTES + b - from]! ^ ids.bytes[b]!
+    for (let b = from; b < to; b++) batch[a * BLOCK_BYTES + b - from] = batch[a * BLOCK_BYTES + b - from]! ^ long.bytes[b]!
   }
   return { active, batch }
 }
@@ -53,7 +143,7 @@ const scatter = (chained: Uint8Array, active: ReadonlyArray<number>, next: Uint8
   for (let a = 0; a < active.length; a++) chained.set(next.subarray(a * BLOCK_BYTES, (a + 1) * BLOCK_BYTES), active[a]! * BLOCK_BYTES)
 }
 
-const writeLong = (long: LongIds, chained: Uint8Array, out: Uint8Array) => {
+const writeLong = (long: Long, chained: Uint8Array, out: Uint8Array) => {
   for (let j = 0; j < long.index.length; j++) {
     const at = long.index[j]! * BLOCK_BYTES
     out[at] = LONG_FLAG
@@ -61,131 +151,37 @@ const writeLong = (long: LongIds, chained: Uint8Array, out: Uint8Array) => {
   }
 }
 
-/** CBC-MAC of the long ids `index` (into `ids`), written as their blocks into `out`: one AES batch per round. */
-const macLongIds = (key: AesKey, ids: EncodedIds, index: ReadonlyArray<number>, out: Uint8Array) =>
+/** Fills in the long ids' blocks under the session's encoding key; returns the completed blocks. */
+export const complete = (key: AesKey, prepared: Prepared): Effect.Effect<Uint8Array, never, Aes> =>
   Effect.gen(function*() {
-    if (index.length === 0) return
+    const { long } = prepared
+    if (long.index.length === 0) return prepared.blocks
     const aes = yield* Aes
-    const starts = Uint32Array.from(index, (i) => (i === 0 ? 0 : ids.ends[i - 1]!))
-    const long: LongIds = { index, starts, lengths: Uint32Array.from(index, (i, j) => ids.ends[i]! - starts[j]!) }
     const chained = yield* aes.decryptBlocks(key, lengthBlocks(long))
-    const rounds = Math.ceil(long.lengths.reduce((a, b) => Math.max(a, b), 0) / BLOCK_BYTES)
-    for (let r = 0; r < rounds; r++) {
-      const { active, batch } = roundInputs(long, ids, chained, r)
+    let longest = 0
+    for (let j = 0; j < long.index.length; j++) longest = Math.max(longest, long.ends[j]! - startOf(long, j))
+    for (let r = 0; r < Math.ceil(longest / BLOCK_BYTES); r++) {
+      const { active, batch } = roundInputs(long, chained, r)
       scatter(chained, active, yield* aes.decryptBlocks(key, batch))
     }
-    writeLong(long, chained, out)
+    writeLong(long, chained, prepared.blocks)
+    return prepared.blocks
   })
 
-export interface DistinctIds {
-  /** The distinct ids, in input order of first occurrence. */
-  readonly ids: EncodedIds
-  /** Input index of each distinct id. */
-  readonly inputIndex: Uint32Array
-  readonly duplicates: number
+// ---- keyed hashes: partition and cuckoo locations
+
+/** π_{l0}(e) and π_{l1}(e) of every block, as words: element i's are words 4i…4i+3 of each. */
+export interface Hashes {
+  readonly a: Uint32Array
+  readonly b: Uint32Array
 }
 
-/**
- * Drops repeated ids (byte-equal; the first occurrence stays), before anything is announced: the count a party
- * sends is its number of distinct elements, and a repeated element never shows up as repeated values.
- */
-export const distinctIds = (ids: EncodedIds): DistinctIds => {
-  const count = ids.ends.length
-  let size = 16
-  while (size < count * 2) size *= 2
-  const slots = new Int32Array(size).fill(-1)
-  const mask = size - 1
-  const keep = new Uint32Array(count)
-  let kept = 0
-  const startOf = (i: number) => (i === 0 ? 0 : ids.ends[i - 1]!)
-  for (let i = 0; i < count; i++) {
-    const start = startOf(i)
-    const end = ids.ends[i]!
-    let h = 0x811c9dc5 ^ (end - start)
-    for (let b = start; b < end; b++) h = Math.imul(h ^ ids.bytes[b]!, 0x01000193)
-    let slot = (Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0) & mask
-    for (;;) {
-      const j = slots[slot]!
-      if (j < 0) {
-        slots[slot] = i
-        keep[kept++] = i
-        break
-      }
-      const other = startOf(j)
-      if (ids.ends[j]! - other === end - start) {
-        let same = true
-        for (let b = 0; b < end - start && same; b++) same = ids.bytes[start + b] === ids.bytes[other + b]
-        if (same) break
-      }
-      slot = (slot + 1) & mask
-    }
-  }
-  if (kept === count) return { ids, inputIndex: keep, duplicates: 0 }
-  const inputIndex = keep.slice(0, kept)
-  let bytes = 0
-  for (const i of inputIndex) bytes += ids.ends[i]! - startOf(i)
-  const out = new Uint8Array(bytes)
-  const ends = new Uint32Array(kept)
-  for (let j = 0, at = 0; j < kept; j++) {
-    const i = inputIndex[j]!
-    out.set(ids.bytes.subarray(startOf(i), ids.ends[i]!), at)
-    at += ids.ends[i]! - startOf(i)
-    ends[j] = at
-  }
-  return { ids: { bytes: out, ends }, inputIndex, duplicates: count - kept }
-}
-
-/** The short ids' blocks written into `blocks`; returns the indices of the long ones. */
-const encodeShort = (ids: EncodedIds, blocks: Uint8Array): Array<number> => {
-  const longIds: Array<number> = []
-  for (let i = 0, start = 0; i < ids.ends.length; start = ids.ends[i]!, i++) {
-    const length = ids.ends[i]! - start
-    if (length > SHORT_MAX) {
-      longIds.push(i)
-      continue
-    }
-    const at = i * BLOCK_BYTES
-    blocks[at] = length
-    for (let b = 0; b < length; b++) blocks[at + 1 + b] = ids.bytes[start + b]!
-  }
-  return longIds
-}
-
-/** e(x) of every id (call `distinctIds` first), count × 16 bytes. */
-export const encode = (key: AesKey, ids: EncodedIds): Effect.Effect<Uint8Array, never, Aes> =>
-  Effect.gen(function*() {
-    const blocks = new Uint8Array(ids.ends.length * BLOCK_BYTES)
-    yield* macLongIds(key, ids, encodeShort(ids, blocks), blocks)
-    return blocks
-  })
-
-/** Copy of `blocks` (or the listed ones) with the cuckoo tag k in bits 5–6 of byte 0. */
-export const tagged = (blocks: Uint8Array, tag: number): Uint8Array => {
-  const out = blocks.slice()
-  for (let at = 0; at < out.length; at += BLOCK_BYTES) out[at] = out[at]! | (tag << 5)
-  return out
-}
-
-/**
- * The keyed hash words of each block: 8 words per block, π_{l0}(e) then π_{l1}(e) (spec.ts), from which
- * `partitionOf` and `location` read 64-bit integers.
- */
-export const hashWords = (keys: readonly [AesKey, AesKey], blocks: Uint8Array): Effect.Effect<Uint32Array, never, Aes> =>
+export const hashWords = (keys: readonly [AesKey, AesKey], blocks: Uint8Array): Effect.Effect<Hashes, never, Aes> =>
   Effect.gen(function*() {
     const aes = yield* Aes
     const [a, b] = yield* Effect.all([aes.decryptBlocks(keys[0], blocks), aes.decryptBlocks(keys[1], blocks)])
-    return pairBlocks(words(a), words(b), blocks.length / BLOCK_BYTES)
+    return { a: words(a), b: words(b) }
   })
-
-/** 8 words per element: its block of `wa`, then its block of `wb`. */
-const pairBlocks = (wa: Uint32Array, wb: Uint32Array, count: number): Uint32Array => {
-  const out = new Uint32Array(count * 8)
-  for (let i = 0; i < count; i++) {
-    out[8 * i] = wa[4 * i]!; out[8 * i + 1] = wa[4 * i + 1]!; out[8 * i + 2] = wa[4 * i + 2]!; out[8 * i + 3] = wa[4 * i + 3]!
-    out[8 * i + 4] = wb[4 * i]!; out[8 * i + 5] = wb[4 * i + 1]!; out[8 * i + 6] = wb[4 * i + 2]!; out[8 * i + 7] = wb[4 * i + 3]!
-  }
-  return out
-}
 
 const TWO_POW_53 = 2 ** 53
 
@@ -197,8 +193,9 @@ const TWO_POW_53 = 2 ** 53
 export const reduce = (hi: number, lo: number, m: number): number =>
   Math.min(m - 1, Math.floor(((hi >>> 0) * 2_097_152 + (lo >>> 11)) * (m / TWO_POW_53)))
 
-/** Cuckoo location k ∈ {0,1,2} of element i among `bins` bins. */
-export const location = (hash: Uint32Array, i: number, k: number, bins: number): number => reduce(hash[8 * i + 2 * k + 1]!, hash[8 * i + 2 * k]!, bins)
+/** Cuckoo location k ∈ {0,1,2} of element i among `bins` bins: words (1,0), (3,2) of π_{l0}(e) and (1,0) of π_{l1}(e). */
+export const location = (hash: Hashes, i: number, k: number, bins: number): number =>
+  k === 2 ? reduce(hash.b[4 * i + 1]!, hash.b[4 * i]!, bins) : reduce(hash.a[4 * i + 2 * k + 1]!, hash.a[4 * i + 2 * k]!, bins)
 
-/** Partition of element i among `partitions`. */
-export const partitionOf = (hash: Uint32Array, i: number, partitions: number): number => reduce(hash[8 * i + 7]!, hash[8 * i + 6]!, partitions)
+/** Partition of element i among `partitions`: words (3,2) of π_{l1}(e). */
+export const partitionOf = (hash: Hashes, i: number, partitions: number): number => reduce(hash.b[4 * i + 3]!, hash.b[4 * i + 2]!, partitions)

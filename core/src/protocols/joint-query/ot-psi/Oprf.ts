@@ -86,11 +86,12 @@ export const hashRows = (
 
 export interface ColumnStreams {
   readonly columns: number
-  readonly next: (rows: number) => Effect.Effect<Uint8Array>
+  /** The next `rows` bits of every column, into `out` (columns × rows/8 bytes) when given, else a new buffer. */
+  readonly next: (rows: number, out?: Uint8Array) => Effect.Effect<Uint8Array>
 }
 
 /** Bytes of keystream buffered per column: refills are one AES call per column per this many rows / 8. */
-const SLAB_BYTES = 16 * 1024
+const SLAB_BYTES = 32 * 1024
 
 const copyColumns = (slabs: ReadonlyArray<Uint8Array>, from: number, take: number, out: Uint8Array, bytes: number, done: number) => {
   for (let c = 0; c < slabs.length; c++) out.set(slabs[c]!.subarray(from, from + take), c * bytes + done)
@@ -109,10 +110,10 @@ export const columnStreams = (seeds: Uint8Array): Effect.Effect<ColumnStreams, n
     let slabs: Array<Uint8Array> = []
     let slabAt = 0 // bytes of the current slabs already consumed
     let nextBlock = 0 // counter block where the next slabs start
-    const next = (rows: number): Effect.Effect<Uint8Array> =>
+    const next = (rows: number, into?: Uint8Array): Effect.Effect<Uint8Array> =>
       Effect.gen(function*() {
         const bytes = rows / 8
-        const out = new Uint8Array(columns * bytes)
+        const out = into?.subarray(0, columns * bytes) ?? new Uint8Array(columns * bytes)
         let done = 0
         while (done < bytes) {
           if (slabs.length === 0 || slabAt === slabs[0]!.length) {

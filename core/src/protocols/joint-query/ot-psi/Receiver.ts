@@ -76,7 +76,7 @@ const occupiedRows = (table: Cuckoo.Table, members: Uint32Array) => {
 }
 
 /** The three cuckoo locations of each member among `bins`. */
-const locationsOf = (hash: Uint32Array, members: Uint32Array, bins: number): Uint32Array => {
+const locationsOf = (hash: Encoding.Hashes, members: Uint32Array, bins: number): Uint32Array => {
   const locations = new Uint32Array(Spec.HASHES * members.length)
   for (let i = 0; i < members.length; i++) for (let k = 0; k < Spec.HASHES; k++) locations[Spec.HASHES * i + k] = Encoding.location(hash, members[i]!, k, bins)
   return locations
@@ -99,9 +99,9 @@ const placeRows = (codes: Oprf.Codewords, rows: Uint32Array, first: number, out:
 }
 
 /** The occupied rows of a chunk, packed, with their global row ids (the hash tweak). */
-const gatherRows = (t0Rows: Uint32Array, rows: Uint32Array, first: number, firstId: number) => {
-  const gathered = new Uint32Array(rows.length * Spec.CODE_WORDS)
-  const rowIds = new Float64Array(rows.length)
+const gatherRows = (t0Rows: Uint32Array, rows: Uint32Array, first: number, firstId: number, scratch: { readonly gathered: Uint32Array; readonly rowIds: Float64Array }) => {
+  const gathered = scratch.gathered.subarray(0, rows.length * Spec.CODE_WORDS)
+  const rowIds = scratch.rowIds.subarray(0, rows.length)
   for (let r = 0; r < rows.length; r++) {
     const local = rows[r]! - first
     gathered.set(t0Rows.subarray(local * Spec.CODE_WORDS, (local + 1) * Spec.CODE_WORDS), r * Spec.CODE_WORDS)
@@ -130,8 +130,17 @@ const prepareAndSend = (session: Session.Session, streams: { readonly zero: Oprf
     const occupied = occupiedRows(table, members)
     const values = new Uint8Array(n * valueBytes)
     const chunkRows = Session.matrixChunkRows(link)
-    // Scratch for one chunk, reused: the code rows and the rows of PRG(k^0).
-    const scratch = { codeRows: new Uint32Array(chunkRows * Spec.CODE_WORDS), t0Rows: new Uint32Array(chunkRows * Spec.CODE_WORDS) }
+    // Scratch for one chunk, reused (the engine's allocations are what its garbage collection costs): the code
+    // rows, both PRG column sets, the rows of PRG(k^0) and the occupied ones among them.
+    const chunkBytes = chunkRows * Spec.CODE_BYTES
+    const scratch = {
+      codeRows: new Uint32Array(chunkRows * Spec.CODE_WORDS),
+      t0: new Uint8Array(chunkBytes),
+      t1: new Uint8Array(chunkBytes),
+      t0Rows: new Uint32Array(chunkRows * Spec.CODE_WORDS),
+      gathered: new Uint32Array(chunkRows * Spec.CODE_WORDS),
+      rowIds: new Float64Array(chunkRows)
+    }
     let next = 0 // first occupied row of the chunk (rows ascend)
     for (let first = 0; first < step.rows; first += chunkRows) {
       const rows = Math.min(chunkRows, step.rows - first)
@@ -139,16 +148,16 @@ const prepareAndSend = (session: Session.Session, streams: { readonly zero: Oprf
       while (end < n && occupied.row[end]! < first + rows) end++
       const codes = (yield* Oprf.codewords(session.oprf, Session.taggedInputs(blocks, occupied.element.subarray(next, end), occupied.tag.subarray(next, end))))
       const codeRows = placeRows(codes, occupied.row.subarray(next, end), first, scratch.codeRows.subarray(0, rows * Spec.CODE_WORDS))
-      const t0 = words(yield* streams.zero.next(rows))
-      const t1 = words(yield* streams.one.next(rows))
+      const t0 = words(yield* streams.zero.next(rows, scratch.t0))
+      const t1 = words(yield* streams.one.next(rows, scratch.t1))
       const message = Messages.bulkFrame("matrix", step.partition, first, t1.byteLength)
       matrixBody(codeRows, rows, t0, t1, message)
       yield* link.send(message)
       // Own values: H(j, t_j) of this chunk's occupied rows, t_j the rows of PRG(k^0).
       const t0Rows = scratch.t0Rows.subarray(0, rows * Spec.CODE_WORDS)
       transpose(t0, Spec.CODE_BITS, rows, t0Rows)
-      const { gathered, rowIds } = gatherRows(t0Rows, occupied.row.subarray(next, end), first, step.rowOffset + first)
-      yield* Oprf.hashRows(session.oprf, new Uint8Array(gathered.buffer), rowIds, valueBytes, values, next * valueBytes)
+      const { gathered, rowIds } = gatherRows(t0Rows, occupied.row.subarray(next, end), first, step.rowOffset + first, scratch)
+      yield* Oprf.hashRows(session.oprf, new Uint8Array(gathered.buffer, 0, gathered.byteLength), rowIds, valueBytes, values, next * valueBytes)
       next = end
     }
     const prepared: Prepared = {

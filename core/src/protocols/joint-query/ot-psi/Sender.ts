@@ -40,16 +40,16 @@ const valueRows = (
   q: Uint32Array,
   codes: Oprf.Codewords,
   s: Uint32Array,
-  hash: Uint32Array,
+  hash: Encoding.Hashes,
   elements: Uint32Array,
   codeSlots: number,
   slots: number,
   step: Session.Step,
-  scratch: Uint32Array
+  scratch: { readonly t: Uint32Array; readonly rowIds: Float64Array }
 ) => {
   const count = elements.length
-  const t = scratch.subarray(0, count * slots * Spec.CODE_WORDS)
-  const rowIds = new Float64Array(count * slots)
+  const t = scratch.t.subarray(0, count * slots * Spec.CODE_WORDS)
+  const rowIds = scratch.rowIds.subarray(0, count * slots)
   for (let i = 0; i < count; i++) {
     const element = elements[i]!
     for (let k = 0; k < slots; k++) {
@@ -107,7 +107,9 @@ export const sender = (link: Link, elements: ReadonlyArray<string>, options: Ses
     const codeSlots = session.stash > 0 ? Spec.HASHES + 1 : Spec.HASHES
     const { valueBytes } = session
     const perMessage = Math.max(1, Math.min(Spec.VALUE_CHUNK_ITEMS, Math.floor((link.maxMessageBytes - Messages.BULK_HEADER) / (slots * valueBytes))))
-    const scratch = new Uint32Array(perMessage * slots * Spec.CODE_WORDS)
+    // Reused across chunks: the rows to hash and their ids, and the PRG columns of a matrix chunk.
+    const scratch = { t: new Uint32Array(perMessage * slots * Spec.CODE_WORDS), rowIds: new Float64Array(perMessage * slots) }
+    const columnScratch = new Uint8Array(Spec.MATRIX_CHUNK_ROWS * Spec.CODE_BYTES)
     const positions = new Uint32Array(own.inputIndex.length).fill(UNSENT) // global position → distinct element
     for (const step of Session.schedule(session)) {
       // 1. The partition's rows q_j, transposed chunk by chunk as the matrix arrives.
@@ -116,7 +118,7 @@ export const sender = (link: Link, elements: ReadonlyArray<string>, options: Ses
         const message = yield* channel.receive
         const { body, units } = yield* Messages.decodeBulk(message, "matrix", step.partition, first, Spec.CODE_BYTES, step.rows - first)
         if (units % Spec.ROW_ALIGN !== 0) return yield* Session.fail("MalformedMessage", `matrix: ${units} rows is not a multiple of ${Spec.ROW_ALIGN}`)
-        const columns = words(yield* streams.next(units))
+        const columns = words(yield* streams.next(units, units <= Spec.MATRIX_CHUNK_ROWS ? columnScratch : undefined))
         absorbColumns(columns, words(body.byteOffset % 4 === 0 ? body : body.slice()), s, units)
         transpose(columns, Spec.CODE_BITS, units, q.subarray(first * Spec.CODE_WORDS, (first + units) * Spec.CODE_WORDS))
         first += units

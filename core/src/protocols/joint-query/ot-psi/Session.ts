@@ -3,7 +3,6 @@
  * partitions and their sizes), the schedule of partitions, and the statistics each role reports.
  */
 import { Effect } from "effect"
-import { encodeIds } from "../Group.ts"
 import { Aes, type AesKey } from "./Aes.ts"
 import * as BaseOt from "./BaseOt.ts"
 import { assertLittleEndian, words } from "./Bits.ts"
@@ -97,7 +96,7 @@ export interface Session {
   /** Elements of each of this party's partitions (indices into its distinct elements). */
   readonly members: ReadonlyArray<Uint32Array>
   readonly blocks: Uint8Array
-  readonly hash: Uint32Array
+  readonly hash: Encoding.Hashes
 }
 
 /** One partition both sides run. */
@@ -129,7 +128,7 @@ export const schedule = (session: Pick<Session, "partitions" | "receiverSizes" |
 }
 
 /** Each element's partition: the sizes, and the members of each partition in element order. */
-const partition = (hash: Uint32Array, count: number, partitions: number) => {
+const partition = (hash: Encoding.Hashes, count: number, partitions: number) => {
   const sizes = new Uint32Array(partitions)
   const of = new Uint32Array(count)
   for (let i = 0; i < count; i++) sizes[of[i] = Encoding.partitionOf(hash, i, partitions)]!++
@@ -151,7 +150,7 @@ export const rootOf = (context: Uint8Array, receiver: Messages.Hello, sender: Me
 export const establish = (
   role: Stats["role"],
   link: Counted,
-  own: Encoding.DistinctIds,
+  own: Encoding.Prepared,
   options: Options,
   random: (bytes: number) => Uint8Array,
   hellos: { readonly receiver: Messages.Hello; readonly sender: Messages.Hello }
@@ -176,7 +175,7 @@ export const establish = (
     const [encode, locate0, locate1, code0, code1, code2, code3, out] = yield* Effect.all(
       [raw.encode, ...raw.locate, ...raw.code, raw.out].map((k) => aes.importKey(k))
     ) as unknown as Effect.Effect<[AesKey, AesKey, AesKey, AesKey, AesKey, AesKey, AesKey, AesKey]>
-    const blocks = yield* Encoding.encode(encode, own.ids)
+    const blocks = yield* Encoding.complete(encode, own)
     const hash = yield* Encoding.hashWords([locate0, locate1], blocks)
     const count = own.inputIndex.length
     const partitions = Spec.partitionCount(receiver.count, sender.count, partitionElements)
@@ -207,7 +206,7 @@ export const establish = (
     return session
   })
 
-export const stats = (role: Stats["role"], aes: string, own: Encoding.DistinctIds, session: Session, peerCount: number): Stats => {
+export const stats = (role: Stats["role"], aes: string, own: Encoding.Prepared, session: Session, peerCount: number): Stats => {
   const link = session.link.stats()
   return {
     role,
@@ -252,7 +251,7 @@ export const taggedInputs = (blocks: Uint8Array, elements: ArrayLike<number>, ta
 export const start = (link: Link, elements: ReadonlyArray<string>, options: Options) =>
   Effect.gen(function*() {
     assertLittleEndian()
-    const own = Encoding.distinctIds(encodeIds(elements))
+    const own = Encoding.prepare(elements)
     yield* checkOptions(link, options, own.inputIndex.length)
     yield* Effect.promise(BaseOt.ready)
     return { aes: yield* Aes, channel: counted(link), random: options.random ?? platformRandom, own }

@@ -6,7 +6,6 @@
  */
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { encodeIds } from "../Group.ts"
 import * as Aes from "./Aes.ts"
 import * as BaseOt from "./BaseOt.ts"
 import { transpose } from "./Bits.ts"
@@ -93,22 +92,30 @@ describe("ot-psi building blocks", () => {
   })
 
   it("encodes short ids verbatim, long ids under the session key, and drops duplicates first-wins", async () => {
-    const ids = ["", "a", "fifteen-bytes-x", "sixteen-bytes-xx", "sixteen-bytes-xy", "a", "日本語", "sixteen-bytes-xx"]
-    const unique = Encoding.distinctIds(encodeIds(ids))
-    expect(Array.from(unique.inputIndex)).toEqual([0, 1, 2, 3, 4, 6])
-    expect(unique.duplicates).toBe(2)
-    const blocks = await Effect.runPromise(Effect.gen(function*() {
+    const ids = ["", "a", "fifteen-bytes-x", "sixteen-bytes-xx", "sixteen-bytes-xy", "a", "日本語", "sixteen-bytes-xx", "ü-twelve-chars", "ü-twelve-chars", "ééééééééé", "ééééééééé", "short"]
+    const prepared = Encoding.prepare(ids)
+    expect(Array.from(prepared.inputIndex)).toEqual([0, 1, 2, 3, 4, 6, 8, 10, 12])
+    expect(prepared.duplicates).toBe(4)
+    const complete = (fill: number) => Effect.gen(function*() {
       const aes = yield* Aes.Aes
-      const keys = [yield* aes.importKey(new Uint8Array(16).fill(1)), yield* aes.importKey(new Uint8Array(16).fill(2))]
-      return [yield* Encoding.encode(keys[0]!, unique.ids), yield* Encoding.encode(keys[1]!, unique.ids)]
-    }).pipe(Effect.provide(Aes.portableLayer)))
-    const block = (b: Uint8Array, i: number) => b.subarray(16 * i, 16 * i + 16)
-    expect(Array.from(block(blocks[0]!, 2))).toEqual([15, ...new TextEncoder().encode("fifteen-bytes-x")])
-    expect(block(blocks[0]!, 0)).toEqual(new Uint8Array(16))
-    expect(block(blocks[0]!, 3)[0]).toBe(0x10)
-    expect(block(blocks[0]!, 3)).not.toEqual(block(blocks[0]!, 4))
+      return (yield* Encoding.complete(yield* aes.importKey(new Uint8Array(16).fill(fill)), Encoding.prepare(ids))).slice()
+    })
+    const [one, two] = await Effect.runPromise(Effect.all([complete(1), complete(2)]).pipe(Effect.provide(Aes.portableLayer)))
+    const block = (b: Uint8Array, i: number) => Array.from(b.subarray(16 * i, 16 * i + 16))
+    const utf8 = (text: string) => Array.from(new TextEncoder().encode(text))
+    const padded = (text: string) => [utf8(text).length, ...utf8(text), ...new Array(15 - utf8(text).length).fill(0)]
+    expect(block(one!, 0)).toEqual(new Array(16).fill(0))
+    expect(block(one!, 2)).toEqual(padded("fifteen-bytes-x"))
+    expect(block(one!, 5)).toEqual(padded("日本語"))
+    // "ü-twelve-chars" is 14 characters but 15 UTF-8 bytes: still short. Nine "é" are 18 bytes: long, even though
+    // their first byte was written as if short; the "short" after their duplicate is padded with zeros.
+    expect(block(one!, 6)).toEqual(padded("ü-twelve-chars"))
+    expect(block(one!, 7)[0]).toBe(0x10)
+    expect(block(one!, 8)).toEqual(padded("short"))
+    expect(block(one!, 3)[0]).toBe(0x10)
+    expect(block(one!, 3)).not.toEqual(block(one!, 4))
     // Short encodings do not depend on the key; long ones do.
-    expect(block(blocks[0]!, 2)).toEqual(block(blocks[1]!, 2))
-    expect(block(blocks[0]!, 3)).not.toEqual(block(blocks[1]!, 3))
+    expect(block(one!, 2)).toEqual(block(two!, 2))
+    expect(block(one!, 3)).not.toEqual(block(two!, 3))
   })
 })
