@@ -6,7 +6,8 @@
  *
  * - `ot_psi_wall_s`: wall time of one session (hellos, base OTs, matrix, values; ids already in each thread),
  *   baseline: the ECDH-PSI of psi.ts at the same size in the same run, ratio = ECDH / OT.
- *   `params.cpu_s` is the process CPU time of the session (both threads).
+ *   `params.cpu_s` is the process CPU time of the session (both threads); `params.load_avg_1m` the machine's load
+ *   when it ended (on a shared 2-core machine, wall time stretches with it; CPU time much less).
  * - `ot_psi_bytes_sent_mb`: what each party put on its link (`params.role`), MB = 10^6 bytes; the goal is ≤ 100.
  * - `psi_peer_wall_s`: at `PSI_BENCH_PEER_SIZE` ids per side (default 10 000), OpenMined's @openmined/psi.js (the
  *   PSI library published for JavaScript: P-256 ECDH in WASM, one thread; server setup, client request, server
@@ -14,6 +15,7 @@
  *   baseline of the OT engine (`params.protocol: "ot"`) and of the ECDH path when it ran that size
  *   (`params.protocol: "ecdh"`); ratio = psi.js / ours.
  */
+import { loadavg } from "node:os"
 import * as OtPsiThreads from "@jointly/participant/worker/OtPsiThreads.ts"
 import { emit, progress } from "./Report.ts"
 
@@ -67,7 +69,8 @@ export const run = async (sizes: ReadonlyArray<number>, ecdh: ReadonlyMap<number
       measured.set(n, seconds)
       const params = {
         parties: 2, items_per_side: n, protocol: "ot", threads: 2, aes: receiver.stats.aes, cpu_s: Number(cpuSeconds.toFixed(2)),
-        partitions: receiver.stats.partitions, value_bytes: receiver.stats.valueBytes, path: "two worker threads, MessageChannel"
+        partitions: receiver.stats.partitions, value_bytes: receiver.stats.valueBytes, path: "two worker threads, MessageChannel",
+        load_avg_1m: Number(loadavg()[0]!.toFixed(1))
       }
       const baseline = ecdh.get(n)
       emit(baseline === undefined

@@ -97,14 +97,15 @@ export const memoryPair = (maxMessageBytes: number = DEFAULT_MAX_MESSAGE_BYTES):
 /** The subset of a MessagePort (DOM or node:worker_threads) a link needs. */
 export interface PortLike {
   postMessage(message: unknown, transfer: ReadonlyArray<ArrayBuffer>): void
-  addEventListener(type: "message", listener: (event: { readonly data: unknown }) => void): void
+  addEventListener(type: "message" | "close", listener: (event: { readonly data?: unknown }) => void): void
   start?(): void
   close?(): void
 }
 
 /**
  * A link over a MessagePort: each message is posted as its own ArrayBuffer and transferred (the sender gives the
- * buffer up). A message that is not a Uint8Array or exceeds the limit fails the next `receive` with LinkError.
+ * buffer up). A message that is not a Uint8Array or exceeds the limit, or the peer closing its end, fails the next
+ * `receive` with LinkError.
  */
 export const messagePort = (port: PortLike, maxMessageBytes: number = DEFAULT_MAX_MESSAGE_BYTES): Link => {
   const inbox = mailbox<Uint8Array | LinkError>()
@@ -114,6 +115,8 @@ export const messagePort = (port: PortLike, maxMessageBytes: number = DEFAULT_MA
     else if (data.length > maxMessageBytes) inbox.put(new LinkError({ detail: `received ${data.length} bytes, over the ${maxMessageBytes}-byte limit` }))
     else inbox.put(data)
   })
+  // Node's ports (and recent browsers') say when the other end is gone: a waiting receive fails instead of hanging.
+  port.addEventListener("close", () => inbox.put(new LinkError({ detail: "the peer closed the channel" })))
   port.start?.()
   return {
     maxMessageBytes,
