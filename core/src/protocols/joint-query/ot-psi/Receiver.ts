@@ -24,7 +24,7 @@ interface Prepared {
   /** Element (index into the distinct elements) and expected value slot of each occupied row. */
   readonly rowElement: Uint32Array
   readonly rowSlot: Uint8Array
-  /** Open addressing over the first 4 bytes of `values`; entries are occupied-row index + 1. */
+  /** `buildIndex` over `values`. */
   readonly index: Int32Array
 }
 
@@ -37,15 +37,21 @@ const readKey = (bytes: Uint8Array, at: number) => (bytes[at]! | (bytes[at + 1]!
 
 const slotOf = (key: number, mask: number) => (Math.imul(key, 0x9e3779b1) >>> 0) & mask
 
+/**
+ * Open addressing over the values' first 4 bytes, the key stored beside its entry (pairs [key, row + 1]) so that a
+ * probe — three million per million sender elements, almost all misses — touches one cache line, not three.
+ */
 const buildIndex = (values: Uint8Array, count: number, valueBytes: number): Int32Array => {
   let size = 16
   while (size < count * 2) size *= 2
-  const index = new Int32Array(size)
+  const index = new Int32Array(2 * size)
   const mask = size - 1
   for (let r = 0; r < count; r++) {
-    let slot = slotOf(readKey(values, r * valueBytes), mask)
-    while (index[slot] !== 0) slot = (slot + 1) & mask
-    index[slot] = r + 1
+    const key = readKey(values, r * valueBytes)
+    let slot = slotOf(key, mask)
+    while (index[2 * slot + 1] !== 0) slot = (slot + 1) & mask
+    index[2 * slot] = key
+    index[2 * slot + 1] = r + 1
   }
   return index
 }
@@ -174,16 +180,17 @@ const prepareAndSend = (session: Session.Session, streams: { readonly zero: Oprf
 /** Looks up every value of one chunk (`units` sender elements × `slots` values) in the receiver's index. */
 const matchValues = (prepared: Prepared, body: Uint8Array, units: number, slots: number, valueBytes: number, firstPosition: number, found: Found) => {
   const { values, index, rowSlot, rowElement } = prepared
-  const mask = index.length - 1
+  const mask = (index.length >>> 1) - 1
   for (let q = 0; q < units; q++) {
     for (let k = 0; k < slots; k++) {
       const at = (q * slots + k) * valueBytes
-      let slot = slotOf(readKey(body, at), mask)
-      for (let entry = index[slot]!; entry !== 0; slot = (slot + 1) & mask, entry = index[slot]!) {
-        const r = entry - 1
+      const key = readKey(body, at) | 0
+      for (let slot = slotOf(key >>> 0, mask); index[2 * slot + 1] !== 0; slot = (slot + 1) & mask) {
+        if (index[2 * slot] !== key) continue
+        const r = index[2 * slot + 1]! - 1
         if (rowSlot[r] !== k) continue
         let same = true
-        for (let b = 0; b < valueBytes && same; b++) same = values[r * valueBytes + b] === body[at + b]
+        for (let b = 4; b < valueBytes && same; b++) same = values[r * valueBytes + b] === body[at + b]
         if (same) {
           found.positions.push(firstPosition + q)
           found.elements.push(rowElement[r]!)
