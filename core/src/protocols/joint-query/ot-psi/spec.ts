@@ -141,7 +141,7 @@ export const binCount = (n: number, partitions: number): number =>
 export const rowCount = (bins: number, stash: number): number =>
   bins === 0 ? 0 : Math.ceil((bins + stash) / ROW_ALIGN) * ROW_ALIGN
 
-/** Bytes of each OPRF value sent: σ bits plus log2 of the number of comparisons R makes. */
+/** Bytes of each OPRF value sent: σ bits plus log2 of the number of comparisons R makes (≥ 5 bytes at σ = 40). */
 export const valueBytes = (comparisons: number): number =>
   Math.min(16, Math.max(1, Math.ceil((STATISTICAL_SECURITY + Math.log2(Math.max(1, comparisons))) / 8)))
 
