@@ -20,7 +20,11 @@ export class LinkError extends Schema.TaggedError<LinkError>()("OtPsiLinkError",
 export interface Link {
   /** Largest message this link carries; the engine never sends more in one message. */
   readonly maxMessageBytes: number
-  /** Sends one message; the link may take ownership of its buffer (transfer). */
+  /**
+   * Sends one message; the link may take ownership of its buffer (transfer). It must not wait for the peer to read
+   * it: the receiver streams partition p+1's matrix while the sender streams partition p's values, so a link needs
+   * room for one partition in flight each way (≈ 85 MB of matrix at the default 2^20 elements per partition).
+   */
   readonly send: (message: Uint8Array) => Effect.Effect<void, LinkError>
   /** The next message from the peer, in order. */
   readonly receive: Effect.Effect<Uint8Array, LinkError>

@@ -81,6 +81,13 @@ const occupiedRows = (table: Cuckoo.Table, members: Uint32Array) => {
   return { row, element, slot, tag }
 }
 
+/** The first occupied row at or after `from` (an index into `rows`, ascending) whose row number is ≥ `limit`. */
+const rowsBefore = (rows: Uint32Array, from: number, limit: number): number => {
+  let end = from
+  while (end < rows.length && rows[end]! < limit) end++
+  return end
+}
+
 /** The three cuckoo locations of each member among `bins`. */
 const locationsOf = (hash: Encoding.Hashes, members: Uint32Array, bins: number): Uint32Array => {
   const locations = new Uint32Array(Spec.HASHES * members.length)
@@ -150,8 +157,7 @@ const prepareAndSend = (session: Session.Session, streams: { readonly zero: Oprf
     let next = 0 // first occupied row of the chunk (rows ascend)
     for (let first = 0; first < step.rows; first += chunkRows) {
       const rows = Math.min(chunkRows, step.rows - first)
-      let end = next
-      while (end < n && occupied.row[end]! < first + rows) end++
+      const end = rowsBefore(occupied.row, next, first + rows)
       const codes = (yield* Oprf.codewords(session.oprf, Session.taggedInputs(blocks, occupied.element.subarray(next, end), occupied.tag.subarray(next, end))))
       const codeRows = placeRows(codes, occupied.row.subarray(next, end), first, scratch.codeRows.subarray(0, rows * Spec.CODE_WORDS))
       const t0 = words(yield* streams.zero.next(rows, scratch.t0))
