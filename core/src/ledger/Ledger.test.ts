@@ -13,7 +13,7 @@ import * as TaskLedger from "./generated/TaskLedger.ts"
 import { layer, makeEthersLedger } from "./EthersLedger.ts"
 import {
   Ledger,
-  LedgerError,
+  ChainError,
   companyIdOf,
   newEventId,
   reasonHash,
@@ -53,7 +53,7 @@ const revertOf = async (p: Promise<unknown>): Promise<string | undefined> => {
   try {
     await p
   } catch (e) {
-    if (e instanceof LedgerError) return e.revertName ?? e.reason._tag
+    if (e instanceof ChainError) return e.revertName ?? e.reason._tag
     throw e
   }
   return "no error"
@@ -116,8 +116,8 @@ describe("ConsortiumRegistry", () => {
   it("lets only the supervisor change a company's state", async () => {
     const companyId = companyIdOf("Acme GmbH", "HRB-1")
     const failure = await clients.acme.setState(companyId, "Suspended").catch((e: unknown) => e)
-    expect(failure).toBeInstanceOf(LedgerError)
-    const err = failure as LedgerError
+    expect(failure).toBeInstanceOf(ChainError)
+    const err = failure as ChainError
     expect(err.reason).toMatchObject({ _tag: "Reverted", errorName: "NotSupervisor", args: { caller: clients.acme.account } })
     expect(err.message).toContain("setState reverted with NotSupervisor")
   })
@@ -347,7 +347,7 @@ describe("TaskLedger", () => {
       program.pipe(Effect.provide(layer({ rpcUrl: node.rpcUrl, privateKey: keys.coordinator, addresses })))
     )
     expect(active).toBe(true)
-    expect(failure._tag).toBe("LedgerError")
+    expect(failure._tag).toBe("ChainError")
     expect(failure.revertName).toBe("UnknownTask")
 
     const notDeployed = await Effect.runPromise(
