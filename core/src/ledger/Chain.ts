@@ -4,11 +4,13 @@
  * price, send and wait for a transaction, one notion of finality. An Effect service (`Chain`, `layer`) with a
  * Promise facade (`make`) for embedders. Browser-safe: only `fetch` and ethers.
  *
- * - **Nonces.** Each key's next nonce starts at the node's pending count (so a new process on a key with
- *   transactions still in the pool resumes after them) and is then handed out locally, one sender at a time,
- *   so any number of fibers may send at once and get consecutive nonces. A refusal that means the local count is
- *   wrong ("nonce too low", "nonce too high", "replacement underpriced": another writer on the key, a reorg, a
- *   node restart) resynchronizes from the node and signs again. A transaction the node forgets is broadcast again.
+ * - **Nonces.** One sender at a time per key takes the next nonce — the node's pending count, which counts the
+ *   pool (so a new process on a key with transactions still pending resumes after them), or the local queue
+ *   when the node lags behind what this client sent — so any number of fibers may send at once and get
+ *   consecutive nonces. A refusal that means the count is wrong ("nonce too low", "nonce too high", "replacement
+ *   underpriced": another writer on the key, a reorg, a node restart) resynchronizes and signs again; a local
+ *   queue whose transactions left the chain yields to the node's count, so no gap is left to wait on. A
+ *   transaction the node forgets is broadcast again.
  * - **Fees.** EIP-1559: tip from `eth_maxPriorityFeePerGas`, fee cap twice the base fee plus the tip, both held
  *   under a ceiling (`maxFeePerGasWei`); when the base fee alone is above it nothing is sent and the call fails
  *   with `FeeCeilingExceeded`. Chains without a base fee get a legacy gas price under the same ceiling.
@@ -124,8 +126,10 @@ class NotMined extends Data.TaggedError("NotMined")<{}> {}
 
 interface NonceState {
   readonly lock: Semaphore.Semaphore
-  /** The next nonce to hand out; undefined = ask the node (start, or after a refusal). */
+  /** The local queue: the next nonce after the ones this client handed out; undefined = ask the node only. */
   next: bigint | undefined
+  /** The last transaction this client got into the pool (to tell a lagging node from a lost transaction). */
+  last: string | undefined
   /** Nonces below this are known to be taken (a "nonce too low" refusal), whatever a lagging node says. */
   floor: bigint
 }
@@ -170,7 +174,7 @@ export const makeEffect = (config: ChainConfig): Effect.Effect<ChainShape, Chain
     /** Retries a read the node did not answer: short outages (a node restart) should not fail a write. */
     const transient = Schedule.min([Schedule.exponential("50 millis"), Schedule.spaced("2 seconds")]).pipe(Schedule.upTo({ duration: "10 seconds" }))
     const retryUnreachable = <A>(effect: Effect.Effect<A, ChainError>) =>
-      effect.pipe(Effect.retry({ schedule: transient, while: (e: ChainError) => e.reason._tag === "Unreachable" }))
+      effect.pipe(Effect.retry({ schedule: transient, while: (e: ChainError) => e.reason._tag === "Unreachable" && sendRefusal(e.cause ?? e) === undefined }))
 
     const pollSchedule = Schedule.min([Schedule.exponential("20 millis"), Schedule.spaced(Duration.millis(maxPollMs))])
 
@@ -186,7 +190,7 @@ export const makeEffect = (config: ChainConfig): Effect.Effect<ChainShape, Chain
           catch: () => chainError("signer", { _tag: "InvalidInput" }, "signer: invalid private key", "expected 32 bytes of hex")
         })
         if (!nonces.has(wallet.address)) {
-          nonces.set(wallet.address, { lock: yield* Semaphore.make(1), next: undefined, floor: 0n })
+          nonces.set(wallet.address, { lock: yield* Semaphore.make(1), next: undefined, last: undefined, floor: 0n })
           wallets.set(wallet.address, wallet)
         }
         return { address: wallet.address, wallet: wallets.get(wallet.address)! } satisfies Signer
@@ -196,25 +200,43 @@ export const makeEffect = (config: ChainConfig): Effect.Effect<ChainShape, Chain
       retryUnreachable(rpc<string>("nonce", "eth_getTransactionCount", [address, "pending"])).pipe(Effect.map(big))
 
     /**
-     * Hands `use` the key's next nonce while holding the key's lock, so concurrent senders get consecutive
-     * nonces; advances the count only when `use` got the transaction into the node's pool. A conflict with what
-     * the node knows resynchronizes and tries again with a fresh nonce.
+     * The key's next nonce: the node's pending count (which counts the pool), raised to the local queue when the
+     * node has not yet counted transactions this client sent (a lagging or load-balanced endpoint), and to the
+     * floor a "nonce too low" taught. When the local queue is ahead because its transactions are gone (a reorg, a
+     * node restarted without its pool), the node's count wins and the gap is filled instead of waited on.
      */
-    const withNonce = <A>(address: string, use: (nonce: bigint) => Effect.Effect<A, ChainError>) => {
+    const nextNonce = (address: string, state: NonceState) =>
+      Effect.gen(function*() {
+        const pending = yield* pendingCount(address)
+        let nonce = pending > state.floor ? pending : state.floor
+        if (state.next !== undefined && state.next > nonce && state.last !== undefined) {
+          const stillKnown = (yield* rpc<unknown>("nonce", "eth_getTransactionByHash", [state.last])) !== null
+          if (stillKnown) nonce = state.next
+        }
+        return nonce
+      })
+
+    /**
+     * Hands `use` the key's next nonce while holding the key's lock, so concurrent senders get consecutive
+     * nonces; advances the local queue only when `use` got the transaction into the node's pool. A conflict with
+     * what the node knows resynchronizes and tries again with a fresh nonce.
+     */
+    const withNonce = (address: string, use: (nonce: bigint) => Effect.Effect<Sent, ChainError>) => {
       const state = nonces.get(address)!
       const once = Effect.gen(function*() {
-        const nonce = state.next ?? (yield* pendingCount(address).pipe(Effect.map((n) => (n > state.floor ? n : state.floor))))
-        const result = yield* use(nonce).pipe(
+        const nonce = yield* nextNonce(address, state)
+        const sent = yield* use(nonce).pipe(
           Effect.tapError((e) =>
             Effect.sync(() => {
-              // Whatever went wrong, the local count may be off: ask the node next time.
+              // Whatever went wrong, the local queue may be off: trust the node next time.
               state.next = undefined
               if (e.reason._tag === "NonceConflict" && e.details.startsWith("NonceTooLow")) state.floor = nonce + 1n
             })
           )
         )
         state.next = nonce + 1n
-        return result
+        state.last = sent.hash
+        return sent
       })
       return state.lock.withPermits(1)(once).pipe(
         Effect.retry({ times: 6, while: (e: ChainError) => e.reason._tag === "NonceConflict" })
@@ -281,9 +303,7 @@ export const makeEffect = (config: ChainConfig): Effect.Effect<ChainShape, Chain
           Effect.catch((e: ChainError) => {
             const refusal = sendRefusal(e.cause ?? e)
             if (refusal === "AlreadyKnown") return Effect.void
-            if (refusal === "InsufficientFunds") {
-              return Effect.fail(chainError(operation, { _tag: "InsufficientFunds", account: from.address }, `${operation}: ${from.address} cannot pay for gas`, e.details, e.cause))
-            }
+            if (refusal === "InsufficientFunds") return Effect.fail(noFunds(operation, from.address, e))
             if (refusal === "NonceTooLow" || refusal === "NonceTooHigh" || refusal === "Underpriced") {
               // "Too low" after a lost answer may mean our own bytes were taken: then it is no conflict.
               return rpc<unknown>(operation, "eth_getTransactionByHash", [sent.hash]).pipe(
@@ -299,6 +319,9 @@ export const makeEffect = (config: ChainConfig): Effect.Effect<ChainShape, Chain
         )
         return sent
       })
+
+    const noFunds = (operation: string, account: string, e: ChainError) =>
+      chainError(operation, { _tag: "InsufficientFunds", account }, `${operation}: ${account} cannot pay for gas`, e.details, e.cause)
 
     const receiptOf = (operation: string, hash: string) =>
       rpc<unknown>(operation, "eth_getTransactionReceipt", [hash]).pipe(
@@ -359,7 +382,8 @@ export const makeEffect = (config: ChainConfig): Effect.Effect<ChainShape, Chain
             data: request.data ?? "0x",
             value: request.value ?? 0n
           })
-        ))) * 6n / 5n // headroom: state may move between estimation and inclusion
+        ).pipe(Effect.mapError((e) => (e.reason._tag === "InsufficientFunds" ? noFunds(operation, from.address, e) : e))))) *
+          6n / 5n // headroom: state may move between estimation and inclusion
         const fee = yield* fees(operation)
         const sent = yield* withNonce(from.address, (nonce) => signAndBroadcast(operation, from, { ...request, gasLimit }, fee, nonce))
         return yield* awaitMined(operation, sent.hash, sent, receiptTimeoutMs)
