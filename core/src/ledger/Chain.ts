@@ -371,21 +371,31 @@ export const makeEffect = (config: ChainConfig): Effect.Effect<ChainShape, Chain
       )
     }
 
+    const estimate = (operation: string, from: Signer, request: TxRequest) =>
+      retryUnreachable(read(operation, () =>
+        provider.estimateGas({
+          from: from.address,
+          ...(request.to === undefined ? {} : { to: request.to }),
+          data: request.data ?? "0x",
+          value: request.value ?? 0n
+        })
+      )).pipe(
+        Effect.mapError((e) => (e.reason._tag === "InsufficientFunds" ? noFunds(operation, from.address, e) : e)),
+        // Headroom: state may move between estimation and inclusion.
+        Effect.map((gas) => gas * 6n / 5n)
+      )
+
     const send = (from: Signer, request: TxRequest, operation: string): Effect.Effect<TransactionReceipt, ChainError> =>
       Effect.gen(function*() {
         if (!nonces.has(from.address)) return yield* Effect.die(new Error(`signer ${from.address} was made by another chain client`))
-        // Estimation first, outside the nonce lock: a revert costs no nonce and comes back decoded.
-        const gasLimit = request.gasLimit ?? (yield* retryUnreachable(read(operation, () =>
-          provider.estimateGas({
-            from: from.address,
-            ...(request.to === undefined ? {} : { to: request.to }),
-            data: request.data ?? "0x",
-            value: request.value ?? 0n
-          })
-        ).pipe(Effect.mapError((e) => (e.reason._tag === "InsufficientFunds" ? noFunds(operation, from.address, e) : e))))) *
-          6n / 5n // headroom: state may move between estimation and inclusion
-        const fee = yield* fees(operation)
-        const sent = yield* withNonce(from.address, (nonce) => signAndBroadcast(operation, from, { ...request, gasLimit }, fee, nonce))
+        // Estimated, priced, signed and broadcast under the key's lock, taken in call order: writes from one key
+        // land in the order they were made, and a revert found by estimation costs no nonce and comes back decoded.
+        const sent = yield* withNonce(from.address, (nonce) =>
+          Effect.gen(function*() {
+            const gasLimit = request.gasLimit ?? (yield* estimate(operation, from, request))
+            const fee = yield* fees(operation)
+            return yield* signAndBroadcast(operation, from, { ...request, gasLimit }, fee, nonce)
+          }))
         return yield* awaitMined(operation, sent.hash, sent, receiptTimeoutMs)
       })
 

@@ -5,9 +5,10 @@
  * in `revertName`), next to the registry + task-ledger view of `EthersLedger.ts`: the members use this one (a
  * participant needs no task ledger), the coordinator both, sharing one chain client. Browser-safe.
  */
+import { Context, Effect, Layer } from "effect"
 import { AbiCoder, getAddress, getBytes, hexlify, keccak256, toUtf8Bytes, type Signer as EthersSigner } from "ethers"
 import * as Chain from "./Chain.ts"
-import { chainError } from "./ChainError.ts"
+import { chainError, toChainError, type ChainError } from "./ChainError.ts"
 import * as AccessGrants from "./generated/AccessGrants.ts"
 import * as Certificates from "./generated/Certificates.ts"
 import * as DataCatalog from "./generated/DataCatalog.ts"
@@ -15,7 +16,7 @@ import * as Governance from "./generated/Governance.ts"
 import * as ModelRequests from "./generated/ModelRequests.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
 import * as Settlement from "./generated/Settlement.ts"
-import { ZERO_HASH, reasonHash, type Hex, type SuiteAddresses } from "./Ledger.ts"
+import { effectify, ZERO_HASH, reasonHash, type Effectful, type Hex, type SuiteAddresses } from "./Ledger.ts"
 import * as View from "./View.ts"
 import { asAddress, asBytes32, enumName, isZero, toReceipt } from "./View.ts"
 
@@ -392,6 +393,21 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
 }
 
 export type GovernanceLedger = Awaited<ReturnType<typeof makeGovernanceLedger>>
+
+/** The governance view as an Effect service: every operation an `Effect<A, ChainError>`. */
+export type GovernanceShape = Effectful<Omit<GovernanceLedger, "close" | "chain" | "provider" | "wallet">>
+
+export class GovernanceChain extends Context.Service<GovernanceChain, GovernanceShape>()("jointly/GovernanceChain") {}
+
+/** The governance view as a scoped layer: connected (or joined to `config.chain`) on build, closed with the scope. */
+export const layer = (config: GovernanceLedgerConfig): Layer.Layer<GovernanceChain, ChainError> =>
+  Layer.effect(
+    GovernanceChain,
+    Effect.acquireRelease(
+      Effect.tryPromise({ try: () => makeGovernanceLedger(config), catch: (e) => toChainError("connect", e) }),
+      (view) => Effect.promise(() => view.close())
+    ).pipe(Effect.map((view) => effectify(view, ["close", "chain", "provider", "wallet"])))
+  )
 
 /** Hex of bytes, for the SDK's callers that hold Uint8Array hashes. */
 export const toHex = (b: Uint8Array): Hex => hexlify(b)

@@ -12,6 +12,7 @@ import * as Lifecycle from "../task/Lifecycle.ts"
 import * as Eip712 from "./Eip712.ts"
 import * as TaskLedger from "./generated/TaskLedger.ts"
 import { layer, makeEthersLedger } from "./EthersLedger.ts"
+import * as GovernanceLedger from "./GovernanceLedger.ts"
 import {
   Ledger,
   ChainError,
@@ -359,6 +360,38 @@ describe.each(nodeNames)("on %s", (nodeName) => {
         }).pipe(Effect.provide(layer({ rpcUrl: node.rpcUrl, privateKey: keys.coordinator }))))
       )
       expect(notDeployed.reason._tag).toBe("NotDeployed")
+    })
+
+    it("serves the governance suite as an Effect service over a shared chain client", async () => {
+      const chain = clients.supervisor.chain
+      const suite = await GovernanceLedger.deploySuite(chain, chain.signer(keys.supervisor), addresses.registry, clients.supervisor.account)
+      const program = Effect.gen(function*() {
+        const governance = yield* GovernanceLedger.GovernanceChain
+        const published = yield* governance.publishDataset({
+          domain: "health",
+          name: "visits",
+          attrs: "[]",
+          size: 10,
+          contentHash: bytes32("visits"),
+          location: "acme://visits",
+          policy: "Open"
+        })
+        const entry = yield* governance.getDataset(published.datasetId)
+        const refused = yield* Effect.flip(governance.retireDataset(bytes32("no such dataset")))
+        return { published, entry, refused }
+      })
+      const { published, entry, refused } = await Effect.runPromise(program.pipe(Effect.provide(GovernanceLedger.layer({
+        rpcUrl: node.rpcUrl,
+        chain: clients.acme.chain,
+        privateKey: keys.acme,
+        addresses: { ...suite, registry: addresses.registry }
+      }))))
+      expect(published.datasetId).toBe(GovernanceLedger.datasetIdOf(clients.acme.account, "visits"))
+      expect(entry).toMatchObject({ owner: clients.acme.account, name: "visits", version: 1, state: "Active" })
+      expect(refused).toBeInstanceOf(ChainError)
+      expect(refused.revertName).toBe("UnknownDataset")
+      // The layer's scope closed the view, not the chain client it was lent.
+      expect(await clients.acme.isActive(clients.acme.account)).toBe(true)
     })
   })
 })

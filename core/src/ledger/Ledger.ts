@@ -242,55 +242,37 @@ export interface LedgerClient {
   readonly close: () => Promise<void>
 }
 
-type Effectful<T> = {
+/** A Promise view's Effect face: each operation an `Effect<A, ChainError>`, plain values unchanged. */
+export type Effectful<T> = {
   readonly [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => Effect.Effect<R, ChainError>
     : T[K]
 }
+
+/**
+ * Lifts every Promise operation of a view into an Effect (a rejection that is not a ChainError is a defect);
+ * `omit` drops members the Effect face must not offer (closing is the layer's scope's job).
+ */
+export const effectify = <T extends object, K extends keyof T = never>(client: T, omit: ReadonlyArray<K> = []): Effectful<Omit<T, K>> =>
+  Object.fromEntries(
+    Object.entries(client)
+      .filter(([key]) => !(omit as ReadonlyArray<string>).includes(key))
+      .map(([key, value]) => [
+        key,
+        typeof value === "function"
+          ? (...args: Array<unknown>) =>
+            Effect.tryPromise({ try: () => value(...args) as Promise<unknown>, catch: (e) => e }).pipe(
+              Effect.catch((e) => (e instanceof ChainError ? Effect.fail(e) : Effect.die(e)))
+            )
+          : value
+      ])
+  ) as Effectful<Omit<T, K>>
 
 export type LedgerShape = Effectful<Omit<LedgerClient, "close" | "chain">>
 
 export class Ledger extends Context.Service<Ledger, LedgerShape>()("jointly/Ledger") {}
 
-/** Lifts a Promise client into the Effect shape; a rejection that is not a ChainError is a defect. */
-export const fromClient = (client: LedgerClient): LedgerShape => {
-  const lift = <A extends ReadonlyArray<unknown>, R>(f: (...args: A) => Promise<R>) => (...args: A) =>
-    Effect.tryPromise({
-      try: () => f(...args),
-      catch: (e) => e
-    }).pipe(
-      Effect.catch((e) => (e instanceof ChainError ? Effect.fail(e) : Effect.die(e)))
-    )
-  return {
-    account: client.account,
-    chainId: client.chainId,
-    confirmations: client.confirmations,
-    addresses: lift(client.addresses),
-    domain: lift(client.domain),
-    deploy: lift(client.deploy),
-    register: lift(client.register),
-    requestJoin: lift(client.requestJoin),
-    approveJoin: lift(client.approveJoin),
-    removeAddress: lift(client.removeAddress),
-    setState: lift(client.setState),
-    setEncryptionKey: lift(client.setEncryptionKey),
-    getCompany: lift(client.getCompany),
-    companyOf: lift(client.companyOf),
-    isActive: lift(client.isActive),
-    setCoordinator: lift(client.setCoordinator),
-    createTask: lift(client.createTask),
-    signConsent: lift(client.signConsent),
-    recordConsent: lift(client.recordConsent),
-    transition: lift(client.transition),
-    commitPhase: lift(client.commitPhase),
-    recordResult: lift(client.recordResult),
-    isRecorded: lift(client.isRecorded),
-    getTask: lift(client.getTask),
-    taskHistory: lift(client.taskHistory),
-    waitForReceipt: lift(client.waitForReceipt),
-    inclusion: lift(client.inclusion),
-    resync: lift(client.resync)
-  }
-}
+/** The Effect face of a Promise ledger client. */
+export const fromClient = (client: LedgerClient): LedgerShape => effectify(client, ["close", "chain"])
 
 // ---------------------------------------------------------------- pure helpers
 
