@@ -2,8 +2,8 @@
  * Test helper: the EVM nodes the chain suites run against, behind one fixture — anvil (`@foundry-rs/anvil`, the
  * embedded chain) and Hardhat 2's `hardhat node` (EDR), an independent node that installs from npm and runs on
  * Node 20 (Hardhat 3 needs a newer Node; ganache fails past Shanghai). Both are started on 127.0.0.1 with a port
- * they pick. Test-node RPC (`evm_snapshot`, `evm_revert`, `evm_mine`, `evm_setAutomine`) is spoken here and in
- * the embedded launcher only, never by the product's chain client.
+ * they pick. Test-node RPC (`evm_snapshot`, `evm_revert`, `evm_mine`, `evm_setAutomine`, dropping a pooled
+ * transaction) is spoken here and in the embedded launcher only, never by the product's chain client.
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import { mkdtemp, rm, writeFile } from "node:fs/promises"
@@ -30,6 +30,10 @@ export interface EvmNode {
   readonly mine: (blocks?: number) => Promise<void>
   /** Off: transactions wait in the pool until `mine`. */
   readonly setAutomine: (on: boolean) => Promise<void>
+  /** Forgets a pooled transaction, as a node restarted without its pool would. */
+  readonly dropTransaction: (txHash: string) => Promise<void>
+  /** Hashes of `from`'s transactions waiting in the pool. */
+  readonly pooled: (from: string) => Promise<ReadonlyArray<string>>
   readonly stop: () => Promise<void>
 }
 
@@ -62,6 +66,18 @@ const withRpc = (name: NodeName, rpcUrl: string, chainId: bigint, stop: () => Pr
     },
     setAutomine: async (on) => {
       await rpc("evm_setAutomine", [on])
+    },
+    pooled: async (from) => {
+      if (name === "hardhat") {
+        const txs = await rpc<Array<{ hash: string; from: string }>>("eth_pendingTransactions")
+        return txs.filter((t) => t.from.toLowerCase() === from.toLowerCase()).map((t) => t.hash)
+      }
+      const pool = await rpc<{ pending: Record<string, Record<string, { hash: string }>> }>("txpool_content")
+      const mine = Object.entries(pool.pending).find(([address]) => address.toLowerCase() === from.toLowerCase())?.[1] ?? {}
+      return Object.values(mine).map((t) => t.hash)
+    },
+    dropTransaction: async (txHash) => {
+      await rpc(name === "anvil" ? "anvil_dropTransaction" : "hardhat_dropTransaction", [txHash])
     },
     stop
   }

@@ -1,6 +1,7 @@
 /**
  * The chain client against real EVM nodes, once per node (anvil and Hardhat's EDR node): nonces under
- * concurrency, across a restart with transactions still in the pool and after another writer on the same key;
+ * concurrency, across a restart with transactions still in the pool and after another writer on the same key; a
+ * transaction the node forgot, broadcast again;
  * the fee ceiling; finality by confirmations and a block that leaves the chain.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -82,6 +83,36 @@ describe.each(nodeNames)("chain client on %s", (nodeName) => {
       expect(receipt.status).toBe(1)
       expect(await nonceOf(receipt.hash)).toBe(start + 3n)
       expect(await count(address)).toBe(start + 4n)
+    } finally {
+      await node.setAutomine(true)
+    }
+  })
+
+  it("broadcasts again a transaction the node forgot", async () => {
+    const chain = await connect()
+    const signer = chain.signer(await funded())
+    const start = await count(signer.address)
+    const to = Wallet.createRandom().address
+    await node.setAutomine(false)
+    try {
+      const transfer = chain.transfer(signer, to, 7n)
+      const pooled = async () => (await count(signer.address, "pending")) > start
+      for (let i = 0; !(await pooled()); i++) {
+        if (i > 200) throw new Error("the transfer never reached the pool")
+        await new Promise((r) => setTimeout(r, 20))
+      }
+      const [hash] = await node.pooled(signer.address)
+      await node.dropTransaction(hash!)
+      expect(await pooled()).toBe(false)
+      // The client notices within its check interval and puts the same bytes back in the pool.
+      for (let i = 0; !(await pooled()); i++) {
+        if (i > 400) throw new Error("the forgotten transfer was not broadcast again")
+        await new Promise((r) => setTimeout(r, 25))
+      }
+      await node.mine()
+      const receipt = await transfer
+      expect(receipt.hash).toBe(hash)
+      expect(await chain.balance(to)).toBe(7n)
     } finally {
       await node.setAutomine(true)
     }

@@ -208,6 +208,7 @@ export const makeEffect = (config: ChainConfig): Effect.Effect<ChainShape, Chain
     const nextNonce = (address: string, state: NonceState) =>
       Effect.gen(function*() {
         const pending = yield* pendingCount(address)
+        if (pending >= state.floor) state.floor = 0n // the node has caught up with what the refusal taught
         let nonce = pending > state.floor ? pending : state.floor
         if (state.next !== undefined && state.next > nonce && state.last !== undefined) {
           const stillKnown = (yield* rpc<unknown>("nonce", "eth_getTransactionByHash", [state.last])) !== null
@@ -246,7 +247,9 @@ export const makeEffect = (config: ChainConfig): Effect.Effect<ChainShape, Chain
     const resync = (address: string) =>
       Effect.sync(() => {
         const state = nonces.get(getAddress(address))
-        if (state !== undefined) state.next = undefined
+        if (state === undefined) return
+        state.next = undefined
+        state.floor = 0n
       })
 
     // ------------------------------------------------------------ fees
@@ -348,6 +351,8 @@ export const makeEffect = (config: ChainConfig): Effect.Effect<ChainShape, Chain
               Effect.catch((e: ChainError) => {
                 const refusal = sendRefusal(e.cause ?? e)
                 if (refusal === "AlreadyKnown") return Effect.void
+                if (refusal !== "NonceTooLow" && refusal !== "Underpriced") return Effect.fail(e)
+                // Its nonce is taken: mined after all (look once more), or replaced by another transaction.
                 return receiptOf(operation, hash).pipe(
                   Effect.flatMap((late) =>
                     late !== null ? Effect.void : Effect.fail(chainError(operation, { _tag: "Dropped", txHash: hash }, `${operation}: transaction ${hash} was dropped by the node`, e.details, e.cause))
