@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import { getAddress, verifyTypedData } from "ethers"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import type { LedgerClient } from "@jointly/core/ledger/Ledger.ts"
+import { fromClient, type LedgerClient } from "@jointly/core/ledger/Ledger.ts"
 import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
 import * as ChainIndex from "./governance/ChainIndex.ts"
@@ -85,7 +85,7 @@ export const start = async (config: Config) => {
     consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
     options: { startTimeoutMs: config.startTimeoutMs }
   })
-  const notary = Notary.make(store, ledger, Log.make("notary"))
+  const notary = Notary.start({ store, ledger: fromClient(ledger), log: Log.make("notary") })
   scheduler.onStatus(() => notary.poke())
   const humans = HumanConsents.make({ bus, relay: hub.relayHuman })
   scheduler.onStatus((taskId, status) => {

@@ -122,7 +122,7 @@ export const make = (options: ClientOptions) => {
         lastStatus = detail.status
         opts.onStatus?.(detail.status)
       }
-      if (isFinal(detail.status) && (opts.untilNotarized === false || detail.chain.every((c) => c.status !== "pending"))) return detail
+      if (isFinal(detail.status) && (opts.untilNotarized === false || detail.chain.every((c) => c.status === "confirmed" || c.status === "failed"))) return detail
       if (Date.now() > deadline) throw new ApiError(0, "Timeout", `task ${id} did not end within ${opts.timeoutMs ?? 600_000} ms (status ${lastStatus})`)
       await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250))
     }
