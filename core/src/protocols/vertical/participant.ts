@@ -22,7 +22,7 @@ import * as TaskOutput from "../../data/TaskOutput.ts"
 import { sha256Digest } from "../../wire/Canonical.ts"
 import * as Channel from "../joint-query/Channel.ts"
 import * as PsiParticipant from "../joint-query/psi/participant.ts"
-import type * as PsiSpec from "../joint-query/psi/spec.ts"
+import * as PsiSpec from "../joint-query/psi/spec.ts"
 import type { ParticipantSession } from "../Protocol.ts"
 import { handler, ParticipantFailure } from "../Protocol.ts"
 import * as Linear from "./Linear.ts"
@@ -128,11 +128,7 @@ const numericColumn = (session: ParticipantSession, stage: string, data: Tabular
 }
 
 export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray<string>, options: Options = {}) => {
-  const psiParams: PsiSpec.Params = {
-    idColumn: task.params.idColumn,
-    receivers: (task.kind === "train" ? parties : [task.params.requester]) as unknown as PsiSpec.Params["receivers"],
-    maxIds: task.kind === "train" ? task.params.maxIds : 10_000_000
-  }
+  const psiParams = PsiSpec.alignedJoin(task.params.idColumn, task.kind === "train" ? parties : [task.params.requester], task.kind === "train" ? task.params.maxIds : 10_000_000)
   const psi = PsiParticipant.handlers(datasetName, "aligned", psiParams)
   /** The RPI this party commits to for `iteration` (§6.4). */
   const drawRpi = (session: ParticipantSession, iteration: number): Rpi =>
@@ -226,10 +222,10 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       const ids = order.map((i) => psiSet.ids[i]!)
       if (rows.length < 4) return yield* fail(session, stage, "TooFewRows", `${rows.length} shared rows`)
       const split = Linear.split(rows.length, trainParams.testFraction ?? Spec.defaults.testFraction, trainParams.splitSeed ?? Spec.defaults.splitSeed)
-      const mine = trainParams.features.find((f) => f.party.toLowerCase() === session.self.toLowerCase())?.columns ?? []
+      const mine = trainParams.features.find((f) => f.party === session.self)?.columns ?? []
       const columns = []
       for (const c of mine) columns.push(yield* numericColumn(session, stage, data, c))
-      const isHolder = trainParams.labelHolder.toLowerCase() === session.self.toLowerCase()
+      const isHolder = trainParams.labelHolder === session.self
       let positive: Array<boolean> | undefined
       if (isHolder) {
         const column = trainParams.label.column

@@ -233,6 +233,8 @@ describe("vertical training across a coordinator restart", () => {
     // Attempt 3 resumes at the last boundary straight into evaluation, without committing the train phase again.
     const result = (await Effect.runPromise(t.host.run((s) => Coordinator.runTraining(s, "svm", t.params, { timeoutMs: 120_000 }), 3))) as Spec.TrainResult
     expect(result.resumedFromIteration).toBe(iterations)
+    // Read now: like a deployed agent, a participant drops an attempt's memory when the next attempt starts.
+    const evaluation = (t.host.memory(t.addresses[0]!, 3).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; positive: Array<boolean> } }).evaluation
     expect(trainCommits()).toHaveLength(1)
     expect(result.commitments["vertical.train"]).toBe(trainCommits()[0]!.digest)
     // The result is checkpointed, so the progress files are gone; a later attempt only repeats the cleanup.
@@ -246,7 +248,6 @@ describe("vertical training across a coordinator restart", () => {
     expect(result.test).toEqual(uninterrupted.test)
     const ids = (await t.stored(t.addresses[0]!, result.modelId)).ids
     const ref = plaintextReference(bcw, "svm", t.params, result, ids)
-    const evaluation = (t.host.memory(t.addresses[0]!, 3).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; positive: Array<boolean> } }).evaluation
     expect(evaluation.positive).toEqual(ref.predicted)
   }, 180_000)
 
