@@ -127,7 +127,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>) => {
   /** Every thief scripted against `victim` answers its request of the stage first, under the thief's own identity. */
   const steal = (victim: string, request: StageRequest) =>
     Effect.forEach(
-      parties.filter((p) => (p.config.faults ?? []).some((f) => f.kind === "steal" && f.victim === victim && f.stage === request.stage)),
+      parties.filter((p) => !p.disconnected && (p.config.faults ?? []).some((f) => f.kind === "steal" && f.victim === victim && f.stage === request.stage)),
       (thief) => deliver(thief.id, { requestId: request.requestId, taskId: request.taskId, stage: request.stage, outcome: { ok: true, payload: garbage } }),
       { discard: true }
     )
