@@ -37,7 +37,7 @@ interface Schedule {
 }
 
 const PARTIES = 4
-const wallets = Array.from({ length: PARTIES }, () => Wallet.createRandom())
+const wallets = Array.from({ length: PARTIES }, () => InMemoryChannel.randomWallet())
 const addresses = wallets.map((w) => w.address)
 
 const faultOf = (party: number): fc.Arbitrary<Fault> => {

@@ -9,7 +9,6 @@
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
 import { Result } from "effect"
-import type { Protocol } from "@jointly/core/protocols/Define.ts"
 import * as Protocols from "@jointly/core/protocols/Protocols.ts"
 import { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
 import { Wallet } from "ethers"
@@ -19,11 +18,12 @@ import * as ProtocolHost from "../host/ProtocolHost.ts"
 import { AcceptReply, AcceptRequest, decode, encode, ForgetRequest, InitReply, InitRequest, type ProtocolWorkerApi } from "./ProtocolWorkerApi.ts"
 import { transferable } from "./WorkerThread.ts"
 
-const loadProtocols = async (): Promise<ReadonlyArray<Protocol>> => {
+const loadProtocols = async (): Promise<ReadonlyArray<Protocols.Task["protocol"]>> => {
   const modules: ReadonlyArray<string> = (workerData as { modules?: ReadonlyArray<string> } | undefined)?.modules ?? []
-  const extra: Array<Protocol> = []
+  const extra: Array<Protocols.Task["protocol"]> = []
   for (const url of modules) {
-    const module = (await import(url)) as { protocols?: ReadonlyArray<Protocol> }
+    // Test protocols need no services beyond the declared ones (their type is checked where they are declared).
+    const module = (await import(url)) as { protocols?: ReadonlyArray<Protocols.Task["protocol"]> }
     if (module.protocols === undefined) throw new Error(`protocol module ${url} exports no \`protocols\``)
     extra.push(...module.protocols)
   }
