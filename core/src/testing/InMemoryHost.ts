@@ -23,6 +23,8 @@ export interface InMemoryHostOptions {
   readonly attempt?: number
   /** The round timeout when a round names none (the engine's default otherwise). */
   readonly roundTimeoutMs?: number
+  /** The protocol's stage table (`Protocol.stages`): a round of another stage is then a defect, as deployed. */
+  readonly stages?: ReadonlyArray<string>
 }
 
 export interface InMemoryHost {
@@ -59,6 +61,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: InMemor
       attempt,
       participants: channel.participants,
       roundTimeoutMs: options.roundTimeoutMs,
+      stages: options.stages,
       progress: (event) => Effect.sync(() => void progress.push(event)),
       commit: (phase, digest) => Effect.sync(() => void commitments.push({ phase, digest })),
       checkpoint: {
