@@ -3,7 +3,7 @@
  * JSON), checked bit for bit against the integer reference of Aggregates and, independently, against float
  * arithmetic on the raw rows within the fixed-point rounding bound.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import type { TabularData } from "../../data/Tabular.ts"
 import { LocalData } from "../../data/Tabular.ts"
@@ -15,7 +15,7 @@ import * as Coordinator from "./coordinator.ts"
 import { Result as Decoded } from "effect"
 import * as Protocols from "../Protocols.ts"
 import * as Participant from "./participant.ts"
-import type { Params, Result } from "./spec.ts"
+import { Params, type Result } from "./spec.ts"
 import { InvalidParams, validate } from "./spec.ts"
 
 /** The declaration's verdict on a spec, as the scheduler reaches it (`Protocols.decodeTask`). */
@@ -212,7 +212,7 @@ describe("joint statistics parameters", () => {
     ["dropoutTolerance", { ...base, dropoutTolerance: 1 }, 2],
     ["parties", base, 1]
   ] as const)("rejects a bad %s with InvalidParams naming the field", (field, params, parties) => {
-    const problem = validate(params as Params, parties)
+    const problem = validate(Schema.decodeUnknownSync(Params)(params), parties)
     expect(problem).toBeInstanceOf(InvalidParams)
     expect(problem!.field).toBe(field)
     const checked = checkParams(spec(params, parties))

@@ -20,7 +20,8 @@ import { datasetFile } from "../../testing/Datasets.ts"
 const bcwFile = datasetFile("bcw.csv")
 const [header, ...lines] = readFileSync(bcwFile, "utf8").trim().split("\n")
 const columns = header!.split(",")
-const features = columns.slice(1, 10) as unknown as Params["features"]
+const [firstFeature, ...otherFeatures] = columns.slice(1, 10)
+const features: Params["features"] = [firstFeature!, ...otherFeatures]
 const rows = lines.map((l) => l.split(",").map(Number))
 
 type Columns = Record<string, Array<number>>
