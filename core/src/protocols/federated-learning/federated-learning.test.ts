@@ -14,7 +14,7 @@ import * as InMemoryHost from "../../testing/InMemoryHost.ts"
 import { ParticipantFailure } from "../Protocol.ts"
 import { PredictionSink } from "../batch-prediction/spec.ts"
 import * as Coordinator from "./coordinator.ts"
-import { resolved as resolveParams } from "./index.ts"
+import { protocol, resolved as resolveParams } from "./index.ts"
 import { Result as Decoded } from "effect"
 import * as Protocols from "../Protocols.ts"
 import * as Merkle from "./Merkle.ts"
@@ -177,6 +177,8 @@ describe("federated learning over InMemoryHost", () => {
     expect(secure.rounds[0]!.accuracy!).toBeLessThan(secure.final.accuracy!)
     expect(secure.rounds.every((r) => r.contributors.length === 3 && r.trainSamples === 3 * 240)).toBe(true)
     expect(Math.abs(secure.final.accuracy! - plain.final.accuracy!)).toBeLessThan(0.02)
+    // The scheduler stores a result as its declaration's Schema encodes it: nothing may be lost or refused there.
+    expect(Schema.encodeUnknownSync(protocol.result)(secure)).toEqual(secure)
   })
 
   it("commits one Merkle root over the round digests, not one commitment per round", async () => {
