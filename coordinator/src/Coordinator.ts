@@ -6,6 +6,7 @@
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Effect } from "effect"
+import * as RoundEngine from "@jointly/core/runtime/RoundEngine.ts"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import { getAddress, verifyTypedData } from "ethers"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
@@ -18,7 +19,6 @@ import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
 import * as Live from "./dashboard/Live.ts"
 import * as Api from "./http/Api.ts"
-import * as Rounds from "./host/Rounds.ts"
 import * as Log from "./Log.ts"
 import * as ModelStore from "./models/ModelStore.ts"
 import * as Notary from "./notary/Notary.ts"
@@ -26,6 +26,7 @@ import * as Scheduler from "./scheduler/Scheduler.ts"
 import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
+import * as SocketChannel from "./transport/SocketChannel.ts"
 
 export interface Config {
   /** PGlite data directory, or a postgres:// URL. */
@@ -73,7 +74,9 @@ export const start = async (config: Config) => {
 
   const http = createServer()
   const hub = Hub.make(http, auth, log)
-  const rounds = Rounds.make(hub)
+  // The one round engine, here over the hub's sockets (protocol tests run it over the in-memory channel).
+  const channel = SocketChannel.make(hub)
+  const rounds = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
   const scheduler = Scheduler.make({
     store,
     hub,
@@ -95,10 +98,10 @@ export const start = async (config: Config) => {
   hub.bind({
     consent: (account, message) => scheduler.consent(account, message).finally(() => humans.answered(message.taskId, account)),
     awaitingHuman: humans.awaiting,
-    reply: rounds.receive,
+    reply: channel.reply,
     online: scheduler.online,
     offline: (account) => {
-      rounds.offline(account)
+      channel.offline(account)
       humans.offline(account)
     }
   })

@@ -14,7 +14,7 @@ import { getAddress, getBytes, hexlify, keccak256, toUtf8Bytes, Wallet } from "e
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ModelToData from "@jointly/core/governance/ModelToData.ts"
 import * as Shapley from "@jointly/core/incentives/Shapley.ts"
-import * as GovernanceClient from "@jointly/core/sdk/GovernanceClient.ts"
+import * as GovernanceClient from "@jointly/core/governance/GovernanceClient.ts"
 import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
 import { datasetIdOf, modelRequestIdOf, paramKey, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import { companyIdOf, ChainError } from "@jointly/core/ledger/Ledger.ts"

@@ -227,7 +227,8 @@ main().catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error)
   // --json: a failure is JSON on stdout too, so a script reads one document whatever happened.
   if (process.argv.includes("--json")) {
-    const code = typeof (error as { code?: unknown }).code === "string" ? (error as { code: string }).code : "Failed"
+    const tagged = error as { code?: unknown; _tag?: unknown }
+    const code = typeof tagged.code === "string" ? tagged.code : typeof tagged._tag === "string" ? tagged._tag : "Failed"
     process.stdout.write(JSON.stringify({ error: { code, message } }) + "\n")
   }
   process.stderr.write(`jointly: ${message}\n`)

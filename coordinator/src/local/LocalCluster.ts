@@ -9,14 +9,15 @@ import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import { Redacted } from "effect"
+import { Redacted, Schema } from "effect"
 import { getBytes } from "ethers"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
 import type { Policy } from "@jointly/participant/policy/ConsentPolicy.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
-import { taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
+import * as Protocols from "@jointly/core/protocols/Protocols.ts"
+import { taskId as taskIdOf, TaskSpec as TaskSpecSchema } from "@jointly/core/task/TaskSpec.ts"
 import { type Anvil, startAnvil } from "../chain/Anvil.ts"
 import * as Coordinator from "../Coordinator.ts"
 import * as Consortium from "./Consortium.ts"
@@ -190,6 +191,8 @@ export const start = async (options: Options) => {
     /** Signs and submits a task as the local analyst; returns its id. */
     const submit = async (draft: Omit<TaskSpec, "initiator" | "nonce"> & { nonce?: string }) => {
       const spec = { ...draft, initiator: keys.analyst.address, nonce: draft.nonce ?? randomBytes(8).toString("hex") } as TaskSpec
+      // Refused here by the kind's declaration (UnknownTaskKind, InvalidTaskParams) before it is signed or sent.
+      Protocols.decodeTaskOrThrow(Schema.decodeUnknownSync(TaskSpecSchema)(spec))
       const id = taskIdOf(spec)
       const signature = await keys.analyst.signMessage(getBytes(id))
       await api("/api/tasks", { method: "POST", body: JSON.stringify({ spec, signature }) })
