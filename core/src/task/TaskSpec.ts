@@ -28,7 +28,12 @@ export const TaskSpec = Schema.Struct({
   /** How long participants have to consent (default 5 minutes). */
   consentTimeoutMs: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))),
   /** How long one protocol round may wait for stragglers (default 60 s). */
-  roundTimeoutMs: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0)))
+  roundTimeoutMs: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))),
+  /**
+   * Who may read the result (the coordinator's API serves it to them alone). Absent: the initiator. Left out of
+   * the canonical spec when absent, so the task id of a spec without recipients is what it always was.
+   */
+  recipients: Schema.optional(Schema.NonEmptyArray(Address))
 })
 export type TaskSpec = typeof TaskSpec.Type
 
@@ -38,8 +43,13 @@ export const taskId = (spec: TaskSpec): string => digest(normalizeAddresses(spec
 export const normalizeAddresses = (spec: TaskSpec): TaskSpec => ({
   ...spec,
   initiator: getAddress(spec.initiator),
-  parties: spec.parties.map((p) => ({ ...p, participant: getAddress(p.participant) })) as unknown as TaskSpec["parties"]
+  parties: spec.parties.map((p) => ({ ...p, participant: getAddress(p.participant) })) as unknown as TaskSpec["parties"],
+  ...(spec.recipients === undefined ? {} : { recipients: spec.recipients.map((a) => getAddress(a)) as unknown as TaskSpec["recipients"] })
 })
+
+/** Who receives the task's result: the spec's `recipients`, else its initiator (checksummed). */
+export const recipientsOf = (spec: TaskSpec): ReadonlyArray<string> =>
+  spec.recipients === undefined ? [getAddress(spec.initiator)] : spec.recipients.map((a) => getAddress(a))
 
 export const participantsOf = (spec: TaskSpec): ReadonlyArray<string> => spec.parties.map((p) => getAddress(p.participant))
 
