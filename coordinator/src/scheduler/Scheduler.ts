@@ -6,12 +6,13 @@
  */
 import { Cause, Effect, Exit, Fiber } from "effect"
 import { getAddress } from "ethers"
+import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/api/Errors.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
 import { lookup } from "@jointly/core/protocols/registry.ts"
 import type { Status } from "@jointly/core/task/Lifecycle.ts"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
+import { defaultConsentTimeoutMs, participantsOf, recipientsOf, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import { digest } from "@jointly/core/wire/Canonical.ts"
 import * as SealCkks from "@jointly/participant/he/SealCkks.ts"
 import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
@@ -30,11 +31,6 @@ export interface ConsentVerifier {
   readonly recover: (consent: { taskId: string; specHash: string; approve: boolean; reasonHash: string }, signature: string) => string
 }
 
-export class SubmissionError extends Error {
-  constructor(readonly code: "InvalidSpec" | "UnknownKind" | "InvalidParams" | "NotAuthorized" | "Duplicate", message: string) {
-    super(message)
-  }
-}
 
 export interface Options {
   /** How long a Scheduled task waits for all its participants to be online before failing. */
@@ -202,25 +198,27 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
 
   const submit = async (spec: TaskSpec, signature: string) => {
     const definition = lookup(spec.kind)
-    if (!definition) throw new SubmissionError("UnknownKind", `unknown task kind ${spec.kind}`)
+    if (!definition) throw new InvalidTask({ reason: "UnknownKind", message: `unknown task kind ${spec.kind}` })
     const checked = definition.checkParams(spec)
-    if (!checked.ok) throw new SubmissionError("InvalidParams", checked.problem)
+    if (!checked.ok) throw new InvalidTask({ reason: "InvalidParams", message: checked.problem })
     const parties = participantsOf(spec)
-    if (new Set(parties).size !== parties.length) throw new SubmissionError("InvalidSpec", "a participant is named twice")
+    if (new Set(parties).size !== parties.length) throw new InvalidTask({ reason: "InvalidSpec", message: "a participant is named twice" })
+    const recipients = recipientsOf(spec)
+    if (new Set(recipients).size !== recipients.length) throw new InvalidTask({ reason: "InvalidSpec", message: "a recipient is named twice" })
     const id = taskIdOf(spec)
     // The initiator signs the task id (EIP-191), which commits to the whole spec.
     const { verify } = await import("@jointly/core/crypto/Signatures.ts")
     if (!verify(spec.initiator, Uint8Array.from(Buffer.from(id.slice(2), "hex")), signature)) {
-      throw new SubmissionError("NotAuthorized", `the submission is not signed by the initiator ${getAddress(spec.initiator)}`)
+      throw new InvalidTask({ reason: "BadSignature", message: `the submission is not signed by the initiator ${getAddress(spec.initiator)}` })
     }
-    for (const account of [spec.initiator, ...parties]) {
+    for (const account of new Set([getAddress(spec.initiator), ...parties, ...recipients])) {
       try {
-        await auth.checkOrg(getAddress(account))
+        await auth.checkOrg(account)
       } catch (error) {
-        throw new SubmissionError("NotAuthorized", (error as Error).message)
+        throw new InvalidTask({ reason: "PartyNotAudited", message: (error as Error).message })
       }
     }
-    if (await store.get(id)) throw new SubmissionError("Duplicate", `task ${id} exists already`)
+    if (await store.get(id)) throw new DuplicateTask({ message: `task ${id} exists already` })
     await store.insert(id, spec, id, parties)
     const task = (await store.get(id))!
     await move(task, "AwaitingConsent")
@@ -290,7 +288,7 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
 
   const cancel = async (id: string, reason: string) => {
     const task = await store.get(id)
-    if (!task) return undefined
+    if (!task) throw new UnknownTask({ message: `no task ${id}` })
     if (isFinal(task.status)) return task.status
     const fiber = running.get(id)
     await move(task, "Cancelled", reason)
