@@ -172,7 +172,9 @@ export const start = async (config: Config) => {
     registry: addresses.registry,
     ledger: addresses.ledger,
     deployBlock: (addresses.deployBlock ?? 0n).toString(),
-    ...(config.governance === undefined ? {} : { suite: { ...config.governance.addresses, deployBlock: undefined } as unknown as Record<string, string> })
+    ...(config.governance === undefined
+      ? {}
+      : { suite: Object.fromEntries(Object.entries(config.governance.addresses).filter((e): e is [string, string] => e[0] !== "deployBlock" && typeof e[1] === "string")) })
   }
   const dashboard = Dashboard.make({ store, hub, ledger, domain, artifacts, models, index })
   let publicUrl = config.publicUrl

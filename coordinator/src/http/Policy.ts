@@ -39,11 +39,12 @@ export const notAMember = (caller: CallerShape) =>
       : `organisation ${caller.roles.org ?? "?"} of ${caller.address} is ${caller.roles.orgState} on chain`
   })
 
-/** Initiator or party of a task (as a current audited member). */
+/** Initiator, party or result recipient of a task (as a current audited member). */
 export const involved = (caller: CallerShape, spec: TaskSpec) =>
-  caller.roles.member && (same(spec.initiator, caller.address) || participantsOf(spec).some((p) => same(p, caller.address)))
+  caller.roles.member &&
+  (same(spec.initiator, caller.address) || participantsOf(spec).some((p) => same(p, caller.address)) || recipientsOf(spec).some((r) => same(r, caller.address)))
 
-/** Sees a task's metadata: its initiator and parties; the supervisor and operators see every task. */
+/** Sees a task's metadata: its initiator, parties and recipients; the supervisor and operators see every task. */
 export const seesTask = (caller: CallerShape, spec: TaskSpec) => caller.roles.supervisor || caller.roles.operator || involved(caller, spec)
 
 export const isParty = (caller: CallerShape, spec: TaskSpec) => caller.roles.member && participantsOf(spec).some((p) => same(p, caller.address))
@@ -114,7 +115,7 @@ export const make = (deps: Deps) => {
     switch (rule._tag) {
       case "TaskViewer": {
         const task = await taskOf(params[rule.param])
-        if (!seesTask(caller, task.spec)) refuse("NotAParty", `${caller.address} is neither the initiator nor a party of task ${task.id}`)
+        if (!seesTask(caller, task.spec)) refuse("NotAParty", `${caller.address} is neither the initiator, a party nor a recipient of task ${task.id}`)
         return
       }
       case "TaskCanceller": {

@@ -212,13 +212,14 @@ export const make = async (sql: Sql) => {
         at: new Date(r.at).toISOString()
       })),
 
-    /** Newest first; with `visibleTo`, only the tasks that account initiated or takes part in. */
+    /** Newest first; with `visibleTo`, only the tasks that account initiated, takes part in or receives the result of. */
     list: async (options: { status?: Status; limit?: number; visibleTo?: string } = {}): Promise<Array<TaskRow>> =>
       (
         await sql.query(
           `select * from tasks where ($1::text is null or status = $1)
              and ($3::text is null or lower(initiator) = $3
-                  or exists (select 1 from jsonb_array_elements(spec->'parties') p where lower(p->>'participant') = $3))
+                  or exists (select 1 from jsonb_array_elements(spec->'parties') p where lower(p->>'participant') = $3)
+                  or exists (select 1 from jsonb_array_elements_text(coalesce(spec->'recipients', '[]'::jsonb)) r where lower(r) = $3))
              order by created_at desc limit $2`,
           [options.status ?? null, options.limit ?? 100, options.visibleTo?.toLowerCase() ?? null]
         )

@@ -17,7 +17,7 @@ export type Rule =
   /** An audited member of the consortium, or the supervisor. */
   | { readonly _tag: "Member" }
   | { readonly _tag: "Supervisor" }
-  /** The task in path parameter `param`: its initiator and parties; the supervisor and operators (metadata only). */
+  /** The task in path parameter `param`: its initiator, parties and recipients; the supervisor and operators (metadata only). */
   | { readonly _tag: "TaskViewer"; readonly param: string }
   /** Cancel: the initiator, an operator or the supervisor. */
   | { readonly _tag: "TaskCanceller"; readonly param: string }
@@ -58,7 +58,7 @@ export const describe = (rule: Rule): string => {
     case "Supervisor":
       return "the supervisor"
     case "TaskViewer":
-      return "the task's initiator and parties; the supervisor and operators see its metadata"
+      return "the task's initiator, parties and result recipients; the supervisor and operators see its metadata"
     case "TaskCanceller":
       return "the task's initiator, an operator or the supervisor"
     case "ResultRecipient":
