@@ -84,7 +84,8 @@ describe("modeling.horizontal-fl over LocalCluster", () => {
     expect(stored.id).toBe(result.modelId)
     expect(stored.format).toBe("tfjs-layers")
     const trainer = cluster.clientFor(await cluster.walletOf(cluster.parties[0]!.name))
-    expect((await trainer.weights(result.modelId)).id).toBe(result.modelId)
+    const weights = await trainer.weights(result.modelId)
+    expect(weights.id).toBe(result.modelId)
     const predictions = (await trainer.predict(result.modelId, test.map((r) => r.slice(0, 64)))) as Array<{ prediction: string }>
     const accuracy = predictions.filter((p, i) => p.prediction === String(test[i]![64])).length / test.length
     expect(accuracy).toBeGreaterThan(0.85)
@@ -93,7 +94,7 @@ describe("modeling.horizontal-fl over LocalCluster", () => {
     const batchId = await cluster.submit({
       kind: "prediction.batch",
       parties: [{ participant: cluster.parties[0]!.address, dataset: "digits" }] as never,
-      params: { modelId: result.modelId, model: stored.artifact }
+      params: { modelId: result.modelId, model: weights.artifact }
     })
     const batch = await cluster.waitForTask(batchId, { timeoutMs: 60_000 })
     expect(batch.reason).toBeNull()
