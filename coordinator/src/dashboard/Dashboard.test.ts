@@ -92,7 +92,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       }
       new MutationObserver(record).observe(document.getElementById("app")!, { childList: true, subtree: true })
     })
-  }, 120_000)
+  }, 300_000)
 
   afterAll(async () => {
     await browser?.close()
