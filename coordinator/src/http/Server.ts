@@ -115,7 +115,8 @@ export const attach = (options: Options) => {
   const { server } = options
   server.headersTimeout = limits.headersTimeoutMs
   server.requestTimeout = limits.requestTimeoutMs
-  // Node checks both timeouts on this period; a shorter one answers a slow client closer to its deadline.
+  // Node checks both timeouts on this period (read when the server starts listening, so attach before `listen`);
+  // a shorter one answers a slow client closer to its deadline.
   ;(server as Server & { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(1_000, limits.headersTimeoutMs)
 
   const tooLarge = (res: ServerResponse) => {
