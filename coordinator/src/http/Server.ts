@@ -15,7 +15,7 @@ import { Readable } from "node:stream"
 import { Context, Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, OpenApi } from "effect/http-api"
-import { Api } from "@jointly/core/api/Api.ts"
+import { Api, type Guard } from "@jointly/core/api/Api.ts"
 import { PayloadTooLarge } from "@jointly/core/api/Errors.ts"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
@@ -68,6 +68,11 @@ export interface Options {
   readonly limits?: Limits
   /** The client address of a request (behind a trusted reverse proxy, from its forwarding header). */
   readonly clientAddress?: (req: IncomingMessage) => string
+  /**
+   * The guard's implementation; default: bearer tokens, roles from the chain and the endpoints' rules
+   * (Middleware.ts). Only the API benchmark replaces it, to measure what authorisation costs.
+   */
+  readonly guard?: Layer.Layer<Guard>
 }
 
 const document = (() => {
@@ -94,7 +99,7 @@ export const attach = (options: Options) => {
   const middlewares = Layer.mergeAll(
     limitsLayer(RateLimiter.make(limits.perIp), parts.rejections),
     validationLayer,
-    guardLayer({ sessions: parts.sessions, roles: parts.roles, policy: parts.policy, perAccount: RateLimiter.make(limits.perAccount), rejections: parts.rejections })
+    options.guard ?? guardLayer({ sessions: parts.sessions, roles: parts.roles, policy: parts.policy, perAccount: RateLimiter.make(limits.perAccount), rejections: parts.rejections })
   )
   const api = HttpApiBuilder.layer(Api).pipe(Layer.provide(handlers), Layer.provide(middlewares), Layer.provide(services))
   // The dashboard's static files: public, and holding no data (everything it shows comes through the API).
