@@ -17,6 +17,8 @@ import type { Rule } from "@jointly/core/api/Access.ts"
 import { routes } from "@jointly/core/api/Api.ts"
 import * as ApiClient from "@jointly/core/api/Client.ts"
 import { taskId as taskIdOf, type TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import { jsonRpc } from "@jointly/core/ledger/EthersLedger.ts"
+import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Consortium from "../local/Consortium.ts"
 import * as LocalCluster from "../local/LocalCluster.ts"
@@ -263,4 +265,34 @@ describe("authorisation matrix over the declared routes", () => {
     const forged = await fetch(`${cluster.coordinatorUrl}/api/auth/me`, { headers: { authorization: `Bearer ${tokens.member!.slice(0, -4)}AAAA` } })
     expect(forged.status).toBe(401)
   })
+
+  it("lets a member predict under a grant for the model found on chain, counting each use, and refuses it once used up", async () => {
+    const chainOf = (wallet: Wallet) =>
+      makeGovernanceLedger({ rpcUrl: cluster.rpcUrl, privateKey: wallet.privateKey, addresses: { ...cluster.deployment.suite!, registry: cluster.deployment.registry, deployBlock: cluster.deployment.deployBlock } })
+    const [owner, requester] = [await chainOf(wallets.party), await chainOf(wallets.member)]
+    try {
+      const predict = () => call(routes().find((r) => r.name === "predict")!, probes["models.predict"]!, "member")
+      expect(await predict()).toBe(403)
+      // A trainer (north) opens the model to grants: a catalogue entry whose content hash is the model id.
+      const { datasetId } = await owner.publishDataset({ domain: "model", name: "glucose-model", attrs: "[]", size: 0, contentHash: modelId as `0x${string}`, location: `jointly://models/${modelId}`, policy: "GrantRequired" })
+      const latest = BigInt(Number((await jsonRpc<{ timestamp: string }>(cluster.rpcUrl, "eth_getBlockByNumber", ["latest", false])).timestamp))
+      const { tokenId } = await requester.requestGrant({ datasetId: datasetId as `0x${string}`, purpose: "predict", expiry: latest + 3600n, maxUses: 2 })
+      // Requested, not yet approved: still refused.
+      await cluster.coordinator()!.index!.sync()
+      expect(await predict()).toBe(403)
+      await owner.decideGrant(tokenId as `0x${string}`, true)
+      await cluster.coordinator()!.index!.sync()
+      expect(await predict()).toBe(200)
+      expect(await predict()).toBe(200)
+      // Two uses counted against maxUses 2: the grant is used up here, though the chain logged none.
+      expect(await predict()).toBe(403)
+      const grants = await cluster.clientFor(wallets.member).grants()
+      expect(grants.predictions.filter((p) => p.tokenId === tokenId.toLowerCase())).toHaveLength(2)
+      // A member that merely knows the model id gets nothing from someone else's grant.
+      expect(await call(routes().find((r) => r.name === "predict")!, probes["models.predict"]!, "recipient")).toBe(403)
+    } finally {
+      await owner.close()
+      await requester.close()
+    }
+  }, 120_000)
 })
