@@ -295,4 +295,44 @@ describe("authorisation matrix over the declared routes", () => {
       await requester.close()
     }
   }, 120_000)
+
+  it("streams each viewer the events of the tasks it may see, and no others", async () => {
+    /** Reads `GET /api/events` as `role` until aborted; collects the task ids its events name. */
+    const listen = (role: Role) => {
+      const seen: Array<{ type: string; taskId?: string | null }> = []
+      const abort = new AbortController()
+      const done = (async () => {
+        const response = await fetch(`${cluster.coordinatorUrl}/api/events`, { headers: { authorization: `Bearer ${tokens[role]}` }, signal: abort.signal })
+        expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/)
+        const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
+        let buffer = ""
+        for (;;) {
+          const { value, done } = await reader.read()
+          if (done) return
+          buffer += value
+          let end
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const data = buffer.slice(0, end).split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("")
+            buffer = buffer.slice(end + 2)
+            if (data) seen.push(JSON.parse(data))
+          }
+        }
+      })().catch((e) => (abort.signal.aborted ? undefined : Promise.reject(e)))
+      return { seen, stop: async () => (abort.abort(), await done) }
+    }
+    const [initiator, party, outsider] = [listen("initiator"), listen("party"), listen("member")]
+    await new Promise((r) => setTimeout(r, 500))
+    const id = await cluster.submit({
+      kind: "statistics.horizontal",
+      parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never,
+      params: { columns: ["age"], statistics: ["count"] }
+    })
+    await cluster.waitForTask(id, { timeoutMs: 120_000 })
+    await new Promise((r) => setTimeout(r, 500))
+    await Promise.all([initiator.stop(), party.stop(), outsider.stop()])
+    const about = (l: ReturnType<typeof listen>) => l.seen.filter((e) => e.taskId === id).map((e) => e.type)
+    expect(about(initiator)).toContain("status")
+    expect(about(party)).toContain("status")
+    expect(about(outsider)).toEqual([])
+  }, 180_000)
 })
