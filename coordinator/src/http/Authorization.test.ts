@@ -12,6 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Wallet, keccak256, toUtf8Bytes, getBytes } from "ethers"
+import { Effect, Fiber, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Rule } from "@jointly/core/api/Access.ts"
 import { routes } from "@jointly/core/api/Api.ts"
@@ -297,28 +298,14 @@ describe("authorisation matrix over the declared routes", () => {
   }, 120_000)
 
   it("streams each viewer the events of the tasks it may see, and no others", async () => {
-    /** Reads `GET /api/events` as `role` until aborted; collects the task ids its events name. */
+    /** Reads `GET /api/events` as `role` through the typed client (it decodes the stream with the declared Schema). */
     const listen = (role: Role) => {
       const seen: Array<{ type: string; taskId?: string | null }> = []
-      const abort = new AbortController()
-      const done = (async () => {
-        const response = await fetch(`${cluster.coordinatorUrl}/api/events`, { headers: { authorization: `Bearer ${tokens[role]}` }, signal: abort.signal })
-        expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/)
-        const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader()
-        let buffer = ""
-        for (;;) {
-          const { value, done } = await reader.read()
-          if (done) return
-          buffer += value
-          let end
-          while ((end = buffer.indexOf("\n\n")) >= 0) {
-            const data = buffer.slice(0, end).split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).join("")
-            buffer = buffer.slice(end + 2)
-            if (data) seen.push(JSON.parse(data))
-          }
-        }
-      })().catch((e) => (abort.signal.aborted ? undefined : Promise.reject(e)))
-      return { seen, stop: async () => (abort.abort(), await done) }
+      const client = ApiClient.make({ url: cluster.coordinatorUrl, signer: wallets[role as Exclude<Role, "anonymous">] })
+      const fiber = Effect.runFork(
+        Effect.flatMap(client.call((api) => api.tasks.events()), (events) => Stream.runForEach(events, (e) => Effect.sync(() => void seen.push(e))))
+      )
+      return { seen, stop: () => Effect.runPromise(Fiber.interrupt(fiber)) }
     }
     const [initiator, party, outsider] = [listen("initiator"), listen("party"), listen("member")]
     await new Promise((r) => setTimeout(r, 500))
