@@ -160,6 +160,8 @@ const admits = (rule: Rule, role: Role): boolean => {
       return role !== "anonymous"
     case "Member":
       return member.has(role) || role === "supervisor"
+    case "Known":
+      return member.has(role) || role === "supervisor" || role === "operator"
     case "Supervisor":
       return role === "supervisor"
     case "TaskViewer":

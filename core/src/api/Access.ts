@@ -16,6 +16,8 @@ export type Rule =
   | { readonly _tag: "SignedIn" }
   /** An audited member of the consortium, or the supervisor. */
   | { readonly _tag: "Member" }
+  /** Anyone with a role: audited members, the supervisor, operators (lists narrowed to what each may see). */
+  | { readonly _tag: "Known" }
   | { readonly _tag: "Supervisor" }
   /** The task in path parameter `param`: its initiator, parties and recipients; the supervisor and operators (metadata only). */
   | { readonly _tag: "TaskViewer"; readonly param: string }
@@ -37,6 +39,7 @@ export class Access extends Context.Service<Access, Rule>()("jointly/api/Access"
 export const Public: Rule = { _tag: "Public" }
 export const SignedIn: Rule = { _tag: "SignedIn" }
 export const Member: Rule = { _tag: "Member" }
+export const Known: Rule = { _tag: "Known" }
 export const Supervisor: Rule = { _tag: "Supervisor" }
 export const TaskViewer = (param: string): Rule => ({ _tag: "TaskViewer", param })
 export const TaskCanceller = (param: string): Rule => ({ _tag: "TaskCanceller", param })
@@ -55,6 +58,8 @@ export const describe = (rule: Rule): string => {
       return "any signed-in account"
     case "Member":
       return "audited members and the supervisor"
+    case "Known":
+      return "audited members, the supervisor and operators, each seeing what its role allows"
     case "Supervisor":
       return "the supervisor"
     case "TaskViewer":

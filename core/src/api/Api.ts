@@ -87,7 +87,7 @@ export class Tasks extends HttpApiGroup.make("tasks").add(
     Access.Member,
     "Submit a task spec signed (EIP-191 over the task id) by its initiator, who must be the signed-in account"
   ),
-  guarded(HttpApiEndpoint.get("list", "/api/tasks", { query: S.ListQuery, success: S.TaskList }).middleware(Guard), Access.Member, "Tasks the caller may see, newest first (the supervisor sees all)"),
+  guarded(HttpApiEndpoint.get("list", "/api/tasks", { query: S.ListQuery, success: S.TaskList }).middleware(Guard), Access.Known, "Tasks the caller may see, newest first (the supervisor sees all)"),
   guarded(
     HttpApiEndpoint.get("get", "/api/tasks/:id", { params: task, success: S.TaskDetail, error: E.UnknownTask }).middleware(Guard),
     Access.TaskViewer("id"),
@@ -110,7 +110,7 @@ export class Tasks extends HttpApiGroup.make("tasks").add(
   ),
   guarded(
     HttpApiEndpoint.get("events", "/api/events", { success: HttpApiSchema.StreamSse({ data: S.LiveEvent }) }).middleware(Guard),
-    Access.Member,
+    Access.Known,
     "Server-Sent Events: what changed in the tasks the caller may see"
   )
 ) {}
@@ -145,7 +145,7 @@ export class Governance extends HttpApiGroup.make("governance").add(
 ) {}
 
 export class Models extends HttpApiGroup.make("models").add(
-  guarded(HttpApiEndpoint.get("list", "/api/models", { success: S.ModelList }).middleware(Guard), Access.Member, "Models of the tasks the caller may see"),
+  guarded(HttpApiEndpoint.get("list", "/api/models", { success: S.ModelList }).middleware(Guard), Access.Known, "Models of the tasks the caller may see"),
   guarded(HttpApiEndpoint.get("get", "/api/models/:modelId", { params: model, success: S.ModelMeta, error: E.UnknownModel }).middleware(Guard), Access.ModelViewer("modelId"), "A model's metadata"),
   guarded(
     HttpApiEndpoint.get("weights", "/api/models/:modelId/weights", { params: model, success: S.ModelWeights, error: E.UnknownModel }).middleware(Guard),
