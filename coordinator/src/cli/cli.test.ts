@@ -167,7 +167,7 @@ describe("CLI and client against a local cluster", () => {
     const missing = await jointly(["task", "cancel", `0x${"00".repeat(32)}`, "--coordinator", cluster.coordinatorUrl, "--key-env", "JOINTLY_ANALYST_KEY", "--json"], env())
     expect(missing.code).toBe(1)
     expect(JSON.parse(missing.stdout)).toEqual({ error: { code: "UnknownTask", message: expect.stringContaining("no task") } })
-  }, 120_000)
+  }, 240_000)
 })
 
 describe("run --local --json", () => {
