@@ -1,11 +1,12 @@
 /**
  * `npm run bench -- api`: what authorisation costs the coordinator's HTTP API.
  *
- * A real coordinator over anvil (roles read from the chain through their cache, tasks from PGlite) serves the
- * API with its guard: bearer token, roles, the endpoint's rule. Beside it, on the same store and parts, the same
- * routes are served with a guard that checks nothing and names a fixed caller — the baseline. Keep-alive clients
- * load both in turn, alternating rounds, and each route reports signed-in throughput and p99 latency against the
- * baseline measured in the same run (ratio ≥ 0.8 is the bar).
+ * A real coordinator over anvil (roles read from the chain through their cache, tasks from PGlite); over its
+ * parts, two servers: one serves the API with its guard (bearer token from a real sign-in, roles, the endpoint's
+ * rule), the other the same routes with a guard that checks nothing and names a fixed caller — the baseline. Both
+ * are bare node:http servers built the same way, so only the guard differs. Keep-alive clients load both in turn,
+ * alternating rounds, and each route reports signed-in throughput and p99 latency against the baseline measured in
+ * the same run (ratio ≥ 0.8 is the bar).
  */
 import { request as httpRequest, Agent, createServer, type Server as HttpServer } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -90,43 +91,53 @@ export const run = async () => {
     const spec = { kind: "statistics.horizontal", initiator: keys.analyst.address, nonce: "bench", parties: [{ participant: keys.analyst.address, dataset: "x" }], params: {} } as unknown as TaskSpec
     const id = taskIdOf(spec)
     await coordinator.store.insert(id, spec, id, [keys.analyst.address])
-    const client = ApiClient.make({ url: coordinator.url, signer: keys.analyst })
+    // Two servers over the coordinator's parts, built alike; only the guard differs.
+    const roles = await coordinator.roles.of(keys.analyst.address)
+    const serve = async (guard: "enforced" | "open") => {
+      const server: HttpServer = createServer()
+      const port = { value: 0 }
+      const attached = Server.attach({
+        server,
+        store: coordinator.store,
+        scheduler: coordinator.scheduler,
+        models: coordinator.models,
+        artifacts: coordinator.artifacts,
+        index: coordinator.index,
+        limits: { perIp: unlimited, perAccount: unlimited },
+        ...(guard === "open"
+          ? {
+            guard: Layer.succeed(Guard, {
+              bearer: (httpEffect) => Effect.provideService(httpEffect, Caller, { address: keys.analyst.address, expiresAt: new Date(Date.now() + 3_600_000).toISOString(), roles })
+            })
+          }
+          : {}),
+        parts: {
+          chain: coordinator.chain,
+          socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
+          sessions: Sessions.make({
+            expected: () => ({ domain: `127.0.0.1:${port.value}`, uri: `http://127.0.0.1:${port.value}`, chainId: Number(coordinator.chain.chainId) })
+          }),
+          roles: coordinator.roles,
+          policy: Policy.make({ store: coordinator.store, sql: coordinator.store.sql }),
+          dashboard: { file: async () => undefined } as never,
+          humans: { list: () => [] } as never,
+          bus: { publish: () => {}, subscribe: () => () => {} },
+          rejections: Rejections.make()
+        }
+      })
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+      port.value = (server.address() as AddressInfo).port
+      stops.unshift(async () => {
+        await attached.close()
+        await new Promise((r) => server.close(r))
+      })
+      return port.value
+    }
+    const signedPort = await serve("enforced")
+    const openPort = await serve("open")
+    const client = ApiClient.make({ url: `http://127.0.0.1:${signedPort}`, signer: keys.analyst })
     await client.signIn()
     const token = client.token()!
-
-    // The baseline: the same routes over the same store, with a guard that checks nothing.
-    const roles = await coordinator.roles.of(keys.analyst.address)
-    const open: HttpServer = createServer()
-    const attached = Server.attach({
-      server: open,
-      store: coordinator.store,
-      scheduler: coordinator.scheduler,
-      models: coordinator.models,
-      artifacts: coordinator.artifacts,
-      index: coordinator.index,
-      limits: { perIp: unlimited, perAccount: unlimited },
-      guard: Layer.succeed(Guard, {
-        bearer: (httpEffect) => Effect.provideService(httpEffect, Caller, { address: keys.analyst.address, expiresAt: new Date(Date.now() + 3_600_000).toISOString(), roles })
-      }),
-      parts: {
-        chain: coordinator.chain,
-        socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
-        sessions: Sessions.make({ expected: () => ({ domain: "bench", uri: "http://bench", chainId: 1 }) }),
-        roles: coordinator.roles,
-        policy: Policy.make({ store: coordinator.store, sql: coordinator.store.sql }),
-        dashboard: { file: async () => undefined } as never,
-        humans: { list: () => [] } as never,
-        bus: { publish: () => {}, subscribe: () => () => {} },
-        rejections: Rejections.make()
-      }
-    })
-    await new Promise<void>((resolve) => open.listen(0, "127.0.0.1", resolve))
-    stops.unshift(async () => {
-      await attached.close()
-      await new Promise((r) => open.close(r))
-    })
-    const signedPort = coordinator.port
-    const openPort = (open.address() as AddressInfo).port
 
     for (const [route, path] of [["tasks.get", `/api/tasks/${id}`], ["tasks.list", "/api/tasks?limit=20"]] as const) {
       progress(`api: ${route}, ${rounds} alternating rounds of ${roundMs} ms, ${concurrency} clients`)

@@ -15,9 +15,13 @@ import { Caller, type CallerShape, Guard, Limits, Validation } from "@jointly/co
 import { Malformed, RateLimited, Unauthenticated } from "@jointly/core/api/Errors.ts"
 import type { RateLimiter } from "../limits/RateLimiter.ts"
 import type { Rejections } from "../limits/Rejections.ts"
+import type { TaskRow } from "../store/TaskStore.ts"
 import type { Policy } from "./Policy.ts"
 import type { RoleReader } from "./Roles.ts"
 import type { Sessions } from "./Sessions.ts"
+
+/** The task the guard loaded to decide a task rule, handed to the handler so it is not read twice. */
+export class AuthorizedTask extends Context.Service<AuthorizedTask, TaskRow>()("jointly/coordinator/AuthorizedTask") {}
 
 /** The client address of the current request, as the transport saw it. */
 export class Peer extends Context.Service<Peer, { readonly address: string }>()("jointly/coordinator/Peer") {}
@@ -77,12 +81,16 @@ export const guardLayer = (deps: GuardDeps) =>
           deps.rejections.count("http.rate.account")
           return yield* limited("account", verdict.retryAfterSeconds)
         }
-        const roles = yield* Effect.promise(() => deps.roles.of(claims.address))
+        // Roles seen lately answer at once (re-read in the background); only a new account waits for the chain.
+        const roles = deps.roles.cached(claims.address) ?? (yield* Effect.promise(() => deps.roles.of(claims.address)))
         const caller: CallerShape = { address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles }
         const rule = Context.getOption(endpoint.annotations, Access)
         const { params } = yield* HttpRouter.RouteContext
-        // The refusals are the endpoint's declared errors (Forbidden, or the resource's Unknown…).
-        yield* Effect.tryPromise({ try: () => deps.policy.authorize(rule._tag === "Some" ? rule.value : undefined, caller, params), catch: (e) => e as Unauthenticated })
-        return yield* Effect.provideService(httpEffect, Caller, caller)
+        // The refusals are the endpoint's declared errors (Forbidden, or the resource's Unknown…); a rule that needs
+        // no resource is decided without a round trip.
+        const decided = yield* Effect.try({ try: () => deps.policy.authorize(rule._tag === "Some" ? rule.value : undefined, caller, params), catch: (e) => e as Unauthenticated })
+        const task = decided === undefined ? undefined : yield* Effect.tryPromise({ try: () => decided, catch: (e) => e as Unauthenticated })
+        const handled = Effect.provideService(httpEffect, Caller, caller)
+        return yield* (task === undefined ? handled : Effect.provideService(handled, AuthorizedTask, task))
       })
   })

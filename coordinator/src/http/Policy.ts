@@ -15,7 +15,7 @@ import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { Sql } from "../store/Sql.ts"
-import type { TaskStore } from "../store/TaskStore.ts"
+import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
 
 export interface Deps {
   readonly store: TaskStore
@@ -91,64 +91,71 @@ export const make = (deps: Deps) => {
     return undefined
   }
 
-  const refuse = (reason: ForbiddenReason, message: string) => {
+  const refuse = (reason: ForbiddenReason, message: string): never => {
     throw new Forbidden({ reason, message })
   }
 
-  /** Resolves when `caller` may call an endpoint with `rule` on these raw path parameters; throws the refusal. */
-  const authorize = async (rule: Rule | undefined, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Promise<void> => {
+  /**
+   * Decides whether `caller` may call an endpoint with `rule` on these raw path parameters: throws the refusal;
+   * for a role rule returns undefined at once, for a resource rule a promise (of the task it loaded, for a task rule).
+   */
+  const authorize = (rule: Rule | undefined, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Promise<TaskRow | undefined> | undefined => {
     if (rule === undefined) return refuse("NotAllowed", "this route declares no access rule, so nobody may call it")
     const { roles } = caller
     const known = roles.member || roles.supervisor || roles.operator
     switch (rule._tag) {
       case "Public":
       case "SignedIn":
-        return
+        return undefined
       case "Member":
         if (!roles.member && !roles.supervisor) throw notAMember(caller)
-        return
+        return undefined
       case "Supervisor":
         if (!roles.supervisor) refuse("NotSupervisor", `${caller.address} is not the consortium's supervisor`)
-        return
+        return undefined
     }
     if (!known) throw notAMember(caller)
+    if (rule._tag === "Known") return undefined
+    return authorizeResource(rule, caller, params)
+  }
+
+  const authorizeResource = async (rule: Rule, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Promise<TaskRow | undefined> => {
+    const { roles } = caller
     switch (rule._tag) {
-      case "Known":
-        return
       case "TaskViewer": {
         const task = await taskOf(params[rule.param])
         if (!seesTask(caller, task.spec)) refuse("NotAParty", `${caller.address} is neither the initiator, a party nor a recipient of task ${task.id}`)
-        return
+        return task
       }
       case "TaskCanceller": {
         const task = await taskOf(params[rule.param])
         if (!(roles.supervisor || roles.operator || (roles.member && same(task.spec.initiator, caller.address)))) {
           refuse("NotInitiator", `only the initiator of task ${task.id}, an operator or the supervisor may cancel it`)
         }
-        return
+        return task
       }
       case "ResultRecipient": {
         const task = await taskOf(params[rule.param])
         if (!isRecipient(caller, task.spec)) refuse("NotARecipient", `the result of task ${task.id} is for ${recipientsOf(task.spec).join(", ")} alone`)
-        return
+        return task
       }
       case "ModelViewer": {
         const task = await modelTask(params[rule.param])
         if (!(roles.supervisor || roles.operator || (task !== undefined && involved(caller, task.spec)))) {
           refuse("NotAParty", `${caller.address} took no part in the task that trained model ${params[rule.param]}`)
         }
-        return
+        return undefined
       }
       case "ModelTrainer": {
         const task = await modelTask(params[rule.param])
         if (task === undefined || !isParty(caller, task.spec)) refuse("NotATrainer", `only the parties that trained model ${params[rule.param]} may read its weights`)
-        return
+        return undefined
       }
       case "ModelPredictor": {
         const modelId = params[rule.param]!
         const task = await modelTask(modelId)
-        if (task !== undefined && isParty(caller, task.spec)) return
-        if (roles.member && task !== undefined && (await modelGrant(caller.address, modelId, participantsOf(task.spec))) !== undefined) return
+        if (task !== undefined && isParty(caller, task.spec)) return undefined
+        if (roles.member && task !== undefined && (await modelGrant(caller.address, modelId, participantsOf(task.spec))) !== undefined) return undefined
         return refuse("NoGrant", `${caller.address} neither trained model ${modelId} nor holds a valid grant for it on chain`)
       }
       case "ArtifactReader": {
@@ -156,14 +163,14 @@ export const make = (deps: Deps) => {
         const about = await deps.artifacts?.about(cid)
         if (about === undefined) throw new UnknownArtifact({ message: `no artifact ${cid}` })
         if (!roles.member) throw notAMember(caller)
-        if (about.owner !== null && same(about.owner, caller.address)) return
-        if (about.requestSides.some((a) => same(a, caller.address))) return
+        if (about.owner !== null && same(about.owner, caller.address)) return undefined
+        if (about.requestSides.some((a) => same(a, caller.address))) return undefined
         if (about.taskId !== null) {
           const task = await deps.store.get(about.taskId)
           if (task !== undefined) {
             // A result artifact holds the result: its recipients alone. A model: the parties that trained it.
             const allowed = about.roles.includes("result") ? isRecipient(caller, task.spec) : about.roles.includes("model") ? isParty(caller, task.spec) : involved(caller, task.spec)
-            if (allowed) return
+            if (allowed) return undefined
           }
         }
         return refuse("NotAllowed", `${caller.address} neither stored artifact ${cid} nor takes part in what references it`)

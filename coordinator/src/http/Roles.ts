@@ -1,8 +1,9 @@
 /**
  * What an account is, read from the chain: an audited member (its org's state in the consortium registry), the
  * supervisor (the registry's `supervisor`) or an operator (an account the task ledger accepts as coordinator).
- * Answers are cached briefly per account — a burst of requests costs one chain read — and dropped at once when the
- * chain index sees the account's org change state (Coordinator.ts), so a suspension takes effect on the next request.
+ * Answers are cached per account and re-read in the background once `ttlMs` old — requests never wait on the
+ * chain for an account they have seen within `maxStaleMs` — and dropped at once when the chain index sees the
+ * account's org change state (Coordinator.ts), so a suspension takes effect on the next request.
  */
 import { getAddress } from "ethers"
 import type { Roles } from "@jointly/core/api/Schemas.ts"
@@ -16,10 +17,12 @@ export interface Chain {
   readonly isOperator: (address: string) => Promise<boolean>
 }
 
-export const make = (chain: Chain, options: { readonly ttlMs?: number; readonly now?: () => number } = {}) => {
+export const make = (chain: Chain, options: { readonly ttlMs?: number; readonly maxStaleMs?: number; readonly now?: () => number } = {}) => {
   const ttlMs = options.ttlMs ?? 2_000
+  const maxStaleMs = options.maxStaleMs ?? 10_000
   const now = options.now ?? Date.now
-  const cache = new Map<string, { readonly at: number; readonly roles: Promise<AccountRoles> }>()
+  /** The last answer per account and when it was read; a read in flight, if any. */
+  const cache = new Map<string, { at: number; value?: AccountRoles; reading?: Promise<AccountRoles> }>()
   let supervisor: Promise<string | undefined> | undefined
 
   const read = async (address: string): Promise<AccountRoles> => {
@@ -37,17 +40,42 @@ export const make = (chain: Chain, options: { readonly ttlMs?: number; readonly 
     }
   }
 
+  const refresh = (key: string): Promise<AccountRoles> => {
+    const entry = cache.get(key) ?? { at: 0 }
+    if (entry.reading !== undefined) return entry.reading
+    const reading = read(key).then(
+      (value) => {
+        // Not if the entry was invalidated meanwhile: that read may predate the change.
+        if (cache.get(key) === entry) Object.assign(entry, { at: now(), value, reading: undefined })
+        return value
+      },
+      (error) => {
+        entry.reading = undefined
+        throw error
+      }
+    )
+    entry.reading = reading
+    cache.set(key, entry)
+    if (cache.size > 10_000) for (const [k, v] of cache) if (now() - v.at >= maxStaleMs && v.reading === undefined) cache.delete(k)
+    return reading
+  }
+
+  /** The cached roles when fresh enough to answer without waiting (a stale one is re-read meanwhile). */
+  const cached = (address: string): AccountRoles | undefined => {
+    const key = getAddress(address)
+    const entry = cache.get(key)
+    if (entry?.value === undefined) return undefined
+    const age = now() - entry.at
+    if (age >= maxStaleMs) return undefined
+    if (age >= ttlMs) void refresh(key).catch(() => {})
+    return entry.value
+  }
+
   return {
+    cached,
     of: (address: string): Promise<AccountRoles> => {
-      const key = getAddress(address)
-      const hit = cache.get(key)
-      if (hit !== undefined && now() - hit.at < ttlMs) return hit.roles
-      const roles = read(key)
-      cache.set(key, { at: now(), roles })
-      // A failed read is not cached: the next request asks the chain again.
-      roles.catch(() => cache.delete(key))
-      if (cache.size > 10_000) for (const [k, v] of cache) if (now() - v.at >= ttlMs) cache.delete(k)
-      return roles
+      const hit = cached(address)
+      return hit !== undefined ? Promise.resolve(hit) : refresh(getAddress(address))
     },
     /** Forget what is known of these accounts (their org changed state on chain). */
     invalidate: (addresses: ReadonlyArray<string>) => {

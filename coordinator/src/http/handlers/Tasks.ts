@@ -11,6 +11,7 @@ import { Forbidden, TooManyTasks } from "@jointly/core/api/Errors.ts"
 import type { LiveEvent } from "@jointly/core/api/Schemas.ts"
 import type { TaskRow } from "../../store/TaskStore.ts"
 import { seesTask } from "../Policy.ts"
+import { AuthorizedTask } from "../Middleware.ts"
 import { attempt, Parts, Tasks } from "../Services.ts"
 
 /** A task's metadata: never its result, which only `GET /api/tasks/{id}/result` serves, to the recipients. */
@@ -66,6 +67,10 @@ export const tasks = HttpApiBuilder.group(Api, "tasks", (handlers) =>
       return lock
     }
 
+    /** The task the guard already read to authorise this request, else from the store. */
+    const authorized = (id: string) =>
+      Effect.flatMap(Effect.serviceOption(AuthorizedTask), (task) => (task._tag === "Some" && task.value.id === id ? Effect.succeed(task.value) : store.get(id)))
+
     return handlers
       .handle("submit", ({ payload }) =>
         Effect.gen(function*() {
@@ -92,7 +97,7 @@ export const tasks = HttpApiBuilder.group(Api, "tasks", (handlers) =>
         }))
       .handle("get", ({ params }) =>
         Effect.gen(function*() {
-          const task = yield* store.get(params.id)
+          const task = yield* authorized(params.id)
           const [events, consents, outbox] = yield* Effect.all([store.events(task.id), store.consents(task.id), store.outbox(task.id)], { concurrency: 3 })
           return {
             ...metadata(task),
@@ -101,7 +106,7 @@ export const tasks = HttpApiBuilder.group(Api, "tasks", (handlers) =>
             chain: outbox.map((o) => ({ eventId: o.eventId, op: o.op.op, status: o.status, txHash: o.txHash, blockNumber: o.blockNumber, lastError: o.lastError }))
           }
         }))
-      .handle("result", ({ params }) => Effect.map(store.get(params.id), (task) => ({ taskId: task.id, result: task.result, resultDigest: task.resultDigest })))
+      .handle("result", ({ params }) => Effect.map(authorized(params.id), (task) => ({ taskId: task.id, result: task.result, resultDigest: task.resultDigest })))
       .handle("cancel", ({ params, payload }) =>
         Effect.gen(function*() {
           const caller = yield* Caller
