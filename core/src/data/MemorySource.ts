@@ -142,6 +142,11 @@ export const make = (data: TabularData, options: Options = {}): DataSource => {
     columns,
     id: options.id,
     origin,
+    check: () =>
+      attempt(() => {
+        for (const column of columns) if (isNumericType(column.type)) numbers(column.name)
+        return { rows: data.rowCount }
+      }),
     summarize: (request) => attempt(() => summarize(request)),
     ids: ({ column, chunkSize, where }) =>
       Stream.unwrap(Effect.map(attempt(() => idRows(column, where)), ({ ids, rows }) => chunked(ids, rows, chunkSize))),

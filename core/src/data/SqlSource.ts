@@ -313,6 +313,14 @@ export const make = (engine: SqlEngine, table: SqlTable): DataSource => {
     columns: table.columns,
     id: table.id,
     origin,
+    check: () =>
+      Effect.gen(function*() {
+        const numeric = table.columns.filter((c) => isNumericType(c.type))
+        const checks = numeric.map((c) => `count(*) FILTER (WHERE ${table.access(c).problem} IS NOT NULL)`)
+        const rows = yield* engine.query(`SELECT ${["count(*)", ...checks].join(", ")} FROM ${table.from}`, [])
+        yield* failOnProblems(numeric.map((c) => c.name), rows[0]?.slice(1) ?? [])
+        return { rows: asNumber(rows[0]?.[0]) }
+      }),
     summarize,
     ids: ({ column, chunkSize, where }) =>
       Stream.unwrap(sync(() => {

@@ -111,6 +111,8 @@ export interface DataSource {
   readonly id?: string | undefined
   /** Where the rows live, for messages: a path, or a database and table — never a secret. */
   readonly origin: string
+  /** Counts the rows and checks every declared column's values against its type (one pass over the data). */
+  readonly check: () => Effect.Effect<{ readonly rows: number }, DatasetError>
   /** Counts, exact fixed-point sums and sums of squares, min/max and histograms of the rows matching `where`. */
   readonly summarize: (request: SummaryRequest) => Effect.Effect<Summary, DatasetError>
   /** Every matching row's id, in source order, in chunks of at most `chunkSize`. */
