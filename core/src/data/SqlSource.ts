@@ -221,7 +221,8 @@ export const make = (engine: SqlEngine, table: SqlTable): DataSource => {
       columns.forEach((column, i) => {
         const v = column.access.value
         const scaled = `(${v} * ${scale})`
-        const x = `CASE WHEN abs(${v}) <= ${bound} THEN CAST(floor(${scaled}) + CASE WHEN ${scaled} - floor(${scaled}) >= 0.5 THEN 1 ELSE 0 END AS ${dialect.wide}) END`
+        // Through BIGINT: PostgreSQL casts a double to NUMERIC by 15 significant digits, to BIGINT exactly.
+        const x = `CASE WHEN abs(${v}) < ${bound} THEN CAST(CAST(floor(${scaled}) + CASE WHEN ${scaled} - floor(${scaled}) >= 0.5 THEN 1 ELSE 0 END AS BIGINT) AS ${dialect.wide}) END`
         inner.push(`${v} AS v${i}`, `${x} AS x${i}`)
         outer.push(
           `sum(x${i}) FILTER (WHERE m) AS s${i}`,
