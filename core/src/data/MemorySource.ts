@@ -113,8 +113,10 @@ export const make = (data: TabularData, options: Options = {}): DataSource => {
       for (let at = 0; at < ids.length; at += size) yield { ids: ids.slice(at, at + size), rows: rows.slice(at, at + size) }
     }())
 
+  // Ids are the table's text: an empty cell (NaN in a numeric column) is an empty id, skipped by PSI, not an error.
   const idRows = (column: string, where: Where | undefined) => {
-    const values = text(column)
+    typeOf(column)
+    const values = data.strings(column)
     const selected = mask(where)
     const ids: Array<string> = []
     const rows: Array<number> = []
@@ -129,12 +131,12 @@ export const make = (data: TabularData, options: Options = {}): DataSource => {
   /** An id column for distinctIds: text, or numbers that are all integers (printed alike by every engine). */
   const idText = (column: string): ReadonlyArray<string> => {
     if (isNumericType(typeOf(column))) {
-      const values = numbers(column)
+      const values = data.numeric(column)
       for (let i = 0; i < values.length; i++) {
-        if (!Number.isSafeInteger(values[i]!)) throw fail("WrongType", column, i, `${values[i]} is not an integer: a numeric id column must hold integers`)
+        if (!Number.isNaN(values[i]!) && !Number.isSafeInteger(values[i]!)) throw fail("WrongType", column, i, `${values[i]} is not an integer: a numeric id column must hold integers`)
       }
     }
-    return text(column)
+    return data.strings(column)
   }
 
   return {

@@ -307,6 +307,8 @@ export const make = (engine: SqlEngine, table: SqlTable): DataSource => {
       }
     })
 
+  /** A bad id in a numeric column; NULL is no problem for ids: it is an empty id, which PSI skips. */
+  const idProblem = (a: ColumnAccess) => (isNumericType(a.spec.type) ? `CASE WHEN ${a.raw} IS NULL THEN NULL ELSE ${a.problem} END` : "NULL")
   const idText = (value: unknown, numeric: boolean): string => (value === null || value === undefined ? "" : numeric ? String(Number(value)) : String(value))
 
   const source: DataSource = {
@@ -328,7 +330,7 @@ export const make = (engine: SqlEngine, table: SqlTable): DataSource => {
         const params = new Params(dialect)
         const a = access(column)
         const numeric = isNumericType(a.spec.type)
-        const sql = `SELECT v, p, row FROM (SELECT ${a.value} AS v, ${numeric ? a.problem : "NULL"} AS p, row_number() OVER () - 1 AS row, (${condition(where, params)}) AS m FROM ${table.from}) t WHERE m`
+        const sql = `SELECT v, p, row FROM (SELECT ${a.value} AS v, ${idProblem(a)} AS p, row_number() OVER () - 1 AS row, (${condition(where, params)}) AS m FROM ${table.from}) t WHERE m`
         return regroup(engine.stream(sql, params.values), chunkSize).pipe(
           Stream.mapEffect((rows) =>
             Effect.as(checkRows(rows, numeric ? [{ column, index: 1 }] : []), {
@@ -344,9 +346,9 @@ export const make = (engine: SqlEngine, table: SqlTable): DataSource => {
         const numeric = isNumericType(a.spec.type)
         const cond = yield* sync(() => condition(where, params))
         // Numbers as ids must be integers, which every engine prints alike (a BIGINT's decimal digits).
-        const text = numeric ? `CAST(CAST(${a.value} AS BIGINT) AS ${dialect.text})` : `COALESCE(${a.value}, '')`
+        const text = numeric ? `COALESCE(CAST(CAST(${a.value} AS BIGINT) AS ${dialect.text}), '')` : `COALESCE(${a.value}, '')`
         const check = yield* engine.query(
-          `SELECT count(*) FILTER (WHERE p IS NOT NULL), count(*) FILTER (WHERE m AND v IS NOT NULL AND (v <> floor(v) OR abs(v) > ${MAX_SAFE})) FROM (SELECT ${numeric ? a.problem : "NULL"} AS p, ${numeric ? a.value : "0"} AS v, (${cond}) AS m FROM ${table.from}) t`,
+          `SELECT count(*) FILTER (WHERE p IS NOT NULL), count(*) FILTER (WHERE m AND v IS NOT NULL AND (v <> floor(v) OR abs(v) > ${MAX_SAFE})) FROM (SELECT ${idProblem(a)} AS p, ${numeric ? a.value : "0"} AS v, (${cond}) AS m FROM ${table.from}) t`,
           params.values
         )
         yield* failOnProblems([column], [check[0]?.[0]])
@@ -366,7 +368,7 @@ export const make = (engine: SqlEngine, table: SqlTable): DataSource => {
         const cond = yield* sync(() => condition(where, params))
         const numeric = isNumericType(a.spec.type)
         const rows = yield* engine.query(
-          `SELECT count(*) FILTER (WHERE m), count(*) FILTER (WHERE m AND (v IS NULL OR ${numeric ? "FALSE" : "v = ''"})), count(*) FILTER (WHERE p IS NOT NULL) FROM (SELECT ${a.value} AS v, ${numeric ? a.problem : "NULL"} AS p, (${cond}) AS m FROM ${table.from}) t`,
+          `SELECT count(*) FILTER (WHERE m), count(*) FILTER (WHERE m AND (v IS NULL OR ${numeric ? "FALSE" : "v = ''"})), count(*) FILTER (WHERE p IS NOT NULL) FROM (SELECT ${a.value} AS v, ${idProblem(a)} AS p, (${cond}) AS m FROM ${table.from}) t`,
           params.values
         )
         yield* failOnProblems([column], [rows[0]?.[2]])
