@@ -151,7 +151,6 @@ export const migrations: ReadonlyArray<string> = [
      at timestamptz not null default now()
    );
    create index grant_predictions_token on grant_predictions(token_id)`
->>>>>>> api-auth
 ]
 
 export const migrate = async (sql: { query: (text: string, params?: ReadonlyArray<unknown>) => Promise<Array<any>> }) => {
