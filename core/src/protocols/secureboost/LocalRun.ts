@@ -65,6 +65,8 @@ export interface TrainResult {
   readonly counters: LabelHolder.LabelHolder["counters"]
   readonly traffic: Traffic
   readonly treeMs: ReadonlyArray<number>
+  /** Wall milliseconds per step, summed over trees (what dominates; parties run one after another here). */
+  readonly phases: Record<"gradients" | "histograms" | "splitSearch" | "splitReplies" | "partition" | "evaluate", number>
 }
 
 export const train = (input: TrainInput, options: Options = {}): Effect.Effect<TrainResult, SecureBoostError> =>
@@ -94,23 +96,34 @@ export const train = (input: TrainInput, options: Options = {}): Effect.Effect<T
     for (const p of ps) yield* p.acceptKey(key)
 
     const treeMs: Array<number> = []
+    const phases: TrainResult["phases"] = { gradients: 0, histograms: 0, splitSearch: 0, splitReplies: 0, partition: 0, evaluate: 0 }
+    const timed = <A, E>(phase: keyof TrainResult["phases"], effect: Effect.Effect<A, E>) =>
+      Effect.suspend(() => {
+        const t0 = performance.now()
+        return Effect.tap(effect, () => Effect.sync(() => void (phases[phase] += performance.now() - t0)))
+      })
     for (;;) {
       const started = performance.now()
-      const start = wire(Spec.TreeStart, traffic, "tree-start")(yield* a.startTree())
-      for (const p of ps) yield* p.startTree(start)
+      yield* timed("gradients", Effect.gen(function*() {
+        const message = wire(Spec.TreeStart, traffic, "tree-start")(yield* a.startTree())
+        for (const p of ps) yield* p.startTree(message)
+        return message
+      }))
       for (;;) {
         const level = yield* a.nextLevel()
         if (level.kind === "done") break
         const request = level.kind === "remote" ? wire(Spec.HistogramRequest, traffic, "histogram-request")(level.request) : undefined
         const replies: Array<Spec.HistogramReply> = []
-        if (request !== undefined) for (const p of ps) replies.push(wire(Spec.HistogramReply, traffic, "histogram-reply")(yield* p.histograms(request)))
-        const splitRequests = yield* a.chooseSplits(replies)
+        if (request !== undefined) {
+          for (const p of ps) replies.push(wire(Spec.HistogramReply, traffic, "histogram-reply")(yield* timed("histograms", p.histograms(request))))
+        }
+        const splitRequests = yield* timed("splitSearch", a.chooseSplits(replies))
         const splitReplies: Array<{ party: number; reply: Spec.SplitReply }> = []
         for (const { party, request: r } of splitRequests) {
-          const reply = yield* ps[party - 1]!.split(wire(Spec.SplitRequest, traffic, "split-request")(r))
+          const reply = yield* timed("splitReplies", ps[party - 1]!.split(wire(Spec.SplitRequest, traffic, "split-request")(r)))
           splitReplies.push({ party, reply: wire(Spec.SplitReply, traffic, "split-reply")(reply) })
         }
-        yield* a.applySplits(splitReplies)
+        yield* timed("partition", a.applySplits(splitReplies))
       }
       const end = yield* a.endTree()
       treeMs.push(performance.now() - started)
@@ -124,7 +137,7 @@ export const train = (input: TrainInput, options: Options = {}): Effect.Effect<T
     // evaluate: joint prediction of the test rows
     const testRows = Array.from(a.split.test)
     const ids = testRows.map((r) => input.labelHolder.ids[r]!)
-    const margins = yield* predict(model, featureModels, [input.labelHolder, ...input.featureHolders].map((p) => rowsOf(p, testRows)), `evaluate`, traffic)
+    const margins = yield* timed("evaluate", predict(model, featureModels, [input.labelHolder, ...input.featureHolders].map((p) => rowsOf(p, testRows)), `evaluate`, traffic))
     const labels = testRows.map((r) => input.labelHolder.labels[r]!)
     return {
       labelHolder: model,
@@ -134,7 +147,8 @@ export const train = (input: TrainInput, options: Options = {}): Effect.Effect<T
       test: { ids, margins, metrics: Objective.metrics(hyper.objective, margins, labels) },
       counters: a.counters,
       traffic,
-      treeMs
+      treeMs,
+      phases
     }
   })
 
