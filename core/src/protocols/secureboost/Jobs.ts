@@ -124,13 +124,21 @@ export const batchInverse = (values: ReadonlyArray<bigint>, m: bigint, kernels: 
 
 export const makeSecureBoostJobs = (kernels: BigIntKernels = tsKernels, policy: KeySizePolicy = {}): Record<string, Job> => {
   const keys = keyCache<PublicKey>((b) => Serialization.decodePublicKey(b, { ...policy, kernels }))
+  /** The decoded input, its key (held to the key-size policy), N² and the residue width. */
+  const open = (input: Uint8Array, job: string) => {
+    const o = object(input, job)
+    const pk = keys(bytes(o, "publicKey", job))
+    return { o, pk, n2: pk.n2, width: Residues.widthOf(pk.bits) }
+  }
+  /** Re-randomises packed ciphertexts (fresh h_s^r each) and writes them as residues. */
+  const rerandomized = (pk: PublicKey, packed: ReadonlyArray<bigint>, width: number): Uint8Array => {
+    const randomness = Randomness.automatic(pk, kernels)
+    return Residues.writeAll(packed.map((c) => (c * randomness()) % pk.n2), width)
+  }
 
   const histogram: Job = (input) => {
     const job = JobNames.histogram
-    const o = object(input, job)
-    const pk = keys(bytes(o, "publicKey", job))
-    const n2 = pk.n2
-    const width = Residues.widthOf(pk.bits)
+    const { o, n2, width } = open(input, job)
     const nodes = int(o, "nodes", job)
     const binCounts = ints(o, "binCounts", job)
     const modes = ints(o, "modes", job)
@@ -170,10 +178,7 @@ export const makeSecureBoostJobs = (kernels: BigIntKernels = tsKernels, policy: 
 
   const packCells: Job = (input) => {
     const job = JobNames.packCells
-    const o = object(input, job)
-    const pk = keys(bytes(o, "publicKey", job))
-    const n2 = pk.n2
-    const width = Residues.widthOf(pk.bits)
+    const { o, pk, n2, width } = open(input, job)
     const slotBits = int(o, "slotBits", job)
     const perCiphertext = int(o, "cellsPerCiphertext", job)
     const chunks = int(o, "chunks", job)
@@ -215,29 +220,24 @@ export const makeSecureBoostJobs = (kernels: BigIntKernels = tsKernels, policy: 
       }
     })
     const shift = 1n << BigInt(2 * slotBits)
-    const randomness = Randomness.automatic(pk, kernels)
     const packed: Array<bigint> = []
     for (let start = 0; start < cells.length; start += perCiphertext) {
       const end = Math.min(cells.length, start + perCiphertext)
       let acc = cells[end - 1]!
       for (let j = end - 2; j >= start; j--) acc = (kernels.modPow(acc, shift, n2) * cells[j]!) % n2
-      packed.push((acc * randomness()) % n2)
+      packed.push(acc)
     }
-    return Residues.writeAll(packed, width)
+    return rerandomized(pk, packed, width)
   }
 
   const selectBits: Job = (input) => {
     const job = JobNames.selectBits
-    const o = object(input, job)
-    const pk = keys(bytes(o, "publicKey", job))
-    const n2 = pk.n2
-    const width = Residues.widthOf(pk.bits)
+    const { o, pk, n2, width } = open(input, job)
     const indicators = bytes(o, "indicators", job)
     const bits = bytes(o, "bits", job)
     const m = indicators.length / width
     if (!Number.isInteger(m) || bits.length !== m) throw new RangeError(`${job}: inconsistent lengths`)
     const perCiphertext = pk.bits - 2
-    const randomness = Randomness.automatic(pk, kernels)
     const packed: Array<bigint> = []
     for (let start = 0; start < m; start += perCiphertext) {
       let acc = 1n
@@ -245,9 +245,9 @@ export const makeSecureBoostJobs = (kernels: BigIntKernels = tsKernels, policy: 
         acc = (acc * acc) % n2
         if (bits[j] === 1) acc = (acc * Residues.read(indicators, width, j, n2)) % n2
       }
-      packed.push((acc * randomness()) % n2)
+      packed.push(acc)
     }
-    return Residues.writeAll(packed, width)
+    return rerandomized(pk, packed, width)
   }
 
   return { [JobNames.histogram]: histogram, [JobNames.packCells]: packCells, [JobNames.selectBits]: selectBits }

@@ -94,8 +94,7 @@ export const make = (input: Input, options: Options = {}) => {
   const hyper = input.hyper
   const k = input.featureHolders
   const split = Roles.split(input.ids, input.fractions)
-  Objective.checkLabels(hyper.objective, input.labels, split.train, 0)
-  Objective.checkLabels(hyper.objective, input.labels, split.validation, 0)
+  Objective.checkLabels(hyper.objective, input.labels, 0)
   const binned = Binning.binColumns(input.columns, split.train, hyper.maxBins, 0)
   const ownBins = binned.bins.map(Binning.binCount)
   const evaluated = mergeSorted(split.train, split.validation)

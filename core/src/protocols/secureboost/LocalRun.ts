@@ -8,8 +8,7 @@
  */
 import { Effect, Schema } from "effect"
 import type { KeyPair } from "../../crypto/paillier/Keys.ts"
-import type { SecureBoostError } from "./Errors.ts"
-import { fail } from "./Errors.ts"
+import { fail, guard, type SecureBoostError } from "./Errors.ts"
 import * as FeatureHolder from "./FeatureHolder.ts"
 import * as LabelHolder from "./LabelHolder.ts"
 import type { FeatureHolderModel, LabelHolderModel } from "./Model.ts"
@@ -71,25 +70,21 @@ export interface TrainResult {
 
 export const train = (input: TrainInput, options: Options = {}): Effect.Effect<TrainResult, SecureBoostError> =>
   Effect.gen(function*() {
-    yield* Effect.try({ try: () => checkAligned([input.labelHolder, ...input.featureHolders]), catch: (e) => e as SecureBoostError })
+    yield* guard(0, "InvalidData", () => checkAligned([input.labelHolder, ...input.featureHolders]))
     const params = input.params
     const hyper = Spec.hyperOf(params)
     const fractions = Spec.fractionsOf(params)
     const mode = params.mode ?? Spec.defaults.mode
     const testOptions = { unsafeAllowTestKeySizes: options.unsafeAllowTestKeySizes === true }
     const traffic: Traffic = {}
-    const a = yield* Effect.try({
-      try: () => LabelHolder.make({ ...input.labelHolder, hyper, fractions, mode, featureHolders: input.featureHolders.length }, {
+    const a = yield* guard(0, "InvalidData", () =>
+      LabelHolder.make({ ...input.labelHolder, hyper, fractions, mode, featureHolders: input.featureHolders.length }, {
         ...testOptions,
         keyBits: options.keyBits ?? params.keyBits ?? Spec.defaults.keyBits,
         ...(options.keyPair === undefined ? {} : { keyPair: options.keyPair })
-      }),
-      catch: (e) => e as SecureBoostError
-    })
-    const ps = yield* Effect.try({
-      try: () => input.featureHolders.map((p, i) => FeatureHolder.make({ ...p, party: i + 1, maxBins: hyper.maxBins, fractions, mode }, testOptions)),
-      catch: (e) => e as SecureBoostError
-    })
+      }))
+    const ps = yield* guard(-1, "InvalidData", () =>
+      input.featureHolders.map((p, i) => FeatureHolder.make({ ...p, party: i + 1, maxBins: hyper.maxBins, fractions, mode }, testOptions)))
 
     // prepare → key
     const key = wire(Spec.KeyAnnouncement, traffic, "key")(yield* a.start(ps.map((p) => wire(Spec.FeatureSummary, traffic, "summary")(p.summary()))))
@@ -142,7 +137,7 @@ export const train = (input: TrainInput, options: Options = {}): Effect.Effect<T
     return {
       labelHolder: model,
       featureHolders: featureModels,
-      grown: a.validationLoss().length || treeMs.length,
+      grown: treeMs.length,
       validationLoss: a.validationLoss(),
       test: { ids, margins, metrics: Objective.metrics(hyper.objective, margins, labels) },
       counters: a.counters,

@@ -18,8 +18,9 @@ export const sigmoid = (m: number): number => 1 / (1 + Math.exp(-m))
 /** The prediction a margin stands for: a probability (binary) or the value (regression). */
 export const transform = (objective: Objective, margin: number): number => (objective === "binary:logistic" ? sigmoid(margin) : margin)
 
-export const checkLabels = (objective: Objective, labels: Float64Array, rows: Uint32Array, party: number): void => {
-  for (const r of rows) {
+/** Every aligned row's label (test rows too: the evaluation reads them). */
+export const checkLabels = (objective: Objective, labels: Float64Array, party: number): void => {
+  for (let r = 0; r < labels.length; r++) {
     const y = labels[r]!
     if (objective === "binary:logistic" ? y !== 0 && y !== 1 : !Number.isFinite(y)) {
       fail("InvalidData", party, `aligned row ${r}: label ${y} is not ${objective === "binary:logistic" ? "0 or 1" : "a finite number"}`)

@@ -58,8 +58,7 @@ const partition = (rows: Uint32Array, left: (r: number) => boolean) => {
 
 export const train = (table: Table, hyper: Split.Hyper, fractions: Roles.Fractions): Result => {
   const split = Roles.split(table.ids, fractions)
-  Objective.checkLabels(hyper.objective, table.labels, split.train, 0)
-  Objective.checkLabels(hyper.objective, table.labels, split.validation, 0)
+  Objective.checkLabels(hyper.objective, table.labels, 0)
   const binned = Binning.binColumns(table.columns, split.train, hyper.maxBins, -1)
   const baseMargin = Objective.initialMargin(hyper.objective, table.labels, split.train)
   const margins = new Float64Array(table.ids.length).fill(baseMargin)

@@ -50,16 +50,8 @@ export const writeAll = (xs: ReadonlyArray<bigint>, width: number): Uint8Array =
 export const readAll = (bytes: Uint8Array, width: number, modulus: bigint): Array<bigint> =>
   Array.from({ length: bytes.length / width }, (_, i) => read(bytes, width, i, modulus))
 
-/** Concatenates byte arrays. */
-export const concat = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+/** Concatenates byte arrays (Paillier's Bytes.concat). */
+export { concat } from "../../crypto/paillier/Bytes.ts"
 
 /** Row indices on the wire: u32 little-endian. */
 export const encodeRows = (rows: Uint32Array): Uint8Array => {

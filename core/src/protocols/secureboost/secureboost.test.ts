@@ -193,8 +193,23 @@ describe("joint prediction", () => {
   })
 })
 
-describe("a feature holder refuses bad messages", () => {
+describe("bad input is refused with a typed error", () => {
   const v = Fixtures.vertical("bcw")
+
+  it("rows not aligned, a binary label that is not 0/1, a NaN feature", async () => {
+    const shuffled = { ...v.featureHolders[0]!, ids: [...v.featureHolders[0]!.ids].reverse() }
+    const misaligned = await Effect.runPromise(Effect.flip(LocalRun.train({ labelHolder: v.labelHolder, featureHolders: [shuffled, v.featureHolders[1]!], params: {} }, { keyPair })))
+    expect([misaligned.reason, misaligned.party]).toEqual(["InvalidData", 1])
+    const labels = Float64Array.from(v.labelHolder.labels, (y, i) => (i === 5 ? 2 : y))
+    const badLabel = await Effect.runPromise(Effect.flip(LocalRun.train({ ...v, labelHolder: { ...v.labelHolder, labels }, params: {} }, { keyPair })))
+    expect(badLabel.detail).toMatch(/label 2 is not 0 or 1/)
+    const column = v.featureHolders[1]!.columns[0]!
+    const nan = { ...v.featureHolders[1]!, columns: [{ name: column.name, values: column.values.map((x, i) => (i === 7 ? Number.NaN : x)) }] }
+    const badValue = await Effect.runPromise(Effect.flip(LocalRun.train({ ...v, featureHolders: [v.featureHolders[0]!, nan], params: {} }, { keyPair })))
+    expect([badValue.reason, badValue.party]).toEqual(["InvalidData", 2])
+    expect(badValue.detail).toMatch(new RegExp(`column ${column.name}, aligned row 7`))
+  })
+
   const holder = (options: FeatureHolder.Options = {}) =>
     FeatureHolder.make({ ...v.featureHolders[0]!, party: 1, maxBins: 32, fractions: Spec.fractionsOf({}), mode: "standard" }, options)
 
