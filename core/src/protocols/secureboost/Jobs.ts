@@ -80,13 +80,13 @@ export interface SelectInput {
   readonly bits: Uint8Array
 }
 
-const object = (input: Uint8Array, job: string): Record<string, JobCodec.JobValue> => {
-  const value = JobCodec.decode(input)
+const record = (value: JobCodec.JobValue, job: string): Record<string, JobCodec.JobValue> => {
   if (value === null || typeof value !== "object" || Array.isArray(value) || value instanceof Uint8Array || value instanceof Float64Array) {
     throw new TypeError(`${job}: expected an object`)
   }
   return value as Record<string, JobCodec.JobValue>
 }
+const object = (input: Uint8Array, job: string) => record(JobCodec.decode(input), job)
 const bytes = (o: Record<string, JobCodec.JobValue>, key: string, job: string): Uint8Array => {
   const v = o[key]
   if (!(v instanceof Uint8Array)) throw new TypeError(`${job}: ${key} must be bytes`)
@@ -185,8 +185,7 @@ export const makeSecureBoostJobs = (kernels: BigIntKernels = tsKernels, policy: 
     const groups = o.groups
     if (!Array.isArray(groups) || perCiphertext < 1 || chunks < 1 || 2 * slotBits * perCiphertext > pk.bits - 2) throw new RangeError(`${job}: bad layout`)
     const parsed = groups.map((g) => {
-      if (g === null || typeof g !== "object" || Array.isArray(g) || g instanceof Uint8Array || g instanceof Float64Array) throw new TypeError(`${job}: bad group`)
-      const group = g as Record<string, JobCodec.JobValue>
+      const group = record(g, job)
       const bins = int(group, "bins", job)
       const mode = int(group, "mode", job)
       const from = int(group, "from", job)

@@ -32,6 +32,14 @@
  * batch takes at most maxDepth rounds. A adds the leaf weights; the requester gets the score (sealed to it by
  * the task host when it is not A).
  *
+ * ## Stages once wired (not yet registered; LocalRun.ts calls the parties in this order)
+ *
+ *   align (the aligned PSI join, as vertical) → prepare (FeatureSummary) → key (KeyAnnouncement) → per tree:
+ *   tree-start (TreeStart) → per level: histograms (HistogramRequest/Reply) → splits (SplitRequest/Reply)
+ *   → finish (Finish; each party seals its model part at rest) → evaluate (PredictQuery/Answer rounds).
+ *   Every message but KeyAnnouncement and Finish names rows, a split or a path: sealed end to end to its
+ *   recipient (the PSI channel keys), so the relaying coordinator sees sizes only.
+ *
  * ## What each party learns (semi-honest parties; the coordinator relays and sees sizes only)
  *
  * Label holder A, per split and per tree:
