@@ -14,5 +14,6 @@ export const suites: Record<string, () => Promise<Suite>> = {
   psi: () => import("./psi.ts"),
   stats: () => import("./stats.ts"),
   "horizontal-svm": () => import("./secure-svm.ts"),
-  vertical: () => import("./vertical.ts")
+  vertical: () => import("./vertical.ts"),
+  secureboost: () => import("./secureboost.ts")
 }
