@@ -214,8 +214,10 @@ export const start = async (options: Options) => {
     const waitForTask = async (id: string, opts: { timeoutMs?: number; onStatus?: (status: Status) => void } = {}) => {
       const deadline = Date.now() + (opts.timeoutMs ?? 120_000)
       let last: Status | undefined
+      let lastError: unknown
       while (Date.now() < deadline) {
-        const detail = await task(id).catch(() => undefined)
+        // A refused read (e.g. a result the analyst may not see) is reported at the timeout, not hidden.
+        const detail = await task(id).catch((error) => void (lastError = error))
         if (detail && detail.status !== last) {
           last = detail.status
           opts.onStatus?.(detail.status)
@@ -223,7 +225,8 @@ export const start = async (options: Options) => {
         if (detail && isFinal(detail.status) && detail.chain.every((c) => c.status === "confirmed" || c.status === "failed")) return detail
         await new Promise((r) => setTimeout(r, 100))
       }
-      throw new Error(`task ${id} did not finish within ${opts.timeoutMs ?? 120_000} ms (last status ${last})`)
+      const cause = lastError === undefined ? "" : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`
+      throw new Error(`task ${id} did not finish within ${opts.timeoutMs ?? 120_000} ms (last status ${last})${cause}`)
     }
 
     return {
