@@ -17,7 +17,7 @@ import { Effect, Stream } from "effect"
 import { DatasetError } from "./DatasetError.ts"
 import * as Filter from "./Filter.ts"
 import type { Batch, ColumnSpec, ColumnSummary, DataSource, IdChunk, Summary, SummaryRequest, TabularData, Where } from "./Tabular.ts"
-import { columnTable, defaultMaxRows, isNumericType } from "./Tabular.ts"
+import { defaultMaxRows, fromBatches, isNumericType } from "./Tabular.ts"
 
 export type Row = ReadonlyArray<unknown>
 
@@ -406,28 +406,8 @@ export const make = (engine: SqlEngine, table: SqlTable): DataSource => {
         const names = table.columns.map((c) => c.name)
         const parts: Array<Batch> = []
         yield* Stream.runForEach(source.batches({ columns: names, size: 65_536 }), (batch) => Effect.sync(() => parts.push(batch)))
-        return concatenate(table, parts)
+        return fromBatches(table.name, table.columns, parts, table.origin)
       })
   }
   return source
-}
-
-/** Batches of every declared column, joined into one table in memory. */
-const concatenate = (table: SqlTable, parts: ReadonlyArray<Batch>): TabularData => {
-  const rowCount = parts.reduce((n, b) => n + b.length, 0)
-  const columns = new Map<string, Float64Array | ReadonlyArray<string>>()
-  for (const column of table.columns) {
-    if (isNumericType(column.type)) {
-      const out = new Float64Array(rowCount)
-      let at = 0
-      for (const part of parts) {
-        out.set(part.columns[column.name] as Float64Array, at)
-        at += part.length
-      }
-      columns.set(column.name, out)
-    } else {
-      columns.set(column.name, parts.flatMap((part) => part.columns[column.name] as ReadonlyArray<string>))
-    }
-  }
-  return columnTable(table.name, table.columns, rowCount, columns, table.origin)
 }

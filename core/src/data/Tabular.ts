@@ -154,6 +154,8 @@ export const defaultMaxRows = 1_000_000
 export class LocalData extends Context.Service<LocalData, {
   readonly dataset: (name: string) => Effect.Effect<TabularData, ParticipantFailure>
   readonly source?: (name: string) => Effect.Effect<DataSource, ParticipantFailure>
+  /** Rows a protocol may hold in memory (`materialize`, `Local.columns`); default `defaultMaxRows`. */
+  readonly maxRows?: number
 }>()("jointly/LocalData") {}
 
 /**
@@ -189,4 +191,24 @@ export const columnTable = (
       return data instanceof Float64Array ? Array.from(data, String) : data
     }
   }
+}
+
+/** Consecutive batches of `columns` (as `DataSource.batches` gives them), joined into one table in memory. */
+export const fromBatches = (name: string, columns: ReadonlyArray<ColumnSpec>, parts: ReadonlyArray<Batch>, origin: string): TabularData => {
+  const rowCount = parts.reduce((n, b) => n + b.length, 0)
+  const values = new Map<string, Float64Array | ReadonlyArray<string>>()
+  for (const column of columns) {
+    if (isNumericType(column.type)) {
+      const out = new Float64Array(rowCount)
+      let at = 0
+      for (const part of parts) {
+        out.set(part.columns[column.name] as Float64Array, at)
+        at += part.length
+      }
+      values.set(column.name, out)
+    } else {
+      values.set(column.name, parts.flatMap((part) => part.columns[column.name] as ReadonlyArray<string>))
+    }
+  }
+  return columnTable(name, columns, rowCount, values, origin)
 }

@@ -4,7 +4,7 @@
  * hashes — and equal the old path, the CSV read whole by JavaScript and summed value by value. Bad data gets a
  * DatasetError naming the source, the line or row and the column.
  */
-import { Effect, Stream } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import { DuckDBInstance } from "@duckdb/node-api"
 import pg from "pg"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -14,8 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ContentHash from "@jointly/core/data/ContentHash.ts"
 import * as FixedPoint from "@jointly/core/crypto/FixedPoint.ts"
 import { binOf } from "@jointly/core/data/Bins.ts"
+import * as Local from "@jointly/core/data/Local.ts"
 import * as MemorySource from "@jointly/core/data/MemorySource.ts"
-import type { DataSource, SummaryRequest, Where } from "@jointly/core/data/Tabular.ts"
+import { type DataSource, LocalData, type SummaryRequest, type Where } from "@jointly/core/data/Tabular.ts"
 import * as Postgres from "@jointly/coordinator/testing/Postgres.ts"
 import * as CsvDataset from "./CsvDataset.ts"
 import { type ColumnSpec, DatasetError, type DatasetSpec } from "./Dataset.ts"
@@ -242,6 +243,21 @@ describe("the same rows from CSV, Parquet and PostgreSQL", () => {
     expect(new Set(hashes)).toEqual(new Set([loaded.contentHash]))
     const tooLarge = await failure(csv.materialize({ maxRows: 100 }))
     expect(tooLarge.reason).toBe("TooLarge")
+  })
+
+  it("gives training only the columns it asks for, row for row, through batches; TooLarge past the host's cap", async () => {
+    for (const source of [csv, parquet, postgres]) {
+      const local = Layer.succeed(LocalData, { dataset: () => Effect.die("not materialised"), source: () => Effect.succeed(source), maxRows: ROWS })
+      const table = await Effect.runPromise(Effect.provide(Local.columns("people", ["age", "x", "site", "bmi"]), local))
+      expect(table.columnNames).toEqual(["x", "age", "site"])
+      expect(table.rowCount).toBe(ROWS)
+      expect([...table.numeric("x")]).toEqual(rows.map((r) => Number(r.x)))
+      expect([...table.numeric("age")]).toEqual(rows.map((r) => Number(r.age)))
+      expect(table.strings("site")).toEqual(rows.map((r) => r.site))
+      const capped = Layer.succeed(LocalData, { dataset: () => Effect.die("not materialised"), source: () => Effect.succeed(source), maxRows: ROWS - 1 })
+      const tooLarge = await Effect.runPromise(Effect.flip(Effect.provide(Local.columns("people", ["x"]), capped)))
+      expect(tooLarge._tag === "DatasetError" && tooLarge.reason).toBe("TooLarge")
+    }
   })
 
   it("refuses what no engine but JavaScript would order alike, and values past the fixed-point range", async () => {

@@ -62,6 +62,7 @@ export const localData = (self: string, sources: ReadonlyArray<DataSource>, maxR
   }
   return Layer.succeed(LocalData, {
     source: find,
+    maxRows,
     dataset: (name: string) =>
       Effect.flatMap(find(name), (source) => {
         let table = tables.get(name)
