@@ -149,7 +149,9 @@ const statisticsTask = async (dir: string, file: string, rows: number) => {
     const id = await cluster.submit({
       kind: "statistics.horizontal",
       parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "table" })) as never,
-      params
+      params,
+      // A round waits for the slowest party's pass over its rows: minutes at 10M rows on a shared machine.
+      roundTimeoutMs: 1_200_000
     })
     const detail = await cluster.waitForTask(id, { timeoutMs: 1_800_000 })
     const wall = performance.now() - started
