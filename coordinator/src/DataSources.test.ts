@@ -92,7 +92,7 @@ beforeAll(async () => {
     dataDir: join(dir, "cluster"),
     parties: names.map((name, i) => ({ name, datasets: [mixed[i]!, { name: "pima-csv", file: csvFiles[i]!, columns }, ids[i]!] }))
   })
-}, 180_000)
+}, 300_000)
 
 afterAll(async () => {
   await cluster?.stop()
