@@ -29,7 +29,7 @@ const prediction: ReadonlyArray<StageEntry> = [
   speaks(Stages.predictOutput, "the requester (the label holder when evaluating a training task)")
 ]
 
-const featureHolderModel = (params: Spec.TrainParams, parties: number) => {
+const modelFacts = (params: Spec.TrainParams, parties: number) => {
   const hyper = Spec.hyperOf(params)
   return {
     // Nodes of full trees: what the model may hold at most.
@@ -78,7 +78,7 @@ export const training = defineProtocol({
   },
   // Model parts stay with their owners; the run's metrics and digests are for everyone who trained.
   recipients: (_params, task) => [task.spec.initiator, ...task.parties],
-  model: featureHolderModel
+  model: modelFacts
 })
 
 export const predicting = defineProtocol({
