@@ -140,10 +140,9 @@ export const runTraining = (session: CoordinatorSession, params: Spec.TrainParam
     for (let tree = 0;; tree++) {
       const started = performance.now()
       const start = yield* one(r, Stages.treeStart, labelHolder, { tree })
-      if (!start.local) {
-        yield* checkRecipients(r, start.messages, featureHolders)
-        yield* round(r, Stages.tree, relay(start.messages, (message) => ({ tree, message })))
-      }
+      // Every feature holder hears of every tree, a local one too (its TreeStart says so and carries nothing).
+      yield* checkRecipients(r, start.messages, featureHolders)
+      yield* round(r, Stages.tree, relay(start.messages, (message) => ({ tree, message })))
       for (;;) {
         const level = yield* one(r, Stages.level, labelHolder, { tree })
         if (level.kind === "done") break

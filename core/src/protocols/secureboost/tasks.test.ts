@@ -156,6 +156,22 @@ describe("modeling.secureboost and prediction.secureboost over InMemoryHost (bcw
     for (const m of output.margins) expect(wire).not.toContain(String(m))
   }, LONG)
 
+  it("hidden-instances mode with the label holder's first tree: the same margins as the reference", async () => {
+    const overrides = { mode: "hidden-instances", firstTreeByLabelHolder: true, trees: 2, maxDepth: 2 } as const
+    const params = trainParams(overrides)
+    const host = hostOf(() => Participant.handlers("bcw", { kind: "train", params }, addresses, TEST_KEYS) as never, PartialModels.testMemory(), Kinds.training.stages)
+    const result = await Effect.runPromise(host.run((session) => Coordinator.runTraining(session, params, { timeoutMs: 120_000 })))
+    const r = Reference.train(Fixtures.joined(v), Spec.hyperOf({ ...hyper, ...overrides }), Spec.fractionsOf(hyper))
+    const expected = new Map(Array.from(r.split.test, (i) => [v.labelHolder.ids[i]!, r.margins[i]!] as const))
+    const { ids, margins } = (host.memory(addresses[0]!).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; margins: Array<number> } }).evaluation
+    expect(ids.length).toBe(expected.size)
+    ids.forEach((id, k) => expect(margins[k], id).toBe(expected.get(id)))
+    expect([result.mode, result.kept]).toEqual(["hidden-instances", 2])
+    // The first tree (the label holder's alone) asked the feature holders for no histogram.
+    expect(host.transcript.some((e) => e.stage === "secureboost.histograms" && e.direction === "request" && e.json.includes('"tree":0'))).toBe(false)
+    expect(host.transcript.some((e) => e.stage === "secureboost.histograms" && e.direction === "request" && e.json.includes('"tree":1'))).toBe(true)
+  }, LONG)
+
   it("a key below 2048 bits is refused by the feature holders, and a task cannot ask for one", async () => {
     const params = trainParams({ trees: 1, maxDepth: 1 })
     // The label holder is (wrongly) allowed a 1024-bit key; the feature holders run with the production policy.
