@@ -27,6 +27,7 @@
 import { Schema } from "effect"
 import { Address } from "../../task/TaskSpec.ts"
 import { stage } from "../Protocol.ts"
+import * as VerticalSpec from "../vertical/spec.ts"
 import * as Spec from "./spec.ts"
 
 export const kinds = Spec.kinds
@@ -148,16 +149,8 @@ export const orderOf = (labelHolder: string, participants: ReadonlyArray<string>
 
 /** What the params Schema cannot say (it needs the parties); the first problem, or undefined. */
 export const validate = (params: Spec.TrainParams, parties: ReadonlyArray<string>): string | undefined => {
-  if (parties.length < 2) return "parties: needs at least 2 parties"
-  if (!parties.includes(params.labelHolder)) return `labelHolder: ${params.labelHolder} is not a party`
-  const named = params.features.map((f) => f.party)
-  if (new Set(named).size !== named.length) return "features: a party is named twice"
-  const outsider = named.find((p) => !parties.includes(p))
-  if (outsider !== undefined) return `features: ${outsider} is not a party`
-  for (const f of params.features) {
-    if (f.columns.includes(params.idColumn)) return "features: the id column is not a feature"
-    if (f.party === params.labelHolder && f.columns.includes(params.label.column)) return "features: the label column is not a feature"
-  }
+  const layout = VerticalSpec.validateLayout(params, parties)
+  if (layout !== undefined) return `${layout.field}: ${layout.detail}`
   if ((params.objective ?? Spec.defaults.objective) === "binary:logistic" && params.label.positive === undefined) return "label.positive: binary classification names the positive class"
   return undefined
 }

@@ -10,7 +10,7 @@
  * What each party learns is spec.ts's leakage statement; the coordinator relays sealed boxes only.
  */
 import { defineProtocol, initiatorAnd, speaks, type StageEntry } from "../Define.ts"
-import * as PsiSpec from "../joint-query/psi/spec.ts"
+import * as Vertical from "../vertical/index.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Participant from "./participant.ts"
 import * as Spec from "./spec.ts"
@@ -18,9 +18,6 @@ import * as Stages from "./Stages.ts"
 
 export * as Spec from "./spec.ts"
 export * as Stages from "./Stages.ts"
-
-/** The signed channel keys of the PSI family seal every message between the label holder and a feature holder. */
-const channelKeys: ReadonlyArray<StageEntry> = [speaks(PsiSpec.keys, "every party"), speaks(PsiSpec.peers, "every party")]
 
 const prediction: ReadonlyArray<StageEntry> = [
   speaks(Stages.predictOpen, "every party"),
@@ -48,12 +45,8 @@ export const training = defineProtocol({
   params: Spec.TrainParams,
   check: (params, task) => Stages.validate(params, task.parties),
   stages: [
-    ...channelKeys,
-    speaks(PsiSpec.blind, "every party, one hop of the ring per round"),
-    speaks(PsiSpec.relay, "the last hop of each set"),
-    speaks(PsiSpec.deliver, "every party"),
-    speaks(PsiSpec.finish, "every party"),
-    speaks(PsiSpec.output, "every party"),
+    // The aligned PSI join; its signed channel keys seal every message between the label holder and a feature holder.
+    ...Vertical.alignment,
     speaks(Stages.prepare, "every party (feature holders: their bin counts sealed to the label holder)"),
     speaks(Stages.key, "the label holder"),
     speaks(Stages.acceptKey, "the feature holders"),
@@ -91,7 +84,7 @@ export const predicting = defineProtocol({
       : !task.parties.includes(params.labelHolder)
       ? "labelHolder: not a party of the task"
       : undefined,
-  stages: [...channelKeys, ...prediction],
+  stages: [...Vertical.channelKeys, ...prediction],
   result: Stages.PredictResult,
   coordinator: (session, params, task) => Coordinator.runPrediction(session, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "predict", params }, task.parties),
