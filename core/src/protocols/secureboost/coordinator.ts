@@ -20,6 +20,12 @@ export interface Options {
   readonly timeoutMs?: number
   /** The label holder draws the Paillier key's primes (seconds at 2048 bits): its own, longer timeout. */
   readonly keyTimeoutMs?: number
+  /**
+   * The rounds of a tree encrypt, sum or decrypt once per training row (hidden-instances mode: per row and node),
+   * so their time grows with the rows, not with the network: default `timeoutMs` or 20 ms per training row,
+   * whichever is longer (a 2048-bit encryption costs ≈ 5–10 ms on one core).
+   */
+  readonly treeTimeoutMs?: number
 }
 
 interface Run {
@@ -136,30 +142,31 @@ export const runTraining = (session: CoordinatorSession, params: Spec.TrainParam
     yield* commitPhase(r, "secureboost.key")
 
     // train: tree by tree, level by level, as LocalRun.ts.
+    const work = options.treeTimeoutMs ?? Math.max(options.timeoutMs ?? 0, 20 * reference.trainRows)
     const treeMs: Array<number> = []
     for (let tree = 0;; tree++) {
       const started = performance.now()
-      const start = yield* one(r, Stages.treeStart, labelHolder, { tree })
+      const start = yield* one(r, Stages.treeStart, labelHolder, { tree }, work)
       // Every feature holder hears of every tree, a local one too (its TreeStart says so and carries nothing).
       yield* checkRecipients(r, start.messages, featureHolders)
-      yield* round(r, Stages.tree, relay(start.messages, (message) => ({ tree, message })))
+      yield* round(r, Stages.tree, relay(start.messages, (message) => ({ tree, message })), work)
       for (;;) {
-        const level = yield* one(r, Stages.level, labelHolder, { tree })
+        const level = yield* one(r, Stages.level, labelHolder, { tree }, work)
         if (level.kind === "done") break
         r.counters.levels++
         let replies: Array<Stages.Sealed> = []
         if (level.kind === "remote") {
           yield* checkRecipients(r, level.messages, featureHolders)
-          replies = boxesOf(yield* round(r, Stages.histograms, relay(level.messages, (message) => ({ tree, message }))), (h) => h.reply)
+          replies = boxesOf(yield* round(r, Stages.histograms, relay(level.messages, (message) => ({ tree, message })), work), (h) => h.reply)
         }
-        const search = yield* one(r, Stages.splitSearch, labelHolder, { tree, replies })
+        const search = yield* one(r, Stages.splitSearch, labelHolder, { tree, replies }, work)
         let splitReplies: Array<Stages.Sealed> = []
         if (search.messages.length > 0) {
           yield* checkRecipients(r, search.messages, featureHolders)
           r.counters.splitRounds++
-          splitReplies = boxesOf(yield* round(r, Stages.split, relay(search.messages, (message) => ({ tree, message }))), (s) => s.reply)
+          splitReplies = boxesOf(yield* round(r, Stages.split, relay(search.messages, (message) => ({ tree, message })), work), (s) => s.reply)
         }
-        yield* one(r, Stages.partition, labelHolder, { tree, replies: splitReplies })
+        yield* one(r, Stages.partition, labelHolder, { tree, replies: splitReplies }, work)
       }
       const end = yield* one(r, Stages.endTree, labelHolder, { tree })
       treeMs.push(performance.now() - started)

@@ -172,6 +172,16 @@ describe("modeling.secureboost and prediction.secureboost over InMemoryHost (bcw
     expect(host.transcript.some((e) => e.stage === "secureboost.histograms" && e.direction === "request" && e.json.includes('"tree":1'))).toBe(true)
   }, LONG)
 
+  it("a box altered on its way to the label holder fails the task with a typed error naming its sender", async () => {
+    const params = trainParams({ trees: 1, maxDepth: 1 })
+    const flip = (h: InMemoryHost.AnyStageHandler): InMemoryHost.AnyStageHandler =>
+      h.stage.name !== "secureboost.histograms" ? h : { ...h, handle: (req: any, session: any) => Effect.map(h.handle(req, session), (rep: any) => ({ reply: rep.reply.map((b: number, k: number) => (k === 40 ? b ^ 1 : b)) })) }
+    const host = hostOf((i) => (Participant.handlers("bcw", { kind: "train", params }, addresses, TEST_KEYS) as Array<InMemoryHost.AnyStageHandler>).map((h) => (i === 1 ? flip(h) : h)), PartialModels.testMemory(), Kinds.training.stages)
+    const failure = (await Effect.runPromise(Effect.flip(host.run((session) => Coordinator.runTraining(session, params, { timeoutMs: 60_000 }))))) as ParticipantFailure
+    expect([failure._tag, failure.participant, failure.stage, failure.code]).toEqual(["ParticipantFailure", addresses[0], "secureboost.split-search", "UndecryptablePayload"])
+    expect(failure.detail).toContain(addresses[1]!)
+  }, LONG)
+
   it("a key below 2048 bits is refused by the feature holders, and a task cannot ask for one", async () => {
     const params = trainParams({ trees: 1, maxDepth: 1 })
     // The label holder is (wrongly) allowed a 1024-bit key; the feature holders run with the production policy.
