@@ -3,8 +3,6 @@
  * and the chain notary. `start` resumes every unfinished task found in the store, so a restarted coordinator
  * picks up where the old one stopped.
  */
-import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
 import { Effect } from "effect"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import { getAddress, verifyTypedData } from "ethers"
@@ -19,13 +17,17 @@ import * as HumanConsents from "./dashboard/HumanConsents.ts"
 import * as Live from "./dashboard/Live.ts"
 import * as Api from "./http/Api.ts"
 import * as Rounds from "./host/Rounds.ts"
+import * as Counters from "./limits/Counters.ts"
 import * as Log from "./Log.ts"
 import * as ModelStore from "./models/ModelStore.ts"
+import * as ClientAddress from "./net/ClientAddress.ts"
+import * as Listener from "./net/Listener.ts"
 import * as Notary from "./notary/Notary.ts"
 import * as Scheduler from "./scheduler/Scheduler.ts"
 import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
+import type { SocketLimits } from "./transport/SocketLimits.ts"
 
 export interface Config {
   /** PGlite data directory, or a postgres:// URL. */
@@ -37,6 +39,14 @@ export interface Config {
   readonly host?: string
   /** 0 picks a free port. */
   readonly port?: number
+  /** Certificate and key (PEM text): the API, the dashboard, its SSE and the participants' sockets over HTTPS/WSS. */
+  readonly tls?: Listener.TlsMaterial
+  /** The URL members reach this coordinator at (a DNS name, a proxy); default the listening address. */
+  readonly publicUrl?: string
+  /** Reverse proxies (addresses or CIDR subnets) whose X-Forwarded-For names the client; no one else's is read. */
+  readonly trustProxy?: ReadonlyArray<string>
+  /** The participants' socket limits; default SocketLimits.defaults. */
+  readonly socketLimits?: SocketLimits
   readonly startTimeoutMs?: number
   /** Extra HTTP handler tried before the 404 (the dashboard mounts here). */
   readonly extraRoutes?: (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => Promise<boolean>
@@ -71,8 +81,11 @@ export const start = async (config: Config) => {
 
   const artifacts = ArtifactStore.make(sql)
 
-  const http = createServer()
-  const hub = Hub.make(http, auth, log)
+  const http = Listener.create({ tls: config.tls })
+  // Every abuse limit counts its refusals here; the dashboard shows them (limits/Counters.ts).
+  const counters = Counters.make()
+  const clientAddress = ClientAddress.make(config.trustProxy)
+  const hub = Hub.make(http, auth, log, { limits: config.socketLimits, counters, clientAddress })
   const rounds = Rounds.make(hub)
   const scheduler = Scheduler.make({
     store,
@@ -149,12 +162,9 @@ export const start = async (config: Config) => {
     })()
   })
 
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject)
-    http.listen(config.port ?? 0, config.host ?? "127.0.0.1", () => resolve())
-  })
-  const port = (http.address() as AddressInfo).port
-  const url = `http://${config.host ?? "127.0.0.1"}:${port}`
+  const host = config.host ?? "127.0.0.1"
+  const port = await Listener.listen(http, host, config.port ?? 0)
+  const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
   await scheduler.resume()
   log.info("coordinator listening", { url })
 
@@ -171,7 +181,23 @@ export const start = async (config: Config) => {
     await sql.close()
   }
 
-  return { url, port, store, models, artifacts, index, scheduler, notary, hub, chain, close }
+  return {
+    url,
+    port,
+    store,
+    models,
+    artifacts,
+    index,
+    scheduler,
+    notary,
+    hub,
+    chain,
+    counters,
+    clientAddress,
+    /** Serves a new certificate and key to every connection made from now on (certificate rotation). */
+    reloadTls: (tls: Listener.TlsMaterial) => Listener.reload(http, tls),
+    close
+  }
 }
 
 export type Coordinator = Awaited<ReturnType<typeof start>>

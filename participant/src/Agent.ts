@@ -13,10 +13,11 @@ import { Effect, Schema } from "effect"
 import { type BaseWallet, getAddress } from "ethers"
 import { io, type Socket } from "socket.io-client"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
+import * as Endpoint from "@jointly/core/net/Endpoint.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
 import { TaskSpec, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import type { WireError } from "@jointly/core/wire/Messages.ts"
-import { type AwaitingHuman, events, HumanDecision, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
+import { type AwaitingHuman, events, fitsFrame, HumanDecision, maxMessageBytes, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
 import type { DatasetSpec } from "./datasets/Dataset.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
 import type { ConsentInput } from "./policy/ConsentPolicy.ts"
@@ -44,7 +45,13 @@ export interface HumanChannel {
 export type ConsentPolicy = (question: ConsentQuestion, human: HumanChannel) => Promise<ConsentDecision> | ConsentDecision
 
 export interface AgentConfig {
+  /** `https://…`; plain `http://` only to a loopback address unless `trust.allowInsecure` (InsecureEndpoint). */
   readonly coordinatorUrl: string
+  /**
+   * How the coordinator's certificate is checked: Node's default CA store, or `ca` (PEM text), e.g. the
+   * consortium's own CA. A certificate that does not verify rejects `connected` with UntrustedCertificate.
+   */
+  readonly trust?: Endpoint.Trust
   /** The org's chain account (from the keystore). */
   readonly wallet: BaseWallet
   /** Datasets to serve, each from a file with a declared schema; all are loaded and checked at start. */
@@ -93,6 +100,8 @@ const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined
 }
 
 export const start = async (config: AgentConfig) => {
+  // Checked before anything loads: a participant never sends a handshake over plain http to another host.
+  const endpoint = Endpoint.make(config.coordinatorUrl, config.trust)
   const wallet = config.wallet
   const self = getAddress(wallet.address)
   const listeners = new Set<(event: AgentEvent) => void>()
@@ -112,10 +121,10 @@ export const start = async (config: AgentConfig) => {
   const datasets = new Map(runner.datasets.map((d) => [d.name, d] as const))
   let domain: Eip712.Domain | undefined
 
-  const base = config.coordinatorUrl.replace(/\/$/, "")
+  const base = endpoint.url
   /** A fresh nonce and signature at every (re)connection attempt. */
   const login = async () => {
-    const response = await fetch(`${base}/api/auth/nonce`)
+    const response = await endpoint.fetch(`${base}/api/auth/nonce`)
     if (!response.ok) throw new Error(`nonce request failed with HTTP ${response.status}`)
     const challenge = (await response.json()) as { nonce: string; coordinator: string; chainId: string; ledger: string }
     domain = Eip712.domain(BigInt(challenge.chainId), challenge.ledger)
@@ -129,13 +138,34 @@ export const start = async (config: AgentConfig) => {
     return { account: self, nonce: challenge.nonce, issuedAt, signature }
   }
 
+  let resolveConnected: () => void = () => {}
+  let rejectConnected: (error: AdmissionRefused | Endpoint.UntrustedCertificate) => void = () => {}
+  /** Resolves on the first admission; rejects with AdmissionRefused or UntrustedCertificate. */
+  const connected = new Promise<void>((resolve, reject) => {
+    resolveConnected = resolve
+    rejectConnected = reject
+  })
+  connected.catch(() => {})
+  /** A certificate this participant does not trust is reported, not retried in silence. */
+  const untrusted = (error: unknown): boolean => {
+    const explained = endpoint.explain(error)
+    if (!(explained instanceof Endpoint.UntrustedCertificate)) return false
+    emitEvent({ type: "refused", code: explained._tag, message: explained.message })
+    rejectConnected(explained)
+    return true
+  }
+
   const socket: Socket = io(`${base}/participants`, {
     transports: ["websocket"],
     reconnectionDelay: 250,
     reconnectionDelayMax: 2_000,
+    ...endpoint.socketOptions,
+    // Passed on to ws: frames from the coordinator are held to the same limit as ours to it.
+    ...({ maxPayload: maxMessageBytes } as object),
     auth: (cb) => {
       login().then(cb, (error) => {
-        emitEvent({ type: "disconnected", reason: String(error) })
+        untrusted(error)
+        emitEvent({ type: "disconnected", reason: String(endpoint.explain(error)) })
         cb({})
       })
     }
@@ -208,7 +238,11 @@ export const start = async (config: AgentConfig) => {
   socket.on(events.request, async (raw: unknown) => {
     const request = decodeOr(StageRequest, raw)
     if (!request) return
-    const outcome = await runner.stage(request)
+    const computed = await runner.stage(request)
+    // A reply over the frame limit would only get this connection closed: fail the stage instead, saying why.
+    const outcome = fitsFrame(computed)
+      ? computed
+      : { ok: false as const, code: "TooLarge", detail: `the reply to ${request.stage} exceeds the ${maxMessageBytes}-byte message limit` }
     socket.emit(events.reply, { requestId: request.requestId, taskId: request.taskId, stage: request.stage, outcome })
     emitEvent({ type: "stage", taskId: request.taskId, stage: request.stage, ok: outcome.ok, detail: outcome.ok ? undefined : `${outcome.code}: ${outcome.detail}` })
   })
@@ -263,24 +297,21 @@ export const start = async (config: AgentConfig) => {
     }
   })
 
-  /** Resolves on the first admission; rejects with AdmissionRefused when the coordinator refuses this org. */
-  const connected = new Promise<void>((resolve, reject) => {
-    socket.on("connect", () => {
-      emitEvent({ type: "connected" })
-      resolve()
-    })
-    socket.on("connect_error", (error: Error & { data?: { code?: string } }) => {
-      const code = error.data?.code
-      if (code === undefined) return // transport trouble: socket.io retries by itself
-      emitEvent({ type: "refused", code, message: error.message })
-      reject(new AdmissionRefused({ code, detail: error.message }))
-      // A refusal by the middleware stops socket.io's own retries; try again later in case the org is restored.
-      setTimeout(() => {
-        if (!closed) socket.connect()
-      }, 5_000).unref()
-    })
+  socket.on("connect", () => {
+    emitEvent({ type: "connected" })
+    resolveConnected()
   })
-  connected.catch(() => {})
+  socket.on("connect_error", (error: Error & { data?: { code?: string } }) => {
+    const code = error.data?.code
+    // Transport trouble: socket.io retries by itself (a refused certificate is reported first).
+    if (code === undefined) return void untrusted(error)
+    emitEvent({ type: "refused", code, message: error.message })
+    rejectConnected(new AdmissionRefused({ code, detail: error.message }))
+    // A refusal by the middleware stops socket.io's own retries; try again later in case the org is restored.
+    setTimeout(() => {
+      if (!closed) socket.connect()
+    }, 5_000).unref()
+  })
 
   let closed = false
   return {
@@ -298,6 +329,7 @@ export const start = async (config: AgentConfig) => {
       closed = true
       socket.close()
       await runner.close()
+      await endpoint.close()
     }
   }
 }

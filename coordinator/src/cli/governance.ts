@@ -10,6 +10,7 @@ import { getAddress, getBytes, hexlify, isHexString, keccak256, toUtf8Bytes, ver
 import { sha256 } from "@noble/hashes/sha2.js"
 import { concatBytes } from "@noble/hashes/utils.js"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
+import * as Endpoint from "@jointly/core/net/Endpoint.ts"
 import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
 import { certDigest, makeGovernanceLedger, signCert } from "@jointly/core/ledger/GovernanceLedger.ts"
 import * as CsvDataset from "@jointly/participant/datasets/CsvDataset.ts"
@@ -24,8 +25,9 @@ const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, 
 
 export class CommandFailed extends Error {}
 
-const api = async <T>(url: string, path: string): Promise<T> => {
-  const response = await fetch(`${url.replace(/\/$/, "")}${path}`)
+const api = async <T>(url: string, path: string, trust?: Endpoint.Trust): Promise<T> => {
+  const endpoint = Endpoint.make(url, trust)
+  const response = await endpoint.fetch(`${endpoint.url}${path}`).finally(endpoint.close)
   const body = (await response.json()) as T & { error?: { message: string } }
   if (!response.ok) throw new CommandFailed(`${path}: ${body.error?.message ?? `HTTP ${response.status}`}`)
   return body
@@ -33,8 +35,8 @@ const api = async <T>(url: string, path: string): Promise<T> => {
 
 // ---------------------------------------------------------------- catalogue
 
-export const catalogSearch = async (o: { url: string; q: string; all: boolean }) =>
-  out(await api(o.url, `/api/catalog?q=${encodeURIComponent(o.q)}${o.all ? "&all=1" : ""}`))
+export const catalogSearch = async (o: { url: string; q: string; all: boolean; trust?: Endpoint.Trust }) =>
+  out(await api(o.url, `/api/catalog?q=${encodeURIComponent(o.q)}${o.all ? "&all=1" : ""}`, o.trust))
 
 /** A participant's chain client from its config and keystore (passphrase from JOINTLY_KEY_PASSPHRASE). */
 const participantChain = async (configFile: string, passphrase?: string) => {
@@ -81,10 +83,10 @@ export const catalogPublish = async (o: { config: string; dataset: string; retir
 
 // ---------------------------------------------------------------- supervision
 
-export const supervise = async (o: { what: string; org?: string; url?: string; dataDir?: string; rpcUrl?: string; reason?: string }) => {
+export const supervise = async (o: { what: string; org?: string; url?: string; dataDir?: string; rpcUrl?: string; reason?: string; trust?: Endpoint.Trust }) => {
   if (o.what === "members" || o.what === "tasks" || o.what === "grants") {
     if (!o.url) throw new CommandFailed(`supervise ${o.what} needs --url <coordinator>`)
-    const view = await api<Record<string, unknown>>(o.url, "/api/supervision")
+    const view = await api<Record<string, unknown>>(o.url, "/api/supervision", o.trust)
     return out(o.what === "grants" ? { grants: view.grants, uses: view.grantUses } : { [o.what]: view[o.what] })
   }
   if (o.what !== "suspend" && o.what !== "restore") throw new CommandFailed(`unknown supervise action ${o.what}`)
@@ -98,7 +100,7 @@ export const supervise = async (o: { what: string; org?: string; url?: string; d
     if (isHexString(o.org, 32)) companyId = o.org
     else if (isHexString(o.org, 20)) companyId = (await ledger.companyOf(o.org)).companyId
     else if (o.url) {
-      const view = await api<{ members: Array<{ companyId: string; name: string }> }>(o.url, "/api/supervision")
+      const view = await api<{ members: Array<{ companyId: string; name: string }> }>(o.url, "/api/supervision", o.trust)
       companyId = view.members.find((m) => m.name.toUpperCase() === o.org!.toUpperCase())?.companyId
     }
     if (companyId === undefined) throw new CommandFailed(`no organisation ${o.org} (give its address, company id, or its name with --url)`)
@@ -113,8 +115,9 @@ export const supervise = async (o: { what: string; org?: string; url?: string; d
 // ---------------------------------------------------------------- verify
 
 /** Runs every check of `Verify.verify` for a task; the CLI prints the report and exits 1 unless `ok`. */
-export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: string }) => {
-  const health = await api<{ chain: { chainId: string; registry: string; ledger: string; deployBlock?: string } }>(o.url, "/api/health")
+export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: string; trust?: Endpoint.Trust }) => {
+  const health = await api<{ chain: { chainId: string; registry: string; ledger: string; deployBlock?: string } }>(o.url, "/api/health", o.trust)
+  const endpoint = Endpoint.make(o.url, o.trust)
   // Read-only: a throwaway key, never funded.
   const ledger = await makeEthersLedger({
     rpcUrl: o.rpcUrl,
@@ -124,29 +127,30 @@ export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: strin
   try {
     if (ledger.chainId.toString() !== health.chain.chainId) throw new CommandFailed(`the coordinator names chain ${health.chain.chainId}, the node is ${ledger.chainId}`)
     const history = await ledger.taskHistory(o.taskId)
-    const task = await api<Verify.StoredTask>(o.url, `/api/tasks/${o.taskId}`)
+    const task = await api<Verify.StoredTask>(o.url, `/api/tasks/${o.taskId}`, o.trust)
     const checks = await Verify.verify({
       domain: Eip712.domain(ledger.chainId, health.chain.ledger),
       history,
       task,
       artifact: async (cid) => {
         // The API re-hashes on read and refuses a tampered artifact: then ask for nothing and fail the check.
-        const response = await fetch(`${o.url.replace(/\/$/, "")}/api/artifacts/${cid}`)
+        const response = await endpoint.fetch(`${endpoint.url}/api/artifacts/${cid}`)
         if (!response.ok) return response.status === 500 ? new TextEncoder().encode("tampered") : undefined
         return new Uint8Array(Buffer.from(((await response.json()) as { base64: string }).base64, "base64"))
       },
       model: async (id) => {
-        const response = await fetch(`${o.url.replace(/\/$/, "")}/api/models/${id}`)
+        const response = await endpoint.fetch(`${endpoint.url}/api/models/${id}`)
         return response.ok ? ((await response.json()) as { artifact: unknown }).artifact : undefined
       }
     })
     return { ok: checks.every((c) => c.ok), checks, report: Verify.report(o.taskId, checks) }
   } finally {
     await ledger.close()
+    await endpoint.close()
   }
 }
 
-export const verify = async (o: { taskId: string; url: string; rpcUrl: string; json: boolean }) => {
+export const verify = async (o: { taskId: string; url: string; rpcUrl: string; json: boolean; trust?: Endpoint.Trust }) => {
   const { ok, checks, report } = await verifyTask(o)
   if (o.json) out({ taskId: o.taskId, ok, checks })
   process.stderr.write(report)

@@ -1,10 +1,13 @@
 /**
  * `jointly` — one CLI for every role. Results go to stdout (JSON with --json); progress and logs to stderr.
  */
+import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
+import type { Trust } from "@jointly/core/net/Endpoint.ts"
 import * as Chain from "./chain.ts"
 import * as Coordinate from "./coordinator.ts"
 import * as Governance from "./governance.ts"
+import * as Operator from "./operator.ts"
 import * as RunLocal from "./run-local.ts"
 
 const usage = `jointly — organisations answer questions together without handing over raw data
@@ -15,34 +18,61 @@ Usage:
       register and audit them, run the task, print the result, shut everything down.
   jointly local up --task <task.json> --party <name>=<file.csv> [--party …] [--json] [--data-dir <dir>]
       The same cluster, kept running until Ctrl-C: prints the dashboard and API URLs and the parties.
-  jointly task submit <spec.json> --coordinator <url> --key-env <VAR> [--watch] [--json]
+  jointly task submit <spec.json> --coordinator <url> --key-env <VAR> [--watch] [--json] [--ca <pem>]
       Sign a task spec (parties by address, no initiator) with the private key in $VAR and submit it.
   jointly task watch <id> --coordinator <url> [--json]
       Follow a task to its end: status lines and progress bars on stderr (bars on a terminal only).
   jointly task cancel <id> --coordinator <url> [--reason <text>] [--json]
   jointly task get <id> | list [--status <s>] --coordinator <url> [--json]
       --coordinator defaults to $JOINTLY_COORDINATOR. With --json, stdout is one JSON document, errors included.
+      Every command that calls a coordinator takes --ca <pem> (default $JOINTLY_CA): the CA its certificate must
+      chain to, instead of Node's store; plain http:// to a non-loopback host needs --allow-insecure.
   jointly participant --config <participant.json>
-      Run a participant agent (key passphrase from JOINTLY_KEY_PASSPHRASE).
-  jointly coordinator --data-dir <dir> --rpc-url <url> [--port <n>]
-      Run a coordinator over an existing deployment in <dir>/chain/deployment.json.
-  jointly chain --data-dir <dir> [--port <n>]
-      Run the embedded chain (anvil) on 127.0.0.1 with its state in <dir>/chain.
+      Run a participant agent (key passphrase from JOINTLY_KEY_PASSPHRASE; CA and allowInsecure in the config).
+  jointly coordinator [--config <coordinator.json>]
+      Run the coordinator as a service (docs/deploy.md): every field also from JOINTLY_COORDINATOR_* variables,
+      the key's passphrase from JOINTLY_COORDINATOR_KEY_PASSPHRASE. SIGHUP reloads the TLS certificate.
+  jointly keys new --out <keystore.json> [--passphrase-env <VAR>] | keys address <keystore.json>
+      A new account in an encrypted keystore (passphrase from JOINTLY_KEY_PASSPHRASE or <VAR>); its address.
+  jointly chain --data-dir <dir> [--host <addr>] [--port <n>]
+      Run the embedded chain (anvil) with its state in <dir>/chain (default 127.0.0.1).
+  jointly deploy --data-dir <dir> --rpc-url <url> --keystore <supervisor.json> --coordinator <address> [--fund]
+      Deploy the consortium contracts with the supervisor's key and grant the coordinator account its role
+      (--fund: test ether for both on an anvil chain). Writes <dir>/chain/deployment.json.
   jointly deploy --data-dir <dir> --rpc-url <url> [--embedded]
-      Deploy the consortium contracts (supervisor and coordinator keys in <dir>/operator; --embedded funds
-      them on an anvil chain).
+      The same with a local runner's operator keys (<dir>/operator, plaintext: for local clusters only).
+  jointly org register --config <participant.json> --name <org> --deployment <file> --rpc-url <url> [--fund]
+      Register this participant's organisation from its own account; it takes part once audited.
   jointly catalog search <q> --url <coordinator> [--all]
   jointly catalog publish --config <participant.json> --dataset <name> [--retire]
       Keyword search of the data catalogue; publish (or retire) a dataset's description from its registered source.
   jointly supervise members|tasks|grants --url <coordinator>
+  jointly supervise audit|suspend|restore <org>… --keystore <supervisor.json> --deployment <file> --rpc-url <url>
+  jointly supervise coordinator <address> [--revoke] --keystore <supervisor.json> --deployment <file> --rpc-url <url>
   jointly supervise suspend|restore <org> --data-dir <dir> --rpc-url <url> [--url <coordinator>] [--reason <text>]
-      The supervisor's view and its decisions (org = address, company id, or name with --url).
+      The supervisor's view and its decisions (org = address, company id, or name with --url); 'coordinator'
+      grants or revokes the coordinator role (key rotation).
   jointly verify <task-id> --url <coordinator> --rpc-url <url> [--json]
       Rebuild a task's history from the chain and check the stored result and artifacts against it (exit 1 on mismatch).
   jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
   jointly certify --verify <file> --cert <cert.json> --rpc-url <url>
       Notarize a file's salted hash with the submitter's signature; verify a file against its certificate.
 `
+
+/** `--ca <file>` (default $JOINTLY_CA) and `--allow-insecure`, read here at the edge. */
+const trustOf = (values: { ca?: string; "allow-insecure"?: boolean }): Trust => {
+  const file = values.ca ?? process.env.JOINTLY_CA
+  let ca: string | undefined
+  if (file !== undefined && file !== "") {
+    try {
+      ca = readFileSync(file, "utf8")
+    } catch (error) {
+      throw new UsageError(`--ca ${file}: ${(error as Error).message}`)
+    }
+  }
+  return { ...(ca === undefined ? {} : { ca }), ...(values["allow-insecure"] ? { allowInsecure: true } : {}) }
+}
+const trustOptions = { ca: { type: "string" }, "allow-insecure": { type: "boolean" } } as const
 
 const main = async () => {
   const [command, ...rest] = process.argv.slice(2)
@@ -82,12 +112,13 @@ const main = async () => {
           watch: { type: "boolean" },
           reason: { type: "string" },
           status: { type: "string" },
-          limit: { type: "string" }
+          limit: { type: "string" },
+          ...trustOptions
         }
       })
       const coordinator = values.coordinator ?? process.env.JOINTLY_COORDINATOR
       if (!coordinator) throw new UsageError("task needs --coordinator <url> (or JOINTLY_COORDINATOR)")
-      const common = { coordinator, json: values.json ?? false }
+      const common = { coordinator, json: values.json ?? false, trust: trustOf(values) }
       const Task = await import("./task.ts")
       const id = positionals[0]
       switch (sub) {
@@ -117,30 +148,64 @@ const main = async () => {
       return
     }
     case "coordinator": {
-      const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, port: { type: "string" } } })
-      if (!values["data-dir"] || !values["rpc-url"]) throw new UsageError("coordinator needs --data-dir and --rpc-url")
-      return Coordinate.run({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], port: Number(values.port ?? 0) })
+      const { values } = parseArgs({ args: rest, options: { config: { type: "string" } } })
+      return Coordinate.run({ config: values.config, env: process.env })
+    }
+    case "keys": {
+      const [sub, ...args] = rest
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: "string" }, "passphrase-env": { type: "string" } } })
+      if (sub === "new") {
+        if (!values.out) throw new UsageError("keys new needs --out <keystore.json>")
+        return Operator.keysNew({ out: values.out, passphraseEnv: values["passphrase-env"] })
+      }
+      if (sub === "address" && positionals[0]) return Operator.keysAddress({ file: positionals[0] })
+      throw new UsageError("keys expects new --out <file> or address <file>")
     }
     case "chain": {
-      const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, port: { type: "string" } } })
+      const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, host: { type: "string" }, port: { type: "string" } } })
       if (!values["data-dir"]) throw new UsageError("chain needs --data-dir")
-      return Chain.startChain({ dataDir: values["data-dir"], port: Number(values.port ?? 0) })
+      return Chain.startChain({ dataDir: values["data-dir"], host: values.host, port: Number(values.port ?? 0) })
     }
     case "deploy": {
-      const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, embedded: { type: "boolean" } } })
+      const { values } = parseArgs({
+        args: rest,
+        options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, embedded: { type: "boolean" }, keystore: { type: "string" }, coordinator: { type: "string" }, fund: { type: "boolean" } }
+      })
       if (!values["data-dir"] || !values["rpc-url"]) throw new UsageError("deploy needs --data-dir and --rpc-url")
+      if (values.keystore !== undefined) {
+        if (!values.coordinator) throw new UsageError("deploy --keystore needs --coordinator <address>")
+        return Operator.deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], keystore: values.keystore, coordinator: values.coordinator, fund: values.fund ?? false })
+      }
       return Chain.deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], embedded: values.embedded ?? false })
+    }
+    case "org": {
+      const [sub, ...args] = rest
+      const { values } = parseArgs({
+        args,
+        options: { config: { type: "string" }, name: { type: "string" }, "registration-number": { type: "string" }, dossier: { type: "string" }, deployment: { type: "string" }, "rpc-url": { type: "string" }, fund: { type: "boolean" } }
+      })
+      if (sub !== "register") throw new UsageError("org expects register")
+      if (!values.config || !values.name || !values.deployment || !values["rpc-url"]) throw new UsageError("org register needs --config, --name, --deployment and --rpc-url")
+      return Operator.orgRegister({
+        config: values.config,
+        name: values.name,
+        registrationNumber: values["registration-number"],
+        dossier: values.dossier,
+        deployment: values.deployment,
+        rpcUrl: values["rpc-url"],
+        fund: values.fund ?? false
+      })
     }
     case "catalog": {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { url: { type: "string" }, all: { type: "boolean" }, config: { type: "string" }, dataset: { type: "string" }, retire: { type: "boolean" } }
+        options: { url: { type: "string" }, all: { type: "boolean" }, config: { type: "string" }, dataset: { type: "string" }, retire: { type: "boolean" }, ...trustOptions }
       })
       const [action, ...words] = positionals
       if (action === "search") {
         if (!values.url) throw new UsageError("catalog search needs --url <coordinator>")
-        return Governance.catalogSearch({ url: values.url, q: words.join(" "), all: values.all ?? false })
+        return Governance.catalogSearch({ url: values.url, q: words.join(" "), all: values.all ?? false, trust: trustOf(values) })
       }
       if (action === "publish") {
         if (!values.config || !values.dataset) throw new UsageError("catalog publish needs --config and --dataset")
@@ -152,15 +217,31 @@ const main = async () => {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { url: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" }, reason: { type: "string" } }
+        options: {
+          url: { type: "string" },
+          "data-dir": { type: "string" },
+          "rpc-url": { type: "string" },
+          reason: { type: "string" },
+          keystore: { type: "string" },
+          deployment: { type: "string" },
+          revoke: { type: "boolean" },
+          ...trustOptions
+        }
       })
-      if (!positionals[0]) throw new UsageError("supervise needs members, tasks, grants, suspend or restore")
-      return Governance.supervise({ what: positionals[0], org: positionals[1], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason })
+      const [what, ...targets] = positionals
+      if (!what) throw new UsageError("supervise needs members, tasks, grants, audit, suspend, restore or coordinator")
+      if (values.keystore !== undefined || what === "audit" || what === "coordinator") {
+        if (!values.keystore || !values.deployment || !values["rpc-url"] || targets.length === 0) {
+          throw new UsageError(`supervise ${what} needs <target>…, --keystore <supervisor.json>, --deployment <file> and --rpc-url`)
+        }
+        return Operator.superviseWithKeystore({ what, targets, keystore: values.keystore, deployment: values.deployment, rpcUrl: values["rpc-url"], reason: values.reason, revoke: values.revoke ?? false })
+      }
+      return Governance.supervise({ what, org: targets[0], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, trust: trustOf(values) })
     }
     case "verify": {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" } } })
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" }, ...trustOptions } })
       if (!positionals[0] || !values.url || !values["rpc-url"]) throw new UsageError("verify needs <task-id>, --url and --rpc-url")
-      return Governance.verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false })
+      return Governance.verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, trust: trustOf(values) })
     }
     case "certify": {
       const { values, positionals } = parseArgs({

@@ -8,6 +8,7 @@ import { Schema } from "effect"
 import { Wallet } from "ethers"
 import { Status } from "@jointly/core/task/Lifecycle.ts"
 import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import type { Trust } from "@jointly/core/net/Endpoint.ts"
 import * as Client from "../client/Client.ts"
 import * as ProgressBar from "./ProgressBar.ts"
 
@@ -17,6 +18,8 @@ export const TaskDraft = Schema.Struct({ ...draftFields, nonce: Schema.optional(
 
 export interface Common {
   readonly coordinator: string
+  /** `--ca <file>` read, `--allow-insecure` (core/src/net/Endpoint.ts). */
+  readonly trust?: Trust
   readonly json: boolean
 }
 
@@ -42,7 +45,7 @@ const humanSummary = (detail: Client.TaskDetail) =>
   ].join("\n") + "\n"
 
 export const watch = async (options: Common & { id: string; timeoutMs?: number }) => {
-  const client = Client.make({ url: options.coordinator })
+  const client = Client.make({ url: options.coordinator, trust: options.trust })
   const renderer = ProgressBar.make(process.stderr, { lines: !options.json })
   const detail = await client.watch(options.id, {
     onStatus: (status) => renderer.line(`task ${status}`),
@@ -60,7 +63,7 @@ export const submit = async (options: Common & { file: string; keyEnv: string; w
   if (!key) throw new Error(`--key-env ${options.keyEnv}: the variable is not set (it holds the initiator's private key)`)
   const decoded = Schema.decodeUnknownExit(TaskDraft)(JSON.parse(await readFile(options.file, "utf8")))
   if (decoded._tag === "Failure") throw new Error(`task file ${options.file}: ${String(decoded.cause)}`)
-  const client = Client.make({ url: options.coordinator, initiator: new Wallet(key) })
+  const client = Client.make({ url: options.coordinator, trust: options.trust, initiator: new Wallet(key) })
   const { taskId } = await client.submit(decoded.value as Client.TaskDraft)
   if (options.watch) {
     if (!options.json) process.stderr.write(`» task ${taskId} submitted\n`)
@@ -71,20 +74,20 @@ export const submit = async (options: Common & { file: string; keyEnv: string; w
 }
 
 export const cancel = async (options: Common & { id: string; reason?: string }) => {
-  const cancelled = await Client.make({ url: options.coordinator }).cancel(options.id, options.reason)
+  const cancelled = await Client.make({ url: options.coordinator, trust: options.trust }).cancel(options.id, options.reason)
   if (options.json) out(cancelled)
   else process.stdout.write(`task ${cancelled.taskId} ${cancelled.status}\n`)
 }
 
 export const get = async (options: Common & { id: string }) => {
-  const detail = await Client.make({ url: options.coordinator }).get(options.id)
+  const detail = await Client.make({ url: options.coordinator, trust: options.trust }).get(options.id)
   if (options.json) out(detail)
   else process.stdout.write(humanSummary(detail))
 }
 
 export const list = async (options: Common & { status?: string; limit?: number }) => {
   const status = options.status === undefined ? undefined : Schema.decodeUnknownSync(Status)(options.status)
-  const tasks = await Client.make({ url: options.coordinator }).list({ status, limit: options.limit })
+  const tasks = await Client.make({ url: options.coordinator, trust: options.trust }).list({ status, limit: options.limit })
   if (options.json) out({ tasks: tasks.map((t) => ({ id: t.id, kind: t.kind, status: t.status, name: t.spec.name ?? null, createdAt: t.createdAt })) })
   else process.stdout.write(tasks.map((t) => `${t.id}  ${t.status.padEnd(15)} ${t.kind.padEnd(24)} ${t.spec.name ?? ""}`).join("\n") + (tasks.length ? "\n" : ""))
 }

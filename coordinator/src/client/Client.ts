@@ -6,6 +6,7 @@
 import { randomBytes } from "node:crypto"
 import { Schema } from "effect"
 import { getBytes } from "ethers"
+import * as Endpoint from "@jointly/core/net/Endpoint.ts"
 import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
 import { taskId as taskIdOf, type TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import * as OpenApi from "../http/OpenApi.ts"
@@ -17,8 +18,13 @@ export interface Initiator {
 }
 
 export interface ClientOptions {
-  /** The coordinator's base URL, e.g. `http://127.0.0.1:8545` (no trailing `/api`). */
+  /**
+   * The coordinator's base URL, e.g. `https://coordinator.example:8443` (no trailing `/api`); plain `http://`
+   * only to a loopback address unless `trust.allowInsecure` (else `make` throws InsecureEndpoint).
+   */
   readonly url: string
+  /** The CA (PEM) that signs the coordinator's certificate, instead of Node's default store. */
+  readonly trust?: Endpoint.Trust
   /** Signs `submit`; needed for nothing else. */
   readonly initiator?: Initiator
   readonly fetch?: typeof globalThis.fetch
@@ -61,8 +67,9 @@ const decoderOf = (name: OpenApi.EndpointName) => {
 }
 
 export const make = (options: ClientOptions) => {
-  const base = options.url.replace(/\/+$/, "")
-  const fetchImpl = options.fetch ?? globalThis.fetch
+  const endpoint = Endpoint.make(options.url, options.trust)
+  const base = endpoint.url
+  const fetchImpl = options.fetch ?? endpoint.fetch
 
   const call = async <N extends OpenApi.EndpointName>(
     name: N,

@@ -32,7 +32,7 @@ export const chainConfig = (rpcUrl: string, deployment: Deployment) =>
   deployment.suite === undefined ? undefined : { rpcUrl, registry: deployment.registry, ...deployment.suite, deployBlock: deployment.deployBlock.toString() }
 
 /** Deploys (or reuses) the contracts and grants the coordinator its role. */
-export const deploy = async (dataDir: string, rpcUrl: string, supervisor: Wallet, coordinator: Wallet, embedded: boolean) => {
+export const deploy = async (dataDir: string, rpcUrl: string, supervisor: Wallet, coordinator: { readonly address: string }, embedded: boolean) => {
   if (embedded) await fundAccounts(rpcUrl, [supervisor.address, coordinator.address])
   const { deployment } = await ensureDeployment({ dataDir, rpcUrl, privateKey: supervisor.privateKey })
   const ledger = await ledgerFor(rpcUrl, supervisor, deployment)

@@ -18,7 +18,9 @@ import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
 import { taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import { type Anvil, startAnvil } from "../chain/Anvil.ts"
+import { deploymentPathOf } from "../chain/Deployment.ts"
 import * as Coordinator from "../Coordinator.ts"
+import * as AccountKeystore from "../keys/AccountKeystore.ts"
 import * as Consortium from "./Consortium.ts"
 import * as Operator from "./Operator.ts"
 
@@ -112,13 +114,29 @@ export const start = async (options: Options) => {
 
     // Coordinator: in this process by default, or its own process (restartable by tests).
     const coordinatorDir = join(dataDir, "coordinator")
+    await mkdir(coordinatorDir, { recursive: true })
     let coordinatorUrl: string
     let coordinator: Coordinator.Coordinator | undefined
     let coordinatorProcess: ChildProcess | undefined
     const coordinatorStderr: Array<string> = []
     const startCoordinator = async () => {
       if (options.coordinatorProcess) {
-        const { child, ready } = await spawnCli(["coordinator", "--data-dir", dataDir, "--rpc-url", anvil.rpcUrl, "--port", String(port ?? 0)], {}, coordinatorStderr)
+        // The service's own path (`jointly coordinator --config`): the account from an encrypted keystore whose
+        // passphrase, like the clinics', is generated and kept in the local data directory.
+        const passphrase = await passphraseOf(coordinatorDir)
+        const keystore = join(coordinatorDir, "keystore.json")
+        await AccountKeystore.save(keystore, keys.coordinator.privateKey, passphrase, { scryptN: 1 << 14 }).catch((error) => {
+          if (!(error instanceof AccountKeystore.AccountKeystoreError && error.reason === "Exists")) throw error
+        })
+        const configFile = join(coordinatorDir, "coordinator.json")
+        await writeFile(configFile, JSON.stringify({
+          host: "127.0.0.1",
+          port: port ?? 0,
+          store: join(coordinatorDir, "db"),
+          chain: { rpcUrl: anvil.rpcUrl, deployment: deploymentPathOf(dataDir) },
+          keystore
+        }, null, 2))
+        const { child, ready } = await spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderr)
         coordinatorProcess = child
         return String(ready.url)
       }

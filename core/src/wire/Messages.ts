@@ -95,6 +95,8 @@ export const WireErrorCode = Schema.Literals([
   "UnknownRequest",
   "Replayed",
   "NotAuthorized",
+  /** Over an abuse limit (events per account or per address); the event was dropped. */
+  "RateLimited",
   "Internal"
 ])
 export type WireErrorCode = typeof WireErrorCode.Type
@@ -119,11 +121,27 @@ export const events = {
 } as const
 
 /**
- * Largest message the application accepts (bytes of JSON). Larger ones get a `TooLarge` reply; the transport's
- * own limit (`maxHttpBufferSize`) sits above it so the reply can still be sent.
+ * Largest socket frame either side accepts, in bytes: the coordinator's transport limit (`maxHttpBufferSize`)
+ * and the participant's (`maxPayload`) alike, so nothing larger is ever buffered. A larger frame closes the
+ * sender's connection; an honest sender checks its own messages against it first (`fitsFrame`).
  */
 export const maxMessageBytes = 16 * 1024 * 1024
-export const transportMaxBytes = 64 * 1024 * 1024
+
+/** Room for socket.io's framing around an event's JSON (packet type, namespace, event name, brackets). */
+const frameOverheadBytes = 1024
+
+/** True when `payload` sent as `event` fits one frame under `maxMessageBytes`. */
+export const fitsFrame = (payload: unknown): boolean => {
+  let json: string
+  try {
+    json = JSON.stringify(payload) ?? ""
+  } catch {
+    return false
+  }
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: only a large message needs its exact size (browser-safe, no Buffer).
+  if (3 * json.length + frameOverheadBytes <= maxMessageBytes) return true
+  return new TextEncoder().encode(json).length + frameOverheadBytes <= maxMessageBytes
+}
 
 /** Socket handshake payload (socket.io `auth`): an EIP-712 Login signed over a nonce the coordinator issued. */
 export const HandshakeAuth = Schema.Struct({

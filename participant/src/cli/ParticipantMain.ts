@@ -6,6 +6,7 @@ import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Redacted } from "effect"
 import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import * as Endpoint from "@jointly/core/net/Endpoint.ts"
 import * as Agent from "../Agent.ts"
 import * as GrantGuard from "../governance/GrantGuard.ts"
 import * as ModelServer from "../governance/ModelServer.ts"
@@ -16,6 +17,9 @@ import * as ParticipantConfig from "./ParticipantConfig.ts"
 
 export const run = async (configFile: string) => {
   const config = await ParticipantConfig.load(configFile)
+  const trust = await ParticipantConfig.trustOf(configFile, config)
+  // The transport rule before the keystore opens: an http URL to another host stops here, naming it.
+  const endpoint = Endpoint.make(config.coordinatorUrl, trust)
   const identity = await Keystore.openPromise({ dataDir: config.dataDir })
   // Batch predictions are written under the data dir (modeling/Compute.ts), also from the worker thread.
   process.env.JOINTLY_DATA_DIR ??= config.dataDir
@@ -29,6 +33,7 @@ export const run = async (configFile: string) => {
   const dashboardToken = await dashboardTokenOf(config.dataDir)
   const agent = await Agent.start({
     coordinatorUrl: config.coordinatorUrl,
+    trust,
     wallet,
     datasets: config.datasets,
     dashboardToken,
@@ -65,6 +70,7 @@ export const run = async (configFile: string) => {
     : ModelServer.start({
       chain,
       coordinatorUrl: config.coordinatorUrl,
+      fetch: endpoint.fetch,
       secretKey: Redacted.value(identity.encryptionSecretKey),
       datasets: config.datasets,
       policy,
@@ -78,6 +84,7 @@ export const run = async (configFile: string) => {
     models?.stop()
     await chain?.close()
     await agent.close()
+    await endpoint.close()
     process.exit(0)
   }
   process.once("SIGTERM", stop)

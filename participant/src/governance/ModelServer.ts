@@ -20,15 +20,16 @@ export type ModelServerEvent =
 
 const cidOfUri = (uri: string) => uri.replace(/^cid:/, "")
 
-export const fetchArtifact = async (coordinatorUrl: string, cid: string): Promise<Uint8Array> => {
-  const response = await fetch(`${coordinatorUrl.replace(/\/$/, "")}/api/artifacts/${cidOfUri(cid)}`)
+/** `send`: the fetch of the coordinator's Endpoint (core/src/net), which trusts its CA. */
+export const fetchArtifact = async (coordinatorUrl: string, cid: string, send: typeof fetch = fetch): Promise<Uint8Array> => {
+  const response = await send(`${coordinatorUrl.replace(/\/$/, "")}/api/artifacts/${cidOfUri(cid)}`)
   if (!response.ok) throw new Error(`artifact ${cid}: HTTP ${response.status}`)
   const body = (await response.json()) as { base64: string }
   return new Uint8Array(Buffer.from(body.base64, "base64"))
 }
 
-export const putArtifact = async (coordinatorUrl: string, bytes: Uint8Array): Promise<string> => {
-  const response = await fetch(`${coordinatorUrl.replace(/\/$/, "")}/api/artifacts`, {
+export const putArtifact = async (coordinatorUrl: string, bytes: Uint8Array, send: typeof fetch = fetch): Promise<string> => {
+  const response = await send(`${coordinatorUrl.replace(/\/$/, "")}/api/artifacts`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ codec: "raw", base64: Buffer.from(bytes).toString("base64") })
@@ -52,6 +53,8 @@ export const review = (policy: Policy, payload: ModelToData.RequestPayload): str
 export const start = (deps: {
   readonly chain: GovernanceLedger
   readonly coordinatorUrl: string
+  /** Reaches the coordinator with the participant's trust (default: the global fetch). */
+  readonly fetch?: typeof fetch
   readonly secretKey: Uint8Array
   readonly datasets: ReadonlyArray<DatasetSpec>
   readonly policy: Policy
@@ -71,7 +74,7 @@ export const start = (deps: {
     if (onChain === undefined || onChain.state !== "Requested") return
     emit({ type: "model-request", reqId, from: onChain.from })
     try {
-      const ciphertext = await fetchArtifact(deps.coordinatorUrl, payloadURI)
+      const ciphertext = await fetchArtifact(deps.coordinatorUrl, payloadURI, deps.fetch)
       const payload = ModelToData.open(deps.secretKey, ciphertext, { reqId, datasetId: onChain.datasetId, from: onChain.from, to: onChain.to, payloadHash: onChain.payloadHash })
       if (datasetIdOf(self, payload.dataset) !== onChain.datasetId.toLowerCase()) {
         throw new ModelToData.ModelRequestError({ reason: "Mismatch", detail: `dataset ${payload.dataset} is not catalogue entry ${onChain.datasetId}` })
@@ -84,7 +87,7 @@ export const start = (deps: {
       const key = await chain.encryptionKeyOf(onChain.from)
       if (key === undefined) throw new ModelToData.ModelRequestError({ reason: "Mismatch", detail: `${onChain.from} has no registered encryption key` })
       const sealed = ModelToData.sealResult(key, reqId, result)
-      const cid = await putArtifact(deps.coordinatorUrl, sealed.ciphertext)
+      const cid = await putArtifact(deps.coordinatorUrl, sealed.ciphertext, deps.fetch)
       await chain.respondModel(reqId, sealed.resultHash, `cid:${cid}`)
       emit({ type: "model-answered", reqId, resultHash: sealed.resultHash })
     } catch (error) {
