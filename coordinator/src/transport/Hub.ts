@@ -42,6 +42,9 @@ export interface Inbound {
 
 export const namespace = "/participants"
 
+/** The events a participant may send; anything else is answered UnknownStage. */
+const inboundEvents: ReadonlySet<string> = new Set([events.consent, events.reply, events.awaitingHuman])
+
 export interface HubOptions {
   readonly limits?: SocketLimits.SocketLimits
   /** Shared with the HTTP API's limits, so the dashboard shows every count in one place. */
@@ -78,7 +81,8 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     maxHttpBufferSize: maxMessageBytes,
     serveClient: false,
     transports: ["websocket"],
-    connectTimeout: limits.handshakeTimeoutMs,
+    // Our own deadline below closes and counts first; socket.io's is the backstop.
+    connectTimeout: 2 * limits.handshakeTimeoutMs,
     cleanupEmptyChildNamespaces: true,
     parser: jsonOnlyParser(counters),
     allowRequest: (req, callback) => {
@@ -101,7 +105,8 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     deadline.unref()
     conn.once("close", (_reason, description) => {
       clearTimeout(deadline)
-      if ((description as { code?: unknown } | undefined)?.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+      // engine.io keeps only the text of ws's WS_ERR_UNSUPPORTED_MESSAGE_LENGTH (close code 1009).
+      if (/Max payload size exceeded/.test(String((description as Error | undefined)?.message))) {
         counters.increment(SocketLimits.counterNames.tooLarge)
       }
     })
@@ -164,17 +169,21 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
   }
 
   /**
-   * Every incoming event draws on its account's and its address's budget before it is decoded. Over budget it
-   * is dropped, answered with at most one RateLimited wire.error a second, and a socket that goes on sending
+   * Every incoming event draws on its account's and its address's budget before it is even looked at (socket.io
+   * runs these middlewares before any handler; `onAny` listeners would run before them). Over budget it is dropped, answered with at most one RateLimited wire.error a second, and a socket that goes on sending
    * `disconnectAfter` refused events in a row is dropped.
    */
   const limitEvents = (socket: Socket) => {
     let refusedInARow = 0
     let lastNotice = 0
     socket.use(([event], next) => {
+      // Frames already received when a flooding socket was dropped are not events any more.
+      if (!socket.connected) return
       const verdict = limiter.event(socket.data.account, socket.data.address)
       if (verdict === "ok") {
         refusedInARow = 0
+        // Any other event is a protocol violation: say so instead of ignoring it silently.
+        if (!inboundEvents.has(String(event))) return refuse(socket, { code: "UnknownStage", message: `unknown event ${String(event)}`, ref: String(event) })
         return next()
       }
       refusedInARow++
@@ -205,12 +214,6 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     on(socket, events.consent, TaskConsent, (who, m) => inbound!.consent(who, m))
     on(socket, events.reply, StageReply, (who, m) => inbound!.reply(who, m))
     on(socket, events.awaitingHuman, AwaitingHuman, async (who, m) => inbound!.awaitingHuman?.(who, m))
-    // Any other event is a protocol violation: say so instead of ignoring it silently.
-    socket.onAny((event: string) => {
-      if (event !== events.consent && event !== events.reply && event !== events.awaitingHuman) {
-        refuse(socket, { code: "UnknownStage", message: `unknown event ${event}`, ref: event })
-      }
-    })
     socket.on("disconnect", () => {
       if (sockets.get(account) === socket) {
         sockets.delete(account)
