@@ -21,6 +21,7 @@ import { type AwaitingHuman, events, fitsFrame, HumanDecision, maxMessageBytes, 
 import type { DatasetSpec } from "./datasets/Dataset.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
 import type { ConsentInput } from "./policy/ConsentPolicy.ts"
+import * as KeyPolicy from "./policy/KeyPolicy.ts"
 import * as HumanToken from "./policy/HumanToken.ts"
 import * as ProtocolWorker from "./worker/ProtocolWorker.ts"
 
@@ -67,6 +68,13 @@ export interface AgentConfig {
    * Without it, `HumanChannel.ask` rejects at once (and an "ask" policy therefore rejects the task).
    */
   readonly dashboardToken?: string
+  /**
+   * Smallest keys this participant accepts, above the defaults (Paillier 2048 bits, CKKS 128-bit security):
+   * every offer below them is rejected, with the size named, before `policy` is asked.
+   */
+  readonly keys?: KeyPolicy.KeyRule
+  /** The test harness's switch for keys below production sizes (never a task param): tests only. */
+  readonly unsafeTestKeySizes?: boolean
 }
 
 export type AgentEvent =
@@ -109,12 +117,14 @@ export const start = async (config: AgentConfig) => {
     for (const listener of listeners) listener(event)
   }
   // A bad file stops the agent here with its DatasetError, naming file, line and column, before it connects.
+  const keyFloor = KeyPolicy.minimums(config.keys, { unsafeTestKeySizes: config.unsafeTestKeySizes })
   const runner: ProtocolHost.Runner =
     config.compute === "inline"
-      ? await ProtocolHost.inline({ wallet, datasets: config.datasets })
+      ? await ProtocolHost.inline({ wallet, datasets: config.datasets, unsafeTestKeySizes: config.unsafeTestKeySizes })
       : await ProtocolWorker.start({
           wallet,
           datasets: config.datasets,
+          unsafeTestKeySizes: config.unsafeTestKeySizes,
           onCrash: ({ detail, lostTasks }) => emitEvent({ type: "worker-crashed", detail, lostTasks })
         })
   // Consent needs only names and columns: the rows stay wherever the runner loaded them.
@@ -196,6 +206,9 @@ export const start = async (config: AgentConfig) => {
     if (!party) return { decision: "reject", reason: "this participant is not named in the task" }
     const resolved = ProtocolHost.resolve(spec)
     if (!resolved.ok) return { decision: "reject", reason: resolved.problem }
+    // Weak keys are refused whatever the task's params and the embedder's policy say.
+    const weak = KeyPolicy.refusal(resolved.definition.keyMaterial?.(resolved.params) ?? {}, keyFloor)
+    if (weak !== undefined) return { decision: "reject", reason: weak }
     const dataset = datasets.get(party.dataset)
     if (!dataset) return { decision: "reject", reason: `no dataset named ${party.dataset} is registered here` }
     const columns = resolved.definition.columns(resolved.params, party)

@@ -141,10 +141,11 @@ const main = async () => {
       }
     }
     case "participant": {
-      const { values } = parseArgs({ args: rest, options: { config: { type: "string" } } })
+      // --unsafe-test-key-sizes: for the test harness only (keys below 2048 bits); deliberately not in the usage.
+      const { values } = parseArgs({ args: rest, options: { config: { type: "string" }, "unsafe-test-key-sizes": { type: "boolean" } } })
       if (!values.config) throw new UsageError("participant needs --config <file>")
       const { run } = await import("@jointly/participant/cli/ParticipantMain.ts")
-      await run(values.config)
+      await run(values.config, { unsafeTestKeySizes: values["unsafe-test-key-sizes"] ?? false })
       return
     }
     case "coordinator": {

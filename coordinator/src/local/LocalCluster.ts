@@ -33,6 +33,8 @@ export interface PartyOptions {
   readonly policy?: Policy
   /** Catalogue metadata per dataset (for `jointly catalog publish`). */
   readonly catalog?: Record<string, { readonly domain: string; readonly location?: string; readonly policy: "Open" | "GrantRequired" }>
+  /** Test harness: the party's process accepts keys below production sizes (`--unsafe-test-key-sizes`). */
+  readonly unsafeTestKeySizes?: boolean
 }
 
 export interface Options {
@@ -50,6 +52,7 @@ export interface Party {
   readonly address: string
   readonly encryptionPublicKey: string
   readonly dataDir: string
+  readonly unsafeTestKeySizes: boolean
   process: ChildProcess
   readonly stderr: Array<string>
 }
@@ -181,12 +184,13 @@ export const start = async (options: Options) => {
       }
       const configFile = join(dir, "participant.json")
       await writeFile(configFile, JSON.stringify(config, null, 2))
-      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, process: undefined as never, stderr: [] })
+      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, unsafeTestKeySizes: party.unsafeTestKeySizes === true, process: undefined as never, stderr: [] })
     }
     /** Starts (or restarts) a party's process; `env` adds variables, e.g. a test hook. */
     const launch = async (party: Party, env: NodeJS.ProcessEnv = {}) => {
       const passphrase = await passphraseOf(party.dataDir)
-      const { child } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json")], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
+      const flags = party.unsafeTestKeySizes ? ["--unsafe-test-key-sizes"] : []
+      const { child } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json"), ...flags], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
       party.process = child
       stopped.push(async () => {
         if (child.exitCode === null) child.kill("SIGTERM")

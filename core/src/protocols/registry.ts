@@ -3,6 +3,7 @@
  * side to the params and result Schemas of its spec, so hosts can run any kind without knowing its internals.
  */
 import type { Effect } from "effect"
+import type { KeyMaterial } from "../crypto/KeyMaterial.ts"
 import type { LocalData } from "../data/Tabular.ts"
 import type { Party, TaskSpec } from "../task/TaskSpec.ts"
 import * as FederatedLearning from "./federated-learning/index.ts"
@@ -35,6 +36,8 @@ export interface ProtocolDefinition {
   readonly columns: (params: unknown, party?: Party) => ReadonlyArray<string>
   /** Model facts for the consent policy's `modeling` rules (model-training and prediction kinds). */
   readonly model?: (params: unknown, parties: number) => ModelFacts
+  /** Keys the task makes its parties generate or trust; a participant refuses sizes below its minimum. */
+  readonly keyMaterial?: (params: unknown) => KeyMaterial
 }
 
 export const protocols: ReadonlyMap<string, ProtocolDefinition> = new Map(

@@ -15,7 +15,12 @@ import * as ConsentPolicy from "../policy/ConsentPolicy.ts"
 import * as HumanToken from "../policy/HumanToken.ts"
 import * as ParticipantConfig from "./ParticipantConfig.ts"
 
-export const run = async (configFile: string) => {
+export interface RunOptions {
+  /** `--unsafe-test-key-sizes`: the test harness's switch for keys below production sizes (KeyPolicy.ts). */
+  readonly unsafeTestKeySizes?: boolean
+}
+
+export const run = async (configFile: string, options: RunOptions = {}) => {
   const config = await ParticipantConfig.load(configFile)
   const trust = await ParticipantConfig.trustOf(configFile, config)
   // The transport rule before the keystore opens: an http URL to another host stops here, naming it.
@@ -37,6 +42,8 @@ export const run = async (configFile: string) => {
     wallet,
     datasets: config.datasets,
     dashboardToken,
+    ...(policy.keys === undefined ? {} : { keys: policy.keys }),
+    ...(options.unsafeTestKeySizes ? { unsafeTestKeySizes: true } : {}),
     policy: async (question, human) => {
       // "ask" mode: the human decides in the coordinator's dashboard with this participant's token (HumanToken.ts).
       const verdict = await ConsentPolicy.decidePromise(policy, question, (_input, v) => human.ask(v.reason))

@@ -20,6 +20,7 @@ import * as CsvDataset from "../datasets/CsvDataset.ts"
 import * as Compute from "../modeling/Compute.ts"
 import * as QueryServices from "./QueryServices.ts"
 import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
+import { TestKeySizes } from "@jointly/core/crypto/KeyMaterial.ts"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import * as OwnedModels from "../he/OwnedModels.ts"
 import * as PartialModelStore from "../modeling/vertical/PartialModelStore.ts"
@@ -157,6 +158,8 @@ export interface InlineOptions {
   readonly lookup?: Lookup
   /** Threads of the job pool protocols fan batch work out to (JobRunner); the core count by default. */
   readonly jobWorkers?: number
+  /** Test harness only: handlers may generate and accept keys below production sizes (crypto/KeyMaterial.ts). */
+  readonly unsafeTestKeySizes?: boolean
 }
 
 /** Loads every dataset (rejects with DatasetError naming file, line and column) and runs tasks on this thread. */
@@ -165,7 +168,7 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
   // One job pool and one kernel choice per runner, i.e. per agent (inline) or per protocol worker thread.
   const jobs = PoolRunner.make({ size: options.jobWorkers })
   const kernels = Layer.succeed(SelectKernels.Kernels, await SelectKernels.select({ wasm: () => import("@jointly/wasm").then((m) => m.loadWasmKernels()) }))
-  const host = make(options.wallet, Layer.mergeAll(localData(options.wallet.address, loaded), Compute.layer({ runner: jobs.runner }), QueryServices.layer(), jobs.layer, kernels, SealCkks.layer, OwnedModels.layer(), PartialModelStore.layer({ dataDir: process.env.JOINTLY_DATA_DIR, owner: options.wallet.address, secret: options.wallet.privateKey })))
+  const host = make(options.wallet, Layer.mergeAll(localData(options.wallet.address, loaded), Compute.layer({ runner: jobs.runner }), QueryServices.layer(), jobs.layer, kernels, SealCkks.layer, OwnedModels.layer(), PartialModelStore.layer({ dataDir: process.env.JOINTLY_DATA_DIR, owner: options.wallet.address, secret: options.wallet.privateKey }), Layer.succeed(TestKeySizes, options.unsafeTestKeySizes === true)))
   const accepted = new Map<string, AcceptedTask>()
   return {
     datasets: loaded.map(summarize),

@@ -3,6 +3,8 @@ import { defaultRoundTimeoutMs, participantsOf } from "../../task/TaskSpec.ts"
 import type { ProtocolDefinition } from "../registry.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Participant from "./participant.ts"
+import { ckksSecurity } from "../../crypto/KeyMaterial.ts"
+import { defaultParameters } from "./Ckks.ts"
 import { kind, Params } from "./spec.ts"
 
 export * as Ckks from "./Ckks.ts"
@@ -27,6 +29,7 @@ export const definition: ProtocolDefinition = {
   },
   coordinator: (session, params, spec) => Coordinator.run(session, params as Params, { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
   participant: (params, party) => Participant.handlers(party.dataset, params as Params),
+  keyMaterial: (params) => ({ ckksSecurity: ckksSecurity((params as Params).ckks ?? defaultParameters) }),
   // The owner reads no rows; the requester reads the feature columns.
   columns: (params, party) => (party !== undefined && same(party.participant, (params as Params).owner) ? [] : [...(params as Params).features])
 }

@@ -1,4 +1,6 @@
 import { Schema } from "effect"
+import { ckksSecurity } from "../../crypto/KeyMaterial.ts"
+import { defaultParameters } from "../encrypted-linear/Ckks.ts"
 import { defaultRoundTimeoutMs } from "../../task/TaskSpec.ts"
 import type { ProtocolDefinition } from "../registry.ts"
 import * as Coordinator from "./coordinator.ts"
@@ -46,7 +48,9 @@ export const definition: ProtocolDefinition = {
     const p = params as Params
     return [...p.featureColumns, p.labelColumn]
   },
-  model: (params, parties) => modelFacts(resolved(params, parties))
+  model: (params, parties) => modelFacts(resolved(params, parties)),
+  // "ckks" aggregation encrypts under keys made with the default CKKS parameters (CkksAggregation.ts).
+  keyMaterial: (params) => ((params as Params).aggregation === "ckks" ? { ckksSecurity: ckksSecurity(defaultParameters) } : {})
 }
 
 /** Params already accepted by `checkParams`. @throws InvalidParams when they were not. */

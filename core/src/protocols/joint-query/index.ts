@@ -4,6 +4,7 @@
  */
 import { Schema } from "effect"
 import { getAddress } from "ethers"
+import * as Keys from "../../crypto/paillier/Keys.ts"
 import { defaultRoundTimeoutMs, participantsOf } from "../../task/TaskSpec.ts"
 import type { ProtocolDefinition } from "../registry.ts"
 import * as HiddenCoordinator from "./hidden/coordinator.ts"
@@ -28,6 +29,8 @@ const psi = (mode: PsiSpec.Mode, describe: string): ProtocolDefinition => ({
   coordinator: (session, params, spec) =>
     PsiCoordinator.run(session, mode, params as PsiSpec.Params, { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
   participant: (params, party) => PsiParticipant.handlers(party.dataset, mode, params as PsiSpec.Params),
+  // Intersection-sum adds the values under the value holder's Paillier key (psi/participant.ts).
+  keyMaterial: () => (mode === "sum" ? { paillierBits: Keys.DEFAULT_BITS } : {}),
   // The value column is read by the value holder only; without a party, every column the task may read.
   columns: (params, party) => {
     const p = params as PsiSpec.Params

@@ -1,3 +1,4 @@
+import * as Keys from "../../crypto/paillier/Keys.ts"
 import { defaultRoundTimeoutMs } from "../../task/TaskSpec.ts"
 import { participantsOf } from "../../task/TaskSpec.ts"
 import { decodeParams } from "../Params.ts"
@@ -16,6 +17,8 @@ export const definition: ProtocolDefinition = {
   coordinator: (session, params, spec) =>
     Coordinator.run(session, params as Params, { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
   participant: (params, party) => Participant.handlers(party.dataset, params as Params),
+  // Mode B keeps the model under the analyst's Paillier key; mode A uses none.
+  keyMaterial: (params) => ((params as Params).mode === "B" ? { paillierBits: (params as Params).keyBits ?? Keys.DEFAULT_BITS } : {}),
   columns: (params) => {
     const p = params as Params
     return [...p.features, p.label.column]

@@ -35,6 +35,7 @@ const training = (model: Linear.ModelKind, describe: string): ProtocolDefinition
   coordinator: (session, params, spec) =>
     Coordinator.runTraining(session, model, params as Spec.TrainParams, { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
   participant: (params, party, spec) => Participant.handlers(party.dataset, { kind: "train", model, params: params as Spec.TrainParams }, participantsOf(spec)),
+  keyMaterial: (params) => ({ paillierBits: (params as Spec.TrainParams).keyBits ?? Spec.defaults.keyBits }),
   columns: (params, party) => {
     const p = params as Spec.TrainParams
     const own = party === undefined ? p.features.flatMap((f) => f.columns) : p.features.find((f) => f.party.toLowerCase() === party.participant.toLowerCase())?.columns ?? []

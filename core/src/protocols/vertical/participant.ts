@@ -11,6 +11,7 @@
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
+import { TestKeySizes } from "../../crypto/KeyMaterial.ts"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
@@ -267,6 +268,7 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       if (trainParams === undefined) return yield* fail(session, stage, "UnexpectedStage", "not a training task")
       const s = yield* psiState(session, stage)
       const kernels = yield* Secure.kernels
+      const testKeys = yield* TestKeySizes
       const sealTo = (recipient: string, plaintext: Uint8Array) => {
         const peer = s.peers.get(recipient)
         if (peer === undefined) throw new Error(`no channel key for ${recipient}`)
@@ -280,7 +282,8 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
             parties: session.participants,
             encryptTo: sealTo,
             context: utf8ToBytes(session.taskId),
-            unsafeAllowTestKeySizes: trainParams.unsafeAllowTestKeySizes,
+            // Below 2048 bits only for the test harness; a task param cannot ask for it.
+            unsafeAllowTestKeySizes: testKeys,
             kernels
           }),
         catch: (error) => failure(session, stage, "CeremonyFailed", error instanceof Error ? error.message : String(error))
@@ -298,7 +301,7 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       const stage = Spec.keys.name
       const t = yield* train(session, stage)
       if (t.key !== undefined) return yield* fail(session, stage, "DuplicateStage", "key already accepted")
-      const policy = { unsafeAllowTestKeySizes: trainParams!.unsafeAllowTestKeySizes === true }
+      const policy = { unsafeAllowTestKeySizes: yield* TestKeySizes }
       const tpk = yield* attempt(session, stage, "InvalidKey", () => ThresholdSerialization.decodePublicKey(request.publicKey, policy))
       const index = indexOf(session, session.self) + 1
       if (tpk.parties !== session.participants.length || tpk.threshold !== (trainParams!.threshold ?? session.participants.length)) {
