@@ -41,8 +41,9 @@ Usage:
       (--fund: test ether for both on an anvil chain). Writes <dir>/chain/deployment.json.
   jointly deploy --data-dir <dir> --rpc-url <url> [--embedded]
       The same with a local runner's operator keys (<dir>/operator, plaintext: for local clusters only).
-  jointly org register --config <participant.json> --name <org> --deployment <file> --rpc-url <url> [--fund]
-      Register this participant's organisation from its own account; it takes part once audited.
+  jointly org register (--config <participant.json> | --keystore <file>) --name <org> --deployment <file> --rpc-url <url> [--fund]
+      Register an organisation from its own account (its participant's, or an analyst's keystore); it takes
+      part once the supervisor has audited it.
   jointly catalog search <q> --url <coordinator> [--all]
   jointly catalog publish --config <participant.json> --dataset <name> [--retire]
       Keyword search of the data catalogue; publish (or retire) a dataset's description from its registered source.
@@ -183,12 +184,15 @@ const main = async () => {
       const [sub, ...args] = rest
       const { values } = parseArgs({
         args,
-        options: { config: { type: "string" }, name: { type: "string" }, "registration-number": { type: "string" }, dossier: { type: "string" }, deployment: { type: "string" }, "rpc-url": { type: "string" }, fund: { type: "boolean" } }
+        options: { config: { type: "string" }, keystore: { type: "string" }, name: { type: "string" }, "registration-number": { type: "string" }, dossier: { type: "string" }, deployment: { type: "string" }, "rpc-url": { type: "string" }, fund: { type: "boolean" } }
       })
       if (sub !== "register") throw new UsageError("org expects register")
-      if (!values.config || !values.name || !values.deployment || !values["rpc-url"]) throw new UsageError("org register needs --config, --name, --deployment and --rpc-url")
+      if ((!values.config && !values.keystore) || !values.name || !values.deployment || !values["rpc-url"]) {
+        throw new UsageError("org register needs --config (or --keystore), --name, --deployment and --rpc-url")
+      }
       return Operator.orgRegister({
         config: values.config,
+        keystore: values.keystore,
         name: values.name,
         registrationNumber: values["registration-number"],
         dossier: values.dossier,

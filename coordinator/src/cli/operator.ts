@@ -67,17 +67,28 @@ const loadDeployment = (file: string): Promise<Deployment> =>
     throw new OperatorCommandFailed(`--deployment ${file}: ${error.message}`)
   })
 
+/** The registering account: a participant's identity (its config's data dir), or an operator keystore. */
+const registrant = async (o: { config?: string; keystore?: string }) => {
+  if (o.config !== undefined) {
+    const config = await ParticipantConfig.load(o.config)
+    const identity = await Keystore.openPromise({ dataDir: config.dataDir })
+    return { wallet: Redacted.value(identity.account), encryptionPublicKey: identity.encryptionPublicKey }
+  }
+  if (o.keystore === undefined) throw new OperatorCommandFailed("org register needs --config <participant.json> or --keystore <file>")
+  // An organisation that only initiates tasks (an analyst) publishes its account key as its ECIES key.
+  const wallet = await openOperatorKey(o.keystore)
+  return { wallet, encryptionPublicKey: wallet.signingKey.compressedPublicKey }
+}
+
 /**
- * `jointly org register --config <participant.json> --name <org> --deployment <file> --rpc-url <url>`: the
- * organisation registers itself from its own account (its participant keystore, passphrase in
- * JOINTLY_KEY_PASSPHRASE), publishing its ECIES key; only a salted digest of its dossier goes on chain. It
- * takes part once the supervisor has audited it.
+ * `jointly org register --config <participant.json> --name <org> --deployment <file> --rpc-url <url>` (or
+ * `--keystore <file>` for an organisation without a participant, e.g. an analyst): the organisation registers
+ * itself from its own account (passphrase in JOINTLY_KEY_PASSPHRASE), publishing its ECIES key; only a salted
+ * digest of its dossier goes on chain. It takes part once the supervisor has audited it.
  */
-export const orgRegister = async (o: { config: string; name: string; registrationNumber?: string; dossier?: string; deployment: string; rpcUrl: string; fund: boolean }) => {
-  const config = await ParticipantConfig.load(o.config)
-  const identity = await Keystore.openPromise({ dataDir: config.dataDir })
+export const orgRegister = async (o: { config?: string; keystore?: string; name: string; registrationNumber?: string; dossier?: string; deployment: string; rpcUrl: string; fund: boolean }) => {
+  const { wallet, encryptionPublicKey } = await registrant(o)
   const deployment = await loadDeployment(o.deployment)
-  const wallet = Redacted.value(identity.account)
   if (o.fund) await fundAccounts(o.rpcUrl, [wallet.address])
   const own = await makeEthersLedger({ rpcUrl: o.rpcUrl, privateKey: wallet.privateKey, addresses: deployment })
   try {
@@ -87,7 +98,7 @@ export const orgRegister = async (o: { config: string; name: string; registratio
       await own.register({
         name: o.name,
         registrationNumber: o.registrationNumber ?? `org-${wallet.address.toLowerCase()}`,
-        encPubKey: identity.encryptionPublicKey,
+        encPubKey: encryptionPublicKey,
         // PROTOCOLS §2.1 b: a salted digest, so the dossier cannot be guessed back from the chain.
         dossierHash: keccak256(new Uint8Array([...randomBytes(16), ...dossier]))
       })
