@@ -4,11 +4,15 @@
 import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import type { Trust } from "@jointly/core/net/Endpoint.ts"
-import * as Chain from "./chain.ts"
-import * as Coordinate from "./coordinator.ts"
-import * as Governance from "./governance.ts"
-import * as Operator from "./operator.ts"
-import * as RunLocal from "./run-local.ts"
+
+// Each command's module is imported when it runs: a participant or a `keys new` never loads the coordinator,
+// the chain tooling or tfjs, which keeps every CLI start short (a host runs many).
+const Chain = () => import("./chain.ts")
+const Coordinate = () => import("./coordinator.ts")
+const Governance = () => import("./governance.ts")
+const Keys = () => import("./keys.ts")
+const Operator = () => import("./operator.ts")
+const RunLocal = () => import("./run-local.ts")
 
 const usage = `jointly — organisations answer questions together without handing over raw data
 
@@ -91,7 +95,7 @@ const main = async () => {
         }
       })
       if (!values.local || !values.task || !values.party) throw new UsageError("run needs --local, --task and at least two --party")
-      return RunLocal.run({ task: values.task, parties: values.party, json: values.json ?? false, dataDir: values["data-dir"], keep: values.keep ?? false })
+      return (await RunLocal()).run({ task: values.task, parties: values.party, json: values.json ?? false, dataDir: values["data-dir"], keep: values.keep ?? false })
     }
     case "local": {
       const [sub, ...args] = rest
@@ -151,22 +155,22 @@ const main = async () => {
     }
     case "coordinator": {
       const { values } = parseArgs({ args: rest, options: { config: { type: "string" } } })
-      return Coordinate.run({ config: values.config, env: process.env })
+      return (await Coordinate()).run({ config: values.config, env: process.env })
     }
     case "keys": {
       const [sub, ...args] = rest
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: "string" }, "passphrase-env": { type: "string" } } })
       if (sub === "new") {
         if (!values.out) throw new UsageError("keys new needs --out <keystore.json>")
-        return Operator.keysNew({ out: values.out, passphraseEnv: values["passphrase-env"] })
+        return (await Keys()).keysNew({ out: values.out, passphraseEnv: values["passphrase-env"] })
       }
-      if (sub === "address" && positionals[0]) return Operator.keysAddress({ file: positionals[0] })
+      if (sub === "address" && positionals[0]) return (await Keys()).keysAddress({ file: positionals[0] })
       throw new UsageError("keys expects new --out <file> or address <file>")
     }
     case "chain": {
       const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, host: { type: "string" }, port: { type: "string" } } })
       if (!values["data-dir"]) throw new UsageError("chain needs --data-dir")
-      return Chain.startChain({ dataDir: values["data-dir"], host: values.host, port: Number(values.port ?? 0) })
+      return (await Chain()).startChain({ dataDir: values["data-dir"], host: values.host, port: Number(values.port ?? 0) })
     }
     case "deploy": {
       const { values } = parseArgs({
@@ -176,9 +180,9 @@ const main = async () => {
       if (!values["data-dir"] || !values["rpc-url"]) throw new UsageError("deploy needs --data-dir and --rpc-url")
       if (values.keystore !== undefined) {
         if (!values.coordinator) throw new UsageError("deploy --keystore needs --coordinator <address>")
-        return Operator.deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], keystore: values.keystore, coordinator: values.coordinator, fund: values.fund ?? false })
+        return (await Operator()).deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], keystore: values.keystore, coordinator: values.coordinator, fund: values.fund ?? false })
       }
-      return Chain.deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], embedded: values.embedded ?? false })
+      return (await Chain()).deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], embedded: values.embedded ?? false })
     }
     case "org": {
       const [sub, ...args] = rest
@@ -190,7 +194,7 @@ const main = async () => {
       if ((!values.config && !values.keystore) || !values.name || !values.deployment || !values["rpc-url"]) {
         throw new UsageError("org register needs --config (or --keystore), --name, --deployment and --rpc-url")
       }
-      return Operator.orgRegister({
+      return (await Operator()).orgRegister({
         config: values.config,
         keystore: values.keystore,
         name: values.name,
@@ -210,11 +214,11 @@ const main = async () => {
       const [action, ...words] = positionals
       if (action === "search") {
         if (!values.url) throw new UsageError("catalog search needs --url <coordinator>")
-        return Governance.catalogSearch({ url: values.url, q: words.join(" "), all: values.all ?? false, trust: trustOf(values) })
+        return (await Governance()).catalogSearch({ url: values.url, q: words.join(" "), all: values.all ?? false, trust: trustOf(values) })
       }
       if (action === "publish") {
         if (!values.config || !values.dataset) throw new UsageError("catalog publish needs --config and --dataset")
-        return Governance.catalogPublish({ config: values.config, dataset: values.dataset, retire: values.retire ?? false })
+        return (await Governance()).catalogPublish({ config: values.config, dataset: values.dataset, retire: values.retire ?? false })
       }
       throw new UsageError("catalog needs search or publish")
     }
@@ -239,14 +243,14 @@ const main = async () => {
         if (!values.keystore || !values.deployment || !values["rpc-url"] || targets.length === 0) {
           throw new UsageError(`supervise ${what} needs <target>…, --keystore <supervisor.json>, --deployment <file> and --rpc-url`)
         }
-        return Operator.superviseWithKeystore({ what, targets, keystore: values.keystore, deployment: values.deployment, rpcUrl: values["rpc-url"], reason: values.reason, revoke: values.revoke ?? false })
+        return (await Operator()).superviseWithKeystore({ what, targets, keystore: values.keystore, deployment: values.deployment, rpcUrl: values["rpc-url"], reason: values.reason, revoke: values.revoke ?? false })
       }
-      return Governance.supervise({ what, org: targets[0], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, trust: trustOf(values) })
+      return (await Governance()).supervise({ what, org: targets[0], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, trust: trustOf(values) })
     }
     case "verify": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" }, ...trustOptions } })
       if (!positionals[0] || !values.url || !values["rpc-url"]) throw new UsageError("verify needs <task-id>, --url and --rpc-url")
-      return Governance.verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, trust: trustOf(values) })
+      return (await Governance()).verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, trust: trustOf(values) })
     }
     case "certify": {
       const { values, positionals } = parseArgs({
@@ -256,10 +260,10 @@ const main = async () => {
       })
       if (values.verify) {
         if (!values.cert || !values["rpc-url"]) throw new UsageError("certify --verify needs --cert and --rpc-url")
-        return Governance.certifyVerify({ file: values.verify, cert: values.cert, rpcUrl: values["rpc-url"] })
+        return (await Governance()).certifyVerify({ file: values.verify, cert: values.cert, rpcUrl: values["rpc-url"] })
       }
       if (!positionals[0]) throw new UsageError("certify needs <file>")
-      return Governance.certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
+      return (await Governance()).certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
     }
     case undefined:
     case "help":

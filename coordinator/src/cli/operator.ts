@@ -1,6 +1,6 @@
 /**
- * The commands that bring a consortium up across hosts (docs/deploy.md), each party with its own keys:
- * `keys new` (an operator account in an encrypted keystore), `deploy --keystore` (the supervisor deploys the
+ * The commands that bring a consortium up across hosts (docs/deploy.md), each party with its own keys (made by
+ * `keys new`, keys.ts): `deploy --keystore` (the supervisor deploys the
  * contracts and names the coordinator's account), `org register` (an organisation registers itself from its
  * participant keystore), `supervise audit|suspend|restore|coordinator` with the supervisor's keystore.
  * Passphrases come from the environment only. Output is one JSON line on stdout.
@@ -17,29 +17,13 @@ import { fundAccounts } from "../chain/Anvil.ts"
 import { readDeploymentFile } from "../chain/Deployment.ts"
 import * as AccountKeystore from "../keys/AccountKeystore.ts"
 import * as Consortium from "../local/Consortium.ts"
-
-/** The variable an operator keystore's passphrase is read from, unless `--passphrase-env` names another. */
-export const OPERATOR_PASSPHRASE_ENV = "JOINTLY_KEY_PASSPHRASE"
+import { OPERATOR_PASSPHRASE_ENV } from "./keys.ts"
 
 const out = (value: unknown) => process.stdout.write(JSON.stringify(value) + "\n")
 
 export class OperatorCommandFailed extends Error {}
 
 const openOperatorKey = (file: string, passphraseEnv = OPERATOR_PASSPHRASE_ENV) => AccountKeystore.open(file, process.env[passphraseEnv], passphraseEnv)
-
-/** `jointly keys new --out <file>`: a fresh account in an encrypted keystore; prints its address. */
-export const keysNew = async (o: { out: string; passphraseEnv?: string }) => {
-  const env = o.passphraseEnv ?? OPERATOR_PASSPHRASE_ENV
-  const { address } = await AccountKeystore.create(o.out, process.env[env], { source: env })
-  out({ event: "created", keystore: o.out, address })
-}
-
-/** `jointly keys address <file>`: the address of a keystore, read without its passphrase. */
-export const keysAddress = async (o: { file: string }) => {
-  const json = JSON.parse(await readFile(o.file, "utf8")) as { address?: string }
-  if (json.address === undefined) throw new OperatorCommandFailed(`${o.file} is not a keystore (no address)`)
-  out({ keystore: o.file, address: getAddress(json.address) })
-}
 
 /**
  * `jointly deploy --data-dir <dir> --rpc-url <url> --keystore <supervisor.json> --coordinator <address>`:

@@ -144,7 +144,7 @@ export const make = (names: ReadonlyArray<string>): Network => {
         child.once("error", reject)
         child.once("exit", (code) => resolve({ stdout, stderr, code: code ?? -1 }))
       }),
-    start: (host, command, env = {}, timeoutMs = 60_000) =>
+    start: (host, command, env = {}, timeoutMs = 180_000) =>
       new Promise((resolve, reject) => {
         const child = spawnIn(host, command, env)
         const stderr: Array<string> = []
