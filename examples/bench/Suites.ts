@@ -8,6 +8,8 @@ export interface Suite {
 }
 
 export const suites: Record<string, () => Promise<Suite>> = {
+  // The api suite's TLS half; api-auth.ts adds the signed-in throughput half.
+  api: () => import("./api-tls.ts"),
   horizontal: () => import("./horizontal.ts"),
   paillier: () => import("./paillier.ts"),
   psi: () => import("./psi.ts"),

@@ -22,8 +22,9 @@ Usage:
       register and audit them, run the task, print the result, shut everything down.
   jointly local up --task <task.json> --party <name>=<file.csv> [--party …] [--json] [--data-dir <dir>]
       The same cluster, kept running until Ctrl-C: prints the dashboard and API URLs and the parties.
-  jointly task submit <spec.json> --coordinator <url> --key-env <VAR> [--watch] [--json] [--ca <pem>]
-      Sign a task spec (parties by address, no initiator) with the private key in $VAR and submit it.
+  jointly task submit <spec.json> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--watch] [--json] [--ca <pem>]
+      Sign a task spec (parties by address, no initiator) with the initiator's key — an encrypted keystore
+      (passphrase in JOINTLY_KEY_PASSPHRASE) or a private key in $VAR — and submit it.
   jointly task watch <id> --coordinator <url> [--json]
       Follow a task to its end: status lines and progress bars on stderr (bars on a terminal only).
   jointly task cancel <id> --coordinator <url> [--reason <text>] [--json]
@@ -113,6 +114,7 @@ const main = async () => {
         options: {
           coordinator: { type: "string" },
           "key-env": { type: "string" },
+          keystore: { type: "string" },
           json: { type: "boolean" },
           watch: { type: "boolean" },
           reason: { type: "string" },
@@ -128,8 +130,8 @@ const main = async () => {
       const id = positionals[0]
       switch (sub) {
         case "submit":
-          if (!id || !values["key-env"]) throw new UsageError("task submit needs <spec.json> and --key-env <VAR>")
-          return Task.submit({ ...common, file: id, keyEnv: values["key-env"], watch: values.watch ?? false })
+          if (!id || (!values["key-env"] && !values.keystore)) throw new UsageError("task submit needs <spec.json> and --keystore <file> or --key-env <VAR>")
+          return Task.submit({ ...common, file: id, keyEnv: values["key-env"], keystore: values.keystore, watch: values.watch ?? false })
         case "watch":
           if (!id) throw new UsageError("task watch needs <id>")
           return Task.watch({ ...common, id }).then(() => undefined)

@@ -58,12 +58,22 @@ export const watch = async (options: Common & { id: string; timeoutMs?: number }
   return detail
 }
 
-export const submit = async (options: Common & { file: string; keyEnv: string; watch: boolean }) => {
-  const key = process.env[options.keyEnv]
+/** The initiator's signer: an encrypted keystore (passphrase in JOINTLY_KEY_PASSPHRASE) or a key in a variable. */
+const initiatorOf = async (options: { keyEnv?: string; keystore?: string }) => {
+  if (options.keystore !== undefined) {
+    const { open } = await import("../keys/AccountKeystore.ts")
+    return open(options.keystore, process.env.JOINTLY_KEY_PASSPHRASE, "JOINTLY_KEY_PASSPHRASE")
+  }
+  const key = options.keyEnv === undefined ? undefined : process.env[options.keyEnv]
   if (!key) throw new Error(`--key-env ${options.keyEnv}: the variable is not set (it holds the initiator's private key)`)
+  return new Wallet(key)
+}
+
+export const submit = async (options: Common & { file: string; keyEnv?: string; keystore?: string; watch: boolean }) => {
+  const initiator = await initiatorOf(options)
   const decoded = Schema.decodeUnknownExit(TaskDraft)(JSON.parse(await readFile(options.file, "utf8")))
   if (decoded._tag === "Failure") throw new Error(`task file ${options.file}: ${String(decoded.cause)}`)
-  const client = Client.make({ url: options.coordinator, trust: options.trust, initiator: new Wallet(key) })
+  const client = Client.make({ url: options.coordinator, trust: options.trust, initiator })
   const { taskId } = await client.submit(decoded.value as Client.TaskDraft)
   if (options.watch) {
     if (!options.json) process.stderr.write(`» task ${taskId} submitted\n`)

@@ -40,10 +40,15 @@ export interface Party {
   readonly started: Netns.Started
 }
 
+/** A command's JSON answer: its whole stdout (`--json` documents are pretty-printed), or its last JSON line. */
 const lastJson = (stdout: string): Record<string, unknown> => {
-  const line = stdout.trim().split("\n").reverse().find((l) => l.startsWith("{"))
-  if (line === undefined) throw new Error(`no JSON on stdout: ${stdout}`)
-  return JSON.parse(line)
+  try {
+    return JSON.parse(stdout)
+  } catch {
+    const line = stdout.trim().split("\n").reverse().find((l) => l.startsWith("{"))
+    if (line === undefined) throw new Error(`no JSON on stdout: ${stdout}`)
+    return JSON.parse(line)
+  }
 }
 
 /** Brings the consortium up on `net` (made with `hostNames`); the caller tears `net` down, even if this fails. */
@@ -133,7 +138,7 @@ export const start = async (net: Netns.Network, options: Options) => {
     const submit = async (draft: Record<string, unknown>) => {
       const file = join(dir, "operator", `task-${randomBytes(4).toString("hex")}.json`)
       await writeFile(file, JSON.stringify(draft))
-      return jointly("operator", ["task", "submit", file, "--coordinator", coordinatorUrl, "--ca", ca.certFile, "--key-env", "JOINTLY_ANALYST_KEY", "--watch", "--json"], { JOINTLY_ANALYST_KEY: analyst.privateKey })
+      return jointly("operator", ["task", "submit", file, "--coordinator", coordinatorUrl, "--ca", ca.certFile, "--keystore", analystKey, "--watch", "--json"], operatorEnv)
     }
     /** `jointly task get --json`: the whole stored task, with its timestamps. */
     const get = (id: string) => jointly("operator", ["task", "get", id, "--coordinator", coordinatorUrl, "--ca", ca.certFile, "--json"])

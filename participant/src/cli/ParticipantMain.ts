@@ -25,6 +25,14 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
   const trust = await ParticipantConfig.trustOf(configFile, config)
   // The transport rule before the keystore opens: an http URL to another host stops here, naming it.
   const endpoint = Endpoint.make(config.coordinatorUrl, trust)
+  // And a coordinator whose certificate is not trusted, before the datasets load: that will not mend by waiting.
+  // Any other failure (the coordinator is down) is left to the agent's reconnection.
+  await endpoint.fetch(`${endpoint.url}/api/health`).then((r) => r.body?.cancel(), (error: unknown) => {
+    if (!(error instanceof Endpoint.UntrustedCertificate)) return
+    // As the agent reports a refusal (a JSON event line on stderr), then the process stops with the message.
+    process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "refused", code: error._tag, host: error.host, verification: error.code, message: error.message }) + "\n")
+    throw error
+  })
   const identity = await Keystore.openPromise({ dataDir: config.dataDir })
   // Batch predictions are written under the data dir (modeling/Compute.ts), also from the worker thread.
   process.env.JOINTLY_DATA_DIR ??= config.dataDir
