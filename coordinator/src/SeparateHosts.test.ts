@@ -22,7 +22,7 @@ import { cliPath } from "./local/LocalCluster.ts"
 import * as HostsCluster from "./testing/HostsCluster.ts"
 import * as F from "./testing/fixtures.ts"
 import * as Netns from "./testing/Netns.ts"
-import * as TestCa from "./testing/TestCa.ts"
+import * as TestCa from "@jointly/core/testing/TestCa.ts"
 
 const unavailable = Netns.unavailable()
 if (unavailable !== undefined) console.warn(`SeparateHosts.test.ts skipped: ${unavailable}`)

@@ -78,12 +78,17 @@ export interface Resolved extends Omit<CoordinatorConfig, "trustProxy"> {
 
 /** Decodes file (optional) and environment into one config; CoordinatorConfigError names the first problem. */
 export const decode = (file: string | undefined, fileContents: unknown, env: Record<string, string | undefined>): Resolved => {
-  const fromEnv = ConfigProvider.fromEnvRecord(env).pipe(ConfigProvider.constantCase, ConfigProvider.nested(ENV_PREFIX))
+  // The prefix as two path segments: the environment provider finds nested records (`chain`) by splitting
+  // variable names on "_".
+  const fromEnv = ConfigProvider.fromEnvRecord(env).pipe(ConfigProvider.constantCase, ConfigProvider.nested(ENV_PREFIX.split("_")))
   const provider = ConfigProvider.orElse(fromEnv, ConfigProvider.fromUnknown(fileContents ?? {}))
   const source = file ?? "environment"
   const decoded = Effect.runSync(Effect.result(Config.schema(CoordinatorConfig).parse(provider)))
   if (decoded._tag === "Failure") throw new CoordinatorConfigError({ source, detail: String(decoded.failure.message ?? decoded.failure) })
   const c = decoded.success
+  if (!/^postgres(ql)?:\/\//.test(c.store) && /^[a-z][a-z0-9+.-]*:\/\//i.test(c.store)) {
+    throw new CoordinatorConfigError({ source, detail: `store ${c.store}: a PGlite directory or a postgres:// URL` })
+  }
   // Paths from the file are relative to it; paths from the environment to the working directory. A value that
   // the environment overrode is resolved from the working directory too, which is where its author stood.
   const base = file === undefined ? process.cwd() : dirname(resolve(file))
@@ -124,7 +129,6 @@ export const check = (c: Resolved): string | undefined => {
     }
     if (url.protocol !== "https:" && !isLoopback(url.hostname) && c.allowInsecure !== true) return `publicUrl ${c.publicUrl} must be https`
   }
-  if (!/^postgres(ql)?:\/\//.test(c.store) && /^[a-z][a-z0-9+.-]*:\/\//i.test(c.store)) return `store ${c.store}: a PGlite directory or a postgres:// URL`
   return undefined
 }
 

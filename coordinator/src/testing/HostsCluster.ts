@@ -15,7 +15,7 @@ import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as AccountKeystore from "../keys/AccountKeystore.ts"
 import { cliPath } from "../local/LocalCluster.ts"
 import * as Netns from "./Netns.ts"
-import * as TestCa from "./TestCa.ts"
+import * as TestCa from "@jointly/core/testing/TestCa.ts"
 
 export interface PartyOptions {
   readonly name: string

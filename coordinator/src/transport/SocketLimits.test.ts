@@ -25,7 +25,7 @@ import * as Client from "../client/Client.ts"
 import * as Coordinator from "../Coordinator.ts"
 import * as Consortium from "../local/Consortium.ts"
 import * as F from "../testing/fixtures.ts"
-import * as TestCa from "../testing/TestCa.ts"
+import * as TestCa from "@jointly/core/testing/TestCa.ts"
 import * as SocketLimits from "./SocketLimits.ts"
 
 const limits: SocketLimits.SocketLimits = {
