@@ -19,9 +19,12 @@ export const keysNew = async (o: { out: string; passphraseEnv?: string }) => {
   out({ event: "created", keystore: o.out, address })
 }
 
-/** `jointly keys address <file>`: the address of a keystore, read without its passphrase. */
+/**
+ * `jointly keys address <file>`: the address of a keystore (an operator's, or a participant's identity.json),
+ * read without its passphrase; printed bare, for shell use (`--coordinator "$(jointly keys address …)"`).
+ */
 export const keysAddress = async (o: { file: string }) => {
   const json = JSON.parse(await readFile(o.file, "utf8")) as { address?: string }
   if (json.address === undefined) throw new Error(`${o.file} is not a keystore (no address)`)
-  out({ keystore: o.file, address: getAddress(json.address) })
+  process.stdout.write(getAddress(json.address.startsWith("0x") ? json.address : `0x${json.address}`) + "\n")
 }

@@ -38,7 +38,8 @@ Usage:
       Run the coordinator as a service (docs/deploy.md): every field also from JOINTLY_COORDINATOR_* variables,
       the key's passphrase from JOINTLY_COORDINATOR_KEY_PASSPHRASE. SIGHUP reloads the TLS certificate.
   jointly keys new --out <keystore.json> [--passphrase-env <VAR>] | keys address <keystore.json>
-      A new account in an encrypted keystore (passphrase from JOINTLY_KEY_PASSPHRASE or <VAR>); its address.
+      A new account in an encrypted keystore (passphrase from JOINTLY_KEY_PASSPHRASE or <VAR>); a keystore's
+      address, bare (an operator's keystore or a participant's identity.json).
   jointly chain --data-dir <dir> [--host <addr>] [--port <n>]
       Run the embedded chain (anvil) with its state in <dir>/chain (default 127.0.0.1).
   jointly deploy --data-dir <dir> --rpc-url <url> --keystore <supervisor.json> --coordinator <address> [--fund]
@@ -54,7 +55,7 @@ Usage:
       Keyword search of the data catalogue; publish (or retire) a dataset's description from its registered source.
   jointly supervise members|tasks|grants --url <coordinator>
   jointly supervise audit|suspend|restore <org>… --keystore <supervisor.json> --deployment <file> --rpc-url <url>
-  jointly supervise coordinator <address> [--revoke] --keystore <supervisor.json> --deployment <file> --rpc-url <url>
+  jointly supervise coordinator <address> [--revoke] [--fund] --keystore <supervisor.json> --deployment <file> --rpc-url <url>
   jointly supervise suspend|restore <org> --data-dir <dir> --rpc-url <url> [--url <coordinator>] [--reason <text>]
       The supervisor's view and its decisions (org = address, company id, or name with --url); 'coordinator'
       grants or revokes the coordinator role (key rotation).
@@ -236,6 +237,7 @@ const main = async () => {
           keystore: { type: "string" },
           deployment: { type: "string" },
           revoke: { type: "boolean" },
+          fund: { type: "boolean" },
           ...trustOptions
         }
       })
@@ -245,7 +247,7 @@ const main = async () => {
         if (!values.keystore || !values.deployment || !values["rpc-url"] || targets.length === 0) {
           throw new UsageError(`supervise ${what} needs <target>…, --keystore <supervisor.json>, --deployment <file> and --rpc-url`)
         }
-        return (await Operator()).superviseWithKeystore({ what, targets, keystore: values.keystore, deployment: values.deployment, rpcUrl: values["rpc-url"], reason: values.reason, revoke: values.revoke ?? false })
+        return (await Operator()).superviseWithKeystore({ what, targets, keystore: values.keystore, deployment: values.deployment, rpcUrl: values["rpc-url"], reason: values.reason, revoke: values.revoke ?? false, fund: values.fund ?? false })
       }
       return (await Governance()).supervise({ what, org: targets[0], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, trust: trustOf(values) })
     }

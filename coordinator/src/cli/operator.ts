@@ -99,7 +99,7 @@ export const orgRegister = async (o: { config?: string; keystore?: string; name:
  * <url>`; `supervise coordinator <address> [--revoke]` grants (or withdraws) the coordinator role, e.g. when the
  * coordinator's key is rotated. `<org>` is an address or a company id.
  */
-export const superviseWithKeystore = async (o: { what: string; targets: ReadonlyArray<string>; keystore: string; deployment: string; rpcUrl: string; reason?: string; revoke: boolean }) => {
+export const superviseWithKeystore = async (o: { what: string; targets: ReadonlyArray<string>; keystore: string; deployment: string; rpcUrl: string; reason?: string; revoke: boolean; fund?: boolean }) => {
   const supervisor = await openOperatorKey(o.keystore)
   const deployment = await loadDeployment(o.deployment)
   const ledger = await Consortium.ledgerFor(o.rpcUrl, supervisor, deployment)
@@ -107,6 +107,8 @@ export const superviseWithKeystore = async (o: { what: string; targets: Readonly
     if (o.what === "coordinator") {
       for (const target of o.targets) {
         if (!isAddress(target)) throw new OperatorCommandFailed(`${target} is not an address`)
+        // On anvil, a new coordinator account gets test ether for its ledger writes; elsewhere the operator funds it.
+        if (o.fund === true && !o.revoke) await fundAccounts(o.rpcUrl, [getAddress(target)])
         await ledger.setCoordinator(getAddress(target), !o.revoke)
         out({ event: o.revoke ? "coordinator-revoked" : "coordinator-granted", address: getAddress(target) })
       }

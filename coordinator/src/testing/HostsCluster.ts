@@ -59,8 +59,18 @@ export const start = async (net: Netns.Network, options: Options) => {
     /** One `jointly` command in `where`'s namespace; its last stdout JSON line, or an error with its stderr. */
     const jointly = async (where: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => {
       const run = await net.run(where, [process.execPath, cliPath, ...args], { ...quiet, ...env })
-      if (run.code !== 0) throw new Error(`jointly ${args.slice(0, 2).join(" ")} in ${where} exited ${run.code}:\n${run.stderr.slice(-3000)}`)
-      return lastJson(run.stdout)
+      // `task submit --watch --json` exits 1 for a task that did not succeed, with the task's summary on stdout.
+      const answer = (() => {
+        try {
+          return lastJson(run.stdout)
+        } catch {
+          return undefined
+        }
+      })()
+      if (run.code !== 0 && (answer === undefined || answer.taskId === undefined)) {
+        throw new Error(`jointly ${args.slice(0, 2).join(" ")} in ${where} exited ${run.code}:\n${run.stdout.slice(-2000)}\n${run.stderr.slice(-3000)}`)
+      }
+      return answer!
     }
     const dir = options.dir
     await mkdir(join(dir, "operator"), { recursive: true })
