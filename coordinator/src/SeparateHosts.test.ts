@@ -76,10 +76,12 @@ describe.skipIf(unavailable !== undefined)("separate hosts over TLS", () => {
     const parties = (dataset: string) => orgs.map(([name]) => ({ participant: party(name).address, dataset }))
     const statsParams: Params = { columns: ["glucose", "mass", "age"], statistics: ["count", "mean", "variance"], where: { column: "glucose", op: ">", value: 0 } }
     const trainParams = Reference.trainParams(orgs.map(([name], i) => ({ address: party(name).address, table: tables[i]! })), { keyBits: 2048, updates: 100, batchSize: 50 })
+    // Generous round timeouts: a loaded 2-core machine runs all of this at once.
+    const roundTimeoutMs = 240_000
     const [stats, psi, svm] = await Promise.all([
-      cluster.submit({ kind: "statistics.horizontal", name: "across hosts", parties: parties("pima"), params: statsParams }),
-      cluster.submit({ kind: "query.psi", name: "shared ids", parties: parties("bcw"), params: { idColumn: "id", maxIds: 10_000, receivers: [party("north").address, party("east").address] } }),
-      cluster.submit({ kind: "modeling.vertical-svm", name: "vertical across hosts", parties: parties("bcw"), params: trainParams })
+      cluster.submit({ kind: "statistics.horizontal", name: "across hosts", parties: parties("pima"), params: statsParams, roundTimeoutMs }),
+      cluster.submit({ kind: "query.psi", name: "shared ids", parties: parties("bcw"), params: { idColumn: "id", maxIds: 10_000, receivers: [party("north").address, party("east").address] }, roundTimeoutMs }),
+      cluster.submit({ kind: "modeling.vertical-svm", name: "vertical across hosts", parties: parties("bcw"), params: trainParams, roundTimeoutMs })
     ])
 
     expect(stats.status, String(stats.reason)).toBe("Succeeded")
