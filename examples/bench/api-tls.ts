@@ -20,23 +20,10 @@ import * as HostsCluster from "@jointly/coordinator/testing/HostsCluster.ts"
 import * as Netns from "@jointly/coordinator/testing/Netns.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import { emit, progress } from "./Report.ts"
+import { columns, params } from "./stats.ts"
 
 const demo = (file: string) => fileURLToPath(new URL(`../demo/${file}`, import.meta.url))
-const columns: DatasetSpec["columns"] = [
-  { name: "pregnant", type: "integer" },
-  { name: "glucose", type: "number" },
-  { name: "pressure", type: "number" },
-  { name: "mass", type: "number" },
-  { name: "age", type: "integer" },
-  { name: "label", type: "integer" }
-]
-const parties = ["north", "south", "east"].map((name) => ({ name, datasets: [{ name: "pima", file: demo(`pima-${name}.csv`), columns }] }))
-const params = {
-  columns: ["glucose", "mass", "age"],
-  statistics: ["count", "sum", "mean", "variance", "std", "histogram"],
-  histogram: { glucose: [0, 80, 100, 120, 140, 160, 180, 200] },
-  where: { column: "glucose", op: ">", value: 0 }
-}
+const parties = ["north", "south", "east"].map((name) => ({ name, datasets: [{ name: "pima", file: demo(`pima-${name}.csv`), columns: columns as unknown as DatasetSpec["columns"] }] }))
 const RUNS = 5
 
 const median = (xs: ReadonlyArray<number>) => {
@@ -71,7 +58,7 @@ export const run = async () => {
       return wallOf(await hosts.get(String(summary.taskId)))
     }
     const onLoopback = async () => {
-      const id = await loopback.submit({ kind: "statistics.horizontal", parties: loopback.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params: params as never })
+      const id = await loopback.submit({ kind: "statistics.horizontal", parties: loopback.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params })
       await loopback.waitForTask(id)
       return wallOf(await loopback.api<Record<string, unknown>>(`/api/tasks/${id}`))
     }
