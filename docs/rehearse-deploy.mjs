@@ -68,7 +68,8 @@ for (const block of blocks) {
         const command = line.slice(0, running.index)
         const log = `$root/${host === "." ? "operator" : host}/step-${step}.log`
         lines.push(`${command} > "${log}" 2>&1 &`, `pid=$!`, `started "${log}"`, `cat "${log}" | head -1`)
-        if (command.includes("jointly coordinator")) lines.push("export COORDINATOR_PID=$pid")
+        // `jointly` is a shell function, so the background job is a subshell: the coordinator is its node child.
+        if (command.includes("jointly coordinator")) lines.push(`export COORDINATOR_PID="$(pgrep -n -P "$pid" node)"`)
       } else lines.push(line)
     }
     // The rehearsal's own names and addresses, over the guide's examples.
