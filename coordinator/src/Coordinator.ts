@@ -4,10 +4,11 @@
  * picks up where the old one stopped.
  */
 import { Effect } from "effect"
+import * as RoundEngine from "@jointly/core/runtime/RoundEngine.ts"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import { getAddress, verifyTypedData } from "ethers"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import type { LedgerClient } from "@jointly/core/ledger/Ledger.ts"
+import { fromClient, type LedgerClient } from "@jointly/core/ledger/Ledger.ts"
 import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
 import * as ChainIndex from "./governance/ChainIndex.ts"
@@ -16,7 +17,6 @@ import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
 import * as Live from "./dashboard/Live.ts"
 import * as Api from "./http/Api.ts"
-import * as Rounds from "./host/Rounds.ts"
 import * as Counters from "./limits/Counters.ts"
 import * as Log from "./Log.ts"
 import * as ModelStore from "./models/ModelStore.ts"
@@ -28,6 +28,7 @@ import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
 import type { SocketLimits } from "./transport/SocketLimits.ts"
+import * as SocketChannel from "./transport/SocketChannel.ts"
 
 export interface Config {
   /** PGlite data directory, or a postgres:// URL. */
@@ -86,7 +87,9 @@ export const start = async (config: Config) => {
   const counters = Counters.make()
   const clientAddress = ClientAddress.make(config.trustProxy)
   const hub = Hub.make(http, auth, log, { limits: config.socketLimits, counters, clientAddress })
-  const rounds = Rounds.make(hub)
+  // The one round engine, here over the hub's sockets (protocol tests run it over the in-memory channel).
+  const channel = SocketChannel.make(hub)
+  const rounds = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
   const scheduler = Scheduler.make({
     store,
     hub,
@@ -98,7 +101,7 @@ export const start = async (config: Config) => {
     consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
     options: { startTimeoutMs: config.startTimeoutMs }
   })
-  const notary = Notary.make(store, ledger, Log.make("notary"))
+  const notary = Notary.start({ store, ledger: fromClient(ledger), log: Log.make("notary") })
   scheduler.onStatus(() => notary.poke())
   const humans = HumanConsents.make({ bus, relay: hub.relayHuman })
   scheduler.onStatus((taskId, status) => {
@@ -108,10 +111,10 @@ export const start = async (config: Config) => {
   hub.bind({
     consent: (account, message) => scheduler.consent(account, message).finally(() => humans.answered(message.taskId, account)),
     awaitingHuman: humans.awaiting,
-    reply: rounds.receive,
+    reply: channel.reply,
     online: scheduler.online,
     offline: (account) => {
-      rounds.offline(account)
+      channel.offline(account)
       humans.offline(account)
     }
   })

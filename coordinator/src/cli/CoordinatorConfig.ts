@@ -45,7 +45,11 @@ export const CoordinatorConfig = Schema.Struct({
     /** The chain's JSON-RPC URL (the embedded anvil's, or the consortium network's). */
     rpcUrl: Schema.String,
     /** The deployment file `jointly deploy` wrote (contract addresses, chain id, deploy block). */
-    deployment: Schema.String
+    deployment: Schema.String,
+    /** Blocks after which a chain record counts as final (default 2; 1 on an embedded chain that never reorganises). */
+    confirmations: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+    /** No transaction pays more than this per gas, in gwei (default 200). */
+    maxFeeGwei: Schema.optional(Schema.Finite.check(Schema.isGreaterThan(0)))
   }),
   /** The coordinator account's encrypted keystore (`jointly keys new`); passphrase in JOINTLY_COORDINATOR_KEY_PASSPHRASE. */
   keystore: Schema.String,
@@ -102,7 +106,7 @@ export const decode = (file: string | undefined, fileContents: unknown, env: Rec
     trustProxy,
     store: isUrl ? c.store : fromFile(`${ENV_PREFIX}_STORE`, c.store),
     keystore: fromFile(`${ENV_PREFIX}_KEYSTORE`, c.keystore),
-    chain: { rpcUrl: c.chain.rpcUrl, deployment: fromFile(`${ENV_PREFIX}_CHAIN_DEPLOYMENT`, c.chain.deployment) },
+    chain: { ...c.chain, deployment: fromFile(`${ENV_PREFIX}_CHAIN_DEPLOYMENT`, c.chain.deployment) },
     ...(c.tls === undefined ? {} : { tls: { cert: fromFile(`${ENV_PREFIX}_TLS_CERT`, c.tls.cert), key: fromFile(`${ENV_PREFIX}_TLS_KEY`, c.tls.key) } })
   }
   const problem = check(resolved)
@@ -171,4 +175,10 @@ export const materials = async (c: Resolved, passphrase: string | undefined): Pr
   })
   const wallet = await AccountKeystore.open(c.keystore, passphrase, PASSPHRASE_ENV)
   return { ...(tls === undefined ? {} : { tls }), deployment, wallet }
+}
+
+/** A fee in gwei (up to 9 decimals) as wei. */
+export const gweiToWei = (gwei: number): bigint => {
+  const [whole, fraction = ""] = gwei.toFixed(9).split(".")
+  return BigInt(whole!) * 10n ** 9n + BigInt(fraction.padEnd(9, "0"))
 }

@@ -25,8 +25,14 @@ const socketLimitsOf = (c: CoordinatorConfig.Resolved): SocketLimits.SocketLimit
 export const run = async (options: { readonly config?: string; readonly env: Record<string, string | undefined> }) => {
   const config = await CoordinatorConfig.load(options.config, options.env)
   const { tls, deployment, wallet } = await CoordinatorConfig.materials(config, options.env[CoordinatorConfig.PASSPHRASE_ENV])
-  const ledger = await Consortium.ledgerFor(config.chain.rpcUrl, wallet, deployment)
-  const governance = await Consortium.governanceFor(config.chain.rpcUrl, wallet, deployment)
+  // One chain client for the task ledger and the governance views of the coordinator's key.
+  const chain = await Consortium.connect(config.chain.rpcUrl, {
+    embedded: false,
+    ...(config.chain.confirmations === undefined ? {} : { confirmations: config.chain.confirmations }),
+    ...(config.chain.maxFeeGwei === undefined ? {} : { maxFeePerGasWei: CoordinatorConfig.gweiToWei(config.chain.maxFeeGwei) })
+  })
+  const ledger = await Consortium.ledgerFor(chain, wallet, deployment)
+  const governance = await Consortium.governanceFor(chain, wallet, deployment)
   const coordinator = await Coordinator.start({
     store: config.store,
     ledger,
@@ -61,6 +67,7 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
     await coordinator.close()
     await governance?.close()
     await ledger.close()
+    await chain.close()
     process.exit(0)
   }
   process.once("SIGTERM", stop)

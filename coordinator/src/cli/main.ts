@@ -45,8 +45,10 @@ Usage:
   jointly deploy --data-dir <dir> --rpc-url <url> --keystore <supervisor.json> --coordinator <address> [--fund]
       Deploy the consortium contracts with the supervisor's key and grant the coordinator account its role
       (--fund: test ether for both on an anvil chain). Writes <dir>/chain/deployment.json.
-  jointly deploy --data-dir <dir> --rpc-url <url> [--embedded]
+  jointly deploy --data-dir <dir> --rpc-url <url> [--embedded] [--max-fee-gwei <n>]
       The same with a local runner's operator keys (<dir>/operator, plaintext: for local clusters only).
+      --embedded mints their gas money on the embedded anvil chain; elsewhere the operator funds the supervisor
+      account and it tops up the coordinator's by a transfer.
   jointly org register (--config <participant.json> | --keystore <file>) --name <org> --deployment <file> --rpc-url <url> [--fund]
       Register an organisation from its own account (its participant's, or an analyst's keystore); it takes
       part once the supervisor has audited it.
@@ -80,6 +82,20 @@ const trustOf = (values: { ca?: string; "allow-insecure"?: boolean }): Trust => 
   return { ...(ca === undefined ? {} : { ca }), ...(values["allow-insecure"] ? { allowInsecure: true } : {}) }
 }
 const trustOptions = { ca: { type: "string" }, "allow-insecure": { type: "boolean" } } as const
+
+/** A flag's value decoded at the edge: a whole number ≥ 1, or a usage error naming the flag. */
+const positiveInteger = (flag: string, value: string): number => {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} expects a whole number ≥ 1, got ${value}`)
+  return n
+}
+
+/** A fee in gwei (decimals allowed, e.g. 1.5) as wei, or a usage error. */
+const gweiToWei = (value: string): bigint => {
+  const m = /^(\d+)(?:\.(\d{1,9}))?$/.exec(value)
+  if (m === null) throw new UsageError(`--max-fee-gwei expects a number of gwei, got ${value}`)
+  return BigInt(m[1]!) * 10n ** 9n + BigInt((m[2] ?? "").padEnd(9, "0"))
+}
 
 const main = async () => {
   const [command, ...rest] = process.argv.slice(2)
@@ -178,14 +194,19 @@ const main = async () => {
     case "deploy": {
       const { values } = parseArgs({
         args: rest,
-        options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, embedded: { type: "boolean" }, keystore: { type: "string" }, coordinator: { type: "string" }, fund: { type: "boolean" } }
+        options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, embedded: { type: "boolean" }, keystore: { type: "string" }, coordinator: { type: "string" }, fund: { type: "boolean" }, "max-fee-gwei": { type: "string" } }
       })
       if (!values["data-dir"] || !values["rpc-url"]) throw new UsageError("deploy needs --data-dir and --rpc-url")
       if (values.keystore !== undefined) {
         if (!values.coordinator) throw new UsageError("deploy --keystore needs --coordinator <address>")
         return (await Operator()).deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], keystore: values.keystore, coordinator: values.coordinator, fund: values.fund ?? false })
       }
-      return (await Chain()).deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], embedded: values.embedded ?? false })
+      return (await Chain()).deploy({
+        dataDir: values["data-dir"],
+        rpcUrl: values["rpc-url"],
+        embedded: values.embedded ?? false,
+        ...(values["max-fee-gwei"] === undefined ? {} : { maxFeePerGasWei: gweiToWei(values["max-fee-gwei"]) })
+      })
     }
     case "org": {
       const [sub, ...args] = rest
@@ -290,7 +311,8 @@ main().catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error)
   // --json: a failure is JSON on stdout too, so a script reads one document whatever happened.
   if (process.argv.includes("--json")) {
-    const code = typeof (error as { code?: unknown }).code === "string" ? (error as { code: string }).code : "Failed"
+    const tagged = error as { code?: unknown; _tag?: unknown }
+    const code = typeof tagged.code === "string" ? tagged.code : typeof tagged._tag === "string" ? tagged._tag : "Failed"
     process.stdout.write(JSON.stringify({ error: { code, message } }) + "\n")
   }
   process.stderr.write(`jointly: ${message}\n`)

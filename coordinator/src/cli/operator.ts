@@ -33,8 +33,11 @@ const openOperatorKey = (file: string, passphraseEnv = OPERATOR_PASSPHRASE_ENV) 
 export const deploy = async (o: { dataDir: string; rpcUrl: string; keystore: string; coordinator: string; fund: boolean }) => {
   if (!isAddress(o.coordinator)) throw new OperatorCommandFailed(`--coordinator ${o.coordinator} is not an address`)
   const supervisor = await openOperatorKey(o.keystore)
-  const { deployment, supervisorLedger } = await Consortium.deploy(o.dataDir, o.rpcUrl, supervisor, { address: getAddress(o.coordinator) }, o.fund)
+  // With --fund the supervisor's account is minted on anvil; elsewhere it must hold funds and tops up the coordinator's.
+  const chain = await Consortium.connect(o.rpcUrl, { embedded: o.fund })
+  const { deployment, supervisorLedger } = await Consortium.deploy(o.dataDir, chain, supervisor, { address: getAddress(o.coordinator) }, o.fund)
   await supervisorLedger.close()
+  await chain.close()
   out({
     event: "deployed",
     deployment: `${o.dataDir}/chain/deployment.json`,

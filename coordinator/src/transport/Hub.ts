@@ -13,7 +13,8 @@
 import { Schema } from "effect"
 import { Server, type Socket } from "socket.io"
 import * as SocketIoParser from "socket.io-parser"
-import type { WireError, WireErrorCode } from "@jointly/core/wire/Messages.ts"
+import type { WireError } from "@jointly/core/wire/Messages.ts"
+import { WireRefusal } from "@jointly/core/wire/Messages.ts"
 import { AwaitingHuman, events, HandshakeAuth, HumanAck, maxMessageBytes, StageReply, TaskConsent } from "@jointly/core/wire/Messages.ts"
 import type { HumanDecision } from "@jointly/core/wire/Messages.ts"
 import type { StageRequest, TaskEnded, TaskOffer } from "@jointly/core/wire/Messages.ts"
@@ -25,11 +26,7 @@ import type { Server as Listener } from "../net/Listener.ts"
 import * as SocketLimits from "./SocketLimits.ts"
 
 /** A refusal a handler raises for the sender: becomes a `wire.error` reply, never a crash. */
-export class WireRefusal extends Error {
-  constructor(readonly code: WireErrorCode, message: string, readonly ref?: string) {
-    super(message)
-  }
-}
+export { WireRefusal }
 
 export interface Inbound {
   readonly consent: (account: string, message: TaskConsent) => Promise<void>

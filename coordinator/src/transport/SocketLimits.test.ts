@@ -65,17 +65,19 @@ beforeAll(async () => {
   const account = freshWallet()
   analyst = freshWallet()
   rogues = [freshWallet(), freshWallet()]
-  const { deployment, supervisorLedger } = await Consortium.deploy(dir, anvil.rpcUrl, supervisor, account, true)
+  const chain = await Consortium.connect(anvil.rpcUrl, { embedded: true })
+  const { deployment, supervisorLedger } = await Consortium.deploy(dir, chain, supervisor, account, true)
   const members = [analyst, freshWallet(), freshWallet(), ...rogues]
   for (const [i, wallet] of members.entries()) {
-    await Consortium.admit(anvil.rpcUrl, deployment, supervisorLedger, { name: `org ${i} ${randomBytes(3).toString("hex")}`, wallet, encryptionPublicKey: wallet.signingKey.compressedPublicKey }, true)
+    await Consortium.admit(deployment, supervisor, supervisorLedger, { name: `org ${i} ${randomBytes(3).toString("hex")}`, wallet, encryptionPublicKey: wallet.signingKey.compressedPublicKey }, true)
   }
   await supervisorLedger.close()
-  const ledger = await Consortium.ledgerFor(anvil.rpcUrl, account, deployment)
-  const governance = await Consortium.governanceFor(anvil.rpcUrl, account, deployment)
+  const ledger = await Consortium.ledgerFor(chain, account, deployment)
+  const governance = await Consortium.governanceFor(chain, account, deployment)
   closeChain = async () => {
     await governance?.close()
     await ledger.close()
+    await chain.close()
   }
   coordinator = await Coordinator.start({ store: join(dir, "db"), ledger, governance, tls: server, socketLimits: limits })
   expect(coordinator.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/)

@@ -6,11 +6,11 @@
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import { ckksSecurity } from "@jointly/core/crypto/KeyMaterial.ts"
-import { lookup } from "@jointly/core/protocols/registry.ts"
+import { lookup } from "@jointly/core/protocols/Protocols.ts"
 import * as ConsentPolicy from "./ConsentPolicy.ts"
 import * as KeyPolicy from "./KeyPolicy.ts"
 
-const materialOf = (kind: string, params: unknown) => lookup(kind)!.keyMaterial?.(params) ?? {}
+const materialOf = (kind: string, params: unknown) => lookup(kind)!.keyMaterial?.(params as never) ?? {}
 const production = KeyPolicy.minimums(undefined)
 
 describe("key material declared by the protocols", () => {
