@@ -163,7 +163,8 @@ describe("frame caps", () => {
     await client.opened
     client.socket.send("4" + "x".repeat(maxMessageBytes))
     const { code } = await client.closed
-    expect(code).toBe(1009) // ws: message too big
+    // ws answers 1009 (message too big) and drops the socket; a loaded machine may see the drop before the frame.
+    expect([1009, 1005, 1006]).toContain(code)
     await F.eventually(() => coordinator.counters.get(names.tooLarge) === before + 1, "the oversized frame counted")
     stillServing()
   })
