@@ -167,7 +167,8 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
 
   /**
    * Every incoming event draws on its account's and its address's budget before it is even looked at (socket.io
-   * runs these middlewares before any handler; `onAny` listeners would run before them). Over budget it is dropped, answered with at most one RateLimited wire.error a second, and a socket that goes on sending
+   * runs these middlewares before any handler; `onAny` listeners would run before them). Over budget it is
+   * dropped, answered with at most one RateLimited wire.error a second, and a socket that goes on sending
    * `disconnectAfter` refused events in a row is dropped.
    */
   const limitEvents = (socket: Socket) => {
