@@ -110,7 +110,8 @@ export const start = async (net: Netns.Network, options: Options) => {
       publicUrl: `https://${coordinatorHost}:8443`,
       tls: { cert: certificate.certFile, key: certificate.keyFile },
       store: join(dir, "coordinator", "db"),
-      chain: { rpcUrl, deployment },
+      // The embedded anvil mines on demand and never reorganises: a record is final once mined.
+      chain: { rpcUrl, deployment, confirmations: 1 },
       keystore: coordinatorKey
     }, null, 2))
     progress("coordinator")
