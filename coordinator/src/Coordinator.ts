@@ -16,8 +16,11 @@ import * as Auth from "./auth/Auth.ts"
 import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
 import * as Live from "./dashboard/Live.ts"
-import * as Api from "./http/Api.ts"
-import * as Counters from "./limits/Counters.ts"
+import * as Policy from "./http/Policy.ts"
+import * as Roles from "./http/Roles.ts"
+import * as HttpServer from "./http/Server.ts"
+import * as Sessions from "./http/Sessions.ts"
+import * as Rejections from "./limits/Rejections.ts"
 import * as Log from "./Log.ts"
 import * as ModelStore from "./models/ModelStore.ts"
 import * as ClientAddress from "./net/ClientAddress.ts"
@@ -29,6 +32,9 @@ import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
 import type { SocketLimits } from "./transport/SocketLimits.ts"
 import * as SocketChannel from "./transport/SocketChannel.ts"
+import * as Registry from "@jointly/core/ledger/generated/ConsortiumRegistry.ts"
+import * as TaskLedger from "@jointly/core/ledger/generated/TaskLedger.ts"
+import type { ChainInfo } from "@jointly/core/api/Schemas.ts"
 
 export interface Config {
   /** PGlite data directory, or a postgres:// URL. */
@@ -42,15 +48,19 @@ export interface Config {
   readonly port?: number
   /** Certificate and key (PEM text): the API, the dashboard, its SSE and the participants' sockets over HTTPS/WSS. */
   readonly tls?: Listener.TlsMaterial
-  /** The URL members reach this coordinator at (a DNS name, a proxy); default the listening address. */
+  /** The URL members reach this coordinator at (a DNS name, a proxy; sign-in messages name its host); default the listening address. */
   readonly publicUrl?: string
   /** Reverse proxies (addresses or CIDR subnets) whose X-Forwarded-For names the client; no one else's is read. */
   readonly trustProxy?: ReadonlyArray<string>
   /** The participants' socket limits; default SocketLimits.defaults. */
   readonly socketLimits?: SocketLimits
   readonly startTimeoutMs?: number
-  /** Extra HTTP handler tried before the 404 (the dashboard mounts here). */
-  readonly extraRoutes?: (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => Promise<boolean>
+  /** HMAC key for bearer tokens (≥ 32 bytes); default drawn at start, so a restart signs everyone out. */
+  readonly authSecret?: Uint8Array
+  /** Bearer token lifetime (default 15 minutes). */
+  readonly tokenTtlMs?: number
+  /** The HTTP abuse limits (http/Server.ts defaults). */
+  readonly limits?: HttpServer.Limits
 }
 
 export const start = async (config: Config) => {
@@ -82,11 +92,20 @@ export const start = async (config: Config) => {
 
   const artifacts = ArtifactStore.make(sql)
 
+  // Roles for the API, from the chain: org state in the registry, the registry's supervisor, the ledger's coordinators.
+  const roleChain = config.governance?.provider
+  const roles = Roles.make({
+    orgOf: registry.orgOf,
+    supervisor: async () => (roleChain === undefined ? undefined : await Registry.connect(addresses.registry, roleChain).supervisor()),
+    isOperator: async (account) =>
+      getAddress(account) === coordinator || (roleChain !== undefined && (await TaskLedger.connect(addresses.ledger, roleChain).isCoordinator(account)))
+  })
+
+  // Every abuse limit, HTTP and socket alike, counts its refusals here; the dashboard shows them.
+  const rejections = Rejections.make()
   const http = Listener.create({ tls: config.tls })
-  // Every abuse limit counts its refusals here; the dashboard shows them (limits/Counters.ts).
-  const counters = Counters.make()
   const clientAddress = ClientAddress.make(config.trustProxy)
-  const hub = Hub.make(http, auth, log, { limits: config.socketLimits, counters, clientAddress })
+  const hub = Hub.make(http, auth, log, { limits: config.socketLimits, rejections, clientAddress })
   // The one round engine, here over the hub's sockets (protocol tests run it over the in-memory channel).
   const channel = SocketChannel.make(hub)
   const rounds = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
@@ -104,6 +123,13 @@ export const start = async (config: Config) => {
   const notary = Notary.start({ store, ledger: fromClient(ledger), log: Log.make("notary") })
   scheduler.onStatus(() => notary.poke())
   const humans = HumanConsents.make({ bus, relay: hub.relayHuman })
+  // Requests refused by the abuse limits, announced on the live feed (throttled: a flood must not flood the feed too).
+  let announced = 0
+  rejections.onChange((_kind, total) => {
+    if (Date.now() - announced < 1_000) return
+    announced = Date.now()
+    bus.publish({ type: "limits", rejected: total })
+  })
   scheduler.onStatus((taskId, status) => {
     bus.publish({ type: "status", taskId, status })
     if (isFinal(status)) humans.taskEnded(taskId)
@@ -129,6 +155,8 @@ export const start = async (config: Config) => {
       deployBlock: addresses.deployBlock ?? 0n,
       log: Log.make("chain-index"),
       onStateChanged: (change) => {
+        // What the API knew of these accounts' roles is stale from now on.
+        roles.invalidate(change.addresses)
         if (change.to !== "Suspended" && change.to !== "Revoked") return
         const reason = `organisation ${change.name} (${change.addresses.join(", ")}) is ${change.to === "Suspended" ? "suspended by the supervisor" : "revoked"}`
         void (async () => {
@@ -143,31 +171,52 @@ export const start = async (config: Config) => {
     })
   await index?.start()
 
-  const chain: Api.ChainInfo = {
+  const chain: typeof ChainInfo.Type = {
     chainId: domain.chainId.toString(),
     coordinator,
     registry: addresses.registry,
     ledger: addresses.ledger,
     deployBlock: (addresses.deployBlock ?? 0n).toString(),
-    ...(config.governance === undefined ? {} : { suite: { ...config.governance.addresses, deployBlock: undefined } as unknown as Record<string, string> })
+    ...(config.governance === undefined
+      ? {}
+      : { suite: Object.fromEntries(Object.entries(config.governance.addresses).filter((e): e is [string, string] => e[0] !== "deployBlock" && typeof e[1] === "string")) })
   }
-  const dashboard = Dashboard.make({ store, hub, ledger, domain, bus, humans, artifacts, models, index })
-  const api = Api.make({ store, scheduler, auth, chain, models, artifacts, index, routes: dashboard.routes })
-  http.on("request", (req, res) => {
-    // socket.io answers its own path; everything else is ours.
-    if (req.url?.startsWith("/socket.io")) return
-    void (async () => {
-      if (await dashboard.handle(req, res)) return
-      if (await api(req, res)) return
-      if (config.extraRoutes && (await config.extraRoutes(req, res))) return
-      res.writeHead(404, { "content-type": "application/json" })
-      res.end(JSON.stringify({ error: { code: "NotFound", message: `no route ${req.method} ${req.url}` } }))
-    })()
+  const dashboard = Dashboard.make({ store, hub, ledger, domain, artifacts, models, index })
+  let publicUrl = config.publicUrl
+  const sessions = Sessions.make({
+    expected: () => {
+      const url = new URL(publicUrl ?? "http://coordinator")
+      return { domain: url.host, uri: url.origin, chainId: Number(domain.chainId) }
+    },
+    secret: config.authSecret,
+    tokenTtlMs: config.tokenTtlMs
+  })
+  const api = HttpServer.attach({
+    server: http,
+    store,
+    scheduler,
+    models,
+    artifacts,
+    index,
+    limits: config.limits,
+    clientAddress: (req) => clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"]),
+    parts: {
+      chain,
+      socketNonce: auth.issueNonce,
+      sessions,
+      roles,
+      policy: Policy.make({ store, models, artifacts, index, governance: config.governance, sql }),
+      dashboard,
+      humans,
+      bus,
+      rejections
+    }
   })
 
   const host = config.host ?? "127.0.0.1"
   const port = await Listener.listen(http, host, config.port ?? 0)
   const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
+  publicUrl ??= url
   await scheduler.resume()
   log.info("coordinator listening", { url })
 
@@ -176,7 +225,7 @@ export const start = async (config: Config) => {
     if (closed) return
     closed = true
     await index?.stop()
-    dashboard.close()
+    await api.close()
     await scheduler.close()
     await hub.close()
     await new Promise<void>((resolve) => http.close(() => resolve()))
@@ -195,7 +244,8 @@ export const start = async (config: Config) => {
     notary,
     hub,
     chain,
-    counters,
+    rejections,
+    roles,
     clientAddress,
     /** Serves a new certificate and key to every connection made from now on (certificate rotation). */
     reloadTls: (tls: Listener.TlsMaterial) => Listener.reload(http, tls),

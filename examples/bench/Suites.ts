@@ -8,12 +8,12 @@ export interface Suite {
 }
 
 export const suites: Record<string, () => Promise<Suite>> = {
-  // The api suite's TLS half; api-auth.ts adds the signed-in throughput half.
-  api: () => import("./api-tls.ts"),
+  api: () => import("./api.ts"),
   horizontal: () => import("./horizontal.ts"),
   paillier: () => import("./paillier.ts"),
   psi: () => import("./psi.ts"),
   stats: () => import("./stats.ts"),
   "horizontal-svm": () => import("./secure-svm.ts"),
-  vertical: () => import("./vertical.ts")
+  vertical: () => import("./vertical.ts"),
+  secureboost: () => import("./secureboost.ts")
 }

@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- api` (the TLS half; the signed-in throughput half is api-auth.ts): what TLS and separate
- * hosts cost a task.
+ * The TLS half of `npm run bench -- api` (api.ts runs it after api-auth.ts): what TLS and separate hosts cost a
+ * task.
  *
  * - `stats_task_wall_ms`: a joint-statistics task over 3 participants, each on its own host (a network
  *   namespace, coordinator/src/testing/Netns.ts) reaching the coordinator over HTTPS/WSS with a certificate
@@ -59,8 +59,7 @@ export const run = async () => {
     }
     const onLoopback = async () => {
       const id = await loopback.submit({ kind: "statistics.horizontal", parties: loopback.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params })
-      await loopback.waitForTask(id)
-      return wallOf(await loopback.api<Record<string, unknown>>(`/api/tasks/${id}`))
+      return wallOf(await loopback.waitForTask(id))
     }
     progress("api: warm-up")
     await acrossHosts()

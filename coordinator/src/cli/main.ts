@@ -22,16 +22,18 @@ Usage:
       register and audit them, run the task, print the result, shut everything down.
   jointly local up --task <task.json> --party <name>=<file.csv> [--party …] [--json] [--data-dir <dir>]
       The same cluster, kept running until Ctrl-C: prints the dashboard and API URLs and the parties.
-  jointly task submit <spec.json> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--watch] [--json] [--ca <pem>]
+  jointly task submit <spec.json> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--watch] [--json]
       Sign a task spec (parties by address, no initiator) with the initiator's key — an encrypted keystore
       (passphrase in JOINTLY_KEY_PASSPHRASE) or a private key in $VAR — and submit it.
-  jointly task watch <id> --coordinator <url> [--json]
+  jointly task watch <id> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--json]
       Follow a task to its end: status lines and progress bars on stderr (bars on a terminal only).
-  jointly task cancel <id> --coordinator <url> [--reason <text>] [--json]
-  jointly task get <id> | list [--status <s>] --coordinator <url> [--json]
-      --coordinator defaults to $JOINTLY_COORDINATOR. With --json, stdout is one JSON document, errors included.
-      Every command that calls a coordinator takes --ca <pem> (default $JOINTLY_CA): the CA its certificate must
-      chain to, instead of Node's store; plain http:// to a non-loopback host needs --allow-insecure.
+  jointly task cancel <id> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--reason <text>] [--json]
+  jointly task get <id> | list [--status <s>] --coordinator <url> (--keystore <file> | --key-env <VAR>) [--json]
+      Every command signs in to the coordinator (Sign-In with Ethereum) with that key (--key-env defaults to
+      $JOINTLY_KEY). --coordinator defaults to $JOINTLY_COORDINATOR. With --json, stdout is one JSON document,
+      errors included. Every command that calls a coordinator takes --ca <pem> (default $JOINTLY_CA): the CA
+      its certificate must chain to, instead of Node's store; plain http:// to a non-loopback host needs
+      --allow-insecure.
   jointly participant --config <participant.json>
       Run a participant agent (key passphrase from JOINTLY_KEY_PASSPHRASE; CA and allowInsecure in the config).
   jointly coordinator [--config <coordinator.json>]
@@ -52,16 +54,16 @@ Usage:
   jointly org register (--config <participant.json> | --keystore <file>) --name <org> --deployment <file> --rpc-url <url> [--fund]
       Register an organisation from its own account (its participant's, or an analyst's keystore); it takes
       part once the supervisor has audited it.
-  jointly catalog search <q> --url <coordinator> [--all]
+  jointly catalog search <q> --url <coordinator> (--keystore <file> | --key-env <VAR>) [--all]
   jointly catalog publish --config <participant.json> --dataset <name> [--retire]
       Keyword search of the data catalogue; publish (or retire) a dataset's description from its registered source.
-  jointly supervise members|tasks|grants --url <coordinator>
+  jointly supervise members|tasks|grants --url <coordinator> (--key-env <VAR> | --data-dir <dir>)
   jointly supervise audit|suspend|restore <org>… --keystore <supervisor.json> --deployment <file> --rpc-url <url>
   jointly supervise coordinator <address> [--revoke] [--fund] --keystore <supervisor.json> --deployment <file> --rpc-url <url>
   jointly supervise suspend|restore <org> --data-dir <dir> --rpc-url <url> [--url <coordinator>] [--reason <text>]
       The supervisor's view and its decisions (org = address, company id, or name with --url); 'coordinator'
       grants or revokes the coordinator role (key rotation).
-  jointly verify <task-id> --url <coordinator> --rpc-url <url> [--json]
+  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--json]
       Rebuild a task's history from the chain and check the stored result and artifacts against it (exit 1 on mismatch).
   jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
   jointly certify --verify <file> --cert <cert.json> --rpc-url <url>
@@ -142,13 +144,15 @@ const main = async () => {
       })
       const coordinator = values.coordinator ?? process.env.JOINTLY_COORDINATOR
       if (!coordinator) throw new UsageError("task needs --coordinator <url> (or JOINTLY_COORDINATOR)")
-      const common = { coordinator, json: values.json ?? false, trust: trustOf(values) }
+      // Every task command signs in; the key's variable defaults to JOINTLY_KEY when that is set.
+      const keyEnv = values["key-env"] ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined)
+      const common = { coordinator, json: values.json ?? false, trust: trustOf(values), keyEnv, keystore: values.keystore }
       const Task = await import("./task.ts")
       const id = positionals[0]
       switch (sub) {
         case "submit":
-          if (!id || (!values["key-env"] && !values.keystore)) throw new UsageError("task submit needs <spec.json> and --keystore <file> or --key-env <VAR>")
-          return Task.submit({ ...common, file: id, keyEnv: values["key-env"], keystore: values.keystore, watch: values.watch ?? false })
+          if (!id || (!keyEnv && !values.keystore)) throw new UsageError("task submit needs <spec.json> and --keystore <file> or --key-env <VAR>")
+          return Task.submit({ ...common, file: id, watch: values.watch ?? false })
         case "watch":
           if (!id) throw new UsageError("task watch needs <id>")
           return Task.watch({ ...common, id }).then(() => undefined)
@@ -233,12 +237,12 @@ const main = async () => {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { url: { type: "string" }, all: { type: "boolean" }, config: { type: "string" }, dataset: { type: "string" }, retire: { type: "boolean" }, ...trustOptions }
+        options: { url: { type: "string" }, all: { type: "boolean" }, config: { type: "string" }, dataset: { type: "string" }, retire: { type: "boolean" }, "key-env": { type: "string" }, keystore: { type: "string" }, ...trustOptions }
       })
       const [action, ...words] = positionals
       if (action === "search") {
         if (!values.url) throw new UsageError("catalog search needs --url <coordinator>")
-        return (await Governance()).catalogSearch({ url: values.url, q: words.join(" "), all: values.all ?? false, trust: trustOf(values) })
+        return (await Governance()).catalogSearch({ url: values.url, q: words.join(" "), all: values.all ?? false, signer: await signerOf(values), trust: trustOf(values) })
       }
       if (action === "publish") {
         if (!values.config || !values.dataset) throw new UsageError("catalog publish needs --config and --dataset")
@@ -259,6 +263,7 @@ const main = async () => {
           deployment: { type: "string" },
           revoke: { type: "boolean" },
           fund: { type: "boolean" },
+          "key-env": { type: "string" },
           ...trustOptions
         }
       })
@@ -270,12 +275,12 @@ const main = async () => {
         }
         return (await Operator()).superviseWithKeystore({ what, targets, keystore: values.keystore, deployment: values.deployment, rpcUrl: values["rpc-url"], reason: values.reason, revoke: values.revoke ?? false, fund: values.fund ?? false })
       }
-      return (await Governance()).supervise({ what, org: targets[0], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, trust: trustOf(values) })
+      return (await Governance()).supervise({ what, org: targets[0], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, signer: await signerOf(values), trust: trustOf(values) })
     }
     case "verify": {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" }, ...trustOptions } })
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" }, "key-env": { type: "string" }, keystore: { type: "string" }, ...trustOptions } })
       if (!positionals[0] || !values.url || !values["rpc-url"]) throw new UsageError("verify needs <task-id>, --url and --rpc-url")
-      return (await Governance()).verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, trust: trustOf(values) })
+      return (await Governance()).verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, signer: await signerOf(values), trust: trustOf(values) })
     }
     case "certify": {
       const { values, positionals } = parseArgs({
@@ -301,6 +306,19 @@ const main = async () => {
 }
 
 class UsageError extends Error {}
+
+/**
+ * The member's wallet the API's commands sign in with: `--keystore <file>` (passphrase in JOINTLY_KEY_PASSPHRASE),
+ * else `--key-env <VAR>` (default $JOINTLY_KEY when set).
+ */
+const signerOf = async (values: { keystore?: string; "key-env"?: string }) => {
+  if (values.keystore !== undefined) {
+    const { open } = await import("../keys/AccountKeystore.ts")
+    return open(values.keystore, process.env.JOINTLY_KEY_PASSPHRASE, "JOINTLY_KEY_PASSPHRASE")
+  }
+  const { walletOf } = await import("./task.ts")
+  return walletOf(values["key-env"] ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined))
+}
 
 main().catch((error: unknown) => {
   if (error instanceof UsageError) {

@@ -151,8 +151,8 @@ export const start = async (net: Netns.Network, options: Options) => {
       await writeFile(file, JSON.stringify(draft))
       return jointly("operator", ["task", "submit", file, "--coordinator", coordinatorUrl, "--ca", ca.certFile, "--keystore", analystKey, "--watch", "--json"], operatorEnv)
     }
-    /** `jointly task get --json`: the whole stored task, with its timestamps. */
-    const get = (id: string) => jointly("operator", ["task", "get", id, "--coordinator", coordinatorUrl, "--ca", ca.certFile, "--json"])
+    /** `jointly task get --json`, signed in as the analyst: the whole stored task, its timestamps and result. */
+    const get = (id: string) => jointly("operator", ["task", "get", id, "--coordinator", coordinatorUrl, "--ca", ca.certFile, "--keystore", analystKey, "--json"], operatorEnv)
 
     progress("ready")
     return { net, ca, rpcUrl, coordinatorUrl, deployment, parties, analyst, submit, get, jointly, startParticipant, participantEnv }

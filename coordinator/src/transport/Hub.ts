@@ -19,7 +19,7 @@ import { AwaitingHuman, events, HandshakeAuth, HumanAck, maxMessageBytes, StageR
 import type { HumanDecision } from "@jointly/core/wire/Messages.ts"
 import type { StageRequest, TaskEnded, TaskOffer } from "@jointly/core/wire/Messages.ts"
 import { AdmissionRefused, type Auth } from "../auth/Auth.ts"
-import * as Counters from "../limits/Counters.ts"
+import * as Rejections from "../limits/Rejections.ts"
 import type { Log } from "../Log.ts"
 import * as ClientAddress from "../net/ClientAddress.ts"
 import type { Server as Listener } from "../net/Listener.ts"
@@ -45,13 +45,13 @@ const inboundEvents: ReadonlySet<string> = new Set([events.consent, events.reply
 export interface HubOptions {
   readonly limits?: SocketLimits.SocketLimits
   /** Shared with the HTTP API's limits, so the dashboard shows every count in one place. */
-  readonly counters?: Counters.Counters
+  readonly rejections?: Rejections.Rejections
   /** Resolves a connection's client address (X-Forwarded-For only from trusted proxies). */
   readonly clientAddress?: ClientAddress.ClientAddress
 }
 
 /** socket.io's parser without binary attachments: the wire is JSON only, and a refused frame is counted. */
-const jsonOnlyParser = (counters: Counters.Counters) => ({
+const jsonOnlyParser = (rejections: Rejections.Rejections) => ({
   Encoder: SocketIoParser.Encoder,
   Decoder: class extends SocketIoParser.Decoder {
     constructor() {
@@ -61,7 +61,7 @@ const jsonOnlyParser = (counters: Counters.Counters) => ({
       try {
         super.add(chunk)
       } catch (error) {
-        counters.increment(SocketLimits.counterNames.malformedFrame)
+        rejections.count(SocketLimits.counterNames.malformedFrame)
         throw error
       }
     }
@@ -69,9 +69,9 @@ const jsonOnlyParser = (counters: Counters.Counters) => ({
 })
 
 export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions = {}) => {
-  const counters = options.counters ?? Counters.make()
+  const rejections = options.rejections ?? Rejections.make()
   const limits = options.limits ?? SocketLimits.defaults
-  const limiter = SocketLimits.make(limits, counters)
+  const limiter = SocketLimits.make(limits, rejections)
   const addressOf = options.clientAddress ?? ClientAddress.make()
   const io = new Server(http, {
     // The transport's limit is the application's: a larger frame closes the connection before it is buffered.
@@ -81,7 +81,7 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     // Our own deadline below closes and counts first; socket.io's is the backstop.
     connectTimeout: 2 * limits.handshakeTimeoutMs,
     cleanupEmptyChildNamespaces: true,
-    parser: jsonOnlyParser(counters),
+    parser: jsonOnlyParser(rejections),
     allowRequest: (req, callback) => {
       const allowed = limiter.connection(addressOf(req.socket.remoteAddress, req.headers["x-forwarded-for"]))
       callback(allowed ? null : "RateLimited: too many connections from this address", allowed)
@@ -96,7 +96,7 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
   io.engine.on("connection", (conn: { close: () => void; once: (event: "close", listener: (reason: string, description?: unknown) => void) => void }) => {
     const deadline = setTimeout(() => {
       if (admitted.has(conn)) return
-      counters.increment(SocketLimits.counterNames.handshakeTimeout)
+      rejections.count(SocketLimits.counterNames.handshakeTimeout)
       conn.close()
     }, limits.handshakeTimeoutMs)
     deadline.unref()
@@ -104,7 +104,7 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
       clearTimeout(deadline)
       // engine.io keeps only the text of ws's WS_ERR_UNSUPPORTED_MESSAGE_LENGTH (close code 1009).
       if (/Max payload size exceeded/.test(String((description as Error | undefined)?.message))) {
-        counters.increment(SocketLimits.counterNames.tooLarge)
+        rejections.count(SocketLimits.counterNames.tooLarge)
       }
     })
   })
@@ -112,7 +112,7 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
   // `/` always exists in socket.io and any other name would be answered "Invalid namespace" on a connection
   // left open: refuse both and close the connection once the refusal is written.
   const refuseNamespace = (socket: Socket, next: (error?: Error) => void) => {
-    counters.increment(SocketLimits.counterNames.namespaceRefused)
+    rejections.count(SocketLimits.counterNames.namespaceRefused)
     log.warn("namespace refused", { namespace: socket.nsp.name })
     next(Object.assign(new Error(`NotAuthorized: only ${namespace} is served here`), { data: { code: "NotAuthorized" } }))
     setImmediate(() => socket.conn.close())
@@ -188,7 +188,7 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
       const rate = verdict === "account" ? limits.eventsPerAccount : limits.eventsPerAddress
       const message = `more than ${rate.limit} events in ${rate.windowMs} ms from this ${verdict}; ${String(event)} dropped`
       if (refusedInARow >= limits.disconnectAfter) {
-        counters.increment(SocketLimits.counterNames.dropped)
+        rejections.count(SocketLimits.counterNames.dropped)
         refuse(socket, { code: "RateLimited", message: `${message}; disconnected after ${refusedInARow} refused events in a row`, ref: String(event) })
         socket.disconnect(true)
         return
@@ -231,7 +231,7 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
 
   return {
     io,
-    counters,
+    rejections,
     bind: (handlers: Inbound) => {
       inbound = handlers
     },

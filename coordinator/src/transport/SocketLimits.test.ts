@@ -127,7 +127,7 @@ const stillServing = () => {
 describe("namespaces", () => {
   it("refuses / and unknown namespaces and closes the connection at once", async () => {
     for (const [packet, nsp] of [["40", "/"], ["40/admin,", "/admin"]] as const) {
-      const before = coordinator.counters.get(names.namespaceRefused)
+      const before = coordinator.rejections.get(names.namespaceRefused)
       const client = raw("127.0.0.2")
       await client.opened
       const sent = Date.now()
@@ -136,7 +136,7 @@ describe("namespaces", () => {
       // Closed right after the refusal, well before the handshake deadline would have closed it.
       expect(at - sent).toBeLessThan(limits.handshakeTimeoutMs / 2)
       expect(client.received.some((m) => m.startsWith(`44${nsp === "/" ? "" : `${nsp},`}`) && m.includes("NotAuthorized")), client.received.join("\n")).toBe(true)
-      expect(coordinator.counters.get(names.namespaceRefused)).toBe(before + 1)
+      expect(coordinator.rejections.get(names.namespaceRefused)).toBe(before + 1)
     }
     stillServing()
   })
@@ -144,50 +144,50 @@ describe("namespaces", () => {
 
 describe("handshake deadline", () => {
   it("closes a connection that never authenticates once the deadline passes", async () => {
-    const before = coordinator.counters.get(names.handshakeTimeout)
+    const before = coordinator.rejections.get(names.handshakeTimeout)
     const client = raw("127.0.0.7")
     await client.opened
     const opened = Date.now()
     const { at } = await client.closed
     expect(at - opened).toBeGreaterThanOrEqual(limits.handshakeTimeoutMs - 100)
     expect(at - opened).toBeLessThan(limits.handshakeTimeoutMs + 2_000)
-    expect(coordinator.counters.get(names.handshakeTimeout)).toBe(before + 1)
+    expect(coordinator.rejections.get(names.handshakeTimeout)).toBe(before + 1)
     stillServing()
   })
 })
 
 describe("frame caps", () => {
   it("closes a connection that sends a frame over the message limit (the transport's limit is the application's)", async () => {
-    const before = coordinator.counters.get(names.tooLarge)
+    const before = coordinator.rejections.get(names.tooLarge)
     const client = raw("127.0.0.8")
     await client.opened
     client.socket.send("4" + "x".repeat(maxMessageBytes))
     const { code } = await client.closed
     // ws answers 1009 (message too big) and drops the socket; a loaded machine may see the drop before the frame.
     expect([1009, 1005, 1006]).toContain(code)
-    await F.eventually(() => coordinator.counters.get(names.tooLarge) === before + 1, "the oversized frame counted")
+    await F.eventually(() => coordinator.rejections.get(names.tooLarge) === before + 1, "the oversized frame counted")
     stillServing()
   })
 
   it("closes a connection that sends binary attachments, which the wire never uses", async () => {
-    const before = coordinator.counters.get(names.malformedFrame)
+    const before = coordinator.rejections.get(names.malformedFrame)
     const client = raw("127.0.0.8")
     await client.opened
     client.socket.send(`451-/participants,["task.consent",{"_placeholder":true,"num":0}]`)
     await client.closed
-    expect(coordinator.counters.get(names.malformedFrame)).toBe(before + 1)
+    expect(coordinator.rejections.get(names.malformedFrame)).toBe(before + 1)
     stillServing()
   })
 })
 
 describe("connections per address", () => {
   it("refuses new connections from an address over its rate, and no one else", async () => {
-    const before = coordinator.counters.get(names.connectionRefused)
+    const before = coordinator.rejections.get(names.connectionRefused)
     const clients = Array.from({ length: limits.connectionsPerAddress.limit + 1 }, () => raw("127.0.0.5"))
     const outcomes = await Promise.all(clients.map((c) => c.opened.then(() => "open", (e: Error) => e.message)))
     expect(outcomes.filter((o) => o === "open")).toHaveLength(limits.connectionsPerAddress.limit)
     expect(outcomes.find((o) => o !== "open")).toMatch(/Unexpected server response: 40\d/)
-    expect(coordinator.counters.get(names.connectionRefused)).toBe(before + 1)
+    expect(coordinator.rejections.get(names.connectionRefused)).toBe(before + 1)
     for (const c of clients) c.socket.terminate()
     // Another address is not affected.
     const other = raw("127.0.0.6")
@@ -225,7 +225,7 @@ const admitted = async (wallet: Wallet, localAddress: string) => {
 
 describe("events per account and per address", () => {
   it("answers a flood with RateLimited, drops the flooding socket, and the others finish a task exactly", async () => {
-    const before = { account: coordinator.counters.get(names.eventAccount), dropped: coordinator.counters.get(names.dropped) }
+    const before = { account: coordinator.rejections.get(names.eventAccount), dropped: coordinator.rejections.get(names.dropped) }
     const rogue = await admitted(rogues[0]!, "127.0.0.3")
     const burst = limits.eventsPerAccount.limit + limits.disconnectAfter + 10
     for (let i = 0; i < burst; i++) rogue.socket.emit("task.hijack", { i })
@@ -237,11 +237,11 @@ describe("events per account and per address", () => {
     expect(limited.length).toBeGreaterThanOrEqual(2)
     expect(limited.length).toBeLessThanOrEqual(4)
     expect(limited.at(-1)!.message).toContain("disconnected")
-    expect(coordinator.counters.get(names.eventAccount) - before.account).toBe(limits.disconnectAfter)
-    expect(coordinator.counters.get(names.dropped)).toBe(before.dropped + 1)
+    expect(coordinator.rejections.get(names.eventAccount) - before.account).toBe(limits.disconnectAfter)
+    expect(coordinator.rejections.get(names.dropped)).toBe(before.dropped + 1)
 
     // Two accounts behind one address: each within its own budget, together over the address's.
-    const beforeAddress = coordinator.counters.get(names.eventAddress)
+    const beforeAddress = coordinator.rejections.get(names.eventAddress)
     const a = await admitted(rogues[1]!, "127.0.0.4")
     const b = await admitted(analyst, "127.0.0.4")
     for (let i = 0; i < limits.eventsPerAccount.limit; i++) {
@@ -249,7 +249,7 @@ describe("events per account and per address", () => {
       b.socket.emit("task.hijack", { i })
     }
     await F.eventually(() => [...a.errors, ...b.errors].some((e) => e.code === "RateLimited" && e.message.includes("address")), "an address RateLimited notice")
-    expect(coordinator.counters.get(names.eventAddress) - beforeAddress).toBe(2 * limits.eventsPerAccount.limit - limits.eventsPerAddress.limit)
+    expect(coordinator.rejections.get(names.eventAddress) - beforeAddress).toBe(2 * limits.eventsPerAccount.limit - limits.eventsPerAddress.limit)
     a.socket.close()
     b.socket.close()
 
@@ -260,6 +260,6 @@ describe("events per account and per address", () => {
     const detail = await client.watch(taskId, { timeoutMs: 60_000 })
     expect(detail.status, String(detail.reason)).toBe("Succeeded")
     expect(detail.result).toEqual(F.exactReference([full], params, (detail.result as Result).contributors))
-    expect(coordinator.counters.snapshot()).toMatchObject({ [names.dropped]: 1 })
+    expect(coordinator.rejections.snapshot().counts).toMatchObject({ [names.dropped]: 1 })
   })
 })

@@ -2,11 +2,11 @@
  * The abuse limits of the participants' socket (issue 12 item 3): how long a connection may stay
  * unauthenticated, how many connections an address may open, and how many events an account and an address
  * may send. Rates are token buckets (Effect's `RateLimiter` over its in-memory store): `limit` events at once,
- * refilled evenly over `windowMs`. Every refusal is counted under a `socket.*` name in the shared Counters.
+ * refilled evenly over `windowMs`. Every refusal is counted under a `socket.*` name in the coordinator's Rejections.
  */
 import { Duration, Effect } from "effect"
 import { RateLimiter } from "effect/persistence"
-import type { Counters } from "../limits/Counters.ts"
+import type { Kind, Rejections } from "../limits/Rejections.ts"
 
 export interface Rate {
   /** Bucket size: events accepted at once. */
@@ -41,19 +41,19 @@ export const defaults: SocketLimits = {
 }
 
 export const counterNames = {
-  connectionRefused: "socket.connection.rateLimited",
-  namespaceRefused: "socket.namespace.refused",
-  handshakeTimeout: "socket.handshake.timeout",
-  eventAccount: "socket.event.rateLimited.account",
-  eventAddress: "socket.event.rateLimited.address",
-  dropped: "socket.dropped.flooding",
-  tooLarge: "socket.frame.tooLarge",
-  malformedFrame: "socket.frame.malformed"
-} as const
+  connectionRefused: "socket.rate.connections",
+  namespaceRefused: "socket.namespace",
+  handshakeTimeout: "socket.timeout",
+  eventAccount: "socket.rate.account",
+  eventAddress: "socket.rate.ip",
+  dropped: "socket.dropped",
+  tooLarge: "socket.frame",
+  malformedFrame: "socket.malformed"
+} as const satisfies Record<string, Kind>
 
 export type EventVerdict = "ok" | "account" | "address"
 
-export const make = (limits: SocketLimits, counters: Counters) => {
+export const make = (limits: SocketLimits, rejections: Rejections) => {
   const limiter = Effect.runSync(RateLimiter.make.pipe(Effect.provide(RateLimiter.layerStoreMemory)))
   // The memory store answers synchronously, so a check never reorders the events it lets through.
   const take = (key: string, rate: Rate): boolean =>
@@ -66,17 +66,17 @@ export const make = (limits: SocketLimits, counters: Counters) => {
     /** A new connection from `address`: false (and counted) when the address is over its rate. */
     connection: (address: string): boolean => {
       const ok = take(`connect|${address}`, limits.connectionsPerAddress)
-      if (!ok) counters.increment(counterNames.connectionRefused)
+      if (!ok) rejections.count(counterNames.connectionRefused)
       return ok
     },
     /** One event from `account` at `address`. */
     event: (account: string, address: string): EventVerdict => {
       if (!take(`account|${account}`, limits.eventsPerAccount)) {
-        counters.increment(counterNames.eventAccount)
+        rejections.count(counterNames.eventAccount)
         return "account"
       }
       if (!take(`address|${address}`, limits.eventsPerAddress)) {
-        counters.increment(counterNames.eventAddress)
+        rejections.count(counterNames.eventAddress)
         return "address"
       }
       return "ok"

@@ -66,13 +66,14 @@ export const isLoopback = (hostname: string): boolean => {
 
 /**
  * The certificate failure somewhere in `error`'s chain: fetch wraps it in `cause`, socket.io's transport error
- * in `description` (a ws ErrorEvent, whose `error` is Node's).
+ * in `description` (a ws ErrorEvent, whose `error` is Node's), Effect's HttpClientError in `reason.cause`.
  */
 const certificateFailureIn = (error: unknown, depth = 0): { code: string; detail: string } | undefined => {
   if (error === null || typeof error !== "object" || depth > 5) return undefined
-  const e = error as { code?: unknown; message?: unknown; cause?: unknown; description?: unknown; error?: unknown }
-  if (typeof e.code === "string" && certificateCodes.has(e.code)) return { code: e.code, detail: String(e.message ?? e.code) }
-  return certificateFailureIn(e.cause, depth + 1) ?? certificateFailureIn(e.description, depth + 1) ?? certificateFailureIn(e.error, depth + 1)
+  const e = error as { code?: unknown; message?: unknown; detail?: unknown; cause?: unknown; description?: unknown; error?: unknown; reason?: unknown }
+  if (typeof e.code === "string" && certificateCodes.has(e.code)) return { code: e.code, detail: String(e.detail ?? e.message ?? e.code) }
+  return certificateFailureIn(e.cause, depth + 1) ?? certificateFailureIn(e.description, depth + 1) ?? certificateFailureIn(e.error, depth + 1) ??
+    certificateFailureIn(e.reason, depth + 1)
 }
 
 export interface Endpoint {

@@ -84,8 +84,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
     ? undefined
     : ModelServer.start({
       chain,
-      coordinatorUrl: config.coordinatorUrl,
-      fetch: endpoint.fetch,
+      api: agent.api,
       secretKey: Redacted.value(identity.encryptionSecretKey),
       datasets: config.datasets,
       policy,

@@ -39,8 +39,12 @@ const psi = (mode: PsiSpec.Mode, describe: string) =>
       const holder = party === undefined || party.participant === params.receivers[0]
       return [params.idColumn, ...(params.valueColumn && holder ? [params.valueColumn] : [])]
     },
-    recipients: (params) => params.receivers
+    // The receivers get the ids in their own output files; the coordinator's result (cardinality and the
+    // outputs' digests) also answers the initiator who asked.
+    recipients: (params, task) => unique([task.spec.initiator, ...params.receivers])
   })
+
+const unique = (accounts: ReadonlyArray<string>) => [...new Set(accounts.filter((a) => a !== ""))]
 
 export const hidden = defineProtocol({
   kind: HiddenSpec.kind,
@@ -64,7 +68,7 @@ export const hidden = defineProtocol({
     const provider = party === undefined || party.participant === params.provider
     return [params.idColumn, ...(provider ? params.columns : [])]
   },
-  recipients: (params) => [params.querier]
+  recipients: (params, task) => unique([task.spec.initiator, params.querier])
 })
 
 export const protocols = [
