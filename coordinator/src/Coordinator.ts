@@ -208,6 +208,7 @@ export const start = async (config: Config) => {
       policy: Policy.make({ store, models, artifacts, index, governance: config.governance, sql }),
       dashboard,
       humans,
+      relaySignIn: hub.relaySignIn,
       bus,
       rejections
     }

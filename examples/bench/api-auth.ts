@@ -123,6 +123,7 @@ export const run = async () => {
           roles: coordinator.roles,
           policy: Policy.make({ store: coordinator.store, sql: coordinator.store.sql }),
           dashboard: { file: async () => undefined } as never,
+          relaySignIn: async () => undefined,
           humans: { list: () => [] } as never,
           bus: { publish: () => {}, subscribe: () => () => {} },
           rejections: Rejections.make()

@@ -13,6 +13,7 @@ import { Effect, Result, Schema } from "effect"
 import { type BaseWallet, getAddress } from "ethers"
 import { io, type Socket } from "socket.io-client"
 import * as ApiClient from "@jointly/core/api/Client.ts"
+import * as SignIn from "@jointly/core/api/SignIn.ts"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import * as Endpoint from "@jointly/core/net/Endpoint.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
@@ -20,7 +21,7 @@ import * as Protocols from "@jointly/core/protocols/Protocols.ts"
 import { taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import { AdmissionRefused } from "@jointly/core/wire/Admission.ts"
 import type { WireError } from "@jointly/core/wire/Messages.ts"
-import { type AwaitingHuman, events, fitsFrame, HumanDecision, maxMessageBytes, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
+import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
 import type { DatasetSpec } from "./datasets/Dataset.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
 import type { ConsentInput } from "./policy/ConsentPolicy.ts"
@@ -87,6 +88,8 @@ export type AgentEvent =
   | { readonly type: "offer"; readonly taskId: string; readonly kind: string }
   | { readonly type: "consent"; readonly taskId: string; readonly approve: boolean; readonly reason: string }
   | { readonly type: "awaiting-human"; readonly taskId: string }
+  /** A dashboard user proved this org's dashboard token; the agent signed the coordinator's sign-in message. */
+  | { readonly type: "dashboard-sign-in" }
   | { readonly type: "stage"; readonly taskId: string; readonly stage: string; readonly ok: boolean; readonly detail?: string }
   | { readonly type: "ended"; readonly taskId: string; readonly status: string; readonly reason?: string }
   | { readonly type: "wire-error"; readonly error: WireError }
@@ -288,6 +291,25 @@ export const start = async (config: AgentConfig) => {
     waiting.delete(decision.taskId)
     pending.resolve({ approve: decision.approve, reason: decision.reason })
     reply({ ok: true })
+  })
+
+  // A dashboard user signing in as this org with its dashboard token: sign the coordinator's sign-in message only
+  // when the token's MAC over it checks, and only a message for this account at the coordinator this agent
+  // connects to (never a sign-in elsewhere, whoever relays it).
+  const origin = new URL(base)
+  socket.on(events.dashboardSignIn, (raw: unknown, ack?: (answer: { ok: boolean; signature?: string; detail?: string }) => void) => {
+    const reply = typeof ack === "function" ? ack : () => {}
+    const request = decodeOr(DashboardSignIn, raw)
+    if (!request) return reply({ ok: false, detail: "malformed sign-in request" })
+    const fields = SignIn.parse(request.message)
+    if (fields === undefined || fields.address !== self || fields.domain !== origin.host || fields.uri !== origin.origin) {
+      return reply({ ok: false, detail: `not a sign-in for ${self} at ${origin.host}` })
+    }
+    if (config.dashboardToken === undefined || !HumanToken.verifySignIn(config.dashboardToken, request.message, request.mac)) {
+      return reply({ ok: false, detail: "the sign-in does not carry this participant's dashboard token" })
+    }
+    emitEvent({ type: "dashboard-sign-in" })
+    wallet.signMessage(request.message).then((signature) => reply({ ok: true, signature }), (error: unknown) => reply({ ok: false, detail: String(error) }))
   })
 
   socket.on("connect", () => {

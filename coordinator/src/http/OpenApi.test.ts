@@ -48,6 +48,7 @@ beforeAll(async () => {
       policy: { authorize: async () => undefined, modelGrant: async () => undefined, countUse: async () => undefined, predictions: async () => [] },
       dashboard: stub,
       humans: { decide: async () => undefined, list: () => [] } as never,
+      relaySignIn: async () => undefined,
       bus: { publish: () => {}, subscribe: () => () => {} },
       rejections: Rejections.make()
     }

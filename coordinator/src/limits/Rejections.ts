@@ -10,6 +10,7 @@ export type Kind =
   | "http.timeout"
   | "http.tasks"
   | "http.quota"
+  | "http.token"
   | "socket.rate.connections"
   | "socket.rate.account"
   | "socket.rate.ip"

@@ -16,7 +16,8 @@ import * as SocketIoParser from "socket.io-parser"
 import type { WireError } from "@jointly/core/wire/Messages.ts"
 import { WireRefusal } from "@jointly/core/wire/Messages.ts"
 import { AwaitingHuman, events, HandshakeAuth, HumanAck, maxMessageBytes, StageReply, TaskConsent } from "@jointly/core/wire/Messages.ts"
-import type { HumanDecision } from "@jointly/core/wire/Messages.ts"
+import { DashboardSignInAck } from "@jointly/core/wire/Messages.ts"
+import type { DashboardSignIn, HumanDecision } from "@jointly/core/wire/Messages.ts"
 import type { StageRequest, TaskEnded, TaskOffer } from "@jointly/core/wire/Messages.ts"
 import { AdmissionRefused, type Auth } from "../auth/Auth.ts"
 import * as Rejections from "../limits/Rejections.ts"
@@ -246,6 +247,17 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
       if (!socket) return undefined
       try {
         const answer = Schema.decodeUnknownExit(HumanAck)(await socket.timeout(10_000).emitWithAck(events.humanDecision, decision))
+        return answer._tag === "Success" ? answer.value : { ok: false, detail: "the participant's answer does not decode" }
+      } catch {
+        return undefined
+      }
+    },
+    /** Relays a dashboard token sign-in to the org's participant; undefined when it is not connected or does not answer. */
+    relaySignIn: async (account: string, request: DashboardSignIn): Promise<DashboardSignInAck | undefined> => {
+      const socket = sockets.get(account)
+      if (!socket) return undefined
+      try {
+        const answer = Schema.decodeUnknownExit(DashboardSignInAck)(await socket.timeout(10_000).emitWithAck(events.dashboardSignIn, request))
         return answer._tag === "Success" ? answer.value : { ok: false, detail: "the participant's answer does not decode" }
       } catch {
         return undefined

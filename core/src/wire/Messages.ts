@@ -55,6 +55,23 @@ export type HumanDecision = typeof HumanDecision.Type
 export const HumanAck = Schema.Struct({ ok: Schema.Boolean, detail: Schema.optional(Schema.String) })
 export type HumanAck = typeof HumanAck.Type
 
+/**
+ * Coordinator → participant: a dashboard user asks to sign in as this participant's organisation. `message` is the
+ * coordinator's Sign-In with Ethereum text for the participant's address; `mac` is HMAC-SHA256 under the
+ * participant's dashboard token over it (participant/src/policy/HumanToken.ts). The participant checks both and
+ * answers with its own signature of the message (a DashboardSignInAck), which the coordinator verifies like any
+ * other sign-in: the token proves the human to the participant, the participant's key proves the org to the
+ * coordinator, and the coordinator never holds the token.
+ */
+export const DashboardSignIn = Schema.Struct({
+  message: Schema.String.check(Schema.isMaxLength(4000)),
+  mac: HexBytes
+})
+export type DashboardSignIn = typeof DashboardSignIn.Type
+
+export const DashboardSignInAck = Schema.Struct({ ok: Schema.Boolean, signature: Schema.optional(HexBytes), detail: Schema.optional(Schema.String) })
+export type DashboardSignInAck = typeof DashboardSignInAck.Type
+
 /** Coordinator → participant: the request of one protocol stage. `payload` is decoded by the stage's Schema. */
 export const StageRequest = Schema.Struct({
   requestId: Schema.String,
@@ -133,7 +150,8 @@ export const events = {
   ended: "task.ended",
   error: "wire.error",
   awaitingHuman: "consent.awaiting-human",
-  humanDecision: "consent.human"
+  humanDecision: "consent.human",
+  dashboardSignIn: "dashboard.sign-in"
 } as const
 
 /**
