@@ -230,6 +230,23 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     return true
   }
 
+  /** Sends `payload` to the org's participant and decodes its acknowledgement; undefined when it is offline or silent. */
+  const ask = async <A extends { readonly ok: boolean; readonly detail?: string | undefined }>(
+    account: string,
+    event: string,
+    payload: unknown,
+    answer: Schema.Codec<A, unknown>
+  ): Promise<A | undefined> => {
+    const socket = sockets.get(account)
+    if (!socket) return undefined
+    try {
+      const decoded = Schema.decodeUnknownExit(answer)(await socket.timeout(10_000).emitWithAck(event, payload))
+      return decoded._tag === "Success" ? decoded.value : ({ ok: false, detail: "the participant's answer does not decode" } as A)
+    } catch {
+      return undefined
+    }
+  }
+
   return {
     io,
     rejections,
@@ -242,27 +259,10 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     request: (account: string, request: StageRequest) => emit(account, events.request, request),
     ended: (account: string, message: TaskEnded) => emit(account, events.ended, message),
     /** Relays a human's decision to the participant, which checks it and answers; undefined when it is offline or silent. */
-    relayHuman: async (account: string, decision: HumanDecision): Promise<HumanAck | undefined> => {
-      const socket = sockets.get(account)
-      if (!socket) return undefined
-      try {
-        const answer = Schema.decodeUnknownExit(HumanAck)(await socket.timeout(10_000).emitWithAck(events.humanDecision, decision))
-        return answer._tag === "Success" ? answer.value : { ok: false, detail: "the participant's answer does not decode" }
-      } catch {
-        return undefined
-      }
-    },
+    relayHuman: (account: string, decision: HumanDecision): Promise<HumanAck | undefined> => ask(account, events.humanDecision, decision, HumanAck),
     /** Relays a dashboard token sign-in to the org's participant; undefined when it is not connected or does not answer. */
-    relaySignIn: async (account: string, request: DashboardSignIn): Promise<DashboardSignInAck | undefined> => {
-      const socket = sockets.get(account)
-      if (!socket) return undefined
-      try {
-        const answer = Schema.decodeUnknownExit(DashboardSignInAck)(await socket.timeout(10_000).emitWithAck(events.dashboardSignIn, request))
-        return answer._tag === "Success" ? answer.value : { ok: false, detail: "the participant's answer does not decode" }
-      } catch {
-        return undefined
-      }
-    },
+    relaySignIn: (account: string, request: DashboardSignIn): Promise<DashboardSignInAck | undefined> =>
+      ask(account, events.dashboardSignIn, request, DashboardSignInAck),
     /** Disconnects an org's socket, e.g. right after the supervisor suspends it. */
     kick: (account: string, reason: string) => {
       const socket = sockets.get(account)
