@@ -3,7 +3,7 @@
  * OPRF hidden query (`hidden/`).
  */
 import * as Keys from "../../crypto/paillier/Keys.ts"
-import { defineProtocol, speaks } from "../Define.ts"
+import { defineProtocol, initiatorAnd, speaks } from "../Define.ts"
 import * as HiddenCoordinator from "./hidden/coordinator.ts"
 import * as HiddenParticipant from "./hidden/participant.ts"
 import * as HiddenSpec from "./hidden/spec.ts"
@@ -41,10 +41,8 @@ const psi = (mode: PsiSpec.Mode, describe: string) =>
     },
     // The receivers get the ids in their own output files; the coordinator's result (cardinality and the
     // outputs' digests) also answers the initiator who asked.
-    recipients: (params, task) => unique([task.spec.initiator, ...params.receivers])
+    recipients: (params, task) => initiatorAnd(task, params.receivers)
   })
-
-const unique = (accounts: ReadonlyArray<string>) => [...new Set(accounts.filter((a) => a !== ""))]
 
 export const hidden = defineProtocol({
   kind: HiddenSpec.kind,
@@ -68,7 +66,7 @@ export const hidden = defineProtocol({
     const provider = party === undefined || party.participant === params.provider
     return [params.idColumn, ...(provider ? params.columns : [])]
   },
-  recipients: (params, task) => unique([task.spec.initiator, params.querier])
+  recipients: (params, task) => initiatorAnd(task, [params.querier])
 })
 
 export const protocols = [
