@@ -20,6 +20,8 @@ describe("key material declared by the protocols", () => {
     expect(materialOf("modeling.secure-svm", { mode: "B", keyBits: 3072 })).toEqual({ paillierBits: 3072 })
     expect(materialOf("modeling.secure-svm", { mode: "A" })).toEqual({})
     expect(materialOf("query.intersection-sum", {})).toEqual({ paillierBits: 2048 })
+    expect(materialOf("modeling.secureboost", {})).toEqual({ paillierBits: 2048 })
+    expect(materialOf("modeling.secureboost", { keyBits: 3072 })).toEqual({ paillierBits: 3072 })
     expect(materialOf("statistics.horizontal", {})).toEqual({})
   })
 
@@ -44,6 +46,7 @@ describe("KeyPolicy", () => {
   it("lets a policy raise the minimums but never lower them outside the test harness", async () => {
     const raised = KeyPolicy.minimums({ minPaillierBits: 3072, minCkksSecurity: 192 })
     expect(KeyPolicy.refusal({ paillierBits: 2048 }, raised)).toContain("accepts 3072 bits or more")
+    expect(KeyPolicy.refusal(materialOf("modeling.secureboost", {}), raised)).toContain("accepts 3072 bits or more")
     expect(KeyPolicy.refusal({ ckksSecurity: 128 }, raised)).toContain("accepts 192-bit or more")
     const base = { mode: "auto", taskKinds: ["*"], initiators: ["*"], minParties: 2, datasets: {} }
     const lowered = await Effect.runPromise(Effect.flip(ConsentPolicy.decode({ ...base, keys: { minPaillierBits: 1024 } })))
