@@ -21,6 +21,7 @@ import * as CsvDataset from "../datasets/CsvDataset.ts"
 import * as Compute from "../modeling/Compute.ts"
 import * as QueryServices from "./QueryServices.ts"
 import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
+import { TestKeySizes } from "@jointly/core/crypto/KeyMaterial.ts"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import * as OwnedModels from "../he/OwnedModels.ts"
 import * as PartialModelStore from "../modeling/vertical/PartialModelStore.ts"
@@ -83,6 +84,8 @@ export interface InlineOptions {
   readonly datasets: ReadonlyArray<DatasetSpec>
   /** Threads of the job pool protocols fan batch work out to (JobRunner); the core count by default. */
   readonly jobWorkers?: number
+  /** Test harness only: handlers may generate and accept keys below production sizes (crypto/KeyMaterial.ts). */
+  readonly unsafeTestKeySizes?: boolean
 }
 
 /** Loads every dataset (rejects with DatasetError naming file, line and column) and runs tasks on this thread. */
@@ -101,7 +104,9 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
     kernels,
     SealCkks.layer,
     OwnedModels.layer(),
-    PartialModelStore.layer({ dataDir: process.env.JOINTLY_DATA_DIR, owner: self, secret: options.wallet.privateKey })
+    PartialModelStore.layer({ dataDir: process.env.JOINTLY_DATA_DIR, owner: self, secret: options.wallet.privateKey }),
+    // False unless the test harness asks: keys below production sizes (crypto/KeyMaterial.ts).
+    Layer.succeed(TestKeySizes, options.unsafeTestKeySizes === true)
   )
   const runtime = ParticipantRuntime.make({ self, sign: (message) => Effect.promise(() => options.wallet.signMessage(message)) })
   const accepted = new Map<string, ParticipantRuntime.Accepted<Protocols.ParticipantServices>>()
