@@ -20,6 +20,7 @@ import type { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
 import * as Compute from "../modeling/Compute.ts"
 import * as QueryServices from "./QueryServices.ts"
 import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
+import { TestKeySizes } from "@jointly/core/crypto/KeyMaterial.ts"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import * as OwnedModels from "../he/OwnedModels.ts"
 import * as PartialModelStore from "../modeling/vertical/PartialModelStore.ts"
@@ -112,6 +113,8 @@ export interface InlineOptions {
   readonly maxRows?: number
   /** The engine of CSV and Parquet sources. */
   readonly duckdb?: DuckDb.Options
+  /** Test harness only: handlers may generate and accept keys below production sizes (crypto/KeyMaterial.ts). */
+  readonly unsafeTestKeySizes?: boolean
 }
 
 /**
@@ -140,7 +143,9 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
     kernels,
     SealCkks.layer,
     OwnedModels.layer(),
-    PartialModelStore.layer({ dataDir: process.env.JOINTLY_DATA_DIR, owner: self, secret: options.wallet.privateKey })
+    PartialModelStore.layer({ dataDir: process.env.JOINTLY_DATA_DIR, owner: self, secret: options.wallet.privateKey }),
+    // False unless the test harness asks: keys below production sizes (crypto/KeyMaterial.ts).
+    Layer.succeed(TestKeySizes, options.unsafeTestKeySizes === true)
   )
   const runtime = ParticipantRuntime.make({ self, sign: (message) => Effect.promise(() => options.wallet.signMessage(message)) })
   const accepted = new Map<string, ParticipantRuntime.Accepted<Protocols.ParticipantServices>>()

@@ -37,6 +37,8 @@ export interface ProtocolWorkerOptions {
   readonly onCrash?: (crash: Crash) => void
   /** Extra protocol modules (URLs or file paths) exporting `protocols: Protocol[]` (`defineProtocol`): for tests. */
   readonly modules?: ReadonlyArray<string | URL>
+  /** Test harness only: stage handlers may use keys below production sizes. */
+  readonly unsafeTestKeySizes?: boolean
 }
 
 export interface ProtocolWorker extends ProtocolHost.Runner {
@@ -52,7 +54,7 @@ const describe = (error: unknown) => (error instanceof Crashed ? error.detail : 
  */
 export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWorker> => {
   const modules = (options.modules ?? []).map(moduleUrl)
-  const init = encode(InitRequest, { datasets: options.datasets, privateKey: options.wallet.privateKey })
+  const init = encode(InitRequest, { datasets: options.datasets, privateKey: options.wallet.privateKey, ...(options.unsafeTestKeySizes ? { unsafeTestKeySizes: true } : {}) })
   let closed = false
   let live: Thread | undefined
   let current: Promise<Thread> | undefined

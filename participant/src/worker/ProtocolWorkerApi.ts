@@ -26,7 +26,9 @@ export interface ProtocolWorkerApi {
 export const InitRequest = Schema.Struct({
   datasets: Schema.Array(DatasetSpec),
   /** The org's chain key, for `session.sign`: it crosses into a thread of the same process, never further. */
-  privateKey: Schema.String
+  privateKey: Schema.String,
+  /** Test harness only (ProtocolHost.InlineOptions). */
+  unsafeTestKeySizes: Schema.optional(Schema.Boolean)
 })
 
 export const InitReply = Schema.Union([
