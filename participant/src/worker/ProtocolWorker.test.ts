@@ -126,7 +126,7 @@ describe("ProtocolWorker", () => {
       (e: unknown) => e
     )
     expect(error).toBeInstanceOf(DatasetError)
-    expect(error).toMatchObject({ reason: "NotNumeric", file, line: 3, column: "glucose" })
+    expect(error).toMatchObject({ reason: "NotNumeric", source: file, line: 3, column: "glucose" })
     expect((error as DatasetError).message).toContain(`${file}, line 3, column "glucose"`)
   })
 
