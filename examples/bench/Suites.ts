@@ -15,5 +15,6 @@ export const suites: Record<string, () => Promise<Suite>> = {
   stats: () => import("./stats.ts"),
   "horizontal-svm": () => import("./secure-svm.ts"),
   vertical: () => import("./vertical.ts"),
-  secureboost: () => import("./secureboost.ts")
+  secureboost: () => import("./secureboost.ts"),
+  sources: () => import("./sources.ts")
 }

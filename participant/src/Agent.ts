@@ -59,7 +59,11 @@ export interface AgentConfig {
   readonly trust?: Endpoint.Trust
   /** The org's chain account (from the keystore). */
   readonly wallet: BaseWallet
-  /** Datasets to serve, each from a file with a declared schema; all are loaded and checked at start. */
+  /**
+   * Datasets to serve, each with a declared schema: a CSV file (`{ name, file, columns }`), Parquet files
+   * (`format: "parquet"`) or a PostgreSQL table or query (`postgres: { connection, table | query }`); all are
+   * opened and every value checked at start.
+   */
   readonly datasets: ReadonlyArray<DatasetSpec>
   readonly policy: ConsentPolicy
   /**
@@ -115,7 +119,7 @@ export const start = async (config: AgentConfig) => {
   const emitEvent = (event: AgentEvent) => {
     for (const listener of listeners) listener(event)
   }
-  // A bad file stops the agent here with its DatasetError, naming file, line and column, before it connects.
+  // A bad dataset stops the agent here with its DatasetError, naming the source, line or row and column, before it connects.
   const keyFloor = KeyPolicy.minimums(config.keys, { unsafeTestKeySizes: config.unsafeTestKeySizes })
   const runner: ProtocolHost.Runner =
     config.compute === "inline"
@@ -352,7 +356,9 @@ export const start = async (config: AgentConfig) => {
   let closed = false
   return {
     address: self,
-    datasets: runner.datasets.map((d) => ({ name: d.name, rows: d.rowCount, contentHash: d.contentHash })),
+    datasets: runner.datasets.map((d) => ({ name: d.name, kind: d.kind, rows: d.rowCount })),
+    /** A dataset's content hash as its rows are now (a pass over them in the protocol thread; a catalogue's dataHash). */
+    contentHash: (name: string) => runner.contentHash(name),
     connected,
     isConnected: () => socket.connected,
     /** The coordinator's HTTP API, signed in as this org when a route needs it (artifacts of model requests). */

@@ -5,7 +5,7 @@
  */
 import { readFile, writeFile } from "node:fs/promises"
 import { randomBytes } from "node:crypto"
-import { Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import { getAddress, getBytes, hexlify, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet } from "ethers"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { concatBytes } from "@noble/hashes/utils.js"
@@ -13,7 +13,8 @@ import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import * as Endpoint from "@jointly/core/net/Endpoint.ts"
 import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
 import { certDigest, makeGovernanceLedger, signCert } from "@jointly/core/ledger/GovernanceLedger.ts"
-import * as CsvDataset from "@jointly/participant/datasets/CsvDataset.ts"
+import * as ContentHash from "@jointly/core/data/ContentHash.ts"
+import * as Sources from "@jointly/participant/datasets/Sources.ts"
 import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
 import * as ParticipantConfig from "@jointly/participant/cli/ParticipantConfig.ts"
 import { loadDeployment } from "../chain/Deployment.ts"
@@ -60,7 +61,13 @@ export const catalogPublish = async (o: { config: string; dataset: string; retir
       const id = datasetIdOf(chain.account, o.dataset)
       return show({ event: "retired", datasetId: id, ...(await chain.retireDataset(id)) })
     }
-    const dataset = await CsvDataset.loadPromise(spec)
+    // Opened as the participant serves it (CSV, Parquet or PostgreSQL), hashed column by column: no rows held.
+    const sources = Sources.make()
+    const dataset = await sources.open(spec).then(async ({ source, summary }) => ({
+      columns: summary.columns,
+      rowCount: summary.rowCount,
+      contentHash: await Effect.runPromise(ContentHash.ofSource(source))
+    })).finally(() => sources.close())
     const meta = config.catalog?.[o.dataset] ?? { domain: "general", policy: "Open" as const }
     const published = await chain.publishDataset({
       domain: meta.domain,

@@ -5,7 +5,7 @@ import { basename, join, resolve } from "node:path"
 import { Schema } from "effect"
 import * as Protocols from "@jointly/core/protocols/Protocols.ts"
 import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import { CsvSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Client from "../client/Client.ts"
 import * as LocalCluster from "../local/LocalCluster.ts"
 import * as ProgressBar from "./ProgressBar.ts"
@@ -16,10 +16,10 @@ export const LocalTask = Schema.Struct({
   name: Schema.optional(Schema.String),
   dataset: Schema.Struct({
     name: Schema.String,
-    columns: DatasetSpec.fields.columns,
+    columns: CsvSpec.fields.columns,
     id: Schema.optional(Schema.String),
     /** Party name → its own columns, where the parties' files differ (vertically partitioned data). */
-    partyColumns: Schema.optional(Schema.Record(Schema.String, DatasetSpec.fields.columns))
+    partyColumns: Schema.optional(Schema.Record(Schema.String, CsvSpec.fields.columns))
   }),
   params: Schema.Unknown,
   roundTimeoutMs: Schema.optional(Schema.Int)

@@ -181,7 +181,7 @@ export const start = async (options: Options) => {
       const config = {
         coordinatorUrl,
         dataDir: dir,
-        datasets: party.datasets.map((d) => ({ ...d, file: resolve(d.file) })),
+        datasets: party.datasets.map((d) => ("file" in d ? { ...d, file: resolve(d.file) } : d)),
         policy: party.policy ?? defaultPolicy(party.datasets, keys.analyst.address),
         ...(Consortium.chainConfig(anvil.rpcUrl, deployment) === undefined ? {} : { chain: Consortium.chainConfig(anvil.rpcUrl, deployment) }),
         ...(party.catalog === undefined ? {} : { catalog: party.catalog })

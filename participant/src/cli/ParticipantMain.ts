@@ -42,7 +42,6 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
   const chain = config.chain === undefined
     ? undefined
     : await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
-  const contentHashes = new Map<string, string>()
   const dashboardToken = await dashboardTokenOf(config.dataDir)
   const agent = await Agent.start({
     coordinatorUrl: config.coordinatorUrl,
@@ -58,7 +57,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
       if (verdict.decision !== "approve" || chain === undefined) return { decision: verdict.decision, reason: verdict.reason }
       // PROTOCOLS.md §2.4-§2.5: a catalogued dataset that needs a grant serves only a valid grant's holder.
       try {
-        const tokenId = await GrantGuard.check(chain, question, contentHashes.get(question.dataset))
+        const tokenId = await GrantGuard.check(chain, question, () => agent.contentHash(question.dataset))
         return { decision: "approve", reason: tokenId === undefined ? verdict.reason : `${verdict.reason}; grant ${tokenId} used` }
       } catch (error) {
         if (error instanceof GrantGuard.AccessDenied) return { decision: "reject", reason: error.message }
@@ -66,7 +65,6 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
       }
     }
   })
-  for (const d of agent.datasets) contentHashes.set(d.name, d.contentHash)
   agent.on((event) => process.stderr.write(JSON.stringify({ at: new Date().toISOString(), participant: agent.address, ...event }) + "\n"))
   // TEST HOOK (integration tests only): die right after answering the named stage, as a crash mid-protocol
   // would. The reply is already handed to the socket when the event fires.

@@ -10,9 +10,8 @@ import { getAddress } from "ethers"
 import type * as ApiClient from "@jointly/core/api/Client.ts"
 import * as ModelToData from "@jointly/core/governance/ModelToData.ts"
 import { datasetIdOf, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import * as CsvDataset from "../datasets/CsvDataset.ts"
 import type { DatasetSpec } from "../datasets/Dataset.ts"
-import { tabular } from "../host/ProtocolHost.ts"
+import * as Sources from "../datasets/Sources.ts"
 import type { Policy } from "../policy/ConsentPolicy.ts"
 
 export type ModelServerEvent =
@@ -76,7 +75,10 @@ export const start = (deps: {
       if (refusal !== undefined) throw new ModelToData.ModelRequestError({ reason: "NotAllowed", detail: refusal })
       const spec = deps.datasets.find((d) => d.name === payload.dataset)
       if (spec === undefined) throw new ModelToData.ModelRequestError({ reason: "NotAllowed", detail: `no dataset ${payload.dataset} is registered here` })
-      const result = ModelToData.run(payload.analysis, tabular(await CsvDataset.loadPromise(spec)), deps.limits)
+      // The analysis takes whole columns: the dataset is read into memory (capped), then let go.
+      const sources = Sources.make()
+      const table = await sources.open(spec).then(({ source }) => Effect.runPromise(source.materialize())).finally(() => sources.close())
+      const result = ModelToData.run(payload.analysis, table, deps.limits)
       const key = await chain.encryptionKeyOf(onChain.from)
       if (key === undefined) throw new ModelToData.ModelRequestError({ reason: "Mismatch", detail: `${onChain.from} has no registered encryption key` })
       const sealed = ModelToData.sealResult(key, reqId, result)

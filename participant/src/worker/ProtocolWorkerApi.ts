@@ -17,6 +17,8 @@ export interface ProtocolWorkerApi {
   readonly stage: (message: Uint8Array) => Promise<Uint8Array>
   /** ForgetRequest. */
   readonly forget: (message: Uint8Array) => Promise<void>
+  /** ContentHashRequest → ContentHashReply. */
+  readonly contentHash: (message: Uint8Array) => Promise<Uint8Array>
   /** Diagnostic: the worker's thread id (also the spawner's readiness probe). */
   readonly threadId: () => number
 }
@@ -31,7 +33,7 @@ export const InitRequest = Schema.Struct({
 
 export const InitReply = Schema.Union([
   Schema.Struct({ ok: Schema.Literal(true), datasets: Schema.Array(DatasetSummary) }),
-  // The class itself, so a bad CSV is re-created on the agent's side as the DatasetError it was.
+  // The class itself, so a bad dataset is re-created on the agent's side as the DatasetError it was.
   Schema.Struct({ ok: Schema.Literal(false), error: DatasetError })
 ])
 
@@ -44,6 +46,13 @@ export const AcceptReply = Schema.Union([
 ])
 
 export const ForgetRequest = Schema.Struct({ taskId: Schema.String })
+
+export const ContentHashRequest = Schema.Struct({ name: Schema.String })
+
+export const ContentHashReply = Schema.Union([
+  Schema.Struct({ ok: Schema.Literal(true), contentHash: Schema.String }),
+  Schema.Struct({ ok: Schema.Literal(false), error: DatasetError })
+])
 
 export const encode = <A, I>(schema: Schema.Codec<A, I>, value: A): Uint8Array =>
   JobCodec.encode(Schema.encodeSync(schema)(value) as JobCodec.JobValue)

@@ -12,7 +12,7 @@ import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Dealer from "../../crypto/threshold-paillier/Dealer.ts"
 import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
-import { LocalData } from "../../data/Tabular.ts"
+import * as Local from "../../data/Local.ts"
 import * as TaskOutput from "../../data/TaskOutput.ts"
 import { sha256Digest } from "../../wire/Canonical.ts"
 import * as Channel from "../joint-query/Channel.ts"
@@ -34,7 +34,6 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const aligned = (session.memory.get(Party.PSI_MEMORY) as Party.PsiView | undefined)?.aligned
       const psiSet = (session.memory.get(Party.PSI_MEMORY) as Party.PsiView | undefined)?.set
       if (aligned === undefined || psiSet === undefined) return yield* Party.fail(session, stage, "MissingAlignment", "the aligned PSI join has not finished")
-      const data = yield* (yield* LocalData).dataset(datasetName)
       // A resumed attempt trains on the order of the first (this attempt's PSI keys give another one).
       const progress = request.resumeAt === undefined
         ? undefined
@@ -56,9 +55,13 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       if (rows.length < 4) return yield* Party.fail(session, stage, "TooFewRows", `${rows.length} shared rows`)
       const split = Linear.split(rows.length, trainParams.testFraction ?? Spec.defaults.testFraction, trainParams.splitSeed ?? Spec.defaults.splitSeed)
       const mine = trainParams.features.find((f) => f.party === session.self)?.columns ?? []
+      const isHolder = trainParams.labelHolder === session.self
+      // Only this party's feature columns (and the label at its holder), read through the source's bounded
+      // batches; row i is the source's row i, as the PSI numbered them.
+      const data = yield* Effect.mapError(Local.columns(datasetName, isHolder ? [...mine, trainParams.label.column] : mine), (error) =>
+        error._tag === "DatasetError" ? Party.failure(session, stage, error.reason, error.message) : error)
       const columns = []
       for (const c of mine) columns.push(yield* Party.numericColumn(session, stage, data, c))
-      const isHolder = trainParams.labelHolder === session.self
       let positive: Array<boolean> | undefined
       if (isHolder) {
         const column = trainParams.label.column

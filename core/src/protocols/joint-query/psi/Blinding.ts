@@ -11,6 +11,7 @@ import * as FixedPoint from "../../../crypto/FixedPoint.ts"
 import * as Keys from "../../../crypto/paillier/Keys.ts"
 import * as Paillier from "../../../crypto/paillier/Paillier.ts"
 import * as Serialization from "../../../crypto/paillier/Serialization.ts"
+import * as Local from "../../../data/Local.ts"
 import { LocalData } from "../../../data/Tabular.ts"
 import * as TaskOutput from "../../../data/TaskOutput.ts"
 import { sha256Digest } from "../../../wire/Canonical.ts"
@@ -31,13 +32,17 @@ export const handlers = (ctx: Party.Context) => {
       const existing = session.memory.get(Party.MEMORY) as Party.State | undefined
       if (existing !== undefined) return existing.reply
       if (!session.participants.includes(session.self)) return yield* Party.fail(session, stage, "NotAParty", `${session.self} is not a party`)
-      const data = yield* (yield* LocalData).dataset(ctx.datasetName)
-      if (!data.columnNames.includes(ctx.params.idColumn)) return yield* Party.fail(session, stage, "MissingColumn", `dataset ${data.name} has no column ${ctx.params.idColumn}`)
-      const set = Ids.load(data, ctx.params.idColumn)
-      if (set.ids.length === 0) return yield* Party.fail(session, stage, "EmptySet", `dataset ${data.name} has no ids in ${ctx.params.idColumn}`)
-      if (set.ids.length > ctx.params.maxIds) return yield* Party.fail(session, stage, "TooManyIds", `${set.ids.length} distinct ids exceed maxIds ${ctx.params.maxIds}`)
+      // Ids stream from the source in bounded chunks (never the whole column at once), stopping past maxIds.
+      const source = yield* Local.source(ctx.datasetName)
+      if (!source.columns.some((c) => c.name === ctx.params.idColumn)) return yield* Party.fail(session, stage, "MissingColumn", `dataset ${source.name} has no column ${ctx.params.idColumn}`)
+      const set = yield* Effect.catch(Ids.fromSource(source, ctx.params.idColumn, ctx.params.maxIds), (error) =>
+        error._tag === "TooManyIds"
+          ? Party.fail(session, stage, "TooManyIds", `dataset ${source.name} has more distinct ids than maxIds ${ctx.params.maxIds}`)
+          : Party.fail(session, stage, error.reason, error.message))
+      if (set.ids.length === 0) return yield* Party.fail(session, stage, "EmptySet", `dataset ${source.name} has no ids in ${ctx.params.idColumn}`)
       let sum: Party.Sum = {}
       if (ctx.mode === "sum" && session.self === ctx.holder) {
+        const data = yield* (yield* LocalData).dataset(ctx.datasetName)
         const column = ctx.params.valueColumn!
         if (!data.columnNames.includes(column) || !data.isNumeric(column)) return yield* Party.fail(session, stage, "NotNumeric", `column ${column} of dataset ${data.name} is missing or not numeric`)
         const values = data.numeric(column)
