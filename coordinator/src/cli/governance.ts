@@ -230,7 +230,7 @@ export const certifyVerify = async (o: { file: string; cert: string; rpcUrl: str
     rpcUrl: o.rpcUrl,
     privateKey: Wallet.createRandom().privateKey,
     // Only the certificate contract is read; the other addresses are never called.
-    addresses: { registry: cert.certificates, catalog: cert.certificates, grants: cert.certificates, modelRequests: cert.certificates, settlement: cert.certificates, governance: cert.certificates, certificates: cert.certificates }
+    addresses: { registry: cert.certificates, timelock: cert.certificates, catalog: cert.certificates, grants: cert.certificates, modelRequests: cert.certificates, settlement: cert.certificates, governance: cert.certificates, certificates: cert.certificates }
   })
   try {
     const onChain = await chain.getCert(cert.certId)
