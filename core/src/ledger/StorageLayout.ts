@@ -73,12 +73,7 @@ const typeProblem = (
         if (a.members === undefined || b.members === undefined) return `${path}: ${a.label} became ${b.label}`
         const grew = BigInt(b.numberOfBytes) !== BigInt(a.numberOfBytes)
         if (grew && place !== "mappingValue") return `${path}: struct ${a.label} changed size (${a.numberOfBytes} to ${b.numberOfBytes} bytes) where nothing may grow`
-        if (b.members.length < a.members.length) return `${path}: struct ${a.label} lost members`
-        for (const [i, m] of a.members.entries()) {
-          const problem = itemProblem(prev, next, m, b.members[i]!, `${path}.${m.label}`)
-          if (problem !== undefined) return problem
-        }
-        return undefined
+        return itemsProblems(prev, next, a.members, b.members, (label) => `${path}.${label}`)[0]
       }
       if (a.numberOfBytes !== b.numberOfBytes) return `${path}: ${a.label} (${a.numberOfBytes} bytes) became ${b.label} (${b.numberOfBytes} bytes)`
       if (a.label === b.label) return undefined
@@ -91,23 +86,33 @@ const typeProblem = (
   }
 }
 
-const itemProblem = (prev: SolcStorageLayout, next: SolcStorageLayout, a: SolcStorageItem, b: SolcStorageItem | undefined, path: string): string | undefined => {
-  if (b === undefined) return `${path}: removed`
-  if (a.slot !== b.slot || a.offset !== b.offset) return `${path}: moved from slot ${a.slot} offset ${a.offset} to slot ${b.slot} offset ${b.offset}`
-  if (a.label !== b.label) return `${path}: renamed to ${b.label} (a renamed variable usually means a changed meaning)`
-  return typeProblem(prev, next, a.type, b.type, "fixed", path)
+/**
+ * Why the variables (or struct members) `prevItems` do not stand where they stood in `nextItems`: each is found
+ * by name; one missing by name is reported renamed when a new name took its place, else removed.
+ */
+const itemsProblems = (
+  prev: SolcStorageLayout,
+  next: SolcStorageLayout,
+  prevItems: ReadonlyArray<SolcStorageItem>,
+  nextItems: ReadonlyArray<SolcStorageItem>,
+  path: (label: string) => string
+): Array<string> => {
+  const oldLabels = new Set(prevItems.map((a) => a.label))
+  return prevItems.flatMap((a) => {
+    const b = nextItems.find((x) => x.label === a.label)
+    if (b === undefined) {
+      const taker = nextItems.find((x) => x.slot === a.slot && x.offset === a.offset && !oldLabels.has(x.label))
+      return [taker === undefined ? `${path(a.label)}: removed` : `${path(a.label)}: renamed to ${taker.label} (a renamed variable usually means a changed meaning)`]
+    }
+    if (a.slot !== b.slot || a.offset !== b.offset) return [`${path(a.label)}: moved from slot ${a.slot} offset ${a.offset} to slot ${b.slot} offset ${b.offset}`]
+    const problem = typeProblem(prev, next, a.type, b.type, "fixed", path(a.label))
+    return problem === undefined ? [] : [problem]
+  })
 }
 
 /**
  * Every reason `next` (the new implementation's layout) cannot replace `prev` behind the same proxy; empty when
  * the upgrade is safe for storage.
  */
-export const check = (prev: SolcStorageLayout, next: SolcStorageLayout): ReadonlyArray<string> => {
-  const problems: Array<string> = []
-  for (const [i, a] of prev.storage.entries()) {
-    // Matched by position: the i-th variable must still be the i-th, so an insertion is caught where it happens.
-    const problem = itemProblem(prev, next, a, next.storage[i], a.label)
-    if (problem !== undefined) problems.push(problem)
-  }
-  return problems
-}
+export const check = (prev: SolcStorageLayout, next: SolcStorageLayout): ReadonlyArray<string> =>
+  itemsProblems(prev, next, prev.storage, next.storage, (label) => label)
