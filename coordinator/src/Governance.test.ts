@@ -14,6 +14,7 @@ import { getAddress, getBytes, hexlify, keccak256, toUtf8Bytes, Wallet } from "e
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ModelToData from "@jointly/core/governance/ModelToData.ts"
 import * as Shapley from "@jointly/core/incentives/Shapley.ts"
+import * as Valuation from "@jointly/core/incentives/Valuation.ts"
 import * as GovernanceClient from "@jointly/core/sdk/GovernanceClient.ts"
 import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
 import { datasetIdOf, modelRequestIdOf, paramKey, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
@@ -427,7 +428,7 @@ describe("incentives", () => {
     return tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn)
   }
 
-  it("pays the 3 owners their Shapley shares of the revenue in points on chain, exactly, after committing the test set", async () => {
+  it("pays the 3 owners their Shapley shares in points after the dispute window, exactly, the test set committed first", async () => {
     const analyst = await chainOf("analyst")
     const supervisor = await chainOf("supervisor")
     const settlementId = keccak256(toUtf8Bytes(`settlement-${randomBytes(8).toString("hex")}`))
@@ -448,28 +449,26 @@ describe("incentives", () => {
     shares.raw.forEach((phi, i) => expect(phi).toBeCloseTo(brute[i]!, 12))
     expect(shares.raw.reduce((a, b) => a + b, 0)).toBeCloseTo(worth(7), 12)
 
-    const revenue = 1_000_003n
-    await supervisor.mintPoints(analyst.account, revenue)
-    const { amounts, toTreasury } = Shapley.payouts(revenue, shares.shares)
-    expect(amounts.reduce((a, b) => a + b, 0n) + toTreasury).toBe(revenue)
-    const before = await Promise.all(names.map((n) => analyst.points(party(n).address)))
-    const settled = await analyst.settle({
-      settlementId,
-      revenue,
-      payouts: names.map((n, i) => ({ to: party(n).address, amount: amounts[i]! })),
-      toTreasury,
-      scoresHash: keccak256(toUtf8Bytes(JSON.stringify({ f1: [...f1Cache.entries()], phi: shares.raw })))
-    })
-    expect(settled.blockNumber).toBeGreaterThan(committed.blockNumber)
-    const after = await Promise.all(names.map((n) => analyst.points(party(n).address)))
-    const paid = after.map((a, i) => a - before[i]!)
-    expect(paid).toEqual([...amounts])
-    expect(paid.reduce((a, b) => a + b, 0n)).toBe(revenue)
-    // A sum that is not the revenue is refused on chain.
-    const other = keccak256(toUtf8Bytes(`other-${randomBytes(4).toString("hex")}`))
-    await analyst.commitTestSet(other, testSetHash, testSetHash)
-    await supervisor.mintPoints(analyst.account, 10n)
-    expect(await reverted(analyst.settle({ settlementId: other, revenue: 10n, payouts: [{ to: party("north").address, amount: 9n }], toTreasury: 0n, scoresHash: testSetHash }))).toBe("SumMismatch")
+    // The valuation: owners alone (Thm. 1), exact numerators from the fixed-point score table, whose salted
+    // hash is all the chain learns of the scores.
+    const scores = Valuation.fixedPointScores(3, worth)
+    const salt = hexlify(randomBytes(32))
+    const owners = names.map((n) => party(n).address)
+    const stream = Valuation.stream({ price: 1_000_003n, uses: 1n, thirdParty: getAddress(`0x${"00".repeat(20)}`), owners, miners: 0, scores, salt })
+    stream.ownerShares.forEach((x, i) => expect(Number(x) / Number(stream.denominator)).toBeCloseTo(shares.shares[i]!, 6))
+    const valuation: Valuation.Valuation = { settlementId, period: 1n, streams: [stream], miners: Valuation.noMiners, testSetHash, modelHashes: [] }
+    await supervisor.mintPoints(analyst.account, 1_000_003n)
+    const before = await Promise.all(owners.map((o) => analyst.points(o)))
+    const posted = await analyst.postValuation(valuation, await analyst.signValuation(valuation))
+    expect(posted.blockNumber).toBeGreaterThan(committed.blockNumber)
+    expect(await reverted(analyst.finalizeSettlement(valuation))).toBe("WindowOpen")
+    await increaseTime(Number((await supervisor.getSettlement(settlementId))!.disputeDeadline - (await now())) + 1)
+    const settled = await analyst.finalizeSettlement(valuation)
+    const paid = (await Promise.all(owners.map((o) => analyst.points(o)))).map((a, i) => a - before[i]!)
+    const { entries, toTreasury } = Valuation.payouts(valuation)
+    expect(paid).toEqual(entries.slice(0, 3).map((e) => e.amount))
+    expect(settled.toTreasury).toBe(toTreasury)
+    expect(paid.reduce((a, b) => a + b, 0n) + toTreasury).toBe(1_000_003n)
   })
 })
 

@@ -8,6 +8,7 @@ export interface Suite {
 }
 
 export const suites: Record<string, () => Promise<Suite>> = {
+  chain: () => import("./chain.ts"),
   horizontal: () => import("./horizontal.ts"),
   paillier: () => import("./paillier.ts"),
   psi: () => import("./psi.ts"),
