@@ -40,6 +40,15 @@ Usage:
   jointly supervise members|tasks|grants --url <coordinator>
   jointly supervise suspend|restore <org> --data-dir <dir> --rpc-url <url> [--url <coordinator>] [--reason <text>]
       The supervisor's view and its decisions (org = address, company id, or name with --url).
+  jointly supervise pause|unpause registry|ledger|settlement --data-dir <dir> --rpc-url <url>
+      Stop (or resume) new activity on an upgradeable contract; the supervisor's own decisions go on.
+  jointly governance propose-upgrade registry|ledger|settlement --config <participant.json> [--hours <n>]
+  jointly governance vote <id> yes|no | close <id> | execute <id> | show <id> --config <participant.json>
+      A member proposes this build's implementation of a contract; members vote; after the deadline anyone
+      closes the vote (a passed upgrade waits out the timelock's delay) and then executes it.
+  jointly settlement show|dispute|finalize <settlement-id> --config <participant.json> [--reason <evidence>]
+  jointly settlement arbitrate <settlement-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
+      Read a Shapley settlement, dispute it within its window, pay it out after; the supervisor arbitrates.
   jointly verify <task-id> --url <coordinator> --rpc-url <url> [--json]
       Rebuild a task's history from the chain and check the stored result and artifacts against it (exit 1 on mismatch).
   jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
@@ -185,8 +194,22 @@ const main = async () => {
         allowPositionals: true,
         options: { url: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" }, reason: { type: "string" } }
       })
-      if (!positionals[0]) throw new UsageError("supervise needs members, tasks, grants, suspend or restore")
+      if (!positionals[0]) throw new UsageError("supervise needs members, tasks, grants, suspend, restore, pause or unpause")
       return Governance.supervise({ what: positionals[0], org: positionals[1], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason })
+    }
+    case "governance": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" }, hours: { type: "string" } } })
+      if (!positionals[0]) throw new UsageError("governance needs propose-upgrade, vote, close, execute or show")
+      return Governance.governance({ action: positionals[0], arg: positionals[1], support: positionals[2], config: values.config, ...(values.hours === undefined ? {} : { hours: positiveInteger("--hours", values.hours) }) })
+    }
+    case "settlement": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { config: { type: "string" }, reason: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" } }
+      })
+      if (!positionals[0]) throw new UsageError("settlement needs show, dispute, finalize or arbitrate")
+      return Governance.settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
     }
     case "verify": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" } } })

@@ -10,7 +10,7 @@ import { chainError, invalid, toChainError, type ChainError } from "./ChainError
 import * as Eip712 from "./Eip712.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
 import * as TaskLedger from "./generated/TaskLedger.ts"
-import { deployUpgradeable } from "./Upgradeable.ts"
+import { deployUpgradeable, implementationOf } from "./Upgradeable.ts"
 import {
   CompanyState,
   Ledger,
@@ -101,6 +101,13 @@ export const makeEthersLedger = async (config: EthersLedgerConfig): Promise<Ledg
     addresses: async () => contracts("addresses").addresses,
 
     domain: async () => Eip712.domain(chainId, contracts("domain").addresses.ledger),
+
+    onChainDomain: async () => {
+      const op = "onChainDomain"
+      const { ledger, addresses } = contracts(op)
+      const [d, implementation] = await guarded(op, () => Promise.all([ledger.eip712Domain(), implementationOf(chain, addresses.ledger)]))
+      return { name: d.name, version: d.version, chainId: d.chainId, verifyingContract: getAddress(d.verifyingContract), implementation }
+    },
 
     deploy: async (options) => {
       const op = "deploy"

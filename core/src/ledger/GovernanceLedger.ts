@@ -437,6 +437,24 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
         evidenceHash: isZero(x.evidenceHash) ? undefined : x.evidenceHash
       }
     },
+    /** The valuation posted last for a settlement, decoded from its Posted event (what `finalizeSettlement` takes). */
+    postedValuation: async (settlementId: Hex): Promise<Valuation.Valuation | undefined> => {
+      const id = bytes32("postedValuation", "settlementId", settlementId)
+      const topic = Settlement.contractInterface.getEvent("Posted")!.topicHash
+      const logs = await guarded("postedValuation", () => provider.getLogs({ address: a.settlement, topics: [topic, id], fromBlock: a.deployBlock ?? 0n, toBlock: "latest" }))
+      const last = [...logs].sort((x, y) => x.blockNumber - y.blockNumber || x.index - y.index).at(-1)
+      const event = last === undefined ? null : Settlement.decodeLog(last)
+      if (event?.name !== "Posted") return undefined
+      const v = event.args.valuation
+      return {
+        settlementId: v.settlementId,
+        period: v.period,
+        streams: v.streams.map((s) => ({ ...s, thirdParty: getAddress(s.thirdParty), owners: s.owners.map((o) => getAddress(o)) })),
+        miners: { ...v.miners, rule: enumName(Valuation.miningRules, v.miners.rule), accounts: v.miners.accounts.map((x) => getAddress(x)), rounds: Number(v.miners.rounds) },
+        testSetHash: v.testSetHash,
+        modelHashes: v.modelHashes
+      }
+    },
     /** The contract's own payout computation for a valuation (entries stream by stream, and the treasury's remainder). */
     settlementPayouts: async (v: Valuation.Valuation) => {
       const [to, amounts, toTreasury] = await guarded("settlementPayouts", () => c.settlement.payouts(Valuation.toAbi(v)))

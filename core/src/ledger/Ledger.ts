@@ -206,6 +206,11 @@ export interface LedgerClient {
   readonly addresses: () => Promise<Addresses>
   /** The EIP-712 domain of this deployment (Consent, Login). */
   readonly domain: () => Promise<Domain>
+  /**
+   * The domain the task ledger announces itself (ERC-5267), and the implementation its proxy runs now: an
+   * upgrade that changed the domain would change what every consent signature means.
+   */
+  readonly onChainDomain: () => Promise<{ readonly name: string; readonly version: string; readonly chainId: bigint; readonly verifyingContract: string; readonly implementation: string }>
 
   /**
    * Deploys registry + ledger (each an implementation behind a UUPS proxy) with `supervisor` (default: this

@@ -95,6 +95,8 @@ describe.each(nodeNames)("settlement on %s", (nodeName) => {
     const treasuryBefore = await g.h1.treasury()
     const posted = await post(v)
     expect(posted.revenue).toBe(100_000n)
+    // Anyone rebuilds the posted valuation from the chain's log alone.
+    expect(Valuation.toAbi((await g.h3.postedValuation(v.settlementId))!)).toEqual(Valuation.toAbi(v))
     expect(await g.h1.getSettlement(v.settlementId)).toMatchObject({ status: "Posted", revenue: 100_000n, payer: addr("payer") })
     // Nothing pays inside the window.
     expect(await revertOf(g.h3.finalizeSettlement(v))).toBe("WindowOpen")
