@@ -7,12 +7,13 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import * as LocalCluster from "../local/LocalCluster.ts"
 import * as ProgressBar from "./ProgressBar.ts"
-import { loadTask, partiesOf } from "./run-local.ts"
+import { checkTask, loadTask, partiesOf } from "./run-local.ts"
 
 export const up = async (options: { task: string; parties: ReadonlyArray<string>; json: boolean; dataDir?: string }) => {
   const say = ProgressBar.make(process.stderr, { lines: !options.json }).line
   const task = await loadTask(options.task)
   const parties = partiesOf(task, options.parties)
+  checkTask(task, parties.map((p) => p.name))
   const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), "jointly-local-"))
   const cluster = await LocalCluster.start({ dataDir, parties, onProgress: say })
   const ready = {
@@ -37,6 +38,7 @@ export const up = async (options: { task: string; parties: ReadonlyArray<string>
       "Submit a task as the local analyst (parties by address, see examples/):",
       `  export JOINTLY_ANALYST_KEY=$(node -p 'require(process.argv[1]).analyst' ${ready.analystKeyFile})`,
       `  jointly task submit <spec.json> --coordinator ${ready.coordinatorUrl} --key-env JOINTLY_ANALYST_KEY --watch`,
+      "Every command signs in to the coordinator with that key (Sign-In with Ethereum); the dashboard signs in with a browser wallet.",
       "",
       "Ctrl-C stops everything."
     ].join("\n") + "\n")

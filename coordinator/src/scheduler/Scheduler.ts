@@ -4,10 +4,13 @@
  * unfinished task up where the store says it was. Every transition goes through the store, which queues its
  * chain record in the same transaction.
  */
-import { Cause, Effect, Exit, Fiber } from "effect"
+import { Cause, Effect, Exit, Fiber, Result, Schema } from "effect"
 import { getAddress } from "ethers"
+import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/api/Errors.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
-import { lookup } from "@jointly/core/protocols/registry.ts"
+import { ProtocolError } from "@jointly/core/protocols/Protocol.ts"
+import * as Protocols from "@jointly/core/protocols/Protocols.ts"
+import type { RoundEngine } from "@jointly/core/runtime/RoundEngine.ts"
 import type { Status } from "@jointly/core/task/Lifecycle.ts"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
@@ -17,24 +20,18 @@ import * as SealCkks from "@jointly/participant/he/SealCkks.ts"
 import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
-import type { Rounds } from "../host/Rounds.ts"
 import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
 import { StaleTransition } from "../store/TaskStore.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { Hub } from "../transport/Hub.ts"
-import { WireRefusal } from "../transport/Hub.ts"
+import { WireRefusal } from "@jointly/core/wire/Messages.ts"
 
 export interface ConsentVerifier {
   /** Recovers the signer of the EIP-712 Consent the TaskLedger contract will check again. */
   readonly recover: (consent: { taskId: string; specHash: string; approve: boolean; reasonHash: string }, signature: string) => string
 }
 
-export class SubmissionError extends Error {
-  constructor(readonly code: "InvalidSpec" | "UnknownKind" | "InvalidParams" | "NotAuthorized" | "Duplicate", message: string) {
-    super(message)
-  }
-}
 
 export interface Options {
   /** How long a Scheduled task waits for all its participants to be online before failing. */
@@ -58,12 +55,21 @@ const storeModel = async (models: ModelStore | undefined, taskId: string, result
   return rest
 }
 
-export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: Auth; consent: ConsentVerifier; log: Log; models?: ModelStore; artifacts?: ArtifactStore; options?: Options }) => {
+export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Service"]; auth: Auth; consent: ConsentVerifier; log: Log; models?: ModelStore; artifacts?: ArtifactStore; options?: Options }) => {
   const { store, hub, rounds, auth, log } = deps
   const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
   const timers = new Map<string, NodeJS.Timeout>()
   const listeners = new Set<(taskId: string, status: Status) => void>()
+  /** Tasks decoded by their kind's declaration: at submit, or once when read back from the store after a restart. */
+  const decoded = new Map<string, Protocols.Task>()
+  const taskOf = (row: TaskRow): Result.Result<Protocols.Task, Protocols.TaskRefused> => {
+    const found = decoded.get(row.id)
+    if (found !== undefined) return Result.succeed(found)
+    const task = Protocols.decodeTask(row.spec)
+    if (Result.isSuccess(task)) decoded.set(row.id, task.success)
+    return task
+  }
 
   const notify = (taskId: string, status: Status) => {
     for (const listener of listeners) listener(taskId, status)
@@ -86,7 +92,8 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
   const ended = (task: TaskRow, status: Status, reason?: string) => {
     clearTimeout(timers.get(task.id))
     timers.delete(task.id)
-    rounds.taskEnded(task.id)
+    Effect.runSync(rounds.taskEnded(task.id))
+    decoded.delete(task.id)
     for (const p of participantsOf(task.spec)) hub.ended(p, { taskId: task.id, status, reason })
   }
 
@@ -133,23 +140,31 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
   }
 
   const run = (task: TaskRow) => {
-    const definition = lookup(task.kind)!
-    const checked = definition.checkParams(task.spec)
-    if (!checked.ok) return void move(task, "Failed", checked.problem)
-    rounds.taskStarted(task.id)
+    const found = taskOf(task)
+    if (Result.isFailure(found)) return void move(task, "Failed", found.failure.message)
+    const { protocol, params } = found.success
+    Effect.runSync(rounds.taskStarted(task.id))
     const session = rounds.session({
       taskId: task.id,
       attempt: task.attempt,
-      participants: participantsOf(task.spec),
-      progress: (event) => void store.event(task.id, "Progress", event),
-      commit: (phase, root) => store.commitPhase(task.id, phase, root),
+      participants: found.success.parties,
+      stages: protocol.stages.map((s) => s.stage.name),
+      roundTimeoutMs: found.success.roundTimeoutMs,
+      progress: (event) => Effect.sync(() => void store.event(task.id, "Progress", event)),
+      commit: (phase, root) => Effect.promise(() => store.commitPhase(task.id, phase, root)),
       checkpoint: {
-        save: (key, value) => store.saveCheckpoint(task.id, key, task.attempt, value),
-        load: (key) => store.loadCheckpoint(task.id, key)
+        save: (key, value) => Effect.promise(() => store.saveCheckpoint(task.id, key, task.attempt, value)),
+        load: (key) => Effect.promise(() => store.loadCheckpoint(task.id, key))
       }
     })
+    // The result is stored as its Schema encodes it: a protocol that returns something else fails the task.
+    const program = protocol.coordinator(session, params, found.success).pipe(
+      Effect.flatMap((result) =>
+        Effect.mapError(Schema.encodeUnknownEffect(protocol.result)(result), (error) =>
+          new ProtocolError({ protocol: protocol.kind, reason: "InvalidResult", detail: String(error) })))
+    )
     // SealCkks: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key).
-    const fiber = Effect.runFork(Effect.provide(definition.coordinator(session, checked.params, task.spec), SealCkks.layer))
+    const fiber = Effect.runFork(Effect.provide(program, SealCkks.layer))
     running.set(task.id, fiber)
     fiber.addObserver(async (exit) => {
       running.delete(task.id)
@@ -201,27 +216,32 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
   }
 
   const submit = async (spec: TaskSpec, signature: string) => {
-    const definition = lookup(spec.kind)
-    if (!definition) throw new SubmissionError("UnknownKind", `unknown task kind ${spec.kind}`)
-    const checked = definition.checkParams(spec)
-    if (!checked.ok) throw new SubmissionError("InvalidParams", checked.problem)
+    // The one decode of the params on the coordinator: the typed task is kept for the run.
+    const checked = Protocols.decodeTask(spec)
+    if (Result.isFailure(checked)) {
+      throw new InvalidTask({ reason: checked.failure._tag === "UnknownTaskKind" ? "UnknownKind" : "InvalidParams", message: checked.failure.message })
+    }
     const parties = participantsOf(spec)
-    if (new Set(parties).size !== parties.length) throw new SubmissionError("InvalidSpec", "a participant is named twice")
+    if (new Set(parties).size !== parties.length) throw new InvalidTask({ reason: "InvalidSpec", message: "a participant is named twice" })
+    const named = spec.recipients ?? []
+    if (new Set(named).size !== named.length) throw new InvalidTask({ reason: "InvalidSpec", message: "a recipient is named twice" })
+    const recipients = Protocols.resultRecipients(checked.success)
     const id = taskIdOf(spec)
     // The initiator signs the task id (EIP-191), which commits to the whole spec.
     const { verify } = await import("@jointly/core/crypto/Signatures.ts")
     if (!verify(spec.initiator, Uint8Array.from(Buffer.from(id.slice(2), "hex")), signature)) {
-      throw new SubmissionError("NotAuthorized", `the submission is not signed by the initiator ${getAddress(spec.initiator)}`)
+      throw new InvalidTask({ reason: "BadSignature", message: `the submission is not signed by the initiator ${getAddress(spec.initiator)}` })
     }
-    for (const account of [spec.initiator, ...parties]) {
+    for (const account of new Set([getAddress(spec.initiator), ...parties, ...recipients])) {
       try {
-        await auth.checkOrg(getAddress(account))
+        await auth.checkOrg(account)
       } catch (error) {
-        throw new SubmissionError("NotAuthorized", (error as Error).message)
+        throw new InvalidTask({ reason: "PartyNotAudited", message: (error as Error).message })
       }
     }
-    if (await store.get(id)) throw new SubmissionError("Duplicate", `task ${id} exists already`)
+    if (await store.get(id)) throw new DuplicateTask({ message: `task ${id} exists already` })
     await store.insert(id, spec, id, parties)
+    decoded.set(id, checked.success)
     const task = (await store.get(id))!
     await move(task, "AwaitingConsent")
     await startConsent((await store.get(id))!)
@@ -230,20 +250,20 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
 
   const consent = async (account: string, message: TaskConsent) => {
     const task = await store.get(message.taskId)
-    if (!task) throw new WireRefusal("UnknownTask", `no task ${message.taskId}`)
+    if (!task) throw new WireRefusal({ code: "UnknownTask", detail: `no task ${message.taskId}` })
     const parties = participantsOf(task.spec)
-    if (!parties.includes(account)) throw new WireRefusal("NotAuthorized", `${account} is not a participant of task ${task.id}`)
-    if (task.status !== "AwaitingConsent") throw new WireRefusal("Replayed", `task ${task.id} is ${task.status}; consent is closed`)
+    if (!parties.includes(account)) throw new WireRefusal({ code: "NotAuthorized", detail: `${account} is not a participant of task ${task.id}` })
+    if (task.status !== "AwaitingConsent") throw new WireRefusal({ code: "Replayed", detail: `task ${task.id} is ${task.status}; consent is closed` })
     const hash = reasonHash(message.reason)
     let signer: string
     try {
       signer = getAddress(deps.consent.recover({ taskId: task.id, specHash: task.id, approve: message.approve, reasonHash: hash }, message.signature))
     } catch {
-      throw new WireRefusal("Malformed", "the consent signature does not parse")
+      throw new WireRefusal({ code: "Malformed", detail: "the consent signature does not parse" })
     }
-    if (signer !== account) throw new WireRefusal("NotAuthorized", `the consent is signed by ${signer}, not ${account}`)
+    if (signer !== account) throw new WireRefusal({ code: "NotAuthorized", detail: `the consent is signed by ${signer}, not ${account}` })
     const fresh = await store.recordConsent(task.id, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash)
-    if (!fresh) throw new WireRefusal("Replayed", `${account} already answered task ${task.id}`)
+    if (!fresh) throw new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
     if (!message.approve) {
       await move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`)
       return
@@ -290,7 +310,7 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
 
   const cancel = async (id: string, reason: string) => {
     const task = await store.get(id)
-    if (!task) return undefined
+    if (!task) throw new UnknownTask({ message: `no task ${id}` })
     if (isFinal(task.status)) return task.status
     const fiber = running.get(id)
     await move(task, "Cancelled", reason)

@@ -11,6 +11,7 @@ import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
 import { makePaillierJobs } from "@jointly/core/crypto/paillier/Jobs.ts"
 import { jobs as queryJobs } from "@jointly/core/protocols/joint-query/Compute.ts"
 import { makeSecureSvmJobs } from "@jointly/core/protocols/secure-svm/Blind.ts"
+import { makeSecureBoostJobs } from "@jointly/core/protocols/secureboost/Jobs.ts"
 import { makeThresholdJobs } from "@jointly/core/crypto/threshold-paillier/Jobs.ts"
 import { jobs as flJobs } from "../modeling/FlJobs.ts"
 
@@ -34,6 +35,8 @@ export const jobs: JobRegistry = {
   ...makeSecureSvmJobs(kernels),
   /** Threshold-Paillier partial decryptions with proofs and proof checks (vertical training and prediction). */
   ...makeThresholdJobs(kernels),
+  /** SecureBoost feature holders: encrypted histograms by row chunk, packed cumulative cells, selected bits. */
+  ...makeSecureBoostJobs(kernels),
   /** Federated-learning local training on tfjs-wasm (`fl.initialize`, `fl.train`, …); tfjs loads on the first one. */
   ...flJobs,
 
