@@ -302,7 +302,8 @@ describe("model to data", () => {
     const forger = new Wallet(Wallet.createRandom().privateKey)
     const refused = await send({ template: "statistics", columns: ["mitoses"], statistics: ["mean"] }, forger)
     expect(refused.state).toBe("Refused")
-    await F.eventually(() => (party("north").stderr.some((l) => l.includes(refused.reqId) && l.includes("BadSignature")) ? true : undefined), "the refusal logged")
+    const logged = await F.eventually(() => party("north").stderr.find((l) => l.includes(refused.reqId) && l.includes("model-refused")), "the refusal logged")
+    expect(logged).toContain("BadSignature")
   })
 })
 
@@ -560,6 +561,89 @@ describe("governance votes", () => {
     await increaseTime(120)
     expect((await east.execute(high.id)).passed).toBe(true)
     expect(await north.param("minParties")).toBe(3n)
+  })
+})
+
+describe("from the command line", () => {
+  const config = (name: Name) => join(party(name).dataDir, "participant.json")
+  /** A member's command, signed with its keystore (passphrase from the environment). */
+  const asMember = async (name: Name, args: ReadonlyArray<string>) => cli([...args, "--config", config(name)], await passphraseEnv(name))
+  const asSupervisor = (args: ReadonlyArray<string>) => cli([...args, "--data-dir", cluster.dataDir, "--rpc-url", cluster.rpcUrl])
+  const ok = (r: { code: number; stdout: string; stderr: string }) => {
+    expect(r.code, r.stderr).toBe(0)
+    return JSON.parse(r.stdout)
+  }
+  const posted = async () => {
+    const analyst = await chainOf("analyst")
+    const settlementId = keccak256(toUtf8Bytes(`cli-settlement-${randomBytes(8).toString("hex")}`))
+    const testSetHash = keccak256(toUtf8Bytes(F.toText(test)))
+    await analyst.commitTestSet(settlementId, testSetHash, keccak256(toUtf8Bytes("recipe")))
+    const owners = names.map((n) => party(n).address)
+    const stream = Valuation.stream({ price: 10_007n, uses: 3n, thirdParty: getAddress(`0x${"00".repeat(20)}`), owners, miners: 0, scores: [0n, 300n, 500n, 700n, 600n, 800n, 900n, 1_000n], salt: hexlify(randomBytes(32)) })
+    const valuation: Valuation.Valuation = { settlementId, period: 1n, streams: [stream], miners: Valuation.noMiners, testSetHash, modelHashes: [] }
+    await (await chainOf("supervisor")).mintPoints(analyst.account, 30_021n)
+    await analyst.postValuation(valuation, await analyst.signValuation(valuation))
+    return { settlementId, valuation, owners }
+  }
+
+  it("settlement show, dispute, arbitrate (reject) and finalize: the owners paid what the contract computes", async () => {
+    const { settlementId, valuation, owners } = await posted()
+    const shown = ok(await asMember("north", ["settlement", "show", settlementId]))
+    expect(shown.settlement.status).toBe("Posted")
+    const { entries, toTreasury } = Valuation.payouts(valuation)
+    expect(shown.payouts.entries.map((e: { amount: string }) => BigInt(e.amount))).toEqual(entries.map((e) => e.amount))
+    expect(BigInt(shown.payouts.toTreasury)).toBe(toTreasury)
+
+    const disputed = ok(await asMember("south", ["settlement", "dispute", settlementId, "--reason", "the score of {south} is too low"]))
+    expect(disputed.event).toBe("disputed")
+    // A member cannot arbitrate, and a disputed settlement does not pay.
+    const early = await asMember("north", ["settlement", "finalize", settlementId])
+    expect(early.code).toBe(1)
+    expect(early.stderr).toMatch(/Disputed|WindowOpen/)
+    expect(ok(await asSupervisor(["settlement", "arbitrate", settlementId, "reject", "--reason", "the scores match the committed table"])).upheld).toBe(false)
+
+    const chain = await chainOf("north")
+    const before = await Promise.all(owners.map((o) => chain.points(o)))
+    await increaseTime(Number((await chain.getSettlement(settlementId))!.disputeDeadline - (await now())) + 1)
+    const finalized = ok(await asMember("east", ["settlement", "finalize", settlementId]))
+    expect(BigInt(finalized.toTreasury)).toBe(toTreasury)
+    const paid = (await Promise.all(owners.map((o) => chain.points(o)))).map((a, i) => a - before[i]!)
+    expect(paid).toEqual(entries.map((e) => e.amount))
+    expect(ok(await asMember("north", ["settlement", "show", settlementId])).settlement.status).toBe("Paid")
+  })
+
+  it("supervise pause stops new settlements until unpause; a member cannot pause", async () => {
+    expect(await reverted((await chainOf("north")).setPaused("settlement", true))).toBe("AccessControlUnauthorizedAccount")
+    expect(ok(await asSupervisor(["supervise", "pause", "settlement"])).event).toBe("paused")
+    const analyst = await chainOf("analyst")
+    const id = keccak256(toUtf8Bytes(`paused-${randomBytes(8).toString("hex")}`))
+    expect(await reverted(analyst.commitTestSet(id, keccak256(toUtf8Bytes("t")), keccak256(toUtf8Bytes("r"))))).toBe("EnforcedPause")
+    expect(ok(await asSupervisor(["supervise", "unpause", "settlement"])).event).toBe("unpaused")
+    await analyst.commitTestSet(id, keccak256(toUtf8Bytes("t")), keccak256(toUtf8Bytes("r")))
+  })
+
+  it("governance propose-upgrade, vote, close and execute move the settlement to a new implementation after the delay, balances intact", async () => {
+    const chain = await chainOf("north")
+    const owners = names.map((n) => party(n).address)
+    const balances = await Promise.all(owners.map((o) => chain.points(o)))
+    const proposed = ok(await asMember("north", ["governance", "propose-upgrade", "settlement", "--hours", "1"]))
+    expect(proposed.implementation).not.toBe(proposed.current)
+    const id = String(proposed.id)
+    for (const name of names) expect(ok(await asMember(name, ["governance", "vote", id, "yes"])).event).toBe("voted")
+    const open = await asMember("south", ["governance", "close", id])
+    expect(open.code).toBe(1)
+    expect(open.stderr).toMatch(/VotingOpen/)
+    await increaseTime(3_601)
+    const closed = ok(await asMember("south", ["governance", "close", id]))
+    expect(closed.passed).toBe(true)
+    const early = await asMember("east", ["governance", "execute", id])
+    expect(early.code).toBe(1)
+    expect(await chain.implementationOf("settlement")).toBe(proposed.current)
+    const shown = ok(await asMember("east", ["governance", "show", id]))
+    await increaseTime(Number(BigInt(shown.timelockDelay)) + 1)
+    expect(ok(await asMember("east", ["governance", "execute", id])).event).toBe("executed")
+    expect(await chain.implementationOf("settlement")).toBe(proposed.implementation)
+    expect(await Promise.all(owners.map((o) => chain.points(o)))).toEqual(balances)
   })
 })
 
