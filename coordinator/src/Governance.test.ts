@@ -599,7 +599,7 @@ describe("from the command line", () => {
     // A member cannot arbitrate, and a disputed settlement does not pay.
     const early = await asMember("north", ["settlement", "finalize", settlementId])
     expect(early.code).toBe(1)
-    expect(early.stderr).toMatch(/Disputed|WindowOpen/)
+    expect(early.stderr).toMatch(/WrongStatus/)
     expect(ok(await asSupervisor(["settlement", "arbitrate", settlementId, "reject", "--reason", "the scores match the committed table"])).upheld).toBe(false)
 
     const chain = await chainOf("north")
@@ -610,7 +610,7 @@ describe("from the command line", () => {
     const paid = (await Promise.all(owners.map((o) => chain.points(o)))).map((a, i) => a - before[i]!)
     expect(paid).toEqual(entries.map((e) => e.amount))
     expect(ok(await asMember("north", ["settlement", "show", settlementId])).settlement.status).toBe("Paid")
-  })
+  }, 300_000)
 
   it("supervise pause stops new settlements until unpause; a member cannot pause", async () => {
     expect(await reverted((await chainOf("north")).setPaused("settlement", true))).toBe("AccessControlUnauthorizedAccount")
@@ -620,7 +620,38 @@ describe("from the command line", () => {
     expect(await reverted(analyst.commitTestSet(id, keccak256(toUtf8Bytes("t")), keccak256(toUtf8Bytes("r"))))).toBe("EnforcedPause")
     expect(ok(await asSupervisor(["supervise", "unpause", "settlement"])).event).toBe("unpaused")
     await analyst.commitTestSet(id, keccak256(toUtf8Bytes("t")), keccak256(toUtf8Bytes("r")))
-  })
+  }, 300_000)
+
+  it("member join, endorse and supervise approve-join bind a second address of an organisation, in that order only", async () => {
+    // North's second participant: its own keystore and config, the same chain.
+    const north2Dir = join(dir, "north-2")
+    await mkdir(north2Dir)
+    const passphrase = randomBytes(16).toString("hex")
+    const identity = await Keystore.openPromise({ dataDir: north2Dir, passphrase })
+    await fundAccounts(cluster.rpcUrl, [identity.address])
+    const north2Config = join(north2Dir, "participant.json")
+    await writeFile(north2Config, JSON.stringify({ ...JSON.parse(await readFile(config("north"), "utf8")), dataDir: north2Dir }))
+    const asNorth2 = (args: ReadonlyArray<string>) => cli([...args, "--config", north2Config], { JOINTLY_KEY_PASSPHRASE: passphrase })
+
+    const north = ok(await asMember("north", ["member", "show"]))
+    expect(north.active).toBe(true)
+    const requested = ok(await asNorth2(["member", "join", north.companyId]))
+    expect(requested.event).toBe("join-requested")
+    // The supervisor approves only what the company endorsed; another company cannot endorse it.
+    const unendorsed = await asSupervisor(["supervise", "approve-join", identity.address])
+    expect(unendorsed.code).toBe(1)
+    expect(unendorsed.stderr).toMatch(/not endorsed/)
+    const foreign = await asMember("south", ["member", "endorse", identity.address])
+    expect(foreign.code).toBe(1)
+    expect(foreign.stderr).toMatch(/NoJoinRequest/)
+    expect(ok(await asMember("north", ["member", "endorse", identity.address])).endorsedBy).toBe(party("north").address)
+    const pending = ok(await asNorth2(["member", "show"]))
+    expect([pending.active, pending.pendingJoin, pending.joinEndorsedBy]).toEqual([false, north.companyId, party("north").address])
+    expect(ok(await asSupervisor(["supervise", "approve-join", identity.address])).companyId).toBe(north.companyId)
+    const bound = ok(await asMember("south", ["member", "show", identity.address]))
+    expect([bound.active, bound.companyId]).toEqual([true, north.companyId])
+    expect(bound.company.addresses).toContain(identity.address)
+  }, 300_000)
 
   it("governance propose-upgrade, vote, close and execute move the settlement to a new implementation after the delay, balances intact", async () => {
     const chain = await chainOf("north")
@@ -629,7 +660,9 @@ describe("from the command line", () => {
     const proposed = ok(await asMember("north", ["governance", "propose-upgrade", "settlement", "--hours", "1"]))
     expect(proposed.implementation).not.toBe(proposed.current)
     const id = String(proposed.id)
-    for (const name of names) expect(ok(await asMember(name, ["governance", "vote", id, "yes"])).event).toBe("voted")
+    expect(ok(await asMember("south", ["governance", "vote", id, "yes"])).event).toBe("voted")
+    // Two more of the four members: 3/4 > 2/3.
+    for (const name of ["north", "east"] as const) await (await chainOf(name)).vote(BigInt(id), true)
     const open = await asMember("south", ["governance", "close", id])
     expect(open.code).toBe(1)
     expect(open.stderr).toMatch(/VotingOpen/)
@@ -644,7 +677,7 @@ describe("from the command line", () => {
     expect(ok(await asMember("east", ["governance", "execute", id])).event).toBe("executed")
     expect(await chain.implementationOf("settlement")).toBe(proposed.implementation)
     expect(await Promise.all(owners.map((o) => chain.points(o)))).toEqual(balances)
-  })
+  }, 300_000)
 })
 
 describe("deployment", () => {

@@ -5,6 +5,7 @@ import { parseArgs } from "node:util"
 import * as Chain from "./chain.ts"
 import * as Coordinate from "./coordinator.ts"
 import * as Governance from "./governance.ts"
+import * as Membership from "./membership.ts"
 import * as RunLocal from "./run-local.ts"
 
 const usage = `jointly — organisations answer questions together without handing over raw data
@@ -42,6 +43,10 @@ Usage:
   jointly supervise members|tasks|grants --url <coordinator> (--key-env <VAR> | --data-dir <dir>)
   jointly supervise suspend|restore <org> --data-dir <dir> --rpc-url <url> [--url <coordinator>] [--reason <text>]
       The supervisor's view and its decisions (org = address, company id, or name with --url).
+  jointly member join <company-id> | endorse <address> | show [<address>] --config <participant.json>
+  jointly supervise approve-join <address> --data-dir <dir> --rpc-url <url>
+      A second address of an organisation asks to join (its consent), an address of the company endorses it,
+      and the supervisor approves; the registry refuses all three while the company is not Audited.
   jointly supervise pause|unpause registry|ledger|settlement --data-dir <dir> --rpc-url <url>
       Stop (or resume) new activity on an upgradeable contract; the supervisor's own decisions go on.
   jointly governance propose-upgrade registry|ledger|settlement --config <participant.json> [--hours <n>]
@@ -198,8 +203,14 @@ const main = async () => {
         allowPositionals: true,
         options: { url: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" }, reason: { type: "string" }, "key-env": { type: "string" } }
       })
-      if (!positionals[0]) throw new UsageError("supervise needs members, tasks, grants, suspend, restore, pause or unpause")
+      if (!positionals[0]) throw new UsageError("supervise needs members, tasks, grants, suspend, restore, pause, unpause or approve-join")
+      if (positionals[0] === "approve-join") return Membership.approveJoin({ account: positionals[1], dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
       return Governance.supervise({ what: positionals[0], org: positionals[1], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, signer: await signerOf(values["key-env"]) })
+    }
+    case "member": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" } } })
+      if (!positionals[0]) throw new UsageError("member needs join, endorse or show")
+      return Membership.member({ action: positionals[0], arg: positionals[1], config: values.config })
     }
     case "governance": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" }, hours: { type: "string" } } })

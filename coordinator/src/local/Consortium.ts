@@ -44,7 +44,7 @@ export const governanceFor = (chain: Chain.ChainClient | string, wallet: Wallet,
 
 /** What a participant's config says about the chain (ParticipantConfig.chain). */
 export const chainConfig = (rpcUrl: string, deployment: Deployment) =>
-  deployment.suite === undefined ? undefined : { rpcUrl, registry: deployment.registry, ...deployment.suite, deployBlock: deployment.deployBlock.toString() }
+  deployment.suite === undefined ? undefined : { rpcUrl, registry: deployment.registry, ledger: deployment.ledger, ...deployment.suite, deployBlock: deployment.deployBlock.toString() }
 
 /**
  * Deploys (or reuses) the contracts and grants the coordinator its role. The supervisor's account pays: minted
