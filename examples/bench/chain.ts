@@ -10,16 +10,21 @@
  * - `round_gas`: the gas one more training round adds, (FL 6 rounds - FL 2 rounds) / 4: rounds are O(1) on
  *   chain when it is 0 (the rounds fold into one Merkle root per phase). Its baseline is the same slope for
  *   one-by-one events.
+ * - `round_gas` for `modeling.vertical-logistic` likewise: threshold Paillier logistic regression over the
+ *   PSI-split bcw columns, 2 and 6 iterations (100 and 300 sample updates in batches of 50).
  * - `settlement_gas`: one settlement's transactions (commit, post of a 2-owner, 2-miner valuation with its
  *   signature, finalize after the dispute window), no baseline.
+ * - `refutation_gas`: a member's on-chain refutation of a cooked valuation (reveal the score table, the contract
+ *   recomputes the Shapley shares) by owner count, 3 to 10 owners; a block holds 30M gas.
  * Gas does not depend on the machine's speed: these figures are exact for this build, not medians.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { keccak256, toUtf8Bytes, Wallet } from "ethers"
 import * as Valuation from "@jointly/core/incentives/Valuation.ts"
+import * as VerticalReference from "@jointly/core/protocols/vertical/Reference.ts"
 import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
 import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
 import * as GovernanceLedger from "@jointly/core/ledger/GovernanceLedger.ts"
@@ -40,6 +45,8 @@ const pimaColumns = [
 ] as const
 const names = ["north", "south", "east"] as const
 const psiFiles = ["a", "b", "c"].map((p) => here(`../query/bcw_vertical_party_${p}_psi.csv`))
+
+const popcount = (mask: number) => mask.toString(2).replaceAll("0", "").length
 
 interface Measured {
   readonly gas: bigint
@@ -97,6 +104,7 @@ const scratchLedger = async (rpcUrl: string) => {
 export const run = async () => {
   const dir = await mkdtemp(join(tmpdir(), "jointly-bench-chain-"))
   const digits = loadDigits()
+  const verticalTables = await Promise.all(psiFiles.map(async (f) => VerticalReference.parseCsv(await readFile(f, "utf8"))))
   const shards = nonIid(digits, 3).shards
   await mkdir(join(dir, "csv"))
   const digitFiles = await Promise.all(shards.map(async (rows, i) => {
@@ -112,6 +120,7 @@ export const run = async () => {
       datasets: [
         { name: "pima", file: here(`../demo/pima-${name}.csv`), columns: pimaColumns as never },
         { name: "bcw", file: psiFiles[i]!, columns: [{ name: "id", type: "string" }] as never },
+        { name: "bcw-vertical", file: psiFiles[i]!, columns: verticalTables[i]!.columns.map((c) => ({ name: c, type: c === "id" ? "string" : "integer" })) as never },
         { name: "digits", file: digitFiles[i]!, columns: digits.header.map((name) => ({ name, type: "integer" as const })) as never }
       ]
     }))
@@ -163,6 +172,27 @@ export const run = async () => {
     })
     if (perRound <= 0) emit({ suite: "chain", metric: "round_gas_one_by_one", params: { kind: "modeling.horizontal-fl", parties: 3, rounds: "2 to 6" }, value: basePerRound })
 
+    // Vertical logistic regression (threshold Paillier, 2048-bit keys), 2 and 6 iterations of 50 samples.
+    const vertical = async (iterations: number) =>
+      runTask(`modeling.vertical-logistic, ${iterations} iterations`, "modeling.vertical-logistic", "bcw-vertical", VerticalReference.trainParams(
+        cluster.parties.map((p, i) => ({ address: p.address, table: verticalTables[i]! })),
+        { keyBits: 2048, updates: iterations * 50, batchSize: 50 }
+      ))
+    const v2 = await vertical(2)
+    const vBase2 = await report("modeling.vertical-logistic", v2, { iterations: 2 })
+    const v6 = await vertical(6)
+    const vBase6 = await report("modeling.vertical-logistic", v6, { iterations: 6 })
+    const vPerRound = Number(v6.gas - v2.gas) / 4
+    const vBasePerRound = Number(vBase6 - vBase2) / 4
+    emit({
+      suite: "chain",
+      metric: "round_gas",
+      params: { kind: "modeling.vertical-logistic", parties: 3, iterations: "2 to 6" },
+      value: vPerRound,
+      ...(vPerRound > 0 ? { baseline: "one-by-one events per iteration", baseline_value: vBasePerRound, ratio: vBasePerRound / vPerRound } : {})
+    })
+    if (vPerRound <= 0) emit({ suite: "chain", metric: "round_gas_one_by_one", params: { kind: "modeling.vertical-logistic", parties: 3, iterations: "2 to 6" }, value: vBasePerRound })
+
     // One settlement on the scratch deployment, its members as owners and two PoW miners.
     progress("chain: a settlement")
     const suite = await GovernanceLedger.deploySuite(scratch.supervisor.chain, scratch.supervisor.chain.signer(scratch.wallets.supervisor.privateKey), scratch.deployment, scratch.wallets.supervisor.address, { disputeWindowSeconds: 60n })
@@ -187,6 +217,33 @@ export const run = async () => {
       const finalized = await payer.finalizeSettlement(v)
       for (const [step, gas] of [["commit", commit.gasUsed], ["post", posted.gasUsed], ["finalize", finalized.gasUsed]] as const) {
         emit({ suite: "chain", metric: "settlement_gas", params: { step, owners: 2, miners: 2, streams: 1, rule: "PoW" }, value: Number(gas) })
+      }
+
+      // A refutation: a member reveals a stream's score table and the contract recomputes Thm. 1 itself
+      // (O(N·2^N) over 2^N scores of calldata). Gas by owner count, up to the contract's limit of 10.
+      const disputer = await view(scratch.wallets.b)
+      try {
+        for (const n of [3, 5, 8, 10]) {
+          progress(`chain: a refutation over ${n} owners`)
+          const id = keccak256(toUtf8Bytes(`bench refutation ${n} ${Date.now()}`))
+          await payer.commitTestSet(id, testSetHash, keccak256(toUtf8Bytes("recipe")))
+          // Scores grow with the coalition, so every owner's share is positive and one point can move.
+          const scores = Array.from({ length: 1 << n }, (_, mask) => (mask === 0 ? 0n : BigInt(100 * popcount(mask) + (mask % 7))))
+          const salt = keccak256(toUtf8Bytes(`salt ${n}`))
+          const honest = Valuation.stream({ price: 1_000n, uses: 1n, thirdParty: payer.account, owners: Array.from({ length: n }, () => Wallet.createRandom().address), miners: 0, scores, salt })
+          const cooked = { ...honest, ownerShares: honest.ownerShares.map((x, i) => (i === 0 ? x + 1n : i === 1 ? x - 1n : x)) }
+          const valuation: Valuation.Valuation = { settlementId: id, period: 1n, streams: [cooked], miners: Valuation.noMiners, testSetHash, modelHashes: [] }
+          await sup.mintPoints(payer.account, 1_000n)
+          await payer.postValuation(valuation, await payer.signValuation(valuation))
+          const refuted = await disputer.disputeWithScores(valuation, 0, salt, scores).catch((error: Error) => error)
+          if (refuted instanceof Error) {
+            progress(`chain: the refutation over ${n} owners does not go through: ${refuted.message.split("\n")[0]}`)
+            break
+          }
+          emit({ suite: "chain", metric: "refutation_gas", params: { owners: n, scores: 1 << n }, value: Number(refuted.gasUsed) })
+        }
+      } finally {
+        await disputer.close()
       }
     } finally {
       await sup.close()
