@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Effect } from "effect"
 import { JsonRpcProvider, keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
 import { secp256k1 } from "@noble/curves/secp256k1.js"
-import { nodeNames, startNode, type EvmNode } from "@jointly/coordinator/testing/EvmNode.ts"
+import { nodeNames, revertOf, startNode, type EvmNode } from "@jointly/coordinator/testing/EvmNode.ts"
 import * as Lifecycle from "../task/Lifecycle.ts"
 import * as Eip712 from "./Eip712.ts"
 import * as TaskLedger from "./generated/TaskLedger.ts"
@@ -53,15 +53,6 @@ describe.each(nodeNames)("on %s", (nodeName) => {
   }
 
   /** The custom-error name a failed ledger call carried. */
-  const revertOf = async (p: Promise<unknown>): Promise<string | undefined> => {
-    try {
-      await p
-    } catch (e) {
-      if (e instanceof ChainError) return e.revertName ?? e.reason._tag
-      throw e
-    }
-    return "no error"
-  }
 
   const bytes32 = (label: string) => keccak256(toUtf8Bytes(label))
 

@@ -7,10 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { getBytes, hexlify, keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
-import { nodeNames, startNode, type EvmNode } from "@jointly/coordinator/testing/EvmNode.ts"
+import { nodeNames, revertOf, startNode, type EvmNode } from "@jointly/coordinator/testing/EvmNode.ts"
 import * as Shapley from "../incentives/Shapley.ts"
 import * as Valuation from "../incentives/Valuation.ts"
-import { ChainError } from "./ChainError.ts"
 import { makeEthersLedger } from "./EthersLedger.ts"
 import * as GovernanceLedger from "./GovernanceLedger.ts"
 import type { LedgerClient } from "./Ledger.ts"
@@ -29,16 +28,7 @@ describe.each(nodeNames)("settlement on %s", (nodeName) => {
   const g = {} as Record<"supervisor" | Member, GovernanceLedger.GovernanceLedger>
   const addr = (m: Member) => g[m].account
 
-  const revertOf = async (p: Promise<unknown>): Promise<string | undefined> => {
-    const e = await p.then(() => undefined, (x: unknown) => x)
-    if (e === undefined) return "no error"
-    if (e instanceof ChainError) return e.revertName ?? e.reason._tag
-    throw e
-  }
-  const later = async (seconds: bigint) => {
-    await node.rpc("evm_increaseTime", [Number(seconds)])
-    await node.mine()
-  }
+  const later = (seconds: bigint) => node.later(seconds)
   const balances = (accounts: ReadonlyArray<string>) => Promise.all(accounts.map((a) => g.payer.points(a)))
   const delta = (after: ReadonlyArray<bigint>, before: ReadonlyArray<bigint>) => after.map((x, i) => x - before[i]!)
 
@@ -254,12 +244,6 @@ describe.each(nodeNames)("certificates on %s", (nodeName) => {
   const keys = { supervisor: Wallet.createRandom().privateKey, alice: Wallet.createRandom().privateKey, bob: Wallet.createRandom().privateKey, carol: Wallet.createRandom().privateKey }
   const g = {} as Record<keyof typeof keys, GovernanceLedger.GovernanceLedger>
 
-  const revertOf = async (p: Promise<unknown>): Promise<string | undefined> => {
-    const e = await p.then(() => undefined, (x: unknown) => x)
-    if (e === undefined) return "no error"
-    if (e instanceof ChainError) return e.revertName ?? e.reason._tag
-    throw e
-  }
   const issue = async (label: string) => {
     const docHash = bytes32(label)
     const claimedAt = BigInt((await node.rpc<{ timestamp: string }>("eth_getBlockByNumber", ["latest", false])).timestamp)

@@ -7,8 +7,7 @@
 import { readFileSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
-import { nodeNames, startNode, type EvmNode } from "@jointly/coordinator/testing/EvmNode.ts"
-import { ChainError } from "./ChainError.ts"
+import { nodeNames, revertOf, startNode, type EvmNode } from "@jointly/coordinator/testing/EvmNode.ts"
 import { makeEthersLedger } from "./EthersLedger.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
 import * as RegistryV2 from "./generated/ConsortiumRegistryV2.ts"
@@ -30,16 +29,7 @@ describe.each(nodeNames)("upgrades on %s", (nodeName) => {
   let suite: GovernanceLedger.SuiteAddresses
   let registry: string
 
-  const revertOf = async (p: Promise<unknown>): Promise<string | undefined> => {
-    const e = await p.then(() => undefined, (x: unknown) => x)
-    if (e === undefined) return "no error"
-    if (e instanceof ChainError) return e.revertName ?? e.reason._tag
-    throw e
-  }
-  const later = async (seconds: bigint) => {
-    await node.rpc("evm_increaseTime", [Number(seconds)])
-    await node.mine()
-  }
+  const later = (seconds: bigint) => node.later(seconds)
   const now = async () => BigInt((await node.rpc<{ timestamp: string }>("eth_getBlockByNumber", ["latest", false])).timestamp)
 
   beforeAll(async () => {
