@@ -610,7 +610,7 @@ describe("from the command line", () => {
     const paid = (await Promise.all(owners.map((o) => chain.points(o)))).map((a, i) => a - before[i]!)
     // The owners' entries come first; the stream's third party (none here) follows with 0.
     expect(paid).toEqual(entries.slice(0, owners.length).map((e) => e.amount))
-    expect(ok(await asMember("north", ["settlement", "show", settlementId])).settlement.status).toBe("Paid")
+    expect(ok(await asMember("north", ["settlement", "show", settlementId])).settlement.status).toBe("Finalized")
   }, 300_000)
 
   it("supervise pause stops new settlements until unpause; a member cannot pause", async () => {
