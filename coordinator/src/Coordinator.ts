@@ -9,7 +9,7 @@ import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import { getAddress, verifyTypedData } from "ethers"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import { fromClient, type LedgerClient } from "@jointly/core/ledger/Ledger.ts"
-import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import { roles as contractRoles, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
 import * as ChainIndex from "./governance/ChainIndex.ts"
 import * as Auth from "./auth/Auth.ts"
@@ -92,11 +92,11 @@ export const start = async (config: Config) => {
 
   const artifacts = ArtifactStore.make(sql)
 
-  // Roles for the API, from the chain: org state in the registry, the registry's supervisor, the ledger's coordinators.
+  // Roles for the API, from the chain: org state in the registry, its SUPERVISOR_ROLE, the ledger's coordinators.
   const roleChain = config.governance?.provider
   const roles = Roles.make({
     orgOf: registry.orgOf,
-    supervisor: async () => (roleChain === undefined ? undefined : await Registry.connect(addresses.registry, roleChain).supervisor()),
+    isSupervisor: async (account) => roleChain !== undefined && (await Registry.connect(addresses.registry, roleChain).hasRole(contractRoles.supervisor, account)),
     isOperator: async (account) =>
       getAddress(account) === coordinator || (roleChain !== undefined && (await TaskLedger.connect(addresses.ledger, roleChain).isCoordinator(account)))
   })

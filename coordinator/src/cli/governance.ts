@@ -97,6 +97,16 @@ export const supervise = async (o: { what: string; org?: string; url?: string; d
     const view = await clientFor(o.url, supervisor, o.trust).supervision()
     return out(o.what === "grants" ? { grants: view.grants, uses: view.grantUses } : { [o.what]: view[o.what] })
   }
+  if (o.what === "pause" || o.what === "unpause") {
+    const contract = upgradeable.find((c) => c === o.org)
+    if (contract === undefined) throw new CommandFailed(`supervise ${o.what} needs one of ${upgradeable.join(", ")}`)
+    const chain = await governanceSigner(o, "supervisor")
+    try {
+      return out({ event: o.what === "pause" ? "paused" : "unpaused", contract, ...(await chain.setPaused(contract, o.what === "pause")) })
+    } finally {
+      await chain.close()
+    }
+  }
   if (o.what !== "suspend" && o.what !== "restore") throw new CommandFailed(`unknown supervise action ${o.what}`)
   if (!o.org || !o.dataDir || !o.rpcUrl) throw new CommandFailed(`supervise ${o.what} needs <org>, --data-dir and --rpc-url`)
   const deployment = await loadDeployment(o.dataDir)
@@ -141,6 +151,7 @@ export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: strin
     const task: Verify.StoredTask = { ...metadata, result: outcome === Verify.withheld ? Verify.withheld : outcome?.result ?? null }
     const checks = await Verify.verify({
       domain: Eip712.domain(ledger.chainId, health.chain.ledger),
+      onChainDomain: await ledger.onChainDomain(),
       history,
       task,
       artifact: async (cid) => {
@@ -251,7 +262,7 @@ export const certifyVerify = async (o: { file: string; cert: string; rpcUrl: str
     rpcUrl: o.rpcUrl,
     privateKey: Wallet.createRandom().privateKey,
     // Only the certificate contract is read; the other addresses are never called.
-    addresses: { registry: cert.certificates, catalog: cert.certificates, grants: cert.certificates, modelRequests: cert.certificates, settlement: cert.certificates, governance: cert.certificates, certificates: cert.certificates }
+    addresses: { registry: cert.certificates, timelock: cert.certificates, catalog: cert.certificates, grants: cert.certificates, modelRequests: cert.certificates, settlement: cert.certificates, governance: cert.certificates, certificates: cert.certificates }
   })
   try {
     const onChain = await chain.getCert(cert.certId)
@@ -270,6 +281,99 @@ export const certifyVerify = async (o: { file: string; cert: string; rpcUrl: str
     ]
     out({ certId: cert.certId, ok: checks.every((c) => c.ok), checks })
     if (!checks.every((c) => c.ok)) throw new CommandFailed(`${o.file} does not match certificate ${cert.certId}`)
+  } finally {
+    await chain.close()
+  }
+}
+
+// ---------------------------------------------------------------- votes, upgrades and settlements (issue 20)
+
+/** A member's governance view: a participant's keystore (--config) or the operator's supervisor (--data-dir). */
+const governanceSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: string; passphrase?: string }, role: "member" | "supervisor") => {
+  if (role === "member") {
+    if (!o.config) throw new CommandFailed("this command acts as a member: give --config <participant.json>")
+    return (await participantChain(o.config, o.passphrase)).chain
+  }
+  if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("this command acts as the supervisor: give --data-dir and --rpc-url")
+  const deployment = await loadDeployment(o.dataDir)
+  if (!deployment) throw new CommandFailed(`no deployment in ${o.dataDir}`)
+  const chain = await Consortium.governanceFor(o.rpcUrl, (await Operator.load(o.dataDir)).supervisor, deployment)
+  if (!chain) throw new CommandFailed("this deployment has no governance contracts; redeploy")
+  return chain
+}
+
+const upgradeable = ["registry", "ledger", "settlement"] as const
+
+/**
+ * `jointly governance propose-upgrade|vote|close|execute|show`: a member deploys the current build's
+ * implementation of an upgradeable contract and proposes it; members vote; after the deadline anyone closes the
+ * vote (a passed upgrade is queued on the timelock), and after the timelock's delay anyone executes it.
+ */
+export const governance = async (o: { action: string; arg?: string; support?: string; config?: string; passphrase?: string; hours?: number }) => {
+  const chain = await governanceSigner(o, "member")
+  try {
+    const id = () => {
+      if (o.arg === undefined || !/^\d+$/.test(o.arg)) throw new CommandFailed(`governance ${o.action} needs a proposal id`)
+      return BigInt(o.arg)
+    }
+    switch (o.action) {
+      case "propose-upgrade": {
+        const contract = upgradeable.find((c) => c === o.arg)
+        if (contract === undefined) throw new CommandFailed(`propose-upgrade needs one of ${upgradeable.join(", ")}`)
+        const implementation = await chain.deployImplementation(contract)
+        const latest = await chain.provider.getBlock("latest")
+        const deadline = BigInt(latest!.timestamp) + BigInt(Math.round((o.hours ?? 72) * 3600))
+        const proposed = await chain.proposeUpgrade({ contract, implementation, deadline })
+        return out({ event: "proposed", id: proposed.id, contract, implementation, current: await chain.implementationOf(contract), deadline, txHash: proposed.txHash })
+      }
+      case "vote": {
+        if (o.support !== "yes" && o.support !== "no") throw new CommandFailed("vote needs <id> yes|no")
+        return out({ event: "voted", id: id(), support: o.support === "yes", ...(await chain.vote(id(), o.support === "yes")) })
+      }
+      case "close":
+        return out({ event: "closed", id: id(), ...(await chain.execute(id())) })
+      case "execute":
+        return out({ event: "executed", id: id(), ...(await chain.executeQueued(id())) })
+      case "show":
+        return out({ proposal: await chain.getProposal(id()), timelockDelay: await chain.timelockDelay() })
+      default:
+        throw new CommandFailed(`unknown governance action ${o.action} (propose-upgrade, vote, close, execute, show)`)
+    }
+  } finally {
+    await chain.close()
+  }
+}
+
+/**
+ * `jointly settlement show|dispute|finalize|arbitrate <settlement-id>`: a member reads a settlement, disputes it
+ * within its window or pays it out after (the valuation is read back from the chain); the supervisor arbitrates.
+ */
+export const settlement = async (o: { action: string; id?: string; verdict?: string; reason?: string; config?: string; passphrase?: string; dataDir?: string; rpcUrl?: string }) => {
+  if (o.id === undefined || !isHexString(o.id, 32)) throw new CommandFailed(`settlement ${o.action} needs a settlement id (32-byte hex)`)
+  const settlementId = o.id
+  const chain = await governanceSigner(o, o.action === "arbitrate" ? "supervisor" : "member")
+  try {
+    switch (o.action) {
+      case "show": {
+        const valuation = await chain.postedValuation(settlementId)
+        return out({ settlement: await chain.getSettlement(settlementId), payouts: valuation === undefined ? undefined : await chain.settlementPayouts(valuation) })
+      }
+      case "dispute":
+        if (!o.reason) throw new CommandFailed("settlement dispute needs --reason <evidence>")
+        return out({ event: "disputed", settlementId, ...(await chain.disputeSettlement(settlementId, o.reason)) })
+      case "finalize": {
+        const valuation = await chain.postedValuation(settlementId)
+        if (valuation === undefined) throw new CommandFailed(`settlement ${settlementId} has no posted valuation`)
+        return out({ event: "finalized", settlementId, ...(await chain.finalizeSettlement(valuation)) })
+      }
+      case "arbitrate": {
+        if (o.verdict !== "uphold" && o.verdict !== "reject") throw new CommandFailed("settlement arbitrate needs <id> uphold|reject")
+        if (!o.reason) throw new CommandFailed("settlement arbitrate needs --reason <text> (only its hash goes on chain)")
+        return out({ event: "arbitrated", settlementId, upheld: o.verdict === "uphold", ...(await chain.arbitrate(settlementId, o.verdict === "uphold", o.reason)) })
+      }
+      default:
+        throw new CommandFailed(`unknown settlement action ${o.action} (show, dispute, finalize, arbitrate)`)
+    }
   } finally {
     await chain.close()
   }

@@ -11,6 +11,7 @@ const Chain = () => import("./chain.ts")
 const Coordinate = () => import("./coordinator.ts")
 const Governance = () => import("./governance.ts")
 const Keys = () => import("./keys.ts")
+const Membership = () => import("./membership.ts")
 const Operator = () => import("./operator.ts")
 const RunLocal = () => import("./run-local.ts")
 
@@ -63,6 +64,20 @@ Usage:
   jointly supervise suspend|restore <org> --data-dir <dir> --rpc-url <url> [--url <coordinator>] [--reason <text>]
       The supervisor's view and its decisions (org = address, company id, or name with --url); 'coordinator'
       grants or revokes the coordinator role (key rotation).
+  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--json]
+  jointly member join <company-id> | endorse <address> | show [<address>] --config <participant.json>
+  jointly supervise approve-join <address> --data-dir <dir> --rpc-url <url>
+      A second address of an organisation asks to join (its consent), an address of the company endorses it,
+      and the supervisor approves; the registry refuses all three while the company is not Audited.
+  jointly supervise pause|unpause registry|ledger|settlement --data-dir <dir> --rpc-url <url>
+      Stop (or resume) new activity on an upgradeable contract; the supervisor's own decisions go on.
+  jointly governance propose-upgrade registry|ledger|settlement --config <participant.json> [--hours <n>]
+  jointly governance vote <id> yes|no | close <id> | execute <id> | show <id> --config <participant.json>
+      A member proposes this build's implementation of a contract; members vote; after the deadline anyone
+      closes the vote (a passed upgrade waits out the timelock's delay) and then executes it.
+  jointly settlement show|dispute|finalize <settlement-id> --config <participant.json> [--reason <evidence>]
+  jointly settlement arbitrate <settlement-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
+      Read a Shapley settlement, dispute it within its window, pay it out after; the supervisor arbitrates.
   jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--json]
       Rebuild a task's history from the chain and check the stored result and artifacts against it (exit 1 on mismatch).
   jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
@@ -268,7 +283,8 @@ const main = async () => {
         }
       })
       const [what, ...targets] = positionals
-      if (!what) throw new UsageError("supervise needs members, tasks, grants, audit, suspend, restore or coordinator")
+      if (!what) throw new UsageError("supervise needs members, tasks, grants, audit, suspend, restore, coordinator, pause, unpause or approve-join")
+      if (what === "approve-join") return (await Membership()).approveJoin({ account: targets[0], dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
       if (values.keystore !== undefined || what === "audit" || what === "coordinator") {
         if (!values.keystore || !values.deployment || !values["rpc-url"] || targets.length === 0) {
           throw new UsageError(`supervise ${what} needs <target>…, --keystore <supervisor.json>, --deployment <file> and --rpc-url`)
@@ -276,6 +292,25 @@ const main = async () => {
         return (await Operator()).superviseWithKeystore({ what, targets, keystore: values.keystore, deployment: values.deployment, rpcUrl: values["rpc-url"], reason: values.reason, revoke: values.revoke ?? false, fund: values.fund ?? false })
       }
       return (await Governance()).supervise({ what, org: targets[0], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, signer: await signerOf(values), trust: trustOf(values) })
+    }
+    case "member": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" } } })
+      if (!positionals[0]) throw new UsageError("member needs join, endorse or show")
+      return (await Membership()).member({ action: positionals[0], arg: positionals[1], config: values.config })
+    }
+    case "governance": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" }, hours: { type: "string" } } })
+      if (!positionals[0]) throw new UsageError("governance needs propose-upgrade, vote, close, execute or show")
+      return (await Governance()).governance({ action: positionals[0], arg: positionals[1], support: positionals[2], config: values.config, ...(values.hours === undefined ? {} : { hours: positiveInteger("--hours", values.hours) }) })
+    }
+    case "settlement": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { config: { type: "string" }, reason: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" } }
+      })
+      if (!positionals[0]) throw new UsageError("settlement needs show, dispute, finalize or arbitrate")
+      return (await Governance()).settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
     }
     case "verify": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" }, "key-env": { type: "string" }, keystore: { type: "string" }, ...trustOptions } })

@@ -16,6 +16,10 @@ import { Policy } from "../policy/ConsentPolicy.ts"
 export const ChainConfig = Schema.Struct({
   rpcUrl: Schema.String,
   registry: Schema.String,
+  /** The task ledger's proxy (member commands that read the registry through the ledger client; upgrade proposals). */
+  ledger: Schema.optional(Schema.String),
+  /** The consortium's TimelockController (upgrades and privileged calls after a vote). */
+  timelock: Schema.String,
   catalog: Schema.String,
   grants: Schema.String,
   modelRequests: Schema.String,
