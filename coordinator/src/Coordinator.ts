@@ -5,7 +5,10 @@
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
+import * as Backends from "@jointly/backends/Backends.ts"
+import * as NodeBackends from "@jointly/backends/node"
+import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import { getAddress, verifyTypedData } from "ethers"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
@@ -38,6 +41,8 @@ export interface Config {
   /** 0 picks a free port. */
   readonly port?: number
   readonly startTimeoutMs?: number
+  /** The backend of each kernel family; the fastest this Node offers by default. */
+  readonly backends?: Backends.Choice
   /** Extra HTTP handler tried before the 404 (the dashboard mounts here). */
   readonly extraRoutes?: (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => Promise<boolean>
 }
@@ -53,8 +58,12 @@ export const start = async (config: Config) => {
   // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts).
   const bus = Live.makeBus()
   const store = Live.observe(await TaskStore.make(sql), bus)
-  // tfjs loads on the first online prediction of a tfjs-layers model only.
-  const models = ModelStore.make(sql, { runtime: () => import("@jointly/participant/modeling/TfjsRuntime.ts").then((m) => m.make()) })
+  // The compute backends, composed once (`@jointly/backends/node`): CKKS sums for federated learning's "ckks"
+  // aggregation, the key agreement and PRG of secure aggregation's dropout recovery, the tfjs runtime of online
+  // predictions (loaded on the first prediction of a tfjs-layers model only).
+  const backends = await Backends.build(NodeBackends.layer(config.backends))
+  const runtime = Context.get(backends.context, ModelRuntime)
+  const models = ModelStore.make(sql, { runtime: async () => runtime })
 
   const registry: Auth.Registry = {
     orgOf: async (account) => {
@@ -83,6 +92,7 @@ export const start = async (config: Config) => {
     models,
     artifacts,
     consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
+    backends: backends.layer,
     options: { startTimeoutMs: config.startTimeoutMs }
   })
   const notary = Notary.make(store, ledger, Log.make("notary"))
@@ -169,6 +179,7 @@ export const start = async (config: Config) => {
     await new Promise<void>((resolve) => http.close(() => resolve()))
     await notary.stop()
     await sql.close()
+    await backends.close()
   }
 
   return { url, port, store, models, artifacts, index, scheduler, notary, hub, chain, close }

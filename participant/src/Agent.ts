@@ -17,6 +17,7 @@ import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
 import { TaskSpec, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import type { WireError } from "@jointly/core/wire/Messages.ts"
 import { type AwaitingHuman, events, HumanDecision, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
+import type { Choice } from "@jointly/backends/Backends.ts"
 import type { DatasetSpec } from "./datasets/Dataset.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
 import type { ConsentInput } from "./policy/ConsentPolicy.ts"
@@ -55,6 +56,10 @@ export interface AgentConfig {
    * starved; "inline" on the agent's own thread (for browsers without workers, and for debugging).
    */
   readonly compute?: "worker" | "inline"
+  /** Where the agent keeps what tasks leave it (query outputs, predictions, owned and partial models). */
+  readonly dataDir?: string
+  /** The backend of each kernel family; the fastest this Node offers by default (`@jointly/backends`). */
+  readonly backends?: Choice
   /**
    * The secret a human types into the coordinator's dashboard to decide this participant's "ask" consents.
    * Without it, `HumanChannel.ask` rejects at once (and an "ask" policy therefore rejects the task).
@@ -102,10 +107,12 @@ export const start = async (config: AgentConfig) => {
   // A bad file stops the agent here with its DatasetError, naming file, line and column, before it connects.
   const runner: ProtocolHost.Runner =
     config.compute === "inline"
-      ? await ProtocolHost.inline({ wallet, datasets: config.datasets })
+      ? await ProtocolHost.inline({ wallet, datasets: config.datasets, dataDir: config.dataDir, backends: config.backends })
       : await ProtocolWorker.start({
           wallet,
           datasets: config.datasets,
+          dataDir: config.dataDir,
+          backends: config.backends,
           onCrash: ({ detail, lostTasks }) => emitEvent({ type: "worker-crashed", detail, lostTasks })
         })
   // Consent needs only names and columns: the rows stay wherever the runner loaded them.

@@ -4,7 +4,8 @@
  * unfinished task up where the store says it was. Every transition goes through the store, which queues its
  * chain record in the same transaction.
  */
-import { Cause, Effect, Exit, Fiber } from "effect"
+import { Cause, Effect, Exit, Fiber, type Layer } from "effect"
+import type * as Backends from "@jointly/backends/Backends.ts"
 import { getAddress } from "ethers"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
 import { lookup } from "@jointly/core/protocols/registry.ts"
@@ -13,7 +14,6 @@ import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import { digest } from "@jointly/core/wire/Canonical.ts"
-import * as SealCkks from "@jointly/participant/he/SealCkks.ts"
 import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
@@ -58,7 +58,19 @@ const storeModel = async (models: ModelStore | undefined, taskId: string, result
   return rest
 }
 
-export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: Auth; consent: ConsentVerifier; log: Log; models?: ModelStore; artifacts?: ArtifactStore; options?: Options }) => {
+export const make = (deps: {
+  store: TaskStore
+  hub: Hub
+  rounds: Rounds
+  auth: Auth
+  consent: ConsentVerifier
+  log: Log
+  /** The coordinator's compute backends, built once (Coordinator.ts): every task's program runs over them. */
+  backends: Layer.Layer<Backends.Services>
+  models?: ModelStore
+  artifacts?: ArtifactStore
+  options?: Options
+}) => {
   const { store, hub, rounds, auth, log } = deps
   const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
@@ -148,8 +160,9 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: Rounds; auth: A
         load: (key) => store.loadCheckpoint(task.id, key)
       }
     })
-    // SealCkks: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key).
-    const fiber = Effect.runFork(Effect.provide(definition.coordinator(session, checked.params, task.spec), SealCkks.layer))
+    // The backends: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key),
+    // secure aggregation recovers dropouts' masks with their key agreement and PRG.
+    const fiber = Effect.runFork(Effect.provide(definition.coordinator(session, checked.params, task.spec), deps.backends))
     running.set(task.id, fiber)
     fiber.addObserver(async (exit) => {
       running.delete(task.id)

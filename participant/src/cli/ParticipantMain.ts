@@ -17,8 +17,6 @@ import * as ParticipantConfig from "./ParticipantConfig.ts"
 export const run = async (configFile: string) => {
   const config = await ParticipantConfig.load(configFile)
   const identity = await Keystore.openPromise({ dataDir: config.dataDir })
-  // Batch predictions are written under the data dir (modeling/Compute.ts), also from the worker thread.
-  process.env.JOINTLY_DATA_DIR ??= config.dataDir
   const policy = typeof config.policy === "string" ? await ConsentPolicy.loadPromise(config.policy) : config.policy
   const wallet = Redacted.value(identity.account)
   // The chain, read by this participant itself: grants are enforced here, never on the coordinator's word.
@@ -31,6 +29,8 @@ export const run = async (configFile: string) => {
     coordinatorUrl: config.coordinatorUrl,
     wallet,
     datasets: config.datasets,
+    // Query outputs, batch predictions, owned and partial models are kept under it, also from the worker thread.
+    dataDir: config.dataDir,
     dashboardToken,
     policy: async (question, human) => {
       // "ask" mode: the human decides in the coordinator's dashboard with this participant's token (HumanToken.ts).

@@ -19,11 +19,11 @@ import type { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
 import * as CsvDataset from "../datasets/CsvDataset.ts"
 import * as Compute from "../modeling/Compute.ts"
 import * as QueryServices from "./QueryServices.ts"
-import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
+import * as Backends from "@jointly/backends/Backends.ts"
+import * as NodeBackends from "@jointly/backends/node"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import * as OwnedModels from "../he/OwnedModels.ts"
 import * as PartialModelStore from "../modeling/vertical/PartialModelStore.ts"
-import * as SealCkks from "../he/SealCkks.ts"
 import { type Dataset, type DatasetSpec, type DatasetSummary, summarize } from "../datasets/Dataset.ts"
 
 export interface AcceptedTask {
@@ -157,15 +157,31 @@ export interface InlineOptions {
   readonly lookup?: Lookup
   /** Threads of the job pool protocols fan batch work out to (JobRunner); the core count by default. */
   readonly jobWorkers?: number
+  /** Where predictions, query outputs, owned models and sealed partial models live; none: kept in task memory or refused. */
+  readonly dataDir?: string
+  /** The backend of each kernel family, on this thread and in the job pool's workers; the fastest Node ones by default. */
+  readonly backends?: Backends.Choice
 }
 
 /** Loads every dataset (rejects with DatasetError naming file, line and column) and runs tasks on this thread. */
 export const inline = async (options: InlineOptions): Promise<Runner> => {
   const loaded = await Promise.all(options.datasets.map((spec) => CsvDataset.loadPromise(spec)))
-  // One job pool and one kernel choice per runner, i.e. per agent (inline) or per protocol worker thread.
-  const jobs = PoolRunner.make({ size: options.jobWorkers })
-  const kernels = Layer.succeed(SelectKernels.Kernels, await SelectKernels.select({ wasm: () => import("@jointly/wasm").then((m) => m.loadWasmKernels()) }))
-  const host = make(options.wallet, Layer.mergeAll(localData(options.wallet.address, loaded), Compute.layer({ runner: jobs.runner }), QueryServices.layer(), jobs.layer, kernels, SealCkks.layer, OwnedModels.layer(), PartialModelStore.layer({ dataDir: process.env.JOINTLY_DATA_DIR, owner: options.wallet.address, secret: options.wallet.privateKey })))
+  // One job pool and one composition of backends per runner, i.e. per agent (inline) or per protocol worker
+  // thread, built once: the services keep caches (OpenSSL contexts, imported keys, SEAL contexts) across stages.
+  const { dataDir } = options
+  const jobs = PoolRunner.make({ size: options.jobWorkers, backends: options.backends })
+  const backends = NodeBackends.layer(options.backends)
+  const services = await Backends.build(Layer.mergeAll(
+    backends,
+    localData(options.wallet.address, loaded),
+    // After the backends: the pool's model runtime replaces their in-thread one.
+    Compute.layer({ dataDir, runner: jobs.runner }),
+    QueryServices.layer({ dataDir, backends: options.backends }).pipe(Layer.provide(backends)),
+    jobs.layer,
+    OwnedModels.layer(dataDir),
+    PartialModelStore.layer({ dataDir, owner: options.wallet.address, secret: options.wallet.privateKey })
+  ))
+  const host = make(options.wallet, services.layer)
   const accepted = new Map<string, AcceptedTask>()
   return {
     datasets: loaded.map(summarize),
@@ -189,6 +205,7 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
       for (const taskId of accepted.keys()) host.forget(taskId)
       accepted.clear()
       await jobs.close()
+      await services.close()
     }
   }
 }

@@ -9,6 +9,7 @@
  * tasks it had accepted are lost (their later requests get `WorkerCrashed` too), and a fresh thread is started
  * at once with the same datasets; new tasks run there.
  */
+import type { Choice } from "@jointly/backends/Backends.ts"
 import type { Party, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
 import type { BaseWallet } from "ethers"
@@ -38,6 +39,10 @@ export interface ProtocolWorkerOptions {
   readonly onCrash?: (crash: Crash) => void
   /** Extra protocol modules (URLs or file paths) exporting `protocols: ProtocolDefinition[]`: for tests. */
   readonly modules?: ReadonlyArray<string | URL>
+  /** The participant's data directory (outputs, predictions, models). */
+  readonly dataDir?: string
+  /** The backend of each kernel family the protocol thread and its job pool compose. */
+  readonly backends?: Choice
 }
 
 export interface ProtocolWorker extends ProtocolHost.Runner {
@@ -53,7 +58,12 @@ const describe = (error: unknown) => (error instanceof Crashed ? error.detail : 
  */
 export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWorker> => {
   const modules = (options.modules ?? []).map(moduleUrl)
-  const init = encode(InitRequest, { datasets: options.datasets, privateKey: options.wallet.privateKey })
+  const init = encode(InitRequest, {
+    datasets: options.datasets,
+    privateKey: options.wallet.privateKey,
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.backends === undefined ? {} : { backends: options.backends })
+  })
   let closed = false
   let live: Thread | undefined
   let current: Promise<Thread> | undefined

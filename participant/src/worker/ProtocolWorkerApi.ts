@@ -6,6 +6,7 @@
 import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
 import { Party, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { Schema } from "effect"
+import { Choice } from "@jointly/backends/Backends.ts"
 import { DatasetError, DatasetSpec, DatasetSummary } from "../datasets/Dataset.ts"
 
 export interface ProtocolWorkerApi {
@@ -24,7 +25,11 @@ export interface ProtocolWorkerApi {
 export const InitRequest = Schema.Struct({
   datasets: Schema.Array(DatasetSpec),
   /** The org's chain key, for `session.sign`: it crosses into a thread of the same process, never further. */
-  privateKey: Schema.String
+  privateKey: Schema.String,
+  /** The participant's data directory (outputs, predictions, models), when it has one. */
+  dataDir: Schema.optionalKey(Schema.String),
+  /** The backend of each kernel family the thread composes, and its job pool's workers. */
+  backends: Schema.optionalKey(Choice)
 })
 
 export const InitReply = Schema.Union([

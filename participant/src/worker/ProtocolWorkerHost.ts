@@ -40,9 +40,9 @@ const ready = (): ProtocolHost.Runner => {
 const api: ProtocolWorkerApi = {
   init: async (message) => {
     if (runner !== undefined) throw new Error("the protocol worker is already initialised")
-    const { datasets, privateKey } = decode(InitRequest, message)
+    const { datasets, privateKey, dataDir, backends } = decode(InitRequest, message)
     try {
-      runner = await ProtocolHost.inline({ wallet: new Wallet(privateKey), datasets, lookup: lookupKind })
+      runner = await ProtocolHost.inline({ wallet: new Wallet(privateKey), datasets, lookup: lookupKind, dataDir, backends })
       return transferable(encode(InitReply, { ok: true, datasets: runner.datasets }))
     } catch (error) {
       if (error instanceof DatasetError) return transferable(encode(InitReply, { ok: false, error }))

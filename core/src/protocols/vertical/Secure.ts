@@ -11,9 +11,9 @@
  */
 import { Effect, Option } from "effect"
 import { JobRunner, type JobRunnerService, inline } from "../../compute/JobRunner.ts"
+import * as Kernels from "../../compute/Kernels.ts"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import { randomBits } from "../../compute/Primes.ts"
-import * as SelectKernels from "../../compute/SelectKernels.ts"
 import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
 import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
@@ -73,12 +73,11 @@ export interface Engine {
   readonly runner: JobRunnerService
 }
 
-let selected: Promise<BigIntKernels> | undefined
-/** The host's kernels, else the fastest this platform loads (OpenSSL in Node). */
-export const kernels: Effect.Effect<BigIntKernels> = Effect.flatMap(Effect.serviceOption(SelectKernels.Kernels), (found) =>
-  Option.isSome(found) ? Effect.succeed(found.value) : Effect.promise(() => (selected ??= SelectKernels.select())))
+/** The host's big-integer kernels (the `BigIntKernels` service). */
+export const kernels: Effect.Effect<BigIntKernels> = Kernels.BigIntKernels
 
-const inlineTables = new Map<string, JobRunnerService>()
+/** Inline job tables by kernel instance and key-size policy: built once per backend, not per stage. */
+const inlineTables = new WeakMap<BigIntKernels, Map<boolean, JobRunnerService>>()
 
 /**
  * The host's worker pool when it has one and the key is of a production size (the pool's jobs refuse test
@@ -91,11 +90,13 @@ export const engine = (tpk: ThresholdPublicKey, policy: KeySizePolicy): Effect.E
     let runner: JobRunnerService
     if (Option.isSome(host) && !policy.unsafeAllowTestKeySizes) runner = host.value
     else {
-      const key = `${k.name}|${policy.unsafeAllowTestKeySizes === true}`
-      let found = inlineTables.get(key)
+      const key = policy.unsafeAllowTestKeySizes === true
+      let tables = inlineTables.get(k)
+      if (tables === undefined) inlineTables.set(k, (tables = new Map()))
+      let found = tables.get(key)
       if (found === undefined) {
         found = inline({ ...PaillierJobs.makePaillierJobs(k, policy), ...ThresholdJobs.makeThresholdJobs(k, policy) })
-        inlineTables.set(key, found)
+        tables.set(key, found)
       }
       runner = found
     }

@@ -11,7 +11,7 @@
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
-import { randomBelow, randomBits } from "../../compute/Primes.ts"
+import { Primes, randomBelow, randomBits } from "../../compute/Primes.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Dealer from "../../crypto/threshold-paillier/Dealer.ts"
@@ -267,6 +267,7 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
       if (trainParams === undefined) return yield* fail(session, stage, "UnexpectedStage", "not a training task")
       const s = yield* psiState(session, stage)
       const kernels = yield* Secure.kernels
+      const primes = (yield* Primes).generate
       const sealTo = (recipient: string, plaintext: Uint8Array) => {
         const peer = s.peers.get(recipient)
         if (peer === undefined) throw new Error(`no channel key for ${recipient}`)
@@ -281,6 +282,7 @@ export const handlers = (datasetName: string, task: Task, parties: ReadonlyArray
             encryptTo: sealTo,
             context: utf8ToBytes(session.taskId),
             unsafeAllowTestKeySizes: trainParams.unsafeAllowTestKeySizes,
+            primes,
             kernels
           }),
         catch: (error) => failure(session, stage, "CeremonyFailed", error instanceof Error ? error.message : String(error))

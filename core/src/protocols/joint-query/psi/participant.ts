@@ -9,6 +9,8 @@ import { concatBytes } from "@noble/hashes/utils.js"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
+import { BigIntKernels } from "../../../compute/Kernels.ts"
+import { Primes } from "../../../compute/Primes.ts"
 import * as FixedPoint from "../../../crypto/FixedPoint.ts"
 import * as Keys from "../../../crypto/paillier/Keys.ts"
 import * as Paillier from "../../../crypto/paillier/Paillier.ts"
@@ -137,7 +139,9 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
         if (!data.columnNames.includes(column) || !data.isNumeric(column)) return yield* fail(session, stage, "NotNumeric", `column ${column} of dataset ${data.name} is missing or not numeric`)
         const values = data.numeric(column)
         if (set.rows.some((row) => !Number.isFinite(values[row]!))) return yield* fail(session, stage, "InvalidValue", `column ${column} has an empty or non-finite value`)
-        sum = { keyPair: yield* Effect.promise(() => Keys.generateKeyPair({ bits: Keys.DEFAULT_BITS })) }
+        const primes = (yield* Primes).generate
+        const kernels = yield* BigIntKernels
+        sum = { keyPair: yield* Effect.promise(() => Keys.generateKeyPair({ bits: Keys.DEFAULT_BITS, primes, kernels })) }
       }
       yield* Effect.promise(() => Group.ready())
       const extra = sum.keyPair ? Serialization.encodePublicKey(sum.keyPair.publicKey) : new Uint8Array(0)
@@ -288,7 +292,8 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
         if (points.length !== expected * Group.POINT_BYTES) {
           return yield* fail(session, stage, "CountMismatch", `chunk ${index} of ${source} holds ${points.length / Group.POINT_BYTES} elements, ${expected} announced`)
         }
-        yield* Effect.try({ try: () => Compute.kernels(group).validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
+        const groups = yield* Compute.Groups
+        yield* Effect.try({ try: () => groups[group].validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
         let chunks = s.inbox.get(source)
         if (chunks === undefined) s.inbox.set(source, (chunks = new Map()))
         chunks.set(index, { points, extra: new Uint8Array(0) })

@@ -1,7 +1,7 @@
 /**
  * Quick ratio check, not a test and not the official benchmark (that is `npm run bench -- paillier`):
  *
- *   node --import tsx wasm/src/measure.ts
+ *   node --import tsx backends/src/measure.ts
  *
  * Prints ops/s of modPow on a Paillier-shaped modulus (N² for an N of two random primes) with an exponent of
  * N's size, the r^N mod N² of encryption, for naive bigint square-and-multiply, the TS kernel, this WASM kernel
@@ -9,11 +9,12 @@
  */
 import { generatePrimeSync } from "node:crypto"
 import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
-import { nodeKernels } from "@jointly/core/compute/NodeKernels.ts"
 import { randomBits as random } from "@jointly/core/compute/Primes.ts"
 import { tsKernels } from "@jointly/core/compute/TsKernels.ts"
-import { loadWasmKernels } from "./index.ts"
-import { naiveModPow } from "./Reference.ts"
+import { defaultWasmUrl, loadWasmKernels } from "@jointly/wasm"
+import { naiveModPow } from "@jointly/wasm/Reference.ts"
+import { readWasmFile } from "./node/NodeFiles.ts"
+import * as OpenSslKernels from "./node/OpenSslKernels.ts"
 
 /** Process CPU seconds: on a shared machine wall time mostly measures the neighbours. */
 const cpuSeconds = (): number => {
@@ -30,7 +31,8 @@ const opsPerSecond = (op: (i: number) => unknown, seconds = 1.5, warmup = 3): nu
   return n / (cpuSeconds() - start)
 }
 
-const wasm = await loadWasmKernels()
+const wasm = await loadWasmKernels(await readWasmFile(defaultWasmUrl()))
+const nodeKernels = OpenSslKernels.make()
 const naive: Pick<BigIntKernels, "name" | "modPow"> = { name: "naive bigint", modPow: naiveModPow }
 const line = (label: string, value: number, unit: string, baseline?: number) =>
   console.log(

@@ -1,13 +1,13 @@
 /**
- * Node-only: the joint-query group kernels (`GroupKernels` in core's joint-query/Compute.ts) on native code,
- * through the small node-api addon in ./native (built by `npm run build -w participant`):
+ * The joint-query group kernels (`GroupKernels` in core's joint-query/Compute.ts) on native code, through the
+ * small node-api addon in ../native (built by `npm run build -w backends`):
  *   - x25519: OpenSSL's X25519 through its public EVP API, resolved from the `node` process itself (x25519.c);
  *   - ristretto255: libsodium's shared library, the same code as its WASM build (ristretto.c).
- * Both are byte-identical to the WASM kernels of Group.ts (NativeGroups.test.ts); speed: `npm run bench -- psi`.
+ * Both are byte-identical to the WASM kernels of Group.ts (the group conformance suite); speed: `npm run bench
+ * -- psi`.
  *
- * `install()` is called by the worker job registry (jobs.ts) and by QueryServices.ts on the main thread; a group
- * whose library is missing (or an addon that is not built) keeps its WASM kernels, and `load()` says why.
- * JOINTLY_QUERY_KERNELS=wasm keeps the WASM kernels (the bench's same-run baseline; worker threads inherit it).
+ * The Node backends (NodeBackends.ts) compose these where `load()` found them; a group whose library is missing
+ * (or an addon that is not built) keeps its WASM kernels, and `load()` says why.
  */
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -35,6 +35,7 @@ export interface Loaded {
   readonly problems: Partial<Record<Group.GroupName, string>>
 }
 
+// The addon is dlopen'ed once per thread: the OS loader keeps it for the thread's life, whatever holds the module.
 let loaded: Loaded | undefined
 
 const checkPoints = (group: Group.GroupName, points: Uint8Array) => {
@@ -67,7 +68,7 @@ const make = (group: Group.GroupName, name: string, hashBlind: HashBlind, blind:
 /** The native kernels of each group that has them, and why the others do not (loaded once per thread). */
 export const load = (): Loaded => {
   if (loaded !== undefined) return loaded
-  const notBuilt = "addon not built (npm run build -w participant)"
+  const notBuilt = "addon not built (npm run build -w backends)"
   if (!existsSync(addonPath)) return { kernels: {}, problems: { x25519: notBuilt, ristretto255: notBuilt } }
   try {
     const module = { exports: {} as Addon }
@@ -95,10 +96,4 @@ export const load = (): Loaded => {
     loaded = { kernels: {}, problems: { x25519: problem, ristretto255: problem } }
   }
   return loaded
-}
-
-/** Makes this thread's joint-query compute native where it can; returns the kernels now in use per group. */
-export const install = (): Record<Group.GroupName, Compute.GroupKernels> => {
-  if (process.env.JOINTLY_QUERY_KERNELS !== "wasm") for (const kernels of Object.values(load().kernels)) Compute.useKernels(kernels)
-  return { x25519: Compute.kernels("x25519"), ristretto255: Compute.kernels("ristretto255") }
 }

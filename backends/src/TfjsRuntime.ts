@@ -1,33 +1,36 @@
 /**
  * `ModelRuntime` (core/src/protocols/federated-learning/ModelRuntime.ts) on tfjs with the WASM backend
- * (DESIGN.md §6: 2–4× the pure-JS backend here; tfjs-node cannot install). The backend is set once per
- * thread, with `setWasmPaths` pointing at the package's own dist folder so nothing is downloaded.
+ * (DESIGN.md §6: 2–4× the pure-JS backend here; tfjs-node cannot install). Browser-safe: where the WASM
+ * binaries are is the caller's to say (`wasmPaths`): the Node backends point at the installed package's dist
+ * folder so nothing is downloaded, a browser embedder at its bundler's asset URL (PortableBackends.ts).
  *
  * Each runtime instance keeps one built model per topology and runs its calls one at a time (tfjs models are
- * stateful), so give each participant its own instance. Training is a plain minibatch loop over
- * `optimizer.minimize` rather than `model.fit`, so FedProx can add μ/2‖w − w_global‖² to the loss and batch
- * order is seeded.
- *
- * Browser-safe: the Node-only lookup of the WASM files lives in NodeTfjsBackend.ts and is imported only under
- * Node, so the worker pool's job registry (modeling/FlJobs.ts) can load this module in any worker.
+ * stateful), so give each participant its own instance. tfjs itself is one engine per thread: the first runtime
+ * to run selects its WASM backend there (`setWasmPaths` only counts before that). Training is a plain minibatch
+ * loop over `optimizer.minimize` rather than `model.fit`, so FedProx can add μ/2‖w − w_global‖² to the loss and
+ * batch order is seeded.
  */
 import * as tf from "@tensorflow/tfjs"
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import type { Evaluation, LocalMatrix, Loss, ModelRuntimeApi, TrainingConfig } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import { ModelRuntime, ModelRuntimeError } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
+import { ModelRuntimeError } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
 import * as Topology from "@jointly/core/protocols/federated-learning/Topology.ts"
 import { prng } from "@jointly/core/protocols/federated-learning/Updates.ts"
 
-let backendReady: Promise<void> | undefined
+export interface Options {
+  /** A URL or path prefix where tfjs-backend-wasm's `.wasm` files are (tfjs' own default when absent). */
+  readonly wasmPaths?: string
+}
 
-/** Sets the WASM backend once for this thread. */
-export const ensureBackend = (): Promise<void> =>
-  (backendReady ??= (async () => {
-    if (typeof process !== "undefined" && process.versions?.node !== undefined) setWasmPaths((await import("./NodeTfjsBackend.ts")).wasmDir())
+/** Selects tfjs' WASM backend on this thread if no runtime has yet. */
+const selectBackend = async (options: Options): Promise<void> => {
+  if (tf.getBackend() !== "wasm") {
+    if (options.wasmPaths !== undefined) setWasmPaths(options.wasmPaths)
     if (!(await tf.setBackend("wasm"))) throw new Error("the tfjs WASM backend did not initialise")
-    await tf.ready()
-  })())
+  }
+  await tf.ready()
+}
 
 type Json = Record<string, unknown>
 
@@ -74,16 +77,17 @@ const checkMatrix = (data: LocalMatrix) => {
 /** Built models kept per runtime; a long-lived pool seat sees many tasks, so the oldest is disposed past this. */
 const MAX_MODELS = 8
 
-/** A fresh runtime (own model cache and call queue). */
-export const make = (): ModelRuntimeApi => {
+/** A fresh runtime (own model cache and call queue); tfjs' backend is selected on its first call. */
+export const make = (options: Options = {}): ModelRuntimeApi => {
   const models = new Map<string, { model: tf.LayersModel; shapes: ReadonlyArray<ReadonlyArray<number>> }>()
+  let backend: Promise<void> | undefined
   let queue: Promise<unknown> = Promise.resolve()
 
   const serial = <A>(reason: ModelRuntimeError["reason"], body: () => Promise<A>): Effect.Effect<A, ModelRuntimeError> =>
     Effect.tryPromise({
       try: () => {
         const next = queue.then(async () => {
-          await ensureBackend()
+          await (backend ??= selectBackend(options))
           return body()
         })
         queue = next.catch(() => {})
@@ -241,6 +245,3 @@ export const make = (): ModelRuntimeApi => {
       })
   }
 }
-
-/** A Layer with a fresh runtime: one per participant. */
-export const layer = (): Layer.Layer<ModelRuntime> => Layer.sync(ModelRuntime, make)
