@@ -4,9 +4,9 @@ import { tmpdir } from "node:os"
 import { basename, join, resolve } from "node:path"
 import { Schema } from "effect"
 import { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
-import * as Client from "../client/Client.ts"
-import * as LocalCluster from "../local/LocalCluster.ts"
-import * as ProgressBar from "./ProgressBar.ts"
+import * as Client from "@jointly/coordinator/client/Client.ts"
+import * as LocalCluster from "./local/LocalCluster.ts"
+import * as ProgressBar from "@jointly/coordinator/cli/ProgressBar.ts"
 
 /** A task file for local runs: the task without its parties, plus the declared schema of the party files. */
 export const LocalTask = Schema.Struct({

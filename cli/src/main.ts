@@ -2,8 +2,8 @@
  * `jointly` — one CLI for every role. Results go to stdout (JSON with --json); progress and logs to stderr.
  */
 import { parseArgs } from "node:util"
-import * as Chain from "./chain.ts"
-import * as Coordinate from "./coordinator.ts"
+import * as Chain from "@jointly/coordinator/cli/chain.ts"
+import * as Coordinate from "@jointly/coordinator/cli/coordinator.ts"
 import * as Governance from "./governance.ts"
 import * as RunLocal from "./run-local.ts"
 
@@ -88,7 +88,7 @@ const main = async () => {
       const coordinator = values.coordinator ?? process.env.JOINTLY_COORDINATOR
       if (!coordinator) throw new UsageError("task needs --coordinator <url> (or JOINTLY_COORDINATOR)")
       const common = { coordinator, json: values.json ?? false }
-      const Task = await import("./task.ts")
+      const Task = await import("@jointly/coordinator/cli/task.ts")
       const id = positionals[0]
       switch (sub) {
         case "submit":

@@ -15,10 +15,10 @@ import { certDigest, makeGovernanceLedger, signCert } from "@jointly/core/ledger
 import * as CsvDataset from "@jointly/participant/datasets/CsvDataset.ts"
 import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
 import * as ParticipantConfig from "@jointly/participant/cli/ParticipantConfig.ts"
-import { loadDeployment } from "../chain/Deployment.ts"
-import * as Verify from "../audit/Verify.ts"
-import * as Consortium from "../local/Consortium.ts"
-import * as Operator from "../local/Operator.ts"
+import { loadDeployment } from "@jointly/coordinator/chain/Deployment.ts"
+import * as Verify from "@jointly/coordinator/audit/Verify.ts"
+import * as Consortium from "@jointly/coordinator/local/Consortium.ts"
+import * as Operator from "@jointly/coordinator/local/Operator.ts"
 
 const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n")
 

@@ -10,11 +10,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Client from "../client/Client.ts"
-import * as LocalCluster from "../local/LocalCluster.ts"
-import * as ProgressBar from "./ProgressBar.ts"
+import * as Client from "@jointly/coordinator/client/Client.ts"
+import * as LocalCluster from "./local/LocalCluster.ts"
+import * as ProgressBar from "@jointly/coordinator/cli/ProgressBar.ts"
 
-const repo = fileURLToPath(new URL("../../../", import.meta.url))
+const repo = fileURLToPath(new URL("../../", import.meta.url))
 const demo = (name: string) => join(repo, "examples", "demo", name)
 const names = ["north", "south", "east"] as const
 

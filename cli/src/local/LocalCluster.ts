@@ -17,10 +17,10 @@ import type { Policy } from "@jointly/participant/policy/ConsentPolicy.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
 import { taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
-import { type Anvil, startAnvil } from "../chain/Anvil.ts"
-import * as Coordinator from "../Coordinator.ts"
-import * as Consortium from "./Consortium.ts"
-import * as Operator from "./Operator.ts"
+import { type Anvil, startAnvil } from "@jointly/coordinator/chain/Anvil.ts"
+import * as Coordinator from "@jointly/coordinator/Coordinator.ts"
+import * as Consortium from "@jointly/coordinator/local/Consortium.ts"
+import * as Operator from "@jointly/coordinator/local/Operator.ts"
 
 export const cliPath = fileURLToPath(new URL("../../bin/jointly.mjs", import.meta.url))
 
