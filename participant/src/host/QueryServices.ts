@@ -11,6 +11,7 @@
  */
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
+import { concatBytes } from "@noble/hashes/utils.js"
 import { Effect, Layer } from "effect"
 import type { Choice } from "@jointly/backends/Backends.ts"
 import { TaskOutput } from "@jointly/core/data/TaskOutput.ts"
@@ -61,20 +62,11 @@ export const poolCompute = (options: PoolComputeOptions): Compute.QueryComputeSe
         release()
       }
     }
-  const concat = (parts: ReadonlyArray<Uint8Array>) => {
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-    let at = 0
-    for (const p of parts) {
-      out.set(p, at)
-      at += p.length
-    }
-    return out
-  }
   return {
     close,
     hashBlind: (group, domain, ids, scalar) =>
       Effect.promise(spread(ids.length, async (parts, handle) =>
-        concat(await handle.runAll(Compute.jobNames.hashBlind, parts.map(([a, b]) => Compute.encodeHashBlind(group, domain, ids.slice(a, b), scalar)))),
+        concatBytes(...await handle.runAll(Compute.jobNames.hashBlind, parts.map(([a, b]) => Compute.encodeHashBlind(group, domain, ids.slice(a, b), scalar)))),
         () => Effect.runPromise(inline.hashBlind(group, domain, ids, scalar)))),
     blind: (group, points, scalar) => {
       const count = Math.floor(points.length / Group.POINT_BYTES)
@@ -86,7 +78,7 @@ export const poolCompute = (options: PoolComputeOptions): Compute.QueryComputeSe
               const detail = error instanceof WorkerPool.WorkerError ? error.detail : String(error)
               throw Compute.invalidPointFromJob(detail, a) ?? error
             })))
-          return concat(outputs)
+          return concatBytes(...outputs)
         }, () => Effect.runPromise(inline.blind(group, points, scalar))),
         catch: (error) => {
           if (error instanceof Compute.InvalidPoint) return error
