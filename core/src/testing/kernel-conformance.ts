@@ -582,8 +582,7 @@ export const modelRuntimeConformance = (load: Load<ModelRuntimeApi>): void => {
 export const backendConformance = <E>(name: string, layer: () => Layer.Layer<Ckks | ModelRuntime, E>): void => {
   describe(name, () => {
     const context = once(() => Effect.runPromise(Effect.scoped(Layer.build(layer()))))
-    const get = <S>(key: Context.Key<never, S> | Context.Key<Ckks, S> | Context.Key<ModelRuntime, S>) => async () =>
-      Context.get((await context()) as Context.Context<never>, key as Context.Key<never, S>)
+    const get = <I extends Ckks | ModelRuntime, S>(key: Context.Key<I, S>) => async () => Context.get(await context(), key)
     kernelConformance(get(Kernels.BigIntKernels))
     primesConformance(get(Primes.Primes))
     prgConformance(get(PrgKernel.PrgKernel))
