@@ -179,3 +179,35 @@ describe("run --local --json", () => {
   }, 240_000)
 })
 
+
+describe("run --local with a task the declarations refuse", () => {
+  it("fails at once, before any chain or process starts, naming the misspelled kind and the known ones", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "jointly-cli-kind-"))
+    try {
+      const task = JSON.parse(await readFile(demo("stats-task.json"), "utf8")) as { kind: string }
+      const file = join(dir, "task.json")
+      await writeFile(file, JSON.stringify({ ...task, kind: "statistics.horizontl" }))
+      const started = Date.now()
+      const out = await jointly(["run", "--local", "--json", "--task", file, ...names.flatMap((n) => ["--party", `${n}=${demo(`pima-${n}.csv`)}`]), "--data-dir", join(dir, "data")])
+      expect(out.code).toBe(1)
+      const { error } = JSON.parse(out.stdout) as { error: { code: string; message: string } }
+      expect(error.code).toBe("UnknownTaskKind")
+      expect(error.message).toContain('"statistics.horizontl"')
+      expect(error.message).toContain("statistics.horizontal")
+      expect(error.message).toContain("query.psi")
+      // Nothing was started: no data directory, and far sooner than a chain and four processes would take.
+      await expect(readFile(join(dir, "data", "operator", "keys.json"))).rejects.toThrow()
+      expect(Date.now() - started).toBeLessThan(30_000)
+
+      // Bad params of a known kind are refused the same way, naming the field.
+      await writeFile(file, JSON.stringify({ ...task, params: { ...(task as unknown as { params: object }).params, statistics: ["median"] } }))
+      const bad = await jointly(["run", "--local", "--json", "--task", file, ...names.flatMap((n) => ["--party", `${n}=${demo(`pima-${n}.csv`)}`])])
+      expect(bad.code).toBe(1)
+      const refused = JSON.parse(bad.stdout) as { error: { code: string; message: string } }
+      expect(refused.error.code).toBe("InvalidTaskParams")
+      expect(refused.error.message).toContain("statistics")
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})

@@ -7,12 +7,13 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import * as LocalCluster from "./local/LocalCluster.ts"
 import * as ProgressBar from "@jointly/coordinator/cli/ProgressBar.ts"
-import { loadTask, partiesOf } from "./run-local.ts"
+import { checkTask, loadTask, partiesOf } from "./run-local.ts"
 
 export const up = async (options: { task: string; parties: ReadonlyArray<string>; json: boolean; dataDir?: string }) => {
   const say = ProgressBar.make(process.stderr, { lines: !options.json }).line
   const task = await loadTask(options.task)
   const parties = partiesOf(task, options.parties)
+  checkTask(task, parties.map((p) => p.name))
   const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), "jointly-local-"))
   const cluster = await LocalCluster.start({ dataDir, parties, onProgress: say })
   const ready = {

@@ -24,13 +24,16 @@ Usage:
       --coordinator defaults to $JOINTLY_COORDINATOR. With --json, stdout is one JSON document, errors included.
   jointly participant --config <participant.json>
       Run a participant agent (key passphrase from JOINTLY_KEY_PASSPHRASE).
-  jointly coordinator --data-dir <dir> --rpc-url <url> [--port <n>]
-      Run a coordinator over an existing deployment in <dir>/chain/deployment.json.
+  jointly coordinator --data-dir <dir> --rpc-url <url> [--port <n>] [--confirmations <n>] [--max-fee-gwei <n>]
+      Run a coordinator over an existing deployment in <dir>/chain/deployment.json. A chain record counts as
+      final after --confirmations blocks (default 2; 1 for the embedded chain); no transaction pays more than
+      --max-fee-gwei per gas (default 200).
   jointly chain --data-dir <dir> [--port <n>]
       Run the embedded chain (anvil) on 127.0.0.1 with its state in <dir>/chain.
-  jointly deploy --data-dir <dir> --rpc-url <url> [--embedded]
-      Deploy the consortium contracts (supervisor and coordinator keys in <dir>/operator; --embedded funds
-      them on an anvil chain).
+  jointly deploy --data-dir <dir> --rpc-url <url> [--embedded] [--max-fee-gwei <n>]
+      Deploy the consortium contracts (supervisor and coordinator keys in <dir>/operator). --embedded mints
+      their gas money on the embedded anvil chain; elsewhere the operator funds the supervisor account and it
+      tops up the coordinator's by a transfer.
   jointly catalog search <q> --url <coordinator> [--all]
   jointly catalog publish --config <participant.json> --dataset <name> [--retire]
       Keyword search of the data catalogue; publish (or retire) a dataset's description from its registered source.
@@ -43,6 +46,20 @@ Usage:
   jointly certify --verify <file> --cert <cert.json> --rpc-url <url>
       Notarize a file's salted hash with the submitter's signature; verify a file against its certificate.
 `
+
+/** A flag's value decoded at the edge: a whole number ≥ 1, or a usage error naming the flag. */
+const positiveInteger = (flag: string, value: string): number => {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} expects a whole number ≥ 1, got ${value}`)
+  return n
+}
+
+/** A fee in gwei (decimals allowed, e.g. 1.5) as wei, or a usage error. */
+const gweiToWei = (value: string): bigint => {
+  const m = /^(\d+)(?:\.(\d{1,9}))?$/.exec(value)
+  if (m === null) throw new UsageError(`--max-fee-gwei expects a number of gwei, got ${value}`)
+  return BigInt(m[1]!) * 10n ** 9n + BigInt((m[2] ?? "").padEnd(9, "0"))
+}
 
 const main = async () => {
   const [command, ...rest] = process.argv.slice(2)
@@ -117,9 +134,18 @@ const main = async () => {
       return
     }
     case "coordinator": {
-      const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, port: { type: "string" } } })
+      const { values } = parseArgs({
+        args: rest,
+        options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, port: { type: "string" }, confirmations: { type: "string" }, "max-fee-gwei": { type: "string" } }
+      })
       if (!values["data-dir"] || !values["rpc-url"]) throw new UsageError("coordinator needs --data-dir and --rpc-url")
-      return Coordinate.run({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], port: Number(values.port ?? 0) })
+      return Coordinate.run({
+        dataDir: values["data-dir"],
+        rpcUrl: values["rpc-url"],
+        port: Number(values.port ?? 0),
+        ...(values.confirmations === undefined ? {} : { confirmations: positiveInteger("--confirmations", values.confirmations) }),
+        ...(values["max-fee-gwei"] === undefined ? {} : { maxFeePerGasWei: gweiToWei(values["max-fee-gwei"]) })
+      })
     }
     case "chain": {
       const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, port: { type: "string" } } })
@@ -127,9 +153,14 @@ const main = async () => {
       return Chain.startChain({ dataDir: values["data-dir"], port: Number(values.port ?? 0) })
     }
     case "deploy": {
-      const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, embedded: { type: "boolean" } } })
+      const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, embedded: { type: "boolean" }, "max-fee-gwei": { type: "string" } } })
       if (!values["data-dir"] || !values["rpc-url"]) throw new UsageError("deploy needs --data-dir and --rpc-url")
-      return Chain.deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], embedded: values.embedded ?? false })
+      return Chain.deploy({
+        dataDir: values["data-dir"],
+        rpcUrl: values["rpc-url"],
+        embedded: values.embedded ?? false,
+        ...(values["max-fee-gwei"] === undefined ? {} : { maxFeePerGasWei: gweiToWei(values["max-fee-gwei"]) })
+      })
     }
     case "catalog": {
       const { values, positionals } = parseArgs({
@@ -196,7 +227,8 @@ main().catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error)
   // --json: a failure is JSON on stdout too, so a script reads one document whatever happened.
   if (process.argv.includes("--json")) {
-    const code = typeof (error as { code?: unknown }).code === "string" ? (error as { code: string }).code : "Failed"
+    const tagged = error as { code?: unknown; _tag?: unknown }
+    const code = typeof tagged.code === "string" ? tagged.code : typeof tagged._tag === "string" ? tagged._tag : "Failed"
     process.stdout.write(JSON.stringify({ error: { code, message } }) + "\n")
   }
   process.stderr.write(`jointly: ${message}\n`)

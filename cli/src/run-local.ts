@@ -3,6 +3,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { basename, join, resolve } from "node:path"
 import { Schema } from "effect"
+import * as Protocols from "@jointly/core/protocols/Protocols.ts"
+import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Client from "@jointly/coordinator/client/Client.ts"
 import * as LocalCluster from "./local/LocalCluster.ts"
@@ -29,6 +31,27 @@ export const loadTask = async (file: string) => {
   return decoded.value
 }
 
+/**
+ * Decodes the task file's kind and params by the kind's declaration before anything starts (chain, contracts,
+ * coordinator, participants): an unknown kind fails with UnknownTaskKind listing the known ones, bad params with
+ * InvalidTaskParams. `party:<name>` references resolve to stand-in addresses, since the real ones exist only
+ * once the cluster runs (the coordinator decodes the submitted task again then).
+ */
+export const checkTask = (task: typeof LocalTask.Type, partyNames: ReadonlyArray<string>): Protocols.Task => {
+  if (Protocols.lookup(task.kind) === undefined) throw new Protocols.UnknownTaskKind({ kind: task.kind, known: Protocols.kinds })
+  const standIns = new Map(partyNames.map((name, i) => [name, "0x" + (i + 1).toString(16).padStart(40, "0")] as const))
+  const [first, ...rest] = [...standIns.values()]
+  const spec = Schema.decodeUnknownSync(TaskSpec)({
+    kind: task.kind,
+    initiator: "0x" + "f".repeat(40),
+    nonce: "check",
+    parties: [first, ...rest].map((participant) => ({ participant, dataset: task.dataset.name })),
+    params: resolvePartyNames(task.params, standIns),
+    roundTimeoutMs: task.roundTimeoutMs
+  })
+  return Protocols.decodeTaskOrThrow(spec)
+}
+
 /** `--party name=file.csv` entries as LocalCluster parties holding the task file's dataset. */
 export const partiesOf = (task: typeof LocalTask.Type, entries: ReadonlyArray<string>): Array<LocalCluster.PartyOptions> => {
   const parties = entries.map((entry) => {
@@ -46,6 +69,7 @@ export const run = async (options: { task: string; parties: ReadonlyArray<string
   const say = renderer.line
   const task = await loadTask(options.task)
   const parties = partiesOf(task, options.parties)
+  checkTask(task, parties.map((p) => p.name))
   const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), "jointly-local-"))
   const cluster = await LocalCluster.start({ dataDir, parties, onProgress: say })
   // Receivers' private outputs (joint query) live in the parties' data dirs: those are kept to be read.

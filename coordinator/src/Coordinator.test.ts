@@ -197,7 +197,7 @@ describe("admission", () => {
     const toAudit = freshWallet()
     const suspended = freshWallet()
     await register(toAudit, `Pending Audit ${randomUUID()}`)
-    const suspendedId = await Consortium.admit(cluster.rpcUrl, cluster.deployment, cluster.supervisorLedger, {
+    const suspendedId = await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, {
       name: `Suspended Org ${randomUUID()}`,
       wallet: suspended,
       encryptionPublicKey: suspended.signingKey.compressedPublicKey
@@ -223,7 +223,7 @@ describe("bad messages", () => {
   it("answers each bad message with a typed wire.error and keeps serving", async () => {
     // An admitted org run in process, taking east's rows, so its raw socket is ours to misuse.
     const wallet = freshWallet()
-    await Consortium.admit(cluster.rpcUrl, cluster.deployment, cluster.supervisorLedger, {
+    await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, {
       name: `Rogue ${randomUUID()}`,
       wallet,
       encryptionPublicKey: wallet.signingKey.compressedPublicKey

@@ -9,10 +9,11 @@ import { Context, Effect } from "effect"
 import * as Backends from "@jointly/backends/Backends.ts"
 import * as NodeBackends from "@jointly/backends/node"
 import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
+import * as RoundEngine from "@jointly/core/runtime/RoundEngine.ts"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import { getAddress, verifyTypedData } from "ethers"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import type { LedgerClient } from "@jointly/core/ledger/Ledger.ts"
+import { fromClient, type LedgerClient } from "@jointly/core/ledger/Ledger.ts"
 import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
 import * as ChainIndex from "./governance/ChainIndex.ts"
@@ -21,7 +22,6 @@ import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
 import * as Live from "./dashboard/Live.ts"
 import * as Api from "./http/Api.ts"
-import * as Rounds from "./host/Rounds.ts"
 import * as Log from "./Log.ts"
 import * as ModelStore from "./models/ModelStore.ts"
 import * as Notary from "./notary/Notary.ts"
@@ -29,6 +29,7 @@ import * as Scheduler from "./scheduler/Scheduler.ts"
 import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
+import * as SocketChannel from "./transport/SocketChannel.ts"
 
 export interface Config {
   /** PGlite data directory, or a postgres:// URL. */
@@ -82,7 +83,9 @@ export const start = async (config: Config) => {
 
   const http = createServer()
   const hub = Hub.make(http, auth, log)
-  const rounds = Rounds.make(hub)
+  // The one round engine, here over the hub's sockets (protocol tests run it over the in-memory channel).
+  const channel = SocketChannel.make(hub)
+  const rounds = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
   const scheduler = Scheduler.make({
     store,
     hub,
@@ -95,7 +98,7 @@ export const start = async (config: Config) => {
     backends: backends.layer,
     options: { startTimeoutMs: config.startTimeoutMs }
   })
-  const notary = Notary.make(store, ledger, Log.make("notary"))
+  const notary = Notary.start({ store, ledger: fromClient(ledger), log: Log.make("notary") })
   scheduler.onStatus(() => notary.poke())
   const humans = HumanConsents.make({ bus, relay: hub.relayHuman })
   scheduler.onStatus((taskId, status) => {
@@ -105,10 +108,10 @@ export const start = async (config: Config) => {
   hub.bind({
     consent: (account, message) => scheduler.consent(account, message).finally(() => humans.answered(message.taskId, account)),
     awaitingHuman: humans.awaiting,
-    reply: rounds.receive,
+    reply: channel.reply,
     online: scheduler.online,
     offline: (account) => {
-      rounds.offline(account)
+      channel.offline(account)
       humans.offline(account)
     }
   })

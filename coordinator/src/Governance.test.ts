@@ -14,10 +14,10 @@ import { getAddress, getBytes, hexlify, keccak256, toUtf8Bytes, Wallet } from "e
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ModelToData from "@jointly/core/governance/ModelToData.ts"
 import * as Shapley from "@jointly/core/incentives/Shapley.ts"
-import * as GovernanceClient from "@jointly/core/sdk/GovernanceClient.ts"
-import { jsonRpc } from "@jointly/core/ledger/EthersLedger.ts"
+import * as GovernanceClient from "@jointly/core/governance/GovernanceClient.ts"
+import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
 import { datasetIdOf, modelRequestIdOf, paramKey, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import { companyIdOf, LedgerError } from "@jointly/core/ledger/Ledger.ts"
+import { companyIdOf, ChainError } from "@jointly/core/ledger/Ledger.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
 import { fundAccounts } from "./chain/Anvil.ts"
@@ -88,8 +88,8 @@ const increaseTime = async (seconds: number) => {
 const now = async () => BigInt(Number((await jsonRpc<{ timestamp: string }>(cluster.rpcUrl, "eth_getBlockByNumber", ["latest", false])).timestamp))
 const reverted = async (p: Promise<unknown>) => {
   const error = await p.then(() => undefined, (e) => e)
-  expect(error, "expected a revert").toBeInstanceOf(LedgerError)
-  return (error as LedgerError).revertName
+  expect(error, "expected a revert").toBeInstanceOf(ChainError)
+  return (error as ChainError).revertName
 }
 
 beforeAll(async () => {

@@ -21,6 +21,9 @@
  *   bench group's wall time against the other group's, both native, same run, same pool.
  *
  * `PSI_BENCH_SIZES=10000,100000` overrides the sizes.
+ *
+ * Then the OT-based PSI at the same sizes, each party on its own thread, against these ECDH figures, and the
+ * @openmined/psi.js peer on the same ids (OtPsiBench.ts; `PSI_BENCH_PEER_SIZE`, default 10 000, 0 to skip).
  */
 import { availableParallelism } from "node:os"
 import { ristretto255, ristretto255_hasher } from "@noble/curves/ed25519.js"
@@ -40,6 +43,7 @@ import { build } from "@jointly/backends/native/build.mjs"
 import * as NativeGroups from "@jointly/backends/node/NativeGroups.ts"
 import * as NodeBackends from "@jointly/backends/node"
 import { poolCompute } from "@jointly/participant/host/QueryServices.ts"
+import * as OtPsiBench from "./OtPsiBench.ts"
 import { emit, progress } from "./Report.ts"
 
 /** A pool-backed QueryCompute whose threads, this one included, compose the Node backends of `choice`. */
@@ -123,6 +127,7 @@ export const run = async () => {
   const compute = await openCompute(workers, {})
   const installed = Context.get(compute.backends.context, Compute.Groups)
   const kernelsOf = (g: Group.GroupName) => installed[g].name
+  const ecdhSeconds = new Map<number, number>()
   try {
     progress("psi: noble baseline on 1 000 ids per side")
     nobleItemsPerSecond(50)
@@ -132,6 +137,7 @@ export const run = async () => {
     for (const [i, n] of sizes.entries()) {
       progress(`psi: 2 parties × ${n} ids, ${workers} workers, ${group} (${kernelsOf(group)})`)
       const { seconds, cpuSeconds } = await runPsi(n, compute, group)
+      ecdhSeconds.set(n, seconds)
       const params = { parties: 2, items_per_side: n, workers, group, kernels: kernelsOf(group), cpu_s: Number(cpuSeconds.toFixed(2)), path: "one process, InMemoryHost + worker pool" }
       if (i === 0 && kernelsOf(group).includes("native")) {
         progress(`psi: 2 parties × ${n} ids, ${workers} workers, ${group} WASM kernels (baseline)`)
@@ -156,4 +162,5 @@ export const run = async () => {
   } finally {
     await compute.close()
   }
+  await OtPsiBench.run(sizes, ecdhSeconds, `ECDH-PSI (${group}, ${kernelsOf(group)} kernels, ${workers}-thread pool)`)
 }

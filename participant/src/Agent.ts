@@ -9,12 +9,14 @@
  * The agent's own thread keeps the socket, the consent policy and the keystore; the datasets and every stage
  * run in its protocol worker thread (DESIGN.md §6), unless `compute: "inline"` runs them here too.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Result, Schema } from "effect"
 import { type BaseWallet, getAddress } from "ethers"
 import { io, type Socket } from "socket.io-client"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
-import { TaskSpec, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
+import * as Protocols from "@jointly/core/protocols/Protocols.ts"
+import { taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
+import { AdmissionRefused } from "@jointly/core/wire/Admission.ts"
 import type { WireError } from "@jointly/core/wire/Messages.ts"
 import { type AwaitingHuman, events, HumanDecision, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
 import type { Choice } from "@jointly/backends/Backends.ts"
@@ -25,7 +27,7 @@ import * as HumanToken from "./policy/HumanToken.ts"
 import * as ProtocolWorker from "./worker/ProtocolWorker.ts"
 
 /** What the consent policy is asked about a task (participant/src/policy). */
-export interface ConsentQuestion extends Omit<ConsentInput, "model"> {
+export interface ConsentQuestion extends ConsentInput {
   readonly taskId: string
 }
 
@@ -80,14 +82,7 @@ export type AgentEvent =
   /** The protocol worker died and was restarted; the tasks it had accepted are lost. */
   | { readonly type: "worker-crashed"; readonly detail: string; readonly lostTasks: ReadonlyArray<string> }
 
-export class AdmissionRefused extends Schema.TaggedError<AdmissionRefused>()("AdmissionRefused", {
-  code: Schema.String,
-  detail: Schema.String
-}) {
-  override get message() {
-    return `the coordinator refused this participant: ${this.detail}`
-  }
-}
+export { AdmissionRefused }
 
 /** Protocols read datasets through this view (kept here for embedders and benches that import it from the agent). */
 export const tabular = ProtocolHost.tabular
@@ -165,30 +160,33 @@ export const start = async (config: AgentConfig) => {
 
   /** Asks the policy and, on approval, has the runner accept the task before the consent is signed. */
   const decide = async (offer: TaskOffer): Promise<ConsentDecision> => {
-    const spec = decodeOr(TaskSpec, offer.spec)
-    if (!spec) return { decision: "reject", reason: "the task spec does not decode" }
+    const spec = offer.spec
     // Never trust the coordinator's id: the consent signs the id, so it must commit to this very spec.
     if (taskIdOf(spec) !== offer.taskId) return { decision: "reject", reason: "the task id does not match the spec" }
-    const party = spec.parties.find((p) => getAddress(p.participant) === self)
+    const party = spec.parties.find((p) => p.participant === self)
     if (!party) return { decision: "reject", reason: "this participant is not named in the task" }
-    const resolved = ProtocolHost.resolve(spec)
-    if (!resolved.ok) return { decision: "reject", reason: resolved.problem }
+    // The params, decoded once on this side of the socket by the kind's declaration.
+    const decoded = Protocols.decodeTask(spec)
+    if (Result.isFailure(decoded)) return { decision: "reject", reason: decoded.failure.message }
+    const task = decoded.success
     const dataset = datasets.get(party.dataset)
     if (!dataset) return { decision: "reject", reason: `no dataset named ${party.dataset} is registered here` }
-    const columns = resolved.definition.columns(resolved.params, party)
+    const columns = task.protocol.columns(task.params, party)
     const missing = columns.filter((name) => !dataset.columns.some((c) => c.name === name))
     if (missing.length > 0) return { decision: "reject", reason: `dataset ${dataset.name} has no column ${missing.join(", ")}` }
     const answer = await config.policy({
       taskId: offer.taskId,
       kind: spec.kind,
-      initiator: getAddress(spec.initiator),
+      initiator: spec.initiator,
       parties: spec.parties.length,
       dataset: party.dataset,
       columns,
-      params: resolved.params
+      params: task.params,
+      model: task.protocol.model?.(task.params, spec.parties.length),
+      recipients: task.protocol.recipients(task.params, task)
     }, humanChannel(offer.taskId))
     if (answer.decision !== "approve") return answer
-    const accepted = await runner.accept(offer.taskId, spec, party)
+    const accepted = await runner.accept(offer.taskId, task)
     return accepted.ok ? answer : { decision: "reject", reason: `cannot run the task: ${accepted.problem}` }
   }
 
@@ -199,7 +197,7 @@ export const start = async (config: AgentConfig) => {
     const offer = decodeOr(TaskOffer, raw)
     if (!offer || !domain || deciding.has(offer.taskId)) return
     deciding.add(offer.taskId)
-    emitEvent({ type: "offer", taskId: offer.taskId, kind: String((offer.spec as { kind?: unknown })?.kind) })
+    emitEvent({ type: "offer", taskId: offer.taskId, kind: offer.spec.kind })
     const { decision, reason } = await decide(offer).catch((error) => ({
       decision: "reject" as const,
       reason: `policy failed: ${error instanceof Error ? error.message : String(error)}`
@@ -280,7 +278,8 @@ export const start = async (config: AgentConfig) => {
       const code = error.data?.code
       if (code === undefined) return // transport trouble: socket.io retries by itself
       emitEvent({ type: "refused", code, message: error.message })
-      reject(new AdmissionRefused({ code, detail: error.message }))
+      // The hub sends the refusal's message, "<code>: <detail>": the detail is what follows the code.
+      reject(new AdmissionRefused({ code, detail: error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message }))
       // A refusal by the middleware stops socket.io's own retries; try again later in case the org is restored.
       setTimeout(() => {
         if (!closed) socket.connect()

@@ -9,14 +9,15 @@ import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import { Redacted } from "effect"
+import { Redacted, Schema } from "effect"
 import { getBytes } from "ethers"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
 import type { Policy } from "@jointly/participant/policy/ConsentPolicy.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
-import { taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
+import * as Protocols from "@jointly/core/protocols/Protocols.ts"
+import { taskId as taskIdOf, TaskSpec as TaskSpecSchema } from "@jointly/core/task/TaskSpec.ts"
 import { type Anvil, startAnvil } from "@jointly/coordinator/chain/Anvil.ts"
 import * as Coordinator from "@jointly/coordinator/Coordinator.ts"
 import * as Consortium from "@jointly/coordinator/local/Consortium.ts"
@@ -99,16 +100,19 @@ export const start = async (options: Options) => {
   progress(`chain: anvil on ${anvil.rpcUrl} (state in ${anvil.statePath})`)
   const keys = await Operator.load(dataDir)
   const stopped: Array<() => Promise<unknown>> = [() => anvil.stop()]
+  // One chain client for this process's views of every key (supervisor, in-process coordinator, admissions).
+  const chain = await Consortium.connect(anvil.rpcUrl, { embedded: true })
+  stopped.push(() => chain.close())
   const stopAll = async () => {
     for (const stop of stopped.reverse()) await stop().catch(() => {})
   }
   try {
-    const { deployment, supervisorLedger } = await Consortium.deploy(dataDir, anvil.rpcUrl, keys.supervisor, keys.coordinator, true)
+    const { deployment, supervisorLedger } = await Consortium.deploy(dataDir, chain, keys.supervisor, keys.coordinator, true)
     stopped.push(() => supervisorLedger.close())
     progress(`contracts: registry ${deployment.registry}, task ledger ${deployment.ledger}`)
 
     const analystKey = { name: "local-analyst", wallet: keys.analyst, encryptionPublicKey: keys.analyst.signingKey.compressedPublicKey }
-    await Consortium.admit(anvil.rpcUrl, deployment, supervisorLedger, analystKey, true)
+    await Consortium.admit(deployment, keys.supervisor, supervisorLedger, analystKey, true)
 
     // Coordinator: in this process by default, or its own process (restartable by tests).
     const coordinatorDir = join(dataDir, "coordinator")
@@ -118,12 +122,12 @@ export const start = async (options: Options) => {
     const coordinatorStderr: Array<string> = []
     const startCoordinator = async () => {
       if (options.coordinatorProcess) {
-        const { child, ready } = await spawnCli(["coordinator", "--data-dir", dataDir, "--rpc-url", anvil.rpcUrl, "--port", String(port ?? 0)], {}, coordinatorStderr)
+        const { child, ready } = await spawnCli(["coordinator", "--data-dir", dataDir, "--rpc-url", anvil.rpcUrl, "--confirmations", "1", "--port", String(port ?? 0)], {}, coordinatorStderr)
         coordinatorProcess = child
         return String(ready.url)
       }
-      const ledger = await Consortium.ledgerFor(anvil.rpcUrl, keys.coordinator, deployment)
-      const governance = await Consortium.governanceFor(anvil.rpcUrl, keys.coordinator, deployment)
+      const ledger = await Consortium.ledgerFor(chain, keys.coordinator, deployment)
+      const governance = await Consortium.governanceFor(chain, keys.coordinator, deployment)
       coordinator = await Coordinator.start({ store: join(coordinatorDir, "db"), ledger, governance, startTimeoutMs: options.startTimeoutMs })
       const running = coordinator
       stopped.push(async () => {
@@ -148,7 +152,7 @@ export const start = async (options: Options) => {
       await mkdir(dir, { recursive: true })
       const passphrase = await passphraseOf(dir)
       const identity = await Keystore.openPromise({ dataDir: dir, passphrase })
-      await Consortium.admit(anvil.rpcUrl, deployment, supervisorLedger, {
+      await Consortium.admit(deployment, keys.supervisor, supervisorLedger, {
         name: party.name,
         wallet: Redacted.value(identity.account),
         encryptionPublicKey: identity.encryptionPublicKey
@@ -187,6 +191,8 @@ export const start = async (options: Options) => {
     /** Signs and submits a task as the local analyst; returns its id. */
     const submit = async (draft: Omit<TaskSpec, "initiator" | "nonce"> & { nonce?: string }) => {
       const spec = { ...draft, initiator: keys.analyst.address, nonce: draft.nonce ?? randomBytes(8).toString("hex") } as TaskSpec
+      // Refused here by the kind's declaration (UnknownTaskKind, InvalidTaskParams) before it is signed or sent.
+      Protocols.decodeTaskOrThrow(Schema.decodeUnknownSync(TaskSpecSchema)(spec))
       const id = taskIdOf(spec)
       const signature = await keys.analyst.signMessage(getBytes(id))
       await api("/api/tasks", { method: "POST", body: JSON.stringify({ spec, signature }) })
@@ -195,7 +201,7 @@ export const start = async (options: Options) => {
 
     const task = (id: string) => api<TaskDetail>(`/api/tasks/${id}`)
 
-    /** Polls until the task is final and every chain record of it is confirmed (or the timeout passes). */
+    /** Polls until the task is final and every chain record of it is final or parked (or the timeout passes). */
     const waitForTask = async (id: string, opts: { timeoutMs?: number; onStatus?: (status: Status) => void } = {}) => {
       const deadline = Date.now() + (opts.timeoutMs ?? 120_000)
       let last: Status | undefined
@@ -205,7 +211,7 @@ export const start = async (options: Options) => {
           last = detail.status
           opts.onStatus?.(detail.status)
         }
-        if (detail && isFinal(detail.status) && detail.chain.every((c) => c.status !== "pending")) return detail
+        if (detail && isFinal(detail.status) && detail.chain.every((c) => c.status === "confirmed" || c.status === "failed")) return detail
         await new Promise((r) => setTimeout(r, 100))
       }
       throw new Error(`task ${id} did not finish within ${opts.timeoutMs ?? 120_000} ms (last status ${last})`)

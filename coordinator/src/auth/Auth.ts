@@ -5,6 +5,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { getAddress } from "ethers"
+import { type AdmissionCode, AdmissionRefused } from "@jointly/core/wire/Admission.ts"
 import type { HandshakeAuth } from "@jointly/core/wire/Messages.ts"
 
 export type OrgState = "None" | "ToAudit" | "Audited" | "Suspended" | "Revoked"
@@ -19,21 +20,8 @@ export interface LoginVerifier {
   readonly recover: (login: { account: string; nonce: string; issuedAt: number }, signature: string) => string
 }
 
-export type Refusal =
-  | "Malformed"
-  | "UnknownNonce"
-  | "ExpiredLogin"
-  | "BadSignature"
-  | "OrgNotRegistered"
-  | "OrgNotAudited"
-  | "OrgSuspended"
-  | "OrgRevoked"
-
-export class AdmissionRefused extends Error {
-  constructor(readonly code: Refusal, detail: string) {
-    super(`${code}: ${detail}`)
-  }
-}
+export type Refusal = AdmissionCode
+export { AdmissionRefused }
 
 const nonceLifetimeMs = 2 * 60_000
 
@@ -51,13 +39,13 @@ export const make = (registry: Registry, verifier: LoginVerifier) => {
       case "Audited":
         return org
       case "None":
-        throw new AdmissionRefused("OrgNotRegistered", `${account} is not bound to any registered organisation`)
+        throw new AdmissionRefused({ code: "OrgNotRegistered", detail: `${account} is not bound to any registered organisation` })
       case "ToAudit":
-        throw new AdmissionRefused("OrgNotAudited", `organisation ${org.name} (${account}) awaits the supervisor's audit`)
+        throw new AdmissionRefused({ code: "OrgNotAudited", detail: `organisation ${org.name} (${account}) awaits the supervisor's audit` })
       case "Suspended":
-        throw new AdmissionRefused("OrgSuspended", `organisation ${org.name} (${account}) is suspended by the supervisor`)
+        throw new AdmissionRefused({ code: "OrgSuspended", detail: `organisation ${org.name} (${account}) is suspended by the supervisor` })
       case "Revoked":
-        throw new AdmissionRefused("OrgRevoked", `organisation ${org.name} (${account}) has been revoked`)
+        throw new AdmissionRefused({ code: "OrgRevoked", detail: `organisation ${org.name} (${account}) has been revoked` })
     }
   }
 
@@ -75,18 +63,18 @@ export const make = (registry: Registry, verifier: LoginVerifier) => {
     /** Admits a socket: single-use nonce, fresh signature by `account`, org Audited on chain. */
     admit: async (auth: HandshakeAuth) => {
       const issued = nonces.get(auth.nonce)
-      if (issued === undefined) throw new AdmissionRefused("UnknownNonce", "the login nonce is unknown or was already used")
+      if (issued === undefined) throw new AdmissionRefused({ code: "UnknownNonce", detail: "the login nonce is unknown or was already used" })
       nonces.delete(auth.nonce)
-      if (Date.now() - issued > nonceLifetimeMs) throw new AdmissionRefused("ExpiredLogin", "the login nonce expired")
+      if (Date.now() - issued > nonceLifetimeMs) throw new AdmissionRefused({ code: "ExpiredLogin", detail: "the login nonce expired" })
       let signer: string
       let account: string
       try {
         account = getAddress(auth.account)
         signer = getAddress(verifier.recover({ account, nonce: auth.nonce, issuedAt: auth.issuedAt }, auth.signature))
       } catch (error) {
-        throw new AdmissionRefused("BadSignature", `the login signature does not parse: ${(error as Error).message}`)
+        throw new AdmissionRefused({ code: "BadSignature", detail: `the login signature does not parse: ${(error as Error).message}` })
       }
-      if (signer !== account) throw new AdmissionRefused("BadSignature", `the login was signed by ${signer}, not by ${account}`)
+      if (signer !== account) throw new AdmissionRefused({ code: "BadSignature", detail: `the login was signed by ${signer}, not by ${account}` })
       const org = await checkOrg(account)
       return { account, org: org.name }
     }

@@ -9,8 +9,9 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Effect } from "effect"
 import { keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
-import { jsonRpc, makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
-import { LedgerError, newEventId, type LedgerClient } from "@jointly/core/ledger/Ledger.ts"
+import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
+import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
+import { ChainError, newEventId, type LedgerClient } from "@jointly/core/ledger/Ledger.ts"
 import { anvil, fundAccounts, resolveAnvilBinary, startAnvil, statePathOf, type Anvil } from "./Anvil.ts"
 import { deploymentPathOf, ensureDeployment } from "./Deployment.ts"
 
@@ -141,7 +142,7 @@ describe("anvil launcher", () => {
       (c: LedgerClient) => c.close().then(() => undefined),
       (e: unknown) => e
     )
-    expect(failure).toBeInstanceOf(LedgerError)
-    expect((failure as LedgerError).reason._tag).toBe("Unreachable")
+    expect(failure).toBeInstanceOf(ChainError)
+    expect((failure as ChainError).reason._tag).toBe("Unreachable")
   })
 })

@@ -7,11 +7,12 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Effect } from "effect"
-import type { Deployment } from "@jointly/core/ledger/Ledger.ts"
-import { LedgerError } from "@jointly/core/ledger/Ledger.ts"
-import { jsonRpc as rpc, makeEthersLedger, toLedgerError } from "@jointly/core/ledger/EthersLedger.ts"
+import * as Chain from "@jointly/core/ledger/Chain.ts"
+import { jsonRpc as rpc } from "@jointly/core/ledger/Chain.ts"
+import { ChainError, toChainError } from "@jointly/core/ledger/ChainError.ts"
+import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
 import { deploySuite, suiteKeys } from "@jointly/core/ledger/GovernanceLedger.ts"
-import { JsonRpcProvider, Network, Wallet } from "ethers"
+import type { Deployment } from "@jointly/core/ledger/Ledger.ts"
 
 export const deploymentPathOf = (dataDir: string): string => join(dataDir, "chain", "deployment.json")
 
@@ -91,14 +92,8 @@ const suiteIsLive = async (rpcUrl: string, d: Deployment): Promise<boolean> => {
   return codes.every((code) => code !== "0x" && code !== "")
 }
 
-const withSuite = async (rpcUrl: string, privateKey: string, d: Deployment): Promise<Deployment> => {
-  const provider = new JsonRpcProvider(rpcUrl, Network.from(d.chainId), { staticNetwork: true, pollingInterval: 50, cacheTimeout: -1 })
-  try {
-    return { ...d, suite: await deploySuite(new Wallet(privateKey, provider), d.registry, d.supervisor) }
-  } finally {
-    provider.destroy()
-  }
-}
+const withSuite = async (chain: Chain.ChainClient, privateKey: string, d: Deployment): Promise<Deployment> =>
+  ({ ...d, suite: await deploySuite(chain, chain.signer(privateKey), d.registry, d.supervisor) })
 
 /**
  * Reuses the saved deployment when it is still live, else deploys and saves a new one. A live deployment saved
@@ -108,31 +103,31 @@ const withSuite = async (rpcUrl: string, privateKey: string, d: Deployment): Pro
 export const ensureDeployment = async (
   p: EnsureDeployment
 ): Promise<{ readonly deployment: Deployment; readonly reused: boolean }> => {
+  // One chain client for the whole deployment: every contract creation from the key takes its next nonce.
+  const chain = await Chain.make({ rpcUrl: p.rpcUrl, confirmations: 1 })
   try {
     const saved = await loadDeployment(p.dataDir)
     if (saved !== undefined && (await isLive(p.rpcUrl, saved))) {
       if (await suiteIsLive(p.rpcUrl, saved)) return { deployment: saved, reused: true }
-      const extended = await withSuite(p.rpcUrl, p.privateKey, saved).catch(() => undefined)
+      const extended = await withSuite(chain, p.privateKey, saved).catch(() => undefined)
       if (extended !== undefined) {
         await saveDeployment(p.dataDir, extended)
         return { deployment: extended, reused: true }
       }
     }
-    const client = await makeEthersLedger({ rpcUrl: p.rpcUrl, privateKey: p.privateKey })
-    try {
-      const deployment = await withSuite(p.rpcUrl, p.privateKey, await client.deploy(p.supervisor === undefined ? {} : { supervisor: p.supervisor }))
-      await saveDeployment(p.dataDir, deployment)
-      return { deployment, reused: false }
-    } finally {
-      await client.close()
-    }
+    const client = await makeEthersLedger({ rpcUrl: p.rpcUrl, chain, privateKey: p.privateKey })
+    const deployment = await withSuite(chain, p.privateKey, await client.deploy(p.supervisor === undefined ? {} : { supervisor: p.supervisor }))
+    await saveDeployment(p.dataDir, deployment)
+    return { deployment, reused: false }
   } catch (e) {
-    throw toLedgerError("ensureDeployment", e)
+    throw toChainError("ensureDeployment", e)
+  } finally {
+    await chain.close()
   }
 }
 
 export const ensureDeploymentEffect = (p: EnsureDeployment) =>
   Effect.tryPromise({
     try: () => ensureDeployment(p),
-    catch: (e) => (e instanceof LedgerError ? e : toLedgerError("ensureDeployment", e))
+    catch: (e) => (e instanceof ChainError ? e : toChainError("ensureDeployment", e))
   })

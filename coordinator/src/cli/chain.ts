@@ -1,7 +1,8 @@
 /**
  * `jointly chain` starts the embedded chain on its own (state kept in the data directory);
  * `jointly deploy` deploys the consortium contracts to any JSON-RPC endpoint with the operator's supervisor key
- * and grants the coordinator account its role. On a consortium network the operator funds those accounts.
+ * and grants the coordinator account its role. On the embedded chain the accounts are minted their gas money; on
+ * any other network the operator funds the supervisor account, which tops up the coordinator's by a transfer.
  */
 import { startAnvil } from "../chain/Anvil.ts"
 import * as Consortium from "../local/Consortium.ts"
@@ -18,10 +19,12 @@ export const startChain = async (options: { dataDir: string; port: number }) => 
   process.once("SIGINT", stop)
 }
 
-export const deploy = async (options: { dataDir: string; rpcUrl: string; embedded: boolean }) => {
+export const deploy = async (options: { dataDir: string; rpcUrl: string; embedded: boolean; maxFeePerGasWei?: bigint }) => {
   const keys = await Operator.load(options.dataDir)
-  const { deployment, supervisorLedger } = await Consortium.deploy(options.dataDir, options.rpcUrl, keys.supervisor, keys.coordinator, options.embedded)
+  const chain = await Consortium.connect(options.rpcUrl, { embedded: options.embedded, ...(options.maxFeePerGasWei === undefined ? {} : { maxFeePerGasWei: options.maxFeePerGasWei }) })
+  const { deployment, supervisorLedger } = await Consortium.deploy(options.dataDir, chain, keys.supervisor, keys.coordinator, options.embedded)
   await supervisorLedger.close()
+  await chain.close()
   process.stdout.write(JSON.stringify({
     event: "deployed",
     chainId: deployment.chainId.toString(),

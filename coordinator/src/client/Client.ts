@@ -7,7 +7,8 @@ import { randomBytes } from "node:crypto"
 import { Schema } from "effect"
 import { getBytes } from "ethers"
 import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
-import { taskId as taskIdOf, type TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import * as Protocols from "@jointly/core/protocols/Protocols.ts"
+import { taskId as taskIdOf, type TaskSpec, TaskSpec as TaskSpecSchema } from "@jointly/core/task/TaskSpec.ts"
 import * as OpenApi from "../http/OpenApi.ts"
 
 /** What signs a submission: an ethers `Wallet` or any `Signer` (EIP-191 over the task id's bytes). */
@@ -100,6 +101,8 @@ export const make = (options: ClientOptions) => {
   const submit = async (draft: TaskDraft, initiator: Initiator | undefined = options.initiator) => {
     if (!initiator) throw new ApiError(0, "NoInitiator", "submit needs an initiator (a wallet) to sign the task")
     const spec = { ...draft, initiator: await initiator.getAddress(), nonce: draft.nonce ?? randomBytes(8).toString("hex") } as TaskSpec
+    // Refused here, by the kind's declaration, before anything is signed or sent: UnknownTaskKind or InvalidTaskParams.
+    Protocols.decodeTaskOrThrow(Schema.decodeUnknownSync(TaskSpecSchema)(spec))
     const id = taskIdOf(spec)
     const signature = await initiator.signMessage(getBytes(id))
     const submitted = await call("submitTask", { body: { spec, signature } })
@@ -122,7 +125,7 @@ export const make = (options: ClientOptions) => {
         lastStatus = detail.status
         opts.onStatus?.(detail.status)
       }
-      if (isFinal(detail.status) && (opts.untilNotarized === false || detail.chain.every((c) => c.status !== "pending"))) return detail
+      if (isFinal(detail.status) && (opts.untilNotarized === false || detail.chain.every((c) => c.status === "confirmed" || c.status === "failed"))) return detail
       if (Date.now() > deadline) throw new ApiError(0, "Timeout", `task ${id} did not end within ${opts.timeoutMs ?? 600_000} ms (status ${lastStatus})`)
       await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250))
     }

@@ -54,13 +54,23 @@ export const observe = (store: TaskStore, bus: Bus): TaskStore => ({
     bus.publish({ type: "event", taskId: id, event: type })
     return rows
   },
-  confirm: async (id, txHash, blockNumber) => {
-    const rows = await store.confirm(id, txHash, blockNumber)
-    const [row] = await store.sql.query<{ task_id: string | null; op: string }>(`select task_id, op from outbox where id = $1`, [id])
-    bus.publish({ type: "chain", taskId: row?.task_id ?? null, op: row?.op ?? "" })
+  markSent: async (id, txHash, blockNumber) => {
+    const rows = await store.markSent(id, txHash, blockNumber)
+    await publishChain(store, bus, id)
+    return rows
+  },
+  confirm: async (id, txHash, blockNumber, blockHash) => {
+    const rows = await store.confirm(id, txHash, blockNumber, blockHash)
+    await publishChain(store, bus, id)
     return rows
   }
 })
+
+/** An outbox entry moved (mined, or final): the dashboard refreshes the task's chain trail. */
+const publishChain = async (store: TaskStore, bus: Bus, id: number) => {
+  const [row] = await store.sql.query<{ task_id: string | null; op: string }>(`select task_id, op from outbox where id = $1`, [id])
+  bus.publish({ type: "chain", taskId: row?.task_id ?? null, op: row?.op ?? "" })
+}
 
 /** `GET /api/events`: one SSE stream per browser; `close` ends them all so the HTTP server can stop. */
 export const sse = (bus: Bus) => {

@@ -57,7 +57,7 @@ export const Consent = Schema.Struct({ participant: Schema.String, approve: Sche
 export const ChainRecord = Schema.Struct({
   eventId: Schema.String,
   op: Schema.String,
-  status: Schema.Literals(["pending", "confirmed", "failed"]),
+  status: Schema.Literals(["pending", "sent", "confirmed", "failed"]),
   txHash: NullOr(Schema.String),
   blockNumber: NullOr(Schema.Number),
   lastError: NullOr(Schema.String)

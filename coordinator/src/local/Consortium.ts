@@ -5,11 +5,12 @@
 import { randomBytes } from "node:crypto"
 import type { Wallet } from "ethers"
 import { keccak256, toUtf8Bytes } from "ethers"
+import * as Chain from "@jointly/core/ledger/Chain.ts"
 import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
 import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import type { Addresses, Deployment, LedgerClient } from "@jointly/core/ledger/Ledger.ts"
-import { fundAccounts } from "../chain/Anvil.ts"
 import { ensureDeployment } from "../chain/Deployment.ts"
+import * as Funding from "../chain/Funding.ts"
 
 export interface Org {
   readonly name: string
@@ -18,32 +19,53 @@ export interface Org {
   readonly encryptionPublicKey: string
 }
 
-export const ledgerFor = (rpcUrl: string, wallet: Wallet, addresses: Addresses) =>
-  makeEthersLedger({ rpcUrl, privateKey: wallet.privateKey, addresses })
+/**
+ * The chain client of a process: every view of every key shares it (one provider, one nonce manager per key).
+ * On the embedded chain a record is final once mined: one node, mining on demand, never reorganises.
+ */
+export const connect = (rpcUrl: string, options: { readonly embedded: boolean; readonly confirmations?: number; readonly maxFeePerGasWei?: bigint }) =>
+  Chain.make({
+    rpcUrl,
+    confirmations: options.confirmations ?? (options.embedded ? 1 : 2),
+    ...(options.maxFeePerGasWei === undefined ? {} : { maxFeePerGasWei: options.maxFeePerGasWei })
+  })
+
+/** A chain client of its own (closed with the view) for a URL, or the shared one. */
+const connection = (chain: Chain.ChainClient | string) => (typeof chain === "string" ? { rpcUrl: chain } : { rpcUrl: chain.rpcUrl, chain })
+
+export const ledgerFor = (chain: Chain.ChainClient | string, wallet: Wallet, addresses: Addresses) =>
+  makeEthersLedger({ ...connection(chain), privateKey: wallet.privateKey, addresses })
 
 /** The governance contracts as `wallet` sees them; undefined for a deployment without them. */
-export const governanceFor = (rpcUrl: string, wallet: Wallet, deployment: Deployment) =>
+export const governanceFor = (chain: Chain.ChainClient | string, wallet: Wallet, deployment: Deployment) =>
   deployment.suite === undefined
     ? Promise.resolve(undefined)
-    : makeGovernanceLedger({ rpcUrl, privateKey: wallet.privateKey, addresses: { ...deployment.suite, registry: deployment.registry, deployBlock: deployment.deployBlock } })
+    : makeGovernanceLedger({ ...connection(chain), privateKey: wallet.privateKey, addresses: { ...deployment.suite, registry: deployment.registry, deployBlock: deployment.deployBlock } })
 
 /** What a participant's config says about the chain (ParticipantConfig.chain). */
 export const chainConfig = (rpcUrl: string, deployment: Deployment) =>
   deployment.suite === undefined ? undefined : { rpcUrl, registry: deployment.registry, ...deployment.suite, deployBlock: deployment.deployBlock.toString() }
 
-/** Deploys (or reuses) the contracts and grants the coordinator its role. */
-export const deploy = async (dataDir: string, rpcUrl: string, supervisor: Wallet, coordinator: Wallet, embedded: boolean) => {
-  if (embedded) await fundAccounts(rpcUrl, [supervisor.address, coordinator.address])
-  const { deployment } = await ensureDeployment({ dataDir, rpcUrl, privateKey: supervisor.privateKey })
-  const ledger = await ledgerFor(rpcUrl, supervisor, deployment)
+/**
+ * Deploys (or reuses) the contracts and grants the coordinator its role. The supervisor's account pays: minted
+ * on the embedded chain; on another network it must hold funds already (the operator's job) and tops up the
+ * coordinator's account by a plain transfer.
+ */
+export const deploy = async (dataDir: string, chain: Chain.ChainClient, supervisor: Wallet, coordinator: Wallet, embedded: boolean) => {
+  const operator = chain.signer(supervisor.privateKey)
+  if (embedded) await Funding.fund(chain, operator, [supervisor.address], true)
+  await Funding.fund(chain, operator, [coordinator.address], embedded)
+  const { deployment } = await ensureDeployment({ dataDir, rpcUrl: chain.rpcUrl, privateKey: supervisor.privateKey })
+  const ledger = await ledgerFor(chain, supervisor, deployment)
   await ledger.setCoordinator(coordinator.address, true)
   return { deployment, supervisorLedger: ledger }
 }
 
-/** Registers `org` from its own account (if it is not yet) and has the supervisor audit it. */
-export const admit = async (rpcUrl: string, addresses: Addresses, supervisorLedger: LedgerClient, org: Org, embedded: boolean) => {
-  if (embedded) await fundAccounts(rpcUrl, [org.wallet.address])
-  const own = await ledgerFor(rpcUrl, org.wallet, addresses)
+/** Funds `org` (from the supervisor's account), registers it from its own account (if it is not yet) and has the supervisor audit it. */
+export const admit = async (addresses: Addresses, supervisor: Wallet, supervisorLedger: LedgerClient, org: Org, embedded: boolean) => {
+  const chain = supervisorLedger.chain
+  await Funding.fund(chain, chain.signer(supervisor.privateKey), [org.wallet.address], embedded)
+  const own = await ledgerFor(chain, org.wallet, addresses)
   try {
     let membership = await own.companyOf(org.wallet.address)
     if (membership.companyId === undefined) {

@@ -1,20 +1,53 @@
 /**
- * Drains the chain outbox in order. Notarization never blocks computation: tasks move on as soon as the store
- * has their state, and this loop catches the chain up. Every write carries the outbox entry's event id and the
- * TaskLedger ignores an id it has seen, so a resend after a crash cannot duplicate an event; before sending,
- * an entry whose id is already on chain is simply confirmed with the transaction that recorded it.
+ * Drains the chain outbox in order and sees every record to finality. Notarization never blocks computation:
+ * tasks move on as soon as the store has their state, and this service catches the chain up.
+ *
+ * An entry goes `pending` → `sent` (mined) → `confirmed` (final: the chain's `confirmations` blocks hold it in
+ * a canonical block). A sent entry whose transaction left the canonical chain (a reorganisation: the receipt is
+ * gone, or its block is no longer the one at that height) goes back to `pending` and is sent again. Every write
+ * carries the entry's event id and the TaskLedger ignores an id it has seen, for every record kind, so a resend
+ * after a crash or a reorg cannot duplicate an event; before sending, an entry whose id is already on chain
+ * simply adopts the transaction that recorded it.
+ *
+ * An Effect service (`Notary`, `layer`) whose loop runs in the layer's scope; retries of an unreachable node,
+ * a fee above the ceiling or a nonce conflict back off through `Schedule`. `start` is the Promise facade the
+ * coordinator process uses.
  */
-import type { LedgerClient } from "@jointly/core/ledger/Ledger.ts"
-import { LedgerError } from "@jointly/core/ledger/Ledger.ts"
+import { Context, Data, Deferred, Effect, Layer, ManagedRuntime, Queue, Schedule } from "effect"
+import type { ChainError } from "@jointly/core/ledger/ChainError.ts"
+import type { LedgerShape } from "@jointly/core/ledger/Ledger.ts"
 import type { Log } from "../Log.ts"
 import type { OutboxRow, TaskStore } from "../store/TaskStore.ts"
 
-/** A revert is deterministic: after this many tries the entry is parked as failed and the queue moves on. */
-const maxRevertAttempts = 3
-const idleMs = 200
-const maxBackoffMs = 10_000
+/** The outbox as the notary needs it. */
+export type OutboxStore = Pick<TaskStore, "nextPending" | "sent" | "markSent" | "confirm" | "requeue" | "retryLater" | "pendingCount">
 
-const send = (ledger: LedgerClient, row: OutboxRow) => {
+export interface NotaryShape {
+  /** Wakes the loop at once (e.g. after a transition) instead of at the next poll. */
+  readonly poke: Effect.Effect<void>
+  /** Completes once every queued entry is final (confirmed) or parked as failed. */
+  readonly drained: Effect.Effect<void>
+}
+
+export class Notary extends Context.Service<Notary, NotaryShape>()("jointly/Notary") {}
+
+export interface NotaryOptions {
+  /** How often an idle loop looks for new entries and for confirmations (default 200 ms). */
+  readonly idleMs?: number
+  /** A revert is deterministic: after this many tries the entry is parked as failed (default 3). */
+  readonly maxRevertAttempts?: number
+}
+
+/** The store did not answer: retried like an unreachable node. */
+class StoreFailed extends Data.TaggedError("StoreFailed")<{ readonly cause: unknown }> {
+  get transient() {
+    return true
+  }
+}
+
+const db = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (cause) => new StoreFailed({ cause }) })
+
+const send = (ledger: LedgerShape, row: OutboxRow) => {
   const eventId = row.eventId
   const taskId = row.taskId!
   const op = row.op
@@ -22,15 +55,7 @@ const send = (ledger: LedgerClient, row: OutboxRow) => {
     case "createTask":
       return ledger.createTask({ eventId, taskId, specHash: op.specHash, kind: op.kind, initiator: op.initiator, participants: op.participants })
     case "recordConsent":
-      return ledger.recordConsent({
-        eventId,
-        taskId,
-        specHash: taskId,
-        participant: op.participant,
-        approve: op.approve,
-        reasonHash: op.reasonHash,
-        signature: op.signature
-      })
+      return ledger.recordConsent({ eventId, taskId, participant: op.participant, approve: op.approve, reasonHash: op.reasonHash, signature: op.signature })
     case "transition":
       return ledger.transition({ eventId, taskId, to: op.to, reasonHash: op.reasonHash })
     case "commitPhase":
@@ -40,88 +65,130 @@ const send = (ledger: LedgerClient, row: OutboxRow) => {
   }
 }
 
-/** The transaction that recorded `eventId`, found in the task's on-chain history. */
-const findRecorded = async (ledger: LedgerClient, row: OutboxRow) => {
-  const history = await ledger.taskHistory(row.taskId!)
-  return history.find((entry) => entry.eventId.toLowerCase() === row.eventId.toLowerCase())
-}
+export const make = (deps: { readonly store: OutboxStore; readonly ledger: LedgerShape; readonly log: Log; readonly options?: NotaryOptions }) =>
+  Effect.gen(function*() {
+    const { store, ledger, log } = deps
+    const idleMs = deps.options?.idleMs ?? 200
+    const maxRevertAttempts = deps.options?.maxRevertAttempts ?? 3
+    const wake = yield* Queue.dropping<void>(1)
+    const waiters = new Set<Deferred.Deferred<void>>()
 
-export const make = (store: TaskStore, ledger: LedgerClient, log: Log) => {
-  let stopped = false
-  let wake: (() => void) | undefined
-  let backoffMs = idleMs
-  const drained = new Set<() => void>()
+    /** The transaction that recorded the entry's event id, from the task's on-chain history. */
+    const recordedBy = (row: OutboxRow) =>
+      ledger.taskHistory(row.taskId!).pipe(
+        Effect.map((history) => history.find((entry) => entry.eventId.toLowerCase() === row.eventId.toLowerCase()))
+      )
 
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms)
-      wake = () => {
-        clearTimeout(timer)
-        resolve()
-      }
+    /** Sends the oldest pending entry (or adopts the transaction that already recorded it). */
+    const sendNext = Effect.gen(function*() {
+      const row = yield* db(() => store.nextPending())
+      if (row === undefined) return false
+      const attempt = Effect.gen(function*() {
+        if (yield* ledger.isRecorded(row.eventId)) {
+          const entry = yield* recordedBy(row)
+          // Recorded but not yet in the logs this node serves: look again after the idle wait.
+          if (entry === undefined) return false
+          yield* db(() => store.markSent(row.id, entry.txHash, Number(entry.blockNumber)))
+          return true
+        }
+        const write = yield* send(ledger, row)
+        // Not applied: another transaction recorded the id meanwhile (e.g. the original re-mined after a reorg).
+        const by = write.applied ? { txHash: write.txHash, blockNumber: write.blockNumber } : yield* recordedBy(row)
+        if (by !== undefined) yield* db(() => store.markSent(row.id, by.txHash, Number(by.blockNumber)))
+        log.debug("notarized", { op: row.op.op, taskId: row.taskId, txHash: write.txHash, applied: write.applied })
+        return true
+      })
+      return yield* attempt.pipe(
+        Effect.catchTag("ChainError", (error: ChainError) =>
+          Effect.gen(function*() {
+            const giveUp = !error.transient && row.attempts + 1 >= maxRevertAttempts
+            yield* db(() => store.retryLater(row.id, error.message, giveUp))
+            log.warn(giveUp ? "chain write failed for good" : "chain write failed; will retry", {
+              op: row.op.op,
+              taskId: row.taskId,
+              error: error.shortMessage
+            })
+            // A revert will not change by waiting (tried again at once, then parked); the rest backs off.
+            if (error.transient) return yield* Effect.fail(error)
+            return true
+          })
+        )
+      )
     })
 
-  const step = async (): Promise<boolean> => {
-    const row = await store.nextPending()
-    if (!row) {
-      for (const resolve of drained) resolve()
-      drained.clear()
-      return false
-    }
-    try {
-      const recorded = await ledger.isRecorded(row.eventId)
-      if (recorded) {
-        const entry = await findRecorded(ledger, row)
-        await store.confirm(row.id, entry?.txHash ?? "0x", entry ? Number(entry.blockNumber) : null)
-      } else {
-        const write = await send(ledger, row)
-        await store.confirm(row.id, write.txHash, Number(write.blockNumber))
-        log.debug("notarized", { op: row.op.op, taskId: row.taskId, txHash: write.txHash })
+    /** Confirms the mined entries that are now final; puts back those whose transaction left the chain. */
+    const settle = Effect.gen(function*() {
+      const sent = yield* db(() => store.sent())
+      let reorganised = false
+      for (const row of sent) {
+        const where = yield* ledger.inclusion(row.txHash!)
+        if (where._tag === "Missing") {
+          reorganised = true
+          yield* db(() => store.requeue(row.id, `transaction ${row.txHash} left the canonical chain; sending again`))
+          log.warn("chain record reorganised away; sending again", { op: row.op.op, taskId: row.taskId, txHash: row.txHash })
+        } else if (where.final) {
+          yield* db(() => store.confirm(row.id, row.txHash!, Number(where.blockNumber), where.blockHash))
+        }
       }
-      backoffMs = idleMs
-    } catch (error) {
-      // A revert or a refused argument will not change by waiting; an unreachable node will.
-      const reverted = error instanceof LedgerError && (error.reason._tag === "Reverted" || error.reason._tag === "InvalidInput")
-      const giveUp = reverted && row.attempts + 1 >= maxRevertAttempts
-      await store.retryLater(row.id, error instanceof Error ? error.message : String(error), giveUp)
-      log.warn(giveUp ? "chain write failed for good" : "chain write failed; will retry", {
-        op: row.op.op,
-        taskId: row.taskId,
-        error: error instanceof Error ? error.message.split("\n")[0] : String(error)
+      // Transactions of this key left with the blocks: the next nonce is the node's again, not our count.
+      if (reorganised) yield* ledger.resync()
+      return sent.length
+    })
+
+    const notifyIfDrained = Effect.gen(function*() {
+      if (waiters.size === 0) return
+      if ((yield* db(() => store.pendingCount())) > 0) return
+      for (const waiter of waiters) yield* Deferred.succeed(waiter, undefined)
+      waiters.clear()
+    })
+
+    const idle = Queue.take(wake).pipe(Effect.timeoutOption(idleMs), Effect.asVoid)
+
+    const backoff = Schedule.min([Schedule.exponential(`${idleMs} millis`), Schedule.spaced("10 seconds")])
+
+    const pass = Effect.gen(function*() {
+      const worked = yield* sendNext
+      yield* settle
+      yield* notifyIfDrained
+      return worked
+    }).pipe(
+      Effect.retry({ schedule: backoff, while: (e) => e.transient })
+    )
+
+    const loop = pass.pipe(
+      Effect.catchCause((cause) => Effect.sync(() => log.error("notary pass failed", { error: String(cause) })).pipe(Effect.as(false))),
+      Effect.flatMap((worked) => (worked ? Effect.void : idle)),
+      Effect.forever
+    )
+    yield* Effect.forkScoped(loop)
+
+    const poke = Queue.offer(wake, undefined).pipe(Effect.asVoid)
+    const shape: NotaryShape = {
+      poke,
+      drained: Effect.gen(function*() {
+        const done = yield* Deferred.make<void>()
+        waiters.add(done)
+        yield* poke
+        yield* Deferred.await(done)
       })
-      backoffMs = Math.min(maxBackoffMs, backoffMs * 2)
-      if (!reverted) await sleep(backoffMs)
     }
-    return true
-  }
+    return shape
+  })
 
-  const loop = async () => {
-    while (!stopped) {
-      const worked = await step().catch((error) => {
-        log.error("notary step failed", { error: String(error) })
-        return false
-      })
-      if (!worked && !stopped) await sleep(idleMs)
-    }
-  }
+export const layer = (deps: Parameters<typeof make>[0]): Layer.Layer<Notary> => Layer.effect(Notary, make(deps))
 
-  const running = loop()
-
+/** The Promise facade: the notary runs until `stop`. */
+export const start = (deps: Parameters<typeof make>[0]) => {
+  const runtime = ManagedRuntime.make(layer(deps))
+  const notary = runtime.runPromise(Effect.gen(function*() {
+    return yield* Notary
+  }))
   return {
-    /** Wakes the loop at once (e.g. after a transition) instead of at the next poll. */
-    poke: () => wake?.(),
-    /** Resolves once the outbox is empty (every queued event is confirmed or parked). */
-    drained: () =>
-      new Promise<void>((resolve) => {
-        drained.add(resolve)
-        wake?.()
-      }),
-    stop: async () => {
-      stopped = true
-      wake?.()
-      await running
-    }
+    poke: () => void notary.then((n) => runtime.runPromise(n.poke)),
+    drained: () => notary.then((n) => runtime.runPromise(n.drained)),
+    stop: () => runtime.dispose()
   }
 }
 
-export type Notary = ReturnType<typeof make>
+export type NotaryHandle = ReturnType<typeof start>
+

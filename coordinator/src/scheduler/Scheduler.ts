@@ -4,11 +4,13 @@
  * unfinished task up where the store says it was. Every transition goes through the store, which queues its
  * chain record in the same transaction.
  */
-import { Cause, Effect, Exit, Fiber, type Layer } from "effect"
+import { Cause, Effect, Exit, Fiber, type Layer, Result, Schema } from "effect"
 import type * as Backends from "@jointly/backends/Backends.ts"
 import { getAddress } from "ethers"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
-import { lookup } from "@jointly/core/protocols/registry.ts"
+import { ProtocolError } from "@jointly/core/protocols/Protocol.ts"
+import * as Protocols from "@jointly/core/protocols/Protocols.ts"
+import type { RoundEngine } from "@jointly/core/runtime/RoundEngine.ts"
 import type { Status } from "@jointly/core/task/Lifecycle.ts"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
@@ -17,13 +19,12 @@ import { digest } from "@jointly/core/wire/Canonical.ts"
 import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
-import type { Rounds } from "../host/Rounds.ts"
 import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
 import { StaleTransition } from "../store/TaskStore.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { Hub } from "../transport/Hub.ts"
-import { WireRefusal } from "../transport/Hub.ts"
+import { WireRefusal } from "@jointly/core/wire/Messages.ts"
 
 export interface ConsentVerifier {
   /** Recovers the signer of the EIP-712 Consent the TaskLedger contract will check again. */
@@ -61,7 +62,7 @@ const storeModel = async (models: ModelStore | undefined, taskId: string, result
 export const make = (deps: {
   store: TaskStore
   hub: Hub
-  rounds: Rounds
+  rounds: RoundEngine["Service"]
   auth: Auth
   consent: ConsentVerifier
   log: Log
@@ -76,6 +77,15 @@ export const make = (deps: {
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
   const timers = new Map<string, NodeJS.Timeout>()
   const listeners = new Set<(taskId: string, status: Status) => void>()
+  /** Tasks decoded by their kind's declaration: at submit, or once when read back from the store after a restart. */
+  const decoded = new Map<string, Protocols.Task>()
+  const taskOf = (row: TaskRow): Result.Result<Protocols.Task, Protocols.TaskRefused> => {
+    const found = decoded.get(row.id)
+    if (found !== undefined) return Result.succeed(found)
+    const task = Protocols.decodeTask(row.spec)
+    if (Result.isSuccess(task)) decoded.set(row.id, task.success)
+    return task
+  }
 
   const notify = (taskId: string, status: Status) => {
     for (const listener of listeners) listener(taskId, status)
@@ -98,7 +108,8 @@ export const make = (deps: {
   const ended = (task: TaskRow, status: Status, reason?: string) => {
     clearTimeout(timers.get(task.id))
     timers.delete(task.id)
-    rounds.taskEnded(task.id)
+    Effect.runSync(rounds.taskEnded(task.id))
+    decoded.delete(task.id)
     for (const p of participantsOf(task.spec)) hub.ended(p, { taskId: task.id, status, reason })
   }
 
@@ -145,24 +156,32 @@ export const make = (deps: {
   }
 
   const run = (task: TaskRow) => {
-    const definition = lookup(task.kind)!
-    const checked = definition.checkParams(task.spec)
-    if (!checked.ok) return void move(task, "Failed", checked.problem)
-    rounds.taskStarted(task.id)
+    const found = taskOf(task)
+    if (Result.isFailure(found)) return void move(task, "Failed", found.failure.message)
+    const { protocol, params } = found.success
+    Effect.runSync(rounds.taskStarted(task.id))
     const session = rounds.session({
       taskId: task.id,
       attempt: task.attempt,
-      participants: participantsOf(task.spec),
-      progress: (event) => void store.event(task.id, "Progress", event),
-      commit: (phase, root) => store.commitPhase(task.id, phase, root),
+      participants: found.success.parties,
+      stages: protocol.stages.map((s) => s.stage.name),
+      roundTimeoutMs: found.success.roundTimeoutMs,
+      progress: (event) => Effect.sync(() => void store.event(task.id, "Progress", event)),
+      commit: (phase, root) => Effect.promise(() => store.commitPhase(task.id, phase, root)),
       checkpoint: {
-        save: (key, value) => store.saveCheckpoint(task.id, key, task.attempt, value),
-        load: (key) => store.loadCheckpoint(task.id, key)
+        save: (key, value) => Effect.promise(() => store.saveCheckpoint(task.id, key, task.attempt, value)),
+        load: (key) => Effect.promise(() => store.loadCheckpoint(task.id, key))
       }
     })
+    // The result is stored as its Schema encodes it: a protocol that returns something else fails the task.
+    const program = protocol.coordinator(session, params, found.success).pipe(
+      Effect.flatMap((result) =>
+        Effect.mapError(Schema.encodeUnknownEffect(protocol.result)(result), (error) =>
+          new ProtocolError({ protocol: protocol.kind, reason: "InvalidResult", detail: String(error) })))
+    )
     // The backends: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key),
     // secure aggregation recovers dropouts' masks with their key agreement and PRG.
-    const fiber = Effect.runFork(Effect.provide(definition.coordinator(session, checked.params, task.spec), deps.backends))
+    const fiber = Effect.runFork(Effect.provide(program, deps.backends))
     running.set(task.id, fiber)
     fiber.addObserver(async (exit) => {
       running.delete(task.id)
@@ -214,10 +233,11 @@ export const make = (deps: {
   }
 
   const submit = async (spec: TaskSpec, signature: string) => {
-    const definition = lookup(spec.kind)
-    if (!definition) throw new SubmissionError("UnknownKind", `unknown task kind ${spec.kind}`)
-    const checked = definition.checkParams(spec)
-    if (!checked.ok) throw new SubmissionError("InvalidParams", checked.problem)
+    // The one decode of the params on the coordinator: the typed task is kept for the run.
+    const checked = Protocols.decodeTask(spec)
+    if (Result.isFailure(checked)) {
+      throw new SubmissionError(checked.failure._tag === "UnknownTaskKind" ? "UnknownKind" : "InvalidParams", checked.failure.message)
+    }
     const parties = participantsOf(spec)
     if (new Set(parties).size !== parties.length) throw new SubmissionError("InvalidSpec", "a participant is named twice")
     const id = taskIdOf(spec)
@@ -235,6 +255,7 @@ export const make = (deps: {
     }
     if (await store.get(id)) throw new SubmissionError("Duplicate", `task ${id} exists already`)
     await store.insert(id, spec, id, parties)
+    decoded.set(id, checked.success)
     const task = (await store.get(id))!
     await move(task, "AwaitingConsent")
     await startConsent((await store.get(id))!)
@@ -243,20 +264,20 @@ export const make = (deps: {
 
   const consent = async (account: string, message: TaskConsent) => {
     const task = await store.get(message.taskId)
-    if (!task) throw new WireRefusal("UnknownTask", `no task ${message.taskId}`)
+    if (!task) throw new WireRefusal({ code: "UnknownTask", detail: `no task ${message.taskId}` })
     const parties = participantsOf(task.spec)
-    if (!parties.includes(account)) throw new WireRefusal("NotAuthorized", `${account} is not a participant of task ${task.id}`)
-    if (task.status !== "AwaitingConsent") throw new WireRefusal("Replayed", `task ${task.id} is ${task.status}; consent is closed`)
+    if (!parties.includes(account)) throw new WireRefusal({ code: "NotAuthorized", detail: `${account} is not a participant of task ${task.id}` })
+    if (task.status !== "AwaitingConsent") throw new WireRefusal({ code: "Replayed", detail: `task ${task.id} is ${task.status}; consent is closed` })
     const hash = reasonHash(message.reason)
     let signer: string
     try {
       signer = getAddress(deps.consent.recover({ taskId: task.id, specHash: task.id, approve: message.approve, reasonHash: hash }, message.signature))
     } catch {
-      throw new WireRefusal("Malformed", "the consent signature does not parse")
+      throw new WireRefusal({ code: "Malformed", detail: "the consent signature does not parse" })
     }
-    if (signer !== account) throw new WireRefusal("NotAuthorized", `the consent is signed by ${signer}, not ${account}`)
+    if (signer !== account) throw new WireRefusal({ code: "NotAuthorized", detail: `the consent is signed by ${signer}, not ${account}` })
     const fresh = await store.recordConsent(task.id, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash)
-    if (!fresh) throw new WireRefusal("Replayed", `${account} already answered task ${task.id}`)
+    if (!fresh) throw new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
     if (!message.approve) {
       await move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`)
       return

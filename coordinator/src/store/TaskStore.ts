@@ -45,14 +45,21 @@ export interface Consent {
   readonly at: string
 }
 
+/**
+ * `pending`: to be sent; `sent`: mined, not yet final (fewer blocks than the chain's confirmations hold it);
+ * `confirmed`: final; `failed`: refused by the contract for good.
+ */
+export type OutboxStatus = "pending" | "sent" | "confirmed" | "failed"
+
 export interface OutboxRow {
   readonly id: number
   readonly eventId: string
   readonly taskId: string | null
   readonly op: LedgerOp
-  readonly status: "pending" | "confirmed" | "failed"
+  readonly status: OutboxStatus
   readonly txHash: string | null
   readonly blockNumber: number | null
+  readonly blockHash: string | null
   readonly attempts: number
   readonly lastError: string | null
 }
@@ -85,6 +92,7 @@ const toOutbox = (r: any): OutboxRow => ({
   status: r.status,
   txHash: r.tx_hash,
   blockNumber: r.block_number === null ? null : Number(r.block_number),
+  blockHash: r.block_hash ?? null,
   attempts: r.attempts,
   lastError: r.last_error
 })
@@ -232,12 +240,22 @@ export const make = async (sql: Sql) => {
       const [row] = await sql.query(`select * from outbox where status = 'pending' order by id limit 1`)
       return row ? toOutbox(row) : undefined
     },
-    confirm: (id: number, txHash: string, blockNumber: number | null) =>
-      sql.query(`update outbox set status = 'confirmed', tx_hash = $2, block_number = $3, confirmed_at = now(), attempts = attempts + 1 where id = $1`, [
+    /** Mined in `txHash` (by this send or an earlier one); final once enough blocks hold it. */
+    markSent: (id: number, txHash: string, blockNumber: number) =>
+      sql.query(`update outbox set status = 'sent', tx_hash = $2, block_number = $3, sent_at = now(), attempts = attempts + 1 where id = $1`, [id, txHash, blockNumber]),
+    /** Entries mined but not yet final, oldest first. */
+    sent: async (): Promise<Array<OutboxRow>> => (await sql.query(`select * from outbox where status = 'sent' order by id`)).map(toOutbox),
+    /** Final: held by at least the chain's confirmations, in the canonical block `blockHash`. */
+    confirm: (id: number, txHash: string, blockNumber: number | null, blockHash: string | null = null) =>
+      sql.query(`update outbox set status = 'confirmed', tx_hash = $2, block_number = $3, block_hash = $4, confirmed_at = now() where id = $1 and status <> 'confirmed'`, [
         id,
         txHash,
-        blockNumber
+        blockNumber,
+        blockHash
       ]),
+    /** Its transaction left the canonical chain: send it again (the contract's event-id check keeps it once). */
+    requeue: (id: number, reason: string) =>
+      sql.query(`update outbox set status = 'pending', last_error = $2, block_number = null where id = $1 and status = 'sent'`, [id, reason]),
     retryLater: (id: number, error: string, giveUp: boolean) =>
       sql.query(`update outbox set attempts = attempts + 1, last_error = $2, status = $3 where id = $1`, [
         id,
@@ -246,8 +264,9 @@ export const make = async (sql: Sql) => {
       ]),
     outbox: async (taskId?: string): Promise<Array<OutboxRow>> =>
       (await sql.query(`select * from outbox where ($1::text is null or task_id = $1) order by id`, [taskId ?? null])).map(toOutbox),
+    /** Entries not yet final: to send, or mined and waiting for confirmations. */
     pendingCount: async (): Promise<number> =>
-      Number((await sql.query<{ n: string }>(`select count(*) as n from outbox where status = 'pending'`))[0]!.n)
+      Number((await sql.query<{ n: string }>(`select count(*) as n from outbox where status in ('pending', 'sent')`))[0]!.n)
   }
 }
 

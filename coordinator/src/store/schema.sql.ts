@@ -131,7 +131,11 @@ export const migrations: ReadonlyArray<string> = [
      bytes bytea not null,
      task_id text,
      created_at timestamptz not null default now()
-   );`
+   );`,
+  // 4: chain finality (issue 17). An outbox entry is 'sent' once its transaction is mined and 'confirmed' only
+  // when enough blocks hold it; the block hash it was final in is kept for audits.
+  `alter table outbox add column block_hash text;
+   alter table outbox add column sent_at timestamptz`
 ]
 
 export const migrate = async (sql: { query: (text: string, params?: ReadonlyArray<unknown>) => Promise<Array<any>> }) => {

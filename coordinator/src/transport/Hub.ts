@@ -6,7 +6,8 @@
 import type { Server as HttpServer } from "node:http"
 import { Schema } from "effect"
 import { Server, type Socket } from "socket.io"
-import type { WireError, WireErrorCode } from "@jointly/core/wire/Messages.ts"
+import type { WireError } from "@jointly/core/wire/Messages.ts"
+import { WireRefusal } from "@jointly/core/wire/Messages.ts"
 import { AwaitingHuman, events, HandshakeAuth, HumanAck, maxMessageBytes, StageReply, TaskConsent, transportMaxBytes } from "@jointly/core/wire/Messages.ts"
 import type { HumanDecision } from "@jointly/core/wire/Messages.ts"
 import type { StageRequest, TaskEnded, TaskOffer } from "@jointly/core/wire/Messages.ts"
@@ -14,11 +15,7 @@ import { AdmissionRefused, type Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
 
 /** A refusal a handler raises for the sender: becomes a `wire.error` reply, never a crash. */
-export class WireRefusal extends Error {
-  constructor(readonly code: WireErrorCode, message: string, readonly ref?: string) {
-    super(message)
-  }
-}
+export { WireRefusal }
 
 export interface Inbound {
   readonly consent: (account: string, message: TaskConsent) => Promise<void>

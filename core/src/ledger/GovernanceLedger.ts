@@ -1,25 +1,14 @@
 /**
  * The governance half of the chain (PROTOCOLS.md §2.2-§2.5, §7, §9; DESIGN.md §5): data catalogue, access grants,
  * model-to-data requests, points and Shapley settlements, consortium votes and e-data certificates. A Promise
- * client over ethers 6 that rejects with `LedgerError` (the contract's custom-error name in `revertName`), next to
- * the registry + task-ledger client of `EthersLedger.ts`. Browser-safe: only `fetch` and ethers.
+ * view over the one chain client (`Chain.ts`) that rejects with `ChainError` (the contract's custom-error name
+ * in `revertName`), next to the registry + task-ledger view of `EthersLedger.ts`: the members use this one (a
+ * participant needs no task ledger), the coordinator both, sharing one chain client. Browser-safe.
  */
-import {
-  AbiCoder,
-  getAddress,
-  getBytes,
-  hexlify,
-  isHexString,
-  JsonRpcProvider,
-  keccak256,
-  Network,
-  toUtf8Bytes,
-  Wallet,
-  type ContractRunner,
-  type ContractTransactionResponse,
-  type Signer,
-  type TransactionReceipt
-} from "ethers"
+import { Context, Effect, Layer } from "effect"
+import { AbiCoder, getAddress, getBytes, hexlify, keccak256, toUtf8Bytes, type Signer as EthersSigner } from "ethers"
+import * as Chain from "./Chain.ts"
+import { chainError, toChainError, type ChainError } from "./ChainError.ts"
 import * as AccessGrants from "./generated/AccessGrants.ts"
 import * as Certificates from "./generated/Certificates.ts"
 import * as DataCatalog from "./generated/DataCatalog.ts"
@@ -27,8 +16,9 @@ import * as Governance from "./generated/Governance.ts"
 import * as ModelRequests from "./generated/ModelRequests.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
 import * as Settlement from "./generated/Settlement.ts"
-import { jsonRpc, toLedgerError } from "./EthersLedger.ts"
-import { LedgerError, ZERO_HASH, reasonHash, type Hex, type SuiteAddresses, type TxReceipt } from "./Ledger.ts"
+import { effectify, ZERO_HASH, reasonHash, type Effectful, type Hex, type SuiteAddresses } from "./Ledger.ts"
+import * as View from "./View.ts"
+import { asAddress, asBytes32, enumName, isZero, toReceipt } from "./View.ts"
 
 export { AccessGrants, Certificates, DataCatalog, Governance, ModelRequests, Settlement }
 
@@ -40,29 +30,18 @@ export const suiteKeys: ReadonlyArray<keyof SuiteAddresses> = ["catalog", "grant
 
 /**
  * Deploys the governance contracts against an existing registry and binds Governance as the registry's governor
- * (the runner must be the registry's supervisor). Rejects with `Reverted` when the registry predates `setGovernor`.
+ * (`from` must be the registry's supervisor). Rejects with `Reverted` when the registry predates `setGovernor`.
  */
-export const deploySuite = async (runner: Signer & ContractRunner, registry: string, supervisor: string): Promise<SuiteAddresses> => {
-  try {
-    const catalog = await DataCatalog.deploy(runner, { registry_: registry })
-    const grants = await AccessGrants.deploy(runner, { registry_: registry, catalog_: catalog.address })
-    const modelRequests = await ModelRequests.deploy(runner, { registry_: registry, catalog_: catalog.address })
-    const settlement = await Settlement.deploy(runner, { registry_: registry, supervisor_: supervisor })
-    const governance = await Governance.deploy(runner, { registry_: registry })
-    const certificates = await Certificates.deploy(runner, { registry_: registry })
-    const tx = await Registry.connect(registry, runner).setGovernor(governance.address)
-    await tx.wait()
-    return {
-      catalog: catalog.address,
-      grants: grants.address,
-      modelRequests: modelRequests.address,
-      settlement: settlement.address,
-      governance: governance.address,
-      certificates: certificates.address
-    }
-  } catch (e) {
-    throw toLedgerError("deploySuite", e)
-  }
+export const deploySuite = async (chain: Chain.ChainClient, from: Chain.Signer, registry: string, supervisor: string): Promise<SuiteAddresses> => {
+  const deploy = async (data: string) => getAddress((await chain.send(from, { data }, "deploySuite")).contractAddress!)
+  const catalog = await deploy(DataCatalog.deployData({ registry_: registry }))
+  const grants = await deploy(AccessGrants.deployData({ registry_: registry, catalog_: catalog }))
+  const modelRequests = await deploy(ModelRequests.deployData({ registry_: registry, catalog_: catalog }))
+  const settlement = await deploy(Settlement.deployData({ registry_: registry, supervisor_: supervisor }))
+  const governance = await deploy(Governance.deployData({ registry_: registry }))
+  const certificates = await deploy(Certificates.deployData({ registry_: registry }))
+  await chain.send(from, { to: registry, data: Registry.contractInterface.encodeFunctionData("setGovernor", [governance]) }, "deploySuite")
+  return { catalog, grants, modelRequests, settlement, governance, certificates }
 }
 
 // ---------------------------------------------------------------- data
@@ -168,93 +147,43 @@ export const modelRequestIdOf = (from: string, to: string, datasetId: Hex, nonce
 export const certDigest = (docHash: Hex, metaHash: Hex, claimedAt: bigint): Hex =>
   keccak256(AbiCoder.defaultAbiCoder().encode(["string", "bytes32", "bytes32", "uint64"], ["jointly.cert.v1", docHash, metaHash, claimedAt]))
 
-export const signCert = (signer: Pick<Signer, "signMessage">, docHash: Hex, metaHash: Hex, claimedAt: bigint): Promise<Hex> =>
+export const signCert = (signer: Pick<EthersSigner, "signMessage">, docHash: Hex, metaHash: Hex, claimedAt: bigint): Promise<Hex> =>
   signer.signMessage(getBytes(certDigest(docHash, metaHash, claimedAt)))
 
 /** A parameter name as the bytes32 key Governance stores it under. */
 export const paramKey = (name: string): Hex => keccak256(toUtf8Bytes(name))
 
-const enumName = <T extends string>(names: ReadonlyArray<T>, value: bigint): T => {
-  const name = names[Number(value)]
-  if (name === undefined) throw new Error(`enum value ${value} out of range`)
-  return name
-}
-const isZero = (h: string) => /^0x0*$/.test(h)
 
 // ---------------------------------------------------------------- the client
 
-export interface GovernanceLedgerConfig {
-  readonly rpcUrl: string
+export interface GovernanceLedgerConfig extends View.Connection {
   readonly privateKey: string
   readonly addresses: SuiteAddresses & { readonly registry: string; readonly deployBlock?: bigint }
-  readonly receiptTimeoutMs?: number
 }
 
 export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
-  let chainId: bigint
-  try {
-    chainId = BigInt(await jsonRpc<string>(config.rpcUrl, "eth_chainId", []))
-  } catch (e) {
-    throw new LedgerError({ reason: { _tag: "Unreachable" }, operation: "connect", shortMessage: `no Ethereum JSON-RPC node answers at ${config.rpcUrl}`, details: String(e) })
-  }
-  const provider = new JsonRpcProvider(config.rpcUrl, Network.from(chainId), { staticNetwork: true, pollingInterval: 100, cacheTimeout: -1 })
-  const wallet = new Wallet(config.privateKey, provider)
+  const view = await View.open(config, config.privateKey)
+  const { chain, signer, write, guarded } = view
+  const provider = chain.provider
   const a = config.addresses
   const c = {
-    registry: Registry.connect(a.registry, wallet),
-    catalog: DataCatalog.connect(a.catalog, wallet),
-    grants: AccessGrants.connect(a.grants, wallet),
-    modelRequests: ModelRequests.connect(a.modelRequests, wallet),
-    settlement: Settlement.connect(a.settlement, wallet),
-    governance: Governance.connect(a.governance, wallet),
-    certificates: Certificates.connect(a.certificates, wallet)
+    registry: Registry.connect(a.registry, provider),
+    catalog: DataCatalog.connect(a.catalog, provider),
+    grants: AccessGrants.connect(a.grants, provider),
+    modelRequests: ModelRequests.connect(a.modelRequests, provider),
+    settlement: Settlement.connect(a.settlement, provider),
+    governance: Governance.connect(a.governance, provider),
+    certificates: Certificates.connect(a.certificates, provider)
   }
-  const timeoutMs = config.receiptTimeoutMs ?? 60_000
-
-  let queue: Promise<unknown> = Promise.resolve()
-  const serialized = <A>(f: () => Promise<A>): Promise<A> => {
-    const next = queue.then(f, f)
-    queue = next.catch(() => undefined)
-    return next
-  }
-  const receiptOf = async (operation: string, hash: string): Promise<TransactionReceipt> => {
-    const deadline = Date.now() + timeoutMs
-    for (let delay = 10; ; delay = Math.min(delay * 2, 250)) {
-      const r = await provider.getTransactionReceipt(hash)
-      if (r !== null) {
-        if (r.status !== 1) throw new LedgerError({ reason: { _tag: "Reverted", errorName: "Unknown", args: {} }, operation, shortMessage: `${operation}: ${hash} reverted`, details: "" })
-        return r
-      }
-      if (Date.now() > deadline) throw new LedgerError({ reason: { _tag: "Unreachable" }, operation, shortMessage: `${operation}: no receipt for ${hash}`, details: "" })
-      await new Promise((r) => setTimeout(r, delay))
-    }
-  }
-  const guarded = async <A>(operation: string, f: () => Promise<A>): Promise<A> => {
-    try {
-      return await f()
-    } catch (e) {
-      throw toLedgerError(operation, e)
-    }
-  }
-  /** Sends one write (estimate first, so a revert comes back decoded) and waits for its receipt. */
-  const write = (operation: string, send: () => Promise<ContractTransactionResponse>) =>
-    guarded(operation, async () => {
-      const tx = await serialized(send)
-      return receiptOf(operation, tx.hash)
-    })
-  const toReceipt = (r: TransactionReceipt): TxReceipt => ({ txHash: r.hash, blockNumber: BigInt(r.blockNumber), gasUsed: r.gasUsed })
   /** The first log `name` that `decode` finds in a receipt. */
-  const eventIn = <E extends { name: string; args: unknown }>(r: TransactionReceipt, decode: (l: { topics: ReadonlyArray<string>; data: string }) => E | null, name: E["name"]) => {
+  const eventIn = <E extends { name: string; args: unknown }>(r: { hash: string; logs: ReadonlyArray<{ topics: ReadonlyArray<string>; data: string }> }, decode: (l: { topics: ReadonlyArray<string>; data: string }) => E | null, name: E["name"]) => {
     for (const log of r.logs) {
       const e = decode(log)
       if (e?.name === name) return e.args as Record<string, unknown>
     }
-    throw new LedgerError({ reason: { _tag: "InvalidInput" }, operation: name, shortMessage: `no ${name} event in ${r.hash}`, details: "" })
+    throw chainError(name, { _tag: "InvalidInput" }, `no ${name} event in ${r.hash}`)
   }
-  const bytes32 = (operation: string, what: string, v: string): Hex => {
-    if (!isHexString(v, 32)) throw new LedgerError({ reason: { _tag: "InvalidInput" }, operation, shortMessage: `${operation}: invalid ${what} (expected 32-byte hex)`, details: `got ${v}` })
-    return v.toLowerCase()
-  }
+  const bytes32 = asBytes32
 
   const decoders: Record<keyof SuiteAddresses | "registry", (l: { topics: ReadonlyArray<string>; data: string }) => { name: string; args: unknown } | null> = {
     registry: Registry.decodeLog,
@@ -267,21 +196,23 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
   }
 
   return {
-    account: wallet.address,
-    chainId,
-    wallet,
+    account: signer.address,
+    chainId: chain.chainId,
+    /** For off-chain signatures with this key (certificates, model requests). */
+    wallet: signer.wallet,
+    chain,
     provider,
     addresses: a,
 
     // ------------------------------------------------------------ catalogue (§2.2)
     publishDataset: async (d: DatasetDescription) => {
       const r = await write("publishDataset", () =>
-        c.catalog.publish({ ...d, size: BigInt(d.size), contentHash: bytes32("publishDataset", "contentHash", d.contentHash), policy: AccessPolicy.indexOf(d.policy) })
+        c.catalog.publish.populateTransaction({ ...d, size: BigInt(d.size), contentHash: bytes32("publishDataset", "contentHash", d.contentHash), policy: AccessPolicy.indexOf(d.policy) })
       )
       const e = eventIn(r, DataCatalog.decodeLog, "DatasetPublished")
       return { ...toReceipt(r), datasetId: String(e.datasetId), version: Number(e.version) }
     },
-    retireDataset: async (datasetId: Hex) => toReceipt(await write("retireDataset", () => c.catalog.retire(bytes32("retireDataset", "datasetId", datasetId)))),
+    retireDataset: async (datasetId: Hex) => toReceipt(await write("retireDataset", () => c.catalog.retire.populateTransaction(bytes32("retireDataset", "datasetId", datasetId)))),
     getDataset: async (datasetId: Hex): Promise<CatalogEntry | undefined> => {
       const e = await guarded("getDataset", () => c.catalog.getDataset(bytes32("getDataset", "datasetId", datasetId)))
       if (e.state === 0n) return undefined
@@ -305,16 +236,16 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
     // ------------------------------------------------------------ grants (§2.4, §2.5)
     requestGrant: async (p: { readonly datasetId: Hex; readonly purpose: string; readonly scopeHash?: Hex; readonly expiry: bigint; readonly maxUses: number }) => {
       const r = await write("requestGrant", () =>
-        c.grants.request(bytes32("requestGrant", "datasetId", p.datasetId), p.purpose, p.scopeHash ?? ZERO_HASH, p.expiry, p.maxUses)
+        c.grants.request.populateTransaction(bytes32("requestGrant", "datasetId", p.datasetId), p.purpose, p.scopeHash ?? ZERO_HASH, p.expiry, p.maxUses)
       )
       return { ...toReceipt(r), tokenId: String(eventIn(r, AccessGrants.decodeLog, "GrantRequested").tokenId) }
     },
     decideGrant: async (tokenId: Hex, approve: boolean, reason?: string) =>
-      toReceipt(await write("decideGrant", () => c.grants.decide(bytes32("decideGrant", "tokenId", tokenId), approve, reasonHash(reason)))),
+      toReceipt(await write("decideGrant", () => c.grants.decide.populateTransaction(bytes32("decideGrant", "tokenId", tokenId), approve, reasonHash(reason)))),
     revokeGrant: async (tokenId: Hex, reason?: string) =>
-      toReceipt(await write("revokeGrant", () => c.grants.revoke(bytes32("revokeGrant", "tokenId", tokenId), reasonHash(reason)))),
+      toReceipt(await write("revokeGrant", () => c.grants.revoke.populateTransaction(bytes32("revokeGrant", "tokenId", tokenId), reasonHash(reason)))),
     consumeGrant: async (tokenId: Hex, taskId: Hex) =>
-      toReceipt(await write("consumeGrant", () => c.grants.consume(bytes32("consumeGrant", "tokenId", tokenId), bytes32("consumeGrant", "taskId", taskId)))),
+      toReceipt(await write("consumeGrant", () => c.grants.consume.populateTransaction(bytes32("consumeGrant", "tokenId", tokenId), bytes32("consumeGrant", "taskId", taskId)))),
     checkGrant: async (tokenId: Hex): Promise<Validity> =>
       enumName(AccessGrants.Validity, await guarded("checkGrant", () => c.grants.check(bytes32("checkGrant", "tokenId", tokenId)))),
     latestGrant: async (datasetId: Hex, requester: string): Promise<Hex | undefined> => {
@@ -341,14 +272,14 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
     // ------------------------------------------------------------ model to data (§2.3)
     requestModel: async (p: { readonly datasetId: Hex; readonly to: string; readonly payloadHash: Hex; readonly payloadURI: string; readonly expiry: bigint; readonly nonce: Hex }) => {
       const r = await write("requestModel", () =>
-        c.modelRequests.request(bytes32("requestModel", "datasetId", p.datasetId), getAddress(p.to), bytes32("requestModel", "payloadHash", p.payloadHash), p.payloadURI, p.expiry, bytes32("requestModel", "nonce", p.nonce))
+        c.modelRequests.request.populateTransaction(bytes32("requestModel", "datasetId", p.datasetId), getAddress(p.to), bytes32("requestModel", "payloadHash", p.payloadHash), p.payloadURI, p.expiry, bytes32("requestModel", "nonce", p.nonce))
       )
       return { ...toReceipt(r), reqId: String(eventIn(r, ModelRequests.decodeLog, "ModelRequest").reqId) }
     },
     respondModel: async (reqId: Hex, resultHash: Hex, resultURI: string) =>
-      toReceipt(await write("respondModel", () => c.modelRequests.respond(bytes32("respondModel", "reqId", reqId), bytes32("respondModel", "resultHash", resultHash), resultURI))),
+      toReceipt(await write("respondModel", () => c.modelRequests.respond.populateTransaction(bytes32("respondModel", "reqId", reqId), bytes32("respondModel", "resultHash", resultHash), resultURI))),
     refuseModel: async (reqId: Hex, reason: string) =>
-      toReceipt(await write("refuseModel", () => c.modelRequests.refuse(bytes32("refuseModel", "reqId", reqId), reasonHash(reason)))),
+      toReceipt(await write("refuseModel", () => c.modelRequests.refuse.populateTransaction(bytes32("refuseModel", "reqId", reqId), reasonHash(reason)))),
     getModelRequest: async (reqId: Hex): Promise<ModelRequestRecord | undefined> => {
       const q = await guarded("getModelRequest", () => c.modelRequests.getRequest(bytes32("getModelRequest", "reqId", reqId)))
       if (q.state === 0n) return undefined
@@ -365,13 +296,13 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
     },
 
     // ------------------------------------------------------------ points and settlement (§9)
-    mintPoints: async (to: string, amount: bigint) => toReceipt(await write("mintPoints", () => c.settlement.mint(getAddress(to), amount))),
+    mintPoints: async (to: string, amount: bigint) => toReceipt(await write("mintPoints", () => c.settlement.mint.populateTransaction(asAddress("mintPoints", "to", to), amount))),
     commitTestSet: async (settlementId: Hex, testSetHash: Hex, recipeHash: Hex) =>
-      toReceipt(await write("commitTestSet", () => c.settlement.commit(bytes32("commitTestSet", "settlementId", settlementId), testSetHash, recipeHash))),
+      toReceipt(await write("commitTestSet", () => c.settlement.commit.populateTransaction(bytes32("commitTestSet", "settlementId", settlementId), testSetHash, recipeHash))),
     settle: async (p: { readonly settlementId: Hex; readonly revenue: bigint; readonly payouts: ReadonlyArray<{ readonly to: string; readonly amount: bigint }>; readonly toTreasury: bigint; readonly scoresHash: Hex }) =>
       toReceipt(
         await write("settle", () =>
-          c.settlement.settle(bytes32("settle", "settlementId", p.settlementId), p.revenue, p.payouts.map((x) => getAddress(x.to)), p.payouts.map((x) => x.amount), p.toTreasury, p.scoresHash)
+          c.settlement.settle.populateTransaction(bytes32("settle", "settlementId", p.settlementId), p.revenue, p.payouts.map((x) => getAddress(x.to)), p.payouts.map((x) => x.amount), p.toTreasury, p.scoresHash)
         )
       ),
     points: async (account: string): Promise<bigint> => guarded("points", () => c.settlement.balanceOf(getAddress(account))),
@@ -381,13 +312,13 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
     // ------------------------------------------------------------ governance (§2.5)
     propose: async (p: { readonly kind: ProposalKind; readonly target?: Hex; readonly key?: Hex; readonly value?: bigint; readonly payloadHash?: Hex; readonly deadline: bigint }) => {
       const r = await write("propose", () =>
-        c.governance.propose(Governance.ProposalKind.indexOf(p.kind), p.target ?? ZERO_HASH, p.key ?? ZERO_HASH, p.value ?? 0n, p.payloadHash ?? ZERO_HASH, p.deadline)
+        c.governance.propose.populateTransaction(Governance.ProposalKind.indexOf(p.kind), p.target ?? ZERO_HASH, p.key ?? ZERO_HASH, p.value ?? 0n, p.payloadHash ?? ZERO_HASH, p.deadline)
       )
       return { ...toReceipt(r), id: eventIn(r, Governance.decodeLog, "Proposed").id as bigint }
     },
-    vote: async (id: bigint, support: boolean) => toReceipt(await write("vote", () => c.governance.vote(id, support))),
+    vote: async (id: bigint, support: boolean) => toReceipt(await write("vote", () => c.governance.vote.populateTransaction(id, support))),
     execute: async (id: bigint) => {
-      const r = await write("execute", () => c.governance.execute(id))
+      const r = await write("execute", () => c.governance.execute.populateTransaction(id))
       return { ...toReceipt(r), passed: eventIn(r, Governance.decodeLog, "Executed").passed as boolean }
     },
     getProposal: async (id: bigint): Promise<ProposalRecord | undefined> => {
@@ -419,11 +350,11 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
     // ------------------------------------------------------------ certificates (§7)
     certify: async (p: { readonly docHash: Hex; readonly metaHash: Hex; readonly claimedAt: bigint; readonly signature: Hex }) => {
       const r = await write("certify", () =>
-        c.certificates.certify(bytes32("certify", "docHash", p.docHash), bytes32("certify", "metaHash", p.metaHash), p.claimedAt, p.signature)
+        c.certificates.certify.populateTransaction(bytes32("certify", "docHash", p.docHash), bytes32("certify", "metaHash", p.metaHash), p.claimedAt, p.signature)
       )
       return { ...toReceipt(r), certId: String(eventIn(r, Certificates.decodeLog, "Certified").certId) }
     },
-    endorse: async (certId: Hex) => toReceipt(await write("endorse", () => c.certificates.endorse(bytes32("endorse", "certId", certId)))),
+    endorse: async (certId: Hex) => toReceipt(await write("endorse", () => c.certificates.endorse.populateTransaction(bytes32("endorse", "certId", certId)))),
     getCert: async (certId: Hex): Promise<CertRecord | undefined> => {
       const x = await guarded("getCert", () => c.certificates.getCert(bytes32("getCert", "certId", certId)))
       if (isZero(x.submitter)) return undefined
@@ -457,11 +388,26 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
     },
     blockNumber: async (): Promise<bigint> => BigInt(await guarded("blockNumber", () => provider.getBlockNumber())),
 
-    close: async () => provider.destroy()
+    close: view.close
   }
 }
 
 export type GovernanceLedger = Awaited<ReturnType<typeof makeGovernanceLedger>>
+
+/** The governance view as an Effect service: every operation an `Effect<A, ChainError>`. */
+export type GovernanceShape = Effectful<Omit<GovernanceLedger, "close" | "chain" | "provider" | "wallet">>
+
+export class GovernanceChain extends Context.Service<GovernanceChain, GovernanceShape>()("jointly/GovernanceChain") {}
+
+/** The governance view as a scoped layer: connected (or joined to `config.chain`) on build, closed with the scope. */
+export const layer = (config: GovernanceLedgerConfig): Layer.Layer<GovernanceChain, ChainError> =>
+  Layer.effect(
+    GovernanceChain,
+    Effect.acquireRelease(
+      Effect.tryPromise({ try: () => makeGovernanceLedger(config), catch: (e) => toChainError("connect", e) }),
+      (view) => Effect.promise(() => view.close())
+    ).pipe(Effect.map((view) => effectify(view, ["close", "chain", "provider", "wallet"])))
+  )
 
 /** Hex of bytes, for the SDK's callers that hold Uint8Array hashes. */
 export const toHex = (b: Uint8Array): Hex => hexlify(b)

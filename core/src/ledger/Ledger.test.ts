@@ -1,19 +1,21 @@
 /**
- * The consortium registry and task ledger against a real anvil (no mocks): one node for the whole file.
- * anvil comes from the coordinator's launcher: core has no process-spawning code of its own.
+ * The consortium registry and task ledger against real EVM nodes (no mocks), the whole suite once per node:
+ * anvil and Hardhat's EDR node (coordinator/src/testing/EvmNode.ts; core has no process-spawning code of its own).
+ * Accounts are funded by plain transfers, as on any network.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Effect } from "effect"
 import { JsonRpcProvider, keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
 import { secp256k1 } from "@noble/curves/secp256k1.js"
-import { fundAccounts, startAnvil, type Anvil } from "@jointly/coordinator/chain/Anvil.ts"
+import { nodeNames, startNode, type EvmNode } from "@jointly/coordinator/testing/EvmNode.ts"
 import * as Lifecycle from "../task/Lifecycle.ts"
 import * as Eip712 from "./Eip712.ts"
 import * as TaskLedger from "./generated/TaskLedger.ts"
 import { layer, makeEthersLedger } from "./EthersLedger.ts"
+import * as GovernanceLedger from "./GovernanceLedger.ts"
 import {
   Ledger,
-  LedgerError,
+  ChainError,
   companyIdOf,
   newEventId,
   reasonHash,
@@ -21,341 +23,375 @@ import {
   type LedgerClient
 } from "./Ledger.ts"
 
-let node: Anvil
-let addresses: Addresses
-const keys = {
-  supervisor: Wallet.createRandom().privateKey,
-  coordinator: Wallet.createRandom().privateKey,
-  acme: Wallet.createRandom().privateKey,
-  acme2: Wallet.createRandom().privateKey,
-  beta: Wallet.createRandom().privateKey,
-  mallory: Wallet.createRandom().privateKey
-}
-type Name = keyof typeof keys
-const clients = {} as Record<Name, LedgerClient>
+describe.each(nodeNames)("on %s", (nodeName) => {
+  let node: EvmNode
+  let addresses: Addresses
+  const keys = {
+    supervisor: Wallet.createRandom().privateKey,
+    coordinator: Wallet.createRandom().privateKey,
+    acme: Wallet.createRandom().privateKey,
+    acme2: Wallet.createRandom().privateKey,
+    beta: Wallet.createRandom().privateKey,
+    mallory: Wallet.createRandom().privateKey
+  }
+  type Name = keyof typeof keys
+  const clients = {} as Record<Name, LedgerClient>
 
-const encKey = () => SigningKey.computePublicKey(Wallet.createRandom().signingKey.publicKey, true)
+  const encKey = () => SigningKey.computePublicKey(Wallet.createRandom().signingKey.publicKey, true)
 
-/** A 33-byte 0x02||x whose x is not the abscissa of any secp256k1 point. */
-const offCurveKey = () => {
-  for (let x = 1n; ; x++) {
-    const hex = `0x02${x.toString(16).padStart(64, "0")}`
-    try {
-      secp256k1.Point.fromHex(hex.slice(2))
-    } catch {
-      return hex
+  /** A 33-byte 0x02||x whose x is not the abscissa of any secp256k1 point. */
+  const offCurveKey = () => {
+    for (let x = 1n; ; x++) {
+      const hex = `0x02${x.toString(16).padStart(64, "0")}`
+      try {
+        secp256k1.Point.fromHex(hex.slice(2))
+      } catch {
+        return hex
+      }
     }
   }
-}
 
-/** The custom-error name a failed ledger call carried. */
-const revertOf = async (p: Promise<unknown>): Promise<string | undefined> => {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof LedgerError) return e.revertName ?? e.reason._tag
-    throw e
+  /** The custom-error name a failed ledger call carried. */
+  const revertOf = async (p: Promise<unknown>): Promise<string | undefined> => {
+    try {
+      await p
+    } catch (e) {
+      if (e instanceof ChainError) return e.revertName ?? e.reason._tag
+      throw e
+    }
+    return "no error"
   }
-  return "no error"
-}
 
-const bytes32 = (label: string) => keccak256(toUtf8Bytes(label))
-
-beforeAll(async () => {
-  node = await startAnvil()
-  const wallets = Object.values(keys).map((k) => new Wallet(k).address)
-  await fundAccounts(node.rpcUrl, wallets)
-  clients.supervisor = await makeEthersLedger({ rpcUrl: node.rpcUrl, privateKey: keys.supervisor })
-  const deployment = await clients.supervisor.deploy()
-  addresses = deployment
-  for (const name of Object.keys(keys) as Array<Name>) {
-    if (name !== "supervisor") clients[name] = await makeEthersLedger({ rpcUrl: node.rpcUrl, privateKey: keys[name], addresses })
-  }
-  await clients.supervisor.setCoordinator(clients.coordinator.account)
-})
-
-afterAll(async () => {
-  await Promise.all(Object.values(clients).map((c) => c.close()))
-  await node?.stop()
-})
-
-describe("ConsortiumRegistry", () => {
-  it("refuses registration by the supervisor", async () => {
-    expect(await revertOf(clients.supervisor.register({
-      name: "Regulator Inc",
-      registrationNumber: "R-1",
-      encPubKey: encKey(),
-      dossierHash: bytes32("d")
-    }))).toBe("SupervisorCannotRegister")
-  })
-
-  it("takes a company through registration, audit, suspension and restoration", async () => {
-    const key = encKey()
-    const { companyId } = await clients.acme.register({
-      name: "  Acme   GmbH ",
-      registrationNumber: "HRB-1",
-      encPubKey: key,
-      dossierHash: bytes32("acme dossier")
-    })
-    expect(companyId).toBe(companyIdOf("ACME GMBH", "HRB-1"))
-    const company = await clients.beta.getCompany(companyId)
-    expect(company).toMatchObject({ name: "ACME GMBH", registrationNumber: "HRB-1", encPubKey: key, state: "ToAudit" })
-    expect(company?.addresses).toEqual([clients.acme.account])
-    expect(await clients.acme.isActive(clients.acme.account)).toBe(false)
-
-    await clients.supervisor.setState(companyId, "Audited", reasonHash("dossier checked"))
-    expect(await clients.beta.companyOf(clients.acme.account)).toMatchObject({ companyId, state: "Audited", active: true })
-    await clients.supervisor.setState(companyId, "Suspended", reasonHash("late filing"))
-    expect(await clients.acme.isActive(clients.acme.account)).toBe(false)
-    await clients.supervisor.setState(companyId, "Audited", reasonHash("filed"))
-    expect(await clients.acme.isActive(clients.acme.account)).toBe(true)
-    // ToAudit -> Audited only once: Audited -> Audited is not a transition.
-    expect(await revertOf(clients.supervisor.setState(companyId, "Audited"))).toBe("InvalidStateTransition")
-  })
-
-  it("lets only the supervisor change a company's state", async () => {
-    const companyId = companyIdOf("Acme GmbH", "HRB-1")
-    const failure = await clients.acme.setState(companyId, "Suspended").catch((e: unknown) => e)
-    expect(failure).toBeInstanceOf(LedgerError)
-    const err = failure as LedgerError
-    expect(err.reason).toMatchObject({ _tag: "Reverted", errorName: "NotSupervisor", args: { caller: clients.acme.account } })
-    expect(err.message).toContain("setState reverted with NotSupervisor")
-  })
-
-  it("keeps a second address pending until the company approves it (no name hijack)", async () => {
-    const companyId = companyIdOf("Acme GmbH", "HRB-1")
-    // The source's rule 4 would append mallory to the name; here the name is simply taken.
-    expect(await revertOf(clients.mallory.register({
-      name: "acme gmbh",
-      registrationNumber: "HRB-1",
-      encPubKey: encKey(),
-      dossierHash: bytes32("x")
-    }))).toBe("CompanyAlreadyRegistered")
-
-    await clients.mallory.requestJoin(companyId)
-    expect(await clients.beta.companyOf(clients.mallory.account)).toMatchObject({
-      companyId: undefined,
-      pendingJoin: companyId,
-      active: false
-    })
-    expect(await revertOf(clients.mallory.approveJoin(companyId, clients.mallory.account))).toBe("NotCompanyMember")
-    expect((await clients.beta.getCompany(companyId))?.addresses).not.toContain(clients.mallory.account)
-
-    await clients.acme2.requestJoin(companyId)
-    expect(await clients.acme2.isActive(clients.acme2.account)).toBe(false)
-    await clients.acme.approveJoin(companyId, clients.acme2.account)
-    expect(await clients.acme2.companyOf(clients.acme2.account)).toMatchObject({ companyId, active: true, pendingJoin: undefined })
-    expect(await clients.mallory.isActive(clients.mallory.account)).toBe(false)
-
-    // One address, one company: a bound address can neither register nor join elsewhere.
-    expect(await revertOf(clients.acme2.register({
-      name: "Other",
-      registrationNumber: "O-1",
-      encPubKey: encKey(),
-      dossierHash: bytes32("o")
-    }))).toBe("AddressAlreadyBound")
-
-    await clients.acme2.removeAddress(companyId, clients.acme2.account)
-    expect(await clients.acme2.isActive(clients.acme2.account)).toBe(false)
-    expect(await revertOf(clients.acme.removeAddress(companyId, clients.acme.account))).toBe("LastAddress")
-    // acme2 is re-admitted for the task tests below.
-    await clients.acme2.requestJoin(companyId)
-    await clients.supervisor.approveJoin(companyId, clients.acme2.account)
-    expect(await clients.acme2.isActive(clients.acme2.account)).toBe(true)
-  })
-
-  it("accepts only encryption keys on secp256k1", async () => {
-    expect(await revertOf(clients.acme.setEncryptionKey(offCurveKey()))).toBe("InvalidEncryptionKey")
-    const key = encKey()
-    await clients.acme.setEncryptionKey(key)
-    expect((await clients.beta.getCompany(companyIdOf("Acme GmbH", "HRB-1")))?.encPubKey).toBe(key)
-    expect(await revertOf(clients.acme.setEncryptionKey("0x1234"))).toBe("InvalidInput")
-  })
-})
-
-describe("TaskLedger", () => {
-  const specHash = bytes32("spec v1")
-  let taskId: string
+  const bytes32 = (label: string) => keccak256(toUtf8Bytes(label))
 
   beforeAll(async () => {
-    const { companyId } = await clients.beta.register({
-      name: "Beta Clinic",
-      registrationNumber: "B-7",
-      encPubKey: encKey(),
-      dossierHash: bytes32("beta dossier")
-    })
-    await clients.supervisor.setState(companyId, "Audited")
-  })
-
-  const create = (id: string, participants = [clients.acme.account, clients.beta.account]) =>
-    clients.coordinator.createTask({
-      eventId: newEventId(),
-      taskId: id,
-      specHash,
-      kind: "statistics.horizontal",
-      initiator: clients.acme.account,
-      participants
-    })
-
-  it("enforces exactly the lifecycle table of core/src/task/Lifecycle.ts", async () => {
-    expect([...TaskLedger.Status]).toEqual([...Lifecycle.Status.literals])
-    const provider = new JsonRpcProvider(node.rpcUrl)
-    try {
-      const contract = TaskLedger.connect(addresses.ledger, provider)
-      const pairs = TaskLedger.Status.flatMap((from, i) => TaskLedger.Status.map((to, j) => ({ from, to, i, j })))
-      const onChain = await Promise.all(pairs.map(({ i, j }) => contract.canTransition(i, j)))
-      expect(pairs.map(({ from, to }, k) => [from, to, onChain[k]])).toEqual(
-        pairs.map(({ from, to }) => [from, to, Lifecycle.canTransition(from, to)])
-      )
-    } finally {
-      provider.destroy()
+    node = await startNode(nodeName)
+    const wallets = Object.values(keys).map((k) => new Wallet(k).address)
+    await node.fund(wallets)
+    clients.supervisor = await makeEthersLedger({ rpcUrl: node.rpcUrl, privateKey: keys.supervisor })
+    const deployment = await clients.supervisor.deploy()
+    addresses = deployment
+    for (const name of Object.keys(keys) as Array<Name>) {
+      if (name !== "supervisor") clients[name] = await makeEthersLedger({ rpcUrl: node.rpcUrl, privateKey: keys[name], addresses })
     }
+    await clients.supervisor.setCoordinator(clients.coordinator.account)
   })
 
-  it("accepts task writes from coordinators only, for active accounts only", async () => {
-    expect(await revertOf(clients.acme.createTask({
-      eventId: newEventId(),
-      taskId: bytes32("t-rogue"),
-      specHash,
-      kind: "statistics.horizontal",
-      initiator: clients.acme.account,
-      participants: [clients.beta.account]
-    }))).toBe("NotCoordinator")
-    expect(await revertOf(create(bytes32("t-inactive"), [clients.beta.account, clients.mallory.account]))).toBe("InactiveAccount")
+  afterAll(async () => {
+    await Promise.all(Object.values(clients).map((c) => c.close()))
+    await node?.stop()
   })
 
-  it("records a task's life exactly once per eventId and rebuilds it from logs", async () => {
-    taskId = bytes32("task-1")
-    const created = await create(taskId)
-    expect(created.applied).toBe(true)
+  describe("ConsortiumRegistry", () => {
+    it("refuses registration by the supervisor", async () => {
+      expect(await revertOf(clients.supervisor.register({
+        name: "Regulator Inc",
+        registrationNumber: "R-1",
+        encPubKey: encKey(),
+        dossierHash: bytes32("d")
+      }))).toBe("SupervisorCannotRegister")
+    })
 
-    const awaiting = { eventId: newEventId(), taskId, to: "AwaitingConsent" as const }
-    const first = await clients.coordinator.transition(awaiting)
-    const replay = await clients.coordinator.transition(awaiting)
-    expect(first.applied).toBe(true)
-    expect(replay.applied).toBe(false)
-    expect(replay.txHash).not.toBe(first.txHash)
-    expect(await clients.coordinator.isRecorded(awaiting.eventId)).toBe(true)
-    expect(await clients.coordinator.isRecorded(newEventId())).toBe(false)
-    // The same eventId carrying a different write is an outbox bug, and loud.
-    expect(await revertOf(clients.coordinator.transition({ ...awaiting, to: "Cancelled" }))).toBe("EventIdReused")
-
-    // Scheduling needs every consent.
-    expect(await revertOf(clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Scheduled" }))).toBe("ConsentMissing")
-
-    for (const who of ["acme", "beta"] as const) {
-      const consent = { taskId, specHash, approve: true, reasonHash: reasonHash() }
-      const signature = await clients[who].signConsent(consent)
-      const relayed = await clients.coordinator.recordConsent({
-        ...consent,
-        eventId: newEventId(),
-        participant: clients[who].account,
-        signature
+    it("takes a company through registration, audit, suspension and restoration", async () => {
+      const key = encKey()
+      const { companyId } = await clients.acme.register({
+        name: "  Acme   GmbH ",
+        registrationNumber: "HRB-1",
+        encPubKey: key,
+        dossierHash: bytes32("acme dossier")
       })
-      expect(relayed.applied).toBe(true)
-    }
-    expect(await revertOf(clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Succeeded" }))).toBe("IllegalTransition")
-    await clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Scheduled" })
-    await clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Running" })
-    const phase = { eventId: newEventId(), taskId, phase: "secagg.masked-input", root: bytes32("root 1") }
-    // Concurrent writes from one account: the client serializes them, so no nonce is used twice.
-    const commits = await Promise.all(
-      [phase, { ...phase, eventId: newEventId(), phase: "secagg.unmask" }, { ...phase, eventId: newEventId(), phase: "stats.totals" }]
-        .map((p) => clients.coordinator.commitPhase(p))
-    )
-    expect(commits.map((c) => c.applied)).toEqual([true, true, true])
-    expect((await clients.coordinator.commitPhase(phase)).applied).toBe(false)
-    await clients.coordinator.recordResult({ eventId: newEventId(), taskId, resultDigest: bytes32("result") })
-    await clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Succeeded", reasonHash: reasonHash("done") })
-    expect(await revertOf(clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Failed" }))).toBe("IllegalTransition")
+      expect(companyId).toBe(companyIdOf("ACME GMBH", "HRB-1"))
+      const company = await clients.beta.getCompany(companyId)
+      expect(company).toMatchObject({ name: "ACME GMBH", registrationNumber: "HRB-1", encPubKey: key, state: "ToAudit" })
+      expect(company?.addresses).toEqual([clients.acme.account])
+      expect(await clients.acme.isActive(clients.acme.account)).toBe(false)
 
-    const history = await clients.mallory.taskHistory(taskId)
-    expect(history.map((h) => (h._tag === "TaskTransitioned" ? `${h.from}->${h.to}` : h._tag))).toEqual([
-      "TaskCreated",
-      "Submitted->AwaitingConsent",
-      "ConsentRecorded",
-      "ConsentRecorded",
-      "AwaitingConsent->Scheduled",
-      "Scheduled->Running",
-      "PhaseCommitted",
-      "PhaseCommitted",
-      "PhaseCommitted",
-      "ResultRecorded",
-      "Running->Succeeded"
-    ])
-    expect(history.filter((h) => h.eventId === awaiting.eventId)).toHaveLength(1)
-    const [createdEntry] = history
-    expect(createdEntry).toMatchObject({
-      _tag: "TaskCreated",
-      eventId: expect.any(String),
-      specHash,
-      initiator: clients.acme.account,
-      coordinator: clients.coordinator.account,
-      participants: [clients.acme.account, clients.beta.account],
-      txHash: created.txHash,
-      blockNumber: created.blockNumber
+      await clients.supervisor.setState(companyId, "Audited", reasonHash("dossier checked"))
+      expect(await clients.beta.companyOf(clients.acme.account)).toMatchObject({ companyId, state: "Audited", active: true })
+      await clients.supervisor.setState(companyId, "Suspended", reasonHash("late filing"))
+      expect(await clients.acme.isActive(clients.acme.account)).toBe(false)
+      await clients.supervisor.setState(companyId, "Audited", reasonHash("filed"))
+      expect(await clients.acme.isActive(clients.acme.account)).toBe(true)
+      // ToAudit -> Audited only once: Audited -> Audited is not a transition.
+      expect(await revertOf(clients.supervisor.setState(companyId, "Audited"))).toBe("InvalidStateTransition")
     })
-    expect(history.find((h) => h._tag === "PhaseCommitted")).toMatchObject({ phase: "secagg.masked-input", root: phase.root })
 
-    // A verifier re-checks each consent signature from the log alone.
-    const domain = await clients.mallory.domain()
-    for (const h of history) {
-      if (h._tag !== "ConsentRecorded") continue
-      expect(Eip712.verifyConsent(domain, { taskId, specHash, approve: h.approve, reasonHash: h.reasonHash }, h.signature, h.participant)).toBe(true)
-    }
-    expect(await clients.beta.getTask(taskId)).toMatchObject({ status: "Succeeded", approvals: 2, resultDigest: bytes32("result") })
+    it("lets only the supervisor change a company's state", async () => {
+      const companyId = companyIdOf("Acme GmbH", "HRB-1")
+      const failure = await clients.acme.setState(companyId, "Suspended").catch((e: unknown) => e)
+      expect(failure).toBeInstanceOf(ChainError)
+      const err = failure as ChainError
+      expect(err.reason).toMatchObject({ _tag: "Reverted", errorName: "NotSupervisor", args: { caller: clients.acme.account } })
+      expect(err.message).toContain("setState reverted with NotSupervisor")
+    })
+
+    it("keeps a second address pending until the company approves it (no name hijack)", async () => {
+      const companyId = companyIdOf("Acme GmbH", "HRB-1")
+      // The source's rule 4 would append mallory to the name; here the name is simply taken.
+      expect(await revertOf(clients.mallory.register({
+        name: "acme gmbh",
+        registrationNumber: "HRB-1",
+        encPubKey: encKey(),
+        dossierHash: bytes32("x")
+      }))).toBe("CompanyAlreadyRegistered")
+
+      await clients.mallory.requestJoin(companyId)
+      expect(await clients.beta.companyOf(clients.mallory.account)).toMatchObject({
+        companyId: undefined,
+        pendingJoin: companyId,
+        active: false
+      })
+      expect(await revertOf(clients.mallory.approveJoin(companyId, clients.mallory.account))).toBe("NotCompanyMember")
+      expect((await clients.beta.getCompany(companyId))?.addresses).not.toContain(clients.mallory.account)
+
+      await clients.acme2.requestJoin(companyId)
+      expect(await clients.acme2.isActive(clients.acme2.account)).toBe(false)
+      await clients.acme.approveJoin(companyId, clients.acme2.account)
+      expect(await clients.acme2.companyOf(clients.acme2.account)).toMatchObject({ companyId, active: true, pendingJoin: undefined })
+      expect(await clients.mallory.isActive(clients.mallory.account)).toBe(false)
+
+      // One address, one company: a bound address can neither register nor join elsewhere.
+      expect(await revertOf(clients.acme2.register({
+        name: "Other",
+        registrationNumber: "O-1",
+        encPubKey: encKey(),
+        dossierHash: bytes32("o")
+      }))).toBe("AddressAlreadyBound")
+
+      await clients.acme2.removeAddress(companyId, clients.acme2.account)
+      expect(await clients.acme2.isActive(clients.acme2.account)).toBe(false)
+      expect(await revertOf(clients.acme.removeAddress(companyId, clients.acme.account))).toBe("LastAddress")
+      // acme2 is re-admitted for the task tests below.
+      await clients.acme2.requestJoin(companyId)
+      await clients.supervisor.approveJoin(companyId, clients.acme2.account)
+      expect(await clients.acme2.isActive(clients.acme2.account)).toBe(true)
+    })
+
+    it("accepts only encryption keys on secp256k1", async () => {
+      expect(await revertOf(clients.acme.setEncryptionKey(offCurveKey()))).toBe("InvalidEncryptionKey")
+      const key = encKey()
+      await clients.acme.setEncryptionKey(key)
+      expect((await clients.beta.getCompany(companyIdOf("Acme GmbH", "HRB-1")))?.encPubKey).toBe(key)
+      expect(await revertOf(clients.acme.setEncryptionKey("0x1234"))).toBe("InvalidInput")
+    })
   })
 
-  it("rejects forged, misdirected and foreign consents", async () => {
-    const id = bytes32("task-2")
-    await create(id)
-    const consent = { taskId: id, specHash, approve: true, reasonHash: reasonHash() }
-    const relay = (participant: string, signature: string, c = consent) =>
-      clients.coordinator.recordConsent({ ...c, eventId: newEventId(), participant, signature })
+  describe("TaskLedger", () => {
+    const specHash = bytes32("spec v1")
+    let taskId: string
 
-    // mallory signs in beta's name.
-    expect(await revertOf(relay(clients.beta.account, await clients.mallory.signConsent(consent)))).toBe("InvalidSignature")
-    // beta's signature over another spec does not approve this one.
-    const otherSpec = await clients.beta.signConsent({ ...consent, specHash: bytes32("spec v2") })
-    expect(await revertOf(relay(clients.beta.account, otherSpec))).toBe("InvalidSignature")
-    // A signature for another chain id (same contract address) is worthless here.
-    const foreign = await new Wallet(keys.beta).signTypedData(
-      Eip712.domain(1n, addresses.ledger),
-      Eip712.consentTypes,
-      { ...consent }
-    )
-    expect(await revertOf(relay(clients.beta.account, foreign))).toBe("InvalidSignature")
-    // A rejection flipped to an approval by the relay no longer matches the signature.
-    const rejection = await clients.beta.signConsent({ ...consent, approve: false })
-    expect(await revertOf(relay(clients.beta.account, rejection))).toBe("InvalidSignature")
-    // Only named participants, once each.
-    expect(await revertOf(relay(clients.acme2.account, await clients.acme2.signConsent(consent)))).toBe("NotParticipant")
-    const good = await clients.beta.signConsent(consent)
-    await relay(clients.beta.account, good)
-    expect(await revertOf(relay(clients.beta.account, good))).toBe("ConsentAlreadyRecorded")
-    expect((await clients.acme.getTask(id))?.approvals).toBe(1)
-  })
-
-  it("serves the same operations as an Effect service with typed failures", async () => {
-    const program = Effect.gen(function*() {
-      const ledger = yield* Ledger
-      const active = yield* ledger.isActive(clients.beta.account)
-      const failure = yield* Effect.flip(ledger.transition({ eventId: newEventId(), taskId: bytes32("nope"), to: "Running" }))
-      return { active, failure }
+    beforeAll(async () => {
+      const { companyId } = await clients.beta.register({
+        name: "Beta Clinic",
+        registrationNumber: "B-7",
+        encPubKey: encKey(),
+        dossierHash: bytes32("beta dossier")
+      })
+      await clients.supervisor.setState(companyId, "Audited")
     })
-    const { active, failure } = await Effect.runPromise(
-      program.pipe(Effect.provide(layer({ rpcUrl: node.rpcUrl, privateKey: keys.coordinator, addresses })))
-    )
-    expect(active).toBe(true)
-    expect(failure._tag).toBe("LedgerError")
-    expect(failure.revertName).toBe("UnknownTask")
 
-    const notDeployed = await Effect.runPromise(
-      Effect.flip(Effect.gen(function*() {
+    const create = (id: string, participants = [clients.acme.account, clients.beta.account]) =>
+      clients.coordinator.createTask({
+        eventId: newEventId(),
+        taskId: id,
+        specHash,
+        kind: "statistics.horizontal",
+        initiator: clients.acme.account,
+        participants
+      })
+
+    it("enforces exactly the lifecycle table of core/src/task/Lifecycle.ts", async () => {
+      expect([...TaskLedger.Status]).toEqual([...Lifecycle.Status.literals])
+      const provider = new JsonRpcProvider(node.rpcUrl)
+      try {
+        const contract = TaskLedger.connect(addresses.ledger, provider)
+        const pairs = TaskLedger.Status.flatMap((from, i) => TaskLedger.Status.map((to, j) => ({ from, to, i, j })))
+        const onChain = await Promise.all(pairs.map(({ i, j }) => contract.canTransition(i, j)))
+        expect(pairs.map(({ from, to }, k) => [from, to, onChain[k]])).toEqual(
+          pairs.map(({ from, to }) => [from, to, Lifecycle.canTransition(from, to)])
+        )
+      } finally {
+        provider.destroy()
+      }
+    })
+
+    it("accepts task writes from coordinators only, for active accounts only", async () => {
+      expect(await revertOf(clients.acme.createTask({
+        eventId: newEventId(),
+        taskId: bytes32("t-rogue"),
+        specHash,
+        kind: "statistics.horizontal",
+        initiator: clients.acme.account,
+        participants: [clients.beta.account]
+      }))).toBe("NotCoordinator")
+      expect(await revertOf(create(bytes32("t-inactive"), [clients.beta.account, clients.mallory.account]))).toBe("InactiveAccount")
+    })
+
+    it("records a task's life exactly once per eventId and rebuilds it from logs", async () => {
+      taskId = bytes32("task-1")
+      const created = await create(taskId)
+      expect(created.applied).toBe(true)
+
+      const awaiting = { eventId: newEventId(), taskId, to: "AwaitingConsent" as const }
+      const first = await clients.coordinator.transition(awaiting)
+      const replay = await clients.coordinator.transition(awaiting)
+      expect(first.applied).toBe(true)
+      expect(replay.applied).toBe(false)
+      expect(replay.txHash).not.toBe(first.txHash)
+      expect(await clients.coordinator.isRecorded(awaiting.eventId)).toBe(true)
+      expect(await clients.coordinator.isRecorded(newEventId())).toBe(false)
+      // The same eventId carrying a different write is an outbox bug, and loud.
+      expect(await revertOf(clients.coordinator.transition({ ...awaiting, to: "Cancelled" }))).toBe("EventIdReused")
+
+      // Scheduling needs every consent.
+      expect(await revertOf(clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Scheduled" }))).toBe("ConsentMissing")
+
+      for (const who of ["acme", "beta"] as const) {
+        const consent = { taskId, specHash, approve: true, reasonHash: reasonHash() }
+        const signature = await clients[who].signConsent(consent)
+        const relayed = await clients.coordinator.recordConsent({
+          ...consent,
+          eventId: newEventId(),
+          participant: clients[who].account,
+          signature
+        })
+        expect(relayed.applied).toBe(true)
+      }
+      expect(await revertOf(clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Succeeded" }))).toBe("IllegalTransition")
+      await clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Scheduled" })
+      await clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Running" })
+      const phase = { eventId: newEventId(), taskId, phase: "secagg.masked-input", root: bytes32("root 1") }
+      // Concurrent writes from one account: the client serializes them, so no nonce is used twice.
+      const commits = await Promise.all(
+        [phase, { ...phase, eventId: newEventId(), phase: "secagg.unmask" }, { ...phase, eventId: newEventId(), phase: "stats.totals" }]
+          .map((p) => clients.coordinator.commitPhase(p))
+      )
+      expect(commits.map((c) => c.applied)).toEqual([true, true, true])
+      expect((await clients.coordinator.commitPhase(phase)).applied).toBe(false)
+      await clients.coordinator.recordResult({ eventId: newEventId(), taskId, resultDigest: bytes32("result") })
+      await clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Succeeded", reasonHash: reasonHash("done") })
+      expect(await revertOf(clients.coordinator.transition({ eventId: newEventId(), taskId, to: "Failed" }))).toBe("IllegalTransition")
+
+      const history = await clients.mallory.taskHistory(taskId)
+      expect(history.map((h) => (h._tag === "TaskTransitioned" ? `${h.from}->${h.to}` : h._tag))).toEqual([
+        "TaskCreated",
+        "Submitted->AwaitingConsent",
+        "ConsentRecorded",
+        "ConsentRecorded",
+        "AwaitingConsent->Scheduled",
+        "Scheduled->Running",
+        "PhaseCommitted",
+        "PhaseCommitted",
+        "PhaseCommitted",
+        "ResultRecorded",
+        "Running->Succeeded"
+      ])
+      expect(history.filter((h) => h.eventId === awaiting.eventId)).toHaveLength(1)
+      const [createdEntry] = history
+      expect(createdEntry).toMatchObject({
+        _tag: "TaskCreated",
+        eventId: expect.any(String),
+        specHash,
+        initiator: clients.acme.account,
+        coordinator: clients.coordinator.account,
+        participants: [clients.acme.account, clients.beta.account],
+        txHash: created.txHash,
+        blockNumber: created.blockNumber
+      })
+      expect(history.find((h) => h._tag === "PhaseCommitted")).toMatchObject({ phase: "secagg.masked-input", root: phase.root })
+
+      // A verifier re-checks each consent signature from the log alone.
+      const domain = await clients.mallory.domain()
+      for (const h of history) {
+        if (h._tag !== "ConsentRecorded") continue
+        expect(Eip712.verifyConsent(domain, { taskId, specHash, approve: h.approve, reasonHash: h.reasonHash }, h.signature, h.participant)).toBe(true)
+      }
+      expect(await clients.beta.getTask(taskId)).toMatchObject({ status: "Succeeded", approvals: 2, resultDigest: bytes32("result") })
+    })
+
+    it("rejects forged, misdirected and foreign consents", async () => {
+      const id = bytes32("task-2")
+      await create(id)
+      const consent = { taskId: id, specHash, approve: true, reasonHash: reasonHash() }
+      const relay = (participant: string, signature: string, c = consent) =>
+        clients.coordinator.recordConsent({ ...c, eventId: newEventId(), participant, signature })
+
+      // mallory signs in beta's name.
+      expect(await revertOf(relay(clients.beta.account, await clients.mallory.signConsent(consent)))).toBe("InvalidSignature")
+      // beta's signature over another spec does not approve this one.
+      const otherSpec = await clients.beta.signConsent({ ...consent, specHash: bytes32("spec v2") })
+      expect(await revertOf(relay(clients.beta.account, otherSpec))).toBe("InvalidSignature")
+      // A signature for another chain id (same contract address) is worthless here.
+      const foreign = await new Wallet(keys.beta).signTypedData(
+        Eip712.domain(1n, addresses.ledger),
+        Eip712.consentTypes,
+        { ...consent }
+      )
+      expect(await revertOf(relay(clients.beta.account, foreign))).toBe("InvalidSignature")
+      // A rejection flipped to an approval by the relay no longer matches the signature.
+      const rejection = await clients.beta.signConsent({ ...consent, approve: false })
+      expect(await revertOf(relay(clients.beta.account, rejection))).toBe("InvalidSignature")
+      // Only named participants, once each.
+      expect(await revertOf(relay(clients.acme2.account, await clients.acme2.signConsent(consent)))).toBe("NotParticipant")
+      const good = await clients.beta.signConsent(consent)
+      await relay(clients.beta.account, good)
+      expect(await revertOf(relay(clients.beta.account, good))).toBe("ConsentAlreadyRecorded")
+      expect((await clients.acme.getTask(id))?.approvals).toBe(1)
+    })
+
+    it("serves the same operations as an Effect service with typed failures", async () => {
+      const program = Effect.gen(function*() {
         const ledger = yield* Ledger
-        return yield* ledger.isActive(clients.beta.account)
-      }).pipe(Effect.provide(layer({ rpcUrl: node.rpcUrl, privateKey: keys.coordinator }))))
-    )
-    expect(notDeployed.reason._tag).toBe("NotDeployed")
+        const active = yield* ledger.isActive(clients.beta.account)
+        const failure = yield* Effect.flip(ledger.transition({ eventId: newEventId(), taskId: bytes32("nope"), to: "Running" }))
+        return { active, failure }
+      })
+      const { active, failure } = await Effect.runPromise(
+        program.pipe(Effect.provide(layer({ rpcUrl: node.rpcUrl, privateKey: keys.coordinator, addresses })))
+      )
+      expect(active).toBe(true)
+      expect(failure._tag).toBe("ChainError")
+      expect(failure.revertName).toBe("UnknownTask")
+
+      const notDeployed = await Effect.runPromise(
+        Effect.flip(Effect.gen(function*() {
+          const ledger = yield* Ledger
+          return yield* ledger.isActive(clients.beta.account)
+        }).pipe(Effect.provide(layer({ rpcUrl: node.rpcUrl, privateKey: keys.coordinator }))))
+      )
+      expect(notDeployed.reason._tag).toBe("NotDeployed")
+    })
+
+    it("serves the governance suite as an Effect service over a shared chain client", async () => {
+      const chain = clients.supervisor.chain
+      const suite = await GovernanceLedger.deploySuite(chain, chain.signer(keys.supervisor), addresses.registry, clients.supervisor.account)
+      const program = Effect.gen(function*() {
+        const governance = yield* GovernanceLedger.GovernanceChain
+        const published = yield* governance.publishDataset({
+          domain: "health",
+          name: "visits",
+          attrs: "[]",
+          size: 10,
+          contentHash: bytes32("visits"),
+          location: "acme://visits",
+          policy: "Open"
+        })
+        const entry = yield* governance.getDataset(published.datasetId)
+        const refused = yield* Effect.flip(governance.retireDataset(bytes32("no such dataset")))
+        return { published, entry, refused }
+      })
+      const { published, entry, refused } = await Effect.runPromise(program.pipe(Effect.provide(GovernanceLedger.layer({
+        rpcUrl: node.rpcUrl,
+        chain: clients.acme.chain,
+        privateKey: keys.acme,
+        addresses: { ...suite, registry: addresses.registry }
+      }))))
+      expect(published.datasetId).toBe(GovernanceLedger.datasetIdOf(clients.acme.account, "visits"))
+      expect(entry).toMatchObject({ owner: clients.acme.account, name: "visits", version: 1, state: "Active" })
+      expect(refused).toBeInstanceOf(ChainError)
+      expect(refused.revertName).toBe("UnknownDataset")
+      // The layer's scope closed the view, not the chain client it was lent.
+      expect(await clients.acme.isActive(clients.acme.account)).toBe(true)
+    })
   })
 })

@@ -2,13 +2,15 @@
  * The chain as Jointly's roles see it (DESIGN.md §5): the consortium registry (PROTOCOLS.md §2.1) and the task
  * ledger (PROTOCOLS.md §3, DESIGN.md §3). One interface, two faces:
  *
- * - `LedgerClient`: Promise functions that reject with `LedgerError`, for embedders without Effect;
- * - `Ledger`: the Effect service with the same operations, each an `Effect<A, LedgerError>`.
+ * - `LedgerClient`: Promise functions that reject with `ChainError`, for embedders without Effect;
+ * - `Ledger`: the Effect service with the same operations, each an `Effect<A, ChainError>`.
  *
- * Implemented over ethers 6 and any Ethereum JSON-RPC endpoint by `EthersLedger.ts`.
+ * Implemented by `EthersLedger.ts`, a view over the one chain client (`Chain.ts`).
  */
-import { Context, Effect, Schema } from "effect"
+import { Context, Effect } from "effect"
 import { AbiCoder, hexlify, keccak256, toUtf8Bytes } from "ethers"
+import type { ChainClient, Inclusion } from "./Chain.ts"
+import { ChainError } from "./ChainError.ts"
 import type { Consent, Domain } from "./Eip712.ts"
 import { CompanyState } from "./generated/ConsortiumRegistry.ts"
 import { Status } from "./generated/TaskLedger.ts"
@@ -18,35 +20,8 @@ export { CompanyState, Status as TaskStatus }
 
 // ---------------------------------------------------------------- errors
 
-/** Why a ledger operation failed. `Reverted` names the contract's custom error (e.g. `NotSupervisor`). */
-export const LedgerErrorReason = Schema.Union([
-  Schema.TaggedStruct("Reverted", {
-    errorName: Schema.String,
-    /** The custom error's arguments, stringified (bigints in decimal), keyed by parameter name. */
-    args: Schema.Record(Schema.String, Schema.String)
-  }),
-  Schema.TaggedStruct("Unreachable", {}),
-  Schema.TaggedStruct("NotDeployed", {}),
-  Schema.TaggedStruct("InvalidInput", {})
-])
-export type LedgerErrorReason = typeof LedgerErrorReason.Type
-
-/** viem-style: a one-line `shortMessage`, then `details` (the node's or library's own words). */
-export class LedgerError extends Schema.TaggedError<LedgerError>()("LedgerError", {
-  reason: LedgerErrorReason,
-  operation: Schema.String,
-  shortMessage: Schema.String,
-  details: Schema.String
-}) {
-  override get message() {
-    return this.details === "" ? this.shortMessage : `${this.shortMessage}\n\nDetails: ${this.details}`
-  }
-
-  /** The custom error's name when the contract reverted, else undefined. */
-  get revertName(): string | undefined {
-    return this.reason._tag === "Reverted" ? this.reason.errorName : undefined
-  }
-}
+/** Every operation fails with the chain layer's one error (`ChainError.ts`). */
+export { ChainError, ChainErrorReason } from "./ChainError.ts"
 
 // ---------------------------------------------------------------- data
 
@@ -219,6 +194,10 @@ export interface LedgerClient {
   /** The account this client signs with. */
   readonly account: string
   readonly chainId: bigint
+  /** Blocks (a record's own included) after which a record is final on this chain. */
+  readonly confirmations: number
+  /** The chain client underneath, to share with other views (one provider, one nonce manager per key). */
+  readonly chain: ChainClient
   /** The contracts this client talks to; NotDeployed before `deploy` when none were configured. */
   readonly addresses: () => Promise<Addresses>
   /** The EIP-712 domain of this deployment (Consent, Login). */
@@ -255,56 +234,45 @@ export interface LedgerClient {
   readonly taskHistory: (taskId: Hex) => Promise<ReadonlyArray<TaskHistoryEntry>>
   /** Waits for a sent transaction (e.g. one an outbox saved before a crash); Reverted if it failed. */
   readonly waitForReceipt: (txHash: Hex, options?: { readonly timeoutMs?: number }) => Promise<TxReceipt>
+  /** Whether a transaction is in a canonical block, how deep, and whether that is final; Missing when reorganised away. */
+  readonly inclusion: (txHash: Hex) => Promise<Inclusion>
+  /** Forgets this key's local nonce, so the next write starts from the node's pending count (after a reorg). */
+  readonly resync: () => Promise<void>
   /** Releases the connection. */
   readonly close: () => Promise<void>
 }
 
-type Effectful<T> = {
-  readonly [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => Effect.Effect<R, LedgerError>
+/** A Promise view's Effect face: each operation an `Effect<A, ChainError>`, plain values unchanged. */
+export type Effectful<T> = {
+  readonly [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => Effect.Effect<R, ChainError>
     : T[K]
 }
 
-export type LedgerShape = Effectful<Omit<LedgerClient, "close">>
+/**
+ * Lifts every Promise operation of a view into an Effect (a rejection that is not a ChainError is a defect);
+ * `omit` drops members the Effect face must not offer (closing is the layer's scope's job).
+ */
+export const effectify = <T extends object, K extends keyof T = never>(client: T, omit: ReadonlyArray<K> = []): Effectful<Omit<T, K>> =>
+  Object.fromEntries(
+    Object.entries(client)
+      .filter(([key]) => !(omit as ReadonlyArray<string>).includes(key))
+      .map(([key, value]) => [
+        key,
+        typeof value === "function"
+          ? (...args: Array<unknown>) =>
+            Effect.tryPromise({ try: () => value(...args) as Promise<unknown>, catch: (e) => e }).pipe(
+              Effect.catch((e) => (e instanceof ChainError ? Effect.fail(e) : Effect.die(e)))
+            )
+          : value
+      ])
+  ) as Effectful<Omit<T, K>>
+
+export type LedgerShape = Effectful<Omit<LedgerClient, "close" | "chain">>
 
 export class Ledger extends Context.Service<Ledger, LedgerShape>()("jointly/Ledger") {}
 
-/** Lifts a Promise client into the Effect shape; a rejection that is not a LedgerError is a defect. */
-export const fromClient = (client: LedgerClient): LedgerShape => {
-  const lift = <A extends ReadonlyArray<unknown>, R>(f: (...args: A) => Promise<R>) => (...args: A) =>
-    Effect.tryPromise({
-      try: () => f(...args),
-      catch: (e) => e
-    }).pipe(
-      Effect.catch((e) => (e instanceof LedgerError ? Effect.fail(e) : Effect.die(e)))
-    )
-  return {
-    account: client.account,
-    chainId: client.chainId,
-    addresses: lift(client.addresses),
-    domain: lift(client.domain),
-    deploy: lift(client.deploy),
-    register: lift(client.register),
-    requestJoin: lift(client.requestJoin),
-    approveJoin: lift(client.approveJoin),
-    removeAddress: lift(client.removeAddress),
-    setState: lift(client.setState),
-    setEncryptionKey: lift(client.setEncryptionKey),
-    getCompany: lift(client.getCompany),
-    companyOf: lift(client.companyOf),
-    isActive: lift(client.isActive),
-    setCoordinator: lift(client.setCoordinator),
-    createTask: lift(client.createTask),
-    signConsent: lift(client.signConsent),
-    recordConsent: lift(client.recordConsent),
-    transition: lift(client.transition),
-    commitPhase: lift(client.commitPhase),
-    recordResult: lift(client.recordResult),
-    isRecorded: lift(client.isRecorded),
-    getTask: lift(client.getTask),
-    taskHistory: lift(client.taskHistory),
-    waitForReceipt: lift(client.waitForReceipt)
-  }
-}
+/** The Effect face of a Promise ledger client. */
+export const fromClient = (client: LedgerClient): LedgerShape => effectify(client, ["close", "chain"])
 
 // ---------------------------------------------------------------- pure helpers
 

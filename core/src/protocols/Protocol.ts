@@ -8,8 +8,11 @@
  * never sees an undecoded message. Messages between participants travel inside replies and requests, relayed
  * by the coordinator (end-to-end encrypted by the protocol where they must stay secret from it).
  *
- * Hosts: `coordinator/src/host` (over socket.io) and `core/src/testing/InMemoryHost.ts` (in one process, for
- * protocol tests). Protocol files import only `effect` and `core`: never socket.io, SEAL or tfjs.
+ * One round engine settles every round (`core/src/runtime/RoundEngine.ts`), over socket.io in real processes
+ * (`coordinator/src/transport/SocketChannel.ts`) and over the in-memory channel in protocol tests
+ * (`core/src/testing/InMemoryHost.ts`); one participant runtime answers (`core/src/runtime/ParticipantRuntime.ts`).
+ * A task kind is declared once with `defineProtocol` (`Define.ts`, how-to: README.md). Protocol files import
+ * only `effect` and `core`: never socket.io, SEAL or tfjs.
  */
 import type { Effect } from "effect"
 import { Schema } from "effect"

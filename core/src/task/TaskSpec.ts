@@ -1,13 +1,30 @@
 /**
  * What an initiator submits. The envelope is common to every task kind; `params` is decoded by the protocol
- * the kind names (core/src/protocols/registry.ts). The task id is the keccak digest of the canonical spec, so
- * the id itself commits to everything the participants consent to.
+ * the kind names (`core/src/protocols/Protocols.ts`, declared with `defineProtocol`). The task id is the keccak
+ * digest of the spec as the Schema decodes it (addresses checksummed), so the id itself commits to everything
+ * the participants consent to, however the addresses were typed.
  */
-import { Schema } from "effect"
+import { Schema, SchemaGetter } from "effect"
 import { getAddress } from "ethers"
 import { digest } from "../wire/Canonical.ts"
 
-export const Address = Schema.String.check(Schema.isPattern(/^0x[0-9a-fA-F]{40}$/u))
+const checksumProblem = (address: string): string | true => {
+  try {
+    getAddress(address)
+    return true
+  } catch {
+    return "a mixed-case address whose EIP-55 checksum is wrong"
+  }
+}
+
+/**
+ * A chain account address; decoding checksums it (EIP-55), so every address a task names — in the envelope or
+ * in a protocol's params — compares with `===` and hashes the same however it was typed.
+ */
+export const Address = Schema.String.check(
+  Schema.isPattern(/^0x[0-9a-fA-F]{40}$/u),
+  Schema.makeFilter(checksumProblem)
+).pipe(Schema.decode({ decode: SchemaGetter.transform((address: string) => getAddress(address)), encode: SchemaGetter.transform((address: string) => address) }))
 
 export const Party = Schema.Struct({
   /** The participant's chain account (its org's address). */
@@ -32,16 +49,10 @@ export const TaskSpec = Schema.Struct({
 })
 export type TaskSpec = typeof TaskSpec.Type
 
-export const taskId = (spec: TaskSpec): string => digest(normalizeAddresses(spec))
+/** The id of a spec: the digest of its decoded (checksummed) form. @throws when the spec does not decode. */
+export const taskId = (spec: TaskSpec): string => digest(Schema.decodeUnknownSync(TaskSpec)(spec))
 
-/** Checksummed addresses, so the same task typed in lower case hashes the same. */
-export const normalizeAddresses = (spec: TaskSpec): TaskSpec => ({
-  ...spec,
-  initiator: getAddress(spec.initiator),
-  parties: spec.parties.map((p) => ({ ...p, participant: getAddress(p.participant) })) as unknown as TaskSpec["parties"]
-})
-
-export const participantsOf = (spec: TaskSpec): ReadonlyArray<string> => spec.parties.map((p) => getAddress(p.participant))
+export const participantsOf = (spec: TaskSpec): ReadonlyArray<string> => spec.parties.map((p) => p.participant)
 
 export const defaultConsentTimeoutMs = 5 * 60_000
 export const defaultRoundTimeoutMs = 60_000

@@ -95,3 +95,34 @@ describe("InMemoryHost services", () => {
     expect([...replies.values()].map((r) => r.doubled)).toEqual([5n, 7n])
   })
 })
+
+describe("InMemoryHost refusals (the round engine's, as over a socket)", () => {
+  it("refuses a replayed reply and a reply under another participant's request id, and the round still counts the genuine ones", async () => {
+    const wallets = [InMemoryHost.randomWallet(), InMemoryHost.randomWallet(), InMemoryHost.randomWallet()]
+    const host = InMemoryHost.make([
+      { wallet: wallets[0], handlers: [echoHandler], faults: [{ kind: "replay", stage: "test.echo" }] },
+      { wallet: wallets[1], handlers: [echoHandler], faults: [{ kind: "steal", stage: "test.echo", victim: wallets[2]!.address }] },
+      { wallet: wallets[2], handlers: [echoHandler], faults: [{ kind: "delay", stage: "test.echo", ms: 20 }] }
+    ])
+    const replies = await Effect.runPromise(host.run((s) => s.round(echo, all(s.participants), { minReplies: 3, timeoutMs: 2_000 })))
+    expect([...replies.values()].map((r) => r.doubled)).toEqual([42n, 42n, 42n])
+    expect(host.refusals).toEqual(expect.arrayContaining([
+      { participant: wallets[0]!.address, stage: "test.echo", code: "Replayed" },
+      { participant: wallets[1]!.address, stage: "test.echo", code: "NotAuthorized" }
+    ]))
+  })
+
+  it("a reply its Schema refuses is that participant's MalformedReply and is refused as Malformed", async () => {
+    const host = InMemoryHost.make([{ handlers: [echoHandler], faults: [{ kind: "malformed", stage: "test.echo" }] }])
+    const error = await Effect.runPromise(Effect.flip(host.run((s) => s.round(echo, all(s.participants), { minReplies: 1 }))))
+    expect(error).toMatchObject({ _tag: "ParticipantFailure", code: "MalformedReply" })
+    expect(host.refusals.map((r) => r.code)).toEqual(["Malformed"])
+  })
+
+  it("a stage outside the protocol's stage table is a coordinator bug (a defect), not a participant's failure", async () => {
+    const host = InMemoryHost.make([{ handlers: [echoHandler] }], { stages: ["test.other"] })
+    const exit = await Effect.runPromiseExit(host.run((s) => s.round(echo, all(s.participants), { minReplies: 1 })))
+    expect(exit._tag === "Failure" && exit.cause.reasons[0]?._tag).toBe("Die")
+    expect(host.transcript).toEqual([])
+  })
+})

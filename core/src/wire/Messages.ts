@@ -4,6 +4,7 @@
  */
 import { Schema } from "effect"
 import { Status } from "../task/Lifecycle.ts"
+import { TaskSpec } from "../task/TaskSpec.ts"
 
 export const Hex32 = Schema.String.check(Schema.isPattern(/^0x[0-9a-fA-F]{64}$/))
 export const HexBytes = Schema.String.check(Schema.isPattern(/^0x([0-9a-fA-F]{2})*$/u))
@@ -12,7 +13,8 @@ export const HexBytes = Schema.String.check(Schema.isPattern(/^0x([0-9a-fA-F]{2}
 export const TaskOffer = Schema.Struct({
   taskId: Hex32,
   specHash: Hex32,
-  spec: Schema.Unknown
+  /** The envelope decodes here; its params by the kind's declaration (`Protocols.decodeTask`), on receipt too. */
+  spec: TaskSpec
 })
 export type TaskOffer = typeof TaskOffer.Type
 
@@ -106,6 +108,20 @@ export const WireError = Schema.Struct({
   ref: Schema.optional(Schema.String)
 })
 export type WireError = typeof WireError.Type
+
+/**
+ * A message one side refuses, raised by whoever checks it (the round engine for stage replies, the scheduler for
+ * consents) and turned by the transport into a `wire.error` to the sender only: never a crash, never a state change.
+ */
+export class WireRefusal extends Schema.TaggedError<WireRefusal>()("WireRefusal", {
+  code: WireErrorCode,
+  detail: Schema.String,
+  ref: Schema.optional(Schema.String)
+}) {
+  override get message() {
+    return this.detail
+  }
+}
 
 export const events = {
   offer: "task.offer",

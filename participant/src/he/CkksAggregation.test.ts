@@ -124,7 +124,7 @@ const makeHost = (params: Params, faults: ReadonlyArray<ReadonlyArray<InMemoryHo
 }
 
 const train = (host: InMemoryHost.InMemoryHost, params: Params) =>
-  Effect.runPromise(host.run((s) => Effect.provide(Coordinator.run(s, resolveParams(params, sizes.length), { timeoutMs: 2_000 }), backends.layer))) as Promise<Result>
+  Effect.runPromise(host.run((s) => Effect.provide(Coordinator.run(s, resolveParams(params, sizes.length), { timeoutMs: 60_000 }), backends.layer))) as Promise<Result>
 
 const weightsOf = (result: Result) => bytesToFloat32(Schema.decodeUnknownSync(ModelArtifact)(result.model).weights as Uint8Array)
 

@@ -1,4 +1,7 @@
-/** Consent rules for joint-query tasks: who may receive output, and set-size caps through `limits`. */
+/**
+ * Consent rules for joint-query tasks: who may receive output, and set-size caps through `limits`. The receivers
+ * are read from the params by the kind's declaration (the agent passes them as `recipients`).
+ */
 import { describe, expect, it } from "vitest"
 import { evaluate, type Policy } from "./ConsentPolicy.ts"
 
@@ -12,11 +15,11 @@ const input = (kind: string, params: unknown) => ({ kind, initiator: alice, part
 
 describe("ConsentPolicy for joint queries", () => {
   it("approves an allowed receiver and rejects any other receiver or querier", () => {
-    expect(evaluate(policy, input("query.psi", { receivers: [alice.toUpperCase().replace("0X", "0x")], maxIds: 10 })).decision).toBe("approve")
-    expect(evaluate(policy, input("query.psi", { receivers: [alice, mallory], maxIds: 10 })).rule).toBe("receivers")
-    expect(evaluate(policy, input("query.hidden", { querier: mallory, maxQueries: 5 })).rule).toBe("receivers")
+    expect(evaluate(policy, input("query.psi", { idColumn: "id", receivers: [alice.toUpperCase().replace("0X", "0x")], maxIds: 10 })).decision).toBe("approve")
+    expect(evaluate(policy, input("query.psi", { idColumn: "id", receivers: [alice, mallory], maxIds: 10 })).rule).toBe("receivers")
+    expect(evaluate(policy, input("query.hidden", { provider: alice, querier: mallory, idColumn: "id", columns: ["x"], maxQueries: 5 })).rule).toBe("receivers")
   })
   it("caps the ids a task joins with through limits", () => {
-    expect(evaluate(policy, input("query.psi", { receivers: [alice], maxIds: 5000 })).rule).toBe("limits")
+    expect(evaluate(policy, input("query.psi", { idColumn: "id", receivers: [alice], maxIds: 5000 })).rule).toBe("limits")
   })
 })

@@ -14,8 +14,8 @@
 import { Effect, Schema, SchemaIssue } from "effect"
 import { isAddress } from "ethers"
 import { readFile } from "node:fs/promises"
-import type { ModelFacts } from "@jointly/core/protocols/federated-learning/index.ts"
-import { lookup } from "@jointly/core/protocols/registry.ts"
+import type { ModelFacts } from "@jointly/core/protocols/Define.ts"
+import * as Protocols from "@jointly/core/protocols/Protocols.ts"
 
 const Address = Schema.String.check(
   Schema.makeFilter((s: string) => s === "*" || isAddress(s), { expected: 'a 0x-prefixed chain address or "*"' })
@@ -84,8 +84,10 @@ export interface ConsentInput {
   readonly dataset: string
   readonly columns: ReadonlyArray<string>
   readonly params: unknown
-  /** The model's facts; derived from `kind` and `params` through the protocol registry when absent. */
+  /** The model's facts (the kind's declaration); derived from `kind` and `params` when absent. */
   readonly model?: ModelFacts
+  /** Who may read the result (the kind's declaration); joint-query tasks are judged by it when present. */
+  readonly recipients?: ReadonlyArray<string>
 }
 
 export type Rule = "taskKinds" | "initiators" | "minParties" | "datasets" | "columns" | "limits" | "modeling" | "receivers" | "human"
@@ -142,20 +144,12 @@ export const evaluate = (policy: Policy, input: ConsentInput): Verdict => {
 /** The first output receiver a joint-query task names that the policy does not allow. */
 const deniedReceiver = (allowed: ReadonlyArray<string>, input: ConsentInput): string | undefined => {
   if (!input.kind.startsWith("query.") || allowed.includes("*")) return undefined
-  const params = (typeof input.params === "object" && input.params !== null ? input.params : {}) as { receivers?: unknown; querier?: unknown }
-  const named = [...(Array.isArray(params.receivers) ? params.receivers : []), ...(params.querier === undefined ? [] : [params.querier])]
-  return named.map(String).find((r) => !allowed.some((a) => sameAddress(a, r)))
+  const named = input.recipients ?? Protocols.recipientsOf(input.kind, input.params)
+  return named.find((r) => !allowed.some((a) => sameAddress(a, r)))
 }
 
 const modelFactsOf = (input: ConsentInput): ModelFacts | undefined => {
-  if (input.model) return input.model
-  const definition = lookup(input.kind)
-  if (!definition?.model) return undefined
-  try {
-    return definition.model(input.params, input.parties)
-  } catch {
-    return undefined
-  }
+  return input.model ?? Protocols.modelFactsOf(input.kind, input.params, input.parties)
 }
 
 /** The first modeling bound the task breaks, or undefined. Tasks without a model are not judged here. */

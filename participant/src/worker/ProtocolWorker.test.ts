@@ -2,6 +2,7 @@ import * as Ed25519 from "@jointly/core/crypto/Ed25519.ts"
 import * as Advertisements from "@jointly/core/protocols/secure-aggregation/Advertisements.ts"
 import { prepare } from "@jointly/core/protocols/joint-statistics/spec.ts"
 import * as SecAgg from "@jointly/core/protocols/secure-aggregation/spec.ts"
+import * as Protocols from "@jointly/core/protocols/Protocols.ts"
 import { type TaskSpec, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import type { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
 import { Schema } from "effect"
@@ -54,7 +55,7 @@ const task = (kind: string, params: unknown) => {
     ],
     params
   }
-  return { spec, taskId: taskIdOf(spec), party: spec.parties[0] }
+  return { taskId: taskIdOf(spec), task: Protocols.decodeTaskOrThrow(spec, [...TestProtocols.protocols, ...Protocols.all]) }
 }
 
 const statsParams = { columns: ["glucose", "mass", "age"], statistics: ["count", "mean"], where: { column: "glucose", op: ">", value: 0 } }
@@ -86,14 +87,14 @@ describe("ProtocolWorker", () => {
       expect(workerThread).not.toBe(threadId)
 
       const stats = task("statistics.horizontal", statsParams)
-      expect(await worker.accept(stats.taskId, stats.spec, stats.party)).toEqual({ ok: true })
-      const ready = await worker.stage(request(stats.taskId, prepare.name, Schema.encodeSync(prepare.request)({ params: statsParams as never })))
+      expect(await worker.accept(stats.taskId, stats.task)).toEqual({ ok: true })
+      const ready = await worker.stage(request(stats.taskId, prepare.name, Schema.encodeSync(prepare.request)({})))
       expect(okPayload(ready)).toEqual({ ready: true })
 
       // A task reading a column the dataset lacks fails its prepare stage in the worker, naming the column.
       const missing = task("statistics.horizontal", { ...statsParams, columns: ["glucose", "cholesterol"] })
-      expect(await worker.accept(missing.taskId, missing.spec, missing.party)).toEqual({ ok: true })
-      const refused = await worker.stage(request(missing.taskId, prepare.name, { params: { ...statsParams, columns: ["glucose", "cholesterol"] } }))
+      expect(await worker.accept(missing.taskId, missing.task)).toEqual({ ok: true })
+      const refused = await worker.stage(request(missing.taskId, prepare.name, {}))
       expect(refused).toMatchObject({ ok: false, code: "MissingColumn", detail: expect.stringContaining("cholesterol") })
 
       // Secure aggregation's first stage signs with the chain key and keeps its key pairs in the worker's memory:
@@ -145,8 +146,8 @@ describe("ProtocolWorker", () => {
     try {
       const stats = task("statistics.horizontal", statsParams)
       const doomed = task("test.crash", {})
-      expect(await worker.accept(stats.taskId, stats.spec, stats.party)).toEqual({ ok: true })
-      expect(await worker.accept(doomed.taskId, doomed.spec, doomed.party)).toEqual({ ok: true })
+      expect(await worker.accept(stats.taskId, stats.task)).toEqual({ ok: true })
+      expect(await worker.accept(doomed.taskId, doomed.task)).toEqual({ ok: true })
       const before = await worker.threadId()
 
       const waiting = worker.stage(request(doomed.taskId, TestProtocols.wait.name, {}))
@@ -165,9 +166,9 @@ describe("ProtocolWorker", () => {
       // A new thread serves; the task accepted before the crash is reported lost, not unknown.
       const after = await worker.threadId()
       expect(after).not.toBe(before)
-      const prepareRequest = () => request(stats.taskId, prepare.name, { params: statsParams })
+      const prepareRequest = () => request(stats.taskId, prepare.name, {})
       expect(await worker.stage(prepareRequest())).toMatchObject({ ok: false, code: "WorkerCrashed", detail: expect.stringContaining("lost") })
-      expect(await worker.accept(stats.taskId, stats.spec, stats.party)).toEqual({ ok: true })
+      expect(await worker.accept(stats.taskId, stats.task)).toEqual({ ok: true })
       expect(okPayload(await worker.stage(prepareRequest()))).toEqual({ ready: true })
     } finally {
       await worker.close()

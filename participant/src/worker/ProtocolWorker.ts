@@ -10,7 +10,6 @@
  * at once with the same datasets; new tasks run there.
  */
 import type { Choice } from "@jointly/backends/Backends.ts"
-import type { Party, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
 import type { BaseWallet } from "ethers"
 import { DatasetError, type DatasetSpec, type DatasetSummary } from "../datasets/Dataset.ts"
@@ -37,7 +36,7 @@ export interface ProtocolWorkerOptions {
   readonly datasets: ReadonlyArray<DatasetSpec>
   /** Called after each crash, once the replacement thread is being started. */
   readonly onCrash?: (crash: Crash) => void
-  /** Extra protocol modules (URLs or file paths) exporting `protocols: ProtocolDefinition[]`: for tests. */
+  /** Extra protocol modules (URLs or file paths) exporting `protocols: Protocol[]` (`defineProtocol`): for tests. */
   readonly modules?: ReadonlyArray<string | URL>
   /** The participant's data directory (outputs, predictions, models). */
   readonly dataDir?: string
@@ -131,10 +130,11 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
 
   return {
     datasets: first.datasets,
-    accept: async (taskId: string, spec: TaskSpec, party: Party) => {
+    accept: async (taskId, task) => {
       try {
         const thread = await ensure()
-        const reply = decode(AcceptReply, await thread.untilExit(thread.remote.accept(transferable(encode(AcceptRequest, { taskId, spec, party })))))
+        // The spec crosses as sent (params encoded); the thread decodes it by the same declaration.
+        const reply = decode(AcceptReply, await thread.untilExit(thread.remote.accept(transferable(encode(AcceptRequest, { taskId, spec: task.spec })))))
         if (reply.ok) {
           thread.tasks.add(taskId)
           lost.delete(taskId)

@@ -4,7 +4,7 @@
  * the thread boundary (DESIGN.md §2) and every message is decoded on receipt, on both sides.
  */
 import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
-import { Party, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { Schema } from "effect"
 import { Choice } from "@jointly/backends/Backends.ts"
 import { DatasetError, DatasetSpec, DatasetSummary } from "../datasets/Dataset.ts"
@@ -38,7 +38,8 @@ export const InitReply = Schema.Union([
   Schema.Struct({ ok: Schema.Literal(false), error: DatasetError })
 ])
 
-export const AcceptRequest = Schema.Struct({ taskId: Schema.String, spec: TaskSpec, party: Party })
+/** A task the agent decoded and its policy approved; the thread decodes `spec.params` again (a thread boundary). */
+export const AcceptRequest = Schema.Struct({ taskId: Schema.String, spec: TaskSpec })
 
 export const AcceptReply = Schema.Union([
   Schema.Struct({ ok: Schema.Literal(true) }),

@@ -3,13 +3,13 @@
  * and runs accepted tasks with the same `ProtocolHost.inline` Runner the agent uses in "inline" mode. Stateful:
  * a task's stages keep per-attempt secrets in `session.memory` between requests. Loaded by `boot.mjs`.
  *
- * `workerData.modules` lists extra protocol modules (each exporting `protocols: ProtocolDefinition[]`) looked
- * up before the registry, so tests can run protocols that misbehave on purpose.
+ * `workerData.modules` lists extra protocol modules (each exporting `protocols`, declared with `defineProtocol`)
+ * known besides the declared ones, so tests can run protocols that misbehave on purpose.
  */
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
-import type { ProtocolDefinition } from "@jointly/core/protocols/registry.ts"
-import { lookup } from "@jointly/core/protocols/registry.ts"
+import { Result } from "effect"
+import * as Protocols from "@jointly/core/protocols/Protocols.ts"
 import { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
 import { Wallet } from "ethers"
 import { parentPort, threadId, workerData } from "node:worker_threads"
@@ -18,18 +18,19 @@ import * as ProtocolHost from "../host/ProtocolHost.ts"
 import { AcceptReply, AcceptRequest, decode, encode, ForgetRequest, InitReply, InitRequest, type ProtocolWorkerApi } from "./ProtocolWorkerApi.ts"
 import { transferable } from "./WorkerThread.ts"
 
-const loadLookup = async (): Promise<ProtocolHost.Lookup> => {
+const loadProtocols = async (): Promise<ReadonlyArray<Protocols.Task["protocol"]>> => {
   const modules: ReadonlyArray<string> = (workerData as { modules?: ReadonlyArray<string> } | undefined)?.modules ?? []
-  const extra = new Map<string, ProtocolDefinition>()
+  const extra: Array<Protocols.Task["protocol"]> = []
   for (const url of modules) {
-    const module = (await import(url)) as { protocols?: ReadonlyArray<ProtocolDefinition> }
+    // Test protocols need no services beyond the declared ones (their type is checked where they are declared).
+    const module = (await import(url)) as { protocols?: ReadonlyArray<Protocols.Task["protocol"]> }
     if (module.protocols === undefined) throw new Error(`protocol module ${url} exports no \`protocols\``)
-    for (const definition of module.protocols) extra.set(definition.kind, definition)
+    extra.push(...module.protocols)
   }
-  return (kind) => extra.get(kind) ?? lookup(kind)
+  return [...extra, ...Protocols.all]
 }
 
-const lookupKind = await loadLookup()
+const protocols = await loadProtocols()
 let runner: ProtocolHost.Runner | undefined
 
 const ready = (): ProtocolHost.Runner => {
@@ -42,7 +43,7 @@ const api: ProtocolWorkerApi = {
     if (runner !== undefined) throw new Error("the protocol worker is already initialised")
     const { datasets, privateKey, dataDir, backends } = decode(InitRequest, message)
     try {
-      runner = await ProtocolHost.inline({ wallet: new Wallet(privateKey), datasets, lookup: lookupKind, dataDir, backends })
+      runner = await ProtocolHost.inline({ wallet: new Wallet(privateKey), datasets, dataDir, backends })
       return transferable(encode(InitReply, { ok: true, datasets: runner.datasets }))
     } catch (error) {
       if (error instanceof DatasetError) return transferable(encode(InitReply, { ok: false, error }))
@@ -50,8 +51,10 @@ const api: ProtocolWorkerApi = {
     }
   },
   accept: async (message) => {
-    const { taskId, spec, party } = decode(AcceptRequest, message)
-    return transferable(encode(AcceptReply, await ready().accept(taskId, spec, party)))
+    const { taskId, spec } = decode(AcceptRequest, message)
+    const task = Protocols.decodeTask(spec, protocols)
+    const reply = Result.isFailure(task) ? { ok: false as const, problem: task.failure.message } : await ready().accept(taskId, task.success)
+    return transferable(encode(AcceptReply, reply))
   },
   stage: async (message) => transferable(encode(StageOutcome, await ready().stage(decode(StageRequest, message)))),
   forget: async (message) => ready().forget(decode(ForgetRequest, message).taskId),

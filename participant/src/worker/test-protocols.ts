@@ -3,18 +3,20 @@
  * worker thread. Loaded through `ProtocolWorker.start({ modules })`, never through the registry.
  */
 import { Effect, Schema } from "effect"
+import { defineProtocol, speaks } from "@jointly/core/protocols/Define.ts"
 import { handler, stage } from "@jointly/core/protocols/Protocol.ts"
-import type { ProtocolDefinition } from "@jointly/core/protocols/registry.ts"
 
 const Empty = Schema.Struct({})
 export const wait = stage("test.wait", Empty, Empty)
 export const crash = stage("test.crash", Empty, Empty)
 
-export const protocols: ReadonlyArray<ProtocolDefinition> = [
-  {
+export const protocols = [
+  defineProtocol({
     kind: "test.crash",
     describe: "stages that hang or kill the worker thread",
-    checkParams: () => ({ ok: true, params: {} }),
+    params: Empty,
+    stages: [speaks(wait, "every party"), speaks(crash, "every party")],
+    result: Empty,
     coordinator: () => Effect.die("the test protocol has no coordinator side"),
     participant: () => [
       handler(wait, () => Effect.never),
@@ -28,5 +30,5 @@ export const protocols: ReadonlyArray<ProtocolDefinition> = [
       )
     ],
     columns: () => []
-  }
+  })
 ]

@@ -1,31 +1,31 @@
-import { defaultRoundTimeoutMs } from "../../task/TaskSpec.ts"
-import { decodeParams } from "../Params.ts"
-import type { ProtocolDefinition } from "../registry.ts"
+/** Batch prediction, declared once (the protocol: spec.ts; the roles: coordinator.ts, participant.ts). */
+import { artifactId, parameterCount, problem } from "../../models/ModelArtifact.ts"
+import { defineProtocol, speaks } from "../Define.ts"
+import * as Topology from "../federated-learning/Topology.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Participant from "./participant.ts"
-import { kind, Params } from "./spec.ts"
-import { artifactId, parameterCount, problem } from "../../models/ModelArtifact.ts"
-import * as Topology from "../federated-learning/Topology.ts"
+import { kind, Params, predict, Result } from "./spec.ts"
 
 export * as Spec from "./spec.ts"
 
-export const definition: ProtocolDefinition = {
+export const protocol = defineProtocol({
   kind,
   describe: "applies a stored model to one participant's rows; predictions stay there, only their digest and count leave",
-  checkParams: (spec) => {
-    return decodeParams(Params, spec.params, (params) => {
-      if (spec.parties.length !== 1) return `batch prediction runs at exactly one participant, got ${spec.parties.length}`
-      const invalid = problem(params.model)
-      if (invalid) return `model: ${invalid}`
-      if (artifactId(params.model) !== params.modelId) return `model: the artifact does not hash to ${params.modelId}`
-      return undefined
-    })
+  params: Params,
+  check: (params, task) => {
+    if (task.parties.length !== 1) return `batch prediction runs at exactly one participant, got ${task.parties.length}`
+    const invalid = problem(params.model)
+    if (invalid) return `model: ${invalid}`
+    if (artifactId(params.model) !== params.modelId) return `model: the artifact does not hash to ${params.modelId}`
+    return undefined
   },
-  coordinator: (session, params, spec) => Coordinator.run(session, params as Params, { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
-  participant: (params, party) => Participant.handlers(party.dataset, params as Params),
-  columns: (params) => [...(params as Params).model.featureColumns],
+  stages: [speaks(predict, "the one party")],
+  result: Result,
+  coordinator: (session, params, task) => Coordinator.run(session, params, { timeoutMs: task.roundTimeoutMs }),
+  participant: (params, task) => Participant.handlers(task.party.dataset, params),
+  columns: (params) => [...params.model.featureColumns],
   model: (params) => {
-    const model = (params as Params).model
+    const model = params.model
     const layerTypes = model.format === "linear" ? ["Linear"] : (() => {
       try {
         return [...new Set(Topology.summarize(model.topology).layerTypes)]
@@ -42,4 +42,4 @@ export const definition: ProtocolDefinition = {
       differentialPrivacy: false
     }
   }
-}
+})

@@ -6,9 +6,7 @@ import * as Spec from "./spec.ts"
 
 export const run = (session: CoordinatorSession, params: Params, options: { readonly timeoutMs?: number } = {}) =>
   Effect.gen(function*() {
-    const find = (address: string) => session.participants.find((p) => p.toLowerCase() === address.toLowerCase())!
-    const requester = find(params.requester)
-    const owner = find(params.owner)
+    const { requester, owner } = params
     const one = { minReplies: 1, timeoutMs: options.timeoutMs }
     const features = (yield* session.round(Spec.encrypt, new Map([[requester, {}]]), one)).get(requester)!
     const scores = (yield* session.round(Spec.evaluate, new Map([[owner, { modelId: params.modelId, features }]]), one)).get(owner)!

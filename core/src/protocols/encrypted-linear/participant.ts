@@ -42,9 +42,7 @@ export const handlers = (datasetName: string, params: Params) => [
     Effect.gen(function*() {
       const stage = Spec.evaluate.name
       if (request.modelId !== params.modelId) return yield* Effect.fail(failure(session, stage, "ModelMismatch", `asked for ${request.modelId}, the task names ${params.modelId}`))
-      const models = yield* Effect.serviceOption(Spec.OwnedModels)
-      if (models._tag === "None") return yield* Effect.fail(failure(session, stage, "NoModelStore", "this participant keeps no models"))
-      const model = yield* models.value.linear(params.modelId)
+      const model = yield* (yield* Spec.OwnedModels).linear(params.modelId)
       if (artifactId(model) !== params.modelId) return yield* Effect.fail(failure(session, stage, "ModelMismatch", `the stored artifact does not hash to ${params.modelId}`))
       const invalid = problem(model)
       if (invalid !== undefined) return yield* Effect.fail(failure(session, stage, "InvalidModel", invalid))

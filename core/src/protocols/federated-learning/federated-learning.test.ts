@@ -14,7 +14,9 @@ import * as InMemoryHost from "../../testing/InMemoryHost.ts"
 import { ParticipantFailure } from "../Protocol.ts"
 import { PredictionSink } from "../batch-prediction/spec.ts"
 import * as Coordinator from "./coordinator.ts"
-import { definition, resolved as resolveParams } from "./index.ts"
+import { protocol, resolved as resolveParams } from "./index.ts"
+import { Result as Decoded } from "effect"
+import * as Protocols from "../Protocols.ts"
 import * as Merkle from "./Merkle.ts"
 import type { ModelRuntimeApi } from "./ModelRuntime.ts"
 import { ModelRuntime } from "./ModelRuntime.ts"
@@ -152,6 +154,14 @@ const train = (host: InMemoryHost.InMemoryHost, params: Params, attempt?: number
 
 const parties = (n: number, rows = 300) => Array.from({ length: n }, (_, i) => ({ rows: blobs(100 + i, rows, i % C) }))
 
+/** The declaration's verdict on a spec, as the scheduler reaches it (`Protocols.decodeTask`). */
+const checkParams = (spec: TaskSpec) => {
+  const decoded = Protocols.decodeTask(spec)
+  return Decoded.isSuccess(decoded)
+    ? { ok: true as const, task: decoded.success }
+    : { ok: false as const, problem: decoded.failure._tag === "InvalidTaskParams" ? decoded.failure.problem : decoded.failure.message }
+}
+
 describe("federated learning over InMemoryHost", () => {
   it("secure aggregation gives the plain FedAvg model up to fixed-point rounding, and learns", async () => {
     const data = parties(3)
@@ -167,6 +177,8 @@ describe("federated learning over InMemoryHost", () => {
     expect(secure.rounds[0]!.accuracy!).toBeLessThan(secure.final.accuracy!)
     expect(secure.rounds.every((r) => r.contributors.length === 3 && r.trainSamples === 3 * 240)).toBe(true)
     expect(Math.abs(secure.final.accuracy! - plain.final.accuracy!)).toBeLessThan(0.02)
+    // The scheduler stores a result as its declaration's Schema encodes it: nothing may be lost or refused there.
+    expect(Schema.encodeUnknownSync(protocol.result)(secure)).toEqual(secure)
   })
 
   it("commits one Merkle root over the round digests, not one commitment per round", async () => {
@@ -339,17 +351,17 @@ describe("federated learning parameters", () => {
     ["clientsPerRound", { ...base, clientsPerRound: 5 }],
     ["classes", { ...base, classes: ["x", "y"] }]
   ] as const)("rejects a bad %s naming it", (field, params) => {
-    const checked = definition.checkParams(spec(params))
+    const checked = checkParams(spec(params))
     expect(checked.ok).toBe(false)
     expect(!checked.ok && checked.problem).toContain(`${field}:`)
   })
 
   it("reports facts for the consent policy", () => {
-    const checked = definition.checkParams(spec(base))
+    const checked = checkParams(spec(base))
     expect(checked.ok).toBe(true)
-    expect(definition.model!(checked.ok && checked.params, 3)).toEqual({
+    expect(checked.ok && checked.task.protocol.model!(checked.task.params, 3)).toEqual({
       parameters: D * C + C, layerTypes: ["Dense"], rounds: 6, minParticipantsPerRound: 3, aggregation: "secure", differentialPrivacy: false
     })
-    expect(definition.columns(checked.ok && checked.params)).toEqual(["a", "b", "c", "d", "y"])
+    expect(checked.ok && checked.task.protocol.columns(checked.task.params)).toEqual(["a", "b", "c", "d", "y"])
   })
 })

@@ -1,24 +1,16 @@
-import { Schema } from "effect"
-import { defaultRoundTimeoutMs } from "../../task/TaskSpec.ts"
-import type { ProtocolDefinition } from "../registry.ts"
+/** Horizontal federated learning, declared once (the protocol: spec.ts; the roles: coordinator.ts, participant.ts). */
+import { defineProtocol, type ModelFacts, speaks } from "../Define.ts"
+import * as SecureAggregation from "../secure-aggregation/spec.ts"
+import * as CkksAggregation from "./CkksAggregation.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Participant from "./participant.ts"
-import { defaults, kind, Params } from "./spec.ts"
+import { defaults, evaluate, initialize, InvalidParams, kind, Params, prepare, Result, train } from "./spec.ts"
 import type { Resolved } from "./Updates.ts"
 import { resolve } from "./Updates.ts"
 
 export * as Spec from "./spec.ts"
 export * as Topology from "./Topology.ts"
-
-/** What a consent policy's `modeling` rules judge (participant/src/policy/ConsentPolicy.ts). */
-export interface ModelFacts {
-  readonly parameters: number
-  readonly layerTypes: ReadonlyArray<string>
-  readonly rounds: number
-  readonly minParticipantsPerRound: number
-  readonly aggregation: string
-  readonly differentialPrivacy: boolean
-}
+export type { ModelFacts }
 
 export const modelFacts = (resolved: Resolved): ModelFacts => ({
   parameters: resolved.summary.parameters,
@@ -29,29 +21,35 @@ export const modelFacts = (resolved: Resolved): ModelFacts => ({
   differentialPrivacy: resolved.params.privacy !== undefined
 })
 
-export const definition: ProtocolDefinition = {
-  kind,
-  describe: "trains a tfjs Sequential model over horizontally partitioned rows (FedAvg/FedProx, secure or CKKS aggregation, optional DP)",
-  checkParams: (spec) => {
-    const decoded = Schema.decodeUnknownExit(Params)(spec.params)
-    if (decoded._tag === "Failure") return { ok: false, problem: `params: ${String(decoded.cause).replace(/^Error: /, "")}` }
-    const resolved = resolve(decoded.value, spec.parties.length)
-    // The decoded params (plain JSON) travel on, so consent limits read `rounds` etc. directly.
-    return "_tag" in resolved ? { ok: false, problem: resolved.message } : { ok: true, params: decoded.value }
-  },
-  coordinator: (session, params, spec) =>
-    Coordinator.run(session, resolved(params, spec.parties.length), { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
-  participant: (params, party, spec) => Participant.handlers(party.dataset, resolved(params, spec.parties.length)),
-  columns: (params) => {
-    const p = params as Params
-    return [...p.featureColumns, p.labelColumn]
-  },
-  model: (params, parties) => modelFacts(resolved(params, parties))
+/** The settings of params that passed the declaration's check. @throws InvalidParams when they did not. */
+export const resolved = (params: Params, parties: number): Resolved => {
+  const settings = resolve(params, parties)
+  if (settings instanceof InvalidParams) throw settings
+  return settings
 }
 
-/** Params already accepted by `checkParams`. @throws InvalidParams when they were not. */
-export const resolved = (params: unknown, parties: number): Resolved => {
-  const r = resolve(params as Params, parties)
-  if ("_tag" in r) throw r
-  return r
-}
+export const protocol = defineProtocol({
+  kind,
+  describe: "trains a tfjs Sequential model over horizontally partitioned rows (FedAvg/FedProx, secure or CKKS aggregation, optional DP)",
+  params: Params,
+  check: (params, task) => {
+    const settings = resolve(params, task.parties.length)
+    return settings instanceof InvalidParams ? settings.message : undefined
+  },
+  stages: [
+    speaks(prepare, "every party"),
+    speaks(initialize, "the first party (it builds the seeded initial weights)"),
+    speaks(CkksAggregation.advertise, "every party (ckks aggregation)"),
+    speaks(CkksAggregation.keys, "the key holder (ckks aggregation)"),
+    speaks(CkksAggregation.install, "every other party (ckks aggregation)"),
+    speaks(train, "the round's cohort"),
+    ...SecureAggregation.table,
+    speaks(CkksAggregation.decrypt, "a contributor (ckks aggregation)"),
+    speaks(evaluate, "every party")
+  ],
+  result: Result,
+  coordinator: (session, params, task) => Coordinator.run(session, resolved(params, task.parties.length), { timeoutMs: task.roundTimeoutMs }),
+  participant: (params, task) => Participant.handlers(task.party.dataset, resolved(params, task.parties.length)),
+  columns: (params) => [...params.featureColumns, params.labelColumn],
+  model: (params, parties) => modelFacts(resolved(params, parties))
+})

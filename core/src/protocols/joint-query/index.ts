@@ -1,11 +1,8 @@
 /**
- * Joint query (PROTOCOLS.md §3 items 1–2): the ECDH-PSI family (`psi/`) and the OPRF hidden query (`hidden/`),
- * registered as one task kind each.
+ * Joint query (PROTOCOLS.md §3 items 1–2): the ECDH-PSI family (`psi/`, one declaration per variant) and the
+ * OPRF hidden query (`hidden/`).
  */
-import { Schema } from "effect"
-import { getAddress } from "ethers"
-import { defaultRoundTimeoutMs, participantsOf } from "../../task/TaskSpec.ts"
-import type { ProtocolDefinition } from "../registry.ts"
+import { defineProtocol, speaks } from "../Define.ts"
 import * as HiddenCoordinator from "./hidden/coordinator.ts"
 import * as HiddenParticipant from "./hidden/participant.ts"
 import * as HiddenSpec from "./hidden/spec.ts"
@@ -13,53 +10,66 @@ import * as PsiCoordinator from "./psi/coordinator.ts"
 import * as PsiParticipant from "./psi/participant.ts"
 import * as PsiSpec from "./psi/spec.ts"
 
-const problemOf = (cause: unknown) => `params: ${String(cause).replace(/^Error: /, "")}`
+const psi = (mode: PsiSpec.Mode, describe: string) =>
+  defineProtocol({
+    kind: PsiSpec.kinds[mode],
+    describe,
+    params: PsiSpec.Params,
+    check: (params, task) => PsiSpec.validate(mode, params, task.parties)?.message,
+    stages: [
+      speaks(PsiSpec.keys, "every party"),
+      speaks(PsiSpec.peers, "every party"),
+      speaks(PsiSpec.blind, "every party, one hop of the ring per round"),
+      speaks(PsiSpec.relay, "the last hop of a set a matcher needs"),
+      speaks(PsiSpec.deliver, "the matchers"),
+      speaks(PsiSpec.finish, "the matchers"),
+      speaks(PsiSpec.sum, "the matcher (intersection-sum)"),
+      speaks(PsiSpec.transfer, "the party that is not the receiver (union)"),
+      speaks(PsiSpec.take, "the receiver (union)"),
+      speaks(PsiSpec.output, "the receivers")
+    ],
+    result: PsiSpec.Result,
+    coordinator: (session, params, task) => PsiCoordinator.run(session, mode, params, { timeoutMs: task.roundTimeoutMs }),
+    participant: (params, task) => PsiParticipant.handlers(task.party.dataset, mode, params),
+    // The value column is read by the value holder only; without a party, every column the task may read.
+    columns: (params, party) => {
+      const holder = party === undefined || party.participant === params.receivers[0]
+      return [params.idColumn, ...(params.valueColumn && holder ? [params.valueColumn] : [])]
+    },
+    recipients: (params) => params.receivers
+  })
 
-const psi = (mode: PsiSpec.Mode, describe: string): ProtocolDefinition => ({
-  kind: PsiSpec.kinds[mode],
-  describe,
-  checkParams: (spec) => {
-    const decoded = Schema.decodeUnknownExit(PsiSpec.Params)(spec.params)
-    if (decoded._tag === "Failure") return { ok: false, problem: problemOf(decoded.cause) }
-    const params = { ...decoded.value, receivers: decoded.value.receivers.map((r) => getAddress(r)) as unknown as PsiSpec.Params["receivers"] }
-    const problem = PsiSpec.validate(mode, params, participantsOf(spec))
-    return problem ? { ok: false, problem: problem.message } : { ok: true, params }
-  },
-  coordinator: (session, params, spec) =>
-    PsiCoordinator.run(session, mode, params as PsiSpec.Params, { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
-  participant: (params, party) => PsiParticipant.handlers(party.dataset, mode, params as PsiSpec.Params),
-  // The value column is read by the value holder only; without a party, every column the task may read.
+export const hidden = defineProtocol({
+  kind: HiddenSpec.kind,
+  describe: "hidden query (OPRF keyword PIR): the querier fetches records by id; the provider learns only how many",
+  params: HiddenSpec.Params,
+  check: (params, task) => HiddenSpec.validate(params, task.parties)?.message,
+  stages: [
+    speaks(HiddenSpec.keys, "both parties"),
+    speaks(HiddenSpec.peers, "both parties"),
+    speaks(HiddenSpec.query, "the querier"),
+    speaks(HiddenSpec.evaluate, "the provider"),
+    speaks(HiddenSpec.unblind, "the querier"),
+    speaks(HiddenSpec.table, "the provider"),
+    speaks(HiddenSpec.match, "the querier"),
+    speaks(HiddenSpec.output, "the querier")
+  ],
+  result: HiddenSpec.Result,
+  coordinator: (session, params, task) => HiddenCoordinator.run(session, params, { timeoutMs: task.roundTimeoutMs }),
+  participant: (params, task) => HiddenParticipant.handlers(task.party.dataset, params),
   columns: (params, party) => {
-    const p = params as PsiSpec.Params
-    const holder = party === undefined || getAddress(party.participant) === p.receivers[0]
-    return [p.idColumn, ...(p.valueColumn && holder ? [p.valueColumn] : [])]
-  }
+    const provider = party === undefined || party.participant === params.provider
+    return [params.idColumn, ...(provider ? params.columns : [])]
+  },
+  recipients: (params) => [params.querier]
 })
 
-export const definitions: ReadonlyArray<ProtocolDefinition> = [
+export const protocols = [
   psi("intersection", "private set intersection (ECDH over x25519, or ristretto255 by params.group): receivers learn the shared ids"),
   psi("cardinality", "private set intersection cardinality: receivers learn only how many ids are shared"),
   psi("aligned", "private record alignment: every receiver gets its rows of the intersection in one common order"),
   psi("difference", "private set difference A\\B for the receiver A (2 parties)"),
   psi("union", "private set union for the receiver (2 parties; the other party learns the intersection)"),
   psi("sum", "private intersection-sum: the value holder learns the sum of its values over the intersection and its size"),
-  {
-    kind: HiddenSpec.kind,
-    describe: "hidden query (OPRF keyword PIR): the querier fetches records by id; the provider learns only how many",
-    checkParams: (spec) => {
-      const decoded = Schema.decodeUnknownExit(HiddenSpec.Params)(spec.params)
-      if (decoded._tag === "Failure") return { ok: false, problem: problemOf(decoded.cause) }
-      const params = { ...decoded.value, provider: getAddress(decoded.value.provider), querier: getAddress(decoded.value.querier) }
-      const problem = HiddenSpec.validate(params, participantsOf(spec))
-      return problem ? { ok: false, problem: problem.message } : { ok: true, params }
-    },
-    coordinator: (session, params, spec) =>
-      HiddenCoordinator.run(session, params as HiddenSpec.Params, { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
-    participant: (params, party) => HiddenParticipant.handlers(party.dataset, params as HiddenSpec.Params),
-    columns: (params, party) => {
-      const p = params as HiddenSpec.Params
-      const provider = party === undefined || getAddress(party.participant) === p.provider
-      return [p.idColumn, ...(provider ? p.columns : [])]
-    }
-  }
-]
+  hidden
+] as const

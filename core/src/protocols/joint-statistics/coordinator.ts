@@ -14,7 +14,7 @@ export interface Options {
 export const run = (session: CoordinatorSession, params: Params, options: Options = {}) =>
   Effect.gen(function* () {
     const parties = session.participants
-    const requests = new Map(parties.map((p) => [p, { params }] as const))
+    const requests = new Map(parties.map((p) => [p, {}] as const))
     // Every party must be able to compute its share before anyone masks anything.
     yield* session.round(prepare, requests, { minReplies: parties.length, timeoutMs: options.timeoutMs })
     yield* session.progress({ stage: prepare.name, done: parties.length, total: parties.length })

@@ -3,7 +3,7 @@
  * JSON), checked bit for bit against the integer reference of Aggregates and, independently, against float
  * arithmetic on the raw rows within the fixed-point rounding bound.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import type { TabularData } from "../../data/Tabular.ts"
 import { LocalData } from "../../data/Tabular.ts"
@@ -12,10 +12,19 @@ import * as InMemoryHost from "../../testing/InMemoryHost.ts"
 import { ParticipantFailure } from "../Protocol.ts"
 import { binOf, localVector, statistics } from "./Aggregates.ts"
 import * as Coordinator from "./coordinator.ts"
-import { definition } from "./index.ts"
+import { Result as Decoded } from "effect"
+import * as Protocols from "../Protocols.ts"
 import * as Participant from "./participant.ts"
-import type { Params, Result } from "./spec.ts"
+import { Params, type Result } from "./spec.ts"
 import { InvalidParams, validate } from "./spec.ts"
+
+/** The declaration's verdict on a spec, as the scheduler reaches it (`Protocols.decodeTask`). */
+const checkParams = (spec: TaskSpec) => {
+  const decoded = Protocols.decodeTask(spec)
+  return Decoded.isSuccess(decoded)
+    ? { ok: true as const, task: decoded.success }
+    : { ok: false as const, problem: decoded.failure._tag === "InvalidTaskParams" ? decoded.failure.problem : decoded.failure.message }
+}
 
 /** Seeded PRNG (mulberry32): a failure reproduces. Test data only, never keys. */
 const prng = (seed: number) => () => {
@@ -203,27 +212,27 @@ describe("joint statistics parameters", () => {
     ["dropoutTolerance", { ...base, dropoutTolerance: 1 }, 2],
     ["parties", base, 1]
   ] as const)("rejects a bad %s with InvalidParams naming the field", (field, params, parties) => {
-    const problem = validate(params as Params, parties)
+    const problem = validate(Schema.decodeUnknownSync(Params)(params), parties)
     expect(problem).toBeInstanceOf(InvalidParams)
     expect(problem!.field).toBe(field)
-    const checked = definition.checkParams(spec(params, parties))
+    const checked = checkParams(spec(params, parties))
     expect(checked.ok).toBe(false)
     expect(!checked.ok && checked.problem).toContain(`invalid statistics parameters: ${field}:`)
   })
 
   it("rejects what the Schema cannot decode, naming the offending field", () => {
-    const unknownStatistic = definition.checkParams(spec({ ...base, statistics: ["median"] }))
+    const unknownStatistic = checkParams(spec({ ...base, statistics: ["median"] }))
     expect(unknownStatistic.ok).toBe(false)
     expect(!unknownStatistic.ok && unknownStatistic.problem).toMatch(/^params: .*statistics/s)
-    const noColumns = definition.checkParams(spec({ ...base, columns: [] }))
+    const noColumns = checkParams(spec({ ...base, columns: [] }))
     expect(!noColumns.ok && noColumns.problem).toMatch(/columns/)
-    const infiniteEdge = definition.checkParams(spec({ ...base, histogram: { x: [0, "Infinity"] } }))
+    const infiniteEdge = checkParams(spec({ ...base, histogram: { x: [0, "Infinity"] } }))
     expect(!infiniteEdge.ok && infiniteEdge.problem).toMatch(/histogram/)
   })
 
   it("accepts valid parameters and reports the columns a participant's policy must allow", () => {
-    const checked = definition.checkParams(spec({ ...base, where: { column: "w", op: ">=", value: 3 } }))
+    const checked = checkParams(spec({ ...base, where: { column: "w", op: ">=", value: 3 } }))
     expect(checked.ok).toBe(true)
-    expect(checked.ok && definition.columns(checked.params)).toEqual(["x", "y", "w"])
+    expect(checked.ok && checked.task.protocol.columns(checked.task.params)).toEqual(["x", "y", "w"])
   })
 })

@@ -54,11 +54,7 @@ export const Result = Schema.Struct({
 export type Result = typeof Result.Type
 
 /** Before any masking, every party checks that it can compute its share (dataset, columns, filter). */
-export const prepare = stage(
-  "statistics.prepare",
-  Schema.Struct({ params: Params }),
-  Schema.Struct({ ready: Schema.Literal(true) })
-)
+export const prepare = stage("statistics.prepare", Schema.Struct({}), Schema.Struct({ ready: Schema.Literal(true) }))
 
 export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidParams", {
   field: Schema.String,

@@ -10,6 +10,7 @@
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Schema } from "effect"
+import { speaks, type StageEntry } from "../Define.ts"
 import { stage } from "../Protocol.ts"
 
 export const PROTOCOL = "secure-aggregation"
@@ -92,6 +93,14 @@ export const maskedInput = stage("secagg.masked-input", MaskedInputRequest, Mask
 export const unmask = stage("secagg.unmask", UnmaskRequest, UnmaskReply)
 
 export const stages = [advertiseKeys, shareKeys, maskedInput, unmask] as const
+
+/** The stage table rows of a protocol that aggregates securely (the cohort is the aggregation's, see server.ts). */
+export const table: ReadonlyArray<StageEntry> = [
+  speaks(advertiseKeys, "every member of the cohort"),
+  speaks(shareKeys, "members whose keys verified (U1)"),
+  speaks(maskedInput, "members that shared keys (U2)"),
+  speaks(unmask, "members whose masked input arrived (U3)")
+]
 
 /** Default dropout tolerance d = ⌊(n−1)/2⌋: the largest d that keeps the threshold n − d a strict majority. */
 export const defaultDropoutTolerance = (participants: number): number => Math.max(0, Math.floor((participants - 1) / 2))

@@ -58,7 +58,7 @@ export const run = (session: CoordinatorSession, params: Params, options: Option
     const hyper = Spec.hyperOf(params)
     const d = params.features.length
     const providers = Spec.providersOf(params, session.participants)
-    const analyst = session.participants.find((p) => p.toLowerCase() === params.analyst?.toLowerCase())
+    const analyst = session.participants.find((p) => p === params.analyst)
     const tolerance = mode === "A" ? (params.dropoutTolerance ?? Spec.maxDropoutTolerance(providers.length)) : 0
     const timeoutMs = options.timeoutMs
     let alive: ReadonlyArray<string> = providers
@@ -90,7 +90,7 @@ export const run = (session: CoordinatorSession, params: Params, options: Option
       })
 
     // Bad data is a failure, not a dropout: every provider must be ready before anything starts.
-    yield* providerRound(Spec.prepare, () => ({ params }), true)
+    yield* providerRound(Spec.prepare, () => ({}), true)
 
     // Scaling (joint by default): mean and population std of the training rows.
     let scaling: Model.Scaling | undefined
@@ -148,7 +148,7 @@ export const run = (session: CoordinatorSession, params: Params, options: Option
     if (analyst === undefined) return yield* new ProtocolError({ protocol: Spec.PROTOCOL, reason: "InvalidParameters", detail: "mode B needs an analyst party" })
     const ask = <Req, Rep>(stage: { readonly name: string; request: any; reply: any }, request: Req) =>
       Effect.map(session.round(stage as any, new Map([[analyst, request]]), { minReplies: 1, timeoutMs }), (r) => r.get(analyst) as Rep)
-    const setupReply = yield* ask<typeof Spec.setup.request.Type, typeof Spec.setup.reply.Type>(Spec.setup, { params, features: d })
+    const setupReply = yield* ask<typeof Spec.setup.request.Type, typeof Spec.setup.reply.Type>(Spec.setup, {})
     const publicKey = setupReply.publicKey
     const pk = yield* Effect.try({
       try: () => Serialization.decodePublicKey(publicKey, { unsafeAllowTestKeySizes: options.unsafeAllowTestKeySizes === true }),

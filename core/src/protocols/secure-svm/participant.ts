@@ -404,7 +404,7 @@ export const handlers = (datasetName: string, params: Params, options: Options =
   // The analyst's own counters (its memory is per task; this object is per handler table, i.e. per task too).
   const counters0 = { encryptions: 0, decryptions: 0 }
 
-  const setup = handler(Spec.setup, (request, session) =>
+  const setup = handler(Spec.setup, (_request, session) =>
     Effect.gen(function*() {
       const stage = Spec.setup.name
       const kernels = yield* kernelsNow
@@ -413,7 +413,7 @@ export const handlers = (datasetName: string, params: Params, options: Options =
         try: () => Keys.generateKeyPair({ bits: options.testKeyBits ?? params.keyBits ?? Keys.DEFAULT_BITS, ...policy, primes, kernels }),
         catch: (e) => failure(session, stage, "KeyGeneration", String(e))
       })
-      const state: AnalystState = { keys, model: Model.initialModel(request.features), providers: session.participants.length }
+      const state: AnalystState = { keys, model: Model.initialModel(params.features.length), providers: session.participants.length }
       session.memory.set("svm/analyst", state)
       const model = yield* attempt(session, stage, () => encryptModel(state, kernels))
       return { publicKey: Serialization.encodePublicKey(keys.publicKey), model }

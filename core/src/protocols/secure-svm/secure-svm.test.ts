@@ -4,13 +4,14 @@
  * hyper-parameters) and, exactly, against the fixed-point trajectory; then the faults.
  */
 import { readFileSync } from "node:fs"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { describe, expect, it } from "vitest"
 import type { TabularData } from "../../data/Tabular.ts"
 import { LocalData } from "../../data/Tabular.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
 import { ParticipantFailure } from "../Protocol.ts"
 import * as Coordinator from "./coordinator.ts"
+import { protocol } from "./index.ts"
 import * as Model from "./Model.ts"
 import * as Participant from "./participant.ts"
 import type { Params, Result } from "./spec.ts"
@@ -20,7 +21,8 @@ import { datasetFile } from "../../testing/Datasets.ts"
 const bcwFile = datasetFile("bcw.csv")
 const [header, ...lines] = readFileSync(bcwFile, "utf8").trim().split("\n")
 const columns = header!.split(",")
-const features = columns.slice(1, 10) as unknown as Params["features"]
+const [firstFeature, ...otherFeatures] = columns.slice(1, 10)
+const features: Params["features"] = [firstFeature!, ...otherFeatures]
 const rows = lines.map((l) => l.split(",").map(Number))
 
 type Columns = Record<string, Array<number>>
@@ -75,7 +77,10 @@ const setup = (
 
 const run = async (...args: Parameters<typeof setup>) => {
   const { host, training } = setup(...args)
-  return { host, result: (await Effect.runPromise(training)) as Result }
+  const result: Result = await Effect.runPromise(training)
+  // The scheduler stores a result as its declaration's Schema encodes it: nothing may be lost or refused there.
+  expect(Schema.encodeUnknownSync(protocol.result)(result)).toEqual(result)
+  return { host, result }
 }
 
 const failureOf = (...args: Parameters<typeof setup>) => Effect.runPromise(Effect.flip(setup(...args).training))

@@ -3,6 +3,7 @@
  * params, result and the `linear` model artifact. The protocol itself is described in `coordinator.ts`.
  */
 import { Schema } from "effect"
+import { Address } from "../../task/TaskSpec.ts"
 import { stage } from "../Protocol.ts"
 import { LinearArtifact } from "../../models/ModelArtifact.ts"
 import type { Hyper } from "./Model.ts"
@@ -35,7 +36,7 @@ export const Params = Schema.Struct({
    */
   mode: Schema.optional(Schema.Literals(["A", "B"])),
   /** Mode B: the party that plays C (holds SK_C, receives (w*, b*)); it contributes no rows. */
-  analyst: Schema.optional(Schema.String),
+  analyst: Schema.optional(Address),
   rho: Schema.optional(NonNegative),
   eta: Schema.optional(Positive),
   c: Schema.optional(Positive),
@@ -126,7 +127,7 @@ export type Result = typeof Result.Type
 // ---------- stages ----------
 
 /** Every provider checks it can read features and labels (and its split is non-empty) before anything is masked. */
-export const prepare = stage("svm.prepare", Schema.Struct({ params: Params }), Schema.Struct({ ready: Schema.Literal(true) }))
+export const prepare = stage("svm.prepare", Schema.Struct({}), Schema.Struct({ ready: Schema.Literal(true) }))
 
 /**
  * Mode A: the round's model in the clear, ahead of the secure aggregation `aggregationId` that sums the
@@ -146,7 +147,7 @@ export const roundModel = stage(
   Schema.Struct({ ready: Schema.Literal(true) })
 )
 
-/** Mode B, analyst: fresh key pair; returns PK_C and [[w_0]], [[b_0]]. */
+/** Mode B, analyst: fresh key pair; returns PK_C and [[w_0]], [[b_0]] (one weight per `params.features`). */
 export const EncryptedModel = Schema.Struct({
   /** [[w_1]] … [[w_d]], [[b]] (Serialization.encodeCiphertexts). */
   ciphertexts: Bytes,
@@ -155,7 +156,7 @@ export const EncryptedModel = Schema.Struct({
 })
 export const setup = stage(
   "svm.b-setup",
-  Schema.Struct({ params: Params, features: Schema.Int }),
+  Schema.Struct({}),
   Schema.Struct({ publicKey: Bytes, model: EncryptedModel })
 )
 
@@ -246,7 +247,7 @@ export class DataError extends Schema.TaggedError<DataError>()("SvmDataError", {
 export const maxDropoutTolerance = (parties: number): number => Math.max(0, Math.floor((parties - 1) / 2))
 
 export const providersOf = (params: Params, parties: ReadonlyArray<string>): ReadonlyArray<string> =>
-  (params.mode ?? "A") === "B" ? parties.filter((p) => p.toLowerCase() !== params.analyst?.toLowerCase()) : parties
+  (params.mode ?? "A") === "B" ? parties.filter((p) => p !== params.analyst) : parties
 
 export const validate = (params: Params, parties: ReadonlyArray<string>): InvalidParams | undefined => {
   const mode = params.mode ?? "A"
@@ -254,7 +255,7 @@ export const validate = (params: Params, parties: ReadonlyArray<string>): Invali
   if (params.features.includes(params.label.column)) return new InvalidParams({ field: "label.column", detail: "the label is also a feature" })
   if (mode === "B") {
     if (params.analyst === undefined) return new InvalidParams({ field: "analyst", detail: "mode B needs the analyst party that holds the Paillier key" })
-    if (!parties.some((p) => p.toLowerCase() === params.analyst!.toLowerCase())) {
+    if (!parties.includes(params.analyst)) {
       return new InvalidParams({ field: "analyst", detail: `${params.analyst} is not a party of the task` })
     }
     if (params.noise !== undefined) return new InvalidParams({ field: "noise", detail: "DP noise is offered in mode A only" })

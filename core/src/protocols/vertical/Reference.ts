@@ -5,6 +5,7 @@
  * batch schedule. Returns the test-split predictions and metrics to compare with the secure run.
  */
 import * as Linear from "./Linear.ts"
+import { Schema } from "effect"
 import * as Spec from "./spec.ts"
 
 export interface Table {
@@ -26,14 +27,16 @@ export const featuresOf = (t: Table, idColumn = "id", labelColumn = "label"): Ar
 export const trainParams = (
   parties: ReadonlyArray<{ readonly address: string; readonly table: Table }>,
   options: { readonly keyBits: number; readonly updates: number; readonly batchSize: number; readonly unsafeAllowTestKeySizes?: boolean }
-): Spec.TrainParams => ({
-  idColumn: "id",
-  labelHolder: parties[0]!.address,
-  label: { column: "label", positive: 1 },
-  features: parties.map((p) => ({ party: p.address, columns: featuresOf(p.table) })),
-  maxIds: 10_000,
-  ...options
-}) as unknown as Spec.TrainParams
+): Spec.TrainParams =>
+  // Decoded as a task's params are: addresses checksummed, every field checked.
+  Schema.decodeUnknownSync(Spec.TrainParams)({
+    idColumn: "id",
+    labelHolder: parties[0]!.address,
+    label: { column: "label", positive: 1 },
+    features: parties.map((p) => ({ party: p.address, columns: featuresOf(p.table) })),
+    maxIds: 10_000,
+    ...options
+  })
 
 /** `tables[0]` holds the label; `ids` is the aligned order; `schedule` the result's batch seeds. */
 export const reference = (

@@ -164,15 +164,14 @@ const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params:
     const n = parties.length
     const r: Run = { session, kind, timeoutMs: options.timeoutMs, decryptTimeoutMs: options.decryptTimeoutMs ?? options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, decryptionProofs: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
     const commitments: Record<string, string> = {}
-    const find = (address: string) => parties.find((p) => p.toLowerCase() === address.toLowerCase())
-    const labelHolder = find(params.labelHolder)
+    const labelHolder = parties.find((p) => p === params.labelHolder)
     if (labelHolder === undefined) return yield* protocolError(kind, "InvalidParams", "the label holder is not a party")
-    const dealer = find(params.dealer ?? params.labelHolder)!
+    const dealer = params.dealer ?? labelHolder
     const threshold = params.threshold ?? n
     const policy = { unsafeAllowTestKeySizes: params.unsafeAllowTestKeySizes === true }
 
     // Phase 1: the aligned PSI join, every party a receiver (PROTOCOLS.md §6.1 "Ours"; §3 item 1).
-    const psi = yield* PsiCoordinator.run(session, "aligned", { idColumn: params.idColumn, receivers: parties as unknown as PsiSpec.Params["receivers"], maxIds: params.maxIds }, { timeoutMs: options.timeoutMs })
+    const psi = yield* PsiCoordinator.run(session, "aligned", PsiSpec.alignedJoin(params.idColumn, parties, params.maxIds), { timeoutMs: options.timeoutMs })
 
     // A restarted coordinator resumes at the last iteration boundary it checkpointed: the parties restore w^p, the
     // id order and their committed RPI from their sealed progress, a new key is dealt (key shares live in one
@@ -329,7 +328,7 @@ export const runPrediction = (session: CoordinatorSession, kind: string, params:
     const parties = session.participants
     const n = parties.length
     const r: Run = { session, kind, timeoutMs: options.timeoutMs, decryptTimeoutMs: options.decryptTimeoutMs ?? options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, decryptionProofs: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
-    const requester = parties.find((p) => p.toLowerCase() === params.requester.toLowerCase())
+    const requester = parties.find((p) => p === params.requester)
     if (requester === undefined) return yield* protocolError(kind, "InvalidParams", "the requester is not a party")
     // Signed channel keys (the PSI family's first two stages) seal the partial decryptions to the requester.
     const keys = yield* round(r, PsiSpec.keys, all(session, () => ({})), n)

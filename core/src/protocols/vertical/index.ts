@@ -1,11 +1,9 @@
 /**
- * Vertical joint modeling and prediction (PROTOCOLS.md §6, §3 items 1 and 6), registered as four task kinds:
+ * Vertical joint modeling and prediction (PROTOCOLS.md §6, §3 items 1 and 6), declared as four task kinds:
  * threshold-Paillier SVM and logistic regression, online and batch joint prediction (spec.ts).
  */
-import { Schema } from "effect"
-import { getAddress } from "ethers"
-import { defaultRoundTimeoutMs, participantsOf } from "../../task/TaskSpec.ts"
-import type { ProtocolDefinition } from "../registry.ts"
+import { defineProtocol, speaks, type StageEntry } from "../Define.ts"
+import * as PsiSpec from "../joint-query/psi/spec.ts"
 import * as Coordinator from "./coordinator.ts"
 import type * as Linear from "./Linear.ts"
 import * as Participant from "./participant.ts"
@@ -14,59 +12,86 @@ import * as Spec from "./spec.ts"
 export * as Linear from "./Linear.ts"
 export * as Spec from "./spec.ts"
 
-const problemOf = (cause: unknown) => `params: ${String(cause).replace(/^Error: /, "")}`
+/** The signed channel keys of the PSI family seal what one party sends another (key shares, partial decryptions). */
+const channelKeys: ReadonlyArray<StageEntry> = [speaks(PsiSpec.keys, "every party"), speaks(PsiSpec.peers, "every party")]
 
-const training = (model: Linear.ModelKind, describe: string): ProtocolDefinition => ({
-  kind: Spec.kinds[model],
-  describe,
-  checkParams: (spec) => {
-    const decoded = Schema.decodeUnknownExit(Spec.TrainParams)(spec.params)
-    if (decoded._tag === "Failure") return { ok: false, problem: problemOf(decoded.cause) }
-    const v = decoded.value
-    const params = {
-      ...v,
-      labelHolder: getAddress(v.labelHolder),
-      dealer: v.dealer === undefined ? undefined : getAddress(v.dealer),
-      features: v.features.map((f) => ({ ...f, party: getAddress(f.party) }))
-    } as unknown as Spec.TrainParams
-    const problem = Spec.validate(params, participantsOf(spec))
-    return problem ? { ok: false, problem: problem.message } : { ok: true, params }
-  },
-  coordinator: (session, params, spec) =>
-    Coordinator.runTraining(session, model, params as Spec.TrainParams, { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
-  participant: (params, party, spec) => Participant.handlers(party.dataset, { kind: "train", model, params: params as Spec.TrainParams }, participantsOf(spec)),
-  columns: (params, party) => {
-    const p = params as Spec.TrainParams
-    const own = party === undefined ? p.features.flatMap((f) => f.columns) : p.features.find((f) => f.party.toLowerCase() === party.participant.toLowerCase())?.columns ?? []
-    const holder = party === undefined || party.participant.toLowerCase() === p.labelHolder.toLowerCase()
-    return [p.idColumn, ...own, ...(holder ? [p.label.column] : [])]
-  }
+const prediction: ReadonlyArray<StageEntry> = [
+  speaks(Spec.predictScore, "every party (its partial scores, encrypted)"),
+  speaks(Spec.decrypt, "every party (partial decryptions sealed to the requester or label holder)"),
+  speaks(Spec.predictOutput, "the requester (the label holder when evaluating a training task)")
+]
+
+const training = (model: Linear.ModelKind, describe: string) =>
+  defineProtocol({
+    kind: Spec.kinds[model],
+    describe,
+    params: Spec.TrainParams,
+    check: (params, task) => Spec.validate(params, task.parties)?.message,
+    stages: [
+      // The aligned PSI join, every party a receiver.
+      ...channelKeys,
+      speaks(PsiSpec.blind, "every party, one hop of the ring per round"),
+      speaks(PsiSpec.relay, "the last hop of each set"),
+      speaks(PsiSpec.deliver, "every party"),
+      speaks(PsiSpec.finish, "every party"),
+      speaks(PsiSpec.output, "every party"),
+      speaks(Spec.prepare, "every party"),
+      speaks(Spec.deal, "the dealer"),
+      speaks(Spec.keys, "every party"),
+      speaks(Spec.score, "every party"),
+      speaks(Spec.blind, "every party, in turn"),
+      speaks(Spec.judge, "the label holder (SVM)"),
+      speaks(Spec.gradient, "every party"),
+      speaks(Spec.update, "every party"),
+      ...prediction,
+      speaks(Spec.finish, "every party"),
+      speaks(Spec.cleanup, "every party")
+    ],
+    result: Spec.TrainResult,
+    coordinator: (session, params, task) => Coordinator.runTraining(session, model, params, { timeoutMs: task.roundTimeoutMs }),
+    participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "train", model, params }, task.parties),
+    columns: (params, party) => {
+      const own = party === undefined ? params.features.flatMap((f) => f.columns) : params.features.find((f) => f.party === party.participant)?.columns ?? []
+      const holder = party === undefined || party.participant === params.labelHolder
+      return [params.idColumn, ...own, ...(holder ? [params.label.column] : [])]
+    },
+    // Partial models stay with their owners; the metrics of the test split are for everyone who trained.
+    recipients: (_params, task) => [task.spec.initiator, ...task.parties]
+  })
+
+const requesterCheck = (params: { readonly requester: string }, task: { readonly parties: ReadonlyArray<string> }) =>
+  task.parties.includes(params.requester) ? undefined : "requester: not a party of the task"
+
+// Prediction reads the columns of the stored partial model; the id column is what the task names.
+export const online = defineProtocol({
+  kind: Spec.kinds.online,
+  describe: "joint prediction of given ids with a vertical model: the requester alone learns the scores",
+  params: Spec.OnlineParams,
+  check: requesterCheck,
+  stages: [...channelKeys, ...prediction],
+  result: Spec.PredictResult,
+  coordinator: (session, params, task) => Coordinator.runPrediction(session, Spec.kinds.online, params, { timeoutMs: task.roundTimeoutMs }),
+  participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "online", params }, task.parties),
+  columns: (params) => [params.idColumn],
+  recipients: (params) => [params.requester]
 })
 
-const prediction = (which: "online" | "batch", describe: string): ProtocolDefinition => {
-  const schema = which === "online" ? Spec.OnlineParams : Spec.BatchParams
-  return {
-    kind: Spec.kinds[which],
-    describe,
-    checkParams: (spec) => {
-      const decoded = Schema.decodeUnknownExit(schema as Schema.Codec<Spec.OnlineParams | Spec.BatchParams, unknown>)(spec.params)
-      if (decoded._tag === "Failure") return { ok: false, problem: problemOf(decoded.cause) }
-      const params = { ...decoded.value, requester: getAddress(decoded.value.requester) }
-      if (!participantsOf(spec).includes(params.requester)) return { ok: false, problem: "requester: not a party of the task" }
-      return { ok: true, params }
-    },
-    coordinator: (session, params, spec) =>
-      Coordinator.runPrediction(session, Spec.kinds[which], params as Spec.OnlineParams, { timeoutMs: spec.roundTimeoutMs ?? defaultRoundTimeoutMs }),
-    participant: (params, party, spec) =>
-      Participant.handlers(party.dataset, which === "online" ? { kind: "online", params: params as Spec.OnlineParams } : { kind: "batch", params: params as Spec.BatchParams }, participantsOf(spec)),
-    // Prediction reads the columns of the stored partial model; the id column is what the task names.
-    columns: (params) => [(params as Spec.OnlineParams).idColumn]
-  }
-}
+export const batch = defineProtocol({
+  kind: Spec.kinds.batch,
+  describe: "joint prediction of all aligned ids (or the test split) of a vertical model's training task, for the requester",
+  params: Spec.BatchParams,
+  check: requesterCheck,
+  stages: [...channelKeys, ...prediction],
+  result: Spec.PredictResult,
+  coordinator: (session, params, task) => Coordinator.runPrediction(session, Spec.kinds.batch, params, { timeoutMs: task.roundTimeoutMs }),
+  participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "batch", params }, task.parties),
+  columns: (params) => [params.idColumn],
+  recipients: (params) => [params.requester]
+})
 
-export const definitions: ReadonlyArray<ProtocolDefinition> = [
+export const protocols = [
   training("svm", "linear SVM over vertically partitioned data (PROTOCOLS §6): aligned PSI, threshold Paillier, private blinded gradient judge; partial models stay with their owners"),
   training("logistic", "logistic regression over vertically partitioned data: aligned PSI, threshold Paillier, Taylor sigmoid ½ + z/4, masked gradients"),
-  prediction("online", "joint prediction of given ids with a vertical model: the requester alone learns the scores"),
-  prediction("batch", "joint prediction of all aligned ids (or the test split) of a vertical model's training task, for the requester")
-]
+  online,
+  batch
+] as const

@@ -275,17 +275,16 @@ export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidP
 }
 
 export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | undefined => {
-  const lower = parties.map((p) => p.toLowerCase())
   if (parties.length < 2) return new InvalidParams({ field: "parties", detail: "needs at least 2 parties" })
-  if (!lower.includes(params.labelHolder.toLowerCase())) return new InvalidParams({ field: "labelHolder", detail: `${params.labelHolder} is not a party` })
-  if (params.dealer !== undefined && !lower.includes(params.dealer.toLowerCase())) return new InvalidParams({ field: "dealer", detail: `${params.dealer} is not a party` })
-  const named = params.features.map((f) => f.party.toLowerCase())
+  if (!parties.includes(params.labelHolder)) return new InvalidParams({ field: "labelHolder", detail: `${params.labelHolder} is not a party` })
+  if (params.dealer !== undefined && !parties.includes(params.dealer)) return new InvalidParams({ field: "dealer", detail: `${params.dealer} is not a party` })
+  const named = params.features.map((f) => f.party)
   if (new Set(named).size !== named.length) return new InvalidParams({ field: "features", detail: "a party is named twice" })
-  const outsider = named.find((p) => !lower.includes(p))
+  const outsider = named.find((p) => !parties.includes(p))
   if (outsider !== undefined) return new InvalidParams({ field: "features", detail: `${outsider} is not a party` })
   for (const f of params.features) {
     if (f.columns.includes(params.idColumn)) return new InvalidParams({ field: "features", detail: "the id column is not a feature" })
-    if (f.party.toLowerCase() === params.labelHolder.toLowerCase() && f.columns.includes(params.label.column)) {
+    if (f.party === params.labelHolder && f.columns.includes(params.label.column)) {
       return new InvalidParams({ field: "features", detail: "the label column is not a feature" })
     }
   }

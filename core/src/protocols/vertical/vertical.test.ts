@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { utf8ToBytes } from "@noble/hashes/utils.js"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { hexlify, Wallet } from "ethers"
 import { describe, expect, it } from "vitest"
 import * as Backends from "@jointly/backends/Backends.ts"
@@ -87,15 +87,15 @@ const KEY = { keyBits: 512, unsafeAllowTestKeySizes: true, updates: 400 } as con
 const train = (d: Dataset, o: RunOptions) => {
   const wallets = d.tables.map((_, i) => (o.seed === undefined ? InMemoryHost.randomWallet() : seededWallet(o.seed, i)))
   const addresses = wallets.map((w) => w.address)
-  const params: Spec.TrainParams = {
+  const params = Schema.decodeUnknownSync(Spec.TrainParams)({
     idColumn: "id",
     labelHolder: addresses[0]!,
     label: { column: "label", positive: d.positive },
-    features: d.tables.map((t, i) => ({ party: addresses[i]!, columns: [...featuresOf(t), ...(o.extraColumns?.[i] ?? [])] })) as unknown as Spec.TrainParams["features"],
+    features: d.tables.map((t, i) => ({ party: addresses[i]!, columns: [...featuresOf(t), ...(o.extraColumns?.[i] ?? [])] })),
     maxIds: 10_000,
     ...KEY,
     ...o.overrides
-  }
+  })
   const datas = d.tables.map((t, i) => tabular(`${d.name}-${i}`, t, o.patch?.[i]))
   // One test store for every party (keyed by owner), shared with the prediction tasks of the same test.
   const models = PartialModels.testMemory()
@@ -166,21 +166,23 @@ describe("vertical training over InMemoryHost (512-bit test keys)", () => {
 
     // prediction.vertical-batch over the test split and prediction.vertical-online for a few ids, requester c.
     const requester = t.addresses[2]!
-    const predict = (params: Spec.OnlineParams | Spec.BatchParams, kind: "online" | "batch") => {
+    const predict = (task: Exclude<Participant.Task, { kind: "train" }>) => {
+      const { kind, params } = task
       const host = InMemoryHost.make(
         t.datas.map((data, i) => ({
           wallet: t.wallets[i],
-          handlers: Participant.handlers(bcw.name, kind === "online" ? { kind, params: params as Spec.OnlineParams } : { kind, params: params as Spec.BatchParams }, t.addresses),
+          handlers: Participant.handlers(bcw.name, task, t.addresses),
           provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.merge(dataLayer(data), t.models)) as Effect.Effect<A, ParticipantFailure>
         }))
       )
       return Effect.runPromise(host.run((s) => Coordinator.runPrediction(s, Spec.kinds[kind], params, { timeoutMs: 20_000 }))).then((r) => ({ r, out: host.memory(requester).get(TaskOutput.MEMORY_KEY) as { ids: Array<string>; positive: Array<boolean>; scores: Array<number> } }))
     }
-    const batch = await predict({ model: result.modelId, requester, idColumn: "id", subset: "test" }, "batch")
+    const batch = await predict({ kind: "batch", params: { model: result.modelId, requester, idColumn: "id", subset: "test" } })
     expect(batch.out.ids).toEqual(ref.testIds)
     expect(batch.out.positive).toEqual(ref.predicted)
-    const some = ref.testIds.slice(0, 5) as unknown as Spec.OnlineParams["ids"]
-    const online = await predict({ model: result.modelId, requester, idColumn: "id", ids: some }, "online")
+    const [firstId, ...moreIds] = ref.testIds.slice(0, 5)
+    const some: Spec.OnlineParams["ids"] = [firstId!, ...moreIds]
+    const online = await predict({ kind: "online", params: { model: result.modelId, requester, idColumn: "id", ids: some } })
     expect(online.out.positive).toEqual(ref.predicted.slice(0, 5))
     expect(online.r.count).toBe(5)
     // Nobody else holds the scores: the coordinator's transcript has sealed partials only.
@@ -237,6 +239,8 @@ describe("vertical training across a coordinator restart", () => {
     // Attempt 3 resumes at the last boundary straight into evaluation, without committing the train phase again.
     const result = (await Effect.runPromise(t.host.run((s) => Coordinator.runTraining(s, "svm", t.params, { timeoutMs: 120_000 }), 3))) as Spec.TrainResult
     expect(result.resumedFromIteration).toBe(iterations)
+    // Read now: like a deployed agent, a participant drops an attempt's memory when the next attempt starts.
+    const evaluation = (t.host.memory(t.addresses[0]!, 3).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; positive: Array<boolean> } }).evaluation
     expect(trainCommits()).toHaveLength(1)
     expect(result.commitments["vertical.train"]).toBe(trainCommits()[0]!.digest)
     // The result is checkpointed, so the progress files are gone; a later attempt only repeats the cleanup.
@@ -250,7 +254,6 @@ describe("vertical training across a coordinator restart", () => {
     expect(result.test).toEqual(uninterrupted.test)
     const ids = (await t.stored(t.addresses[0]!, result.modelId)).ids
     const ref = plaintextReference(bcw, "svm", t.params, result, ids)
-    const evaluation = (t.host.memory(t.addresses[0]!, 3).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; positive: Array<boolean> } }).evaluation
     expect(evaluation.positive).toEqual(ref.predicted)
   }, 180_000)
 

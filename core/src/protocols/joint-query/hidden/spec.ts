@@ -57,9 +57,8 @@ export type Result = typeof Result.Type
 
 export const validate = (params: Params, parties: ReadonlyArray<string>): InvalidParams | undefined => {
   if (parties.length !== 2) return new InvalidParams({ field: "parties", detail: "a hidden query runs between a provider and a querier" })
-  const lower = parties.map((p) => p.toLowerCase())
-  if (!lower.includes(params.provider.toLowerCase())) return new InvalidParams({ field: "provider", detail: "not a party of the task" })
-  if (!lower.includes(params.querier.toLowerCase())) return new InvalidParams({ field: "querier", detail: "not a party of the task" })
-  if (params.provider.toLowerCase() === params.querier.toLowerCase()) return new InvalidParams({ field: "querier", detail: "must differ from the provider" })
+  if (!parties.includes(params.provider)) return new InvalidParams({ field: "provider", detail: "not a party of the task" })
+  if (!parties.includes(params.querier)) return new InvalidParams({ field: "querier", detail: "not a party of the task" })
+  if (params.provider === params.querier) return new InvalidParams({ field: "querier", detail: "must differ from the provider" })
   return undefined
 }

@@ -30,13 +30,14 @@ const run = async (
   tamper: (index: number, handlers: ReadonlyArray<StageHandler<any, any, any>>) => ReadonlyArray<StageHandler<any, any, any>> = (_, h) => h
 ) => {
   const wallets = datasets.map(() => InMemoryHost.randomWallet())
-  const params: Spec.Params = {
+  // As a task's params arrive: decoded by the declaration's Schema (addresses checksummed, fields checked).
+  const params = Schema.decodeUnknownSync(Spec.Params)({
     idColumn: "id",
-    receivers: receiverIndices.map((i) => wallets[i]!.address) as unknown as Spec.Params["receivers"],
+    receivers: receiverIndices.map((i) => wallets[i]!.address),
     maxIds: 100_000,
     chunkSize: 97,
     ...extra
-  }
+  })
   const labels = datasets.map((d, i) => `${d.name}#${i}#${Math.random()}`)
   const host = InMemoryHost.make(datasets.map((data, i) => party(labels[i]!, data, tamper(i, Participant.handlers("ids", mode, params)), { wallet: wallets[i]! })))
   const result = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, mode, params, { timeoutMs: 60_000 }))))
@@ -206,8 +207,8 @@ describe("ECDH-PSI family over InMemoryHost (bcw, wdbc)", () => {
 
   it("rejects a receiver outside the task and a 3-party difference", () => {
     const parties = ["0x" + "1".repeat(40), "0x" + "2".repeat(40), "0x" + "3".repeat(40)]
-    const params = { idColumn: "id", receivers: ["0x" + "4".repeat(40)], maxIds: 10 } as unknown as Spec.Params
+    const params = Schema.decodeUnknownSync(Spec.Params)({ idColumn: "id", receivers: ["0x" + "4".repeat(40)], maxIds: 10 })
     expect(Spec.validate("intersection", params, parties)?.field).toBe("receivers")
-    expect(Spec.validate("difference", { ...params, receivers: [parties[0]!] } as never, parties)?.field).toBe("parties")
+    expect(Spec.validate("difference", { ...params, receivers: [parties[0]!] }, parties)?.field).toBe("parties")
   })
 })

@@ -122,6 +122,13 @@ export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidP
   }
 }
 
+/** The params of an aligned join run as a sub-protocol (vertical modeling): every party in `receivers` gets the order. */
+export const alignedJoin = (idColumn: string, receivers: ReadonlyArray<string>, maxIds: number): Params => {
+  const [first, ...rest] = receivers
+  if (first === undefined) throw new InvalidParams({ field: "receivers", detail: "an aligned join needs at least one receiver" })
+  return { idColumn, receivers: [first, ...rest], maxIds }
+}
+
 export const groupOf = (params: Params): Group.GroupName => params.group ?? Group.DEFAULT_GROUP
 
 export const chunkSizeOf = (mode: Mode, params: Params): number =>
@@ -137,11 +144,8 @@ export const matchers = (mode: Mode, params: Params, parties: ReadonlyArray<stri
 export const validate = (mode: Mode, params: Params, parties: ReadonlyArray<string>): InvalidParams | undefined => {
   if (parties.length < 2) return new InvalidParams({ field: "parties", detail: `needs at least 2 parties, got ${parties.length}` })
   if (new Set(parties).size !== parties.length) return new InvalidParams({ field: "parties", detail: "a participant is named twice" })
-  const lower = parties.map((p) => p.toLowerCase())
-  if (new Set(params.receivers.map((r) => r.toLowerCase())).size !== params.receivers.length) {
-    return new InvalidParams({ field: "receivers", detail: "a receiver is named twice" })
-  }
-  const outsider = params.receivers.find((r) => !lower.includes(r.toLowerCase()))
+  if (new Set(params.receivers).size !== params.receivers.length) return new InvalidParams({ field: "receivers", detail: "a receiver is named twice" })
+  const outsider = params.receivers.find((r) => !parties.includes(r))
   if (outsider !== undefined) return new InvalidParams({ field: "receivers", detail: `${outsider} is not a party of the task` })
   if (mode === "difference" || mode === "union" || mode === "sum") {
     if (parties.length !== 2) return new InvalidParams({ field: "parties", detail: `${kinds[mode]} runs between exactly 2 parties` })

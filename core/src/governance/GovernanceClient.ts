@@ -5,7 +5,7 @@
  * on chain, await and decrypt the answer). Promise functions; browser-safe (fetch, ethers, @noble).
  */
 import { decodeBase64, encodeBase64, getBytes, hexlify, type Signer } from "ethers"
-import * as ModelToData from "../governance/ModelToData.ts"
+import * as ModelToData from "./ModelToData.ts"
 import { datasetIdOf, modelRequestIdOf, type GovernanceLedger } from "../ledger/GovernanceLedger.ts"
 
 export interface CatalogEntry {

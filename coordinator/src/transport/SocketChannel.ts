@@ -1,0 +1,33 @@
+/**
+ * The round engine's Channel (`@jointly/core/runtime/Channel.ts`) over the socket.io hub: requests go out as
+ * `stage.request` events to the participant's socket; the hub hands decoded `stage.reply` events and
+ * disconnections back here. A reply the engine refuses rejects with its WireRefusal, which the hub turns into a
+ * `wire.error` to that sender.
+ */
+import { Effect, Layer } from "effect"
+import { Channel, type Inbound } from "@jointly/core/runtime/Channel.ts"
+import type { StageReply } from "@jointly/core/wire/Messages.ts"
+import { WireRefusal } from "@jointly/core/wire/Messages.ts"
+import type { Hub } from "./Hub.ts"
+
+export const make = (hub: Pick<Hub, "request">) => {
+  let inbound: Inbound | undefined
+  const channel = Channel.of({
+    send: (participant, request) => Effect.sync(() => hub.request(participant, request)),
+    listen: (handlers) => Effect.sync(() => void (inbound = handlers))
+  })
+  return {
+    layer: Layer.succeed(Channel, channel),
+    /** For `Hub.bind`: a participant's stage reply. */
+    reply: (account: string, message: StageReply): Promise<void> =>
+      inbound === undefined
+        ? Promise.reject(new WireRefusal({ code: "UnknownTask", detail: "no task is running", ref: message.requestId }))
+        : Effect.runPromise(inbound.reply(account, message)),
+    /** For `Hub.bind`: a participant's socket closed. */
+    offline: (account: string): void => {
+      if (inbound !== undefined) Effect.runSync(inbound.offline(account))
+    }
+  }
+}
+
+export type SocketChannel = ReturnType<typeof make>

@@ -1,0 +1,201 @@
+/**
+ * The blinding ring of ECDH-PSI at one party (spec.ts): signed channel keys and set sizes (`keys`, `peers`), one
+ * hop of some party's set per `blind` round — hash and blind its own chunk, or raise a peer's chunk to its key
+ * and seal it to the next party — and the relay of completed (fully-blinded) chunks to the matchers.
+ */
+import { concatBytes } from "@noble/hashes/utils.js"
+import { sha256 } from "@noble/hashes/sha2.js"
+import { bytesToHex } from "@noble/hashes/utils.js"
+import { Effect } from "effect"
+import { BigIntKernels } from "../../../compute/Kernels.ts"
+import { Primes } from "../../../compute/Primes.ts"
+import * as FixedPoint from "../../../crypto/FixedPoint.ts"
+import * as Keys from "../../../crypto/paillier/Keys.ts"
+import * as Paillier from "../../../crypto/paillier/Paillier.ts"
+import * as Serialization from "../../../crypto/paillier/Serialization.ts"
+import { LocalData } from "../../../data/Tabular.ts"
+import * as TaskOutput from "../../../data/TaskOutput.ts"
+import { sha256Digest } from "../../../wire/Canonical.ts"
+import type { ParticipantSession } from "../../Protocol.ts"
+import { handler, ParticipantFailure } from "../../Protocol.ts"
+import * as Channel from "../Channel.ts"
+import * as Compute from "../Compute.ts"
+import * as ElementSet from "../ElementSet.ts"
+import * as Group from "../Group.ts"
+import * as Ids from "../Ids.ts"
+import * as Spec from "./spec.ts"
+import * as Party from "./Party.ts"
+
+export const handlers = (ctx: Party.Context) => {
+  const keys = handler(Spec.keys, (_request, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.keys.name
+      const existing = session.memory.get(Party.MEMORY) as Party.State | undefined
+      if (existing !== undefined) return existing.reply
+      if (!session.participants.includes(session.self)) return yield* Party.fail(session, stage, "NotAParty", `${session.self} is not a party`)
+      const data = yield* (yield* LocalData).dataset(ctx.datasetName)
+      if (!data.columnNames.includes(ctx.params.idColumn)) return yield* Party.fail(session, stage, "MissingColumn", `dataset ${data.name} has no column ${ctx.params.idColumn}`)
+      const set = Ids.load(data, ctx.params.idColumn)
+      if (set.ids.length === 0) return yield* Party.fail(session, stage, "EmptySet", `dataset ${data.name} has no ids in ${ctx.params.idColumn}`)
+      if (set.ids.length > ctx.params.maxIds) return yield* Party.fail(session, stage, "TooManyIds", `${set.ids.length} distinct ids exceed maxIds ${ctx.params.maxIds}`)
+      let sum: Party.Sum = {}
+      if (ctx.mode === "sum" && session.self === ctx.holder) {
+        const column = ctx.params.valueColumn!
+        if (!data.columnNames.includes(column) || !data.isNumeric(column)) return yield* Party.fail(session, stage, "NotNumeric", `column ${column} of dataset ${data.name} is missing or not numeric`)
+        const values = data.numeric(column)
+        if (set.rows.some((row) => !Number.isFinite(values[row]!))) return yield* Party.fail(session, stage, "InvalidValue", `column ${column} has an empty or non-finite value`)
+        const primes = (yield* Primes).generate
+        const kernels = yield* BigIntKernels
+        sum = { keyPair: yield* Effect.promise(() => Keys.generateKeyPair({ bits: Keys.DEFAULT_BITS, primes, kernels })) }
+      }
+      yield* Effect.promise(() => Group.ready())
+      const extra = sum.keyPair ? Serialization.encodePublicKey(sum.keyPair.publicKey) : new Uint8Array(0)
+      const { channel, advertisement } = yield* Channel.advertise(session, set.ids.length, extra)
+      const s: Party.State = {
+        set, scalar: Group.groups[ctx.group].randomScalar(), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
+        inbox: new Map(), outbox: new Map(), outboxShuffled: false, received: new Map()
+      }
+      // Counted locally only: the receiver's output file reports them; nothing about them leaves.
+      session.memory.set("query/input-report", { duplicates: set.duplicates, empty: set.empty, distinct: set.ids.length })
+      session.memory.set(Party.MEMORY, s)
+      return advertisement
+    })
+  )
+
+  const peers = handler(Spec.peers, ({ advertisements }, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.peers.name
+      const s = yield* Party.state(session, stage)
+      if (s.peers !== undefined) return yield* Party.fail(session, stage, "DuplicateChunk", "peer keys were already received")
+      s.peers = yield* Channel.verify(session, stage, session.participants, advertisements, s.channel.publicKey)
+      for (const [party, ad] of s.peers) {
+        if (ad.count > ctx.params.maxIds) return yield* Party.fail(session, stage, "TooManyIds", `${party} announces ${ad.count} ids, above maxIds ${ctx.params.maxIds}`)
+        if (ad.count === 0) return yield* Party.fail(session, stage, "EmptySet", `${party} announces an empty set`)
+      }
+      Party.prepare(ctx, yield* Compute.current, session, s, 0)
+      if (ctx.mode === "sum" && session.self !== ctx.holder) {
+        const extra = s.peers.get(ctx.holder)!.extra
+        s.sum.publicKey = yield* Effect.try({
+          try: () => Serialization.decodePublicKey(extra),
+          catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPublicKey", detail: String(error) })
+        })
+      }
+      return { ok: true as const }
+    })
+  )
+
+  const blindHandler = handler(Spec.blind, ({ source, hop, index, payload }, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.blind.name
+      const s = yield* Party.withPeers(session, stage)
+      const r = Party.ring(session)
+      if (hop >= r.n || r.sourceAt(hop) !== source) return yield* Party.fail(session, stage, "UnexpectedChunk", `hop ${hop} of ${source} is not this party's`)
+      const expected = Ids.chunkLength(Party.countOf(s, source), ctx.chunkSize, index)
+      if (expected === 0) return yield* Party.fail(session, stage, "CountMismatch", `${source} announced ${Party.countOf(s, source)} elements: there is no chunk ${index}`)
+      yield* Party.once(session, s, stage, `blind/${source}/${hop}/${index}`)
+      const compute = yield* Compute.current
+      let points: Uint8Array
+      let extra: Uint8Array = new Uint8Array(0)
+      if (hop === 0) {
+        Party.prepare(ctx, compute, session, s, index)
+        Party.prepare(ctx, compute, session, s, index + 1)
+        const prepared = s.prepared.get(index)!
+        points = yield* Effect.promise(() => prepared)
+        s.prepared.delete(index)
+        if (s.sum.keyPair !== undefined) {
+          const data = yield* (yield* LocalData).dataset(ctx.datasetName)
+          const values = data.numeric(ctx.params.valueColumn!)
+          const pk = s.sum.keyPair.publicKey
+          const codec = Paillier.fixedPointCodec(pk, ctx.params.scaleBits ?? 16)
+          const rows = s.set.rows.slice(index * ctx.chunkSize, index * ctx.chunkSize + expected)
+          extra = yield* Effect.try({
+            try: () => Serialization.encodeCiphertexts(pk, rows.map((row) => Paillier.encryptReal(pk, codec, values[row]!))),
+            catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidValue", detail: String(error) })
+          })
+        }
+      } else {
+        if (payload === undefined) return yield* Party.fail(session, stage, "MissingPayload", `hop ${hop} needs the previous party's chunk`)
+        const opened = yield* Channel.open(session, stage, s.channel.secretKey, r.prev, s.peers.get(r.prev)!.channelPublicKey, `blind|${source}|${hop}|${index}`, payload)
+        const parts = Party.unpack(opened)
+        if (parts === undefined) return yield* Party.fail(session, stage, "MalformedPayload", "chunk header does not match its length")
+        if (parts.points.length !== expected * Group.POINT_BYTES) {
+          return yield* Party.fail(session, stage, "CountMismatch", `chunk ${index} of ${source} holds ${parts.points.length / Group.POINT_BYTES} elements, ${expected} announced`)
+        }
+        points = yield* Effect.mapError(compute.blind(ctx.group, parts.points, s.scalar), (e) =>
+          new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${e.message}` }))
+        extra = parts.extra
+      }
+      if (hop < r.n - 1) {
+        const sealed = yield* Channel.seal(session, stage, s.channel.secretKey, r.next, s.peers.get(r.next)!.channelPublicKey, `blind|${source}|${hop + 1}|${index}`, Party.pack(points, extra))
+        return { payload: sealed }
+      }
+      // Last hop: `points` is a chunk of the fully-blinded F_source.
+      const targets = Party.matchers(ctx, session)
+      if (targets.includes(session.self)) {
+        let chunks = s.inbox.get(source)
+        if (chunks === undefined) s.inbox.set(source, (chunks = new Map()))
+        chunks.set(index, { points, extra })
+      }
+      if (targets.some((t) => t !== session.self)) s.outbox.set(index, points)
+      return {}
+    })
+  )
+
+
+  const relay = handler(Spec.relay, ({ index }, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.relay.name
+      const s = yield* Party.withPeers(session, stage)
+      const r = Party.ring(session)
+      const source = r.next
+      const count = Party.countOf(s, source)
+      const chunks = Ids.chunks(count, ctx.chunkSize)
+      if (index >= chunks) return yield* Party.fail(session, stage, "UnexpectedChunk", `no chunk ${index} of ${source}`)
+      // Hiding modes shuffle the whole set first, so they wait for all of it; the others relay each chunk as soon
+      // as its last hop is done (coordinator.ts interleaves those relays with the blinding).
+      const needed = ctx.hiding ? Array.from({ length: chunks }, (_, i) => i) : [index]
+      const missing = needed.filter((i) => !s.outbox.has(i))
+      if (missing.length > 0) return yield* Party.fail(session, stage, "CountMismatch", `fully-blinded chunks ${missing.join(", ")} of ${source} never arrived`)
+      yield* Party.once(session, s, stage, `relay/${index}`)
+      if (ctx.hiding && !s.outboxShuffled) Party.shuffleOutbox(ctx, s, count)
+      const points = s.outbox.get(index)!
+      if (!ctx.hiding) s.outbox.delete(index) // relayed once (`once` above): no need to hold it
+      const deliveries = []
+      for (const recipient of Party.matchers(ctx, session).filter((t) => t !== session.self)) {
+        deliveries.push({ recipient, payload: yield* Channel.seal(session, stage, s.channel.secretKey, recipient, s.peers.get(recipient)!.channelPublicKey, `deliver|${source}|${index}`, points) })
+      }
+      return { deliveries }
+    })
+  )
+
+  const deliver = handler(Spec.deliver, ({ deliveries }, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.deliver.name
+      const s = yield* Party.withPeers(session, stage)
+      const r = Party.ring(session)
+      if (!Party.matchers(ctx, session).includes(session.self)) return yield* Party.fail(session, stage, "UnexpectedChunk", "this party receives no fully-blinded sets")
+      yield* Effect.promise(() => Group.ready())
+      for (const { sender, source, index, payload } of deliveries) {
+        if (!r.parties.includes(source) || r.lastHopOf(source) !== sender || sender === session.self) {
+          return yield* Party.fail(session, stage, "UnexpectedChunk", `${sender} does not complete the set of ${source}`)
+        }
+        const expected = Ids.chunkLength(Party.countOf(s, source), ctx.chunkSize, index)
+        if (expected === 0) return yield* Party.fail(session, stage, "CountMismatch", `${source} announced ${Party.countOf(s, source)} elements: there is no chunk ${index}`)
+        yield* Party.once(session, s, stage, `deliver/${source}/${index}`)
+        const points = yield* Channel.open(session, stage, s.channel.secretKey, sender, s.peers.get(sender)!.channelPublicKey, `deliver|${source}|${index}`, payload)
+        if (points.length !== expected * Group.POINT_BYTES) {
+          return yield* Party.fail(session, stage, "CountMismatch", `chunk ${index} of ${source} holds ${points.length / Group.POINT_BYTES} elements, ${expected} announced`)
+        }
+        const groups = yield* Compute.Groups
+        yield* Effect.try({ try: () => groups[ctx.group].validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
+        let chunks = s.inbox.get(source)
+        if (chunks === undefined) s.inbox.set(source, (chunks = new Map()))
+        chunks.set(index, { points, extra: new Uint8Array(0) })
+      }
+      return { ok: true as const }
+    })
+  )
+
+
+  return [keys, peers, blindHandler, relay, deliver]
+}

@@ -1,0 +1,202 @@
+/**
+ * Matching and outputs of ECDH-PSI at one party (spec.ts): each matcher intersects the fully-blinded sets
+ * (`finish`), then the variant's last exchange — the encrypted intersection-sum (`sum`), the union's remainder
+ * (`transfer`, `take`) — and each receiver writes its output locally and reports only its digest (`output`).
+ */
+import { concatBytes } from "@noble/hashes/utils.js"
+import { sha256 } from "@noble/hashes/sha2.js"
+import { bytesToHex } from "@noble/hashes/utils.js"
+import { Effect } from "effect"
+import * as FixedPoint from "../../../crypto/FixedPoint.ts"
+import * as Keys from "../../../crypto/paillier/Keys.ts"
+import * as Paillier from "../../../crypto/paillier/Paillier.ts"
+import * as Serialization from "../../../crypto/paillier/Serialization.ts"
+import { LocalData } from "../../../data/Tabular.ts"
+import * as TaskOutput from "../../../data/TaskOutput.ts"
+import { sha256Digest } from "../../../wire/Canonical.ts"
+import type { ParticipantSession } from "../../Protocol.ts"
+import { handler, ParticipantFailure } from "../../Protocol.ts"
+import * as Channel from "../Channel.ts"
+import * as Compute from "../Compute.ts"
+import * as ElementSet from "../ElementSet.ts"
+import * as Group from "../Group.ts"
+import * as Ids from "../Ids.ts"
+import * as Spec from "./spec.ts"
+import * as Party from "./Party.ts"
+
+export const handlers = (ctx: Party.Context) => {
+  const finish = handler(Spec.finish, (_request, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.finish.name
+      const s = yield* Party.withPeers(session, stage)
+      if (!Party.matchers(ctx, session).includes(session.self)) return {}
+      if (s.cardinality !== undefined) return yield* Party.fail(session, stage, "DuplicateChunk", "already finished")
+      const own = yield* Party.assembled(ctx, session, s, stage, session.self)
+      const others: Array<(i: number) => boolean> = []
+      for (const party of session.participants) {
+        if (party === session.self) continue
+        const { points } = yield* Party.assembled(ctx, session, s, stage, party)
+        others.push(ElementSet.of(points).within(own.points))
+      }
+      const matched: Array<number> = []
+      for (let i = 0; i < Group.count(own.points); i++) {
+        if (others.every((has) => has(i))) matched.push(i)
+      }
+      s.cardinality = matched.length
+      if (ctx.mode === "sum") {
+        // Google's intersection-sum: add the ctx.holder's ciphertexts of the elements in F_holder ∩ F_self.
+        const theirs = yield* Party.assembled(ctx, session, s, stage, ctx.holder)
+        const pk = s.sum.publicKey!
+        const ciphertexts = yield* Effect.try({
+          try: () => theirs.extras.flatMap((bytes) => Serialization.decodeCiphertexts(pk, bytes)),
+          catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidCiphertext", detail: String(error) })
+        })
+        if (ciphertexts.length !== Group.count(theirs.points)) return yield* Party.fail(session, stage, "CountMismatch", `${ciphertexts.length} ciphertexts for ${Group.count(theirs.points)} elements`)
+        const mine = ElementSet.of(own.points).within(theirs.points)
+        const picked = ciphertexts.filter((_, i) => mine(i))
+        const total = picked.length === 0 ? Paillier.encrypt(pk, 0n) : Paillier.sum(picked)
+        s.sum.encryptedSum = Paillier.rerandomize(total)
+        return {}
+      }
+      if (ctx.hiding) return {}
+      s.matched = matched
+      if (ctx.mode === "aligned") {
+        const positions = [...matched].sort((a, b) => ElementSet.compare(own.points, a, b))
+        const ordered = concatBytes(...positions.map((i) => own.points.subarray(i * Group.POINT_BYTES, (i + 1) * Group.POINT_BYTES)))
+        s.aligned = { positions, digest: "0x" + bytesToHex(sha256(concatBytes(Group.domain("psi-alignment", session.taskId), ordered))) }
+      }
+      if (ctx.mode === "union" && session.self !== ctx.params.receivers[0]) {
+        const inside = new Set(matched)
+        s.remainder = s.set.ids.filter((_, i) => !inside.has(i))
+        return { remainder: s.remainder.length }
+      }
+      return {}
+    })
+  )
+
+  const sumHandler = handler(Spec.sum, (_request, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.sum.name
+      const s = yield* Party.withPeers(session, stage)
+      if (s.sum.encryptedSum === undefined) return yield* Party.fail(session, stage, "MissingState", "no encrypted sum: finish first")
+      yield* Party.once(session, s, stage, "sum")
+      const count = new Uint8Array(4)
+      new DataView(count.buffer).setUint32(0, s.cardinality!)
+      const plaintext = concatBytes(count, Serialization.encodeCiphertext(s.sum.encryptedSum))
+      return { payload: yield* Channel.seal(session, stage, s.channel.secretKey, ctx.holder, s.peers.get(ctx.holder)!.channelPublicKey, "sum", plaintext) }
+    })
+  )
+
+  const transfer = handler(Spec.transfer, ({ index }, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.transfer.name
+      const s = yield* Party.withPeers(session, stage)
+      if (s.remainder === undefined) return yield* Party.fail(session, stage, "MissingState", "nothing to transfer: finish first")
+      yield* Party.once(session, s, stage, `transfer/${index}`)
+      const receiver = ctx.params.receivers[0]!
+      const ids = s.remainder.slice(index * ctx.chunkSize, (index + 1) * ctx.chunkSize)
+      const plaintext = new TextEncoder().encode(JSON.stringify(ids))
+      return { payload: yield* Channel.seal(session, stage, s.channel.secretKey, receiver, s.peers.get(receiver)!.channelPublicKey, `transfer|${index}`, plaintext) }
+    })
+  )
+
+  const take = handler(Spec.take, ({ index, payload }, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.take.name
+      const s = yield* Party.withPeers(session, stage)
+      const sender = session.participants.find((p) => p !== session.self)!
+      yield* Party.once(session, s, stage, `take/${index}`)
+      const opened = yield* Channel.open(session, stage, s.channel.secretKey, sender, s.peers.get(sender)!.channelPublicKey, `transfer|${index}`, payload)
+      const ids = yield* Effect.try({
+        try: () => {
+          const parsed: unknown = JSON.parse(new TextDecoder().decode(opened))
+          if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === "string")) throw new Error("not a list of ids")
+          return parsed as Array<string>
+        },
+        catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "MalformedPayload", detail: String(error) })
+      })
+      s.received.set(index, ids)
+      return { ok: true as const }
+    })
+  )
+
+  const outputHandler = handler(Spec.output, ({ payload }, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.output.name
+      const s = yield* Party.withPeers(session, stage)
+      if (!ctx.params.receivers.includes(session.self)) return yield* Party.fail(session, stage, "NotAReceiver", "this party receives no output")
+      yield* Party.once(session, s, stage, "output")
+      const data = yield* (yield* LocalData).dataset(ctx.datasetName)
+      const base = { taskId: session.taskId, kind: Spec.kinds[ctx.mode], dataset: data.name, idColumn: ctx.params.idColumn, setSize: s.set.ids.length, duplicates: s.set.duplicates, emptyIds: s.set.empty }
+      const byRow = (positions: ReadonlyArray<number>) => [...positions].sort((a, b) => s.set.rows[a]! - s.set.rows[b]!)
+      let output: Record<string, unknown>
+      let cardinality: number | undefined
+      let alignment: string | undefined
+      switch (ctx.mode) {
+        case "intersection": {
+          const positions = byRow(s.matched ?? [])
+          output = { ...base, cardinality: positions.length, ids: positions.map((i) => s.set.ids[i]!), rows: positions.map((i) => s.set.rows[i]!) }
+          cardinality = positions.length
+          break
+        }
+        case "cardinality":
+          output = { ...base, cardinality: s.cardinality }
+          cardinality = s.cardinality
+          break
+        case "aligned": {
+          const positions = s.aligned?.positions ?? []
+          alignment = s.aligned?.digest
+          output = { ...base, cardinality: positions.length, alignment, ids: positions.map((i) => s.set.ids[i]!), rows: positions.map((i) => s.set.rows[i]!) }
+          cardinality = positions.length
+          break
+        }
+        case "difference": {
+          const inside = new Set(s.matched ?? [])
+          const positions = byRow(s.set.ids.map((_, i) => i).filter((i) => !inside.has(i)))
+          output = { ...base, ids: positions.map((i) => s.set.ids[i]!), rows: positions.map((i) => s.set.rows[i]!) }
+          cardinality = positions.length
+          break
+        }
+        case "union": {
+          const received: Array<string> = []
+          for (let i = 0; i < s.received.size; i++) {
+            const part = s.received.get(i)
+            if (part === undefined) return yield* Party.fail(session, stage, "CountMismatch", `union part ${i} never arrived`)
+            received.push(...part)
+          }
+          const own = byRow(s.set.ids.map((_, i) => i)).map((i) => s.set.ids[i]!)
+          const mine = new Set(own)
+          if (received.some((id) => mine.has(id))) return yield* Party.fail(session, stage, "InconsistentPayload", "the other party sent an id of the intersection")
+          const ids = [...own, ...received]
+          output = { ...base, cardinality: ids.length, ids }
+          cardinality = ids.length
+          break
+        }
+        case "sum": {
+          if (payload === undefined || s.sum.keyPair === undefined) return yield* Party.fail(session, stage, "MissingPayload", "the encrypted sum did not arrive")
+          const sender = session.participants.find((p) => p !== session.self)!
+          const opened = yield* Channel.open(session, stage, s.channel.secretKey, sender, s.peers.get(sender)!.channelPublicKey, "sum", payload)
+          const { keyPair } = s.sum
+          const decoded = yield* Effect.try({
+            try: () => {
+              const count = new DataView(opened.buffer, opened.byteOffset, 4).getUint32(0)
+              const c = Serialization.decodeCiphertext(keyPair.publicKey, opened.subarray(4))
+              const codec = Paillier.fixedPointCodec(keyPair.publicKey, ctx.params.scaleBits ?? 16)
+              return { count, sum: FixedPoint.decode(codec, Paillier.decrypt(keyPair.privateKey, c)) }
+            },
+            catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidCiphertext", detail: String(error) })
+          })
+          output = { ...base, valueColumn: ctx.params.valueColumn, cardinality: decoded.count, sum: decoded.sum }
+          cardinality = decoded.count
+          break
+        }
+      }
+      const digest = sha256Digest(output)
+      const location = yield* TaskOutput.deliver(session, { ...output, digest })
+      return { cardinality, digest, location, alignment }
+    })
+  )
+
+
+  return [finish, sumHandler, transfer, take, outputHandler]
+}

@@ -1,0 +1,26 @@
+/**
+ * The wire between the round engine and the participants, and nothing else: the engine sends encoded stage
+ * requests through it and hears replies and departures from it. Two Layers implement it — the socket.io hub
+ * (`coordinator/src/transport/SocketChannel.ts`) for real processes and `core/src/testing/InMemoryChannel.ts`
+ * for protocol tests — so both settle rounds by the same engine (`RoundEngine.ts`).
+ */
+import { Context, type Effect } from "effect"
+import type { StageReply, StageRequest, WireRefusal } from "../wire/Messages.ts"
+
+/** What the engine hears from the channel. */
+export interface Inbound {
+  /**
+   * A participant's answer, exactly as it arrived (the stage payload still encoded). Fails with the WireRefusal
+   * the channel reports to that sender (replayed, not addressed to it, malformed …); nothing else changes.
+   */
+  readonly reply: (from: string, reply: StageReply) => Effect.Effect<void, WireRefusal>
+  /** A participant left: its open requests settle as missing at once. */
+  readonly offline: (participant: string) => Effect.Effect<void>
+}
+
+export class Channel extends Context.Service<Channel, {
+  /** Sends one request; `false` when the participant is not connected (it counts as offline at once). */
+  readonly send: (participant: string, request: StageRequest) => Effect.Effect<boolean>
+  /** Where inbound messages go; the engine registers itself once, when its Layer is built. */
+  readonly listen: (inbound: Inbound) => Effect.Effect<void>
+}>()("jointly/Channel") {}

@@ -1,0 +1,30 @@
+/**
+ * Why the coordinator refused a participant's connection: one error for both ends. The coordinator raises it
+ * when the login or the org's chain state fails (`coordinator/src/auth/Auth.ts`) and sends its code and message
+ * with the refused handshake; the agent rejects `connected` with the same class (`participant/src/Agent.ts`).
+ */
+import { Schema } from "effect"
+
+/** The refusals admission knows; a participant may also hear "Malformed" or "Internal" from the transport. */
+export const AdmissionCode = Schema.Literals([
+  "Malformed",
+  "UnknownNonce",
+  "ExpiredLogin",
+  "BadSignature",
+  "OrgNotRegistered",
+  "OrgNotAudited",
+  "OrgSuspended",
+  "OrgRevoked",
+  "Internal"
+])
+export type AdmissionCode = typeof AdmissionCode.Type
+
+export class AdmissionRefused extends Schema.TaggedError<AdmissionRefused>()("AdmissionRefused", {
+  /** An AdmissionCode from this coordinator; kept open so a newer coordinator's codes still reach the embedder. */
+  code: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.code}: ${this.detail}`
+  }
+}
