@@ -38,14 +38,14 @@ describe("the compositions", () => {
   it("Node runs OpenSSL for every family that has it, and the native groups that loaded", async () => {
     const native = NativeGroups.load()
     const chosen = await names(NodeBackends.layer())
-    expect(chosen).toMatchObject({ bigint: "node-openssl", primes: "node-openssl", prg: "node-openssl", x25519: "node-openssl", ed25519: "node-openssl" })
+    expect(chosen).toMatchObject({ bigint: "node-openssl", primes: "node-openssl", prg: "node-openssl", x25519: "node-openssl", ed25519: "node-openssl", aes: "node-openssl" })
     expect(chosen.x25519Group).toBe(native.kernels.x25519?.name ?? "libsodium WASM")
     expect(chosen.ristretto255Group).toBe(native.kernels.ristretto255?.name ?? "libsodium WASM")
   })
 
   it("a Node choice swaps a family for its portable implementation, and nothing else", async () => {
-    const chosen = await names(NodeBackends.layer({ bigint: "wasm", groups: "wasm", prg: "noble" }))
-    expect(chosen).toMatchObject({ bigint: "wasm", prg: "noble", x25519: "node-openssl", x25519Group: "libsodium WASM", ristretto255Group: "libsodium WASM" })
+    const chosen = await names(NodeBackends.layer({ bigint: "wasm", groups: "wasm", prg: "noble", aes: "webcrypto" }))
+    expect(chosen).toMatchObject({ bigint: "wasm", prg: "noble", x25519: "node-openssl", x25519Group: "libsodium WASM", ristretto255Group: "libsodium WASM", aes: "webcrypto" })
   })
 
   it("the portable composition runs WASM and JS only", async () => {
@@ -56,7 +56,8 @@ describe("the compositions", () => {
       x25519: "noble",
       ed25519: "noble",
       x25519Group: "libsodium WASM",
-      ristretto255Group: "libsodium WASM"
+      ristretto255Group: "libsodium WASM",
+      aes: "webcrypto"
     })
   })
 

@@ -2,12 +2,13 @@
  * What both platform compositions share (NodeBackends.ts, PortableBackends.ts): the serialisable choice of a
  * backend per kernel family, the services a composition provides, and the names of what it chose.
  *
- * Every kernel family is a service named in core: `Kernels.BigIntKernels`, `Primes.PrimeGenerator`,
+ * Every kernel family is a service named in core: `Kernels.BigIntKernels`, `Primes.Primes`,
  * `PrgKernel.PrgKernel`, `KeyAgreement.KeyAgreement` (X25519), `Ed25519.Ed25519`, joint-query's
- * `Compute.Groups` (x25519 / ristretto255), `Ckks` and `ModelRuntime`. The first six are `Context.Reference`s
- * whose default is core's portable reference implementation (pure JS, or libsodium's WASM for the groups), so a
- * host that composes nothing still computes exactly, only slower; the last two have no implementation in core and
- * are required (`Services`). A host composes its platform's backends once, in one place, and provides the built
+ * `Compute.Groups` (x25519 / ristretto255), the OT-based PSI's `Aes`, `Ckks` and `ModelRuntime`. The first six are
+ * `Context.Reference`s whose default is core's portable reference implementation (pure JS, or libsodium's WASM
+ * for the groups), so a host that composes nothing still computes exactly, only slower; the last three are
+ * required services (`Services`): AES as its protocol declares it, CKKS and the model runtime because core has
+ * no implementation of them. A host composes its platform's backends once, in one place, and provides the built
  * context to everything it runs (`build`): the services keep caches (OpenSSL contexts, imported keys, SEAL
  * contexts) that must outlive a single stage.
  *
@@ -22,6 +23,7 @@ import * as Ed25519 from "@jointly/core/crypto/Ed25519.ts"
 import * as KeyAgreement from "@jointly/core/crypto/KeyAgreement.ts"
 import * as PrgKernel from "@jointly/core/crypto/PrgKernel.ts"
 import type { Ckks } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
+import * as Aes from "@jointly/core/protocols/joint-query/ot-psi/Aes.ts"
 import type { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
 import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
 
@@ -36,7 +38,8 @@ export const Choice = Schema.Struct({
   prg: Schema.optional(Schema.Literals(["node-openssl", "noble"])),
   x25519: Schema.optional(Schema.Literals(["node-openssl", "noble"])),
   ed25519: Schema.optional(Schema.Literals(["node-openssl", "noble"])),
-  groups: Schema.optional(Schema.Literals(["native", "wasm"]))
+  groups: Schema.optional(Schema.Literals(["native", "wasm"])),
+  aes: Schema.optional(Schema.Literals(["node-openssl", "webcrypto"]))
 })
 export type Choice = typeof Choice.Type
 
@@ -46,7 +49,7 @@ export interface PortableChoice {
 }
 
 /** Services a composition provides that have no default in core. */
-export type Services = Ckks | ModelRuntime
+export type Services = Ckks | ModelRuntime | Aes.Aes
 
 /** The implementation of each family in the current context, as benchmarks report them. */
 export interface Names {
@@ -57,9 +60,10 @@ export interface Names {
   readonly ed25519: string
   readonly x25519Group: string
   readonly ristretto255Group: string
+  readonly aes: string
 }
 
-export const describe: Effect.Effect<Names> = Effect.gen(function*() {
+export const describe: Effect.Effect<Names, never, Aes.Aes> = Effect.gen(function*() {
   const groups = yield* Compute.Groups
   return {
     bigint: (yield* Kernels.BigIntKernels).name,
@@ -68,7 +72,8 @@ export const describe: Effect.Effect<Names> = Effect.gen(function*() {
     x25519: (yield* KeyAgreement.KeyAgreement).x25519.name,
     ed25519: (yield* Ed25519.Ed25519).backend.name,
     x25519Group: groups.x25519.name,
-    ristretto255Group: groups.ristretto255.name
+    ristretto255Group: groups.ristretto255.name,
+    aes: (yield* Aes.Aes).name
   }
 })
 

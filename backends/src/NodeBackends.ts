@@ -10,6 +10,7 @@
  *   groups        the native addon (node/NativeGroups.ts: OpenSSL's X25519, libsodium's ristretto255), per
  *                 group where it loads, else libsodium's WASM
  *   CKKS          node-seal's Node build (SealCkks.ts), loaded on first use
+ *   AES           OpenSSL (node/OpenSslAes.ts, synchronous, AES-NI), for the OT-based PSI
  *   model runtime tfjs on tfjs-backend-wasm, binaries from the installed package (ModelRuntimes.ts), loaded on
  *                 first use
  *
@@ -27,12 +28,14 @@ import * as PrgKernel from "@jointly/core/crypto/PrgKernel.ts"
 import { Ckks } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
 import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
 import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
+import * as Aes from "@jointly/core/protocols/joint-query/ot-psi/Aes.ts"
 import { defaultWasmUrl, wasmKernelsFromBytes } from "@jointly/wasm"
 import type * as Backends from "./Backends.ts"
 import * as ModelRuntimes from "./ModelRuntimes.ts"
 import * as SealCkks from "./SealCkks.ts"
 import * as NativeGroups from "./node/NativeGroups.ts"
 import * as NodeFiles from "./node/NodeFiles.ts"
+import * as OpenSslAes from "./node/OpenSslAes.ts"
 import * as OpenSslEd25519 from "./node/OpenSslEd25519.ts"
 import * as OpenSslKernels from "./node/OpenSslKernels.ts"
 import * as OpenSslPrg from "./node/OpenSslPrg.ts"
@@ -69,6 +72,7 @@ export const layer = (choice: Backends.Choice = {}): Layer.Layer<Backends.Servic
       Context.add(KeyAgreement.KeyAgreement, KeyAgreement.make(x25519)),
       Context.add(Ed25519.Ed25519, Ed25519.make(ed25519)),
       Context.add(Compute.Groups, groupKernels(choice.groups)),
+      Context.add(Aes.Aes, choice.aes === "webcrypto" ? Aes.webCrypto() : OpenSslAes.aes),
       Context.add(Ckks, SealCkks.make(() => import("node-seal/throws_wasm_node_es.js").then((m) => m.default()))),
       Context.add(ModelRuntime, ModelRuntimes.lazy(() => import("./TfjsRuntime.ts").then((m) => m.make({ wasmPaths: wasmDir }))))
     )

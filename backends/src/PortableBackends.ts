@@ -8,6 +8,7 @@
  *   primes        the portable generator over those kernels
  *   PRG, X25519, Ed25519   @noble/ciphers, @noble/curves
  *   groups        libsodium's WASM build
+ *   AES           WebCrypto (the OT-based PSI's portable service)
  *   CKKS          node-seal's Web Worker build (runs in pages and workers), loaded on first use
  *   model runtime tfjs on tfjs-backend-wasm, binaries from `tfjsWasmPaths`, loaded on first use
  *
@@ -24,6 +25,7 @@ import * as PrgKernel from "@jointly/core/crypto/PrgKernel.ts"
 import { Ckks } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
 import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
 import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
+import * as Aes from "@jointly/core/protocols/joint-query/ot-psi/Aes.ts"
 import { loadWasmKernels, type WasmSource } from "@jointly/wasm"
 import type * as Backends from "./Backends.ts"
 import * as ModelRuntimes from "./ModelRuntimes.ts"
@@ -53,6 +55,7 @@ export const layer = (options: Options = {}): Layer.Layer<Backends.Services> =>
       Context.add(KeyAgreement.KeyAgreement, KeyAgreement.make(KeyAgreement.noble)),
       Context.add(Ed25519.Ed25519, Ed25519.make(Ed25519.noble)),
       Context.add(Compute.Groups, Compute.wasmKernels),
+      Context.add(Aes.Aes, Aes.webCrypto()),
       Context.add(Ckks, SealCkks.make(() => import("node-seal/throws_wasm_worker_es.js").then((m) => m.default()))),
       Context.add(ModelRuntime, ModelRuntimes.lazy(() => import("./TfjsRuntime.ts").then((m) => m.make(runtime))))
     )

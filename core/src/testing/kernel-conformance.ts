@@ -7,6 +7,7 @@
  *   prgConformance           the ChaCha20 keystream of mask expansion (crypto/PrgKernel.ts)
  *   x25519Conformance        X25519 and the key agreement over it (crypto/KeyAgreement.ts)
  *   ed25519Conformance       Ed25519 signatures (crypto/Ed25519.ts)
+ *   aesConformance           AES-128 of the OT-based PSI (protocols/joint-query/ot-psi/Aes.ts)
  *   groupConformance         the joint-query groups x25519 and ristretto255 (protocols/joint-query/Compute.ts)
  *   ckksConformance          CKKS (protocols/encrypted-linear/Ckks.ts)
  *   modelRuntimeConformance  the model runtime (protocols/federated-learning/ModelRuntime.ts)
@@ -37,6 +38,7 @@ import * as PrgKernel from "../crypto/PrgKernel.ts"
 import { Ckks, type CkksApi, CkksError, defaultParameters } from "../protocols/encrypted-linear/Ckks.ts"
 import { ModelRuntime, type ModelRuntimeApi, ModelRuntimeError } from "../protocols/federated-learning/ModelRuntime.ts"
 import * as Compute from "../protocols/joint-query/Compute.ts"
+import * as Aes from "../protocols/joint-query/ot-psi/Aes.ts"
 import * as ElementSet from "../protocols/joint-query/ElementSet.ts"
 import * as Group from "../protocols/joint-query/Group.ts"
 
@@ -382,6 +384,40 @@ export const ed25519Conformance = (load: Load<Ed25519.Ed25519Api>): void => {
   })
 }
 
+/** AES-128 in the OT-based PSI's two batch shapes: FIPS-197, and WebCrypto's bytes at block edges and large batches. */
+export const aesConformance = (load: Load<Aes.AesService>): void => {
+  describe("AES conformance", () => {
+    const aes = once(load)
+    const firstDifference = (a: Uint8Array, b: Uint8Array) => (a.length !== b.length ? -2 : a.findIndex((byte, i) => byte !== b[i]))
+
+    it("has a name and inverts the FIPS-197 C.1 AES-128 vector", async () => {
+      const service = await aes()
+      expect(service.name.length).toBeGreaterThan(0)
+      const key = await Effect.runPromise(service.importKey(hexToBytes("000102030405060708090a0b0c0d0e0f")))
+      const plain = await Effect.runPromise(service.decryptBlocks(key, hexToBytes("69c4e0d86a7b0430d8cdb78070b4c55a")))
+      expect(bytesToHex(plain)).toBe("00112233445566778899aabbccddeeff")
+    })
+
+    it("gives WebCrypto's bytes for the CTR keystream and the block permutation, at block edges and large batches", async () => {
+      const services = [await aes(), Aes.webCrypto()]
+      for (const blocks of [0, 1, 2, 3, 1024, 65_537]) {
+        const raw = crypto.getRandomValues(new Uint8Array(16))
+        const input = new Uint8Array(blocks * 16)
+        for (let at = 0; at < input.length; at += 65_536) crypto.getRandomValues(input.subarray(at, Math.min(input.length, at + 65_536)))
+        const [a, b] = await Effect.runPromise(Effect.all(services.map((service) =>
+          Effect.gen(function*() {
+            const key = yield* service.importKey(raw)
+            const start = blocks * 7 + 0xffff_fff0 // counters that carry past 32 bits
+            return [yield* service.decryptBlocks(key, input), yield* service.keystream(key, start, blocks * 16)] as const
+          })
+        )))
+        expect(firstDifference(a![0], b![0])).toBe(-1)
+        expect(firstDifference(a![1], b![1])).toBe(-1)
+      }
+    })
+  })
+}
+
 const groupIds = ["patient-1", "", "ünïcødé ✓", "𝔘 surrogate pair", "a".repeat(300), ...Array.from({ length: 200 }, (_, i) => `id-${i}`)]
 
 const thrown = (f: () => unknown): unknown => {
@@ -579,15 +615,16 @@ export const modelRuntimeConformance = (load: Load<ModelRuntimeApi>): void => {
  * Every suite against the services of one composition (e.g. `NodeBackends.layer()`), built once: the families
  * a host gets, not their parts in isolation.
  */
-export const backendConformance = <E>(name: string, layer: () => Layer.Layer<Ckks | ModelRuntime, E>): void => {
+export const backendConformance = <E>(name: string, layer: () => Layer.Layer<Ckks | ModelRuntime | Aes.Aes, E>): void => {
   describe(name, () => {
     const context = once(() => Effect.runPromise(Effect.scoped(Layer.build(layer()))))
-    const get = <I extends Ckks | ModelRuntime, S>(key: Context.Key<I, S>) => async () => Context.get(await context(), key)
+    const get = <I extends Ckks | ModelRuntime | Aes.Aes, S>(key: Context.Key<I, S>) => async () => Context.get(await context(), key)
     kernelConformance(get(Kernels.BigIntKernels))
     primesConformance(get(Primes.Primes))
     prgConformance(get(PrgKernel.PrgKernel))
     x25519Conformance(get(KeyAgreement.KeyAgreement))
     ed25519Conformance(get(Ed25519.Ed25519))
+    aesConformance(get(Aes.Aes))
     groupConformance(get(Compute.Groups))
     ckksConformance(get(Ckks))
     modelRuntimeConformance(get(ModelRuntime))

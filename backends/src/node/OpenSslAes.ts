@@ -1,18 +1,19 @@
 /**
- * Node-only: the OT-based PSI's AES service (`Aes` in core's joint-query/ot-psi/Aes.ts) on node:crypto, i.e.
+ * The `node-openssl` AES of the OT-based PSI (`Aes` in core's joint-query/ot-psi/Aes.ts): node:crypto, i.e.
  * OpenSSL with AES-NI, synchronously: one `createCipheriv` per batch, no promise hop. Byte for byte the same as the
- * portable WebCrypto service (NodeAes.test.ts), so a Node party and a browser party interoperate.
+ * portable WebCrypto service (the AES conformance suite; whole transcripts in OpenSslAes.test.ts), so a Node party
+ * and a browser party interoperate.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto"
 import * as Aes from "@jointly/core/protocols/joint-query/ot-psi/Aes.ts"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 
 let zeros = new Uint8Array(0)
 
 /** A node:crypto Buffer realigned when it does not start on a word boundary (small Buffers come from a pool). */
 const aligned = (buffer: Uint8Array): Uint8Array => (buffer.byteOffset % 4 === 0 ? buffer : Uint8Array.from(buffer))
 
-export const nodeAes: Aes.AesService = {
+export const aes: Aes.AesService = {
   name: "node-openssl",
   importKey: (raw) =>
     Effect.sync(() => {
@@ -33,6 +34,3 @@ export const nodeAes: Aes.AesService = {
       return aligned(decipher.update(blocks))
     })
 }
-
-/** The Node layer: OpenSSL through node:crypto. */
-export const layer: Layer.Layer<Aes.Aes> = Layer.succeed(Aes.Aes, nodeAes)
