@@ -57,6 +57,12 @@ const bigintKernels = (choice: Backends.Choice["bigint"]): Effect.Effect<Kernels
 const groupKernels = (choice: Backends.Choice["groups"]): Compute.GroupKernelSet =>
   choice === "wasm" ? Compute.wasmKernels : { ...Compute.wasmKernels, ...NativeGroups.load().kernels }
 
+/** node-seal's Node build, imported on the first CKKS call only. */
+const loadSeal = () => import("node-seal/throws_wasm_node_es.js").then((m) => m.default())
+
+/** The CKKS service alone (hosts and tests that need no other family): SEAL loads on its first call. */
+export const ckks: Layer.Layer<Ckks> = SealCkks.layer(loadSeal)
+
 /** Every family, built once per `Layer` build (one per thread: caches live in the built services). */
 export const layer = (choice: Backends.Choice = {}): Layer.Layer<Backends.Services> =>
   Layer.effectContext(Effect.gen(function*() {
@@ -73,7 +79,7 @@ export const layer = (choice: Backends.Choice = {}): Layer.Layer<Backends.Servic
       Context.add(Ed25519.Ed25519, Ed25519.make(ed25519)),
       Context.add(Compute.Groups, groupKernels(choice.groups)),
       Context.add(Aes.Aes, choice.aes === "webcrypto" ? Aes.webCrypto() : OpenSslAes.aes),
-      Context.add(Ckks, SealCkks.make(() => import("node-seal/throws_wasm_node_es.js").then((m) => m.default()))),
+      Context.add(Ckks, SealCkks.make(loadSeal)),
       Context.add(ModelRuntime, ModelRuntimes.lazy(() => import("./TfjsRuntime.ts").then((m) => m.make({ wasmPaths: wasmDir }))))
     )
   }))

@@ -4,6 +4,7 @@
  * reuses its cached matrix and asks again for it after a restart; bad input comes back as ModelRuntimeError.
  */
 import { Effect, Layer, Schema } from "effect"
+import * as NodeBackends from "@jointly/backends/node"
 import { afterAll, describe, expect, it } from "vitest"
 import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
 import type { JobRunnerService } from "@jointly/core/compute/JobRunner.ts"
@@ -142,7 +143,7 @@ describe("pool ModelRuntime (fl.* jobs) on digits", () => {
           provide: <A>(e: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(e, layer) as Effect.Effect<A, ParticipantFailure>
         }
       }))
-      const result = (await Effect.runPromise(host.run((session) => Coordinator.run(session, r, { timeoutMs: 60_000 })))) as Result
+      const result = (await Effect.runPromise(host.run((session) => Effect.provide(Coordinator.run(session, r, { timeoutMs: 60_000 }), NodeBackends.ckks)))) as Result
       const artifact = Schema.decodeUnknownSync(ModelArtifact)(result.model)
       if (artifact.format !== "tfjs-layers") throw new Error("expected a tfjs-layers artifact")
       return { weights: bytesToFloat32(artifact.weights), rounds: result.rounds }

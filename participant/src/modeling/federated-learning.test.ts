@@ -5,6 +5,7 @@
  * message goes through InMemoryHost (Schemas + JSON); training runs on tfjs-backend-wasm.
  */
 import { Effect, Layer, Schema } from "effect"
+import * as NodeBackends from "@jointly/backends/node"
 import { describe, expect, it } from "vitest"
 import { LocalData } from "@jointly/core/data/Tabular.ts"
 import { bytesToFloat32, ModelArtifact } from "@jointly/core/models/ModelArtifact.ts"
@@ -50,7 +51,7 @@ describe("FedAvg on digits (tfjs wasm, secure aggregation, non-IID)", () => {
         provide: <A>(e: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(e, layer) as Effect.Effect<A, ParticipantFailure>
       }
     }))
-    const result = (await Effect.runPromise(host.run((s) => Coordinator.run(s, r, { timeoutMs: 60_000 })))) as Result
+    const result = (await Effect.runPromise(host.run((s) => Effect.provide(Coordinator.run(s, r, { timeoutMs: 60_000 }), NodeBackends.ckks)))) as Result
     const artifact = Schema.decodeUnknownSync(ModelArtifact)(result.model)
     if (artifact.format !== "tfjs-layers") throw new Error("expected a tfjs-layers artifact")
     const fedWeights = bytesToFloat32(artifact.weights)
