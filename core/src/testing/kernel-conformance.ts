@@ -13,7 +13,8 @@
  *   modelRuntimeConformance  the model runtime (protocols/federated-learning/ModelRuntime.ts)
  *
  * and `backendConformance`, which builds a whole composition (`@jointly/backends`' Node and portable layers)
- * and runs every suite against the services it provides. Where the maths is deterministic a suite holds the
+ * and runs every suite against the services it provides, and `compositionAgreement`, which holds two
+ * compositions to each other family by family (Paillier over each side's big integers and primes included). Where the maths is deterministic a suite holds the
  * backend to core's portable reference byte for byte (@noble's PRG, X25519 and Ed25519, libsodium's WASM groups,
  * a naive exponentiation), so two backends that pass agree with each other.
  *
@@ -33,6 +34,10 @@ import type { BigIntKernels } from "../compute/Kernels.ts"
 import * as Primes from "../compute/Primes.ts"
 import * as Ed25519 from "../crypto/Ed25519.ts"
 import * as KeyAgreement from "../crypto/KeyAgreement.ts"
+import * as PaillierJobs from "../crypto/paillier/Jobs.ts"
+import * as PaillierKeys from "../crypto/paillier/Keys.ts"
+import * as Paillier from "../crypto/paillier/Paillier.ts"
+import * as PaillierRandomness from "../crypto/paillier/Randomness.ts"
 import * as Prg from "../crypto/Prg.ts"
 import * as PrgKernel from "../crypto/PrgKernel.ts"
 import { Ckks, type CkksApi, CkksError, defaultParameters } from "../protocols/encrypted-linear/Ckks.ts"
@@ -628,5 +633,150 @@ export const backendConformance = <E>(name: string, layer: () => Layer.Layer<Ckk
     groupConformance(get(Compute.Groups))
     ckksConformance(get(Ckks))
     modelRuntimeConformance(get(ModelRuntime))
+  })
+}
+
+/**
+ * Two compositions (e.g. `@jointly/backends`' Node and portable layers) held to each other, family by family, on
+ * the same inputs: what one computes the other computes to the same bytes where the maths is deterministic, and
+ * what one makes with randomness (keys, primes, ciphertexts, signatures) the other reads, verifies and decrypts —
+ * so a Node participant and a browser participant of one task interoperate whatever each composed.
+ */
+export const compositionAgreement = <E1, E2>(
+  name: string,
+  first: () => Layer.Layer<Ckks | ModelRuntime | Aes.Aes, E1>,
+  second: () => Layer.Layer<Ckks | ModelRuntime | Aes.Aes, E2>
+): void => {
+  describe(name, () => {
+    const a = once(() => Effect.runPromise(Effect.scoped(Layer.build(first()))))
+    const b = once(() => Effect.runPromise(Effect.scoped(Layer.build(second()))))
+    const both = async <I extends Ckks | ModelRuntime | Aes.Aes, S>(key: Context.Key<I, S>): Promise<readonly [S, S]> =>
+      [Context.get(await a(), key), Context.get(await b(), key)] as const
+
+    it("big integers: the same modPow, modPowBatch and modInverse at Paillier sizes", async () => {
+      const [x, y] = await both(Kernels.BigIntKernels)
+      const random = generator(4242n)
+      for (const bits of [256, 2048, 4096]) {
+        const m = oddModulus(random, bits)
+        const bases = Array.from({ length: 4 }, () => random(bits + 4))
+        const exponent = random(bits)
+        expect(y.modPowBatch(bases, exponent, m)).toEqual(x.modPowBatch(bases, exponent, m))
+        for (const base of bases) expect(y.modPow(base, exponent, m)).toBe(x.modPow(base, exponent, m))
+        let unit = bases[0]! % m
+        while (gcd(unit, m) !== 1n) unit += 1n
+        expect(y.modInverse(unit, m)).toBe(x.modInverse(unit, m))
+      }
+    })
+
+    it("Paillier: keys from one side's primes, ciphertexts decrypted and combined by the other, the same worker-job bytes", async () => {
+      const [kx, ky] = await both(Kernels.BigIntKernels)
+      const [px, py] = await both(Primes.Primes)
+      const policy = { unsafeAllowTestKeySizes: true } as const
+      for (const [primes, encryptWith, decryptWith] of [[px, kx, ky], [py, ky, kx]] as const) {
+        const keys = await PaillierKeys.generateKeyPair({ ...policy, bits: 512, primes: primes.generate, kernels: encryptWith })
+        expect(Primes.isProbablePrime(keys.privateKey.p, 40, decryptWith) && Primes.isProbablePrime(keys.privateKey.q, 40, decryptWith)).toBe(true)
+        const values = [0n, 1n, 123_456_789n, keys.publicKey.n - 1n]
+        const encrypted = Paillier.encryptBatch(keys.publicKey, values, PaillierRandomness.automatic(keys.publicKey, encryptWith))
+        expect(Paillier.decryptBatch(keys.privateKey, encrypted, decryptWith)).toEqual(values)
+        const combined = Paillier.multiplyScalar(Paillier.add(encrypted[1]!, encrypted[2]!), 3n, decryptWith)
+        expect(Paillier.decrypt(keys.privateKey, combined, encryptWith)).toBe(3n * 123_456_790n)
+        // The pool's decryption job: the same input gives the same bytes on both sides.
+        const input = PaillierJobs.decryptBatchInput(keys.privateKey, encrypted)
+        const decrypt = PaillierJobs.JobNames.decryptBatch
+        expect(PaillierJobs.makePaillierJobs(ky, policy)[decrypt]!(input)).toEqual(PaillierJobs.makePaillierJobs(kx, policy)[decrypt]!(input))
+      }
+    })
+
+    it("PRG: the same ChaCha20 keystream, whole and streamed", async () => {
+      const [x, y] = await both(PrgKernel.PrgKernel)
+      const key = crypto.getRandomValues(new Uint8Array(32))
+      const nonce = crypto.getRandomValues(new Uint8Array(12))
+      const [outX, outY] = [new Uint8Array(100_003), new Uint8Array(100_003)]
+      x.keystream(key, nonce, outX)
+      y.keystream(key, nonce, outY)
+      expect(bytesToHex(sha256(outY))).toBe(bytesToHex(sha256(outX)))
+      expect(y.stream(key, nonce)(640)).toEqual(outX.subarray(0, 640))
+    })
+
+    it("X25519: the same public keys and agreed keys; each side's key pairs agree with the other's", async () => {
+      const [x, y] = await both(KeyAgreement.KeyAgreement)
+      for (let i = 0; i < 5; i++) {
+        const [mine, theirs] = [x.generateKeyPair(), y.generateKeyPair()]
+        expect(y.publicKeyOf(mine.secretKey)).toEqual(mine.publicKey)
+        expect(x.publicKeyOf(theirs.secretKey)).toEqual(theirs.publicKey)
+        expect(y.agree(theirs.secretKey, mine.publicKey, "ctx")).toEqual(x.agree(mine.secretKey, theirs.publicKey, "ctx"))
+        expect(y.x25519.sharedSecret(mine.secretKey, theirs.publicKey)).toEqual(x.x25519.sharedSecret(mine.secretKey, theirs.publicKey))
+      }
+    })
+
+    it("Ed25519: the same signatures; each side verifies the other's and refuses a forged one", async () => {
+      const [x, y] = await both(Ed25519.Ed25519)
+      const message = new TextEncoder().encode("advertisement of round 3")
+      for (const [signer, verifier] of [[x, y], [y, x]] as const) {
+        const key = signer.generate()
+        const signature = signer.sign(key, message)
+        expect(verifier.backend.sign(key.secretKey, message)).toEqual(signature)
+        expect(verifier.verify(key.publicKey, message, signature)).toBe(true)
+        const forged = signature.slice()
+        forged[40]! ^= 0x20
+        expect(verifier.verify(key.publicKey, message, forged)).toBe(false)
+      }
+    })
+
+    it("AES: the same CTR keystream and block decryptions", async () => {
+      const [x, y] = await both(Aes.Aes)
+      const raw = crypto.getRandomValues(new Uint8Array(Aes.KEY_BYTES))
+      const blocks = crypto.getRandomValues(new Uint8Array(16 * 4000)) // getRandomValues gives at most 64 KiB
+      const [outX, outY] = await Effect.runPromise(Effect.all([x, y].map((service) =>
+        Effect.gen(function*() {
+          const key = yield* service.importKey(raw)
+          return [yield* service.keystream(key, 0xffff_fffe, 16 * 4099), yield* service.decryptBlocks(key, blocks)] as const
+        })
+      )))
+      expect(bytesToHex(sha256(outY![0]))).toBe(bytesToHex(sha256(outX![0])))
+      expect(bytesToHex(sha256(outY![1]))).toBe(bytesToHex(sha256(outX![1])))
+    })
+
+    it("groups: a PSI run across the two sides — hashed and blinded on one, blinded again on the other — meets", async () => {
+      const [x, y] = await both(Compute.Groups)
+      for (const group of Group.groupNames) {
+        const [gx, gy] = [x[group], y[group]]
+        await Promise.all([gx.ready(), gy.ready()])
+        const ops = Group.groups[group]
+        const domain = Group.domain("psi", "task-agreement")
+        const [s, t] = [ops.randomScalar(), ops.randomScalar()]
+        const ids = Group.encodeIds(groupIds)
+        const hashed = gx.hashBlind(domain, ids, s)
+        expect(gy.hashBlind(domain, ids, s)).toEqual(hashed)
+        expect(gy.blind(hashed, t)).toEqual(gx.blind(hashed, t))
+        // Commutativity across sides: (H(id)^s)^t on one equals (H(id)^t)^s on the other.
+        expect(ElementSet.of(gy.blind(hashed, t)).size).toBe(groupIds.length)
+        expect(gy.blind(hashed, t)).toEqual(gx.blind(gy.hashBlind(domain, ids, t), s))
+      }
+    })
+
+    it("CKKS: ciphertexts encrypted on both sides, added on one, decrypt on the other", async () => {
+      const [x, y] = await both(Ckks)
+      const run = <A>(effect: Effect.Effect<A, CkksError>) => Effect.runPromise(effect)
+      for (const [owner, peer] of [[x, y], [y, x]] as const) {
+        const keys = await run(owner.generateKeys())
+        const u = [1.5, -2, 3.25, 1e3]
+        const v = [0.5, 4, -1, -250.125]
+        const sum = await run(peer.addCiphertexts(keys.parameters, [await run(owner.encryptVector(keys, u)), await run(peer.encryptVector(keys, v))]))
+        const decrypted = await run(owner.decryptVector(keys, sum, u.length))
+        decrypted.forEach((value, i) => expect(value).toBeCloseTo(u[i]! + v[i]!, 6))
+      }
+    })
+
+    it("model runtime: the same initial weights, trained weights and predictions, bit for bit", async () => {
+      const data = conformanceMatrix(64)
+      const config = { optimizer: "sgd", learningRate: 0.1, epochs: 3, batchSize: 16, loss: "categoricalCrossentropy", proximalMu: 0, seed: 3 } as const
+      const outputs = await Promise.all((await both(ModelRuntime)).map((runtime) => Effect.runPromise(Effect.gen(function*() {
+        const weights = yield* runtime.initialize(conformanceTopology, 11)
+        const trained = yield* runtime.train({ topology: conformanceTopology, weights, config, data })
+        return [weights, trained, yield* runtime.predict({ topology: conformanceTopology, weights: trained, features: data.features, rows: data.rows })]
+      }))))
+      expect(outputs[1]).toEqual(outputs[0])
+    })
   })
 }
