@@ -2,8 +2,9 @@
  * The heavy part of the joint-query protocols — hashing ids into the group and raising chunks of points to a
  * secret scalar — as a service, so the same protocol code runs inline (InMemoryHost tests, browsers without
  * workers) or spread over the participant's worker pool (`participant/src/host/QueryServices.ts`), like
- * Effect's `Worker` vs `NodeWorker` split (STYLE.md). Handlers look the service up with `Effect.serviceOption`
- * and fall back to `inline`, so protocols keep needing only LocalData.
+ * Effect's `Worker` vs `NodeWorker` split (STYLE.md). `QueryCompute` is a `Context.Reference` whose default is
+ * `inline` over the host's groups, so a protocol needs no more than LocalData and never asks whether a pool is
+ * there.
  *
  * Every operation names its group (`Group.GroupName`: the task's). The arithmetic of each group sits behind
  * `GroupKernels` (DESIGN.md §6: Node-only fast paths behind the same names), reached through the `Groups`
@@ -69,8 +70,6 @@ export const wasmKernels: GroupKernelSet = { x25519: wasm(Group.x25519), ristret
 /** The host's group kernels; libsodium's WASM build where the host composed none. */
 export const Groups = Context.Reference<GroupKernelSet>("jointly/GroupKernels", { defaultValue: () => wasmKernels })
 
-export class QueryCompute extends Context.Service<QueryCompute, QueryComputeService>()("jointly/QueryCompute") {}
-
 const toInvalidPoint = (error: unknown, offset = 0): InvalidPoint =>
   error instanceof Group.InvalidPointError
     ? new InvalidPoint({ index: offset + error.index, detail: error.message })
@@ -93,11 +92,17 @@ export const inline = (groups: GroupKernelSet): QueryComputeService => ({
   })
 })
 
-/** The service a handler should use: the host's (a worker pool) when it provides one, else `inline` over its groups. */
-export const current: Effect.Effect<QueryComputeService> = Effect.flatMap(
-  Effect.serviceOption(QueryCompute),
-  (found) => (found._tag === "Some" ? Effect.succeed(found.value) : Effect.map(Groups, inline))
-)
+/** `inline` over the calling context's `Groups`, read at each call. */
+const inlineOverGroups: QueryComputeService = {
+  hashBlind: (group, domain, ids, scalar) => Effect.flatMap(Groups, (groups) => inline(groups).hashBlind(group, domain, ids, scalar)),
+  blind: (group, points, scalar) => Effect.flatMap(Groups, (groups) => inline(groups).blind(group, points, scalar))
+}
+
+/**
+ * The host's batch service: its worker pool where it provides one (participant/src/host/QueryServices.ts), else
+ * the same operations inline over whatever `Groups` the host composed.
+ */
+export const QueryCompute = Context.Reference<QueryComputeService>("jointly/QueryCompute", { defaultValue: () => inlineOverGroups })
 
 // ---- job codecs, shared by the pool-backed layer (caller side) and participant/src/worker/jobs.ts (worker side)
 

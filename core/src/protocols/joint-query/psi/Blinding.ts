@@ -72,7 +72,7 @@ export const handlers = (ctx: Party.Context) => {
         if (ad.count > ctx.params.maxIds) return yield* Party.fail(session, stage, "TooManyIds", `${party} announces ${ad.count} ids, above maxIds ${ctx.params.maxIds}`)
         if (ad.count === 0) return yield* Party.fail(session, stage, "EmptySet", `${party} announces an empty set`)
       }
-      Party.prepare(ctx, yield* Compute.current, session, s, 0)
+      Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
       if (ctx.mode === "sum" && session.self !== ctx.holder) {
         const extra = s.peers.get(ctx.holder)!.extra
         s.sum.publicKey = yield* Effect.try({
@@ -93,7 +93,7 @@ export const handlers = (ctx: Party.Context) => {
       const expected = Ids.chunkLength(Party.countOf(s, source), ctx.chunkSize, index)
       if (expected === 0) return yield* Party.fail(session, stage, "CountMismatch", `${source} announced ${Party.countOf(s, source)} elements: there is no chunk ${index}`)
       yield* Party.once(session, s, stage, `blind/${source}/${hop}/${index}`)
-      const compute = yield* Compute.current
+      const compute = yield* Compute.QueryCompute
       let points: Uint8Array
       let extra: Uint8Array = new Uint8Array(0)
       if (hop === 0) {
