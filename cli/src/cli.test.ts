@@ -130,8 +130,12 @@ describe("CLI and client against a local cluster", () => {
     expect(Object.keys((await client.openapi()).paths as object)).toContain("/api/tasks/{id}")
     await expect(client.get(`0x${"00".repeat(32)}`)).rejects.toMatchObject({ status: 404, code: "UnknownTask" })
 
-    const listed = await jointly(["task", "list", "--coordinator", cluster.coordinatorUrl, "--json"])
+    const listed = await jointly(["task", "list", "--coordinator", cluster.coordinatorUrl, "--key-env", "JOINTLY_ANALYST_KEY", "--json"], env())
     expect(JSON.parse(listed.stdout).tasks.map((t: { id: string }) => t.id)).toContain(out.taskId)
+    // Without a key the CLI cannot sign in, and says so.
+    const anonymous = await jointly(["task", "list", "--coordinator", cluster.coordinatorUrl, "--json"])
+    expect(anonymous.code).toBe(1)
+    expect(JSON.parse(anonymous.stdout).error.code).toBe("NoSigner")
   }, 180_000)
 
   it("the client's watch reports the secure-aggregation stages as progress, in order", async () => {
@@ -154,16 +158,16 @@ describe("CLI and client against a local cluster", () => {
     const submitted = await jointly(["task", "submit", specFile, "--coordinator", cluster.coordinatorUrl, "--key-env", "JOINTLY_ANALYST_KEY", "--json"], env())
     expect(submitted.code, submitted.stderr).toBe(0)
     const { taskId } = JSON.parse(submitted.stdout)
-    const cancelled = await jointly(["task", "cancel", taskId, "--coordinator", cluster.coordinatorUrl, "--reason", "test", "--json"])
+    const cancelled = await jointly(["task", "cancel", taskId, "--coordinator", cluster.coordinatorUrl, "--key-env", "JOINTLY_ANALYST_KEY", "--reason", "test", "--json"], env())
     expect(JSON.parse(cancelled.stdout)).toEqual({ taskId, status: "Cancelled" })
-    const watched = await jointly(["task", "watch", taskId, "--coordinator", cluster.coordinatorUrl, "--json"])
+    const watched = await jointly(["task", "watch", taskId, "--coordinator", cluster.coordinatorUrl, "--key-env", "JOINTLY_ANALYST_KEY", "--json"], env())
     expect(watched.code).toBe(1)
     expectQuiet(watched.stderr)
     expect(JSON.parse(watched.stdout)).toMatchObject({ taskId, status: "Cancelled", reason: "test" })
-    const missing = await jointly(["task", "cancel", `0x${"00".repeat(32)}`, "--coordinator", cluster.coordinatorUrl, "--json"])
+    const missing = await jointly(["task", "cancel", `0x${"00".repeat(32)}`, "--coordinator", cluster.coordinatorUrl, "--key-env", "JOINTLY_ANALYST_KEY", "--json"], env())
     expect(missing.code).toBe(1)
     expect(JSON.parse(missing.stdout)).toEqual({ error: { code: "UnknownTask", message: expect.stringContaining("no task") } })
-  }, 120_000)
+  }, 240_000)
 })
 
 describe("run --local --json", () => {

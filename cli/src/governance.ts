@@ -17,6 +17,7 @@ import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
 import * as ParticipantConfig from "@jointly/participant/cli/ParticipantConfig.ts"
 import { loadDeployment } from "@jointly/coordinator/chain/Deployment.ts"
 import * as Verify from "@jointly/coordinator/audit/Verify.ts"
+import * as Client from "@jointly/coordinator/client/Client.ts"
 import * as Consortium from "@jointly/coordinator/local/Consortium.ts"
 import * as Operator from "@jointly/coordinator/local/Operator.ts"
 
@@ -24,17 +25,13 @@ const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, 
 
 export class CommandFailed extends Error {}
 
-const api = async <T>(url: string, path: string): Promise<T> => {
-  const response = await fetch(`${url.replace(/\/$/, "")}${path}`)
-  const body = (await response.json()) as T & { error?: { message: string } }
-  if (!response.ok) throw new CommandFailed(`${path}: ${body.error?.message ?? `HTTP ${response.status}`}`)
-  return body
-}
+/** The typed client signed in as `signer` (the API answers members only). */
+const clientFor = (url: string, signer: Wallet | undefined) => Client.make({ url, initiator: signer })
 
 // ---------------------------------------------------------------- catalogue
 
-export const catalogSearch = async (o: { url: string; q: string; all: boolean }) =>
-  out(await api(o.url, `/api/catalog?q=${encodeURIComponent(o.q)}${o.all ? "&all=1" : ""}`))
+export const catalogSearch = async (o: { url: string; q: string; all: boolean; signer?: Wallet }) =>
+  out({ datasets: await clientFor(o.url, o.signer).catalog(o.q, { includeRetired: o.all }) })
 
 /** A participant's chain client from its config and keystore (passphrase from JOINTLY_KEY_PASSPHRASE). */
 const participantChain = async (configFile: string, passphrase?: string) => {
@@ -81,10 +78,15 @@ export const catalogPublish = async (o: { config: string; dataset: string; retir
 
 // ---------------------------------------------------------------- supervision
 
-export const supervise = async (o: { what: string; org?: string; url?: string; dataDir?: string; rpcUrl?: string; reason?: string }) => {
+/** The supervisor's wallet: `--key-env`, else the operator keys in `--data-dir` (a local cluster's). */
+const supervisorOf = async (o: { dataDir?: string; signer?: Wallet }) => o.signer ?? (o.dataDir === undefined ? undefined : (await Operator.load(o.dataDir)).supervisor)
+
+export const supervise = async (o: { what: string; org?: string; url?: string; dataDir?: string; rpcUrl?: string; reason?: string; signer?: Wallet }) => {
   if (o.what === "members" || o.what === "tasks" || o.what === "grants") {
     if (!o.url) throw new CommandFailed(`supervise ${o.what} needs --url <coordinator>`)
-    const view = await api<Record<string, unknown>>(o.url, "/api/supervision")
+    const supervisor = await supervisorOf(o)
+    if (supervisor === undefined) throw new CommandFailed(`supervise ${o.what} signs in as the supervisor: give --key-env <VAR> or --data-dir`)
+    const view = await clientFor(o.url, supervisor).supervision()
     return out(o.what === "grants" ? { grants: view.grants, uses: view.grantUses } : { [o.what]: view[o.what] })
   }
   if (o.what !== "suspend" && o.what !== "restore") throw new CommandFailed(`unknown supervise action ${o.what}`)
@@ -98,8 +100,8 @@ export const supervise = async (o: { what: string; org?: string; url?: string; d
     if (isHexString(o.org, 32)) companyId = o.org
     else if (isHexString(o.org, 20)) companyId = (await ledger.companyOf(o.org)).companyId
     else if (o.url) {
-      const view = await api<{ members: Array<{ companyId: string; name: string }> }>(o.url, "/api/supervision")
-      companyId = view.members.find((m) => m.name.toUpperCase() === o.org!.toUpperCase())?.companyId
+      const view = await clientFor(o.url, keys.supervisor).supervision()
+      companyId = view.members.find((m) => String(m.name).toUpperCase() === o.org!.toUpperCase())?.companyId as string | undefined
     }
     if (companyId === undefined) throw new CommandFailed(`no organisation ${o.org} (give its address, company id, or its name with --url)`)
     const to = o.what === "suspend" ? "Suspended" : "Audited"
@@ -113,8 +115,9 @@ export const supervise = async (o: { what: string; org?: string; url?: string; d
 // ---------------------------------------------------------------- verify
 
 /** Runs every check of `Verify.verify` for a task; the CLI prints the report and exits 1 unless `ok`. */
-export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: string }) => {
-  const health = await api<{ chain: { chainId: string; registry: string; ledger: string; deployBlock?: string } }>(o.url, "/api/health")
+export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: string; signer?: Wallet }) => {
+  const client = clientFor(o.url, o.signer)
+  const health = await client.health()
   // Read-only: a throwaway key, never funded.
   const ledger = await makeEthersLedger({
     rpcUrl: o.rpcUrl,
@@ -124,20 +127,29 @@ export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: strin
   try {
     if (ledger.chainId.toString() !== health.chain.chainId) throw new CommandFailed(`the coordinator names chain ${health.chain.chainId}, the node is ${ledger.chainId}`)
     const history = await ledger.taskHistory(o.taskId)
-    const task = await api<Verify.StoredTask>(o.url, `/api/tasks/${o.taskId}`)
+    const metadata = await client.get(o.taskId)
+    // The result for its recipients; anyone else verifies the digests without the content.
+    const outcome = metadata.status === "Succeeded" ? await client.result(o.taskId).catch((e: Client.ApiError) => (e.code === "Forbidden" ? Verify.withheld : Promise.reject(e))) : undefined
+    const task: Verify.StoredTask = { ...metadata, result: outcome === Verify.withheld ? Verify.withheld : outcome?.result ?? null }
     const checks = await Verify.verify({
       domain: Eip712.domain(ledger.chainId, health.chain.ledger),
       history,
       task,
       artifact: async (cid) => {
-        // The API re-hashes on read and refuses a tampered artifact: then ask for nothing and fail the check.
-        const response = await fetch(`${o.url.replace(/\/$/, "")}/api/artifacts/${cid}`)
-        if (!response.ok) return response.status === 500 ? new TextEncoder().encode("tampered") : undefined
-        return new Uint8Array(Buffer.from(((await response.json()) as { base64: string }).base64, "base64"))
+        try {
+          return (await client.getArtifact(cid)).bytes
+        } catch (error) {
+          // The API re-hashes on read and refuses a tampered artifact: then the check fails on purpose.
+          const code = (error as Client.ApiError).code
+          return code === "Tampered" ? new TextEncoder().encode("tampered") : code === "Forbidden" ? Verify.withheld : undefined
+        }
       },
       model: async (id) => {
-        const response = await fetch(`${o.url.replace(/\/$/, "")}/api/models/${id}`)
-        return response.ok ? ((await response.json()) as { artifact: unknown }).artifact : undefined
+        try {
+          return (await client.weights(id)).artifact
+        } catch (error) {
+          return (error as Client.ApiError).code === "Forbidden" ? Verify.withheld : undefined
+        }
       }
     })
     return { ok: checks.every((c) => c.ok), checks, report: Verify.report(o.taskId, checks) }
@@ -146,7 +158,7 @@ export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: strin
   }
 }
 
-export const verify = async (o: { taskId: string; url: string; rpcUrl: string; json: boolean }) => {
+export const verify = async (o: { taskId: string; url: string; rpcUrl: string; json: boolean; signer?: Wallet }) => {
   const { ok, checks, report } = await verifyTask(o)
   if (o.json) out({ taskId: o.taskId, ok, checks })
   process.stderr.write(report)

@@ -38,6 +38,7 @@ export const up = async (options: { task: string; parties: ReadonlyArray<string>
       "Submit a task as the local analyst (parties by address, see examples/):",
       `  export JOINTLY_ANALYST_KEY=$(node -p 'require(process.argv[1]).analyst' ${ready.analystKeyFile})`,
       `  jointly task submit <spec.json> --coordinator ${ready.coordinatorUrl} --key-env JOINTLY_ANALYST_KEY --watch`,
+      "Every command signs in to the coordinator with that key (Sign-In with Ethereum); the dashboard signs in with a browser wallet.",
       "",
       "Ctrl-C stops everything."
     ].join("\n") + "\n")

@@ -17,11 +17,13 @@ Usage:
       The same cluster, kept running until Ctrl-C: prints the dashboard and API URLs and the parties.
   jointly task submit <spec.json> --coordinator <url> --key-env <VAR> [--watch] [--json]
       Sign a task spec (parties by address, no initiator) with the private key in $VAR and submit it.
-  jointly task watch <id> --coordinator <url> [--json]
+  jointly task watch <id> --coordinator <url> --key-env <VAR> [--json]
       Follow a task to its end: status lines and progress bars on stderr (bars on a terminal only).
-  jointly task cancel <id> --coordinator <url> [--reason <text>] [--json]
-  jointly task get <id> | list [--status <s>] --coordinator <url> [--json]
-      --coordinator defaults to $JOINTLY_COORDINATOR. With --json, stdout is one JSON document, errors included.
+  jointly task cancel <id> --coordinator <url> --key-env <VAR> [--reason <text>] [--json]
+  jointly task get <id> | list [--status <s>] --coordinator <url> --key-env <VAR> [--json]
+      Every command signs in to the coordinator (Sign-In with Ethereum) with the private key in $VAR
+      (default $JOINTLY_KEY). --coordinator defaults to $JOINTLY_COORDINATOR. With --json, stdout is one
+      JSON document, errors included.
   jointly participant --config <participant.json>
       Run a participant agent (key passphrase from JOINTLY_KEY_PASSPHRASE).
   jointly coordinator --data-dir <dir> --rpc-url <url> [--port <n>] [--confirmations <n>] [--max-fee-gwei <n>]
@@ -34,13 +36,13 @@ Usage:
       Deploy the consortium contracts (supervisor and coordinator keys in <dir>/operator). --embedded mints
       their gas money on the embedded anvil chain; elsewhere the operator funds the supervisor account and it
       tops up the coordinator's by a transfer.
-  jointly catalog search <q> --url <coordinator> [--all]
+  jointly catalog search <q> --url <coordinator> --key-env <VAR> [--all]
   jointly catalog publish --config <participant.json> --dataset <name> [--retire]
       Keyword search of the data catalogue; publish (or retire) a dataset's description from its registered source.
-  jointly supervise members|tasks|grants --url <coordinator>
+  jointly supervise members|tasks|grants --url <coordinator> (--key-env <VAR> | --data-dir <dir>)
   jointly supervise suspend|restore <org> --data-dir <dir> --rpc-url <url> [--url <coordinator>] [--reason <text>]
       The supervisor's view and its decisions (org = address, company id, or name with --url).
-  jointly verify <task-id> --url <coordinator> --rpc-url <url> [--json]
+  jointly verify <task-id> --url <coordinator> --rpc-url <url> --key-env <VAR> [--json]
       Rebuild a task's history from the chain and check the stored result and artifacts against it (exit 1 on mismatch).
   jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
   jointly certify --verify <file> --cert <cert.json> --rpc-url <url>
@@ -104,13 +106,15 @@ const main = async () => {
       })
       const coordinator = values.coordinator ?? process.env.JOINTLY_COORDINATOR
       if (!coordinator) throw new UsageError("task needs --coordinator <url> (or JOINTLY_COORDINATOR)")
-      const common = { coordinator, json: values.json ?? false }
+      // Every task command signs in; the key's variable defaults to JOINTLY_KEY when that is set.
+      const keyEnv = values["key-env"] ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined)
+      const common = { coordinator, json: values.json ?? false, keyEnv }
       const Task = await import("@jointly/coordinator/cli/task.ts")
       const id = positionals[0]
       switch (sub) {
         case "submit":
-          if (!id || !values["key-env"]) throw new UsageError("task submit needs <spec.json> and --key-env <VAR>")
-          return Task.submit({ ...common, file: id, keyEnv: values["key-env"], watch: values.watch ?? false })
+          if (!id || !keyEnv) throw new UsageError("task submit needs <spec.json> and --key-env <VAR>")
+          return Task.submit({ ...common, file: id, keyEnv, watch: values.watch ?? false })
         case "watch":
           if (!id) throw new UsageError("task watch needs <id>")
           return Task.watch({ ...common, id }).then(() => undefined)
@@ -166,12 +170,12 @@ const main = async () => {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { url: { type: "string" }, all: { type: "boolean" }, config: { type: "string" }, dataset: { type: "string" }, retire: { type: "boolean" } }
+        options: { url: { type: "string" }, all: { type: "boolean" }, config: { type: "string" }, dataset: { type: "string" }, retire: { type: "boolean" }, "key-env": { type: "string" } }
       })
       const [action, ...words] = positionals
       if (action === "search") {
         if (!values.url) throw new UsageError("catalog search needs --url <coordinator>")
-        return Governance.catalogSearch({ url: values.url, q: words.join(" "), all: values.all ?? false })
+        return Governance.catalogSearch({ url: values.url, q: words.join(" "), all: values.all ?? false, signer: await signerOf(values["key-env"]) })
       }
       if (action === "publish") {
         if (!values.config || !values.dataset) throw new UsageError("catalog publish needs --config and --dataset")
@@ -183,15 +187,15 @@ const main = async () => {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { url: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" }, reason: { type: "string" } }
+        options: { url: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" }, reason: { type: "string" }, "key-env": { type: "string" } }
       })
       if (!positionals[0]) throw new UsageError("supervise needs members, tasks, grants, suspend or restore")
-      return Governance.supervise({ what: positionals[0], org: positionals[1], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason })
+      return Governance.supervise({ what: positionals[0], org: positionals[1], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, signer: await signerOf(values["key-env"]) })
     }
     case "verify": {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" } } })
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" }, "key-env": { type: "string" } } })
       if (!positionals[0] || !values.url || !values["rpc-url"]) throw new UsageError("verify needs <task-id>, --url and --rpc-url")
-      return Governance.verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false })
+      return Governance.verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, signer: await signerOf(values["key-env"]) })
     }
     case "certify": {
       const { values, positionals } = parseArgs({
@@ -217,6 +221,12 @@ const main = async () => {
 }
 
 class UsageError extends Error {}
+
+/** The member's wallet from `--key-env <VAR>` (default $JOINTLY_KEY when set): the API's commands sign in with it. */
+const signerOf = async (keyEnv: string | undefined) => {
+  const { walletOf } = await import("@jointly/coordinator/cli/task.ts")
+  return walletOf(keyEnv ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined))
+}
 
 main().catch((error: unknown) => {
   if (error instanceof UsageError) {

@@ -84,7 +84,7 @@ export const run = async (options: { task: string; parties: ReadonlyArray<string
       roundTimeoutMs: task.roundTimeoutMs
     })
     say(`task ${taskId} submitted`)
-    const detail = await Client.make({ url: cluster.coordinatorUrl })
+    const detail = await Client.make({ url: cluster.coordinatorUrl, initiator: cluster.keys.analyst })
       .watch(taskId, { onStatus: (status) => say(`task ${status}`), onProgress: renderer.progress, timeoutMs: 600_000 })
       .finally(renderer.done)
     const transactions = detail.chain.map((c) => ({ op: c.op, txHash: c.txHash, blockNumber: c.blockNumber, status: c.status }))
@@ -139,7 +139,7 @@ export const resolvePartyNames = (value: unknown, addresses: ReadonlyMap<string,
   return value
 }
 
-const render = (taskId: string, detail: Client.TaskDetail, parties: ReadonlyArray<string>, txs: number) => {
+const render = (taskId: string, detail: Client.TaskOutcome, parties: ReadonlyArray<string>, txs: number) => {
   const lines = [`task ${taskId}`, `status ${detail.status}${detail.reason ? ` — ${detail.reason}` : ""}`, `parties ${parties.join(", ")}`]
   const result = detail.result as { count?: number; columns?: Record<string, Record<string, unknown>> } | null
   if (result?.columns) {

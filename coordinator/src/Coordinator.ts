@@ -3,7 +3,7 @@
  * and the chain notary. `start` resumes every unfinished task found in the store, so a restarted coordinator
  * picks up where the old one stopped.
  */
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { Context, Effect } from "effect"
 import * as Backends from "@jointly/backends/Backends.ts"
@@ -21,7 +21,11 @@ import * as Auth from "./auth/Auth.ts"
 import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
 import * as Live from "./dashboard/Live.ts"
-import * as Api from "./http/Api.ts"
+import * as Policy from "./http/Policy.ts"
+import * as Roles from "./http/Roles.ts"
+import * as HttpServer from "./http/Server.ts"
+import * as Sessions from "./http/Sessions.ts"
+import * as Rejections from "./limits/Rejections.ts"
 import * as Log from "./Log.ts"
 import * as ModelStore from "./models/ModelStore.ts"
 import * as Notary from "./notary/Notary.ts"
@@ -30,6 +34,9 @@ import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
 import * as SocketChannel from "./transport/SocketChannel.ts"
+import * as Registry from "@jointly/core/ledger/generated/ConsortiumRegistry.ts"
+import * as TaskLedger from "@jointly/core/ledger/generated/TaskLedger.ts"
+import type { ChainInfo } from "@jointly/core/api/Schemas.ts"
 
 export interface Config {
   /** PGlite data directory, or a postgres:// URL. */
@@ -44,8 +51,21 @@ export interface Config {
   readonly startTimeoutMs?: number
   /** The backend of each kernel family; the fastest this Node offers by default. */
   readonly backends?: Backends.Choice
-  /** Extra HTTP handler tried before the 404 (the dashboard mounts here). */
-  readonly extraRoutes?: (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => Promise<boolean>
+  /**
+   * The HTTP(S) server to serve on (socket.io shares it); default a plain node:http server. Given one, the
+   * coordinator still calls `listen` on it with `host` and `port`.
+   */
+  readonly server?: Server
+  /** The URL members reach this coordinator at (sign-in messages name its host); default the listening URL. */
+  readonly publicUrl?: string
+  /** HMAC key for bearer tokens (≥ 32 bytes); default drawn at start, so a restart signs everyone out. */
+  readonly authSecret?: Uint8Array
+  /** Bearer token lifetime (default 15 minutes). */
+  readonly tokenTtlMs?: number
+  /** The HTTP abuse limits (http/Server.ts defaults). */
+  readonly limits?: HttpServer.Limits
+  /** The client address of a request (behind a trusted reverse proxy). */
+  readonly clientAddress?: (req: import("node:http").IncomingMessage) => string
 }
 
 export const start = async (config: Config) => {
@@ -81,7 +101,16 @@ export const start = async (config: Config) => {
 
   const artifacts = ArtifactStore.make(sql)
 
-  const http = createServer()
+  // Roles for the API, from the chain: org state in the registry, the registry's supervisor, the ledger's coordinators.
+  const roleChain = config.governance?.provider
+  const roles = Roles.make({
+    orgOf: registry.orgOf,
+    supervisor: async () => (roleChain === undefined ? undefined : await Registry.connect(addresses.registry, roleChain).supervisor()),
+    isOperator: async (account) =>
+      getAddress(account) === coordinator || (roleChain !== undefined && (await TaskLedger.connect(addresses.ledger, roleChain).isCoordinator(account)))
+  })
+
+  const http = config.server ?? createServer()
   const hub = Hub.make(http, auth, log)
   // The one round engine, here over the hub's sockets (protocol tests run it over the in-memory channel).
   const channel = SocketChannel.make(hub)
@@ -101,6 +130,14 @@ export const start = async (config: Config) => {
   const notary = Notary.start({ store, ledger: fromClient(ledger), log: Log.make("notary") })
   scheduler.onStatus(() => notary.poke())
   const humans = HumanConsents.make({ bus, relay: hub.relayHuman })
+  // Requests refused by the abuse limits, announced on the live feed (throttled: a flood must not flood the feed too).
+  const rejections = Rejections.make()
+  let announced = 0
+  rejections.onChange((_kind, total) => {
+    if (Date.now() - announced < 1_000) return
+    announced = Date.now()
+    bus.publish({ type: "limits", rejected: total })
+  })
   scheduler.onStatus((taskId, status) => {
     bus.publish({ type: "status", taskId, status })
     if (isFinal(status)) humans.taskEnded(taskId)
@@ -126,6 +163,8 @@ export const start = async (config: Config) => {
       deployBlock: addresses.deployBlock ?? 0n,
       log: Log.make("chain-index"),
       onStateChanged: (change) => {
+        // What the API knew of these accounts' roles is stale from now on.
+        roles.invalidate(change.addresses)
         if (change.to !== "Suspended" && change.to !== "Revoked") return
         const reason = `organisation ${change.name} (${change.addresses.join(", ")}) is ${change.to === "Suspended" ? "suspended by the supervisor" : "revoked"}`
         void (async () => {
@@ -140,26 +179,46 @@ export const start = async (config: Config) => {
     })
   await index?.start()
 
-  const chain: Api.ChainInfo = {
+  const chain: typeof ChainInfo.Type = {
     chainId: domain.chainId.toString(),
     coordinator,
     registry: addresses.registry,
     ledger: addresses.ledger,
     deployBlock: (addresses.deployBlock ?? 0n).toString(),
-    ...(config.governance === undefined ? {} : { suite: { ...config.governance.addresses, deployBlock: undefined } as unknown as Record<string, string> })
+    ...(config.governance === undefined
+      ? {}
+      : { suite: Object.fromEntries(Object.entries(config.governance.addresses).filter((e): e is [string, string] => e[0] !== "deployBlock" && typeof e[1] === "string")) })
   }
-  const dashboard = Dashboard.make({ store, hub, ledger, domain, bus, humans, artifacts, models, index })
-  const api = Api.make({ store, scheduler, auth, chain, models, artifacts, index, routes: dashboard.routes })
-  http.on("request", (req, res) => {
-    // socket.io answers its own path; everything else is ours.
-    if (req.url?.startsWith("/socket.io")) return
-    void (async () => {
-      if (await dashboard.handle(req, res)) return
-      if (await api(req, res)) return
-      if (config.extraRoutes && (await config.extraRoutes(req, res))) return
-      res.writeHead(404, { "content-type": "application/json" })
-      res.end(JSON.stringify({ error: { code: "NotFound", message: `no route ${req.method} ${req.url}` } }))
-    })()
+  const dashboard = Dashboard.make({ store, hub, ledger, domain, artifacts, models, index })
+  let publicUrl = config.publicUrl
+  const sessions = Sessions.make({
+    expected: () => {
+      const url = new URL(publicUrl ?? "http://coordinator")
+      return { domain: url.host, uri: url.origin, chainId: Number(domain.chainId) }
+    },
+    secret: config.authSecret,
+    tokenTtlMs: config.tokenTtlMs
+  })
+  const api = HttpServer.attach({
+    server: http,
+    store,
+    scheduler,
+    models,
+    artifacts,
+    index,
+    limits: config.limits,
+    clientAddress: config.clientAddress,
+    parts: {
+      chain,
+      socketNonce: auth.issueNonce,
+      sessions,
+      roles,
+      policy: Policy.make({ store, models, artifacts, index, governance: config.governance, sql }),
+      dashboard,
+      humans,
+      bus,
+      rejections
+    }
   })
 
   await new Promise<void>((resolve, reject) => {
@@ -167,7 +226,8 @@ export const start = async (config: Config) => {
     http.listen(config.port ?? 0, config.host ?? "127.0.0.1", () => resolve())
   })
   const port = (http.address() as AddressInfo).port
-  const url = `http://${config.host ?? "127.0.0.1"}:${port}`
+  const url = `${"cert" in http ? "https" : "http"}://${config.host ?? "127.0.0.1"}:${port}`
+  publicUrl ??= url
   await scheduler.resume()
   log.info("coordinator listening", { url })
 
@@ -176,7 +236,7 @@ export const start = async (config: Config) => {
     if (closed) return
     closed = true
     await index?.stop()
-    dashboard.close()
+    await api.close()
     await scheduler.close()
     await hub.close()
     await new Promise<void>((resolve) => http.close(() => resolve()))
@@ -185,7 +245,7 @@ export const start = async (config: Config) => {
     await backends.close()
   }
 
-  return { url, port, store, models, artifacts, index, scheduler, notary, hub, chain, close }
+  return { url, port, store, models, artifacts, index, scheduler, notary, hub, chain, rejections, roles, close }
 }
 
 export type Coordinator = Awaited<ReturnType<typeof start>>

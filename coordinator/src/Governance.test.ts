@@ -127,8 +127,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const catalog = (q: string, all = false) =>
-  cluster.api<{ datasets: Array<{ datasetId: string; name: string; owner: string; version: number; state: string; contentHash: string; size: string; attrs: string; policy: string }> }>(`/api/catalog?q=${encodeURIComponent(q)}${all ? "&all=1" : ""}`)
+type CatalogRow = { datasetId: string; name: string; owner: string; version: number; state: string; contentHash: string; size: string; attrs: string; policy: string }
+const catalog = async (q: string, all = false) => ({ datasets: (await cluster.client.catalog(q, { includeRetired: all })) as unknown as Array<CatalogRow> })
+/** The CLI's commands sign in with the key in JOINTLY_KEY: the analyst's. */
+const analystEnv = () => ({ JOINTLY_KEY: cluster.keys.analyst.privateKey })
 
 describe("data catalogue", () => {
   it("publishes from the registered source (CLI), bumps versions, retires, and finds datasets by keyword through the chain-built index", async () => {
@@ -155,8 +157,8 @@ describe("data catalogue", () => {
     expect((await catalog("bland_chromatin")).datasets).toHaveLength(4)
     expect((await catalog("nothing-like-this")).datasets).toHaveLength(0)
     // … and through the SDK.
-    expect((await GovernanceClient.make(cluster.coordinatorUrl).catalog.search("clump_thickness")).map((d) => d.datasetId).sort()).toEqual(found.datasets.map((d) => d.datasetId).sort())
-    const viaCli = await cli(["catalog", "search", "oncology-archive", "--url", cluster.coordinatorUrl])
+    expect((await GovernanceClient.make(cluster.coordinatorUrl, cluster.keys.analyst).catalog.search("clump_thickness")).map((d) => d.datasetId).sort()).toEqual(found.datasets.map((d) => d.datasetId).sort())
+    const viaCli = await cli(["catalog", "search", "oncology-archive", "--url", cluster.coordinatorUrl], analystEnv())
     expect(JSON.parse(viaCli.stdout).datasets.map((d: { name: string }) => d.name)).toEqual(["bcw-copy"])
 
     // Retire: gone from search (still listed with all=1).
@@ -249,7 +251,7 @@ describe("access grants", () => {
 
     // Every use is logged on chain and indexed: exactly the two tasks that ran.
     const grants = await F.eventually(async () => {
-      const g = await cluster.api<{ grants: Array<{ tokenId: string; status: string; uses: number }>; uses: Array<{ taskId: string }> }>("/api/grants")
+      const g = (await cluster.client.grants()) as unknown as { grants: Array<{ tokenId: string; status: string; uses: number }>; uses: Array<{ taskId: string }> }
       return g.uses.length === 2 && g.grants.some((x) => x.status === "Revoked") ? g : undefined
     }, "grant uses indexed")
     expect(grants.uses.map((u) => u.taskId)).toContain(honestTaskId.toLowerCase())
@@ -267,7 +269,7 @@ describe("model to data", () => {
     const signature = await ModelToData.sign(signer, payload)
     const ownerKey = (await analyst.encryptionKeyOf(to))!
     const { ciphertext, payloadHash } = ModelToData.seal(ownerKey, payload, signature)
-    const { cid } = await cluster.api<{ cid: string }>("/api/artifacts", { method: "POST", body: JSON.stringify({ codec: "raw", base64: Buffer.from(ciphertext).toString("base64") }) })
+    const cid = await cluster.client.putArtifact(ciphertext)
     await analyst.requestModel({ datasetId, to, payloadHash, payloadURI: `cid:${cid}`, expiry: (await now()) + 600n, nonce })
     return F.eventually(async () => {
       const r = await analyst.getModelRequest(reqId)
@@ -279,10 +281,10 @@ describe("model to data", () => {
     const answered = await send({ template: "statistics", columns: ["clump_thickness", "bare_nuclei"], statistics: ["count", "mean", "std"] }, cluster.keys.analyst)
     expect(answered.state).toBe("Answered")
     const indexed = await F.eventually(async () => {
-      const r = await cluster.api<{ requests: Array<{ reqId: string; state: string; resultURI: string; payloadHash: string }> }>(`/api/model-requests?to=${party("north").address}`)
-      return r.requests.find((x) => x.reqId === answered.reqId && x.state === "Answered")
+      const requests = (await cluster.client.modelRequests(party("north").address)) as unknown as Array<{ reqId: string; state: string; resultURI: string; payloadHash: string }>
+      return requests.find((x) => x.reqId === answered.reqId && x.state === "Answered")
     }, "the answer indexed")
-    const { base64 } = await cluster.api<{ base64: string }>(`/api/artifacts/${indexed.resultURI.replace(/^cid:/, "")}`)
+    const { base64 } = await cluster.client.getArtifact(indexed.resultURI)
     const result = ModelToData.openResult(getBytes(cluster.keys.analyst.privateKey), answered.reqId, new Uint8Array(Buffer.from(base64, "base64")), answered.resultHash!) as {
       count: number
       columns: Record<string, { count: number; mean: number; std: number }>
@@ -304,7 +306,7 @@ describe("model to data", () => {
 })
 
 describe("verify", () => {
-  const verify = (taskId: string) => cli(["verify", taskId, "--url", cluster.coordinatorUrl, "--rpc-url", cluster.rpcUrl])
+  const verify = (taskId: string) => cli(["verify", taskId, "--url", cluster.coordinatorUrl, "--rpc-url", cluster.rpcUrl], analystEnv())
   const sql = () => cluster.coordinator()!.store.sql
 
   it("passes on an honest run", async () => {
@@ -329,7 +331,7 @@ describe("verify", () => {
         expect(r.stderr).toMatch(/FAILED/)
         expect(r.stderr, label).toMatch(expected)
       } else {
-        const r = await Commands.verifyTask({ taskId: honestTaskId, url: cluster.coordinatorUrl, rpcUrl: cluster.rpcUrl })
+        const r = await Commands.verifyTask({ taskId: honestTaskId, url: cluster.coordinatorUrl, rpcUrl: cluster.rpcUrl, signer: cluster.keys.analyst })
         expect(r.ok, label).toBe(false)
         expect(r.report).toMatch(/FAILED/)
         expect(r.report, label).toMatch(expected)
@@ -370,7 +372,7 @@ describe("verify", () => {
       [`update artifacts set bytes = $2 where task_id = $1 and cid = $3`, [new TextEncoder().encode('{"count":1}'), artifact!.cid]],
       [`update artifacts set bytes = $2 where task_id = $1 and cid = $3`, [artifact!.bytes, artifact!.cid]],
       /FAIL artifact result/)
-    expect((await Commands.verifyTask({ taskId: honestTaskId, url: cluster.coordinatorUrl, rpcUrl: cluster.rpcUrl })).ok).toBe(true)
+    expect((await Commands.verifyTask({ taskId: honestTaskId, url: cluster.coordinatorUrl, rpcUrl: cluster.rpcUrl, signer: cluster.keys.analyst })).ok).toBe(true)
   })
 })
 
@@ -475,12 +477,13 @@ describe("incentives", () => {
 
 describe("supervision", () => {
   it("shows members, tasks and grants, and a suspension stops the org's open tasks at once and drops its socket", async () => {
-    const view = await cluster.api<{ members: Array<{ name: string; state: string; addresses: Array<string> }>; tasks: Array<{ id: string; status: string }>; grants: Array<unknown> }>("/api/supervision")
+    const supervisor = cluster.clientFor(cluster.keys.supervisor)
+    const view = (await supervisor.supervision()) as unknown as { members: Array<{ name: string; state: string; addresses: Array<string> }>; tasks: Array<{ id: string; status: string }>; grants: Array<unknown> }
     expect(view.members.map((m) => m.name).sort()).toEqual(["EAST", "LOCAL-ANALYST", "NORTH", "SOUTH"])
     expect(view.members.every((m) => m.state === "Audited")).toBe(true)
     expect(view.tasks.some((t) => t.id === honestTaskId && t.status === "Succeeded")).toBe(true)
     expect(view.grants.length).toBeGreaterThanOrEqual(3)
-    const members = await cli(["supervise", "members", "--url", cluster.coordinatorUrl])
+    const members = await cli(["supervise", "members", "--url", cluster.coordinatorUrl, "--data-dir", cluster.dataDir])
     expect(JSON.parse(members.stdout).members).toHaveLength(4)
 
     // south goes offline, so a task over south and east waits for consent; then the supervisor suspends east.
@@ -497,7 +500,7 @@ describe("supervision", () => {
     expect(failed.reason).toMatch(/EAST/)
     expect(failed.reason).toMatch(/suspended/)
     await F.eventually(() => (cluster.coordinator()!.hub.isOnline(party("east").address) ? undefined : true), "east's socket dropped")
-    const suspended = await cluster.api<{ members: Array<{ name: string; state: string }> }>("/api/supervision")
+    const suspended = (await supervisor.supervision()) as unknown as { members: Array<{ name: string; state: string }> }
     expect(suspended.members.find((m) => m.name === "EAST")!.state).toBe("Suspended")
 
     // Restore by name (the command resolves it through the supervision view), in this process.

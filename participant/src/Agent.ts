@@ -12,6 +12,7 @@
 import { Effect, Result, Schema } from "effect"
 import { type BaseWallet, getAddress } from "ethers"
 import { io, type Socket } from "socket.io-client"
+import * as ApiClient from "@jointly/core/api/Client.ts"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
 import * as Protocols from "@jointly/core/protocols/Protocols.ts"
@@ -115,11 +116,11 @@ export const start = async (config: AgentConfig) => {
   let domain: Eip712.Domain | undefined
 
   const base = config.coordinatorUrl.replace(/\/$/, "")
+  // The coordinator's HTTP API through the client derived from its declaration (core/src/api), signed in as this org.
+  const api = ApiClient.make({ url: base, signer: wallet })
   /** A fresh nonce and signature at every (re)connection attempt. */
   const login = async () => {
-    const response = await fetch(`${base}/api/auth/nonce`)
-    if (!response.ok) throw new Error(`nonce request failed with HTTP ${response.status}`)
-    const challenge = (await response.json()) as { nonce: string; coordinator: string; chainId: string; ledger: string }
+    const challenge = await Effect.runPromise(api.call((a) => a.auth.nonce(), false))
     domain = Eip712.domain(BigInt(challenge.chainId), challenge.ledger)
     const issuedAt = Math.floor(Date.now() / 1000)
     const signature = await Eip712.signLogin(wallet, domain, {
@@ -183,7 +184,7 @@ export const start = async (config: AgentConfig) => {
       columns,
       params: task.params,
       model: task.protocol.model?.(task.params, spec.parties.length),
-      recipients: task.protocol.recipients(task.params, task)
+      recipients: Protocols.resultRecipients(task)
     }, humanChannel(offer.taskId))
     if (answer.decision !== "approve") return answer
     const accepted = await runner.accept(offer.taskId, task)
@@ -294,6 +295,8 @@ export const start = async (config: AgentConfig) => {
     datasets: runner.datasets.map((d) => ({ name: d.name, rows: d.rowCount, contentHash: d.contentHash })),
     connected,
     isConnected: () => socket.connected,
+    /** The coordinator's HTTP API, signed in as this org when a route needs it (artifacts of model requests). */
+    api,
     on: (listener: (event: AgentEvent) => void) => {
       listeners.add(listener)
       return () => listeners.delete(listener)

@@ -9,16 +9,15 @@ import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
-import { Redacted, Schema } from "effect"
-import { getBytes } from "ethers"
+import { Redacted } from "effect"
+import type { Wallet } from "ethers"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
 import type { Policy } from "@jointly/participant/policy/ConsentPolicy.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import { taskId as taskIdOf, TaskSpec as TaskSpecSchema } from "@jointly/core/task/TaskSpec.ts"
 import { type Anvil, startAnvil } from "@jointly/coordinator/chain/Anvil.ts"
+import * as Client from "@jointly/coordinator/client/Client.ts"
 import * as Coordinator from "@jointly/coordinator/Coordinator.ts"
 import * as Consortium from "@jointly/coordinator/local/Consortium.ts"
 import * as Operator from "@jointly/coordinator/local/Operator.ts"
@@ -181,32 +180,44 @@ export const start = async (options: Options) => {
     await Promise.all(parties.map((party) => launch(party)))
     progress(`participants: ${parties.map((p) => `${p.name} (${p.address})`).join(", ")}`)
 
-    const api = async <T>(path: string, init?: RequestInit): Promise<T> => {
-      const response = await fetch(`${coordinatorUrl}${path}`, { ...init, headers: { "content-type": "application/json" } })
-      const body = (await response.json()) as T & { error?: { code: string; message: string } }
-      if (!response.ok) throw Object.assign(new Error(body.error?.message ?? `HTTP ${response.status}`), { code: body.error?.code, status: response.status })
-      return body
+    // The typed client, signed in as an account of this cluster (the coordinator's URL is read at each call:
+    // a restarted coordinator keeps its port).
+    const clients = new Map<string, Client.Client>()
+    const clientFor = (wallet: Pick<Wallet, "address" | "getAddress" | "signMessage">) => {
+      const key = `${wallet.address}@${coordinatorUrl}`
+      let client = clients.get(key)
+      if (client === undefined) clients.set(key, (client = Client.make({ url: coordinatorUrl, initiator: wallet })))
+      return client
     }
+    /** A party's own chain account, from its keystore (tests and notebooks act as that organisation). */
+    const walletOf = async (name: string): Promise<Wallet> => {
+      const party = parties.find((p) => p.name === name)
+      if (party === undefined) throw new Error(`no party ${name}`)
+      const identity = await Keystore.openPromise({ dataDir: party.dataDir, passphrase: await passphraseOf(party.dataDir) })
+      return Redacted.value(identity.account) as Wallet
+    }
+    /** The local analyst's client: it initiates the cluster's tasks and receives their results. */
+    const analyst = () => clientFor(keys.analyst)
 
     /** Signs and submits a task as the local analyst; returns its id. */
-    const submit = async (draft: Omit<TaskSpec, "initiator" | "nonce"> & { nonce?: string }) => {
-      const spec = { ...draft, initiator: keys.analyst.address, nonce: draft.nonce ?? randomBytes(8).toString("hex") } as TaskSpec
-      // Refused here by the kind's declaration (UnknownTaskKind, InvalidTaskParams) before it is signed or sent.
-      Protocols.decodeTaskOrThrow(Schema.decodeUnknownSync(TaskSpecSchema)(spec))
-      const id = taskIdOf(spec)
-      const signature = await keys.analyst.signMessage(getBytes(id))
-      await api("/api/tasks", { method: "POST", body: JSON.stringify({ spec, signature }) })
-      return id
-    }
+    const submit = async (draft: Omit<TaskSpec, "initiator" | "nonce"> & { nonce?: string }) =>
+      (await analyst().submit(draft as Client.TaskDraft)).taskId
 
-    const task = (id: string) => api<TaskDetail>(`/api/tasks/${id}`)
+    /** The task as the analyst sees it: its metadata and, once it succeeded, its result. */
+    const task = async (id: string): Promise<TaskDetail> => {
+      const detail = await analyst().get(id)
+      const outcome = detail.status === "Succeeded" ? await analyst().result(id) : undefined
+      return { ...detail, result: outcome?.result ?? null }
+    }
 
     /** Polls until the task is final and every chain record of it is final or parked (or the timeout passes). */
     const waitForTask = async (id: string, opts: { timeoutMs?: number; onStatus?: (status: Status) => void } = {}) => {
       const deadline = Date.now() + (opts.timeoutMs ?? 120_000)
       let last: Status | undefined
+      let lastError: unknown
       while (Date.now() < deadline) {
-        const detail = await task(id).catch(() => undefined)
+        // A refused read (e.g. a result the analyst may not see) is reported at the timeout, not hidden.
+        const detail = await task(id).catch((error) => void (lastError = error))
         if (detail && detail.status !== last) {
           last = detail.status
           opts.onStatus?.(detail.status)
@@ -214,7 +225,8 @@ export const start = async (options: Options) => {
         if (detail && isFinal(detail.status) && detail.chain.every((c) => c.status === "confirmed" || c.status === "failed")) return detail
         await new Promise((r) => setTimeout(r, 100))
       }
-      throw new Error(`task ${id} did not finish within ${opts.timeoutMs ?? 120_000} ms (last status ${last})`)
+      const cause = lastError === undefined ? "" : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`
+      throw new Error(`task ${id} did not finish within ${opts.timeoutMs ?? 120_000} ms (last status ${last})${cause}`)
     }
 
     return {
@@ -233,7 +245,12 @@ export const start = async (options: Options) => {
       submit,
       task,
       waitForTask,
-      api,
+      /** The analyst's typed client (`clientFor(wallet)` for any other account of the cluster). */
+      get client() {
+        return analyst()
+      },
+      clientFor,
+      walletOf,
       launch,
       /** Kills the coordinator process (SIGKILL: no goodbye) and starts a new one on the same port and store. */
       restartCoordinator: async (signal: NodeJS.Signals = "SIGKILL") => {
@@ -254,15 +271,5 @@ export const start = async (options: Options) => {
 
 export type LocalCluster = Awaited<ReturnType<typeof start>>
 
-export interface TaskDetail {
-  readonly id: string
-  readonly kind: string
-  readonly status: Status
-  readonly attempt: number
-  readonly result: unknown
-  readonly resultDigest: string | null
-  readonly reason: string | null
-  readonly events: ReadonlyArray<{ type: string; data: unknown; at: string }>
-  readonly consents: ReadonlyArray<{ participant: string; approve: boolean; reason: string }>
-  readonly chain: ReadonlyArray<{ eventId: string; op: string; status: string; txHash: string | null; blockNumber: number | null; lastError: string | null }>
-}
+/** A task as the analyst sees it: metadata, events, consents, chain records, and its result once it succeeded. */
+export type TaskDetail = Client.TaskOutcome

@@ -93,6 +93,14 @@ export interface Declaration<P, PI, Result, ResultI, H extends AnyHandler, CR> {
   readonly model?: (params: NoInfer<P>, parties: number) => ModelFacts
 }
 
+/**
+ * The initiator and `accounts`, once each: for kinds whose outputs go to named parties (receivers, a querier, a
+ * requester) while the coordinator's receipt of the run (counts and digests, never the outputs) also answers
+ * whoever asked for it.
+ */
+export const initiatorAnd = (task: TaskContext, accounts: ReadonlyArray<string>): ReadonlyArray<string> =>
+  [...new Set([task.spec.initiator, ...accounts].filter((a) => a !== ""))]
+
 export const defineProtocol = <P, PI, Result, ResultI, H extends AnyHandler, CR = never>(
   declaration: Declaration<P, PI, Result, ResultI, H, CR>
 ): Protocol<P, Result, ServicesOf<H>, CR> => ({

@@ -108,8 +108,21 @@ export const modelFactsOf = (kind: string, params: unknown, parties: number): Mo
   }
 }
 
-/** The result recipients that `params` of `kind` name besides the parties (receivers, a querier); [] when none decode. */
-export const recipientsOf = (kind: string, params: unknown): ReadonlyArray<string> => {
+/**
+ * Who may read a task's result — the one rule the API enforces and the consent policy is told: the spec's
+ * `recipients` when it names them, otherwise the recipients the kind declares (e.g. a PSI's receivers, a query's
+ * querier, or the initiator and the parties).
+ */
+export const resultRecipients = (task: Task): ReadonlyArray<string> => task.spec.recipients ?? task.protocol.recipients(task.params, task)
+
+/** `resultRecipients` of a stored or submitted spec; the spec's initiator alone when it no longer decodes. */
+export const resultRecipientsOfSpec = (spec: TaskSpec): ReadonlyArray<string> => {
+  const task = decodeTask(spec)
+  return Result.isSuccess(task) ? resultRecipients(task.success) : spec.recipients ?? [spec.initiator]
+}
+
+/** The result recipients that `params` of `kind` declare (receivers, a querier); [] when none decode. */
+export const declaredRecipients = (kind: string, params: unknown): ReadonlyArray<string> => {
   const protocol = lookup(kind)
   if (protocol === undefined) return []
   const decoded = Schema.decodeUnknownExit(protocol.params)(params)

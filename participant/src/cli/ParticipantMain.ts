@@ -64,7 +64,7 @@ export const run = async (configFile: string) => {
     ? undefined
     : ModelServer.start({
       chain,
-      coordinatorUrl: config.coordinatorUrl,
+      api: agent.api,
       secretKey: Redacted.value(identity.encryptionSecretKey),
       datasets: config.datasets,
       policy,

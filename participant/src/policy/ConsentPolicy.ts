@@ -144,7 +144,7 @@ export const evaluate = (policy: Policy, input: ConsentInput): Verdict => {
 /** The first output receiver a joint-query task names that the policy does not allow. */
 const deniedReceiver = (allowed: ReadonlyArray<string>, input: ConsentInput): string | undefined => {
   if (!input.kind.startsWith("query.") || allowed.includes("*")) return undefined
-  const named = input.recipients ?? Protocols.recipientsOf(input.kind, input.params)
+  const named = input.recipients ?? Protocols.declaredRecipients(input.kind, input.params)
   return named.find((r) => !allowed.some((a) => sameAddress(a, r)))
 }
 

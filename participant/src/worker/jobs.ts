@@ -12,6 +12,7 @@ import { Effect } from "effect"
 import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
 import * as Kernels from "@jointly/core/compute/Kernels.ts"
 import { makePaillierJobs } from "@jointly/core/crypto/paillier/Jobs.ts"
+import { makeSecureBoostJobs } from "@jointly/core/protocols/secureboost/Jobs.ts"
 import { makeThresholdJobs } from "@jointly/core/crypto/threshold-paillier/Jobs.ts"
 import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
 import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
@@ -36,6 +37,8 @@ export const jobs: RegistryModule = Effect.gen(function*() {
     ...makeSecureSvmJobs(kernels),
     /** Threshold-Paillier partial decryptions with proofs and proof checks (vertical training and prediction). */
     ...makeThresholdJobs(kernels),
+    /** SecureBoost feature holders: encrypted histograms by row chunk, packed cumulative cells, selected bits. */
+    ...makeSecureBoostJobs(kernels),
     /** Federated-learning local training (`fl.initialize`, `fl.train`, …); the runtime loads tfjs on the first one. */
     ...FlJobs.make(yield* ModelRuntime),
 

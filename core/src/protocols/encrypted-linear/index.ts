@@ -1,5 +1,5 @@
 /** Encrypted linear inference, declared once (the protocol: spec.ts; the roles: coordinator.ts, participant.ts). */
-import { defineProtocol, speaks } from "../Define.ts"
+import { defineProtocol, initiatorAnd, speaks } from "../Define.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Participant from "./participant.ts"
 import { decrypt, encrypt, evaluate, kind, Params, Result } from "./spec.ts"
@@ -25,5 +25,5 @@ export const protocol = defineProtocol({
   participant: (params, task) => Participant.handlers(task.party.dataset, params),
   // The owner reads no rows; the requester reads the feature columns.
   columns: (params, party) => (party?.participant === params.owner ? [] : [...params.features]),
-  recipients: (params) => [params.requester]
+  recipients: (params, task) => initiatorAnd(task, [params.requester])
 })

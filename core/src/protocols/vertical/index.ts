@@ -2,7 +2,7 @@
  * Vertical joint modeling and prediction (PROTOCOLS.md §6, §3 items 1 and 6), declared as four task kinds:
  * threshold-Paillier SVM and logistic regression, online and batch joint prediction (spec.ts).
  */
-import { defineProtocol, speaks, type StageEntry } from "../Define.ts"
+import { defineProtocol, initiatorAnd, speaks, type StageEntry } from "../Define.ts"
 import * as PsiSpec from "../joint-query/psi/spec.ts"
 import * as Coordinator from "./coordinator.ts"
 import type * as Linear from "./Linear.ts"
@@ -73,7 +73,7 @@ export const online = defineProtocol({
   coordinator: (session, params, task) => Coordinator.runPrediction(session, Spec.kinds.online, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "online", params }, task.parties),
   columns: (params) => [params.idColumn],
-  recipients: (params) => [params.requester]
+  recipients: (params, task) => initiatorAnd(task, [params.requester])
 })
 
 export const batch = defineProtocol({
@@ -86,7 +86,7 @@ export const batch = defineProtocol({
   coordinator: (session, params, task) => Coordinator.runPrediction(session, Spec.kinds.batch, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "batch", params }, task.parties),
   columns: (params) => [params.idColumn],
-  recipients: (params) => [params.requester]
+  recipients: (params, task) => initiatorAnd(task, [params.requester])
 })
 
 export const protocols = [

@@ -189,8 +189,10 @@ describe("vertical training over InMemoryHost (512-bit test keys)", () => {
     expect(JSON.stringify(online.r)).not.toContain("scores")
   }, 60_000)
 
+  // Seeded: the absolute accuracy floor depends on which rows land in the test split (an unseeded split once gave
+  // 0.897); agreement with the plaintext model, within 0.01, is the check that matters.
   it("SVM on wdbc (label 0 = malignant) matches the plaintext SVM", async () => {
-    await trainAndCompare(wdbc, "svm")
+    await trainAndCompare(wdbc, "svm", {}, "wdbc")
   }, 60_000)
 
   // A production run's split and batches follow the PSI's random order and commit–reveal's random integers, so
