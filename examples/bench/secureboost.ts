@@ -31,7 +31,7 @@
 import { availableParallelism } from "node:os"
 import { Effect, Layer } from "effect"
 import { generateKeyPair } from "@jointly/core/crypto/paillier/Keys.ts"
-import * as Fixtures from "@jointly/core/protocols/secureboost/Fixtures.ts"
+import * as Fixtures from "@jointly/core/testing/SecureBoostFixtures.ts"
 import * as LocalRun from "@jointly/core/protocols/secureboost/LocalRun.ts"
 import * as Objective from "@jointly/core/protocols/secureboost/Objective.ts"
 import * as Reference from "@jointly/core/protocols/secureboost/Reference.ts"

@@ -4,9 +4,9 @@
  * in for the aligned PSI join: the ids every party holds, in the label holder's file order.
  */
 import { readFileSync } from "node:fs"
-import { datasetFile } from "../../testing/Datasets.ts"
-import type { PartyData, TrainInput } from "./LocalRun.ts"
-import * as Reference from "./Reference.ts"
+import { datasetFile } from "./Datasets.ts"
+import type { PartyData, TrainInput } from "../protocols/secureboost/LocalRun.ts"
+import * as Reference from "../protocols/secureboost/Reference.ts"
 
 export type Vertical = Pick<TrainInput, "labelHolder" | "featureHolders">
 
