@@ -9,8 +9,8 @@
  * - gradient: Σ_j d_j·X_j over a batch plus the owner's mask of κ extra bits;
  * - prediction: Σ_p z^p, zBits + ⌈log2 n⌉ + 1 bits.
  */
-import { Effect, Option } from "effect"
-import { JobRunner, type JobRunnerService, inline } from "../../compute/JobRunner.ts"
+import { Effect } from "effect"
+import { type JobRunnerService, paillierRunner } from "../../compute/JobRunner.ts"
 import * as Kernels from "../../compute/Kernels.ts"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import { randomBits } from "../../compute/Primes.ts"
@@ -76,32 +76,14 @@ export interface Engine {
 /** The host's big-integer kernels (the `BigIntKernels` service). */
 export const kernels: Effect.Effect<BigIntKernels> = Kernels.BigIntKernels
 
-/** Inline job tables by kernel instance and key-size policy: built once per backend, not per stage. */
-const inlineTables = new WeakMap<BigIntKernels, Map<boolean, JobRunnerService>>()
+const runner = paillierRunner((k, policy) => ({ ...PaillierJobs.makePaillierJobs(k, policy), ...ThresholdJobs.makeThresholdJobs(k, policy) }))
 
 /**
  * The host's worker pool when it has one and the key is of a production size (the pool's jobs refuse test
  * sizes); else the same jobs inline.
  */
 export const engine = (tpk: ThresholdPublicKey, policy: KeySizePolicy): Effect.Effect<Engine> =>
-  Effect.gen(function*() {
-    const k = yield* kernels
-    const host = yield* Effect.serviceOption(JobRunner)
-    let runner: JobRunnerService
-    if (Option.isSome(host) && !policy.unsafeAllowTestKeySizes) runner = host.value
-    else {
-      const key = policy.unsafeAllowTestKeySizes === true
-      let tables = inlineTables.get(k)
-      if (tables === undefined) inlineTables.set(k, (tables = new Map()))
-      let found = tables.get(key)
-      if (found === undefined) {
-        found = inline({ ...PaillierJobs.makePaillierJobs(k, policy), ...ThresholdJobs.makeThresholdJobs(k, policy) })
-        tables.set(key, found)
-      }
-      runner = found
-    }
-    return { tpk, pk: tpk.publicKey, kernels: k, runner }
-  })
+  Effect.map(runner(policy), ({ kernels, runner }) => ({ tpk, pk: tpk.publicKey, kernels, runner }))
 
 const chunked = <A>(xs: ReadonlyArray<A>, parts: number): Array<Array<A>> => {
   const size = Math.max(1, Math.ceil(xs.length / Math.max(1, parts)))
