@@ -2,7 +2,7 @@
  * All parties of a SecureBoost task in one process (tests, the bench, notebooks): the label holder and the
  * feature holders exchange exactly the messages of spec.ts, each one encoded with its Schema, through JSON and
  * decoded again, so nothing passes between parties but what the wire would carry. It is also the script the
- * stage handlers will follow once the task kinds are wired (the order of calls below is the order of stages).
+ * stage handlers of the task kinds follow (Stages.ts; the order of calls below is the order of stages).
  *
  * Rows must already be aligned (every party's `ids` in the same order), as the aligned PSI join leaves them.
  */

@@ -32,7 +32,7 @@
  * batch takes at most maxDepth rounds. A adds the leaf weights; the requester gets the score (sealed to it by
  * the task host when it is not A).
  *
- * ## Stages once wired (not yet registered; LocalRun.ts calls the parties in this order)
+ * ## Stages (the task kinds: Stages.ts, coordinator.ts; LocalRun.ts calls the parties in the same order)
  *
  *   align (the aligned PSI join, as vertical) → prepare (FeatureSummary) → key (KeyAnnouncement) → per tree:
  *   tree-start (TreeStart) → per level: histograms (HistogramRequest/Reply) → splits (SplitRequest/Reply)

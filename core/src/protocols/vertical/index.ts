@@ -13,7 +13,17 @@ export * as Linear from "./Linear.ts"
 export * as Spec from "./spec.ts"
 
 /** The signed channel keys of the PSI family seal what one party sends another (key shares, partial decryptions). */
-const channelKeys: ReadonlyArray<StageEntry> = [speaks(PsiSpec.keys, "every party"), speaks(PsiSpec.peers, "every party")]
+export const channelKeys: ReadonlyArray<StageEntry> = [speaks(PsiSpec.keys, "every party"), speaks(PsiSpec.peers, "every party")]
+
+/** The aligned PSI join, every party a receiver: the first phase of every vertical training kind (SecureBoost's too). */
+export const alignment: ReadonlyArray<StageEntry> = [
+  ...channelKeys,
+  speaks(PsiSpec.blind, "every party, one hop of the ring per round"),
+  speaks(PsiSpec.relay, "the last hop of each set"),
+  speaks(PsiSpec.deliver, "every party"),
+  speaks(PsiSpec.finish, "every party"),
+  speaks(PsiSpec.output, "every party")
+]
 
 const prediction: ReadonlyArray<StageEntry> = [
   speaks(Spec.predictScore, "every party (its partial scores, encrypted)"),
@@ -28,13 +38,7 @@ const training = (model: Linear.ModelKind, describe: string) =>
     params: Spec.TrainParams,
     check: (params, task) => Spec.validate(params, task.parties)?.message,
     stages: [
-      // The aligned PSI join, every party a receiver.
-      ...channelKeys,
-      speaks(PsiSpec.blind, "every party, one hop of the ring per round"),
-      speaks(PsiSpec.relay, "the last hop of each set"),
-      speaks(PsiSpec.deliver, "every party"),
-      speaks(PsiSpec.finish, "every party"),
-      speaks(PsiSpec.output, "every party"),
+      ...alignment,
       speaks(Spec.prepare, "every party"),
       speaks(Spec.deal, "the dealer"),
       speaks(Spec.keys, "every party"),

@@ -274,10 +274,17 @@ export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidP
   }
 }
 
-export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | undefined => {
+/** What every vertical training kind (SecureBoost's too) checks of its parties, label holder and feature blocks. */
+export interface VerticalLayout {
+  readonly idColumn: string
+  readonly labelHolder: string
+  readonly label: { readonly column: string }
+  readonly features: ReadonlyArray<{ readonly party: string; readonly columns: ReadonlyArray<string> }>
+}
+
+export const validateLayout = (params: VerticalLayout, parties: ReadonlyArray<string>): InvalidParams | undefined => {
   if (parties.length < 2) return new InvalidParams({ field: "parties", detail: "needs at least 2 parties" })
   if (!parties.includes(params.labelHolder)) return new InvalidParams({ field: "labelHolder", detail: `${params.labelHolder} is not a party` })
-  if (params.dealer !== undefined && !parties.includes(params.dealer)) return new InvalidParams({ field: "dealer", detail: `${params.dealer} is not a party` })
   const named = params.features.map((f) => f.party)
   if (new Set(named).size !== named.length) return new InvalidParams({ field: "features", detail: "a party is named twice" })
   const outsider = named.find((p) => !parties.includes(p))
@@ -288,6 +295,13 @@ export const validate = (params: TrainParams, parties: ReadonlyArray<string>): I
       return new InvalidParams({ field: "features", detail: "the label column is not a feature" })
     }
   }
+  return undefined
+}
+
+export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | undefined => {
+  const layout = validateLayout(params, parties)
+  if (layout !== undefined) return layout
+  if (params.dealer !== undefined && !parties.includes(params.dealer)) return new InvalidParams({ field: "dealer", detail: `${params.dealer} is not a party` })
   const t = params.threshold ?? parties.length
   if (t > parties.length) return new InvalidParams({ field: "threshold", detail: `${t} exceeds the ${parties.length} parties` })
   const bits = params.keyBits ?? defaults.keyBits

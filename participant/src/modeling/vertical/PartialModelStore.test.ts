@@ -122,6 +122,32 @@ describe("sealed partial-model store", () => {
     expect(await Effect.runPromise(store.get(owner.address, "m1"))).toEqual(model("m1"))
   })
 
+  it("seals another kind's model part under its own format: read back as written, never opened as a linear model", async () => {
+    const dataDir = join(dir, "parts")
+    const store = PartialModelStore.make({ dataDir, owner: owner.address, secret: owner.privateKey })
+    const format = PartialModels.PART_FORMATS[0]
+    const part = { trees: [{ column: "age", threshold: 41.5 }], modelId: "m1" }
+    const stored = await Effect.runPromise(store.putPart(owner.address, format, "m1", part))
+    // A restarted store (same keystore secret) reads back exactly what was sealed; the disk never shows it.
+    const reopened = PartialModelStore.make({ dataDir, owner: owner.address, secret: owner.privateKey })
+    expect(await Effect.runPromise(reopened.getPart(owner.address, format, "m1"))).toEqual(part)
+    const file = PartialModelStore.fileOf(dataDir, PartialModels.partId(format, "m1"))
+    const text = await readFile(file, "utf8")
+    expect(JSON.parse(text)).toMatchObject({ format, digest: stored.digest })
+    expect(text).not.toContain("41.5")
+    // Same model id, other kind: the linear model of m1 is not there, and the part's file does not open as one.
+    expect((await flip(reopened.get(owner.address, "m1"))).reason).toBe("Missing")
+    await writeFile(PartialModelStore.fileOf(dataDir, "m1"), text)
+    expect((await flip(reopened.get(owner.address, "m1"))).reason).toBe("Foreign")
+    // Tampered: a typed Corrupt; another owner: Foreign.
+    const json = JSON.parse(text)
+    const bytes = Buffer.from(json.ciphertext, "base64")
+    bytes[0]! ^= 1
+    await writeFile(file, JSON.stringify({ ...json, ciphertext: bytes.toString("base64") }))
+    expect((await flip(reopened.getPart(owner.address, format, "m1"))).reason).toBe("Corrupt")
+    expect((await flip(reopened.getPart(other.address, format, "m1"))).reason).toBe("Foreign")
+  })
+
   it("keeps the last two iteration boundaries of training progress, sealed like the models", async () => {
     const dataDir = join(dir, "progress")
     const store = PartialModelStore.make({ dataDir, owner: owner.address, secret: owner.privateKey })

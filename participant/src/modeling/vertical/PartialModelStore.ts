@@ -107,6 +107,21 @@ export const make = (options: StoreOptions): Sealing.Store => {
           catch: io(prefix)
         })
       }),
+    putPart: (owner, format, modelId, encoded) =>
+      Effect.gen(function*() {
+        const id = Sealing.partId(format, modelId)
+        if (!mine(owner)) return yield* foreign(owner, id)
+        const sealed = Sealing.sealPart(key, options.owner, format, modelId, encoded)
+        yield* write(id, sealed)
+        return { digest: sealed.digest }
+      }),
+    getPart: (owner, format, modelId) =>
+      Effect.gen(function*() {
+        const id = Sealing.partId(format, modelId)
+        if (!mine(owner)) return yield* foreign(owner, id)
+        const text = yield* read(id, `${format} ${modelId}`)
+        return yield* Sealing.openPart(key, options.owner, format, modelId, text)
+      }),
     loadProgress: (owner, taskId, iteration) =>
       Effect.gen(function*() {
         const id = Sealing.progressId(taskId, iteration)
@@ -130,6 +145,8 @@ export const layer = (options: { readonly dataDir?: string | undefined; readonly
     get: (_owner, modelId) => none(modelId),
     saveProgress: (_owner, progress) => none(Sealing.progressId(progress.taskId, progress.iteration)),
     loadProgress: (_owner, taskId, iteration) => none(Sealing.progressId(taskId, iteration)),
-    removeProgress: (_owner, taskId) => none(Sealing.progressPrefix(taskId))
+    removeProgress: (_owner, taskId) => none(Sealing.progressPrefix(taskId)),
+    putPart: (_owner, format, modelId) => none(Sealing.partId(format, modelId)),
+    getPart: (_owner, format, modelId) => none(Sealing.partId(format, modelId))
   })
 }
