@@ -10,6 +10,7 @@ import { getAddress, getBytes, hexlify, isHexString, keccak256, toUtf8Bytes, ver
 import { sha256 } from "@noble/hashes/sha2.js"
 import { concatBytes } from "@noble/hashes/utils.js"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
+import * as Endpoint from "@jointly/core/net/Endpoint.ts"
 import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
 import { certDigest, makeGovernanceLedger, signCert } from "@jointly/core/ledger/GovernanceLedger.ts"
 import * as CsvDataset from "@jointly/participant/datasets/CsvDataset.ts"
@@ -26,12 +27,12 @@ const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, 
 export class CommandFailed extends Error {}
 
 /** The typed client signed in as `signer` (the API answers members only). */
-const clientFor = (url: string, signer: Wallet | undefined) => Client.make({ url, initiator: signer })
+const clientFor = (url: string, signer: Wallet | undefined, trust?: Endpoint.Trust) => Client.make({ url, trust, initiator: signer })
 
 // ---------------------------------------------------------------- catalogue
 
-export const catalogSearch = async (o: { url: string; q: string; all: boolean; signer?: Wallet }) =>
-  out({ datasets: await clientFor(o.url, o.signer).catalog(o.q, { includeRetired: o.all }) })
+export const catalogSearch = async (o: { url: string; q: string; all: boolean; signer?: Wallet; trust?: Endpoint.Trust }) =>
+  out({ datasets: await clientFor(o.url, o.signer, o.trust).catalog(o.q, { includeRetired: o.all }) })
 
 /** A participant's chain client from its config and keystore (passphrase from JOINTLY_KEY_PASSPHRASE). */
 const participantChain = async (configFile: string, passphrase?: string) => {
@@ -81,12 +82,12 @@ export const catalogPublish = async (o: { config: string; dataset: string; retir
 /** The supervisor's wallet: `--key-env`, else the operator keys in `--data-dir` (a local cluster's). */
 const supervisorOf = async (o: { dataDir?: string; signer?: Wallet }) => o.signer ?? (o.dataDir === undefined ? undefined : (await Operator.load(o.dataDir)).supervisor)
 
-export const supervise = async (o: { what: string; org?: string; url?: string; dataDir?: string; rpcUrl?: string; reason?: string; signer?: Wallet }) => {
+export const supervise = async (o: { what: string; org?: string; url?: string; dataDir?: string; rpcUrl?: string; reason?: string; signer?: Wallet; trust?: Endpoint.Trust }) => {
   if (o.what === "members" || o.what === "tasks" || o.what === "grants") {
     if (!o.url) throw new CommandFailed(`supervise ${o.what} needs --url <coordinator>`)
     const supervisor = await supervisorOf(o)
     if (supervisor === undefined) throw new CommandFailed(`supervise ${o.what} signs in as the supervisor: give --key-env <VAR> or --data-dir`)
-    const view = await clientFor(o.url, supervisor).supervision()
+    const view = await clientFor(o.url, supervisor, o.trust).supervision()
     return out(o.what === "grants" ? { grants: view.grants, uses: view.grantUses } : { [o.what]: view[o.what] })
   }
   if (o.what !== "suspend" && o.what !== "restore") throw new CommandFailed(`unknown supervise action ${o.what}`)
@@ -100,7 +101,7 @@ export const supervise = async (o: { what: string; org?: string; url?: string; d
     if (isHexString(o.org, 32)) companyId = o.org
     else if (isHexString(o.org, 20)) companyId = (await ledger.companyOf(o.org)).companyId
     else if (o.url) {
-      const view = await clientFor(o.url, keys.supervisor).supervision()
+      const view = await clientFor(o.url, keys.supervisor, o.trust).supervision()
       companyId = view.members.find((m) => String(m.name).toUpperCase() === o.org!.toUpperCase())?.companyId as string | undefined
     }
     if (companyId === undefined) throw new CommandFailed(`no organisation ${o.org} (give its address, company id, or its name with --url)`)
@@ -115,8 +116,8 @@ export const supervise = async (o: { what: string; org?: string; url?: string; d
 // ---------------------------------------------------------------- verify
 
 /** Runs every check of `Verify.verify` for a task; the CLI prints the report and exits 1 unless `ok`. */
-export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: string; signer?: Wallet }) => {
-  const client = clientFor(o.url, o.signer)
+export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: string; signer?: Wallet; trust?: Endpoint.Trust }) => {
+  const client = clientFor(o.url, o.signer, o.trust)
   const health = await client.health()
   // Read-only: a throwaway key, never funded.
   const ledger = await makeEthersLedger({
@@ -155,10 +156,11 @@ export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: strin
     return { ok: checks.every((c) => c.ok), checks, report: Verify.report(o.taskId, checks) }
   } finally {
     await ledger.close()
+    await client.close()
   }
 }
 
-export const verify = async (o: { taskId: string; url: string; rpcUrl: string; json: boolean; signer?: Wallet }) => {
+export const verify = async (o: { taskId: string; url: string; rpcUrl: string; json: boolean; signer?: Wallet; trust?: Endpoint.Trust }) => {
   const { ok, checks, report } = await verifyTask(o)
   if (o.json) out({ taskId: o.taskId, ok, checks })
   process.stderr.write(report)

@@ -3,8 +3,6 @@
  * and the chain notary. `start` resumes every unfinished task found in the store, so a restarted coordinator
  * picks up where the old one stopped.
  */
-import { createServer, type Server } from "node:http"
-import type { AddressInfo } from "node:net"
 import { Context, Effect } from "effect"
 import * as Backends from "@jointly/backends/Backends.ts"
 import * as NodeBackends from "@jointly/backends/node"
@@ -28,11 +26,14 @@ import * as Sessions from "./http/Sessions.ts"
 import * as Rejections from "./limits/Rejections.ts"
 import * as Log from "./Log.ts"
 import * as ModelStore from "./models/ModelStore.ts"
+import * as ClientAddress from "./net/ClientAddress.ts"
+import * as Listener from "./net/Listener.ts"
 import * as Notary from "./notary/Notary.ts"
 import * as Scheduler from "./scheduler/Scheduler.ts"
 import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
+import type { SocketLimits } from "./transport/SocketLimits.ts"
 import * as SocketChannel from "./transport/SocketChannel.ts"
 import * as Registry from "@jointly/core/ledger/generated/ConsortiumRegistry.ts"
 import * as TaskLedger from "@jointly/core/ledger/generated/TaskLedger.ts"
@@ -48,24 +49,23 @@ export interface Config {
   readonly host?: string
   /** 0 picks a free port. */
   readonly port?: number
-  readonly startTimeoutMs?: number
   /** The backend of each kernel family; the fastest this Node offers by default. */
   readonly backends?: Backends.Choice
-  /**
-   * The HTTP(S) server to serve on (socket.io shares it); default a plain node:http server. Given one, the
-   * coordinator still calls `listen` on it with `host` and `port`.
-   */
-  readonly server?: Server
-  /** The URL members reach this coordinator at (sign-in messages name its host); default the listening URL. */
+  /** Certificate and key (PEM text): the API, the dashboard, its SSE and the participants' sockets over HTTPS/WSS. */
+  readonly tls?: Listener.TlsMaterial
+  /** The URL members reach this coordinator at (a DNS name, a proxy; sign-in messages name its host); default the listening address. */
   readonly publicUrl?: string
+  /** Reverse proxies (addresses or CIDR subnets) whose X-Forwarded-For names the client; no one else's is read. */
+  readonly trustProxy?: ReadonlyArray<string>
+  /** The participants' socket limits; default SocketLimits.defaults. */
+  readonly socketLimits?: SocketLimits
+  readonly startTimeoutMs?: number
   /** HMAC key for bearer tokens (≥ 32 bytes); default drawn at start, so a restart signs everyone out. */
   readonly authSecret?: Uint8Array
   /** Bearer token lifetime (default 15 minutes). */
   readonly tokenTtlMs?: number
   /** The HTTP abuse limits (http/Server.ts defaults). */
   readonly limits?: HttpServer.Limits
-  /** The client address of a request (behind a trusted reverse proxy). */
-  readonly clientAddress?: (req: import("node:http").IncomingMessage) => string
 }
 
 export const start = async (config: Config) => {
@@ -110,8 +110,11 @@ export const start = async (config: Config) => {
       getAddress(account) === coordinator || (roleChain !== undefined && (await TaskLedger.connect(addresses.ledger, roleChain).isCoordinator(account)))
   })
 
-  const http = config.server ?? createServer()
-  const hub = Hub.make(http, auth, log)
+  // Every abuse limit, HTTP and socket alike, counts its refusals here; the dashboard shows them.
+  const rejections = Rejections.make()
+  const http = Listener.create({ tls: config.tls })
+  const clientAddress = ClientAddress.make(config.trustProxy)
+  const hub = Hub.make(http, auth, log, { limits: config.socketLimits, rejections, clientAddress })
   // The one round engine, here over the hub's sockets (protocol tests run it over the in-memory channel).
   const channel = SocketChannel.make(hub)
   const rounds = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
@@ -131,7 +134,6 @@ export const start = async (config: Config) => {
   scheduler.onStatus(() => notary.poke())
   const humans = HumanConsents.make({ bus, relay: hub.relayHuman })
   // Requests refused by the abuse limits, announced on the live feed (throttled: a flood must not flood the feed too).
-  const rejections = Rejections.make()
   let announced = 0
   rejections.onChange((_kind, total) => {
     if (Date.now() - announced < 1_000) return
@@ -207,7 +209,7 @@ export const start = async (config: Config) => {
     artifacts,
     index,
     limits: config.limits,
-    clientAddress: config.clientAddress,
+    clientAddress: (req) => clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"]),
     parts: {
       chain,
       socketNonce: auth.issueNonce,
@@ -216,17 +218,15 @@ export const start = async (config: Config) => {
       policy: Policy.make({ store, models, artifacts, index, governance: config.governance, sql }),
       dashboard,
       humans,
+      relaySignIn: hub.relaySignIn,
       bus,
       rejections
     }
   })
 
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject)
-    http.listen(config.port ?? 0, config.host ?? "127.0.0.1", () => resolve())
-  })
-  const port = (http.address() as AddressInfo).port
-  const url = `${"cert" in http ? "https" : "http"}://${config.host ?? "127.0.0.1"}:${port}`
+  const host = config.host ?? "127.0.0.1"
+  const port = await Listener.listen(http, host, config.port ?? 0)
+  const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
   publicUrl ??= url
   await scheduler.resume()
   log.info("coordinator listening", { url })
@@ -245,7 +245,24 @@ export const start = async (config: Config) => {
     await backends.close()
   }
 
-  return { url, port, store, models, artifacts, index, scheduler, notary, hub, chain, rejections, roles, close }
+  return {
+    url,
+    port,
+    store,
+    models,
+    artifacts,
+    index,
+    scheduler,
+    notary,
+    hub,
+    chain,
+    rejections,
+    roles,
+    clientAddress,
+    /** Serves a new certificate and key to every connection made from now on (certificate rotation). */
+    reloadTls: (tls: Listener.TlsMaterial) => Listener.reload(http, tls),
+    close
+  }
 }
 
 export type Coordinator = Awaited<ReturnType<typeof start>>

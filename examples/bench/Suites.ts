@@ -8,7 +8,7 @@ export interface Suite {
 }
 
 export const suites: Record<string, () => Promise<Suite>> = {
-  api: () => import("./api-auth.ts"),
+  api: () => import("./api.ts"),
   horizontal: () => import("./horizontal.ts"),
   paillier: () => import("./paillier.ts"),
   psi: () => import("./psi.ts"),

@@ -26,7 +26,8 @@ import { tabular } from "@jointly/participant/Agent.ts"
 import { emit, opsPerSecond, progress } from "./Report.ts"
 
 const demo = (file: string) => fileURLToPath(new URL(`../demo/${file}`, import.meta.url))
-const columns = [
+/** The demo files' columns and the statistics both the stats and the api suites time. */
+export const columns = [
   { name: "pregnant", type: "integer" },
   { name: "glucose", type: "number" },
   { name: "pressure", type: "number" },
@@ -35,7 +36,7 @@ const columns = [
   { name: "label", type: "integer" }
 ] as const
 const parties = ["north", "south", "east"].map((name) => ({ name, file: demo(`pima-${name}.csv`) }))
-const params: Params = {
+export const params: Params = {
   columns: ["glucose", "mass", "age"],
   statistics: ["count", "sum", "mean", "variance", "std", "histogram"],
   histogram: { glucose: [0, 80, 100, 120, 140, 160, 180, 200] },

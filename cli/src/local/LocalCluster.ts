@@ -17,8 +17,10 @@ import type { Policy } from "@jointly/participant/policy/ConsentPolicy.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
 import { type Anvil, startAnvil } from "@jointly/coordinator/chain/Anvil.ts"
+import { deploymentPathOf } from "@jointly/coordinator/chain/Deployment.ts"
 import * as Client from "@jointly/coordinator/client/Client.ts"
 import * as Coordinator from "@jointly/coordinator/Coordinator.ts"
+import * as AccountKeystore from "@jointly/coordinator/keys/AccountKeystore.ts"
 import * as Consortium from "@jointly/coordinator/local/Consortium.ts"
 import * as Operator from "@jointly/coordinator/local/Operator.ts"
 
@@ -31,6 +33,8 @@ export interface PartyOptions {
   readonly policy?: Policy
   /** Catalogue metadata per dataset (for `jointly catalog publish`). */
   readonly catalog?: Record<string, { readonly domain: string; readonly location?: string; readonly policy: "Open" | "GrantRequired" }>
+  /** Test harness: the party's process accepts keys below production sizes (`--unsafe-test-key-sizes`). */
+  readonly unsafeTestKeySizes?: boolean
 }
 
 export interface Options {
@@ -48,6 +52,7 @@ export interface Party {
   readonly address: string
   readonly encryptionPublicKey: string
   readonly dataDir: string
+  readonly unsafeTestKeySizes: boolean
   process: ChildProcess
   readonly stderr: Array<string>
 }
@@ -115,13 +120,30 @@ export const start = async (options: Options) => {
 
     // Coordinator: in this process by default, or its own process (restartable by tests).
     const coordinatorDir = join(dataDir, "coordinator")
+    await mkdir(coordinatorDir, { recursive: true })
     let coordinatorUrl: string
     let coordinator: Coordinator.Coordinator | undefined
     let coordinatorProcess: ChildProcess | undefined
     const coordinatorStderr: Array<string> = []
     const startCoordinator = async () => {
       if (options.coordinatorProcess) {
-        const { child, ready } = await spawnCli(["coordinator", "--data-dir", dataDir, "--rpc-url", anvil.rpcUrl, "--confirmations", "1", "--port", String(port ?? 0)], {}, coordinatorStderr)
+        // The service's own path (`jointly coordinator --config`): the account from an encrypted keystore whose
+        // passphrase, like the clinics', is generated and kept in the local data directory.
+        const passphrase = await passphraseOf(coordinatorDir)
+        const keystore = join(coordinatorDir, "keystore.json")
+        await AccountKeystore.save(keystore, keys.coordinator.privateKey, passphrase, { scryptN: 1 << 14 }).catch((error) => {
+          if (!(error instanceof AccountKeystore.AccountKeystoreError && error.reason === "Exists")) throw error
+        })
+        const configFile = join(coordinatorDir, "coordinator.json")
+        await writeFile(configFile, JSON.stringify({
+          host: "127.0.0.1",
+          port: port ?? 0,
+          store: join(coordinatorDir, "db"),
+          // The embedded chain never reorganises: a record is final once mined.
+          chain: { rpcUrl: anvil.rpcUrl, deployment: deploymentPathOf(dataDir), confirmations: 1 },
+          keystore
+        }, null, 2))
+        const { child, ready } = await spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderr)
         coordinatorProcess = child
         return String(ready.url)
       }
@@ -166,12 +188,13 @@ export const start = async (options: Options) => {
       }
       const configFile = join(dir, "participant.json")
       await writeFile(configFile, JSON.stringify(config, null, 2))
-      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, process: undefined as never, stderr: [] })
+      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, unsafeTestKeySizes: party.unsafeTestKeySizes === true, process: undefined as never, stderr: [] })
     }
     /** Starts (or restarts) a party's process; `env` adds variables, e.g. a test hook. */
     const launch = async (party: Party, env: NodeJS.ProcessEnv = {}) => {
       const passphrase = await passphraseOf(party.dataDir)
-      const { child } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json")], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
+      const flags = party.unsafeTestKeySizes ? ["--unsafe-test-key-sizes"] : []
+      const { child } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json"), ...flags], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
       party.process = child
       stopped.push(async () => {
         if (child.exitCode === null) child.kill("SIGTERM")

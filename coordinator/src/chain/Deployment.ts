@@ -47,12 +47,15 @@ const fromJson = (j: DeploymentJson): Deployment => ({
 
 export const loadDeployment = async (dataDir: string): Promise<Deployment | undefined> => {
   try {
-    return fromJson(JSON.parse(await readFile(deploymentPathOf(dataDir), "utf8")) as DeploymentJson)
+    return await readDeploymentFile(deploymentPathOf(dataDir))
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
     throw e
   }
 }
+
+/** A deployment file wherever it lies (the operator hands it to the coordinator's host and to every member). */
+export const readDeploymentFile = async (path: string): Promise<Deployment> => fromJson(JSON.parse(await readFile(path, "utf8")) as DeploymentJson)
 
 export const saveDeployment = async (dataDir: string, deployment: Deployment): Promise<void> => {
   const path = deploymentPathOf(dataDir)

@@ -80,6 +80,7 @@ beforeAll(async () => {
       policy: { authorize: async () => undefined, modelGrant: async () => undefined, countUse: async () => undefined, predictions: async () => [] },
       dashboard: { file: async () => undefined } as never,
       humans: { list: () => [] } as never,
+      relaySignIn: async () => undefined,
       bus: { publish: () => {}, subscribe: () => () => {} },
       rejections
     }

@@ -51,7 +51,7 @@ export const chainConfig = (rpcUrl: string, deployment: Deployment) =>
  * on the embedded chain; on another network it must hold funds already (the operator's job) and tops up the
  * coordinator's account by a plain transfer.
  */
-export const deploy = async (dataDir: string, chain: Chain.ChainClient, supervisor: Wallet, coordinator: Wallet, embedded: boolean) => {
+export const deploy = async (dataDir: string, chain: Chain.ChainClient, supervisor: Wallet, coordinator: { readonly address: string }, embedded: boolean) => {
   const operator = chain.signer(supervisor.privateKey)
   if (embedded) await Funding.fund(chain, operator, [supervisor.address], true)
   await Funding.fund(chain, operator, [coordinator.address], embedded)

@@ -1,7 +1,7 @@
 /**
- * The config file of `jointly participant`: where the coordinator is, where this participant keeps its
- * identity, which datasets it serves and which consent policy it applies. The key passphrase never sits in
- * the file: it comes from JOINTLY_KEY_PASSPHRASE.
+ * The config file of `jointly participant`: where the coordinator is and how its certificate is trusted, where
+ * this participant keeps its identity, which datasets it serves and which consent policy it applies. The key
+ * passphrase never sits in the file: it comes from JOINTLY_KEY_PASSPHRASE.
  */
 import { readFile } from "node:fs/promises"
 import { dirname, resolve } from "node:path"
@@ -28,7 +28,12 @@ export const ChainConfig = Schema.Struct({
 export type ChainConfig = typeof ChainConfig.Type
 
 export const ParticipantConfig = Schema.Struct({
+  /** `https://…`; `http://` only to a loopback address unless `allowInsecure`. */
   coordinatorUrl: Schema.String,
+  /** PEM file of the CA that signs the coordinator's certificate (relative to this file); default Node's CA store. */
+  ca: Schema.optional(Schema.String),
+  /** Allows plain `http://` to a coordinator on another host: every message readable on the network. */
+  allowInsecure: Schema.optional(Schema.Boolean),
   /** Holds the encrypted keystore and the task journal. */
   dataDir: Schema.String,
   datasets: Schema.Array(DatasetSpec),
@@ -65,7 +70,22 @@ export const load = async (file: string): Promise<ParticipantConfig> => {
   return {
     ...config,
     dataDir: resolve(base, config.dataDir),
+    ...(config.ca === undefined ? {} : { ca: resolve(base, config.ca) }),
     datasets: config.datasets.map((d) => ({ ...d, file: resolve(base, d.file) })),
     policy: typeof config.policy === "string" ? resolve(base, config.policy) : config.policy
   }
+}
+
+/** The trust the config asks for, with its CA file read; ConfigError when the file cannot be read. */
+export const trustOf = async (file: string, config: ParticipantConfig): Promise<{ readonly ca?: string; readonly allowInsecure?: boolean }> => {
+  let ca: string | undefined
+  if (config.ca !== undefined) {
+    try {
+      ca = await readFile(config.ca, "utf8")
+    } catch (error) {
+      throw new ConfigError({ file, detail: `ca: ${(error as Error).message}` })
+    }
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError({ file, detail: `ca: ${config.ca} holds no PEM certificate` })
+  }
+  return { ...(ca === undefined ? {} : { ca }), ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure }) }
 }

@@ -6,6 +6,7 @@ import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Redacted } from "effect"
 import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import * as Endpoint from "@jointly/core/net/Endpoint.ts"
 import * as Agent from "../Agent.ts"
 import * as GrantGuard from "../governance/GrantGuard.ts"
 import * as ModelServer from "../governance/ModelServer.ts"
@@ -14,8 +15,24 @@ import * as ConsentPolicy from "../policy/ConsentPolicy.ts"
 import * as HumanToken from "../policy/HumanToken.ts"
 import * as ParticipantConfig from "./ParticipantConfig.ts"
 
-export const run = async (configFile: string) => {
+export interface RunOptions {
+  /** `--unsafe-test-key-sizes`: the test harness's switch for keys below production sizes (KeyPolicy.ts). */
+  readonly unsafeTestKeySizes?: boolean
+}
+
+export const run = async (configFile: string, options: RunOptions = {}) => {
   const config = await ParticipantConfig.load(configFile)
+  const trust = await ParticipantConfig.trustOf(configFile, config)
+  // The transport rule before the keystore opens: an http URL to another host stops here, naming it.
+  const endpoint = Endpoint.make(config.coordinatorUrl, trust)
+  // And a coordinator whose certificate is not trusted, before the datasets load: that will not mend by waiting.
+  // Any other failure (the coordinator is down) is left to the agent's reconnection.
+  await endpoint.fetch(`${endpoint.url}/api/health`).then((r) => r.body?.cancel(), (error: unknown) => {
+    if (!(error instanceof Endpoint.UntrustedCertificate)) return
+    // As the agent reports a refusal (a JSON event line on stderr), then the process stops with the message.
+    process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "refused", code: error._tag, host: error.host, verification: error.code, message: error.message }) + "\n")
+    throw error
+  })
   const identity = await Keystore.openPromise({ dataDir: config.dataDir })
   const policy = typeof config.policy === "string" ? await ConsentPolicy.loadPromise(config.policy) : config.policy
   const wallet = Redacted.value(identity.account)
@@ -27,11 +44,14 @@ export const run = async (configFile: string) => {
   const dashboardToken = await dashboardTokenOf(config.dataDir)
   const agent = await Agent.start({
     coordinatorUrl: config.coordinatorUrl,
+    trust,
     wallet,
     datasets: config.datasets,
     // Query outputs, batch predictions, owned and partial models are kept under it, also from the worker thread.
     dataDir: config.dataDir,
     dashboardToken,
+    ...(policy.keys === undefined ? {} : { keys: policy.keys }),
+    ...(options.unsafeTestKeySizes ? { unsafeTestKeySizes: true } : {}),
     policy: async (question, human) => {
       // "ask" mode: the human decides in the coordinator's dashboard with this participant's token (HumanToken.ts).
       const verdict = await ConsentPolicy.decidePromise(policy, question, (_input, v) => human.ask(v.reason))
@@ -78,6 +98,7 @@ export const run = async (configFile: string) => {
     models?.stop()
     await chain?.close()
     await agent.close()
+    await endpoint.close()
     process.exit(0)
   }
   process.once("SIGTERM", stop)

@@ -22,6 +22,7 @@ import * as Compute from "../modeling/Compute.ts"
 import * as QueryServices from "./QueryServices.ts"
 import * as Backends from "@jointly/backends/Backends.ts"
 import * as NodeBackends from "@jointly/backends/node"
+import { TestKeySizes } from "@jointly/core/crypto/KeyMaterial.ts"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import * as OwnedModels from "../he/OwnedModels.ts"
 import * as PartialModelStore from "../modeling/vertical/PartialModelStore.ts"
@@ -87,6 +88,8 @@ export interface InlineOptions {
   readonly dataDir?: string
   /** The backend of each kernel family, on this thread and in the job pool's workers; the fastest Node ones by default. */
   readonly backends?: Backends.Choice
+  /** Test harness only: handlers may generate and accept keys below production sizes (crypto/KeyMaterial.ts). */
+  readonly unsafeTestKeySizes?: boolean
 }
 
 /** Loads every dataset (rejects with DatasetError naming file, line and column) and runs tasks on this thread. */
@@ -107,7 +110,9 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
     QueryServices.layer({ dataDir, backends: options.backends }).pipe(Layer.provide(backends)),
     jobs.layer,
     OwnedModels.layer(dataDir),
-    PartialModelStore.layer({ dataDir, owner: self, secret: options.wallet.privateKey })
+    PartialModelStore.layer({ dataDir, owner: self, secret: options.wallet.privateKey }),
+    // False unless the test harness asks: keys below production sizes (crypto/KeyMaterial.ts).
+    Layer.succeed(TestKeySizes, options.unsafeTestKeySizes === true)
   )
   const services = await Backends.build(layer)
   const runtime = ParticipantRuntime.make({ self, sign: (message) => Effect.promise(() => options.wallet.signMessage(message)) })

@@ -42,6 +42,8 @@ export interface ProtocolWorkerOptions {
   readonly dataDir?: string
   /** The backend of each kernel family the protocol thread and its job pool compose. */
   readonly backends?: Choice
+  /** Test harness only: stage handlers may use keys below production sizes. */
+  readonly unsafeTestKeySizes?: boolean
 }
 
 export interface ProtocolWorker extends ProtocolHost.Runner {
@@ -61,7 +63,8 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
     datasets: options.datasets,
     privateKey: options.wallet.privateKey,
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
-    ...(options.backends === undefined ? {} : { backends: options.backends })
+    ...(options.backends === undefined ? {} : { backends: options.backends }),
+    ...(options.unsafeTestKeySizes ? { unsafeTestKeySizes: true } : {})
   })
   let closed = false
   let live: Thread | undefined

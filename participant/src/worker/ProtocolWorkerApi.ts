@@ -29,7 +29,9 @@ export const InitRequest = Schema.Struct({
   /** The participant's data directory (outputs, predictions, models), when it has one. */
   dataDir: Schema.optionalKey(Schema.String),
   /** The backend of each kernel family the thread composes, and its job pool's workers. */
-  backends: Schema.optionalKey(Choice)
+  backends: Schema.optionalKey(Choice),
+  /** Test harness only (ProtocolHost.InlineOptions). */
+  unsafeTestKeySizes: Schema.optional(Schema.Boolean)
 })
 
 export const InitReply = Schema.Union([

@@ -2,6 +2,7 @@
  * Joint query (PROTOCOLS.md §3 items 1–2): the ECDH-PSI family (`psi/`, one declaration per variant) and the
  * OPRF hidden query (`hidden/`).
  */
+import * as Keys from "../../crypto/paillier/Keys.ts"
 import { defineProtocol, initiatorAnd, speaks } from "../Define.ts"
 import * as HiddenCoordinator from "./hidden/coordinator.ts"
 import * as HiddenParticipant from "./hidden/participant.ts"
@@ -31,6 +32,8 @@ const psi = (mode: PsiSpec.Mode, describe: string) =>
     result: PsiSpec.Result,
     coordinator: (session, params, task) => PsiCoordinator.run(session, mode, params, { timeoutMs: task.roundTimeoutMs }),
     participant: (params, task) => PsiParticipant.handlers(task.party.dataset, mode, params),
+    // Intersection-sum adds the values under the value holder's Paillier key (psi/participant.ts).
+    keyMaterial: () => (mode === "sum" ? { paillierBits: Keys.DEFAULT_BITS } : {}),
     // The value column is read by the value holder only; without a party, every column the task may read.
     columns: (params, party) => {
       const holder = party === undefined || party.participant === params.receivers[0]

@@ -64,6 +64,8 @@ export const training = defineProtocol({
   result: Stages.TrainResult,
   coordinator: (session, params, task) => Coordinator.runTraining(session, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "train", params }, task.parties),
+  // The label holder's Paillier key: each party's key policy checks it before consenting (participant KeyPolicy).
+  keyMaterial: (params) => ({ paillierBits: params.keyBits ?? Spec.defaults.keyBits }),
   columns: (params, party) => {
     const own = party === undefined ? params.features.flatMap((f) => f.columns) : params.features.find((f) => f.party === party.participant)?.columns ?? []
     const holder = party === undefined || party.participant === params.labelHolder

@@ -7,6 +7,7 @@
 import { utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
 import { Primes, randomBelow } from "../../compute/Primes.ts"
+import { TestKeySizes } from "../../crypto/KeyMaterial.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Dealer from "../../crypto/threshold-paillier/Dealer.ts"
@@ -95,6 +96,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const s = yield* Party.psiState(session, stage)
       const kernels = yield* Secure.kernels
       const primes = (yield* Primes).generate
+      const testKeys = yield* TestKeySizes
       const sealTo = (recipient: string, plaintext: Uint8Array) => {
         const peer = s.peers.get(recipient)
         if (peer === undefined) throw new Error(`no channel key for ${recipient}`)
@@ -108,7 +110,8 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
             parties: session.participants,
             encryptTo: sealTo,
             context: utf8ToBytes(session.taskId),
-            unsafeAllowTestKeySizes: trainParams.unsafeAllowTestKeySizes,
+            // Below 2048 bits only for the test harness; a task param cannot ask for it.
+            unsafeAllowTestKeySizes: testKeys,
             primes,
             kernels
           }),
@@ -127,7 +130,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const stage = Spec.keys.name
       const t = yield* Party.trainState(session, stage)
       if (t.key !== undefined) return yield* Party.fail(session, stage, "DuplicateStage", "key already accepted")
-      const policy = { unsafeAllowTestKeySizes: trainParams.unsafeAllowTestKeySizes === true }
+      const policy = { unsafeAllowTestKeySizes: yield* TestKeySizes }
       const tpk = yield* Party.attempt(session, stage, "InvalidKey", () => ThresholdSerialization.decodePublicKey(request.publicKey, policy))
       const index = Party.indexOf(session, session.self) + 1
       if (tpk.parties !== session.participants.length || tpk.threshold !== (trainParams.threshold ?? session.participants.length)) {

@@ -54,6 +54,7 @@ const training = (model: Linear.ModelKind, describe: string) =>
     result: Spec.TrainResult,
     coordinator: (session, params, task) => Coordinator.runTraining(session, model, params, { timeoutMs: task.roundTimeoutMs }),
     participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "train", model, params }, task.parties),
+    keyMaterial: (params) => ({ paillierBits: params.keyBits ?? Spec.defaults.keyBits }),
     columns: (params, party) => {
       const own = party === undefined ? params.features.flatMap((f) => f.columns) : params.features.find((f) => f.party === party.participant)?.columns ?? []
       const holder = party === undefined || party.participant === params.labelHolder

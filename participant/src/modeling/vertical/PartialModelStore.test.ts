@@ -14,6 +14,7 @@ import { Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { LocalData, type TabularData } from "@jointly/core/data/Tabular.ts"
 import * as TaskOutput from "@jointly/core/data/TaskOutput.ts"
+import { TestKeySizes } from "@jointly/core/crypto/KeyMaterial.ts"
 import type { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
 import * as Coordinator from "@jointly/core/protocols/vertical/coordinator.ts"
 import * as Participant from "@jointly/core/protocols/vertical/participant.ts"
@@ -201,11 +202,12 @@ describe("vertical SVM → participant restart → joint prediction from the sea
       wallet: wallets[i],
       handlers: handlers(i),
       provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) =>
-        Effect.provide(effect, Layer.merge(Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) }), stores[i]!)) as Effect.Effect<A, ParticipantFailure>
+        // 512-bit keys: the test harness's own switch (TestKeySizes), never a task param.
+        Effect.provide(effect, Layer.mergeAll(Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) }), stores[i]!, Layer.succeed(TestKeySizes, true))) as Effect.Effect<A, ParticipantFailure>
     }))
 
   it("predicts the training evaluation's labels after the stores are reopened; a tampered file fails the task", async () => {
-    const params = Reference.trainParams(tables.map((table, i) => ({ address: addresses[i]!, table })), { keyBits: 512, unsafeAllowTestKeySizes: true, updates: 100, batchSize: 50 })
+    const params = Reference.trainParams(tables.map((table, i) => ({ address: addresses[i]!, table })), { keyBits: 512, updates: 100, batchSize: 50 })
     const training = InMemoryHost.make(configs((i) => Participant.handlers("bcw", { kind: "train", model: "svm", params }, addresses) as never, names.map((_, i) => storeOf(i))))
     const result = (await Effect.runPromise(training.run((s) => Coordinator.runTraining(s, "svm", params, { timeoutMs: 60_000 })))) as Spec.TrainResult
     const evaluation = (training.memory(addresses[0]!).get(TaskOutput.MEMORY_KEY) as { alignedIds: Array<string>; evaluation: { ids: Array<string>; positive: Array<boolean> } })
