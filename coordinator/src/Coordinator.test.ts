@@ -20,7 +20,7 @@ import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
 import { fundAccounts } from "./chain/Anvil.ts"
 import * as Consortium from "./local/Consortium.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 import * as F from "./testing/fixtures.ts"
 
 const kind = "statistics.horizontal"

@@ -3,7 +3,10 @@
  * and the chain notary. `start` resumes every unfinished task found in the store, so a restarted coordinator
  * picks up where the old one stopped.
  */
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
+import * as Backends from "@jointly/backends/Backends.ts"
+import * as NodeBackends from "@jointly/backends/node"
+import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
 import * as RoundEngine from "@jointly/core/runtime/RoundEngine.ts"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import { getAddress, verifyTypedData } from "ethers"
@@ -46,6 +49,8 @@ export interface Config {
   readonly host?: string
   /** 0 picks a free port. */
   readonly port?: number
+  /** The backend of each kernel family; the fastest this Node offers by default. */
+  readonly backends?: Backends.Choice
   /** Certificate and key (PEM text): the API, the dashboard, its SSE and the participants' sockets over HTTPS/WSS. */
   readonly tls?: Listener.TlsMaterial
   /** The URL members reach this coordinator at (a DNS name, a proxy; sign-in messages name its host); default the listening address. */
@@ -74,8 +79,12 @@ export const start = async (config: Config) => {
   // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts).
   const bus = Live.makeBus()
   const store = Live.observe(await TaskStore.make(sql), bus)
-  // tfjs loads on the first online prediction of a tfjs-layers model only.
-  const models = ModelStore.make(sql, { runtime: () => import("@jointly/participant/modeling/TfjsRuntime.ts").then((m) => m.make()) })
+  // The compute backends, composed once (`@jointly/backends/node`): CKKS sums for federated learning's "ckks"
+  // aggregation, the key agreement and PRG of secure aggregation's dropout recovery, the tfjs runtime of online
+  // predictions (loaded on the first prediction of a tfjs-layers model only).
+  const backends = await Backends.build(NodeBackends.layer(config.backends))
+  const runtime = Context.get(backends.context, ModelRuntime)
+  const models = ModelStore.make(sql, { runtime: async () => runtime })
 
   const registry: Auth.Registry = {
     orgOf: async (account) => {
@@ -118,6 +127,7 @@ export const start = async (config: Config) => {
     models,
     artifacts,
     consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
+    backends: backends.layer,
     options: { startTimeoutMs: config.startTimeoutMs }
   })
   const notary = Notary.start({ store, ledger: fromClient(ledger), log: Log.make("notary") })
@@ -232,6 +242,7 @@ export const start = async (config: Config) => {
     await new Promise<void>((resolve) => http.close(() => resolve()))
     await notary.stop()
     await sql.close()
+    await backends.close()
   }
 
   return {

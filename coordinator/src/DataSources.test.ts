@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params } from "@jointly/core/protocols/joint-statistics/spec.ts"
 import { sha256Digest } from "@jointly/core/wire/Canonical.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 import * as Postgres from "./testing/Postgres.ts"
 import * as F from "./testing/fixtures.ts"
 

@@ -18,7 +18,7 @@ import type { Params, Result } from "@jointly/core/protocols/joint-statistics/sp
 import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
 import type * as Spec from "@jointly/core/protocols/vertical/spec.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
-import { cliPath } from "./local/LocalCluster.ts"
+import { cliPath } from "@jointly/cli/local/LocalCluster.ts"
 import * as HostsCluster from "./testing/HostsCluster.ts"
 import * as F from "./testing/fixtures.ts"
 import * as Netns from "./testing/Netns.ts"

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
 import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
 import type * as Spec from "@jointly/core/protocols/vertical/spec.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 import * as F from "./testing/fixtures.ts"
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))

@@ -30,7 +30,7 @@ import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
 import * as GovernanceLedger from "@jointly/core/ledger/GovernanceLedger.ts"
 import { newEventId, reasonHash, type LedgerClient } from "@jointly/core/ledger/Ledger.ts"
 import { fundAccounts } from "@jointly/coordinator/chain/Anvil.ts"
-import * as LocalCluster from "@jointly/coordinator/local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 import { digitsParams, loadDigits, nonIid } from "@jointly/participant/modeling/DigitsFixture.ts"
 import { emit, progress } from "./Report.ts"
 

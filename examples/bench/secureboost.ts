@@ -30,9 +30,8 @@
  */
 import { availableParallelism } from "node:os"
 import { Effect, Layer } from "effect"
-import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
 import { generateKeyPair } from "@jointly/core/crypto/paillier/Keys.ts"
-import * as Fixtures from "@jointly/core/protocols/secureboost/Fixtures.ts"
+import * as Fixtures from "@jointly/core/testing/SecureBoostFixtures.ts"
 import * as LocalRun from "@jointly/core/protocols/secureboost/LocalRun.ts"
 import * as Objective from "@jointly/core/protocols/secureboost/Objective.ts"
 import * as Reference from "@jointly/core/protocols/secureboost/Reference.ts"
@@ -69,8 +68,8 @@ const mulmodMicros = (bits: number): number => {
 }
 
 export const run = async () => {
-  const kernels = await SelectKernels.select()
-  const { pool, runner } = await PoolRunner.open()
+  // The worker pool and this thread's backends, as a participant composes them (`@jointly/backends/node`).
+  const { pool, runner, backends, kernels } = await PoolRunner.open()
   const cores = availableParallelism()
   try {
     const scales = (process.env.JOINTLY_BENCH_SECUREBOOST ?? "10k,100k").split(",").map((s) => s.trim())
@@ -93,7 +92,7 @@ export const run = async () => {
       const cpu0 = process.cpuUsage()
       const result = await Effect.runPromise(Effect.provide(
         LocalRun.train({ ...v, params }, { keyPair, onTree: (t) => progress(`secureboost: ${rows} rows, tree ${t.tree} in ${(t.ms / 1000).toFixed(1)} s`) }),
-        Layer.mergeAll(runner, SelectKernels.layer())
+        Layer.mergeAll(runner, backends.layer)
       ))
       const cpu = process.cpuUsage(cpu0)
       const secureTree = median(result.treeMs) / 1000
@@ -129,6 +128,6 @@ export const run = async () => {
       progress(`secureboost: ${rows} rows, ${result.counters.encryptions} encryptions, ${result.counters.decryptions} decryptions, ${result.counters.remoteSplits} remote / ${result.counters.ownSplits} own splits; key generation ${keygenMs.toFixed(0)} ms`)
     }
   } finally {
-    await pool.close()
+    await Promise.all([pool.close(), backends.close()])
   }
 }

@@ -20,7 +20,7 @@ import * as StatsParticipant from "@jointly/core/protocols/joint-statistics/part
 import type { Params } from "@jointly/core/protocols/joint-statistics/spec.ts"
 import { handler, stage } from "@jointly/core/protocols/Protocol.ts"
 import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
-import * as LocalCluster from "@jointly/coordinator/local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 import * as CsvDataset from "@jointly/participant/datasets/CsvDataset.ts"
 import { tabular } from "@jointly/participant/Agent.ts"
 import { emit, opsPerSecond, progress } from "./Report.ts"

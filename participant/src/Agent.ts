@@ -22,6 +22,7 @@ import { taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import { AdmissionRefused } from "@jointly/core/wire/Admission.ts"
 import type { WireError } from "@jointly/core/wire/Messages.ts"
 import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
+import type { Choice } from "@jointly/backends/Backends.ts"
 import type { DatasetSpec } from "./datasets/Dataset.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
 import type { ConsentInput } from "./policy/ConsentPolicy.ts"
@@ -71,6 +72,10 @@ export interface AgentConfig {
    * starved; "inline" on the agent's own thread (for browsers without workers, and for debugging).
    */
   readonly compute?: "worker" | "inline"
+  /** Where the agent keeps what tasks leave it (query outputs, predictions, owned and partial models). */
+  readonly dataDir?: string
+  /** The backend of each kernel family; the fastest this Node offers by default (`@jointly/backends`). */
+  readonly backends?: Choice
   /**
    * The secret a human types into the coordinator's dashboard to decide this participant's "ask" consents.
    * Without it, `HumanChannel.ask` rejects at once (and an "ask" policy therefore rejects the task).
@@ -123,10 +128,12 @@ export const start = async (config: AgentConfig) => {
   const keyFloor = KeyPolicy.minimums(config.keys, { unsafeTestKeySizes: config.unsafeTestKeySizes })
   const runner: ProtocolHost.Runner =
     config.compute === "inline"
-      ? await ProtocolHost.inline({ wallet, datasets: config.datasets, unsafeTestKeySizes: config.unsafeTestKeySizes })
+      ? await ProtocolHost.inline({ wallet, datasets: config.datasets, dataDir: config.dataDir, backends: config.backends, unsafeTestKeySizes: config.unsafeTestKeySizes })
       : await ProtocolWorker.start({
           wallet,
           datasets: config.datasets,
+          dataDir: config.dataDir,
+          backends: config.backends,
           unsafeTestKeySizes: config.unsafeTestKeySizes,
           onCrash: ({ detail, lostTasks }) => emitEvent({ type: "worker-crashed", detail, lostTasks })
         })

@@ -20,7 +20,7 @@ import { type Anvil, startAnvil } from "../chain/Anvil.ts"
 import { deploymentPathOf } from "../chain/Deployment.ts"
 import * as AccountKeystore from "../keys/AccountKeystore.ts"
 import * as Consortium from "../local/Consortium.ts"
-import { cliPath } from "../local/LocalCluster.ts"
+import { cliPath } from "@jointly/cli/local/LocalCluster.ts"
 import * as Postgres from "../testing/Postgres.ts"
 
 const postgresMissing = Postgres.binaries() === undefined

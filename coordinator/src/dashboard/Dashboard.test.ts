@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Consortium from "../local/Consortium.ts"
-import * as LocalCluster from "../local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 
 const chromiumPath = "/usr/bin/chromium"
 const screenshots = fileURLToPath(new URL("../../test-artifacts/screenshots/", import.meta.url))

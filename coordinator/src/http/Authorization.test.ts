@@ -23,7 +23,7 @@ import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as HumanToken from "@jointly/participant/policy/HumanToken.ts"
 import * as Consortium from "../local/Consortium.ts"
-import * as LocalCluster from "../local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 
 const demo = fileURLToPath(new URL("../../../examples/demo/", import.meta.url))
 const columns: DatasetSpec["columns"] = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age", "label"].map((name) => ({ name, type: "number" as const }))

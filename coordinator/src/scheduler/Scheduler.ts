@@ -4,7 +4,8 @@
  * unfinished task up where the store says it was. Every transition goes through the store, which queues its
  * chain record in the same transaction.
  */
-import { Cause, Effect, Exit, Fiber, Result, Schema } from "effect"
+import { Cause, Effect, Exit, Fiber, type Layer, Result, Schema } from "effect"
+import type * as Backends from "@jointly/backends/Backends.ts"
 import { getAddress } from "ethers"
 import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/api/Errors.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
@@ -16,7 +17,6 @@ import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import { digest } from "@jointly/core/wire/Canonical.ts"
-import * as SealCkks from "@jointly/participant/he/SealCkks.ts"
 import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
@@ -55,7 +55,19 @@ const storeModel = async (models: ModelStore | undefined, taskId: string, result
   return rest
 }
 
-export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Service"]; auth: Auth; consent: ConsentVerifier; log: Log; models?: ModelStore; artifacts?: ArtifactStore; options?: Options }) => {
+export const make = (deps: {
+  store: TaskStore
+  hub: Hub
+  rounds: RoundEngine["Service"]
+  auth: Auth
+  consent: ConsentVerifier
+  log: Log
+  /** The coordinator's compute backends, built once (Coordinator.ts): every task's program runs over them. */
+  backends: Layer.Layer<Backends.Services>
+  models?: ModelStore
+  artifacts?: ArtifactStore
+  options?: Options
+}) => {
   const { store, hub, rounds, auth, log } = deps
   const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
@@ -163,8 +175,9 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
         Effect.mapError(Schema.encodeUnknownEffect(protocol.result)(result), (error) =>
           new ProtocolError({ protocol: protocol.kind, reason: "InvalidResult", detail: String(error) })))
     )
-    // SealCkks: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key).
-    const fiber = Effect.runFork(Effect.provide(program, SealCkks.layer))
+    // The backends: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key),
+    // secure aggregation recovers dropouts' masks with their key agreement and PRG.
+    const fiber = Effect.runFork(Effect.provide(program, deps.backends))
     running.set(task.id, fiber)
     fiber.addObserver(async (exit) => {
       running.delete(task.id)

@@ -13,7 +13,7 @@ import { join } from "node:path"
 import { Wallet } from "ethers"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as AccountKeystore from "../keys/AccountKeystore.ts"
-import { cliPath } from "../local/LocalCluster.ts"
+import { cliPath } from "@jointly/cli/local/LocalCluster.ts"
 import * as Netns from "./Netns.ts"
 import * as TestCa from "@jointly/core/testing/TestCa.ts"
 

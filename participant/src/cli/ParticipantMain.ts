@@ -34,8 +34,6 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
     throw error
   })
   const identity = await Keystore.openPromise({ dataDir: config.dataDir })
-  // Batch predictions are written under the data dir (modeling/Compute.ts), also from the worker thread.
-  process.env.JOINTLY_DATA_DIR ??= config.dataDir
   const policy = typeof config.policy === "string" ? await ConsentPolicy.loadPromise(config.policy) : config.policy
   const wallet = Redacted.value(identity.account)
   // The chain, read by this participant itself: grants are enforced here, never on the coordinator's word.
@@ -48,6 +46,8 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
     trust,
     wallet,
     datasets: config.datasets,
+    // Query outputs, batch predictions, owned and partial models are kept under it, also from the worker thread.
+    dataDir: config.dataDir,
     dashboardToken,
     ...(policy.keys === undefined ? {} : { keys: policy.keys }),
     ...(options.unsafeTestKeySizes ? { unsafeTestKeySizes: true } : {}),

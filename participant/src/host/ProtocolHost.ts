@@ -19,12 +19,12 @@ import * as ParticipantRuntime from "@jointly/core/runtime/ParticipantRuntime.ts
 import type { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
 import * as Compute from "../modeling/Compute.ts"
 import * as QueryServices from "./QueryServices.ts"
-import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
+import * as Backends from "@jointly/backends/Backends.ts"
+import * as NodeBackends from "@jointly/backends/node"
 import { TestKeySizes } from "@jointly/core/crypto/KeyMaterial.ts"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import * as OwnedModels from "../he/OwnedModels.ts"
 import * as PartialModelStore from "../modeling/vertical/PartialModelStore.ts"
-import * as SealCkks from "../he/SealCkks.ts"
 import * as ContentHash from "@jointly/core/data/ContentHash.ts"
 import { type DataSource, defaultMaxRows } from "@jointly/core/data/Tabular.ts"
 import { createHash } from "node:crypto"
@@ -113,6 +113,10 @@ export interface InlineOptions {
   readonly maxRows?: number
   /** The engine of CSV and Parquet sources. */
   readonly duckdb?: DuckDb.Options
+  /** Where predictions, query outputs, owned models and sealed partial models live; none: kept in task memory or refused. */
+  readonly dataDir?: string
+  /** The backend of each kernel family, on this thread and in the job pool's workers; the fastest Node ones by default. */
+  readonly backends?: Backends.Choice
   /** Test harness only: handlers may generate and accept keys below production sizes (crypto/KeyMaterial.ts). */
   readonly unsafeTestKeySizes?: boolean
 }
@@ -131,22 +135,25 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
     throw error
   }
   const self = options.wallet.address
-  // One job pool and one kernel choice per runner, i.e. per agent (inline) or per protocol worker thread.
-  const jobs = PoolRunner.make({ size: options.jobWorkers })
-  const kernels = Layer.succeed(SelectKernels.Kernels, await SelectKernels.select({ wasm: () => import("@jointly/wasm").then((m) => m.loadWasmKernels()) }))
+  const { dataDir } = options
+  // One job pool and one composition of backends per runner, i.e. per agent (inline) or per protocol worker
+  // thread, built once: the services keep caches (OpenSSL contexts, imported keys, SEAL contexts) across stages.
+  const jobs = PoolRunner.make({ size: options.jobWorkers, backends: options.backends })
+  const backends = NodeBackends.layer(options.backends)
   // Every service a declared protocol needs (`Protocols.ParticipantServices`): one missing fails to compile here.
-  const services: Layer.Layer<Protocols.ParticipantServices> = Layer.mergeAll(
+  const layer: Layer.Layer<Protocols.ParticipantServices> = Layer.mergeAll(
+    backends,
     localData(self, opened.map((o) => o.source), options.maxRows),
-    Compute.layer({ runner: jobs.runner }),
-    QueryServices.layer(),
+    // After the backends: the pool's model runtime replaces their in-thread one.
+    Compute.layer({ dataDir, runner: jobs.runner }),
+    QueryServices.layer({ dataDir, backends: options.backends }).pipe(Layer.provide(backends)),
     jobs.layer,
-    kernels,
-    SealCkks.layer,
-    OwnedModels.layer(),
-    PartialModelStore.layer({ dataDir: process.env.JOINTLY_DATA_DIR, owner: self, secret: options.wallet.privateKey }),
+    OwnedModels.layer(dataDir),
+    PartialModelStore.layer({ dataDir, owner: self, secret: options.wallet.privateKey }),
     // False unless the test harness asks: keys below production sizes (crypto/KeyMaterial.ts).
     Layer.succeed(TestKeySizes, options.unsafeTestKeySizes === true)
   )
+  const services = await Backends.build(layer)
   const runtime = ParticipantRuntime.make({ self, sign: (message) => Effect.promise(() => options.wallet.signMessage(message)) })
   const accepted = new Map<string, ParticipantRuntime.Accepted<Protocols.ParticipantServices>>()
   return {
@@ -166,7 +173,7 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
       const task = accepted.get(request.taskId)
       if (!task) return { ok: false, code: "UnknownTask", detail: `this participant has not accepted task ${request.taskId}` }
       // A handler that throws instead of failing its Effect still gets a failure outcome, not a dropped request.
-      return Effect.runPromise(Effect.provide(runtime.handle(task, request), services))
+      return Effect.runPromise(Effect.provide(runtime.handle(task, request), services.layer))
         .catch((error): StageOutcome => ({ ok: false, code: "Internal", detail: error instanceof Error ? error.message : String(error) }))
     },
     forget: async (taskId) => {
@@ -178,6 +185,7 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
       accepted.clear()
       await jobs.close()
       await sources.close()
+      await services.close()
     }
   }
 }

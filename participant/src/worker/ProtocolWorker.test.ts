@@ -1,3 +1,4 @@
+import * as Ed25519 from "@jointly/core/crypto/Ed25519.ts"
 import * as Advertisements from "@jointly/core/protocols/secure-aggregation/Advertisements.ts"
 import { prepare } from "@jointly/core/protocols/joint-statistics/spec.ts"
 import * as SecAgg from "@jointly/core/protocols/secure-aggregation/spec.ts"
@@ -107,8 +108,9 @@ describe("ProtocolWorker", () => {
       const again = Schema.decodeUnknownSync(SecAgg.advertiseKeys.reply)(okPayload(await advertise()))
       expect(again).toEqual(first)
       const context = { taskId: stats.taskId, attempt: 0 }
-      expect(Advertisements.verify(context, parameters, { participant: wallet.address, ...first }, new Set())).toBe(true)
-      expect(Advertisements.verify(context, parameters, { participant: peers[0]!, ...first }, new Set())).toBe(false)
+      const ed25519 = Ed25519.make(Ed25519.noble)
+      expect(Advertisements.verify(ed25519, context, parameters, { participant: wallet.address, ...first }, new Set())).toBe(true)
+      expect(Advertisements.verify(ed25519, context, parameters, { participant: peers[0]!, ...first }, new Set())).toBe(false)
 
       // Forgetting drops the task with its secrets.
       await worker.forget(stats.taskId)

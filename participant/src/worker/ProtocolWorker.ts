@@ -9,6 +9,7 @@
  * tasks it had accepted are lost (their later requests get `WorkerCrashed` too), and a fresh thread is started
  * at once with the same datasets; new tasks run there.
  */
+import type { Choice } from "@jointly/backends/Backends.ts"
 import { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
 import type { BaseWallet } from "ethers"
 import { DatasetError, type DatasetSpec, type DatasetSummary } from "../datasets/Dataset.ts"
@@ -37,6 +38,10 @@ export interface ProtocolWorkerOptions {
   readonly onCrash?: (crash: Crash) => void
   /** Extra protocol modules (URLs or file paths) exporting `protocols: Protocol[]` (`defineProtocol`): for tests. */
   readonly modules?: ReadonlyArray<string | URL>
+  /** The participant's data directory (outputs, predictions, models). */
+  readonly dataDir?: string
+  /** The backend of each kernel family the protocol thread and its job pool compose. */
+  readonly backends?: Choice
   /** Test harness only: stage handlers may use keys below production sizes. */
   readonly unsafeTestKeySizes?: boolean
 }
@@ -54,7 +59,13 @@ const describe = (error: unknown) => (error instanceof Crashed ? error.detail : 
  */
 export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWorker> => {
   const modules = (options.modules ?? []).map(moduleUrl)
-  const init = encode(InitRequest, { datasets: options.datasets, privateKey: options.wallet.privateKey, ...(options.unsafeTestKeySizes ? { unsafeTestKeySizes: true } : {}) })
+  const init = encode(InitRequest, {
+    datasets: options.datasets,
+    privateKey: options.wallet.privateKey,
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.backends === undefined ? {} : { backends: options.backends }),
+    ...(options.unsafeTestKeySizes ? { unsafeTestKeySizes: true } : {})
+  })
   let closed = false
   let live: Thread | undefined
   let current: Promise<Thread> | undefined

@@ -6,6 +6,7 @@
 import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
 import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { Schema } from "effect"
+import { Choice } from "@jointly/backends/Backends.ts"
 import { DatasetError, DatasetSpec, DatasetSummary } from "../datasets/Dataset.ts"
 
 export interface ProtocolWorkerApi {
@@ -27,6 +28,10 @@ export const InitRequest = Schema.Struct({
   datasets: Schema.Array(DatasetSpec),
   /** The org's chain key, for `session.sign`: it crosses into a thread of the same process, never further. */
   privateKey: Schema.String,
+  /** The participant's data directory (outputs, predictions, models), when it has one. */
+  dataDir: Schema.optionalKey(Schema.String),
+  /** The backend of each kernel family the thread composes, and its job pool's workers. */
+  backends: Schema.optionalKey(Choice),
   /** Test harness only (ProtocolHost.InlineOptions). */
   unsafeTestKeySizes: Schema.optional(Schema.Boolean)
 })

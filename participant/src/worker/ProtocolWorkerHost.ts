@@ -42,9 +42,9 @@ const ready = (): ProtocolHost.Runner => {
 const api: ProtocolWorkerApi = {
   init: async (message) => {
     if (runner !== undefined) throw new Error("the protocol worker is already initialised")
-    const { datasets, privateKey, unsafeTestKeySizes } = decode(InitRequest, message)
+    const { datasets, privateKey, dataDir, backends, unsafeTestKeySizes } = decode(InitRequest, message)
     try {
-      runner = await ProtocolHost.inline({ wallet: new Wallet(privateKey), datasets, unsafeTestKeySizes })
+      runner = await ProtocolHost.inline({ wallet: new Wallet(privateKey), datasets, dataDir, backends, unsafeTestKeySizes })
       return transferable(encode(InitReply, { ok: true, datasets: runner.datasets }))
     } catch (error) {
       if (error instanceof DatasetError) return transferable(encode(InitReply, { ok: false, error }))

@@ -7,10 +7,9 @@
  * Ciphertext lists on the wire use Paillier's serialized list (header, key fingerprint, count, residues), so a
  * message names its key; inside a party they travel as bare residues (Residues.ts).
  */
-import { Effect, Option } from "effect"
-import { JobRunner, type JobRunnerService, inline } from "../../compute/JobRunner.ts"
+import { Effect } from "effect"
+import { type JobRunnerService, paillierRunner } from "../../compute/JobRunner.ts"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
-import * as SelectKernels from "../../compute/SelectKernels.ts"
 import { frames, header, Kind, Reader, u32 } from "../../crypto/paillier/Bytes.ts"
 import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
 import type { KeySizePolicy, PrivateKey, PublicKey } from "../../crypto/paillier/Keys.ts"
@@ -30,25 +29,11 @@ export interface Engine {
   readonly party: number
 }
 
-let selected: Promise<BigIntKernels> | undefined
-const kernels: Effect.Effect<BigIntKernels> = Effect.flatMap(Effect.serviceOption(SelectKernels.Kernels), (found) =>
-  Option.isSome(found) ? Effect.succeed(found.value) : Effect.promise(() => (selected ??= SelectKernels.select())))
-
-const inlineTables = new Map<string, JobRunnerService>()
+const runner = paillierRunner((k, policy) => ({ ...PaillierJobs.makePaillierJobs(k, policy), ...Jobs.makeSecureBoostJobs(k, policy) }))
 
 export const engine = (pk: PublicKey, policy: KeySizePolicy, party: number): Effect.Effect<Engine> =>
-  Effect.gen(function*() {
-    const k = yield* kernels
-    const host = yield* Effect.serviceOption(JobRunner)
-    let runner: JobRunnerService
-    if (Option.isSome(host) && !policy.unsafeAllowTestKeySizes) runner = host.value
-    else {
-      const key = `${k.name}|${policy.unsafeAllowTestKeySizes === true}`
-      runner = inlineTables.get(key) ?? inline({ ...PaillierJobs.makePaillierJobs(k, policy), ...Jobs.makeSecureBoostJobs(k, policy) })
-      inlineTables.set(key, runner)
-    }
-    return { pk, publicKey: Serialization.encodePublicKey(pk), width: Residues.widthOf(pk.bits), kernels: k, runner, party }
-  })
+  Effect.map(runner(policy), ({ kernels, runner }) =>
+    ({ pk, publicKey: Serialization.encodePublicKey(pk), width: Residues.widthOf(pk.bits), kernels, runner, party }))
 
 const run = (e: Engine, job: string, inputs: ReadonlyArray<Uint8Array>) =>
   Effect.mapError(e.runner.runAll(job, inputs), (error) => new SecureBoostError({ reason: "ComputeFailed", party: e.party, detail: error.message }))

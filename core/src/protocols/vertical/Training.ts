@@ -6,7 +6,7 @@
  */
 import { utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
-import { randomBelow } from "../../compute/Primes.ts"
+import { Primes, randomBelow } from "../../compute/Primes.ts"
 import { TestKeySizes } from "../../crypto/KeyMaterial.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
@@ -98,6 +98,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const stage = Spec.deal.name
       const s = yield* Party.psiState(session, stage)
       const kernels = yield* Secure.kernels
+      const primes = (yield* Primes).generate
       const testKeys = yield* TestKeySizes
       const sealTo = (recipient: string, plaintext: Uint8Array) => {
         const peer = s.peers.get(recipient)
@@ -114,6 +115,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
             context: utf8ToBytes(session.taskId),
             // Below 2048 bits only for the test harness; a task param cannot ask for it.
             unsafeAllowTestKeySizes: testKeys,
+            primes,
             kernels
           }),
         catch: (error) => Party.failure(session, stage, "CeremonyFailed", error instanceof Error ? error.message : String(error))

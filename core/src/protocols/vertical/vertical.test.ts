@@ -14,6 +14,8 @@ import { utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect, Layer, Schema } from "effect"
 import { hexlify, Wallet } from "ethers"
 import { describe, expect, it } from "vitest"
+import * as Backends from "@jointly/backends/Backends.ts"
+import * as NodeBackends from "@jointly/backends/node"
 import { LocalData, type TabularData } from "../../data/Tabular.ts"
 import * as TaskOutput from "../../data/TaskOutput.ts"
 import { TestKeySizes } from "../../crypto/KeyMaterial.ts"
@@ -49,7 +51,9 @@ const tabular = (name: string, t: Table, patch: (column: string, values: Array<n
   }
 }
 
-const dataLayer = (data: TabularData) => Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) })
+// The parties compute as Node participants do: over the Node backends (OpenSSL's big integers and primes), built once.
+const backends = await Backends.build(NodeBackends.layer())
+const dataLayer = (data: TabularData) => Layer.merge(backends.layer, Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) }))
 
 interface Dataset {
   readonly name: "bcw" | "wdbc"

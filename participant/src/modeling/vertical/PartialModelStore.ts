@@ -139,7 +139,7 @@ export const make = (options: StoreOptions): Sealing.Store => {
 export const layer = (options: { readonly dataDir?: string | undefined; readonly owner: string; readonly secret: string | Uint8Array }): Layer.Layer<PartialModels> => {
   const { dataDir } = options
   if (dataDir) return Layer.succeed(PartialModels, make({ dataDir, owner: options.owner, secret: options.secret }))
-  const none = (modelId: string) => Effect.fail(new PartialModelError({ reason: "NoStore", modelId, detail: "no data directory is configured (JOINTLY_DATA_DIR)" }))
+  const none = (modelId: string) => Effect.fail(new PartialModelError({ reason: "NoStore", modelId, detail: "no data directory is configured for this participant" }))
   return Layer.succeed(PartialModels, {
     put: (_owner, model) => none(model.modelId),
     get: (_owner, modelId) => none(modelId),

@@ -7,6 +7,8 @@ import { concatBytes } from "@noble/hashes/utils.js"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
+import { BigIntKernels } from "../../../compute/Kernels.ts"
+import { Primes } from "../../../compute/Primes.ts"
 import * as FixedPoint from "../../../crypto/FixedPoint.ts"
 import * as Keys from "../../../crypto/paillier/Keys.ts"
 import * as Paillier from "../../../crypto/paillier/Paillier.ts"
@@ -47,7 +49,9 @@ export const handlers = (ctx: Party.Context) => {
         if (!data.columnNames.includes(column) || !data.isNumeric(column)) return yield* Party.fail(session, stage, "NotNumeric", `column ${column} of dataset ${data.name} is missing or not numeric`)
         const values = data.numeric(column)
         if (set.rows.some((row) => !Number.isFinite(values[row]!))) return yield* Party.fail(session, stage, "InvalidValue", `column ${column} has an empty or non-finite value`)
-        sum = { keyPair: yield* Effect.promise(() => Keys.generateKeyPair({ bits: Keys.DEFAULT_BITS })) }
+        const primes = (yield* Primes).generate
+        const kernels = yield* BigIntKernels
+        sum = { keyPair: yield* Effect.promise(() => Keys.generateKeyPair({ bits: Keys.DEFAULT_BITS, primes, kernels })) }
       }
       yield* Effect.promise(() => Group.ready())
       const extra = sum.keyPair ? Serialization.encodePublicKey(sum.keyPair.publicKey) : new Uint8Array(0)
@@ -73,7 +77,7 @@ export const handlers = (ctx: Party.Context) => {
         if (ad.count > ctx.params.maxIds) return yield* Party.fail(session, stage, "TooManyIds", `${party} announces ${ad.count} ids, above maxIds ${ctx.params.maxIds}`)
         if (ad.count === 0) return yield* Party.fail(session, stage, "EmptySet", `${party} announces an empty set`)
       }
-      Party.prepare(ctx, yield* Compute.current, session, s, 0)
+      Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
       if (ctx.mode === "sum" && session.self !== ctx.holder) {
         const extra = s.peers.get(ctx.holder)!.extra
         s.sum.publicKey = yield* Effect.try({
@@ -94,7 +98,7 @@ export const handlers = (ctx: Party.Context) => {
       const expected = Ids.chunkLength(Party.countOf(s, source), ctx.chunkSize, index)
       if (expected === 0) return yield* Party.fail(session, stage, "CountMismatch", `${source} announced ${Party.countOf(s, source)} elements: there is no chunk ${index}`)
       yield* Party.once(session, s, stage, `blind/${source}/${hop}/${index}`)
-      const compute = yield* Compute.current
+      const compute = yield* Compute.QueryCompute
       let points: Uint8Array
       let extra: Uint8Array = new Uint8Array(0)
       if (hop === 0) {
@@ -187,7 +191,8 @@ export const handlers = (ctx: Party.Context) => {
         if (points.length !== expected * Group.POINT_BYTES) {
           return yield* Party.fail(session, stage, "CountMismatch", `chunk ${index} of ${source} holds ${points.length / Group.POINT_BYTES} elements, ${expected} announced`)
         }
-        yield* Effect.try({ try: () => Compute.kernels(ctx.group).validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
+        const groups = yield* Compute.Groups
+        yield* Effect.try({ try: () => groups[ctx.group].validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
         let chunks = s.inbox.get(source)
         if (chunks === undefined) s.inbox.set(source, (chunks = new Map()))
         chunks.set(index, { points, extra: new Uint8Array(0) })
