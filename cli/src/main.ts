@@ -58,6 +58,13 @@ Usage:
   jointly catalog search <q> --url <coordinator> (--keystore <file> | --key-env <VAR>) [--all]
   jointly catalog publish --config <participant.json> --dataset <name> [--retire]
       Keyword search of the data catalogue; publish (or retire) a dataset's description from its registered source.
+  jointly grant request --config <participant.json> --owner <address> --dataset <name> --purpose <kinds|*>
+                [--scope <scope.json>] [--hours 24] [--max-uses 1]
+  jointly grant decide <token> --config <participant.json> (--approve [--scope <scope.json>] | --reject) [--reason <text>]
+  jointly grant revoke|show <token> --config <participant.json>
+      Access grants to a catalogued dataset: a scope ({"version":1,"columns":[...],"kinds":[...]}) limits the
+      columns a task may read; the owner approves the requester's scope file (checked against the chain's hash)
+      and its participant refuses any task outside it.
   jointly supervise members|tasks|grants --url <coordinator> (--key-env <VAR> | --data-dir <dir>)
   jointly supervise audit|suspend|restore <org>… --keystore <supervisor.json> --deployment <file> --rpc-url <url>
   jointly supervise coordinator <address> [--revoke] [--fund] --keystore <supervisor.json> --deployment <file> --rpc-url <url>
@@ -292,6 +299,39 @@ const main = async () => {
         return (await Operator()).superviseWithKeystore({ what, targets, keystore: values.keystore, deployment: values.deployment, rpcUrl: values["rpc-url"], reason: values.reason, revoke: values.revoke ?? false, fund: values.fund ?? false })
       }
       return (await Governance()).supervise({ what, org: targets[0], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, signer: await signerOf(values), trust: trustOf(values) })
+    }
+    case "grant": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          config: { type: "string" },
+          owner: { type: "string" },
+          dataset: { type: "string" },
+          purpose: { type: "string" },
+          scope: { type: "string" },
+          hours: { type: "string" },
+          "max-uses": { type: "string" },
+          approve: { type: "boolean" },
+          reject: { type: "boolean" },
+          reason: { type: "string" }
+        }
+      })
+      if (!positionals[0]) throw new UsageError("grant needs request, decide, revoke or show")
+      return (await Governance()).grant({
+        action: positionals[0],
+        token: positionals[1],
+        config: values.config,
+        owner: values.owner,
+        dataset: values.dataset,
+        purpose: values.purpose,
+        scope: values.scope,
+        reason: values.reason,
+        approve: values.approve,
+        reject: values.reject,
+        ...(values.hours === undefined ? {} : { hours: positiveInteger("--hours", values.hours) }),
+        ...(values["max-uses"] === undefined ? {} : { maxUses: positiveInteger("--max-uses", values["max-uses"]) })
+      })
     }
     case "member": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" } } })

@@ -18,6 +18,7 @@ import * as Valuation from "@jointly/core/incentives/Valuation.ts"
 import * as GovernanceClient from "@jointly/core/governance/GovernanceClient.ts"
 import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
 import { datasetIdOf, modelRequestIdOf, paramKey, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import * as GrantScope from "@jointly/core/ledger/GrantScope.ts"
 import { companyIdOf, ChainError } from "@jointly/core/ledger/Ledger.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
@@ -256,6 +257,37 @@ describe("access grants", () => {
       return g.uses.length === 2 && g.grants.some((x) => x.status === "Revoked") ? g : undefined
     }, "grant uses indexed")
     expect(grants.uses.map((u) => u.taskId)).toContain(honestTaskId.toLowerCase())
+  })
+})
+
+describe("grant scopes", () => {
+  it("binds a grant to the scope its owner approved: a task reading other columns is refused before the use is logged", async () => {
+    const analyst = await chainOf("analyst")
+    const north = join(party("north").dataDir, "participant.json")
+    const scope = { version: 1, columns: ["clump_thickness"], kinds: [statsKind] } as const
+    const scopeFile = join(dir, "scope.json")
+    const otherFile = join(dir, "scope-other.json")
+    await writeFile(scopeFile, JSON.stringify(scope))
+    await writeFile(otherFile, JSON.stringify({ ...scope, columns: ["clump_thickness", "mitoses"] }))
+    const requested = await analyst.requestGrant({ datasetId: datasetIdOf(party("north").address, "bcw"), purpose: statsKind, scopeHash: GrantScope.hashOf(scope), expiry: (await now()) + 3600n, maxUses: 5 })
+
+    // The owner approves what it has read: a document other than the one committed on chain is refused.
+    const forged = await cli(["grant", "decide", requested.tokenId, "--config", north, "--approve", "--scope", otherFile], await passphraseEnv("north"))
+    expect(forged.code).not.toBe(0)
+    expect(forged.stderr).toMatch(/not the document the requester committed to/)
+    expect((await analyst.getGrant(requested.tokenId))!.status).toBe("Requested")
+    const approved = await cli(["grant", "decide", requested.tokenId, "--config", north, "--approve", "--scope", scopeFile, "--reason", "one column"], await passphraseEnv("north"))
+    expect(approved.code, approved.stderr).toBe(0)
+
+    const outside = await runTask()
+    expect(outside.status).toBe("Rejected")
+    expect(outside.reason).toMatch(/OutOfScope/)
+    expect(outside.reason).toMatch(/mitoses/)
+    expect((await analyst.getGrant(requested.tokenId))!.uses).toBe(0)
+
+    const inside = await cluster.waitForTask(await cluster.submit(spec(names, { columns: ["clump_thickness"], statistics: ["count", "sum", "mean"] })))
+    expect(inside.status, String(inside.reason)).toBe("Succeeded")
+    expect((await analyst.getGrant(requested.tokenId))!.uses).toBe(1)
   })
 })
 
