@@ -5,7 +5,7 @@ import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import * as CsvDataset from "./CsvDataset.ts"
 import { type CsvSpec, DatasetError } from "./Dataset.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const pimaSource = datasetFile("pima.csv")
 const dir = mkdtempSync(join(tmpdir(), "jointly-datasets-"))

@@ -4,7 +4,7 @@
  * shape a participant uses to keep the engine off its event loop. Each thread is an `OtPsiParty`.
  */
 import * as Comlink from "comlink"
-import type { Choice } from "@jointly/backends/Backends.ts"
+import type { Choice } from "@jointly/backends/internal/Backends"
 import { MessageChannel } from "node:worker_threads"
 import type { Elements, OtPsiPartyApi, PartyResult, RunOptions } from "./OtPsiParty.ts"
 import * as WorkerThread from "./WorkerThread.ts"

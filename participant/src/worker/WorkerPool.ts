@@ -5,7 +5,7 @@
  */
 import type { Effect, Layer, Scope } from "effect"
 import { availableParallelism } from "node:os"
-import type { Choice } from "@jointly/backends/Backends.ts"
+import type { Choice } from "@jointly/backends/internal/Backends"
 import type { JobHostApi } from "./JobHostApi.ts"
 import * as Pool from "./Pool.ts"
 import * as WorkerThread from "./WorkerThread.ts"
