@@ -1,6 +1,4 @@
 #!/usr/bin/env node
-// The `jointly` CLI. Sources are TypeScript run through tsx, so no build step stands between a clone and a run.
-import { register } from "tsx/esm/api"
-
-register()
-await import("../src/main.ts")
+// The `jointly` CLI, as installed: the built JavaScript (`dist/`), no TypeScript loader. In the repository,
+// `jointly-dev.mjs` runs the same CLI from its TypeScript sources.
+await import("../dist/main.js")

@@ -24,7 +24,11 @@ import * as AccountKeystore from "@jointly/coordinator/internal/keys/AccountKeys
 import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
 import * as Operator from "@jointly/coordinator/internal/local/Operator"
 
-export const cliPath = fileURLToPath(new URL("../../bin/jointly.mjs", import.meta.url))
+/**
+ * The `jointly` bin this cluster spawns (`node <cliPath> …`): the built CLI when this module is built itself (an
+ * installed package), its TypeScript sources through tsx when it runs from sources (the repository's tests).
+ */
+export const cliPath = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../../bin/jointly-dev.mjs" : "../../bin/jointly.mjs", import.meta.url))
 
 export interface PartyOptions {
   readonly name: string

@@ -2,7 +2,7 @@
  * The worker-thread side of the pool: builds this worker's backends once from the pool's choice
  * (`workerData.backends`, plain data; `@jointly/backends/node`), builds the pool's job registries over them —
  * jobs.ts, then each of `workerData.modules` (extra registry modules, later ones win on a name clash) — and
- * runs jobs by name on bytes. Loaded by `boot.mjs`.
+ * runs jobs by name on bytes. Started by WorkerThread.ts.
  */
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"

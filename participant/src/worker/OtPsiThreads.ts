@@ -28,8 +28,8 @@ export interface Pair {
 export const open = async (options: { readonly backends?: Choice } = {}): Promise<Pair> => {
   const setup = { backends: options.backends ?? {} }
   const [receiver, sender] = await Promise.all([
-    WorkerThread.spawn<OtPsiPartyApi>("./OtPsiParty.ts", setup),
-    WorkerThread.spawn<OtPsiPartyApi>("./OtPsiParty.ts", setup)
+    WorkerThread.spawn<OtPsiPartyApi>("OtPsiParty", setup),
+    WorkerThread.spawn<OtPsiPartyApi>("OtPsiParty", setup)
   ])
   const channel = new MessageChannel()
   await receiver.untilExit(receiver.remote.connect(Comlink.transfer(channel.port1, [channel.port1]) as never))

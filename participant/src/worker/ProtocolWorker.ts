@@ -75,7 +75,7 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
   const spawn = async (): Promise<{ thread: Thread; datasets: ReadonlyArray<DatasetSummary> }> => {
     let thread: WorkerThread.WorkerThread<ProtocolWorkerApi> | undefined
     try {
-      thread = await WorkerThread.spawn<ProtocolWorkerApi>("./ProtocolWorkerHost.ts", { modules })
+      thread = await WorkerThread.spawn<ProtocolWorkerApi>("ProtocolWorkerHost", { modules })
       const reply = decode(InitReply, await thread.untilExit(thread.remote.init(transferable(init.slice()))))
       if (!reply.ok) throw reply.error
       return { thread: { ...thread, tasks: new Set() }, datasets: reply.datasets }

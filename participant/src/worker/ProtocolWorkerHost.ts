@@ -2,7 +2,7 @@
  * The protocol worker's thread (DESIGN.md §6): opens the agent's datasets itself (files, DuckDB, PostgreSQL
  * connections live here), so rows never cross threads,
  * and runs accepted tasks with the same `ProtocolHost.inline` Runner the agent uses in "inline" mode. Stateful:
- * a task's stages keep per-attempt secrets in `session.memory` between requests. Loaded by `boot.mjs`.
+ * a task's stages keep per-attempt secrets in `session.memory` between requests. Started by WorkerThread.ts.
  *
  * `workerData.modules` lists extra protocol modules (each exporting `protocols`, declared with `defineProtocol`)
  * known besides the declared ones, so tests can run protocols that misbehave on purpose.

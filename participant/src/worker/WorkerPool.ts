@@ -24,7 +24,7 @@ export interface WorkerPoolOptions {
   readonly backends?: Choice
 }
 
-const spawn: Pool.Spawn = (setup) => WorkerThread.spawn<JobHostApi>("./JobHost.ts", setup)
+const spawn: Pool.Spawn = (setup) => WorkerThread.spawn<JobHostApi>("JobHost", setup)
 
 /** The platform-neutral pool options for Node worker threads. */
 export const options = (options: WorkerPoolOptions = {}): Pool.PoolOptions => ({
