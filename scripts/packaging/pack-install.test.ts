@@ -57,7 +57,8 @@ beforeAll(async () => {
   expect(packed.map((p) => p.filename).sort()).toEqual(published.map((p) => `jointly-${p}-0.1.0.tgz`).sort())
   for (const p of packed) {
     const files = p.files.map((f) => f.path)
-    expect(files).toEqual(expect.arrayContaining(["LICENSE", "CHANGELOG.md", "package.json", "dist/index.js"].filter((f) => f !== "dist/index.js" || !p.filename.includes("backends"))))
+    const entry = p.filename.includes("backends") ? "dist/NodeBackends.js" : "dist/index.js"
+    expect(files).toEqual(expect.arrayContaining(["LICENSE", "CHANGELOG.md", "package.json", entry, `${entry.slice(0, -3)}.d.ts`, `${entry}.map`]))
     expect(files.filter((f) => f.startsWith("src/") || f.endsWith(".test.js") || f.includes("tsbuildinfo"))).toEqual([])
   }
   await writeFile(join(app, "package.json"), JSON.stringify({ name: "partner-app", version: "1.0.0", private: true, type: "module" }, null, 2))
