@@ -134,6 +134,12 @@ describe("the packed packages, installed into an empty application", () => {
     expect(new Set(out.psiOutput)).toEqual(new Set(shared))
   }, 600_000)
 
+  it("ship source maps that carry their TypeScript (no src/ in the tarballs)", async () => {
+    const map = JSON.parse(await readFile(join(app, "node_modules/@jointly/participant/dist/Agent.js.map"), "utf8"))
+    expect(map.sources).toEqual(["../src/Agent.ts"])
+    expect(map.sourcesContent[0]).toContain("export const start = async (config: AgentConfig)")
+  })
+
   it("type-check a TypeScript consumer against the shipped declarations", async () => {
     await writeFile(join(app, "tsconfig.json"), JSON.stringify({
       compilerOptions: { target: "ES2023", module: "nodenext", moduleResolution: "nodenext", strict: true, noEmit: true, skipLibCheck: true, types: ["node"] },

@@ -18,8 +18,11 @@ export { Crashed, transferable } from "./Thread.ts"
 const fromSources = import.meta.url.endsWith(".ts")
 const sourceCondition = "--conditions=@jointly/source"
 
-/** How a thread starts the host module `host` (a module of this folder, named without its extension). */
-const launch = (host: string, workerData: Readonly<Record<string, unknown>>): Worker =>
+/** The modules of this folder a thread can run (named without their extension: `.ts` or `.js`). */
+export type Host = "JobHost" | "ProtocolWorkerHost" | "OtPsiParty"
+
+/** How a thread starts its host module. */
+const launch = (host: Host, workerData: Readonly<Record<string, unknown>>): Worker =>
   fromSources
     ? new Worker(new URL("./boot.mjs", import.meta.url), {
       workerData: { ...workerData, entry: `./${host}.ts` },
@@ -36,7 +39,7 @@ export interface WorkerThread<Api> extends Thread<Api> {
  * Crashed when the thread exits before its host module answers.
  */
 export const spawn = async <Api extends { readonly threadId: () => number }>(
-  host: string,
+  host: Host,
   workerData: Readonly<Record<string, unknown>> = {}
 ): Promise<WorkerThread<Api>> => {
   const worker = launch(host, workerData)
