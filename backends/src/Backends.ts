@@ -17,15 +17,15 @@
  */
 import { Effect, Exit, Layer, Schema, Scope } from "effect"
 import type { Context } from "effect"
-import * as Kernels from "@jointly/core/compute/Kernels.ts"
-import * as Primes from "@jointly/core/compute/Primes.ts"
-import * as Ed25519 from "@jointly/core/crypto/Ed25519.ts"
-import * as KeyAgreement from "@jointly/core/crypto/KeyAgreement.ts"
-import * as PrgKernel from "@jointly/core/crypto/PrgKernel.ts"
-import type { Ckks } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
-import * as Aes from "@jointly/core/protocols/joint-query/ot-psi/Aes.ts"
-import type { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
+import * as Kernels from "@jointly/core/internal/compute/Kernels"
+import * as Primes from "@jointly/core/internal/compute/Primes"
+import * as Ed25519 from "@jointly/core/internal/crypto/Ed25519"
+import * as KeyAgreement from "@jointly/core/internal/crypto/KeyAgreement"
+import * as PrgKernel from "@jointly/core/internal/crypto/PrgKernel"
+import type { Ckks } from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
+import * as Aes from "@jointly/core/internal/protocols/joint-query/ot-psi/Aes"
+import type { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
 
 /**
  * One backend per family; an absent field takes the platform's fastest. The Node composition honours every

@@ -28,7 +28,7 @@ import {
   type Parameters,
   type RequesterKeys,
   strideFor
-} from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
+} from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
 
 const CACHED_CONTEXTS = 8
 

@@ -9,22 +9,22 @@ import { Effect, Redacted } from "effect"
 import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet } from "ethers"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { concatBytes } from "@noble/hashes/utils.js"
-import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import * as Endpoint from "@jointly/core/net/Endpoint.ts"
-import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
-import * as GovernanceLedger from "@jointly/core/ledger/GovernanceLedger.ts"
-import { certDigest, makeGovernanceLedger, signCert } from "@jointly/core/ledger/GovernanceLedger.ts"
-import * as GrantScope from "@jointly/core/ledger/GrantScope.ts"
-import * as GrantScopes from "@jointly/participant/governance/GrantScopes.ts"
-import * as ContentHash from "@jointly/core/data/ContentHash.ts"
-import * as Sources from "@jointly/participant/datasets/Sources.ts"
-import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
-import * as ParticipantConfig from "@jointly/participant/cli/ParticipantConfig.ts"
-import { loadDeployment } from "@jointly/coordinator/chain/Deployment.ts"
-import * as Verify from "@jointly/coordinator/audit/Verify.ts"
-import * as Client from "@jointly/coordinator/client/Client.ts"
-import * as Consortium from "@jointly/coordinator/local/Consortium.ts"
-import * as Operator from "@jointly/coordinator/local/Operator.ts"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import * as Endpoint from "@jointly/core/internal/net/Endpoint"
+import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
+import * as GovernanceLedger from "@jointly/core/internal/ledger/GovernanceLedger"
+import { certDigest, makeGovernanceLedger, signCert } from "@jointly/core/internal/ledger/GovernanceLedger"
+import * as GrantScope from "@jointly/core/internal/ledger/GrantScope"
+import * as GrantScopes from "@jointly/participant/internal/governance/GrantScopes"
+import * as ContentHash from "@jointly/core/internal/data/ContentHash"
+import * as Sources from "@jointly/participant/internal/datasets/Sources"
+import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
+import * as ParticipantConfig from "@jointly/participant/internal/cli/ParticipantConfig"
+import { loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
+import * as Verify from "@jointly/coordinator/internal/audit/Verify"
+import * as Client from "@jointly/coordinator/internal/client/Client"
+import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
+import * as Operator from "@jointly/coordinator/internal/local/Operator"
 
 const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n")
 
@@ -60,7 +60,7 @@ export const catalogPublish = async (o: { config: string; dataset: string; retir
     const spec = config.datasets.find((d) => d.name === o.dataset)
     if (spec === undefined) throw new CommandFailed(`no dataset ${o.dataset} in ${o.config}`)
     if (o.retire) {
-      const { datasetIdOf } = await import("@jointly/core/ledger/GovernanceLedger.ts")
+      const { datasetIdOf } = await import("@jointly/core/internal/ledger/GovernanceLedger")
       const id = datasetIdOf(chain.account, o.dataset)
       return show({ event: "retired", datasetId: id, ...(await chain.retireDataset(id)) })
     }

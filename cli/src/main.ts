@@ -3,14 +3,14 @@
  */
 import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
-import type { Trust } from "@jointly/core/net/Endpoint.ts"
+import type { Trust } from "@jointly/core/internal/net/Endpoint"
 
 // Each command's module is imported when it runs: a participant or a `keys new` never loads the coordinator,
 // the chain tooling or tfjs, which keeps every CLI start short (a host runs many).
-const Chain = () => import("@jointly/coordinator/cli/chain.ts")
-const Coordinate = () => import("@jointly/coordinator/cli/coordinator.ts")
+const Chain = () => import("@jointly/coordinator/internal/cli/chain")
+const Coordinate = () => import("@jointly/coordinator/internal/cli/coordinator")
 const Governance = () => import("./governance.ts")
-const Keys = () => import("@jointly/coordinator/cli/keys.ts")
+const Keys = () => import("@jointly/coordinator/internal/cli/keys")
 const Membership = () => import("./membership.ts")
 const Operator = () => import("./operator.ts")
 const RunLocal = () => import("./run-local.ts")
@@ -169,7 +169,7 @@ const main = async () => {
       // Every task command signs in; the key's variable defaults to JOINTLY_KEY when that is set.
       const keyEnv = values["key-env"] ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined)
       const common = { coordinator, json: values.json ?? false, trust: trustOf(values), keyEnv, keystore: values.keystore }
-      const Task = await import("@jointly/coordinator/cli/task.ts")
+      const Task = await import("@jointly/coordinator/internal/cli/task")
       const id = positionals[0]
       switch (sub) {
         case "submit":
@@ -194,7 +194,7 @@ const main = async () => {
       // --unsafe-test-key-sizes: for the test harness only (keys below 2048 bits); deliberately not in the usage.
       const { values } = parseArgs({ args: rest, options: { config: { type: "string" }, "unsafe-test-key-sizes": { type: "boolean" } } })
       if (!values.config) throw new UsageError("participant needs --config <file>")
-      const { run } = await import("@jointly/participant/cli/ParticipantMain.ts")
+      const { run } = await import("@jointly/participant/internal/cli/ParticipantMain")
       await run(values.config, { unsafeTestKeySizes: values["unsafe-test-key-sizes"] ?? false })
       return
     }
@@ -388,10 +388,10 @@ class UsageError extends Error {}
  */
 const signerOf = async (values: { keystore?: string; "key-env"?: string }) => {
   if (values.keystore !== undefined) {
-    const { open } = await import("@jointly/coordinator/keys/AccountKeystore.ts")
+    const { open } = await import("@jointly/coordinator/internal/keys/AccountKeystore")
     return open(values.keystore, process.env.JOINTLY_KEY_PASSPHRASE, "JOINTLY_KEY_PASSPHRASE")
   }
-  const { walletOf } = await import("@jointly/coordinator/cli/task.ts")
+  const { walletOf } = await import("@jointly/coordinator/internal/cli/task")
   return walletOf(values["key-env"] ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined))
 }
 

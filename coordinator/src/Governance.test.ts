@@ -12,24 +12,24 @@ import { join } from "node:path"
 import { Redacted } from "effect"
 import { getAddress, getBytes, hexlify, keccak256, toUtf8Bytes, Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as ModelToData from "@jointly/core/governance/ModelToData.ts"
-import * as Shapley from "@jointly/core/incentives/Shapley.ts"
-import * as Valuation from "@jointly/core/incentives/Valuation.ts"
-import * as GovernanceClient from "@jointly/core/governance/GovernanceClient.ts"
-import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
-import { datasetIdOf, modelRequestIdOf, paramKey, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import * as GrantScope from "@jointly/core/ledger/GrantScope.ts"
-import { companyIdOf, ChainError } from "@jointly/core/ledger/Ledger.ts"
-import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
-import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
+import * as ModelToData from "@jointly/core/internal/governance/ModelToData"
+import * as Shapley from "@jointly/core/internal/incentives/Shapley"
+import * as Valuation from "@jointly/core/internal/incentives/Valuation"
+import * as GovernanceClient from "@jointly/core/internal/governance/GovernanceClient"
+import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
+import { datasetIdOf, modelRequestIdOf, paramKey, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import * as GrantScope from "@jointly/core/internal/ledger/GrantScope"
+import { companyIdOf, ChainError } from "@jointly/core/internal/ledger/Ledger"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
+import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
 import { fundAccounts } from "./chain/Anvil.ts"
 import { ensureDeployment, loadDeployment, saveDeployment } from "./chain/Deployment.ts"
-import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as Consortium from "./local/Consortium.ts"
-import * as Commands from "@jointly/cli/governance.ts"
+import * as Commands from "@jointly/cli/internal/governance"
 import * as F from "./testing/fixtures.ts"
 import * as Log from "./Log.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const names = ["north", "south", "east"] as const
 type Name = (typeof names)[number]
@@ -170,7 +170,7 @@ describe("data catalogue", () => {
   })
 
   it("rebuilds the same index from the deployment block in a fresh store", async () => {
-    const { makeGovernanceLedger: make } = await import("@jointly/core/ledger/GovernanceLedger.ts")
+    const { makeGovernanceLedger: make } = await import("@jointly/core/internal/ledger/GovernanceLedger")
     const { openPglite } = await import("./store/Sql.ts")
     const { migrate } = await import("./store/schema.sql.ts")
     const ChainIndex = await import("./governance/ChainIndex.ts")
@@ -715,7 +715,7 @@ describe("from the command line", () => {
 
 describe("deployment", () => {
   it("extends a saved deployment.json written before the governance contracts, keeping registry and ledger", async () => {
-    const { makeEthersLedger } = await import("@jointly/core/ledger/EthersLedger.ts")
+    const { makeEthersLedger } = await import("@jointly/core/internal/ledger/EthersLedger")
     const old = join(dir, "old-deployment")
     // What a coordinator saved before issue 7: registry and ledger only.
     const client = await makeEthersLedger({ rpcUrl: cluster.rpcUrl, privateKey: cluster.keys.supervisor.privateKey })

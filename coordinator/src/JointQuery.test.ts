@@ -8,8 +8,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { sha256Digest } from "@jointly/core/wire/Canonical.ts"
-import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
+import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
 const files = {

@@ -10,12 +10,12 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Fixtures from "@jointly/core/testing/SecureBoostFixtures.ts"
-import * as Reference from "@jointly/core/protocols/secureboost/Reference.ts"
-import * as Spec from "@jointly/core/protocols/secureboost/spec.ts"
-import type * as Stages from "@jointly/core/protocols/secureboost/Stages.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
-import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
+import * as Fixtures from "@jointly/core/internal/testing/SecureBoostFixtures"
+import * as Reference from "@jointly/core/internal/protocols/secureboost/Reference"
+import * as Spec from "@jointly/core/internal/protocols/secureboost/spec"
+import type * as Stages from "@jointly/core/internal/protocols/secureboost/Stages"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 
 const names = ["a", "b", "c"] as const
 const files = Object.fromEntries(names.map((n) => [n, datasetFile(`bcw_vertical_party_${n}.csv`)])) as Record<(typeof names)[number], string>

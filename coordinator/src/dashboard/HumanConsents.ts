@@ -5,8 +5,8 @@
  * (participant/src/policy/HumanToken.ts). The coordinator holds no token and no key: it can delay a decision,
  * never make one. Kept in memory: a participant announces its waits again whenever it reconnects.
  */
-import { DecisionRefused, NotPending, ParticipantUnreachable } from "@jointly/core/api/Errors.ts"
-import type { AwaitingHuman, HumanAck, HumanDecision } from "@jointly/core/wire/Messages.ts"
+import { DecisionRefused, NotPending, ParticipantUnreachable } from "@jointly/core/internal/api/Errors"
+import type { AwaitingHuman, HumanAck, HumanDecision } from "@jointly/core/internal/wire/Messages"
 import type { Bus } from "./Live.ts"
 
 export interface PendingConsent {

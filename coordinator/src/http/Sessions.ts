@@ -8,8 +8,8 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import { getAddress } from "ethers"
-import { SignInRefused } from "@jointly/core/api/Errors.ts"
-import * as SignIn from "@jointly/core/api/SignIn.ts"
+import { SignInRefused } from "@jointly/core/internal/api/Errors"
+import * as SignIn from "@jointly/core/internal/api/SignIn"
 
 export interface Options {
   /** The coordinator's domain, URI and chain (read when needed: a server on port 0 learns its port on listening). */

@@ -11,11 +11,11 @@ import { randomBytes } from "node:crypto"
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Wallet } from "ethers"
-import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as AccountKeystore from "../keys/AccountKeystore.ts"
-import { cliPath } from "@jointly/cli/local/LocalCluster.ts"
+import { cliPath } from "@jointly/cli/internal/local/LocalCluster"
 import * as Netns from "./Netns.ts"
-import * as TestCa from "@jointly/core/testing/TestCa.ts"
+import * as TestCa from "@jointly/core/internal/testing/TestCa"
 
 export interface PartyOptions {
   readonly name: string

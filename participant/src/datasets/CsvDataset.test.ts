@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from "vitest"
 import * as BadCsv from "../testing/BadCsv.ts"
 import * as CsvDataset from "./CsvDataset.ts"
 import { type CsvSpec, DatasetError } from "./Dataset.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const pimaSource = datasetFile("pima.csv")
 const dir = mkdtempSync(join(tmpdir(), "jointly-datasets-"))

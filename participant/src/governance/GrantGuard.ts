@@ -8,8 +8,8 @@
  * content no longer hashes to its catalogue entry serves nothing until it is republished (§2.2 (e)).
  */
 import { Schema } from "effect"
-import { datasetIdOf, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import * as GrantScope from "@jointly/core/ledger/GrantScope.ts"
+import { datasetIdOf, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import * as GrantScope from "@jointly/core/internal/ledger/GrantScope"
 
 export class AccessDenied extends Schema.TaggedError<AccessDenied>()("AccessDenied", {
   reason: Schema.Literals(["NoGrant", "NotApproved", "Expired", "Revoked", "Exhausted", "DatasetRetired", "WrongPurpose", "ScopeUnknown", "ScopeMismatch", "OutOfScope", "ContentHashMismatch", "Unknown"]),

@@ -6,7 +6,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import * as GrantScope from "@jointly/core/ledger/GrantScope.ts"
+import * as GrantScope from "@jointly/core/internal/ledger/GrantScope"
 
 const dirOf = (dataDir: string) => join(dataDir, "grant-scopes")
 const fileOf = (dataDir: string, tokenId: string) => {
