@@ -11,6 +11,7 @@ import * as BatchPrediction from "./batch-prediction/index.ts"
 import type { ModelFacts, Protocol, ServicesOf, TaskContext } from "./Define.ts"
 import * as EncryptedLinear from "./encrypted-linear/index.ts"
 import * as FederatedLearning from "./federated-learning/index.ts"
+import * as JointArithmetic from "./joint-arithmetic/index.ts"
 import * as JointQuery from "./joint-query/index.ts"
 import * as JointStatistics from "./joint-statistics/index.ts"
 import * as SecureSvm from "./secure-svm/index.ts"
@@ -18,6 +19,7 @@ import * as Vertical from "./vertical/index.ts"
 
 export const all = [
   JointStatistics.protocol,
+  JointArithmetic.protocol,
   FederatedLearning.protocol,
   BatchPrediction.protocol,
   EncryptedLinear.protocol,
