@@ -15,6 +15,7 @@ import * as JointArithmetic from "./joint-arithmetic/index.ts"
 import * as JointQuery from "./joint-query/index.ts"
 import * as JointStatistics from "./joint-statistics/index.ts"
 import * as SecureSvm from "./secure-svm/index.ts"
+import * as Similarity from "./similarity/index.ts"
 import * as Vertical from "./vertical/index.ts"
 
 export const all = [
@@ -25,6 +26,7 @@ export const all = [
   EncryptedLinear.protocol,
   SecureSvm.protocol,
   ...JointQuery.protocols,
+  Similarity.protocol,
   ...Vertical.protocols
 ] as const
 

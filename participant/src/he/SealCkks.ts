@@ -11,9 +11,7 @@
  * (SEAL refuses anything weaker) and two rescales (× weights, × mask). Ciphertexts are seeded symmetric
  * encryptions and the Galois keys seeded too, which halves both on the wire.
  */
-import { Effect, Layer, Scope } from "effect"
-import SEAL from "node-seal/throws_wasm_node_es.js"
-import type { SEALLibrary } from "node-seal/implementation/seal"
+import { Effect, Layer, type Scope } from "effect"
 import type { Context as SealContext } from "node-seal/implementation/context"
 import {
   Ckks,
@@ -26,9 +24,7 @@ import {
   type RequesterKeys,
   strideFor
 } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
-
-let library: Promise<SEALLibrary> | undefined
-const seal = () => (library ??= SEAL())
+import { headerProblem, onDrop, own, run, type SEALLibrary } from "./SealLibrary.ts"
 
 /**
  * Validated contexts by parameter bytes: building one costs ~0.7 s (SEAL's prime and NTT tables) and a
@@ -38,42 +34,18 @@ const seal = () => (library ??= SEAL())
  */
 const contexts = new Map<string, SealContext>()
 const CACHED_CONTEXTS = 8
+onDrop(() => contexts.clear())
 
 const error = (reason: CkksError["reason"], detail: unknown) =>
   new CkksError({ reason, detail: detail instanceof Error ? detail.message : String(detail) })
 
-/** A SEAL object released with the scope. */
-const own = <A extends { delete: () => void }>(make: () => A | void): Effect.Effect<A, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => make() as A),
-    (a) => Effect.sync(() => a.delete())
-  )
-
-/**
- * Runs `body` with the library in a fresh scope; a SEAL exception becomes `reason`, a WASM abort also drops
- * the module so later calls get a working one.
- */
+/** Runs `body` with the library in a fresh scope; a SEAL exception becomes `reason` (SealLibrary.run). */
 const withSeal = <A>(reason: CkksError["reason"], body: (s: SEALLibrary) => Effect.Effect<A, CkksError, Scope.Scope>) =>
-  Effect.scoped(
-    Effect.flatMap(Effect.tryPromise({ try: seal, catch: (e) => error("Unavailable", e) }), (s) =>
-      Effect.catchDefect(body(s), (defect) => {
-        if (defect instanceof WebAssembly.RuntimeError) {
-          library = undefined
-          contexts.clear()
-        }
-        return Effect.fail(error(reason, defect))
-      }))
-  )
+  run((kind, detail) => error(kind === "Unavailable" ? "Unavailable" : reason, detail), body)
 
-// SEAL's SEALHeader: u16 magic 0xA15E, u8 header size 0x10, u8 major 4 … u8 minor, u8 compression (0 none,
-// 1 zlib, 2 zstd), u16 reserved, u64 total size.
 const checkHeader = (bytes: Uint8Array, what: string, reason: CkksError["reason"]): Effect.Effect<void, CkksError> => {
-  if (bytes.length < 16) return Effect.fail(error(reason, `${what}: ${bytes.length} bytes is shorter than SEAL's header`))
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  if (view.getUint16(0, true) !== 0xa15e || bytes[2] !== 0x10) return Effect.fail(error(reason, `${what}: not SEAL-serialized bytes`))
-  if (bytes[4]! > 2) return Effect.fail(error(reason, `${what}: unknown compression mode ${bytes[4]}`))
-  if (view.getBigUint64(8, true) !== BigInt(bytes.length)) return Effect.fail(error(reason, `${what}: header declares ${view.getBigUint64(8, true)} bytes, got ${bytes.length}`))
-  return Effect.void
+  const problem = headerProblem(bytes, what)
+  return problem === undefined ? Effect.void : Effect.fail(error(reason, problem))
 }
 
 /** A CKKS context the evaluator accepts: checked scheme, degree, level count and SEAL's 128-bit security check. */

@@ -24,6 +24,7 @@ import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import * as OwnedModels from "../he/OwnedModels.ts"
 import * as PartialModelStore from "../modeling/vertical/PartialModelStore.ts"
+import * as SealBfv from "../he/SealBfv.ts"
 import * as SealCkks from "../he/SealCkks.ts"
 import { type Dataset, type DatasetSpec, type DatasetSummary, summarize } from "../datasets/Dataset.ts"
 
@@ -100,6 +101,7 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
     jobs.layer,
     kernels,
     SealCkks.layer,
+    SealBfv.layer,
     OwnedModels.layer(),
     PartialModelStore.layer({ dataDir: process.env.JOINTLY_DATA_DIR, owner: self, secret: options.wallet.privateKey })
   )
