@@ -93,7 +93,7 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
       const n = s.snapshot.entries.length
       const geometry = yield* Party.attempt(session, stage, "CollectionTooLarge", () => Scores.geometry(params.features.length, n, layout.slots))
       // The blinding range this t leaves for this collection: the owner's floor, whatever the querier chose.
-      const rhoMax = Scores.maxBlind(layout.plainModulus, Scores.scoreBounds(geometry.dimension, params.featureMax, n))
+      const rhoMax = Scores.maxBlindFor(layout.plainModulus, geometry, params.featureMax)
       if (rhoMax < 1n << BigInt(Spec.MIN_BLIND_BITS)) {
         return yield* Party.fail(session, stage, "WeakParameters", `a ${layout.plainModulus.toString(2).length}-bit plaintext modulus leaves ${rhoMax.toString(2).length - 1} blinding bits for ${n} entries; at least ${Spec.MIN_BLIND_BITS} are required`)
       }

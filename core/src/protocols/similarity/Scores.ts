@@ -17,7 +17,6 @@
  * ρ_s ≥ 1 drawn log-uniformly up to ρ_max and η_s uniform in [0, ρ_s): the sign of z is the sign of u
  * (|u| ≥ 1), and ρ_max keeps |z| < t/2 for every threshold in the public score range.
  */
-import { randomBits } from "../../compute/Primes.ts"
 
 /** More lanes test more thresholds per round (fewer rounds) but reveal more counts. */
 export const MAX_LANES = 4
@@ -96,25 +95,27 @@ export const nearest = (features: ReadonlyArray<ArrayLike<number>>, q: ArrayLike
 
 // ---------- randomness (CSPRNG only: these blinds hide scores)
 
-/** A uniform double in [0, 1) with 53 random bits. */
-const uniform = () => Number(randomBits(53)) / 2 ** 53
+/** `count` uniform doubles in [0, 1), 53 random bits each, from one CSPRNG draw. */
+const uniforms = (count: number): Float64Array => {
+  const words = new Uint32Array(2 * count)
+  // getRandomValues fills at most 65,536 bytes per call.
+  for (let at = 0; at < words.length; at += 16_384) crypto.getRandomValues(words.subarray(at, Math.min(words.length, at + 16_384)))
+  const out = new Float64Array(count)
+  for (let i = 0; i < count; i++) out[i] = ((words[2 * i]! >>> 5) * 67108864 + (words[2 * i + 1]! >>> 6)) / 9007199254740992
+  return out
+}
 
-/** A random permutation of 0…n−1 (Fisher–Yates over unbiased draws). */
+/** A random permutation of 0…n−1 (Fisher–Yates). */
 export const permutation = (n: number): Uint32Array => {
   const out = Uint32Array.from({ length: n }, (_, i) => i)
+  const u = uniforms(n)
   for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(uniform() * (i + 1))
+    const j = Math.floor(u[i]! * (i + 1))
     const t = out[i]!
     out[i] = out[j]!
     out[j] = t
   }
   return out
-}
-
-/** ρ log-uniform in [1, ρ_max] (below 2^52) and η uniform in [0, ρ). */
-const blind = (logMax: number): { rho: bigint; eta: bigint } => {
-  const rho = Math.max(1, Math.floor(2 ** (uniform() * logMax)))
-  return { rho: BigInt(rho), eta: BigInt(Math.floor(uniform() * rho)) }
 }
 
 // ---------- the owner's round
@@ -136,34 +137,60 @@ export interface RoundPlan {
   readonly constant: BigInt64Array
 }
 
+/** ρ log-uniform in [1, ρ_max] (below 2^52) and η uniform in [0, ρ), from two uniforms. */
+const blind = (logMax: number, u: number, v: number): { rho: number; eta: number } => {
+  const rho = Math.max(1, Math.floor(2 ** (u * logMax)))
+  return { rho, eta: Math.floor(v * rho) }
+}
+
+/**
+ * Writes the exact integer v (|v| < 2^53) into slot s of a BigInt64Array through its 32-bit words: the round's
+ * ~n·p multiplier entries stay in double arithmetic instead of allocating a BigInt each (the same bytes, since
+ * every platform Node and browsers run on is little-endian; `roundPlan` checks).
+ */
+const writeInt = (words: Uint32Array, s: number, v: number) => {
+  const hi = Math.floor(v / 4294967296)
+  words[2 * s] = v - hi * 4294967296
+  words[2 * s + 1] = hi
+}
+const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
+/** ρ_max for one collection: the plaintext range's bound, capped so every multiplier 4n·ρ·M is an exact double. */
+export const maxBlindFor = (plainModulus: bigint, g: Geometry, featureMax: number): bigint => {
+  const byRange = maxBlind(plainModulus, scoreBounds(g.dimension, featureMax, g.n))
+  const byDouble = BigInt(Math.floor((2 ** 53 - 1) / (4 * g.n * featureMax)))
+  return byRange < byDouble ? byRange : byDouble
+}
+
 /** One round's blinded plaintexts: fresh permutations and blinds, nothing reused from another round. */
 export const roundPlan = (c: Collection, rhoMax: bigint): RoundPlan => {
+  if (!littleEndian) throw new GeometryError("a big-endian platform: roundPlan writes little-endian words")
   const g = c.geometry
-  const n = BigInt(g.n)
+  const n = g.n
   const logMax = Math.log2(Number(rhoMax > 1n << 52n ? 1n << 52n : rhoMax))
   const terms = Array.from({ length: g.period }, () => new BigInt64Array(g.slots))
+  const words = terms.map((t) => new Uint32Array(t.buffer))
   const threshold = new BigInt64Array(g.slots)
   const constant = new BigInt64Array(g.slots)
-  const small = Array.from({ length: 1 << 16 }, (_, v) => BigInt(v))
-  const big = (v: number) => (v < small.length ? small[v]! : BigInt(v))
   const permutations: Array<Uint32Array> = []
   for (let lane = 0; lane < g.lanes; lane++) {
-    const order = permutation(g.n)
+    const order = permutation(n)
     permutations.push(order)
-    for (let j = 0; j < g.n; j++) {
+    const u = uniforms(2 * n)
+    for (let j = 0; j < n; j++) {
       const s = lane * g.laneSize + j
       const rank = order[j]!
       const f = c.features.subarray(rank * g.dimension, (rank + 1) * g.dimension)
       let norm = 0
       for (let k = 0; k < g.dimension; k++) norm += f[k]! * f[k]!
-      const { rho, eta } = blind(logMax)
-      const base = -4n * n * rho
+      const { rho, eta } = blind(logMax, u[2 * j]!, u[2 * j + 1]!)
+      const base = -4 * n * rho
       for (let i = 0; i < g.period; i++) {
         const k = (s + i) % g.period
-        if (k < g.dimension && f[k] !== 0) terms[i]![s] = base * big(f[k]!)
+        if (k < g.dimension && f[k] !== 0) writeInt(words[i]!, s, base * f[k]!)
       }
-      threshold[s] = -rho
-      constant[s] = rho * (2n * n * BigInt(norm) + 2n * BigInt(rank)) + eta
+      threshold[s] = BigInt(-rho)
+      constant[s] = BigInt(rho) * (2n * BigInt(n) * BigInt(norm) + 2n * BigInt(rank)) + BigInt(eta)
     }
   }
   return { permutations, terms, threshold, constant }
