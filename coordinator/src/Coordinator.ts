@@ -3,30 +3,41 @@
  * and the chain notary. `start` resumes every unfinished task found in the store, so a restarted coordinator
  * picks up where the old one stopped.
  */
-import { createServer } from "node:http"
-import type { AddressInfo } from "node:net"
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
+import * as Backends from "@jointly/backends/Backends.ts"
+import * as NodeBackends from "@jointly/backends/node"
+import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
 import * as RoundEngine from "@jointly/core/runtime/RoundEngine.ts"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import { getAddress, verifyTypedData } from "ethers"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import { fromClient, type LedgerClient } from "@jointly/core/ledger/Ledger.ts"
-import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import { roles as contractRoles, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
 import * as ChainIndex from "./governance/ChainIndex.ts"
 import * as Auth from "./auth/Auth.ts"
 import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
 import * as Live from "./dashboard/Live.ts"
-import * as Api from "./http/Api.ts"
+import * as Policy from "./http/Policy.ts"
+import * as Roles from "./http/Roles.ts"
+import * as HttpServer from "./http/Server.ts"
+import * as Sessions from "./http/Sessions.ts"
+import * as Rejections from "./limits/Rejections.ts"
 import * as Log from "./Log.ts"
 import * as ModelStore from "./models/ModelStore.ts"
+import * as ClientAddress from "./net/ClientAddress.ts"
+import * as Listener from "./net/Listener.ts"
 import * as Notary from "./notary/Notary.ts"
 import * as Scheduler from "./scheduler/Scheduler.ts"
 import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
+import type { SocketLimits } from "./transport/SocketLimits.ts"
 import * as SocketChannel from "./transport/SocketChannel.ts"
+import * as Registry from "@jointly/core/ledger/generated/ConsortiumRegistry.ts"
+import * as TaskLedger from "@jointly/core/ledger/generated/TaskLedger.ts"
+import type { ChainInfo } from "@jointly/core/api/Schemas.ts"
 
 export interface Config {
   /** PGlite data directory, or a postgres:// URL. */
@@ -38,9 +49,23 @@ export interface Config {
   readonly host?: string
   /** 0 picks a free port. */
   readonly port?: number
+  /** The backend of each kernel family; the fastest this Node offers by default. */
+  readonly backends?: Backends.Choice
+  /** Certificate and key (PEM text): the API, the dashboard, its SSE and the participants' sockets over HTTPS/WSS. */
+  readonly tls?: Listener.TlsMaterial
+  /** The URL members reach this coordinator at (a DNS name, a proxy; sign-in messages name its host); default the listening address. */
+  readonly publicUrl?: string
+  /** Reverse proxies (addresses or CIDR subnets) whose X-Forwarded-For names the client; no one else's is read. */
+  readonly trustProxy?: ReadonlyArray<string>
+  /** The participants' socket limits; default SocketLimits.defaults. */
+  readonly socketLimits?: SocketLimits
   readonly startTimeoutMs?: number
-  /** Extra HTTP handler tried before the 404 (the dashboard mounts here). */
-  readonly extraRoutes?: (req: import("node:http").IncomingMessage, res: import("node:http").ServerResponse) => Promise<boolean>
+  /** HMAC key for bearer tokens (≥ 32 bytes); default drawn at start, so a restart signs everyone out. */
+  readonly authSecret?: Uint8Array
+  /** Bearer token lifetime (default 15 minutes). */
+  readonly tokenTtlMs?: number
+  /** The HTTP abuse limits (http/Server.ts defaults). */
+  readonly limits?: HttpServer.Limits
 }
 
 export const start = async (config: Config) => {
@@ -54,8 +79,12 @@ export const start = async (config: Config) => {
   // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts).
   const bus = Live.makeBus()
   const store = Live.observe(await TaskStore.make(sql), bus)
-  // tfjs loads on the first online prediction of a tfjs-layers model only.
-  const models = ModelStore.make(sql, { runtime: () => import("@jointly/participant/modeling/TfjsRuntime.ts").then((m) => m.make()) })
+  // The compute backends, composed once (`@jointly/backends/node`): CKKS sums for federated learning's "ckks"
+  // aggregation, the key agreement and PRG of secure aggregation's dropout recovery, the tfjs runtime of online
+  // predictions (loaded on the first prediction of a tfjs-layers model only).
+  const backends = await Backends.build(NodeBackends.layer(config.backends))
+  const runtime = Context.get(backends.context, ModelRuntime)
+  const models = ModelStore.make(sql, { runtime: async () => runtime })
 
   const registry: Auth.Registry = {
     orgOf: async (account) => {
@@ -72,8 +101,20 @@ export const start = async (config: Config) => {
 
   const artifacts = ArtifactStore.make(sql)
 
-  const http = createServer()
-  const hub = Hub.make(http, auth, log)
+  // Roles for the API, from the chain: org state in the registry, its SUPERVISOR_ROLE, the ledger's coordinators.
+  const roleChain = config.governance?.provider
+  const roles = Roles.make({
+    orgOf: registry.orgOf,
+    isSupervisor: async (account) => roleChain !== undefined && (await Registry.connect(addresses.registry, roleChain).hasRole(contractRoles.supervisor, account)),
+    isOperator: async (account) =>
+      getAddress(account) === coordinator || (roleChain !== undefined && (await TaskLedger.connect(addresses.ledger, roleChain).isCoordinator(account)))
+  })
+
+  // Every abuse limit, HTTP and socket alike, counts its refusals here; the dashboard shows them.
+  const rejections = Rejections.make()
+  const http = Listener.create({ tls: config.tls })
+  const clientAddress = ClientAddress.make(config.trustProxy)
+  const hub = Hub.make(http, auth, log, { limits: config.socketLimits, rejections, clientAddress })
   // The one round engine, here over the hub's sockets (protocol tests run it over the in-memory channel).
   const channel = SocketChannel.make(hub)
   const rounds = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
@@ -86,11 +127,19 @@ export const start = async (config: Config) => {
     models,
     artifacts,
     consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
+    backends: backends.layer,
     options: { startTimeoutMs: config.startTimeoutMs }
   })
   const notary = Notary.start({ store, ledger: fromClient(ledger), log: Log.make("notary") })
   scheduler.onStatus(() => notary.poke())
   const humans = HumanConsents.make({ bus, relay: hub.relayHuman })
+  // Requests refused by the abuse limits, announced on the live feed (throttled: a flood must not flood the feed too).
+  let announced = 0
+  rejections.onChange((_kind, total) => {
+    if (Date.now() - announced < 1_000) return
+    announced = Date.now()
+    bus.publish({ type: "limits", rejected: total })
+  })
   scheduler.onStatus((taskId, status) => {
     bus.publish({ type: "status", taskId, status })
     if (isFinal(status)) humans.taskEnded(taskId)
@@ -116,6 +165,8 @@ export const start = async (config: Config) => {
       deployBlock: addresses.deployBlock ?? 0n,
       log: Log.make("chain-index"),
       onStateChanged: (change) => {
+        // What the API knew of these accounts' roles is stale from now on.
+        roles.invalidate(change.addresses)
         if (change.to !== "Suspended" && change.to !== "Revoked") return
         const reason = `organisation ${change.name} (${change.addresses.join(", ")}) is ${change.to === "Suspended" ? "suspended by the supervisor" : "revoked"}`
         void (async () => {
@@ -130,34 +181,53 @@ export const start = async (config: Config) => {
     })
   await index?.start()
 
-  const chain: Api.ChainInfo = {
+  const chain: typeof ChainInfo.Type = {
     chainId: domain.chainId.toString(),
     coordinator,
     registry: addresses.registry,
     ledger: addresses.ledger,
     deployBlock: (addresses.deployBlock ?? 0n).toString(),
-    ...(config.governance === undefined ? {} : { suite: { ...config.governance.addresses, deployBlock: undefined } as unknown as Record<string, string> })
+    ...(config.governance === undefined
+      ? {}
+      : { suite: Object.fromEntries(Object.entries(config.governance.addresses).filter((e): e is [string, string] => e[0] !== "deployBlock" && typeof e[1] === "string")) })
   }
-  const dashboard = Dashboard.make({ store, hub, ledger, domain, bus, humans, artifacts, models, index })
-  const api = Api.make({ store, scheduler, auth, chain, models, artifacts, index, routes: dashboard.routes })
-  http.on("request", (req, res) => {
-    // socket.io answers its own path; everything else is ours.
-    if (req.url?.startsWith("/socket.io")) return
-    void (async () => {
-      if (await dashboard.handle(req, res)) return
-      if (await api(req, res)) return
-      if (config.extraRoutes && (await config.extraRoutes(req, res))) return
-      res.writeHead(404, { "content-type": "application/json" })
-      res.end(JSON.stringify({ error: { code: "NotFound", message: `no route ${req.method} ${req.url}` } }))
-    })()
+  const dashboard = Dashboard.make({ store, hub, ledger, domain, artifacts, models, index })
+  let publicUrl = config.publicUrl
+  const sessions = Sessions.make({
+    expected: () => {
+      const url = new URL(publicUrl ?? "http://coordinator")
+      return { domain: url.host, uri: url.origin, chainId: Number(domain.chainId) }
+    },
+    secret: config.authSecret,
+    tokenTtlMs: config.tokenTtlMs
+  })
+  const api = HttpServer.attach({
+    server: http,
+    store,
+    scheduler,
+    models,
+    artifacts,
+    index,
+    limits: config.limits,
+    clientAddress: (req) => clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"]),
+    parts: {
+      chain,
+      socketNonce: auth.issueNonce,
+      sessions,
+      roles,
+      policy: Policy.make({ store, models, artifacts, index, governance: config.governance, sql }),
+      dashboard,
+      humans,
+      relaySignIn: hub.relaySignIn,
+      bus,
+      rejections
+    }
   })
 
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject)
-    http.listen(config.port ?? 0, config.host ?? "127.0.0.1", () => resolve())
-  })
-  const port = (http.address() as AddressInfo).port
-  const url = `http://${config.host ?? "127.0.0.1"}:${port}`
+  const host = config.host ?? "127.0.0.1"
+  const port = await Listener.listen(http, host, config.port ?? 0)
+  const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
+  publicUrl ??= url
   await scheduler.resume()
   log.info("coordinator listening", { url })
 
@@ -166,15 +236,33 @@ export const start = async (config: Config) => {
     if (closed) return
     closed = true
     await index?.stop()
-    dashboard.close()
+    await api.close()
     await scheduler.close()
     await hub.close()
     await new Promise<void>((resolve) => http.close(() => resolve()))
     await notary.stop()
     await sql.close()
+    await backends.close()
   }
 
-  return { url, port, store, models, artifacts, index, scheduler, notary, hub, chain, close }
+  return {
+    url,
+    port,
+    store,
+    models,
+    artifacts,
+    index,
+    scheduler,
+    notary,
+    hub,
+    chain,
+    rejections,
+    roles,
+    clientAddress,
+    /** Serves a new certificate and key to every connection made from now on (certificate rotation). */
+    reloadTls: (tls: Listener.TlsMaterial) => Listener.reload(http, tls),
+    close
+  }
 }
 
 export type Coordinator = Awaited<ReturnType<typeof start>>

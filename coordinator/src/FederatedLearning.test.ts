@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Result } from "@jointly/core/protocols/federated-learning/spec.ts"
 import { digitsParams, digitsTopology, loadDigits, nonIid, type Digits } from "@jointly/participant/modeling/DigitsFixture.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 
 const names = ["a", "b", "c"] as const
 let dir: string
@@ -79,14 +79,14 @@ describe("modeling.horizontal-fl over LocalCluster", () => {
     expect(commits[0]!.status).toBe("confirmed")
     expect(detail.events.filter((e) => e.type === "Progress" && (e.data as { stage: string }).stage === "fl.round")).toHaveLength(15)
 
-    const stored = await cluster.api<{ id: string; format: string; artifact: unknown }>(`/api/models/${result.modelId}`)
+    // The analyst (initiator) sees the model's metadata; a party that trained it reads its weights and predicts.
+    const stored = await cluster.client.model(result.modelId)
     expect(stored.id).toBe(result.modelId)
     expect(stored.format).toBe("tfjs-layers")
-
-    const { predictions } = await cluster.api<{ predictions: Array<{ prediction: string }> }>(`/api/models/${result.modelId}/predict`, {
-      method: "POST",
-      body: JSON.stringify({ rows: test.map((r) => r.slice(0, 64)) })
-    })
+    const trainer = cluster.clientFor(await cluster.walletOf(cluster.parties[0]!.name))
+    const weights = await trainer.weights(result.modelId)
+    expect(weights.id).toBe(result.modelId)
+    const predictions = (await trainer.predict(result.modelId, test.map((r) => r.slice(0, 64)))) as Array<{ prediction: string }>
     const accuracy = predictions.filter((p, i) => p.prediction === String(test[i]![64])).length / test.length
     expect(accuracy).toBeGreaterThan(0.85)
 
@@ -94,7 +94,7 @@ describe("modeling.horizontal-fl over LocalCluster", () => {
     const batchId = await cluster.submit({
       kind: "prediction.batch",
       parties: [{ participant: cluster.parties[0]!.address, dataset: "digits" }] as never,
-      params: { modelId: result.modelId, model: stored.artifact }
+      params: { modelId: result.modelId, model: weights.artifact }
     })
     const batch = await cluster.waitForTask(batchId, { timeoutMs: 60_000 })
     expect(batch.reason).toBeNull()

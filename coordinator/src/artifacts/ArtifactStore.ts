@@ -2,22 +2,18 @@
  * Off-chain artifacts (task results, models, encrypted model-to-data payloads), content-addressed: the key is a
  * CIDv1 (sha2-256; codec `raw` for opaque bytes, `json` for canonical JSON) computed with `multiformats`, and
  * every read re-hashes the bytes, so a tampered row is refused rather than served (PROTOCOLS.md §2.6, §7 "only
- * the hash on chain, the data off chain"). Rows live in the store's `artifacts` table (migration 3).
+ * the hash on chain, the data off chain"). Rows live in the store's `artifacts` table (migration 3), with the
+ * member who stored them and their size (migration 4: the API's per-member quota and its reader rule).
  */
 import { CID } from "multiformats/cid"
 import * as json from "multiformats/codecs/json"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
+import { QuotaExceeded, Tampered, UnknownArtifact } from "@jointly/core/api/Errors.ts"
 import { canonicalJson } from "@jointly/core/wire/Canonical.ts"
 import type { Sql } from "../store/Sql.ts"
 
 export type Codec = "raw" | "json"
-
-export class ArtifactError extends Error {
-  constructor(readonly code: "UnknownArtifact" | "InvalidCid" | "Tampered", message: string) {
-    super(message)
-  }
-}
 
 const codecOf = { raw: raw.code, json: json.code } as const
 
@@ -41,10 +37,34 @@ export const matches = async (cid: string, bytes: Uint8Array): Promise<boolean> 
 }
 
 export const make = (sql: Sql) => {
-  const put = async (bytes: Uint8Array, codec: Codec, taskId?: string): Promise<string> => {
+  /** Stores bytes (the coordinator's own when `owner` is absent: task results and models). Idempotent. */
+  const put = async (bytes: Uint8Array, codec: Codec, taskId?: string, owner?: string): Promise<string> => {
     const cid = await cidOf(bytes, codec)
-    await sql.query(`insert into artifacts(cid, codec, bytes, task_id) values ($1, $2, $3, $4) on conflict (cid) do nothing`, [cid, codec, bytes, taskId ?? null])
+    await sql.query(`insert into artifacts(cid, codec, bytes, task_id, owner, size) values ($1, $2, $3, $4, $5, $6) on conflict (cid) do nothing`, [
+      cid,
+      codec,
+      bytes,
+      taskId ?? null,
+      owner?.toLowerCase() ?? null,
+      bytes.length
+    ])
     return cid
+  }
+
+  /** Bytes stored by `owner` so far. */
+  const usage = async (owner: string): Promise<number> =>
+    Number((await sql.query<{ n: string | null }>(`select coalesce(sum(size), 0) as n from artifacts where owner = $1`, [owner.toLowerCase()]))[0]?.n ?? 0)
+
+  /** A member's upload, refused when it would take the member past `quotaBytes` (a re-upload of stored bytes is free). */
+  const putOwned = async (bytes: Uint8Array, codec: Codec, owner: string, quotaBytes: number): Promise<string> => {
+    const cid = await cidOf(bytes, codec)
+    const [existing] = await sql.query(`select 1 from artifacts where cid = $1`, [cid])
+    if (existing) return cid
+    const used = await usage(owner)
+    if (used + bytes.length > quotaBytes) {
+      throw new QuotaExceeded({ usedBytes: used, quotaBytes, message: `storing ${bytes.length} bytes would take ${owner} past its quota: ${used} of ${quotaBytes} bytes used` })
+    }
+    return put(bytes, codec, undefined, owner)
   }
 
   /** The stored bytes, checked against the CID; Tampered when they no longer hash to it. */
@@ -52,17 +72,40 @@ export const make = (sql: Sql) => {
     try {
       CID.parse(cid)
     } catch {
-      throw new ArtifactError("InvalidCid", `${cid} is not a CID`)
+      throw new UnknownArtifact({ message: `${cid} is not a CID` })
     }
     const [row] = await sql.query<{ codec: Codec; bytes: Uint8Array }>(`select codec, bytes from artifacts where cid = $1`, [cid])
-    if (!row) throw new ArtifactError("UnknownArtifact", `no artifact ${cid}`)
+    if (!row) throw new UnknownArtifact({ message: `no artifact ${cid}` })
     const bytes = new Uint8Array(row.bytes)
-    if (!(await matches(cid, bytes))) throw new ArtifactError("Tampered", `the stored bytes of ${cid} no longer hash to it`)
+    if (!(await matches(cid, bytes))) throw new Tampered({ message: `the stored bytes of ${cid} no longer hash to it` })
     return { cid, codec: row.codec, bytes }
+  }
+
+  /**
+   * Who an artifact concerns, for the API's reader rule: its uploader, the task it belongs to and its role there
+   * (result, model), and the model requests naming it (PROTOCOLS.md §2.3: payload and answer travel as `cid:`).
+   */
+  const about = async (cid: string) => {
+    const [row] = await sql.query<{ owner: string | null; task_id: string | null }>(`select owner, task_id from artifacts where cid = $1`, [cid])
+    if (!row) return undefined
+    const roles = await sql.query<{ role: string }>(`select data->>'role' as role from task_events where type = 'ArtifactStored' and data->>'cid' = $1`, [cid])
+    const requests = await sql.query<{ from_account: string; to_account: string }>(
+      `select from_account, to_account from model_requests where payload_uri = $1 or result_uri = $1`,
+      [`cid:${cid}`]
+    )
+    return {
+      owner: row.owner,
+      taskId: row.task_id,
+      roles: roles.map((r) => r.role),
+      requestSides: requests.flatMap((r) => [r.from_account, r.to_account])
+    }
   }
 
   return {
     put,
+    putOwned,
+    usage,
+    about,
     putJson: (value: unknown, taskId?: string) => put(jsonBytes(value), "json", taskId),
     get,
     /** Raw row access for audits (no check): what `jointly verify` re-hashes itself. */

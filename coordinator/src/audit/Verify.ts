@@ -13,6 +13,9 @@ import { taskId as taskIdOf, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { digest } from "@jointly/core/wire/Canonical.ts"
 import { matches } from "../artifacts/ArtifactStore.ts"
 
+/** What a source answers for content the caller may not read (the API's access rules): the check is not run. */
+export const withheld: unique symbol = Symbol("withheld")
+
 export interface Check {
   readonly name: string
   readonly ok: boolean
@@ -35,9 +38,11 @@ export interface Sources {
   readonly history: ReadonlyArray<TaskHistoryEntry>
   readonly task: StoredTask
   /** Raw bytes of an artifact by CID (unchecked: the verifier re-hashes them). */
-  readonly artifact: (cid: string) => Promise<Uint8Array | undefined>
+  readonly artifact: (cid: string) => Promise<Uint8Array | undefined | typeof withheld>
   /** A model from the model store (encoded artifact), by id. */
-  readonly model: (id: string) => Promise<unknown | undefined>
+  readonly model: (id: string) => Promise<unknown>
+  /** The EIP-712 domain the task ledger announces (ERC-5267) and the implementation behind its proxy. */
+  readonly onChainDomain?: { readonly name: string; readonly version: string; readonly chainId: bigint; readonly verifyingContract: string; readonly implementation: string }
 }
 
 const same = (a: string | null | undefined, b: string | null | undefined) => (a ?? "").toLowerCase() === (b ?? "").toLowerCase()
@@ -56,6 +61,13 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
   check("spec hashes to the task id", specOk, specOk ? "the stored spec is the one the id commits to" : "the stored spec does not hash to the task id")
   if (createdEntry?._tag === "TaskCreated") {
     check("chain: spec hash", same(createdEntry.specHash, id), `chain specHash ${createdEntry.specHash}`)
+  }
+
+  // The domain the signatures are checked in must be the one the contract verifies in (an upgrade could change it).
+  if (s.onChainDomain !== undefined) {
+    const d = s.onChainDomain
+    const ok = d.name === s.domain.name && d.version === s.domain.version && d.chainId === s.domain.chainId && same(d.verifyingContract, s.domain.verifyingContract)
+    check("chain: EIP-712 domain", ok, `${d.name} v${d.version} on chain ${d.chainId} at ${d.verifyingContract}, implementation ${d.implementation}`)
   }
 
   // Consents: re-verify each signature from the chain's own record, then compare with the store's copy.
@@ -104,8 +116,13 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
   const recorded = history.flatMap((e) => (e._tag === "ResultRecorded" ? [e.resultDigest] : []))
   if (task.status === "Succeeded" || recorded.length > 0) {
     check("result: recorded on chain once", recorded.length === 1, `${recorded.length} ResultRecorded event(s)`)
-    const computed = task.result === null || task.result === undefined ? undefined : digest(task.result)
-    check("result: stored result hashes to the chain digest", computed !== undefined && same(computed, recorded[0]), `chain ${recorded[0]}, stored result hashes to ${computed}`)
+    if (task.result === withheld) {
+      // The API serves a result to its recipients alone: anyone else checks the digests, not the content.
+      check("result: content", true, "withheld from this account (the result is for its recipients); its digest is checked below")
+    } else {
+      const computed = task.result === null || task.result === undefined ? undefined : digest(task.result)
+      check("result: stored result hashes to the chain digest", computed !== undefined && same(computed, recorded[0]), `chain ${recorded[0]}, stored result hashes to ${computed}`)
+    }
     check("result: stored digest equals the chain digest", same(task.resultDigest, recorded[0]), `chain ${recorded[0]}, store ${task.resultDigest}`)
   }
 
@@ -114,6 +131,10 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
     if (e.type !== "ArtifactStored") continue
     const { role, cid } = e.data as { role: string; cid: string; digest: string }
     const bytes = await s.artifact(cid)
+    if (bytes === withheld) {
+      check(`artifact ${role} ${cid}`, true, "withheld from this account by the coordinator's access rules; not checked")
+      continue
+    }
     if (bytes === undefined) {
       check(`artifact ${role} ${cid}`, false, "missing from the artifact store")
       continue
@@ -139,6 +160,7 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
   const modelId = (task.result as { modelId?: string } | null)?.modelId
   if (typeof modelId === "string") {
     const stored = await s.model(modelId)
+    if (stored === withheld) return [...checks, { name: `model store: ${modelId}`, ok: true, detail: "withheld from this account (weights are for the parties that trained it); not checked" }]
     const decoded = stored === undefined ? undefined : Schema.decodeUnknownExit(ModelArtifact)(stored)
     const ok = decoded?._tag === "Success" && same(artifactId(decoded.value), modelId)
     check(`model store: ${modelId}`, ok, stored === undefined ? "missing from the model store" : ok ? "content hash matches" : "the stored model no longer hashes to its id")

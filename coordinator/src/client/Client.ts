@@ -1,33 +1,42 @@
 /**
- * A typed client for the coordinator's HTTP API (`@jointly/coordinator/client`), used by the CLI, the notebooks
- * and embedders. Every response is decoded with the response Schema of its endpoint in `http/OpenApi.ts`, the
- * table the OpenAPI document is generated from, so the client and the document cannot drift apart unnoticed.
+ * A typed client for the coordinator's HTTP API (`@jointly/coordinator/client`), used by the CLI, the notebooks and
+ * embedders: Promise functions over the client `HttpApiClient` derives from the API's declaration
+ * (core/src/api/Client.ts), so every request and response is encoded and decoded with the server's own Schemas.
+ * Give it the member's signer and it signs in by itself (Sign-In with Ethereum) whenever a route needs it.
  */
 import { randomBytes } from "node:crypto"
-import { Schema } from "effect"
+import { Cause, Effect, Exit, Schema } from "effect"
 import { getBytes } from "ethers"
+import * as ApiClient from "@jointly/core/api/Client.ts"
+import type * as S from "@jointly/core/api/Schemas.ts"
+import { Progress as ProgressSchema } from "@jointly/core/api/Schemas.ts"
+import type * as Endpoint from "@jointly/core/net/Endpoint.ts"
 import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
 import * as Protocols from "@jointly/core/protocols/Protocols.ts"
 import { taskId as taskIdOf, type TaskSpec, TaskSpec as TaskSpecSchema } from "@jointly/core/task/TaskSpec.ts"
-import * as OpenApi from "../http/OpenApi.ts"
 
-/** What signs a submission: an ethers `Wallet` or any `Signer` (EIP-191 over the task id's bytes). */
+/** What signs in and signs submissions: an ethers `Wallet` or any `Signer` (EIP-191). */
 export interface Initiator {
   readonly getAddress: () => Promise<string>
-  readonly signMessage: (message: Uint8Array) => Promise<string>
+  readonly signMessage: (message: Uint8Array | string) => Promise<string>
 }
 
 export interface ClientOptions {
-  /** The coordinator's base URL, e.g. `http://127.0.0.1:8545` (no trailing `/api`). */
+  /**
+   * The coordinator's base URL, e.g. `https://coordinator.example:8443` (no trailing `/api`); plain `http://`
+   * only to a loopback address unless `trust.allowInsecure` (else `make` throws InsecureEndpoint).
+   */
   readonly url: string
-  /** Signs `submit`; needed for nothing else. */
+  /** The CA (PEM) that signs the coordinator's certificate, instead of Node's default store. */
+  readonly trust?: Endpoint.Trust
+  /** The member's account: signs in, and signs submissions. Without it, only public routes answer. */
   readonly initiator?: Initiator
   readonly fetch?: typeof globalThis.fetch
 }
 
-/** A refusal by the coordinator (`code` from its `{ error: { code, message } }`) or a response that is not what the API says. */
+/** A refusal by the coordinator (`code` is the API error's `_tag`) or a response that is not what the API says. */
 export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(readonly status: number, readonly code: string, message: string, readonly detail?: unknown) {
     super(message)
     this.name = "ApiError"
   }
@@ -35,9 +44,11 @@ export class ApiError extends Error {
 
 /** A task without `initiator` (the client's signer) and optionally without `nonce` (random). */
 export type TaskDraft = Omit<TaskSpec, "initiator" | "nonce"> & { readonly nonce?: string }
-export type TaskDetail = OpenApi.ResponseOf<"getTask">
-export type TaskRow = OpenApi.ResponseOf<"listTasks">["tasks"][number]
-export type Progress = typeof OpenApi.Progress.Type
+export type TaskDetail = typeof S.TaskDetail.Type
+export type TaskRow = typeof S.TaskRow.Type
+export type Progress = typeof S.Progress.Type
+/** A task's detail with its result once the caller may read it (a recipient); `null` otherwise. */
+export type TaskOutcome = TaskDetail & { readonly result: unknown }
 
 export interface WatchOptions {
   /** Each `Progress` event once, in order (PSI chunks, training rounds, secure-aggregation stages). */
@@ -51,51 +62,47 @@ export interface WatchOptions {
   readonly signal?: AbortSignal
 }
 
-const decoders = new Map<OpenApi.EndpointName, (u: unknown) => unknown>()
-const decoderOf = (name: OpenApi.EndpointName) => {
-  let decode = decoders.get(name)
-  if (!decode) {
-    decode = Schema.decodeUnknownSync(Schema.toCodecJson(OpenApi.endpoints[name].response as Schema.Codec<unknown, unknown>))
-    decoders.set(name, decode)
+const statusOf: Record<string, number> = {
+  Unauthenticated: 401, SignInRefused: 401, Forbidden: 403, Malformed: 400, RateLimited: 429, PayloadTooLarge: 413, TooManyTasks: 429,
+  QuotaExceeded: 413, UnknownTask: 404, UnknownModel: 404, UnknownArtifact: 404, UnknownDataset: 404, InvalidTask: 400, DuplicateTask: 409,
+  InvalidRows: 400, Tampered: 500, Unavailable: 503, NotPending: 409, ParticipantUnreachable: 503, DecisionRefused: 422
+}
+
+/** Any failure of a call as an ApiError: the API's tagged errors by their tag, transport and decoding failures named. */
+const toApiError = (error: unknown): ApiError => {
+  if (error instanceof ApiError) return error
+  const e = error as { _tag?: string; message?: string; reason?: unknown; response?: { status?: number } }
+  if (e instanceof ApiClient.ClientSignInError) return new ApiError(0, e.code, e.message)
+  if (typeof e?._tag === "string" && statusOf[e._tag] !== undefined) return new ApiError(statusOf[e._tag]!, e._tag, e.message ?? e._tag, error)
+  // The transport rule and certificate trust (core/src/net/Endpoint.ts), by their own names.
+  const transport = (e as { reason?: { cause?: { _tag?: string; message?: string } } })?.reason?.cause
+  if (transport?._tag === "UntrustedCertificate" || transport?._tag === "InsecureEndpoint") return new ApiError(0, transport._tag, transport.message ?? transport._tag, transport)
+  if (e?._tag === "UntrustedCertificate" || e?._tag === "InsecureEndpoint") return new ApiError(0, e._tag, e.message ?? e._tag, error)
+  if (e?._tag === "HttpClientError") {
+    const status = e.response?.status ?? 0
+    return new ApiError(status, status === 0 ? "Unreachable" : "Http", e.message ?? `HTTP ${status}`, error)
   }
-  return decode
+  if (e?._tag === "SchemaError") return new ApiError(0, "BadResponse", `the response does not match the API: ${e.message}`, error)
+  return new ApiError(0, "Failed", error instanceof Error ? error.message : String(error), error)
 }
 
 export const make = (options: ClientOptions) => {
-  const base = options.url.replace(/\/+$/, "")
-  const fetchImpl = options.fetch ?? globalThis.fetch
+  const client = ApiClient.make({
+    url: options.url,
+    trust: options.trust,
+    fetch: options.fetch,
+    signer: options.initiator === undefined ? undefined : { getAddress: () => options.initiator!.getAddress(), signMessage: (m) => options.initiator!.signMessage(m) }
+  })
 
-  const call = async <N extends OpenApi.EndpointName>(
-    name: N,
-    request: { params?: Record<string, string>; query?: Record<string, string | number | undefined>; body?: unknown } = {}
-  ): Promise<OpenApi.ResponseOf<N>> => {
-    const endpoint = OpenApi.endpoints[name]
-    const path = endpoint.path.replace(/\{(\w+)\}/g, (_m, p: string) => encodeURIComponent(request.params?.[p] ?? ""))
-    const query = Object.entries(request.query ?? {}).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
-    const response = await fetchImpl(`${base}${path}${query.length ? `?${query.join("&")}` : ""}`, {
-      method: endpoint.method,
-      headers: { "content-type": "application/json" },
-      ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) })
-    })
-    const text = await response.text()
-    let body: unknown
-    try {
-      body = JSON.parse(text)
-    } catch {
-      throw new ApiError(response.status, "NotJson", `${endpoint.method} ${path}: HTTP ${response.status}, not JSON`)
-    }
-    if (!response.ok) {
-      const error = (body as { error?: { code?: string; message?: string } }).error
-      throw new ApiError(response.status, error?.code ?? "Http", error?.message ?? `${endpoint.method} ${path}: HTTP ${response.status}`)
-    }
-    try {
-      return decoderOf(name)(body) as OpenApi.ResponseOf<N>
-    } catch (cause) {
-      throw new ApiError(response.status, "BadResponse", `${endpoint.method} ${path}: the response does not match the API: ${String(cause)}`)
-    }
+  /** Runs one call (signed unless `signed` is false) and throws an ApiError for any failure. */
+  const run = async <A>(f: (api: ApiClient.Client["api"]) => Effect.Effect<A, unknown, any>, signed = true): Promise<A> => {
+    const exit = await Effect.runPromiseExit(client.call(f, signed))
+    if (Exit.isSuccess(exit)) return exit.value
+    throw toApiError(Cause.squash(exit.cause))
   }
 
-  const get = (id: string) => call("getTask", { params: { id } })
+  const get = (id: string) => run((api) => api.tasks.get({ params: { id } }))
+  const result = (id: string) => run((api) => api.tasks.result({ params: { id } }))
 
   /** Signs `draft` as `initiator` and submits it; resolves with the task id (the digest of the signed spec). */
   const submit = async (draft: TaskDraft, initiator: Initiator | undefined = options.initiator) => {
@@ -105,12 +112,15 @@ export const make = (options: ClientOptions) => {
     Protocols.decodeTaskOrThrow(Schema.decodeUnknownSync(TaskSpecSchema)(spec))
     const id = taskIdOf(spec)
     const signature = await initiator.signMessage(getBytes(id))
-    const submitted = await call("submitTask", { body: { spec, signature } })
+    const submitted = await run((api) => api.tasks.submit({ payload: { spec, signature } }))
     return { taskId: submitted.taskId, spec }
   }
 
-  /** Polls the task until it ends (and, by default, until the chain holds every record of it). */
-  const watch = async (id: string, opts: WatchOptions = {}): Promise<TaskDetail> => {
+  /**
+   * Polls the task until it ends (and, by default, until the chain holds every record of it); then reads its result
+   * if the signed-in account is a recipient (`result` is null otherwise).
+   */
+  const watch = async (id: string, opts: WatchOptions = {}): Promise<TaskOutcome> => {
     const deadline = Date.now() + (opts.timeoutMs ?? 600_000)
     let lastStatus: Status | undefined
     let seen = 0
@@ -119,42 +129,59 @@ export const make = (options: ClientOptions) => {
       const detail = await get(id)
       for (const event of detail.events.filter((e) => e.id > seen)) {
         seen = event.id
-        if (event.type === "Progress" && Schema.is(OpenApi.Progress)(event.data)) opts.onProgress?.(event.data)
+        if (event.type === "Progress" && Schema.is(ProgressSchema)(event.data)) opts.onProgress?.(event.data)
       }
       if (detail.status !== lastStatus) {
         lastStatus = detail.status
         opts.onStatus?.(detail.status)
       }
-      if (isFinal(detail.status) && (opts.untilNotarized === false || detail.chain.every((c) => c.status === "confirmed" || c.status === "failed"))) return detail
+      if (isFinal(detail.status) && (opts.untilNotarized === false || detail.chain.every((c) => c.status === "confirmed" || c.status === "failed"))) {
+        const outcome = detail.status === "Succeeded" ? await result(id).catch((e: ApiError) => (e.code === "Forbidden" ? undefined : Promise.reject(e))) : undefined
+        return { ...detail, result: outcome?.result ?? null }
+      }
       if (Date.now() > deadline) throw new ApiError(0, "Timeout", `task ${id} did not end within ${opts.timeoutMs ?? 600_000} ms (status ${lastStatus})`)
       await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250))
     }
   }
 
   return {
-    url: base,
-    health: () => call("health"),
-    nonce: () => call("nonce"),
-    openapi: () => call("openapi"),
+    url: client.url,
+    /** Signs in now (otherwise the first signed call does); resolves with the account. */
+    signIn: client.signIn,
+    /** The current bearer token (e.g. for an SSE reader), if signed in. */
+    token: client.token,
+    /** Closes the pooled connections of a client that trusts its own CA. */
+    close: client.close,
+    me: () => run((api) => api.auth.me()),
+    health: () => run((api) => api.meta.health(), false),
+    nonce: () => run((api) => api.auth.nonce(), false),
+    openapi: () => run((api) => api.meta.openapi(), false),
     submit,
-    list: (filter: { status?: Status; limit?: number } = {}) => call("listTasks", { query: filter }).then((r) => r.tasks),
+    list: (filter: { status?: Status; limit?: number } = {}) => run((api) => api.tasks.list({ query: filter })).then((r) => r.tasks),
     get,
+    result,
     watch,
     /** The task's store record checked against its chain trail (the dashboard's verification). */
-    verify: (id: string) => call("verifyTask", { params: { id } }),
-    cancel: (id: string, reason?: string) => call("cancelTask", { params: { id }, body: reason === undefined ? {} : { reason } }),
-    models: () => call("models").then((r) => r.models),
-    model: (modelId: string) => call("model", { params: { modelId } }),
+    verify: (id: string) => run((api) => api.tasks.verify({ params: { id } })),
+    cancel: (id: string, reason?: string) => run((api) => api.tasks.cancel({ params: { id }, payload: reason === undefined ? {} : { reason } })),
+    models: () => run((api) => api.models.list()).then((r) => r.models),
+    model: (modelId: string) => run((api) => api.models.get({ params: { modelId } })),
+    weights: (modelId: string) => run((api) => api.models.weights({ params: { modelId } })),
     predict: (modelId: string, rows: ReadonlyArray<ReadonlyArray<number> | Record<string, number>>) =>
-      call("predict", { params: { modelId }, body: { rows } }).then((r) => r.predictions),
-    catalog: (q = "", opts: { includeRetired?: boolean } = {}) => call("catalog", { query: { q, all: opts.includeRetired ? "1" : undefined } }).then((r) => r.datasets),
-    catalogEntry: (datasetId: string) => call("catalogEntry", { params: { datasetId } }),
-    grants: () => call("grants"),
-    modelRequests: (to?: string) => call("modelRequests", { query: { to } }).then((r) => r.requests),
-    supervision: () => call("supervision"),
+      run((api) => api.models.predict({ params: { modelId }, payload: { rows } })).then((r) => r.predictions),
+    catalog: (q = "", opts: { includeRetired?: boolean } = {}) =>
+      run((api) => api.governance.catalog({ query: { q, all: opts.includeRetired ? "1" : undefined } })).then((r) => r.datasets),
+    catalogEntry: (datasetId: string) => run((api) => api.governance.catalogEntry({ params: { datasetId } })),
+    grants: () => run((api) => api.governance.grants()),
+    modelRequests: (to?: string) => run((api) => api.governance.modelRequests({ query: { to } })).then((r) => r.requests),
+    supervision: () => run((api) => api.governance.supervision()),
+    members: () => run((api) => api.governance.members()).then((r) => r.members),
+    rejections: () => run((api) => api.governance.rejections()),
+    pendingConsents: () => run((api) => api.governance.pendingConsents()).then((r) => r.pending),
     putArtifact: (bytes: Uint8Array, codec: "raw" | "json" = "raw") =>
-      call("putArtifact", { body: { codec, base64: Buffer.from(bytes).toString("base64") } }).then((r) => r.cid),
-    getArtifact: (cid: string) => call("getArtifact", { params: { cid } }).then((r) => ({ ...r, bytes: new Uint8Array(Buffer.from(r.base64, "base64")) }))
+      run((api) => api.artifacts.put({ payload: { codec, base64: Buffer.from(bytes).toString("base64") } })).then((r) => r.cid),
+    getArtifact: (cid: string) =>
+      run((api) => api.artifacts.get({ params: { cid: cid.replace(/^cid:/, "") } })).then((r) => ({ ...r, bytes: new Uint8Array(Buffer.from(r.base64, "base64")) }))
   }
 }
 

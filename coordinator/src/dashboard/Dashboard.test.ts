@@ -1,20 +1,23 @@
 /**
  * The dashboard end to end: a LocalCluster (anvil, the coordinator, three participant processes, one of which
- * asks a human), Debian's chromium driven by playwright-core. Watches a task move live, approves a pending
- * consent in the page, reads a federated-learning task's training curves and its chain trail with the
- * verified badge. Screenshots of the main views go to coordinator/test-artifacts/screenshots/.
+ * asks a human), Debian's chromium driven by playwright-core. The page signs in with a browser wallet — an
+ * EIP-1193 provider injected into the page, signing with a test key in this process — then watches a task move
+ * live, approves a pending consent, reads a federated-learning task's training curves and its chain trail with the
+ * verified badge; another member's page is refused the same task, an unknown account is refused altogether.
+ * Screenshots of the main views go to coordinator/test-artifacts/screenshots/.
  */
 import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { getAddress } from "ethers"
+import { getAddress, getBytes, Wallet } from "ethers"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
-import * as LocalCluster from "../local/LocalCluster.ts"
+import * as Consortium from "../local/Consortium.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 
 const chromiumPath = "/usr/bin/chromium"
 const screenshots = fileURLToPath(new URL("../../test-artifacts/screenshots/", import.meta.url))
@@ -28,6 +31,25 @@ let browser: Browser
 let page: Page
 
 const party = (name: (typeof names)[number]) => cluster.parties.find((p) => p.name === name)!
+
+/**
+ * A page whose `window.ethereum` is an EIP-1193 provider backed by `wallet` (the browser-wallet role): it shares one
+ * account and signs `personal_sign` requests with the key held here, never in the page.
+ */
+const walletPage = async (wallet: Pick<Wallet, "address" | "signMessage">) => {
+  const p = await browser.newPage({ viewport: { width: 1440, height: 900 } })
+  await p.exposeFunction("__jointlyWallet", async (method: string, params: ReadonlyArray<string>) => {
+    if (method === "eth_requestAccounts" || method === "eth_accounts") return [wallet.address]
+    if (method === "personal_sign") return wallet.signMessage(getBytes(params[0]!))
+    throw new Error(`unsupported wallet method ${method}`)
+  })
+  await p.addInitScript(() => {
+    ;(window as any).ethereum = { request: ({ method, params }: { method: string; params?: ReadonlyArray<string> }) => (window as any).__jointlyWallet(method, params ?? []) }
+  })
+  await p.goto(cluster.coordinatorUrl)
+  await p.locator('[data-testid="sign-in"]').click()
+  return p
+}
 const shoot = (name: string) => page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true })
 const row = (taskId: string) => page.locator(`[data-testid="task-row"][data-task-id="${taskId}"]`)
 
@@ -53,9 +75,10 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     ])
     cluster = cluster_
     browser = browser_
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } })
-    await page.goto(cluster.coordinatorUrl)
+    // The local analyst's page: it initiates the tasks below and receives their results.
+    page = await walletPage(cluster.keys.analyst)
     await page.locator("#live[data-state=live]").waitFor()
+    expect(getAddress((await page.locator('[data-testid="account"]').getAttribute("data-address"))!)).toBe(cluster.keys.analyst.address)
     // Every status each task row has shown, recorded in the page as the DOM changes (no polling, no reload).
     await page.evaluate(() => {
       // Survives only while the page is never reloaded: every later view must come from live updates.
@@ -69,7 +92,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       }
       new MutationObserver(record).observe(document.getElementById("app")!, { childList: true, subtree: true })
     })
-  }, 120_000)
+  }, 300_000)
 
   afterAll(async () => {
     await browser?.close()
@@ -185,10 +208,97 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect(await curves.locator("svg").first().locator("circle.point").count()).toBe(rounds)
     expect(await detail.locator('[data-testid="timeline-event"][data-type="Progress"]').count()).toBeGreaterThanOrEqual(rounds)
     // The badge agrees with the chain: the result digest the store holds is the one ResultRecorded carries.
-    const verify = await cluster.api<{ ok: boolean; resultDigest: string; chainResultDigest: string }>(`/api/tasks/${taskId}/verify`)
+    const verify = await cluster.client.verify(taskId)
     expect(verify.ok).toBe(true)
     expect(verify.chainResultDigest).toBe(verify.resultDigest)
     expect(await page.evaluate(() => (window as any).__loaded)).toBe("once")
     await shoot("training-curves")
+  })
+
+  it("shows the initiator its task with the result, and refuses the same task to another member and the page to an unknown account", async () => {
+    const taskId = await cluster.submit({
+      kind: "statistics.horizontal",
+      name: "only for the analyst",
+      parties: (["north", "south"] as const).map((n) => ({ participant: party(n).address, dataset: "pima" })) as never,
+      params: { columns: ["age"], statistics: ["count", "mean"] }
+    })
+    await cluster.waitForTask(taskId, { timeoutMs: 90_000 })
+    // Permitted: the analyst (initiator and, by default, recipient) sees the task and its result.
+    await page.evaluate((id) => (location.hash = `#/tasks/${id}`), taskId)
+    await page.locator(`[data-testid="task-detail"][data-task-id="${taskId}"] [data-testid="result"]`).waitFor({ timeout: 30_000 })
+    expect(await page.locator('[data-testid="result"] pre').textContent()).toContain('"count"')
+    await shoot("permitted-task")
+
+    // Refused: a member of the consortium that takes no part in the task.
+    const outsider = Wallet.createRandom()
+    await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name: "westbank", wallet: outsider as unknown as Wallet, encryptionPublicKey: outsider.signingKey.compressedPublicKey }, true)
+    const other = await walletPage(outsider)
+    await other.locator("#live[data-state=live]").waitFor()
+    expect(await other.locator(`[data-testid="task-row"][data-task-id="${taskId}"]`).count()).toBe(0)
+    await other.evaluate((id) => (location.hash = `#/tasks/${id}`), taskId)
+    const refused = other.locator('[data-testid="refused"]')
+    await refused.waitFor()
+    expect(await refused.getAttribute("data-status")).toBe("403")
+    expect(await refused.textContent()).toContain("neither the initiator, a party nor a recipient")
+    await other.screenshot({ path: join(screenshots, "refused-task.png"), fullPage: true })
+    await other.close()
+
+    // An account bound to no organisation signs in, and is told it is not a member.
+    const stranger = await walletPage(Wallet.createRandom())
+    await stranger.locator('[data-testid="sign-in-error"]').waitFor()
+    expect(await stranger.locator('[data-testid="sign-in-error"]').textContent()).toContain("not bound to any audited organisation")
+    await stranger.close()
+  })
+
+  it("signs a data steward in with a participant's dashboard token: the org's task shown, another task refused, a wrong token refused", async () => {
+    const east = party("east")
+    // Permitted: a task east takes part in (east's policy asks a human, so it waits for east's decision).
+    const ownTask = await cluster.submit({
+      kind: "statistics.horizontal",
+      name: "east takes part",
+      parties: (["east", "north"] as const).map((n) => ({ participant: party(n).address, dataset: "pima" })) as never,
+      params: { columns: ["age"], statistics: ["count"] }
+    })
+    // Refused: a task between north and south only.
+    const otherTask = await cluster.submit({
+      kind: "statistics.horizontal",
+      name: "north and south only",
+      parties: (["north", "south"] as const).map((n) => ({ participant: party(n).address, dataset: "pima" })) as never,
+      params: { columns: ["age"], statistics: ["count"] }
+    })
+    const steward = await browser.newPage({ viewport: { width: 1440, height: 900 } })
+    try {
+      await steward.goto(cluster.coordinatorUrl)
+      // No window.ethereum on this page: the token form is the way in. A wrong token is refused by east itself.
+      await steward.locator('[data-testid="token-address"]').fill(east.address)
+      await steward.locator('[data-testid="token-secret"]').fill("not-the-token")
+      await steward.locator('[data-testid="token-sign-in"]').click()
+      await steward.locator('[data-testid="sign-in-error"]').waitFor()
+      expect(await steward.locator('[data-testid="sign-in-error"]').textContent()).toContain("dashboard token")
+      expect(await steward.evaluate(() => sessionStorage.getItem("jointly.session"))).toBeNull()
+
+      const token = (await readFile(join(east.dataDir, "dashboard-token"), "utf8")).trim()
+      await steward.locator('[data-testid="token-address"]').fill(east.address)
+      await steward.locator('[data-testid="token-secret"]').fill(token)
+      await steward.locator('[data-testid="token-sign-in"]').click()
+      await steward.locator("#live[data-state=live]").waitFor()
+      expect(getAddress((await steward.locator('[data-testid="account"]').getAttribute("data-address"))!)).toBe(east.address)
+      // The token itself is kept nowhere in the page's storage; only the coordinator's short-lived bearer token is.
+      const stored = await steward.evaluate(() => JSON.stringify({ ...sessionStorage }))
+      expect(stored).not.toContain(token)
+
+      await steward.locator(`[data-testid="task-row"][data-task-id="${ownTask}"]`).waitFor()
+      expect(await steward.locator(`[data-testid="task-row"][data-task-id="${otherTask}"]`).count()).toBe(0)
+      await steward.evaluate((id) => (location.hash = `#/tasks/${id}`), ownTask)
+      await steward.locator(`[data-testid="task-detail"][data-task-id="${ownTask}"]`).waitFor()
+      await steward.screenshot({ path: join(screenshots, "token-sign-in.png"), fullPage: true })
+      await steward.evaluate((id) => (location.hash = `#/tasks/${id}`), otherTask)
+      const refused = steward.locator('[data-testid="refused"]')
+      await refused.waitFor()
+      expect(await refused.getAttribute("data-status")).toBe("403")
+    } finally {
+      await steward.close()
+      await cluster.client.cancel(ownTask, "test over").catch(() => undefined)
+    }
   })
 })

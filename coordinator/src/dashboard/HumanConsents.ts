@@ -5,6 +5,7 @@
  * (participant/src/policy/HumanToken.ts). The coordinator holds no token and no key: it can delay a decision,
  * never make one. Kept in memory: a participant announces its waits again whenever it reconnects.
  */
+import { DecisionRefused, NotPending, ParticipantUnreachable } from "@jointly/core/api/Errors.ts"
 import type { AwaitingHuman, HumanAck, HumanDecision } from "@jointly/core/wire/Messages.ts"
 import type { Bus } from "./Live.ts"
 
@@ -37,14 +38,13 @@ export const make = (deps: { bus: Bus; relay: (account: string, decision: HumanD
       for (const p of [...pending.values()]) if (p.taskId.toLowerCase() === taskId.toLowerCase()) drop(p.taskId, p.participant)
     },
     /** Relays a decision; the participant's answer says whether the token matched. */
-    decide: async (participant: string, decision: HumanDecision): Promise<{ readonly ok: boolean; readonly code?: string; readonly detail?: string }> => {
+    decide: async (participant: string, decision: HumanDecision): Promise<void> => {
       const waiting = pending.get(key(decision.taskId, participant))
-      if (!waiting) return { ok: false, code: "NotPending", detail: `no consent of ${participant} for task ${decision.taskId} waits for a human` }
+      if (!waiting) throw new NotPending({ message: `no consent of ${participant} for task ${decision.taskId} waits for a human` })
       const ack = await deps.relay(waiting.participant, decision)
-      if (ack === undefined) return { ok: false, code: "Unreachable", detail: `participant ${participant} did not answer; it may be offline` }
-      if (!ack.ok) return { ok: false, code: "Refused", detail: ack.detail ?? "the participant refused the decision" }
+      if (ack === undefined) throw new ParticipantUnreachable({ message: `participant ${participant} did not answer; it may be offline` })
+      if (!ack.ok) throw new DecisionRefused({ message: ack.detail ?? "the participant refused the decision" })
       drop(decision.taskId, waiting.participant)
-      return { ok: true }
     }
   }
 }

@@ -1,17 +1,14 @@
 /**
  * Live updates for the dashboard: a minimal in-process pub/sub fed by the scheduler's status changes and the
- * store's writes (consents, progress, phase commitments, chain confirmations), streamed to browsers as
- * Server-Sent Events on `GET /api/events`. Messages only say *what* changed; the dashboard fetches the details
- * through the ordinary API, so a missed message costs a refresh, never a wrong view.
+ * store's writes (consents, progress, phase commitments, chain confirmations) and the abuse limits' refusals,
+ * streamed to browsers as Server-Sent Events on `GET /api/events` (http/handlers/Tasks.ts, filtered per viewer).
+ * Messages only say *what* changed; the dashboard fetches the details through the ordinary API, so a missed
+ * message costs a refresh, never a wrong view.
  */
-import type { IncomingMessage, ServerResponse } from "node:http"
+import type { LiveEvent } from "@jointly/core/api/Schemas.ts"
 import type { TaskStore } from "../store/TaskStore.ts"
 
-export type LiveEvent =
-  | { readonly type: "status"; readonly taskId: string; readonly status: string }
-  | { readonly type: "event"; readonly taskId: string; readonly event: string }
-  | { readonly type: "chain"; readonly taskId: string | null; readonly op: string }
-  | { readonly type: "human"; readonly taskId: string; readonly participant: string; readonly pending: boolean }
+export type { LiveEvent }
 
 export const makeBus = () => {
   const listeners = new Set<(event: LiveEvent) => void>()
@@ -70,36 +67,4 @@ export const observe = (store: TaskStore, bus: Bus): TaskStore => ({
 const publishChain = async (store: TaskStore, bus: Bus, id: number) => {
   const [row] = await store.sql.query<{ task_id: string | null; op: string }>(`select task_id, op from outbox where id = $1`, [id])
   bus.publish({ type: "chain", taskId: row?.task_id ?? null, op: row?.op ?? "" })
-}
-
-/** `GET /api/events`: one SSE stream per browser; `close` ends them all so the HTTP server can stop. */
-export const sse = (bus: Bus) => {
-  const open = new Set<ServerResponse>()
-  const handle = (req: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(200, {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store",
-      connection: "keep-alive",
-      "x-accel-buffering": "no"
-    })
-    res.write("retry: 1000\n\n")
-    open.add(res)
-    const unsubscribe = bus.subscribe((event) => res.write(`data: ${JSON.stringify(event)}\n\n`))
-    // A comment line now and then keeps proxies from closing an idle stream.
-    const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), 15_000)
-    const done = () => {
-      clearInterval(heartbeat)
-      unsubscribe()
-      open.delete(res)
-    }
-    req.on("close", done)
-    res.on("close", done)
-  }
-  return {
-    handle,
-    close: () => {
-      for (const res of open) res.end()
-      open.clear()
-    }
-  }
 }

@@ -192,6 +192,9 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
       )
       return rows.map(toCatalog)
     },
+    /** Active catalogue entries whose content hash is `hash` (a model published for grants: hash = model id). */
+    byContentHash: async (hash: string): Promise<Array<CatalogRow>> =>
+      (await sql.query(`select * from catalog where content_hash = $1 and state = 'Active' order by block`, [hash.toLowerCase()])).map(toCatalog),
     dataset: async (id: string) => {
       const [row] = await sql.query(`select * from catalog where dataset_id = $1`, [id.toLowerCase()])
       return row ? toCatalog(row) : undefined

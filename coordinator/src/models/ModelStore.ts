@@ -8,13 +8,8 @@ import { Effect, Schema } from "effect"
 import type { ModelArtifact as Artifact } from "@jointly/core/models/ModelArtifact.ts"
 import { artifactId, bytesToFloat32, ModelArtifact, predictLinear, problem, scaleRow } from "@jointly/core/models/ModelArtifact.ts"
 import type { ModelRuntimeApi } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
+import { InvalidRows, Tampered, UnknownModel } from "@jointly/core/api/Errors.ts"
 import type { Sql } from "../store/Sql.ts"
-
-export class ModelStoreError extends Error {
-  constructor(readonly code: "InvalidArtifact" | "IdMismatch" | "UnknownModel" | "InvalidRows", message: string) {
-    super(message)
-  }
-}
 
 export interface StoredModel {
   readonly id: string
@@ -33,9 +28,9 @@ export interface Prediction {
 
 const decodeArtifact = (encoded: unknown): Artifact => {
   const decoded = Schema.decodeUnknownExit(ModelArtifact)(encoded)
-  if (decoded._tag === "Failure") throw new ModelStoreError("InvalidArtifact", String(decoded.cause))
+  if (decoded._tag === "Failure") throw new Tampered({ message: `not a model artifact: ${String(decoded.cause)}` })
   const invalid = problem(decoded.value)
-  if (invalid) throw new ModelStoreError("InvalidArtifact", invalid)
+  if (invalid) throw new Tampered({ message: `not a usable model artifact: ${invalid}` })
   return decoded.value
 }
 
@@ -53,7 +48,7 @@ export const make = (sql: Sql, options: { readonly runtime?: () => Promise<Model
     const cached = cache.get(id)
     if (cached) return cached
     const row = await get(id)
-    if (!row) throw new ModelStoreError("UnknownModel", `no model ${id}`)
+    if (!row) throw new UnknownModel({ message: `no model ${id}` })
     const decoded = decodeArtifact(row.artifact)
     cache.set(id, decoded)
     return decoded
@@ -68,7 +63,7 @@ export const make = (sql: Sql, options: { readonly runtime?: () => Promise<Model
       const decoded = decodeArtifact(encoded)
       const id = artifactId(decoded)
       if (meta.expectedId !== undefined && meta.expectedId !== id) {
-        throw new ModelStoreError("IdMismatch", `the artifact hashes to ${id}, not ${meta.expectedId}`)
+        throw new Tampered({ message: `the artifact hashes to ${id}, not ${meta.expectedId}` })
       }
       const canonical = Schema.encodeSync(ModelArtifact)(decoded)
       await sql.query(`insert into models(id, format, artifact, task_id) values ($1, $2, $3, $4) on conflict (id) do nothing`, [
@@ -80,6 +75,8 @@ export const make = (sql: Sql, options: { readonly runtime?: () => Promise<Model
       return id
     },
     get,
+    /** The decoded artifact (cached): its feature columns for the API's metadata view. */
+    artifact,
     list: async (): Promise<Array<Omit<StoredModel, "artifact">>> =>
       (await sql.query(`select id, format, task_id, created_at from models order by created_at desc limit 200`)).map((r: any) => ({
         id: r.id,
@@ -95,12 +92,12 @@ export const make = (sql: Sql, options: { readonly runtime?: () => Promise<Model
       const matrix = rows.map((row, i) => {
         const values = Array.isArray(row) ? row : model.featureColumns.map((c) => (row as Record<string, number>)[c])
         if (values.length !== width || values.some((v) => typeof v !== "number" || !Number.isFinite(v))) {
-          throw new ModelStoreError("InvalidRows", `row ${i}: needs ${width} finite numbers (${model.featureColumns.join(", ")})`)
+          throw new InvalidRows({ message: `row ${i}: needs ${width} finite numbers (${model.featureColumns.join(", ")})` })
         }
         return values as ReadonlyArray<number>
       })
       if (model.format === "linear") return matrix.map((row) => ({ prediction: predictLinear(model, row) }))
-      if (!options.runtime) throw new ModelStoreError("InvalidArtifact", "this coordinator has no tfjs runtime for tfjs-layers models")
+      if (!options.runtime) throw new Tampered({ message: "this coordinator has no tfjs runtime for tfjs-layers models" })
       const runtime = await options.runtime()
       const features = Float32Array.from(matrix.flatMap((row) => scaleRow(row, model.scaling)))
       const outputs = await Effect.runPromise(runtime.predict({ topology: model.topology, weights: bytesToFloat32(model.weights), features, rows: matrix.length }))

@@ -4,8 +4,10 @@
  * unfinished task up where the store says it was. Every transition goes through the store, which queues its
  * chain record in the same transaction.
  */
-import { Cause, Effect, Exit, Fiber, Result, Schema } from "effect"
+import { Cause, Effect, Exit, Fiber, type Layer, Result, Schema } from "effect"
+import type * as Backends from "@jointly/backends/Backends.ts"
 import { getAddress } from "ethers"
+import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/api/Errors.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
 import { ProtocolError } from "@jointly/core/protocols/Protocol.ts"
 import * as Protocols from "@jointly/core/protocols/Protocols.ts"
@@ -15,7 +17,6 @@ import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import { digest } from "@jointly/core/wire/Canonical.ts"
-import * as SealCkks from "@jointly/participant/he/SealCkks.ts"
 import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
@@ -31,11 +32,6 @@ export interface ConsentVerifier {
   readonly recover: (consent: { taskId: string; specHash: string; approve: boolean; reasonHash: string }, signature: string) => string
 }
 
-export class SubmissionError extends Error {
-  constructor(readonly code: "InvalidSpec" | "UnknownKind" | "InvalidParams" | "NotAuthorized" | "Duplicate", message: string) {
-    super(message)
-  }
-}
 
 export interface Options {
   /** How long a Scheduled task waits for all its participants to be online before failing. */
@@ -59,7 +55,19 @@ const storeModel = async (models: ModelStore | undefined, taskId: string, result
   return rest
 }
 
-export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Service"]; auth: Auth; consent: ConsentVerifier; log: Log; models?: ModelStore; artifacts?: ArtifactStore; options?: Options }) => {
+export const make = (deps: {
+  store: TaskStore
+  hub: Hub
+  rounds: RoundEngine["Service"]
+  auth: Auth
+  consent: ConsentVerifier
+  log: Log
+  /** The coordinator's compute backends, built once (Coordinator.ts): every task's program runs over them. */
+  backends: Layer.Layer<Backends.Services>
+  models?: ModelStore
+  artifacts?: ArtifactStore
+  options?: Options
+}) => {
   const { store, hub, rounds, auth, log } = deps
   const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
@@ -167,8 +175,9 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
         Effect.mapError(Schema.encodeUnknownEffect(protocol.result)(result), (error) =>
           new ProtocolError({ protocol: protocol.kind, reason: "InvalidResult", detail: String(error) })))
     )
-    // SealCkks: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key).
-    const fiber = Effect.runFork(Effect.provide(program, SealCkks.layer))
+    // The backends: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key),
+    // secure aggregation recovers dropouts' masks with their key agreement and PRG.
+    const fiber = Effect.runFork(Effect.provide(program, deps.backends))
     running.set(task.id, fiber)
     fiber.addObserver(async (exit) => {
       running.delete(task.id)
@@ -223,24 +232,27 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
     // The one decode of the params on the coordinator: the typed task is kept for the run.
     const checked = Protocols.decodeTask(spec)
     if (Result.isFailure(checked)) {
-      throw new SubmissionError(checked.failure._tag === "UnknownTaskKind" ? "UnknownKind" : "InvalidParams", checked.failure.message)
+      throw new InvalidTask({ reason: checked.failure._tag === "UnknownTaskKind" ? "UnknownKind" : "InvalidParams", message: checked.failure.message })
     }
     const parties = participantsOf(spec)
-    if (new Set(parties).size !== parties.length) throw new SubmissionError("InvalidSpec", "a participant is named twice")
+    if (new Set(parties).size !== parties.length) throw new InvalidTask({ reason: "InvalidSpec", message: "a participant is named twice" })
+    const named = spec.recipients ?? []
+    if (new Set(named).size !== named.length) throw new InvalidTask({ reason: "InvalidSpec", message: "a recipient is named twice" })
+    const recipients = Protocols.resultRecipients(checked.success)
     const id = taskIdOf(spec)
     // The initiator signs the task id (EIP-191), which commits to the whole spec.
     const { verify } = await import("@jointly/core/crypto/Signatures.ts")
     if (!verify(spec.initiator, Uint8Array.from(Buffer.from(id.slice(2), "hex")), signature)) {
-      throw new SubmissionError("NotAuthorized", `the submission is not signed by the initiator ${getAddress(spec.initiator)}`)
+      throw new InvalidTask({ reason: "BadSignature", message: `the submission is not signed by the initiator ${getAddress(spec.initiator)}` })
     }
-    for (const account of [spec.initiator, ...parties]) {
+    for (const account of new Set([getAddress(spec.initiator), ...parties, ...recipients])) {
       try {
-        await auth.checkOrg(getAddress(account))
+        await auth.checkOrg(account)
       } catch (error) {
-        throw new SubmissionError("NotAuthorized", (error as Error).message)
+        throw new InvalidTask({ reason: "PartyNotAudited", message: (error as Error).message })
       }
     }
-    if (await store.get(id)) throw new SubmissionError("Duplicate", `task ${id} exists already`)
+    if (await store.get(id)) throw new DuplicateTask({ message: `task ${id} exists already` })
     await store.insert(id, spec, id, parties)
     decoded.set(id, checked.success)
     const task = (await store.get(id))!
@@ -311,7 +323,7 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
 
   const cancel = async (id: string, reason: string) => {
     const task = await store.get(id)
-    if (!task) return undefined
+    if (!task) throw new UnknownTask({ message: `no task ${id}` })
     if (isFinal(task.status)) return task.status
     const fiber = running.get(id)
     await move(task, "Cancelled", reason)

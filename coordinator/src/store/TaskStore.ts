@@ -220,13 +220,25 @@ export const make = async (sql: Sql) => {
         at: new Date(r.at).toISOString()
       })),
 
-    list: async (options: { status?: Status; limit?: number } = {}): Promise<Array<TaskRow>> =>
+    /** Newest first; with `visibleTo`, only the tasks that account initiated, takes part in or receives the result of. */
+    list: async (options: { status?: Status; limit?: number; visibleTo?: string } = {}): Promise<Array<TaskRow>> =>
       (
         await sql.query(
-          `select * from tasks where ($1::text is null or status = $1) order by created_at desc limit $2`,
-          [options.status ?? null, options.limit ?? 100]
+          `select * from tasks where ($1::text is null or status = $1)
+             and ($3::text is null or lower(initiator) = $3
+                  or exists (select 1 from jsonb_array_elements(spec->'parties') p where lower(p->>'participant') = $3)
+                  or exists (select 1 from jsonb_array_elements_text(coalesce(spec->'recipients', '[]'::jsonb)) r where lower(r) = $3))
+             order by created_at desc limit $2`,
+          [options.status ?? null, options.limit ?? 100, options.visibleTo?.toLowerCase() ?? null]
         )
       ).map(toTask),
+
+    /** Tasks of `initiator` that have not ended (the API's cap on concurrent tasks). */
+    openCount: async (initiator: string): Promise<number> =>
+      Number((await sql.query<{ n: string }>(
+        `select count(*) as n from tasks where lower(initiator) = $1 and status in ('Submitted', 'AwaitingConsent', 'Scheduled', 'Running')`,
+        [initiator.toLowerCase()]
+      ))[0]!.n),
 
     unfinished: async (): Promise<Array<TaskRow>> =>
       (

@@ -135,7 +135,22 @@ export const migrations: ReadonlyArray<string> = [
   // 4: chain finality (issue 17). An outbox entry is 'sent' once its transaction is mined and 'confirmed' only
   // when enough blocks hold it; the block hash it was final in is kept for audits.
   `alter table outbox add column block_hash text;
-   alter table outbox add column sent_at timestamptz`
+   alter table outbox add column sent_at timestamptz`,
+  // 5: the HTTP API's rules (issue 12): who stored an artifact and how large it is (per-member quota, reader rule),
+  // and every prediction served under a grant (the coordinator counts uses the owner's on-chain log cannot).
+  `alter table artifacts add column owner text;
+   alter table artifacts add column size bigint;
+   update artifacts set size = octet_length(bytes);
+   create index artifacts_owner on artifacts(owner);
+   create table grant_predictions (
+     id bigserial primary key,
+     token_id text not null,
+     model_id text not null,
+     caller text not null,
+     rows integer not null,
+     at timestamptz not null default now()
+   );
+   create index grant_predictions_token on grant_predictions(token_id)`
 ]
 
 export const migrate = async (sql: { query: (text: string, params?: ReadonlyArray<unknown>) => Promise<Array<any>> }) => {

@@ -2,9 +2,12 @@
  * The embedders' SDK for governance (PROTOCOLS.md §7 "The TypeScript SDK wraps it plus the contract ABIs"):
  * catalogue search and the supervisor's view over the coordinator's HTTP API, content-addressed artifacts, and
  * the initiator's half of a model-to-data request (sign, encrypt to the owner's registered key, upload, request
- * on chain, await and decrypt the answer). Promise functions; browser-safe (fetch, ethers, @noble).
+ * on chain, await and decrypt the answer). Promise functions over the API's typed client (core/src/api/Client.ts),
+ * signed in as `signer`; browser-safe (fetch, ethers, @noble).
  */
+import { Cause, Effect, Exit } from "effect"
 import { decodeBase64, encodeBase64, getBytes, hexlify, type Signer } from "ethers"
+import * as ApiClient from "../api/Client.ts"
 import * as ModelToData from "./ModelToData.ts"
 import { datasetIdOf, modelRequestIdOf, type GovernanceLedger } from "../ledger/GovernanceLedger.ts"
 
@@ -29,31 +32,32 @@ export class ApiError extends Error {
   }
 }
 
-export const make = (coordinatorUrl: string) => {
-  const base = coordinatorUrl.replace(/\/$/, "")
-  const call = async <T>(path: string, init?: RequestInit): Promise<T> => {
-    const response = await fetch(`${base}${path}`, { ...init, headers: { "content-type": "application/json" } })
-    const body = (await response.json()) as T & { error?: { code: string; message: string } }
-    if (!response.ok) throw new ApiError(response.status, body.error?.code ?? "Http", body.error?.message ?? `HTTP ${response.status}`)
-    return body
+/** `signer` signs in (Sign-In with Ethereum): every route here is for members. */
+export const make = (coordinatorUrl: string, signer?: ApiClient.AccountSigner) => {
+  const client = ApiClient.make({ url: coordinatorUrl, signer })
+  const run = async <A>(f: (api: ApiClient.Client["api"]) => Effect.Effect<A, unknown, any>): Promise<A> => {
+    const exit = await Effect.runPromiseExit(client.call(f))
+    if (Exit.isSuccess(exit)) return exit.value
+    const error = Cause.squash(exit.cause) as { _tag?: string; message?: string }
+    throw new ApiError(0, error?._tag ?? "Failed", error?.message ?? String(error))
   }
 
   const artifacts = {
     put: async (bytes: Uint8Array, codec: "raw" | "json" = "raw"): Promise<string> =>
-      (await call<{ cid: string }>("/api/artifacts", { method: "POST", body: JSON.stringify({ codec, base64: encodeBase64(bytes) }) })).cid,
+      (await run((api) => api.artifacts.put({ payload: { codec, base64: encodeBase64(bytes) } }))).cid,
     /** The coordinator re-hashes on read; a tampered artifact is an ApiError("Tampered"). */
-    get: async (cid: string): Promise<Uint8Array> => decodeBase64((await call<{ base64: string }>(`/api/artifacts/${cid.replace(/^cid:/, "")}`)).base64)
+    get: async (cid: string): Promise<Uint8Array> => decodeBase64((await run((api) => api.artifacts.get({ params: { cid: cid.replace(/^cid:/, "") } }))).base64)
   }
 
   return {
     catalog: {
       /** Keyword search (name, domain, attributes, location, owner); retired entries only with `includeRetired`. */
       search: async (q: string, options: { readonly includeRetired?: boolean } = {}): Promise<ReadonlyArray<CatalogEntry>> =>
-        (await call<{ datasets: Array<CatalogEntry> }>(`/api/catalog?q=${encodeURIComponent(q)}${options.includeRetired ? "&all=1" : ""}`)).datasets,
-      get: (datasetId: string): Promise<CatalogEntry> => call(`/api/catalog/${datasetId}`)
+        (await run((api) => api.governance.catalog({ query: { q, all: options.includeRetired ? "1" : undefined } }))).datasets as unknown as ReadonlyArray<CatalogEntry>,
+      get: async (datasetId: string): Promise<CatalogEntry> => (await run((api) => api.governance.catalogEntry({ params: { datasetId } }))) as unknown as CatalogEntry
     },
-    supervision: () => call<{ members: Array<unknown>; tasks: Array<unknown>; grants: Array<unknown>; grantUses: Array<unknown>; modelRequests: Array<unknown> }>("/api/supervision"),
-    grants: () => call<{ grants: Array<unknown>; uses: Array<unknown> }>("/api/grants"),
+    supervision: () => run((api) => api.governance.supervision()),
+    grants: () => run((api) => api.governance.grants()),
     artifacts,
 
     /**
@@ -88,8 +92,8 @@ export const make = (coordinatorUrl: string) => {
         const request = await chain.getModelRequest(reqId)
         if (request?.state === "Refused") throw new ApiError(403, "Refused", `request ${reqId} was refused by its owner`)
         if (request?.state === "Answered") {
-          const { requests } = await call<{ requests: Array<{ reqId: string; resultURI: string }> }>(`/api/model-requests?to=${request.to}`)
-          const indexed = requests.find((r) => r.reqId === reqId.toLowerCase())
+          const { requests } = await run((api) => api.governance.modelRequests({ query: { to: request.to } }))
+          const indexed = requests.find((r) => r.reqId === reqId.toLowerCase()) as { resultURI?: string } | undefined
           if (indexed?.resultURI) return ModelToData.openResult(encryptionSecretKey, reqId, await artifacts.get(indexed.resultURI), request.resultHash!)
         }
         if (Date.now() > deadline) throw new ApiError(504, "Timeout", `no answer to ${reqId}`)

@@ -14,6 +14,7 @@ import * as FederatedLearning from "./federated-learning/index.ts"
 import * as JointArithmetic from "./joint-arithmetic/index.ts"
 import * as JointQuery from "./joint-query/index.ts"
 import * as JointStatistics from "./joint-statistics/index.ts"
+import * as SecureBoost from "./secureboost/index.ts"
 import * as SecureSvm from "./secure-svm/index.ts"
 import * as Similarity from "./similarity/index.ts"
 import * as Vertical from "./vertical/index.ts"
@@ -27,7 +28,8 @@ export const all = [
   SecureSvm.protocol,
   ...JointQuery.protocols,
   Similarity.protocol,
-  ...Vertical.protocols
+  ...Vertical.protocols,
+  ...SecureBoost.protocols
 ] as const
 
 /** The services a participant host must provide to run every kind: a missing one is a compile error there. */
@@ -112,8 +114,21 @@ export const modelFactsOf = (kind: string, params: unknown, parties: number): Mo
   }
 }
 
-/** The result recipients that `params` of `kind` name besides the parties (receivers, a querier); [] when none decode. */
-export const recipientsOf = (kind: string, params: unknown): ReadonlyArray<string> => {
+/**
+ * Who may read a task's result — the one rule the API enforces and the consent policy is told: the spec's
+ * `recipients` when it names them, otherwise the recipients the kind declares (e.g. a PSI's receivers, a query's
+ * querier, or the initiator and the parties).
+ */
+export const resultRecipients = (task: Task): ReadonlyArray<string> => task.spec.recipients ?? task.protocol.recipients(task.params, task)
+
+/** `resultRecipients` of a stored or submitted spec; the spec's initiator alone when it no longer decodes. */
+export const resultRecipientsOfSpec = (spec: TaskSpec): ReadonlyArray<string> => {
+  const task = decodeTask(spec)
+  return Result.isSuccess(task) ? resultRecipients(task.success) : spec.recipients ?? [spec.initiator]
+}
+
+/** The result recipients that `params` of `kind` declare (receivers, a querier); [] when none decode. */
+export const declaredRecipients = (kind: string, params: unknown): ReadonlyArray<string> => {
   const protocol = lookup(kind)
   if (protocol === undefined) return []
   const decoded = Schema.decodeUnknownExit(protocol.params)(params)

@@ -45,7 +45,12 @@ export const TaskSpec = Schema.Struct({
   /** How long participants have to consent (default 5 minutes). */
   consentTimeoutMs: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))),
   /** How long one protocol round may wait for stragglers (default 60 s). */
-  roundTimeoutMs: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0)))
+  roundTimeoutMs: Schema.optional(Schema.Int.check(Schema.isGreaterThan(0))),
+  /**
+   * Who may read the result (the coordinator's API serves it to them alone). Absent: the initiator. Left out of
+   * the canonical spec when absent, so the task id of a spec without recipients is what it always was.
+   */
+  recipients: Schema.optional(Schema.NonEmptyArray(Address))
 })
 export type TaskSpec = typeof TaskSpec.Type
 

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Client from "@jointly/coordinator/client/Client.ts"
-import * as LocalCluster from "@jointly/coordinator/local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 
@@ -48,12 +48,13 @@ export interface PartyData {
 
 /**
  * A whole consortium on this machine (anvil, the coordinator, one participant process per party) and a client
- * signing as the local analyst. `stop()` shuts it down and deletes its directory.
+ * signed in as the local analyst (it initiates the tasks and receives their results). `stop()` shuts it down and
+ * deletes its directory.
  */
 export const startCluster = async (parties: ReadonlyArray<PartyData>) => {
   const dir = await mkdtemp(join(tmpdir(), "jointly-notebook-"))
   const cluster = await LocalCluster.start({ dataDir: join(dir, "cluster"), parties })
-  const client = Client.make({ url: cluster.coordinatorUrl, initiator: cluster.keys.analyst })
+  const client = cluster.client
   const address = (name: string) => {
     const party = cluster.parties.find((p) => p.name === name)
     if (!party) throw new Error(`no party ${name}`)
@@ -70,6 +71,8 @@ export const startCluster = async (parties: ReadonlyArray<PartyData>) => {
       return path
     },
     address,
+    /** A client signed in as one of the parties (a party reads what only it may: the weights it trained, its outputs). */
+    clientOf: async (name: string) => cluster.clientFor(await cluster.walletOf(name)),
     /** `[{ participant, dataset }]` for the named parties (all by default). */
     parties: (dataset: string, names: ReadonlyArray<string> = cluster.parties.map((p) => p.name)) =>
       names.map((n) => ({ participant: address(n), dataset })) as unknown as Client.TaskDraft["parties"],

@@ -5,12 +5,13 @@
  * policy (initiator allowed, dataset and columns shareable, template known), runs it next to the rows and
  * answers on chain with the digest of the result encrypted to the initiator — or refuses, with a reason hash.
  */
+import { Effect, Schedule } from "effect"
 import { getAddress } from "ethers"
+import type * as ApiClient from "@jointly/core/api/Client.ts"
 import * as ModelToData from "@jointly/core/governance/ModelToData.ts"
 import { datasetIdOf, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import * as CsvDataset from "../datasets/CsvDataset.ts"
 import type { DatasetSpec } from "../datasets/Dataset.ts"
-import { tabular } from "../host/ProtocolHost.ts"
+import * as Sources from "../datasets/Sources.ts"
 import type { Policy } from "../policy/ConsentPolicy.ts"
 
 export type ModelServerEvent =
@@ -20,22 +21,25 @@ export type ModelServerEvent =
 
 const cidOfUri = (uri: string) => uri.replace(/^cid:/, "")
 
-export const fetchArtifact = async (coordinatorUrl: string, cid: string): Promise<Uint8Array> => {
-  const response = await fetch(`${coordinatorUrl.replace(/\/$/, "")}/api/artifacts/${cidOfUri(cid)}`)
-  if (!response.ok) throw new Error(`artifact ${cid}: HTTP ${response.status}`)
-  const body = (await response.json()) as { base64: string }
+/**
+ * The coordinator lets a request's sides read its payload once its chain index holds the request; this owner
+ * follows the chain itself and may see the request first, so a refusal is retried for a few seconds.
+ */
+const indexLag = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("2 seconds")]).pipe(Schedule.upTo({ duration: "15 seconds" }))
+
+/** An artifact by CID from the coordinator (the owner reads a request's payload as a side of the request). */
+export const fetchArtifact = async (api: ApiClient.Client, cid: string): Promise<Uint8Array> => {
+  const body = await Effect.runPromise(
+    api.call((a) => a.artifacts.get({ params: { cid: cidOfUri(cid) } })).pipe(
+      Effect.retry({ schedule: indexLag, while: (error) => error._tag === "Forbidden" && error.reason === "NotAllowed" })
+    )
+  )
   return new Uint8Array(Buffer.from(body.base64, "base64"))
 }
 
-export const putArtifact = async (coordinatorUrl: string, bytes: Uint8Array): Promise<string> => {
-  const response = await fetch(`${coordinatorUrl.replace(/\/$/, "")}/api/artifacts`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ codec: "raw", base64: Buffer.from(bytes).toString("base64") })
-  })
-  if (!response.ok) throw new Error(`artifact upload: HTTP ${response.status}`)
-  return ((await response.json()) as { cid: string }).cid
-}
+/** Stores bytes at the coordinator as this org (counted against its quota); resolves with their CID. */
+export const putArtifact = async (api: ApiClient.Client, bytes: Uint8Array): Promise<string> =>
+  (await Effect.runPromise(api.call((a) => a.artifacts.put({ payload: { codec: "raw", base64: Buffer.from(bytes).toString("base64") } })))).cid
 
 /** The policy's review of a decrypted request; the reason names the failed rule. */
 export const review = (policy: Policy, payload: ModelToData.RequestPayload): string | undefined => {
@@ -51,7 +55,8 @@ export const review = (policy: Policy, payload: ModelToData.RequestPayload): str
 
 export const start = (deps: {
   readonly chain: GovernanceLedger
-  readonly coordinatorUrl: string
+  /** The coordinator's API, signed in as this org (Agent.api). */
+  readonly api: ApiClient.Client
   readonly secretKey: Uint8Array
   readonly datasets: ReadonlyArray<DatasetSpec>
   readonly policy: Policy
@@ -71,7 +76,7 @@ export const start = (deps: {
     if (onChain === undefined || onChain.state !== "Requested") return
     emit({ type: "model-request", reqId, from: onChain.from })
     try {
-      const ciphertext = await fetchArtifact(deps.coordinatorUrl, payloadURI)
+      const ciphertext = await fetchArtifact(deps.api, payloadURI)
       const payload = ModelToData.open(deps.secretKey, ciphertext, { reqId, datasetId: onChain.datasetId, from: onChain.from, to: onChain.to, payloadHash: onChain.payloadHash })
       if (datasetIdOf(self, payload.dataset) !== onChain.datasetId.toLowerCase()) {
         throw new ModelToData.ModelRequestError({ reason: "Mismatch", detail: `dataset ${payload.dataset} is not catalogue entry ${onChain.datasetId}` })
@@ -80,11 +85,14 @@ export const start = (deps: {
       if (refusal !== undefined) throw new ModelToData.ModelRequestError({ reason: "NotAllowed", detail: refusal })
       const spec = deps.datasets.find((d) => d.name === payload.dataset)
       if (spec === undefined) throw new ModelToData.ModelRequestError({ reason: "NotAllowed", detail: `no dataset ${payload.dataset} is registered here` })
-      const result = ModelToData.run(payload.analysis, tabular(await CsvDataset.loadPromise(spec)), deps.limits)
+      // The analysis takes whole columns: the dataset is read into memory (capped), then let go.
+      const sources = Sources.make()
+      const table = await sources.open(spec).then(({ source }) => Effect.runPromise(source.materialize())).finally(() => sources.close())
+      const result = ModelToData.run(payload.analysis, table, deps.limits)
       const key = await chain.encryptionKeyOf(onChain.from)
       if (key === undefined) throw new ModelToData.ModelRequestError({ reason: "Mismatch", detail: `${onChain.from} has no registered encryption key` })
       const sealed = ModelToData.sealResult(key, reqId, result)
-      const cid = await putArtifact(deps.coordinatorUrl, sealed.ciphertext)
+      const cid = await putArtifact(deps.api, sealed.ciphertext)
       await chain.respondModel(reqId, sealed.resultHash, `cid:${cid}`)
       emit({ type: "model-answered", reqId, resultHash: sealed.resultHash })
     } catch (error) {

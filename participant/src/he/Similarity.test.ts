@@ -20,7 +20,7 @@ import * as Spec from "@jointly/core/protocols/similarity/spec.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
 import * as Gallery from "../similarity/DigitsGallery.ts"
-import * as SealBfv from "./SealBfv.ts"
+import * as NodeBackends from "@jointly/backends/node"
 
 const gallery = Gallery.load()
 const wallets = { querier: InMemoryHost.randomWallet(), owner: InMemoryHost.randomWallet() }
@@ -65,7 +65,7 @@ const run = async (
       dataset: (name: string) => (tables[name] ? Effect.succeed(tables[name]) : Effect.fail(new ParticipantFailure({ participant: "?", stage: "dataset", code: "UnknownDataset", detail: name })))
     }),
     Layer.succeed(FeatureIndex.FeatureLog, { epochs: () => Effect.succeed(options.epochs ?? []) }),
-    SealBfv.layer
+    NodeBackends.bfv
   )
   const host = InMemoryHost.make(
     (["querier", "owner"] as const).map((role) => {

@@ -1,13 +1,19 @@
-// The coordinator's dashboard: plain ES modules, no build step. Everything it shows comes from the coordinator's
-// HTTP API; `/api/events` (Server-Sent Events) says what changed and the page re-reads just that.
+// The coordinator's dashboard: plain ES modules, no build step. Its user signs in with a browser wallet; everything
+// it shows comes from the coordinator's HTTP API, called by endpoint name (wallet.js) and shown as far as the
+// API's rules let this account see; `/api/events` (Server-Sent Events) says what changed and the page re-reads it.
 import { lineChart } from "./chart.js"
+import { ApiError, call, session, signIn, signInWithToken, signOut, stream } from "./wallet.js"
 
 const state = {
   view: "tasks",
   selected: /** @type {string | null} */ (null),
   tasks: [],
   detail: null,
+  /** Why the selected task cannot be shown to this account (the API's refusal), if it cannot. */
+  refused: null,
   verify: null,
+  /** Requests refused by the coordinator's abuse limits since it started. */
+  rejected: 0,
   verifyKey: "",
   members: [],
   pending: [],
@@ -32,12 +38,6 @@ const h = (tag, attrs = {}, ...children) => {
   return node
 }
 
-const api = async (path, init) => {
-  const response = await fetch(path, { ...init, headers: { "content-type": "application/json" } })
-  const body = await response.json().catch(() => ({}))
-  if (!response.ok) throw Object.assign(new Error(body?.error?.message ?? `HTTP ${response.status}`), { status: response.status, code: body?.error?.code })
-  return body
-}
 
 const short = (hex, n = 6) => (typeof hex === "string" && hex.length > 2 * n + 2 ? `${hex.slice(0, n + 2)}…${hex.slice(-n)}` : String(hex ?? ""))
 const when = (iso) => new Date(iso).toLocaleTimeString()
@@ -55,31 +55,44 @@ const badge = (status) => h("span", { class: `badge status-${status}`, "data-tes
 // ------------------------------------------------------------------ data
 
 const loadTasks = async () => {
-  state.tasks = (await api("/api/tasks?limit=200")).tasks
+  state.tasks = (await call("tasks.list", { query: { limit: 200 } })).tasks
 }
 const loadMembers = async () => {
-  state.members = (await api("/api/members")).members
+  state.members = (await call("governance.members")).members
 }
 const loadPending = async () => {
-  state.pending = (await api("/api/consents/pending")).pending
+  state.pending = (await call("governance.pendingConsents")).pending
+}
+const loadRejections = async () => {
+  state.rejected = Object.values((await call("governance.rejections")).counts).reduce((a, b) => a + b, 0)
 }
 const loadDetail = async () => {
-  if (!state.selected) return void (state.detail = null)
-  state.detail = await api(`/api/tasks/${state.selected}`).catch(() => null)
+  if (!state.selected) return void ((state.detail = null), (state.refused = null))
+  try {
+    const detail = await call("tasks.get", { params: { id: state.selected } })
+    // The result only for its recipients: anyone else sees the task without it.
+    const result = detail.status === "Succeeded" ? await call("tasks.result", { params: { id: detail.id } }).catch((e) => (e instanceof ApiError && e.status === 403 ? { withheld: e.message } : null)) : null
+    state.detail = { ...detail, result: result?.result ?? null, resultWithheld: result?.withheld ?? null }
+    state.refused = null
+  } catch (e) {
+    state.detail = null
+    state.refused = e instanceof ApiError ? { status: e.status, tag: e.tag, message: e.message } : { status: 0, tag: "Error", message: String(e) }
+    return
+  }
   const d = state.detail
   // Verification needs a final task whose every chain record is confirmed; re-run when that picture changes.
   const confirmed = d ? d.chain.filter((c) => c.status === "confirmed").length : 0
   const key = d ? `${d.id}:${d.status}:${confirmed}/${d.chain.length}` : ""
   if (d && finalStatuses.has(d.status) && confirmed === d.chain.length && key !== state.verifyKey) {
     state.verifyKey = key
-    state.verify = await api(`/api/tasks/${d.id}/verify`).catch((e) => ({ ok: false, error: e.message, checks: [] }))
+    state.verify = await call("tasks.verify", { params: { id: d.id } }).catch((e) => ({ ok: false, error: e.message, checks: [] }))
   } else if (!d || key !== state.verifyKey) {
     state.verify = null
   }
 }
 const loadCatalogue = async () => {
   try {
-    const [catalog, grants] = await Promise.all([api("/api/catalog?all=1"), api("/api/grants")])
+    const [catalog, grants] = await Promise.all([call("governance.catalog", { query: { all: "1" } }), call("governance.grants")])
     state.catalogue = { datasets: catalog.datasets, grants: grants.grants }
   } catch (error) {
     state.catalogue = { unavailable: error.message }
@@ -111,7 +124,7 @@ const consentCard = (p) => {
     try {
       const text = reason.value.trim() || (approve ? "approved in the dashboard" : "rejected in the dashboard")
       const mac = await humanMac(token.value.trim(), { taskId: p.taskId, participant: p.participant, approve, reason: text })
-      await api(`/api/consents/${p.taskId}/${p.participant}`, { method: "POST", body: JSON.stringify({ approve, reason: text, mac }) })
+      await call("governance.decideConsent", { params: { id: p.taskId, participant: p.participant }, body: { approve, reason: text, mac } })
       sessionStorage.setItem(tokenKey(p.participant), token.value.trim())
       state.consentErrors.delete(id)
       await refresh({ pending: true, tasks: true })
@@ -257,6 +270,12 @@ const renderVerify = (d) => {
 const renderDetail = () => {
   const d = state.detail
   if (!state.selected) return h("section", { class: "card detail muted" }, "Select a task to see its lifecycle, training curves and chain trail.")
+  if (state.refused) {
+    return h("section", { class: "card detail refused", "data-testid": "refused", "data-status": state.refused.status, "data-tag": state.refused.tag },
+      h("h2", {}, state.refused.status === 404 ? "No such task" : "Not yours to see"),
+      h("p", { class: "error" }, state.refused.message),
+      h("p", { class: "muted" }, "A task is shown to its initiator, its parties and its result recipients; the supervisor and operators see its metadata."))
+  }
   if (!d) return h("section", { class: "card detail" }, "Loading task…")
   const t0 = d.events.length ? Date.parse(d.events[0].at) : 0
   const rounds = roundsOf(d.events)
@@ -282,8 +301,10 @@ const renderDetail = () => {
           h("td", {}, c.txHash ? h("code", { title: c.txHash }, short(c.txHash, 8)) : h("span", { class: "muted" }, c.lastError ?? "—")),
           h("td", {}, c.blockNumber ?? "—")))))),
     d.result !== null && d.result !== undefined
-      ? h("section", { class: "card" }, h("h3", {}, "Result"), h("pre", { class: "result" }, JSON.stringify(d.result, null, 2).slice(0, 4000)))
-      : null)
+      ? h("section", { class: "card", "data-testid": "result" }, h("h3", {}, "Result"), h("pre", { class: "result" }, JSON.stringify(d.result, null, 2).slice(0, 4000)))
+      : d.resultWithheld
+        ? h("section", { class: "card muted", "data-testid": "result-withheld" }, h("h3", {}, "Result"), d.resultWithheld)
+        : null)
 }
 
 const renderMembers = () =>
@@ -324,6 +345,13 @@ const render = () => {
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === state.view)
   const info = document.getElementById("chain-info")
   if (state.chain) info.replaceChildren(`chain ${state.chain.chainId} · ledger `, h("code", { title: state.chain.ledger }, short(state.chain.ledger, 4)))
+  const s = session()
+  document.getElementById("account").replaceChildren(
+    ...(s
+      ? [h("span", { "data-testid": "account", "data-address": s.address, title: s.address }, roleOf(s.roles), " ", h("code", {}, short(s.address, 4))), " ",
+        h("span", { class: state.rejected ? "rejections warn" : "rejections", "data-testid": "rejections", "data-count": state.rejected, title: "requests refused by the abuse limits" }, `${state.rejected} refused`), " ",
+        h("button", { class: "link", onclick: () => (signOut(), location.reload()) }, "sign out")]
+      : []))
   // Keep what the human is typing in a consent card across live re-renders.
   const typing = [...app.querySelectorAll(".consent")].map((c) => [`${c.dataset.taskId}/${c.dataset.participant}`, [...c.querySelectorAll("input")].map((i) => i.value)])
   const focused = document.activeElement?.closest?.(".consent") ? [document.activeElement.closest(".consent").dataset.taskId, document.activeElement.dataset.testid] : null
@@ -337,6 +365,38 @@ const render = () => {
     card?.querySelectorAll("input").forEach((input, i) => values[i] && (input.value = values[i]))
   }
   if (focused) app.querySelector(`.consent[data-task-id="${focused[0]}"] [data-testid="${focused[1]}"]`)?.focus()
+}
+
+const roleOf = (roles) => (roles.supervisor ? "supervisor" : roles.operator ? "operator" : roles.member ? roles.org ?? "member" : `not a member (${roles.orgState})`)
+
+/**
+ * The sign-in card: the wallet signs a Sign-In with Ethereum message for this coordinator; or, without a wallet,
+ * a participant's dashboard token proves the user to that participant, which signs for its organisation.
+ */
+const renderSignIn = (error) => {
+  const attempt = (button, how) => async () => {
+    button.disabled = true
+    try {
+      await how()
+      await start()
+    } catch (e) {
+      document.getElementById("app").replaceChildren(renderSignIn(e.message))
+    }
+  }
+  const button = h("button", { class: "approve", "data-testid": "sign-in" }, "Sign in with your wallet")
+  button.addEventListener("click", attempt(button, signIn))
+  const address = h("input", { type: "text", placeholder: "participant address 0x…", autocomplete: "off", spellcheck: "false", "data-testid": "token-address" })
+  const token = h("input", { type: "password", placeholder: "dashboard token", autocomplete: "off", "data-testid": "token-secret" })
+  const tokenButton = h("button", { "data-testid": "token-sign-in" }, "Sign in with the token")
+  tokenButton.addEventListener("click", attempt(tokenButton, () => signInWithToken(address.value.trim(), token.value.trim())))
+  return h("section", { class: "card signin", "data-testid": "sign-in-card" },
+    h("h2", {}, "Sign in"),
+    h("p", {}, "This coordinator shows members what their organisation may see. Sign in with your organisation's chain account: your wallet signs a message naming this coordinator; no transaction, no gas."),
+    button,
+    h("p", { class: "muted" }, "No wallet? A participant's data steward signs in as its organisation with the participant's dashboard token (printed by ",
+      h("code", {}, "jointly participant"), " and kept in its data directory). The token never leaves this page: the participant checks it and signs for itself."),
+    h("div", { class: "consent-form" }, address, token, tokenButton),
+    error ? h("p", { class: "error", "data-testid": "sign-in-error" }, error) : null)
 }
 
 // ------------------------------------------------------------------ routing and live updates
@@ -377,37 +437,61 @@ const refresh = (what) => {
   })
 }
 
-const connect = () => {
+const connect = async () => {
   const live = document.getElementById("live")
-  const source = new EventSource("/api/events")
-  source.onopen = () => {
-    live.dataset.state = "live"
-    live.textContent = "● live"
-    // Whatever happened while disconnected: read everything again.
-    void refresh({ tasks: true, detail: true, pending: true, members: true })
-  }
-  source.onerror = () => {
+  for (;;) {
+    if (!session()) {
+      live.dataset.state = "signed-out"
+      live.textContent = "signed out"
+      return void document.getElementById("app").replaceChildren(renderSignIn("your session ended: sign in again"))
+    }
+    try {
+      await stream("tasks.events", {
+        onOpen: () => {
+          live.dataset.state = "live"
+          live.textContent = "● live"
+          // Whatever happened while disconnected: read everything again.
+          void refresh({ tasks: true, detail: true, pending: true, members: true })
+        },
+        onEvent: (event) => {
+          if (event.type === "limits") {
+            state.rejected = event.rejected
+            return render()
+          }
+          const mine = event.taskId && event.taskId === state.selected
+          void refresh({
+            tasks: event.type === "status" || event.type === "human",
+            detail: mine || (event.type === "chain" && !event.taskId && state.selected),
+            pending: event.type === "human" || event.type === "status",
+            members: event.type === "status" && state.view === "members"
+          })
+        }
+      })
+    } catch {
+      /* refused or cut: retried below */
+    }
     live.dataset.state = "reconnecting"
     live.textContent = "reconnecting…"
-  }
-  source.onmessage = (message) => {
-    const event = JSON.parse(message.data)
-    const mine = event.taskId && event.taskId === state.selected
-    void refresh({
-      tasks: event.type === "status" || event.type === "human",
-      detail: mine || (event.type === "chain" && !event.taskId && state.selected),
-      pending: event.type === "human" || event.type === "status",
-      members: event.type === "status" && state.view === "members"
-    })
+    await new Promise((r) => setTimeout(r, 1000))
   }
 }
 
+let started = false
 const start = async () => {
-  state.chain = (await api("/api/health")).chain
-  await Promise.all([loadTasks(), loadMembers(), loadPending()])
+  state.chain = (await call("meta.health")).chain
+  render()
+  if (!session()) return void document.getElementById("app").replaceChildren(renderSignIn())
+  try {
+    await Promise.all([loadTasks(), loadMembers(), loadPending(), loadRejections()])
+  } catch (e) {
+    // Signed in, but not a member (or no longer one): say so, offer another account.
+    return void document.getElementById("app").replaceChildren(renderSignIn(e.message))
+  }
+  if (started) return
+  started = true
   window.addEventListener("hashchange", () => void route())
   await route()
-  connect()
+  void connect()
 }
 
 void start()

@@ -4,8 +4,7 @@
  * of joint-query run between the two operand holders only.
  */
 import { Effect } from "effect"
-import { kernelsOr } from "../../compute/SelectKernels.ts"
-import { tsKernels } from "../../compute/TsKernels.ts"
+import { BigIntKernels } from "../../compute/Kernels.ts"
 import * as FixedPoint from "../../crypto/FixedPoint.ts"
 import { frames, unframe } from "../../crypto/paillier/Bytes.ts"
 import * as Keys from "../../crypto/paillier/Keys.ts"
@@ -144,7 +143,7 @@ export const handlers = (datasetName: string, params: Spec.Params, task: PartyCo
       const pk = s.recipientKey!
       const { values } = yield* operand(session, stage)
       yield* headroom(session, stage, pk, values)
-      const kernels = yield* kernelsOr(tsKernels)
+      const kernels = yield* BigIntKernels
       const randomness = Randomness.automatic(pk, kernels)
       const ciphertexts = yield* attempt(session, stage, "Encryption", () => values.map((v) => Paillier.encryptSigned(pk, v, randomness)))
       const payload = yield* seal(session, s, stage, roles.combiner, "encrypt", Serialization.encodeCiphertexts(pk, ciphertexts))
@@ -166,7 +165,7 @@ export const handlers = (datasetName: string, params: Spec.Params, task: PartyCo
         return yield* fail(session, stage, "CountMismatch", `${theirs.length} encrypted values for ${values.length} of this party's`)
       }
       yield* headroom(session, stage, pk, values)
-      const kernels = yield* kernelsOr(tsKernels)
+      const kernels = yield* BigIntKernels
       const randomness = Randomness.automatic(pk, kernels)
       const out = yield* attempt(session, stage, "Computation", () =>
         values.flatMap((own, i) => Arithmetic.combine(params.operation, roles.combinerSide, own, theirs[i]!, { kappa, kernels, randomness })))
@@ -199,7 +198,7 @@ export const handlers = (datasetName: string, params: Spec.Params, task: PartyCo
             return parsed as Array<string>
           })
       if (params.over === "per-id" && ids.length !== count) return yield* fail(session, stage, "CountMismatch", `${count} results for ${ids.length} aligned ids`)
-      const kernels = yield* kernelsOr(tsKernels)
+      const kernels = yield* BigIntKernels
       const plaintexts = yield* attempt(session, stage, "Decryption", () =>
         Paillier.decryptBatch(keyPair.privateKey, ciphertexts, kernels).map((m) => Paillier.toSigned(keyPair.publicKey, m)))
       const values = Array.from({ length: count }, (_, i) => Arithmetic.read(params.operation, scaleBits, plaintexts.slice(i * perValue, (i + 1) * perValue)))

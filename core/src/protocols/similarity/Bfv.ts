@@ -1,7 +1,7 @@
 /**
  * The BFV operations encrypted similarity retrieval needs (spec.ts), named here so that core never imports SEAL
  * (STYLE.md: a service interface in the neutral package, the node-seal implementation in
- * participant/src/he/SealBfv.ts, like `encrypted-linear/Ckks.ts`). Everything crosses as SEAL-serialized bytes;
+ * backends/src/SealBfv.ts, like `encrypted-linear/Ckks.ts`). Everything crosses as SEAL-serialized bytes;
  * SEAL objects never leave the implementation.
  *
  * BFV rather than CKKS: scores are exact integers, so the encrypted ranking equals the plaintext one bit for

@@ -145,7 +145,7 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
       if (!Number.isInteger(count) || count > params.k) {
         return yield* Party.fail(session, stage, "TooManyRecords", `${points.length / Group.POINT_BYTES} labels asked, at most k = ${params.k} records are released`)
       }
-      const compute = yield* Compute.current
+      const compute = yield* Compute.QueryCompute
       const evaluated = yield* Effect.mapError(compute.blind("ristretto255", points, s.oprfKey), (e) => Party.failure(session, stage, "InvalidPoint", e.message))
       // The whole lane, so the owner cannot tell which K positions the querier opens.
       const labels = Array.from(permutation, (_, j) => Party.labelOf(head.round, head.lane, j))

@@ -1,0 +1,193 @@
+/**
+ * The API's access rules (core/src/api/Access.ts) evaluated for one caller: roles from the chain (Roles.ts), the
+ * task spec (initiator, parties, recipients), the model's task, an artifact's uploader and references, and grants
+ * on chain for prediction. Each rule is decided here and nowhere else; handlers filter lists with the same
+ * predicates (`seesTask`). Refusals are the API's tagged errors: `Forbidden` with a reason, or the resource's
+ * `Unknown…` when it does not exist (ids are digests, so answering 404 leaks nothing a caller could not hash).
+ */
+import { getAddress } from "ethers"
+import type { Rule } from "@jointly/core/api/Access.ts"
+import type { CallerShape } from "@jointly/core/api/Api.ts"
+import { Forbidden, type ForbiddenReason, UnknownArtifact, UnknownModel, UnknownTask } from "@jointly/core/api/Errors.ts"
+import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import { resultRecipientsOfSpec as recipientsOf } from "@jointly/core/protocols/Protocols.ts"
+import { participantsOf, type TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
+import type { ChainIndex } from "../governance/ChainIndex.ts"
+import type { ModelStore } from "../models/ModelStore.ts"
+import type { Sql } from "../store/Sql.ts"
+import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
+
+export interface Deps {
+  readonly store: TaskStore
+  readonly models?: ModelStore
+  readonly artifacts?: ArtifactStore
+  readonly index?: ChainIndex
+  readonly governance?: GovernanceLedger
+  readonly sql: Sql
+}
+
+const same = (a: string, b: string) => a.toLowerCase() === b.toLowerCase()
+
+const orgRefusal: Record<string, ForbiddenReason> = { None: "NotAMember", ToAudit: "OrgNotAudited", Suspended: "OrgSuspended", Revoked: "OrgRevoked" }
+
+/** The refusal for an account that is no audited member, naming its org's state on chain. */
+export const notAMember = (caller: CallerShape) =>
+  new Forbidden({
+    reason: orgRefusal[caller.roles.orgState] ?? "NotAMember",
+    message: caller.roles.orgState === "None"
+      ? `${caller.address} is not bound to any audited organisation of this consortium`
+      : `organisation ${caller.roles.org ?? "?"} of ${caller.address} is ${caller.roles.orgState} on chain`
+  })
+
+/** Initiator, party or result recipient of a task (as a current audited member). */
+export const involved = (caller: CallerShape, spec: TaskSpec) =>
+  caller.roles.member &&
+  (same(spec.initiator, caller.address) || participantsOf(spec).some((p) => same(p, caller.address)) || recipientsOf(spec).some((r) => same(r, caller.address)))
+
+/** Sees a task's metadata: its initiator, parties and recipients; the supervisor and operators see every task. */
+export const seesTask = (caller: CallerShape, spec: TaskSpec) => caller.roles.supervisor || caller.roles.operator || involved(caller, spec)
+
+export const isParty = (caller: CallerShape, spec: TaskSpec) => caller.roles.member && participantsOf(spec).some((p) => same(p, caller.address))
+export const isRecipient = (caller: CallerShape, spec: TaskSpec) => caller.roles.member && recipientsOf(spec).some((r) => same(r, caller.address))
+
+export interface ModelGrant {
+  readonly tokenId: string
+  readonly maxUses: number
+  readonly used: number
+}
+
+export const make = (deps: Deps) => {
+  const taskOf = async (id: string | undefined) => {
+    const task = id === undefined ? undefined : await deps.store.get(id)
+    if (task === undefined) throw new UnknownTask({ message: `no task ${id}` })
+    return task
+  }
+  const modelTask = async (modelId: string | undefined) => {
+    const model = modelId === undefined || deps.models === undefined ? undefined : await deps.models.get(modelId)
+    if (model === undefined) throw new UnknownModel({ message: `no model ${modelId}` })
+    return model.taskId === null ? undefined : await deps.store.get(model.taskId)
+  }
+
+  /** Predictions already served under a grant here (uses the owner's on-chain log cannot count). */
+  const countedUses = async (tokenId: string) =>
+    Number((await deps.sql.query<{ n: string }>(`select count(*) as n from grant_predictions where token_id = $1`, [tokenId]))[0]!.n)
+
+  /**
+   * A grant of `caller` for the model: a catalogue entry describing it (content hash = model id) published by a
+   * party that trained it — no one else may open a model to others — with an approved, unexpired, unrevoked grant
+   * whose purpose names `predict` and whose uses, on chain and counted here, are not exhausted.
+   */
+  const modelGrant = async (caller: string, modelId: string, trainers: ReadonlyArray<string>): Promise<ModelGrant | undefined> => {
+    if (deps.index === undefined || deps.governance === undefined) return undefined
+    for (const entry of await deps.index.byContentHash(modelId)) {
+      if (!trainers.some((t) => same(t, entry.owner))) continue
+      const tokenId = await deps.governance.latestGrant(entry.datasetId, caller)
+      if (tokenId === undefined || (await deps.governance.checkGrant(tokenId)) !== "Valid") continue
+      const grant = await deps.governance.getGrant(tokenId)
+      if (grant === undefined || !grant.purpose.split(",").map((p) => p.trim()).includes("predict")) continue
+      const used = grant.uses + (await countedUses(tokenId))
+      if (used < grant.maxUses) return { tokenId, maxUses: grant.maxUses, used }
+    }
+    return undefined
+  }
+
+  const refuse = (reason: ForbiddenReason, message: string): never => {
+    throw new Forbidden({ reason, message })
+  }
+
+  /**
+   * Decides whether `caller` may call an endpoint with `rule` on these raw path parameters: throws the refusal;
+   * for a role rule returns undefined at once, for a resource rule a promise (of the task it loaded, for a task rule).
+   */
+  const authorize = (rule: Rule | undefined, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Promise<TaskRow | undefined> | undefined => {
+    if (rule === undefined) return refuse("NotAllowed", "this route declares no access rule, so nobody may call it")
+    const { roles } = caller
+    const known = roles.member || roles.supervisor || roles.operator
+    switch (rule._tag) {
+      case "Public":
+      case "SignedIn":
+        return undefined
+      case "Member":
+        if (!roles.member && !roles.supervisor) throw notAMember(caller)
+        return undefined
+      case "Supervisor":
+        if (!roles.supervisor) refuse("NotSupervisor", `${caller.address} is not the consortium's supervisor`)
+        return undefined
+    }
+    if (!known) throw notAMember(caller)
+    if (rule._tag === "Known") return undefined
+    return authorizeResource(rule, caller, params)
+  }
+
+  const authorizeResource = async (rule: Rule, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Promise<TaskRow | undefined> => {
+    const { roles } = caller
+    switch (rule._tag) {
+      case "TaskViewer": {
+        const task = await taskOf(params[rule.param])
+        if (!seesTask(caller, task.spec)) refuse("NotAParty", `${caller.address} is neither the initiator, a party nor a recipient of task ${task.id}`)
+        return task
+      }
+      case "TaskCanceller": {
+        const task = await taskOf(params[rule.param])
+        if (!(roles.supervisor || roles.operator || (roles.member && same(task.spec.initiator, caller.address)))) {
+          refuse("NotInitiator", `only the initiator of task ${task.id}, an operator or the supervisor may cancel it`)
+        }
+        return task
+      }
+      case "ResultRecipient": {
+        const task = await taskOf(params[rule.param])
+        if (!isRecipient(caller, task.spec)) refuse("NotARecipient", `the result of task ${task.id} is for ${recipientsOf(task.spec).join(", ")} alone`)
+        return task
+      }
+      case "ModelViewer": {
+        const task = await modelTask(params[rule.param])
+        if (!(roles.supervisor || roles.operator || (task !== undefined && involved(caller, task.spec)))) {
+          refuse("NotAParty", `${caller.address} took no part in the task that trained model ${params[rule.param]}`)
+        }
+        return undefined
+      }
+      case "ModelTrainer": {
+        const task = await modelTask(params[rule.param])
+        if (task === undefined || !isParty(caller, task.spec)) refuse("NotATrainer", `only the parties that trained model ${params[rule.param]} may read its weights`)
+        return undefined
+      }
+      case "ModelPredictor": {
+        const modelId = params[rule.param]!
+        const task = await modelTask(modelId)
+        if (task !== undefined && isParty(caller, task.spec)) return undefined
+        if (roles.member && task !== undefined && (await modelGrant(caller.address, modelId, participantsOf(task.spec))) !== undefined) return undefined
+        return refuse("NoGrant", `${caller.address} neither trained model ${modelId} nor holds a valid grant for it on chain`)
+      }
+      case "ArtifactReader": {
+        const cid = params[rule.param] ?? ""
+        const about = await deps.artifacts?.about(cid)
+        if (about === undefined) throw new UnknownArtifact({ message: `no artifact ${cid}` })
+        if (!roles.member) throw notAMember(caller)
+        if (about.owner !== null && same(about.owner, caller.address)) return undefined
+        if (about.requestSides.some((a) => same(a, caller.address))) return undefined
+        if (about.taskId !== null) {
+          const task = await deps.store.get(about.taskId)
+          if (task !== undefined) {
+            // A result artifact holds the result: its recipients alone. A model: the parties that trained it.
+            const allowed = about.roles.includes("result") ? isRecipient(caller, task.spec) : about.roles.includes("model") ? isParty(caller, task.spec) : involved(caller, task.spec)
+            if (allowed) return undefined
+          }
+        }
+        return refuse("NotAllowed", `${caller.address} neither stored artifact ${cid} nor takes part in what references it`)
+      }
+    }
+  }
+
+  return {
+    authorize,
+    modelGrant,
+    /** Records a prediction served under a grant. */
+    countUse: (grant: ModelGrant, modelId: string, caller: string, rows: number) =>
+      deps.sql.query(`insert into grant_predictions(token_id, model_id, caller, rows) values ($1, $2, $3, $4)`, [grant.tokenId, modelId, getAddress(caller), rows]).then(() => undefined),
+    predictions: async () =>
+      (await deps.sql.query<any>(`select token_id, model_id, caller, rows, at from grant_predictions order by id`)).map((r) => ({ tokenId: r.token_id, modelId: r.model_id, caller: r.caller, rows: r.rows, at: new Date(r.at).toISOString() }))
+  }
+}
+
+export type Policy = ReturnType<typeof make>

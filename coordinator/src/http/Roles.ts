@@ -1,0 +1,82 @@
+/**
+ * What an account is, read from the chain: an audited member (its org's state in the consortium registry), the
+ * supervisor (an account holding the registry's SUPERVISOR_ROLE) or an operator (an account the task ledger accepts as coordinator).
+ * Answers are cached per account and re-read in the background once `ttlMs` old — requests never wait on the
+ * chain for an account they have seen within `maxStaleMs` — and dropped at once when the chain index sees the
+ * account's org change state (Coordinator.ts), so a suspension takes effect on the next request.
+ */
+import { getAddress } from "ethers"
+import type { Roles } from "@jointly/core/api/Schemas.ts"
+
+export type AccountRoles = typeof Roles.Type
+
+export interface Chain {
+  /** The org the account is bound to and its state (`None` when unbound). */
+  readonly orgOf: (address: string) => Promise<{ readonly state: string; readonly name: string }>
+  readonly isSupervisor: (address: string) => Promise<boolean>
+  readonly isOperator: (address: string) => Promise<boolean>
+}
+
+export const make = (chain: Chain, options: { readonly ttlMs?: number; readonly maxStaleMs?: number; readonly now?: () => number } = {}) => {
+  const ttlMs = options.ttlMs ?? 2_000
+  const maxStaleMs = options.maxStaleMs ?? 10_000
+  const now = options.now ?? Date.now
+  /** The last answer per account and when it was read; a read in flight, if any. */
+  const cache = new Map<string, { at: number; value?: AccountRoles; reading?: Promise<AccountRoles> }>()
+
+  const read = async (address: string): Promise<AccountRoles> => {
+    const [org, supervisor, operator] = await Promise.all([chain.orgOf(address), chain.isSupervisor(address), chain.isOperator(address)])
+    return {
+      member: org.state === "Audited",
+      supervisor,
+      operator,
+      orgState: org.state,
+      org: org.state === "None" ? null : org.name
+    }
+  }
+
+  const refresh = (key: string): Promise<AccountRoles> => {
+    const entry = cache.get(key) ?? { at: 0 }
+    if (entry.reading !== undefined) return entry.reading
+    const reading = read(key).then(
+      (value) => {
+        // Not if the entry was invalidated meanwhile: that read may predate the change.
+        if (cache.get(key) === entry) Object.assign(entry, { at: now(), value, reading: undefined })
+        return value
+      },
+      (error) => {
+        entry.reading = undefined
+        throw error
+      }
+    )
+    entry.reading = reading
+    cache.set(key, entry)
+    if (cache.size > 10_000) for (const [k, v] of cache) if (now() - v.at >= maxStaleMs && v.reading === undefined) cache.delete(k)
+    return reading
+  }
+
+  /** The cached roles when fresh enough to answer without waiting (a stale one is re-read meanwhile). */
+  const cached = (address: string): AccountRoles | undefined => {
+    const key = getAddress(address)
+    const entry = cache.get(key)
+    if (entry?.value === undefined) return undefined
+    const age = now() - entry.at
+    if (age >= maxStaleMs) return undefined
+    if (age >= ttlMs) void refresh(key).catch(() => {})
+    return entry.value
+  }
+
+  return {
+    cached,
+    of: (address: string): Promise<AccountRoles> => {
+      const hit = cached(address)
+      return hit !== undefined ? Promise.resolve(hit) : refresh(getAddress(address))
+    },
+    /** Forget what is known of these accounts (their org changed state on chain). */
+    invalidate: (addresses: ReadonlyArray<string>) => {
+      for (const a of addresses) cache.delete(getAddress(a))
+    }
+  }
+}
+
+export type RoleReader = ReturnType<typeof make>

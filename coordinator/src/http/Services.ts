@@ -1,0 +1,112 @@
+/**
+ * The coordinator's parts as the API's handlers see them: Effect services whose failures are the API's tagged
+ * errors (core/src/api/Errors.ts), typed per operation, so a handler states nothing about statuses — the endpoint
+ * declarations do. The parts themselves stay Promise modules shared with the scheduler and the socket hub; each
+ * operation is lifted here once: an API error it throws becomes a typed failure, anything else a defect (500).
+ */
+import { Context, Effect, Layer } from "effect"
+import type * as E from "@jointly/core/api/Errors.ts"
+import { isApiError, Unavailable, UnknownModel, UnknownTask } from "@jointly/core/api/Errors.ts"
+import type { Status } from "@jointly/core/task/Lifecycle.ts"
+import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import type { ArtifactStore, Codec } from "../artifacts/ArtifactStore.ts"
+import type { ChainIndex } from "../governance/ChainIndex.ts"
+import type { ModelStore, Prediction, StoredModel } from "../models/ModelStore.ts"
+import type { Scheduler } from "../scheduler/Scheduler.ts"
+import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
+
+/** A Promise operation as an Effect failing with the API errors `E` it may throw; any other throw is a defect. */
+export const attempt = <A, Err extends E.ApiError = never>(f: () => Promise<A>): Effect.Effect<A, Err> =>
+  Effect.tryPromise({ try: f, catch: (error) => error }).pipe(
+    Effect.catch((error) => (isApiError(error) ? Effect.fail(error as Err) : Effect.die(error)))
+  )
+
+export class Tasks extends Context.Service<Tasks, {
+  readonly get: (id: string) => Effect.Effect<TaskRow, E.UnknownTask>
+  readonly events: (id: string) => Effect.Effect<Awaited<ReturnType<TaskStore["events"]>>>
+  readonly consents: (id: string) => Effect.Effect<Awaited<ReturnType<TaskStore["consents"]>>>
+  readonly outbox: (id: string) => Effect.Effect<Awaited<ReturnType<TaskStore["outbox"]>>>
+  readonly list: (filter: { readonly status?: Status; readonly limit?: number; readonly visibleTo?: string }) => Effect.Effect<ReadonlyArray<TaskRow>>
+  readonly openCount: (initiator: string) => Effect.Effect<number>
+  readonly submit: (spec: TaskSpec, signature: string) => Effect.Effect<string, E.InvalidTask | E.DuplicateTask>
+  readonly cancel: (id: string, reason: string) => Effect.Effect<Status, E.UnknownTask>
+}>()("jointly/coordinator/Tasks") {
+  static readonly layer = (store: TaskStore, scheduler: Scheduler) =>
+    Layer.succeed(Tasks, {
+      get: (id) => attempt<TaskRow, E.UnknownTask>(async () => {
+        const task = await store.get(id)
+        if (task === undefined) throw new UnknownTask({ message: `no task ${id}` })
+        return task
+      }),
+      events: (id) => attempt(() => store.events(id)),
+      consents: (id) => attempt(() => store.consents(id)),
+      outbox: (id) => attempt(() => store.outbox(id)),
+      list: (filter) => attempt(() => store.list(filter)),
+      openCount: (initiator) => attempt(() => store.openCount(initiator)),
+      submit: (spec, signature) => attempt(() => scheduler.submit(spec, signature)),
+      cancel: (id, reason) => attempt(() => scheduler.cancel(id, reason))
+    })
+}
+
+export class Models extends Context.Service<Models, {
+  readonly list: () => Effect.Effect<ReadonlyArray<Omit<StoredModel, "artifact">>>
+  readonly get: (id: string) => Effect.Effect<StoredModel, E.UnknownModel>
+  readonly featureColumns: (id: string) => Effect.Effect<ReadonlyArray<string>, E.UnknownModel | E.Tampered>
+  readonly predict: (id: string, rows: ReadonlyArray<ReadonlyArray<number> | Record<string, number>>) => Effect.Effect<ReadonlyArray<Prediction>, E.UnknownModel | E.InvalidRows | E.Tampered>
+}>()("jointly/coordinator/Models") {
+  static readonly layer = (models: ModelStore | undefined) => {
+    const none = <A>(): Effect.Effect<A, never> => Effect.die(new Unavailable({ message: "this coordinator has no model store" }))
+    return Layer.succeed(Models, models === undefined
+      ? { list: () => Effect.succeed([]), get: none, featureColumns: none, predict: none }
+      : {
+        list: () => attempt(() => models.list()),
+        get: (id) => attempt<StoredModel, E.UnknownModel>(async () => {
+          const model = await models.get(id)
+          if (model === undefined) throw new UnknownModel({ message: `no model ${id}` })
+          return model
+        }),
+        featureColumns: (id) => attempt(async () => (await models.artifact(id)).featureColumns),
+        predict: (id, rows) => attempt(() => models.predict(id, rows))
+      })
+  }
+}
+
+export class Artifacts extends Context.Service<Artifacts, {
+  readonly putOwned: (bytes: Uint8Array, codec: Codec, owner: string, quotaBytes: number) => Effect.Effect<string, E.QuotaExceeded>
+  readonly get: (cid: string) => Effect.Effect<{ readonly cid: string; readonly codec: Codec; readonly bytes: Uint8Array }, E.UnknownArtifact | E.Tampered>
+}>()("jointly/coordinator/Artifacts") {
+  static readonly layer = (artifacts: ArtifactStore | undefined) =>
+    Layer.succeed(Artifacts, {
+      putOwned: (bytes, codec, owner, quota) =>
+        artifacts === undefined ? Effect.die(new Unavailable({ message: "this coordinator has no artifact store" })) : attempt(() => artifacts.putOwned(bytes, codec, owner, quota)),
+      get: (cid) => (artifacts === undefined ? Effect.die(new Unavailable({ message: "this coordinator has no artifact store" })) : attempt(() => artifacts.get(cid)))
+    })
+}
+
+/** The chain index (catalogue, grants, members, model requests); Unavailable on a deployment without governance. */
+export class Index extends Context.Service<Index, Effect.Effect<ChainIndex, E.Unavailable>>()("jointly/coordinator/Index") {
+  static readonly layer = (index: ChainIndex | undefined) =>
+    Layer.succeed(Index, index === undefined ? Effect.fail(new Unavailable({ message: "this coordinator has no governance contracts (redeploy to add them)" })) : Effect.succeed(index))
+}
+
+/** Chain index queries as Effects (a failing read is a defect: the index is this coordinator's own store). */
+export const querier = (index: Effect.Effect<ChainIndex, E.Unavailable>) => <A>(f: (index: ChainIndex) => Promise<A>): Effect.Effect<A, E.Unavailable> =>
+  Effect.flatMap(index, (i) => attempt(() => f(i)))
+
+/** The rest of what the handlers read: sign-in, roles, rules, the dashboard's views, the live feed, the limits. */
+export interface PartsShape {
+  readonly chain: typeof import("@jointly/core/api/Schemas.ts").ChainInfo.Type
+  readonly socketNonce: () => { readonly nonce: string; readonly expiresAt: number }
+  readonly sessions: import("./Sessions.ts").Sessions
+  readonly roles: import("./Roles.ts").RoleReader
+  readonly policy: import("./Policy.ts").Policy
+  readonly dashboard: import("../dashboard/Dashboard.ts").Dashboard
+  readonly humans: import("../dashboard/HumanConsents.ts").HumanConsents
+  /** Asks the connected participant `account` to check a dashboard token sign-in and sign it; undefined if it is not connected. */
+  readonly relaySignIn: (account: string, request: import("@jointly/core/wire/Messages.ts").DashboardSignIn) => Promise<import("@jointly/core/wire/Messages.ts").DashboardSignInAck | undefined>
+  readonly bus: import("../dashboard/Live.ts").Bus
+  readonly rejections: import("../limits/Rejections.ts").Rejections
+  readonly limits: { readonly maxOpenTasks: number; readonly artifactQuotaBytes: number }
+  readonly openApi: () => Record<string, unknown>
+}
+export class Parts extends Context.Service<Parts, PartsShape>()("jointly/coordinator/Parts") {}

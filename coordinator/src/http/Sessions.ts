@@ -1,0 +1,128 @@
+/**
+ * Sign-in and bearer tokens. A member asks for a challenge (an EIP-4361 message for its address with a fresh,
+ * single-use nonce, core/src/api/SignIn.ts), signs it, and exchanges it for a short-lived token bound to that
+ * address: `v1.<claims>.<mac>`, the claims base64url JSON `{ a: address, i: issued ms, e: expiry ms, n: id }` and
+ * the mac HMAC-SHA256 of them under the coordinator's secret (configured, so tokens survive a restart, or drawn at
+ * start). Verifying a token needs no store; what the account may do is read from the chain on each request
+ * (Roles.ts), so a member suspended since it signed in is refused at once.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
+import { getAddress } from "ethers"
+import { SignInRefused } from "@jointly/core/api/Errors.ts"
+import * as SignIn from "@jointly/core/api/SignIn.ts"
+
+export interface Options {
+  /** The coordinator's domain, URI and chain (read when needed: a server on port 0 learns its port on listening). */
+  readonly expected: () => SignIn.Expected
+  /** HMAC key, at least 32 bytes; default: 32 random bytes per process. */
+  readonly secret?: Uint8Array
+  /** Token lifetime (default 15 minutes). */
+  readonly tokenTtlMs?: number
+  /** How long a challenge may wait for its signature (default 5 minutes). */
+  readonly challengeTtlMs?: number
+  /** Outstanding challenges kept at most (default 10,000): the oldest go first. */
+  readonly maxChallenges?: number
+  readonly now?: () => number
+}
+
+export interface Claims {
+  readonly address: string
+  readonly issuedAt: number
+  readonly expiresAt: number
+}
+
+const b64 = (bytes: Uint8Array | string) => Buffer.from(bytes).toString("base64url")
+
+export const make = (options: Options) => {
+  const secret = options.secret ?? randomBytes(32)
+  if (secret.length < 32) throw new Error("the token secret must be at least 32 bytes")
+  const now = options.now ?? Date.now
+  const tokenTtlMs = options.tokenTtlMs ?? 15 * 60_000
+  const challengeTtlMs = options.challengeTtlMs ?? 5 * 60_000
+  const maxChallenges = options.maxChallenges ?? 10_000
+  /** nonce → the address it was issued for and its deadline; insertion order = age. */
+  const challenges = new Map<string, { readonly address: string; readonly expiresAt: number }>()
+
+  const mac = (claims: string) => createHmac("sha256", secret).update(claims).digest()
+
+  const issue = (address: string): { readonly token: string; readonly claims: Claims } => {
+    const issuedAt = now()
+    const claims: Claims = { address: getAddress(address), issuedAt, expiresAt: issuedAt + tokenTtlMs }
+    const body = b64(JSON.stringify({ a: claims.address, i: claims.issuedAt, e: claims.expiresAt, n: randomBytes(8).toString("hex") }))
+    return { token: `v1.${body}.${b64(mac(body))}`, claims }
+  }
+
+  return {
+    /** A challenge for `address`: the exact message to sign. */
+    challenge: (address: string) => {
+      const t = now()
+      for (const [nonce, c] of challenges) {
+        if (c.expiresAt > t && challenges.size < maxChallenges) break
+        challenges.delete(nonce)
+      }
+      const nonce = randomBytes(16).toString("hex")
+      const expiresAt = t + challengeTtlMs
+      challenges.set(nonce, { address: getAddress(address), expiresAt })
+      const message = SignIn.prepare({ ...options.expected(), address, nonce, issuedAt: new Date(t), expiresAt: new Date(expiresAt) })
+      return { message, nonce, expiresAt: new Date(expiresAt).toISOString() }
+    },
+
+    /**
+     * The fields of a challenge this coordinator issued and still awaits, checked as `signIn` checks them but
+     * without the signature and without spending the nonce: what a dashboard token sign-in relays to the
+     * participant before the participant signs.
+     */
+    pending: (message: string): SignIn.Fields => {
+      const fields = SignIn.parse(message)
+      if (fields === undefined) throw new SignInRefused({ reason: "Malformed", message: "not an EIP-4361 sign-in message" })
+      const wrong = SignIn.mismatch(fields, options.expected())
+      if (wrong !== undefined) throw new SignInRefused({ reason: "WrongDomain", message: wrong })
+      const challenge = challenges.get(fields.nonce)
+      if (challenge === undefined || challenge.address !== fields.address) {
+        throw new SignInRefused({ reason: "UnknownNonce", message: "the nonce was not issued for this address, or was already used" })
+      }
+      if (!(now() < challenge.expiresAt)) throw new SignInRefused({ reason: "Expired", message: "the sign-in message expired; ask for a new challenge" })
+      return fields
+    },
+
+    /** Checks a signed challenge and issues a token; the nonce is spent whatever the outcome. */
+    signIn: (message: string, signature: string): { readonly token: string; readonly claims: Claims } => {
+      const fields = SignIn.parse(message)
+      if (fields === undefined) throw new SignInRefused({ reason: "Malformed", message: "not an EIP-4361 sign-in message" })
+      const wrong = SignIn.mismatch(fields, options.expected())
+      if (wrong !== undefined) throw new SignInRefused({ reason: "WrongDomain", message: wrong })
+      const challenge = challenges.get(fields.nonce)
+      challenges.delete(fields.nonce)
+      if (challenge === undefined || challenge.address !== fields.address) {
+        throw new SignInRefused({ reason: "UnknownNonce", message: "the nonce was not issued for this address, or was already used" })
+      }
+      const t = now()
+      const expires = fields.expirationTime === undefined ? challenge.expiresAt : Math.min(challenge.expiresAt, Date.parse(fields.expirationTime))
+      if (!(t < expires)) throw new SignInRefused({ reason: "Expired", message: "the sign-in message expired; ask for a new challenge" })
+      const signer = SignIn.signer(message, signature)
+      if (signer !== fields.address) {
+        throw new SignInRefused({ reason: "BadSignature", message: signer === undefined ? "the signature does not parse" : `the message was signed by ${signer}, not by ${fields.address}` })
+      }
+      return issue(fields.address)
+    },
+
+    /** The claims of a valid, unexpired token; undefined for anything else. */
+    verify: (token: string): Claims | undefined => {
+      const [version, body, tag] = token.split(".")
+      if (version !== "v1" || body === undefined || tag === undefined) return undefined
+      const expected = mac(body)
+      const given = Buffer.from(tag, "base64url")
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
+      let claims: { a?: unknown; i?: unknown; e?: unknown }
+      try {
+        claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8"))
+      } catch {
+        return undefined
+      }
+      if (typeof claims.a !== "string" || typeof claims.i !== "number" || typeof claims.e !== "number" || !(now() < claims.e)) return undefined
+      return { address: claims.a, issuedAt: claims.i, expiresAt: claims.e }
+    }
+  }
+}
+
+export type Sessions = ReturnType<typeof make>
