@@ -1,9 +1,9 @@
 /** Private arithmetic between parties, declared once (the protocol: spec.ts; the roles: coordinator.ts, participant.ts). */
-import { defineProtocol, speaks } from "../Define.ts"
+import { defineProtocol, initiatorAnd, speaks } from "../Define.ts"
 import * as PsiSpec from "../joint-query/psi/spec.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Participant from "./participant.ts"
-import { combine, encrypt, keys, kind, output, Params, peers, Result, validate } from "./spec.ts"
+import { combine, defaults, encrypt, keys, kind, output, Params, peers, Result, validate } from "./spec.ts"
 
 export * as Arithmetic from "./Arithmetic.ts"
 export * as Spec from "./spec.ts"
@@ -31,10 +31,13 @@ export const protocol = defineProtocol({
   result: Result,
   coordinator: (session, params, task) => Coordinator.run(session, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, params, task),
+  // Consent refuses a recipient key below the participant's minimum (the params allow 2048 and 3072 bits only).
+  keyMaterial: (params) => ({ paillierBits: params.keyBits ?? defaults.keyBits }),
   columns: (params, party) => {
     const operands = [params.left, params.right].filter((o) => party === undefined || o.party === party.participant)
     const ids = params.over === "per-id" && operands.length > 0 ? [params.idColumn!] : []
     return [...ids, ...operands.map((o) => o.column)]
   },
-  recipients: (params) => [params.recipient]
+  // The output stays at the recipient; the coordinator's receipt (count and digest) also answers the initiator.
+  recipients: (params, task) => initiatorAnd(task, [params.recipient])
 })

@@ -1,5 +1,5 @@
 /** Encrypted top-K similarity retrieval, declared once (the protocol: spec.ts; the roles: coordinator.ts, participant.ts). */
-import { defineProtocol, speaks } from "../Define.ts"
+import { defineProtocol, initiatorAnd, speaks } from "../Define.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Participant from "./participant.ts"
 import { answer, blind, keys, kind, output, Params, peers, prepare, probe, query, Result, select, validate } from "./spec.ts"
@@ -37,5 +37,6 @@ export const protocol = defineProtocol({
       ...(querier && params.query ? [params.query.column] : [])
     ].filter((c, i, all) => all.indexOf(c) === i)
   },
-  recipients: (params) => [params.querier]
+  // The K records stay at the querier; the coordinator's receipt (rounds, index, digest) also answers the initiator.
+  recipients: (params, task) => initiatorAnd(task, [params.querier])
 })
