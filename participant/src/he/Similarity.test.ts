@@ -5,85 +5,18 @@
  * catch an owner whose records are not in its committed index; the owner releases at most k records, answers
  * from the epoch the task pins, and refuses BFV parameters that leave too little blinding room.
  */
-import { Effect, Layer, Result as Decoded } from "effect"
-import type { Wallet } from "ethers"
 import { describe, expect, it } from "vitest"
-import type { TabularData } from "@jointly/core/data/Tabular.ts"
-import { LocalData } from "@jointly/core/data/Tabular.ts"
-import * as TaskOutput from "@jointly/core/data/TaskOutput.ts"
 import * as Group from "@jointly/core/protocols/joint-query/Group.ts"
 import { handler, ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import * as Coordinator from "@jointly/core/protocols/similarity/coordinator.ts"
-import * as FeatureIndex from "@jointly/core/protocols/similarity/FeatureIndex.ts"
+import type * as FeatureIndex from "@jointly/core/protocols/similarity/FeatureIndex.ts"
 import * as Spec from "@jointly/core/protocols/similarity/spec.ts"
-import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
 import * as Gallery from "../similarity/DigitsGallery.ts"
-import * as NodeBackends from "@jointly/backends/node"
+import * as Search from "../similarity/InMemorySearch.ts"
 
 const gallery = Gallery.load()
-const wallets = { querier: InMemoryHost.randomWallet(), owner: InMemoryHost.randomWallet() }
-
-interface Output {
-  readonly rounds: number
-  readonly index: Spec.IndexCommitment
-  readonly results: ReadonlyArray<{ readonly id: string; readonly label?: string; readonly features?: ReadonlyArray<number>; readonly distance?: number }>
-}
-
-type Handlers = ReadonlyArray<InMemoryHost.AnyStageHandler>
-
-const specOf = (params: Record<string, unknown>): TaskSpec =>
-  ({
-    kind: Spec.kind,
-    initiator: wallets.querier.address,
-    nonce: "n",
-    parties: [{ participant: wallets.querier.address, dataset: "query" }, { participant: wallets.owner.address, dataset: "gallery" }],
-    params: {
-      querier: wallets.querier.address,
-      owner: wallets.owner.address,
-      features: Gallery.pixels,
-      featureMax: Gallery.featureMax,
-      idColumn: "id",
-      labelColumn: "label",
-      k: 10,
-      ...params
-    }
-  }) as unknown as TaskSpec
-
-const run = async (
-  image: ReadonlyArray<number>,
-  params: Record<string, unknown> = {},
-  options: { readonly epochs?: ReadonlyArray<FeatureIndex.Epoch>; readonly querier?: (h: Handlers) => Handlers; readonly owner?: (h: Handlers) => Handlers } = {}
-) => {
-  const decoded = Protocols.decodeTask(specOf(params))
-  if (Decoded.isFailure(decoded)) throw decoded.failure
-  const task = decoded.success
-  const tables: Record<string, TabularData> = { query: Gallery.queryTable(image), gallery: Gallery.ownerTable(gallery) }
-  const services = Layer.mergeAll(
-    Layer.succeed(LocalData, {
-      dataset: (name: string) => (tables[name] ? Effect.succeed(tables[name]) : Effect.fail(new ParticipantFailure({ participant: "?", stage: "dataset", code: "UnknownDataset", detail: name })))
-    }),
-    Layer.succeed(FeatureIndex.FeatureLog, { epochs: () => Effect.succeed(options.epochs ?? []) }),
-    NodeBackends.bfv
-  )
-  const host = InMemoryHost.make(
-    (["querier", "owner"] as const).map((role) => {
-      const party = task.spec.parties.find((p) => p.participant === wallets[role].address)!
-      const handlers = task.protocol.participant(task.params, { ...task, party })
-      return {
-        wallet: wallets[role] as Wallet,
-        handlers: options[role]?.(handlers) ?? handlers,
-        provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, services) as Effect.Effect<A, ParticipantFailure>
-      }
-    }),
-    { stages: task.protocol.stages.map((s) => s.stage.name) }
-  )
-  const started = performance.now()
-  const result = await Effect.runPromise(host.run((session) => Coordinator.run(session, task.params as Spec.Params, { timeoutMs: 120_000 })))
-  const seconds = (performance.now() - started) / 1000
-  return { host, result, seconds, output: host.memory(wallets.querier.address).get(TaskOutput.MEMORY_KEY) as Output }
-}
+const { wallets } = Search
+type Handlers = Search.Handlers
+const run = (image: ReadonlyArray<number>, params: Record<string, unknown> = {}, options: Parameters<typeof Search.run>[3] = {}) => Search.run(gallery, image, params, options)
 
 const failureOf = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => error as ParticipantFailure)
 
