@@ -6,7 +6,8 @@
  *     and the bank's Σscore − the shop's Σvisits to the bank: equal to the plaintext exactly (reduced fractions,
  *     decimal strings); the coordinator's receipt carries a count and a digest, no value and no id;
  *   - similarity: the shop's 1,797 digits images, a query image at the bank: the K = 10 results equal the
- *     plaintext k-NN on the same pixels;
+ *     plaintext k-NN on the same pixels, and again after an epoch of the shop's index log (an update, a delete);
+ *     a plaintext modulus too small to blind with is refused by the owner;
  *   - the receipt rule: the recipient holds the output in its own store, the initiator reads the receipt (digests),
  *     an operand holder or the owner asking for the result is refused (403);
  *   - refusals: parameters the kind does not allow (one party on both sides; a 1024-bit key) fail at submission with
@@ -19,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 import { InvalidTaskParams } from "@jointly/core/protocols/Protocols.ts"
 import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
+import * as FeatureLogFile from "@jointly/participant/similarity/FeatureLogFile.ts"
 import { ApiError } from "./client/Client.ts"
 
 const pixels = Array.from({ length: 64 }, (_, i) => `pixel_${Math.floor(i / 8)}_${i % 8}`)
@@ -194,26 +196,31 @@ describe("statistics.arithmetic over real processes (2048-bit Paillier)", () => 
 })
 
 describe("query.similar over real processes (digits, 1,797 images, BFV)", () => {
-  it("the querier's K = 10 equal the plaintext nearest neighbours; the owner cannot read the result", async () => {
-    const params = {
-      querier: party("bank").address,
-      owner: party("shop").address,
-      features: pixels,
-      featureMax: 16,
-      idColumn: "id",
-      labelColumn: "label",
-      k: 10
-    }
-    const { id, result } = await run("query.similar", [entry("bank", "query"), entry("shop", "gallery")], params)
-    const expected = gallery.images
-      .map((img, row) => ({ row, distance: img.reduce((s, v, i) => s + (v - query[i]!) ** 2, 0) }))
+  const params = () => ({
+    querier: party("bank").address,
+    owner: party("shop").address,
+    features: pixels,
+    featureMax: 16,
+    idColumn: "id",
+    labelColumn: "label",
+    k: 10
+  })
+  const parties = () => [entry("bank", "query"), entry("shop", "gallery")]
+  /** The plaintext k-NN over `images` (ties by row): the ids the encrypted search must return. */
+  const nearest = (images: ReadonlyArray<ReadonlyArray<number> | undefined>) =>
+    images
+      .flatMap((img, row) => (img === undefined ? [] : [{ row, distance: img.reduce((s, v, i) => s + (v - query[i]!) ** 2, 0) }]))
       .sort((a, b) => a.distance - b.distance || a.row - b.row)
       .slice(0, 10)
       .map((e) => gallery.ids[e.row]!)
+
+  it("the querier's K = 10 equal the plaintext nearest neighbours; the owner cannot read the result; a new epoch is found", async () => {
+    const { id, result } = await run("query.similar", parties(), params())
+    const expected = nearest(gallery.images)
     const output = await outputOf("bank", id)
     expectDigest(output, result.digest)
     expect(new Set((output.results as Array<{ id: string }>).map((r) => r.id))).toEqual(new Set(expected))
-    expect(result).toMatchObject({ kind: "query.similar", k: 10, index: { size: gallery.ids.length, dimension: 64 } })
+    expect(result).toMatchObject({ kind: "query.similar", k: 10, index: { epoch: 0, size: gallery.ids.length, dimension: 64 } })
     // The receipt: rounds, the index commitment and the digest; no id of the collection.
     const receipt = JSON.stringify(result)
     for (const e of expected) expect(receipt).not.toContain(e)
@@ -221,5 +228,31 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     const refused = await refusedRead("shop", id)
     expect(refused).toBeInstanceOf(ApiError)
     expect(refused!.status).toBe(403)
+
+    // Epoch 1 in the shop's index log: image 5 now holds the query itself, the nearest image is deleted.
+    const deleted = expected[0]!
+    await FeatureLogFile.append(party("shop").dataDir, "gallery", [
+      { op: "update", id: gallery.ids[5]!, features: [...query], label: "updated" },
+      { op: "delete", id: deleted }
+    ])
+    const images: Array<ReadonlyArray<number> | undefined> = [...gallery.images]
+    images[5] = query
+    images[gallery.ids.indexOf(deleted)] = undefined
+    const second = await run("query.similar", parties(), params())
+    const after = await outputOf("bank", second.id)
+    const ids = new Set((after.results as Array<{ id: string }>).map((r) => r.id))
+    expect(ids).toEqual(new Set(nearest(images)))
+    expect(ids.has(gallery.ids[5]!)).toBe(true)
+    expect(ids.has(deleted)).toBe(false)
+    expect(second.result).toMatchObject({ index: { epoch: 1, size: gallery.ids.length - 1 } })
+    expect((second.result.index as { root: string }).root).not.toBe((result.index as { root: string }).root)
+  }, 480_000)
+
+  it("the owner refuses a plaintext modulus that leaves too little blinding room; the querier stores nothing", async () => {
+    const id = await cluster.submit({ kind: "query.similar", parties: parties() as never, params: { ...params(), bfv: { polyModulusDegree: 8192, plainModulusBits: 36 } } })
+    const detail = await cluster.waitForTask(id, { timeoutMs: 240_000 })
+    expect(detail.status).toBe("Failed")
+    expect(detail.reason).toContain("WeakParameters")
+    await expect(outputOf("bank", id)).rejects.toThrow(/ENOENT/)
   }, 300_000)
 })
