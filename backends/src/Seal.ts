@@ -1,9 +1,10 @@
 /**
  * What the node-seal services (SealCkks.ts, SealBfv.ts) share: SEAL objects owned by an Effect scope, and the
  * check of SEAL's serialization header that runs before SEAL parses untrusted bytes (the WASM build aborts
- * instead of throwing on some malformed inputs).
+ * instead of throwing on some malformed inputs), and the loading of one SEAL build per service instance.
  */
 import { Effect, type Scope } from "effect"
+import type { SEALLibrary } from "node-seal/implementation/seal"
 
 /** A SEAL object released with the scope. */
 export const own = <A extends { delete: () => void }>(make: () => A | void): Effect.Effect<A, never, Scope.Scope> =>
@@ -23,4 +24,24 @@ export const headerProblem = (bytes: Uint8Array, what: string): string | undefin
   if (bytes[4]! > 2) return `${what}: unknown compression mode ${bytes[4]}`
   if (view.getBigUint64(8, true) !== BigInt(bytes.length)) return `${what}: header declares ${view.getBigUint64(8, true)} bytes, got ${bytes.length}`
   return undefined
+}
+
+/**
+ * One service instance's SEAL build, loaded on first use: `run(fail, body)` runs `body` in a fresh scope; a
+ * failure to load and a SEAL exception (node-seal throws: a defect) become `fail(defect)`, and a WASM abort also
+ * drops the module and whatever `onDrop` clears (contexts built on it), so the next call loads a fresh one.
+ */
+export const loader = (load: () => Promise<SEALLibrary>, onDrop: () => void) => {
+  let library: Promise<SEALLibrary> | undefined
+  return <A, E>(unavailable: (cause: unknown) => E, fail: (defect: unknown) => E, body: (s: SEALLibrary) => Effect.Effect<A, E, Scope.Scope>): Effect.Effect<A, E> =>
+    Effect.scoped(
+      Effect.flatMap(Effect.tryPromise({ try: () => (library ??= load()), catch: unavailable }), (s) =>
+        Effect.catchDefect(body(s), (defect) => {
+          if (defect instanceof WebAssembly.RuntimeError) {
+            library = undefined
+            onDrop()
+          }
+          return Effect.fail(fail(defect))
+        }))
+    )
 }

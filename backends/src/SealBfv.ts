@@ -15,7 +15,7 @@ import type { CipherText } from "node-seal/implementation/cipher-text"
 import type { Context as SealContext } from "node-seal/implementation/context"
 import type { SEALLibrary } from "node-seal/implementation/seal"
 import { Bfv, type BfvApi, BfvError, type Layout, type Parameters, type QuerierKeys } from "@jointly/core/protocols/similarity/Bfv.ts"
-import { headerProblem, own } from "./Seal.ts"
+import { headerProblem, loader, own } from "./Seal.ts"
 
 const CACHED_CONTEXTS = 4
 
@@ -110,22 +110,12 @@ const slotVector = (values: ArrayLike<bigint>, layout: Layout, what: string) => 
 
 /** A `BfvApi` over the SEAL build `load` instantiates (once, on first use; again after a WASM abort). */
 export const make = (load: () => Promise<SEALLibrary>): BfvApi => {
-  let library: Promise<SEALLibrary> | undefined
   /** Validated contexts by parameter bytes (building one costs SEAL's prime and NTT tables); dropped with the module. */
   const contexts = new Map<string, SealContext>()
-
-  /** Runs `body` with the library in a fresh scope; a SEAL exception becomes `reason`, a WASM abort also drops the module. */
+  const seal = loader(load, () => contexts.clear())
+  /** Runs `body` with the library in a fresh scope; a SEAL exception becomes `reason` (Seal.ts `loader`). */
   const withSeal = <A>(reason: BfvError["reason"], body: (s: SEALLibrary) => Effect.Effect<A, BfvError, Scope.Scope>) =>
-    Effect.scoped(
-      Effect.flatMap(Effect.tryPromise({ try: () => (library ??= load()), catch: (e) => error("Unavailable", e) }), (s) =>
-        Effect.catchDefect(body(s), (defect) => {
-          if (defect instanceof WebAssembly.RuntimeError) {
-            library = undefined
-            contexts.clear()
-          }
-          return Effect.fail(error(reason, defect))
-        }))
-    )
+    seal((e) => error("Unavailable", e), (defect) => error(reason, defect), body)
 
   const generateKeysEffect: BfvApi["generateKeys"] = (parameters, rotationSteps) =>
     withSeal("InvalidParameters", (s) =>

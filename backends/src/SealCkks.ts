@@ -29,7 +29,7 @@ import {
   type RequesterKeys,
   strideFor
 } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
-import { headerProblem, own } from "./Seal.ts"
+import { headerProblem, loader, own } from "./Seal.ts"
 
 const CACHED_CONTEXTS = 8
 
@@ -78,9 +78,6 @@ const scaleOf = (s: SEALLibrary, parameters: Uint8Array) =>
 
 /** A `CkksApi` over the SEAL build `load` instantiates (once, on first use; again after a WASM abort). */
 export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
-  let library: Promise<SEALLibrary> | undefined
-  const seal = () => (library ??= load())
-
   /**
    * Validated contexts by parameter bytes: building one costs ~0.7 s (SEAL's prime and NTT tables) and a
    * federated-learning round needs one per encryption, sum and decryption. Contexts are immutable; the few
@@ -89,21 +86,10 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
    */
   const contexts = new Map<string, SealContext>()
 
-  /**
-   * Runs `body` with the library in a fresh scope; a SEAL exception becomes `reason`, a WASM abort also drops
-   * the module so later calls get a working one.
-   */
+  const seal = loader(load, () => contexts.clear())
+  /** Runs `body` with the library in a fresh scope; a SEAL exception becomes `reason` (Seal.ts `loader`). */
   const withSeal = <A>(reason: CkksError["reason"], body: (s: SEALLibrary) => Effect.Effect<A, CkksError, Scope.Scope>) =>
-    Effect.scoped(
-      Effect.flatMap(Effect.tryPromise({ try: seal, catch: (e) => error("Unavailable", e) }), (s) =>
-        Effect.catchDefect(body(s), (defect) => {
-          if (defect instanceof WebAssembly.RuntimeError) {
-            library = undefined
-            contexts.clear()
-          }
-          return Effect.fail(error(reason, defect))
-        }))
-    )
+    seal((e) => error("Unavailable", e), (defect) => error(reason, defect), body)
 
   /** A CKKS context the evaluator accepts: checked scheme, degree, level count and SEAL's 128-bit security check. */
   const contextOf = (s: SEALLibrary, parameters: Uint8Array) =>
