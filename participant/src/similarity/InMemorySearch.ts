@@ -6,6 +6,7 @@
  */
 import { Effect, Layer, Result as Decoded } from "effect"
 import type { Wallet } from "ethers"
+import * as Backends from "@jointly/backends/Backends.ts"
 import * as NodeBackends from "@jointly/backends/node"
 import type { TabularData } from "@jointly/core/data/Tabular.ts"
 import { LocalData } from "@jointly/core/data/Tabular.ts"
@@ -57,12 +58,15 @@ export const run = async (
   if (Decoded.isFailure(decoded)) throw decoded.failure
   const task = decoded.success
   const tables: Record<string, TabularData> = { query: Gallery.queryTable(image), gallery: Gallery.ownerTable(gallery) }
+  // Built once per run, as a participant host builds its backends once: providing the Layer to every stage would
+  // load a fresh SEAL module and rebuild its contexts each time.
+  const bfv = await Backends.build(NodeBackends.bfv)
   const services = Layer.mergeAll(
     Layer.succeed(LocalData, {
       dataset: (name: string) => (tables[name] ? Effect.succeed(tables[name]) : Effect.fail(new ParticipantFailure({ participant: "?", stage: "dataset", code: "UnknownDataset", detail: name })))
     }),
     Layer.succeed(FeatureIndex.FeatureLog, { epochs: () => Effect.succeed(options.epochs ?? []) }),
-    NodeBackends.bfv
+    bfv.layer
   )
   const host = InMemoryHost.make(
     (["querier", "owner"] as const).map((role) => {
@@ -77,7 +81,7 @@ export const run = async (
     { stages: task.protocol.stages.map((s) => s.stage.name) }
   )
   const started = performance.now()
-  const result = await Effect.runPromise(host.run((session) => Coordinator.run(session, task.params as Spec.Params, { timeoutMs: 120_000 })))
+  const result = await Effect.runPromise(host.run((session) => Coordinator.run(session, task.params as Spec.Params, { timeoutMs: 120_000 }))).finally(bfv.close)
   const seconds = (performance.now() - started) / 1000
   return { host, result, seconds, output: host.memory(wallets.querier.address).get(TaskOutput.MEMORY_KEY) as Output }
 }
