@@ -252,6 +252,28 @@ export const start = async (options: Options) => {
       throw new Error(`task ${id} did not finish within ${opts.timeoutMs ?? 120_000} ms (last status ${last})${cause}`)
     }
 
+    /** A party by name; an error naming it when the cluster has none. */
+    const party = (name: string): Party => {
+      const found = parties.find((p) => p.name === name)
+      if (found === undefined) throw new Error(`no party ${name} in this cluster (${parties.map((p) => p.name).join(", ")})`)
+      return found
+    }
+
+    /** What a party's participant wrote for a task whose result it received (`<dataDir>/outputs/<task>.json`). */
+    const outputOf = async (name: string, taskId: string): Promise<unknown> =>
+      JSON.parse(await readFile(join(party(name).dataDir, "outputs", `${taskId}.json`), "utf8"))
+
+    /**
+     * Submits `kind` over the named parties' `dataset` and waits for it: the id and detail of a task that
+     * succeeded, or an error naming the status and reason it ended with.
+     */
+    const runTask = async (kind: string, run: { readonly parties: ReadonlyArray<string>; readonly dataset: string; readonly params: Record<string, unknown>; readonly timeoutMs?: number }) => {
+      const id = await submit({ kind, parties: run.parties.map((name) => ({ participant: party(name).address, dataset: run.dataset })) as never, params: run.params })
+      const detail = await waitForTask(id, run.timeoutMs === undefined ? {} : { timeoutMs: run.timeoutMs })
+      if (detail.status !== "Succeeded") throw new Error(`${kind} task ${id} ended ${detail.status}: ${detail.reason ?? "no reason given"}`)
+      return { id, detail }
+    }
+
     return {
       dataDir,
       rpcUrl: anvil.rpcUrl,
@@ -268,6 +290,9 @@ export const start = async (options: Options) => {
       submit,
       task,
       waitForTask,
+      runTask,
+      party,
+      outputOf,
       /** The analyst's typed client (`clientFor(wallet)` for any other account of the cluster). */
       get client() {
         return analyst()
