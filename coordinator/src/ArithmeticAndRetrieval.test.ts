@@ -92,10 +92,12 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-const party = (name: string) => cluster.parties.find((p) => p.name === name)!
-const outputOf = async (name: string, taskId: string) => JSON.parse(await readFile(join(party(name).dataDir, "outputs", `${taskId}.json`), "utf8"))
+const party = (name: string) => cluster.party(name)
+// The outputs' shapes are the kinds' own (joint-arithmetic and similarity participants): read loosely here.
+const outputOf = async (name: string, taskId: string) => (await cluster.outputOf(name, taskId)) as Record<string, any>
 const entry = (name: string, dataset: string) => ({ participant: party(name).address, dataset })
 
+/** Submits and waits, like LocalCluster.runTask, for parties that name different datasets. */
 const run = async (kind: string, parties: ReadonlyArray<{ participant: string; dataset: string }>, params: Record<string, unknown>) => {
   const id = await cluster.submit({ kind, parties: parties as never, params })
   const detail = await cluster.waitForTask(id, { timeoutMs: 240_000 })
