@@ -4,7 +4,7 @@
  * querier has its K, and keeps only the round count, the index commitment and the output digest.
  */
 import { Effect, Schema } from "effect"
-import type { CoordinatorSession } from "../Protocol.ts"
+import type { CoordinatorSession, Stage } from "../Protocol.ts"
 import { ProtocolError } from "../Protocol.ts"
 import * as Spec from "./spec.ts"
 
@@ -13,7 +13,7 @@ export const run = (session: CoordinatorSession, params: Spec.Params, options: {
     const { querier, owner } = params
     const both = { minReplies: 2, timeoutMs: options.timeoutMs }
     const one = { minReplies: 1, timeoutMs: options.timeoutMs }
-    const ask = <Req, Rep>(stage: import("../Protocol.ts").Stage<Req, Rep>, who: string, request: Req) =>
+    const ask = <Req, Rep>(stage: Stage<Req, Rep>, who: string, request: Req) =>
       Effect.map(session.round(stage, new Map([[who, request]]), one), (replies) => replies.get(who)!)
 
     const keys = yield* session.round(Spec.keys, new Map([[querier, {}], [owner, {}]]), both)
