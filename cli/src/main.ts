@@ -45,6 +45,9 @@ Usage:
       address, bare (an operator's keystore or a participant's identity.json).
   jointly chain --data-dir <dir> [--host <addr>] [--port <n>]
       Run the embedded chain (anvil) with its state in <dir>/chain (default 127.0.0.1).
+  jointly chain risk --q <attacker share> --z <blocks> [--json]
+      The probability that an attacker with share q of the hash power overtakes a record z blocks deep
+      (Nakamoto's catch-up formula), its curve for 0…z and the confirmations for a risk below 0.1%.
   jointly deploy --data-dir <dir> --rpc-url <url> --keystore <supervisor.json> --coordinator <address> [--fund]
       Deploy the consortium contracts with the supervisor's key and grant the coordinator account its role
       (--fund: test ether for both on an anvil chain). Writes <dir>/chain/deployment.json.
@@ -213,6 +216,15 @@ const main = async () => {
       throw new UsageError("keys expects new --out <file> or address <file>")
     }
     case "chain": {
+      if (rest[0] === "risk") {
+        const { values } = parseArgs({ args: rest.slice(1), options: { q: { type: "string" }, z: { type: "string" }, json: { type: "boolean" } } })
+        if (values.q === undefined || values.z === undefined) throw new UsageError("chain risk needs --q <attacker share> and --z <blocks>")
+        const q = Number(values.q)
+        if (values.q.trim() === "" || !(q >= 0 && q <= 1)) throw new UsageError(`--q expects the attacker's share of the hash power in [0, 1], got ${values.q}`)
+        const z = Number(values.z)
+        if (!Number.isInteger(z) || z < 0 || z > 1000) throw new UsageError(`--z expects a whole number of blocks from 0 to 1000, got ${values.z}`)
+        return (await import("./chain-risk.ts")).risk({ q, z, json: values.json ?? false })
+      }
       const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, host: { type: "string" }, port: { type: "string" } } })
       if (!values["data-dir"]) throw new UsageError("chain needs --data-dir")
       return (await Chain()).startChain({ dataDir: values["data-dir"], host: values.host, port: Number(values.port ?? 0) })

@@ -24,6 +24,7 @@ import * as NodeBackends from "@jointly/backends/node"
 import { TestKeySizes } from "@jointly/core/internal/crypto/KeyMaterial"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import * as OwnedModels from "../he/OwnedModels.ts"
+import * as FeatureLogFile from "../similarity/FeatureLogFile.ts"
 import * as PartialModelStore from "../modeling/vertical/PartialModelStore.ts"
 import * as ContentHash from "@jointly/core/internal/data/ContentHash"
 import { type DataSource, defaultMaxRows } from "@jointly/core/internal/data/Tabular"
@@ -149,6 +150,7 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
     QueryServices.layer({ dataDir, backends: options.backends }).pipe(Layer.provide(backends)),
     jobs.layer,
     OwnedModels.layer(dataDir),
+    FeatureLogFile.layer(dataDir),
     PartialModelStore.layer({ dataDir, owner: self, secret: options.wallet.privateKey }),
     // False unless the test harness asks: keys below production sizes (crypto/KeyMaterial.ts).
     Layer.succeed(TestKeySizes, options.unsafeTestKeySizes === true)
