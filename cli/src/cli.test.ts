@@ -4,6 +4,7 @@
  * succeeded; and the typed client against a real coordinator, whose responses it decodes with the Schemas the
  * OpenAPI document is generated from.
  */
+import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
 import { spawn } from "node:child_process"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -125,7 +126,11 @@ describe("CLI and client against a local cluster", () => {
     expect(detail.resultDigest).toBe(out.resultDigest)
     expect(detail.events.some((e) => e.type === "Progress")).toBe(true)
     expect((await client.list({ status: "Succeeded" })).map((t) => t.id)).toContain(out.taskId)
-    expect((await client.health()).ok).toBe(true)
+    const health = await client.health()
+    expect(health.ok).toBe(true)
+    // The finality the dashboard shows beside the confirmations setting: Nakamoto's catch-up risk at that depth.
+    expect(health.chain.confirmations).toBeGreaterThanOrEqual(1)
+    expect(health.chain.catchUpRisk).toEqual([0.1, 0.3].map((q) => ({ q, probability: catchUpProbability(q, health.chain.confirmations!) })))
     expect((await client.nonce()).nonce).toMatch(/^0x[0-9a-f]{64}$/)
     expect(Object.keys((await client.openapi()).paths as object)).toContain("/api/tasks/{id}")
     await expect(client.get(`0x${"00".repeat(32)}`)).rejects.toMatchObject({ status: 404, code: "UnknownTask" })

@@ -10,6 +10,7 @@ import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learnin
 import * as RoundEngine from "@jointly/core/internal/runtime/RoundEngine"
 import { isFinal } from "@jointly/core/internal/task/Lifecycle"
 import { getAddress, verifyTypedData } from "ethers"
+import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import { fromClient, type LedgerClient } from "@jointly/core/internal/ledger/Ledger"
 import { roles as contractRoles, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
@@ -187,6 +188,9 @@ export const start = async (config: Config) => {
     registry: addresses.registry,
     ledger: addresses.ledger,
     deployBlock: (addresses.deployBlock ?? 0n).toString(),
+    confirmations: ledger.confirmations,
+    // The attacker shares of Nakamoto's tables: what the confirmations setting buys on a proof-of-work chain.
+    catchUpRisk: [0.1, 0.3].map((q) => ({ q, probability: catchUpProbability(q, ledger.confirmations) })),
     ...(config.governance === undefined
       ? {}
       : { suite: Object.fromEntries(Object.entries(config.governance.addresses).filter((e): e is [string, string] => e[0] !== "deployBlock" && typeof e[1] === "string")) })

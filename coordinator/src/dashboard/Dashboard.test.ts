@@ -6,6 +6,7 @@
  * verified badge; another member's page is refused the same task, an unknown account is refused altogether.
  * Screenshots of the main views go to coordinator/test-artifacts/screenshots/.
  */
+import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
 import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -79,6 +80,12 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     page = await walletPage(cluster.keys.analyst)
     await page.locator("#live[data-state=live]").waitFor()
     expect(getAddress((await page.locator('[data-testid="account"]').getAttribute("data-address"))!)).toBe(cluster.keys.analyst.address)
+    // Beside the chain: the confirmations setting and the catch-up risk it leaves (core/src/ledger/CatchUp.ts).
+    const finality = page.locator('[data-testid="finality"]')
+    const confirmations = Number(await finality.getAttribute("data-confirmations"))
+    expect(confirmations).toBeGreaterThanOrEqual(1)
+    const risk = catchUpProbability(0.1, confirmations)
+    expect(await finality.textContent()).toContain(`q = 10 %: ${risk < 1e-4 ? risk.toExponential(1) : risk.toFixed(4)}`)
     // Every status each task row has shown, recorded in the page as the DOM changes (no polling, no reload).
     await page.evaluate(() => {
       // Survives only while the page is never reloaded: every later view must come from live updates.

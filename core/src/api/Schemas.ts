@@ -25,7 +25,14 @@ export const ChainInfo = Schema.Struct({
   registry: Schema.String,
   ledger: Schema.String,
   suite: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
-  deployBlock: Schema.optionalKey(Schema.String)
+  deployBlock: Schema.optionalKey(Schema.String),
+  /** Blocks after which this coordinator counts a record final (its record's own included). */
+  confirmations: Schema.optionalKey(Schema.Int),
+  /**
+   * At that depth, the probability that an attacker with hash-power share q ever rewrites a record
+   * (core/src/ledger/CatchUp.ts; it bounds longest-chain proof of work only, not BFT finality).
+   */
+  catchUpRisk: Schema.optionalKey(Schema.Array(Schema.Struct({ q: Schema.Finite, probability: Schema.Finite })))
 }).annotate({ identifier: "ChainInfo" })
 
 export const Health = Schema.Struct({ ok: Schema.Boolean, chain: ChainInfo })

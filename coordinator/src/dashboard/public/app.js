@@ -340,11 +340,25 @@ const renderCatalogue = () => {
           h("td", {}, g.purpose), h("td", {}, `${g.uses}/${g.maxUses}`), h("td", {}, h("span", { class: "badge" }, g.status))))))))
 }
 
+/** The confirmations setting and what it buys: the catch-up risk at that depth (Nakamoto's q = 10 %, 30 %). */
+const finality = (chain) => {
+  if (chain.confirmations === undefined) return []
+  const risks = (chain.catchUpRisk ?? []).map((r) => `q = ${Math.round(r.q * 100)} %: ${r.probability < 1e-4 ? r.probability.toExponential(1) : r.probability.toFixed(4)}`)
+  return [
+    " · ",
+    h("span", {
+      "data-testid": "finality",
+      "data-confirmations": chain.confirmations,
+      title: "probability that an attacker with hash-power share q ever rewrites a record at this depth (proof-of-work chains; under BFT finality a committed block is final)"
+    }, `${chain.confirmations} confirmation${chain.confirmations === 1 ? "" : "s"}${risks.length ? ` (catch-up ${risks.join(", ")})` : ""}`)
+  ]
+}
+
 const render = () => {
   const app = document.getElementById("app")
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === state.view)
   const info = document.getElementById("chain-info")
-  if (state.chain) info.replaceChildren(`chain ${state.chain.chainId} · ledger `, h("code", { title: state.chain.ledger }, short(state.chain.ledger, 4)))
+  if (state.chain) info.replaceChildren(`chain ${state.chain.chainId} · ledger `, h("code", { title: state.chain.ledger }, short(state.chain.ledger, 4)), ...finality(state.chain))
   const s = session()
   document.getElementById("account").replaceChildren(
     ...(s
