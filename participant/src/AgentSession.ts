@@ -155,6 +155,15 @@ export const connect = (config: SessionConfig, platform: Platform) => {
     }
   })
 
+  // Bytes this participant put on the wire (socket.io packets, each as engine.io encodes it): what left it, by size.
+  const traffic = { sentBytes: 0, sentPackets: 0 }
+  const countPacket = (packet: { data?: unknown }) => {
+    const data = packet.data
+    traffic.sentPackets++
+    traffic.sentBytes += typeof data === "string" ? new TextEncoder().encode(data).length : data instanceof ArrayBuffer ? data.byteLength : ArrayBuffer.isView(data) ? data.byteLength : 0
+  }
+  socket.io.on("open", () => socket.io.engine.on("packetCreate", countPacket))
+
   // Tasks waiting for a human's decision from the dashboard, announced again after every reconnection (the
   // coordinator keeps them in memory only).
   const waiting = new Map<string, { readonly announce: AwaitingHuman; readonly resolve: (answer: { approve: boolean; reason: string }) => void }>()
@@ -331,6 +340,8 @@ export const connect = (config: SessionConfig, platform: Platform) => {
     contentHash: (name: string) => runner.contentHash(name),
     connected,
     isConnected: () => socket.connected,
+    /** What this participant has sent the coordinator since it started, in bytes and socket.io packets. */
+    traffic: () => ({ ...traffic }),
     /** The coordinator's HTTP API, signed in as this org when a route needs it (artifacts of model requests). */
     api,
     on: (listener: (event: AgentEvent) => void) => {
