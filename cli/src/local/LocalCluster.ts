@@ -35,6 +35,11 @@ export interface PartyOptions {
   readonly catalog?: Record<string, { readonly domain: string; readonly location?: string; readonly policy: "Open" | "GrantRequired" }>
   /** Test harness: the party's process accepts keys below production sizes (`--unsafe-test-key-sizes`). */
   readonly unsafeTestKeySizes?: boolean
+  /**
+   * Registered and audited with its own keystore, but no process is started: the party runs elsewhere (a
+   * browser participant), signing in with the account `walletOf(name)` opens.
+   */
+  readonly external?: boolean
 }
 
 export interface Options {
@@ -53,6 +58,7 @@ export interface Party {
   readonly encryptionPublicKey: string
   readonly dataDir: string
   readonly unsafeTestKeySizes: boolean
+  readonly external: boolean
   process: ChildProcess
   readonly stderr: Array<string>
 }
@@ -188,7 +194,7 @@ export const start = async (options: Options) => {
       }
       const configFile = join(dir, "participant.json")
       await writeFile(configFile, JSON.stringify(config, null, 2))
-      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, unsafeTestKeySizes: party.unsafeTestKeySizes === true, process: undefined as never, stderr: [] })
+      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, unsafeTestKeySizes: party.unsafeTestKeySizes === true, external: party.external === true, process: undefined as never, stderr: [] })
     }
     /** Starts (or restarts) a party's process; `env` adds variables, e.g. a test hook. */
     const launch = async (party: Party, env: NodeJS.ProcessEnv = {}) => {
@@ -200,7 +206,7 @@ export const start = async (options: Options) => {
         if (child.exitCode === null) child.kill("SIGTERM")
       })
     }
-    await Promise.all(parties.map((party) => launch(party)))
+    await Promise.all(parties.filter((party) => !party.external).map((party) => launch(party)))
     progress(`participants: ${parties.map((p) => `${p.name} (${p.address})`).join(", ")}`)
 
     // The typed client, signed in as an account of this cluster (the coordinator's URL is read at each call:
