@@ -112,7 +112,7 @@ $("start").onclick = async () => {
       $("sent-bytes").textContent = String(traffic.sentBytes)
       $("sent-packets").textContent = String(traffic.sentPackets)
       if (event.type === "connected" || event.type === "disconnected" || event.type === "refused") {
-        $("status").textContent = event.type === "refused" ? `refused: ${event.message}` : event.type
+        $("status").textContent = event.type === "refused" ? `refused: ${event.message}` : event.type === "disconnected" ? `disconnected: ${event.reason}` : event.type
         $("status").dataset.state = event.type
       }
     })
