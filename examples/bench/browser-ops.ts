@@ -62,6 +62,8 @@ export const measure = async (context: Context.Context<Backends.Services>, input
   out.push({ metric: "paillier2048_decrypt", unit: "ops/s", params: { bits: 2048 }, value: await opsPerSecond(() => Paillier.decrypt(sk, c, kernels), { runs: 3, minRunMs: 400 }) })
 
   const x25519 = Context.get(context, Compute.Groups).x25519
+  // libsodium's WASM module loads asynchronously (Node's native kernels are ready at once).
+  await x25519.ready()
   const ids = Group.encodeIds(Array.from({ length: input.ids }, (_, i) => `patient-${i}`))
   const domain = new TextEncoder().encode("jointly/bench/browser")
   const scalar = crypto.getRandomValues(new Uint8Array(32))

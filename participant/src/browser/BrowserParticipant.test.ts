@@ -7,7 +7,7 @@
  * task over north, south and web must give exactly the result of the same task over north, south and east.
  */
 import { existsSync } from "node:fs"
-import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { extname, join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params } from "@jointly/core/protocols/joint-statistics/spec.ts"
 import { sha256Digest } from "@jointly/core/wire/Canonical.ts"
 import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
+import { digitsParams, loadDigits, nonIid } from "../modeling/DigitsFixture.ts"
 import type { DatasetSpec } from "../datasets/Dataset.ts"
 // @ts-expect-error: a plain ES module script without types
 import { bundle } from "../../../scripts/bundle-browser.mjs"
@@ -46,6 +47,10 @@ let cluster: LocalCluster.LocalCluster
 let browser: Browser
 let page: Page
 let bundleDir: string
+/** The digits shards of north, south and east (web holds east's). */
+let digitsFiles: Array<string>
+const digits = loadDigits()
+const digitsColumns = digits.header.map((name) => ({ name, type: "integer" as const }))
 const pageErrors: Array<string> = []
 const consoleLines: Array<string> = []
 
@@ -95,6 +100,7 @@ const openPage = async () => {
   }
   await add("pima", pimaColumns.map((c) => `${c.name}:${c.type}`).join(", "), pimaFile("east"))
   await add("ids", "id:string", idFile("c"), "id")
+  await add("digits", digitsColumns.map((c) => `${c.name}:${c.type}`).join(", "), digitsFiles[2]!)
   await p.getByTestId("start").click()
   await p.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 60_000 }).catch(async (error) => {
     throw new Error(`the page did not connect: ${await p.getByTestId("status").textContent()}\n${consoleLines.slice(-20).join("\n")}\n${cluster.coordinatorStderr.slice(-10).join("\n")}`, { cause: error })
@@ -113,13 +119,23 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "jointly-browser-"))
     bundleDir = join(dir, "bundle")
+    await mkdir(join(dir, "digits"))
+    digitsFiles = await Promise.all(nonIid(digits, 3).shards.map(async (rows, i) => {
+      const file = join(dir, "digits", `digits-${i}.csv`)
+      await writeFile(file, [digits.header.join(","), ...rows.map((r) => r.join(","))].join("\n") + "\n")
+      return file
+    }))
     const [cluster_, browser_] = await Promise.all([
       LocalCluster.start({
         dataDir: join(dir, "cluster"),
         parties: [
-          ...Object.entries(nodeParties).map(([name, part]) => ({
+          ...Object.entries(nodeParties).map(([name, part], i) => ({
             name,
-            datasets: [{ name: "pima", file: pimaFile(name), columns: pimaColumns }, { name: "ids", file: idFile(part), columns: idColumns, id: "id" }]
+            datasets: [
+              { name: "pima", file: pimaFile(name), columns: pimaColumns },
+              { name: "ids", file: idFile(part), columns: idColumns, id: "id" },
+              { name: "digits", file: digitsFiles[i]!, columns: digitsColumns }
+            ]
           })),
           { name: "web", external: true, datasets: [] }
         ]
@@ -203,6 +219,28 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     expect(result.outputs.find((o) => o.receiver === party("web").address)?.digest).toBe(digest)
     expect(referenceIds.length).toBeGreaterThan(100)
   }, 300_000)
+
+  it("a horizontal FedAvg task with secure aggregation: the browser trains its shard in tfjs, rounds equal to the all-Node run", async () => {
+    const fl = (names: ReadonlyArray<string>) => ({
+      kind: "modeling.horizontal-fl",
+      name: "digits",
+      parties: names.map((n) => ({ participant: party(n).address, dataset: "digits" })) as never,
+      params: digitsParams(digits.header, { rounds: 2, localEpochs: 1 }),
+      roundTimeoutMs: 120_000
+    })
+    const reference = await cluster.waitForTask(await cluster.submit(fl(["north", "south", "east"])), { timeoutMs: 240_000 })
+    expect(reference.status, String(reference.reason)).toBe("Succeeded")
+    const id = await cluster.submit(fl(["north", "south", "web"]))
+    await approve(page, id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 240_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    const result = detail.result as { aggregation: string; rounds: unknown; final: { accuracy?: number } }
+    const expected = reference.result as typeof result
+    expect(result.aggregation).toBe("secure")
+    expect(result.rounds).toEqual(expected.rounds)
+    expect(result.final).toEqual(expected.final)
+    expect(result.final.accuracy).toBeGreaterThan(0.5)
+  }, 600_000)
 
   it("closing the tab after it sent its masked input settles the task with the browser as a dropout", async () => {
     const reference = await cluster.waitForTask(await cluster.submit(statsSpec(["north", "south", "east"])))
