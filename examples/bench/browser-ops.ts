@@ -13,6 +13,7 @@ import { Ckks } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
 import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
 import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
 import * as Group from "@jointly/core/protocols/joint-query/Group.ts"
+import { topology } from "./BenchModel.ts"
 import { opsPerSecond } from "./Report.ts"
 
 export interface OpsInput {
@@ -34,18 +35,6 @@ export interface OpRate {
   readonly value: number
 }
 
-/** Dense 64 → 512 → 128 → 10 (100,234 parameters), as the horizontal bench trains. */
-const topology = {
-  class_name: "Sequential",
-  config: {
-    name: "bench",
-    layers: [
-      { class_name: "Dense", config: { units: 512, activation: "relu", batch_input_shape: [null, 64] } },
-      { class_name: "Dense", config: { units: 128, activation: "relu" } },
-      { class_name: "Dense", config: { units: 10, activation: "softmax" } }
-    ]
-  }
-}
 
 
 /** Times every operation with the services of `context`; `progress` hears which one runs. */

@@ -10,7 +10,7 @@ import { Effect } from "effect"
 import * as Backends from "@jointly/backends/Backends.ts"
 import * as PortableBackends from "@jointly/backends/portable"
 import type { JobHostApi } from "../worker/JobHostApi.ts"
-import { JobNotFoundName } from "../worker/JobHostApi.ts"
+import { runJob } from "../worker/JobHostApi.ts"
 import { jobs, type JobRegistry } from "../worker/jobs.ts"
 
 /** What a job worker is told at start: plain data. */
@@ -42,15 +42,7 @@ const api: JobWorkerApi = {
   },
   run: async (job, input) => {
     if (registry === undefined) throw new Error("the job worker was not initialised")
-    const fn = Object.hasOwn(registry, job) ? registry[job] : undefined
-    if (fn === undefined) {
-      const error = new Error(`no job named "${job}" in the worker's registry`)
-      error.name = JobNotFoundName
-      throw error
-    }
-    const output = await fn(input)
-    if (!(output instanceof Uint8Array)) throw new TypeError(`job "${job}" returned ${typeof output}, not a Uint8Array`)
-    return output.buffer instanceof ArrayBuffer ? Comlink.transfer(output, [output.buffer]) : output
+    return runJob(registry, job, input)
   },
   threadId: () => id
 }
