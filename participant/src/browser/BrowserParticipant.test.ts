@@ -3,7 +3,8 @@
  * LocalCluster (anvil, the coordinator, one process per Node party). The page is the example a partner copies
  * (examples/browser/), served from the coordinator's origin through playwright's routing, with the esbuild
  * bundle built by this test; it imports the org's key into its IndexedDB vault, reads its CSVs from file inputs,
- * and a human's click approves each offer. "web" is an external party of the cluster holding east's rows, so a
+ * and a human's click approves each offer: statistics with a Node dropout, a PSI, a FedAvg task with secure
+ * aggregation, and the tab closed mid-task. "web" is an external party of the cluster holding east's rows, so a
  * task over north, south and web must give exactly the result of the same task over north, south and east.
  */
 import { existsSync } from "node:fs"

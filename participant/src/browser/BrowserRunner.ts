@@ -19,11 +19,13 @@ import * as MemorySource from "@jointly/core/data/MemorySource.ts"
 import { TaskOutput } from "@jointly/core/data/TaskOutput.ts"
 import { PredictionSink, PredictionSinkError } from "@jointly/core/protocols/batch-prediction/spec.ts"
 import { OwnedModels } from "@jointly/core/protocols/encrypted-linear/spec.ts"
+import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
 import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
 import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
 import type * as Protocols from "@jointly/core/protocols/Protocols.ts"
 import * as PoolCompute from "../host/PoolCompute.ts"
 import * as Runner from "../host/Runner.ts"
+import { poolRuntime } from "../modeling/PoolRuntime.ts"
 import type * as Pool from "../worker/Pool.ts"
 import * as TableInput from "./TableInput.ts"
 import * as WebWorkers from "./WebWorkers.ts"
@@ -79,6 +81,8 @@ export const start = async (options: Options): Promise<Runner.Runner> => {
     Layer.effect(Compute.QueryCompute, Effect.map(Compute.Groups, (groups) =>
       PoolCompute.make({ open: async () => ({ ...(await openPool()), close: async () => {} }), groups }))).pipe(Layer.provide(backends)),
     jobs.layer,
+    // After the backends: local training runs as the pool's `fl.*` jobs, never on the page's main thread.
+    Layer.succeed(ModelRuntime, poolRuntime(jobs.runner)),
     Layer.succeed(PredictionSink, {
       write: (taskId: string, csv: Uint8Array) =>
         onOutput === undefined
