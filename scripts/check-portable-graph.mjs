@@ -10,8 +10,8 @@
  *   npm run check:portable            the entries below
  *   node scripts/check-portable-graph.mjs <entry.ts> …
  *
- * The entries: the portable backends, and the participant's pieces a Web Worker will load (the job registry and
- * the platform-neutral pool) — the browser participant (issue 15) is built on these.
+ * The entries: the portable backends, the participant's pieces a Web Worker loads (the job registry and the
+ * platform-neutral pool), and the browser participant's two bundles (its page entry and its job worker).
  *
  * It also checks that `core` imports no Node built-in outside its tests, its test support (`core/src/testing`)
  * and its build script (`core/src/ledger/build.ts`): Node-only code lives in `@jointly/backends`.
@@ -27,7 +27,9 @@ const root = resolve(fileURLToPath(new URL("..", import.meta.url)))
 export const defaultEntries = [
   "backends/src/PortableBackends.ts",
   "participant/src/worker/jobs.ts",
-  "participant/src/worker/Pool.ts"
+  "participant/src/worker/Pool.ts",
+  "participant/src/browser/index.ts",
+  "participant/src/browser/JobWorker.ts"
 ]
 
 const SELF = Symbol("check-portable-graph")

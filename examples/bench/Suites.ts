@@ -9,6 +9,7 @@ export interface Suite {
 
 export const suites: Record<string, () => Promise<Suite>> = {
   api: () => import("./api.ts"),
+  browser: () => import("./browser.ts"),
   chain: () => import("./chain.ts"),
   horizontal: () => import("./horizontal.ts"),
   paillier: () => import("./paillier.ts"),

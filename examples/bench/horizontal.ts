@@ -52,6 +52,7 @@ import * as TfjsRuntime from "@jointly/backends/internal/TfjsRuntime"
 import { digitsParams, digitsTable, loadDigits, nonIid } from "@jointly/participant/internal/modeling/DigitsFixture"
 import { poolRuntime } from "@jointly/participant/internal/modeling/Compute"
 import * as PoolRunner from "@jointly/participant/internal/worker/PoolRunner"
+import { topology } from "./BenchModel.ts"
 import { emit, progress } from "./Report.ts"
 
 /** A fresh tfjs runtime on this thread, as the Node backends compose it (one per participant: models are stateful). */
@@ -66,18 +67,6 @@ const median = (xs: ReadonlyArray<number>) => {
   return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
-/** Dense 64 → 512 → 128 → 10: 100,234 parameters. */
-const topology = {
-  class_name: "Sequential",
-  config: {
-    name: "bench",
-    layers: [
-      { class_name: "Dense", config: { units: 512, activation: "relu", batch_input_shape: [null, 64] } },
-      { class_name: "Dense", config: { units: 128, activation: "relu" } },
-      { class_name: "Dense", config: { units: 10, activation: "softmax" } }
-    ]
-  }
-}
 
 const roundTimes = async (
   backends: Backends.Built<Backends.Services>,

@@ -85,7 +85,7 @@ beforeAll(async () => {
     parties: [
       { name: "north", datasets: datasets(0) },
       { name: "south", datasets: datasets(1) },
-      { name: "embedded", datasets: datasets(2), embedded: true }
+      { name: "embedded", datasets: datasets(2), external: true }
     ]
   })
 }, 900_000)

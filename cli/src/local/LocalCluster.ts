@@ -40,10 +40,11 @@ export interface PartyOptions {
   /** Test harness: the party's process accepts keys below production sizes (`--unsafe-test-key-sizes`). */
   readonly unsafeTestKeySizes?: boolean
   /**
-   * Registered with its keystore (passphrase in `<dataDir>/passphrase`) but given no `jointly participant`
-   * process: an agent the caller embeds serves it (the packaging test's installed consumer).
+   * Registered and audited with its own keystore (passphrase in `<dataDir>/passphrase`), but no process is
+   * started: the party runs elsewhere — a browser participant, or an Agent the caller embeds (the packaging
+   * test's installed consumer) — signing in with the account `walletOf(name)` opens.
    */
-  readonly embedded?: boolean
+  readonly external?: boolean
 }
 
 export interface Options {
@@ -62,8 +63,7 @@ export interface Party {
   readonly encryptionPublicKey: string
   readonly dataDir: string
   readonly unsafeTestKeySizes: boolean
-  /** No process of its own (`PartyOptions.embedded`): `process` stays unset. */
-  readonly embedded: boolean
+  readonly external: boolean
   process: ChildProcess
   readonly stderr: Array<string>
 }
@@ -199,7 +199,7 @@ export const start = async (options: Options) => {
       }
       const configFile = join(dir, "participant.json")
       await writeFile(configFile, JSON.stringify(config, null, 2))
-      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, unsafeTestKeySizes: party.unsafeTestKeySizes === true, embedded: party.embedded === true, process: undefined as never, stderr: [] })
+      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, unsafeTestKeySizes: party.unsafeTestKeySizes === true, external: party.external === true, process: undefined as never, stderr: [] })
     }
     /** Starts (or restarts) a party's process; `env` adds variables, e.g. a test hook. */
     const launch = async (party: Party, env: NodeJS.ProcessEnv = {}) => {
@@ -211,7 +211,7 @@ export const start = async (options: Options) => {
         if (child.exitCode === null) child.kill("SIGTERM")
       })
     }
-    await Promise.all(parties.filter((party) => !party.embedded).map((party) => launch(party)))
+    await Promise.all(parties.filter((party) => !party.external).map((party) => launch(party)))
     progress(`participants: ${parties.map((p) => `${p.name} (${p.address})`).join(", ")}`)
 
     // The typed client, signed in as an account of this cluster (the coordinator's URL is read at each call:

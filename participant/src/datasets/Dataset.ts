@@ -61,7 +61,8 @@ export const fileOf = (spec: DatasetSpec): string | undefined => ("file" in spec
 /** What the agent may know of a dataset without its rows (consent, status); crosses the worker boundary. */
 export const DatasetSummary = Schema.Struct({
   name: Schema.String,
-  kind: Schema.Literals(["csv", "parquet", "postgres"]),
+  /** "memory": a table a browser page handed over (browser/TableInput.ts). */
+  kind: Schema.Literals(["csv", "parquet", "postgres", "memory"]),
   rowCount: Schema.Int,
   columns: Schema.Array(ColumnSpec)
 })

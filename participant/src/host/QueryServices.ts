@@ -11,18 +11,13 @@
  */
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { concatBytes } from "@noble/hashes/utils.js"
 import { Effect, Layer } from "effect"
 import type { Choice } from "@jointly/backends/internal/Backends"
 import { TaskOutput } from "@jointly/core/internal/data/TaskOutput"
 import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
 import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
-import * as Group from "@jointly/core/internal/protocols/joint-query/Group"
 import * as WorkerPool from "../worker/WorkerPool.ts"
-
-/** Below this many elements per thread, the message passing costs more than it saves. */
-const MIN_PER_THREAD = 512
-const IDLE_CLOSE_MS = 60_000
+import * as PoolCompute from "./PoolCompute.ts"
 
 export interface PoolComputeOptions {
   readonly size?: number
@@ -32,63 +27,9 @@ export interface PoolComputeOptions {
   readonly backends?: Choice
 }
 
-export const poolCompute = (options: PoolComputeOptions): Compute.QueryComputeService & { readonly close: () => Promise<void> } => {
-  const inline = Compute.inline(options.groups)
-  let pool: Promise<WorkerPool.WorkerPoolHandle> | undefined
-  let idle: ReturnType<typeof setTimeout> | undefined
-  let busy = 0
-  const acquire = async () => {
-    busy++
-    if (idle) clearTimeout(idle)
-    return (pool ??= WorkerPool.open({ size: options.size, backends: options.backends }))
-  }
-  const release = () => {
-    if (--busy > 0) return
-    idle = setTimeout(() => void close(), IDLE_CLOSE_MS)
-    idle.unref?.()
-  }
-  const close = async () => {
-    const open = pool
-    pool = undefined
-    if (open) await (await open).close()
-  }
-  const spread = <A>(items: number, work: (parts: Array<readonly [number, number]>, handle: WorkerPool.WorkerPoolHandle) => Promise<A>, inline: () => Promise<A>) =>
-    async (): Promise<A> => {
-      if (items < MIN_PER_THREAD * 2) return inline()
-      const handle = await acquire()
-      try {
-        return await work(Compute.ranges(items, Math.min(handle.size, Math.ceil(items / MIN_PER_THREAD))), handle)
-      } finally {
-        release()
-      }
-    }
-  return {
-    close,
-    hashBlind: (group, domain, ids, scalar) =>
-      Effect.promise(spread(ids.length, async (parts, handle) =>
-        concatBytes(...await handle.runAll(Compute.jobNames.hashBlind, parts.map(([a, b]) => Compute.encodeHashBlind(group, domain, ids.slice(a, b), scalar)))),
-        () => Effect.runPromise(inline.hashBlind(group, domain, ids, scalar)))),
-    blind: (group, points, scalar) => {
-      const count = Math.floor(points.length / Group.POINT_BYTES)
-      if (points.length % Group.POINT_BYTES !== 0) return inline.blind(group, points, scalar)
-      return Effect.tryPromise({
-        try: spread(count, async (parts, handle) => {
-          const outputs = await Promise.all(parts.map(([a, b]) =>
-            handle.run(Compute.jobNames.blind, Compute.encodeBlind(group, points.slice(a * Group.POINT_BYTES, b * Group.POINT_BYTES), scalar)).catch((error: unknown) => {
-              const detail = error instanceof WorkerPool.WorkerError ? error.detail : String(error)
-              throw Compute.invalidPointFromJob(detail, a) ?? error
-            })))
-          return concatBytes(...outputs)
-        }, () => Effect.runPromise(inline.blind(group, points, scalar))),
-        catch: (error) => {
-          if (error instanceof Compute.InvalidPoint) return error
-          const squashed = error as { cause?: unknown }
-          return squashed.cause instanceof Compute.InvalidPoint ? squashed.cause : new Compute.InvalidPoint({ index: -1, detail: String(error) })
-        }
-      })
-    }
-  }
-}
+/** QueryCompute over a pool of Node worker threads (PoolCompute.ts). */
+export const poolCompute = (options: PoolComputeOptions) =>
+  PoolCompute.make({ open: () => WorkerPool.open({ size: options.size, backends: options.backends }), groups: options.groups })
 
 export const fileOutput = (dataDir: string) => ({
   write: (taskId: string, output: unknown) =>

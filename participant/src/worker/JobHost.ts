@@ -10,7 +10,7 @@ import { Effect, Schema } from "effect"
 import { parentPort, threadId, workerData } from "node:worker_threads"
 import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
-import { JobNotFoundName, type JobHostApi, WorkerSetup } from "./JobHostApi.ts"
+import { type JobHostApi, runJob, WorkerSetup } from "./JobHostApi.ts"
 import { jobs as defaultJobs, type JobRegistry, type RegistryModule } from "./jobs.ts"
 
 const setup = Schema.decodeUnknownSync(WorkerSetup)(workerData ?? {})
@@ -31,17 +31,7 @@ const loadRegistry = async (): Promise<JobRegistry> => {
 const registry = await loadRegistry()
 
 const api: JobHostApi = {
-  run: async (job, input) => {
-    const fn = Object.hasOwn(registry, job) ? registry[job] : undefined
-    if (fn === undefined) {
-      const error = new Error(`no job named "${job}" in the worker's registry`)
-      error.name = JobNotFoundName
-      throw error
-    }
-    const output = await fn(input)
-    if (!(output instanceof Uint8Array)) throw new TypeError(`job "${job}" returned ${typeof output}, not a Uint8Array`)
-    return output.buffer instanceof ArrayBuffer ? Comlink.transfer(output, [output.buffer]) : output
-  },
+  run: (job, input) => runJob(registry, job, input),
   threadId: () => threadId
 }
 
