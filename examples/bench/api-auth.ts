@@ -76,11 +76,13 @@ export const run = async () => {
   try {
     progress("api: chain, contracts, the analyst's org, a coordinator")
     const keys = await Operator.load(dir)
-    const { deployment, supervisorLedger } = await Consortium.deploy(dir, anvil.rpcUrl, keys.supervisor, keys.coordinator, true)
+    const chain = await Consortium.connect(anvil.rpcUrl, { embedded: true })
+    stops.unshift(() => chain.close())
+    const { deployment, supervisorLedger } = await Consortium.deploy(dir, chain, keys.supervisor, keys.coordinator, true)
     stops.unshift(() => supervisorLedger.close())
-    await Consortium.admit(anvil.rpcUrl, deployment, supervisorLedger, { name: "bench-analyst", wallet: keys.analyst, encryptionPublicKey: keys.analyst.signingKey.compressedPublicKey }, true)
-    const ledger = await Consortium.ledgerFor(anvil.rpcUrl, keys.coordinator, deployment)
-    const governance = await Consortium.governanceFor(anvil.rpcUrl, keys.coordinator, deployment)
+    await Consortium.admit(deployment, keys.supervisor, supervisorLedger, { name: "bench-analyst", wallet: keys.analyst, encryptionPublicKey: keys.analyst.signingKey.compressedPublicKey }, true)
+    const ledger = await Consortium.ledgerFor(chain, keys.coordinator, deployment)
+    const governance = await Consortium.governanceFor(chain, keys.coordinator, deployment)
     const coordinator = await Coordinator.start({ store: join(dir, "db"), ledger, governance, limits: { perIp: unlimited, perAccount: unlimited } })
     stops.unshift(async () => {
       await coordinator.close()
@@ -90,7 +92,7 @@ export const run = async () => {
     // One task the analyst initiated (stored as submitted; nothing runs it).
     const spec = { kind: "statistics.horizontal", initiator: keys.analyst.address, nonce: "bench", parties: [{ participant: keys.analyst.address, dataset: "x" }], params: {} } as unknown as TaskSpec
     const id = taskIdOf(spec)
-    await coordinator.store.insert(id, spec, id, [keys.analyst.address])
+    await coordinator.store.insert(id, spec, id, [keys.analyst.address], coordinator.instance)
     // Two servers over the coordinator's parts, built alike; only the guard differs.
     const roles = await coordinator.roles.of(keys.analyst.address)
     const serve = async (guard: "enforced" | "open") => {

@@ -231,7 +231,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
 
     // Refused: a member of the consortium that takes no part in the task.
     const outsider = Wallet.createRandom()
-    await Consortium.admit(cluster.rpcUrl, cluster.deployment, cluster.supervisorLedger, { name: "westbank", wallet: outsider as unknown as Wallet, encryptionPublicKey: outsider.signingKey.compressedPublicKey }, true)
+    await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name: "westbank", wallet: outsider as unknown as Wallet, encryptionPublicKey: outsider.signingKey.compressedPublicKey }, true)
     const other = await walletPage(outsider)
     await other.locator("#live[data-state=live]").waitFor()
     expect(await other.locator(`[data-testid="task-row"][data-task-id="${taskId}"]`).count()).toBe(0)

@@ -18,7 +18,7 @@ import type { Rule } from "@jointly/core/api/Access.ts"
 import { routes } from "@jointly/core/api/Api.ts"
 import * as ApiClient from "@jointly/core/api/Client.ts"
 import { taskId as taskIdOf, type TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { jsonRpc } from "@jointly/core/ledger/EthersLedger.ts"
+import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
 import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Consortium from "../local/Consortium.ts"
@@ -41,7 +41,7 @@ let resultCid: string
 
 const admit = async (name: string) => {
   const wallet = Wallet.createRandom() as unknown as Wallet
-  const companyId = await Consortium.admit(cluster.rpcUrl, cluster.deployment, cluster.supervisorLedger, { name, wallet, encryptionPublicKey: wallet.signingKey.compressedPublicKey }, true)
+  const companyId = await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name, wallet, encryptionPublicKey: wallet.signingKey.compressedPublicKey }, true)
   return { wallet, companyId }
 }
 

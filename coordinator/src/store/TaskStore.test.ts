@@ -37,13 +37,13 @@ const exercise = (open: () => Promise<Sql.Sql>) => {
 
   it("moves a task through its life with an event and a queued chain record per step", async () => {
     const id = hash(1)
-    await store.insert(id, spec("a"), id, ["0x2", "0x3"])
-    await store.transition(id, "Submitted", "AwaitingConsent", { reasonHash: hash(0) })
-    expect(await store.recordConsent(id, { participant: "0x2", approve: true, reason: "ok", signature: "0x01" }, hash(0))).toBe(true)
-    expect(await store.recordConsent(id, { participant: "0x2", approve: true, reason: "again", signature: "0x01" }, hash(0))).toBe(false)
-    await store.transition(id, "AwaitingConsent", "Scheduled", { reasonHash: hash(0) })
-    await store.transition(id, "Scheduled", "Running", { reasonHash: hash(0) })
-    await store.succeed(id, { mean: 1.5 }, hash(9), hash(0))
+    const claim = await store.insert(id, spec("a"), id, ["0x2", "0x3"], "test-instance")
+    await store.transition(claim, "Submitted", "AwaitingConsent", { reasonHash: hash(0) })
+    expect(await store.recordConsent(claim, { participant: "0x2", approve: true, reason: "ok", signature: "0x01" }, hash(0))).toBe(true)
+    expect(await store.recordConsent(claim, { participant: "0x2", approve: true, reason: "again", signature: "0x01" }, hash(0))).toBe(false)
+    await store.transition(claim, "AwaitingConsent", "Scheduled", { reasonHash: hash(0) })
+    await store.transition(claim, "Scheduled", "Running", { reasonHash: hash(0) })
+    await store.succeed(claim, { mean: 1.5 }, hash(9), hash(0))
     const task = await store.get(id)
     expect(task).toMatchObject({ status: "Succeeded", result: { mean: 1.5 }, resultDigest: hash(9) })
     expect((await store.events(id)).map((e) => e.type)).toEqual(["Submitted", "AwaitingConsent", "ConsentApproved", "Scheduled", "Running", "Succeeded"])
@@ -53,9 +53,9 @@ const exercise = (open: () => Promise<Sql.Sql>) => {
 
   it("refuses an illegal transition and a stale one without writing anything", async () => {
     const id = hash(2)
-    await store.insert(id, spec("b"), id, [])
-    await expect(store.transition(id, "Submitted", "Succeeded", { reasonHash: hash(0) })).rejects.toBeInstanceOf(IllegalTransition)
-    await expect(store.transition(id, "AwaitingConsent", "Scheduled", { reasonHash: hash(0) })).rejects.toBeInstanceOf(TaskStore.StaleTransition)
+    const claim = await store.insert(id, spec("b"), id, [], "test-instance")
+    await expect(store.transition(claim, "Submitted", "Succeeded", { reasonHash: hash(0) })).rejects.toBeInstanceOf(IllegalTransition)
+    await expect(store.transition(claim, "AwaitingConsent", "Scheduled", { reasonHash: hash(0) })).rejects.toBeInstanceOf(TaskStore.StaleTransition)
     expect((await store.get(id))?.status).toBe("Submitted")
     expect(await store.outbox(id)).toHaveLength(1)
   })

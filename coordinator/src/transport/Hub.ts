@@ -2,10 +2,15 @@
  * The socket.io side of the coordinator: admits participants (Auth), decodes every incoming event with the
  * wire Schemas, answers a bad message with a typed `wire.error` and keeps serving, and hands good messages to
  * the scheduler (consents) and the round host (stage replies).
+ *
+ * Several coordinator instances share one socket.io cluster through an adapter (the official Postgres adapter,
+ * coordinator/src/cluster/): every participant socket joins the room of its account, so a message for a
+ * participant connected to another instance goes to that room and the adapter delivers it there. A socket held
+ * here is written to directly, without a round trip through the adapter.
  */
 import type { Server as HttpServer } from "node:http"
 import { Schema } from "effect"
-import { Server, type Socket } from "socket.io"
+import { Server, type ServerOptions, type Socket } from "socket.io"
 import type { WireError } from "@jointly/core/wire/Messages.ts"
 import { WireRefusal } from "@jointly/core/wire/Messages.ts"
 import { AwaitingHuman, events, HandshakeAuth, HumanAck, maxMessageBytes, StageReply, TaskConsent, transportMaxBytes } from "@jointly/core/wire/Messages.ts"
@@ -28,6 +33,16 @@ export interface Inbound {
 
 export const namespace = "/participants"
 
+/** The room every socket of `account` joins: what other instances address it by. */
+export const roomOf = (account: string) => `account:${account.toLowerCase()}`
+
+export interface Options {
+  /** A socket.io adapter spanning several instances (default: this process only). */
+  readonly adapter?: ServerOptions["adapter"]
+  /** Whether `account` is connected to another instance (presence kept by the cluster). */
+  readonly remote?: (account: string) => boolean
+}
+
 const byteLength = (value: unknown): number => {
   try {
     return Buffer.byteLength(JSON.stringify(value) ?? "")
@@ -36,8 +51,9 @@ const byteLength = (value: unknown): number => {
   }
 }
 
-export const make = (http: HttpServer, auth: Auth, log: Log) => {
-  const io = new Server(http, { maxHttpBufferSize: transportMaxBytes, serveClient: false })
+export const make = (http: HttpServer, auth: Auth, log: Log, options: Options = {}) => {
+  const io = new Server(http, { maxHttpBufferSize: transportMaxBytes, serveClient: false, ...(options.adapter === undefined ? {} : { adapter: options.adapter }) })
+  const remote = options.remote ?? (() => false)
   const nsp = io.of(namespace)
   const sockets = new Map<string, Socket>()
   let inbound: Inbound | undefined
@@ -88,6 +104,7 @@ export const make = (http: HttpServer, auth: Auth, log: Log) => {
     const account: string = socket.data.account
     const previous = sockets.get(account)
     sockets.set(account, socket)
+    void socket.join(roomOf(account))
     // A participant that reconnects replaces its old socket; the old one must not linger as a second identity.
     if (previous && previous.id !== socket.id) previous.disconnect(true)
     log.info("participant connected", { account, org: socket.data.org })
@@ -110,10 +127,15 @@ export const make = (http: HttpServer, auth: Auth, log: Log) => {
     inbound?.online(account)
   })
 
+  /** To the socket held here, else through the adapter to the instance that holds it; false when it is nowhere. */
   const emit = (account: string, event: string, payload: unknown): boolean => {
     const socket = sockets.get(account)
-    if (!socket) return false
-    socket.emit(event, payload)
+    if (socket) {
+      socket.emit(event, payload)
+      return true
+    }
+    if (!remote(account)) return false
+    nsp.to(roomOf(account)).emit(event, payload)
     return true
   }
 
@@ -122,17 +144,28 @@ export const make = (http: HttpServer, auth: Auth, log: Log) => {
     bind: (handlers: Inbound) => {
       inbound = handlers
     },
-    isOnline: (account: string) => sockets.has(account),
+    isOnline: (account: string) => sockets.has(account) || remote(account),
+    /** Accounts connected to this instance. */
     online: () => [...sockets.keys()],
+    /** Accounts connected to this instance (what it announces to the others). */
+    local: () => [...sockets.keys()],
+    /** A refusal for `account` wherever it is connected (a message another instance forwarded here was refused). */
+    refuse: (account: string, error: WireError) => {
+      log.warn("message refused", { account, ...error })
+      emit(account, events.error, error)
+    },
     offer: (account: string, offer: TaskOffer) => emit(account, events.offer, offer),
     request: (account: string, request: StageRequest) => emit(account, events.request, request),
     ended: (account: string, message: TaskEnded) => emit(account, events.ended, message),
     /** Relays a human's decision to the participant, which checks it and answers; undefined when it is offline or silent. */
     relayHuman: async (account: string, decision: HumanDecision): Promise<HumanAck | undefined> => {
       const socket = sockets.get(account)
-      if (!socket) return undefined
+      if (!socket && !remote(account)) return undefined
       try {
-        const answer = Schema.decodeUnknownExit(HumanAck)(await socket.timeout(10_000).emitWithAck(events.humanDecision, decision))
+        // Held elsewhere: the adapter carries the acknowledgement back (one per socket in the room).
+        const raw = socket ? await socket.timeout(10_000).emitWithAck(events.humanDecision, decision) : (await nsp.to(roomOf(account)).timeout(10_000).emitWithAck(events.humanDecision, decision))[0]
+        if (raw === undefined) return undefined
+        const answer = Schema.decodeUnknownExit(HumanAck)(raw)
         return answer._tag === "Success" ? answer.value : { ok: false, detail: "the participant's answer does not decode" }
       } catch {
         return undefined
@@ -144,6 +177,9 @@ export const make = (http: HttpServer, auth: Auth, log: Log) => {
       if (socket) {
         socket.emit(events.error, { code: "NotAuthorized", message: reason })
         socket.disconnect(true)
+      } else if (remote(account)) {
+        nsp.to(roomOf(account)).emit(events.error, { code: "NotAuthorized", message: reason })
+        nsp.in(roomOf(account)).disconnectSockets(true)
       }
     },
     close: () => new Promise<void>((resolve) => io.close(() => resolve()))

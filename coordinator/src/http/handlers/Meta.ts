@@ -22,7 +22,7 @@ export const auth = HttpApiBuilder.group(Api, "auth", (handlers) =>
       .handle("challenge", ({ payload }) => Effect.sync(() => parts.sessions.challenge(payload.address)))
       .handle("signIn", ({ payload }) =>
         attempt<{ token: string; address: string; expiresAt: string; roles: Awaited<ReturnType<typeof parts.roles.of>> }, SignInRefused>(async () => {
-          const { token, claims } = parts.sessions.signIn(payload.message, payload.signature)
+          const { token, claims } = await parts.sessions.signIn(payload.message, payload.signature)
           return { token, address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles: await parts.roles.of(claims.address) }
         }))
       .handle("me", () => Effect.map(Effect.service(Caller), (caller) => ({ address: caller.address, expiresAt: caller.expiresAt, roles: caller.roles })))
