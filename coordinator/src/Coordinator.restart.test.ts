@@ -8,7 +8,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params, Result } from "@jointly/core/protocols/joint-statistics/spec.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 import * as F from "./testing/fixtures.ts"
 
 const names = ["north", "south", "east"] as const

@@ -9,15 +9,16 @@
  * time drains the chain outbox and follows the chain index; the dashboard's live feed and the API work from any.
  */
 import { randomBytes } from "node:crypto"
-import { createServer, type Server } from "node:http"
-import type { AddressInfo } from "node:net"
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
+import * as Backends from "@jointly/backends/Backends.ts"
+import * as NodeBackends from "@jointly/backends/node"
+import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
 import * as RoundEngine from "@jointly/core/runtime/RoundEngine.ts"
 import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import { getAddress, verifyTypedData } from "ethers"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import { fromClient, type LedgerClient } from "@jointly/core/ledger/Ledger.ts"
-import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import { roles as contractRoles, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
 import * as ChainIndex from "./governance/ChainIndex.ts"
 import * as Auth from "./auth/Auth.ts"
@@ -34,11 +35,14 @@ import * as Sessions from "./http/Sessions.ts"
 import * as Rejections from "./limits/Rejections.ts"
 import * as Log from "./Log.ts"
 import * as ModelStore from "./models/ModelStore.ts"
+import * as ClientAddress from "./net/ClientAddress.ts"
+import * as Listener from "./net/Listener.ts"
 import * as Notary from "./notary/Notary.ts"
 import * as Scheduler from "./scheduler/Scheduler.ts"
 import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
+import type { SocketLimits } from "./transport/SocketLimits.ts"
 import * as SocketChannel from "./transport/SocketChannel.ts"
 import * as Registry from "@jointly/core/ledger/generated/ConsortiumRegistry.ts"
 import * as TaskLedger from "@jointly/core/ledger/generated/TaskLedger.ts"
@@ -59,22 +63,23 @@ export interface Config {
   readonly host?: string
   /** 0 picks a free port. */
   readonly port?: number
-  readonly startTimeoutMs?: number
-  /**
-   * The HTTP(S) server to serve on (socket.io shares it); default a plain node:http server. Given one, the
-   * coordinator still calls `listen` on it with `host` and `port`.
-   */
-  readonly server?: Server
-  /** The URL members reach this coordinator at (sign-in messages name its host); default the listening URL. */
+  /** The backend of each kernel family; the fastest this Node offers by default. */
+  readonly backends?: Backends.Choice
+  /** Certificate and key (PEM text): the API, the dashboard, its SSE and the participants' sockets over HTTPS/WSS. */
+  readonly tls?: Listener.TlsMaterial
+  /** The URL members reach this coordinator at (a DNS name, a proxy; sign-in messages name its host); default the listening address. */
   readonly publicUrl?: string
+  /** Reverse proxies (addresses or CIDR subnets) whose X-Forwarded-For names the client; no one else's is read. */
+  readonly trustProxy?: ReadonlyArray<string>
+  /** The participants' socket limits; default SocketLimits.defaults. */
+  readonly socketLimits?: SocketLimits
+  readonly startTimeoutMs?: number
   /** HMAC key for bearer tokens (≥ 32 bytes); default drawn at start, so a restart signs everyone out. */
   readonly authSecret?: Uint8Array
   /** Bearer token lifetime (default 15 minutes). */
   readonly tokenTtlMs?: number
   /** The HTTP abuse limits (http/Server.ts defaults). */
   readonly limits?: HttpServer.Limits
-  /** The client address of a request (behind a trusted reverse proxy). */
-  readonly clientAddress?: (req: import("node:http").IncomingMessage) => string
   /**
    * Several instances over one PostgreSQL store: the lease period (default 10 s; a dead instance's tasks are taken
    * over within two) and this instance's id (default: host, pid, random). Ignored over an embedded store.
@@ -108,8 +113,12 @@ export const start = async (config: Config) => {
   adapterPool?.on("error", () => {})
   const adapter = adapterPool === undefined ? undefined : (await import("@socket.io/postgres-adapter")).createAdapter(adapterPool, { errorHandler: (error) => log.warn("socket.io adapter", { error: String(error) }) })
   let cluster: Cluster.Cluster | undefined
-  // tfjs loads on the first online prediction of a tfjs-layers model only.
-  const models = ModelStore.make(sql, { runtime: () => import("@jointly/participant/modeling/TfjsRuntime.ts").then((m) => m.make()) })
+  // The compute backends, composed once (`@jointly/backends/node`): CKKS sums for federated learning's "ckks"
+  // aggregation, the key agreement and PRG of secure aggregation's dropout recovery, the tfjs runtime of online
+  // predictions (loaded on the first prediction of a tfjs-layers model only).
+  const backends = await Backends.build(NodeBackends.layer(config.backends))
+  const runtime = Context.get(backends.context, ModelRuntime)
+  const models = ModelStore.make(sql, { runtime: async () => runtime })
 
   const registry: Auth.Registry = {
     orgOf: async (account) => {
@@ -126,17 +135,26 @@ export const start = async (config: Config) => {
 
   const artifacts = ArtifactStore.make(sql)
 
-  // Roles for the API, from the chain: org state in the registry, the registry's supervisor, the ledger's coordinators.
+  // Roles for the API, from the chain: org state in the registry, its SUPERVISOR_ROLE, the ledger's coordinators.
   const roleChain = config.governance?.provider
   const roles = Roles.make({
     orgOf: registry.orgOf,
-    supervisor: async () => (roleChain === undefined ? undefined : await Registry.connect(addresses.registry, roleChain).supervisor()),
+    isSupervisor: async (account) => roleChain !== undefined && (await Registry.connect(addresses.registry, roleChain).hasRole(contractRoles.supervisor, account)),
     isOperator: async (account) =>
       getAddress(account) === coordinator || (roleChain !== undefined && (await TaskLedger.connect(addresses.ledger, roleChain).isCoordinator(account)))
   })
 
-  const http = config.server ?? createServer()
-  const hub = Hub.make(http, auth, log, { adapter, remote: (account) => cluster?.remote(account) ?? false })
+  // Every abuse limit, HTTP and socket alike, counts its refusals here; the dashboard shows them.
+  const rejections = Rejections.make()
+  const http = Listener.create({ tls: config.tls })
+  const clientAddress = ClientAddress.make(config.trustProxy)
+  const hub = Hub.make(http, auth, log, {
+    limits: config.socketLimits,
+    rejections,
+    clientAddress,
+    adapter,
+    remote: (account) => cluster?.remote(account) ?? false
+  })
   const bridge = Bridge.make({ nsp: clustered ? hub.io.of(Hub.namespace) : undefined, instance, log: Log.make("cluster") })
   // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts), on every instance.
   const localBus = Live.makeBus()
@@ -163,6 +181,7 @@ export const start = async (config: Config) => {
     models,
     artifacts,
     consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
+    backends: backends.layer,
     options: { startTimeoutMs: config.startTimeoutMs }
   })
   bridge.on("released", (m) => {
@@ -186,7 +205,6 @@ export const start = async (config: Config) => {
   const humans = HumanConsents.make({ bus, relay: hub.relayHuman, share: (change) => bridge.broadcast({ type: "human", change }) })
   bridge.on("human", (m) => humans.mirror(m.change))
   // Requests refused by the abuse limits, announced on the live feed (throttled: a flood must not flood the feed too).
-  const rejections = Rejections.make()
   let announced = 0
   rejections.onChange((_kind, total) => {
     if (Date.now() - announced < 1_000) return
@@ -298,7 +316,7 @@ export const start = async (config: Config) => {
     artifacts,
     index,
     limits: config.limits,
-    clientAddress: config.clientAddress,
+    clientAddress: (req) => clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"]),
     parts: {
       chain,
       socketNonce: auth.issueNonce,
@@ -307,17 +325,15 @@ export const start = async (config: Config) => {
       policy: Policy.make({ store, models, artifacts, index, governance: config.governance, sql }),
       dashboard,
       humans,
+      relaySignIn: hub.relaySignIn,
       bus,
       rejections
     }
   })
 
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject)
-    http.listen(config.port ?? 0, config.host ?? "127.0.0.1", () => resolve())
-  })
-  const port = (http.address() as AddressInfo).port
-  const url = `${"cert" in http ? "https" : "http"}://${config.host ?? "127.0.0.1"}:${port}`
+  const host = config.host ?? "127.0.0.1"
+  const port = await Listener.listen(http, host, config.port ?? 0)
+  const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
   publicUrl ??= url
   cluster = Cluster.make({ sql, store, bridge, log: Log.make("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
   cluster.role("outbox", { start: () => notary.poke(), stop: () => {} })
@@ -346,9 +362,29 @@ export const start = async (config: Config) => {
     await notary.stop()
     await adapterPool?.end().catch(() => {})
     await sql.close()
+    await backends.close()
   }
 
-  return { url, port, instance, store, models, artifacts, index, scheduler, notary, hub, chain, rejections, roles, cluster: cluster!, close }
+  return {
+    url,
+    port,
+    instance,
+    store,
+    models,
+    artifacts,
+    index,
+    scheduler,
+    notary,
+    hub,
+    chain,
+    rejections,
+    roles,
+    clientAddress,
+    cluster: cluster!,
+    /** Serves a new certificate and key to every connection made from now on (certificate rotation). */
+    reloadTls: (tls: Listener.TlsMaterial) => Listener.reload(http, tls),
+    close
+  }
 }
 
 export type Coordinator = Awaited<ReturnType<typeof start>>

@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Result } from "@jointly/core/protocols/federated-learning/spec.ts"
 import { digitsParams, loadDigits, nonIid, type Digits } from "@jointly/participant/modeling/DigitsFixture.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 import * as F from "./testing/fixtures.ts"
 
 const names = ["a", "b", "c"] as const

@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- api`: what authorisation costs the coordinator's HTTP API.
+ * The authorisation half of `npm run bench -- api` (api.ts; api-tls.ts is the TLS half): what authorisation costs
+ * the coordinator's HTTP API.
  *
  * A real coordinator over anvil (roles read from the chain through their cache, tasks from PGlite); over its
  * parts, two servers: one serves the API with its guard (bearer token from a real sign-in, roles, the endpoint's
@@ -122,6 +123,7 @@ export const run = async () => {
           roles: coordinator.roles,
           policy: Policy.make({ store: coordinator.store, sql: coordinator.store.sql }),
           dashboard: { file: async () => undefined } as never,
+          relaySignIn: async () => undefined,
           humans: { list: () => [] } as never,
           bus: { publish: () => {}, subscribe: () => () => {} },
           rejections: Rejections.make()

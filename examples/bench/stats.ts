@@ -20,13 +20,14 @@ import * as StatsParticipant from "@jointly/core/protocols/joint-statistics/part
 import type { Params } from "@jointly/core/protocols/joint-statistics/spec.ts"
 import { handler, stage } from "@jointly/core/protocols/Protocol.ts"
 import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
-import * as LocalCluster from "@jointly/coordinator/local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 import * as CsvDataset from "@jointly/participant/datasets/CsvDataset.ts"
 import { tabular } from "@jointly/participant/Agent.ts"
 import { emit, opsPerSecond, progress } from "./Report.ts"
 
 const demo = (file: string) => fileURLToPath(new URL(`../demo/${file}`, import.meta.url))
-const columns = [
+/** The demo files' columns and the statistics both the stats and the api suites time. */
+export const columns = [
   { name: "pregnant", type: "integer" },
   { name: "glucose", type: "number" },
   { name: "pressure", type: "number" },
@@ -35,7 +36,7 @@ const columns = [
   { name: "label", type: "integer" }
 ] as const
 const parties = ["north", "south", "east"].map((name) => ({ name, file: demo(`pima-${name}.csv`) }))
-const params: Params = {
+export const params: Params = {
   columns: ["glucose", "mass", "age"],
   statistics: ["count", "sum", "mean", "variance", "std", "histogram"],
   histogram: { glucose: [0, 80, 100, 120, 140, 160, 180, 200] },

@@ -13,16 +13,20 @@ import { Effect, Result, Schema } from "effect"
 import { type BaseWallet, getAddress } from "ethers"
 import { io, type Socket } from "socket.io-client"
 import * as ApiClient from "@jointly/core/api/Client.ts"
+import * as SignIn from "@jointly/core/api/SignIn.ts"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
+import * as Endpoint from "@jointly/core/net/Endpoint.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
 import * as Protocols from "@jointly/core/protocols/Protocols.ts"
 import { taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import { AdmissionRefused } from "@jointly/core/wire/Admission.ts"
 import type { WireError } from "@jointly/core/wire/Messages.ts"
-import { type AwaitingHuman, events, HumanDecision, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
+import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
+import type { Choice } from "@jointly/backends/Backends.ts"
 import type { DatasetSpec } from "./datasets/Dataset.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
 import type { ConsentInput } from "./policy/ConsentPolicy.ts"
+import * as KeyPolicy from "./policy/KeyPolicy.ts"
 import * as HumanToken from "./policy/HumanToken.ts"
 import * as ProtocolWorker from "./worker/ProtocolWorker.ts"
 
@@ -47,10 +51,20 @@ export interface HumanChannel {
 export type ConsentPolicy = (question: ConsentQuestion, human: HumanChannel) => Promise<ConsentDecision> | ConsentDecision
 
 export interface AgentConfig {
+  /** `https://…`; plain `http://` only to a loopback address unless `trust.allowInsecure` (InsecureEndpoint). */
   readonly coordinatorUrl: string
+  /**
+   * How the coordinator's certificate is checked: Node's default CA store, or `ca` (PEM text), e.g. the
+   * consortium's own CA. A certificate that does not verify rejects `connected` with UntrustedCertificate.
+   */
+  readonly trust?: Endpoint.Trust
   /** The org's chain account (from the keystore). */
   readonly wallet: BaseWallet
-  /** Datasets to serve, each from a file with a declared schema; all are loaded and checked at start. */
+  /**
+   * Datasets to serve, each with a declared schema: a CSV file (`{ name, file, columns }`), Parquet files
+   * (`format: "parquet"`) or a PostgreSQL table or query (`postgres: { connection, table | query }`); all are
+   * opened and every value checked at start.
+   */
   readonly datasets: ReadonlyArray<DatasetSpec>
   readonly policy: ConsentPolicy
   /**
@@ -58,11 +72,22 @@ export interface AgentConfig {
    * starved; "inline" on the agent's own thread (for browsers without workers, and for debugging).
    */
   readonly compute?: "worker" | "inline"
+  /** Where the agent keeps what tasks leave it (query outputs, predictions, owned and partial models). */
+  readonly dataDir?: string
+  /** The backend of each kernel family; the fastest this Node offers by default (`@jointly/backends`). */
+  readonly backends?: Choice
   /**
    * The secret a human types into the coordinator's dashboard to decide this participant's "ask" consents.
    * Without it, `HumanChannel.ask` rejects at once (and an "ask" policy therefore rejects the task).
    */
   readonly dashboardToken?: string
+  /**
+   * Smallest keys this participant accepts, above the defaults (Paillier 2048 bits, CKKS 128-bit security):
+   * every offer below them is rejected, with the size named, before `policy` is asked.
+   */
+  readonly keys?: KeyPolicy.KeyRule
+  /** The test harness's switch for keys below production sizes (never a task param): tests only. */
+  readonly unsafeTestKeySizes?: boolean
 }
 
 export type AgentEvent =
@@ -72,6 +97,8 @@ export type AgentEvent =
   | { readonly type: "offer"; readonly taskId: string; readonly kind: string }
   | { readonly type: "consent"; readonly taskId: string; readonly approve: boolean; readonly reason: string }
   | { readonly type: "awaiting-human"; readonly taskId: string }
+  /** A dashboard user proved this org's dashboard token; the agent signed the coordinator's sign-in message. */
+  | { readonly type: "dashboard-sign-in" }
   | { readonly type: "stage"; readonly taskId: string; readonly stage: string; readonly ok: boolean; readonly detail?: string }
   | { readonly type: "ended"; readonly taskId: string; readonly status: string; readonly reason?: string }
   | { readonly type: "wire-error"; readonly error: WireError }
@@ -89,28 +116,35 @@ const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined
 }
 
 export const start = async (config: AgentConfig) => {
+  // Checked before anything loads: a participant never sends a handshake over plain http to another host.
+  const endpoint = Endpoint.make(config.coordinatorUrl, config.trust)
   const wallet = config.wallet
   const self = getAddress(wallet.address)
   const listeners = new Set<(event: AgentEvent) => void>()
   const emitEvent = (event: AgentEvent) => {
     for (const listener of listeners) listener(event)
   }
-  // A bad file stops the agent here with its DatasetError, naming file, line and column, before it connects.
+  // A bad dataset stops the agent here with its DatasetError, naming the source, line or row and column, before it connects.
+  const keyFloor = KeyPolicy.minimums(config.keys, { unsafeTestKeySizes: config.unsafeTestKeySizes })
   const runner: ProtocolHost.Runner =
     config.compute === "inline"
-      ? await ProtocolHost.inline({ wallet, datasets: config.datasets })
+      ? await ProtocolHost.inline({ wallet, datasets: config.datasets, dataDir: config.dataDir, backends: config.backends, unsafeTestKeySizes: config.unsafeTestKeySizes })
       : await ProtocolWorker.start({
           wallet,
           datasets: config.datasets,
+          dataDir: config.dataDir,
+          backends: config.backends,
+          unsafeTestKeySizes: config.unsafeTestKeySizes,
           onCrash: ({ detail, lostTasks }) => emitEvent({ type: "worker-crashed", detail, lostTasks })
         })
   // Consent needs only names and columns: the rows stay wherever the runner loaded them.
   const datasets = new Map(runner.datasets.map((d) => [d.name, d] as const))
   let domain: Eip712.Domain | undefined
 
-  const base = config.coordinatorUrl.replace(/\/$/, "")
-  // The coordinator's HTTP API through the client derived from its declaration (core/src/api), signed in as this org.
-  const api = ApiClient.make({ url: base, signer: wallet })
+  const base = endpoint.url
+  // The coordinator's HTTP API through the client derived from its declaration (core/src/api), signed in as this
+  // org, over the same Endpoint (trust, transport rule) as the socket.
+  const api = ApiClient.make({ url: base, endpoint, signer: wallet })
   /** A fresh nonce and signature at every (re)connection attempt. */
   const login = async () => {
     const challenge = await Effect.runPromise(api.call((a) => a.auth.nonce(), false))
@@ -125,13 +159,34 @@ export const start = async (config: AgentConfig) => {
     return { account: self, nonce: challenge.nonce, issuedAt, signature }
   }
 
+  let resolveConnected: () => void = () => {}
+  let rejectConnected: (error: AdmissionRefused | Endpoint.UntrustedCertificate) => void = () => {}
+  /** Resolves on the first admission; rejects with AdmissionRefused or UntrustedCertificate. */
+  const connected = new Promise<void>((resolve, reject) => {
+    resolveConnected = resolve
+    rejectConnected = reject
+  })
+  connected.catch(() => {})
+  /** A certificate this participant does not trust is reported, not retried in silence. */
+  const untrusted = (error: unknown): boolean => {
+    const explained = endpoint.explain(error)
+    if (!(explained instanceof Endpoint.UntrustedCertificate)) return false
+    emitEvent({ type: "refused", code: explained._tag, message: explained.message })
+    rejectConnected(explained)
+    return true
+  }
+
   const socket: Socket = io(`${base}/participants`, {
     transports: ["websocket"],
     reconnectionDelay: 250,
     reconnectionDelayMax: 2_000,
+    ...endpoint.socketOptions,
+    // Passed on to ws: frames from the coordinator are held to the same limit as ours to it.
+    ...({ maxPayload: maxMessageBytes } as object),
     auth: (cb) => {
       login().then(cb, (error) => {
-        emitEvent({ type: "disconnected", reason: String(error) })
+        untrusted(error)
+        emitEvent({ type: "disconnected", reason: String(endpoint.explain(error)) })
         cb({})
       })
     }
@@ -163,6 +218,9 @@ export const start = async (config: AgentConfig) => {
     const decoded = Protocols.decodeTask(spec)
     if (Result.isFailure(decoded)) return { decision: "reject", reason: decoded.failure.message }
     const task = decoded.success
+    // Weak keys are refused whatever the task's params and the embedder's policy say.
+    const weak = KeyPolicy.refusal(task.protocol.keyMaterial?.(task.params) ?? {}, keyFloor)
+    if (weak !== undefined) return { decision: "reject", reason: weak }
     const dataset = datasets.get(party.dataset)
     if (!dataset) return { decision: "reject", reason: `no dataset named ${party.dataset} is registered here` }
     const columns = task.protocol.columns(task.params, party)
@@ -207,7 +265,11 @@ export const start = async (config: AgentConfig) => {
   socket.on(events.request, async (raw: unknown) => {
     const request = decodeOr(StageRequest, raw)
     if (!request) return
-    const outcome = await runner.stage(request)
+    const computed = await runner.stage(request)
+    // A reply over the frame limit would only get this connection closed: fail the stage instead, saying why.
+    const outcome = fitsFrame(computed)
+      ? computed
+      : { ok: false as const, code: "TooLarge", detail: `the reply to ${request.stage} exceeds the ${maxMessageBytes}-byte message limit` }
     socket.emit(events.reply, { requestId: request.requestId, taskId: request.taskId, stage: request.stage, outcome })
     emitEvent({ type: "stage", taskId: request.taskId, stage: request.stage, ok: outcome.ok, detail: outcome.ok ? undefined : `${outcome.code}: ${outcome.detail}` })
   })
@@ -242,6 +304,25 @@ export const start = async (config: AgentConfig) => {
     reply({ ok: true })
   })
 
+  // A dashboard user signing in as this org with its dashboard token: sign the coordinator's sign-in message only
+  // when the token's MAC over it checks, and only a message for this account at the coordinator this agent
+  // connects to (never a sign-in elsewhere, whoever relays it).
+  const origin = new URL(base)
+  socket.on(events.dashboardSignIn, (raw: unknown, ack?: (answer: { ok: boolean; signature?: string; detail?: string }) => void) => {
+    const reply = typeof ack === "function" ? ack : () => {}
+    const request = decodeOr(DashboardSignIn, raw)
+    if (!request) return reply({ ok: false, detail: "malformed sign-in request" })
+    const fields = SignIn.parse(request.message)
+    if (fields === undefined || fields.address !== self || fields.domain !== origin.host || fields.uri !== origin.origin) {
+      return reply({ ok: false, detail: `not a sign-in for ${self} at ${origin.host}` })
+    }
+    if (config.dashboardToken === undefined || !HumanToken.verifySignIn(config.dashboardToken, request.message, request.mac)) {
+      return reply({ ok: false, detail: "the sign-in does not carry this participant's dashboard token" })
+    }
+    emitEvent({ type: "dashboard-sign-in" })
+    wallet.signMessage(request.message).then((signature) => reply({ ok: true, signature }), (error: unknown) => reply({ ok: false, detail: String(error) }))
+  })
+
   socket.on("connect", () => {
     for (const { announce } of waiting.values()) socket.emit(events.awaitingHuman, announce)
   })
@@ -262,30 +343,29 @@ export const start = async (config: AgentConfig) => {
     }
   })
 
-  /** Resolves on the first admission; rejects with AdmissionRefused when the coordinator refuses this org. */
-  const connected = new Promise<void>((resolve, reject) => {
-    socket.on("connect", () => {
-      emitEvent({ type: "connected" })
-      resolve()
-    })
-    socket.on("connect_error", (error: Error & { data?: { code?: string } }) => {
-      const code = error.data?.code
-      if (code === undefined) return // transport trouble: socket.io retries by itself
-      emitEvent({ type: "refused", code, message: error.message })
-      // The hub sends the refusal's message, "<code>: <detail>": the detail is what follows the code.
-      reject(new AdmissionRefused({ code, detail: error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message }))
-      // A refusal by the middleware stops socket.io's own retries; try again later in case the org is restored.
-      setTimeout(() => {
-        if (!closed) socket.connect()
-      }, 5_000).unref()
-    })
+  socket.on("connect", () => {
+    emitEvent({ type: "connected" })
+    resolveConnected()
   })
-  connected.catch(() => {})
+  socket.on("connect_error", (error: Error & { data?: { code?: string } }) => {
+    const code = error.data?.code
+    // Transport trouble: socket.io retries by itself (a refused certificate is reported first).
+    if (code === undefined) return void untrusted(error)
+    emitEvent({ type: "refused", code, message: error.message })
+    // The hub sends the refusal's message, "<code>: <detail>": the detail is what follows the code.
+    rejectConnected(new AdmissionRefused({ code, detail: error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message }))
+    // A refusal by the middleware stops socket.io's own retries; try again later in case the org is restored.
+    setTimeout(() => {
+      if (!closed) socket.connect()
+    }, 5_000).unref()
+  })
 
   let closed = false
   return {
     address: self,
-    datasets: runner.datasets.map((d) => ({ name: d.name, rows: d.rowCount, contentHash: d.contentHash })),
+    datasets: runner.datasets.map((d) => ({ name: d.name, kind: d.kind, rows: d.rowCount })),
+    /** A dataset's content hash as its rows are now (a pass over them in the protocol thread; a catalogue's dataHash). */
+    contentHash: (name: string) => runner.contentHash(name),
     connected,
     isConnected: () => socket.connected,
     /** The coordinator's HTTP API, signed in as this org when a route needs it (artifacts of model requests). */
@@ -300,6 +380,7 @@ export const start = async (config: AgentConfig) => {
       closed = true
       socket.close()
       await runner.close()
+      await endpoint.close()
     }
   }
 }

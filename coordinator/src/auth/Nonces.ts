@@ -12,6 +12,8 @@ import type { Sql } from "../store/Sql.ts"
 export interface Spent {
   /** True the first time `nonce` is spent, false on any later attempt. */
   readonly spend: (nonce: string, expiresAt: number) => Promise<boolean>
+  /** Whether `nonce` was spent already (a look that spends nothing). */
+  readonly spent: (nonce: string) => Promise<boolean>
 }
 
 export const inMemory = (now: () => number = Date.now): Spent => {
@@ -27,7 +29,8 @@ export const inMemory = (now: () => number = Date.now): Spent => {
       if (spent.has(nonce)) return false
       spent.set(nonce, expiresAt)
       return true
-    }
+    },
+    spent: async (nonce) => spent.has(nonce)
   }
 }
 
@@ -45,7 +48,8 @@ export const inStore = (sql: Sql): Spent => {
         expiresAt
       ])
       return rows.length > 0
-    }
+    },
+    spent: async (nonce) => (await sql.query(`select 1 from spent_nonces where nonce = $1`, [nonce])).length > 0
   }
 }
 
@@ -57,6 +61,18 @@ export const make = (options: { readonly secret: Uint8Array; readonly purpose: s
   const mac = (binding: string, head: Buffer) =>
     createHmac("sha256", options.secret).update(`${options.purpose}\n${binding.toLowerCase()}\n`).update(head).digest().subarray(0, 16)
 
+  /** Its MAC under our secret and its expiry; the spending is the caller's. */
+  const authentic = (nonce: string, binding: string): { readonly ok: true; readonly hex: string; readonly expiresAt: number } | Extract<Checked, { ok: false }> => {
+    const hex = nonce.startsWith("0x") ? nonce.slice(2) : nonce
+    if (!/^[0-9a-fA-F]{64}$/.test(hex)) return { ok: false, reason: "Unknown" }
+    const bytes = Buffer.from(hex, "hex")
+    const head = bytes.subarray(0, 16)
+    if (!timingSafeEqual(bytes.subarray(16), mac(binding, head))) return { ok: false, reason: "Unknown" }
+    const expiresAt = Number(head.readBigUInt64BE(0))
+    if (!(now() < expiresAt)) return { ok: false, reason: "Expired" }
+    return { ok: true, hex: hex.toLowerCase(), expiresAt }
+  }
+
   return {
     lifetimeMs: options.lifetimeMs,
     /** A fresh nonce (64 hex digits) and when it expires (ms). */
@@ -67,17 +83,18 @@ export const make = (options: { readonly secret: Uint8Array; readonly purpose: s
       randomBytes(8).copy(head, 8)
       return { nonce: Buffer.concat([head, mac(binding, head)]).toString("hex"), expiresAt }
     },
+    /** Checks authenticity, expiry and that it is not spent yet, without spending it (a look before a signature). */
+    peek: async (nonce: string, binding = ""): Promise<Checked> => {
+      const checked = authentic(nonce, binding)
+      if (!checked.ok) return checked
+      return (await options.spent.spent(checked.hex)) ? { ok: false, reason: "Spent" } : { ok: true, expiresAt: checked.expiresAt }
+    },
     /** Checks authenticity and expiry, then spends the nonce (a second check of the same nonce fails as Spent). */
     check: async (nonce: string, binding = ""): Promise<Checked> => {
-      const hex = nonce.startsWith("0x") ? nonce.slice(2) : nonce
-      if (!/^[0-9a-fA-F]{64}$/.test(hex)) return { ok: false, reason: "Unknown" }
-      const bytes = Buffer.from(hex, "hex")
-      const head = bytes.subarray(0, 16)
-      if (!timingSafeEqual(bytes.subarray(16), mac(binding, head))) return { ok: false, reason: "Unknown" }
-      const expiresAt = Number(head.readBigUInt64BE(0))
-      if (!(now() < expiresAt)) return { ok: false, reason: "Expired" }
-      if (!(await options.spent.spend(hex.toLowerCase(), expiresAt))) return { ok: false, reason: "Spent" }
-      return { ok: true, expiresAt }
+      const checked = authentic(nonce, binding)
+      if (!checked.ok) return checked
+      if (!(await options.spent.spend(checked.hex, checked.expiresAt))) return { ok: false, reason: "Spent" }
+      return { ok: true, expiresAt: checked.expiresAt }
     }
   }
 }

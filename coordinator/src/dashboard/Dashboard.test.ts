@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 import * as Consortium from "../local/Consortium.ts"
-import * as LocalCluster from "../local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 
 const chromiumPath = "/usr/bin/chromium"
 const screenshots = fileURLToPath(new URL("../../test-artifacts/screenshots/", import.meta.url))
@@ -248,5 +248,57 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     await stranger.locator('[data-testid="sign-in-error"]').waitFor()
     expect(await stranger.locator('[data-testid="sign-in-error"]').textContent()).toContain("not bound to any audited organisation")
     await stranger.close()
+  })
+
+  it("signs a data steward in with a participant's dashboard token: the org's task shown, another task refused, a wrong token refused", async () => {
+    const east = party("east")
+    // Permitted: a task east takes part in (east's policy asks a human, so it waits for east's decision).
+    const ownTask = await cluster.submit({
+      kind: "statistics.horizontal",
+      name: "east takes part",
+      parties: (["east", "north"] as const).map((n) => ({ participant: party(n).address, dataset: "pima" })) as never,
+      params: { columns: ["age"], statistics: ["count"] }
+    })
+    // Refused: a task between north and south only.
+    const otherTask = await cluster.submit({
+      kind: "statistics.horizontal",
+      name: "north and south only",
+      parties: (["north", "south"] as const).map((n) => ({ participant: party(n).address, dataset: "pima" })) as never,
+      params: { columns: ["age"], statistics: ["count"] }
+    })
+    const steward = await browser.newPage({ viewport: { width: 1440, height: 900 } })
+    try {
+      await steward.goto(cluster.coordinatorUrl)
+      // No window.ethereum on this page: the token form is the way in. A wrong token is refused by east itself.
+      await steward.locator('[data-testid="token-address"]').fill(east.address)
+      await steward.locator('[data-testid="token-secret"]').fill("not-the-token")
+      await steward.locator('[data-testid="token-sign-in"]').click()
+      await steward.locator('[data-testid="sign-in-error"]').waitFor()
+      expect(await steward.locator('[data-testid="sign-in-error"]').textContent()).toContain("dashboard token")
+      expect(await steward.evaluate(() => sessionStorage.getItem("jointly.session"))).toBeNull()
+
+      const token = (await readFile(join(east.dataDir, "dashboard-token"), "utf8")).trim()
+      await steward.locator('[data-testid="token-address"]').fill(east.address)
+      await steward.locator('[data-testid="token-secret"]').fill(token)
+      await steward.locator('[data-testid="token-sign-in"]').click()
+      await steward.locator("#live[data-state=live]").waitFor()
+      expect(getAddress((await steward.locator('[data-testid="account"]').getAttribute("data-address"))!)).toBe(east.address)
+      // The token itself is kept nowhere in the page's storage; only the coordinator's short-lived bearer token is.
+      const stored = await steward.evaluate(() => JSON.stringify({ ...sessionStorage }))
+      expect(stored).not.toContain(token)
+
+      await steward.locator(`[data-testid="task-row"][data-task-id="${ownTask}"]`).waitFor()
+      expect(await steward.locator(`[data-testid="task-row"][data-task-id="${otherTask}"]`).count()).toBe(0)
+      await steward.evaluate((id) => (location.hash = `#/tasks/${id}`), ownTask)
+      await steward.locator(`[data-testid="task-detail"][data-task-id="${ownTask}"]`).waitFor()
+      await steward.screenshot({ path: join(screenshots, "token-sign-in.png"), fullPage: true })
+      await steward.evaluate((id) => (location.hash = `#/tasks/${id}`), otherTask)
+      const refused = steward.locator('[data-testid="refused"]')
+      await refused.waitFor()
+      expect(await refused.getAttribute("data-status")).toBe("403")
+    } finally {
+      await steward.close()
+      await cluster.client.cancel(ownTask, "test over").catch(() => undefined)
+    }
   })
 })

@@ -76,10 +76,11 @@ beforeAll(async () => {
       chain: { chainId: "31337", coordinator: accounts.a.address, registry: accounts.a.address, ledger: accounts.a.address },
       socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
       sessions: Sessions.make({ expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }) }),
-      roles: Roles.make({ orgOf: async () => ({ state: "Audited", name: "ACME" }), supervisor: async () => undefined, isOperator: async () => false }),
+      roles: Roles.make({ orgOf: async () => ({ state: "Audited", name: "ACME" }), isSupervisor: async () => false, isOperator: async () => false }),
       policy: { authorize: async () => undefined, modelGrant: async () => undefined, countUse: async () => undefined, predictions: async () => [] },
       dashboard: { file: async () => undefined } as never,
       humans: { list: () => [] } as never,
+      relaySignIn: async () => undefined,
       bus: { publish: () => {}, subscribe: () => () => {} },
       rejections
     }

@@ -102,6 +102,8 @@ export interface PartsShape {
   readonly policy: import("./Policy.ts").Policy
   readonly dashboard: import("../dashboard/Dashboard.ts").Dashboard
   readonly humans: import("../dashboard/HumanConsents.ts").HumanConsents
+  /** Asks the connected participant `account` to check a dashboard token sign-in and sign it; undefined if it is not connected. */
+  readonly relaySignIn: (account: string, request: import("@jointly/core/wire/Messages.ts").DashboardSignIn) => Promise<import("@jointly/core/wire/Messages.ts").DashboardSignInAck | undefined>
   readonly bus: import("../dashboard/Live.ts").Bus
   readonly rejections: import("../limits/Rejections.ts").Rejections
   readonly limits: { readonly maxOpenTasks: number; readonly artifactQuotaBytes: number }

@@ -61,6 +61,22 @@ export const make = (options: Options) => {
       return { message, nonce, expiresAt: new Date(expiresAt).toISOString() }
     },
 
+    /**
+     * The fields of a challenge this coordinator issued and still awaits, checked as `signIn` checks them but
+     * without the signature and without spending the nonce: what a dashboard token sign-in relays to the
+     * participant before the participant signs.
+     */
+    pending: async (message: string): Promise<SignIn.Fields> => {
+      const fields = SignIn.parse(message)
+      if (fields === undefined) throw new SignInRefused({ reason: "Malformed", message: "not an EIP-4361 sign-in message" })
+      const wrong = SignIn.mismatch(fields, options.expected())
+      if (wrong !== undefined) throw new SignInRefused({ reason: "WrongDomain", message: wrong })
+      const challenge = await nonces.peek(fields.nonce, fields.address)
+      if (!challenge.ok && challenge.reason === "Expired") throw new SignInRefused({ reason: "Expired", message: "the sign-in message expired; ask for a new challenge" })
+      if (!challenge.ok) throw new SignInRefused({ reason: "UnknownNonce", message: "the nonce was not issued for this address, or was already used" })
+      return fields
+    },
+
     /** Checks a signed challenge and issues a token; the nonce is spent whatever the outcome. */
     signIn: async (message: string, signature: string): Promise<{ readonly token: string; readonly claims: Claims }> => {
       const fields = SignIn.parse(message)

@@ -6,7 +6,8 @@
  * this instance's claim on the task: once another instance has claimed it, the write is refused (LeaseLost) and
  * the task is dropped here without a trace in the store.
  */
-import { Cause, Effect, Exit, Fiber, Result, Schema } from "effect"
+import { Cause, Effect, Exit, Fiber, type Layer, Result, Schema } from "effect"
+import type * as Backends from "@jointly/backends/Backends.ts"
 import { getAddress } from "ethers"
 import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/api/Errors.ts"
 import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
@@ -18,7 +19,6 @@ import { isFinal } from "@jointly/core/task/Lifecycle.ts"
 import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
 import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
 import { digest } from "@jointly/core/wire/Canonical.ts"
-import * as SealCkks from "@jointly/participant/he/SealCkks.ts"
 import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
@@ -68,6 +68,8 @@ export const make = (deps: {
   instance: string
   /** Tells the instance that owned a task before a cancel took it from it (the cluster bridge). */
   released?: (taskId: string, from: string) => void
+  /** The coordinator's compute backends, built once (Coordinator.ts): every task's program runs over them. */
+  backends: Layer.Layer<Backends.Services>
   models?: ModelStore
   artifacts?: ArtifactStore
   options?: Options
@@ -214,8 +216,9 @@ export const make = (deps: {
         Effect.mapError(Schema.encodeUnknownEffect(protocol.result)(result), (error) =>
           new ProtocolError({ protocol: protocol.kind, reason: "InvalidResult", detail: String(error) })))
     )
-    // SealCkks: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key).
-    const fiber = Effect.runFork(Effect.provide(program, SealCkks.layer))
+    // The backends: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key),
+    // secure aggregation recovers dropouts' masks with their key agreement and PRG.
+    const fiber = Effect.runFork(Effect.provide(program, deps.backends))
     running.set(task.id, fiber)
     fiber.addObserver(async (exit) => {
       running.delete(task.id)

@@ -22,6 +22,7 @@ import { events, StageRequest, type StageReply } from "@jointly/core/wire/Messag
 import * as Auth from "../auth/Auth.ts"
 import * as Log from "../Log.ts"
 import * as Hub from "./Hub.ts"
+import * as SocketLimits from "./SocketLimits.ts"
 import * as SocketChannel from "./SocketChannel.ts"
 
 const Value = Schema.Struct({ value: Schema.Int })
@@ -183,7 +184,12 @@ beforeAll(async () => {
     { recover: (login, signature) => verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature) }
   )
   http = createServer()
-  hub = Hub.make(http, auth, Log.make("hub", "error"))
+  // Every run connects four sockets from loopback: the abuse limits (SocketLimits.test.ts) would refuse the
+  // later runs' connections, which is not what this property is about.
+  const unlimited = { limit: 1_000_000, windowMs: 60_000 }
+  hub = Hub.make(http, auth, Log.make("hub", "error"), {
+    limits: { ...SocketLimits.defaults, connectionsPerAddress: unlimited, eventsPerAccount: unlimited, eventsPerAddress: unlimited }
+  })
   // One hub for every run; each run binds its own engine's channel.
   hub.bind({
     consent: async () => {},

@@ -4,12 +4,14 @@
  * account's signer and keeps the bearer token until shortly before it expires; a call answered `Unauthenticated`
  * (a coordinator restarted with a new secret, a token expired in flight) signs in again once and is retried.
  * Used by the participant, the governance SDK and, through its Promise facade, by embedders, the CLI and the
- * notebooks (coordinator/src/client/Client.ts).
+ * notebooks (coordinator/src/client/Client.ts). The URL is held to the transport rule and the server's certificate
+ * checked against the caller's trust (net/Endpoint.ts): a refused certificate fails as UntrustedCertificate.
  */
 import { Effect, Layer } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
 import { getAddress } from "ethers"
+import * as Endpoint from "../net/Endpoint.ts"
 import { Api } from "./Api.ts"
 import { SignInRefused, Unauthenticated } from "./Errors.ts"
 import * as SignIn from "./SignIn.ts"
@@ -21,8 +23,15 @@ export interface AccountSigner {
 }
 
 export interface Options {
-  /** The coordinator's base URL, e.g. `https://coordinator.example` (no trailing `/api`). */
+  /**
+   * The coordinator's base URL, e.g. `https://coordinator.example` (no trailing `/api`); plain `http://` only to
+   * a loopback address unless `trust.allowInsecure` (else `make` throws InsecureEndpoint).
+   */
   readonly url: string
+  /** The CA (PEM) that signs the coordinator's certificate instead of Node's default store; `allowInsecure`. */
+  readonly trust?: Endpoint.Trust
+  /** An Endpoint the caller already holds for this URL (a participant's, shared with its socket); then `trust` is its. */
+  readonly endpoint?: Endpoint.Endpoint
   /** Signs in as this account; without one, only public routes answer. */
   readonly signer?: AccountSigner
   readonly fetch?: typeof globalThis.fetch
@@ -39,12 +48,13 @@ export class ClientSignInError extends Error {
 }
 
 export const make = (options: Options) => {
-  const base = options.url.replace(/\/+$/, "")
+  const endpoint = options.endpoint ?? Endpoint.make(options.url, options.trust)
+  const base = endpoint.url
   const origin = new URL(base)
   let session: { readonly token: string; readonly address: string; readonly expiresAtMs: number } | undefined
   let signingIn: Promise<void> | undefined
 
-  const http = Layer.merge(FetchHttpClient.layer, Layer.succeed(FetchHttpClient.Fetch, options.fetch ?? globalThis.fetch))
+  const http = Layer.merge(FetchHttpClient.layer, Layer.succeed(FetchHttpClient.Fetch, options.fetch ?? endpoint.fetch))
   const api = Effect.runSync(
     HttpApiClient.make(Api, {
       baseUrl: base,
@@ -99,7 +109,9 @@ export const make = (options: Options) => {
     /** Signs in now (normally done by the first signed call); resolves with the session's account. */
     signIn: () => signIn().then(() => session!.address),
     /** The bearer token of the current session, if any (e.g. for an SSE reader). */
-    token: () => session?.token
+    token: () => session?.token,
+    /** Closes the pooled connections of a CA-trusting client (nothing to close otherwise). */
+    close: options.endpoint === undefined ? endpoint.close : async () => {}
   }
 }
 

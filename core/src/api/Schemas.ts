@@ -38,6 +38,11 @@ export const ChallengeRequest = Schema.Struct({ address: Address })
 /** The exact EIP-4361 (Sign-In with Ethereum) text to sign with `personal_sign` (EIP-191). */
 export const Challenge = Schema.Struct({ message: Schema.String, nonce: Schema.String, expiresAt: Schema.String })
 export const SignInRequest = Schema.Struct({ message: Schema.String.check(Schema.isMaxLength(4000)), signature: HexBytes })
+/**
+ * A dashboard user signing in as a participant's organisation: the challenge for the participant's address and
+ * HMAC-SHA256 over it under the participant's dashboard token (the participant checks it and signs for itself).
+ */
+export const TokenSignInRequest = Schema.Struct({ message: Schema.String.check(Schema.isMaxLength(4000)), mac: HexBytes })
 
 export const Roles = Schema.Struct({
   member: Schema.Boolean,

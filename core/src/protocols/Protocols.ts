@@ -13,6 +13,7 @@ import * as EncryptedLinear from "./encrypted-linear/index.ts"
 import * as FederatedLearning from "./federated-learning/index.ts"
 import * as JointQuery from "./joint-query/index.ts"
 import * as JointStatistics from "./joint-statistics/index.ts"
+import * as SecureBoost from "./secureboost/index.ts"
 import * as SecureSvm from "./secure-svm/index.ts"
 import * as Vertical from "./vertical/index.ts"
 
@@ -23,7 +24,8 @@ export const all = [
   EncryptedLinear.protocol,
   SecureSvm.protocol,
   ...JointQuery.protocols,
-  ...Vertical.protocols
+  ...Vertical.protocols,
+  ...SecureBoost.protocols
 ] as const
 
 /** The services a participant host must provide to run every kind: a missing one is a compile error there. */

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Client from "@jointly/coordinator/client/Client.ts"
-import * as LocalCluster from "@jointly/coordinator/local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
 

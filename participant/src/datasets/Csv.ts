@@ -3,6 +3,12 @@
  * doubled quotes inside quoted fields, and quoted fields that span lines (rejoined with "\n"). Lenient where
  * the RFC is strict: a quote inside an unquoted field, or text after a closing quote, is kept literally.
  */
+import { createReadStream } from "node:fs"
+import { stat } from "node:fs/promises"
+import { createInterface } from "node:readline"
+import { DatasetError } from "@jointly/core/data/DatasetError.ts"
+import type { ColumnSpec } from "@jointly/core/data/Tabular.ts"
+
 export class RecordSplitter {
   #fields: Array<string> = []
   #field = ""
@@ -49,4 +55,158 @@ export class RecordSplitter {
     this.#quoted = false
     return fields
   }
+}
+
+// ------------------------------------------------------------------------------------------- streaming reader
+
+
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
+const NON_FINITE = /^[+-]?(?:inf|infinity|nan)$/i
+
+/** One record: its fields and the physical line it starts on (1 = the header). */
+export interface CsvRecord {
+  readonly line: number
+  readonly fields: Array<string>
+}
+
+/** Fails unless `file` is a regular file: FileNotFound or Unreadable. */
+export const checkFile = async (file: string): Promise<void> => {
+  try {
+    const info = await stat(file)
+    if (!info.isFile()) throw new DatasetError({ reason: "Unreadable", source: file, detail: "not a regular file" })
+  } catch (cause) {
+    if (cause instanceof DatasetError) throw cause
+    const code = (cause as NodeJS.ErrnoException).code
+    throw new DatasetError({ reason: code === "ENOENT" ? "FileNotFound" : "Unreadable", source: file, detail: String((cause as Error).message ?? cause) })
+  }
+}
+
+/**
+ * The records of a CSV file, streamed line by line: the header first, blank lines skipped, a quoted field that
+ * never closes reported as RowLength on the line it opened.
+ */
+export async function* records(file: string, signal?: AbortSignal): AsyncGenerator<CsvRecord> {
+  await checkFile(file)
+  const stream = createReadStream(file, { encoding: "utf8" })
+  // crlfDelay: a "\r\n" split across two chunks still counts as one line break.
+  const lines = createInterface({ input: stream, crlfDelay: Infinity })
+  const splitter = new RecordSplitter()
+  let lineNo = 0
+  let recordLine = 1
+  let header: Array<string> | undefined
+  try {
+    for await (let line of lines) {
+      signal?.throwIfAborted()
+      lineNo++
+      if (!splitter.pending) recordLine = lineNo
+      if (lineNo === 1 && line.charCodeAt(0) === 0xfeff) line = line.slice(1)
+      const fields = splitter.push(line)
+      if (fields === undefined) continue
+      if (header === undefined) {
+        if (fields.length === 1 && fields[0]!.trim() === "") continue
+        header = fields
+      } else if (fields.length === 1 && fields[0] === "") continue // blank lines (a trailing newline's) are not rows
+      yield { line: recordLine, fields }
+    }
+  } catch (cause) {
+    if (cause instanceof DatasetError || signal?.aborted) throw cause
+    throw new DatasetError({ reason: "Unreadable", source: file, line: lineNo, detail: String((cause as Error).message ?? cause) })
+  } finally {
+    lines.close()
+    stream.destroy()
+  }
+  if (splitter.pending) {
+    throw new DatasetError({ reason: "RowLength", source: file, line: recordLine, column: header?.[splitter.fieldIndex]?.trim() ?? `#${splitter.fieldIndex + 1}`, detail: "a quoted field opened here is never closed" })
+  }
+}
+
+/** Checks a schema before touching any file: duplicate column names, an id column that is not declared. */
+export const checkSchema = (source: string, name: string, columns: ReadonlyArray<ColumnSpec>, id: string | undefined): void => {
+  const seen = new Set<string>()
+  for (const column of columns) {
+    if (seen.has(column.name)) throw new DatasetError({ reason: "DuplicateColumn", source, column: column.name, detail: `column declared twice in the schema of dataset ${name}` })
+    seen.add(column.name)
+  }
+  if (columns.length === 0) throw new DatasetError({ reason: "Empty", source, detail: `dataset ${name} declares no columns` })
+  if (id !== undefined && !seen.has(id)) {
+    throw new DatasetError({ reason: "UnknownColumn", source, column: id, detail: `the id column is not among the declared columns of dataset ${name}` })
+  }
+}
+
+/** Where each declared column sits in the header; MissingColumn or DuplicateColumn otherwise. */
+export const columnIndexes = (file: string, header: CsvRecord, columns: ReadonlyArray<ColumnSpec>): Array<number> => {
+  const names = header.fields.map((name) => name.trim())
+  return columns.map((column) => {
+    const index = names.indexOf(column.name)
+    if (index < 0) {
+      throw new DatasetError({ reason: "MissingColumn", source: file, line: header.line, column: column.name, detail: `the header has no such column (found: ${names.join(", ")})` })
+    }
+    if (names.indexOf(column.name, index + 1) >= 0) {
+      throw new DatasetError({ reason: "DuplicateColumn", source: file, line: header.line, column: column.name, detail: "the header names this column more than once" })
+    }
+    return index
+  })
+}
+
+/** The header record of a file (Empty when it has none). */
+export const readHeader = async (file: string): Promise<CsvRecord> => {
+  for await (const record of records(file)) return record
+  throw new DatasetError({ reason: "Empty", source: file, line: 1, detail: "the file has no header row" })
+}
+
+/** A field of a numeric column as a number; NotNumeric, NotFinite or NotInteger naming file, line and column. */
+export const parseNumber = (file: string, line: number, column: ColumnSpec, raw: string): number => {
+  const text = raw.trim()
+  const fail = (reason: "NotNumeric" | "NotFinite" | "NotInteger", detail: string) => new DatasetError({ reason, source: file, line, column: column.name, detail })
+  if (DECIMAL.test(text)) {
+    const x = Number(text)
+    if (!Number.isFinite(x)) throw fail("NotFinite", `"${raw}" overflows a 64-bit float`)
+    if (column.type === "integer" && !Number.isSafeInteger(x)) throw fail("NotInteger", `"${raw}" is not a safe integer`)
+    return x
+  }
+  if (NON_FINITE.test(text)) throw fail("NotFinite", `"${raw}" is not a finite number`)
+  throw fail("NotNumeric", text === "" ? "empty value in a numeric column" : `"${raw}" is not a number`)
+}
+
+/** RowLength when a record's field count differs from the header's, naming the column where it goes wrong. */
+export const checkLength = (file: string, header: CsvRecord, record: CsvRecord): void => {
+  const width = header.fields.length
+  if (record.fields.length === width) return
+  const short = record.fields.length < width
+  throw new DatasetError({
+    reason: "RowLength",
+    source: file,
+    line: record.line,
+    column: short ? header.fields[record.fields.length]!.trim() : header.fields[width - 1]!.trim(),
+    detail: short
+      ? `${record.fields.length} fields where the header has ${width}: the row ends before this column`
+      : `${record.fields.length} fields where the header has ${width}: extra fields after this column`
+  })
+}
+
+/**
+ * The first problem of the file in the given columns (all declared ones by default) — a ragged row, a value
+ * that is not of its column's type — as the DatasetError that names its line; undefined when there is none.
+ * Streams the file and keeps nothing: this is how a problem an engine counted gets its line number.
+ */
+export const firstProblem = async (file: string, columns: ReadonlyArray<ColumnSpec>): Promise<DatasetError | undefined> => {
+  let header: CsvRecord | undefined
+  let indexes: Array<number> = []
+  try {
+    for await (const record of records(file)) {
+      if (header === undefined) {
+        header = record
+        indexes = columnIndexes(file, header, columns)
+        continue
+      }
+      checkLength(file, header, record)
+      columns.forEach((column, i) => {
+        if (column.type !== "string") parseNumber(file, record.line, column, record.fields[indexes[i]!]!)
+      })
+    }
+  } catch (error) {
+    if (error instanceof DatasetError) return error
+    throw error
+  }
+  return undefined
 }

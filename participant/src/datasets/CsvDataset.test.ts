@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import * as CsvDataset from "./CsvDataset.ts"
-import { type DatasetSpec, DatasetError, where, whereSync } from "./Dataset.ts"
+import { type CsvSpec, DatasetError } from "./Dataset.ts"
 import { datasetFile } from "@jointly/core/testing/Datasets.ts"
 
 const pimaSource = datasetFile("pima.csv")
@@ -19,12 +19,12 @@ const write = (name: string, text: string) => {
 
 const PIMA_COLUMNS = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age", "label"]
 
-const failure = (spec: DatasetSpec) => Effect.runPromise(Effect.flip(CsvDataset.load(spec)))
+const failure = (spec: CsvSpec) => Effect.runPromise(Effect.flip(CsvDataset.load(spec)))
 
 describe("CsvDataset.load", () => {
   const pima = join(dir, "pima.csv")
   copyFileSync(pimaSource, pima)
-  const pimaSpec: DatasetSpec = {
+  const pimaSpec: CsvSpec = {
     name: "pima",
     file: pima,
     columns: PIMA_COLUMNS.map((name) => ({ name, type: name === "mass" || name === "pedigree" ? "number" : "integer" }))
@@ -115,38 +115,5 @@ describe("CsvDataset.load", () => {
     const id = await failure({ name: "x", file, columns: num, id: "zz" })
     expect(id.reason).toBe("UnknownColumn")
     expect(id.column).toBe("zz")
-  })
-})
-
-describe("where", () => {
-  const file = write("where.csv", "age,glucose,site\n25,90,north\n50,150,south\n61,120,north\n33,200,east\n")
-  const spec: DatasetSpec = {
-    name: "w",
-    file,
-    columns: [{ name: "age", type: "integer" }, { name: "glucose", type: "number" }, { name: "site", type: "string" }]
-  }
-
-  it("builds row masks for every operator and combines filters with AND", async () => {
-    const dataset = await CsvDataset.loadPromise(spec)
-    const mask = (column: string, op: "<" | "<=" | ">" | ">=" | "==" | "!=", value: number | string) =>
-      [...whereSync(dataset, { column, op, value })]
-    expect(mask("age", "<", 50)).toEqual([1, 0, 0, 1])
-    expect(mask("age", "<=", 50)).toEqual([1, 1, 0, 1])
-    expect(mask("age", ">", 50)).toEqual([0, 0, 1, 0])
-    expect(mask("age", ">=", 50)).toEqual([0, 1, 1, 0])
-    expect(mask("age", "==", 33)).toEqual([0, 0, 0, 1])
-    expect(mask("site", "!=", "north")).toEqual([0, 1, 0, 1])
-    const both = await Effect.runPromise(where(dataset, [{ column: "site", op: "==", value: "north" }, { column: "glucose", op: ">", value: 100 }]))
-    expect([...both]).toEqual([0, 0, 1, 0])
-  })
-
-  it("fails with UnknownColumn or WrongType", async () => {
-    const dataset = await CsvDataset.loadPromise(spec)
-    const unknown = await Effect.runPromise(Effect.flip(where(dataset, { column: "bmi", op: ">", value: 30 })))
-    expect(unknown.reason).toBe("UnknownColumn")
-    expect(unknown.column).toBe("bmi")
-    expect(unknown.message).toContain("bmi")
-    const wrong = await Effect.runPromise(Effect.flip(where(dataset, { column: "age", op: ">", value: "30" })))
-    expect(wrong.reason).toBe("WrongType")
   })
 })

@@ -27,12 +27,16 @@ export interface GrantQuestion {
 
 export type Chain = Pick<GovernanceLedger, "account" | "getDataset" | "latestGrant" | "getGrant" | "checkGrant" | "consumeGrant">
 
-/** The token the task used, or undefined when the dataset needs none; throws AccessDenied. */
-export const check = async (chain: Chain, q: GrantQuestion, localContentHash: string | undefined): Promise<string | undefined> => {
+/**
+ * The token the task used, or undefined when the dataset needs none; throws AccessDenied. The local content
+ * hash may be given as a function: it is then computed only for a catalogued dataset (a pass over its rows).
+ */
+export const check = async (chain: Chain, q: GrantQuestion, local: string | undefined | (() => Promise<string>)): Promise<string | undefined> => {
   const datasetId = datasetIdOf(chain.account, q.dataset)
   const entry = await chain.getDataset(datasetId)
   if (entry === undefined) return undefined
   if (entry.state === "Retired") throw new AccessDenied({ reason: "DatasetRetired", dataset: q.dataset, detail: `catalogue entry ${datasetId} is retired` })
+  const localContentHash = typeof local === "function" ? await local() : local
   if (localContentHash !== undefined && entry.contentHash.toLowerCase() !== localContentHash.toLowerCase()) {
     throw new AccessDenied({
       reason: "ContentHashMismatch",

@@ -17,15 +17,26 @@ import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
 import * as Protocols from "@jointly/core/protocols/Protocols.ts"
 import * as ParticipantRuntime from "@jointly/core/runtime/ParticipantRuntime.ts"
 import type { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
-import * as CsvDataset from "../datasets/CsvDataset.ts"
 import * as Compute from "../modeling/Compute.ts"
 import * as QueryServices from "./QueryServices.ts"
-import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
+import * as Backends from "@jointly/backends/Backends.ts"
+import * as NodeBackends from "@jointly/backends/node"
+import { TestKeySizes } from "@jointly/core/crypto/KeyMaterial.ts"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import * as OwnedModels from "../he/OwnedModels.ts"
 import * as PartialModelStore from "../modeling/vertical/PartialModelStore.ts"
-import * as SealCkks from "../he/SealCkks.ts"
-import { type Dataset, type DatasetSpec, type DatasetSummary, summarize } from "../datasets/Dataset.ts"
+import * as ContentHash from "@jointly/core/data/ContentHash.ts"
+import { type DataSource, defaultMaxRows } from "@jointly/core/data/Tabular.ts"
+import { createHash } from "node:crypto"
+import { type Dataset, DatasetError, type DatasetSpec, type DatasetSummary } from "../datasets/Dataset.ts"
+import type * as DuckDb from "../datasets/DuckDb.ts"
+import * as Sources from "../datasets/Sources.ts"
+
+/** OpenSSL's SHA-256 for content hashes (several times @noble/hashes' speed over millions of values). */
+const nodeSha256 = (): ContentHash.Hasher => {
+  const hash = createHash("sha256")
+  return { update: (bytes) => void hash.update(bytes), digest: () => new Uint8Array(hash.digest()) }
+}
 
 /** The handler table a decoded task gives this participant (its party entry names the dataset). */
 export const accept = (taskId: string, task: Protocols.Task, self: string): ParticipantRuntime.Accepted | { readonly problem: string } => {
@@ -34,32 +45,45 @@ export const accept = (taskId: string, task: Protocols.Task, self: string): Part
   return ParticipantRuntime.accepted(taskId, task.protocol.participant(task.params, { ...task, party }), task.protocol.stages.map((s) => s.stage.name))
 }
 
-/** Protocols read datasets through this view; `strings` also serves numeric columns as text. */
-export const tabular = (dataset: Dataset): TabularData => ({
-  name: dataset.name,
-  rowCount: dataset.rowCount,
-  columnNames: dataset.columns.map((c) => c.name),
-  isNumeric: (column) => {
-    const type = dataset.typeOf(column)
-    return type === "number" || type === "integer"
-  },
-  numeric: (column) => dataset.numeric(column),
-  strings: (column) => {
-    const type = dataset.typeOf(column)
-    return type === "number" || type === "integer" ? Array.from(dataset.numeric(column), String) : dataset.strings(column)
-  }
-})
+/** The in-memory view of a dataset loaded whole (`CsvDataset`): its table. */
+export const tabular = (dataset: Dataset): TabularData => dataset.table
 
-/** LocalData over loaded datasets; `self` names this participant in the failure for an unknown dataset. */
-export const localData = (self: string, datasets: ReadonlyArray<Dataset>): Layer.Layer<LocalData> => {
-  const byName = new Map(datasets.map((d) => [d.name, tabular(d)] as const))
+/**
+ * LocalData over opened sources: `source` as opened (push-down, streams), `dataset` materialised on first use
+ * and kept for the runner's life (capped at `maxRows`). `self` names this participant in failures.
+ */
+export const localData = (self: string, sources: ReadonlyArray<DataSource>, maxRows = defaultMaxRows): Layer.Layer<LocalData> => {
+  const byName = new Map(sources.map((s) => [s.name, s] as const))
+  const tables = new Map<string, Promise<TabularData>>()
+  const unknown = (name: string) =>
+    new ParticipantFailure({ participant: self, stage: "dataset", code: "UnknownDataset", detail: `no dataset named ${name} is registered here` })
+  const find = (name: string) => {
+    const source = byName.get(name)
+    return source === undefined ? Effect.fail(unknown(name)) : Effect.succeed(source)
+  }
   return Layer.succeed(LocalData, {
-    dataset: (name: string) => {
-      const data = byName.get(name)
-      return data
-        ? Effect.succeed(data)
-        : Effect.fail(new ParticipantFailure({ participant: self, stage: "dataset", code: "UnknownDataset", detail: `no dataset named ${name} is registered here` }))
-    }
+    source: find,
+    maxRows,
+    dataset: (name: string) =>
+      Effect.flatMap(find(name), (source) => {
+        let table = tables.get(name)
+        if (table === undefined) {
+          table = Effect.runPromise(source.materialize({ maxRows }))
+          tables.set(name, table)
+          table.catch(() => tables.delete(name))
+        }
+        const loading = table
+        return Effect.tryPromise({
+          try: () => loading,
+          catch: (error) =>
+            new ParticipantFailure({
+              participant: self,
+              stage: "dataset",
+              code: error instanceof DatasetError ? error.reason : "Unreadable",
+              detail: error instanceof Error ? error.message : String(error)
+            })
+        })
+      })
   })
 }
 
@@ -67,8 +91,10 @@ export type AcceptOutcome = { readonly ok: true } | { readonly ok: false; readon
 
 /** Where accepted tasks run: on the calling thread (`inline`) or in the protocol worker (`ProtocolWorker.start`). */
 export interface Runner {
-  /** The datasets it loaded, without their rows. */
+  /** The datasets it opened, without their rows. */
   readonly datasets: ReadonlyArray<DatasetSummary>
+  /** A dataset's content hash as it is now (a pass over its rows, column by column); rejects with DatasetError. */
+  readonly contentHash: (name: string) => Promise<string>
   /** Builds the task's stage handlers; a task must be accepted before its stages run. */
   readonly accept: (taskId: string, task: Protocols.Task) => Promise<AcceptOutcome>
   /** Runs one stage; never rejects: every failure is a failure outcome. */
@@ -83,30 +109,60 @@ export interface InlineOptions {
   readonly datasets: ReadonlyArray<DatasetSpec>
   /** Threads of the job pool protocols fan batch work out to (JobRunner); the core count by default. */
   readonly jobWorkers?: number
+  /** Rows a protocol may hold in memory when it reads a dataset whole (default 1M); streams are not capped. */
+  readonly maxRows?: number
+  /** The engine of CSV and Parquet sources. */
+  readonly duckdb?: DuckDb.Options
+  /** Where predictions, query outputs, owned models and sealed partial models live; none: kept in task memory or refused. */
+  readonly dataDir?: string
+  /** The backend of each kernel family, on this thread and in the job pool's workers; the fastest Node ones by default. */
+  readonly backends?: Backends.Choice
+  /** Test harness only: handlers may generate and accept keys below production sizes (crypto/KeyMaterial.ts). */
+  readonly unsafeTestKeySizes?: boolean
 }
 
-/** Loads every dataset (rejects with DatasetError naming file, line and column) and runs tasks on this thread. */
+/**
+ * Opens every dataset (rejects with DatasetError naming the source, the line or row and the column) and runs
+ * tasks on this thread.
+ */
 export const inline = async (options: InlineOptions): Promise<Runner> => {
-  const loaded = await Promise.all(options.datasets.map((spec) => CsvDataset.loadPromise(spec)))
+  const sources = Sources.make({ ...(options.duckdb === undefined ? {} : { duckdb: options.duckdb }) })
+  let opened: ReadonlyArray<Sources.Opened>
+  try {
+    opened = await Promise.all(options.datasets.map((spec) => sources.open(spec)))
+  } catch (error) {
+    await sources.close()
+    throw error
+  }
   const self = options.wallet.address
-  // One job pool and one kernel choice per runner, i.e. per agent (inline) or per protocol worker thread.
-  const jobs = PoolRunner.make({ size: options.jobWorkers })
-  const kernels = Layer.succeed(SelectKernels.Kernels, await SelectKernels.select({ wasm: () => import("@jointly/wasm").then((m) => m.loadWasmKernels()) }))
+  const { dataDir } = options
+  // One job pool and one composition of backends per runner, i.e. per agent (inline) or per protocol worker
+  // thread, built once: the services keep caches (OpenSSL contexts, imported keys, SEAL contexts) across stages.
+  const jobs = PoolRunner.make({ size: options.jobWorkers, backends: options.backends })
+  const backends = NodeBackends.layer(options.backends)
   // Every service a declared protocol needs (`Protocols.ParticipantServices`): one missing fails to compile here.
-  const services: Layer.Layer<Protocols.ParticipantServices> = Layer.mergeAll(
-    localData(self, loaded),
-    Compute.layer({ runner: jobs.runner }),
-    QueryServices.layer(),
+  const layer: Layer.Layer<Protocols.ParticipantServices> = Layer.mergeAll(
+    backends,
+    localData(self, opened.map((o) => o.source), options.maxRows),
+    // After the backends: the pool's model runtime replaces their in-thread one.
+    Compute.layer({ dataDir, runner: jobs.runner }),
+    QueryServices.layer({ dataDir, backends: options.backends }).pipe(Layer.provide(backends)),
     jobs.layer,
-    kernels,
-    SealCkks.layer,
-    OwnedModels.layer(),
-    PartialModelStore.layer({ dataDir: process.env.JOINTLY_DATA_DIR, owner: self, secret: options.wallet.privateKey })
+    OwnedModels.layer(dataDir),
+    PartialModelStore.layer({ dataDir, owner: self, secret: options.wallet.privateKey }),
+    // False unless the test harness asks: keys below production sizes (crypto/KeyMaterial.ts).
+    Layer.succeed(TestKeySizes, options.unsafeTestKeySizes === true)
   )
+  const services = await Backends.build(layer)
   const runtime = ParticipantRuntime.make({ self, sign: (message) => Effect.promise(() => options.wallet.signMessage(message)) })
   const accepted = new Map<string, ParticipantRuntime.Accepted<Protocols.ParticipantServices>>()
   return {
-    datasets: loaded.map(summarize),
+    datasets: opened.map((o) => o.summary),
+    contentHash: async (name) => {
+      const found = opened.find((o) => o.source.name === name)
+      if (found === undefined) throw new DatasetError({ reason: "MissingTable", source: name, detail: `no dataset named ${name} is registered here` })
+      return Effect.runPromise(ContentHash.ofSource(found.source, nodeSha256))
+    },
     accept: async (taskId, task) => {
       const table = accept(taskId, task, self)
       if ("problem" in table) return { ok: false, problem: table.problem }
@@ -117,7 +173,7 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
       const task = accepted.get(request.taskId)
       if (!task) return { ok: false, code: "UnknownTask", detail: `this participant has not accepted task ${request.taskId}` }
       // A handler that throws instead of failing its Effect still gets a failure outcome, not a dropped request.
-      return Effect.runPromise(Effect.provide(runtime.handle(task, request), services))
+      return Effect.runPromise(Effect.provide(runtime.handle(task, request), services.layer))
         .catch((error): StageOutcome => ({ ok: false, code: "Internal", detail: error instanceof Error ? error.message : String(error) }))
     },
     forget: async (taskId) => {
@@ -128,6 +184,8 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
       for (const taskId of accepted.keys()) runtime.forget(taskId)
       accepted.clear()
       await jobs.close()
+      await sources.close()
+      await services.close()
     }
   }
 }

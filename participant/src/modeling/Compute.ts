@@ -1,12 +1,12 @@
 /**
- * The compute services a participant's protocols use besides its data: the tfjs model runtime and the sink
- * for batch predictions. Built once per runner (inline or in the protocol worker thread). tfjs loads on first
- * use only, so tasks that train nothing never pay for it.
+ * The compute services a participant's protocols use besides its data and its backends: the model runtime on
+ * the worker pool, and the sink for batch predictions. Built once per runner (inline or in the protocol worker
+ * thread).
  *
  * With a job runner (the participant's worker pool) the model runtime forwards each call to the pool's
- * `fl.*` jobs (FlJobs.ts), so training never blocks the protocol thread; without one it runs tfjs on the
- * calling thread. Either way the protocol thread keeps DP clipping/noise and the secure-aggregation secrets:
- * only weights and the participant's own matrix cross.
+ * `fl.*` jobs (FlJobs.ts), so training never blocks the protocol thread; without one the backends' own runtime
+ * (tfjs, loaded on first use) runs on the calling thread. Either way the protocol thread keeps DP clipping/noise
+ * and the secure-aggregation secrets: only weights and the participant's own matrix cross.
  */
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -107,24 +107,12 @@ export const poolRuntime = (runner: JobRunnerService): PoolRuntime => {
   }
 }
 
-/** Lazily imports the tfjs runtime on the first call. */
-const lazyRuntime = (): ModelRuntimeApi => {
-  let runtime: Promise<ModelRuntimeApi> | undefined
-  const get = () => (runtime ??= import("./TfjsRuntime.ts").then((m) => m.make()))
-  const call = <K extends keyof ModelRuntimeApi>(key: K) =>
-    ((input: any, seed?: any) => Effect.flatMap(Effect.promise(get), (r) => (r[key] as any)(input, seed))) as ModelRuntimeApi[K]
-  return { initialize: call("initialize"), train: call("train"), evaluate: call("evaluate"), predict: call("predict") }
-}
-
-/**
- * Predictions go to `<data dir>/predictions/<taskId>.csv`. The data dir comes from JOINTLY_DATA_DIR, which
- * `jointly participant` sets from its config (the environment reaches the protocol worker thread too).
- */
-export const fileSink = (dataDir: string | undefined = process.env.JOINTLY_DATA_DIR) => ({
+/** Predictions go to `<data dir>/predictions/<taskId>.csv` (`jointly participant` passes its config's data dir). */
+export const fileSink = (dataDir: string | undefined) => ({
   write: (taskId: string, bytes: Uint8Array) =>
     Effect.tryPromise({
       try: async () => {
-        if (!dataDir) throw new Error("no data directory is configured (JOINTLY_DATA_DIR)")
+        if (!dataDir) throw new Error("no data directory is configured for this participant")
         const dir = join(dataDir, "predictions")
         await mkdir(dir, { recursive: true })
         await writeFile(join(dir, `${taskId}.csv`), bytes)
@@ -133,9 +121,12 @@ export const fileSink = (dataDir: string | undefined = process.env.JOINTLY_DATA_
     })
 })
 
-/** `runner`: the participant's worker pool, where training runs; without it, tfjs runs on this thread. */
+/**
+ * `runner`: the participant's worker pool, where training runs (its `ModelRuntime` overrides the backends' one
+ * when merged after them); without it, the backends' runtime runs on this thread.
+ */
 export const layer = (options: { readonly dataDir?: string; readonly runner?: JobRunnerService } = {}) =>
   Layer.mergeAll(
-    Layer.succeed(ModelRuntime, options.runner === undefined ? lazyRuntime() : poolRuntime(options.runner)),
+    options.runner === undefined ? Layer.empty : Layer.succeed(ModelRuntime, poolRuntime(options.runner)),
     Layer.succeed(PredictionSink, fileSink(options.dataDir))
   )

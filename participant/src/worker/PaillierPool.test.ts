@@ -8,13 +8,14 @@ import type { KeyPair } from "@jointly/core/crypto/paillier/Keys.ts"
 import { decryptBatchInput, encryptBatchInput, JobNames } from "@jointly/core/crypto/paillier/Jobs.ts"
 import * as Paillier from "@jointly/core/crypto/paillier/Paillier.ts"
 import * as Serialization from "@jointly/core/crypto/paillier/Serialization.ts"
+import * as OpenSslPrimes from "@jointly/backends/node/OpenSslPrimes.ts"
 import * as WorkerPool from "./WorkerPool.ts"
 
 describe("Paillier batches over the worker pool", () => {
   let pool: WorkerPool.WorkerPoolHandle
   let keys: KeyPair
   beforeAll(async () => {
-    ;[pool, keys] = await Promise.all([WorkerPool.open({ size: 2 }), generateKeyPair({ bits: 2048 })])
+    ;[pool, keys] = await Promise.all([WorkerPool.open({ size: 2 }), generateKeyPair({ bits: 2048, primes: OpenSslPrimes.generator })])
   })
   afterAll(() => pool?.close())
 

@@ -72,6 +72,17 @@ describe("WorkerPool (Effect)", () => {
     expect(result.after.every((id) => id !== result.before)).toBe(true)
   })
 
+  it("builds each pool's registries over that pool's backends, pools side by side", async () => {
+    const kernelsOf = (backends: Parameters<typeof WorkerPool.layer>[0]) =>
+      Effect.runPromise(Effect.provide(
+        Effect.flatMap(WorkerPool.WorkerPool, (pool) => pool.runAll("test.kernels", [new Uint8Array(0), new Uint8Array(0)])),
+        WorkerPool.layer({ size: 2, modules: [testJobs], ...backends })
+      )).then((outputs) => outputs.map((b) => JobCodec.decode(b)))
+    const [fast, portable] = await Promise.all([kernelsOf({}), kernelsOf({ backends: { bigint: "wasm" } })])
+    expect(fast).toEqual(["node-openssl", "node-openssl"])
+    expect(portable).toEqual(["wasm", "wasm"])
+  })
+
   it("fails to build when a job module cannot load", async () => {
     const error = await Effect.runPromise(
       Effect.flip(Layer.build(WorkerPool.layer({ size: 1, modules: [new URL("./no-such-module.ts", import.meta.url)] })).pipe(Effect.scoped))

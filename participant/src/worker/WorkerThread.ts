@@ -1,29 +1,21 @@
 /**
- * One worker thread behind comlink, as the pool and the protocol worker both spawn it: booted through
- * `boot.mjs` (which registers tsx, then imports the host module named by `entry`), watched for its exit, and
- * ready only once its host module has loaded and answers `threadId()`.
+ * One worker thread behind comlink, as the pool and the protocol worker both spawn it (the Node adapter of
+ * Thread.ts): booted through `boot.mjs` (which registers tsx, then imports the host module named by `entry`),
+ * watched for its exit, and ready only once its host module has loaded and answers `threadId()`.
  */
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
+import { Crashed, type Thread } from "./Thread.ts"
+
+export { Crashed, transferable } from "./Thread.ts"
 
 const bootUrl = new URL("./boot.mjs", import.meta.url)
 
-/** Why a call did not return: the thread exited under it (crash, uncaught exception, termination). */
-export class Crashed {
-  constructor(readonly detail: string) {}
-}
-
-export interface WorkerThread<Api> {
+export interface WorkerThread<Api> extends Thread<Api> {
   readonly worker: Worker
-  readonly remote: Comlink.Remote<Api>
-  /** Settles with a description once the thread has exited, for whatever reason. */
-  readonly exited: Promise<string>
-  readonly state: { alive: boolean }
-  /** `call`, or a rejection with Crashed as soon as the thread exits first. */
-  readonly untilExit: <A>(call: Promise<A>) => Promise<A>
 }
 
 /**
@@ -52,16 +44,7 @@ export const spawn = async <Api extends { readonly threadId: () => number }>(
   const remote = Comlink.wrap<Api>(nodeEndpoint(worker))
   // Wait until the host module has loaded, so a broken module fails here, not at the first call.
   await untilExit(Promise.resolve(remote.threadId()))
-  return { worker, remote, exited, state, untilExit }
-}
-
-/** Sends `bytes` by transfer when they own their whole buffer; a view into a larger buffer is copied first. */
-export const transferable = (bytes: Uint8Array): Uint8Array => {
-  const owned =
-    bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-      ? bytes
-      : bytes.slice()
-  return Comlink.transfer(owned, [owned.buffer as ArrayBuffer])
+  return { worker, remote, exited, state, untilExit, terminate: async () => void (await worker.terminate()) }
 }
 
 /** A module given as a URL or a file path (relative to the working directory), as a URL a worker can import. */

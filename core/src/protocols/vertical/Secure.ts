@@ -9,11 +9,11 @@
  * - gradient: Σ_j d_j·X_j over a batch plus the owner's mask of κ extra bits;
  * - prediction: Σ_p z^p, zBits + ⌈log2 n⌉ + 1 bits.
  */
-import { Effect, Option } from "effect"
-import { JobRunner, type JobRunnerService, inline } from "../../compute/JobRunner.ts"
+import { Effect } from "effect"
+import { type JobRunnerService, paillierRunner } from "../../compute/JobRunner.ts"
+import * as Kernels from "../../compute/Kernels.ts"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import { randomBits } from "../../compute/Primes.ts"
-import * as SelectKernels from "../../compute/SelectKernels.ts"
 import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
 import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
@@ -73,34 +73,17 @@ export interface Engine {
   readonly runner: JobRunnerService
 }
 
-let selected: Promise<BigIntKernels> | undefined
-/** The host's kernels, else the fastest this platform loads (OpenSSL in Node). */
-export const kernels: Effect.Effect<BigIntKernels> = Effect.flatMap(Effect.serviceOption(SelectKernels.Kernels), (found) =>
-  Option.isSome(found) ? Effect.succeed(found.value) : Effect.promise(() => (selected ??= SelectKernels.select())))
+/** The host's big-integer kernels (the `BigIntKernels` service). */
+export const kernels: Effect.Effect<BigIntKernels> = Kernels.BigIntKernels
 
-const inlineTables = new Map<string, JobRunnerService>()
+const runner = paillierRunner((k, policy) => ({ ...PaillierJobs.makePaillierJobs(k, policy), ...ThresholdJobs.makeThresholdJobs(k, policy) }))
 
 /**
  * The host's worker pool when it has one and the key is of a production size (the pool's jobs refuse test
  * sizes); else the same jobs inline.
  */
 export const engine = (tpk: ThresholdPublicKey, policy: KeySizePolicy): Effect.Effect<Engine> =>
-  Effect.gen(function*() {
-    const k = yield* kernels
-    const host = yield* Effect.serviceOption(JobRunner)
-    let runner: JobRunnerService
-    if (Option.isSome(host) && !policy.unsafeAllowTestKeySizes) runner = host.value
-    else {
-      const key = `${k.name}|${policy.unsafeAllowTestKeySizes === true}`
-      let found = inlineTables.get(key)
-      if (found === undefined) {
-        found = inline({ ...PaillierJobs.makePaillierJobs(k, policy), ...ThresholdJobs.makeThresholdJobs(k, policy) })
-        inlineTables.set(key, found)
-      }
-      runner = found
-    }
-    return { tpk, pk: tpk.publicKey, kernels: k, runner }
-  })
+  Effect.map(runner(policy), ({ kernels, runner }) => ({ tpk, pk: tpk.publicKey, kernels, runner }))
 
 const chunked = <A>(xs: ReadonlyArray<A>, parts: number): Array<Array<A>> => {
   const size = Math.max(1, Math.ceil(xs.length / Math.max(1, parts)))

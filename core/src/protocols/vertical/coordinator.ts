@@ -8,6 +8,7 @@ import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect, Schema } from "effect"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
+import * as Keys from "../../crypto/paillier/Keys.ts"
 import type { PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
 import * as Merkle from "../federated-learning/Merkle.ts"
@@ -168,7 +169,9 @@ const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params:
     if (labelHolder === undefined) return yield* protocolError(kind, "InvalidParams", "the label holder is not a party")
     const dealer = params.dealer ?? labelHolder
     const threshold = params.threshold ?? n
-    const policy = { unsafeAllowTestKeySizes: params.unsafeAllowTestKeySizes === true }
+    // The coordinator holds no secret of this key: it computes with the size the task names, and each party
+    // refuses a size below its own minimum at consent (ProtocolDefinition.keyMaterial).
+    const policy = { unsafeAllowTestKeySizes: !Keys.ALLOWED_BITS.includes(params.keyBits ?? Spec.defaults.keyBits) }
 
     // Phase 1: the aligned PSI join, every party a receiver (PROTOCOLS.md §6.1 "Ours"; §3 item 1).
     const psi = yield* PsiCoordinator.run(session, "aligned", PsiSpec.alignedJoin(params.idColumn, parties, params.maxIds), { timeoutMs: options.timeoutMs })

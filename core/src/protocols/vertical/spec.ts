@@ -75,9 +75,11 @@ export const TrainParams = Schema.Struct({
   scaleBits: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 6, maximum: 20 }))),
   /** Standardized values are clipped to ±featureBound (default 16); clipped cells are counted in the result. */
   featureBound: Schema.optional(Positive),
+  /**
+   * Threshold-Paillier modulus size (default 2048). Any size a key can have is a valid task; each participant
+   * refuses sizes below its own minimum (2048 unless its policy asks for more) at consent.
+   */
   keyBits: Schema.optional(Schema.Int),
-  /** Test keys below 2048 bits; never the default. */
-  unsafeAllowTestKeySizes: Schema.optional(Schema.Boolean),
   /** Partial decryptions needed (default: every party, as in the source). */
   threshold: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /** Runs the dealer ceremony (default: the label holder). */
@@ -274,10 +276,17 @@ export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidP
   }
 }
 
-export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | undefined => {
+/** What every vertical training kind (SecureBoost's too) checks of its parties, label holder and feature blocks. */
+export interface VerticalLayout {
+  readonly idColumn: string
+  readonly labelHolder: string
+  readonly label: { readonly column: string }
+  readonly features: ReadonlyArray<{ readonly party: string; readonly columns: ReadonlyArray<string> }>
+}
+
+export const validateLayout = (params: VerticalLayout, parties: ReadonlyArray<string>): InvalidParams | undefined => {
   if (parties.length < 2) return new InvalidParams({ field: "parties", detail: "needs at least 2 parties" })
   if (!parties.includes(params.labelHolder)) return new InvalidParams({ field: "labelHolder", detail: `${params.labelHolder} is not a party` })
-  if (params.dealer !== undefined && !parties.includes(params.dealer)) return new InvalidParams({ field: "dealer", detail: `${params.dealer} is not a party` })
   const named = params.features.map((f) => f.party)
   if (new Set(named).size !== named.length) return new InvalidParams({ field: "features", detail: "a party is named twice" })
   const outsider = named.find((p) => !parties.includes(p))
@@ -288,11 +297,17 @@ export const validate = (params: TrainParams, parties: ReadonlyArray<string>): I
       return new InvalidParams({ field: "features", detail: "the label column is not a feature" })
     }
   }
+  return undefined
+}
+
+export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | undefined => {
+  const layout = validateLayout(params, parties)
+  if (layout !== undefined) return layout
+  if (params.dealer !== undefined && !parties.includes(params.dealer)) return new InvalidParams({ field: "dealer", detail: `${params.dealer} is not a party` })
   const t = params.threshold ?? parties.length
   if (t > parties.length) return new InvalidParams({ field: "threshold", detail: `${t} exceeds the ${parties.length} parties` })
   const bits = params.keyBits ?? defaults.keyBits
-  if (!params.unsafeAllowTestKeySizes && bits !== 2048 && bits !== 3072) return new InvalidParams({ field: "keyBits", detail: "2048 or 3072 (test sizes need unsafeAllowTestKeySizes)" })
-  if (bits % 2 !== 0 || bits < 256) return new InvalidParams({ field: "keyBits", detail: "an even size of at least 256 bits" })
+  if (bits % 16 !== 0 || bits < 256 || bits > 4096) return new InvalidParams({ field: "keyBits", detail: "a multiple of 16 bits between 256 and 4096" })
   return undefined
 }
 
