@@ -53,6 +53,14 @@ export const CoordinatorConfig = Schema.Struct({
   }),
   /** The coordinator account's encrypted keystore (`jointly keys new`); passphrase in JOINTLY_COORDINATOR_KEY_PASSPHRASE. */
   keystore: Schema.String,
+  /**
+   * Several instances over one PostgreSQL `store` (coordinator/src/cluster/): the lease period in ms (default
+   * 10 000; a dead instance's tasks are taken over within two) and this instance's id (default host, pid, random).
+   */
+  cluster: Schema.optional(Schema.Struct({
+    leaseMs: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 500, maximum: 600_000 }))),
+    instance: Schema.optional(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9._:-]{1,100}$/)))
+  })),
   /** Socket abuse limits (transport/SocketLimits.ts); each absent field keeps its default. */
   socketLimits: Schema.optional(Schema.Struct({
     handshakeTimeoutMs: Schema.optional(Schema.Int),

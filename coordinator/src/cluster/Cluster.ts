@@ -32,9 +32,15 @@ export interface Role {
   readonly stop: () => Promise<void> | void
 }
 
+export type Adoption = "restarted" | "takeover" | "rejoined"
+
 export interface Hooks {
-  /** A task this instance just claimed (an orphan, or every unfinished task of an exclusive store): resume it. */
-  readonly adopt: (task: TaskRow, claim: Claim) => Promise<void>
+  /**
+   * A task this instance just claimed: resume it. `why` says whose work it continues — this process's predecessor
+   * over an exclusive store (`restarted`), a dead instance's (`takeover`), or its own after its lease had expired
+   * (`rejoined`).
+   */
+  readonly adopt: (task: TaskRow, claim: Claim, why: Adoption) => Promise<void>
   /** This instance's lease had expired: every task it ran may be someone else's now. Stop them all. */
   readonly lost: () => Promise<void>
   /** A participant connected to some instance of the cluster. */
@@ -137,7 +143,7 @@ export const make = (options: Options) => {
       const claim = yield* db("claiming a task", () => store.claim(task.id, instance))
       if (claim === undefined) continue // another instance was faster
       log.info("claimed task", { taskId: task.id, previousOwner: task.owner, fence: claim.fence })
-      yield* db("resuming a task", () => hooks!.adopt(task, claim))
+      yield* db("resuming a task", () => hooks!.adopt(task, claim, "takeover"))
     }
   })
 
@@ -173,7 +179,7 @@ export const make = (options: Options) => {
       // What still names this instance was claimed by nobody meanwhile: take it back under a new token.
       for (const task of yield* Effect.orElseSucceed(db("listing own tasks", () => store.owned(instance)), () => [] as Array<TaskRow>)) {
         const claim = yield* Effect.orElseSucceed(db("claiming back a task", () => store.claim(task.id, instance, { force: true })), () => undefined)
-        if (claim !== undefined) yield* Effect.ignore(db("resuming a task", () => hooks!.adopt(task, claim)))
+        if (claim !== undefined) yield* Effect.ignore(db("resuming a task", () => hooks!.adopt(task, claim, "rejoined")))
       }
     }
     yield* Effect.ignore(holdRoles)
@@ -215,7 +221,7 @@ export const make = (options: Options) => {
       if (options.exclusive) {
         for (const task of await store.unfinished()) {
           const claim = await store.claim(task.id, instance, { force: true })
-          if (claim !== undefined) await h.adopt(task, claim)
+          if (claim !== undefined) await h.adopt(task, claim, "restarted")
         }
       }
       await Effect.runPromise(Effect.ignore(holdRoles))

@@ -23,6 +23,7 @@ import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
 import type { Claim, TaskRow, TaskStore } from "../store/TaskStore.ts"
+import type { Adoption } from "../cluster/Cluster.ts"
 import { LeaseLost, StaleTransition } from "../store/TaskStore.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
@@ -357,11 +358,15 @@ export const make = (deps: {
    * A task this instance has just claimed (after a restart over an embedded store, or an orphan whose owner
    * died) resumes from its stored state.
    */
-  const adopt = async (task: TaskRow, claim: Claim) => {
+  const adopt = async (task: TaskRow, claim: Claim, why: Adoption) => {
     await drop(task.id)
     claims.set(task.id, claim)
     {
-      const previous = task.owner === null || task.owner === instance ? "coordinator restarted" : `coordinator instance ${task.owner} stopped; taken over by ${instance}`
+      const previous = why === "takeover" && task.owner !== null && task.owner !== instance
+        ? `coordinator instance ${task.owner} stopped; taken over by ${instance}`
+        : why === "rejoined"
+        ? `coordinator instance ${instance} lost its lease and rejoined`
+        : "coordinator restarted"
       log.info("resuming task", { taskId: task.id, status: task.status, fence: claim.fence })
       if (task.status === "Submitted") {
         await move(task, "AwaitingConsent")
