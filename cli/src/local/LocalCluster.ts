@@ -308,13 +308,16 @@ export const start = async (options: Options) => {
         child.kill(signal)
         await exited
       },
-      /** Kills coordinator process `instance` (SIGKILL: no goodbye) and starts a new one on the same port and store. */
+      /** Kills coordinator process `instance` (SIGKILL: no goodbye) and starts a new one on the same port and store (a new instance id). */
       restartCoordinator: async (signal: NodeJS.Signals = "SIGKILL", instance = 0) => {
         const old = coordinatorProcesses[instance]
         if (!old) throw new Error("restartCoordinator needs coordinatorProcess: true")
-        const exited = new Promise((r) => old.once("exit", r))
-        old.kill(signal)
-        await exited
+        // One already gone (killed before) is simply started again.
+        if (old.exitCode === null && old.signalCode === null) {
+          const exited = new Promise((r) => old.once("exit", r))
+          old.kill(signal)
+          await exited
+        }
         coordinatorUrls[instance] = await startCoordinator(instance)
       },
       stop: stopAll
