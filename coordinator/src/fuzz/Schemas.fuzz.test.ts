@@ -140,8 +140,9 @@ const fingerprint = (value: unknown): string | undefined => {
 
 const fuzz = (name: string, schema: Schema.Top) =>
   it(`${name}: ${RUNS} inputs, each decoded to a value or a typed SchemaError`, () => {
-    const decode = Schema.decodeUnknownExit(schema as never)
-    const encode = Schema.encodeUnknownExit(schema as never)
+    type Coder = (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+    const decode = Schema.decodeUnknownExit(schema as never) as Coder
+    const encode = Schema.encodeUnknownExit(schema as never) as Coder
     const seeds = seedsOf(schema)
     let accepted = 0
     fc.assert(
@@ -156,10 +157,10 @@ const fuzz = (name: string, schema: Schema.Top) =>
         }
         accepted++
         const encoded = encode(exit.value)
-        expect(Exit.isSuccess(encoded)).toBe(true)
-        const again = decode((encoded as Exit.Success<unknown>).value)
-        expect(Exit.isSuccess(again)).toBe(true)
-        expect((again as Exit.Success<unknown>).value).toEqual(exit.value)
+        if (!Exit.isSuccess(encoded)) throw new Error(`a decoded value does not encode: ${String(encoded.cause)}`)
+        const again = decode(encoded.value)
+        if (!Exit.isSuccess(again)) throw new Error(`an encoded value does not decode again: ${String(again.cause)}`)
+        expect(again.value).toEqual(exit.value)
       }),
       { numRuns: RUNS, seed: 1717, endOnFailure: true }
     )
