@@ -11,6 +11,7 @@ export const suites: Record<string, () => Promise<Suite>> = {
   api: () => import("./api.ts"),
   chain: () => import("./chain.ts"),
   horizontal: () => import("./horizontal.ts"),
+  load: () => import("./load.ts"),
   paillier: () => import("./paillier.ts"),
   psi: () => import("./psi.ts"),
   stats: () => import("./stats.ts"),

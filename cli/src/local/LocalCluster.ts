@@ -53,6 +53,8 @@ export interface Options {
   readonly participantsAt?: number
   /** The cluster's lease period in ms (default the coordinator's). */
   readonly leaseMs?: number
+  /** The coordinator process's socket limits (its config file's `socketLimits`), e.g. for many participants on one address. */
+  readonly socketLimits?: { readonly connectionsPerMinute?: number; readonly eventsPer10sPerAddress?: number; readonly eventsPer10sPerAccount?: number }
   /** Progress lines for a human (stderr in the CLI). */
   readonly onProgress?: (line: string) => void
   readonly startTimeoutMs?: number
@@ -161,7 +163,8 @@ export const start = async (options: Options) => {
           // The embedded chain never reorganises: a record is final once mined.
           chain: { rpcUrl: anvil.rpcUrl, deployment: deploymentPathOf(dataDir), confirmations: 1 },
           keystore,
-          ...(options.leaseMs === undefined ? {} : { cluster: { leaseMs: options.leaseMs } })
+          ...(options.leaseMs === undefined ? {} : { cluster: { leaseMs: options.leaseMs } }),
+          ...(options.socketLimits === undefined ? {} : { socketLimits: options.socketLimits })
         }, null, 2))
         const { child, ready } = await spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderrs[i]!)
         coordinatorProcesses[i] = child
@@ -290,6 +293,8 @@ export const start = async (options: Options) => {
       coordinator: () => coordinator,
       coordinatorStderr,
       coordinatorStderrs: coordinatorStderrs as ReadonlyArray<ReadonlyArray<string>>,
+      /** Each coordinator process's pid (undefined in this process or once it exited). */
+      coordinatorPids: () => coordinatorProcesses.map((child) => (child?.exitCode === null && child.signalCode === null ? child.pid : undefined)),
       submit,
       task,
       waitForTask,
