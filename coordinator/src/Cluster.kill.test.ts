@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params, Result } from "@jointly/core/protocols/joint-statistics/spec.ts"
 import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
 import * as F from "./testing/fixtures.ts"
+import { expectNotarizedOnce } from "./testing/ChainOnce.ts"
 import * as Postgres from "./testing/Postgres.ts"
 
 const names = ["north", "south", "east"] as const
@@ -92,21 +93,7 @@ const freezeEastAtConsent = () => {
   }
 }
 
-/** Every outbox entry of the task confirmed by exactly one transaction that recorded it; the transitions as given. */
-const expectChainOnce = async (detail: LocalCluster.TaskDetail) => {
-  const history = await cluster.supervisorLedger.taskHistory(detail.id)
-  const ids = history.map((e) => e.eventId.toLowerCase())
-  expect(new Set(ids).size).toBe(ids.length)
-  expect(detail.chain.length).toBe(history.length)
-  for (const entry of detail.chain) {
-    expect(entry.status, `${entry.op} ${entry.lastError}`).toBe("confirmed")
-    const onChain = history.filter((e) => e.eventId.toLowerCase() === entry.eventId.toLowerCase())
-    expect(onChain, `${entry.op} ${entry.eventId}`).toHaveLength(1)
-    expect(onChain[0]!.txHash).toBe(entry.txHash)
-  }
-  expect(history.flatMap((e) => (e._tag === "TaskTransitioned" ? [`${e.from}->${e.to}`] : []))).toEqual(expectedTransitions)
-  expect(history.filter((e) => e._tag === "ResultRecorded").map((e) => e.resultDigest)).toEqual([detail.resultDigest])
-}
+const expectChainOnce = (detail: LocalCluster.TaskDetail) => expectNotarizedOnce(cluster.supervisorLedger, detail, expectedTransitions)
 
 const submitAndRun = async () => {
   const id = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params }, A)
