@@ -98,6 +98,14 @@ export const decode = (file: string | undefined, fileContents: unknown, env: Rec
   const decoded = Effect.runSync(Effect.result(Config.schema(CoordinatorConfig).parse(provider)))
   if (decoded._tag === "Failure") throw new CoordinatorConfigError({ source, detail: String(decoded.failure.message ?? decoded.failure) })
   const c = decoded.success
+  // Config reads an optional field that fails its Schema as absent; a field the file sets must be used or refused.
+  for (const [key, field] of Object.entries(CoordinatorConfig.fields)) {
+    const given = (fileContents as Record<string, unknown> | undefined)?.[key]
+    if (given === undefined || (c as Record<string, unknown>)[key] !== undefined) continue
+    const checked = Schema.decodeUnknownExit(field as Schema.Top as Schema.Codec<unknown, unknown>)(given)
+    const problem = checked._tag === "Failure" ? String(checked.cause) : "not read"
+    throw new CoordinatorConfigError({ source, detail: `${key}: ${problem}` })
+  }
   if (!/^postgres(ql)?:\/\//.test(c.store) && /^[a-z][a-z0-9+.-]*:\/\//i.test(c.store)) {
     throw new CoordinatorConfigError({ source, detail: `store ${c.store}: a PGlite directory or a postgres:// URL` })
   }
