@@ -8,7 +8,7 @@
 import { existsSync } from "node:fs"
 import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
-import { backendConformance, compositionAgreement } from "@jointly/core/testing/kernel-conformance.ts"
+import { backendConformance, compositionAgreement } from "@jointly/core/internal/testing/kernel-conformance"
 import { defaultWasmUrl } from "@jointly/wasm"
 import * as Backends from "./Backends.ts"
 import * as NodeBackends from "./NodeBackends.ts"

@@ -4,11 +4,11 @@
  *
  * Every kernel family is a service named in core: `Kernels.BigIntKernels`, `Primes.Primes`,
  * `PrgKernel.PrgKernel`, `KeyAgreement.KeyAgreement` (X25519), `Ed25519.Ed25519`, joint-query's
- * `Compute.Groups` (x25519 / ristretto255), the OT-based PSI's `Aes`, `Ckks` and `ModelRuntime`. The first six are
+ * `Compute.Groups` (x25519 / ristretto255), the OT-based PSI's `Aes`, `Ckks`, `Bfv` and `ModelRuntime`. The first six are
  * `Context.Reference`s whose default is core's portable reference implementation (pure JS, or libsodium's WASM
- * for the groups), so a host that composes nothing still computes exactly, only slower; the last three are
- * required services (`Services`): AES as its protocol declares it, CKKS and the model runtime because core has
- * no implementation of them. A host composes its platform's backends once, in one place, and provides the built
+ * for the groups), so a host that composes nothing still computes exactly, only slower; the last four are
+ * required services (`Services`): AES as its protocol declares it, CKKS, BFV and the model runtime because core
+ * has no implementation of them. A host composes its platform's backends once, in one place, and provides the built
  * context to everything it runs (`build`): the services keep caches (OpenSSL contexts, imported keys, SEAL
  * contexts) that must outlive a single stage.
  *
@@ -17,15 +17,16 @@
  */
 import { Effect, Exit, Layer, Schema, Scope } from "effect"
 import type { Context } from "effect"
-import * as Kernels from "@jointly/core/compute/Kernels.ts"
-import * as Primes from "@jointly/core/compute/Primes.ts"
-import * as Ed25519 from "@jointly/core/crypto/Ed25519.ts"
-import * as KeyAgreement from "@jointly/core/crypto/KeyAgreement.ts"
-import * as PrgKernel from "@jointly/core/crypto/PrgKernel.ts"
-import type { Ckks } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
-import * as Aes from "@jointly/core/protocols/joint-query/ot-psi/Aes.ts"
-import type { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
+import * as Kernels from "@jointly/core/internal/compute/Kernels"
+import * as Primes from "@jointly/core/internal/compute/Primes"
+import * as Ed25519 from "@jointly/core/internal/crypto/Ed25519"
+import * as KeyAgreement from "@jointly/core/internal/crypto/KeyAgreement"
+import * as PrgKernel from "@jointly/core/internal/crypto/PrgKernel"
+import type { Ckks } from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
+import * as Aes from "@jointly/core/internal/protocols/joint-query/ot-psi/Aes"
+import type { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
+import type { Bfv } from "@jointly/core/internal/protocols/similarity/Bfv"
 
 /**
  * One backend per family; an absent field takes the platform's fastest. The Node composition honours every
@@ -49,7 +50,7 @@ export interface PortableChoice {
 }
 
 /** Services a composition provides that have no default in core. */
-export type Services = Ckks | ModelRuntime | Aes.Aes
+export type Services = Ckks | Bfv | ModelRuntime | Aes.Aes
 
 /** The implementation of each family in the current context, as benchmarks report them. */
 export interface Names {

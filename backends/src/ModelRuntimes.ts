@@ -3,7 +3,7 @@
  * first call only, so a host that never trains or predicts never loads tfjs (≈1 s and its WASM instantiation).
  */
 import { Effect, Layer } from "effect"
-import { ModelRuntime, type ModelRuntimeApi, ModelRuntimeError } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
+import { ModelRuntime, type ModelRuntimeApi, ModelRuntimeError } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
 import type * as TfjsRuntime from "./TfjsRuntime.ts"
 
 /** A runtime that loads the real one on its first call and forwards every call to it. */

@@ -9,7 +9,7 @@
  *   Ed25519       OpenSSL (node/OpenSslEd25519.ts, ~20× @noble/curves)
  *   groups        the native addon (node/NativeGroups.ts: OpenSSL's X25519, libsodium's ristretto255), per
  *                 group where it loads, else libsodium's WASM
- *   CKKS          node-seal's Node build (SealCkks.ts), loaded on first use
+ *   CKKS, BFV     node-seal's Node build (SealCkks.ts, SealBfv.ts), loaded on first use
  *   AES           OpenSSL (node/OpenSslAes.ts, synchronous, AES-NI), for the OT-based PSI
  *   model runtime tfjs on tfjs-backend-wasm, binaries from the installed package (ModelRuntimes.ts), loaded on
  *                 first use
@@ -19,19 +19,21 @@
  * baselines); it is plain data, so a worker thread builds the same composition from it.
  */
 import { Context, Effect, Layer } from "effect"
-import * as Kernels from "@jointly/core/compute/Kernels.ts"
-import * as Primes from "@jointly/core/compute/Primes.ts"
-import { tsKernels } from "@jointly/core/compute/TsKernels.ts"
-import * as Ed25519 from "@jointly/core/crypto/Ed25519.ts"
-import * as KeyAgreement from "@jointly/core/crypto/KeyAgreement.ts"
-import * as PrgKernel from "@jointly/core/crypto/PrgKernel.ts"
-import { Ckks } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
-import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
-import * as Aes from "@jointly/core/protocols/joint-query/ot-psi/Aes.ts"
+import * as Kernels from "@jointly/core/internal/compute/Kernels"
+import * as Primes from "@jointly/core/internal/compute/Primes"
+import { tsKernels } from "@jointly/core/internal/compute/TsKernels"
+import * as Ed25519 from "@jointly/core/internal/crypto/Ed25519"
+import * as KeyAgreement from "@jointly/core/internal/crypto/KeyAgreement"
+import * as PrgKernel from "@jointly/core/internal/crypto/PrgKernel"
+import { Ckks } from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
+import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
+import * as Aes from "@jointly/core/internal/protocols/joint-query/ot-psi/Aes"
+import { Bfv } from "@jointly/core/internal/protocols/similarity/Bfv"
 import { defaultWasmUrl, wasmKernelsFromBytes } from "@jointly/wasm"
 import type * as Backends from "./Backends.ts"
 import * as ModelRuntimes from "./ModelRuntimes.ts"
+import * as SealBfv from "./SealBfv.ts"
 import * as SealCkks from "./SealCkks.ts"
 import * as NativeGroups from "./node/NativeGroups.ts"
 import * as NodeFiles from "./node/NodeFiles.ts"
@@ -63,6 +65,9 @@ const loadSeal = () => import("node-seal/throws_wasm_node_es.js").then((m) => m.
 /** The CKKS service alone (hosts and tests that need no other family): SEAL loads on its first call. */
 export const ckks: Layer.Layer<Ckks> = SealCkks.layer(loadSeal)
 
+/** The BFV service alone (tests of encrypted retrieval): SEAL loads on its first call. */
+export const bfv: Layer.Layer<Bfv> = SealBfv.layer(loadSeal)
+
 /** Every family, built once per `Layer` build (one per thread: caches live in the built services). */
 export const layer = (choice: Backends.Choice = {}): Layer.Layer<Backends.Services> =>
   Layer.effectContext(Effect.gen(function*() {
@@ -80,6 +85,7 @@ export const layer = (choice: Backends.Choice = {}): Layer.Layer<Backends.Servic
       Context.add(Compute.Groups, groupKernels(choice.groups)),
       Context.add(Aes.Aes, choice.aes === "webcrypto" ? Aes.webCrypto() : OpenSslAes.aes),
       Context.add(Ckks, SealCkks.make(loadSeal)),
+      Context.add(Bfv, SealBfv.make(loadSeal)),
       Context.add(ModelRuntime, ModelRuntimes.lazy(() => import("./TfjsRuntime.ts").then((m) => m.make({ wasmPaths: wasmDir }))))
     )
   }))

@@ -9,26 +9,28 @@
  *   PRG, X25519, Ed25519   @noble/ciphers, @noble/curves
  *   groups        libsodium's WASM build
  *   AES           WebCrypto (the OT-based PSI's portable service)
- *   CKKS          node-seal's Web Worker build (runs in pages and workers), loaded on first use
+ *   CKKS, BFV     node-seal's Web Worker build (runs in pages and workers), loaded on first use
  *   model runtime tfjs on tfjs-backend-wasm, binaries from `tfjsWasmPaths`, loaded on first use
  *
  * Where the WASM files are is the embedder's to say (its bundler's asset URLs); the defaults are the files'
  * places beside the packages, which bundlers that understand `new URL(…, import.meta.url)` rewrite.
  */
 import { Context, Effect, Layer } from "effect"
-import * as Kernels from "@jointly/core/compute/Kernels.ts"
-import * as Primes from "@jointly/core/compute/Primes.ts"
-import { tsKernels } from "@jointly/core/compute/TsKernels.ts"
-import * as Ed25519 from "@jointly/core/crypto/Ed25519.ts"
-import * as KeyAgreement from "@jointly/core/crypto/KeyAgreement.ts"
-import * as PrgKernel from "@jointly/core/crypto/PrgKernel.ts"
-import { Ckks } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
-import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
-import * as Aes from "@jointly/core/protocols/joint-query/ot-psi/Aes.ts"
+import * as Kernels from "@jointly/core/internal/compute/Kernels"
+import * as Primes from "@jointly/core/internal/compute/Primes"
+import { tsKernels } from "@jointly/core/internal/compute/TsKernels"
+import * as Ed25519 from "@jointly/core/internal/crypto/Ed25519"
+import * as KeyAgreement from "@jointly/core/internal/crypto/KeyAgreement"
+import * as PrgKernel from "@jointly/core/internal/crypto/PrgKernel"
+import { Ckks } from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
+import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
+import * as Aes from "@jointly/core/internal/protocols/joint-query/ot-psi/Aes"
+import { Bfv } from "@jointly/core/internal/protocols/similarity/Bfv"
 import { loadWasmKernels, type WasmSource } from "@jointly/wasm"
 import type * as Backends from "./Backends.ts"
 import * as ModelRuntimes from "./ModelRuntimes.ts"
+import * as SealBfv from "./SealBfv.ts"
 import * as SealCkks from "./SealCkks.ts"
 
 export interface Options {
@@ -45,6 +47,9 @@ const bigintKernels = (options: Options): Effect.Effect<Kernels.BigIntKernels> =
     // A kernel that cannot be fetched leaves the exact TS kernel in place: slower, never wrong.
     : Effect.promise(() => loadWasmKernels(options.bigintWasm).catch(() => tsKernels))
 
+/** node-seal's Web Worker build, imported on the first CKKS or BFV call only. */
+const loadSeal = () => import("node-seal/throws_wasm_worker_es.js").then((m) => m.default())
+
 export const layer = (options: Options = {}): Layer.Layer<Backends.Services> =>
   Layer.effectContext(Effect.gen(function*() {
     const bigint = yield* bigintKernels(options)
@@ -56,7 +61,8 @@ export const layer = (options: Options = {}): Layer.Layer<Backends.Services> =>
       Context.add(Ed25519.Ed25519, Ed25519.make(Ed25519.noble)),
       Context.add(Compute.Groups, Compute.wasmKernels),
       Context.add(Aes.Aes, Aes.webCrypto()),
-      Context.add(Ckks, SealCkks.make(() => import("node-seal/throws_wasm_worker_es.js").then((m) => m.default()))),
+      Context.add(Ckks, SealCkks.make(loadSeal)),
+      Context.add(Bfv, SealBfv.make(loadSeal)),
       Context.add(ModelRuntime, ModelRuntimes.lazy(() => import("./TfjsRuntime.ts").then((m) => m.make(runtime))))
     )
   }))

@@ -28,29 +28,17 @@ import {
   type Parameters,
   type RequesterKeys,
   strideFor
-} from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
+} from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
+import { headerProblem, loader, own } from "./Seal.ts"
 
 const CACHED_CONTEXTS = 8
 
 const error = (reason: CkksError["reason"], detail: unknown) =>
   new CkksError({ reason, detail: detail instanceof Error ? detail.message : String(detail) })
 
-/** A SEAL object released with the scope. */
-const own = <A extends { delete: () => void }>(make: () => A | void): Effect.Effect<A, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => make() as A),
-    (a) => Effect.sync(() => a.delete())
-  )
-
-// SEAL's SEALHeader: u16 magic 0xA15E, u8 header size 0x10, u8 major 4 … u8 minor, u8 compression (0 none,
-// 1 zlib, 2 zstd), u16 reserved, u64 total size.
 const checkHeader = (bytes: Uint8Array, what: string, reason: CkksError["reason"]): Effect.Effect<void, CkksError> => {
-  if (bytes.length < 16) return Effect.fail(error(reason, `${what}: ${bytes.length} bytes is shorter than SEAL's header`))
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  if (view.getUint16(0, true) !== 0xa15e || bytes[2] !== 0x10) return Effect.fail(error(reason, `${what}: not SEAL-serialized bytes`))
-  if (bytes[4]! > 2) return Effect.fail(error(reason, `${what}: unknown compression mode ${bytes[4]}`))
-  if (view.getBigUint64(8, true) !== BigInt(bytes.length)) return Effect.fail(error(reason, `${what}: header declares ${view.getBigUint64(8, true)} bytes, got ${bytes.length}`))
-  return Effect.void
+  const problem = headerProblem(bytes, what)
+  return problem === undefined ? Effect.void : Effect.fail(error(reason, problem))
 }
 
 const parametersBytes = (s: SEALLibrary, p: Parameters) =>
@@ -90,9 +78,6 @@ const scaleOf = (s: SEALLibrary, parameters: Uint8Array) =>
 
 /** A `CkksApi` over the SEAL build `load` instantiates (once, on first use; again after a WASM abort). */
 export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
-  let library: Promise<SEALLibrary> | undefined
-  const seal = () => (library ??= load())
-
   /**
    * Validated contexts by parameter bytes: building one costs ~0.7 s (SEAL's prime and NTT tables) and a
    * federated-learning round needs one per encryption, sum and decryption. Contexts are immutable; the few
@@ -101,21 +86,10 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
    */
   const contexts = new Map<string, SealContext>()
 
-  /**
-   * Runs `body` with the library in a fresh scope; a SEAL exception becomes `reason`, a WASM abort also drops
-   * the module so later calls get a working one.
-   */
+  const seal = loader(load, () => contexts.clear())
+  /** Runs `body` with the library in a fresh scope; a SEAL exception becomes `reason` (Seal.ts `loader`). */
   const withSeal = <A>(reason: CkksError["reason"], body: (s: SEALLibrary) => Effect.Effect<A, CkksError, Scope.Scope>) =>
-    Effect.scoped(
-      Effect.flatMap(Effect.tryPromise({ try: seal, catch: (e) => error("Unavailable", e) }), (s) =>
-        Effect.catchDefect(body(s), (defect) => {
-          if (defect instanceof WebAssembly.RuntimeError) {
-            library = undefined
-            contexts.clear()
-          }
-          return Effect.fail(error(reason, defect))
-        }))
-    )
+    seal((e) => error("Unavailable", e), (defect) => error(reason, defect), body)
 
   /** A CKKS context the evaluator accepts: checked scheme, degree, level count and SEAL's 128-bit security check. */
   const contextOf = (s: SEALLibrary, parameters: Uint8Array) =>

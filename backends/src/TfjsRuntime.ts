@@ -13,10 +13,10 @@
 import * as tf from "@tensorflow/tfjs"
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm"
 import { Effect } from "effect"
-import type { Evaluation, LocalMatrix, Loss, ModelRuntimeApi, TrainingConfig } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import { ModelRuntimeError } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import * as Topology from "@jointly/core/protocols/federated-learning/Topology.ts"
-import { prng } from "@jointly/core/protocols/federated-learning/Updates.ts"
+import type { Evaluation, LocalMatrix, Loss, ModelRuntimeApi, TrainingConfig } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import { ModelRuntimeError } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as Topology from "@jointly/core/internal/protocols/federated-learning/Topology"
+import { prng } from "@jointly/core/internal/protocols/federated-learning/Updates"
 
 export interface Options {
   /** A URL or path prefix where tfjs-backend-wasm's `.wasm` files are (tfjs' own default when absent). */

@@ -8,11 +8,11 @@
  * and the Node OpenSSL kernel; then modInverse at the same size. Rates are per CPU second of this process.
  */
 import { generatePrimeSync } from "node:crypto"
-import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
-import { randomBits as random } from "@jointly/core/compute/Primes.ts"
-import { tsKernels } from "@jointly/core/compute/TsKernels.ts"
+import type { BigIntKernels } from "@jointly/core/internal/compute/Kernels"
+import { randomBits as random } from "@jointly/core/internal/compute/Primes"
+import { tsKernels } from "@jointly/core/internal/compute/TsKernels"
 import { defaultWasmUrl, loadWasmKernels } from "@jointly/wasm"
-import { naiveModPow } from "@jointly/wasm/Reference.ts"
+import { naiveModPow } from "@jointly/wasm/internal/Reference"
 import { readWasmFile } from "./node/NodeFiles.ts"
 import * as OpenSslKernels from "./node/OpenSslKernels.ts"
 

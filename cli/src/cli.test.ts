@@ -10,9 +10,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Client from "@jointly/coordinator/client/Client.ts"
+import * as Client from "@jointly/coordinator/internal/client/Client"
 import * as LocalCluster from "./local/LocalCluster.ts"
-import * as ProgressBar from "@jointly/coordinator/cli/ProgressBar.ts"
+import * as ProgressBar from "@jointly/coordinator/internal/cli/ProgressBar"
 
 const repo = fileURLToPath(new URL("../../", import.meta.url))
 const demo = (name: string) => join(repo, "examples", "demo", name)

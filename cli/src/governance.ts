@@ -6,22 +6,25 @@
 import { readFile, writeFile } from "node:fs/promises"
 import { randomBytes } from "node:crypto"
 import { Effect, Redacted } from "effect"
-import { getAddress, getBytes, hexlify, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet } from "ethers"
+import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet } from "ethers"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { concatBytes } from "@noble/hashes/utils.js"
-import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import * as Endpoint from "@jointly/core/net/Endpoint.ts"
-import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
-import { certDigest, makeGovernanceLedger, signCert } from "@jointly/core/ledger/GovernanceLedger.ts"
-import * as ContentHash from "@jointly/core/data/ContentHash.ts"
-import * as Sources from "@jointly/participant/datasets/Sources.ts"
-import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
-import * as ParticipantConfig from "@jointly/participant/cli/ParticipantConfig.ts"
-import { loadDeployment } from "@jointly/coordinator/chain/Deployment.ts"
-import * as Verify from "@jointly/coordinator/audit/Verify.ts"
-import * as Client from "@jointly/coordinator/client/Client.ts"
-import * as Consortium from "@jointly/coordinator/local/Consortium.ts"
-import * as Operator from "@jointly/coordinator/local/Operator.ts"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import * as Endpoint from "@jointly/core/internal/net/Endpoint"
+import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
+import * as GovernanceLedger from "@jointly/core/internal/ledger/GovernanceLedger"
+import { certDigest, makeGovernanceLedger, signCert } from "@jointly/core/internal/ledger/GovernanceLedger"
+import * as GrantScope from "@jointly/core/internal/ledger/GrantScope"
+import * as GrantScopes from "@jointly/participant/internal/governance/GrantScopes"
+import * as ContentHash from "@jointly/core/internal/data/ContentHash"
+import * as Sources from "@jointly/participant/internal/datasets/Sources"
+import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
+import * as ParticipantConfig from "@jointly/participant/internal/cli/ParticipantConfig"
+import { loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
+import * as Verify from "@jointly/coordinator/internal/audit/Verify"
+import * as Client from "@jointly/coordinator/internal/client/Client"
+import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
+import * as Operator from "@jointly/coordinator/internal/local/Operator"
 
 const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n")
 
@@ -57,7 +60,7 @@ export const catalogPublish = async (o: { config: string; dataset: string; retir
     const spec = config.datasets.find((d) => d.name === o.dataset)
     if (spec === undefined) throw new CommandFailed(`no dataset ${o.dataset} in ${o.config}`)
     if (o.retire) {
-      const { datasetIdOf } = await import("@jointly/core/ledger/GovernanceLedger.ts")
+      const { datasetIdOf } = await import("@jointly/core/internal/ledger/GovernanceLedger")
       const id = datasetIdOf(chain.account, o.dataset)
       return show({ event: "retired", datasetId: id, ...(await chain.retireDataset(id)) })
     }
@@ -79,6 +82,87 @@ export const catalogPublish = async (o: { config: string; dataset: string; retir
       policy: meta.policy
     })
     return show({ event: "published", owner: chain.account, dataset: o.dataset, contentHash: dataset.contentHash, rows: dataset.rowCount, ...published })
+  } finally {
+    await chain.close()
+  }
+}
+
+// ---------------------------------------------------------------- access grants
+
+/** A scope document from a file, decoded (core/src/ledger/GrantScope.ts). */
+const scopeFrom = async (file: string): Promise<GrantScope.GrantScope> => {
+  const text = await readFile(file, "utf8").catch((error: Error) => {
+    throw new CommandFailed(`cannot read the scope ${file}: ${error.message}`)
+  })
+  try {
+    return GrantScope.decode(JSON.parse(text))
+  } catch (error) {
+    throw new CommandFailed(`${file} is not a grant scope ({"version": 1, "columns": [...], "kinds"?: [...]}): ${(error as Error).message}`)
+  }
+}
+
+/**
+ * `jointly grant request|decide|revoke|show` (PROTOCOLS.md §2.4), each as the member of `--config`:
+ * - request: ask `--owner`'s dataset `--dataset` for task kinds `--purpose` (comma-separated, or *), limited to
+ *   the columns of `--scope <file>` when given (its hash goes on chain), for `--hours` and `--max-uses`;
+ * - decide <token>: the owner approves (`--approve`, with the requester's `--scope` file when the grant has a
+ *   scope: it must hash to the chain's `scopeHash`, and is kept for the participant to enforce) or rejects;
+ * - revoke <token>: the owner stops a grant; show <token>: the grant as the chain has it.
+ */
+export const grant = async (o: {
+  action: string
+  token?: string
+  config?: string
+  passphrase?: string
+  owner?: string
+  dataset?: string
+  purpose?: string
+  scope?: string
+  hours?: number
+  maxUses?: number
+  approve?: boolean
+  reject?: boolean
+  reason?: string
+}) => {
+  const token = () => {
+    if (o.token === undefined || !isHexString(o.token, 32)) throw new CommandFailed(`grant ${o.action} needs a grant token id (32-byte hex)`)
+    return o.token
+  }
+  if (!o.config) throw new CommandFailed("grant acts as a member: give --config <participant.json>")
+  const { config, chain } = await participantChain(o.config, o.passphrase)
+  try {
+    switch (o.action) {
+      case "request": {
+        if (!o.owner || !isAddress(o.owner) || !o.dataset || !o.purpose) throw new CommandFailed("grant request needs --owner <address>, --dataset <name> and --purpose <kinds>")
+        const scope = o.scope === undefined ? undefined : await scopeFrom(o.scope)
+        const latest = await chain.provider.getBlock("latest")
+        const expiry = BigInt(latest!.timestamp) + BigInt(Math.round((o.hours ?? 24) * 3600))
+        const datasetId = GovernanceLedger.datasetIdOf(getAddress(o.owner), o.dataset)
+        const requested = await chain.requestGrant({ datasetId, purpose: o.purpose, ...(scope === undefined ? {} : { scopeHash: GrantScope.hashOf(scope) }), expiry, maxUses: o.maxUses ?? 1 })
+        return out({ event: "requested", datasetId, scope: scope ?? "every column", expiry, ...requested })
+      }
+      case "decide": {
+        if (o.approve === o.reject) throw new CommandFailed("grant decide needs exactly one of --approve and --reject")
+        const grant = await chain.getGrant(token())
+        if (grant === undefined) throw new CommandFailed(`no grant ${token()} on chain`)
+        if (o.approve === true && !GrantScope.isUnscoped(grant.scopeHash)) {
+          // The owner approves what it has read: the requester's document, checked against the chain's hash.
+          if (o.scope === undefined) throw new CommandFailed(`grant ${token()} has a scope (${grant.scopeHash}): give the requester's document with --scope <file>`)
+          const scope = await scopeFrom(o.scope)
+          if (GrantScope.hashOf(scope).toLowerCase() !== grant.scopeHash.toLowerCase()) {
+            throw new CommandFailed(`${o.scope} hashes to ${GrantScope.hashOf(scope)}, not to the grant's scope ${grant.scopeHash}: not the document the requester committed to`)
+          }
+          await GrantScopes.save(config.dataDir, token(), scope)
+        }
+        return out({ event: o.approve === true ? "approved" : "rejected", tokenId: token(), ...(await chain.decideGrant(token(), o.approve === true, o.reason)) })
+      }
+      case "revoke":
+        return out({ event: "revoked", tokenId: token(), ...(await chain.revokeGrant(token(), o.reason)) })
+      case "show":
+        return out({ grant: (await chain.getGrant(token())) ?? null, validity: await chain.checkGrant(token()), scope: (await GrantScopes.load(config.dataDir, token())) ?? null })
+      default:
+        throw new CommandFailed(`unknown grant action ${o.action} (request, decide, revoke, show)`)
+    }
   } finally {
     await chain.close()
   }

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import * as LocalCluster from "./local/LocalCluster.ts"
-import * as ProgressBar from "@jointly/coordinator/cli/ProgressBar.ts"
+import * as ProgressBar from "@jointly/coordinator/internal/cli/ProgressBar"
 import { checkTask, loadTask, partiesOf } from "./run-local.ts"
 
 export const up = async (options: { task: string; parties: ReadonlyArray<string>; json: boolean; dataDir?: string }) => {

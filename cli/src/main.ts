@@ -3,14 +3,14 @@
  */
 import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
-import type { Trust } from "@jointly/core/net/Endpoint.ts"
+import type { Trust } from "@jointly/core/internal/net/Endpoint"
 
 // Each command's module is imported when it runs: a participant or a `keys new` never loads the coordinator,
 // the chain tooling or tfjs, which keeps every CLI start short (a host runs many).
-const Chain = () => import("@jointly/coordinator/cli/chain.ts")
-const Coordinate = () => import("@jointly/coordinator/cli/coordinator.ts")
+const Chain = () => import("@jointly/coordinator/internal/cli/chain")
+const Coordinate = () => import("@jointly/coordinator/internal/cli/coordinator")
 const Governance = () => import("./governance.ts")
-const Keys = () => import("@jointly/coordinator/cli/keys.ts")
+const Keys = () => import("@jointly/coordinator/internal/cli/keys")
 const Membership = () => import("./membership.ts")
 const Operator = () => import("./operator.ts")
 const RunLocal = () => import("./run-local.ts")
@@ -45,6 +45,9 @@ Usage:
       address, bare (an operator's keystore or a participant's identity.json).
   jointly chain --data-dir <dir> [--host <addr>] [--port <n>]
       Run the embedded chain (anvil) with its state in <dir>/chain (default 127.0.0.1).
+  jointly chain risk --q <attacker share> --z <blocks> [--json]
+      The probability that an attacker with share q of the hash power overtakes a record z blocks deep
+      (Nakamoto's catch-up formula), its curve for 0…z and the confirmations for a risk below 0.1%.
   jointly deploy --data-dir <dir> --rpc-url <url> --keystore <supervisor.json> --coordinator <address> [--fund]
       Deploy the consortium contracts with the supervisor's key and grant the coordinator account its role
       (--fund: test ether for both on an anvil chain). Writes <dir>/chain/deployment.json.
@@ -58,6 +61,13 @@ Usage:
   jointly catalog search <q> --url <coordinator> (--keystore <file> | --key-env <VAR>) [--all]
   jointly catalog publish --config <participant.json> --dataset <name> [--retire]
       Keyword search of the data catalogue; publish (or retire) a dataset's description from its registered source.
+  jointly grant request --config <participant.json> --owner <address> --dataset <name> --purpose <kinds|*>
+                [--scope <scope.json>] [--hours 24] [--max-uses 1]
+  jointly grant decide <token> --config <participant.json> (--approve [--scope <scope.json>] | --reject) [--reason <text>]
+  jointly grant revoke|show <token> --config <participant.json>
+      Access grants to a catalogued dataset: a scope ({"version":1,"columns":[...],"kinds":[...]}) limits the
+      columns a task may read; the owner approves the requester's scope file (checked against the chain's hash)
+      and its participant refuses any task outside it.
   jointly supervise members|tasks|grants --url <coordinator> (--key-env <VAR> | --data-dir <dir>)
   jointly supervise audit|suspend|restore <org>… --keystore <supervisor.json> --deployment <file> --rpc-url <url>
   jointly supervise coordinator <address> [--revoke] [--fund] --keystore <supervisor.json> --deployment <file> --rpc-url <url>
@@ -162,7 +172,7 @@ const main = async () => {
       // Every task command signs in; the key's variable defaults to JOINTLY_KEY when that is set.
       const keyEnv = values["key-env"] ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined)
       const common = { coordinator, json: values.json ?? false, trust: trustOf(values), keyEnv, keystore: values.keystore }
-      const Task = await import("@jointly/coordinator/cli/task.ts")
+      const Task = await import("@jointly/coordinator/internal/cli/task")
       const id = positionals[0]
       switch (sub) {
         case "submit":
@@ -187,7 +197,7 @@ const main = async () => {
       // --unsafe-test-key-sizes: for the test harness only (keys below 2048 bits); deliberately not in the usage.
       const { values } = parseArgs({ args: rest, options: { config: { type: "string" }, "unsafe-test-key-sizes": { type: "boolean" } } })
       if (!values.config) throw new UsageError("participant needs --config <file>")
-      const { run } = await import("@jointly/participant/cli/ParticipantMain.ts")
+      const { run } = await import("@jointly/participant/internal/cli/ParticipantMain")
       await run(values.config, { unsafeTestKeySizes: values["unsafe-test-key-sizes"] ?? false })
       return
     }
@@ -206,6 +216,15 @@ const main = async () => {
       throw new UsageError("keys expects new --out <file> or address <file>")
     }
     case "chain": {
+      if (rest[0] === "risk") {
+        const { values } = parseArgs({ args: rest.slice(1), options: { q: { type: "string" }, z: { type: "string" }, json: { type: "boolean" } } })
+        if (values.q === undefined || values.z === undefined) throw new UsageError("chain risk needs --q <attacker share> and --z <blocks>")
+        const q = Number(values.q)
+        if (values.q.trim() === "" || !(q >= 0 && q <= 1)) throw new UsageError(`--q expects the attacker's share of the hash power in [0, 1], got ${values.q}`)
+        const z = Number(values.z)
+        if (!Number.isInteger(z) || z < 0 || z > 1000) throw new UsageError(`--z expects a whole number of blocks from 0 to 1000, got ${values.z}`)
+        return (await import("./chain-risk.ts")).risk({ q, z, json: values.json ?? false })
+      }
       const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, host: { type: "string" }, port: { type: "string" } } })
       if (!values["data-dir"]) throw new UsageError("chain needs --data-dir")
       return (await Chain()).startChain({ dataDir: values["data-dir"], host: values.host, port: Number(values.port ?? 0) })
@@ -293,6 +312,39 @@ const main = async () => {
       }
       return (await Governance()).supervise({ what, org: targets[0], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, signer: await signerOf(values), trust: trustOf(values) })
     }
+    case "grant": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          config: { type: "string" },
+          owner: { type: "string" },
+          dataset: { type: "string" },
+          purpose: { type: "string" },
+          scope: { type: "string" },
+          hours: { type: "string" },
+          "max-uses": { type: "string" },
+          approve: { type: "boolean" },
+          reject: { type: "boolean" },
+          reason: { type: "string" }
+        }
+      })
+      if (!positionals[0]) throw new UsageError("grant needs request, decide, revoke or show")
+      return (await Governance()).grant({
+        action: positionals[0],
+        token: positionals[1],
+        config: values.config,
+        owner: values.owner,
+        dataset: values.dataset,
+        purpose: values.purpose,
+        scope: values.scope,
+        reason: values.reason,
+        approve: values.approve,
+        reject: values.reject,
+        ...(values.hours === undefined ? {} : { hours: positiveInteger("--hours", values.hours) }),
+        ...(values["max-uses"] === undefined ? {} : { maxUses: positiveInteger("--max-uses", values["max-uses"]) })
+      })
+    }
     case "member": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" } } })
       if (!positionals[0]) throw new UsageError("member needs join, endorse or show")
@@ -348,10 +400,10 @@ class UsageError extends Error {}
  */
 const signerOf = async (values: { keystore?: string; "key-env"?: string }) => {
   if (values.keystore !== undefined) {
-    const { open } = await import("@jointly/coordinator/keys/AccountKeystore.ts")
+    const { open } = await import("@jointly/coordinator/internal/keys/AccountKeystore")
     return open(values.keystore, process.env.JOINTLY_KEY_PASSPHRASE, "JOINTLY_KEY_PASSPHRASE")
   }
-  const { walletOf } = await import("@jointly/coordinator/cli/task.ts")
+  const { walletOf } = await import("@jointly/coordinator/internal/cli/task")
   return walletOf(values["key-env"] ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined))
 }
 

@@ -7,13 +7,13 @@
  */
 import { Redacted } from "effect"
 import { getAddress, isAddress, isHexString } from "ethers"
-import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
-import type { LedgerClient } from "@jointly/core/ledger/Ledger.ts"
-import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
-import * as ParticipantConfig from "@jointly/participant/cli/ParticipantConfig.ts"
-import { loadDeployment } from "@jointly/coordinator/chain/Deployment.ts"
-import * as Consortium from "@jointly/coordinator/local/Consortium.ts"
-import * as Operator from "@jointly/coordinator/local/Operator.ts"
+import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
+import type { LedgerClient } from "@jointly/core/internal/ledger/Ledger"
+import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
+import * as ParticipantConfig from "@jointly/participant/internal/cli/ParticipantConfig"
+import { loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
+import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
+import * as Operator from "@jointly/coordinator/internal/local/Operator"
 import { CommandFailed } from "./governance.ts"
 
 const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n")

@@ -3,12 +3,12 @@ import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { basename, join, resolve } from "node:path"
 import { Schema } from "effect"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { CsvSpec } from "@jointly/participant/datasets/Dataset.ts"
-import * as Client from "@jointly/coordinator/client/Client.ts"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { CsvSpec } from "@jointly/participant/internal/datasets/Dataset"
+import * as Client from "@jointly/coordinator/internal/client/Client"
 import * as LocalCluster from "./local/LocalCluster.ts"
-import * as ProgressBar from "@jointly/coordinator/cli/ProgressBar.ts"
+import * as ProgressBar from "@jointly/coordinator/internal/cli/ProgressBar"
 
 /** A task file for local runs: the task without its parties, plus the declared schema of the party files. */
 export const LocalTask = Schema.Struct({

@@ -12,23 +12,24 @@ import { join } from "node:path"
 import { Redacted } from "effect"
 import { getAddress, getBytes, hexlify, keccak256, toUtf8Bytes, Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as ModelToData from "@jointly/core/governance/ModelToData.ts"
-import * as Shapley from "@jointly/core/incentives/Shapley.ts"
-import * as Valuation from "@jointly/core/incentives/Valuation.ts"
-import * as GovernanceClient from "@jointly/core/governance/GovernanceClient.ts"
-import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
-import { datasetIdOf, modelRequestIdOf, paramKey, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import { companyIdOf, ChainError } from "@jointly/core/ledger/Ledger.ts"
-import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
-import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
+import * as ModelToData from "@jointly/core/internal/governance/ModelToData"
+import * as Shapley from "@jointly/core/internal/incentives/Shapley"
+import * as Valuation from "@jointly/core/internal/incentives/Valuation"
+import * as GovernanceClient from "@jointly/core/internal/governance/GovernanceClient"
+import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
+import { datasetIdOf, modelRequestIdOf, paramKey, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import * as GrantScope from "@jointly/core/internal/ledger/GrantScope"
+import { companyIdOf, ChainError } from "@jointly/core/internal/ledger/Ledger"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
+import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
 import { fundAccounts } from "./chain/Anvil.ts"
 import { ensureDeployment, loadDeployment, saveDeployment } from "./chain/Deployment.ts"
-import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as Consortium from "./local/Consortium.ts"
-import * as Commands from "@jointly/cli/governance.ts"
+import * as Commands from "@jointly/cli/internal/governance"
 import * as F from "./testing/fixtures.ts"
 import * as Log from "./Log.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const names = ["north", "south", "east"] as const
 type Name = (typeof names)[number]
@@ -169,7 +170,7 @@ describe("data catalogue", () => {
   })
 
   it("rebuilds the same index from the deployment block in a fresh store", async () => {
-    const { makeGovernanceLedger: make } = await import("@jointly/core/ledger/GovernanceLedger.ts")
+    const { makeGovernanceLedger: make } = await import("@jointly/core/internal/ledger/GovernanceLedger")
     const { openPglite } = await import("./store/Sql.ts")
     const { migrate } = await import("./store/schema.sql.ts")
     const ChainIndex = await import("./governance/ChainIndex.ts")
@@ -256,6 +257,37 @@ describe("access grants", () => {
       return g.uses.length === 2 && g.grants.some((x) => x.status === "Revoked") ? g : undefined
     }, "grant uses indexed")
     expect(grants.uses.map((u) => u.taskId)).toContain(honestTaskId.toLowerCase())
+  })
+})
+
+describe("grant scopes", () => {
+  it("binds a grant to the scope its owner approved: a task reading other columns is refused before the use is logged", async () => {
+    const analyst = await chainOf("analyst")
+    const north = join(party("north").dataDir, "participant.json")
+    const scope = { version: 1, columns: ["clump_thickness"], kinds: [statsKind] } as const
+    const scopeFile = join(dir, "scope.json")
+    const otherFile = join(dir, "scope-other.json")
+    await writeFile(scopeFile, JSON.stringify(scope))
+    await writeFile(otherFile, JSON.stringify({ ...scope, columns: ["clump_thickness", "mitoses"] }))
+    const requested = await analyst.requestGrant({ datasetId: datasetIdOf(party("north").address, "bcw"), purpose: statsKind, scopeHash: GrantScope.hashOf(scope), expiry: (await now()) + 3600n, maxUses: 5 })
+
+    // The owner approves what it has read: a document other than the one committed on chain is refused.
+    const forged = await cli(["grant", "decide", requested.tokenId, "--config", north, "--approve", "--scope", otherFile], await passphraseEnv("north"))
+    expect(forged.code).not.toBe(0)
+    expect(forged.stderr).toMatch(/not the document the requester committed to/)
+    expect((await analyst.getGrant(requested.tokenId))!.status).toBe("Requested")
+    const approved = await cli(["grant", "decide", requested.tokenId, "--config", north, "--approve", "--scope", scopeFile, "--reason", "one column"], await passphraseEnv("north"))
+    expect(approved.code, approved.stderr).toBe(0)
+
+    const outside = await runTask()
+    expect(outside.status).toBe("Rejected")
+    expect(outside.reason).toMatch(/OutOfScope/)
+    expect(outside.reason).toMatch(/mitoses/)
+    expect((await analyst.getGrant(requested.tokenId))!.uses).toBe(0)
+
+    const inside = await cluster.waitForTask(await cluster.submit(spec(names, { columns: ["clump_thickness"], statistics: ["count", "sum", "mean"] })))
+    expect(inside.status, String(inside.reason)).toBe("Succeeded")
+    expect((await analyst.getGrant(requested.tokenId))!.uses).toBe(1)
   })
 })
 
@@ -683,7 +715,7 @@ describe("from the command line", () => {
 
 describe("deployment", () => {
   it("extends a saved deployment.json written before the governance contracts, keeping registry and ledger", async () => {
-    const { makeEthersLedger } = await import("@jointly/core/ledger/EthersLedger.ts")
+    const { makeEthersLedger } = await import("@jointly/core/internal/ledger/EthersLedger")
     const old = join(dir, "old-deployment")
     // What a coordinator saved before issue 7: registry and ledger only.
     const client = await makeEthersLedger({ rpcUrl: cluster.rpcUrl, privateKey: cluster.keys.supervisor.privateKey })

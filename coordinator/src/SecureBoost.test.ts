@@ -10,12 +10,12 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Fixtures from "@jointly/core/testing/SecureBoostFixtures.ts"
-import * as Reference from "@jointly/core/protocols/secureboost/Reference.ts"
-import * as Spec from "@jointly/core/protocols/secureboost/spec.ts"
-import type * as Stages from "@jointly/core/protocols/secureboost/Stages.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
-import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
+import * as Fixtures from "@jointly/core/internal/testing/SecureBoostFixtures"
+import * as Reference from "@jointly/core/internal/protocols/secureboost/Reference"
+import * as Spec from "@jointly/core/internal/protocols/secureboost/spec"
+import type * as Stages from "@jointly/core/internal/protocols/secureboost/Stages"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 
 const names = ["a", "b", "c"] as const
 const files = Object.fromEntries(names.map((n) => [n, datasetFile(`bcw_vertical_party_${n}.csv`)])) as Record<(typeof names)[number], string>
@@ -43,16 +43,10 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-const party = (name: string) => cluster.parties.find((p) => p.name === name)!
-const outputOf = async (name: string, taskId: string) => JSON.parse(await readFile(join(party(name).dataDir, "outputs", `${taskId}.json`), "utf8"))
+const party = (name: string) => cluster.party(name)
+const outputOf = async (name: string, taskId: string): Promise<any> => cluster.outputOf(name, taskId)
 
-const run = async (kind: string, params: Record<string, unknown>) => {
-  const id = await cluster.submit({ kind, parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params })
-  const detail = await cluster.waitForTask(id, { timeoutMs: 200_000 })
-  expect(detail.reason).toBeNull()
-  expect(detail.status).toBe("Succeeded")
-  return { id, detail }
-}
+const run = (kind: string, params: Record<string, unknown>) => cluster.runTask(kind, { parties: names, dataset: "bcw", params, timeoutMs: 200_000 })
 
 describe("SecureBoost over real processes (bcw, 2048-bit Paillier)", () => {
   it("trains, evaluates and predicts online like the plaintext reference", async () => {

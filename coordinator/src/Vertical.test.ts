@@ -14,10 +14,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
-import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
-import type * as Spec from "@jointly/core/protocols/vertical/spec.ts"
-import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
+import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
+import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
+import type * as Spec from "@jointly/core/internal/protocols/vertical/spec"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "./testing/fixtures.ts"
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
@@ -51,16 +51,10 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-const party = (name: string) => cluster.parties.find((p) => p.name === name)!
-const outputOf = async (name: string, taskId: string) => JSON.parse(await readFile(join(party(name).dataDir, "outputs", `${taskId}.json`), "utf8"))
+const party = (name: string) => cluster.party(name)
+const outputOf = async (name: string, taskId: string): Promise<any> => cluster.outputOf(name, taskId)
 
-const run = async (kind: string, params: Record<string, unknown>) => {
-  const id = await cluster.submit({ kind, parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params })
-  const detail = await cluster.waitForTask(id, { timeoutMs: 120_000 })
-  expect(detail.reason).toBeNull()
-  expect(detail.status).toBe("Succeeded")
-  return { id, detail }
-}
+const run = (kind: string, params: Record<string, unknown>) => cluster.runTask(kind, { parties: names, dataset: "bcw", params, timeoutMs: 120_000 })
 
 describe("keys a participant accepts", () => {
   it("a production participant signs a rejection of 1024-bit Paillier keys, naming the size, whatever the params say", async () => {

@@ -10,9 +10,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
-import type * as Spec from "@jointly/core/protocols/vertical/spec.ts"
-import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
+import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
+import type * as Spec from "@jointly/core/internal/protocols/vertical/spec"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "./testing/fixtures.ts"
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))

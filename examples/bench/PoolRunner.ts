@@ -4,11 +4,11 @@
  * layers to every in-memory party.
  */
 import { Context, Effect, Layer } from "effect"
-import * as Backends from "@jointly/backends/Backends.ts"
+import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
-import * as Kernels from "@jointly/core/compute/Kernels.ts"
-import { JobRunner, JobRunnerError } from "@jointly/core/compute/JobRunner.ts"
-import * as WorkerPool from "@jointly/participant/worker/WorkerPool.ts"
+import * as Kernels from "@jointly/core/internal/compute/Kernels"
+import { JobRunner, JobRunnerError } from "@jointly/core/internal/compute/JobRunner"
+import * as WorkerPool from "@jointly/participant/internal/worker/WorkerPool"
 
 export const open = async (choice: Backends.Choice = {}) => {
   const [pool, backends] = await Promise.all([WorkerPool.open({ backends: choice }), Backends.build(NodeBackends.layer(choice))])

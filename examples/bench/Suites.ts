@@ -18,5 +18,6 @@ export const suites: Record<string, () => Promise<Suite>> = {
   "horizontal-svm": () => import("./secure-svm.ts"),
   vertical: () => import("./vertical.ts"),
   secureboost: () => import("./secureboost.ts"),
-  sources: () => import("./sources.ts")
+  sources: () => import("./sources.ts"),
+  retrieval: () => import("./retrieval.ts")
 }

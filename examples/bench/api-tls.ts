@@ -15,10 +15,11 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
-import * as HostsCluster from "@jointly/coordinator/testing/HostsCluster.ts"
-import * as Netns from "@jointly/coordinator/testing/Netns.ts"
-import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import { finalStatuses, type Status } from "@jointly/core/internal/task/Lifecycle"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import * as HostsCluster from "@jointly/coordinator/internal/testing/HostsCluster"
+import * as Netns from "@jointly/coordinator/internal/testing/Netns"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import { emit, progress } from "./Report.ts"
 import { columns, params } from "./stats.ts"
 
@@ -29,6 +30,16 @@ const RUNS = 5
 const median = (xs: ReadonlyArray<number>) => {
   const s = [...xs].sort((a, b) => a - b)
   return s.length % 2 === 1 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+
+/** The task once it has ended, read every second (the first read a second after submission). */
+const settled = async (read: () => Promise<Record<string, unknown>>, attempts = 120) => {
+  for (let i = 0; i < attempts; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000))
+    const detail = await read()
+    if (finalStatuses.has(detail.status as Status)) return detail
+  }
+  throw new Error(`bench task did not end within ${attempts} s`)
 }
 
 /** Submission stored → result stored, by the coordinator's clock. */
@@ -53,9 +64,11 @@ export const run = async () => {
     local = await LocalCluster.start({ dataDir: join(dir, "loopback"), parties })
     const loopback = local
 
+    // Submitted without `--watch`, then read once it has ended: a watching CLI process would share the two
+    // cores with the task it measures (the loopback side submits from this process and waits in it).
     const acrossHosts = async () => {
-      const summary = await hosts.submit({ kind: "statistics.horizontal", name: "bench", parties: hosts.parties.map((p) => ({ participant: p.address, dataset: "pima" })), params })
-      return wallOf(await hosts.get(String(summary.taskId)))
+      const summary = await hosts.submit({ kind: "statistics.horizontal", name: "bench", parties: hosts.parties.map((p) => ({ participant: p.address, dataset: "pima" })), params }, { watch: false })
+      return wallOf(await settled(() => hosts.get(String(summary.taskId))))
     }
     const onLoopback = async () => {
       const id = await loopback.submit({ kind: "statistics.horizontal", parties: loopback.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params })

@@ -30,12 +30,12 @@
  */
 import { availableParallelism } from "node:os"
 import { Effect, Layer } from "effect"
-import { generateKeyPair } from "@jointly/core/crypto/paillier/Keys.ts"
-import * as Fixtures from "@jointly/core/testing/SecureBoostFixtures.ts"
-import * as LocalRun from "@jointly/core/protocols/secureboost/LocalRun.ts"
-import * as Objective from "@jointly/core/protocols/secureboost/Objective.ts"
-import * as Reference from "@jointly/core/protocols/secureboost/Reference.ts"
-import * as Spec from "@jointly/core/protocols/secureboost/spec.ts"
+import { generateKeyPair } from "@jointly/core/internal/crypto/paillier/Keys"
+import * as Fixtures from "@jointly/core/internal/testing/SecureBoostFixtures"
+import * as LocalRun from "@jointly/core/internal/protocols/secureboost/LocalRun"
+import * as Objective from "@jointly/core/internal/protocols/secureboost/Objective"
+import * as Reference from "@jointly/core/internal/protocols/secureboost/Reference"
+import * as Spec from "@jointly/core/internal/protocols/secureboost/spec"
 import * as PoolRunner from "./PoolRunner.ts"
 import { emit, progress } from "./Report.ts"
 

@@ -12,18 +12,18 @@
 import { Effect, Result, Schema } from "effect"
 import { type BaseWallet, getAddress } from "ethers"
 import { io, type Socket } from "socket.io-client"
-import * as ApiClient from "@jointly/core/api/Client.ts"
-import * as SignIn from "@jointly/core/api/SignIn.ts"
-import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import * as Endpoint from "@jointly/core/net/Endpoint.ts"
-import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import { taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
-import { AdmissionRefused } from "@jointly/core/wire/Admission.ts"
-import type { WireError } from "@jointly/core/wire/Messages.ts"
-import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
-import type { Choice } from "@jointly/backends/Backends.ts"
-import type { DatasetSpec } from "./datasets/Dataset.ts"
+import * as ApiClient from "@jointly/core/internal/api/Client"
+import * as SignIn from "@jointly/core/internal/api/SignIn"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import * as Endpoint from "@jointly/core/internal/net/Endpoint"
+import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
+import { AdmissionRefused } from "@jointly/core/internal/wire/Admission"
+import type { WireError } from "@jointly/core/internal/wire/Messages"
+import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
+import type { Choice } from "@jointly/backends/internal/Backends"
+import type { DatasetSpec, SourceKind } from "./datasets/Dataset.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
 import type { ConsentInput } from "./policy/ConsentPolicy.ts"
 import * as KeyPolicy from "./policy/KeyPolicy.ts"
@@ -115,7 +115,26 @@ const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined
   return decoded._tag === "Success" ? decoded.value : undefined
 }
 
-export const start = async (config: AgentConfig) => {
+/** A running agent (`start`); `close` disconnects it and stops its worker threads. */
+export interface Agent {
+  /** The org's checksummed chain address. */
+  readonly address: string
+  readonly datasets: ReadonlyArray<{ readonly name: string; readonly kind: SourceKind; readonly rows: number }>
+  /** A dataset's content hash as its rows are now (a pass over them in the protocol thread; a catalogue's dataHash). */
+  readonly contentHash: (name: string) => Promise<string>
+  /** Resolves once the coordinator admitted this org; rejects with AdmissionRefused (e.g. OrgSuspended) if refused. */
+  readonly connected: Promise<void>
+  readonly isConnected: () => boolean
+  /** The coordinator's HTTP API, signed in as this org when a route needs it (artifacts of model requests). */
+  readonly api: ApiClient.Client
+  /** Subscribes to the agent's events; returns the unsubscribe function. */
+  readonly on: (listener: (event: AgentEvent) => void) => () => void
+  /** For tests and tools: send a raw event as this participant (the coordinator must refuse anything bad). */
+  readonly rawEmit: (event: string, payload: unknown) => void
+  readonly close: () => Promise<void>
+}
+
+export const start = async (config: AgentConfig): Promise<Agent> => {
   // Checked before anything loads: a participant never sends a handshake over plain http to another host.
   const endpoint = Endpoint.make(config.coordinatorUrl, config.trust)
   const wallet = config.wallet
@@ -364,18 +383,15 @@ export const start = async (config: AgentConfig) => {
   return {
     address: self,
     datasets: runner.datasets.map((d) => ({ name: d.name, kind: d.kind, rows: d.rowCount })),
-    /** A dataset's content hash as its rows are now (a pass over them in the protocol thread; a catalogue's dataHash). */
     contentHash: (name: string) => runner.contentHash(name),
     connected,
     isConnected: () => socket.connected,
-    /** The coordinator's HTTP API, signed in as this org when a route needs it (artifacts of model requests). */
     api,
     on: (listener: (event: AgentEvent) => void) => {
       listeners.add(listener)
-      return () => listeners.delete(listener)
+      return () => void listeners.delete(listener)
     },
-    /** For tests and tools: send a raw event as this participant (the coordinator must refuse anything bad). */
-    rawEmit: (event: string, payload: unknown) => socket.emit(event, payload),
+    rawEmit: (event: string, payload: unknown) => void socket.emit(event, payload),
     close: async () => {
       closed = true
       socket.close()
@@ -384,8 +400,6 @@ export const start = async (config: AgentConfig) => {
     }
   }
 }
-
-export type Agent = Awaited<ReturnType<typeof start>>
 
 /** The agent as a scoped Effect resource. */
 export const scoped = (config: AgentConfig) =>

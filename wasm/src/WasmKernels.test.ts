@@ -3,10 +3,10 @@ import { existsSync } from "node:fs"
 import { readFile } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
 import { beforeAll, describe, expect, it } from "vitest"
-import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
-import { kernelConformance } from "@jointly/core/testing/kernel-conformance.ts"
+import type { BigIntKernels } from "@jointly/core/internal/compute/Kernels"
+import { kernelConformance } from "@jointly/core/internal/testing/kernel-conformance"
 import { defaultWasmUrl, loadWasmKernels } from "./index.ts"
-import { randomBits as randomBigInt } from "@jointly/core/compute/Primes.ts"
+import { randomBits as randomBigInt } from "@jointly/core/internal/compute/Primes"
 import { naiveModPow } from "./Reference.ts"
 
 // The .wasm is a build product (gitignored); build it when a test run starts from a clean checkout.

@@ -5,7 +5,7 @@
  * `dist/jointly-bigint.wasm` beside this package through `import.meta.url` (which bundlers rewrite to an asset
  * URL). Node cannot fetch file: URLs: its backends read `defaultWasmUrl()` from disk and pass the bytes.
  */
-import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
+import type { BigIntKernels } from "@jointly/core/internal/compute/Kernels"
 import { wasmKernelsFromBytes, wasmKernelsFromModule } from "./WasmKernels.ts"
 
 export { wasmKernelsFromBytes, wasmKernelsFromInstance, wasmKernelsFromModule } from "./WasmKernels.ts"

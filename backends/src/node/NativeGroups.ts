@@ -11,8 +11,8 @@
  */
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
-import * as Group from "@jointly/core/protocols/joint-query/Group.ts"
+import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
+import * as Group from "@jointly/core/internal/protocols/joint-query/Group"
 
 type HashBlind = (prefix: Uint8Array, ids: Uint8Array, ends: Uint32Array, scalar: Uint8Array, out: Uint8Array) => number
 type Blind = (points: Uint8Array, scalar: Uint8Array, out: Uint8Array) => number

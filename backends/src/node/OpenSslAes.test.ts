@@ -5,8 +5,8 @@
  */
 import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
-import * as Aes from "@jointly/core/protocols/joint-query/ot-psi/Aes.ts"
-import { pick, plainIntersection, run } from "@jointly/core/protocols/joint-query/ot-psi/TestSupport.ts"
+import * as Aes from "@jointly/core/internal/protocols/joint-query/ot-psi/Aes"
+import { pick, plainIntersection, run } from "@jointly/core/internal/protocols/joint-query/ot-psi/TestSupport"
 import * as OpenSslAes from "./OpenSslAes.ts"
 
 const openssl = Layer.succeed(Aes.Aes, OpenSslAes.aes)

@@ -5,7 +5,7 @@
  * and a browser party interoperate.
  */
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from "node:crypto"
-import * as Aes from "@jointly/core/protocols/joint-query/ot-psi/Aes.ts"
+import * as Aes from "@jointly/core/internal/protocols/joint-query/ot-psi/Aes"
 import { Effect } from "effect"
 
 let zeros = new Uint8Array(0)

@@ -4,7 +4,7 @@
  * conformance suite).
  */
 import * as crypto from "node:crypto"
-import type { Ed25519Backend } from "@jointly/core/crypto/Ed25519.ts"
+import type { Ed25519Backend } from "@jointly/core/internal/crypto/Ed25519"
 import * as OkpKeys from "./OkpKeys.ts"
 
 /** The backend, or undefined on a Node whose OpenSSL lacks Ed25519 (the Node backends then keep `noble`). */

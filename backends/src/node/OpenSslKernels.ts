@@ -18,8 +18,8 @@
  * Each `make()` has its own context caches: the Node backends build one per thread (NodeBackends.ts).
  */
 import { createDiffieHellman, type DiffieHellman } from "node:crypto"
-import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
-import * as TsKernels from "@jointly/core/compute/TsKernels.ts"
+import type { BigIntKernels } from "@jointly/core/internal/compute/Kernels"
+import * as TsKernels from "@jointly/core/internal/compute/TsKernels"
 
 const toBytes = (x: bigint): Buffer => {
   const hex = x.toString(16)

@@ -4,7 +4,7 @@
  * keystream of @noble/ciphers' `chacha20` byte for byte (the PRG conformance suite).
  */
 import * as crypto from "node:crypto"
-import type { PrgKernel } from "@jointly/core/crypto/PrgKernel.ts"
+import type { PrgKernel } from "@jointly/core/internal/crypto/PrgKernel"
 
 const IV_BYTES = 16
 const COUNTER_BYTES = 4

@@ -3,7 +3,7 @@
  * set, safe primes on request) on the libuv thread pool, so the p and q of one key are found in parallel.
  */
 import { generatePrime } from "node:crypto"
-import type { PrimeGenerator } from "@jointly/core/compute/Primes.ts"
+import type { PrimeGenerator } from "@jointly/core/internal/compute/Primes"
 
 export const generator: PrimeGenerator = (bits, options) =>
   new Promise((resolve, reject) => {

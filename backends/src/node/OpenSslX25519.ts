@@ -4,7 +4,7 @@
  * conformance suite).
  */
 import * as crypto from "node:crypto"
-import type { X25519 } from "@jointly/core/crypto/KeyAgreement.ts"
+import type { X25519 } from "@jointly/core/internal/crypto/KeyAgreement"
 import * as OkpKeys from "./OkpKeys.ts"
 
 /** The backend, or undefined on a Node whose OpenSSL lacks X25519 (the Node backends then keep `noble`). */

@@ -11,20 +11,24 @@ import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { Redacted } from "effect"
 import type { Wallet } from "ethers"
-import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
-import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
-import type { Policy } from "@jointly/participant/policy/ConsentPolicy.ts"
-import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
-import { type Anvil, startAnvil } from "@jointly/coordinator/chain/Anvil.ts"
-import { deploymentPathOf } from "@jointly/coordinator/chain/Deployment.ts"
-import * as Client from "@jointly/coordinator/client/Client.ts"
-import * as Coordinator from "@jointly/coordinator/Coordinator.ts"
-import * as AccountKeystore from "@jointly/coordinator/keys/AccountKeystore.ts"
-import * as Consortium from "@jointly/coordinator/local/Consortium.ts"
-import * as Operator from "@jointly/coordinator/local/Operator.ts"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
+import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
+import type { Policy } from "@jointly/participant/internal/policy/ConsentPolicy"
+import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { isFinal, type Status } from "@jointly/core/internal/task/Lifecycle"
+import { type Anvil, startAnvil } from "@jointly/coordinator/internal/chain/Anvil"
+import { deploymentPathOf } from "@jointly/coordinator/internal/chain/Deployment"
+import * as Client from "@jointly/coordinator/internal/client/Client"
+import * as Coordinator from "@jointly/coordinator/internal/Coordinator"
+import * as AccountKeystore from "@jointly/coordinator/internal/keys/AccountKeystore"
+import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
+import * as Operator from "@jointly/coordinator/internal/local/Operator"
 
-export const cliPath = fileURLToPath(new URL("../../bin/jointly.mjs", import.meta.url))
+/**
+ * The `jointly` bin this cluster spawns (`node <cliPath> …`): the built CLI when this module is built itself (an
+ * installed package), its TypeScript sources through tsx when it runs from sources (the repository's tests).
+ */
+export const cliPath = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../../bin/jointly-dev.mjs" : "../../bin/jointly.mjs", import.meta.url))
 
 export interface PartyOptions {
   readonly name: string
@@ -35,6 +39,11 @@ export interface PartyOptions {
   readonly catalog?: Record<string, { readonly domain: string; readonly location?: string; readonly policy: "Open" | "GrantRequired" }>
   /** Test harness: the party's process accepts keys below production sizes (`--unsafe-test-key-sizes`). */
   readonly unsafeTestKeySizes?: boolean
+  /**
+   * Registered with its keystore (passphrase in `<dataDir>/passphrase`) but given no `jointly participant`
+   * process: an agent the caller embeds serves it (the packaging test's installed consumer).
+   */
+  readonly embedded?: boolean
 }
 
 export interface Options {
@@ -66,6 +75,8 @@ export interface Party {
   readonly encryptionPublicKey: string
   readonly dataDir: string
   readonly unsafeTestKeySizes: boolean
+  /** No process of its own (`PartyOptions.embedded`): `process` stays unset. */
+  readonly embedded: boolean
   process: ChildProcess
   readonly stderr: Array<string>
 }
@@ -212,7 +223,7 @@ export const start = async (options: Options) => {
       }
       const configFile = join(dir, "participant.json")
       await writeFile(configFile, JSON.stringify(config, null, 2))
-      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, unsafeTestKeySizes: party.unsafeTestKeySizes === true, process: undefined as never, stderr: [] })
+      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, unsafeTestKeySizes: party.unsafeTestKeySizes === true, embedded: party.embedded === true, process: undefined as never, stderr: [] })
     }
     /** Starts (or restarts) a party's process; `env` adds variables, e.g. a test hook. */
     const launch = async (party: Party, env: NodeJS.ProcessEnv = {}) => {
@@ -224,7 +235,7 @@ export const start = async (options: Options) => {
         if (child.exitCode === null) child.kill("SIGTERM")
       })
     }
-    await Promise.all(parties.map((party) => launch(party)))
+    await Promise.all(parties.filter((party) => !party.embedded).map((party) => launch(party)))
     progress(`participants: ${parties.map((p) => `${p.name} (${p.address})`).join(", ")}`)
 
     // The typed client, signed in as an account of this cluster, at one coordinator instance (a restarted
@@ -277,6 +288,28 @@ export const start = async (options: Options) => {
       throw new Error(`task ${id} did not finish within ${opts.timeoutMs ?? 120_000} ms (last status ${last})${cause}`)
     }
 
+    /** A party by name; an error naming it when the cluster has none. */
+    const party = (name: string): Party => {
+      const found = parties.find((p) => p.name === name)
+      if (found === undefined) throw new Error(`no party ${name} in this cluster (${parties.map((p) => p.name).join(", ")})`)
+      return found
+    }
+
+    /** What a party's participant wrote for a task whose result it received (`<dataDir>/outputs/<task>.json`). */
+    const outputOf = async (name: string, taskId: string): Promise<unknown> =>
+      JSON.parse(await readFile(join(party(name).dataDir, "outputs", `${taskId}.json`), "utf8"))
+
+    /**
+     * Submits `kind` over the named parties' `dataset` and waits for it: the id and detail of a task that
+     * succeeded, or an error naming the status and reason it ended with.
+     */
+    const runTask = async (kind: string, run: { readonly parties: ReadonlyArray<string>; readonly dataset: string; readonly params: Record<string, unknown>; readonly timeoutMs?: number }) => {
+      const id = await submit({ kind, parties: run.parties.map((name) => ({ participant: party(name).address, dataset: run.dataset })) as never, params: run.params })
+      const detail = await waitForTask(id, run.timeoutMs === undefined ? {} : { timeoutMs: run.timeoutMs })
+      if (detail.status !== "Succeeded") throw new Error(`${kind} task ${id} ended ${detail.status}: ${detail.reason ?? "no reason given"}`)
+      return { id, detail }
+    }
+
     return {
       dataDir,
       rpcUrl: anvil.rpcUrl,
@@ -298,6 +331,9 @@ export const start = async (options: Options) => {
       submit,
       task,
       waitForTask,
+      runTask,
+      party,
+      outputOf,
       /** The analyst's typed client (`clientFor(wallet)` for any other account of the cluster). */
       get client() {
         return analyst()

@@ -7,10 +7,10 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Model from "@jointly/core/protocols/secure-svm/Model.ts"
-import { hyperOf, type Params, type Result } from "@jointly/core/protocols/secure-svm/spec.ts"
+import * as Model from "@jointly/core/internal/protocols/secure-svm/Model"
+import { hyperOf, type Params, type Result } from "@jointly/core/internal/protocols/secure-svm/spec"
 import * as LocalCluster from "./LocalCluster.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const source = datasetFile("bcw.csv")
 const names = ["north", "south", "east"]

@@ -6,11 +6,11 @@
  * failed check with a reason a person can act on.
  */
 import { Schema } from "effect"
-import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import type { TaskHistoryEntry } from "@jointly/core/ledger/Ledger.ts"
-import { artifactId, ModelArtifact } from "@jointly/core/models/ModelArtifact.ts"
-import { taskId as taskIdOf, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { digest } from "@jointly/core/wire/Canonical.ts"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import type { TaskHistoryEntry } from "@jointly/core/internal/ledger/Ledger"
+import { artifactId, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
+import { taskId as taskIdOf, TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { digest } from "@jointly/core/internal/wire/Canonical"
 import { matches } from "../artifacts/ArtifactStore.ts"
 
 /** What a source answers for content the caller may not read (the API's access rules): the check is not run. */

@@ -6,8 +6,8 @@
 import { randomBytes } from "node:crypto"
 import { getAddress } from "ethers"
 import * as Nonces from "./Nonces.ts"
-import { type AdmissionCode, AdmissionRefused } from "@jointly/core/wire/Admission.ts"
-import type { HandshakeAuth } from "@jointly/core/wire/Messages.ts"
+import { type AdmissionCode, AdmissionRefused } from "@jointly/core/internal/wire/Admission"
+import type { HandshakeAuth } from "@jointly/core/internal/wire/Messages"
 
 export type OrgState = "None" | "ToAudit" | "Audited" | "Suspended" | "Revoked"
 

@@ -7,12 +7,12 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Effect } from "effect"
-import * as Chain from "@jointly/core/ledger/Chain.ts"
-import { jsonRpc as rpc } from "@jointly/core/ledger/Chain.ts"
-import { ChainError, toChainError } from "@jointly/core/ledger/ChainError.ts"
-import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
-import { deploySuite, suiteKeys, type SuiteOptions } from "@jointly/core/ledger/GovernanceLedger.ts"
-import type { Deployment } from "@jointly/core/ledger/Ledger.ts"
+import * as Chain from "@jointly/core/internal/ledger/Chain"
+import { jsonRpc as rpc } from "@jointly/core/internal/ledger/Chain"
+import { ChainError, toChainError } from "@jointly/core/internal/ledger/ChainError"
+import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
+import { deploySuite, suiteKeys, type SuiteOptions } from "@jointly/core/internal/ledger/GovernanceLedger"
+import type { Deployment } from "@jointly/core/internal/ledger/Ledger"
 
 export const deploymentPathOf = (dataDir: string): string => join(dataDir, "chain", "deployment.json")
 

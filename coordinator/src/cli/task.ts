@@ -7,9 +7,9 @@
 import { readFile } from "node:fs/promises"
 import { Schema } from "effect"
 import { Wallet } from "ethers"
-import { Status } from "@jointly/core/task/Lifecycle.ts"
-import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import type { Trust } from "@jointly/core/net/Endpoint.ts"
+import { Status } from "@jointly/core/internal/task/Lifecycle"
+import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import type { Trust } from "@jointly/core/internal/net/Endpoint"
 import * as Client from "../client/Client.ts"
 import * as ProgressBar from "./ProgressBar.ts"
 

@@ -7,13 +7,13 @@
 import { randomBytes } from "node:crypto"
 import { Cause, Effect, Exit, Schema } from "effect"
 import { getBytes } from "ethers"
-import * as ApiClient from "@jointly/core/api/Client.ts"
-import type * as S from "@jointly/core/api/Schemas.ts"
-import { Progress as ProgressSchema } from "@jointly/core/api/Schemas.ts"
-import type * as Endpoint from "@jointly/core/net/Endpoint.ts"
-import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import { taskId as taskIdOf, type TaskSpec, TaskSpec as TaskSpecSchema } from "@jointly/core/task/TaskSpec.ts"
+import * as ApiClient from "@jointly/core/internal/api/Client"
+import type * as S from "@jointly/core/internal/api/Schemas"
+import { Progress as ProgressSchema } from "@jointly/core/internal/api/Schemas"
+import type * as Endpoint from "@jointly/core/internal/net/Endpoint"
+import { isFinal, type Status } from "@jointly/core/internal/task/Lifecycle"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import { taskId as taskIdOf, type TaskSpec, TaskSpec as TaskSpecSchema } from "@jointly/core/internal/task/TaskSpec"
 
 /** What signs in and signs submissions: an ethers `Wallet` or any `Signer` (EIP-191). */
 export interface Initiator {

@@ -15,8 +15,8 @@
  */
 import { Schema } from "effect"
 import type { Namespace } from "socket.io"
-import { LiveEvent } from "@jointly/core/api/Schemas.ts"
-import { AwaitingHuman, StageReply, TaskConsent } from "@jointly/core/wire/Messages.ts"
+import { LiveEvent } from "@jointly/core/internal/api/Schemas"
+import { AwaitingHuman, StageReply, TaskConsent } from "@jointly/core/internal/wire/Messages"
 import type { Log } from "../Log.ts"
 
 const event = "jointly:cluster"

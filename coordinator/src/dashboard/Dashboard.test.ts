@@ -14,10 +14,10 @@ import { fileURLToPath } from "node:url"
 import { getAddress, getBytes, Wallet } from "ethers"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as Consortium from "../local/Consortium.ts"
-import * as LocalCluster from "@jointly/cli/local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 
 const chromiumPath = "/usr/bin/chromium"
 const screenshots = fileURLToPath(new URL("../../test-artifacts/screenshots/", import.meta.url))

@@ -7,8 +7,8 @@
  * coordinator instances each keep the whole list: the instance that hears a change applies it and tells the others
  * (`mirror`, through the cluster bridge), which apply it without announcing it again.
  */
-import { DecisionRefused, NotPending, ParticipantUnreachable } from "@jointly/core/api/Errors.ts"
-import type { AwaitingHuman, HumanAck, HumanDecision } from "@jointly/core/wire/Messages.ts"
+import { DecisionRefused, NotPending, ParticipantUnreachable } from "@jointly/core/internal/api/Errors"
+import type { AwaitingHuman, HumanAck, HumanDecision } from "@jointly/core/internal/wire/Messages"
 import type { Bus } from "./Live.ts"
 
 export interface PendingConsent {

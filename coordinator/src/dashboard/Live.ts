@@ -5,7 +5,7 @@
  * Messages only say *what* changed; the dashboard fetches the details through the ordinary API, so a missed
  * message costs a refresh, never a wrong view.
  */
-import type { LiveEvent } from "@jointly/core/api/Schemas.ts"
+import type { LiveEvent } from "@jointly/core/internal/api/Schemas"
 import type { TaskStore } from "../store/TaskStore.ts"
 
 export type { LiveEvent }

@@ -13,8 +13,8 @@ import { Arbitrary, Cause, Effect, Exit, Schema } from "effect"
 import { HttpApi } from "effect/http-api"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { Api } from "@jointly/core/api/Api.ts"
-import * as M from "@jointly/core/wire/Messages.ts"
+import { Api } from "@jointly/core/internal/api/Api"
+import * as M from "@jointly/core/internal/wire/Messages"
 import * as Bridge from "../cluster/Bridge.ts"
 
 const RUNS = 10_000

@@ -6,9 +6,9 @@
  * also handed to `onStateChanged`, which is how a supervisor's suspension reaches running tasks at once.
  */
 import { getAddress } from "ethers"
-import { CompanyState } from "@jointly/core/ledger/Ledger.ts"
-import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import { AccessPolicy } from "@jointly/core/ledger/GovernanceLedger.ts"
+import { CompanyState } from "@jointly/core/internal/ledger/Ledger"
+import type { GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import { AccessPolicy } from "@jointly/core/internal/ledger/GovernanceLedger"
 import type { Log } from "../Log.ts"
 import type { Sql } from "../store/Sql.ts"
 

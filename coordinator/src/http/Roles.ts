@@ -6,7 +6,7 @@
  * account's org change state (Coordinator.ts), so a suspension takes effect on the next request.
  */
 import { getAddress } from "ethers"
-import type { Roles } from "@jointly/core/api/Schemas.ts"
+import type { Roles } from "@jointly/core/internal/api/Schemas"
 
 export type AccountRoles = typeof Roles.Type
 

@@ -9,8 +9,8 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import { getAddress } from "ethers"
-import { SignInRefused } from "@jointly/core/api/Errors.ts"
-import * as SignIn from "@jointly/core/api/SignIn.ts"
+import { SignInRefused } from "@jointly/core/internal/api/Errors"
+import * as SignIn from "@jointly/core/internal/api/SignIn"
 import * as Nonces from "../auth/Nonces.ts"
 
 export interface Options {

@@ -7,19 +7,19 @@
  * the task is dropped here without a trace in the store.
  */
 import { Cause, Effect, Exit, Fiber, type Layer, Result, Schema } from "effect"
-import type * as Backends from "@jointly/backends/Backends.ts"
+import type * as Backends from "@jointly/backends/internal/Backends"
 import { getAddress } from "ethers"
-import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/api/Errors.ts"
-import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
-import { ProtocolError } from "@jointly/core/protocols/Protocol.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import type { RoundEngine } from "@jointly/core/runtime/RoundEngine.ts"
-import type { Status } from "@jointly/core/task/Lifecycle.ts"
-import { isFinal } from "@jointly/core/task/Lifecycle.ts"
-import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
-import { digest } from "@jointly/core/wire/Canonical.ts"
-import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
+import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/internal/api/Errors"
+import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
+import { ProtocolError } from "@jointly/core/internal/protocols/Protocol"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import type { RoundEngine } from "@jointly/core/internal/runtime/RoundEngine"
+import type { Status } from "@jointly/core/internal/task/Lifecycle"
+import { isFinal } from "@jointly/core/internal/task/Lifecycle"
+import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
+import { digest } from "@jointly/core/internal/wire/Canonical"
+import type { TaskConsent } from "@jointly/core/internal/wire/Messages"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
 import type { Claim, TaskRow, TaskStore } from "../store/TaskStore.ts"
@@ -28,7 +28,7 @@ import { LeaseLost, StaleTransition } from "../store/TaskStore.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { Hub } from "../transport/Hub.ts"
-import { WireRefusal } from "@jointly/core/wire/Messages.ts"
+import { WireRefusal } from "@jointly/core/internal/wire/Messages"
 
 export interface ConsentVerifier {
   /** Recovers the signer of the EIP-712 Consent the TaskLedger contract will check again. */
@@ -284,7 +284,7 @@ export const make = (deps: {
     const recipients = Protocols.resultRecipients(checked.success)
     const id = taskIdOf(spec)
     // The initiator signs the task id (EIP-191), which commits to the whole spec.
-    const { verify } = await import("@jointly/core/crypto/Signatures.ts")
+    const { verify } = await import("@jointly/core/internal/crypto/Signatures")
     if (!verify(spec.initiator, Uint8Array.from(Buffer.from(id.slice(2), "hex")), signature)) {
       throw new InvalidTask({ reason: "BadSignature", message: `the submission is not signed by the initiator ${getAddress(spec.initiator)}` })
     }

@@ -4,9 +4,9 @@
  */
 import { randomBytes } from "node:crypto"
 import { Schema } from "effect"
-import type { Status } from "@jointly/core/task/Lifecycle.ts"
-import { assertTransition } from "@jointly/core/task/Lifecycle.ts"
-import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import type { Status } from "@jointly/core/internal/task/Lifecycle"
+import { assertTransition } from "@jointly/core/internal/task/Lifecycle"
+import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { Sql } from "./Sql.ts"
 import { migrate } from "./schema.sql.ts"
 

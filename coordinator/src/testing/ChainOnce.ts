@@ -4,8 +4,8 @@
  * the task's own. (Vitest's `expect`: a test helper only.)
  */
 import { expect } from "vitest"
-import type { LedgerClient } from "@jointly/core/ledger/Ledger.ts"
-import type { TaskDetail } from "@jointly/cli/local/LocalCluster.ts"
+import type { LedgerClient } from "@jointly/core/internal/ledger/Ledger"
+import type { TaskDetail } from "@jointly/cli/internal/local/LocalCluster"
 
 export const expectNotarizedOnce = async (ledger: Pick<LedgerClient, "taskHistory">, detail: TaskDetail, transitions: ReadonlyArray<string>) => {
   const history = await ledger.taskHistory(detail.id)

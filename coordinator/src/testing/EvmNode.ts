@@ -10,8 +10,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
-import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
-import { ChainError } from "@jointly/core/ledger/ChainError.ts"
+import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
+import { ChainError } from "@jointly/core/internal/ledger/ChainError"
 import { startAnvil } from "../chain/Anvil.ts"
 
 export const nodeNames = ["anvil", "hardhat"] as const

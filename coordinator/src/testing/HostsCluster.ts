@@ -11,11 +11,11 @@ import { randomBytes } from "node:crypto"
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Wallet } from "ethers"
-import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as AccountKeystore from "../keys/AccountKeystore.ts"
-import { cliPath } from "@jointly/cli/local/LocalCluster.ts"
+import { cliPath } from "@jointly/cli/internal/local/LocalCluster"
 import * as Netns from "./Netns.ts"
-import * as TestCa from "@jointly/core/testing/TestCa.ts"
+import * as TestCa from "@jointly/core/internal/testing/TestCa"
 
 export interface PartyOptions {
   readonly name: string
@@ -145,11 +145,15 @@ export const start = async (net: Netns.Network, options: Options) => {
     progress("participants")
     const parties: Array<Party> = await Promise.all(configs.map(async (c) => ({ ...c, started: await startParticipant(c.name, c.configFile) })))
 
-    /** `jointly task submit --watch --json` from the operator's host; the task's summary. */
-    const submit = async (draft: Record<string, unknown>) => {
+    /**
+     * `jointly task submit --json` from the operator's host: with `watch` (the default) the summary of the ended
+     * task, without it the submission's answer as soon as the task is stored.
+     */
+    const submit = async (draft: Record<string, unknown>, options: { readonly watch?: boolean } = {}) => {
       const file = join(dir, "operator", `task-${randomBytes(4).toString("hex")}.json`)
       await writeFile(file, JSON.stringify(draft))
-      return jointly("operator", ["task", "submit", file, "--coordinator", coordinatorUrl, "--ca", ca.certFile, "--keystore", analystKey, "--watch", "--json"], operatorEnv)
+      const watch = options.watch === false ? [] : ["--watch"]
+      return jointly("operator", ["task", "submit", file, "--coordinator", coordinatorUrl, "--ca", ca.certFile, "--keystore", analystKey, ...watch, "--json"], operatorEnv)
     }
     /** `jointly task get --json`, signed in as the analyst: the whole stored task, its timestamps and result. */
     const get = (id: string) => jointly("operator", ["task", "get", id, "--coordinator", coordinatorUrl, "--ca", ca.certFile, "--keystore", analystKey, "--json"], operatorEnv)

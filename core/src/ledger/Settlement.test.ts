@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { getBytes, hexlify, keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
-import { nodeNames, revertOf, startNode, type EvmNode } from "@jointly/coordinator/testing/EvmNode.ts"
+import { nodeNames, revertOf, startNode, type EvmNode } from "@jointly/coordinator/internal/testing/EvmNode"
 import * as Shapley from "../incentives/Shapley.ts"
 import * as Valuation from "../incentives/Valuation.ts"
 import { makeEthersLedger } from "./EthersLedger.ts"

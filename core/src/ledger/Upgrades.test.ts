@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
-import { nodeNames, revertOf, startNode, type EvmNode } from "@jointly/coordinator/testing/EvmNode.ts"
+import { nodeNames, revertOf, startNode, type EvmNode } from "@jointly/coordinator/internal/testing/EvmNode"
 import { makeEthersLedger } from "./EthersLedger.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
 import * as RegistryV2 from "./generated/ConsortiumRegistryV2.ts"

@@ -18,7 +18,7 @@
  * backend to core's portable reference byte for byte (@noble's PRG, X25519 and Ed25519, libsodium's WASM groups,
  * a naive exponentiation), so two backends that pass agree with each other.
  *
- *   import { kernelConformance } from "@jointly/core/testing/kernel-conformance.ts"
+ *   import { kernelConformance } from "@jointly/core/internal/testing/kernel-conformance"
  *   kernelConformance(() => loadWasmKernels(bytes))
  *
  * Big-integer answers are checked against known values and against a deliberately naive reference

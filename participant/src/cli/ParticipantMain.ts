@@ -5,10 +5,11 @@
 import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Redacted } from "effect"
-import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import * as Endpoint from "@jointly/core/net/Endpoint.ts"
+import { makeGovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import * as Agent from "../Agent.ts"
 import * as GrantGuard from "../governance/GrantGuard.ts"
+import * as GrantScopes from "../governance/GrantScopes.ts"
 import * as ModelServer from "../governance/ModelServer.ts"
 import * as Keystore from "../keystore/Keystore.ts"
 import * as ConsentPolicy from "../policy/ConsentPolicy.ts"
@@ -57,7 +58,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
       if (verdict.decision !== "approve" || chain === undefined) return { decision: verdict.decision, reason: verdict.reason }
       // PROTOCOLS.md §2.4-§2.5: a catalogued dataset that needs a grant serves only a valid grant's holder.
       try {
-        const tokenId = await GrantGuard.check(chain, question, () => agent.contentHash(question.dataset))
+        const tokenId = await GrantGuard.check(chain, question, () => agent.contentHash(question.dataset), (token) => GrantScopes.load(config.dataDir, token))
         return { decision: "approve", reason: tokenId === undefined ? verdict.reason : `${verdict.reason}; grant ${tokenId} used` }
       } catch (error) {
         if (error instanceof GrantGuard.AccessDenied) return { decision: "reject", reason: error.message }

@@ -6,8 +6,8 @@
 import { createReadStream } from "node:fs"
 import { stat } from "node:fs/promises"
 import { createInterface } from "node:readline"
-import { DatasetError } from "@jointly/core/data/DatasetError.ts"
-import type { ColumnSpec } from "@jointly/core/data/Tabular.ts"
+import { DatasetError } from "@jointly/core/internal/data/DatasetError"
+import type { ColumnSpec } from "@jointly/core/internal/data/Tabular"
 
 export class RecordSplitter {
   #fields: Array<string> = []

@@ -3,9 +3,10 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
+import * as BadCsv from "../testing/BadCsv.ts"
 import * as CsvDataset from "./CsvDataset.ts"
 import { type CsvSpec, DatasetError } from "./Dataset.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const pimaSource = datasetFile("pima.csv")
 const dir = mkdtempSync(join(tmpdir(), "jointly-datasets-"))
@@ -73,22 +74,13 @@ describe("CsvDataset.load", () => {
     expect([...dataset.numeric("n")]).toEqual([1, 2])
   })
 
-  const num = [{ name: "a", type: "number" }, { name: "b", type: "integer" }] as const
-
   it.each([
-    ["not numeric", "a,b\n1,2\nx,3\n", "NotNumeric", 3, "a"],
-    ["empty numeric", "a,b\n1,2\n4,\n", "NotNumeric", 3, "b"],
-    ["not finite", "a,b\n1,2\n3,4\nInfinity,5\n", "NotFinite", 4, "a"],
-    ["overflow", "a,b\n1e999,2\n", "NotFinite", 2, "a"],
-    ["not integer", "a,b\n1,2\n1.5,2.5\n", "NotInteger", 3, "b"],
-    ["row too short", "a,b,c\n1,2,3\n1,2\n", "RowLength", 3, "c"],
-    ["row too long", "a,b\n1,2\n1,2,3\n", "RowLength", 3, "b"],
-    ["missing column", "a,c\n1,2\n", "MissingColumn", 1, "b"],
+    ...BadCsv.cases,
     ["duplicate header column", "a,b,a\n1,2,3\n", "DuplicateColumn", 1, "a"],
     ["unclosed quote", 'a,b\n1,"2\n3,4\n', "RowLength", 2, "b"]
   ] as const)("%s: fails whole with the file, line and column named", async (name, text, reason, line, column) => {
     const file = write(`${name.replace(/ /g, "-")}.csv`, text)
-    const error = await failure({ name: "bad", file, columns: num })
+    const error = await failure({ name: "bad", file, columns: BadCsv.columns })
     expect(error).toBeInstanceOf(DatasetError)
     expect(error.reason).toBe(reason)
     expect(error.line).toBe(line)
@@ -99,11 +91,11 @@ describe("CsvDataset.load", () => {
   })
 
   it("reports a missing file, an empty file and a header-only file", async () => {
-    const missing = await failure({ name: "x", file: join(dir, "nope.csv"), columns: num })
+    const missing = await failure({ name: "x", file: join(dir, "nope.csv"), columns: BadCsv.columns })
     expect(missing.reason).toBe("FileNotFound")
     expect(missing.message).toContain("nope.csv")
-    expect((await failure({ name: "x", file: write("empty.csv", ""), columns: num })).reason).toBe("Empty")
-    const headerOnly = await failure({ name: "x", file: write("header.csv", "a,b\r\n"), columns: num })
+    expect((await failure({ name: "x", file: write("empty.csv", ""), columns: BadCsv.columns })).reason).toBe("Empty")
+    const headerOnly = await failure({ name: "x", file: write("header.csv", "a,b\r\n"), columns: BadCsv.columns })
     expect(headerOnly.reason).toBe("Empty")
   })
 
@@ -112,7 +104,7 @@ describe("CsvDataset.load", () => {
     const dup = await failure({ name: "x", file, columns: [{ name: "a", type: "number" }, { name: "a", type: "string" }] })
     expect(dup.reason).toBe("DuplicateColumn")
     expect(dup.column).toBe("a")
-    const id = await failure({ name: "x", file, columns: num, id: "zz" })
+    const id = await failure({ name: "x", file, columns: BadCsv.columns, id: "zz" })
     expect(id.reason).toBe("UnknownColumn")
     expect(id.column).toBe("zz")
   })

@@ -13,12 +13,12 @@
  * the engines are tested against and the form of small data a host hands over.
  */
 import { Schema } from "effect"
-import * as ContentHash from "@jointly/core/data/ContentHash.ts"
-import { DatasetError } from "@jointly/core/data/DatasetError.ts"
-import { ColumnSpec, ColumnType, columnTable, type TabularData } from "@jointly/core/data/Tabular.ts"
+import * as ContentHash from "@jointly/core/internal/data/ContentHash"
+import { DatasetError } from "@jointly/core/internal/data/DatasetError"
+import { ColumnSpec, ColumnType, columnTable, type TabularData } from "@jointly/core/internal/data/Tabular"
 
 export { ColumnSpec, ColumnType, DatasetError }
-export { DatasetErrorReason } from "@jointly/core/data/DatasetError.ts"
+export { DatasetErrorReason } from "@jointly/core/internal/data/DatasetError"
 
 const common = {
   name: Schema.String,

@@ -2,7 +2,7 @@
  * DuckDB as the engine of CSV and Parquet sources (`@duckdb/node-api`; its native library ships inside the
  * npm package, nothing is downloaded at install). One in-memory instance per protocol thread, with a memory
  * limit and a spill directory of its own, so an aggregation or a sort over ten million rows stays within the
- * limit and spills to disk rather than grow. The SQL comes from `@jointly/core/data/SqlSource.ts`; the browser
+ * limit and spills to disk rather than grow. The SQL comes from `@jointly/core/internal/data/SqlSource`; the browser
  * runs the same SQL on duckdb-wasm.
  */
 import { DuckDBInstance, type DuckDBValue } from "@duckdb/node-api"
@@ -10,8 +10,8 @@ import { Effect, Stream } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { DatasetError } from "@jointly/core/data/DatasetError.ts"
-import type { Dialect, Row, SqlEngine } from "@jointly/core/data/SqlSource.ts"
+import type { DatasetError } from "@jointly/core/internal/data/DatasetError"
+import type { Dialect, Row, SqlEngine } from "@jointly/core/internal/data/SqlSource"
 
 export interface Options {
   /** Worker threads of the engine (default 2). */

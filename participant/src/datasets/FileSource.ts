@@ -13,10 +13,10 @@
  * an error naming the row; NULL text reads as "".
  */
 import { Effect } from "effect"
-import { DatasetError } from "@jointly/core/data/DatasetError.ts"
-import * as SqlSource from "@jointly/core/data/SqlSource.ts"
-import type { ColumnSpec, DataSource } from "@jointly/core/data/Tabular.ts"
-import { isNumericType } from "@jointly/core/data/Tabular.ts"
+import { DatasetError } from "@jointly/core/internal/data/DatasetError"
+import * as SqlSource from "@jointly/core/internal/data/SqlSource"
+import type { ColumnSpec, DataSource } from "@jointly/core/internal/data/Tabular"
+import { isNumericType } from "@jointly/core/internal/data/Tabular"
 import * as Csv from "./Csv.ts"
 import type { CsvSpec, ParquetSpec } from "./Dataset.ts"
 import { dialect, type DuckDb } from "./DuckDb.ts"

@@ -11,13 +11,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as ContentHash from "@jointly/core/data/ContentHash.ts"
-import * as FixedPoint from "@jointly/core/crypto/FixedPoint.ts"
-import { binOf } from "@jointly/core/data/Bins.ts"
-import * as Local from "@jointly/core/data/Local.ts"
-import * as MemorySource from "@jointly/core/data/MemorySource.ts"
-import { type DataSource, LocalData, type SummaryRequest, type Where } from "@jointly/core/data/Tabular.ts"
-import * as Postgres from "@jointly/coordinator/testing/Postgres.ts"
+import * as ContentHash from "@jointly/core/internal/data/ContentHash"
+import * as FixedPoint from "@jointly/core/internal/crypto/FixedPoint"
+import { binOf } from "@jointly/core/internal/data/Bins"
+import * as Local from "@jointly/core/internal/data/Local"
+import * as MemorySource from "@jointly/core/internal/data/MemorySource"
+import { type DataSource, LocalData, type SummaryRequest, type Where } from "@jointly/core/internal/data/Tabular"
+import * as Postgres from "@jointly/coordinator/internal/testing/Postgres"
+import * as BadCsv from "../testing/BadCsv.ts"
 import * as CsvDataset from "./CsvDataset.ts"
 import { type ColumnSpec, DatasetError, type DatasetSpec } from "./Dataset.ts"
 import * as Sources from "./Sources.ts"
@@ -284,22 +285,14 @@ describe("typed errors naming the source, the row and the column", () => {
     writeFileSync(file, text)
     return file
   }
-  const num: ReadonlyArray<ColumnSpec> = [{ name: "a", type: "number" }, { name: "b", type: "integer" }]
   const openFailure = (spec: DatasetSpec) => sources.open(spec).then(() => { throw new Error("opened") }, (error: unknown) => error as DatasetError)
 
   it.each([
-    ["not numeric", "a,b\n1,2\nx,3\n", "NotNumeric", 3, "a"],
-    ["empty numeric", "a,b\n1,2\n4,\n", "NotNumeric", 3, "b"],
-    ["not finite", "a,b\n1,2\n3,4\nInfinity,5\n", "NotFinite", 4, "a"],
-    ["overflow", "a,b\n1e999,2\n", "NotFinite", 2, "a"],
-    ["not integer", "a,b\n1,2\n1.5,2.5\n", "NotInteger", 3, "b"],
-    ["row too short", "a,b,c\n1,2,3\n1,2\n", "RowLength", 3, "c"],
-    ["row too long", "a,b\n1,2\n1,2,3\n", "RowLength", 3, "b"],
-    ["missing column", "a,c\n1,2\n", "MissingColumn", 1, "b"],
+    ...BadCsv.cases,
     ["value on a later line of a multi-line record", 'a,b,note\n1,2,"two\nlines"\nq,4,x\n', "NotNumeric", 4, "a"]
   ] as const)("CSV through DuckDB, %s: the file, line and column", async (name, text, reason, line, column) => {
     const file = write(`${name.replace(/ /g, "-")}.csv`, text)
-    const error = await openFailure({ name: "bad", file, columns: num })
+    const error = await openFailure({ name: "bad", file, columns: BadCsv.columns })
     expect(error).toBeInstanceOf(DatasetError)
     expect(error.reason).toBe(reason)
     expect(error.line).toBe(line)
@@ -308,9 +301,9 @@ describe("typed errors naming the source, the row and the column", () => {
   })
 
   it("a missing file, an empty file", async () => {
-    expect((await openFailure({ name: "x", file: join(dir, "nope.csv"), columns: num })).reason).toBe("FileNotFound")
-    expect((await openFailure({ name: "x", file: join(dir, "nope.parquet"), format: "parquet", columns: num })).reason).toBe("FileNotFound")
-    expect((await openFailure({ name: "x", file: write("header.csv", "a,b\r\n"), columns: num })).reason).toBe("Empty")
+    expect((await openFailure({ name: "x", file: join(dir, "nope.csv"), columns: BadCsv.columns })).reason).toBe("FileNotFound")
+    expect((await openFailure({ name: "x", file: join(dir, "nope.parquet"), format: "parquet", columns: BadCsv.columns })).reason).toBe("FileNotFound")
+    expect((await openFailure({ name: "x", file: write("header.csv", "a,b\r\n"), columns: BadCsv.columns })).reason).toBe("Empty")
   })
 
   it("Parquet: NULL where a number is needed, NaN, a missing column, a type that cannot be read", async () => {

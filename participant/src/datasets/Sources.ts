@@ -5,8 +5,8 @@
  * type — and fails with the DatasetError naming the source, the line or row and the column.
  */
 import { Effect } from "effect"
-import type { DataSource } from "@jointly/core/data/Tabular.ts"
-import { DatasetError } from "@jointly/core/data/DatasetError.ts"
+import type { DataSource } from "@jointly/core/internal/data/Tabular"
+import { DatasetError } from "@jointly/core/internal/data/DatasetError"
 import { type DatasetSpec, type DatasetSummary, fileOf, kindOf } from "./Dataset.ts"
 import * as DuckDb from "./DuckDb.ts"
 import * as FileSource from "./FileSource.ts"

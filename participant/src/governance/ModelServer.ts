@@ -7,9 +7,9 @@
  */
 import { Effect, Schedule } from "effect"
 import { getAddress } from "ethers"
-import type * as ApiClient from "@jointly/core/api/Client.ts"
-import * as ModelToData from "@jointly/core/governance/ModelToData.ts"
-import { datasetIdOf, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import type * as ApiClient from "@jointly/core/internal/api/Client"
+import * as ModelToData from "@jointly/core/internal/governance/ModelToData"
+import { datasetIdOf, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
 import type { DatasetSpec } from "../datasets/Dataset.ts"
 import * as Sources from "../datasets/Sources.ts"
 import type { Policy } from "../policy/ConsentPolicy.ts"

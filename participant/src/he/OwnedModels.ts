@@ -6,9 +6,9 @@
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Layer, Schema } from "effect"
-import { LinearArtifact } from "@jointly/core/models/ModelArtifact.ts"
-import { OwnedModels } from "@jointly/core/protocols/encrypted-linear/spec.ts"
-import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
+import { LinearArtifact } from "@jointly/core/internal/models/ModelArtifact"
+import { OwnedModels } from "@jointly/core/internal/protocols/encrypted-linear/spec"
+import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
 
 export const layer = (dataDir: string | undefined): Layer.Layer<OwnedModels> =>
   Layer.succeed(OwnedModels, {

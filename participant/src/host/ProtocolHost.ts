@@ -1,6 +1,6 @@
 /**
  * Runs the participant side of accepted tasks next to the local data, through the round engine's participant
- * runtime (`@jointly/core/runtime/ParticipantRuntime.ts`: decode the payload with the stage's Schema, run the
+ * runtime (`@jointly/core/internal/runtime/ParticipantRuntime`: decode the payload with the stage's Schema, run the
  * handler, encode the reply; every failure a typed failure outcome). Nothing about the local rows leaves except
  * what the protocol sends.
  *
@@ -11,22 +11,23 @@
  */
 import { Effect, Layer } from "effect"
 import type { BaseWallet } from "ethers"
-import type { TabularData } from "@jointly/core/data/Tabular.ts"
-import { LocalData } from "@jointly/core/data/Tabular.ts"
-import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import * as ParticipantRuntime from "@jointly/core/runtime/ParticipantRuntime.ts"
-import type { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
+import type { TabularData } from "@jointly/core/internal/data/Tabular"
+import { LocalData } from "@jointly/core/internal/data/Tabular"
+import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import * as ParticipantRuntime from "@jointly/core/internal/runtime/ParticipantRuntime"
+import type { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages"
 import * as Compute from "../modeling/Compute.ts"
 import * as QueryServices from "./QueryServices.ts"
-import * as Backends from "@jointly/backends/Backends.ts"
+import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
-import { TestKeySizes } from "@jointly/core/crypto/KeyMaterial.ts"
+import { TestKeySizes } from "@jointly/core/internal/crypto/KeyMaterial"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import * as OwnedModels from "../he/OwnedModels.ts"
+import * as FeatureLogFile from "../similarity/FeatureLogFile.ts"
 import * as PartialModelStore from "../modeling/vertical/PartialModelStore.ts"
-import * as ContentHash from "@jointly/core/data/ContentHash.ts"
-import { type DataSource, defaultMaxRows } from "@jointly/core/data/Tabular.ts"
+import * as ContentHash from "@jointly/core/internal/data/ContentHash"
+import { type DataSource, defaultMaxRows } from "@jointly/core/internal/data/Tabular"
 import { createHash } from "node:crypto"
 import { type Dataset, DatasetError, type DatasetSpec, type DatasetSummary } from "../datasets/Dataset.ts"
 import type * as DuckDb from "../datasets/DuckDb.ts"
@@ -149,6 +150,7 @@ export const inline = async (options: InlineOptions): Promise<Runner> => {
     QueryServices.layer({ dataDir, backends: options.backends }).pipe(Layer.provide(backends)),
     jobs.layer,
     OwnedModels.layer(dataDir),
+    FeatureLogFile.layer(dataDir),
     PartialModelStore.layer({ dataDir, owner: self, secret: options.wallet.privateKey }),
     // False unless the test harness asks: keys below production sizes (crypto/KeyMaterial.ts).
     Layer.succeed(TestKeySizes, options.unsafeTestKeySizes === true)

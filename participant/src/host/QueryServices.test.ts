@@ -1,8 +1,8 @@
 /** The pool-backed QueryCompute gives the inline kernel's bytes, and names a forged point's index. */
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
-import * as Group from "@jointly/core/protocols/joint-query/Group.ts"
+import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
+import * as Group from "@jointly/core/internal/protocols/joint-query/Group"
 import { poolCompute } from "./QueryServices.ts"
 
 describe("QueryServices.poolCompute", () => {

@@ -16,9 +16,9 @@
  * Browser-safe: JobCodec and Effect only.
  */
 import { Effect } from "effect"
-import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
-import type { LocalMatrix, Loss, ModelRuntimeApi, TrainingConfig } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import { ModelRuntimeError } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
+import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
+import type { LocalMatrix, Loss, ModelRuntimeApi, TrainingConfig } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import { ModelRuntimeError } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
 
 type Job = (input: Uint8Array) => Promise<Uint8Array>
 

@@ -14,8 +14,8 @@
 import { Effect, Schema, SchemaIssue } from "effect"
 import { isAddress } from "ethers"
 import { readFile } from "node:fs/promises"
-import type { ModelFacts } from "@jointly/core/protocols/Define.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
+import type { ModelFacts } from "@jointly/core/internal/protocols/Define"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import { KeyRule } from "./KeyPolicy.ts"
 
 const Address = Schema.String.check(

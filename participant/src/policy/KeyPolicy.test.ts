@@ -5,8 +5,8 @@
  */
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
-import { ckksSecurity } from "@jointly/core/crypto/KeyMaterial.ts"
-import { lookup } from "@jointly/core/protocols/Protocols.ts"
+import { ckksSecurity } from "@jointly/core/internal/crypto/KeyMaterial"
+import { lookup } from "@jointly/core/internal/protocols/Protocols"
 import * as ConsentPolicy from "./ConsentPolicy.ts"
 import * as KeyPolicy from "./KeyPolicy.ts"
 

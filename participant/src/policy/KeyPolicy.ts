@@ -8,7 +8,7 @@
  * of `jointly participant`) drops the minimums to what the rule says, or to none.
  */
 import { Schema } from "effect"
-import { type KeyMaterial, productionMinimums, shortfall } from "@jointly/core/crypto/KeyMaterial.ts"
+import { type KeyMaterial, productionMinimums, shortfall } from "@jointly/core/internal/crypto/KeyMaterial"
 
 export const KeyRule = Schema.Struct({
   /** Smallest Paillier / threshold-Paillier modulus, in bits (2048 or more). */

@@ -2,13 +2,13 @@
  * The worker-thread side of the pool: builds this worker's backends once from the pool's choice
  * (`workerData.backends`, plain data; `@jointly/backends/node`), builds the pool's job registries over them —
  * jobs.ts, then each of `workerData.modules` (extra registry modules, later ones win on a name clash) — and
- * runs jobs by name on bytes. Loaded by `boot.mjs`.
+ * runs jobs by name on bytes. Started by WorkerThread.ts.
  */
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
 import { Effect, Schema } from "effect"
 import { parentPort, threadId, workerData } from "node:worker_threads"
-import * as Backends from "@jointly/backends/Backends.ts"
+import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
 import { JobNotFoundName, type JobHostApi, WorkerSetup } from "./JobHostApi.ts"
 import { jobs as defaultJobs, type JobRegistry, type RegistryModule } from "./jobs.ts"

@@ -1,6 +1,6 @@
 /** What the pool may call in a worker thread (implemented by `JobHost.ts`), and what it tells a worker at spawn. */
 import { Effect, Schema } from "effect"
-import { Choice } from "@jointly/backends/Backends.ts"
+import { Choice } from "@jointly/backends/internal/Backends"
 
 export interface JobHostApi {
   readonly run: (job: string, input: Uint8Array) => Promise<Uint8Array>

@@ -8,10 +8,10 @@ import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
 import { Effect, Schema } from "effect"
 import { parentPort, threadId, workerData } from "node:worker_threads"
-import * as Backends from "@jointly/backends/Backends.ts"
+import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
-import * as Engine from "@jointly/core/protocols/joint-query/ot-psi/Engine.ts"
-import * as Link from "@jointly/core/protocols/joint-query/ot-psi/Link.ts"
+import * as Engine from "@jointly/core/internal/protocols/joint-query/ot-psi/Engine"
+import * as Link from "@jointly/core/internal/protocols/joint-query/ot-psi/Link"
 
 /** Synthetic ids `${prefix}${from + i}` (benchmarks), or the ids themselves. */
 export type Elements = ReadonlyArray<string> | { readonly prefix: string; readonly from: number; readonly count: number }

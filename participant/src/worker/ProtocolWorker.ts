@@ -9,8 +9,8 @@
  * tasks it had accepted are lost (their later requests get `WorkerCrashed` too), and a fresh thread is started
  * at once with the same datasets; new tasks run there.
  */
-import type { Choice } from "@jointly/backends/Backends.ts"
-import { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
+import type { Choice } from "@jointly/backends/internal/Backends"
+import { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages"
 import type { BaseWallet } from "ethers"
 import { DatasetError, type DatasetSpec, type DatasetSummary } from "../datasets/Dataset.ts"
 import type * as ProtocolHost from "../host/ProtocolHost.ts"
@@ -75,7 +75,7 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
   const spawn = async (): Promise<{ thread: Thread; datasets: ReadonlyArray<DatasetSummary> }> => {
     let thread: WorkerThread.WorkerThread<ProtocolWorkerApi> | undefined
     try {
-      thread = await WorkerThread.spawn<ProtocolWorkerApi>("./ProtocolWorkerHost.ts", { modules })
+      thread = await WorkerThread.spawn<ProtocolWorkerApi>("ProtocolWorkerHost", { modules })
       const reply = decode(InitReply, await thread.untilExit(thread.remote.init(transferable(init.slice()))))
       if (!reply.ok) throw reply.error
       return { thread: { ...thread, tasks: new Set() }, datasets: reply.datasets }

@@ -3,10 +3,10 @@
  * that cross: each a Schema, encoded to wire values and then to bytes with JobCodec, so only Uint8Arrays cross
  * the thread boundary (DESIGN.md §2) and every message is decoded on receipt, on both sides.
  */
-import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
-import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
+import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { Schema } from "effect"
-import { Choice } from "@jointly/backends/Backends.ts"
+import { Choice } from "@jointly/backends/internal/Backends"
 import { DatasetError, DatasetSpec, DatasetSummary } from "../datasets/Dataset.ts"
 
 export interface ProtocolWorkerApi {

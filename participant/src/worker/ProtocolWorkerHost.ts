@@ -2,7 +2,7 @@
  * The protocol worker's thread (DESIGN.md §6): opens the agent's datasets itself (files, DuckDB, PostgreSQL
  * connections live here), so rows never cross threads,
  * and runs accepted tasks with the same `ProtocolHost.inline` Runner the agent uses in "inline" mode. Stateful:
- * a task's stages keep per-attempt secrets in `session.memory` between requests. Loaded by `boot.mjs`.
+ * a task's stages keep per-attempt secrets in `session.memory` between requests. Started by WorkerThread.ts.
  *
  * `workerData.modules` lists extra protocol modules (each exporting `protocols`, declared with `defineProtocol`)
  * known besides the declared ones, so tests can run protocols that misbehave on purpose.
@@ -10,8 +10,8 @@
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
 import { Result } from "effect"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages"
 import { Wallet } from "ethers"
 import { parentPort, threadId, workerData } from "node:worker_threads"
 import { DatasetError } from "../datasets/Dataset.ts"

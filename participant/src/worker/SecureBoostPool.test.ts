@@ -5,13 +5,13 @@
  */
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { generateKeyPair, type KeyPair } from "@jointly/core/crypto/paillier/Keys.ts"
-import * as Binning from "@jointly/core/protocols/secureboost/Binning.ts"
-import * as Compute from "@jointly/core/protocols/secureboost/Compute.ts"
-import * as Fixtures from "@jointly/core/testing/SecureBoostFixtures.ts"
-import * as GhPacking from "@jointly/core/protocols/secureboost/GhPacking.ts"
-import * as Jobs from "@jointly/core/protocols/secureboost/Jobs.ts"
-import * as Split from "@jointly/core/protocols/secureboost/Split.ts"
+import { generateKeyPair, type KeyPair } from "@jointly/core/internal/crypto/paillier/Keys"
+import * as Binning from "@jointly/core/internal/protocols/secureboost/Binning"
+import * as Compute from "@jointly/core/internal/protocols/secureboost/Compute"
+import * as Fixtures from "@jointly/core/internal/testing/SecureBoostFixtures"
+import * as GhPacking from "@jointly/core/internal/protocols/secureboost/GhPacking"
+import * as Jobs from "@jointly/core/internal/protocols/secureboost/Jobs"
+import * as Split from "@jointly/core/internal/protocols/secureboost/Split"
 import * as PoolRunner from "./PoolRunner.ts"
 
 describe("SecureBoost histograms over the worker pool", () => {
@@ -56,7 +56,7 @@ describe("SecureBoost histograms over the worker pool", () => {
 
   it("refuses a test-size key in the pool's jobs", async () => {
     const small = await generateKeyPair({ bits: 1024, unsafeAllowTestKeySizes: true })
-    const { encodePublicKey } = await import("@jointly/core/crypto/paillier/Serialization.ts")
+    const { encodePublicKey } = await import("@jointly/core/internal/crypto/paillier/Serialization")
     const input = Jobs.histogramInput({ publicKey: encodePublicKey(small.publicKey), nodes: 1, binCounts: [2], modes: [0], ciphertexts: new Uint8Array(0), nodeOf: new Uint8Array(0), codes: new Uint8Array(0) })
     const error = await Effect.runPromise(Effect.flip(pool.runner.runAll(Jobs.JobNames.histogram, [input])))
     expect(error.detail).toMatch(/KeySize/)

@@ -1,4 +1,4 @@
-import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
+import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
 import { Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as WorkerPool from "./WorkerPool.ts"

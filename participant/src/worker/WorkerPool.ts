@@ -5,7 +5,7 @@
  */
 import type { Effect, Layer, Scope } from "effect"
 import { availableParallelism } from "node:os"
-import type { Choice } from "@jointly/backends/Backends.ts"
+import type { Choice } from "@jointly/backends/internal/Backends"
 import type { JobHostApi } from "./JobHostApi.ts"
 import * as Pool from "./Pool.ts"
 import * as WorkerThread from "./WorkerThread.ts"
@@ -24,7 +24,7 @@ export interface WorkerPoolOptions {
   readonly backends?: Choice
 }
 
-const spawn: Pool.Spawn = (setup) => WorkerThread.spawn<JobHostApi>("./JobHost.ts", setup)
+const spawn: Pool.Spawn = (setup) => WorkerThread.spawn<JobHostApi>("JobHost", setup)
 
 /** The platform-neutral pool options for Node worker threads. */
 export const options = (options: WorkerPoolOptions = {}): Pool.PoolOptions => ({

@@ -1,7 +1,10 @@
 /**
  * One worker thread behind comlink, as the pool and the protocol worker both spawn it (the Node adapter of
- * Thread.ts): booted through `boot.mjs` (which registers tsx, then imports the host module named by `entry`),
- * watched for its exit, and ready only once its host module has loaded and answers `threadId()`.
+ * Thread.ts): its host module loaded, watched for its exit, and ready only once that module answers `threadId()`.
+ *
+ * Built (`dist/*.js`, an installed package) the host module is JavaScript the thread loads as it is. Run from
+ * sources (`src/*.ts`: development, tests, the repository's CLI) it is TypeScript, booted through `boot.mjs`,
+ * which registers tsx first; the thread resolves sibling packages to their sources too (`@jointly/source`).
  */
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
@@ -12,21 +15,34 @@ import { Crashed, type Thread } from "./Thread.ts"
 
 export { Crashed, transferable } from "./Thread.ts"
 
-const bootUrl = new URL("./boot.mjs", import.meta.url)
+const fromSources = import.meta.url.endsWith(".ts")
+const sourceCondition = "--conditions=@jointly/source"
+
+/** The modules of this folder a thread can run (named without their extension: `.ts` or `.js`). */
+export type Host = "JobHost" | "ProtocolWorkerHost" | "OtPsiParty"
+
+/** How a thread starts its host module. */
+const launch = (host: Host, workerData: Readonly<Record<string, unknown>>): Worker =>
+  fromSources
+    ? new Worker(new URL("./boot.mjs", import.meta.url), {
+      workerData: { ...workerData, entry: `./${host}.ts` },
+      execArgv: process.execArgv.includes(sourceCondition) ? process.execArgv : [...process.execArgv, sourceCondition]
+    })
+    : new Worker(new URL(`./${host}.js`, import.meta.url), { workerData })
 
 export interface WorkerThread<Api> extends Thread<Api> {
   readonly worker: Worker
 }
 
 /**
- * Spawns a thread running `entry` (a module path relative to this folder) with `workerData` merged into
- * `{ entry }`; rejects with Crashed when the thread exits before its host module answers.
+ * Spawns a thread running the host module `host` of this folder (`"JobHost"`) with `workerData`; rejects with
+ * Crashed when the thread exits before its host module answers.
  */
 export const spawn = async <Api extends { readonly threadId: () => number }>(
-  entry: string,
+  host: Host,
   workerData: Readonly<Record<string, unknown>> = {}
 ): Promise<WorkerThread<Api>> => {
-  const worker = new Worker(bootUrl, { workerData: { ...workerData, entry } })
+  const worker = launch(host, workerData)
   let lastError = "the worker thread exited"
   // Without an "error" listener an uncaught exception in a worker would crash this process.
   worker.on("error", (error) => {

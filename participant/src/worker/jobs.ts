@@ -1,7 +1,7 @@
 /**
  * The job registry: every computation a participant runs off the event loop, by name (DESIGN.md §6).
  *
- * A job takes the encoded bytes of its input (`@jointly/core/compute/JobCodec.ts`, or any byte format the
+ * A job takes the encoded bytes of its input (`@jointly/core/internal/compute/JobCodec`, or any byte format the
  * job and its caller agree on) and returns encoded bytes. A registry module exports `jobs`: an Effect that
  * builds its table from the worker's backends (the kernel services of `@jointly/backends`), run once when a
  * worker of a pool starts (JobHost.ts), so every table belongs to one worker of one pool and nothing is chosen
@@ -9,15 +9,15 @@
  * add a job, add an entry below, named `<area>.<action>` like protocol stages.
  */
 import { Effect } from "effect"
-import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
-import * as Kernels from "@jointly/core/compute/Kernels.ts"
-import { makePaillierJobs } from "@jointly/core/crypto/paillier/Jobs.ts"
-import { makeSecureBoostJobs } from "@jointly/core/protocols/secureboost/Jobs.ts"
-import { makeThresholdJobs } from "@jointly/core/crypto/threshold-paillier/Jobs.ts"
-import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
-import { makeSecureSvmJobs } from "@jointly/core/protocols/secure-svm/Blind.ts"
-import type * as Backends from "@jointly/backends/Backends.ts"
+import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
+import * as Kernels from "@jointly/core/internal/compute/Kernels"
+import { makePaillierJobs } from "@jointly/core/internal/crypto/paillier/Jobs"
+import { makeSecureBoostJobs } from "@jointly/core/internal/protocols/secureboost/Jobs"
+import { makeThresholdJobs } from "@jointly/core/internal/crypto/threshold-paillier/Jobs"
+import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
+import { makeSecureSvmJobs } from "@jointly/core/internal/protocols/secure-svm/Blind"
+import type * as Backends from "@jointly/backends/internal/Backends"
 import * as FlJobs from "../modeling/FlJobs.ts"
 
 export type Job = (input: Uint8Array) => Uint8Array | Promise<Uint8Array>

@@ -4,8 +4,8 @@
  */
 import { Effect } from "effect"
 import { threadId } from "node:worker_threads"
-import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
-import * as Kernels from "@jointly/core/compute/Kernels.ts"
+import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
+import * as Kernels from "@jointly/core/internal/compute/Kernels"
 import type { RegistryModule } from "./jobs.ts"
 
 export const jobs: RegistryModule = Effect.map(Kernels.BigIntKernels, (kernels) => ({

@@ -1,8 +1,8 @@
 /** Handlers of the `meta` and `auth` groups: health, the OpenAPI document, nonces, sign-in, "who am I". */
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Api, Caller } from "@jointly/core/api/Api.ts"
-import { SignInRefused } from "@jointly/core/api/Errors.ts"
+import { Api, Caller } from "@jointly/core/internal/api/Api"
+import { SignInRefused } from "@jointly/core/internal/api/Errors"
 import { attempt, Parts } from "../Services.ts"
 
 export const meta = HttpApiBuilder.group(Api, "meta", (handlers) =>

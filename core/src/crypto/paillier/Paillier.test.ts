@@ -1,6 +1,6 @@
 import * as PaillierBigint from "paillier-bigint"
 import { beforeAll, describe, expect, it } from "vitest"
-import * as OpenSslKernels from "@jointly/backends/node/OpenSslKernels.ts"
+import * as OpenSslKernels from "@jointly/backends/internal/node/OpenSslKernels"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import { FixedPointError } from "../FixedPoint.ts"

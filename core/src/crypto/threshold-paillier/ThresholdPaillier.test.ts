@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest"
-import * as OpenSslKernels from "@jointly/backends/node/OpenSslKernels.ts"
-import { generator as nodePrimeGenerator } from "@jointly/backends/node/OpenSslPrimes.ts"
+import * as OpenSslKernels from "@jointly/backends/internal/node/OpenSslKernels"
+import { generator as nodePrimeGenerator } from "@jointly/backends/internal/node/OpenSslPrimes"
 import { randomBelow } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import { concat, unframe } from "../paillier/Bytes.ts"

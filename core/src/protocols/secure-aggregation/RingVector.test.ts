@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import * as OpenSslPrg from "@jointly/backends/node/OpenSslPrg.ts"
+import * as OpenSslPrg from "@jointly/backends/internal/node/OpenSslPrg"
 import * as Prg from "../../crypto/Prg.ts"
 import * as PrgKernel from "../../crypto/PrgKernel.ts"
 import * as RingVector from "./RingVector.ts"

@@ -195,13 +195,9 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
           values.push(t.positive === undefined ? z : z + 2n * S2 - (t.positive[j] ? 4n * S2 : 0n))
         }
       }
-      let plaintexts = values
-      if (t.hyper.model === "svm") {
-        const layout = Secure.judgeLayout(engine.pk, s, trainParams.slotsPerComparison)
-        plaintexts = []
-        for (let i = 0; i < values.length; i += layout.slots) plaintexts.push(Packing.pack(layout, values.slice(i, i + layout.slots)))
-      }
-      const cs = yield* Party.compute(session, stage, Secure.encryptSigned(engine, plaintexts))
+      // One row per ciphertext: the SVM's rows so that each party can blind every row with a factor of its own
+      // (blindHandler, which packs them); the logistic model's as the gradient stage's inputs.
+      const cs = yield* Party.compute(session, stage, Secure.encryptSigned(engine, values))
       return { ciphertexts: Secure.encodeCiphertexts(engine.pk, cs), commit: Party.rpiCommit(session.taskId, request.iteration + 1, session.self, t.next) }
     })
   )
@@ -215,11 +211,8 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const s = shape(session)
       const layout = Secure.judgeLayout(engine.pk, s, trainParams.slotsPerComparison)
       const cs = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(engine.pk, request.ciphertexts))
-      // §6.3 (2): c ← c^ρ·[[η]] with secret ρ ∈ [2^κ, 2^(κ+1)), η ∈ [0, ρ) per slot; the fresh encryption of η re-randomises.
-      const rhos = cs.map(() => (1n << BigInt(s.kappa)) + randomBelow(1n << BigInt(s.kappa)))
-      const etas = rhos.map((rho) => Packing.pack(layout, Array.from({ length: layout.slots }, () => randomBelow(rho))))
-      const noise = yield* Party.compute(session, stage, Secure.encryptSigned(engine, etas))
-      const out = cs.map((c, i) => Paillier.add(Paillier.multiplyScalar(c, rhos[i]!, engine.kernels), noise[i]!))
+      if (t.batch !== undefined && cs.length !== t.batch.length) return yield* Party.fail(session, stage, "InvalidCiphertext", `${cs.length} judge ciphertexts for a batch of ${t.batch.length}`)
+      const out = yield* Party.compute(session, stage, Secure.blindPacked(engine, layout, s.kappa, cs))
       return { ciphertexts: Secure.encodeCiphertexts(engine.pk, out) }
     })
   )

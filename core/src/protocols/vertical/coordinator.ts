@@ -242,10 +242,15 @@ const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params:
       if (model === "svm") {
         const lists: Array<Array<Paillier.Ciphertext>> = []
         for (const p of parties) lists.push(yield* decodeList(r, pk, scored.get(p)!.ciphertexts, p))
-        // §6.3 (2): sequential private blinding in party order; each step is relayed to the next party.
-        let current = Secure.encodeCiphertexts(pk, Secure.sumLists(lists))
-        for (const p of parties) current = (yield* round(r, Spec.blind, new Map([[p, { iteration, ciphertexts: current }]]), 1)).get(p)!.ciphertexts
-        const partials = yield* decryptRound(r, threshold, `judge/${iteration}`, current, lists[0]!.length, labelHolder)
+        // §6.3 (2), per slot: every party blinds each row with factors of its own and packs them (Secure.blindPacked);
+        // the packed contributions are summed here, so no party sees another's blinded rows.
+        const rowsOfBatch = Secure.encodeCiphertexts(pk, Secure.sumLists(lists))
+        const blinded = yield* round(r, Spec.blind, all(session, () => ({ iteration, ciphertexts: rowsOfBatch })), n)
+        const contributions: Array<Array<Paillier.Ciphertext>> = []
+        for (const p of parties) contributions.push(yield* decodeList(r, pk, blinded.get(p)!.ciphertexts, p))
+        if (contributions.some((c) => c.length !== contributions[0]!.length)) return yield* protocolError(kind, "InvalidCiphertext", "the parties' blinded batches differ in length")
+        const current = Secure.encodeCiphertexts(pk, Secure.sumLists(contributions))
+        const partials = yield* decryptRound(r, threshold, `judge/${iteration}`, current, contributions[0]!.length, labelHolder)
         const judged = (yield* round(r, Spec.judge, new Map([[labelHolder, { iteration, ciphertexts: current, partials }]]), 1)).get(labelHolder)!
         if (judged.cheaters.length > 0) return yield* invalidPartials(r, judged.cheaters)
         r.counters.comparisons += Math.min(hyper.batchSize, rows)

@@ -5,7 +5,7 @@
  *
  *   modeling.vertical-svm        PROTOCOLS §6 as corrected there ("Ours"): aligned PSI, dealer ceremony, local
  *                                SGD on plaintext partial models, the gradient-update judge under threshold
- *                                Paillier with private sequential blinding, commit–reveal sample selection.
+ *                                Paillier with private per-slot blinding, commit–reveal sample selection.
  *   modeling.vertical-logistic   the same skeleton without a comparison: sigmoid(z) ≈ ½ + z/4 (first-order
  *                                Taylor at 0), so the residual d = ½ + z/4 − y is linear in the encrypted scores.
  *   prediction.vertical-online   scores of the given ids: Σ_p [[w^p·x^p]] threshold-decrypted for the requester.
@@ -13,7 +13,7 @@
  *
  * Phases of a training task (coordinator.ts): align (the aligned PSI join as a sub-protocol, every party a
  * receiver, digests compared) → prepare (blocks, split, first RPI commitment) → keys (dealer ceremony, shares
- * sealed over the PSI channel, transcript digest committed) → train (iterations: score → [blind × n → decrypt →
+ * sealed over the PSI channel, transcript digest committed) → train (iterations: score → [blind → decrypt →
  * judge] → gradient → decrypt → update) → evaluate (joint prediction of the test split for the label holder) →
  * finish (partial models sealed at rest by their owners, PartialModels.ts; prediction tasks read them back,
  * also after a participant restart). Round data travel through the coordinator's relay; the chain
@@ -23,9 +23,15 @@
  *
  * Leakage (semi-honest parties, honest-but-curious coordinator):
  * - alignment: as query.psi-aligned (set sizes; the intersection, in a pseudorandom order, to every party);
- * - SVM judge: the label holder learns I_j per sampled row and the blinded value ρ·u_j + η (≈ log2|u_j|, §6.3
- *   item 4); rows packed in one ciphertext share the parties' ρ, so it also learns the ratios u_j/u_k within a
- *   pack to ~κ bits (set `slotsPerComparison: 1` to avoid it at K× the decryptions). The partial decryptions of
+ * - SVM judge: the label holder learns I_j per sampled row and the blinded value ρ_j·u_j + η_j (≈ log2|u_j|,
+ *   §6.3 item 4), where ρ_j = Σ_p ρ_j^p and η_j = Σ_p η_j^p sum every party's secret draws for that row alone
+ *   (ρ_j^p uniform in [2^κ, 2^(κ+1)), η_j^p in [0, ρ_j^p)): each party raises every row's ciphertext to its own
+ *   factor before packing, and the coordinator sums the packed contributions (Secure.blindPacked), so rows that
+ *   share a ciphertext share no factor and their ratios u_j/u_k are hidden as well as their magnitudes are. A
+ *   label holder colluding with all but one party h knows the others' draws: u_j is then blinded by ρ_j^h plus
+ *   a known offset, which keeps the sign and hides |u_j| within a factor (1 + 2^κ/(Σ_{p≠h} ρ_j^p)) — weaker than
+ *   h's factor alone would be (§6.3's sequential product), the price of blinding all rows in one parallel round
+ *   and packing them for decryption. The coordinator sees only ciphertexts. The partial decryptions of
  *   the judge are sealed to the label holder, so neither the coordinator nor the other parties see them;
  * - gradients: each party learns only its own mini-batch gradient Σ_j d_j·x_j^p (masked with κ extra bits for
  *   everyone else), never a per-row label, residual or indicator;
@@ -85,7 +91,7 @@ export const TrainParams = Schema.Struct({
   /** Runs the dealer ceremony (default: the label holder). */
   dealer: Schema.optional(Address),
   kappa: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 16, maximum: 128 }))),
-  /** SVM comparisons per ciphertext (default: as many as fit). */
+  /** SVM comparisons per decrypted ciphertext (default: as many as fit; no factor is shared between them). */
   slotsPerComparison: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
 })
 export type TrainParams = typeof TrainParams.Type

@@ -16,8 +16,8 @@ import { Effect, Layer, Schema } from "effect"
 import { getBytes } from "ethers"
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { PartialModelError, PartialModels } from "@jointly/core/protocols/vertical/PartialModels.ts"
-import * as Sealing from "@jointly/core/protocols/vertical/PartialModels.ts"
+import { PartialModelError, PartialModels } from "@jointly/core/internal/protocols/vertical/PartialModels"
+import * as Sealing from "@jointly/core/internal/protocols/vertical/PartialModels"
 
 export const DIRECTORY = "vertical-models"
 
