@@ -2,7 +2,13 @@
  * The coordinator process in one place: HTTP API and socket.io hub on one port, the task store, the scheduler
  * and the chain notary. `start` resumes every unfinished task found in the store, so a restarted coordinator
  * picks up where the old one stopped.
+ *
+ * Over a PostgreSQL store several instances run side by side (coordinator/src/cluster/): each owns the tasks it
+ * accepted, under a lease with a fencing token; the socket.io Postgres adapter spans their hubs, so a participant
+ * may connect to any of them; messages for a task another instance owns are forwarded to it; one instance at a
+ * time drains the chain outbox and follows the chain index; the dashboard's live feed and the API work from any.
  */
+import { randomBytes } from "node:crypto"
 import { Context, Effect } from "effect"
 import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
@@ -17,6 +23,9 @@ import { roles as contractRoles, type GovernanceLedger } from "@jointly/core/int
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
 import * as ChainIndex from "./governance/ChainIndex.ts"
 import * as Auth from "./auth/Auth.ts"
+import * as Nonces from "./auth/Nonces.ts"
+import * as Bridge from "./cluster/Bridge.ts"
+import * as Cluster from "./cluster/Cluster.ts"
 import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
 import * as Live from "./dashboard/Live.ts"
@@ -38,7 +47,12 @@ import type { SocketLimits } from "./transport/SocketLimits.ts"
 import * as SocketChannel from "./transport/SocketChannel.ts"
 import * as Registry from "@jointly/core/internal/ledger/generated/ConsortiumRegistry"
 import * as TaskLedger from "@jointly/core/internal/ledger/generated/TaskLedger"
-import type { ChainInfo } from "@jointly/core/internal/api/Schemas"
+import type { ChainInfo, LiveEvent } from "@jointly/core/internal/api/Schemas"
+import type { StageReply, TaskConsent } from "@jointly/core/internal/wire/Messages"
+import { WireRefusal } from "@jointly/core/internal/wire/Messages"
+import type { LeaseToken } from "./store/TaskStore.ts"
+import { LeaseLost } from "./store/TaskStore.ts"
+import type { OutboxStore } from "./notary/Notary.ts"
 
 export interface Config {
   /** PGlite data directory, or a postgres:// URL. */
@@ -67,6 +81,18 @@ export interface Config {
   readonly tokenTtlMs?: number
   /** The HTTP abuse limits (http/Server.ts defaults). */
   readonly limits?: HttpServer.Limits
+  /**
+   * Several instances over one PostgreSQL store: the lease period (default 10 s; a dead instance's tasks are taken
+   * over within two) and this instance's id (default: host, pid, random). Ignored over an embedded store.
+   */
+  readonly cluster?: { readonly leaseMs?: number; readonly instance?: string }
+}
+
+/** The bearer-token and nonce secret every instance of a cluster shares: configured, else agreed on in the store. */
+const sharedSecret = async (sql: Sql.Sql): Promise<Uint8Array> => {
+  await sql.query(`insert into cluster_secrets(name, value) values ('auth', $1) on conflict do nothing`, [randomBytes(32)])
+  const [row] = await sql.query<{ value: Uint8Array }>(`select value from cluster_secrets where name = 'auth'`)
+  return new Uint8Array(row!.value)
 }
 
 export const start = async (config: Config) => {
@@ -77,9 +103,17 @@ export const start = async (config: Config) => {
   const coordinator = getAddress(ledger.account)
 
   const sql = await Sql.open(config.store)
-  // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts).
-  const bus = Live.makeBus()
-  const store = Live.observe(await TaskStore.make(sql), bus)
+  const base = await TaskStore.make(sql)
+  // An embedded store is one process's alone; a PostgreSQL store may be shared by several instances.
+  const clustered = sql.engine === "postgres"
+  const instance = config.cluster?.instance ?? Cluster.newInstanceId()
+  const secret = config.authSecret ?? (clustered ? await sharedSecret(sql) : randomBytes(32))
+  const spent = clustered ? Nonces.inStore(sql) : Nonces.inMemory()
+  // The official Postgres adapter spans the instances' socket.io servers: its own small pool, one LISTEN client.
+  const adapterPool = clustered ? new (await import("pg")).default.Pool({ connectionString: config.store, max: 4 }) : undefined
+  adapterPool?.on("error", () => {})
+  const adapter = adapterPool === undefined ? undefined : (await import("@socket.io/postgres-adapter")).createAdapter(adapterPool, { errorHandler: (error) => log.warn("socket.io adapter", { error: String(error) }) })
+  let cluster: Cluster.Cluster | undefined
   // The compute backends, composed once (`@jointly/backends/node`): CKKS sums for federated learning's "ckks"
   // aggregation, the key agreement and PRG of secure aggregation's dropout recovery, the tfjs runtime of online
   // predictions (loaded on the first prediction of a tfjs-layers model only).
@@ -98,7 +132,7 @@ export const start = async (config: Config) => {
   const auth = Auth.make(registry, {
     recover: (login, signature) =>
       verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature)
-  })
+  }, { secret, spent })
 
   const artifacts = ArtifactStore.make(sql)
 
@@ -115,7 +149,25 @@ export const start = async (config: Config) => {
   const rejections = Rejections.make()
   const http = Listener.create({ tls: config.tls })
   const clientAddress = ClientAddress.make(config.trustProxy)
-  const hub = Hub.make(http, auth, log, { limits: config.socketLimits, rejections, clientAddress })
+  const hub = Hub.make(http, auth, log, {
+    limits: config.socketLimits,
+    rejections,
+    clientAddress,
+    adapter,
+    remote: (account) => cluster?.remote(account) ?? false
+  })
+  const bridge = Bridge.make({ nsp: clustered ? hub.io.of(Hub.namespace) : undefined, instance, log: Log.make("cluster") })
+  // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts), on every instance.
+  const localBus = Live.makeBus()
+  const bus: Live.Bus = {
+    publish: (event: LiveEvent) => {
+      localBus.publish(event)
+      bridge.broadcast({ type: "live", event })
+    },
+    subscribe: localBus.subscribe
+  }
+  bridge.on("live", (m) => localBus.publish(m.event))
+  const store = Live.observe(base, bus)
   // The one round engine, here over the hub's sockets (protocol tests run it over the in-memory channel).
   const channel = SocketChannel.make(hub)
   const rounds = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
@@ -125,15 +177,34 @@ export const start = async (config: Config) => {
     rounds,
     auth,
     log,
+    instance,
+    released: (taskId, from) => bridge.broadcast({ type: "released", taskId, from, by: instance }),
     models,
     artifacts,
     consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
     backends: backends.layer,
     options: { startTimeoutMs: config.startTimeoutMs }
   })
-  const notary = Notary.start({ store, ledger: fromClient(ledger), log: Log.make("notary") })
+  bridge.on("released", (m) => {
+    if (m.from === instance) void scheduler.release(m.taskId)
+  })
+
+  // The outbox, drained by the one instance holding its lease; every write carries the lease's token.
+  const outboxToken = (): LeaseToken => cluster?.token("outbox") ?? { name: "outbox", holder: instance, fence: -1 }
+  const leading = () => cluster?.token("outbox") !== undefined
+  const outbox: OutboxStore = {
+    nextPending: () => (leading() ? store.nextPending() : Promise.resolve(undefined)),
+    sent: () => (leading() ? store.sent() : Promise.resolve([])),
+    markSent: (id, txHash, block) => store.markSent(id, txHash, block, outboxToken()),
+    confirm: (id, txHash, block, blockHash) => store.confirm(id, txHash, block, blockHash, outboxToken()),
+    requeue: (id, reason) => store.requeue(id, reason, outboxToken()),
+    retryLater: (id, error, giveUp) => store.retryLater(id, error, giveUp, outboxToken()),
+    pendingCount: () => store.pendingCount()
+  }
+  const notary = Notary.start({ store: outbox, ledger: fromClient(ledger), log: Log.make("notary") })
   scheduler.onStatus(() => notary.poke())
-  const humans = HumanConsents.make({ bus, relay: hub.relayHuman })
+  const humans = HumanConsents.make({ bus, relay: hub.relayHuman, share: (change) => bridge.broadcast({ type: "human", change }) })
+  bridge.on("human", (m) => humans.mirror(m.change))
   // Requests refused by the abuse limits, announced on the live feed (throttled: a flood must not flood the feed too).
   let announced = 0
   rejections.onChange((_kind, total) => {
@@ -145,12 +216,41 @@ export const start = async (config: Config) => {
     bus.publish({ type: "status", taskId, status })
     if (isFinal(status)) humans.taskEnded(taskId)
   })
+  // A consent or stage reply for a task another instance owns is forwarded to it; refusals reach the sender
+  // wherever it is connected.
+  const ownerElsewhere = async (taskId: string): Promise<string | undefined> => {
+    if (!clustered || scheduler.owns(taskId)) return undefined
+    const owner = await store.ownerOf(taskId)
+    return owner !== undefined && owner !== instance ? owner : undefined
+  }
+  const consentHere = (account: string, message: TaskConsent) => scheduler.consent(account, message).finally(() => humans.answered(message.taskId, account))
+  bridge.on("forward", (m) => {
+    if (m.target !== instance) return
+    const handled = m.message.kind === "consent" ? consentHere(m.account, m.message.consent) : channel.reply(m.account, m.message.reply)
+    const ref = m.message.kind === "consent" ? "task.consent" : m.message.reply.requestId
+    handled.catch((error: unknown) => {
+      if (error instanceof WireRefusal) hub.refuse(m.account, { code: error.code, message: error.message, ref: error.ref ?? ref })
+      else log.error("forwarded message failed", { error: String(error) })
+    })
+  })
   hub.bind({
-    consent: (account, message) => scheduler.consent(account, message).finally(() => humans.answered(message.taskId, account)),
+    consent: async (account, message) => {
+      const owner = await ownerElsewhere(message.taskId)
+      if (owner === undefined) return consentHere(account, message)
+      bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "consent", consent: message } })
+    },
     awaitingHuman: humans.awaiting,
-    reply: channel.reply,
-    online: scheduler.online,
+    reply: async (account: string, message: StageReply) => {
+      const owner = await ownerElsewhere(message.taskId)
+      if (owner === undefined) return channel.reply(account, message)
+      bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "reply", reply: message } })
+    },
+    online: (account) => {
+      cluster?.localOnline(account)
+      scheduler.online(account)
+    },
     offline: (account) => {
+      cluster?.localOffline(account)
       channel.offline(account)
       humans.offline(account)
     }
@@ -166,8 +266,9 @@ export const start = async (config: Config) => {
       deployBlock: addresses.deployBlock ?? 0n,
       log: Log.make("chain-index"),
       onStateChanged: (change) => {
-        // What the API knew of these accounts' roles is stale from now on.
+        // What the API knew of these accounts' roles is stale from now on — on every instance.
         roles.invalidate(change.addresses)
+        bridge.broadcast({ type: "roles", addresses: [...change.addresses] })
         if (change.to !== "Suspended" && change.to !== "Revoked") return
         const reason = `organisation ${change.name} (${change.addresses.join(", ")}) is ${change.to === "Suspended" ? "suspended by the supervisor" : "revoked"}`
         void (async () => {
@@ -175,12 +276,17 @@ export const start = async (config: Config) => {
           // long since lifted.
           const current = change.addresses[0] === undefined ? undefined : await auth.checkOrg(change.addresses[0]).then(() => "Audited", () => "barred")
           if (current === "Audited") return
+          // The org's sockets go wherever they are connected; each instance stops the tasks it owns.
           for (const account of change.addresses) hub.kick(account, reason)
+          bridge.broadcast({ type: "suspended", accounts: [...change.addresses], reason })
           await scheduler.suspended(change.addresses, reason)
         })().catch((error) => log.error("could not stop the tasks of a suspended org", { error: String(error) }))
       }
     })
-  await index?.start()
+  bridge.on("roles", (m) => roles.invalidate(m.addresses))
+  bridge.on("suspended", (m) => {
+    void scheduler.suspended(m.accounts, m.reason).catch((error) => log.error("could not stop the tasks of a suspended org", { error: String(error) }))
+  })
 
   const chain: typeof ChainInfo.Type = {
     chainId: domain.chainId.toString(),
@@ -202,7 +308,8 @@ export const start = async (config: Config) => {
       const url = new URL(publicUrl ?? "http://coordinator")
       return { domain: url.host, uri: url.origin, chainId: Number(domain.chainId) }
     },
-    secret: config.authSecret,
+    secret,
+    spent,
     tokenTtlMs: config.tokenTtlMs
   })
   const api = HttpServer.attach({
@@ -232,8 +339,19 @@ export const start = async (config: Config) => {
   const port = await Listener.listen(http, host, config.port ?? 0)
   const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
   publicUrl ??= url
-  await scheduler.resume()
-  log.info("coordinator listening", { url })
+  cluster = Cluster.make({ sql, store, bridge, log: Log.make("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
+  cluster.role("outbox", { start: () => notary.poke(), stop: () => {} })
+  if (index !== undefined) cluster.role("chain-index", { start: () => index.start(), stop: () => index.stop() })
+  await cluster.start({
+    adopt: scheduler.adopt,
+    lost: scheduler.lostAll,
+    online: (account) => scheduler.online(account),
+    offline: (account) => {
+      channel.offline(account)
+      humans.offline(account)
+    }
+  })
+  log.info("coordinator listening", { url, instance })
 
   let closed = false
   const close = async () => {
@@ -242,9 +360,11 @@ export const start = async (config: Config) => {
     await index?.stop()
     await api.close()
     await scheduler.close()
+    await cluster?.stop()
     await hub.close()
     await new Promise<void>((resolve) => http.close(() => resolve()))
     await notary.stop()
+    await adapterPool?.end().catch(() => {})
     await sql.close()
     await backends.close()
   }
@@ -252,6 +372,7 @@ export const start = async (config: Config) => {
   return {
     url,
     port,
+    instance,
     store,
     models,
     artifacts,
@@ -263,6 +384,7 @@ export const start = async (config: Config) => {
     rejections,
     roles,
     clientAddress,
+    cluster: cluster!,
     /** Serves a new certificate and key to every connection made from now on (certificate rotation). */
     reloadTls: (tls: Listener.TlsMaterial) => Listener.reload(http, tls),
     close

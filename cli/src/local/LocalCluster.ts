@@ -52,6 +52,19 @@ export interface Options {
   readonly parties: ReadonlyArray<PartyOptions>
   /** Run the coordinator as its own process (so a test can kill it); default in this process. */
   readonly coordinatorProcess?: boolean
+  /** The coordinator's store: a `postgres://` URL, or (default) a PGlite directory in `dataDir`. */
+  readonly store?: string
+  /**
+   * Coordinator processes over that one PostgreSQL store (coordinator/src/cluster/; default 1). With more than
+   * one, each listens on its own port; instance 0 is the analyst's, `participantsAt` the participants'.
+   */
+  readonly instances?: number
+  /** The instance every participant connects to (default 0). */
+  readonly participantsAt?: number
+  /** The cluster's lease period in ms (default the coordinator's). */
+  readonly leaseMs?: number
+  /** The coordinator process's socket limits (its config file's `socketLimits`), e.g. for many participants on one address. */
+  readonly socketLimits?: { readonly connectionsPerMinute?: number; readonly eventsPer10sPerAddress?: number; readonly eventsPer10sPerAccount?: number }
   /** Progress lines for a human (stderr in the CLI). */
   readonly onProgress?: (line: string) => void
   readonly startTimeoutMs?: number
@@ -132,11 +145,19 @@ export const start = async (options: Options) => {
     // Coordinator: in this process by default, or its own process (restartable by tests).
     const coordinatorDir = join(dataDir, "coordinator")
     await mkdir(coordinatorDir, { recursive: true })
-    let coordinatorUrl: string
+    const instances = options.instances ?? 1
+    if (instances > 1 && !(options.coordinatorProcess && options.store !== undefined && /^postgres(ql)?:\/\//.test(options.store))) {
+      throw new Error("several coordinator instances need coordinatorProcess: true and a postgres:// store")
+    }
+    const store = options.store ?? join(coordinatorDir, "db")
+    const coordinatorUrls: Array<string> = []
+    const ports: Array<number | undefined> = []
     let coordinator: Coordinator.Coordinator | undefined
-    let coordinatorProcess: ChildProcess | undefined
-    const coordinatorStderr: Array<string> = []
-    const startCoordinator = async () => {
+    const coordinatorProcesses: Array<ChildProcess | undefined> = []
+    /** Each instance's stderr lines (the last 500). */
+    const coordinatorStderrs: Array<Array<string>> = Array.from({ length: instances }, () => [])
+    const coordinatorStderr = coordinatorStderrs[0]!
+    const startCoordinator = async (i: number) => {
       if (options.coordinatorProcess) {
         // The service's own path (`jointly coordinator --config`): the account from an encrypted keystore whose
         // passphrase, like the clinics', is generated and kept in the local data directory.
@@ -145,22 +166,24 @@ export const start = async (options: Options) => {
         await AccountKeystore.save(keystore, keys.coordinator.privateKey, passphrase, { scryptN: 1 << 14 }).catch((error) => {
           if (!(error instanceof AccountKeystore.AccountKeystoreError && error.reason === "Exists")) throw error
         })
-        const configFile = join(coordinatorDir, "coordinator.json")
+        const configFile = join(coordinatorDir, i === 0 ? "coordinator.json" : `coordinator-${i}.json`)
         await writeFile(configFile, JSON.stringify({
           host: "127.0.0.1",
-          port: port ?? 0,
-          store: join(coordinatorDir, "db"),
+          port: ports[i] ?? 0,
+          store,
           // The embedded chain never reorganises: a record is final once mined.
           chain: { rpcUrl: anvil.rpcUrl, deployment: deploymentPathOf(dataDir), confirmations: 1 },
-          keystore
+          keystore,
+          ...(options.leaseMs === undefined ? {} : { cluster: { leaseMs: options.leaseMs } }),
+          ...(options.socketLimits === undefined ? {} : { socketLimits: options.socketLimits })
         }, null, 2))
-        const { child, ready } = await spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderr)
-        coordinatorProcess = child
+        const { child, ready } = await spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderrs[i]!)
+        coordinatorProcesses[i] = child
         return String(ready.url)
       }
       const ledger = await Consortium.ledgerFor(chain, keys.coordinator, deployment)
       const governance = await Consortium.governanceFor(chain, keys.coordinator, deployment)
-      coordinator = await Coordinator.start({ store: join(coordinatorDir, "db"), ledger, governance, startTimeoutMs: options.startTimeoutMs })
+      coordinator = await Coordinator.start({ store, ledger, governance, startTimeoutMs: options.startTimeoutMs })
       const running = coordinator
       stopped.push(async () => {
         await running.close()
@@ -169,13 +192,14 @@ export const start = async (options: Options) => {
       })
       return coordinator.url
     }
-    let port: number | undefined
-    coordinatorUrl = await startCoordinator()
-    port = Number(new URL(coordinatorUrl).port)
+    for (let i = 0; i < instances; i++) {
+      coordinatorUrls[i] = await startCoordinator(i)
+      ports[i] = Number(new URL(coordinatorUrls[i]!).port)
+      progress(`coordinator${instances > 1 ? ` instance ${i}` : ""}: ${coordinatorUrls[i]}`)
+    }
     stopped.push(async () => {
-      coordinatorProcess?.kill("SIGTERM")
+      for (const child of coordinatorProcesses) if (child?.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
     })
-    progress(`coordinator: ${coordinatorUrl}`)
 
     // Participants: keystore first (its address is the org's identity), then registration, audit, process.
     const parties: Array<Party> = []
@@ -190,7 +214,7 @@ export const start = async (options: Options) => {
         encryptionPublicKey: identity.encryptionPublicKey
       }, true)
       const config = {
-        coordinatorUrl,
+        coordinatorUrl: coordinatorUrls[options.participantsAt ?? 0]!,
         dataDir: dir,
         datasets: party.datasets.map((d) => ("file" in d ? { ...d, file: resolve(d.file) } : d)),
         policy: party.policy ?? defaultPolicy(party.datasets, keys.analyst.address),
@@ -214,13 +238,14 @@ export const start = async (options: Options) => {
     await Promise.all(parties.filter((party) => !party.external).map((party) => launch(party)))
     progress(`participants: ${parties.map((p) => `${p.name} (${p.address})`).join(", ")}`)
 
-    // The typed client, signed in as an account of this cluster (the coordinator's URL is read at each call:
-    // a restarted coordinator keeps its port).
+    // The typed client, signed in as an account of this cluster, at one coordinator instance (a restarted
+    // coordinator keeps its port, so its URL too).
     const clients = new Map<string, Client.Client>()
-    const clientFor = (wallet: Pick<Wallet, "address" | "getAddress" | "signMessage">) => {
-      const key = `${wallet.address}@${coordinatorUrl}`
+    const clientFor = (wallet: Pick<Wallet, "address" | "getAddress" | "signMessage">, instance = 0) => {
+      const url = coordinatorUrls[instance]!
+      const key = `${wallet.address}@${url}`
       let client = clients.get(key)
-      if (client === undefined) clients.set(key, (client = Client.make({ url: coordinatorUrl, initiator: wallet })))
+      if (client === undefined) clients.set(key, (client = Client.make({ url, initiator: wallet })))
       return client
     }
     /** A party's own chain account, from its keystore (tests and notebooks act as that organisation). */
@@ -231,27 +256,27 @@ export const start = async (options: Options) => {
       return Redacted.value(identity.account) as Wallet
     }
     /** The local analyst's client: it initiates the cluster's tasks and receives their results. */
-    const analyst = () => clientFor(keys.analyst)
+    const analyst = (instance = 0) => clientFor(keys.analyst, instance)
 
-    /** Signs and submits a task as the local analyst; returns its id. */
-    const submit = async (draft: Omit<TaskSpec, "initiator" | "nonce"> & { nonce?: string }) =>
-      (await analyst().submit(draft as Client.TaskDraft)).taskId
+    /** Signs and submits a task as the local analyst (to coordinator `instance`); returns its id. */
+    const submit = async (draft: Omit<TaskSpec, "initiator" | "nonce"> & { nonce?: string }, instance = 0) =>
+      (await analyst(instance).submit(draft as Client.TaskDraft)).taskId
 
-    /** The task as the analyst sees it: its metadata and, once it succeeded, its result. */
-    const task = async (id: string): Promise<TaskDetail> => {
-      const detail = await analyst().get(id)
-      const outcome = detail.status === "Succeeded" ? await analyst().result(id) : undefined
+    /** The task as the analyst sees it (at coordinator `instance`): its metadata and, once it succeeded, its result. */
+    const task = async (id: string, instance = 0): Promise<TaskDetail> => {
+      const detail = await analyst(instance).get(id)
+      const outcome = detail.status === "Succeeded" ? await analyst(instance).result(id) : undefined
       return { ...detail, result: outcome?.result ?? null }
     }
 
     /** Polls until the task is final and every chain record of it is final or parked (or the timeout passes). */
-    const waitForTask = async (id: string, opts: { timeoutMs?: number; onStatus?: (status: Status) => void } = {}) => {
+    const waitForTask = async (id: string, opts: { timeoutMs?: number; onStatus?: (status: Status) => void; instance?: number } = {}) => {
       const deadline = Date.now() + (opts.timeoutMs ?? 120_000)
       let last: Status | undefined
       let lastError: unknown
       while (Date.now() < deadline) {
         // A refused read (e.g. a result the analyst may not see) is reported at the timeout, not hidden.
-        const detail = await task(id).catch((error) => void (lastError = error))
+        const detail = await task(id, opts.instance).catch((error) => void (lastError = error))
         if (detail && detail.status !== last) {
           last = detail.status
           opts.onStatus?.(detail.status)
@@ -294,10 +319,15 @@ export const start = async (options: Options) => {
       keys,
       parties,
       get coordinatorUrl() {
-        return coordinatorUrl
+        return coordinatorUrls[0]!
       },
+      /** Every coordinator instance's URL, by index. */
+      coordinatorUrls: coordinatorUrls as ReadonlyArray<string>,
       coordinator: () => coordinator,
       coordinatorStderr,
+      coordinatorStderrs: coordinatorStderrs as ReadonlyArray<ReadonlyArray<string>>,
+      /** Each coordinator process's pid (undefined in this process or once it exited). */
+      coordinatorPids: () => coordinatorProcesses.map((child) => (child?.exitCode === null && child.signalCode === null ? child.pid : undefined)),
       submit,
       task,
       waitForTask,
@@ -311,14 +341,25 @@ export const start = async (options: Options) => {
       clientFor,
       walletOf,
       launch,
-      /** Kills the coordinator process (SIGKILL: no goodbye) and starts a new one on the same port and store. */
-      restartCoordinator: async (signal: NodeJS.Signals = "SIGKILL") => {
-        if (!coordinatorProcess) throw new Error("restartCoordinator needs coordinatorProcess: true")
-        const old = coordinatorProcess
-        const exited = new Promise((r) => old.once("exit", r))
-        old.kill(signal)
+      /** Signals coordinator process `instance` (SIGKILL: no goodbye; SIGSTOP: a pause) and, for a kill, waits for its exit. */
+      signalCoordinator: async (signal: NodeJS.Signals, instance = 0) => {
+        const child = coordinatorProcesses[instance]
+        if (!child) throw new Error("signalCoordinator needs coordinatorProcess: true")
+        const exited = signal === "SIGSTOP" || signal === "SIGCONT" ? undefined : new Promise((r) => child.once("exit", r))
+        child.kill(signal)
         await exited
-        coordinatorUrl = await startCoordinator()
+      },
+      /** Kills coordinator process `instance` (SIGKILL: no goodbye) and starts a new one on the same port and store (a new instance id). */
+      restartCoordinator: async (signal: NodeJS.Signals = "SIGKILL", instance = 0) => {
+        const old = coordinatorProcesses[instance]
+        if (!old) throw new Error("restartCoordinator needs coordinatorProcess: true")
+        // One already gone (killed before) is simply started again.
+        if (old.exitCode === null && old.signalCode === null) {
+          const exited = new Promise((r) => old.once("exit", r))
+          old.kill(signal)
+          await exited
+        }
+        coordinatorUrls[instance] = await startCoordinator(instance)
       },
       stop: stopAll
     }

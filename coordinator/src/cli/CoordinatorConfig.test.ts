@@ -60,4 +60,12 @@ describe("CoordinatorConfig", () => {
     expect(() => CoordinatorConfig.decode(file, { ...base, trustProxy: ["proxy.internal"] }, {})).toThrow("trustProxy: proxy.internal")
     expect(() => CoordinatorConfig.decode(file, { ...base, store: "mysql://db/x" }, {})).toThrow("store mysql://db/x")
   })
+
+  it("takes the cluster's lease period and instance id from the file or the environment, and refuses a lease too short to renew", () => {
+    expect(CoordinatorConfig.decode(file, { ...base, cluster: { leaseMs: 5_000 } }, { JOINTLY_COORDINATOR_CLUSTER_INSTANCE: "coord-b" }).cluster).toEqual({ leaseMs: 5_000, instance: "coord-b" })
+    expect(() => CoordinatorConfig.decode(file, { ...base, cluster: { leaseMs: 10 } }, {})).toThrow(/leaseMs/)
+    expect(() => CoordinatorConfig.decode(file, { ...base, cluster: { instance: "a b" } }, {})).toThrow(/instance/)
+    // An optional section the file sets wrongly is refused, not read as absent (socketLimits alike).
+    expect(() => CoordinatorConfig.decode(file, { ...base, socketLimits: { handshakeTimeoutMs: "soon" } }, {})).toThrow(/socketLimits/)
+  })
 })

@@ -53,6 +53,14 @@ export const CoordinatorConfig = Schema.Struct({
   }),
   /** The coordinator account's encrypted keystore (`jointly keys new`); passphrase in JOINTLY_COORDINATOR_KEY_PASSPHRASE. */
   keystore: Schema.String,
+  /**
+   * Several instances over one PostgreSQL `store` (coordinator/src/cluster/): the lease period in ms (default
+   * 10 000; a dead instance's tasks are taken over within two) and this instance's id (default host, pid, random).
+   */
+  cluster: Schema.optional(Schema.Struct({
+    leaseMs: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 500, maximum: 600_000 }))),
+    instance: Schema.optional(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9._:-]{1,100}$/)))
+  })),
   /** Socket abuse limits (transport/SocketLimits.ts); each absent field keeps its default. */
   socketLimits: Schema.optional(Schema.Struct({
     handshakeTimeoutMs: Schema.optional(Schema.Int),
@@ -90,6 +98,14 @@ export const decode = (file: string | undefined, fileContents: unknown, env: Rec
   const decoded = Effect.runSync(Effect.result(Config.schema(CoordinatorConfig).parse(provider)))
   if (decoded._tag === "Failure") throw new CoordinatorConfigError({ source, detail: String(decoded.failure.message ?? decoded.failure) })
   const c = decoded.success
+  // Config reads an optional field that fails its Schema as absent; a field the file sets must be used or refused.
+  for (const [key, field] of Object.entries(CoordinatorConfig.fields)) {
+    const given = (fileContents as Record<string, unknown> | undefined)?.[key]
+    if (given === undefined || (c as Record<string, unknown>)[key] !== undefined) continue
+    const checked = Schema.decodeUnknownExit(field as Schema.Top as Schema.Codec<unknown, unknown>)(given)
+    const problem = checked._tag === "Failure" ? String(checked.cause) : "not read"
+    throw new CoordinatorConfigError({ source, detail: `${key}: ${problem}` })
+  }
   if (!/^postgres(ql)?:\/\//.test(c.store) && /^[a-z][a-z0-9+.-]*:\/\//i.test(c.store)) {
     throw new CoordinatorConfigError({ source, detail: `store ${c.store}: a PGlite directory or a postgres:// URL` })
   }

@@ -42,12 +42,14 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
     ...(tls === undefined ? {} : { tls }),
     ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl }),
     trustProxy: config.trustProxy,
-    socketLimits: socketLimitsOf(config)
+    socketLimits: socketLimitsOf(config),
+    ...(config.cluster === undefined ? {} : { cluster: config.cluster })
   })
   process.stdout.write(JSON.stringify({
     event: "ready",
     url: coordinator.url,
     port: coordinator.port,
+    instance: coordinator.instance,
     account: wallet.address,
     tls: tls !== undefined,
     store: /^postgres/.test(config.store) ? "postgres" : "pglite"

@@ -3,6 +3,11 @@
  * wire Schemas, answers a bad message with a typed `wire.error` and keeps serving, and hands good messages to
  * the scheduler (consents) and the round host (stage replies).
  *
+ * Several coordinator instances share one socket.io cluster through an adapter (the official Postgres adapter,
+ * coordinator/src/cluster/): every participant socket joins the room of its account, so a message for a
+ * participant connected to another instance goes to that room and the adapter delivers it there. A socket held
+ * here is written to directly, without a round trip through the adapter.
+ *
  * Abuse limits (SocketLimits.ts): only the authenticated `/participants` namespace is served — a connection
  * asking for `/` or any other namespace is refused and closed at once; a connection not admitted within the
  * handshake deadline is closed; frames larger than the application's message limit close the connection in
@@ -11,7 +16,7 @@
  * a `RateLimited` wire.error, and a socket that keeps flooding is dropped. Every refusal is counted.
  */
 import { Schema } from "effect"
-import { Server, type Socket } from "socket.io"
+import { Server, type ServerOptions, type Socket } from "socket.io"
 import * as SocketIoParser from "socket.io-parser"
 import type { WireError } from "@jointly/core/internal/wire/Messages"
 import { WireRefusal } from "@jointly/core/internal/wire/Messages"
@@ -40,6 +45,9 @@ export interface Inbound {
 
 export const namespace = "/participants"
 
+/** The room every socket of `account` joins: what other instances address it by. */
+export const roomOf = (account: string) => `account:${account.toLowerCase()}`
+
 /** The events a participant may send; anything else is answered UnknownStage. */
 const inboundEvents: ReadonlySet<string> = new Set([events.consent, events.reply, events.awaitingHuman])
 
@@ -49,6 +57,10 @@ export interface HubOptions {
   readonly rejections?: Rejections.Rejections
   /** Resolves a connection's client address (X-Forwarded-For only from trusted proxies). */
   readonly clientAddress?: ClientAddress.ClientAddress
+  /** A socket.io adapter spanning several instances (default: this process only). */
+  readonly adapter?: ServerOptions["adapter"]
+  /** Whether `account` is connected to another instance (presence kept by the cluster). */
+  readonly remote?: (account: string) => boolean
 }
 
 /** socket.io's parser without binary attachments: the wire is JSON only, and a refused frame is counted. */
@@ -74,6 +86,7 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
   const limits = options.limits ?? SocketLimits.defaults
   const limiter = SocketLimits.make(limits, rejections)
   const addressOf = options.clientAddress ?? ClientAddress.make()
+  const remote = options.remote ?? (() => false)
   const io = new Server(http, {
     // The transport's limit is the application's: a larger frame closes the connection before it is buffered.
     maxHttpBufferSize: maxMessageBytes,
@@ -83,6 +96,7 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     connectTimeout: 2 * limits.handshakeTimeoutMs,
     cleanupEmptyChildNamespaces: true,
     parser: jsonOnlyParser(rejections),
+    ...(options.adapter === undefined ? {} : { adapter: options.adapter }),
     allowRequest: (req, callback) => {
       const allowed = limiter.connection(addressOf(req.socket.remoteAddress, req.headers["x-forwarded-for"]))
       callback(allowed ? null : "RateLimited: too many connections from this address", allowed)
@@ -205,6 +219,7 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     const account: string = socket.data.account
     const previous = sockets.get(account)
     sockets.set(account, socket)
+    void socket.join(roomOf(account))
     // A participant that reconnects replaces its old socket; the old one must not linger as a second identity.
     if (previous && previous.id !== socket.id) previous.disconnect(true)
     admitted.add(socket.conn)
@@ -223,10 +238,15 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     inbound?.online(account)
   })
 
+  /** To the socket held here, else through the adapter to the instance that holds it; false when it is nowhere. */
   const emit = (account: string, event: string, payload: unknown): boolean => {
     const socket = sockets.get(account)
-    if (!socket) return false
-    socket.emit(event, payload)
+    if (socket) {
+      socket.emit(event, payload)
+      return true
+    }
+    if (!remote(account)) return false
+    nsp.to(roomOf(account)).emit(event, payload)
     return true
   }
 
@@ -238,9 +258,12 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     answer: Schema.Codec<A, unknown>
   ): Promise<A | undefined> => {
     const socket = sockets.get(account)
-    if (!socket) return undefined
+    if (!socket && !remote(account)) return undefined
     try {
-      const decoded = Schema.decodeUnknownExit(answer)(await socket.timeout(10_000).emitWithAck(event, payload))
+      // Held elsewhere: the adapter carries the acknowledgement back (one per socket in the room).
+      const raw = socket ? await socket.timeout(10_000).emitWithAck(event, payload) : (await nsp.to(roomOf(account)).timeout(10_000).emitWithAck(event, payload))[0]
+      if (raw === undefined) return undefined
+      const decoded = Schema.decodeUnknownExit(answer)(raw)
       return decoded._tag === "Success" ? decoded.value : ({ ok: false, detail: "the participant's answer does not decode" } as A)
     } catch {
       return undefined
@@ -253,8 +276,16 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     bind: (handlers: Inbound) => {
       inbound = handlers
     },
-    isOnline: (account: string) => sockets.has(account),
+    isOnline: (account: string) => sockets.has(account) || remote(account),
+    /** Accounts connected to this instance. */
     online: () => [...sockets.keys()],
+    /** Accounts connected to this instance (what it announces to the others). */
+    local: () => [...sockets.keys()],
+    /** A refusal for `account` wherever it is connected (a message another instance forwarded here was refused). */
+    refuse: (account: string, error: WireError) => {
+      log.warn("message refused", { account, ...error })
+      emit(account, events.error, error)
+    },
     offer: (account: string, offer: TaskOffer) => emit(account, events.offer, offer),
     request: (account: string, request: StageRequest) => emit(account, events.request, request),
     ended: (account: string, message: TaskEnded) => emit(account, events.ended, message),
@@ -269,6 +300,9 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
       if (socket) {
         socket.emit(events.error, { code: "NotAuthorized", message: reason })
         socket.disconnect(true)
+      } else if (remote(account)) {
+        nsp.to(roomOf(account)).emit(events.error, { code: "NotAuthorized", message: reason })
+        nsp.in(roomOf(account)).disconnectSockets(true)
       }
     },
     close: () => new Promise<void>((resolve) => io.close(() => resolve()))

@@ -22,13 +22,13 @@ export const auth = HttpApiBuilder.group(Api, "auth", (handlers) =>
       .handle("challenge", ({ payload }) => Effect.sync(() => parts.sessions.challenge(payload.address)))
       .handle("signIn", ({ payload }) =>
         attempt<{ token: string; address: string; expiresAt: string; roles: Awaited<ReturnType<typeof parts.roles.of>> }, SignInRefused>(async () => {
-          const { token, claims } = parts.sessions.signIn(payload.message, payload.signature)
+          const { token, claims } = await parts.sessions.signIn(payload.message, payload.signature)
           return { token, address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles: await parts.roles.of(claims.address) }
         }))
       .handle("tokenSignIn", ({ payload }) =>
         attempt<{ token: string; address: string; expiresAt: string; roles: Awaited<ReturnType<typeof parts.roles.of>> }, SignInRefused>(async () => {
           // Only a challenge this coordinator issued and still awaits is relayed: the participant signs nothing else.
-          const { address } = parts.sessions.pending(payload.message)
+          const { address } = await parts.sessions.pending(payload.message)
           const answer = await parts.relaySignIn(address, { message: payload.message, mac: payload.mac })
           if (answer === undefined) {
             throw new SignInRefused({ reason: "Unreachable", message: `participant ${address} is not connected to this coordinator, so no one can check its dashboard token` })
@@ -38,7 +38,7 @@ export const auth = HttpApiBuilder.group(Api, "auth", (handlers) =>
             throw new SignInRefused({ reason: "BadToken", message: `participant ${address} refused the sign-in: ${answer.detail ?? "no reason given"}` })
           }
           // The participant's own signature, checked exactly as a wallet's: the token never reaches this coordinator.
-          const { token, claims } = parts.sessions.signIn(payload.message, answer.signature)
+          const { token, claims } = await parts.sessions.signIn(payload.message, answer.signature)
           return { token, address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles: await parts.roles.of(claims.address) }
         }))
       .handle("me", () => Effect.map(Effect.service(Caller), (caller) => ({ address: caller.address, expiresAt: caller.expiresAt, roles: caller.roles })))
