@@ -177,11 +177,13 @@ describe("two coordinators over one PostgreSQL", () => {
       expect(detail.attempt).toBe(1)
 
       // The old owner wakes still believing it runs the task: its lease is gone, so it stops it and writes nothing.
+      // The buffer keeps the last 500 lines (older ones shift out), so lines are told apart by their time, not index.
       const stderr = cluster.coordinatorStderrs[A]!
-      const seen = stderr.length
+      const woke = new Date().toISOString()
+      const loggedSince = (line: string) => (/"at":"([^"]+)"/.exec(line)?.[1] ?? "") >= woke
       await cluster.signalCoordinator("SIGCONT", A)
       paused = false
-      await F.eventually(() => stderr.slice(seen).some((line) => line.includes("instance lease had expired")) || undefined, "A to notice its lease expired", 10 * leaseMs)
+      await F.eventually(() => stderr.some((line) => line.includes("instance lease had expired") && loggedSince(line)) || undefined, "A to notice its lease expired", 10 * leaseMs)
       // Two more lease periods for any late write of A to land, if it could.
       await new Promise((r) => setTimeout(r, 2 * leaseMs))
       const after = await cluster.task(id, A)
