@@ -27,6 +27,19 @@ export const headerProblem = (bytes: Uint8Array, what: string): string | undefin
 }
 
 /**
+ * A SEAL service's typed-error helpers over its own error class: `error` keeps a thrown value's message, and
+ * `checkHeader` refuses bytes whose SEAL header is wrong with the given reason, before SEAL parses them.
+ */
+export const errorsOf = <R extends string, E>(make: (fields: { readonly reason: R; readonly detail: string }) => E) => {
+  const error = (reason: R, detail: unknown): E => make({ reason, detail: detail instanceof Error ? detail.message : String(detail) })
+  const checkHeader = (bytes: Uint8Array, what: string, reason: R): Effect.Effect<void, E> => {
+    const problem = headerProblem(bytes, what)
+    return problem === undefined ? Effect.void : Effect.fail(error(reason, problem))
+  }
+  return { error, checkHeader }
+}
+
+/**
  * One service instance's SEAL build, loaded on first use: `run(fail, body)` runs `body` in a fresh scope; a
  * failure to load and a SEAL exception (node-seal throws: a defect) become `fail(defect)`, and a WASM abort also
  * drops the module and whatever `onDrop` clears (contexts built on it), so the next call loads a fresh one.

@@ -15,17 +15,11 @@ import type { CipherText } from "node-seal/implementation/cipher-text"
 import type { Context as SealContext } from "node-seal/implementation/context"
 import type { SEALLibrary } from "node-seal/implementation/seal"
 import { Bfv, type BfvApi, BfvError, type Layout, type Parameters, type QuerierKeys } from "@jointly/core/internal/protocols/similarity/Bfv"
-import { headerProblem, loader, own } from "./Seal.ts"
+import { errorsOf, loader, own } from "./Seal.ts"
 
 const CACHED_CONTEXTS = 4
 
-const error = (reason: BfvError["reason"], detail: unknown) =>
-  new BfvError({ reason, detail: detail instanceof Error ? detail.message : String(detail) })
-
-const checkHeader = (bytes: Uint8Array, what: string, reason: BfvError["reason"]): Effect.Effect<void, BfvError> => {
-  const problem = headerProblem(bytes, what)
-  return problem === undefined ? Effect.void : Effect.fail(error(reason, problem))
-}
+const { error, checkHeader } = errorsOf<BfvError["reason"], BfvError>((fields) => new BfvError(fields))
 
 const attempt = <A>(reason: BfvError["reason"], f: () => A) => Effect.try({ try: f, catch: (e) => error(reason, e) })
 

@@ -29,17 +29,11 @@ import {
   type RequesterKeys,
   strideFor
 } from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
-import { headerProblem, loader, own } from "./Seal.ts"
+import { errorsOf, loader, own } from "./Seal.ts"
 
 const CACHED_CONTEXTS = 8
 
-const error = (reason: CkksError["reason"], detail: unknown) =>
-  new CkksError({ reason, detail: detail instanceof Error ? detail.message : String(detail) })
-
-const checkHeader = (bytes: Uint8Array, what: string, reason: CkksError["reason"]): Effect.Effect<void, CkksError> => {
-  const problem = headerProblem(bytes, what)
-  return problem === undefined ? Effect.void : Effect.fail(error(reason, problem))
-}
+const { error, checkHeader } = errorsOf<CkksError["reason"], CkksError>((fields) => new CkksError(fields))
 
 const parametersBytes = (s: SEALLibrary, p: Parameters) =>
   Effect.gen(function*() {
