@@ -7,8 +7,9 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { Params, Result } from "@jointly/core/protocols/joint-statistics/spec.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import type { Params, Result } from "@jointly/core/internal/protocols/joint-statistics/spec"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import { expectNotarizedOnce } from "./testing/ChainOnce.ts"
 import * as F from "./testing/fixtures.ts"
 
 const names = ["north", "south", "east"] as const
@@ -79,17 +80,7 @@ describe("coordinator crash", () => {
       expect(rescheduled).toBeDefined()
 
       // The outbox: every entry confirmed, with a transaction that recorded exactly that event.
-      const history = await cluster.supervisorLedger.taskHistory(id)
-      const ids = history.map((e) => e.eventId.toLowerCase())
-      expect(new Set(ids).size).toBe(ids.length)
-      expect(detail.chain.length).toBe(history.length)
-      for (const entry of detail.chain) {
-        expect(entry.status, `${entry.op} ${entry.lastError}`).toBe("confirmed")
-        const onChain = history.filter((e) => e.eventId.toLowerCase() === entry.eventId.toLowerCase())
-        expect(onChain, `${entry.op} ${entry.eventId}`).toHaveLength(1)
-        expect(onChain[0]!.txHash).toBe(entry.txHash)
-      }
-      expect(history.flatMap((e) => (e._tag === "TaskTransitioned" ? [`${e.from}->${e.to}`] : []))).toEqual([
+      await expectNotarizedOnce(cluster.supervisorLedger, detail, [
         "Submitted->AwaitingConsent",
         "AwaitingConsent->Scheduled",
         "Scheduled->Running",
@@ -97,7 +88,6 @@ describe("coordinator crash", () => {
         "Scheduled->Running",
         "Running->Succeeded"
       ])
-      expect(history.filter((e) => e._tag === "ResultRecorded").map((e) => e.resultDigest)).toEqual([detail.resultDigest])
     } finally {
       east.process.stderr!.off("data", freeze)
       if (frozen) east.process.kill("SIGCONT")

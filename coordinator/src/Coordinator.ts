@@ -2,19 +2,30 @@
  * The coordinator process in one place: HTTP API and socket.io hub on one port, the task store, the scheduler
  * and the chain notary. `start` resumes every unfinished task found in the store, so a restarted coordinator
  * picks up where the old one stopped.
+ *
+ * Over a PostgreSQL store several instances run side by side (coordinator/src/cluster/): each owns the tasks it
+ * accepted, under a lease with a fencing token; the socket.io Postgres adapter spans their hubs, so a participant
+ * may connect to any of them; messages for a task another instance owns are forwarded to it; one instance at a
+ * time drains the chain outbox and follows the chain index; the dashboard's live feed and the API work from any.
  */
-import { createServer, type Server } from "node:http"
-import type { AddressInfo } from "node:net"
-import { Effect } from "effect"
-import * as RoundEngine from "@jointly/core/runtime/RoundEngine.ts"
-import { isFinal } from "@jointly/core/task/Lifecycle.ts"
+import { randomBytes } from "node:crypto"
+import { Context, Effect } from "effect"
+import * as Backends from "@jointly/backends/internal/Backends"
+import * as NodeBackends from "@jointly/backends/node"
+import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as RoundEngine from "@jointly/core/internal/runtime/RoundEngine"
+import { isFinal } from "@jointly/core/internal/task/Lifecycle"
 import { getAddress, verifyTypedData } from "ethers"
-import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import { fromClient, type LedgerClient } from "@jointly/core/ledger/Ledger.ts"
-import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import { fromClient, type LedgerClient } from "@jointly/core/internal/ledger/Ledger"
+import { roles as contractRoles, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
 import * as ChainIndex from "./governance/ChainIndex.ts"
 import * as Auth from "./auth/Auth.ts"
+import * as Nonces from "./auth/Nonces.ts"
+import * as Bridge from "./cluster/Bridge.ts"
+import * as Cluster from "./cluster/Cluster.ts"
 import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
 import * as Live from "./dashboard/Live.ts"
@@ -25,15 +36,23 @@ import * as Sessions from "./http/Sessions.ts"
 import * as Rejections from "./limits/Rejections.ts"
 import * as Log from "./Log.ts"
 import * as ModelStore from "./models/ModelStore.ts"
+import * as ClientAddress from "./net/ClientAddress.ts"
+import * as Listener from "./net/Listener.ts"
 import * as Notary from "./notary/Notary.ts"
 import * as Scheduler from "./scheduler/Scheduler.ts"
 import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
+import type { SocketLimits } from "./transport/SocketLimits.ts"
 import * as SocketChannel from "./transport/SocketChannel.ts"
-import * as Registry from "@jointly/core/ledger/generated/ConsortiumRegistry.ts"
-import * as TaskLedger from "@jointly/core/ledger/generated/TaskLedger.ts"
-import type { ChainInfo } from "@jointly/core/api/Schemas.ts"
+import * as Registry from "@jointly/core/internal/ledger/generated/ConsortiumRegistry"
+import * as TaskLedger from "@jointly/core/internal/ledger/generated/TaskLedger"
+import type { ChainInfo, LiveEvent } from "@jointly/core/internal/api/Schemas"
+import type { StageReply, TaskConsent } from "@jointly/core/internal/wire/Messages"
+import { WireRefusal } from "@jointly/core/internal/wire/Messages"
+import type { LeaseToken } from "./store/TaskStore.ts"
+import { LeaseLost } from "./store/TaskStore.ts"
+import type { OutboxStore } from "./notary/Notary.ts"
 
 export interface Config {
   /** PGlite data directory, or a postgres:// URL. */
@@ -45,22 +64,35 @@ export interface Config {
   readonly host?: string
   /** 0 picks a free port. */
   readonly port?: number
-  readonly startTimeoutMs?: number
-  /**
-   * The HTTP(S) server to serve on (socket.io shares it); default a plain node:http server. Given one, the
-   * coordinator still calls `listen` on it with `host` and `port`.
-   */
-  readonly server?: Server
-  /** The URL members reach this coordinator at (sign-in messages name its host); default the listening URL. */
+  /** The backend of each kernel family; the fastest this Node offers by default. */
+  readonly backends?: Backends.Choice
+  /** Certificate and key (PEM text): the API, the dashboard, its SSE and the participants' sockets over HTTPS/WSS. */
+  readonly tls?: Listener.TlsMaterial
+  /** The URL members reach this coordinator at (a DNS name, a proxy; sign-in messages name its host); default the listening address. */
   readonly publicUrl?: string
+  /** Reverse proxies (addresses or CIDR subnets) whose X-Forwarded-For names the client; no one else's is read. */
+  readonly trustProxy?: ReadonlyArray<string>
+  /** The participants' socket limits; default SocketLimits.defaults. */
+  readonly socketLimits?: SocketLimits
+  readonly startTimeoutMs?: number
   /** HMAC key for bearer tokens (≥ 32 bytes); default drawn at start, so a restart signs everyone out. */
   readonly authSecret?: Uint8Array
   /** Bearer token lifetime (default 15 minutes). */
   readonly tokenTtlMs?: number
   /** The HTTP abuse limits (http/Server.ts defaults). */
   readonly limits?: HttpServer.Limits
-  /** The client address of a request (behind a trusted reverse proxy). */
-  readonly clientAddress?: (req: import("node:http").IncomingMessage) => string
+  /**
+   * Several instances over one PostgreSQL store: the lease period (default 10 s; a dead instance's tasks are taken
+   * over within two) and this instance's id (default: host, pid, random). Ignored over an embedded store.
+   */
+  readonly cluster?: { readonly leaseMs?: number; readonly instance?: string }
+}
+
+/** The bearer-token and nonce secret every instance of a cluster shares: configured, else agreed on in the store. */
+const sharedSecret = async (sql: Sql.Sql): Promise<Uint8Array> => {
+  await sql.query(`insert into cluster_secrets(name, value) values ('auth', $1) on conflict do nothing`, [randomBytes(32)])
+  const [row] = await sql.query<{ value: Uint8Array }>(`select value from cluster_secrets where name = 'auth'`)
+  return new Uint8Array(row!.value)
 }
 
 export const start = async (config: Config) => {
@@ -71,11 +103,23 @@ export const start = async (config: Config) => {
   const coordinator = getAddress(ledger.account)
 
   const sql = await Sql.open(config.store)
-  // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts).
-  const bus = Live.makeBus()
-  const store = Live.observe(await TaskStore.make(sql), bus)
-  // tfjs loads on the first online prediction of a tfjs-layers model only.
-  const models = ModelStore.make(sql, { runtime: () => import("@jointly/participant/modeling/TfjsRuntime.ts").then((m) => m.make()) })
+  const base = await TaskStore.make(sql)
+  // An embedded store is one process's alone; a PostgreSQL store may be shared by several instances.
+  const clustered = sql.engine === "postgres"
+  const instance = config.cluster?.instance ?? Cluster.newInstanceId()
+  const secret = config.authSecret ?? (clustered ? await sharedSecret(sql) : randomBytes(32))
+  const spent = clustered ? Nonces.inStore(sql) : Nonces.inMemory()
+  // The official Postgres adapter spans the instances' socket.io servers: its own small pool, one LISTEN client.
+  const adapterPool = clustered ? new (await import("pg")).default.Pool({ connectionString: config.store, max: 4 }) : undefined
+  adapterPool?.on("error", () => {})
+  const adapter = adapterPool === undefined ? undefined : (await import("@socket.io/postgres-adapter")).createAdapter(adapterPool, { errorHandler: (error) => log.warn("socket.io adapter", { error: String(error) }) })
+  let cluster: Cluster.Cluster | undefined
+  // The compute backends, composed once (`@jointly/backends/node`): CKKS sums for federated learning's "ckks"
+  // aggregation, the key agreement and PRG of secure aggregation's dropout recovery, the tfjs runtime of online
+  // predictions (loaded on the first prediction of a tfjs-layers model only).
+  const backends = await Backends.build(NodeBackends.layer(config.backends))
+  const runtime = Context.get(backends.context, ModelRuntime)
+  const models = ModelStore.make(sql, { runtime: async () => runtime })
 
   const registry: Auth.Registry = {
     orgOf: async (account) => {
@@ -88,21 +132,42 @@ export const start = async (config: Config) => {
   const auth = Auth.make(registry, {
     recover: (login, signature) =>
       verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature)
-  })
+  }, { secret, spent })
 
   const artifacts = ArtifactStore.make(sql)
 
-  // Roles for the API, from the chain: org state in the registry, the registry's supervisor, the ledger's coordinators.
+  // Roles for the API, from the chain: org state in the registry, its SUPERVISOR_ROLE, the ledger's coordinators.
   const roleChain = config.governance?.provider
   const roles = Roles.make({
     orgOf: registry.orgOf,
-    supervisor: async () => (roleChain === undefined ? undefined : await Registry.connect(addresses.registry, roleChain).supervisor()),
+    isSupervisor: async (account) => roleChain !== undefined && (await Registry.connect(addresses.registry, roleChain).hasRole(contractRoles.supervisor, account)),
     isOperator: async (account) =>
       getAddress(account) === coordinator || (roleChain !== undefined && (await TaskLedger.connect(addresses.ledger, roleChain).isCoordinator(account)))
   })
 
-  const http = config.server ?? createServer()
-  const hub = Hub.make(http, auth, log)
+  // Every abuse limit, HTTP and socket alike, counts its refusals here; the dashboard shows them.
+  const rejections = Rejections.make()
+  const http = Listener.create({ tls: config.tls })
+  const clientAddress = ClientAddress.make(config.trustProxy)
+  const hub = Hub.make(http, auth, log, {
+    limits: config.socketLimits,
+    rejections,
+    clientAddress,
+    adapter,
+    remote: (account) => cluster?.remote(account) ?? false
+  })
+  const bridge = Bridge.make({ nsp: clustered ? hub.io.of(Hub.namespace) : undefined, instance, log: Log.make("cluster") })
+  // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts), on every instance.
+  const localBus = Live.makeBus()
+  const bus: Live.Bus = {
+    publish: (event: LiveEvent) => {
+      localBus.publish(event)
+      bridge.broadcast({ type: "live", event })
+    },
+    subscribe: localBus.subscribe
+  }
+  bridge.on("live", (m) => localBus.publish(m.event))
+  const store = Live.observe(base, bus)
   // The one round engine, here over the hub's sockets (protocol tests run it over the in-memory channel).
   const channel = SocketChannel.make(hub)
   const rounds = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
@@ -112,16 +177,35 @@ export const start = async (config: Config) => {
     rounds,
     auth,
     log,
+    instance,
+    released: (taskId, from) => bridge.broadcast({ type: "released", taskId, from, by: instance }),
     models,
     artifacts,
     consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
+    backends: backends.layer,
     options: { startTimeoutMs: config.startTimeoutMs }
   })
-  const notary = Notary.start({ store, ledger: fromClient(ledger), log: Log.make("notary") })
+  bridge.on("released", (m) => {
+    if (m.from === instance) void scheduler.release(m.taskId)
+  })
+
+  // The outbox, drained by the one instance holding its lease; every write carries the lease's token.
+  const outboxToken = (): LeaseToken => cluster?.token("outbox") ?? { name: "outbox", holder: instance, fence: -1 }
+  const leading = () => cluster?.token("outbox") !== undefined
+  const outbox: OutboxStore = {
+    nextPending: () => (leading() ? store.nextPending() : Promise.resolve(undefined)),
+    sent: () => (leading() ? store.sent() : Promise.resolve([])),
+    markSent: (id, txHash, block) => store.markSent(id, txHash, block, outboxToken()),
+    confirm: (id, txHash, block, blockHash) => store.confirm(id, txHash, block, blockHash, outboxToken()),
+    requeue: (id, reason) => store.requeue(id, reason, outboxToken()),
+    retryLater: (id, error, giveUp) => store.retryLater(id, error, giveUp, outboxToken()),
+    pendingCount: () => store.pendingCount()
+  }
+  const notary = Notary.start({ store: outbox, ledger: fromClient(ledger), log: Log.make("notary") })
   scheduler.onStatus(() => notary.poke())
-  const humans = HumanConsents.make({ bus, relay: hub.relayHuman })
+  const humans = HumanConsents.make({ bus, relay: hub.relayHuman, share: (change) => bridge.broadcast({ type: "human", change }) })
+  bridge.on("human", (m) => humans.mirror(m.change))
   // Requests refused by the abuse limits, announced on the live feed (throttled: a flood must not flood the feed too).
-  const rejections = Rejections.make()
   let announced = 0
   rejections.onChange((_kind, total) => {
     if (Date.now() - announced < 1_000) return
@@ -132,12 +216,41 @@ export const start = async (config: Config) => {
     bus.publish({ type: "status", taskId, status })
     if (isFinal(status)) humans.taskEnded(taskId)
   })
+  // A consent or stage reply for a task another instance owns is forwarded to it; refusals reach the sender
+  // wherever it is connected.
+  const ownerElsewhere = async (taskId: string): Promise<string | undefined> => {
+    if (!clustered || scheduler.owns(taskId)) return undefined
+    const owner = await store.ownerOf(taskId)
+    return owner !== undefined && owner !== instance ? owner : undefined
+  }
+  const consentHere = (account: string, message: TaskConsent) => scheduler.consent(account, message).finally(() => humans.answered(message.taskId, account))
+  bridge.on("forward", (m) => {
+    if (m.target !== instance) return
+    const handled = m.message.kind === "consent" ? consentHere(m.account, m.message.consent) : channel.reply(m.account, m.message.reply)
+    const ref = m.message.kind === "consent" ? "task.consent" : m.message.reply.requestId
+    handled.catch((error: unknown) => {
+      if (error instanceof WireRefusal) hub.refuse(m.account, { code: error.code, message: error.message, ref: error.ref ?? ref })
+      else log.error("forwarded message failed", { error: String(error) })
+    })
+  })
   hub.bind({
-    consent: (account, message) => scheduler.consent(account, message).finally(() => humans.answered(message.taskId, account)),
+    consent: async (account, message) => {
+      const owner = await ownerElsewhere(message.taskId)
+      if (owner === undefined) return consentHere(account, message)
+      bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "consent", consent: message } })
+    },
     awaitingHuman: humans.awaiting,
-    reply: channel.reply,
-    online: scheduler.online,
+    reply: async (account: string, message: StageReply) => {
+      const owner = await ownerElsewhere(message.taskId)
+      if (owner === undefined) return channel.reply(account, message)
+      bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "reply", reply: message } })
+    },
+    online: (account) => {
+      cluster?.localOnline(account)
+      scheduler.online(account)
+    },
     offline: (account) => {
+      cluster?.localOffline(account)
       channel.offline(account)
       humans.offline(account)
     }
@@ -153,8 +266,9 @@ export const start = async (config: Config) => {
       deployBlock: addresses.deployBlock ?? 0n,
       log: Log.make("chain-index"),
       onStateChanged: (change) => {
-        // What the API knew of these accounts' roles is stale from now on.
+        // What the API knew of these accounts' roles is stale from now on — on every instance.
         roles.invalidate(change.addresses)
+        bridge.broadcast({ type: "roles", addresses: [...change.addresses] })
         if (change.to !== "Suspended" && change.to !== "Revoked") return
         const reason = `organisation ${change.name} (${change.addresses.join(", ")}) is ${change.to === "Suspended" ? "suspended by the supervisor" : "revoked"}`
         void (async () => {
@@ -162,12 +276,17 @@ export const start = async (config: Config) => {
           // long since lifted.
           const current = change.addresses[0] === undefined ? undefined : await auth.checkOrg(change.addresses[0]).then(() => "Audited", () => "barred")
           if (current === "Audited") return
+          // The org's sockets go wherever they are connected; each instance stops the tasks it owns.
           for (const account of change.addresses) hub.kick(account, reason)
+          bridge.broadcast({ type: "suspended", accounts: [...change.addresses], reason })
           await scheduler.suspended(change.addresses, reason)
         })().catch((error) => log.error("could not stop the tasks of a suspended org", { error: String(error) }))
       }
     })
-  await index?.start()
+  bridge.on("roles", (m) => roles.invalidate(m.addresses))
+  bridge.on("suspended", (m) => {
+    void scheduler.suspended(m.accounts, m.reason).catch((error) => log.error("could not stop the tasks of a suspended org", { error: String(error) }))
+  })
 
   const chain: typeof ChainInfo.Type = {
     chainId: domain.chainId.toString(),
@@ -175,6 +294,9 @@ export const start = async (config: Config) => {
     registry: addresses.registry,
     ledger: addresses.ledger,
     deployBlock: (addresses.deployBlock ?? 0n).toString(),
+    confirmations: ledger.confirmations,
+    // The attacker shares of Nakamoto's tables: what the confirmations setting buys on a proof-of-work chain.
+    catchUpRisk: [0.1, 0.3].map((q) => ({ q, probability: catchUpProbability(q, ledger.confirmations) })),
     ...(config.governance === undefined
       ? {}
       : { suite: Object.fromEntries(Object.entries(config.governance.addresses).filter((e): e is [string, string] => e[0] !== "deployBlock" && typeof e[1] === "string")) })
@@ -186,7 +308,8 @@ export const start = async (config: Config) => {
       const url = new URL(publicUrl ?? "http://coordinator")
       return { domain: url.host, uri: url.origin, chainId: Number(domain.chainId) }
     },
-    secret: config.authSecret,
+    secret,
+    spent,
     tokenTtlMs: config.tokenTtlMs
   })
   const api = HttpServer.attach({
@@ -197,7 +320,7 @@ export const start = async (config: Config) => {
     artifacts,
     index,
     limits: config.limits,
-    clientAddress: config.clientAddress,
+    clientAddress: (req) => clientAddress(req.socket.remoteAddress, req.headers["x-forwarded-for"]),
     parts: {
       chain,
       socketNonce: auth.issueNonce,
@@ -206,20 +329,29 @@ export const start = async (config: Config) => {
       policy: Policy.make({ store, models, artifacts, index, governance: config.governance, sql }),
       dashboard,
       humans,
+      relaySignIn: hub.relaySignIn,
       bus,
       rejections
     }
   })
 
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject)
-    http.listen(config.port ?? 0, config.host ?? "127.0.0.1", () => resolve())
-  })
-  const port = (http.address() as AddressInfo).port
-  const url = `${"cert" in http ? "https" : "http"}://${config.host ?? "127.0.0.1"}:${port}`
+  const host = config.host ?? "127.0.0.1"
+  const port = await Listener.listen(http, host, config.port ?? 0)
+  const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
   publicUrl ??= url
-  await scheduler.resume()
-  log.info("coordinator listening", { url })
+  cluster = Cluster.make({ sql, store, bridge, log: Log.make("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
+  cluster.role("outbox", { start: () => notary.poke(), stop: () => {} })
+  if (index !== undefined) cluster.role("chain-index", { start: () => index.start(), stop: () => index.stop() })
+  await cluster.start({
+    adopt: scheduler.adopt,
+    lost: scheduler.lostAll,
+    online: (account) => scheduler.online(account),
+    offline: (account) => {
+      channel.offline(account)
+      humans.offline(account)
+    }
+  })
+  log.info("coordinator listening", { url, instance })
 
   let closed = false
   const close = async () => {
@@ -228,13 +360,35 @@ export const start = async (config: Config) => {
     await index?.stop()
     await api.close()
     await scheduler.close()
+    await cluster?.stop()
     await hub.close()
     await new Promise<void>((resolve) => http.close(() => resolve()))
     await notary.stop()
+    await adapterPool?.end().catch(() => {})
     await sql.close()
+    await backends.close()
   }
 
-  return { url, port, store, models, artifacts, index, scheduler, notary, hub, chain, rejections, roles, close }
+  return {
+    url,
+    port,
+    instance,
+    store,
+    models,
+    artifacts,
+    index,
+    scheduler,
+    notary,
+    hub,
+    chain,
+    rejections,
+    roles,
+    clientAddress,
+    cluster: cluster!,
+    /** Serves a new certificate and key to every connection made from now on (certificate rotation). */
+    reloadTls: (tls: Listener.TlsMaterial) => Listener.reload(http, tls),
+    close
+  }
 }
 
 export type Coordinator = Awaited<ReturnType<typeof start>>

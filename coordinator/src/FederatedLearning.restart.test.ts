@@ -8,9 +8,9 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { Result } from "@jointly/core/protocols/federated-learning/spec.ts"
-import { digitsParams, loadDigits, nonIid, type Digits } from "@jointly/participant/modeling/DigitsFixture.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import type { Result } from "@jointly/core/internal/protocols/federated-learning/spec"
+import { digitsParams, loadDigits, nonIid, type Digits } from "@jointly/participant/internal/modeling/DigitsFixture"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "./testing/fixtures.ts"
 
 const names = ["a", "b", "c"] as const

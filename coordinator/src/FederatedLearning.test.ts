@@ -9,9 +9,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { Result } from "@jointly/core/protocols/federated-learning/spec.ts"
-import { digitsParams, digitsTopology, loadDigits, nonIid, type Digits } from "@jointly/participant/modeling/DigitsFixture.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import type { Result } from "@jointly/core/internal/protocols/federated-learning/spec"
+import { digitsParams, digitsTopology, loadDigits, nonIid, type Digits } from "@jointly/participant/internal/modeling/DigitsFixture"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 
 const names = ["a", "b", "c"] as const
 let dir: string

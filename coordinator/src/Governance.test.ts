@@ -12,22 +12,24 @@ import { join } from "node:path"
 import { Redacted } from "effect"
 import { getAddress, getBytes, hexlify, keccak256, toUtf8Bytes, Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as ModelToData from "@jointly/core/governance/ModelToData.ts"
-import * as Shapley from "@jointly/core/incentives/Shapley.ts"
-import * as GovernanceClient from "@jointly/core/governance/GovernanceClient.ts"
-import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
-import { datasetIdOf, modelRequestIdOf, paramKey, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import { companyIdOf, ChainError } from "@jointly/core/ledger/Ledger.ts"
-import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
-import * as Keystore from "@jointly/participant/keystore/Keystore.ts"
+import * as ModelToData from "@jointly/core/internal/governance/ModelToData"
+import * as Shapley from "@jointly/core/internal/incentives/Shapley"
+import * as Valuation from "@jointly/core/internal/incentives/Valuation"
+import * as GovernanceClient from "@jointly/core/internal/governance/GovernanceClient"
+import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
+import { datasetIdOf, modelRequestIdOf, paramKey, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import * as GrantScope from "@jointly/core/internal/ledger/GrantScope"
+import { companyIdOf, ChainError } from "@jointly/core/internal/ledger/Ledger"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
+import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
 import { fundAccounts } from "./chain/Anvil.ts"
 import { ensureDeployment, loadDeployment, saveDeployment } from "./chain/Deployment.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as Consortium from "./local/Consortium.ts"
-import * as Commands from "./cli/governance.ts"
+import * as Commands from "@jointly/cli/internal/governance"
 import * as F from "./testing/fixtures.ts"
 import * as Log from "./Log.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const names = ["north", "south", "east"] as const
 type Name = (typeof names)[number]
@@ -168,7 +170,7 @@ describe("data catalogue", () => {
   })
 
   it("rebuilds the same index from the deployment block in a fresh store", async () => {
-    const { makeGovernanceLedger: make } = await import("@jointly/core/ledger/GovernanceLedger.ts")
+    const { makeGovernanceLedger: make } = await import("@jointly/core/internal/ledger/GovernanceLedger")
     const { openPglite } = await import("./store/Sql.ts")
     const { migrate } = await import("./store/schema.sql.ts")
     const ChainIndex = await import("./governance/ChainIndex.ts")
@@ -258,6 +260,37 @@ describe("access grants", () => {
   })
 })
 
+describe("grant scopes", () => {
+  it("binds a grant to the scope its owner approved: a task reading other columns is refused before the use is logged", async () => {
+    const analyst = await chainOf("analyst")
+    const north = join(party("north").dataDir, "participant.json")
+    const scope = { version: 1, columns: ["clump_thickness"], kinds: [statsKind] } as const
+    const scopeFile = join(dir, "scope.json")
+    const otherFile = join(dir, "scope-other.json")
+    await writeFile(scopeFile, JSON.stringify(scope))
+    await writeFile(otherFile, JSON.stringify({ ...scope, columns: ["clump_thickness", "mitoses"] }))
+    const requested = await analyst.requestGrant({ datasetId: datasetIdOf(party("north").address, "bcw"), purpose: statsKind, scopeHash: GrantScope.hashOf(scope), expiry: (await now()) + 3600n, maxUses: 5 })
+
+    // The owner approves what it has read: a document other than the one committed on chain is refused.
+    const forged = await cli(["grant", "decide", requested.tokenId, "--config", north, "--approve", "--scope", otherFile], await passphraseEnv("north"))
+    expect(forged.code).not.toBe(0)
+    expect(forged.stderr).toMatch(/not the document the requester committed to/)
+    expect((await analyst.getGrant(requested.tokenId))!.status).toBe("Requested")
+    const approved = await cli(["grant", "decide", requested.tokenId, "--config", north, "--approve", "--scope", scopeFile, "--reason", "one column"], await passphraseEnv("north"))
+    expect(approved.code, approved.stderr).toBe(0)
+
+    const outside = await runTask()
+    expect(outside.status).toBe("Rejected")
+    expect(outside.reason).toMatch(/OutOfScope/)
+    expect(outside.reason).toMatch(/mitoses/)
+    expect((await analyst.getGrant(requested.tokenId))!.uses).toBe(0)
+
+    const inside = await cluster.waitForTask(await cluster.submit(spec(names, { columns: ["clump_thickness"], statistics: ["count", "sum", "mean"] })))
+    expect(inside.status, String(inside.reason)).toBe("Succeeded")
+    expect((await analyst.getGrant(requested.tokenId))!.uses).toBe(1)
+  })
+})
+
 describe("model to data", () => {
   const send = async (analysis: ModelToData.Analysis, signer: Wallet) => {
     const analyst = await chainOf("analyst")
@@ -301,7 +334,8 @@ describe("model to data", () => {
     const forger = new Wallet(Wallet.createRandom().privateKey)
     const refused = await send({ template: "statistics", columns: ["mitoses"], statistics: ["mean"] }, forger)
     expect(refused.state).toBe("Refused")
-    await F.eventually(() => (party("north").stderr.some((l) => l.includes(refused.reqId) && l.includes("BadSignature")) ? true : undefined), "the refusal logged")
+    const logged = await F.eventually(() => party("north").stderr.find((l) => l.includes(refused.reqId) && l.includes("model-refused")), "the refusal logged")
+    expect(logged).toContain("BadSignature")
   })
 })
 
@@ -429,7 +463,7 @@ describe("incentives", () => {
     return tp === 0 ? 0 : (2 * tp) / (2 * tp + fp + fn)
   }
 
-  it("pays the 3 owners their Shapley shares of the revenue in points on chain, exactly, after committing the test set", async () => {
+  it("pays the 3 owners their Shapley shares in points after the dispute window, exactly, the test set committed first", async () => {
     const analyst = await chainOf("analyst")
     const supervisor = await chainOf("supervisor")
     const settlementId = keccak256(toUtf8Bytes(`settlement-${randomBytes(8).toString("hex")}`))
@@ -450,28 +484,26 @@ describe("incentives", () => {
     shares.raw.forEach((phi, i) => expect(phi).toBeCloseTo(brute[i]!, 12))
     expect(shares.raw.reduce((a, b) => a + b, 0)).toBeCloseTo(worth(7), 12)
 
-    const revenue = 1_000_003n
-    await supervisor.mintPoints(analyst.account, revenue)
-    const { amounts, toTreasury } = Shapley.payouts(revenue, shares.shares)
-    expect(amounts.reduce((a, b) => a + b, 0n) + toTreasury).toBe(revenue)
-    const before = await Promise.all(names.map((n) => analyst.points(party(n).address)))
-    const settled = await analyst.settle({
-      settlementId,
-      revenue,
-      payouts: names.map((n, i) => ({ to: party(n).address, amount: amounts[i]! })),
-      toTreasury,
-      scoresHash: keccak256(toUtf8Bytes(JSON.stringify({ f1: [...f1Cache.entries()], phi: shares.raw })))
-    })
-    expect(settled.blockNumber).toBeGreaterThan(committed.blockNumber)
-    const after = await Promise.all(names.map((n) => analyst.points(party(n).address)))
-    const paid = after.map((a, i) => a - before[i]!)
-    expect(paid).toEqual([...amounts])
-    expect(paid.reduce((a, b) => a + b, 0n)).toBe(revenue)
-    // A sum that is not the revenue is refused on chain.
-    const other = keccak256(toUtf8Bytes(`other-${randomBytes(4).toString("hex")}`))
-    await analyst.commitTestSet(other, testSetHash, testSetHash)
-    await supervisor.mintPoints(analyst.account, 10n)
-    expect(await reverted(analyst.settle({ settlementId: other, revenue: 10n, payouts: [{ to: party("north").address, amount: 9n }], toTreasury: 0n, scoresHash: testSetHash }))).toBe("SumMismatch")
+    // The valuation: owners alone (Thm. 1), exact numerators from the fixed-point score table, whose salted
+    // hash is all the chain learns of the scores.
+    const scores = Valuation.fixedPointScores(3, worth)
+    const salt = hexlify(randomBytes(32))
+    const owners = names.map((n) => party(n).address)
+    const stream = Valuation.stream({ price: 1_000_003n, uses: 1n, thirdParty: getAddress(`0x${"00".repeat(20)}`), owners, miners: 0, scores, salt })
+    stream.ownerShares.forEach((x, i) => expect(Number(x) / Number(stream.denominator)).toBeCloseTo(shares.shares[i]!, 6))
+    const valuation: Valuation.Valuation = { settlementId, period: 1n, streams: [stream], miners: Valuation.noMiners, testSetHash, modelHashes: [] }
+    await supervisor.mintPoints(analyst.account, 1_000_003n)
+    const before = await Promise.all(owners.map((o) => analyst.points(o)))
+    const posted = await analyst.postValuation(valuation, await analyst.signValuation(valuation))
+    expect(posted.blockNumber).toBeGreaterThan(committed.blockNumber)
+    expect(await reverted(analyst.finalizeSettlement(valuation))).toBe("WindowOpen")
+    await increaseTime(Number((await supervisor.getSettlement(settlementId))!.disputeDeadline - (await now())) + 1)
+    const settled = await analyst.finalizeSettlement(valuation)
+    const paid = (await Promise.all(owners.map((o) => analyst.points(o)))).map((a, i) => a - before[i]!)
+    const { entries, toTreasury } = Valuation.payouts(valuation)
+    expect(paid).toEqual(entries.slice(0, 3).map((e) => e.amount))
+    expect(settled.toTreasury).toBe(toTreasury)
+    expect(paid.reduce((a, b) => a + b, 0n) + toTreasury).toBe(1_000_003n)
   })
 })
 
@@ -564,9 +596,126 @@ describe("governance votes", () => {
   })
 })
 
+describe("from the command line", () => {
+  const config = (name: Name) => join(party(name).dataDir, "participant.json")
+  /** A member's command, signed with its keystore (passphrase from the environment). */
+  const asMember = async (name: Name, args: ReadonlyArray<string>) => cli([...args, "--config", config(name)], await passphraseEnv(name))
+  const asSupervisor = (args: ReadonlyArray<string>) => cli([...args, "--data-dir", cluster.dataDir, "--rpc-url", cluster.rpcUrl])
+  const ok = (r: { code: number; stdout: string; stderr: string }) => {
+    expect(r.code, r.stderr).toBe(0)
+    return JSON.parse(r.stdout)
+  }
+  const posted = async () => {
+    const analyst = await chainOf("analyst")
+    const settlementId = keccak256(toUtf8Bytes(`cli-settlement-${randomBytes(8).toString("hex")}`))
+    const testSetHash = keccak256(toUtf8Bytes(F.toText(test)))
+    await analyst.commitTestSet(settlementId, testSetHash, keccak256(toUtf8Bytes("recipe")))
+    const owners = names.map((n) => party(n).address)
+    const stream = Valuation.stream({ price: 10_007n, uses: 3n, thirdParty: getAddress(`0x${"00".repeat(20)}`), owners, miners: 0, scores: [0n, 300n, 500n, 700n, 600n, 800n, 900n, 1_000n], salt: hexlify(randomBytes(32)) })
+    const valuation: Valuation.Valuation = { settlementId, period: 1n, streams: [stream], miners: Valuation.noMiners, testSetHash, modelHashes: [] }
+    await (await chainOf("supervisor")).mintPoints(analyst.account, 30_021n)
+    await analyst.postValuation(valuation, await analyst.signValuation(valuation))
+    return { settlementId, valuation, owners }
+  }
+
+  it("settlement show, dispute, arbitrate (reject) and finalize: the owners paid what the contract computes", async () => {
+    const { settlementId, valuation, owners } = await posted()
+    const shown = ok(await asMember("north", ["settlement", "show", settlementId]))
+    expect(shown.settlement.status).toBe("Posted")
+    const { entries, toTreasury } = Valuation.payouts(valuation)
+    expect(shown.payouts.entries.map((e: { amount: string }) => BigInt(e.amount))).toEqual(entries.map((e) => e.amount))
+    expect(BigInt(shown.payouts.toTreasury)).toBe(toTreasury)
+
+    const disputed = ok(await asMember("south", ["settlement", "dispute", settlementId, "--reason", "the score of {south} is too low"]))
+    expect(disputed.event).toBe("disputed")
+    // A member cannot arbitrate, and a disputed settlement does not pay.
+    const early = await asMember("north", ["settlement", "finalize", settlementId])
+    expect(early.code).toBe(1)
+    expect(early.stderr).toMatch(/WrongStatus/)
+    expect(ok(await asSupervisor(["settlement", "arbitrate", settlementId, "reject", "--reason", "the scores match the committed table"])).upheld).toBe(false)
+
+    const chain = await chainOf("north")
+    const before = await Promise.all(owners.map((o) => chain.points(o)))
+    await increaseTime(Number((await chain.getSettlement(settlementId))!.disputeDeadline - (await now())) + 1)
+    const finalized = ok(await asMember("east", ["settlement", "finalize", settlementId]))
+    expect(BigInt(finalized.toTreasury)).toBe(toTreasury)
+    const paid = (await Promise.all(owners.map((o) => chain.points(o)))).map((a, i) => a - before[i]!)
+    // The owners' entries come first; the stream's third party (none here) follows with 0.
+    expect(paid).toEqual(entries.slice(0, owners.length).map((e) => e.amount))
+    expect(ok(await asMember("north", ["settlement", "show", settlementId])).settlement.status).toBe("Finalized")
+  }, 300_000)
+
+  it("supervise pause stops new settlements until unpause; a member cannot pause", async () => {
+    expect(await reverted((await chainOf("north")).setPaused("settlement", true))).toBe("AccessControlUnauthorizedAccount")
+    expect(ok(await asSupervisor(["supervise", "pause", "settlement"])).event).toBe("paused")
+    const analyst = await chainOf("analyst")
+    const id = keccak256(toUtf8Bytes(`paused-${randomBytes(8).toString("hex")}`))
+    expect(await reverted(analyst.commitTestSet(id, keccak256(toUtf8Bytes("t")), keccak256(toUtf8Bytes("r"))))).toBe("EnforcedPause")
+    expect(ok(await asSupervisor(["supervise", "unpause", "settlement"])).event).toBe("unpaused")
+    await analyst.commitTestSet(id, keccak256(toUtf8Bytes("t")), keccak256(toUtf8Bytes("r")))
+  }, 300_000)
+
+  it("member join, endorse and supervise approve-join bind a second address of an organisation, in that order only", async () => {
+    // North's second participant: its own keystore and config, the same chain.
+    const north2Dir = join(dir, "north-2")
+    await mkdir(north2Dir)
+    const passphrase = randomBytes(16).toString("hex")
+    const identity = await Keystore.openPromise({ dataDir: north2Dir, passphrase })
+    await fundAccounts(cluster.rpcUrl, [identity.address])
+    const north2Config = join(north2Dir, "participant.json")
+    await writeFile(north2Config, JSON.stringify({ ...JSON.parse(await readFile(config("north"), "utf8")), dataDir: north2Dir }))
+    const asNorth2 = (args: ReadonlyArray<string>) => cli([...args, "--config", north2Config], { JOINTLY_KEY_PASSPHRASE: passphrase })
+
+    const north = ok(await asMember("north", ["member", "show"]))
+    expect(north.active).toBe(true)
+    const requested = ok(await asNorth2(["member", "join", north.companyId]))
+    expect(requested.event).toBe("join-requested")
+    // The supervisor approves only what the company endorsed; another company cannot endorse it.
+    const unendorsed = await asSupervisor(["supervise", "approve-join", identity.address])
+    expect(unendorsed.code).toBe(1)
+    expect(unendorsed.stderr).toMatch(/not endorsed/)
+    const foreign = await asMember("south", ["member", "endorse", identity.address])
+    expect(foreign.code).toBe(1)
+    expect(foreign.stderr).toMatch(/NoJoinRequest/)
+    expect(ok(await asMember("north", ["member", "endorse", identity.address])).endorsedBy).toBe(party("north").address)
+    const pending = ok(await asNorth2(["member", "show"]))
+    expect([pending.active, pending.pendingJoin, pending.joinEndorsedBy]).toEqual([false, north.companyId, party("north").address])
+    expect(ok(await asSupervisor(["supervise", "approve-join", identity.address])).companyId).toBe(north.companyId)
+    const bound = ok(await asMember("south", ["member", "show", identity.address]))
+    expect([bound.active, bound.companyId]).toEqual([true, north.companyId])
+    expect(bound.company.addresses).toContain(identity.address)
+  }, 300_000)
+
+  it("governance propose-upgrade, vote, close and execute move the settlement to a new implementation after the delay, balances intact", async () => {
+    const chain = await chainOf("north")
+    const owners = names.map((n) => party(n).address)
+    const balances = await Promise.all(owners.map((o) => chain.points(o)))
+    const proposed = ok(await asMember("north", ["governance", "propose-upgrade", "settlement", "--hours", "1"]))
+    expect(proposed.implementation).not.toBe(proposed.current)
+    const id = String(proposed.id)
+    expect(ok(await asMember("south", ["governance", "vote", id, "yes"])).event).toBe("voted")
+    // Two more of the four members: 3/4 > 2/3.
+    for (const name of ["north", "east"] as const) await (await chainOf(name)).vote(BigInt(id), true)
+    const open = await asMember("south", ["governance", "close", id])
+    expect(open.code).toBe(1)
+    expect(open.stderr).toMatch(/VotingOpen/)
+    await increaseTime(3_601)
+    const closed = ok(await asMember("south", ["governance", "close", id]))
+    expect(closed.passed).toBe(true)
+    const early = await asMember("east", ["governance", "execute", id])
+    expect(early.code).toBe(1)
+    expect(await chain.implementationOf("settlement")).toBe(proposed.current)
+    const shown = ok(await asMember("east", ["governance", "show", id]))
+    await increaseTime(Number(BigInt(shown.timelockDelay)) + 1)
+    expect(ok(await asMember("east", ["governance", "execute", id])).event).toBe("executed")
+    expect(await chain.implementationOf("settlement")).toBe(proposed.implementation)
+    expect(await Promise.all(owners.map((o) => chain.points(o)))).toEqual(balances)
+  }, 300_000)
+})
+
 describe("deployment", () => {
   it("extends a saved deployment.json written before the governance contracts, keeping registry and ledger", async () => {
-    const { makeEthersLedger } = await import("@jointly/core/ledger/EthersLedger.ts")
+    const { makeEthersLedger } = await import("@jointly/core/internal/ledger/EthersLedger")
     const old = join(dir, "old-deployment")
     // What a coordinator saved before issue 7: registry and ledger only.
     const client = await makeEthersLedger({ rpcUrl: cluster.rpcUrl, privateKey: cluster.keys.supervisor.privateKey })

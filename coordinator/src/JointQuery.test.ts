@@ -8,8 +8,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { sha256Digest } from "@jointly/core/wire/Canonical.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
 const files = {
@@ -40,16 +40,10 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-const party = (name: string) => cluster.parties.find((p) => p.name === name)!
-const outputOf = async (name: string, taskId: string) => JSON.parse(await readFile(join(party(name).dataDir, "outputs", `${taskId}.json`), "utf8"))
+const party = (name: string) => cluster.party(name)
+const outputOf = async (name: string, taskId: string): Promise<any> => cluster.outputOf(name, taskId)
 
-const run = async (kind: string, names: ReadonlyArray<string>, params: Record<string, unknown>) => {
-  const id = await cluster.submit({ kind, parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params })
-  const detail = await cluster.waitForTask(id, { timeoutMs: 60_000 })
-  expect(detail.reason).toBeNull()
-  expect(detail.status).toBe("Succeeded")
-  return { id, detail }
-}
+const run = (kind: string, names: ReadonlyArray<string>, params: Record<string, unknown>) => cluster.runTask(kind, { parties: names, dataset: "bcw", params, timeoutMs: 60_000 })
 
 describe("joint query over real processes (bcw)", () => {
   it("3-party PSI and a hidden query equal the plaintext computation (intersection-sum: in-memory test)", async () => {

@@ -6,15 +6,18 @@
  * the joined table with the published schedule; the coordinator's stored result holds no ids or weights.
  * Party b's process is restarted between training and prediction: its partial model comes back from its sealed
  * store under its data directory (participant/src/modeling/vertical/PartialModelStore.ts), not from memory.
+ * Parties a, b and c run under the test harness's `--unsafe-test-key-sizes`; a fourth party, d, runs as any
+ * production participant does and refuses a task asking for 1024-bit keys, whatever its params say.
  */
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
-import type * as Spec from "@jointly/core/protocols/vertical/spec.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
+import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
+import type * as Spec from "@jointly/core/internal/protocols/vertical/spec"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "./testing/fixtures.ts"
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
@@ -31,10 +34,15 @@ beforeAll(async () => {
   cluster = await LocalCluster.start({
     dataDir: join(dir, "cluster"),
     onProgress: (line) => process.env.VERTICAL_DEBUG && process.stderr.write(line + "\n"),
-    parties: names.map((name, i) => ({
-      name,
-      datasets: [{ name: "bcw", file: files[name], columns: tables[i]!.columns.map((c) => ({ name: c, type: c === "id" ? "string" : "integer" })) }] as never
-    }))
+    parties: [
+      ...names.map((name, i) => ({
+        name,
+        datasets: [{ name: "bcw", file: files[name], columns: tables[i]!.columns.map((c) => ({ name: c, type: c === "id" ? "string" : "integer" })) }] as never,
+        unsafeTestKeySizes: true
+      })),
+      // Party c's rows again, behind a participant with the production key minimums.
+      { name: "d", datasets: [{ name: "bcw", file: files.c, columns: tables[2]!.columns.map((c) => ({ name: c, type: c === "id" ? "string" : "integer" })) }] as never }
+    ]
   })
 }, 240_000)
 
@@ -43,20 +51,34 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
-const party = (name: string) => cluster.parties.find((p) => p.name === name)!
-const outputOf = async (name: string, taskId: string) => JSON.parse(await readFile(join(party(name).dataDir, "outputs", `${taskId}.json`), "utf8"))
+const party = (name: string) => cluster.party(name)
+const outputOf = async (name: string, taskId: string): Promise<any> => cluster.outputOf(name, taskId)
 
-const run = async (kind: string, params: Record<string, unknown>) => {
-  const id = await cluster.submit({ kind, parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params })
-  const detail = await cluster.waitForTask(id, { timeoutMs: 120_000 })
-  expect(detail.reason).toBeNull()
-  expect(detail.status).toBe("Succeeded")
-  return { id, detail }
-}
+const run = (kind: string, params: Record<string, unknown>) => cluster.runTask(kind, { parties: names, dataset: "bcw", params, timeoutMs: 120_000 })
+
+describe("keys a participant accepts", () => {
+  it("a production participant signs a rejection of 1024-bit Paillier keys, naming the size, whatever the params say", async () => {
+    const trio = ["a", "b", "d"] as const
+    const base = Reference.trainParams(trio.map((n, i) => ({ address: party(n).address, table: tables[i]! })), { keyBits: 1024, updates: 100, batchSize: 50 })
+    // The parameter that once let a task ask for test keys is gone: decoding drops it, and it changes nothing.
+    const params = { ...base, unsafeAllowTestKeySizes: true }
+    const id = await cluster.submit({ kind: "modeling.vertical-svm", parties: trio.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params: params as never })
+    const detail = await cluster.waitForTask(id, { timeoutMs: 60_000 })
+    expect(detail.status).toBe("Rejected")
+    const refusal = detail.consents.find((c) => c.participant.toLowerCase() === party("d").address.toLowerCase())!
+    expect(refusal.approve).toBe(false)
+    expect(refusal.reason).toBe("the task asks for 1024-bit Paillier keys; this participant accepts 2048 bits or more")
+    // The harness's parties take the size (those that answered before the task closed approved): the refusal is d's own.
+    expect(detail.consents.filter((c) => !c.approve).map((c) => c.participant.toLowerCase())).toEqual([party("d").address.toLowerCase()])
+    // The signed rejection is on chain (ConsentRecorded carries the participant's EIP-712 signature, checked there).
+    const history = await cluster.supervisorLedger.taskHistory(id)
+    expect(history.some((e) => e._tag === "ConsentRecorded" && e.participant.toLowerCase() === party("d").address.toLowerCase() && !e.approve && e.reasonHash === reasonHash(refusal.reason))).toBe(true)
+  })
+})
 
 describe("vertical SVM over real processes (bcw)", () => {
   it("trains, evaluates and predicts online like the plaintext SVM", async () => {
-    const params = Reference.trainParams(names.map((n, i) => ({ address: party(n).address, table: tables[i]! })), { keyBits: 512, unsafeAllowTestKeySizes: true, updates: 100, batchSize: 50 })
+    const params = Reference.trainParams(names.map((n, i) => ({ address: party(n).address, table: tables[i]! })), { keyBits: 512, updates: 100, batchSize: 50 })
     const trained = await run("modeling.vertical-svm", params as never)
     const result = trained.detail.result as Spec.TrainResult
     expect(result.rows).toBe(413)

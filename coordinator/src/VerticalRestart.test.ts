@@ -10,9 +10,9 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
-import type * as Spec from "@jointly/core/protocols/vertical/spec.ts"
-import * as LocalCluster from "./local/LocalCluster.ts"
+import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
+import type * as Spec from "@jointly/core/internal/protocols/vertical/spec"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "./testing/fixtures.ts"
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
@@ -30,7 +30,9 @@ beforeAll(async () => {
     coordinatorProcess: true,
     parties: names.map((name, i) => ({
       name,
-      datasets: [{ name: "bcw", file: example(`bcw_vertical_party_${name}_psi.csv`), columns: tables[i]!.columns.map((c) => ({ name: c, type: c === "id" ? "string" : "integer" })) }] as never
+      datasets: [{ name: "bcw", file: example(`bcw_vertical_party_${name}_psi.csv`), columns: tables[i]!.columns.map((c) => ({ name: c, type: c === "id" ? "string" : "integer" })) }] as never,
+      // 512-bit keys: the test harness's switch, never a task param.
+      unsafeTestKeySizes: true
     }))
   })
 }, 240_000)
@@ -44,7 +46,7 @@ const party = (name: string) => cluster.parties.find((p) => p.name === name)!
 
 describe("vertical SVM across a coordinator restart", () => {
   it("resumes training at the last iteration boundary and ends with the plaintext SVM's labels", async () => {
-    const params = Reference.trainParams(names.map((n, i) => ({ address: party(n).address, table: tables[i]! })), { keyBits: 512, unsafeAllowTestKeySizes: true, updates: 400, batchSize: 50 })
+    const params = Reference.trainParams(names.map((n, i) => ({ address: party(n).address, table: tables[i]! })), { keyBits: 512, updates: 400, batchSize: 50 })
     const id = await cluster.submit({ kind: "modeling.vertical-svm", parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params: params as never })
     const trained = (e: { type: string; data: unknown }) => e.type === "Progress" && (e.data as { stage?: string; done?: number }).stage === "vertical.train" && ((e.data as { done: number }).done ?? 0) >= 2
     await F.eventually(async () => ((await cluster.task(id).catch(() => undefined))?.events.some(trained) ? true : undefined), "two training iterations", 120_000)

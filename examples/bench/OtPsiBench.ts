@@ -16,7 +16,7 @@
  *   (`params.protocol: "ecdh"`); ratio = psi.js / ours.
  */
 import { loadavg } from "node:os"
-import * as OtPsiThreads from "@jointly/participant/worker/OtPsiThreads.ts"
+import * as OtPsiThreads from "@jointly/participant/internal/worker/OtPsiThreads"
 import { emit, progress } from "./Report.ts"
 
 const MB = 1e6

@@ -8,11 +8,17 @@ export interface Suite {
 }
 
 export const suites: Record<string, () => Promise<Suite>> = {
-  api: () => import("./api-auth.ts"),
+  api: () => import("./api.ts"),
+  browser: () => import("./browser.ts"),
+  chain: () => import("./chain.ts"),
   horizontal: () => import("./horizontal.ts"),
+  load: () => import("./load.ts"),
   paillier: () => import("./paillier.ts"),
   psi: () => import("./psi.ts"),
   stats: () => import("./stats.ts"),
   "horizontal-svm": () => import("./secure-svm.ts"),
-  vertical: () => import("./vertical.ts")
+  vertical: () => import("./vertical.ts"),
+  secureboost: () => import("./secureboost.ts"),
+  sources: () => import("./sources.ts"),
+  retrieval: () => import("./retrieval.ts")
 }

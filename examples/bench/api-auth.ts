@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- api`: what authorisation costs the coordinator's HTTP API.
+ * The authorisation half of `npm run bench -- api` (api.ts; api-tls.ts is the TLS half): what authorisation costs
+ * the coordinator's HTTP API.
  *
  * A real coordinator over anvil (roles read from the chain through their cache, tasks from PGlite); over its
  * parts, two servers: one serves the API with its guard (bearer token from a real sign-in, roles, the endpoint's
@@ -14,17 +15,17 @@ import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Layer } from "effect"
-import { Caller, Guard } from "@jointly/core/api/Api.ts"
-import * as ApiClient from "@jointly/core/api/Client.ts"
-import { taskId as taskIdOf, type TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { startAnvil } from "@jointly/coordinator/chain/Anvil.ts"
-import * as Coordinator from "@jointly/coordinator/Coordinator.ts"
-import * as Policy from "@jointly/coordinator/http/Policy.ts"
-import * as Server from "@jointly/coordinator/http/Server.ts"
-import * as Sessions from "@jointly/coordinator/http/Sessions.ts"
-import * as Rejections from "@jointly/coordinator/limits/Rejections.ts"
-import * as Consortium from "@jointly/coordinator/local/Consortium.ts"
-import * as Operator from "@jointly/coordinator/local/Operator.ts"
+import { Caller, Guard } from "@jointly/core/internal/api/Api"
+import * as ApiClient from "@jointly/core/internal/api/Client"
+import { taskId as taskIdOf, type TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { startAnvil } from "@jointly/coordinator/internal/chain/Anvil"
+import * as Coordinator from "@jointly/coordinator/internal/Coordinator"
+import * as Policy from "@jointly/coordinator/internal/http/Policy"
+import * as Server from "@jointly/coordinator/internal/http/Server"
+import * as Sessions from "@jointly/coordinator/internal/http/Sessions"
+import * as Rejections from "@jointly/coordinator/internal/limits/Rejections"
+import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
+import * as Operator from "@jointly/coordinator/internal/local/Operator"
 import { emit, progress } from "./Report.ts"
 
 const concurrency = 8
@@ -76,11 +77,13 @@ export const run = async () => {
   try {
     progress("api: chain, contracts, the analyst's org, a coordinator")
     const keys = await Operator.load(dir)
-    const { deployment, supervisorLedger } = await Consortium.deploy(dir, anvil.rpcUrl, keys.supervisor, keys.coordinator, true)
+    const chain = await Consortium.connect(anvil.rpcUrl, { embedded: true })
+    stops.unshift(() => chain.close())
+    const { deployment, supervisorLedger } = await Consortium.deploy(dir, chain, keys.supervisor, keys.coordinator, true)
     stops.unshift(() => supervisorLedger.close())
-    await Consortium.admit(anvil.rpcUrl, deployment, supervisorLedger, { name: "bench-analyst", wallet: keys.analyst, encryptionPublicKey: keys.analyst.signingKey.compressedPublicKey }, true)
-    const ledger = await Consortium.ledgerFor(anvil.rpcUrl, keys.coordinator, deployment)
-    const governance = await Consortium.governanceFor(anvil.rpcUrl, keys.coordinator, deployment)
+    await Consortium.admit(deployment, keys.supervisor, supervisorLedger, { name: "bench-analyst", wallet: keys.analyst, encryptionPublicKey: keys.analyst.signingKey.compressedPublicKey }, true)
+    const ledger = await Consortium.ledgerFor(chain, keys.coordinator, deployment)
+    const governance = await Consortium.governanceFor(chain, keys.coordinator, deployment)
     const coordinator = await Coordinator.start({ store: join(dir, "db"), ledger, governance, limits: { perIp: unlimited, perAccount: unlimited } })
     stops.unshift(async () => {
       await coordinator.close()
@@ -90,7 +93,7 @@ export const run = async () => {
     // One task the analyst initiated (stored as submitted; nothing runs it).
     const spec = { kind: "statistics.horizontal", initiator: keys.analyst.address, nonce: "bench", parties: [{ participant: keys.analyst.address, dataset: "x" }], params: {} } as unknown as TaskSpec
     const id = taskIdOf(spec)
-    await coordinator.store.insert(id, spec, id, [keys.analyst.address])
+    await coordinator.store.insert(id, spec, id, [keys.analyst.address], coordinator.instance)
     // Two servers over the coordinator's parts, built alike; only the guard differs.
     const roles = await coordinator.roles.of(keys.analyst.address)
     const serve = async (guard: "enforced" | "open") => {
@@ -120,6 +123,7 @@ export const run = async () => {
           roles: coordinator.roles,
           policy: Policy.make({ store: coordinator.store, sql: coordinator.store.sql }),
           dashboard: { file: async () => undefined } as never,
+          relaySignIn: async () => undefined,
           humans: { list: () => [] } as never,
           bus: { publish: () => {}, subscribe: () => () => {} },
           rejections: Rejections.make()

@@ -35,24 +35,28 @@
  */
 import { performance as nodePerformance } from "node:perf_hooks"
 import { Effect, Layer, Semaphore } from "effect"
-import { LocalData } from "@jointly/core/data/Tabular.ts"
-import { PredictionSink } from "@jointly/core/protocols/batch-prediction/spec.ts"
-import * as Coordinator from "@jointly/core/protocols/federated-learning/coordinator.ts"
-import { resolved } from "@jointly/core/protocols/federated-learning/index.ts"
-import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import * as Participant from "@jointly/core/protocols/federated-learning/participant.ts"
-import type { Params } from "@jointly/core/protocols/federated-learning/spec.ts"
-import { Topology } from "@jointly/core/protocols/federated-learning/index.ts"
-import type { ParticipantFailure, StageHandler } from "@jointly/core/protocols/Protocol.ts"
-import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
-import { digitsParams, digitsTable, loadDigits, nonIid } from "@jointly/participant/modeling/DigitsFixture.ts"
-import * as TfjsRuntime from "@jointly/participant/modeling/TfjsRuntime.ts"
-import { poolRuntime } from "@jointly/participant/modeling/Compute.ts"
-import * as PoolRunner from "@jointly/participant/worker/PoolRunner.ts"
-import * as Ed25519 from "@jointly/core/crypto/Ed25519.ts"
-import * as KeyAgreement from "@jointly/core/crypto/KeyAgreement.ts"
-import * as PrgKernel from "@jointly/core/crypto/PrgKernel.ts"
+import { LocalData } from "@jointly/core/internal/data/Tabular"
+import { PredictionSink } from "@jointly/core/internal/protocols/batch-prediction/spec"
+import * as Coordinator from "@jointly/core/internal/protocols/federated-learning/coordinator"
+import { resolved } from "@jointly/core/internal/protocols/federated-learning/index"
+import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as Participant from "@jointly/core/internal/protocols/federated-learning/participant"
+import type { Params } from "@jointly/core/internal/protocols/federated-learning/spec"
+import { Topology } from "@jointly/core/internal/protocols/federated-learning/index"
+import type { ParticipantFailure, StageHandler } from "@jointly/core/internal/protocols/Protocol"
+import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
+import * as Backends from "@jointly/backends/internal/Backends"
+import * as NodeBackends from "@jointly/backends/node"
+import * as NodeFiles from "@jointly/backends/internal/node/NodeFiles"
+import * as TfjsRuntime from "@jointly/backends/internal/TfjsRuntime"
+import { digitsParams, digitsTable, loadDigits, nonIid } from "@jointly/participant/internal/modeling/DigitsFixture"
+import { poolRuntime } from "@jointly/participant/internal/modeling/Compute"
+import * as PoolRunner from "@jointly/participant/internal/worker/PoolRunner"
+import { topology } from "./BenchModel.ts"
 import { emit, progress } from "./Report.ts"
+
+/** A fresh tfjs runtime on this thread, as the Node backends compose it (one per participant: models are stateful). */
+const tfjsRuntime = () => TfjsRuntime.make({ wasmPaths: NodeFiles.tfjsWasmDir() })
 
 const parties = 10
 const rounds = 4
@@ -63,20 +67,13 @@ const median = (xs: ReadonlyArray<number>) => {
   return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
-/** Dense 64 → 512 → 128 → 10: 100,234 parameters. */
-const topology = {
-  class_name: "Sequential",
-  config: {
-    name: "bench",
-    layers: [
-      { class_name: "Dense", config: { units: 512, activation: "relu", batch_input_shape: [null, 64] } },
-      { class_name: "Dense", config: { units: 128, activation: "relu" } },
-      { class_name: "Dense", config: { units: 10, activation: "softmax" } }
-    ]
-  }
-}
 
-const roundTimes = async (params: Params, shards: ReadonlyArray<ReadonlyArray<ReadonlyArray<number>>>, table: (rows: ReadonlyArray<ReadonlyArray<number>>, i: number) => ReturnType<typeof digitsTable>) => {
+const roundTimes = async (
+  backends: Backends.Built<Backends.Services>,
+  params: Params,
+  shards: ReadonlyArray<ReadonlyArray<ReadonlyArray<number>>>,
+  table: (rows: ReadonlyArray<ReadonlyArray<number>>, i: number) => ReturnType<typeof digitsTable>
+) => {
   const r = resolved(params, shards.length)
   // Participant handler time per round (parallel estimate, module doc): one handler at a time.
   const oneAtATime = Semaphore.makeUnsafe(1)
@@ -90,9 +87,11 @@ const roundTimes = async (params: Params, shards: ReadonlyArray<ReadonlyArray<Re
       }))
   })
   const host = InMemoryHost.make(shards.map((rows, i) => {
+    // The process's Node backends (one machine's), then this participant's own model runtime over them.
     const layer = Layer.mergeAll(
+      backends.layer,
       Layer.succeed(LocalData, { dataset: () => Effect.succeed(table(rows, i)) }),
-      Layer.succeed(ModelRuntime, TfjsRuntime.make()),
+      Layer.succeed(ModelRuntime, tfjsRuntime()),
       Layer.succeed(PredictionSink, { write: () => Effect.void })
     )
     return { handlers: Participant.handlers("digits", r).map(timed(i)) as ReturnType<typeof Participant.handlers>, provide: <A>(e: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(e, layer) as Effect.Effect<A, ParticipantFailure> }
@@ -122,7 +121,7 @@ const roundTimes = async (params: Params, shards: ReadonlyArray<ReadonlyArray<Re
         busy.fill(0)
       })
     }
-    return Coordinator.run(marked, r, { timeoutMs: 120_000 })
+    return Effect.provide(Coordinator.run(marked, r, { timeoutMs: 120_000 }), backends.layer)
   }))
   return { wall: marks.slice(1).map((t, i) => t - marks[i]!), parallel, cpu }
 }
@@ -131,7 +130,7 @@ const roundTimes = async (params: Params, shards: ReadonlyArray<ReadonlyArray<Re
 const localTraining = async (rows: ReadonlyArray<ReadonlyArray<number>>, seed: number) => {
   const pool = PoolRunner.make({ size: 1 })
   try {
-    const thread = TfjsRuntime.make()
+    const thread = tfjsRuntime()
     const runtimes = [["thread", thread], ["pool", poolRuntime(pool.runner)]] as const
     const weights = await Effect.runPromise(thread.initialize(topology, seed))
     const data = { key: "bench/train", rows: rows.length, width: 64, features: Float32Array.from(rows.flatMap((r) => r.slice(0, 64).map((v) => v / 16))), labels: Float32Array.from(rows, (r) => r[64]!) }
@@ -169,13 +168,15 @@ export const run = async () => {
   const base = digitsParams(digits.header, { model: topology, rounds, localEpochs: 1, batchSize: 32, clientsPerRound: parties, minUpdatesPerRound: parties })
   const parameters = Topology.summarize(topology).parameters
   progress(`horizontal: ${parties} participants, ${parameters} parameters, ${passes} × ${rounds} rounds per mode`)
-  await TfjsRuntime.ensureBackend()
+  const backends = await Backends.build(NodeBackends.layer())
+  const chosen = await Effect.runPromise(Effect.provide(Backends.describe, backends.layer))
+  await Effect.runPromise(tfjsRuntime().initialize(topology, 1)) // selects tfjs' WASM backend before any timing
   // The modes alternate (plain, secure, plain, secure) so that load drifting on a shared machine hits both alike.
   const plain = { wall: [] as Array<number>, parallel: [] as Array<number>, cpu: [] as Array<number> }
   const secure = { wall: [] as Array<number>, parallel: [] as Array<number>, cpu: [] as Array<number> }
   for (let pass = 0; pass < passes; pass++) {
     for (const [mode, into] of [["plain", plain], ["secure", secure]] as const) {
-      const times = await roundTimes({ ...base, aggregation: mode }, shards, table)
+      const times = await roundTimes(backends, { ...base, aggregation: mode }, shards, table)
       progress(`${mode} rounds ms: ${times.wall.map((x) => x.toFixed(0)).join(" ")} (parallel estimate ${times.parallel.map((x) => x.toFixed(0)).join(" ")}; cpu ${times.cpu.map((x) => x.toFixed(0)).join(" ")})`)
       into.wall.push(...times.wall.slice(1))
       into.parallel.push(...times.parallel.slice(1))
@@ -186,7 +187,7 @@ export const run = async () => {
   const secureMs = median(secure.wall)
   const params = {
     participants: parties, parameters, localEpochs: 1, rowsPerParticipant: Math.round(shards.reduce((s, x) => s + x.length, 0) / parties),
-    host: "in-memory (one process)", backend: "tfjs-wasm", ring_bits: 32, prg: PrgKernel.platform.name, x25519: KeyAgreement.backendName, ed25519: Ed25519.backendName
+    host: "in-memory (one process)", backend: "tfjs-wasm", ring_bits: 32, prg: chosen.prg, x25519: chosen.x25519, ed25519: chosen.ed25519
   }
   emit({ suite: "horizontal", metric: "fedavg_round_ms", params: { ...params, aggregation: "secure" }, value: secureMs, baseline: "fedavg_round_ms plain aggregation", baseline_value: plainMs, ratio: plainMs / secureMs })
   emit({ suite: "horizontal", metric: "secagg_overhead_ms", params, value: secureMs - plainMs })

@@ -1,34 +1,42 @@
 /**
  * `npm run bench -- paillier`: our Paillier engine against paillier-bigint, measured in the same run
- * (DESIGN.md §10), at N = 2048 and 3072 bits, one core. Kernels: "ts" (pure BigInt), "node-openssl"
- * (core/src/compute/NodeKernels.ts) and "wasm" (@jointly/wasm, when it loads); kernel ratios use the TS kernel
- * as the baseline.
+ * (DESIGN.md §10), at N = 2048 and 3072 bits, one core. Kernels: "ts" (pure BigInt), "node-openssl" and "wasm"
+ * (when it loads), each as the Node backends compose it (`@jointly/backends/node`); kernel ratios use the TS
+ * kernel as the baseline.
  *
  * Messages are 64-bit (typical fixed-point values), which keeps paillier-bigint's g^m cheap: the comparison
  * is its r^N against our (1+mN)·h_s^r. Threshold keys at 3072 bits are dealt from ordinary primes (a 1536-bit
  * safe prime takes ~40 s here); partial decryption costs the same, and the metric says so in its params.
  */
 import * as PaillierBigint from "paillier-bigint"
-import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
-import { nodeKernels } from "@jointly/core/compute/NodeKernels.ts"
-import { nodePrimeGenerator } from "@jointly/core/compute/NodePrimes.ts"
-import { randomBits } from "@jointly/core/compute/Primes.ts"
-import { tsKernels } from "@jointly/core/compute/TsKernels.ts"
-import * as Keys from "@jointly/core/crypto/paillier/Keys.ts"
-import * as Paillier from "@jointly/core/crypto/paillier/Paillier.ts"
-import * as Randomness from "@jointly/core/crypto/paillier/Randomness.ts"
-import * as Dealer from "@jointly/core/crypto/threshold-paillier/Dealer.ts"
-import * as Threshold from "@jointly/core/crypto/threshold-paillier/ThresholdPaillier.ts"
+import { Context } from "effect"
+import * as Backends from "@jointly/backends/internal/Backends"
+import * as NodeBackends from "@jointly/backends/node"
+import * as Kernels from "@jointly/core/internal/compute/Kernels"
+import type { BigIntKernels } from "@jointly/core/internal/compute/Kernels"
+import * as Primes from "@jointly/core/internal/compute/Primes"
+import { randomBits } from "@jointly/core/internal/compute/Primes"
+import { tsKernels } from "@jointly/core/internal/compute/TsKernels"
+import * as Keys from "@jointly/core/internal/crypto/paillier/Keys"
+import * as Paillier from "@jointly/core/internal/crypto/paillier/Paillier"
+import * as Randomness from "@jointly/core/internal/crypto/paillier/Randomness"
+import * as Dealer from "@jointly/core/internal/crypto/threshold-paillier/Dealer"
+import * as Threshold from "@jointly/core/internal/crypto/threshold-paillier/ThresholdPaillier"
 import { emit, opsPerSecond, progress, type Result } from "./Report.ts"
 
 const SUITE = "paillier"
 const BASELINE = "paillier-bigint"
 
+/** The big-integer kernels and prime generator of a Node composition. */
+const composed = async (choice: Backends.Choice) => {
+  const { context } = await Backends.build(NodeBackends.layer(choice))
+  return { kernels: Context.get(context, Kernels.BigIntKernels), primes: Context.get(context, Primes.Primes).generate }
+}
+type Composed = Awaited<ReturnType<typeof composed>>
+
 const loadWasm = async (): Promise<BigIntKernels | undefined> => {
   try {
-    const specifier = "@jointly/wasm"
-    const { loadWasmKernels } = (await import(specifier)) as { loadWasmKernels: () => Promise<BigIntKernels> }
-    return await loadWasmKernels()
+    return (await composed({ bigint: "wasm" })).kernels
   } catch (e) {
     progress(`wasm kernels unavailable (${e instanceof Error ? e.message : String(e)}); skipping wasm metrics`)
     return undefined
@@ -57,12 +65,12 @@ const cycle = <A>(xs: ReadonlyArray<A>) => {
   return () => xs[i++ % xs.length]!
 }
 
-const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>): Promise<void> => {
+const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>, node: Composed): Promise<void> => {
   const slow = bits > 2048
   const base = { bits, workers: 1 }
 
   progress(`${bits}: key generation`)
-  const oursKeygen = await opsPerSecond(() => Keys.generateKeyPair({ bits, primes: nodePrimeGenerator, kernels: nodeKernels }), {
+  const oursKeygen = await opsPerSecond(() => Keys.generateKeyPair({ bits, primes: node.primes, kernels: node.kernels }), {
     warmup: 1,
     runs: slow ? 3 : 5,
     minRunMs: 0
@@ -70,7 +78,7 @@ const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>): P
   const theirKeygen = await opsPerSecond(() => PaillierBigint.generateRandomKeys(bits, true), { warmup: 0, runs: slow ? 1 : 3, minRunMs: 0 })
   line("keygen_ops_per_s", { ...base, primes: "node-openssl" }, oursKeygen, { name: BASELINE, value: theirKeygen })
 
-  const { publicKey: pk, privateKey: sk } = await Keys.generateKeyPair({ bits, primes: nodePrimeGenerator, kernels: nodeKernels })
+  const { publicKey: pk, privateKey: sk } = await Keys.generateKeyPair({ bits, primes: node.primes, kernels: node.kernels })
   const theirPk = new PaillierBigint.PublicKey(pk.n, pk.n + 1n)
   const theirSk = new PaillierBigint.PrivateKey(sk.lambda, sk.mu, theirPk, sk.p, sk.q)
   const messages = Array.from({ length: 64 }, () => randomBits(64))
@@ -128,16 +136,16 @@ const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>): P
       threshold: 2,
       parties: ["a", "b", "c"],
       encryptTo: (_, bytes) => bytes.slice(),
-      primes: nodePrimeGenerator,
-      kernels: nodeKernels
+      primes: node.primes,
+      kernels: node.kernels
     })
     line("threshold_dealer_ceremony_ops_per_s", { ...base, parties: 3, threshold: 2, primes: "safe" }, 1000 / (performance.now() - started))
     const tpk = ceremony.publicKey
-    dealt = { publicKey: tpk, shares: ceremony.encryptedShares.map((s) => Dealer.acceptShare(tpk, s.ciphertext, s.index, nodeKernels)) }
+    dealt = { publicKey: tpk, shares: ceremony.encryptedShares.map((s) => Dealer.acceptShare(tpk, s.ciphertext, s.index, node.kernels)) }
     primes = "safe"
   } else {
-    const [p, q] = await Promise.all([nodePrimeGenerator(bits / 2, { safe: false }), nodePrimeGenerator(bits / 2, { safe: false })])
-    dealt = Dealer.dealFromSafePrimes(p, q, 2, 3, { kernels: nodeKernels })
+    const [p, q] = await Promise.all([node.primes(bits / 2, { safe: false }), node.primes(bits / 2, { safe: false })])
+    dealt = Dealer.dealFromSafePrimes(p, q, 2, 3, { kernels: node.kernels })
     primes = "non-safe (timing only)"
   }
   const tpk = dealt.publicKey
@@ -195,7 +203,8 @@ const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>): P
 }
 
 export const run = async (): Promise<void> => {
+  const node = await composed({})
   const wasm = await loadWasm()
-  const kernels = [tsKernels, nodeKernels, ...(wasm ? [wasm] : [])]
-  for (const bits of [2048, 3072]) await benchSize(bits, kernels)
+  const kernels = [tsKernels, node.kernels, ...(wasm ? [wasm] : [])]
+  for (const bits of [2048, 3072]) await benchSize(bits, kernels, node)
 }

@@ -6,9 +6,10 @@
  * two parties on this one machine would share anyway). Real processes add socket.io transfer of the same
  * messages; the 1M case is measured in one process, as the task allows.
  *
- * The group is the PSI default, x25519 (`PSI_BENCH_GROUP=ristretto255` to change it); its kernels are native
- * (participant/src/worker/NativeGroups.ts: OpenSSL's X25519, libsodium's ristretto255; built here when
- * `npm run build` has not built them) unless they cannot load; `params.group` and `params.kernels` say which ran.
+ * The group is the PSI default, x25519 (`PSI_BENCH_GROUP=ristretto255` to change it); its kernels are the Node
+ * backends' native ones (`@jointly/backends`, node/NativeGroups.ts: OpenSSL's X25519, libsodium's ristretto255;
+ * built here when `npm run build` has not built them) unless they cannot load; `params.group` and
+ * `params.kernels` say which ran.
  *
  * - `psi_wall_s`: wall time of the whole protocol (keys → blinding → relay → matching → output); at the first
  *   size only, baseline: the same protocol and group with libsodium's WASM kernels (the browser path), same run.
@@ -26,34 +27,45 @@
  */
 import { availableParallelism } from "node:os"
 import { ristretto255, ristretto255_hasher } from "@noble/curves/ed25519.js"
-import { Effect, Layer } from "effect"
-import { LocalData, type TabularData } from "@jointly/core/data/Tabular.ts"
-import { TaskOutput } from "@jointly/core/data/TaskOutput.ts"
-import * as Compute from "@jointly/core/protocols/joint-query/Compute.ts"
-import { QueryCompute } from "@jointly/core/protocols/joint-query/Compute.ts"
-import * as Group from "@jointly/core/protocols/joint-query/Group.ts"
-import * as PsiCoordinator from "@jointly/core/protocols/joint-query/psi/coordinator.ts"
-import * as PsiParticipant from "@jointly/core/protocols/joint-query/psi/participant.ts"
-import type { Params, Result } from "@jointly/core/protocols/joint-query/psi/spec.ts"
-import type { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
-import { poolCompute } from "@jointly/participant/host/QueryServices.ts"
-import * as NativeGroups from "@jointly/participant/worker/NativeGroups.ts"
-import { build } from "@jointly/participant/worker/native/build.mjs"
+import { Context, Effect, Layer } from "effect"
+import { LocalData, type TabularData } from "@jointly/core/internal/data/Tabular"
+import { TaskOutput } from "@jointly/core/internal/data/TaskOutput"
+import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
+import { QueryCompute } from "@jointly/core/internal/protocols/joint-query/Compute"
+import * as Group from "@jointly/core/internal/protocols/joint-query/Group"
+import * as PsiCoordinator from "@jointly/core/internal/protocols/joint-query/psi/coordinator"
+import * as PsiParticipant from "@jointly/core/internal/protocols/joint-query/psi/participant"
+import type { Params, Result } from "@jointly/core/internal/protocols/joint-query/psi/spec"
+import type { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
+import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
+import * as Backends from "@jointly/backends/internal/Backends"
+import { build } from "../../backends/src/native/build.mjs"
+import * as NativeGroups from "@jointly/backends/internal/node/NativeGroups"
+import * as NodeBackends from "@jointly/backends/node"
+import { poolCompute } from "@jointly/participant/internal/host/QueryServices"
 import * as OtPsiBench from "./OtPsiBench.ts"
 import { emit, progress } from "./Report.ts"
+
+/** A pool-backed QueryCompute whose threads, this one included, compose the Node backends of `choice`. */
+const openCompute = async (workers: number, choice: Backends.Choice) => {
+  const backends = await Backends.build(NodeBackends.layer(choice))
+  const compute = poolCompute({ size: workers, groups: Context.get(backends.context, Compute.Groups), backends: choice })
+  return { backends, compute, close: () => compute.close().then(backends.close) }
+}
+type Opened = Awaited<ReturnType<typeof openCompute>>
 
 const ids = (from: number, n: number): TabularData => {
   const column = Array.from({ length: n }, (_, i) => `patient-${from + i}`)
   return { name: "ids", rowCount: n, columnNames: ["id"], isNumeric: () => false, numeric: () => { throw new Error("no numeric column") }, strings: () => column }
 }
 
-const runPsi = async (n: number, compute: ReturnType<typeof poolCompute>, group: Group.GroupName) => {
+const runPsi = async (n: number, { backends, compute }: Opened, group: Group.GroupName) => {
   const wallets = [InMemoryHost.randomWallet(), InMemoryHost.randomWallet()]
   const params: Params = { idColumn: "id", receivers: [wallets[0]!.address], maxIds: n, group } as unknown as Params
   const outputs: Array<{ cardinality?: number }> = []
   const host = InMemoryHost.make([ids(0, n), ids(n / 2, n)].map((data, i) => {
     const layer = Layer.mergeAll(
+      backends.layer,
       Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) }),
       Layer.succeed(QueryCompute, compute),
       Layer.succeed(TaskOutput, { write: (_: string, output: unknown) => Effect.sync(() => (outputs.push(output as never), "memory")) })
@@ -87,19 +99,14 @@ const nobleItemsPerSecond = (n: number) => {
   return (2 * n) / ((performance.now() - start) / 1000)
 }
 
-/** The same protocol with the WASM kernels on a pool of its own (its threads inherit the env switch). */
+/** The same protocol with the WASM group kernels on a pool of its own (every thread composes them). */
 const wasmWallSeconds = async (n: number, workers: number, group: Group.GroupName) => {
-  const native = Compute.kernels(group)
-  process.env.JOINTLY_QUERY_KERNELS = "wasm"
-  Compute.useKernels(Compute.wasmKernels[group])
-  const compute = poolCompute({ size: workers })
+  const opened = await openCompute(workers, { groups: "wasm" })
   try {
-    await runPsi(2000, compute, group)
-    return (await runPsi(n, compute, group)).seconds
+    await runPsi(2000, opened, group)
+    return (await runPsi(n, opened, group)).seconds
   } finally {
-    await compute.close()
-    delete process.env.JOINTLY_QUERY_KERNELS
-    Compute.useKernels(native)
+    await opened.close()
   }
 }
 
@@ -117,9 +124,9 @@ export const run = async () => {
       progress(`psi: native group kernels unavailable, WASM only: ${error instanceof Error ? error.message.split("\n")[0] : String(error)}`)
     }
   }
-  const installed = NativeGroups.install()
+  const compute = await openCompute(workers, {})
+  const installed = Context.get(compute.backends.context, Compute.Groups)
   const kernelsOf = (g: Group.GroupName) => installed[g].name
-  const compute = poolCompute({ size: workers })
   const ecdhSeconds = new Map<number, number>()
   try {
     progress("psi: noble baseline on 1 000 ids per side")

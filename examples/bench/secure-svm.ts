@@ -13,23 +13,23 @@
  * Accuracy (precision, recall on the union of the local test splits) is reported with the plaintext SVM's as baseline.
  */
 import { readFileSync } from "node:fs"
-import { Effect, Layer } from "effect"
-import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
-import type { JobRunner } from "@jointly/core/compute/JobRunner.ts"
-import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
-import { LocalData, type TabularData } from "@jointly/core/data/Tabular.ts"
-import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import * as Coordinator from "@jointly/core/protocols/secure-svm/coordinator.ts"
-import * as Model from "@jointly/core/protocols/secure-svm/Model.ts"
-import * as Participant from "@jointly/core/protocols/secure-svm/participant.ts"
-import { hyperOf, type Params, type Result } from "@jointly/core/protocols/secure-svm/spec.ts"
-import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
-import * as SealCkks from "@jointly/participant/he/SealCkks.ts"
-import { foldScaling } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
-import { predictLinear } from "@jointly/core/models/ModelArtifact.ts"
+import { Context, Effect, Layer } from "effect"
+import type * as Backends from "@jointly/backends/internal/Backends"
+import type { BigIntKernels } from "@jointly/core/internal/compute/Kernels"
+import type { JobRunner } from "@jointly/core/internal/compute/JobRunner"
+import { LocalData, type TabularData } from "@jointly/core/internal/data/Tabular"
+import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
+import * as Coordinator from "@jointly/core/internal/protocols/secure-svm/coordinator"
+import * as Model from "@jointly/core/internal/protocols/secure-svm/Model"
+import * as Participant from "@jointly/core/internal/protocols/secure-svm/participant"
+import { hyperOf, type Params, type Result } from "@jointly/core/internal/protocols/secure-svm/spec"
+import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
+import * as SealCkks from "@jointly/backends/internal/SealCkks"
+import { Ckks, foldScaling } from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
+import { predictLinear } from "@jointly/core/internal/models/ModelArtifact"
 import * as PoolRunner from "./PoolRunner.ts"
 import { emit, progress } from "./Report.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const file = datasetFile("bcw.csv")
 
@@ -55,9 +55,9 @@ const load = () => {
   return { features, parties }
 }
 
-const runOnce = (params: Params, tables: ReadonlyArray<TabularData>, runner: Layer.Layer<JobRunner> | undefined, kernels: BigIntKernels) => {
+const runOnce = (params: Params, tables: ReadonlyArray<TabularData>, backends: Layer.Layer<Backends.Services>, runner: Layer.Layer<JobRunner> | undefined, kernels: BigIntKernels) => {
   const provide = (data: TabularData) => <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => {
-    const local = Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) })
+    const local = Layer.merge(backends, Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) }))
     return Effect.provide(effect, runner ? Layer.merge(local, runner) : local) as Effect.Effect<A, ParticipantFailure>
   }
   const analyst = InMemoryHost.randomWallet()
@@ -71,13 +71,12 @@ export const run = async () => {
   const { features, parties } = load()
   const params: Params = { features, label: { column: "label", positive: 1, negative: 0 }, seed: 7 }
   const tables = parties.map((p) => p.table)
-  // The participants' choice (ProtocolHost.inline): OpenSSL in Node; the pool's workers choose the same in jobs.ts.
-  const kernels = await SelectKernels.select()
-  const { pool, runner } = await PoolRunner.open()
+  // The participants' backends (ProtocolHost.inline): the Node composition, on this thread and in the pool's workers.
+  const { pool, runner, backends, kernels } = await PoolRunner.open()
   try {
     progress(`horizontal-svm: mode A in memory`)
     let started = performance.now()
-    const a = await runOnce(params, tables, runner, kernels)
+    const a = await runOnce(params, tables, backends.layer, runner, kernels)
     const aSeconds = (performance.now() - started) / 1000
 
     started = performance.now()
@@ -88,7 +87,7 @@ export const run = async () => {
 
     progress(`horizontal-svm: mode B in memory, 2048-bit Paillier, ${pool.size} workers, ${kernels.name} kernels`)
     started = performance.now()
-    const b = await runOnce({ ...params, mode: "B" }, tables, runner, kernels)
+    const b = await runOnce({ ...params, mode: "B" }, tables, backends.layer, runner, kernels)
     const bSeconds = (performance.now() - started) / 1000
     const ops = b.paillier!
     emit({
@@ -110,12 +109,13 @@ export const run = async () => {
     const row = parties[0]!.party.x[0]!
     const identity = { ...b.model, link: "identity" as const }
     const median = (xs: Array<number>) => xs.sort((p, q) => p - q)[Math.floor(xs.length / 2)]!
+    const seal = SealCkks.promises(Context.get(backends.context, Ckks))
     const encrypted: Array<number> = []
     let score = 0
     for (let i = 0; i < 8; i++) {
       const t = performance.now()
-      const { keys, request } = await SealCkks.encryptFeatures([row])
-      score = (await SealCkks.decryptScore(keys, await SealCkks.evaluateLinear(request, foldScaling(b.model))))[0]!
+      const { keys, request } = await seal.encryptFeatures([row])
+      score = (await seal.decryptScore(keys, await seal.evaluateLinear(request, foldScaling(b.model))))[0]!
       if (i > 0) encrypted.push(performance.now() - t) // the first one loads SEAL's WASM
     }
     const plainTimes: Array<number> = []

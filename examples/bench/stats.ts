@@ -13,20 +13,21 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer, Schema } from "effect"
-import { LocalData, type TabularData } from "@jointly/core/data/Tabular.ts"
-import { localVector, statistics } from "@jointly/core/protocols/joint-statistics/Aggregates.ts"
-import * as StatsCoordinator from "@jointly/core/protocols/joint-statistics/coordinator.ts"
-import * as StatsParticipant from "@jointly/core/protocols/joint-statistics/participant.ts"
-import type { Params } from "@jointly/core/protocols/joint-statistics/spec.ts"
-import { handler, stage } from "@jointly/core/protocols/Protocol.ts"
-import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
-import * as LocalCluster from "@jointly/coordinator/local/LocalCluster.ts"
-import * as CsvDataset from "@jointly/participant/datasets/CsvDataset.ts"
-import { tabular } from "@jointly/participant/Agent.ts"
+import { LocalData, type TabularData } from "@jointly/core/internal/data/Tabular"
+import { localVector, statistics } from "@jointly/core/internal/protocols/joint-statistics/Aggregates"
+import * as StatsCoordinator from "@jointly/core/internal/protocols/joint-statistics/coordinator"
+import * as StatsParticipant from "@jointly/core/internal/protocols/joint-statistics/participant"
+import type { Params } from "@jointly/core/internal/protocols/joint-statistics/spec"
+import { handler, stage } from "@jointly/core/internal/protocols/Protocol"
+import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import * as CsvDataset from "@jointly/participant/internal/datasets/CsvDataset"
+import { tabular } from "@jointly/participant/internal/Agent"
 import { emit, opsPerSecond, progress } from "./Report.ts"
 
 const demo = (file: string) => fileURLToPath(new URL(`../demo/${file}`, import.meta.url))
-const columns = [
+/** The demo files' columns and the statistics both the stats and the api suites time. */
+export const columns = [
   { name: "pregnant", type: "integer" },
   { name: "glucose", type: "number" },
   { name: "pressure", type: "number" },
@@ -35,7 +36,7 @@ const columns = [
   { name: "label", type: "integer" }
 ] as const
 const parties = ["north", "south", "east"].map((name) => ({ name, file: demo(`pima-${name}.csv`) }))
-const params: Params = {
+export const params: Params = {
   columns: ["glucose", "mass", "age"],
   statistics: ["count", "sum", "mean", "variance", "std", "histogram"],
   histogram: { glucose: [0, 80, 100, 120, 140, 160, 180, 200] },

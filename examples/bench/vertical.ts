@@ -22,19 +22,19 @@
  */
 import { readFileSync } from "node:fs"
 import { Effect, Layer } from "effect"
-import type { JobRunner } from "@jointly/core/compute/JobRunner.ts"
-import * as SelectKernels from "@jointly/core/compute/SelectKernels.ts"
-import { LocalData, type TabularData } from "@jointly/core/data/Tabular.ts"
-import type { CoordinatorSession, ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import * as Coordinator from "@jointly/core/protocols/vertical/coordinator.ts"
-import * as PartialModels from "@jointly/core/protocols/vertical/PartialModels.ts"
-import * as Participant from "@jointly/core/protocols/vertical/participant.ts"
-import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
-import * as Spec from "@jointly/core/protocols/vertical/spec.ts"
-import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
+import type * as Backends from "@jointly/backends/internal/Backends"
+import type { JobRunner } from "@jointly/core/internal/compute/JobRunner"
+import { LocalData, type TabularData } from "@jointly/core/internal/data/Tabular"
+import type { CoordinatorSession, ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
+import * as Coordinator from "@jointly/core/internal/protocols/vertical/coordinator"
+import * as PartialModels from "@jointly/core/internal/protocols/vertical/PartialModels"
+import * as Participant from "@jointly/core/internal/protocols/vertical/participant"
+import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
+import * as Spec from "@jointly/core/internal/protocols/vertical/spec"
+import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
 import * as PoolRunner from "./PoolRunner.ts"
 import { emit, progress } from "./Report.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const source = (party: string) => datasetFile(`bcw_vertical_party_${party}_psi.csv`)
 
@@ -62,14 +62,20 @@ const partiesOf = (count: 3 | 5): Array<Reference.Table> => {
   return [project(a, fa.slice(0, 2)), { columns: a2.columns.filter((x) => x !== "label"), rows: a2.rows.map((r) => r.filter((_, i) => a2.columns[i] !== "label")) }, project(b, fb.slice(0, 2)), project(b, fb.slice(2)), c]
 }
 
-const runOnce = async (model: "svm" | "logistic", tables: ReadonlyArray<Reference.Table>, runner: Layer.Layer<JobRunner>, batchSize: number) => {
+const runOnce = async (
+  model: "svm" | "logistic",
+  tables: ReadonlyArray<Reference.Table>,
+  backends: Layer.Layer<Backends.Services>,
+  runner: Layer.Layer<JobRunner>,
+  batchSize: number
+) => {
   const wallets = tables.map(() => InMemoryHost.randomWallet())
   const addresses = wallets.map((w) => w.address)
   const params = Reference.trainParams(tables.map((table, i) => ({ address: addresses[i]!, table })), { keyBits: 2048, updates: 1500, batchSize })
   // The participants' sealed file store is measured by its own tests; here the models stay in memory.
   const models = PartialModels.testMemory()
   const provide = (data: TabularData) => <A>(effect: Effect.Effect<A, ParticipantFailure, any>) =>
-    Effect.provide(effect, Layer.mergeAll(Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) }), runner, models)) as Effect.Effect<A, ParticipantFailure>
+    Effect.provide(effect, Layer.mergeAll(backends, Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) }), runner, models)) as Effect.Effect<A, ParticipantFailure>
   const datas = tables.map((t, i) => tabular(`bcw-${i}`, t))
   const host = InMemoryHost.make(datas.map((data, i) => ({ wallet: wallets[i], handlers: Participant.handlers("bcw", { kind: "train", model, params }, addresses), provide: provide(data) })))
   // Phase timing: the training phase runs from the first `vertical.score` round to the train commitment.
@@ -118,8 +124,8 @@ const runOnce = async (model: "svm" | "logistic", tables: ReadonlyArray<Referenc
 }
 
 export const run = async () => {
-  const kernels = await SelectKernels.select()
-  const { pool, runner } = await PoolRunner.open()
+  // The participants' backends (ProtocolHost.inline): the Node composition, on this thread and in the pool's workers.
+  const { pool, runner, backends, kernels } = await PoolRunner.open()
   try {
     const runs = [
       { name: "svm3", model: "svm", count: 3 },
@@ -133,7 +139,7 @@ export const run = async () => {
       // A batch that fills whole comparison ciphertexts: 12 comparisons per 2048-bit ciphertext with 3 parties,
       // 8 with 5; logistic regression runs the 3-party SVM's schedule shape (it has no comparisons to pack).
       const batchSize = count === 3 ? 60 : 56
-      const r = await runOnce(model, partiesOf(count), runner, batchSize)
+      const r = await runOnce(model, partiesOf(count), backends.layer, runner, batchSize)
       const c = r.result.counters
       const params = {
         parties: count,

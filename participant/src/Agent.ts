@@ -1,7 +1,9 @@
 /**
- * The participant agent: what a bank, hospital or shop embeds next to its data. It proves its org's identity to
- * the coordinator, answers task offers with signed consent decided by its local policy, and runs the
- * participant side of every accepted task against its own datasets. Raw rows and keys never leave it.
+ * The participant agent on Node: what a bank, hospital or shop embeds next to its data. Its session with the
+ * coordinator (identity, signed consent from its local policy, stage relay, dashboard decisions) is
+ * AgentSession.ts, shared with the browser participant; this module gives it Node's parts — the datasets opened
+ * from files and databases, the runner in a protocol worker thread (or inline), and the Endpoint that trusts a
+ * configured CA. Raw rows and keys never leave it.
  *
  * Two facades over one implementation: `start` (Promise) for embedders without Effect, `scoped` (Effect,
  * closed with its Scope) for those with it.
@@ -9,48 +11,34 @@
  * The agent's own thread keeps the socket, the consent policy and the keystore; the datasets and every stage
  * run in its protocol worker thread (DESIGN.md §6), unless `compute: "inline"` runs them here too.
  */
-import { Effect, Result, Schema } from "effect"
-import { type BaseWallet, getAddress } from "ethers"
-import { io, type Socket } from "socket.io-client"
-import * as ApiClient from "@jointly/core/api/Client.ts"
-import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import { taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
-import { AdmissionRefused } from "@jointly/core/wire/Admission.ts"
-import type { WireError } from "@jointly/core/wire/Messages.ts"
-import { type AwaitingHuman, events, HumanDecision, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/wire/Messages.ts"
+import { Effect } from "effect"
+import type { BaseWallet } from "ethers"
+import * as Endpoint from "@jointly/core/internal/net/Endpoint"
+import type { Choice } from "@jointly/backends/internal/Backends"
 import type { DatasetSpec } from "./datasets/Dataset.ts"
+import * as AgentSession from "./AgentSession.ts"
+import type { AgentEvent, ConsentPolicy } from "./AgentSession.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
-import type { ConsentInput } from "./policy/ConsentPolicy.ts"
-import * as HumanToken from "./policy/HumanToken.ts"
+import type * as KeyPolicy from "./policy/KeyPolicy.ts"
 import * as ProtocolWorker from "./worker/ProtocolWorker.ts"
 
-/** What the consent policy is asked about a task (participant/src/policy). */
-export interface ConsentQuestion extends ConsentInput {
-  readonly taskId: string
-}
-
-export interface ConsentDecision {
-  readonly decision: "approve" | "reject"
-  readonly reason: string
-}
-
-/**
- * A human asked through the coordinator's dashboard (policy `mode: "ask"`): resolves with the decision once a
- * human sends one that carries this participant's dashboard-token MAC (policy/HumanToken.ts).
- */
-export interface HumanChannel {
-  readonly ask: (summary: string) => Promise<{ readonly approve: boolean; readonly reason: string }>
-}
-
-export type ConsentPolicy = (question: ConsentQuestion, human: HumanChannel) => Promise<ConsentDecision> | ConsentDecision
+export { AdmissionRefused, type Agent, type AgentEvent, type ConsentDecision, type ConsentPolicy, type ConsentQuestion, type HumanChannel } from "./AgentSession.ts"
 
 export interface AgentConfig {
+  /** `https://…`; plain `http://` only to a loopback address unless `trust.allowInsecure` (InsecureEndpoint). */
   readonly coordinatorUrl: string
+  /**
+   * How the coordinator's certificate is checked: Node's default CA store, or `ca` (PEM text), e.g. the
+   * consortium's own CA. A certificate that does not verify rejects `connected` with UntrustedCertificate.
+   */
+  readonly trust?: Endpoint.Trust
   /** The org's chain account (from the keystore). */
   readonly wallet: BaseWallet
-  /** Datasets to serve, each from a file with a declared schema; all are loaded and checked at start. */
+  /**
+   * Datasets to serve, each with a declared schema: a CSV file (`{ name, file, columns }`), Parquet files
+   * (`format: "parquet"`) or a PostgreSQL table or query (`postgres: { connection, table | query }`); all are
+   * opened and every value checked at start.
+   */
   readonly datasets: ReadonlyArray<DatasetSpec>
   readonly policy: ConsentPolicy
   /**
@@ -58,253 +46,49 @@ export interface AgentConfig {
    * starved; "inline" on the agent's own thread (for browsers without workers, and for debugging).
    */
   readonly compute?: "worker" | "inline"
+  /** Where the agent keeps what tasks leave it (query outputs, predictions, owned and partial models). */
+  readonly dataDir?: string
+  /** The backend of each kernel family; the fastest this Node offers by default (`@jointly/backends`). */
+  readonly backends?: Choice
   /**
    * The secret a human types into the coordinator's dashboard to decide this participant's "ask" consents.
    * Without it, `HumanChannel.ask` rejects at once (and an "ask" policy therefore rejects the task).
    */
   readonly dashboardToken?: string
+  /**
+   * Smallest keys this participant accepts, above the defaults (Paillier 2048 bits, CKKS 128-bit security):
+   * every offer below them is rejected, with the size named, before `policy` is asked.
+   */
+  readonly keys?: KeyPolicy.KeyRule
+  /** The test harness's switch for keys below production sizes (never a task param): tests only. */
+  readonly unsafeTestKeySizes?: boolean
 }
-
-export type AgentEvent =
-  | { readonly type: "connected" }
-  | { readonly type: "disconnected"; readonly reason: string }
-  | { readonly type: "refused"; readonly code: string; readonly message: string }
-  | { readonly type: "offer"; readonly taskId: string; readonly kind: string }
-  | { readonly type: "consent"; readonly taskId: string; readonly approve: boolean; readonly reason: string }
-  | { readonly type: "awaiting-human"; readonly taskId: string }
-  | { readonly type: "stage"; readonly taskId: string; readonly stage: string; readonly ok: boolean; readonly detail?: string }
-  | { readonly type: "ended"; readonly taskId: string; readonly status: string; readonly reason?: string }
-  | { readonly type: "wire-error"; readonly error: WireError }
-  /** The protocol worker died and was restarted; the tasks it had accepted are lost. */
-  | { readonly type: "worker-crashed"; readonly detail: string; readonly lostTasks: ReadonlyArray<string> }
-
-export { AdmissionRefused }
 
 /** Protocols read datasets through this view (kept here for embedders and benches that import it from the agent). */
 export const tabular = ProtocolHost.tabular
 
-const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined => {
-  const decoded = Schema.decodeUnknownExit(schema)(raw)
-  return decoded._tag === "Success" ? decoded.value : undefined
-}
-
-export const start = async (config: AgentConfig) => {
+export const start = async (config: AgentConfig): Promise<AgentSession.Agent> => {
+  // Checked before anything loads: a participant never sends a handshake over plain http to another host.
+  const endpoint = Endpoint.make(config.coordinatorUrl, config.trust)
   const wallet = config.wallet
-  const self = getAddress(wallet.address)
   const listeners = new Set<(event: AgentEvent) => void>()
   const emitEvent = (event: AgentEvent) => {
     for (const listener of listeners) listener(event)
   }
-  // A bad file stops the agent here with its DatasetError, naming file, line and column, before it connects.
+  // A bad dataset stops the agent here with its DatasetError, naming the source, line or row and column, before it connects.
   const runner: ProtocolHost.Runner =
     config.compute === "inline"
-      ? await ProtocolHost.inline({ wallet, datasets: config.datasets })
+      ? await ProtocolHost.inline({ wallet, datasets: config.datasets, dataDir: config.dataDir, backends: config.backends, unsafeTestKeySizes: config.unsafeTestKeySizes })
       : await ProtocolWorker.start({
           wallet,
           datasets: config.datasets,
+          dataDir: config.dataDir,
+          backends: config.backends,
+          unsafeTestKeySizes: config.unsafeTestKeySizes,
           onCrash: ({ detail, lostTasks }) => emitEvent({ type: "worker-crashed", detail, lostTasks })
         })
-  // Consent needs only names and columns: the rows stay wherever the runner loaded them.
-  const datasets = new Map(runner.datasets.map((d) => [d.name, d] as const))
-  let domain: Eip712.Domain | undefined
-
-  const base = config.coordinatorUrl.replace(/\/$/, "")
-  // The coordinator's HTTP API through the client derived from its declaration (core/src/api), signed in as this org.
-  const api = ApiClient.make({ url: base, signer: wallet })
-  /** A fresh nonce and signature at every (re)connection attempt. */
-  const login = async () => {
-    const challenge = await Effect.runPromise(api.call((a) => a.auth.nonce(), false))
-    domain = Eip712.domain(BigInt(challenge.chainId), challenge.ledger)
-    const issuedAt = Math.floor(Date.now() / 1000)
-    const signature = await Eip712.signLogin(wallet, domain, {
-      account: self,
-      nonce: challenge.nonce,
-      coordinator: challenge.coordinator,
-      issuedAt: BigInt(issuedAt)
-    })
-    return { account: self, nonce: challenge.nonce, issuedAt, signature }
-  }
-
-  const socket: Socket = io(`${base}/participants`, {
-    transports: ["websocket"],
-    reconnectionDelay: 250,
-    reconnectionDelayMax: 2_000,
-    auth: (cb) => {
-      login().then(cb, (error) => {
-        emitEvent({ type: "disconnected", reason: String(error) })
-        cb({})
-      })
-    }
-  })
-
-  // Tasks waiting for a human's decision from the dashboard, announced again after every reconnection (the
-  // coordinator keeps them in memory only).
-  const waiting = new Map<string, { readonly announce: AwaitingHuman; readonly resolve: (answer: { approve: boolean; reason: string }) => void }>()
-  const humanChannel = (taskId: string): HumanChannel => ({
-    ask: (summary) => {
-      if (config.dashboardToken === undefined) return Promise.reject(new Error("no dashboard token is configured, so no human can be asked"))
-      return new Promise((resolve) => {
-        const announce = { taskId, summary: summary.slice(0, 2000) }
-        waiting.set(taskId, { announce, resolve })
-        socket.emit(events.awaitingHuman, announce)
-        emitEvent({ type: "awaiting-human", taskId })
-      })
-    }
-  })
-
-  /** Asks the policy and, on approval, has the runner accept the task before the consent is signed. */
-  const decide = async (offer: TaskOffer): Promise<ConsentDecision> => {
-    const spec = offer.spec
-    // Never trust the coordinator's id: the consent signs the id, so it must commit to this very spec.
-    if (taskIdOf(spec) !== offer.taskId) return { decision: "reject", reason: "the task id does not match the spec" }
-    const party = spec.parties.find((p) => p.participant === self)
-    if (!party) return { decision: "reject", reason: "this participant is not named in the task" }
-    // The params, decoded once on this side of the socket by the kind's declaration.
-    const decoded = Protocols.decodeTask(spec)
-    if (Result.isFailure(decoded)) return { decision: "reject", reason: decoded.failure.message }
-    const task = decoded.success
-    const dataset = datasets.get(party.dataset)
-    if (!dataset) return { decision: "reject", reason: `no dataset named ${party.dataset} is registered here` }
-    const columns = task.protocol.columns(task.params, party)
-    const missing = columns.filter((name) => !dataset.columns.some((c) => c.name === name))
-    if (missing.length > 0) return { decision: "reject", reason: `dataset ${dataset.name} has no column ${missing.join(", ")}` }
-    const answer = await config.policy({
-      taskId: offer.taskId,
-      kind: spec.kind,
-      initiator: spec.initiator,
-      parties: spec.parties.length,
-      dataset: party.dataset,
-      columns,
-      params: task.params,
-      model: task.protocol.model?.(task.params, spec.parties.length),
-      recipients: Protocols.resultRecipients(task)
-    }, humanChannel(offer.taskId))
-    if (answer.decision !== "approve") return answer
-    const accepted = await runner.accept(offer.taskId, task)
-    return accepted.ok ? answer : { decision: "reject", reason: `cannot run the task: ${accepted.problem}` }
-  }
-
-  // An offer repeated on reconnection while its decision is still open (e.g. waiting for a human) is not asked twice.
-  const deciding = new Set<string>()
-  const endedTasks = new Set<string>()
-  socket.on(events.offer, async (raw: unknown) => {
-    const offer = decodeOr(TaskOffer, raw)
-    if (!offer || !domain || deciding.has(offer.taskId)) return
-    deciding.add(offer.taskId)
-    emitEvent({ type: "offer", taskId: offer.taskId, kind: offer.spec.kind })
-    const { decision, reason } = await decide(offer).catch((error) => ({
-      decision: "reject" as const,
-      reason: `policy failed: ${error instanceof Error ? error.message : String(error)}`
-    }))
-    deciding.delete(offer.taskId)
-    if (endedTasks.has(offer.taskId)) return
-    const approve = decision === "approve"
-    const signature = await Eip712.signConsent(wallet, domain, { taskId: offer.taskId, specHash: offer.taskId, approve, reasonHash: reasonHash(reason) })
-    socket.emit(events.consent, { taskId: offer.taskId, approve, reason, signature })
-    emitEvent({ type: "consent", taskId: offer.taskId, approve, reason })
-  })
-
-  socket.on(events.request, async (raw: unknown) => {
-    const request = decodeOr(StageRequest, raw)
-    if (!request) return
-    const outcome = await runner.stage(request)
-    socket.emit(events.reply, { requestId: request.requestId, taskId: request.taskId, stage: request.stage, outcome })
-    emitEvent({ type: "stage", taskId: request.taskId, stage: request.stage, ok: outcome.ok, detail: outcome.ok ? undefined : `${outcome.code}: ${outcome.detail}` })
-  })
-
-  socket.on(events.ended, (raw: unknown) => {
-    const ended = decodeOr(TaskEnded, raw)
-    if (!ended) return
-    void runner.forget(ended.taskId)
-    endedTask(ended.taskId)
-    emitEvent({ type: "ended", taskId: ended.taskId, status: ended.status, reason: ended.reason })
-  })
-
-  const endedTask = (taskId: string) => {
-    endedTasks.add(taskId)
-    if (endedTasks.size > 1000) endedTasks.delete(endedTasks.values().next().value!)
-    waiting.get(taskId)?.resolve({ approve: false, reason: "the task ended before a human decided" })
-    waiting.delete(taskId)
-  }
-
-  socket.on(events.humanDecision, (raw: unknown, ack?: (answer: { ok: boolean; detail?: string }) => void) => {
-    const reply = typeof ack === "function" ? ack : () => {}
-    const decision = decodeOr(HumanDecision, raw)
-    if (!decision) return reply({ ok: false, detail: "malformed decision" })
-    const pending = waiting.get(decision.taskId)
-    if (!pending) return reply({ ok: false, detail: `no decision of task ${decision.taskId} is awaited here` })
-    const answer = { taskId: decision.taskId, participant: self, approve: decision.approve, reason: decision.reason }
-    if (config.dashboardToken === undefined || !HumanToken.verify(config.dashboardToken, answer, decision.mac)) {
-      return reply({ ok: false, detail: "the decision does not carry this participant's dashboard token" })
-    }
-    waiting.delete(decision.taskId)
-    pending.resolve({ approve: decision.approve, reason: decision.reason })
-    reply({ ok: true })
-  })
-
-  socket.on("connect", () => {
-    for (const { announce } of waiting.values()) socket.emit(events.awaitingHuman, announce)
-  })
-
-  socket.on(events.error, (raw: unknown) => {
-    const error = decodeOr(WireErrorSchema, raw)
-    if (error) emitEvent({ type: "wire-error", error })
-  })
-
-  socket.on("disconnect", (reason) => {
-    emitEvent({ type: "disconnected", reason })
-    // socket.io does not reconnect after the server dropped us (e.g. the org was suspended): try again later,
-    // and the admission check decides whether the org is back.
-    if (reason === "io server disconnect") {
-      setTimeout(() => {
-        if (!closed) socket.connect()
-      }, 5_000).unref()
-    }
-  })
-
-  /** Resolves on the first admission; rejects with AdmissionRefused when the coordinator refuses this org. */
-  const connected = new Promise<void>((resolve, reject) => {
-    socket.on("connect", () => {
-      emitEvent({ type: "connected" })
-      resolve()
-    })
-    socket.on("connect_error", (error: Error & { data?: { code?: string } }) => {
-      const code = error.data?.code
-      if (code === undefined) return // transport trouble: socket.io retries by itself
-      emitEvent({ type: "refused", code, message: error.message })
-      // The hub sends the refusal's message, "<code>: <detail>": the detail is what follows the code.
-      reject(new AdmissionRefused({ code, detail: error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message }))
-      // A refusal by the middleware stops socket.io's own retries; try again later in case the org is restored.
-      setTimeout(() => {
-        if (!closed) socket.connect()
-      }, 5_000).unref()
-    })
-  })
-  connected.catch(() => {})
-
-  let closed = false
-  return {
-    address: self,
-    datasets: runner.datasets.map((d) => ({ name: d.name, rows: d.rowCount, contentHash: d.contentHash })),
-    connected,
-    isConnected: () => socket.connected,
-    /** The coordinator's HTTP API, signed in as this org when a route needs it (artifacts of model requests). */
-    api,
-    on: (listener: (event: AgentEvent) => void) => {
-      listeners.add(listener)
-      return () => listeners.delete(listener)
-    },
-    /** For tests and tools: send a raw event as this participant (the coordinator must refuse anything bad). */
-    rawEmit: (event: string, payload: unknown) => socket.emit(event, payload),
-    close: async () => {
-      closed = true
-      socket.close()
-      await runner.close()
-    }
-  }
+  return AgentSession.connect(config, { endpoint, runner, listeners })
 }
-
-export type Agent = Awaited<ReturnType<typeof start>>
 
 /** The agent as a scoped Effect resource. */
 export const scoped = (config: AgentConfig) =>

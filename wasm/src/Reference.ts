@@ -1,5 +1,5 @@
 /**
- * What the tests and measure.ts hold the kernels against: textbook right-to-left square-and-multiply on native
+ * What the tests and backends/src/measure.ts hold the kernels against: textbook right-to-left square-and-multiply on native
  * bigint (no windows, no Montgomery, nothing shared with the kernels).
  */
 

@@ -3,9 +3,9 @@
  * `wasm/assembly/bigint.ts`. This file only lays operands out in the module's linear memory and converts bigints;
  * it uses no Node-only API, so it runs unchanged in a browser Web Worker.
  */
-import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
-// Extended Euclid on native bigint: ~1.7 ms at 4096 bits (measure.ts), once per key, so it stays in TS.
-import { modInverse } from "@jointly/core/compute/TsKernels.ts"
+import type { BigIntKernels } from "@jointly/core/internal/compute/Kernels"
+// Extended Euclid on native bigint: ~1.7 ms at 4096 bits (backends/src/measure.ts), once per key, so it stays in TS.
+import { modInverse } from "@jointly/core/internal/compute/TsKernels"
 import { readLimbs, writeHexLimbs, writeLimbs } from "./Limbs.ts"
 import { batchExponent, checkExponent, checkModulus, reduce, trivialPow } from "./Operands.ts"
 

@@ -1,10 +1,11 @@
 /**
  * @jointly/wasm — the WebAssembly implementation of the compute kernels named in core/src/compute/Kernels.ts
- * (the Node OpenSSL fast path lives in core/src/compute/NodeKernels.ts). The loader below uses no Node-only API on the path browsers take: pass the
- * `.wasm` bytes, a compiled `WebAssembly.Module`, or a URL to fetch; without an argument it locates
- * `dist/jointly-bigint.wasm` beside this package through `import.meta.url` (which bundlers rewrite to an asset URL).
+ * (composed with the other backends in `@jointly/backends`). The loader uses no Node-only API: pass the `.wasm`
+ * bytes, a compiled `WebAssembly.Module`, or a URL to fetch; without an argument it fetches
+ * `dist/jointly-bigint.wasm` beside this package through `import.meta.url` (which bundlers rewrite to an asset
+ * URL). Node cannot fetch file: URLs: its backends read `defaultWasmUrl()` from disk and pass the bytes.
  */
-import type { BigIntKernels } from "@jointly/core/compute/Kernels.ts"
+import type { BigIntKernels } from "@jointly/core/internal/compute/Kernels"
 import { wasmKernelsFromBytes, wasmKernelsFromModule } from "./WasmKernels.ts"
 
 export { wasmKernelsFromBytes, wasmKernelsFromInstance, wasmKernelsFromModule } from "./WasmKernels.ts"
@@ -16,13 +17,6 @@ export type WasmSource = BufferSource | WebAssembly.Module | Response | URL | st
 export const defaultWasmUrl = (): URL => new URL("../dist/jointly-bigint.wasm", import.meta.url)
 
 const bytesOf = async (url: URL): Promise<BufferSource> => {
-  if (url.protocol === "file:") {
-    // Only Node loads modules from file: URLs; browsers and workers fetch. The specifier is a variable so that
-    // browser bundlers do not pull the Node-only reader (and node:fs) into a browser bundle.
-    const nodeReader = "./NodeWasmFile.ts"
-    const { readWasmFile } = (await import(/* @vite-ignore */ nodeReader)) as typeof import("./NodeWasmFile.ts")
-    return readWasmFile(url)
-  }
   const response = await fetch(url)
   if (!response.ok) throw new Error(`cannot fetch ${url.href}: HTTP ${response.status}`)
   return response.arrayBuffer()

@@ -6,11 +6,11 @@
  * failed check with a reason a person can act on.
  */
 import { Schema } from "effect"
-import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import type { TaskHistoryEntry } from "@jointly/core/ledger/Ledger.ts"
-import { artifactId, ModelArtifact } from "@jointly/core/models/ModelArtifact.ts"
-import { taskId as taskIdOf, TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { digest } from "@jointly/core/wire/Canonical.ts"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import type { TaskHistoryEntry } from "@jointly/core/internal/ledger/Ledger"
+import { artifactId, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
+import { taskId as taskIdOf, TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { digest } from "@jointly/core/internal/wire/Canonical"
 import { matches } from "../artifacts/ArtifactStore.ts"
 
 /** What a source answers for content the caller may not read (the API's access rules): the check is not run. */
@@ -41,6 +41,8 @@ export interface Sources {
   readonly artifact: (cid: string) => Promise<Uint8Array | undefined | typeof withheld>
   /** A model from the model store (encoded artifact), by id. */
   readonly model: (id: string) => Promise<unknown>
+  /** The EIP-712 domain the task ledger announces (ERC-5267) and the implementation behind its proxy. */
+  readonly onChainDomain?: { readonly name: string; readonly version: string; readonly chainId: bigint; readonly verifyingContract: string; readonly implementation: string }
 }
 
 const same = (a: string | null | undefined, b: string | null | undefined) => (a ?? "").toLowerCase() === (b ?? "").toLowerCase()
@@ -59,6 +61,13 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
   check("spec hashes to the task id", specOk, specOk ? "the stored spec is the one the id commits to" : "the stored spec does not hash to the task id")
   if (createdEntry?._tag === "TaskCreated") {
     check("chain: spec hash", same(createdEntry.specHash, id), `chain specHash ${createdEntry.specHash}`)
+  }
+
+  // The domain the signatures are checked in must be the one the contract verifies in (an upgrade could change it).
+  if (s.onChainDomain !== undefined) {
+    const d = s.onChainDomain
+    const ok = d.name === s.domain.name && d.version === s.domain.version && d.chainId === s.domain.chainId && same(d.verifyingContract, s.domain.verifyingContract)
+    check("chain: EIP-712 domain", ok, `${d.name} v${d.version} on chain ${d.chainId} at ${d.verifyingContract}, implementation ${d.implementation}`)
   }
 
   // Consents: re-verify each signature from the chain's own record, then compare with the store's copy.

@@ -5,8 +5,9 @@
  */
 import { randomBytes } from "node:crypto"
 import { getAddress } from "ethers"
-import { type AdmissionCode, AdmissionRefused } from "@jointly/core/wire/Admission.ts"
-import type { HandshakeAuth } from "@jointly/core/wire/Messages.ts"
+import * as Nonces from "./Nonces.ts"
+import { type AdmissionCode, AdmissionRefused } from "@jointly/core/internal/wire/Admission"
+import type { HandshakeAuth } from "@jointly/core/internal/wire/Messages"
 
 export type OrgState = "None" | "ToAudit" | "Audited" | "Suspended" | "Revoked"
 
@@ -25,12 +26,16 @@ export { AdmissionRefused }
 
 const nonceLifetimeMs = 2 * 60_000
 
-export const make = (registry: Registry, verifier: LoginVerifier) => {
-  const nonces = new Map<string, number>()
+export interface Options {
+  /** MAC key of the login nonces; instances of one cluster share it (default: drawn at start). */
+  readonly secret?: Uint8Array
+  /** Where spent nonces are remembered (default: this process; the store when instances share one). */
+  readonly spent?: Nonces.Spent
+}
 
-  const sweep = (now: number) => {
-    for (const [nonce, issued] of nonces) if (now - issued > nonceLifetimeMs) nonces.delete(nonce)
-  }
+export const make = (registry: Registry, verifier: LoginVerifier, options: Options = {}) => {
+  // Checkable by any instance that shares the secret; spent once across them (Nonces.ts).
+  const nonces = Nonces.make({ secret: options.secret ?? randomBytes(32), purpose: "socket-login", lifetimeMs: nonceLifetimeMs, spent: options.spent ?? Nonces.inMemory() })
 
   /** Checks an org's chain state; the reason names the state when it is not Audited. */
   const checkOrg = async (account: string) => {
@@ -51,21 +56,19 @@ export const make = (registry: Registry, verifier: LoginVerifier) => {
 
   return {
     issueNonce: () => {
-      const now = Date.now()
-      sweep(now)
-      const nonce = "0x" + randomBytes(32).toString("hex")
-      nonces.set(nonce, now)
-      return { nonce, expiresAt: now + nonceLifetimeMs }
+      const { nonce, expiresAt } = nonces.issue()
+      return { nonce: `0x${nonce}`, expiresAt }
     },
 
     checkOrg,
 
     /** Admits a socket: single-use nonce, fresh signature by `account`, org Audited on chain. */
     admit: async (auth: HandshakeAuth) => {
-      const issued = nonces.get(auth.nonce)
-      if (issued === undefined) throw new AdmissionRefused({ code: "UnknownNonce", detail: "the login nonce is unknown or was already used" })
-      nonces.delete(auth.nonce)
-      if (Date.now() - issued > nonceLifetimeMs) throw new AdmissionRefused({ code: "ExpiredLogin", detail: "the login nonce expired" })
+      const checked = await nonces.check(auth.nonce)
+      if (!checked.ok) {
+        if (checked.reason === "Expired") throw new AdmissionRefused({ code: "ExpiredLogin", detail: "the login nonce expired" })
+        throw new AdmissionRefused({ code: "UnknownNonce", detail: "the login nonce is unknown or was already used" })
+      }
       let signer: string
       let account: string
       try {

@@ -11,7 +11,7 @@ import { copyFile, mkdir, readFile, rename } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import { Effect, Schema, type Scope } from "effect"
-import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
+import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
 
 export class AnvilError extends Schema.TaggedError<AnvilError>()("AnvilError", {
   reason: Schema.Literals(["BinaryNotFound", "StartFailed", "Timeout", "RpcFailed"]),

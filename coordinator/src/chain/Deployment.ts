@@ -7,12 +7,12 @@
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Effect } from "effect"
-import * as Chain from "@jointly/core/ledger/Chain.ts"
-import { jsonRpc as rpc } from "@jointly/core/ledger/Chain.ts"
-import { ChainError, toChainError } from "@jointly/core/ledger/ChainError.ts"
-import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
-import { deploySuite, suiteKeys } from "@jointly/core/ledger/GovernanceLedger.ts"
-import type { Deployment } from "@jointly/core/ledger/Ledger.ts"
+import * as Chain from "@jointly/core/internal/ledger/Chain"
+import { jsonRpc as rpc } from "@jointly/core/internal/ledger/Chain"
+import { ChainError, toChainError } from "@jointly/core/internal/ledger/ChainError"
+import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
+import { deploySuite, suiteKeys, type SuiteOptions } from "@jointly/core/internal/ledger/GovernanceLedger"
+import type { Deployment } from "@jointly/core/internal/ledger/Ledger"
 
 export const deploymentPathOf = (dataDir: string): string => join(dataDir, "chain", "deployment.json")
 
@@ -47,12 +47,15 @@ const fromJson = (j: DeploymentJson): Deployment => ({
 
 export const loadDeployment = async (dataDir: string): Promise<Deployment | undefined> => {
   try {
-    return fromJson(JSON.parse(await readFile(deploymentPathOf(dataDir), "utf8")) as DeploymentJson)
+    return await readDeploymentFile(deploymentPathOf(dataDir))
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
     throw e
   }
 }
+
+/** A deployment file wherever it lies (the operator hands it to the coordinator's host and to every member). */
+export const readDeploymentFile = async (path: string): Promise<Deployment> => fromJson(JSON.parse(await readFile(path, "utf8")) as DeploymentJson)
 
 export const saveDeployment = async (dataDir: string, deployment: Deployment): Promise<void> => {
   const path = deploymentPathOf(dataDir)
@@ -83,22 +86,26 @@ export interface EnsureDeployment {
   /** The deployer's key; it is the supervisor unless `supervisor` says otherwise. */
   readonly privateKey: string
   readonly supervisor?: string
+  /** Timelock delay and settlement dispute window of a fresh governance set (defaults: 2 and 3 days). */
+  readonly suite?: SuiteOptions
 }
 
 /** True when every governance contract of the deployment has code on the node. */
 const suiteIsLive = async (rpcUrl: string, d: Deployment): Promise<boolean> => {
-  if (d.suite === undefined) return false
+  // A suite saved by an older generation lacks a contract of today's (the timelock): not live, extend or redeploy.
+  if (d.suite === undefined || suiteKeys.some((k) => d.suite![k] === undefined)) return false
   const codes = await Promise.all(suiteKeys.map((k) => rpc<string>(rpcUrl, "eth_getCode", [d.suite![k], "latest"])))
   return codes.every((code) => code !== "0x" && code !== "")
 }
 
-const withSuite = async (chain: Chain.ChainClient, privateKey: string, d: Deployment): Promise<Deployment> =>
-  ({ ...d, suite: await deploySuite(chain, chain.signer(privateKey), d.registry, d.supervisor) })
+const withSuite = async (chain: Chain.ChainClient, privateKey: string, d: Deployment, options: SuiteOptions): Promise<Deployment> =>
+  ({ ...d, suite: await deploySuite(chain, chain.signer(privateKey), d, d.supervisor, options) })
 
 /**
  * Reuses the saved deployment when it is still live, else deploys and saves a new one. A live deployment saved
- * before the governance contracts existed is extended with them; when its registry predates `setGovernor` (so
- * votes could not act on it) the whole set is deployed afresh instead.
+ * before the governance contracts existed is extended with them while the deployer is still its bootstrap admin;
+ * when it cannot be (handed over to another timelock, or contracts of an older generation without roles) the
+ * whole set is deployed afresh instead.
  */
 export const ensureDeployment = async (
   p: EnsureDeployment
@@ -109,14 +116,14 @@ export const ensureDeployment = async (
     const saved = await loadDeployment(p.dataDir)
     if (saved !== undefined && (await isLive(p.rpcUrl, saved))) {
       if (await suiteIsLive(p.rpcUrl, saved)) return { deployment: saved, reused: true }
-      const extended = await withSuite(chain, p.privateKey, saved).catch(() => undefined)
+      const extended = await withSuite(chain, p.privateKey, saved, p.suite ?? {}).catch(() => undefined)
       if (extended !== undefined) {
         await saveDeployment(p.dataDir, extended)
         return { deployment: extended, reused: true }
       }
     }
     const client = await makeEthersLedger({ rpcUrl: p.rpcUrl, chain, privateKey: p.privateKey })
-    const deployment = await withSuite(chain, p.privateKey, await client.deploy(p.supervisor === undefined ? {} : { supervisor: p.supervisor }))
+    const deployment = await withSuite(chain, p.privateKey, await client.deploy(p.supervisor === undefined ? {} : { supervisor: p.supervisor }), p.suite ?? {})
     await saveDeployment(p.dataDir, deployment)
     return { deployment, reused: false }
   } catch (e) {

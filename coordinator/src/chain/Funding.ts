@@ -4,7 +4,7 @@
  * transfer from the operator's funded account (the supervisor key that deploys the contracts), and only when an
  * account runs low. Funding the operator's account itself is the operator's job, as on any network.
  */
-import type * as Chain from "@jointly/core/ledger/Chain.ts"
+import type * as Chain from "@jointly/core/internal/ledger/Chain"
 import { fundAccounts } from "./Anvil.ts"
 
 export interface TopUp {

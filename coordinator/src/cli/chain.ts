@@ -8,8 +8,8 @@ import { startAnvil } from "../chain/Anvil.ts"
 import * as Consortium from "../local/Consortium.ts"
 import * as Operator from "../local/Operator.ts"
 
-export const startChain = async (options: { dataDir: string; port: number }) => {
-  const anvil = await startAnvil({ dataDir: options.dataDir, port: options.port })
+export const startChain = async (options: { dataDir: string; host?: string; port: number }) => {
+  const anvil = await startAnvil({ dataDir: options.dataDir, port: options.port, ...(options.host === undefined ? {} : { host: options.host }) })
   process.stdout.write(JSON.stringify({ event: "ready", rpcUrl: anvil.rpcUrl, chainId: anvil.chainId, statePath: anvil.statePath }) + "\n")
   const stop = async () => {
     await anvil.stop()

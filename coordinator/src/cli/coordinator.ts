@@ -1,24 +1,70 @@
-/** `jointly coordinator`: the coordinator as its own process over an existing deployment. */
-import { join } from "node:path"
-import { loadDeployment } from "../chain/Deployment.ts"
+/**
+ * `jointly coordinator --config <file>`: the coordinator as its own process over an existing deployment, as an
+ * operator runs it (CoordinatorConfig.ts: TLS or a trusted proxy, PostgreSQL or PGlite, the account from an
+ * encrypted keystore). Prints one JSON line `{"event":"ready",…}` on stdout; SIGHUP re-reads the certificate
+ * and key (rotation without a restart); SIGTERM/SIGINT stop it.
+ */
 import * as Coordinator from "../Coordinator.ts"
 import * as Consortium from "../local/Consortium.ts"
-import * as Operator from "../local/Operator.ts"
+import * as Log from "../Log.ts"
+import * as SocketLimits from "../transport/SocketLimits.ts"
+import * as CoordinatorConfig from "./CoordinatorConfig.ts"
 
-export const run = async (options: { dataDir: string; rpcUrl: string; port: number; confirmations?: number; maxFeePerGasWei?: bigint }) => {
-  const deployment = await loadDeployment(options.dataDir)
-  if (!deployment) throw new Error(`no deployment in ${options.dataDir}/chain/deployment.json`)
-  const keys = await Operator.load(options.dataDir)
+const socketLimitsOf = (c: CoordinatorConfig.Resolved): SocketLimits.SocketLimits => {
+  const d = SocketLimits.defaults
+  const s = c.socketLimits ?? {}
+  return {
+    ...d,
+    handshakeTimeoutMs: s.handshakeTimeoutMs ?? d.handshakeTimeoutMs,
+    connectionsPerAddress: s.connectionsPerMinute === undefined ? d.connectionsPerAddress : { limit: s.connectionsPerMinute, windowMs: 60_000 },
+    eventsPerAccount: s.eventsPer10sPerAccount === undefined ? d.eventsPerAccount : { limit: s.eventsPer10sPerAccount, windowMs: 10_000 },
+    eventsPerAddress: s.eventsPer10sPerAddress === undefined ? d.eventsPerAddress : { limit: s.eventsPer10sPerAddress, windowMs: 10_000 }
+  }
+}
+
+export const run = async (options: { readonly config?: string; readonly env: Record<string, string | undefined> }) => {
+  const config = await CoordinatorConfig.load(options.config, options.env)
+  const { tls, deployment, wallet } = await CoordinatorConfig.materials(config, options.env[CoordinatorConfig.PASSPHRASE_ENV])
   // One chain client for the task ledger and the governance views of the coordinator's key.
-  const chain = await Consortium.connect(options.rpcUrl, {
+  const chain = await Consortium.connect(config.chain.rpcUrl, {
     embedded: false,
-    ...(options.confirmations === undefined ? {} : { confirmations: options.confirmations }),
-    ...(options.maxFeePerGasWei === undefined ? {} : { maxFeePerGasWei: options.maxFeePerGasWei })
+    ...(config.chain.confirmations === undefined ? {} : { confirmations: config.chain.confirmations }),
+    ...(config.chain.maxFeeGwei === undefined ? {} : { maxFeePerGasWei: CoordinatorConfig.gweiToWei(config.chain.maxFeeGwei) })
   })
-  const ledger = await Consortium.ledgerFor(chain, keys.coordinator, deployment)
-  const governance = await Consortium.governanceFor(chain, keys.coordinator, deployment)
-  const coordinator = await Coordinator.start({ store: join(options.dataDir, "coordinator", "db"), ledger, governance, port: options.port })
-  process.stdout.write(JSON.stringify({ event: "ready", url: coordinator.url }) + "\n")
+  const ledger = await Consortium.ledgerFor(chain, wallet, deployment)
+  const governance = await Consortium.governanceFor(chain, wallet, deployment)
+  const coordinator = await Coordinator.start({
+    store: config.store,
+    ledger,
+    governance,
+    host: config.host,
+    port: config.port,
+    ...(tls === undefined ? {} : { tls }),
+    ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl }),
+    trustProxy: config.trustProxy,
+    socketLimits: socketLimitsOf(config),
+    ...(config.cluster === undefined ? {} : { cluster: config.cluster })
+  })
+  process.stdout.write(JSON.stringify({
+    event: "ready",
+    url: coordinator.url,
+    port: coordinator.port,
+    instance: coordinator.instance,
+    account: wallet.address,
+    tls: tls !== undefined,
+    store: /^postgres/.test(config.store) ? "postgres" : "pglite"
+  }) + "\n")
+  const log = Log.make("coordinator")
+  process.on("SIGHUP", () => {
+    CoordinatorConfig.readTls(config).then(
+      (fresh) => {
+        if (fresh === undefined) return log.warn("SIGHUP: no tls configured, nothing to reload")
+        coordinator.reloadTls(fresh)
+        log.warn("SIGHUP: certificate and key reloaded", { cert: config.tls?.cert })
+      },
+      (error) => log.error("SIGHUP: the new certificate could not be read; the old one stays", { error: String(error) })
+    )
+  })
   const stop = async () => {
     await coordinator.close()
     await governance?.close()

@@ -7,8 +7,9 @@
 import { readFile } from "node:fs/promises"
 import { Schema } from "effect"
 import { Wallet } from "ethers"
-import { Status } from "@jointly/core/task/Lifecycle.ts"
-import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import { Status } from "@jointly/core/internal/task/Lifecycle"
+import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import type { Trust } from "@jointly/core/internal/net/Endpoint"
 import * as Client from "../client/Client.ts"
 import * as ProgressBar from "./ProgressBar.ts"
 
@@ -18,9 +19,13 @@ export const TaskDraft = Schema.Struct({ ...draftFields, nonce: Schema.optional(
 
 export interface Common {
   readonly coordinator: string
+  /** `--ca <file>` read, `--allow-insecure` (core/src/net/Endpoint.ts). */
+  readonly trust?: Trust
   readonly json: boolean
   /** The environment variable holding the member's private key (signs in; signs submissions). */
   readonly keyEnv?: string
+  /** The member's encrypted keystore instead (passphrase in JOINTLY_KEY_PASSPHRASE). */
+  readonly keystore?: string
 }
 
 /** The member's wallet from `--key-env`; every route but health, the OpenAPI document and nonces needs one. */
@@ -31,7 +36,14 @@ export const walletOf = (keyEnv: string | undefined): Wallet | undefined => {
   return new Wallet(key)
 }
 
-const clientOf = (options: Common) => Client.make({ url: options.coordinator, initiator: walletOf(options.keyEnv) })
+/** The member's signer: an encrypted keystore (passphrase in JOINTLY_KEY_PASSPHRASE), else a key in a variable. */
+const signerOf = async (options: Common) => {
+  if (options.keystore === undefined) return walletOf(options.keyEnv)
+  const { open } = await import("../keys/AccountKeystore.ts")
+  return open(options.keystore, process.env.JOINTLY_KEY_PASSPHRASE, "JOINTLY_KEY_PASSPHRASE")
+}
+
+const clientOf = async (options: Common) => Client.make({ url: options.coordinator, trust: options.trust, initiator: await signerOf(options) })
 
 const out = (value: unknown) => process.stdout.write(JSON.stringify(value, null, 2) + "\n")
 
@@ -55,7 +67,7 @@ const humanSummary = (detail: Client.TaskOutcome) =>
   ].join("\n") + "\n"
 
 export const watch = async (options: Common & { id: string; timeoutMs?: number }) => {
-  const client = clientOf(options)
+  const client = await clientOf(options)
   const renderer = ProgressBar.make(process.stderr, { lines: !options.json })
   const detail = await client.watch(options.id, {
     onStatus: (status) => renderer.line(`task ${status}`),
@@ -68,10 +80,11 @@ export const watch = async (options: Common & { id: string; timeoutMs?: number }
   return detail
 }
 
-export const submit = async (options: Common & { file: string; keyEnv: string; watch: boolean }) => {
+export const submit = async (options: Common & { file: string; watch: boolean }) => {
+  if (options.keyEnv === undefined && options.keystore === undefined) throw new Error("task submit signs as the initiator: give --keystore <file> or --key-env <VAR>")
   const decoded = Schema.decodeUnknownExit(TaskDraft)(JSON.parse(await readFile(options.file, "utf8")))
   if (decoded._tag === "Failure") throw new Error(`task file ${options.file}: ${String(decoded.cause)}`)
-  const client = clientOf(options)
+  const client = await clientOf(options)
   const { taskId } = await client.submit(decoded.value as Client.TaskDraft)
   if (options.watch) {
     if (!options.json) process.stderr.write(`» task ${taskId} submitted\n`)
@@ -82,13 +95,13 @@ export const submit = async (options: Common & { file: string; keyEnv: string; w
 }
 
 export const cancel = async (options: Common & { id: string; reason?: string }) => {
-  const cancelled = await clientOf(options).cancel(options.id, options.reason)
+  const cancelled = await (await clientOf(options)).cancel(options.id, options.reason)
   if (options.json) out(cancelled)
   else process.stdout.write(`task ${cancelled.taskId} ${cancelled.status}\n`)
 }
 
 export const get = async (options: Common & { id: string }) => {
-  const client = clientOf(options)
+  const client = await clientOf(options)
   const metadata = await client.get(options.id)
   // The result only for its recipients: anyone else sees the metadata with `result: null`.
   const outcome = metadata.status === "Succeeded" ? await client.result(options.id).catch(() => undefined) : undefined
@@ -99,7 +112,7 @@ export const get = async (options: Common & { id: string }) => {
 
 export const list = async (options: Common & { status?: string; limit?: number }) => {
   const status = options.status === undefined ? undefined : Schema.decodeUnknownSync(Status)(options.status)
-  const tasks = await clientOf(options).list({ status, limit: options.limit })
+  const tasks = await (await clientOf(options)).list({ status, limit: options.limit })
   if (options.json) out({ tasks: tasks.map((t) => ({ id: t.id, kind: t.kind, status: t.status, name: t.spec.name ?? null, createdAt: t.createdAt })) })
   else process.stdout.write(tasks.map((t) => `${t.id}  ${t.status.padEnd(15)} ${t.kind.padEnd(24)} ${t.spec.name ?? ""}`).join("\n") + (tasks.length ? "\n" : ""))
 }

@@ -7,12 +7,13 @@
 import { randomBytes } from "node:crypto"
 import { Cause, Effect, Exit, Schema } from "effect"
 import { getBytes } from "ethers"
-import * as ApiClient from "@jointly/core/api/Client.ts"
-import type * as S from "@jointly/core/api/Schemas.ts"
-import { Progress as ProgressSchema } from "@jointly/core/api/Schemas.ts"
-import { isFinal, type Status } from "@jointly/core/task/Lifecycle.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import { taskId as taskIdOf, type TaskSpec, TaskSpec as TaskSpecSchema } from "@jointly/core/task/TaskSpec.ts"
+import * as ApiClient from "@jointly/core/internal/api/Client"
+import type * as S from "@jointly/core/internal/api/Schemas"
+import { Progress as ProgressSchema } from "@jointly/core/internal/api/Schemas"
+import type * as Endpoint from "@jointly/core/internal/net/Endpoint"
+import { isFinal, type Status } from "@jointly/core/internal/task/Lifecycle"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import { taskId as taskIdOf, type TaskSpec, TaskSpec as TaskSpecSchema } from "@jointly/core/internal/task/TaskSpec"
 
 /** What signs in and signs submissions: an ethers `Wallet` or any `Signer` (EIP-191). */
 export interface Initiator {
@@ -21,8 +22,13 @@ export interface Initiator {
 }
 
 export interface ClientOptions {
-  /** The coordinator's base URL, e.g. `https://coordinator.example` (no trailing `/api`). */
+  /**
+   * The coordinator's base URL, e.g. `https://coordinator.example:8443` (no trailing `/api`); plain `http://`
+   * only to a loopback address unless `trust.allowInsecure` (else `make` throws InsecureEndpoint).
+   */
   readonly url: string
+  /** The CA (PEM) that signs the coordinator's certificate, instead of Node's default store. */
+  readonly trust?: Endpoint.Trust
   /** The member's account: signs in, and signs submissions. Without it, only public routes answer. */
   readonly initiator?: Initiator
   readonly fetch?: typeof globalThis.fetch
@@ -68,6 +74,10 @@ const toApiError = (error: unknown): ApiError => {
   const e = error as { _tag?: string; message?: string; reason?: unknown; response?: { status?: number } }
   if (e instanceof ApiClient.ClientSignInError) return new ApiError(0, e.code, e.message)
   if (typeof e?._tag === "string" && statusOf[e._tag] !== undefined) return new ApiError(statusOf[e._tag]!, e._tag, e.message ?? e._tag, error)
+  // The transport rule and certificate trust (core/src/net/Endpoint.ts), by their own names.
+  const transport = (e as { reason?: { cause?: { _tag?: string; message?: string } } })?.reason?.cause
+  if (transport?._tag === "UntrustedCertificate" || transport?._tag === "InsecureEndpoint") return new ApiError(0, transport._tag, transport.message ?? transport._tag, transport)
+  if (e?._tag === "UntrustedCertificate" || e?._tag === "InsecureEndpoint") return new ApiError(0, e._tag, e.message ?? e._tag, error)
   if (e?._tag === "HttpClientError") {
     const status = e.response?.status ?? 0
     return new ApiError(status, status === 0 ? "Unreachable" : "Http", e.message ?? `HTTP ${status}`, error)
@@ -79,6 +89,7 @@ const toApiError = (error: unknown): ApiError => {
 export const make = (options: ClientOptions) => {
   const client = ApiClient.make({
     url: options.url,
+    trust: options.trust,
     fetch: options.fetch,
     signer: options.initiator === undefined ? undefined : { getAddress: () => options.initiator!.getAddress(), signMessage: (m) => options.initiator!.signMessage(m) }
   })
@@ -139,6 +150,8 @@ export const make = (options: ClientOptions) => {
     signIn: client.signIn,
     /** The current bearer token (e.g. for an SSE reader), if signed in. */
     token: client.token,
+    /** Closes the pooled connections of a client that trusts its own CA. */
+    close: client.close,
     me: () => run((api) => api.auth.me()),
     health: () => run((api) => api.meta.health(), false),
     nonce: () => run((api) => api.auth.nonce(), false),

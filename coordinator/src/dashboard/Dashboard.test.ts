@@ -6,6 +6,7 @@
  * verified badge; another member's page is refused the same task, an unknown account is refused altogether.
  * Screenshots of the main views go to coordinator/test-artifacts/screenshots/.
  */
+import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
 import { existsSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -14,10 +15,10 @@ import { fileURLToPath } from "node:url"
 import { getAddress, getBytes, Wallet } from "ethers"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as Consortium from "../local/Consortium.ts"
-import * as LocalCluster from "../local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 
 const chromiumPath = "/usr/bin/chromium"
 const screenshots = fileURLToPath(new URL("../../test-artifacts/screenshots/", import.meta.url))
@@ -79,6 +80,12 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     page = await walletPage(cluster.keys.analyst)
     await page.locator("#live[data-state=live]").waitFor()
     expect(getAddress((await page.locator('[data-testid="account"]').getAttribute("data-address"))!)).toBe(cluster.keys.analyst.address)
+    // Beside the chain: the confirmations setting and the catch-up risk it leaves (core/src/ledger/CatchUp.ts).
+    const finality = page.locator('[data-testid="finality"]')
+    const confirmations = Number(await finality.getAttribute("data-confirmations"))
+    expect(confirmations).toBeGreaterThanOrEqual(1)
+    const risk = catchUpProbability(0.1, confirmations)
+    expect(await finality.textContent()).toContain(`q = 10 %: ${risk < 1e-4 ? risk.toExponential(1) : risk.toFixed(4)}`)
     // Every status each task row has shown, recorded in the page as the DOM changes (no polling, no reload).
     await page.evaluate(() => {
       // Survives only while the page is never reloaded: every later view must come from live updates.
@@ -231,7 +238,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
 
     // Refused: a member of the consortium that takes no part in the task.
     const outsider = Wallet.createRandom()
-    await Consortium.admit(cluster.rpcUrl, cluster.deployment, cluster.supervisorLedger, { name: "westbank", wallet: outsider as unknown as Wallet, encryptionPublicKey: outsider.signingKey.compressedPublicKey }, true)
+    await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name: "westbank", wallet: outsider as unknown as Wallet, encryptionPublicKey: outsider.signingKey.compressedPublicKey }, true)
     const other = await walletPage(outsider)
     await other.locator("#live[data-state=live]").waitFor()
     expect(await other.locator(`[data-testid="task-row"][data-task-id="${taskId}"]`).count()).toBe(0)
@@ -248,5 +255,57 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     await stranger.locator('[data-testid="sign-in-error"]').waitFor()
     expect(await stranger.locator('[data-testid="sign-in-error"]').textContent()).toContain("not bound to any audited organisation")
     await stranger.close()
+  })
+
+  it("signs a data steward in with a participant's dashboard token: the org's task shown, another task refused, a wrong token refused", async () => {
+    const east = party("east")
+    // Permitted: a task east takes part in (east's policy asks a human, so it waits for east's decision).
+    const ownTask = await cluster.submit({
+      kind: "statistics.horizontal",
+      name: "east takes part",
+      parties: (["east", "north"] as const).map((n) => ({ participant: party(n).address, dataset: "pima" })) as never,
+      params: { columns: ["age"], statistics: ["count"] }
+    })
+    // Refused: a task between north and south only.
+    const otherTask = await cluster.submit({
+      kind: "statistics.horizontal",
+      name: "north and south only",
+      parties: (["north", "south"] as const).map((n) => ({ participant: party(n).address, dataset: "pima" })) as never,
+      params: { columns: ["age"], statistics: ["count"] }
+    })
+    const steward = await browser.newPage({ viewport: { width: 1440, height: 900 } })
+    try {
+      await steward.goto(cluster.coordinatorUrl)
+      // No window.ethereum on this page: the token form is the way in. A wrong token is refused by east itself.
+      await steward.locator('[data-testid="token-address"]').fill(east.address)
+      await steward.locator('[data-testid="token-secret"]').fill("not-the-token")
+      await steward.locator('[data-testid="token-sign-in"]').click()
+      await steward.locator('[data-testid="sign-in-error"]').waitFor()
+      expect(await steward.locator('[data-testid="sign-in-error"]').textContent()).toContain("dashboard token")
+      expect(await steward.evaluate(() => sessionStorage.getItem("jointly.session"))).toBeNull()
+
+      const token = (await readFile(join(east.dataDir, "dashboard-token"), "utf8")).trim()
+      await steward.locator('[data-testid="token-address"]').fill(east.address)
+      await steward.locator('[data-testid="token-secret"]').fill(token)
+      await steward.locator('[data-testid="token-sign-in"]').click()
+      await steward.locator("#live[data-state=live]").waitFor()
+      expect(getAddress((await steward.locator('[data-testid="account"]').getAttribute("data-address"))!)).toBe(east.address)
+      // The token itself is kept nowhere in the page's storage; only the coordinator's short-lived bearer token is.
+      const stored = await steward.evaluate(() => JSON.stringify({ ...sessionStorage }))
+      expect(stored).not.toContain(token)
+
+      await steward.locator(`[data-testid="task-row"][data-task-id="${ownTask}"]`).waitFor()
+      expect(await steward.locator(`[data-testid="task-row"][data-task-id="${otherTask}"]`).count()).toBe(0)
+      await steward.evaluate((id) => (location.hash = `#/tasks/${id}`), ownTask)
+      await steward.locator(`[data-testid="task-detail"][data-task-id="${ownTask}"]`).waitFor()
+      await steward.screenshot({ path: join(screenshots, "token-sign-in.png"), fullPage: true })
+      await steward.evaluate((id) => (location.hash = `#/tasks/${id}`), otherTask)
+      const refused = steward.locator('[data-testid="refused"]')
+      await refused.waitFor()
+      expect(await refused.getAttribute("data-status")).toBe("403")
+    } finally {
+      await steward.close()
+      await cluster.client.cancel(ownTask, "test over").catch(() => undefined)
+    }
   })
 })

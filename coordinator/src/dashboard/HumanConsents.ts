@@ -3,10 +3,12 @@
  * socket; the dashboard lists it; a human's decision, MAC'd in the browser with that participant's dashboard
  * token, is relayed to the participant, which checks the MAC, then signs the consent with its own key
  * (participant/src/policy/HumanToken.ts). The coordinator holds no token and no key: it can delay a decision,
- * never make one. Kept in memory: a participant announces its waits again whenever it reconnects.
+ * never make one. Kept in memory: a participant announces its waits again whenever it reconnects. Several
+ * coordinator instances each keep the whole list: the instance that hears a change applies it and tells the others
+ * (`mirror`, through the cluster bridge), which apply it without announcing it again.
  */
-import { DecisionRefused, NotPending, ParticipantUnreachable } from "@jointly/core/api/Errors.ts"
-import type { AwaitingHuman, HumanAck, HumanDecision } from "@jointly/core/wire/Messages.ts"
+import { DecisionRefused, NotPending, ParticipantUnreachable } from "@jointly/core/internal/api/Errors"
+import type { AwaitingHuman, HumanAck, HumanDecision } from "@jointly/core/internal/wire/Messages"
 import type { Bus } from "./Live.ts"
 
 export interface PendingConsent {
@@ -16,26 +18,55 @@ export interface PendingConsent {
   readonly since: string
 }
 
-export const make = (deps: { bus: Bus; relay: (account: string, decision: HumanDecision) => Promise<HumanAck | undefined> }) => {
+export type Change =
+  | { readonly op: "awaiting"; readonly participant: string; readonly awaiting: AwaitingHuman }
+  | { readonly op: "answered"; readonly taskId: string; readonly participant: string }
+  | { readonly op: "ended"; readonly taskId: string }
+
+export const make = (deps: {
+  bus: Bus
+  relay: (account: string, decision: HumanDecision) => Promise<HumanAck | undefined>
+  /** Tells the other instances of a change made here. */
+  share?: (change: Change) => void
+}) => {
   const pending = new Map<string, PendingConsent>()
+  const share = deps.share ?? (() => {})
   const key = (taskId: string, participant: string) => `${taskId.toLowerCase()}/${participant.toLowerCase()}`
+  const remove = (taskId: string, participant: string, announce: boolean) => {
+    if (pending.delete(key(taskId, participant)) && announce) deps.bus.publish({ type: "human", taskId, participant, pending: false })
+  }
   const drop = (taskId: string, participant: string) => {
-    if (pending.delete(key(taskId, participant))) deps.bus.publish({ type: "human", taskId, participant, pending: false })
+    remove(taskId, participant, true)
+    share({ op: "answered", taskId, participant })
+  }
+  const put = (participant: string, message: AwaitingHuman) =>
+    pending.set(key(message.taskId, participant), { taskId: message.taskId, participant, summary: message.summary, since: new Date().toISOString() })
+  const endTask = (taskId: string, announce: boolean) => {
+    for (const p of [...pending.values()]) if (p.taskId.toLowerCase() === taskId.toLowerCase()) remove(p.taskId, p.participant, announce)
   }
 
   return {
     awaiting: async (participant: string, message: AwaitingHuman) => {
-      pending.set(key(message.taskId, participant), { taskId: message.taskId, participant, summary: message.summary, since: new Date().toISOString() })
+      put(participant, message)
       deps.bus.publish({ type: "human", taskId: message.taskId, participant, pending: true })
+      share({ op: "awaiting", participant, awaiting: message })
+    },
+    /** A change another instance made (and announced). */
+    mirror: (change: Change) => {
+      if (change.op === "awaiting") put(change.participant, change.awaiting)
+      else if (change.op === "answered") remove(change.taskId, change.participant, false)
+      else endTask(change.taskId, false)
     },
     list: (): ReadonlyArray<PendingConsent> => [...pending.values()],
     /** The participant answered (its signed consent arrived) or went away (it announces again on return). */
     answered: drop,
+    /** Every instance hears of the departure itself (presence), so this is not shared. */
     offline: (participant: string) => {
-      for (const p of [...pending.values()]) if (p.participant.toLowerCase() === participant.toLowerCase()) drop(p.taskId, p.participant)
+      for (const p of [...pending.values()]) if (p.participant.toLowerCase() === participant.toLowerCase()) remove(p.taskId, p.participant, true)
     },
     taskEnded: (taskId: string) => {
-      for (const p of [...pending.values()]) if (p.taskId.toLowerCase() === taskId.toLowerCase()) drop(p.taskId, p.participant)
+      endTask(taskId, true)
+      share({ op: "ended", taskId })
     },
     /** Relays a decision; the participant's answer says whether the token matched. */
     decide: async (participant: string, decision: HumanDecision): Promise<void> => {

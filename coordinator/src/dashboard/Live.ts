@@ -5,7 +5,7 @@
  * Messages only say *what* changed; the dashboard fetches the details through the ordinary API, so a missed
  * message costs a refresh, never a wrong view.
  */
-import type { LiveEvent } from "@jointly/core/api/Schemas.ts"
+import type { LiveEvent } from "@jointly/core/internal/api/Schemas"
 import type { TaskStore } from "../store/TaskStore.ts"
 
 export type { LiveEvent }
@@ -37,27 +37,26 @@ export type Bus = ReturnType<typeof makeBus>
  */
 export const observe = (store: TaskStore, bus: Bus): TaskStore => ({
   ...store,
-  recordConsent: async (id, consent, reasonHash) => {
-    const fresh = await store.recordConsent(id, consent, reasonHash)
-    if (fresh) bus.publish({ type: "event", taskId: id, event: consent.approve ? "ConsentApproved" : "ConsentRejected" })
+  recordConsent: async (claim, consent, reasonHash) => {
+    const fresh = await store.recordConsent(claim, consent, reasonHash)
+    if (fresh) bus.publish({ type: "event", taskId: claim.taskId, event: consent.approve ? "ConsentApproved" : "ConsentRejected" })
     return fresh
   },
-  commitPhase: async (id, phase, root) => {
-    await store.commitPhase(id, phase, root)
-    bus.publish({ type: "event", taskId: id, event: "PhaseCommitted" })
+  commitPhase: async (claim, phase, root) => {
+    await store.commitPhase(claim, phase, root)
+    bus.publish({ type: "event", taskId: claim.taskId, event: "PhaseCommitted" })
   },
-  event: async (id, type, data) => {
-    const rows = await store.event(id, type, data)
-    bus.publish({ type: "event", taskId: id, event: type })
-    return rows
+  event: async (claim, type, data) => {
+    await store.event(claim, type, data)
+    bus.publish({ type: "event", taskId: claim.taskId, event: type })
   },
-  markSent: async (id, txHash, blockNumber) => {
-    const rows = await store.markSent(id, txHash, blockNumber)
+  markSent: async (id, txHash, blockNumber, lease) => {
+    const rows = await store.markSent(id, txHash, blockNumber, lease)
     await publishChain(store, bus, id)
     return rows
   },
-  confirm: async (id, txHash, blockNumber, blockHash) => {
-    const rows = await store.confirm(id, txHash, blockNumber, blockHash)
+  confirm: async (id, txHash, blockNumber, blockHash, lease) => {
+    const rows = await store.confirm(id, txHash, blockNumber, blockHash, lease)
     await publishChain(store, bus, id)
     return rows
   }

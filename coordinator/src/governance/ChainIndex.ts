@@ -6,9 +6,9 @@
  * also handed to `onStateChanged`, which is how a supervisor's suspension reaches running tasks at once.
  */
 import { getAddress } from "ethers"
-import { CompanyState } from "@jointly/core/ledger/Ledger.ts"
-import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import { AccessPolicy } from "@jointly/core/ledger/GovernanceLedger.ts"
+import { CompanyState } from "@jointly/core/internal/ledger/Ledger"
+import type { GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import { AccessPolicy } from "@jointly/core/internal/ledger/GovernanceLedger"
 import type { Log } from "../Log.ts"
 import type { Sql } from "../store/Sql.ts"
 
@@ -173,14 +173,20 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
   }
 
   return {
+    /** Follows the chain (on the one instance of a cluster that holds the index's lease; again after `stop`). */
     start: async () => {
+      stopped = false
       await step()
-      timer = setTimeout(() => void loop(), pollMs)
+      if (!stopped) timer = setTimeout(() => void loop(), pollMs)
     },
-    /** Resolves once the index has applied every block up to the chain head as of now. */
+    /**
+     * Resolves once the index has applied every block up to the chain head as of now — by this instance, or, on
+     * an instance that does not follow the chain itself, by the one that does (the cursor is in the shared store).
+     */
     sync: async () => {
       const head = await ledger.blockNumber()
-      await new Promise<void>((resolve) => caughtUp.add({ block: head, resolve }))
+      if (!stopped && timer !== undefined) return new Promise<void>((resolve) => caughtUp.add({ block: head, resolve }))
+      while ((await cursor()) < head) await new Promise((r) => setTimeout(r, pollMs))
     },
     search: async (q: string, options: { readonly includeRetired?: boolean } = {}): Promise<Array<CatalogRow>> => {
       const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
@@ -230,6 +236,7 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
     stop: async () => {
       stopped = true
       clearTimeout(timer)
+      timer = undefined
     }
   }
 }

@@ -7,22 +7,23 @@
  * Fixtures: task T (initiator: the analyst; parties: north, south; result recipient: another member, "auditor"),
  * run to the end; a linear model in the model store trained by T's parties; an artifact uploaded by north.
  */
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Wallet, keccak256, toUtf8Bytes, getBytes } from "ethers"
 import { Effect, Fiber, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { Rule } from "@jointly/core/api/Access.ts"
-import { routes } from "@jointly/core/api/Api.ts"
-import * as ApiClient from "@jointly/core/api/Client.ts"
-import { taskId as taskIdOf, type TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { jsonRpc } from "@jointly/core/ledger/EthersLedger.ts"
-import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import type { Rule } from "@jointly/core/internal/api/Access"
+import { routes } from "@jointly/core/internal/api/Api"
+import * as ApiClient from "@jointly/core/internal/api/Client"
+import { taskId as taskIdOf, type TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
+import { makeGovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
+import * as HumanToken from "@jointly/participant/internal/policy/HumanToken"
 import * as Consortium from "../local/Consortium.ts"
-import * as LocalCluster from "../local/LocalCluster.ts"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 
 const demo = fileURLToPath(new URL("../../../examples/demo/", import.meta.url))
 const columns: DatasetSpec["columns"] = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age", "label"].map((name) => ({ name, type: "number" as const }))
@@ -41,7 +42,7 @@ let resultCid: string
 
 const admit = async (name: string) => {
   const wallet = Wallet.createRandom() as unknown as Wallet
-  const companyId = await Consortium.admit(cluster.rpcUrl, cluster.deployment, cluster.supervisorLedger, { name, wallet, encryptionPublicKey: wallet.signingKey.compressedPublicKey }, true)
+  const companyId = await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name, wallet, encryptionPublicKey: wallet.signingKey.compressedPublicKey }, true)
   return { wallet, companyId }
 }
 
@@ -108,6 +109,17 @@ const ownSubmission = async (role: Role) => {
   return { spec, signature: await wallet.signMessage(getBytes(taskIdOf(spec))) }
 }
 
+const challengeFor = async (address: string) => {
+  const response = await fetch(`${cluster.coordinatorUrl}/api/auth/challenge`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ address }) })
+  return ((await response.json()) as { message: string }).message
+}
+const dashboardToken = async (name: string) => (await readFile(join(cluster.parties.find((p) => p.name === name)!.dataDir, "dashboard-token"), "utf8")).trim()
+/** A dashboard token sign-in as party `as`, MACed with party `tokenOf`'s token. */
+const tokenSignIn = async (as: string, tokenOf: string) => {
+  const message = await challengeFor(cluster.parties.find((p) => p.name === as)!.address)
+  return { message, mac: HumanToken.signInMac(await dashboardToken(tokenOf), message) }
+}
+
 const probes: Record<string, Probe> = {
   "meta.health": { allowed: 200 },
   "meta.openapi": { allowed: 200 },
@@ -122,6 +134,8 @@ const probes: Record<string, Probe> = {
     },
     allowed: 200
   },
+  // North's dashboard token over a challenge for north: north's participant checks it and signs for itself.
+  "auth.tokenSignIn": { body: async () => tokenSignIn("north", "north"), allowed: 200 },
   "auth.me": { allowed: 200 },
   "tasks.submit": { body: ownSubmission, allowed: 400 },
   "tasks.list": { allowed: 200 },
@@ -207,7 +221,7 @@ describe("authorisation matrix over the declared routes", () => {
     }
     expect(Object.keys(probes).sort()).toEqual(declared.map((r) => `${r.group}.${r.name}`).sort())
     expect(declared.filter((r) => r.rule?._tag === "Public").map((r) => `${r.method} ${r.path}`).sort()).toEqual(
-      ["GET /api/auth/nonce", "GET /api/health", "GET /api/openapi.json", "POST /api/auth/challenge", "POST /api/auth/sign-in"]
+      ["GET /api/auth/nonce", "GET /api/health", "GET /api/openapi.json", "POST /api/auth/challenge", "POST /api/auth/sign-in", "POST /api/auth/token-sign-in"]
     )
   })
 
@@ -227,6 +241,32 @@ describe("authorisation matrix over the declared routes", () => {
     }
     expect(mismatches, table.join("\n")).toEqual([])
   }, 300_000)
+
+  it("signs a dashboard user in as a participant's org only with that participant's token, while it is connected", async () => {
+    const post = async (body: unknown) => {
+      const response = await fetch(`${cluster.coordinatorUrl}/api/auth/token-sign-in`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+      return { status: response.status, body: (await response.json()) as { _tag?: string; reason?: string; address?: string; token?: string; roles?: { member: boolean } } }
+    }
+    // North's token: a session bound to north's account, with north's roles, that the guard accepts.
+    const north = cluster.parties.find((p) => p.name === "north")!
+    const ok = await post(await tokenSignIn("north", "north"))
+    expect(ok.status).toBe(200)
+    expect(ok.body.address).toBe(north.address)
+    expect(ok.body.roles?.member).toBe(true)
+    const me = await fetch(`${cluster.coordinatorUrl}/api/tasks/${taskId}`, { headers: { authorization: `Bearer ${ok.body.token}` } })
+    expect(me.status).toBe(200)
+    // South's challenge under north's token: south's participant refuses; so does north's under a made-up token.
+    expect((await post(await tokenSignIn("south", "north"))).body).toMatchObject({ _tag: "SignInRefused", reason: "BadToken" })
+    const forged = await challengeFor(north.address)
+    expect((await post({ message: forged, mac: HumanToken.signInMac("not-the-token", forged) })).body).toMatchObject({ _tag: "SignInRefused", reason: "BadToken" })
+    // An account with no participant connected: nobody can check a token for it.
+    const stranger = await challengeFor(wallets.member.address)
+    expect((await post({ message: stranger, mac: HumanToken.signInMac(await dashboardToken("north"), stranger) })).body).toMatchObject({ _tag: "SignInRefused", reason: "Unreachable" })
+    // A message this coordinator did not issue is never relayed.
+    const replaced = (await challengeFor(north.address)).replace(/Nonce: \w+/, "Nonce: 0123456789abcdef0123")
+    expect((await post({ message: replaced, mac: HumanToken.signInMac(await dashboardToken("north"), replaced) })).body).toMatchObject({ _tag: "SignInRefused", reason: "UnknownNonce" })
+    expect(cluster.coordinator()!.rejections.get("http.token")).toBeGreaterThanOrEqual(2)
+  })
 
   it("refuses the probes of the issue by name: the wrong caller gets 401 or 403", async () => {
     const byName = (group: string, name: string) => routes().find((r) => r.group === group && r.name === name)!

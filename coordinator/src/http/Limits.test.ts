@@ -11,8 +11,8 @@ import type { AddressInfo } from "node:net"
 import { connect } from "node:net"
 import { getBytes, Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as ApiClient from "@jointly/core/api/Client.ts"
-import { taskId as taskIdOf, type TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import * as ApiClient from "@jointly/core/internal/api/Client"
+import { taskId as taskIdOf, type TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import * as Rejections from "../limits/Rejections.ts"
 import * as Roles from "./Roles.ts"
 import * as Server from "./Server.ts"
@@ -76,10 +76,11 @@ beforeAll(async () => {
       chain: { chainId: "31337", coordinator: accounts.a.address, registry: accounts.a.address, ledger: accounts.a.address },
       socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
       sessions: Sessions.make({ expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }) }),
-      roles: Roles.make({ orgOf: async () => ({ state: "Audited", name: "ACME" }), supervisor: async () => undefined, isOperator: async () => false }),
+      roles: Roles.make({ orgOf: async () => ({ state: "Audited", name: "ACME" }), isSupervisor: async () => false, isOperator: async () => false }),
       policy: { authorize: async () => undefined, modelGrant: async () => undefined, countUse: async () => undefined, predictions: async () => [] },
       dashboard: { file: async () => undefined } as never,
       humans: { list: () => [] } as never,
+      relaySignIn: async () => undefined,
       bus: { publish: () => {}, subscribe: () => () => {} },
       rejections
     }

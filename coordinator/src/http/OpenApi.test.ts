@@ -11,9 +11,9 @@ import type { AddressInfo } from "node:net"
 import { getBytes, Wallet } from "ethers"
 import { type JsonSchema, Schema, SchemaRepresentation } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { routes } from "@jointly/core/api/Api.ts"
-import * as ApiClient from "@jointly/core/api/Client.ts"
-import { taskId, type TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import { routes } from "@jointly/core/internal/api/Api"
+import * as ApiClient from "@jointly/core/internal/api/Client"
+import { taskId, type TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import * as Rejections from "../limits/Rejections.ts"
 import * as Roles from "./Roles.ts"
 import * as Server from "./Server.ts"
@@ -44,10 +44,11 @@ beforeAll(async () => {
       chain: { chainId: "31337", coordinator: member.address, registry: member.address, ledger: member.address },
       socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
       sessions: Sessions.make({ expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }) }),
-      roles: Roles.make({ orgOf: async () => ({ state: "Audited", name: "ACME" }), supervisor: async () => undefined, isOperator: async () => false }),
+      roles: Roles.make({ orgOf: async () => ({ state: "Audited", name: "ACME" }), isSupervisor: async () => false, isOperator: async () => false }),
       policy: { authorize: async () => undefined, modelGrant: async () => undefined, countUse: async () => undefined, predictions: async () => [] },
       dashboard: stub,
       humans: { decide: async () => undefined, list: () => [] } as never,
+      relaySignIn: async () => undefined,
       bus: { publish: () => {}, subscribe: () => () => {} },
       rejections: Rejections.make()
     }
@@ -99,6 +100,10 @@ describe("OpenAPI document", () => {
     const bodies: Record<string, { readonly path: string; readonly cases: ReadonlyArray<[unknown, boolean]> }> = {
       "auth.challenge": { path: "/api/auth/challenge", cases: [[{ address: wallet.address }, true], [{ address: "0x12" }, false], [{}, false]] },
       "auth.signIn": { path: "/api/auth/sign-in", cases: [[{ message: 7, signature: "0x00" }, false], [{ message: "m" }, false], [{ message: "m".repeat(4001), signature: "0x00" }, false]] },
+      "auth.tokenSignIn": {
+        path: "/api/auth/token-sign-in",
+        cases: [[{ message: "m", mac: "0xabcd" }, true], [{ message: "m", mac: "abcd" }, false], [{ mac: "0xabcd" }, false], [{ message: "m".repeat(4001), mac: "0x00" }, false]]
+      },
       "tasks.submit": {
         path: "/api/tasks",
         cases: [

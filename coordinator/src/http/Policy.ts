@@ -6,12 +6,12 @@
  * `Unknown…` when it does not exist (ids are digests, so answering 404 leaks nothing a caller could not hash).
  */
 import { getAddress } from "ethers"
-import type { Rule } from "@jointly/core/api/Access.ts"
-import type { CallerShape } from "@jointly/core/api/Api.ts"
-import { Forbidden, type ForbiddenReason, UnknownArtifact, UnknownModel, UnknownTask } from "@jointly/core/api/Errors.ts"
-import type { GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import { resultRecipientsOfSpec as recipientsOf } from "@jointly/core/protocols/Protocols.ts"
-import { participantsOf, type TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import type { Rule } from "@jointly/core/internal/api/Access"
+import type { CallerShape } from "@jointly/core/internal/api/Api"
+import { Forbidden, type ForbiddenReason, UnknownArtifact, UnknownModel, UnknownTask } from "@jointly/core/internal/api/Errors"
+import type { GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import { resultRecipientsOfSpec as recipientsOf } from "@jointly/core/internal/protocols/Protocols"
+import { participantsOf, type TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore } from "../models/ModelStore.ts"

@@ -1,19 +1,19 @@
 /**
  * What an account is, read from the chain: an audited member (its org's state in the consortium registry), the
- * supervisor (the registry's `supervisor`) or an operator (an account the task ledger accepts as coordinator).
+ * supervisor (an account holding the registry's SUPERVISOR_ROLE) or an operator (an account the task ledger accepts as coordinator).
  * Answers are cached per account and re-read in the background once `ttlMs` old — requests never wait on the
  * chain for an account they have seen within `maxStaleMs` — and dropped at once when the chain index sees the
  * account's org change state (Coordinator.ts), so a suspension takes effect on the next request.
  */
 import { getAddress } from "ethers"
-import type { Roles } from "@jointly/core/api/Schemas.ts"
+import type { Roles } from "@jointly/core/internal/api/Schemas"
 
 export type AccountRoles = typeof Roles.Type
 
 export interface Chain {
   /** The org the account is bound to and its state (`None` when unbound). */
   readonly orgOf: (address: string) => Promise<{ readonly state: string; readonly name: string }>
-  readonly supervisor: () => Promise<string | undefined>
+  readonly isSupervisor: (address: string) => Promise<boolean>
   readonly isOperator: (address: string) => Promise<boolean>
 }
 
@@ -23,17 +23,12 @@ export const make = (chain: Chain, options: { readonly ttlMs?: number; readonly 
   const now = options.now ?? Date.now
   /** The last answer per account and when it was read; a read in flight, if any. */
   const cache = new Map<string, { at: number; value?: AccountRoles; reading?: Promise<AccountRoles> }>()
-  let supervisor: Promise<string | undefined> | undefined
 
   const read = async (address: string): Promise<AccountRoles> => {
-    supervisor ??= chain.supervisor().then((s) => (s === undefined ? undefined : getAddress(s)), (error) => {
-      supervisor = undefined
-      throw error
-    })
-    const [org, sup, operator] = await Promise.all([chain.orgOf(address), supervisor, chain.isOperator(address)])
+    const [org, supervisor, operator] = await Promise.all([chain.orgOf(address), chain.isSupervisor(address), chain.isOperator(address)])
     return {
       member: org.state === "Audited",
-      supervisor: sup === address,
+      supervisor,
       operator,
       orgState: org.state,
       org: org.state === "None" ? null : org.name

@@ -5,10 +5,10 @@
  * operation is lifted here once: an API error it throws becomes a typed failure, anything else a defect (500).
  */
 import { Context, Effect, Layer } from "effect"
-import type * as E from "@jointly/core/api/Errors.ts"
-import { isApiError, Unavailable, UnknownModel, UnknownTask } from "@jointly/core/api/Errors.ts"
-import type { Status } from "@jointly/core/task/Lifecycle.ts"
-import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import type * as E from "@jointly/core/internal/api/Errors"
+import { isApiError, Unavailable, UnknownModel, UnknownTask } from "@jointly/core/internal/api/Errors"
+import type { Status } from "@jointly/core/internal/task/Lifecycle"
+import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { ArtifactStore, Codec } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore, Prediction, StoredModel } from "../models/ModelStore.ts"
@@ -95,13 +95,15 @@ export const querier = (index: Effect.Effect<ChainIndex, E.Unavailable>) => <A>(
 
 /** The rest of what the handlers read: sign-in, roles, rules, the dashboard's views, the live feed, the limits. */
 export interface PartsShape {
-  readonly chain: typeof import("@jointly/core/api/Schemas.ts").ChainInfo.Type
+  readonly chain: typeof import("@jointly/core/internal/api/Schemas").ChainInfo.Type
   readonly socketNonce: () => { readonly nonce: string; readonly expiresAt: number }
   readonly sessions: import("./Sessions.ts").Sessions
   readonly roles: import("./Roles.ts").RoleReader
   readonly policy: import("./Policy.ts").Policy
   readonly dashboard: import("../dashboard/Dashboard.ts").Dashboard
   readonly humans: import("../dashboard/HumanConsents.ts").HumanConsents
+  /** Asks the connected participant `account` to check a dashboard token sign-in and sign it; undefined if it is not connected. */
+  readonly relaySignIn: (account: string, request: import("@jointly/core/internal/wire/Messages").DashboardSignIn) => Promise<import("@jointly/core/internal/wire/Messages").DashboardSignInAck | undefined>
   readonly bus: import("../dashboard/Live.ts").Bus
   readonly rejections: import("../limits/Rejections.ts").Rejections
   readonly limits: { readonly maxOpenTasks: number; readonly artifactQuotaBytes: number }

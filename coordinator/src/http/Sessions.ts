@@ -1,6 +1,7 @@
 /**
  * Sign-in and bearer tokens. A member asks for a challenge (an EIP-4361 message for its address with a fresh,
- * single-use nonce, core/src/api/SignIn.ts), signs it, and exchanges it for a short-lived token bound to that
+ * single-use nonce bound to that address — MAC'd, so any instance sharing the secret can check it and issuing one
+ * stores nothing, coordinator/src/auth/Nonces.ts — core/src/api/SignIn.ts), signs it, and exchanges it for a short-lived token bound to that
  * address: `v1.<claims>.<mac>`, the claims base64url JSON `{ a: address, i: issued ms, e: expiry ms, n: id }` and
  * the mac HMAC-SHA256 of them under the coordinator's secret (configured, so tokens survive a restart, or drawn at
  * start). Verifying a token needs no store; what the account may do is read from the chain on each request
@@ -8,8 +9,9 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import { getAddress } from "ethers"
-import { SignInRefused } from "@jointly/core/api/Errors.ts"
-import * as SignIn from "@jointly/core/api/SignIn.ts"
+import { SignInRefused } from "@jointly/core/internal/api/Errors"
+import * as SignIn from "@jointly/core/internal/api/SignIn"
+import * as Nonces from "../auth/Nonces.ts"
 
 export interface Options {
   /** The coordinator's domain, URI and chain (read when needed: a server on port 0 learns its port on listening). */
@@ -20,8 +22,8 @@ export interface Options {
   readonly tokenTtlMs?: number
   /** How long a challenge may wait for its signature (default 5 minutes). */
   readonly challengeTtlMs?: number
-  /** Outstanding challenges kept at most (default 10,000): the oldest go first. */
-  readonly maxChallenges?: number
+  /** Where spent challenge nonces are remembered (default: this process; the store when instances share one). */
+  readonly spent?: Nonces.Spent
   readonly now?: () => number
 }
 
@@ -39,9 +41,7 @@ export const make = (options: Options) => {
   const now = options.now ?? Date.now
   const tokenTtlMs = options.tokenTtlMs ?? 15 * 60_000
   const challengeTtlMs = options.challengeTtlMs ?? 5 * 60_000
-  const maxChallenges = options.maxChallenges ?? 10_000
-  /** nonce → the address it was issued for and its deadline; insertion order = age. */
-  const challenges = new Map<string, { readonly address: string; readonly expiresAt: number }>()
+  const nonces = Nonces.make({ secret, purpose: "sign-in", lifetimeMs: challengeTtlMs, spent: options.spent ?? Nonces.inMemory(now), now })
 
   const mac = (claims: string) => createHmac("sha256", secret).update(claims).digest()
 
@@ -56,28 +56,36 @@ export const make = (options: Options) => {
     /** A challenge for `address`: the exact message to sign. */
     challenge: (address: string) => {
       const t = now()
-      for (const [nonce, c] of challenges) {
-        if (c.expiresAt > t && challenges.size < maxChallenges) break
-        challenges.delete(nonce)
-      }
-      const nonce = randomBytes(16).toString("hex")
-      const expiresAt = t + challengeTtlMs
-      challenges.set(nonce, { address: getAddress(address), expiresAt })
+      const { nonce, expiresAt } = nonces.issue(getAddress(address))
       const message = SignIn.prepare({ ...options.expected(), address, nonce, issuedAt: new Date(t), expiresAt: new Date(expiresAt) })
       return { message, nonce, expiresAt: new Date(expiresAt).toISOString() }
     },
 
-    /** Checks a signed challenge and issues a token; the nonce is spent whatever the outcome. */
-    signIn: (message: string, signature: string): { readonly token: string; readonly claims: Claims } => {
+    /**
+     * The fields of a challenge this coordinator issued and still awaits, checked as `signIn` checks them but
+     * without the signature and without spending the nonce: what a dashboard token sign-in relays to the
+     * participant before the participant signs.
+     */
+    pending: async (message: string): Promise<SignIn.Fields> => {
       const fields = SignIn.parse(message)
       if (fields === undefined) throw new SignInRefused({ reason: "Malformed", message: "not an EIP-4361 sign-in message" })
       const wrong = SignIn.mismatch(fields, options.expected())
       if (wrong !== undefined) throw new SignInRefused({ reason: "WrongDomain", message: wrong })
-      const challenge = challenges.get(fields.nonce)
-      challenges.delete(fields.nonce)
-      if (challenge === undefined || challenge.address !== fields.address) {
-        throw new SignInRefused({ reason: "UnknownNonce", message: "the nonce was not issued for this address, or was already used" })
-      }
+      const challenge = await nonces.peek(fields.nonce, fields.address)
+      if (!challenge.ok && challenge.reason === "Expired") throw new SignInRefused({ reason: "Expired", message: "the sign-in message expired; ask for a new challenge" })
+      if (!challenge.ok) throw new SignInRefused({ reason: "UnknownNonce", message: "the nonce was not issued for this address, or was already used" })
+      return fields
+    },
+
+    /** Checks a signed challenge and issues a token; the nonce is spent whatever the outcome. */
+    signIn: async (message: string, signature: string): Promise<{ readonly token: string; readonly claims: Claims }> => {
+      const fields = SignIn.parse(message)
+      if (fields === undefined) throw new SignInRefused({ reason: "Malformed", message: "not an EIP-4361 sign-in message" })
+      const wrong = SignIn.mismatch(fields, options.expected())
+      if (wrong !== undefined) throw new SignInRefused({ reason: "WrongDomain", message: wrong })
+      const challenge = await nonces.check(fields.nonce, fields.address)
+      if (!challenge.ok && challenge.reason === "Expired") throw new SignInRefused({ reason: "Expired", message: "the sign-in message expired; ask for a new challenge" })
+      if (!challenge.ok) throw new SignInRefused({ reason: "UnknownNonce", message: "the nonce was not issued for this address, or was already used" })
       const t = now()
       const expires = fields.expirationTime === undefined ? challenge.expiresAt : Math.min(challenge.expiresAt, Date.parse(fields.expirationTime))
       if (!(t < expires)) throw new SignInRefused({ reason: "Expired", message: "the sign-in message expired; ask for a new challenge" })

@@ -10,6 +10,15 @@ export type Kind =
   | "http.timeout"
   | "http.tasks"
   | "http.quota"
+  | "http.token"
+  | "socket.rate.connections"
+  | "socket.rate.account"
+  | "socket.rate.ip"
+  | "socket.namespace"
+  | "socket.timeout"
+  | "socket.frame"
+  | "socket.malformed"
+  | "socket.dropped"
   | (string & {})
 
 export const make = () => {
@@ -23,6 +32,7 @@ export const make = () => {
       total++
       for (const listener of listeners) listener(kind, total)
     },
+    get: (kind: Kind): number => counts.get(kind) ?? 0,
     snapshot: () => ({ since, counts: Object.fromEntries(counts) as Record<string, number> }),
     total: () => total,
     onChange: (listener: (kind: string, total: number) => void) => {

@@ -5,10 +5,10 @@
 import { randomBytes } from "node:crypto"
 import type { Wallet } from "ethers"
 import { keccak256, toUtf8Bytes } from "ethers"
-import * as Chain from "@jointly/core/ledger/Chain.ts"
-import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
-import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import type { Addresses, Deployment, LedgerClient } from "@jointly/core/ledger/Ledger.ts"
+import * as Chain from "@jointly/core/internal/ledger/Chain"
+import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
+import { makeGovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import type { Addresses, Deployment, LedgerClient } from "@jointly/core/internal/ledger/Ledger"
 import { ensureDeployment } from "../chain/Deployment.ts"
 import * as Funding from "../chain/Funding.ts"
 
@@ -40,18 +40,18 @@ export const ledgerFor = (chain: Chain.ChainClient | string, wallet: Wallet, add
 export const governanceFor = (chain: Chain.ChainClient | string, wallet: Wallet, deployment: Deployment) =>
   deployment.suite === undefined
     ? Promise.resolve(undefined)
-    : makeGovernanceLedger({ ...connection(chain), privateKey: wallet.privateKey, addresses: { ...deployment.suite, registry: deployment.registry, deployBlock: deployment.deployBlock } })
+    : makeGovernanceLedger({ ...connection(chain), privateKey: wallet.privateKey, addresses: { ...deployment.suite, registry: deployment.registry, ledger: deployment.ledger, deployBlock: deployment.deployBlock } })
 
 /** What a participant's config says about the chain (ParticipantConfig.chain). */
 export const chainConfig = (rpcUrl: string, deployment: Deployment) =>
-  deployment.suite === undefined ? undefined : { rpcUrl, registry: deployment.registry, ...deployment.suite, deployBlock: deployment.deployBlock.toString() }
+  deployment.suite === undefined ? undefined : { rpcUrl, registry: deployment.registry, ledger: deployment.ledger, ...deployment.suite, deployBlock: deployment.deployBlock.toString() }
 
 /**
  * Deploys (or reuses) the contracts and grants the coordinator its role. The supervisor's account pays: minted
  * on the embedded chain; on another network it must hold funds already (the operator's job) and tops up the
  * coordinator's account by a plain transfer.
  */
-export const deploy = async (dataDir: string, chain: Chain.ChainClient, supervisor: Wallet, coordinator: Wallet, embedded: boolean) => {
+export const deploy = async (dataDir: string, chain: Chain.ChainClient, supervisor: Wallet, coordinator: { readonly address: string }, embedded: boolean) => {
   const operator = chain.signer(supervisor.privateKey)
   if (embedded) await Funding.fund(chain, operator, [supervisor.address], true)
   await Funding.fund(chain, operator, [coordinator.address], embedded)

@@ -5,10 +5,10 @@
  * `linear` in plain arithmetic, `tfjs-layers` through the same tfjs runtime the participants use.
  */
 import { Effect, Schema } from "effect"
-import type { ModelArtifact as Artifact } from "@jointly/core/models/ModelArtifact.ts"
-import { artifactId, bytesToFloat32, ModelArtifact, predictLinear, problem, scaleRow } from "@jointly/core/models/ModelArtifact.ts"
-import type { ModelRuntimeApi } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import { InvalidRows, Tampered, UnknownModel } from "@jointly/core/api/Errors.ts"
+import type { ModelArtifact as Artifact } from "@jointly/core/internal/models/ModelArtifact"
+import { artifactId, bytesToFloat32, ModelArtifact, predictLinear, problem, scaleRow } from "@jointly/core/internal/models/ModelArtifact"
+import type { ModelRuntimeApi } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import { InvalidRows, Tampered, UnknownModel } from "@jointly/core/internal/api/Errors"
 import type { Sql } from "../store/Sql.ts"
 
 export interface StoredModel {

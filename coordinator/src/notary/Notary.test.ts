@@ -9,10 +9,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
-import * as Chain from "@jointly/core/ledger/Chain.ts"
-import { makeEthersLedger } from "@jointly/core/ledger/EthersLedger.ts"
-import { fromClient, reasonHash, type Addresses, type LedgerClient } from "@jointly/core/ledger/Ledger.ts"
-import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import * as Chain from "@jointly/core/internal/ledger/Chain"
+import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
+import { fromClient, reasonHash, type Addresses, type LedgerClient } from "@jointly/core/internal/ledger/Ledger"
+import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import * as Log from "../Log.ts"
 import * as Sql from "../store/Sql.ts"
 import * as TaskStore from "../store/TaskStore.ts"
@@ -53,17 +53,17 @@ describe.each(nodeNames)("notary on %s", (nodeName) => {
   const storeTask = async (label: string) => {
     const id = bytes32(label)
     const spec = { kind: "statistics.horizontal", initiator: orgs[0]!.address, nonce: label, parties: orgs.map((o) => ({ participant: o.address, dataset: "d" })), params: {} } as unknown as TaskSpec
-    await store.insert(id, spec, id, orgs.map((o) => o.address))
-    await store.transition(id, "Submitted", "AwaitingConsent", { reasonHash: reasonHash() })
+    const claim = await store.insert(id, spec, id, orgs.map((o) => o.address), "test-instance")
+    await store.transition(claim, "Submitted", "AwaitingConsent", { reasonHash: reasonHash() })
     for (const org of orgs) {
       const consent = { taskId: id, specHash: id, approve: true, reasonHash: reasonHash() }
       const signature = await signers[org.address]!.signConsent(consent)
-      await store.recordConsent(id, { participant: org.address, approve: true, reason: "", signature }, reasonHash())
+      await store.recordConsent(claim, { participant: org.address, approve: true, reason: "", signature }, reasonHash())
     }
-    await store.transition(id, "AwaitingConsent", "Scheduled", { reasonHash: reasonHash() })
-    await store.transition(id, "Scheduled", "Running", { reasonHash: reasonHash() })
-    await store.commitPhase(id, "stats.totals", bytes32(`${label} root`))
-    await store.succeed(id, { ok: true }, bytes32(`${label} result`), reasonHash())
+    await store.transition(claim, "AwaitingConsent", "Scheduled", { reasonHash: reasonHash() })
+    await store.transition(claim, "Scheduled", "Running", { reasonHash: reasonHash() })
+    await store.commitPhase(claim, "stats.totals", bytes32(`${label} root`))
+    await store.succeed(claim, { ok: true }, bytes32(`${label} result`), reasonHash())
     return id
   }
 
@@ -142,7 +142,7 @@ describe.each(nodeNames)("notary on %s", (nodeName) => {
     const id = bytes32("task-reorg")
     const snapshot = await node.snapshot()
     const spec = { kind: "statistics.horizontal", initiator: orgs[0]!.address, nonce: "reorg", parties: orgs.map((o) => ({ participant: o.address, dataset: "d" })), params: {} } as unknown as TaskSpec
-    await store.insert(id, spec, id, orgs.map((o) => o.address))
+    await store.insert(id, spec, id, orgs.map((o) => o.address), "test-instance")
     const notary = startNotary(ledger)
     await until("the record is mined", async () => (await store.outbox(id))[0]!.status === "sent")
     const [{ eventId, txHash: firstTx }] = (await store.outbox(id)) as [TaskStore.OutboxRow]

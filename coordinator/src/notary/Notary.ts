@@ -14,8 +14,8 @@
  * coordinator process uses.
  */
 import { Context, Data, Deferred, Effect, Layer, ManagedRuntime, Queue, Schedule } from "effect"
-import type { ChainError } from "@jointly/core/ledger/ChainError.ts"
-import type { LedgerShape } from "@jointly/core/ledger/Ledger.ts"
+import type { ChainError } from "@jointly/core/internal/ledger/ChainError"
+import type { LedgerShape } from "@jointly/core/internal/ledger/Ledger"
 import type { Log } from "../Log.ts"
 import type { OutboxRow, TaskStore } from "../store/TaskStore.ts"
 

@@ -1,31 +1,34 @@
 /**
  * Drives each task through its life (DESIGN.md §3): submission checks, consent collection, running the
- * protocol's coordinator side, storing and notarizing the result — and, after a restart, picking every
- * unfinished task up where the store says it was. Every transition goes through the store, which queues its
- * chain record in the same transaction.
+ * protocol's coordinator side, storing and notarizing the result — and picking up (`adopt`) every task its
+ * instance claims: at start over an embedded store, or an orphan whose owner died (coordinator/src/cluster/).
+ * Every transition goes through the store, which queues its chain record in the same transaction, and carries
+ * this instance's claim on the task: once another instance has claimed it, the write is refused (LeaseLost) and
+ * the task is dropped here without a trace in the store.
  */
-import { Cause, Effect, Exit, Fiber, Result, Schema } from "effect"
+import { Cause, Effect, Exit, Fiber, type Layer, Result, Schema } from "effect"
+import type * as Backends from "@jointly/backends/internal/Backends"
 import { getAddress } from "ethers"
-import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/api/Errors.ts"
-import { reasonHash } from "@jointly/core/ledger/Ledger.ts"
-import { ProtocolError } from "@jointly/core/protocols/Protocol.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import type { RoundEngine } from "@jointly/core/runtime/RoundEngine.ts"
-import type { Status } from "@jointly/core/task/Lifecycle.ts"
-import { isFinal } from "@jointly/core/task/Lifecycle.ts"
-import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
-import { digest } from "@jointly/core/wire/Canonical.ts"
-import * as SealCkks from "@jointly/participant/he/SealCkks.ts"
-import type { TaskConsent } from "@jointly/core/wire/Messages.ts"
+import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/internal/api/Errors"
+import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
+import { ProtocolError } from "@jointly/core/internal/protocols/Protocol"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import type { RoundEngine } from "@jointly/core/internal/runtime/RoundEngine"
+import type { Status } from "@jointly/core/internal/task/Lifecycle"
+import { isFinal } from "@jointly/core/internal/task/Lifecycle"
+import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
+import { digest } from "@jointly/core/internal/wire/Canonical"
+import type { TaskConsent } from "@jointly/core/internal/wire/Messages"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
-import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
-import { StaleTransition } from "../store/TaskStore.ts"
+import type { Claim, TaskRow, TaskStore } from "../store/TaskStore.ts"
+import type { Adoption } from "../cluster/Cluster.ts"
+import { LeaseLost, StaleTransition } from "../store/TaskStore.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { Hub } from "../transport/Hub.ts"
-import { WireRefusal } from "@jointly/core/wire/Messages.ts"
+import { WireRefusal } from "@jointly/core/internal/wire/Messages"
 
 export interface ConsentVerifier {
   /** Recovers the signer of the EIP-712 Consent the TaskLedger contract will check again. */
@@ -55,10 +58,28 @@ const storeModel = async (models: ModelStore | undefined, taskId: string, result
   return rest
 }
 
-export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Service"]; auth: Auth; consent: ConsentVerifier; log: Log; models?: ModelStore; artifacts?: ArtifactStore; options?: Options }) => {
-  const { store, hub, rounds, auth, log } = deps
+export const make = (deps: {
+  store: TaskStore
+  hub: Pick<Hub, "ended" | "offer" | "isOnline">
+  rounds: RoundEngine["Service"]
+  auth: Auth
+  consent: ConsentVerifier
+  log: Log
+  /** This coordinator instance (coordinator/src/cluster/Cluster.ts): the owner its claims name. */
+  instance: string
+  /** Tells the instance that owned a task before a cancel took it from it (the cluster bridge). */
+  released?: (taskId: string, from: string) => void
+  /** The coordinator's compute backends, built once (Coordinator.ts): every task's program runs over them. */
+  backends: Layer.Layer<Backends.Services>
+  models?: ModelStore
+  artifacts?: ArtifactStore
+  options?: Options
+}) => {
+  const { store, hub, rounds, auth, log, instance } = deps
   const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
+  /** The tasks this instance owns, with the fencing token of its claim. */
+  const claims = new Map<string, Claim>()
   const timers = new Map<string, NodeJS.Timeout>()
   const listeners = new Set<(taskId: string, status: Status) => void>()
   /** Tasks decoded by their kind's declaration: at submit, or once when read back from the store after a restart. */
@@ -75,16 +96,40 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
     for (const listener of listeners) listener(taskId, status)
   }
 
-  /** A transition that lost a race is not an error: someone else already moved the task on. */
+  /** Forgets a task locally (its run interrupted, its timers cleared) without writing anything. */
+  const drop = async (taskId: string) => {
+    clearTimeout(timers.get(taskId))
+    timers.delete(taskId)
+    claims.delete(taskId)
+    decoded.delete(taskId)
+    Effect.runSync(rounds.taskEnded(taskId))
+    const fiber = running.get(taskId)
+    running.delete(taskId)
+    if (fiber) await Effect.runPromise(Fiber.interrupt(fiber))
+  }
+
+  /** Another instance holds the task now: stop here, write nothing more. */
+  const lost = (error: LeaseLost) => {
+    log.warn("task taken by another instance; stopping here", { taskId: error.subject, holder: error.holder, fence: error.fence, current: error.current })
+    void drop(error.subject)
+  }
+
+  /**
+   * A transition that lost a race is not an error: someone else already moved the task on. Without a claim (the
+   * task is not this instance's) or with a stale one, nothing is written.
+   */
   const move = async (task: TaskRow, to: Status, reason?: string, bumpAttempt = false) => {
+    const claim = claims.get(task.id)
+    if (claim === undefined) return false
     try {
-      await store.transition(task.id, task.status, to, { reason, reasonHash: reasonHash(reason ?? to), bumpAttempt })
+      await store.transition(claim, task.status, to, { reason, reasonHash: reasonHash(reason ?? to), bumpAttempt })
       log.info("task transition", { taskId: task.id, from: task.status, to, reason })
       notify(task.id, to)
       if (isFinal(to)) ended(task, to, reason)
       return true
     } catch (error) {
       if (error instanceof StaleTransition) return false
+      if (error instanceof LeaseLost) return (lost(error), false)
       throw error
     }
   }
@@ -92,6 +137,7 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
   const ended = (task: TaskRow, status: Status, reason?: string) => {
     clearTimeout(timers.get(task.id))
     timers.delete(task.id)
+    claims.delete(task.id)
     Effect.runSync(rounds.taskEnded(task.id))
     decoded.delete(task.id)
     for (const p of participantsOf(task.spec)) hub.ended(p, { taskId: task.id, status, reason })
@@ -142,18 +188,26 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
   const run = (task: TaskRow) => {
     const found = taskOf(task)
     if (Result.isFailure(found)) return void move(task, "Failed", found.failure.message)
+    const claim = claims.get(task.id)
+    if (claim === undefined) return
     const { protocol, params } = found.success
     Effect.runSync(rounds.taskStarted(task.id))
+    // A write refused because another instance claimed the task interrupts the run (`lost`), nothing else.
+    const fenced = <A>(write: () => Promise<A>) =>
+      Effect.promise(() => write().catch((error) => {
+        if (error instanceof LeaseLost) lost(error)
+        throw error
+      }))
     const session = rounds.session({
       taskId: task.id,
       attempt: task.attempt,
       participants: found.success.parties,
       stages: protocol.stages.map((s) => s.stage.name),
       roundTimeoutMs: found.success.roundTimeoutMs,
-      progress: (event) => Effect.sync(() => void store.event(task.id, "Progress", event)),
-      commit: (phase, root) => Effect.promise(() => store.commitPhase(task.id, phase, root)),
+      progress: (event) => Effect.sync(() => void store.event(claim, "Progress", event).catch((error) => error instanceof LeaseLost && lost(error))),
+      commit: (phase, root) => fenced(() => store.commitPhase(claim, phase, root)),
       checkpoint: {
-        save: (key, value) => Effect.promise(() => store.saveCheckpoint(task.id, key, task.attempt, value)),
+        save: (key, value) => fenced(() => store.saveCheckpoint(claim, key, task.attempt, value)),
         load: (key) => Effect.promise(() => store.loadCheckpoint(task.id, key))
       }
     })
@@ -163,8 +217,9 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
         Effect.mapError(Schema.encodeUnknownEffect(protocol.result)(result), (error) =>
           new ProtocolError({ protocol: protocol.kind, reason: "InvalidResult", detail: String(error) })))
     )
-    // SealCkks: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key).
-    const fiber = Effect.runFork(Effect.provide(program, SealCkks.layer))
+    // The backends: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key),
+    // secure aggregation recovers dropouts' masks with their key agreement and PRG.
+    const fiber = Effect.runFork(Effect.provide(program, deps.backends))
     running.set(task.id, fiber)
     fiber.addObserver(async (exit) => {
       running.delete(task.id)
@@ -172,7 +227,7 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
         if (Exit.isSuccess(exit)) {
           const result = await storeModel(deps.models, task.id, exit.value, deps.artifacts)
           const resultCid = await deps.artifacts?.putJson(result, task.id)
-          await store.succeed(task.id, result, digest(result), reasonHash("Succeeded"))
+          await store.succeed(claim, result, digest(result), reasonHash("Succeeded"))
           if (resultCid !== undefined) await deps.artifacts!.link(task.id, "result", resultCid, digest(result))
           log.info("task succeeded", { taskId: task.id })
           notify(task.id, "Succeeded")
@@ -183,7 +238,8 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
           await move({ ...task, status: "Running" }, "Failed", reason)
         }
       } catch (error) {
-        if (!(error instanceof StaleTransition)) log.error("could not record task outcome", { taskId: task.id, error: String(error) })
+        if (error instanceof LeaseLost) lost(error)
+        else if (!(error instanceof StaleTransition)) log.error("could not record task outcome", { taskId: task.id, error: String(error) })
       }
     })
   }
@@ -206,7 +262,7 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
    */
   const suspended = async (accounts: ReadonlyArray<string>, reason: string) => {
     const barred = new Set(accounts.map((a) => getAddress(a)))
-    for (const task of await store.unfinished()) {
+    for (const task of await store.owned(instance)) {
       const involved = [task.spec.initiator, ...participantsOf(task.spec)].some((a) => barred.has(getAddress(a)))
       if (!involved) continue
       const fiber = running.get(task.id)
@@ -228,7 +284,7 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
     const recipients = Protocols.resultRecipients(checked.success)
     const id = taskIdOf(spec)
     // The initiator signs the task id (EIP-191), which commits to the whole spec.
-    const { verify } = await import("@jointly/core/crypto/Signatures.ts")
+    const { verify } = await import("@jointly/core/internal/crypto/Signatures")
     if (!verify(spec.initiator, Uint8Array.from(Buffer.from(id.slice(2), "hex")), signature)) {
       throw new InvalidTask({ reason: "BadSignature", message: `the submission is not signed by the initiator ${getAddress(spec.initiator)}` })
     }
@@ -240,7 +296,8 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
       }
     }
     if (await store.get(id)) throw new DuplicateTask({ message: `task ${id} exists already` })
-    await store.insert(id, spec, id, parties)
+    // The instance that accepts a task owns it (token 1) until it ends or this instance dies.
+    claims.set(id, await store.insert(id, spec, id, parties, instance))
     decoded.set(id, checked.success)
     const task = (await store.get(id))!
     await move(task, "AwaitingConsent")
@@ -262,7 +319,16 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
       throw new WireRefusal({ code: "Malformed", detail: "the consent signature does not parse" })
     }
     if (signer !== account) throw new WireRefusal({ code: "NotAuthorized", detail: `the consent is signed by ${signer}, not ${account}` })
-    const fresh = await store.recordConsent(task.id, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash)
+    const claim = claims.get(task.id)
+    if (claim === undefined) throw new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} is not run by this coordinator instance` })
+    let fresh: boolean
+    try {
+      fresh = await store.recordConsent(claim, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash)
+    } catch (error) {
+      if (!(error instanceof LeaseLost)) throw error
+      lost(error)
+      throw new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} moved to another coordinator instance; send the consent again` })
+    }
     if (!fresh) throw new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
     if (!message.approve) {
       await move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`)
@@ -275,9 +341,9 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
     }
   }
 
-  /** A participant came online: offer it what awaits its consent, start what waited for it. */
+  /** A participant came online (on any instance): offer it what awaits its consent, start what waited for it. */
   const online = async (account: string) => {
-    for (const task of await store.unfinished()) {
+    for (const task of await store.owned(instance)) {
       if (!participantsOf(task.spec).includes(account)) continue
       if (task.status === "AwaitingConsent") {
         const answered = (await store.consents(task.id)).some((c) => c.participant === account)
@@ -288,10 +354,20 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
     }
   }
 
-  /** After a restart: every unfinished task resumes from its stored state. */
-  const resume = async () => {
-    for (const task of await store.unfinished()) {
-      log.info("resuming task", { taskId: task.id, status: task.status })
+  /**
+   * A task this instance has just claimed (after a restart over an embedded store, or an orphan whose owner
+   * died) resumes from its stored state.
+   */
+  const adopt = async (task: TaskRow, claim: Claim, why: Adoption) => {
+    await drop(task.id)
+    claims.set(task.id, claim)
+    {
+      const previous = why === "takeover" && task.owner !== null && task.owner !== instance
+        ? `coordinator instance ${task.owner} stopped; taken over by ${instance}`
+        : why === "rejoined"
+        ? `coordinator instance ${instance} lost its lease and rejoined`
+        : "coordinator restarted"
+      log.info("resuming task", { taskId: task.id, status: task.status, fence: claim.fence })
       if (task.status === "Submitted") {
         await move(task, "AwaitingConsent")
         await startConsent((await store.get(task.id))!)
@@ -300,7 +376,7 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
       } else if (task.status === "Running") {
         // The protocol's in-flight state died with the old process; a fresh attempt re-runs it from the start
         // with new keys and masks, which the participants key their memory by.
-        await move(task, "Scheduled", `coordinator restarted during attempt ${task.attempt}; rescheduled`, true)
+        await move(task, "Scheduled", `${previous} during attempt ${task.attempt}; rescheduled`, true)
         await schedule((await store.get(task.id))!)
       } else if (task.status === "Scheduled") {
         await schedule(task)
@@ -308,10 +384,27 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
     }
   }
 
+  /** This instance's lease had expired: every task may be another instance's now. Stop them all, write nothing. */
+  const lostAll = async () => {
+    for (const taskId of [...claims.keys()]) await drop(taskId)
+  }
+
+  /**
+   * Cancels a task. One another instance owns is taken from it first (a new token: its next write is refused and
+   * it is told to stop), so a cancel works from whichever instance the caller reached.
+   */
   const cancel = async (id: string, reason: string) => {
-    const task = await store.get(id)
+    let task = await store.get(id)
     if (!task) throw new UnknownTask({ message: `no task ${id}` })
     if (isFinal(task.status)) return task.status
+    if (!claims.has(id)) {
+      const claim = await store.claim(id, instance, { force: true })
+      const now = await store.get(id)
+      if (claim === undefined || now === undefined) return now?.status ?? task.status
+      if (task.owner !== null && task.owner !== instance) deps.released?.(id, task.owner)
+      claims.set(id, claim)
+      task = now
+    }
     const fiber = running.get(id)
     await move(task, "Cancelled", reason)
     if (fiber) await Effect.runPromise(Fiber.interrupt(fiber))
@@ -327,7 +420,12 @@ export const make = (deps: { store: TaskStore; hub: Hub; rounds: RoundEngine["Se
     submit,
     consent,
     online: (account: string) => void online(account).catch((error) => log.error("online handling failed", { error: String(error) })),
-    resume,
+    adopt,
+    lostAll,
+    /** Another instance took the task (a cancel there): stop it here. */
+    release: (taskId: string) => drop(taskId),
+    /** Whether this instance runs the task now. */
+    owns: (taskId: string) => claims.has(taskId),
     cancel,
     suspended,
     close,

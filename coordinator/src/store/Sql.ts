@@ -31,6 +31,9 @@ export const openPglite = async (dataDir: string): Promise<Sql> => {
 
 export const openPostgres = async (url: string): Promise<Sql> => {
   const pool = new pg.Pool({ connectionString: url, max: 8 })
+  // An idle connection the server dropped (a restart, a failover) is an event on the pool, not a crash of the
+  // process: the next query opens a new connection and fails only if the server is still away.
+  pool.on("error", () => {})
   await pool.query("select 1")
   const sql: Sql = {
     engine: "postgres",
@@ -46,12 +49,14 @@ export const openPostgres = async (url: string): Promise<Sql> => {
         }
         const result = await body(txSql)
         await client.query("commit")
+        client.release()
         return result
       } catch (error) {
-        await client.query("rollback")
+        // A connection that cannot even roll back is broken: it leaves the pool instead of being reused.
+        let broken: Error | undefined
+        await client.query("rollback").catch((e: Error) => void (broken = e))
+        client.release(broken)
         throw error
-      } finally {
-        client.release()
       }
     },
     close: () => pool.end()

@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
-import { IllegalTransition } from "@jointly/core/task/Lifecycle.ts"
+import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { IllegalTransition } from "@jointly/core/internal/task/Lifecycle"
+import * as Leases from "../cluster/Leases.ts"
 import * as Postgres from "../testing/Postgres.ts"
 import * as Sql from "./Sql.ts"
 import * as TaskStore from "./TaskStore.ts"
@@ -37,13 +38,13 @@ const exercise = (open: () => Promise<Sql.Sql>) => {
 
   it("moves a task through its life with an event and a queued chain record per step", async () => {
     const id = hash(1)
-    await store.insert(id, spec("a"), id, ["0x2", "0x3"])
-    await store.transition(id, "Submitted", "AwaitingConsent", { reasonHash: hash(0) })
-    expect(await store.recordConsent(id, { participant: "0x2", approve: true, reason: "ok", signature: "0x01" }, hash(0))).toBe(true)
-    expect(await store.recordConsent(id, { participant: "0x2", approve: true, reason: "again", signature: "0x01" }, hash(0))).toBe(false)
-    await store.transition(id, "AwaitingConsent", "Scheduled", { reasonHash: hash(0) })
-    await store.transition(id, "Scheduled", "Running", { reasonHash: hash(0) })
-    await store.succeed(id, { mean: 1.5 }, hash(9), hash(0))
+    const claim = await store.insert(id, spec("a"), id, ["0x2", "0x3"], "test-instance")
+    await store.transition(claim, "Submitted", "AwaitingConsent", { reasonHash: hash(0) })
+    expect(await store.recordConsent(claim, { participant: "0x2", approve: true, reason: "ok", signature: "0x01" }, hash(0))).toBe(true)
+    expect(await store.recordConsent(claim, { participant: "0x2", approve: true, reason: "again", signature: "0x01" }, hash(0))).toBe(false)
+    await store.transition(claim, "AwaitingConsent", "Scheduled", { reasonHash: hash(0) })
+    await store.transition(claim, "Scheduled", "Running", { reasonHash: hash(0) })
+    await store.succeed(claim, { mean: 1.5 }, hash(9), hash(0))
     const task = await store.get(id)
     expect(task).toMatchObject({ status: "Succeeded", result: { mean: 1.5 }, resultDigest: hash(9) })
     expect((await store.events(id)).map((e) => e.type)).toEqual(["Submitted", "AwaitingConsent", "ConsentApproved", "Scheduled", "Running", "Succeeded"])
@@ -53,9 +54,9 @@ const exercise = (open: () => Promise<Sql.Sql>) => {
 
   it("refuses an illegal transition and a stale one without writing anything", async () => {
     const id = hash(2)
-    await store.insert(id, spec("b"), id, [])
-    await expect(store.transition(id, "Submitted", "Succeeded", { reasonHash: hash(0) })).rejects.toBeInstanceOf(IllegalTransition)
-    await expect(store.transition(id, "AwaitingConsent", "Scheduled", { reasonHash: hash(0) })).rejects.toBeInstanceOf(TaskStore.StaleTransition)
+    const claim = await store.insert(id, spec("b"), id, [], "test-instance")
+    await expect(store.transition(claim, "Submitted", "Succeeded", { reasonHash: hash(0) })).rejects.toBeInstanceOf(IllegalTransition)
+    await expect(store.transition(claim, "AwaitingConsent", "Scheduled", { reasonHash: hash(0) })).rejects.toBeInstanceOf(TaskStore.StaleTransition)
     expect((await store.get(id))?.status).toBe("Submitted")
     expect(await store.outbox(id)).toHaveLength(1)
   })
@@ -69,6 +70,62 @@ const exercise = (open: () => Promise<Sql.Sql>) => {
     await store.confirm(first!.id, hash(77), 5)
     const next = await store.nextPending()
     expect(next!.id).toBeGreaterThan(first!.id)
+  })
+
+  it("fences every state change: after another instance claims an orphan, the old owner's writes change nothing", async () => {
+    const leases = Leases.make(sql)
+    await leases.register("alive", null, 60_000)
+    await leases.register("dying", null, 60_000)
+    const id = hash(3)
+    const old = await store.insert(id, spec("c"), id, ["0x2"], "dying")
+    await store.transition(old, "Submitted", "AwaitingConsent", { reasonHash: hash(0) })
+    // Owned by a live instance: nobody may claim it, and it is no orphan.
+    expect((await store.orphans()).map((t) => t.id)).not.toContain(id)
+    expect(await store.claim(id, "alive")).toBeUndefined()
+    await leases.leave("dying")
+    expect((await store.orphans()).map((t) => t.id)).toContain(id)
+    const [a, b] = await Promise.all([store.claim(id, "alive"), store.claim(id, "alive")])
+    // Of two claims of one orphan, one wins; the token went up by one.
+    expect([a, b].filter((c) => c !== undefined)).toHaveLength(1)
+    const claim = (a ?? b)!
+    expect(claim.fence).toBe(old.fence + 1)
+    const before = { events: (await store.events(id)).length, outbox: (await store.outbox(id)).length, consents: (await store.consents(id)).length }
+    const stale: Array<() => Promise<unknown>> = [
+      () => store.transition(old, "AwaitingConsent", "Cancelled", { reasonHash: hash(0) }),
+      () => store.recordConsent(old, { participant: "0x2", approve: true, reason: "", signature: "0x01" }, hash(0)),
+      () => store.event(old, "Progress", { done: 1 }),
+      () => store.commitPhase(old, "p", hash(5)),
+      () => store.saveCheckpoint(old, "k", 0, { round: 1 }),
+      () => store.succeed(old, {}, hash(6), hash(0))
+    ]
+    for (const write of stale) {
+      const error = await write().then(() => undefined, (e: unknown) => e)
+      expect(error).toBeInstanceOf(TaskStore.LeaseLost)
+      expect(error).toMatchObject({ _tag: "LeaseLost", subject: id, instance: "dying", holder: "alive", current: claim.fence })
+    }
+    expect(await store.get(id)).toMatchObject({ status: "AwaitingConsent", owner: "alive", fence: claim.fence })
+    expect({ events: (await store.events(id)).length, outbox: (await store.outbox(id)).length, consents: (await store.consents(id)).length }).toEqual(before)
+    expect(await store.loadCheckpoint(id, "k")).toBeUndefined()
+    // The new owner writes.
+    await store.transition(claim, "AwaitingConsent", "Cancelled", { reasonHash: hash(0) })
+    expect((await store.get(id))?.status).toBe("Cancelled")
+  })
+
+  it("hands a named lease to one instance at a time; the outbox refuses a drainer whose token is stale", async () => {
+    const leases = Leases.make(sql)
+    const first = await leases.acquire("outbox", "alive", 60_000)
+    expect(first).toBeDefined()
+    expect(await leases.acquire("outbox", "other", 60_000)).toBeUndefined()
+    const entry = (await store.nextPending())!
+    await store.markSent(entry.id, hash(8), 1, first)
+    await leases.release(first!)
+    const second = (await leases.acquire("outbox", "other", 60_000))!
+    expect(second.fence).toBe(first!.fence + 1)
+    expect(await leases.extend(first!, 60_000)).toBe(false)
+    await expect(store.confirm(entry.id, hash(8), 1, hash(9), first)).rejects.toBeInstanceOf(TaskStore.LeaseLost)
+    expect((await store.outbox()).find((o) => o.id === entry.id)?.status).toBe("sent")
+    await store.confirm(entry.id, hash(8), 1, hash(9), second)
+    expect((await store.outbox()).find((o) => o.id === entry.id)?.status).toBe("confirmed")
   })
 }
 

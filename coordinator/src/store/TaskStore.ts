@@ -3,9 +3,10 @@
  * that notarizes it are written in the same transaction, so neither can exist without the other after a crash.
  */
 import { randomBytes } from "node:crypto"
-import type { Status } from "@jointly/core/task/Lifecycle.ts"
-import { assertTransition } from "@jointly/core/task/Lifecycle.ts"
-import type { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import { Schema } from "effect"
+import type { Status } from "@jointly/core/internal/task/Lifecycle"
+import { assertTransition } from "@jointly/core/internal/task/Lifecycle"
+import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { Sql } from "./Sql.ts"
 import { migrate } from "./schema.sql.ts"
 
@@ -28,6 +29,10 @@ export interface TaskRow {
   readonly reason: string | null
   readonly createdAt: string
   readonly updatedAt: string
+  /** The coordinator instance that owns the task now (null: nobody, e.g. its owner left). */
+  readonly owner: string | null
+  /** The task's fencing token: bumped at every claim. */
+  readonly fence: number
 }
 
 export interface TaskEvent {
@@ -64,6 +69,42 @@ export interface OutboxRow {
   readonly lastError: string | null
 }
 
+/**
+ * The right of one coordinator instance to change one task: the instance and the task's fencing token as it was
+ * when the instance claimed the task. Every state change of the task checks both, in the store, in the same
+ * transaction as the change (coordinator/src/cluster/Cluster.ts hands claims out).
+ */
+export interface Claim {
+  readonly taskId: string
+  readonly instance: string
+  readonly fence: number
+}
+
+/** A named lease (the outbox drainer, the chain index) as its holder knows it. */
+export interface LeaseToken {
+  readonly name: string
+  readonly holder: string
+  readonly fence: number
+}
+
+/**
+ * A write by an instance that no longer owns what it writes: another instance claimed the task (or the lease)
+ * since, with a newer fencing token. Nothing was changed; the stale owner must stop working on it.
+ */
+export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
+  /** The task id, or the lease's name. */
+  subject: Schema.String,
+  instance: Schema.String,
+  fence: Schema.Number,
+  /** Who holds it now, and under which token (null: nobody, e.g. the task is gone). */
+  holder: Schema.NullOr(Schema.String),
+  current: Schema.NullOr(Schema.Number)
+}) {
+  override get message() {
+    return `${this.instance} lost ${this.subject} (token ${this.fence}): now held by ${this.holder ?? "nobody"} under token ${this.current ?? "none"}; nothing was written`
+  }
+}
+
 export class StaleTransition extends Error {
   constructor(readonly taskId: string, readonly expected: Status) {
     super(`task ${taskId} is no longer ${expected}`)
@@ -81,7 +122,9 @@ const toTask = (r: any): TaskRow => ({
   resultDigest: r.result_digest ?? null,
   reason: r.reason ?? null,
   createdAt: new Date(r.created_at).toISOString(),
-  updatedAt: new Date(r.updated_at).toISOString()
+  updatedAt: new Date(r.updated_at).toISOString(),
+  owner: r.owner ?? null,
+  fence: Number(r.fence ?? 0)
 })
 
 const toOutbox = (r: any): OutboxRow => ({
@@ -105,6 +148,31 @@ const enqueue = (tx: Sql, taskId: string, op: LedgerOp) =>
 const appendEvent = (tx: Sql, taskId: string, type: string, data: unknown) =>
   tx.query(`insert into task_events(task_id, type, data) values ($1, $2, $3)`, [taskId, type, JSON.stringify(data)])
 
+const unfinishedStatuses = `('Submitted', 'AwaitingConsent', 'Scheduled', 'Running')`
+
+/**
+ * The fencing check, first in every transaction that changes a task: the row is locked (so no claim can commit
+ * in between) and must still name this claim's instance and token.
+ */
+const hold = async (tx: Sql, claim: Claim) => {
+  const [row] = await tx.query<{ owner: string | null; fence: string | number }>(`select owner, fence from tasks where id = $1 for update`, [claim.taskId])
+  if (row === undefined || row.owner !== claim.instance || Number(row.fence) !== claim.fence) {
+    throw new LeaseLost({ subject: claim.taskId, instance: claim.instance, fence: claim.fence, holder: row?.owner ?? null, current: row === undefined ? null : Number(row.fence) })
+  }
+}
+
+/** `sql` clause true when `lease` is still the current token of its named lease (or no lease is asked for). */
+const leaseHeld = (holderParam: number) =>
+  `($${holderParam}::text is null or exists (select 1 from leases l where l.name = 'outbox' and l.holder = $${holderParam} and l.fence = $${holderParam + 1}))`
+
+const checkLease = async (sql: Sql, lease: LeaseToken | undefined, changed: number) => {
+  if (lease === undefined || changed > 0) return
+  const [row] = await sql.query<{ holder: string; fence: string | number }>(`select holder, fence from leases where name = $1`, [lease.name])
+  if (row === undefined || row.holder !== lease.holder || Number(row.fence) !== lease.fence) {
+    throw new LeaseLost({ subject: lease.name, instance: lease.holder, fence: lease.fence, holder: row?.holder ?? null, current: row === undefined ? null : Number(row.fence) })
+  }
+}
+
 export const make = async (sql: Sql) => {
   await migrate(sql)
 
@@ -117,26 +185,30 @@ export const make = async (sql: Sql) => {
     sql,
     get,
 
-    /** Inserts a new task in `Submitted` with its chain record queued. */
-    insert: (id: string, spec: TaskSpec, specHash: string, participants: ReadonlyArray<string>) =>
+    /** Inserts a new task in `Submitted`, owned by `instance` (token 1), with its chain record queued. */
+    insert: (id: string, spec: TaskSpec, specHash: string, participants: ReadonlyArray<string>, instance: string): Promise<Claim> =>
       sql.transaction(async (tx) => {
-        await tx.query(`insert into tasks(id, kind, spec, initiator, status) values ($1, $2, $3, $4, 'Submitted')`, [
+        await tx.query(`insert into tasks(id, kind, spec, initiator, status, owner, fence) values ($1, $2, $3, $4, 'Submitted', $5, 1)`, [
           id,
           spec.kind,
           JSON.stringify(spec),
-          spec.initiator
+          spec.initiator,
+          instance
         ])
         await appendEvent(tx, id, "Submitted", { initiator: spec.initiator })
         await enqueue(tx, id, { op: "createTask", specHash, kind: spec.kind, initiator: spec.initiator, participants })
+        return { taskId: id, instance, fence: 1 }
       }),
 
     /**
      * Moves a task from `from` to `to` (checked against the lifecycle table) with an event, and queues the
      * chain transition. Throws StaleTransition when another path moved the task first.
      */
-    transition: (id: string, from: Status, to: Status, details: { reason?: string; reasonHash: string; data?: Record<string, unknown>; bumpAttempt?: boolean }) =>
+    transition: (claim: Claim, from: Status, to: Status, details: { reason?: string; reasonHash: string; data?: Record<string, unknown>; bumpAttempt?: boolean }) =>
       sql.transaction(async (tx) => {
         assertTransition(from, to)
+        const id = claim.taskId
+        await hold(tx, claim)
         const rows = await tx.query(
           `update tasks set status = $3, reason = coalesce($4, reason), attempt = attempt + $5, updated_at = now()
              where id = $1 and status = $2 returning id`,
@@ -148,8 +220,10 @@ export const make = async (sql: Sql) => {
       }),
 
     /** Records a verified consent once; returns false when this participant already answered. */
-    recordConsent: (id: string, consent: Omit<Consent, "at">, reasonHash: string) =>
+    recordConsent: (claim: Claim, consent: Omit<Consent, "at">, reasonHash: string) =>
       sql.transaction(async (tx) => {
+        const id = claim.taskId
+        await hold(tx, claim)
         const inserted = await tx.query(
           `insert into consents(task_id, participant, approve, reason, signature) values ($1, $2, $3, $4, $5)
              on conflict do nothing returning participant`,
@@ -180,9 +254,11 @@ export const make = async (sql: Sql) => {
       })),
 
     /** Stores the result and its digest, moves Running → Succeeded and queues both chain records. */
-    succeed: (id: string, result: unknown, resultDigest: string, reasonHash: string) =>
+    succeed: (claim: Claim, result: unknown, resultDigest: string, reasonHash: string) =>
       sql.transaction(async (tx) => {
         assertTransition("Running", "Succeeded")
+        const id = claim.taskId
+        await hold(tx, claim)
         const rows = await tx.query(
           `update tasks set status = 'Succeeded', result = $2, result_digest = $3, updated_at = now()
              where id = $1 and status = 'Running' returning id`,
@@ -194,21 +270,30 @@ export const make = async (sql: Sql) => {
         await enqueue(tx, id, { op: "transition", to: "Succeeded", reasonHash })
       }),
 
-    commitPhase: (id: string, phase: string, root: string) =>
+    commitPhase: (claim: Claim, phase: string, root: string) =>
       sql.transaction(async (tx) => {
+        const id = claim.taskId
+        await hold(tx, claim)
         await appendEvent(tx, id, "PhaseCommitted", { phase, root })
         await enqueue(tx, id, { op: "commitPhase", phase, root })
       }),
 
-    event: (id: string, type: string, data: unknown) => appendEvent(sql, id, type, data),
+    event: (claim: Claim, type: string, data: unknown) =>
+      sql.transaction(async (tx) => {
+        await hold(tx, claim)
+        await appendEvent(tx, claim.taskId, type, data)
+      }),
 
     /** Protocol checkpoint of a task (see CoordinatorSession.checkpoint); the last save wins. */
-    saveCheckpoint: (id: string, key: string, attempt: number, value: unknown) =>
-      sql.query(
-        `insert into checkpoints(task_id, key, value, attempt) values ($1, $2, $3, $4)
-           on conflict (task_id, key) do update set value = excluded.value, attempt = excluded.attempt, at = now()`,
-        [id, key, JSON.stringify(value), attempt]
-      ).then(() => undefined),
+    saveCheckpoint: (claim: Claim, key: string, attempt: number, value: unknown) =>
+      sql.transaction(async (tx) => {
+        await hold(tx, claim)
+        await tx.query(
+          `insert into checkpoints(task_id, key, value, attempt) values ($1, $2, $3, $4)
+             on conflict (task_id, key) do update set value = excluded.value, attempt = excluded.attempt, at = now()`,
+          [claim.taskId, key, JSON.stringify(value), attempt]
+        )
+      }),
     loadCheckpoint: async (id: string, key: string): Promise<unknown> =>
       (await sql.query<{ value: unknown }>(`select value from checkpoints where task_id = $1 and key = $2`, [id, key]))[0]?.value,
 
@@ -241,39 +326,97 @@ export const make = async (sql: Sql) => {
       ))[0]!.n),
 
     unfinished: async (): Promise<Array<TaskRow>> =>
+      (await sql.query(`select * from tasks where status in ${unfinishedStatuses} order by created_at`)).map(toTask),
+
+    // --- ownership (coordinator/src/cluster/Cluster.ts) ---
+    /** Unfinished tasks `instance` owns. */
+    owned: async (instance: string): Promise<Array<TaskRow>> =>
+      (await sql.query(`select * from tasks where owner = $1 and status in ${unfinishedStatuses} order by created_at`, [instance])).map(toTask),
+    /** The instance that owns a task now (undefined: no such task, or nobody). */
+    ownerOf: async (id: string): Promise<string | undefined> =>
+      (await sql.query<{ owner: string | null }>(`select owner from tasks where id = $1`, [id]))[0]?.owner ?? undefined,
+    /** Unfinished tasks whose owner is no live instance (its lease expired, or it left). */
+    orphans: async (): Promise<Array<TaskRow>> =>
       (
         await sql.query(
-          `select * from tasks where status in ('Submitted', 'AwaitingConsent', 'Scheduled', 'Running') order by created_at`
+          `select * from tasks t where status in ${unfinishedStatuses}
+             and (owner is null or not exists (select 1 from coordinator_instances i where i.id = t.owner and i.expires_at > now()))
+             order by created_at`
         )
       ).map(toTask),
+    /**
+     * Takes an unfinished task for `instance` under a new fencing token: only an orphan, unless `force` (a cancel
+     * from an instance that does not own the task takes it from a live owner, whose next write is then refused).
+     * Atomic: of two instances claiming one orphan, one gets it.
+     */
+    claim: async (id: string, instance: string, options: { readonly force?: boolean } = {}): Promise<Claim | undefined> => {
+      const [row] = await sql.query<{ fence: string | number }>(
+        `update tasks t set owner = $2, fence = fence + 1
+           where id = $1 and status in ${unfinishedStatuses}
+             and ($3 or owner is null or not exists (select 1 from coordinator_instances i where i.id = t.owner and i.expires_at > now()))
+           returning fence`,
+        [id, instance, options.force === true]
+      )
+      return row === undefined ? undefined : { taskId: id, instance, fence: Number(row.fence) }
+    },
+    /** The claim `instance` holds on a task now, if any (its current token). */
+    claimOf: async (id: string, instance: string): Promise<Claim | undefined> => {
+      const [row] = await sql.query<{ fence: string | number }>(`select fence from tasks where id = $1 and owner = $2`, [id, instance])
+      return row === undefined ? undefined : { taskId: id, instance, fence: Number(row.fence) }
+    },
+    /** A leaving instance hands its unfinished tasks back, so another claims them at once instead of after its lease. */
+    releaseAll: (instance: string) =>
+      sql.query(`update tasks set owner = null where owner = $1 and status in ${unfinishedStatuses}`, [instance]).then(() => undefined),
 
     // --- chain outbox ---
     nextPending: async (): Promise<OutboxRow | undefined> => {
       const [row] = await sql.query(`select * from outbox where status = 'pending' order by id limit 1`)
       return row ? toOutbox(row) : undefined
     },
-    /** Mined in `txHash` (by this send or an earlier one); final once enough blocks hold it. */
-    markSent: (id: number, txHash: string, blockNumber: number) =>
-      sql.query(`update outbox set status = 'sent', tx_hash = $2, block_number = $3, sent_at = now(), attempts = attempts + 1 where id = $1`, [id, txHash, blockNumber]),
+    /**
+     * Mined in `txHash` (by this send or an earlier one); final once enough blocks hold it. This and the other
+     * outbox writes take the drainer's lease when several instances share the store: a drainer that lost it
+     * writes nothing (LeaseLost).
+     */
+    markSent: async (id: number, txHash: string, blockNumber: number, lease?: LeaseToken) => {
+      const rows = await sql.query(
+        `update outbox set status = 'sent', tx_hash = $2, block_number = $3, sent_at = now(), attempts = attempts + 1 where id = $1 and ${leaseHeld(4)} returning id`,
+        [id, txHash, blockNumber, lease?.holder ?? null, lease?.fence ?? null]
+      )
+      await checkLease(sql, lease, rows.length)
+      return rows
+    },
     /** Entries mined but not yet final, oldest first. */
     sent: async (): Promise<Array<OutboxRow>> => (await sql.query(`select * from outbox where status = 'sent' order by id`)).map(toOutbox),
     /** Final: held by at least the chain's confirmations, in the canonical block `blockHash`. */
-    confirm: (id: number, txHash: string, blockNumber: number | null, blockHash: string | null = null) =>
-      sql.query(`update outbox set status = 'confirmed', tx_hash = $2, block_number = $3, block_hash = $4, confirmed_at = now() where id = $1 and status <> 'confirmed'`, [
-        id,
-        txHash,
-        blockNumber,
-        blockHash
-      ]),
+    confirm: async (id: number, txHash: string, blockNumber: number | null, blockHash: string | null = null, lease?: LeaseToken) => {
+      const rows = await sql.query(
+        `update outbox set status = 'confirmed', tx_hash = $2, block_number = $3, block_hash = $4, confirmed_at = now() where id = $1 and status <> 'confirmed' and ${leaseHeld(5)} returning id`,
+        [id, txHash, blockNumber, blockHash, lease?.holder ?? null, lease?.fence ?? null]
+      )
+      await checkLease(sql, lease, rows.length)
+      return rows
+    },
     /** Its transaction left the canonical chain: send it again (the contract's event-id check keeps it once). */
-    requeue: (id: number, reason: string) =>
-      sql.query(`update outbox set status = 'pending', last_error = $2, block_number = null where id = $1 and status = 'sent'`, [id, reason]),
-    retryLater: (id: number, error: string, giveUp: boolean) =>
-      sql.query(`update outbox set attempts = attempts + 1, last_error = $2, status = $3 where id = $1`, [
+    requeue: async (id: number, reason: string, lease?: LeaseToken) => {
+      const rows = await sql.query(
+        `update outbox set status = 'pending', last_error = $2, block_number = null where id = $1 and status = 'sent' and ${leaseHeld(3)} returning id`,
+        [id, reason, lease?.holder ?? null, lease?.fence ?? null]
+      )
+      await checkLease(sql, lease, rows.length)
+      return rows
+    },
+    retryLater: async (id: number, error: string, giveUp: boolean, lease?: LeaseToken) => {
+      const rows = await sql.query(`update outbox set attempts = attempts + 1, last_error = $2, status = $3 where id = $1 and ${leaseHeld(4)} returning id`, [
         id,
         error,
-        giveUp ? "failed" : "pending"
-      ]),
+        giveUp ? "failed" : "pending",
+        lease?.holder ?? null,
+        lease?.fence ?? null
+      ])
+      await checkLease(sql, lease, rows.length)
+      return rows
+    },
     outbox: async (taskId?: string): Promise<Array<OutboxRow>> =>
       (await sql.query(`select * from outbox where ($1::text is null or task_id = $1) order by id`, [taskId ?? null])).map(toOutbox),
     /** Entries not yet final: to send, or mined and waiting for confirmations. */

@@ -150,15 +150,60 @@ export const migrations: ReadonlyArray<string> = [
      rows integer not null,
      at timestamptz not null default now()
    );
-   create index grant_predictions_token on grant_predictions(token_id)`
+   create index grant_predictions_token on grant_predictions(token_id)`,
+  // 6: several coordinator instances over one store (issue 17). Each live instance holds a lease row it renews;
+  // a task belongs to one instance at a time and carries a fencing token bumped at every claim, which every state
+  // change of the task checks (coordinator/src/cluster/). Named leases (the outbox drainer, the chain index) carry
+  // their own token. Single-use nonces of the socket handshake and of sign-in are spent here, so any instance can
+  // check a nonce another issued. The socket.io Postgres adapter keeps payloads over NOTIFY's 8000 bytes in
+  // socket_io_attachments (its own schema, created here so no instance needs DDL rights at run time).
+  `create table coordinator_instances (
+     id text primary key,
+     url text,
+     started_at timestamptz not null default now(),
+     expires_at timestamptz not null
+   );
+   alter table tasks add column owner text;
+   alter table tasks add column fence bigint not null default 0;
+   create index tasks_owner on tasks(owner);
+   create table leases (
+     name text primary key,
+     holder text not null,
+     fence bigint not null,
+     expires_at timestamptz not null
+   );
+   create table spent_nonces (
+     nonce text primary key,
+     expires_at timestamptz not null
+   );
+   create table cluster_secrets (
+     name text primary key,
+     value bytea not null
+   );
+   create table if not exists socket_io_attachments (
+     id bigserial unique,
+     created_at timestamptz default now(),
+     payload bytea
+   )`
 ]
 
-export const migrate = async (sql: { query: (text: string, params?: ReadonlyArray<unknown>) => Promise<Array<any>> }) => {
-  await sql.query(`create table if not exists schema_migrations (version integer primary key, applied_at timestamptz not null default now())`)
-  const applied = new Set((await sql.query(`select version from schema_migrations`)).map((r: { version: number }) => r.version))
-  for (const [index, step] of migrations.entries()) {
-    if (applied.has(index + 1)) continue
-    for (const statement of step.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) await sql.query(statement)
-    await sql.query(`insert into schema_migrations(version) values ($1)`, [index + 1])
-  }
+interface Migratable {
+  readonly query: (text: string, params?: ReadonlyArray<unknown>) => Promise<Array<any>>
+  readonly transaction: <T>(body: (tx: Migratable) => Promise<T>) => Promise<T>
 }
+
+/**
+ * Applies the missing steps in one transaction under an advisory lock: instances starting together over one
+ * PostgreSQL wait for each other instead of racing to create the same tables.
+ */
+export const migrate = (sql: Migratable) =>
+  sql.transaction(async (tx) => {
+    await tx.query(`select pg_advisory_xact_lock(7370291)`)
+    await tx.query(`create table if not exists schema_migrations (version integer primary key, applied_at timestamptz not null default now())`)
+    const applied = new Set((await tx.query(`select version from schema_migrations`)).map((r: { version: number }) => r.version))
+    for (const [index, step] of migrations.entries()) {
+      if (applied.has(index + 1)) continue
+      for (const statement of step.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean)) await tx.query(statement)
+      await tx.query(`insert into schema_migrations(version) values ($1)`, [index + 1])
+    }
+  })

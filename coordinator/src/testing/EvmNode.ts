@@ -10,10 +10,19 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
-import { jsonRpc } from "@jointly/core/ledger/Chain.ts"
+import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
+import { ChainError } from "@jointly/core/internal/ledger/ChainError"
 import { startAnvil } from "../chain/Anvil.ts"
 
 export const nodeNames = ["anvil", "hardhat"] as const
+
+/** The custom error a call expected to revert reverted with (or its ChainError's reason); "no error" when it did not. */
+export const revertOf = async (p: Promise<unknown>): Promise<string | undefined> => {
+  const e = await p.then(() => undefined, (x: unknown) => x)
+  if (e === undefined) return "no error"
+  if (e instanceof ChainError) return e.revertName ?? e.reason._tag
+  throw e
+}
 export type NodeName = (typeof nodeNames)[number]
 
 export interface EvmNode {
@@ -28,6 +37,8 @@ export interface EvmNode {
   /** `evm_revert`: drops every block mined after the snapshot (with its transactions). */
   readonly revert: (id: string) => Promise<void>
   readonly mine: (blocks?: number) => Promise<void>
+  /** Moves the node's clock `seconds` ahead and mines a block stamped with it (deadlines, timelocks). */
+  readonly later: (seconds: bigint | number) => Promise<void>
   /** Off: transactions wait in the pool until `mine`. */
   readonly setAutomine: (on: boolean) => Promise<void>
   /** Forgets a pooled transaction, as a node restarted without its pool would. */
@@ -63,6 +74,10 @@ const withRpc = (name: NodeName, rpcUrl: string, chainId: bigint, stop: () => Pr
     },
     mine: async (blocks = 1) => {
       for (let i = 0; i < blocks; i++) await rpc("evm_mine")
+    },
+    later: async (seconds) => {
+      await rpc("evm_increaseTime", [Number(seconds)])
+      await rpc("evm_mine")
     },
     setAutomine: async (on) => {
       await rpc("evm_setAutomine", [on])

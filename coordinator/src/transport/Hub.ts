@@ -2,17 +2,34 @@
  * The socket.io side of the coordinator: admits participants (Auth), decodes every incoming event with the
  * wire Schemas, answers a bad message with a typed `wire.error` and keeps serving, and hands good messages to
  * the scheduler (consents) and the round host (stage replies).
+ *
+ * Several coordinator instances share one socket.io cluster through an adapter (the official Postgres adapter,
+ * coordinator/src/cluster/): every participant socket joins the room of its account, so a message for a
+ * participant connected to another instance goes to that room and the adapter delivers it there. A socket held
+ * here is written to directly, without a round trip through the adapter.
+ *
+ * Abuse limits (SocketLimits.ts): only the authenticated `/participants` namespace is served — a connection
+ * asking for `/` or any other namespace is refused and closed at once; a connection not admitted within the
+ * handshake deadline is closed; frames larger than the application's message limit close the connection in
+ * the transport itself (`maxHttpBufferSize` is that limit), and so do binary attachments, which the wire never
+ * uses; new connections per address and events per account and per address are rate limited, answered with
+ * a `RateLimited` wire.error, and a socket that keeps flooding is dropped. Every refusal is counted.
  */
-import type { Server as HttpServer } from "node:http"
 import { Schema } from "effect"
-import { Server, type Socket } from "socket.io"
-import type { WireError } from "@jointly/core/wire/Messages.ts"
-import { WireRefusal } from "@jointly/core/wire/Messages.ts"
-import { AwaitingHuman, events, HandshakeAuth, HumanAck, maxMessageBytes, StageReply, TaskConsent, transportMaxBytes } from "@jointly/core/wire/Messages.ts"
-import type { HumanDecision } from "@jointly/core/wire/Messages.ts"
-import type { StageRequest, TaskEnded, TaskOffer } from "@jointly/core/wire/Messages.ts"
+import { Server, type ServerOptions, type Socket } from "socket.io"
+import * as SocketIoParser from "socket.io-parser"
+import type { WireError } from "@jointly/core/internal/wire/Messages"
+import { WireRefusal } from "@jointly/core/internal/wire/Messages"
+import { AwaitingHuman, events, HandshakeAuth, HumanAck, maxMessageBytes, StageReply, TaskConsent } from "@jointly/core/internal/wire/Messages"
+import { DashboardSignInAck } from "@jointly/core/internal/wire/Messages"
+import type { DashboardSignIn, HumanDecision } from "@jointly/core/internal/wire/Messages"
+import type { StageRequest, TaskEnded, TaskOffer } from "@jointly/core/internal/wire/Messages"
 import { AdmissionRefused, type Auth } from "../auth/Auth.ts"
+import * as Rejections from "../limits/Rejections.ts"
 import type { Log } from "../Log.ts"
+import * as ClientAddress from "../net/ClientAddress.ts"
+import type { Server as Listener } from "../net/Listener.ts"
+import * as SocketLimits from "./SocketLimits.ts"
 
 /** A refusal a handler raises for the sender: becomes a `wire.error` reply, never a crash. */
 export { WireRefusal }
@@ -28,21 +45,103 @@ export interface Inbound {
 
 export const namespace = "/participants"
 
-const byteLength = (value: unknown): number => {
-  try {
-    return Buffer.byteLength(JSON.stringify(value) ?? "")
-  } catch {
-    return Number.POSITIVE_INFINITY
-  }
+/** The room every socket of `account` joins: what other instances address it by. */
+export const roomOf = (account: string) => `account:${account.toLowerCase()}`
+
+/** The events a participant may send; anything else is answered UnknownStage. */
+const inboundEvents: ReadonlySet<string> = new Set([events.consent, events.reply, events.awaitingHuman])
+
+export interface HubOptions {
+  readonly limits?: SocketLimits.SocketLimits
+  /** Shared with the HTTP API's limits, so the dashboard shows every count in one place. */
+  readonly rejections?: Rejections.Rejections
+  /** Resolves a connection's client address (X-Forwarded-For only from trusted proxies). */
+  readonly clientAddress?: ClientAddress.ClientAddress
+  /** A socket.io adapter spanning several instances (default: this process only). */
+  readonly adapter?: ServerOptions["adapter"]
+  /** Whether `account` is connected to another instance (presence kept by the cluster). */
+  readonly remote?: (account: string) => boolean
 }
 
-export const make = (http: HttpServer, auth: Auth, log: Log) => {
-  const io = new Server(http, { maxHttpBufferSize: transportMaxBytes, serveClient: false })
+/** socket.io's parser without binary attachments: the wire is JSON only, and a refused frame is counted. */
+const jsonOnlyParser = (rejections: Rejections.Rejections) => ({
+  Encoder: SocketIoParser.Encoder,
+  Decoder: class extends SocketIoParser.Decoder {
+    constructor() {
+      super({ maxAttachments: 0 })
+    }
+    override add(chunk: unknown) {
+      try {
+        super.add(chunk)
+      } catch (error) {
+        rejections.count(SocketLimits.counterNames.malformedFrame)
+        throw error
+      }
+    }
+  }
+})
+
+export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions = {}) => {
+  const rejections = options.rejections ?? Rejections.make()
+  const limits = options.limits ?? SocketLimits.defaults
+  const limiter = SocketLimits.make(limits, rejections)
+  const addressOf = options.clientAddress ?? ClientAddress.make()
+  const remote = options.remote ?? (() => false)
+  const io = new Server(http, {
+    // The transport's limit is the application's: a larger frame closes the connection before it is buffered.
+    maxHttpBufferSize: maxMessageBytes,
+    serveClient: false,
+    transports: ["websocket"],
+    // Our own deadline below closes and counts first; socket.io's is the backstop.
+    connectTimeout: 2 * limits.handshakeTimeoutMs,
+    cleanupEmptyChildNamespaces: true,
+    parser: jsonOnlyParser(rejections),
+    ...(options.adapter === undefined ? {} : { adapter: options.adapter }),
+    allowRequest: (req, callback) => {
+      const allowed = limiter.connection(addressOf(req.socket.remoteAddress, req.headers["x-forwarded-for"]))
+      callback(allowed ? null : "RateLimited: too many connections from this address", allowed)
+    }
+  })
   const nsp = io.of(namespace)
   const sockets = new Map<string, Socket>()
+  /** Engine connections admitted to `/participants`; any other is closed at the handshake deadline. */
+  const admitted = new WeakSet<object>()
   let inbound: Inbound | undefined
 
+  io.engine.on("connection", (conn: { close: () => void; once: (event: "close", listener: (reason: string, description?: unknown) => void) => void }) => {
+    const deadline = setTimeout(() => {
+      if (admitted.has(conn)) return
+      rejections.count(SocketLimits.counterNames.handshakeTimeout)
+      conn.close()
+    }, limits.handshakeTimeoutMs)
+    deadline.unref()
+    conn.once("close", (_reason, description) => {
+      clearTimeout(deadline)
+      // engine.io keeps only the text of ws's WS_ERR_UNSUPPORTED_MESSAGE_LENGTH (close code 1009).
+      if (/Max payload size exceeded/.test(String((description as Error | undefined)?.message))) {
+        rejections.count(SocketLimits.counterNames.tooLarge)
+      }
+    })
+  })
+
+  // `/` always exists in socket.io and any other name would be answered "Invalid namespace" on a connection
+  // left open: refuse both and close the connection once the refusal is written.
+  const refuseNamespace = (socket: Socket, next: (error?: Error) => void) => {
+    rejections.count(SocketLimits.counterNames.namespaceRefused)
+    log.warn("namespace refused", { namespace: socket.nsp.name })
+    next(Object.assign(new Error(`NotAuthorized: only ${namespace} is served here`), { data: { code: "NotAuthorized" } }))
+    setImmediate(() => socket.conn.close())
+  }
+  io.of("/").use(refuseNamespace)
+  io.of(/.*/).use(refuseNamespace)
+
   nsp.use((socket, next) => {
+    const address = addressOf(socket.handshake.address, socket.handshake.headers["x-forwarded-for"])
+    socket.data.address = address
+    // A namespace connect costs chain reads (Auth.admit): it draws on the address's connection budget too.
+    if (!limiter.connection(address)) {
+      return next(Object.assign(new Error("RateLimited: too many connections from this address"), { data: { code: "RateLimited" } }))
+    }
     const decoded = Schema.decodeUnknownExit(HandshakeAuth)(socket.handshake.auth)
     if (decoded._tag === "Failure") {
       return next(Object.assign(new Error("Malformed: the handshake needs { account, nonce, issuedAt, signature }"), { data: { code: "Malformed" } }))
@@ -66,12 +165,9 @@ export const make = (http: HttpServer, auth: Auth, log: Log) => {
     socket.emit(events.error, error)
   }
 
-  /** Size check, Schema decode, then the handler; any failure becomes a typed reply to the sender only. */
+  /** Schema decode, then the handler; any failure becomes a typed reply to the sender only. */
   const on = <A, I>(socket: Socket, event: string, schema: Schema.Codec<A, I>, handle: (account: string, message: A) => Promise<void>) => {
     socket.on(event, (raw: unknown) => {
-      if (byteLength(raw) > maxMessageBytes) {
-        return refuse(socket, { code: "TooLarge", message: `${event} exceeds ${maxMessageBytes} bytes`, ref: event })
-      }
       const decoded = Schema.decodeUnknownExit(schema)(raw)
       if (decoded._tag === "Failure") {
         return refuse(socket, { code: "Malformed", message: `${event}: ${String(decoded.cause)}`, ref: event })
@@ -84,22 +180,54 @@ export const make = (http: HttpServer, auth: Auth, log: Log) => {
     })
   }
 
+  /**
+   * Every incoming event draws on its account's and its address's budget before it is even looked at (socket.io
+   * runs these middlewares before any handler; `onAny` listeners would run before them). Over budget it is
+   * dropped, answered with at most one RateLimited wire.error a second, and a socket that goes on sending
+   * `disconnectAfter` refused events in a row is dropped.
+   */
+  const limitEvents = (socket: Socket) => {
+    let refusedInARow = 0
+    let lastNotice = 0
+    socket.use(([event], next) => {
+      // Frames already received when a flooding socket was dropped are not events any more.
+      if (!socket.connected) return
+      const verdict = limiter.event(socket.data.account, socket.data.address)
+      if (verdict === "ok") {
+        refusedInARow = 0
+        // Any other event is a protocol violation: say so instead of ignoring it silently.
+        if (!inboundEvents.has(String(event))) return refuse(socket, { code: "UnknownStage", message: `unknown event ${String(event)}`, ref: String(event) })
+        return next()
+      }
+      refusedInARow++
+      const rate = verdict === "account" ? limits.eventsPerAccount : limits.eventsPerAddress
+      const message = `more than ${rate.limit} events in ${rate.windowMs} ms from this ${verdict}; ${String(event)} dropped`
+      if (refusedInARow >= limits.disconnectAfter) {
+        rejections.count(SocketLimits.counterNames.dropped)
+        refuse(socket, { code: "RateLimited", message: `${message}; disconnected after ${refusedInARow} refused events in a row`, ref: String(event) })
+        socket.disconnect(true)
+        return
+      }
+      if (Date.now() - lastNotice >= 1_000) {
+        lastNotice = Date.now()
+        refuse(socket, { code: "RateLimited", message, ref: String(event) })
+      }
+    })
+  }
+
   nsp.on("connection", (socket) => {
     const account: string = socket.data.account
     const previous = sockets.get(account)
     sockets.set(account, socket)
+    void socket.join(roomOf(account))
     // A participant that reconnects replaces its old socket; the old one must not linger as a second identity.
     if (previous && previous.id !== socket.id) previous.disconnect(true)
+    admitted.add(socket.conn)
     log.info("participant connected", { account, org: socket.data.org })
+    limitEvents(socket)
     on(socket, events.consent, TaskConsent, (who, m) => inbound!.consent(who, m))
     on(socket, events.reply, StageReply, (who, m) => inbound!.reply(who, m))
     on(socket, events.awaitingHuman, AwaitingHuman, async (who, m) => inbound!.awaitingHuman?.(who, m))
-    // Any other event is a protocol violation: say so instead of ignoring it silently.
-    socket.onAny((event: string) => {
-      if (event !== events.consent && event !== events.reply && event !== events.awaitingHuman) {
-        refuse(socket, { code: "UnknownStage", message: `unknown event ${event}`, ref: event })
-      }
-    })
     socket.on("disconnect", () => {
       if (sockets.get(account) === socket) {
         sockets.delete(account)
@@ -110,40 +238,71 @@ export const make = (http: HttpServer, auth: Auth, log: Log) => {
     inbound?.online(account)
   })
 
+  /** To the socket held here, else through the adapter to the instance that holds it; false when it is nowhere. */
   const emit = (account: string, event: string, payload: unknown): boolean => {
     const socket = sockets.get(account)
-    if (!socket) return false
-    socket.emit(event, payload)
+    if (socket) {
+      socket.emit(event, payload)
+      return true
+    }
+    if (!remote(account)) return false
+    nsp.to(roomOf(account)).emit(event, payload)
     return true
+  }
+
+  /** Sends `payload` to the org's participant and decodes its acknowledgement; undefined when it is offline or silent. */
+  const ask = async <A extends { readonly ok: boolean; readonly detail?: string | undefined }>(
+    account: string,
+    event: string,
+    payload: unknown,
+    answer: Schema.Codec<A, unknown>
+  ): Promise<A | undefined> => {
+    const socket = sockets.get(account)
+    if (!socket && !remote(account)) return undefined
+    try {
+      // Held elsewhere: the adapter carries the acknowledgement back (one per socket in the room).
+      const raw = socket ? await socket.timeout(10_000).emitWithAck(event, payload) : (await nsp.to(roomOf(account)).timeout(10_000).emitWithAck(event, payload))[0]
+      if (raw === undefined) return undefined
+      const decoded = Schema.decodeUnknownExit(answer)(raw)
+      return decoded._tag === "Success" ? decoded.value : ({ ok: false, detail: "the participant's answer does not decode" } as A)
+    } catch {
+      return undefined
+    }
   }
 
   return {
     io,
+    rejections,
     bind: (handlers: Inbound) => {
       inbound = handlers
     },
-    isOnline: (account: string) => sockets.has(account),
+    isOnline: (account: string) => sockets.has(account) || remote(account),
+    /** Accounts connected to this instance. */
     online: () => [...sockets.keys()],
+    /** Accounts connected to this instance (what it announces to the others). */
+    local: () => [...sockets.keys()],
+    /** A refusal for `account` wherever it is connected (a message another instance forwarded here was refused). */
+    refuse: (account: string, error: WireError) => {
+      log.warn("message refused", { account, ...error })
+      emit(account, events.error, error)
+    },
     offer: (account: string, offer: TaskOffer) => emit(account, events.offer, offer),
     request: (account: string, request: StageRequest) => emit(account, events.request, request),
     ended: (account: string, message: TaskEnded) => emit(account, events.ended, message),
     /** Relays a human's decision to the participant, which checks it and answers; undefined when it is offline or silent. */
-    relayHuman: async (account: string, decision: HumanDecision): Promise<HumanAck | undefined> => {
-      const socket = sockets.get(account)
-      if (!socket) return undefined
-      try {
-        const answer = Schema.decodeUnknownExit(HumanAck)(await socket.timeout(10_000).emitWithAck(events.humanDecision, decision))
-        return answer._tag === "Success" ? answer.value : { ok: false, detail: "the participant's answer does not decode" }
-      } catch {
-        return undefined
-      }
-    },
+    relayHuman: (account: string, decision: HumanDecision): Promise<HumanAck | undefined> => ask(account, events.humanDecision, decision, HumanAck),
+    /** Relays a dashboard token sign-in to the org's participant; undefined when it is not connected or does not answer. */
+    relaySignIn: (account: string, request: DashboardSignIn): Promise<DashboardSignInAck | undefined> =>
+      ask(account, events.dashboardSignIn, request, DashboardSignInAck),
     /** Disconnects an org's socket, e.g. right after the supervisor suspends it. */
     kick: (account: string, reason: string) => {
       const socket = sockets.get(account)
       if (socket) {
         socket.emit(events.error, { code: "NotAuthorized", message: reason })
         socket.disconnect(true)
+      } else if (remote(account)) {
+        nsp.to(roomOf(account)).emit(events.error, { code: "NotAuthorized", message: reason })
+        nsp.in(roomOf(account)).disconnectSockets(true)
       }
     },
     close: () => new Promise<void>((resolve) => io.close(() => resolve()))

@@ -12,16 +12,17 @@ import { Wallet, verifyTypedData } from "ethers"
 import fc from "fast-check"
 import { io, type Socket } from "socket.io-client"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Eip712 from "@jointly/core/ledger/Eip712.ts"
-import type { CoordinatorSession } from "@jointly/core/protocols/Protocol.ts"
-import { handler, stage } from "@jointly/core/protocols/Protocol.ts"
-import * as ParticipantRuntime from "@jointly/core/runtime/ParticipantRuntime.ts"
-import * as RoundEngine from "@jointly/core/runtime/RoundEngine.ts"
-import * as InMemoryChannel from "@jointly/core/testing/InMemoryChannel.ts"
-import { events, StageRequest, type StageReply } from "@jointly/core/wire/Messages.ts"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import type { CoordinatorSession } from "@jointly/core/internal/protocols/Protocol"
+import { handler, stage } from "@jointly/core/internal/protocols/Protocol"
+import * as ParticipantRuntime from "@jointly/core/internal/runtime/ParticipantRuntime"
+import * as RoundEngine from "@jointly/core/internal/runtime/RoundEngine"
+import * as InMemoryChannel from "@jointly/core/internal/testing/InMemoryChannel"
+import { events, StageRequest, type StageReply } from "@jointly/core/internal/wire/Messages"
 import * as Auth from "../auth/Auth.ts"
 import * as Log from "../Log.ts"
 import * as Hub from "./Hub.ts"
+import * as SocketLimits from "./SocketLimits.ts"
 import * as SocketChannel from "./SocketChannel.ts"
 
 const Value = Schema.Struct({ value: Schema.Int })
@@ -183,7 +184,12 @@ beforeAll(async () => {
     { recover: (login, signature) => verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature) }
   )
   http = createServer()
-  hub = Hub.make(http, auth, Log.make("hub", "error"))
+  // Every run connects four sockets from loopback: the abuse limits (SocketLimits.test.ts) would refuse the
+  // later runs' connections, which is not what this property is about.
+  const unlimited = { limit: 1_000_000, windowMs: 60_000 }
+  hub = Hub.make(http, auth, Log.make("hub", "error"), {
+    limits: { ...SocketLimits.defaults, connectionsPerAddress: unlimited, eventsPerAccount: unlimited, eventsPerAddress: unlimited }
+  })
   // One hub for every run; each run binds its own engine's channel.
   hub.bind({
     consent: async () => {},

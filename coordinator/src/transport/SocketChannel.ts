@@ -1,13 +1,13 @@
 /**
- * The round engine's Channel (`@jointly/core/runtime/Channel.ts`) over the socket.io hub: requests go out as
+ * The round engine's Channel (`@jointly/core/internal/runtime/Channel`) over the socket.io hub: requests go out as
  * `stage.request` events to the participant's socket; the hub hands decoded `stage.reply` events and
  * disconnections back here. A reply the engine refuses rejects with its WireRefusal, which the hub turns into a
  * `wire.error` to that sender.
  */
 import { Effect, Layer } from "effect"
-import { Channel, type Inbound } from "@jointly/core/runtime/Channel.ts"
-import type { StageReply } from "@jointly/core/wire/Messages.ts"
-import { WireRefusal } from "@jointly/core/wire/Messages.ts"
+import { Channel, type Inbound } from "@jointly/core/internal/runtime/Channel"
+import type { StageReply } from "@jointly/core/internal/wire/Messages"
+import { WireRefusal } from "@jointly/core/internal/wire/Messages"
 import type { Hub } from "./Hub.ts"
 
 export const make = (hub: Pick<Hub, "request">) => {

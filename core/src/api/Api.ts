@@ -71,6 +71,10 @@ export class Auth extends HttpApiGroup.make("auth").add(
     HttpApiEndpoint.post("signIn", "/api/auth/sign-in", { payload: S.SignInRequest, success: S.Session, error: E.SignInRefused }),
     "Exchange a signed EIP-4361 message for a short-lived bearer token bound to its address"
   ),
+  open(
+    HttpApiEndpoint.post("tokenSignIn", "/api/auth/token-sign-in", { payload: S.TokenSignInRequest, success: S.Session, error: E.SignInRefused }),
+    "Sign in as a participant's organisation with its dashboard token: the challenge for the participant's address, MACed under the token; the connected participant checks the MAC and signs the message itself"
+  ),
   guarded(HttpApiEndpoint.get("me", "/api/auth/me", { success: S.Me }).middleware(Guard), Access.SignedIn, "The signed-in account and its roles, read from the chain")
 ) {}
 

@@ -94,7 +94,8 @@ export class DecisionRefused extends Schema.TaggedError<DecisionRefused>()("Deci
 
 /** A sign-in message that is malformed, for another coordinator, stale, replayed or not signed by its address. */
 export class SignInRefused extends Schema.TaggedError<SignInRefused>()("SignInRefused", {
-  reason: Schema.Literals(["Malformed", "WrongDomain", "UnknownNonce", "Expired", "BadSignature"]),
+  /** BadToken: the participant refused the dashboard token; Unreachable: that participant is not connected. */
+  reason: Schema.Literals(["Malformed", "WrongDomain", "UnknownNonce", "Expired", "BadSignature", "BadToken", "Unreachable"]),
   message: Schema.String
 }, { httpApiStatus: 401 }) {}
 

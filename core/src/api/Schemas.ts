@@ -25,7 +25,14 @@ export const ChainInfo = Schema.Struct({
   registry: Schema.String,
   ledger: Schema.String,
   suite: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
-  deployBlock: Schema.optionalKey(Schema.String)
+  deployBlock: Schema.optionalKey(Schema.String),
+  /** Blocks after which this coordinator counts a record final (its record's own included). */
+  confirmations: Schema.optionalKey(Schema.Int),
+  /**
+   * At that depth, the probability that an attacker with hash-power share q ever rewrites a record
+   * (core/src/ledger/CatchUp.ts; it bounds longest-chain proof of work only, not BFT finality).
+   */
+  catchUpRisk: Schema.optionalKey(Schema.Array(Schema.Struct({ q: Schema.Finite, probability: Schema.Finite })))
 }).annotate({ identifier: "ChainInfo" })
 
 export const Health = Schema.Struct({ ok: Schema.Boolean, chain: ChainInfo })
@@ -38,6 +45,11 @@ export const ChallengeRequest = Schema.Struct({ address: Address })
 /** The exact EIP-4361 (Sign-In with Ethereum) text to sign with `personal_sign` (EIP-191). */
 export const Challenge = Schema.Struct({ message: Schema.String, nonce: Schema.String, expiresAt: Schema.String })
 export const SignInRequest = Schema.Struct({ message: Schema.String.check(Schema.isMaxLength(4000)), signature: HexBytes })
+/**
+ * A dashboard user signing in as a participant's organisation: the challenge for the participant's address and
+ * HMAC-SHA256 over it under the participant's dashboard token (the participant checks it and signs for itself).
+ */
+export const TokenSignInRequest = Schema.Struct({ message: Schema.String.check(Schema.isMaxLength(4000)), mac: HexBytes })
 
 export const Roles = Schema.Struct({
   member: Schema.Boolean,

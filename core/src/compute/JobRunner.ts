@@ -4,7 +4,9 @@
  * hosts that have one. A protocol asks for it with `Effect.serviceOption(JobRunner)` and runs the same job
  * functions inline when no runner is provided (in-memory tests, browsers without workers).
  */
-import { Context, Effect, Schema } from "effect"
+import { Context, Effect, Option, Schema } from "effect"
+import * as Kernels from "./Kernels.ts"
+import type { BigIntKernels } from "./Kernels.ts"
 
 export type Job = (input: Uint8Array) => Uint8Array
 
@@ -39,3 +41,25 @@ export const inline = (table: Readonly<Record<string, Job>>): JobRunnerService =
       catch: (error) => new JobRunnerError({ job, detail: error instanceof Error ? error.message : String(error) })
     })
 })
+
+/**
+ * The runner of a protocol's Paillier batch work: the host's (its worker pool) when it provides one and the key
+ * has a production size (the pool's jobs refuse test sizes), else `table`'s jobs inline over the host's
+ * big-integer kernels. Inline tables are built once per kernels instance and key-size policy: their key and
+ * weight-table caches outlive a stage.
+ */
+export const paillierRunner = (table: (kernels: BigIntKernels, policy: { readonly unsafeAllowTestKeySizes?: boolean }) => Readonly<Record<string, Job>>) => {
+  const tables = new WeakMap<BigIntKernels, Map<boolean, JobRunnerService>>()
+  return (policy: { readonly unsafeAllowTestKeySizes?: boolean }): Effect.Effect<{ readonly kernels: BigIntKernels; readonly runner: JobRunnerService }> =>
+    Effect.gen(function*() {
+      const kernels = yield* Kernels.BigIntKernels
+      const host = yield* Effect.serviceOption(JobRunner)
+      const testSizes = policy.unsafeAllowTestKeySizes === true
+      if (Option.isSome(host) && !testSizes) return { kernels, runner: host.value }
+      let byPolicy = tables.get(kernels)
+      if (byPolicy === undefined) tables.set(kernels, (byPolicy = new Map()))
+      let runner = byPolicy.get(testSizes)
+      if (runner === undefined) byPolicy.set(testSizes, (runner = inline(table(kernels, { unsafeAllowTestKeySizes: testSizes }))))
+      return { kernels, runner }
+    })
+}

@@ -1,11 +1,19 @@
 /**
  * Compute kernels: the hot big-integer operations, named and typed once here and implemented by backends
- * (pure TS in core, WebAssembly in `@jointly/wasm`, optionally a Node-native fast path behind the same names).
- * Every backend must pass the one conformance suite in `core/src/testing/kernel-conformance.ts`.
+ * (pure TS in core, WebAssembly in `@jointly/wasm`, OpenSSL under Node in `@jointly/backends`). Every backend
+ * must pass the one conformance suite in `core/src/testing/kernel-conformance.ts`.
  *
- * Kernels are synchronous and free of Node-only APIs so that they run unchanged inside a browser Web Worker;
- * batch variants exist so that one call crosses the worker boundary per batch, not per element.
+ * Kernels are synchronous so that they run unchanged inside a worker; batch variants exist so that one call
+ * crosses the worker boundary per batch, not per element.
+ *
+ * `BigIntKernels` is also the service through which protocols reach the host's backend (`yield*
+ * Kernels.BigIntKernels`). It is a `Context.Reference`: a host that composes no backend (an in-memory test)
+ * gets the pure-TS reference kernel, exact and only slower; participant and coordinator hosts provide the
+ * composition of their platform (`@jointly/backends/node`, `@jointly/backends/portable`), built once.
  */
+import { Context } from "effect"
+import { tsKernels } from "./TsKernels.ts"
+
 export interface BigIntKernels {
   /** Backend name reported in benchmarks, e.g. "ts", "wasm", "node-native". */
   readonly name: string
@@ -17,10 +25,5 @@ export interface BigIntKernels {
   readonly modInverse: (a: bigint, modulus: bigint) => bigint
 }
 
-/** `modPowBatch` for a backend that has only a single modPow: element-wise, with the length check every backend shares. */
-export const batchOf = (modPow: BigIntKernels["modPow"]): BigIntKernels["modPowBatch"] => (bases, exponents, modulus) => {
-  if (typeof exponents !== "bigint" && exponents.length !== bases.length) {
-    throw new RangeError(`modPowBatch: ${bases.length} bases but ${exponents.length} exponents`)
-  }
-  return bases.map((b, i) => modPow(b, typeof exponents === "bigint" ? exponents : exponents[i]!, modulus))
-}
+/** The host's big-integer backend; the TS reference kernel where the host composed none. */
+export const BigIntKernels = Context.Reference<BigIntKernels>("jointly/BigIntKernels", { defaultValue: () => tsKernels })

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest"
-import { nodePrimeGenerator } from "./NodePrimes.ts"
-import { generatePrimeSync, isProbablePrime, selectPrimeGenerator } from "./Primes.ts"
+import { primesConformance } from "../testing/kernel-conformance.ts"
+import { generatePrimeSync, isProbablePrime, portable } from "./Primes.ts"
+
+primesConformance(() => portable())
 
 describe("Primes", () => {
   it("isProbablePrime on known primes, composites and Carmichael numbers", () => {
@@ -16,13 +18,5 @@ describe("Primes", () => {
     const s = generatePrimeSync(128, { safe: true })
     expect(s.toString(2).length).toBe(128)
     expect(isProbablePrime(s) && isProbablePrime((s - 1n) / 2n)).toBe(true)
-  })
-
-  it("Node generator: top two bits set, safe on request; selected at runtime in Node", async () => {
-    const p = await nodePrimeGenerator(512, { safe: false })
-    expect(p >> 510n).toBe(3n)
-    const s = await nodePrimeGenerator(160, { safe: true })
-    expect(isProbablePrime((s - 1n) / 2n)).toBe(true)
-    expect(await selectPrimeGenerator()).toBe(nodePrimeGenerator)
   })
 })

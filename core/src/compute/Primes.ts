@@ -1,8 +1,11 @@
 /**
- * Prime generation for Paillier keys. `generatePrime` here is the browser-safe fallback: random candidates,
- * a small-prime sieve, then Miller–Rabin over a compute kernel. In Node `selectPrimeGenerator` loads
- * `NodePrimes.ts` (OpenSSL's generator on the libuv thread pool, far faster, above all for safe primes).
+ * Prime generation for Paillier keys, a compute-kernel family of its own (DESIGN.md §6). Here: the portable
+ * generator (random candidates, a small-prime sieve, then Miller–Rabin over a big-integer kernel), and the
+ * `Primes` service through which protocols reach the host's generator. Under Node the host composes
+ * OpenSSL's generator on the libuv thread pool instead (`@jointly/backends/node`, far faster, above all for
+ * safe primes); a host that composes none gets the portable generator over the TS kernel.
  */
+import { Context } from "effect"
 import type { BigIntKernels } from "./Kernels.ts"
 import { tsKernels } from "./TsKernels.ts"
 
@@ -101,13 +104,14 @@ export const tsPrimeGenerator = (kernels: BigIntKernels = tsKernels): PrimeGener
     }
   })
 
-const isNode = (): boolean => typeof process !== "undefined" && typeof process.versions?.node === "string"
-
-/** OpenSSL's generator in Node, the TS fallback elsewhere. */
-export const selectPrimeGenerator = async (): Promise<PrimeGenerator> => {
-  if (isNode()) {
-    const NodePrimes = await import("./NodePrimes.ts")
-    return NodePrimes.nodePrimeGenerator
-  }
-  return tsPrimeGenerator()
+/** A prime generator and the name benchmarks report it by. */
+export interface Primes {
+  readonly name: string
+  readonly generate: PrimeGenerator
 }
+
+/** The portable generator over `kernels`. */
+export const portable = (kernels: BigIntKernels = tsKernels): Primes => ({ name: `portable (${kernels.name})`, generate: tsPrimeGenerator(kernels) })
+
+/** The host's prime generator (`(yield* Primes.Primes).generate`); the portable one over the TS kernel where the host composed none. */
+export const Primes = Context.Reference<Primes>("jointly/Primes", { defaultValue: () => portable() })

@@ -3,7 +3,15 @@
  * no platform API, so it runs unchanged in Node, browsers and Web Workers. It is the reference every faster
  * backend is checked against (core/src/testing/kernel-conformance.ts) and the default when none is supplied.
  */
-import { batchOf, type BigIntKernels } from "./Kernels.ts"
+import type { BigIntKernels } from "./Kernels.ts"
+
+/** `modPowBatch` for a backend that has only a single modPow: element-wise, with the length check every backend shares. */
+export const batchOf = (modPow: BigIntKernels["modPow"]): BigIntKernels["modPowBatch"] => (bases, exponents, modulus) => {
+  if (typeof exponents !== "bigint" && exponents.length !== bases.length) {
+    throw new RangeError(`modPowBatch: ${bases.length} bases but ${exponents.length} exponents`)
+  }
+  return bases.map((b, i) => modPow(b, typeof exponents === "bigint" ? exponents : exponents[i]!, modulus))
+}
 
 const bitLength = (x: bigint): number => (x === 0n ? 0 : x.toString(2).length)
 

@@ -8,8 +8,8 @@
  * of the last word cleared: 2^bits divides 2^(32·words), so every residue is equally likely (no bias, no
  * rejection sampling), and expansion is a single keystream pass with no per-element allocation.
  *
- * The keystream comes from a `PrgKernel` (pure JS by default, OpenSSL under Node): every kernel yields the
- * same bytes, so masks never depend on where they were expanded.
+ * The keystream comes from a `PrgKernel` (the caller's, from the host's `PrgKernel` service; pure JS when none
+ * is passed): every kernel yields the same bytes, so masks never depend on where they were expanded.
  *
  * Limb layout (shared with the ring arithmetic of secure aggregation): element i occupies
  * `limbs[i·L … i·L+L)`, least significant 32-bit limb first, L = `limbsPerElement(bits)`.
@@ -40,7 +40,7 @@ export const topLimbMask = (bits: number): number => (bits % 32 === 0 ? 0xffffff
 
 /**
  * Expands `seed` under `label` into `length` elements mod 2^bits, as limbs (layout in the module doc).
- * Pass `output` (length·L limbs) to reuse a buffer across expansions; `kernel` defaults to the platform's fastest.
+ * Pass `output` (length·L limbs) to reuse a buffer across expansions; `kernel` defaults to the pure-JS one.
  */
 export const expandLimbs = (
   seed: Uint8Array,
@@ -48,7 +48,7 @@ export const expandLimbs = (
   length: number,
   bits: number,
   output?: Uint32Array,
-  kernel: PrgKernel.PrgKernel = PrgKernel.platform
+  kernel: PrgKernel.PrgKernel = PrgKernel.noble
 ): Uint32Array => {
   if (seed.length !== SEED_BYTES) throw new RangeError(`seed must be ${SEED_BYTES} bytes, got ${seed.length}`)
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be a non-negative integer, got ${length}`)
@@ -78,7 +78,7 @@ export const streamLimbs = (
   seed: Uint8Array,
   label: string,
   bits: number,
-  kernel: PrgKernel.PrgKernel = PrgKernel.platform
+  kernel: PrgKernel.PrgKernel = PrgKernel.noble
 ): (count: number) => Uint32Array => {
   if (seed.length !== SEED_BYTES) throw new RangeError(`seed must be ${SEED_BYTES} bytes, got ${seed.length}`)
   const limbs = limbsPerElement(bits)

@@ -1,16 +1,15 @@
 /**
  * The one hot primitive of mask expansion (`Prg.ts`): the raw ChaCha20 keystream (RFC 8439: 32-byte key,
  * 12-byte nonce, block counter starting at 0). Named once here and implemented by backends, like the big-integer
- * kernels (`compute/Kernels.ts`): `noble` (pure JS, @noble/ciphers, runs in browsers and Web Workers) and
- * `node-openssl` (`NodePrgKernel.ts`, OpenSSL's ChaCha20 through node:crypto, ~10× faster). Both produce the same
- * bytes (checked in `PrgKernel.test.ts`), so the choice changes speed only, never a mask or a protocol output.
+ * kernels (`compute/Kernels.ts`): `noble` here (pure JS, @noble/ciphers, runs in browsers and Web Workers) and
+ * `node-openssl` in `@jointly/backends` (OpenSSL's ChaCha20, ~10× faster). Both produce the same bytes (the
+ * conformance suite in `testing/kernel-conformance.ts`), so the choice changes speed only, never a mask.
  *
- * `platform` is chosen once, synchronously, when this module loads: expansion is synchronous and sits deep
- * inside the secure-aggregation stages, and the choice cannot change any result, so every host — participant
- * agents, their worker threads, the coordinator, the in-memory test host — gets the fast path without wiring.
+ * Protocols reach the host's kernel through the `PrgKernel` service and pass it down to the synchronous
+ * expansion (`Prg.expandLimbs(…, kernel)`); a host that composes no backend gets `noble`.
  */
 import { chacha20 } from "@noble/ciphers/chacha.js"
-import * as NodePrgKernel from "./NodePrgKernel.ts"
+import { Context } from "effect"
 
 export interface PrgKernel {
   /** Backend name reported in benchmarks: "noble" or "node-openssl". */
@@ -47,5 +46,5 @@ export const noble: PrgKernel = {
   }
 }
 
-/** The fastest kernel this platform offers: `node-openssl` under Node, else `noble`. */
-export const platform: PrgKernel = NodePrgKernel.load() ?? noble
+/** The host's keystream kernel; `noble` where the host composed none. */
+export const PrgKernel = Context.Reference<PrgKernel>("jointly/PrgKernel", { defaultValue: () => noble })

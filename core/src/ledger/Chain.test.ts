@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Effect } from "effect"
 import { Wallet } from "ethers"
-import { nodeNames, startNode, type EvmNode } from "@jointly/coordinator/testing/EvmNode.ts"
+import { nodeNames, startNode, type EvmNode } from "@jointly/coordinator/internal/testing/EvmNode"
 import * as Chain from "./Chain.ts"
 import { ChainError } from "./ChainError.ts"
 

@@ -149,7 +149,11 @@ export const makeEffect = (config: ChainConfig): Effect.Effect<ChainShape, Chain
     const chainId = yield* Effect.tryPromise({
       try: () => jsonRpc<string>(config.rpcUrl, "eth_chainId", [], config.connectTimeoutMs ?? 10_000).then(BigInt),
       catch: (e) => chainError(op, { _tag: "Unreachable" }, `no Ethereum JSON-RPC node answers at ${config.rpcUrl}`, e instanceof Error ? e.message : String(e), e)
-    })
+    }).pipe(
+      // A pooled keep-alive socket the node already closed fails the first call ("other side closed"): try
+      // again briefly before calling the node unreachable.
+      Effect.retry({ schedule: Schedule.exponential("100 millis").pipe(Schedule.upTo({ duration: "2 seconds" })) })
+    )
     const confirmations = config.confirmations ?? 2
     if (!Number.isInteger(confirmations) || confirmations < 1) {
       return yield* Effect.fail(chainError(op, { _tag: "InvalidInput" }, `${op}: confirmations must be an integer ≥ 1`, `got ${confirmations}`))

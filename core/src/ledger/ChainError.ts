@@ -13,6 +13,7 @@ import * as Governance from "./generated/Governance.ts"
 import * as ModelRequests from "./generated/ModelRequests.ts"
 import * as Settlement from "./generated/Settlement.ts"
 import * as TaskLedger from "./generated/TaskLedger.ts"
+import * as Timelock from "./generated/TimelockController.ts"
 
 /**
  * Why a chain operation failed. Amounts of wei are decimal strings (they exceed a JSON number).
@@ -97,6 +98,7 @@ const errorDecoders = [
   ModelRequests.decodeError,
   Settlement.decodeError,
   Governance.decodeError,
+  Timelock.decodeError,
   Certificates.decodeError
 ] as ReadonlyArray<(data: string) => { readonly name: string; readonly args: Record<string, unknown> } | null>
 

@@ -10,6 +10,7 @@ import { chainError, invalid, toChainError, type ChainError } from "./ChainError
 import * as Eip712 from "./Eip712.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
 import * as TaskLedger from "./generated/TaskLedger.ts"
+import { deployUpgradeable, implementationOf } from "./Upgradeable.ts"
 import {
   CompanyState,
   Ledger,
@@ -101,14 +102,26 @@ export const makeEthersLedger = async (config: EthersLedgerConfig): Promise<Ledg
 
     domain: async () => Eip712.domain(chainId, contracts("domain").addresses.ledger),
 
+    onChainDomain: async () => {
+      const op = "onChainDomain"
+      const { ledger, addresses } = contracts(op)
+      const [d, implementation] = await guarded(op, () => Promise.all([ledger.eip712Domain(), implementationOf(chain, addresses.ledger)]))
+      return { name: d.name, version: d.version, chainId: d.chainId, verifyingContract: getAddress(d.verifyingContract), implementation }
+    },
+
     deploy: async (options) => {
       const op = "deploy"
       const supervisor = asAddress(op, "supervisor", options?.supervisor ?? signer.address)
-      const registry = await write(op, async () => ({ data: Registry.deployData({ supervisor_: supervisor }) }))
-      const registryAddress = getAddress(registry.contractAddress!)
-      const ledger = await write(op, async () => ({ data: TaskLedger.deployData({ registry_: registryAddress, supervisor_: supervisor }) }))
-      bound = { registry: registryAddress, ledger: getAddress(ledger.contractAddress!), deployBlock: BigInt(registry.blockNumber) }
-      return { ...bound, deployBlock: BigInt(registry.blockNumber), chainId, supervisor, registryTx: registry.hash, ledgerTx: ledger.hash }
+      // This account is the bootstrap admin until deploySuite hands the contracts over to the timelock.
+      const admin = signer.address
+      const registry = await guarded(op, () =>
+        deployUpgradeable(chain, signer, Registry.deployData({}), Registry.contractInterface.encodeFunctionData("initialize", [admin, supervisor]), op)
+      )
+      const ledger = await guarded(op, () =>
+        deployUpgradeable(chain, signer, TaskLedger.deployData({}), TaskLedger.contractInterface.encodeFunctionData("initialize", [registry.proxy, admin, supervisor]), op)
+      )
+      bound = { registry: registry.proxy, ledger: ledger.proxy, deployBlock: registry.blockNumber }
+      return { ...bound, deployBlock: registry.blockNumber, chainId, supervisor, registryTx: registry.txHash, ledgerTx: ledger.txHash }
     },
 
     // ------------------------------------------------------------ registry
@@ -129,6 +142,14 @@ export const makeEthersLedger = async (config: EthersLedgerConfig): Promise<Ledg
       const { registry } = contracts("requestJoin")
       const id = asBytes32("requestJoin", "companyId", companyId)
       return toReceipt(await write("requestJoin", () => registry.requestJoin.populateTransaction(id)))
+    },
+
+    endorseJoin: async (companyId, account) => {
+      const op = "endorseJoin"
+      const { registry } = contracts(op)
+      const id = asBytes32(op, "companyId", companyId)
+      const who = asAddress(op, "account", account)
+      return toReceipt(await write(op, () => registry.endorseJoin.populateTransaction(id, who)))
     },
 
     approveJoin: async (companyId, account) => {
@@ -187,7 +208,7 @@ export const makeEthersLedger = async (config: EthersLedgerConfig): Promise<Ledg
       const op = "companyOf"
       const { registry } = contracts(op)
       const who = asAddress(op, "account", account)
-      const [[companyId, state], pending] = await guarded(op, () =>
+      const [[companyId, state], [pending, endorsedBy]] = await guarded(op, () =>
         Promise.all([registry.companyOf(who), registry.pendingJoinOf(who)])
       )
       const stateName = enumName(CompanyState, state)
@@ -195,6 +216,7 @@ export const makeEthersLedger = async (config: EthersLedgerConfig): Promise<Ledg
         companyId: isZero(companyId) ? undefined : companyId,
         state: stateName,
         pendingJoin: isZero(pending) ? undefined : pending,
+        joinEndorsedBy: isZero(endorsedBy) ? undefined : getAddress(endorsedBy),
         active: !isZero(companyId) && stateName === "Audited"
       }
     },

@@ -16,33 +16,99 @@ import * as Governance from "./generated/Governance.ts"
 import * as ModelRequests from "./generated/ModelRequests.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
 import * as Settlement from "./generated/Settlement.ts"
+import * as TaskLedger from "./generated/TaskLedger.ts"
+import * as Timelock from "./generated/TimelockController.ts"
+import * as Valuation from "../incentives/Valuation.ts"
 import { effectify, ZERO_HASH, reasonHash, type Effectful, type Hex, type SuiteAddresses } from "./Ledger.ts"
+import { deployImplementation, deployUpgradeable, implementationOf } from "./Upgradeable.ts"
 import * as View from "./View.ts"
 import { asAddress, asBytes32, enumName, isZero, toReceipt } from "./View.ts"
 
-export { AccessGrants, Certificates, DataCatalog, Governance, ModelRequests, Settlement }
+export { AccessGrants, Certificates, DataCatalog, Governance, ModelRequests, Settlement, Timelock }
 
 // ---------------------------------------------------------------- addresses and deployment
 
 export type { SuiteAddresses }
 
-export const suiteKeys: ReadonlyArray<keyof SuiteAddresses> = ["catalog", "grants", "modelRequests", "settlement", "governance", "certificates"]
+export const suiteKeys: ReadonlyArray<keyof SuiteAddresses> = ["timelock", "catalog", "grants", "modelRequests", "settlement", "governance", "certificates"]
+
+export interface SuiteOptions {
+  /** The timelock's delay between a passed Upgrade or Call vote and its execution (default 2 days). */
+  readonly timelockDelaySeconds?: bigint
+  /** How long members may dispute a posted settlement (default 3 days). */
+  readonly disputeWindowSeconds?: bigint
+}
+
+const role = (name: string) => keccak256(toUtf8Bytes(name))
+export const roles = {
+  admin: ZERO_HASH,
+  supervisor: role("SUPERVISOR_ROLE"),
+  pauser: role("PAUSER_ROLE"),
+  upgrader: role("UPGRADER_ROLE"),
+  governor: role("GOVERNOR_ROLE"),
+  member: role("MEMBER_ROLE"),
+  coordinator: role("COORDINATOR_ROLE"),
+  proposer: role("PROPOSER_ROLE"),
+  executor: role("EXECUTOR_ROLE"),
+  canceller: role("CANCELLER_ROLE")
+} as const
 
 /**
- * Deploys the governance contracts against an existing registry and binds Governance as the registry's governor
- * (`from` must be the registry's supervisor). Rejects with `Reverted` when the registry predates `setGovernor`.
+ * Deploys the governance contracts against an existing registry and task ledger and hands the deployment over to
+ * the consortium: a TimelockController whose only proposer and executor is the Governance contract becomes the
+ * admin and upgrader of registry, ledger and settlement (and the treasury); Governance becomes the registry's
+ * governor; `from` (the bootstrap admin `deploy` left) then holds no role but the ones it was given as supervisor.
+ * Rejects with `Reverted` when `from` is no longer the registry's admin (a deployment already handed over).
  */
-export const deploySuite = async (chain: Chain.ChainClient, from: Chain.Signer, registry: string, supervisor: string): Promise<SuiteAddresses> => {
-  const deploy = async (data: string) => getAddress((await chain.send(from, { data }, "deploySuite")).contractAddress!)
-  const catalog = await deploy(DataCatalog.deployData({ registry_: registry }))
-  const grants = await deploy(AccessGrants.deployData({ registry_: registry, catalog_: catalog }))
-  const modelRequests = await deploy(ModelRequests.deployData({ registry_: registry, catalog_: catalog }))
-  const settlement = await deploy(Settlement.deployData({ registry_: registry, supervisor_: supervisor }))
-  const governance = await deploy(Governance.deployData({ registry_: registry }))
-  const certificates = await deploy(Certificates.deployData({ registry_: registry }))
-  await chain.send(from, { to: registry, data: Registry.contractInterface.encodeFunctionData("setGovernor", [governance]) }, "deploySuite")
-  return { catalog, grants, modelRequests, settlement, governance, certificates }
+export const deploySuite = async (
+  chain: Chain.ChainClient,
+  from: Chain.Signer,
+  core: { readonly registry: string; readonly ledger: string },
+  supervisor: string,
+  options: SuiteOptions = {}
+): Promise<SuiteAddresses> => {
+  const op = "deploySuite"
+  const deploy = async (data: string) => getAddress((await chain.send(from, { data }, op)).contractAddress!)
+  const call = (to: string, data: string) => chain.send(from, { to, data }, op)
+  const registry = getAddress(core.registry)
+  // The bootstrap admin must still hold the registry before anything is deployed: a handed-over deployment
+  // cannot take a second governance set.
+  const registryView = Registry.connect(registry, chain.provider)
+  if (!(await registryView.hasRole(roles.admin, from.address))) {
+    throw chainError(op, { _tag: "Reverted", errorName: "AccessControlUnauthorizedAccount", args: { account: from.address, neededRole: roles.admin } }, `${op}: ${from.address} is not the registry's admin (already handed over?)`)
+  }
+  const timelock = await deploy(Timelock.deployData({ minDelay: options.timelockDelaySeconds ?? 2n * 86_400n, proposers: [], executors: [], admin: from.address }))
+  // Independent creations go out together: the chain client gives them consecutive nonces.
+  const [catalog, settlement, governance] = await Promise.all([
+    deploy(DataCatalog.deployData({ registry_: registry })),
+    deployUpgradeable(chain, from, Settlement.deployData({}), Settlement.contractInterface.encodeFunctionData("initialize", [registry, from.address, supervisor, timelock, options.disputeWindowSeconds ?? 3n * 86_400n]), op),
+    deploy(Governance.deployData({ registry_: registry, timelock_: timelock }))
+  ])
+  const [grants, modelRequests, certificates] = await Promise.all([
+    deploy(AccessGrants.deployData({ registry_: registry, catalog_: catalog })),
+    deploy(ModelRequests.deployData({ registry_: registry, catalog_: catalog })),
+    deploy(Certificates.deployData({ registry_: registry }))
+  ])
+  const grant = (target: string, roleId: string, account: string) => call(target, Registry.contractInterface.encodeFunctionData("grantRole", [roleId, account]))
+  await Promise.all([
+    grant(timelock, roles.proposer, governance),
+    grant(timelock, roles.executor, governance),
+    grant(timelock, roles.canceller, governance),
+    grant(registry, roles.governor, governance)
+  ])
+  const handOver = Registry.contractInterface.encodeFunctionData("handOver", [timelock])
+  await Promise.all([call(registry, handOver), call(getAddress(core.ledger), handOver), call(settlement.proxy, handOver)])
+  await call(timelock, Timelock.contractInterface.encodeFunctionData("renounceRole", [roles.admin, from.address]))
+  return { timelock, catalog, grants, modelRequests, settlement: settlement.proxy, governance, certificates }
 }
+
+/** The upgradeable contracts by name, with the creation code of their current implementation. */
+export const upgradeableContracts = {
+  registry: Registry,
+  ledger: TaskLedger,
+  settlement: Settlement
+} as const
+export type UpgradeableName = keyof typeof upgradeableContracts
 
 // ---------------------------------------------------------------- data
 
@@ -51,6 +117,8 @@ export type AccessPolicy = DataCatalog.AccessPolicy
 export type GrantStatus = AccessGrants.GrantStatus
 export type Validity = AccessGrants.Validity
 export type ProposalKind = Governance.ProposalKind
+export type SettlementStatus = Settlement.Status
+export type CertStatus = Certificates.CertStatus
 
 export interface DatasetDescription {
   readonly domain: string
@@ -121,6 +189,26 @@ export interface CertRecord {
   readonly timestamp: bigint
   readonly blockNumber: bigint
   readonly endorsements: number
+  readonly status: CertStatus
+  /** The revocation's reason, or an open dispute's evidence. */
+  readonly reasonHash: Hex | undefined
+  readonly challenger: string | undefined
+}
+
+export interface SettlementRecord {
+  readonly settlementId: Hex
+  readonly payer: string
+  readonly testSetHash: Hex
+  readonly recipeHash: Hex
+  readonly committedBlock: bigint
+  /** Unix seconds after which the posted valuation pays out (0 before a post). */
+  readonly disputeDeadline: bigint
+  readonly status: SettlementStatus
+  readonly valuationHash: Hex | undefined
+  /** Points in escrow. */
+  readonly revenue: bigint
+  readonly challenger: string | undefined
+  readonly evidenceHash: Hex | undefined
 }
 
 /** A decoded log of one of the governance contracts, with where it sits in the chain. */
@@ -158,7 +246,7 @@ export const paramKey = (name: string): Hex => keccak256(toUtf8Bytes(name))
 
 export interface GovernanceLedgerConfig extends View.Connection {
   readonly privateKey: string
-  readonly addresses: SuiteAddresses & { readonly registry: string; readonly deployBlock?: bigint }
+  readonly addresses: SuiteAddresses & { readonly registry: string; readonly ledger?: string; readonly deployBlock?: bigint }
 }
 
 export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
@@ -173,8 +261,15 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
     modelRequests: ModelRequests.connect(a.modelRequests, provider),
     settlement: Settlement.connect(a.settlement, provider),
     governance: Governance.connect(a.governance, provider),
-    certificates: Certificates.connect(a.certificates, provider)
+    certificates: Certificates.connect(a.certificates, provider),
+    timelock: Timelock.connect(a.timelock, provider)
   }
+  const upgradeableAddress = (name: UpgradeableName): string => {
+    const address = name === "registry" ? a.registry : name === "settlement" ? a.settlement : a.ledger
+    if (address === undefined) throw chainError("upgradeable", { _tag: "InvalidInput" }, `no ${name} address configured`)
+    return getAddress(address)
+  }
+  const settlementDomain = Valuation.settlementDomain(chain.chainId, a.settlement)
   /** The first log `name` that `decode` finds in a receipt. */
   const eventIn = <E extends { name: string; args: unknown }>(r: { hash: string; logs: ReadonlyArray<{ topics: ReadonlyArray<string>; data: string }> }, decode: (l: { topics: ReadonlyArray<string>; data: string }) => E | null, name: E["name"]) => {
     for (const log of r.logs) {
@@ -192,7 +287,8 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
     modelRequests: ModelRequests.decodeLog,
     settlement: Settlement.decodeLog,
     governance: Governance.decodeLog,
-    certificates: Certificates.decodeLog
+    certificates: Certificates.decodeLog,
+    timelock: Timelock.decodeLog
   }
 
   return {
@@ -297,17 +393,87 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
 
     // ------------------------------------------------------------ points and settlement (§9)
     mintPoints: async (to: string, amount: bigint) => toReceipt(await write("mintPoints", () => c.settlement.mint.populateTransaction(asAddress("mintPoints", "to", to), amount))),
+    transferPoints: async (to: string, amount: bigint) => toReceipt(await write("transferPoints", () => c.settlement.transfer.populateTransaction(asAddress("transferPoints", "to", to), amount))),
     commitTestSet: async (settlementId: Hex, testSetHash: Hex, recipeHash: Hex) =>
-      toReceipt(await write("commitTestSet", () => c.settlement.commit.populateTransaction(bytes32("commitTestSet", "settlementId", settlementId), testSetHash, recipeHash))),
-    settle: async (p: { readonly settlementId: Hex; readonly revenue: bigint; readonly payouts: ReadonlyArray<{ readonly to: string; readonly amount: bigint }>; readonly toTreasury: bigint; readonly scoresHash: Hex }) =>
-      toReceipt(
-        await write("settle", () =>
-          c.settlement.settle.populateTransaction(bytes32("settle", "settlementId", p.settlementId), p.revenue, p.payouts.map((x) => getAddress(x.to)), p.payouts.map((x) => x.amount), p.toTreasury, p.scoresHash)
-        )
-      ),
+      toReceipt(await write("commitTestSet", () => c.settlement.commit.populateTransaction(bytes32("commitTestSet", "settlementId", settlementId), bytes32("commitTestSet", "testSetHash", testSetHash), bytes32("commitTestSet", "recipeHash", recipeHash)))),
+    /** The EIP-712 domain the payer signs valuations in. */
+    settlementDomain,
+    /** This account's signature of a valuation (it must be the commitment's payer for `postValuation` to accept it). */
+    signValuation: async (v: Valuation.Valuation): Promise<Hex> => guarded("signValuation", () => Valuation.signValuation(signer.wallet, settlementDomain, v)),
+    /** Posts a payer's signed valuation (this account only relays) and escrows its revenue; the dispute window starts. */
+    postValuation: async (v: Valuation.Valuation, signature: Hex) => {
+      const r = await write("postValuation", () => c.settlement.post.populateTransaction(Valuation.toAbi(v), signature))
+      const e = eventIn(r, Settlement.decodeLog, "Posted")
+      return { ...toReceipt(r), valuationHash: String(e.valuationHash), revenue: e.revenue as bigint, disputeDeadline: e.disputeDeadline as bigint }
+    },
+    disputeSettlement: async (settlementId: Hex, evidence: string) =>
+      toReceipt(await write("disputeSettlement", () => c.settlement.dispute.populateTransaction(bytes32("disputeSettlement", "settlementId", settlementId), reasonHash(evidence)))),
+    /** Reveals a stream's salted score table; the contract recomputes the shares and overturns a valuation that differs. */
+    disputeWithScores: async (v: Valuation.Valuation, stream: number, salt: Hex, scores: ReadonlyArray<bigint>) =>
+      toReceipt(await write("disputeWithScores", () => c.settlement.disputeWithScores.populateTransaction(Valuation.toAbi(v), stream, bytes32("disputeWithScores", "salt", salt), [...scores]))),
+    /** Supervisor only: upheld overturns the valuation and refunds the payer; rejected lets it pay after the window. */
+    arbitrate: async (settlementId: Hex, uphold: boolean, reason: string) =>
+      toReceipt(await write("arbitrate", () => c.settlement.arbitrate.populateTransaction(bytes32("arbitrate", "settlementId", settlementId), uphold, reasonHash(reason)))),
+    finalizeSettlement: async (v: Valuation.Valuation) => {
+      const r = await write("finalizeSettlement", () => c.settlement.finalize.populateTransaction(Valuation.toAbi(v)))
+      const e = eventIn(r, Settlement.decodeLog, "Settled")
+      return { ...toReceipt(r), toTreasury: e.toTreasury as bigint }
+    },
+    getSettlement: async (settlementId: Hex): Promise<SettlementRecord | undefined> => {
+      const id = bytes32("getSettlement", "settlementId", settlementId)
+      const x = await guarded("getSettlement", () => c.settlement.getRecord(id))
+      if (x.status === 0n) return undefined
+      return {
+        settlementId: id,
+        payer: getAddress(x.payer),
+        testSetHash: x.testSetHash,
+        recipeHash: x.recipeHash,
+        committedBlock: x.committedBlock,
+        disputeDeadline: x.disputeDeadline,
+        status: enumName(Settlement.Status, x.status),
+        valuationHash: isZero(x.valuationHash) ? undefined : x.valuationHash,
+        revenue: x.revenue,
+        challenger: isZero(x.challenger) ? undefined : getAddress(x.challenger),
+        evidenceHash: isZero(x.evidenceHash) ? undefined : x.evidenceHash
+      }
+    },
+    /** The valuation posted last for a settlement, decoded from its Posted event (what `finalizeSettlement` takes). */
+    postedValuation: async (settlementId: Hex): Promise<Valuation.Valuation | undefined> => {
+      const id = bytes32("postedValuation", "settlementId", settlementId)
+      const topic = Settlement.contractInterface.getEvent("Posted")!.topicHash
+      const logs = await guarded("postedValuation", () => provider.getLogs({ address: a.settlement, topics: [topic, id], fromBlock: a.deployBlock ?? 0n, toBlock: "latest" }))
+      const last = [...logs].sort((x, y) => x.blockNumber - y.blockNumber || x.index - y.index).at(-1)
+      const event = last === undefined ? null : Settlement.decodeLog(last)
+      if (event?.name !== "Posted") return undefined
+      const v = event.args.valuation
+      return {
+        settlementId: v.settlementId,
+        period: v.period,
+        streams: v.streams.map((s) => ({ ...s, thirdParty: getAddress(s.thirdParty), owners: s.owners.map((o) => getAddress(o)) })),
+        miners: { ...v.miners, rule: enumName(Valuation.miningRules, v.miners.rule), accounts: v.miners.accounts.map((x) => getAddress(x)), rounds: Number(v.miners.rounds) },
+        testSetHash: v.testSetHash,
+        modelHashes: v.modelHashes
+      }
+    },
+    /** The contract's own payout computation for a valuation (entries stream by stream, and the treasury's remainder). */
+    settlementPayouts: async (v: Valuation.Valuation) => {
+      const [to, amounts, toTreasury] = await guarded("settlementPayouts", () => c.settlement.payouts(Valuation.toAbi(v)))
+      return { entries: to.map((t, i) => ({ to: getAddress(t), amount: amounts[i]! })), toTreasury }
+    },
+    /** Thm. 1/2 exact shares computed by the contract (an eth_call: the scores are not published). */
+    simpleModel: async (owners: number, miners: number, scores: ReadonlyArray<bigint>): Promise<Valuation.Shares> => {
+      const [ownerShares, miner, thirdParty, denominator, clamped] = await guarded("simpleModel", () => c.settlement.simpleModel(owners, miners, [...scores]))
+      return { owners: [...ownerShares], miner, thirdParty, denominator, clamped }
+    },
+    /** P_k computed by the contract from the miners' evidence. */
+    miningShares: async (miners: Valuation.Miners) => {
+      const [numerators, denominator] = await guarded("miningShares", () => c.settlement.miningShares(Valuation.toAbi({ settlementId: ZERO_HASH, period: 0n, streams: [], miners, testSetHash: ZERO_HASH, modelHashes: [] }).miners))
+      return { numerators: [...numerators], denominator }
+    },
     points: async (account: string): Promise<bigint> => guarded("points", () => c.settlement.balanceOf(getAddress(account))),
-    treasury: async (): Promise<bigint> => guarded("treasury", () => c.settlement.treasury()),
-    getCommitment: async (settlementId: Hex) => guarded("getCommitment", () => c.settlement.getCommitment(bytes32("getCommitment", "settlementId", settlementId))),
+    /** The treasury's balance of points (the remainders of every payout). */
+    treasury: async (): Promise<bigint> => guarded("treasury", async () => c.settlement.balanceOf(await c.settlement.treasury())),
+    getCommitment: async (settlementId: Hex) => guarded("getCommitment", () => c.settlement.getRecord(bytes32("getCommitment", "settlementId", settlementId))),
 
     // ------------------------------------------------------------ governance (§2.5)
     propose: async (p: { readonly kind: ProposalKind; readonly target?: Hex; readonly key?: Hex; readonly value?: bigint; readonly payloadHash?: Hex; readonly deadline: bigint }) => {
@@ -316,11 +482,37 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
       )
       return { ...toReceipt(r), id: eventIn(r, Governance.decodeLog, "Proposed").id as bigint }
     },
+    /** Proposes moving an upgradeable contract's proxy to `implementation` (deploy it first: `deployImplementation`). */
+    proposeUpgrade: async (p: { readonly contract: UpgradeableName; readonly implementation: string; readonly data?: Hex; readonly deadline: bigint }) => {
+      const r = await write("proposeUpgrade", () =>
+        c.governance.proposeUpgrade.populateTransaction(upgradeableAddress(p.contract), asAddress("proposeUpgrade", "implementation", p.implementation), p.data ?? "0x", p.deadline)
+      )
+      return { ...toReceipt(r), id: eventIn(r, Governance.decodeLog, "Proposed").id as bigint }
+    },
+    /** Proposes any call the timelock makes as the consortium's admin (a role, a parameter, the treasury). */
+    proposeCall: async (p: { readonly target: string; readonly data: Hex; readonly deadline: bigint }) => {
+      const r = await write("proposeCall", () => c.governance.proposeCall.populateTransaction(asAddress("proposeCall", "target", p.target), p.data, p.deadline))
+      return { ...toReceipt(r), id: eventIn(r, Governance.decodeLog, "Proposed").id as bigint }
+    },
     vote: async (id: bigint, support: boolean) => toReceipt(await write("vote", () => c.governance.vote.populateTransaction(id, support))),
+    /** Closes a vote after its deadline; a passed Upgrade or Call is queued on the timelock (`readyAt`). */
     execute: async (id: bigint) => {
       const r = await write("execute", () => c.governance.execute.populateTransaction(id))
-      return { ...toReceipt(r), passed: eventIn(r, Governance.decodeLog, "Executed").passed as boolean }
+      const queued = r.logs.map((l) => Governance.decodeLog(l)).find((e) => e?.name === "Queued")
+      return { ...toReceipt(r), passed: eventIn(r, Governance.decodeLog, "Executed").passed as boolean, readyAt: queued?.name === "Queued" ? queued.args.readyAt : undefined }
     },
+    /** Runs a queued Upgrade or Call once the timelock's delay has passed. */
+    executeQueued: async (id: bigint) => toReceipt(await write("executeQueued", () => c.governance.executeQueued.populateTransaction(id))),
+    /** Deploys the current build's implementation of an upgradeable contract (what `proposeUpgrade` points to). */
+    deployImplementation: async (contract: UpgradeableName) => guarded("deployImplementation", () => deployImplementation(chain, signer, upgradeableContracts[contract].deployData({}), "deployImplementation")),
+    /** The implementation an upgradeable contract's proxy runs now. */
+    implementationOf: async (contract: UpgradeableName) => guarded("implementationOf", () => implementationOf(chain, upgradeableAddress(contract))),
+    timelockDelay: async (): Promise<bigint> => guarded("timelockDelay", () => c.timelock.getMinDelay()),
+    /** Supervisor (PAUSER_ROLE) only: stops or resumes new activity on an upgradeable contract. */
+    setPaused: async (contract: UpgradeableName, paused: boolean) =>
+      toReceipt(await write("setPaused", async () => ({ to: upgradeableAddress(contract), data: Registry.contractInterface.encodeFunctionData(paused ? "pause" : "unpause", []) }))),
+    hasRole: async (contract: UpgradeableName | "timelock", roleName: keyof typeof roles, account: string): Promise<boolean> =>
+      guarded("hasRole", () => Registry.connect(contract === "timelock" ? a.timelock : upgradeableAddress(contract), provider).hasRole(roles[roleName], getAddress(account))),
     getProposal: async (id: bigint): Promise<ProposalRecord | undefined> => {
       const p = await guarded("getProposal", () => c.governance.getProposal(id))
       if (p.state === 0n) return undefined
@@ -355,6 +547,13 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
       return { ...toReceipt(r), certId: String(eventIn(r, Certificates.decodeLog, "Certified").certId) }
     },
     endorse: async (certId: Hex) => toReceipt(await write("endorse", () => c.certificates.endorse.populateTransaction(bytes32("endorse", "certId", certId)))),
+    /** The submitter or the supervisor withdraws a certificate. */
+    revokeCert: async (certId: Hex, reason: string) => toReceipt(await write("revokeCert", () => c.certificates.revoke.populateTransaction(bytes32("revokeCert", "certId", certId), reasonHash(reason)))),
+    /** Another member contests a valid certificate; the supervisor resolves it. */
+    disputeCert: async (certId: Hex, evidence: string) => toReceipt(await write("disputeCert", () => c.certificates.dispute.populateTransaction(bytes32("disputeCert", "certId", certId), reasonHash(evidence)))),
+    /** Supervisor only: upheld revokes the certificate, rejected restores it. */
+    resolveCert: async (certId: Hex, uphold: boolean, reason: string) =>
+      toReceipt(await write("resolveCert", () => c.certificates.resolve.populateTransaction(bytes32("resolveCert", "certId", certId), uphold, reasonHash(reason)))),
     getCert: async (certId: Hex): Promise<CertRecord | undefined> => {
       const x = await guarded("getCert", () => c.certificates.getCert(bytes32("getCert", "certId", certId)))
       if (isZero(x.submitter)) return undefined
@@ -366,7 +565,10 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
         claimedAt: x.claimedAt,
         timestamp: x.timestamp,
         blockNumber: x.blockNumber,
-        endorsements: Number(x.endorsements)
+        endorsements: Number(x.endorsements),
+        status: enumName(Certificates.CertStatus, x.status),
+        reasonHash: isZero(x.reasonHash) ? undefined : x.reasonHash,
+        challenger: isZero(x.challenger) ? undefined : getAddress(x.challenger)
       }
     },
 

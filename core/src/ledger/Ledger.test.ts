@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Effect } from "effect"
 import { JsonRpcProvider, keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
 import { secp256k1 } from "@noble/curves/secp256k1.js"
-import { nodeNames, startNode, type EvmNode } from "@jointly/coordinator/testing/EvmNode.ts"
+import { nodeNames, revertOf, startNode, type EvmNode } from "@jointly/coordinator/internal/testing/EvmNode"
 import * as Lifecycle from "../task/Lifecycle.ts"
 import * as Eip712 from "./Eip712.ts"
 import * as TaskLedger from "./generated/TaskLedger.ts"
@@ -32,7 +32,8 @@ describe.each(nodeNames)("on %s", (nodeName) => {
     acme: Wallet.createRandom().privateKey,
     acme2: Wallet.createRandom().privateKey,
     beta: Wallet.createRandom().privateKey,
-    mallory: Wallet.createRandom().privateKey
+    mallory: Wallet.createRandom().privateKey,
+    newcomer: Wallet.createRandom().privateKey
   }
   type Name = keyof typeof keys
   const clients = {} as Record<Name, LedgerClient>
@@ -52,15 +53,6 @@ describe.each(nodeNames)("on %s", (nodeName) => {
   }
 
   /** The custom-error name a failed ledger call carried. */
-  const revertOf = async (p: Promise<unknown>): Promise<string | undefined> => {
-    try {
-      await p
-    } catch (e) {
-      if (e instanceof ChainError) return e.revertName ?? e.reason._tag
-      throw e
-    }
-    return "no error"
-  }
 
   const bytes32 = (label: string) => keccak256(toUtf8Bytes(label))
 
@@ -72,13 +64,13 @@ describe.each(nodeNames)("on %s", (nodeName) => {
     const deployment = await clients.supervisor.deploy()
     addresses = deployment
     for (const name of Object.keys(keys) as Array<Name>) {
-      if (name !== "supervisor") clients[name] = await makeEthersLedger({ rpcUrl: node.rpcUrl, privateKey: keys[name], addresses })
+      if (name !== "supervisor" && name !== "newcomer") clients[name] = await makeEthersLedger({ rpcUrl: node.rpcUrl, privateKey: keys[name], addresses })
     }
     await clients.supervisor.setCoordinator(clients.coordinator.account)
   })
 
   afterAll(async () => {
-    await Promise.all(Object.values(clients).map((c) => c.close()))
+    await Promise.all(Object.values(clients).filter((c) => c !== undefined).map((c) => c.close()))
     await node?.stop()
   })
 
@@ -125,7 +117,7 @@ describe.each(nodeNames)("on %s", (nodeName) => {
       expect(err.message).toContain("setState reverted with NotSupervisor")
     })
 
-    it("keeps a second address pending until the company approves it (no name hijack)", async () => {
+    it("binds a second address only when it asks, the company endorses and the supervisor approves (no name hijack)", async () => {
       const companyId = companyIdOf("Acme GmbH", "HRB-1")
       // The source's rule 4 would append mallory to the name; here the name is simply taken.
       expect(await revertOf(clients.mallory.register({
@@ -139,14 +131,24 @@ describe.each(nodeNames)("on %s", (nodeName) => {
       expect(await clients.beta.companyOf(clients.mallory.account)).toMatchObject({
         companyId: undefined,
         pendingJoin: companyId,
+        joinEndorsedBy: undefined,
         active: false
       })
-      expect(await revertOf(clients.mallory.approveJoin(companyId, clients.mallory.account))).toBe("NotCompanyMember")
+      // Neither the asking address nor a company address may bind it: only the supervisor, after the company's endorsement.
+      expect(await revertOf(clients.mallory.endorseJoin(companyId, clients.mallory.account))).toBe("NotCompanyMember")
+      expect(await revertOf(clients.acme.approveJoin(companyId, clients.mallory.account))).toBe("NotSupervisor")
+      expect(await revertOf(clients.supervisor.approveJoin(companyId, clients.mallory.account))).toBe("JoinNotEndorsed")
       expect((await clients.beta.getCompany(companyId))?.addresses).not.toContain(clients.mallory.account)
 
       await clients.acme2.requestJoin(companyId)
-      expect(await clients.acme2.isActive(clients.acme2.account)).toBe(false)
-      await clients.acme.approveJoin(companyId, clients.acme2.account)
+      await clients.acme.endorseJoin(companyId, clients.acme2.account)
+      expect(await clients.acme2.companyOf(clients.acme2.account)).toMatchObject({ pendingJoin: companyId, joinEndorsedBy: clients.acme.account, active: false })
+      // Never while the company is suspended: the endorsed join waits for the company's restoration.
+      await clients.supervisor.setState(companyId, "Suspended", reasonHash("audit finding"))
+      expect(await revertOf(clients.supervisor.approveJoin(companyId, clients.acme2.account))).toBe("CompanyNotAudited")
+      expect(await revertOf(clients.acme.endorseJoin(companyId, clients.acme2.account))).toBe("CompanyNotAudited")
+      await clients.supervisor.setState(companyId, "Audited", reasonHash("resolved"))
+      await clients.supervisor.approveJoin(companyId, clients.acme2.account)
       expect(await clients.acme2.companyOf(clients.acme2.account)).toMatchObject({ companyId, active: true, pendingJoin: undefined })
       expect(await clients.mallory.isActive(clients.mallory.account)).toBe(false)
 
@@ -163,8 +165,19 @@ describe.each(nodeNames)("on %s", (nodeName) => {
       expect(await revertOf(clients.acme.removeAddress(companyId, clients.acme.account))).toBe("LastAddress")
       // acme2 is re-admitted for the task tests below.
       await clients.acme2.requestJoin(companyId)
+      await clients.acme.endorseJoin(companyId, clients.acme2.account)
       await clients.supervisor.approveJoin(companyId, clients.acme2.account)
       expect(await clients.acme2.isActive(clients.acme2.account)).toBe(true)
+    })
+
+    it("takes no join into a company awaiting audit", async () => {
+      const { companyId } = await clients.mallory.register({ name: "Pending Ltd", registrationNumber: "P-1", encPubKey: encKey(), dossierHash: bytes32("p") })
+      const newcomer = await makeEthersLedger({ rpcUrl: node.rpcUrl, privateKey: keys.newcomer, addresses })
+      try {
+        expect(await revertOf(newcomer.requestJoin(companyId))).toBe("CompanyNotAudited")
+      } finally {
+        await newcomer.close()
+      }
     })
 
     it("accepts only encryption keys on secp256k1", async () => {
@@ -339,6 +352,23 @@ describe.each(nodeNames)("on %s", (nodeName) => {
       expect((await clients.acme.getTask(id))?.approvals).toBe(1)
     })
 
+    it("signs consents and logins in the very EIP-712 domain the contract verifies (OpenZeppelin's)", async () => {
+      const provider = new JsonRpcProvider(node.rpcUrl)
+      try {
+        const contract = TaskLedger.connect(addresses.ledger, provider)
+        const domain = await clients.acme.domain()
+        const consent = { taskId: bytes32("t"), specHash, approve: false, reasonHash: reasonHash("no") }
+        expect(await contract.consentDigest(consent.taskId, consent.specHash, consent.approve, consent.reasonHash)).toBe(Eip712.consentDigest(domain, consent))
+        const login = { account: clients.acme.account, nonce: bytes32("nonce"), coordinator: clients.coordinator.account, issuedAt: 1_700_000_000n }
+        expect(await contract.loginDigest(login.account, login.nonce, login.coordinator, login.issuedAt)).toBe(Eip712.loginDigest(domain, login))
+        // ERC-5267: the contract announces the same domain.
+        const announced = await provider.call({ to: addresses.ledger, data: "0x84b0196e" })
+        expect(announced).toContain(addresses.ledger.slice(2).toLowerCase())
+      } finally {
+        provider.destroy()
+      }
+    })
+
     it("serves the same operations as an Effect service with typed failures", async () => {
       const program = Effect.gen(function*() {
         const ledger = yield* Ledger
@@ -364,7 +394,7 @@ describe.each(nodeNames)("on %s", (nodeName) => {
 
     it("serves the governance suite as an Effect service over a shared chain client", async () => {
       const chain = clients.supervisor.chain
-      const suite = await GovernanceLedger.deploySuite(chain, chain.signer(keys.supervisor), addresses.registry, clients.supervisor.account)
+      const suite = await GovernanceLedger.deploySuite(chain, chain.signer(keys.supervisor), addresses, clients.supervisor.account)
       const program = Effect.gen(function*() {
         const governance = yield* GovernanceLedger.GovernanceChain
         const published = yield* governance.publishDataset({

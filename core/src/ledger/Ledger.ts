@@ -37,6 +37,8 @@ export interface Addresses {
 
 /** The governance contracts of a deployment (GovernanceLedger.ts), saved next to registry and ledger. */
 export interface SuiteAddresses {
+  /** The consortium's TimelockController: admin and upgrader of the upgradeable contracts, the treasury. */
+  readonly timelock: string
   readonly catalog: string
   readonly grants: string
   readonly modelRequests: string
@@ -87,6 +89,8 @@ export interface Membership {
   readonly state: CompanyState
   /** A join request still waiting for approval. */
   readonly pendingJoin: Hex | undefined
+  /** The company address that endorsed the pending join (the supervisor approves only endorsed joins). */
+  readonly joinEndorsedBy: string | undefined
   /** Bound and Audited. */
   readonly active: boolean
 }
@@ -202,13 +206,26 @@ export interface LedgerClient {
   readonly addresses: () => Promise<Addresses>
   /** The EIP-712 domain of this deployment (Consent, Login). */
   readonly domain: () => Promise<Domain>
+  /**
+   * The domain the task ledger announces itself (ERC-5267), and the implementation its proxy runs now: an
+   * upgrade that changed the domain would change what every consent signature means.
+   */
+  readonly onChainDomain: () => Promise<{ readonly name: string; readonly version: string; readonly chainId: bigint; readonly verifyingContract: string; readonly implementation: string }>
 
-  /** Deploys registry + ledger with `supervisor` (default: this account) and binds this client to them. */
+  /**
+   * Deploys registry + ledger (each an implementation behind a UUPS proxy) with `supervisor` (default: this
+   * account) and binds this client to them. This account is their bootstrap admin until `deploySuite` hands them
+   * to the consortium's timelock.
+   */
   readonly deploy: (options?: { readonly supervisor?: string }) => Promise<Deployment>
 
   // registry
   readonly register: (p: Register) => Promise<TxReceipt & { readonly companyId: Hex }>
+  /** The joining address's own request (its consent); the company must be Audited. */
   readonly requestJoin: (companyId: Hex) => Promise<TxReceipt>
+  /** An address of the (Audited) company endorses a pending join. */
+  readonly endorseJoin: (companyId: Hex, account: string) => Promise<TxReceipt>
+  /** Supervisor only: binds an endorsed join (PROTOCOLS.md §2.1 (a)). */
   readonly approveJoin: (companyId: Hex, account: string) => Promise<TxReceipt>
   readonly removeAddress: (companyId: Hex, account: string) => Promise<TxReceipt>
   /** Supervisor only. */

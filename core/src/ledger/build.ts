@@ -1,29 +1,54 @@
 /**
  * Compiles the ledger contracts with the bundled solc-js (offline) and generates typed ethers 6 bindings.
  *
- * Output (gitignored, DESIGN.md §5): `generated/artifacts/<Name>.json` (ABI, bytecode, compiler) and
- * `generated/<Name>.ts` (the `as const` ABI, bytecode, enums from the AST, struct and event types, a typed
- * contract interface, `connect`, `deploy`, `decodeLog`, `decodeError`). Skips all work when the sources,
- * settings and this generator are unchanged since the last run. Run by `npm run build -w core`.
+ * Imports of `@openzeppelin/...` resolve to the OpenZeppelin Contracts 5 packages in node_modules (audited ECDSA,
+ * EIP-712, AccessControl, Pausable, UUPS proxies, TimelockController); their versions are part of the build stamp.
+ *
+ * Output (gitignored, DESIGN.md §5): `generated/artifacts/<Name>.json` (ABI, bytecode, compiler, storage
+ * layout) and `generated/<Name>.ts` (the `as const` ABI, bytecode, enums from the AST, struct and event types, a
+ * typed contract interface, `connect`, `deployData`, `decodeLog`, `decodeError`) for every contract of
+ * `contracts/*.sol`, `contracts/testing/*.sol` (upgrade fixtures for tests) and the OpenZeppelin contracts the
+ * deployment creates (`ERC1967Proxy`, `TimelockController`).
+ *
+ * Upgradeable contracts keep their storage layout: each has a released layout in `contracts/layouts/<Name>.json`,
+ * and the build fails when the new layout is not an extension of it (`StorageLayout.ts`). After a release,
+ * `npm run build -w core -- --accept-layouts` records the current layouts as the new baseline.
+ *
+ * Skips all work when the sources, settings and this generator are unchanged since the last run. Run by
+ * `npm run build -w core`.
  */
 import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs"
+import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import solc from "solc"
+import { check, type SolcStorageLayout } from "./StorageLayout.ts"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const contractsDir = join(here, "contracts")
+const layoutsDir = join(contractsDir, "layouts")
 const outDir = join(here, "generated")
 const artifactsDir = join(outDir, "artifacts")
 const stampFile = join(outDir, ".build-hash")
+const require = createRequire(import.meta.url)
 
-// paris (no PUSH0) so the same bytecode deploys on older Besu/geth consortium networks, not only on anvil.
+// cancun: OpenZeppelin 5.7's EIP-712 reaches Strings/Bytes, which use MCOPY. A consortium network needs the
+// Cancun rules (Besu 24.1.2+, geth 1.13.12+; anvil and Hardhat's EDR by default).
 const settings = {
   optimizer: { enabled: true, runs: 200 },
-  evmVersion: "paris",
-  outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"], "": ["ast"] } }
+  evmVersion: "cancun",
+  outputSelection: { "*": { "*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object", "storageLayout"], "": ["ast"] } }
 } as const
+
+/** OpenZeppelin contracts the deployment creates itself: they get bindings like ours. */
+const external = [
+  "@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol",
+  "@openzeppelin/contracts/governance/TimelockController.sol"
+] as const
+
+/** The contracts behind an upgradeable proxy: their storage layout is checked against the released one. */
+const upgradeable = ["ConsortiumRegistry", "TaskLedger", "Settlement"] as const
 
 interface AbiParam {
   readonly name: string
@@ -46,26 +71,56 @@ interface AstNode {
   readonly members?: ReadonlyArray<{ readonly name: string }>
 }
 
+const solFiles = (dir: string, prefix = ""): Array<string> =>
+  existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".sol")).sort().map((f) => `${prefix}${f}`) : []
+
+/** Resolves `@openzeppelin/...` (and any other package import) from node_modules; solc asks for each file once. */
+const findImport = (path: string): { contents: string } | { error: string } => {
+  try {
+    return { contents: readFileSync(require.resolve(path), "utf8") }
+  } catch {
+    return { error: `cannot resolve import ${path}` }
+  }
+}
+
+const packageVersion = (name: string): string => JSON.parse(readFileSync(require.resolve(`${name}/package.json`), "utf8")).version
+
 const main = () => {
-  const sourceNames = readdirSync(contractsDir).filter((f) => f.endsWith(".sol")).sort()
-  // lib/ holds libraries the contracts import; they get no binding of their own (their functions are internal).
-  const libraryNames = readdirSync(join(contractsDir, "lib")).filter((f) => f.endsWith(".sol")).sort().map((f) => `lib/${f}`)
-  const sources = Object.fromEntries(
-    [...sourceNames, ...libraryNames].map((name) => [name, { content: readFileSync(join(contractsDir, name), "utf8") }])
+  const acceptLayouts = process.argv.includes("--accept-layouts")
+  // lib/ holds the bases and libraries the contracts import: no binding of their own.
+  const bound = [...solFiles(contractsDir), ...solFiles(join(contractsDir, "testing"), "testing/")]
+  const libraryNames = solFiles(join(contractsDir, "lib"), "lib/")
+  const sources: Record<string, { content: string }> = Object.fromEntries(
+    [...bound, ...libraryNames].map((name) => [name, { content: readFileSync(join(contractsDir, name), "utf8") }])
+  )
+  for (const path of external) sources[path] = { content: readFileSync(require.resolve(path), "utf8") }
+  const baselines = Object.fromEntries(
+    upgradeable.map((name) => {
+      const file = join(layoutsDir, `${name}.json`)
+      return [name, existsSync(file) ? readFileSync(file, "utf8") : null]
+    })
   )
   const stamp = createHash("sha256")
     .update(solc.version())
     .update(JSON.stringify(settings))
+    .update(packageVersion("@openzeppelin/contracts"))
+    .update(packageVersion("@openzeppelin/contracts-upgradeable"))
     .update(readFileSync(fileURLToPath(import.meta.url)))
+    .update(readFileSync(join(here, "StorageLayout.ts")))
     .update(JSON.stringify(sources))
+    .update(JSON.stringify(baselines))
     .digest("hex")
-  const expected = sourceNames.map((n) => join(outDir, n.replace(/\.sol$/, ".ts")))
-  if (existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp && expected.every((f) => existsSync(f))) {
+  const units = [
+    ...bound.map((sourceName) => ({ sourceName, contractName: sourceName.replace(/^testing\//, "").replace(/\.sol$/, "") })),
+    ...external.map((sourceName) => ({ sourceName, contractName: sourceName.replace(/^.*\//, "").replace(/\.sol$/, "") }))
+  ]
+  const expected = units.map((u) => join(outDir, `${u.contractName}.ts`))
+  if (!acceptLayouts && existsSync(stampFile) && readFileSync(stampFile, "utf8") === stamp && expected.every((f) => existsSync(f))) {
     console.error("ledger contracts up to date")
     return
   }
 
-  const output = JSON.parse(solc.compile(JSON.stringify({ language: "Solidity", sources, settings })))
+  const output = JSON.parse(solc.compile(JSON.stringify({ language: "Solidity", sources, settings }), { import: findImport }))
   const diagnostics: ReadonlyArray<{ severity: string; formattedMessage: string }> = output.errors ?? []
   for (const d of diagnostics) console.error(d.formattedMessage)
   if (diagnostics.some((d) => d.severity === "error")) {
@@ -73,23 +128,46 @@ const main = () => {
     return
   }
 
-  mkdirSync(artifactsDir, { recursive: true })
-  for (const sourceName of sourceNames) {
-    const contractName = sourceName.replace(/\.sol$/, "")
+  // Storage layouts first: an incompatible upgrade fails the build before any binding is written.
+  const layouts = new Map<string, SolcStorageLayout>()
+  for (const { sourceName, contractName } of units) {
     const compiled = output.contracts[sourceName]?.[contractName]
     if (compiled === undefined) throw new Error(`${sourceName} must define contract ${contractName}`)
+    layouts.set(contractName, compiled.storageLayout)
+  }
+  mkdirSync(layoutsDir, { recursive: true })
+  for (const name of upgradeable) {
+    const current = layouts.get(name)!
+    const baseline = baselines[name]
+    if (acceptLayouts || baseline === null || baseline === undefined) {
+      writeFileSync(join(layoutsDir, `${name}.json`), JSON.stringify(current, null, 2) + "\n")
+      console.error(`${name}: storage layout recorded as the released baseline`)
+      continue
+    }
+    const problems = check(JSON.parse(baseline) as SolcStorageLayout, current)
+    if (problems.length > 0) {
+      for (const p of problems) console.error(`${name}: ${p}`)
+      console.error(`${name}: the storage layout is not an extension of contracts/layouts/${name}.json; an upgrade would corrupt state`)
+      process.exitCode = 1
+      return
+    }
+  }
+
+  mkdirSync(artifactsDir, { recursive: true })
+  for (const { sourceName, contractName } of units) {
+    const compiled = output.contracts[sourceName][contractName]
     const abi: ReadonlyArray<AbiItem> = compiled.abi
     const bytecode = `0x${compiled.evm.bytecode.object}`
     const deployedBytecode = `0x${compiled.evm.deployedBytecode.object}`
     const enums = collectEnums(output.sources[sourceName].ast, contractName)
     writeFileSync(
       join(artifactsDir, `${contractName}.json`),
-      JSON.stringify({ contractName, compiler: `solc ${solc.version()}`, settings, abi, bytecode, deployedBytecode }, null, 2) + "\n"
+      JSON.stringify({ contractName, compiler: `solc ${solc.version()}`, settings, abi, bytecode, deployedBytecode, storageLayout: compiled.storageLayout }, null, 2) + "\n"
     )
     writeFileSync(join(outDir, `${contractName}.ts`), generateBinding(contractName, sourceName, abi, bytecode, enums))
   }
   writeFileSync(stampFile, stamp)
-  console.error(`compiled ${sourceNames.join(", ")} with solc ${solc.version()}`)
+  console.error(`compiled ${units.map((u) => u.contractName).join(", ")} with solc ${solc.version()}`)
 }
 
 const collectEnums = (ast: AstNode, contractName: string): ReadonlyArray<{ name: string; members: string[] }> => {
@@ -184,7 +262,7 @@ const generateBinding = (
   const structLines = [...structs].flatMap(([name, body]) => [`export interface ${name} ${body}`, ""])
   const ctorParams = (constructorInputs).map((p, i) => `${argName(p, i)}: ${inType(p)}`)
 
-  return `// Generated by core/src/ledger/build.ts from contracts/${sourceName}. Do not edit.
+  return `// Generated by core/src/ledger/build.ts from ${sourceName}. Do not edit.
 /* eslint-disable */
 import {
   concat,

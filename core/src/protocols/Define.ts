@@ -18,6 +18,7 @@
  * How to write one: `README.md` beside this file.
  */
 import type { Effect, Schema } from "effect"
+import type { KeyMaterial } from "../crypto/KeyMaterial.ts"
 import type { Party, TaskSpec } from "../task/TaskSpec.ts"
 import type { CoordinatorSession, ParticipantFailure, ProtocolError, RoundError, Stage, StageHandler } from "./Protocol.ts"
 
@@ -76,6 +77,8 @@ export interface Protocol<P = any, Result = any, R = any, CR = any> {
   /** Who may read the result (addresses). */
   readonly recipients: (params: P, task: TaskContext) => ReadonlyArray<string>
   readonly model?: (params: P, parties: number) => ModelFacts
+  /** Keys the task makes its parties generate or trust; a participant refuses sizes below its minimum. */
+  readonly keyMaterial?: (params: P) => KeyMaterial
 }
 
 export interface Declaration<P, PI, Result, ResultI, H extends AnyHandler, CR> {
@@ -91,7 +94,17 @@ export interface Declaration<P, PI, Result, ResultI, H extends AnyHandler, CR> {
   /** Default: the initiator and every party. */
   readonly recipients?: (params: NoInfer<P>, task: TaskContext) => ReadonlyArray<string>
   readonly model?: (params: NoInfer<P>, parties: number) => ModelFacts
+  /** Keys the task makes its parties generate or trust (Paillier bits, CKKS security); default none. */
+  readonly keyMaterial?: (params: NoInfer<P>) => KeyMaterial
 }
+
+/**
+ * The initiator and `accounts`, once each: for kinds whose outputs go to named parties (receivers, a querier, a
+ * requester) while the coordinator's receipt of the run (counts and digests, never the outputs) also answers
+ * whoever asked for it.
+ */
+export const initiatorAnd = (task: TaskContext, accounts: ReadonlyArray<string>): ReadonlyArray<string> =>
+  [...new Set([task.spec.initiator, ...accounts].filter((a) => a !== ""))]
 
 export const defineProtocol = <P, PI, Result, ResultI, H extends AnyHandler, CR = never>(
   declaration: Declaration<P, PI, Result, ResultI, H, CR>

@@ -12,19 +12,25 @@ import * as Contribution from "./contribution/index.ts"
 import type { ModelFacts, Protocol, ServicesOf, TaskContext } from "./Define.ts"
 import * as EncryptedLinear from "./encrypted-linear/index.ts"
 import * as FederatedLearning from "./federated-learning/index.ts"
+import * as JointArithmetic from "./joint-arithmetic/index.ts"
 import * as JointQuery from "./joint-query/index.ts"
 import * as JointStatistics from "./joint-statistics/index.ts"
+import * as SecureBoost from "./secureboost/index.ts"
 import * as SecureSvm from "./secure-svm/index.ts"
+import * as Similarity from "./similarity/index.ts"
 import * as Vertical from "./vertical/index.ts"
 
 export const all = [
   JointStatistics.protocol,
+  JointArithmetic.protocol,
   FederatedLearning.protocol,
   BatchPrediction.protocol,
   EncryptedLinear.protocol,
   SecureSvm.protocol,
   ...JointQuery.protocols,
+  Similarity.protocol,
   ...Vertical.protocols,
+  ...SecureBoost.protocols,
   Contribution.protocol
 ] as const
 

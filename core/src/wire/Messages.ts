@@ -55,6 +55,23 @@ export type HumanDecision = typeof HumanDecision.Type
 export const HumanAck = Schema.Struct({ ok: Schema.Boolean, detail: Schema.optional(Schema.String) })
 export type HumanAck = typeof HumanAck.Type
 
+/**
+ * Coordinator → participant: a dashboard user asks to sign in as this participant's organisation. `message` is the
+ * coordinator's Sign-In with Ethereum text for the participant's address; `mac` is HMAC-SHA256 under the
+ * participant's dashboard token over it (participant/src/policy/HumanToken.ts). The participant checks both and
+ * answers with its own signature of the message (a DashboardSignInAck), which the coordinator verifies like any
+ * other sign-in: the token proves the human to the participant, the participant's key proves the org to the
+ * coordinator, and the coordinator never holds the token.
+ */
+export const DashboardSignIn = Schema.Struct({
+  message: Schema.String.check(Schema.isMaxLength(4000)),
+  mac: HexBytes
+})
+export type DashboardSignIn = typeof DashboardSignIn.Type
+
+export const DashboardSignInAck = Schema.Struct({ ok: Schema.Boolean, signature: Schema.optional(HexBytes), detail: Schema.optional(Schema.String) })
+export type DashboardSignInAck = typeof DashboardSignInAck.Type
+
 /** Coordinator → participant: the request of one protocol stage. `payload` is decoded by the stage's Schema. */
 export const StageRequest = Schema.Struct({
   requestId: Schema.String,
@@ -97,6 +114,8 @@ export const WireErrorCode = Schema.Literals([
   "UnknownRequest",
   "Replayed",
   "NotAuthorized",
+  /** Over an abuse limit (events per account or per address); the event was dropped. */
+  "RateLimited",
   "Internal"
 ])
 export type WireErrorCode = typeof WireErrorCode.Type
@@ -131,15 +150,32 @@ export const events = {
   ended: "task.ended",
   error: "wire.error",
   awaitingHuman: "consent.awaiting-human",
-  humanDecision: "consent.human"
+  humanDecision: "consent.human",
+  dashboardSignIn: "dashboard.sign-in"
 } as const
 
 /**
- * Largest message the application accepts (bytes of JSON). Larger ones get a `TooLarge` reply; the transport's
- * own limit (`maxHttpBufferSize`) sits above it so the reply can still be sent.
+ * Largest socket frame either side accepts, in bytes: the coordinator's transport limit (`maxHttpBufferSize`)
+ * and the participant's (`maxPayload`) alike, so nothing larger is ever buffered. A larger frame closes the
+ * sender's connection; an honest sender checks its own messages against it first (`fitsFrame`).
  */
 export const maxMessageBytes = 16 * 1024 * 1024
-export const transportMaxBytes = 64 * 1024 * 1024
+
+/** Room for socket.io's framing around an event's JSON (packet type, namespace, event name, brackets). */
+const frameOverheadBytes = 1024
+
+/** True when `payload` sent as `event` fits one frame under `maxMessageBytes`. */
+export const fitsFrame = (payload: unknown): boolean => {
+  let json: string
+  try {
+    json = JSON.stringify(payload) ?? ""
+  } catch {
+    return false
+  }
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: only a large message needs its exact size (browser-safe, no Buffer).
+  if (3 * json.length + frameOverheadBytes <= maxMessageBytes) return true
+  return new TextEncoder().encode(json).length + frameOverheadBytes <= maxMessageBytes
+}
 
 /** Socket handshake payload (socket.io `auth`): an EIP-712 Login signed over a nonce the coordinator issued. */
 export const HandshakeAuth = Schema.Struct({

@@ -6,13 +6,13 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import * as Client from "@jointly/coordinator/client/Client.ts"
-import * as LocalCluster from "@jointly/coordinator/local/LocalCluster.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
-import type { DatasetSpec } from "@jointly/participant/datasets/Dataset.ts"
+import * as Client from "@jointly/coordinator/internal/client/Client"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 
 export { Client, LocalCluster }
-export { digitsParams, digitsTopology, loadDigits, nonIid } from "@jointly/participant/modeling/DigitsFixture.ts"
+export { digitsParams, digitsTopology, loadDigits, nonIid } from "@jointly/participant/internal/modeling/DigitsFixture"
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url))
 

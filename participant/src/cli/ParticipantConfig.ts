@@ -1,12 +1,12 @@
 /**
- * The config file of `jointly participant`: where the coordinator is, where this participant keeps its
- * identity, which datasets it serves and which consent policy it applies. The key passphrase never sits in
- * the file: it comes from JOINTLY_KEY_PASSPHRASE.
+ * The config file of `jointly participant`: where the coordinator is and how its certificate is trusted, where
+ * this participant keeps its identity, which datasets it serves and which consent policy it applies. The key
+ * passphrase never sits in the file: it comes from JOINTLY_KEY_PASSPHRASE.
  */
 import { readFile } from "node:fs/promises"
 import { dirname, resolve } from "node:path"
 import { Schema } from "effect"
-import { DatasetSpec } from "../datasets/Dataset.ts"
+import { ColumnSpec, CsvSpec, type DatasetSpec, ParquetSpec } from "../datasets/Dataset.ts"
 import { Policy } from "../policy/ConsentPolicy.ts"
 
 /**
@@ -16,6 +16,10 @@ import { Policy } from "../policy/ConsentPolicy.ts"
 export const ChainConfig = Schema.Struct({
   rpcUrl: Schema.String,
   registry: Schema.String,
+  /** The task ledger's proxy (member commands that read the registry through the ledger client; upgrade proposals). */
+  ledger: Schema.optional(Schema.String),
+  /** The consortium's TimelockController (upgrades and privileged calls after a vote). */
+  timelock: Schema.String,
   catalog: Schema.String,
   grants: Schema.String,
   modelRequests: Schema.String,
@@ -27,11 +31,37 @@ export const ChainConfig = Schema.Struct({
 })
 export type ChainConfig = typeof ChainConfig.Type
 
+/**
+ * A PostgreSQL dataset in a config file: the connection string inline, or — better, it holds a password — the
+ * name of the environment variable that holds it (`connectionEnv`).
+ */
+export const PostgresConfigSpec = Schema.Struct({
+  name: Schema.String,
+  columns: Schema.Array(ColumnSpec),
+  id: Schema.optional(Schema.String),
+  postgres: Schema.Struct({
+    connection: Schema.optional(Schema.String),
+    connectionEnv: Schema.optional(Schema.String),
+    table: Schema.optional(Schema.String),
+    schema: Schema.optional(Schema.String),
+    query: Schema.optional(Schema.String)
+  })
+})
+
+/** A dataset in a config file: CSV (the default form), Parquet or PostgreSQL. */
+export const ConfigDatasetSpec = Schema.Union([CsvSpec, ParquetSpec, PostgresConfigSpec])
+export type ConfigDatasetSpec = typeof ConfigDatasetSpec.Type
+
 export const ParticipantConfig = Schema.Struct({
+  /** `https://…`; `http://` only to a loopback address unless `allowInsecure`. */
   coordinatorUrl: Schema.String,
+  /** PEM file of the CA that signs the coordinator's certificate (relative to this file); default Node's CA store. */
+  ca: Schema.optional(Schema.String),
+  /** Allows plain `http://` to a coordinator on another host: every message readable on the network. */
+  allowInsecure: Schema.optional(Schema.Boolean),
   /** Holds the encrypted keystore and the task journal. */
   dataDir: Schema.String,
-  datasets: Schema.Array(DatasetSpec),
+  datasets: Schema.Array(ConfigDatasetSpec),
   /** Inline policy, or the path of a policy file relative to this config. */
   policy: Schema.Union([Policy, Schema.String]),
   chain: Schema.optional(ChainConfig),
@@ -42,7 +72,8 @@ export const ParticipantConfig = Schema.Struct({
     policy: Schema.Literals(["Open", "GrantRequired"])
   })))
 })
-export type ParticipantConfig = typeof ParticipantConfig.Type
+/** The config as the participant uses it: paths absolute, connection strings resolved. */
+export type ParticipantConfig = Omit<typeof ParticipantConfig.Type, "datasets"> & { readonly datasets: ReadonlyArray<DatasetSpec> }
 
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", { file: Schema.String, detail: Schema.String }) {
   override get message() {
@@ -50,8 +81,11 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
   }
 }
 
-/** Reads and decodes a config file; relative paths inside it are resolved against the file's folder. */
-export const load = async (file: string): Promise<ParticipantConfig> => {
+/**
+ * Reads and decodes a config file; relative paths inside it are resolved against the file's folder, and a
+ * PostgreSQL dataset's `connectionEnv` is read from `env` (the process environment by default).
+ */
+export const load = async (file: string, env: Record<string, string | undefined> = process.env): Promise<ParticipantConfig> => {
   let raw: unknown
   try {
     raw = JSON.parse(await readFile(file, "utf8"))
@@ -65,7 +99,35 @@ export const load = async (file: string): Promise<ParticipantConfig> => {
   return {
     ...config,
     dataDir: resolve(base, config.dataDir),
-    datasets: config.datasets.map((d) => ({ ...d, file: resolve(base, d.file) })),
+    ...(config.ca === undefined ? {} : { ca: resolve(base, config.ca) }),
+    datasets: config.datasets.map((d): DatasetSpec => {
+      if ("file" in d) return { ...d, file: resolve(base, d.file) }
+      const { connection, connectionEnv, ...where } = d.postgres
+      const resolved = connection ?? (connectionEnv === undefined ? undefined : env[connectionEnv])
+      if (resolved === undefined) {
+        throw new ConfigError({
+          file,
+          detail: connectionEnv === undefined
+            ? `dataset ${d.name}: postgres needs "connection" or "connectionEnv"`
+            : `dataset ${d.name}: the environment variable ${connectionEnv} (its connection string) is not set`
+        })
+      }
+      return { ...d, postgres: { ...where, connection: resolved } }
+    }),
     policy: typeof config.policy === "string" ? resolve(base, config.policy) : config.policy
   }
+}
+
+/** The trust the config asks for, with its CA file read; ConfigError when the file cannot be read. */
+export const trustOf = async (file: string, config: ParticipantConfig): Promise<{ readonly ca?: string; readonly allowInsecure?: boolean }> => {
+  let ca: string | undefined
+  if (config.ca !== undefined) {
+    try {
+      ca = await readFile(config.ca, "utf8")
+    } catch (error) {
+      throw new ConfigError({ file, detail: `ca: ${(error as Error).message}` })
+    }
+    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError({ file, detail: `ca: ${config.ca} holds no PEM certificate` })
+  }
+  return { ...(ca === undefined ? {} : { ca }), ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure }) }
 }

@@ -5,40 +5,60 @@
 import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Redacted } from "effect"
-import { makeGovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
+import { makeGovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import * as Agent from "../Agent.ts"
 import * as GrantGuard from "../governance/GrantGuard.ts"
+import * as GrantScopes from "../governance/GrantScopes.ts"
 import * as ModelServer from "../governance/ModelServer.ts"
 import * as Keystore from "../keystore/Keystore.ts"
 import * as ConsentPolicy from "../policy/ConsentPolicy.ts"
 import * as HumanToken from "../policy/HumanToken.ts"
 import * as ParticipantConfig from "./ParticipantConfig.ts"
 
-export const run = async (configFile: string) => {
+export interface RunOptions {
+  /** `--unsafe-test-key-sizes`: the test harness's switch for keys below production sizes (KeyPolicy.ts). */
+  readonly unsafeTestKeySizes?: boolean
+}
+
+export const run = async (configFile: string, options: RunOptions = {}) => {
   const config = await ParticipantConfig.load(configFile)
+  const trust = await ParticipantConfig.trustOf(configFile, config)
+  // The transport rule before the keystore opens: an http URL to another host stops here, naming it.
+  const endpoint = Endpoint.make(config.coordinatorUrl, trust)
+  // And a coordinator whose certificate is not trusted, before the datasets load: that will not mend by waiting.
+  // Any other failure (the coordinator is down) is left to the agent's reconnection.
+  await endpoint.fetch(`${endpoint.url}/api/health`).then((r) => r.body?.cancel(), (error: unknown) => {
+    if (!(error instanceof Endpoint.UntrustedCertificate)) return
+    // As the agent reports a refusal (a JSON event line on stderr), then the process stops with the message.
+    process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "refused", code: error._tag, host: error.host, verification: error.code, message: error.message }) + "\n")
+    throw error
+  })
   const identity = await Keystore.openPromise({ dataDir: config.dataDir })
-  // Batch predictions are written under the data dir (modeling/Compute.ts), also from the worker thread.
-  process.env.JOINTLY_DATA_DIR ??= config.dataDir
   const policy = typeof config.policy === "string" ? await ConsentPolicy.loadPromise(config.policy) : config.policy
   const wallet = Redacted.value(identity.account)
   // The chain, read by this participant itself: grants are enforced here, never on the coordinator's word.
   const chain = config.chain === undefined
     ? undefined
     : await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
-  const contentHashes = new Map<string, string>()
   const dashboardToken = await dashboardTokenOf(config.dataDir)
   const agent = await Agent.start({
     coordinatorUrl: config.coordinatorUrl,
+    trust,
     wallet,
     datasets: config.datasets,
+    // Query outputs, batch predictions, owned and partial models are kept under it, also from the worker thread.
+    dataDir: config.dataDir,
     dashboardToken,
+    ...(policy.keys === undefined ? {} : { keys: policy.keys }),
+    ...(options.unsafeTestKeySizes ? { unsafeTestKeySizes: true } : {}),
     policy: async (question, human) => {
       // "ask" mode: the human decides in the coordinator's dashboard with this participant's token (HumanToken.ts).
       const verdict = await ConsentPolicy.decidePromise(policy, question, (_input, v) => human.ask(v.reason))
       if (verdict.decision !== "approve" || chain === undefined) return { decision: verdict.decision, reason: verdict.reason }
       // PROTOCOLS.md §2.4-§2.5: a catalogued dataset that needs a grant serves only a valid grant's holder.
       try {
-        const tokenId = await GrantGuard.check(chain, question, contentHashes.get(question.dataset))
+        const tokenId = await GrantGuard.check(chain, question, () => agent.contentHash(question.dataset), (token) => GrantScopes.load(config.dataDir, token))
         return { decision: "approve", reason: tokenId === undefined ? verdict.reason : `${verdict.reason}; grant ${tokenId} used` }
       } catch (error) {
         if (error instanceof GrantGuard.AccessDenied) return { decision: "reject", reason: error.message }
@@ -46,7 +66,6 @@ export const run = async (configFile: string) => {
       }
     }
   })
-  for (const d of agent.datasets) contentHashes.set(d.name, d.contentHash)
   agent.on((event) => process.stderr.write(JSON.stringify({ at: new Date().toISOString(), participant: agent.address, ...event }) + "\n"))
   // TEST HOOK (integration tests only): die right after answering the named stage, as a crash mid-protocol
   // would. The reply is already handed to the socket when the event fires.
@@ -78,6 +97,7 @@ export const run = async (configFile: string) => {
     models?.stop()
     await chain?.close()
     await agent.close()
+    await endpoint.close()
     process.exit(0)
   }
   process.once("SIGTERM", stop)

@@ -3,9 +3,10 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
+import * as BadCsv from "../testing/BadCsv.ts"
 import * as CsvDataset from "./CsvDataset.ts"
-import { type DatasetSpec, DatasetError, where, whereSync } from "./Dataset.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import { type CsvSpec, DatasetError } from "./Dataset.ts"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const pimaSource = datasetFile("pima.csv")
 const dir = mkdtempSync(join(tmpdir(), "jointly-datasets-"))
@@ -19,12 +20,12 @@ const write = (name: string, text: string) => {
 
 const PIMA_COLUMNS = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age", "label"]
 
-const failure = (spec: DatasetSpec) => Effect.runPromise(Effect.flip(CsvDataset.load(spec)))
+const failure = (spec: CsvSpec) => Effect.runPromise(Effect.flip(CsvDataset.load(spec)))
 
 describe("CsvDataset.load", () => {
   const pima = join(dir, "pima.csv")
   copyFileSync(pimaSource, pima)
-  const pimaSpec: DatasetSpec = {
+  const pimaSpec: CsvSpec = {
     name: "pima",
     file: pima,
     columns: PIMA_COLUMNS.map((name) => ({ name, type: name === "mass" || name === "pedigree" ? "number" : "integer" }))
@@ -73,22 +74,13 @@ describe("CsvDataset.load", () => {
     expect([...dataset.numeric("n")]).toEqual([1, 2])
   })
 
-  const num = [{ name: "a", type: "number" }, { name: "b", type: "integer" }] as const
-
   it.each([
-    ["not numeric", "a,b\n1,2\nx,3\n", "NotNumeric", 3, "a"],
-    ["empty numeric", "a,b\n1,2\n4,\n", "NotNumeric", 3, "b"],
-    ["not finite", "a,b\n1,2\n3,4\nInfinity,5\n", "NotFinite", 4, "a"],
-    ["overflow", "a,b\n1e999,2\n", "NotFinite", 2, "a"],
-    ["not integer", "a,b\n1,2\n1.5,2.5\n", "NotInteger", 3, "b"],
-    ["row too short", "a,b,c\n1,2,3\n1,2\n", "RowLength", 3, "c"],
-    ["row too long", "a,b\n1,2\n1,2,3\n", "RowLength", 3, "b"],
-    ["missing column", "a,c\n1,2\n", "MissingColumn", 1, "b"],
+    ...BadCsv.cases,
     ["duplicate header column", "a,b,a\n1,2,3\n", "DuplicateColumn", 1, "a"],
     ["unclosed quote", 'a,b\n1,"2\n3,4\n', "RowLength", 2, "b"]
   ] as const)("%s: fails whole with the file, line and column named", async (name, text, reason, line, column) => {
     const file = write(`${name.replace(/ /g, "-")}.csv`, text)
-    const error = await failure({ name: "bad", file, columns: num })
+    const error = await failure({ name: "bad", file, columns: BadCsv.columns })
     expect(error).toBeInstanceOf(DatasetError)
     expect(error.reason).toBe(reason)
     expect(error.line).toBe(line)
@@ -99,11 +91,11 @@ describe("CsvDataset.load", () => {
   })
 
   it("reports a missing file, an empty file and a header-only file", async () => {
-    const missing = await failure({ name: "x", file: join(dir, "nope.csv"), columns: num })
+    const missing = await failure({ name: "x", file: join(dir, "nope.csv"), columns: BadCsv.columns })
     expect(missing.reason).toBe("FileNotFound")
     expect(missing.message).toContain("nope.csv")
-    expect((await failure({ name: "x", file: write("empty.csv", ""), columns: num })).reason).toBe("Empty")
-    const headerOnly = await failure({ name: "x", file: write("header.csv", "a,b\r\n"), columns: num })
+    expect((await failure({ name: "x", file: write("empty.csv", ""), columns: BadCsv.columns })).reason).toBe("Empty")
+    const headerOnly = await failure({ name: "x", file: write("header.csv", "a,b\r\n"), columns: BadCsv.columns })
     expect(headerOnly.reason).toBe("Empty")
   })
 
@@ -112,41 +104,8 @@ describe("CsvDataset.load", () => {
     const dup = await failure({ name: "x", file, columns: [{ name: "a", type: "number" }, { name: "a", type: "string" }] })
     expect(dup.reason).toBe("DuplicateColumn")
     expect(dup.column).toBe("a")
-    const id = await failure({ name: "x", file, columns: num, id: "zz" })
+    const id = await failure({ name: "x", file, columns: BadCsv.columns, id: "zz" })
     expect(id.reason).toBe("UnknownColumn")
     expect(id.column).toBe("zz")
-  })
-})
-
-describe("where", () => {
-  const file = write("where.csv", "age,glucose,site\n25,90,north\n50,150,south\n61,120,north\n33,200,east\n")
-  const spec: DatasetSpec = {
-    name: "w",
-    file,
-    columns: [{ name: "age", type: "integer" }, { name: "glucose", type: "number" }, { name: "site", type: "string" }]
-  }
-
-  it("builds row masks for every operator and combines filters with AND", async () => {
-    const dataset = await CsvDataset.loadPromise(spec)
-    const mask = (column: string, op: "<" | "<=" | ">" | ">=" | "==" | "!=", value: number | string) =>
-      [...whereSync(dataset, { column, op, value })]
-    expect(mask("age", "<", 50)).toEqual([1, 0, 0, 1])
-    expect(mask("age", "<=", 50)).toEqual([1, 1, 0, 1])
-    expect(mask("age", ">", 50)).toEqual([0, 0, 1, 0])
-    expect(mask("age", ">=", 50)).toEqual([0, 1, 1, 0])
-    expect(mask("age", "==", 33)).toEqual([0, 0, 0, 1])
-    expect(mask("site", "!=", "north")).toEqual([0, 1, 0, 1])
-    const both = await Effect.runPromise(where(dataset, [{ column: "site", op: "==", value: "north" }, { column: "glucose", op: ">", value: 100 }]))
-    expect([...both]).toEqual([0, 0, 1, 0])
-  })
-
-  it("fails with UnknownColumn or WrongType", async () => {
-    const dataset = await CsvDataset.loadPromise(spec)
-    const unknown = await Effect.runPromise(Effect.flip(where(dataset, { column: "bmi", op: ">", value: 30 })))
-    expect(unknown.reason).toBe("UnknownColumn")
-    expect(unknown.column).toBe("bmi")
-    expect(unknown.message).toContain("bmi")
-    const wrong = await Effect.runPromise(Effect.flip(where(dataset, { column: "age", op: ">", value: "30" })))
-    expect(wrong.reason).toBe("WrongType")
   })
 })

@@ -1,75 +1,81 @@
 /**
- * A participant's dataset in memory: declared columns only, stored column by column (Float64Array for
- * numbers, string[] for strings) so kernels can hand a column to a worker as one transferable buffer.
+ * How a participant registers a dataset — a name, where the rows live, the typed columns and optionally an id
+ * column — and what the agent may know of one without its rows.
  *
- * Adapters (`CsvDataset.ts`, later SQL) build a Dataset from a `DatasetSpec`; the rest of the participant
- * reads columns through `numeric` / `strings` and selects rows with `where`. Nothing here touches Node APIs.
+ * Three kinds of source (`DatasetSpec`):
+ *   - CSV, the default form: `{ name, file, columns }` (`format: "csv"` optional);
+ *   - Parquet: `{ name, file, format: "parquet", columns }` — a file or a glob of files with one schema;
+ *   - PostgreSQL: `{ name, postgres: { connection, table | query }, columns }` — a table (optionally with its
+ *     `schema`), or a query the org's own engineer wrote (a view in all but name). Tasks name the dataset,
+ *     never SQL; the connection string stays in this participant.
+ *
+ * `Dataset` is a table in memory, as the CSV reader in JavaScript builds it (`CsvDataset.ts`): the reference
+ * the engines are tested against and the form of small data a host hands over.
  */
-import { sha256 } from "@noble/hashes/sha2.js"
-import { bytesToHex } from "@noble/hashes/utils.js"
-import { Effect, Schema } from "effect"
+import { Schema } from "effect"
+import * as ContentHash from "@jointly/core/internal/data/ContentHash"
+import { DatasetError } from "@jointly/core/internal/data/DatasetError"
+import { ColumnSpec, ColumnType, columnTable, type TabularData } from "@jointly/core/internal/data/Tabular"
 
-export const ColumnType = Schema.Literals(["number", "integer", "string"])
-export type ColumnType = typeof ColumnType.Type
+export { ColumnSpec, ColumnType, DatasetError }
+export { DatasetErrorReason } from "@jointly/core/internal/data/DatasetError"
 
-export const ColumnSpec = Schema.Struct({ name: Schema.String, type: ColumnType })
-export type ColumnSpec = typeof ColumnSpec.Type
-
-/** How a dataset is registered: a name, its source file, the columns to load and optionally a row-id column. */
-export const DatasetSpec = Schema.Struct({
+const common = {
   name: Schema.String,
-  file: Schema.String,
   columns: Schema.Array(ColumnSpec),
+  /** A row-id column among the declared ones (PSI reads it). */
   id: Schema.optional(Schema.String)
+}
+
+export const CsvSpec = Schema.Struct({ ...common, file: Schema.String, format: Schema.optional(Schema.Literal("csv")) })
+export type CsvSpec = typeof CsvSpec.Type
+
+export const ParquetSpec = Schema.Struct({ ...common, file: Schema.String, format: Schema.Literal("parquet") })
+export type ParquetSpec = typeof ParquetSpec.Type
+
+export const PostgresSource = Schema.Struct({
+  /** `postgres://user:password@host:port/database` — a secret: it never leaves this participant. */
+  connection: Schema.String,
+  /** A table or view, optionally qualified by `schema`. */
+  table: Schema.optional(Schema.String),
+  schema: Schema.optional(Schema.String),
+  /** Or a SELECT the org's engineer wrote; its output columns are the dataset's raw columns. */
+  query: Schema.optional(Schema.String)
 })
+export type PostgresSource = typeof PostgresSource.Type
+
+export const PostgresSpec = Schema.Struct({ ...common, postgres: PostgresSource })
+export type PostgresSpec = typeof PostgresSpec.Type
+
+/** How a dataset is registered. */
+export const DatasetSpec = Schema.Union([CsvSpec, ParquetSpec, PostgresSpec])
 export type DatasetSpec = typeof DatasetSpec.Type
 
-export const DatasetErrorReason = Schema.Literals([
-  "FileNotFound",
-  "Unreadable",
-  "Empty",
-  "MissingColumn",
-  "DuplicateColumn",
-  "RowLength",
-  "NotNumeric",
-  "NotFinite",
-  "NotInteger",
-  "UnknownColumn",
-  "WrongType"
-])
+export type SourceKind = "csv" | "parquet" | "postgres"
 
-/** Any failure to load or query a dataset; names the file, the 1-based line and the column where they apply. */
-export class DatasetError extends Schema.TaggedError<DatasetError>()("DatasetError", {
-  reason: DatasetErrorReason,
-  file: Schema.String,
-  line: Schema.optional(Schema.Number),
-  column: Schema.optional(Schema.String),
-  detail: Schema.String
-}) {
-  override get message() {
-    const where = [this.file, this.line === undefined ? undefined : `line ${this.line}`, this.column === undefined ? undefined : `column "${this.column}"`]
-      .filter((part) => part !== undefined)
-      .join(", ")
-    return `${where}: ${this.reason}: ${this.detail}`
-  }
-}
+export const kindOf = (spec: DatasetSpec): SourceKind => ("postgres" in spec ? "postgres" : spec.format === "parquet" ? "parquet" : "csv")
+
+/** The spec's file, for the file kinds. */
+export const fileOf = (spec: DatasetSpec): string | undefined => ("file" in spec ? spec.file : undefined)
 
 /** What the agent may know of a dataset without its rows (consent, status); crosses the worker boundary. */
 export const DatasetSummary = Schema.Struct({
   name: Schema.String,
+  /** "memory": a table a browser page handed over (browser/TableInput.ts). */
+  kind: Schema.Literals(["csv", "parquet", "postgres", "memory"]),
   rowCount: Schema.Int,
-  contentHash: Schema.String,
   columns: Schema.Array(ColumnSpec)
 })
 export type DatasetSummary = typeof DatasetSummary.Type
 
 export type Column = Float64Array | ReadonlyArray<string>
 
+/** A dataset in memory: declared columns only, column by column (Float64Array for numbers, text otherwise). */
 export class Dataset {
-  /** Column name → values, in declared order; every column has `rowCount` entries. */
   readonly #columns: ReadonlyMap<string, Column>
-  /** SHA-256 over the canonical encoding of the declared columns (`contentHash`), 0x-prefixed: usable as a catalogue dataHash. */
+  /** SHA-256 over the canonical encoding of the declared columns (`ContentHash.ts`), 0x-prefixed. */
   readonly contentHash: string
+  readonly table: TabularData
 
   constructor(
     readonly spec: DatasetSpec,
@@ -77,7 +83,8 @@ export class Dataset {
     columns: ReadonlyMap<string, Column>
   ) {
     this.#columns = columns
-    this.contentHash = contentHash(spec.columns, rowCount, columns)
+    this.contentHash = ContentHash.ofColumns(spec.columns, rowCount, columns)
+    this.table = columnTable(spec.name, spec.columns, rowCount, columns, fileOf(spec) ?? spec.name)
   }
 
   get name(): string {
@@ -95,145 +102,20 @@ export class Dataset {
 
   /** A number or integer column; throws DatasetError (UnknownColumn, or WrongType for a string column). */
   numeric(column: string): Float64Array {
-    const values = this.#get(column)
-    if (!(values instanceof Float64Array)) {
-      throw new DatasetError({ reason: "WrongType", file: this.spec.file, column, detail: `column is declared as string, not numeric, in dataset ${this.name}` })
-    }
-    return values
+    return this.table.numeric(column)
   }
 
   /** A string column; throws DatasetError (UnknownColumn, or WrongType for a numeric column). */
   strings(column: string): ReadonlyArray<string> {
-    const values = this.#get(column)
+    const values = this.#columns.get(column)
     if (values instanceof Float64Array) {
-      throw new DatasetError({ reason: "WrongType", file: this.spec.file, column, detail: `column is declared as numeric, not string, in dataset ${this.name}` })
+      throw new DatasetError({ reason: "WrongType", source: fileOf(this.spec) ?? this.name, column, detail: `column is declared as numeric, not string, in dataset ${this.name}` })
     }
-    return values
+    return this.table.strings(column)
   }
 
   /** Row ids from the `id` column as strings, or undefined when the spec names none. */
   ids(): ReadonlyArray<string> | undefined {
-    if (this.spec.id === undefined) return undefined
-    const values = this.#get(this.spec.id)
-    return values instanceof Float64Array ? Array.from(values, String) : values
-  }
-
-  #get(column: string): Column {
-    const values = this.#columns.get(column)
-    if (values === undefined) {
-      throw new DatasetError({
-        reason: "UnknownColumn",
-        file: this.spec.file,
-        column,
-        detail: `dataset ${this.name} has no column "${column}" (declared: ${this.spec.columns.map((c) => c.name).join(", ")})`
-      })
-    }
-    return values
+    return this.spec.id === undefined ? undefined : this.table.strings(this.spec.id)
   }
 }
-
-// Canonical encoding, hashed: "jointly.dataset.v1", rowCount, then per declared column in declared order its
-// name, type and values (float64 little-endian; strings as u32 length + UTF-8). Parsed values are hashed, not
-// file bytes, so "1.0" and "1", quoting, line endings and undeclared columns do not change the hash.
-const contentHash = (columns: ReadonlyArray<ColumnSpec>, rowCount: number, values: ReadonlyMap<string, Column>): string => {
-  const hash = sha256.create()
-  const utf8 = new TextEncoder()
-  const u32 = (n: number) => {
-    const b = new Uint8Array(4)
-    new DataView(b.buffer).setUint32(0, n, true)
-    hash.update(b)
-  }
-  const text = (s: string) => {
-    const bytes = utf8.encode(s)
-    u32(bytes.length)
-    hash.update(bytes)
-  }
-  text("jointly.dataset.v1")
-  u32(rowCount)
-  u32(columns.length)
-  for (const column of columns) {
-    text(column.name)
-    text(column.type)
-    const data = values.get(column.name)!
-    if (data instanceof Float64Array) {
-      const bytes = new Uint8Array(data.length * 8)
-      const view = new DataView(bytes.buffer)
-      // -0 and 0 compare equal in every computation: hash them alike.
-      for (let i = 0; i < data.length; i++) view.setFloat64(i * 8, data[i]! + 0, true)
-      hash.update(bytes)
-    } else {
-      for (const s of data) text(s)
-    }
-  }
-  return "0x" + bytesToHex(hash.digest())
-}
-
-export const summarize = (dataset: Dataset): DatasetSummary => ({
-  name: dataset.name,
-  rowCount: dataset.rowCount,
-  contentHash: dataset.contentHash,
-  columns: dataset.columns
-})
-
-export const FilterOp = Schema.Literals(["<", "<=", ">", ">=", "==", "!="])
-export type FilterOp = typeof FilterOp.Type
-
-/** A row predicate `column op value`, e.g. `{ column: "age", op: ">=", value: 50 }`; decodable from task params. */
-export const Filter = Schema.Struct({
-  column: Schema.String,
-  op: FilterOp,
-  value: Schema.Union([Schema.Number, Schema.String])
-})
-export type Filter = typeof Filter.Type
-
-const compare = <T extends number | string>(op: FilterOp, a: T, b: T): boolean => {
-  switch (op) {
-    case "<":
-      return a < b
-    case "<=":
-      return a <= b
-    case ">":
-      return a > b
-    case ">=":
-      return a >= b
-    case "==":
-      return a === b
-    case "!=":
-      return a !== b
-  }
-}
-
-/**
- * Row mask (1 = selected) of the rows matching every filter; no filters selects all rows. Numeric columns
- * compare with a number, string columns with a string (ordering by UTF-16 code units). Throws DatasetError:
- * UnknownColumn, or WrongType when the value's type does not match the column's.
- */
-export const whereSync = (dataset: Dataset, filters: Filter | ReadonlyArray<Filter>): Uint8Array => {
-  const mask = new Uint8Array(dataset.rowCount).fill(1)
-  for (const filter of Array.isArray(filters) ? (filters as ReadonlyArray<Filter>) : [filters as Filter]) {
-    const type = dataset.typeOf(filter.column)
-    if (type === undefined) dataset.numeric(filter.column) // throws UnknownColumn with the declared list
-    if (type === "string") {
-      if (typeof filter.value !== "string") {
-        throw new DatasetError({ reason: "WrongType", file: dataset.spec.file, column: filter.column, detail: `string column compared with the number ${filter.value}` })
-      }
-      const values = dataset.strings(filter.column)
-      for (let i = 0; i < mask.length; i++) if (mask[i] && !compare(filter.op, values[i]!, filter.value)) mask[i] = 0
-    } else {
-      if (typeof filter.value !== "number") {
-        throw new DatasetError({ reason: "WrongType", file: dataset.spec.file, column: filter.column, detail: `numeric column compared with the string "${filter.value}"` })
-      }
-      const values = dataset.numeric(filter.column)
-      for (let i = 0; i < mask.length; i++) if (mask[i] && !compare(filter.op, values[i]!, filter.value)) mask[i] = 0
-    }
-  }
-  return mask
-}
-
-/** Effect form of `whereSync`. */
-export const where = (dataset: Dataset, filters: Filter | ReadonlyArray<Filter>): Effect.Effect<Uint8Array, DatasetError> =>
-  Effect.try({
-    try: () => whereSync(dataset, filters),
-    catch: (cause) =>
-      cause instanceof DatasetError ? cause : new DatasetError({ reason: "UnknownColumn", file: dataset.spec.file, detail: String(cause) })
-  })

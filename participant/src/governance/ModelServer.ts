@@ -5,14 +5,13 @@
  * policy (initiator allowed, dataset and columns shareable, template known), runs it next to the rows and
  * answers on chain with the digest of the result encrypted to the initiator — or refuses, with a reason hash.
  */
-import { Effect } from "effect"
+import { Effect, Schedule } from "effect"
 import { getAddress } from "ethers"
-import type * as ApiClient from "@jointly/core/api/Client.ts"
-import * as ModelToData from "@jointly/core/governance/ModelToData.ts"
-import { datasetIdOf, type GovernanceLedger } from "@jointly/core/ledger/GovernanceLedger.ts"
-import * as CsvDataset from "../datasets/CsvDataset.ts"
+import type * as ApiClient from "@jointly/core/internal/api/Client"
+import * as ModelToData from "@jointly/core/internal/governance/ModelToData"
+import { datasetIdOf, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
 import type { DatasetSpec } from "../datasets/Dataset.ts"
-import { tabular } from "../host/ProtocolHost.ts"
+import * as Sources from "../datasets/Sources.ts"
 import type { Policy } from "../policy/ConsentPolicy.ts"
 
 export type ModelServerEvent =
@@ -22,9 +21,19 @@ export type ModelServerEvent =
 
 const cidOfUri = (uri: string) => uri.replace(/^cid:/, "")
 
+/**
+ * The coordinator lets a request's sides read its payload once its chain index holds the request; this owner
+ * follows the chain itself and may see the request first, so a refusal is retried for a few seconds.
+ */
+const indexLag = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("2 seconds")]).pipe(Schedule.upTo({ duration: "15 seconds" }))
+
 /** An artifact by CID from the coordinator (the owner reads a request's payload as a side of the request). */
 export const fetchArtifact = async (api: ApiClient.Client, cid: string): Promise<Uint8Array> => {
-  const body = await Effect.runPromise(api.call((a) => a.artifacts.get({ params: { cid: cidOfUri(cid) } })))
+  const body = await Effect.runPromise(
+    api.call((a) => a.artifacts.get({ params: { cid: cidOfUri(cid) } })).pipe(
+      Effect.retry({ schedule: indexLag, while: (error) => error._tag === "Forbidden" && error.reason === "NotAllowed" })
+    )
+  )
   return new Uint8Array(Buffer.from(body.base64, "base64"))
 }
 
@@ -76,7 +85,10 @@ export const start = (deps: {
       if (refusal !== undefined) throw new ModelToData.ModelRequestError({ reason: "NotAllowed", detail: refusal })
       const spec = deps.datasets.find((d) => d.name === payload.dataset)
       if (spec === undefined) throw new ModelToData.ModelRequestError({ reason: "NotAllowed", detail: `no dataset ${payload.dataset} is registered here` })
-      const result = ModelToData.run(payload.analysis, tabular(await CsvDataset.loadPromise(spec)), deps.limits)
+      // The analysis takes whole columns: the dataset is read into memory (capped), then let go.
+      const sources = Sources.make()
+      const table = await sources.open(spec).then(({ source }) => Effect.runPromise(source.materialize())).finally(() => sources.close())
+      const result = ModelToData.run(payload.analysis, table, deps.limits)
       const key = await chain.encryptionKeyOf(onChain.from)
       if (key === undefined) throw new ModelToData.ModelRequestError({ reason: "Mismatch", detail: `${onChain.from} has no registered encryption key` })
       const sealed = ModelToData.sealResult(key, reqId, result)

@@ -3,23 +3,29 @@
  * InMemoryHost and the node-seal `Ckks` service: three parties train a small linear regression, and the model
  * must equal plaintext FedAvg within CKKS precision while the coordinator sees only ciphertexts and sealed keys.
  */
-import { Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import type { TabularData } from "@jointly/core/data/Tabular.ts"
-import { LocalData } from "@jointly/core/data/Tabular.ts"
-import { bytesToFloat32, ModelArtifact } from "@jointly/core/models/ModelArtifact.ts"
-import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import type { RequesterKeys } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
-import * as CkksAggregation from "@jointly/core/protocols/federated-learning/CkksAggregation.ts"
-import * as Coordinator from "@jointly/core/protocols/federated-learning/coordinator.ts"
-import { resolved as resolveParams } from "@jointly/core/protocols/federated-learning/index.ts"
-import type { ModelRuntimeApi } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import * as Participant from "@jointly/core/protocols/federated-learning/participant.ts"
-import type { Params, Result } from "@jointly/core/protocols/federated-learning/spec.ts"
-import { prng } from "@jointly/core/protocols/federated-learning/Updates.ts"
-import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
-import * as SealCkks from "./SealCkks.ts"
+import type { TabularData } from "@jointly/core/internal/data/Tabular"
+import { LocalData } from "@jointly/core/internal/data/Tabular"
+import { bytesToFloat32, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
+import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
+import { Ckks, type RequesterKeys } from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
+import * as CkksAggregation from "@jointly/core/internal/protocols/federated-learning/CkksAggregation"
+import * as Coordinator from "@jointly/core/internal/protocols/federated-learning/coordinator"
+import { resolved as resolveParams } from "@jointly/core/internal/protocols/federated-learning/index"
+import type { ModelRuntimeApi } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as Participant from "@jointly/core/internal/protocols/federated-learning/participant"
+import type { Params, Result } from "@jointly/core/internal/protocols/federated-learning/spec"
+import { prng } from "@jointly/core/internal/protocols/federated-learning/Updates"
+import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
+import * as Backends from "@jointly/backends/internal/Backends"
+import * as NodeBackends from "@jointly/backends/node"
+
+// The Node backends (node-seal's CKKS among them), built once for every party and the coordinator; SEAL loads on
+// its first use, here rather than inside the rounds' 2 s timeouts.
+const backends = await Backends.build(NodeBackends.layer())
+await Effect.runPromise(Context.get(backends.context, Ckks).generateKeys())
 
 const D = 3
 
@@ -102,11 +108,12 @@ const makeHost = (params: Params, faults: ReadonlyArray<ReadonlyArray<InMemoryHo
   return InMemoryHost.make(sizes.map((rows, i) => {
     const data = table(`p${i}`, 10 + i, rows)
     const layer = Layer.mergeAll(
+      backends.layer,
       Layer.succeed(LocalData, {
         dataset: (name: string) => name === "train" ? Effect.succeed(data) : Effect.fail(new ParticipantFailure({ participant: "?", stage: "dataset", code: "UnknownDataset", detail: name }))
       }),
-      Layer.succeed(ModelRuntime, linearRuntime),
-      SealCkks.layer
+      // After the backends: this test's linear model replaces their tfjs runtime.
+      Layer.succeed(ModelRuntime, linearRuntime)
     )
     return {
       handlers: Participant.handlers("train", r),
@@ -117,7 +124,7 @@ const makeHost = (params: Params, faults: ReadonlyArray<ReadonlyArray<InMemoryHo
 }
 
 const train = (host: InMemoryHost.InMemoryHost, params: Params) =>
-  Effect.runPromise(host.run((s) => Effect.provide(Coordinator.run(s, resolveParams(params, sizes.length), { timeoutMs: 60_000 }), SealCkks.layer))) as Promise<Result>
+  Effect.runPromise(host.run((s) => Effect.provide(Coordinator.run(s, resolveParams(params, sizes.length), { timeoutMs: 60_000 }), backends.layer))) as Promise<Result>
 
 const weightsOf = (result: Result) => bytesToFloat32(Schema.decodeUnknownSync(ModelArtifact)(result.model).weights as Uint8Array)
 

@@ -4,20 +4,22 @@
  * received is ciphertext bytes only), and the typed failures on bad parameters and malformed bytes.
  */
 import { readFileSync } from "node:fs"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
-import type { TabularData } from "@jointly/core/data/Tabular.ts"
-import { LocalData } from "@jointly/core/data/Tabular.ts"
-import { TaskOutput } from "@jointly/core/data/TaskOutput.ts"
-import { artifactId, type LinearArtifact } from "@jointly/core/models/ModelArtifact.ts"
-import { CkksError, defaultParameters, foldScaling } from "@jointly/core/protocols/encrypted-linear/Ckks.ts"
-import * as Coordinator from "@jointly/core/protocols/encrypted-linear/coordinator.ts"
-import * as Participant from "@jointly/core/protocols/encrypted-linear/participant.ts"
-import { OwnedModels, type Params, type Result } from "@jointly/core/protocols/encrypted-linear/spec.ts"
-import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
-import * as SealCkks from "./SealCkks.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import type { TabularData } from "@jointly/core/internal/data/Tabular"
+import { LocalData } from "@jointly/core/internal/data/Tabular"
+import { TaskOutput } from "@jointly/core/internal/data/TaskOutput"
+import { artifactId, type LinearArtifact } from "@jointly/core/internal/models/ModelArtifact"
+import { Ckks, CkksError, defaultParameters, foldScaling } from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
+import * as Coordinator from "@jointly/core/internal/protocols/encrypted-linear/coordinator"
+import * as Participant from "@jointly/core/internal/protocols/encrypted-linear/participant"
+import { OwnedModels, type Params, type Result } from "@jointly/core/internal/protocols/encrypted-linear/spec"
+import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
+import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
+import * as Backends from "@jointly/backends/internal/Backends"
+import * as NodeBackends from "@jointly/backends/node"
+import * as SealCkks from "@jointly/backends/internal/SealCkks"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const bcw = datasetFile("bcw.csv")
 const [header, ...lines] = readFileSync(bcw, "utf8").trim().split("\n")
@@ -37,15 +39,20 @@ const model: LinearArtifact = {
 const plainScore = (x: ReadonlyArray<number>) =>
   model.bias + x.reduce((s, v, k) => s + model.weights[k]! * ((v - model.scaling!.mean[k]!) / model.scaling!.std[k]!), 0)
 
+// The Node backends, built once: node-seal loads once and its contexts stay cached across the tests.
+const backends = await Backends.build(NodeBackends.layer())
+const ckks = Context.get(backends.context, Ckks)
+const seal = SealCkks.promises(ckks)
+
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 const flip = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(Effect.flip(effect))
 
 describe("CKKS linear evaluation (node-seal)", () => {
   it("decrypts w·x + b within 1e-3 of the plaintext score for 50 rows", async () => {
-    const { keys, request } = await run(SealCkks.api.encryptFeatures(rows))
+    const { keys, request } = await run(ckks.encryptFeatures(rows))
     expect(request.ciphertexts).toHaveLength(1)
-    const scores = await run(SealCkks.api.evaluateLinear(request, foldScaling(model)))
-    const decrypted = await run(SealCkks.api.decryptScore(keys, scores))
+    const scores = await run(ckks.evaluateLinear(request, foldScaling(model)))
+    const decrypted = await run(ckks.decryptScore(keys, scores))
     expect(decrypted).toHaveLength(50)
     const errors = rows.map((x, i) => Math.abs(decrypted[i]! - plainScore(x)))
     expect(Math.max(...errors)).toBeLessThan(1e-3)
@@ -55,35 +62,35 @@ describe("CKKS linear evaluation (node-seal)", () => {
 
   it("spreads many rows over several ciphertexts (Promise API)", async () => {
     const many = Array.from({ length: 300 }, (_, i) => rows[i % rows.length]!)
-    const { keys, request } = await SealCkks.encryptFeatures(many)
+    const { keys, request } = await seal.encryptFeatures(many)
     expect(request.ciphertexts).toHaveLength(2) // 256 rows of stride 16 per ciphertext
-    const decrypted = await SealCkks.decryptScore(keys, await SealCkks.evaluateLinear(request, foldScaling(model)))
+    const decrypted = await seal.decryptScore(keys, await seal.evaluateLinear(request, foldScaling(model)))
     expect(Math.max(...many.map((x, i) => Math.abs(decrypted[i]! - plainScore(x))))).toBeLessThan(1e-3)
   }, 60_000)
 
   it("rejects weak or wrong parameters with CkksError(InvalidParameters)", async () => {
-    const weak = await flip(SealCkks.api.encryptFeatures(rows, { ...defaultParameters, coeffModulusBits: [60, 60, 60, 60, 60] }))
+    const weak = await flip(ckks.encryptFeatures(rows, { ...defaultParameters, coeffModulusBits: [60, 60, 60, 60, 60] }))
     expect(weak).toBeInstanceOf(CkksError)
     expect(weak.reason).toBe("InvalidParameters")
-    const { request } = await run(SealCkks.api.encryptFeatures(rows.slice(0, 2)))
-    const garbage = await flip(SealCkks.api.evaluateLinear({ ...request, parameters: new Uint8Array(64).fill(7) }, foldScaling(model)))
+    const { request } = await run(ckks.encryptFeatures(rows.slice(0, 2)))
+    const garbage = await flip(ckks.evaluateLinear({ ...request, parameters: new Uint8Array(64).fill(7) }, foldScaling(model)))
     expect(garbage.reason).toBe("InvalidParameters")
-    const scale = await flip(SealCkks.api.evaluateLinear({ ...request, scaleBits: 90 }, foldScaling(model)))
+    const scale = await flip(ckks.evaluateLinear({ ...request, scaleBits: 90 }, foldScaling(model)))
     expect(scale.reason).toBe("InvalidParameters")
   }, 60_000)
 
   it("rejects malformed ciphertext and key bytes with a typed error, and keeps working", async () => {
-    const { keys, request } = await run(SealCkks.api.encryptFeatures(rows.slice(0, 2)))
+    const { keys, request } = await run(ckks.encryptFeatures(rows.slice(0, 2)))
     const ct = request.ciphertexts[0]!
-    const truncated = await flip(SealCkks.api.evaluateLinear({ ...request, ciphertexts: [ct.slice(0, ct.length - 100)] }, foldScaling(model)))
+    const truncated = await flip(ckks.evaluateLinear({ ...request, ciphertexts: [ct.slice(0, ct.length - 100)] }, foldScaling(model)))
     expect(truncated.reason).toBe("MalformedCiphertext")
     const random = crypto.getRandomValues(new Uint8Array(4096))
-    expect((await flip(SealCkks.api.evaluateLinear({ ...request, ciphertexts: [random] }, foldScaling(model)))).reason).toBe("MalformedCiphertext")
-    expect((await flip(SealCkks.api.evaluateLinear({ ...request, galoisKeys: random }, foldScaling(model)))).reason).toBe("MalformedKeys")
-    expect((await flip(SealCkks.api.evaluateLinear(request, { weights: [1, 2], bias: 0 }))).reason).toBe("ShapeMismatch")
-    expect((await flip(SealCkks.api.decryptScore(keys, { ciphertexts: [random], rows: 2, stride: 16 }))).reason).toBe("MalformedCiphertext")
+    expect((await flip(ckks.evaluateLinear({ ...request, ciphertexts: [random] }, foldScaling(model)))).reason).toBe("MalformedCiphertext")
+    expect((await flip(ckks.evaluateLinear({ ...request, galoisKeys: random }, foldScaling(model)))).reason).toBe("MalformedKeys")
+    expect((await flip(ckks.evaluateLinear(request, { weights: [1, 2], bias: 0 }))).reason).toBe("ShapeMismatch")
+    expect((await flip(ckks.decryptScore(keys, { ciphertexts: [random], rows: 2, stride: 16 }))).reason).toBe("MalformedCiphertext")
     // Still usable after the rejections.
-    const decrypted = await run(SealCkks.api.decryptScore(keys, await run(SealCkks.api.evaluateLinear(request, foldScaling(model)))))
+    const decrypted = await run(ckks.decryptScore(keys, await run(ckks.evaluateLinear(request, foldScaling(model)))))
     expect(Math.abs(decrypted[1]! - plainScore(rows[1]!))).toBeLessThan(1e-3)
   }, 60_000)
 })
@@ -107,12 +114,12 @@ describe("prediction.encrypted-linear protocol", () => {
     const requesterServices = Layer.mergeAll(
       Layer.succeed(LocalData, { dataset: () => Effect.succeed(table) }),
       Layer.succeed(TaskOutput, { write: (_taskId, output) => Effect.sync(() => ((delivered = output as typeof delivered), "memory:test")) }),
-      SealCkks.layer
+      backends.layer
     )
     const ownerServices = Layer.mergeAll(
       Layer.succeed(LocalData, { dataset: (name) => Effect.fail(new ParticipantFailure({ participant: owner.address, stage: "dataset", code: "UnknownDataset", detail: name })) }),
       Layer.succeed(OwnedModels, { linear: (id) => (id === modelId ? Effect.succeed(model) : Effect.fail(new ParticipantFailure({ participant: owner.address, stage: "he.evaluate", code: "UnknownModel", detail: id }))) }),
-      SealCkks.layer
+      backends.layer
     )
     const host = InMemoryHost.make([
       { handlers: Participant.handlers("bcw", params), wallet: requester, provide: (e) => Effect.provide(e, requesterServices) as any },
@@ -151,7 +158,7 @@ describe("prediction.encrypted-linear protocol", () => {
     const services = Layer.mergeAll(
       Layer.succeed(LocalData, { dataset: () => Effect.succeed(table) }),
       Layer.succeed(OwnedModels, { linear: () => Effect.succeed(other) }),
-      SealCkks.layer
+      backends.layer
     )
     const host = InMemoryHost.make([
       { handlers: Participant.handlers("bcw", params), wallet: requester, provide: (e) => Effect.provide(e, services) as any },

@@ -1,21 +1,21 @@
 /**
  * The model owner's store for encrypted inference: `<data dir>/models/<modelId>.json`, a `linear` artifact
- * (e.g. a SecureSVM result's `model`) named by its content address. The data dir comes from JOINTLY_DATA_DIR,
- * as for predictions (modeling/Compute.ts).
+ * (e.g. a SecureSVM result's `model`) named by its content address, under the host's data dir (as for
+ * predictions, modeling/Compute.ts).
  */
 import { readFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Layer, Schema } from "effect"
-import { LinearArtifact } from "@jointly/core/models/ModelArtifact.ts"
-import { OwnedModels } from "@jointly/core/protocols/encrypted-linear/spec.ts"
-import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
+import { LinearArtifact } from "@jointly/core/internal/models/ModelArtifact"
+import { OwnedModels } from "@jointly/core/internal/protocols/encrypted-linear/spec"
+import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
 
-export const layer = (dataDir: string | undefined = process.env.JOINTLY_DATA_DIR): Layer.Layer<OwnedModels> =>
+export const layer = (dataDir: string | undefined): Layer.Layer<OwnedModels> =>
   Layer.succeed(OwnedModels, {
     linear: (modelId) =>
       Effect.tryPromise({
         try: async () => {
-          if (!dataDir) throw new Error("no data directory is configured (JOINTLY_DATA_DIR)")
+          if (!dataDir) throw new Error("no data directory is configured for this participant")
           if (!/^0x[0-9a-f]{64}$/.test(modelId)) throw new Error(`${modelId} is not a model id`)
           return Schema.decodeUnknownSync(LinearArtifact)(JSON.parse(await readFile(join(dataDir, "models", `${modelId}.json`), "utf8")))
         },

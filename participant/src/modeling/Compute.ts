@@ -1,130 +1,29 @@
 /**
- * The compute services a participant's protocols use besides its data: the tfjs model runtime and the sink
- * for batch predictions. Built once per runner (inline or in the protocol worker thread). tfjs loads on first
- * use only, so tasks that train nothing never pay for it.
+ * The compute services a participant's protocols use besides its data and its backends: the model runtime on
+ * the worker pool, and the sink for batch predictions. Built once per runner (inline or in the protocol worker
+ * thread).
  *
  * With a job runner (the participant's worker pool) the model runtime forwards each call to the pool's
- * `fl.*` jobs (FlJobs.ts), so training never blocks the protocol thread; without one it runs tfjs on the
- * calling thread. Either way the protocol thread keeps DP clipping/noise and the secure-aggregation secrets:
- * only weights and the participant's own matrix cross.
+ * `fl.*` jobs (FlJobs.ts), so training never blocks the protocol thread; without one the backends' own runtime
+ * (tfjs, loaded on first use) runs on the calling thread. Either way the protocol thread keeps DP clipping/noise
+ * and the secure-aggregation secrets: only weights and the participant's own matrix cross.
  */
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { sha256 } from "@noble/hashes/sha2.js"
-import { bytesToHex } from "@noble/hashes/utils.js"
 import { Effect, Layer } from "effect"
-import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
-import type { JobRunnerService } from "@jointly/core/compute/JobRunner.ts"
-import { PredictionSink, PredictionSinkError } from "@jointly/core/protocols/batch-prediction/spec.ts"
-import type { LocalMatrix, ModelRuntimeApi } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import { ModelRuntime, ModelRuntimeError } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import { bytesFloat32, float32Bytes, Jobs, type MatrixRef, type Reply } from "./FlJobs.ts"
+import type { JobRunnerService } from "@jointly/core/internal/compute/JobRunner"
+import { PredictionSink, PredictionSinkError } from "@jointly/core/internal/protocols/batch-prediction/spec"
+import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import { poolRuntime } from "./PoolRuntime.ts"
 
-const reasons: ReadonlyArray<ModelRuntimeError["reason"]> = ["InvalidModel", "ShapeMismatch", "ComputeFailed"]
+export { type PoolRuntime, poolRuntime } from "./PoolRuntime.ts"
 
-export interface PoolRuntime extends ModelRuntimeApi {
-  /** How many times a local matrix was sent to a seat (tests check that rounds reuse the seat's copy). */
-  readonly matricesSent: () => number
-}
-
-/**
- * A ModelRuntime on the worker pool. Seats cache matrices by key (FlJobs.ts); the key sent is the
- * protocol's key plus a hash of the content, so two participants sharing one pool in a test, or a key reused
- * for other rows, can never pick up each other's matrix. The first job on a matrix sends it; later jobs
- * send only the key and resend on a seat's `missing` (at most once per seat).
- */
-export const poolRuntime = (runner: JobRunnerService): PoolRuntime => {
-  const keys = new WeakMap<LocalMatrix, string>()
-  const sent = new Set<string>()
-  let matricesSent = 0
-
-  const keyOf = (m: LocalMatrix) => {
-    let key = keys.get(m)
-    if (key === undefined) {
-      const h = sha256.create().update(float32Bytes(m.features)).update(float32Bytes(m.labels)).update(new TextEncoder().encode(`${m.rows}x${m.width}`))
-      key = `${m.key}#${bytesToHex(h.digest()).slice(0, 32)}`
-      keys.set(m, key)
-    }
-    return key
-  }
-
-  const refOf = (m: LocalMatrix, withData: boolean): MatrixRef => {
-    const key = keyOf(m)
-    if (!withData) return { key, rows: m.rows, width: m.width }
-    sent.add(key)
-    matricesSent++
-    return { key, rows: m.rows, width: m.width, features: float32Bytes(m.features), labels: float32Bytes(m.labels) }
-  }
-
-  const run = (job: string, input: JobCodec.JobValue): Effect.Effect<Reply, ModelRuntimeError> =>
-    Effect.flatMap(
-      Effect.mapError(runner.runAll(job, [JobCodec.encode(input)]), (e) => new ModelRuntimeError({ reason: "ComputeFailed", detail: e.detail })),
-      ([bytes]) =>
-        Effect.try({
-          try: () => JobCodec.decode(bytes!) as Reply,
-          catch: (e) => new ModelRuntimeError({ reason: "ComputeFailed", detail: `${job} replied with undecodable bytes: ${String(e)}` })
-        })
-    )
-
-  const answer = (job: string, reply: Reply): Effect.Effect<JobCodec.JobValue, ModelRuntimeError> => {
-    if ("ok" in reply) return Effect.succeed(reply.ok)
-    if ("error" in reply) {
-      const reason = reasons.includes(reply.error.reason as never) ? (reply.error.reason as ModelRuntimeError["reason"]) : "ComputeFailed"
-      return Effect.fail(new ModelRuntimeError({ reason, detail: reply.error.detail }))
-    }
-    return Effect.fail(new ModelRuntimeError({ reason: "ComputeFailed", detail: `${job}: the seat asked again for matrix ${reply.missing}` }))
-  }
-
-  /** Runs a job on a matrix: by key when some seat already has it, with the data on a seat's `missing`. */
-  const withMatrix = (job: string, data: LocalMatrix, input: (ref: MatrixRef) => JobCodec.JobValue) =>
-    Effect.gen(function*() {
-      const first = yield* run(job, input(refOf(data, !sent.has(keyOf(data)))))
-      return yield* answer(job, "missing" in first ? yield* run(job, input(refOf(data, true))) : first)
-    })
-
-  const weightsOf = (job: string) => (value: JobCodec.JobValue) =>
-    Effect.try({ try: () => bytesFloat32(`${job} output`, value), catch: (e) => e as ModelRuntimeError })
-
-  return {
-    matricesSent: () => matricesSent,
-    initialize: (topology, seed) =>
-      Effect.flatMap(run(Jobs.initialize, { topology: JSON.stringify(topology), seed }), (r) => Effect.flatMap(answer(Jobs.initialize, r), weightsOf(Jobs.initialize))),
-    train: ({ topology, weights, config, data }) =>
-      Effect.flatMap(
-        withMatrix(Jobs.train, data, (ref) => ({ topology: JSON.stringify(topology), weights: float32Bytes(weights), config: { ...config }, data: { ...ref } })),
-        weightsOf(Jobs.train)
-      ),
-    evaluate: ({ topology, weights, loss, data }) =>
-      Effect.map(
-        withMatrix(Jobs.evaluate, data, (ref) => ({ topology: JSON.stringify(topology), weights: float32Bytes(weights), loss, data: { ...ref } })),
-        (value) => value as { lossSum: number; correct: number; samples: number }
-      ),
-    predict: ({ topology, weights, features, rows }) =>
-      Effect.flatMap(
-        Effect.flatMap(run(Jobs.predict, { topology: JSON.stringify(topology), weights: float32Bytes(weights), features: float32Bytes(features), rows }), (r) => answer(Jobs.predict, r)),
-        weightsOf(Jobs.predict)
-      )
-  }
-}
-
-/** Lazily imports the tfjs runtime on the first call. */
-const lazyRuntime = (): ModelRuntimeApi => {
-  let runtime: Promise<ModelRuntimeApi> | undefined
-  const get = () => (runtime ??= import("./TfjsRuntime.ts").then((m) => m.make()))
-  const call = <K extends keyof ModelRuntimeApi>(key: K) =>
-    ((input: any, seed?: any) => Effect.flatMap(Effect.promise(get), (r) => (r[key] as any)(input, seed))) as ModelRuntimeApi[K]
-  return { initialize: call("initialize"), train: call("train"), evaluate: call("evaluate"), predict: call("predict") }
-}
-
-/**
- * Predictions go to `<data dir>/predictions/<taskId>.csv`. The data dir comes from JOINTLY_DATA_DIR, which
- * `jointly participant` sets from its config (the environment reaches the protocol worker thread too).
- */
-export const fileSink = (dataDir: string | undefined = process.env.JOINTLY_DATA_DIR) => ({
+/** Predictions go to `<data dir>/predictions/<taskId>.csv` (`jointly participant` passes its config's data dir). */
+export const fileSink = (dataDir: string | undefined) => ({
   write: (taskId: string, bytes: Uint8Array) =>
     Effect.tryPromise({
       try: async () => {
-        if (!dataDir) throw new Error("no data directory is configured (JOINTLY_DATA_DIR)")
+        if (!dataDir) throw new Error("no data directory is configured for this participant")
         const dir = join(dataDir, "predictions")
         await mkdir(dir, { recursive: true })
         await writeFile(join(dir, `${taskId}.csv`), bytes)
@@ -133,9 +32,12 @@ export const fileSink = (dataDir: string | undefined = process.env.JOINTLY_DATA_
     })
 })
 
-/** `runner`: the participant's worker pool, where training runs; without it, tfjs runs on this thread. */
+/**
+ * `runner`: the participant's worker pool, where training runs (its `ModelRuntime` overrides the backends' one
+ * when merged after them); without it, the backends' runtime runs on this thread.
+ */
 export const layer = (options: { readonly dataDir?: string; readonly runner?: JobRunnerService } = {}) =>
   Layer.mergeAll(
-    Layer.succeed(ModelRuntime, options.runner === undefined ? lazyRuntime() : poolRuntime(options.runner)),
+    options.runner === undefined ? Layer.empty : Layer.succeed(ModelRuntime, poolRuntime(options.runner)),
     Layer.succeed(PredictionSink, fileSink(options.dataDir))
   )

@@ -3,10 +3,10 @@
  * model the federated-learning tests and the `horizontal` bench train.
  */
 import { readFileSync } from "node:fs"
-import type { TabularData } from "@jointly/core/data/Tabular.ts"
-import type { Params } from "@jointly/core/protocols/federated-learning/spec.ts"
-import { prng } from "@jointly/core/protocols/federated-learning/Updates.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import type { TabularData } from "@jointly/core/internal/data/Tabular"
+import type { Params } from "@jointly/core/internal/protocols/federated-learning/spec"
+import { prng } from "@jointly/core/internal/protocols/federated-learning/Updates"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 export const file = datasetFile("digits.csv")
 

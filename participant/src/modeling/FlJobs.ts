@@ -5,19 +5,20 @@
  * secure-aggregation secret (PROTOCOLS.md §5, DESIGN.md §6); a seat sees the global weights and the
  * participant's own local matrix, nothing else.
  *
- * Seats are stateless to the pool (one FIFO queue, no affinity), so each seat keeps, per thread:
- * - one tfjs runtime, imported on the first FL job so pool threads that never train skip tfjs and its WASM
- *   initialisation; its built models are cached by topology (TfjsRuntime.ts);
+ * Seats are stateless to the pool (one FIFO queue, no affinity), so each seat's table (`make`, built once per
+ * worker from its backends) keeps:
+ * - the worker's model runtime (its backends' `ModelRuntime`, which imports tfjs on the first FL job so pool
+ *   threads that never train skip tfjs and its WASM initialisation; built models are cached by topology);
  * - the local matrices it has been sent, by `LocalMatrix.key` (the caller adds a content hash), bounded by
  *   bytes. A job names its matrix by key; a seat that does not hold it answers `missing` and the caller
  *   resends it with the data, so the matrix crosses the thread boundary once per seat, not once per round.
  *
- * Browser-safe: JobCodec, Effect and (lazily) TfjsRuntime only.
+ * Browser-safe: JobCodec and Effect only.
  */
 import { Effect } from "effect"
-import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
-import type { LocalMatrix, Loss, ModelRuntimeApi, TrainingConfig } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import { ModelRuntimeError } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
+import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
+import type { LocalMatrix, Loss, ModelRuntimeApi, TrainingConfig } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import { ModelRuntimeError } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
 
 type Job = (input: Uint8Array) => Promise<Uint8Array>
 
@@ -69,53 +70,6 @@ const topologyOf = (u: unknown): Record<string, unknown> => {
   }
 }
 
-// ---- the seat's state (module state is per worker thread) ----
-
-let runtime: Promise<ModelRuntimeApi> | undefined
-const seatRuntime = () => (runtime ??= import("./TfjsRuntime.ts").then((m) => m.make()))
-
-/** Matrices cached on this seat, oldest first; bounded so a seat serving many tasks does not grow without end. */
-const MAX_CACHED_BYTES = 256 * 2 ** 20
-const matrices = new Map<string, LocalMatrix>()
-let cachedBytes = 0
-
-const sizeOf = (m: LocalMatrix) => m.features.byteLength + m.labels.byteLength
-
-const remember = (matrix: LocalMatrix) => {
-  const old = matrices.get(matrix.key)
-  if (old !== undefined) {
-    matrices.delete(matrix.key)
-    cachedBytes -= sizeOf(old)
-  }
-  for (const [key, m] of matrices) {
-    if (cachedBytes + sizeOf(matrix) <= MAX_CACHED_BYTES) break
-    matrices.delete(key)
-    cachedBytes -= sizeOf(m)
-  }
-  matrices.set(matrix.key, matrix)
-  cachedBytes += sizeOf(matrix)
-}
-
-/** The matrix a job names, from its input or this seat's cache; undefined when the seat must ask for it. */
-const matrixOf = (u: unknown): LocalMatrix | undefined => {
-  const ref = record("data", u)
-  const key = str("data.key", ref.key)
-  const rows = num("data.rows", ref.rows)
-  const width = num("data.width", ref.width)
-  if (ref.features === undefined) {
-    const cached = matrices.get(key)
-    if (cached === undefined) return undefined
-    if (cached.rows !== rows || cached.width !== width) throw bad(`matrix ${key} is ${cached.rows} × ${cached.width} on this seat, ${rows} × ${width} in the job`)
-    matrices.delete(key)
-    matrices.set(key, cached)
-    return cached
-  }
-  // TfjsRuntime checks sizes and finiteness before caching can matter: a bad matrix fails every job that uses it.
-  const matrix: LocalMatrix = { key, rows, width, features: bytesFloat32("data.features", ref.features), labels: bytesFloat32("data.labels", ref.labels) }
-  remember(matrix)
-  return matrix
-}
-
 const oneOf = <A extends string>(what: string, allowed: ReadonlyArray<A>, u: unknown): A => {
   if (!allowed.includes(u as A)) throw bad(`${what} is ${JSON.stringify(u)}, not one of ${allowed.join(", ")}`)
   return u as A
@@ -136,51 +90,97 @@ const trainingConfig = (u: unknown): TrainingConfig => {
   }
 }
 
-/**
- * Runs one job body and encodes its reply. A ModelRuntimeError (bad input included) travels as a value so
- * the caller gets the same typed error as from the in-thread runtime; anything else is a defect of the job.
- */
-const job = (body: (input: Record<string, unknown>, runtime: ModelRuntimeApi) => Effect.Effect<JobCodec.JobValue, ModelRuntimeError> | "missing"): Job =>
-  async (bytes) => {
-    let reply: Reply
-    try {
-      const input = record("input", JobCodec.decode(bytes))
-      const outcome = body(input, await seatRuntime())
-      reply = outcome === "missing"
-        ? { missing: str("data.key", record("data", input.data).key) }
-        : await Effect.runPromise(Effect.match(outcome, { onFailure: (e) => ({ error: { reason: e.reason, detail: e.detail } }), onSuccess: (ok) => ({ ok }) }))
-    } catch (error) {
-      if (!(error instanceof ModelRuntimeError)) throw error
-      reply = { error: { reason: error.reason, detail: error.detail } }
+/** Matrices cached on a seat, oldest first; bounded so a seat serving many tasks does not grow without end. */
+const MAX_CACHED_BYTES = 256 * 2 ** 20
+
+const sizeOf = (m: LocalMatrix) => m.features.byteLength + m.labels.byteLength
+
+/** The `fl.*` jobs of one seat over its model runtime, with the seat's matrix cache. */
+export const make = (runtime: ModelRuntimeApi): Readonly<Record<string, Job>> => {
+  const matrices = new Map<string, LocalMatrix>()
+  let cachedBytes = 0
+
+  const remember = (matrix: LocalMatrix) => {
+    const old = matrices.get(matrix.key)
+    if (old !== undefined) {
+      matrices.delete(matrix.key)
+      cachedBytes -= sizeOf(old)
     }
-    return JobCodec.encode(reply as JobCodec.JobValue)
+    for (const [key, m] of matrices) {
+      if (cachedBytes + sizeOf(matrix) <= MAX_CACHED_BYTES) break
+      matrices.delete(key)
+      cachedBytes -= sizeOf(m)
+    }
+    matrices.set(matrix.key, matrix)
+    cachedBytes += sizeOf(matrix)
   }
 
-export const jobs: Readonly<Record<string, Job>> = {
-  [Jobs.initialize]: job((input, runtime) =>
-    Effect.map(runtime.initialize(topologyOf(input.topology), num("seed", input.seed)), float32Bytes)),
+  /** The matrix a job names, from its input or this seat's cache; undefined when the seat must ask for it. */
+  const matrixOf = (u: unknown): LocalMatrix | undefined => {
+    const ref = record("data", u)
+    const key = str("data.key", ref.key)
+    const rows = num("data.rows", ref.rows)
+    const width = num("data.width", ref.width)
+    if (ref.features === undefined) {
+      const cached = matrices.get(key)
+      if (cached === undefined) return undefined
+      if (cached.rows !== rows || cached.width !== width) throw bad(`matrix ${key} is ${cached.rows} × ${cached.width} on this seat, ${rows} × ${width} in the job`)
+      matrices.delete(key)
+      matrices.set(key, cached)
+      return cached
+    }
+    // The runtime checks sizes and finiteness before caching can matter: a bad matrix fails every job that uses it.
+    const matrix: LocalMatrix = { key, rows, width, features: bytesFloat32("data.features", ref.features), labels: bytesFloat32("data.labels", ref.labels) }
+    remember(matrix)
+    return matrix
+  }
 
-  [Jobs.train]: job((input, runtime) => {
-    const data = matrixOf(input.data)
-    if (data === undefined) return "missing"
-    return Effect.map(
-      runtime.train({ topology: topologyOf(input.topology), weights: bytesFloat32("weights", input.weights), config: trainingConfig(input.config), data }),
-      float32Bytes
-    )
-  }),
+  /**
+   * Runs one job body and encodes its reply. A ModelRuntimeError (bad input included) travels as a value so
+   * the caller gets the same typed error as from the in-thread runtime; anything else is a defect of the job.
+   */
+  const job = (body: (input: Record<string, unknown>, runtime: ModelRuntimeApi) => Effect.Effect<JobCodec.JobValue, ModelRuntimeError> | "missing"): Job =>
+    async (bytes) => {
+      let reply: Reply
+      try {
+        const input = record("input", JobCodec.decode(bytes))
+        const outcome = body(input, runtime)
+        reply = outcome === "missing"
+          ? { missing: str("data.key", record("data", input.data).key) }
+          : await Effect.runPromise(Effect.match(outcome, { onFailure: (e) => ({ error: { reason: e.reason, detail: e.detail } }), onSuccess: (ok) => ({ ok }) }))
+      } catch (error) {
+        if (!(error instanceof ModelRuntimeError)) throw error
+        reply = { error: { reason: error.reason, detail: error.detail } }
+      }
+      return JobCodec.encode(reply as JobCodec.JobValue)
+    }
 
-  [Jobs.evaluate]: job((input, runtime) => {
-    const data = matrixOf(input.data)
-    if (data === undefined) return "missing"
-    return Effect.map(
-      runtime.evaluate({ topology: topologyOf(input.topology), weights: bytesFloat32("weights", input.weights), loss: oneOf("loss", losses, input.loss), data }),
-      (e) => ({ lossSum: e.lossSum, correct: e.correct, samples: e.samples })
-    )
-  }),
+  return {
+    [Jobs.initialize]: job((input, runtime) =>
+      Effect.map(runtime.initialize(topologyOf(input.topology), num("seed", input.seed)), float32Bytes)),
 
-  [Jobs.predict]: job((input, runtime) =>
-    Effect.map(
-      runtime.predict({ topology: topologyOf(input.topology), weights: bytesFloat32("weights", input.weights), features: bytesFloat32("features", input.features), rows: num("rows", input.rows) }),
-      float32Bytes
-    ))
+    [Jobs.train]: job((input, runtime) => {
+      const data = matrixOf(input.data)
+      if (data === undefined) return "missing"
+      return Effect.map(
+        runtime.train({ topology: topologyOf(input.topology), weights: bytesFloat32("weights", input.weights), config: trainingConfig(input.config), data }),
+        float32Bytes
+      )
+    }),
+
+    [Jobs.evaluate]: job((input, runtime) => {
+      const data = matrixOf(input.data)
+      if (data === undefined) return "missing"
+      return Effect.map(
+        runtime.evaluate({ topology: topologyOf(input.topology), weights: bytesFloat32("weights", input.weights), loss: oneOf("loss", losses, input.loss), data }),
+        (e) => ({ lossSum: e.lossSum, correct: e.correct, samples: e.samples })
+      )
+    }),
+
+    [Jobs.predict]: job((input, runtime) =>
+      Effect.map(
+        runtime.predict({ topology: topologyOf(input.topology), weights: bytesFloat32("weights", input.weights), features: bytesFloat32("features", input.features), rows: num("rows", input.rows) }),
+        float32Bytes
+      ))
+  }
 }

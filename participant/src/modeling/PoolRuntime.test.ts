@@ -4,23 +4,28 @@
  * reuses its cached matrix and asks again for it after a restart; bad input comes back as ModelRuntimeError.
  */
 import { Effect, Layer, Schema } from "effect"
+import * as NodeBackends from "@jointly/backends/node"
 import { afterAll, describe, expect, it } from "vitest"
-import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
-import type { JobRunnerService } from "@jointly/core/compute/JobRunner.ts"
-import { LocalData } from "@jointly/core/data/Tabular.ts"
-import { bytesToFloat32, ModelArtifact } from "@jointly/core/models/ModelArtifact.ts"
-import { PredictionSink } from "@jointly/core/protocols/batch-prediction/spec.ts"
-import * as Coordinator from "@jointly/core/protocols/federated-learning/coordinator.ts"
-import { resolved } from "@jointly/core/protocols/federated-learning/index.ts"
-import { type LocalMatrix, ModelRuntime, type ModelRuntimeApi, type TrainingConfig } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import * as Participant from "@jointly/core/protocols/federated-learning/participant.ts"
-import type { Result } from "@jointly/core/protocols/federated-learning/spec.ts"
-import type { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
+import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
+import type { JobRunnerService } from "@jointly/core/internal/compute/JobRunner"
+import { LocalData } from "@jointly/core/internal/data/Tabular"
+import { bytesToFloat32, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
+import { PredictionSink } from "@jointly/core/internal/protocols/batch-prediction/spec"
+import * as Coordinator from "@jointly/core/internal/protocols/federated-learning/coordinator"
+import { resolved } from "@jointly/core/internal/protocols/federated-learning/index"
+import { type LocalMatrix, ModelRuntime, type ModelRuntimeApi, type TrainingConfig } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as Participant from "@jointly/core/internal/protocols/federated-learning/participant"
+import type { Result } from "@jointly/core/internal/protocols/federated-learning/spec"
+import type { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
+import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
 import * as PoolRunner from "../worker/PoolRunner.ts"
 import { poolRuntime } from "./Compute.ts"
 import { digitsParams, digitsTable, file, loadDigits, nonIid } from "./DigitsFixture.ts"
-import * as TfjsRuntime from "./TfjsRuntime.ts"
+import * as NodeFiles from "@jointly/backends/internal/node/NodeFiles"
+import * as TfjsRuntime from "@jointly/backends/internal/TfjsRuntime"
+
+/** A fresh tfjs runtime on this thread, as the Node backends compose it. */
+const tfjsRuntime = () => TfjsRuntime.make({ wasmPaths: NodeFiles.tfjsWasmDir() })
 
 const matrix = (key: string, rows: ReadonlyArray<ReadonlyArray<number>>): LocalMatrix => ({
   key,
@@ -50,7 +55,7 @@ describe("pool ModelRuntime (fl.* jobs) on digits", () => {
   const config = (round: number, proximalMu = 0): TrainingConfig => ({
     optimizer: "adam", learningRate: 0.01, epochs: 2, batchSize: 32, loss: "categoricalCrossentropy", proximalMu, seed: 11 * 1009 + round
   })
-  const inThread = TfjsRuntime.make()
+  const inThread = tfjsRuntime()
   const pool = poolRuntime(runner)
 
   it("initialises and trains one FedAvg and one FedProx round to the in-thread runtime's weights, bit for bit", async () => {
@@ -138,12 +143,12 @@ describe("pool ModelRuntime (fl.* jobs) on digits", () => {
           provide: <A>(e: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(e, layer) as Effect.Effect<A, ParticipantFailure>
         }
       }))
-      const result = (await Effect.runPromise(host.run((session) => Coordinator.run(session, r, { timeoutMs: 60_000 })))) as Result
+      const result = (await Effect.runPromise(host.run((session) => Effect.provide(Coordinator.run(session, r, { timeoutMs: 60_000 }), NodeBackends.ckks)))) as Result
       const artifact = Schema.decodeUnknownSync(ModelArtifact)(result.model)
       if (artifact.format !== "tfjs-layers") throw new Error("expected a tfjs-layers artifact")
       return { weights: bytesToFloat32(artifact.weights), rounds: result.rounds }
     }
-    const local = await train(() => TfjsRuntime.make())
+    const local = await train(() => tfjsRuntime())
     const pooled = await train(() => poolRuntime(runner))
     expect(pooled.rounds).toHaveLength(2)
     // Each host draws fresh participant accounts: everything but the contributors' addresses must match.

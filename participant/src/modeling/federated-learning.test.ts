@@ -5,19 +5,24 @@
  * message goes through InMemoryHost (Schemas + JSON); training runs on tfjs-backend-wasm.
  */
 import { Effect, Layer, Schema } from "effect"
+import * as NodeBackends from "@jointly/backends/node"
 import { describe, expect, it } from "vitest"
-import { LocalData } from "@jointly/core/data/Tabular.ts"
-import { bytesToFloat32, ModelArtifact } from "@jointly/core/models/ModelArtifact.ts"
-import { PredictionSink } from "@jointly/core/protocols/batch-prediction/spec.ts"
-import * as Coordinator from "@jointly/core/protocols/federated-learning/coordinator.ts"
-import { resolved } from "@jointly/core/protocols/federated-learning/index.ts"
-import { ModelRuntime } from "@jointly/core/protocols/federated-learning/ModelRuntime.ts"
-import * as Participant from "@jointly/core/protocols/federated-learning/participant.ts"
-import type { Params, Result } from "@jointly/core/protocols/federated-learning/spec.ts"
-import { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
+import { LocalData } from "@jointly/core/internal/data/Tabular"
+import { bytesToFloat32, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
+import { PredictionSink } from "@jointly/core/internal/protocols/batch-prediction/spec"
+import * as Coordinator from "@jointly/core/internal/protocols/federated-learning/coordinator"
+import { resolved } from "@jointly/core/internal/protocols/federated-learning/index"
+import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as Participant from "@jointly/core/internal/protocols/federated-learning/participant"
+import type { Params, Result } from "@jointly/core/internal/protocols/federated-learning/spec"
+import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
+import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
 import { digitsParams, digitsTable, type Digits, file, loadDigits, nonIid } from "./DigitsFixture.ts"
-import * as TfjsRuntime from "./TfjsRuntime.ts"
+import * as NodeFiles from "@jointly/backends/internal/node/NodeFiles"
+import * as TfjsRuntime from "@jointly/backends/internal/TfjsRuntime"
+
+/** A fresh tfjs runtime on this thread, as the Node backends compose it. */
+const tfjsRuntime = () => TfjsRuntime.make({ wasmPaths: NodeFiles.tfjsWasmDir() })
 
 const accuracyOn = async (runtime: ReturnType<typeof TfjsRuntime.make>, params: Params, weights: Float32Array, d: Digits, rows: ReadonlyArray<ReadonlyArray<number>>) => {
   const features = Float32Array.from(rows.flatMap((r) => r.slice(0, 64).map((v) => v / 16)))
@@ -38,7 +43,7 @@ describe("FedAvg on digits (tfjs wasm, secure aggregation, non-IID)", () => {
     const host = InMemoryHost.make(shards.map((rows, i) => {
       const layer = Layer.mergeAll(
         Layer.succeed(LocalData, { dataset: () => Effect.succeed(digitsTable(digits, rows, `shard-${i}`)) }),
-        Layer.succeed(ModelRuntime, TfjsRuntime.make()),
+        Layer.succeed(ModelRuntime, tfjsRuntime()),
         Layer.succeed(PredictionSink, { write: () => Effect.void })
       )
       return {
@@ -46,13 +51,13 @@ describe("FedAvg on digits (tfjs wasm, secure aggregation, non-IID)", () => {
         provide: <A>(e: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(e, layer) as Effect.Effect<A, ParticipantFailure>
       }
     }))
-    const result = (await Effect.runPromise(host.run((s) => Coordinator.run(s, r, { timeoutMs: 60_000 })))) as Result
+    const result = (await Effect.runPromise(host.run((s) => Effect.provide(Coordinator.run(s, r, { timeoutMs: 60_000 }), NodeBackends.ckks)))) as Result
     const artifact = Schema.decodeUnknownSync(ModelArtifact)(result.model)
     if (artifact.format !== "tfjs-layers") throw new Error("expected a tfjs-layers artifact")
     const fedWeights = bytesToFloat32(artifact.weights)
 
     // Central baseline: the union of the shards' rows, same start, same optimizer, same number of passes.
-    const runtime = TfjsRuntime.make()
+    const runtime = tfjsRuntime()
     const initial = await Effect.runPromise(runtime.initialize(params.model, params.seed!))
     const union = shards.flat()
     const central = await Effect.runPromise(runtime.train({

@@ -14,8 +14,9 @@
 import { Effect, Schema, SchemaIssue } from "effect"
 import { isAddress } from "ethers"
 import { readFile } from "node:fs/promises"
-import type { ModelFacts } from "@jointly/core/protocols/Define.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
+import type { ModelFacts } from "@jointly/core/internal/protocols/Define"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import { KeyRule } from "./KeyPolicy.ts"
 
 const Address = Schema.String.check(
   Schema.makeFilter((s: string) => s === "*" || isAddress(s), { expected: 'a 0x-prefixed chain address or "*"' })
@@ -59,7 +60,12 @@ export const Policy = Schema.Struct({
    * (`{ "query.psi": { "maxIds": 100000 }, "query.hidden": { "maxQueries": 100 } }`).
    */
   outputReceivers: Schema.optional(Schema.Array(Address)),
-  modeling: Schema.optional(ModelingRule)
+  modeling: Schema.optional(ModelingRule),
+  /**
+   * Smallest keys accepted, above the defaults (Paillier 2048 bits, CKKS 128-bit security), e.g.
+   * `{ "minPaillierBits": 3072 }`. The agent enforces them on every offer (KeyPolicy.ts).
+   */
+  keys: Schema.optional(KeyRule)
 })
 export type Policy = typeof Policy.Type
 

@@ -27,8 +27,20 @@ export const message = (a: HumanAnswer): string =>
 export const mac = (token: string, answer: HumanAnswer): string => "0x" + bytesToHex(hmac(sha256, utf8ToBytes(token), utf8ToBytes(message(answer))))
 
 /** Constant-time comparison of the expected MAC with the one received. */
-export const verify = (token: string, answer: HumanAnswer, received: string): boolean => {
-  const expected = hexToBytes(mac(token, answer).slice(2))
+export const verify = (token: string, answer: HumanAnswer, received: string): boolean => sameMac(mac(token, answer), received)
+
+/**
+ * The bytes a dashboard sign-in MAC covers: the coordinator's Sign-In with Ethereum message, behind its own label
+ * so a sign-in MAC can never pass for a consent decision's, nor the reverse.
+ */
+export const signInMessage = (siwe: string): string => ["jointly.dashboard.sign-in.v1", siwe].join("\n")
+
+export const signInMac = (token: string, siwe: string): string => "0x" + bytesToHex(hmac(sha256, utf8ToBytes(token), utf8ToBytes(signInMessage(siwe))))
+
+export const verifySignIn = (token: string, siwe: string, received: string): boolean => sameMac(signInMac(token, siwe), received)
+
+const sameMac = (expectedHex: string, received: string): boolean => {
+  const expected = hexToBytes(expectedHex.slice(2))
   let got: Uint8Array
   try {
     got = hexToBytes(received.replace(/^0x/, ""))

@@ -1,15 +1,17 @@
 /**
  * Worker-thread host of one party of the OT-based PSI (core's joint-query/ot-psi): booted by WorkerThread.spawn,
  * it receives one end of a MessageChannel whose other end is the peer's thread, holds its set, and runs the engine
- * with Node's AES (NodeAes.ts) when asked. Only bytes and plain records cross the thread boundary.
+ * when asked over this thread's backends (`@jointly/backends/node`, built once from the spawner's choice in
+ * `workerData.backends`: OpenSSL's AES by default). Only bytes and plain records cross the thread boundary.
  */
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
-import { Effect } from "effect"
-import { parentPort, threadId } from "node:worker_threads"
-import * as Engine from "@jointly/core/protocols/joint-query/ot-psi/Engine.ts"
-import * as Link from "@jointly/core/protocols/joint-query/ot-psi/Link.ts"
-import * as NodeAes from "./NodeAes.ts"
+import { Effect, Schema } from "effect"
+import { parentPort, threadId, workerData } from "node:worker_threads"
+import * as Backends from "@jointly/backends/internal/Backends"
+import * as NodeBackends from "@jointly/backends/node"
+import * as Engine from "@jointly/core/internal/protocols/joint-query/ot-psi/Engine"
+import * as Link from "@jointly/core/internal/protocols/joint-query/ot-psi/Link"
 
 /** Synthetic ids `${prefix}${from + i}` (benchmarks), or the ids themselves. */
 export type Elements = ReadonlyArray<string> | { readonly prefix: string; readonly from: number; readonly count: number }
@@ -33,6 +35,10 @@ export interface OtPsiPartyApi {
   readonly run: (role: "receiver" | "sender", options: RunOptions) => Promise<PartyResult>
 }
 
+const choice = Schema.decodeUnknownSync(Backends.Choice)((workerData as { readonly backends?: unknown } | undefined)?.backends ?? {})
+// Built once and kept for the thread's life.
+const backends = await Backends.build(NodeBackends.layer(choice))
+
 let link: Link.Link | undefined
 let set: ReadonlyArray<string> = []
 
@@ -49,7 +55,7 @@ const api: OtPsiPartyApi = {
     if (link === undefined) throw new Error("ot-psi party: connect() first")
     const start = performance.now()
     const program = role === "receiver" ? Engine.receiver(link, set, options) : Engine.sender(link, set, options)
-    const output = await Effect.runPromise(Effect.provide(program, NodeAes.layer))
+    const output = await Effect.runPromise(Effect.provide(program, backends.layer))
     return Comlink.transfer({ ...output, ms: performance.now() - start }, [output.indices.buffer as ArrayBuffer])
   }
 }

@@ -3,7 +3,7 @@
  * AES in each thread), checked against the plaintext intersection; then the sessions that reuse the same pair.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { plainIntersection } from "@jointly/core/protocols/joint-query/ot-psi/TestSupport.ts"
+import { plainIntersection } from "@jointly/core/internal/protocols/joint-query/ot-psi/TestSupport"
 import * as OtPsiThreads from "./OtPsiThreads.ts"
 
 describe("OT-based PSI on two worker threads", () => {

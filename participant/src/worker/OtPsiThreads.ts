@@ -4,6 +4,7 @@
  * shape a participant uses to keep the engine off its event loop. Each thread is an `OtPsiParty`.
  */
 import * as Comlink from "comlink"
+import type { Choice } from "@jointly/backends/internal/Backends"
 import { MessageChannel } from "node:worker_threads"
 import type { Elements, OtPsiPartyApi, PartyResult, RunOptions } from "./OtPsiParty.ts"
 import * as WorkerThread from "./WorkerThread.ts"
@@ -23,10 +24,12 @@ export interface Pair {
   readonly close: () => Promise<void>
 }
 
-export const open = async (): Promise<Pair> => {
+/** `backends`: what each party's thread composes (OpenSSL's AES by default; `{ aes: "webcrypto" }` the portable one). */
+export const open = async (options: { readonly backends?: Choice } = {}): Promise<Pair> => {
+  const setup = { backends: options.backends ?? {} }
   const [receiver, sender] = await Promise.all([
-    WorkerThread.spawn<OtPsiPartyApi>("./OtPsiParty.ts"),
-    WorkerThread.spawn<OtPsiPartyApi>("./OtPsiParty.ts")
+    WorkerThread.spawn<OtPsiPartyApi>("OtPsiParty", setup),
+    WorkerThread.spawn<OtPsiPartyApi>("OtPsiParty", setup)
   ])
   const channel = new MessageChannel()
   await receiver.untilExit(receiver.remote.connect(Comlink.transfer(channel.port1, [channel.port1]) as never))

@@ -3,18 +3,19 @@
  * separate threads (2048-bit key, the production size) must decrypt to the plaintexts on the main thread.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { generateKeyPair } from "@jointly/core/crypto/paillier/Keys.ts"
-import type { KeyPair } from "@jointly/core/crypto/paillier/Keys.ts"
-import { decryptBatchInput, encryptBatchInput, JobNames } from "@jointly/core/crypto/paillier/Jobs.ts"
-import * as Paillier from "@jointly/core/crypto/paillier/Paillier.ts"
-import * as Serialization from "@jointly/core/crypto/paillier/Serialization.ts"
+import { generateKeyPair } from "@jointly/core/internal/crypto/paillier/Keys"
+import type { KeyPair } from "@jointly/core/internal/crypto/paillier/Keys"
+import { decryptBatchInput, encryptBatchInput, JobNames } from "@jointly/core/internal/crypto/paillier/Jobs"
+import * as Paillier from "@jointly/core/internal/crypto/paillier/Paillier"
+import * as Serialization from "@jointly/core/internal/crypto/paillier/Serialization"
+import * as OpenSslPrimes from "@jointly/backends/internal/node/OpenSslPrimes"
 import * as WorkerPool from "./WorkerPool.ts"
 
 describe("Paillier batches over the worker pool", () => {
   let pool: WorkerPool.WorkerPoolHandle
   let keys: KeyPair
   beforeAll(async () => {
-    ;[pool, keys] = await Promise.all([WorkerPool.open({ size: 2 }), generateKeyPair({ bits: 2048 })])
+    ;[pool, keys] = await Promise.all([WorkerPool.open({ size: 2 }), generateKeyPair({ bits: 2048, primes: OpenSslPrimes.generator })])
   })
   afterAll(() => pool?.close())
 

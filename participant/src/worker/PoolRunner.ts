@@ -6,7 +6,7 @@
  */
 import { Effect, Layer } from "effect"
 import { availableParallelism } from "node:os"
-import { JobRunner, JobRunnerError, type JobRunnerService } from "@jointly/core/compute/JobRunner.ts"
+import { JobRunner, JobRunnerError, type JobRunnerService } from "@jointly/core/internal/compute/JobRunner"
 import * as WorkerPool from "./WorkerPool.ts"
 
 export interface PoolRunner {

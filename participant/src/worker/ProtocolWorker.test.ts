@@ -1,9 +1,10 @@
-import * as Advertisements from "@jointly/core/protocols/secure-aggregation/Advertisements.ts"
-import { prepare } from "@jointly/core/protocols/joint-statistics/spec.ts"
-import * as SecAgg from "@jointly/core/protocols/secure-aggregation/spec.ts"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import { type TaskSpec, taskId as taskIdOf } from "@jointly/core/task/TaskSpec.ts"
-import type { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
+import * as Ed25519 from "@jointly/core/internal/crypto/Ed25519"
+import * as Advertisements from "@jointly/core/internal/protocols/secure-aggregation/Advertisements"
+import { prepare } from "@jointly/core/internal/protocols/joint-statistics/spec"
+import * as SecAgg from "@jointly/core/internal/protocols/secure-aggregation/spec"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import { type TaskSpec, taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
+import type { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages"
 import { Schema } from "effect"
 import { Wallet } from "ethers"
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -12,16 +13,16 @@ import { join } from "node:path"
 import { threadId } from "node:worker_threads"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as CsvDataset from "../datasets/CsvDataset.ts"
-import { DatasetError, type DatasetSpec } from "../datasets/Dataset.ts"
+import { type CsvSpec, DatasetError } from "../datasets/Dataset.ts"
 import * as ProtocolWorker from "./ProtocolWorker.ts"
 import * as TestProtocols from "./test-protocols.ts"
-import { datasetFile } from "@jointly/core/testing/Datasets.ts"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const pimaSource = datasetFile("pima.csv")
 const testProtocols = new URL("./test-protocols.ts", import.meta.url)
 
 let dir: string
-let pimaSpec: DatasetSpec
+let pimaSpec: CsvSpec
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "jointly-protocol-worker-"))
   const file = join(dir, "pima.csv")
@@ -78,9 +79,11 @@ describe("ProtocolWorker", () => {
   it("loads the CSV and runs joint-statistics stages in its own thread, keeping stage memory there", async () => {
     const worker = await ProtocolWorker.start({ wallet, datasets: [pimaSpec] })
     try {
-      // The worker loaded the file itself: its summary matches a load on this thread, rows excepted.
+      // The worker opened the file itself (DuckDB in its thread): its summary and content hash match a load on
+      // this thread by the JavaScript reader, rows excepted.
       const local = await CsvDataset.loadPromise(pimaSpec)
-      expect(worker.datasets).toEqual([{ name: "pima", rowCount: 768, contentHash: local.contentHash, columns: pimaSpec.columns }])
+      expect(worker.datasets).toEqual([{ name: "pima", kind: "csv", rowCount: 768, columns: pimaSpec.columns }])
+      expect(await worker.contentHash("pima")).toBe(local.contentHash)
       const workerThread = await worker.threadId()
       expect(workerThread).toBeGreaterThan(0)
       expect(workerThread).not.toBe(threadId)
@@ -105,8 +108,9 @@ describe("ProtocolWorker", () => {
       const again = Schema.decodeUnknownSync(SecAgg.advertiseKeys.reply)(okPayload(await advertise()))
       expect(again).toEqual(first)
       const context = { taskId: stats.taskId, attempt: 0 }
-      expect(Advertisements.verify(context, parameters, { participant: wallet.address, ...first }, new Set())).toBe(true)
-      expect(Advertisements.verify(context, parameters, { participant: peers[0]!, ...first }, new Set())).toBe(false)
+      const ed25519 = Ed25519.make(Ed25519.noble)
+      expect(Advertisements.verify(ed25519, context, parameters, { participant: wallet.address, ...first }, new Set())).toBe(true)
+      expect(Advertisements.verify(ed25519, context, parameters, { participant: peers[0]!, ...first }, new Set())).toBe(false)
 
       // Forgetting drops the task with its secrets.
       await worker.forget(stats.taskId)
@@ -124,7 +128,7 @@ describe("ProtocolWorker", () => {
       (e: unknown) => e
     )
     expect(error).toBeInstanceOf(DatasetError)
-    expect(error).toMatchObject({ reason: "NotNumeric", file, line: 3, column: "glucose" })
+    expect(error).toMatchObject({ reason: "NotNumeric", source: file, line: 3, column: "glucose" })
     expect((error as DatasetError).message).toContain(`${file}, line 3, column "glucose"`)
   })
 

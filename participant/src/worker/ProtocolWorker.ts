@@ -9,11 +9,12 @@
  * tasks it had accepted are lost (their later requests get `WorkerCrashed` too), and a fresh thread is started
  * at once with the same datasets; new tasks run there.
  */
-import { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
+import type { Choice } from "@jointly/backends/internal/Backends"
+import { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages"
 import type { BaseWallet } from "ethers"
 import { DatasetError, type DatasetSpec, type DatasetSummary } from "../datasets/Dataset.ts"
 import type * as ProtocolHost from "../host/ProtocolHost.ts"
-import { AcceptReply, AcceptRequest, decode, encode, ForgetRequest, InitReply, InitRequest, type ProtocolWorkerApi } from "./ProtocolWorkerApi.ts"
+import { AcceptReply, AcceptRequest, ContentHashReply, ContentHashRequest, decode, encode, ForgetRequest, InitReply, InitRequest, type ProtocolWorkerApi } from "./ProtocolWorkerApi.ts"
 import { WorkerError } from "./WorkerPool.ts"
 import * as WorkerThread from "./WorkerThread.ts"
 import { Crashed, moduleUrl, transferable } from "./WorkerThread.ts"
@@ -37,6 +38,12 @@ export interface ProtocolWorkerOptions {
   readonly onCrash?: (crash: Crash) => void
   /** Extra protocol modules (URLs or file paths) exporting `protocols: Protocol[]` (`defineProtocol`): for tests. */
   readonly modules?: ReadonlyArray<string | URL>
+  /** The participant's data directory (outputs, predictions, models). */
+  readonly dataDir?: string
+  /** The backend of each kernel family the protocol thread and its job pool compose. */
+  readonly backends?: Choice
+  /** Test harness only: stage handlers may use keys below production sizes. */
+  readonly unsafeTestKeySizes?: boolean
 }
 
 export interface ProtocolWorker extends ProtocolHost.Runner {
@@ -47,12 +54,18 @@ export interface ProtocolWorker extends ProtocolHost.Runner {
 const describe = (error: unknown) => (error instanceof Crashed ? error.detail : error instanceof Error ? error.message : String(error))
 
 /**
- * Starts the protocol thread and loads the datasets in it. Rejects with the DatasetError of a bad file (naming
- * file, line and column, as a load on this thread would), or WorkerError("SpawnFailed").
+ * Starts the protocol thread and opens the datasets in it. Rejects with the DatasetError of a bad dataset
+ * (naming the source, the line or row and the column, as opening on this thread would), or WorkerError("SpawnFailed").
  */
 export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWorker> => {
   const modules = (options.modules ?? []).map(moduleUrl)
-  const init = encode(InitRequest, { datasets: options.datasets, privateKey: options.wallet.privateKey })
+  const init = encode(InitRequest, {
+    datasets: options.datasets,
+    privateKey: options.wallet.privateKey,
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.backends === undefined ? {} : { backends: options.backends }),
+    ...(options.unsafeTestKeySizes ? { unsafeTestKeySizes: true } : {})
+  })
   let closed = false
   let live: Thread | undefined
   let current: Promise<Thread> | undefined
@@ -62,7 +75,7 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
   const spawn = async (): Promise<{ thread: Thread; datasets: ReadonlyArray<DatasetSummary> }> => {
     let thread: WorkerThread.WorkerThread<ProtocolWorkerApi> | undefined
     try {
-      thread = await WorkerThread.spawn<ProtocolWorkerApi>("./ProtocolWorkerHost.ts", { modules })
+      thread = await WorkerThread.spawn<ProtocolWorkerApi>("ProtocolWorkerHost", { modules })
       const reply = decode(InitReply, await thread.untilExit(thread.remote.init(transferable(init.slice()))))
       if (!reply.ok) throw reply.error
       return { thread: { ...thread, tasks: new Set() }, datasets: reply.datasets }
@@ -167,6 +180,12 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
       if (thread !== undefined) await thread.worker.terminate()
       // A replacement still starting terminates itself once it sees `closed`.
       await starting?.catch(() => {})
+    },
+    contentHash: async (name) => {
+      const thread = await ensure()
+      const reply = decode(ContentHashReply, await thread.untilExit(thread.remote.contentHash(transferable(encode(ContentHashRequest, { name })))))
+      if (!reply.ok) throw reply.error
+      return reply.contentHash
     },
     threadId: async () => {
       const thread = await ensure()

@@ -3,9 +3,10 @@
  * that cross: each a Schema, encoded to wire values and then to bytes with JobCodec, so only Uint8Arrays cross
  * the thread boundary (DESIGN.md §2) and every message is decoded on receipt, on both sides.
  */
-import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
-import { TaskSpec } from "@jointly/core/task/TaskSpec.ts"
+import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
+import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { Schema } from "effect"
+import { Choice } from "@jointly/backends/internal/Backends"
 import { DatasetError, DatasetSpec, DatasetSummary } from "../datasets/Dataset.ts"
 
 export interface ProtocolWorkerApi {
@@ -17,6 +18,8 @@ export interface ProtocolWorkerApi {
   readonly stage: (message: Uint8Array) => Promise<Uint8Array>
   /** ForgetRequest. */
   readonly forget: (message: Uint8Array) => Promise<void>
+  /** ContentHashRequest → ContentHashReply. */
+  readonly contentHash: (message: Uint8Array) => Promise<Uint8Array>
   /** Diagnostic: the worker's thread id (also the spawner's readiness probe). */
   readonly threadId: () => number
 }
@@ -24,12 +27,18 @@ export interface ProtocolWorkerApi {
 export const InitRequest = Schema.Struct({
   datasets: Schema.Array(DatasetSpec),
   /** The org's chain key, for `session.sign`: it crosses into a thread of the same process, never further. */
-  privateKey: Schema.String
+  privateKey: Schema.String,
+  /** The participant's data directory (outputs, predictions, models), when it has one. */
+  dataDir: Schema.optionalKey(Schema.String),
+  /** The backend of each kernel family the thread composes, and its job pool's workers. */
+  backends: Schema.optionalKey(Choice),
+  /** Test harness only (ProtocolHost.InlineOptions). */
+  unsafeTestKeySizes: Schema.optional(Schema.Boolean)
 })
 
 export const InitReply = Schema.Union([
   Schema.Struct({ ok: Schema.Literal(true), datasets: Schema.Array(DatasetSummary) }),
-  // The class itself, so a bad CSV is re-created on the agent's side as the DatasetError it was.
+  // The class itself, so a bad dataset is re-created on the agent's side as the DatasetError it was.
   Schema.Struct({ ok: Schema.Literal(false), error: DatasetError })
 ])
 
@@ -42,6 +51,13 @@ export const AcceptReply = Schema.Union([
 ])
 
 export const ForgetRequest = Schema.Struct({ taskId: Schema.String })
+
+export const ContentHashRequest = Schema.Struct({ name: Schema.String })
+
+export const ContentHashReply = Schema.Union([
+  Schema.Struct({ ok: Schema.Literal(true), contentHash: Schema.String }),
+  Schema.Struct({ ok: Schema.Literal(false), error: DatasetError })
+])
 
 export const encode = <A, I>(schema: Schema.Codec<A, I>, value: A): Uint8Array =>
   JobCodec.encode(Schema.encodeSync(schema)(value) as JobCodec.JobValue)

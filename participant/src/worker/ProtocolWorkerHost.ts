@@ -1,7 +1,8 @@
 /**
- * The protocol worker's thread (DESIGN.md §6): loads the agent's datasets itself, so rows never cross threads,
+ * The protocol worker's thread (DESIGN.md §6): opens the agent's datasets itself (files, DuckDB, PostgreSQL
+ * connections live here), so rows never cross threads,
  * and runs accepted tasks with the same `ProtocolHost.inline` Runner the agent uses in "inline" mode. Stateful:
- * a task's stages keep per-attempt secrets in `session.memory` between requests. Loaded by `boot.mjs`.
+ * a task's stages keep per-attempt secrets in `session.memory` between requests. Started by WorkerThread.ts.
  *
  * `workerData.modules` lists extra protocol modules (each exporting `protocols`, declared with `defineProtocol`)
  * known besides the declared ones, so tests can run protocols that misbehave on purpose.
@@ -9,13 +10,13 @@
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
 import { Result } from "effect"
-import * as Protocols from "@jointly/core/protocols/Protocols.ts"
-import { StageOutcome, StageRequest } from "@jointly/core/wire/Messages.ts"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages"
 import { Wallet } from "ethers"
 import { parentPort, threadId, workerData } from "node:worker_threads"
 import { DatasetError } from "../datasets/Dataset.ts"
 import * as ProtocolHost from "../host/ProtocolHost.ts"
-import { AcceptReply, AcceptRequest, decode, encode, ForgetRequest, InitReply, InitRequest, type ProtocolWorkerApi } from "./ProtocolWorkerApi.ts"
+import { AcceptReply, AcceptRequest, ContentHashReply, ContentHashRequest, decode, encode, ForgetRequest, InitReply, InitRequest, type ProtocolWorkerApi } from "./ProtocolWorkerApi.ts"
 import { transferable } from "./WorkerThread.ts"
 
 const loadProtocols = async (): Promise<ReadonlyArray<Protocols.Task["protocol"]>> => {
@@ -41,9 +42,9 @@ const ready = (): ProtocolHost.Runner => {
 const api: ProtocolWorkerApi = {
   init: async (message) => {
     if (runner !== undefined) throw new Error("the protocol worker is already initialised")
-    const { datasets, privateKey } = decode(InitRequest, message)
+    const { datasets, privateKey, dataDir, backends, unsafeTestKeySizes } = decode(InitRequest, message)
     try {
-      runner = await ProtocolHost.inline({ wallet: new Wallet(privateKey), datasets })
+      runner = await ProtocolHost.inline({ wallet: new Wallet(privateKey), datasets, dataDir, backends, unsafeTestKeySizes })
       return transferable(encode(InitReply, { ok: true, datasets: runner.datasets }))
     } catch (error) {
       if (error instanceof DatasetError) return transferable(encode(InitReply, { ok: false, error }))
@@ -58,6 +59,15 @@ const api: ProtocolWorkerApi = {
   },
   stage: async (message) => transferable(encode(StageOutcome, await ready().stage(decode(StageRequest, message)))),
   forget: async (message) => ready().forget(decode(ForgetRequest, message).taskId),
+  contentHash: async (message) => {
+    try {
+      const contentHash = await ready().contentHash(decode(ContentHashRequest, message).name)
+      return transferable(encode(ContentHashReply, { ok: true, contentHash }))
+    } catch (error) {
+      if (error instanceof DatasetError) return transferable(encode(ContentHashReply, { ok: false, error }))
+      throw error
+    }
+  },
   threadId: () => threadId
 }
 

@@ -1,4 +1,4 @@
-import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
+import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
 import { Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as WorkerPool from "./WorkerPool.ts"
@@ -70,6 +70,17 @@ describe("WorkerPool (Effect)", () => {
     expect(result.after).toHaveLength(3)
     // The only thread died: every later job ran on its replacement.
     expect(result.after.every((id) => id !== result.before)).toBe(true)
+  })
+
+  it("builds each pool's registries over that pool's backends, pools side by side", async () => {
+    const kernelsOf = (backends: Parameters<typeof WorkerPool.layer>[0]) =>
+      Effect.runPromise(Effect.provide(
+        Effect.flatMap(WorkerPool.WorkerPool, (pool) => pool.runAll("test.kernels", [new Uint8Array(0), new Uint8Array(0)])),
+        WorkerPool.layer({ size: 2, modules: [testJobs], ...backends })
+      )).then((outputs) => outputs.map((b) => JobCodec.decode(b)))
+    const [fast, portable] = await Promise.all([kernelsOf({}), kernelsOf({ backends: { bigint: "wasm" } })])
+    expect(fast).toEqual(["node-openssl", "node-openssl"])
+    expect(portable).toEqual(["wasm", "wasm"])
   })
 
   it("fails to build when a job module cannot load", async () => {

@@ -1,165 +1,43 @@
 /**
- * The participant's one thread boundary (DESIGN.md §2, §6): a pool of worker threads, spoken to with comlink,
- * that runs named jobs from `jobs.ts` on encoded bytes, so the event loop stays free for the socket.
- *
- * Only Uint8Arrays cross, and they are transferred, not copied: an input that spans its whole ArrayBuffer is
- * detached from the caller once sent. Each worker runs one job at a time; callers wait in one FIFO queue for
- * the next free worker. A worker that dies fails the job it was running with `WorkerCrashed` and is replaced;
- * the pool keeps serving.
+ * The worker pool on Node worker threads (the pool itself is Pool.ts): each worker boots JobHost.ts, builds its
+ * backends from the pool's `backends` choice (`@jointly/backends/node`, once per thread) and the pool's job
+ * registries over them: jobs.ts, then `modules`.
  */
-import { Context, Effect, Layer, ManagedRuntime, Queue, Schema, type Scope } from "effect"
+import type { Effect, Layer, Scope } from "effect"
 import { availableParallelism } from "node:os"
-import { JobNotFoundName, type JobHostApi } from "./JobHostApi.ts"
+import type { Choice } from "@jointly/backends/internal/Backends"
+import type { JobHostApi } from "./JobHostApi.ts"
+import * as Pool from "./Pool.ts"
 import * as WorkerThread from "./WorkerThread.ts"
-import { Crashed, moduleUrl, transferable } from "./WorkerThread.ts"
 
-export class WorkerError extends Schema.TaggedError<WorkerError>()("WorkerError", {
-  reason: Schema.Literals(["JobNotFound", "JobFailed", "WorkerCrashed", "SpawnFailed"]),
-  job: Schema.String,
-  detail: Schema.String
-}) {
-  override get message() {
-    return `worker job "${this.job}": ${this.reason}: ${this.detail}`
-  }
-}
+export { WorkerError, WorkerPool, type WorkerPoolHandle, type WorkerPoolService } from "./Pool.ts"
 
 export interface WorkerPoolOptions {
   /** Number of worker threads; defaults to `os.availableParallelism()`. */
   readonly size?: number
   /**
-   * Extra job registries: module URLs or file paths, each exporting `jobs: JobRegistry`, merged over
-   * `jobs.ts` inside every worker (later modules win on a name clash).
+   * Extra job registries: module URLs or file paths, each exporting `jobs` (jobs.ts' `RegistryModule`), merged
+   * over `jobs.ts` inside every worker of this pool (later modules win on a name clash).
    */
   readonly modules?: ReadonlyArray<string | URL>
+  /** The backend of each kernel family the workers compose; the fastest Node ones by default. */
+  readonly backends?: Choice
 }
 
-export interface WorkerPoolService {
-  readonly size: number
-  /** Runs `job` on `input` in the next free worker. */
-  readonly run: (job: string, input: Uint8Array) => Effect.Effect<Uint8Array, WorkerError>
-  /** Runs `job` once per input across the pool; outputs in input order; fails with the first error. */
-  readonly runAll: (job: string, inputs: ReadonlyArray<Uint8Array>) => Effect.Effect<Array<Uint8Array>, WorkerError>
-}
+const spawn: Pool.Spawn = (setup) => WorkerThread.spawn<JobHostApi>("JobHost", setup)
 
-export class WorkerPool extends Context.Service<WorkerPool, WorkerPoolService>()("jointly/WorkerPool") {}
-
-type Thread = WorkerThread.WorkerThread<JobHostApi>
-
-/** A seat in the pool: holds its current thread, replaced when that thread dies. */
-interface Lane {
-  thread: Thread | undefined
-  inFlight: Promise<unknown> | undefined
-}
-
-const spawnThread = (modules: ReadonlyArray<string>): Effect.Effect<Thread, WorkerError> =>
-  Effect.tryPromise({
-    try: () => WorkerThread.spawn<JobHostApi>("./JobHost.ts", { modules }),
-    catch: (cause) =>
-      new WorkerError({ reason: "SpawnFailed", job: "", detail: cause instanceof Crashed ? cause.detail : String(cause) })
-  })
-
-const toWorkerError = (job: string, cause: unknown): WorkerError => {
-  if (cause instanceof Crashed) return new WorkerError({ reason: "WorkerCrashed", job, detail: cause.detail })
-  if (cause instanceof WorkerError) return cause
-  if (cause instanceof Error) {
-    if (cause.name === JobNotFoundName) return new WorkerError({ reason: "JobNotFound", job, detail: cause.message })
-    return new WorkerError({ reason: "JobFailed", job, detail: `${cause.name}: ${cause.message}` })
-  }
-  return new WorkerError({ reason: "JobFailed", job, detail: String(cause) })
-}
+/** The platform-neutral pool options for Node worker threads. */
+export const options = (options: WorkerPoolOptions = {}): Pool.PoolOptions => ({
+  size: options.size ?? availableParallelism(),
+  spawn,
+  setup: { modules: (options.modules ?? []).map(WorkerThread.moduleUrl), backends: options.backends ?? {} }
+})
 
 /** Builds a pool in the current scope; closing the scope terminates every worker thread. */
-export const make = (options: WorkerPoolOptions = {}): Effect.Effect<WorkerPoolService, WorkerError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const size = options.size ?? availableParallelism()
-    if (!Number.isInteger(size) || size < 1) {
-      return yield* new WorkerError({ reason: "SpawnFailed", job: "", detail: `pool size must be a positive integer, got ${size}` })
-    }
-    const modules = (options.modules ?? []).map(moduleUrl)
-    const spawn = spawnThread(modules)
-
-    const lanes = yield* Effect.acquireRelease(
-      Effect.forEach(Array.from({ length: size }), () => spawn, { concurrency: "unbounded" }).pipe(
-        Effect.map((threads): Array<Lane> => threads.map((thread) => ({ thread, inFlight: undefined })))
-      ),
-      (lanes) =>
-        Effect.promise(() =>
-          Promise.all(
-            lanes.map(async (lane) => {
-              const thread = lane.thread
-              lane.thread = undefined
-              if (thread !== undefined) await thread.worker.terminate()
-            })
-          )
-        )
-    )
-
-    const free = yield* Queue.unbounded<Lane>()
-    yield* Queue.offerAll(free, lanes)
-
-    const isDead = (thread: Thread) => !thread.state.alive
-
-    const call = (lane: Lane, job: string, input: Uint8Array): Effect.Effect<Uint8Array, WorkerError> =>
-      Effect.gen(function* () {
-        // A lane whose replacement could not be spawned retries here, so a transient failure does not shrink the pool.
-        if (lane.thread === undefined || isDead(lane.thread)) {
-          lane.thread = yield* spawn.pipe(Effect.mapError((e) => new WorkerError({ reason: e.reason, job, detail: e.detail })))
-        }
-        const thread = lane.thread
-        const result = thread.untilExit(thread.remote.run(job, transferable(input)))
-        lane.inFlight = result
-        return yield* Effect.tryPromise({ try: () => result, catch: (cause) => toWorkerError(job, cause) })
-      })
-
-    const release = (lane: Lane) =>
-      Effect.gen(function* () {
-        // If the caller was interrupted, the worker is still busy: hand the lane on only once it is idle.
-        const inFlight = lane.inFlight
-        lane.inFlight = undefined
-        if (inFlight !== undefined) yield* Effect.promise(() => inFlight.then(() => undefined, () => undefined))
-        if (lane.thread !== undefined && isDead(lane.thread)) {
-          lane.thread = yield* spawn.pipe(Effect.orElseSucceed(() => undefined))
-        }
-        yield* Queue.offer(free, lane)
-      })
-
-    const run = (job: string, input: Uint8Array) =>
-      Effect.acquireUseRelease(Queue.take(free), (lane) => call(lane, job, input), release)
-
-    return {
-      size,
-      run,
-      runAll: (job, inputs) => Effect.forEach(inputs, (input) => run(job, input), { concurrency: "unbounded" })
-    } satisfies WorkerPoolService
-  })
+export const make = (o: WorkerPoolOptions = {}): Effect.Effect<Pool.WorkerPoolService, Pool.WorkerError, Scope.Scope> => Pool.make(options(o))
 
 /** The pool as a scoped Layer: workers start when the layer is built and are terminated on release. */
-export const layer = (options: WorkerPoolOptions = {}): Layer.Layer<WorkerPool, WorkerError> =>
-  Layer.effect(WorkerPool, make(options))
-
-/** Promise facade for embedders that do not use Effect. Call `close()` to terminate the threads. */
-export interface WorkerPoolHandle {
-  readonly size: number
-  readonly run: (job: string, input: Uint8Array) => Promise<Uint8Array>
-  readonly runAll: (job: string, inputs: ReadonlyArray<Uint8Array>) => Promise<Array<Uint8Array>>
-  readonly close: () => Promise<void>
-}
+export const layer = (o: WorkerPoolOptions = {}): Layer.Layer<Pool.WorkerPool, Pool.WorkerError> => Pool.layer(options(o))
 
 /** Starts a pool; rejects with WorkerError("SpawnFailed") when a worker cannot boot. Jobs reject with WorkerError. */
-export const open = async (options: WorkerPoolOptions = {}): Promise<WorkerPoolHandle> => {
-  const runtime = ManagedRuntime.make(layer(options))
-  try {
-    const pool = await runtime.runPromise(Effect.gen(function* () {
-      return yield* WorkerPool
-    }))
-    return {
-      size: pool.size,
-      run: (job, input) => runtime.runPromise(pool.run(job, input)),
-      runAll: (job, inputs) => runtime.runPromise(pool.runAll(job, inputs)),
-      close: () => runtime.dispose()
-    }
-  } catch (error) {
-    await runtime.dispose()
-    throw error
-  }
-}
+export const open = (o: WorkerPoolOptions = {}): Promise<Pool.WorkerPoolHandle> => Pool.open(options(o))

@@ -1,40 +1,48 @@
 /**
- * One worker thread behind comlink, as the pool and the protocol worker both spawn it: booted through
- * `boot.mjs` (which registers tsx, then imports the host module named by `entry`), watched for its exit, and
- * ready only once its host module has loaded and answers `threadId()`.
+ * One worker thread behind comlink, as the pool and the protocol worker both spawn it (the Node adapter of
+ * Thread.ts): its host module loaded, watched for its exit, and ready only once that module answers `threadId()`.
+ *
+ * Built (`dist/*.js`, an installed package) the host module is JavaScript the thread loads as it is. Run from
+ * sources (`src/*.ts`: development, tests, the repository's CLI) it is TypeScript, booted through `boot.mjs`,
+ * which registers tsx first; the thread resolves sibling packages to their sources too (`@jointly/source`).
  */
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
+import { Crashed, type Thread } from "./Thread.ts"
 
-const bootUrl = new URL("./boot.mjs", import.meta.url)
+export { Crashed, transferable } from "./Thread.ts"
 
-/** Why a call did not return: the thread exited under it (crash, uncaught exception, termination). */
-export class Crashed {
-  constructor(readonly detail: string) {}
-}
+const fromSources = import.meta.url.endsWith(".ts")
+const sourceCondition = "--conditions=@jointly/source"
 
-export interface WorkerThread<Api> {
+/** The modules of this folder a thread can run (named without their extension: `.ts` or `.js`). */
+export type Host = "JobHost" | "ProtocolWorkerHost" | "OtPsiParty"
+
+/** How a thread starts its host module. */
+const launch = (host: Host, workerData: Readonly<Record<string, unknown>>): Worker =>
+  fromSources
+    ? new Worker(new URL("./boot.mjs", import.meta.url), {
+      workerData: { ...workerData, entry: `./${host}.ts` },
+      execArgv: process.execArgv.includes(sourceCondition) ? process.execArgv : [...process.execArgv, sourceCondition]
+    })
+    : new Worker(new URL(`./${host}.js`, import.meta.url), { workerData })
+
+export interface WorkerThread<Api> extends Thread<Api> {
   readonly worker: Worker
-  readonly remote: Comlink.Remote<Api>
-  /** Settles with a description once the thread has exited, for whatever reason. */
-  readonly exited: Promise<string>
-  readonly state: { alive: boolean }
-  /** `call`, or a rejection with Crashed as soon as the thread exits first. */
-  readonly untilExit: <A>(call: Promise<A>) => Promise<A>
 }
 
 /**
- * Spawns a thread running `entry` (a module path relative to this folder) with `workerData` merged into
- * `{ entry }`; rejects with Crashed when the thread exits before its host module answers.
+ * Spawns a thread running the host module `host` of this folder (`"JobHost"`) with `workerData`; rejects with
+ * Crashed when the thread exits before its host module answers.
  */
 export const spawn = async <Api extends { readonly threadId: () => number }>(
-  entry: string,
+  host: Host,
   workerData: Readonly<Record<string, unknown>> = {}
 ): Promise<WorkerThread<Api>> => {
-  const worker = new Worker(bootUrl, { workerData: { ...workerData, entry } })
+  const worker = launch(host, workerData)
   let lastError = "the worker thread exited"
   // Without an "error" listener an uncaught exception in a worker would crash this process.
   worker.on("error", (error) => {
@@ -52,16 +60,7 @@ export const spawn = async <Api extends { readonly threadId: () => number }>(
   const remote = Comlink.wrap<Api>(nodeEndpoint(worker))
   // Wait until the host module has loaded, so a broken module fails here, not at the first call.
   await untilExit(Promise.resolve(remote.threadId()))
-  return { worker, remote, exited, state, untilExit }
-}
-
-/** Sends `bytes` by transfer when they own their whole buffer; a view into a larger buffer is copied first. */
-export const transferable = (bytes: Uint8Array): Uint8Array => {
-  const owned =
-    bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
-      ? bytes
-      : bytes.slice()
-  return Comlink.transfer(owned, [owned.buffer as ArrayBuffer])
+  return { worker, remote, exited, state, untilExit, terminate: async () => void (await worker.terminate()) }
 }
 
 /** A module given as a URL or a file path (relative to the working directory), as a URL a worker can import. */

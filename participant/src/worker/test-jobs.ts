@@ -2,11 +2,15 @@
  * Jobs used only by the worker pool's tests: they report their thread, fail and crash on purpose.
  * Loaded through the pool's `modules` option, never through the default registry.
  */
+import { Effect } from "effect"
 import { threadId } from "node:worker_threads"
-import * as JobCodec from "@jointly/core/compute/JobCodec.ts"
-import type { JobRegistry } from "./jobs.ts"
+import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
+import * as Kernels from "@jointly/core/internal/compute/Kernels"
+import type { RegistryModule } from "./jobs.ts"
 
-export const jobs: JobRegistry = {
+export const jobs: RegistryModule = Effect.map(Kernels.BigIntKernels, (kernels) => ({
+  /** The big-integer backend this worker composed (the pool's `backends` choice reaches every worker). */
+  "test.kernels": () => JobCodec.encode(kernels.name),
   /** Busy-waits `ms` milliseconds (so several jobs overlap), then returns `{ threadId, input }`. */
   "test.spin": (input) => {
     const { ms, tag } = JobCodec.decode(input) as { ms: number; tag: number }
@@ -27,4 +31,4 @@ export const jobs: JobRegistry = {
       }, 0)
     }),
   "test.thread": () => JobCodec.encode(threadId)
-}
+}))

@@ -3,8 +3,8 @@
  * worker thread. Loaded through `ProtocolWorker.start({ modules })`, never through the registry.
  */
 import { Effect, Schema } from "effect"
-import { defineProtocol, speaks } from "@jointly/core/protocols/Define.ts"
-import { handler, stage } from "@jointly/core/protocols/Protocol.ts"
+import { defineProtocol, speaks } from "@jointly/core/internal/protocols/Define"
+import { handler, stage } from "@jointly/core/internal/protocols/Protocol"
 
 const Empty = Schema.Struct({})
 export const wait = stage("test.wait", Empty, Empty)

@@ -2,7 +2,7 @@
 // it shows comes from the coordinator's HTTP API, called by endpoint name (wallet.js) and shown as far as the
 // API's rules let this account see; `/api/events` (Server-Sent Events) says what changed and the page re-reads it.
 import { lineChart } from "./chart.js"
-import { ApiError, call, session, signIn, signOut, stream } from "./wallet.js"
+import { ApiError, call, session, signIn, signInWithToken, signOut, stream } from "./wallet.js"
 
 const state = {
   view: "tasks",
@@ -340,11 +340,25 @@ const renderCatalogue = () => {
           h("td", {}, g.purpose), h("td", {}, `${g.uses}/${g.maxUses}`), h("td", {}, h("span", { class: "badge" }, g.status))))))))
 }
 
+/** The confirmations setting and what it buys: the catch-up risk at that depth (Nakamoto's q = 10 %, 30 %). */
+const finality = (chain) => {
+  if (chain.confirmations === undefined) return []
+  const risks = (chain.catchUpRisk ?? []).map((r) => `q = ${Math.round(r.q * 100)} %: ${r.probability < 1e-4 ? r.probability.toExponential(1) : r.probability.toFixed(4)}`)
+  return [
+    " · ",
+    h("span", {
+      "data-testid": "finality",
+      "data-confirmations": chain.confirmations,
+      title: "probability that an attacker with hash-power share q ever rewrites a record at this depth (proof-of-work chains; under BFT finality a committed block is final)"
+    }, `${chain.confirmations} confirmation${chain.confirmations === 1 ? "" : "s"}${risks.length ? ` (catch-up ${risks.join(", ")})` : ""}`)
+  ]
+}
+
 const render = () => {
   const app = document.getElementById("app")
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.view === state.view)
   const info = document.getElementById("chain-info")
-  if (state.chain) info.replaceChildren(`chain ${state.chain.chainId} · ledger `, h("code", { title: state.chain.ledger }, short(state.chain.ledger, 4)))
+  if (state.chain) info.replaceChildren(`chain ${state.chain.chainId} · ledger `, h("code", { title: state.chain.ledger }, short(state.chain.ledger, 4)), ...finality(state.chain))
   const s = session()
   document.getElementById("account").replaceChildren(
     ...(s
@@ -369,22 +383,33 @@ const render = () => {
 
 const roleOf = (roles) => (roles.supervisor ? "supervisor" : roles.operator ? "operator" : roles.member ? roles.org ?? "member" : `not a member (${roles.orgState})`)
 
-/** The sign-in card: the wallet signs a Sign-In with Ethereum message for this coordinator. */
+/**
+ * The sign-in card: the wallet signs a Sign-In with Ethereum message for this coordinator; or, without a wallet,
+ * a participant's dashboard token proves the user to that participant, which signs for its organisation.
+ */
 const renderSignIn = (error) => {
-  const button = h("button", { class: "approve", "data-testid": "sign-in" }, "Sign in with your wallet")
-  button.addEventListener("click", async () => {
+  const attempt = (button, how) => async () => {
     button.disabled = true
     try {
-      await signIn()
+      await how()
       await start()
     } catch (e) {
       document.getElementById("app").replaceChildren(renderSignIn(e.message))
     }
-  })
+  }
+  const button = h("button", { class: "approve", "data-testid": "sign-in" }, "Sign in with your wallet")
+  button.addEventListener("click", attempt(button, signIn))
+  const address = h("input", { type: "text", placeholder: "participant address 0x…", autocomplete: "off", spellcheck: "false", "data-testid": "token-address" })
+  const token = h("input", { type: "password", placeholder: "dashboard token", autocomplete: "off", "data-testid": "token-secret" })
+  const tokenButton = h("button", { "data-testid": "token-sign-in" }, "Sign in with the token")
+  tokenButton.addEventListener("click", attempt(tokenButton, () => signInWithToken(address.value.trim(), token.value.trim())))
   return h("section", { class: "card signin", "data-testid": "sign-in-card" },
     h("h2", {}, "Sign in"),
     h("p", {}, "This coordinator shows members what their organisation may see. Sign in with your organisation's chain account: your wallet signs a message naming this coordinator; no transaction, no gas."),
     button,
+    h("p", { class: "muted" }, "No wallet? A participant's data steward signs in as its organisation with the participant's dashboard token (printed by ",
+      h("code", {}, "jointly participant"), " and kept in its data directory). The token never leaves this page: the participant checks it and signs for itself."),
+    h("div", { class: "consent-form" }, address, token, tokenButton),
     error ? h("p", { class: "error", "data-testid": "sign-in-error" }, error) : null)
 }
 

@@ -1,6 +1,9 @@
 // Sign-in and API calls for the dashboard. The user signs in with the browser wallet (EIP-1193 `window.ethereum`):
 // the coordinator writes a Sign-In with Ethereum message (EIP-4361) for the account, the wallet signs it
-// (`personal_sign`) and the coordinator answers a short-lived bearer token, kept for this tab only. Every call names
+// (`personal_sign`) and the coordinator answers a short-lived bearer token, kept for this tab only. Without a
+// wallet, a participant's data steward signs in as its organisation with the participant's dashboard token: the
+// page MACs the same message under the token (HMAC-SHA256, WebCrypto), the coordinator relays it to that
+// participant, which checks the MAC and signs the message with its own key; the token never leaves the page. Every call names
 // an endpoint of the API's declaration (`/dashboard/api.js`, generated from it); the live feed is read with fetch,
 // since EventSource cannot send the token.
 import { routes } from "./api.js"
@@ -61,6 +64,24 @@ export const signIn = async () => {
   // The wallet shows the message, naming this coordinator's domain, and signs it (EIP-191).
   const signature = await ethereum.request({ method: "personal_sign", params: [hex(challenge.message), address] })
   const signed = await call("auth.signIn", { body: { message: challenge.message, signature } })
+  sessionStorage.setItem(storageKey, JSON.stringify(signed))
+  return signed
+}
+
+/** HMAC-SHA256 under `token` over the sign-in message, labelled (participant/src/policy/HumanToken.ts signInMac). */
+const signInMac = async (token, message) => {
+  const enc = new TextEncoder()
+  const key = await crypto.subtle.importKey("raw", enc.encode(token), { name: "HMAC", hash: "SHA-256" }, false, ["sign"])
+  const tag = new Uint8Array(await crypto.subtle.sign("HMAC", key, enc.encode(`jointly.dashboard.sign-in.v1\n${message}`)))
+  return "0x" + [...tag].map((b) => b.toString(16).padStart(2, "0")).join("")
+}
+
+/** Signs in as participant `address`'s organisation with its dashboard token; resolves with the session. */
+export const signInWithToken = async (address, token) => {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(address)) throw new Error("enter the participant's address (0x followed by 40 hex digits)")
+  if (!token) throw new Error("enter the participant's dashboard token")
+  const challenge = await call("auth.challenge", { body: { address } })
+  const signed = await call("auth.tokenSignIn", { body: { message: challenge.message, mac: await signInMac(token, challenge.message) } })
   sessionStorage.setItem(storageKey, JSON.stringify(signed))
   return signed
 }

@@ -1,8 +1,8 @@
 /** Handlers of the `meta` and `auth` groups: health, the OpenAPI document, nonces, sign-in, "who am I". */
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Api, Caller } from "@jointly/core/api/Api.ts"
-import type { SignInRefused } from "@jointly/core/api/Errors.ts"
+import { Api, Caller } from "@jointly/core/internal/api/Api"
+import { SignInRefused } from "@jointly/core/internal/api/Errors"
 import { attempt, Parts } from "../Services.ts"
 
 export const meta = HttpApiBuilder.group(Api, "meta", (handlers) =>
@@ -22,7 +22,23 @@ export const auth = HttpApiBuilder.group(Api, "auth", (handlers) =>
       .handle("challenge", ({ payload }) => Effect.sync(() => parts.sessions.challenge(payload.address)))
       .handle("signIn", ({ payload }) =>
         attempt<{ token: string; address: string; expiresAt: string; roles: Awaited<ReturnType<typeof parts.roles.of>> }, SignInRefused>(async () => {
-          const { token, claims } = parts.sessions.signIn(payload.message, payload.signature)
+          const { token, claims } = await parts.sessions.signIn(payload.message, payload.signature)
+          return { token, address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles: await parts.roles.of(claims.address) }
+        }))
+      .handle("tokenSignIn", ({ payload }) =>
+        attempt<{ token: string; address: string; expiresAt: string; roles: Awaited<ReturnType<typeof parts.roles.of>> }, SignInRefused>(async () => {
+          // Only a challenge this coordinator issued and still awaits is relayed: the participant signs nothing else.
+          const { address } = await parts.sessions.pending(payload.message)
+          const answer = await parts.relaySignIn(address, { message: payload.message, mac: payload.mac })
+          if (answer === undefined) {
+            throw new SignInRefused({ reason: "Unreachable", message: `participant ${address} is not connected to this coordinator, so no one can check its dashboard token` })
+          }
+          if (!answer.ok || answer.signature === undefined) {
+            parts.rejections.count("http.token")
+            throw new SignInRefused({ reason: "BadToken", message: `participant ${address} refused the sign-in: ${answer.detail ?? "no reason given"}` })
+          }
+          // The participant's own signature, checked exactly as a wallet's: the token never reaches this coordinator.
+          const { token, claims } = await parts.sessions.signIn(payload.message, answer.signature)
           return { token, address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles: await parts.roles.of(claims.address) }
         }))
       .handle("me", () => Effect.map(Effect.service(Caller), (caller) => ({ address: caller.address, expiresAt: caller.expiresAt, roles: caller.roles })))

@@ -5,8 +5,8 @@
  */
 import { Effect } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
-import { Api, Caller } from "@jointly/core/api/Api.ts"
-import { participantsOf } from "@jointly/core/task/TaskSpec.ts"
+import { Api, Caller } from "@jointly/core/internal/api/Api"
+import { participantsOf } from "@jointly/core/internal/task/TaskSpec"
 import { isParty, seesTask } from "../Policy.ts"
 import { Artifacts, attempt, Models, Parts, Tasks } from "../Services.ts"
 

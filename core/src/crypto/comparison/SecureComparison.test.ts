@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest"
-import { nodePrimeGenerator } from "../../compute/NodePrimes.ts"
+import { generator as nodePrimeGenerator } from "@jointly/backends/internal/node/OpenSslPrimes"
 import { randomBelow } from "../../compute/Primes.ts"
 import * as Keys from "../paillier/Keys.ts"
 import * as Paillier from "../paillier/Paillier.ts"

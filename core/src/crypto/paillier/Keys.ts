@@ -9,7 +9,7 @@
  * tests and must be asked for with `unsafeAllowTestKeySizes`.
  */
 import type { BigIntKernels } from "../../compute/Kernels.ts"
-import { type PrimeGenerator, randomBelow, selectPrimeGenerator } from "../../compute/Primes.ts"
+import { type PrimeGenerator, randomBelow, tsPrimeGenerator } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import { bitLength, sha256Hex, toFixed } from "./Bytes.ts"
 import { fail } from "./PaillierError.ts"
@@ -159,6 +159,7 @@ export const fromPrimes = (
 export interface GenerateOptions extends KeySizePolicy {
   /** Bits of N: 2048 (default) or 3072. */
   readonly bits?: number
+  /** The host's generator (`Primes` service, e.g. OpenSSL's under Node); the portable one over `kernels` when absent. */
   readonly primes?: PrimeGenerator
   readonly kernels?: BigIntKernels
 }
@@ -167,7 +168,7 @@ export interface GenerateOptions extends KeySizePolicy {
 export const generateKeyPair = async (options: GenerateOptions = {}): Promise<KeyPair> => {
   const bits = options.bits ?? DEFAULT_BITS
   checkBits(bits, options)
-  const primes = options.primes ?? (await selectPrimeGenerator())
+  const primes = options.primes ?? tsPrimeGenerator(options.kernels)
   for (;;) {
     const [p, q] = await Promise.all([primes(bits / 2, { safe: false }), primes(bits / 2, { safe: false })])
     if (p === q || bitLength(p * q) !== bits) continue

@@ -22,7 +22,7 @@
  * for the ceremony's duration (or use an RSA-modulus DKG, not built here).
  */
 import type { BigIntKernels } from "../../compute/Kernels.ts"
-import { type PrimeGenerator, randomBelow, selectPrimeGenerator } from "../../compute/Primes.ts"
+import { type PrimeGenerator, randomBelow, tsPrimeGenerator } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import { bitLength, concat, frames, sha256, sha256Hex, u16 } from "../paillier/Bytes.ts"
 import { checkBits, DEFAULT_BITS, drawHs, type KeySizePolicy, publicKey } from "../paillier/Keys.ts"
@@ -40,6 +40,7 @@ export interface CeremonyOptions extends KeySizePolicy {
   readonly encryptTo: (recipient: string, plaintext: Uint8Array) => Uint8Array | Promise<Uint8Array>
   /** Binds the transcript to its task, e.g. the task id's bytes. */
   readonly context?: Uint8Array
+  /** The host's generator (`Primes` service, e.g. OpenSSL's under Node); the portable one over `kernels` when absent. */
   readonly primes?: PrimeGenerator
   readonly kernels?: BigIntKernels
 }
@@ -122,7 +123,7 @@ export const runDealerCeremony = async (options: CeremonyOptions): Promise<Cerem
   if (!Number.isInteger(options.threshold) || options.threshold < 1 || options.threshold > n) {
     fail("InvalidParameters", `threshold must be in 1…${n}, got ${options.threshold}`)
   }
-  const primes = options.primes ?? (await selectPrimeGenerator())
+  const primes = options.primes ?? tsPrimeGenerator(options.kernels)
   let dealt: ReturnType<typeof dealFromSafePrimes> | undefined
   while (dealt === undefined) {
     const [p, q] = await Promise.all([primes(bits / 2, { safe: true }), primes(bits / 2, { safe: true })])

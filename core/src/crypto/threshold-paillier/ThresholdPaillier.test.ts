@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest"
-import { nodeKernels } from "../../compute/NodeKernels.ts"
+import * as OpenSslKernels from "@jointly/backends/internal/node/OpenSslKernels"
+import { generator as nodePrimeGenerator } from "@jointly/backends/internal/node/OpenSslPrimes"
 import { randomBelow } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import { concat, unframe } from "../paillier/Bytes.ts"
@@ -35,6 +36,9 @@ const expectThresholdError = (f: () => unknown, reason: string, parties?: Readon
     }
   }
 }
+
+/** The Node backends' OpenSSL kernel, on the Paillier values the TS kernel is checked on. */
+const nodeKernels = OpenSslKernels.make()
 
 describe("Threshold Paillier", () => {
   let ceremony: Dealer.CeremonyResult
@@ -192,7 +196,6 @@ describe("Threshold Paillier", () => {
   })
 
   it("a dealt 512-bit key agrees with plain Paillier decryption by the dealer's primes", async () => {
-    const { nodePrimeGenerator } = await import("../../compute/NodePrimes.ts")
     const [p, q] = await Promise.all([nodePrimeGenerator(256, { safe: true }), nodePrimeGenerator(256, { safe: true })])
     const dealt = Dealer.dealFromSafePrimes(p, q, 2, 3, TEST_KEYS)
     const plain = Keys.fromPrimes(p, q, { ...TEST_KEYS, hs: dealt.publicKey.publicKey.hs })

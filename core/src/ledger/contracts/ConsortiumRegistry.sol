@@ -1,17 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {Governed} from "./lib/Governed.sol";
+
 /// @title Consortium registry: which companies belong to the consortium, under which addresses, in which state.
 /// @notice PROTOCOLS.md §2.1 (EntDSM Alg. 1 and 2) with its fixes:
-///   (a) no name hijack: a second address asks to join with its own transaction and stays Pending until an address
-///       already bound to the company (or the supervisor) approves it;
+///   (a) no name hijack: a second address asks to join with its own transaction (its consent), an address of the
+///       company endorses it (the company's will), and the binding stays Pending until the supervisor approves it;
+///       all three only while the company is Audited (never while it awaits audit, is suspended or revoked);
 ///   (b) companies are keyed by companyId = keccak256(abi.encode(name, registrationNumber)) and only a hash of the
 ///       dossier is stored (the SDK normalizes the name and salts the dossier hash);
 ///   (c) every change is an event;
 ///   (d) ToAudit -> Audited <-> Suspended, and a terminal Revoked;
 ///   (e) each company publishes a compressed secp256k1 encryption key (ECIES recipients, §2.3).
 /// Everything here is public to every node: never plaintext personal data.
-contract ConsortiumRegistry {
+/// Upgradeable (UUPS, Governed): membership is the state every other contract reads, so it must survive a fix of
+/// the rules. Pausing stops registrations, joins and key changes; the supervisor's state changes and address
+/// removals (incident response) go on.
+/// Roles: SUPERVISOR_ROLE audits and approves joins; GOVERNOR_ROLE (the Governance contract) changes states after
+/// a passed vote; MEMBER_ROLE is derived, never granted: an address holds it while bound to an Audited company.
+contract ConsortiumRegistry is Governed {
     enum CompanyState {
         None,
         ToAudit,
@@ -44,8 +52,9 @@ contract ConsortiumRegistry {
     error AddressNotBound(address account, bytes32 companyId);
     error LastAddress(bytes32 companyId);
     error InvalidStateTransition(CompanyState from, CompanyState to);
-    error ZeroAddress();
-    error GovernorAlreadySet(address governor);
+    error CompanyNotAudited(bytes32 companyId, CompanyState state);
+    error JoinNotEndorsed(address account, bytes32 companyId);
+    error MembershipIsDerived();
 
     event CompanyRegistered(
         bytes32 indexed companyId,
@@ -62,30 +71,29 @@ contract ConsortiumRegistry {
     event AddressBound(bytes32 indexed companyId, address indexed account, address indexed approvedBy);
     event AddressRemoved(bytes32 indexed companyId, address indexed account, address indexed removedBy);
     event EncryptionKeyChanged(bytes32 indexed companyId, bytes encPubKey);
-    event GovernorSet(address indexed governor);
+    event JoinEndorsed(bytes32 indexed companyId, address indexed account, address indexed endorsedBy);
 
     /// @dev secp256k1 field prime, for the on-curve check of encryption keys.
     uint256 private constant P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F;
 
-    /// @notice May be a multisig of regulators (PROTOCOLS.md §2.1 (d)).
-    address public immutable supervisor;
+    bytes32 public constant GOVERNOR_ROLE = keccak256("GOVERNOR_ROLE");
+    bytes32 public constant MEMBER_ROLE = keccak256("MEMBER_ROLE");
 
-    /// @notice The Governance contract whose passed votes may change company states (PROTOCOLS.md §2.5); set once.
-    address public governor;
     /// @notice How many companies are Audited now: the electorate of governance votes (§2.5 "2/3 of all members").
     uint256 public memberCount;
 
     mapping(bytes32 => Company) private companies;
     mapping(address => bytes32) private boundTo;
     mapping(address => bytes32) private pendingJoin;
+    /// @dev The company address that endorsed a pending join (zero until endorsed).
+    mapping(address => address) private joinEndorsedBy;
 
-    constructor(address supervisor_) {
-        if (supervisor_ == address(0)) revert ZeroAddress();
-        supervisor = supervisor_;
+    function initialize(address admin, address supervisor) external initializer {
+        __Governed_init(admin, supervisor);
     }
 
     modifier onlySupervisor() {
-        if (msg.sender != supervisor) revert NotSupervisor(msg.sender);
+        if (!hasRole(SUPERVISOR_ROLE, msg.sender)) revert NotSupervisor(msg.sender);
         _;
     }
 
@@ -99,8 +107,8 @@ contract ConsortiumRegistry {
         string calldata registrationNumber,
         bytes calldata encPubKey,
         bytes32 dossierHash
-    ) external returns (bytes32 companyId) {
-        if (msg.sender == supervisor) revert SupervisorCannotRegister();
+    ) external whenNotPaused returns (bytes32 companyId) {
+        if (hasRole(SUPERVISOR_ROLE, msg.sender)) revert SupervisorCannotRegister();
         if (boundTo[msg.sender] != bytes32(0)) revert AddressAlreadyBound(msg.sender, boundTo[msg.sender]);
         if (bytes(name).length == 0) revert EmptyName();
         _checkEncryptionKey(encPubKey);
@@ -124,23 +132,33 @@ contract ConsortiumRegistry {
         emit AddressBound(companyId, msg.sender, msg.sender);
     }
 
-    /// @notice The caller asks to be bound to an existing company. Its own transaction is its consent; the
-    /// binding stays Pending (and the address inactive) until approveJoin.
-    function requestJoin(bytes32 companyId) external {
-        if (msg.sender == supervisor) revert SupervisorCannotRegister();
+    /// @notice The caller asks to be bound to an existing, Audited company. Its own transaction is its consent; the
+    /// binding stays Pending (and the address inactive) until the company endorses it and the supervisor approves.
+    function requestJoin(bytes32 companyId) external whenNotPaused {
+        if (hasRole(SUPERVISOR_ROLE, msg.sender)) revert SupervisorCannotRegister();
         if (boundTo[msg.sender] != bytes32(0)) revert AddressAlreadyBound(msg.sender, boundTo[msg.sender]);
-        CompanyState s = companies[companyId].state;
-        if (s == CompanyState.None) revert UnknownCompany(companyId);
-        if (s == CompanyState.Revoked) revert CompanyRevoked(companyId);
+        _audited(companyId);
         pendingJoin[msg.sender] = companyId;
+        delete joinEndorsedBy[msg.sender];
         emit AddressJoinRequested(companyId, msg.sender);
     }
 
-    /// @notice Binds a pending address. Callable by an address already bound to the company or by the supervisor.
-    function approveJoin(bytes32 companyId, address account) external {
-        Company storage c = _manageable(companyId);
+    /// @notice The company's side of a join (§2.1 (a): only an address of an Audited company may add one).
+    function endorseJoin(bytes32 companyId, address account) external whenNotPaused {
+        _audited(companyId);
+        if (boundTo[msg.sender] != companyId) revert NotCompanyMember(msg.sender, companyId);
         if (pendingJoin[account] != companyId) revert NoJoinRequest(account, companyId);
+        joinEndorsedBy[account] = msg.sender;
+        emit JoinEndorsed(companyId, account, msg.sender);
+    }
+
+    /// @notice The supervisor's approval binds a join the address asked for and the company endorsed.
+    function approveJoin(bytes32 companyId, address account) external onlySupervisor whenNotPaused {
+        Company storage c = _audited(companyId);
+        if (pendingJoin[account] != companyId) revert NoJoinRequest(account, companyId);
+        if (joinEndorsedBy[account] == address(0)) revert JoinNotEndorsed(account, companyId);
         delete pendingJoin[account];
+        delete joinEndorsedBy[account];
         boundTo[account] = companyId;
         c.addresses.push(account);
         emit AddressBound(companyId, account, msg.sender);
@@ -164,7 +182,7 @@ contract ConsortiumRegistry {
     }
 
     /// @notice Publishes a new ECIES key for the caller's company.
-    function setEncryptionKey(bytes calldata encPubKey) external {
+    function setEncryptionKey(bytes calldata encPubKey) external whenNotPaused {
         bytes32 companyId = boundTo[msg.sender];
         if (companyId == bytes32(0)) revert NotCompanyMember(msg.sender, companyId);
         Company storage c = companies[companyId];
@@ -176,18 +194,10 @@ contract ConsortiumRegistry {
 
     // ---------------------------------------------------------------- supervision
 
-    /// @notice Binds the Governance contract (PROTOCOLS.md §2.1 (d): SUP "may be replaced by governance votes").
-    function setGovernor(address governor_) external onlySupervisor {
-        if (governor_ == address(0)) revert ZeroAddress();
-        if (governor != address(0)) revert GovernorAlreadySet(governor);
-        governor = governor_;
-        emit GovernorSet(governor_);
-    }
-
     /// @notice Alg. 2 with the state machine of fix (d). reasonHash commits to the supervisor's off-chain reasons.
     /// The governor (a passed vote) may make the same changes.
     function setState(bytes32 companyId, CompanyState newState, bytes32 reasonHash) external {
-        if (msg.sender != supervisor && (governor == address(0) || msg.sender != governor)) revert NotSupervisor(msg.sender);
+        if (!hasRole(SUPERVISOR_ROLE, msg.sender) && !hasRole(GOVERNOR_ROLE, msg.sender)) revert NotSupervisor(msg.sender);
         Company storage c = companies[companyId];
         CompanyState old = c.state;
         if (old == CompanyState.None) revert UnknownCompany(companyId);
@@ -214,9 +224,16 @@ contract ConsortiumRegistry {
         state = companies[companyId].state;
     }
 
-    /// @notice The company an address asked to join and is still waiting for (zero when none).
-    function pendingJoinOf(address account) external view returns (bytes32) {
-        return pendingJoin[account];
+    /// @notice The company an address asked to join and is still waiting for (zero when none), and who of the
+    /// company endorsed it (zero until endorsed).
+    function pendingJoinOf(address account) external view returns (bytes32 companyId, address endorsedBy) {
+        return (pendingJoin[account], joinEndorsedBy[account]);
+    }
+
+    /// @notice MEMBER_ROLE is held exactly by the active addresses; every other role as AccessControl keeps it.
+    function hasRole(bytes32 role, address account) public view override returns (bool) {
+        if (role == MEMBER_ROLE) return isActive(account);
+        return super.hasRole(role, account);
     }
 
     /// @notice Bound to a company that is Audited: the only addresses allowed to take part in tasks.
@@ -231,11 +248,28 @@ contract ConsortiumRegistry {
 
     // ---------------------------------------------------------------- internals
 
+    /// @dev Membership follows company states; granting or revoking MEMBER_ROLE by hand would contradict them.
+    function _grantRole(bytes32 role, address account) internal override returns (bool) {
+        if (role == MEMBER_ROLE) revert MembershipIsDerived();
+        return super._grantRole(role, account);
+    }
+
+    function _revokeRole(bytes32 role, address account) internal override returns (bool) {
+        if (role == MEMBER_ROLE) revert MembershipIsDerived();
+        return super._revokeRole(role, account);
+    }
+
     function _manageable(bytes32 companyId) private view returns (Company storage c) {
         c = companies[companyId];
         if (c.state == CompanyState.None) revert UnknownCompany(companyId);
         if (c.state == CompanyState.Revoked) revert CompanyRevoked(companyId);
-        if (msg.sender != supervisor && boundTo[msg.sender] != companyId) revert NotCompanyMember(msg.sender, companyId);
+        if (!hasRole(SUPERVISOR_ROLE, msg.sender) && boundTo[msg.sender] != companyId) revert NotCompanyMember(msg.sender, companyId);
+    }
+
+    function _audited(bytes32 companyId) private view returns (Company storage c) {
+        c = companies[companyId];
+        if (c.state == CompanyState.None) revert UnknownCompany(companyId);
+        if (c.state != CompanyState.Audited) revert CompanyNotAudited(companyId, c.state);
     }
 
     function _allowed(CompanyState from, CompanyState to) private pure returns (bool) {

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {Signatures} from "./lib/Signatures.sol";
+import {EIP712Upgradeable} from "@openzeppelin/contracts-upgradeable/utils/cryptography/EIP712Upgradeable.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {Governed} from "./lib/Governed.sol";
 
 interface IConsortiumRegistry {
     function isActive(address account) external view returns (bool);
@@ -13,7 +15,12 @@ interface IConsortiumRegistry {
 /// already recorded with the same content returns without effect or event, so the outbox can resend after a crash
 /// (exactly once on chain). The same eventId with different content reverts (EventIdReused): an outbox bug or a
 /// front-runner burning an id is loud, never a silent loss. The events alone rebuild a task's history.
-contract TaskLedger {
+/// The EIP-712 domain ("Jointly", "1", chain id, this proxy's address) is OpenZeppelin's, as is ECDSA recovery
+/// (canonical s only, EIP-2); core/src/ledger/Eip712.ts signs in the same domain.
+/// Upgradeable (UUPS, Governed): the ledger is the consortium's long-lived record; a fix must not lose it.
+/// COORDINATOR_ROLE is granted by the supervisor. Pausing stops new work (task creation, consents, scheduling and
+/// starting); tasks under way can still record their phases and results, and every task can still be stopped.
+contract TaskLedger is Governed, EIP712Upgradeable {
     /// @dev Same names and order as core/src/task/Lifecycle.ts `Status`; a task exists iff its initiator is set.
     enum Status {
         Submitted,
@@ -49,7 +56,6 @@ contract TaskLedger {
 
     error NotSupervisor(address caller);
     error NotCoordinator(address caller);
-    error ZeroAddress();
     error EventIdReused(bytes32 eventId);
     error ZeroEventId();
     error TaskAlreadyExists(bytes32 taskId);
@@ -90,38 +96,46 @@ contract TaskLedger {
     event PhaseCommitted(bytes32 indexed taskId, bytes32 indexed eventId, bytes32 indexed phase, bytes32 root);
     event ResultRecorded(bytes32 indexed taskId, bytes32 indexed eventId, bytes32 resultDigest);
 
-    bytes32 private constant DOMAIN_TYPEHASH =
-        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 public constant CONSENT_TYPEHASH =
         keccak256("Consent(bytes32 taskId,bytes32 specHash,bool approve,bytes32 reasonHash)");
-    /// @dev Upper bound of a canonical ECDSA s (EIP-2): rejects the malleable twin of a signature.
+    /// @dev The participant's sign-in to a coordinator (checked off chain by the coordinator; the digest is here so
+    /// auditors and tests can pin the domain both use).
+    bytes32 public constant LOGIN_TYPEHASH =
+        keccak256("Login(address account,bytes32 nonce,address coordinator,uint64 issuedAt)");
+    bytes32 public constant COORDINATOR_ROLE = keccak256("COORDINATOR_ROLE");
 
-    IConsortiumRegistry public immutable registry;
-    address public immutable supervisor;
+    IConsortiumRegistry public registry;
 
-    mapping(address => bool) public isCoordinator;
     mapping(bytes32 => Task) private tasks;
     mapping(bytes32 => mapping(address => ConsentState)) private consents;
     mapping(bytes32 => mapping(bytes32 => bytes32)) private phaseRoots;
     /// @dev eventId => hash of the write it carried (zero when unused).
     mapping(bytes32 => bytes32) private writes;
 
-    constructor(IConsortiumRegistry registry_, address supervisor_) {
-        if (address(registry_) == address(0) || supervisor_ == address(0)) revert ZeroAddress();
+    function initialize(IConsortiumRegistry registry_, address admin, address supervisor) external initializer {
+        if (address(registry_) == address(0)) revert ZeroAddress();
+        __Governed_init(admin, supervisor);
+        __EIP712_init("Jointly", "1");
+        // The supervisor decides who coordinates (setCoordinator or grantRole).
+        _setRoleAdmin(COORDINATOR_ROLE, SUPERVISOR_ROLE);
         registry = registry_;
-        supervisor = supervisor_;
     }
 
     modifier onlyCoordinator() {
-        if (!isCoordinator[msg.sender]) revert NotCoordinator(msg.sender);
+        if (!hasRole(COORDINATOR_ROLE, msg.sender)) revert NotCoordinator(msg.sender);
         _;
     }
 
     function setCoordinator(address coordinator, bool enabled) external {
-        if (msg.sender != supervisor) revert NotSupervisor(msg.sender);
+        if (!hasRole(SUPERVISOR_ROLE, msg.sender)) revert NotSupervisor(msg.sender);
         if (coordinator == address(0)) revert ZeroAddress();
-        isCoordinator[coordinator] = enabled;
+        if (enabled) _grantRole(COORDINATOR_ROLE, coordinator);
+        else _revokeRole(COORDINATOR_ROLE, coordinator);
         emit CoordinatorSet(coordinator, enabled);
+    }
+
+    function isCoordinator(address account) external view returns (bool) {
+        return hasRole(COORDINATOR_ROLE, account);
     }
 
     // ---------------------------------------------------------------- writes
@@ -134,7 +148,7 @@ contract TaskLedger {
         string calldata kind,
         address initiator,
         address[] calldata participants
-    ) external onlyCoordinator {
+    ) external onlyCoordinator whenNotPaused {
         if (_alreadyRecorded(eventId, keccak256(abi.encode(1, taskId, specHash, kind, initiator, participants)))) {
             return;
         }
@@ -167,7 +181,7 @@ contract TaskLedger {
         bool approve,
         bytes32 reasonHash,
         bytes calldata signature
-    ) external {
+    ) external whenNotPaused {
         if (_alreadyRecorded(eventId, keccak256(abi.encode(2, taskId, participant, approve, reasonHash)))) return;
         Task storage t = tasks[taskId];
         if (!_exists(t)) revert UnknownTask(taskId);
@@ -176,7 +190,8 @@ contract TaskLedger {
         if (c == ConsentState.NotParticipant) revert NotParticipant(taskId, participant);
         if (c != ConsentState.Pending) revert ConsentAlreadyRecorded(taskId, participant);
         bytes32 digest = consentDigest(taskId, t.specHash, approve, reasonHash);
-        if (_recover(digest, signature) != participant) revert InvalidSignature();
+        (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecoverCalldata(digest, signature);
+        if (failure != ECDSA.RecoverError.NoError || signer != participant) revert InvalidSignature();
         if (approve) {
             consents[taskId][participant] = ConsentState.Approved;
             t.approvals += 1;
@@ -198,6 +213,7 @@ contract TaskLedger {
         if (!_exists(t)) revert UnknownTask(taskId);
         Status old = t.status;
         if (!canTransition(old, newStatus)) revert IllegalTransition(old, newStatus);
+        if (newStatus == Status.Scheduled || newStatus == Status.Running) _requireNotPaused();
         if (old == Status.AwaitingConsent && newStatus == Status.Scheduled && t.approvals != t.participants.length) {
             revert ConsentMissing(taskId, t.approvals, t.participants.length);
         }
@@ -266,11 +282,8 @@ contract TaskLedger {
         return to == Status.Succeeded || to == Status.Cancelled || to == Status.TimedOut || to == Status.Scheduled;
     }
 
-    function domainSeparator() public view returns (bytes32) {
-        // Computed per call, not cached: stays right if the chain id ever changes (fork).
-        return keccak256(
-            abi.encode(DOMAIN_TYPEHASH, keccak256("Jointly"), keccak256("1"), block.chainid, address(this))
-        );
+    function domainSeparator() external view returns (bytes32) {
+        return _domainSeparatorV4();
     }
 
     function consentDigest(bytes32 taskId, bytes32 specHash, bool approve, bytes32 reasonHash)
@@ -278,8 +291,11 @@ contract TaskLedger {
         view
         returns (bytes32)
     {
-        bytes32 structHash = keccak256(abi.encode(CONSENT_TYPEHASH, taskId, specHash, approve, reasonHash));
-        return keccak256(abi.encodePacked("\x19\x01", domainSeparator(), structHash));
+        return _hashTypedDataV4(keccak256(abi.encode(CONSENT_TYPEHASH, taskId, specHash, approve, reasonHash)));
+    }
+
+    function loginDigest(address account, bytes32 nonce, address coordinator, uint64 issuedAt) external view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(LOGIN_TYPEHASH, account, nonce, coordinator, issuedAt)));
     }
 
     // ---------------------------------------------------------------- internals
@@ -297,10 +313,5 @@ contract TaskLedger {
 
     function _exists(Task storage t) private view returns (bool) {
         return t.initiator != address(0);
-    }
-
-    function _recover(bytes32 digest, bytes calldata sig) private pure returns (address signer) {
-        signer = Signatures.recover(digest, sig);
-        if (signer == address(0)) revert InvalidSignature();
     }
 }

@@ -1,7 +1,8 @@
 /**
  * The CKKS operations encrypted linear inference needs, named here so that core never imports SEAL
- * (STYLE.md: a service interface in the neutral package, the node-seal implementation in
- * participant/src/he/). Everything crosses as bytes (SEAL's own serialization); SEAL objects never leave the
+ * (STYLE.md: a service interface in the neutral package, the node-seal implementations — Node and Web Worker
+ * builds — in `@jointly/backends`' compositions). It is a required service: a protocol that uses it says so in
+ * its handlers' type, so a host that does not compose it fails to compile rather than fail a task. Everything crosses as bytes (SEAL's own serialization); SEAL objects never leave the
  * implementation, which releases each one when its scope closes.
  *
  * Layout: row r of `features` values sits in slots [r·stride, r·stride + features) of ciphertext

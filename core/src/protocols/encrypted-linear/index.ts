@@ -1,7 +1,9 @@
 /** Encrypted linear inference, declared once (the protocol: spec.ts; the roles: coordinator.ts, participant.ts). */
-import { defineProtocol, speaks } from "../Define.ts"
+import { defineProtocol, initiatorAnd, speaks } from "../Define.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Participant from "./participant.ts"
+import { ckksSecurity } from "../../crypto/KeyMaterial.ts"
+import { defaultParameters } from "./Ckks.ts"
 import { decrypt, encrypt, evaluate, kind, Params, Result } from "./spec.ts"
 
 export * as Ckks from "./Ckks.ts"
@@ -23,7 +25,8 @@ export const protocol = defineProtocol({
   result: Result,
   coordinator: (session, params, task) => Coordinator.run(session, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, params),
+  keyMaterial: (params) => ({ ckksSecurity: ckksSecurity(params.ckks ?? defaultParameters) }),
   // The owner reads no rows; the requester reads the feature columns.
   columns: (params, party) => (party?.participant === params.owner ? [] : [...params.features]),
-  recipients: (params) => [params.requester]
+  recipients: (params, task) => initiatorAnd(task, [params.requester])
 })

@@ -18,10 +18,6 @@ const failure = (session: ParticipantSession, stage: string, code: string, detai
 
 const ckksFailure = (session: ParticipantSession, stage: string) => (e: CkksError) => failure(session, stage, `Ckks${e.reason}`, e.detail)
 
-const ckks = (session: ParticipantSession, stage: string) =>
-  Effect.flatMap(Effect.serviceOption(Ckks), (found) =>
-    found._tag === "Some" ? Effect.succeed(found.value) : Effect.fail(failure(session, stage, "CkksUnavailable", "this participant offers no CKKS backend")))
-
 export const handlers = (datasetName: string, params: Params) => [
   handler(Spec.encrypt, (_request, session) =>
     Effect.gen(function*() {
@@ -33,7 +29,7 @@ export const handlers = (datasetName: string, params: Params) => [
       const rows = Array.from({ length: data.rowCount }, (_, i) => Float64Array.from(columns, (c) => c[i]!))
       const bad = rows.findIndex((r) => r.some((v) => !Number.isFinite(v)))
       if (bad >= 0) return yield* Effect.fail(failure(session, stage, "NonFiniteFeature", `row ${bad + 1} holds a value that is not a finite number`))
-      const { keys, request } = yield* Effect.mapError((yield* ckks(session, stage)).encryptFeatures(rows, params.ckks), ckksFailure(session, stage))
+      const { keys, request } = yield* Effect.mapError((yield* Ckks).encryptFeatures(rows, params.ckks), ckksFailure(session, stage))
       session.memory.set(KEYS, keys)
       return request
     })),
@@ -49,7 +45,7 @@ export const handlers = (datasetName: string, params: Params) => [
       if (model.featureColumns.join("\u0000") !== params.features.join("\u0000")) {
         return yield* Effect.fail(failure(session, stage, "FeatureMismatch", `the model reads ${model.featureColumns.join(", ")}; the task sends ${params.features.join(", ")}`))
       }
-      return yield* Effect.mapError((yield* ckks(session, stage)).evaluateLinear(request.features, foldScaling(model)), ckksFailure(session, stage))
+      return yield* Effect.mapError((yield* Ckks).evaluateLinear(request.features, foldScaling(model)), ckksFailure(session, stage))
     })),
 
   handler(Spec.decrypt, (request, session) =>
@@ -57,7 +53,7 @@ export const handlers = (datasetName: string, params: Params) => [
       const stage = Spec.decrypt.name
       const keys = session.memory.get(KEYS) as RequesterKeys | undefined
       if (keys === undefined) return yield* Effect.fail(failure(session, stage, "MissingState", "no keys: he.encrypt did not run in this attempt"))
-      const scores = yield* Effect.mapError((yield* ckks(session, stage)).decryptScore(keys, request), ckksFailure(session, stage))
+      const scores = yield* Effect.mapError((yield* Ckks).decryptScore(keys, request), ckksFailure(session, stage))
       const output = { modelId: params.modelId, scores: Array.from(scores) }
       yield* TaskOutput.deliver(session, output)
       session.memory.delete(KEYS)

@@ -29,7 +29,7 @@
  * Slots of one contribution (CKKS is approximate: ~1e-9 absolute at scale 2^40, far below float32 weights):
  *   [n_i·(w_i − w_g) (P slots), n_i, validation lossSum, correct, samples, 1]
  * The coordinator-side addition uses the `Ckks` service (core never imports SEAL), which the coordinator's
- * host provides.
+ * host provides (required in the type of `Coordinator.run`, whatever the aggregation: the choice is a param).
  */
 import { bytesToHex } from "@noble/hashes/utils.js"
 import { sha256 } from "@noble/hashes/sha2.js"
@@ -97,10 +97,6 @@ const fail = (session: ParticipantSession, stage: string, code: string, detail: 
 
 const ckksFailure = (session: ParticipantSession, stage: string) => (e: CkksError) => fail(session, stage, `Ckks${e.reason}`, e.detail)
 
-const service = (session: ParticipantSession, stage: string) =>
-  Effect.flatMap(Effect.serviceOption(Ckks), (found) =>
-    found._tag === "Some" ? Effect.succeed(found.value) : Effect.fail(fail(session, stage, "CkksUnavailable", "this participant offers no CKKS backend")))
-
 const sharedKeys = (session: ParticipantSession, stage: string) => {
   const k = session.memory.get(KEYS) as RequesterKeys | undefined
   return k === undefined ? Effect.fail(fail(session, stage, "MissingKeys", `no CKKS keys in attempt ${session.attempt}`)) : Effect.succeed(k)
@@ -115,7 +111,7 @@ export const encryptContribution = (
   values: Float64Array
 ) =>
   Effect.gen(function*() {
-    const ckks = yield* service(session, stage)
+    const ckks = yield* Ckks
     const k = yield* sharedKeys(session, stage)
     const encrypted = yield* Effect.mapError(ckks.encryptVector(k, values), ckksFailure(session, stage))
     if (global) session.memory.set(globalKey(aggregationId), global)
@@ -147,7 +143,7 @@ export const handlers = (expectedKeyHolder: (session: ParticipantSession) => str
       const name = keys.name
       if (keyHolder !== session.self) return yield* fail(session, name, "NotKeyHolder", `${keyHolder} holds the keys`)
       const { channel, ads } = yield* peers(session, name, keyHolder, expectedKeyHolder(session), advertisements)
-      const ckks = yield* service(session, name)
+      const ckks = yield* Ckks
       const k = (session.memory.get(KEYS) as RequesterKeys | undefined) ?? (yield* Effect.mapError(ckks.generateKeys(), ckksFailure(session, name)))
       session.memory.set(KEYS, k)
       const payload = encodeKeys(k)
@@ -179,7 +175,7 @@ export const handlers = (expectedKeyHolder: (session: ParticipantSession) => str
         if (done.digest === digest) return done.reply
         return yield* fail(session, name, "SecondSum", `${aggregationId} was already decrypted once`)
       }
-      const ckks = yield* service(session, name)
+      const ckks = yield* Ckks
       const k = yield* sharedKeys(session, name)
       const values = yield* Effect.mapError(ckks.decryptVector(k, sum, parameters + 5), ckksFailure(session, name))
       const [n, lossSum, correct, samples, count] = Array.from(values.subarray(parameters))
@@ -219,8 +215,7 @@ export interface Setup {
 /** Distributes the key (all parties take part, as in `fl.prepare`). */
 export const setup = (session: CoordinatorSession, keyHolder: string, timeoutMs: number | undefined) =>
   Effect.gen(function*() {
-    const found = yield* Effect.serviceOption(Ckks)
-    if (found._tag === "None") return yield* protocolError("CkksUnavailable", "this coordinator offers no CKKS backend to add ciphertexts")
+    const ckks = yield* Ckks
     const parties = session.participants
     if (!parties.includes(keyHolder)) return yield* protocolError("UnknownKeyHolder", `${keyHolder} is not a party of the task`)
     const all = parties.length
@@ -232,7 +227,7 @@ export const setup = (session: CoordinatorSession, keyHolder: string, timeoutMs:
     const missing = others.find((p) => !boxes.has(p))
     if (missing !== undefined) return yield* protocolError("MissingKeyBox", `the key holder sealed no key for ${missing}`)
     yield* session.round(install, new Map(others.map((p) => [p, { keyHolder, advertisements, box: boxes.get(p)! }] as const)), { minReplies: others.length, timeoutMs })
-    return { ckks: found.value, parameters: made.parameters } satisfies Setup
+    return { ckks, parameters: made.parameters } satisfies Setup
   })
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The participant's model compute, named and typed here and implemented outside core (DESIGN.md §6, STYLE.md
- * "kernels named in core"): `participant/src/modeling/TfjsRuntime.ts` runs it with tfjs on the WASM backend,
+ * "kernels named in core"): `backends/src/TfjsRuntime.ts` runs it with tfjs on the WASM backend,
  * and a participant with a worker pool forwards it there (`modeling/Compute.ts` poolRuntime, `fl.*` jobs in
  * `modeling/FlJobs.ts`). Bad input (a weight vector or matrix of the wrong size, a NaN or infinite value)
  * fails with ModelRuntimeError("ShapeMismatch") in either. Protocols only see flat float32 weight vectors (in `Topology.summarize(...).weightShapes` order) and a

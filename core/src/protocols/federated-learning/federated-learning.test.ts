@@ -5,6 +5,7 @@
  * in participant/src/modeling/.
  */
 import { Effect, Layer } from "effect"
+import * as NodeBackends from "@jointly/backends/node"
 import { describe, expect, it } from "vitest"
 import { LocalData } from "../../data/Tabular.ts"
 import { artifactId, bytesToFloat32, ModelArtifact } from "../../models/ModelArtifact.ts"
@@ -85,8 +86,12 @@ const makeHost = (parties: ReadonlyArray<PartyConfig>, params: Params) => {
   }))
 }
 
+/** The coordinator side with the CKKS service its "ckks" aggregation needs (SEAL loads only if a test uses it). */
+const coordinate = (session: Parameters<typeof Coordinator.run>[0], params: Params, parties: number) =>
+  Effect.provide(Coordinator.run(session, resolveParams(params, parties), { timeoutMs: 3_000 }), NodeBackends.ckks)
+
 const train = (host: InMemoryHost.InMemoryHost, params: Params, attempt?: number) =>
-  Effect.runPromise(host.run((s) => Coordinator.run(s, resolveParams(params, host.participants.length), { timeoutMs: 3_000 }), attempt)) as Promise<Result>
+  Effect.runPromise(host.run((s) => coordinate(s, params, host.participants.length), attempt)) as Promise<Result>
 
 const parties = (n: number, rows = 300) => Array.from({ length: n }, (_, i) => ({ rows: blobs(100 + i, rows, i % C) }))
 
@@ -177,14 +182,13 @@ describe("federated learning over InMemoryHost", () => {
     const data = parties(3)
     const reference = await train(makeHost(data, base), base)
     const host = makeHost(data, base)
-    const r = resolveParams(base, 3)
     // Attempt 1 dies right after checkpointing round 3, as a killed coordinator would.
     let saves = 0
     const crashed = await Effect.runPromiseExit(host.run((s) =>
-      Coordinator.run({
+      coordinate({
         ...s,
         checkpoint: { ...s.checkpoint, save: (k, v) => Effect.flatMap(s.checkpoint.save(k, v), () => ++saves === 3 ? Effect.die("killed") : Effect.void) }
-      }, r, { timeoutMs: 3_000 }), 1))
+      }, base, 3), 1))
     expect(crashed._tag).toBe("Failure")
     expect(saves).toBe(3)
     const resumed = await train(host, base, 2)
@@ -200,7 +204,7 @@ describe("federated learning over InMemoryHost", () => {
   it("fails with a typed error naming unexpected label values", async () => {
     const data = parties(3)
     const odd = { ...data[1]!.rows, y: data[1]!.rows.y!.map((v, i) => (i === 3 ? 7 : i === 9 ? "cat" : v)) }
-    const error = await Effect.runPromise(Effect.flip(makeHost([data[0]!, { rows: odd }, data[2]!], base).run((s) => Coordinator.run(s, resolveParams(base, 3), { timeoutMs: 3_000 }))))
+    const error = await Effect.runPromise(Effect.flip(makeHost([data[0]!, { rows: odd }, data[2]!], base).run((s) => coordinate(s, base, 3))))
     expect(error._tag).toBe("ParticipantFailure")
     expect((error as ParticipantFailure).code).toBe("UnexpectedLabels")
     expect((error as ParticipantFailure).detail).toContain("7, cat")

@@ -1,4 +1,6 @@
 /** Horizontal federated learning, declared once (the protocol: spec.ts; the roles: coordinator.ts, participant.ts). */
+import { ckksSecurity } from "../../crypto/KeyMaterial.ts"
+import { defaultParameters } from "../encrypted-linear/Ckks.ts"
 import { defineProtocol, type ModelFacts, speaks } from "../Define.ts"
 import * as SecureAggregation from "../secure-aggregation/spec.ts"
 import * as CkksAggregation from "./CkksAggregation.ts"
@@ -51,5 +53,7 @@ export const protocol = defineProtocol({
   coordinator: (session, params, task) => Coordinator.run(session, resolved(params, task.parties.length), { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, resolved(params, task.parties.length)),
   columns: (params) => [...params.featureColumns, params.labelColumn],
-  model: (params, parties) => modelFacts(resolved(params, parties))
+  model: (params, parties) => modelFacts(resolved(params, parties)),
+  // "ckks" aggregation encrypts under keys made with the default CKKS parameters (CkksAggregation.ts).
+  keyMaterial: (params) => (params.aggregation === "ckks" ? { ckksSecurity: ckksSecurity(defaultParameters) } : {})
 })

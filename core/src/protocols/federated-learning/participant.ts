@@ -4,7 +4,7 @@
  */
 import { Effect } from "effect"
 import type { TabularData } from "../../data/Tabular.ts"
-import { LocalData } from "../../data/Tabular.ts"
+import * as Local from "../../data/Local.ts"
 import { bytesToFloat32, float32ToBytes } from "../../models/ModelArtifact.ts"
 import type { ParticipantSession } from "../Protocol.ts"
 import { handler, ParticipantFailure } from "../Protocol.ts"
@@ -39,9 +39,12 @@ export const datasetProblem = (data: TabularData, resolved: Resolved): string | 
  */
 export const localRows = (datasetName: string, resolved: Resolved) => (session: ParticipantSession, stage: string) =>
   Effect.gen(function*() {
+    const { params } = resolved
     const cached = session.memory.get("fl/split") as Split | undefined
     if (cached) return cached
-    const data = yield* (yield* LocalData).dataset(datasetName)
+    // Only the feature and label columns, read through the source's bounded batches.
+    const data = yield* Effect.mapError(Local.columns(datasetName, [...params.featureColumns, params.labelColumn]), (error) =>
+      error._tag === "DatasetError" ? fail(session, stage, error.reason, error.message) : error)
     const problem = datasetProblem(data, resolved)
     if (problem) {
       const [code, detail] = problem.split(/: (.*)/s)

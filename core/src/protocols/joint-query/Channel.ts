@@ -39,7 +39,7 @@ export interface Keys {
 /** A fresh channel key pair and its signed advertisement. */
 export const advertise = (session: ParticipantSession, count: number, extra: Uint8Array = new Uint8Array(0)) =>
   Effect.gen(function*() {
-    const channel = KeyAgreement.generateKeyPair()
+    const channel = (yield* KeyAgreement.KeyAgreement).generateKeyPair()
     const signature = yield* session.sign(message(session, session.self, channel.publicKey, count, extra))
     return { channel, advertisement: { channelPublicKey: channel.publicKey, count, extra, signature } }
   })
@@ -78,8 +78,8 @@ export const verify = (
 
 const associatedData = (taskId: string, from: string, to: string, label: string) => utf8ToBytes(`jointly/query/v1|${taskId}|${from}|${to}|${label}`)
 
-const key_ = (session: ParticipantSession, secretKey: Uint8Array, peer: Uint8Array) =>
-  KeyAgreement.agree(secretKey, peer, `jointly/query/channel/${session.taskId}`)
+const key_ = (keyAgreement: KeyAgreement.KeyAgreementApi, session: ParticipantSession, secretKey: Uint8Array, peer: Uint8Array) =>
+  keyAgreement.agree(secretKey, peer, `jointly/query/channel/${session.taskId}`)
 
 // Chunks are up to 2 MiB: AES-GCM runs in WebCrypto (native in Node and browsers) rather than @noble/ciphers,
 // which cost ~2 s of the main thread per 30k×30k PSI here. The box is Ecies.seal's own format
@@ -92,11 +92,11 @@ const aesKey = (raw: Uint8Array, usage: "encrypt" | "decrypt") =>
 
 /** Seals `plaintext` from this participant to `to`; `label` names the chunk (stage, source, hop, index). */
 export const seal = (session: ParticipantSession, stage: string, secretKey: Uint8Array, to: string, peerKey: Uint8Array, label: string, plaintext: Uint8Array) =>
-  Effect.tryPromise({
+  Effect.flatMap(KeyAgreement.KeyAgreement, (keyAgreement) => Effect.tryPromise({
     try: async () => {
       const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES))
       const additionalData = associatedData(session.taskId, session.self, to, label)
-      const key = await aesKey(key_(session, secretKey, peerKey), "encrypt")
+      const key = await aesKey(key_(keyAgreement, session, secretKey, peerKey), "encrypt")
       const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: additionalData as Uint8Array<ArrayBuffer> }, key, plaintext as Uint8Array<ArrayBuffer>))
       const box = new Uint8Array(1 + NONCE_BYTES + sealed.length)
       box[0] = Ecies.VERSION
@@ -105,15 +105,15 @@ export const seal = (session: ParticipantSession, stage: string, secretKey: Uint
       return box
     },
     catch: (error) => fail(session, stage, "KeyAgreementFailed", `${to}: ${String(error)}`)
-  })
+  }))
 
 /** Opens a payload sealed by `from` for this participant; a tampered, misdirected or replayed-elsewhere box fails. */
 export const open = (session: ParticipantSession, stage: string, secretKey: Uint8Array, from: string, peerKey: Uint8Array, label: string, box: Uint8Array) =>
-  Effect.tryPromise({
+  Effect.flatMap(KeyAgreement.KeyAgreement, (keyAgreement) => Effect.tryPromise({
     try: async () => {
       if (box.length < BOX_OVERHEAD) throw new Error(`malformed: need at least ${BOX_OVERHEAD} bytes, got ${box.length}`)
       if (box[0] !== Ecies.VERSION) throw new Error(`unsupported version ${box[0]}`)
-      const key = await aesKey(key_(session, secretKey, peerKey), "decrypt")
+      const key = await aesKey(key_(keyAgreement, session, secretKey, peerKey), "decrypt")
       const additionalData = associatedData(session.taskId, from, session.self, label)
       try {
         return new Uint8Array(await crypto.subtle.decrypt(
@@ -126,4 +126,4 @@ export const open = (session: ParticipantSession, stage: string, secretKey: Uint
       }
     },
     catch: (error) => fail(session, stage, "UndecryptablePayload", `from ${from} (${label}): ${error instanceof Error ? error.message : String(error)}`)
-  })
+  }))

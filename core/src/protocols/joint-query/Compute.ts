@@ -2,14 +2,16 @@
  * The heavy part of the joint-query protocols — hashing ids into the group and raising chunks of points to a
  * secret scalar — as a service, so the same protocol code runs inline (InMemoryHost tests, browsers without
  * workers) or spread over the participant's worker pool (`participant/src/host/QueryServices.ts`), like
- * Effect's `Worker` vs `NodeWorker` split (STYLE.md). Handlers look the service up with `Effect.serviceOption`
- * and fall back to `inline`, so protocols keep needing only LocalData.
+ * Effect's `Worker` vs `NodeWorker` split (STYLE.md). `QueryCompute` is a `Context.Reference` whose default is
+ * `inline` over the host's groups, so a protocol needs no more than LocalData and never asks whether a pool is
+ * there.
  *
  * Every operation names its group (`Group.GroupName`: the task's). The arithmetic of each group sits behind
- * `GroupKernels` (DESIGN.md §6: Node-only fast paths behind the same names): libsodium's WASM build (`Group.ts`)
- * everywhere by default; a Node host installs its native builds (participant/src/worker/NativeGroups.ts: OpenSSL's
- * X25519, libsodium's ristretto255) with `useKernels` in each thread. Native and WASM outputs are byte-identical
- * (asserted by NativeGroups.test.ts), so parties on different hosts (browser, Node) interoperate.
+ * `GroupKernels` (DESIGN.md §6: Node-only fast paths behind the same names), reached through the `Groups`
+ * service: libsodium's WASM build (`Group.ts`) where the host composed nothing else; a Node host composes the
+ * native builds of `@jointly/backends` (OpenSSL's X25519, libsodium's ristretto255) in every thread. Native and
+ * WASM outputs are byte-identical (the group conformance suite in `testing/kernel-conformance.ts`), so parties
+ * on different hosts (browser, Node) interoperate.
  *
  * Job byte formats (what crosses the worker boundary; only bytes cross; integers big-endian; `group` is the index
  * of the group in `Group.groupNames`):
@@ -60,47 +62,47 @@ const wasm = (ops: Group.GroupOps): GroupKernels => ({
   validate: ops.validate
 })
 
-export const wasmKernels: Readonly<Record<Group.GroupName, GroupKernels>> = { x25519: wasm(Group.x25519), ristretto255: wasm(Group.ristretto255) }
+/** Kernels of every group. */
+export type GroupKernelSet = Readonly<Record<Group.GroupName, GroupKernels>>
 
-const selected: Record<Group.GroupName, GroupKernels> = { ...wasmKernels }
+export const wasmKernels: GroupKernelSet = { x25519: wasm(Group.x25519), ristretto255: wasm(Group.ristretto255) }
 
-/** The kernels this thread uses for `group` (WASM unless a host installed others). */
-export const kernels = (group: Group.GroupName): GroupKernels => selected[group]
-
-/** Replaces this thread's kernels of one group: a Node host installs the native ones at start-up. */
-export const useKernels = (next: GroupKernels): void => {
-  selected[next.group] = next
-}
-
-export class QueryCompute extends Context.Service<QueryCompute, QueryComputeService>()("jointly/QueryCompute") {}
+/** The host's group kernels; libsodium's WASM build where the host composed none. */
+export const Groups = Context.Reference<GroupKernelSet>("jointly/GroupKernels", { defaultValue: () => wasmKernels })
 
 const toInvalidPoint = (error: unknown, offset = 0): InvalidPoint =>
   error instanceof Group.InvalidPointError
     ? new InvalidPoint({ index: offset + error.index, detail: error.message })
     : new InvalidPoint({ index: -1, detail: String(error) })
 
-/** On the calling thread. */
-export const inline: QueryComputeService = {
+/** On the calling thread, over `groups`. */
+export const inline = (groups: GroupKernelSet): QueryComputeService => ({
   hashBlind: (group, domain, ids, scalar) => Effect.promise(async () => {
-    const k = selected[group]
+    const k = groups[group]
     await k.ready()
     return k.hashBlind(domain, Group.encodeIds(ids), scalar)
   }),
   blind: (group, points, scalar) => Effect.tryPromise({
     try: async () => {
-      const k = selected[group]
+      const k = groups[group]
       await k.ready()
       return k.blind(points, scalar)
     },
     catch: (error) => toInvalidPoint(error)
   })
+})
+
+/** `inline` over the calling context's `Groups`, read at each call. */
+const inlineOverGroups: QueryComputeService = {
+  hashBlind: (group, domain, ids, scalar) => Effect.flatMap(Groups, (groups) => inline(groups).hashBlind(group, domain, ids, scalar)),
+  blind: (group, points, scalar) => Effect.flatMap(Groups, (groups) => inline(groups).blind(group, points, scalar))
 }
 
-/** The service a handler should use: the host's (a worker pool) when it provides one, else `inline`. */
-export const current: Effect.Effect<QueryComputeService> = Effect.map(
-  Effect.serviceOption(QueryCompute),
-  (found) => (found._tag === "Some" ? found.value : inline)
-)
+/**
+ * The host's batch service: its worker pool where it provides one (participant/src/host/QueryServices.ts), else
+ * the same operations inline over whatever `Groups` the host composed.
+ */
+export const QueryCompute = Context.Reference<QueryComputeService>("jointly/QueryCompute", { defaultValue: () => inlineOverGroups })
 
 // ---- job codecs, shared by the pool-backed layer (caller side) and participant/src/worker/jobs.ts (worker side)
 
@@ -153,20 +155,20 @@ export const encodeBlind = (group: Group.GroupName, points: Uint8Array, scalar: 
   return out
 }
 
-/** The worker-side job bodies. */
-export const jobs = {
+/** The worker-side job bodies over a worker's `groups`. */
+export const makeJobs = (groups: GroupKernelSet) => ({
   [jobNames.hashBlind]: async (input: Uint8Array): Promise<Uint8Array> => {
     const { group, domain, scalar, ids } = decodeHashBlind(input)
-    const k = selected[group]
+    const k = groups[group]
     await k.ready()
     return k.hashBlind(domain, ids, scalar)
   },
   [jobNames.blind]: async (input: Uint8Array): Promise<Uint8Array> => {
-    const k = selected[groupOf(input[0]!)]
+    const k = groups[groupOf(input[0]!)]
     await k.ready()
     return k.blind(input.subarray(1 + Group.SCALAR_BYTES), input.subarray(1, 1 + Group.SCALAR_BYTES))
   }
-} as const
+})
 
 /** Splits `total` items into at most `parts` contiguous ranges of near-equal size. */
 export const ranges = (total: number, parts: number): Array<readonly [number, number]> => {

@@ -4,11 +4,14 @@ import { sha512 } from "@noble/hashes/sha2.js"
 import { concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
 import { beforeAll, describe, expect, it } from "vitest"
+import { groupConformance } from "../../testing/kernel-conformance.ts"
 import * as Compute from "./Compute.ts"
 import * as ElementSet from "./ElementSet.ts"
 import * as Group from "./Group.ts"
 
 beforeAll(() => Group.ready())
+
+groupConformance(() => Compute.wasmKernels)
 
 const ids = ["alice", "bob", "", "ünïcødé", ...Array.from({ length: 50 }, (_, i) => `id-${i}`)]
 const domain = Group.domain("psi", "group-test")
@@ -80,9 +83,9 @@ describe("x25519 group", () => {
   })
 
   it("surfaces a forged element through the compute service as InvalidPoint with its index", async () => {
-    const points = await Effect.runPromise(Compute.inline.hashBlind("x25519", domain, ids, Group.x25519.randomScalar()))
+    const points = await Effect.runPromise(Compute.inline(Compute.wasmKernels).hashBlind("x25519", domain, ids, Group.x25519.randomScalar()))
     points.fill(0xff, 5 * 32, 6 * 32)
-    const error = await Effect.runPromise(Effect.flip(Compute.inline.blind("x25519", points, Group.x25519.randomScalar())))
+    const error = await Effect.runPromise(Effect.flip(Compute.inline(Compute.wasmKernels).blind("x25519", points, Group.x25519.randomScalar())))
     expect(error._tag).toBe("InvalidPoint")
     expect(error.index).toBe(5)
     expect(error.message).toContain("x25519")

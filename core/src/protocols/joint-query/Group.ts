@@ -13,7 +13,7 @@
  * Why x25519 for PSI — measured on this project's 2-core machine, C, one thread, per operation: OpenSSL X25519
  * through the public EVP API 43.3 µs, libsodium X25519 51.4 µs, libsodium ristretto255 scalarmult 64.7 µs plus
  * 15.7 µs from_hash. DH-PSI costs 2 scalar multiplications per id and side, so x25519 through OpenSSL (the
- * Node-native path, participant/src/worker/NativeGroups.ts) does the same PSI in ≈ 0.6× the CPU time;
+ * Node-native path, backends/src/node/NativeGroups.ts) does the same PSI in ≈ 0.6× the CPU time;
  * `npm run bench -- psi` reports the ratio of both groups in the same run.
  *
  * Security argument (semi-honest, PROTOCOLS.md §3 item 1) for x25519. A uniformly random 255-bit string is the

@@ -3,7 +3,9 @@
  * skipped, duplicates are dropped (first row wins), and the survivors are put in a uniformly random order so
  * the order of blinded elements reveals nothing about the order of rows.
  */
-import type { TabularData } from "../../data/Tabular.ts"
+import { Effect, Schema, Stream } from "effect"
+import type { DatasetError } from "../../data/DatasetError.ts"
+import type { DataSource, TabularData } from "../../data/Tabular.ts"
 
 export interface IdSet {
   /** Distinct ids in a random order. */
@@ -50,37 +52,69 @@ export const permutation = (n: number): Uint32Array => {
   return order
 }
 
+/** Collects ids row by row: empty ones skipped, the first row of each id kept, the survivors shuffled at the end. */
+class Collector {
+  // A Set and two flat lists rather than a Map's entry pairs: one allocation less per id at 1M ids.
+  readonly seen = new Set<string>()
+  readonly firstIds: Array<string> = []
+  readonly firstRows: Array<number> = []
+  duplicates = 0
+  empty = 0
+
+  add(id: string, row: number) {
+    if (id === "") {
+      this.empty++
+      return
+    }
+    if (this.seen.has(id)) {
+      this.duplicates++
+      return
+    }
+    this.seen.add(id)
+    this.firstIds.push(id)
+    this.firstRows.push(row)
+  }
+
+  finish(): IdSet {
+    const order = permutation(this.firstIds.length)
+    const ids: Array<string> = new Array(order.length)
+    const rows: Array<number> = new Array(order.length)
+    for (let i = 0; i < order.length; i++) {
+      ids[i] = this.firstIds[order[i]!]!
+      rows[i] = this.firstRows[order[i]!]!
+    }
+    return { ids, rows, duplicates: this.duplicates, empty: this.empty }
+  }
+}
+
 export const load = (data: TabularData, column: string): IdSet => {
   const values = data.strings(column)
-  // A Set and two flat lists rather than a Map's entry pairs: one allocation less per id at 1M ids.
-  const seen = new Set<string>()
-  const firstIds: Array<string> = []
-  const firstRows: Array<number> = []
-  let duplicates = 0
-  let empty = 0
-  for (let row = 0; row < values.length; row++) {
-    const id = values[row]!
-    if (id === "") {
-      empty++
-      continue
-    }
-    if (seen.has(id)) {
-      duplicates++
-      continue
-    }
-    seen.add(id)
-    firstIds.push(id)
-    firstRows.push(row)
-  }
-  const order = permutation(firstIds.length)
-  const ids: Array<string> = new Array(order.length)
-  const rows: Array<number> = new Array(order.length)
-  for (let i = 0; i < order.length; i++) {
-    ids[i] = firstIds[order[i]!]!
-    rows[i] = firstRows[order[i]!]!
-  }
-  return { ids, rows, duplicates, empty }
+  const collector = new Collector()
+  for (let row = 0; row < values.length; row++) collector.add(values[row]!, row)
+  return collector.finish()
 }
+
+/** More distinct ids than a task allows: reading stopped there. */
+export class TooManyIds extends Schema.TaggedError<TooManyIds>()("TooManyIds", { maxIds: Schema.Int }) {
+  override get message() {
+    return `more than ${this.maxIds} distinct ids`
+  }
+}
+
+/**
+ * The id set of a source's column, read as a stream of bounded chunks (the column is never in memory whole:
+ * only the distinct ids kept), stopping with TooManyIds as soon as there are more than `maxIds`.
+ */
+export const fromSource = (source: DataSource, column: string, maxIds: number, chunkSize = 65_536): Effect.Effect<IdSet, DatasetError | TooManyIds> =>
+  Effect.gen(function*() {
+    const collector = new Collector()
+    yield* Stream.runForEach(source.ids({ column, chunkSize }), (chunk) =>
+      Effect.suspend(() => {
+        for (let i = 0; i < chunk.ids.length; i++) collector.add(chunk.ids[i]!, chunk.rows[i]!)
+        return collector.firstIds.length > maxIds ? Effect.fail(new TooManyIds({ maxIds })) : Effect.void
+      }))
+    return collector.finish()
+  })
 
 export const chunks = (count: number, chunkSize: number): number => Math.ceil(count / chunkSize)
 

@@ -2,15 +2,15 @@
  * Test support: the example id files (examples/query/, copied from the shared datasets) as TabularData, an
  * InMemoryHost participant config with LocalData and a capturing TaskOutput, and plaintext references.
  */
-import { readFileSync } from "node:fs"
 import { Effect, Layer } from "effect"
 import type { TabularData } from "../../data/Tabular.ts"
 import { LocalData } from "../../data/Tabular.ts"
 import { TaskOutput } from "../../data/TaskOutput.ts"
+import { exampleText } from "../../testing/Datasets.ts"
 import type { ParticipantConfig } from "../../testing/InMemoryHost.ts"
 import { ParticipantFailure, type StageHandler } from "../Protocol.ts"
 
-export const exampleFile = (name: string): string => readFileSync(new URL(`../../../../examples/query/${name}`, import.meta.url), "utf8")
+export const exampleFile = (name: string): string => exampleText(`query/${name}`)
 
 /** A CSV (no quoting) as a table; a column is numeric when every non-empty cell parses as a number. */
 export const csvTable = (name: string, text: string): TabularData => {

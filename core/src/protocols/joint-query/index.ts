@@ -2,7 +2,8 @@
  * Joint query (PROTOCOLS.md §3 items 1–2): the ECDH-PSI family (`psi/`, one declaration per variant) and the
  * OPRF hidden query (`hidden/`).
  */
-import { defineProtocol, speaks } from "../Define.ts"
+import * as Keys from "../../crypto/paillier/Keys.ts"
+import { defineProtocol, initiatorAnd, speaks } from "../Define.ts"
 import * as HiddenCoordinator from "./hidden/coordinator.ts"
 import * as HiddenParticipant from "./hidden/participant.ts"
 import * as HiddenSpec from "./hidden/spec.ts"
@@ -31,12 +32,16 @@ const psi = (mode: PsiSpec.Mode, describe: string) =>
     result: PsiSpec.Result,
     coordinator: (session, params, task) => PsiCoordinator.run(session, mode, params, { timeoutMs: task.roundTimeoutMs }),
     participant: (params, task) => PsiParticipant.handlers(task.party.dataset, mode, params),
+    // Intersection-sum adds the values under the value holder's Paillier key (psi/participant.ts).
+    keyMaterial: () => (mode === "sum" ? { paillierBits: Keys.DEFAULT_BITS } : {}),
     // The value column is read by the value holder only; without a party, every column the task may read.
     columns: (params, party) => {
       const holder = party === undefined || party.participant === params.receivers[0]
       return [params.idColumn, ...(params.valueColumn && holder ? [params.valueColumn] : [])]
     },
-    recipients: (params) => params.receivers
+    // The receivers get the ids in their own output files; the coordinator's result (cardinality and the
+    // outputs' digests) also answers the initiator who asked.
+    recipients: (params, task) => initiatorAnd(task, params.receivers)
   })
 
 export const hidden = defineProtocol({
@@ -61,7 +66,7 @@ export const hidden = defineProtocol({
     const provider = party === undefined || party.participant === params.provider
     return [params.idColumn, ...(provider ? params.columns : [])]
   },
-  recipients: (params) => [params.querier]
+  recipients: (params, task) => initiatorAnd(task, [params.querier])
 })
 
 export const protocols = [

@@ -3,56 +3,38 @@
  * vector, and the statistics read back from the sum of all parties' vectors. Both work on exact integers, so
  * the secure result equals the plaintext computation over the same fixed-point values bit for bit.
  */
-import * as FixedPoint from "../../crypto/FixedPoint.ts"
-import type { TabularData } from "../../data/Tabular.ts"
-import { whereMask } from "../../data/Tabular.ts"
+import { Effect } from "effect"
+import * as MemorySource from "../../data/MemorySource.ts"
+import type { Summary, SummaryRequest, TabularData } from "../../data/Tabular.ts"
 import type { ColumnResult, Layout, Params, Result } from "./spec.ts"
 import { defaultScaleBits, kind, layout } from "./spec.ts"
 
-/** Bin index of v for edges e (numpy's convention: [e_i, e_i+1), last bin closed), or −1 outside. */
-export const binOf = (edges: ReadonlyArray<number>, v: number): number => {
-  const last = edges.length - 1
-  if (!(v >= edges[0]!) || !(v <= edges[last]!)) return -1
-  if (v === edges[last]) return last - 1
-  let lo = 0
-  let hi = last
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1
-    if (v >= edges[mid]!) lo = mid
-    else hi = mid
-  }
-  return lo
-}
+export { binOf } from "../../data/Bins.ts"
 
-/** One party's contribution: exact signed integers (not yet reduced into the aggregation ring). */
-export const localVector = (data: TabularData, params: Params): Array<bigint> => {
+/** What a party asks its data source for: the push-down of its local vector. */
+export const request = (params: Params): SummaryRequest => ({
+  columns: layout(params).columns.map((c) => (c.bins === undefined ? { name: c.name } : { name: c.name, edges: c.bins.edges })),
+  scaleBits: params.scaleBits ?? defaultScaleBits,
+  ...(params.where === undefined ? {} : { where: params.where })
+})
+
+/** One party's contribution from its source's summary: exact signed integers (not yet reduced into the ring). */
+export const vectorOf = (summary: Summary, params: Params): Array<bigint> => {
   const shape = layout(params)
-  const scaleBits = params.scaleBits ?? defaultScaleBits
-  const mask = whereMask(data, params.where)
   const out = new Array<bigint>(shape.length).fill(0n)
-  let count = 0
-  for (let i = 0; i < mask.length; i++) count += mask[i]!
-  out[0] = BigInt(count)
+  out[0] = BigInt(summary.rows)
   for (const column of shape.columns) {
-    const values = data.numeric(column.name)
-    let sum = 0n
-    let squares = 0n
-    for (let i = 0; i < values.length; i++) {
-      if (mask[i] === 0) continue
-      const v = values[i]!
-      const x = FixedPoint.scale(scaleBits, v)
-      sum += x
-      squares += x * x
-      if (column.bins !== undefined) {
-        const bin = binOf(column.bins.edges, v)
-        if (bin >= 0) out[column.bins.offset + bin]! += 1n
-      }
-    }
-    out[column.sum] = sum
-    out[column.squares] = squares
+    const totals = summary.columns[column.name]!
+    out[column.sum] = totals.sum
+    out[column.squares] = totals.squares
+    if (column.bins !== undefined) totals.bins!.forEach((count, bin) => (out[column.bins!.offset + bin] = BigInt(count)))
   }
   return out
 }
+
+/** The local vector of a table in memory, by the in-memory engine (the reference; throws DatasetError). */
+export const localVector = (data: TabularData, params: Params): Array<bigint> =>
+  vectorOf(Effect.runSync(Effect.orDie(MemorySource.make(data).summarize(request(params)))), params)
 
 /** Exact num/den as a double (both may exceed 2^53). */
 const ratio = (num: bigint, den: bigint): number => {

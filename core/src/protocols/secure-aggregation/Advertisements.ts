@@ -30,7 +30,7 @@ export const identity = (session: ParticipantSession): Effect.Effect<Identity> =
   Effect.gen(function*() {
     const existing = session.memory.get(IDENTITY) as Identity | undefined
     if (existing !== undefined) return existing
-    const key = Ed25519.generate()
+    const key = (yield* Ed25519.Ed25519).generate()
     const certificate = yield* session.sign(Spec.certificateMessage(session, session.self, key.publicKey))
     // Two aggregations may advertise concurrently: the first identity stored wins, so there is only one per attempt.
     const raced = session.memory.get(IDENTITY) as Identity | undefined
@@ -40,8 +40,9 @@ export const identity = (session: ParticipantSession): Effect.Effect<Identity> =
     return created
   })
 
-/** The fields of stage 0's reply for these keys. */
+/** The fields of stage 0's reply for these keys, signed with the host's `ed25519`. */
 export const sign = (
+  ed25519: Ed25519.Ed25519Api,
   session: ParticipantSession,
   own: Identity,
   parameters: Spec.Parameters,
@@ -52,7 +53,7 @@ export const sign = (
   maskPublicKey,
   signingKey: own.key.publicKey,
   certificate: own.certificate,
-  signature: Ed25519.sign(own.key, Spec.advertisementMessage(session, parameters, session.self, channelPublicKey, maskPublicKey))
+  signature: ed25519.sign(own.key, Spec.advertisementMessage(session, parameters, session.self, channelPublicKey, maskPublicKey))
 })
 
 /** Certificates (by digest of message and signature) already checked by one verifier in one task attempt. */
@@ -70,7 +71,13 @@ export const participantCache = (session: ParticipantSession): Verified => {
  * task attempt (checked once per verifier, then cached), and the advertisement (parameters and both keys) is
  * signed by that key.
  */
-export const verify = (context: Spec.Context, parameters: Spec.Parameters, ad: Spec.Advertisement, verified: Verified): boolean => {
+export const verify = (
+  ed25519: Ed25519.Ed25519Api,
+  context: Spec.Context,
+  parameters: Spec.Parameters,
+  ad: Spec.Advertisement,
+  verified: Verified
+): boolean => {
   const certificate = Spec.certificateMessage(context, ad.participant, ad.signingKey)
   // The certificate check is a pure function of (message, signature); the message names the participant.
   const id = `${bytesToHex(sha256(certificate))}|${ad.certificate}`
@@ -79,5 +86,5 @@ export const verify = (context: Spec.Context, parameters: Spec.Parameters, ad: S
     verified.add(id)
   }
   const message = Spec.advertisementMessage(context, parameters, ad.participant, ad.channelPublicKey, ad.maskPublicKey)
-  return Ed25519.verify(ad.signingKey, message, ad.signature)
+  return ed25519.verify(ad.signingKey, message, ad.signature)
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest"
+import * as OpenSslPrg from "@jointly/backends/internal/node/OpenSslPrg"
 import * as Prg from "../../crypto/Prg.ts"
+import * as PrgKernel from "../../crypto/PrgKernel.ts"
 import * as RingVector from "./RingVector.ts"
 
 const random = (bits: number, count: number) =>
@@ -73,8 +75,8 @@ describe("RingVector", () => {
 
   for (const bits of [13, 32, 64, 96, 128]) {
     it(`addMasks equals one addMask per mask mod 2^${bits}, on both PRG kernels and across chunk edges`, async () => {
-      const { noble, platform } = await import("../../crypto/PrgKernel.ts")
-      expect(platform.name).toBe("node-openssl")
+      const openssl = OpenSslPrg.make()!
+      expect(openssl.name).toBe("node-openssl")
       // addMasks works in chunks of 16384 elements.
       for (const length of [0, 1, 16384, 16385 + 7]) {
         const masks = [1, -1, 1, -1, -1].map((sign, k) => ({
@@ -84,12 +86,12 @@ describe("RingVector", () => {
         }))
         const start = RingVector.fromBigInts(random(bits, length), bits)
         const oneByOne = { ...start, limbs: start.limbs.slice() }
-        for (const m of masks) RingVector.addMask(oneByOne, m.seed, m.label, m.sign)
+        for (const m of masks) RingVector.addMask(oneByOne, m.seed, m.label, m.sign, undefined, PrgKernel.noble)
         const fused = { ...start, limbs: start.limbs.slice() }
-        RingVector.addMasks(fused, masks)
+        RingVector.addMasks(fused, masks, openssl)
         expect(fused.limbs).toEqual(oneByOne.limbs)
         // Both kernels stream the same keystream as the one-shot expansion, including a short last piece.
-        for (const kernel of [noble, platform]) {
+        for (const kernel of [PrgKernel.noble, openssl]) {
           const words = Prg.limbsPerElement(bits) * length
           const next = Prg.streamLimbs(masks[0]!.seed, masks[0]!.label, bits, kernel)
           const pieces = new Uint32Array(words)

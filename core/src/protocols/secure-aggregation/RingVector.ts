@@ -7,6 +7,7 @@
  */
 import { isLE, swap32IfBE } from "@noble/ciphers/utils.js"
 import * as Prg from "../../crypto/Prg.ts"
+import * as PrgKernel from "../../crypto/PrgKernel.ts"
 
 export interface RingVector {
   readonly bits: number
@@ -190,15 +191,16 @@ export const subLimbs = (acc: Uint32Array, x: Uint32Array, bits: number): void =
   }
 }
 
-/** acc ← acc ± PRG(seed, label), reusing `scratch` (same shape as acc) for the keystream. */
+/** acc ← acc ± PRG(seed, label), reusing `scratch` (same shape as acc) for the keystream of `kernel`. */
 export const addMask = (
   acc: RingVector,
   seed: Uint8Array,
   label: string,
   sign: 1 | -1,
-  scratch: Uint32Array = new Uint32Array(acc.limbs.length)
+  scratch: Uint32Array = new Uint32Array(acc.limbs.length),
+  kernel: PrgKernel.PrgKernel = PrgKernel.noble
 ): void => {
-  Prg.expandLimbs(seed, label, acc.length, acc.bits, scratch)
+  Prg.expandLimbs(seed, label, acc.length, acc.bits, scratch, kernel)
   if (sign === 1) addLimbs(acc.limbs, scratch, acc.bits)
   else subLimbs(acc.limbs, scratch, acc.bits)
 }
@@ -213,10 +215,11 @@ export interface Mask {
  * acc ← acc + Σ ±PRG(seed, label) over `masks`: the same result as one `addMask` per mask, but chunk by chunk
  * (a few thousand limbs, all masks per chunk), so the accumulator chunk stays in cache across masks and no
  * mask is ever materialized in full (a 100k-element participant update takes n − 1 + 1 masks per round).
+ * `kernel`: the host's keystream kernel (the `PrgKernel` service); every kernel gives the same masks.
  */
-export const addMasks = (acc: RingVector, masks: ReadonlyArray<Mask>): void => {
+export const addMasks = (acc: RingVector, masks: ReadonlyArray<Mask>, kernel: PrgKernel.PrgKernel = PrgKernel.noble): void => {
   const perElement = Prg.limbsPerElement(acc.bits)
-  const streams = masks.map((m) => ({ next: Prg.streamLimbs(m.seed, m.label, acc.bits), sign: m.sign }))
+  const streams = masks.map((m) => ({ next: Prg.streamLimbs(m.seed, m.label, acc.bits, kernel), sign: m.sign }))
   const chunk = perElement * CHUNK_ELEMENTS
   const total = acc.limbs.length
   for (let start = 0; start < total; start += chunk) {

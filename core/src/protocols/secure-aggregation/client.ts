@@ -10,8 +10,10 @@
 import { bytesToHex, concatBytes, randomBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
 import * as Ecies from "../../crypto/Ecies.ts"
+import * as Ed25519 from "../../crypto/Ed25519.ts"
 import * as KeyAgreement from "../../crypto/KeyAgreement.ts"
 import * as Prg from "../../crypto/Prg.ts"
+import * as PrgKernel from "../../crypto/PrgKernel.ts"
 import * as Shamir from "../../crypto/Shamir.ts"
 import type { ParticipantSession, StageHandler } from "../Protocol.ts"
 import { handler, ParticipantFailure } from "../Protocol.ts"
@@ -119,16 +121,17 @@ const advertise = handler(Spec.advertiseKeys, ({ parameters }, session) =>
     }
 
     const own = yield* Advertisements.identity(session)
+    const keyAgreement = yield* KeyAgreement.KeyAgreement
     // server.ts "Key reuse": the previous pairs only if every aggregation that used them confirmed this
     // participant as a contributor; otherwise (a dropout, an abort, one still running) fresh ones.
     let keys = session.memory.get(KEYS) as KeyEpoch | undefined
     if (keys === undefined || keys.unconfirmed.size > 0) {
-      keys = { channel: KeyAgreement.generateKeyPair(), mask: KeyAgreement.generateKeyPair(), unconfirmed: new Set() }
+      keys = { channel: keyAgreement.generateKeyPair(), mask: keyAgreement.generateKeyPair(), unconfirmed: new Set() }
       session.memory.set(KEYS, keys)
     }
     keys.unconfirmed.add(parameters.aggregationId)
     const { channel, mask } = keys
-    const advertisement = Advertisements.sign(session, own, parameters, channel.publicKey, mask.publicKey)
+    const advertisement = Advertisements.sign(yield* Ed25519.Ed25519, session, own, parameters, channel.publicKey, mask.publicKey)
     const state: State = { parameters, keys, channel, mask, advertisement, revealed: new Map() }
     session.memory.set(memoryKey(parameters.aggregationId), state)
     return advertisement
@@ -145,6 +148,8 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
     const seenKeys = new Set<string>()
     const verified = Advertisements.participantCache(session)
     const revealedKeys = revealedMaskKeys(session)
+    const ed25519 = yield* Ed25519.Ed25519
+    const keyAgreement = yield* KeyAgreement.KeyAgreement
     for (const ad of advertisements) {
       if (!parameters.cohort.includes(ad.participant)) {
         return yield* fail(session, stage, "ForgedAdvertisement", `${ad.participant} is not in the cohort`)
@@ -152,7 +157,7 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
       if (peers.has(ad.participant)) return yield* fail(session, stage, "ForgedAdvertisement", `two advertisements for ${ad.participant}`)
       // Its own advertisement needs no signature check: its keys are compared byte for byte with the ones it
       // generated, below.
-      if (ad.participant !== session.self && !Advertisements.verify(session, parameters, ad, verified)) {
+      if (ad.participant !== session.self && !Advertisements.verify(ed25519, session, parameters, ad, verified)) {
         return yield* fail(session, stage, "ForgedAdvertisement", `the keys advertised for ${ad.participant} are not signed by it`)
       }
       // server.ts "Key reuse": a mask key whose secret this participant helped reconstruct stays burnt.
@@ -193,7 +198,7 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
       }
       const ciphertext = yield* Effect.try({
         try: () => {
-          const key = KeyAgreement.agree(state.channel.secretKey, peers.get(recipient)!.channelPublicKey, Spec.channelContext(session, aggregationId))
+          const key = keyAgreement.agree(state.channel.secretKey, peers.get(recipient)!.channelPublicKey, Spec.channelContext(session, aggregationId))
           channelKeys.set(recipient, key)
           const associatedData = Spec.shareAssociatedData(session, aggregationId, session.self, recipient)
           return Ecies.seal(key, concatBytes(pair[0], pair[1]), associatedData)
@@ -239,11 +244,12 @@ const masked = <R>(input: Input<R>) =>
       if (senders.size !== encryptedShares.length || senders.size !== holders.size - 1 || keyHolders.some((p) => p !== session.self && !senders.has(p))) {
         return yield* fail(session, stage, "InvalidRequest", "expected exactly one share pair from every other key holder")
       }
+      const keyAgreement = yield* KeyAgreement.KeyAgreement
       for (const { sender, ciphertext } of encryptedShares) {
         const plaintext = yield* Effect.try({
           try: () => {
             const key = state.channelKeys?.get(sender) ??
-              KeyAgreement.agree(state.channel.secretKey, peers.get(sender)!.channelPublicKey, Spec.channelContext(session, aggregationId))
+              keyAgreement.agree(state.channel.secretKey, peers.get(sender)!.channelPublicKey, Spec.channelContext(session, aggregationId))
             return Ecies.open(key, ciphertext, Spec.shareAssociatedData(session, aggregationId, sender, session.self))
           },
           catch: (error) =>
@@ -274,12 +280,12 @@ const masked = <R>(input: Input<R>) =>
       for (const peer of keyHolders) {
         if (peer === session.self) continue
         const seed = yield* Effect.try({
-          try: () => KeyAgreement.agree(state.mask.secretKey, peers.get(peer)!.maskPublicKey, Spec.maskContext(session, aggregationId)),
+          try: () => keyAgreement.agree(state.mask.secretKey, peers.get(peer)!.maskPublicKey, Spec.maskContext(session, aggregationId)),
           catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "KeyAgreementFailed", detail: `${peer}: ${String(error)}` })
         })
         masks.push({ seed, label: Spec.PAIR_MASK_LABEL, sign: Spec.pairSign(parameters.cohort, session.self, peer) })
       }
-      RingVector.addMasks(vector, masks)
+      RingVector.addMasks(vector, masks, yield* PrgKernel.PrgKernel)
       const reply = { maskedInput: RingVector.toBytes(vector) }
       state.keyHolders = keyHolders
       state.maskedInputReply = reply

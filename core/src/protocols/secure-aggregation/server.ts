@@ -35,7 +35,7 @@
  * independent sharings reveal nothing. Defense in depth against a coordinator that tells u it contributed while
  * telling peers it dropped (outside the model, see below): a peer that revealed a share of s_u^SK remembers s_u^PK
  * for the attempt and refuses any later advertisement of it ("ForgedAdvertisement"). Only the curve work is
- * saved (X25519 outputs are cached per key pair and peer, `KeyAgreement.agree`); the protocol messages are
+ * saved (X25519 outputs are cached per key pair and peer by the host's `KeyAgreement` service); the protocol messages are
  * unchanged.
  *
  * Threshold and dropouts: t = n − d for a dropout tolerance d (default ⌊(n−1)/2⌋), and t must be a strict
@@ -61,8 +61,10 @@
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
+import * as Ed25519 from "../../crypto/Ed25519.ts"
 import * as KeyAgreement from "../../crypto/KeyAgreement.ts"
 import * as Prg from "../../crypto/Prg.ts"
+import * as PrgKernel from "../../crypto/PrgKernel.ts"
 import * as Shamir from "../../crypto/Shamir.ts"
 import type { CoordinatorSession, RoundError, Stage } from "../Protocol.ts"
 import { ParticipantFailure, ProtocolError } from "../Protocol.ts"
@@ -176,9 +178,10 @@ export const runSecureAggregation = (
     const advertised = yield* round(Spec.advertiseKeys, new Map(cohort.map((p) => [p, { parameters }])))
     const advertisements = new Map<string, Spec.Advertisement>()
     const verified = coordinatorCache(session)
+    const ed25519 = yield* Ed25519.Ed25519
     for (const participant of inCohortOrder(advertised.keys())) {
       const advertisement = { participant, ...advertised.get(participant)! }
-      if (Advertisements.verify(session, parameters, advertisement, verified)) advertisements.set(participant, advertisement)
+      if (Advertisements.verify(ed25519, session, parameters, advertisement, verified)) advertisements.set(participant, advertisement)
     }
     if (advertisements.size < t) return yield* tooManyDropouts("valid key advertisements", t, advertisements.size)
     const u1 = [...advertisements.keys()]
@@ -244,11 +247,12 @@ export const runSecureAggregation = (
       removals.push({ seed, label: Spec.SELF_MASK_LABEL, sign: -1 })
     }
     const context = Spec.maskContext(session, aggregationId)
+    const keyAgreement = yield* KeyAgreement.KeyAgreement
     for (const dropped of u2.filter((p) => !maskedReplies.has(p))) {
       const secretKey = yield* reconstruct(dropped, "mask key", collect(dropped, (r) => r.maskKeyShares))
       const advertisedKey = advertisements.get(dropped)!.maskPublicKey
       const derived = yield* Effect.try({
-        try: () => KeyAgreement.publicKeyOf(secretKey),
+        try: () => keyAgreement.publicKeyOf(secretKey),
         catch: (error) => protocolError("InconsistentShares", `${dropped}'s mask key: ${String(error)}`)
       })
       if (!equalBytes(derived, advertisedKey)) {
@@ -256,14 +260,14 @@ export const runSecureAggregation = (
       }
       for (const contributor of u3) {
         const seed = yield* Effect.try({
-          try: () => KeyAgreement.agree(secretKey, advertisements.get(contributor)!.maskPublicKey, context),
+          try: () => keyAgreement.agree(secretKey, advertisements.get(contributor)!.maskPublicKey, context),
           catch: (error) => protocolError("InconsistentShares", `mask seed ${dropped}–${contributor}: ${String(error)}`)
         })
         // y_contributor carries pairSign(contributor, dropped)·PRG(seed); take it back out.
         removals.push({ seed, label: Spec.PAIR_MASK_LABEL, sign: Spec.pairSign(cohort, contributor, dropped) === 1 ? -1 : 1 })
       }
     }
-    RingVector.addMasks(total, removals)
+    RingVector.addMasks(total, removals, yield* PrgKernel.PrgKernel)
 
     const digest = bytesToHex(sha256(concatBytes(utf8ToBytes(JSON.stringify(u3)), RingVector.toBytes(total))))
     yield* session.commit(`secagg/${aggregationId}`, digest)

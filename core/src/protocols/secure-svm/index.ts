@@ -1,4 +1,5 @@
 /** SecureSVM, declared once (the protocol: spec.ts; the roles: coordinator.ts, participant.ts). */
+import * as Keys from "../../crypto/paillier/Keys.ts"
 import { defineProtocol, speaks } from "../Define.ts"
 import * as SecureAggregation from "../secure-aggregation/spec.ts"
 import * as Coordinator from "./coordinator.ts"
@@ -28,6 +29,8 @@ export const protocol = defineProtocol({
   result: Spec.Result,
   coordinator: (session, params, task) => Coordinator.run(session, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, params),
+  // Mode B keeps the model under the analyst's Paillier key; mode A uses none.
+  keyMaterial: (params) => (params.mode === "B" ? { paillierBits: params.keyBits ?? Keys.DEFAULT_BITS } : {}),
   columns: (params) => [...params.features, params.label.column],
   // Mode B keeps the model from the providers: only the analyst reads it.
   recipients: (params, task) => (params.analyst !== undefined && params.mode === "B" ? [params.analyst] : [task.spec.initiator, ...task.parties])

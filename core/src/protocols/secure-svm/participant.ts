@@ -6,10 +6,9 @@
 import { Effect, Option } from "effect"
 import * as FixedPoint from "../../crypto/FixedPoint.ts"
 import { JobRunner, inline as inlineRunner } from "../../compute/JobRunner.ts"
+import * as Kernels from "../../compute/Kernels.ts"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
-import { tsKernels } from "../../compute/TsKernels.ts"
-import * as SelectKernels from "../../compute/SelectKernels.ts"
-import { randomBits } from "../../compute/Primes.ts"
+import { Primes, randomBits } from "../../compute/Primes.ts"
 import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
 import * as Keys from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
@@ -36,7 +35,7 @@ export interface Options {
   /** Tests only: accept Paillier keys below 2048 bits (and generate them at `testKeyBits`). */
   readonly unsafeAllowTestKeySizes?: boolean
   readonly testKeyBits?: number
-  /** Overrides the host's backend (the `SelectKernels.Kernels` service; the TS kernel when neither is given). */
+  /** Overrides the host's backend (the `BigIntKernels` service; the TS kernel when the host composed none). */
   readonly kernels?: BigIntKernels
 }
 
@@ -168,7 +167,7 @@ const aggregationKey = (id: string) => `svm/agg/${id}`
 export const handlers = (datasetName: string, params: Params, options: Options = {}) => {
   const hyper = Spec.hyperOf(params)
   const policy = { unsafeAllowTestKeySizes: options.unsafeAllowTestKeySizes === true }
-  const kernelsNow = options.kernels !== undefined ? Effect.succeed(options.kernels) : SelectKernels.kernelsOr(tsKernels)
+  const kernelsNow: Effect.Effect<BigIntKernels> = options.kernels !== undefined ? Effect.succeed(options.kernels) : Kernels.BigIntKernels
   // Inline job tables per backend: their key and weight-table caches live as long as the handler table (the task).
   const fallbackJobs = new Map<BigIntKernels, ReturnType<typeof Blind.jobTable>>()
   const inlineJobs = (kernels: BigIntKernels) => {
@@ -409,8 +408,9 @@ export const handlers = (datasetName: string, params: Params, options: Options =
     Effect.gen(function*() {
       const stage = Spec.setup.name
       const kernels = yield* kernelsNow
+      const primes = (yield* Primes).generate
       const keys = yield* Effect.tryPromise({
-        try: () => Keys.generateKeyPair({ bits: options.testKeyBits ?? params.keyBits ?? Keys.DEFAULT_BITS, ...policy, kernels }),
+        try: () => Keys.generateKeyPair({ bits: options.testKeyBits ?? params.keyBits ?? Keys.DEFAULT_BITS, ...policy, primes, kernels }),
         catch: (e) => failure(session, stage, "KeyGeneration", String(e))
       })
       const state: AnalystState = { keys, model: Model.initialModel(params.features.length), providers: session.participants.length }

@@ -79,6 +79,16 @@ export const progressPrefix = (taskId: string) => `progress|${taskId}|`
 export const resumeDigest = (taskId: string, iteration: number, ids: ReadonlyArray<string>): string =>
   sha256Digest({ domain: "jointly/vertical/resume-order/v1", taskId, iteration, ids })
 
+/**
+ * Model parts of the other vertical kinds (SecureBoost's trees and lookup tables: secureboost/Parts.ts), kept by
+ * the same store, sealed the same way, under their own format tag: a file of one kind never opens as another,
+ * and its id (`partId`) never names a linear partial model. The store seals the encoded value; the kind decodes
+ * what it reads back with its own Schema.
+ */
+export const PART_FORMATS = ["jointly/secureboost-model-part"] as const
+export type PartFormat = (typeof PART_FORMATS)[number]
+export const partId = (format: PartFormat, modelId: string) => `${format}|${modelId}`
+
 export interface Stored {
   /** SHA-256 (canonical JSON) of the encoded model: what the owner records in its training output. */
   readonly digest: string
@@ -92,6 +102,10 @@ export interface Store {
   readonly loadProgress: (owner: string, taskId: string, iteration: number) => Effect.Effect<Progress, PartialModelError>
   /** Removes every progress file of `taskId` (idempotent); returns how many were removed. */
   readonly removeProgress: (owner: string, taskId: string) => Effect.Effect<number, PartialModelError>
+  /** Seals another kind's encoded model part under its format tag (PART_FORMATS). */
+  readonly putPart: (owner: string, format: PartFormat, modelId: string, encoded: unknown) => Effect.Effect<Stored, PartialModelError>
+  /** The encoded part `putPart` sealed, opened and checked (format, owner, id, content hash). */
+  readonly getPart: (owner: string, format: PartFormat, modelId: string) => Effect.Effect<unknown, PartialModelError>
 }
 
 export class PartialModels extends Context.Service<PartialModels, Store>()("jointly/vertical/PartialModels") {}
@@ -117,6 +131,20 @@ export const removeProgress = (owner: string, taskId: string): Effect.Effect<num
   Effect.flatMap(Effect.serviceOption(PartialModels), (found) =>
     Option.isSome(found) ? found.value.removeProgress(owner, taskId) : Effect.fail(noStore(progressPrefix(taskId))))
 
+/** Seals `part` of another kind, encoded by its Schema, under `format`. */
+export const putPart = <A, I>(owner: string, format: PartFormat, modelId: string, schema: Schema.Codec<A, I>, part: A): Effect.Effect<Stored, PartialModelError> =>
+  Effect.flatMap(Effect.serviceOption(PartialModels), (found) =>
+    Option.isSome(found) ? found.value.putPart(owner, format, modelId, Schema.encodeSync(schema)(part)) : Effect.fail(noStore(partId(format, modelId))))
+
+/** Reads back a part `putPart` sealed and decodes it with its Schema (Corrupt when it does not decode). */
+export const getPart = <A, I>(owner: string, format: PartFormat, modelId: string, schema: Schema.Codec<A, I>): Effect.Effect<A, PartialModelError> =>
+  Effect.flatMap(Effect.serviceOption(PartialModels), (found) =>
+    Option.isSome(found)
+      ? Effect.flatMap(found.value.getPart(owner, format, modelId), (encoded) =>
+        Effect.mapError(Schema.decodeUnknownEffect(schema)(encoded), (e) =>
+          new PartialModelError({ reason: "Corrupt", modelId: partId(format, modelId), detail: `sealed content is not a ${format}: ${e.message}` })))
+      : Effect.fail(noStore(partId(format, modelId))))
+
 const encodeModel = Schema.encodeSync(PartialModel)
 const decodeModel = Schema.decodeUnknownEffect(PartialModel)
 
@@ -127,10 +155,10 @@ export const digestOf = (model: PartialModel): string => sha256Digest(encodeMode
 /** The on-disk form: a public header (authenticated as AES-GCM associated data) and the sealed model. */
 const MODEL_FORMAT = "jointly/vertical-partial-model"
 const PROGRESS_FORMAT = "jointly/vertical-training-progress"
-type Format = typeof MODEL_FORMAT | typeof PROGRESS_FORMAT
+type Format = typeof MODEL_FORMAT | typeof PROGRESS_FORMAT | PartFormat
 
 export const SealedFile = Schema.Struct({
-  format: Schema.Literals([MODEL_FORMAT, PROGRESS_FORMAT]),
+  format: Schema.Literals([MODEL_FORMAT, PROGRESS_FORMAT, ...PART_FORMATS]),
   version: Schema.Literal(1),
   owner: Schema.String,
   modelId: Schema.String,
@@ -161,6 +189,14 @@ export const seal = (key: Uint8Array, owner: string, model: PartialModel): Seale
 
 export const sealProgress = (key: Uint8Array, owner: string, progress: Progress): SealedFile =>
   sealEncoded(key, PROGRESS_FORMAT, owner, progressId(progress.taskId, progress.iteration), Schema.encodeSync(Progress)(progress))
+
+/** Seals another kind's encoded part (the store's `putPart`); its file id is `partId(format, modelId)`. */
+export const sealPart = (key: Uint8Array, owner: string, format: PartFormat, modelId: string, encoded: unknown): SealedFile =>
+  sealEncoded(key, format, owner, partId(format, modelId), encoded)
+
+/** Opens a part's file text (the store's `getPart`): every way it can be wrong is a typed PartialModelError. */
+export const openPart = (key: Uint8Array, owner: string, format: PartFormat, modelId: string, text: string): Effect.Effect<unknown, PartialModelError> =>
+  openEncoded(key, format, owner, partId(format, modelId), text)
 
 /** Opens a file's text for `owner` and `modelId`; every way it can be wrong is a typed PartialModelError. */
 export const open = (key: Uint8Array, owner: string, modelId: string, text: string): Effect.Effect<PartialModel, PartialModelError> =>
@@ -206,7 +242,17 @@ const openEncoded = (key: Uint8Array, format: Format, owner: string, modelId: st
 export const testMemory = (): Layer.Layer<PartialModels> => {
   const models = new Map<string, unknown>()
   const progress = new Map<string, unknown>()
+  const parts = new Map<string, unknown>()
   return Layer.succeed(PartialModels, {
+    putPart: (owner, format, modelId, encoded) =>
+      Effect.sync(() => {
+        parts.set(`${owner.toLowerCase()}|${partId(format, modelId)}`, JSON.parse(JSON.stringify(encoded)))
+        return { digest: sha256Digest(encoded) }
+      }),
+    getPart: (owner, format, modelId) => {
+      const found = parts.get(`${owner.toLowerCase()}|${partId(format, modelId)}`)
+      return found === undefined ? Effect.fail(new PartialModelError({ reason: "Missing", modelId: partId(format, modelId), detail: `no ${format} at ${owner}` })) : Effect.succeed(found)
+    },
     saveProgress: (owner, p) =>
       Effect.sync(() => {
         progress.set(`${owner.toLowerCase()}|${progressId(p.taskId, p.iteration)}`, Schema.encodeSync(Progress)(p))

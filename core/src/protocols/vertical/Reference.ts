@@ -22,11 +22,12 @@ export const featuresOf = (t: Table, idColumn = "id", labelColumn = "label"): Ar
 
 /**
  * Training params for the bcw-style tables of tests and the bench: label `label` = 1 at the first party, every
- * other column a feature of its party. Test key sizes (below 2048 bits) only with `unsafeAllowTestKeySizes`.
+ * other column a feature of its party. Key sizes below 2048 bits run only where the host runs its handlers with
+ * `TestKeySizes` (crypto/KeyMaterial.ts): the test harness.
  */
 export const trainParams = (
   parties: ReadonlyArray<{ readonly address: string; readonly table: Table }>,
-  options: { readonly keyBits: number; readonly updates: number; readonly batchSize: number; readonly unsafeAllowTestKeySizes?: boolean }
+  options: { readonly keyBits: number; readonly updates: number; readonly batchSize: number }
 ): Spec.TrainParams =>
   // Decoded as a task's params are: addresses checksummed, every field checked.
   Schema.decodeUnknownSync(Spec.TrainParams)({

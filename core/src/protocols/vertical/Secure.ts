@@ -4,16 +4,17 @@
  * through the host's JobRunner, inline without one), and the packed homomorphic steps.
  *
  * Slot layouts (Packing.ts; signed slots, borrows included):
- * - judge (SVM): v = 2z − 2y·S² + y with |z| < 2^zBits, blinded n times (|v| grows by ≤ 2^(κ+1) per step,
- *   §6.3 item 5), so a slot needs zBits + 2 + n(κ+1) + 1 bits;
+ * - judge (SVM): v = 2z − 2y·S² + y with |z| < 2^zBits, travelling one row per ciphertext until every party
+ *   has blinded it with its own factor (`blindPacked`); each party's blinded value ρ·v + η (ρ < 2^(κ+1), η < ρ)
+ *   needs zBits + κ + 4 bits, and the n parties' packed contributions are summed (headroom for n addends);
  * - gradient: Σ_j d_j·X_j over a batch plus the owner's mask of κ extra bits;
  * - prediction: Σ_p z^p, zBits + ⌈log2 n⌉ + 1 bits.
  */
-import { Effect, Option } from "effect"
-import { JobRunner, type JobRunnerService, inline } from "../../compute/JobRunner.ts"
+import { Effect } from "effect"
+import { type JobRunnerService, paillierRunner } from "../../compute/JobRunner.ts"
+import * as Kernels from "../../compute/Kernels.ts"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
-import { randomBits } from "../../compute/Primes.ts"
-import * as SelectKernels from "../../compute/SelectKernels.ts"
+import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
 import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
@@ -39,9 +40,9 @@ export interface Shape {
 export const zBits = (s: Shape): number => 2 * s.scaleBits + 12
 
 export const judgeLayout = (pk: PublicKey, s: Shape, slots?: number): Packing.Layout => {
-  const valueBits = zBits(s) + 2 + s.parties * (s.kappa + 1) + 1
-  const max = Packing.capacity(pk, valueBits + 1)
-  return Packing.layout(pk, { valueBits, slots: Math.min(slots ?? max, max) })
+  const valueBits = zBits(s) + 2 + (s.kappa + 1) + 1
+  const max = Packing.capacity(pk, valueBits + log2Ceil(s.parties) + 1)
+  return Packing.layout(pk, { valueBits, maxAddends: s.parties, slots: Math.min(slots ?? max, max) })
 }
 
 /** Bits of |Σ_j d_j·X_jk| over a batch. */
@@ -73,34 +74,17 @@ export interface Engine {
   readonly runner: JobRunnerService
 }
 
-let selected: Promise<BigIntKernels> | undefined
-/** The host's kernels, else the fastest this platform loads (OpenSSL in Node). */
-export const kernels: Effect.Effect<BigIntKernels> = Effect.flatMap(Effect.serviceOption(SelectKernels.Kernels), (found) =>
-  Option.isSome(found) ? Effect.succeed(found.value) : Effect.promise(() => (selected ??= SelectKernels.select())))
+/** The host's big-integer kernels (the `BigIntKernels` service). */
+export const kernels: Effect.Effect<BigIntKernels> = Kernels.BigIntKernels
 
-const inlineTables = new Map<string, JobRunnerService>()
+const runner = paillierRunner((k, policy) => ({ ...PaillierJobs.makePaillierJobs(k, policy), ...ThresholdJobs.makeThresholdJobs(k, policy) }))
 
 /**
  * The host's worker pool when it has one and the key is of a production size (the pool's jobs refuse test
  * sizes); else the same jobs inline.
  */
 export const engine = (tpk: ThresholdPublicKey, policy: KeySizePolicy): Effect.Effect<Engine> =>
-  Effect.gen(function*() {
-    const k = yield* kernels
-    const host = yield* Effect.serviceOption(JobRunner)
-    let runner: JobRunnerService
-    if (Option.isSome(host) && !policy.unsafeAllowTestKeySizes) runner = host.value
-    else {
-      const key = `${k.name}|${policy.unsafeAllowTestKeySizes === true}`
-      let found = inlineTables.get(key)
-      if (found === undefined) {
-        found = inline({ ...PaillierJobs.makePaillierJobs(k, policy), ...ThresholdJobs.makeThresholdJobs(k, policy) })
-        inlineTables.set(key, found)
-      }
-      runner = found
-    }
-    return { tpk, pk: tpk.publicKey, kernels: k, runner }
-  })
+  Effect.map(runner(policy), ({ kernels, runner }) => ({ tpk, pk: tpk.publicKey, kernels, runner }))
 
 const chunked = <A>(xs: ReadonlyArray<A>, parts: number): Array<Array<A>> => {
   const size = Math.max(1, Math.ceil(xs.length / Math.max(1, parts)))
@@ -147,6 +131,32 @@ export const encodeCiphertexts = (pk: PublicKey, cs: ReadonlyArray<Paillier.Ciph
 export const decodeCiphertexts = (pk: PublicKey, bytes: Uint8Array): Array<Paillier.Ciphertext> => PaillierSerialization.decodeCiphertexts(pk, bytes)
 export const encodePartials = (tpk: ThresholdPublicKey, batch: PartialDecryptionBatch): Uint8Array => ThresholdSerialization.encodePartialDecryptionBatch(tpk, batch)
 export const decodePartials = (tpk: ThresholdPublicKey, bytes: Uint8Array): PartialDecryptionBatch => ThresholdSerialization.decodePartialDecryptionBatch(tpk, bytes)
+
+/**
+ * One party's share of the judge blinding (PROTOCOLS.md §6.3 (2), per slot): every row's ciphertext [[v_j]] is
+ * raised to its own secret ρ_j ∈ [2^κ, 2^(κ+1)), the rows are packed homomorphically `slots` to a ciphertext
+ * (Horner: x ← x^(2^w)·c, public operations), and the packed η_j ∈ [0, ρ_j) are added as a fresh encryption,
+ * which re-randomises the result. The parties blind the same rows side by side and their outputs are summed,
+ * so slot j decrypts to (Σ_p ρ_j^p)·v_j + Σ_p η_j^p: the sign of v_j, under a factor no other slot shares.
+ */
+export const blindPacked = (e: Engine, layout: Packing.Layout, kappa: number, cs: ReadonlyArray<Paillier.Ciphertext>) =>
+  Effect.gen(function*() {
+    const low = 1n << BigInt(kappa)
+    const rhos = cs.map(() => low + randomBelow(low))
+    const raised = cs.map((c, j) => Paillier.multiplyScalar(c, rhos[j]!, e.kernels))
+    const shift = 1n << BigInt(layout.slotBits)
+    const packed: Array<Paillier.Ciphertext> = []
+    const etas: Array<bigint> = []
+    for (let start = 0; start < raised.length; start += layout.slots) {
+      const group = raised.slice(start, start + layout.slots)
+      let x = group[group.length - 1]!
+      for (let i = group.length - 2; i >= 0; i--) x = Paillier.add(Paillier.multiplyScalar(x, shift, e.kernels), group[i]!)
+      packed.push(x)
+      etas.push(Packing.pack(layout, rhos.slice(start, start + layout.slots).map((rho) => randomBelow(rho))))
+    }
+    const noise = yield* encryptSigned(e, etas)
+    return packed.map((c, i) => Paillier.add(c, noise[i]!))
+  })
 
 /** Slot-wise sum of several parties' ciphertext lists (public: anyone holding the ciphertexts may compute it). */
 export const sumLists = (lists: ReadonlyArray<ReadonlyArray<Paillier.Ciphertext>>): Array<Paillier.Ciphertext> =>

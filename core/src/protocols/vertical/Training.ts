@@ -6,12 +6,13 @@
  */
 import { utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
-import { randomBelow } from "../../compute/Primes.ts"
+import { Primes, randomBelow } from "../../compute/Primes.ts"
+import { TestKeySizes } from "../../crypto/KeyMaterial.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Dealer from "../../crypto/threshold-paillier/Dealer.ts"
 import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
-import { LocalData } from "../../data/Tabular.ts"
+import * as Local from "../../data/Local.ts"
 import * as TaskOutput from "../../data/TaskOutput.ts"
 import { sha256Digest } from "../../wire/Canonical.ts"
 import * as Channel from "../joint-query/Channel.ts"
@@ -33,7 +34,6 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const aligned = (session.memory.get(Party.PSI_MEMORY) as Party.PsiView | undefined)?.aligned
       const psiSet = (session.memory.get(Party.PSI_MEMORY) as Party.PsiView | undefined)?.set
       if (aligned === undefined || psiSet === undefined) return yield* Party.fail(session, stage, "MissingAlignment", "the aligned PSI join has not finished")
-      const data = yield* (yield* LocalData).dataset(datasetName)
       // A resumed attempt trains on the order of the first (this attempt's PSI keys give another one).
       const progress = request.resumeAt === undefined
         ? undefined
@@ -55,9 +55,13 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       if (rows.length < 4) return yield* Party.fail(session, stage, "TooFewRows", `${rows.length} shared rows`)
       const split = Linear.split(rows.length, trainParams.testFraction ?? Spec.defaults.testFraction, trainParams.splitSeed ?? Spec.defaults.splitSeed)
       const mine = trainParams.features.find((f) => f.party === session.self)?.columns ?? []
+      const isHolder = trainParams.labelHolder === session.self
+      // Only this party's feature columns (and the label at its holder), read through the source's bounded
+      // batches; row i is the source's row i, as the PSI numbered them.
+      const data = yield* Effect.mapError(Local.columns(datasetName, isHolder ? [...mine, trainParams.label.column] : mine), (error) =>
+        error._tag === "DatasetError" ? Party.failure(session, stage, error.reason, error.message) : error)
       const columns = []
       for (const c of mine) columns.push(yield* Party.numericColumn(session, stage, data, c))
-      const isHolder = trainParams.labelHolder === session.self
       let positive: Array<boolean> | undefined
       if (isHolder) {
         const column = trainParams.label.column
@@ -94,6 +98,8 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const stage = Spec.deal.name
       const s = yield* Party.psiState(session, stage)
       const kernels = yield* Secure.kernels
+      const primes = (yield* Primes).generate
+      const testKeys = yield* TestKeySizes
       const sealTo = (recipient: string, plaintext: Uint8Array) => {
         const peer = s.peers.get(recipient)
         if (peer === undefined) throw new Error(`no channel key for ${recipient}`)
@@ -107,7 +113,9 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
             parties: session.participants,
             encryptTo: sealTo,
             context: utf8ToBytes(session.taskId),
-            unsafeAllowTestKeySizes: trainParams.unsafeAllowTestKeySizes,
+            // Below 2048 bits only for the test harness; a task param cannot ask for it.
+            unsafeAllowTestKeySizes: testKeys,
+            primes,
             kernels
           }),
         catch: (error) => Party.failure(session, stage, "CeremonyFailed", error instanceof Error ? error.message : String(error))
@@ -125,7 +133,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const stage = Spec.keys.name
       const t = yield* Party.trainState(session, stage)
       if (t.key !== undefined) return yield* Party.fail(session, stage, "DuplicateStage", "key already accepted")
-      const policy = { unsafeAllowTestKeySizes: trainParams.unsafeAllowTestKeySizes === true }
+      const policy = { unsafeAllowTestKeySizes: yield* TestKeySizes }
       const tpk = yield* Party.attempt(session, stage, "InvalidKey", () => ThresholdSerialization.decodePublicKey(request.publicKey, policy))
       const index = Party.indexOf(session, session.self) + 1
       if (tpk.parties !== session.participants.length || tpk.threshold !== (trainParams.threshold ?? session.participants.length)) {
@@ -187,13 +195,9 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
           values.push(t.positive === undefined ? z : z + 2n * S2 - (t.positive[j] ? 4n * S2 : 0n))
         }
       }
-      let plaintexts = values
-      if (t.hyper.model === "svm") {
-        const layout = Secure.judgeLayout(engine.pk, s, trainParams.slotsPerComparison)
-        plaintexts = []
-        for (let i = 0; i < values.length; i += layout.slots) plaintexts.push(Packing.pack(layout, values.slice(i, i + layout.slots)))
-      }
-      const cs = yield* Party.compute(session, stage, Secure.encryptSigned(engine, plaintexts))
+      // One row per ciphertext: the SVM's rows so that each party can blind every row with a factor of its own
+      // (blindHandler, which packs them); the logistic model's as the gradient stage's inputs.
+      const cs = yield* Party.compute(session, stage, Secure.encryptSigned(engine, values))
       return { ciphertexts: Secure.encodeCiphertexts(engine.pk, cs), commit: Party.rpiCommit(session.taskId, request.iteration + 1, session.self, t.next) }
     })
   )
@@ -207,11 +211,8 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const s = shape(session)
       const layout = Secure.judgeLayout(engine.pk, s, trainParams.slotsPerComparison)
       const cs = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(engine.pk, request.ciphertexts))
-      // §6.3 (2): c ← c^ρ·[[η]] with secret ρ ∈ [2^κ, 2^(κ+1)), η ∈ [0, ρ) per slot; the fresh encryption of η re-randomises.
-      const rhos = cs.map(() => (1n << BigInt(s.kappa)) + randomBelow(1n << BigInt(s.kappa)))
-      const etas = rhos.map((rho) => Packing.pack(layout, Array.from({ length: layout.slots }, () => randomBelow(rho))))
-      const noise = yield* Party.compute(session, stage, Secure.encryptSigned(engine, etas))
-      const out = cs.map((c, i) => Paillier.add(Paillier.multiplyScalar(c, rhos[i]!, engine.kernels), noise[i]!))
+      if (t.batch !== undefined && cs.length !== t.batch.length) return yield* Party.fail(session, stage, "InvalidCiphertext", `${cs.length} judge ciphertexts for a batch of ${t.batch.length}`)
+      const out = yield* Party.compute(session, stage, Secure.blindPacked(engine, layout, s.kappa, cs))
       return { ciphertexts: Secure.encodeCiphertexts(engine.pk, out) }
     })
   )

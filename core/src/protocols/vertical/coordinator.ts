@@ -8,6 +8,7 @@ import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect, Schema } from "effect"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
+import * as Keys from "../../crypto/paillier/Keys.ts"
 import type { PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
 import * as Merkle from "../federated-learning/Merkle.ts"
@@ -168,7 +169,9 @@ const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params:
     if (labelHolder === undefined) return yield* protocolError(kind, "InvalidParams", "the label holder is not a party")
     const dealer = params.dealer ?? labelHolder
     const threshold = params.threshold ?? n
-    const policy = { unsafeAllowTestKeySizes: params.unsafeAllowTestKeySizes === true }
+    // The coordinator holds no secret of this key: it computes with the size the task names, and each party
+    // refuses a size below its own minimum at consent (ProtocolDefinition.keyMaterial).
+    const policy = { unsafeAllowTestKeySizes: !Keys.ALLOWED_BITS.includes(params.keyBits ?? Spec.defaults.keyBits) }
 
     // Phase 1: the aligned PSI join, every party a receiver (PROTOCOLS.md §6.1 "Ours"; §3 item 1).
     const psi = yield* PsiCoordinator.run(session, "aligned", PsiSpec.alignedJoin(params.idColumn, parties, params.maxIds), { timeoutMs: options.timeoutMs })
@@ -239,10 +242,15 @@ const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params:
       if (model === "svm") {
         const lists: Array<Array<Paillier.Ciphertext>> = []
         for (const p of parties) lists.push(yield* decodeList(r, pk, scored.get(p)!.ciphertexts, p))
-        // §6.3 (2): sequential private blinding in party order; each step is relayed to the next party.
-        let current = Secure.encodeCiphertexts(pk, Secure.sumLists(lists))
-        for (const p of parties) current = (yield* round(r, Spec.blind, new Map([[p, { iteration, ciphertexts: current }]]), 1)).get(p)!.ciphertexts
-        const partials = yield* decryptRound(r, threshold, `judge/${iteration}`, current, lists[0]!.length, labelHolder)
+        // §6.3 (2), per slot: every party blinds each row with factors of its own and packs them (Secure.blindPacked);
+        // the packed contributions are summed here, so no party sees another's blinded rows.
+        const rowsOfBatch = Secure.encodeCiphertexts(pk, Secure.sumLists(lists))
+        const blinded = yield* round(r, Spec.blind, all(session, () => ({ iteration, ciphertexts: rowsOfBatch })), n)
+        const contributions: Array<Array<Paillier.Ciphertext>> = []
+        for (const p of parties) contributions.push(yield* decodeList(r, pk, blinded.get(p)!.ciphertexts, p))
+        if (contributions.some((c) => c.length !== contributions[0]!.length)) return yield* protocolError(kind, "InvalidCiphertext", "the parties' blinded batches differ in length")
+        const current = Secure.encodeCiphertexts(pk, Secure.sumLists(contributions))
+        const partials = yield* decryptRound(r, threshold, `judge/${iteration}`, current, contributions[0]!.length, labelHolder)
         const judged = (yield* round(r, Spec.judge, new Map([[labelHolder, { iteration, ciphertexts: current, partials }]]), 1)).get(labelHolder)!
         if (judged.cheaters.length > 0) return yield* invalidPartials(r, judged.cheaters)
         r.counters.comparisons += Math.min(hyper.batchSize, rows)

@@ -2,7 +2,7 @@
  * Vertical joint modeling and prediction (PROTOCOLS.md §6, §3 items 1 and 6), declared as four task kinds:
  * threshold-Paillier SVM and logistic regression, online and batch joint prediction (spec.ts).
  */
-import { defineProtocol, speaks, type StageEntry } from "../Define.ts"
+import { defineProtocol, initiatorAnd, speaks, type StageEntry } from "../Define.ts"
 import * as PsiSpec from "../joint-query/psi/spec.ts"
 import * as Coordinator from "./coordinator.ts"
 import type * as Linear from "./Linear.ts"
@@ -13,7 +13,17 @@ export * as Linear from "./Linear.ts"
 export * as Spec from "./spec.ts"
 
 /** The signed channel keys of the PSI family seal what one party sends another (key shares, partial decryptions). */
-const channelKeys: ReadonlyArray<StageEntry> = [speaks(PsiSpec.keys, "every party"), speaks(PsiSpec.peers, "every party")]
+export const channelKeys: ReadonlyArray<StageEntry> = [speaks(PsiSpec.keys, "every party"), speaks(PsiSpec.peers, "every party")]
+
+/** The aligned PSI join, every party a receiver: the first phase of every vertical training kind (SecureBoost's too). */
+export const alignment: ReadonlyArray<StageEntry> = [
+  ...channelKeys,
+  speaks(PsiSpec.blind, "every party, one hop of the ring per round"),
+  speaks(PsiSpec.relay, "the last hop of each set"),
+  speaks(PsiSpec.deliver, "every party"),
+  speaks(PsiSpec.finish, "every party"),
+  speaks(PsiSpec.output, "every party")
+]
 
 const prediction: ReadonlyArray<StageEntry> = [
   speaks(Spec.predictScore, "every party (its partial scores, encrypted)"),
@@ -28,13 +38,7 @@ const training = (model: Linear.ModelKind, describe: string) =>
     params: Spec.TrainParams,
     check: (params, task) => Spec.validate(params, task.parties)?.message,
     stages: [
-      // The aligned PSI join, every party a receiver.
-      ...channelKeys,
-      speaks(PsiSpec.blind, "every party, one hop of the ring per round"),
-      speaks(PsiSpec.relay, "the last hop of each set"),
-      speaks(PsiSpec.deliver, "every party"),
-      speaks(PsiSpec.finish, "every party"),
-      speaks(PsiSpec.output, "every party"),
+      ...alignment,
       speaks(Spec.prepare, "every party"),
       speaks(Spec.deal, "the dealer"),
       speaks(Spec.keys, "every party"),
@@ -50,6 +54,7 @@ const training = (model: Linear.ModelKind, describe: string) =>
     result: Spec.TrainResult,
     coordinator: (session, params, task) => Coordinator.runTraining(session, model, params, { timeoutMs: task.roundTimeoutMs }),
     participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "train", model, params }, task.parties),
+    keyMaterial: (params) => ({ paillierBits: params.keyBits ?? Spec.defaults.keyBits }),
     columns: (params, party) => {
       const own = party === undefined ? params.features.flatMap((f) => f.columns) : params.features.find((f) => f.party === party.participant)?.columns ?? []
       const holder = party === undefined || party.participant === params.labelHolder
@@ -73,7 +78,7 @@ export const online = defineProtocol({
   coordinator: (session, params, task) => Coordinator.runPrediction(session, Spec.kinds.online, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "online", params }, task.parties),
   columns: (params) => [params.idColumn],
-  recipients: (params) => [params.requester]
+  recipients: (params, task) => initiatorAnd(task, [params.requester])
 })
 
 export const batch = defineProtocol({
@@ -86,7 +91,7 @@ export const batch = defineProtocol({
   coordinator: (session, params, task) => Coordinator.runPrediction(session, Spec.kinds.batch, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "batch", params }, task.parties),
   columns: (params) => [params.idColumn],
-  recipients: (params) => [params.requester]
+  recipients: (params, task) => initiatorAnd(task, [params.requester])
 })
 
 export const protocols = [

@@ -5,7 +5,7 @@
  *
  *   modeling.vertical-svm        PROTOCOLS §6 as corrected there ("Ours"): aligned PSI, dealer ceremony, local
  *                                SGD on plaintext partial models, the gradient-update judge under threshold
- *                                Paillier with private sequential blinding, commit–reveal sample selection.
+ *                                Paillier with private per-slot blinding, commit–reveal sample selection.
  *   modeling.vertical-logistic   the same skeleton without a comparison: sigmoid(z) ≈ ½ + z/4 (first-order
  *                                Taylor at 0), so the residual d = ½ + z/4 − y is linear in the encrypted scores.
  *   prediction.vertical-online   scores of the given ids: Σ_p [[w^p·x^p]] threshold-decrypted for the requester.
@@ -13,7 +13,7 @@
  *
  * Phases of a training task (coordinator.ts): align (the aligned PSI join as a sub-protocol, every party a
  * receiver, digests compared) → prepare (blocks, split, first RPI commitment) → keys (dealer ceremony, shares
- * sealed over the PSI channel, transcript digest committed) → train (iterations: score → [blind × n → decrypt →
+ * sealed over the PSI channel, transcript digest committed) → train (iterations: score → [blind → decrypt →
  * judge] → gradient → decrypt → update) → evaluate (joint prediction of the test split for the label holder) →
  * finish (partial models sealed at rest by their owners, PartialModels.ts; prediction tasks read them back,
  * also after a participant restart). Round data travel through the coordinator's relay; the chain
@@ -23,9 +23,15 @@
  *
  * Leakage (semi-honest parties, honest-but-curious coordinator):
  * - alignment: as query.psi-aligned (set sizes; the intersection, in a pseudorandom order, to every party);
- * - SVM judge: the label holder learns I_j per sampled row and the blinded value ρ·u_j + η (≈ log2|u_j|, §6.3
- *   item 4); rows packed in one ciphertext share the parties' ρ, so it also learns the ratios u_j/u_k within a
- *   pack to ~κ bits (set `slotsPerComparison: 1` to avoid it at K× the decryptions). The partial decryptions of
+ * - SVM judge: the label holder learns I_j per sampled row and the blinded value ρ_j·u_j + η_j (≈ log2|u_j|,
+ *   §6.3 item 4), where ρ_j = Σ_p ρ_j^p and η_j = Σ_p η_j^p sum every party's secret draws for that row alone
+ *   (ρ_j^p uniform in [2^κ, 2^(κ+1)), η_j^p in [0, ρ_j^p)): each party raises every row's ciphertext to its own
+ *   factor before packing, and the coordinator sums the packed contributions (Secure.blindPacked), so rows that
+ *   share a ciphertext share no factor and their ratios u_j/u_k are hidden as well as their magnitudes are. A
+ *   label holder colluding with all but one party h knows the others' draws: u_j is then blinded by ρ_j^h plus
+ *   a known offset, which keeps the sign and hides |u_j| within a factor (1 + 2^κ/(Σ_{p≠h} ρ_j^p)) — weaker than
+ *   h's factor alone would be (§6.3's sequential product), the price of blinding all rows in one parallel round
+ *   and packing them for decryption. The coordinator sees only ciphertexts. The partial decryptions of
  *   the judge are sealed to the label holder, so neither the coordinator nor the other parties see them;
  * - gradients: each party learns only its own mini-batch gradient Σ_j d_j·x_j^p (masked with κ extra bits for
  *   everyone else), never a per-row label, residual or indicator;
@@ -75,15 +81,17 @@ export const TrainParams = Schema.Struct({
   scaleBits: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 6, maximum: 20 }))),
   /** Standardized values are clipped to ±featureBound (default 16); clipped cells are counted in the result. */
   featureBound: Schema.optional(Positive),
+  /**
+   * Threshold-Paillier modulus size (default 2048). Any size a key can have is a valid task; each participant
+   * refuses sizes below its own minimum (2048 unless its policy asks for more) at consent.
+   */
   keyBits: Schema.optional(Schema.Int),
-  /** Test keys below 2048 bits; never the default. */
-  unsafeAllowTestKeySizes: Schema.optional(Schema.Boolean),
   /** Partial decryptions needed (default: every party, as in the source). */
   threshold: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /** Runs the dealer ceremony (default: the label holder). */
   dealer: Schema.optional(Address),
   kappa: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 16, maximum: 128 }))),
-  /** SVM comparisons per ciphertext (default: as many as fit). */
+  /** SVM comparisons per decrypted ciphertext (default: as many as fit; no factor is shared between them). */
   slotsPerComparison: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
 })
 export type TrainParams = typeof TrainParams.Type
@@ -274,10 +282,17 @@ export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidP
   }
 }
 
-export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | undefined => {
+/** What every vertical training kind (SecureBoost's too) checks of its parties, label holder and feature blocks. */
+export interface VerticalLayout {
+  readonly idColumn: string
+  readonly labelHolder: string
+  readonly label: { readonly column: string }
+  readonly features: ReadonlyArray<{ readonly party: string; readonly columns: ReadonlyArray<string> }>
+}
+
+export const validateLayout = (params: VerticalLayout, parties: ReadonlyArray<string>): InvalidParams | undefined => {
   if (parties.length < 2) return new InvalidParams({ field: "parties", detail: "needs at least 2 parties" })
   if (!parties.includes(params.labelHolder)) return new InvalidParams({ field: "labelHolder", detail: `${params.labelHolder} is not a party` })
-  if (params.dealer !== undefined && !parties.includes(params.dealer)) return new InvalidParams({ field: "dealer", detail: `${params.dealer} is not a party` })
   const named = params.features.map((f) => f.party)
   if (new Set(named).size !== named.length) return new InvalidParams({ field: "features", detail: "a party is named twice" })
   const outsider = named.find((p) => !parties.includes(p))
@@ -288,11 +303,17 @@ export const validate = (params: TrainParams, parties: ReadonlyArray<string>): I
       return new InvalidParams({ field: "features", detail: "the label column is not a feature" })
     }
   }
+  return undefined
+}
+
+export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | undefined => {
+  const layout = validateLayout(params, parties)
+  if (layout !== undefined) return layout
+  if (params.dealer !== undefined && !parties.includes(params.dealer)) return new InvalidParams({ field: "dealer", detail: `${params.dealer} is not a party` })
   const t = params.threshold ?? parties.length
   if (t > parties.length) return new InvalidParams({ field: "threshold", detail: `${t} exceeds the ${parties.length} parties` })
   const bits = params.keyBits ?? defaults.keyBits
-  if (!params.unsafeAllowTestKeySizes && bits !== 2048 && bits !== 3072) return new InvalidParams({ field: "keyBits", detail: "2048 or 3072 (test sizes need unsafeAllowTestKeySizes)" })
-  if (bits % 2 !== 0 || bits < 256) return new InvalidParams({ field: "keyBits", detail: "an even size of at least 256 bits" })
+  if (bits % 16 !== 0 || bits < 256 || bits > 4096) return new InvalidParams({ field: "keyBits", detail: "a multiple of 16 bits between 256 and 4096" })
   return undefined
 }
 

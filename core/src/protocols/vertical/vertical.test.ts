@@ -1,7 +1,7 @@
 /**
  * Vertical SVM and logistic regression end to end in memory (InMemoryHost: every message through its Schema
  * and JSON), on the PSI-split bcw and wdbc files (three parties, label at party a), with small test keys
- * (`unsafeAllowTestKeySizes`). Each trained model is compared, in the same run, with the same model trained in
+ * (the harness provides `TestKeySizes`). Each trained model is compared, in the same run, with the same model trained in
  * plaintext on the joined table (same split, standardization and batch schedule, float arithmetic): test
  * accuracy, precision and recall within 1 point, and the label of every test id from joint prediction (the
  * training evaluation and a `prediction.vertical-batch` task) equal to the plaintext model's. Faults: a
@@ -14,8 +14,11 @@ import { utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect, Layer, Schema } from "effect"
 import { hexlify, Wallet } from "ethers"
 import { describe, expect, it } from "vitest"
+import * as Backends from "@jointly/backends/internal/Backends"
+import * as NodeBackends from "@jointly/backends/node"
 import { LocalData, type TabularData } from "../../data/Tabular.ts"
 import * as TaskOutput from "../../data/TaskOutput.ts"
+import { TestKeySizes } from "../../crypto/KeyMaterial.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
 import type { CoordinatorSession, ParticipantFailure } from "../Protocol.ts"
 import * as Coordinator from "./coordinator.ts"
@@ -48,7 +51,9 @@ const tabular = (name: string, t: Table, patch: (column: string, values: Array<n
   }
 }
 
-const dataLayer = (data: TabularData) => Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) })
+// The parties compute as Node participants do: over the Node backends (OpenSSL's big integers and primes), built once.
+const backends = await Backends.build(NodeBackends.layer())
+const dataLayer = (data: TabularData) => Layer.merge(backends.layer, Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) }))
 
 interface Dataset {
   readonly name: "bcw" | "wdbc"
@@ -78,7 +83,9 @@ const seededWallet = (seed: string, i: number) => new Wallet(hexlify(sha256(utf8
 
 // 512-bit keys keep the OpenSSL kernel's per-context cost low; 400 updates (8 batches of 50) keep the file
 // near a minute. The bench runs the book's 1500 updates at 2048 bits.
-const KEY = { keyBits: 512, unsafeAllowTestKeySizes: true, updates: 400 } as const
+const KEY = { keyBits: 512, updates: 400 } as const
+/** The test harness's own permission for 512-bit keys: a task param cannot ask for it. */
+const testKeys = Layer.succeed(TestKeySizes, true)
 
 const train = (d: Dataset, o: RunOptions) => {
   const wallets = d.tables.map((_, i) => (o.seed === undefined ? InMemoryHost.randomWallet() : seededWallet(o.seed, i)))
@@ -107,7 +114,7 @@ const train = (d: Dataset, o: RunOptions) => {
         wallet: wallets[i],
         handlers,
         faults: o.faults?.[i] ?? [],
-        provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.merge(dataLayer(data), models)) as Effect.Effect<A, ParticipantFailure>
+        provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.mergeAll(dataLayer(data), models, testKeys)) as Effect.Effect<A, ParticipantFailure>
       }
     }),
     o.seed === undefined ? {} : { taskId: `vertical-${o.seed}` }
@@ -168,7 +175,7 @@ describe("vertical training over InMemoryHost (512-bit test keys)", () => {
         t.datas.map((data, i) => ({
           wallet: t.wallets[i],
           handlers: Participant.handlers(bcw.name, task, t.addresses),
-          provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.merge(dataLayer(data), t.models)) as Effect.Effect<A, ParticipantFailure>
+          provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.mergeAll(dataLayer(data), t.models, testKeys)) as Effect.Effect<A, ParticipantFailure>
         }))
       )
       return Effect.runPromise(host.run((s) => Coordinator.runPrediction(s, Spec.kinds[kind], params, { timeoutMs: 20_000 }))).then((r) => ({ r, out: host.memory(requester).get(TaskOutput.MEMORY_KEY) as { ids: Array<string>; positive: Array<boolean>; scores: Array<number> } }))
@@ -185,8 +192,10 @@ describe("vertical training over InMemoryHost (512-bit test keys)", () => {
     expect(JSON.stringify(online.r)).not.toContain("scores")
   }, 60_000)
 
+  // Seeded: the absolute accuracy floor depends on which rows land in the test split (an unseeded split once gave
+  // 0.897); agreement with the plaintext model, within 0.01, is the check that matters.
   it("SVM on wdbc (label 0 = malignant) matches the plaintext SVM", async () => {
-    await trainAndCompare(wdbc, "svm")
+    await trainAndCompare(wdbc, "svm", {}, "wdbc")
   }, 60_000)
 
   // A production run's split and batches follow the PSI's random order and commit–reveal's random integers, so

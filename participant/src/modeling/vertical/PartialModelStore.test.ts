@@ -12,15 +12,16 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { Effect, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { LocalData, type TabularData } from "@jointly/core/data/Tabular.ts"
-import * as TaskOutput from "@jointly/core/data/TaskOutput.ts"
-import type { ParticipantFailure } from "@jointly/core/protocols/Protocol.ts"
-import * as Coordinator from "@jointly/core/protocols/vertical/coordinator.ts"
-import * as Participant from "@jointly/core/protocols/vertical/participant.ts"
-import * as PartialModels from "@jointly/core/protocols/vertical/PartialModels.ts"
-import * as Reference from "@jointly/core/protocols/vertical/Reference.ts"
-import type * as Spec from "@jointly/core/protocols/vertical/spec.ts"
-import * as InMemoryHost from "@jointly/core/testing/InMemoryHost.ts"
+import { LocalData, type TabularData } from "@jointly/core/internal/data/Tabular"
+import * as TaskOutput from "@jointly/core/internal/data/TaskOutput"
+import { TestKeySizes } from "@jointly/core/internal/crypto/KeyMaterial"
+import type { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
+import * as Coordinator from "@jointly/core/internal/protocols/vertical/coordinator"
+import * as Participant from "@jointly/core/internal/protocols/vertical/participant"
+import * as PartialModels from "@jointly/core/internal/protocols/vertical/PartialModels"
+import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
+import type * as Spec from "@jointly/core/internal/protocols/vertical/spec"
+import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
 import * as PartialModelStore from "./PartialModelStore.ts"
 
 const example = (name: string) => fileURLToPath(new URL(`../../../../examples/query/${name}`, import.meta.url))
@@ -122,6 +123,32 @@ describe("sealed partial-model store", () => {
     expect(await Effect.runPromise(store.get(owner.address, "m1"))).toEqual(model("m1"))
   })
 
+  it("seals another kind's model part under its own format: read back as written, never opened as a linear model", async () => {
+    const dataDir = join(dir, "parts")
+    const store = PartialModelStore.make({ dataDir, owner: owner.address, secret: owner.privateKey })
+    const format = PartialModels.PART_FORMATS[0]
+    const part = { trees: [{ column: "age", threshold: 41.5 }], modelId: "m1" }
+    const stored = await Effect.runPromise(store.putPart(owner.address, format, "m1", part))
+    // A restarted store (same keystore secret) reads back exactly what was sealed; the disk never shows it.
+    const reopened = PartialModelStore.make({ dataDir, owner: owner.address, secret: owner.privateKey })
+    expect(await Effect.runPromise(reopened.getPart(owner.address, format, "m1"))).toEqual(part)
+    const file = PartialModelStore.fileOf(dataDir, PartialModels.partId(format, "m1"))
+    const text = await readFile(file, "utf8")
+    expect(JSON.parse(text)).toMatchObject({ format, digest: stored.digest })
+    expect(text).not.toContain("41.5")
+    // Same model id, other kind: the linear model of m1 is not there, and the part's file does not open as one.
+    expect((await flip(reopened.get(owner.address, "m1"))).reason).toBe("Missing")
+    await writeFile(PartialModelStore.fileOf(dataDir, "m1"), text)
+    expect((await flip(reopened.get(owner.address, "m1"))).reason).toBe("Foreign")
+    // Tampered: a typed Corrupt; another owner: Foreign.
+    const json = JSON.parse(text)
+    const bytes = Buffer.from(json.ciphertext, "base64")
+    bytes[0]! ^= 1
+    await writeFile(file, JSON.stringify({ ...json, ciphertext: bytes.toString("base64") }))
+    expect((await flip(reopened.getPart(owner.address, format, "m1"))).reason).toBe("Corrupt")
+    expect((await flip(reopened.getPart(other.address, format, "m1"))).reason).toBe("Foreign")
+  })
+
   it("keeps the last two iteration boundaries of training progress, sealed like the models", async () => {
     const dataDir = join(dir, "progress")
     const store = PartialModelStore.make({ dataDir, owner: owner.address, secret: owner.privateKey })
@@ -175,11 +202,12 @@ describe("vertical SVM → participant restart → joint prediction from the sea
       wallet: wallets[i],
       handlers: handlers(i),
       provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) =>
-        Effect.provide(effect, Layer.merge(Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) }), stores[i]!)) as Effect.Effect<A, ParticipantFailure>
+        // 512-bit keys: the test harness's own switch (TestKeySizes), never a task param.
+        Effect.provide(effect, Layer.mergeAll(Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) }), stores[i]!, Layer.succeed(TestKeySizes, true))) as Effect.Effect<A, ParticipantFailure>
     }))
 
   it("predicts the training evaluation's labels after the stores are reopened; a tampered file fails the task", async () => {
-    const params = Reference.trainParams(tables.map((table, i) => ({ address: addresses[i]!, table })), { keyBits: 512, unsafeAllowTestKeySizes: true, updates: 100, batchSize: 50 })
+    const params = Reference.trainParams(tables.map((table, i) => ({ address: addresses[i]!, table })), { keyBits: 512, updates: 100, batchSize: 50 })
     const training = InMemoryHost.make(configs((i) => Participant.handlers("bcw", { kind: "train", model: "svm", params }, addresses) as never, names.map((_, i) => storeOf(i))))
     const result = (await Effect.runPromise(training.run((s) => Coordinator.runTraining(s, "svm", params, { timeoutMs: 60_000 })))) as Spec.TrainResult
     const evaluation = (training.memory(addresses[0]!).get(TaskOutput.MEMORY_KEY) as { alignedIds: Array<string>; evaluation: { ids: Array<string>; positive: Array<boolean> } })

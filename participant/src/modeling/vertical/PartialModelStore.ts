@@ -16,8 +16,8 @@ import { Effect, Layer, Schema } from "effect"
 import { getBytes } from "ethers"
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { PartialModelError, PartialModels } from "@jointly/core/protocols/vertical/PartialModels.ts"
-import * as Sealing from "@jointly/core/protocols/vertical/PartialModels.ts"
+import { PartialModelError, PartialModels } from "@jointly/core/internal/protocols/vertical/PartialModels"
+import * as Sealing from "@jointly/core/internal/protocols/vertical/PartialModels"
 
 export const DIRECTORY = "vertical-models"
 
@@ -107,6 +107,21 @@ export const make = (options: StoreOptions): Sealing.Store => {
           catch: io(prefix)
         })
       }),
+    putPart: (owner, format, modelId, encoded) =>
+      Effect.gen(function*() {
+        const id = Sealing.partId(format, modelId)
+        if (!mine(owner)) return yield* foreign(owner, id)
+        const sealed = Sealing.sealPart(key, options.owner, format, modelId, encoded)
+        yield* write(id, sealed)
+        return { digest: sealed.digest }
+      }),
+    getPart: (owner, format, modelId) =>
+      Effect.gen(function*() {
+        const id = Sealing.partId(format, modelId)
+        if (!mine(owner)) return yield* foreign(owner, id)
+        const text = yield* read(id, `${format} ${modelId}`)
+        return yield* Sealing.openPart(key, options.owner, format, modelId, text)
+      }),
     loadProgress: (owner, taskId, iteration) =>
       Effect.gen(function*() {
         const id = Sealing.progressId(taskId, iteration)
@@ -124,12 +139,14 @@ export const make = (options: StoreOptions): Sealing.Store => {
 export const layer = (options: { readonly dataDir?: string | undefined; readonly owner: string; readonly secret: string | Uint8Array }): Layer.Layer<PartialModels> => {
   const { dataDir } = options
   if (dataDir) return Layer.succeed(PartialModels, make({ dataDir, owner: options.owner, secret: options.secret }))
-  const none = (modelId: string) => Effect.fail(new PartialModelError({ reason: "NoStore", modelId, detail: "no data directory is configured (JOINTLY_DATA_DIR)" }))
+  const none = (modelId: string) => Effect.fail(new PartialModelError({ reason: "NoStore", modelId, detail: "no data directory is configured for this participant" }))
   return Layer.succeed(PartialModels, {
     put: (_owner, model) => none(model.modelId),
     get: (_owner, modelId) => none(modelId),
     saveProgress: (_owner, progress) => none(Sealing.progressId(progress.taskId, progress.iteration)),
     loadProgress: (_owner, taskId, iteration) => none(Sealing.progressId(taskId, iteration)),
-    removeProgress: (_owner, taskId) => none(Sealing.progressPrefix(taskId))
+    removeProgress: (_owner, taskId) => none(Sealing.progressPrefix(taskId)),
+    putPart: (_owner, format, modelId) => none(Sealing.partId(format, modelId)),
+    getPart: (_owner, format, modelId) => none(Sealing.partId(format, modelId))
   })
 }

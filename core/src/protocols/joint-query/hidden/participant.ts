@@ -128,7 +128,7 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
         return yield* fail(session, stage, "CountMismatch", `${count} queries arrived, ${countOf(s, params.querier)} announced`)
       }
       if (count > params.maxQueries) return yield* fail(session, stage, "TooManyQueries", `${count} queries exceed ${params.maxQueries}`)
-      const compute = yield* Compute.current
+      const compute = yield* Compute.QueryCompute
       const answered = yield* Effect.mapError(compute.blind("ristretto255", points, s.scalar), (e) =>
         new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: e.message }))
       return { payload: yield* seal(session, s, stage, "answer", answered) }
@@ -169,7 +169,7 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
       yield* once(session, s, stage, `table/${index}`)
       const data = yield* (yield* LocalData).dataset(datasetName)
       const row = rowJson(data, params.columns)
-      const compute = yield* Compute.current
+      const compute = yield* Compute.QueryCompute
       const points = yield* compute.hashBlind("ristretto255", domainOf(session), s.set.ids.slice(index * chunkSize, index * chunkSize + length), s.scalar)
       const parts: Array<Uint8Array> = []
       const encoder = new TextEncoder()

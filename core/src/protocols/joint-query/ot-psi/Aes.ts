@@ -10,9 +10,9 @@
  *                               because WebCrypto has no ECB mode but its CBC decryption is parallel: one call
  *                               decrypts a whole batch (`webCrypto` below). AES⁻¹ is as good a PRP as AES.
  *
- * A service with two implementations, byte for byte the same (participant/src/worker/NodeAes.test.ts): `webCrypto`
- * here (portable: browsers, Web Workers, Deno, and Node, where it is OpenSSL behind a promise) and the Node-native
- * layer in participant/src/worker/NodeAes.ts (node:crypto, synchronous). Each call handles a whole batch — never
+ * A service with two implementations, byte for byte the same (the AES conformance suite, testing/kernel-conformance.ts):
+ * `webCrypto` here (portable: browsers, Web Workers, Deno, and Node, where it is OpenSSL behind a promise) and the
+ * Node backends' one (`@jointly/backends`, node/OpenSslAes.ts: node:crypto, synchronous). Each call handles a whole batch — never
  * one element — so the per-call cost of either API disappears behind the bulk work.
  */
 import { Context, Effect, Layer } from "effect"

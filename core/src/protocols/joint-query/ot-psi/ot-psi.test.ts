@@ -3,7 +3,7 @@
  * the plaintext intersection — random sets with planted intersections of many shapes, the bcw and wdbc id files,
  * partitions, a stash, long and non-ASCII ids, duplicates — then the refusals: tampered, reordered, oversized and
  * mismatched messages each end in a typed error. Node's AES and byte-identical transcripts:
- * participant/src/worker/NodeAes.test.ts.
+ * backends/src/node/OpenSslAes.test.ts.
  */
 import { Effect } from "effect"
 import { describe, expect, it } from "vitest"

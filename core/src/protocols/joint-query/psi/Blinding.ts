@@ -7,10 +7,13 @@ import { concatBytes } from "@noble/hashes/utils.js"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
+import { BigIntKernels } from "../../../compute/Kernels.ts"
+import { Primes } from "../../../compute/Primes.ts"
 import * as FixedPoint from "../../../crypto/FixedPoint.ts"
 import * as Keys from "../../../crypto/paillier/Keys.ts"
 import * as Paillier from "../../../crypto/paillier/Paillier.ts"
 import * as Serialization from "../../../crypto/paillier/Serialization.ts"
+import * as Local from "../../../data/Local.ts"
 import { LocalData } from "../../../data/Tabular.ts"
 import * as TaskOutput from "../../../data/TaskOutput.ts"
 import { sha256Digest } from "../../../wire/Canonical.ts"
@@ -31,18 +34,24 @@ export const handlers = (ctx: Party.Context) => {
       const existing = session.memory.get(Party.MEMORY) as Party.State | undefined
       if (existing !== undefined) return existing.reply
       if (!session.participants.includes(session.self)) return yield* Party.fail(session, stage, "NotAParty", `${session.self} is not a party`)
-      const data = yield* (yield* LocalData).dataset(ctx.datasetName)
-      if (!data.columnNames.includes(ctx.params.idColumn)) return yield* Party.fail(session, stage, "MissingColumn", `dataset ${data.name} has no column ${ctx.params.idColumn}`)
-      const set = Ids.load(data, ctx.params.idColumn)
-      if (set.ids.length === 0) return yield* Party.fail(session, stage, "EmptySet", `dataset ${data.name} has no ids in ${ctx.params.idColumn}`)
-      if (set.ids.length > ctx.params.maxIds) return yield* Party.fail(session, stage, "TooManyIds", `${set.ids.length} distinct ids exceed maxIds ${ctx.params.maxIds}`)
+      // Ids stream from the source in bounded chunks (never the whole column at once), stopping past maxIds.
+      const source = yield* Local.source(ctx.datasetName)
+      if (!source.columns.some((c) => c.name === ctx.params.idColumn)) return yield* Party.fail(session, stage, "MissingColumn", `dataset ${source.name} has no column ${ctx.params.idColumn}`)
+      const set = yield* Effect.catch(Ids.fromSource(source, ctx.params.idColumn, ctx.params.maxIds), (error) =>
+        error._tag === "TooManyIds"
+          ? Party.fail(session, stage, "TooManyIds", `dataset ${source.name} has more distinct ids than maxIds ${ctx.params.maxIds}`)
+          : Party.fail(session, stage, error.reason, error.message))
+      if (set.ids.length === 0) return yield* Party.fail(session, stage, "EmptySet", `dataset ${source.name} has no ids in ${ctx.params.idColumn}`)
       let sum: Party.Sum = {}
       if (ctx.mode === "sum" && session.self === ctx.holder) {
+        const data = yield* (yield* LocalData).dataset(ctx.datasetName)
         const column = ctx.params.valueColumn!
         if (!data.columnNames.includes(column) || !data.isNumeric(column)) return yield* Party.fail(session, stage, "NotNumeric", `column ${column} of dataset ${data.name} is missing or not numeric`)
         const values = data.numeric(column)
         if (set.rows.some((row) => !Number.isFinite(values[row]!))) return yield* Party.fail(session, stage, "InvalidValue", `column ${column} has an empty or non-finite value`)
-        sum = { keyPair: yield* Effect.promise(() => Keys.generateKeyPair({ bits: Keys.DEFAULT_BITS })) }
+        const primes = (yield* Primes).generate
+        const kernels = yield* BigIntKernels
+        sum = { keyPair: yield* Effect.promise(() => Keys.generateKeyPair({ bits: Keys.DEFAULT_BITS, primes, kernels })) }
       }
       yield* Effect.promise(() => Group.ready())
       const extra = sum.keyPair ? Serialization.encodePublicKey(sum.keyPair.publicKey) : new Uint8Array(0)
@@ -68,7 +77,7 @@ export const handlers = (ctx: Party.Context) => {
         if (ad.count > ctx.params.maxIds) return yield* Party.fail(session, stage, "TooManyIds", `${party} announces ${ad.count} ids, above maxIds ${ctx.params.maxIds}`)
         if (ad.count === 0) return yield* Party.fail(session, stage, "EmptySet", `${party} announces an empty set`)
       }
-      Party.prepare(ctx, yield* Compute.current, session, s, 0)
+      Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
       if (ctx.mode === "sum" && session.self !== ctx.holder) {
         const extra = s.peers.get(ctx.holder)!.extra
         s.sum.publicKey = yield* Effect.try({
@@ -89,7 +98,7 @@ export const handlers = (ctx: Party.Context) => {
       const expected = Ids.chunkLength(Party.countOf(s, source), ctx.chunkSize, index)
       if (expected === 0) return yield* Party.fail(session, stage, "CountMismatch", `${source} announced ${Party.countOf(s, source)} elements: there is no chunk ${index}`)
       yield* Party.once(session, s, stage, `blind/${source}/${hop}/${index}`)
-      const compute = yield* Compute.current
+      const compute = yield* Compute.QueryCompute
       let points: Uint8Array
       let extra: Uint8Array = new Uint8Array(0)
       if (hop === 0) {
@@ -182,7 +191,8 @@ export const handlers = (ctx: Party.Context) => {
         if (points.length !== expected * Group.POINT_BYTES) {
           return yield* Party.fail(session, stage, "CountMismatch", `chunk ${index} of ${source} holds ${points.length / Group.POINT_BYTES} elements, ${expected} announced`)
         }
-        yield* Effect.try({ try: () => Compute.kernels(ctx.group).validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
+        const groups = yield* Compute.Groups
+        yield* Effect.try({ try: () => groups[ctx.group].validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
         let chunks = s.inbox.get(source)
         if (chunks === undefined) s.inbox.set(source, (chunks = new Map()))
         chunks.set(index, { points, extra: new Uint8Array(0) })

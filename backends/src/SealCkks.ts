@@ -1,0 +1,349 @@
+/**
+ * The `Ckks` service (core/src/protocols/encrypted-linear/Ckks.ts) over node-seal 6.0.3 (DESIGN.md §6), and the
+ * plain library API `encryptFeatures`, `evaluateLinear`, `decryptScore` (Promises, for embedders).
+ *
+ * One implementation over whichever build of SEAL the platform loads (`make(load)`): the Node backends load
+ * node-seal's Node build, the portable ones its Web Worker build (browsers and workers, no Node built-in).
+ * Both are the same SEAL compiled to WASM, so their ciphertexts interoperate (the CKKS conformance suite).
+ *
+ * Every SEAL object is created inside an Effect scope and `.delete()`d when the scope closes (STYLE.md), and
+ * only SEAL's serialized bytes go in or out. Untrusted bytes are checked against SEAL's 16-byte header (magic,
+ * version, compression, declared size) before SEAL parses them: the WASM build aborts instead of throwing on
+ * some malformed inputs, and an aborted module is dropped so the next call loads a fresh one.
+ *
+ * Parameters: CKKS, N = 8192 (4096 slots), primes [60, 40, 40, 60], scale 2^40 by default: 128-bit security
+ * (SEAL refuses anything weaker) and two rescales (× weights, × mask). Ciphertexts are seeded symmetric
+ * encryptions and the Galois keys seeded too, which halves both on the wire.
+ */
+import { Effect, Layer, Scope } from "effect"
+import type { SEALLibrary } from "node-seal/implementation/seal"
+import type { Context as SealContext } from "node-seal/implementation/context"
+import {
+  Ckks,
+  type CkksApi,
+  CkksError,
+  defaultParameters,
+  type EncryptedFeatures,
+  type EncryptedScores,
+  type Parameters,
+  type RequesterKeys,
+  strideFor
+} from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
+import { errorsOf, loader, own } from "./Seal.ts"
+
+const CACHED_CONTEXTS = 8
+
+const { error, checkHeader } = errorsOf<CkksError["reason"], CkksError>((fields) => new CkksError(fields))
+
+const parametersBytes = (s: SEALLibrary, p: Parameters) =>
+  Effect.gen(function*() {
+    if (p.coeffModulusBits.length < 4 || p.coeffModulusBits.slice(1, -1).some((b) => b !== p.scaleBits)) {
+      return yield* Effect.fail(error("InvalidParameters", "coeffModulusBits needs ≥ 4 primes whose middle ones have scaleBits bits"))
+    }
+    const parms = yield* own(() => s.EncryptionParameters(s.SchemeType.ckks))
+    yield* Effect.try({
+      try: () => {
+        parms.setPolyModulusDegree(p.polyModulusDegree)
+        parms.setCoeffModulus(s.CoeffModulus.Create(p.polyModulusDegree, Int32Array.from(p.coeffModulusBits)))
+      },
+      catch: (e) => error("InvalidParameters", e)
+    })
+    return parms.saveArray(s.ComprModeType.none)
+  })
+
+const loadCiphertext = (s: SEALLibrary, context: SealContext, bytes: Uint8Array, what: string) =>
+  Effect.gen(function*() {
+    yield* checkHeader(bytes, what, "MalformedCiphertext")
+    const ct = yield* own(() => s.CipherText())
+    yield* Effect.try({ try: () => ct.loadArray(context, bytes), catch: (e) => error("MalformedCiphertext", `${what}: ${e instanceof Error ? e.message : String(e)}`) })
+    if (ct.size !== 2) return yield* Effect.fail(error("MalformedCiphertext", `${what}: ${ct.size} polynomials, a fresh ciphertext has 2`))
+    return ct
+  })
+
+const slotsOf = (polyModulusDegree: number) => polyModulusDegree / 2
+
+/** 2^(bits of the first middle prime): the scale `parametersBytes` pairs with its primes. */
+const scaleOf = (s: SEALLibrary, parameters: Uint8Array) =>
+  Effect.gen(function*() {
+    const parms = yield* own(() => s.EncryptionParameters())
+    yield* Effect.try({ try: () => parms.loadArray(parameters), catch: (e) => error("InvalidParameters", e) })
+    return 2 ** parms.coeffModulus[1]!.toString(2).length
+  })
+
+/** A `CkksApi` over the SEAL build `load` instantiates (once, on first use; again after a WASM abort). */
+export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
+  /**
+   * Validated contexts by parameter bytes: building one costs ~0.7 s (SEAL's prime and NTT tables) and a
+   * federated-learning round needs one per encryption, sum and decryption. Contexts are immutable; the few
+   * cached ones live as long as this instance's library (a dropped one takes them along) and are never evicted, so no
+   * scope can see one deleted under it. Past the cap, contexts are scoped as before.
+   */
+  const contexts = new Map<string, SealContext>()
+
+  const seal = loader(load, () => contexts.clear())
+  /** Runs `body` with the library in a fresh scope; a SEAL exception becomes `reason` (Seal.ts `loader`). */
+  const withSeal = <A>(reason: CkksError["reason"], body: (s: SEALLibrary) => Effect.Effect<A, CkksError, Scope.Scope>) =>
+    seal((e) => error("Unavailable", e), (defect) => error(reason, defect), body)
+
+  /** A CKKS context the evaluator accepts: checked scheme, degree, level count and SEAL's 128-bit security check. */
+  const contextOf = (s: SEALLibrary, parameters: Uint8Array) =>
+    Effect.gen(function*() {
+      const key = String.fromCharCode(...parameters)
+      const cached = contexts.get(key)
+      if (cached) return cached
+      yield* checkHeader(parameters, "parameters", "InvalidParameters")
+      const parms = yield* own(() => s.EncryptionParameters())
+      yield* Effect.try({ try: () => parms.loadArray(parameters), catch: (e) => error("InvalidParameters", e) })
+      if (parms.scheme !== s.SchemeType.ckks) return yield* Effect.fail(error("InvalidParameters", "not CKKS parameters"))
+      if (parms.polyModulusDegree !== 8192 && parms.polyModulusDegree !== 16384) {
+        return yield* Effect.fail(error("InvalidParameters", `poly modulus degree ${parms.polyModulusDegree} (8192 or 16384 expected)`))
+      }
+      // Data level + (× weights, × mask) rescales + the special prime.
+      if (parms.coeffModulus.length < 4) return yield* Effect.fail(error("InvalidParameters", `${parms.coeffModulus.length} coefficient primes; two rescales need at least 4`))
+      const cache = contexts.size < CACHED_CONTEXTS
+      const context = cache ? s.Context(parms, true, s.SecurityLevel.tc128) : yield* own(() => s.Context(parms, true, s.SecurityLevel.tc128))
+      if (!context.parametersSet()) {
+        if (cache) context.delete()
+        return yield* Effect.fail(error("InvalidParameters", "SEAL rejects them (below 128-bit security, or inconsistent)"))
+      }
+      if (cache) contexts.set(key, context)
+      return context
+    })
+
+  const encryptFeaturesEffect: CkksApi["encryptFeatures"] = (rows, parameters = defaultParameters) =>
+    withSeal("InvalidParameters", (s) =>
+      Effect.gen(function*() {
+        const features = rows[0]?.length ?? 0
+        if (features === 0) return yield* Effect.fail(error("ShapeMismatch", "no rows or no features to encrypt"))
+        if (rows.some((r) => r.length !== features)) return yield* Effect.fail(error("ShapeMismatch", "rows of different lengths"))
+        const stride = strideFor(features)
+        const slots = slotsOf(parameters.polyModulusDegree)
+        if (stride > slots) return yield* Effect.fail(error("ShapeMismatch", `${features} features exceed ${slots} slots`))
+        const perCiphertext = slots / stride
+        const parameterBytes = yield* parametersBytes(s, parameters)
+        const context = yield* contextOf(s, parameterBytes)
+        const keygen = yield* own(() => s.KeyGenerator(context))
+        const secretKey = yield* own(() => keygen.secretKey())
+        const steps = Int32Array.from({ length: Math.log2(stride) }, (_, i) => 1 << i)
+        const galois = yield* own(() => keygen.createGaloisKeysSerializable(steps))
+        const publicKey = yield* own(() => keygen.createPublicKey())
+        const encryptor = yield* own(() => s.Encryptor(context, publicKey, secretKey))
+        const encoder = yield* own(() => s.CKKSEncoder(context))
+        const scale = 2 ** parameters.scaleBits
+        const ciphertexts: Array<Uint8Array> = []
+        for (let start = 0; start < rows.length; start += perCiphertext) {
+          const values = new Float64Array(slots)
+          rows.slice(start, start + perCiphertext).forEach((row, i) => values.set(Array.from(row), i * stride))
+          const plain = yield* own(() => encoder.encode(values, scale))
+          const serializable = yield* own(() => encryptor.encryptSymmetricSerializable(plain))
+          ciphertexts.push(serializable.saveArray(s.ComprModeType.zstd))
+        }
+        const request: EncryptedFeatures = {
+          parameters: parameterBytes,
+          scaleBits: parameters.scaleBits,
+          galoisKeys: galois.saveArray(s.ComprModeType.zstd),
+          ciphertexts,
+          rows: rows.length,
+          features,
+          stride
+        }
+        const keys: RequesterKeys = { parameters: parameterBytes, secretKey: secretKey.saveArray(s.ComprModeType.none) }
+        return { keys, request }
+      }))
+
+  const evaluateLinearEffect: CkksApi["evaluateLinear"] = (request, model) =>
+    withSeal("MalformedCiphertext", (s) =>
+      Effect.gen(function*() {
+        if (!Number.isInteger(request.scaleBits) || request.scaleBits < 20 || request.scaleBits > 60) {
+          return yield* Effect.fail(error("InvalidParameters", `scale 2^${request.scaleBits} (2^20 … 2^60 expected)`))
+        }
+        const context = yield* contextOf(s, request.parameters)
+        const encoder = yield* own(() => s.CKKSEncoder(context))
+        const slots = encoder.slotCount
+        const { stride, features, rows } = request
+        if (model.weights.length !== features) return yield* Effect.fail(error("ShapeMismatch", `${features} encrypted features, the model has ${model.weights.length} weights`))
+        if (stride !== strideFor(features) || stride > slots) return yield* Effect.fail(error("ShapeMismatch", `stride ${stride} does not fit ${features} features`))
+        const perCiphertext = slots / stride
+        if (!Number.isInteger(rows) || rows < 1 || request.ciphertexts.length !== Math.ceil(rows / perCiphertext)) {
+          return yield* Effect.fail(error("ShapeMismatch", `${request.ciphertexts.length} ciphertexts for ${rows} rows of stride ${stride}`))
+        }
+        if (![...model.weights, model.bias].every(Number.isFinite)) return yield* Effect.fail(error("ShapeMismatch", "a weight is not finite"))
+        yield* checkHeader(request.galoisKeys, "Galois keys", "MalformedKeys")
+        const galois = yield* own(() => s.GaloisKeys())
+        yield* Effect.try({ try: () => galois.loadArray(context, request.galoisKeys), catch: (e) => error("MalformedKeys", e) })
+        const steps = Array.from({ length: Math.log2(stride) }, (_, i) => 1 << i)
+        const evaluator = yield* own(() => s.Evaluator(context))
+        const scale = 2 ** request.scaleBits
+        const weights = new Float64Array(slots)
+        const mask = new Float64Array(slots)
+        const bias = new Float64Array(slots)
+        for (let block = 0; block < perCiphertext; block++) {
+          weights.set(model.weights, block * stride)
+          mask[block * stride] = 1
+          bias[block * stride] = model.bias
+        }
+        const weightsPlain = yield* own(() => encoder.encode(weights, scale))
+        const out: Array<Uint8Array> = []
+        for (const [i, bytes] of request.ciphertexts.entries()) {
+          const ct = yield* loadCiphertext(s, context, bytes, `ciphertext ${i}`)
+          const acc = yield* Effect.try({
+            try: () => {
+              const product = evaluator.multiplyPlain(ct, weightsPlain)!
+              evaluator.rescaleToNext(product, product)
+              return product
+            },
+            catch: (e) => error("MalformedCiphertext", e)
+          })
+          yield* Effect.addFinalizer(() => Effect.sync(() => acc.delete()))
+          // Rotate-and-sum: slot r·stride collects its block's products (PROTOCOLS-style log2(stride) steps).
+          for (const step of steps) {
+            const rotated = yield* own(() => evaluator.rotateVector(acc, step, galois))
+            evaluator.add(acc, rotated, acc)
+          }
+          const maskPlain = yield* own(() => encoder.encode(mask, scale))
+          evaluator.plainModSwitchTo(maskPlain, acc.parmsId, maskPlain)
+          evaluator.multiplyPlain(acc, maskPlain, acc)
+          evaluator.rescaleToNext(acc, acc)
+          const biasPlain = yield* own(() => encoder.encode(bias, acc.scale))
+          evaluator.plainModSwitchTo(biasPlain, acc.parmsId, biasPlain)
+          evaluator.addPlain(acc, biasPlain, acc)
+          out.push(acc.saveArray(s.ComprModeType.zstd))
+        }
+        return { ciphertexts: out, rows, stride } satisfies EncryptedScores
+      }))
+
+  const decryptScoreEffect: CkksApi["decryptScore"] = (keys, scores) =>
+    withSeal("MalformedCiphertext", (s) =>
+      Effect.gen(function*() {
+        const context = yield* contextOf(s, keys.parameters)
+        const secretKey = yield* own(() => s.SecretKey())
+        yield* Effect.try({ try: () => secretKey.loadArray(context, keys.secretKey), catch: (e) => error("MalformedKeys", e) })
+        const decryptor = yield* own(() => s.Decryptor(context, secretKey))
+        const encoder = yield* own(() => s.CKKSEncoder(context))
+        const slots = encoder.slotCount
+        const { stride, rows } = scores
+        const perCiphertext = slots / stride
+        if (!Number.isInteger(perCiphertext) || perCiphertext < 1 || scores.ciphertexts.length !== Math.ceil(rows / perCiphertext)) {
+          return yield* Effect.fail(error("ShapeMismatch", `${scores.ciphertexts.length} score ciphertexts for ${rows} rows of stride ${stride}`))
+        }
+        const out = new Float64Array(rows)
+        for (const [i, bytes] of scores.ciphertexts.entries()) {
+          yield* checkHeader(bytes, `score ciphertext ${i}`, "MalformedCiphertext")
+          const ct = yield* own(() => s.CipherText())
+          yield* Effect.try({ try: () => ct.loadArray(context, bytes), catch: (e) => error("MalformedCiphertext", e) })
+          const plain = yield* own(() => decryptor.decrypt(ct))
+          const values = encoder.decode(plain) as Float64Array
+          for (let j = 0; j < perCiphertext && i * perCiphertext + j < rows; j++) out[i * perCiphertext + j] = values[j * stride]!
+        }
+        return out
+      }))
+
+  const generateKeysEffect: CkksApi["generateKeys"] = (parameters = defaultParameters) =>
+    withSeal("InvalidParameters", (s) =>
+      Effect.gen(function*() {
+        const parameterBytes = yield* parametersBytes(s, parameters)
+        const context = yield* contextOf(s, parameterBytes)
+        const keygen = yield* own(() => s.KeyGenerator(context))
+        const secretKey = yield* own(() => keygen.secretKey())
+        return { parameters: parameterBytes, secretKey: secretKey.saveArray(s.ComprModeType.none) } satisfies RequesterKeys
+      }))
+
+  /** Context, secret key and encoder of shared keys (the scale is the middle primes' size, as `parametersBytes` builds it). */
+  const keyed = (s: SEALLibrary, keys: RequesterKeys) =>
+    Effect.gen(function*() {
+      const context = yield* contextOf(s, keys.parameters)
+      yield* checkHeader(keys.secretKey, "secret key", "MalformedKeys")
+      const secretKey = yield* own(() => s.SecretKey())
+      yield* Effect.try({ try: () => secretKey.loadArray(context, keys.secretKey), catch: (e) => error("MalformedKeys", e) })
+      const encoder = yield* own(() => s.CKKSEncoder(context))
+      return { context, secretKey, encoder }
+    })
+
+  const encryptVectorEffect: CkksApi["encryptVector"] = (keys, values) =>
+    withSeal("MalformedKeys", (s) =>
+      Effect.gen(function*() {
+        const { context, secretKey, encoder } = yield* keyed(s, keys)
+        if (!Array.from(values).every(Number.isFinite)) return yield* Effect.fail(error("ShapeMismatch", "a value is not finite"))
+        // SEAL's Encryptor wants a public key even for symmetric encryption; one derived from the shared secret.
+        const keygen = yield* own(() => s.KeyGenerator(context, secretKey))
+        const publicKey = yield* own(() => keygen.createPublicKey())
+        const encryptor = yield* own(() => s.Encryptor(context, publicKey, secretKey))
+        const slots = encoder.slotCount
+        const scale = yield* scaleOf(s, keys.parameters)
+        const out: Array<Uint8Array> = []
+        for (let start = 0; start === 0 || start < values.length; start += slots) {
+          const chunk = new Float64Array(slots)
+          chunk.set(Array.from(values).slice(start, start + slots))
+          const plain = yield* own(() => encoder.encode(chunk, scale))
+          const serializable = yield* own(() => encryptor.encryptSymmetricSerializable(plain))
+          out.push(serializable.saveArray(s.ComprModeType.zstd))
+        }
+        return out
+      }))
+
+  const addCiphertextsEffect: CkksApi["addCiphertexts"] = (parameters, vectors) =>
+    withSeal("MalformedCiphertext", (s) =>
+      Effect.gen(function*() {
+        const length = vectors[0]?.length ?? 0
+        if (length === 0) return yield* Effect.fail(error("ShapeMismatch", "nothing to add"))
+        if (vectors.some((v) => v.length !== length)) return yield* Effect.fail(error("ShapeMismatch", "ciphertext vectors of different lengths"))
+        const context = yield* contextOf(s, parameters)
+        const evaluator = yield* own(() => s.Evaluator(context))
+        const out: Array<Uint8Array> = []
+        for (let i = 0; i < length; i++) {
+          const acc = yield* loadCiphertext(s, context, vectors[0]![i]!, `vector 0, ciphertext ${i}`)
+          for (let v = 1; v < vectors.length; v++) {
+            const ct = yield* loadCiphertext(s, context, vectors[v]![i]!, `vector ${v}, ciphertext ${i}`)
+            // SEAL throws on a level or scale mismatch: a ciphertext not made by encryptVector under these parameters.
+            yield* Effect.try({ try: () => evaluator.add(acc, ct, acc), catch: (e) => error("MalformedCiphertext", `vector ${v}, ciphertext ${i}: ${e instanceof Error ? e.message : String(e)}`) })
+          }
+          out.push(acc.saveArray(s.ComprModeType.zstd))
+        }
+        return out
+      }))
+
+  const decryptVectorEffect: CkksApi["decryptVector"] = (keys, ciphertexts, length) =>
+    withSeal("MalformedCiphertext", (s) =>
+      Effect.gen(function*() {
+        const { context, secretKey, encoder } = yield* keyed(s, keys)
+        const slots = encoder.slotCount
+        if (!Number.isInteger(length) || length < 0 || ciphertexts.length !== Math.max(1, Math.ceil(length / slots))) {
+          return yield* Effect.fail(error("ShapeMismatch", `${ciphertexts.length} ciphertexts for ${length} values`))
+        }
+        const decryptor = yield* own(() => s.Decryptor(context, secretKey))
+        const out = new Float64Array(length)
+        for (const [i, bytes] of ciphertexts.entries()) {
+          const ct = yield* loadCiphertext(s, context, bytes, `ciphertext ${i}`)
+          const plain = yield* own(() => decryptor.decrypt(ct))
+          const values = encoder.decode(plain) as Float64Array
+          out.set(values.subarray(0, Math.min(slots, length - i * slots)), i * slots)
+        }
+        return out
+      }))
+
+  return {
+    encryptFeatures: encryptFeaturesEffect,
+    evaluateLinear: evaluateLinearEffect,
+    decryptScore: decryptScoreEffect,
+    generateKeys: generateKeysEffect,
+    encryptVector: encryptVectorEffect,
+    addCiphertexts: addCiphertextsEffect,
+    decryptVector: decryptVectorEffect
+  }
+}
+
+/** The `Ckks` service over `load`'s SEAL build. */
+export const layer = (load: () => Promise<SEALLibrary>): Layer.Layer<Ckks> => Layer.sync(Ckks, () => make(load))
+
+// ---------- plain library API ----------
+
+/** Promise facade of a `CkksApi` for embedders that do not use Effect; every call rejects with CkksError. */
+export const promises = (api: CkksApi) => ({
+  /** Requester: keys (keep them) and the request to send to the model owner. */
+  encryptFeatures: (rows: ReadonlyArray<ArrayLike<number>>, parameters?: Parameters) => Effect.runPromise(api.encryptFeatures(rows, parameters)),
+  /** Model owner: encrypted scores w·x + b for the requester. */
+  evaluateLinear: (request: EncryptedFeatures, model: { readonly weights: ReadonlyArray<number>; readonly bias: number }) =>
+    Effect.runPromise(api.evaluateLinear(request, model)),
+  /** Requester: the score of each row. */
+  decryptScore: (keys: RequesterKeys, scores: EncryptedScores) => Effect.runPromise(api.decryptScore(keys, scores))
+})

@@ -1,0 +1,464 @@
+/**
+ * The governance commands of `jointly` (issue 7): catalogue search and publishing, the supervisor's view and
+ * its suspend/restore, `verify` of a task against the chain, and e-data certificates. Output is JSON on stdout;
+ * `verify` and `certify --verify` exit 1 on any mismatch, with a report on stderr.
+ */
+import { readFile, writeFile } from "node:fs/promises"
+import { randomBytes } from "node:crypto"
+import { Effect, Redacted } from "effect"
+import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet } from "ethers"
+import { sha256 } from "@noble/hashes/sha2.js"
+import { concatBytes } from "@noble/hashes/utils.js"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import * as Endpoint from "@jointly/core/internal/net/Endpoint"
+import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
+import * as GovernanceLedger from "@jointly/core/internal/ledger/GovernanceLedger"
+import { certDigest, makeGovernanceLedger, signCert } from "@jointly/core/internal/ledger/GovernanceLedger"
+import * as GrantScope from "@jointly/core/internal/ledger/GrantScope"
+import * as GrantScopes from "@jointly/participant/internal/governance/GrantScopes"
+import * as ContentHash from "@jointly/core/internal/data/ContentHash"
+import * as Sources from "@jointly/participant/internal/datasets/Sources"
+import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
+import * as ParticipantConfig from "@jointly/participant/internal/cli/ParticipantConfig"
+import { loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
+import * as Verify from "@jointly/coordinator/internal/audit/Verify"
+import * as Client from "@jointly/coordinator/internal/client/Client"
+import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
+import * as Operator from "@jointly/coordinator/internal/local/Operator"
+
+const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n")
+
+export class CommandFailed extends Error {}
+
+/** The typed client signed in as `signer` (the API answers members only). */
+const clientFor = (url: string, signer: Wallet | undefined, trust?: Endpoint.Trust) => Client.make({ url, trust, initiator: signer })
+
+// ---------------------------------------------------------------- catalogue
+
+export const catalogSearch = async (o: { url: string; q: string; all: boolean; signer?: Wallet; trust?: Endpoint.Trust }) =>
+  out({ datasets: await clientFor(o.url, o.signer, o.trust).catalog(o.q, { includeRetired: o.all }) })
+
+/** A participant's chain client from its config and keystore (passphrase from JOINTLY_KEY_PASSPHRASE). */
+const participantChain = async (configFile: string, passphrase?: string) => {
+  const config = await ParticipantConfig.load(configFile)
+  if (config.chain === undefined) throw new CommandFailed(`${configFile} has no "chain" section (rpcUrl and contract addresses)`)
+  const identity = await Keystore.openPromise(passphrase === undefined ? { dataDir: config.dataDir } : { dataDir: config.dataDir, passphrase })
+  const wallet = Redacted.value(identity.account)
+  const chain = await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
+  return { config, wallet, chain }
+}
+
+/** Publishes (or republishes as a new version) a registered dataset's description: schema, size, hash — no rows. */
+export const catalogPublish = async (o: { config: string; dataset: string; retire: boolean; passphrase?: string; print?: boolean }): Promise<Record<string, unknown>> => {
+  const print = o.print ?? true
+  const show = (value: Record<string, unknown>) => {
+    if (print) out(value)
+    return value
+  }
+  const { config, chain } = await participantChain(o.config, o.passphrase)
+  try {
+    const spec = config.datasets.find((d) => d.name === o.dataset)
+    if (spec === undefined) throw new CommandFailed(`no dataset ${o.dataset} in ${o.config}`)
+    if (o.retire) {
+      const { datasetIdOf } = await import("@jointly/core/internal/ledger/GovernanceLedger")
+      const id = datasetIdOf(chain.account, o.dataset)
+      return show({ event: "retired", datasetId: id, ...(await chain.retireDataset(id)) })
+    }
+    // Opened as the participant serves it (CSV, Parquet or PostgreSQL), hashed column by column: no rows held.
+    const sources = Sources.make()
+    const dataset = await sources.open(spec).then(async ({ source, summary }) => ({
+      columns: summary.columns,
+      rowCount: summary.rowCount,
+      contentHash: await Effect.runPromise(ContentHash.ofSource(source))
+    })).finally(() => sources.close())
+    const meta = config.catalog?.[o.dataset] ?? { domain: "general", policy: "Open" as const }
+    const published = await chain.publishDataset({
+      domain: meta.domain,
+      name: o.dataset,
+      attrs: JSON.stringify(dataset.columns),
+      size: dataset.rowCount,
+      contentHash: dataset.contentHash,
+      location: meta.location ?? `jointly://${chain.account}/${meta.domain}/${o.dataset}`,
+      policy: meta.policy
+    })
+    return show({ event: "published", owner: chain.account, dataset: o.dataset, contentHash: dataset.contentHash, rows: dataset.rowCount, ...published })
+  } finally {
+    await chain.close()
+  }
+}
+
+// ---------------------------------------------------------------- access grants
+
+/** A scope document from a file, decoded (core/src/ledger/GrantScope.ts). */
+const scopeFrom = async (file: string): Promise<GrantScope.GrantScope> => {
+  const text = await readFile(file, "utf8").catch((error: Error) => {
+    throw new CommandFailed(`cannot read the scope ${file}: ${error.message}`)
+  })
+  try {
+    return GrantScope.decode(JSON.parse(text))
+  } catch (error) {
+    throw new CommandFailed(`${file} is not a grant scope ({"version": 1, "columns": [...], "kinds"?: [...]}): ${(error as Error).message}`)
+  }
+}
+
+/**
+ * `jointly grant request|decide|revoke|show` (PROTOCOLS.md §2.4), each as the member of `--config`:
+ * - request: ask `--owner`'s dataset `--dataset` for task kinds `--purpose` (comma-separated, or *), limited to
+ *   the columns of `--scope <file>` when given (its hash goes on chain), for `--hours` and `--max-uses`;
+ * - decide <token>: the owner approves (`--approve`, with the requester's `--scope` file when the grant has a
+ *   scope: it must hash to the chain's `scopeHash`, and is kept for the participant to enforce) or rejects;
+ * - revoke <token>: the owner stops a grant; show <token>: the grant as the chain has it.
+ */
+export const grant = async (o: {
+  action: string
+  token?: string
+  config?: string
+  passphrase?: string
+  owner?: string
+  dataset?: string
+  purpose?: string
+  scope?: string
+  hours?: number
+  maxUses?: number
+  approve?: boolean
+  reject?: boolean
+  reason?: string
+}) => {
+  const token = () => {
+    if (o.token === undefined || !isHexString(o.token, 32)) throw new CommandFailed(`grant ${o.action} needs a grant token id (32-byte hex)`)
+    return o.token
+  }
+  if (!o.config) throw new CommandFailed("grant acts as a member: give --config <participant.json>")
+  const { config, chain } = await participantChain(o.config, o.passphrase)
+  try {
+    switch (o.action) {
+      case "request": {
+        if (!o.owner || !isAddress(o.owner) || !o.dataset || !o.purpose) throw new CommandFailed("grant request needs --owner <address>, --dataset <name> and --purpose <kinds>")
+        const scope = o.scope === undefined ? undefined : await scopeFrom(o.scope)
+        const latest = await chain.provider.getBlock("latest")
+        const expiry = BigInt(latest!.timestamp) + BigInt(Math.round((o.hours ?? 24) * 3600))
+        const datasetId = GovernanceLedger.datasetIdOf(getAddress(o.owner), o.dataset)
+        const requested = await chain.requestGrant({ datasetId, purpose: o.purpose, ...(scope === undefined ? {} : { scopeHash: GrantScope.hashOf(scope) }), expiry, maxUses: o.maxUses ?? 1 })
+        return out({ event: "requested", datasetId, scope: scope ?? "every column", expiry, ...requested })
+      }
+      case "decide": {
+        if (o.approve === o.reject) throw new CommandFailed("grant decide needs exactly one of --approve and --reject")
+        const grant = await chain.getGrant(token())
+        if (grant === undefined) throw new CommandFailed(`no grant ${token()} on chain`)
+        if (o.approve === true && !GrantScope.isUnscoped(grant.scopeHash)) {
+          // The owner approves what it has read: the requester's document, checked against the chain's hash.
+          if (o.scope === undefined) throw new CommandFailed(`grant ${token()} has a scope (${grant.scopeHash}): give the requester's document with --scope <file>`)
+          const scope = await scopeFrom(o.scope)
+          if (GrantScope.hashOf(scope).toLowerCase() !== grant.scopeHash.toLowerCase()) {
+            throw new CommandFailed(`${o.scope} hashes to ${GrantScope.hashOf(scope)}, not to the grant's scope ${grant.scopeHash}: not the document the requester committed to`)
+          }
+          await GrantScopes.save(config.dataDir, token(), scope)
+        }
+        return out({ event: o.approve === true ? "approved" : "rejected", tokenId: token(), ...(await chain.decideGrant(token(), o.approve === true, o.reason)) })
+      }
+      case "revoke":
+        return out({ event: "revoked", tokenId: token(), ...(await chain.revokeGrant(token(), o.reason)) })
+      case "show":
+        return out({ grant: (await chain.getGrant(token())) ?? null, validity: await chain.checkGrant(token()), scope: (await GrantScopes.load(config.dataDir, token())) ?? null })
+      default:
+        throw new CommandFailed(`unknown grant action ${o.action} (request, decide, revoke, show)`)
+    }
+  } finally {
+    await chain.close()
+  }
+}
+
+// ---------------------------------------------------------------- supervision
+
+/** The supervisor's wallet: `--key-env`, else the operator keys in `--data-dir` (a local cluster's). */
+const supervisorOf = async (o: { dataDir?: string; signer?: Wallet }) => o.signer ?? (o.dataDir === undefined ? undefined : (await Operator.load(o.dataDir)).supervisor)
+
+export const supervise = async (o: { what: string; org?: string; url?: string; dataDir?: string; rpcUrl?: string; reason?: string; signer?: Wallet; trust?: Endpoint.Trust }) => {
+  if (o.what === "members" || o.what === "tasks" || o.what === "grants") {
+    if (!o.url) throw new CommandFailed(`supervise ${o.what} needs --url <coordinator>`)
+    const supervisor = await supervisorOf(o)
+    if (supervisor === undefined) throw new CommandFailed(`supervise ${o.what} signs in as the supervisor: give --key-env <VAR> or --data-dir`)
+    const view = await clientFor(o.url, supervisor, o.trust).supervision()
+    return out(o.what === "grants" ? { grants: view.grants, uses: view.grantUses } : { [o.what]: view[o.what] })
+  }
+  if (o.what === "pause" || o.what === "unpause") {
+    const contract = upgradeable.find((c) => c === o.org)
+    if (contract === undefined) throw new CommandFailed(`supervise ${o.what} needs one of ${upgradeable.join(", ")}`)
+    const chain = await governanceSigner(o, "supervisor")
+    try {
+      return out({ event: o.what === "pause" ? "paused" : "unpaused", contract, ...(await chain.setPaused(contract, o.what === "pause")) })
+    } finally {
+      await chain.close()
+    }
+  }
+  if (o.what !== "suspend" && o.what !== "restore") throw new CommandFailed(`unknown supervise action ${o.what}`)
+  if (!o.org || !o.dataDir || !o.rpcUrl) throw new CommandFailed(`supervise ${o.what} needs <org>, --data-dir and --rpc-url`)
+  const deployment = await loadDeployment(o.dataDir)
+  if (!deployment) throw new CommandFailed(`no deployment in ${o.dataDir}`)
+  const keys = await Operator.load(o.dataDir)
+  const ledger = await Consortium.ledgerFor(o.rpcUrl, keys.supervisor, deployment)
+  try {
+    let companyId: string | undefined
+    if (isHexString(o.org, 32)) companyId = o.org
+    else if (isHexString(o.org, 20)) companyId = (await ledger.companyOf(o.org)).companyId
+    else if (o.url) {
+      const view = await clientFor(o.url, keys.supervisor, o.trust).supervision()
+      companyId = view.members.find((m) => String(m.name).toUpperCase() === o.org!.toUpperCase())?.companyId as string | undefined
+    }
+    if (companyId === undefined) throw new CommandFailed(`no organisation ${o.org} (give its address, company id, or its name with --url)`)
+    const to = o.what === "suspend" ? "Suspended" : "Audited"
+    const receipt = await ledger.setState(companyId, to, keccak256(toUtf8Bytes(o.reason ?? `${o.what} by the supervisor`)))
+    out({ event: o.what === "suspend" ? "suspended" : "restored", companyId, state: to, ...receipt })
+  } finally {
+    await ledger.close()
+  }
+}
+
+// ---------------------------------------------------------------- verify
+
+/** Runs every check of `Verify.verify` for a task; the CLI prints the report and exits 1 unless `ok`. */
+export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: string; signer?: Wallet; trust?: Endpoint.Trust }) => {
+  const client = clientFor(o.url, o.signer, o.trust)
+  const health = await client.health()
+  // Read-only: a throwaway key, never funded.
+  const ledger = await makeEthersLedger({
+    rpcUrl: o.rpcUrl,
+    privateKey: Wallet.createRandom().privateKey,
+    addresses: { registry: health.chain.registry, ledger: health.chain.ledger, deployBlock: BigInt(health.chain.deployBlock ?? "0") }
+  })
+  try {
+    if (ledger.chainId.toString() !== health.chain.chainId) throw new CommandFailed(`the coordinator names chain ${health.chain.chainId}, the node is ${ledger.chainId}`)
+    const history = await ledger.taskHistory(o.taskId)
+    const metadata = await client.get(o.taskId)
+    // The result for its recipients; anyone else verifies the digests without the content.
+    const outcome = metadata.status === "Succeeded" ? await client.result(o.taskId).catch((e: Client.ApiError) => (e.code === "Forbidden" ? Verify.withheld : Promise.reject(e))) : undefined
+    const task: Verify.StoredTask = { ...metadata, result: outcome === Verify.withheld ? Verify.withheld : outcome?.result ?? null }
+    const checks = await Verify.verify({
+      domain: Eip712.domain(ledger.chainId, health.chain.ledger),
+      onChainDomain: await ledger.onChainDomain(),
+      history,
+      task,
+      artifact: async (cid) => {
+        try {
+          return (await client.getArtifact(cid)).bytes
+        } catch (error) {
+          // The API re-hashes on read and refuses a tampered artifact: then the check fails on purpose.
+          const code = (error as Client.ApiError).code
+          return code === "Tampered" ? new TextEncoder().encode("tampered") : code === "Forbidden" ? Verify.withheld : undefined
+        }
+      },
+      model: async (id) => {
+        try {
+          return (await client.weights(id)).artifact
+        } catch (error) {
+          return (error as Client.ApiError).code === "Forbidden" ? Verify.withheld : undefined
+        }
+      }
+    })
+    return { ok: checks.every((c) => c.ok), checks, report: Verify.report(o.taskId, checks) }
+  } finally {
+    await ledger.close()
+    await client.close()
+  }
+}
+
+export const verify = async (o: { taskId: string; url: string; rpcUrl: string; json: boolean; signer?: Wallet; trust?: Endpoint.Trust }) => {
+  const { ok, checks, report } = await verifyTask(o)
+  if (o.json) out({ taskId: o.taskId, ok, checks })
+  process.stderr.write(report)
+  if (!ok) throw new CommandFailed(`task ${o.taskId} does not match the chain`)
+}
+
+// ---------------------------------------------------------------- e-data certificates (PROTOCOLS.md §7)
+
+export interface CertFile {
+  readonly version: 1
+  readonly certId: string
+  readonly file: string
+  /** docHash = SHA-256(salt || document): the salt defeats brute force of a low-entropy document (§7). */
+  readonly salt: string
+  readonly docHash: string
+  readonly metaHash: string
+  readonly claimedAt: string
+  readonly submitter: string
+  readonly signature: string
+  readonly chainId: string
+  readonly certificates: string
+  readonly txHash: string
+  readonly blockNumber: string
+}
+
+const docHashOf = (salt: Uint8Array, bytes: Uint8Array) => hexlify(sha256(concatBytes(salt, bytes)))
+
+/** The signer: a participant's keystore (--config) or the operator's local analyst (--data-dir). */
+const certSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: string }) => {
+  if (o.config) {
+    const { wallet, chain } = await participantChain(o.config)
+    return { wallet, chain }
+  }
+  if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("certify needs --config <participant.json>, or --data-dir and --rpc-url")
+  const deployment = await loadDeployment(o.dataDir)
+  if (!deployment) throw new CommandFailed(`no deployment in ${o.dataDir}`)
+  const keys = await Operator.load(o.dataDir)
+  const chain = await Consortium.governanceFor(o.rpcUrl, keys.analyst, deployment)
+  if (!chain) throw new CommandFailed("this deployment has no certificate contract; redeploy")
+  return { wallet: keys.analyst, chain }
+}
+
+export const certify = async (o: { file: string; out?: string; meta?: string; config?: string; dataDir?: string; rpcUrl?: string }) => {
+  const { wallet, chain } = await certSigner(o)
+  try {
+    const bytes = new Uint8Array(await readFile(o.file))
+    const salt = randomBytes(32)
+    const docHash = docHashOf(salt, bytes)
+    const metaHash = keccak256(toUtf8Bytes(o.meta ?? JSON.stringify({ name: o.file.split("/").pop(), bytes: bytes.length })))
+    const claimedAt = BigInt(Math.floor(Date.now() / 1000))
+    const signature = await signCert(wallet, docHash, metaHash, claimedAt)
+    const receipt = await chain.certify({ docHash, metaHash, claimedAt, signature })
+    const cert: CertFile = {
+      version: 1,
+      certId: receipt.certId,
+      file: o.file.split("/").pop()!,
+      salt: hexlify(salt),
+      docHash,
+      metaHash,
+      claimedAt: claimedAt.toString(),
+      submitter: getAddress(wallet.address),
+      signature,
+      chainId: chain.chainId.toString(),
+      certificates: chain.addresses.certificates,
+      txHash: receipt.txHash,
+      blockNumber: receipt.blockNumber.toString()
+    }
+    const target = o.out ?? `${o.file}.cert.json`
+    await writeFile(target, JSON.stringify(cert, null, 2) + "\n")
+    out({ event: "certified", cert: target, certId: cert.certId, docHash, submitter: cert.submitter, blockNumber: cert.blockNumber })
+  } finally {
+    await chain.close()
+  }
+}
+
+/** Recomputes the salted hash, checks the signature and the on-chain record; exit 1 on any mismatch. */
+export const certifyVerify = async (o: { file: string; cert: string; rpcUrl: string }) => {
+  const cert = JSON.parse(await readFile(o.cert, "utf8")) as CertFile
+  const bytes = new Uint8Array(await readFile(o.file))
+  const chain = await makeGovernanceLedger({
+    rpcUrl: o.rpcUrl,
+    privateKey: Wallet.createRandom().privateKey,
+    // Only the certificate contract is read; the other addresses are never called.
+    addresses: { registry: cert.certificates, timelock: cert.certificates, catalog: cert.certificates, grants: cert.certificates, modelRequests: cert.certificates, settlement: cert.certificates, governance: cert.certificates, certificates: cert.certificates }
+  })
+  try {
+    const onChain = await chain.getCert(cert.certId)
+    const docHash = docHashOf(getBytes(cert.salt), bytes)
+    let signer = ""
+    try {
+      signer = getAddress(verifyMessage(getBytes(certDigest(cert.docHash, cert.metaHash, BigInt(cert.claimedAt))), cert.signature))
+    } catch {
+      signer = "<unparseable>"
+    }
+    const checks: Array<Verify.Check> = [
+      { name: "document hash", ok: docHash === cert.docHash.toLowerCase(), detail: `the file hashes to ${docHash}, the certificate says ${cert.docHash}` },
+      { name: "on chain", ok: onChain !== undefined, detail: onChain ? `certified in block ${onChain.blockNumber} at ${new Date(Number(onChain.timestamp) * 1000).toISOString()} with ${onChain.endorsements} endorsement(s)` : `no certificate ${cert.certId}` },
+      { name: "chain record matches", ok: onChain !== undefined && onChain.docHash === cert.docHash.toLowerCase() && onChain.metaHash === cert.metaHash.toLowerCase() && onChain.submitter === getAddress(cert.submitter) && onChain.claimedAt === BigInt(cert.claimedAt), detail: "docHash, metaHash, submitter, timestamp" },
+      { name: "submitter signature", ok: signer === getAddress(cert.submitter), detail: `signed by ${signer}` }
+    ]
+    out({ certId: cert.certId, ok: checks.every((c) => c.ok), checks })
+    if (!checks.every((c) => c.ok)) throw new CommandFailed(`${o.file} does not match certificate ${cert.certId}`)
+  } finally {
+    await chain.close()
+  }
+}
+
+// ---------------------------------------------------------------- votes, upgrades and settlements (issue 20)
+
+/** A member's governance view: a participant's keystore (--config) or the operator's supervisor (--data-dir). */
+const governanceSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: string; passphrase?: string }, role: "member" | "supervisor") => {
+  if (role === "member") {
+    if (!o.config) throw new CommandFailed("this command acts as a member: give --config <participant.json>")
+    return (await participantChain(o.config, o.passphrase)).chain
+  }
+  if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("this command acts as the supervisor: give --data-dir and --rpc-url")
+  const deployment = await loadDeployment(o.dataDir)
+  if (!deployment) throw new CommandFailed(`no deployment in ${o.dataDir}`)
+  const chain = await Consortium.governanceFor(o.rpcUrl, (await Operator.load(o.dataDir)).supervisor, deployment)
+  if (!chain) throw new CommandFailed("this deployment has no governance contracts; redeploy")
+  return chain
+}
+
+const upgradeable = ["registry", "ledger", "settlement"] as const
+
+/**
+ * `jointly governance propose-upgrade|vote|close|execute|show`: a member deploys the current build's
+ * implementation of an upgradeable contract and proposes it; members vote; after the deadline anyone closes the
+ * vote (a passed upgrade is queued on the timelock), and after the timelock's delay anyone executes it.
+ */
+export const governance = async (o: { action: string; arg?: string; support?: string; config?: string; passphrase?: string; hours?: number }) => {
+  const chain = await governanceSigner(o, "member")
+  try {
+    const id = () => {
+      if (o.arg === undefined || !/^\d+$/.test(o.arg)) throw new CommandFailed(`governance ${o.action} needs a proposal id`)
+      return BigInt(o.arg)
+    }
+    switch (o.action) {
+      case "propose-upgrade": {
+        const contract = upgradeable.find((c) => c === o.arg)
+        if (contract === undefined) throw new CommandFailed(`propose-upgrade needs one of ${upgradeable.join(", ")}`)
+        const implementation = await chain.deployImplementation(contract)
+        const latest = await chain.provider.getBlock("latest")
+        const deadline = BigInt(latest!.timestamp) + BigInt(Math.round((o.hours ?? 72) * 3600))
+        const proposed = await chain.proposeUpgrade({ contract, implementation, deadline })
+        return out({ event: "proposed", id: proposed.id, contract, implementation, current: await chain.implementationOf(contract), deadline, txHash: proposed.txHash })
+      }
+      case "vote": {
+        if (o.support !== "yes" && o.support !== "no") throw new CommandFailed("vote needs <id> yes|no")
+        return out({ event: "voted", id: id(), support: o.support === "yes", ...(await chain.vote(id(), o.support === "yes")) })
+      }
+      case "close":
+        return out({ event: "closed", id: id(), ...(await chain.execute(id())) })
+      case "execute":
+        return out({ event: "executed", id: id(), ...(await chain.executeQueued(id())) })
+      case "show":
+        return out({ proposal: await chain.getProposal(id()), timelockDelay: await chain.timelockDelay() })
+      default:
+        throw new CommandFailed(`unknown governance action ${o.action} (propose-upgrade, vote, close, execute, show)`)
+    }
+  } finally {
+    await chain.close()
+  }
+}
+
+/**
+ * `jointly settlement show|dispute|finalize|arbitrate <settlement-id>`: a member reads a settlement, disputes it
+ * within its window or pays it out after (the valuation is read back from the chain); the supervisor arbitrates.
+ */
+export const settlement = async (o: { action: string; id?: string; verdict?: string; reason?: string; config?: string; passphrase?: string; dataDir?: string; rpcUrl?: string }) => {
+  if (o.id === undefined || !isHexString(o.id, 32)) throw new CommandFailed(`settlement ${o.action} needs a settlement id (32-byte hex)`)
+  const settlementId = o.id
+  const chain = await governanceSigner(o, o.action === "arbitrate" ? "supervisor" : "member")
+  try {
+    switch (o.action) {
+      case "show": {
+        const valuation = await chain.postedValuation(settlementId)
+        return out({ settlement: await chain.getSettlement(settlementId), payouts: valuation === undefined ? undefined : await chain.settlementPayouts(valuation) })
+      }
+      case "dispute":
+        if (!o.reason) throw new CommandFailed("settlement dispute needs --reason <evidence>")
+        return out({ event: "disputed", settlementId, ...(await chain.disputeSettlement(settlementId, o.reason)) })
+      case "finalize": {
+        const valuation = await chain.postedValuation(settlementId)
+        if (valuation === undefined) throw new CommandFailed(`settlement ${settlementId} has no posted valuation`)
+        return out({ event: "finalized", settlementId, ...(await chain.finalizeSettlement(valuation)) })
+      }
+      case "arbitrate": {
+        if (o.verdict !== "uphold" && o.verdict !== "reject") throw new CommandFailed("settlement arbitrate needs <id> uphold|reject")
+        if (!o.reason) throw new CommandFailed("settlement arbitrate needs --reason <text> (only its hash goes on chain)")
+        return out({ event: "arbitrated", settlementId, upheld: o.verdict === "uphold", ...(await chain.arbitrate(settlementId, o.verdict === "uphold", o.reason)) })
+      }
+      default:
+        throw new CommandFailed(`unknown settlement action ${o.action} (show, dispute, finalize, arbitrate)`)
+    }
+  } finally {
+    await chain.close()
+  }
+}

@@ -1,0 +1,375 @@
+/**
+ * A whole consortium on one machine, with real parts: anvil as the chain, the coordinator (in this process or
+ * its own), and one participant **process** per party, each with its own encrypted keystore and data
+ * directory. `jointly run --local`, the demo, the notebooks and the integration tests all stand on this.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { mkdir, readFile, writeFile } from "node:fs/promises"
+import { join, resolve } from "node:path"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import { Redacted } from "effect"
+import type { Wallet } from "ethers"
+import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
+import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
+import type { Policy } from "@jointly/participant/internal/policy/ConsentPolicy"
+import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { isFinal, type Status } from "@jointly/core/internal/task/Lifecycle"
+import { type Anvil, startAnvil } from "@jointly/coordinator/internal/chain/Anvil"
+import { deploymentPathOf } from "@jointly/coordinator/internal/chain/Deployment"
+import * as Client from "@jointly/coordinator/internal/client/Client"
+import * as Coordinator from "@jointly/coordinator/internal/Coordinator"
+import * as AccountKeystore from "@jointly/coordinator/internal/keys/AccountKeystore"
+import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
+import * as Operator from "@jointly/coordinator/internal/local/Operator"
+
+/**
+ * The `jointly` bin this cluster spawns (`node <cliPath> …`): the built CLI when this module is built itself (an
+ * installed package), its TypeScript sources through tsx when it runs from sources (the repository's tests).
+ */
+export const cliPath = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../../bin/jointly-dev.mjs" : "../../bin/jointly.mjs", import.meta.url))
+
+export interface PartyOptions {
+  readonly name: string
+  readonly datasets: ReadonlyArray<DatasetSpec>
+  /** Default: accept every task kind from the local analyst with at least 2 parties on these datasets. */
+  readonly policy?: Policy
+  /** Catalogue metadata per dataset (for `jointly catalog publish`). */
+  readonly catalog?: Record<string, { readonly domain: string; readonly location?: string; readonly policy: "Open" | "GrantRequired" }>
+  /** Test harness: the party's process accepts keys below production sizes (`--unsafe-test-key-sizes`). */
+  readonly unsafeTestKeySizes?: boolean
+  /**
+   * Registered and audited with its own keystore (passphrase in `<dataDir>/passphrase`), but no process is
+   * started: the party runs elsewhere — a browser participant, or an Agent the caller embeds (the packaging
+   * test's installed consumer) — signing in with the account `walletOf(name)` opens.
+   */
+  readonly external?: boolean
+}
+
+export interface Options {
+  readonly dataDir: string
+  readonly parties: ReadonlyArray<PartyOptions>
+  /** Run the coordinator as its own process (so a test can kill it); default in this process. */
+  readonly coordinatorProcess?: boolean
+  /** The coordinator's store: a `postgres://` URL, or (default) a PGlite directory in `dataDir`. */
+  readonly store?: string
+  /**
+   * Coordinator processes over that one PostgreSQL store (coordinator/src/cluster/; default 1). With more than
+   * one, each listens on its own port; instance 0 is the analyst's, `participantsAt` the participants'.
+   */
+  readonly instances?: number
+  /** The instance every participant connects to (default 0). */
+  readonly participantsAt?: number
+  /** The cluster's lease period in ms (default the coordinator's). */
+  readonly leaseMs?: number
+  /** The coordinator process's socket limits (its config file's `socketLimits`), e.g. for many participants on one address. */
+  readonly socketLimits?: { readonly connectionsPerMinute?: number; readonly eventsPer10sPerAddress?: number; readonly eventsPer10sPerAccount?: number }
+  /** Progress lines for a human (stderr in the CLI). */
+  readonly onProgress?: (line: string) => void
+  readonly startTimeoutMs?: number
+}
+
+export interface Party {
+  readonly name: string
+  readonly address: string
+  readonly encryptionPublicKey: string
+  readonly dataDir: string
+  readonly unsafeTestKeySizes: boolean
+  readonly external: boolean
+  process: ChildProcess
+  readonly stderr: Array<string>
+}
+
+const defaultPolicy = (datasets: ReadonlyArray<DatasetSpec>, analyst: string): Policy => ({
+  taskKinds: ["*"],
+  initiators: [analyst],
+  minParties: 2,
+  datasets: Object.fromEntries(datasets.map((d) => [d.name, {}])),
+  mode: "auto"
+}) as unknown as Policy
+
+/** Spawns the CLI and resolves with the first stdout line that parses as JSON carrying `event`. */
+const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stderr: Array<string>) =>
+  new Promise<{ child: ChildProcess; ready: Record<string, unknown> }>((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    createInterface({ input: child.stderr! }).on("line", (line) => {
+      stderr.push(line)
+      if (stderr.length > 500) stderr.shift()
+    })
+    const lines = createInterface({ input: child.stdout! })
+    lines.on("line", (line) => {
+      try {
+        const parsed = JSON.parse(line)
+        if (parsed && typeof parsed === "object" && "event" in parsed) resolvePromise({ child, ready: parsed })
+      } catch {
+        /* not ours */
+      }
+    })
+    child.once("exit", (code) => reject(new Error(`jointly ${args[0]} exited with code ${code} before it was ready:\n${stderr.slice(-15).join("\n")}`)))
+  })
+
+const passphraseOf = async (dir: string) => {
+  const file = join(dir, "passphrase")
+  try {
+    return (await readFile(file, "utf8")).trim()
+  } catch {
+    const passphrase = randomBytes(24).toString("base64url")
+    await writeFile(file, passphrase, { mode: 0o600 })
+    return passphrase
+  }
+}
+
+export const start = async (options: Options) => {
+  const progress = options.onProgress ?? (() => {})
+  const dataDir = resolve(options.dataDir)
+  await mkdir(dataDir, { recursive: true })
+  const anvil: Anvil = await startAnvil({ dataDir })
+  progress(`chain: anvil on ${anvil.rpcUrl} (state in ${anvil.statePath})`)
+  const keys = await Operator.load(dataDir)
+  const stopped: Array<() => Promise<unknown>> = [() => anvil.stop()]
+  // One chain client for this process's views of every key (supervisor, in-process coordinator, admissions).
+  const chain = await Consortium.connect(anvil.rpcUrl, { embedded: true })
+  stopped.push(() => chain.close())
+  const stopAll = async () => {
+    for (const stop of stopped.reverse()) await stop().catch(() => {})
+  }
+  try {
+    const { deployment, supervisorLedger } = await Consortium.deploy(dataDir, chain, keys.supervisor, keys.coordinator, true)
+    stopped.push(() => supervisorLedger.close())
+    progress(`contracts: registry ${deployment.registry}, task ledger ${deployment.ledger}`)
+
+    const analystKey = { name: "local-analyst", wallet: keys.analyst, encryptionPublicKey: keys.analyst.signingKey.compressedPublicKey }
+    await Consortium.admit(deployment, keys.supervisor, supervisorLedger, analystKey, true)
+
+    // Coordinator: in this process by default, or its own process (restartable by tests).
+    const coordinatorDir = join(dataDir, "coordinator")
+    await mkdir(coordinatorDir, { recursive: true })
+    const instances = options.instances ?? 1
+    if (instances > 1 && !(options.coordinatorProcess && options.store !== undefined && /^postgres(ql)?:\/\//.test(options.store))) {
+      throw new Error("several coordinator instances need coordinatorProcess: true and a postgres:// store")
+    }
+    const store = options.store ?? join(coordinatorDir, "db")
+    const coordinatorUrls: Array<string> = []
+    const ports: Array<number | undefined> = []
+    let coordinator: Coordinator.Coordinator | undefined
+    const coordinatorProcesses: Array<ChildProcess | undefined> = []
+    /** Each instance's stderr lines (the last 500). */
+    const coordinatorStderrs: Array<Array<string>> = Array.from({ length: instances }, () => [])
+    const coordinatorStderr = coordinatorStderrs[0]!
+    const startCoordinator = async (i: number) => {
+      if (options.coordinatorProcess) {
+        // The service's own path (`jointly coordinator --config`): the account from an encrypted keystore whose
+        // passphrase, like the clinics', is generated and kept in the local data directory.
+        const passphrase = await passphraseOf(coordinatorDir)
+        const keystore = join(coordinatorDir, "keystore.json")
+        await AccountKeystore.save(keystore, keys.coordinator.privateKey, passphrase, { scryptN: 1 << 14 }).catch((error) => {
+          if (!(error instanceof AccountKeystore.AccountKeystoreError && error.reason === "Exists")) throw error
+        })
+        const configFile = join(coordinatorDir, i === 0 ? "coordinator.json" : `coordinator-${i}.json`)
+        await writeFile(configFile, JSON.stringify({
+          host: "127.0.0.1",
+          port: ports[i] ?? 0,
+          store,
+          // The embedded chain never reorganises: a record is final once mined.
+          chain: { rpcUrl: anvil.rpcUrl, deployment: deploymentPathOf(dataDir), confirmations: 1 },
+          keystore,
+          ...(options.leaseMs === undefined ? {} : { cluster: { leaseMs: options.leaseMs } }),
+          ...(options.socketLimits === undefined ? {} : { socketLimits: options.socketLimits })
+        }, null, 2))
+        const { child, ready } = await spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderrs[i]!)
+        coordinatorProcesses[i] = child
+        return String(ready.url)
+      }
+      const ledger = await Consortium.ledgerFor(chain, keys.coordinator, deployment)
+      const governance = await Consortium.governanceFor(chain, keys.coordinator, deployment)
+      coordinator = await Coordinator.start({ store, ledger, governance, startTimeoutMs: options.startTimeoutMs })
+      const running = coordinator
+      stopped.push(async () => {
+        await running.close()
+        await governance?.close()
+        await ledger.close()
+      })
+      return coordinator.url
+    }
+    for (let i = 0; i < instances; i++) {
+      coordinatorUrls[i] = await startCoordinator(i)
+      ports[i] = Number(new URL(coordinatorUrls[i]!).port)
+      progress(`coordinator${instances > 1 ? ` instance ${i}` : ""}: ${coordinatorUrls[i]}`)
+    }
+    stopped.push(async () => {
+      for (const child of coordinatorProcesses) if (child?.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+    })
+
+    // Participants: keystore first (its address is the org's identity), then registration, audit, process.
+    const parties: Array<Party> = []
+    for (const party of options.parties) {
+      const dir = join(dataDir, "parties", party.name)
+      await mkdir(dir, { recursive: true })
+      const passphrase = await passphraseOf(dir)
+      const identity = await Keystore.openPromise({ dataDir: dir, passphrase })
+      await Consortium.admit(deployment, keys.supervisor, supervisorLedger, {
+        name: party.name,
+        wallet: Redacted.value(identity.account),
+        encryptionPublicKey: identity.encryptionPublicKey
+      }, true)
+      const config = {
+        coordinatorUrl: coordinatorUrls[options.participantsAt ?? 0]!,
+        dataDir: dir,
+        datasets: party.datasets.map((d) => ("file" in d ? { ...d, file: resolve(d.file) } : d)),
+        policy: party.policy ?? defaultPolicy(party.datasets, keys.analyst.address),
+        ...(Consortium.chainConfig(anvil.rpcUrl, deployment) === undefined ? {} : { chain: Consortium.chainConfig(anvil.rpcUrl, deployment) }),
+        ...(party.catalog === undefined ? {} : { catalog: party.catalog })
+      }
+      const configFile = join(dir, "participant.json")
+      await writeFile(configFile, JSON.stringify(config, null, 2))
+      parties.push({ name: party.name, address: identity.address, encryptionPublicKey: identity.encryptionPublicKey, dataDir: dir, unsafeTestKeySizes: party.unsafeTestKeySizes === true, external: party.external === true, process: undefined as never, stderr: [] })
+    }
+    /** Starts (or restarts) a party's process; `env` adds variables, e.g. a test hook. */
+    const launch = async (party: Party, env: NodeJS.ProcessEnv = {}) => {
+      const passphrase = await passphraseOf(party.dataDir)
+      const flags = party.unsafeTestKeySizes ? ["--unsafe-test-key-sizes"] : []
+      const { child } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json"), ...flags], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
+      party.process = child
+      stopped.push(async () => {
+        if (child.exitCode === null) child.kill("SIGTERM")
+      })
+    }
+    await Promise.all(parties.filter((party) => !party.external).map((party) => launch(party)))
+    progress(`participants: ${parties.map((p) => `${p.name} (${p.address})`).join(", ")}`)
+
+    // The typed client, signed in as an account of this cluster, at one coordinator instance (a restarted
+    // coordinator keeps its port, so its URL too).
+    const clients = new Map<string, Client.Client>()
+    const clientFor = (wallet: Pick<Wallet, "address" | "getAddress" | "signMessage">, instance = 0) => {
+      const url = coordinatorUrls[instance]!
+      const key = `${wallet.address}@${url}`
+      let client = clients.get(key)
+      if (client === undefined) clients.set(key, (client = Client.make({ url, initiator: wallet })))
+      return client
+    }
+    /** A party's own chain account, from its keystore (tests and notebooks act as that organisation). */
+    const walletOf = async (name: string): Promise<Wallet> => {
+      const party = parties.find((p) => p.name === name)
+      if (party === undefined) throw new Error(`no party ${name}`)
+      const identity = await Keystore.openPromise({ dataDir: party.dataDir, passphrase: await passphraseOf(party.dataDir) })
+      return Redacted.value(identity.account) as Wallet
+    }
+    /** The local analyst's client: it initiates the cluster's tasks and receives their results. */
+    const analyst = (instance = 0) => clientFor(keys.analyst, instance)
+
+    /** Signs and submits a task as the local analyst (to coordinator `instance`); returns its id. */
+    const submit = async (draft: Omit<TaskSpec, "initiator" | "nonce"> & { nonce?: string }, instance = 0) =>
+      (await analyst(instance).submit(draft as Client.TaskDraft)).taskId
+
+    /** The task as the analyst sees it (at coordinator `instance`): its metadata and, once it succeeded, its result. */
+    const task = async (id: string, instance = 0): Promise<TaskDetail> => {
+      const detail = await analyst(instance).get(id)
+      const outcome = detail.status === "Succeeded" ? await analyst(instance).result(id) : undefined
+      return { ...detail, result: outcome?.result ?? null }
+    }
+
+    /** Polls until the task is final and every chain record of it is final or parked (or the timeout passes). */
+    const waitForTask = async (id: string, opts: { timeoutMs?: number; onStatus?: (status: Status) => void; instance?: number } = {}) => {
+      const deadline = Date.now() + (opts.timeoutMs ?? 120_000)
+      let last: Status | undefined
+      let lastError: unknown
+      while (Date.now() < deadline) {
+        // A refused read (e.g. a result the analyst may not see) is reported at the timeout, not hidden.
+        const detail = await task(id, opts.instance).catch((error) => void (lastError = error))
+        if (detail && detail.status !== last) {
+          last = detail.status
+          opts.onStatus?.(detail.status)
+        }
+        if (detail && isFinal(detail.status) && detail.chain.every((c) => c.status === "confirmed" || c.status === "failed")) return detail
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      const cause = lastError === undefined ? "" : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`
+      throw new Error(`task ${id} did not finish within ${opts.timeoutMs ?? 120_000} ms (last status ${last})${cause}`)
+    }
+
+    /** A party by name; an error naming it when the cluster has none. */
+    const party = (name: string): Party => {
+      const found = parties.find((p) => p.name === name)
+      if (found === undefined) throw new Error(`no party ${name} in this cluster (${parties.map((p) => p.name).join(", ")})`)
+      return found
+    }
+
+    /** What a party's participant wrote for a task whose result it received (`<dataDir>/outputs/<task>.json`). */
+    const outputOf = async (name: string, taskId: string): Promise<unknown> =>
+      JSON.parse(await readFile(join(party(name).dataDir, "outputs", `${taskId}.json`), "utf8"))
+
+    /**
+     * Submits `kind` over the named parties' `dataset` and waits for it: the id and detail of a task that
+     * succeeded, or an error naming the status and reason it ended with.
+     */
+    const runTask = async (kind: string, run: { readonly parties: ReadonlyArray<string>; readonly dataset: string; readonly params: Record<string, unknown>; readonly timeoutMs?: number }) => {
+      const id = await submit({ kind, parties: run.parties.map((name) => ({ participant: party(name).address, dataset: run.dataset })) as never, params: run.params })
+      const detail = await waitForTask(id, run.timeoutMs === undefined ? {} : { timeoutMs: run.timeoutMs })
+      if (detail.status !== "Succeeded") throw new Error(`${kind} task ${id} ended ${detail.status}: ${detail.reason ?? "no reason given"}`)
+      return { id, detail }
+    }
+
+    return {
+      dataDir,
+      rpcUrl: anvil.rpcUrl,
+      anvil,
+      deployment,
+      supervisorLedger,
+      keys,
+      parties,
+      get coordinatorUrl() {
+        return coordinatorUrls[0]!
+      },
+      /** Every coordinator instance's URL, by index. */
+      coordinatorUrls: coordinatorUrls as ReadonlyArray<string>,
+      coordinator: () => coordinator,
+      coordinatorStderr,
+      coordinatorStderrs: coordinatorStderrs as ReadonlyArray<ReadonlyArray<string>>,
+      /** Each coordinator process's pid (undefined in this process or once it exited). */
+      coordinatorPids: () => coordinatorProcesses.map((child) => (child?.exitCode === null && child.signalCode === null ? child.pid : undefined)),
+      submit,
+      task,
+      waitForTask,
+      runTask,
+      party,
+      outputOf,
+      /** The analyst's typed client (`clientFor(wallet)` for any other account of the cluster). */
+      get client() {
+        return analyst()
+      },
+      clientFor,
+      walletOf,
+      launch,
+      /** Signals coordinator process `instance` (SIGKILL: no goodbye; SIGSTOP: a pause) and, for a kill, waits for its exit. */
+      signalCoordinator: async (signal: NodeJS.Signals, instance = 0) => {
+        const child = coordinatorProcesses[instance]
+        if (!child) throw new Error("signalCoordinator needs coordinatorProcess: true")
+        const exited = signal === "SIGSTOP" || signal === "SIGCONT" ? undefined : new Promise((r) => child.once("exit", r))
+        child.kill(signal)
+        await exited
+      },
+      /** Kills coordinator process `instance` (SIGKILL: no goodbye) and starts a new one on the same port and store (a new instance id). */
+      restartCoordinator: async (signal: NodeJS.Signals = "SIGKILL", instance = 0) => {
+        const old = coordinatorProcesses[instance]
+        if (!old) throw new Error("restartCoordinator needs coordinatorProcess: true")
+        // One already gone (killed before) is simply started again.
+        if (old.exitCode === null && old.signalCode === null) {
+          const exited = new Promise((r) => old.once("exit", r))
+          old.kill(signal)
+          await exited
+        }
+        coordinatorUrls[instance] = await startCoordinator(instance)
+      },
+      stop: stopAll
+    }
+  } catch (error) {
+    await stopAll()
+    throw error
+  }
+}
+
+export type LocalCluster = Awaited<ReturnType<typeof start>>
+
+/** A task as the analyst sees it: metadata, events, consents, chain records, and its result once it succeeded. */
+export type TaskDetail = Client.TaskOutcome

@@ -1,0 +1,425 @@
+/**
+ * `jointly` — one CLI for every role. Results go to stdout (JSON with --json); progress and logs to stderr.
+ */
+import { readFileSync } from "node:fs"
+import { parseArgs } from "node:util"
+import type { Trust } from "@jointly/core/internal/net/Endpoint"
+
+// Each command's module is imported when it runs: a participant or a `keys new` never loads the coordinator,
+// the chain tooling or tfjs, which keeps every CLI start short (a host runs many).
+const Chain = () => import("@jointly/coordinator/internal/cli/chain")
+const Coordinate = () => import("@jointly/coordinator/internal/cli/coordinator")
+const Governance = () => import("./governance.ts")
+const Keys = () => import("@jointly/coordinator/internal/cli/keys")
+const Membership = () => import("./membership.ts")
+const Operator = () => import("./operator.ts")
+const RunLocal = () => import("./run-local.ts")
+
+const usage = `jointly — organisations answer questions together without handing over raw data
+
+Usage:
+  jointly run --local --task <task.json> --party <name>=<file.csv> [--party …] [--json] [--data-dir <dir>] [--keep]
+      Start an embedded chain, a coordinator and one participant process per party on 127.0.0.1,
+      register and audit them, run the task, print the result, shut everything down.
+  jointly local up --task <task.json> --party <name>=<file.csv> [--party …] [--json] [--data-dir <dir>]
+      The same cluster, kept running until Ctrl-C: prints the dashboard and API URLs and the parties.
+  jointly task submit <spec.json> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--watch] [--json]
+      Sign a task spec (parties by address, no initiator) with the initiator's key — an encrypted keystore
+      (passphrase in JOINTLY_KEY_PASSPHRASE) or a private key in $VAR — and submit it.
+  jointly task watch <id> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--json]
+      Follow a task to its end: status lines and progress bars on stderr (bars on a terminal only).
+  jointly task cancel <id> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--reason <text>] [--json]
+  jointly task get <id> | list [--status <s>] --coordinator <url> (--keystore <file> | --key-env <VAR>) [--json]
+      Every command signs in to the coordinator (Sign-In with Ethereum) with that key (--key-env defaults to
+      $JOINTLY_KEY). --coordinator defaults to $JOINTLY_COORDINATOR. With --json, stdout is one JSON document,
+      errors included. Every command that calls a coordinator takes --ca <pem> (default $JOINTLY_CA): the CA
+      its certificate must chain to, instead of Node's store; plain http:// to a non-loopback host needs
+      --allow-insecure.
+  jointly participant --config <participant.json>
+      Run a participant agent (key passphrase from JOINTLY_KEY_PASSPHRASE; CA and allowInsecure in the config).
+  jointly coordinator [--config <coordinator.json>]
+      Run the coordinator as a service (docs/deploy.md): every field also from JOINTLY_COORDINATOR_* variables,
+      the key's passphrase from JOINTLY_COORDINATOR_KEY_PASSPHRASE. SIGHUP reloads the TLS certificate.
+  jointly keys new --out <keystore.json> [--passphrase-env <VAR>] | keys address <keystore.json>
+      A new account in an encrypted keystore (passphrase from JOINTLY_KEY_PASSPHRASE or <VAR>); a keystore's
+      address, bare (an operator's keystore or a participant's identity.json).
+  jointly chain --data-dir <dir> [--host <addr>] [--port <n>]
+      Run the embedded chain (anvil) with its state in <dir>/chain (default 127.0.0.1).
+  jointly chain risk --q <attacker share> --z <blocks> [--json]
+      The probability that an attacker with share q of the hash power overtakes a record z blocks deep
+      (Nakamoto's catch-up formula), its curve for 0…z and the confirmations for a risk below 0.1%.
+  jointly deploy --data-dir <dir> --rpc-url <url> --keystore <supervisor.json> --coordinator <address> [--fund]
+      Deploy the consortium contracts with the supervisor's key and grant the coordinator account its role
+      (--fund: test ether for both on an anvil chain). Writes <dir>/chain/deployment.json.
+  jointly deploy --data-dir <dir> --rpc-url <url> [--embedded] [--max-fee-gwei <n>]
+      The same with a local runner's operator keys (<dir>/operator, plaintext: for local clusters only).
+      --embedded mints their gas money on the embedded anvil chain; elsewhere the operator funds the supervisor
+      account and it tops up the coordinator's by a transfer.
+  jointly org register (--config <participant.json> | --keystore <file>) --name <org> --deployment <file> --rpc-url <url> [--fund]
+      Register an organisation from its own account (its participant's, or an analyst's keystore); it takes
+      part once the supervisor has audited it.
+  jointly catalog search <q> --url <coordinator> (--keystore <file> | --key-env <VAR>) [--all]
+  jointly catalog publish --config <participant.json> --dataset <name> [--retire]
+      Keyword search of the data catalogue; publish (or retire) a dataset's description from its registered source.
+  jointly grant request --config <participant.json> --owner <address> --dataset <name> --purpose <kinds|*>
+                [--scope <scope.json>] [--hours 24] [--max-uses 1]
+  jointly grant decide <token> --config <participant.json> (--approve [--scope <scope.json>] | --reject) [--reason <text>]
+  jointly grant revoke|show <token> --config <participant.json>
+      Access grants to a catalogued dataset: a scope ({"version":1,"columns":[...],"kinds":[...]}) limits the
+      columns a task may read; the owner approves the requester's scope file (checked against the chain's hash)
+      and its participant refuses any task outside it.
+  jointly supervise members|tasks|grants --url <coordinator> (--key-env <VAR> | --data-dir <dir>)
+  jointly supervise audit|suspend|restore <org>… --keystore <supervisor.json> --deployment <file> --rpc-url <url>
+  jointly supervise coordinator <address> [--revoke] [--fund] --keystore <supervisor.json> --deployment <file> --rpc-url <url>
+  jointly supervise suspend|restore <org> --data-dir <dir> --rpc-url <url> [--url <coordinator>] [--reason <text>]
+      The supervisor's view and its decisions (org = address, company id, or name with --url); 'coordinator'
+      grants or revokes the coordinator role (key rotation).
+  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--json]
+  jointly member join <company-id> | endorse <address> | show [<address>] --config <participant.json>
+  jointly supervise approve-join <address> --data-dir <dir> --rpc-url <url>
+      A second address of an organisation asks to join (its consent), an address of the company endorses it,
+      and the supervisor approves; the registry refuses all three while the company is not Audited.
+  jointly supervise pause|unpause registry|ledger|settlement --data-dir <dir> --rpc-url <url>
+      Stop (or resume) new activity on an upgradeable contract; the supervisor's own decisions go on.
+  jointly governance propose-upgrade registry|ledger|settlement --config <participant.json> [--hours <n>]
+  jointly governance vote <id> yes|no | close <id> | execute <id> | show <id> --config <participant.json>
+      A member proposes this build's implementation of a contract; members vote; after the deadline anyone
+      closes the vote (a passed upgrade waits out the timelock's delay) and then executes it.
+  jointly settlement show|dispute|finalize <settlement-id> --config <participant.json> [--reason <evidence>]
+  jointly settlement arbitrate <settlement-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
+      Read a Shapley settlement, dispute it within its window, pay it out after; the supervisor arbitrates.
+  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--json]
+      Rebuild a task's history from the chain and check the stored result and artifacts against it (exit 1 on mismatch).
+  jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
+  jointly certify --verify <file> --cert <cert.json> --rpc-url <url>
+      Notarize a file's salted hash with the submitter's signature; verify a file against its certificate.
+`
+
+/** `--ca <file>` (default $JOINTLY_CA) and `--allow-insecure`, read here at the edge. */
+const trustOf = (values: { ca?: string; "allow-insecure"?: boolean }): Trust => {
+  const file = values.ca ?? process.env.JOINTLY_CA
+  let ca: string | undefined
+  if (file !== undefined && file !== "") {
+    try {
+      ca = readFileSync(file, "utf8")
+    } catch (error) {
+      throw new UsageError(`--ca ${file}: ${(error as Error).message}`)
+    }
+  }
+  return { ...(ca === undefined ? {} : { ca }), ...(values["allow-insecure"] ? { allowInsecure: true } : {}) }
+}
+const trustOptions = { ca: { type: "string" }, "allow-insecure": { type: "boolean" } } as const
+
+/** A flag's value decoded at the edge: a whole number ≥ 1, or a usage error naming the flag. */
+const positiveInteger = (flag: string, value: string): number => {
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} expects a whole number ≥ 1, got ${value}`)
+  return n
+}
+
+/** A fee in gwei (decimals allowed, e.g. 1.5) as wei, or a usage error. */
+const gweiToWei = (value: string): bigint => {
+  const m = /^(\d+)(?:\.(\d{1,9}))?$/.exec(value)
+  if (m === null) throw new UsageError(`--max-fee-gwei expects a number of gwei, got ${value}`)
+  return BigInt(m[1]!) * 10n ** 9n + BigInt((m[2] ?? "").padEnd(9, "0"))
+}
+
+const main = async () => {
+  const [command, ...rest] = process.argv.slice(2)
+  switch (command) {
+    case "run": {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          local: { type: "boolean" },
+          task: { type: "string" },
+          party: { type: "string", multiple: true },
+          json: { type: "boolean" },
+          "data-dir": { type: "string" },
+          keep: { type: "boolean" }
+        }
+      })
+      if (!values.local || !values.task || !values.party) throw new UsageError("run needs --local, --task and at least two --party")
+      return (await RunLocal()).run({ task: values.task, parties: values.party, json: values.json ?? false, dataDir: values["data-dir"], keep: values.keep ?? false })
+    }
+    case "local": {
+      const [sub, ...args] = rest
+      if (sub !== "up") throw new UsageError("local expects up")
+      const { values } = parseArgs({ args, options: { task: { type: "string" }, party: { type: "string", multiple: true }, json: { type: "boolean" }, "data-dir": { type: "string" } } })
+      if (!values.task || !values.party) throw new UsageError("local up needs --task and at least two --party")
+      const { up } = await import("./local-up.ts")
+      return up({ task: values.task, parties: values.party, json: values.json ?? false, dataDir: values["data-dir"] })
+    }
+    case "task": {
+      const [sub, ...args] = rest
+      const { values, positionals } = parseArgs({
+        args,
+        allowPositionals: true,
+        options: {
+          coordinator: { type: "string" },
+          "key-env": { type: "string" },
+          keystore: { type: "string" },
+          json: { type: "boolean" },
+          watch: { type: "boolean" },
+          reason: { type: "string" },
+          status: { type: "string" },
+          limit: { type: "string" },
+          ...trustOptions
+        }
+      })
+      const coordinator = values.coordinator ?? process.env.JOINTLY_COORDINATOR
+      if (!coordinator) throw new UsageError("task needs --coordinator <url> (or JOINTLY_COORDINATOR)")
+      // Every task command signs in; the key's variable defaults to JOINTLY_KEY when that is set.
+      const keyEnv = values["key-env"] ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined)
+      const common = { coordinator, json: values.json ?? false, trust: trustOf(values), keyEnv, keystore: values.keystore }
+      const Task = await import("@jointly/coordinator/internal/cli/task")
+      const id = positionals[0]
+      switch (sub) {
+        case "submit":
+          if (!id || (!keyEnv && !values.keystore)) throw new UsageError("task submit needs <spec.json> and --keystore <file> or --key-env <VAR>")
+          return Task.submit({ ...common, file: id, watch: values.watch ?? false })
+        case "watch":
+          if (!id) throw new UsageError("task watch needs <id>")
+          return Task.watch({ ...common, id }).then(() => undefined)
+        case "cancel":
+          if (!id) throw new UsageError("task cancel needs <id>")
+          return Task.cancel({ ...common, id, reason: values.reason })
+        case "get":
+          if (!id) throw new UsageError("task get needs <id>")
+          return Task.get({ ...common, id })
+        case "list":
+          return Task.list({ ...common, status: values.status, limit: values.limit === undefined ? undefined : Number(values.limit) })
+        default:
+          throw new UsageError("task expects submit, watch, cancel, get or list")
+      }
+    }
+    case "participant": {
+      // --unsafe-test-key-sizes: for the test harness only (keys below 2048 bits); deliberately not in the usage.
+      const { values } = parseArgs({ args: rest, options: { config: { type: "string" }, "unsafe-test-key-sizes": { type: "boolean" } } })
+      if (!values.config) throw new UsageError("participant needs --config <file>")
+      const { run } = await import("@jointly/participant/internal/cli/ParticipantMain")
+      await run(values.config, { unsafeTestKeySizes: values["unsafe-test-key-sizes"] ?? false })
+      return
+    }
+    case "coordinator": {
+      const { values } = parseArgs({ args: rest, options: { config: { type: "string" } } })
+      return (await Coordinate()).run({ config: values.config, env: process.env })
+    }
+    case "keys": {
+      const [sub, ...args] = rest
+      const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: "string" }, "passphrase-env": { type: "string" } } })
+      if (sub === "new") {
+        if (!values.out) throw new UsageError("keys new needs --out <keystore.json>")
+        return (await Keys()).keysNew({ out: values.out, passphraseEnv: values["passphrase-env"] })
+      }
+      if (sub === "address" && positionals[0]) return (await Keys()).keysAddress({ file: positionals[0] })
+      throw new UsageError("keys expects new --out <file> or address <file>")
+    }
+    case "chain": {
+      if (rest[0] === "risk") {
+        const { values } = parseArgs({ args: rest.slice(1), options: { q: { type: "string" }, z: { type: "string" }, json: { type: "boolean" } } })
+        if (values.q === undefined || values.z === undefined) throw new UsageError("chain risk needs --q <attacker share> and --z <blocks>")
+        const q = Number(values.q)
+        if (values.q.trim() === "" || !(q >= 0 && q <= 1)) throw new UsageError(`--q expects the attacker's share of the hash power in [0, 1], got ${values.q}`)
+        const z = Number(values.z)
+        if (!Number.isInteger(z) || z < 0 || z > 1000) throw new UsageError(`--z expects a whole number of blocks from 0 to 1000, got ${values.z}`)
+        return (await import("./chain-risk.ts")).risk({ q, z, json: values.json ?? false })
+      }
+      const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, host: { type: "string" }, port: { type: "string" } } })
+      if (!values["data-dir"]) throw new UsageError("chain needs --data-dir")
+      return (await Chain()).startChain({ dataDir: values["data-dir"], host: values.host, port: Number(values.port ?? 0) })
+    }
+    case "deploy": {
+      const { values } = parseArgs({
+        args: rest,
+        options: { "data-dir": { type: "string" }, "rpc-url": { type: "string" }, embedded: { type: "boolean" }, keystore: { type: "string" }, coordinator: { type: "string" }, fund: { type: "boolean" }, "max-fee-gwei": { type: "string" } }
+      })
+      if (!values["data-dir"] || !values["rpc-url"]) throw new UsageError("deploy needs --data-dir and --rpc-url")
+      if (values.keystore !== undefined) {
+        if (!values.coordinator) throw new UsageError("deploy --keystore needs --coordinator <address>")
+        return (await Operator()).deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], keystore: values.keystore, coordinator: values.coordinator, fund: values.fund ?? false })
+      }
+      return (await Chain()).deploy({
+        dataDir: values["data-dir"],
+        rpcUrl: values["rpc-url"],
+        embedded: values.embedded ?? false,
+        ...(values["max-fee-gwei"] === undefined ? {} : { maxFeePerGasWei: gweiToWei(values["max-fee-gwei"]) })
+      })
+    }
+    case "org": {
+      const [sub, ...args] = rest
+      const { values } = parseArgs({
+        args,
+        options: { config: { type: "string" }, keystore: { type: "string" }, name: { type: "string" }, "registration-number": { type: "string" }, dossier: { type: "string" }, deployment: { type: "string" }, "rpc-url": { type: "string" }, fund: { type: "boolean" } }
+      })
+      if (sub !== "register") throw new UsageError("org expects register")
+      if ((!values.config && !values.keystore) || !values.name || !values.deployment || !values["rpc-url"]) {
+        throw new UsageError("org register needs --config (or --keystore), --name, --deployment and --rpc-url")
+      }
+      return (await Operator()).orgRegister({
+        config: values.config,
+        keystore: values.keystore,
+        name: values.name,
+        registrationNumber: values["registration-number"],
+        dossier: values.dossier,
+        deployment: values.deployment,
+        rpcUrl: values["rpc-url"],
+        fund: values.fund ?? false
+      })
+    }
+    case "catalog": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { url: { type: "string" }, all: { type: "boolean" }, config: { type: "string" }, dataset: { type: "string" }, retire: { type: "boolean" }, "key-env": { type: "string" }, keystore: { type: "string" }, ...trustOptions }
+      })
+      const [action, ...words] = positionals
+      if (action === "search") {
+        if (!values.url) throw new UsageError("catalog search needs --url <coordinator>")
+        return (await Governance()).catalogSearch({ url: values.url, q: words.join(" "), all: values.all ?? false, signer: await signerOf(values), trust: trustOf(values) })
+      }
+      if (action === "publish") {
+        if (!values.config || !values.dataset) throw new UsageError("catalog publish needs --config and --dataset")
+        return (await Governance()).catalogPublish({ config: values.config, dataset: values.dataset, retire: values.retire ?? false })
+      }
+      throw new UsageError("catalog needs search or publish")
+    }
+    case "supervise": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          url: { type: "string" },
+          "data-dir": { type: "string" },
+          "rpc-url": { type: "string" },
+          reason: { type: "string" },
+          keystore: { type: "string" },
+          deployment: { type: "string" },
+          revoke: { type: "boolean" },
+          fund: { type: "boolean" },
+          "key-env": { type: "string" },
+          ...trustOptions
+        }
+      })
+      const [what, ...targets] = positionals
+      if (!what) throw new UsageError("supervise needs members, tasks, grants, audit, suspend, restore, coordinator, pause, unpause or approve-join")
+      if (what === "approve-join") return (await Membership()).approveJoin({ account: targets[0], dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
+      if (values.keystore !== undefined || what === "audit" || what === "coordinator") {
+        if (!values.keystore || !values.deployment || !values["rpc-url"] || targets.length === 0) {
+          throw new UsageError(`supervise ${what} needs <target>…, --keystore <supervisor.json>, --deployment <file> and --rpc-url`)
+        }
+        return (await Operator()).superviseWithKeystore({ what, targets, keystore: values.keystore, deployment: values.deployment, rpcUrl: values["rpc-url"], reason: values.reason, revoke: values.revoke ?? false, fund: values.fund ?? false })
+      }
+      return (await Governance()).supervise({ what, org: targets[0], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, signer: await signerOf(values), trust: trustOf(values) })
+    }
+    case "grant": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          config: { type: "string" },
+          owner: { type: "string" },
+          dataset: { type: "string" },
+          purpose: { type: "string" },
+          scope: { type: "string" },
+          hours: { type: "string" },
+          "max-uses": { type: "string" },
+          approve: { type: "boolean" },
+          reject: { type: "boolean" },
+          reason: { type: "string" }
+        }
+      })
+      if (!positionals[0]) throw new UsageError("grant needs request, decide, revoke or show")
+      return (await Governance()).grant({
+        action: positionals[0],
+        token: positionals[1],
+        config: values.config,
+        owner: values.owner,
+        dataset: values.dataset,
+        purpose: values.purpose,
+        scope: values.scope,
+        reason: values.reason,
+        approve: values.approve,
+        reject: values.reject,
+        ...(values.hours === undefined ? {} : { hours: positiveInteger("--hours", values.hours) }),
+        ...(values["max-uses"] === undefined ? {} : { maxUses: positiveInteger("--max-uses", values["max-uses"]) })
+      })
+    }
+    case "member": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" } } })
+      if (!positionals[0]) throw new UsageError("member needs join, endorse or show")
+      return (await Membership()).member({ action: positionals[0], arg: positionals[1], config: values.config })
+    }
+    case "governance": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" }, hours: { type: "string" } } })
+      if (!positionals[0]) throw new UsageError("governance needs propose-upgrade, vote, close, execute or show")
+      return (await Governance()).governance({ action: positionals[0], arg: positionals[1], support: positionals[2], config: values.config, ...(values.hours === undefined ? {} : { hours: positiveInteger("--hours", values.hours) }) })
+    }
+    case "settlement": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { config: { type: "string" }, reason: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" } }
+      })
+      if (!positionals[0]) throw new UsageError("settlement needs show, dispute, finalize or arbitrate")
+      return (await Governance()).settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
+    }
+    case "verify": {
+      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" }, "key-env": { type: "string" }, keystore: { type: "string" }, ...trustOptions } })
+      if (!positionals[0] || !values.url || !values["rpc-url"]) throw new UsageError("verify needs <task-id>, --url and --rpc-url")
+      return (await Governance()).verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, signer: await signerOf(values), trust: trustOf(values) })
+    }
+    case "certify": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { verify: { type: "string" }, cert: { type: "string" }, out: { type: "string" }, meta: { type: "string" }, config: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" } }
+      })
+      if (values.verify) {
+        if (!values.cert || !values["rpc-url"]) throw new UsageError("certify --verify needs --cert and --rpc-url")
+        return (await Governance()).certifyVerify({ file: values.verify, cert: values.cert, rpcUrl: values["rpc-url"] })
+      }
+      if (!positionals[0]) throw new UsageError("certify needs <file>")
+      return (await Governance()).certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
+    }
+    case undefined:
+    case "help":
+    case "--help":
+      process.stdout.write(usage)
+      return
+    default:
+      throw new UsageError(`unknown command ${command}`)
+  }
+}
+
+class UsageError extends Error {}
+
+/**
+ * The member's wallet the API's commands sign in with: `--keystore <file>` (passphrase in JOINTLY_KEY_PASSPHRASE),
+ * else `--key-env <VAR>` (default $JOINTLY_KEY when set).
+ */
+const signerOf = async (values: { keystore?: string; "key-env"?: string }) => {
+  if (values.keystore !== undefined) {
+    const { open } = await import("@jointly/coordinator/internal/keys/AccountKeystore")
+    return open(values.keystore, process.env.JOINTLY_KEY_PASSPHRASE, "JOINTLY_KEY_PASSPHRASE")
+  }
+  const { walletOf } = await import("@jointly/coordinator/internal/cli/task")
+  return walletOf(values["key-env"] ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined))
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof UsageError) {
+    if (process.argv.includes("--json")) process.stdout.write(JSON.stringify({ error: { code: "Usage", message: error.message } }) + "\n")
+    process.stderr.write(`jointly: ${error.message}\n\n${usage}`)
+    process.exit(2)
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  // --json: a failure is JSON on stdout too, so a script reads one document whatever happened.
+  if (process.argv.includes("--json")) {
+    const tagged = error as { code?: unknown; _tag?: unknown }
+    const code = typeof tagged.code === "string" ? tagged.code : typeof tagged._tag === "string" ? tagged._tag : "Failed"
+    process.stdout.write(JSON.stringify({ error: { code, message } }) + "\n")
+  }
+  process.stderr.write(`jointly: ${message}\n`)
+  process.exit(1)
+})

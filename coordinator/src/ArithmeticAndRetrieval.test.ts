@@ -1,0 +1,260 @@
+/**
+ * `statistics.arithmetic` and `query.similar` over real processes: anvil, the coordinator and three participant
+ * processes (LocalCluster) reading CSV files, at production sizes (2048-bit Paillier; BFV N = 8192 at 128 bits).
+ *
+ *   - arithmetic: a bank's score ÷ a shop's visits per aligned id, delivered to a regulator that holds neither,
+ *     and the bank's Σscore − the shop's Σvisits to the bank: equal to the plaintext exactly (reduced fractions,
+ *     decimal strings); the coordinator's receipt carries a count and a digest, no value and no id;
+ *   - similarity: the shop's 1,797 digits images, a query image at the bank: the K = 10 results equal the
+ *     plaintext k-NN on the same pixels, and again after an epoch of the shop's index log (an update, a delete);
+ *     a plaintext modulus too small to blind with is refused by the owner;
+ *   - the receipt rule: the recipient holds the output in its own store, the initiator reads the receipt (digests),
+ *     an operand holder or the owner asking for the result is refused (403);
+ *   - refusals: parameters the kind does not allow (one party on both sides; a 1024-bit key) fail at submission with
+ *     a typed InvalidTaskParams naming the field, and no task is created.
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import { InvalidTaskParams } from "@jointly/core/internal/protocols/Protocols"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import * as FeatureLogFile from "@jointly/participant/internal/similarity/FeatureLogFile"
+import { ApiError } from "./client/Client.ts"
+
+const pixels = Array.from({ length: 64 }, (_, i) => `pixel_${Math.floor(i / 8)}_${i % 8}`)
+
+/** Integer columns with overlapping ids in different orders, a zero divisor and negatives (exact results expected). */
+const customers = () => {
+  const bank = Array.from({ length: 24 }, (_, i) => ({ id: `c${100 + i}`, score: ((i * 37) % 61) - 20 }))
+  const shop = Array.from({ length: 24 }, (_, i) => ({ id: `c${108 + i}`, visits: (i * 13) % 17 })).reverse()
+  return { bank, shop }
+}
+
+let dir: string
+let cluster: LocalCluster.LocalCluster
+let gallery: { ids: Array<string>; images: Array<Array<number>> }
+let query: Array<number>
+const data = customers()
+
+const csv = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string | number>>) => [header.join(","), ...rows.map((r) => r.join(","))].join("\n") + "\n"
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "jointly-arith-retrieval-"))
+  // The digits as the shop's collection (an id per image), and one of them with six pixels redrawn as the bank's query.
+  const lines = (await readFile(datasetFile("digits.csv"), "utf8")).trim().split(/\r?\n/)
+  const header = lines[0]!.split(",")
+  const at = pixels.map((p) => header.indexOf(p))
+  const label = header.indexOf("label")
+  const rows = lines.slice(1).map((l) => l.split(",").map(Number))
+  gallery = { ids: rows.map((_, i) => `img-${String(i).padStart(4, "0")}`), images: rows.map((r) => at.map((k) => r[k]!)) }
+  query = [...gallery.images[1234]!]
+  for (const [i, v] of [[3, 16], [10, 0], [20, 9], [33, 2], [50, 16], [61, 5]] as const) query[i] = v
+  const files = {
+    bankCustomers: join(dir, "bank-customers.csv"),
+    shopCustomers: join(dir, "shop-customers.csv"),
+    gallery: join(dir, "gallery.csv"),
+    query: join(dir, "query.csv"),
+    notes: join(dir, "notes.csv")
+  }
+  await writeFile(files.bankCustomers, csv(["id", "score"], data.bank.map((r) => [r.id, r.score])))
+  await writeFile(files.shopCustomers, csv(["id", "visits"], data.shop.map((r) => [r.id, r.visits])))
+  await writeFile(files.gallery, csv(["id", "label", ...pixels], rows.map((r, i) => [gallery.ids[i]!, r[label]!, ...gallery.images[i]!])))
+  await writeFile(files.query, csv(pixels, [query]))
+  await writeFile(files.notes, csv(["note"], [["none"]]))
+  const ints = (names: ReadonlyArray<string>) => names.map((name) => ({ name, type: "integer" as const }))
+  cluster = await LocalCluster.start({
+    dataDir: join(dir, "cluster"),
+    onProgress: (line) => process.env.ARITHMETIC_DEBUG && process.stderr.write(line + "\n"),
+    parties: [
+      {
+        name: "bank",
+        datasets: [
+          { name: "customers", file: files.bankCustomers, id: "id", columns: [{ name: "id", type: "string" }, ...ints(["score"])] },
+          { name: "query", file: files.query, columns: ints(pixels) }
+        ]
+      },
+      {
+        name: "shop",
+        datasets: [
+          { name: "customers", file: files.shopCustomers, id: "id", columns: [{ name: "id", type: "string" }, ...ints(["visits"])] },
+          { name: "gallery", file: files.gallery, id: "id", columns: [{ name: "id", type: "string" }, ...ints(["label", ...pixels])] }
+        ]
+      },
+      { name: "regulator", datasets: [{ name: "notes", file: files.notes, columns: [{ name: "note", type: "string" }] }] }
+    ] as never
+  })
+}, 360_000)
+
+afterAll(async () => {
+  await cluster?.stop()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+const party = (name: string) => cluster.party(name)
+// The outputs' shapes are the kinds' own (joint-arithmetic and similarity participants): read loosely here.
+const outputOf = async (name: string, taskId: string) => (await cluster.outputOf(name, taskId)) as Record<string, any>
+const entry = (name: string, dataset: string) => ({ participant: party(name).address, dataset })
+
+/** Submits and waits, like LocalCluster.runTask, for parties that name different datasets. */
+const run = async (kind: string, parties: ReadonlyArray<{ participant: string; dataset: string }>, params: Record<string, unknown>) => {
+  const id = await cluster.submit({ kind, parties: parties as never, params })
+  const detail = await cluster.waitForTask(id, { timeoutMs: 240_000 })
+  expect(detail.reason).toBeNull()
+  expect(detail.status).toBe("Succeeded")
+  return { id, detail, result: detail.result as Record<string, unknown> }
+}
+
+/** What a party other than the recipient and the initiator gets when it asks for the result. */
+const refusedRead = async (name: string, taskId: string) => {
+  const client = cluster.clientFor(await cluster.walletOf(name))
+  return client.result(taskId).then(() => undefined, (error: unknown) => error as ApiError)
+}
+
+/** The file the recipient stores holds the digest the coordinator notarized. */
+const expectDigest = (output: Record<string, unknown>, digest: unknown) => {
+  expect(output.digest).toBe(digest)
+  expect(digest).toMatch(/^0x[0-9a-f]{64}$/)
+}
+
+const gcd = (a: bigint, b: bigint): bigint => (b === 0n ? (a < 0n ? -a : a) : gcd(b, a % b))
+const fraction = (a: bigint, b: bigint) => {
+  const g = gcd(a, b)
+  const s = b < 0n ? -1n : 1n
+  return `${(s * a) / g}/${(s * b) / g}`
+}
+
+describe("statistics.arithmetic over real processes (2048-bit Paillier)", () => {
+  it("score ÷ visits per aligned id reaches the regulator alone, equal to the plaintext fractions", async () => {
+    const params = {
+      operation: "divide",
+      left: { party: party("bank").address, column: "score" },
+      right: { party: party("shop").address, column: "visits" },
+      recipient: party("regulator").address,
+      over: "per-id",
+      idColumn: "id",
+      maxIds: 100
+    }
+    const { id, result } = await run("statistics.arithmetic", [entry("bank", "customers"), entry("shop", "customers"), entry("regulator", "notes")], params)
+    const visits = new Map(data.shop.map((r) => [r.id, r.visits]))
+    const shared = data.bank.filter((r) => visits.has(r.id))
+    const zeros = shared.filter((r) => visits.get(r.id) === 0).length
+    expect(zeros).toBeGreaterThan(0)
+    expect(result).toMatchObject({ kind: "statistics.arithmetic", count: shared.length, divisionsByZero: zeros, recipient: party("regulator").address })
+
+    const output = await outputOf("regulator", id)
+    expectDigest(output, result.digest)
+    const got = new Map((output.results as Array<{ id: string; exact: string | null; divisionByZero?: true }>).map((r) => [r.id, r]))
+    expect([...got.keys()].sort()).toEqual(shared.map((r) => r.id).sort())
+    for (const r of shared) {
+      const y = visits.get(r.id)!
+      if (y === 0) expect(got.get(r.id)!.divisionByZero).toBe(true)
+      else expect(got.get(r.id)!.exact, r.id).toBe(fraction(BigInt(r.score), BigInt(y)))
+    }
+
+    // The receipt holds no value and no id; the operand holders may not read even that.
+    const receipt = JSON.stringify(result)
+    for (const r of shared.slice(0, 8)) expect(receipt).not.toContain(`"${r.id}"`)
+    for (const name of ["bank", "shop"]) {
+      const refused = await refusedRead(name, id)
+      expect(refused, name).toBeInstanceOf(ApiError)
+      expect(refused!.status).toBe(403)
+    }
+  }, 300_000)
+
+  it("Σscore − Σvisits over totals reaches the bank, exactly", async () => {
+    const params = {
+      operation: "subtract",
+      left: { party: party("bank").address, column: "score" },
+      right: { party: party("shop").address, column: "visits" },
+      recipient: party("bank").address,
+      over: "totals"
+    }
+    const { id, result } = await run("statistics.arithmetic", [entry("bank", "customers"), entry("shop", "customers")], params)
+    const expected = data.bank.reduce((s, r) => s + r.score, 0) - data.shop.reduce((s, r) => s + r.visits, 0)
+    const output = await outputOf("bank", id)
+    expectDigest(output, result.digest)
+    expect(output.result.exact).toBe(String(expected))
+    expect(output.result.value).toBe(expected)
+    const refused = await refusedRead("shop", id)
+    expect(refused!.status).toBe(403)
+  }, 300_000)
+
+  it("refuses parameters the kind does not allow at submission, naming the field, and creates no task", async () => {
+    const before = (await cluster.client.list()).length
+    const base = { operation: "multiply", recipient: party("bank").address, over: "totals" }
+    const sameParty = { ...base, left: { party: party("bank").address, column: "score" }, right: { party: party("bank").address, column: "score" } }
+    const smallKey = { ...base, left: { party: party("bank").address, column: "score" }, right: { party: party("shop").address, column: "visits" }, keyBits: 1024 }
+    for (const [params, field] of [[sameParty, "right.party"], [smallKey, "keyBits"]] as const) {
+      // The client decodes the spec by the kind's declaration (as the coordinator does) before signing anything.
+      const error = await cluster.submit({ kind: "statistics.arithmetic", parties: [entry("bank", "customers"), entry("shop", "customers")] as never, params })
+        .then(() => undefined, (e: unknown) => e as InvalidTaskParams)
+      expect(error, field).toBeInstanceOf(InvalidTaskParams)
+      expect(error!.message).toContain(field)
+    }
+    expect((await cluster.client.list()).length).toBe(before)
+  }, 60_000)
+})
+
+describe("query.similar over real processes (digits, 1,797 images, BFV)", () => {
+  const params = () => ({
+    querier: party("bank").address,
+    owner: party("shop").address,
+    features: pixels,
+    featureMax: 16,
+    idColumn: "id",
+    labelColumn: "label",
+    k: 10
+  })
+  const parties = () => [entry("bank", "query"), entry("shop", "gallery")]
+  /** The plaintext k-NN over `images` (ties by row): the ids the encrypted search must return. */
+  const nearest = (images: ReadonlyArray<ReadonlyArray<number> | undefined>) =>
+    images
+      .flatMap((img, row) => (img === undefined ? [] : [{ row, distance: img.reduce((s, v, i) => s + (v - query[i]!) ** 2, 0) }]))
+      .sort((a, b) => a.distance - b.distance || a.row - b.row)
+      .slice(0, 10)
+      .map((e) => gallery.ids[e.row]!)
+
+  it("the querier's K = 10 equal the plaintext nearest neighbours; the owner cannot read the result; a new epoch is found", async () => {
+    const { id, result } = await run("query.similar", parties(), params())
+    const expected = nearest(gallery.images)
+    const output = await outputOf("bank", id)
+    expectDigest(output, result.digest)
+    expect(new Set((output.results as Array<{ id: string }>).map((r) => r.id))).toEqual(new Set(expected))
+    expect(result).toMatchObject({ kind: "query.similar", k: 10, index: { epoch: 0, size: gallery.ids.length, dimension: 64 } })
+    // The receipt: rounds, the index commitment and the digest; no id of the collection.
+    const receipt = JSON.stringify(result)
+    for (const e of expected) expect(receipt).not.toContain(e)
+    expect((result.index as { root: string }).root).toBe(output.index.root)
+    const refused = await refusedRead("shop", id)
+    expect(refused).toBeInstanceOf(ApiError)
+    expect(refused!.status).toBe(403)
+
+    // Epoch 1 in the shop's index log: image 5 now holds the query itself, the nearest image is deleted.
+    const deleted = expected[0]!
+    await FeatureLogFile.append(party("shop").dataDir, "gallery", [
+      { op: "update", id: gallery.ids[5]!, features: [...query], label: "updated" },
+      { op: "delete", id: deleted }
+    ])
+    const images: Array<ReadonlyArray<number> | undefined> = [...gallery.images]
+    images[5] = query
+    images[gallery.ids.indexOf(deleted)] = undefined
+    const second = await run("query.similar", parties(), params())
+    const after = await outputOf("bank", second.id)
+    const ids = new Set((after.results as Array<{ id: string }>).map((r) => r.id))
+    expect(ids).toEqual(new Set(nearest(images)))
+    expect(ids.has(gallery.ids[5]!)).toBe(true)
+    expect(ids.has(deleted)).toBe(false)
+    expect(second.result).toMatchObject({ index: { epoch: 1, size: gallery.ids.length - 1 } })
+    expect((second.result.index as { root: string }).root).not.toBe((result.index as { root: string }).root)
+  }, 480_000)
+
+  it("the owner refuses a plaintext modulus that leaves too little blinding room; the querier stores nothing", async () => {
+    const id = await cluster.submit({ kind: "query.similar", parties: parties() as never, params: { ...params(), bfv: { polyModulusDegree: 8192, plainModulusBits: 36 } } })
+    const detail = await cluster.waitForTask(id, { timeoutMs: 240_000 })
+    expect(detail.status).toBe("Failed")
+    expect(detail.reason).toContain("WeakParameters")
+    await expect(outputOf("bank", id)).rejects.toThrow(/ENOENT/)
+  }, 300_000)
+})

@@ -1,0 +1,209 @@
+/**
+ * Two coordinator processes over one real PostgreSQL (issue 17): the analyst submits a task to instance A, the
+ * participants are connected to instance B (their consents and stage replies cross to A through the socket.io
+ * Postgres adapter). A is killed with SIGKILL while the task runs; B sees A's lease run out, claims the task under
+ * a new fencing token, reschedules it and completes it with the exact result — no task lost, none run twice, and
+ * the chain outbox, whose lease A held, is drained by B with every event recorded once.
+ * Real anvil, real PostgreSQL, the coordinators and three participants as their own processes.
+ */
+import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import pg from "pg"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { Params, Result } from "@jointly/core/internal/protocols/joint-statistics/spec"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import * as F from "./testing/fixtures.ts"
+import { expectNotarizedOnce } from "./testing/ChainOnce.ts"
+import * as Postgres from "./testing/Postgres.ts"
+
+const names = ["north", "south", "east"] as const
+const columns = [
+  { name: "glucose", type: "number" },
+  { name: "mass", type: "number" },
+  { name: "age", type: "integer" }
+] as const
+const leaseMs = 2_000
+const A = 0
+const B = 1
+
+let dir: string
+let server: Awaited<ReturnType<typeof Postgres.start>>
+let cluster: LocalCluster.LocalCluster
+let full: F.Csv
+
+// The fencing test reads the coordinator's own warning that its lease expired: the coordinators this file starts
+// (children inherit this process's environment) log warnings even where CI quiets logs to errors.
+const quietLogs = process.env.JOINTLY_LOG
+
+beforeAll(async () => {
+  process.env.JOINTLY_LOG = "warn"
+  dir = await mkdtemp(join(tmpdir(), "jointly-cluster-kill-"))
+  await mkdir(join(dir, "csv"))
+  server = await Postgres.start()
+  full = F.pima()
+  const files = await Promise.all(F.splitRoundRobin(full, 3).map((p, i) => F.writeCsv(join(dir, "csv"), `pima-${names[i]}.csv`, p)))
+  cluster = await LocalCluster.start({
+    dataDir: join(dir, "cluster"),
+    coordinatorProcess: true,
+    store: server.url,
+    instances: 2,
+    participantsAt: B,
+    leaseMs,
+    parties: names.map((name, i) => ({ name, datasets: [{ name: "pima", file: files[i]!, columns: [...columns] }] }))
+  })
+}, 180_000)
+
+afterAll(async () => {
+  if (quietLogs === undefined) delete process.env.JOINTLY_LOG
+  else process.env.JOINTLY_LOG = quietLogs
+  for (const p of cluster?.parties ?? []) if (p.process.exitCode === null) p.process.kill("SIGCONT")
+  await cluster?.stop()
+  await server?.stop()
+  await rm(dir, { recursive: true, force: true })
+}, 60_000)
+
+const params: Params = {
+  columns: ["glucose", "mass", "age"],
+  statistics: ["count", "sum", "mean", "variance", "std", "histogram"],
+  histogram: { glucose: [0, 100, 150, 200] }
+}
+const expectedTransitions = [
+  "Submitted->AwaitingConsent",
+  "AwaitingConsent->Scheduled",
+  "Scheduled->Running",
+  "Running->Scheduled",
+  "Scheduled->Running",
+  "Running->Succeeded"
+]
+
+/**
+ * Freezes east (SIGSTOP) the instant it has consented to the next task: the task goes Running on its owner and
+ * then waits on east, so whatever happens to the owner next happens mid-task.
+ */
+const freezeEastAtConsent = () => {
+  const east = cluster.parties.find((p) => p.name === "east")!
+  const state = { frozen: false }
+  const freeze = (chunk: Buffer) => {
+    if (!state.frozen && chunk.toString().includes('"type":"consent"')) state.frozen = east.process.kill("SIGSTOP")
+  }
+  east.process.stderr!.on("data", freeze)
+  return {
+    get frozen() {
+      return state.frozen
+    },
+    thaw: () => {
+      east.process.stderr!.off("data", freeze)
+      if (state.frozen) east.process.kill("SIGCONT")
+      state.frozen = false
+    }
+  }
+}
+
+const expectChainOnce = (detail: LocalCluster.TaskDetail) => expectNotarizedOnce(cluster.supervisorLedger, detail, expectedTransitions)
+
+const submitAndRun = async () => {
+  const id = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params }, A)
+  const running = await F.eventually(async () => {
+    const detail = await cluster.task(id, A)
+    return detail.status === "Running" ? detail : undefined
+  }, "the task to run on instance A", 60_000)
+  expect(running.attempt).toBe(0)
+  return id
+}
+
+const row = async (id: string) => {
+  const client = new pg.Client({ connectionString: server.url })
+  await client.connect()
+  try {
+    const { rows } = await client.query<{ owner: string | null; fence: string; status: string }>(`select owner, fence, status from tasks where id = $1`, [id])
+    return rows[0]!
+  } finally {
+    await client.end()
+  }
+}
+
+describe("two coordinators over one PostgreSQL", () => {
+  it("takes a task over by lease when its owner is killed with SIGKILL, and completes it exactly, every chain event once", async () => {
+    const east = freezeEastAtConsent()
+    try {
+      const id = await submitAndRun()
+      expect(east.frozen).toBe(true)
+      const before = await row(id)
+      expect(before.owner).not.toBeNull()
+      // B answers for the task too: it reads the shared store, but does not own it.
+      expect((await cluster.task(id, B)).status).toBe("Running")
+
+      const killedAt = Date.now()
+      await cluster.signalCoordinator("SIGKILL", A)
+      // B takes the task within two lease periods (plus a tick) of A's death.
+      const taken = await F.eventually(async () => {
+        const now = await row(id)
+        return now.owner !== before.owner ? now : undefined
+      }, "instance B to claim the task", 10 * leaseMs)
+      expect(Date.now() - killedAt).toBeLessThan(3 * leaseMs)
+      expect(Number(taken.fence)).toBe(Number(before.fence) + 1)
+      east.thaw()
+
+      const detail = await cluster.waitForTask(id, { instance: B, timeoutMs: 120_000 })
+      expect(detail.status, String(detail.reason)).toBe("Succeeded")
+      // Run once more, by B alone: one rescheduled attempt, the reason naming both instances.
+      expect(detail.attempt).toBe(1)
+      const rescheduled = detail.events.filter((e) => e.type === "Scheduled" && String((e.data as { reason?: string }).reason).includes("taken over by"))
+      expect(rescheduled).toHaveLength(1)
+      expect(String((rescheduled[0]!.data as { reason: string }).reason)).toContain(`${before.owner} stopped; taken over by ${taken.owner}`)
+      const result = detail.result as Result
+      expect(result.contributors).toHaveLength(3)
+      expect(result).toEqual(F.exactReference([full], params, result.contributors))
+      expect((await row(id)).owner).toBe(taken.owner)
+      // The outbox, drained by A until it died and by B after (its lease passed on).
+      await expectChainOnce(detail)
+    } finally {
+      east.thaw()
+    }
+  }, 300_000)
+
+  it("fences an owner paused past its lease: once it wakes after the takeover it writes nothing more, and the task stays exact", async () => {
+    // A again, as a new instance (A died in the test before).
+    await cluster.restartCoordinator("SIGKILL", A)
+    const east = freezeEastAtConsent()
+    let paused = false
+    try {
+      const id = await submitAndRun()
+      const before = await row(id)
+      await cluster.signalCoordinator("SIGSTOP", A)
+      paused = true
+      const taken = await F.eventually(async () => {
+        const now = await row(id)
+        return now.owner !== before.owner ? now : undefined
+      }, "instance B to claim the paused owner's task", 10 * leaseMs)
+      expect(Number(taken.fence)).toBe(Number(before.fence) + 1)
+      east.thaw()
+      const detail = await cluster.waitForTask(id, { instance: B, timeoutMs: 120_000 })
+      expect(detail.status, String(detail.reason)).toBe("Succeeded")
+      expect(detail.attempt).toBe(1)
+
+      // The old owner wakes still believing it runs the task: its lease is gone, so it stops it and writes nothing.
+      // The buffer keeps the last 500 lines (older ones shift out), so lines are told apart by their time, not index.
+      const stderr = cluster.coordinatorStderrs[A]!
+      const woke = new Date().toISOString()
+      const loggedSince = (line: string) => (/"at":"([^"]+)"/.exec(line)?.[1] ?? "") >= woke
+      await cluster.signalCoordinator("SIGCONT", A)
+      paused = false
+      await F.eventually(() => stderr.some((line) => line.includes("instance lease had expired") && loggedSince(line)) || undefined, "A to notice its lease expired", 10 * leaseMs)
+      // Two more lease periods for any late write of A to land, if it could.
+      await new Promise((r) => setTimeout(r, 2 * leaseMs))
+      const after = await cluster.task(id, A)
+      expect(after.status).toBe("Succeeded")
+      expect(after.attempt).toBe(1)
+      expect(after.events.map((e) => e.type)).toEqual(detail.events.map((e) => e.type))
+      expect(await row(id)).toMatchObject({ owner: taken.owner, fence: taken.fence, status: "Succeeded" })
+      const result = after.result as Result
+      expect(result).toEqual(F.exactReference([full], params, result.contributors))
+      await expectChainOnce(await cluster.waitForTask(id, { instance: A }))
+    } finally {
+      if (paused) await cluster.signalCoordinator("SIGCONT", A)
+      east.thaw()
+    }
+  }, 300_000)
+})

@@ -1,0 +1,93 @@
+/**
+ * SecureBoost over real processes: anvil, the coordinator and three participant processes (LocalCluster) reading
+ * the bcw vertical split of datasets/ (label at party a), at the production key size (2048-bit Paillier: the
+ * kinds have no test-size parameter). Two trees of depth 2 keep it short; the in-memory test covers more.
+ * The label holder's evaluation and an online prediction for party c agree, id by id, with the plaintext
+ * reference with the same bins; the coordinator's stored result holds no id, margin or threshold, and each
+ * party's model part lies sealed in its own store.
+ */
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Fixtures from "@jointly/core/internal/testing/SecureBoostFixtures"
+import * as Reference from "@jointly/core/internal/protocols/secureboost/Reference"
+import * as Spec from "@jointly/core/internal/protocols/secureboost/spec"
+import type * as Stages from "@jointly/core/internal/protocols/secureboost/Stages"
+import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+
+const names = ["a", "b", "c"] as const
+const files = Object.fromEntries(names.map((n) => [n, datasetFile(`bcw_vertical_party_${n}.csv`)])) as Record<(typeof names)[number], string>
+const hyper = { maxDepth: 2, learningRate: 0.3, lambda: 1, gamma: 0, minChildWeight: 1, maxBins: 32, testFraction: 0.2, splitSeed: 1, objective: "binary:logistic", trees: 2 } as const
+
+let dir: string
+let cluster: LocalCluster.LocalCluster
+let headers: Array<Array<string>>
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "jointly-secureboost-"))
+  headers = await Promise.all(names.map(async (n) => (await readFile(files[n], "utf8")).split(/\r?\n/, 1)[0]!.split(",")))
+  cluster = await LocalCluster.start({
+    dataDir: join(dir, "cluster"),
+    onProgress: (line) => process.env.SECUREBOOST_DEBUG && process.stderr.write(line + "\n"),
+    parties: names.map((name, i) => ({
+      name,
+      datasets: [{ name: "bcw", file: files[name], columns: headers[i]!.map((c) => ({ name: c, type: c === "id" ? "string" : "integer" })) }] as never
+    }))
+  })
+}, 240_000)
+
+afterAll(async () => {
+  await cluster?.stop()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+const party = (name: string) => cluster.party(name)
+const outputOf = async (name: string, taskId: string): Promise<any> => cluster.outputOf(name, taskId)
+
+const run = (kind: string, params: Record<string, unknown>) => cluster.runTask(kind, { parties: names, dataset: "bcw", params, timeoutMs: 200_000 })
+
+describe("SecureBoost over real processes (bcw, 2048-bit Paillier)", () => {
+  it("trains, evaluates and predicts online like the plaintext reference", async () => {
+    const params = {
+      idColumn: "id",
+      labelHolder: party("a").address,
+      label: { column: "label", positive: 1 },
+      features: names.map((n, i) => ({ party: party(n).address, columns: headers[i]!.filter((c) => c !== "id" && c !== "label") })),
+      maxIds: 10_000,
+      ...hyper
+    }
+    const trained = await run(Spec.kinds.train, params)
+    const result = trained.detail.result as Stages.TrainResult
+    expect(result.keyBits).toBe(2048)
+    expect([result.rows, result.grown, result.kept]).toEqual([683, 2, 2])
+    expect(Object.keys(result.commitments).sort()).toEqual(["secureboost.evaluate", "secureboost.finish", "secureboost.key", "secureboost.prepare", "secureboost.train"])
+
+    const v = Fixtures.vertical("bcw")
+    const ref = Reference.train(Fixtures.joined(v), Spec.hyperOf(hyper), Spec.fractionsOf(hyper))
+    const refMargin = new Map(Array.from(ref.split.test, (i) => [v.labelHolder.ids[i]!, ref.margins[i]!] as const))
+    const holder = await outputOf("a", trained.id)
+    expect(new Set(holder.evaluation.ids)).toEqual(new Set(refMargin.keys()))
+    holder.evaluation.ids.forEach((id: string, k: number) => expect(holder.evaluation.margins[k], id).toBe(refMargin.get(id)))
+    expect(result.test.auc).toBe(holder.metrics.auc)
+
+    // The stored result holds no id, margin or threshold; each part is sealed in its owner's store.
+    const stored = JSON.stringify(trained.detail)
+    for (const id of holder.evaluation.ids.slice(0, 10)) expect(stored).not.toContain(`"${id}"`)
+    for (const m of holder.evaluation.margins.slice(0, 10)) expect(stored).not.toContain(String(m))
+    for (const n of names) {
+      const sealed = await Promise.all((await readdir(join(party(n).dataDir, "vertical-models"))).map((f) => readFile(join(party(n).dataDir, "vertical-models", f), "utf8")))
+      expect(sealed.map((text) => JSON.parse(text).format)).toEqual(["jointly/secureboost-model-part"])
+      expect(JSON.parse(sealed[0]!).digest).toBe(result.parts[party(n).address])
+      for (const text of sealed) expect(text).not.toContain("threshold")
+    }
+
+    const ids = holder.evaluation.ids.slice(0, 5) as Array<string>
+    const online = await run(Spec.kinds.predict, { model: trained.id, labelHolder: party("a").address, requester: party("c").address, idColumn: "id", ids })
+    const out = await outputOf("c", online.id)
+    expect(out.ids).toEqual(ids)
+    ids.forEach((id, k) => expect(out.margins[k], id).toBe(refMargin.get(id)))
+    expect(JSON.stringify(online.detail)).not.toContain("margins")
+  }, 300_000)
+})

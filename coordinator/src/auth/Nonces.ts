@@ -1,0 +1,102 @@
+/**
+ * Single-use nonces any coordinator instance can check, whichever instance issued them. A nonce carries its own
+ * expiry and a MAC under the coordinator's secret — `expiry (8 bytes) ‖ random (8) ‖ HMAC-SHA256(secret, purpose ‖
+ * binding ‖ expiry ‖ random)[0..16)` — so checking one needs no memory of issuing it, and issuing holds nothing a
+ * flood could fill. Only the *spending* is remembered, until the nonce would have expired anyway: in memory on a
+ * single instance, in the store (`spent_nonces`) when several instances share it.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
+import type { Sql } from "../store/Sql.ts"
+
+/** Remembers spent nonces until their expiry. */
+export interface Spent {
+  /** True the first time `nonce` is spent, false on any later attempt. */
+  readonly spend: (nonce: string, expiresAt: number) => Promise<boolean>
+  /** Whether `nonce` was spent already (a look that spends nothing). */
+  readonly spent: (nonce: string) => Promise<boolean>
+}
+
+export const inMemory = (now: () => number = Date.now): Spent => {
+  const spent = new Map<string, number>()
+  let sweptAt = 0
+  return {
+    spend: async (nonce, expiresAt) => {
+      const t = now()
+      if (t - sweptAt > 10_000) {
+        sweptAt = t
+        for (const [n, e] of spent) if (e < t) spent.delete(n)
+      }
+      if (spent.has(nonce)) return false
+      spent.set(nonce, expiresAt)
+      return true
+    },
+    spent: async (nonce) => spent.has(nonce)
+  }
+}
+
+/** Shared by every instance over one store. */
+export const inStore = (sql: Sql): Spent => {
+  let sweptAt = 0
+  return {
+    spend: async (nonce, expiresAt) => {
+      if (Date.now() - sweptAt > 60_000) {
+        sweptAt = Date.now()
+        await sql.query(`delete from spent_nonces where expires_at < now()`)
+      }
+      const rows = await sql.query(`insert into spent_nonces(nonce, expires_at) values ($1, to_timestamp($2::double precision / 1000)) on conflict do nothing returning nonce`, [
+        nonce,
+        expiresAt
+      ])
+      return rows.length > 0
+    },
+    spent: async (nonce) => (await sql.query(`select 1 from spent_nonces where nonce = $1`, [nonce])).length > 0
+  }
+}
+
+export type Checked = { readonly ok: true; readonly expiresAt: number } | { readonly ok: false; readonly reason: "Unknown" | "Expired" | "Spent" }
+
+/** Issues and checks nonces of one `purpose` (e.g. "socket-login", "sign-in"), optionally bound to a value (an address). */
+export const make = (options: { readonly secret: Uint8Array; readonly purpose: string; readonly lifetimeMs: number; readonly spent: Spent; readonly now?: () => number }) => {
+  const now = options.now ?? Date.now
+  const mac = (binding: string, head: Buffer) =>
+    createHmac("sha256", options.secret).update(`${options.purpose}\n${binding.toLowerCase()}\n`).update(head).digest().subarray(0, 16)
+
+  /** Its MAC under our secret and its expiry; the spending is the caller's. */
+  const authentic = (nonce: string, binding: string): { readonly ok: true; readonly hex: string; readonly expiresAt: number } | Extract<Checked, { ok: false }> => {
+    const hex = nonce.startsWith("0x") ? nonce.slice(2) : nonce
+    if (!/^[0-9a-fA-F]{64}$/.test(hex)) return { ok: false, reason: "Unknown" }
+    const bytes = Buffer.from(hex, "hex")
+    const head = bytes.subarray(0, 16)
+    if (!timingSafeEqual(bytes.subarray(16), mac(binding, head))) return { ok: false, reason: "Unknown" }
+    const expiresAt = Number(head.readBigUInt64BE(0))
+    if (!(now() < expiresAt)) return { ok: false, reason: "Expired" }
+    return { ok: true, hex: hex.toLowerCase(), expiresAt }
+  }
+
+  return {
+    lifetimeMs: options.lifetimeMs,
+    /** A fresh nonce (64 hex digits) and when it expires (ms). */
+    issue: (binding = ""): { readonly nonce: string; readonly expiresAt: number } => {
+      const expiresAt = now() + options.lifetimeMs
+      const head = Buffer.alloc(16)
+      head.writeBigUInt64BE(BigInt(expiresAt), 0)
+      randomBytes(8).copy(head, 8)
+      return { nonce: Buffer.concat([head, mac(binding, head)]).toString("hex"), expiresAt }
+    },
+    /** Checks authenticity, expiry and that it is not spent yet, without spending it (a look before a signature). */
+    peek: async (nonce: string, binding = ""): Promise<Checked> => {
+      const checked = authentic(nonce, binding)
+      if (!checked.ok) return checked
+      return (await options.spent.spent(checked.hex)) ? { ok: false, reason: "Spent" } : { ok: true, expiresAt: checked.expiresAt }
+    },
+    /** Checks authenticity and expiry, then spends the nonce (a second check of the same nonce fails as Spent). */
+    check: async (nonce: string, binding = ""): Promise<Checked> => {
+      const checked = authentic(nonce, binding)
+      if (!checked.ok) return checked
+      if (!(await options.spent.spend(checked.hex, checked.expiresAt))) return { ok: false, reason: "Spent" }
+      return { ok: true, expiresAt: checked.expiresAt }
+    }
+  }
+}
+
+export type Nonces = ReturnType<typeof make>

@@ -1,0 +1,247 @@
+/**
+ * One coordinator instance's membership of its cluster: several instances over one PostgreSQL, or one alone over
+ * an embedded PGlite store (the default, where the same rules simply always find it the owner).
+ *
+ * Every third of a lease period the instance
+ *   1. renews its own lease — if it had expired (a long pause, the database away), the others may have claimed its
+ *      tasks already: it stops every task it ran (`lost`) and joins again, claiming back whatever is still orphaned;
+ *   2. holds or tries to take each named lease it has a role for (the outbox drainer, the chain index), starting the
+ *      role when it takes the lease and stopping it when the lease is lost;
+ *   3. claims the orphans — unfinished tasks whose owner's lease expired — and hands each to `adopt`, which resumes
+ *      it. An owner that died is therefore replaced within two lease periods: its lease runs out at most one period
+ *      after its last renewal, and a survivor looks within a third of a period after that.
+ *
+ * It also keeps presence: which instance holds which participant's socket (Bridge.ts), so the hub can reach a
+ * participant connected elsewhere and the scheduler knows who is online in the whole cluster.
+ */
+import { randomBytes } from "node:crypto"
+import { hostname } from "node:os"
+import { Effect, Fiber, Schedule } from "effect"
+import type { Log } from "../Log.ts"
+import type { Sql } from "../store/Sql.ts"
+import type { Claim, LeaseToken, TaskRow, TaskStore } from "../store/TaskStore.ts"
+import type { Bridge } from "./Bridge.ts"
+import * as Leases from "./Leases.ts"
+
+export const defaultLeaseMs = 10_000
+
+export interface Role {
+  /** This instance took the lease: begin the work (writes carry `token`). */
+  readonly start: (token: LeaseToken) => Promise<void> | void
+  /** The lease was lost or given up: stop at once. */
+  readonly stop: () => Promise<void> | void
+}
+
+export type Adoption = "restarted" | "takeover" | "rejoined"
+
+export interface Hooks {
+  /**
+   * A task this instance just claimed: resume it. `why` says whose work it continues — this process's predecessor
+   * over an exclusive store (`restarted`), a dead instance's (`takeover`), or its own after its lease had expired
+   * (`rejoined`).
+   */
+  readonly adopt: (task: TaskRow, claim: Claim, why: Adoption) => Promise<void>
+  /** This instance's lease had expired: every task it ran may be someone else's now. Stop them all. */
+  readonly lost: () => Promise<void>
+  /** A participant connected to some instance of the cluster. */
+  readonly online: (account: string) => void
+  /** A participant's socket closed on some instance (or that instance died). */
+  readonly offline: (account: string) => void
+}
+
+export interface Options {
+  readonly sql: Sql
+  readonly store: TaskStore
+  readonly bridge: Bridge
+  readonly log: Log
+  /** The instance id (default: host, pid and random bytes). */
+  readonly instance: string
+  /** Lease period (default 10 s). */
+  readonly leaseMs?: number
+  /**
+   * The store can be opened by this process only (an embedded PGlite directory): whoever owned a task before is
+   * gone, so every unfinished task is claimed at start instead of after its owner's lease.
+   */
+  readonly exclusive: boolean
+  /** This instance's URL, recorded for operators. */
+  readonly url?: string
+  /** Participants connected to this instance now. */
+  readonly local: () => ReadonlyArray<string>
+}
+
+export const newInstanceId = () => `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`
+
+export const make = (options: Options) => {
+  const { sql, store, bridge, log, instance } = options
+  const leaseMs = options.leaseMs ?? defaultLeaseMs
+  const leases = Leases.make(sql)
+  /** account → the instance holding its socket (other instances only; local sockets are the hub's). */
+  const presence = new Map<string, string>()
+  const dead = new Set<string>()
+  const roles = new Map<string, { readonly role: Role; token: LeaseToken | undefined }>()
+  let hooks: Hooks | undefined
+  let fiber: Fiber.Fiber<unknown, unknown> | undefined
+  let ticks = 0
+  const key = (account: string) => account.toLowerCase()
+
+  const setRemote = (account: string, at: string | undefined) => {
+    const before = presence.get(key(account))
+    if (at === undefined) presence.delete(key(account))
+    else presence.set(key(account), at)
+    return before
+  }
+
+  bridge.on("presence", (m) => {
+    if (m.instance === instance) return
+    dead.delete(m.instance)
+    if (m.online) {
+      setRemote(m.account, m.instance)
+      hooks?.online(m.account)
+    } else {
+      if (presence.get(key(m.account)) === m.instance) setRemote(m.account, undefined)
+      hooks?.offline(m.account)
+    }
+  })
+  bridge.on("snapshot", (m) => {
+    if (m.instance === instance) return
+    dead.delete(m.instance)
+    const now = new Set(m.accounts.map(key))
+    for (const [account, at] of [...presence]) {
+      if (at === m.instance && !now.has(account)) {
+        presence.delete(account)
+        hooks?.offline(account)
+      }
+    }
+    for (const account of m.accounts) {
+      if (setRemote(account, m.instance) !== m.instance) hooks?.online(account)
+    }
+  })
+  // A new instance asks for everyone's presence.
+  bridge.on("hello", (m) => {
+    if (m.instance !== instance) bridge.broadcast({ type: "snapshot", instance, accounts: [...options.local()] })
+  })
+
+  /** The other instances that hold `account`'s socket are gone: it is offline until it reconnects. */
+  const forgetInstance = (gone: string) => {
+    if (dead.has(gone)) return
+    dead.add(gone)
+    for (const [account, at] of [...presence]) {
+      if (at !== gone) continue
+      presence.delete(account)
+      hooks?.offline(account)
+    }
+  }
+
+  const db = <A>(what: string, f: () => Promise<A>) =>
+    Effect.tryPromise({ try: f, catch: (error) => error }).pipe(
+      Effect.tapError((error) => Effect.sync(() => log.warn(`cluster: ${what} failed`, { error: String(error) })))
+    )
+
+  const claimOrphans = Effect.gen(function*() {
+    const orphans = yield* db("looking for orphaned tasks", () => store.orphans())
+    for (const task of orphans) {
+      const claim = yield* db("claiming a task", () => store.claim(task.id, instance))
+      if (claim === undefined) continue // another instance was faster
+      log.info("claimed task", { taskId: task.id, previousOwner: task.owner, fence: claim.fence })
+      yield* db("resuming a task", () => hooks!.adopt(task, claim, "takeover"))
+    }
+  })
+
+  const holdRoles = Effect.gen(function*() {
+    for (const [name, entry] of roles) {
+      if (entry.token !== undefined) {
+        const kept = yield* db(`extending the ${name} lease`, () => leases.extend(entry.token!, leaseMs)).pipe(Effect.orElseSucceed(() => true))
+        if (kept) continue
+        log.warn("lease lost", { lease: name, fence: entry.token.fence })
+        entry.token = undefined
+        yield* Effect.promise(async () => entry.role.stop())
+      }
+      const token = yield* db(`taking the ${name} lease`, () => leases.acquire(name, instance, leaseMs)).pipe(Effect.orElseSucceed(() => undefined))
+      if (token === undefined) continue
+      log.info("lease taken", { lease: name, fence: token.fence })
+      entry.token = token
+      yield* Effect.promise(async () => entry.role.start(token))
+    }
+  })
+
+  const tick = Effect.gen(function*() {
+    ticks++
+    const alive = yield* db("renewing the instance lease", () => leases.renew(instance, leaseMs)).pipe(Effect.orElseSucceed(() => true))
+    if (!alive) {
+      log.warn("instance lease had expired: stopping every task and joining again", { instance })
+      for (const entry of roles.values()) {
+        if (entry.token === undefined) continue
+        entry.token = undefined
+        yield* Effect.promise(async () => entry.role.stop())
+      }
+      yield* Effect.promise(() => hooks!.lost())
+      yield* db("joining again", () => sql.query(`update coordinator_instances set expires_at = now() + $2::interval where id = $1`, [instance, `${leaseMs} milliseconds`]))
+      // What still names this instance was claimed by nobody meanwhile: take it back under a new token.
+      for (const task of yield* Effect.orElseSucceed(db("listing own tasks", () => store.owned(instance)), () => [] as Array<TaskRow>)) {
+        const claim = yield* Effect.orElseSucceed(db("claiming back a task", () => store.claim(task.id, instance, { force: true })), () => undefined)
+        if (claim !== undefined) yield* Effect.ignore(db("resuming a task", () => hooks!.adopt(task, claim, "rejoined")))
+      }
+    }
+    yield* Effect.ignore(holdRoles)
+    const gone = yield* Effect.orElseSucceed(db("listing dead instances", () => leases.dead()), () => [] as Array<string>)
+    for (const id of gone) if (id !== instance) forgetInstance(id)
+    yield* Effect.ignore(claimOrphans)
+    // Every lease period: the presence snapshot (heals a missed NOTIFY) and old instance rows pruned.
+    if (ticks % 3 === 0) {
+      bridge.broadcast({ type: "snapshot", instance, accounts: [...options.local()] })
+      yield* Effect.ignore(db("pruning instances", () => leases.prune(60 * leaseMs)))
+    }
+  })
+
+  return {
+    instance,
+    leaseMs,
+    /** Whether `account` is connected to another live instance. */
+    remote: (account: string) => {
+      const at = presence.get(key(account))
+      return at !== undefined && at !== instance && !dead.has(at)
+    },
+    /** A participant connected to (or left) this instance: the others learn it. */
+    localOnline: (account: string) => bridge.broadcast({ type: "presence", instance, account, online: true }),
+    localOffline: (account: string) => bridge.broadcast({ type: "presence", instance, account, online: false }),
+    /** Work only one instance may do at a time, under the named lease. Register before `start`. */
+    role: (name: string, role: Role) => void roles.set(name, { role, token: undefined }),
+    /** The lease `name` as this instance holds it now (undefined: another instance has it). */
+    token: (name: string) => roles.get(name)?.token,
+
+    /**
+     * Joins: registers the lease, claims (exclusive store) every unfinished task or (shared store) the orphans,
+     * then keeps renewing in the background.
+     */
+    start: async (h: Hooks) => {
+      hooks = h
+      await leases.register(instance, options.url ?? null, leaseMs)
+      bridge.broadcast({ type: "hello", instance })
+      bridge.broadcast({ type: "snapshot", instance, accounts: [...options.local()] })
+      if (options.exclusive) {
+        for (const task of await store.unfinished()) {
+          const claim = await store.claim(task.id, instance, { force: true })
+          if (claim !== undefined) await h.adopt(task, claim, "restarted")
+        }
+      }
+      await Effect.runPromise(Effect.ignore(holdRoles))
+      await Effect.runPromise(Effect.ignore(claimOrphans))
+      fiber = Effect.runFork(tick.pipe(Effect.ignore, Effect.repeat(Schedule.spaced(`${Math.max(50, Math.floor(leaseMs / 3))} millis`))))
+    },
+
+    /** A graceful exit: named leases given up, tasks handed back and the instance lease ended, so others take over at once. */
+    stop: async () => {
+      if (fiber !== undefined) await Effect.runPromise(Fiber.interrupt(fiber))
+      for (const entry of roles.values()) {
+        if (entry.token === undefined) continue
+        await entry.role.stop()
+        await leases.release(entry.token).catch(() => {})
+        entry.token = undefined
+      }
+      await store.releaseAll(instance).catch(() => {})
+      await leases.leave(instance).catch(() => {})
+    }
+  }
+}
+
+export type Cluster = ReturnType<typeof make>

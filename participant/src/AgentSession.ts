@@ -1,0 +1,383 @@
+/**
+ * The participant agent's session with a coordinator, on any platform (Node's Agent.ts, a browser page's
+ * browser/BrowserAgent.ts): it proves its org's identity, answers task offers with signed consent decided by the
+ * embedder's policy (after the key floor and the dataset's columns are checked), relays stage requests to the
+ * platform's `Runner` and its replies back, and relays a dashboard user's decisions and sign-ins only when they
+ * carry this participant's dashboard token. The platform gives it the Runner (where the rows and the stages live)
+ * and the Endpoint (how the coordinator is reached): nothing here touches a file, a thread or a socket library's
+ * platform half.
+ */
+import { Effect, Result, Schema } from "effect"
+import { type BaseWallet, getAddress } from "ethers"
+import { io, type Socket } from "socket.io-client"
+import * as ApiClient from "@jointly/core/internal/api/ClientSession"
+import * as SignIn from "@jointly/core/internal/api/SignIn"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import * as Endpoint from "@jointly/core/internal/net/EndpointRule"
+import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
+import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
+import { AdmissionRefused } from "@jointly/core/internal/wire/Admission"
+import type { WireError } from "@jointly/core/internal/wire/Messages"
+import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
+import type { DatasetSummary } from "./datasets/Dataset.ts"
+import type { Runner } from "./host/Runner.ts"
+import type { ConsentInput } from "./policy/ConsentPolicy.ts"
+import * as KeyPolicy from "./policy/KeyPolicy.ts"
+import * as HumanToken from "./policy/HumanToken.ts"
+
+/** What the consent policy is asked about a task (participant/src/policy). */
+export interface ConsentQuestion extends ConsentInput {
+  readonly taskId: string
+}
+
+export interface ConsentDecision {
+  readonly decision: "approve" | "reject"
+  readonly reason: string
+}
+
+/**
+ * A human asked through the coordinator's dashboard (policy `mode: "ask"`): resolves with the decision once a
+ * human sends one that carries this participant's dashboard-token MAC (policy/HumanToken.ts).
+ */
+export interface HumanChannel {
+  readonly ask: (summary: string) => Promise<{ readonly approve: boolean; readonly reason: string }>
+}
+
+export type ConsentPolicy = (question: ConsentQuestion, human: HumanChannel) => Promise<ConsentDecision> | ConsentDecision
+
+/** What the session needs besides the platform's parts (AgentConfig on Node, BrowserAgent's config in a page). */
+export interface SessionConfig {
+  readonly wallet: BaseWallet
+  readonly policy: ConsentPolicy
+  readonly dashboardToken?: string
+  readonly keys?: KeyPolicy.KeyRule
+  readonly unsafeTestKeySizes?: boolean
+}
+
+export interface Platform {
+  /** The coordinator, held to the transport rule (Node's Endpoint.make, or EndpointRule.make in a browser). */
+  readonly endpoint: Endpoint.Endpoint
+  /** Where the datasets live and the stages run. */
+  readonly runner: Runner
+  /** Who hears the session's events (the platform may add its own, e.g. a crashed worker). */
+  readonly listeners: Set<(event: AgentEvent) => void>
+}
+
+export type AgentEvent =
+  | { readonly type: "connected" }
+  | { readonly type: "disconnected"; readonly reason: string }
+  | { readonly type: "refused"; readonly code: string; readonly message: string }
+  | { readonly type: "offer"; readonly taskId: string; readonly kind: string }
+  | { readonly type: "consent"; readonly taskId: string; readonly approve: boolean; readonly reason: string }
+  | { readonly type: "awaiting-human"; readonly taskId: string }
+  /** A dashboard user proved this org's dashboard token; the agent signed the coordinator's sign-in message. */
+  | { readonly type: "dashboard-sign-in" }
+  | { readonly type: "stage"; readonly taskId: string; readonly stage: string; readonly ok: boolean; readonly detail?: string }
+  | { readonly type: "ended"; readonly taskId: string; readonly status: string; readonly reason?: string }
+  | { readonly type: "wire-error"; readonly error: WireError }
+  /** The protocol worker died and was restarted; the tasks it had accepted are lost. */
+  | { readonly type: "worker-crashed"; readonly detail: string; readonly lostTasks: ReadonlyArray<string> }
+
+export { AdmissionRefused }
+
+/** A timer that never holds a Node process open (browsers have no `unref`). */
+const later = (run: () => void, ms: number) => {
+  const timer = setTimeout(run, ms) as { unref?: () => void }
+  timer.unref?.()
+}
+
+const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined => {
+  const decoded = Schema.decodeUnknownExit(schema)(raw)
+  return decoded._tag === "Success" ? decoded.value : undefined
+}
+
+/** Connects to the coordinator and serves offers and stages until `close`. */
+/** A running agent (Agent.start, the browser's BrowserAgent.start); `close` disconnects it and stops its compute. */
+export interface Agent {
+  /** The org's checksummed chain address. */
+  readonly address: string
+  readonly datasets: ReadonlyArray<{ readonly name: string; readonly kind: DatasetSummary["kind"]; readonly rows: number }>
+  /** A dataset's content hash as its rows are now (a pass over them in the protocol thread; a catalogue's dataHash). */
+  readonly contentHash: (name: string) => Promise<string>
+  /** Resolves once the coordinator admitted this org; rejects with AdmissionRefused (e.g. OrgSuspended) if refused. */
+  readonly connected: Promise<void>
+  readonly isConnected: () => boolean
+  /** What this participant has sent the coordinator since it started, in bytes and socket.io packets. */
+  readonly traffic: () => { readonly sentBytes: number; readonly sentPackets: number }
+  /** The coordinator's HTTP API, signed in as this org when a route needs it (artifacts of model requests). */
+  readonly api: ApiClient.Client
+  /** Subscribes to the agent's events; returns the unsubscribe function. */
+  readonly on: (listener: (event: AgentEvent) => void) => () => void
+  /** For tests and tools: send a raw event as this participant (the coordinator must refuse anything bad). */
+  readonly rawEmit: (event: string, payload: unknown) => void
+  readonly close: () => Promise<void>
+}
+
+export const connect = (config: SessionConfig, platform: Platform): Agent => {
+  const { endpoint, runner, listeners } = platform
+  const wallet = config.wallet
+  const self = getAddress(wallet.address)
+  const emitEvent = (event: AgentEvent) => {
+    for (const listener of listeners) listener(event)
+  }
+  const keyFloor = KeyPolicy.minimums(config.keys, { unsafeTestKeySizes: config.unsafeTestKeySizes })
+  // Consent needs only names and columns: the rows stay wherever the runner loaded them.
+  const datasets = new Map(runner.datasets.map((d) => [d.name, d] as const))
+  let domain: Eip712.Domain | undefined
+
+  const base = endpoint.url
+  // The coordinator's HTTP API through the client derived from its declaration (core/src/api), signed in as this
+  // org, over the same Endpoint (trust, transport rule) as the socket.
+  const api = ApiClient.make({ url: base, endpoint, signer: wallet })
+  /** A fresh nonce and signature at every (re)connection attempt. */
+  const login = async () => {
+    const challenge = await Effect.runPromise(api.call((a) => a.auth.nonce(), false))
+    domain = Eip712.domain(BigInt(challenge.chainId), challenge.ledger)
+    const issuedAt = Math.floor(Date.now() / 1000)
+    const signature = await Eip712.signLogin(wallet, domain, {
+      account: self,
+      nonce: challenge.nonce,
+      coordinator: challenge.coordinator,
+      issuedAt: BigInt(issuedAt)
+    })
+    return { account: self, nonce: challenge.nonce, issuedAt, signature }
+  }
+
+  let resolveConnected: () => void = () => {}
+  let rejectConnected: (error: AdmissionRefused | Endpoint.UntrustedCertificate) => void = () => {}
+  /** Resolves on the first admission; rejects with AdmissionRefused or UntrustedCertificate. */
+  const connected = new Promise<void>((resolve, reject) => {
+    resolveConnected = resolve
+    rejectConnected = reject
+  })
+  connected.catch(() => {})
+  /** A certificate this participant does not trust is reported, not retried in silence. */
+  const untrusted = (error: unknown): boolean => {
+    const explained = endpoint.explain(error)
+    if (!(explained instanceof Endpoint.UntrustedCertificate)) return false
+    emitEvent({ type: "refused", code: explained._tag, message: explained.message })
+    rejectConnected(explained)
+    return true
+  }
+
+  const socket: Socket = io(`${base}/participants`, {
+    transports: ["websocket"],
+    reconnectionDelay: 250,
+    reconnectionDelayMax: 2_000,
+    ...endpoint.socketOptions,
+    // Passed on to ws: frames from the coordinator are held to the same limit as ours to it.
+    ...({ maxPayload: maxMessageBytes } as object),
+    auth: (cb) => {
+      login().then(cb, (error) => {
+        untrusted(error)
+        emitEvent({ type: "disconnected", reason: String(endpoint.explain(error)) })
+        cb({})
+      })
+    }
+  })
+
+  // Bytes this participant put on the wire (socket.io packets, each as engine.io encodes it): what left it, by size.
+  const traffic = { sentBytes: 0, sentPackets: 0 }
+  const countPacket = (packet: { data?: unknown }) => {
+    const data = packet.data
+    traffic.sentPackets++
+    traffic.sentBytes += typeof data === "string" ? new TextEncoder().encode(data).length : data instanceof ArrayBuffer ? data.byteLength : ArrayBuffer.isView(data) ? data.byteLength : 0
+  }
+  socket.io.on("open", () => socket.io.engine.on("packetCreate", countPacket))
+
+  // Tasks waiting for a human's decision from the dashboard, announced again after every reconnection (the
+  // coordinator keeps them in memory only).
+  const waiting = new Map<string, { readonly announce: AwaitingHuman; readonly resolve: (answer: { approve: boolean; reason: string }) => void }>()
+  const humanChannel = (taskId: string): HumanChannel => ({
+    ask: (summary) => {
+      if (config.dashboardToken === undefined) return Promise.reject(new Error("no dashboard token is configured, so no human can be asked"))
+      return new Promise((resolve) => {
+        const announce = { taskId, summary: summary.slice(0, 2000) }
+        waiting.set(taskId, { announce, resolve })
+        socket.emit(events.awaitingHuman, announce)
+        emitEvent({ type: "awaiting-human", taskId })
+      })
+    }
+  })
+
+  /** Asks the policy and, on approval, has the runner accept the task before the consent is signed. */
+  const decide = async (offer: TaskOffer): Promise<ConsentDecision> => {
+    const spec = offer.spec
+    // Never trust the coordinator's id: the consent signs the id, so it must commit to this very spec.
+    if (taskIdOf(spec) !== offer.taskId) return { decision: "reject", reason: "the task id does not match the spec" }
+    const party = spec.parties.find((p) => p.participant === self)
+    if (!party) return { decision: "reject", reason: "this participant is not named in the task" }
+    // The params, decoded once on this side of the socket by the kind's declaration.
+    const decoded = Protocols.decodeTask(spec)
+    if (Result.isFailure(decoded)) return { decision: "reject", reason: decoded.failure.message }
+    const task = decoded.success
+    // Weak keys are refused whatever the task's params and the embedder's policy say.
+    const weak = KeyPolicy.refusal(task.protocol.keyMaterial?.(task.params) ?? {}, keyFloor)
+    if (weak !== undefined) return { decision: "reject", reason: weak }
+    const dataset = datasets.get(party.dataset)
+    if (!dataset) return { decision: "reject", reason: `no dataset named ${party.dataset} is registered here` }
+    const columns = task.protocol.columns(task.params, party)
+    const missing = columns.filter((name) => !dataset.columns.some((c) => c.name === name))
+    if (missing.length > 0) return { decision: "reject", reason: `dataset ${dataset.name} has no column ${missing.join(", ")}` }
+    const answer = await config.policy({
+      taskId: offer.taskId,
+      kind: spec.kind,
+      initiator: spec.initiator,
+      parties: spec.parties.length,
+      dataset: party.dataset,
+      columns,
+      params: task.params,
+      model: task.protocol.model?.(task.params, spec.parties.length),
+      recipients: Protocols.resultRecipients(task)
+    }, humanChannel(offer.taskId))
+    if (answer.decision !== "approve") return answer
+    const accepted = await runner.accept(offer.taskId, task)
+    return accepted.ok ? answer : { decision: "reject", reason: `cannot run the task: ${accepted.problem}` }
+  }
+
+  // An offer repeated on reconnection while its decision is still open (e.g. waiting for a human) is not asked twice.
+  const deciding = new Set<string>()
+  const endedTasks = new Set<string>()
+  socket.on(events.offer, async (raw: unknown) => {
+    const offer = decodeOr(TaskOffer, raw)
+    if (!offer || !domain || deciding.has(offer.taskId)) return
+    deciding.add(offer.taskId)
+    emitEvent({ type: "offer", taskId: offer.taskId, kind: offer.spec.kind })
+    const { decision, reason } = await decide(offer).catch((error) => ({
+      decision: "reject" as const,
+      reason: `policy failed: ${error instanceof Error ? error.message : String(error)}`
+    }))
+    deciding.delete(offer.taskId)
+    if (endedTasks.has(offer.taskId)) return
+    const approve = decision === "approve"
+    const signature = await Eip712.signConsent(wallet, domain, { taskId: offer.taskId, specHash: offer.taskId, approve, reasonHash: reasonHash(reason) })
+    socket.emit(events.consent, { taskId: offer.taskId, approve, reason, signature })
+    emitEvent({ type: "consent", taskId: offer.taskId, approve, reason })
+  })
+
+  socket.on(events.request, async (raw: unknown) => {
+    const request = decodeOr(StageRequest, raw)
+    if (!request) return
+    const computed = await runner.stage(request)
+    // A reply over the frame limit would only get this connection closed: fail the stage instead, saying why.
+    const outcome = fitsFrame(computed)
+      ? computed
+      : { ok: false as const, code: "TooLarge", detail: `the reply to ${request.stage} exceeds the ${maxMessageBytes}-byte message limit` }
+    socket.emit(events.reply, { requestId: request.requestId, taskId: request.taskId, stage: request.stage, outcome })
+    emitEvent({ type: "stage", taskId: request.taskId, stage: request.stage, ok: outcome.ok, detail: outcome.ok ? undefined : `${outcome.code}: ${outcome.detail}` })
+  })
+
+  socket.on(events.ended, (raw: unknown) => {
+    const ended = decodeOr(TaskEnded, raw)
+    if (!ended) return
+    void runner.forget(ended.taskId)
+    endedTask(ended.taskId)
+    emitEvent({ type: "ended", taskId: ended.taskId, status: ended.status, reason: ended.reason })
+  })
+
+  const endedTask = (taskId: string) => {
+    endedTasks.add(taskId)
+    if (endedTasks.size > 1000) endedTasks.delete(endedTasks.values().next().value!)
+    waiting.get(taskId)?.resolve({ approve: false, reason: "the task ended before a human decided" })
+    waiting.delete(taskId)
+  }
+
+  socket.on(events.humanDecision, (raw: unknown, ack?: (answer: { ok: boolean; detail?: string }) => void) => {
+    const reply = typeof ack === "function" ? ack : () => {}
+    const decision = decodeOr(HumanDecision, raw)
+    if (!decision) return reply({ ok: false, detail: "malformed decision" })
+    const pending = waiting.get(decision.taskId)
+    if (!pending) return reply({ ok: false, detail: `no decision of task ${decision.taskId} is awaited here` })
+    const answer = { taskId: decision.taskId, participant: self, approve: decision.approve, reason: decision.reason }
+    if (config.dashboardToken === undefined || !HumanToken.verify(config.dashboardToken, answer, decision.mac)) {
+      return reply({ ok: false, detail: "the decision does not carry this participant's dashboard token" })
+    }
+    waiting.delete(decision.taskId)
+    pending.resolve({ approve: decision.approve, reason: decision.reason })
+    reply({ ok: true })
+  })
+
+  // A dashboard user signing in as this org with its dashboard token: sign the coordinator's sign-in message only
+  // when the token's MAC over it checks, and only a message for this account at the coordinator this agent
+  // connects to (never a sign-in elsewhere, whoever relays it).
+  const origin = new URL(base)
+  socket.on(events.dashboardSignIn, (raw: unknown, ack?: (answer: { ok: boolean; signature?: string; detail?: string }) => void) => {
+    const reply = typeof ack === "function" ? ack : () => {}
+    const request = decodeOr(DashboardSignIn, raw)
+    if (!request) return reply({ ok: false, detail: "malformed sign-in request" })
+    const fields = SignIn.parse(request.message)
+    if (fields === undefined || fields.address !== self || fields.domain !== origin.host || fields.uri !== origin.origin) {
+      return reply({ ok: false, detail: `not a sign-in for ${self} at ${origin.host}` })
+    }
+    if (config.dashboardToken === undefined || !HumanToken.verifySignIn(config.dashboardToken, request.message, request.mac)) {
+      return reply({ ok: false, detail: "the sign-in does not carry this participant's dashboard token" })
+    }
+    emitEvent({ type: "dashboard-sign-in" })
+    wallet.signMessage(request.message).then((signature) => reply({ ok: true, signature }), (error: unknown) => reply({ ok: false, detail: String(error) }))
+  })
+
+  socket.on("connect", () => {
+    for (const { announce } of waiting.values()) socket.emit(events.awaitingHuman, announce)
+  })
+
+  socket.on(events.error, (raw: unknown) => {
+    const error = decodeOr(WireErrorSchema, raw)
+    if (error) emitEvent({ type: "wire-error", error })
+  })
+
+  socket.on("disconnect", (reason) => {
+    emitEvent({ type: "disconnected", reason })
+    // socket.io does not reconnect after the server dropped us (e.g. the org was suspended): try again later,
+    // and the admission check decides whether the org is back.
+    if (reason === "io server disconnect") {
+      later(() => {
+        if (!closed) socket.connect()
+      }, 5_000)
+    }
+  })
+
+  socket.on("connect", () => {
+    emitEvent({ type: "connected" })
+    resolveConnected()
+  })
+  socket.on("connect_error", (error: Error & { data?: { code?: string } }) => {
+    const code = error.data?.code
+    // Transport trouble: socket.io retries by itself (a refused certificate is reported first).
+    if (code === undefined) return void untrusted(error)
+    emitEvent({ type: "refused", code, message: error.message })
+    // The hub sends the refusal's message, "<code>: <detail>": the detail is what follows the code.
+    rejectConnected(new AdmissionRefused({ code, detail: error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message }))
+    // A refusal by the middleware stops socket.io's own retries; try again later in case the org is restored.
+    later(() => {
+      if (!closed) socket.connect()
+    }, 5_000)
+  })
+
+  let closed = false
+  return {
+    address: self,
+    datasets: runner.datasets.map((d) => ({ name: d.name, kind: d.kind, rows: d.rowCount })),
+    /** A dataset's content hash as its rows are now (a pass over them in the protocol thread; a catalogue's dataHash). */
+    contentHash: (name: string) => runner.contentHash(name),
+    connected,
+    isConnected: () => socket.connected,
+    /** What this participant has sent the coordinator since it started, in bytes and socket.io packets. */
+    traffic: () => ({ ...traffic }),
+    /** The coordinator's HTTP API, signed in as this org when a route needs it (artifacts of model requests). */
+    api,
+    on: (listener: (event: AgentEvent) => void) => {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    /** For tests and tools: send a raw event as this participant (the coordinator must refuse anything bad). */
+    rawEmit: (event: string, payload: unknown) => socket.emit(event, payload),
+    close: async () => {
+      closed = true
+      socket.close()
+      await runner.close()
+      await endpoint.close()
+    }
+  }
+}
+

@@ -1,0 +1,54 @@
+/**
+ * The participant agent in a browser page: the same session as on Node (AgentSession.ts: identity, signed
+ * consent from the page's policy, stage relay, key floor), over the browser's parts — datasets the page hands
+ * over (a CSV File/Blob or an in-memory table, TableInput.ts), stages on this thread with every batch job in a
+ * pool of Web Workers (BrowserRunner.ts), the coordinator reached with the page's own fetch and WebSocket (its
+ * certificate checked by the browser's store). The account key comes from the caller, typically the page's
+ * KeyVault (IndexedDB, wrapped by a non-extractable WebCrypto key).
+ *
+ * The coordinator must be reachable from the page's origin: the page served by the coordinator's host, or a
+ * coordinator that allows the page's origin.
+ */
+import type { BaseWallet } from "ethers"
+import * as EndpointRule from "@jointly/core/internal/net/EndpointRule"
+import * as AgentSession from "../AgentSession.ts"
+import type { AgentEvent } from "../AgentSession.ts"
+import * as BrowserRunner from "./BrowserRunner.ts"
+import type { TableInput } from "./TableInput.ts"
+
+export interface BrowserAgentConfig extends AgentSession.SessionConfig {
+  /** `https://…`; plain `http://` only to a loopback address unless `allowInsecure`. */
+  readonly coordinatorUrl: string
+  readonly allowInsecure?: boolean
+  readonly wallet: BaseWallet
+  readonly datasets: ReadonlyArray<TableInput>
+  /**
+   * Where the bundle's files are: the job-worker script (`jointly-job-worker.js`) and the WASM binaries. By
+   * default the directory this bundle was loaded from.
+   */
+  readonly assets?: string
+  /** Web Workers of the job pool; `navigator.hardwareConcurrency` by default. */
+  readonly workers?: number
+  /** What tasks leave this participant for the page (query outputs, predictions). */
+  readonly onOutput?: (output: BrowserRunner.Output) => void
+}
+
+/** The directory the running bundle was loaded from (esbuild keeps `import.meta.url` in ESM output). */
+const here = (): string => new URL("./", import.meta.url).href
+
+export const start = async (config: BrowserAgentConfig) => {
+  // Checked before anything loads: never a handshake over plain http to another host.
+  const endpoint = EndpointRule.make(config.coordinatorUrl, { ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure }) })
+  const assets = config.assets ?? here()
+  const runner = await BrowserRunner.start({
+    wallet: config.wallet,
+    datasets: config.datasets,
+    workers: { workerUrl: new URL("jointly-job-worker.js", assets), assets, ...(config.workers === undefined ? {} : { size: config.workers }) },
+    ...(config.onOutput === undefined ? {} : { onOutput: config.onOutput }),
+    ...(config.unsafeTestKeySizes === undefined ? {} : { unsafeTestKeySizes: config.unsafeTestKeySizes })
+  })
+  const listeners = new Set<(event: AgentEvent) => void>()
+  return AgentSession.connect(config, { endpoint, runner, listeners })
+}
+
+export type BrowserAgent = Awaited<ReturnType<typeof start>>

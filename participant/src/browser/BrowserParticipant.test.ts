@@ -1,0 +1,266 @@
+/**
+ * The browser participant in Chromium (playwright-core, Debian's chromium) beside Node participants, over a real
+ * LocalCluster (anvil, the coordinator, one process per Node party). The page is the example a partner copies
+ * (examples/browser/), served from the coordinator's origin through playwright's routing, with the esbuild
+ * bundle built by this test; it imports the org's key into its IndexedDB vault, reads its CSVs from file inputs,
+ * and a human's click approves each offer: statistics with a Node dropout, a PSI, a FedAvg task with secure
+ * aggregation, and the tab closed mid-task. "web" is an external party of the cluster holding east's rows, so a
+ * task over north, south and web must give exactly the result of the same task over north, south and east.
+ */
+import { existsSync } from "node:fs"
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { extname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { type Browser, chromium, type Page } from "playwright-core"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { Params } from "@jointly/core/internal/protocols/joint-statistics/spec"
+import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import { digitsParams, loadDigits, nonIid } from "../modeling/DigitsFixture.ts"
+import type { DatasetSpec } from "../datasets/Dataset.ts"
+// @ts-expect-error: a plain ES module script without types
+import { bundle } from "../../../scripts/bundle-browser.mjs"
+
+const chromiumPath = "/usr/bin/chromium"
+const repo = fileURLToPath(new URL("../../../", import.meta.url))
+const pimaFile = (name: string) => join(repo, "examples/demo", `pima-${name}.csv`)
+const idFile = (part: string) => join(repo, "examples/query", `bcw_vertical_party_${part}_psi.csv`)
+const pimaColumns: DatasetSpec["columns"] = [
+  { name: "glucose", type: "number" },
+  { name: "mass", type: "number" },
+  { name: "pedigree", type: "number" },
+  { name: "age", type: "integer" }
+]
+const idColumns: DatasetSpec["columns"] = [{ name: "id", type: "string" }]
+/** Node parties and the data each holds; "web" (the browser) holds east's. */
+const nodeParties = { north: "a", south: "b", east: "c" } as const
+const params: Params = {
+  columns: ["glucose", "mass", "pedigree", "age"],
+  statistics: ["count", "sum", "mean", "variance", "std", "histogram"],
+  histogram: { glucose: [0, 80, 100, 120, 140, 160, 180, 200], age: [20, 40, 60, 80] },
+  where: { column: "glucose", op: ">", value: 0 },
+  dropoutTolerance: 1
+}
+
+let dir: string
+let cluster: LocalCluster.LocalCluster
+let browser: Browser
+let page: Page
+let bundleDir: string
+/** The digits shards of north, south and east (web holds east's). */
+let digitsFiles: Array<string>
+const digits = loadDigits()
+const digitsColumns = digits.header.map((name) => ({ name, type: "integer" as const }))
+const pageErrors: Array<string> = []
+const consoleLines: Array<string> = []
+
+const party = (name: string) => cluster.parties.find((p) => p.name === name)!
+const withoutContributors = (result: unknown) => {
+  const { contributors: _, ...rest } = result as Record<string, unknown>
+  return rest
+}
+const statsSpec = (names: ReadonlyArray<string>) => ({
+  kind: "statistics.horizontal",
+  name: "glucose across clinics",
+  parties: names.map((n) => ({ participant: party(n).address, dataset: "pima" })) as never,
+  params
+})
+
+/** The example page and the bundle, answered from the coordinator's origin (same-origin API and socket). */
+const serve = async (p: Page) => {
+  const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json" }
+  await p.context().route(`${cluster.coordinatorUrl}/jointly-browser/**`, async (route) => {
+    const path = new URL(route.request().url()).pathname.replace(/^\/jointly-browser\//, "")
+    const file = path.startsWith("dist/") ? join(bundleDir, path.slice(5)) : join(repo, "examples/browser", path)
+    if (!existsSync(file)) return route.fulfill({ status: 404, body: "not found" })
+    await route.fulfill({ status: 200, body: await readFile(file), headers: { "content-type": types[extname(file)] ?? "application/octet-stream" } })
+  })
+}
+
+/** Opens the page, imports web's key, adds its two datasets from file inputs and connects. */
+const openPage = async () => {
+  const p = await browser.newPage()
+  p.on("pageerror", (error) => pageErrors.push(error.message))
+  p.on("console", (message) => {
+    consoleLines.push(`${message.type()}: ${message.text()}`)
+    if (message.type() === "error" && !message.text().includes("favicon")) pageErrors.push(message.text())
+  })
+  await serve(p)
+  await p.goto(`${cluster.coordinatorUrl}/jointly-browser/index.html`)
+  const key = (await cluster.walletOf("web")).privateKey
+  await p.getByTestId("import-key").fill(key)
+  await p.getByTestId("import").click()
+  await p.getByTestId("address").filter({ hasText: party("web").address }).waitFor({ timeout: 10_000 })
+  const add = async (name: string, columns: string, file: string, id = "") => {
+    await p.getByTestId("dataset-name").fill(name)
+    await p.getByTestId("dataset-columns").fill(columns)
+    await p.getByTestId("dataset-id").fill(id)
+    await p.getByTestId("dataset-file").setInputFiles(file)
+    await p.getByTestId("add-dataset").click()
+  }
+  await add("pima", pimaColumns.map((c) => `${c.name}:${c.type}`).join(", "), pimaFile("east"))
+  await add("ids", "id:string", idFile("c"), "id")
+  await add("digits", digitsColumns.map((c) => `${c.name}:${c.type}`).join(", "), digitsFiles[2]!)
+  await p.getByTestId("start").click()
+  await p.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 60_000 }).catch(async (error) => {
+    throw new Error(`the page did not connect: ${await p.getByTestId("status").textContent()}\n${consoleLines.slice(-20).join("\n")}\n${cluster.coordinatorStderr.slice(-10).join("\n")}`, { cause: error })
+  })
+  return p
+}
+
+/** Approves the page's offer of `taskId` with a click, as the person deciding would. */
+const approve = async (p: Page, taskId: string) => {
+  const offer = p.locator(`[data-testid="offer"][data-task-id="${taskId}"]`)
+  await offer.waitFor({ timeout: 30_000 })
+  await offer.getByTestId("approve").click()
+}
+
+describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node participants", () => {
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "jointly-browser-"))
+    bundleDir = join(dir, "bundle")
+    await mkdir(join(dir, "digits"))
+    digitsFiles = await Promise.all(nonIid(digits, 3).shards.map(async (rows, i) => {
+      const file = join(dir, "digits", `digits-${i}.csv`)
+      await writeFile(file, [digits.header.join(","), ...rows.map((r) => r.join(","))].join("\n") + "\n")
+      return file
+    }))
+    const [cluster_, browser_] = await Promise.all([
+      LocalCluster.start({
+        dataDir: join(dir, "cluster"),
+        parties: [
+          ...Object.entries(nodeParties).map(([name, part], i) => ({
+            name,
+            datasets: [
+              { name: "pima", file: pimaFile(name), columns: pimaColumns },
+              { name: "ids", file: idFile(part), columns: idColumns, id: "id" },
+              { name: "digits", file: digitsFiles[i]!, columns: digitsColumns }
+            ]
+          })),
+          { name: "web", external: true, datasets: [] }
+        ]
+      }),
+      chromium.launch({
+        executablePath: chromiumPath,
+        headless: true,
+        args: [
+          "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+          // The page is answered by playwright's routing, so Chromium knows no address for it and files it under the
+          // public address space; its socket to the (loopback) coordinator would then be a "local network access".
+          // Served by the coordinator's host itself, as in a deployment, the page and the socket share one origin.
+          "--disable-features=LocalNetworkAccessChecks"
+        ]
+      }),
+      bundle(bundleDir, { minify: false })
+    ])
+    cluster = cluster_
+    browser = browser_
+    page = await openPage()
+  }, 300_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await cluster?.stop()
+    if (dir) await rm(dir, { recursive: true, force: true })
+  })
+
+  it("joint statistics with a Node party dropping out after masking: exactly the all-Node result", async () => {
+    const reference = await cluster.waitForTask(await cluster.submit(statsSpec(["north", "south", "east"])))
+    expect(reference.status, String(reference.reason)).toBe("Succeeded")
+
+    // south dies right after sending its masked input (the integration tests' hook); the browser stays.
+    const south = party("south")
+    const exited = new Promise((resolve) => south.process.once("exit", resolve))
+    south.process.kill("SIGTERM")
+    await exited
+    await cluster.launch(south, { JOINTLY_TEST_EXIT_AFTER_STAGE: "secagg.masked-input" })
+    const southExit = new Promise<number | null>((resolve) => south.process.once("exit", (code) => resolve(code)))
+
+    const id = await cluster.submit(statsSpec(["north", "south", "web"]))
+    await approve(page, id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
+    expect(await southExit).toBe(75)
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    expect((detail.result as { contributors: Array<string> }).contributors).toContain(party("web").address)
+    expect(withoutContributors(detail.result)).toEqual(withoutContributors(reference.result))
+    const progress = detail.events.filter((e) => e.type === "Progress").map((e) => e.data as { stage: string; done: number; total: number })
+    expect(progress).toContainEqual(expect.objectContaining({ stage: "secagg.unmask", done: 2, total: 3 }))
+    await page.locator(`[data-testid="task"][data-task-id="${id}"][data-status="Succeeded"]`).waitFor()
+    expect(Number(await page.getByTestId("sent-bytes").textContent())).toBeGreaterThan(0)
+
+    await cluster.launch(south)
+  }, 300_000)
+
+  it("PSI: the browser receives the same intersection the Node receiver gets", async () => {
+    const psi = (names: ReadonlyArray<string>, receivers: ReadonlyArray<string>) => ({
+      kind: "query.psi",
+      name: "shared patients",
+      parties: names.map((n) => ({ participant: party(n).address, dataset: "ids" })) as never,
+      params: { idColumn: "id", receivers: receivers.map((n) => party(n).address), maxIds: 10_000 }
+    })
+    const reference = await cluster.waitForTask(await cluster.submit(psi(["north", "south", "east"], ["north", "east"])))
+    expect(reference.status, String(reference.reason)).toBe("Succeeded")
+    const referenceIds = JSON.parse(await readFile(join(party("east").dataDir, "outputs", `${reference.id}.json`), "utf8")).ids as Array<string>
+
+    const id = await cluster.submit(psi(["north", "south", "web"], ["north", "web"]))
+    await approve(page, id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    const result = detail.result as { cardinality: number; outputs: Array<{ receiver: string; digest: string }> }
+    expect(result.cardinality).toBe((reference.result as { cardinality: number }).cardinality)
+    const northIds = (taskId: string) => readFile(join(party("north").dataDir, "outputs", `${taskId}.json`), "utf8").then((t) => new Set(JSON.parse(t).ids))
+    expect(await northIds(id)).toEqual(await northIds(reference.id))
+    const outputs = await page.evaluate((taskId) => ((globalThis as any).__jointlyOutputs ?? []).filter((o: any) => o.taskId === taskId).map((o: any) => o.output), id)
+    expect(outputs).toHaveLength(1)
+    expect(new Set(outputs[0].ids)).toEqual(new Set(referenceIds))
+    // The digest the task recorded for the browser's output is the digest of what the page holds.
+    const { digest, ...rest } = outputs[0]
+    expect(digest).toBe(sha256Digest(rest))
+    expect(result.outputs.find((o) => o.receiver === party("web").address)?.digest).toBe(digest)
+    expect(referenceIds.length).toBeGreaterThan(100)
+  }, 300_000)
+
+  it("a horizontal FedAvg task with secure aggregation: the browser trains its shard in tfjs, every round equal to the all-Node run", async () => {
+    const fl = (names: ReadonlyArray<string>) => ({
+      kind: "modeling.horizontal-fl",
+      name: "digits",
+      parties: names.map((n) => ({ participant: party(n).address, dataset: "digits" })) as never,
+      params: digitsParams(digits.header, { rounds: 2, localEpochs: 1 }),
+      roundTimeoutMs: 120_000
+    })
+    const reference = await cluster.waitForTask(await cluster.submit(fl(["north", "south", "east"])), { timeoutMs: 240_000 })
+    expect(reference.status, String(reference.reason)).toBe("Succeeded")
+    const id = await cluster.submit(fl(["north", "south", "web"]))
+    await approve(page, id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 240_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    type Round = { readonly contributors: Array<string>; readonly digest: string }
+    const result = detail.result as { aggregation: string; rounds: Array<Round>; final: unknown }
+    const expected = reference.result as typeof result
+    expect(result.aggregation).toBe("secure")
+    // Every round's aggregated weights (their digest), loss and accuracy as in the all-Node run; web in each round.
+    expect(result.rounds.map(withoutContributors)).toEqual(expected.rounds.map(withoutContributors))
+    for (const round of result.rounds) expect(round.contributors).toContain(party("web").address)
+    expect(result.final).toEqual(expected.final)
+  }, 600_000)
+
+  it("closing the tab after it sent its masked input settles the task with the browser as a dropout", async () => {
+    const reference = await cluster.waitForTask(await cluster.submit(statsSpec(["north", "south", "east"])))
+    let closing: Promise<void> | undefined
+    await page.exposeFunction("__jointlyEvent", (event: { type: string; stage?: string; ok?: boolean }) => {
+      if (event.type === "stage" && event.ok && event.stage === "secagg.masked-input") closing ??= page.close()
+    })
+    const id = await cluster.submit(statsSpec(["north", "south", "web"]))
+    await approve(page, id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
+    expect(closing).toBeDefined()
+    expect(page.isClosed()).toBe(true)
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    expect((detail.result as { contributors: Array<string> }).contributors).toContain(party("web").address)
+    expect(withoutContributors(detail.result)).toEqual(withoutContributors(reference.result))
+    const progress = detail.events.filter((e) => e.type === "Progress").map((e) => e.data as { stage: string; done: number; total: number })
+    expect(progress).toContainEqual(expect.objectContaining({ stage: "secagg.unmask", done: 2, total: 3 }))
+    expect(pageErrors).toEqual([])
+  }, 300_000)
+})

@@ -1,0 +1,120 @@
+/**
+ * The browser participant's Runner (host/Runner.ts): the page's datasets held in memory (TableInput.ts, served
+ * by core's in-memory engine), the portable backends on this thread, and one pool of Web Workers
+ * (WebWorkers.ts, sized by `navigator.hardwareConcurrency`) that serves both the protocols' batch jobs
+ * (JobRunner: Paillier, threshold decryptions, SecureBoost histograms, federated training) and the joint
+ * query's hashing and blinding (PoolCompute.ts). The pool starts on the first batch, so a task that runs no
+ * jobs never starts a worker.
+ *
+ * What a browser has no place for yet fails with a typed reason rather than pretending: batch predictions and
+ * query outputs go to the page (`onOutput`), owned HE models and sealed partial models (vertical training
+ * checkpoints in IndexedDB) are not kept — the protocols that need them fail with "NoStore"/"UnknownModel".
+ */
+import { Effect, Layer } from "effect"
+import type { BaseWallet } from "ethers"
+import * as Backends from "@jointly/backends/internal/Backends"
+import * as PortableBackends from "@jointly/backends/portable"
+import { TestKeySizes } from "@jointly/core/internal/crypto/KeyMaterial"
+import * as MemorySource from "@jointly/core/internal/data/MemorySource"
+import { TaskOutput } from "@jointly/core/internal/data/TaskOutput"
+import { PredictionSink, PredictionSinkError } from "@jointly/core/internal/protocols/batch-prediction/spec"
+import { OwnedModels } from "@jointly/core/internal/protocols/encrypted-linear/spec"
+import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
+import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
+import type * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import * as PoolCompute from "../host/PoolCompute.ts"
+import * as Runner from "../host/Runner.ts"
+import { poolRuntime } from "../modeling/PoolRuntime.ts"
+import type * as Pool from "../worker/Pool.ts"
+import * as TableInput from "./TableInput.ts"
+import * as WebWorkers from "./WebWorkers.ts"
+
+/** Something a task left this participant, handed to the page (never sent anywhere by the runner). */
+export type Output =
+  | { readonly kind: "predictions"; readonly taskId: string; readonly csv: Uint8Array }
+  | { readonly kind: "query"; readonly taskId: string; readonly output: unknown }
+
+export interface Options {
+  readonly wallet: BaseWallet
+  readonly datasets: ReadonlyArray<TableInput.TableInput>
+  readonly workers: WebWorkers.WebWorkerOptions
+  /** Receives what tasks leave this participant (query outputs, predictions); without it they are refused. */
+  readonly onOutput?: (output: Output) => void
+  /** Rows a protocol may hold in memory (default 1M). */
+  readonly maxRows?: number
+  /** Test harness only: keys below production sizes (crypto/KeyMaterial.ts). */
+  readonly unsafeTestKeySizes?: boolean
+}
+
+const noStoreHere = (stage: string, detail: string) => new ParticipantFailure({ participant: "self", stage, code: "UnknownModel", detail })
+
+/** Reads every dataset (rejects with DatasetError) and builds the services; the worker pool starts on first use. */
+export const start = async (options: Options): Promise<Runner.Runner> => {
+  const opened = await Promise.all(options.datasets.map(TableInput.open))
+  const self = options.wallet.address
+  let pool: Promise<Pool.WorkerPoolHandle> | undefined
+  let closed = false
+  const openPool = () => {
+    if (closed) return Promise.reject(new Error("the participant is closed"))
+    if (pool === undefined) {
+      const opening = WebWorkers.open(options.workers)
+      // A pool that failed to start is retried by the next batch, not cached as failed.
+      opening.catch(() => {
+        if (pool === opening) pool = undefined
+      })
+      pool = opening
+    }
+    return pool
+  }
+  const size = options.workers.size ?? WebWorkers.defaultSize()
+  const jobs = WebWorkers.jobRunner(openPool, size)
+  const backends = PortableBackends.layer({
+    bigintWasm: new URL("jointly-bigint.wasm", options.workers.assets),
+    tfjsWasmPaths: options.workers.assets
+  })
+  const onOutput = options.onOutput
+  const layer: Layer.Layer<Protocols.ParticipantServices> = Layer.mergeAll(
+    backends,
+    Runner.localData(self, opened.map((o) => MemorySource.make(o.table, { columns: o.summary.columns, origin: o.table.name })), options.maxRows),
+    // The query's hashing and blinding share the job pool, whose life is the runner's: its idle close is a no-op.
+    Layer.effect(Compute.QueryCompute, Effect.map(Compute.Groups, (groups) =>
+      PoolCompute.make({ open: async () => ({ ...(await openPool()), close: async () => {} }), groups }))).pipe(Layer.provide(backends)),
+    jobs.layer,
+    // After the backends: local training runs as the pool's `fl.*` jobs, never on the page's main thread.
+    Layer.succeed(ModelRuntime, poolRuntime(jobs.runner)),
+    Layer.succeed(PredictionSink, {
+      write: (taskId: string, csv: Uint8Array) =>
+        onOutput === undefined
+          ? Effect.fail(new PredictionSinkError({ detail: "this page takes no predictions (no onOutput)" }))
+          : Effect.sync(() => onOutput({ kind: "predictions", taskId, csv }))
+    }),
+    onOutput === undefined ? Layer.empty : Layer.succeed(TaskOutput, {
+      write: (taskId: string, output: unknown) => Effect.sync(() => {
+        onOutput({ kind: "query", taskId, output })
+        return `page output of task ${taskId}`
+      })
+    }),
+    Layer.succeed(OwnedModels, { linear: (modelId: string) => Effect.fail(noStoreHere("he.evaluate", `a browser participant keeps no owned models (${modelId})`)) }),
+    Layer.succeed(TestKeySizes, options.unsafeTestKeySizes === true)
+  )
+  const services = await Backends.build(layer)
+  return Runner.over({
+    self,
+    sign: (message) => options.wallet.signMessage(message),
+    datasets: opened.map((o) => o.summary),
+    services: services.layer,
+    contentHash: async (name) => {
+      const found = opened.find((o) => o.summary.name === name)
+      if (found === undefined) throw Runner.unknownDataset(name)
+      return found.contentHash
+    },
+    close: async () => {
+      closed = true
+      const opening = pool
+      pool = undefined
+      if (opening !== undefined) await (await opening.catch(() => undefined))?.close()
+      await services.close()
+    }
+  })
+}

@@ -1,0 +1,100 @@
+/**
+ * A browser participant's datasets: what the host page hands over — a CSV `File` or `Blob` (a file input, a
+ * drop, a fetch's blob) or an in-memory table (typed columns) — read once, every value of every declared column
+ * checked, into the same in-memory table the protocols read (`TabularData`). The rows never leave the page's
+ * memory except as a protocol sends them; messages name the file (its name, never its content).
+ */
+import * as ContentHash from "@jointly/core/internal/data/ContentHash"
+import { DatasetError } from "@jointly/core/internal/data/DatasetError"
+import { type ColumnSpec, columnTable, isNumericType, type TabularData } from "@jointly/core/internal/data/Tabular"
+import { readColumns, recordsOf } from "../datasets/CsvText.ts"
+import type { DatasetSummary } from "../datasets/Dataset.ts"
+
+/** A CSV file or Blob with its declared schema (`File.name` names it in errors). */
+export interface CsvInput {
+  readonly name: string
+  readonly columns: ReadonlyArray<ColumnSpec>
+  readonly id?: string
+  readonly csv: Blob | string
+}
+
+/** Columns the page already holds: numbers (any array-like of numbers) or text, one entry per row. */
+export interface TableInputValue {
+  readonly name: string
+  readonly columns: ReadonlyArray<ColumnSpec>
+  readonly id?: string
+  readonly table: Readonly<Record<string, ArrayLike<number> | ReadonlyArray<string>>>
+}
+
+export type TableInput = CsvInput | TableInputValue
+
+export interface Opened {
+  readonly summary: DatasetSummary
+  readonly table: TabularData
+  /** SHA-256 over the canonical encoding of the declared columns (a catalogue's dataHash), 0x-prefixed. */
+  readonly contentHash: string
+}
+
+const sourceOf = (input: CsvInput): string =>
+  typeof input.csv === "string" ? `csv text ${input.name}` : "name" in input.csv && typeof input.csv.name === "string" ? input.csv.name : `blob ${input.name}`
+
+/** The lines of a Blob, decoded as UTF-8 as they stream (without line breaks; "\r\n" counts as one). */
+async function* linesOf(blob: Blob): AsyncGenerator<string> {
+  const reader = blob.stream().pipeThrough(new TextDecoderStream()).getReader()
+  let rest = ""
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      const lines = (rest + value).split("\n")
+      rest = lines.pop()!
+      for (const line of lines) yield line.endsWith("\r") ? line.slice(0, -1) : line
+    }
+    if (rest !== "") yield rest.endsWith("\r") ? rest.slice(0, -1) : rest
+  } finally {
+    reader.releaseLock()
+  }
+}
+
+const fromCsv = async (input: CsvInput): Promise<Opened> => {
+  const source = sourceOf(input)
+  const lines = typeof input.csv === "string" ? input.csv.split(/\r?\n/) : linesOf(input.csv)
+  const { rowCount, columns } = await readColumns(source, input, recordsOf(source, lines))
+  return opened(input, "csv", source, rowCount, columns)
+}
+
+const fromTable = (input: TableInputValue): Opened => {
+  const source = `memory table ${input.name}`
+  let rowCount: number | undefined
+  const columns = new Map<string, Float64Array | ReadonlyArray<string>>()
+  for (const column of input.columns) {
+    const values = input.table[column.name]
+    if (values === undefined) throw new DatasetError({ reason: "UnknownColumn", source, column: column.name, detail: `the table has no column ${column.name}` })
+    if (rowCount !== undefined && values.length !== rowCount) {
+      throw new DatasetError({ reason: "RowLength", source, column: column.name, detail: `${values.length} values where the first column has ${rowCount}` })
+    }
+    rowCount = values.length
+    if (isNumericType(column.type)) {
+      const numbers = Float64Array.from(values as ArrayLike<number>)
+      numbers.forEach((x, row) => {
+        if (typeof (values as ArrayLike<unknown>)[row] !== "number") throw new DatasetError({ reason: "NotNumeric", source, row: row + 1, column: column.name, detail: "not a number" })
+        if (!Number.isFinite(x)) throw new DatasetError({ reason: "NotFinite", source, row: row + 1, column: column.name, detail: `${x} is not finite` })
+        if (column.type === "integer" && !Number.isSafeInteger(x)) throw new DatasetError({ reason: "NotInteger", source, row: row + 1, column: column.name, detail: `${x} is not a safe integer` })
+      })
+      columns.set(column.name, numbers)
+    } else {
+      columns.set(column.name, Array.from(values as ArrayLike<unknown>, (v) => String(v)))
+    }
+  }
+  if (rowCount === undefined || rowCount === 0) throw new DatasetError({ reason: "Empty", source, detail: `table ${input.name} has no rows` })
+  return opened(input, "memory", source, rowCount, columns)
+}
+
+const opened = (input: TableInput, kind: DatasetSummary["kind"], source: string, rowCount: number, columns: Map<string, Float64Array | ReadonlyArray<string>>): Opened => ({
+  summary: { name: input.name, kind, rowCount, columns: input.columns },
+  table: columnTable(input.name, input.columns, rowCount, columns, source),
+  contentHash: ContentHash.ofColumns(input.columns, rowCount, columns)
+})
+
+/** Reads and checks a dataset; rejects with DatasetError naming the file, the line or row and the column. */
+export const open = (input: TableInput): Promise<Opened> => ("csv" in input ? fromCsv(input) : Promise.resolve(fromTable(input)))

@@ -1,0 +1,26 @@
+/**
+ * Inside the repository every `@jointly/*` import runs the TypeScript sources (the `@jointly/source` export
+ * condition), never a stale `dist/`: through vite's resolver (modules vitest transforms) and through Node's
+ * (`--conditions`, for what vitest leaves to Node), so a test never waits for, nor silently runs, a build.
+ */
+import { execFile } from "node:child_process"
+import { fileURLToPath } from "node:url"
+import { promisify } from "node:util"
+import { describe, expect, it } from "vitest"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+
+const repo = fileURLToPath(new URL("../../", import.meta.url))
+
+describe("the @jointly/source condition", () => {
+  it("resolves sibling packages to their sources under vitest", () => {
+    // LocalCluster picks the development bin exactly when it runs from its .ts source.
+    expect(LocalCluster.cliPath).toMatch(/cli\/bin\/jointly-dev\.mjs$/)
+  })
+
+  it("resolves to sources with the flag and to dist without it, in plain Node", async () => {
+    const resolveIn = async (flags: ReadonlyArray<string>) =>
+      (await promisify(execFile)(process.execPath, [...flags, "--input-type=module", "-e", "console.log(import.meta.resolve('@jointly/participant'))"], { cwd: repo, env: { ...process.env, NODE_OPTIONS: "" } })).stdout.trim()
+    expect(await resolveIn(["--conditions=@jointly/source"])).toMatch(/participant\/src\/index\.ts$/)
+    expect(await resolveIn([])).toMatch(/participant\/dist\/index\.js$/)
+  })
+})
