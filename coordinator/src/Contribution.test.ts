@@ -5,6 +5,7 @@
  * own federated learning (tfjs, secure aggregation among the coalition's members) and scored by the valuer; the
  * test recomputes Shapley values from the score table the valuer kept and checks the result against them.
  */
+import { spawn } from "node:child_process"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -12,14 +13,33 @@ import { Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Contribution from "@jointly/core/internal/incentives/Contribution"
 import * as Shapley from "@jointly/core/internal/incentives/Shapley"
+import * as Valuation from "@jointly/core/internal/incentives/Valuation"
+import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
 import type { Result } from "@jointly/core/internal/protocols/contribution/spec"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import * as Consortium from "./local/Consortium.ts"
 
 const owners = ["clean", "few", "flipped", "noisy", "more"] as const
 let dir: string
 let cluster: LocalCluster.LocalCluster
 let header: ReadonlyArray<string>
+
+/** `jointly <args> --config <name's participant.json>`, signed with that party's keystore; its JSON answer. */
+const asParty = (name: string, args: ReadonlyArray<string>) =>
+  new Promise<Record<string, any>>((resolve, reject) => {
+    void readFile(join(cluster.party(name).dataDir, "passphrase"), "utf8").then((passphrase) => {
+      const child = spawn(process.execPath, [LocalCluster.cliPath, ...args, "--config", join(cluster.party(name).dataDir, "participant.json")], {
+        env: { ...process.env, JOINTLY_KEY_PASSPHRASE: passphrase.trim() },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.on("data", (d) => (stdout += d))
+      child.stderr.on("data", (d) => (stderr += d))
+      child.once("exit", (code) => (code === 0 ? resolve(JSON.parse(stdout)) : reject(new Error(`jointly ${args.join(" ")} exited ${code}: ${stderr}`))))
+    }, reject)
+  })
 
 describe("incentives.shapley over LocalCluster", () => {
   beforeAll(async () => {
@@ -109,6 +129,36 @@ describe("incentives.shapley over LocalCluster", () => {
     expect(worth(1)).toBeGreaterThan(0.85)
     expect(worth(4)).toBeLessThan(0.5)
     expect(result.shares[2]).toBeLessThan(result.shares[0]!)
+
+    // The valuer pays the owners by these shares: escrowed at posting, paid in integer points after the window.
+    const supervisor = (await Consortium.governanceFor(cluster.rpcUrl, cluster.keys.supervisor, cluster.deployment))!
+    try {
+      const price = 1_000_003n
+      await supervisor.mintPoints(cluster.party("valuer").address, price)
+      const before = await Promise.all(result.owners.map((o) => supervisor.points(o)))
+      const posted = await asParty("valuer", ["settlement", "post", "--task", detail.id, "--price", String(price)])
+      expect(posted.settlementId).toBe(Contribution.settlementIdOf(detail.id))
+      const record = (await supervisor.getSettlement(posted.settlementId))!
+      expect(record.status).toBe("Posted")
+      expect(record.testSetHash).toBe(result.testSetHash)
+      // Shares on chain follow the values: the flipped owner, whose value is below zero or least, is paid least.
+      const valuation = (await supervisor.postedValuation(posted.settlementId))!
+      const numerators = valuation.streams[0]!.ownerShares
+      expect(numerators[2]).toBeLessThan(numerators[0]!)
+      await expect(asParty("clean", ["settlement", "finalize", posted.settlementId])).rejects.toThrow(/WindowOpen/)
+      const deadline = record.disputeDeadline
+      const now = BigInt(Number((await jsonRpc<{ timestamp: string }>(cluster.rpcUrl, "eth_getBlockByNumber", ["latest", false])).timestamp))
+      await jsonRpc(cluster.rpcUrl, "evm_increaseTime", [Number(deadline - now) + 1])
+      await jsonRpc(cluster.rpcUrl, "evm_mine", [])
+      const finalized = await asParty("few", ["settlement", "finalize", posted.settlementId])
+      const paid = (await Promise.all(result.owners.map((o) => supervisor.points(o)))).map((p, i) => p - before[i]!)
+      const { entries, toTreasury } = Valuation.payouts(valuation)
+      expect(paid).toEqual(entries.slice(0, 3).map((e) => e.amount))
+      expect(BigInt(finalized.toTreasury)).toBe(toTreasury)
+      expect(paid.reduce((a, b) => a + b, 0n) + toTreasury).toBe(price)
+    } finally {
+      await supervisor.close()
+    }
 
     // The test set's hash and the recipe are committed before any model is trained, the scores and models after;
     // each commitment is notarized.

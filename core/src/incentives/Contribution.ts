@@ -15,6 +15,7 @@
 import { Schema } from "effect"
 import { AbiCoder, keccak256, toUtf8Bytes } from "ethers"
 import { Confusion } from "../models/Metrics.ts"
+import * as Valuation from "./Valuation.ts"
 
 /** One scored model: coalition `coalition` (mask over owners) of round `round` (0 = a whole training). */
 export const ScoreEntry = Schema.Struct({
@@ -41,6 +42,8 @@ export const ScoreTable = Schema.Struct({
   entries: Schema.Array(ScoreEntry),
   scoresHash: Schema.String,
   testSetHash: Schema.String,
+  /** The digest of the task's params the coordinator committed as `shapley/recipe`. */
+  recipeHash: Schema.String,
   modelHashes: Schema.Array(Schema.String)
 })
 export type ScoreTable = typeof ScoreTable.Type
@@ -56,8 +59,11 @@ export const testSetHash = (header: ReadonlyArray<string>, rows: ReadonlyArray<R
 
 export const fixedPoint = (worth: number, scale: number): bigint => BigInt(Math.round(worth * scale))
 
-/** The settlement contract's commitment to a full table (scores by mask). */
-export const tableHash = (salt: string, scores: ReadonlyArray<bigint>): string => keccak256(abi.encode(["bytes32", "uint256[]"], [salt, scores]))
+/** The settlement contract's commitment to a full table (scores by mask): the stream's `scoresHash`. */
+export const tableHash = Valuation.scoresHash
+
+/** The settlement of contribution task `taskId`: one per task, so a table is paid at most once. */
+export const settlementIdOf = (taskId: string): string => keccak256(toUtf8Bytes(`jointly/settlement/incentives.shapley/${taskId}`))
 
 /** The commitment to a sampled table: keys round·2^32 + mask, and their scores. */
 export const entriesHash = (salt: string, entries: ReadonlyArray<{ readonly round: number; readonly coalition: number; readonly score: bigint }>): string =>

@@ -3,11 +3,16 @@
  * the valuer, in task order: owner i is bit i of a coalition mask), the method, and the training recipe as
  * federated learning resolves it for a coalition of k owners. Both roles and the declaration's check read it.
  */
+import { Schema } from "effect"
+import { digest } from "../../wire/Canonical.ts"
 import type { Resolved } from "../federated-learning/Updates.ts"
 import { resolve as resolveTraining } from "../federated-learning/Updates.ts"
 import { InvalidParams as TrainingInvalid } from "../federated-learning/spec.ts"
-import type { Method, Metric, Params } from "./spec.ts"
-import { defaults, exactLimit, InvalidParams } from "./spec.ts"
+import type { Method, Metric } from "./spec.ts"
+import { defaults, exactLimit, InvalidParams, Params } from "./spec.ts"
+
+/** What the coordinator commits as `shapley/recipe` and the valuer keeps with its table (the settlement's recipe). */
+export const recipeHash = (params: Params): string => digest(Schema.encodeSync(Params)(params))
 
 export interface Recipe {
   readonly params: Params

@@ -10,15 +10,15 @@ import { Effect, Schema } from "effect"
 import { Base64 } from "effect/encoding"
 import * as Shapley from "../../incentives/Shapley.ts"
 import { bytesToFloat32, float32ToBytes } from "../../models/ModelArtifact.ts"
-import { digest } from "../../wire/Canonical.ts"
 import * as FederatedLearning from "../federated-learning/coordinator.ts"
 import * as Merkle from "../federated-learning/Merkle.ts"
 import type { CoordinatorSession } from "../Protocol.ts"
 import { ProtocolError } from "../Protocol.ts"
+import * as Recipes from "./Recipe.ts"
 import type { Recipe } from "./Recipe.ts"
 import { membersOf, sizeOf } from "./Recipe.ts"
 import type { Result } from "./spec.ts"
-import { kind, Params, prepare, score, solo, value } from "./spec.ts"
+import { kind, prepare, score, solo, value } from "./spec.ts"
 
 export interface Options {
   readonly timeoutMs?: number
@@ -62,7 +62,7 @@ export const run = (session: CoordinatorSession, recipe: Recipe, options: Option
     const { testSetHash, testRows } = ready.get(valuer)!
     if (testSetHash === undefined || testRows === undefined) return yield* protocolError("NoTestSet", `the valuer ${valuer} named no test set`)
     yield* session.progress({ stage: prepare.name, done: everyone.length, total: everyone.length })
-    const recipeHash = digest(Schema.encodeSync(Params)(recipe.params))
+    const recipeHash = Recipes.recipeHash(recipe.params)
     yield* session.commit("shapley/test-set", testSetHash)
     yield* session.commit("shapley/recipe", recipeHash)
 

@@ -20,6 +20,7 @@ import { localSplit, updateProblem } from "../federated-learning/Updates.ts"
 import type { ParticipantSession } from "../Protocol.ts"
 import { handler, ParticipantFailure } from "../Protocol.ts"
 import type { Recipe } from "./Recipe.ts"
+import { recipeHash } from "./Recipe.ts"
 import type { ModelMetrics, ValueReply } from "./spec.ts"
 import { prepare, score, scoreScale, solo, value } from "./spec.ts"
 
@@ -237,6 +238,7 @@ export const valuerHandlers = (datasetName: string, recipe: Recipe) => {
           entries,
           scoresHash,
           testSetHash: test.hash,
+          recipeHash: recipeHash(recipe.params),
           modelHashes: request.modelHashes
         }
         const location = yield* TaskOutput.deliver(session, record)
