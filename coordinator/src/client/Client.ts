@@ -148,6 +148,9 @@ export const make = (options: ClientOptions) => {
     const feed = Stream.unwrap(Effect.map(client.call((api) => api.tasks.events()), (events) => Stream.concat(Stream.succeed(undefined), events))).pipe(
       Stream.filter((event) => event === undefined || event.type === "limits" || event.taskId === id),
       Stream.repeat(Schedule.spaced("100 millis")),
+      // The stream only says when to read: whatever stops it (a dropped connection, a failed sign-in) is retried;
+      // the reads themselves fail the watch.
+      Stream.catchCause((cause) => Stream.fail(cause)),
       Stream.retry(Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]))
     )
     const quiet = Stream.tick(Duration.millis(opts.intervalMs ?? 5_000))
