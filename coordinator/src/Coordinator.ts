@@ -9,7 +9,7 @@
  * time drains the chain outbox and follows the chain index; the dashboard's live feed and the API work from any.
  */
 import { randomBytes } from "node:crypto"
-import { Context, Effect } from "effect"
+import { Context, Effect, type Scope } from "effect"
 import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
 import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
@@ -88,6 +88,40 @@ export interface Config {
   readonly cluster?: { readonly leaseMs?: number; readonly instance?: string }
 }
 
+/**
+ * A running coordinator as its operator and an embedder see it: where it listens, which chain and contracts it
+ * notarizes on, certificate rotation and shutdown. Its parts (store, scheduler, socket hub, notary…) are not public.
+ */
+export interface Coordinator {
+  /** The URL members reach it at: `publicUrl` when configured, else the listening address. */
+  readonly url: string
+  /** The port it listens on (the one picked when `port` was 0). */
+  readonly port: number
+  /** This instance's id among several over one PostgreSQL store. */
+  readonly instance: string
+  /** The chain, contracts and finality setting it notarizes with (what `GET /api/health` reports). */
+  readonly chain: typeof ChainInfo.Type
+  /** Serves a new certificate and key to every connection made from now on (certificate rotation). */
+  readonly reloadTls: (tls: Listener.TlsMaterial) => void
+  /** Stops taking requests, stops its tasks' runs on this instance (another instance or a restart resumes them) and closes the store. */
+  readonly close: () => Promise<void>
+}
+
+/** The coordinator with its parts, for this repository's CLI, local cluster and tests (`@jointly/coordinator/internal/Coordinator`). */
+export interface Internals extends Coordinator {
+  readonly store: TaskStore.TaskStore
+  readonly models: ModelStore.ModelStore
+  readonly artifacts: ArtifactStore.ArtifactStore
+  readonly index: ChainIndex.ChainIndex | undefined
+  readonly scheduler: Scheduler.Scheduler
+  readonly notary: Notary.NotaryHandle
+  readonly hub: Hub.Hub
+  readonly rejections: Rejections.Rejections
+  readonly roles: Roles.RoleReader
+  readonly clientAddress: ClientAddress.ClientAddress
+  readonly cluster: Cluster.Cluster
+}
+
 /** The bearer-token and nonce secret every instance of a cluster shares: configured, else agreed on in the store. */
 const sharedSecret = async (sql: Sql.Sql): Promise<Uint8Array> => {
   await sql.query(`insert into cluster_secrets(name, value) values ('auth', $1) on conflict do nothing`, [randomBytes(32)])
@@ -95,7 +129,7 @@ const sharedSecret = async (sql: Sql.Sql): Promise<Uint8Array> => {
   return new Uint8Array(row!.value)
 }
 
-export const start = async (config: Config) => {
+export const start = async (config: Config): Promise<Internals> => {
   const log = Log.make("coordinator")
   const ledger = config.ledger
   const domain = await ledger.domain()
@@ -385,14 +419,11 @@ export const start = async (config: Config) => {
     roles,
     clientAddress,
     cluster: cluster!,
-    /** Serves a new certificate and key to every connection made from now on (certificate rotation). */
     reloadTls: (tls: Listener.TlsMaterial) => Listener.reload(http, tls),
     close
   }
 }
 
-export type Coordinator = Awaited<ReturnType<typeof start>>
-
 /** The coordinator as a scoped Effect resource: closed when the scope closes. */
-export const scoped = (config: Config) =>
+export const scoped = (config: Config): Effect.Effect<Internals, never, Scope.Scope> =>
   Effect.acquireRelease(Effect.promise(() => start(config)), (c) => Effect.promise(() => c.close()))

@@ -3,5 +3,18 @@
  * Effect Scope) and its typed HTTP client (also alone as `@jointly/coordinator/client`, which loads none of the
  * server). Everything else is internal (`@jointly/coordinator/internal/*`; README "Published packages").
  */
-export { type Config, type Coordinator, scoped, start } from "./Coordinator.ts"
+import type { Effect, Scope } from "effect"
+import * as Internal from "./Coordinator.ts"
+import type { Config, Coordinator } from "./Coordinator.ts"
+
+export type { Config, Coordinator }
+
+/**
+ * Starts a coordinator: opens its store, listens (HTTP API, dashboard and participants' sockets on one port),
+ * resumes every unfinished task it finds in the store and starts notarizing. Resolves once it listens.
+ */
+export const start: (config: Config) => Promise<Coordinator> = Internal.start
+
+/** `start` as a scoped Effect resource: the coordinator is closed when the scope closes. */
+export const scoped: (config: Config) => Effect.Effect<Coordinator, never, Scope.Scope> = Internal.scoped
 export * as Client from "./client/Client.ts"

@@ -16,7 +16,7 @@ import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
 import * as QueryServices from "@jointly/participant/internal/host/QueryServices"
 import type { Policy } from "@jointly/participant/internal/policy/ConsentPolicy"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
-import { isFinal, type Status } from "@jointly/core/internal/task/Lifecycle"
+import type { Status } from "@jointly/core/internal/task/Lifecycle"
 import { type Anvil, startAnvil } from "@jointly/coordinator/internal/chain/Anvil"
 import { deploymentPathOf } from "@jointly/coordinator/internal/chain/Deployment"
 import * as Client from "@jointly/coordinator/internal/client/Client"
@@ -153,7 +153,7 @@ export const start = async (options: Options) => {
     const store = options.store ?? join(coordinatorDir, "db")
     const coordinatorUrls: Array<string> = []
     const ports: Array<number | undefined> = []
-    let coordinator: Coordinator.Coordinator | undefined
+    let coordinator: Coordinator.Internals | undefined
     const coordinatorProcesses: Array<ChildProcess | undefined> = []
     /** Each instance's stderr lines (the last 500). */
     const coordinatorStderrs: Array<Array<string>> = Array.from({ length: instances }, () => [])
@@ -270,24 +270,12 @@ export const start = async (options: Options) => {
       return { ...detail, result: outcome?.result ?? null }
     }
 
-    /** Polls until the task is final and every chain record of it is final or parked (or the timeout passes). */
-    const waitForTask = async (id: string, opts: { timeoutMs?: number; onStatus?: (status: Status) => void; instance?: number } = {}) => {
-      const deadline = Date.now() + (opts.timeoutMs ?? 120_000)
-      let last: Status | undefined
-      let lastError: unknown
-      while (Date.now() < deadline) {
-        // A refused read (e.g. a result the analyst may not see) is reported at the timeout, not hidden.
-        const detail = await task(id, opts.instance).catch((error) => void (lastError = error))
-        if (detail && detail.status !== last) {
-          last = detail.status
-          opts.onStatus?.(detail.status)
-        }
-        if (detail && isFinal(detail.status) && detail.chain.every((c) => c.status === "confirmed" || c.status === "failed")) return detail
-        await new Promise((r) => setTimeout(r, 100))
-      }
-      const cause = lastError === undefined ? "" : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`
-      throw new Error(`task ${id} did not finish within ${opts.timeoutMs ?? 120_000} ms (last status ${last})${cause}`)
-    }
+    /**
+     * Waits until the task is final and every chain record of it is final or parked (or the timeout passes),
+     * following the coordinator's event stream (`Client.watch`) instead of polling.
+     */
+    const waitForTask = async (id: string, opts: { timeoutMs?: number; onStatus?: (status: Status) => void; instance?: number } = {}): Promise<TaskDetail> =>
+      analyst(opts.instance).watch(id, { timeoutMs: opts.timeoutMs ?? 120_000, ...(opts.onStatus === undefined ? {} : { onStatus: opts.onStatus }) })
 
     /** A party by name; an error naming it when the cluster has none. */
     const party = (name: string): Party => {

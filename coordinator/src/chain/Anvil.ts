@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from "node:child_process"
 import { copyFile, mkdir, readFile, rename } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
-import { Effect, Schema, type Scope } from "effect"
+import { Cause, Duration, Effect, Exit, Schedule, Schema, type Scope } from "effect"
 import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
 
 export class AnvilError extends Schema.TaggedError<AnvilError>()("AnvilError", {
@@ -209,18 +209,15 @@ export const startAnvil = async (options: AnvilOptions = {}): Promise<Anvil> => 
   if (port instanceof AnvilError) return failStart(port.reason, port.detail)
 
   const rpcUrl = `http://${host.includes(":") ? `[${host}]` : host}:${port}`
-  const deadline = Date.now() + startTimeoutMs
-  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
-    try {
-      const answered = BigInt(await jsonRpc<string>(rpcUrl, "eth_chainId", [], 2_000))
-      if (answered !== BigInt(chainId)) {
-        return failStart("StartFailed", `chain id ${answered} from the node, expected ${chainId} (state file of another chain?)`)
-      }
-      break
-    } catch (e) {
-      if (Date.now() > deadline) return failStart("Timeout", `JSON-RPC at ${rpcUrl} did not answer: ${String(e)}`)
-      await new Promise((r) => setTimeout(r, delay))
-    }
+  // Listening is not answering yet: ask for the chain id, backing off from 10 ms to 200 ms, until the start timeout.
+  const answered = await Effect.runPromiseExit(
+    Effect.tryPromise({ try: () => jsonRpc<string>(rpcUrl, "eth_chainId", [], 2_000), catch: (e) => e }).pipe(
+      Effect.retry({ schedule: Schedule.min([Schedule.exponential("10 millis"), Schedule.spaced("200 millis")]).pipe(Schedule.upTo({ duration: Duration.millis(startTimeoutMs) })) })
+    )
+  )
+  if (Exit.isFailure(answered)) return failStart("Timeout", `JSON-RPC at ${rpcUrl} did not answer: ${String(Cause.squash(answered.cause))}`)
+  if (BigInt(answered.value) !== BigInt(chainId)) {
+    return failStart("StartFailed", `chain id ${BigInt(answered.value)} from the node, expected ${chainId} (state file of another chain?)`)
   }
 
   return { rpcUrl, host, port, chainId, pid: child.pid!, statePath, recentOutput: () => [...tail], stop }

@@ -5,9 +5,10 @@
  * Give it the member's signer and it signs in by itself (Sign-In with Ethereum) whenever a route needs it.
  */
 import { randomBytes } from "node:crypto"
-import { Cause, Effect, Exit, Schema } from "effect"
+import { Cause, Duration, Effect, Exit, Schedule, Schema, SchemaAST, Stream } from "effect"
 import { getBytes } from "ethers"
 import * as ApiClient from "@jointly/core/internal/api/Client"
+import * as Errors from "@jointly/core/internal/api/Errors"
 import type * as S from "@jointly/core/internal/api/Schemas"
 import { Progress as ProgressSchema } from "@jointly/core/internal/api/Schemas"
 import type * as Endpoint from "@jointly/core/internal/net/Endpoint"
@@ -54,6 +55,7 @@ export interface WatchOptions {
   /** Each `Progress` event once, in order (PSI chunks, training rounds, secure-aggregation stages). */
   readonly onProgress?: (progress: Progress) => void
   readonly onStatus?: (status: Status) => void
+  /** Read the task when the event stream has said nothing for this long (default 5 s). */
   readonly intervalMs?: number
   /** Default 10 minutes. */
   readonly timeoutMs?: number
@@ -62,11 +64,10 @@ export interface WatchOptions {
   readonly signal?: AbortSignal
 }
 
-const statusOf: Record<string, number> = {
-  Unauthenticated: 401, SignInRefused: 401, Forbidden: 403, Malformed: 400, RateLimited: 429, PayloadTooLarge: 413, TooManyTasks: 429,
-  QuotaExceeded: 413, UnknownTask: 404, UnknownModel: 404, UnknownArtifact: 404, UnknownDataset: 404, InvalidTask: 400, DuplicateTask: 409,
-  InvalidRows: 400, Tampered: 500, Unavailable: 503, NotPending: 409, ParticipantUnreachable: 503, DecisionRefused: 422
-}
+/** Each API error's HTTP status, as its class declares it (core/src/api/Errors.ts). */
+const statusOf: Record<string, number> = Object.fromEntries(
+  Errors.all.map((E) => [SchemaAST.resolveIdentifier(E.ast) ?? "", Number(SchemaAST.resolve(E.ast)?.["httpApiStatus"] ?? 500)])
+)
 
 /** Any failure of a call as an ApiError: the API's tagged errors by their tag, transport and decoding failures named. */
 const toApiError = (error: unknown): ApiError => {
@@ -117,15 +118,19 @@ export const make = (options: ClientOptions) => {
   }
 
   /**
-   * Polls the task until it ends (and, by default, until the chain holds every record of it); then reads its result
-   * if the signed-in account is a recipient (`result` is null otherwise).
+   * Follows the task until it ends (and, by default, until the chain holds every record of it); then reads its result
+   * if the signed-in account is a recipient (`result` is null otherwise). The coordinator's event stream
+   * (`GET /api/events`) says when the task changed, and only then is it read again: a progress event, a status, a
+   * chain record. The stream is opened again when it ends (the token's lifetime) or drops; the task is also read
+   * when the stream has been silent for `intervalMs`, so an event missed while it was being opened costs a delay,
+   * never the outcome.
    */
   const watch = async (id: string, opts: WatchOptions = {}): Promise<TaskOutcome> => {
-    const deadline = Date.now() + (opts.timeoutMs ?? 600_000)
+    const timeoutMs = opts.timeoutMs ?? 600_000
     let lastStatus: Status | undefined
     let seen = 0
-    for (;;) {
-      opts.signal?.throwIfAborted()
+    /** Reads the task, reports what is new, and returns its outcome once it is over. */
+    const read = async (): Promise<TaskOutcome | undefined> => {
       const detail = await get(id)
       for (const event of detail.events.filter((e) => e.id > seen)) {
         seen = event.id
@@ -135,13 +140,36 @@ export const make = (options: ClientOptions) => {
         lastStatus = detail.status
         opts.onStatus?.(detail.status)
       }
-      if (isFinal(detail.status) && (opts.untilNotarized === false || detail.chain.every((c) => c.status === "confirmed" || c.status === "failed"))) {
-        const outcome = detail.status === "Succeeded" ? await result(id).catch((e: ApiError) => (e.code === "Forbidden" ? undefined : Promise.reject(e))) : undefined
-        return { ...detail, result: outcome?.result ?? null }
-      }
-      if (Date.now() > deadline) throw new ApiError(0, "Timeout", `task ${id} did not end within ${opts.timeoutMs ?? 600_000} ms (status ${lastStatus})`)
-      await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250))
+      if (!isFinal(detail.status) || (opts.untilNotarized !== false && !detail.chain.every((c) => c.status === "confirmed" || c.status === "failed"))) return undefined
+      const outcome = detail.status === "Succeeded" ? await result(id).catch((e: ApiError) => (e.code === "Forbidden" ? undefined : Promise.reject(e))) : undefined
+      return { ...detail, result: outcome?.result ?? null }
     }
+    // Each time the feed opens, and each of its events about this task (or its heartbeat): read the task again.
+    const feed = Stream.unwrap(Effect.map(client.call((api) => api.tasks.events()), (events) => Stream.concat(Stream.succeed(undefined), events))).pipe(
+      Stream.filter((event) => event === undefined || event.type === "limits" || event.taskId === id),
+      Stream.repeat(Schedule.spaced("100 millis")),
+      // The stream only says when to read: whatever stops it (a dropped connection, a failed sign-in) is retried;
+      // the reads themselves fail the watch.
+      Stream.catchCause((cause) => Stream.fail(cause)),
+      Stream.retry(Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]))
+    )
+    const quiet = Stream.tick(Duration.millis(opts.intervalMs ?? 5_000))
+    const program = Stream.merge(feed, quiet).pipe(
+      // Changes that come while the task is being read make one more read, not one each.
+      Stream.buffer({ capacity: 1, strategy: "sliding" }),
+      Stream.mapEffect(() => Effect.tryPromise({ try: read, catch: toApiError })),
+      Stream.filter((outcome): outcome is TaskOutcome => outcome !== undefined),
+      Stream.runHead,
+      Effect.flatMap((outcome) => (outcome._tag === "Some" ? Effect.succeed(outcome.value) : Effect.die(new Error("the task's event stream ended")))),
+      Effect.timeoutOrElse({
+        duration: Duration.millis(timeoutMs),
+        orElse: () => Effect.fail(new ApiError(0, "Timeout", `task ${id} did not end within ${timeoutMs} ms (status ${lastStatus})`))
+      })
+    )
+    const exit = await Effect.runPromiseExit(program, opts.signal === undefined ? undefined : { signal: opts.signal })
+    if (Exit.isSuccess(exit)) return exit.value
+    opts.signal?.throwIfAborted()
+    throw toApiError(Cause.squash(exit.cause))
   }
 
   return {

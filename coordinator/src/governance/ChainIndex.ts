@@ -5,6 +5,7 @@
  * transaction with its cursor, and so resumes exactly where it stopped after a restart. Member state changes are
  * also handed to `onStateChanged`, which is how a supervisor's suspension reaches running tasks at once.
  */
+import { Duration, Effect, Fiber, Schedule } from "effect"
 import { getAddress } from "ethers"
 import { CompanyState } from "@jointly/core/internal/ledger/Ledger"
 import type { GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
@@ -46,7 +47,8 @@ const stateName = (v: unknown) => CompanyState[Number(v)] ?? String(v)
 export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bigint; log: Log; onStateChanged?: (change: MemberChange) => void }) => {
   const { sql, ledger, log } = deps
   let stopped = false
-  let timer: NodeJS.Timeout | undefined
+  /** The fiber following the chain, while this instance does. */
+  let follower: Fiber.Fiber<unknown> | undefined
   const caughtUp = new Set<{ block: bigint; resolve: () => void }>()
 
   const cursor = async (): Promise<bigint> => {
@@ -166,18 +168,18 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
     }
   }
 
-  const loop = async () => {
-    if (stopped) return
-    await step().catch((error) => log.warn("chain index step failed; will retry", { error: String(error).split("\n")[0] }))
-    if (!stopped) timer = setTimeout(() => void loop(), pollMs)
-  }
+  /** One pass over the new blocks; a failure is logged and the next pass tries again. */
+  const pass = Effect.tryPromise(step).pipe(
+    Effect.catch((error) => Effect.sync(() => log.warn("chain index step failed; will retry", { error: String(error.cause ?? error).split("\n")[0] })))
+  )
+  const every = Schedule.spaced(Duration.millis(pollMs))
 
   return {
     /** Follows the chain (on the one instance of a cluster that holds the index's lease; again after `stop`). */
     start: async () => {
       stopped = false
       await step()
-      if (!stopped) timer = setTimeout(() => void loop(), pollMs)
+      if (!stopped && follower === undefined) follower = Effect.runFork(Effect.andThen(Effect.sleep(Duration.millis(pollMs)), Effect.repeat(pass, every)))
     },
     /**
      * Resolves once the index has applied every block up to the chain head as of now — by this instance, or, on
@@ -185,8 +187,8 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
      */
     sync: async () => {
       const head = await ledger.blockNumber()
-      if (!stopped && timer !== undefined) return new Promise<void>((resolve) => caughtUp.add({ block: head, resolve }))
-      while ((await cursor()) < head) await new Promise((r) => setTimeout(r, pollMs))
+      if (!stopped && follower !== undefined) return new Promise<void>((resolve) => caughtUp.add({ block: head, resolve }))
+      await Effect.runPromise(Effect.tryPromise(cursor).pipe(Effect.repeat({ schedule: every, until: (at) => at >= head }), Effect.orDie))
     },
     search: async (q: string, options: { readonly includeRetired?: boolean } = {}): Promise<Array<CatalogRow>> => {
       const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
@@ -235,8 +237,9 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
       })),
     stop: async () => {
       stopped = true
-      clearTimeout(timer)
-      timer = undefined
+      const running = follower
+      follower = undefined
+      if (running !== undefined) await Effect.runPromise(Fiber.interrupt(running))
     }
   }
 }

@@ -6,6 +6,7 @@
  * is ignored entirely.
  */
 import { BlockList, isIP } from "node:net"
+import { Schema } from "effect"
 
 /** `::ffff:10.0.0.1` → `10.0.0.1`, so a client counts once whichever socket family accepted it. */
 const normalise = (address: string): string => {
@@ -14,9 +15,10 @@ const normalise = (address: string): string => {
   return mapped ? mapped[1]! : trimmed.toLowerCase()
 }
 
-export class InvalidProxy extends Error {
-  constructor(readonly entry: string) {
-    super(`trustProxy: ${entry} is not an IP address or CIDR subnet`)
+/** A `trustProxy` entry that is neither an IP address nor a CIDR subnet. */
+export class InvalidProxy extends Schema.TaggedError<InvalidProxy>()("InvalidProxy", { entry: Schema.String }) {
+  override get message() {
+    return `trustProxy: ${this.entry} is not an IP address or CIDR subnet`
   }
 }
 
@@ -28,7 +30,7 @@ export const make = (trustProxy: ReadonlyArray<string> = []): ClientAddress => {
   for (const entry of trustProxy) {
     const [address, prefix] = entry.split("/")
     const family = isIP(address ?? "")
-    if (family === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) throw new InvalidProxy(entry)
+    if (family === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) throw new InvalidProxy({ entry })
     const type = family === 6 ? "ipv6" : "ipv4"
     if (prefix === undefined) proxies.addAddress(address!, type)
     else proxies.addSubnet(address!, Number(prefix), type)

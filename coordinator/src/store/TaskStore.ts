@@ -105,9 +105,14 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
   }
 }
 
-export class StaleTransition extends Error {
-  constructor(readonly taskId: string, readonly expected: Status) {
-    super(`task ${taskId} is no longer ${expected}`)
+/** A transition from a status the task has already left: another path (a cancel, a timeout) moved it first. Nothing was written. */
+export class StaleTransition extends Schema.TaggedError<StaleTransition>()("StaleTransition", {
+  taskId: Schema.String,
+  /** The status the writer expected the task to be in. */
+  expected: Schema.String
+}) {
+  override get message() {
+    return `task ${this.taskId} is no longer ${this.expected}`
   }
 }
 
@@ -214,7 +219,7 @@ export const make = async (sql: Sql) => {
              where id = $1 and status = $2 returning id`,
           [id, from, to, details.reason ?? null, details.bumpAttempt ? 1 : 0]
         )
-        if (rows.length === 0) throw new StaleTransition(id, from)
+        if (rows.length === 0) throw new StaleTransition({ taskId: id, expected: from })
         await appendEvent(tx, id, to, { from, reason: details.reason, ...details.data })
         await enqueue(tx, id, { op: "transition", to, reasonHash: details.reasonHash })
       }),
@@ -264,7 +269,7 @@ export const make = async (sql: Sql) => {
              where id = $1 and status = 'Running' returning id`,
           [id, JSON.stringify(result), resultDigest]
         )
-        if (rows.length === 0) throw new StaleTransition(id, "Running")
+        if (rows.length === 0) throw new StaleTransition({ taskId: id, expected: "Running" })
         await appendEvent(tx, id, "Succeeded", { resultDigest })
         await enqueue(tx, id, { op: "recordResult", digest: resultDigest })
         await enqueue(tx, id, { op: "transition", to: "Succeeded", reasonHash })

@@ -124,12 +124,18 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     })
   })
 
+  /**
+   * A refused namespace connection as socket.io hands it to the client (`connect_error`): its message, and the
+   * admission code in `data`, which the participant turns back into its typed AdmissionRefused.
+   */
+  const connectRefusal = (code: string, message: string) => Object.assign(new Error(message), { data: { code } })
+
   // `/` always exists in socket.io and any other name would be answered "Invalid namespace" on a connection
   // left open: refuse both and close the connection once the refusal is written.
   const refuseNamespace = (socket: Socket, next: (error?: Error) => void) => {
     rejections.count(SocketLimits.counterNames.namespaceRefused)
     log.warn("namespace refused", { namespace: socket.nsp.name })
-    next(Object.assign(new Error(`NotAuthorized: only ${namespace} is served here`), { data: { code: "NotAuthorized" } }))
+    next(connectRefusal("NotAuthorized", `NotAuthorized: only ${namespace} is served here`))
     setImmediate(() => socket.conn.close())
   }
   io.of("/").use(refuseNamespace)
@@ -140,11 +146,11 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     socket.data.address = address
     // A namespace connect costs chain reads (Auth.admit): it draws on the address's connection budget too.
     if (!limiter.connection(address)) {
-      return next(Object.assign(new Error("RateLimited: too many connections from this address"), { data: { code: "RateLimited" } }))
+      return next(connectRefusal("RateLimited", "RateLimited: too many connections from this address"))
     }
     const decoded = Schema.decodeUnknownExit(HandshakeAuth)(socket.handshake.auth)
     if (decoded._tag === "Failure") {
-      return next(Object.assign(new Error("Malformed: the handshake needs { account, nonce, issuedAt, signature }"), { data: { code: "Malformed" } }))
+      return next(connectRefusal("Malformed", "Malformed: the handshake needs { account, nonce, issuedAt, signature }"))
     }
     auth.admit(decoded.value).then(
       (who) => {
@@ -155,7 +161,7 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
       (error) => {
         const code = error instanceof AdmissionRefused ? error.code : "Internal"
         log.warn("handshake refused", { code, message: String(error.message ?? error) })
-        next(Object.assign(new Error(error instanceof AdmissionRefused ? error.message : "Internal: admission check failed"), { data: { code } }))
+        next(connectRefusal(code, error instanceof AdmissionRefused ? error.message : "Internal: admission check failed"))
       }
     )
   })

@@ -46,7 +46,7 @@ const columns: DatasetSpec["columns"] = [
 let dir: string
 let anvil: Anvil
 let ca: TestCa.TestCa
-let coordinator: Coordinator.Coordinator
+let coordinator: Coordinator.Internals
 let closeChain: () => Promise<void>
 let honest: Array<Agent.Agent>
 const honestDrops: Array<string> = []

@@ -3,7 +3,7 @@
  * no platform API, so it runs unchanged in Node, browsers and Web Workers. It is the reference every faster
  * backend is checked against (core/src/testing/kernel-conformance.ts) and the default when none is supplied.
  */
-import type { BigIntKernels } from "./Kernels.ts"
+import type { BigIntKernels } from "./BigIntKernels.ts"
 
 /** `modPowBatch` for a backend that has only a single modPow: element-wise, with the length check every backend shares. */
 export const batchOf = (modPow: BigIntKernels["modPow"]): BigIntKernels["modPowBatch"] => (bases, exponents, modulus) => {
