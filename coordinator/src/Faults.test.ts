@@ -1,0 +1,159 @@
+/**
+ * Faults over real processes (issue 17, item 3): anvil, the coordinator as its own process and three participant
+ * processes (LocalCluster) holding thirds of pima.csv.
+ *  - The chain node stopped for 30 s mid-task and started again over its saved state: the task finishes while the
+ *    chain is away, and once it is back every event lands exactly once.
+ *  - A participant killed (SIGKILL) mid federated-learning round and started again: the round settles without it,
+ *    and it takes part again in the rounds after.
+ */
+import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { Params, Result } from "@jointly/core/internal/protocols/joint-statistics/spec"
+import type { Result as FlResult } from "@jointly/core/internal/protocols/federated-learning/spec"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import { type Anvil, startAnvil } from "./chain/Anvil.ts"
+import { expectNotarizedOnce } from "./testing/ChainOnce.ts"
+import * as F from "./testing/fixtures.ts"
+
+const names = ["north", "south", "east"] as const
+const columns = [
+  { name: "pregnant", type: "integer" },
+  { name: "glucose", type: "number" },
+  { name: "pressure", type: "number" },
+  { name: "triceps", type: "number" },
+  { name: "insulin", type: "number" },
+  { name: "mass", type: "number" },
+  { name: "pedigree", type: "number" },
+  { name: "age", type: "integer" },
+  { name: "label", type: "integer" }
+] as const
+
+let dir: string
+let cluster: LocalCluster.LocalCluster
+let full: F.Csv
+/** The chain started again by the outage test (the cluster stops only the one it started). */
+let restarted: Anvil | undefined
+
+const party = (name: (typeof names)[number]) => cluster.parties.find((p) => p.name === name)!
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "jointly-faults-"))
+  await mkdir(join(dir, "csv"))
+  full = F.pima()
+  const files = await Promise.all(F.splitRoundRobin(full, 3).map((p, i) => F.writeCsv(join(dir, "csv"), `pima-${names[i]}.csv`, p)))
+  cluster = await LocalCluster.start({
+    dataDir: join(dir, "cluster"),
+    coordinatorProcess: true,
+    parties: names.map((name, i) => ({ name, datasets: [{ name: "pima", file: files[i]!, columns: [...columns] }] }))
+  })
+}, 300_000)
+
+afterAll(async () => {
+  for (const p of cluster?.parties ?? []) if (p.process.exitCode === null) p.process.kill("SIGCONT")
+  await cluster?.stop()
+  await restarted?.stop()
+  if (dir) await rm(dir, { recursive: true, force: true })
+})
+
+/** Stops `name`'s process the instant it has consented, so the task goes Running and then waits on it. */
+const freezeOnConsent = (name: (typeof names)[number]) => {
+  const p = party(name)
+  let frozen = false
+  const watch = (chunk: Buffer) => {
+    if (!frozen && chunk.toString().includes('"type":"consent"')) frozen = p.process.kill("SIGSTOP")
+  }
+  p.process.stderr!.on("data", watch)
+  return {
+    frozen: () => frozen,
+    release: () => {
+      p.process.stderr!.off("data", watch)
+      if (frozen) p.process.kill("SIGCONT")
+    }
+  }
+}
+
+describe("faults", () => {
+  it("finishes a task while the chain node is stopped for 30 s, and notarizes every event exactly once after it is back", async () => {
+    const params: Params = { columns: ["glucose", "mass", "age"], statistics: ["count", "sum", "mean", "variance", "histogram"], histogram: { glucose: [0, 100, 150, 200] } }
+    const east = freezeOnConsent("east")
+    try {
+      const id = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params })
+      await F.eventually(async () => ((await cluster.task(id)).status === "Running" ? true : undefined), "the task to run", 60_000)
+      expect(east.frozen()).toBe(true)
+
+      // The chain goes away (SIGTERM: anvil saves its state on the way out), then the task runs to its end.
+      const { port } = cluster.anvil
+      const stoppedAt = Date.now()
+      await cluster.anvil.stop()
+      east.release()
+      const ended = await F.eventually(async () => {
+        const detail = await cluster.task(id)
+        return detail.status === "Succeeded" ? detail : undefined
+      }, "the task to succeed without the chain", 60_000)
+      // Results do not wait for the chain: the outbox holds what could not be sent.
+      expect(ended.chain.some((c) => c.status !== "confirmed")).toBe(true)
+      expect(ended.result).toEqual(F.exactReference([full], params, (ended.result as Result).contributors))
+
+      await sleep(Math.max(0, 30_000 - (Date.now() - stoppedAt)))
+      restarted = await startAnvil({ dataDir: cluster.dataDir, port })
+      const detail = await cluster.waitForTask(id, { timeoutMs: 120_000 })
+      expect(detail.status).toBe("Succeeded")
+      await expectNotarizedOnce(cluster.supervisorLedger, detail, [
+        "Submitted->AwaitingConsent",
+        "AwaitingConsent->Scheduled",
+        "Scheduled->Running",
+        "Running->Succeeded"
+      ])
+    } finally {
+      east.release()
+    }
+  }, 240_000)
+
+  it("settles a federated-learning round without a participant killed mid-round, and takes it back once it is started again", async () => {
+    const features = columns.slice(0, 8).map((c) => c.name)
+    const rounds = 8
+    const id = await cluster.submit({
+      kind: "modeling.horizontal-fl",
+      parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never,
+      params: {
+        model: { class_name: "Sequential", config: { name: "lr", layers: [{ class_name: "Dense", config: { units: 2, activation: "softmax", use_bias: true, batch_input_shape: [null, features.length] } }] } },
+        featureColumns: features,
+        labelColumn: "label",
+        scaling: { mean: [4, 120, 70, 20, 80, 32, 0.5, 33], std: [3, 32, 19, 16, 115, 8, 0.3, 12] },
+        optimizer: "sgd",
+        learningRate: 0.1,
+        localEpochs: 1,
+        batchSize: 64,
+        rounds,
+        validationSplit: 0,
+        minUpdatesPerRound: 2,
+        seed: 5
+      },
+      roundTimeoutMs: 15_000
+    })
+    // Kill east as soon as the second round has been aggregated: it dies inside the third.
+    await F.eventually(async () => {
+      const detail = await cluster.task(id)
+      return detail.events.filter((e) => e.type === "Progress" && (e.data as { stage?: string }).stage === "fl.round").length >= 2 ? true : undefined
+    }, "two rounds", 120_000)
+    const east = party("east")
+    const exited = new Promise((resolve) => east.process.once("exit", resolve))
+    east.process.kill("SIGKILL")
+    await exited
+    await sleep(3_000)
+    await cluster.launch(east)
+
+    const detail = await cluster.waitForTask(id, { timeoutMs: 240_000 })
+    expect(detail.reason).toBeNull()
+    expect(detail.status).toBe("Succeeded")
+    const result = detail.result as FlResult
+    expect(result.rounds).toHaveLength(rounds)
+    const contributors = result.rounds.map((r) => r.contributors.length)
+    // A round without east (it died in it), and east back in the last round.
+    expect(contributors.some((n) => n === 2)).toBe(true)
+    expect(contributors.at(-1)).toBe(3)
+  }, 420_000)
+})
