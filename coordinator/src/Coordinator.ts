@@ -21,6 +21,7 @@ import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import { fromClient, type LedgerClient } from "@jointly/core/internal/ledger/Ledger"
 import { roles as contractRoles, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
+import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import * as ChainIndex from "./governance/ChainIndex.ts"
 import * as Auth from "./auth/Auth.ts"
 import * as Nonces from "./auth/Nonces.ts"
@@ -129,10 +130,15 @@ export const start = async (config: Config) => {
       return { state: membership.state as Auth.OrgState, name: company?.name ?? membership.companyId }
     }
   }
+  // Login keys published in the members' did:ethr documents, when the deployment has the DID registry.
+  const didRegistry = config.governance?.addresses.didRegistry
+  const dids = didRegistry === undefined || config.governance === undefined
+    ? undefined
+    : DidIdentity.makeResolver({ chainId: domain.chainId, registry: didRegistry, provider: config.governance.provider })
   const auth = Auth.make(registry, {
     recover: (login, signature) =>
       verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature)
-  }, { secret, spent })
+  }, { secret, spent, ...(dids === undefined ? {} : { loginSigners: async (account: string) => (await dids.resolve(account)).loginSigners }) })
 
   const artifacts = ArtifactStore.make(sql)
 

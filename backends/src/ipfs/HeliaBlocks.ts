@@ -155,7 +155,7 @@ export const make = (options: HeliaOptions = {}) =>
           catch: failed("put")
         }).pipe(Effect.catchIf((e) => e.message.includes("Already pinned"), () => Effect.promise(async () => (await cidOf(bytes, codec)).toString()))),
       get: (cid, get) => Effect.map(fetch(cid, get), ({ bytes }) => bytes),
-      has: (cid) => Effect.flatMap(parseCid(cid), (parsed) => Effect.tryPromise({ try: () => helia.blockstore.has(parsed as never), catch: failed("has") })),
+      has: (cid) => Effect.flatMap(parseCid(cid), (parsed) => Effect.tryPromise({ try: async () => await helia.blockstore.has(parsed as never), catch: failed("has") })),
       pin: (cid, get) =>
         Effect.gen(function*() {
           const { parsed } = yield* fetch(cid, get)

@@ -92,9 +92,12 @@ contract DidRegistry {
     }
 
     function _revokeDelegate(address identity, address actor, bytes32 delegateType, address delegate) private onlyOwner(identity, actor) {
-        // validTo = now: expired from this block on, and the resolver drops it from the document.
+        // Expired from this block on (`validDelegate` needs validTo > now). The event says validTo = 0, as a revoked
+        // attribute does: resolvers compare validTo with their own clock, and a chain whose block time runs ahead
+        // of it (anvil mining faster than a second per block) would keep a key announced as "valid until this
+        // block's time" alive for a while after its revocation.
         delegates[identity][keccak256(abi.encode(delegateType))][delegate] = block.timestamp;
-        emit DIDDelegateChanged(identity, delegateType, delegate, block.timestamp, changed[identity]);
+        emit DIDDelegateChanged(identity, delegateType, delegate, 0, changed[identity]);
         changed[identity] = block.number;
     }
 
