@@ -22,6 +22,7 @@ import { fromClient, type LedgerClient } from "@jointly/core/internal/ledger/Led
 import { roles as contractRoles, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
+import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import * as ChainIndex from "./governance/ChainIndex.ts"
 import * as Auth from "./auth/Auth.ts"
 import * as Nonces from "./auth/Nonces.ts"
@@ -62,6 +63,8 @@ export interface Config {
   readonly ledger: LedgerClient
   /** The governance contracts, read through the coordinator's account; absent on an old deployment. */
   readonly governance?: GovernanceLedger
+  /** An IPFS node (embedded Helia or Kubo, `@jointly/backends/internal/ipfs`) that every stored artifact is pinned to. */
+  readonly artifactBlocks?: ArtifactBlocksShape
   readonly host?: string
   /** 0 picks a free port. */
   readonly port?: number
@@ -140,7 +143,7 @@ export const start = async (config: Config) => {
       verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature)
   }, { secret, spent, ...(dids === undefined ? {} : { loginSigners: async (account: string) => (await dids.resolve(account)).loginSigners }) })
 
-  const artifacts = ArtifactStore.make(sql)
+  const artifacts = ArtifactStore.make(sql, config.artifactBlocks)
 
   // Roles for the API, from the chain: org state in the registry, its SUPERVISOR_ROLE, the ledger's coordinators.
   const roleChain = config.governance?.provider

@@ -40,6 +40,7 @@ export interface Options {
 }
 
 export const make = (registry: Registry, verifier: LoginVerifier, options: Options = {}) => {
+  const loginSigners = options.loginSigners
   // Checkable by any instance that shares the secret; spent once across them (Nonces.ts).
   const nonces = Nonces.make({ secret: options.secret ?? randomBytes(32), purpose: "socket-login", lifetimeMs: nonceLifetimeMs, spent: options.spent ?? Nonces.inMemory() })
 
@@ -83,21 +84,18 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
       } catch (error) {
         throw new AdmissionRefused({ code: "BadSignature", detail: `the login signature does not parse: ${(error as Error).message}` })
       }
-      if (signer !== account && options.loginSigners === undefined) {
-        throw new AdmissionRefused({ code: "BadSignature", detail: `the login was signed by ${signer}, not by ${account}` })
-      }
+      if (signer === account) return { account, org: (await checkOrg(account)).name }
+      if (loginSigners === undefined) throw new AdmissionRefused({ code: "BadSignature", detail: `the login was signed by ${signer}, not by ${account}` })
       // The org must be admissible before its DID is consulted: a suspended org's keys are no way in.
       const org = await checkOrg(account)
-      if (signer !== account) {
-        let allowed: ReadonlySet<string>
-        try {
-          allowed = await options.loginSigners(account)
-        } catch (error) {
-          throw new AdmissionRefused({ code: "Internal", detail: `the DID of ${account} could not be resolved: ${(error as Error).message}` })
-        }
-        if (!allowed.has(signer)) {
-          throw new AdmissionRefused({ code: "KeyNotAuthorized", detail: `${signer} is not a login key of ${account}'s DID (never published, expired or revoked)` })
-        }
+      let allowed: ReadonlySet<string>
+      try {
+        allowed = await loginSigners(account)
+      } catch (error) {
+        throw new AdmissionRefused({ code: "Internal", detail: `the DID of ${account} could not be resolved: ${(error as Error).message}` })
+      }
+      if (!allowed.has(signer)) {
+        throw new AdmissionRefused({ code: "KeyNotAuthorized", detail: `${signer} is not a login key of ${account}'s DID (never published, expired or revoked)` })
       }
       return { account, org: org.name }
     }

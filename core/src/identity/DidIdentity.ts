@@ -66,7 +66,8 @@ export interface Network {
 
 /** Resolves members' DIDs on the consortium chain (no cache: a key revoked on chain is gone at the next call). */
 export const makeResolver = (network: Network) => {
-  const resolver = new Resolver(getResolver({ networks: [{ chainId: network.chainId, registry: network.registry, provider: network.provider }] }))
+  // ethr-did-resolver is CommonJS: its ethers Provider type is the CommonJS build's, the same class at run time.
+  const resolver = new Resolver(getResolver({ networks: [{ chainId: network.chainId, registry: network.registry, provider: network.provider as never }] }))
   const resolve = async (address: string): Promise<OrgKeys> => {
     const did = didOf(network.chainId, address)
     const result = await resolver.resolve(did)

@@ -31,7 +31,9 @@ export { AccessGrants, Certificates, DataCatalog, Governance, ModelRequests, Set
 
 export type { SuiteAddresses }
 
-export const suiteKeys: ReadonlyArray<keyof SuiteAddresses> = ["timelock", "catalog", "grants", "modelRequests", "settlement", "governance", "certificates"]
+/** The governance contracts whose logs the indexers read (the DID registry is read by ethr-did-resolver instead). */
+export type SuiteKey = Exclude<keyof SuiteAddresses, "didRegistry">
+export const suiteKeys: ReadonlyArray<SuiteKey> = ["timelock", "catalog", "grants", "modelRequests", "settlement", "governance", "certificates"]
 
 export interface SuiteOptions {
   /** The timelock's delay between a passed Upgrade or Call vote and its execution (default 2 days). */
@@ -283,7 +285,7 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
   }
   const bytes32 = asBytes32
 
-  const decoders: Record<keyof SuiteAddresses | "registry", (l: { topics: ReadonlyArray<string>; data: string }) => { name: string; args: unknown } | null> = {
+  const decoders: Record<SuiteKey | "registry", (l: { topics: ReadonlyArray<string>; data: string }) => { name: string; args: unknown } | null> = {
     registry: Registry.decodeLog,
     catalog: DataCatalog.decodeLog,
     grants: AccessGrants.decodeLog,
@@ -578,7 +580,7 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
     // ------------------------------------------------------------ logs, for indexers and audits
     /** Every log of the registry and the governance contracts in [fromBlock, toBlock], decoded, in chain order. */
     logs: async (fromBlock: bigint, toBlock: bigint): Promise<ReadonlyArray<SuiteLog>> => {
-      const byAddress = new Map<string, keyof SuiteAddresses | "registry">([
+      const byAddress = new Map<string, SuiteKey | "registry">([
         [getAddress(a.registry), "registry"],
         ...suiteKeys.map((k) => [getAddress(a[k]), k] as const)
       ])
