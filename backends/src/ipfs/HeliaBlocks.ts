@@ -56,17 +56,11 @@ export interface HeliaNode {
 const failed = (operation: string) => (cause: unknown) =>
   new BlockStoreFailed({ operation, message: `helia ${operation}: ${cause instanceof Error ? cause.message : String(cause)}` })
 
+/** A block arrives as chunks (interface-blockstore 6); artifacts are single blocks, so this joins a few. */
 const collect = async (chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Uint8Array> => {
   const parts: Array<Uint8Array> = []
   for await (const chunk of chunks) parts.push(chunk)
-  if (parts.length === 1) return parts[0]!
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
+  return parts.length === 1 ? parts[0]! : new Uint8Array(Buffer.concat(parts))
 }
 
 /**

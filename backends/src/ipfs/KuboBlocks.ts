@@ -54,7 +54,7 @@ export const make = (options: KuboOptions) => {
       const parsed = yield* parseCid(cid)
       const timeoutMs = get.timeoutMs ?? defaultTimeoutMs
       const answer = yield* call("block/get", { arg: cid, timeout: `${timeoutMs}ms` }, timeoutMs + 5_000).pipe(
-        Effect.catchTag("BlockStoreFailed", (e) => e.message.includes("TimeoutError") ? Effect.fail(new BlockNotFound({ cid, message: e.message })) : Effect.fail(e))
+        Effect.mapError((e): BlockNotFound | BlockStoreFailed => e.message.includes("TimeoutError") ? new BlockNotFound({ cid, message: e.message }) : e)
       )
       // Kubo answers 500 with "context deadline exceeded" / "block was not found" when nobody had it in time.
       if (answer.status !== 200) {

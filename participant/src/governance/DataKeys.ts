@@ -18,6 +18,7 @@ import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { randomBytes } from "node:crypto"
 import { Schema } from "effect"
+import { concatBytes as concat } from "@noble/hashes/utils.js"
 import { getBytes, hexlify, keccak256 } from "ethers"
 import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import type { GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
@@ -56,15 +57,6 @@ const u32 = (n: number) => {
   const b = new Uint8Array(4)
   new DataView(b.buffer).setUint32(0, n)
   return b
-}
-const concat = (...parts: ReadonlyArray<Uint8Array>) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
 }
 const dataAd = (datasetId: string, epoch: number) => concat(getBytes(datasetId), u32(epoch))
 const deliveryAd = (tokenId: string, datasetId: string, epoch: number) => concat(getBytes(tokenId), getBytes(datasetId), u32(epoch))
