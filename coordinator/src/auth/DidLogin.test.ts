@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Wallet, encodeBytes32String } from "ethers"
+import { Signature, Wallet, encodeBytes32String, solidityPackedKeccak256 } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import * as Chain from "@jointly/core/internal/ledger/Chain"
@@ -95,6 +95,31 @@ describe("did:ethr identity on the consortium chain", () => {
     keys = await resolver.resolve(org.address)
     expect(keys.loginSigners.has(intruder.address)).toBe(false)
     await controller.revokeLoginKey(first.address)
+  })
+
+  it("takes a change signed off chain by the DID's controller from any relayer, once (ERC-1056 signed variants)", async () => {
+    const resolver = DidIdentity.makeResolver({ chainId: chain.chainId, registry, provider: chain.provider })
+    const view = DidRegistry.connect(registry, chain.provider)
+    const delegate = freshWallet()
+    const sigAuth = encodeBytes32String("sigAuth")
+    const nonce = await view.nonce(org.address)
+    const digest = solidityPackedKeccak256(
+      ["bytes1", "bytes1", "address", "uint256", "address", "string", "bytes32", "address", "uint256"],
+      ["0x19", "0x00", registry, nonce, org.address, "addDelegate", sigAuth, delegate.address, year]
+    )
+    const sig = Signature.from(org.signingKey.sign(digest))
+    const relayer = freshWallet()
+    await fundAccounts(cluster.rpcUrl, [relayer.address])
+    const data = DidRegistry.contractInterface.encodeFunctionData("addDelegateSigned", [org.address, sig.v, sig.r, sig.s, sigAuth, delegate.address, year])
+    await chain.send(chain.signer(relayer.privateKey), { to: registry, data }, "test.addDelegateSigned")
+    expect((await resolver.resolve(org.address)).loginSigners.has(delegate.address)).toBe(true)
+    // The nonce moved: the same signature replayed is refused, and a signature by anyone else never counts.
+    await expect(chain.send(chain.signer(relayer.privateKey), { to: registry, data }, "test.replay")).rejects.toMatchObject({ _tag: "ChainError" })
+    const forged = Signature.from(relayer.signingKey.sign(digest))
+    const forgedData = DidRegistry.contractInterface.encodeFunctionData("addDelegateSigned", [org.address, forged.v, forged.r, forged.s, sigAuth, relayer.address, year])
+    await expect(chain.send(chain.signer(relayer.privateKey), { to: registry, data: forgedData }, "test.forged")).rejects.toMatchObject({ _tag: "ChainError" })
+    await DidIdentity.makeController(chain, chain.signer(org.privateKey), registry).revokeLoginKey(delegate.address)
+    expect((await resolver.resolve(org.address)).loginSigners.has(delegate.address)).toBe(false)
   })
 
   it("admits a Login signed by a published login key, and refuses it at the next handshake once rotated away", async () => {
