@@ -5,8 +5,8 @@
  */
 import { readFile, writeFile } from "node:fs/promises"
 import { randomBytes } from "node:crypto"
-import { Effect, Exit, Redacted, Scope } from "effect"
-import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet } from "ethers"
+import { Effect, Exit, Redacted, Schema, Scope } from "effect"
+import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet, ZeroAddress } from "ethers"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { concatBytes } from "@noble/hashes/utils.js"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
@@ -19,6 +19,9 @@ import * as GrantScopes from "@jointly/participant/internal/governance/GrantScop
 import * as ContentHash from "@jointly/core/internal/data/ContentHash"
 import * as Sources from "@jointly/participant/internal/datasets/Sources"
 import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
+import * as QueryServices from "@jointly/participant/internal/host/QueryServices"
+import * as Contribution from "@jointly/core/internal/incentives/Contribution"
+import * as Valuation from "@jointly/core/internal/incentives/Valuation"
 import * as ParticipantConfig from "@jointly/participant/internal/cli/ParticipantConfig"
 import { loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
 import * as Verify from "@jointly/coordinator/internal/audit/Verify"
@@ -455,10 +458,65 @@ export const governance = async (o: { action: string; arg?: string; support?: st
 }
 
 /**
+ * `jointly settlement post --task <id> --price <points>`: the valuer of a contribution task pays its owners by the
+ * Shapley shares of the score table it kept (`<data dir>/outputs/<task>.json`). It commits the table's test-set and
+ * recipe hashes — those the coordinator notarized before any model was trained — under the task's settlement
+ * id, then posts the signed valuation in a later block: `price × uses` points go into escrow and the dispute
+ * window opens. Only the table's salted hash goes on chain.
+ */
+const postContribution = async (o: { task: string; price?: string; uses?: string; config?: string; passphrase?: string }) => {
+  if (!o.config) throw new CommandFailed("settlement post acts as the valuer: give --config <participant.json>")
+  const points = (flag: string, value: string | undefined, fallback?: bigint) => {
+    if (value === undefined && fallback !== undefined) return fallback
+    if (value === undefined || !/^[1-9]\d*$/.test(value)) throw new CommandFailed(`settlement post needs ${flag} <positive integer>`)
+    return BigInt(value)
+  }
+  const price = points("--price", o.price)
+  const uses = points("--uses", o.uses, 1n)
+  const { config, chain } = await participantChain(o.config, o.passphrase)
+  try {
+    const file = QueryServices.outputFile(config.dataDir, o.task)
+    const text = await readFile(file, "utf8").catch(() => {
+      throw new CommandFailed(`no output of task ${o.task} at ${file}: settlement post runs at the contribution task's valuer`)
+    })
+    const table = Schema.decodeUnknownSync(Contribution.ScoreTable)(JSON.parse(text), { onExcessProperty: "ignore" })
+    if (table.taskId !== o.task) throw new CommandFailed(`${file} holds task ${table.taskId}, not ${o.task}`)
+    if (table.method !== "exact" || table.scores === undefined) {
+      throw new CommandFailed(`task ${o.task} was valued by ${table.method}: the settlement contract checks exact score tables only`)
+    }
+    const stream = Valuation.stream({ price, uses, thirdParty: ZeroAddress, owners: table.owners, miners: 0, scores: table.scores.map(BigInt), salt: table.salt })
+    if (stream.scoresHash !== table.scoresHash) throw new CommandFailed(`${file}: the table's scores do not hash to its committed ${table.scoresHash}`)
+    const settlementId = Contribution.settlementIdOf(o.task)
+    const existing = await chain.getSettlement(settlementId)
+    const committed = existing === undefined || existing.status === "None" ? await chain.commitTestSet(settlementId, table.testSetHash, table.recipeHash) : undefined
+    const valuation: Valuation.Valuation = { settlementId, period: 1n, streams: [stream], miners: Valuation.noMiners, testSetHash: table.testSetHash, modelHashes: table.modelHashes }
+    const posted = await chain.postValuation(valuation, await chain.signValuation(valuation))
+    const { entries, toTreasury } = Valuation.payouts(valuation)
+    return out({
+      event: "posted",
+      settlementId,
+      task: o.task,
+      ...(committed === undefined ? {} : { committedBlock: committed.blockNumber }),
+      postedBlock: posted.blockNumber,
+      escrow: String(price * uses),
+      payouts: entries.map((e) => ({ to: e.to, amount: String(e.amount) })),
+      toTreasury: String(toTreasury)
+    })
+  } finally {
+    await chain.close()
+  }
+}
+
+/**
  * `jointly settlement show|dispute|finalize|arbitrate <settlement-id>`: a member reads a settlement, disputes it
  * within its window or pays it out after (the valuation is read back from the chain); the supervisor arbitrates.
+ * `post` pays a contribution task (postContribution).
  */
-export const settlement = async (o: { action: string; id?: string; verdict?: string; reason?: string; config?: string; passphrase?: string; dataDir?: string; rpcUrl?: string }) => {
+export const settlement = async (o: { action: string; id?: string; verdict?: string; reason?: string; config?: string; passphrase?: string; dataDir?: string; rpcUrl?: string; task?: string; price?: string; uses?: string }) => {
+  if (o.action === "post") {
+    if (o.task === undefined) throw new CommandFailed("settlement post needs --task <contribution task id>")
+    return postContribution({ task: o.task, price: o.price, uses: o.uses, config: o.config, passphrase: o.passphrase })
+  }
   if (o.id === undefined || !isHexString(o.id, 32)) throw new CommandFailed(`settlement ${o.action} needs a settlement id (32-byte hex)`)
   const settlementId = o.id
   const chain = await governanceSigner(o, o.action === "arbitrate" ? "supervisor" : "member")
@@ -482,7 +540,7 @@ export const settlement = async (o: { action: string; id?: string; verdict?: str
         return out({ event: "arbitrated", settlementId, upheld: o.verdict === "uphold", ...(await chain.arbitrate(settlementId, o.verdict === "uphold", o.reason)) })
       }
       default:
-        throw new CommandFailed(`unknown settlement action ${o.action} (show, dispute, finalize, arbitrate)`)
+        throw new CommandFailed(`unknown settlement action ${o.action} (post, show, dispute, finalize, arbitrate)`)
     }
   } finally {
     await chain.close()

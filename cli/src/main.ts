@@ -85,6 +85,8 @@ Usage:
   jointly governance vote <id> yes|no | close <id> | execute <id> | show <id> --config <participant.json>
       A member proposes this build's implementation of a contract; members vote; after the deadline anyone
       closes the vote (a passed upgrade waits out the timelock's delay) and then executes it.
+  jointly settlement post --task <contribution-task-id> --price <points> [--uses <n>] --config <participant.json>
+      As a contribution task's valuer: pay its owners by their Shapley shares (escrowed until the dispute window closes).
   jointly settlement show|dispute|finalize <settlement-id> --config <participant.json> [--reason <evidence>]
   jointly settlement arbitrate <settlement-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
       Read a Shapley settlement, dispute it within its window, pay it out after; the supervisor arbitrates.
@@ -359,10 +361,10 @@ const main = async () => {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { config: { type: "string" }, reason: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" } }
+        options: { config: { type: "string" }, reason: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" }, task: { type: "string" }, price: { type: "string" }, uses: { type: "string" } }
       })
-      if (!positionals[0]) throw new UsageError("settlement needs show, dispute, finalize or arbitrate")
-      return (await Governance()).settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
+      if (!positionals[0]) throw new UsageError("settlement needs post, show, dispute, finalize or arbitrate")
+      return (await Governance()).settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], task: values.task, price: values.price, uses: values.uses })
     }
     case "verify": {
       const { values, positionals } = parseArgs({

@@ -13,6 +13,7 @@ import { Redacted } from "effect"
 import type { Wallet } from "ethers"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
+import * as QueryServices from "@jointly/participant/internal/host/QueryServices"
 import type { Policy } from "@jointly/participant/internal/policy/ConsentPolicy"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { isFinal, type Status } from "@jointly/core/internal/task/Lifecycle"
@@ -297,7 +298,7 @@ export const start = async (options: Options) => {
 
     /** What a party's participant wrote for a task whose result it received (`<dataDir>/outputs/<task>.json`). */
     const outputOf = async (name: string, taskId: string): Promise<unknown> =>
-      JSON.parse(await readFile(join(party(name).dataDir, "outputs", `${taskId}.json`), "utf8"))
+      JSON.parse(await readFile(QueryServices.outputFile(party(name).dataDir, taskId), "utf8"))
 
     /**
      * Submits `kind` over the named parties' `dataset` and waits for it: the id and detail of a task that

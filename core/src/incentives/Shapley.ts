@@ -3,6 +3,7 @@
  * permutation sampling with a standard error beyond `exactLimit` owners, the owners-only split (Eq. 7.8) with
  * negative contributions clamped and renormalised (and reported), the simple model of Thm. 2 (owners, miners,
  * one third party), mining shares under PoW / PoS / PBFT, and integer payouts whose sum is exactly the revenue.
+ * Round reconstruction (MR / GTG-Shapley) sums per-round values over coalition models rebuilt from one training.
  * Pure: no I/O; randomness from a CSPRNG.
  */
 
@@ -76,8 +77,34 @@ export interface Estimate {
   readonly permutations: number
 }
 
-/** Monte-Carlo permutation sampling (§9 "Cost": above 10 owners, e.g. 1000 permutations, with the standard error). */
-export const monteCarlo = (n: number, v: Worth, permutations = 1000): Estimate => {
+/**
+ * Random orderings of players 0..n-1 from a CSPRNG (Fisher–Yates). `guided` starts ordering k with player
+ * k mod n, so every player leads equally often (GTG-Shapley's guided sampling, Liu et al. 2022).
+ */
+export const samplePermutations = (n: number, count: number, options: { readonly guided?: boolean } = {}): Array<Array<number>> =>
+  Array.from({ length: count }, (_, k) => {
+    const order = Array.from({ length: n }, (_, i) => i)
+    const fixed = options.guided ? 1 : 0
+    if (options.guided) [order[0], order[k % n]] = [order[k % n]!, order[0]!]
+    for (let i = n - 1; i > fixed; i--) {
+      const j = fixed + uniform(i - fixed + 1)
+      ;[order[i], order[j]] = [order[j]!, order[i]!]
+    }
+    return order
+  })
+
+/** The coalitions (masks) an estimate over `orders` evaluates: every non-empty prefix of every ordering. */
+export const prefixCoalitions = (orders: ReadonlyArray<ReadonlyArray<number>>): Array<number> => {
+  const masks = new Set<number>()
+  for (const order of orders) {
+    let s = 0
+    for (const i of order) masks.add((s |= 1 << i))
+  }
+  return [...masks].sort((a, b) => a - b)
+}
+
+/** The Monte-Carlo estimate over given orderings (a caller that must know the coalitions before scoring them). */
+export const monteCarloOver = (n: number, v: Worth, orders: ReadonlyArray<ReadonlyArray<number>>): Estimate => {
   const sum = new Array<number>(n).fill(0)
   const sumSq = new Array<number>(n).fill(0)
   const memo = new Map<number, number>()
@@ -86,12 +113,7 @@ export const monteCarlo = (n: number, v: Worth, permutations = 1000): Estimate =
     if (x === undefined) memo.set(s, (x = s === 0 ? 0 : v(s)))
     return x
   }
-  for (let p = 0; p < permutations; p++) {
-    const order = Array.from({ length: n }, (_, i) => i)
-    for (let i = n - 1; i > 0; i--) {
-      const j = uniform(i + 1)
-      ;[order[i], order[j]] = [order[j]!, order[i]!]
-    }
+  for (const order of orders) {
     let s = 0
     for (const i of order) {
       const delta = worth(s | (1 << i)) - worth(s)
@@ -100,6 +122,7 @@ export const monteCarlo = (n: number, v: Worth, permutations = 1000): Estimate =
       s |= 1 << i
     }
   }
+  const permutations = orders.length
   const phi = sum.map((x) => x / permutations)
   const standardError = sumSq.map((q, i) => {
     const variance = permutations > 1 ? (q - permutations * phi[i]! ** 2) / (permutations - 1) : 0
@@ -107,6 +130,9 @@ export const monteCarlo = (n: number, v: Worth, permutations = 1000): Estimate =
   })
   return { phi, standardError, permutations }
 }
+
+/** Monte-Carlo permutation sampling (§9 "Cost": above 10 owners, e.g. 1000 permutations, with the standard error). */
+export const monteCarlo = (n: number, v: Worth, permutations = 1000): Estimate => monteCarloOver(n, v, samplePermutations(n, permutations))
 
 export const exactLimit = 10
 
@@ -129,12 +155,65 @@ export interface OwnerShares {
 export const ownerShares = (n: number, f1: Worth, options: { readonly permutations?: number; readonly log?: (message: string) => void } = {}): OwnerShares => {
   const estimate = n <= exactLimit ? undefined : monteCarlo(n, f1, options.permutations ?? 1000)
   const raw = estimate?.phi ?? exact(n, f1)
+  return { ...clampShares(raw, options.log), raw, method: estimate ? "monte-carlo" : "exact", standardError: estimate?.standardError }
+}
+
+/**
+ * §9 "Negative contributions": values below 0 become 0 and the rest are renormalised to sum to 1 (equal shares
+ * when nothing is left); `log` hears which owners were clamped.
+ */
+export const clampShares = (raw: ReadonlyArray<number>, log?: (message: string) => void): { readonly shares: ReadonlyArray<number>; readonly clamped: ReadonlyArray<number> } => {
   const clamped = raw.flatMap((x, i) => (x < 0 ? [i] : []))
-  if (clamped.length > 0) options.log?.(`negative Shapley contributions of owners ${clamped.join(", ")} clamped to 0 and the rest renormalised (PROTOCOLS.md §9)`)
+  if (clamped.length > 0) log?.(`negative Shapley contributions of owners ${clamped.join(", ")} clamped to 0 and the rest renormalised (PROTOCOLS.md §9)`)
   const kept = raw.map((x) => Math.max(0, x))
   const total = kept.reduce((a, b) => a + b, 0)
-  const shares = total === 0 ? kept.map(() => 1 / n) : kept.map((x) => x / total)
-  return { shares, raw, method: estimate ? "monte-carlo" : "exact", standardError: estimate?.standardError, clamped }
+  return { shares: total === 0 ? kept.map(() => 1 / raw.length) : kept.map((x) => x / total), clamped }
+}
+
+export interface RoundUtilities {
+  /** U of the model the round started from: the empty coalition's worth in this round. */
+  readonly base: number
+  /** U of the start model plus coalition S's aggregate update (S ≠ ∅, a mask over owners). */
+  readonly worth: Worth
+  /** Orderings to estimate with; without them, exact over all 2^n coalitions. */
+  readonly orders?: ReadonlyArray<ReadonlyArray<number>>
+}
+
+export interface RoundEstimate {
+  readonly phi: ReadonlyArray<number>
+  /** Each round's values; undefined for a round skipped by truncation. */
+  readonly perRound: ReadonlyArray<ReadonlyArray<number> | undefined>
+  /** Monte-Carlo rounds: the per-round standard errors added in quadrature. */
+  readonly standardError?: ReadonlyArray<number>
+}
+
+/**
+ * Round reconstruction (Song et al. 2019, "MR"; GTG-Shapley, Liu et al. 2022): in round r the worth of S is
+ * v_r(S) = U(w_{r-1} + Δ_S) − U(w_{r-1}), where Δ_S averages only S's updates of that round, so one training of
+ * the whole coalition values every coalition. φ = Σ_r φ_r. A round whose whole-coalition gain |v_r(N)| is at most
+ * `truncation` is skipped (GTG's between-round truncation). Σ_i φ_i = U(w_R) − U(w_0) over the rounds kept, not
+ * v(N) as in the exact game: compare shares, not raw values.
+ */
+export const roundReconstruction = (n: number, rounds: ReadonlyArray<RoundUtilities>, options: { readonly truncation?: number } = {}): RoundEstimate => {
+  const phi = new Array<number>(n).fill(0)
+  const variance = new Array<number>(n).fill(0)
+  let sampled = false
+  const perRound = rounds.map((round) => {
+    const gain = (s: number) => round.worth(s) - round.base
+    if (options.truncation !== undefined && Math.abs(gain((1 << n) - 1)) <= options.truncation) return undefined
+    let values: ReadonlyArray<number>
+    if (round.orders === undefined) {
+      values = exact(n, gain)
+    } else {
+      sampled = true
+      const estimate = monteCarloOver(n, gain, round.orders)
+      estimate.standardError.forEach((se, i) => (variance[i]! += se * se))
+      values = estimate.phi
+    }
+    values.forEach((x, i) => (phi[i]! += x))
+    return values
+  })
+  return { phi, perRound, ...(sampled ? { standardError: variance.map(Math.sqrt) } : {}) }
 }
 
 export interface SimpleModel {

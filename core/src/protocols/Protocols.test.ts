@@ -16,7 +16,7 @@ describe("Protocols.decodeTask", () => {
     expect(Result.isFailure(decoded) && decoded.failure).toMatchObject({ _tag: "UnknownTaskKind", kind: "query.psy" })
     const known = Result.isFailure(decoded) && decoded.failure._tag === "UnknownTaskKind" ? decoded.failure.known : []
     expect(new Set(known)).toEqual(new Set(Protocols.all.map((p) => p.kind)))
-    expect(known).toHaveLength(20)
+    expect(known).toHaveLength(21)
   })
 
   it("checksums every address, in the envelope and in the params, so a lower-case spec names the same parties", () => {

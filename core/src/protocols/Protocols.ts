@@ -8,6 +8,7 @@ import { Result, Schema } from "effect"
 import type { Party, TaskSpec } from "../task/TaskSpec.ts"
 import { defaultRoundTimeoutMs } from "../task/TaskSpec.ts"
 import * as BatchPrediction from "./batch-prediction/index.ts"
+import * as Contribution from "./contribution/index.ts"
 import type { ModelFacts, Protocol, ServicesOf, TaskContext } from "./Define.ts"
 import * as EncryptedLinear from "./encrypted-linear/index.ts"
 import * as FederatedLearning from "./federated-learning/index.ts"
@@ -29,7 +30,8 @@ export const all = [
   ...JointQuery.protocols,
   Similarity.protocol,
   ...Vertical.protocols,
-  ...SecureBoost.protocols
+  ...SecureBoost.protocols,
+  Contribution.protocol
 ] as const
 
 /** The services a participant host must provide to run every kind: a missing one is a compile error there. */

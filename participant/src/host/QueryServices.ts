@@ -10,7 +10,7 @@
  *     task memory.
  */
 import { mkdir, writeFile } from "node:fs/promises"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 import { Effect, Layer } from "effect"
 import type { Choice } from "@jointly/backends/internal/Backends"
 import { TaskOutput } from "@jointly/core/internal/data/TaskOutput"
@@ -31,13 +31,15 @@ export interface PoolComputeOptions {
 export const poolCompute = (options: PoolComputeOptions) =>
   PoolCompute.make({ open: () => WorkerPool.open({ size: options.size, backends: options.backends }), groups: options.groups })
 
+/** Where a participant with data directory `dataDir` keeps its private output of task `taskId`. */
+export const outputFile = (dataDir: string, taskId: string) => join(dataDir, "outputs", `${taskId}.json`)
+
 export const fileOutput = (dataDir: string) => ({
   write: (taskId: string, output: unknown) =>
     Effect.tryPromise({
       try: async () => {
-        const dir = join(dataDir, "outputs")
-        await mkdir(dir, { recursive: true, mode: 0o700 })
-        const file = join(dir, `${taskId}.json`)
+        const file = outputFile(dataDir, taskId)
+        await mkdir(dirname(file), { recursive: true, mode: 0o700 })
         await writeFile(file, JSON.stringify(output, null, 2) + "\n", { mode: 0o600 })
         return file
       },

@@ -24,6 +24,18 @@ import { decodeVector, roundDigest, sampleCohort, updateProblem, vectorLength, w
 
 export interface Options {
   readonly timeoutMs?: number
+  /**
+   * Prefix of this run's aggregation ids and checkpoint key, so several runs can share one task attempt (the
+   * contribution task trains one model per coalition: participants key their memory by aggregation id).
+   */
+  readonly namespace?: string
+  /** Start from these weights instead of asking a participant to build the seeded ones. */
+  readonly initialWeights?: Float32Array
+  /**
+   * "plain" aggregation only: each round's start weights w_g and every contributor's local step w_i − w_g with its
+   * row count, before they are averaged — what round reconstruction rebuilds coalition models from.
+   */
+  readonly observe?: (round: number, start: Float32Array, steps: ReadonlyMap<string, { readonly delta: Float32Array; readonly trainSamples: number }>) => Effect.Effect<void>
 }
 
 interface Checkpoint {
@@ -55,6 +67,8 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
     // secure-aggregation commits each aggregation's transcript digest; we fold rounds into one root instead,
     // so the chain sees one commitment per phase however many rounds run (DESIGN.md §3).
     const quiet: CoordinatorSession = { ...session, commit: () => Effect.void }
+    const namespace = options.namespace ?? ""
+    const checkpointKey = `${namespace}${CHECKPOINT}`
 
     const everyone = new Map(parties.map((p) => [p, { round: 0 }] as const))
     yield* session.round(prepare, everyone, { minReplies: parties.length, timeoutMs })
@@ -63,18 +77,18 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
     // CkksAggregation.ts: fresh keys every attempt (participant memory does not outlive one).
     const ckks = aggregation === "ckks" ? yield* CkksAggregation.setup(session, params.keyHolder ?? parties[0]!, timeoutMs) : undefined
 
-    const saved = (yield* session.checkpoint.load(CHECKPOINT)) as Checkpoint | undefined
+    const saved = (yield* session.checkpoint.load(checkpointKey)) as Checkpoint | undefined
     let weights: Float32Array
     const history: Array<RoundMetrics> = [...(saved?.rounds ?? [])]
     const resumedFromRound = saved?.round ?? 0
     if (saved) {
       weights = bytesToFloat32(fromBase64(saved.weights))
     } else {
-      weights = yield* initialWeights(session, resolved, timeoutMs)
+      weights = options.initialWeights ?? (yield* initialWeights(session, resolved, timeoutMs))
     }
 
     /** Sums the updates of a round, in the clear or through secure aggregation. */
-    const aggregate = <Req>(stage: Stage<Req, any>, cohort: ReadonlyArray<string>, request: (p: string) => Req, aggregationId: string, parameters: number, bits: RingBits) =>
+    const aggregate = <Req>(stage: Stage<Req, any>, cohort: ReadonlyArray<string>, request: (p: string) => Req, aggregationId: string, parameters: number, bits: RingBits, observed?: (updates: ReadonlyMap<string, { readonly update: Float32Array; readonly trainSamples: number }>) => Effect.Effect<void>) =>
       Effect.gen(function*() {
         const replies = yield* session.round(stage, new Map(cohort.map((p) => [p, request(p)] as const)), { minReplies: minUpdates, timeoutMs })
         const rejected: Array<{ participant: string; reason: string }> = cohort
@@ -123,6 +137,13 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
             }
             contributors.push(participant)
           }
+          if (observed) {
+            const used = new Map(contributors.map((p) => {
+              const update = (replies.get(p) as { update: { weights: Uint8Array; trainSamples: number } }).update
+              return [p, { update: bytesToFloat32(update.weights), trainSamples: update.trainSamples }] as const
+            }))
+            yield* observed(used)
+          }
           if (contributors.length < minUpdates) {
             return yield* protocolError("TooFewUpdates", `${aggregationId}: ${contributors.length} usable updates, ${minUpdates} needed (${rejected.map((r) => `${r.participant}: ${r.reason}`).join("; ")})`)
           }
@@ -143,7 +164,7 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
 
     for (let round = resumedFromRound + 1; round <= params.rounds; round++) {
       const cohort = sampleCohort(session.taskId, round, parties, clientsPerRound)
-      const aggregationId = `round-${round}`
+      const aggregationId = `${namespace}round-${round}`
       const bytes = float32ToBytes(weights)
       // Updates.ts module doc: S from the last round's row counts, and with it the 32-bit ring; DP keeps 64 bits.
       const previous = history.at(-1)
@@ -155,7 +176,10 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
         () => ({ round, aggregationId, weights: bytes, expectedContributors: minUpdates, weightScale: scale, ringBits }),
         aggregationId,
         P,
-        ringBits
+        ringBits,
+        options.observe && aggregation === "plain"
+          ? (updates) => options.observe!(round, weights, new Map([...updates].map(([p, u]) => [p, { delta: u.update.map((x) => (x * scale) / u.trainSamples), trainSamples: u.trainSamples }] as const)))
+          : undefined
       )
       let next: Float32Array = new Float32Array(P)
       if (model) {
@@ -184,12 +208,12 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
         ...(dp ? { epsilon: Privacy.epsilon(q, dp.noiseMultiplier, round, delta).epsilon } : {})
       }
       history.push(metrics)
-      yield* session.checkpoint.save(CHECKPOINT, { round, weights: toBase64(float32ToBytes(weights)), rounds: history } satisfies Checkpoint)
+      yield* session.checkpoint.save(checkpointKey, { round, weights: toBase64(float32ToBytes(weights)), rounds: history } satisfies Checkpoint)
       yield* session.progress({ stage: "fl.round", done: round, total: params.rounds, detail: JSON.stringify(metrics) })
     }
 
     const finalBytes = float32ToBytes(weights)
-    const final = yield* aggregate(evaluate, parties, () => ({ aggregationId: "evaluate", weights: finalBytes, ringBits: narrowRing.bits }), "evaluate", 0, narrowRing.bits)
+    const final = yield* aggregate(evaluate, parties, () => ({ aggregationId: `${namespace}evaluate`, weights: finalBytes, ringBits: narrowRing.bits }), `${namespace}evaluate`, 0, narrowRing.bits)
     const v = final.decoded.validation
     const roundsRoot = Merkle.root(history.map((r) => r.digest))
     yield* session.commit("fl/rounds", roundsRoot)
@@ -230,7 +254,7 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
   })
 
 /** Seeded initial weights from the first participant that answers (the coordinator runs no tfjs). */
-const initialWeights = (session: CoordinatorSession, resolved: Resolved, timeoutMs: number | undefined) =>
+export const initialWeights = (session: CoordinatorSession, resolved: Resolved, timeoutMs: number | undefined) =>
   Effect.gen(function*() {
     const seed = resolved.params.seed ?? defaults.seed
     for (const participant of session.participants) {

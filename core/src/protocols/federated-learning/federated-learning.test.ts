@@ -7,11 +7,11 @@
 import { Effect, Layer } from "effect"
 import * as NodeBackends from "@jointly/backends/node"
 import { describe, expect, it } from "vitest"
-import type { TabularData } from "../../data/Tabular.ts"
 import { LocalData } from "../../data/Tabular.ts"
 import { artifactId, bytesToFloat32, ModelArtifact } from "../../models/ModelArtifact.ts"
 import type { TaskSpec } from "../../task/TaskSpec.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
+import * as SoftmaxRuntime from "../../testing/SoftmaxRuntime.ts"
 import { ParticipantFailure } from "../Protocol.ts"
 import { PredictionSink } from "../batch-prediction/spec.ts"
 import * as Coordinator from "./coordinator.ts"
@@ -30,74 +30,10 @@ import { Schema } from "effect"
 
 const D = 4
 const C = 3
-const topology = {
-  class_name: "Sequential",
-  config: { name: "s", layers: [{ class_name: "Dense", config: { units: C, activation: "softmax", use_bias: true, batch_input_shape: [null, D] } }] }
-}
-
-/** Softmax regression in plain JS, weights [kernel D×C row-major, bias C]: the same layout tfjs uses. */
-const jsRuntime = (poison?: "nan" | "short"): ModelRuntimeApi => {
-  const forward = (w: Float32Array, x: Float32Array, i: number) => {
-    const z = Array.from({ length: C }, (_, c) => {
-      let s = w[D * C + c]!
-      for (let d = 0; d < D; d++) s += x[i * D + d]! * w[d * C + c]!
-      return s
-    })
-    const m = Math.max(...z)
-    const e = z.map((v) => Math.exp(v - m))
-    const sum = e.reduce((a, b) => a + b, 0)
-    return e.map((v) => v / sum)
-  }
-  return {
-    initialize: (_t, seed) => Effect.sync(() => {
-      const r = prng(seed)
-      return Float32Array.from({ length: D * C + C }, (_, i) => (i < D * C ? (r() - 0.5) * 0.2 : 0))
-    }),
-    train: ({ weights, config, data }) => Effect.sync(() => {
-      if (poison === "nan") return new Float32Array(weights.length).fill(Number.NaN)
-      if (poison === "short") return weights.slice(1)
-      const w = Float32Array.from(weights)
-      for (let e = 0; e < config.epochs; e++) {
-        for (let start = 0; start < data.rows; start += config.batchSize) {
-          const end = Math.min(start + config.batchSize, data.rows)
-          const grad = new Float64Array(w.length)
-          for (let i = start; i < end; i++) {
-            const p = forward(w, data.features, i)
-            for (let c = 0; c < C; c++) {
-              const g = p[c]! - (data.labels[i] === c ? 1 : 0)
-              for (let d = 0; d < D; d++) grad[d * C + c]! += g * data.features[i * D + d]!
-              grad[D * C + c]! += g
-            }
-          }
-          for (let k = 0; k < w.length; k++) w[k]! -= (config.learningRate * grad[k]!) / (end - start) + config.learningRate * config.proximalMu * (w[k]! - weights[k]!)
-        }
-      }
-      return w
-    }),
-    evaluate: ({ weights, data }) => Effect.sync(() => {
-      let lossSum = 0
-      let correct = 0
-      for (let i = 0; i < data.rows; i++) {
-        const p = forward(weights, data.features, i)
-        lossSum -= Math.log(Math.max(p[data.labels[i]!]!, 1e-7))
-        if (p.indexOf(Math.max(...p)) === data.labels[i]) correct++
-      }
-      return { lossSum, correct, samples: data.rows }
-    }),
-    predict: ({ weights, features, rows }) => Effect.sync(() => Float32Array.from(Array.from({ length: rows }, (_, i) => forward(weights, features, i)).flat()))
-  }
-}
-
-type Rows = Record<string, Array<number | string>>
-
-const table = (name: string, rows: Rows): TabularData => ({
-  name,
-  rowCount: rows.y!.length,
-  columnNames: Object.keys(rows),
-  isNumeric: (c) => c !== "y" || rows.y!.every((v) => typeof v === "number"),
-  numeric: (c) => Float64Array.from(rows[c]!.map(Number)),
-  strings: (c) => rows[c]!.map(String)
-})
+const topology = SoftmaxRuntime.topology(D, C)
+const jsRuntime = (poison?: "nan" | "short"): ModelRuntimeApi => SoftmaxRuntime.softmaxRuntime({ features: D, classes: C, poison })
+type Rows = SoftmaxRuntime.Rows
+const table = SoftmaxRuntime.tabular
 
 /** Three Gaussian blobs in 4 dimensions; `skew` puts most of a party's rows in one class (non-IID). */
 const blobs = (seed: number, n: number, favourite: number): Rows => {

@@ -14,7 +14,7 @@ import type { ValidationMetrics } from "./spec.ts"
 import { defaults, evaluate, initialize, prepare, train, UnexpectedLabels } from "./spec.ts"
 import type { Resolved, Split } from "./Updates.ts"
 import { contribution, encodeVector, localSplit, updateProblem } from "./Updates.ts"
-import { ModelRuntime } from "./ModelRuntime.ts"
+import { ModelRuntime, type TrainingConfig } from "./ModelRuntime.ts"
 import * as Privacy from "./Privacy.ts"
 import * as CkksAggregation from "./CkksAggregation.ts"
 
@@ -23,13 +23,57 @@ const fail = (session: ParticipantSession, stage: string, code: string, detail: 
 
 const inputKey = (aggregationId: string) => `fl/input/${aggregationId}`
 
-const check = (data: TabularData, resolved: Resolved): string | undefined => {
+/** "Code: detail" of the first reason `data` cannot serve the recipe (a missing or non-numeric column), or undefined. */
+export const datasetProblem = (data: TabularData, resolved: Resolved): string | undefined => {
   const { params } = resolved
   for (const column of [...params.featureColumns, params.labelColumn]) {
     if (!data.columnNames.includes(column)) return `MissingColumn: dataset ${data.name} has no column ${column}`
   }
   const text = params.featureColumns.find((c) => !data.isNumeric(c))
   return text === undefined ? undefined : `NotNumeric: column ${text} of dataset ${data.name} is not numeric`
+}
+
+/**
+ * The party's train/validation split, built once per attempt and kept in memory (the runtime may cache it by key
+ * as well). Also the rows of the contribution task's solo training (`../contribution/`).
+ */
+export const localRows = (datasetName: string, resolved: Resolved) => (session: ParticipantSession, stage: string) =>
+  Effect.gen(function*() {
+    const { params } = resolved
+    const cached = session.memory.get("fl/split") as Split | undefined
+    if (cached) return cached
+    // Only the feature and label columns, read through the source's bounded batches.
+    const data = yield* Effect.mapError(Local.columns(datasetName, [...params.featureColumns, params.labelColumn]), (error) =>
+      error._tag === "DatasetError" ? fail(session, stage, error.reason, error.message) : error)
+    const problem = datasetProblem(data, resolved)
+    if (problem) {
+      const [code, detail] = problem.split(/: (.*)/s)
+      return yield* fail(session, stage, code!, detail!)
+    }
+    const built = yield* Effect.try({
+      try: () => localSplit(data, resolved, `${session.taskId}#${session.attempt}`),
+      catch: (error) =>
+        error instanceof UnexpectedLabels
+          ? fail(session, stage, "UnexpectedLabels", error.message)
+          : fail(session, stage, "LocalData", error instanceof Error ? error.message : String(error))
+    })
+    if (built.train.rows === 0) return yield* fail(session, stage, "NoTrainingRows", `dataset ${data.name} leaves no rows to train on`)
+    session.memory.set("fl/split", built)
+    return built
+  })
+
+/** Local training in round `round` of the recipe: the step decays by round, the batch order is seeded by it. */
+export const trainingConfig = (resolved: Resolved, round: number): TrainingConfig => {
+  const { params, loss } = resolved
+  return {
+    optimizer: params.optimizer,
+    learningRate: params.learningRate * (params.learningRateDecay ?? 1) ** (round - 1),
+    epochs: params.localEpochs,
+    batchSize: params.batchSize,
+    loss,
+    proximalMu: params.strategy === "fedprox" ? params.proximalMu ?? 0.01 : 0,
+    seed: (params.seed ?? defaults.seed) * 1009 + round
+  }
 }
 
 export const handlers = (datasetName: string, resolved: Resolved) => {
@@ -39,30 +83,7 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
   const runtimeFailure = (session: ParticipantSession, stage: string) => (error: { readonly reason: string; readonly detail: string }) =>
     fail(session, stage, `Model${error.reason}`, error.detail)
 
-  /** The split is built once per attempt and kept in memory (the runtime may cache it by key as well). */
-  const split = (session: ParticipantSession, stage: string) =>
-    Effect.gen(function*() {
-      const cached = session.memory.get("fl/split") as Split | undefined
-      if (cached) return cached
-      // Only the feature and label columns, read through the source's bounded batches.
-      const data = yield* Effect.mapError(Local.columns(datasetName, [...params.featureColumns, params.labelColumn]), (error) =>
-        error._tag === "DatasetError" ? fail(session, stage, error.reason, error.message) : error)
-      const problem = check(data, resolved)
-      if (problem) {
-        const [code, detail] = problem.split(/: (.*)/s)
-        return yield* fail(session, stage, code!, detail!)
-      }
-      const built = yield* Effect.try({
-        try: () => localSplit(data, resolved, `${session.taskId}#${session.attempt}`),
-        catch: (error) =>
-          error instanceof UnexpectedLabels
-            ? fail(session, stage, "UnexpectedLabels", error.message)
-            : fail(session, stage, "LocalData", error instanceof Error ? error.message : String(error))
-      })
-      if (built.train.rows === 0) return yield* fail(session, stage, "NoTrainingRows", `dataset ${data.name} leaves no rows to train on`)
-      session.memory.set("fl/split", built)
-      return built
-    })
+  const split = localRows(datasetName, resolved)
 
   const globalWeights = (session: ParticipantSession, stage: string, bytes: Uint8Array) =>
     Effect.gen(function*() {
@@ -117,15 +138,7 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
             topology,
             weights: global,
             data: data.train,
-            config: {
-              optimizer: params.optimizer,
-              learningRate: params.learningRate * (params.learningRateDecay ?? 1) ** (round - 1),
-              epochs: params.localEpochs,
-              batchSize: params.batchSize,
-              loss,
-              proximalMu: params.strategy === "fedprox" ? params.proximalMu ?? 0.01 : 0,
-              seed: (params.seed ?? defaults.seed) * 1009 + round
-            }
+            config: trainingConfig(resolved, round)
           }),
           runtimeFailure(session, stage)
         )
