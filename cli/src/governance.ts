@@ -5,7 +5,7 @@
  */
 import { readFile, writeFile } from "node:fs/promises"
 import { randomBytes } from "node:crypto"
-import { Effect, Redacted, Schema } from "effect"
+import { Effect, Exit, Redacted, Schema, Scope } from "effect"
 import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet, ZeroAddress } from "ethers"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { concatBytes } from "@noble/hashes/utils.js"
@@ -25,6 +25,9 @@ import * as Valuation from "@jointly/core/internal/incentives/Valuation"
 import * as ParticipantConfig from "@jointly/participant/internal/cli/ParticipantConfig"
 import { loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
 import * as Verify from "@jointly/coordinator/internal/audit/Verify"
+import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
+import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
+import * as KuboBlocks from "@jointly/backends/internal/ipfs/KuboBlocks"
 import * as Client from "@jointly/coordinator/internal/client/Client"
 import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
 import * as Operator from "@jointly/coordinator/internal/local/Operator"
@@ -220,7 +223,15 @@ export const supervise = async (o: { what: string; org?: string; url?: string; d
 // ---------------------------------------------------------------- verify
 
 /** Runs every check of `Verify.verify` for a task; the CLI prints the report and exits 1 unless `ok`. */
-export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: string; signer?: Wallet; trust?: Endpoint.Trust }) => {
+export const verifyTask = async (o: {
+  taskId: string
+  url: string
+  rpcUrl: string
+  signer?: Wallet
+  trust?: Endpoint.Trust
+  /** Fetch artifacts by CID from this IPFS node instead of the coordinator's API. */
+  blocks?: ArtifactBlocksShape
+}) => {
   const client = clientFor(o.url, o.signer, o.trust)
   const health = await client.health()
   // Read-only: a throwaway key, never funded.
@@ -241,7 +252,7 @@ export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: strin
       onChainDomain: await ledger.onChainDomain(),
       history,
       task,
-      artifact: async (cid) => {
+      artifact: o.blocks !== undefined ? Verify.fromBlocks(o.blocks) : async (cid) => {
         try {
           return (await client.getArtifact(cid)).bytes
         } catch (error) {
@@ -265,8 +276,23 @@ export const verifyTask = async (o: { taskId: string; url: string; rpcUrl: strin
   }
 }
 
-export const verify = async (o: { taskId: string; url: string; rpcUrl: string; json: boolean; signer?: Wallet; trust?: Endpoint.Trust }) => {
-  const { ok, checks, report } = await verifyTask(o)
+export const verify = async (o: {
+  taskId: string
+  url: string
+  rpcUrl: string
+  json: boolean
+  signer?: Wallet
+  trust?: Endpoint.Trust
+  /** A Kubo node's RPC URL, or a peer (multiaddr with /p2p/…) an embedded node dials: artifacts come from IPFS. */
+  ipfs?: { readonly kubo: string } | { readonly peer: string }
+}) => {
+  const scope = Effect.runSync(Scope.make())
+  const blocks = o.ipfs === undefined
+    ? undefined
+    : "kubo" in o.ipfs
+    ? KuboBlocks.make({ url: o.ipfs.kubo })
+    : (await Effect.runPromise(Scope.provide(HeliaBlocks.make({ peers: [o.ipfs.peer] }), scope))).blocks
+  const { ok, checks, report } = await verifyTask({ ...o, ...(blocks === undefined ? {} : { blocks }) }).finally(() => Effect.runPromise(Scope.close(scope, Exit.void)))
   if (o.json) out({ taskId: o.taskId, ok, checks })
   process.stderr.write(report)
   if (!ok) throw new CommandFailed(`task ${o.taskId} does not match the chain`)

@@ -74,7 +74,7 @@ Usage:
   jointly supervise suspend|restore <org> --data-dir <dir> --rpc-url <url> [--url <coordinator>] [--reason <text>]
       The supervisor's view and its decisions (org = address, company id, or name with --url); 'coordinator'
       grants or revokes the coordinator role (key rotation).
-  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--json]
+  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--ipfs <kubo rpc url> | --ipfs-peer <multiaddr>] [--json]
   jointly member join <company-id> | endorse <address> | show [<address>] --config <participant.json>
   jointly supervise approve-join <address> --data-dir <dir> --rpc-url <url>
       A second address of an organisation asks to join (its consent), an address of the company endorses it,
@@ -90,7 +90,7 @@ Usage:
   jointly settlement show|dispute|finalize <settlement-id> --config <participant.json> [--reason <evidence>]
   jointly settlement arbitrate <settlement-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
       Read a Shapley settlement, dispute it within its window, pay it out after; the supervisor arbitrates.
-  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--json]
+  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--ipfs <kubo rpc url> | --ipfs-peer <multiaddr>] [--json]
       Rebuild a task's history from the chain and check the stored result and artifacts against it (exit 1 on mismatch).
   jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
   jointly certify --verify <file> --cert <cert.json> --rpc-url <url>
@@ -367,9 +367,15 @@ const main = async () => {
       return (await Governance()).settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], task: values.task, price: values.price, uses: values.uses })
     }
     case "verify": {
-      const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" }, "key-env": { type: "string" }, keystore: { type: "string" }, ...trustOptions } })
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" }, "key-env": { type: "string" }, keystore: { type: "string" }, ipfs: { type: "string" }, "ipfs-peer": { type: "string" }, ...trustOptions }
+      })
       if (!positionals[0] || !values.url || !values["rpc-url"]) throw new UsageError("verify needs <task-id>, --url and --rpc-url")
-      return (await Governance()).verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, signer: await signerOf(values), trust: trustOf(values) })
+      if (values.ipfs && values["ipfs-peer"]) throw new UsageError("verify takes --ipfs <kubo rpc url> or --ipfs-peer <multiaddr>, not both")
+      const ipfs = values.ipfs ? { kubo: values.ipfs } : values["ipfs-peer"] ? { peer: values["ipfs-peer"] } : undefined
+      return (await Governance()).verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, signer: await signerOf(values), trust: trustOf(values), ...(ipfs === undefined ? {} : { ipfs }) })
     }
     case "certify": {
       const { values, positionals } = parseArgs({

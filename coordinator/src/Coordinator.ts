@@ -21,6 +21,8 @@ import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import { fromClient, type LedgerClient } from "@jointly/core/internal/ledger/Ledger"
 import { roles as contractRoles, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
+import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
+import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import * as ChainIndex from "./governance/ChainIndex.ts"
 import * as Auth from "./auth/Auth.ts"
 import * as Nonces from "./auth/Nonces.ts"
@@ -61,6 +63,8 @@ export interface Config {
   readonly ledger: LedgerClient
   /** The governance contracts, read through the coordinator's account; absent on an old deployment. */
   readonly governance?: GovernanceLedger
+  /** An IPFS node (embedded Helia or Kubo, `@jointly/backends/internal/ipfs`) that every stored artifact is pinned to. */
+  readonly artifactBlocks?: ArtifactBlocksShape
   readonly host?: string
   /** 0 picks a free port. */
   readonly port?: number
@@ -163,12 +167,17 @@ export const start = async (config: Config): Promise<Internals> => {
       return { state: membership.state as Auth.OrgState, name: company?.name ?? membership.companyId }
     }
   }
+  // Login keys published in the members' did:ethr documents, when the deployment has the DID registry.
+  const didRegistry = config.governance?.addresses.didRegistry
+  const dids = didRegistry === undefined || config.governance === undefined
+    ? undefined
+    : DidIdentity.makeResolver({ chainId: domain.chainId, registry: didRegistry, provider: config.governance.provider })
   const auth = Auth.make(registry, {
     recover: (login, signature) =>
       verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature)
-  }, { secret, spent })
+  }, { secret, spent, ...(dids === undefined ? {} : { loginSigners: async (account: string) => (await dids.resolve(account)).loginSigners }) })
 
-  const artifacts = ArtifactStore.make(sql)
+  const artifacts = ArtifactStore.make(sql, config.artifactBlocks)
 
   // Roles for the API, from the chain: org state in the registry, its SUPERVISOR_ROLE, the ledger's coordinators.
   const roleChain = config.governance?.provider

@@ -49,6 +49,12 @@ export type ConsentPolicy = (question: ConsentQuestion, human: HumanChannel) => 
 /** What the session needs besides the platform's parts (AgentConfig on Node, BrowserAgent's config in a page). */
 export interface SessionConfig {
   readonly wallet: BaseWallet
+  /**
+   * A login key the org published in its did:ethr document (a `sigAuth` delegate, identity/DidIdentity.ts): it signs
+   * the socket Login for `wallet`'s account, so the account key need not sit on this host. Rotated and revoked on
+   * chain; a revoked one is refused (AdmissionRefused "KeyNotAuthorized") at the next handshake.
+   */
+  readonly loginKey?: BaseWallet
   readonly policy: ConsentPolicy
   readonly dashboardToken?: string
   readonly keys?: KeyPolicy.KeyRule
@@ -135,7 +141,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     const challenge = await Effect.runPromise(api.call((a) => a.auth.nonce(), false))
     domain = Eip712.domain(BigInt(challenge.chainId), challenge.ledger)
     const issuedAt = Math.floor(Date.now() / 1000)
-    const signature = await Eip712.signLogin(wallet, domain, {
+    const signature = await Eip712.signLogin(config.loginKey ?? wallet, domain, {
       account: self,
       nonce: challenge.nonce,
       coordinator: challenge.coordinator,

@@ -4,6 +4,11 @@
  * every read re-hashes the bytes, so a tampered row is refused rather than served (PROTOCOLS.md §2.6, §7 "only
  * the hash on chain, the data off chain"). Rows live in the store's `artifacts` table (migration 3), with the
  * member who stored them and their size (migration 4: the API's per-member quota and its reader rule).
+ *
+ * With an `ArtifactBlocks` node (an embedded Helia node or a Kubo node, `@jointly/backends/internal/ipfs/...`) every
+ * stored artifact is also put and pinned there as an IPFS block under the same CID, so members and auditors fetch
+ * it by CID from IPFS and check it themselves (`jointly verify --ipfs …`). Member uploads arrive sealed to their
+ * readers (ECIES, Envelope.ts / ModelToData.ts); the coordinator's own results go to that node as stored.
  */
 import { CID } from "multiformats/cid"
 import * as json from "multiformats/codecs/json"
@@ -11,6 +16,8 @@ import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
 import { QuotaExceeded, Tampered, UnknownArtifact } from "@jointly/core/internal/api/Errors"
 import { canonicalJson } from "@jointly/core/internal/wire/Canonical"
+import { Effect } from "effect"
+import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import type { Sql } from "../store/Sql.ts"
 
 export type Codec = "raw" | "json"
@@ -36,10 +43,15 @@ export const matches = async (cid: string, bytes: Uint8Array): Promise<boolean> 
   return parsed.multihash.code === sha256.code && Buffer.from(parsed.multihash.digest).equals(Buffer.from(digest.digest))
 }
 
-export const make = (sql: Sql) => {
+export const make = (sql: Sql, blocks?: ArtifactBlocksShape) => {
   /** Stores bytes (the coordinator's own when `owner` is absent: task results and models). Idempotent. */
   const put = async (bytes: Uint8Array, codec: Codec, taskId?: string, owner?: string): Promise<string> => {
     const cid = await cidOf(bytes, codec)
+    if (blocks !== undefined) {
+      // The block first: a CID the store names is always fetchable from IPFS. Same bytes, same codec, same CID.
+      const mirrored = await Effect.runPromise(blocks.put(bytes, codec))
+      if (mirrored !== cid) throw new Error(`the ${blocks.node} node stored ${cid} as ${mirrored}`)
+    }
     await sql.query(`insert into artifacts(cid, codec, bytes, task_id, owner, size) values ($1, $2, $3, $4, $5, $6) on conflict (cid) do nothing`, [
       cid,
       codec,

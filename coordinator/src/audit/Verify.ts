@@ -5,7 +5,8 @@
  * content-addressed artifact (result, model) against its CID and the digests the chain holds. Any mismatch is a
  * failed check with a reason a person can act on.
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
+import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import type { TaskHistoryEntry } from "@jointly/core/internal/ledger/Ledger"
 import { artifactId, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
@@ -44,6 +45,19 @@ export interface Sources {
   /** The EIP-712 domain the task ledger announces (ERC-5267) and the implementation behind its proxy. */
   readonly onChainDomain?: { readonly name: string; readonly version: string; readonly chainId: bigint; readonly verifyingContract: string; readonly implementation: string }
 }
+
+/**
+ * The artifact source of an IPFS node: bytes fetched by CID from the node or its peers (`jointly verify --ipfs …`),
+ * so the audit does not take the coordinator's word for them. A block that does not arrive is "missing"; bytes
+ * that do not hash to the CID are handed on as they came, for `verify`'s own re-hash to fail.
+ */
+export const fromBlocks = (blocks: ArtifactBlocksShape, options: { readonly timeoutMs?: number } = {}): Sources["artifact"] => (cid) =>
+  Effect.runPromise(
+    blocks.get(cid, options).pipe(
+      Effect.catchTag("BlockTampered", (e) => Effect.succeed(new TextEncoder().encode(`tampered: ${e.message}`))),
+      Effect.catchTags({ BlockNotFound: () => Effect.undefined, InvalidCid: () => Effect.undefined })
+    )
+  )
 
 const same = (a: string | null | undefined, b: string | null | undefined) => (a ?? "").toLowerCase() === (b ?? "").toLowerCase()
 

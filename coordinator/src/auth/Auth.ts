@@ -31,9 +31,16 @@ export interface Options {
   readonly secret?: Uint8Array
   /** Where spent nonces are remembered (default: this process; the store when instances share one). */
   readonly spent?: Nonces.Spent
+  /**
+   * The addresses an org's DID currently authorises to sign its Login (identity/DidIdentity.ts: the account and its
+   * unexpired `sigAuth` delegates), resolved at every handshake so a key revoked on chain is refused at the next.
+   * Without it only the account itself may sign.
+   */
+  readonly loginSigners?: (account: string) => Promise<ReadonlySet<string>>
 }
 
 export const make = (registry: Registry, verifier: LoginVerifier, options: Options = {}) => {
+  const loginSigners = options.loginSigners
   // Checkable by any instance that shares the secret; spent once across them (Nonces.ts).
   const nonces = Nonces.make({ secret: options.secret ?? randomBytes(32), purpose: "socket-login", lifetimeMs: nonceLifetimeMs, spent: options.spent ?? Nonces.inMemory() })
 
@@ -77,8 +84,19 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
       } catch (error) {
         throw new AdmissionRefused({ code: "BadSignature", detail: `the login signature does not parse: ${(error as Error).message}` })
       }
-      if (signer !== account) throw new AdmissionRefused({ code: "BadSignature", detail: `the login was signed by ${signer}, not by ${account}` })
+      if (signer === account) return { account, org: (await checkOrg(account)).name }
+      if (loginSigners === undefined) throw new AdmissionRefused({ code: "BadSignature", detail: `the login was signed by ${signer}, not by ${account}` })
+      // The org must be admissible before its DID is consulted: a suspended org's keys are no way in.
       const org = await checkOrg(account)
+      let allowed: ReadonlySet<string>
+      try {
+        allowed = await loginSigners(account)
+      } catch (error) {
+        throw new AdmissionRefused({ code: "Internal", detail: `the DID of ${account} could not be resolved: ${(error as Error).message}` })
+      }
+      if (!allowed.has(signer)) {
+        throw new AdmissionRefused({ code: "KeyNotAuthorized", detail: `${signer} is not a login key of ${account}'s DID (never published, expired or revoked)` })
+      }
       return { account, org: org.name }
     }
   }

@@ -12,6 +12,7 @@ import { chainError, toChainError, type ChainError } from "./ChainError.ts"
 import * as AccessGrants from "./generated/AccessGrants.ts"
 import * as Certificates from "./generated/Certificates.ts"
 import * as DataCatalog from "./generated/DataCatalog.ts"
+import * as DidRegistry from "./generated/DidRegistry.ts"
 import * as Governance from "./generated/Governance.ts"
 import * as ModelRequests from "./generated/ModelRequests.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
@@ -30,7 +31,9 @@ export { AccessGrants, Certificates, DataCatalog, Governance, ModelRequests, Set
 
 export type { SuiteAddresses }
 
-export const suiteKeys: ReadonlyArray<keyof SuiteAddresses> = ["timelock", "catalog", "grants", "modelRequests", "settlement", "governance", "certificates"]
+/** The governance contracts whose logs the indexers read (the DID registry is read by ethr-did-resolver instead). */
+export type SuiteKey = Exclude<keyof SuiteAddresses, "didRegistry">
+export const suiteKeys: ReadonlyArray<SuiteKey> = ["timelock", "catalog", "grants", "modelRequests", "settlement", "governance", "certificates"]
 
 export interface SuiteOptions {
   /** The timelock's delay between a passed Upgrade or Call vote and its execution (default 2 days). */
@@ -84,10 +87,12 @@ export const deploySuite = async (
     deployUpgradeable(chain, from, Settlement.deployData({}), Settlement.contractInterface.encodeFunctionData("initialize", [registry, from.address, supervisor, timelock, options.disputeWindowSeconds ?? 3n * 86_400n]), op),
     deploy(Governance.deployData({ registry_: registry, timelock_: timelock }))
   ])
-  const [grants, modelRequests, certificates] = await Promise.all([
+  const [grants, modelRequests, certificates, didRegistry] = await Promise.all([
     deploy(AccessGrants.deployData({ registry_: registry, catalog_: catalog })),
     deploy(ModelRequests.deployData({ registry_: registry, catalog_: catalog })),
-    deploy(Certificates.deployData({ registry_: registry }))
+    deploy(Certificates.deployData({ registry_: registry })),
+    // Ownerless: every account controls its own DID; nothing of it is handed over to the timelock.
+    deploy(DidRegistry.deployData({}))
   ])
   const grant = (target: string, roleId: string, account: string) => call(target, Registry.contractInterface.encodeFunctionData("grantRole", [roleId, account]))
   await Promise.all([
@@ -99,7 +104,7 @@ export const deploySuite = async (
   const handOver = Registry.contractInterface.encodeFunctionData("handOver", [timelock])
   await Promise.all([call(registry, handOver), call(getAddress(core.ledger), handOver), call(settlement.proxy, handOver)])
   await call(timelock, Timelock.contractInterface.encodeFunctionData("renounceRole", [roles.admin, from.address]))
-  return { timelock, catalog, grants, modelRequests, settlement: settlement.proxy, governance, certificates }
+  return { timelock, catalog, grants, modelRequests, settlement: settlement.proxy, governance, certificates, didRegistry }
 }
 
 /** The upgradeable contracts by name, with the creation code of their current implementation. */
@@ -280,7 +285,7 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
   }
   const bytes32 = asBytes32
 
-  const decoders: Record<keyof SuiteAddresses | "registry", (l: { topics: ReadonlyArray<string>; data: string }) => { name: string; args: unknown } | null> = {
+  const decoders: Record<SuiteKey | "registry", (l: { topics: ReadonlyArray<string>; data: string }) => { name: string; args: unknown } | null> = {
     registry: Registry.decodeLog,
     catalog: DataCatalog.decodeLog,
     grants: AccessGrants.decodeLog,
@@ -575,7 +580,7 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
     // ------------------------------------------------------------ logs, for indexers and audits
     /** Every log of the registry and the governance contracts in [fromBlock, toBlock], decoded, in chain order. */
     logs: async (fromBlock: bigint, toBlock: bigint): Promise<ReadonlyArray<SuiteLog>> => {
-      const byAddress = new Map<string, keyof SuiteAddresses | "registry">([
+      const byAddress = new Map<string, SuiteKey | "registry">([
         [getAddress(a.registry), "registry"],
         ...suiteKeys.map((k) => [getAddress(a[k]), k] as const)
       ])

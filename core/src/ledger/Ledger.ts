@@ -45,6 +45,11 @@ export interface SuiteAddresses {
   readonly settlement: string
   readonly governance: string
   readonly certificates: string
+  /**
+   * The ERC-1056 registry of the members' did:ethr documents (`contracts/DidRegistry.sol`, identity/DidIdentity.ts).
+   * Absent in deployments saved before it existed: DID keys are then not available (only the account itself signs).
+   */
+  readonly didRegistry?: string
 }
 
 export interface Deployment extends Addresses {

@@ -11,6 +11,7 @@ export const AdmissionCode = Schema.Literals([
   "UnknownNonce",
   "ExpiredLogin",
   "BadSignature",
+  "KeyNotAuthorized",
   "OrgNotRegistered",
   "OrgNotAudited",
   "OrgSuspended",

@@ -1,0 +1,179 @@
+/**
+ * `ArtifactBlocks` over an embedded Helia node (the default; `@jointly/core/internal/artifacts/Blocks`).
+ *
+ * The node is assembled from Helia's light parts rather than `createHelia()`, because the defaults dial out:
+ * they add public bootstrap peers, the Amino DHT, mDNS, AutoNAT, UPnP, circuit relays and HTTP gateways. Here
+ * libp2p has TCP (Noise, Yamux) and identify only, no peer discovery and no router, and blocks move by bitswap
+ * to and from the peers this node is told to dial (`peers`) or that dial it — the parties of a task, never a
+ * public network. Whatever else reaches a block, it is sealed to its readers before it is put (Envelope.ts).
+ *
+ * Storage is in memory unless `directory` is given; then blocks and pins live in files there (blockstore-fs,
+ * datastore-fs), and the node keeps its libp2p key across restarts (Helia's keychain in the datastore).
+ */
+import { noise } from "@chainsafe/libp2p-noise"
+import { yamux } from "@chainsafe/libp2p-yamux"
+import { withBitswap } from "@helia/bitswap"
+import { withLibp2pLight } from "@helia/libp2p"
+import { identify } from "@libp2p/identify"
+import { tcp } from "@libp2p/tcp"
+import { multiaddr } from "@multiformats/multiaddr"
+import { FsBlockstore } from "blockstore-fs"
+import { FsDatastore } from "datastore-fs"
+import { Effect, Layer } from "effect"
+import { createHeliaLight } from "helia"
+import * as json from "multiformats/codecs/json"
+import { join } from "node:path"
+import {
+  ArtifactBlocks,
+  BlockNotFound,
+  BlockStoreFailed,
+  checkBlock,
+  cidOf,
+  type Codec,
+  type GetOptions,
+  parseCid
+} from "@jointly/core/internal/artifacts/Blocks"
+
+export interface HeliaOptions {
+  /** libp2p listen addresses (default: one TCP port on loopback, `/ip4/127.0.0.1/tcp/0`). */
+  readonly listen?: ReadonlyArray<string>
+  /** Multiaddrs (with `/p2p/<peer id>`) dialled at start: the other parties' nodes. */
+  readonly peers?: ReadonlyArray<string>
+  /** Where blocks, pins and the node key are kept (default: memory, gone when the node stops). */
+  readonly directory?: string
+  /** How long `get` looks for a block among connected peers when the call gives no timeout (default 30 s). */
+  readonly defaultTimeoutMs?: number
+}
+
+/** What a started node tells its peers: its id and the addresses they dial. */
+export interface HeliaNode {
+  readonly peerId: string
+  readonly addresses: ReadonlyArray<string>
+  /** Dials another node (multiaddr with `/p2p/<peer id>`) and keeps the connection. */
+  readonly dial: (address: string) => Effect.Effect<void, BlockStoreFailed>
+}
+
+const failed = (operation: string) => (cause: unknown) =>
+  new BlockStoreFailed({ operation, message: `helia ${operation}: ${cause instanceof Error ? cause.message : String(cause)}` })
+
+/** A block arrives as chunks (interface-blockstore 6); artifacts are single blocks, so this joins a few. */
+const collect = async (chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Uint8Array> => {
+  const parts: Array<Uint8Array> = []
+  for await (const chunk of chunks) parts.push(chunk)
+  return parts.length === 1 ? parts[0]! : new Uint8Array(Buffer.concat(parts))
+}
+
+/**
+ * libp2p 3 (Helia 7) calls `Promise.withResolvers`, an ES2024 built-in that Node has from 22 on; on Node 20 the
+ * standard behaviour is supplied once, when a node is first started (never at module load), and only where the
+ * built-in is missing. Drop it when the engines floor reaches Node 22. (Its other Node 22 need, undici 8 in
+ * `@libp2p/http`, which Helia imports but this node never uses, is pinned to undici 7 in the root `overrides`.)
+ */
+const ensureWithResolvers = () => {
+  const P = Promise as unknown as { withResolvers?: unknown }
+  if (typeof P.withResolvers === "function") return
+  Object.defineProperty(Promise, "withResolvers", {
+    configurable: true,
+    writable: true,
+    value: function withResolvers<T>() {
+      let resolve!: (value: T | PromiseLike<T>) => void
+      let reject!: (reason?: unknown) => void
+      const promise = new Promise<T>((res, rej) => {
+        resolve = res
+        reject = rej
+      })
+      return { promise, resolve, reject }
+    }
+  })
+}
+
+/** Starts a node (stopped when the scope closes) and the `ArtifactBlocks` over it. */
+export const make = (options: HeliaOptions = {}) =>
+  Effect.gen(function*() {
+    ensureWithResolvers()
+    const stores = options.directory === undefined
+      ? {}
+      : { blockstore: new FsBlockstore(join(options.directory, "blocks")), datastore: new FsDatastore(join(options.directory, "datastore")) }
+    const helia = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          await stores.blockstore?.open()
+          await stores.datastore?.open()
+          const light = createHeliaLight({ ...stores, codecs: [json] })
+          const node = withBitswap(withLibp2pLight(light, {
+            addresses: { listen: [...(options.listen ?? ["/ip4/127.0.0.1/tcp/0"])] },
+            transports: [tcp()],
+            connectionEncrypters: [noise()],
+            streamMuxers: [yamux()],
+            // No peerDiscovery and no DHT/autonat/upnp/relay services: nothing here dials a peer it was not given.
+            peerDiscovery: [],
+            services: { identify: identify() }
+          }))
+          await node.start()
+          return node
+        },
+        catch: failed("start")
+      }),
+      (node) => Effect.promise(async () => {
+        await node.stop()
+        await stores.blockstore?.close()
+        await stores.datastore?.close()
+      })
+    )
+    const dial = (address: string) => Effect.tryPromise({ try: () => helia.libp2p.dial(multiaddr(address)).then(() => undefined), catch: failed(`dial ${address}`) })
+    for (const peer of options.peers ?? []) yield* dial(peer)
+
+    const defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000
+    const fetch = (cid: string, get: GetOptions = {}) =>
+      Effect.gen(function*() {
+        const parsed = yield* parseCid(cid)
+        const timeoutMs = get.timeoutMs ?? defaultTimeoutMs
+        // Helia's CID type comes from its own multiformats copy; the wire form is the same.
+        const bytes = yield* Effect.tryPromise({
+          try: () => collect(helia.blockstore.get(parsed as never, { signal: AbortSignal.timeout(timeoutMs) })),
+          catch: (cause) => new BlockNotFound({ cid, message: `no block ${cid} here or from ${helia.libp2p.getPeers().length} connected peer(s) within ${timeoutMs} ms: ${cause instanceof Error ? cause.message : String(cause)}` })
+        })
+        return { parsed, bytes: yield* checkBlock(parsed, bytes) }
+      })
+
+    const blocks = ArtifactBlocks.of({
+      node: "helia",
+      put: (bytes: Uint8Array, codec: Codec = "raw") =>
+        Effect.tryPromise({
+          try: async () => {
+            const cid = await cidOf(bytes, codec)
+            await helia.blockstore.put(cid as never, bytes)
+            for await (const _ of helia.pins.add(cid as never)) void _
+            return cid.toString()
+          },
+          catch: failed("put")
+        }).pipe(Effect.catchIf((e) => e.message.includes("Already pinned"), () => Effect.promise(async () => (await cidOf(bytes, codec)).toString()))),
+      get: (cid, get) => Effect.map(fetch(cid, get), ({ bytes }) => bytes),
+      has: (cid) => Effect.flatMap(parseCid(cid), (parsed) => Effect.tryPromise({ try: async () => await helia.blockstore.has(parsed as never), catch: failed("has") })),
+      pin: (cid, get) =>
+        Effect.gen(function*() {
+          const { parsed } = yield* fetch(cid, get)
+          if (yield* Effect.tryPromise({ try: () => helia.pins.isPinned(parsed as never), catch: failed("pin") })) return
+          yield* Effect.tryPromise({ try: async () => { for await (const _ of helia.pins.add(parsed as never)) void _ }, catch: failed("pin") })
+        }),
+      unpin: (cid) =>
+        Effect.flatMap(parseCid(cid), (parsed) =>
+          Effect.tryPromise({
+            try: async () => {
+              if (!(await helia.pins.isPinned(parsed as never))) return
+              for await (const _ of helia.pins.rm(parsed as never)) void _
+            },
+            catch: failed("unpin")
+          }))
+    })
+    const node: HeliaNode = {
+      peerId: helia.libp2p.peerId.toString(),
+      addresses: helia.libp2p.getMultiaddrs().map((a) => a.toString()),
+      dial
+    }
+    return { blocks, node }
+  })
+
+/** The embedded node as the `ArtifactBlocks` service. */
+export const layer = (options: HeliaOptions = {}): Layer.Layer<ArtifactBlocks, BlockStoreFailed> =>
+  Layer.effect(ArtifactBlocks, Effect.map(make(options), ({ blocks }) => blocks))
