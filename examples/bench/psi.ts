@@ -61,7 +61,7 @@ const ids = (from: number, n: number): TabularData => {
 
 const runPsi = async (n: number, { backends, compute }: Opened, group: Group.GroupName) => {
   const wallets = [InMemoryHost.randomWallet(), InMemoryHost.randomWallet()]
-  const params: Params = { idColumn: "id", receivers: [wallets[0]!.address], maxIds: n, group } as unknown as Params
+  const params: Params = { idColumn: "id", receivers: [wallets[0]!.address], maxIds: n, group, protocol: "ecdh" } as unknown as Params
   const outputs: Array<{ cardinality?: number }> = []
   const host = InMemoryHost.make([ids(0, n), ids(n / 2, n)].map((data, i) => {
     const layer = Layer.mergeAll(
