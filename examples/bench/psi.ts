@@ -39,7 +39,7 @@ import type { Params, Result } from "@jointly/core/internal/protocols/joint-quer
 import type { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
 import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
 import * as Backends from "@jointly/backends/internal/Backends"
-import { build } from "../../backends/src/native/build.mjs"
+import { build } from "../../backends/native/build.mjs"
 import * as NativeGroups from "@jointly/backends/internal/node/NativeGroups"
 import * as NodeBackends from "@jointly/backends/node"
 import { poolCompute } from "@jointly/participant/internal/host/QueryServices"
