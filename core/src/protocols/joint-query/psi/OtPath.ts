@@ -158,6 +158,10 @@ export const handlers = (ctx: Party.Context) => {
         ot.nextOut++
       }
       if (outcome !== undefined && ot.pump.pending === 0 && !ot.done) {
+        // The size the peer's engine announced must be the one it signed in `query.keys` (what every party was told).
+        if (outcome.value.stats.peerElements !== Party.countOf(s, peer)) {
+          return yield* Party.fail(session, stage, "CountMismatch", `${peer} signed ${Party.countOf(s, peer)} ids but its engine announced ${outcome.value.stats.peerElements}`)
+        }
         ot.done = true
         // Input indices into this party's set, in the common order; empty at a sender without the reveal.
         const matched = Array.from(outcome.value.indices)
