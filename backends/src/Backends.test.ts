@@ -13,7 +13,7 @@ import { defaultWasmUrl } from "@jointly/wasm"
 import * as Backends from "./Backends.ts"
 import * as NodeBackends from "./NodeBackends.ts"
 import * as PortableBackends from "./PortableBackends.ts"
-import { build as buildAddon } from "./native/build.mjs"
+import { build as buildAddon } from "../native/build.mjs"
 import * as NativeGroups from "./node/NativeGroups.ts"
 import * as NodeFiles from "./node/NodeFiles.ts"
 

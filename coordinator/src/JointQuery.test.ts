@@ -1,7 +1,8 @@
 /**
  * Joint query over real processes: anvil, the coordinator and three participant processes (LocalCluster), the
  * bcw id files of examples/query/. Each receiver's output file (<party data dir>/outputs/<taskId>.json) equals
- * the plaintext computation; the coordinator's stored result holds no ids, only the cardinality and digests.
+ * the plaintext computation; the coordinator's stored result holds no ids, only the cardinality and digests. The
+ * OT engine (`protocol: "ot"`) between two of them gives the same intersection as the ECDH ring and the plaintext.
  */
 import { readFile, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -71,5 +72,25 @@ describe("joint query over real processes (bcw)", () => {
     const expectedFound = [...ids("c")].filter((id) => bById.has(id))
     expect(new Set(found.map((f) => f.id))).toEqual(new Set(expectedFound))
     for (const f of found) expect(f.row.marginal_adhesion).toBe(bById.get(f.id))
+  }, 180_000)
+
+  it("2-party PSI on the OT engine equals the ECDH ring and the plaintext, for one receiver and for both", async () => {
+    const rows = { a: await csv(files.a.file), b: await csv(files.b.file) }
+    const b = new Set(rows.b.map((r) => r.id!))
+    const shared = new Set(rows.a.map((r) => r.id!).filter((id) => b.has(id)))
+    const ecdh = await run("query.psi", ["a", "b"], { idColumn: "id", receivers: [party("a").address], maxIds: 10_000, protocol: "ecdh" })
+    const ot = await run("query.psi", ["a", "b"], { idColumn: "id", receivers: [party("a").address], maxIds: 10_000, protocol: "ot" })
+    expect(new Set((await outputOf("a", ot.id)).ids)).toEqual(shared)
+    expect([...(await outputOf("a", ot.id)).ids].sort()).toEqual([...(await outputOf("a", ecdh.id)).ids].sort())
+    expect((ot.detail.result as { cardinality: number }).cardinality).toBe(shared.size)
+    // The coordinator relayed the engine's sealed messages: its task record names no id.
+    for (const id of [...shared].slice(0, 20)) expect(JSON.stringify(ot.detail)).not.toContain(`"${id}"`)
+
+    const both = await run("query.psi", ["a", "b"], { idColumn: "id", receivers: [party("b").address, party("a").address], maxIds: 10_000, protocol: "ot" })
+    for (const name of ["a", "b"] as const) {
+      const output = await outputOf(name, both.id)
+      expect(new Set(output.ids)).toEqual(shared)
+      expect(output.rows.map((row: number) => rows[name][row]!.id)).toEqual(output.ids)
+    }
   }, 180_000)
 })

@@ -15,6 +15,7 @@ export const suites: Record<string, () => Promise<Suite>> = {
   load: () => import("./load.ts"),
   paillier: () => import("./paillier.ts"),
   psi: () => import("./psi.ts"),
+  "psi-memory": () => import("./psi-memory.ts"),
   stats: () => import("./stats.ts"),
   "horizontal-svm": () => import("./secure-svm.ts"),
   vertical: () => import("./vertical.ts"),

@@ -39,7 +39,7 @@ import type { Params, Result } from "@jointly/core/internal/protocols/joint-quer
 import type { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
 import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
 import * as Backends from "@jointly/backends/internal/Backends"
-import { build } from "../../backends/src/native/build.mjs"
+import { build } from "../../backends/native/build.mjs"
 import * as NativeGroups from "@jointly/backends/internal/node/NativeGroups"
 import * as NodeBackends from "@jointly/backends/node"
 import { poolCompute } from "@jointly/participant/internal/host/QueryServices"
@@ -61,7 +61,7 @@ const ids = (from: number, n: number): TabularData => {
 
 const runPsi = async (n: number, { backends, compute }: Opened, group: Group.GroupName) => {
   const wallets = [InMemoryHost.randomWallet(), InMemoryHost.randomWallet()]
-  const params: Params = { idColumn: "id", receivers: [wallets[0]!.address], maxIds: n, group } as unknown as Params
+  const params: Params = { idColumn: "id", receivers: [wallets[0]!.address], maxIds: n, group, protocol: "ecdh" } as unknown as Params
   const outputs: Array<{ cardinality?: number }> = []
   const host = InMemoryHost.make([ids(0, n), ids(n / 2, n)].map((data, i) => {
     const layer = Layer.mergeAll(

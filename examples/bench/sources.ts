@@ -55,7 +55,7 @@ const params: Params = {
 } as unknown as Params
 
 /** `rows` deterministic rows (3-decimal x, 2-decimal y, integer age and label) as a CSV file, by DuckDB. */
-const generate = async (file: string, rows: number) => {
+export const generate = async (file: string, rows: number) => {
   const duck = await DuckDBInstance.create(":memory:", { threads: "2" })
   const connection = await duck.connect()
   try {
@@ -126,7 +126,7 @@ const throughput = async (kind: string, source: DataSource, rows: number, baseli
 }
 
 /** The largest peak RSS (MB) among the cluster's participant processes. */
-const peakRss = async (cluster: LocalCluster.LocalCluster) => {
+export const peakRss = async (cluster: LocalCluster.LocalCluster) => {
   const peaks = await Promise.all(cluster.parties.map(async (party) => {
     const status = await readFile(`/proc/${party.process.pid}/status`, "utf8")
     const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1])

@@ -8,6 +8,7 @@
  * The rest of the consortium (anvil, the coordinator, two participant processes) runs from the repository.
  */
 import { execFile } from "node:child_process"
+import { existsSync } from "node:fs"
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -60,11 +61,18 @@ beforeAll(async () => {
     const entry = p.filename.includes("backends") ? "dist/NodeBackends.js" : "dist/index.js"
     expect(files).toEqual(expect.arrayContaining(["LICENSE", "CHANGELOG.md", "package.json", entry, `${entry.slice(0, -3)}.d.ts`, `${entry}.map`]))
     expect(files.filter((f) => f.startsWith("src/") || f.endsWith(".test.js") || f.includes("tsbuildinfo"))).toEqual([])
+    // The native groups ship as C sources built by the package's install script, never as this machine's binary.
+    if (p.filename.includes("backends")) {
+      expect(files).toEqual(expect.arrayContaining(["native/build.mjs", "native/ristretto.c", "native/x25519.c", "native/napi_args.c"]))
+      expect(files.filter((f) => f.endsWith(".node"))).toEqual([])
+    }
   }
   await writeFile(join(app, "package.json"), JSON.stringify({ name: "partner-app", version: "1.0.0", private: true, type: "module" }, null, 2))
   // The partner's own direct dependencies beside ours (its wallet and, for Redacted, Effect), at the versions
   // npm's cache holds; `--prefer-offline` takes every registry package from that cache.
   await npm(["install", "--prefer-offline", ...packed.map((p) => join(tarballs, p.filename)), `effect@${await versionOf("effect")}`, `ethers@${await versionOf("ethers")}`, `typescript@${await versionOf("typescript")}`, `@types/node@${await versionOf("@types/node")}`], app, 480_000)
+  // Its install script compiled the native groups here (CI has a C compiler, Node's headers and libsodium).
+  expect(existsSync(join(app, "node_modules/@jointly/backends/dist/native/groups.node"))).toBe(true)
   for (const file of ["agent.mjs", "typed.ts"]) await copyFile(join(consumer, file), join(app, file))
 
   const data = join(dir, "data")

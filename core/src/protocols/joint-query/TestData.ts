@@ -1,6 +1,7 @@
 /**
  * Test support: the example id files (examples/query/, copied from the shared datasets) as TabularData, an
- * InMemoryHost participant config with LocalData and a capturing TaskOutput, and plaintext references.
+ * InMemoryHost participant config with LocalData, a capturing TaskOutput and the portable AES of the OT engine,
+ * and plaintext references.
  */
 import { Effect, Layer } from "effect"
 import type { TabularData } from "../../data/Tabular.ts"
@@ -9,6 +10,7 @@ import { TaskOutput } from "../../data/TaskOutput.ts"
 import { exampleText } from "../../testing/Datasets.ts"
 import type { ParticipantConfig } from "../../testing/InMemoryHost.ts"
 import { ParticipantFailure, type StageHandler } from "../Protocol.ts"
+import * as Aes from "./ot-psi/Aes.ts"
 
 export const exampleFile = (name: string): string => exampleText(`query/${name}`)
 
@@ -53,7 +55,8 @@ export const party = (label: string, data: TabularData, handlers: ReadonlyArray<
         written.set(taskId, output)
         return `test:${label}/outputs/${taskId}.json`
       })
-    })
+    }),
+    Aes.portableLayer
   )
   return {
     handlers,

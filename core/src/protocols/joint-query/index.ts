@@ -1,5 +1,6 @@
 /**
- * Joint query (PROTOCOLS.md §3 items 1–2): the ECDH-PSI family (`psi/`, one declaration per variant) and the
+ * Joint query (PROTOCOLS.md §3 items 1–2): the PSI family (`psi/`, one declaration per variant, on the ECDH ring or
+ * the OT-extension engine of `ot-psi/` by `params.protocol`) and the
  * OPRF hidden query (`hidden/`).
  */
 import * as Keys from "../../crypto/paillier/Keys.ts"
@@ -20,6 +21,7 @@ const psi = (mode: PsiSpec.Mode, describe: string) =>
     stages: [
       speaks(PsiSpec.keys, "every party"),
       speaks(PsiSpec.peers, "every party"),
+      speaks(PsiSpec.ot, "both parties (OT engine), one pump of the sealed engine messages per round"),
       speaks(PsiSpec.blind, "every party, one hop of the ring per round"),
       speaks(PsiSpec.relay, "the last hop of a set a matcher needs"),
       speaks(PsiSpec.deliver, "the matchers"),
@@ -31,7 +33,7 @@ const psi = (mode: PsiSpec.Mode, describe: string) =>
     ],
     result: PsiSpec.Result,
     coordinator: (session, params, task) => PsiCoordinator.run(session, mode, params, { timeoutMs: task.roundTimeoutMs }),
-    participant: (params, task) => PsiParticipant.handlers(task.party.dataset, mode, params),
+    participant: (params, task) => PsiParticipant.taskHandlers(task.party.dataset, mode, params),
     // Intersection-sum adds the values under the value holder's Paillier key (psi/participant.ts).
     keyMaterial: () => (mode === "sum" ? { paillierBits: Keys.DEFAULT_BITS } : {}),
     // The value column is read by the value holder only; without a party, every column the task may read.
@@ -70,7 +72,7 @@ export const hidden = defineProtocol({
 })
 
 export const protocols = [
-  psi("intersection", "private set intersection (ECDH over x25519, or ristretto255 by params.group): receivers learn the shared ids"),
+  psi("intersection", "private set intersection (ECDH over x25519 or ristretto255, or KKRT OT extension between 2 parties, by params.protocol): receivers learn the shared ids"),
   psi("cardinality", "private set intersection cardinality: receivers learn only how many ids are shared"),
   psi("aligned", "private record alignment: every receiver gets its rows of the intersection in one common order"),
   psi("difference", "private set difference A\\B for the receiver A (2 parties)"),

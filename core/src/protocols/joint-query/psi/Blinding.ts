@@ -77,6 +77,11 @@ export const handlers = (ctx: Party.Context) => {
         if (ad.count > ctx.params.maxIds) return yield* Party.fail(session, stage, "TooManyIds", `${party} announces ${ad.count} ids, above maxIds ${ctx.params.maxIds}`)
         if (ad.count === 0) return yield* Party.fail(session, stage, "EmptySet", `${party} announces an empty set`)
       }
+      s.protocol = Spec.protocolOf(ctx.mode, ctx.params, session.participants.length, Math.max(...[...s.peers.values()].map((ad) => ad.count)))
+      if (s.protocol === "ot") {
+        // validate() refused an explicit "ot" the task cannot run; a default "ot" is only chosen where it can.
+        return { ok: true as const }
+      }
       Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
       if (ctx.mode === "sum" && session.self !== ctx.holder) {
         const extra = s.peers.get(ctx.holder)!.extra
@@ -92,7 +97,7 @@ export const handlers = (ctx: Party.Context) => {
   const blindHandler = handler(Spec.blind, ({ source, hop, index, payload }, session) =>
     Effect.gen(function*() {
       const stage = Spec.blind.name
-      const s = yield* Party.withPeers(session, stage)
+      const s = yield* Party.onRing(session, stage)
       const r = Party.ring(session)
       if (hop >= r.n || r.sourceAt(hop) !== source) return yield* Party.fail(session, stage, "UnexpectedChunk", `hop ${hop} of ${source} is not this party's`)
       const expected = Ids.chunkLength(Party.countOf(s, source), ctx.chunkSize, index)
@@ -150,7 +155,7 @@ export const handlers = (ctx: Party.Context) => {
   const relay = handler(Spec.relay, ({ index }, session) =>
     Effect.gen(function*() {
       const stage = Spec.relay.name
-      const s = yield* Party.withPeers(session, stage)
+      const s = yield* Party.onRing(session, stage)
       const r = Party.ring(session)
       const source = r.next
       const count = Party.countOf(s, source)
@@ -176,7 +181,7 @@ export const handlers = (ctx: Party.Context) => {
   const deliver = handler(Spec.deliver, ({ deliveries }, session) =>
     Effect.gen(function*() {
       const stage = Spec.deliver.name
-      const s = yield* Party.withPeers(session, stage)
+      const s = yield* Party.onRing(session, stage)
       const r = Party.ring(session)
       if (!Party.matchers(ctx, session).includes(session.self)) return yield* Party.fail(session, stage, "UnexpectedChunk", "this party receives no fully-blinded sets")
       yield* Effect.promise(() => Group.ready())

@@ -28,7 +28,7 @@ export const handlers = (ctx: Party.Context) => {
   const finish = handler(Spec.finish, (_request, session) =>
     Effect.gen(function*() {
       const stage = Spec.finish.name
-      const s = yield* Party.withPeers(session, stage)
+      const s = yield* Party.onRing(session, stage)
       if (!Party.matchers(ctx, session).includes(session.self)) return {}
       if (s.cardinality !== undefined) return yield* Party.fail(session, stage, "DuplicateChunk", "already finished")
       const own = yield* Party.assembled(ctx, session, s, stage, session.self)

@@ -62,6 +62,8 @@ export interface State {
   readonly reply: typeof Spec.KeysReply.Type
   readonly sum: Sum
   peers?: ReadonlyMap<string, Channel.Advertisement>
+  /** The engine this task runs (spec.ts `protocolOf`), decided once the peers' counts are known. */
+  protocol?: Spec.Protocol
   readonly seen: Set<string>
   /** Own hop-0 chunks being hashed ahead of their request (`prepare`). */
   readonly prepared: Map<number, Promise<Uint8Array>>
@@ -119,6 +121,9 @@ export const state = (session: ParticipantSession, stage: string) => {
 }
 export const withPeers = (session: ParticipantSession, stage: string) =>
   Effect.flatMap(state(session, stage), (s) => (s.peers === undefined ? fail(session, stage, "MissingState", "peer keys not received yet") : Effect.succeed(s as Peered)))
+/** A peered state on the ECDH path: the ring's stages refuse a task that runs the OT engine. */
+export const onRing = (session: ParticipantSession, stage: string) =>
+  Effect.flatMap(withPeers(session, stage), (s) => (s.protocol === "ot" ? fail(session, stage, "UnexpectedStage", "this task runs the OT engine") : Effect.succeed(s)))
 export const once = (session: ParticipantSession, s: State, stage: string, key: string) => {
   if (s.seen.has(key)) return fail(session, stage, "DuplicateChunk", `${key} was already received`)
   s.seen.add(key)

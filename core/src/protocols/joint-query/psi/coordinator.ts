@@ -19,18 +19,28 @@ export const run = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.P
   Effect.gen(function*() {
     const parties = session.participants
     const n = parties.length
-    const at = (i: number) => parties[((i % n) + n) % n]!
     const all = <A>(make: (party: string) => A) => new Map(parties.map((p) => [p, make(p)] as const))
     const every = { minReplies: n, timeoutMs: options.timeoutMs }
-    const only = (size: number) => ({ minReplies: size, timeoutMs: options.timeoutMs })
-    const chunkSize = Spec.chunkSizeOf(mode, params)
-    const matchers = Spec.matchers(mode, params, parties)
 
     // Stage 1–2: signed channel keys and set sizes, then everyone checks everyone's.
     const keys = yield* session.round(Spec.keys, all(() => ({})), every)
     const advertisements = parties.map((participant) => ({ participant, ...keys.get(participant)! }))
     const counts = new Map(advertisements.map((a) => [a.participant, a.count] as const))
     yield* session.round(Spec.peers, all(() => ({ advertisements })), every)
+    const protocol = Spec.protocolOf(mode, params, n, Math.max(...counts.values()))
+    const outputs = yield* (protocol === "ot" ? otPath(session, params, options) : ring(session, mode, params, counts, options))
+    return yield* results(session, mode, params, outputs)
+  })
+
+/** Stages 3–5 of the ECDH engine: the blinding ring, the relays, matching and the variant's last exchange. */
+const ring = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params, counts: ReadonlyMap<string, number>, options: Options) =>
+  Effect.gen(function*() {
+    const parties = session.participants
+    const n = parties.length
+    const at = (i: number) => parties[((i % n) + n) % n]!
+    const only = (size: number) => ({ minReplies: size, timeoutMs: options.timeoutMs })
+    const chunkSize = Spec.chunkSizeOf(mode, params)
+    const matchers = Spec.matchers(mode, params, parties)
     const chunksOf = (party: string) => Ids.chunks(counts.get(party)!, chunkSize)
 
     // Stage 4 (below): each last hop relays the fully-blinded set it completed to the other receivers.
@@ -99,7 +109,47 @@ export const run = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.P
         yield* session.round(Spec.take, new Map([[receiver, { index, payload: part.get(other)!.payload }]]), only(1))
       }
     }
-    const outputs = yield* session.round(Spec.output, outputRequests, only(outputRequests.size))
+    return yield* session.round(Spec.output, outputRequests, only(outputRequests.size))
+  })
+
+/**
+ * The OT engine (OtPath.ts): pumps each party's sealed engine messages to the other until both engines finished,
+ * then asks the receivers for their outputs. A pump round in which neither party sent anything while one still
+ * runs would repeat forever: it fails as Stalled.
+ */
+const otPath = (session: CoordinatorSession, params: Spec.Params, options: Options) =>
+  Effect.gen(function*() {
+    const parties = session.participants
+    const only = (size: number) => ({ minReplies: size, timeoutMs: options.timeoutMs })
+    const peerOf = (party: string) => parties.find((p) => p !== party)!
+    // What each party is sent next, and how many of its peer's messages it has been sent before (the `from` it checks).
+    let inbound = new Map<string, ReadonlyArray<Uint8Array>>(parties.map((p) => [p, []]))
+    const delivered = new Map<string, number>(parties.map((p) => [p, 0]))
+    const done = new Set<string>()
+    for (let round = 0; done.size < parties.length; round++) {
+      const requests = new Map(parties.filter((p) => !done.has(p) || inbound.get(p)!.length > 0).map((p) => [p, { from: delivered.get(p)!, inbound: inbound.get(p)! }] as const))
+      const replies = yield* session.round(Spec.ot, requests, only(requests.size))
+      for (const party of requests.keys()) delivered.set(party, delivered.get(party)! + inbound.get(party)!.length)
+      inbound = new Map(parties.map((p) => [p, replies.get(peerOf(p))?.outbound ?? []]))
+      let moved = 0
+      for (const [party, reply] of replies) {
+        moved += reply.outbound.length
+        if (reply.done) done.add(party)
+      }
+      if (moved === 0 && done.size < parties.length) {
+        return yield* new ProtocolError({ protocol: Spec.kinds.intersection, reason: "Stalled", detail: `OT engine: no party sent a message in pump round ${round} and ${parties.filter((p) => !done.has(p)).join(", ")} still runs` })
+      }
+      const progress = [...replies.values()].map((r) => r.progress).find((p) => p !== undefined)
+      if (progress !== undefined) yield* session.progress({ stage: Spec.ot.name, done: progress.done, total: progress.total })
+    }
+    return yield* session.round(Spec.output, new Map(params.receivers.map((r) => [r, {}] as const)), only(params.receivers.length))
+  })
+
+/** Checks the receivers agree, and the result the coordinator stores and notarizes (no ids). */
+const results = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params, outputs: ReadonlyMap<string, typeof Spec.output.reply.Type>) =>
+  Effect.gen(function*() {
+    const n = session.participants.length
+    const receiver = params.receivers[0]!
 
     const alignments = new Set([...outputs.values()].map((o) => o.alignment))
     if (mode === "aligned" && alignments.size !== 1) {

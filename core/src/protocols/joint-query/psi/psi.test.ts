@@ -2,7 +2,8 @@
  * The ECDH-PSI family end to end over InMemoryHost (every message through its Schema and JSON), on the bcw and
  * wdbc id files of examples/query/ (413 bcw ids shared by all three parties), each output checked against the
  * plaintext set computation; then bad input: duplicates, empty sets, numeric ids, forged points, wrong counts,
- * a chunk sent twice.
+ * a chunk sent twice. The OT engine behind the same kinds (`protocol: "ot"`): the same outputs as the ECDH ring and
+ * the plaintext, the default by set size, a tampered relay refused.
  */
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
@@ -39,7 +40,7 @@ const run = async (
     ...extra
   })
   const labels = datasets.map((d, i) => `${d.name}#${i}#${Math.random()}`)
-  const host = InMemoryHost.make(datasets.map((data, i) => party(labels[i]!, data, tamper(i, Participant.handlers("ids", mode, params)), { wallet: wallets[i]! })))
+  const host = InMemoryHost.make(datasets.map((data, i) => party(labels[i]!, data, tamper(i, Participant.taskHandlers("ids", mode, params)), { wallet: wallets[i]! })))
   const result = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, mode, params, { timeoutMs: 60_000 }))))
   const outputOf = (i: number) => [...outputs.get(labels[i]!)!.values()][0] as Output | undefined
   return { host, result, outputOf, params }
@@ -211,4 +212,81 @@ describe("ECDH-PSI family over InMemoryHost (bcw, wdbc)", () => {
     expect(Spec.validate("intersection", params, parties)?.field).toBe("receivers")
     expect(Spec.validate("difference", { ...params, receivers: [parties[0]!] }, parties)?.field).toBe("parties")
   })
+})
+
+describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
+  const stagesOf = (host: InMemoryHost.InMemoryHost) => new Set(host.transcript.map((t) => t.stage))
+
+  for (const [name, data] of [["bcw", bcw], ["wdbc", wdbc]] as const) {
+    it(`${name}: OT and ECDH give the plaintext intersection, to one receiver and to both`, async () => {
+      const pair = [data[0]!, data[2]!]
+      const expected = intersect(idSet(pair[0]!, "id"), idSet(pair[1]!, "id"))
+      const ecdh = await run("intersection", pair, [0], { protocol: "ecdh" })
+      const ot = await run("intersection", pair, [0], { protocol: "ot" })
+      expect(stagesOf(ot.host).has(Spec.ot.name)).toBe(true)
+      expect(stagesOf(ot.host).has(Spec.blind.name)).toBe(false)
+      expect((success(ot.result) as Spec.Result).cardinality).toBe(expected.size)
+      expect(new Set(ot.outputOf(0)!.ids)).toEqual(expected)
+      expect([...ot.outputOf(0)!.ids!].sort()).toEqual([...ecdh.outputOf(0)!.ids!].sort())
+      expect(ot.outputOf(0)!.rows!.map((row) => pair[0]!.strings("id")[row])).toEqual(ot.outputOf(0)!.ids)
+      expect(ot.outputOf(1)).toBeUndefined()
+      // Both receivers: the OT receiver reveals the matches' positions, so the sender learns X∩Y as its own rows.
+      const both = await run("intersection", pair, [1, 0], { protocol: "ot" })
+      success(both.result)
+      for (const i of [0, 1]) {
+        expect(new Set(both.outputOf(i)!.ids)).toEqual(expected)
+        expect(both.outputOf(i)!.rows!.map((row) => pair[i]!.strings("id")[row])).toEqual(both.outputOf(i)!.ids)
+      }
+      // Nothing the coordinator relayed names an id.
+      const seen = both.host.transcript.map((t) => t.json).join("\n")
+      for (const id of [...expected].slice(0, 50)) expect(seen.includes(`"${id}"`)).toBe(false)
+    }, 60_000)
+  }
+
+  it("set difference a\\b on the OT engine equals the plaintext", async () => {
+    const [a, b] = [idSet(bcw[0]!, "id"), idSet(bcw[1]!, "id")]
+    const diff = await run("difference", [bcw[0]!, bcw[1]!], [0], { protocol: "ot" })
+    success(diff.result)
+    expect(stagesOf(diff.host).has(Spec.ot.name)).toBe(true)
+    expect(new Set(diff.outputOf(0)!.ids)).toEqual(new Set([...a].filter((id) => !b.has(id))))
+  }, 60_000)
+
+  it(`the default follows the set size: OT from ${Spec.OT_DEFAULT_FROM} ids between 2 parties, ECDH below and for 3`, async () => {
+    const n = Spec.OT_DEFAULT_FROM
+    const left = table("left", { id: Array.from({ length: n }, (_, i) => `id-${i}`) })
+    const right = table("right", { id: Array.from({ length: 3000 }, (_, i) => `id-${i * 7}`) })
+    const expected = new Set(Array.from({ length: 3000 }, (_, i) => i * 7).filter((i) => i < n).map((i) => `id-${i}`))
+    const large = await run("intersection", [left, right], [1], { chunkSize: 8192 })
+    expect(stagesOf(large.host).has(Spec.ot.name)).toBe(true)
+    expect(new Set(large.outputOf(1)!.ids)).toEqual(expected)
+    const small = await run("intersection", [bcw[0]!, bcw[1]!], [0])
+    expect(stagesOf(small.host).has(Spec.ot.name)).toBe(false)
+    expect(Spec.protocolOf("intersection", { idColumn: "id", receivers: ["0x" + "1".repeat(40)], maxIds: 1 << 20 }, 3, n)).toBe("ecdh")
+    expect(Spec.protocolOf("cardinality", { idColumn: "id", receivers: ["0x" + "1".repeat(40)], maxIds: 1 << 20 }, 2, n)).toBe("ecdh")
+  }, 120_000)
+
+  it("refuses \"ot\" where it cannot run: 3 parties, a hiding kind, a named group", () => {
+    const parties = ["0x" + "1".repeat(40), "0x" + "2".repeat(40), "0x" + "3".repeat(40)]
+    const params = Schema.decodeUnknownSync(Spec.Params)({ idColumn: "id", receivers: [parties[0]], maxIds: 10, protocol: "ot" })
+    expect(Spec.validate("intersection", params, parties)?.field).toBe("protocol")
+    expect(Spec.validate("cardinality", params, parties.slice(0, 2))?.field).toBe("protocol")
+    expect(Spec.validate("intersection", { ...params, group: "ristretto255" }, parties.slice(0, 2))?.field).toBe("group")
+    expect(Spec.validate("intersection", params, parties.slice(0, 2))).toBeUndefined()
+    expect(Schema.decodeUnknownExit(Spec.Params)({ idColumn: "id", receivers: [parties[0]], maxIds: 10, protocol: "rr22" })._tag).toBe("Failure")
+  })
+
+  it("a relayed engine message altered by the coordinator is refused (UndecryptablePayload)", async () => {
+    const flip = (index: number, handlers: ReadonlyArray<StageHandler<any, any, any>>) =>
+      index !== 0 ? handlers : handlers.map((h) => h.stage.name !== Spec.ot.name ? h : handler(Spec.ot, (request, session: ParticipantSession) =>
+        Effect.gen(function*() {
+          const reply = yield* (h.handle(request, session) as Effect.Effect<typeof Spec.ot.reply.Type, ParticipantFailure>)
+          const [first, ...rest] = reply.outbound
+          if (first === undefined) return reply
+          const bad = first.slice()
+          bad[bad.length - 1]! ^= 1
+          return { ...reply, outbound: [bad, ...rest] }
+        })))
+    const { result } = await run("intersection", [bcw[0]!, bcw[1]!], [0], { protocol: "ot" }, flip)
+    expect(failure(result).code).toBe("UndecryptablePayload")
+  }, 60_000)
 })

@@ -29,6 +29,23 @@
  *                          elements, re-randomises and sends the sum sealed to V, who decrypts it. V learns the
  *                          sum and |∩|, P learns |∩|; neither learns which ids match.
  *
+ * Two engines (`params.protocol`):
+ *   "ecdh"  the ring above, every kind, n ≥ 2 parties.
+ *   "ot"    KKRT OT-extension PSI (the engine, its parameters and proof sketch: ../ot-psi/spec.ts), 2 parties,
+ *           query.psi and query.set-difference only: the first receiver is the OT receiver; with a second
+ *           receiver the OT receiver reveals the positions of the matches so the other party learns X∩Y too.
+ *           Semi-honest, statistical security σ = 40 (cuckoo failure, false matches and encoding collisions each
+ *           ≤ 2^-40), computational κ = 128 (base OTs over ristretto255, AES-128, a 512-bit pseudorandom code).
+ *           Leakage is that of the ECDH path for these kinds: both set sizes to both parties, X∩Y to the
+ *           receivers. The engine's messages travel as sealed `query.ot` relays (`OtPath.ts`): the coordinator
+ *           sees their sizes and count, never their content, and cannot reorder, drop or replay one (each box's
+ *           associated data carries its direction and sequence number).
+ *   Default: "ot" when the kind and the number of parties allow it and the larger announced set has at least
+ *   `OT_DEFAULT_FROM` (16 384) ids, where its fixed cost (512 base OTs, ≥ 1 024-element partitions) is already
+ *   repaid (measured: 26× the ECDH path's wall time at 100k); "ecdh" otherwise. Both sides decide from the signed
+ *   counts of `query.keys`, so they agree without a message. A task that names a `group` runs ECDH; an explicit `protocol` the task cannot run is
+ *   refused when the task is submitted.
+ *
  * Input rules: ids are text (a numeric id column is read through its text form, "1000025"); empty cells are
  * skipped; duplicate ids are de-duplicated before blinding (the first row wins) and both counts are reported in
  * the receiver's output file only. An empty set (after that) fails with EmptySet.
@@ -63,6 +80,8 @@ export const Params = Schema.Struct({
   receivers: Schema.NonEmptyArray(Address),
   /** The largest set any party brings; a party with more ids refuses. Policies cap it through `limits`. */
   maxIds: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)),
+  /** The PSI engine: "ecdh" (the ring, every kind) or "ot" (KKRT, 2 parties, psi and set-difference); default by set size. */
+  protocol: Schema.optional(Schema.Literals(["ecdh", "ot"])),
   /** The group both parties blind in (default x25519; ristretto255 for a strictly validated prime-order group). */
   group: Schema.optional(Schema.Literals(Group.groupNames)),
   /** Elements per message (default and maximum 65 536; 8 192 for intersection-sum). */
@@ -94,6 +113,21 @@ export const sum = stage("query.sum", Schema.Struct({}), Schema.Struct({ payload
 /** union: B seals chunk `index` of Y\(X∩Y) to A; A takes it. */
 export const transfer = stage("query.transfer", Schema.Struct({ index: Count }), Schema.Struct({ payload: Bytes }))
 export const take = stage("query.take", Schema.Struct({ index: Count, payload: Bytes }), Schema.Struct({ ok: Schema.Literal(true) }))
+/**
+ * OT path: one pump of the engine's link. `inbound` are the peer's sealed messages since the last pump, in order
+ * from sequence number `from`; the reply carries this party's sealed messages since its last reply, and `done`
+ * once its engine finished (an `outbound` is then still delivered).
+ */
+export const ot = stage(
+  "query.ot",
+  Schema.Struct({ from: Count, inbound: Schema.Array(Bytes) }),
+  Schema.Struct({
+    outbound: Schema.Array(Bytes),
+    done: Schema.Boolean,
+    /** Partitions whose values this party has sent or matched, of all partitions. */
+    progress: Schema.optional(Schema.Struct({ done: Count, total: Count }))
+  })
+)
 /** Output receivers write their output locally and report only its digest. */
 export const output = stage(
   "query.output",
@@ -129,6 +163,18 @@ export const alignedJoin = (idColumn: string, receivers: ReadonlyArray<string>, 
   return { idColumn, receivers: [first, ...rest], maxIds }
 }
 
+export type Protocol = "ecdh" | "ot"
+/** Kinds the OT engine runs: it gives the receiver (and with a reveal, the other party) X∩Y, nothing hidden. */
+export const otModes: ReadonlyArray<Mode> = ["intersection", "difference"]
+/** From this many ids in the larger set, the OT engine is the default (spec above). */
+export const OT_DEFAULT_FROM = 16_384
+
+const otPossible = (mode: Mode, parties: number) => parties === 2 && otModes.includes(mode)
+
+/** The engine a task runs, from its params and the larger of the announced set sizes (both sides call this). */
+export const protocolOf = (mode: Mode, params: Params, parties: number, largestSet: number): Protocol =>
+  params.protocol ?? (otPossible(mode, parties) && params.group === undefined && largestSet >= OT_DEFAULT_FROM ? "ot" : "ecdh")
+
 export const groupOf = (params: Params): Group.GroupName => params.group ?? Group.DEFAULT_GROUP
 
 export const chunkSizeOf = (mode: Mode, params: Params): number =>
@@ -150,6 +196,11 @@ export const validate = (mode: Mode, params: Params, parties: ReadonlyArray<stri
   if (mode === "difference" || mode === "union" || mode === "sum") {
     if (parties.length !== 2) return new InvalidParams({ field: "parties", detail: `${kinds[mode]} runs between exactly 2 parties` })
     if (params.receivers.length !== 1) return new InvalidParams({ field: "receivers", detail: `${kinds[mode]} has exactly one receiver` })
+  }
+  if (params.protocol === "ot") {
+    if (!otModes.includes(mode)) return new InvalidParams({ field: "protocol", detail: `${kinds[mode]} runs on the ECDH engine only ("ot" runs ${otModes.map((m) => kinds[m]).join(" and ")})` })
+    if (parties.length !== 2) return new InvalidParams({ field: "protocol", detail: `the OT engine runs between exactly 2 parties, got ${parties.length}` })
+    if (params.group !== undefined) return new InvalidParams({ field: "group", detail: "the group chooses the ECDH engine's curve; the OT engine has none" })
   }
   if (mode === "sum" && params.valueColumn === undefined) return new InvalidParams({ field: "valueColumn", detail: "intersection-sum needs the receiver's value column" })
   if (mode !== "sum" && params.valueColumn !== undefined) return new InvalidParams({ field: "valueColumn", detail: `only intersection-sum reads a value column` })

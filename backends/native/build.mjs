@@ -1,8 +1,10 @@
 /**
  * Compiles ristretto.c, x25519.c and napi_args.c into `backends/dist/native/groups.node` with the machine's C compiler
  * against Node's own node-api headers (one build serves every Node ≥ 18); libsodium and OpenSSL are resolved at
- * load time, never linked. Run by `npm run build -w backends`. Never fails the build: without a compiler,
- * headers, or both libsodium and OpenSSL's symbols, the Node backends keep the WASM groups.
+ * load time, never linked. Run by `npm run build -w backends` and, where the package is installed from the registry
+ * or a tarball, by its `install` script (the binary depends on the platform, so the package ships the C sources,
+ * not a build). Never fails the build or the install: without a compiler, headers, or both libsodium and OpenSSL's
+ * symbols, the Node backends keep the WASM groups.
  */
 import { execFileSync } from "node:child_process"
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs"
@@ -10,7 +12,7 @@ import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const here = dirname(fileURLToPath(import.meta.url))
-export const output = resolve(here, "../../dist/native/groups.node")
+export const output = resolve(here, "../dist/native/groups.node")
 
 export const build = () => {
   const headers = [resolve(dirname(process.execPath), "../include/node"), process.env.npm_config_nodedir && join(process.env.npm_config_nodedir, "include/node")]

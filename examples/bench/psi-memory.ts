@@ -1,0 +1,83 @@
+/**
+ * `npm run bench -- psi-memory`: the memory a 2-party PSI takes in real participant processes as the sets grow.
+ * A local cluster of two participants, each serving its own CSV of ids (party a `u0…u(n−1)`, party b
+ * `u(n/2)…u(3n/2−1)`: n/2 shared), runs `query.psi` with a as the receiver, on the OT engine and on the ECDH
+ * ring. Reported: `psi_peak_rss_mb`, the larger peak RSS (VmHWM) of the two participant processes at `big` ids
+ * per party, against `small`; ratio small/big (1: memory does not grow with the sets), and `psi_task_wall_ms`.
+ *
+ * Sizes: PSI_MEMORY_SMALL / PSI_MEMORY_BIG (default 100k and 1M), PSI_MEMORY_PROTOCOLS (default "ot,ecdh");
+ * the ECDH ring costs ≈ 200 CPU-s per 1M×1M, so a 10M run of it takes most of an hour on 2 cores.
+ */
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { DuckDBInstance } from "@duckdb/node-api"
+import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import { emit, progress } from "./Report.ts"
+import { peakRss } from "./sources.ts"
+
+const columns = [{ name: "id", type: "string" }] as const
+
+/** `rows` ids `u<from + i>` as a one-column CSV, by DuckDB. */
+const idFile = async (file: string, from: number, rows: number) => {
+  const duck = await DuckDBInstance.create(":memory:", { threads: "2" })
+  const connection = await duck.connect()
+  try {
+    await connection.run(`COPY (SELECT 'u' || (i + ${from}) AS id FROM range(${rows}) t(i)) TO '${file}' (HEADER)`)
+  } finally {
+    connection.closeSync()
+    duck.closeSync()
+  }
+}
+
+const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
+  const files = { a: join(dir, `a-${n}.csv`), b: join(dir, `b-${n}.csv`) }
+  progress(`psi-memory: generating 2 × ${n} ids`)
+  await idFile(files.a, 0, n)
+  await idFile(files.b, Math.floor(n / 2), n)
+  const cluster = await LocalCluster.start({
+    dataDir: join(dir, `cluster-${protocol}-${n}`),
+    parties: (["a", "b"] as const).map((name) => ({ name, datasets: [{ name: "ids", file: files[name], columns }] as never })),
+    startTimeoutMs: 600_000
+  })
+  try {
+    progress(`psi-memory: ${protocol} PSI over ${n} ids per party`)
+    const started = performance.now()
+    const id = await cluster.submit({
+      kind: "query.psi",
+      parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "ids" })) as never,
+      params: { idColumn: "id", receivers: [cluster.party("a").address], maxIds: n, protocol },
+      roundTimeoutMs: 1_800_000
+    } as never)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 3_600_000 })
+    const wall = performance.now() - started
+    if (detail.status !== "Succeeded") throw new Error(`${protocol} PSI over ${n} ids ended ${detail.status}: ${detail.reason}`)
+    const cardinality = (detail.result as { cardinality?: number }).cardinality
+    if (cardinality !== n - Math.floor(n / 2)) throw new Error(`${protocol} PSI over ${n} ids: |∩| = ${cardinality}, expected ${n - Math.floor(n / 2)}`)
+    const rss = await peakRss(cluster)
+    progress(`psi-memory: ${protocol} ${n}: |∩| ${cardinality}, ${(wall / 1000).toFixed(1)} s, peak RSS ${rss.toFixed(0)} MB`)
+    return { wall, rss }
+  } finally {
+    await cluster.stop()
+    await rm(files.a, { force: true })
+    await rm(files.b, { force: true })
+  }
+}
+
+export const run = async () => {
+  const small = Number(process.env.PSI_MEMORY_SMALL ?? 100_000)
+  const big = Number(process.env.PSI_MEMORY_BIG ?? 1_000_000)
+  const protocols = (process.env.PSI_MEMORY_PROTOCOLS ?? "ot,ecdh").split(",") as Array<"ot" | "ecdh">
+  const dir = await mkdtemp(join(tmpdir(), "jointly-bench-psi-memory-"))
+  try {
+    for (const protocol of protocols) {
+      const smallRun = await psiTask(dir, small, protocol)
+      const bigRun = await psiTask(dir, big, protocol)
+      const params = { protocol, ids_per_party: big, parties: 2, source: "csv", participants: "processes" }
+      emit({ suite: "psi-memory", metric: "psi_peak_rss_mb", params, value: bigRun.rss, baseline: `same task over ${small} ids per party`, baseline_value: smallRun.rss, ratio: smallRun.rss / bigRun.rss })
+      emit({ suite: "psi-memory", metric: "psi_task_wall_ms", params, value: bigRun.wall, baseline: `same task over ${small} ids per party`, baseline_value: smallRun.wall, ratio: smallRun.wall / bigRun.wall })
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
