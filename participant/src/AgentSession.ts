@@ -75,6 +75,8 @@ export type AgentEvent =
   | { readonly type: "disconnected"; readonly reason: string }
   | { readonly type: "refused"; readonly code: string; readonly message: string }
   | { readonly type: "offer"; readonly taskId: string; readonly kind: string }
+  /** A running task this participant approved, offered again after it restarted: taken up again or not. */
+  | { readonly type: "rejoin"; readonly taskId: string; readonly accepted: boolean; readonly reason: string }
   | { readonly type: "consent"; readonly taskId: string; readonly approve: boolean; readonly reason: string }
   | { readonly type: "awaiting-human"; readonly taskId: string }
   /** A dashboard user proved this org's dashboard token; the agent signed the coordinator's sign-in message. */
@@ -245,9 +247,12 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   // An offer repeated on reconnection while its decision is still open (e.g. waiting for a human) is not asked twice.
   const deciding = new Set<string>()
   const endedTasks = new Set<string>()
+  /** Tasks the runner holds, so a rejoin offer after a mere reconnection leaves a running task's state alone. */
+  const acceptedTasks = new Set<string>()
   socket.on(events.offer, async (raw: unknown) => {
     const offer = decodeOr(TaskOffer, raw)
     if (!offer || !domain || deciding.has(offer.taskId)) return
+    if (offer.rejoin === true) return void rejoin(offer)
     deciding.add(offer.taskId)
     emitEvent({ type: "offer", taskId: offer.taskId, kind: offer.spec.kind })
     const { decision, reason } = await decide(offer).catch((error) => ({
@@ -257,10 +262,26 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     deciding.delete(offer.taskId)
     if (endedTasks.has(offer.taskId)) return
     const approve = decision === "approve"
+    if (approve) acceptedTasks.add(offer.taskId)
     const signature = await Eip712.signConsent(wallet, domain, { taskId: offer.taskId, specHash: offer.taskId, approve, reasonHash: reasonHash(reason) })
     socket.emit(events.consent, { taskId: offer.taskId, approve, reason, signature })
     emitEvent({ type: "consent", taskId: offer.taskId, approve, reason })
   })
+
+  /** The same checks as a first offer — the policy may have changed since — without a second consent. */
+  const rejoin = async (offer: TaskOffer) => {
+    if (acceptedTasks.has(offer.taskId) || endedTasks.has(offer.taskId)) return
+    deciding.add(offer.taskId)
+    const { decision, reason } = await decide(offer).catch((error) => ({
+      decision: "reject" as const,
+      reason: `policy failed: ${error instanceof Error ? error.message : String(error)}`
+    }))
+    deciding.delete(offer.taskId)
+    const accepted = decision === "approve" && !endedTasks.has(offer.taskId)
+    if (accepted) acceptedTasks.add(offer.taskId)
+    else void runner.forget(offer.taskId)
+    emitEvent({ type: "rejoin", taskId: offer.taskId, accepted, reason })
+  }
 
   socket.on(events.request, async (raw: unknown) => {
     const request = decodeOr(StageRequest, raw)
@@ -278,6 +299,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     const ended = decodeOr(TaskEnded, raw)
     if (!ended) return
     void runner.forget(ended.taskId)
+    acceptedTasks.delete(ended.taskId)
     endedTask(ended.taskId)
     emitEvent({ type: "ended", taskId: ended.taskId, status: ended.status, reason: ended.reason })
   })

@@ -143,8 +143,8 @@ export const make = (deps: {
     for (const p of participantsOf(task.spec)) hub.ended(p, { taskId: task.id, status, reason })
   }
 
-  const offer = (task: TaskRow, participant: string) =>
-    hub.offer(participant, { taskId: task.id, specHash: task.id, spec: task.spec })
+  const offer = (task: TaskRow, participant: string, rejoin = false) =>
+    hub.offer(participant, { taskId: task.id, specHash: task.id, spec: task.spec, ...(rejoin ? { rejoin } : {}) })
 
   const startConsent = async (task: TaskRow) => {
     const answered = new Set((await store.consents(task.id)).map((c) => c.participant))
@@ -350,6 +350,11 @@ export const make = (deps: {
         if (!answered) offer(task, account)
       } else if (task.status === "Scheduled" && !running.has(task.id)) {
         await schedule(task)
+      } else if (task.status === "Running" && running.has(task.id)) {
+        // A participant back after a restart has forgotten the task: offer it again so it can serve the rounds
+        // still to come (the rounds it missed settled without it). Harmless to one that only reconnected.
+        const approved = (await store.consents(task.id)).some((c) => c.participant === account && c.approve)
+        if (approved) offer(task, account, true)
       }
     }
   }

@@ -14,7 +14,12 @@ export const TaskOffer = Schema.Struct({
   taskId: Hex32,
   specHash: Hex32,
   /** The envelope decodes here; its params by the kind's declaration (`Protocols.decodeTask`), on receipt too. */
-  spec: TaskSpec
+  spec: TaskSpec,
+  /**
+   * The task is already running and this participant approved it: a participant that restarted (and so forgot
+   * it) checks it again against its policy and takes it up for the stages still to come. No consent is asked.
+   */
+  rejoin: Schema.optional(Schema.Boolean)
 })
 export type TaskOffer = typeof TaskOffer.Type
 
