@@ -29,6 +29,7 @@ export const defaultEntries = [
   "participant/src/worker/jobs.ts",
   "participant/src/worker/Pool.ts",
   "participant/src/browser/index.ts",
+  "participant/src/browser/ProtocolWorker.ts",
   "participant/src/browser/JobWorker.ts"
 ]
 
