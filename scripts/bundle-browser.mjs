@@ -50,7 +50,9 @@ export const bundle = async (outdir = join(root, "participant/dist/browser"), { 
     logLevel: "warning",
     // Node-only branches of dependencies test these; a page has neither.
     define: { "process.env.NODE_ENV": '"production"' },
-    loader: { ".wasm": "empty", ".node": "empty" }
+    loader: { ".wasm": "empty", ".node": "empty" },
+    // The sibling packages' sources, as every @jointly import inside the repository resolves (never a stale dist/).
+    conditions: ["@jointly/source"]
   })
   const require = createRequire(join(root, "backends/package.json"))
   const tfjsDist = dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm"))

@@ -51,6 +51,8 @@ export const nodeImportsOf = async (entry) => {
     logLevel: "silent",
     // Binary assets are the bundler's business, not part of the import graph.
     loader: { ".wasm": "empty", ".node": "empty" },
+    // The graph of the sources, as the browser bundle is built (scripts/bundle-browser.mjs).
+    conditions: ["@jointly/source"],
     plugins: [{
       name: "node-builtins",
       setup: (build) => {

@@ -84,7 +84,8 @@ export const run = async () => {
       minify: true,
       logLevel: "warning",
       define: { "process.env.NODE_ENV": '"production"' },
-      loader: { ".wasm": "empty", ".node": "empty" }
+      loader: { ".wasm": "empty", ".node": "empty" },
+      conditions: ["@jointly/source"]
     })
 
     progress("dealing a 2048-bit Paillier key on Node")

@@ -1,7 +1,7 @@
 // The example participant page: pick a CSV, see each offered task and its consent question, approve or reject,
 // watch progress, see the size of what left the browser. Copy it and the bundle (npm run bundle:browser) beside
 // it; serve it from the coordinator's origin (or one the coordinator allows).
-import { BrowserAgent, KeyVault } from "./dist/jointly-participant.js"
+import { BrowserAgent, InjectedWallet, KeyVault } from "./dist/jointly-participant.js"
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`)
 const el = (tag, attrs = {}, ...children) => {
@@ -27,6 +27,14 @@ $("import").onclick = async () => {
 $("create").onclick = async () => {
   await vault.create()
   await showAddress()
+}
+// The account in the person's wallet (window.ethereum): the key never enters this page, and the wallet shows each
+// consent (EIP-712: task id, approve or reject, the reason's hash) before signing it.
+let injected
+$("use-wallet").onclick = async () => {
+  if (!globalThis.ethereum) return alert("no browser wallet found on this page")
+  injected = await InjectedWallet.connect(globalThis.ethereum)
+  $("address").textContent = `${injected.address} (browser wallet)`
 }
 
 const parseColumns = (text) =>
@@ -81,7 +89,7 @@ $("start").onclick = async () => {
   try {
     const agent = await BrowserAgent.start({
       coordinatorUrl: $("coordinator").value.trim(),
-      wallet: await vault.open(),
+      wallet: injected ?? (await vault.open()),
       datasets,
       policy: ask,
       // What tasks leave this participant (a PSI's intersection, predictions) stays in the tab, for the page to show.

@@ -9,10 +9,9 @@
  * The coordinator must be reachable from the page's origin: the page served by the coordinator's host, or a
  * coordinator that allows the page's origin.
  */
-import type { BaseWallet } from "ethers"
 import * as EndpointRule from "@jointly/core/internal/net/EndpointRule"
 import * as AgentSession from "../AgentSession.ts"
-import type { AgentEvent } from "../AgentSession.ts"
+import type { AccountSigner, AgentEvent } from "../AgentSession.ts"
 import * as BrowserRunner from "./BrowserRunner.ts"
 import * as ProtocolThread from "./ProtocolThread.ts"
 import type { TableInput } from "./TableInput.ts"
@@ -21,7 +20,8 @@ export interface BrowserAgentConfig extends AgentSession.SessionConfig {
   /** `https://…`; plain `http://` only to a loopback address unless `allowInsecure`. */
   readonly coordinatorUrl: string
   readonly allowInsecure?: boolean
-  readonly wallet: BaseWallet
+  /** The org's account: a key from the page's KeyVault, or the person's wallet (InjectedWallet.connect). */
+  readonly wallet: AccountSigner
   readonly datasets: ReadonlyArray<TableInput>
   /**
    * Where the bundle's files are: the job-worker script (`jointly-job-worker.js`) and the WASM binaries. By

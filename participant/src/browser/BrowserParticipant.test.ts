@@ -7,7 +7,7 @@
  * aggregation, and the tab closed mid-task. "web" is an external party of the cluster holding east's rows, so a
  * task over north, south and web must give exactly the result of the same task over north, south and east.
  */
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { extname, join } from "node:path"
@@ -15,6 +15,8 @@ import { fileURLToPath } from "node:url"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params } from "@jointly/core/internal/protocols/joint-statistics/spec"
+import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
+import type * as VerticalSpec from "@jointly/core/internal/protocols/vertical/spec"
 import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import { digitsParams, loadDigits, nonIid } from "../modeling/DigitsFixture.ts"
@@ -33,6 +35,9 @@ const pimaColumns: DatasetSpec["columns"] = [
   { name: "age", type: "integer" }
 ]
 const idColumns: DatasetSpec["columns"] = [{ name: "id", type: "string" }]
+/** The PSI-split bcw blocks (label at part a): the vertical SVM's feature blocks, by part. */
+const bcwTables = Object.fromEntries((["a", "b", "c"] as const).map((part) => [part, Reference.parseCsv(readFileSync(idFile(part), "utf8"))])) as Record<"a" | "b" | "c", Reference.Table>
+const bcwColumns = (part: "a" | "b" | "c"): DatasetSpec["columns"] => bcwTables[part].columns.map((name) => ({ name, type: name === "id" ? "string" : "integer" }))
 /** Node parties and the data each holds; "web" (the browser) holds east's. */
 const nodeParties = { north: "a", south: "b", east: "c" } as const
 const params: Params = {
@@ -87,7 +92,8 @@ const openPage = async () => {
     if (message.type() === "error" && !message.text().includes("favicon")) pageErrors.push(message.text())
   })
   await serve(p)
-  await p.goto(`${cluster.coordinatorUrl}/jointly-browser/index.html`)
+  // `test-keys`: the page accepts the 512-bit keys of the test's vertical SVM, as the Node parties do.
+  await p.goto(`${cluster.coordinatorUrl}/jointly-browser/index.html?test-keys`)
   const key = (await cluster.walletOf("web")).privateKey
   await p.getByTestId("import-key").fill(key)
   await p.getByTestId("import").click()
@@ -102,6 +108,7 @@ const openPage = async () => {
   await add("pima", pimaColumns.map((c) => `${c.name}:${c.type}`).join(", "), pimaFile("east"))
   await add("ids", "id:string", idFile("c"), "id")
   await add("digits", digitsColumns.map((c) => `${c.name}:${c.type}`).join(", "), digitsFiles[2]!)
+  await add("bcw", bcwColumns("c").map((c) => `${c.name}:${c.type}`).join(", "), idFile("c"))
   await p.getByTestId("start").click()
   await p.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 60_000 }).catch(async (error) => {
     throw new Error(`the page did not connect: ${await p.getByTestId("status").textContent()}\n${consoleLines.slice(-20).join("\n")}\n${cluster.coordinatorStderr.slice(-10).join("\n")}`, { cause: error })
@@ -135,8 +142,11 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
             datasets: [
               { name: "pima", file: pimaFile(name), columns: pimaColumns },
               { name: "ids", file: idFile(part), columns: idColumns, id: "id" },
-              { name: "digits", file: digitsFiles[i]!, columns: digitsColumns }
-            ]
+              { name: "digits", file: digitsFiles[i]!, columns: digitsColumns },
+              { name: "bcw", file: idFile(part), columns: bcwColumns(part) }
+            ],
+            // The vertical SVM runs on 512-bit Paillier keys to stay short (as coordinator/src/Vertical.test.ts).
+            unsafeTestKeySizes: true
           })),
           { name: "web", external: true, datasets: [] }
         ]
@@ -243,6 +253,98 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     expect(result.rounds.map(withoutContributors)).toEqual(expected.rounds.map(withoutContributors))
     for (const round of result.rounds) expect(round.contributors).toContain(party("web").address)
     expect(result.final).toEqual(expected.final)
+  }, 600_000)
+
+  it("a vertical SVM with the browser holding one feature block: evaluation as the plaintext SVM, the model sealed in IndexedDB, predictions from it", async () => {
+    const svm = (names: ReadonlyArray<string>) => {
+      const params = Reference.trainParams(names.map((n, i) => ({ address: party(n).address, table: bcwTables[(["a", "b", "c"] as const)[i]!] })), { keyBits: 512, updates: 100, batchSize: 50 })
+      return { kind: "modeling.vertical-svm", name: "bcw svm", parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params: params as never }
+    }
+    const tables = [bcwTables.a, bcwTables.b, bcwTables.c]
+    const reference = await cluster.waitForTask(await cluster.submit(svm(["north", "south", "east"])), { timeoutMs: 240_000 })
+    expect(reference.status, String(reference.reason)).toBe("Succeeded")
+
+    const spec = svm(["north", "south", "web"])
+    const id = await cluster.submit(spec)
+    await approve(page, id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 240_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    const result = detail.result as VerticalSpec.TrainResult
+    const expected = reference.result as VerticalSpec.TrainResult
+    expect(result.rows).toBe(expected.rows)
+    expect(result.iterations).toBe(expected.iterations)
+    // The label holder's evaluation is the plaintext SVM's on the joined table with this run's public schedule,
+    // over the same aligned ids as the all-Node run (whose schedule differs: seeds are drawn per task).
+    const holder = (await cluster.outputOf("north", id)) as { alignedIds: Array<string>; evaluation: { ids: Array<string>; positive: Array<boolean> } }
+    expect(holder.alignedIds).toEqual(((await cluster.outputOf("north", reference.id)) as typeof holder).alignedIds)
+    const ref = Reference.reference(tables, 1, "svm", spec.params, result.schedule, holder.alignedIds)
+    expect(holder.evaluation.ids).toEqual(ref.testIds)
+    expect(holder.evaluation.positive).toEqual(ref.predicted)
+    for (const m of ["accuracy", "precision", "recall"] as const) expect(Math.abs(result.test[m] - ref.metrics[m])).toBeLessThanOrEqual(0.01)
+
+    // The browser's block is sealed in its IndexedDB (the progress records are gone once the task is over); the
+    // weights the page received are nowhere in it in the clear.
+    const address = party("web").address
+    const readSealed = () => page.evaluate(async (owner) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const r = indexedDB.open(`jointly-models-${owner.toLowerCase()}`)
+        r.onsuccess = () => resolve(r.result)
+        r.onerror = () => reject(r.error)
+      })
+      const all = await new Promise<Array<string>>((resolve) => {
+        const r = db.transaction("records").objectStore("records").getAll()
+        r.onsuccess = () => resolve(r.result as Array<string>)
+      })
+      db.close()
+      return all
+    }, address)
+    await expect.poll(async () => (await readSealed()).map((text) => JSON.parse(text).format), { timeout: 30_000 }).toEqual(["jointly/vertical-partial-model"])
+    const sealed = await readSealed()
+    expect(JSON.parse(sealed[0]!).modelId).toBe(id)
+    const webOutput = await page.evaluate((taskId) => ((globalThis as any).__jointlyOutputs ?? []).find((o: any) => o.taskId === taskId)?.output, id)
+    expect(webOutput.weights.length).toBe(bcwTables.c.columns.length - 1)
+    for (const w of webOutput.weights as Array<number>) if (Math.abs(w) > 1e-6) expect(sealed[0]).not.toContain(String(w))
+
+    // Online prediction: the browser's share of each score comes from the model it opened from IndexedDB.
+    const ids = ref.testIds.slice(0, 6)
+    const predict = () => cluster.submit({
+      kind: "prediction.vertical-online",
+      name: "bcw predict",
+      parties: ["north", "south", "web"].map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never,
+      params: { model: id, requester: party("north").address, idColumn: "id", ids } as never
+    })
+    const online = await predict()
+    await approve(page, online)
+    const predicted = await cluster.waitForTask(online, { timeoutMs: 120_000 })
+    expect(predicted.status, String(predicted.reason)).toBe("Succeeded")
+    expect(((await cluster.outputOf("north", online)) as { positive: Array<boolean> }).positive).toEqual(ref.predicted.slice(0, 6))
+
+    // A record altered in IndexedDB (one ciphertext byte) no longer opens: the prediction fails at the browser.
+    await page.evaluate(async (owner) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const r = indexedDB.open(`jointly-models-${owner.toLowerCase()}`)
+        r.onsuccess = () => resolve(r.result)
+        r.onerror = () => reject(r.error)
+      })
+      const store = db.transaction("records", "readwrite").objectStore("records")
+      await new Promise<void>((resolve) => {
+        const cursor = store.openCursor()
+        cursor.onsuccess = () => {
+          const c = cursor.result!
+          const file = JSON.parse(c.value as string)
+          const bytes = Uint8Array.from(atob(file.ciphertext), (ch) => ch.charCodeAt(0))
+          bytes[0] = bytes[0]! ^ 1
+          file.ciphertext = btoa(String.fromCharCode(...bytes))
+          c.update(JSON.stringify(file)).onsuccess = () => resolve()
+        }
+      })
+      db.close()
+    }, address)
+    const tampered = await predict()
+    await approve(page, tampered)
+    const refused = await cluster.waitForTask(tampered, { timeoutMs: 120_000 })
+    expect(refused.status).toBe("Failed")
+    expect(String(refused.reason)).toContain("PartialModelCorrupt")
   }, 600_000)
 
   it("closing the tab after it sent its masked input settles the task with the browser as a dropout", async () => {
