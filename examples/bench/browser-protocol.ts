@@ -9,11 +9,12 @@
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { extname, join } from "node:path"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { type Browser, chromium } from "playwright-core"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import { digitsParams, loadDigits, nonIid } from "@jointly/participant/internal/modeling/DigitsFixture"
+import * as PageServer from "@jointly/participant/internal/browser/testing/PageServer"
 import { emit, progress } from "./Report.ts"
 
 const SUITE = "browser"
@@ -64,6 +65,7 @@ export const run = async (options: { readonly chromiumPath: string; readonly bun
   const dir = await mkdtemp(join(tmpdir(), "jointly-bench-browser-protocol-"))
   let cluster: LocalCluster.LocalCluster | undefined
   let browser: Browser | undefined
+  let pageServer: PageServer.PageServer | undefined
   try {
     const pima = (name: string) => join(root, "examples/demo", `pima-${name}.csv`)
     const ids = (part: string) => join(root, "examples/query", `bcw_vertical_party_${part}_psi.csv`)
@@ -91,21 +93,17 @@ export const run = async (options: { readonly chromiumPath: string; readonly bun
       ]
     })
     const c = cluster
-    browser = await chromium.launch({
-      executablePath: options.chromiumPath,
-      headless: true,
-      // The page is answered by playwright's routing on the coordinator's origin (see BrowserParticipant.test.ts).
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-features=LocalNetworkAccessChecks"]
+    // The page and bundle from a real server on its own port that passes the coordinator through (one origin).
+    pageServer = await PageServer.start({
+      coordinatorUrl: c.coordinatorUrl,
+      files: (path) => {
+        const name = path.replace(/^\/bench\//, "")
+        if (name === path || !/^[\w.-]+$/.test(name)) return undefined
+        return name === "index.html" ? { body: page, type: "text/html" } : { file: join(options.bundleDir, name) }
+      }
     })
+    browser = await chromium.launch({ executablePath: options.chromiumPath, headless: true, args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking"] })
     const context = await browser.newContext()
-    const types: Record<string, string> = { ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json" }
-    await context.route(`${c.coordinatorUrl}/bench/**`, async (route) => {
-      const name = new URL(route.request().url()).pathname.replace(/^\/bench\//, "")
-      if (name === "index.html") return route.fulfill({ status: 200, body: page, headers: { "content-type": "text/html" } })
-      if (!/^[\w.-]+$/.test(name)) return route.fulfill({ status: 404, body: "" })
-      const body = await readFile(join(options.bundleDir, name)).catch(() => undefined)
-      return body === undefined ? route.fulfill({ status: 404, body: "" }) : route.fulfill({ status: 200, body, headers: { "content-type": types[extname(name)] ?? "application/octet-stream" } })
-    })
     const csv = async (file: string) => readFile(file, "utf8")
     const browserDatasets = [
       { name: "pima", columns: pimaColumns, csv: await csv(pima("east")) },
@@ -128,7 +126,7 @@ export const run = async (options: { readonly chromiumPath: string; readonly bun
     for (const mode of ["page", "worker"] as const satisfies ReadonlyArray<Mode>) {
       const web = `web-${mode}`
       const tab = await context.newPage()
-      await tab.goto(`${c.coordinatorUrl}/bench/index.html`)
+      await tab.goto(`${pageServer.url}/bench/index.html`)
       await tab.evaluate((input) => (window as unknown as { startAgent: (i: unknown) => Promise<void> }).startAgent(input), { key: (await c.walletOf(web)).privateKey, mode, datasets: browserDatasets })
       // Starting the agent parses the bundle and opens the datasets: not what is measured.
       await tab.waitForTimeout(1_000)
@@ -174,6 +172,7 @@ export const run = async (options: { readonly chromiumPath: string; readonly bun
     })
   } finally {
     await browser?.close()
+    await pageServer?.close()
     await cluster?.stop()
     await rm(dir, { recursive: true, force: true })
   }

@@ -1,7 +1,7 @@
 /**
  * The browser participant in Chromium (playwright-core, Debian's chromium) beside Node participants, over a real
  * LocalCluster (anvil, the coordinator, one process per Node party). The page is the example a partner copies
- * (examples/browser/), served from the coordinator's origin through playwright's routing, with the esbuild
+ * (examples/browser/), served by a real HTTP server that passes the coordinator through (one origin), with the esbuild
  * bundle built by this test; it imports the org's key into its IndexedDB vault, reads its CSVs from file inputs,
  * and a human's click approves each offer: statistics with a Node dropout, a PSI, a FedAvg task with secure
  * aggregation, and the tab closed mid-task. "web" is an external party of the cluster holding east's rows, so a
@@ -10,8 +10,10 @@
 import { existsSync, readFileSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { extname, join } from "node:path"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import * as esbuild from "esbuild"
+import { Wallet } from "ethers"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params } from "@jointly/core/internal/protocols/joint-statistics/spec"
@@ -20,6 +22,7 @@ import type * as VerticalSpec from "@jointly/core/internal/protocols/vertical/sp
 import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import { digitsParams, loadDigits, nonIid } from "../modeling/DigitsFixture.ts"
+import * as PageServer from "./testing/PageServer.ts"
 import type { DatasetSpec } from "../datasets/Dataset.ts"
 // @ts-expect-error: a plain ES module script without types
 import { bundle } from "../../../scripts/bundle-browser.mjs"
@@ -53,6 +56,9 @@ let cluster: LocalCluster.LocalCluster
 let browser: Browser
 let page: Page
 let bundleDir: string
+let pageServer: PageServer.PageServer
+/** testing/InjectedProvider.ts as a classic script, installed before the page's own scripts. */
+let walletScript: string
 /** The digits shards of north, south and east (web holds east's). */
 let digitsFiles: Array<string>
 const digits = loadDigits()
@@ -72,31 +78,50 @@ const statsSpec = (names: ReadonlyArray<string>) => ({
   params
 })
 
-/** The example page and the bundle, answered from the coordinator's origin (same-origin API and socket). */
-const serve = async (p: Page) => {
-  const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json" }
-  await p.context().route(`${cluster.coordinatorUrl}/jointly-browser/**`, async (route) => {
-    const path = new URL(route.request().url()).pathname.replace(/^\/jointly-browser\//, "")
-    const file = path.startsWith("dist/") ? join(bundleDir, path.slice(5)) : join(repo, "examples/browser", path)
-    if (!existsSync(file)) return route.fulfill({ status: 404, body: "not found" })
-    await route.fulfill({ status: 200, body: await readFile(file), headers: { "content-type": types[extname(file)] ?? "application/octet-stream" } })
+/**
+ * The example page and the bundle from a real HTTP server on its own port, which passes the coordinator's API and
+ * socket through (testing/PageServer.ts): one origin for the page and the coordinator, as in a deployment.
+ */
+const startPageServer = () =>
+  PageServer.start({
+    coordinatorUrl: cluster.coordinatorUrl,
+    files: (path) => {
+      if (!path.startsWith("/jointly-browser/")) return undefined
+      const rest = path.slice("/jointly-browser/".length)
+      if (!/^(dist\/)?[\w.-]+$/.test(rest)) return undefined
+      return { file: rest.startsWith("dist/") ? join(bundleDir, rest.slice(5)) : join(repo, "examples/browser", rest) }
+    }
   })
-}
 
-/** Opens the page, imports web's key, adds its two datasets from file inputs and connects. */
-const openPage = async () => {
+/**
+ * Opens the page and connects as web: with its key imported into the page's IndexedDB vault, or (`wallet`) with
+ * an injected EIP-1193 wallet holding that key (testing/InjectedProvider.ts), optionally one that signs consents
+ * with another key. Adds its datasets from file inputs.
+ */
+const openPage = async (options: { readonly wallet?: { readonly consentKey?: string } } = {}) => {
   const p = await browser.newPage()
   p.on("pageerror", (error) => pageErrors.push(error.message))
   p.on("console", (message) => {
     consoleLines.push(`${message.type()}: ${message.text()}`)
     if (message.type() === "error" && !message.text().includes("favicon")) pageErrors.push(message.text())
   })
-  await serve(p)
-  // `test-keys`: the page accepts the 512-bit keys of the test's vertical SVM, as the Node parties do.
-  await p.goto(`${cluster.coordinatorUrl}/jointly-browser/index.html?test-keys`)
   const key = (await cluster.walletOf("web")).privateKey
-  await p.getByTestId("import-key").fill(key)
-  await p.getByTestId("import").click()
+  if (options.wallet !== undefined) {
+    await p.addInitScript(({ key, consentKey }) => {
+      const w = globalThis as unknown as { __walletKey?: string; __walletConsentKey?: string }
+      w.__walletKey = key
+      if (consentKey !== undefined) w.__walletConsentKey = consentKey
+    }, { key, consentKey: options.wallet.consentKey })
+    await p.addInitScript({ content: walletScript })
+  }
+  // `test-keys`: the page accepts the 512-bit keys of the test's vertical SVM, as the Node parties do.
+  await p.goto(`${pageServer.url}/jointly-browser/index.html?test-keys`)
+  if (options.wallet !== undefined) {
+    await p.getByTestId("use-wallet").click()
+  } else {
+    await p.getByTestId("import-key").fill(key)
+    await p.getByTestId("import").click()
+  }
   await p.getByTestId("address").filter({ hasText: party("web").address }).waitFor({ timeout: 10_000 })
   const add = async (name: string, columns: string, file: string, id = "") => {
     await p.getByTestId("dataset-name").fill(name)
@@ -155,22 +180,30 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
         executablePath: chromiumPath,
         headless: true,
         args: [
-          "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-          // The page is answered by playwright's routing, so Chromium knows no address for it and files it under the
-          // public address space; its socket to the (loopback) coordinator would then be a "local network access".
-          // Served by the coordinator's host itself, as in a deployment, the page and the socket share one origin.
-          "--disable-features=LocalNetworkAccessChecks"
+          "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"
         ]
       }),
       bundle(bundleDir, { minify: false })
     ])
     cluster = cluster_
     browser = browser_
+    pageServer = await startPageServer()
+    walletScript = (await esbuild.build({
+      absWorkingDir: repo,
+      entryPoints: ["participant/src/browser/testing/InjectedProvider.ts"],
+      bundle: true,
+      write: false,
+      format: "iife",
+      platform: "browser",
+      conditions: ["@jointly/source"],
+      logLevel: "warning"
+    })).outputFiles[0]!.text
     page = await openPage()
   }, 300_000)
 
   afterAll(async () => {
     await browser?.close()
+    await pageServer?.close()
     await cluster?.stop()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
@@ -364,5 +397,40 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     const progress = detail.events.filter((e) => e.type === "Progress").map((e) => e.data as { stage: string; done: number; total: number })
     expect(progress).toContainEqual(expect.objectContaining({ stage: "secagg.unmask", done: 2, total: 3 }))
     expect(pageErrors).toEqual([])
+  }, 300_000)
+
+  it("an injected EIP-1193 wallet signs the browser's sign-in and consent (EIP-712, as Node does); a consent it signs with another account is refused", async () => {
+    const reference = await cluster.waitForTask(await cluster.submit(statsSpec(["north", "south", "east"])))
+    expect(reference.status, String(reference.reason)).toBe("Succeeded")
+    const walletPage = await openPage({ wallet: {} })
+    const id = await cluster.submit(statsSpec(["north", "south", "web"]))
+    await approve(walletPage, id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    expect(withoutContributors(detail.result)).toEqual(withoutContributors(reference.result))
+    const web = party("web").address
+    expect(detail.consents.find((c) => c.participant.toLowerCase() === web.toLowerCase())?.approve).toBe(true)
+    // The wallet was asked, as typed data the person reads: the login, then this task's consent.
+    const asked = await walletPage.evaluate(() => (globalThis as any).__walletRequests as Array<{ method: string; primaryType?: string; message?: any }>)
+    expect(asked.filter((r) => r.method === "eth_signTypedData_v4").map((r) => r.primaryType)).toEqual(expect.arrayContaining(["Login", "Consent"]))
+    expect(asked.find((r) => r.primaryType === "Consent")?.message).toMatchObject({ taskId: id, approve: true })
+    // The chain holds web's consent, its EIP-712 signature checked by the contract.
+    const history = await cluster.supervisorLedger.taskHistory(id)
+    expect(history.some((e) => e._tag === "ConsentRecorded" && e.participant.toLowerCase() === web.toLowerCase() && e.approve)).toBe(true)
+    await walletPage.close()
+
+    // A wallet that claims web's account but signs the consent with another key: the coordinator refuses it.
+    const wrongPage = await openPage({ wallet: { consentKey: Wallet.createRandom().privateKey } })
+    const wireErrors: Array<{ code: string; message: string }> = []
+    await wrongPage.exposeFunction("__jointlyEvent", (event: { type: string; error?: { code: string; message: string } }) => {
+      if (event.type === "wire-error" && event.error !== undefined) wireErrors.push(event.error)
+    })
+    const refused = await cluster.submit(statsSpec(["north", "south", "web"]))
+    await approve(wrongPage, refused)
+    await expect.poll(() => wireErrors, { timeout: 30_000 }).toContainEqual(expect.objectContaining({ code: "NotAuthorized", message: expect.stringContaining("the consent is signed by") }))
+    const pending = await cluster.task(refused)
+    expect(pending.consents.some((c) => c.participant.toLowerCase() === web.toLowerCase())).toBe(false)
+    expect(pending.status).toBe("AwaitingConsent")
+    await wrongPage.close()
   }, 300_000)
 })
