@@ -46,9 +46,11 @@ const parseColumns = (text) =>
 
 $("add-dataset").onclick = () => {
   const file = $("dataset-file").files[0]
-  if (!file) return alert("pick a CSV file first")
+  if (!file) return alert("pick a CSV or Parquet file first")
   const id = $("dataset-id").value.trim()
-  const dataset = { name: $("dataset-name").value.trim(), columns: parseColumns($("dataset-columns").value), csv: file, ...(id ? { id } : {}) }
+  // A .parquet file is read as Parquet (only the declared columns), anything else as CSV.
+  const source = file.name.toLowerCase().endsWith(".parquet") ? { parquet: file } : { csv: file }
+  const dataset = { name: $("dataset-name").value.trim(), columns: parseColumns($("dataset-columns").value), ...source, ...(id ? { id } : {}) }
   datasets.push(dataset)
   $("datasets").append(el("li", { "data-testid": "dataset", "data-name": dataset.name }, `${dataset.name}: ${file.name} (${file.size} bytes), columns ${dataset.columns.map((c) => c.name).join(", ")}`))
 }
