@@ -1,14 +1,15 @@
 /**
- * The browser participant's Runner (host/Runner.ts): the page's datasets held in memory (TableInput.ts, served
- * by core's in-memory engine), the portable backends on this thread, and one pool of Web Workers
+ * The browser participant's Runner (host/Runner.ts), run in the protocol worker (ProtocolWorker.ts; on the page's
+ * thread only with `protocolThread: "page"`): the page's datasets held in memory (TableInput.ts, served by core's
+ * in-memory engine), the portable backends on the calling thread, and one pool of Web Workers
  * (WebWorkers.ts, sized by `navigator.hardwareConcurrency`) that serves both the protocols' batch jobs
  * (JobRunner: Paillier, threshold decryptions, SecureBoost histograms, federated training) and the joint
  * query's hashing and blinding (PoolCompute.ts). The pool starts on the first batch, so a task that runs no
  * jobs never starts a worker.
  *
- * What a browser has no place for yet fails with a typed reason rather than pretending: batch predictions and
- * query outputs go to the page (`onOutput`); vertical partial models and training progress are sealed in
- * IndexedDB (IndexedDbModels.ts); owned HE models are not kept — encrypted inference fails with "UnknownModel".
+ * Batch predictions and query outputs go to the page (`onOutput`); vertical partial models and training progress
+ * are sealed in IndexedDB (IndexedDbModels.ts); owned HE models are not kept yet — encrypted inference fails with
+ * a typed "UnknownModel" rather than pretending.
  */
 import { Effect, Layer } from "effect"
 import * as Backends from "@jointly/backends/internal/Backends"
