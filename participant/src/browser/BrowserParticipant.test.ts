@@ -336,7 +336,9 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     await expect.poll(async () => (await readSealed()).map((text) => JSON.parse(text).format), { timeout: 30_000 }).toEqual(["jointly/vertical-partial-model"])
     const sealed = await readSealed()
     expect(JSON.parse(sealed[0]!).modelId).toBe(id)
-    const webOutput = await page.evaluate((taskId) => ((globalThis as any).__jointlyOutputs ?? []).find((o: any) => o.taskId === taskId)?.output, id)
+    // The task's last output to the page is the partial model's record (its alignment step delivers one before).
+    const webOutput = await page.evaluate((taskId) => ((globalThis as any).__jointlyOutputs ?? []).filter((o: any) => o.taskId === taskId).map((o: any) => o.output).find((o: any) => o.modelDigest !== undefined), id)
+    expect(webOutput.modelDigest).toBe(JSON.parse(sealed[0]!).digest)
     expect(webOutput.weights.length).toBe(bcwTables.c.columns.length - 1)
     for (const w of webOutput.weights as Array<number>) if (Math.abs(w) > 1e-6) expect(sealed[0]).not.toContain(String(w))
 
