@@ -15,12 +15,20 @@ const root = fileURLToPath(new URL("..", import.meta.url))
 export const packages = ["core", "wasm", "backends", "participant", "coordinator", "cli"]
 export const updateCommand = "npm run api:update"
 
-/** The public entries of a package: `exports` keys and their declaration files, the internal subpath excluded. */
+/**
+ * The public entries of a package: `exports` keys (and their `browser` conditions) and their declaration files,
+ * the internal subpath excluded.
+ */
 const entriesOf = (pkg) => {
   const json = JSON.parse(readFileSync(join(root, pkg, "package.json"), "utf8"))
   return Object.entries(json.exports ?? {})
     .filter(([key, target]) => !key.includes("*") && typeof target === "object" && target.types)
-    .map(([key, target]) => ({ specifier: key === "." ? json.name : `${json.name}${key.slice(1)}`, file: join(root, pkg, target.types) }))
+    .flatMap(([key, target]) => {
+      const specifier = key === "." ? json.name : `${json.name}${key.slice(1)}`
+      // A `browser` condition is a public entry of its own (what a bundler targeting browsers resolves).
+      const browser = typeof target.browser === "object" && target.browser.types ? [{ specifier: `${specifier} (browser)`, file: join(root, pkg, target.browser.types) }] : []
+      return [...browser, { specifier, file: join(root, pkg, target.types) }]
+    })
 }
 
 const oneLine = (text) => text.replace(/\s+/g, " ").trim()

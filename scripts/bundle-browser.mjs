@@ -5,6 +5,7 @@
  * worker as one module. Writes to participant/dist/browser/ (or the directory given):
  *
  *   jointly-participant.js     the agent, key vault and dataset readers (browser/index.ts)
+ *   jointly-protocol-worker.js the Web Worker that runs the stages of accepted tasks (browser/ProtocolWorker.ts)
  *   jointly-job-worker.js      the Web Worker of the job pool (browser/JobWorker.ts)
  *   jointly-bigint.wasm        the AssemblyScript Montgomery kernel (built by `npm run build`)
  *   tfjs-backend-wasm*.wasm    tfjs' WASM backend, fetched on the first training step
@@ -23,7 +24,11 @@ import * as esbuild from "esbuild"
 import { nodeImportsOf } from "./check-portable-graph.mjs"
 
 const root = resolve(fileURLToPath(new URL("..", import.meta.url)))
-export const entries = { "jointly-participant": "participant/src/browser/index.ts", "jointly-job-worker": "participant/src/browser/JobWorker.ts" }
+export const entries = {
+  "jointly-participant": "participant/src/browser/index.ts",
+  "jointly-protocol-worker": "participant/src/browser/ProtocolWorker.ts",
+  "jointly-job-worker": "participant/src/browser/JobWorker.ts"
+}
 
 /** Builds the bundle into `outdir`; resolves with each file's size. */
 export const bundle = async (outdir = join(root, "participant/dist/browser"), { minify = true } = {}) => {
@@ -45,7 +50,9 @@ export const bundle = async (outdir = join(root, "participant/dist/browser"), { 
     logLevel: "warning",
     // Node-only branches of dependencies test these; a page has neither.
     define: { "process.env.NODE_ENV": '"production"' },
-    loader: { ".wasm": "empty", ".node": "empty" }
+    loader: { ".wasm": "empty", ".node": "empty" },
+    // The sibling packages' sources, as every @jointly import inside the repository resolves (never a stale dist/).
+    conditions: ["@jointly/source"]
   })
   const require = createRequire(join(root, "backends/package.json"))
   const tfjsDist = dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm"))

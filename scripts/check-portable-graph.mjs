@@ -29,6 +29,7 @@ export const defaultEntries = [
   "participant/src/worker/jobs.ts",
   "participant/src/worker/Pool.ts",
   "participant/src/browser/index.ts",
+  "participant/src/browser/ProtocolWorker.ts",
   "participant/src/browser/JobWorker.ts"
 ]
 
@@ -50,6 +51,8 @@ export const nodeImportsOf = async (entry) => {
     logLevel: "silent",
     // Binary assets are the bundler's business, not part of the import graph.
     loader: { ".wasm": "empty", ".node": "empty" },
+    // The graph of the sources, as the browser bundle is built (scripts/bundle-browser.mjs).
+    conditions: ["@jointly/source"],
     plugins: [{
       name: "node-builtins",
       setup: (build) => {

@@ -7,7 +7,8 @@
  * loopback. Ratios are browser / Node (bigger is better, 1 = parity).
  *
  * Also: the page's main thread while the worker computes — the longest task the Long Tasks API saw (the
- * participant's goal is ≤ 50 ms), and the sizes of the browser participant's bundle (scripts/bundle-browser.mjs).
+ * participant's goal is ≤ 50 ms) — and while the browser participant runs real protocols beside Node participants
+ * with its stages on the page's thread and in its protocol worker (browser-protocol.ts), and the sizes of the browser participant's bundle (scripts/bundle-browser.mjs).
  */
 import { existsSync } from "node:fs"
 import { mkdtemp, readFile, rm } from "node:fs/promises"
@@ -23,6 +24,7 @@ import * as NodeBackends from "@jointly/backends/node"
 import * as Keys from "@jointly/core/internal/crypto/paillier/Keys"
 import * as Primes from "@jointly/core/internal/compute/Primes"
 import { measure, type OpRate, type OpsInput } from "./browser-ops.ts"
+import * as BrowserProtocol from "./browser-protocol.ts"
 import { emit, progress } from "./Report.ts"
 // @ts-expect-error: a plain ES module script without types
 import { bundle } from "../../scripts/bundle-browser.mjs"
@@ -82,7 +84,8 @@ export const run = async () => {
       minify: true,
       logLevel: "warning",
       define: { "process.env.NODE_ENV": '"production"' },
-      loader: { ".wasm": "empty", ".node": "empty" }
+      loader: { ".wasm": "empty", ".node": "empty" },
+      conditions: ["@jointly/source"]
     })
 
     progress("dealing a 2048-bit Paillier key on Node")
@@ -111,6 +114,7 @@ export const run = async () => {
       await browser.close()
       server.close()
     }
+    await BrowserProtocol.run({ chromiumPath, bundleDir: dir })
   } finally {
     await rm(dir, { recursive: true, force: true })
   }

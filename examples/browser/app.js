@@ -1,7 +1,7 @@
 // The example participant page: pick a CSV, see each offered task and its consent question, approve or reject,
 // watch progress, see the size of what left the browser. Copy it and the bundle (npm run bundle:browser) beside
 // it; serve it from the coordinator's origin (or one the coordinator allows).
-import { BrowserAgent, KeyVault } from "./dist/jointly-participant.js"
+import { BrowserAgent, InjectedWallet, KeyVault } from "./dist/jointly-participant.js"
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`)
 const el = (tag, attrs = {}, ...children) => {
@@ -28,6 +28,14 @@ $("create").onclick = async () => {
   await vault.create()
   await showAddress()
 }
+// The account in the person's wallet (window.ethereum): the key never enters this page, and the wallet shows each
+// consent (EIP-712: task id, approve or reject, the reason's hash) before signing it.
+let injected
+$("use-wallet").onclick = async () => {
+  if (!globalThis.ethereum) return alert("no browser wallet found on this page")
+  injected = await InjectedWallet.connect(globalThis.ethereum)
+  $("address").textContent = `${injected.address} (browser wallet)`
+}
 
 const parseColumns = (text) =>
   text.split(",").map((s) => s.trim()).filter(Boolean).map((s) => {
@@ -38,9 +46,11 @@ const parseColumns = (text) =>
 
 $("add-dataset").onclick = () => {
   const file = $("dataset-file").files[0]
-  if (!file) return alert("pick a CSV file first")
+  if (!file) return alert("pick a CSV or Parquet file first")
   const id = $("dataset-id").value.trim()
-  const dataset = { name: $("dataset-name").value.trim(), columns: parseColumns($("dataset-columns").value), csv: file, ...(id ? { id } : {}) }
+  // A .parquet file is read as Parquet (only the declared columns), anything else as CSV.
+  const source = file.name.toLowerCase().endsWith(".parquet") ? { parquet: file } : { csv: file }
+  const dataset = { name: $("dataset-name").value.trim(), columns: parseColumns($("dataset-columns").value), ...source, ...(id ? { id } : {}) }
   datasets.push(dataset)
   $("datasets").append(el("li", { "data-testid": "dataset", "data-name": dataset.name }, `${dataset.name}: ${file.name} (${file.size} bytes), columns ${dataset.columns.map((c) => c.name).join(", ")}`))
 }
@@ -81,7 +91,7 @@ $("start").onclick = async () => {
   try {
     const agent = await BrowserAgent.start({
       coordinatorUrl: $("coordinator").value.trim(),
-      wallet: await vault.open(),
+      wallet: injected ?? (await vault.open()),
       datasets,
       policy: ask,
       // What tasks leave this participant (a PSI's intersection, predictions) stays in the tab, for the page to show.

@@ -8,7 +8,7 @@
  * platform half.
  */
 import { Effect, Result, Schema } from "effect"
-import { type BaseWallet, getAddress } from "ethers"
+import { getAddress, type Signer } from "ethers"
 import { io, type Socket } from "socket.io-client"
 import * as ApiClient from "@jointly/core/internal/api/ClientSession"
 import * as SignIn from "@jointly/core/internal/api/SignIn"
@@ -46,9 +46,16 @@ export interface HumanChannel {
 
 export type ConsentPolicy = (question: ConsentQuestion, human: HumanChannel) => Promise<ConsentDecision> | ConsentDecision
 
+/**
+ * The org's account as the session uses it: a key held here (an ethers Wallet: Node's keystore, the page's
+ * KeyVault) or a wallet's signer (an EIP-1193 provider through ethers' BrowserProvider), which shows the person
+ * each EIP-712 consent and sign-in before signing it.
+ */
+export type AccountSigner = Pick<Signer, "signMessage" | "signTypedData" | "getAddress"> & { readonly address: string }
+
 /** What the session needs besides the platform's parts (AgentConfig on Node, BrowserAgent's config in a page). */
 export interface SessionConfig {
-  readonly wallet: BaseWallet
+  readonly wallet: AccountSigner
   /**
    * A login key the org published in its did:ethr document (a `sigAuth` delegate, identity/DidIdentity.ts): it signs
    * the socket Login for `wallet`'s account, so the account key need not sit on this host. Rotated and revoked on

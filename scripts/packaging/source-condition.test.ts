@@ -22,5 +22,8 @@ describe("the @jointly/source condition", () => {
       (await promisify(execFile)(process.execPath, [...flags, "--input-type=module", "-e", "console.log(import.meta.resolve('@jointly/participant'))"], { cwd: repo, env: { ...process.env, NODE_OPTIONS: "" } })).stdout.trim()
     expect(await resolveIn(["--conditions=@jointly/source"])).toMatch(/participant\/src\/index\.ts$/)
     expect(await resolveIn([])).toMatch(/participant\/dist\/index\.js$/)
+    // A bundler targeting browsers (the `browser` condition) gets the browser entry, as sources or as built.
+    expect(await resolveIn(["--conditions=browser", "--conditions=@jointly/source"])).toMatch(/participant\/src\/browser\/index\.ts$/)
+    expect(await resolveIn(["--conditions=browser"])).toMatch(/participant\/dist\/browser\/index\.js$/)
   })
 })

@@ -1,26 +1,27 @@
 /**
  * The participant agent in a browser page: the same session as on Node (AgentSession.ts: identity, signed
  * consent from the page's policy, stage relay, key floor), over the browser's parts — datasets the page hands
- * over (a CSV File/Blob or an in-memory table, TableInput.ts), stages on this thread with every batch job in a
- * pool of Web Workers (BrowserRunner.ts), the coordinator reached with the page's own fetch and WebSocket (its
- * certificate checked by the browser's store). The account key comes from the caller, typically the page's
+ * over (a CSV File/Blob or an in-memory table, TableInput.ts), read and computed on in the protocol worker
+ * (ProtocolThread.ts → BrowserRunner.ts) with every batch job in a pool of Web Workers, the coordinator reached
+ * with the page's own fetch and WebSocket (its certificate checked by the browser's store). The account key comes from the caller, typically the page's
  * KeyVault (IndexedDB, wrapped by a non-extractable WebCrypto key).
  *
  * The coordinator must be reachable from the page's origin: the page served by the coordinator's host, or a
  * coordinator that allows the page's origin.
  */
-import type { BaseWallet } from "ethers"
 import * as EndpointRule from "@jointly/core/internal/net/EndpointRule"
 import * as AgentSession from "../AgentSession.ts"
-import type { AgentEvent } from "../AgentSession.ts"
+import type { AccountSigner, AgentEvent } from "../AgentSession.ts"
 import * as BrowserRunner from "./BrowserRunner.ts"
+import * as ProtocolThread from "./ProtocolThread.ts"
 import type { TableInput } from "./TableInput.ts"
 
 export interface BrowserAgentConfig extends AgentSession.SessionConfig {
   /** `https://…`; plain `http://` only to a loopback address unless `allowInsecure`. */
   readonly coordinatorUrl: string
   readonly allowInsecure?: boolean
-  readonly wallet: BaseWallet
+  /** The org's account: a key from the page's KeyVault, or the person's wallet (InjectedWallet.connect). */
+  readonly wallet: AccountSigner
   readonly datasets: ReadonlyArray<TableInput>
   /**
    * Where the bundle's files are: the job-worker script (`jointly-job-worker.js`) and the WASM binaries. By
@@ -31,6 +32,17 @@ export interface BrowserAgentConfig extends AgentSession.SessionConfig {
   readonly workers?: number
   /** What tasks leave this participant for the page (query outputs, predictions). */
   readonly onOutput?: (output: BrowserRunner.Output) => void
+  /**
+   * Name prefix of the IndexedDB database where vertical models are kept sealed under this profile's
+   * non-extractable key (default "jointly-models"; one database per org address).
+   */
+  readonly storage?: string
+  /**
+   * Where stages run: in the protocol worker (`jointly-protocol-worker.js`, the default), so the page's main
+   * thread only relays messages, or on the page's thread ("page": one Web Worker fewer, and what the bench
+   * compares against).
+   */
+  readonly protocolThread?: "worker" | "page"
 }
 
 /** The directory the running bundle was loaded from (esbuild keeps `import.meta.url` in ESM output). */
@@ -39,14 +51,22 @@ const here = (): string => new URL("./", import.meta.url).href
 export const start = async (config: BrowserAgentConfig) => {
   // Checked before anything loads: never a handshake over plain http to another host.
   const endpoint = EndpointRule.make(config.coordinatorUrl, { ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure }) })
-  const assets = config.assets ?? here()
-  const runner = await BrowserRunner.start({
-    wallet: config.wallet,
-    datasets: config.datasets,
-    workers: { workerUrl: new URL("jointly-job-worker.js", assets), assets, ...(config.workers === undefined ? {} : { size: config.workers }) },
-    ...(config.onOutput === undefined ? {} : { onOutput: config.onOutput }),
-    ...(config.unsafeTestKeySizes === undefined ? {} : { unsafeTestKeySizes: config.unsafeTestKeySizes })
-  })
+  const assets = new URL(config.assets ?? here()).href
+  const jobs = { workerUrl: new URL("jointly-job-worker.js", assets).href, assets, ...(config.workers === undefined ? {} : { size: config.workers }) }
+  const sign = (message: Uint8Array) => config.wallet.signMessage(message)
+  const onOutput = config.onOutput === undefined ? {} : { onOutput: config.onOutput }
+  const options = {
+    ...(config.unsafeTestKeySizes === undefined ? {} : { unsafeTestKeySizes: config.unsafeTestKeySizes }),
+    ...(config.storage === undefined ? {} : { storage: config.storage })
+  }
+  const runner = config.protocolThread === "page"
+    ? await BrowserRunner.start({ self: config.wallet.address, sign, datasets: config.datasets, workers: jobs, ...onOutput, ...options })
+    : await ProtocolThread.start({
+      workerUrl: new URL("jointly-protocol-worker.js", assets).href,
+      setup: { self: config.wallet.address, datasets: config.datasets, jobs, ...options },
+      sign,
+      ...onOutput
+    })
   const listeners = new Set<(event: AgentEvent) => void>()
   return AgentSession.connect(config, { endpoint, runner, listeners })
 }

@@ -1,23 +1,28 @@
 /**
  * The browser participant in Chromium (playwright-core, Debian's chromium) beside Node participants, over a real
  * LocalCluster (anvil, the coordinator, one process per Node party). The page is the example a partner copies
- * (examples/browser/), served from the coordinator's origin through playwright's routing, with the esbuild
+ * (examples/browser/), served by a real HTTP server that passes the coordinator through (one origin), with the esbuild
  * bundle built by this test; it imports the org's key into its IndexedDB vault, reads its CSVs from file inputs,
  * and a human's click approves each offer: statistics with a Node dropout, a PSI, a FedAvg task with secure
  * aggregation, and the tab closed mid-task. "web" is an external party of the cluster holding east's rows, so a
  * task over north, south and web must give exactly the result of the same task over north, south and east.
  */
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
-import { extname, join } from "node:path"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import * as esbuild from "esbuild"
+import { Wallet } from "ethers"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params } from "@jointly/core/internal/protocols/joint-statistics/spec"
+import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
+import type * as VerticalSpec from "@jointly/core/internal/protocols/vertical/spec"
 import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import { digitsParams, loadDigits, nonIid } from "../modeling/DigitsFixture.ts"
+import * as PageServer from "./testing/PageServer.ts"
 import type { DatasetSpec } from "../datasets/Dataset.ts"
 // @ts-expect-error: a plain ES module script without types
 import { bundle } from "../../../scripts/bundle-browser.mjs"
@@ -33,6 +38,9 @@ const pimaColumns: DatasetSpec["columns"] = [
   { name: "age", type: "integer" }
 ]
 const idColumns: DatasetSpec["columns"] = [{ name: "id", type: "string" }]
+/** The PSI-split bcw blocks (label at part a): the vertical SVM's feature blocks, by part. */
+const bcwTables = Object.fromEntries((["a", "b", "c"] as const).map((part) => [part, Reference.parseCsv(readFileSync(idFile(part), "utf8"))])) as Record<"a" | "b" | "c", Reference.Table>
+const bcwColumns = (part: "a" | "b" | "c"): DatasetSpec["columns"] => bcwTables[part].columns.map((name) => ({ name, type: name === "id" ? "string" : "integer" }))
 /** Node parties and the data each holds; "web" (the browser) holds east's. */
 const nodeParties = { north: "a", south: "b", east: "c" } as const
 const params: Params = {
@@ -48,6 +56,9 @@ let cluster: LocalCluster.LocalCluster
 let browser: Browser
 let page: Page
 let bundleDir: string
+let pageServer: PageServer.PageServer
+/** testing/InjectedProvider.ts as a classic script, installed before the page's own scripts. */
+let walletScript: string
 /** The digits shards of north, south and east (web holds east's). */
 let digitsFiles: Array<string>
 const digits = loadDigits()
@@ -67,30 +78,52 @@ const statsSpec = (names: ReadonlyArray<string>) => ({
   params
 })
 
-/** The example page and the bundle, answered from the coordinator's origin (same-origin API and socket). */
-const serve = async (p: Page) => {
-  const types: Record<string, string> = { ".html": "text/html", ".js": "text/javascript", ".wasm": "application/wasm", ".map": "application/json" }
-  await p.context().route(`${cluster.coordinatorUrl}/jointly-browser/**`, async (route) => {
-    const path = new URL(route.request().url()).pathname.replace(/^\/jointly-browser\//, "")
-    const file = path.startsWith("dist/") ? join(bundleDir, path.slice(5)) : join(repo, "examples/browser", path)
-    if (!existsSync(file)) return route.fulfill({ status: 404, body: "not found" })
-    await route.fulfill({ status: 200, body: await readFile(file), headers: { "content-type": types[extname(file)] ?? "application/octet-stream" } })
+/**
+ * The example page and the bundle from a real HTTP server on its own port, which passes the coordinator's API and
+ * socket through (testing/PageServer.ts): one origin for the page and the coordinator, as in a deployment.
+ */
+const startPageServer = () =>
+  PageServer.start({
+    coordinatorUrl: cluster.coordinatorUrl,
+    files: (path) => {
+      if (!path.startsWith("/jointly-browser/")) return undefined
+      const rest = path.slice("/jointly-browser/".length)
+      if (!/^(dist\/)?[\w.-]+$/.test(rest)) return undefined
+      return { file: rest.startsWith("dist/") ? join(bundleDir, rest.slice(5)) : join(repo, "examples/browser", rest) }
+    }
   })
-}
 
-/** Opens the page, imports web's key, adds its two datasets from file inputs and connects. */
-const openPage = async () => {
+/**
+ * Opens the page and connects as web: with its key imported into the page's IndexedDB vault, or (`wallet`) with
+ * an injected EIP-1193 wallet holding that key (testing/InjectedProvider.ts), optionally one that signs consents
+ * with another key. Adds its datasets from file inputs.
+ */
+const openPage = async (options: { readonly wallet?: { readonly consentKey?: string } } = {}) => {
   const p = await browser.newPage()
   p.on("pageerror", (error) => pageErrors.push(error.message))
   p.on("console", (message) => {
     consoleLines.push(`${message.type()}: ${message.text()}`)
-    if (message.type() === "error" && !message.text().includes("favicon")) pageErrors.push(message.text())
+    // Chromium asks for /favicon.ico by itself; the page has none.
+    const where = message.location().url
+    if (message.type() === "error" && !where.endsWith("/favicon.ico")) pageErrors.push(`${message.text()} (${where})`)
   })
-  await serve(p)
-  await p.goto(`${cluster.coordinatorUrl}/jointly-browser/index.html`)
   const key = (await cluster.walletOf("web")).privateKey
-  await p.getByTestId("import-key").fill(key)
-  await p.getByTestId("import").click()
+  if (options.wallet !== undefined) {
+    await p.addInitScript(({ key, consentKey }) => {
+      const w = globalThis as unknown as { __walletKey?: string; __walletConsentKey?: string }
+      w.__walletKey = key
+      if (consentKey !== undefined) w.__walletConsentKey = consentKey
+    }, { key, consentKey: options.wallet.consentKey })
+    await p.addInitScript({ content: walletScript })
+  }
+  // `test-keys`: the page accepts the 512-bit keys of the test's vertical SVM, as the Node parties do.
+  await p.goto(`${pageServer.url}/jointly-browser/index.html?test-keys`)
+  if (options.wallet !== undefined) {
+    await p.getByTestId("use-wallet").click()
+  } else {
+    await p.getByTestId("import-key").fill(key)
+    await p.getByTestId("import").click()
+  }
   await p.getByTestId("address").filter({ hasText: party("web").address }).waitFor({ timeout: 10_000 })
   const add = async (name: string, columns: string, file: string, id = "") => {
     await p.getByTestId("dataset-name").fill(name)
@@ -102,6 +135,7 @@ const openPage = async () => {
   await add("pima", pimaColumns.map((c) => `${c.name}:${c.type}`).join(", "), pimaFile("east"))
   await add("ids", "id:string", idFile("c"), "id")
   await add("digits", digitsColumns.map((c) => `${c.name}:${c.type}`).join(", "), digitsFiles[2]!)
+  await add("bcw", bcwColumns("c").map((c) => `${c.name}:${c.type}`).join(", "), idFile("c"))
   await p.getByTestId("start").click()
   await p.locator('[data-testid="status"][data-state="connected"]').waitFor({ timeout: 60_000 }).catch(async (error) => {
     throw new Error(`the page did not connect: ${await p.getByTestId("status").textContent()}\n${consoleLines.slice(-20).join("\n")}\n${cluster.coordinatorStderr.slice(-10).join("\n")}`, { cause: error })
@@ -135,8 +169,11 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
             datasets: [
               { name: "pima", file: pimaFile(name), columns: pimaColumns },
               { name: "ids", file: idFile(part), columns: idColumns, id: "id" },
-              { name: "digits", file: digitsFiles[i]!, columns: digitsColumns }
-            ]
+              { name: "digits", file: digitsFiles[i]!, columns: digitsColumns },
+              { name: "bcw", file: idFile(part), columns: bcwColumns(part) }
+            ],
+            // The vertical SVM runs on 512-bit Paillier keys to stay short (as coordinator/src/Vertical.test.ts).
+            unsafeTestKeySizes: true
           })),
           { name: "web", external: true, datasets: [] }
         ]
@@ -145,22 +182,30 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
         executablePath: chromiumPath,
         headless: true,
         args: [
-          "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-          // The page is answered by playwright's routing, so Chromium knows no address for it and files it under the
-          // public address space; its socket to the (loopback) coordinator would then be a "local network access".
-          // Served by the coordinator's host itself, as in a deployment, the page and the socket share one origin.
-          "--disable-features=LocalNetworkAccessChecks"
+          "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"
         ]
       }),
       bundle(bundleDir, { minify: false })
     ])
     cluster = cluster_
     browser = browser_
+    pageServer = await startPageServer()
+    walletScript = (await esbuild.build({
+      absWorkingDir: repo,
+      entryPoints: ["participant/src/browser/testing/InjectedProvider.ts"],
+      bundle: true,
+      write: false,
+      format: "iife",
+      platform: "browser",
+      conditions: ["@jointly/source"],
+      logLevel: "warning"
+    })).outputFiles[0]!.text
     page = await openPage()
   }, 300_000)
 
   afterAll(async () => {
     await browser?.close()
+    await pageServer?.close()
     await cluster?.stop()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
@@ -245,6 +290,100 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     expect(result.final).toEqual(expected.final)
   }, 600_000)
 
+  it("a vertical SVM with the browser holding one feature block: evaluation as the plaintext SVM, the model sealed in IndexedDB, predictions from it", async () => {
+    const svm = (names: ReadonlyArray<string>) => {
+      const params = Reference.trainParams(names.map((n, i) => ({ address: party(n).address, table: bcwTables[(["a", "b", "c"] as const)[i]!] })), { keyBits: 512, updates: 100, batchSize: 50 })
+      return { kind: "modeling.vertical-svm", name: "bcw svm", parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params: params as never }
+    }
+    const tables = [bcwTables.a, bcwTables.b, bcwTables.c]
+    const reference = await cluster.waitForTask(await cluster.submit(svm(["north", "south", "east"])), { timeoutMs: 240_000 })
+    expect(reference.status, String(reference.reason)).toBe("Succeeded")
+
+    const spec = svm(["north", "south", "web"])
+    const id = await cluster.submit(spec)
+    await approve(page, id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 240_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    const result = detail.result as VerticalSpec.TrainResult
+    const expected = reference.result as VerticalSpec.TrainResult
+    expect(result.rows).toBe(expected.rows)
+    expect(result.iterations).toBe(expected.iterations)
+    // The label holder's evaluation is the plaintext SVM's on the joined table with this run's public schedule and
+    // alignment, over the same rows as the all-Node run (whose schedule and order differ: both are drawn per task).
+    const holder = (await cluster.outputOf("north", id)) as { alignedIds: Array<string>; evaluation: { ids: Array<string>; positive: Array<boolean> } }
+    expect(new Set(holder.alignedIds)).toEqual(new Set(((await cluster.outputOf("north", reference.id)) as typeof holder).alignedIds))
+    const ref = Reference.reference(tables, 1, "svm", spec.params, result.schedule, holder.alignedIds)
+    expect(holder.evaluation.ids).toEqual(ref.testIds)
+    expect(holder.evaluation.positive).toEqual(ref.predicted)
+    for (const m of ["accuracy", "precision", "recall"] as const) expect(Math.abs(result.test[m] - ref.metrics[m])).toBeLessThanOrEqual(0.01)
+
+    // The browser's block is sealed in its IndexedDB (the progress records are gone once the task is over); the
+    // weights the page received are nowhere in it in the clear.
+    const address = party("web").address
+    const readSealed = () => page.evaluate(async (owner) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const r = indexedDB.open(`jointly-models-${owner.toLowerCase()}`)
+        r.onsuccess = () => resolve(r.result)
+        r.onerror = () => reject(r.error)
+      })
+      const all = await new Promise<Array<string>>((resolve) => {
+        const r = db.transaction("records").objectStore("records").getAll()
+        r.onsuccess = () => resolve(r.result as Array<string>)
+      })
+      db.close()
+      return all
+    }, address)
+    await expect.poll(async () => (await readSealed()).map((text) => JSON.parse(text).format), { timeout: 30_000 }).toEqual(["jointly/vertical-partial-model"])
+    const sealed = await readSealed()
+    expect(JSON.parse(sealed[0]!).modelId).toBe(id)
+    // The task's last output to the page is the partial model's record (its alignment step delivers one before).
+    const webOutput = await page.evaluate((taskId) => ((globalThis as any).__jointlyOutputs ?? []).filter((o: any) => o.taskId === taskId).map((o: any) => o.output).find((o: any) => o.modelDigest !== undefined), id)
+    expect(webOutput.modelDigest).toBe(JSON.parse(sealed[0]!).digest)
+    expect(webOutput.weights.length).toBe(bcwTables.c.columns.length - 1)
+    for (const w of webOutput.weights as Array<number>) if (Math.abs(w) > 1e-6) expect(sealed[0]).not.toContain(String(w))
+
+    // Online prediction: the browser's share of each score comes from the model it opened from IndexedDB.
+    const ids = ref.testIds.slice(0, 6)
+    const predict = () => cluster.submit({
+      kind: "prediction.vertical-online",
+      name: "bcw predict",
+      parties: ["north", "south", "web"].map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never,
+      params: { model: id, requester: party("north").address, idColumn: "id", ids } as never
+    })
+    const online = await predict()
+    await approve(page, online)
+    const predicted = await cluster.waitForTask(online, { timeoutMs: 120_000 })
+    expect(predicted.status, String(predicted.reason)).toBe("Succeeded")
+    expect(((await cluster.outputOf("north", online)) as { positive: Array<boolean> }).positive).toEqual(ref.predicted.slice(0, 6))
+
+    // A record altered in IndexedDB (one ciphertext byte) no longer opens: the prediction fails at the browser.
+    await page.evaluate(async (owner) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const r = indexedDB.open(`jointly-models-${owner.toLowerCase()}`)
+        r.onsuccess = () => resolve(r.result)
+        r.onerror = () => reject(r.error)
+      })
+      const store = db.transaction("records", "readwrite").objectStore("records")
+      await new Promise<void>((resolve) => {
+        const cursor = store.openCursor()
+        cursor.onsuccess = () => {
+          const c = cursor.result!
+          const file = JSON.parse(c.value as string)
+          const bytes = Uint8Array.from(atob(file.ciphertext), (ch) => ch.charCodeAt(0))
+          bytes[0] = bytes[0]! ^ 1
+          file.ciphertext = btoa(String.fromCharCode(...bytes))
+          c.update(JSON.stringify(file)).onsuccess = () => resolve()
+        }
+      })
+      db.close()
+    }, address)
+    const tampered = await predict()
+    await approve(page, tampered)
+    const refused = await cluster.waitForTask(tampered, { timeoutMs: 120_000 })
+    expect(refused.status).toBe("Failed")
+    expect(String(refused.reason)).toContain("PartialModelCorrupt")
+  }, 600_000)
+
   it("closing the tab after it sent its masked input settles the task with the browser as a dropout", async () => {
     const reference = await cluster.waitForTask(await cluster.submit(statsSpec(["north", "south", "east"])))
     let closing: Promise<void> | undefined
@@ -262,5 +401,40 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     const progress = detail.events.filter((e) => e.type === "Progress").map((e) => e.data as { stage: string; done: number; total: number })
     expect(progress).toContainEqual(expect.objectContaining({ stage: "secagg.unmask", done: 2, total: 3 }))
     expect(pageErrors).toEqual([])
+  }, 300_000)
+
+  it("an injected EIP-1193 wallet signs the browser's sign-in and consent (EIP-712, as Node does); a consent it signs with another account is refused", async () => {
+    const reference = await cluster.waitForTask(await cluster.submit(statsSpec(["north", "south", "east"])))
+    expect(reference.status, String(reference.reason)).toBe("Succeeded")
+    const walletPage = await openPage({ wallet: {} })
+    const id = await cluster.submit(statsSpec(["north", "south", "web"]))
+    await approve(walletPage, id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    expect(withoutContributors(detail.result)).toEqual(withoutContributors(reference.result))
+    const web = party("web").address
+    expect(detail.consents.find((c) => c.participant.toLowerCase() === web.toLowerCase())?.approve).toBe(true)
+    // The wallet was asked, as typed data the person reads: the login, then this task's consent.
+    const asked = await walletPage.evaluate(() => (globalThis as any).__walletRequests as Array<{ method: string; primaryType?: string; message?: any }>)
+    expect(asked.filter((r) => r.method === "eth_signTypedData_v4").map((r) => r.primaryType)).toEqual(expect.arrayContaining(["Login", "Consent"]))
+    expect(asked.find((r) => r.primaryType === "Consent")?.message).toMatchObject({ taskId: id, approve: true })
+    // The chain holds web's consent, its EIP-712 signature checked by the contract.
+    const history = await cluster.supervisorLedger.taskHistory(id)
+    expect(history.some((e) => e._tag === "ConsentRecorded" && e.participant.toLowerCase() === web.toLowerCase() && e.approve)).toBe(true)
+    await walletPage.close()
+
+    // A wallet that claims web's account but signs the consent with another key: the coordinator refuses it.
+    const wrongPage = await openPage({ wallet: { consentKey: Wallet.createRandom().privateKey } })
+    const wireErrors: Array<{ code: string; message: string }> = []
+    await wrongPage.exposeFunction("__jointlyEvent", (event: { type: string; error?: { code: string; message: string } }) => {
+      if (event.type === "wire-error" && event.error !== undefined) wireErrors.push(event.error)
+    })
+    const refused = await cluster.submit(statsSpec(["north", "south", "web"]))
+    await approve(wrongPage, refused)
+    await expect.poll(() => wireErrors, { timeout: 30_000 }).toContainEqual(expect.objectContaining({ code: "NotAuthorized", message: expect.stringContaining("the consent is signed by") }))
+    const pending = await cluster.task(refused)
+    expect(pending.consents.some((c) => c.participant.toLowerCase() === web.toLowerCase())).toBe(false)
+    expect(pending.status).toBe("AwaitingConsent")
+    await wrongPage.close()
   }, 300_000)
 })

@@ -1,17 +1,17 @@
 /**
- * The browser participant's Runner (host/Runner.ts): the page's datasets held in memory (TableInput.ts, served
- * by core's in-memory engine), the portable backends on this thread, and one pool of Web Workers
+ * The browser participant's Runner (host/Runner.ts), run in the protocol worker (ProtocolWorker.ts; on the page's
+ * thread only with `protocolThread: "page"`): the page's datasets held in memory (TableInput.ts, served by core's
+ * in-memory engine), the portable backends on the calling thread, and one pool of Web Workers
  * (WebWorkers.ts, sized by `navigator.hardwareConcurrency`) that serves both the protocols' batch jobs
  * (JobRunner: Paillier, threshold decryptions, SecureBoost histograms, federated training) and the joint
  * query's hashing and blinding (PoolCompute.ts). The pool starts on the first batch, so a task that runs no
  * jobs never starts a worker.
  *
- * What a browser has no place for yet fails with a typed reason rather than pretending: batch predictions and
- * query outputs go to the page (`onOutput`), owned HE models and sealed partial models (vertical training
- * checkpoints in IndexedDB) are not kept — the protocols that need them fail with "NoStore"/"UnknownModel".
+ * Batch predictions and query outputs go to the page (`onOutput`); vertical partial models and training progress
+ * are sealed in IndexedDB (IndexedDbModels.ts); owned HE models are not kept yet — encrypted inference fails with
+ * a typed "UnknownModel" rather than pretending.
  */
 import { Effect, Layer } from "effect"
-import type { BaseWallet } from "ethers"
 import * as Backends from "@jointly/backends/internal/Backends"
 import * as PortableBackends from "@jointly/backends/portable"
 import { TestKeySizes } from "@jointly/core/internal/crypto/KeyMaterial"
@@ -27,6 +27,7 @@ import * as PoolCompute from "../host/PoolCompute.ts"
 import * as Runner from "../host/Runner.ts"
 import { poolRuntime } from "../modeling/PoolRuntime.ts"
 import type * as Pool from "../worker/Pool.ts"
+import * as IndexedDbModels from "./IndexedDbModels.ts"
 import * as TableInput from "./TableInput.ts"
 import * as WebWorkers from "./WebWorkers.ts"
 
@@ -36,7 +37,10 @@ export type Output =
   | { readonly kind: "query"; readonly taskId: string; readonly output: unknown }
 
 export interface Options {
-  readonly wallet: BaseWallet
+  /** This participant's address. */
+  readonly self: string
+  /** Signs a message as this participant (EIP-191; what a stage commits to), wherever the key is. */
+  readonly sign: (message: Uint8Array) => Promise<string>
   readonly datasets: ReadonlyArray<TableInput.TableInput>
   readonly workers: WebWorkers.WebWorkerOptions
   /** Receives what tasks leave this participant (query outputs, predictions); without it they are refused. */
@@ -45,6 +49,8 @@ export interface Options {
   readonly maxRows?: number
   /** Test harness only: keys below production sizes (crypto/KeyMaterial.ts). */
   readonly unsafeTestKeySizes?: boolean
+  /** Name prefix of the IndexedDB database of sealed models (IndexedDbModels.ts; default "jointly-models"). */
+  readonly storage?: string
 }
 
 const noStoreHere = (stage: string, detail: string) => new ParticipantFailure({ participant: "self", stage, code: "UnknownModel", detail })
@@ -52,7 +58,7 @@ const noStoreHere = (stage: string, detail: string) => new ParticipantFailure({ 
 /** Reads every dataset (rejects with DatasetError) and builds the services; the worker pool starts on first use. */
 export const start = async (options: Options): Promise<Runner.Runner> => {
   const opened = await Promise.all(options.datasets.map(TableInput.open))
-  const self = options.wallet.address
+  const self = options.self
   let pool: Promise<Pool.WorkerPoolHandle> | undefined
   let closed = false
   const openPool = () => {
@@ -96,12 +102,14 @@ export const start = async (options: Options): Promise<Runner.Runner> => {
       })
     }),
     Layer.succeed(OwnedModels, { linear: (modelId: string) => Effect.fail(noStoreHere("he.evaluate", `a browser participant keeps no owned models (${modelId})`)) }),
+    // Vertical models and progress, sealed under this profile's non-extractable key (as Node seals them on disk).
+    IndexedDbModels.layer({ owner: self, ...(options.storage === undefined ? {} : { prefix: options.storage }) }),
     Layer.succeed(TestKeySizes, options.unsafeTestKeySizes === true)
   )
   const services = await Backends.build(layer)
   return Runner.over({
     self,
-    sign: (message) => options.wallet.signMessage(message),
+    sign: options.sign,
     datasets: opened.map((o) => o.summary),
     services: services.layer,
     contentHash: async (name) => {

@@ -23,9 +23,13 @@ export interface WebWorkerOptions {
 
 export const defaultSize = (): number => Math.max(1, Math.floor(globalThis.navigator?.hardwareConcurrency ?? 1))
 
-/** Starts one job worker and waits until its backends and registry are built. */
-const spawnWorker = async (options: WebWorkerOptions, id: number): Promise<Thread<JobWorkerApi>> => {
-  const worker = new Worker(options.workerUrl, { type: "module", name: `jointly-jobs-${id}` })
+/**
+ * Starts a module Web Worker behind the pool's `Thread` interface (Thread.ts): an uncaught error or an unreadable
+ * message ends it, and every call made through `untilExit` then rejects with Crashed. Also the protocol
+ * worker's thread (ProtocolThread.ts).
+ */
+export const startThread = <Api>(url: string | URL, name: string): Thread<Api> => {
+  const worker = new Worker(url, { type: "module", name })
   const state = { alive: true }
   let exit: (detail: string) => void = () => {}
   const exited = new Promise<string>((resolve) => (exit = resolve))
@@ -41,8 +45,7 @@ const spawnWorker = async (options: WebWorkerOptions, id: number): Promise<Threa
   })
   worker.addEventListener("messageerror", () => stop("the worker sent a message that could not be read"))
   const untilExit = <A>(call: Promise<A>): Promise<A> => Promise.race([call, exited.then((detail) => Promise.reject(new Crashed(detail)))])
-  const remote = Comlink.wrap<JobWorkerApi>(worker)
-  await untilExit(Promise.resolve(remote.init({ assets: options.assets, id, ...(options.bigint === undefined ? {} : { bigint: options.bigint }) })))
+  const remote = Comlink.wrap<Api>(worker)
   return {
     remote,
     exited,
@@ -53,6 +56,18 @@ const spawnWorker = async (options: WebWorkerOptions, id: number): Promise<Threa
       stop("terminated")
     }
   }
+}
+
+/** Starts one job worker and waits until its backends and registry are built. */
+const spawnWorker = async (options: WebWorkerOptions, id: number): Promise<Thread<JobWorkerApi>> => {
+  const thread = startThread<JobWorkerApi>(options.workerUrl, `jointly-jobs-${id}`)
+  try {
+    await thread.untilExit(Promise.resolve(thread.remote.init({ assets: options.assets, id, ...(options.bigint === undefined ? {} : { bigint: options.bigint }) })))
+  } catch (error) {
+    await thread.terminate()
+    throw error
+  }
+  return thread
 }
 
 /** The platform-neutral pool's options for Web Workers. */

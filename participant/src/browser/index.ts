@@ -11,6 +11,7 @@
  * No Node built-in is on its import graph (`npm run check:portable`).
  */
 export * as BrowserAgent from "./BrowserAgent.ts"
+export * as InjectedWallet from "./InjectedWallet.ts"
 export * as KeyVault from "./KeyVault.ts"
 export * as TableInput from "./TableInput.ts"
-export { AdmissionRefused, type AgentEvent, type ConsentDecision, type ConsentPolicy, type ConsentQuestion, type HumanChannel } from "../AgentSession.ts"
+export { type AccountSigner, AdmissionRefused, type AgentEvent, type ConsentDecision, type ConsentPolicy, type ConsentQuestion, type HumanChannel } from "../AgentSession.ts"

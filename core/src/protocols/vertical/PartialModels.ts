@@ -169,6 +169,23 @@ export const SealedFile = Schema.Struct({
 export type SealedFile = typeof SealedFile.Type
 
 /**
+ * The AES-256-GCM key a store seals with, as the operations on it: a raw key held in memory (`rawKey`, Node's
+ * store, derived from the keystore) or a key the platform holds without letting script read it (a browser's
+ * non-extractable WebCrypto key). Both produce ciphertext ‖ 16-byte tag, so a sealed file is the same either way.
+ */
+export interface SealingKey {
+  readonly encrypt: (nonce: Uint8Array, associatedData: Uint8Array, plaintext: Uint8Array) => Promise<Uint8Array>
+  /** Rejects when authentication fails. */
+  readonly decrypt: (nonce: Uint8Array, associatedData: Uint8Array, ciphertext: Uint8Array) => Promise<Uint8Array>
+}
+
+/** A raw 32-byte key (e.g. `storeKey`) as a SealingKey. */
+export const rawKey = (key: Uint8Array): SealingKey => ({
+  encrypt: async (nonce, associatedData, plaintext) => gcm(key, nonce, associatedData).encrypt(plaintext),
+  decrypt: async (nonce, associatedData, ciphertext) => gcm(key, nonce, associatedData).decrypt(ciphertext)
+})
+
+/**
  * The store key: HKDF-SHA256 of a secret from the participant's keystore, separated by purpose and owner, so the
  * key of this store is independent of every other use of that secret.
  */
@@ -178,41 +195,47 @@ export const storeKey = (secret: Uint8Array, owner: string): Uint8Array =>
 const headerOf = (f: { readonly format: Format; readonly owner: string; readonly modelId: string; readonly digest: string }) =>
   utf8ToBytes(canonicalJson({ format: f.format, version: 1, owner: f.owner.toLowerCase(), modelId: f.modelId, digest: f.digest }))
 
-const sealEncoded = (key: Uint8Array, format: Format, owner: string, modelId: string, encoded: unknown): SealedFile => {
+const sealEncoded = (key: SealingKey, format: Format, owner: string, modelId: string, encoded: unknown): Effect.Effect<SealedFile, PartialModelError> => {
   const digest = sha256Digest(encoded)
   const nonce = crypto.getRandomValues(new Uint8Array(12))
-  const ciphertext = gcm(key, nonce, headerOf({ format, owner, modelId, digest })).encrypt(utf8ToBytes(JSON.stringify(encoded)))
-  return { format, version: 1, owner, modelId, digest, nonce, ciphertext }
+  return Effect.map(
+    Effect.tryPromise({
+      try: () => key.encrypt(nonce, headerOf({ format, owner, modelId, digest }), utf8ToBytes(JSON.stringify(encoded))),
+      catch: (cause) => new PartialModelError({ reason: "Io", modelId, detail: `sealing failed: ${cause instanceof Error ? cause.message : String(cause)}` })
+    }),
+    (ciphertext): SealedFile => ({ format, version: 1, owner, modelId, digest, nonce, ciphertext })
+  )
 }
 
-export const seal = (key: Uint8Array, owner: string, model: PartialModel): SealedFile => sealEncoded(key, MODEL_FORMAT, owner, model.modelId, encodeModel(model))
+export const seal = (key: SealingKey, owner: string, model: PartialModel): Effect.Effect<SealedFile, PartialModelError> =>
+  sealEncoded(key, MODEL_FORMAT, owner, model.modelId, encodeModel(model))
 
-export const sealProgress = (key: Uint8Array, owner: string, progress: Progress): SealedFile =>
+export const sealProgress = (key: SealingKey, owner: string, progress: Progress): Effect.Effect<SealedFile, PartialModelError> =>
   sealEncoded(key, PROGRESS_FORMAT, owner, progressId(progress.taskId, progress.iteration), Schema.encodeSync(Progress)(progress))
 
 /** Seals another kind's encoded part (the store's `putPart`); its file id is `partId(format, modelId)`. */
-export const sealPart = (key: Uint8Array, owner: string, format: PartFormat, modelId: string, encoded: unknown): SealedFile =>
+export const sealPart = (key: SealingKey, owner: string, format: PartFormat, modelId: string, encoded: unknown): Effect.Effect<SealedFile, PartialModelError> =>
   sealEncoded(key, format, owner, partId(format, modelId), encoded)
 
 /** Opens a part's file text (the store's `getPart`): every way it can be wrong is a typed PartialModelError. */
-export const openPart = (key: Uint8Array, owner: string, format: PartFormat, modelId: string, text: string): Effect.Effect<unknown, PartialModelError> =>
+export const openPart = (key: SealingKey, owner: string, format: PartFormat, modelId: string, text: string): Effect.Effect<unknown, PartialModelError> =>
   openEncoded(key, format, owner, partId(format, modelId), text)
 
 /** Opens a file's text for `owner` and `modelId`; every way it can be wrong is a typed PartialModelError. */
-export const open = (key: Uint8Array, owner: string, modelId: string, text: string): Effect.Effect<PartialModel, PartialModelError> =>
+export const open = (key: SealingKey, owner: string, modelId: string, text: string): Effect.Effect<PartialModel, PartialModelError> =>
   openEncoded(key, MODEL_FORMAT, owner, modelId, text).pipe(
     Effect.flatMap((encoded) =>
       Effect.mapError(decodeModel(encoded), (e) => new PartialModelError({ reason: "Corrupt", modelId, detail: `sealed content is not a partial model: ${e.message}` }))),
     Effect.filterOrFail((model) => model.modelId === modelId, (model) => new PartialModelError({ reason: "Foreign", modelId, detail: `the sealed content holds model ${model.modelId}` }))
   )
 
-export const openProgress = (key: Uint8Array, owner: string, taskId: string, iteration: number, text: string): Effect.Effect<Progress, PartialModelError> => {
+export const openProgress = (key: SealingKey, owner: string, taskId: string, iteration: number, text: string): Effect.Effect<Progress, PartialModelError> => {
   const id = progressId(taskId, iteration)
   return Effect.flatMap(openEncoded(key, PROGRESS_FORMAT, owner, id, text), (encoded) =>
     Effect.mapError(Schema.decodeUnknownEffect(Progress)(encoded), (e) => new PartialModelError({ reason: "Corrupt", modelId: id, detail: `sealed content is not training progress: ${e.message}` })))
 }
 
-const openEncoded = (key: Uint8Array, format: Format, owner: string, modelId: string, text: string): Effect.Effect<unknown, PartialModelError> =>
+const openEncoded = (key: SealingKey, format: Format, owner: string, modelId: string, text: string): Effect.Effect<unknown, PartialModelError> =>
   Effect.gen(function*() {
     const corrupt = (detail: string) => new PartialModelError({ reason: "Corrupt", modelId, detail })
     const json = yield* Effect.try({ try: () => JSON.parse(text) as unknown, catch: () => corrupt("not JSON") })
@@ -222,8 +245,8 @@ const openEncoded = (key: Uint8Array, format: Format, owner: string, modelId: st
       return yield* new PartialModelError({ reason: "Foreign", modelId, detail: `the file belongs to ${file.owner}, not ${owner}` })
     }
     if (file.modelId !== modelId) return yield* new PartialModelError({ reason: "Foreign", modelId, detail: `the file holds model ${file.modelId}` })
-    const plain = yield* Effect.try({
-      try: () => gcm(key, file.nonce, headerOf(file)).decrypt(file.ciphertext),
+    const plain = yield* Effect.tryPromise({
+      try: () => key.decrypt(file.nonce, headerOf(file), file.ciphertext),
       catch: () => corrupt("authentication failed: the file was altered or sealed under another key")
     })
     const encoded = yield* Effect.try({ try: () => JSON.parse(new TextDecoder().decode(plain)) as unknown, catch: () => corrupt("sealed content is not JSON") })
