@@ -8,7 +8,7 @@
  * platform half.
  */
 import { Effect, Result, Schema } from "effect"
-import { getAddress, type Signer } from "ethers"
+import { type BaseWallet, getAddress, type Signer } from "ethers"
 import { io, type Socket } from "socket.io-client"
 import * as ApiClient from "@jointly/core/internal/api/ClientSession"
 import * as SignIn from "@jointly/core/internal/api/SignIn"
