@@ -6,7 +6,7 @@
  * the chain outbox, whose lease A held, is drained by B with every event recorded once.
  * Real anvil, real PostgreSQL, the coordinators and three participants as their own processes.
  */
-import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
@@ -18,11 +18,6 @@ import { expectNotarizedOnce } from "./testing/ChainOnce.ts"
 import * as Postgres from "./testing/Postgres.ts"
 
 const names = ["north", "south", "east"] as const
-const columns = [
-  { name: "glucose", type: "number" },
-  { name: "mass", type: "number" },
-  { name: "age", type: "integer" }
-] as const
 const leaseMs = 2_000
 const A = 0
 const B = 1
@@ -39,10 +34,9 @@ const quietLogs = process.env.JOINTLY_LOG
 beforeAll(async () => {
   process.env.JOINTLY_LOG = "warn"
   dir = await mkdtemp(join(tmpdir(), "jointly-cluster-kill-"))
-  await mkdir(join(dir, "csv"))
   server = await Postgres.start()
-  full = F.pima()
-  const files = await Promise.all(F.splitRoundRobin(full, 3).map((p, i) => F.writeCsv(join(dir, "csv"), `pima-${names[i]}.csv`, p)))
+  const pima = await F.pimaParties(dir, names)
+  full = pima.full
   cluster = await LocalCluster.start({
     dataDir: join(dir, "cluster"),
     coordinatorProcess: true,
@@ -50,7 +44,7 @@ beforeAll(async () => {
     instances: 2,
     participantsAt: B,
     leaseMs,
-    parties: names.map((name, i) => ({ name, datasets: [{ name: "pima", file: files[i]!, columns: [...columns] }] }))
+    parties: pima.parties
   })
 }, 180_000)
 

@@ -3,7 +3,7 @@
  * is resumed and finishes — never stuck — and the chain outbox delivers every event exactly once.
  * Real anvil, the coordinator as its own process, three participant processes.
  */
-import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -13,11 +13,6 @@ import { expectNotarizedOnce } from "./testing/ChainOnce.ts"
 import * as F from "./testing/fixtures.ts"
 
 const names = ["north", "south", "east"] as const
-const columns = [
-  { name: "glucose", type: "number" },
-  { name: "mass", type: "number" },
-  { name: "age", type: "integer" }
-] as const
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
@@ -25,13 +20,12 @@ let full: F.Csv
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-restart-"))
-  await mkdir(join(dir, "csv"))
-  full = F.pima()
-  const files = await Promise.all(F.splitRoundRobin(full, 3).map((p, i) => F.writeCsv(join(dir, "csv"), `pima-${names[i]}.csv`, p)))
+  const pima = await F.pimaParties(dir, names)
+  full = pima.full
   cluster = await LocalCluster.start({
     dataDir: join(dir, "cluster"),
     coordinatorProcess: true,
-    parties: names.map((name, i) => ({ name, datasets: [{ name: "pima", file: files[i]!, columns: [...columns] }] }))
+    parties: pima.parties
   })
 }, 120_000)
 

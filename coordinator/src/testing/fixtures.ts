@@ -3,7 +3,7 @@
  * references a secure result must equal, and dumps of everything a run leaves behind (chain, store, frames).
  */
 import { readFileSync } from "node:fs"
-import { writeFile } from "node:fs/promises"
+import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import type { Server } from "socket.io"
 import type { TabularData } from "@jointly/core/internal/data/Tabular"
@@ -25,6 +25,30 @@ const parse = (text: string): Csv => {
 
 /** Pima Indians Diabetes (768 rows), from the repository's datasets folder. */
 export const pima = (): Csv => parse(readFileSync(datasetFile("pima.csv"), "utf8"))
+
+/** pima.csv's columns as a participant declares them. */
+export const pimaColumns = [
+  { name: "pregnant", type: "integer" },
+  { name: "glucose", type: "number" },
+  { name: "pressure", type: "number" },
+  { name: "triceps", type: "number" },
+  { name: "insulin", type: "number" },
+  { name: "mass", type: "number" },
+  { name: "pedigree", type: "number" },
+  { name: "age", type: "integer" },
+  { name: "label", type: "integer" }
+] as const
+
+/**
+ * The crash and fault tests' parties: pima dealt round robin to `names`, one CSV each under `<dir>/csv`, each
+ * party serving it as dataset "pima" (pass `parties` straight to LocalCluster.start).
+ */
+export const pimaParties = async <Name extends string>(dir: string, names: ReadonlyArray<Name>) => {
+  const full = pima()
+  await mkdir(join(dir, "csv"), { recursive: true })
+  const files = await Promise.all(splitRoundRobin(full, names.length).map((p, i) => writeCsv(join(dir, "csv"), `pima-${names[i]}.csv`, p)))
+  return { full, parties: names.map((name, i) => ({ name, datasets: [{ name: "pima", file: files[i]!, columns: [...pimaColumns] }] })) }
+}
 
 export const toText = (csv: Csv) => [csv.header.join(","), ...csv.rows.map((r) => r.join(","))].join("\n") + "\n"
 
