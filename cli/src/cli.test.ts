@@ -135,6 +135,21 @@ describe("CLI and client against a local cluster", () => {
     expect(Object.keys((await client.openapi()).paths as object)).toContain("/api/tasks/{id}")
     await expect(client.get(`0x${"00".repeat(32)}`)).rejects.toMatchObject({ status: 404, code: "UnknownTask" })
 
+    // The same result as tables (the default) and as the main table in CSV: one row per column, its mean the result's.
+    const table = await jointly(["task", "get", out.taskId, "--coordinator", cluster.coordinatorUrl, "--key-env", "JOINTLY_ANALYST_KEY"], env())
+    expect(table.code, table.stderr).toBe(0)
+    expect(table.stdout).toMatch(/^columns$/m)
+    const csv = await jointly(["task", "get", out.taskId, "--coordinator", cluster.coordinatorUrl, "--key-env", "JOINTLY_ANALYST_KEY", "--format", "csv"], env())
+    expect(csv.code, csv.stderr).toBe(0)
+    const [header, ...rows] = csv.stdout.trim().split("\r\n").map((line) => line.split(","))
+    expect(header![0]).toBe("name")
+    expect(rows.map((r) => r[0]).sort()).toEqual(Object.keys(out.result.columns).sort())
+    const mean = header!.indexOf("mean")
+    for (const r of rows) expect(Math.abs(Number(r[mean]) - out.result.columns[r[0]!].mean)).toBeLessThanOrEqual(1e-5 * Math.abs(out.result.columns[r[0]!].mean))
+    const wrong = await jointly(["task", "get", out.taskId, "--coordinator", cluster.coordinatorUrl, "--format", "xml", "--json"], env())
+    expect(wrong.code).toBe(2)
+    expect(JSON.parse(wrong.stdout).error.code).toBe("Usage")
+
     const listed = await jointly(["task", "list", "--coordinator", cluster.coordinatorUrl, "--key-env", "JOINTLY_ANALYST_KEY", "--json"], env())
     expect(JSON.parse(listed.stdout).tasks.map((t: { id: string }) => t.id)).toContain(out.taskId)
     // Without a key the CLI cannot sign in, and says so.

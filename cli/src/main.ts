@@ -23,16 +23,16 @@ Usage:
       register and audit them, run the task, print the result, shut everything down.
   jointly local up --task <task.json> --party <name>=<file.csv> [--party …] [--json] [--data-dir <dir>]
       The same cluster, kept running until Ctrl-C: prints the dashboard and API URLs and the parties.
-  jointly task submit <spec.json> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--watch] [--json]
+  jointly task submit <spec.json> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--watch] [--format table|json|csv]
       Sign a task spec (parties by address, no initiator) with the initiator's key — an encrypted keystore
       (passphrase in JOINTLY_KEY_PASSPHRASE) or a private key in $VAR — and submit it.
-  jointly task watch <id> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--json]
+  jointly task watch <id> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--format table|json|csv]
       Follow a task to its end: status lines and progress bars on stderr (bars on a terminal only).
   jointly task cancel <id> --coordinator <url> (--keystore <file> | --key-env <VAR>) [--reason <text>] [--json]
-  jointly task get <id> | list [--status <s>] --coordinator <url> (--keystore <file> | --key-env <VAR>) [--json]
+  jointly task get <id> | list [--status <s>] --coordinator <url> (--keystore <file> | --key-env <VAR>) [--format table|json|csv]
       Every command signs in to the coordinator (Sign-In with Ethereum) with that key (--key-env defaults to
-      $JOINTLY_KEY). --coordinator defaults to $JOINTLY_COORDINATOR. With --json, stdout is one JSON document,
-      errors included. Every command that calls a coordinator takes --ca <pem> (default $JOINTLY_CA): the CA
+      $JOINTLY_KEY). --coordinator defaults to $JOINTLY_COORDINATOR. With --json (--format json), stdout is one
+      JSON document, errors included; --format csv prints the result's main table. Every command that calls a coordinator takes --ca <pem> (default $JOINTLY_CA): the CA
       its certificate must chain to, instead of Node's store; plain http:// to a non-loopback host needs
       --allow-insecure.
   jointly participant --config <participant.json>
@@ -162,6 +162,7 @@ const main = async () => {
           "key-env": { type: "string" },
           keystore: { type: "string" },
           json: { type: "boolean" },
+          format: { type: "string" },
           watch: { type: "boolean" },
           reason: { type: "string" },
           status: { type: "string" },
@@ -173,8 +174,10 @@ const main = async () => {
       if (!coordinator) throw new UsageError("task needs --coordinator <url> (or JOINTLY_COORDINATOR)")
       // Every task command signs in; the key's variable defaults to JOINTLY_KEY when that is set.
       const keyEnv = values["key-env"] ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined)
-      const common = { coordinator, json: values.json ?? false, trust: trustOf(values), keyEnv, keystore: values.keystore }
       const Task = await import("@jointly/coordinator/internal/cli/task")
+      const format = values.format ?? (values.json ? "json" : "table")
+      if (!(Task.formats as ReadonlyArray<string>).includes(format)) throw new UsageError(`--format expects ${Task.formats.join(", ")}, got ${format}`)
+      const common = { coordinator, json: format !== "table", format: format as (typeof Task.formats)[number], trust: trustOf(values), keyEnv, keystore: values.keystore }
       const id = positionals[0]
       switch (sub) {
         case "submit":
@@ -415,15 +418,21 @@ const signerOf = async (values: { keystore?: string; "key-env"?: string }) => {
   return walletOf(values["key-env"] ?? (process.env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined))
 }
 
+/** `--json` or `--format json` (either `--format json` or `--format=json`): errors go to stdout as JSON too. */
+const jsonOutput = () => {
+  const args = process.argv
+  return args.includes("--json") || args.includes("--format=json") || args.some((a, i) => a === "--format" && args[i + 1] === "json")
+}
+
 main().catch((error: unknown) => {
   if (error instanceof UsageError) {
-    if (process.argv.includes("--json")) process.stdout.write(JSON.stringify({ error: { code: "Usage", message: error.message } }) + "\n")
+    if (jsonOutput()) process.stdout.write(JSON.stringify({ error: { code: "Usage", message: error.message } }) + "\n")
     process.stderr.write(`jointly: ${error.message}\n\n${usage}`)
     process.exit(2)
   }
   const message = error instanceof Error ? error.message : String(error)
   // --json: a failure is JSON on stdout too, so a script reads one document whatever happened.
-  if (process.argv.includes("--json")) {
+  if (jsonOutput()) {
     const tagged = error as { code?: unknown; _tag?: unknown }
     const code = typeof tagged.code === "string" ? tagged.code : typeof tagged._tag === "string" ? tagged._tag : "Failed"
     process.stdout.write(JSON.stringify({ error: { code, message } }) + "\n")

@@ -1,8 +1,9 @@
 /**
  * `jointly task submit | watch | cancel | get | list`: a task's life against a running coordinator, through the
- * typed client, signed in as the account whose key is in `--key-env` (Sign-In with Ethereum). Results on stdout
- * (one JSON document with --json); status lines and progress bars on stderr (bars only on a terminal, nothing at
- * all with --json off a terminal).
+ * typed client, signed in as the account whose key is in `--key-env` (Sign-In with Ethereum). Results on stdout:
+ * tables by default, one JSON document with `--format json` (or `--json`), the result's main table with
+ * `--format csv`; status lines and progress bars on stderr (bars only on a terminal, nothing at all with json or
+ * csv off a terminal).
  */
 import { readFile } from "node:fs/promises"
 import { Schema } from "effect"
@@ -12,16 +13,23 @@ import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { Trust } from "@jointly/core/internal/net/Endpoint"
 import * as Client from "../client/Client.ts"
 import * as ProgressBar from "./ProgressBar.ts"
+import * as ResultTables from "./ResultTables.ts"
 
 /** A task file for `task submit`: a spec without its initiator (the signing key's address); nonce optional. */
 const { initiator: _initiator, nonce: _nonce, ...draftFields } = TaskSpec.fields
 export const TaskDraft = Schema.Struct({ ...draftFields, nonce: Schema.optional(Schema.String) })
 
+export const formats = ["table", "json", "csv"] as const
+export type Format = (typeof formats)[number]
+
 export interface Common {
   readonly coordinator: string
   /** `--ca <file>` read, `--allow-insecure` (core/src/net/Endpoint.ts). */
   readonly trust?: Trust
+  /** Machine output (json or csv): no status lines, nothing but the document on stdout. */
   readonly json: boolean
+  /** How a task's result prints: tables (default), the JSON document, or its main table as CSV. */
+  readonly format?: Format
   /** The environment variable holding the member's private key (signs in; signs submissions). */
   readonly keyEnv?: string
   /** The member's encrypted keystore instead (passphrase in JOINTLY_KEY_PASSPHRASE). */
@@ -62,9 +70,17 @@ const humanSummary = (detail: Client.TaskOutcome) =>
   [
     `task ${detail.id}`,
     `status ${detail.status}${detail.reason ? ` — ${detail.reason}` : ""}`,
-    ...(detail.result === null || detail.result === undefined ? [] : ["result", JSON.stringify(detail.result, null, 2)]),
+    ...(detail.result === null || detail.result === undefined ? [] : ["", ResultTables.renderText(ResultTables.tablesOf(detail.result))]),
     `result digest ${detail.resultDigest ?? "—"}; ${detail.chain.length} chain records`
   ].join("\n") + "\n"
+
+/** Prints a task as `options` ask: its JSON document, its result's main table as CSV, or tables. */
+const print = (options: Common, detail: Client.TaskOutcome, document: unknown) => {
+  const format = options.format ?? (options.json ? "json" : "table")
+  if (format === "json") out(document)
+  else if (format === "csv") process.stdout.write(detail.result === null || detail.result === undefined ? "" : ResultTables.renderCsv(ResultTables.tablesOf(detail.result)))
+  else process.stdout.write(humanSummary(detail))
+}
 
 export const watch = async (options: Common & { id: string; timeoutMs?: number }) => {
   const client = await clientOf(options)
@@ -74,8 +90,7 @@ export const watch = async (options: Common & { id: string; timeoutMs?: number }
     onProgress: renderer.progress,
     timeoutMs: options.timeoutMs
   }).finally(renderer.done)
-  if (options.json) out(summary(detail))
-  else process.stdout.write(humanSummary(detail))
+  print(options, detail, summary(detail))
   if (detail.status !== "Succeeded") process.exitCode = 1
   return detail
 }
@@ -106,8 +121,7 @@ export const get = async (options: Common & { id: string }) => {
   // The result only for its recipients: anyone else sees the metadata with `result: null`.
   const outcome = metadata.status === "Succeeded" ? await client.result(options.id).catch(() => undefined) : undefined
   const detail = { ...metadata, result: outcome?.result ?? null }
-  if (options.json) out(detail)
-  else process.stdout.write(humanSummary(detail))
+  print(options, detail, detail)
 }
 
 export const list = async (options: Common & { status?: string; limit?: number }) => {
