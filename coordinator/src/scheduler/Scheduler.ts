@@ -246,14 +246,10 @@ export const make = (deps: {
 
   /** The reason naming the first account whose org is not Audited on chain, or undefined when all are. */
   const suspendedAmong = async (accounts: ReadonlyArray<string>): Promise<string | undefined> => {
-    for (const account of accounts) {
-      try {
-        await auth.checkOrg(getAddress(account))
-      } catch (error) {
-        return `${(error as Error).message}; the task stops`
-      }
-    }
-    return undefined
+    // Asked at once (each is a chain read), reported for the first account in the task's order.
+    const checked = await Promise.allSettled(accounts.map((account) => auth.checkOrg(getAddress(account))))
+    const refused = checked.find((c): c is PromiseRejectedResult => c.status === "rejected")
+    return refused === undefined ? undefined : `${(refused.reason as Error).message}; the task stops`
   }
 
   /**

@@ -31,8 +31,9 @@ describe("the judge's per-slot blinding (Secure.blindPacked)", () => {
       expect(s > 0n, `row ${j}`).toBe(v > 0n)
       const magnitude = s < 0n ? -s : s
       const abs = v < 0n ? -v : v
-      // (Σ ρ)·|v| − Σ η ≥ 3·2^κ·(|v| − 1) and ≤ 3·2^(κ+1)·|v| in magnitude.
-      expect(magnitude >= low * (abs - 1n) && magnitude <= high * abs, `row ${j}`).toBe(true)
+      // A slot is (Σ ρ)·v + Σ η with ρ ∈ [2^κ, 2^(κ+1)) and η ∈ [0, ρ) per party: in magnitude at least
+      // 3·2^κ·(|v| − 1) (v < 0: η pulls towards zero) and below 3·2^(κ+1)·(|v| + 1) (v > 0: η pushes away).
+      expect(magnitude >= low * (abs - 1n) && magnitude < high * (abs + 1n), `row ${j}`).toBe(true)
     })
     const equal = slots.slice(0, 2 * layout.slots).map(Number)
     expect(Math.max(...equal) / Math.min(...equal)).toBeGreaterThan(1.05)
