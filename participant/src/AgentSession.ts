@@ -251,6 +251,10 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     return accepted.ok ? answer : { decision: "reject", reason: `cannot run the task: ${accepted.problem}` }
   }
 
+  /** `decide`, with a policy that throws answered as a refusal naming the failure. */
+  const decideOrRefuse = (offer: TaskOffer): Promise<ConsentDecision> =>
+    decide(offer).catch((error) => ({ decision: "reject" as const, reason: `policy failed: ${error instanceof Error ? error.message : String(error)}` }))
+
   // An offer repeated on reconnection while its decision is still open (e.g. waiting for a human) is not asked twice.
   const deciding = new Set<string>()
   const endedTasks = new Set<string>()
@@ -262,10 +266,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     if (offer.rejoin === true) return void rejoin(offer)
     deciding.add(offer.taskId)
     emitEvent({ type: "offer", taskId: offer.taskId, kind: offer.spec.kind })
-    const { decision, reason } = await decide(offer).catch((error) => ({
-      decision: "reject" as const,
-      reason: `policy failed: ${error instanceof Error ? error.message : String(error)}`
-    }))
+    const { decision, reason } = await decideOrRefuse(offer)
     deciding.delete(offer.taskId)
     if (endedTasks.has(offer.taskId)) return
     const approve = decision === "approve"
@@ -279,10 +280,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   const rejoin = async (offer: TaskOffer) => {
     if (acceptedTasks.has(offer.taskId) || endedTasks.has(offer.taskId)) return
     deciding.add(offer.taskId)
-    const { decision, reason } = await decide(offer).catch((error) => ({
-      decision: "reject" as const,
-      reason: `policy failed: ${error instanceof Error ? error.message : String(error)}`
-    }))
+    const { decision, reason } = await decideOrRefuse(offer)
     deciding.delete(offer.taskId)
     const accepted = decision === "approve" && !endedTasks.has(offer.taskId)
     if (accepted) acceptedTasks.add(offer.taskId)
