@@ -30,7 +30,8 @@ import { emit, progress } from "./Report.ts"
 
 const concurrency = 8
 const roundMs = 2_000
-const rounds = 3
+/** Pairs of rounds, an even number so each server goes first equally often. */
+const rounds = 4
 /** No rate limit may throttle the load generator. */
 const unlimited = { capacity: 1e9, perSecond: 1e9 }
 
@@ -144,14 +145,20 @@ export const run = async () => {
     const token = client.token()!
 
     for (const [route, path] of [["tasks.get", `/api/tasks/${id}`], ["tasks.list", "/api/tasks?limit=20"]] as const) {
-      progress(`api: ${route}, ${rounds} alternating rounds of ${roundMs} ms, ${concurrency} clients`)
-      await load(signedPort, path, token, 500)
-      await load(openPort, path, undefined, 500)
+      progress(`api: ${route}, ${rounds} pairs of ${roundMs} ms rounds (ABBA), ${concurrency} clients`)
+      // Both servers share one process that keeps warming up (JIT, caches) for seconds: a short warm-up, or the same
+      // server always going first, credits the later one with the warming. So both warm up a full round, and the
+      // rounds run in ABBA order, each server first in half of the pairs.
+      await load(signedPort, path, token, roundMs)
+      await load(openPort, path, undefined, roundMs)
       const signed: Array<Load> = []
       const baseline: Array<Load> = []
       for (let r = 0; r < rounds; r++) {
-        signed.push(await load(signedPort, path, token, roundMs))
-        baseline.push(await load(openPort, path, undefined, roundMs))
+        const first = r % 2 === 0 ? "signed" : "open"
+        for (const side of first === "signed" ? ["signed", "open"] : ["open", "signed"]) {
+          if (side === "signed") signed.push(await load(signedPort, path, token, roundMs))
+          else baseline.push(await load(openPort, path, undefined, roundMs))
+        }
       }
       const rps = (ls: ReadonlyArray<Load>) => ls.reduce((n, l) => n + l.requests, 0) / (ls.reduce((t, l) => t + l.ms, 0) / 1000)
       const signedRps = rps(signed)

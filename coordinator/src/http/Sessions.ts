@@ -52,6 +52,24 @@ export const make = (options: Options) => {
     return { token: `v1.${body}.${b64(mac(body))}`, claims }
   }
 
+  /** The claims of a token whose MAC verifies and which has not expired. */
+  const check = (token: string): Claims | undefined => {
+    const [version, body, tag] = token.split(".")
+    if (version !== "v1" || body === undefined || tag === undefined) return undefined
+    const expected = mac(body)
+    const given = Buffer.from(tag, "base64url")
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
+    let claims: { a?: unknown; i?: unknown; e?: unknown }
+    try {
+      claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8"))
+    } catch {
+      return undefined
+    }
+    if (typeof claims.a !== "string" || typeof claims.i !== "number" || typeof claims.e !== "number" || !(now() < claims.e)) return undefined
+    return { address: claims.a, issuedAt: claims.i, expiresAt: claims.e }
+  }
+  const verified = new Map<string, Claims>()
+
   return {
     /** A challenge for `address`: the exact message to sign. */
     challenge: (address: string) => {
@@ -98,21 +116,24 @@ export const make = (options: Options) => {
 
     /** The claims of a valid, unexpired token; undefined for anything else. */
     verify: (token: string): Claims | undefined => {
-      const [version, body, tag] = token.split(".")
-      if (version !== "v1" || body === undefined || tag === undefined) return undefined
-      const expected = mac(body)
-      const given = Buffer.from(tag, "base64url")
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined
-      let claims: { a?: unknown; i?: unknown; e?: unknown }
-      try {
-        claims = JSON.parse(Buffer.from(body, "base64url").toString("utf8"))
-      } catch {
+      // A token checked before needs only its expiry checked again: the MAC and the JSON are the same bytes.
+      const known = verified.get(token)
+      if (known !== undefined) {
+        if (now() < known.expiresAt) return known
+        verified.delete(token)
         return undefined
       }
-      if (typeof claims.a !== "string" || typeof claims.i !== "number" || typeof claims.e !== "number" || !(now() < claims.e)) return undefined
-      return { address: claims.a, issuedAt: claims.i, expiresAt: claims.e }
+      const claims = check(token)
+      if (claims !== undefined) {
+        if (verified.size >= verifiedCap) verified.delete(verified.keys().next().value!)
+        verified.set(token, claims)
+      }
+      return claims
     }
   }
 }
+
+/** Tokens already verified, kept so a client's next requests skip the HMAC and the parse (oldest dropped first). */
+const verifiedCap = 10_000
 
 export type Sessions = ReturnType<typeof make>

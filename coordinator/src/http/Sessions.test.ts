@@ -1,0 +1,57 @@
+/**
+ * Bearer tokens: a signed sign-in yields a token bound to the signer; a token verifies until it expires, also once
+ * it has been verified before (the guard keeps verified tokens to skip the MAC); anything altered or signed under
+ * another secret does not.
+ */
+import { Wallet } from "ethers"
+import { describe, expect, it } from "vitest"
+import * as Sessions from "./Sessions.ts"
+
+const expected = () => ({ domain: "coordinator.example:8443", uri: "https://coordinator.example:8443", chainId: 31337 })
+
+const signedIn = async (sessions: Sessions.Sessions, wallet: Wallet) => {
+  const { message } = sessions.challenge(wallet.address)
+  return sessions.signIn(message, await wallet.signMessage(message))
+}
+
+describe("Sessions", () => {
+  it("verifies a token until it expires, the second time from memory as the first", async () => {
+    let clock = 1_000_000
+    const sessions = Sessions.make({ expected, tokenTtlMs: 60_000, now: () => clock })
+    const wallet = Wallet.createRandom()
+    const { token, claims } = await signedIn(sessions, wallet)
+    expect(claims.address).toBe(wallet.address)
+    expect(sessions.verify(token)?.address).toBe(wallet.address)
+    clock += 59_999
+    expect(sessions.verify(token)?.address).toBe(wallet.address)
+    clock += 1
+    expect(sessions.verify(token)).toBeUndefined()
+    // Still refused after the memory dropped it.
+    expect(sessions.verify(token)).toBeUndefined()
+  })
+
+  it("refuses an altered token, a token of another secret and garbage, even once the genuine one is known", async () => {
+    const secret = new Uint8Array(32).fill(7)
+    const sessions = Sessions.make({ expected, secret })
+    const other = Sessions.make({ expected, secret: new Uint8Array(32).fill(8) })
+    const wallet = Wallet.createRandom()
+    const { token } = await signedIn(sessions, wallet)
+    expect(sessions.verify(token)).toBeDefined()
+    const [version, body, tag] = token.split(".") as [string, string, string]
+    // Claims naming another address under the genuine MAC.
+    const forgedBody = Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(body, "base64url").toString()), a: Wallet.createRandom().address })).toString("base64url")
+    expect(sessions.verify(`${version}.${forgedBody}.${tag}`)).toBeUndefined()
+    expect(sessions.verify(`${version}.${body}.${tag.slice(0, -2)}AA`)).toBeUndefined()
+    expect(sessions.verify(`v2.${body}.${tag}`)).toBeUndefined()
+    expect(sessions.verify("not-a-token")).toBeUndefined()
+    const foreign = await signedIn(other, wallet)
+    expect(sessions.verify(foreign.token)).toBeUndefined()
+  })
+
+  it("refuses a sign-in signed by another key than the message names", async () => {
+    const sessions = Sessions.make({ expected })
+    const wallet = Wallet.createRandom()
+    const { message } = sessions.challenge(wallet.address)
+    await expect(sessions.signIn(message, await Wallet.createRandom().signMessage(message))).rejects.toMatchObject({ reason: "BadSignature" })
+  })
+})
