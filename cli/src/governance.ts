@@ -17,32 +17,37 @@ import { certDigest, makeGovernanceLedger, signCert } from "@jointly/core/intern
 import * as GrantScope from "@jointly/core/internal/ledger/GrantScope"
 import * as GrantScopes from "@jointly/participant/internal/governance/GrantScopes"
 import * as ContentHash from "@jointly/core/internal/data/ContentHash"
-import * as Sources from "@jointly/participant/internal/datasets/Sources"
 import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
-import * as QueryServices from "@jointly/participant/internal/host/QueryServices"
 import * as Contribution from "@jointly/core/internal/incentives/Contribution"
 import * as Valuation from "@jointly/core/internal/incentives/Valuation"
 import * as ParticipantConfig from "@jointly/participant/internal/cli/ParticipantConfig"
 import { loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
-import * as Verify from "@jointly/coordinator/internal/audit/Verify"
+import type * as Verify from "@jointly/coordinator/internal/audit/Verify"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
-import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
-import * as KuboBlocks from "@jointly/backends/internal/ipfs/KuboBlocks"
-import * as Client from "@jointly/coordinator/internal/client/Client"
-import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
-import * as Operator from "@jointly/coordinator/internal/local/Operator"
+import type * as Client from "@jointly/coordinator/internal/client/Client"
+
+// Loaded by the commands that use them: every `jointly` command used to load all of these (IPFS, the HTTP client,
+// data sources…), about two seconds of start-up before a one-transaction command could begin.
+const loadSources = () => import("@jointly/participant/internal/datasets/Sources")
+const loadQueryServices = () => import("@jointly/participant/internal/host/QueryServices")
+const loadVerify = () => import("@jointly/coordinator/internal/audit/Verify")
+const loadHeliaBlocks = () => import("@jointly/backends/internal/ipfs/HeliaBlocks")
+const loadKuboBlocks = () => import("@jointly/backends/internal/ipfs/KuboBlocks")
+const loadClient = () => import("@jointly/coordinator/internal/client/Client")
+const loadConsortium = () => import("@jointly/coordinator/internal/local/Consortium")
+const loadOperator = () => import("@jointly/coordinator/internal/local/Operator")
 
 const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n")
 
 export class CommandFailed extends Error {}
 
 /** The typed client signed in as `signer` (the API answers members only). */
-const clientFor = (url: string, signer: Wallet | undefined, trust?: Endpoint.Trust) => Client.make({ url, trust, initiator: signer })
+const clientFor = async (url: string, signer: Wallet | undefined, trust?: Endpoint.Trust) => (await loadClient()).make({ url, trust, initiator: signer })
 
 // ---------------------------------------------------------------- catalogue
 
 export const catalogSearch = async (o: { url: string; q: string; all: boolean; signer?: Wallet; trust?: Endpoint.Trust }) =>
-  out({ datasets: await clientFor(o.url, o.signer, o.trust).catalog(o.q, { includeRetired: o.all }) })
+  out({ datasets: await (await clientFor(o.url, o.signer, o.trust)).catalog(o.q, { includeRetired: o.all }) })
 
 /** A participant's chain client from its config and keystore (passphrase from JOINTLY_KEY_PASSPHRASE). */
 const participantChain = async (configFile: string, passphrase?: string) => {
@@ -71,7 +76,7 @@ export const catalogPublish = async (o: { config: string; dataset: string; retir
       return show({ event: "retired", datasetId: id, ...(await chain.retireDataset(id)) })
     }
     // Opened as the participant serves it (CSV, Parquet or PostgreSQL), hashed column by column: no rows held.
-    const sources = Sources.make()
+    const sources = (await loadSources()).make()
     const dataset = await sources.open(spec).then(async ({ source, summary }) => ({
       columns: summary.columns,
       rowCount: summary.rowCount,
@@ -177,14 +182,14 @@ export const grant = async (o: {
 // ---------------------------------------------------------------- supervision
 
 /** The supervisor's wallet: `--key-env`, else the operator keys in `--data-dir` (a local cluster's). */
-const supervisorOf = async (o: { dataDir?: string; signer?: Wallet }) => o.signer ?? (o.dataDir === undefined ? undefined : (await Operator.load(o.dataDir)).supervisor)
+const supervisorOf = async (o: { dataDir?: string; signer?: Wallet }) => o.signer ?? (o.dataDir === undefined ? undefined : (await (await loadOperator()).load(o.dataDir)).supervisor)
 
 export const supervise = async (o: { what: string; org?: string; url?: string; dataDir?: string; rpcUrl?: string; reason?: string; signer?: Wallet; trust?: Endpoint.Trust }) => {
   if (o.what === "members" || o.what === "tasks" || o.what === "grants") {
     if (!o.url) throw new CommandFailed(`supervise ${o.what} needs --url <coordinator>`)
     const supervisor = await supervisorOf(o)
     if (supervisor === undefined) throw new CommandFailed(`supervise ${o.what} signs in as the supervisor: give --key-env <VAR> or --data-dir`)
-    const view = await clientFor(o.url, supervisor, o.trust).supervision()
+    const view = await (await clientFor(o.url, supervisor, o.trust)).supervision()
     return out(o.what === "grants" ? { grants: view.grants, uses: view.grantUses } : { [o.what]: view[o.what] })
   }
   if (o.what === "pause" || o.what === "unpause") {
@@ -201,14 +206,14 @@ export const supervise = async (o: { what: string; org?: string; url?: string; d
   if (!o.org || !o.dataDir || !o.rpcUrl) throw new CommandFailed(`supervise ${o.what} needs <org>, --data-dir and --rpc-url`)
   const deployment = await loadDeployment(o.dataDir)
   if (!deployment) throw new CommandFailed(`no deployment in ${o.dataDir}`)
-  const keys = await Operator.load(o.dataDir)
-  const ledger = await Consortium.ledgerFor(o.rpcUrl, keys.supervisor, deployment)
+  const keys = await (await loadOperator()).load(o.dataDir)
+  const ledger = await (await loadConsortium()).ledgerFor(o.rpcUrl, keys.supervisor, deployment)
   try {
     let companyId: string | undefined
     if (isHexString(o.org, 32)) companyId = o.org
     else if (isHexString(o.org, 20)) companyId = (await ledger.companyOf(o.org)).companyId
     else if (o.url) {
-      const view = await clientFor(o.url, keys.supervisor, o.trust).supervision()
+      const view = await (await clientFor(o.url, keys.supervisor, o.trust)).supervision()
       companyId = view.members.find((m) => String(m.name).toUpperCase() === o.org!.toUpperCase())?.companyId as string | undefined
     }
     if (companyId === undefined) throw new CommandFailed(`no organisation ${o.org} (give its address, company id, or its name with --url)`)
@@ -232,7 +237,8 @@ export const verifyTask = async (o: {
   /** Fetch artifacts by CID from this IPFS node instead of the coordinator's API. */
   blocks?: ArtifactBlocksShape
 }) => {
-  const client = clientFor(o.url, o.signer, o.trust)
+  const Verify = await loadVerify()
+  const client = await clientFor(o.url, o.signer, o.trust)
   const health = await client.health()
   // Read-only: a throwaway key, never funded.
   const ledger = await makeEthersLedger({
@@ -290,8 +296,8 @@ export const verify = async (o: {
   const blocks = o.ipfs === undefined
     ? undefined
     : "kubo" in o.ipfs
-    ? KuboBlocks.make({ url: o.ipfs.kubo })
-    : (await Effect.runPromise(Scope.provide(HeliaBlocks.make({ peers: [o.ipfs.peer] }), scope))).blocks
+    ? (await loadKuboBlocks()).make({ url: o.ipfs.kubo })
+    : (await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make({ peers: [o.ipfs.peer] }), scope))).blocks
   const { ok, checks, report } = await verifyTask({ ...o, ...(blocks === undefined ? {} : { blocks }) }).finally(() => Effect.runPromise(Scope.close(scope, Exit.void)))
   if (o.json) out({ taskId: o.taskId, ok, checks })
   process.stderr.write(report)
@@ -328,8 +334,8 @@ const certSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: strin
   if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("certify needs --config <participant.json>, or --data-dir and --rpc-url")
   const deployment = await loadDeployment(o.dataDir)
   if (!deployment) throw new CommandFailed(`no deployment in ${o.dataDir}`)
-  const keys = await Operator.load(o.dataDir)
-  const chain = await Consortium.governanceFor(o.rpcUrl, keys.analyst, deployment)
+  const keys = await (await loadOperator()).load(o.dataDir)
+  const chain = await (await loadConsortium()).governanceFor(o.rpcUrl, keys.analyst, deployment)
   if (!chain) throw new CommandFailed("this deployment has no certificate contract; redeploy")
   return { wallet: keys.analyst, chain }
 }
@@ -410,7 +416,7 @@ const governanceSigner = async (o: { config?: string; dataDir?: string; rpcUrl?:
   if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("this command acts as the supervisor: give --data-dir and --rpc-url")
   const deployment = await loadDeployment(o.dataDir)
   if (!deployment) throw new CommandFailed(`no deployment in ${o.dataDir}`)
-  const chain = await Consortium.governanceFor(o.rpcUrl, (await Operator.load(o.dataDir)).supervisor, deployment)
+  const chain = await (await loadConsortium()).governanceFor(o.rpcUrl, (await (await loadOperator()).load(o.dataDir)).supervisor, deployment)
   if (!chain) throw new CommandFailed("this deployment has no governance contracts; redeploy")
   return chain
 }
@@ -475,7 +481,7 @@ const postContribution = async (o: { task: string; price?: string; uses?: string
   const uses = points("--uses", o.uses, 1n)
   const { config, chain } = await participantChain(o.config, o.passphrase)
   try {
-    const file = QueryServices.outputFile(config.dataDir, o.task)
+    const file = (await loadQueryServices()).outputFile(config.dataDir, o.task)
     const text = await readFile(file, "utf8").catch(() => {
       throw new CommandFailed(`no output of task ${o.task} at ${file}: settlement post runs at the contribution task's valuer`)
     })

@@ -9,7 +9,7 @@ import * as Sessions from "./Sessions.ts"
 
 const expected = () => ({ domain: "coordinator.example:8443", uri: "https://coordinator.example:8443", chainId: 31337 })
 
-const signedIn = async (sessions: Sessions.Sessions, wallet: Wallet) => {
+const signedIn = async (sessions: Sessions.Sessions, wallet: Pick<Wallet, "address" | "signMessage">) => {
   const { message } = sessions.challenge(wallet.address)
   return sessions.signIn(message, await wallet.signMessage(message))
 }

@@ -7,7 +7,7 @@ import { readFile } from "node:fs/promises"
 import { dirname, resolve } from "node:path"
 import { Schema } from "effect"
 import { ColumnSpec, CsvSpec, type DatasetSpec, ParquetSpec } from "../datasets/Dataset.ts"
-import { Policy } from "../policy/ConsentPolicy.ts"
+import { Policy } from "../policy/PolicyFile.ts"
 
 /**
  * The chain this participant reads itself (never through the coordinator): the registry and the governance
