@@ -5,6 +5,10 @@
  * not decode: `Malformed`, naming the event), the process must keep serving, and nothing about the task may change
  * — not its status, its consents, its events nor its chain outbox. Real anvil, the coordinator in this process
  * over its PGlite store, two participant processes.
+ *
+ * The same member, and strangers, then fuzz the HTTP API on the same running server: every route the OpenAPI
+ * document declares, with random and hostile path parameters, queries, bodies and credentials. No answer may be a
+ * 5xx, every refusal is a typed error (`_tag`), and the task stays as it was.
  */
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -14,6 +18,7 @@ import { Wallet } from "ethers"
 import fc from "fast-check"
 import { io, type Socket } from "socket.io-client"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as ApiClient from "@jointly/core/internal/api/Client"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import { events, WireErrorCode } from "@jointly/core/internal/wire/Messages"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
@@ -160,6 +165,70 @@ describe("the coordinator's socket under fuzzing", () => {
     expect(await snapshot()).toEqual(before)
     expect(socket.connected).toBe(true)
     expect(cluster.coordinator()!.hub.isOnline(fuzzer.address)).toBe(true)
+    expect((await cluster.task(taskId)).status).toBe("AwaitingConsent")
+  }, 300_000)
+
+  it("answers random and hostile HTTP requests to every declared route without a 5xx, refusals typed, and changes nothing", async () => {
+    const before = await snapshot()
+    const base = cluster.coordinatorUrl
+    const client = ApiClient.make({ url: base, signer: fuzzer })
+    await client.signIn()
+    const token = client.token()!
+    await client.close()
+    const doc = (await (await fetch(`${base}/api/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> }
+    const routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).filter((m) => ["get", "post", "put", "patch", "delete"].includes(m)).map((method) => ({ path, method })))
+    expect(routes.length).toBeGreaterThan(20)
+
+    const param = fc.oneof(fc.constant(taskId), hex(32), hex(20), fc.string({ maxLength: 30 }), fc.constantFrom("..%2F..%2Fetc", "%00", "a".repeat(400), "0x", "-1", "1e309"))
+    const body = fc.oneof(
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.constantFrom("{", "[]", "null", '{"spec":{}}', '{"__proto__":{"admin":true}}', "x".repeat(70_000)),
+      fc.string({ maxLength: 200 })
+    )
+    const request = fc.record({
+      route: fc.constantFrom(...routes),
+      params: fc.array(param, { minLength: 3, maxLength: 3 }),
+      query: fc.dictionary(fc.constantFrom("limit", "status", "q", "includeRetired", "from", "x"), fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom("-5", "1e9", "true", "Running"))),
+      body: fc.option(body, { nil: undefined }),
+      contentType: fc.constantFrom("application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"),
+      // Mostly signed in, so most requests get past the guard to the decoder and the handlers.
+      auth: fc.oneof({ weight: 5, arbitrary: fc.constant("member") }, { weight: 1, arbitrary: fc.constantFrom("none", "garbage", "forged") })
+    })
+    const forged = `${token.split(".").slice(0, 2).join(".")}.${"A".repeat(43)}`
+    const statuses = new Map<number, number>()
+    await fc.assert(
+      fc.asyncProperty(request, async (r) => {
+        let i = 0
+        const path = r.route.path.replace(/\{[^}]+\}/g, () => encodeURIComponent(r.params[i++ % 3]!))
+        const url = `${base}${path}${Object.keys(r.query).length ? `?${new URLSearchParams(r.query)}` : ""}`
+        const headers: Record<string, string> = { "content-type": r.contentType }
+        if (r.auth === "member") headers.authorization = `Bearer ${token}`
+        if (r.auth === "garbage") headers.authorization = "Bearer v1.%%%.!!"
+        if (r.auth === "forged") headers.authorization = `Bearer ${forged}`
+        const method = r.route.method.toUpperCase()
+        const response = await fetch(url, { method, headers, ...(method === "GET" || r.body === undefined ? {} : { body: r.body }), signal: AbortSignal.timeout(10_000) })
+        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1)
+        const what = `${method} ${path} (${r.auth}) → ${response.status}`
+        expect(response.status, what).toBeLessThan(500)
+        if (response.status >= 400) {
+          const error = (await response.json().catch(() => undefined)) as { _tag?: unknown } | undefined
+          expect(typeof error?._tag, `${what}: the refusal names its type`).toBe("string")
+        } else {
+          // A success here is a read (a stream is closed unread); nothing the fuzzer sends may be accepted as a write.
+          await response.body?.cancel()
+          if (method !== "GET") expect(r.route.path, what).toMatch(/auth|artifacts|sign-in|nonce/)
+        }
+      }),
+      { numRuns: 400, seed: 1717, endOnFailure: true }
+    )
+    // Every kind of answer was reached: reads that pass, refusals of the rules and of the decoder.
+    expect([...statuses.keys()].some((s) => s < 300)).toBe(true)
+    expect(statuses.get(401)).toBeGreaterThan(0)
+    expect((statuses.get(400) ?? 0) + (statuses.get(422) ?? 0)).toBeGreaterThan(0)
+    expect([...statuses.keys()].some((s) => s === 403 || s === 404)).toBe(true)
+
+    expect(await snapshot()).toEqual(before)
+    expect((await fetch(`${base}/api/health`)).status).toBe(200)
     expect((await cluster.task(taskId)).status).toBe("AwaitingConsent")
   }, 300_000)
 })

@@ -16,7 +16,7 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, OpenApi } from "effect/http-api"
 import { Api, type Guard } from "@jointly/core/internal/api/Api"
-import { PayloadTooLarge } from "@jointly/core/internal/api/Errors"
+import { PayloadTooLarge, UnknownRoute, UnsupportedMediaType } from "@jointly/core/internal/api/Errors"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
@@ -84,6 +84,25 @@ const document = (() => {
 export const openApi = document
 
 const encodeTooLarge = Schema.encodeSync(Schema.toCodecJson(PayloadTooLarge))
+const encodeUnsupported = Schema.encodeSync(Schema.toCodecJson(UnsupportedMediaType))
+const encodeUnknownRoute = Schema.encodeSync(Schema.toCodecJson(UnknownRoute))
+
+const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } })
+
+/**
+ * The router's own answers, typed as the API's errors (clients branch on `_tag`): a body in a media type no route
+ * declares gets a bare text 415 from the HTTP API builder, and a path no API route matches an empty 404.
+ */
+const typedFallback = (response: Response, request: { readonly method: string; readonly path: string; readonly contentType: string }): Response => {
+  if (response.headers.get("content-type")?.startsWith("application/json") === true) return response
+  if (response.status === 415) {
+    return json(415, encodeUnsupported(new UnsupportedMediaType({ contentType: request.contentType, message: `this route takes application/json, not ${request.contentType}` })))
+  }
+  if (response.status === 404 && request.path.startsWith("/api/")) {
+    return json(404, encodeUnknownRoute(new UnknownRoute({ method: request.method, path: request.path.slice(0, 200), message: `no API route answers ${request.method} ${request.path.slice(0, 200)}` })))
+  }
+  return response
+}
 
 export const attach = (options: Options) => {
   const limits = { ...defaults, ...options.limits }
@@ -178,7 +197,11 @@ export const attach = (options: Options) => {
         signal: abort.signal
       })
       const peer = options.clientAddress?.(req) ?? req.socket.remoteAddress ?? "unknown"
-      const response = await handler(request, Context.make(Peer, { address: peer }) as Context.Context<never>)
+      const response = typedFallback(await handler(request, Context.make(Peer, { address: peer }) as Context.Context<never>), {
+        method,
+        path: new URL(request.url).pathname,
+        contentType: req.headers["content-type"] ?? ""
+      })
       const out: Record<string, string | Array<string>> = {}
       response.headers.forEach((value, name) => {
         if (name !== "set-cookie") out[name] = value

@@ -51,6 +51,19 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
   message: Schema.String
 }, { httpApiStatus: 413 }) {}
 
+/** No route of the API matches the request's method and path (or a path parameter is longer than any id). */
+export class UnknownRoute extends Schema.TaggedError<UnknownRoute>()("UnknownRoute", {
+  method: Schema.String,
+  path: Schema.String,
+  message: Schema.String
+}, { httpApiStatus: 404 }) {}
+
+/** A request body in a media type the route does not take (every route with a body takes JSON). */
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", {
+  contentType: Schema.String,
+  message: Schema.String
+}, { httpApiStatus: 415 }) {}
+
 /** The initiator already has `limit` tasks that have not ended. */
 export class TooManyTasks extends Schema.TaggedError<TooManyTasks>()("TooManyTasks", {
   limit: Schema.Int,
@@ -101,7 +114,7 @@ export class SignInRefused extends Schema.TaggedError<SignInRefused>()("SignInRe
 
 /** Every error class above, for clients that map a decoded failure back to a status. */
 export const all = [
-  Unauthenticated, Forbidden, Malformed, RateLimited, PayloadTooLarge, TooManyTasks, QuotaExceeded, UnknownTask, UnknownModel,
+  Unauthenticated, Forbidden, Malformed, RateLimited, PayloadTooLarge, UnsupportedMediaType, UnknownRoute, TooManyTasks, QuotaExceeded, UnknownTask, UnknownModel,
   UnknownArtifact, UnknownDataset, InvalidTask, DuplicateTask, InvalidRows, Tampered, Unavailable, NotPending, ParticipantUnreachable,
   DecisionRefused, SignInRefused
 ] as const
