@@ -12,7 +12,7 @@
 import * as EndpointRule from "@jointly/core/internal/net/EndpointRule"
 import * as AgentSession from "../AgentSession.ts"
 import type { AccountSigner, AgentEvent } from "../AgentSession.ts"
-import * as BrowserRunner from "./BrowserRunner.ts"
+import type * as BrowserRunner from "./BrowserRunner.ts"
 import * as ProtocolThread from "./ProtocolThread.ts"
 import type { TableInput } from "./TableInput.ts"
 
@@ -37,38 +37,55 @@ export interface BrowserAgentConfig extends AgentSession.SessionConfig {
    * non-extractable key (default "jointly-models"; one database per org address).
    */
   readonly storage?: string
-  /**
-   * Where stages run: in the protocol worker (`jointly-protocol-worker.js`, the default), so the page's main
-   * thread only relays messages, or on the page's thread ("page": one Web Worker fewer, and what the bench
-   * compares against).
-   */
-  readonly protocolThread?: "worker" | "page"
 }
 
 /** The directory the running bundle was loaded from (esbuild keeps `import.meta.url` in ESM output). */
 const here = (): string => new URL("./", import.meta.url).href
 
-export const start = async (config: BrowserAgentConfig) => {
+/** What a runner starts from: the page's config, resolved (the job pool's URLs, the options that reach the runner). */
+export interface RunnerSetup {
+  readonly self: string
+  readonly sign: (message: Uint8Array) => Promise<string>
+  readonly datasets: ReadonlyArray<TableInput>
+  readonly jobs: { readonly workerUrl: string; readonly assets: string; readonly size?: number }
+  readonly onOutput?: (output: BrowserRunner.Output) => void
+  readonly unsafeTestKeySizes?: boolean
+  readonly storage?: string
+}
+
+/**
+ * Connects with the runner `startRunner` makes: the protocol worker (`start`), or — for the bench's baseline only,
+ * in a bundle of its own so the shipped page carries no protocol code — stages on the page's thread.
+ */
+export const startWith = async (config: BrowserAgentConfig, startRunner: (setup: RunnerSetup) => Promise<BrowserRunner.BrowserRunner>) => {
   // Checked before anything loads: never a handshake over plain http to another host.
   const endpoint = EndpointRule.make(config.coordinatorUrl, { ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure }) })
   const assets = new URL(config.assets ?? here()).href
-  const jobs = { workerUrl: new URL("jointly-job-worker.js", assets).href, assets, ...(config.workers === undefined ? {} : { size: config.workers }) }
-  const sign = (message: Uint8Array) => config.wallet.signMessage(message)
-  const onOutput = config.onOutput === undefined ? {} : { onOutput: config.onOutput }
-  const options = {
+  const runner = await startRunner({
+    self: config.wallet.address,
+    sign: (message) => config.wallet.signMessage(message),
+    datasets: config.datasets,
+    jobs: { workerUrl: new URL("jointly-job-worker.js", assets).href, assets, ...(config.workers === undefined ? {} : { size: config.workers }) },
+    ...(config.onOutput === undefined ? {} : { onOutput: config.onOutput }),
     ...(config.unsafeTestKeySizes === undefined ? {} : { unsafeTestKeySizes: config.unsafeTestKeySizes }),
     ...(config.storage === undefined ? {} : { storage: config.storage })
-  }
-  const runner = config.protocolThread === "page"
-    ? await BrowserRunner.start({ self: config.wallet.address, sign, datasets: config.datasets, workers: jobs, ...onOutput, ...options })
-    : await ProtocolThread.start({
-      workerUrl: new URL("jointly-protocol-worker.js", assets).href,
-      setup: { self: config.wallet.address, datasets: config.datasets, jobs, ...options },
-      sign,
-      ...onOutput
-    })
+  })
   const listeners = new Set<(event: AgentEvent) => void>()
-  return AgentSession.connect(config, { endpoint, runner, listeners })
+  const session = AgentSession.connect(config, { endpoint, runner, listeners })
+  return {
+    ...session,
+    /**
+     * Keeps a `linear` model artifact this org owns for encrypted inference (`prediction.encrypted-linear` tasks
+     * naming it as the owner), checked and sealed in IndexedDB; resolves with its content address, the `modelId`
+     * tasks name. Rejects with InvalidArtifact (not a usable linear model) or PartialModelError (no IndexedDB).
+     */
+    keepModel: (artifact: unknown) => runner.keepModel(artifact)
+  }
 }
+
+/** Starts the participant with every stage in the protocol worker (`jointly-protocol-worker.js`). */
+export const start = (config: BrowserAgentConfig) =>
+  startWith(config, ({ sign, onOutput, ...setup }) =>
+    ProtocolThread.start({ workerUrl: new URL("jointly-protocol-worker.js", setup.jobs.assets).href, setup, sign, ...(onOutput === undefined ? {} : { onOutput }) }))
 
 export type BrowserAgent = Awaited<ReturnType<typeof start>>

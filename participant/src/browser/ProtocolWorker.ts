@@ -11,12 +11,14 @@
  */
 import * as Comlink from "comlink"
 import { Result, Schema } from "effect"
+import { InvalidArtifact } from "@jointly/core/internal/models/ModelArtifact"
 import * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import { PartialModelError } from "@jointly/core/internal/protocols/vertical/PartialModels"
 import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { StageRequest, type StageOutcome } from "@jointly/core/internal/wire/Messages"
 import { DatasetError } from "../datasets/Dataset.ts"
-import type { AcceptOutcome, Runner } from "../host/Runner.ts"
-import { ContentHashReply, encode, InitReply } from "../worker/ProtocolWorkerApi.ts"
+import type { AcceptOutcome } from "../host/Runner.ts"
+import { ContentHashReply, encode, InitReply, KeepModelReply } from "../worker/ProtocolWorkerApi.ts"
 import { transferable } from "../worker/Thread.ts"
 import * as BrowserRunner from "./BrowserRunner.ts"
 import type { TableInput } from "./TableInput.ts"
@@ -45,12 +47,14 @@ export interface ProtocolWorkerApi {
   readonly forget: (taskId: string) => Promise<void>
   /** An encoded ContentHashReply. */
   readonly contentHash: (name: string) => Promise<Uint8Array>
+  /** A `linear` artifact the page owns, checked and sealed in IndexedDB: an encoded KeepModelReply. */
+  readonly keepModel: (artifact: unknown) => Promise<Uint8Array>
   readonly close: () => Promise<void>
 }
 
-let runner: Runner | undefined
+let runner: BrowserRunner.BrowserRunner | undefined
 
-const ready = (): Runner => {
+const ready = (): BrowserRunner.BrowserRunner => {
   if (runner === undefined) throw new Error("the protocol worker was not initialised")
   return runner
 }
@@ -92,6 +96,14 @@ const api: ProtocolWorkerApi = {
       return transferable(encode(ContentHashReply, { ok: true, contentHash: await ready().contentHash(name) }))
     } catch (error) {
       if (error instanceof DatasetError) return transferable(encode(ContentHashReply, { ok: false, error }))
+      throw error
+    }
+  },
+  keepModel: async (artifact) => {
+    try {
+      return transferable(encode(KeepModelReply, { ok: true, ...(await ready().keepModel(artifact)) }))
+    } catch (error) {
+      if (error instanceof InvalidArtifact || error instanceof PartialModelError) return transferable(encode(KeepModelReply, { ok: false, error }))
       throw error
     }
   },

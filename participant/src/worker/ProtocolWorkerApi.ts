@@ -4,6 +4,8 @@
  * the thread boundary (DESIGN.md §2) and every message is decoded on receipt, on both sides.
  */
 import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
+import { InvalidArtifact } from "@jointly/core/internal/models/ModelArtifact"
+import { PartialModelError } from "@jointly/core/internal/protocols/vertical/PartialModels"
 import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { Schema } from "effect"
 import { Choice } from "@jointly/backends/internal/Backends"
@@ -57,6 +59,12 @@ export const ContentHashRequest = Schema.Struct({ name: Schema.String })
 export const ContentHashReply = Schema.Union([
   Schema.Struct({ ok: Schema.Literal(true), contentHash: Schema.String }),
   Schema.Struct({ ok: Schema.Literal(false), error: DatasetError })
+])
+
+/** A browser participant's owned model, kept (its content address) or refused (browser/OwnedModelStore.ts). */
+export const KeepModelReply = Schema.Union([
+  Schema.Struct({ ok: Schema.Literal(true), modelId: Schema.String, digest: Schema.String }),
+  Schema.Struct({ ok: Schema.Literal(false), error: Schema.Union([InvalidArtifact, PartialModelError]) })
 ])
 
 export const encode = <A, I>(schema: Schema.Codec<A, I>, value: A): Uint8Array =>
