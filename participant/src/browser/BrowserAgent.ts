@@ -77,7 +77,7 @@ export const startWith = async (config: BrowserAgentConfig, startRunner: (setup:
     /**
      * Keeps a `linear` model artifact this org owns for encrypted inference (`prediction.encrypted-linear` tasks
      * naming it as the owner), checked and sealed in IndexedDB; resolves with its content address, the `modelId`
-     * tasks name. Rejects with InvalidArtifact (not a usable linear model) or PartialModelError (no IndexedDB).
+     * tasks name. Rejects with ModelNotKept (InvalidModel: not a usable linear model; NoStore: no IndexedDB here).
      */
     keepModel: (artifact: unknown) => runner.keepModel(artifact)
   }

@@ -28,6 +28,7 @@ import * as Runner from "../host/Runner.ts"
 import { poolRuntime } from "../modeling/PoolRuntime.ts"
 import type * as Pool from "../worker/Pool.ts"
 import * as IndexedDbModels from "./IndexedDbModels.ts"
+import type { KeptModel } from "./KeptModel.ts"
 import * as OwnedModelStore from "./OwnedModelStore.ts"
 import * as TableInput from "./TableInput.ts"
 import * as WebWorkers from "./WebWorkers.ts"
@@ -56,8 +57,8 @@ export interface Options {
 
 /** The runner of a page: a Runner, and where the page hands over a model it owns for encrypted inference. */
 export interface BrowserRunner extends Runner.Runner {
-  /** Checks and seals a `linear` artifact in IndexedDB; rejects with InvalidArtifact or PartialModelError. */
-  readonly keepModel: (artifact: unknown) => Promise<OwnedModelStore.KeptModel>
+  /** Checks and seals a `linear` artifact in IndexedDB; rejects with ModelNotKept. */
+  readonly keepModel: (artifact: unknown) => Promise<KeptModel>
 }
 
 /** Reads every dataset (rejects with DatasetError) and builds the services; the worker pool starts on first use. */

@@ -9,30 +9,25 @@
  * fails the stage with a typed `OwnedModelCorrupt` and a missing one with `UnknownModel`, as on Node.
  */
 import { Effect, Schema } from "effect"
-import { artifactId, InvalidArtifact, LinearArtifact, problem } from "@jointly/core/internal/models/ModelArtifact"
+import { artifactId, LinearArtifact, problem } from "@jointly/core/internal/models/ModelArtifact"
 import type { OwnedModels } from "@jointly/core/internal/protocols/encrypted-linear/spec"
 import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
 import { PartialModelError, type PartFormat, type Store } from "@jointly/core/internal/protocols/vertical/PartialModels"
+import { type KeptModel, ModelNotKept } from "./KeptModel.ts"
 
 export const FORMAT = "jointly/owned-linear-model" satisfies PartFormat
-
-/** What keeping a model gives back: its content address (the `modelId` tasks name) and the sealed record's digest. */
-export interface KeptModel {
-  readonly modelId: string
-  readonly digest: string
-}
 
 const decodeArtifact = Schema.decodeUnknownEffect(LinearArtifact)
 const encodeArtifact = Schema.encodeSync(LinearArtifact)
 
-/** Checks `artifact` (a `linear` artifact whose sizes agree) and seals it for `owner`; typed errors, nothing kept on failure. */
-export const keep = (store: Store, owner: string, artifact: unknown): Effect.Effect<KeptModel, InvalidArtifact | PartialModelError> =>
+/** Checks `artifact` (a `linear` artifact whose sizes agree) and seals it for `owner`; nothing is kept on failure. */
+export const keep = (store: Store, owner: string, artifact: unknown): Effect.Effect<KeptModel, ModelNotKept> =>
   Effect.gen(function*() {
-    const model = yield* Effect.mapError(decodeArtifact(artifact), (e) => new InvalidArtifact({ detail: `not a linear model artifact: ${e.message}` }))
+    const model = yield* Effect.mapError(decodeArtifact(artifact), (e) => new ModelNotKept({ reason: "InvalidModel", detail: `not a linear model artifact: ${e.message}` }))
     const invalid = problem(model)
-    if (invalid !== undefined) return yield* new InvalidArtifact({ detail: invalid })
+    if (invalid !== undefined) return yield* new ModelNotKept({ reason: "InvalidModel", detail: invalid })
     const modelId = artifactId(model)
-    const { digest } = yield* store.putPart(owner, FORMAT, modelId, encodeArtifact(model))
+    const { digest } = yield* Effect.mapError(store.putPart(owner, FORMAT, modelId, encodeArtifact(model)), (e) => new ModelNotKept({ reason: e.reason, detail: e.detail }))
     return { modelId, digest }
   })
 

@@ -11,11 +11,12 @@
  */
 import * as Comlink from "comlink"
 import { DatasetError, type DatasetSummary } from "../datasets/Dataset.ts"
-import { ContentHashReply, decode, InitReply, KeepModelReply } from "../worker/ProtocolWorkerApi.ts"
+import { ContentHashReply, decode, InitReply } from "../worker/ProtocolWorkerReplies.ts"
 import { Crashed, type Thread } from "../worker/Thread.ts"
 import type * as BrowserRunner from "./BrowserRunner.ts"
+import { KeepModelReply } from "./KeptModel.ts"
 import type { ProtocolWorkerApi, ProtocolWorkerSetup } from "./ProtocolWorker.ts"
-import { startThread } from "./WebWorkers.ts"
+import { startThread } from "./WebThread.ts"
 
 export interface ProtocolThreadOptions {
   /** URL of `jointly-protocol-worker.js`. */
@@ -73,10 +74,18 @@ export const start = async (options: ProtocolThreadOptions): Promise<BrowserRunn
 
   return {
     datasets: first.datasets,
-    accept: async (taskId, task) => {
+    read: async (spec) => {
       try {
         const thread = await ensure()
-        const outcome = await thread.untilExit(Promise.resolve(thread.remote.accept(taskId, task.spec)))
+        return await thread.untilExit(Promise.resolve(thread.remote.read(spec)))
+      } catch (error) {
+        return { ok: false, problem: `the protocol worker failed: ${describe(error)}` }
+      }
+    },
+    accept: async (taskId, spec) => {
+      try {
+        const thread = await ensure()
+        const outcome = await thread.untilExit(Promise.resolve(thread.remote.accept(taskId, spec)))
         if (outcome.ok) {
           thread.tasks.add(taskId)
           lost.delete(taskId)

@@ -11,16 +11,14 @@
  */
 import * as Comlink from "comlink"
 import { Result, Schema } from "effect"
-import { InvalidArtifact } from "@jointly/core/internal/models/ModelArtifact"
-import * as Protocols from "@jointly/core/internal/protocols/Protocols"
-import { PartialModelError } from "@jointly/core/internal/protocols/vertical/PartialModels"
 import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { StageRequest, type StageOutcome } from "@jointly/core/internal/wire/Messages"
 import { DatasetError } from "../datasets/Dataset.ts"
-import type { AcceptOutcome } from "../host/Runner.ts"
-import { ContentHashReply, encode, InitReply, KeepModelReply } from "../worker/ProtocolWorkerApi.ts"
+import type { AcceptOutcome, OfferReading } from "../host/Runner.ts"
+import { ContentHashReply, encode, InitReply } from "../worker/ProtocolWorkerReplies.ts"
 import { transferable } from "../worker/Thread.ts"
 import * as BrowserRunner from "./BrowserRunner.ts"
+import { KeepModelReply, ModelNotKept } from "./KeptModel.ts"
 import type { TableInput } from "./TableInput.ts"
 
 /** What the protocol worker is told at start: plain, structured-cloneable data. */
@@ -40,7 +38,9 @@ export interface ProtocolWorkerSetup {
 export interface ProtocolWorkerApi {
   /** Opens the datasets and builds the services; an encoded InitReply (a bad dataset's DatasetError). */
   readonly init: (setup: ProtocolWorkerSetup, sign: (message: Uint8Array) => Promise<string>, onOutput: (output: BrowserRunner.Output) => void) => Promise<Uint8Array>
-  /** A task the page decoded and its policy approved: its spec as sent, decoded again on this side. */
+  /** An offered spec as sent, read by its kind's declaration (the page holds none). */
+  readonly read: (spec: unknown) => Promise<OfferReading>
+  /** A task the page's policy approved: its spec as sent, decoded again on this side. */
   readonly accept: (taskId: string, spec: unknown) => Promise<AcceptOutcome>
   /** One stage request, decoded again on this side of the boundary. */
   readonly stage: (request: unknown) => Promise<StageOutcome>
@@ -81,9 +81,13 @@ const api: ProtocolWorkerApi = {
       throw error
     }
   },
-  accept: async (taskId, spec) => {
-    const decoded = Result.flatMap(Result.mapError(decodeSpec(spec), (e) => new Error(`the spec does not decode: ${e.message}`)), (s) => Protocols.decodeTask(s))
-    return Result.isFailure(decoded) ? { ok: false, problem: decoded.failure.message } : ready().accept(taskId, decoded.success)
+  read: async (raw) => {
+    const spec = decodeSpec(raw)
+    return Result.isFailure(spec) ? { ok: false, problem: `the spec does not decode: ${spec.failure.message}` } : ready().read(spec.success)
+  },
+  accept: async (taskId, raw) => {
+    const spec = decodeSpec(raw)
+    return Result.isFailure(spec) ? { ok: false, problem: `the spec does not decode: ${spec.failure.message}` } : ready().accept(taskId, spec.success)
   },
   stage: async (raw) => {
     const request = decodeRequest(raw)
@@ -103,7 +107,7 @@ const api: ProtocolWorkerApi = {
     try {
       return transferable(encode(KeepModelReply, { ok: true, ...(await ready().keepModel(artifact)) }))
     } catch (error) {
-      if (error instanceof InvalidArtifact || error instanceof PartialModelError) return transferable(encode(KeepModelReply, { ok: false, error }))
+      if (error instanceof ModelNotKept) return transferable(encode(KeepModelReply, { ok: false, error }))
       throw error
     }
   },
