@@ -4,10 +4,11 @@
  * the protocol worker. Bundled by browser.ts as `bench-page-agent.js`, so the shipped page bundle
  * (`jointly-participant.js`) carries no protocol code.
  */
-import * as BrowserAgent from "@jointly/participant/internal/browser/BrowserAgent"
+import type { BrowserAgentConfig } from "@jointly/participant/internal/browser/BrowserAgent"
 import * as BrowserRunner from "@jointly/participant/internal/browser/BrowserRunner"
+import * as BrowserSession from "@jointly/participant/internal/browser/BrowserSession"
 
 export * as KeyVault from "@jointly/participant/internal/browser/KeyVault"
 
-export const start = (config: BrowserAgent.BrowserAgentConfig) =>
-  BrowserAgent.startWith(config, ({ jobs, ...setup }) => BrowserRunner.start({ ...setup, workers: jobs }))
+export const start = (config: BrowserAgentConfig) =>
+  BrowserSession.startWith(config, ({ jobs, ...setup }) => BrowserRunner.start({ ...setup, workers: jobs }))

@@ -9,10 +9,11 @@
  * The coordinator must be reachable from the page's origin: the page served by the coordinator's host, or a
  * coordinator that allows the page's origin.
  */
-import * as EndpointRule from "@jointly/core/internal/net/EndpointRule"
-import * as AgentSession from "../AgentSession.ts"
-import type { AccountSigner, AgentEvent } from "../AgentSession.ts"
+import type * as AgentSession from "../AgentSession.ts"
+import type { AccountSigner } from "../AgentSession.ts"
+import * as BrowserSession from "./BrowserSession.ts"
 import type * as BrowserRunner from "./BrowserRunner.ts"
+import type { KeptModel } from "./KeptModel.ts"
 import * as ProtocolThread from "./ProtocolThread.ts"
 import type { TableInput } from "./TableInput.ts"
 
@@ -39,53 +40,17 @@ export interface BrowserAgentConfig extends AgentSession.SessionConfig {
   readonly storage?: string
 }
 
-/** The directory the running bundle was loaded from (esbuild keeps `import.meta.url` in ESM output). */
-const here = (): string => new URL("./", import.meta.url).href
-
-/** What a runner starts from: the page's config, resolved (the job pool's URLs, the options that reach the runner). */
-export interface RunnerSetup {
-  readonly self: string
-  readonly sign: (message: Uint8Array) => Promise<string>
-  readonly datasets: ReadonlyArray<TableInput>
-  readonly jobs: { readonly workerUrl: string; readonly assets: string; readonly size?: number }
-  readonly onOutput?: (output: BrowserRunner.Output) => void
-  readonly unsafeTestKeySizes?: boolean
-  readonly storage?: string
-}
-
-/**
- * Connects with the runner `startRunner` makes: the protocol worker (`start`), or — for the bench's baseline only,
- * in a bundle of its own so the shipped page carries no protocol code — stages on the page's thread.
- */
-export const startWith = async (config: BrowserAgentConfig, startRunner: (setup: RunnerSetup) => Promise<BrowserRunner.BrowserRunner>) => {
-  // Checked before anything loads: never a handshake over plain http to another host.
-  const endpoint = EndpointRule.make(config.coordinatorUrl, { ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure }) })
-  const assets = new URL(config.assets ?? here()).href
-  const runner = await startRunner({
-    self: config.wallet.address,
-    sign: (message) => config.wallet.signMessage(message),
-    datasets: config.datasets,
-    jobs: { workerUrl: new URL("jointly-job-worker.js", assets).href, assets, ...(config.workers === undefined ? {} : { size: config.workers }) },
-    ...(config.onOutput === undefined ? {} : { onOutput: config.onOutput }),
-    ...(config.unsafeTestKeySizes === undefined ? {} : { unsafeTestKeySizes: config.unsafeTestKeySizes }),
-    ...(config.storage === undefined ? {} : { storage: config.storage })
-  })
-  const listeners = new Set<(event: AgentEvent) => void>()
-  const session = AgentSession.connect(config, { endpoint, runner, listeners })
-  return {
-    ...session,
-    /**
-     * Keeps a `linear` model artifact this org owns for encrypted inference (`prediction.encrypted-linear` tasks
-     * naming it as the owner), checked and sealed in IndexedDB; resolves with its content address, the `modelId`
-     * tasks name. Rejects with ModelNotKept (InvalidModel: not a usable linear model; NoStore: no IndexedDB here).
-     */
-    keepModel: (artifact: unknown) => runner.keepModel(artifact)
-  }
+/** A running browser participant: the session (AgentSession.Agent), and where the page hands over models it owns. */
+export interface BrowserAgent extends AgentSession.Agent {
+  /**
+   * Keeps a `linear` model artifact this org owns for encrypted inference (`prediction.encrypted-linear` tasks
+   * naming it as the owner), checked and sealed in IndexedDB; resolves with its content address, the `modelId`
+   * tasks name. Rejects with ModelNotKept (InvalidModel: not a usable linear model; NoStore: no IndexedDB here).
+   */
+  readonly keepModel: (artifact: unknown) => Promise<KeptModel>
 }
 
 /** Starts the participant with every stage in the protocol worker (`jointly-protocol-worker.js`). */
-export const start = (config: BrowserAgentConfig) =>
-  startWith(config, ({ sign, onOutput, ...setup }) =>
+export const start = (config: BrowserAgentConfig): Promise<BrowserAgent> =>
+  BrowserSession.startWith(config, ({ sign, onOutput, ...setup }) =>
     ProtocolThread.start({ workerUrl: new URL("jointly-protocol-worker.js", setup.jobs.assets).href, setup, sign, ...(onOutput === undefined ? {} : { onOutput }) }))
-
-export type BrowserAgent = Awaited<ReturnType<typeof start>>

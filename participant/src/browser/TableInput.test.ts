@@ -40,7 +40,7 @@ const pimaSelect = `SELECT CAST(glucose AS DOUBLE) AS glucose, CAST(mass AS DOUB
  * Thrift compact footer, ColumnMetaData's codec (field 4, an i32: header byte 0x15) follows the column's path, and
  * GZIP (2) is the zigzag varint 0x04, LZO (3) 0x06.
  */
-const asLzo = (bytes: Uint8Array, column: string): Uint8Array => {
+const asLzo = (bytes: Uint8Array, column: string): Uint8Array<ArrayBuffer> => {
   const pattern = [...new TextEncoder().encode(column), 0x15, 0x04]
   const copy = Uint8Array.from(bytes)
   const at = copy.findIndex((_, i) => pattern.every((b, k) => copy[i + k] === b))
