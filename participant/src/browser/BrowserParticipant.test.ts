@@ -191,6 +191,16 @@ const tamperSealed = (p: Page, owner: string, format: string) => p.evaluate(asyn
   return altered
 }, { owner, format })
 
+/** Alters web's sealed record of `format`, then runs `submit`'s task again, approved: the browser fails it with `code`. */
+const failsOnceTampered = async (format: string, submit: () => Promise<string>, code: string) => {
+  expect(await tamperSealed(page, party("web").address, format)).toBe(true)
+  const id = await submit()
+  await approve(page, id)
+  const refused = await cluster.waitForTask(id, { timeoutMs: 120_000 })
+  expect(refused.status).toBe("Failed")
+  expect(String(refused.reason)).toContain(code)
+}
+
 describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node participants", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "jointly-browser-"))
@@ -385,12 +395,7 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     expect(((await cluster.outputOf("north", online)) as { positive: Array<boolean> }).positive).toEqual(ref.predicted.slice(0, 6))
 
     // A record altered in IndexedDB (one ciphertext byte) no longer opens: the prediction fails at the browser.
-    expect(await tamperSealed(page, address, "jointly/vertical-partial-model")).toBe(true)
-    const tampered = await predict()
-    await approve(page, tampered)
-    const refused = await cluster.waitForTask(tampered, { timeoutMs: 120_000 })
-    expect(refused.status).toBe("Failed")
-    expect(String(refused.reason)).toContain("PartialModelCorrupt")
+    await failsOnceTampered("jointly/vertical-partial-model", predict, "PartialModelCorrupt")
   }, 600_000)
 
   it("encrypted inference with a linear model the browser owns: kept sealed in IndexedDB, the requester's scores those of the plaintext model, a tampered record refused", async () => {
@@ -444,12 +449,7 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     expect(new Set(plain.map((p) => p >= 0)).size).toBe(2)
 
     // The record altered in IndexedDB no longer opens: the owner's stage fails with a typed error.
-    expect(await tamperSealed(page, address, "jointly/owned-linear-model")).toBe(true)
-    const tampered = await score()
-    await approve(page, tampered)
-    const refused = await cluster.waitForTask(tampered, { timeoutMs: 120_000 })
-    expect(refused.status).toBe("Failed")
-    expect(String(refused.reason)).toContain("OwnedModelCorrupt")
+    await failsOnceTampered("jointly/owned-linear-model", score, "OwnedModelCorrupt")
   }, 300_000)
 
   it("closing the tab after it sent its masked input settles the task with the browser as a dropout", async () => {
