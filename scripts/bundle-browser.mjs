@@ -11,7 +11,9 @@
  *   tfjs-backend-wasm*.wasm    tfjs' WASM backend, fetched on the first training step
  *
  * and prints each file's size (raw and gzip) as one JSON line. node-seal's worker build and libsodium carry their
- * WASM inline. The import graph holds no Node built-in (the same check as `npm run check:portable` runs here).
+ * WASM inline. The import graph holds no Node built-in (the same check as `npm run check:portable` runs here), and
+ * the page's file holds no protocol code (core/src/protocols/): offers are read and stages run in the protocol
+ * worker, so the page loads only the session, the key vault and the worker plumbing.
  *
  *   node scripts/bundle-browser.mjs [outdir] [--minify=false]
  */
@@ -37,7 +39,7 @@ export const bundle = async (outdir = join(root, "participant/dist/browser"), { 
     if (found.length > 0) throw new Error(`${entry} reaches Node built-ins: ${found.map((f) => `${f.module} (${f.chain.join(" → ")})`).join("; ")}`)
   }
   mkdirSync(outdir, { recursive: true })
-  await esbuild.build({
+  const built = await esbuild.build({
     absWorkingDir: root,
     entryPoints: entries,
     outdir,
@@ -47,6 +49,7 @@ export const bundle = async (outdir = join(root, "participant/dist/browser"), { 
     target: "es2022",
     minify,
     sourcemap: "linked",
+    metafile: true,
     logLevel: "warning",
     // Node-only branches of dependencies test these; a page has neither.
     define: { "process.env.NODE_ENV": '"production"' },
@@ -54,6 +57,9 @@ export const bundle = async (outdir = join(root, "participant/dist/browser"), { 
     // The sibling packages' sources, as every @jointly import inside the repository resolves (never a stale dist/).
     conditions: ["@jointly/source"]
   })
+  const page = Object.entries(built.metafile.outputs).find(([file]) => file.endsWith("jointly-participant.js"))[1]
+  const protocolCode = Object.keys(page.inputs).filter((input) => input.includes("core/src/protocols/"))
+  if (protocolCode.length > 0) throw new Error(`the page bundle holds protocol code (it belongs in the protocol worker): ${protocolCode.join(", ")}`)
   const require = createRequire(join(root, "backends/package.json"))
   const tfjsDist = dirname(require.resolve("@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm"))
   const copies = [

@@ -1,8 +1,8 @@
 /**
  * Part of `npm run bench -- browser`: is the page's main thread free while the browser participant runs real
  * protocols? A LocalCluster (anvil, the coordinator, two Node participants) and, in one Chromium, two browser
- * participants that differ only in where stages run — on the page's thread (`protocolThread: "page"`, the
- * baseline) or in the protocol worker (the default). Each runs joint statistics, a PSI and one FedAvg round with
+ * participants that differ only in where stages run — on the page's thread (the baseline: `bench-page-agent.js`,
+ * browser-page-agent.ts) or in the protocol worker (the shipped `jointly-participant.js`). Each runs joint statistics, a PSI and one FedAvg round with
  * secure aggregation beside the two Node parties; the page keeps a frame loop running, and the Long Tasks API
  * records every main-thread task over 50 ms. Reported per mode: the longest task, the number of long tasks and
  * the stage whose completion followed the longest task (the stage that blocked).
@@ -23,6 +23,7 @@ type Mode = "page" | "worker"
 
 const page = `<!doctype html><meta charset="utf-8"><body><script type="module">
   import { BrowserAgent, KeyVault } from "./jointly-participant.js"
+  import * as PageAgent from "./bench-page-agent.js"
   let longTasks = []
   const stages = []
   new PerformanceObserver((list) => { for (const e of list.getEntries()) longTasks.push({ start: e.startTime, duration: e.duration }) }).observe({ type: "longtask" })
@@ -33,13 +34,12 @@ const page = `<!doctype html><meta charset="utf-8"><body><script type="module">
     const vault = KeyVault.make({ database: "bench-" + mode })
     await vault.remove()
     await vault.store(key)
-    const agent = await BrowserAgent.start({
+    const agent = await (mode === "page" ? PageAgent : BrowserAgent).start({
       coordinatorUrl: location.origin,
       wallet: await vault.open(),
       datasets: datasets.map((d) => ({ ...d, csv: new Blob([d.csv]) })),
       policy: () => ({ decision: "approve", reason: "bench" }),
-      onOutput: () => {},
-      protocolThread: mode
+      onOutput: () => {}
     })
     agent.on((e) => { if (e.type === "stage") stages.push({ at: performance.now(), stage: e.stage, ok: e.ok, detail: e.detail }) })
     await agent.connected

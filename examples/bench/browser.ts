@@ -76,7 +76,8 @@ export const run = async () => {
     for (const s of sizes) emit({ suite: SUITE, metric: "bundle_bytes", params: { file: s.file, gzip: s.gzip }, value: s.bytes })
     await esbuild.build({
       absWorkingDir: root,
-      entryPoints: { "bench-worker": "examples/bench/browser-worker.ts" },
+      // The page-thread agent is the protocol bench's baseline only: the shipped page bundle has no protocols.
+      entryPoints: { "bench-worker": "examples/bench/browser-worker.ts", "bench-page-agent": "examples/bench/browser-page-agent.ts" },
       outdir: dir,
       bundle: true,
       format: "esm",

@@ -55,6 +55,20 @@ $("add-dataset").onclick = () => {
   $("datasets").append(el("li", { "data-testid": "dataset", "data-name": dataset.name }, `${dataset.name}: ${file.name} (${file.size} bytes), columns ${dataset.columns.map((c) => c.name).join(", ")}`))
 }
 
+// A model is kept by the running participant (connect first): checked, then sealed in this browser's IndexedDB.
+$("keep-model").onclick = async () => {
+  const file = $("model-file").files[0]
+  if (!file) return alert("pick a model file first")
+  if (!globalThis.__jointlyAgent) return alert("connect first")
+  try {
+    const kept = await globalThis.__jointlyAgent.keepModel(JSON.parse(await file.text()))
+    $("model-status").textContent = kept.modelId
+    $("model-status").dataset.modelId = kept.modelId
+  } catch (error) {
+    $("model-status").textContent = `refused: ${error.message}`
+  }
+}
+
 /** The consent question as the person deciding reads it, with Approve / Reject. */
 const ask = (question) =>
   new Promise((resolve) => {

@@ -7,7 +7,7 @@
  * and the Endpoint (how the coordinator is reached): nothing here touches a file, a thread or a socket library's
  * platform half.
  */
-import { Effect, Result, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { type BaseWallet, getAddress, type Signer } from "ethers"
 import { io, type Socket } from "socket.io-client"
 import * as ApiClient from "@jointly/core/internal/api/ClientSession"
@@ -15,7 +15,6 @@ import * as SignIn from "@jointly/core/internal/api/SignIn"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import * as Endpoint from "@jointly/core/internal/net/EndpointRule"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
-import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
 import { AdmissionRefused } from "@jointly/core/internal/wire/Admission"
 import type { WireError } from "@jointly/core/internal/wire/Messages"
@@ -223,16 +222,16 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     if (taskIdOf(spec) !== offer.taskId) return { decision: "reject", reason: "the task id does not match the spec" }
     const party = spec.parties.find((p) => p.participant === self)
     if (!party) return { decision: "reject", reason: "this participant is not named in the task" }
-    // The params, decoded once on this side of the socket by the kind's declaration.
-    const decoded = Protocols.decodeTask(spec)
-    if (Result.isFailure(decoded)) return { decision: "reject", reason: decoded.failure.message }
-    const task = decoded.success
+    // The params, decoded by the kind's declaration where the protocols are (a browser page holds none: its
+    // protocol worker reads the offer), and decoded again by the runner when it accepts the task.
+    const reading = await runner.read(spec)
+    if (!reading.ok) return { decision: "reject", reason: reading.problem }
     // Weak keys are refused whatever the task's params and the embedder's policy say.
-    const weak = KeyPolicy.refusal(task.protocol.keyMaterial?.(task.params) ?? {}, keyFloor)
+    const weak = KeyPolicy.refusal(reading.keyMaterial, keyFloor)
     if (weak !== undefined) return { decision: "reject", reason: weak }
     const dataset = datasets.get(party.dataset)
     if (!dataset) return { decision: "reject", reason: `no dataset named ${party.dataset} is registered here` }
-    const columns = task.protocol.columns(task.params, party)
+    const columns = reading.columns
     const missing = columns.filter((name) => !dataset.columns.some((c) => c.name === name))
     if (missing.length > 0) return { decision: "reject", reason: `dataset ${dataset.name} has no column ${missing.join(", ")}` }
     const answer = await config.policy({
@@ -242,12 +241,12 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
       parties: spec.parties.length,
       dataset: party.dataset,
       columns,
-      params: task.params,
-      model: task.protocol.model?.(task.params, spec.parties.length),
-      recipients: Protocols.resultRecipients(task)
+      params: reading.params,
+      model: reading.model,
+      recipients: reading.recipients
     }, humanChannel(offer.taskId))
     if (answer.decision !== "approve") return answer
-    const accepted = await runner.accept(offer.taskId, task)
+    const accepted = await runner.accept(offer.taskId, spec)
     return accepted.ok ? answer : { decision: "reject", reason: `cannot run the task: ${accepted.problem}` }
   }
 

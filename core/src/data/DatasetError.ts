@@ -16,6 +16,7 @@ export const DatasetErrorReason = Schema.Literals([
   "QueryFailed",
   "Empty",
   "TooLarge",
+  "UnsupportedCodec",
   // the schema
   "MissingColumn",
   "DuplicateColumn",

@@ -18,7 +18,7 @@
  * same vector from a PostgreSQL table, a Parquet file or a CSV file holding the same rows.
  */
 import { Context, Effect, Schema, type Stream } from "effect"
-import { ParticipantFailure } from "../protocols/Protocol.ts"
+import type { ParticipantFailure } from "../protocols/Protocol.ts"
 import { DatasetError } from "./DatasetError.ts"
 
 export const ColumnType = Schema.Literals(["number", "integer", "string"])

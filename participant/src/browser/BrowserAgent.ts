@@ -9,10 +9,11 @@
  * The coordinator must be reachable from the page's origin: the page served by the coordinator's host, or a
  * coordinator that allows the page's origin.
  */
-import * as EndpointRule from "@jointly/core/internal/net/EndpointRule"
-import * as AgentSession from "../AgentSession.ts"
-import type { AccountSigner, AgentEvent } from "../AgentSession.ts"
-import * as BrowserRunner from "./BrowserRunner.ts"
+import type * as AgentSession from "../AgentSession.ts"
+import type { AccountSigner } from "../AgentSession.ts"
+import * as BrowserSession from "./BrowserSession.ts"
+import type * as BrowserRunner from "./BrowserRunner.ts"
+import type { KeptModel } from "./KeptModel.ts"
 import * as ProtocolThread from "./ProtocolThread.ts"
 import type { TableInput } from "./TableInput.ts"
 
@@ -37,38 +38,19 @@ export interface BrowserAgentConfig extends AgentSession.SessionConfig {
    * non-extractable key (default "jointly-models"; one database per org address).
    */
   readonly storage?: string
+}
+
+/** A running browser participant: the session (AgentSession.Agent), and where the page hands over models it owns. */
+export interface BrowserAgent extends AgentSession.Agent {
   /**
-   * Where stages run: in the protocol worker (`jointly-protocol-worker.js`, the default), so the page's main
-   * thread only relays messages, or on the page's thread ("page": one Web Worker fewer, and what the bench
-   * compares against).
+   * Keeps a `linear` model artifact this org owns for encrypted inference (`prediction.encrypted-linear` tasks
+   * naming it as the owner), checked and sealed in IndexedDB; resolves with its content address, the `modelId`
+   * tasks name. Rejects with ModelNotKept (InvalidModel: not a usable linear model; NoStore: no IndexedDB here).
    */
-  readonly protocolThread?: "worker" | "page"
+  readonly keepModel: (artifact: unknown) => Promise<KeptModel>
 }
 
-/** The directory the running bundle was loaded from (esbuild keeps `import.meta.url` in ESM output). */
-const here = (): string => new URL("./", import.meta.url).href
-
-export const start = async (config: BrowserAgentConfig) => {
-  // Checked before anything loads: never a handshake over plain http to another host.
-  const endpoint = EndpointRule.make(config.coordinatorUrl, { ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure }) })
-  const assets = new URL(config.assets ?? here()).href
-  const jobs = { workerUrl: new URL("jointly-job-worker.js", assets).href, assets, ...(config.workers === undefined ? {} : { size: config.workers }) }
-  const sign = (message: Uint8Array) => config.wallet.signMessage(message)
-  const onOutput = config.onOutput === undefined ? {} : { onOutput: config.onOutput }
-  const options = {
-    ...(config.unsafeTestKeySizes === undefined ? {} : { unsafeTestKeySizes: config.unsafeTestKeySizes }),
-    ...(config.storage === undefined ? {} : { storage: config.storage })
-  }
-  const runner = config.protocolThread === "page"
-    ? await BrowserRunner.start({ self: config.wallet.address, sign, datasets: config.datasets, workers: jobs, ...onOutput, ...options })
-    : await ProtocolThread.start({
-      workerUrl: new URL("jointly-protocol-worker.js", assets).href,
-      setup: { self: config.wallet.address, datasets: config.datasets, jobs, ...options },
-      sign,
-      ...onOutput
-    })
-  const listeners = new Set<(event: AgentEvent) => void>()
-  return AgentSession.connect(config, { endpoint, runner, listeners })
-}
-
-export type BrowserAgent = Awaited<ReturnType<typeof start>>
+/** Starts the participant with every stage in the protocol worker (`jointly-protocol-worker.js`). */
+export const start = (config: BrowserAgentConfig): Promise<BrowserAgent> =>
+  BrowserSession.startWith(config, ({ sign, onOutput, ...setup }) =>
+    ProtocolThread.start({ workerUrl: new URL("jointly-protocol-worker.js", setup.jobs.assets).href, setup, sign, ...(onOutput === undefined ? {} : { onOutput }) }))

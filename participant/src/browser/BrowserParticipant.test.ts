@@ -16,6 +16,7 @@ import * as esbuild from "esbuild"
 import { Wallet } from "ethers"
 import { type Browser, chromium, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { artifactId, type LinearArtifact, predictLinear } from "@jointly/core/internal/models/ModelArtifact"
 import type { Params } from "@jointly/core/internal/protocols/joint-statistics/spec"
 import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
 import type * as VerticalSpec from "@jointly/core/internal/protocols/vertical/spec"
@@ -148,6 +149,56 @@ const approve = async (p: Page, taskId: string) => {
   const offer = p.locator(`[data-testid="offer"][data-task-id="${taskId}"]`)
   await offer.waitFor({ timeout: 30_000 })
   await offer.getByTestId("approve").click()
+}
+
+/** The texts of the sealed records in the page's IndexedDB store of `owner` (IndexedDbModels.ts). */
+const readSealed = (p: Page, owner: string) => p.evaluate(async (owner) => {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const r = indexedDB.open(`jointly-models-${owner.toLowerCase()}`)
+    r.onsuccess = () => resolve(r.result)
+    r.onerror = () => reject(r.error)
+  })
+  const all = await new Promise<Array<string>>((resolve) => {
+    const r = db.transaction("records").objectStore("records").getAll()
+    r.onsuccess = () => resolve(r.result as Array<string>)
+  })
+  db.close()
+  return all
+}, owner)
+
+/** Alters one ciphertext byte of `owner`'s sealed record of `format` in the page's IndexedDB, as an attacker with the profile's files could. */
+const tamperSealed = (p: Page, owner: string, format: string) => p.evaluate(async ({ owner, format }) => {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const r = indexedDB.open(`jointly-models-${owner.toLowerCase()}`)
+    r.onsuccess = () => resolve(r.result)
+    r.onerror = () => reject(r.error)
+  })
+  const store = db.transaction("records", "readwrite").objectStore("records")
+  const altered = await new Promise<boolean>((resolve) => {
+    const cursor = store.openCursor()
+    cursor.onsuccess = () => {
+      const c = cursor.result
+      if (c === null) return resolve(false)
+      const file = JSON.parse(c.value as string)
+      if (file.format !== format) return c.continue()
+      const bytes = Uint8Array.from(atob(file.ciphertext), (ch) => ch.charCodeAt(0))
+      bytes[0] = bytes[0]! ^ 1
+      file.ciphertext = btoa(String.fromCharCode(...bytes))
+      c.update(JSON.stringify(file)).onsuccess = () => resolve(true)
+    }
+  })
+  db.close()
+  return altered
+}, { owner, format })
+
+/** Alters web's sealed record of `format`, then runs `submit`'s task again, approved: the browser fails it with `code`. */
+const failsOnceTampered = async (format: string, submit: () => Promise<string>, code: string) => {
+  expect(await tamperSealed(page, party("web").address, format)).toBe(true)
+  const id = await submit()
+  await approve(page, id)
+  const refused = await cluster.waitForTask(id, { timeoutMs: 120_000 })
+  expect(refused.status).toBe("Failed")
+  expect(String(refused.reason)).toContain(code)
 }
 
 describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node participants", () => {
@@ -320,21 +371,8 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     // The browser's block is sealed in its IndexedDB (the progress records are gone once the task is over); the
     // weights the page received are nowhere in it in the clear.
     const address = party("web").address
-    const readSealed = () => page.evaluate(async (owner) => {
-      const db = await new Promise<IDBDatabase>((resolve, reject) => {
-        const r = indexedDB.open(`jointly-models-${owner.toLowerCase()}`)
-        r.onsuccess = () => resolve(r.result)
-        r.onerror = () => reject(r.error)
-      })
-      const all = await new Promise<Array<string>>((resolve) => {
-        const r = db.transaction("records").objectStore("records").getAll()
-        r.onsuccess = () => resolve(r.result as Array<string>)
-      })
-      db.close()
-      return all
-    }, address)
-    await expect.poll(async () => (await readSealed()).map((text) => JSON.parse(text).format), { timeout: 30_000 }).toEqual(["jointly/vertical-partial-model"])
-    const sealed = await readSealed()
+    await expect.poll(async () => (await readSealed(page, address)).map((text) => JSON.parse(text).format), { timeout: 30_000 }).toEqual(["jointly/vertical-partial-model"])
+    const sealed = await readSealed(page, address)
     expect(JSON.parse(sealed[0]!).modelId).toBe(id)
     // The task's last output to the page is the partial model's record (its alignment step delivers one before).
     const webOutput = await page.evaluate((taskId) => ((globalThis as any).__jointlyOutputs ?? []).filter((o: any) => o.taskId === taskId).map((o: any) => o.output).find((o: any) => o.modelDigest !== undefined), id)
@@ -357,32 +395,62 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     expect(((await cluster.outputOf("north", online)) as { positive: Array<boolean> }).positive).toEqual(ref.predicted.slice(0, 6))
 
     // A record altered in IndexedDB (one ciphertext byte) no longer opens: the prediction fails at the browser.
-    await page.evaluate(async (owner) => {
-      const db = await new Promise<IDBDatabase>((resolve, reject) => {
-        const r = indexedDB.open(`jointly-models-${owner.toLowerCase()}`)
-        r.onsuccess = () => resolve(r.result)
-        r.onerror = () => reject(r.error)
-      })
-      const store = db.transaction("records", "readwrite").objectStore("records")
-      await new Promise<void>((resolve) => {
-        const cursor = store.openCursor()
-        cursor.onsuccess = () => {
-          const c = cursor.result!
-          const file = JSON.parse(c.value as string)
-          const bytes = Uint8Array.from(atob(file.ciphertext), (ch) => ch.charCodeAt(0))
-          bytes[0] = bytes[0]! ^ 1
-          file.ciphertext = btoa(String.fromCharCode(...bytes))
-          c.update(JSON.stringify(file)).onsuccess = () => resolve()
-        }
-      })
-      db.close()
-    }, address)
-    const tampered = await predict()
-    await approve(page, tampered)
-    const refused = await cluster.waitForTask(tampered, { timeoutMs: 120_000 })
-    expect(refused.status).toBe("Failed")
-    expect(String(refused.reason)).toContain("PartialModelCorrupt")
+    await failsOnceTampered("jointly/vertical-partial-model", predict, "PartialModelCorrupt")
   }, 600_000)
+
+  it("encrypted inference with a linear model the browser owns: kept sealed in IndexedDB, the requester's scores those of the plaintext model, a tampered record refused", async () => {
+    const features = ["glucose", "mass", "pedigree", "age"]
+    const model: LinearArtifact = {
+      format: "linear",
+      weights: [0.92, 0.51, 0.33, 0.24],
+      bias: -0.41,
+      link: "identity",
+      featureColumns: features,
+      scaling: { mean: [121, 32.4, 0.47, 33.2], std: [32, 7.9, 0.33, 11.8] }
+    }
+    const keep = async (artifact: unknown) => {
+      const file = join(dir, `model-${Math.random().toString(36).slice(2)}.json`)
+      await writeFile(file, JSON.stringify(artifact))
+      await page.getByTestId("model-file").setInputFiles(file)
+      await page.getByTestId("keep-model").click()
+    }
+    const status = page.getByTestId("model-status")
+    // A file that is no usable linear model is refused, saying why; nothing is stored.
+    const address = party("web").address
+    const before = (await readSealed(page, address)).length
+    await keep({ ...model, weights: model.weights.slice(1) })
+    await expect.poll(() => status.textContent()).toContain("3 weights for 4 feature columns")
+    expect(await readSealed(page, address)).toHaveLength(before)
+
+    await keep(model)
+    const modelId = artifactId(model)
+    await expect.poll(() => status.getAttribute("data-model-id")).toBe(modelId)
+    const owned = (await readSealed(page, address)).filter((text) => JSON.parse(text).format === "jointly/owned-linear-model")
+    expect(owned).toHaveLength(1)
+    for (const w of model.weights) expect(owned[0]).not.toContain(String(w))
+
+    const score = () => cluster.submit({
+      kind: "prediction.encrypted-linear",
+      name: "scores from web's model",
+      parties: ["north", "web"].map((n) => ({ participant: party(n).address, dataset: "pima" })) as never,
+      params: { requester: party("north").address, owner: address, modelId, features } as never
+    })
+    const id = await score()
+    await approve(page, id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 120_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    // The requester decrypted w·x + b for each of its rows: the plaintext model's score within CKKS' error.
+    const north = Reference.parseCsv(readFileSync(pimaFile("north"), "utf8"))
+    const rows = north.rows.map((row) => features.map((c) => Number(row[north.columns.indexOf(c)])))
+    const scores = ((await cluster.outputOf("north", id)) as { modelId: string; scores: Array<number> }).scores
+    expect(scores).toHaveLength(rows.length)
+    const plain = rows.map((row) => predictLinear(model, row))
+    expect(Math.max(...plain.map((p, i) => Math.abs(p - scores[i]!)))).toBeLessThan(1e-3)
+    expect(new Set(plain.map((p) => p >= 0)).size).toBe(2)
+
+    // The record altered in IndexedDB no longer opens: the owner's stage fails with a typed error.
+    await failsOnceTampered("jointly/owned-linear-model", score, "OwnedModelCorrupt")
+  }, 300_000)
 
   it("closing the tab after it sent its masked input settles the task with the browser as a dropout", async () => {
     const reference = await cluster.waitForTask(await cluster.submit(statsSpec(["north", "south", "east"])))

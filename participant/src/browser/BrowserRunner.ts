@@ -7,9 +7,9 @@
  * query's hashing and blinding (PoolCompute.ts). The pool starts on the first batch, so a task that runs no
  * jobs never starts a worker.
  *
- * Batch predictions and query outputs go to the page (`onOutput`); vertical partial models and training progress
- * are sealed in IndexedDB (IndexedDbModels.ts); owned HE models are not kept yet — encrypted inference fails with
- * a typed "UnknownModel" rather than pretending.
+ * Batch predictions and query outputs go to the page (`onOutput`); vertical partial models, training progress and
+ * the linear models this org owns for encrypted inference (OwnedModelStore.ts, handed over with `keepModel`) are
+ * sealed in IndexedDB (IndexedDbModels.ts).
  */
 import { Effect, Layer } from "effect"
 import * as Backends from "@jointly/backends/internal/Backends"
@@ -21,13 +21,15 @@ import { PredictionSink, PredictionSinkError } from "@jointly/core/internal/prot
 import { OwnedModels } from "@jointly/core/internal/protocols/encrypted-linear/spec"
 import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
 import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
-import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
 import type * as Protocols from "@jointly/core/internal/protocols/Protocols"
+import { PartialModels } from "@jointly/core/internal/protocols/vertical/PartialModels"
 import * as PoolCompute from "../host/PoolCompute.ts"
 import * as Runner from "../host/Runner.ts"
 import { poolRuntime } from "../modeling/PoolRuntime.ts"
 import type * as Pool from "../worker/Pool.ts"
 import * as IndexedDbModels from "./IndexedDbModels.ts"
+import type { KeptModel } from "./KeptModel.ts"
+import * as OwnedModelStore from "./OwnedModelStore.ts"
 import * as TableInput from "./TableInput.ts"
 import * as WebWorkers from "./WebWorkers.ts"
 
@@ -53,10 +55,14 @@ export interface Options {
   readonly storage?: string
 }
 
-const noStoreHere = (stage: string, detail: string) => new ParticipantFailure({ participant: "self", stage, code: "UnknownModel", detail })
+/** The runner of a page: a Runner, and where the page hands over a model it owns for encrypted inference. */
+export interface BrowserRunner extends Runner.Runner {
+  /** Checks and seals a `linear` artifact in IndexedDB; rejects with ModelNotKept. */
+  readonly keepModel: (artifact: unknown) => Promise<KeptModel>
+}
 
 /** Reads every dataset (rejects with DatasetError) and builds the services; the worker pool starts on first use. */
-export const start = async (options: Options): Promise<Runner.Runner> => {
+export const start = async (options: Options): Promise<BrowserRunner> => {
   const opened = await Promise.all(options.datasets.map(TableInput.open))
   const self = options.self
   let pool: Promise<Pool.WorkerPoolHandle> | undefined
@@ -80,6 +86,7 @@ export const start = async (options: Options): Promise<Runner.Runner> => {
     tfjsWasmPaths: options.workers.assets
   })
   const onOutput = options.onOutput
+  const models = await IndexedDbModels.openOrNone({ owner: self, ...(options.storage === undefined ? {} : { prefix: options.storage }) })
   const layer: Layer.Layer<Protocols.ParticipantServices> = Layer.mergeAll(
     backends,
     Runner.localData(self, opened.map((o) => MemorySource.make(o.table, { columns: o.summary.columns, origin: o.table.name })), options.maxRows),
@@ -101,13 +108,14 @@ export const start = async (options: Options): Promise<Runner.Runner> => {
         return `page output of task ${taskId}`
       })
     }),
-    Layer.succeed(OwnedModels, { linear: (modelId: string) => Effect.fail(noStoreHere("he.evaluate", `a browser participant keeps no owned models (${modelId})`)) }),
-    // Vertical models and progress, sealed under this profile's non-extractable key (as Node seals them on disk).
-    IndexedDbModels.layer({ owner: self, ...(options.storage === undefined ? {} : { prefix: options.storage }) }),
+    // Vertical models and progress, and owned linear models, sealed under this profile's non-extractable key (as
+    // Node seals partial models on disk).
+    Layer.succeed(PartialModels, models.store),
+    Layer.succeed(OwnedModels, OwnedModelStore.service(models.store, self)),
     Layer.succeed(TestKeySizes, options.unsafeTestKeySizes === true)
   )
   const services = await Backends.build(layer)
-  return Runner.over({
+  const runner = Runner.over({
     self,
     sign: options.sign,
     datasets: opened.map((o) => o.summary),
@@ -123,6 +131,8 @@ export const start = async (options: Options): Promise<Runner.Runner> => {
       pool = undefined
       if (opening !== undefined) await (await opening.catch(() => undefined))?.close()
       await services.close()
+      models.close()
     }
   })
+  return { ...runner, keepModel: (artifact) => Effect.runPromise(OwnedModelStore.keep(models.store, self, artifact)) }
 }

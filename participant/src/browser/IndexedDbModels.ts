@@ -10,8 +10,7 @@
  * secret instead; here the account key may live in a wallet this page never sees, so the models are bound to the
  * profile: clearing the site's data loses them, as deleting Node's data directory does.
  */
-import { Effect, Layer } from "effect"
-import { PartialModels, type SealingKey } from "@jointly/core/internal/protocols/vertical/PartialModels"
+import type { SealingKey, Store } from "@jointly/core/internal/protocols/vertical/PartialModels"
 import * as SealedModelStore from "../modeling/vertical/SealedModelStore.ts"
 import * as Idb from "./Idb.ts"
 
@@ -69,12 +68,12 @@ export const open = async (options: IndexedDbModelsOptions) => {
   return { store: SealedModelStore.over(records(database), await sealingKey(database), options.owner), close: () => database.close() }
 }
 
-/** The PartialModels service of a browser participant; without IndexedDB, every call fails with "NoStore" saying why. */
-export const layer = (options: IndexedDbModelsOptions): Layer.Layer<PartialModels> =>
-  Layer.effect(
-    PartialModels,
-    Effect.acquireRelease(
-      Effect.promise(() => open(options).catch((error: unknown) => ({ store: SealedModelStore.none(`no IndexedDB for sealed models here: ${error instanceof Error ? error.message : String(error)}`), close: () => {} }))),
-      (opened) => Effect.sync(opened.close)
-    ).pipe(Effect.map((opened) => opened.store))
-  )
+/**
+ * The owner's store, or — without IndexedDB (a private window that refuses it, an old browser) — a store whose every
+ * call fails with "NoStore" saying why, so a task that needs one fails with a reason instead of the page.
+ */
+export const openOrNone = (options: IndexedDbModelsOptions): Promise<{ readonly store: Store; readonly close: () => void }> =>
+  open(options).catch((error: unknown) => ({
+    store: SealedModelStore.none(`no IndexedDB for sealed models here: ${error instanceof Error ? error.message : String(error)}`),
+    close: () => {}
+  }))

@@ -11,12 +11,12 @@
  */
 import * as Comlink from "comlink"
 import { DatasetError, type DatasetSummary } from "../datasets/Dataset.ts"
-import type { Runner } from "../host/Runner.ts"
-import { ContentHashReply, decode, InitReply } from "../worker/ProtocolWorkerApi.ts"
+import { ContentHashReply, decode, InitReply } from "../worker/ProtocolWorkerReplies.ts"
 import { Crashed, type Thread } from "../worker/Thread.ts"
 import type * as BrowserRunner from "./BrowserRunner.ts"
+import { KeepModelReply } from "./KeptModel.ts"
 import type { ProtocolWorkerApi, ProtocolWorkerSetup } from "./ProtocolWorker.ts"
-import { startThread } from "./WebWorkers.ts"
+import { startThread } from "./WebThread.ts"
 
 export interface ProtocolThreadOptions {
   /** URL of `jointly-protocol-worker.js`. */
@@ -31,7 +31,7 @@ const describe = (error: unknown) => (error instanceof Crashed ? error.detail : 
 type Live = Thread<ProtocolWorkerApi> & { readonly tasks: Set<string> }
 
 /** Starts the worker and opens the datasets in it; rejects with the DatasetError of a bad dataset. */
-export const start = async (options: ProtocolThreadOptions): Promise<Runner> => {
+export const start = async (options: ProtocolThreadOptions): Promise<BrowserRunner.BrowserRunner> => {
   const setup: ProtocolWorkerSetup = { ...options.setup, takesOutputs: options.onOutput !== undefined }
   const sign = Comlink.proxy(options.sign)
   const onOutput = Comlink.proxy((output: BrowserRunner.Output) => options.onOutput?.(output))
@@ -74,10 +74,18 @@ export const start = async (options: ProtocolThreadOptions): Promise<Runner> => 
 
   return {
     datasets: first.datasets,
-    accept: async (taskId, task) => {
+    read: async (spec) => {
       try {
         const thread = await ensure()
-        const outcome = await thread.untilExit(Promise.resolve(thread.remote.accept(taskId, task.spec)))
+        return await thread.untilExit(Promise.resolve(thread.remote.read(spec)))
+      } catch (error) {
+        return { ok: false, problem: `the protocol worker failed: ${describe(error)}` }
+      }
+    },
+    accept: async (taskId, spec) => {
+      try {
+        const thread = await ensure()
+        const outcome = await thread.untilExit(Promise.resolve(thread.remote.accept(taskId, spec)))
         if (outcome.ok) {
           thread.tasks.add(taskId)
           lost.delete(taskId)
@@ -110,6 +118,12 @@ export const start = async (options: ProtocolThreadOptions): Promise<Runner> => 
       const reply = decode(ContentHashReply, await thread.untilExit(Promise.resolve(thread.remote.contentHash(name))))
       if (!reply.ok) throw reply.error
       return reply.contentHash
+    },
+    keepModel: async (artifact) => {
+      const thread = await ensure()
+      const reply = decode(KeepModelReply, await thread.untilExit(Promise.resolve(thread.remote.keepModel(artifact))))
+      if (!reply.ok) throw reply.error
+      return { modelId: reply.modelId, digest: reply.digest }
     },
     close: async () => {
       closed = true

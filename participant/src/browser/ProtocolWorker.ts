@@ -11,14 +11,14 @@
  */
 import * as Comlink from "comlink"
 import { Result, Schema } from "effect"
-import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { StageRequest, type StageOutcome } from "@jointly/core/internal/wire/Messages"
 import { DatasetError } from "../datasets/Dataset.ts"
-import type { AcceptOutcome, Runner } from "../host/Runner.ts"
-import { ContentHashReply, encode, InitReply } from "../worker/ProtocolWorkerApi.ts"
+import type { AcceptOutcome, OfferReading } from "../host/Runner.ts"
+import { ContentHashReply, encode, InitReply } from "../worker/ProtocolWorkerReplies.ts"
 import { transferable } from "../worker/Thread.ts"
 import * as BrowserRunner from "./BrowserRunner.ts"
+import { KeepModelReply, ModelNotKept } from "./KeptModel.ts"
 import type { TableInput } from "./TableInput.ts"
 
 /** What the protocol worker is told at start: plain, structured-cloneable data. */
@@ -38,19 +38,23 @@ export interface ProtocolWorkerSetup {
 export interface ProtocolWorkerApi {
   /** Opens the datasets and builds the services; an encoded InitReply (a bad dataset's DatasetError). */
   readonly init: (setup: ProtocolWorkerSetup, sign: (message: Uint8Array) => Promise<string>, onOutput: (output: BrowserRunner.Output) => void) => Promise<Uint8Array>
-  /** A task the page decoded and its policy approved: its spec as sent, decoded again on this side. */
+  /** An offered spec as sent, read by its kind's declaration (the page holds none). */
+  readonly read: (spec: unknown) => Promise<OfferReading>
+  /** A task the page's policy approved: its spec as sent, decoded again on this side. */
   readonly accept: (taskId: string, spec: unknown) => Promise<AcceptOutcome>
   /** One stage request, decoded again on this side of the boundary. */
   readonly stage: (request: unknown) => Promise<StageOutcome>
   readonly forget: (taskId: string) => Promise<void>
   /** An encoded ContentHashReply. */
   readonly contentHash: (name: string) => Promise<Uint8Array>
+  /** A `linear` artifact the page owns, checked and sealed in IndexedDB: an encoded KeepModelReply. */
+  readonly keepModel: (artifact: unknown) => Promise<Uint8Array>
   readonly close: () => Promise<void>
 }
 
-let runner: Runner | undefined
+let runner: BrowserRunner.BrowserRunner | undefined
 
-const ready = (): Runner => {
+const ready = (): BrowserRunner.BrowserRunner => {
   if (runner === undefined) throw new Error("the protocol worker was not initialised")
   return runner
 }
@@ -77,9 +81,13 @@ const api: ProtocolWorkerApi = {
       throw error
     }
   },
-  accept: async (taskId, spec) => {
-    const decoded = Result.flatMap(Result.mapError(decodeSpec(spec), (e) => new Error(`the spec does not decode: ${e.message}`)), (s) => Protocols.decodeTask(s))
-    return Result.isFailure(decoded) ? { ok: false, problem: decoded.failure.message } : ready().accept(taskId, decoded.success)
+  read: async (raw) => {
+    const spec = decodeSpec(raw)
+    return Result.isFailure(spec) ? { ok: false, problem: `the spec does not decode: ${spec.failure.message}` } : ready().read(spec.success)
+  },
+  accept: async (taskId, raw) => {
+    const spec = decodeSpec(raw)
+    return Result.isFailure(spec) ? { ok: false, problem: `the spec does not decode: ${spec.failure.message}` } : ready().accept(taskId, spec.success)
   },
   stage: async (raw) => {
     const request = decodeRequest(raw)
@@ -92,6 +100,14 @@ const api: ProtocolWorkerApi = {
       return transferable(encode(ContentHashReply, { ok: true, contentHash: await ready().contentHash(name) }))
     } catch (error) {
       if (error instanceof DatasetError) return transferable(encode(ContentHashReply, { ok: false, error }))
+      throw error
+    }
+  },
+  keepModel: async (artifact) => {
+    try {
+      return transferable(encode(KeepModelReply, { ok: true, ...(await ready().keepModel(artifact)) }))
+    } catch (error) {
+      if (error instanceof ModelNotKept) return transferable(encode(KeepModelReply, { ok: false, error }))
       throw error
     }
   },

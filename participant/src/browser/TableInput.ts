@@ -2,7 +2,9 @@
  * A browser participant's datasets: what the host page hands over — a CSV or Parquet `File` or `Blob` (a file
  * input, a drop, a fetch's blob) or an in-memory table (typed columns) — read once, every value of every declared
  * column checked, into the same in-memory table the protocols read (`TabularData`). Parquet is read with
- * hyparquet (pure JavaScript, no WASM: only the declared columns' chunks are sliced from the Blob). The rows never leave the page's
+ * hyparquet (pure JavaScript: only the declared columns' chunks are sliced from the Blob) and every codec but LZO
+ * through hyparquet-compressors (gzip, brotli, zstd, lz4, lz4-raw, and snappy in a 3 kB WASM), loaded on the first
+ * Parquet file rather than at the page's start. The rows never leave the page's
  * memory except as a protocol sends them; messages name the file (its name, never its content).
  */
 import * as ContentHash from "@jointly/core/internal/data/ContentHash"
@@ -114,6 +116,9 @@ const fromTable = (input: TableInputValue): Opened => {
 /** A Parquet INT64 arrives as a bigint: a number when it is one exactly, else left for the check to name. */
 const plain = (v: unknown): unknown => (typeof v === "bigint" ? (Number.isSafeInteger(Number(v)) ? Number(v) : `${v}n`) : v)
 
+/** Parquet codecs read here: hyparquet's own and hyparquet-compressors' (every codec of the format but LZO). */
+const CODECS: ReadonlySet<string> = new Set(["UNCOMPRESSED", "SNAPPY", "GZIP", "BROTLI", "ZSTD", "LZ4", "LZ4_RAW"])
+
 const fromParquet = async (input: ParquetInput): Promise<Opened> => {
   const source = "name" in input.parquet && typeof input.parquet.name === "string" ? input.parquet.name : `parquet blob ${input.name}`
   const blob = input.parquet
@@ -129,10 +134,19 @@ const fromParquet = async (input: ParquetInput): Promise<Opened> => {
   const present = new Set(metadata.schema.map((e) => e.name))
   const missing = names.find((n) => !present.has(n))
   if (missing !== undefined) throw new DatasetError({ reason: "MissingColumn", source, column: missing, detail: `the file has no column ${missing}` })
+  // Named before any page is read: a chunk of a declared column in a codec no reader here knows (LZO, or one a
+  // later format version adds).
+  const unsupported = metadata.row_groups.flatMap((group) => group.columns.map((chunk) => chunk.meta_data))
+    .find((meta) => meta !== undefined && names.includes(meta.path_in_schema.join(".")) && !CODECS.has(meta.codec))
+  if (unsupported !== undefined) {
+    const column = unsupported.path_in_schema.join(".")
+    throw new DatasetError({ reason: "UnsupportedCodec", source, column, detail: `column ${column} is compressed with ${unsupported.codec}, which this reader does not decompress (it reads ${[...CODECS].join(", ")})` })
+  }
+  const { compressors } = await import("hyparquet-compressors")
   let rows: Array<Array<unknown>>
   try {
     rows = await new Promise<Array<Array<unknown>>>((resolve, reject) => {
-      parquetRead({ file, metadata, columns: names, rowFormat: "array", onComplete: (r) => resolve(r) }).catch(reject)
+      parquetRead({ file, metadata, columns: names, rowFormat: "array", compressors, onComplete: (r) => resolve(r) }).catch(reject)
     })
   } catch (error) {
     throw new DatasetError({ reason: "Unreadable", source, detail: error instanceof Error ? error.message : String(error) })

@@ -4,12 +4,12 @@
  * sized by `navigator.hardwareConcurrency`. A worker that fails (an uncaught error, an out-of-memory kill)
  * fails its job with WorkerCrashed and is replaced, as on Node.
  */
-import * as Comlink from "comlink"
 import { Effect, Layer } from "effect"
 import { JobRunner, JobRunnerError, type JobRunnerService } from "@jointly/core/internal/compute/JobRunner"
 import * as Pool from "../worker/Pool.ts"
-import { Crashed, type Thread } from "../worker/Thread.ts"
+import type { Thread } from "../worker/Thread.ts"
 import type { JobWorkerApi, JobWorkerSetup } from "./JobWorker.ts"
+import { startThread } from "./WebThread.ts"
 
 export interface WebWorkerOptions {
   /** URL of the job-worker bundle (jointly-job-worker.js). */
@@ -22,41 +22,6 @@ export interface WebWorkerOptions {
 }
 
 export const defaultSize = (): number => Math.max(1, Math.floor(globalThis.navigator?.hardwareConcurrency ?? 1))
-
-/**
- * Starts a module Web Worker behind the pool's `Thread` interface (Thread.ts): an uncaught error or an unreadable
- * message ends it, and every call made through `untilExit` then rejects with Crashed. Also the protocol
- * worker's thread (ProtocolThread.ts).
- */
-export const startThread = <Api>(url: string | URL, name: string): Thread<Api> => {
-  const worker = new Worker(url, { type: "module", name })
-  const state = { alive: true }
-  let exit: (detail: string) => void = () => {}
-  const exited = new Promise<string>((resolve) => (exit = resolve))
-  const stop = (detail: string) => {
-    if (!state.alive) return
-    state.alive = false
-    worker.terminate()
-    exit(detail)
-  }
-  worker.addEventListener("error", (event) => {
-    event.preventDefault()
-    stop(`the worker failed: ${event.message || "an error while loading or running it"}`)
-  })
-  worker.addEventListener("messageerror", () => stop("the worker sent a message that could not be read"))
-  const untilExit = <A>(call: Promise<A>): Promise<A> => Promise.race([call, exited.then((detail) => Promise.reject(new Crashed(detail)))])
-  const remote = Comlink.wrap<Api>(worker)
-  return {
-    remote,
-    exited,
-    state,
-    untilExit,
-    terminate: async () => {
-      remote[Comlink.releaseProxy]()
-      stop("terminated")
-    }
-  }
-}
 
 /** Starts one job worker and waits until its backends and registry are built. */
 const spawnWorker = async (options: WebWorkerOptions, id: number): Promise<Thread<JobWorkerApi>> => {

@@ -13,5 +13,6 @@
 export * as BrowserAgent from "./BrowserAgent.ts"
 export * as InjectedWallet from "./InjectedWallet.ts"
 export * as KeyVault from "./KeyVault.ts"
+export { type KeptModel, ModelNotKept } from "./KeptModel.ts"
 export * as TableInput from "./TableInput.ts"
 export { type AccountSigner, AdmissionRefused, type AgentEvent, type ConsentDecision, type ConsentPolicy, type ConsentQuestion, type HumanChannel } from "../AgentSession.ts"

@@ -56,6 +56,8 @@ export interface InlineOptions {
   readonly backends?: Backends.Choice
   /** Test harness only: handlers may generate and accept keys below production sizes (crypto/KeyMaterial.ts). */
   readonly unsafeTestKeySizes?: boolean
+  /** The declarations tasks are decoded by (default: every declared kind; the protocol thread adds test ones). */
+  readonly protocols?: ReadonlyArray<Protocols.Task["protocol"]>
 }
 
 /**
@@ -94,6 +96,7 @@ export const inline = async (options: InlineOptions): Promise<RunnerApi> => {
   const services = await Backends.build(layer)
   return Runner.over({
     self,
+    ...(options.protocols === undefined ? {} : { protocols: options.protocols }),
     sign: (message) => options.wallet.signMessage(message),
     datasets: opened.map((o) => o.summary),
     services: services.layer,

@@ -4,13 +4,16 @@
  * agent talks to, and `over`, which runs accepted tasks' stages through the round engine's participant runtime
  * on services a platform composed. Nothing here knows where the rows, the keys or the kernels come from.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Result } from "effect"
 import type { TabularData } from "@jointly/core/internal/data/Tabular"
 import { LocalData } from "@jointly/core/internal/data/Tabular"
 import { DatasetError } from "@jointly/core/internal/data/DatasetError"
 import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
 import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import * as ParticipantRuntime from "@jointly/core/internal/runtime/ParticipantRuntime"
+import type { KeyMaterial } from "@jointly/core/internal/crypto/KeyMaterial"
+import type { ModelFacts } from "@jointly/core/internal/protocols/Define"
+import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages"
 import { type DataSource, defaultMaxRows } from "@jointly/core/internal/data/Tabular"
 import type { DatasetSummary } from "../datasets/Dataset.ts"
@@ -63,14 +66,55 @@ export const localData = (self: string, sources: ReadonlyArray<DataSource>, maxR
 
 export type AcceptOutcome = { readonly ok: true } | { readonly ok: false; readonly problem: string }
 
+/**
+ * An offered task as its kind's declaration reads it for this participant: what the session checks (key sizes,
+ * columns) and asks the consent policy about. Plain data, so it crosses a worker boundary by structured clone.
+ */
+export type OfferReading =
+  | {
+    readonly ok: true
+    readonly keyMaterial: KeyMaterial
+    /** The columns of this participant's dataset the task reads. */
+    readonly columns: ReadonlyArray<string>
+    readonly params: unknown
+    readonly model?: ModelFacts
+    readonly recipients: ReadonlyArray<string>
+  }
+  | { readonly ok: false; readonly problem: string }
+
+type Declarations = ReadonlyArray<Protocols.Task["protocol"]>
+
+/** Decodes `spec` by its kind's declaration (among `protocols`) and reads it for `self`. */
+export const readOffer = (spec: TaskSpec, self: string, protocols: Declarations = Protocols.all): OfferReading => {
+  const decoded = Protocols.decodeTask(spec, protocols)
+  if (Result.isFailure(decoded)) return { ok: false, problem: decoded.failure.message }
+  const task = decoded.success
+  const party = Protocols.partyOf(task, self)
+  if (party === undefined) return { ok: false, problem: `${self} is not a party of the task` }
+  const model = task.protocol.model?.(task.params, spec.parties.length)
+  return {
+    ok: true,
+    keyMaterial: task.protocol.keyMaterial?.(task.params) ?? {},
+    columns: task.protocol.columns(task.params, party),
+    params: task.params,
+    ...(model === undefined ? {} : { model }),
+    recipients: Protocols.resultRecipients(task)
+  }
+}
+
 /** Where accepted tasks run: on the calling thread (`inline`) or in the protocol worker (`ProtocolWorker.start`). */
 export interface Runner {
   /** The datasets it opened, without their rows. */
   readonly datasets: ReadonlyArray<DatasetSummary>
   /** A dataset's content hash as it is now (a pass over its rows, column by column); rejects with DatasetError. */
   readonly contentHash: (name: string) => Promise<string>
-  /** Builds the task's stage handlers; a task must be accepted before its stages run. */
-  readonly accept: (taskId: string, task: Protocols.Task) => Promise<AcceptOutcome>
+  /**
+   * Reads an offered spec by its kind's declaration (OfferReading), where the protocols are: the page of a browser
+   * participant holds no protocol code and asks its protocol worker.
+   */
+  readonly read: (spec: TaskSpec) => Promise<OfferReading>
+  /** Decodes the spec again on its side and builds the task's stage handlers; a task must be accepted before its stages run. */
+  readonly accept: (taskId: string, spec: TaskSpec) => Promise<AcceptOutcome>
   /** Runs one stage; never rejects: every failure is a failure outcome. */
   readonly stage: (request: StageRequest) => Promise<StageOutcome>
   /** Drops the task and the secrets its stages kept. */
@@ -85,6 +129,8 @@ export interface RunnerParts {
   /** Signs a message as this participant (the runtime signs what a stage commits to). */
   readonly sign: (message: Uint8Array) => Promise<string>
   readonly datasets: ReadonlyArray<DatasetSummary>
+  /** The declarations tasks are decoded by (default: every declared kind; tests add misbehaving ones). */
+  readonly protocols?: Declarations
   /** Every service a declared protocol needs, built once for the runner's life. */
   readonly services: Layer.Layer<Protocols.ParticipantServices>
   readonly contentHash: (name: string) => Promise<string>
@@ -99,8 +145,11 @@ export const over = (parts: RunnerParts): Runner => {
   return {
     datasets: parts.datasets,
     contentHash: parts.contentHash,
-    accept: async (taskId, task) => {
-      const table = accept(taskId, task, parts.self)
+    read: async (spec) => readOffer(spec, parts.self, parts.protocols),
+    accept: async (taskId, spec) => {
+      const decoded = Protocols.decodeTask(spec, parts.protocols)
+      if (Result.isFailure(decoded)) return { ok: false, problem: decoded.failure.message }
+      const table = accept(taskId, decoded.success, parts.self)
       if ("problem" in table) return { ok: false, problem: table.problem }
       accepted.set(taskId, table)
       return { ok: true }

@@ -89,13 +89,13 @@ describe("ProtocolWorker", () => {
       expect(workerThread).not.toBe(threadId)
 
       const stats = task("statistics.horizontal", statsParams)
-      expect(await worker.accept(stats.taskId, stats.task)).toEqual({ ok: true })
+      expect(await worker.accept(stats.taskId, stats.task.spec)).toEqual({ ok: true })
       const ready = await worker.stage(request(stats.taskId, prepare.name, Schema.encodeSync(prepare.request)({})))
       expect(okPayload(ready)).toEqual({ ready: true })
 
       // A task reading a column the dataset lacks fails its prepare stage in the worker, naming the column.
       const missing = task("statistics.horizontal", { ...statsParams, columns: ["glucose", "cholesterol"] })
-      expect(await worker.accept(missing.taskId, missing.task)).toEqual({ ok: true })
+      expect(await worker.accept(missing.taskId, missing.task.spec)).toEqual({ ok: true })
       const refused = await worker.stage(request(missing.taskId, prepare.name, {}))
       expect(refused).toMatchObject({ ok: false, code: "MissingColumn", detail: expect.stringContaining("cholesterol") })
 
@@ -148,8 +148,8 @@ describe("ProtocolWorker", () => {
     try {
       const stats = task("statistics.horizontal", statsParams)
       const doomed = task("test.crash", {})
-      expect(await worker.accept(stats.taskId, stats.task)).toEqual({ ok: true })
-      expect(await worker.accept(doomed.taskId, doomed.task)).toEqual({ ok: true })
+      expect(await worker.accept(stats.taskId, stats.task.spec)).toEqual({ ok: true })
+      expect(await worker.accept(doomed.taskId, doomed.task.spec)).toEqual({ ok: true })
       const before = await worker.threadId()
 
       const waiting = worker.stage(request(doomed.taskId, TestProtocols.wait.name, {}))
@@ -170,7 +170,7 @@ describe("ProtocolWorker", () => {
       expect(after).not.toBe(before)
       const prepareRequest = () => request(stats.taskId, prepare.name, {})
       expect(await worker.stage(prepareRequest())).toMatchObject({ ok: false, code: "WorkerCrashed", detail: expect.stringContaining("lost") })
-      expect(await worker.accept(stats.taskId, stats.task)).toEqual({ ok: true })
+      expect(await worker.accept(stats.taskId, stats.task.spec)).toEqual({ ok: true })
       expect(okPayload(await worker.stage(prepareRequest()))).toEqual({ ready: true })
     } finally {
       await worker.close()

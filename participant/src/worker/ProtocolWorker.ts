@@ -14,6 +14,7 @@ import { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages
 import type { BaseWallet } from "ethers"
 import { DatasetError, type DatasetSpec, type DatasetSummary } from "../datasets/Dataset.ts"
 import type * as ProtocolHost from "../host/ProtocolHost.ts"
+import { readOffer } from "../host/Runner.ts"
 import { AcceptReply, AcceptRequest, ContentHashReply, ContentHashRequest, decode, encode, ForgetRequest, InitReply, InitRequest, type ProtocolWorkerApi } from "./ProtocolWorkerApi.ts"
 import { WorkerError } from "./WorkerPool.ts"
 import * as WorkerThread from "./WorkerThread.ts"
@@ -133,11 +134,13 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
 
   return {
     datasets: first.datasets,
-    accept: async (taskId, task) => {
+    // Offers are read on this thread (the agent's, which holds every declaration), with no trip to the worker.
+    read: async (spec) => readOffer(spec, options.wallet.address),
+    accept: async (taskId, spec) => {
       try {
         const thread = await ensure()
         // The spec crosses as sent (params encoded); the thread decodes it by the same declaration.
-        const reply = decode(AcceptReply, await thread.untilExit(thread.remote.accept(transferable(encode(AcceptRequest, { taskId, spec: task.spec })))))
+        const reply = decode(AcceptReply, await thread.untilExit(thread.remote.accept(transferable(encode(AcceptRequest, { taskId, spec })))))
         if (reply.ok) {
           thread.tasks.add(taskId)
           lost.delete(taskId)

@@ -3,11 +3,12 @@
  * that cross: each a Schema, encoded to wire values and then to bytes with JobCodec, so only Uint8Arrays cross
  * the thread boundary (DESIGN.md §2) and every message is decoded on receipt, on both sides.
  */
-import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
 import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { Schema } from "effect"
 import { Choice } from "@jointly/backends/internal/Backends"
-import { DatasetError, DatasetSpec, DatasetSummary } from "../datasets/Dataset.ts"
+import { DatasetSpec } from "../datasets/Dataset.ts"
+
+export { ContentHashReply, decode, encode, InitReply } from "./ProtocolWorkerReplies.ts"
 
 export interface ProtocolWorkerApi {
   /** InitRequest → InitReply. Called once, before anything else. */
@@ -36,12 +37,6 @@ export const InitRequest = Schema.Struct({
   unsafeTestKeySizes: Schema.optional(Schema.Boolean)
 })
 
-export const InitReply = Schema.Union([
-  Schema.Struct({ ok: Schema.Literal(true), datasets: Schema.Array(DatasetSummary) }),
-  // The class itself, so a bad dataset is re-created on the agent's side as the DatasetError it was.
-  Schema.Struct({ ok: Schema.Literal(false), error: DatasetError })
-])
-
 /** A task the agent decoded and its policy approved; the thread decodes `spec.params` again (a thread boundary). */
 export const AcceptRequest = Schema.Struct({ taskId: Schema.String, spec: TaskSpec })
 
@@ -54,13 +49,3 @@ export const ForgetRequest = Schema.Struct({ taskId: Schema.String })
 
 export const ContentHashRequest = Schema.Struct({ name: Schema.String })
 
-export const ContentHashReply = Schema.Union([
-  Schema.Struct({ ok: Schema.Literal(true), contentHash: Schema.String }),
-  Schema.Struct({ ok: Schema.Literal(false), error: DatasetError })
-])
-
-export const encode = <A, I>(schema: Schema.Codec<A, I>, value: A): Uint8Array =>
-  JobCodec.encode(Schema.encodeSync(schema)(value) as JobCodec.JobValue)
-
-export const decode = <A, I>(schema: Schema.Codec<A, I>, bytes: Uint8Array): A =>
-  Schema.decodeUnknownSync(schema)(JobCodec.decode(bytes))

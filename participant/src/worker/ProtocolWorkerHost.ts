@@ -9,7 +9,6 @@
  */
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
-import { Result } from "effect"
 import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages"
 import { Wallet } from "ethers"
@@ -44,7 +43,7 @@ const api: ProtocolWorkerApi = {
     if (runner !== undefined) throw new Error("the protocol worker is already initialised")
     const { datasets, privateKey, dataDir, backends, unsafeTestKeySizes } = decode(InitRequest, message)
     try {
-      runner = await ProtocolHost.inline({ wallet: new Wallet(privateKey), datasets, dataDir, backends, unsafeTestKeySizes })
+      runner = await ProtocolHost.inline({ wallet: new Wallet(privateKey), datasets, dataDir, backends, unsafeTestKeySizes, protocols })
       return transferable(encode(InitReply, { ok: true, datasets: runner.datasets }))
     } catch (error) {
       if (error instanceof DatasetError) return transferable(encode(InitReply, { ok: false, error }))
@@ -53,8 +52,7 @@ const api: ProtocolWorkerApi = {
   },
   accept: async (message) => {
     const { taskId, spec } = decode(AcceptRequest, message)
-    const task = Protocols.decodeTask(spec, protocols)
-    const reply = Result.isFailure(task) ? { ok: false as const, problem: task.failure.message } : await ready().accept(taskId, task.success)
+    const reply = await ready().accept(taskId, spec)
     return transferable(encode(AcceptReply, reply))
   },
   stage: async (message) => transferable(encode(StageOutcome, await ready().stage(decode(StageRequest, message)))),
