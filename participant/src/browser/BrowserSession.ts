@@ -7,7 +7,7 @@
 import * as EndpointRule from "@jointly/core/internal/net/EndpointRule"
 import * as AgentSession from "../AgentSession.ts"
 import type { AgentEvent } from "../AgentSession.ts"
-import type { BrowserAgent, BrowserAgentConfig } from "./BrowserAgent.ts"
+import type { BrowserAgent, BrowserAgentConfig } from "./BrowserAgentConfig.ts"
 import type * as BrowserRunner from "./BrowserRunner.ts"
 import type { TableInput } from "./TableInput.ts"
 
