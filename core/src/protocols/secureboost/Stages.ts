@@ -42,9 +42,30 @@ export const PredictParams = Schema.Struct({
   labelHolder: Address,
   requester: Address,
   idColumn: Schema.String,
-  ids: Schema.NonEmptyArray(Schema.String).check(Schema.isMaxLength(4096))
+  /**
+   * Online: the ids to score (at most 4096; they are in the task, so every party and the coordinator see them).
+   * Absent: batch over every id all the parties hold, found by an aligned PSI join (the coordinator learns
+   * only how many), scored `batchSize` records at a time with a progress event per batch.
+   */
+  ids: Schema.optional(Schema.NonEmptyArray(Schema.String).check(Schema.isMaxLength(4096))),
+  /** Batch: records per prediction pass (default `batchDefaults.batchSize`). */
+  batchSize: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4096 }))),
+  /** Batch: the most ids a party may bring to the join (default `batchDefaults.maxIds`). */
+  maxIds: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
 })
 export type PredictParams = typeof PredictParams.Type
+
+export const batchDefaults = { batchSize: 1024, maxIds: 1_000_000 } as const
+
+/** What the params Schema cannot say about a prediction task; the first problem, or undefined. */
+export const validatePrediction = (params: PredictParams, parties: ReadonlyArray<string>): string | undefined =>
+  !parties.includes(params.requester)
+    ? "requester: not a party of the task"
+    : !parties.includes(params.labelHolder)
+    ? "labelHolder: not a party of the task"
+    : params.ids !== undefined && (params.batchSize !== undefined || params.maxIds !== undefined)
+    ? "batchSize, maxIds: only for batch prediction (without ids)"
+    : undefined
 
 /** A box sealed by `participant` (its sender or recipient, as the stage says) over the PSI channel. */
 export const Sealed = Schema.Struct({ participant: Schema.String, payload: Bytes })
@@ -81,7 +102,15 @@ export const finish = stage(
 
 // ---- prediction -------------------------------------------------------------------------------------------
 
-export const predictOpen = stage("secureboost.predict-open", Schema.Struct({ request: Schema.String }), Schema.Struct({ records: Count, modelDigest: Schema.String }))
+export const PredictWindow = Schema.Struct({ from: Count, count: Count })
+export type PredictWindow = typeof PredictWindow.Type
+
+/** `rows`: in batch prediction, the window of the aligned join's rows this pass scores. */
+export const predictOpen = stage(
+  "secureboost.predict-open",
+  Schema.Struct({ request: Schema.String, rows: Schema.optional(PredictWindow) }),
+  Schema.Struct({ records: Count, modelDigest: Schema.String })
+)
 /** A: `answers` of the last round (sealed by their P); replies the next round's queries, or done. */
 export const predictWalk = stage(
   "secureboost.predict-walk",
@@ -89,12 +118,17 @@ export const predictWalk = stage(
   Schema.Struct({ done: Schema.Boolean, queries: Schema.Array(Sealed), scores: Schema.optional(Bytes) })
 )
 export const predictAnswer = stage("secureboost.predict-answer", Schema.Struct({ request: Schema.String, round: Count, query: Bytes }), Schema.Struct({ answer: Bytes }))
-/** The requester: `scores` sealed to it by A (absent when the requester is A); delivers its output. */
+/**
+ * The requester: `scores` sealed to it by A (absent when the requester is A); delivers its output. `more`: a
+ * batch pass that is not the last — the requester keeps its scores and delivers them with the last pass's.
+ */
 export const predictOutput = stage(
   "secureboost.predict-output",
-  Schema.Struct({ request: Schema.String, scores: Schema.optional(Bytes) }),
+  Schema.Struct({ request: Schema.String, scores: Schema.optional(Bytes), more: Schema.optional(Schema.Boolean) }),
   Schema.Struct({ count: Count, digest: Schema.String, location: Schema.String, metrics: Schema.optional(Schema.Struct({ rows: Count, auc: Schema.optional(Schema.Finite), accuracy: Schema.optional(Schema.Finite), rmse: Schema.optional(Schema.Finite) })) })
 )
+
+export type PredictOutputReply = typeof predictOutput.reply.Type
 
 // ---- results ----------------------------------------------------------------------------------------------
 
@@ -137,6 +171,8 @@ export const PredictResult = Schema.Struct({
   modelId: Schema.String,
   requester: Schema.String,
   count: Count,
+  /** Batch prediction: the passes run (each of at most `batchSize` records). */
+  batches: Schema.optional(Count),
   /** sha256 of the requester's output (its ids and scores stay with it). */
   digest: Schema.String,
   counters: Counters,

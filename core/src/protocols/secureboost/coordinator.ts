@@ -74,14 +74,23 @@ const checkRecipients = (r: Run, boxes: ReadonlyArray<Stages.Sealed>, allowed: R
   return stray === undefined ? Effect.void : Effect.fail(protocolError(r.kind, "InvalidRecipient", `the label holder addressed a box to ${stray.participant}, not a feature holder`))
 }
 
-/** Joint prediction of `request` (the evaluation, or a prediction task's ids) for `requester`. */
-const predictFlow = (r: Run, labelHolder: string, requester: string, request: string) =>
+interface Pass {
+  /** Batch prediction: the window of the aligned rows this pass scores. */
+  readonly rows?: { readonly from: number; readonly count: number }
+  /** Not the last pass: the requester keeps the scores for the last one's output. */
+  readonly more?: boolean
+}
+
+/** Joint prediction of `request` (the evaluation, a prediction task's ids, or one batch pass) for `requester`. */
+const predictFlow = (r: Run, labelHolder: string, requester: string, request: string, pass: Pass = {}) =>
   Effect.gen(function*() {
     const parties = r.session.participants
     const featureHolders = parties.filter((p) => p !== labelHolder)
-    const opened = yield* round(r, Stages.predictOpen, new Map(parties.map((p) => [p, { request }] as const)))
+    const open = { request, ...(pass.rows === undefined ? {} : { rows: pass.rows }) }
+    const opened = yield* round(r, Stages.predictOpen, new Map(parties.map((p) => [p, open] as const)))
     const counts = new Set([...opened.values()].map((o) => o.records))
     if (counts.size !== 1) return yield* protocolError(r.kind, "CountMismatch", "parties opened different numbers of records")
+    if (pass.rows !== undefined && !counts.has(pass.rows.count)) return yield* protocolError(r.kind, "CountMismatch", `parties opened ${[...counts][0]} records of a ${pass.rows.count}-record pass`)
     let answers: Array<Stages.Sealed> = []
     let scores: Uint8Array | undefined
     for (let step = 0;; step++) {
@@ -95,7 +104,7 @@ const predictFlow = (r: Run, labelHolder: string, requester: string, request: st
       const answered = yield* round(r, Stages.predictAnswer, relay(walked.queries, (query) => ({ request, round: step, query })))
       answers = boxesOf(answered, (a) => a.answer)
     }
-    return yield* one(r, Stages.predictOutput, requester, { request, ...(scores === undefined ? {} : { scores }) })
+    return yield* one(r, Stages.predictOutput, requester, { request, ...(scores === undefined ? {} : { scores }), ...(pass.more === true ? { more: true } : {}) })
   })
 
 const runOf = (session: CoordinatorSession, kind: string, options: Options): Run => ({
@@ -217,15 +226,34 @@ export const runPrediction = (session: CoordinatorSession, params: Stages.Predic
     const parties = session.participants
     const requester = parties.find((p) => p === params.requester)
     if (requester === undefined) return yield* protocolError(kind, "InvalidParams", "the requester is not a party")
-    // Signed channel keys (the PSI family's first two stages) seal queries, answers and scores.
-    const keys = yield* round(r, PsiSpec.keys, new Map(parties.map((p) => [p, {}] as const)))
-    const advertisements = parties.map((participant) => ({ participant, ...keys.get(participant)! }))
-    yield* round(r, PsiSpec.peers, new Map(parties.map((p) => [p, { advertisements }] as const)))
     const labelHolder = parties.find((p) => p === params.labelHolder)
     if (labelHolder === undefined) return yield* protocolError(kind, "InvalidParams", "the label holder is not a party")
-    const out = yield* predictFlow(r, labelHolder, requester, session.taskId)
+    const base = { kind, modelId: params.model, requester }
+    if (params.ids !== undefined) {
+      // Online: signed channel keys (the PSI family's first two stages) seal queries, answers and scores.
+      const keys = yield* round(r, PsiSpec.keys, new Map(parties.map((p) => [p, {}] as const)))
+      const advertisements = parties.map((participant) => ({ participant, ...keys.get(participant)! }))
+      yield* round(r, PsiSpec.peers, new Map(parties.map((p) => [p, { advertisements }] as const)))
+      const out = yield* predictFlow(r, labelHolder, requester, session.taskId)
+      yield* commitPhase(r, "secureboost.predict")
+      const result: Stages.PredictResult = { ...base, count: out.count, digest: out.digest, counters: { ...r.counters }, commitments: r.commitments }
+      return result
+    }
+    // Batch: the aligned join of every id the parties share (the coordinator learns how many), then one pass per
+    // window of `batchSize` aligned rows, so no message grows with the set; the requester delivers at the end.
+    const psi = yield* PsiCoordinator.run(session, "aligned", PsiSpec.alignedJoin(params.idColumn, parties, params.maxIds ?? Stages.batchDefaults.maxIds), { timeoutMs: options.timeoutMs })
+    const total = psi.cardinality ?? 0
+    if (total === 0) return yield* protocolError(kind, "EmptyIntersection", "the parties share no id to predict")
+    const size = params.batchSize ?? Stages.batchDefaults.batchSize
+    let out: Stages.PredictOutputReply | undefined
+    let batches = 0
+    for (let from = 0; from < total; from += size, batches++) {
+      const count = Math.min(size, total - from)
+      out = yield* predictFlow(r, labelHolder, requester, `${session.taskId}#${batches}`, { rows: { from, count }, more: from + count < total })
+      yield* session.progress({ stage: "secureboost.predict", done: from + count, total })
+    }
     yield* commitPhase(r, "secureboost.predict")
-    const result: Stages.PredictResult = { kind, modelId: params.model, requester, count: out.count, digest: out.digest, counters: { ...r.counters }, commitments: r.commitments }
+    const result: Stages.PredictResult = { ...base, count: out!.count, batches, digest: out!.digest, counters: { ...r.counters }, commitments: r.commitments }
     return result
   })
 

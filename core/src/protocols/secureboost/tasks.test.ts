@@ -156,6 +156,34 @@ describe("modeling.secureboost and prediction.secureboost over InMemoryHost (bcw
     for (const m of output.margins) expect(wire).not.toContain(String(m))
   }, LONG)
 
+  it("predicts in batch over every shared id, in bounded passes: the requester gets the reference's margins id by id", async () => {
+    const { result } = await train()
+    const params = Schema.decodeUnknownSync(Kinds.predicting.params)({ model: result.modelId, labelHolder: addresses[0]!, requester: addresses[1]!, idColumn: "id", batchSize: 300 })
+    const host = hostOf(() => Participant.handlers("bcw", { kind: "predict", params }, addresses) as never, models, Kinds.predicting.stages)
+    const predicted = await Effect.runPromise(host.run((session) => Coordinator.runPrediction(session, params, { timeoutMs: 60_000 })))
+    expect([predicted.count, predicted.batches]).toEqual([683, 3])
+    expect(host.progress.filter((p) => p.stage === "secureboost.predict").map((p) => [p.done, p.total])).toEqual([[300, 683], [600, 683], [683, 683]])
+    const output = host.memory(addresses[1]!).get(TaskOutput.MEMORY_KEY) as { ids: Array<string>; margins: Array<number>; predictions: Array<number>; digest: string }
+    expect(output.digest).toBe(predicted.digest)
+    // Every row of the joined table, in the join's order, with the reference's margin (trees grown on the
+    // training rows, applied to all of them).
+    const all = new Map(v.labelHolder.ids.map((id, i) => [id, ref.margins[i]!] as const))
+    expect(new Set(output.ids)).toEqual(new Set(all.keys()))
+    output.ids.forEach((id, k) => {
+      expect(output.margins[k], id).toBe(all.get(id))
+      expect(output.predictions[k], id).toBe(Objective.sigmoid(all.get(id)!))
+    })
+    // Neither the ids nor the scores reached the coordinator; the label holder keeps no scores.
+    expect(JSON.stringify(predicted)).not.toContain(output.ids[0]!)
+    const wire = host.transcript.map((e) => e.json).join("\n")
+    for (const m of output.margins.slice(0, 50)) expect(wire).not.toContain(String(m))
+    expect((host.memory(addresses[0]!).get(TaskOutput.MEMORY_KEY) as { margins?: unknown } | undefined)?.margins).toBeUndefined()
+
+    // Online parameters and batch parameters do not mix.
+    const mixed = { model: result.modelId, labelHolder: addresses[0]!, requester: addresses[1]!, idColumn: "id", ids: ["1"], batchSize: 10 }
+    expect(Kinds.predicting.check!(Schema.decodeUnknownSync(Kinds.predicting.params)(mixed), { parties: addresses } as never)).toMatch(/batchSize/)
+  }, LONG)
+
   it("hidden-instances mode with the label holder's first tree: the same margins as the reference", async () => {
     const overrides = { mode: "hidden-instances", firstTreeByLabelHolder: true, trees: 2, maxDepth: 2 } as const
     const params = trainParams(overrides)
