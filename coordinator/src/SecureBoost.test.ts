@@ -89,5 +89,18 @@ describe("SecureBoost over real processes (bcw, 2048-bit Paillier)", () => {
     expect(out.ids).toEqual(ids)
     ids.forEach((id, k) => expect(out.margins[k], id).toBe(refMargin.get(id)))
     expect(JSON.stringify(online.detail)).not.toContain("margins")
+
+    // Batch over every id the parties share (aligned PSI join), in passes of 400: the requester's file holds
+    // every row's score, the reference's id by id; the coordinator's result holds a count and a digest.
+    const batch = await run(Spec.kinds.predict, { model: trained.id, labelHolder: party("a").address, requester: party("b").address, idColumn: "id", batchSize: 400 })
+    const predicted = batch.detail.result as Stages.PredictResult
+    expect([predicted.count, predicted.batches]).toEqual([683, 2])
+    const all = new Map(v.labelHolder.ids.map((id, i) => [id, ref.margins[i]!] as const))
+    const scored = await outputOf("b", batch.id)
+    expect(scored.digest).toBe(predicted.digest)
+    expect(new Set(scored.ids)).toEqual(new Set(all.keys()))
+    scored.ids.forEach((id: string, k: number) => expect(scored.margins[k], id).toBe(all.get(id)))
+    expect(batch.detail.events.filter((e: any) => e.type === "Progress" && e.data?.stage === "secureboost.predict").map((e: any) => e.data.done)).toEqual([400, 683])
+    expect(JSON.stringify(batch.detail)).not.toContain(scored.ids[0])
   }, 300_000)
 })

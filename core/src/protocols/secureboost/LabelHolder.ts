@@ -74,6 +74,8 @@ interface Growing {
   computed: Array<Open>
   /** Remote splits awaiting replies: node id → (party, rows the reply's bits refer to). */
   awaiting: Map<number, { readonly node: Open; readonly party: number; readonly rows: Uint32Array }>
+  /** The owner (party index) and gain of every split of this tree, for the importance per party. */
+  readonly gains: Array<{ readonly party: number; readonly gain: number }>
 }
 
 export type Level =
@@ -89,6 +91,22 @@ const partition = (rows: Uint32Array, left: (r: number) => boolean) => {
 }
 
 const mergeSorted = (a: Uint32Array, b: Uint32Array): Uint32Array => Uint32Array.from([...a, ...b].sort((x, y) => x - y))
+
+/**
+ * Splits and share of the total gain per party (index 0 = the label holder) over `trees`: what each party's
+ * columns contributed, without naming a column of a feature holder or any threshold.
+ */
+export const importanceOf = (trees: ReadonlyArray<ReadonlyArray<{ readonly party: number; readonly gain: number }>>, featureHolders: number) => {
+  const out = Array.from({ length: featureHolders + 1 }, () => ({ splits: 0, gain: 0 }))
+  for (const tree of trees) {
+    for (const { party, gain } of tree) {
+      out[party]!.splits++
+      out[party]!.gain += gain
+    }
+  }
+  const total = out.reduce((a, p) => a + p.gain, 0)
+  return out.map((p) => ({ splits: p.splits, gainShare: total > 0 ? p.gain / total : 0 }))
+}
 
 export const make = (input: Input, options: Options = {}) => {
   const hyper = input.hyper
@@ -106,6 +124,7 @@ export const make = (input: Input, options: Options = {}) => {
   const margins = new Float64Array(input.ids.length).fill(baseMargin)
   const trees: Array<Tree> = []
   const validationLoss: Array<number> = []
+  const treeGains: Array<ReadonlyArray<{ readonly party: number; readonly gain: number }>> = []
   let best = { loss: Number.POSITIVE_INFINITY, trees: 0 }
   let summaries: ReadonlyArray<Spec.FeatureSummary> = []
   let key: KeyPair | undefined
@@ -167,12 +186,12 @@ export const make = (input: Input, options: Options = {}) => {
       const nodes: Array<Node> = [{ kind: "leaf", weight: 0 }]
       const frontier: Array<Open> = [{ ...root, splittable: rootSplittable }]
       if (local) {
-        growing = { index, local, gq, hq, nodes, frontier, computed: [], awaiting: new Map() }
+        growing = { index, local, gq, hq, nodes, frontier, computed: [], awaiting: new Map(), gains: [] }
         return { tree: index, local: true, slotBits: 0 } satisfies Spec.TreeStart
       }
       const layout = yield* guard(0, "Headroom", () => GhPacking.layoutFor(e.pk, GhPacking.valueBitsOf(gq, hq, split.train), split.train.length))
       const plaintexts = Array.from(split.train, (r) => GhPacking.rowPlaintext(layout, gq[r]!, hq[r]!))
-      growing = { index, local, gq, hq, layout, plaintexts, nodes, frontier, computed: [], awaiting: new Map() }
+      growing = { index, local, gq, hq, layout, plaintexts, nodes, frontier, computed: [], awaiting: new Map(), gains: [] }
       if (input.mode === "hidden-instances") return { tree: index, local: false, slotBits: layout.slotBits } satisfies Spec.TreeStart
       const gradients = yield* Compute.encrypt(e, plaintexts)
       counters.encryptions += plaintexts.length
@@ -291,6 +310,7 @@ export const make = (input: Input, options: Options = {}) => {
         const left = g.nodes.length
         g.nodes.push({ kind: "leaf", weight: 0 }, { kind: "leaf", weight: 0 })
         node.choice = { ...choice, left }
+        g.gains.push({ party: choice.party, gain: choice.gain })
         if (choice.party === 0) {
           counters.ownSplits++
           g.nodes[node.id] = { kind: "split", party: 0, column: binned.columns[choice.feature]!, threshold: binned.bins[choice.feature]!.cuts[choice.bin]!, left, right: left + 1 }
@@ -379,7 +399,9 @@ export const make = (input: Input, options: Options = {}) => {
       const g = yield* tree()
       if (g.frontier.length > 0) return yield* Effect.fail(invalid(0, `tree ${g.index} still has open nodes`))
       trees.push({ nodes: g.nodes })
+      treeGains.push(g.gains)
       growing = undefined
+      const trainLoss = Objective.loss(hyper.objective, margins, input.labels, split.train)
       let loss: number | undefined
       if (split.validation.length > 0) {
         loss = Objective.loss(hyper.objective, margins, input.labels, split.validation)
@@ -387,14 +409,14 @@ export const make = (input: Input, options: Options = {}) => {
         if (loss < best.loss) best = { loss, trees: trees.length }
       }
       const stopped = hyper.earlyStoppingRounds !== undefined && split.validation.length > 0 && trees.length - best.trees >= hyper.earlyStoppingRounds
-      return { tree: g.index, validationLoss: loss, stop: stopped || trees.length >= hyper.trees }
+      return { tree: g.index, trainLoss, validationLoss: loss, stop: stopped || trees.length >= hyper.trees }
     })
 
   /** The kept trees (the best prefix under early stopping) and the message that tells the feature holders. */
   const finish = () => {
     const kept = hyper.earlyStoppingRounds !== undefined && split.validation.length > 0 ? best.trees : trees.length
     const model: LabelHolderModel = { objective: hyper.objective, baseMargin, trees: trees.slice(0, kept), parties: k }
-    return { model, message: { trees: kept } satisfies Spec.Finish }
+    return { model, message: { trees: kept } satisfies Spec.Finish, importance: importanceOf(treeGains.slice(0, kept), k) }
   }
 
   return {

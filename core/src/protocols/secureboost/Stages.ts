@@ -92,12 +92,20 @@ export const histograms = stage("secureboost.histograms", Schema.Struct({ tree: 
 export const splitSearch = stage("secureboost.split-search", Schema.Struct({ tree: Count, replies: Schema.Array(Sealed) }), Schema.Struct({ messages: Schema.Array(Sealed) }))
 export const split = stage("secureboost.split", Schema.Struct({ tree: Count, message: Bytes }), Schema.Struct({ reply: Bytes }))
 export const partition = stage("secureboost.partition", Schema.Struct({ tree: Count, replies: Schema.Array(Sealed) }), Schema.Struct({}))
-export const endTree = stage("secureboost.end-tree", Schema.Struct({ tree: Count }), Schema.Struct({ stop: Schema.Boolean }))
+/** `trainLoss`, `validationLoss`: the objective's mean loss after this tree (the curve of the result). */
+export const endTree = stage(
+  "secureboost.end-tree",
+  Schema.Struct({ tree: Count }),
+  Schema.Struct({ stop: Schema.Boolean, trainLoss: Schema.optional(Schema.Finite), validationLoss: Schema.optional(Schema.Finite) })
+)
+
+/** Splits and share of the total split gain per party over the kept trees (by engine order: the label holder first). */
+export const Importance = Schema.Struct({ splits: Count, gainShare: Schema.Finite })
 /** Asked of A first (no `trees`: it answers how many it keeps), then of every P with that number. */
 export const finish = stage(
   "secureboost.finish",
   Schema.Struct({ trees: Schema.optional(Count) }),
-  Schema.Struct({ trees: Count, digest: Schema.String })
+  Schema.Struct({ trees: Count, digest: Schema.String, importance: Schema.optional(Schema.Array(Importance)) })
 )
 
 // ---- prediction -------------------------------------------------------------------------------------------
@@ -157,6 +165,10 @@ export const TrainResult = Schema.Struct({
   kept: Count,
   /** Wall milliseconds of each grown tree at the coordinator (all rounds of the tree). */
   treeMs: Schema.Array(Schema.Finite),
+  /** The loss after each grown tree: on the training rows, and on the validation rows when there are some. */
+  curve: Schema.Array(Schema.Struct({ tree: Count, trainLoss: Schema.optional(Schema.Finite), validationLoss: Schema.optional(Schema.Finite) })),
+  /** What each party's columns did in the kept trees: its splits and its share of the total gain (no column, no threshold). */
+  importance: Schema.Array(Schema.Struct({ party: Schema.String, splits: Count, gainShare: Schema.Finite })),
   test: Metrics,
   /** Party → digest of the model part it sealed at rest (its content stays with it). */
   parts: Schema.Record(Schema.String, Schema.String),

@@ -205,7 +205,8 @@ export const handlers = (datasetName: string, params: Spec.TrainParams, options:
       const a = yield* S.labelHolderState(session, stage)
       const end = yield* S.run(session, stage, a.engine.endTree())
       if (end.tree !== request.tree) return yield* S.fail(session, stage, "InvalidRequest", `tree ${request.tree} asked, tree ${end.tree} ended`)
-      return { stop: end.stop }
+      const finite = (x: number | undefined) => x !== undefined && Number.isFinite(x)
+      return { stop: end.stop, ...(finite(end.trainLoss) ? { trainLoss: end.trainLoss } : {}), ...(finite(end.validationLoss) ? { validationLoss: end.validationLoss } : {}) }
     }))
 
   const finish = handler(Stages.finish, (request, session) =>
@@ -216,10 +217,10 @@ export const handlers = (datasetName: string, params: Spec.TrainParams, options:
       const base = { modelId: session.taskId, parties: [...session.participants], labelHolder: holder, idColumn: params.idColumn, columns: s.data.columns.map((c) => c.name) }
       const store = (part: Parts.ModelPart) => Effect.mapError(Parts.put(session.self, part), (e) => S.failure(session, stage, "ModelNotStored", e.message))
       if (s.role === "label-holder") {
-        const { model, message } = s.engine.finish()
+        const { model, message, importance } = s.engine.finish()
         s.model = model
         s.modelDigest = (yield* store({ ...base, labelHolderModel: model })).digest
-        return { trees: message.trees, digest: s.modelDigest }
+        return { trees: message.trees, digest: s.modelDigest, importance }
       }
       if (request.trees === undefined) return yield* S.fail(session, stage, "InvalidRequest", "a feature holder is told how many trees are kept")
       const model = s.engine.finish({ trees: request.trees })

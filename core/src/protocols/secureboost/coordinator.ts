@@ -153,6 +153,7 @@ export const runTraining = (session: CoordinatorSession, params: Spec.TrainParam
     // train: tree by tree, level by level, as LocalRun.ts.
     const work = options.treeTimeoutMs ?? Math.max(options.timeoutMs ?? 0, 20 * reference.trainRows)
     const treeMs: Array<number> = []
+    const curve: Array<Stages.TrainResult["curve"][number]> = []
     for (let tree = 0;; tree++) {
       const started = performance.now()
       const start = yield* one(r, Stages.treeStart, labelHolder, { tree }, work)
@@ -179,6 +180,7 @@ export const runTraining = (session: CoordinatorSession, params: Spec.TrainParam
       }
       const end = yield* one(r, Stages.endTree, labelHolder, { tree })
       treeMs.push(performance.now() - started)
+      curve.push({ tree, ...(end.trainLoss === undefined ? {} : { trainLoss: end.trainLoss }), ...(end.validationLoss === undefined ? {} : { validationLoss: end.validationLoss }) })
       yield* session.progress({ stage: "secureboost.train", done: tree + 1, total: hyper.trees })
       if (end.stop) break
       if (tree + 1 >= hyper.trees) return yield* protocolError(kind, "TooManyTrees", `the label holder did not stop after ${hyper.trees} trees`)
@@ -189,6 +191,9 @@ export const runTraining = (session: CoordinatorSession, params: Spec.TrainParam
     const kept = yield* one(r, Stages.finish, labelHolder, {})
     const finished = yield* round(r, Stages.finish, new Map(featureHolders.map((p) => [p, { trees: kept.trees }] as const)))
     yield* commitPhase(r, "secureboost.finish")
+    const order = Stages.orderOf(labelHolder, parties)
+    if (kept.importance !== undefined && kept.importance.length !== order.length) return yield* protocolError(kind, "InvalidReply", `the label holder reported the importance of ${kept.importance.length} parties, not ${order.length}`)
+    const importance = (kept.importance ?? []).map((x, i) => ({ party: order[i]!, ...x }))
     const parts: Record<string, string> = { [labelHolder]: kept.digest, ...Object.fromEntries([...finished].map(([p, f]) => [p, f.digest])) }
 
     // evaluate: joint prediction of the test split for the label holder, who reports the metrics only.
@@ -211,6 +216,8 @@ export const runTraining = (session: CoordinatorSession, params: Spec.TrainParam
       grown: treeMs.length,
       kept: kept.trees,
       treeMs: treeMs.map((ms) => Math.round(ms)),
+      curve,
+      importance,
       test: evaluation.metrics ?? { rows: evaluation.count },
       parts,
       counters: { ...r.counters },
