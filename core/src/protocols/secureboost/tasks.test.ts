@@ -126,6 +126,14 @@ describe("modeling.secureboost and prediction.secureboost over InMemoryHost (bcw
     expect(trees.length).toBe(3)
     const lookups = parts.slice(1).flatMap((p) => p.featureHolderModel!.entries)
     expect(lookups.length).toBeGreaterThan(0)
+    // The importance per party counts the splits each part holds, and the gain shares add up to 1.
+    const ownSplits = trees.flatMap((t) => t.nodes.filter((n) => n.kind === "split")).length
+    expect(result.importance.map((x) => [x.party, x.splits])).toEqual(addresses.map((a, i) => [a, i === 0 ? ownSplits : parts[i]!.featureHolderModel!.entries.length]))
+    expect(result.importance.reduce((s, x) => s + x.gainShare, 0)).toBeCloseTo(1, 12)
+    // The loss curve ends at the reference's training loss (the same margins, summed in another row order).
+    expect(result.curve.map((c) => c.tree)).toEqual([0, 1, 2])
+    expect(result.curve.at(-1)!.trainLoss).toBeCloseTo(Objective.loss("binary:logistic", ref.margins, v.labelHolder.labels, ref.split.train), 12)
+    expect(result.curve[2]!.trainLoss!).toBeLessThan(result.curve[0]!.trainLoss!)
     addresses.forEach((a, i) => expect(result.parts[a]).toBe(sha256Digest(Schema.encodeSync(Parts.ModelPart)(parts[i]!))))
 
     const wire = host.transcript.map((e) => e.json).join("\n")
@@ -135,7 +143,9 @@ describe("modeling.secureboost and prediction.secureboost over InMemoryHost (bcw
       ...trees.flatMap((t) => t.nodes.flatMap((n) => (n.kind === "split" ? [n.threshold] : [])))
     ]
     const weights = trees.flatMap((t) => t.nodes.flatMap((n) => (n.kind === "leaf" ? [n.weight] : [])))
-    for (const x of [...thresholds, ...weights].filter((x) => !Number.isInteger(x))) expect(wire).not.toContain(String(x))
+    // Every number on the wire as a whole token (a loss of 0.31… is not the weight 0.3).
+    const numbers = new Set(wire.match(/-?\d+\.\d+(e-?\d+)?/g))
+    for (const x of [...thresholds, ...weights].filter((x) => !Number.isInteger(x))) expect(numbers.has(String(x)), String(x)).toBe(false)
     for (const r of lookups) expect(wire).not.toContain(r.record)
   }, LONG)
 
