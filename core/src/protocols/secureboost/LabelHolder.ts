@@ -13,10 +13,12 @@ import type { KeyPair, KeySizePolicy } from "../../crypto/paillier/Keys.ts"
 import * as Keys from "../../crypto/paillier/Keys.ts"
 import * as Serialization from "../../crypto/paillier/Serialization.ts"
 import * as Binning from "./Binning.ts"
+import { binsDigest } from "./Binning.ts"
 import * as Compute from "./Compute.ts"
-import { guard, invalid } from "./Errors.ts"
+import { guard, invalid, SecureBoostError } from "./Errors.ts"
 import * as GhPacking from "./GhPacking.ts"
 import type { LabelHolderModel, Node, Tree } from "./Model.ts"
+import type { LabelHolderProgress } from "./Parts.ts"
 import * as Objective from "./Objective.ts"
 import * as Residues from "./Residues.ts"
 import * as Roles from "./Roles.ts"
@@ -419,7 +421,45 @@ export const make = (input: Input, options: Options = {}) => {
     return { model, message: { trees: kept } satisfies Spec.Finish, importance: importanceOf(treeGains.slice(0, kept), k) }
   }
 
+  /** The state after the finished trees (Parts.LabelHolderProgress): what a resumed run restores. */
+  const snapshot = (): LabelHolderProgress => ({
+    trees: [...trees],
+    ids: Array.from(evaluated, (r) => input.ids[r]!),
+    margins: Array.from(evaluated, (r) => margins[r]!),
+    validationLoss: [...validationLoss],
+    gains: treeGains.map((g) => [...g])
+  })
+
+  /**
+   * Continues from a snapshot of an interrupted run of the same task: its trees, and the margins of the same
+   * training and validation rows (matched by id: the new join's row order differs), so the next tree's gradients
+   * are bit for bit the ones the interrupted run would have used.
+   */
+  const restore = (p: LabelHolderProgress) =>
+    Effect.gen(function*() {
+      const mismatch = (detail: string) => Effect.fail(new SecureBoostError({ reason: "ResumeMismatch", party: 0, detail }))
+      if (growing !== undefined || trees.length > 0) return yield* mismatch("progress is restored before the first tree only")
+      if (p.ids.length !== evaluated.length || p.margins.length !== p.ids.length || p.validationLoss.length > p.trees.length || p.gains.length !== p.trees.length) {
+        return yield* mismatch(`the saved progress holds ${p.ids.length} training and validation rows, this run ${evaluated.length}`)
+      }
+      const saved = new Map(p.ids.map((id, i) => [id, p.margins[i]!] as const))
+      for (const r of evaluated) {
+        const m = saved.get(input.ids[r]!)
+        if (m === undefined) return yield* mismatch(`row ${input.ids[r]} was not a training or validation row of the interrupted run`)
+        margins[r] = m
+      }
+      trees.push(...p.trees)
+      treeGains.push(...p.gains)
+      for (const loss of p.validationLoss) {
+        validationLoss.push(loss)
+        if (loss < best.loss) best = { loss, trees: validationLoss.length }
+      }
+    })
+
   return {
+    snapshot,
+    restore,
+    bins: () => binsDigest(binned),
     start,
     startTree,
     nextLevel,

@@ -17,8 +17,11 @@
  *                  split-search (A) → SplitRequest sealed to the owners of chosen splits;  split (P) → SplitReply
  *                  partition (A) applies them
  *     end-tree     A: closes the tree; says whether to stop (last tree or early stopping)
+ *     checkpoint   every party seals its progress (A: trees, margins by id; P: lookup records); the coordinator
+ *                  then checkpoints the tree count, so a restarted coordinator resumes after the last such tree
  *   finish         A → Finish (trees kept); every party seals its model part at rest (Parts.ts)
  *   evaluate       joint prediction of the test split for A (the prediction stages below)
+ *   cleanup        once the result is checkpointed (or the task failed), every party removes its progress
  *
  * Prediction (prediction.secureboost; and the evaluation above): predict-open (every party loads its model part
  * and the request's rows) → predict-walk (A) → predict-answer (the asked P, sealed both ways), one round per
@@ -75,9 +78,10 @@ export type Sealed = typeof Sealed.Type
 
 export const prepare = stage(
   "secureboost.prepare",
-  Schema.Struct({}),
-  /** `summary`: P's FeatureSummary sealed to A (absent at A). */
-  Schema.Struct({ alignment: Schema.String, rows: Count, trainRows: Count, validationRows: Count, testRows: Count, summary: Schema.optional(Bytes) })
+  /** `resumeAt`: a later attempt continues after this many trees; every party restores its sealed progress there. */
+  Schema.Struct({ resumeAt: Schema.optional(Count) }),
+  /** `summary`: P's FeatureSummary sealed to A (absent at A). `resumed`: the tree count this party restored. */
+  Schema.Struct({ alignment: Schema.String, rows: Count, trainRows: Count, validationRows: Count, testRows: Count, summary: Schema.optional(Bytes), resumed: Schema.optional(Count) })
 )
 export const key = stage("secureboost.key", Schema.Struct({ summaries: Schema.Array(Sealed) }), Schema.Struct({ publicKey: Bytes, keyBits: Count }))
 export const acceptKey = stage("secureboost.accept-key", Schema.Struct({ publicKey: Bytes }), Schema.Struct({ keyDigest: Schema.String }))
@@ -98,6 +102,11 @@ export const endTree = stage(
   Schema.Struct({ tree: Count }),
   Schema.Struct({ stop: Schema.Boolean, trainLoss: Schema.optional(Schema.Finite), validationLoss: Schema.optional(Schema.Finite) })
 )
+
+/** Every party seals its progress after `trees` finished trees (Parts.Progress); a restart resumes from there. */
+export const checkpoint = stage("secureboost.checkpoint", Schema.Struct({ trees: Count }), Schema.Struct({ trees: Count }))
+/** The task is over (result checkpointed, or failed): every party removes its progress around `trees`. */
+export const cleanup = stage("secureboost.cleanup", Schema.Struct({ trees: Count }), Schema.Struct({}))
 
 /** Splits and share of the total split gain per party over the kept trees (by engine order: the label holder first). */
 export const Importance = Schema.Struct({ splits: Count, gainShare: Schema.Finite })
@@ -165,6 +174,8 @@ export const TrainResult = Schema.Struct({
   kept: Count,
   /** Wall milliseconds of each grown tree at the coordinator (all rounds of the tree). */
   treeMs: Schema.Array(Schema.Finite),
+  /** Set when a coordinator restart resumed training: the trees the earlier attempts had finished. */
+  resumedFromTree: Schema.optional(Count),
   /** The loss after each grown tree: on the training rows, and on the validation rows when there are some. */
   curve: Schema.Array(Schema.Struct({ tree: Count, trainLoss: Schema.optional(Schema.Finite), validationLoss: Schema.optional(Schema.Finite) })),
   /** What each party's columns did in the kept trees: its splits and its share of the total gain (no column, no threshold). */

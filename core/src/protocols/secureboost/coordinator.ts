@@ -116,7 +116,52 @@ const runOf = (session: CoordinatorSession, kind: string, options: Options): Run
   commitments: {}
 })
 
+/** The tree boundary a restarted coordinator resumes from (saved after every party sealed its progress there). */
+const CHECKPOINT = "secureboost/train"
+/** The finished task's result, checkpointed before the parties are told to remove their progress. */
+const RESULT_CHECKPOINT = "secureboost/result"
+const CLEANUP_TIMEOUT_MS = 30_000
+
+interface Checkpoint {
+  /** Trees finished (and sealed by every party). */
+  readonly trees: number
+  readonly treeMs: ReadonlyArray<number>
+  readonly curve: Stages.TrainResult["curve"]
+  /** Round digests of the train phase so far: its Merkle root covers every tree, resumed or not. */
+  readonly digests: ReadonlyArray<string>
+  readonly counters: Run["counters"]
+  /** The label holder said to stop after this tree (early stopping, or the last tree). */
+  readonly stopped: boolean
+}
+
+/** Every party removes its sealed progress around `trees`; best effort (a party that does not answer keeps it). */
+const cleanup = (session: CoordinatorSession, trees: number, timeoutMs: number | undefined) =>
+  trees === 0
+    ? Effect.void
+    : Effect.ignore(session.round(Stages.cleanup, new Map(session.participants.map((p) => [p, { trees }] as const)), { minReplies: 0, timeoutMs: Math.min(timeoutMs ?? CLEANUP_TIMEOUT_MS, CLEANUP_TIMEOUT_MS) }))
+
+/**
+ * Training with the parties' progress managed around it: a restarted coordinator resumes after the last tree
+ * every party sealed; the progress is removed once the result is checkpointed, or right away when the task fails
+ * (a failed task is never resumed: only a coordinator restart reschedules a task, and a restart does not run
+ * this error path).
+ */
 export const runTraining = (session: CoordinatorSession, params: Spec.TrainParams, options: Options = {}) =>
+  Effect.gen(function*() {
+    const done = (yield* session.checkpoint.load(RESULT_CHECKPOINT)) as Stages.TrainResult | undefined
+    if (done !== undefined) {
+      // The previous attempt died between checkpointing its result and the cleanup: repeat only that.
+      yield* cleanup(session, done.grown, options.timeoutMs)
+      return done
+    }
+    const result = yield* trainOnce(session, params, options)
+    yield* session.checkpoint.save(RESULT_CHECKPOINT, result)
+    yield* cleanup(session, result.grown, options.timeoutMs)
+    return result
+  }).pipe(Effect.tapError(() =>
+    Effect.flatMap(session.checkpoint.load(CHECKPOINT), (saved) => cleanup(session, (saved as Checkpoint | undefined)?.trees ?? 0, options.timeoutMs))))
+
+const trainOnce = (session: CoordinatorSession, params: Spec.TrainParams, options: Options) =>
   Effect.gen(function*() {
     const kind = Spec.kinds.train
     const r = runOf(session, kind, options)
@@ -129,8 +174,13 @@ export const runTraining = (session: CoordinatorSession, params: Spec.TrainParam
     // align: the aligned PSI join, every party a receiver; its channel keys seal everything after it.
     const psi = yield* PsiCoordinator.run(session, "aligned", PsiSpec.alignedJoin(params.idColumn, parties, params.maxIds), { timeoutMs: options.timeoutMs })
 
+    // A restarted coordinator resumes after the last tree it checkpointed: every party restores its sealed
+    // progress there (the label holder its trees and margins by id, feature holders their lookup records).
+    const saved = (yield* session.checkpoint.load(CHECKPOINT)) as Checkpoint | undefined
+    const resumeAt = saved?.trees
+
     // prepare: the same rows in the same order everywhere, and the same role split.
-    const prepared = yield* round(r, Stages.prepare, new Map(parties.map((p) => [p, {}] as const)))
+    const prepared = yield* round(r, Stages.prepare, new Map(parties.map((p) => [p, resumeAt === undefined ? {} : { resumeAt }] as const)))
     const reference = prepared.get(labelHolder)!
     const mismatched = parties.filter((p) => {
       const x = prepared.get(p)!
@@ -139,6 +189,8 @@ export const runTraining = (session: CoordinatorSession, params: Spec.TrainParam
     if (mismatched.length > 0) return yield* protocolError(kind, "AlignmentMismatch", `the aligned rows or role split of ${mismatched.join(", ")} differ from the join's`)
     const missing = featureHolders.filter((p) => prepared.get(p)!.summary === undefined)
     if (missing.length > 0) return yield* protocolError(kind, "MissingSummary", `no feature summary from ${missing.join(", ")}`)
+    const unresumed = parties.filter((p) => prepared.get(p)!.resumed !== resumeAt)
+    if (unresumed.length > 0) return yield* protocolError(kind, "ResumeMismatch", `${unresumed.join(", ")} did not restore the progress after ${resumeAt ?? 0} trees`)
     yield* commitPhase(r, "secureboost.prepare")
 
     // key: the label holder's Paillier key; every feature holder checks its size and keeps it.
@@ -152,9 +204,15 @@ export const runTraining = (session: CoordinatorSession, params: Spec.TrainParam
 
     // train: tree by tree, level by level, as LocalRun.ts.
     const work = options.treeTimeoutMs ?? Math.max(options.timeoutMs ?? 0, 20 * reference.trainRows)
-    const treeMs: Array<number> = []
-    const curve: Array<Stages.TrainResult["curve"][number]> = []
-    for (let tree = 0;; tree++) {
+    const treeMs: Array<number> = [...(saved?.treeMs ?? [])]
+    const curve: Array<Stages.TrainResult["curve"][number]> = [...(saved?.curve ?? [])]
+    if (saved !== undefined) {
+      r.digests.push(...saved.digests)
+      for (const k of Object.keys(r.counters) as Array<keyof Run["counters"]>) r.counters[k] += saved.counters[k]
+    }
+    // An attempt that died after the last tree's checkpoint has nothing left to grow.
+    const grownBefore = saved?.stopped === true
+    for (let tree = resumeAt ?? 0; !grownBefore; tree++) {
       const started = performance.now()
       const start = yield* one(r, Stages.treeStart, labelHolder, { tree }, work)
       // Every feature holder hears of every tree, a local one too (its TreeStart says so and carries nothing).
@@ -181,6 +239,9 @@ export const runTraining = (session: CoordinatorSession, params: Spec.TrainParam
       const end = yield* one(r, Stages.endTree, labelHolder, { tree })
       treeMs.push(performance.now() - started)
       curve.push({ tree, ...(end.trainLoss === undefined ? {} : { trainLoss: end.trainLoss }), ...(end.validationLoss === undefined ? {} : { validationLoss: end.validationLoss }) })
+      // Every party seals its progress after this tree before the coordinator records that it may resume here.
+      yield* round(r, Stages.checkpoint, new Map(parties.map((p) => [p, { trees: tree + 1 }] as const)), work)
+      yield* session.checkpoint.save(CHECKPOINT, { trees: tree + 1, treeMs: [...treeMs], curve: [...curve], digests: [...r.digests], counters: { ...r.counters }, stopped: end.stop } satisfies Checkpoint)
       yield* session.progress({ stage: "secureboost.train", done: tree + 1, total: hyper.trees })
       if (end.stop) break
       if (tree + 1 >= hyper.trees) return yield* protocolError(kind, "TooManyTrees", `the label holder did not stop after ${hyper.trees} trees`)
@@ -215,6 +276,7 @@ export const runTraining = (session: CoordinatorSession, params: Spec.TrainParam
       mode: params.mode ?? Spec.defaults.mode,
       grown: treeMs.length,
       kept: kept.trees,
+      ...(resumeAt === undefined ? {} : { resumedFromTree: resumeAt }),
       treeMs: treeMs.map((ms) => Math.round(ms)),
       curve,
       importance,

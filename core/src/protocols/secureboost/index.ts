@@ -59,8 +59,10 @@ export const training = defineProtocol({
     speaks(Stages.split, "the owners of this level's chosen splits"),
     speaks(Stages.partition, "the label holder"),
     speaks(Stages.endTree, "the label holder"),
+    speaks(Stages.checkpoint, "every party (its progress sealed at rest)"),
     speaks(Stages.finish, "the label holder, then the feature holders"),
-    ...prediction
+    ...prediction,
+    speaks(Stages.cleanup, "every party")
   ],
   result: Stages.TrainResult,
   coordinator: (session, params, task) => Coordinator.runTraining(session, params, { timeoutMs: task.roundTimeoutMs }),

@@ -22,7 +22,7 @@ import * as TaskOutput from "../../data/TaskOutput.ts"
 import { datasetFile } from "../../testing/Datasets.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
 import { sha256Digest } from "../../wire/Canonical.ts"
-import type { ParticipantFailure } from "../Protocol.ts"
+import type { CoordinatorSession, ParticipantFailure } from "../Protocol.ts"
 import * as Protocols from "../Protocols.ts"
 import * as PartialModels from "../vertical/PartialModels.ts"
 import * as Coordinator from "./coordinator.ts"
@@ -192,6 +192,48 @@ describe("modeling.secureboost and prediction.secureboost over InMemoryHost (bcw
     // Online parameters and batch parameters do not mix.
     const mixed = { model: result.modelId, labelHolder: addresses[0]!, requester: addresses[1]!, idColumn: "id", ids: ["1"], batchSize: 10 }
     expect(Kinds.predicting.check!(Schema.decodeUnknownSync(Kinds.predicting.params)(mixed), { parties: addresses } as never)).toMatch(/batchSize/)
+  }, LONG)
+
+  it("resumes after the last tree every party sealed when the coordinator restarts, and ends where an uninterrupted run does", async () => {
+    const { result: uninterrupted, host: whole } = await train()
+    const params = trainParams()
+    const store = PartialModels.testMemory()
+    const host = hostOf(() => Participant.handlers("bcw", { kind: "train", params }, addresses, TEST_KEYS) as never, store, Kinds.training.stages)
+    const taskId = host.session(1).taskId
+    // Attempt 1: the coordinator dies (as a SIGKILL would) as it starts tree 2, after the checkpoint of trees 0–1.
+    const dying = (session: CoordinatorSession): CoordinatorSession => ({
+      ...session,
+      round: (stage, requests, options) => (stage.name === "secureboost.tree-start" && (requests.values().next().value as { tree: number }).tree === 2 ? Effect.die("coordinator killed") : session.round(stage, requests, options))
+    })
+    const first = await Effect.runPromiseExit(host.run((session) => Coordinator.runTraining(dying(session), params, { timeoutMs: 120_000 }), 1))
+    expect(first._tag).toBe("Failure")
+    const progress = await Effect.runPromise(Effect.provide(Parts.loadProgress(addresses[1]!, taskId, 2), store))
+    expect(progress.entries!.every((e) => e.tree < 2)).toBe(true)
+
+    // Attempt 2: fresh participant memory (a new join, a new key); each party restores its sealed progress.
+    const result = await Effect.runPromise(host.run((session) => Coordinator.runTraining(session, params, { timeoutMs: 120_000 }), 2))
+    expect([result.resumedFromTree, result.grown, result.kept]).toEqual([2, 3, 3])
+    const treeStarts = host.transcript.filter((e) => e.stage === "secureboost.tree-start" && e.direction === "request").map((e) => JSON.parse(e.json).tree)
+    // Trees 0 and 1 in attempt 1 (tree 2's request never left the dying coordinator), tree 2 alone in attempt 2.
+    expect(treeStarts).toEqual([0, 1, 2])
+    // Id by id the margins of an uninterrupted run: the restored margins make the third tree's gradients the same.
+    const evaluation = (h: InMemoryHost.InMemoryHost, attempt?: number) => (h.memory(addresses[0]!, attempt).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; margins: Array<number> } }).evaluation
+    const before = evaluation(whole)
+    const margin = new Map(before.ids.map((id, k) => [id, before.margins[k]!] as const))
+    const after = evaluation(host, 2)
+    expect(after.ids.length).toBe(before.ids.length)
+    after.ids.forEach((id, k) => expect(after.margins[k], id).toBe(margin.get(id)))
+    expect(result.test).toEqual(uninterrupted.test)
+    // The same losses, summed over the rows in each attempt's join order.
+    result.curve.forEach((c, t) => expect(c.trainLoss!).toBeCloseTo(uninterrupted.curve[t]!.trainLoss!, 12))
+    expect(result.importance.map((x) => x.splits)).toEqual(uninterrupted.importance.map((x) => x.splits))
+    // The result is checkpointed, so the progress is gone at every party.
+    for (const a of addresses) {
+      for (const t of [1, 2, 3]) {
+        const missing = await Effect.runPromise(Effect.flip(Effect.provide(Parts.loadProgress(a, taskId, t), store)))
+        expect(missing.reason).toBe("Missing")
+      }
+    }
   }, LONG)
 
   it("hidden-instances mode with the label holder's first tree: the same margins as the reference", async () => {
