@@ -40,7 +40,12 @@
  *
  *   align (the aligned PSI join, as vertical) → prepare (FeatureSummary) → key (KeyAnnouncement) → per tree:
  *   tree-start (TreeStart) → per level: histograms (HistogramRequest/Reply) → splits (SplitRequest/Reply)
- *   → finish (Finish; each party seals its model part at rest) → evaluate (PredictQuery/Answer rounds).
+ *   → checkpoint (every party seals its progress: A its trees and the margins of its training and validation
+ *   rows by id, P its lookup records) → finish (Finish; each party seals its model part at rest) → evaluate
+ *   (PredictQuery/Answer rounds) → cleanup (the progress removed once the coordinator holds the result).
+ *   A restarted coordinator resumes after the last tree all parties sealed: a new join (another row order) and a
+ *   new key, each party restores its progress (refused if its bins or A's rows differ), and the next tree's
+ *   gradients are bit for bit those of an uninterrupted run.
  *   Every message but KeyAnnouncement and Finish names rows, a split or a path: sealed end to end to its
  *   recipient (the PSI channel keys), so the relaying coordinator sees sizes only.
  *
