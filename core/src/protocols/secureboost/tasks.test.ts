@@ -37,13 +37,13 @@ import type * as Stages from "./Stages.ts"
 
 const names = ["a", "b", "c"] as const
 
-const table = (party: string): TabularData => {
-  const [header, ...lines] = readFileSync(datasetFile(`bcw_vertical_party_${party}.csv`), "utf8").trim().split(/\r?\n/)
+const table = (party: string, name = "bcw", suffix = ""): TabularData => {
+  const [header, ...lines] = readFileSync(datasetFile(`${name}_vertical_party_${party}${suffix}.csv`), "utf8").trim().split(/\r?\n/)
   const columns = header!.split(",")
   const rows = lines.map((l) => l.split(","))
   const numeric = new Map(columns.filter((c) => c !== "id").map((c) => [c, Float64Array.from(rows, (r) => Number(r[columns.indexOf(c)]))] as const))
   return {
-    name: `bcw-${party}`,
+    name: `${name}${suffix}-${party}`,
     rowCount: rows.length,
     columnNames: columns,
     isNumeric: (c) => numeric.has(c),
@@ -51,7 +51,7 @@ const table = (party: string): TabularData => {
     strings: (c) => rows.map((r) => r[columns.indexOf(c)]!)
   }
 }
-const datas = names.map(table)
+const datas = names.map((n) => table(n))
 const dataLayer = (data: TabularData) => Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) })
 
 // bcw's fixture hyper-parameters (fixtures/reference.json) with fewer trees.
@@ -72,9 +72,9 @@ const trainParams = (overrides: Record<string, unknown> = {}) =>
     ...overrides
   })
 
-const hostOf = (handlers: (i: number) => Array<InMemoryHost.AnyStageHandler>, models: Layer.Layer<PartialModels.PartialModels>, stages: ReadonlyArray<{ readonly stage: { readonly name: string } }>) =>
+const hostOf = (handlers: (i: number) => Array<InMemoryHost.AnyStageHandler>, models: Layer.Layer<PartialModels.PartialModels>, stages: ReadonlyArray<{ readonly stage: { readonly name: string } }>, tables = datas) =>
   InMemoryHost.make(
-    datas.map((data, i) => ({
+    tables.map((data, i) => ({
       wallet: wallets[i],
       handlers: handlers(i),
       provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.merge(dataLayer(data), models)) as Effect.Effect<A, ParticipantFailure>
@@ -276,5 +276,37 @@ describe("modeling.secureboost and prediction.secureboost over InMemoryHost (bcw
     const spec = { kind: Spec.kinds.train, initiator: addresses[0]!, nonce: "n1", parties: addresses.map((participant) => ({ participant, dataset: "bcw" })), params: { ...Schema.encodeSync(Spec.TrainParams)(params), keyBits: 1024 } }
     const decoded = Protocols.decodeTask(spec as never)
     expect(Result.isFailure(decoded) && decoded.failure._tag).toBe("InvalidTaskParams")
+  }, LONG)
+})
+
+describe("modeling.secureboost on the wdbc PSI files (each party holds 85% of the ids), aligned by the PSI join", () => {
+  it("trains on the 342 shared ids: test margins the reference's id by id, XGBoost's to float32, AUC within 1 point", async () => {
+    const fixture = (JSON.parse(readFileSync(new URL("./fixtures/reference.json", import.meta.url), "utf8")) as {
+      tasks: { wdbc_psi: { params: Record<string, unknown>; rows: { aligned: number }; xgboost: { auc: number; testMargins: Record<string, number> } } }
+    }).tasks.wdbc_psi
+    const tables = names.map((n) => table(n, "wdbc", "_psi"))
+    const params = Schema.decodeUnknownSync(Spec.TrainParams)({
+      idColumn: "id",
+      labelHolder: addresses[0]!,
+      label: { column: "label", positive: 1 },
+      features: tables.map((d, i) => ({ party: addresses[i]!, columns: d.columnNames.filter((c) => c !== "id" && c !== "label") })),
+      maxIds: 10_000,
+      ...fixture.params
+    })
+    const host = hostOf(() => Participant.handlers("wdbc", { kind: "train", params }, addresses, TEST_KEYS) as never, PartialModels.testMemory(), Kinds.training.stages, tables)
+    const result = await Effect.runPromise(host.run((session) => Coordinator.runTraining(session, params, { timeoutMs: 120_000 })))
+    // The join found exactly the ids all three files hold (the fixture script's intersection).
+    expect(result.rows).toBe(fixture.rows.aligned)
+    const w = Fixtures.vertical("wdbc", "_psi")
+    const r = Reference.train(Fixtures.joined(w), Spec.hyperOf(params), Spec.fractionsOf(params))
+    const expected = new Map(Array.from(r.split.test, (i) => [w.labelHolder.ids[i]!, r.margins[i]!] as const))
+    const { ids, margins } = (host.memory(addresses[0]!).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; margins: Array<number> } }).evaluation
+    expect(new Set(ids)).toEqual(new Set(Object.keys(fixture.xgboost.testMargins)))
+    ids.forEach((id, k) => {
+      expect(margins[k], id).toBe(expected.get(id))
+      const xgb = fixture.xgboost.testMargins[id]!
+      expect(Math.abs(margins[k]! - xgb) / Math.max(1, Math.abs(xgb)), id).toBeLessThan(1e-5)
+    })
+    expect(Math.abs(result.test.auc! - fixture.xgboost.auc)).toBeLessThanOrEqual(0.01)
   }, LONG)
 })
