@@ -29,9 +29,12 @@ const party = (csv: Csv, ids: ReadonlyArray<string>, skip: ReadonlyArray<string>
   }
 }
 
-/** A vertical split of `datasets/` (bcw, wdbc, german_credit), the label column `label` at party a. */
-export const vertical = (name: "bcw" | "wdbc" | "german_credit"): Vertical => {
-  const csvs = ["a", "b", "c"].map((p) => parse(readFileSync(datasetFile(`${name}_vertical_party_${p}.csv`), "utf8")))
+/**
+ * A vertical split of `datasets/` (bcw, wdbc, german_credit), the label column `label` at party a; with `_psi`,
+ * the files where each party holds 85% of the ids (bcw, wdbc), restricted to the ids all three hold.
+ */
+export const vertical = (name: "bcw" | "wdbc" | "german_credit", suffix: "" | "_psi" = ""): Vertical => {
+  const csvs = ["a", "b", "c"].map((p) => parse(readFileSync(datasetFile(`${name}_vertical_party_${p}${suffix}.csv`), "utf8")))
   const idsOf = (c: Csv) => c.rows.map((r) => r[c.header.indexOf("id")]!)
   const held = csvs.slice(1).map((c) => new Set(idsOf(c)))
   const ids = idsOf(csvs[0]!).filter((id) => held.every((s) => s.has(id)))

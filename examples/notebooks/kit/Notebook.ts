@@ -157,3 +157,32 @@ export const table = (rows: ReadonlyArray<Record<string, unknown>>) => {
   return `<table><thead><tr>${columns.map((c) => `<th>${escape(c)}</th>`).join("")}</tr></thead><tbody>` +
     rows.map((r) => `<tr>${columns.map((c) => `<td>${cell(r[c])}</td>`).join("")}</tr>`).join("") + "</tbody></table>"
 }
+
+/**
+ * The pictures of a SecureBoost training result (`modeling.secureboost`): the loss after each tree (training rows,
+ * and validation rows when the task held some out) and what each party's columns did in the kept trees (share of
+ * the total split gain, splits in the label). Both come from the task's result, which holds no column of a
+ * feature holder and no threshold; `nameOf` turns party addresses into the names a reader knows.
+ */
+export const secureBoostPictures = (
+  result: {
+    readonly curve: ReadonlyArray<{ readonly tree: number; readonly trainLoss?: number; readonly validationLoss?: number }>
+    readonly importance: ReadonlyArray<{ readonly party: string; readonly splits: number; readonly gainShare: number }>
+    readonly kept: number
+  },
+  nameOf: (address: string) => string = (a) => a
+) => {
+  const series: Record<string, ReadonlyArray<number>> = {}
+  const training = result.curve.flatMap((c) => (c.trainLoss === undefined ? [] : [c.trainLoss]))
+  const validation = result.curve.flatMap((c) => (c.validationLoss === undefined ? [] : [c.validationLoss]))
+  if (training.length === result.curve.length) series["training"] = training
+  if (validation.length === result.curve.length) series["validation"] = validation
+  return {
+    curve: lineChart({ title: `Loss after each tree (${result.kept} of ${result.curve.length} kept)`, x: result.curve.map((c) => c.tree + 1), series, xLabel: "trees" }),
+    importance: barChart({
+      title: "Share of the split gain per party (kept trees)",
+      labels: result.importance.map((x) => `${nameOf(x.party)} (${x.splits} splits)`),
+      values: result.importance.map((x) => x.gainShare)
+    })
+  }
+}

@@ -14,6 +14,7 @@
  * bin(x) = #{cuts < x}, so bin b holds (cuts[b−1], cuts[b]] and "bin ≤ b" is "x ≤ cuts[b]": a split at bin b
  * sends x ≤ cuts[b] left, on training rows and on any later row alike.
  */
+import { sha256Digest } from "../../wire/Canonical.ts"
 import { fail } from "./Errors.ts"
 
 export const MAX_BINS = 256
@@ -98,3 +99,7 @@ export const binColumns = (
   const codes = columns.map((c, f) => binColumn(bins[f]!, c.values, c.name, party))
   return { columns: columns.map((c) => c.name), bins, codes, modes: codes.map((code, f) => modeBin(code, train, binCount(bins[f]!))) }
 }
+
+/** A digest of every column's name and cut values: a resumed run must bin exactly as the interrupted one. */
+export const binsDigest = (binned: BinnedColumns): string =>
+  sha256Digest({ domain: "jointly/secureboost/bins/v1", columns: binned.columns, cuts: binned.bins.map((b) => Array.from(b.cuts)) })

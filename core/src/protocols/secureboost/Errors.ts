@@ -18,7 +18,9 @@ export class SecureBoostError extends Schema.TaggedError<SecureBoostError>()("Se
     /** A worker job failed. */
     "ComputeFailed",
     /** A prediction referenced a lookup record this party does not hold. */
-    "UnknownRecord"
+    "UnknownRecord",
+    /** Saved training progress that does not fit this run (other rows, other bins, another tree count). */
+    "ResumeMismatch"
   ]),
   party: Schema.Number,
   detail: Schema.String

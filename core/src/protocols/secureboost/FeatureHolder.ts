@@ -9,8 +9,9 @@ import { Effect } from "effect"
 import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Serialization from "../../crypto/paillier/Serialization.ts"
 import * as Binning from "./Binning.ts"
+import { binsDigest } from "./Binning.ts"
 import * as Compute from "./Compute.ts"
-import { guard, invalid } from "./Errors.ts"
+import { guard, invalid, SecureBoostError } from "./Errors.ts"
 import * as GhPacking from "./GhPacking.ts"
 import type { FeatureHolderModel, LookupEntry } from "./Model.ts"
 import * as Residues from "./Residues.ts"
@@ -186,7 +187,22 @@ export const make = (input: Input, options: Options = {}) => {
     return { party, entries: entries.filter((e) => e.tree < msg.trees) }
   }
 
-  return { party, summary, acceptKey, startTree, histograms, split: splitRows, finish }
+  /** The lookup records of the finished trees (before tree `next` starts). */
+  const snapshot = (next: number): ReadonlyArray<LookupEntry> => entries.filter((e) => e.tree < next)
+
+  /** Continues an interrupted run of the same task after `trees` trees, with their lookup records. */
+  const restore = (trees: number, saved: ReadonlyArray<LookupEntry>) =>
+    tree !== undefined || entries.length > 0
+      ? Effect.fail(new SecureBoostError({ reason: "ResumeMismatch", party, detail: "progress is restored before the first tree only" }))
+      : saved.some((e) => e.tree >= trees || !binned.columns.includes(e.column))
+      ? Effect.fail(new SecureBoostError({ reason: "ResumeMismatch", party, detail: `the saved lookup records do not belong to the first ${trees} trees of this party's columns` }))
+      : Effect.sync(() => {
+        entries.push(...saved)
+        // As if tree trees − 1 had just ended here: the next TreeStart must announce tree `trees`.
+        if (trees > 0) tree = { index: trees - 1, local: true }
+      })
+
+  return { party, summary, acceptKey, startTree, histograms, split: splitRows, finish, snapshot, restore, bins: () => binsDigest(binned) }
 }
 
 export type FeatureHolder = ReturnType<typeof make>

@@ -13,10 +13,12 @@ import type { KeyPair, KeySizePolicy } from "../../crypto/paillier/Keys.ts"
 import * as Keys from "../../crypto/paillier/Keys.ts"
 import * as Serialization from "../../crypto/paillier/Serialization.ts"
 import * as Binning from "./Binning.ts"
+import { binsDigest } from "./Binning.ts"
 import * as Compute from "./Compute.ts"
-import { guard, invalid } from "./Errors.ts"
+import { guard, invalid, SecureBoostError } from "./Errors.ts"
 import * as GhPacking from "./GhPacking.ts"
 import type { LabelHolderModel, Node, Tree } from "./Model.ts"
+import type { LabelHolderProgress } from "./Parts.ts"
 import * as Objective from "./Objective.ts"
 import * as Residues from "./Residues.ts"
 import * as Roles from "./Roles.ts"
@@ -74,6 +76,8 @@ interface Growing {
   computed: Array<Open>
   /** Remote splits awaiting replies: node id → (party, rows the reply's bits refer to). */
   awaiting: Map<number, { readonly node: Open; readonly party: number; readonly rows: Uint32Array }>
+  /** The owner (party index) and gain of every split of this tree, for the importance per party. */
+  readonly gains: Array<{ readonly party: number; readonly gain: number }>
 }
 
 export type Level =
@@ -89,6 +93,22 @@ const partition = (rows: Uint32Array, left: (r: number) => boolean) => {
 }
 
 const mergeSorted = (a: Uint32Array, b: Uint32Array): Uint32Array => Uint32Array.from([...a, ...b].sort((x, y) => x - y))
+
+/**
+ * Splits and share of the total gain per party (index 0 = the label holder) over `trees`: what each party's
+ * columns contributed, without naming a column of a feature holder or any threshold.
+ */
+export const importanceOf = (trees: ReadonlyArray<ReadonlyArray<{ readonly party: number; readonly gain: number }>>, featureHolders: number) => {
+  const out = Array.from({ length: featureHolders + 1 }, () => ({ splits: 0, gain: 0 }))
+  for (const tree of trees) {
+    for (const { party, gain } of tree) {
+      out[party]!.splits++
+      out[party]!.gain += gain
+    }
+  }
+  const total = out.reduce((a, p) => a + p.gain, 0)
+  return out.map((p) => ({ splits: p.splits, gainShare: total > 0 ? p.gain / total : 0 }))
+}
 
 export const make = (input: Input, options: Options = {}) => {
   const hyper = input.hyper
@@ -106,6 +126,7 @@ export const make = (input: Input, options: Options = {}) => {
   const margins = new Float64Array(input.ids.length).fill(baseMargin)
   const trees: Array<Tree> = []
   const validationLoss: Array<number> = []
+  const treeGains: Array<ReadonlyArray<{ readonly party: number; readonly gain: number }>> = []
   let best = { loss: Number.POSITIVE_INFINITY, trees: 0 }
   let summaries: ReadonlyArray<Spec.FeatureSummary> = []
   let key: KeyPair | undefined
@@ -167,12 +188,12 @@ export const make = (input: Input, options: Options = {}) => {
       const nodes: Array<Node> = [{ kind: "leaf", weight: 0 }]
       const frontier: Array<Open> = [{ ...root, splittable: rootSplittable }]
       if (local) {
-        growing = { index, local, gq, hq, nodes, frontier, computed: [], awaiting: new Map() }
+        growing = { index, local, gq, hq, nodes, frontier, computed: [], awaiting: new Map(), gains: [] }
         return { tree: index, local: true, slotBits: 0 } satisfies Spec.TreeStart
       }
       const layout = yield* guard(0, "Headroom", () => GhPacking.layoutFor(e.pk, GhPacking.valueBitsOf(gq, hq, split.train), split.train.length))
       const plaintexts = Array.from(split.train, (r) => GhPacking.rowPlaintext(layout, gq[r]!, hq[r]!))
-      growing = { index, local, gq, hq, layout, plaintexts, nodes, frontier, computed: [], awaiting: new Map() }
+      growing = { index, local, gq, hq, layout, plaintexts, nodes, frontier, computed: [], awaiting: new Map(), gains: [] }
       if (input.mode === "hidden-instances") return { tree: index, local: false, slotBits: layout.slotBits } satisfies Spec.TreeStart
       const gradients = yield* Compute.encrypt(e, plaintexts)
       counters.encryptions += plaintexts.length
@@ -291,6 +312,7 @@ export const make = (input: Input, options: Options = {}) => {
         const left = g.nodes.length
         g.nodes.push({ kind: "leaf", weight: 0 }, { kind: "leaf", weight: 0 })
         node.choice = { ...choice, left }
+        g.gains.push({ party: choice.party, gain: choice.gain })
         if (choice.party === 0) {
           counters.ownSplits++
           g.nodes[node.id] = { kind: "split", party: 0, column: binned.columns[choice.feature]!, threshold: binned.bins[choice.feature]!.cuts[choice.bin]!, left, right: left + 1 }
@@ -379,7 +401,9 @@ export const make = (input: Input, options: Options = {}) => {
       const g = yield* tree()
       if (g.frontier.length > 0) return yield* Effect.fail(invalid(0, `tree ${g.index} still has open nodes`))
       trees.push({ nodes: g.nodes })
+      treeGains.push(g.gains)
       growing = undefined
+      const trainLoss = Objective.loss(hyper.objective, margins, input.labels, split.train)
       let loss: number | undefined
       if (split.validation.length > 0) {
         loss = Objective.loss(hyper.objective, margins, input.labels, split.validation)
@@ -387,17 +411,55 @@ export const make = (input: Input, options: Options = {}) => {
         if (loss < best.loss) best = { loss, trees: trees.length }
       }
       const stopped = hyper.earlyStoppingRounds !== undefined && split.validation.length > 0 && trees.length - best.trees >= hyper.earlyStoppingRounds
-      return { tree: g.index, validationLoss: loss, stop: stopped || trees.length >= hyper.trees }
+      return { tree: g.index, trainLoss, validationLoss: loss, stop: stopped || trees.length >= hyper.trees }
     })
 
   /** The kept trees (the best prefix under early stopping) and the message that tells the feature holders. */
   const finish = () => {
     const kept = hyper.earlyStoppingRounds !== undefined && split.validation.length > 0 ? best.trees : trees.length
     const model: LabelHolderModel = { objective: hyper.objective, baseMargin, trees: trees.slice(0, kept), parties: k }
-    return { model, message: { trees: kept } satisfies Spec.Finish }
+    return { model, message: { trees: kept } satisfies Spec.Finish, importance: importanceOf(treeGains.slice(0, kept), k) }
   }
 
+  /** The state after the finished trees (Parts.LabelHolderProgress): what a resumed run restores. */
+  const snapshot = (): LabelHolderProgress => ({
+    trees: [...trees],
+    ids: Array.from(evaluated, (r) => input.ids[r]!),
+    margins: Array.from(evaluated, (r) => margins[r]!),
+    validationLoss: [...validationLoss],
+    gains: treeGains.map((g) => [...g])
+  })
+
+  /**
+   * Continues from a snapshot of an interrupted run of the same task: its trees, and the margins of the same
+   * training and validation rows (matched by id: the new join's row order differs), so the next tree's gradients
+   * are bit for bit the ones the interrupted run would have used.
+   */
+  const restore = (p: LabelHolderProgress) =>
+    Effect.gen(function*() {
+      const mismatch = (detail: string) => Effect.fail(new SecureBoostError({ reason: "ResumeMismatch", party: 0, detail }))
+      if (growing !== undefined || trees.length > 0) return yield* mismatch("progress is restored before the first tree only")
+      if (p.ids.length !== evaluated.length || p.margins.length !== p.ids.length || p.validationLoss.length > p.trees.length || p.gains.length !== p.trees.length) {
+        return yield* mismatch(`the saved progress holds ${p.ids.length} training and validation rows, this run ${evaluated.length}`)
+      }
+      const saved = new Map(p.ids.map((id, i) => [id, p.margins[i]!] as const))
+      for (const r of evaluated) {
+        const m = saved.get(input.ids[r]!)
+        if (m === undefined) return yield* mismatch(`row ${input.ids[r]} was not a training or validation row of the interrupted run`)
+        margins[r] = m
+      }
+      trees.push(...p.trees)
+      treeGains.push(...p.gains)
+      for (const loss of p.validationLoss) {
+        validationLoss.push(loss)
+        if (loss < best.loss) best = { loss, trees: validationLoss.length }
+      }
+    })
+
   return {
+    snapshot,
+    restore,
+    bins: () => binsDigest(binned),
     start,
     startTree,
     nextLevel,

@@ -27,6 +27,23 @@ export type Task =
   | { readonly kind: "train"; readonly params: Spec.TrainParams }
   | { readonly kind: "predict"; readonly params: Stages.PredictParams }
 
+/** This party's model part and columns for a prediction task (loaded at its first pass). */
+interface Source {
+  readonly part: Parts.ModelPart
+  readonly ids: ReadonlyArray<string>
+  readonly columns: ReadonlyArray<{ readonly name: string; readonly values: Float64Array }>
+  readonly modelDigest: string
+}
+const SOURCE = "secureboost/predict-source"
+
+/** The requester's scores of a batch's earlier passes. */
+interface Kept {
+  readonly ids: Array<string>
+  readonly margins: Array<number>
+  readonly predictions: Array<number>
+}
+const BATCH = "secureboost/predict-batch"
+
 const predictState = (session: ParticipantSession, stage: string, request: string) => {
   const p = session.memory.get(S.PREDICT) as S.PredictState | undefined
   return p === undefined || p.request !== request ? S.fail(session, stage, "MissingState", `prediction ${request} was not opened`) : Effect.succeed(p)
@@ -48,9 +65,14 @@ export const handlers = (datasetName: string, task: Task) => {
       return { ...base, featureHolder: s.model }
     })
 
-  /** A prediction task: this party's sealed part of the model and its rows of the requested ids. */
-  const openStored = (session: ParticipantSession, stage: string, request: string, params: Stages.PredictParams) =>
+  /**
+   * This party's sealed part of the model and the columns it reads, loaded once per task (a batch prediction
+   * opens many passes over the same part and dataset).
+   */
+  const loadSource = (session: ParticipantSession, stage: string, params: Stages.PredictParams) =>
     Effect.gen(function*() {
+      const cached = session.memory.get(SOURCE) as Source | undefined
+      if (cached !== undefined) return cached
       const part = yield* Effect.mapError(Parts.get(session.self, params.model), (e) =>
         S.failure(session, stage, e.reason === "Missing" ? "UnknownModel" : `ModelPart${e.reason}`, e.message))
       if (part.parties.length !== session.participants.length || part.parties.some((p, i) => p !== session.participants[i])) {
@@ -59,18 +81,44 @@ export const handlers = (datasetName: string, task: Task) => {
       if (part.labelHolder !== params.labelHolder) return yield* S.fail(session, stage, "ModelMismatch", `the model's label holder is ${part.labelHolder}`)
       const data = yield* (yield* LocalData).dataset(datasetName)
       if (!data.columnNames.includes(params.idColumn)) return yield* S.fail(session, stage, "MissingColumn", `dataset ${data.name} has no column ${params.idColumn}`)
+      const columns = []
+      for (const c of part.columns) columns.push(yield* S.numericColumn(session, stage, data, c))
+      const source: Source = { part, ids: data.strings(params.idColumn), columns, modelDigest: sha256Digest(Schema.encodeSync(Parts.ModelPart)(part)) }
+      session.memory.set(SOURCE, source)
+      return source
+    })
+
+  /** The dataset rows of a prediction pass: the requested ids (online), or a window of the aligned join (batch). */
+  const rowsOfRequest = (session: ParticipantSession, stage: string, params: Stages.PredictParams, source: Source, window: Stages.PredictWindow | undefined) =>
+    Effect.gen(function*() {
+      if (params.ids === undefined) {
+        if (window === undefined) return yield* S.fail(session, stage, "InvalidRequest", "a batch pass names its window of the aligned rows")
+        const aligned = yield* S.aligned(session, stage)
+        if (window.from + window.count > aligned.ids.length || window.count === 0) {
+          return yield* S.fail(session, stage, "InvalidRequest", `rows ${window.from}…${window.from + window.count} are not within the ${aligned.ids.length} aligned rows`)
+        }
+        const to = window.from + window.count
+        return { ids: aligned.ids.slice(window.from, to), rows: aligned.rows.slice(window.from, to) }
+      }
+      if (window !== undefined) return yield* S.fail(session, stage, "InvalidRequest", "an online prediction has no window")
       const rowOf = new Map<string, number>()
-      data.strings(params.idColumn).forEach((id, r) => {
+      source.ids.forEach((id, r) => {
         if (!rowOf.has(id)) rowOf.set(id, r)
       })
       const ids = [...params.ids]
       const missing = ids.filter((id) => !rowOf.has(id)).length
-      if (missing > 0) return yield* S.fail(session, stage, "UnknownId", `${missing} requested id(s) are not in dataset ${data.name}`)
-      const columns = []
-      for (const c of part.columns) columns.push(yield* S.numericColumn(session, stage, data, c))
-      const values = rowsOf({ ids: data.strings(params.idColumn), columns }, ids.map((id) => rowOf.get(id)!))
-      const modelDigest = sha256Digest(Schema.encodeSync(Parts.ModelPart)(part))
-      const base = { request, ids, values, modelDigest, labelHolderAddress: part.labelHolder }
+      if (missing > 0) return yield* S.fail(session, stage, "UnknownId", `${missing} requested id(s) are not in dataset ${datasetName}`)
+      return { ids, rows: ids.map((id) => rowOf.get(id)!) }
+    })
+
+  /** A prediction task: this party's sealed part of the model and its rows of the requested ids or window. */
+  const openStored = (session: ParticipantSession, stage: string, request: string, params: Stages.PredictParams, window: Stages.PredictWindow | undefined) =>
+    Effect.gen(function*() {
+      const source = yield* loadSource(session, stage, params)
+      const part = source.part
+      const { ids, rows } = yield* rowsOfRequest(session, stage, params, source, window)
+      const values = rowsOf({ ids: source.ids, columns: source.columns }, rows)
+      const base = { request, ids, values, modelDigest: source.modelDigest, labelHolderAddress: part.labelHolder }
       if (part.labelHolderModel !== undefined && part.labelHolder === session.self) {
         return { ...base, labelHolder: { walk: Prediction.walker(part.labelHolderModel, request, values), round: 0, objective: part.labelHolderModel.objective } }
       }
@@ -82,9 +130,10 @@ export const handlers = (datasetName: string, task: Task) => {
     Effect.gen(function*() {
       const stage = Stages.predictOpen.name
       if ((session.memory.get(S.PREDICT) as S.PredictState | undefined)?.request === request.request) return yield* S.fail(session, stage, "DuplicateStage", "already opened")
+      if (task.kind === "train" && request.rows !== undefined) return yield* S.fail(session, stage, "InvalidRequest", "the evaluation has no window")
       const state: S.PredictState = task.kind === "train"
         ? yield* openEvaluation(session, stage, request.request, task.params)
-        : yield* openStored(session, stage, request.request, task.params)
+        : yield* openStored(session, stage, request.request, task.params, request.rows)
       session.memory.set(S.PREDICT, state)
       return { records: state.ids.length, modelDigest: state.modelDigest }
     }))
@@ -153,10 +202,20 @@ export const handlers = (datasetName: string, task: Task) => {
         const location = yield* TaskOutput.deliver(session, { ...output, digest })
         return { count: p.ids.length, digest, location, metrics: { ...metrics } }
       }
-      const output = { taskId: session.taskId, kind: Spec.kinds.predict, modelId: task.kind === "predict" ? task.params.model : session.taskId, ids: p.ids, margins: scores.margins, predictions }
+      // A batch keeps each pass's scores here, and delivers them all with the last pass.
+      const kept = (session.memory.get(BATCH) as Kept | undefined) ?? { ids: [], margins: [], predictions: [] }
+      kept.ids.push(...p.ids)
+      kept.margins.push(...scores.margins)
+      kept.predictions.push(...predictions)
+      if (request.more === true) {
+        session.memory.set(BATCH, kept)
+        return { count: kept.ids.length, digest: sha256Digest({ ids: p.ids, margins: scores.margins }), location: "pending" }
+      }
+      session.memory.delete(BATCH)
+      const output = { taskId: session.taskId, kind: Spec.kinds.predict, modelId: task.kind === "predict" ? task.params.model : session.taskId, ids: kept.ids, margins: kept.margins, predictions: kept.predictions }
       const digest = sha256Digest(output)
       const location = yield* TaskOutput.deliver(session, { ...output, digest })
-      return { count: p.ids.length, digest, location }
+      return { count: kept.ids.length, digest, location }
     }))
 
   return [predictOpen, predictWalk, predictAnswer, predictOutput]

@@ -17,8 +17,11 @@
  *                  split-search (A) → SplitRequest sealed to the owners of chosen splits;  split (P) → SplitReply
  *                  partition (A) applies them
  *     end-tree     A: closes the tree; says whether to stop (last tree or early stopping)
+ *     checkpoint   every party seals its progress (A: trees, margins by id; P: lookup records); the coordinator
+ *                  then checkpoints the tree count, so a restarted coordinator resumes after the last such tree
  *   finish         A → Finish (trees kept); every party seals its model part at rest (Parts.ts)
  *   evaluate       joint prediction of the test split for A (the prediction stages below)
+ *   cleanup        once the result is checkpointed (or the task failed), every party removes its progress
  *
  * Prediction (prediction.secureboost; and the evaluation above): predict-open (every party loads its model part
  * and the request's rows) → predict-walk (A) → predict-answer (the asked P, sealed both ways), one round per
@@ -42,9 +45,30 @@ export const PredictParams = Schema.Struct({
   labelHolder: Address,
   requester: Address,
   idColumn: Schema.String,
-  ids: Schema.NonEmptyArray(Schema.String).check(Schema.isMaxLength(4096))
+  /**
+   * Online: the ids to score (at most 4096; they are in the task, so every party and the coordinator see them).
+   * Absent: batch over every id all the parties hold, found by an aligned PSI join (the coordinator learns
+   * only how many), scored `batchSize` records at a time with a progress event per batch.
+   */
+  ids: Schema.optional(Schema.NonEmptyArray(Schema.String).check(Schema.isMaxLength(4096))),
+  /** Batch: records per prediction pass (default `batchDefaults.batchSize`). */
+  batchSize: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 4096 }))),
+  /** Batch: the most ids a party may bring to the join (default `batchDefaults.maxIds`). */
+  maxIds: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
 })
 export type PredictParams = typeof PredictParams.Type
+
+export const batchDefaults = { batchSize: 1024, maxIds: 1_000_000 } as const
+
+/** What the params Schema cannot say about a prediction task; the first problem, or undefined. */
+export const validatePrediction = (params: PredictParams, parties: ReadonlyArray<string>): string | undefined =>
+  !parties.includes(params.requester)
+    ? "requester: not a party of the task"
+    : !parties.includes(params.labelHolder)
+    ? "labelHolder: not a party of the task"
+    : params.ids !== undefined && (params.batchSize !== undefined || params.maxIds !== undefined)
+    ? "batchSize, maxIds: only for batch prediction (without ids)"
+    : undefined
 
 /** A box sealed by `participant` (its sender or recipient, as the stage says) over the PSI channel. */
 export const Sealed = Schema.Struct({ participant: Schema.String, payload: Bytes })
@@ -54,9 +78,10 @@ export type Sealed = typeof Sealed.Type
 
 export const prepare = stage(
   "secureboost.prepare",
-  Schema.Struct({}),
-  /** `summary`: P's FeatureSummary sealed to A (absent at A). */
-  Schema.Struct({ alignment: Schema.String, rows: Count, trainRows: Count, validationRows: Count, testRows: Count, summary: Schema.optional(Bytes) })
+  /** `resumeAt`: a later attempt continues after this many trees; every party restores its sealed progress there. */
+  Schema.Struct({ resumeAt: Schema.optional(Count) }),
+  /** `summary`: P's FeatureSummary sealed to A (absent at A). `resumed`: the tree count this party restored. */
+  Schema.Struct({ alignment: Schema.String, rows: Count, trainRows: Count, validationRows: Count, testRows: Count, summary: Schema.optional(Bytes), resumed: Schema.optional(Count) })
 )
 export const key = stage("secureboost.key", Schema.Struct({ summaries: Schema.Array(Sealed) }), Schema.Struct({ publicKey: Bytes, keyBits: Count }))
 export const acceptKey = stage("secureboost.accept-key", Schema.Struct({ publicKey: Bytes }), Schema.Struct({ keyDigest: Schema.String }))
@@ -71,17 +96,38 @@ export const histograms = stage("secureboost.histograms", Schema.Struct({ tree: 
 export const splitSearch = stage("secureboost.split-search", Schema.Struct({ tree: Count, replies: Schema.Array(Sealed) }), Schema.Struct({ messages: Schema.Array(Sealed) }))
 export const split = stage("secureboost.split", Schema.Struct({ tree: Count, message: Bytes }), Schema.Struct({ reply: Bytes }))
 export const partition = stage("secureboost.partition", Schema.Struct({ tree: Count, replies: Schema.Array(Sealed) }), Schema.Struct({}))
-export const endTree = stage("secureboost.end-tree", Schema.Struct({ tree: Count }), Schema.Struct({ stop: Schema.Boolean }))
+/** `trainLoss`, `validationLoss`: the objective's mean loss after this tree (the curve of the result). */
+export const endTree = stage(
+  "secureboost.end-tree",
+  Schema.Struct({ tree: Count }),
+  Schema.Struct({ stop: Schema.Boolean, trainLoss: Schema.optional(Schema.Finite), validationLoss: Schema.optional(Schema.Finite) })
+)
+
+/** Every party seals its progress after `trees` finished trees (Parts.Progress); a restart resumes from there. */
+export const checkpoint = stage("secureboost.checkpoint", Schema.Struct({ trees: Count }), Schema.Struct({ trees: Count }))
+/** The task is over (result checkpointed, or failed): every party removes its progress around `trees`. */
+export const cleanup = stage("secureboost.cleanup", Schema.Struct({ trees: Count }), Schema.Struct({}))
+
+/** Splits and share of the total split gain per party over the kept trees (by engine order: the label holder first). */
+export const Importance = Schema.Struct({ splits: Count, gainShare: Schema.Finite })
 /** Asked of A first (no `trees`: it answers how many it keeps), then of every P with that number. */
 export const finish = stage(
   "secureboost.finish",
   Schema.Struct({ trees: Schema.optional(Count) }),
-  Schema.Struct({ trees: Count, digest: Schema.String })
+  Schema.Struct({ trees: Count, digest: Schema.String, importance: Schema.optional(Schema.Array(Importance)) })
 )
 
 // ---- prediction -------------------------------------------------------------------------------------------
 
-export const predictOpen = stage("secureboost.predict-open", Schema.Struct({ request: Schema.String }), Schema.Struct({ records: Count, modelDigest: Schema.String }))
+export const PredictWindow = Schema.Struct({ from: Count, count: Count })
+export type PredictWindow = typeof PredictWindow.Type
+
+/** `rows`: in batch prediction, the window of the aligned join's rows this pass scores. */
+export const predictOpen = stage(
+  "secureboost.predict-open",
+  Schema.Struct({ request: Schema.String, rows: Schema.optional(PredictWindow) }),
+  Schema.Struct({ records: Count, modelDigest: Schema.String })
+)
 /** A: `answers` of the last round (sealed by their P); replies the next round's queries, or done. */
 export const predictWalk = stage(
   "secureboost.predict-walk",
@@ -89,12 +135,17 @@ export const predictWalk = stage(
   Schema.Struct({ done: Schema.Boolean, queries: Schema.Array(Sealed), scores: Schema.optional(Bytes) })
 )
 export const predictAnswer = stage("secureboost.predict-answer", Schema.Struct({ request: Schema.String, round: Count, query: Bytes }), Schema.Struct({ answer: Bytes }))
-/** The requester: `scores` sealed to it by A (absent when the requester is A); delivers its output. */
+/**
+ * The requester: `scores` sealed to it by A (absent when the requester is A); delivers its output. `more`: a
+ * batch pass that is not the last — the requester keeps its scores and delivers them with the last pass's.
+ */
 export const predictOutput = stage(
   "secureboost.predict-output",
-  Schema.Struct({ request: Schema.String, scores: Schema.optional(Bytes) }),
+  Schema.Struct({ request: Schema.String, scores: Schema.optional(Bytes), more: Schema.optional(Schema.Boolean) }),
   Schema.Struct({ count: Count, digest: Schema.String, location: Schema.String, metrics: Schema.optional(Schema.Struct({ rows: Count, auc: Schema.optional(Schema.Finite), accuracy: Schema.optional(Schema.Finite), rmse: Schema.optional(Schema.Finite) })) })
 )
+
+export type PredictOutputReply = typeof predictOutput.reply.Type
 
 // ---- results ----------------------------------------------------------------------------------------------
 
@@ -123,6 +174,12 @@ export const TrainResult = Schema.Struct({
   kept: Count,
   /** Wall milliseconds of each grown tree at the coordinator (all rounds of the tree). */
   treeMs: Schema.Array(Schema.Finite),
+  /** Set when a coordinator restart resumed training: the trees the earlier attempts had finished. */
+  resumedFromTree: Schema.optional(Count),
+  /** The loss after each grown tree: on the training rows, and on the validation rows when there are some. */
+  curve: Schema.Array(Schema.Struct({ tree: Count, trainLoss: Schema.optional(Schema.Finite), validationLoss: Schema.optional(Schema.Finite) })),
+  /** What each party's columns did in the kept trees: its splits and its share of the total gain (no column, no threshold). */
+  importance: Schema.Array(Schema.Struct({ party: Schema.String, splits: Count, gainShare: Schema.Finite })),
   test: Metrics,
   /** Party → digest of the model part it sealed at rest (its content stays with it). */
   parts: Schema.Record(Schema.String, Schema.String),
@@ -137,6 +194,8 @@ export const PredictResult = Schema.Struct({
   modelId: Schema.String,
   requester: Schema.String,
   count: Count,
+  /** Batch prediction: the passes run (each of at most `batchSize` records). */
+  batches: Schema.optional(Count),
   /** sha256 of the requester's output (its ids and scores stay with it). */
   digest: Schema.String,
   counters: Counters,

@@ -49,6 +49,8 @@ const labelsOf = (session: ParticipantSession, stage: string, data: TabularData,
     return Float64Array.from(rows, (r) => ((numeric ? numeric[r] === positive : text[r]!.trim() === String(positive)) ? 1 : 0))
   })
 
+const resumed = (request: { readonly resumeAt?: number | undefined }) => (request.resumeAt === undefined ? {} : { resumed: request.resumeAt })
+
 export const handlers = (datasetName: string, params: Spec.TrainParams, options: Options = {}) => {
   const hyper = Spec.hyperOf(params)
   const fractions = Spec.fractionsOf(params)
@@ -57,7 +59,17 @@ export const handlers = (datasetName: string, params: Spec.TrainParams, options:
   const holder = params.labelHolder
   const to = (session: ParticipantSession, index: number) => S.partyAt(holder, session.participants, index)!
 
-  const prepare = handler(Stages.prepare, (_request, session) =>
+  /** A resumed attempt: this party's sealed progress after `trees` trees, checked against this attempt's bins. */
+  const loadProgress = (session: ParticipantSession, stage: string, trees: number, bins: string) =>
+    Effect.gen(function*() {
+      const progress = yield* Effect.mapError(Parts.loadProgress(session.self, session.taskId, trees), (e) =>
+        S.failure(session, stage, e.reason === "Missing" ? "NoProgress" : `Progress${e.reason}`, e.message))
+      if (progress.taskId !== session.taskId || progress.trees !== trees) return yield* S.fail(session, stage, "ResumeMismatch", `the saved progress is of ${progress.taskId} after ${progress.trees} trees`)
+      if (progress.bins !== bins) return yield* S.fail(session, stage, "ResumeMismatch", "this party's bins differ from the interrupted run's (its data changed)")
+      return progress
+    })
+
+  const prepare = handler(Stages.prepare, (request, session) =>
     Effect.gen(function*() {
       const stage = Stages.prepare.name
       if (session.memory.has(S.TRAIN)) return yield* S.fail(session, stage, "DuplicateStage", "already prepared")
@@ -72,16 +84,25 @@ export const handlers = (datasetName: string, params: Spec.TrainParams, options:
         const input = { ...own, labels, hyper, fractions, mode, featureHolders: session.participants.length - 1 }
         const engine = yield* S.run(session, stage, guard(0, "InvalidData", () =>
           LabelHolder.make(input, { ...policy, keyBits: options.keyBits ?? params.keyBits ?? Spec.defaults.keyBits })))
+        if (request.resumeAt !== undefined) {
+          const progress = yield* loadProgress(session, stage, request.resumeAt, engine.bins())
+          if (progress.labelHolder === undefined || progress.labelHolder.trees.length !== request.resumeAt) return yield* S.fail(session, stage, "ResumeMismatch", "the saved progress holds no trees of the label holder")
+          yield* S.run(session, stage, engine.restore(progress.labelHolder))
+        }
         session.memory.set(S.TRAIN, { role: "label-holder", engine, data: { ...own, labels } } satisfies S.LabelHolderState)
         const split = engine.split
-        return { alignment: rows.digest, rows: rows.ids.length, trainRows: split.train.length, validationRows: split.validation.length, testRows: split.test.length }
+        return { alignment: rows.digest, rows: rows.ids.length, trainRows: split.train.length, validationRows: split.validation.length, testRows: split.test.length, ...resumed(request) }
       }
       const engine = yield* S.run(session, stage, guard(index, "InvalidData", () =>
         FeatureHolder.make({ ...own, party: index, maxBins: hyper.maxBins, fractions, mode }, policy)))
+      if (request.resumeAt !== undefined) {
+        const progress = yield* loadProgress(session, stage, request.resumeAt, engine.bins())
+        yield* S.run(session, stage, engine.restore(request.resumeAt, progress.entries ?? []))
+      }
       session.memory.set(S.TRAIN, { role: "feature-holder", engine, data: own, index } satisfies S.FeatureHolderState)
       const summary = yield* S.sealMessage(session, stage, holder, "summary", Spec.FeatureSummary, engine.summary())
       const roles = Roles.split(rows.ids, fractions)
-      return { alignment: rows.digest, rows: rows.ids.length, trainRows: roles.train.length, validationRows: roles.validation.length, testRows: roles.test.length, summary }
+      return { alignment: rows.digest, rows: rows.ids.length, trainRows: roles.train.length, validationRows: roles.validation.length, testRows: roles.test.length, summary, ...resumed(request) }
     }))
 
   const key = handler(Stages.key, (request, session) =>
@@ -205,8 +226,30 @@ export const handlers = (datasetName: string, params: Spec.TrainParams, options:
       const a = yield* S.labelHolderState(session, stage)
       const end = yield* S.run(session, stage, a.engine.endTree())
       if (end.tree !== request.tree) return yield* S.fail(session, stage, "InvalidRequest", `tree ${request.tree} asked, tree ${end.tree} ended`)
-      return { stop: end.stop }
+      const finite = (x: number | undefined) => x !== undefined && Number.isFinite(x)
+      return { stop: end.stop, ...(finite(end.trainLoss) ? { trainLoss: end.trainLoss } : {}), ...(finite(end.validationLoss) ? { validationLoss: end.validationLoss } : {}) }
     }))
+
+  const checkpoint = handler(Stages.checkpoint, (request, session) =>
+    Effect.gen(function*() {
+      const stage = Stages.checkpoint.name
+      const s = yield* S.trainState(session, stage)
+      const base = { taskId: session.taskId, trees: request.trees, bins: s.engine.bins() }
+      const progress: Parts.Progress = s.role === "label-holder"
+        ? { ...base, labelHolder: s.engine.snapshot() }
+        : { ...base, entries: s.engine.snapshot(request.trees) }
+      if (progress.labelHolder !== undefined && progress.labelHolder.trees.length !== request.trees) {
+        return yield* S.fail(session, stage, "InvalidRequest", `checkpoint after ${request.trees} trees asked, ${progress.labelHolder.trees.length} are finished`)
+      }
+      yield* Effect.mapError(Parts.saveProgress(session.self, progress), (e) => S.failure(session, stage, "ProgressNotSaved", e.message))
+      return { trees: request.trees }
+    }))
+
+  const cleanup = handler(Stages.cleanup, (request, session) =>
+    Effect.as(
+      Effect.mapError(Parts.removeProgress(session.self, session.taskId, request.trees), (e) => S.failure(session, Stages.cleanup.name, "ProgressNotRemoved", e.message)),
+      {}
+    ))
 
   const finish = handler(Stages.finish, (request, session) =>
     Effect.gen(function*() {
@@ -216,10 +259,10 @@ export const handlers = (datasetName: string, params: Spec.TrainParams, options:
       const base = { modelId: session.taskId, parties: [...session.participants], labelHolder: holder, idColumn: params.idColumn, columns: s.data.columns.map((c) => c.name) }
       const store = (part: Parts.ModelPart) => Effect.mapError(Parts.put(session.self, part), (e) => S.failure(session, stage, "ModelNotStored", e.message))
       if (s.role === "label-holder") {
-        const { model, message } = s.engine.finish()
+        const { model, message, importance } = s.engine.finish()
         s.model = model
         s.modelDigest = (yield* store({ ...base, labelHolderModel: model })).digest
-        return { trees: message.trees, digest: s.modelDigest }
+        return { trees: message.trees, digest: s.modelDigest, importance }
       }
       if (request.trees === undefined) return yield* S.fail(session, stage, "InvalidRequest", "a feature holder is told how many trees are kept")
       const model = s.engine.finish({ trees: request.trees })
@@ -231,5 +274,5 @@ export const handlers = (datasetName: string, params: Spec.TrainParams, options:
       return { trees: request.trees, digest: s.modelDigest }
     }))
 
-  return [prepare, key, acceptKey, treeStart, tree, level, histograms, splitSearch, split, partition, endTree, finish]
+  return [prepare, key, acceptKey, treeStart, tree, level, histograms, splitSearch, split, partition, endTree, checkpoint, finish, cleanup]
 }

@@ -4,8 +4,9 @@
  *   modeling.secureboost     aligned PSI join → bins → the label holder's key → per tree and level: encrypted
  *                            histograms, split search, split replies → finish (every part sealed at rest by its
  *                            owner) → evaluation of the test split by joint prediction (Stages.ts)
- *   prediction.secureboost   joint prediction of given ids with a trained model: the requester alone learns the
- *                            scores; each feature holder only which of its own lookup records were asked
+ *   prediction.secureboost   joint prediction with a trained model, online (given ids) or in batch (every id the
+ *                            parties share, by an aligned PSI join, in bounded passes): the requester alone learns
+ *                            the scores; each feature holder only which of its own lookup records were asked
  *
  * What each party learns is spec.ts's leakage statement; the coordinator relays sealed boxes only.
  */
@@ -58,8 +59,10 @@ export const training = defineProtocol({
     speaks(Stages.split, "the owners of this level's chosen splits"),
     speaks(Stages.partition, "the label holder"),
     speaks(Stages.endTree, "the label holder"),
+    speaks(Stages.checkpoint, "every party (its progress sealed at rest)"),
     speaks(Stages.finish, "the label holder, then the feature holders"),
-    ...prediction
+    ...prediction,
+    speaks(Stages.cleanup, "every party")
   ],
   result: Stages.TrainResult,
   coordinator: (session, params, task) => Coordinator.runTraining(session, params, { timeoutMs: task.roundTimeoutMs }),
@@ -78,15 +81,11 @@ export const training = defineProtocol({
 
 export const predicting = defineProtocol({
   kind: Spec.kinds.predict,
-  describe: "joint prediction of given ids with a SecureBoost model: the requester alone learns the scores",
+  describe: "joint prediction with a SecureBoost model, of given ids or in batch over every shared id: the requester alone learns the scores",
   params: Stages.PredictParams,
-  check: (params, task) =>
-    !task.parties.includes(params.requester)
-      ? "requester: not a party of the task"
-      : !task.parties.includes(params.labelHolder)
-      ? "labelHolder: not a party of the task"
-      : undefined,
-  stages: [...Vertical.channelKeys, ...prediction],
+  check: (params, task) => Stages.validatePrediction(params, task.parties),
+  // Online prediction uses the join's signed channel keys only; batch prediction runs the whole aligned join.
+  stages: [...Vertical.alignment, ...prediction],
   result: Stages.PredictResult,
   coordinator: (session, params, task) => Coordinator.runPrediction(session, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "predict", params }, task.parties),

@@ -6,6 +6,7 @@
 import * as PsiParticipant from "../joint-query/psi/participant.ts"
 import * as PsiSpec from "../joint-query/psi/spec.ts"
 import * as Predicting from "./Predicting.ts"
+import * as Stages from "./Stages.ts"
 import * as Training from "./Training.ts"
 
 export type { Options } from "./Training.ts"
@@ -14,6 +15,10 @@ export type { Task } from "./Predicting.ts"
 export const handlers = (datasetName: string, task: Predicting.Task, parties: ReadonlyArray<string>, options: Training.Options = {}) => {
   const join = task.kind === "train"
     ? PsiSpec.alignedJoin(task.params.idColumn, parties, task.params.maxIds)
+    : task.params.ids === undefined
+    // Batch: every party a receiver, so each can read its own values of the aligned rows.
+    ? PsiSpec.alignedJoin(task.params.idColumn, parties, task.params.maxIds ?? Stages.batchDefaults.maxIds)
+    // Online: only the join's channel keys are used.
     : PsiSpec.alignedJoin(task.params.idColumn, [task.params.requester], 10_000_000)
   return [
     ...PsiParticipant.handlers(datasetName, "aligned", join),

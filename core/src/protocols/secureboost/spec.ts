@@ -29,14 +29,23 @@
  *
  * A walks every record through every tree. Its own splits it answers itself; for a split owned by P it asks P
  * (PredictQuery: record position, lookup record id), level by level for all records and trees at once, so a
- * batch takes at most maxDepth rounds. A adds the leaf weights; the requester gets the score (sealed to it by
- * the task host when it is not A).
+ * pass takes at most maxDepth rounds. A adds the leaf weights; the requester gets the score (sealed to it by
+ * A when it is not A). Online, the ids are named in the task (every party and the coordinator see them). In
+ * batch, the ids are every id all parties hold, found by the aligned PSI join with every party a receiver (each
+ * party learns the intersection, as in training; the coordinator only its size), then scored in passes of
+ * `batchSize` aligned rows, so no message grows with the set; the requester keeps each pass's scores and
+ * writes them all to its output at the last pass.
  *
  * ## Stages (the task kinds: Stages.ts, coordinator.ts; LocalRun.ts calls the parties in the same order)
  *
  *   align (the aligned PSI join, as vertical) → prepare (FeatureSummary) → key (KeyAnnouncement) → per tree:
  *   tree-start (TreeStart) → per level: histograms (HistogramRequest/Reply) → splits (SplitRequest/Reply)
- *   → finish (Finish; each party seals its model part at rest) → evaluate (PredictQuery/Answer rounds).
+ *   → checkpoint (every party seals its progress: A its trees and the margins of its training and validation
+ *   rows by id, P its lookup records) → finish (Finish; each party seals its model part at rest) → evaluate
+ *   (PredictQuery/Answer rounds) → cleanup (the progress removed once the coordinator holds the result).
+ *   A restarted coordinator resumes after the last tree all parties sealed: a new join (another row order) and a
+ *   new key, each party restores its progress (refused if its bins or A's rows differ), and the next tree's
+ *   gradients are bit for bit those of an uninterrupted run.
  *   Every message but KeyAnnouncement and Finish names rows, a split or a path: sealed end to end to its
  *   recipient (the PSI channel keys), so the relaying coordinator sees sizes only.
  *
@@ -72,6 +81,12 @@
  * - `firstTreeByLabelHolder`: the first tree is grown by A on its own columns, with no message to any P — the
  *   paper's RL-SecureBoost, so the tree whose partition is a pure function of the labels is never shown.
  * - in prediction: which of its own lookup records were asked for which record (by position in the request).
+ *
+ * The task's result (initiator, parties; the coordinator relays it): per grown tree the objective's mean loss on
+ * the training rows and, with a validation split, on the validation rows; per party the number of splits on its
+ * columns and its share of the total gain over the kept trees. These are aggregates A computes; they name no
+ * column of a feature holder, no threshold and no row (a party with few splits learns its columns mattered
+ * little, which the parties would learn from the model's accuracy with and without them anyway).
  *
  * Known attacks this does not stop (and the model it assumes):
  * - a feature holder that deviates can craft the encrypted sums it returns (e.g. one row per "bin") and learn

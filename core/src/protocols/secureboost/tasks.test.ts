@@ -22,7 +22,7 @@ import * as TaskOutput from "../../data/TaskOutput.ts"
 import { datasetFile } from "../../testing/Datasets.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
 import { sha256Digest } from "../../wire/Canonical.ts"
-import type { ParticipantFailure } from "../Protocol.ts"
+import type { CoordinatorSession, ParticipantFailure } from "../Protocol.ts"
 import * as Protocols from "../Protocols.ts"
 import * as PartialModels from "../vertical/PartialModels.ts"
 import * as Coordinator from "./coordinator.ts"
@@ -37,13 +37,13 @@ import type * as Stages from "./Stages.ts"
 
 const names = ["a", "b", "c"] as const
 
-const table = (party: string): TabularData => {
-  const [header, ...lines] = readFileSync(datasetFile(`bcw_vertical_party_${party}.csv`), "utf8").trim().split(/\r?\n/)
+const table = (party: string, name = "bcw", suffix = ""): TabularData => {
+  const [header, ...lines] = readFileSync(datasetFile(`${name}_vertical_party_${party}${suffix}.csv`), "utf8").trim().split(/\r?\n/)
   const columns = header!.split(",")
   const rows = lines.map((l) => l.split(","))
   const numeric = new Map(columns.filter((c) => c !== "id").map((c) => [c, Float64Array.from(rows, (r) => Number(r[columns.indexOf(c)]))] as const))
   return {
-    name: `bcw-${party}`,
+    name: `${name}${suffix}-${party}`,
     rowCount: rows.length,
     columnNames: columns,
     isNumeric: (c) => numeric.has(c),
@@ -51,7 +51,7 @@ const table = (party: string): TabularData => {
     strings: (c) => rows.map((r) => r[columns.indexOf(c)]!)
   }
 }
-const datas = names.map(table)
+const datas = names.map((n) => table(n))
 const dataLayer = (data: TabularData) => Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) })
 
 // bcw's fixture hyper-parameters (fixtures/reference.json) with fewer trees.
@@ -72,9 +72,9 @@ const trainParams = (overrides: Record<string, unknown> = {}) =>
     ...overrides
   })
 
-const hostOf = (handlers: (i: number) => Array<InMemoryHost.AnyStageHandler>, models: Layer.Layer<PartialModels.PartialModels>, stages: ReadonlyArray<{ readonly stage: { readonly name: string } }>) =>
+const hostOf = (handlers: (i: number) => Array<InMemoryHost.AnyStageHandler>, models: Layer.Layer<PartialModels.PartialModels>, stages: ReadonlyArray<{ readonly stage: { readonly name: string } }>, tables = datas) =>
   InMemoryHost.make(
-    datas.map((data, i) => ({
+    tables.map((data, i) => ({
       wallet: wallets[i],
       handlers: handlers(i),
       provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.merge(dataLayer(data), models)) as Effect.Effect<A, ParticipantFailure>
@@ -126,6 +126,14 @@ describe("modeling.secureboost and prediction.secureboost over InMemoryHost (bcw
     expect(trees.length).toBe(3)
     const lookups = parts.slice(1).flatMap((p) => p.featureHolderModel!.entries)
     expect(lookups.length).toBeGreaterThan(0)
+    // The importance per party counts the splits each part holds, and the gain shares add up to 1.
+    const ownSplits = trees.flatMap((t) => t.nodes.filter((n) => n.kind === "split")).length
+    expect(result.importance.map((x) => [x.party, x.splits])).toEqual(addresses.map((a, i) => [a, i === 0 ? ownSplits : parts[i]!.featureHolderModel!.entries.length]))
+    expect(result.importance.reduce((s, x) => s + x.gainShare, 0)).toBeCloseTo(1, 12)
+    // The loss curve ends at the reference's training loss (the same margins, summed in another row order).
+    expect(result.curve.map((c) => c.tree)).toEqual([0, 1, 2])
+    expect(result.curve.at(-1)!.trainLoss).toBeCloseTo(Objective.loss("binary:logistic", ref.margins, v.labelHolder.labels, ref.split.train), 12)
+    expect(result.curve[2]!.trainLoss!).toBeLessThan(result.curve[0]!.trainLoss!)
     addresses.forEach((a, i) => expect(result.parts[a]).toBe(sha256Digest(Schema.encodeSync(Parts.ModelPart)(parts[i]!))))
 
     const wire = host.transcript.map((e) => e.json).join("\n")
@@ -135,7 +143,9 @@ describe("modeling.secureboost and prediction.secureboost over InMemoryHost (bcw
       ...trees.flatMap((t) => t.nodes.flatMap((n) => (n.kind === "split" ? [n.threshold] : [])))
     ]
     const weights = trees.flatMap((t) => t.nodes.flatMap((n) => (n.kind === "leaf" ? [n.weight] : [])))
-    for (const x of [...thresholds, ...weights].filter((x) => !Number.isInteger(x))) expect(wire).not.toContain(String(x))
+    // Every number on the wire as a whole token (a loss of 0.31… is not the weight 0.3).
+    const numbers = new Set(wire.match(/-?\d+\.\d+(e-?\d+)?/g))
+    for (const x of [...thresholds, ...weights].filter((x) => !Number.isInteger(x))) expect(numbers.has(String(x)), String(x)).toBe(false)
     for (const r of lookups) expect(wire).not.toContain(r.record)
   }, LONG)
 
@@ -154,6 +164,76 @@ describe("modeling.secureboost and prediction.secureboost over InMemoryHost (bcw
     expect(host.memory(addresses[0]!).get(TaskOutput.MEMORY_KEY)).toBeUndefined()
     const wire = host.transcript.map((e) => e.json).join("\n")
     for (const m of output.margins) expect(wire).not.toContain(String(m))
+  }, LONG)
+
+  it("predicts in batch over every shared id, in bounded passes: the requester gets the reference's margins id by id", async () => {
+    const { result } = await train()
+    const params = Schema.decodeUnknownSync(Kinds.predicting.params)({ model: result.modelId, labelHolder: addresses[0]!, requester: addresses[1]!, idColumn: "id", batchSize: 300 })
+    const host = hostOf(() => Participant.handlers("bcw", { kind: "predict", params }, addresses) as never, models, Kinds.predicting.stages)
+    const predicted = await Effect.runPromise(host.run((session) => Coordinator.runPrediction(session, params, { timeoutMs: 60_000 })))
+    expect([predicted.count, predicted.batches]).toEqual([683, 3])
+    expect(host.progress.filter((p) => p.stage === "secureboost.predict").map((p) => [p.done, p.total])).toEqual([[300, 683], [600, 683], [683, 683]])
+    const output = host.memory(addresses[1]!).get(TaskOutput.MEMORY_KEY) as { ids: Array<string>; margins: Array<number>; predictions: Array<number>; digest: string }
+    expect(output.digest).toBe(predicted.digest)
+    // Every row of the joined table, in the join's order, with the reference's margin (trees grown on the
+    // training rows, applied to all of them).
+    const all = new Map(v.labelHolder.ids.map((id, i) => [id, ref.margins[i]!] as const))
+    expect(new Set(output.ids)).toEqual(new Set(all.keys()))
+    output.ids.forEach((id, k) => {
+      expect(output.margins[k], id).toBe(all.get(id))
+      expect(output.predictions[k], id).toBe(Objective.sigmoid(all.get(id)!))
+    })
+    // Neither the ids nor the scores reached the coordinator; the label holder keeps no scores.
+    expect(JSON.stringify(predicted)).not.toContain(output.ids[0]!)
+    const wire = host.transcript.map((e) => e.json).join("\n")
+    for (const m of output.margins.slice(0, 50)) expect(wire).not.toContain(String(m))
+    expect((host.memory(addresses[0]!).get(TaskOutput.MEMORY_KEY) as { margins?: unknown } | undefined)?.margins).toBeUndefined()
+
+    // Online parameters and batch parameters do not mix.
+    const mixed = { model: result.modelId, labelHolder: addresses[0]!, requester: addresses[1]!, idColumn: "id", ids: ["1"], batchSize: 10 }
+    expect(Kinds.predicting.check!(Schema.decodeUnknownSync(Kinds.predicting.params)(mixed), { parties: addresses } as never)).toMatch(/batchSize/)
+  }, LONG)
+
+  it("resumes after the last tree every party sealed when the coordinator restarts, and ends where an uninterrupted run does", async () => {
+    const { result: uninterrupted, host: whole } = await train()
+    const params = trainParams()
+    const store = PartialModels.testMemory()
+    const host = hostOf(() => Participant.handlers("bcw", { kind: "train", params }, addresses, TEST_KEYS) as never, store, Kinds.training.stages)
+    const taskId = host.session(1).taskId
+    // Attempt 1: the coordinator dies (as a SIGKILL would) as it starts tree 2, after the checkpoint of trees 0–1.
+    const dying = (session: CoordinatorSession): CoordinatorSession => ({
+      ...session,
+      round: (stage, requests, options) => (stage.name === "secureboost.tree-start" && (requests.values().next().value as { tree: number }).tree === 2 ? Effect.die("coordinator killed") : session.round(stage, requests, options))
+    })
+    const first = await Effect.runPromiseExit(host.run((session) => Coordinator.runTraining(dying(session), params, { timeoutMs: 120_000 }), 1))
+    expect(first._tag).toBe("Failure")
+    const progress = await Effect.runPromise(Effect.provide(Parts.loadProgress(addresses[1]!, taskId, 2), store))
+    expect(progress.entries!.every((e) => e.tree < 2)).toBe(true)
+
+    // Attempt 2: fresh participant memory (a new join, a new key); each party restores its sealed progress.
+    const result = await Effect.runPromise(host.run((session) => Coordinator.runTraining(session, params, { timeoutMs: 120_000 }), 2))
+    expect([result.resumedFromTree, result.grown, result.kept]).toEqual([2, 3, 3])
+    const treeStarts = host.transcript.filter((e) => e.stage === "secureboost.tree-start" && e.direction === "request").map((e) => JSON.parse(e.json).tree)
+    // Trees 0 and 1 in attempt 1 (tree 2's request never left the dying coordinator), tree 2 alone in attempt 2.
+    expect(treeStarts).toEqual([0, 1, 2])
+    // Id by id the margins of an uninterrupted run: the restored margins make the third tree's gradients the same.
+    const evaluation = (h: InMemoryHost.InMemoryHost, attempt?: number) => (h.memory(addresses[0]!, attempt).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; margins: Array<number> } }).evaluation
+    const before = evaluation(whole)
+    const margin = new Map(before.ids.map((id, k) => [id, before.margins[k]!] as const))
+    const after = evaluation(host, 2)
+    expect(after.ids.length).toBe(before.ids.length)
+    after.ids.forEach((id, k) => expect(after.margins[k], id).toBe(margin.get(id)))
+    expect(result.test).toEqual(uninterrupted.test)
+    // The same losses, summed over the rows in each attempt's join order.
+    result.curve.forEach((c, t) => expect(c.trainLoss!).toBeCloseTo(uninterrupted.curve[t]!.trainLoss!, 12))
+    expect(result.importance.map((x) => x.splits)).toEqual(uninterrupted.importance.map((x) => x.splits))
+    // The result is checkpointed, so the progress is gone at every party.
+    for (const a of addresses) {
+      for (const t of [1, 2, 3]) {
+        const missing = await Effect.runPromise(Effect.flip(Effect.provide(Parts.loadProgress(a, taskId, t), store)))
+        expect(missing.reason).toBe("Missing")
+      }
+    }
   }, LONG)
 
   it("hidden-instances mode with the label holder's first tree: the same margins as the reference", async () => {
@@ -196,5 +276,37 @@ describe("modeling.secureboost and prediction.secureboost over InMemoryHost (bcw
     const spec = { kind: Spec.kinds.train, initiator: addresses[0]!, nonce: "n1", parties: addresses.map((participant) => ({ participant, dataset: "bcw" })), params: { ...Schema.encodeSync(Spec.TrainParams)(params), keyBits: 1024 } }
     const decoded = Protocols.decodeTask(spec as never)
     expect(Result.isFailure(decoded) && decoded.failure._tag).toBe("InvalidTaskParams")
+  }, LONG)
+})
+
+describe("modeling.secureboost on the wdbc PSI files (each party holds 85% of the ids), aligned by the PSI join", () => {
+  it("trains on the 342 shared ids: test margins the reference's id by id, XGBoost's to float32, AUC within 1 point", async () => {
+    const fixture = (JSON.parse(readFileSync(new URL("./fixtures/reference.json", import.meta.url), "utf8")) as {
+      tasks: { wdbc_psi: { params: Record<string, unknown>; rows: { aligned: number }; xgboost: { auc: number; testMargins: Record<string, number> } } }
+    }).tasks.wdbc_psi
+    const tables = names.map((n) => table(n, "wdbc", "_psi"))
+    const params = Schema.decodeUnknownSync(Spec.TrainParams)({
+      idColumn: "id",
+      labelHolder: addresses[0]!,
+      label: { column: "label", positive: 1 },
+      features: tables.map((d, i) => ({ party: addresses[i]!, columns: d.columnNames.filter((c) => c !== "id" && c !== "label") })),
+      maxIds: 10_000,
+      ...fixture.params
+    })
+    const host = hostOf(() => Participant.handlers("wdbc", { kind: "train", params }, addresses, TEST_KEYS) as never, PartialModels.testMemory(), Kinds.training.stages, tables)
+    const result = await Effect.runPromise(host.run((session) => Coordinator.runTraining(session, params, { timeoutMs: 120_000 })))
+    // The join found exactly the ids all three files hold (the fixture script's intersection).
+    expect(result.rows).toBe(fixture.rows.aligned)
+    const w = Fixtures.vertical("wdbc", "_psi")
+    const r = Reference.train(Fixtures.joined(w), Spec.hyperOf(params), Spec.fractionsOf(params))
+    const expected = new Map(Array.from(r.split.test, (i) => [w.labelHolder.ids[i]!, r.margins[i]!] as const))
+    const { ids, margins } = (host.memory(addresses[0]!).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; margins: Array<number> } }).evaluation
+    expect(new Set(ids)).toEqual(new Set(Object.keys(fixture.xgboost.testMargins)))
+    ids.forEach((id, k) => {
+      expect(margins[k], id).toBe(expected.get(id))
+      const xgb = fixture.xgboost.testMargins[id]!
+      expect(Math.abs(margins[k]! - xgb) / Math.max(1, Math.abs(xgb)), id).toBeLessThan(1e-5)
+    })
+    expect(Math.abs(result.test.auc! - fixture.xgboost.auc)).toBeLessThanOrEqual(0.01)
   }, LONG)
 })

@@ -86,7 +86,7 @@ export const resumeDigest = (taskId: string, iteration: number, ids: ReadonlyArr
  * another, and its id (`partId`) never names a linear partial model. The store seals the encoded value; the kind
  * decodes what it reads back with its own Schema.
  */
-export const PART_FORMATS = ["jointly/secureboost-model-part", "jointly/owned-linear-model"] as const
+export const PART_FORMATS = ["jointly/secureboost-model-part", "jointly/secureboost-progress", "jointly/owned-linear-model"] as const
 export type PartFormat = (typeof PART_FORMATS)[number]
 export const partId = (format: PartFormat, modelId: string) => `${format}|${modelId}`
 
@@ -107,6 +107,8 @@ export interface Store {
   readonly putPart: (owner: string, format: PartFormat, modelId: string, encoded: unknown) => Effect.Effect<Stored, PartialModelError>
   /** The encoded part `putPart` sealed, opened and checked (format, owner, id, content hash). */
   readonly getPart: (owner: string, format: PartFormat, modelId: string) => Effect.Effect<unknown, PartialModelError>
+  /** Removes a part (idempotent: a missing one is not an error). */
+  readonly removePart: (owner: string, format: PartFormat, modelId: string) => Effect.Effect<void, PartialModelError>
 }
 
 export class PartialModels extends Context.Service<PartialModels, Store>()("jointly/vertical/PartialModels") {}
@@ -136,6 +138,11 @@ export const removeProgress = (owner: string, taskId: string): Effect.Effect<num
 export const putPart = <A, I>(owner: string, format: PartFormat, modelId: string, schema: Schema.Codec<A, I>, part: A): Effect.Effect<Stored, PartialModelError> =>
   Effect.flatMap(Effect.serviceOption(PartialModels), (found) =>
     Option.isSome(found) ? found.value.putPart(owner, format, modelId, Schema.encodeSync(schema)(part)) : Effect.fail(noStore(partId(format, modelId))))
+
+/** Removes a part `putPart` sealed (nothing when there is none). */
+export const removePart = (owner: string, format: PartFormat, modelId: string): Effect.Effect<void, PartialModelError> =>
+  Effect.flatMap(Effect.serviceOption(PartialModels), (found) =>
+    Option.isSome(found) ? found.value.removePart(owner, format, modelId) : Effect.fail(noStore(partId(format, modelId))))
 
 /** Reads back a part `putPart` sealed and decodes it with its Schema (Corrupt when it does not decode). */
 export const getPart = <A, I>(owner: string, format: PartFormat, modelId: string, schema: Schema.Codec<A, I>): Effect.Effect<A, PartialModelError> =>
@@ -273,6 +280,7 @@ export const testMemory = (): Layer.Layer<PartialModels> => {
         parts.set(`${owner.toLowerCase()}|${partId(format, modelId)}`, JSON.parse(JSON.stringify(encoded)))
         return { digest: sha256Digest(encoded) }
       }),
+    removePart: (owner, format, modelId) => Effect.sync(() => void parts.delete(`${owner.toLowerCase()}|${partId(format, modelId)}`)),
     getPart: (owner, format, modelId) => {
       const found = parts.get(`${owner.toLowerCase()}|${partId(format, modelId)}`)
       return found === undefined ? Effect.fail(new PartialModelError({ reason: "Missing", modelId: partId(format, modelId), detail: `no ${format} at ${owner}` })) : Effect.succeed(found)

@@ -147,6 +147,11 @@ describe("sealed partial-model store", () => {
     await writeFile(file, JSON.stringify({ ...json, ciphertext: bytes.toString("base64") }))
     expect((await flip(reopened.getPart(owner.address, format, "m1"))).reason).toBe("Corrupt")
     expect((await flip(reopened.getPart(other.address, format, "m1"))).reason).toBe("Foreign")
+    // Removal: only by its owner, then Missing; removing again is no error.
+    expect((await flip(reopened.removePart(other.address, format, "m1"))).reason).toBe("Foreign")
+    await Effect.runPromise(reopened.removePart(owner.address, format, "m1"))
+    expect((await flip(reopened.getPart(owner.address, format, "m1"))).reason).toBe("Missing")
+    await Effect.runPromise(reopened.removePart(owner.address, format, "m1"))
   })
 
   it("keeps the last two iteration boundaries of training progress, sealed like the models", async () => {

@@ -95,6 +95,12 @@ export const over = (records: SealedRecords, key: Sealing.SealingKey, owner: str
         yield* write(id, sealed)
         return { digest: sealed.digest }
       }),
+    removePart: (other, format, modelId) =>
+      Effect.gen(function*() {
+        const id = Sealing.partId(format, modelId)
+        if (!mine(other)) return yield* foreign(other, id)
+        yield* Effect.tryPromise({ try: () => records.remove(keyOf(id)), catch: io(id) })
+      }),
     getPart: (other, format, modelId) =>
       Effect.gen(function*() {
         const id = Sealing.partId(format, modelId)
@@ -122,6 +128,7 @@ export const none = (why: string): Sealing.Store => {
     loadProgress: (_owner, taskId, iteration) => fail(Sealing.progressId(taskId, iteration)),
     removeProgress: (_owner, taskId) => fail(Sealing.progressPrefix(taskId)),
     putPart: (_owner, format, modelId) => fail(Sealing.partId(format, modelId)),
-    getPart: (_owner, format, modelId) => fail(Sealing.partId(format, modelId))
+    getPart: (_owner, format, modelId) => fail(Sealing.partId(format, modelId)),
+    removePart: (_owner, format, modelId) => fail(Sealing.partId(format, modelId))
   }
 }
