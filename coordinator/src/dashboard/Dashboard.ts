@@ -34,6 +34,9 @@ const files: Record<string, string> = {
   "/index.html": "index.html",
   "/dashboard/app.js": "app.js",
   "/dashboard/chart.js": "chart.js",
+  "/dashboard/dom.js": "dom.js",
+  "/dashboard/results.js": "results.js",
+  "/dashboard/tables.js": "tables.js",
   "/dashboard/style.css": "style.css",
   "/dashboard/wallet.js": "wallet.js"
 }

@@ -2,6 +2,8 @@
 // it shows comes from the coordinator's HTTP API, called by endpoint name (wallet.js) and shown as far as the
 // API's rules let this account see; `/api/events` (Server-Sent Events) says what changed and the page re-reads it.
 import { lineChart } from "./chart.js"
+import { h, short } from "./dom.js"
+import { renderResult } from "./results.js"
 import { ApiError, call, session, signIn, signInWithToken, signOut, stream } from "./wallet.js"
 
 const state = {
@@ -25,21 +27,6 @@ const state = {
 
 // ------------------------------------------------------------------ helpers
 
-/** Builds an element; text children become text nodes (never HTML), so data cannot inject markup. */
-const h = (tag, attrs = {}, ...children) => {
-  const node = document.createElement(tag)
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue
-    if (k.startsWith("on")) node.addEventListener(k.slice(2), v)
-    else if (k === "class") node.className = v
-    else node.setAttribute(k, v === true ? "" : String(v))
-  }
-  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c))
-  return node
-}
-
-
-const short = (hex, n = 6) => (typeof hex === "string" && hex.length > 2 * n + 2 ? `${hex.slice(0, n + 2)}…${hex.slice(-n)}` : String(hex ?? ""))
 const when = (iso) => new Date(iso).toLocaleTimeString()
 const finalStatuses = new Set(["Succeeded", "Failed", "Cancelled", "TimedOut", "Rejected"])
 
@@ -301,7 +288,7 @@ const renderDetail = () => {
           h("td", {}, c.txHash ? h("code", { title: c.txHash }, short(c.txHash, 8)) : h("span", { class: "muted" }, c.lastError ?? "—")),
           h("td", {}, c.blockNumber ?? "—")))))),
     d.result !== null && d.result !== undefined
-      ? h("section", { class: "card", "data-testid": "result" }, h("h3", {}, "Result"), h("pre", { class: "result" }, JSON.stringify(d.result, null, 2).slice(0, 4000)))
+      ? renderResult(d.kind, d.result, { name: nameOf })
       : d.resultWithheld
         ? h("section", { class: "card muted", "data-testid": "result-withheld" }, h("h3", {}, "Result"), d.resultWithheld)
         : null)

@@ -230,6 +230,53 @@ export const metrics = (c: Confusion) => ({
   recall: c.tp / Math.max(1, c.tp + c.fn)
 })
 
+/** Fewest test rows between two points of a published ROC curve: each point is an aggregate, never one row's label. */
+export const rocMinRowsPerPoint = 10
+/** Most points of a published ROC curve. */
+export const rocMaxPoints = 20
+
+export interface Roc {
+  /** (false-positive rate, true-positive rate) from the strictest threshold to the loosest, (0,0) to (1,1). */
+  readonly points: ReadonlyArray<{ readonly fpr: number; readonly tpr: number }>
+  /** The exact area under the curve over every row (Mann-Whitney: P(score of a positive > score of a negative), ties ½). */
+  readonly auc: number
+}
+
+/**
+ * The ROC curve of scores against labels, computed where the labels are (the label holder): the rates at
+ * thresholds placed every max(`rocMinRowsPerPoint`, ⌈n / `rocMaxPoints`⌉) rows down the ranking (never between
+ * equal scores), so each step of the curve is an aggregate of that many rows; no threshold (a score) is published.
+ * Undefined for a split without both classes.
+ */
+export const roc = (scores: ReadonlyArray<number>, actual: ReadonlyArray<boolean>): Roc | undefined => {
+  const n = scores.length
+  const positives = actual.filter(Boolean).length
+  const negatives = n - positives
+  if (positives === 0 || negatives === 0) return undefined
+  const order = scores.map((s, i) => [s, actual[i]!] as const).sort((a, b) => b[0] - a[0])
+  const size = Math.max(rocMinRowsPerPoint, Math.ceil(n / rocMaxPoints))
+  const points: Array<{ fpr: number; tpr: number }> = [{ fpr: 0, tpr: 0 }]
+  let tp = 0, fp = 0, at = 0
+  while (at < n) {
+    let stop = Math.min(n, at + size)
+    // A short tail joins the last step; a threshold never splits equal scores.
+    if (n - stop < rocMinRowsPerPoint) stop = n
+    while (stop < n && order[stop]![0] === order[stop - 1]![0]) stop++
+    for (; at < stop; at++) order[at]![1] ? tp++ : fp++
+    points.push({ fpr: fp / negatives, tpr: tp / positives })
+  }
+  // Mann-Whitney over the ranking: for each negative, the positives scored above it (ties count ½).
+  let auc = 0, above = 0
+  for (let i = 0; i < n; ) {
+    let j = i, p = 0, q = 0
+    while (j < n && order[j]![0] === order[i]![0]) order[j++]![1] ? p++ : q++
+    auc += q * (above + p / 2)
+    above += p
+    i = j
+  }
+  return { points, auc: auc / (positives * negatives) }
+}
+
 /**
  * The plaintext reference on a joined table: the same model, hyper-parameters, split, standardization and
  * batch schedule, in float arithmetic (no fixed point, no encryption). `x` rows are already in the model's
