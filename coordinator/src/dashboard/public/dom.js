@@ -8,7 +8,7 @@ export const h = (tag, attrs = {}, ...children) => {
     else if (k === "class") node.className = v
     else node.setAttribute(k, v === true ? "" : String(v))
   }
-  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c))
+  for (const c of children.flat(Infinity)) if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c))
   return node
 }
 

@@ -65,22 +65,24 @@ const sets = (result, o) => [
   ]),
   h("table", { class: "list", "data-testid": "receivers" },
     h("thead", {}, h("tr", {}, h("th", {}, "receiver"), h("th", {}, "output digest"), h("th", {}, "kept at"))),
-    h("tbody", {}, (result.outputs ?? []).map((r) => h("tr", {}, h("td", {}, o.name(r.receiver)), h("td", {}, h("code", { title: r.digest }, short(r.digest, 8))), h("td", { class: "muted" }, r.location))))),
+    h("tbody", {}, (result.outputs ?? []).map((r) => h("tr", {}, h("td", {}, o.name(r.receiver)), h("td", {}, h("code", { title: r.digest }, short(r.digest, 8))), h("td", { class: "muted location" }, r.location))))),
   h("p", { class: "muted" }, "The ids themselves stay with the receivers; the coordinator holds only the sizes and the outputs' digests.")
 ]
 
 // ------------------------------------------------------------------ models
 
-const confusionMatrix = (m) =>
+/** A confusion matrix, actual classes by row, predicted by column; a binary one names its cells tp, fn, fp, tn. */
+const confusionMatrix = (classes, matrix, names) =>
   h("table", { class: "confusion", "data-testid": "confusion" },
-    h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, "predicted positive"), h("th", {}, "predicted negative"))),
-    h("tbody", {},
-      h("tr", {}, h("th", {}, "actual positive"), h("td", { class: "hit", "data-cell": "tp" }, cell(m.tp)), h("td", { class: "miss", "data-cell": "fn" }, cell(m.fn))),
-      h("tr", {}, h("th", {}, "actual negative"), h("td", { class: "miss", "data-cell": "fp" }, cell(m.fp)), h("td", { class: "hit", "data-cell": "tn" }, cell(m.tn)))))
+    h("thead", {}, h("tr", {}, h("th", {}, "actual ↓ predicted →"), classes.map((c) => h("th", {}, c)))),
+    h("tbody", {}, matrix.map((row, i) => h("tr", {}, h("th", {}, classes[i]),
+      row.map((n, j) => h("td", { class: i === j ? "hit" : "miss", "data-cell": names?.[i]?.[j] ?? `${i},${j}` }, cell(n)))))))
+
+const binaryMatrix = (m) => confusionMatrix(["positive", "negative"], [[m.tp, m.fn], [m.fp, m.tn]], [["tp", "fn"], ["fp", "tn"]])
 
 const roc = (points, auc) => {
   const chart = lineChart({
-    title: auc === undefined ? "ROC curve (test split)" : `ROC curve (test split) · AUC ${auc.toFixed(3)}`,
+    title: auc === undefined ? "ROC curve (test rows)" : `ROC curve (test rows) · AUC ${auc.toFixed(3)}`,
     series: [{ name: "true-positive rate", color: "#1971c2", points: points.map((p) => ({ x: p.fpr, y: p.tpr })) }],
     xMin: 0, xMax: 1, yMin: 0, yMax: 1, xLabel: "false-positive rate", xFormat: (x) => x.toFixed(1), format: (y) => y.toFixed(1), diagonal: true
   })
@@ -96,7 +98,7 @@ const model = (result) => {
       typeof m.auc === "number" ? ["AUC", m.auc.toFixed(3), "auc"] : null,
       typeof result.testRows === "number" ? ["test rows", cell(result.testRows), "testRows"] : null]),
     h("div", { class: "charts" },
-      h("div", {}, h("h4", {}, "Confusion matrix (test split)"), confusionMatrix(m)),
+      h("div", {}, h("h4", {}, "Confusion matrix (test split)"), binaryMatrix(m)),
       Array.isArray(m.roc) && m.roc.length > 1 ? roc(m.roc, m.auc) : h("p", { class: "muted" }, "This result carries no ROC points."))
   ]
 }
@@ -124,10 +126,21 @@ const shapley = (result, o) => {
     format: (y) => `${Math.round(y * 100)}%`
   })
   chart.dataset.testid = "shapley-bars"
+  const g = isRecord(result.grand) ? result.grand : {}
+  // The valuer's scoring of the model all owners trained together: its confusion matrix and ROC (counts at thresholds).
+  const grandRoc = isRecord(g.roc) && Array.isArray(g.roc.points) && g.roc.positives > 0 && g.roc.negatives > 0
+    ? g.roc.points.map((p) => ({ fpr: p.fp / g.roc.negatives, tpr: p.tp / g.roc.positives }))
+    : null
   return [
     figures([["owners", String(owners.length), "owners"], ["models scored", cell(result.models), "models"],
-      isRecord(result.grand) ? [`${result.metric} of all owners' model`, cell(Object.values(result.grand).find((v) => typeof v === "number")), "grand"] : null]),
-    h("div", { class: "charts" }, chart),
+      typeof g.worth === "number" ? [`${result.metric} of all owners' model`, g.worth.toFixed(3), "grand"] : null,
+      typeof g.accuracy === "number" ? ["its accuracy", pct(g.accuracy), "accuracy"] : null,
+      typeof g.auc === "number" ? ["its AUC", g.auc.toFixed(3), "auc"] : null]),
+    h("div", { class: "charts" }, chart,
+      isRecord(g.confusion) && Array.isArray(g.confusion.matrix)
+        ? h("div", {}, h("h4", {}, `All owners' model on the valuer's ${cell(result.testRows)} test rows`), confusionMatrix(g.confusion.classes.map(String), g.confusion.matrix))
+        : null,
+      grandRoc ? roc(grandRoc, g.auc) : null),
     h("table", { class: "list numbers", "data-testid": "shapley-table" },
       h("thead", {}, h("tr", {}, ["owner", "φ", se ? "± s.e." : null, "share"].filter(Boolean).map((c) => h("th", {}, c)))),
       h("tbody", {}, owners.map((owner, i) => h("tr", { "data-owner": owner },
