@@ -14,7 +14,7 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { getAddress, getBytes, Wallet } from "ethers"
+import { getAddress, getBytes, JsonRpcProvider, keccak256, toUtf8Bytes, Wallet } from "ethers"
 import { type Browser, chromium, type Locator, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
@@ -43,17 +43,37 @@ const party = (name: (typeof names)[number]) => cluster.parties.find((p) => p.na
 
 /**
  * A page whose `window.ethereum` is an EIP-1193 provider backed by `wallet` (the browser-wallet role): it shares one
- * account and signs `personal_sign` requests with the key held here, never in the page.
+ * account, signs `personal_sign` requests and sends transactions with the key held here, never in the page, and
+ * passes every other call to the chain's node as a wallet passes them to its RPC endpoint (errors with their
+ * revert data, so the page can read a contract's refusal).
  */
-const walletPage = async (wallet: Pick<Wallet, "address" | "signMessage">) => {
+const walletPage = async (wallet: Pick<Wallet, "address" | "signMessage" | "privateKey">) => {
   const p = await browser.newPage({ viewport: { width: 1440, height: 900 } })
-  await p.exposeFunction("__jointlyWallet", async (method: string, params: ReadonlyArray<string>) => {
-    if (method === "eth_requestAccounts" || method === "eth_accounts") return [wallet.address]
-    if (method === "personal_sign") return wallet.signMessage(getBytes(params[0]!))
-    throw new Error(`unsupported wallet method ${method}`)
+  const signer = new Wallet(wallet.privateKey, new JsonRpcProvider(cluster.rpcUrl, undefined, { staticNetwork: true }))
+  await p.exposeFunction("__jointlyWallet", async (method: string, params: ReadonlyArray<any>) => {
+    try {
+      if (method === "eth_requestAccounts" || method === "eth_accounts") return { result: [wallet.address] }
+      if (method === "personal_sign") return { result: await wallet.signMessage(getBytes(params[0]!)) }
+      if (method === "eth_sendTransaction") {
+        const tx = params[0]
+        if (getAddress(tx.from) !== getAddress(wallet.address)) throw new Error(`the wallet holds no key for ${tx.from}`)
+        return { result: (await signer.sendTransaction({ to: tx.to, data: tx.data, value: tx.value ?? 0, ...(tx.gas ? { gasLimit: tx.gas } : {}) })).hash }
+      }
+      const response = await fetch(cluster.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })
+      const body = (await response.json()) as { result?: unknown; error?: { code: number; message: string; data?: unknown } }
+      return body.error ? { error: body.error } : { result: body.result }
+    } catch (error) {
+      return { error: { code: -32603, message: error instanceof Error ? error.message : String(error) } }
+    }
   })
   await p.addInitScript(() => {
-    ;(window as any).ethereum = { request: ({ method, params }: { method: string; params?: ReadonlyArray<string> }) => (window as any).__jointlyWallet(method, params ?? []) }
+    ;(window as any).ethereum = {
+      request: async ({ method, params }: { method: string; params?: ReadonlyArray<unknown> }) => {
+        const answer = await (window as any).__jointlyWallet(method, params ?? [])
+        if (answer.error) throw Object.assign(new Error(answer.error.message), { code: answer.error.code, data: answer.error.data })
+        return answer.result
+      }
+    }
   })
   await p.goto(cluster.coordinatorUrl)
   await p.locator('[data-testid="sign-in"]').click()
@@ -347,6 +367,48 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       await sheet.close()
     }
   }, 240_000)
+
+  it("lets a dataset's owner approve a grant with its wallet on chain, and shows the contract's refusal by name", async () => {
+    const owner = Wallet.createRandom()
+    await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name: "westclinic", wallet: owner as unknown as Wallet, encryptionPublicKey: owner.signingKey.compressedPublicKey }, true)
+    const [asOwner, asAnalyst] = await Promise.all([owner as unknown as Wallet, cluster.keys.analyst].map((w) => Consortium.governanceFor(cluster.rpcUrl, w, cluster.deployment)))
+    const ownerPage = await walletPage(owner)
+    try {
+      const { datasetId } = await asOwner!.publishDataset({ domain: "health", name: "west-pima", attrs: JSON.stringify(columns), size: 256, contentHash: keccak256(toUtf8Bytes("west-pima rows")), location: "westclinic", policy: "GrantRequired" })
+      const expiry = BigInt(Math.floor(Date.now() / 1000) + 86_400)
+      const first = await asAnalyst!.requestGrant({ datasetId: datasetId as `0x${string}`, purpose: "statistics.horizontal", expiry, maxUses: 3 })
+      const second = await asAnalyst!.requestGrant({ datasetId: datasetId as `0x${string}`, purpose: "statistics.horizontal", expiry, maxUses: 1 })
+      const grant = (tokenId: string) => ownerPage.locator(`[data-testid="grant"][data-token-id="${tokenId}"]`)
+      await ownerPage.locator("#live[data-state=live]").waitFor()
+      // The catalogue comes from the coordinator's chain index, which reads the requests a moment after they are mined.
+      await expect.poll(async () => {
+        await ownerPage.click('nav a[data-view="members"]')
+        await ownerPage.click('nav a[data-view="catalogue"]')
+        return grant(second.tokenId).locator('[data-testid="grant-approve"]').count()
+      }, { timeout: 30_000 }).toBe(1)
+      // The requester's own view lists its requests without a decision to make.
+      await page.click('nav a[data-view="catalogue"]')
+      await page.locator(`[data-testid="grant"][data-token-id="${second.tokenId}"]`).waitFor()
+      expect(await page.locator('[data-testid="grant-approve"]').count()).toBe(0)
+      await page.click('nav a[data-view="tasks"]')
+
+      // Decided elsewhere (the owner's command line) while the page still shows it requested: the contract refuses.
+      await asOwner!.decideGrant(second.tokenId as `0x${string}`, false, "rejected from the command line")
+      await grant(second.tokenId).locator('[data-testid="grant-approve"]').click()
+      const refusal = grant(second.tokenId).locator('[data-testid="grant-error"]')
+      await refusal.waitFor({ timeout: 30_000 })
+      expect(await refusal.getAttribute("data-tag")).toBe("WrongStatus")
+      expect((await asOwner!.getGrant(second.tokenId as `0x${string}`))?.status).toBe("Rejected")
+
+      await grant(first.tokenId).locator('[data-testid="grant-approve"]').click()
+      await ownerPage.locator(`[data-testid="grant"][data-token-id="${first.tokenId}"][data-status="Approved"]`).waitFor({ timeout: 30_000 })
+      expect((await asOwner!.getGrant(first.tokenId as `0x${string}`))?.status).toBe("Approved")
+      await ownerPage.screenshot({ path: join(screenshots, "grant-approval.png"), fullPage: true })
+    } finally {
+      await ownerPage.close()
+      await Promise.all([asOwner?.close(), asAnalyst?.close()])
+    }
+  })
 
   it("shows the initiator its task with the result, and refuses the same task to another member and the page to an unknown account", async () => {
     const taskId = await cluster.submit({

@@ -22,7 +22,9 @@ const state = {
   chain: null,
   catalogue: null,
   /** Per pending consent: the last error a decision got, shown in its card. */
-  consentErrors: new Map()
+  consentErrors: new Map(),
+  /** Per grant token: the last refusal an owner's decision got (the contract's error), shown in its row. */
+  grantErrors: new Map()
 }
 
 // ------------------------------------------------------------------ helpers
@@ -321,10 +323,44 @@ const renderCatalogue = () => {
     h("section", { class: "card" },
       h("h2", {}, "Access grants"),
       c.grants.length === 0 ? h("p", { class: "muted" }, "No grant.") : h("table", { class: "list" },
-        h("thead", {}, h("tr", {}, ["token", "dataset", "requester", "owner", "purpose", "uses", "status"].map((x) => h("th", {}, x)))),
-        h("tbody", {}, c.grants.map((g) => h("tr", {},
-          h("td", {}, g.tokenId), h("td", {}, h("code", {}, short(g.datasetId))), h("td", {}, nameOf(g.requester)), h("td", {}, nameOf(g.owner)),
-          h("td", {}, g.purpose), h("td", {}, `${g.uses}/${g.maxUses}`), h("td", {}, h("span", { class: "badge" }, g.status))))))))
+        h("thead", {}, h("tr", {}, ["token", "dataset", "requester", "owner", "purpose", "uses", "status", ""].map((x) => h("th", {}, x)))),
+        h("tbody", {}, c.grants.map((g) => h("tr", { "data-testid": "grant", "data-token-id": g.tokenId, "data-status": g.status },
+          h("td", {}, h("code", { title: g.tokenId }, short(g.tokenId))), h("td", {}, h("code", {}, short(g.datasetId))), h("td", {}, nameOf(g.requester)), h("td", {}, nameOf(g.owner)),
+          h("td", {}, g.purpose), h("td", {}, `${g.uses}/${g.maxUses}`), h("td", {}, h("span", { class: "badge" }, g.status)),
+          h("td", {}, grantDecision(g))))))))
+}
+
+/**
+ * The owner's approve / reject of a requested grant: a transaction its wallet signs (onchain.js), checked by the
+ * contract; a refusal shows the contract's error by name. Only on the owner's own requested grants.
+ */
+const grantDecision = (g) => {
+  const s = session()
+  if (!s || g.status !== "Requested" || g.owner.toLowerCase() !== s.address.toLowerCase()) return null
+  const error = state.grantErrors.get(g.tokenId)
+  const decide = (approve) => async (event) => {
+    const buttons = event.target.closest("td").querySelectorAll("button")
+    buttons.forEach((b) => (b.disabled = true))
+    try {
+      // ethers' browser build loads only when an owner decides.
+      const { decideGrant } = await import("./onchain.js")
+      await decideGrant({ contract: state.chain.suite?.grants, account: s.address, tokenId: g.tokenId, approve, reason: approve ? "approved in the dashboard" : "rejected in the dashboard" })
+      state.grantErrors.delete(g.tokenId)
+      // The coordinator's index reads the decision from the chain; the row changes once it has.
+      for (let i = 0; i < 40; i++) {
+        await loadCatalogue()
+        if (state.catalogue.grants?.find((x) => x.tokenId === g.tokenId)?.status !== "Requested") break
+        await new Promise((r) => setTimeout(r, 250))
+      }
+    } catch (e) {
+      state.grantErrors.set(g.tokenId, { tag: e.tag ?? "Error", message: e.message })
+    }
+    render()
+  }
+  return h("div", { class: "grant-decision" },
+    h("button", { class: "approve", onclick: decide(true), "data-testid": "grant-approve" }, "Approve"), " ",
+    h("button", { class: "reject", onclick: decide(false), "data-testid": "grant-reject" }, "Reject"),
+    error ? h("div", { class: "error", "data-testid": "grant-error", "data-tag": error.tag }, error.message) : null)
 }
 
 /** The confirmations setting and what it buys: the catch-up risk at that depth (Nakamoto's q = 10 %, 30 %). */
