@@ -337,12 +337,11 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     try {
       await sheet.goto(cluster.coordinatorUrl)
       await sheet.locator('[data-testid="sign-in-card"]').waitFor()
+      await sheet.addScriptTag({ type: "module", content: `import { renderResult } from "/dashboard/results.js"; window.__renderResult = renderResult` })
+      await sheet.waitForFunction(() => typeof (window as any).__renderResult === "function")
       const draw = async (kind: string) => {
         const { result } = JSON.parse(await readFile(join(fixtures, `${kind}.json`), "utf8"))
-        await sheet.evaluate(async ({ kind, result }) => {
-          const { renderResult } = await import("/dashboard/results.js" as string)
-          document.getElementById("app")!.replaceChildren(renderResult(kind, result))
-        }, { kind, result })
+        await sheet.evaluate(({ kind, result }) => document.getElementById("app")!.replaceChildren((window as any).__renderResult(kind, result)), { kind, result })
         return { result, view: sheet.locator('[data-testid="result"]') }
       }
       const vertical = await draw("modeling.vertical-logistic")

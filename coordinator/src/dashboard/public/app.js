@@ -336,8 +336,9 @@ const renderCatalogue = () => {
  */
 const grantDecision = (g) => {
   const s = session()
-  if (!s || g.status !== "Requested" || g.owner.toLowerCase() !== s.address.toLowerCase()) return null
   const error = state.grantErrors.get(g.tokenId)
+  const shown = error ? h("div", { class: "error", "data-testid": "grant-error", "data-tag": error.tag }, error.message) : null
+  if (!s || g.status !== "Requested" || g.owner.toLowerCase() !== s.address.toLowerCase()) return shown
   const decide = (approve) => async (event) => {
     const buttons = event.target.closest("td").querySelectorAll("button")
     buttons.forEach((b) => (b.disabled = true))
@@ -360,7 +361,7 @@ const grantDecision = (g) => {
   return h("div", { class: "grant-decision" },
     h("button", { class: "approve", onclick: decide(true), "data-testid": "grant-approve" }, "Approve"), " ",
     h("button", { class: "reject", onclick: decide(false), "data-testid": "grant-reject" }, "Reject"),
-    error ? h("div", { class: "error", "data-testid": "grant-error", "data-tag": error.tag }, error.message) : null)
+    shown)
 }
 
 /** The confirmations setting and what it buys: the catch-up risk at that depth (Nakamoto's q = 10 %, 30 %). */
