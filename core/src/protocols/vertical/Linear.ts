@@ -9,6 +9,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js"
+import * as Metrics from "../../models/Metrics.ts"
 
 export type ModelKind = "svm" | "logistic"
 
@@ -249,32 +250,23 @@ export interface Roc {
  * Undefined for a split without both classes.
  */
 export const roc = (scores: ReadonlyArray<number>, actual: ReadonlyArray<boolean>): Roc | undefined => {
+  // Every distinct score's point (Metrics.roc: ties called positive together), then only aggregate steps kept.
+  const full = Metrics.roc(scores, actual, 1, Number.POSITIVE_INFINITY)
+  if (full.positives === 0 || full.negatives === 0) return undefined
   const n = scores.length
-  const positives = actual.filter(Boolean).length
-  const negatives = n - positives
-  if (positives === 0 || negatives === 0) return undefined
-  const order = scores.map((s, i) => [s, actual[i]!] as const).sort((a, b) => b[0] - a[0])
   const size = Math.max(rocMinRowsPerPoint, Math.ceil(n / rocMaxPoints))
-  const points: Array<{ fpr: number; tpr: number }> = [{ fpr: 0, tpr: 0 }]
-  let tp = 0, fp = 0, at = 0
-  while (at < n) {
-    let stop = Math.min(n, at + size)
-    // A short tail joins the last step; a threshold never splits equal scores.
-    if (n - stop < rocMinRowsPerPoint) stop = n
-    while (stop < n && order[stop]![0] === order[stop - 1]![0]) stop++
-    for (; at < stop; at++) order[at]![1] ? tp++ : fp++
-    points.push({ fpr: fp / negatives, tpr: tp / positives })
+  const kept = [full.points[0]!]
+  for (const p of full.points.slice(1)) {
+    const rows = p.tp + p.fp
+    const last = kept.at(-1)!
+    // A short tail joins the last step.
+    if (rows === n || (rows - (last.tp + last.fp) >= size && n - rows >= rocMinRowsPerPoint)) kept.push(p)
   }
-  // Mann-Whitney over the ranking: for each negative, the positives scored above it (ties count ½).
-  let auc = 0, above = 0
-  for (let i = 0; i < n; ) {
-    let j = i, p = 0, q = 0
-    while (j < n && order[j]![0] === order[i]![0]) order[j++]![1] ? p++ : q++
-    auc += q * (above + p / 2)
-    above += p
-    i = j
+  return {
+    points: kept.map((p) => ({ fpr: p.fp / full.negatives, tpr: p.tp / full.positives })),
+    // The trapezoids over every distinct score: the exact Mann-Whitney area.
+    auc: Metrics.auc(full)
   }
-  return { points, auc: auc / (positives * negatives) }
 }
 
 /**
