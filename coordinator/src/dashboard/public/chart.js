@@ -81,7 +81,8 @@ export const lineChart = (o) => {
  * @returns {SVGSVGElement}
  */
 export const barChart = (o) => {
-  const width = o.width ?? Math.max(240, Math.min(640, 60 + o.bars.length * 48))
+  // Room for a label of a dozen characters under each bar (an org's name, a short address).
+  const width = o.width ?? Math.max(320, Math.min(720, 68 + o.bars.length * (o.bars.some((b) => b.label.length > 6) ? 96 : 48)))
   const height = o.height ?? 220
   const pad = { left: 52, right: 16, top: 28, bottom: 40 }
   const highs = o.bars.map((b) => b.value + (b.error ?? 0))
@@ -110,7 +111,7 @@ export const barChart = (o) => {
       const cx = x + slot * 0.35
       svg.append(el("line", { x1: cx, x2: cx, y1: Y(b.value - b.error), y2: Y(b.value + b.error), class: "whisker" }))
     }
-    svg.append(el("text", { x: x + slot * 0.35, y: height - pad.bottom + 14, class: "tick", "text-anchor": "middle" }, b.label))
+    svg.append(el("text", { x: x + slot * 0.35, y: height - pad.bottom + 14, class: "tick", "text-anchor": "middle" }, b.label.length > 14 ? `${b.label.slice(0, 13)}…` : b.label))
   })
   svg.append(el("line", { x1: pad.left, x2: pad.left, y1: pad.top, y2: height - pad.bottom, class: "axis" }))
   svg.append(el("line", { x1: pad.left, x2: width - pad.right, y1: Y(Math.max(yMin, 0)), y2: Y(Math.max(yMin, 0)), class: "axis" }))
