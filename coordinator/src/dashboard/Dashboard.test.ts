@@ -3,7 +3,9 @@
  * asks a human), Debian's chromium driven by playwright-core. The page signs in with a browser wallet — an
  * EIP-1193 provider injected into the page, signing with a test key in this process — then watches a task move
  * live, approves a pending consent, reads a federated-learning task's training curves and its chain trail with the
- * verified badge; another member's page is refused the same task, an unknown account is refused altogether.
+ * verified badge; another member's page is refused the same task, an unknown account is refused altogether. Every
+ * result kind is drawn for what it is: the cheap kinds from tasks run here, a vertical model and a Shapley valuation
+ * from the stored results of real runs (testing/recordResults.ts), each asserted against the result's own numbers.
  * Screenshots of the main views go to coordinator/test-artifacts/screenshots/.
  */
 import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
@@ -12,17 +14,21 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { getAddress, getBytes, Wallet } from "ethers"
-import { type Browser, chromium, type Page } from "playwright-core"
+import { getAddress, getBytes, JsonRpcProvider, keccak256, toUtf8Bytes, Wallet } from "ethers"
+import { type Browser, chromium, type Locator, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as Consortium from "../local/Consortium.ts"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import { cell, tablesOf } from "./public/tables.js"
 
 const chromiumPath = "/usr/bin/chromium"
 const screenshots = fileURLToPath(new URL("../../test-artifacts/screenshots/", import.meta.url))
+const fixtures = fileURLToPath(new URL("./testing/results/", import.meta.url))
 const demo = fileURLToPath(new URL("../../../examples/demo/", import.meta.url))
+const idFiles = { north: "a", south: "b" } as const
+const idFile = (name: keyof typeof idFiles) => fileURLToPath(new URL(`../../../examples/query/bcw_vertical_party_${idFiles[name]}_psi.csv`, import.meta.url))
 const columns: DatasetSpec["columns"] = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age", "label"].map((name) => ({ name, type: "number" as const }))
 const names = ["north", "south", "east"] as const
 
@@ -30,22 +36,44 @@ let dir: string
 let cluster: LocalCluster.LocalCluster
 let browser: Browser
 let page: Page
+/** The federated-learning task run below, whose result the result views draw again. */
+let flTask: string | undefined
 
 const party = (name: (typeof names)[number]) => cluster.parties.find((p) => p.name === name)!
 
 /**
  * A page whose `window.ethereum` is an EIP-1193 provider backed by `wallet` (the browser-wallet role): it shares one
- * account and signs `personal_sign` requests with the key held here, never in the page.
+ * account, signs `personal_sign` requests and sends transactions with the key held here, never in the page, and
+ * passes every other call to the chain's node as a wallet passes them to its RPC endpoint (errors with their
+ * revert data, so the page can read a contract's refusal).
  */
-const walletPage = async (wallet: Pick<Wallet, "address" | "signMessage">) => {
+const walletPage = async (wallet: Pick<Wallet, "address" | "signMessage" | "privateKey">) => {
   const p = await browser.newPage({ viewport: { width: 1440, height: 900 } })
-  await p.exposeFunction("__jointlyWallet", async (method: string, params: ReadonlyArray<string>) => {
-    if (method === "eth_requestAccounts" || method === "eth_accounts") return [wallet.address]
-    if (method === "personal_sign") return wallet.signMessage(getBytes(params[0]!))
-    throw new Error(`unsupported wallet method ${method}`)
+  const signer = new Wallet(wallet.privateKey, new JsonRpcProvider(cluster.rpcUrl, undefined, { staticNetwork: true }))
+  await p.exposeFunction("__jointlyWallet", async (method: string, params: ReadonlyArray<any>) => {
+    try {
+      if (method === "eth_requestAccounts" || method === "eth_accounts") return { result: [wallet.address] }
+      if (method === "personal_sign") return { result: await wallet.signMessage(getBytes(params[0]!)) }
+      if (method === "eth_sendTransaction") {
+        const tx = params[0]
+        if (getAddress(tx.from) !== getAddress(wallet.address)) throw new Error(`the wallet holds no key for ${tx.from}`)
+        return { result: (await signer.sendTransaction({ to: tx.to, data: tx.data, value: tx.value ?? 0, ...(tx.gas ? { gasLimit: tx.gas } : {}) })).hash }
+      }
+      const response = await fetch(cluster.rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) })
+      const body = (await response.json()) as { result?: unknown; error?: { code: number; message: string; data?: unknown } }
+      return body.error ? { error: body.error } : { result: body.result }
+    } catch (error) {
+      return { error: { code: -32603, message: error instanceof Error ? error.message : String(error) } }
+    }
   })
   await p.addInitScript(() => {
-    ;(window as any).ethereum = { request: ({ method, params }: { method: string; params?: ReadonlyArray<string> }) => (window as any).__jointlyWallet(method, params ?? []) }
+    ;(window as any).ethereum = {
+      request: async ({ method, params }: { method: string; params?: ReadonlyArray<unknown> }) => {
+        const answer = await (window as any).__jointlyWallet(method, params ?? [])
+        if (answer.error) throw Object.assign(new Error(answer.error.message), { code: answer.error.code, data: answer.error.data })
+        return answer.result
+      }
+    }
   })
   await p.goto(cluster.coordinatorUrl)
   await p.locator('[data-testid="sign-in"]').click()
@@ -63,7 +91,11 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
         dataDir: join(dir, "cluster"),
         parties: names.map((name) => ({
           name,
-          datasets: [{ name: "pima", file: join(demo, `pima-${name}.csv`), columns }],
+          datasets: [
+            { name: "pima", file: join(demo, `pima-${name}.csv`), columns },
+            // Ids for a PSI (the Wisconsin rows split vertically, most ids shared).
+            ...(name === "east" ? [] : [{ name: "ids", file: idFile(name), columns: [{ name: "id", type: "string" as const }] }])
+          ],
           // east's policy asks a human for every task that passes its rules.
           ...(name === "east" ? { policy: { mode: "ask", taskKinds: ["*"], initiators: ["*"], minParties: 2, datasets: { pima: {} } } as never } : {})
         }))
@@ -203,6 +235,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       },
       roundTimeoutMs: 60_000
     })
+    flTask = taskId
     await page.evaluate((id) => (location.hash = `#/tasks/${id}`), taskId)
     const detail = page.locator(`[data-testid="task-detail"][data-task-id="${taskId}"]`)
     await detail.waitFor()
@@ -220,6 +253,160 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect(verify.chainResultDigest).toBe(verify.resultDigest)
     expect(await page.evaluate(() => (window as any).__loaded)).toBe("once")
     await shoot("training-curves")
+  })
+
+  it("draws each result kind for what it is, with the result's own numbers", async () => {
+    const [north, south] = [party("north"), party("south")]
+    const pair = (dataset: string) => [north, south].map((p) => ({ participant: p.address, dataset })) as never
+    // The cheap kinds run here, at once: statistics with histograms, a PSI, and a kind with no view of its own.
+    const [stats, psi, arithmetic] = await Promise.all([
+      cluster.submit({
+        kind: "statistics.horizontal",
+        name: "glucose and BMI",
+        parties: pair("pima"),
+        params: { columns: ["glucose", "mass"], statistics: ["count", "mean", "std", "histogram"], histogram: { glucose: [0, 50, 100, 150, 200], mass: [0, 20, 30, 40, 70] } }
+      }),
+      cluster.submit({ kind: "query.psi", name: "shared patients", parties: pair("ids"), params: { idColumn: "id", receivers: [north.address], maxIds: 10_000 } }),
+      cluster.submit({
+        kind: "statistics.arithmetic",
+        name: "glucose totals",
+        parties: pair("pima"),
+        params: { operation: "add", left: { party: north.address, column: "glucose" }, right: { party: south.address, column: "glucose" }, recipient: north.address, over: "totals" }
+      })
+    ])
+    for (const id of [stats, psi, arithmetic]) expect((await cluster.waitForTask(id, { timeoutMs: 120_000 })).status).toBe("Succeeded")
+    const resultOf = async (id: string) => (await cluster.client.result(id)).result as any
+    const show = async (id: string) => {
+      await page.evaluate((task) => (location.hash = `#/tasks/${task}`), id)
+      const view = page.locator(`[data-testid="task-detail"][data-task-id="${id}"] [data-testid="result"]`)
+      await view.waitFor({ timeout: 30_000 })
+      return view
+    }
+    const figure = (view: Locator, key: string) => view.locator(`[data-testid="figure"][data-figure="${key}"] .figure-value`).textContent()
+
+    // Statistics: the table's numbers are the result's, and the plaintext means of the two clinics' files.
+    const statsResult = await resultOf(stats)
+    let view = await show(stats)
+    expect(await view.getAttribute("data-view")).toBe("statistics")
+    const plain = await Promise.all((["north", "south"] as const).map(async (n) => (await readFile(join(demo, `pima-${n}.csv`), "utf8")).trim().split("\n").slice(1).map((l) => l.split(","))))
+    for (const [column, at] of [["glucose", 1], ["mass", 5]] as const) {
+      const values = plain.flat().map((r) => Number(r[at]))
+      for (const statistic of ["mean", "std"]) {
+        const text = await view.locator(`[data-testid="stats-table"] tr[data-column="${column}"] td[data-stat="${statistic}"]`).textContent()
+        expect(text).toBe(cell(statsResult.columns[column][statistic]))
+      }
+      const mean = Number(await view.locator(`[data-testid="stats-table"] tr[data-column="${column}"] td[data-stat="mean"]`).textContent())
+      expect(mean).toBeCloseTo(values.reduce((a, b) => a + b, 0) / values.length, 3)
+      const bars = await view.locator(`[data-testid="histogram"][data-column="${column}"] rect.bar`).evaluateAll((rs) => rs.map((r) => Number(r.getAttribute("data-value"))))
+      expect(bars).toEqual(statsResult.columns[column].histogram.counts)
+    }
+    expect(await figure(view, "count")).toBe(String(plain.flat().length))
+    await view.screenshot({ path: join(screenshots, "result-statistics.png") })
+
+    // PSI: the intersection's size, equal to the ids the two files share.
+    const psiResult = await resultOf(psi)
+    view = await show(psi)
+    expect(await view.getAttribute("data-view")).toBe("sets")
+    const idsOf = async (n: keyof typeof idFiles) => new Set((await readFile(idFile(n), "utf8")).trim().split("\n").slice(1).map((l) => l.split(",")[0]!).filter((id) => id !== ""))
+    const [a, b] = await Promise.all([idsOf("north"), idsOf("south")])
+    const shared = [...a].filter((id) => b.has(id)).length
+    expect(psiResult.cardinality).toBe(shared)
+    expect(await figure(view, "cardinality")).toBe(String(shared))
+    expect(await view.locator('[data-testid="receivers"] tbody tr').count()).toBe(psiResult.outputs.length)
+    await view.screenshot({ path: join(screenshots, "result-psi.png") })
+
+    // A kind without a view of its own: the CLI's tables, cell for cell.
+    const arithmeticResult = await resultOf(arithmetic)
+    view = await show(arithmetic)
+    expect(await view.getAttribute("data-view")).toBe("tables")
+    const shown = await view.locator('[data-testid="result-table"]').evaluateAll((ts) => ts.map((t) => Array.from(t.querySelectorAll("tbody tr")).map((r) => Array.from(r.querySelectorAll("td")).map((d) => d.textContent))))
+    expect(shown).toEqual(tablesOf(arithmeticResult).map((t) => t.rows))
+    await view.screenshot({ path: join(screenshots, "result-tables.png") })
+
+    // Federated learning: the final validation accuracy and one row per round.
+    expect(flTask).toBeDefined()
+    const flResult = await resultOf(flTask!)
+    view = await show(flTask!)
+    expect(await view.getAttribute("data-view")).toBe("training")
+    expect(await figure(view, "accuracy")).toBe(`${(flResult.final.accuracy * 100).toFixed(1)} %`)
+    expect(await view.locator('[data-testid="result-table"][data-title="rounds"] tbody tr').count()).toBe(flResult.rounds.length)
+    await view.screenshot({ path: join(screenshots, "result-federated.png") })
+
+    // The slow kinds, from the stored results of real runs, drawn by the same module on a page of this coordinator.
+    const sheet = await browser.newPage({ viewport: { width: 1200, height: 900 } })
+    try {
+      await sheet.goto(cluster.coordinatorUrl)
+      await sheet.locator('[data-testid="sign-in-card"]').waitFor()
+      await sheet.addScriptTag({ type: "module", content: `import { renderResult } from "/dashboard/results.js"; window.__renderResult = renderResult` })
+      await sheet.waitForFunction(() => typeof (window as any).__renderResult === "function")
+      const draw = async (kind: string) => {
+        const { result } = JSON.parse(await readFile(join(fixtures, `${kind}.json`), "utf8"))
+        await sheet.evaluate(({ kind, result }) => document.getElementById("app")!.replaceChildren((window as any).__renderResult(kind, result)), { kind, result })
+        return { result, view: sheet.locator('[data-testid="result"]') }
+      }
+      const vertical = await draw("modeling.vertical-logistic")
+      expect(await vertical.view.getAttribute("data-view")).toBe("model")
+      for (const c of ["tp", "fp", "fn", "tn"]) expect(await vertical.view.locator(`[data-testid="confusion"] [data-cell="${c}"]`).textContent()).toBe(String(vertical.result.test[c]))
+      expect(vertical.result.test.roc.length).toBeGreaterThan(2)
+      expect(await vertical.view.locator('[data-testid="roc"] circle.point').count()).toBe(vertical.result.test.roc.length)
+      expect(await figure(vertical.view, "auc")).toBe(vertical.result.test.auc.toFixed(3))
+      await vertical.view.screenshot({ path: join(screenshots, "result-vertical-model.png") })
+
+      const shapley = await draw("incentives.shapley")
+      expect(await shapley.view.getAttribute("data-view")).toBe("shapley")
+      const bars = await shapley.view.locator('[data-testid="shapley-bars"] rect.bar').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute("data-value"))))
+      expect(bars).toHaveLength(shapley.result.owners.length)
+      expect(bars).toEqual(shapley.result.shares)
+      // The valuer's scoring of all owners' model: its confusion matrix as the result has it, actual by row.
+      const matrix = await shapley.view.locator('[data-testid="confusion"] tbody tr').evaluateAll((rs) => rs.map((r) => Array.from(r.querySelectorAll("td")).map((d) => Number(d.textContent))))
+      expect(matrix).toEqual(shapley.result.grand.confusion.matrix)
+      expect(await shapley.view.locator('[data-testid="roc"] circle.point').count()).toBe(shapley.result.grand.roc.points.length)
+      await shapley.view.screenshot({ path: join(screenshots, "result-shapley.png") })
+    } finally {
+      await sheet.close()
+    }
+  }, 240_000)
+
+  it("lets a dataset's owner approve a grant with its wallet on chain, and shows the contract's refusal by name", async () => {
+    const owner = Wallet.createRandom()
+    await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name: "westclinic", wallet: owner as unknown as Wallet, encryptionPublicKey: owner.signingKey.compressedPublicKey }, true)
+    const [asOwner, asAnalyst] = await Promise.all([owner as unknown as Wallet, cluster.keys.analyst].map((w) => Consortium.governanceFor(cluster.rpcUrl, w, cluster.deployment)))
+    const ownerPage = await walletPage(owner)
+    try {
+      const { datasetId } = await asOwner!.publishDataset({ domain: "health", name: "west-pima", attrs: JSON.stringify(columns), size: 256, contentHash: keccak256(toUtf8Bytes("west-pima rows")), location: "westclinic", policy: "GrantRequired" })
+      const expiry = BigInt(Math.floor(Date.now() / 1000) + 86_400)
+      const first = await asAnalyst!.requestGrant({ datasetId: datasetId as `0x${string}`, purpose: "statistics.horizontal", expiry, maxUses: 3 })
+      const second = await asAnalyst!.requestGrant({ datasetId: datasetId as `0x${string}`, purpose: "statistics.horizontal", expiry, maxUses: 1 })
+      const grant = (tokenId: string) => ownerPage.locator(`[data-testid="grant"][data-token-id="${tokenId}"]`)
+      await ownerPage.locator("#live[data-state=live]").waitFor()
+      // The catalogue comes from the coordinator's chain index, which reads the requests a moment after they are mined.
+      await expect.poll(async () => {
+        await ownerPage.click('nav a[data-view="members"]')
+        await ownerPage.click('nav a[data-view="catalogue"]')
+        return grant(second.tokenId).locator('[data-testid="grant-approve"]').count()
+      }, { timeout: 30_000 }).toBe(1)
+      // The requester's own view lists its requests without a decision to make.
+      await page.click('nav a[data-view="catalogue"]')
+      await page.locator(`[data-testid="grant"][data-token-id="${second.tokenId}"]`).waitFor()
+      expect(await page.locator('[data-testid="grant-approve"]').count()).toBe(0)
+      await page.click('nav a[data-view="tasks"]')
+
+      // Decided elsewhere (the owner's command line) while the page still shows it requested: the contract refuses.
+      await asOwner!.decideGrant(second.tokenId as `0x${string}`, false, "rejected from the command line")
+      await grant(second.tokenId).locator('[data-testid="grant-approve"]').click()
+      const refusal = grant(second.tokenId).locator('[data-testid="grant-error"]')
+      await refusal.waitFor({ timeout: 30_000 })
+      expect(await refusal.getAttribute("data-tag")).toBe("WrongStatus")
+      expect((await asOwner!.getGrant(second.tokenId as `0x${string}`))?.status).toBe("Rejected")
+
+      await grant(first.tokenId).locator('[data-testid="grant-approve"]').click()
+      await ownerPage.locator(`[data-testid="grant"][data-token-id="${first.tokenId}"][data-status="Approved"]`).waitFor({ timeout: 30_000 })
+      expect((await asOwner!.getGrant(first.tokenId as `0x${string}`))?.status).toBe("Approved")
+      await ownerPage.screenshot({ path: join(screenshots, "grant-approval.png"), fullPage: true })
+    } finally {
+      await ownerPage.close()
+      await Promise.all([asOwner?.close(), asAnalyst?.close()])
+    }
   })
 
   it("shows the initiator its task with the result, and refuses the same task to another member and the page to an unknown account", async () => {

@@ -2,6 +2,8 @@
 // it shows comes from the coordinator's HTTP API, called by endpoint name (wallet.js) and shown as far as the
 // API's rules let this account see; `/api/events` (Server-Sent Events) says what changed and the page re-reads it.
 import { lineChart } from "./chart.js"
+import { h, short } from "./dom.js"
+import { renderResult } from "./results.js"
 import { ApiError, call, session, signIn, signInWithToken, signOut, stream } from "./wallet.js"
 
 const state = {
@@ -20,26 +22,13 @@ const state = {
   chain: null,
   catalogue: null,
   /** Per pending consent: the last error a decision got, shown in its card. */
-  consentErrors: new Map()
+  consentErrors: new Map(),
+  /** Per grant token: the last refusal an owner's decision got (the contract's error), shown in its row. */
+  grantErrors: new Map()
 }
 
 // ------------------------------------------------------------------ helpers
 
-/** Builds an element; text children become text nodes (never HTML), so data cannot inject markup. */
-const h = (tag, attrs = {}, ...children) => {
-  const node = document.createElement(tag)
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue
-    if (k.startsWith("on")) node.addEventListener(k.slice(2), v)
-    else if (k === "class") node.className = v
-    else node.setAttribute(k, v === true ? "" : String(v))
-  }
-  for (const c of children.flat()) if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c))
-  return node
-}
-
-
-const short = (hex, n = 6) => (typeof hex === "string" && hex.length > 2 * n + 2 ? `${hex.slice(0, n + 2)}…${hex.slice(-n)}` : String(hex ?? ""))
 const when = (iso) => new Date(iso).toLocaleTimeString()
 const finalStatuses = new Set(["Succeeded", "Failed", "Cancelled", "TimedOut", "Rejected"])
 
@@ -301,7 +290,7 @@ const renderDetail = () => {
           h("td", {}, c.txHash ? h("code", { title: c.txHash }, short(c.txHash, 8)) : h("span", { class: "muted" }, c.lastError ?? "—")),
           h("td", {}, c.blockNumber ?? "—")))))),
     d.result !== null && d.result !== undefined
-      ? h("section", { class: "card", "data-testid": "result" }, h("h3", {}, "Result"), h("pre", { class: "result" }, JSON.stringify(d.result, null, 2).slice(0, 4000)))
+      ? renderResult(d.kind, d.result, { name: nameOf })
       : d.resultWithheld
         ? h("section", { class: "card muted", "data-testid": "result-withheld" }, h("h3", {}, "Result"), d.resultWithheld)
         : null)
@@ -334,10 +323,45 @@ const renderCatalogue = () => {
     h("section", { class: "card" },
       h("h2", {}, "Access grants"),
       c.grants.length === 0 ? h("p", { class: "muted" }, "No grant.") : h("table", { class: "list" },
-        h("thead", {}, h("tr", {}, ["token", "dataset", "requester", "owner", "purpose", "uses", "status"].map((x) => h("th", {}, x)))),
-        h("tbody", {}, c.grants.map((g) => h("tr", {},
-          h("td", {}, g.tokenId), h("td", {}, h("code", {}, short(g.datasetId))), h("td", {}, nameOf(g.requester)), h("td", {}, nameOf(g.owner)),
-          h("td", {}, g.purpose), h("td", {}, `${g.uses}/${g.maxUses}`), h("td", {}, h("span", { class: "badge" }, g.status))))))))
+        h("thead", {}, h("tr", {}, ["token", "dataset", "requester", "owner", "purpose", "uses", "status", ""].map((x) => h("th", {}, x)))),
+        h("tbody", {}, c.grants.map((g) => h("tr", { "data-testid": "grant", "data-token-id": g.tokenId, "data-status": g.status },
+          h("td", {}, h("code", { title: g.tokenId }, short(g.tokenId))), h("td", {}, h("code", {}, short(g.datasetId))), h("td", {}, nameOf(g.requester)), h("td", {}, nameOf(g.owner)),
+          h("td", {}, g.purpose), h("td", {}, `${g.uses}/${g.maxUses}`), h("td", {}, h("span", { class: "badge" }, g.status)),
+          h("td", {}, grantDecision(g))))))))
+}
+
+/**
+ * The owner's approve / reject of a requested grant: a transaction its wallet signs (onchain.js), checked by the
+ * contract; a refusal shows the contract's error by name. Only on the owner's own requested grants.
+ */
+const grantDecision = (g) => {
+  const s = session()
+  const error = state.grantErrors.get(g.tokenId)
+  const shown = error ? h("div", { class: "error", "data-testid": "grant-error", "data-tag": error.tag }, error.message) : null
+  if (!s || g.status !== "Requested" || g.owner.toLowerCase() !== s.address.toLowerCase()) return shown
+  const decide = (approve) => async (event) => {
+    const buttons = event.target.closest("td").querySelectorAll("button")
+    buttons.forEach((b) => (b.disabled = true))
+    try {
+      // ethers' browser build loads only when an owner decides.
+      const { decideGrant } = await import("./onchain.js")
+      await decideGrant({ contract: state.chain.suite?.grants, account: s.address, tokenId: g.tokenId, approve, reason: approve ? "approved in the dashboard" : "rejected in the dashboard" })
+      state.grantErrors.delete(g.tokenId)
+      // The coordinator's index reads the decision from the chain; the row changes once it has.
+      for (let i = 0; i < 40; i++) {
+        await loadCatalogue()
+        if (state.catalogue.grants?.find((x) => x.tokenId === g.tokenId)?.status !== "Requested") break
+        await new Promise((r) => setTimeout(r, 250))
+      }
+    } catch (e) {
+      state.grantErrors.set(g.tokenId, { tag: e.tag ?? "Error", message: e.message })
+    }
+    render()
+  }
+  return h("div", { class: "grant-decision" },
+    h("button", { class: "approve", onclick: decide(true), "data-testid": "grant-approve" }, "Approve"), " ",
+    h("button", { class: "reject", onclick: decide(false), "data-testid": "grant-reject" }, "Reject"),
+    shown)
 }
 
 /** The confirmations setting and what it buys: the catch-up risk at that depth (Nakamoto's q = 10 %, 30 %). */

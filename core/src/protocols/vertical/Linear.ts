@@ -9,6 +9,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from "@noble/hashes/utils.js"
+import * as Metrics from "../../models/Metrics.ts"
 
 export type ModelKind = "svm" | "logistic"
 
@@ -229,6 +230,44 @@ export const metrics = (c: Confusion) => ({
   precision: c.tp / Math.max(1, c.tp + c.fp),
   recall: c.tp / Math.max(1, c.tp + c.fn)
 })
+
+/** Fewest test rows between two points of a published ROC curve: each point is an aggregate, never one row's label. */
+export const rocMinRowsPerPoint = 10
+/** Most points of a published ROC curve. */
+export const rocMaxPoints = 20
+
+export interface Roc {
+  /** (false-positive rate, true-positive rate) from the strictest threshold to the loosest, (0,0) to (1,1). */
+  readonly points: ReadonlyArray<{ readonly fpr: number; readonly tpr: number }>
+  /** The exact area under the curve over every row (Mann-Whitney: P(score of a positive > score of a negative), ties ½). */
+  readonly auc: number
+}
+
+/**
+ * The ROC curve of scores against labels, computed where the labels are (the label holder): the rates at
+ * thresholds placed every max(`rocMinRowsPerPoint`, ⌈n / `rocMaxPoints`⌉) rows down the ranking (never between
+ * equal scores), so each step of the curve is an aggregate of that many rows; no threshold (a score) is published.
+ * Undefined for a split without both classes.
+ */
+export const roc = (scores: ReadonlyArray<number>, actual: ReadonlyArray<boolean>): Roc | undefined => {
+  // Every distinct score's point (Metrics.roc: ties called positive together), then only aggregate steps kept.
+  const full = Metrics.roc(scores, actual, 1, Number.POSITIVE_INFINITY)
+  if (full.positives === 0 || full.negatives === 0) return undefined
+  const n = scores.length
+  const size = Math.max(rocMinRowsPerPoint, Math.ceil(n / rocMaxPoints))
+  const kept = [full.points[0]!]
+  for (const p of full.points.slice(1)) {
+    const rows = p.tp + p.fp
+    const last = kept.at(-1)!
+    // A short tail joins the last step.
+    if (rows === n || (rows - (last.tp + last.fp) >= size && n - rows >= rocMinRowsPerPoint)) kept.push(p)
+  }
+  return {
+    points: kept.map((p) => ({ fpr: p.fp / full.negatives, tpr: p.tp / full.positives })),
+    // The trapezoids over every distinct score: the exact Mann-Whitney area.
+    auc: Metrics.auc(full)
+  }
+}
 
 /**
  * The plaintext reference on a joined table: the same model, hyper-parameters, split, standardization and

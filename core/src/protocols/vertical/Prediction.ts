@@ -115,11 +115,16 @@ export const handlers = (datasetName: string, task: Party.Task, options: Party.O
       const positive = totals.map((z) => z >= 0n)
       const t = session.memory.get(Party.TRAIN) as Party.TrainState | undefined
       let confusion: Linear.Confusion | undefined
+      let roc: Linear.Roc | undefined
       if (t !== undefined) {
         t.evaluation = { ids: p.ids, scores, positive }
-        if (t.positive !== undefined) confusion = Linear.confusion(positive, t.split.test.map((i) => t.positive![i]!))
+        if (t.positive !== undefined) {
+          const actual = t.split.test.map((i) => t.positive![i]!)
+          confusion = Linear.confusion(positive, actual)
+          roc = Linear.roc(scores, actual)
+        }
         const digest = sha256Digest(t.evaluation)
-        return { cheaters: [], count: p.ids.length, digest, location: `memory:${session.taskId}`, confusion }
+        return { cheaters: [], count: p.ids.length, digest, location: `memory:${session.taskId}`, confusion, roc }
       }
       const output = { taskId: session.taskId, modelId: p.modelId, ids: p.ids, scores, positive }
       const digest = sha256Digest(output)

@@ -60,11 +60,14 @@ export const reference = (
   const labelIndex = tables[0]!.columns.indexOf(params.label.column)
   const positive = ids.map((id) => Number(byId[0]!.get(id)![labelIndex]) === positiveValue)
   const w = Linear.trainPlaintext(Spec.hyperOf(model, params), x, positive, split.train, schedule)
-  const predicted = split.test.map((i) => Linear.scoreOf(w, x[i]!) >= 0)
+  const scores = split.test.map((i) => Linear.scoreOf(w, x[i]!))
+  const predicted = scores.map((z) => z >= 0)
+  const actual = split.test.map((i) => positive[i]!)
   return {
     weights: w,
     testIds: split.test.map((i) => ids[i]!),
     predicted,
-    metrics: Linear.metrics(Linear.confusion(predicted, split.test.map((i) => positive[i]!)))
+    metrics: Linear.metrics(Linear.confusion(predicted, actual)),
+    roc: Linear.roc(scores, actual)
   }
 }

@@ -323,7 +323,7 @@ const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params:
       features,
       constantColumns: parties.flatMap((p) => prepared.get(p)!.constantColumns),
       clipped: parties.reduce((s, p) => s + prepared.get(p)!.clipped, 0),
-      test: { ...Linear.metrics(c), ...c },
+      test: { ...Linear.metrics(c), ...c, ...(evaluation.roc === undefined ? {} : { roc: evaluation.roc.points, auc: evaluation.roc.auc }) },
       withheld: [...r.withheld],
       counters: { ...r.counters },
       commitments

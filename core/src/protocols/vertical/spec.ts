@@ -200,6 +200,9 @@ export const predictScore = stage(
   /** The threshold public key (public) lets the coordinator add the parties' ciphertexts. */
   Schema.Struct({ ciphertexts: Bytes, count: Count, publicKey: Bytes })
 )
+/** One point of a ROC curve: the rates at one threshold (the threshold itself, a score, is not published). */
+export const RocPoint = Schema.Struct({ fpr: Schema.Finite, tpr: Schema.Finite })
+
 export const predictOutput = stage(
   "vertical.predict-output",
   Schema.Struct({ requestId: Schema.String, ciphertexts: Bytes, partials: Schema.Array(Sealed) }),
@@ -209,7 +212,9 @@ export const predictOutput = stage(
     digest: Schema.String,
     location: Schema.String,
     /** Training evaluation at the label holder: the confusion counts of the test split. */
-    confusion: Schema.optional(Schema.Struct({ tp: Count, fp: Count, fn: Count, tn: Count }))
+    confusion: Schema.optional(Schema.Struct({ tp: Count, fp: Count, fn: Count, tn: Count })),
+    /** Training evaluation at the label holder: the test split's ROC curve (Linear.roc: aggregate rates, no scores). */
+    roc: Schema.optional(Schema.Struct({ points: Schema.Array(RocPoint), auc: Schema.Finite }))
   })
 )
 export const finish = stage("vertical.finish", Schema.Struct({}), Schema.Struct({ digest: Schema.String, location: Schema.String }))
@@ -221,7 +226,18 @@ export const cleanup = stage("vertical.cleanup", Schema.Struct({}), Schema.Struc
 
 // ---- results --------------------------------------------------------------------------------------------
 
-export const Metrics = Schema.Struct({ accuracy: Schema.Finite, precision: Schema.Finite, recall: Schema.Finite, tp: Count, fp: Count, fn: Count, tn: Count })
+export const Metrics = Schema.Struct({
+  accuracy: Schema.Finite,
+  precision: Schema.Finite,
+  recall: Schema.Finite,
+  tp: Count,
+  fp: Count,
+  fn: Count,
+  tn: Count,
+  /** The test split's ROC curve and AUC, from the label holder (absent when the split holds one class only). */
+  roc: Schema.optional(Schema.Array(RocPoint)),
+  auc: Schema.optional(Schema.Finite)
+})
 
 export const Counters = Schema.Struct({
   rounds: Count,

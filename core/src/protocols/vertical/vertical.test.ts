@@ -146,6 +146,9 @@ const trainAndCompare = async (d: Dataset, model: Linear.ModelKind, overrides: P
   expect(new Set(ids)).toEqual(new Set(sharedIds(d)))
   const ref = plaintextReference(d, model, t.params, result, ids)
   for (const m of ["accuracy", "precision", "recall"] as const) expect(Math.abs(result.test[m] - ref.metrics[m])).toBeLessThanOrEqual(0.01)
+  // The label holder's ROC curve ranks the same test rows as the plaintext model does.
+  expect(Math.abs(result.test.auc! - ref.roc!.auc)).toBeLessThanOrEqual(0.01)
+  expect(result.test.roc!.at(-1)).toEqual({ fpr: 1, tpr: 1 })
   expect(result.test.accuracy).toBeGreaterThan(0.9)
   // The label holder's evaluation (joint prediction of the test split) gives the plaintext model's label per id.
   const evaluation = (t.host.memory(holder).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; positive: Array<boolean> } }).evaluation
