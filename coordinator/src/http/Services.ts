@@ -6,7 +6,7 @@
  */
 import { Context, Effect, Layer } from "effect"
 import type * as E from "@jointly/core/internal/api/Errors"
-import { isApiError, Unavailable, UnknownModel, UnknownTask } from "@jointly/core/internal/api/Errors"
+import { isApiRefusal, Unavailable, UnknownModel, UnknownTask } from "@jointly/core/internal/api/Errors"
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { ArtifactStore, Codec } from "../artifacts/ArtifactStore.ts"
@@ -16,9 +16,9 @@ import type { Scheduler } from "../scheduler/Scheduler.ts"
 import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
 
 /** A Promise operation as an Effect failing with the API errors `E` it may throw; any other throw is a defect. */
-export const attempt = <A, Err extends E.ApiError = never>(f: () => Promise<A>): Effect.Effect<A, Err> =>
+export const attempt = <A, Err extends E.ApiRefusal = never>(f: () => Promise<A>): Effect.Effect<A, Err> =>
   Effect.tryPromise({ try: f, catch: (error) => error }).pipe(
-    Effect.catch((error) => (isApiError(error) ? Effect.fail(error as Err) : Effect.die(error)))
+    Effect.catch((error) => (isApiRefusal(error) ? Effect.fail(error as Err) : Effect.die(error)))
   )
 
 export class Tasks extends Context.Service<Tasks, {
