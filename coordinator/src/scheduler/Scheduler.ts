@@ -22,7 +22,7 @@ import { digest } from "@jointly/core/internal/wire/Canonical"
 import type { TaskConsent } from "@jointly/core/internal/wire/Messages"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
-import type { Claim, TaskRow, TaskStore } from "../store/TaskStore.ts"
+import type { Claim, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
 import type { Adoption } from "../cluster/Cluster.ts"
 import { LeaseLost, StaleTransition } from "../store/TaskStore.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
@@ -59,7 +59,7 @@ const storeModel = async (models: ModelStore | undefined, taskId: string, result
 }
 
 export const make = (deps: {
-  store: TaskStore
+  store: TaskStoreShape
   hub: Pick<Hub, "ended" | "offer" | "isOnline">
   rounds: RoundEngine["Service"]
   auth: Auth
@@ -122,7 +122,7 @@ export const make = (deps: {
     const claim = claims.get(task.id)
     if (claim === undefined) return false
     try {
-      await store.transition(claim, task.status, to, { reason, reasonHash: reasonHash(reason ?? to), bumpAttempt })
+      await Effect.runPromise(store.transition(claim, task.status, to, { reason, reasonHash: reasonHash(reason ?? to), bumpAttempt }))
       log.info("task transition", { taskId: task.id, from: task.status, to, reason })
       notify(task.id, to)
       if (isFinal(to)) ended(task, to, reason)
@@ -147,16 +147,16 @@ export const make = (deps: {
     hub.offer(participant, { taskId: task.id, specHash: task.id, spec: task.spec, ...(rejoin ? { rejoin } : {}) })
 
   const startConsent = async (task: TaskRow) => {
-    const answered = new Set((await store.consents(task.id)).map((c) => c.participant))
+    const answered = new Set((await Effect.runPromise(store.consents(task.id))).map((c) => c.participant))
     for (const p of participantsOf(task.spec)) if (!answered.has(p)) offer(task, p)
     const deadline = Date.parse(task.createdAt) + (task.spec.consentTimeoutMs ?? defaultConsentTimeoutMs)
     timers.set(task.id, setTimeout(() => void consentTimedOut(task.id), Math.max(0, deadline - Date.now())))
   }
 
   const consentTimedOut = async (id: string) => {
-    const task = await store.get(id)
+    const task = await Effect.runPromise(store.get(id))
     if (!task || task.status !== "AwaitingConsent") return
-    const answered = new Set((await store.consents(id)).map((c) => c.participant))
+    const answered = new Set((await Effect.runPromise(store.consents(id))).map((c) => c.participant))
     const silent = participantsOf(task.spec).filter((p) => !answered.has(p))
     await move(task, "TimedOut", `no consent in time from ${silent.join(", ")}`)
   }
@@ -168,7 +168,7 @@ export const make = (deps: {
     if (offlineNow().length > 0) {
       clearTimeout(timers.get(task.id))
       timers.set(task.id, setTimeout(async () => {
-        const current = await store.get(task.id)
+        const current = await Effect.runPromise(store.get(task.id))
         if (current?.status === "Scheduled" && offlineNow().length > 0) {
           await move(current, "Failed", `participants offline: ${offlineNow().join(", ")}`)
         }
@@ -181,7 +181,7 @@ export const make = (deps: {
     const barred = await suspendedAmong([task.spec.initiator, ...parties])
     if (barred !== undefined) return void (await move(task, "Failed", barred))
     if (!(await move(task, "Running"))) return
-    const current = (await store.get(task.id))!
+    const current = (await Effect.runPromise(store.get(task.id)))!
     run(current)
   }
 
@@ -193,22 +193,20 @@ export const make = (deps: {
     const { protocol, params } = found.success
     Effect.runSync(rounds.taskStarted(task.id))
     // A write refused because another instance claimed the task interrupts the run (`lost`), nothing else.
-    const fenced = <A>(write: () => Promise<A>) =>
-      Effect.promise(() => write().catch((error) => {
-        if (error instanceof LeaseLost) lost(error)
-        throw error
-      }))
+    const stopIfLost = <A, E>(write: Effect.Effect<A, E>) => Effect.tapError(write, (error) => Effect.sync(() => error instanceof LeaseLost && lost(error)))
+    const fenced = <A, E>(write: Effect.Effect<A, E>) => Effect.orDie(stopIfLost(write))
     const session = rounds.session({
       taskId: task.id,
       attempt: task.attempt,
       participants: found.success.parties,
       stages: protocol.stages.map((s) => s.stage.name),
       roundTimeoutMs: found.success.roundTimeoutMs,
-      progress: (event) => Effect.sync(() => void store.event(claim, "Progress", event).catch((error) => error instanceof LeaseLost && lost(error))),
-      commit: (phase, root) => fenced(() => store.commitPhase(claim, phase, root)),
+      // Progress is not waited for: the next round does not depend on its event being written.
+      progress: (event) => Effect.sync(() => void Effect.runFork(Effect.ignore(stopIfLost(store.event(claim, "Progress", event))))),
+      commit: (phase, root) => fenced(store.commitPhase(claim, phase, root)),
       checkpoint: {
-        save: (key, value) => fenced(() => store.saveCheckpoint(claim, key, task.attempt, value)),
-        load: (key) => Effect.promise(() => store.loadCheckpoint(task.id, key))
+        save: (key, value) => fenced(store.saveCheckpoint(claim, key, task.attempt, value)),
+        load: (key) => Effect.orDie(store.loadCheckpoint(task.id, key))
       }
     })
     // The result is stored as its Schema encodes it: a protocol that returns something else fails the task.
@@ -227,7 +225,7 @@ export const make = (deps: {
         if (Exit.isSuccess(exit)) {
           const result = await storeModel(deps.models, task.id, exit.value, deps.artifacts)
           const resultCid = await deps.artifacts?.putJson(result, task.id)
-          await store.succeed(claim, result, digest(result), reasonHash("Succeeded"))
+          await Effect.runPromise(store.succeed(claim, result, digest(result), reasonHash("Succeeded")))
           if (resultCid !== undefined) await deps.artifacts!.link(task.id, "result", resultCid, digest(result))
           log.info("task succeeded", { taskId: task.id })
           notify(task.id, "Succeeded")
@@ -258,7 +256,7 @@ export const make = (deps: {
    */
   const suspended = async (accounts: ReadonlyArray<string>, reason: string) => {
     const barred = new Set(accounts.map((a) => getAddress(a)))
-    for (const task of await store.owned(instance)) {
+    for (const task of await Effect.runPromise(store.owned(instance))) {
       const involved = [task.spec.initiator, ...participantsOf(task.spec)].some((a) => barred.has(getAddress(a)))
       if (!involved) continue
       const fiber = running.get(task.id)
@@ -291,18 +289,18 @@ export const make = (deps: {
         throw new InvalidTask({ reason: "PartyNotAudited", message: (error as Error).message })
       }
     }
-    if (await store.get(id)) throw new DuplicateTask({ message: `task ${id} exists already` })
+    if (await Effect.runPromise(store.get(id))) throw new DuplicateTask({ message: `task ${id} exists already` })
     // The instance that accepts a task owns it (token 1) until it ends or this instance dies.
-    claims.set(id, await store.insert(id, spec, id, parties, instance))
+    claims.set(id, await Effect.runPromise(store.insert(id, spec, id, parties, instance)))
     decoded.set(id, checked.success)
-    const task = (await store.get(id))!
+    const task = (await Effect.runPromise(store.get(id)))!
     await move(task, "AwaitingConsent")
-    await startConsent((await store.get(id))!)
+    await startConsent((await Effect.runPromise(store.get(id)))!)
     return id
   }
 
   const consent = async (account: string, message: TaskConsent) => {
-    const task = await store.get(message.taskId)
+    const task = await Effect.runPromise(store.get(message.taskId))
     if (!task) throw new WireRefusal({ code: "UnknownTask", detail: `no task ${message.taskId}` })
     const parties = participantsOf(task.spec)
     if (!parties.includes(account)) throw new WireRefusal({ code: "NotAuthorized", detail: `${account} is not a participant of task ${task.id}` })
@@ -319,7 +317,7 @@ export const make = (deps: {
     if (claim === undefined) throw new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} is not run by this coordinator instance` })
     let fresh: boolean
     try {
-      fresh = await store.recordConsent(claim, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash)
+      fresh = await Effect.runPromise(store.recordConsent(claim, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash))
     } catch (error) {
       if (!(error instanceof LeaseLost)) throw error
       lost(error)
@@ -330,26 +328,26 @@ export const make = (deps: {
       await move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`)
       return
     }
-    const approvals = (await store.consents(task.id)).filter((c) => c.approve).length
+    const approvals = (await Effect.runPromise(store.consents(task.id))).filter((c) => c.approve).length
     if (approvals === parties.length && (await move(task, "Scheduled"))) {
       clearTimeout(timers.get(task.id))
-      await schedule((await store.get(task.id))!)
+      await schedule((await Effect.runPromise(store.get(task.id)))!)
     }
   }
 
   /** A participant came online (on any instance): offer it what awaits its consent, start what waited for it. */
   const online = async (account: string) => {
-    for (const task of await store.owned(instance)) {
+    for (const task of await Effect.runPromise(store.owned(instance))) {
       if (!participantsOf(task.spec).includes(account)) continue
       if (task.status === "AwaitingConsent") {
-        const answered = (await store.consents(task.id)).some((c) => c.participant === account)
+        const answered = (await Effect.runPromise(store.consents(task.id))).some((c) => c.participant === account)
         if (!answered) offer(task, account)
       } else if (task.status === "Scheduled" && !running.has(task.id)) {
         await schedule(task)
       } else if (task.status === "Running" && running.has(task.id)) {
         // A participant back after a restart has forgotten the task: offer it again so it can serve the rounds
         // still to come (the rounds it missed settled without it). Harmless to one that only reconnected.
-        const approved = (await store.consents(task.id)).some((c) => c.participant === account && c.approve)
+        const approved = (await Effect.runPromise(store.consents(task.id))).some((c) => c.participant === account && c.approve)
         if (approved) offer(task, account, true)
       }
     }
@@ -371,14 +369,14 @@ export const make = (deps: {
       log.info("resuming task", { taskId: task.id, status: task.status, fence: claim.fence })
       if (task.status === "Submitted") {
         await move(task, "AwaitingConsent")
-        await startConsent((await store.get(task.id))!)
+        await startConsent((await Effect.runPromise(store.get(task.id)))!)
       } else if (task.status === "AwaitingConsent") {
         await startConsent(task)
       } else if (task.status === "Running") {
         // The protocol's in-flight state died with the old process; a fresh attempt re-runs it from the start
         // with new keys and masks, which the participants key their memory by.
         await move(task, "Scheduled", `${previous} during attempt ${task.attempt}; rescheduled`, true)
-        await schedule((await store.get(task.id))!)
+        await schedule((await Effect.runPromise(store.get(task.id)))!)
       } else if (task.status === "Scheduled") {
         await schedule(task)
       }
@@ -395,12 +393,12 @@ export const make = (deps: {
    * it is told to stop), so a cancel works from whichever instance the caller reached.
    */
   const cancel = async (id: string, reason: string) => {
-    let task = await store.get(id)
+    let task = await Effect.runPromise(store.get(id))
     if (!task) throw new UnknownTask({ message: `no task ${id}` })
     if (isFinal(task.status)) return task.status
     if (!claims.has(id)) {
-      const claim = await store.claim(id, instance, { force: true })
-      const now = await store.get(id)
+      const claim = await Effect.runPromise(store.claim(id, instance, { force: true }))
+      const now = await Effect.runPromise(store.get(id))
       if (claim === undefined || now === undefined) return now?.status ?? task.status
       if (task.owner !== null && task.owner !== instance) deps.released?.(id, task.owner)
       claims.set(id, claim)
