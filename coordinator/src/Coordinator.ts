@@ -266,7 +266,8 @@ export const start = async (config: Config): Promise<Internals> => {
     const owner = await Effect.runPromise(store.ownerOf(taskId))
     return owner !== undefined && owner !== instance ? owner : undefined
   }
-  const consentHere = (account: string, message: TaskConsent) => scheduler.consent(account, message).finally(() => humans.answered(message.taskId, account))
+  const consentHere = (account: string, message: TaskConsent) =>
+    Effect.runPromise(Effect.ensuring(scheduler.consent(account, message), Effect.sync(() => humans.answered(message.taskId, account))))
   bridge.on("forward", (m) => {
     if (m.target !== instance) return
     const handled = m.message.kind === "consent" ? consentHere(m.account, m.message.consent) : channel.reply(m.account, m.message.reply)

@@ -1,9 +1,10 @@
 /**
  * The coordinator's parts as the API's handlers see them: Effect services whose failures are the API's tagged
  * errors (core/src/api/Errors.ts), typed per operation, so a handler states nothing about statuses — the endpoint
- * declarations do. The task store is an Effect service already: a store that fails is a defect here (500). The
- * parts still written as Promise modules are lifted once: an API refusal they throw becomes a typed failure,
- * anything else a defect.
+ * declarations do. The task store and the scheduler answer with Effects and tagged errors already: their refusals
+ * pass through, a store that fails is a defect here (500). The parts still written as Promise modules (models,
+ * artifacts, the chain index) are lifted once: an API refusal they throw becomes a typed failure, anything else
+ * a defect.
  */
 import { Context, Effect, Layer } from "effect"
 import type * as E from "@jointly/core/internal/api/Errors"
@@ -41,8 +42,8 @@ export class Tasks extends Context.Service<Tasks, {
       outbox: (id) => Effect.orDie(store.outbox(id)),
       list: (filter) => Effect.orDie(store.list(filter)),
       openCount: (initiator) => Effect.orDie(store.openCount(initiator)),
-      submit: (spec, signature) => attempt(() => scheduler.submit(spec, signature)),
-      cancel: (id, reason) => attempt(() => scheduler.cancel(id, reason))
+      submit: (spec, signature) => Effect.catchTag(scheduler.submit(spec, signature), "StoreFailed", Effect.die),
+      cancel: (id, reason) => Effect.catchTag(scheduler.cancel(id, reason), "StoreFailed", Effect.die)
     })
 }
 

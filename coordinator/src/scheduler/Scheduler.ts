@@ -8,7 +8,8 @@
  */
 import { Cause, Effect, Exit, Fiber, type Layer, Result, Schema } from "effect"
 import type * as Backends from "@jointly/backends/internal/Backends"
-import { getAddress } from "ethers"
+import { getAddress, getBytes } from "ethers"
+import { verify } from "@jointly/core/internal/crypto/Signatures"
 import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/internal/api/Errors"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { ProtocolError } from "@jointly/core/internal/protocols/Protocol"
@@ -22,7 +23,7 @@ import { digest } from "@jointly/core/internal/wire/Canonical"
 import type { TaskConsent } from "@jointly/core/internal/wire/Messages"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
-import type { Claim, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
+import type { Claim, StoreFailed, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
 import type { Adoption } from "../cluster/Cluster.ts"
 import { LeaseLost, StaleTransition } from "../store/TaskStore.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
@@ -265,75 +266,73 @@ export const make = (deps: {
     }
   }
 
-  const submit = async (spec: TaskSpec, signature: string) => {
-    // The one decode of the params on the coordinator: the typed task is kept for the run.
-    const checked = Protocols.decodeTask(spec)
-    if (Result.isFailure(checked)) {
-      throw new InvalidTask({ reason: checked.failure._tag === "UnknownTaskKind" ? "UnknownKind" : "InvalidParams", message: checked.failure.message })
-    }
-    const parties = participantsOf(spec)
-    if (new Set(parties).size !== parties.length) throw new InvalidTask({ reason: "InvalidSpec", message: "a participant is named twice" })
-    const named = spec.recipients ?? []
-    if (new Set(named).size !== named.length) throw new InvalidTask({ reason: "InvalidSpec", message: "a recipient is named twice" })
-    const recipients = Protocols.resultRecipients(checked.success)
-    const id = taskIdOf(spec)
-    // The initiator signs the task id (EIP-191), which commits to the whole spec.
-    const { verify } = await import("@jointly/core/internal/crypto/Signatures")
-    if (!verify(spec.initiator, Uint8Array.from(Buffer.from(id.slice(2), "hex")), signature)) {
-      throw new InvalidTask({ reason: "BadSignature", message: `the submission is not signed by the initiator ${getAddress(spec.initiator)}` })
-    }
-    for (const account of new Set([getAddress(spec.initiator), ...parties, ...recipients])) {
-      try {
-        await auth.checkOrg(account)
-      } catch (error) {
-        throw new InvalidTask({ reason: "PartyNotAudited", message: (error as Error).message })
+  /** Checks a submission and records it (AwaitingConsent, the consents asked for); its id, the digest of the signed spec. */
+  const submit = (spec: TaskSpec, signature: string): Effect.Effect<string, InvalidTask | DuplicateTask | StoreFailed> =>
+    Effect.gen(function*() {
+      // The one decode of the params on the coordinator: the typed task is kept for the run.
+      const checked = Protocols.decodeTask(spec)
+      if (Result.isFailure(checked)) {
+        return yield* new InvalidTask({ reason: checked.failure._tag === "UnknownTaskKind" ? "UnknownKind" : "InvalidParams", message: checked.failure.message })
       }
-    }
-    if (await Effect.runPromise(store.get(id))) throw new DuplicateTask({ message: `task ${id} exists already` })
-    // The instance that accepts a task owns it (token 1) until it ends or this instance dies.
-    claims.set(id, await Effect.runPromise(store.insert(id, spec, id, parties, instance)))
-    decoded.set(id, checked.success)
-    const task = (await Effect.runPromise(store.get(id)))!
-    await move(task, "AwaitingConsent")
-    await startConsent((await Effect.runPromise(store.get(id)))!)
-    return id
-  }
+      const parties = participantsOf(spec)
+      if (new Set(parties).size !== parties.length) return yield* new InvalidTask({ reason: "InvalidSpec", message: "a participant is named twice" })
+      const named = spec.recipients ?? []
+      if (new Set(named).size !== named.length) return yield* new InvalidTask({ reason: "InvalidSpec", message: "a recipient is named twice" })
+      const recipients = Protocols.resultRecipients(checked.success)
+      const id = taskIdOf(spec)
+      // The initiator signs the task id (EIP-191), which commits to the whole spec.
+      if (!verify(spec.initiator, getBytes(id), signature)) {
+        return yield* new InvalidTask({ reason: "BadSignature", message: `the submission is not signed by the initiator ${getAddress(spec.initiator)}` })
+      }
+      for (const account of new Set([getAddress(spec.initiator), ...parties, ...recipients])) {
+        // The org's refusal (not registered, awaiting audit, suspended, revoked) names the account.
+        yield* Effect.tryPromise({ try: () => auth.checkOrg(account), catch: (refusal) => new InvalidTask({ reason: "PartyNotAudited", message: String((refusal as Error).message ?? refusal) }) })
+      }
+      if (yield* store.get(id)) return yield* new DuplicateTask({ message: `task ${id} exists already` })
+      // The instance that accepts a task owns it (token 1) until it ends or this instance dies.
+      claims.set(id, yield* store.insert(id, spec, id, parties, instance))
+      decoded.set(id, checked.success)
+      const task = (yield* store.get(id))!
+      yield* Effect.promise(() => move(task, "AwaitingConsent"))
+      const awaiting = (yield* store.get(id))!
+      yield* Effect.promise(() => startConsent(awaiting))
+      return id
+    })
 
-  const consent = async (account: string, message: TaskConsent) => {
-    const task = await Effect.runPromise(store.get(message.taskId))
-    if (!task) throw new WireRefusal({ code: "UnknownTask", detail: `no task ${message.taskId}` })
-    const parties = participantsOf(task.spec)
-    if (!parties.includes(account)) throw new WireRefusal({ code: "NotAuthorized", detail: `${account} is not a participant of task ${task.id}` })
-    if (task.status !== "AwaitingConsent") throw new WireRefusal({ code: "Replayed", detail: `task ${task.id} is ${task.status}; consent is closed` })
-    const hash = reasonHash(message.reason)
-    let signer: string
-    try {
-      signer = getAddress(deps.consent.recover({ taskId: task.id, specHash: task.id, approve: message.approve, reasonHash: hash }, message.signature))
-    } catch {
-      throw new WireRefusal({ code: "Malformed", detail: "the consent signature does not parse" })
-    }
-    if (signer !== account) throw new WireRefusal({ code: "NotAuthorized", detail: `the consent is signed by ${signer}, not ${account}` })
-    const claim = claims.get(task.id)
-    if (claim === undefined) throw new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} is not run by this coordinator instance` })
-    let fresh: boolean
-    try {
-      fresh = await Effect.runPromise(store.recordConsent(claim, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash))
-    } catch (error) {
-      if (!(error instanceof LeaseLost)) throw error
-      lost(error)
-      throw new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} moved to another coordinator instance; send the consent again` })
-    }
-    if (!fresh) throw new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
-    if (!message.approve) {
-      await move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`)
-      return
-    }
-    const approvals = (await Effect.runPromise(store.consents(task.id))).filter((c) => c.approve).length
-    if (approvals === parties.length && (await move(task, "Scheduled"))) {
-      clearTimeout(timers.get(task.id))
-      await schedule((await Effect.runPromise(store.get(task.id)))!)
-    }
-  }
+  /** A participant's signed answer to an offer; a refusal goes back to it as a `wire.error`. */
+  const consent = (account: string, message: TaskConsent): Effect.Effect<void, WireRefusal | StoreFailed> =>
+    Effect.gen(function*() {
+      const task = yield* store.get(message.taskId)
+      if (!task) return yield* new WireRefusal({ code: "UnknownTask", detail: `no task ${message.taskId}` })
+      const parties = participantsOf(task.spec)
+      if (!parties.includes(account)) return yield* new WireRefusal({ code: "NotAuthorized", detail: `${account} is not a participant of task ${task.id}` })
+      if (task.status !== "AwaitingConsent") return yield* new WireRefusal({ code: "Replayed", detail: `task ${task.id} is ${task.status}; consent is closed` })
+      const hash = reasonHash(message.reason)
+      const signer = yield* Effect.try({
+        try: () => getAddress(deps.consent.recover({ taskId: task.id, specHash: task.id, approve: message.approve, reasonHash: hash }, message.signature)),
+        catch: () => new WireRefusal({ code: "Malformed", detail: "the consent signature does not parse" })
+      })
+      if (signer !== account) return yield* new WireRefusal({ code: "NotAuthorized", detail: `the consent is signed by ${signer}, not ${account}` })
+      const claim = claims.get(task.id)
+      if (claim === undefined) return yield* new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} is not run by this coordinator instance` })
+      const fresh = yield* store.recordConsent(claim, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash).pipe(
+        Effect.catchTag("LeaseLost", (error) => {
+          lost(error)
+          return Effect.fail(new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} moved to another coordinator instance; send the consent again` }))
+        })
+      )
+      if (!fresh) return yield* new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
+      if (!message.approve) {
+        yield* Effect.promise(() => move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`))
+        return
+      }
+      const approvals = (yield* store.consents(task.id)).filter((c) => c.approve).length
+      if (approvals === parties.length && (yield* Effect.promise(() => move(task, "Scheduled")))) {
+        clearTimeout(timers.get(task.id))
+        const scheduled = (yield* store.get(task.id))!
+        yield* Effect.promise(() => schedule(scheduled))
+      }
+    })
 
   /** A participant came online (on any instance): offer it what awaits its consent, start what waited for it. */
   const online = async (account: string) => {
@@ -392,23 +391,25 @@ export const make = (deps: {
    * Cancels a task. One another instance owns is taken from it first (a new token: its next write is refused and
    * it is told to stop), so a cancel works from whichever instance the caller reached.
    */
-  const cancel = async (id: string, reason: string) => {
-    let task = await Effect.runPromise(store.get(id))
-    if (!task) throw new UnknownTask({ message: `no task ${id}` })
-    if (isFinal(task.status)) return task.status
-    if (!claims.has(id)) {
-      const claim = await Effect.runPromise(store.claim(id, instance, { force: true }))
-      const now = await Effect.runPromise(store.get(id))
-      if (claim === undefined || now === undefined) return now?.status ?? task.status
-      if (task.owner !== null && task.owner !== instance) deps.released?.(id, task.owner)
-      claims.set(id, claim)
-      task = now
-    }
-    const fiber = running.get(id)
-    await move(task, "Cancelled", reason)
-    if (fiber) await Effect.runPromise(Fiber.interrupt(fiber))
-    return "Cancelled" as const
-  }
+  const cancel = (id: string, reason: string): Effect.Effect<Status, UnknownTask | StoreFailed> =>
+    Effect.gen(function*() {
+      let task = yield* store.get(id)
+      if (!task) return yield* new UnknownTask({ message: `no task ${id}` })
+      if (isFinal(task.status)) return task.status
+      if (!claims.has(id)) {
+        const claim = yield* store.claim(id, instance, { force: true })
+        const now = yield* store.get(id)
+        if (claim === undefined || now === undefined) return now?.status ?? task.status
+        if (task.owner !== null && task.owner !== instance) deps.released?.(id, task.owner)
+        claims.set(id, claim)
+        task = now
+      }
+      const fiber = running.get(id)
+      const cancelling = task
+      yield* Effect.promise(() => move(cancelling, "Cancelled", reason))
+      if (fiber) yield* Fiber.interrupt(fiber)
+      return "Cancelled" as const
+    })
 
   const close = async () => {
     for (const timer of timers.values()) clearTimeout(timer)
