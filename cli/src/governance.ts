@@ -251,7 +251,7 @@ export const verifyTask = async (o: {
     const history = await ledger.taskHistory(o.taskId)
     const metadata = await client.get(o.taskId)
     // The result for its recipients; anyone else verifies the digests without the content.
-    const outcome = metadata.status === "Succeeded" ? await client.result(o.taskId).catch((e: Client.ApiError) => (e.code === "Forbidden" ? Verify.withheld : Promise.reject(e))) : undefined
+    const outcome = metadata.status === "Succeeded" ? await client.result(o.taskId).catch((e: Client.RequestFailed) => (e.code === "Forbidden" ? Verify.withheld : Promise.reject(e))) : undefined
     const task: Verify.StoredTask = { ...metadata, result: outcome === Verify.withheld ? Verify.withheld : outcome?.result ?? null }
     const checks = await Verify.verify({
       domain: Eip712.domain(ledger.chainId, health.chain.ledger),
@@ -263,7 +263,7 @@ export const verifyTask = async (o: {
           return (await client.getArtifact(cid)).bytes
         } catch (error) {
           // The API re-hashes on read and refuses a tampered artifact: then the check fails on purpose.
-          const code = (error as Client.ApiError).code
+          const code = (error as Client.RequestFailed).code
           return code === "Tampered" ? new TextEncoder().encode("tampered") : code === "Forbidden" ? Verify.withheld : undefined
         }
       },
@@ -271,7 +271,7 @@ export const verifyTask = async (o: {
         try {
           return (await client.weights(id)).artifact
         } catch (error) {
-          return (error as Client.ApiError).code === "Forbidden" ? Verify.withheld : undefined
+          return (error as Client.RequestFailed).code === "Forbidden" ? Verify.withheld : undefined
         }
       }
     })

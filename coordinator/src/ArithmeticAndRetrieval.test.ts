@@ -21,7 +21,7 @@ import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 import { InvalidTaskParams } from "@jointly/core/internal/protocols/Protocols"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as FeatureLogFile from "@jointly/participant/internal/similarity/FeatureLogFile"
-import { ApiError } from "./client/Client.ts"
+import { RequestFailed } from "./client/Client.ts"
 
 const pixels = Array.from({ length: 64 }, (_, i) => `pixel_${Math.floor(i / 8)}_${i % 8}`)
 
@@ -109,7 +109,7 @@ const run = async (kind: string, parties: ReadonlyArray<{ participant: string; d
 /** What a party other than the recipient and the initiator gets when it asks for the result. */
 const refusedRead = async (name: string, taskId: string) => {
   const client = cluster.clientFor(await cluster.walletOf(name))
-  return client.result(taskId).then(() => undefined, (error: unknown) => error as ApiError)
+  return client.result(taskId).then(() => undefined, (error: unknown) => error as RequestFailed)
 }
 
 /** The file the recipient stores holds the digest the coordinator notarized. */
@@ -158,7 +158,7 @@ describe("statistics.arithmetic over real processes (2048-bit Paillier)", () => 
     for (const r of shared.slice(0, 8)) expect(receipt).not.toContain(`"${r.id}"`)
     for (const name of ["bank", "shop"]) {
       const refused = await refusedRead(name, id)
-      expect(refused, name).toBeInstanceOf(ApiError)
+      expect(refused, name).toBeInstanceOf(RequestFailed)
       expect(refused!.status).toBe(403)
     }
   }, 300_000)
@@ -228,7 +228,7 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     for (const e of expected) expect(receipt).not.toContain(e)
     expect((result.index as { root: string }).root).toBe(output.index.root)
     const refused = await refusedRead("shop", id)
-    expect(refused).toBeInstanceOf(ApiError)
+    expect(refused).toBeInstanceOf(RequestFailed)
     expect(refused!.status).toBe(403)
 
     // Epoch 1 in the shop's index log: image 5 now holds the query itself, the nearest image is deleted.

@@ -113,7 +113,7 @@ export interface Coordinator {
 
 /** The coordinator with its parts, for this repository's CLI, local cluster and tests (`@jointly/coordinator/internal/Coordinator`). */
 export interface Internals extends Coordinator {
-  readonly store: TaskStore.TaskStore
+  readonly store: TaskStore.TaskStoreShape
   readonly models: ModelStore.ModelStore
   readonly artifacts: ArtifactStore.ArtifactStore
   readonly index: ChainIndex.ChainIndex | undefined
@@ -141,7 +141,7 @@ export const start = async (config: Config): Promise<Internals> => {
   const coordinator = getAddress(ledger.account)
 
   const sql = await Sql.open(config.store)
-  const base = await TaskStore.make(sql)
+  const base = await Effect.runPromise(TaskStore.make(sql))
   // An embedded store is one process's alone; a PostgreSQL store may be shared by several instances.
   const clustered = sql.engine === "postgres"
   const instance = config.cluster?.instance ?? Cluster.newInstanceId()
@@ -236,8 +236,8 @@ export const start = async (config: Config): Promise<Internals> => {
   const outboxToken = (): LeaseToken => cluster?.token("outbox") ?? { name: "outbox", holder: instance, fence: -1 }
   const leading = () => cluster?.token("outbox") !== undefined
   const outbox: OutboxStore = {
-    nextPending: () => (leading() ? store.nextPending() : Promise.resolve(undefined)),
-    sent: () => (leading() ? store.sent() : Promise.resolve([])),
+    nextPending: () => (leading() ? store.nextPending() : Effect.succeed(undefined)),
+    sent: () => (leading() ? store.sent() : Effect.succeed([])),
     markSent: (id, txHash, block) => store.markSent(id, txHash, block, outboxToken()),
     confirm: (id, txHash, block, blockHash) => store.confirm(id, txHash, block, blockHash, outboxToken()),
     requeue: (id, reason) => store.requeue(id, reason, outboxToken()),
@@ -263,10 +263,11 @@ export const start = async (config: Config): Promise<Internals> => {
   // wherever it is connected.
   const ownerElsewhere = async (taskId: string): Promise<string | undefined> => {
     if (!clustered || scheduler.owns(taskId)) return undefined
-    const owner = await store.ownerOf(taskId)
+    const owner = await Effect.runPromise(store.ownerOf(taskId))
     return owner !== undefined && owner !== instance ? owner : undefined
   }
-  const consentHere = (account: string, message: TaskConsent) => scheduler.consent(account, message).finally(() => humans.answered(message.taskId, account))
+  const consentHere = (account: string, message: TaskConsent) =>
+    Effect.runPromise(Effect.ensuring(scheduler.consent(account, message), Effect.sync(() => humans.answered(message.taskId, account))))
   bridge.on("forward", (m) => {
     if (m.target !== instance) return
     const handled = m.message.kind === "consent" ? consentHere(m.account, m.message.consent) : channel.reply(m.account, m.message.reply)

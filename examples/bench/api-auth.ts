@@ -94,7 +94,7 @@ export const run = async () => {
     // One task the analyst initiated (stored as submitted; nothing runs it).
     const spec = { kind: "statistics.horizontal", initiator: keys.analyst.address, nonce: "bench", parties: [{ participant: keys.analyst.address, dataset: "x" }], params: {} } as unknown as TaskSpec
     const id = taskIdOf(spec)
-    await coordinator.store.insert(id, spec, id, [keys.analyst.address], coordinator.instance)
+    await Effect.runPromise(coordinator.store.insert(id, spec, id, [keys.analyst.address], coordinator.instance))
     // Two servers over the coordinator's parts, built alike; only the guard differs.
     const roles = await coordinator.roles.of(keys.analyst.address)
     const serve = async (guard: "enforced" | "open") => {

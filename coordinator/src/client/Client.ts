@@ -5,10 +5,10 @@
  * Give it the member's signer and it signs in by itself (Sign-In with Ethereum) whenever a route needs it.
  */
 import { randomBytes } from "node:crypto"
-import { Cause, Duration, Effect, Exit, Schedule, Schema, SchemaAST, Stream } from "effect"
+import { Cause, Duration, Effect, Exit, Schedule, Schema, Stream } from "effect"
 import { getBytes } from "ethers"
 import * as ApiClient from "@jointly/core/internal/api/Client"
-import * as Errors from "@jointly/core/internal/api/Errors"
+import { fromFailure, RequestFailed } from "@jointly/core/internal/api/RequestFailed"
 import type * as S from "@jointly/core/internal/api/Schemas"
 import { Progress as ProgressSchema } from "@jointly/core/internal/api/Schemas"
 import type * as Endpoint from "@jointly/core/internal/net/Endpoint"
@@ -35,13 +35,8 @@ export interface ClientOptions {
   readonly fetch?: typeof globalThis.fetch
 }
 
-/** A refusal by the coordinator (`code` is the API error's `_tag`) or a response that is not what the API says. */
-export class ApiError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly detail?: unknown) {
-    super(message)
-    this.name = "ApiError"
-  }
-}
+/** What every call rejects with: an API refusal by its `_tag` and status, or the transport or decoding failure named. */
+export { RequestFailed }
 
 /** A task without `initiator` (the client's signer) and optionally without `nonce` (random). */
 export type TaskDraft = Omit<TaskSpec, "initiator" | "nonce"> & { readonly nonce?: string }
@@ -64,29 +59,6 @@ export interface WatchOptions {
   readonly signal?: AbortSignal
 }
 
-/** Each API error's HTTP status, as its class declares it (core/src/api/Errors.ts). */
-const statusOf: Record<string, number> = Object.fromEntries(
-  Errors.all.map((E) => [SchemaAST.resolveIdentifier(E.ast) ?? "", Number(SchemaAST.resolve(E.ast)?.["httpApiStatus"] ?? 500)])
-)
-
-/** Any failure of a call as an ApiError: the API's tagged errors by their tag, transport and decoding failures named. */
-const toApiError = (error: unknown): ApiError => {
-  if (error instanceof ApiError) return error
-  const e = error as { _tag?: string; message?: string; reason?: unknown; response?: { status?: number } }
-  if (e instanceof ApiClient.ClientSignInError) return new ApiError(0, e.code, e.message)
-  if (typeof e?._tag === "string" && statusOf[e._tag] !== undefined) return new ApiError(statusOf[e._tag]!, e._tag, e.message ?? e._tag, error)
-  // The transport rule and certificate trust (core/src/net/Endpoint.ts), by their own names.
-  const transport = (e as { reason?: { cause?: { _tag?: string; message?: string } } })?.reason?.cause
-  if (transport?._tag === "UntrustedCertificate" || transport?._tag === "InsecureEndpoint") return new ApiError(0, transport._tag, transport.message ?? transport._tag, transport)
-  if (e?._tag === "UntrustedCertificate" || e?._tag === "InsecureEndpoint") return new ApiError(0, e._tag, e.message ?? e._tag, error)
-  if (e?._tag === "HttpClientError") {
-    const status = e.response?.status ?? 0
-    return new ApiError(status, status === 0 ? "Unreachable" : "Http", e.message ?? `HTTP ${status}`, error)
-  }
-  if (e?._tag === "SchemaError") return new ApiError(0, "BadResponse", `the response does not match the API: ${e.message}`, error)
-  return new ApiError(0, "Failed", error instanceof Error ? error.message : String(error), error)
-}
-
 export const make = (options: ClientOptions) => {
   const client = ApiClient.make({
     url: options.url,
@@ -95,11 +67,11 @@ export const make = (options: ClientOptions) => {
     signer: options.initiator === undefined ? undefined : { getAddress: () => options.initiator!.getAddress(), signMessage: (m) => options.initiator!.signMessage(m) }
   })
 
-  /** Runs one call (signed unless `signed` is false) and throws an ApiError for any failure. */
+  /** Runs one call (signed unless `signed` is false) and throws a RequestFailed for any failure. */
   const run = async <A>(f: (api: ApiClient.Client["api"]) => Effect.Effect<A, unknown, any>, signed = true): Promise<A> => {
     const exit = await Effect.runPromiseExit(client.call(f, signed))
     if (Exit.isSuccess(exit)) return exit.value
-    throw toApiError(Cause.squash(exit.cause))
+    throw fromFailure(Cause.squash(exit.cause))
   }
 
   const get = (id: string) => run((api) => api.tasks.get({ params: { id } }))
@@ -107,7 +79,7 @@ export const make = (options: ClientOptions) => {
 
   /** Signs `draft` as `initiator` and submits it; resolves with the task id (the digest of the signed spec). */
   const submit = async (draft: TaskDraft, initiator: Initiator | undefined = options.initiator) => {
-    if (!initiator) throw new ApiError(0, "NoInitiator", "submit needs an initiator (a wallet) to sign the task")
+    if (!initiator) throw new RequestFailed(0, "NoInitiator", "submit needs an initiator (a wallet) to sign the task")
     const spec = { ...draft, initiator: await initiator.getAddress(), nonce: draft.nonce ?? randomBytes(8).toString("hex") } as TaskSpec
     // Refused here, by the kind's declaration, before anything is signed or sent: UnknownTaskKind or InvalidTaskParams.
     Protocols.decodeTaskOrThrow(Schema.decodeUnknownSync(TaskSpecSchema)(spec))
@@ -141,7 +113,7 @@ export const make = (options: ClientOptions) => {
         opts.onStatus?.(detail.status)
       }
       if (!isFinal(detail.status) || (opts.untilNotarized !== false && !detail.chain.every((c) => c.status === "confirmed" || c.status === "failed"))) return undefined
-      const outcome = detail.status === "Succeeded" ? await result(id).catch((e: ApiError) => (e.code === "Forbidden" ? undefined : Promise.reject(e))) : undefined
+      const outcome = detail.status === "Succeeded" ? await result(id).catch((e: RequestFailed) => (e.code === "Forbidden" ? undefined : Promise.reject(e))) : undefined
       return { ...detail, result: outcome?.result ?? null }
     }
     // Each time the feed opens, and each of its events about this task (or its heartbeat): read the task again.
@@ -157,19 +129,19 @@ export const make = (options: ClientOptions) => {
     const program = Stream.merge(feed, quiet).pipe(
       // Changes that come while the task is being read make one more read, not one each.
       Stream.buffer({ capacity: 1, strategy: "sliding" }),
-      Stream.mapEffect(() => Effect.tryPromise({ try: read, catch: toApiError })),
+      Stream.mapEffect(() => Effect.tryPromise({ try: read, catch: fromFailure })),
       Stream.filter((outcome): outcome is TaskOutcome => outcome !== undefined),
       Stream.runHead,
       Effect.flatMap((outcome) => (outcome._tag === "Some" ? Effect.succeed(outcome.value) : Effect.die(new Error("the task's event stream ended")))),
       Effect.timeoutOrElse({
         duration: Duration.millis(timeoutMs),
-        orElse: () => Effect.fail(new ApiError(0, "Timeout", `task ${id} did not end within ${timeoutMs} ms (status ${lastStatus})`))
+        orElse: () => Effect.fail(new RequestFailed(0, "Timeout", `task ${id} did not end within ${timeoutMs} ms (status ${lastStatus})`))
       })
     )
     const exit = await Effect.runPromiseExit(program, opts.signal === undefined ? undefined : { signal: opts.signal })
     if (Exit.isSuccess(exit)) return exit.value
     opts.signal?.throwIfAborted()
-    throw toApiError(Cause.squash(exit.cause))
+    throw fromFailure(Cause.squash(exit.cause))
   }
 
   return {

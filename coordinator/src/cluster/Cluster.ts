@@ -19,7 +19,7 @@ import { hostname } from "node:os"
 import { Effect, Fiber, Schedule } from "effect"
 import type { Log } from "../Log.ts"
 import type { Sql } from "../store/Sql.ts"
-import type { Claim, LeaseToken, TaskRow, TaskStore } from "../store/TaskStore.ts"
+import type { Claim, LeaseToken, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
 import type { Bridge } from "./Bridge.ts"
 import * as Leases from "./Leases.ts"
 
@@ -51,7 +51,7 @@ export interface Hooks {
 
 export interface Options {
   readonly sql: Sql
-  readonly store: TaskStore
+  readonly store: TaskStoreShape
   readonly bridge: Bridge
   readonly log: Log
   /** The instance id (default: host, pid and random bytes). */
@@ -132,15 +132,15 @@ export const make = (options: Options) => {
     }
   }
 
-  const db = <A>(what: string, f: () => Promise<A>) =>
-    Effect.tryPromise({ try: f, catch: (error) => error }).pipe(
-      Effect.tapError((error) => Effect.sync(() => log.warn(`cluster: ${what} failed`, { error: String(error) })))
-    )
+  /** A step that failed is logged and left to the next tick. */
+  const logged = <A, E>(what: string, effect: Effect.Effect<A, E>) =>
+    Effect.tapError(effect, (error) => Effect.sync(() => log.warn(`cluster: ${what} failed`, { error: String(error) })))
+  const db = <A>(what: string, f: () => Promise<A>) => logged(what, Effect.tryPromise({ try: f, catch: (error) => error }))
 
   const claimOrphans = Effect.gen(function*() {
-    const orphans = yield* db("looking for orphaned tasks", () => store.orphans())
+    const orphans = yield* logged("looking for orphaned tasks", store.orphans())
     for (const task of orphans) {
-      const claim = yield* db("claiming a task", () => store.claim(task.id, instance))
+      const claim = yield* logged("claiming a task", store.claim(task.id, instance))
       if (claim === undefined) continue // another instance was faster
       log.info("claimed task", { taskId: task.id, previousOwner: task.owner, fence: claim.fence })
       yield* db("resuming a task", () => hooks!.adopt(task, claim, "takeover"))
@@ -177,8 +177,8 @@ export const make = (options: Options) => {
       yield* Effect.promise(() => hooks!.lost())
       yield* db("joining again", () => sql.query(`update coordinator_instances set expires_at = now() + $2::interval where id = $1`, [instance, `${leaseMs} milliseconds`]))
       // What still names this instance was claimed by nobody meanwhile: take it back under a new token.
-      for (const task of yield* Effect.orElseSucceed(db("listing own tasks", () => store.owned(instance)), () => [] as Array<TaskRow>)) {
-        const claim = yield* Effect.orElseSucceed(db("claiming back a task", () => store.claim(task.id, instance, { force: true })), () => undefined)
+      for (const task of yield* Effect.orElseSucceed(logged("listing own tasks", store.owned(instance)), () => [] as Array<TaskRow>)) {
+        const claim = yield* Effect.orElseSucceed(logged("claiming back a task", store.claim(task.id, instance, { force: true })), () => undefined)
         if (claim !== undefined) yield* Effect.ignore(db("resuming a task", () => hooks!.adopt(task, claim, "rejoined")))
       }
     }
@@ -219,8 +219,8 @@ export const make = (options: Options) => {
       bridge.broadcast({ type: "hello", instance })
       bridge.broadcast({ type: "snapshot", instance, accounts: [...options.local()] })
       if (options.exclusive) {
-        for (const task of await store.unfinished()) {
-          const claim = await store.claim(task.id, instance, { force: true })
+        for (const task of await Effect.runPromise(store.unfinished())) {
+          const claim = await Effect.runPromise(store.claim(task.id, instance, { force: true }))
           if (claim !== undefined) await h.adopt(task, claim, "restarted")
         }
       }
@@ -238,7 +238,7 @@ export const make = (options: Options) => {
         await leases.release(entry.token).catch(() => {})
         entry.token = undefined
       }
-      await store.releaseAll(instance).catch(() => {})
+      await Effect.runPromise(Effect.ignore(store.releaseAll(instance)))
       await leases.leave(instance).catch(() => {})
     }
   }

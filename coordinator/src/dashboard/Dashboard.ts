@@ -9,6 +9,7 @@ import { readFile } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { dirname, extname, join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
 import { getAddress, isAddress } from "ethers"
 import { routes as apiRoutes } from "@jointly/core/internal/api/Api"
 import { abi as grantsAbi } from "@jointly/core/internal/ledger/generated/AccessGrants"
@@ -20,7 +21,7 @@ import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import * as Verify from "../audit/Verify.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
-import type { TaskStore } from "../store/TaskStore.ts"
+import type { TaskStoreShape } from "../store/TaskStore.ts"
 import type { Hub } from "../transport/Hub.ts"
 
 const publicDir = fileURLToPath(new URL("./public/", import.meta.url))
@@ -66,7 +67,7 @@ const routeTable = () => {
 }
 
 export interface Deps {
-  readonly store: TaskStore
+  readonly store: TaskStoreShape
   readonly hub: Hub
   readonly ledger: LedgerClient
   readonly domain: Eip712.Domain
@@ -83,7 +84,7 @@ export const make = (deps: Deps) => {
    * chain index — with its state read from the registry on chain, not from the coordinator's memory.
    */
   const members = async () => {
-    const tasks = await store.list({ limit: 1000 })
+    const tasks = await Effect.runPromise(store.list({ limit: 1000 }))
     const accounts = new Set<string>()
     for (const t of tasks) for (const a of [t.initiator, ...participantsOf(t.spec)]) accounts.add(getAddress(a))
     for (const a of hub.online()) accounts.add(getAddress(a))
@@ -115,9 +116,9 @@ export const make = (deps: Deps) => {
 
   /** Verify.ts over the store's copy and the chain's logs: the same checks as `jointly verify`. */
   const verify = async (id: string) => {
-    const task = await store.get(id)
+    const task = await Effect.runPromise(store.get(id))
     if (!task) throw new UnknownTask({ message: `no task ${id}` })
-    const [events, consents, outbox, history] = await Promise.all([store.events(id), store.consents(id), store.outbox(id), ledger.taskHistory(id as `0x${string}`)])
+    const [events, consents, outbox, history] = await Promise.all([Effect.runPromise(Effect.all([store.events(id), store.consents(id), store.outbox(id)], { concurrency: 3 })), ledger.taskHistory(id as `0x${string}`)]).then(([[events, consents, outbox], history]) => [events, consents, outbox, history] as const)
     const checks = await Verify.verify({
       domain: deps.domain,
       history,

@@ -6,7 +6,8 @@
  * message costs a refresh, never a wrong view.
  */
 import type { LiveEvent } from "@jointly/core/internal/api/Schemas"
-import type { TaskStore } from "../store/TaskStore.ts"
+import { Effect } from "effect"
+import type { TaskStoreShape } from "../store/TaskStore.ts"
 
 export type { LiveEvent }
 
@@ -35,35 +36,19 @@ export type Bus = ReturnType<typeof makeBus>
  * The store with its event-writing methods reporting to the bus once their transaction has committed. Status
  * transitions are reported by the scheduler (`onStatus`), so they are not repeated here.
  */
-export const observe = (store: TaskStore, bus: Bus): TaskStore => ({
-  ...store,
-  recordConsent: async (claim, consent, reasonHash) => {
-    const fresh = await store.recordConsent(claim, consent, reasonHash)
-    if (fresh) bus.publish({ type: "event", taskId: claim.taskId, event: consent.approve ? "ConsentApproved" : "ConsentRejected" })
-    return fresh
-  },
-  commitPhase: async (claim, phase, root) => {
-    await store.commitPhase(claim, phase, root)
-    bus.publish({ type: "event", taskId: claim.taskId, event: "PhaseCommitted" })
-  },
-  event: async (claim, type, data) => {
-    await store.event(claim, type, data)
-    bus.publish({ type: "event", taskId: claim.taskId, event: type })
-  },
-  markSent: async (id, txHash, blockNumber, lease) => {
-    const rows = await store.markSent(id, txHash, blockNumber, lease)
-    await publishChain(store, bus, id)
-    return rows
-  },
-  confirm: async (id, txHash, blockNumber, blockHash, lease) => {
-    const rows = await store.confirm(id, txHash, blockNumber, blockHash, lease)
-    await publishChain(store, bus, id)
-    return rows
+export const observe = (store: TaskStoreShape, bus: Bus): TaskStoreShape => {
+  const publish = (event: LiveEvent) => Effect.sync(() => bus.publish(event))
+  /** An outbox entry moved (mined, or final): the dashboard refreshes the task's chain trail. */
+  const chainMoved = (id: number) =>
+    Effect.flatMap(Effect.orElseSucceed(store.outboxEntry(id), () => undefined), (row) => publish({ type: "chain", taskId: row?.taskId ?? null, op: row?.op.op ?? "" }))
+  return {
+    ...store,
+    recordConsent: (claim, consent, reasonHash) =>
+      Effect.tap(store.recordConsent(claim, consent, reasonHash), (fresh) =>
+        fresh ? publish({ type: "event", taskId: claim.taskId, event: consent.approve ? "ConsentApproved" : "ConsentRejected" }) : Effect.void),
+    commitPhase: (claim, phase, root) => Effect.tap(store.commitPhase(claim, phase, root), () => publish({ type: "event", taskId: claim.taskId, event: "PhaseCommitted" })),
+    event: (claim, type, data) => Effect.tap(store.event(claim, type, data), () => publish({ type: "event", taskId: claim.taskId, event: type })),
+    markSent: (id, txHash, blockNumber, lease) => Effect.tap(store.markSent(id, txHash, blockNumber, lease), () => chainMoved(id)),
+    confirm: (id, txHash, blockNumber, blockHash, lease) => Effect.tap(store.confirm(id, txHash, blockNumber, blockHash, lease), () => chainMoved(id))
   }
-})
-
-/** An outbox entry moved (mined, or final): the dashboard refreshes the task's chain trail. */
-const publishChain = async (store: TaskStore, bus: Bus, id: number) => {
-  const [row] = await store.sql.query<{ task_id: string | null; op: string }>(`select task_id, op from outbox where id = $1`, [id])
-  bus.publish({ type: "chain", taskId: row?.task_id ?? null, op: row?.op ?? "" })
 }

@@ -25,6 +25,7 @@ import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as Consortium from "../local/Consortium.ts"
 import * as F from "../testing/fixtures.ts"
+import { promised } from "../testing/Promised.ts"
 
 const demo = fileURLToPath(new URL("../../../examples/demo/", import.meta.url))
 const columns: DatasetSpec["columns"] = ["glucose", "mass"].map((name) => ({ name, type: "number" as const }))
@@ -38,7 +39,7 @@ let socket: Socket
 let taskId: string
 
 const snapshot = async () => {
-  const store = cluster.coordinator()!.store
+  const store = promised(cluster.coordinator()!.store)
   const task = await store.get(taskId)
   return {
     status: task?.status,

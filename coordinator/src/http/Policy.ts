@@ -5,6 +5,7 @@
  * predicates (`seesTask`). Refusals are the API's tagged errors: `Forbidden` with a reason, or the resource's
  * `Unknown…` when it does not exist (ids are digests, so answering 404 leaks nothing a caller could not hash).
  */
+import { Effect } from "effect"
 import { getAddress } from "ethers"
 import type { Rule } from "@jointly/core/internal/api/Access"
 import type { CallerShape } from "@jointly/core/internal/api/Api"
@@ -16,10 +17,10 @@ import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { Sql } from "../store/Sql.ts"
-import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
+import type { TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
 
 export interface Deps {
-  readonly store: TaskStore
+  readonly store: Pick<TaskStoreShape, "get">
   readonly models?: ModelStore
   readonly artifacts?: ArtifactStore
   readonly index?: ChainIndex
@@ -59,14 +60,14 @@ export interface ModelGrant {
 
 export const make = (deps: Deps) => {
   const taskOf = async (id: string | undefined) => {
-    const task = id === undefined ? undefined : await deps.store.get(id)
+    const task = id === undefined ? undefined : await Effect.runPromise(deps.store.get(id))
     if (task === undefined) throw new UnknownTask({ message: `no task ${id}` })
     return task
   }
   const modelTask = async (modelId: string | undefined) => {
     const model = modelId === undefined || deps.models === undefined ? undefined : await deps.models.get(modelId)
     if (model === undefined) throw new UnknownModel({ message: `no model ${modelId}` })
-    return model.taskId === null ? undefined : await deps.store.get(model.taskId)
+    return model.taskId === null ? undefined : await Effect.runPromise(deps.store.get(model.taskId))
   }
 
   /** Predictions already served under a grant here (uses the owner's on-chain log cannot count). */
@@ -167,7 +168,7 @@ export const make = (deps: Deps) => {
         if (about.owner !== null && same(about.owner, caller.address)) return undefined
         if (about.requestSides.some((a) => same(a, caller.address))) return undefined
         if (about.taskId !== null) {
-          const task = await deps.store.get(about.taskId)
+          const task = await Effect.runPromise(deps.store.get(about.taskId))
           if (task !== undefined) {
             // A result artifact holds the result: its recipients alone. A model: the parties that trained it.
             const allowed = about.roles.includes("result") ? isRecipient(caller, task.spec) : about.roles.includes("model") ? isParty(caller, task.spec) : involved(caller, task.spec)

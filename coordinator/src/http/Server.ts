@@ -21,7 +21,7 @@ import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { Scheduler } from "../scheduler/Scheduler.ts"
-import type { TaskStore } from "../store/TaskStore.ts"
+import type { TaskStoreShape } from "../store/TaskStore.ts"
 import * as RateLimiter from "../limits/RateLimiter.ts"
 import * as Governance from "./handlers/Governance.ts"
 import * as Meta from "./handlers/Meta.ts"
@@ -59,7 +59,7 @@ export const defaults = {
 
 export interface Options {
   readonly server: Server
-  readonly store: TaskStore
+  readonly store: TaskStoreShape
   readonly scheduler: Scheduler
   readonly models?: ModelStore
   readonly artifacts?: ArtifactStore

@@ -1,50 +1,49 @@
 /**
  * The coordinator's parts as the API's handlers see them: Effect services whose failures are the API's tagged
  * errors (core/src/api/Errors.ts), typed per operation, so a handler states nothing about statuses — the endpoint
- * declarations do. The parts themselves stay Promise modules shared with the scheduler and the socket hub; each
- * operation is lifted here once: an API error it throws becomes a typed failure, anything else a defect (500).
+ * declarations do. The task store and the scheduler answer with Effects and tagged errors already: their refusals
+ * pass through, a store that fails is a defect here (500). The parts still written as Promise modules (models,
+ * artifacts, the chain index) are lifted once: an API refusal they throw becomes a typed failure, anything else
+ * a defect.
  */
 import { Context, Effect, Layer } from "effect"
 import type * as E from "@jointly/core/internal/api/Errors"
-import { isApiError, Unavailable, UnknownModel, UnknownTask } from "@jointly/core/internal/api/Errors"
+import { isApiRefusal, Unavailable, UnknownModel, UnknownTask } from "@jointly/core/internal/api/Errors"
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { ArtifactStore, Codec } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore, Prediction, StoredModel } from "../models/ModelStore.ts"
 import type { Scheduler } from "../scheduler/Scheduler.ts"
-import type { TaskRow, TaskStore } from "../store/TaskStore.ts"
+import type { Consent, OutboxRow, TaskEvent, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
 
 /** A Promise operation as an Effect failing with the API errors `E` it may throw; any other throw is a defect. */
-export const attempt = <A, Err extends E.ApiError = never>(f: () => Promise<A>): Effect.Effect<A, Err> =>
+export const attempt = <A, Err extends E.ApiRefusal = never>(f: () => Promise<A>): Effect.Effect<A, Err> =>
   Effect.tryPromise({ try: f, catch: (error) => error }).pipe(
-    Effect.catch((error) => (isApiError(error) ? Effect.fail(error as Err) : Effect.die(error)))
+    Effect.catch((error) => (isApiRefusal(error) ? Effect.fail(error as Err) : Effect.die(error)))
   )
 
 export class Tasks extends Context.Service<Tasks, {
   readonly get: (id: string) => Effect.Effect<TaskRow, E.UnknownTask>
-  readonly events: (id: string) => Effect.Effect<Awaited<ReturnType<TaskStore["events"]>>>
-  readonly consents: (id: string) => Effect.Effect<Awaited<ReturnType<TaskStore["consents"]>>>
-  readonly outbox: (id: string) => Effect.Effect<Awaited<ReturnType<TaskStore["outbox"]>>>
+  readonly events: (id: string) => Effect.Effect<ReadonlyArray<TaskEvent>>
+  readonly consents: (id: string) => Effect.Effect<ReadonlyArray<Consent>>
+  readonly outbox: (id: string) => Effect.Effect<ReadonlyArray<OutboxRow>>
   readonly list: (filter: { readonly status?: Status; readonly limit?: number; readonly visibleTo?: string }) => Effect.Effect<ReadonlyArray<TaskRow>>
   readonly openCount: (initiator: string) => Effect.Effect<number>
   readonly submit: (spec: TaskSpec, signature: string) => Effect.Effect<string, E.InvalidTask | E.DuplicateTask>
   readonly cancel: (id: string, reason: string) => Effect.Effect<Status, E.UnknownTask>
 }>()("jointly/coordinator/Tasks") {
-  static readonly layer = (store: TaskStore, scheduler: Scheduler) =>
+  static readonly layer = (store: TaskStoreShape, scheduler: Scheduler) =>
     Layer.succeed(Tasks, {
-      get: (id) => attempt<TaskRow, E.UnknownTask>(async () => {
-        const task = await store.get(id)
-        if (task === undefined) throw new UnknownTask({ message: `no task ${id}` })
-        return task
-      }),
-      events: (id) => attempt(() => store.events(id)),
-      consents: (id) => attempt(() => store.consents(id)),
-      outbox: (id) => attempt(() => store.outbox(id)),
-      list: (filter) => attempt(() => store.list(filter)),
-      openCount: (initiator) => attempt(() => store.openCount(initiator)),
-      submit: (spec, signature) => attempt(() => scheduler.submit(spec, signature)),
-      cancel: (id, reason) => attempt(() => scheduler.cancel(id, reason))
+      get: (id) =>
+        Effect.flatMap(Effect.orDie(store.get(id)), (task) => (task === undefined ? Effect.fail(new UnknownTask({ message: `no task ${id}` })) : Effect.succeed(task))),
+      events: (id) => Effect.orDie(store.events(id)),
+      consents: (id) => Effect.orDie(store.consents(id)),
+      outbox: (id) => Effect.orDie(store.outbox(id)),
+      list: (filter) => Effect.orDie(store.list(filter)),
+      openCount: (initiator) => Effect.orDie(store.openCount(initiator)),
+      submit: (spec, signature) => Effect.catchTag(scheduler.submit(spec, signature), "StoreFailed", Effect.die),
+      cancel: (id, reason) => Effect.catchTag(scheduler.cancel(id, reason), "StoreFailed", Effect.die)
     })
 }
 

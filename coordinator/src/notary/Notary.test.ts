@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
 import * as Chain from "@jointly/core/internal/ledger/Chain"
@@ -16,6 +17,7 @@ import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import * as Log from "../Log.ts"
 import * as Sql from "../store/Sql.ts"
 import * as TaskStore from "../store/TaskStore.ts"
+import { type Promised, promised } from "../testing/Promised.ts"
 import { nodeNames, startNode, type EvmNode } from "../testing/EvmNode.ts"
 import * as Notary from "./Notary.ts"
 
@@ -25,7 +27,9 @@ describe.each(nodeNames)("notary on %s", (nodeName) => {
   let node: EvmNode
   let addresses: Addresses
   let sql: Sql.Sql
-  let store: TaskStore.TaskStore
+  /** The store as the notary sees it, and as this test drives it (awaiting each step). */
+  let service: TaskStore.TaskStoreShape
+  let store: Promised<TaskStore.TaskStoreShape>
   const dir = mkdtempSync(join(tmpdir(), "jointly-notary-"))
   const keys = { supervisor: Wallet.createRandom().privateKey, coordinator: Wallet.createRandom().privateKey, a: Wallet.createRandom().privateKey, b: Wallet.createRandom().privateKey }
   const orgs = [new Wallet(keys.a), new Wallet(keys.b)]
@@ -38,7 +42,7 @@ describe.each(nodeNames)("notary on %s", (nodeName) => {
     return ledger
   }
   const startNotary = (ledger: LedgerClient) => {
-    const notary = Notary.start({ store, ledger: fromClient(ledger), log: Log.make("notary", "error"), options: { idleMs: 50 } })
+    const notary = Notary.start({ store: service, ledger: fromClient(ledger), log: Log.make("notary", "error"), options: { idleMs: 50 } })
     closers.push(notary.stop)
     return notary
   }
@@ -86,7 +90,8 @@ describe.each(nodeNames)("notary on %s", (nodeName) => {
       signers[org.address] = own
     }
     sql = await Sql.open(join(dir, "db"))
-    store = await TaskStore.make(sql)
+    service = await Effect.runPromise(TaskStore.make(sql))
+    store = promised(service)
   })
 
   afterAll(async () => {

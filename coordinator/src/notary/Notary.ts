@@ -13,14 +13,14 @@
  * a fee above the ceiling or a nonce conflict back off through `Schedule`. `start` is the Promise facade the
  * coordinator process uses.
  */
-import { Context, Data, Deferred, Effect, Layer, ManagedRuntime, Queue, Schedule } from "effect"
+import { Context, Deferred, Effect, Layer, ManagedRuntime, Queue, Schedule } from "effect"
 import type { ChainError } from "@jointly/core/internal/ledger/ChainError"
 import type { LedgerShape } from "@jointly/core/internal/ledger/Ledger"
 import type { Log } from "../Log.ts"
-import type { OutboxRow, TaskStore } from "../store/TaskStore.ts"
+import type { OutboxRow, TaskStoreShape } from "../store/TaskStore.ts"
 
 /** The outbox as the notary needs it. */
-export type OutboxStore = Pick<TaskStore, "nextPending" | "sent" | "markSent" | "confirm" | "requeue" | "retryLater" | "pendingCount">
+export type OutboxStore = Pick<TaskStoreShape, "nextPending" | "sent" | "markSent" | "confirm" | "requeue" | "retryLater" | "pendingCount">
 
 export interface NotaryShape {
   /** Wakes the loop at once (e.g. after a transition) instead of at the next poll. */
@@ -37,15 +37,6 @@ export interface NotaryOptions {
   /** A revert is deterministic: after this many tries the entry is parked as failed (default 3). */
   readonly maxRevertAttempts?: number
 }
-
-/** The store did not answer: retried like an unreachable node. */
-class StoreFailed extends Data.TaggedError("StoreFailed")<{ readonly cause: unknown }> {
-  get transient() {
-    return true
-  }
-}
-
-const db = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (cause) => new StoreFailed({ cause }) })
 
 const send = (ledger: LedgerShape, row: OutboxRow) => {
   const eventId = row.eventId
@@ -81,20 +72,20 @@ export const make = (deps: { readonly store: OutboxStore; readonly ledger: Ledge
 
     /** Sends the oldest pending entry (or adopts the transaction that already recorded it). */
     const sendNext = Effect.gen(function*() {
-      const row = yield* db(() => store.nextPending())
+      const row = yield* store.nextPending()
       if (row === undefined) return false
       const attempt = Effect.gen(function*() {
         if (yield* ledger.isRecorded(row.eventId)) {
           const entry = yield* recordedBy(row)
           // Recorded but not yet in the logs this node serves: look again after the idle wait.
           if (entry === undefined) return false
-          yield* db(() => store.markSent(row.id, entry.txHash, Number(entry.blockNumber)))
+          yield* store.markSent(row.id, entry.txHash, Number(entry.blockNumber))
           return true
         }
         const write = yield* send(ledger, row)
         // Not applied: another transaction recorded the id meanwhile (e.g. the original re-mined after a reorg).
         const by = write.applied ? { txHash: write.txHash, blockNumber: write.blockNumber } : yield* recordedBy(row)
-        if (by !== undefined) yield* db(() => store.markSent(row.id, by.txHash, Number(by.blockNumber)))
+        if (by !== undefined) yield* store.markSent(row.id, by.txHash, Number(by.blockNumber))
         log.debug("notarized", { op: row.op.op, taskId: row.taskId, txHash: write.txHash, applied: write.applied })
         return true
       })
@@ -102,7 +93,7 @@ export const make = (deps: { readonly store: OutboxStore; readonly ledger: Ledge
         Effect.catchTag("ChainError", (error: ChainError) =>
           Effect.gen(function*() {
             const giveUp = !error.transient && row.attempts + 1 >= maxRevertAttempts
-            yield* db(() => store.retryLater(row.id, error.message, giveUp))
+            yield* store.retryLater(row.id, error.message, giveUp)
             log.warn(giveUp ? "chain write failed for good" : "chain write failed; will retry", {
               op: row.op.op,
               taskId: row.taskId,
@@ -118,16 +109,16 @@ export const make = (deps: { readonly store: OutboxStore; readonly ledger: Ledge
 
     /** Confirms the mined entries that are now final; puts back those whose transaction left the chain. */
     const settle = Effect.gen(function*() {
-      const sent = yield* db(() => store.sent())
+      const sent = yield* store.sent()
       let reorganised = false
       for (const row of sent) {
         const where = yield* ledger.inclusion(row.txHash!)
         if (where._tag === "Missing") {
           reorganised = true
-          yield* db(() => store.requeue(row.id, `transaction ${row.txHash} left the canonical chain; sending again`))
+          yield* store.requeue(row.id, `transaction ${row.txHash} left the canonical chain; sending again`)
           log.warn("chain record reorganised away; sending again", { op: row.op.op, taskId: row.taskId, txHash: row.txHash })
         } else if (where.final) {
-          yield* db(() => store.confirm(row.id, row.txHash!, Number(where.blockNumber), where.blockHash))
+          yield* store.confirm(row.id, row.txHash!, Number(where.blockNumber), where.blockHash)
         }
       }
       // Transactions of this key left with the blocks: the next nonce is the node's again, not our count.
@@ -137,7 +128,7 @@ export const make = (deps: { readonly store: OutboxStore; readonly ledger: Ledge
 
     const notifyIfDrained = Effect.gen(function*() {
       if (waiters.size === 0) return
-      if ((yield* db(() => store.pendingCount())) > 0) return
+      if ((yield* store.pendingCount()) > 0) return
       for (const waiter of waiters) yield* Deferred.succeed(waiter, undefined)
       waiters.clear()
     })
@@ -152,7 +143,9 @@ export const make = (deps: { readonly store: OutboxStore; readonly ledger: Ledge
       yield* notifyIfDrained
       return worked
     }).pipe(
-      Effect.retry({ schedule: backoff, while: (e) => e.transient })
+      // A store that did not answer is retried like an unreachable node, and so is a write refused for a lost
+      // lease (the next pass, without the lease, finds nothing to send).
+      Effect.retry({ schedule: backoff, while: (e) => e._tag !== "ChainError" || e.transient })
     )
 
     const loop = pass.pipe(

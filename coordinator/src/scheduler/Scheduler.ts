@@ -8,7 +8,8 @@
  */
 import { Cause, Effect, Exit, Fiber, type Layer, Result, Schema } from "effect"
 import type * as Backends from "@jointly/backends/internal/Backends"
-import { getAddress } from "ethers"
+import { getAddress, getBytes } from "ethers"
+import { verify } from "@jointly/core/internal/crypto/Signatures"
 import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/internal/api/Errors"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { ProtocolError } from "@jointly/core/internal/protocols/Protocol"
@@ -22,7 +23,7 @@ import { digest } from "@jointly/core/internal/wire/Canonical"
 import type { TaskConsent } from "@jointly/core/internal/wire/Messages"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
-import type { Claim, TaskRow, TaskStore } from "../store/TaskStore.ts"
+import type { Claim, StoreFailed, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
 import type { Adoption } from "../cluster/Cluster.ts"
 import { LeaseLost, StaleTransition } from "../store/TaskStore.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
@@ -59,7 +60,7 @@ const storeModel = async (models: ModelStore | undefined, taskId: string, result
 }
 
 export const make = (deps: {
-  store: TaskStore
+  store: TaskStoreShape
   hub: Pick<Hub, "ended" | "offer" | "isOnline">
   rounds: RoundEngine["Service"]
   auth: Auth
@@ -122,7 +123,7 @@ export const make = (deps: {
     const claim = claims.get(task.id)
     if (claim === undefined) return false
     try {
-      await store.transition(claim, task.status, to, { reason, reasonHash: reasonHash(reason ?? to), bumpAttempt })
+      await Effect.runPromise(store.transition(claim, task.status, to, { reason, reasonHash: reasonHash(reason ?? to), bumpAttempt }))
       log.info("task transition", { taskId: task.id, from: task.status, to, reason })
       notify(task.id, to)
       if (isFinal(to)) ended(task, to, reason)
@@ -147,16 +148,16 @@ export const make = (deps: {
     hub.offer(participant, { taskId: task.id, specHash: task.id, spec: task.spec, ...(rejoin ? { rejoin } : {}) })
 
   const startConsent = async (task: TaskRow) => {
-    const answered = new Set((await store.consents(task.id)).map((c) => c.participant))
+    const answered = new Set((await Effect.runPromise(store.consents(task.id))).map((c) => c.participant))
     for (const p of participantsOf(task.spec)) if (!answered.has(p)) offer(task, p)
     const deadline = Date.parse(task.createdAt) + (task.spec.consentTimeoutMs ?? defaultConsentTimeoutMs)
     timers.set(task.id, setTimeout(() => void consentTimedOut(task.id), Math.max(0, deadline - Date.now())))
   }
 
   const consentTimedOut = async (id: string) => {
-    const task = await store.get(id)
+    const task = await Effect.runPromise(store.get(id))
     if (!task || task.status !== "AwaitingConsent") return
-    const answered = new Set((await store.consents(id)).map((c) => c.participant))
+    const answered = new Set((await Effect.runPromise(store.consents(id))).map((c) => c.participant))
     const silent = participantsOf(task.spec).filter((p) => !answered.has(p))
     await move(task, "TimedOut", `no consent in time from ${silent.join(", ")}`)
   }
@@ -168,7 +169,7 @@ export const make = (deps: {
     if (offlineNow().length > 0) {
       clearTimeout(timers.get(task.id))
       timers.set(task.id, setTimeout(async () => {
-        const current = await store.get(task.id)
+        const current = await Effect.runPromise(store.get(task.id))
         if (current?.status === "Scheduled" && offlineNow().length > 0) {
           await move(current, "Failed", `participants offline: ${offlineNow().join(", ")}`)
         }
@@ -181,7 +182,7 @@ export const make = (deps: {
     const barred = await suspendedAmong([task.spec.initiator, ...parties])
     if (barred !== undefined) return void (await move(task, "Failed", barred))
     if (!(await move(task, "Running"))) return
-    const current = (await store.get(task.id))!
+    const current = (await Effect.runPromise(store.get(task.id)))!
     run(current)
   }
 
@@ -193,22 +194,20 @@ export const make = (deps: {
     const { protocol, params } = found.success
     Effect.runSync(rounds.taskStarted(task.id))
     // A write refused because another instance claimed the task interrupts the run (`lost`), nothing else.
-    const fenced = <A>(write: () => Promise<A>) =>
-      Effect.promise(() => write().catch((error) => {
-        if (error instanceof LeaseLost) lost(error)
-        throw error
-      }))
+    const stopIfLost = <A, E>(write: Effect.Effect<A, E>) => Effect.tapError(write, (error) => Effect.sync(() => error instanceof LeaseLost && lost(error)))
+    const fenced = <A, E>(write: Effect.Effect<A, E>) => Effect.orDie(stopIfLost(write))
     const session = rounds.session({
       taskId: task.id,
       attempt: task.attempt,
       participants: found.success.parties,
       stages: protocol.stages.map((s) => s.stage.name),
       roundTimeoutMs: found.success.roundTimeoutMs,
-      progress: (event) => Effect.sync(() => void store.event(claim, "Progress", event).catch((error) => error instanceof LeaseLost && lost(error))),
-      commit: (phase, root) => fenced(() => store.commitPhase(claim, phase, root)),
+      // Progress is not waited for: the next round does not depend on its event being written.
+      progress: (event) => Effect.sync(() => void Effect.runFork(Effect.ignore(stopIfLost(store.event(claim, "Progress", event))))),
+      commit: (phase, root) => fenced(store.commitPhase(claim, phase, root)),
       checkpoint: {
-        save: (key, value) => fenced(() => store.saveCheckpoint(claim, key, task.attempt, value)),
-        load: (key) => Effect.promise(() => store.loadCheckpoint(task.id, key))
+        save: (key, value) => fenced(store.saveCheckpoint(claim, key, task.attempt, value)),
+        load: (key) => Effect.orDie(store.loadCheckpoint(task.id, key))
       }
     })
     // The result is stored as its Schema encodes it: a protocol that returns something else fails the task.
@@ -227,7 +226,7 @@ export const make = (deps: {
         if (Exit.isSuccess(exit)) {
           const result = await storeModel(deps.models, task.id, exit.value, deps.artifacts)
           const resultCid = await deps.artifacts?.putJson(result, task.id)
-          await store.succeed(claim, result, digest(result), reasonHash("Succeeded"))
+          await Effect.runPromise(store.succeed(claim, result, digest(result), reasonHash("Succeeded")))
           if (resultCid !== undefined) await deps.artifacts!.link(task.id, "result", resultCid, digest(result))
           log.info("task succeeded", { taskId: task.id })
           notify(task.id, "Succeeded")
@@ -258,7 +257,7 @@ export const make = (deps: {
    */
   const suspended = async (accounts: ReadonlyArray<string>, reason: string) => {
     const barred = new Set(accounts.map((a) => getAddress(a)))
-    for (const task of await store.owned(instance)) {
+    for (const task of await Effect.runPromise(store.owned(instance))) {
       const involved = [task.spec.initiator, ...participantsOf(task.spec)].some((a) => barred.has(getAddress(a)))
       if (!involved) continue
       const fiber = running.get(task.id)
@@ -267,89 +266,87 @@ export const make = (deps: {
     }
   }
 
-  const submit = async (spec: TaskSpec, signature: string) => {
-    // The one decode of the params on the coordinator: the typed task is kept for the run.
-    const checked = Protocols.decodeTask(spec)
-    if (Result.isFailure(checked)) {
-      throw new InvalidTask({ reason: checked.failure._tag === "UnknownTaskKind" ? "UnknownKind" : "InvalidParams", message: checked.failure.message })
-    }
-    const parties = participantsOf(spec)
-    if (new Set(parties).size !== parties.length) throw new InvalidTask({ reason: "InvalidSpec", message: "a participant is named twice" })
-    const named = spec.recipients ?? []
-    if (new Set(named).size !== named.length) throw new InvalidTask({ reason: "InvalidSpec", message: "a recipient is named twice" })
-    const recipients = Protocols.resultRecipients(checked.success)
-    const id = taskIdOf(spec)
-    // The initiator signs the task id (EIP-191), which commits to the whole spec.
-    const { verify } = await import("@jointly/core/internal/crypto/Signatures")
-    if (!verify(spec.initiator, Uint8Array.from(Buffer.from(id.slice(2), "hex")), signature)) {
-      throw new InvalidTask({ reason: "BadSignature", message: `the submission is not signed by the initiator ${getAddress(spec.initiator)}` })
-    }
-    for (const account of new Set([getAddress(spec.initiator), ...parties, ...recipients])) {
-      try {
-        await auth.checkOrg(account)
-      } catch (error) {
-        throw new InvalidTask({ reason: "PartyNotAudited", message: (error as Error).message })
+  /** Checks a submission and records it (AwaitingConsent, the consents asked for); its id, the digest of the signed spec. */
+  const submit = (spec: TaskSpec, signature: string): Effect.Effect<string, InvalidTask | DuplicateTask | StoreFailed> =>
+    Effect.gen(function*() {
+      // The one decode of the params on the coordinator: the typed task is kept for the run.
+      const checked = Protocols.decodeTask(spec)
+      if (Result.isFailure(checked)) {
+        return yield* new InvalidTask({ reason: checked.failure._tag === "UnknownTaskKind" ? "UnknownKind" : "InvalidParams", message: checked.failure.message })
       }
-    }
-    if (await store.get(id)) throw new DuplicateTask({ message: `task ${id} exists already` })
-    // The instance that accepts a task owns it (token 1) until it ends or this instance dies.
-    claims.set(id, await store.insert(id, spec, id, parties, instance))
-    decoded.set(id, checked.success)
-    const task = (await store.get(id))!
-    await move(task, "AwaitingConsent")
-    await startConsent((await store.get(id))!)
-    return id
-  }
+      const parties = participantsOf(spec)
+      if (new Set(parties).size !== parties.length) return yield* new InvalidTask({ reason: "InvalidSpec", message: "a participant is named twice" })
+      const named = spec.recipients ?? []
+      if (new Set(named).size !== named.length) return yield* new InvalidTask({ reason: "InvalidSpec", message: "a recipient is named twice" })
+      const recipients = Protocols.resultRecipients(checked.success)
+      const id = taskIdOf(spec)
+      // The initiator signs the task id (EIP-191), which commits to the whole spec.
+      if (!verify(spec.initiator, getBytes(id), signature)) {
+        return yield* new InvalidTask({ reason: "BadSignature", message: `the submission is not signed by the initiator ${getAddress(spec.initiator)}` })
+      }
+      for (const account of new Set([getAddress(spec.initiator), ...parties, ...recipients])) {
+        // The org's refusal (not registered, awaiting audit, suspended, revoked) names the account.
+        yield* Effect.tryPromise({ try: () => auth.checkOrg(account), catch: (refusal) => new InvalidTask({ reason: "PartyNotAudited", message: String((refusal as Error).message ?? refusal) }) })
+      }
+      if (yield* store.get(id)) return yield* new DuplicateTask({ message: `task ${id} exists already` })
+      // The instance that accepts a task owns it (token 1) until it ends or this instance dies.
+      claims.set(id, yield* store.insert(id, spec, id, parties, instance))
+      decoded.set(id, checked.success)
+      const task = (yield* store.get(id))!
+      yield* Effect.promise(() => move(task, "AwaitingConsent"))
+      const awaiting = (yield* store.get(id))!
+      yield* Effect.promise(() => startConsent(awaiting))
+      return id
+    })
 
-  const consent = async (account: string, message: TaskConsent) => {
-    const task = await store.get(message.taskId)
-    if (!task) throw new WireRefusal({ code: "UnknownTask", detail: `no task ${message.taskId}` })
-    const parties = participantsOf(task.spec)
-    if (!parties.includes(account)) throw new WireRefusal({ code: "NotAuthorized", detail: `${account} is not a participant of task ${task.id}` })
-    if (task.status !== "AwaitingConsent") throw new WireRefusal({ code: "Replayed", detail: `task ${task.id} is ${task.status}; consent is closed` })
-    const hash = reasonHash(message.reason)
-    let signer: string
-    try {
-      signer = getAddress(deps.consent.recover({ taskId: task.id, specHash: task.id, approve: message.approve, reasonHash: hash }, message.signature))
-    } catch {
-      throw new WireRefusal({ code: "Malformed", detail: "the consent signature does not parse" })
-    }
-    if (signer !== account) throw new WireRefusal({ code: "NotAuthorized", detail: `the consent is signed by ${signer}, not ${account}` })
-    const claim = claims.get(task.id)
-    if (claim === undefined) throw new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} is not run by this coordinator instance` })
-    let fresh: boolean
-    try {
-      fresh = await store.recordConsent(claim, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash)
-    } catch (error) {
-      if (!(error instanceof LeaseLost)) throw error
-      lost(error)
-      throw new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} moved to another coordinator instance; send the consent again` })
-    }
-    if (!fresh) throw new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
-    if (!message.approve) {
-      await move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`)
-      return
-    }
-    const approvals = (await store.consents(task.id)).filter((c) => c.approve).length
-    if (approvals === parties.length && (await move(task, "Scheduled"))) {
-      clearTimeout(timers.get(task.id))
-      await schedule((await store.get(task.id))!)
-    }
-  }
+  /** A participant's signed answer to an offer; a refusal goes back to it as a `wire.error`. */
+  const consent = (account: string, message: TaskConsent): Effect.Effect<void, WireRefusal | StoreFailed> =>
+    Effect.gen(function*() {
+      const task = yield* store.get(message.taskId)
+      if (!task) return yield* new WireRefusal({ code: "UnknownTask", detail: `no task ${message.taskId}` })
+      const parties = participantsOf(task.spec)
+      if (!parties.includes(account)) return yield* new WireRefusal({ code: "NotAuthorized", detail: `${account} is not a participant of task ${task.id}` })
+      if (task.status !== "AwaitingConsent") return yield* new WireRefusal({ code: "Replayed", detail: `task ${task.id} is ${task.status}; consent is closed` })
+      const hash = reasonHash(message.reason)
+      const signer = yield* Effect.try({
+        try: () => getAddress(deps.consent.recover({ taskId: task.id, specHash: task.id, approve: message.approve, reasonHash: hash }, message.signature)),
+        catch: () => new WireRefusal({ code: "Malformed", detail: "the consent signature does not parse" })
+      })
+      if (signer !== account) return yield* new WireRefusal({ code: "NotAuthorized", detail: `the consent is signed by ${signer}, not ${account}` })
+      const claim = claims.get(task.id)
+      if (claim === undefined) return yield* new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} is not run by this coordinator instance` })
+      const fresh = yield* store.recordConsent(claim, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash).pipe(
+        Effect.catchTag("LeaseLost", (error) => {
+          lost(error)
+          return Effect.fail(new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} moved to another coordinator instance; send the consent again` }))
+        })
+      )
+      if (!fresh) return yield* new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
+      if (!message.approve) {
+        yield* Effect.promise(() => move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`))
+        return
+      }
+      const approvals = (yield* store.consents(task.id)).filter((c) => c.approve).length
+      if (approvals === parties.length && (yield* Effect.promise(() => move(task, "Scheduled")))) {
+        clearTimeout(timers.get(task.id))
+        const scheduled = (yield* store.get(task.id))!
+        yield* Effect.promise(() => schedule(scheduled))
+      }
+    })
 
   /** A participant came online (on any instance): offer it what awaits its consent, start what waited for it. */
   const online = async (account: string) => {
-    for (const task of await store.owned(instance)) {
+    for (const task of await Effect.runPromise(store.owned(instance))) {
       if (!participantsOf(task.spec).includes(account)) continue
       if (task.status === "AwaitingConsent") {
-        const answered = (await store.consents(task.id)).some((c) => c.participant === account)
+        const answered = (await Effect.runPromise(store.consents(task.id))).some((c) => c.participant === account)
         if (!answered) offer(task, account)
       } else if (task.status === "Scheduled" && !running.has(task.id)) {
         await schedule(task)
       } else if (task.status === "Running" && running.has(task.id)) {
         // A participant back after a restart has forgotten the task: offer it again so it can serve the rounds
         // still to come (the rounds it missed settled without it). Harmless to one that only reconnected.
-        const approved = (await store.consents(task.id)).some((c) => c.participant === account && c.approve)
+        const approved = (await Effect.runPromise(store.consents(task.id))).some((c) => c.participant === account && c.approve)
         if (approved) offer(task, account, true)
       }
     }
@@ -371,14 +368,14 @@ export const make = (deps: {
       log.info("resuming task", { taskId: task.id, status: task.status, fence: claim.fence })
       if (task.status === "Submitted") {
         await move(task, "AwaitingConsent")
-        await startConsent((await store.get(task.id))!)
+        await startConsent((await Effect.runPromise(store.get(task.id)))!)
       } else if (task.status === "AwaitingConsent") {
         await startConsent(task)
       } else if (task.status === "Running") {
         // The protocol's in-flight state died with the old process; a fresh attempt re-runs it from the start
         // with new keys and masks, which the participants key their memory by.
         await move(task, "Scheduled", `${previous} during attempt ${task.attempt}; rescheduled`, true)
-        await schedule((await store.get(task.id))!)
+        await schedule((await Effect.runPromise(store.get(task.id)))!)
       } else if (task.status === "Scheduled") {
         await schedule(task)
       }
@@ -394,23 +391,25 @@ export const make = (deps: {
    * Cancels a task. One another instance owns is taken from it first (a new token: its next write is refused and
    * it is told to stop), so a cancel works from whichever instance the caller reached.
    */
-  const cancel = async (id: string, reason: string) => {
-    let task = await store.get(id)
-    if (!task) throw new UnknownTask({ message: `no task ${id}` })
-    if (isFinal(task.status)) return task.status
-    if (!claims.has(id)) {
-      const claim = await store.claim(id, instance, { force: true })
-      const now = await store.get(id)
-      if (claim === undefined || now === undefined) return now?.status ?? task.status
-      if (task.owner !== null && task.owner !== instance) deps.released?.(id, task.owner)
-      claims.set(id, claim)
-      task = now
-    }
-    const fiber = running.get(id)
-    await move(task, "Cancelled", reason)
-    if (fiber) await Effect.runPromise(Fiber.interrupt(fiber))
-    return "Cancelled" as const
-  }
+  const cancel = (id: string, reason: string): Effect.Effect<Status, UnknownTask | StoreFailed> =>
+    Effect.gen(function*() {
+      let task = yield* store.get(id)
+      if (!task) return yield* new UnknownTask({ message: `no task ${id}` })
+      if (isFinal(task.status)) return task.status
+      if (!claims.has(id)) {
+        const claim = yield* store.claim(id, instance, { force: true })
+        const now = yield* store.get(id)
+        if (claim === undefined || now === undefined) return now?.status ?? task.status
+        if (task.owner !== null && task.owner !== instance) deps.released?.(id, task.owner)
+        claims.set(id, claim)
+        task = now
+      }
+      const fiber = running.get(id)
+      const cancelling = task
+      yield* Effect.promise(() => move(cancelling, "Cancelled", reason))
+      if (fiber) yield* Fiber.interrupt(fiber)
+      return "Cancelled" as const
+    })
 
   const close = async () => {
     for (const timer of timers.values()) clearTimeout(timer)

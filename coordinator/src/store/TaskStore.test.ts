@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { IllegalTransition } from "@jointly/core/internal/task/Lifecycle"
@@ -13,6 +14,7 @@ import * as Leases from "../cluster/Leases.ts"
 import * as Postgres from "../testing/Postgres.ts"
 import * as Sql from "./Sql.ts"
 import * as TaskStore from "./TaskStore.ts"
+import { type Promised, promised } from "../testing/Promised.ts"
 
 const spec = (nonce: string): TaskSpec => ({
   kind: "statistics.horizontal",
@@ -29,10 +31,10 @@ const hash = (n: number) => "0x" + n.toString(16).padStart(64, "0")
 
 const exercise = (open: () => Promise<Sql.Sql>) => {
   let sql: Sql.Sql
-  let store: TaskStore.TaskStore
+  let store: Promised<TaskStore.TaskStoreShape>
   beforeAll(async () => {
     sql = await open()
-    store = await TaskStore.make(sql)
+    store = promised(await Effect.runPromise(TaskStore.make(sql)))
   })
   afterAll(() => sql.close())
 

@@ -119,7 +119,8 @@ export const all = [
   DecisionRefused, SignInRefused
 ] as const
 
-export type ApiError = InstanceType<(typeof all)[number]>
+/** A refusal the API declares: the server fails with one, the typed client decodes one back. */
+export type ApiRefusal = InstanceType<(typeof all)[number]>
 
-export const isApiError = (u: unknown): u is ApiError =>
+export const isApiRefusal = (u: unknown): u is ApiRefusal =>
   typeof u === "object" && u !== null && "_tag" in u && all.some((E) => u instanceof E)

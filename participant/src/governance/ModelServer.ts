@@ -5,7 +5,7 @@
  * policy (initiator allowed, dataset and columns shareable, template known), runs it next to the rows and
  * answers on chain with the digest of the result encrypted to the initiator — or refuses, with a reason hash.
  */
-import { Effect, Schedule } from "effect"
+import { Effect, Fiber, Schedule } from "effect"
 import { getAddress } from "ethers"
 import type * as ApiClient from "@jointly/core/internal/api/Client"
 import * as ModelToData from "@jointly/core/internal/governance/ModelToData"
@@ -68,8 +68,6 @@ export const start = (deps: {
   const self = getAddress(chain.account)
   const emit = deps.onEvent ?? (() => {})
   let next = deps.deployBlock
-  let stopped = false
-  let timer: NodeJS.Timeout | undefined
 
   const answer = async (reqId: string, payloadURI: string) => {
     const onChain = await chain.getModelRequest(reqId)
@@ -115,16 +113,11 @@ export const start = (deps: {
     }
   }
 
-  const loop = async () => {
-    if (stopped) return
-    await step().catch(() => undefined)
-    if (!stopped) timer = setTimeout(() => void loop(), 200)
-  }
-  void loop()
+  // Every 200 ms after the last step ended: a step that failed (the node away) is tried again at the next one.
+  const following = Effect.runFork(
+    Effect.tryPromise(step).pipe(Effect.ignore, Effect.repeat(Schedule.spaced("200 millis")))
+  )
   return {
-    stop: () => {
-      stopped = true
-      clearTimeout(timer)
-    }
+    stop: () => void Effect.runFork(Fiber.interrupt(following))
   }
 }

@@ -73,7 +73,8 @@ const address = (name: Name) => wallets[name].address
 const specOf = (names: ReadonlyArray<Name>, params: unknown): TaskSpec =>
   ({ kind: Spec.kind, initiator: address("regulator"), nonce: "n", parties: names.map((n) => ({ participant: address(n), dataset: n })), params }) as unknown as TaskSpec
 
-const decode = (spec: TaskSpec) => {
+/** Every spec here is a joint-arithmetic one: its params decoded by that kind's declaration. */
+const decode = (spec: TaskSpec): Protocols.Task<Spec.Params> => {
   const decoded = Protocols.decodeTask(spec)
   if (Decoded.isFailure(decoded)) throw decoded.failure
   return decoded.success
@@ -103,8 +104,8 @@ const run = async (names: ReadonlyArray<Name>, params: unknown, data: Record<Nam
     }),
     { stages: task.protocol.stages.map((s) => s.stage.name) }
   )
-  const result = await Effect.runPromise(host.run((session) => Coordinator.run(session, task.params as Spec.Params, { timeoutMs: 60_000 })))
-  const recipient = (task.params as Spec.Params).recipient
+  const result = await Effect.runPromise(host.run((session) => Coordinator.run(session, task.params, { timeoutMs: 60_000 })))
+  const recipient = task.params.recipient
   const output = host.memory(recipient).get(TaskOutput.MEMORY_KEY) as Run["output"]
   return { host, result, output }
 }
