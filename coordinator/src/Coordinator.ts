@@ -180,12 +180,14 @@ export const start = async (config: Config): Promise<Internals> => {
   const artifacts = ArtifactStore.make(sql, config.artifactBlocks)
 
   // Roles for the API, from the chain: org state in the registry, its SUPERVISOR_ROLE, the ledger's coordinators.
+  // Bound once: binding a contract parses its whole ABI, a few ms of CPU that every background role refresh paid.
   const roleChain = config.governance?.provider
+  const registryRoles = roleChain === undefined ? undefined : Registry.connect(addresses.registry, roleChain)
+  const ledgerRoles = roleChain === undefined ? undefined : TaskLedger.connect(addresses.ledger, roleChain)
   const roles = Roles.make({
     orgOf: registry.orgOf,
-    isSupervisor: async (account) => roleChain !== undefined && (await Registry.connect(addresses.registry, roleChain).hasRole(contractRoles.supervisor, account)),
-    isOperator: async (account) =>
-      getAddress(account) === coordinator || (roleChain !== undefined && (await TaskLedger.connect(addresses.ledger, roleChain).isCoordinator(account)))
+    isSupervisor: async (account) => registryRoles !== undefined && (await registryRoles.hasRole(contractRoles.supervisor, account)),
+    isOperator: async (account) => getAddress(account) === coordinator || (ledgerRoles !== undefined && (await ledgerRoles.isCoordinator(account)))
   })
 
   // Every abuse limit, HTTP and socket alike, counts its refusals here; the dashboard shows them.

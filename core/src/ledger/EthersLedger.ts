@@ -61,15 +61,16 @@ export const makeEthersLedger = async (config: EthersLedgerConfig): Promise<Ledg
     throw e
   }
 
+  let connected: { readonly addresses: NonNullable<typeof bound>; readonly registry: ReturnType<typeof Registry.connect>; readonly ledger: ReturnType<typeof TaskLedger.connect> } | undefined
   const contracts = (operation: string) => {
     if (bound === undefined) {
       return fail(operation, { _tag: "NotDeployed" }, `${operation}: no contracts configured`, "pass addresses or call deploy() first")
     }
-    return {
-      addresses: bound,
-      registry: Registry.connect(bound.registry, provider),
-      ledger: TaskLedger.connect(bound.ledger, provider)
+    // Bound once per deployment: binding parses the contract's whole ABI, which every call used to pay.
+    if (connected?.addresses !== bound) {
+      connected = { addresses: bound, registry: Registry.connect(bound.registry, provider), ledger: TaskLedger.connect(bound.ledger, provider) }
     }
+    return connected
   }
 
   type Populated = ReturnType<typeof Registry.connect>["register"]["populateTransaction"] extends (...a: any) => infer P ? P : never
