@@ -6,6 +6,7 @@
  * The server runs the API with its real middlewares, sessions and roles over stub task parts (the scheduler is
  * the only thing that would start tasks).
  */
+import { Effect } from "effect"
 import { request as httpRequest, createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { connect } from "node:net"
@@ -62,15 +63,16 @@ beforeAll(async () => {
     server,
     limits,
     store: {
-      get: async (id: string) => ({ id, status: "AwaitingConsent", spec: {} }),
-      openCount: async (initiator: string) => open.get(initiator.toLowerCase()) ?? 0
+      get: (id: string) => Effect.succeed({ id, status: "AwaitingConsent", spec: {} }),
+      openCount: (initiator: string) => Effect.sync(() => open.get(initiator.toLowerCase()) ?? 0)
     } as never,
     scheduler: {
-      submit: async (spec: TaskSpec) => {
-        const key = spec.initiator.toLowerCase()
-        open.set(key, (open.get(key) ?? 0) + 1)
-        return taskIdOf(spec)
-      }
+      submit: (spec: TaskSpec) =>
+        Effect.sync(() => {
+          const key = spec.initiator.toLowerCase()
+          open.set(key, (open.get(key) ?? 0) + 1)
+          return taskIdOf(spec)
+        })
     } as never,
     parts: {
       chain: { chainId: "31337", coordinator: accounts.a.address, registry: accounts.a.address, ledger: accounts.a.address },

@@ -6,6 +6,7 @@
  * The server runs on a real node:http port over stub parts that accept anything well formed, so only decoding
  * can refuse; callers sign in for real (EIP-4361).
  */
+import { Effect } from "effect"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { getBytes, Wallet } from "ethers"
@@ -36,8 +37,8 @@ beforeAll(async () => {
   const stub = new Proxy({}, { get: () => async () => undefined }) as never
   attached = Server.attach({
     server,
-    store: { get: async (id: string) => ({ id, status: "Submitted", spec: {} }), openCount: async () => 0 } as never,
-    scheduler: { submit: async () => `0x${"ab".repeat(32)}`, cancel: async () => "Cancelled" } as never,
+    store: { get: (id: string) => Effect.succeed({ id, status: "Submitted", spec: {} }), openCount: () => Effect.succeed(0) } as never,
+    scheduler: { submit: () => Effect.succeed(`0x${"ab".repeat(32)}`), cancel: () => Effect.succeed("Cancelled") } as never,
     models: { predict: async () => [], get: async () => ({ id: "m", format: "linear", taskId: null, createdAt: "", artifact: {} }) } as never,
     artifacts: { putOwned: async () => "bafkrei" } as never,
     parts: {
