@@ -33,7 +33,8 @@ describe("artifacts on IPFS", () => {
   beforeAll(async () => {
     scope = await Effect.runPromise(Scope.make())
     sql = await Sql.openPglite(join(dir, "store"))
-    await TaskStore.make(sql)
+    // The store's migrations make the artifacts table.
+    await Effect.runPromise(TaskStore.make(sql))
     const coordinatorNode = await start({ directory: join(dir, "coordinator-ipfs") })
     store = ArtifactStore.make(sql, coordinatorNode.blocks)
     const auditorNode = await start({ peers: [coordinatorNode.node.addresses[0]!] })
