@@ -4,6 +4,7 @@
  * `verify` and `certify --verify` exit 1 on any mismatch, with a report on stderr.
  */
 import { readFile, writeFile } from "node:fs/promises"
+import { basename, join } from "node:path"
 import { randomBytes } from "node:crypto"
 import { Effect, Exit, Redacted, Schema, Scope } from "effect"
 import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet, ZeroAddress } from "ethers"
@@ -549,6 +550,76 @@ export const settlement = async (o: { action: string; id?: string; verdict?: str
         throw new CommandFailed(`unknown settlement action ${o.action} (post, show, dispute, finalize, arbitrate)`)
     }
   } finally {
+    await chain.close()
+  }
+}
+
+// ---------------------------------------------------------------- files for a fee (PROTOCOLS.md §2.6, §11 item 39)
+
+const loadFileShare = () => import("@jointly/participant/internal/governance/FileShare")
+const loadFileExchangeLedger = () => import("@jointly/core/internal/ledger/FileExchangeLedger")
+
+/**
+ * `jointly files share|serve|fetch`: a member encrypts a file, puts it on its IPFS node (kept in
+ * `<data dir>/ipfs`) and records it on the FileExchange with the upload fee (`share <path> --name --fee`);
+ * `serve` keeps that node up and answers every paid download request with the file's key, encrypted to the
+ * requester on chain (`--watch` keeps answering until stopped; it prints the node's address for downloaders);
+ * `fetch <cid> --out <path> --ipfs-peer <multiaddr>` pays the uploader's fee, waits for the key, fetches the block
+ * from the uploader's node and writes the checked plaintext.
+ */
+export const files = async (o: {
+  action: string
+  arg?: string
+  config?: string
+  passphrase?: string
+  name?: string
+  fee?: string
+  out?: string
+  ipfsPeer?: string
+  listen?: string
+  watch?: boolean
+  waitSeconds?: number
+}) => {
+  if (!o.config) throw new CommandFailed("files acts as a member: give --config <participant.json>")
+  const { config, chain } = await participantChain(o.config, o.passphrase)
+  const scope = Effect.runSync(Scope.make())
+  try {
+    if (config.chain?.files === undefined) throw new CommandFailed(`${o.config}'s chain section names no "files" contract (a deployment from before the FileExchange)`)
+    const identity = await Keystore.openPromise(o.passphrase === undefined ? { dataDir: config.dataDir } : { dataDir: config.dataDir, passphrase: o.passphrase })
+    const key = { secretKey: Redacted.value(identity.encryptionSecretKey), publicKey: getBytes(identity.encryptionPublicKey) }
+    const ledger = await (await loadFileExchangeLedger()).makeFileExchangeLedger({ rpcUrl: config.chain.rpcUrl, chain: chain.chain, privateKey: Redacted.value(identity.account).privateKey, addresses: { files: config.chain.files, settlement: config.chain.settlement, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
+    const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make({
+      directory: join(config.dataDir, "ipfs"),
+      ...(o.ipfsPeer === undefined ? {} : { peers: [o.ipfsPeer] }),
+      ...(o.listen === undefined ? {} : { listen: [o.listen] })
+    }), scope))
+    const share = (await loadFileShare()).make({ ledger, blocks: node.blocks, key, dir: join(config.dataDir, "file-keys"), encryptionKeyOf: (account) => chain.encryptionKeyOf(account) })
+    switch (o.action) {
+      case "share": {
+        if (!o.arg) throw new CommandFailed("files share needs <path>")
+        if (o.fee !== undefined && !/^\d+$/.test(o.fee)) throw new CommandFailed("--fee takes a whole number of points")
+        const shared = await share.share(new Uint8Array(await readFile(o.arg)), { name: o.name ?? basename(o.arg), downloadFee: BigInt(o.fee ?? "0") })
+        return out({ event: "shared", cid: shared.cid, cidHash: shared.cidHash, ...shared.description, uploadFee: await ledger.uploadFee(), downloadFee: o.fee ?? "0", txHash: shared.receipt.txHash })
+      }
+      case "serve": {
+        out({ event: "serving", peerId: node.node.peerId, addresses: node.node.addresses })
+        for (;;) {
+          for (const requestId of await share.serve()) out({ event: "delivered", requestId })
+          if (!o.watch) return
+          await new Promise((resolve) => setTimeout(resolve, 1_000))
+        }
+      }
+      case "fetch": {
+        if (!o.arg || !o.out) throw new CommandFailed("files fetch needs <cid> and --out <path>")
+        const got = await share.download(o.arg, { waitMs: (o.waitSeconds ?? 120) * 1000 })
+        await writeFile(o.out, got.file)
+        return out({ event: "fetched", cid: o.arg, out: o.out, ...got.description, fee: got.fee, uploader: got.uploader, requestId: got.requestId })
+      }
+      default:
+        throw new CommandFailed(`unknown files action ${o.action} (share, serve, fetch)`)
+    }
+  } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
     await chain.close()
   }
 }

@@ -88,6 +88,11 @@ Usage:
   jointly settlement post --task <contribution-task-id> --price <points> [--uses <n>] --config <participant.json>
       As a contribution task's valuer: pay its owners by their Shapley shares (escrowed until the dispute window closes).
   jointly settlement show|dispute|finalize <settlement-id> --config <participant.json> [--reason <evidence>]
+  jointly files share <path> [--name <n>] [--fee <points>] --config <participant.json>
+  jointly files serve [--watch] [--listen <multiaddr>] --config <participant.json>
+  jointly files fetch <cid> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
+      Encrypted files on IPFS for a fee: share pays the upload fee, serve hands keys to paying members,
+      fetch pays the uploader's fee and reads the file.
   jointly settlement arbitrate <settlement-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
       Read a Shapley settlement, dispute it within its window, pay it out after; the supervisor arbitrates.
   jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--ipfs <kubo rpc url> | --ipfs-peer <multiaddr>] [--json]
@@ -368,6 +373,26 @@ const main = async () => {
       })
       if (!positionals[0]) throw new UsageError("settlement needs post, show, dispute, finalize or arbitrate")
       return (await Governance()).settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], task: values.task, price: values.price, uses: values.uses })
+    }
+    case "files": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { config: { type: "string" }, name: { type: "string" }, fee: { type: "string" }, out: { type: "string" }, "ipfs-peer": { type: "string" }, listen: { type: "string" }, watch: { type: "boolean" }, wait: { type: "string" } }
+      })
+      if (!positionals[0]) throw new UsageError("files needs share, serve or fetch")
+      return (await Governance()).files({
+        action: positionals[0],
+        arg: positionals[1],
+        config: values.config,
+        name: values.name,
+        fee: values.fee,
+        out: values.out,
+        ipfsPeer: values["ipfs-peer"],
+        listen: values.listen,
+        watch: values.watch ?? false,
+        ...(values.wait === undefined ? {} : { waitSeconds: positiveInteger("--wait", values.wait) })
+      })
     }
     case "verify": {
       const { values, positionals } = parseArgs({
