@@ -135,5 +135,9 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     // The upload fee is the timelock's to set (a passed vote), not the supervisor's nor a member's.
     expect(await revertOf(ledgers.uploader.setUploadFee(0n))).toBe("AccessControlUnauthorizedAccount")
     expect(await ledgers.buyer.uploadFee()).toBe(uploadFee)
+    // Over one block's worth: refused before anything is paid or stored.
+    const paid = await supervisor.points(ledgers.uploader.account)
+    await expect(shares.uploader.share(new Uint8Array(FileShare.MAX_FILE_BYTES + 1), { name: "big.bin", downloadFee: 0n })).rejects.toMatchObject({ _tag: "FileShareError", reason: "TooLarge" })
+    expect(await supervisor.points(ledgers.uploader.account)).toBe(paid)
   }, 60_000)
 })

@@ -29,9 +29,15 @@ import type { Hex } from "@jointly/core/internal/ledger/Ledger"
 import { canonicalJson } from "@jointly/core/internal/wire/Canonical"
 
 const FILE_AD = new TextEncoder().encode("jointly.file.v1")
+/**
+ * A shared file travels as one IPFS block, and IPFS nodes do not exchange blocks over 2 MiB (Kubo's bitswap
+ * limit; a Kubo node may be the uploader's or the reader's), so the ciphertext stays under it. Larger files would
+ * need a chunked (UnixFS) DAG.
+ */
+export const MAX_FILE_BYTES = 2 * 1024 * 1024 - 64 * 1024
 
 export class FileShareError extends Schema.TaggedError<FileShareError>()("FileShareError", {
-  reason: Schema.Literals(["UnknownFile", "NotUploader", "NoEncryptionKey", "KeyNotDelivered", "CiphertextMismatch", "DescriptionMismatch", "Malformed"]),
+  reason: Schema.Literals(["TooLarge", "UnknownFile", "NotUploader", "NoEncryptionKey", "KeyNotDelivered", "CiphertextMismatch", "DescriptionMismatch", "Malformed"]),
   detail: Schema.String
 }) {
   override get message() {
@@ -97,6 +103,7 @@ export const make = (o: Options) => {
 
   /** Encrypts `file`, puts it on IPFS, records it on chain with the upload fee; `downloadFee` is this member's price. */
   const share = async (file: Uint8Array, terms: { readonly name: string; readonly downloadFee: bigint }) => {
+    if (file.length > MAX_FILE_BYTES) throw new FileShareError({ reason: "TooLarge", detail: `${terms.name} has ${file.length} bytes; one shared file holds at most ${MAX_FILE_BYTES}` })
     const description: FileDescription = { name: terms.name, bytes: file.length, sha256: sha256Hex(file) }
     const dek = new Uint8Array(randomBytes(Ecies.KEY_BYTES))
     const ciphertext = Ecies.seal(dek, encode(description, file), FILE_AD)
