@@ -623,3 +623,55 @@ export const files = async (o: {
     await chain.close()
   }
 }
+
+// ---------------------------------------------------------------- DID keys (PROTOCOLS.md §2.6)
+
+const loadDidIdentity = () => import("@jointly/core/internal/identity/DidIdentity")
+
+/**
+ * `jointly did show|add-login-key|revoke-login-key|rotate-login-key|publish-encryption-key|revoke-encryption-key`:
+ * the organisation's did:ethr document, read with the maintained resolver, and its keys published or revoked in
+ * the ERC-1056 registry by the account that controls it (the member's keystore). A revoked login key is refused
+ * at the next handshake; the encryption key published is the keystore's own (the one ECIES deliveries use).
+ */
+export const did = async (o: { action: string; arg?: string; next?: string; days?: number; config?: string; passphrase?: string }) => {
+  if (!o.config) throw new CommandFailed("did acts as a member: give --config <participant.json>")
+  const { config, chain, wallet } = await participantChain(o.config, o.passphrase)
+  try {
+    const registry = config.chain?.didRegistry
+    if (registry === undefined) throw new CommandFailed(`${o.config}'s chain section names no "didRegistry" (a deployment from before DIDs)`)
+    const Did = await loadDidIdentity()
+    const resolver = Did.makeResolver({ chainId: chain.chain.chainId, registry, provider: chain.chain.provider })
+    const controller = Did.makeController(chain.chain, chain.chain.signer(wallet.privateKey), registry)
+    const validity = BigInt(Math.round((o.days ?? 365) * 86_400))
+    const address = (what: string, v: string | undefined) => {
+      if (v === undefined || !isAddress(v)) throw new CommandFailed(`did ${o.action} needs ${what} (an address)`)
+      return getAddress(v)
+    }
+    const receipt = (r: { hash: string; blockNumber: number }) => ({ txHash: r.hash, blockNumber: r.blockNumber })
+    switch (o.action) {
+      case "show": {
+        const keys = await resolver.resolve(chain.account)
+        return out({ did: keys.did, loginSigners: [...keys.loginSigners], encryptionKeys: keys.encryptionKeys })
+      }
+      case "add-login-key":
+        return out({ event: "login-key-added", key: address("<address>", o.arg), validDays: o.days ?? 365, ...receipt(await controller.addLoginKey(address("<address>", o.arg), validity)) })
+      case "revoke-login-key":
+        return out({ event: "login-key-revoked", key: address("<address>", o.arg), ...receipt(await controller.revokeLoginKey(address("<address>", o.arg))) })
+      case "rotate-login-key":
+        return out({ event: "login-key-rotated", previous: address("<previous address>", o.arg), next: address("--next <address>", o.next), ...receipt(await controller.rotateLoginKey(address("<previous address>", o.arg), address("--next <address>", o.next), validity)) })
+      case "publish-encryption-key": {
+        const identity = await Keystore.openPromise(o.passphrase === undefined ? { dataDir: config.dataDir } : { dataDir: config.dataDir, passphrase: o.passphrase })
+        return out({ event: "encryption-key-published", key: identity.encryptionPublicKey, validDays: o.days ?? 365, ...receipt(await controller.addEncryptionKey(identity.encryptionPublicKey, validity)) })
+      }
+      case "revoke-encryption-key": {
+        if (o.arg === undefined || !isHexString(o.arg, 33)) throw new CommandFailed("did revoke-encryption-key needs <compressed public key> (0x…, 33 bytes)")
+        return out({ event: "encryption-key-revoked", key: o.arg.toLowerCase(), ...receipt(await controller.revokeEncryptionKey(o.arg.toLowerCase())) })
+      }
+      default:
+        throw new CommandFailed(`unknown did action ${o.action} (show, add-login-key, revoke-login-key, rotate-login-key, publish-encryption-key, revoke-encryption-key)`)
+    }
+  } finally {
+    await chain.close()
+  }
+}

@@ -785,3 +785,31 @@ describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
     }
   }, 120_000)
 })
+
+describe("DID keys from the CLI (PROTOCOLS §2.6)", () => {
+  it("publishes the keystore's encryption key and a login key in the org's did:ethr document, and revokes the login key", async () => {
+    const config = join(party("east").dataDir, "participant.json")
+    const env = await passphraseEnv("east")
+    const loginKey = Wallet.createRandom().address
+    const published = await cli(["did", "publish-encryption-key", "--config", config], env)
+    expect(published.code, published.stderr).toBe(0)
+    const added = await cli(["did", "add-login-key", loginKey, "--days", "30", "--config", config], env)
+    expect(added.code, added.stderr).toBe(0)
+    const shown = await cli(["did", "show", "--config", config], env)
+    expect(shown.code, shown.stderr).toBe(0)
+    const doc = JSON.parse(shown.stdout) as { did: string; loginSigners: Array<string>; encryptionKeys: Array<string> }
+    expect(doc.did.toLowerCase()).toContain(party("east").address.slice(2).toLowerCase())
+    expect(doc.loginSigners).toContain(loginKey)
+    expect(doc.encryptionKeys.at(-1)).toBe((await Keystore.openPromise({ dataDir: party("east").dataDir, passphrase: await passphraseOf("east") })).encryptionPublicKey.toLowerCase())
+
+    const revoked = await cli(["did", "revoke-login-key", loginKey, "--config", config], env)
+    expect(revoked.code, revoked.stderr).toBe(0)
+    const after = JSON.parse((await cli(["did", "show", "--config", config], env)).stdout) as { loginSigners: Array<string> }
+    expect(after.loginSigners).not.toContain(loginKey)
+    expect(after.loginSigners).toContain(getAddress(party("east").address))
+    // A typo is refused before anything is sent.
+    const bad = await cli(["did", "add-login-key", "0x1234", "--config", config], env)
+    expect(bad.code).not.toBe(0)
+    expect(bad.stderr).toMatch(/an address/)
+  }, 120_000)
+})
