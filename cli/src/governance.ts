@@ -57,7 +57,7 @@ const participantChain = async (configFile: string, passphrase?: string) => {
   const identity = await Keystore.openPromise(passphrase === undefined ? { dataDir: config.dataDir } : { dataDir: config.dataDir, passphrase })
   const wallet = Redacted.value(identity.account)
   const chain = await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
-  return { config, wallet, chain }
+  return { config, wallet, chain, identity }
 }
 
 /** Publishes (or republishes as a new version) a registered dataset's description: schema, size, hash — no rows. */
@@ -581,11 +581,10 @@ export const files = async (o: {
   waitSeconds?: number
 }) => {
   if (!o.config) throw new CommandFailed("files acts as a member: give --config <participant.json>")
-  const { config, chain } = await participantChain(o.config, o.passphrase)
+  const { config, chain, identity } = await participantChain(o.config, o.passphrase)
   const scope = Effect.runSync(Scope.make())
   try {
     if (config.chain?.files === undefined) throw new CommandFailed(`${o.config}'s chain section names no "files" contract (a deployment from before the FileExchange)`)
-    const identity = await Keystore.openPromise(o.passphrase === undefined ? { dataDir: config.dataDir } : { dataDir: config.dataDir, passphrase: o.passphrase })
     const key = { secretKey: Redacted.value(identity.encryptionSecretKey), publicKey: getBytes(identity.encryptionPublicKey) }
     const ledger = await (await loadFileExchangeLedger()).makeFileExchangeLedger({ rpcUrl: config.chain.rpcUrl, chain: chain.chain, privateKey: Redacted.value(identity.account).privateKey, addresses: { files: config.chain.files, settlement: config.chain.settlement, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
     const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make({
@@ -636,7 +635,7 @@ const loadDidIdentity = () => import("@jointly/core/internal/identity/DidIdentit
  */
 export const did = async (o: { action: string; arg?: string; next?: string; days?: number; config?: string; passphrase?: string }) => {
   if (!o.config) throw new CommandFailed("did acts as a member: give --config <participant.json>")
-  const { config, chain, wallet } = await participantChain(o.config, o.passphrase)
+  const { config, chain, wallet, identity } = await participantChain(o.config, o.passphrase)
   try {
     const registry = config.chain?.didRegistry
     if (registry === undefined) throw new CommandFailed(`${o.config}'s chain section names no "didRegistry" (a deployment from before DIDs)`)
@@ -661,7 +660,6 @@ export const did = async (o: { action: string; arg?: string; next?: string; days
       case "rotate-login-key":
         return out({ event: "login-key-rotated", previous: address("<previous address>", o.arg), next: address("--next <address>", o.next), ...receipt(await controller.rotateLoginKey(address("<previous address>", o.arg), address("--next <address>", o.next), validity)) })
       case "publish-encryption-key": {
-        const identity = await Keystore.openPromise(o.passphrase === undefined ? { dataDir: config.dataDir } : { dataDir: config.dataDir, passphrase: o.passphrase })
         return out({ event: "encryption-key-published", key: identity.encryptionPublicKey, validDays: o.days ?? 365, ...receipt(await controller.addEncryptionKey(identity.encryptionPublicKey, validity)) })
       }
       case "revoke-encryption-key": {
