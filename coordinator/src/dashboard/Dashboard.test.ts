@@ -332,6 +332,61 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect(await view.locator('[data-testid="result-table"][data-title="rounds"] tbody tr').count()).toBe(flResult.rounds.length)
     await view.screenshot({ path: join(screenshots, "result-federated.png") })
 
+    // Online prediction with the FL model: north trained it and may predict; the analyst (initiator only) may not.
+    const modelId = flResult.modelId as string
+    const features = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age"]
+    const southRows = (await readFile(join(demo, "pima-south.csv"), "utf8")).trim().split("\n")
+    const southHeader = southRows[0]!.split(",")
+    const asked = southRows.slice(1, 41).map((l) => { const r = l.split(","); return features.map((f) => Number(r[southHeader.indexOf(f)])) })
+    const typed = [features.join(","), ...asked.map((r) => r.join(","))].join("\n")
+    const panel = page.locator(`[data-testid="predict-panel"][data-model-id="${modelId}"]`)
+    await page.evaluate((task) => (location.hash = `#/tasks/${task}`), flTask!)
+    await panel.locator('[data-testid="predict-rows"]').fill(typed)
+    await panel.locator('[data-testid="predict"]').click()
+    const refusal = panel.locator('[data-testid="predict-error"]')
+    await refusal.waitFor()
+    expect(await refusal.getAttribute("data-status")).toBe("403")
+    const northWallet = await cluster.walletOf("north")
+    const expected = (await cluster.clientFor(northWallet).predict(modelId, asked)) as Array<{ prediction: string; scores: Array<number> }>
+    const trainerPage = await walletPage(northWallet)
+    try {
+      await trainerPage.locator("#live[data-state=live]").waitFor()
+      await trainerPage.evaluate((task) => (location.hash = `#/tasks/${task}`), flTask!)
+      const own = trainerPage.locator(`[data-testid="predict-panel"][data-model-id="${modelId}"]`)
+      await own.locator('[data-testid="predict-rows"]').fill(typed)
+      await own.locator('[data-testid="predict"]').click()
+      const answer = own.locator('[data-testid="predictions"]')
+      await answer.waitFor({ timeout: 30_000 })
+      expect(await figure(answer, "rows")).toBe(String(asked.length))
+      const rows = await answer.locator('[data-testid="prediction-rows"] tbody tr').evaluateAll((rs) => rs.map((r) => Array.from(r.querySelectorAll("td")).map((d) => d.textContent)))
+      expect(rows).toEqual(expected.map((p, i) => [String(i + 1), cell(p.prediction), cell(p.scores)]))
+      for (const c of new Set(expected.map((p) => String(p.prediction)))) {
+        expect(await figure(answer, `class:${c}`)).toBe(String(expected.filter((p) => String(p.prediction) === c).length))
+      }
+      // The histogram of P(second class): ten bins over [0, 1], the counts of the API's own scores.
+      const bins = Array.from({ length: 10 }, (_, b) => expected.filter((p) => Math.min(9, Math.floor(p.scores[1]! * 10)) === b).length)
+      expect(await answer.locator('[data-testid="score-histogram"] rect.bar').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute("data-value"))))).toEqual(bins)
+      await own.screenshot({ path: join(screenshots, "online-prediction.png") })
+    } finally {
+      await trainerPage.close()
+    }
+
+    // Batch prediction with the same model at north: the rows it scored (all of north's file) and the digest.
+    const batch = await cluster.submit({
+      kind: "prediction.batch",
+      name: "score north's patients",
+      parties: [{ participant: north.address, dataset: "pima" }] as never,
+      params: { modelId, model: (await cluster.clientFor(northWallet).weights(modelId)).artifact }
+    })
+    expect((await cluster.waitForTask(batch, { timeoutMs: 60_000 })).status).toBe("Succeeded")
+    const batchResult = await resultOf(batch)
+    view = await show(batch)
+    expect(await view.getAttribute("data-view")).toBe("prediction")
+    expect(batchResult.count).toBe(plain[0]!.length)
+    expect(await figure(view, "rows")).toBe(String(batchResult.count))
+    expect(await view.locator('[data-testid="prediction"]').textContent()).toContain(batchResult.digest)
+    await view.screenshot({ path: join(screenshots, "result-batch-prediction.png") })
+
     // The slow kinds, from the stored results of real runs, drawn by the same module on a page of this coordinator.
     const sheet = await browser.newPage({ viewport: { width: 1200, height: 900 } })
     try {
@@ -362,6 +417,49 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       expect(matrix).toEqual(shapley.result.grand.confusion.matrix)
       expect(await shapley.view.locator('[data-testid="roc"] circle.point').count()).toBe(shapley.result.grand.roc.points.length)
       await shapley.view.screenshot({ path: join(screenshots, "result-shapley.png") })
+
+      // SecureSVM: its confusion counts and one point per round's cost.
+      const svm = await draw("modeling.secure-svm")
+      expect(await svm.view.getAttribute("data-view")).toBe("svm")
+      for (const c of ["tp", "fp", "fn", "tn"]) expect(await svm.view.locator(`[data-testid="confusion"] [data-cell="${c}"]`).textContent()).toBe(String(svm.result.test[c]))
+      expect(await svm.view.locator('[data-testid="svm-costs"] circle.point').count()).toBe(svm.result.costs.length)
+      expect(svm.result.costs.length).toBe(svm.result.rounds)
+      expect(await figure(svm.view, "precision")).toBe(`${(svm.result.test.precision * 100).toFixed(1)} %`)
+      expect(await svm.view.locator('[data-testid="providers"] tr').count()).toBe(svm.result.providers.length)
+      await svm.view.screenshot({ path: join(screenshots, "result-secure-svm.png") })
+
+      // SecureBoost: the loss after every grown tree (training and validation), the gain share of each party.
+      const boost = await draw("modeling.secureboost")
+      expect(await boost.view.getAttribute("data-view")).toBe("boost")
+      expect(await figure(boost.view, "auc")).toBe(boost.result.test.auc.toFixed(3))
+      expect(await figure(boost.view, "trees")).toBe(`${boost.result.kept} / ${boost.result.grown}`)
+      for (const series of ["training", "validation"]) {
+        expect(await boost.view.locator(`[data-testid="boost-loss"] path[data-series="${series}"]`).count(), series).toBe(1)
+      }
+      expect(await boost.view.locator('[data-testid="boost-loss"] circle.point').count()).toBe(2 * boost.result.curve.length)
+      const shares = await boost.view.locator('[data-testid="boost-importance"] rect.bar').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute("data-value"))))
+      expect(shares).toEqual(boost.result.importance.map((x: { gainShare: number }) => x.gainShare))
+      expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9)
+      const splits = await boost.view.locator('[data-testid="boost-parties"] td[data-splits]').evaluateAll((ds) => ds.map((d) => Number(d.getAttribute("data-splits"))))
+      expect(splits).toEqual(boost.result.importance.map((x: { splits: number }) => x.splits))
+      await boost.view.screenshot({ path: join(screenshots, "result-secureboost.png") })
+
+      // SecureBoost's batch prediction: every id the parties share scored, in passes, kept by the requester.
+      const predicted = await draw("prediction.secureboost")
+      expect(await predicted.view.getAttribute("data-view")).toBe("prediction")
+      expect(await figure(predicted.view, "rows")).toBe(String(predicted.result.count))
+      expect(await figure(predicted.view, "batches")).toBe(String(predicted.result.batches))
+      expect(await predicted.view.locator('[data-testid="prediction"]').textContent()).toContain(predicted.result.digest)
+      await predicted.view.screenshot({ path: join(screenshots, "result-secureboost-prediction.png") })
+
+      // Similarity search: K, the rounds it took and the index it searched (its root as committed).
+      const similar = await draw("query.similar")
+      expect(await similar.view.getAttribute("data-view")).toBe("similar")
+      for (const [key, value] of [["k", similar.result.k], ["rounds", similar.result.rounds], ["size", similar.result.index.size], ["dimension", similar.result.index.dimension]] as const) {
+        expect(await figure(similar.view, key), key).toBe(String(value))
+      }
+      expect(await similar.view.locator('[data-testid="similar"]').textContent()).toContain(similar.result.index.root)
+      await similar.view.screenshot({ path: join(screenshots, "result-similarity.png") })
     } finally {
       await sheet.close()
     }
