@@ -96,8 +96,9 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
             // Ids for a PSI (the Wisconsin rows split vertically, most ids shared).
             ...(name === "east" ? [] : [{ name: "ids", file: idFile(name), columns: [{ name: "id", type: "string" as const }] }])
           ],
-          // east's policy asks a human for every task that passes its rules.
-          ...(name === "east" ? { policy: { mode: "ask", taskKinds: ["*"], initiators: ["*"], minParties: 2, datasets: { pima: {} } } as never } : {})
+          // east's policy asks a human for every task that passes its rules; north runs a batch prediction alone.
+          ...(name === "east" ? { policy: { mode: "ask", taskKinds: ["*"], initiators: ["*"], minParties: 2, datasets: { pima: {} } } as never } : {}),
+          ...(name === "north" ? { policy: { mode: "auto", taskKinds: ["*"], initiators: ["*"], minParties: 1, datasets: { pima: {}, ids: {} } } as never } : {})
         }))
       }),
       chromium.launch({

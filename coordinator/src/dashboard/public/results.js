@@ -94,14 +94,19 @@ const roc = (points, auc) => {
 }
 
 /** A model's evaluation: `test` holds the confusion counts (vertical models, SecureSVM), optionally a ROC curve. */
+const testFigures = (result) => {
+  const m = result.test
+  return figures([["accuracy", pct(m.accuracy), "accuracy"], ["precision", pct(m.precision), "precision"], ["recall", pct(m.recall), "recall"],
+    typeof m.auc === "number" ? ["AUC", m.auc.toFixed(3), "auc"] : null,
+    typeof result.testRows === "number" ? ["test rows", cell(result.testRows), "testRows"] : null])
+}
+const confusionBlock = (m) => h("div", {}, h("h4", {}, "Confusion matrix (test split)"), binaryMatrix(m))
+
 const model = (result) => {
   const m = result.test
   return [
-    figures([["accuracy", pct(m.accuracy), "accuracy"], ["precision", pct(m.precision), "precision"], ["recall", pct(m.recall), "recall"],
-      typeof m.auc === "number" ? ["AUC", m.auc.toFixed(3), "auc"] : null,
-      typeof result.testRows === "number" ? ["test rows", cell(result.testRows), "testRows"] : null]),
-    h("div", { class: "charts" },
-      h("div", {}, h("h4", {}, "Confusion matrix (test split)"), binaryMatrix(m)),
+    testFigures(result),
+    h("div", { class: "charts" }, confusionBlock(m),
       Array.isArray(m.roc) && m.roc.length > 1 ? roc(m.roc, m.auc) : h("p", { class: "muted" }, "This result carries no ROC points."))
   ]
 }
@@ -132,8 +137,8 @@ const svm = (result, o) => {
   return [
     figures([["mode", result.mode === "A" ? "A · masked sums" : "B · Paillier", "mode"], ["providers", String(result.providers?.length ?? 0), "providers"],
       typeof result.trainRows === "number" ? ["training rows", cell(result.trainRows), "trainRows"] : null, ["rounds", cell(result.rounds), "rounds"]]),
-    model(result),
-    h("div", { class: "charts" }, costs.length > 0 ? curve : null,
+    testFigures(result),
+    h("div", { class: "charts" }, confusionBlock(result.test), costs.length > 0 ? curve : null,
       h("div", {}, h("h4", {}, "Providers"),
         h("table", { class: "list", "data-testid": "providers" },
           h("tbody", {}, (result.providers ?? []).map((p) => h("tr", { "data-provider": p }, h("td", {}, o.name(p)),
@@ -215,8 +220,10 @@ export const renderPredictions = (predictions) => {
   const counts = Array.from({ length: bins }, () => 0)
   for (const x of scores) counts[Math.min(bins - 1, Math.floor(((x - lo) / (hi - lo || 1)) * bins))]++
   const edge = (i) => lo + ((hi - lo || 1) * i) / bins
+  // A two-class model's second class, named as the model names it (the prediction of a row that scores it higher).
+  const second = two ? predictions.find((p) => p.scores[1] >= p.scores[0])?.prediction : undefined
   const histogram = barChart({
-    title: two ? "P(second class) per row" : "score per row",
+    title: two ? `P(${second === undefined ? "second class" : `class ${second}`}) per row` : "score per row",
     bars: counts.map((n, i) => ({ label: cell(Number(edge(i).toFixed(3))), value: n, title: `[${cell(edge(i))}, ${cell(edge(i + 1))}): ${n} rows` })),
     color: "#7048e8"
   })
