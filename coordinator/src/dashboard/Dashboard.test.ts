@@ -18,6 +18,7 @@ import { getAddress, getBytes, JsonRpcProvider, keccak256, toUtf8Bytes, Wallet }
 import { type Browser, chromium, type Locator, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as Consortium from "../local/Consortium.ts"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
@@ -466,6 +467,66 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     }
   }, 240_000)
 
+  it("submits a task from a form built from the kind's Schema, signed by the wallet over the id the server computes; bad params get the typed refusal", async () => {
+    const [north, south] = [party("north"), party("south")]
+    // The page's id is the coordinator's for a spec written untidily: lower-case addresses, keys out of order,
+    // undeclared fields (the Schema drops them), unicode, floats, a nested null.
+    const untidy = {
+      params: { b: [0.1, 1e21, 3, 2.5e-7], a: { z: "é ✓", y: null } },
+      nonce: "n-1",
+      parties: [{ dataset: "pima", participant: north.address.toLowerCase(), extra: 1 }, { participant: south.address.toLowerCase(), dataset: "pima" }],
+      kind: "statistics.horizontal",
+      initiator: cluster.keys.analyst.address.toLowerCase(),
+      name: "ünïcode “quoted”",
+      recipients: [south.address.toLowerCase()],
+      roundTimeoutMs: 30_000,
+      undeclared: true
+    }
+    const module = "/dashboard/taskid.js"
+    const browserId = await page.evaluate(async ({ spec, module }) => (await import(module)).taskIdOf(spec), { spec: untidy, module })
+    expect(browserId).toBe(taskIdOf(untidy as never))
+    expect(await page.evaluate(async ({ spec, module }) => (await import(module)).taskIdOf({ ...spec, nonce: "n-2" }), { spec: untidy, module })).not.toBe(browserId)
+
+    await page.click('nav a[data-view="submit"]')
+    const form = page.locator('[data-testid="task-form"]')
+    await form.waitFor()
+    await form.locator('[data-testid="form-kind"]').selectOption("statistics.horizontal")
+    await form.locator('[data-testid="form-name"]').fill("ages from the form")
+    for (const [i, p] of [north, south].entries()) {
+      await form.locator(".party-row").nth(i).locator("select").selectOption(p.address)
+      await form.locator(".party-row").nth(i).locator("input").fill("pima")
+    }
+    // Bad params (no column named): the coordinator's typed refusal, and no task filed.
+    const before = (await cluster.client.list()).length
+    await form.locator('[data-param="statistics:count"]').check()
+    await form.locator('[data-param="statistics:mean"]').check()
+    await form.locator('[data-testid="form-submit"]').click()
+    const refusal = form.locator('[data-testid="form-error"]')
+    await refusal.waitFor()
+    expect([await refusal.getAttribute("data-tag"), await refusal.getAttribute("data-reason"), await refusal.getAttribute("data-status")]).toEqual(["InvalidTask", "InvalidParams", "400"])
+    expect(await refusal.textContent()).toContain("columns")
+    expect((await cluster.client.list()).length).toBe(before)
+
+    await form.locator('[data-param="columns"]').fill("age, mass")
+    await form.locator('[data-testid="form-submit"]').click()
+    const submitted = form.locator('[data-testid="form-submitted"]')
+    await submitted.waitFor({ timeout: 30_000 })
+    const id = (await submitted.getAttribute("data-task-id"))!
+    expect(await submitted.getAttribute("data-computed-id")).toBe(id)
+    await form.screenshot({ path: join(screenshots, "task-form.png") })
+    const done = await cluster.waitForTask(id, { timeoutMs: 90_000 })
+    expect(done.status).toBe("Succeeded")
+    // What the coordinator filed is what the form said, and its id is the digest of it.
+    expect(getAddress(done.spec.initiator)).toBe(cluster.keys.analyst.address)
+    expect(done.spec.params).toEqual({ columns: ["age", "mass"], statistics: ["count", "mean"] })
+    expect(done.spec.parties.map((p) => [getAddress(p.participant), p.dataset])).toEqual([[north.address, "pima"], [south.address, "pima"]])
+    expect(taskIdOf(done.spec)).toBe(id)
+    const plain = await Promise.all((["north", "south"] as const).map(async (n) => (await readFile(join(demo, `pima-${n}.csv`), "utf8")).trim().split("\n").slice(1).map((l) => Number(l.split(",")[7]))))
+    const ages = plain.flat()
+    expect((done.result as any).columns.age.mean).toBeCloseTo(ages.reduce((a, b) => a + b, 0) / ages.length, 3)
+    await page.click('nav a[data-view="tasks"]')
+  })
+
   it("lets a dataset's owner approve a grant with its wallet on chain, and shows the contract's refusal by name", async () => {
     const owner = Wallet.createRandom()
     await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name: "westclinic", wallet: owner as unknown as Wallet, encryptionPublicKey: owner.signingKey.compressedPublicKey }, true)
@@ -585,6 +646,11 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       await steward.evaluate((id) => (location.hash = `#/tasks/${id}`), ownTask)
       await steward.locator(`[data-testid="task-detail"][data-task-id="${ownTask}"]`).waitFor()
       await steward.screenshot({ path: join(screenshots, "token-sign-in.png"), fullPage: true })
+      // The steward's session has no wallet to sign a task with: the form says so, nothing is sent.
+      await steward.evaluate(() => (location.hash = "#/submit"))
+      await steward.locator('[data-testid="form-submit"]').click()
+      await steward.locator('[data-testid="form-error"]').waitFor()
+      expect(await steward.locator('[data-testid="form-error"]').textContent()).toContain("needs your wallet")
       await steward.evaluate((id) => (location.hash = `#/tasks/${id}`), otherTask)
       const refused = steward.locator('[data-testid="refused"]')
       await refused.waitFor()

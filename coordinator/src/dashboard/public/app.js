@@ -27,6 +27,8 @@ const state = {
   grantErrors: new Map(),
   /** The selected task's stored model (models.get), when its result names one this account may see. */
   model: null,
+  /** The task form (taskform.js), built the first time its view opens. */
+  form: null,
   /** The online-prediction panel: the rows typed, and the API's answer or refusal for them. */
   predict: { modelId: "", input: "", answer: null, error: null, busy: false }
 }
@@ -450,7 +452,8 @@ const render = () => {
   const typing = [...app.querySelectorAll(".consent")].map((c) => [`${c.dataset.taskId}/${c.dataset.participant}`, [...c.querySelectorAll("input")].map((i) => i.value)])
   const focused = document.activeElement?.closest?.(".consent") ? [document.activeElement.closest(".consent").dataset.taskId, document.activeElement.dataset.testid] : null
   let body
-  if (state.view === "members") body = renderMembers()
+  if (state.view === "submit") body = state.form ?? h("section", { class: "card" }, "Loading the task form…")
+  else if (state.view === "members") body = renderMembers()
   else if (state.view === "catalogue") body = renderCatalogue()
   else body = h("div", { class: "tasks-view" }, renderPending(), h("div", { class: "split" }, renderTaskList(), renderDetail()))
   app.replaceChildren(body)
@@ -497,9 +500,18 @@ const renderSignIn = (error) => {
 
 const route = async () => {
   const [, view, id] = location.hash.match(/^#\/(\w+)(?:\/(0x[0-9a-fA-F]{64}))?/) ?? []
-  state.view = view === "members" || view === "catalogue" ? view : "tasks"
+  state.view = view === "members" || view === "catalogue" || view === "submit" ? view : "tasks"
   state.selected = state.view === "tasks" ? (id ?? state.selected) : state.selected
   if (state.view === "catalogue") await loadCatalogue()
+  if (state.view === "submit" && !state.form) {
+    // Built once (its kinds' Schemas load with it), then kept with what was typed in it.
+    const { taskForm } = await import("./taskform.js")
+    state.form = taskForm({
+      session,
+      accounts: () => state.members.flatMap((m) => m.accounts.map((a) => ({ address: a.address, name: m.name }))),
+      onSubmitted: () => void refresh({ tasks: true })
+    })
+  }
   if (state.view === "members") await loadMembers()
   await loadDetail()
   render()
