@@ -42,7 +42,8 @@ const fieldFor = (name, raw, required) => {
   }
   if (schema.type === "string" || schema.type === "integer" || schema.type === "number") {
     const input = h("input", { type: schema.type === "string" ? "text" : "number", "data-param": name, spellcheck: "false", placeholder: schema.pattern?.includes("0-9a-fA-F]{40}") ? "0x… account" : "" })
-    return { node: label(input), read: () => (input.value.trim() === "" ? undefined : scalarOf(schema.type, input.value.trim(), name)) }
+    const bounds = typeof schema.minimum === "number" && typeof schema.maximum === "number" && schema.maximum < 2 ** 53 - 1 ? `${schema.minimum} to ${schema.maximum}` : undefined
+    return { node: label(input, bounds), read: () => (input.value.trim() === "" ? undefined : scalarOf(schema.type, input.value.trim(), name)) }
   }
   if (schema.type === "array" && items.type === "string" && Array.isArray(items.enum)) {
     const boxes = items.enum.map((v) => h("label", { class: "choice" }, h("input", { type: "checkbox", value: v, "data-param": `${name}:${v}` }), ` ${v}`))
