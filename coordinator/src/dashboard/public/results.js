@@ -231,10 +231,10 @@ export const renderPredictions = (predictions) => {
   return h("div", { class: "predictions", "data-testid": "predictions" },
     figures([["rows", String(predictions.length), "rows"], ...[...classes].map(([c, n]) => [`predicted ${c}`, String(n), `class:${c}`])]),
     scores.length ? h("div", { class: "charts" }, histogram) : null,
-    h("table", { class: "list numbers", "data-testid": "prediction-rows" },
-      h("thead", {}, h("tr", {}, h("th", {}, "row"), h("th", {}, "prediction"), h("th", {}, "scores"))),
-      h("tbody", {}, predictions.slice(0, 100).map((p, i) => h("tr", {}, h("td", {}, String(i + 1)), h("td", {}, cell(p.prediction)), h("td", {}, cell(p.scores ?? [])))))),
-    predictions.length > 100 ? h("p", { class: "muted" }, `the first 100 of ${predictions.length} rows`) : null)
+    h("details", { class: "more" }, h("summary", {}, predictions.length > 100 ? `the first 100 of ${predictions.length} rows` : `the ${predictions.length} rows`),
+      h("table", { class: "list numbers", "data-testid": "prediction-rows" },
+        h("thead", {}, h("tr", {}, h("th", {}, "row"), h("th", {}, "prediction"), h("th", {}, "scores"))),
+        h("tbody", {}, predictions.slice(0, 100).map((p, i) => h("tr", {}, h("td", {}, String(i + 1)), h("td", {}, cell(p.prediction)), h("td", {}, cell(p.scores ?? []))))))))
 }
 
 // ------------------------------------------------------------------ similarity search
