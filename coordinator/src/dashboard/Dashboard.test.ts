@@ -4,8 +4,11 @@
  * EIP-1193 provider injected into the page, signing with a test key in this process — then watches a task move
  * live, approves a pending consent, reads a federated-learning task's training curves and its chain trail with the
  * verified badge; another member's page is refused the same task, an unknown account is refused altogether. Every
- * result kind is drawn for what it is: the cheap kinds from tasks run here, a vertical model and a Shapley valuation
- * from the stored results of real runs (testing/recordResults.ts), each asserted against the result's own numbers.
+ * result kind is drawn for what it is: the cheap kinds from tasks run here (statistics, PSI, federated learning, a
+ * batch prediction with its model, an online prediction against the API's own answer), the slow ones — a vertical
+ * model, a Shapley valuation, SecureSVM, SecureBoost and its prediction, a similarity search — from the stored
+ * results of real runs (testing/recordResults.ts), each asserted against the result's own numbers. The analyst
+ * submits a task through the form (the page's task id is TaskSpec.taskId's; bad params get the typed refusal).
  * Screenshots of the main views go to coordinator/test-artifacts/screenshots/.
  */
 import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
