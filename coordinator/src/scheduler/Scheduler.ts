@@ -12,7 +12,7 @@ import { getAddress, getBytes } from "ethers"
 import { verify } from "@jointly/core/internal/crypto/Signatures"
 import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/internal/api/Errors"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
-import { ProtocolError } from "@jointly/core/internal/protocols/Protocol"
+import { AttemptSuspended, ProtocolError } from "@jointly/core/internal/protocols/Protocol"
 import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import type { RoundEngine } from "@jointly/core/internal/runtime/RoundEngine"
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
@@ -41,6 +41,9 @@ export interface Options {
   /** How long a Scheduled task waits for all its participants to be online before failing. */
   readonly startTimeoutMs?: number
 }
+
+/** A task whose attempts keep being suspended (AttemptSuspended) fails at this attempt rather than wait forever. */
+const maxSuspendedAttempts = 5
 
 
 /**
@@ -233,6 +236,7 @@ export const make = (deps: {
           ended(task, "Succeeded")
         } else if (!Cause.hasInterruptsOnly(exit.cause)) {
           const error = Cause.squash(exit.cause)
+          if (error instanceof AttemptSuspended && task.attempt + 1 < maxSuspendedAttempts) return void (await suspend(task, error))
           const reason = error instanceof Error ? error.message : String(error)
           await move({ ...task, status: "Running" }, "Failed", reason)
         }
@@ -241,6 +245,17 @@ export const make = (deps: {
         else if (!(error instanceof StaleTransition)) log.error("could not record task outcome", { taskId: task.id, error: String(error) })
       }
     })
+  }
+
+  /**
+   * Parties left mid-task and the protocol kept what resuming needs: the task goes back to Scheduled as a new
+   * attempt, which `schedule` starts once every party is online again (or fails after startTimeoutMs).
+   */
+  const suspend = async (task: TaskRow, error: AttemptSuspended) => {
+    const reason = `${error.message}; attempt ${task.attempt} suspended, the task resumes from its checkpoint once they are back`
+    if (!(await move({ ...task, status: "Running" }, "Scheduled", reason, true))) return
+    log.warn("task suspended", { taskId: task.id, waitingFor: error.waitingFor })
+    await schedule((await Effect.runPromise(store.get(task.id)))!)
   }
 
   /** The reason naming the first account whose org is not Audited on chain, or undefined when all are. */
@@ -342,6 +357,9 @@ export const make = (deps: {
         const answered = (await Effect.runPromise(store.consents(task.id))).some((c) => c.participant === account)
         if (!answered) offer(task, account)
       } else if (task.status === "Scheduled" && !running.has(task.id)) {
+        // A later attempt (a suspended one, or one rescheduled by a restart) may wait for a participant whose
+        // process died and forgot the task: offer it again before the attempt's first stage reaches it.
+        if (task.attempt > 0 && (await Effect.runPromise(store.consents(task.id))).some((c) => c.participant === account && c.approve)) offer(task, account, true)
         await schedule(task)
       } else if (task.status === "Running" && running.has(task.id)) {
         // A participant back after a restart has forgotten the task: offer it again so it can serve the rounds
