@@ -127,7 +127,7 @@ export const handlers = (ctx: Party.Context) => {
       if (!ctx.params.receivers.includes(session.self)) return yield* Party.fail(session, stage, "NotAReceiver", "this party receives no output")
       yield* Party.once(session, s, stage, "output")
       const data = yield* (yield* LocalData).dataset(ctx.datasetName)
-      const base = { taskId: session.taskId, kind: Spec.kinds[ctx.mode], dataset: data.name, idColumn: ctx.params.idColumn, setSize: s.set.ids.length, duplicates: s.set.duplicates, emptyIds: s.set.empty }
+      const base = { taskId: session.taskId, kind: Spec.kinds[ctx.mode], dataset: data.name, idColumn: ctx.params.idColumn, setSize: Party.sizeOf(s), duplicates: s.set.duplicates, emptyIds: s.set.empty }
       const byRow = (positions: ReadonlyArray<number>) => [...positions].sort((a, b) => s.set.rows[a]! - s.set.rows[b]!)
       let output: Record<string, unknown>
       let cardinality: number | undefined
