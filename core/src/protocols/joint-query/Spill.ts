@@ -5,6 +5,7 @@
  * done with it); protocols look it up with `Effect.serviceOption` and, without one, keep everything in memory as
  * before. `inMemory` is the same service over arrays, for tests that want the spill path without a disk.
  */
+import { concatBytes } from "@noble/hashes/utils.js"
 import { Context, Effect, Schema } from "effect"
 
 export class SpillError extends Schema.TaggedError<SpillError>()("SpillError", { detail: Schema.String }) {
@@ -38,17 +39,7 @@ export const inMemory = (): Spill["Service"] => ({
       const live = <A>(run: () => A) => Effect.suspend(() => (removed ? Effect.fail(new SpillError({ detail: "the directory was removed" })) : Effect.succeed(run())))
       return {
         append: (file, bytes) => live(() => void (files.get(file) ?? files.set(file, []).get(file)!).push(bytes.slice())),
-        read: (file) =>
-          live(() => {
-            const parts = files.get(file) ?? []
-            const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0))
-            let at = 0
-            for (const part of parts) {
-              out.set(part, at)
-              at += part.length
-            }
-            return out
-          }),
+        read: (file) => live(() => concatBytes(...(files.get(file) ?? []))),
         write: (file, bytes) => live(() => void files.set(file, [bytes.slice()])),
         remove: Effect.sync(() => {
           removed = true
