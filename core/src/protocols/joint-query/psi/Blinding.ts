@@ -80,7 +80,7 @@ export const handlers = (ctx: Party.Context) => {
       const extra = sum.keyPair ? Serialization.encodePublicKey(sum.keyPair.publicKey) : new Uint8Array(0)
       const { channel, advertisement } = yield* Channel.advertise(session, count, extra)
       const s: Party.State = {
-        set, ...(spilled === undefined ? {} : { spilled }), scalar: Group.groups[ctx.group].randomScalar(), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
+        set, ...(spilled === undefined ? {} : { spilled, release: () => void Effect.runFork(spilled.dir.remove) }), scalar: Group.groups[ctx.group].randomScalar(), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
         inbox: new Map(), outbox: new Map(), outboxShuffled: false, received: new Map()
       }
       // Counted locally only: the receiver's output file reports them; nothing about them leaves.

@@ -8,7 +8,7 @@
  * the request that carries it on stay well inside a socket frame once base64-encoded).
  */
 import { concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
-import { Cause, Effect, type Exit, Result } from "effect"
+import { Cause, Effect, type Exit, Fiber, Result } from "effect"
 import { Base64 } from "effect/encoding"
 import { handler, type ParticipantSession } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
@@ -164,6 +164,7 @@ interface OtState {
   nextIn: number
   nextOut: number
   done: boolean
+  readonly release: () => void
 }
 
 const MEMORY = "query/psi-ot"
@@ -199,8 +200,10 @@ export const handlers = (ctx: Party.Context) => {
         const keep = ctx.mode === "difference" ? "unmatched" : "matched"
         const program = inBuckets(role, p, s, options, buckets, IdSpill.seedOf(session.taskId), keep)
         const services = yield* Effect.context<Aes>()
-        void Effect.runPromiseExit(Effect.provideContext(program, services)).then((exit) => p.finish(exit))
-        ot = { pump: p, nextIn: 0, nextOut: 0, done: false }
+        const fiber = Effect.runFork(Effect.provideContext(program, services))
+        fiber.addObserver((exit) => p.finish(exit))
+        // A task that ends while the engine waits for the peer stops it (and so removes its spill directory).
+        ot = { pump: p, nextIn: 0, nextOut: 0, done: false, release: () => void Effect.runFork(Fiber.interrupt(fiber)) }
         session.memory.set(MEMORY, ot)
       }
       if (from !== ot.nextIn) return yield* Party.fail(session, stage, "OutOfOrder", `expected the peer's message ${ot.nextIn}, the relay starts at ${from}`)

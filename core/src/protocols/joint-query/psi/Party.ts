@@ -64,6 +64,8 @@ export interface State {
   set: Ids.IdSet
   /** The set on disk in buckets (IdSpill.ts), on the OT path of a large set at a host with a data directory. */
   readonly spilled?: IdSpill.Spilled
+  /** Removes the spill directory when the task's memory is dropped (Protocol.ts `Releasable`), whatever happened. */
+  readonly release?: () => void
   readonly scalar: Uint8Array
   readonly channel: Channel.Keys["channel"]
   readonly reply: typeof Spec.KeysReply.Type
