@@ -34,7 +34,7 @@ beforeAll(async () => {
     dataDir: join(dir, "cluster"),
     parties: (["a", "b", "c"] as const).map((name) => ({ name, datasets: [{ name: "bcw", ...files[name] }] as never }))
   })
-}, 120_000)
+}, 400_000)
 
 afterAll(async () => {
   await cluster?.stop()

@@ -46,7 +46,9 @@
  *           bucket, in order, over the same sealed relay (each session's context names its bucket). So that a party
  *           holds one bucket at a time, a participant with a data directory keeps its set on disk in those buckets
  *           (spill files under `<dataDir>/spill`, deleted when the engine is done); only the ids of its output stay in
- *           memory. Leakage beyond the ECDH path's: each party learns the size of every bucket of the other's set
+ *           memory. Memory per party then: its fixed footprint, 16 MiB of spill buffers, one bucket (≤ bucketIds ids)
+ *           and the ids of its output — not the rows (README "Memory"; `npm run bench -- psi-memory` measures it).
+ *           Leakage beyond the ECDH path's: each party learns the size of every bucket of the other's set
  *           (each engine session announces its size) — a histogram of a public hash of the ids, B numbers, nothing
  *           for B = 1. A party could always pick ids for their hash; under the semi-honest model it does not.
  *   Default: "ot" when the kind and the number of parties allow it and the larger announced set has at least
