@@ -5,11 +5,13 @@
  * ring. Reported: `psi_peak_rss_mb`, the larger peak RSS (VmHWM) of the two participant processes at `big` ids
  * per party, against `small`; ratio small/big (1: memory does not grow with the sets), and `psi_task_wall_ms`.
  *
- * Sizes: PSI_MEMORY_SMALL / PSI_MEMORY_BIG (default 100k and 1M), PSI_MEMORY_PROTOCOLS (default "ot,ecdh");
- * the ECDH ring costs ≈ 200 CPU-s per 1M×1M, so a 10M run of it takes most of an hour on 2 cores.
+ * Sizes: PSI_MEMORY_SMALL / PSI_MEMORY_BIG (default 100k and 10M), PSI_MEMORY_PROTOCOLS (default "ot"; the ECDH
+ * ring costs ≈ 200 CPU-s per 1M×1M and holds its set in memory, so "ecdh" is for smaller sizes). The participants
+ * have data directories, so the OT engine's sets above `bucketIds` go to disk in buckets (psi/spec.ts "Buckets").
+ * The load average at the start and end of each run is in the params: on a shared machine it moves wall times.
  */
 import { mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
+import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { DuckDBInstance } from "@duckdb/node-api"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
@@ -42,6 +44,7 @@ const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
   })
   try {
     progress(`psi-memory: ${protocol} PSI over ${n} ids per party`)
+    const loadBefore = loadavg()[0]!
     const started = performance.now()
     const id = await cluster.submit({
       kind: "query.psi",
@@ -56,7 +59,7 @@ const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
     if (cardinality !== n - Math.floor(n / 2)) throw new Error(`${protocol} PSI over ${n} ids: |∩| = ${cardinality}, expected ${n - Math.floor(n / 2)}`)
     const rss = await peakRss(cluster)
     progress(`psi-memory: ${protocol} ${n}: |∩| ${cardinality}, ${(wall / 1000).toFixed(1)} s, peak RSS ${rss.toFixed(0)} MB`)
-    return { wall, rss }
+    return { wall, rss, load: `${loadBefore.toFixed(1)}→${loadavg()[0]!.toFixed(1)}` }
   } finally {
     await cluster.stop()
     await rm(files.a, { force: true })
@@ -66,14 +69,14 @@ const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
 
 export const run = async () => {
   const small = Number(process.env.PSI_MEMORY_SMALL ?? 100_000)
-  const big = Number(process.env.PSI_MEMORY_BIG ?? 1_000_000)
-  const protocols = (process.env.PSI_MEMORY_PROTOCOLS ?? "ot,ecdh").split(",") as Array<"ot" | "ecdh">
+  const big = Number(process.env.PSI_MEMORY_BIG ?? 10_000_000)
+  const protocols = (process.env.PSI_MEMORY_PROTOCOLS ?? "ot").split(",") as Array<"ot" | "ecdh">
   const dir = await mkdtemp(join(tmpdir(), "jointly-bench-psi-memory-"))
   try {
     for (const protocol of protocols) {
       const smallRun = await psiTask(dir, small, protocol)
       const bigRun = await psiTask(dir, big, protocol)
-      const params = { protocol, ids_per_party: big, parties: 2, source: "csv", participants: "processes" }
+      const params = { protocol, ids_per_party: big, parties: 2, source: "csv", participants: "processes", load_average: bigRun.load, baseline_load_average: smallRun.load }
       emit({ suite: "psi-memory", metric: "psi_peak_rss_mb", params, value: bigRun.rss, baseline: `same task over ${small} ids per party`, baseline_value: smallRun.rss, ratio: smallRun.rss / bigRun.rss })
       emit({ suite: "psi-memory", metric: "psi_task_wall_ms", params, value: bigRun.wall, baseline: `same task over ${small} ids per party`, baseline_value: smallRun.wall, ratio: smallRun.wall / bigRun.wall })
     }

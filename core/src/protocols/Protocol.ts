@@ -132,6 +132,14 @@ export interface Checkpoints {
   readonly load: (key: string) => Effect.Effect<unknown>
 }
 
+/** A value in a session's memory that holds something outside it, let go when the memory is dropped. */
+export interface Releasable {
+  readonly release: () => void
+}
+
+export const isReleasable = (value: unknown): value is Releasable =>
+  typeof value === "object" && value !== null && typeof (value as { release?: unknown }).release === "function"
+
 /** What the participant side of a protocol may do. */
 export interface ParticipantSession {
   readonly taskId: string
@@ -139,7 +147,11 @@ export interface ParticipantSession {
   /** This participant's id: its org's chain account address (checksummed). */
   readonly self: string
   readonly participants: ReadonlyArray<string>
-  /** Scratch memory for this task attempt (keys, seeds between stages); dropped when the task ends. */
+  /**
+   * Scratch memory for this task attempt (keys, seeds between stages); dropped when the task ends or a new attempt
+   * starts, and then every value with a `release` method (`Releasable`) is released: what it holds outside this
+   * map (a running engine, a spill directory) goes with it.
+   */
   readonly memory: Map<string, unknown>
   /**
    * Signs with this participant's chain account (EIP-191 personal message), so peers can check that a value

@@ -10,7 +10,7 @@
  */
 import { Cause, Effect, Exit, Schema } from "effect"
 import type { ParticipantSession, StageHandler } from "../protocols/Protocol.ts"
-import { ParticipantFailure } from "../protocols/Protocol.ts"
+import { isReleasable, ParticipantFailure } from "../protocols/Protocol.ts"
 import type { StageOutcome, StageRequest } from "../wire/Messages.ts"
 
 // Handlers of different stages have different types; the runtime only routes by name and codes with the stage.
@@ -42,13 +42,25 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
 
 export const make = (identity: Identity) => {
   const memories = new Map<string, Map<string, unknown>>()
+  /** Drops the memory under `key`, releasing what its values hold (a failing release must not keep the rest). */
+  const drop = (key: string) => {
+    for (const value of memories.get(key)?.values() ?? []) {
+      if (!isReleasable(value)) continue
+      try {
+        value.release()
+      } catch {
+        // Releasing is best effort: what a value holds outside memory is cleaned up by its host at the latest.
+      }
+    }
+    memories.delete(key)
+  }
 
   const memoryOf = (taskId: string, attempt: number) => {
     const key = `${taskId}#${attempt}`
     let memory = memories.get(key)
     if (memory === undefined) {
       // A new attempt starts clean: secrets of an earlier attempt must never be reused.
-      for (const k of memories.keys()) if (k.startsWith(`${taskId}#`)) memories.delete(k)
+      for (const k of [...memories.keys()]) if (k.startsWith(`${taskId}#`)) drop(k)
       memory = new Map()
       memories.set(key, memory)
     }
@@ -89,7 +101,7 @@ export const make = (identity: Identity) => {
     handle,
     /** Drops every attempt's memory of `taskId` (the task ended or was forgotten). */
     forget: (taskId: string) => {
-      for (const k of memories.keys()) if (k.startsWith(`${taskId}#`)) memories.delete(k)
+      for (const k of [...memories.keys()]) if (k.startsWith(`${taskId}#`)) drop(k)
     },
     /** The memory of one attempt (created on first use); for tests that inspect what a party kept. */
     memory: memoryOf

@@ -8,6 +8,8 @@
  *   - TaskOutput to `<data dir>/outputs/<taskId>.json` (mode 0600), the receiver's private output, when the host
  *     has a data dir (`jointly participant` passes its config's); without one the protocols keep the output in
  *     task memory.
+ *   - Spill to `<data dir>/spill` (SpillFiles.ts), where the OT-PSI keeps a large id set in buckets instead of
+ *     memory; cleared of a previous run's leftovers when the layer is built.
  */
 import { mkdir, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
@@ -16,8 +18,10 @@ import type { Choice } from "@jointly/backends/internal/Backends"
 import { TaskOutput } from "@jointly/core/internal/data/TaskOutput"
 import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
 import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
+import { Spill } from "@jointly/core/internal/protocols/joint-query/Spill"
 import * as WorkerPool from "../worker/WorkerPool.ts"
 import * as PoolCompute from "./PoolCompute.ts"
+import * as SpillFiles from "./SpillFiles.ts"
 
 export interface PoolComputeOptions {
   readonly size?: number
@@ -49,9 +53,12 @@ export const fileOutput = (dataDir: string) => ({
 
 /**
  * QueryCompute over a lazily started pool whose workers compose `backends` (this thread's groups come from the
- * context the layer is built in), and TaskOutput when a data dir is known.
+ * context the layer is built in), and TaskOutput and Spill when a data dir is known.
  */
 export const layer = (options: { readonly dataDir?: string; readonly poolSize?: number; readonly backends?: Choice } = {}) => {
   const compute = Layer.effect(Compute.QueryCompute, Effect.map(Compute.Groups, (groups) => poolCompute({ size: options.poolSize, groups, backends: options.backends })))
-  return options.dataDir ? Layer.merge(compute, Layer.succeed(TaskOutput, fileOutput(options.dataDir))) : compute
+  const dataDir = options.dataDir
+  if (dataDir === undefined) return compute
+  const spill = Layer.effect(Spill, Effect.as(SpillFiles.clearStale(dataDir), SpillFiles.make(dataDir)))
+  return Layer.mergeAll(compute, Layer.succeed(TaskOutput, fileOutput(dataDir)), spill)
 }

@@ -24,8 +24,15 @@ import * as Compute from "../Compute.ts"
 import * as ElementSet from "../ElementSet.ts"
 import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
+import * as IdSpill from "../IdSpill.ts"
+import { Spill, type SpillError } from "../Spill.ts"
+import type { DatasetError } from "../../../data/DatasetError.ts"
 import * as Spec from "./spec.ts"
 import * as Party from "./Party.ts"
+
+/** Whether this task may run the OT engine (in buckets): the kinds, parties and params that allow it (spec.ts). */
+const mayBucket = (ctx: Party.Context, session: ParticipantSession) =>
+  ctx.params.protocol !== "ecdh" && ctx.params.group === undefined && session.participants.length === 2 && Spec.otModes.includes(ctx.mode)
 
 export const handlers = (ctx: Party.Context) => {
   const keys = handler(Spec.keys, (_request, session) =>
@@ -37,11 +44,27 @@ export const handlers = (ctx: Party.Context) => {
       // Ids stream from the source in bounded chunks (never the whole column at once), stopping past maxIds.
       const source = yield* Local.source(ctx.datasetName)
       if (!source.columns.some((c) => c.name === ctx.params.idColumn)) return yield* Party.fail(session, stage, "MissingColumn", `dataset ${source.name} has no column ${ctx.params.idColumn}`)
-      const set = yield* Effect.catch(Ids.fromSource(source, ctx.params.idColumn, ctx.params.maxIds), (error) =>
+      const refused = (error: Ids.TooManyIds | DatasetError | SpillError) =>
         error._tag === "TooManyIds"
           ? Party.fail(session, stage, "TooManyIds", `dataset ${source.name} has more distinct ids than maxIds ${ctx.params.maxIds}`)
-          : Party.fail(session, stage, error.reason, error.message))
-      if (set.ids.length === 0) return yield* Party.fail(session, stage, "EmptySet", `dataset ${source.name} has no ids in ${ctx.params.idColumn}`)
+          : error._tag === "SpillError"
+          ? Party.fail(session, stage, "SpillFailed", error.message)
+          : Party.fail(session, stage, error.reason, error.message)
+      // A set that may run the OT engine in buckets goes to disk when the host has a spill directory (spec.ts "Buckets").
+      const spill = yield* Effect.serviceOption(Spill)
+      const rows = spill._tag === "Some" && mayBucket(ctx, session) ? (yield* Effect.catch(source.idCounts({ column: ctx.params.idColumn }), refused)).rows : 0
+      let set: Ids.IdSet
+      let spilled: IdSpill.Spilled | undefined
+      if (spill._tag === "Some" && rows > Spec.bucketIdsOf(ctx.params)) {
+        const dir = yield* Effect.catch(spill.value.open(`psi-${session.taskId.slice(2, 18)}-${session.attempt}`), refused)
+        spilled = yield* Effect.catch(IdSpill.spill(source, ctx.params.idColumn, ctx.params.maxIds, dir, IdSpill.seedOf(session.taskId)), (error) =>
+          Effect.andThen(dir.remove, refused(error)))
+        set = { ids: [], rows: [], duplicates: spilled.duplicates, empty: spilled.empty }
+      } else {
+        set = yield* Effect.catch(Ids.fromSource(source, ctx.params.idColumn, ctx.params.maxIds), refused)
+      }
+      const count = spilled?.count ?? set.ids.length
+      if (count === 0) return yield* Party.fail(session, stage, "EmptySet", `dataset ${source.name} has no ids in ${ctx.params.idColumn}`)
       let sum: Party.Sum = {}
       if (ctx.mode === "sum" && session.self === ctx.holder) {
         const data = yield* (yield* LocalData).dataset(ctx.datasetName)
@@ -55,13 +78,13 @@ export const handlers = (ctx: Party.Context) => {
       }
       yield* Effect.promise(() => Group.ready())
       const extra = sum.keyPair ? Serialization.encodePublicKey(sum.keyPair.publicKey) : new Uint8Array(0)
-      const { channel, advertisement } = yield* Channel.advertise(session, set.ids.length, extra)
+      const { channel, advertisement } = yield* Channel.advertise(session, count, extra)
       const s: Party.State = {
-        set, scalar: Group.groups[ctx.group].randomScalar(), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
+        set, ...(spilled === undefined ? {} : { spilled, release: () => void Effect.runFork(spilled.dir.remove) }), scalar: Group.groups[ctx.group].randomScalar(), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
         inbox: new Map(), outbox: new Map(), outboxShuffled: false, received: new Map()
       }
       // Counted locally only: the receiver's output file reports them; nothing about them leaves.
-      session.memory.set("query/input-report", { duplicates: set.duplicates, empty: set.empty, distinct: set.ids.length })
+      session.memory.set("query/input-report", { duplicates: set.duplicates, empty: set.empty, distinct: count })
       session.memory.set(Party.MEMORY, s)
       return advertisement
     })
@@ -78,6 +101,11 @@ export const handlers = (ctx: Party.Context) => {
         if (ad.count === 0) return yield* Party.fail(session, stage, "EmptySet", `${party} announces an empty set`)
       }
       s.protocol = Spec.protocolOf(ctx.mode, ctx.params, session.participants.length, Math.max(...[...s.peers.values()].map((ad) => ad.count)))
+      // A spilled set that runs the ECDH ring after all (a small task asking for bucketIds below its size): in memory.
+      if (s.spilled !== undefined && s.protocol === "ecdh") {
+        s.set = yield* Effect.catch(IdSpill.materialize(s.spilled, Ids.permutation), (error) => Party.fail(session, stage, "SpillFailed", error.message))
+        yield* s.spilled.dir.remove
+      }
       if (s.protocol === "ot") {
         // validate() refused an explicit "ot" the task cannot run; a default "ot" is only chosen where it can.
         return { ok: true as const }

@@ -7,10 +7,13 @@
  * the engine waits for a message it has not got, has finished, or has filled a reply (`REPLY_BYTES`: a reply and
  * the request that carries it on stay well inside a socket frame once base64-encoded).
  */
-import { utf8ToBytes } from "@noble/hashes/utils.js"
-import { Cause, Effect, type Exit } from "effect"
+import { concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
+import { Cause, Effect, type Exit, Fiber, Result } from "effect"
+import { Base64 } from "effect/encoding"
 import { handler, type ParticipantSession } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
+import * as IdSpill from "../IdSpill.ts"
+import { SpillError } from "../Spill.ts"
 import { Aes } from "../ot-psi/Aes.ts"
 import * as Engine from "../ot-psi/Engine.ts"
 import * as Link from "../ot-psi/Link.ts"
@@ -29,7 +32,7 @@ export class Pump implements Link.Link {
   /** Set while the engine waits in `receive` with nothing in the inbox. */
   private waiting: ((message: Uint8Array) => void) | undefined
   private wake: (() => void) | undefined
-  outcome: Exit.Exit<Engine.Output, Engine.EngineError> | undefined
+  outcome: Exit.Exit<Engine.Output, Engine.EngineError | SpillError> | undefined
   progress: { readonly done: number; readonly total: number } | undefined
 
   readonly send = (message: Uint8Array) =>
@@ -55,7 +58,7 @@ export class Pump implements Link.Link {
     else this.inbox.push(message)
   }
 
-  finish(outcome: Exit.Exit<Engine.Output, Engine.EngineError>) {
+  finish(outcome: Exit.Exit<Engine.Output, Engine.EngineError | SpillError>) {
     this.outcome = outcome
     this.notify()
   }
@@ -96,12 +99,72 @@ export class Pump implements Link.Link {
   }
 }
 
+/**
+ * The engine over this party's set, bucket by bucket when there are several (spec.ts "Buckets"): one engine session
+ * per bucket over the same link, its context naming the bucket. An in-memory set is split by the same hash; a
+ * spilled one is read back one bucket at a time, and what its output needs is kept as the bucket closes — the
+ * matched ids (or, for a difference, the unmatched ones) — and becomes the party's `set`, so the outputs stage
+ * reads it like any other; the spill directory is removed when the engine is done or failed.
+ */
+const inBuckets = (
+  role: "receiver" | "sender",
+  link: Pump,
+  s: Party.Peered,
+  options: Engine.Options,
+  buckets: number,
+  seed: number,
+  keep: "matched" | "unmatched"
+): Effect.Effect<Engine.Output, Engine.EngineError | SpillError, Aes> => {
+  const engine = role === "receiver" ? Engine.receiver : Engine.sender
+  const { spilled } = s
+  if (buckets === 1 && spilled === undefined) return engine(link, s.set.ids, options)
+  const run = Effect.gen(function*() {
+    const split = spilled === undefined ? IdSpill.bucketsOf(s.set.ids, seed, buckets) : undefined
+    const matched: Array<number> = []
+    const kept: IdSpill.Bucket = { ids: [], rows: [] }
+    let peerElements = 0
+    let last: Engine.Output | undefined
+    for (let b = 0; b < buckets; b++) {
+      const members = split?.[b]
+      const bucket = members !== undefined ? { ids: members.map((i) => s.set.ids[i]!), rows: members } : yield* IdSpill.readBucket(spilled!, b, buckets)
+      const context = concatBytes(options.context, utf8ToBytes(`|bucket|${b}|${buckets}`))
+      const out = yield* engine(link, bucket.ids, { ...options, context, onProgress: undefined })
+      peerElements += out.stats.peerElements
+      last = out
+      link.progress = { done: b + 1, total: buckets }
+      if (members !== undefined) {
+        for (const i of out.indices) matched.push(members[i]!)
+      } else if (keep === "matched") {
+        for (const i of out.indices) {
+          kept.ids.push(bucket.ids[i]!)
+          kept.rows.push(bucket.rows[i]!)
+        }
+      } else if (out.indices.length > 0 || role === "receiver") {
+        const inside = new Set(out.indices)
+        for (let i = 0; i < bucket.ids.length; i++) {
+          if (inside.has(i)) continue
+          kept.ids.push(bucket.ids[i]!)
+          kept.rows.push(bucket.rows[i]!)
+        }
+      }
+    }
+    if (spilled !== undefined) {
+      // From here the party's set is what its output lists; `matched` indexes it (all of it, or none for a difference).
+      s.set = { ids: kept.ids, rows: kept.rows, duplicates: spilled.duplicates, empty: spilled.empty }
+      if (keep === "matched") for (let i = 0; i < kept.ids.length; i++) matched.push(i)
+    }
+    return { indices: Uint32Array.from(matched), stats: { ...last!.stats, elements: Party.sizeOf(s), peerElements } }
+  })
+  return spilled === undefined ? run : Effect.ensuring(run, spilled.dir.remove)
+}
+
 interface OtState {
   readonly pump: Pump
   /** Sequence number of the next message from the peer, and of the next this party sends. */
   nextIn: number
   nextOut: number
   done: boolean
+  readonly release: () => void
 }
 
 const MEMORY = "query/psi-ot"
@@ -133,28 +196,34 @@ export const handlers = (ctx: Party.Context) => {
             if (progress.stage === "values") p.progress = { done: progress.partition + 1, total: progress.partitions }
           }
         }
-        const program = role === "receiver" ? Engine.receiver(p, s.set.ids, options) : Engine.sender(p, s.set.ids, options)
+        const buckets = IdSpill.bucketCount(Math.max(Party.sizeOf(s), Party.countOf(s, peer)), Spec.bucketIdsOf(ctx.params))
+        const keep = ctx.mode === "difference" ? "unmatched" : "matched"
+        const program = inBuckets(role, p, s, options, buckets, IdSpill.seedOf(session.taskId), keep)
         const services = yield* Effect.context<Aes>()
-        void Effect.runPromiseExit(Effect.provideContext(program, services)).then((exit) => p.finish(exit))
-        ot = { pump: p, nextIn: 0, nextOut: 0, done: false }
+        const fiber = Effect.runFork(Effect.provideContext(program, services))
+        fiber.addObserver((exit) => p.finish(exit))
+        // A task that ends while the engine waits for the peer stops it (and so removes its spill directory).
+        ot = { pump: p, nextIn: 0, nextOut: 0, done: false, release: () => void Effect.runFork(Fiber.interrupt(fiber)) }
         session.memory.set(MEMORY, ot)
       }
       if (from !== ot.nextIn) return yield* Party.fail(session, stage, "OutOfOrder", `expected the peer's message ${ot.nextIn}, the relay starts at ${from}`)
       if (ot.done && inbound.length > 0) return yield* Party.fail(session, stage, "UnexpectedMessage", "the engine already finished")
-      for (const box of inbound) {
-        ot.pump.deliver(yield* Channel.open(session, stage, s.channel.secretKey, peer, peerKey, label(peer, session.self, ot.nextIn), box))
+      for (const text of inbound) {
+        const box = Base64.decode(text)
+        if (Result.isFailure(box)) return yield* Party.fail(session, stage, "Malformed", `the peer's message ${ot.nextIn} is not base64`)
+        ot.pump.deliver(yield* Channel.open(session, stage, s.channel.secretKey, peer, peerKey, label(peer, session.self, ot.nextIn), box.success))
         ot.nextIn++
       }
       yield* Effect.promise(() => ot.pump.settled())
       const outcome = ot.pump.outcome
       if (outcome !== undefined && outcome._tag === "Failure") {
         const error = Cause.squash(outcome.cause)
-        const code = typeof error === "object" && error !== null && "reason" in error ? String(error.reason) : "EngineFailed"
+        const code = typeof error === "object" && error !== null && "reason" in error ? String(error.reason) : error instanceof SpillError ? "SpillFailed" : "EngineFailed"
         return yield* Party.fail(session, stage, code, error instanceof Error ? error.message : String(error))
       }
-      const outbound: Array<Uint8Array> = []
+      const outbound: Array<string> = []
       for (const message of ot.pump.drain()) {
-        outbound.push(yield* Channel.seal(session, stage, s.channel.secretKey, peer, peerKey, label(session.self, peer, ot.nextOut), message))
+        outbound.push(Base64.encode(yield* Channel.seal(session, stage, s.channel.secretKey, peer, peerKey, label(session.self, peer, ot.nextOut), message)))
         ot.nextOut++
       }
       if (outcome !== undefined && ot.pump.pending === 0 && !ot.done) {

@@ -11,7 +11,7 @@ import * as FixedPoint from "../../../crypto/FixedPoint.ts"
 import * as Keys from "../../../crypto/paillier/Keys.ts"
 import * as Paillier from "../../../crypto/paillier/Paillier.ts"
 import * as Serialization from "../../../crypto/paillier/Serialization.ts"
-import { LocalData } from "../../../data/Tabular.ts"
+import * as Local from "../../../data/Local.ts"
 import * as TaskOutput from "../../../data/TaskOutput.ts"
 import { sha256Digest } from "../../../wire/Canonical.ts"
 import type { ParticipantSession } from "../../Protocol.ts"
@@ -126,8 +126,9 @@ export const handlers = (ctx: Party.Context) => {
       const s = yield* Party.withPeers(session, stage)
       if (!ctx.params.receivers.includes(session.self)) return yield* Party.fail(session, stage, "NotAReceiver", "this party receives no output")
       yield* Party.once(session, s, stage, "output")
-      const data = yield* (yield* LocalData).dataset(ctx.datasetName)
-      const base = { taskId: session.taskId, kind: Spec.kinds[ctx.mode], dataset: data.name, idColumn: ctx.params.idColumn, setSize: s.set.ids.length, duplicates: s.set.duplicates, emptyIds: s.set.empty }
+      // The source, not the table: the output names the dataset, and a 10M-row table must not be materialised for that.
+      const source = yield* Local.source(ctx.datasetName)
+      const base = { taskId: session.taskId, kind: Spec.kinds[ctx.mode], dataset: source.name, idColumn: ctx.params.idColumn, setSize: Party.sizeOf(s), duplicates: s.set.duplicates, emptyIds: s.set.empty }
       const byRow = (positions: ReadonlyArray<number>) => [...positions].sort((a, b) => s.set.rows[a]! - s.set.rows[b]!)
       let output: Record<string, unknown>
       let cardinality: number | undefined

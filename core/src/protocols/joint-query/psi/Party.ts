@@ -22,6 +22,7 @@ import * as Compute from "../Compute.ts"
 import * as ElementSet from "../ElementSet.ts"
 import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
+import type * as IdSpill from "../IdSpill.ts"
 import * as Spec from "./spec.ts"
 
 /** The task as this party runs it. */
@@ -56,7 +57,15 @@ export interface Sum {
 }
 
 export interface State {
-  readonly set: Ids.IdSet
+  /**
+   * Distinct ids in a random order (ECDH, or OT in memory). With a spilled set: empty until the OT engine is done,
+   * then only the ids of this party's output (`matched` indexes them).
+   */
+  set: Ids.IdSet
+  /** The set on disk in buckets (IdSpill.ts), on the OT path of a large set at a host with a data directory. */
+  readonly spilled?: IdSpill.Spilled
+  /** Removes the spill directory when the task's memory is dropped (Protocol.ts `Releasable`), whatever happened. */
+  readonly release?: () => void
   readonly scalar: Uint8Array
   readonly channel: Channel.Keys["channel"]
   readonly reply: typeof Spec.KeysReply.Type
@@ -130,6 +139,8 @@ export const once = (session: ParticipantSession, s: State, stage: string, key: 
   return Effect.void
 }
 export const countOf = (s: Peered, party: string) => s.peers.get(party)!.count
+/** This party's number of distinct ids, wherever they are. */
+export const sizeOf = (s: State) => s.spilled?.count ?? s.set.ids.length
 export const matchers = (ctx: Context, session: ParticipantSession) => Spec.matchers(ctx.mode, ctx.params, session.participants)
 
 /**

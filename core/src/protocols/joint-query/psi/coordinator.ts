@@ -5,7 +5,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
-import { Effect } from "effect"
+import { Deferred, Effect } from "effect"
 import type { CoordinatorSession } from "../../Protocol.ts"
 import { ProtocolError } from "../../Protocol.ts"
 import * as Ids from "../Ids.ts"
@@ -114,36 +114,77 @@ const ring = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params,
 
 /**
  * The OT engine (OtPath.ts): pumps each party's sealed engine messages to the other until both engines finished,
- * then asks the receivers for their outputs. A pump round in which neither party sent anything while one still
- * runs would repeat forever: it fails as Stalled.
+ * then asks the receivers for their outputs. Each party is pumped by its own loop, so one party's reply is relayed
+ * while the other still works on the previous one (a lockstep round for both would leave the faster party and the
+ * coordinator idle at every barrier). A party is pumped again at once while it keeps sending — unless the peer
+ * already has `QUEUE_CHARS` waiting, which holds the coordinator's buffer to a few megabytes — and otherwise when
+ * the peer's messages arrive. When both wait with nothing on the way, nobody can ever send: Stalled.
  */
 const otPath = (session: CoordinatorSession, params: Spec.Params, options: Options) =>
   Effect.gen(function*() {
     const parties = session.participants
-    const only = (size: number) => ({ minReplies: size, timeoutMs: options.timeoutMs })
     const peerOf = (party: string) => parties.find((p) => p !== party)!
-    // What each party is sent next, and how many of its peer's messages it has been sent before (the `from` it checks).
-    let inbound = new Map<string, ReadonlyArray<Uint8Array>>(parties.map((p) => [p, []]))
-    const delivered = new Map<string, number>(parties.map((p) => [p, 0]))
+    /** Boxes on their way to each party, how many it was sent before (the `from` it checks), and its state. */
+    const queued = new Map(parties.map((p) => [p, [] as Array<string>]))
+    const queuedChars = new Map(parties.map((p) => [p, 0]))
+    const delivered = new Map(parties.map((p) => [p, 0]))
     const done = new Set<string>()
-    for (let round = 0; done.size < parties.length; round++) {
-      const requests = new Map(parties.filter((p) => !done.has(p) || inbound.get(p)!.length > 0).map((p) => [p, { from: delivered.get(p)!, inbound: inbound.get(p)! }] as const))
-      const replies = yield* session.round(Spec.ot, requests, only(requests.size))
-      for (const party of requests.keys()) delivered.set(party, delivered.get(party)! + inbound.get(party)!.length)
-      inbound = new Map(parties.map((p) => [p, replies.get(peerOf(p))?.outbound ?? []]))
-      let moved = 0
-      for (const [party, reply] of replies) {
-        moved += reply.outbound.length
-        if (reply.done) done.add(party)
-      }
-      if (moved === 0 && done.size < parties.length) {
-        return yield* new ProtocolError({ protocol: Spec.kinds.intersection, reason: "Stalled", detail: `OT engine: no party sent a message in pump round ${round} and ${parties.filter((p) => !done.has(p)).join(", ")} still runs` })
-      }
-      const progress = [...replies.values()].map((r) => r.progress).find((p) => p !== undefined)
-      if (progress !== undefined) yield* session.progress({ stage: Spec.ot.name, done: progress.done, total: progress.total })
+    const blocked = new Set<string>()
+    let changed = Deferred.makeUnsafe<void>()
+    const notify = () => {
+      const previous = changed
+      changed = Deferred.makeUnsafe<void>()
+      Deferred.doneUnsafe(previous, Effect.void)
     }
-    return yield* session.round(Spec.output, new Map(params.receivers.map((r) => [r, {}] as const)), only(params.receivers.length))
+    const stalled = (round: number) =>
+      new ProtocolError({ protocol: Spec.kinds.intersection, reason: "Stalled", detail: `OT engine: every party waits for the other after pump ${round} and ${parties.filter((p) => !done.has(p)).join(", ")} still runs` })
+    /** Up to a reply's worth of the boxes waiting for `party` (at least one). */
+    const take = (party: string) => {
+      const queue = queued.get(party)!
+      let chars = 0
+      let count = 0
+      while (count < queue.length && (count === 0 || chars + queue[count]!.length <= REPLY_CHARS)) chars += queue[count++]!.length
+      queuedChars.set(party, queuedChars.get(party)! - chars)
+      return queue.splice(0, count)
+    }
+    let rounds = 0
+    const pump = (party: string) =>
+      Effect.gen(function*() {
+        const peer = peerOf(party)
+        let sending = true
+        while (!done.has(party) || queued.get(party)!.length > 0) {
+          // Wait while this party has nothing to do: it waits for the peer and nothing came, or the peer is behind.
+          for (;;) {
+            const hasInbound = queued.get(party)!.length > 0
+            const backlog = queuedChars.get(peer)! >= QUEUE_CHARS && !done.has(peer)
+            if ((hasInbound || sending) && !backlog) break
+            if (!hasInbound && !backlog && (done.has(peer) || (blocked.has(peer) && queued.get(peer)!.length === 0))) return yield* stalled(rounds)
+            blocked.add(party)
+            yield* Deferred.await(changed)
+            blocked.delete(party)
+          }
+          const inbound = take(party)
+          notify()
+          const replies = yield* session.round(Spec.ot, new Map([[party, { from: delivered.get(party)!, inbound }]]), { minReplies: 1, timeoutMs: options.timeoutMs })
+          rounds++
+          const reply = replies.get(party)!
+          delivered.set(party, delivered.get(party)! + inbound.length)
+          queued.get(peer)!.push(...reply.outbound)
+          queuedChars.set(peer, queuedChars.get(peer)! + reply.outbound.reduce((sum, box) => sum + box.length, 0))
+          sending = reply.outbound.length > 0
+          if (reply.done) done.add(party)
+          if (reply.progress !== undefined) yield* session.progress({ stage: Spec.ot.name, done: reply.progress.done, total: reply.progress.total })
+          notify()
+        }
+      })
+    yield* Effect.all(parties.map(pump), { concurrency: "unbounded", discard: true })
+    return yield* session.round(Spec.output, new Map(params.receivers.map((r) => [r, {}] as const)), { minReplies: params.receivers.length, timeoutMs: options.timeoutMs })
   })
+
+/** Base64 characters of sealed boxes per pump request: 8 MiB, half the 16 MiB socket frame (6 MiB of engine bytes). */
+const REPLY_CHARS = 8 * 1024 * 1024
+/** A party is not pumped for more while this much of its output still waits for its peer. */
+const QUEUE_CHARS = 2 * REPLY_CHARS
 
 /** Checks the receivers agree, and the result the coordinator stores and notarizes (no ids). */
 const results = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params, outputs: ReadonlyMap<string, typeof Spec.output.reply.Type>) =>

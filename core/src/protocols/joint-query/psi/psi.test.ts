@@ -5,7 +5,8 @@
  * a chunk sent twice. The OT engine behind the same kinds (`protocol: "ot"`): the same outputs as the ECDH ring and
  * the plaintext, the default by set size, a tampered relay refused.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Result, Schema } from "effect"
+import { Base64 } from "effect/encoding"
 import { describe, expect, it } from "vitest"
 import type { TabularData } from "../../../data/Tabular.ts"
 import * as InMemoryHost from "../../../testing/InMemoryHost.ts"
@@ -13,6 +14,7 @@ import type { ParticipantSession, StageHandler } from "../../Protocol.ts"
 import { handler, ParticipantFailure } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
 import * as Group from "../Group.ts"
+import * as Spill from "../Spill.ts"
 import { csvTable, exampleFile, idSet, intersect, outputs, party, table } from "../TestData.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Participant from "./participant.ts"
@@ -28,7 +30,9 @@ const run = async (
   datasets: ReadonlyArray<TabularData>,
   receiverIndices: ReadonlyArray<number>,
   extra: Partial<Spec.Params> = {},
-  tamper: (index: number, handlers: ReadonlyArray<StageHandler<any, any, any>>) => ReadonlyArray<StageHandler<any, any, any>> = (_, h) => h
+  tamper: (index: number, handlers: ReadonlyArray<StageHandler<any, any, any>>) => ReadonlyArray<StageHandler<any, any, any>> = (_, h) => h,
+  /** Parties (by index) whose host has a spill directory (here in memory): their sets go to buckets, not a Set. */
+  spilling: ReadonlyArray<number> = []
 ) => {
   const wallets = datasets.map(() => InMemoryHost.randomWallet())
   // As a task's params arrive: decoded by the declaration's Schema (addresses checksummed, fields checked).
@@ -40,10 +44,24 @@ const run = async (
     ...extra
   })
   const labels = datasets.map((d, i) => `${d.name}#${i}#${Math.random()}`)
-  const host = InMemoryHost.make(datasets.map((data, i) => party(labels[i]!, data, tamper(i, Participant.taskHandlers("ids", mode, params)), { wallet: wallets[i]! })))
+  // Each party's spill directories, counted as they are opened and removed.
+  const spilled = { opened: 0, removed: 0 }
+  const spills = datasets.map((): Spill.Spill["Service"] => {
+    const inner = Spill.inMemory()
+    return {
+      open: (label) =>
+        Effect.map(inner.open(label), (dir) => {
+          spilled.opened++
+          return { ...dir, remove: Effect.andThen(dir.remove, Effect.sync(() => void spilled.removed++)) }
+        })
+    }
+  })
+  const withSpill = (i: number, config: InMemoryHost.ParticipantConfig): InMemoryHost.ParticipantConfig =>
+    !spilling.includes(i) ? config : { ...config, provide: (effect) => config.provide!(Effect.provideService(effect, Spill.Spill, spills[i]!)) }
+  const host = InMemoryHost.make(datasets.map((data, i) => withSpill(i, party(labels[i]!, data, tamper(i, Participant.taskHandlers("ids", mode, params)), { wallet: wallets[i]! }))))
   const result = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, mode, params, { timeoutMs: 60_000 }))))
   const outputOf = (i: number) => [...outputs.get(labels[i]!)!.values()][0] as Output | undefined
-  return { host, result, outputOf, params }
+  return { host, result, outputOf, params, spilled }
 }
 
 const success = <A>(result: { _tag: "Success"; success: A } | { _tag: "Failure"; failure: unknown }): A => {
@@ -243,6 +261,28 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
     }, 60_000)
   }
 
+  it("OT in buckets, spilled or in memory, equals the plaintext: intersection to both, difference", async () => {
+    const [a, b] = [idSet(bcw[0]!, "id"), idSet(bcw[1]!, "id")]
+    const expected = new Set([...a].filter((id) => b.has(id)))
+    // 128 ids per bucket: ≈ 700 ids run as 8 buckets. The sender (party 1) spills and the receiver splits its set in
+    // memory; then the receiver of a difference spills (it keeps the unmatched ids).
+    const both = await run("intersection", [bcw[0]!, bcw[1]!], [0, 1], { protocol: "ot", bucketIds: 128 }, undefined, [1])
+    expect((success(both.result) as Spec.Result).cardinality).toBe(expected.size)
+    for (const i of [0, 1]) {
+      expect(new Set(both.outputOf(i)!.ids)).toEqual(expected)
+      expect(both.outputOf(i)!.ids!.length).toBe(expected.size)
+      expect(both.outputOf(i)!.rows!.map((row) => bcw[i]!.strings("id")[row])).toEqual(both.outputOf(i)!.ids)
+    }
+    expect(both.spilled).toEqual({ opened: 1, removed: 1 })
+    const diff = await run("difference", [bcw[0]!, bcw[1]!], [0], { protocol: "ot", bucketIds: 128 }, undefined, [0])
+    expect(diff.spilled).toEqual({ opened: 1, removed: 1 })
+    success(diff.result)
+    const difference = new Set([...a].filter((id) => !b.has(id)))
+    expect(new Set(diff.outputOf(0)!.ids)).toEqual(difference)
+    expect(diff.outputOf(0)!.rows!.map((row) => bcw[0]!.strings("id")[row])).toEqual(diff.outputOf(0)!.ids)
+    expect((diff.outputOf(0) as { setSize?: number }).setSize).toBe(a.size)
+  }, 120_000)
+
   it("set difference a\\b on the OT engine equals the plaintext", async () => {
     const [a, b] = [idSet(bcw[0]!, "id"), idSet(bcw[1]!, "id")]
     const diff = await run("difference", [bcw[0]!, bcw[1]!], [0], { protocol: "ot" })
@@ -282,9 +322,10 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
           const reply = yield* (h.handle(request, session) as Effect.Effect<typeof Spec.ot.reply.Type, ParticipantFailure>)
           const [first, ...rest] = reply.outbound
           if (first === undefined) return reply
-          const bad = first.slice()
+          // The box crosses the coordinator as base64 text: flip a bit of the sealed bytes underneath.
+          const bad = Result.getOrThrow(Base64.decode(first))
           bad[bad.length - 1]! ^= 1
-          return { ...reply, outbound: [bad, ...rest] }
+          return { ...reply, outbound: [Base64.encode(bad), ...rest] }
         })))
     const { result } = await run("intersection", [bcw[0]!, bcw[1]!], [0], { protocol: "ot" }, flip)
     expect(failure(result).code).toBe("UndecryptablePayload")

@@ -40,6 +40,17 @@
  *           receivers. The engine's messages travel as sealed `query.ot` relays (`OtPath.ts`): the coordinator
  *           sees their sizes and count, never their content, and cannot reorder, drop or replay one (each box's
  *           associated data carries its direction and sequence number).
+ *   Buckets (OT engine): sets larger than `bucketIds` (default 2^18) run the engine bucket by bucket — both parties
+ *           put each id in bucket b of B = the smallest power of two with ⌈largest set / B⌉ ≤ bucketIds (at most
+ *           1 024) by a public hash of the id seeded by the task id (../IdSpill.ts), and run one engine session per
+ *           bucket, in order, over the same sealed relay (each session's context names its bucket). So that a party
+ *           holds one bucket at a time, a participant with a data directory keeps its set on disk in those buckets
+ *           (spill files under `<dataDir>/spill`, deleted when the engine is done); only the ids of its output stay in
+ *           memory. Memory per party then: its fixed footprint, 16 MiB of spill buffers, one bucket (≤ bucketIds ids)
+ *           and the ids of its output — not the rows (README "Memory"; `npm run bench -- psi-memory` measures it).
+ *           Leakage beyond the ECDH path's: each party learns the size of every bucket of the other's set
+ *           (each engine session announces its size) — a histogram of a public hash of the ids, B numbers, nothing
+ *           for B = 1. A party could always pick ids for their hash; under the semi-honest model it does not.
  *   Default: "ot" when the kind and the number of parties allow it and the larger announced set has at least
  *   `OT_DEFAULT_FROM` (16 384) ids, where its fixed cost (512 base OTs, ≥ 1 024-element partitions) is already
  *   repaid (measured: 26× the ECDH path's wall time at 100k); "ecdh" otherwise. Both sides decide from the signed
@@ -67,9 +78,22 @@ export const kinds = {
 export type Mode = keyof typeof kinds
 
 export const Bytes = Schema.Uint8ArrayFromBase64
+/** Base64 length of the largest sealed engine message (1 MiB of engine bytes and the box's overhead). */
+const MAX_SEALED_BOX_CHARS = 4 * Math.ceil((1024 * 1024 + 1024) / 3)
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
+/**
+ * A sealed engine message of the OT path as it crosses the coordinator: base64 text the coordinator checks for
+ * size but never decodes — it cannot open the box, so decoding and re-encoding every relayed megabyte (as `Bytes`
+ * would) only cost it time, and so did a pattern check of every character (as much as the decoding: measured).
+ * The receiving party decodes it once, right before opening it, and refuses text that is not base64 (Malformed).
+ */
+export const SealedBox = Schema.String.check(Schema.isMaxLength(MAX_SEALED_BOX_CHARS))
+
 export const MAX_CHUNK = 65_536
+/** Ids per bucket of the OT engine by default: what one bucket's engine run holds (≈ 100 bytes an id) stays small. */
+export const BUCKET_IDS = 1 << 18
+export const MAX_BUCKET_IDS = 1 << 22
 /** Paillier ciphertexts (512 bytes at 2048 bits) ride with the points: smaller chunks keep messages < 8 MiB. */
 export const MAX_SUM_CHUNK = 8_192
 
@@ -86,6 +110,8 @@ export const Params = Schema.Struct({
   group: Schema.optional(Schema.Literals(Group.groupNames)),
   /** Elements per message (default and maximum 65 536; 8 192 for intersection-sum). */
   chunkSize: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_CHUNK }))),
+  /** OT engine: ids per bucket (default 262 144); larger sets run the engine bucket by bucket (see "Buckets" above). */
+  bucketIds: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 16, maximum: MAX_BUCKET_IDS }))),
   /** intersection-sum: the value column of the receiver (the value holder). */
   valueColumn: Schema.optional(Schema.String),
   /** intersection-sum: fixed-point scale 2^scaleBits of the values (default 16). */
@@ -120,9 +146,9 @@ export const take = stage("query.take", Schema.Struct({ index: Count, payload: B
  */
 export const ot = stage(
   "query.ot",
-  Schema.Struct({ from: Count, inbound: Schema.Array(Bytes) }),
+  Schema.Struct({ from: Count, inbound: Schema.Array(SealedBox) }),
   Schema.Struct({
-    outbound: Schema.Array(Bytes),
+    outbound: Schema.Array(SealedBox),
     done: Schema.Boolean,
     /** Partitions whose values this party has sent or matched, of all partitions. */
     progress: Schema.optional(Schema.Struct({ done: Count, total: Count }))
@@ -174,6 +200,8 @@ const otPossible = (mode: Mode, parties: number) => parties === 2 && otModes.inc
 /** The engine a task runs, from its params and the larger of the announced set sizes (both sides call this). */
 export const protocolOf = (mode: Mode, params: Params, parties: number, largestSet: number): Protocol =>
   params.protocol ?? (otPossible(mode, parties) && params.group === undefined && largestSet >= OT_DEFAULT_FROM ? "ot" : "ecdh")
+
+export const bucketIdsOf = (params: Params): number => params.bucketIds ?? BUCKET_IDS
 
 export const groupOf = (params: Params): Group.GroupName => params.group ?? Group.DEFAULT_GROUP
 
