@@ -90,6 +90,8 @@ export interface Config {
    * over within two) and this instance's id (default: host, pid, random). Ignored over an embedded store.
    */
   readonly cluster?: { readonly leaseMs?: number; readonly instance?: string }
+  /** The log level of every part (default warn); the command line passes JOINTLY_LOG's. */
+  readonly logLevel?: Log.Level
 }
 
 /**
@@ -134,7 +136,8 @@ const sharedSecret = async (sql: Sql.Sql): Promise<Uint8Array> => {
 }
 
 export const start = async (config: Config): Promise<Internals> => {
-  const log = Log.make("coordinator")
+  const logOf = (component: string) => Log.make(component, config.logLevel)
+  const log = logOf("coordinator")
   const ledger = config.ledger
   const domain = await ledger.domain()
   const addresses = await ledger.addresses()
@@ -201,7 +204,7 @@ export const start = async (config: Config): Promise<Internals> => {
     adapter,
     remote: (account) => cluster?.remote(account) ?? false
   })
-  const bridge = Bridge.make({ nsp: clustered ? hub.io.of(Hub.namespace) : undefined, instance, log: Log.make("cluster") })
+  const bridge = Bridge.make({ nsp: clustered ? hub.io.of(Hub.namespace) : undefined, instance, log: logOf("cluster") })
   // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts), on every instance.
   const localBus = Live.makeBus()
   const bus: Live.Bus = {
@@ -246,7 +249,7 @@ export const start = async (config: Config): Promise<Internals> => {
     retryLater: (id, error, giveUp) => store.retryLater(id, error, giveUp, outboxToken()),
     pendingCount: () => store.pendingCount()
   }
-  const notary = Notary.start({ store: outbox, ledger: fromClient(ledger), log: Log.make("notary") })
+  const notary = Notary.start({ store: outbox, ledger: fromClient(ledger), log: logOf("notary") })
   scheduler.onStatus(() => notary.poke())
   const humans = HumanConsents.make({ bus, relay: hub.relayHuman, share: (change) => bridge.broadcast({ type: "human", change }) })
   bridge.on("human", (m) => humans.mirror(m.change))
@@ -310,7 +313,7 @@ export const start = async (config: Config): Promise<Internals> => {
       sql,
       ledger: config.governance,
       deployBlock: addresses.deployBlock ?? 0n,
-      log: Log.make("chain-index"),
+      log: logOf("chain-index"),
       onStateChanged: (change) => {
         // What the API knew of these accounts' roles is stale from now on — on every instance.
         roles.invalidate(change.addresses)
@@ -385,7 +388,7 @@ export const start = async (config: Config): Promise<Internals> => {
   const port = await Listener.listen(http, host, config.port ?? 0)
   const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
   publicUrl ??= url
-  cluster = Cluster.make({ sql, store, bridge, log: Log.make("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
+  cluster = Cluster.make({ sql, store, bridge, log: logOf("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
   cluster.role("outbox", { start: () => notary.poke(), stop: () => {} })
   if (index !== undefined) cluster.role("chain-index", { start: () => index.start(), stop: () => index.stop() })
   await cluster.start({
