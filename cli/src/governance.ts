@@ -4,6 +4,7 @@
  * `verify` and `certify --verify` exit 1 on any mismatch, with a report on stderr.
  */
 import { readFile, writeFile } from "node:fs/promises"
+import { basename, join } from "node:path"
 import { randomBytes } from "node:crypto"
 import { Effect, Exit, Redacted, Schema, Scope } from "effect"
 import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet, ZeroAddress } from "ethers"
@@ -56,7 +57,7 @@ const participantChain = async (configFile: string, passphrase?: string) => {
   const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: passphrase ?? process.env[Keystore.PASSPHRASE_ENV] })
   const wallet = Redacted.value(identity.account)
   const chain = await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
-  return { config, wallet, chain }
+  return { config, wallet, chain, identity }
 }
 
 /** Publishes (or republishes as a new version) a registered dataset's description: schema, size, hash — no rows. */
@@ -547,6 +548,126 @@ export const settlement = async (o: { action: string; id?: string; verdict?: str
       }
       default:
         throw new CommandFailed(`unknown settlement action ${o.action} (post, show, dispute, finalize, arbitrate)`)
+    }
+  } finally {
+    await chain.close()
+  }
+}
+
+// ---------------------------------------------------------------- files for a fee (PROTOCOLS.md §2.6, §11 item 39)
+
+const loadFileShare = () => import("@jointly/participant/internal/governance/FileShare")
+const loadFileExchangeLedger = () => import("@jointly/core/internal/ledger/FileExchangeLedger")
+
+/**
+ * `jointly files share|serve|fetch`: a member encrypts a file, puts it on its IPFS node (kept in
+ * `<data dir>/ipfs`) and records it on the FileExchange with the upload fee (`share <path> --name --fee`);
+ * `serve` keeps that node up and answers every paid download request with the file's key, encrypted to the
+ * requester on chain (`--watch` keeps answering until stopped; it prints the node's address for downloaders);
+ * `fetch <cid> --out <path> --ipfs-peer <multiaddr>` pays the uploader's fee, waits for the key, fetches the block
+ * from the uploader's node and writes the checked plaintext.
+ */
+export const files = async (o: {
+  action: string
+  arg?: string
+  config?: string
+  passphrase?: string
+  name?: string
+  fee?: string
+  out?: string
+  ipfsPeer?: string
+  listen?: string
+  watch?: boolean
+  waitSeconds?: number
+}) => {
+  if (!o.config) throw new CommandFailed("files acts as a member: give --config <participant.json>")
+  const { config, chain, identity } = await participantChain(o.config, o.passphrase)
+  const scope = Effect.runSync(Scope.make())
+  try {
+    if (config.chain?.files === undefined) throw new CommandFailed(`${o.config}'s chain section names no "files" contract (a deployment from before the FileExchange)`)
+    const key = { secretKey: Redacted.value(identity.encryptionSecretKey), publicKey: getBytes(identity.encryptionPublicKey) }
+    const ledger = await (await loadFileExchangeLedger()).makeFileExchangeLedger({ rpcUrl: config.chain.rpcUrl, chain: chain.chain, privateKey: Redacted.value(identity.account).privateKey, addresses: { files: config.chain.files, settlement: config.chain.settlement, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
+    const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make({
+      directory: join(config.dataDir, "ipfs"),
+      ...(o.ipfsPeer === undefined ? {} : { peers: [o.ipfsPeer] }),
+      ...(o.listen === undefined ? {} : { listen: [o.listen] })
+    }), scope))
+    const share = (await loadFileShare()).make({ ledger, blocks: node.blocks, key, dir: join(config.dataDir, "file-keys"), encryptionKeyOf: (account) => chain.encryptionKeyOf(account) })
+    switch (o.action) {
+      case "share": {
+        if (!o.arg) throw new CommandFailed("files share needs <path>")
+        if (o.fee !== undefined && !/^\d+$/.test(o.fee)) throw new CommandFailed("--fee takes a whole number of points")
+        const shared = await share.share(new Uint8Array(await readFile(o.arg)), { name: o.name ?? basename(o.arg), downloadFee: BigInt(o.fee ?? "0") })
+        return out({ event: "shared", cid: shared.cid, cidHash: shared.cidHash, ...shared.description, uploadFee: await ledger.uploadFee(), downloadFee: o.fee ?? "0", txHash: shared.receipt.txHash })
+      }
+      case "serve": {
+        out({ event: "serving", peerId: node.node.peerId, addresses: node.node.addresses })
+        for (;;) {
+          for (const requestId of await share.serve()) out({ event: "delivered", requestId })
+          if (!o.watch) return
+          await new Promise((resolve) => setTimeout(resolve, 1_000))
+        }
+      }
+      case "fetch": {
+        if (!o.arg || !o.out) throw new CommandFailed("files fetch needs <cid> and --out <path>")
+        const got = await share.download(o.arg, { waitMs: (o.waitSeconds ?? 120) * 1000 })
+        await writeFile(o.out, got.file)
+        return out({ event: "fetched", cid: o.arg, out: o.out, ...got.description, fee: got.fee, uploader: got.uploader, requestId: got.requestId })
+      }
+      default:
+        throw new CommandFailed(`unknown files action ${o.action} (share, serve, fetch)`)
+    }
+  } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    await chain.close()
+  }
+}
+
+// ---------------------------------------------------------------- DID keys (PROTOCOLS.md §2.6)
+
+const loadDidIdentity = () => import("@jointly/core/internal/identity/DidIdentity")
+
+/**
+ * `jointly did show|add-login-key|revoke-login-key|rotate-login-key|publish-encryption-key|revoke-encryption-key`:
+ * the organisation's did:ethr document, read with the maintained resolver, and its keys published or revoked in
+ * the ERC-1056 registry by the account that controls it (the member's keystore). A revoked login key is refused
+ * at the next handshake; the encryption key published is the keystore's own (the one ECIES deliveries use).
+ */
+export const did = async (o: { action: string; arg?: string; next?: string; days?: number; config?: string; passphrase?: string }) => {
+  if (!o.config) throw new CommandFailed("did acts as a member: give --config <participant.json>")
+  const { config, chain, wallet, identity } = await participantChain(o.config, o.passphrase)
+  try {
+    const registry = config.chain?.didRegistry
+    if (registry === undefined) throw new CommandFailed(`${o.config}'s chain section names no "didRegistry" (a deployment from before DIDs)`)
+    const Did = await loadDidIdentity()
+    const resolver = Did.makeResolver({ chainId: chain.chain.chainId, registry, provider: chain.chain.provider })
+    const controller = Did.makeController(chain.chain, chain.chain.signer(wallet.privateKey), registry)
+    const validity = BigInt(Math.round((o.days ?? 365) * 86_400))
+    const address = (what: string, v: string | undefined) => {
+      if (v === undefined || !isAddress(v)) throw new CommandFailed(`did ${o.action} needs ${what} (an address)`)
+      return getAddress(v)
+    }
+    const receipt = (r: { hash: string; blockNumber: number }) => ({ txHash: r.hash, blockNumber: r.blockNumber })
+    switch (o.action) {
+      case "show": {
+        const keys = await resolver.resolve(chain.account)
+        return out({ did: keys.did, loginSigners: [...keys.loginSigners], encryptionKeys: keys.encryptionKeys })
+      }
+      case "add-login-key":
+        return out({ event: "login-key-added", key: address("<address>", o.arg), validDays: o.days ?? 365, ...receipt(await controller.addLoginKey(address("<address>", o.arg), validity)) })
+      case "revoke-login-key":
+        return out({ event: "login-key-revoked", key: address("<address>", o.arg), ...receipt(await controller.revokeLoginKey(address("<address>", o.arg))) })
+      case "rotate-login-key":
+        return out({ event: "login-key-rotated", previous: address("<previous address>", o.arg), next: address("--next <address>", o.next), ...receipt(await controller.rotateLoginKey(address("<previous address>", o.arg), address("--next <address>", o.next), validity)) })
+      case "publish-encryption-key": {
+        return out({ event: "encryption-key-published", key: identity.encryptionPublicKey, validDays: o.days ?? 365, ...receipt(await controller.addEncryptionKey(identity.encryptionPublicKey, validity)) })
+      }
+      case "revoke-encryption-key": {
+        if (o.arg === undefined || !isHexString(o.arg, 33)) throw new CommandFailed("did revoke-encryption-key needs <compressed public key> (0x…, 33 bytes)")
+        return out({ event: "encryption-key-revoked", key: o.arg.toLowerCase(), ...receipt(await controller.revokeEncryptionKey(o.arg.toLowerCase())) })
+      }
+      default:
+        throw new CommandFailed(`unknown did action ${o.action} (show, add-login-key, revoke-login-key, rotate-login-key, publish-encryption-key, revoke-encryption-key)`)
     }
   } finally {
     await chain.close()

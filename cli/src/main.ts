@@ -88,6 +88,17 @@ Usage:
   jointly settlement post --task <contribution-task-id> --price <points> [--uses <n>] --config <participant.json>
       As a contribution task's valuer: pay its owners by their Shapley shares (escrowed until the dispute window closes).
   jointly settlement show|dispute|finalize <settlement-id> --config <participant.json> [--reason <evidence>]
+  jointly did show|publish-encryption-key [--days <n>] --config <participant.json>
+  jointly did add-login-key|revoke-login-key <address> [--days <n>] --config <participant.json>
+  jointly did rotate-login-key <previous address> --next <address> --config <participant.json>
+  jointly did revoke-encryption-key <0x compressed key> --config <participant.json>
+      The organisation's did:ethr document and its keys in the ERC-1056 registry: a revoked login key is
+      refused at the next handshake.
+  jointly files share <path> [--name <n>] [--fee <points>] --config <participant.json>
+  jointly files serve [--watch] [--listen <multiaddr>] --config <participant.json>
+  jointly files fetch <cid> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
+      Encrypted files on IPFS for a fee: share pays the upload fee, serve hands keys to paying members,
+      fetch pays the uploader's fee and reads the file.
   jointly settlement arbitrate <settlement-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
       Read a Shapley settlement, dispute it within its window, pay it out after; the supervisor arbitrates.
   jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--ipfs <kubo rpc url> | --ipfs-peer <multiaddr>] [--json]
@@ -368,6 +379,35 @@ const main = async () => {
       })
       if (!positionals[0]) throw new UsageError("settlement needs post, show, dispute, finalize or arbitrate")
       return (await Governance()).settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], task: values.task, price: values.price, uses: values.uses })
+    }
+    case "did": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { config: { type: "string" }, next: { type: "string" }, days: { type: "string" } }
+      })
+      if (!positionals[0]) throw new UsageError("did needs show, add-login-key, revoke-login-key, rotate-login-key, publish-encryption-key or revoke-encryption-key")
+      return (await Governance()).did({ action: positionals[0], arg: positionals[1], next: values.next, config: values.config, ...(values.days === undefined ? {} : { days: positiveInteger("--days", values.days) }) })
+    }
+    case "files": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { config: { type: "string" }, name: { type: "string" }, fee: { type: "string" }, out: { type: "string" }, "ipfs-peer": { type: "string" }, listen: { type: "string" }, watch: { type: "boolean" }, wait: { type: "string" } }
+      })
+      if (!positionals[0]) throw new UsageError("files needs share, serve or fetch")
+      return (await Governance()).files({
+        action: positionals[0],
+        arg: positionals[1],
+        config: values.config,
+        name: values.name,
+        fee: values.fee,
+        out: values.out,
+        ipfsPeer: values["ipfs-peer"],
+        listen: values.listen,
+        watch: values.watch ?? false,
+        ...(values.wait === undefined ? {} : { waitSeconds: positiveInteger("--wait", values.wait) })
+      })
     }
     case "verify": {
       const { values, positionals } = parseArgs({

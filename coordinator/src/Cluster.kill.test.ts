@@ -4,6 +4,9 @@
  * Postgres adapter). A is killed with SIGKILL while the task runs; B sees A's lease run out, claims the task under
  * a new fencing token, reschedules it and completes it with the exact result — no task lost, none run twice, and
  * the chain outbox, whose lease A held, is drained by B with every event recorded once.
+ * The PostgreSQL server itself stopped at once under a running task and started again seconds later: the store's
+ * statements wait for it (TaskStore `reconnecting`), the instances take their leases back, and the task ends
+ * exactly, its events and chain records once.
  * Real anvil, real PostgreSQL, the coordinators and three participants as their own processes.
  */
 import { mkdtemp, rm } from "node:fs/promises"
@@ -197,6 +200,42 @@ describe("two coordinators over one PostgreSQL", () => {
       await expectChainOnce(await cluster.waitForTask(id, { instance: A }))
     } finally {
       if (paused) await cluster.signalCoordinator("SIGCONT", A)
+      east.thaw()
+    }
+  }, 300_000)
+
+  it("finishes a task exactly across a PostgreSQL restart under it, losing nothing and recording every event once", async () => {
+    const east = freezeEastAtConsent()
+    let down = false
+    try {
+      const id = await submitAndRun()
+      const before = await cluster.task(id, A)
+      // The server goes away at once; east goes on meanwhile, so the task's rounds and writes meet the outage.
+      await server.halt()
+      down = true
+      east.thaw()
+      await new Promise((r) => setTimeout(r, 3_000))
+      await server.resume()
+      down = false
+
+      const detail = await cluster.waitForTask(id, { instance: B, timeoutMs: 120_000 })
+      expect(detail.status, String(detail.reason)).toBe("Succeeded")
+      // Neither instance stopped over it.
+      expect(cluster.coordinatorPids().every((pid) => pid !== undefined)).toBe(true)
+      const result = detail.result as Result
+      expect(result).toEqual(F.exactReference([full], params, result.contributors))
+      expect(result.contributors).toHaveLength(3)
+      // Nothing written before the outage is lost: its consents and events are all still there, in order.
+      expect(detail.consents.map((c) => c.participant).sort()).toEqual(before.consents.map((c) => c.participant).sort())
+      expect(detail.events.slice(0, before.events.length)).toEqual(before.events)
+      // An outage longer than the lease period hands the task to a new attempt (both instances' leases ran out);
+      // either way each transition is recorded once, on chain as in the store.
+      const rerun = Array.from({ length: detail.attempt }, () => ["Running->Scheduled", "Scheduled->Running"]).flat()
+      const transitions = ["Submitted->AwaitingConsent", "AwaitingConsent->Scheduled", "Scheduled->Running", ...rerun, "Running->Succeeded"]
+      expect(detail.events.filter((e) => e.type === "Succeeded")).toHaveLength(1)
+      await expectNotarizedOnce(cluster.supervisorLedger, detail, transitions)
+    } finally {
+      if (down) await server.resume()
       east.thaw()
     }
   }, 300_000)

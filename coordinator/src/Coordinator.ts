@@ -153,6 +153,9 @@ export const start = async (config: Config): Promise<Internals> => {
   // The official Postgres adapter spans the instances' socket.io servers: its own small pool, one LISTEN client.
   const adapterPool = clustered ? new (await import("pg")).default.Pool({ connectionString: config.store, max: 4 }) : undefined
   adapterPool?.on("error", () => {})
+  // The adapter keeps its LISTEN client checked out, where the pool's idle listener is off: without one of ours, a
+  // database restart's error event on it would stop the process. The adapter reconnects on the client's "end".
+  adapterPool?.on("connect", (client) => client.on("error", (error) => log.warn("socket.io adapter connection", { error: String(error) })))
   const adapter = adapterPool === undefined ? undefined : (await import("@socket.io/postgres-adapter")).createAdapter(adapterPool, { errorHandler: (error) => log.warn("socket.io adapter", { error: String(error) }) })
   let cluster: Cluster.Cluster | undefined
   // The compute backends, composed once (`@jointly/backends/node`): CKKS sums for federated learning's "ckks"

@@ -6,8 +6,16 @@
  *  - A participant killed (SIGKILL) mid federated-learning round and started again: the round settles without it;
  *    the coordinator offers the running task to the restarted process (`rejoin`), which checks it against its
  *    policy again and takes part in the rounds after.
+ *  - The link between one participant and the coordinator cut by a TCP proxy (TcpProxy.ts) mid-task and restored
+ *    seconds later: the task settles with that participant as a secure-aggregation dropout and the exact statistics
+ *    of the others; once the link is back the participant reconnects by itself and serves the next task.
+ *  - The store's disk full (the coordinator's PGlite directory on a small tmpfs this file mounts, as root): a
+ *    submission is answered with the typed Unavailable (503), the process stays up and the store unchanged; once
+ *    space is freed the next submission runs.
  */
-import { mkdtemp, rm } from "node:fs/promises"
+import { execFileSync } from "node:child_process"
+import { closeSync, mkdirSync, openSync, writeSync } from "node:fs"
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -17,6 +25,7 @@ import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import { type Anvil, startAnvil } from "./chain/Anvil.ts"
 import { expectNotarizedOnce } from "./testing/ChainOnce.ts"
 import * as F from "./testing/fixtures.ts"
+import * as TcpProxy from "./testing/TcpProxy.ts"
 
 const names = ["north", "south", "east"] as const
 let dir: string
@@ -24,6 +33,9 @@ let cluster: LocalCluster.LocalCluster
 let full: F.Csv
 /** The chain started again by the outage test (the cluster stops only the one it started). */
 let restarted: Anvil | undefined
+let proxy: TcpProxy.TcpProxy | undefined
+/** The tmpfs holding the coordinator's store, when this process may mount one (root). */
+let storeMount: string | undefined
 
 const party = (name: (typeof names)[number]) => cluster.parties.find((p) => p.name === name)!
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -32,6 +44,18 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-faults-"))
   const pima = await F.pimaParties(dir, names)
   full = pima.full
+  // LocalCluster keeps the coordinator's PGlite store in <dataDir>/coordinator/db: a tmpfs there lets the disk-full
+  // case fill it without touching the machine's disks.
+  const store = join(dir, "cluster", "coordinator", "db")
+  mkdirSync(store, { recursive: true })
+  if (process.getuid?.() === 0) {
+    try {
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=192m", "jointly-faults-store", store], { stdio: "ignore" })
+      storeMount = store
+    } catch {
+      storeMount = undefined
+    }
+  }
   cluster = await LocalCluster.start({ dataDir: join(dir, "cluster"), coordinatorProcess: true, parties: pima.parties })
 }, 300_000)
 
@@ -39,6 +63,9 @@ afterAll(async () => {
   for (const p of cluster?.parties ?? []) if (p.process.exitCode === null) p.process.kill("SIGCONT")
   await cluster?.stop()
   await restarted?.stop()
+  await proxy?.close()
+  // Lazily: the coordinator process may still be closing its files (the cluster does not wait for its exit).
+  if (storeMount) execFileSync("umount", ["--lazy", storeMount], { stdio: "ignore" })
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 
@@ -59,7 +86,62 @@ const freezeOnConsent = (name: (typeof names)[number]) => {
   }
 }
 
+/** Whether `name` logged a line containing every one of `parts` at or after `since` (an ISO time). */
+const loggedSince = (name: (typeof names)[number], since: string, ...parts: ReadonlyArray<string>) =>
+  party(name).stderr.some((line) => (/"at":"([^"]+)"/.exec(line)?.[1] ?? "") >= since && parts.every((part) => line.includes(part)))
+
+/** Points a party at another coordinator URL (its config file) and restarts its process there. */
+const reconnectThrough = async (name: (typeof names)[number], url: string) => {
+  const p = party(name)
+  const file = join(p.dataDir, "participant.json")
+  await writeFile(file, JSON.stringify({ ...JSON.parse(await readFile(file, "utf8")), coordinatorUrl: url }, null, 2))
+  const exited = new Promise((resolve) => p.process.once("exit", resolve))
+  p.process.kill("SIGTERM")
+  await exited
+  // Resolves once the coordinator admitted it (its "ready" line).
+  await cluster.launch(p)
+}
+
+const statisticsParams: Params = { columns: ["glucose", "mass", "age"], statistics: ["count", "sum", "mean", "variance"] }
+
 describe("faults", () => {
+  it.skipIf(process.getuid?.() !== 0)("answers a submission with a typed Unavailable while the store's disk is full, changing nothing, and runs the next once space is freed", async () => {
+    expect(storeMount, "the tmpfs for the store (mount needs root)").toBeDefined()
+    // First in this file: the store's tables have no page yet, so the first task's row needs the file extended,
+    // which the full disk refuses (later, a row may fit in a page already written, and nothing fails).
+    const everyone = cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never
+    const before = await cluster.client.list({ limit: 100 })
+    const filler = join(storeMount!, "filler")
+    // Every byte the tmpfs has left, in shrinking chunks until the kernel says ENOSPC.
+    const fd = openSync(filler, "w")
+    try {
+      for (const size of [1 << 20, 1 << 12, 1]) {
+        const chunk = Buffer.alloc(size)
+        try {
+          for (;;) writeSync(fd, chunk)
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error
+        }
+      }
+    } finally {
+      closeSync(fd)
+    }
+    try {
+      const refused = await cluster.submit({ kind: "statistics.horizontal", parties: everyone, params: statisticsParams }).then(() => undefined, (error: unknown) => error)
+      expect(refused).toMatchObject({ status: 503, code: "Unavailable" })
+      expect(String((refused as Error).message)).toContain("No space left on device")
+      // The process is up, answering reads, and holds exactly the tasks it held.
+      expect(cluster.coordinatorPids()[0]).toBeDefined()
+      expect(await cluster.client.list({ limit: 100 })).toEqual(before)
+    } finally {
+      await rm(filler, { force: true })
+    }
+    const detail = await cluster.waitForTask(await cluster.submit({ kind: "statistics.horizontal", parties: everyone, params: statisticsParams }), { timeoutMs: 60_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    const result = detail.result as Result
+    expect(result).toEqual(F.exactReference([full], statisticsParams, result.contributors))
+  }, 120_000)
+
   it("finishes a task while the chain node is stopped for 30 s, and notarizes every event exactly once after it is back", async () => {
     const params: Params = { columns: ["glucose", "mass", "age"], statistics: ["count", "sum", "mean", "variance", "histogram"], histogram: { glucose: [0, 100, 150, 200] } }
     const east = freezeOnConsent("east")
@@ -149,4 +231,51 @@ describe("faults", () => {
     expect(contributors[2]).toBe(2)
     expect(contributors.slice(3)).toEqual(new Array(rounds - 3).fill(3))
   }, 420_000)
+
+  it("settles a task with a participant whose link is cut mid-task as a dropout, exactly over the others, and serves the next task once the link is back", async () => {
+    const url = new URL(cluster.coordinatorUrl)
+    proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port) })
+    await reconnectThrough("east", proxy.url)
+    const parts = F.splitRoundRobin(full, names.length)
+    const everyone = cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never
+
+    // North frozen right after its consent: the first round (statistics.prepare) waits on it, east has answered.
+    const north = freezeOnConsent("north")
+    const since = new Date().toISOString()
+    try {
+      const id = await cluster.submit({ kind: "statistics.horizontal", parties: everyone, params: statisticsParams })
+      await F.eventually(() => (loggedSince("east", since, '"type":"stage"', id, "statistics.prepare", '"ok":true') ? true : undefined), "east to answer the first round", 60_000)
+      expect(north.frozen()).toBe(true)
+      // The reply left east with the line above; a moment for the proxy to pass it on, then the cut.
+      await sleep(500)
+      const cutAt = new Date().toISOString()
+      proxy.cut()
+      await F.eventually(() => (loggedSince("east", cutAt, '"type":"disconnected"') ? true : undefined), "east to see the link drop", 10_000)
+      north.release()
+
+      // Secure aggregation starts without east (not connected): it settles with north and south only.
+      const detail = await cluster.waitForTask(id, { timeoutMs: 60_000 })
+      expect(detail.status, String(detail.reason)).toBe("Succeeded")
+      const result = detail.result as Result
+      expect([...result.contributors].sort()).toEqual([party("north").address, party("south").address].sort())
+      expect(result).toEqual(F.exactReference([parts[0]!, parts[1]!], statisticsParams, result.contributors))
+
+      // Five seconds of refused reconnections, then the link is restored and east comes back by itself.
+      await sleep(Math.max(0, 5_000 - (Date.now() - Date.parse(cutAt))))
+      const accepted = proxy.connections()
+      const restoredAt = new Date().toISOString()
+      proxy.restore()
+      await F.eventually(() => (loggedSince("east", restoredAt, '"type":"connected"') ? true : undefined), "east to reconnect", 30_000)
+      expect(proxy.connections()).toBeGreaterThan(accepted)
+
+      const next = await cluster.waitForTask(await cluster.submit({ kind: "statistics.horizontal", parties: everyone, params: statisticsParams }), { timeoutMs: 60_000 })
+      expect(next.status, String(next.reason)).toBe("Succeeded")
+      const all = next.result as Result
+      expect(all.contributors).toHaveLength(3)
+      expect(all).toEqual(F.exactReference([full], statisticsParams, all.contributors))
+    } finally {
+      north.release()
+      proxy.restore()
+    }
+  }, 180_000)
 })

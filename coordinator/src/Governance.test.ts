@@ -740,3 +740,76 @@ describe("deployment", () => {
     expect(fresh.deployment.suite).toBeDefined()
   })
 })
+
+describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
+  it("shares an encrypted file from the CLI, serves its key to a paying member, who fetches it by CID from the uploader's node", async () => {
+    const supervisor = await chainOf("supervisor")
+    for (const n of ["north", "south"] as const) await supervisor.mintPoints(party(n).address, 100n)
+    const points = (n: Name) => supervisor.points(party(n).address)
+    const before = { north: await points("north"), south: await points("south") }
+    const configOf = (n: Name) => join(party(n).dataDir, "participant.json")
+    const content = `sku,price\n${Array.from({ length: 200 }, (_, i) => `sku-${i},${(i * 13) % 97}`).join("\n")}\n`
+    const source = join(dir, "prices.csv")
+    await writeFile(source, content)
+
+    const shared = await cli(["files", "share", source, "--fee", "7", "--config", configOf("north")], await passphraseEnv("north"))
+    expect(shared.code, shared.stderr).toBe(0)
+    const { cid, uploadFee } = JSON.parse(shared.stdout) as { cid: string; uploadFee: string }
+    expect(await points("north")).toBe(before.north - BigInt(uploadFee))
+
+    const server = spawn(process.execPath, [LocalCluster.cliPath, "files", "serve", "--watch", "--config", configOf("north")], {
+      env: { ...process.env, ...(await passphraseEnv("north")) },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    try {
+      // Its first output is the node's addresses (pretty JSON, so read until the object closes).
+      const serving = await new Promise<{ addresses: Array<string> }>((resolve, reject) => {
+        let text = ""
+        server.stdout.on("data", (d) => {
+          text += d
+          const end = text.indexOf("\n}")
+          if (end >= 0) resolve(JSON.parse(text.slice(0, end + 2)))
+        })
+        server.on("exit", (code) => reject(new Error(`files serve exited with ${code}`)))
+      })
+      const peer = serving.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
+      const target = join(dir, "prices-fetched.csv")
+      const fetched = await cli(["files", "fetch", cid, "--out", target, "--ipfs-peer", peer, "--wait", "60", "--config", configOf("south")], await passphraseEnv("south"))
+      expect(fetched.code, fetched.stderr).toBe(0)
+      expect(await readFile(target, "utf8")).toBe(content)
+      expect(JSON.parse(fetched.stdout)).toMatchObject({ event: "fetched", name: "prices.csv", bytes: content.length, fee: "7" })
+      expect(await points("south")).toBe(before.south - 7n)
+      expect(await points("north")).toBe(before.north - BigInt(uploadFee) + 7n)
+    } finally {
+      server.kill("SIGTERM")
+    }
+  }, 120_000)
+})
+
+describe("DID keys from the CLI (PROTOCOLS §2.6)", () => {
+  it("publishes the keystore's encryption key and a login key in the org's did:ethr document, and revokes the login key", async () => {
+    const config = join(party("east").dataDir, "participant.json")
+    const env = await passphraseEnv("east")
+    const loginKey = Wallet.createRandom().address
+    const published = await cli(["did", "publish-encryption-key", "--config", config], env)
+    expect(published.code, published.stderr).toBe(0)
+    const added = await cli(["did", "add-login-key", loginKey, "--days", "30", "--config", config], env)
+    expect(added.code, added.stderr).toBe(0)
+    const shown = await cli(["did", "show", "--config", config], env)
+    expect(shown.code, shown.stderr).toBe(0)
+    const doc = JSON.parse(shown.stdout) as { did: string; loginSigners: Array<string>; encryptionKeys: Array<string> }
+    expect(doc.did.toLowerCase()).toContain(party("east").address.slice(2).toLowerCase())
+    expect(doc.loginSigners).toContain(loginKey)
+    expect(doc.encryptionKeys.at(-1)).toBe((await Keystore.openPromise({ dataDir: party("east").dataDir, passphrase: await passphraseOf("east") })).encryptionPublicKey.toLowerCase())
+
+    const revoked = await cli(["did", "revoke-login-key", loginKey, "--config", config], env)
+    expect(revoked.code, revoked.stderr).toBe(0)
+    const after = JSON.parse((await cli(["did", "show", "--config", config], env)).stdout) as { loginSigners: Array<string> }
+    expect(after.loginSigners).not.toContain(loginKey)
+    expect(after.loginSigners).toContain(getAddress(party("east").address))
+    // A typo is refused before anything is sent.
+    const bad = await cli(["did", "add-login-key", "0x1234", "--config", config], env)
+    expect(bad.code).not.toBe(0)
+    expect(bad.stderr).toMatch(/an address/)
+  }, 120_000)
+})

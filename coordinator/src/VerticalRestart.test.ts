@@ -1,9 +1,11 @@
 /**
- * Vertical SVM across a coordinator crash: anvil, the coordinator as its own process (SIGKILLed once training
+ * Vertical SVM across a coordinator crash and a participant crash: anvil, the coordinator as its own process (SIGKILLed once training
  * has passed an iteration boundary, restarted over the same store) and three participant processes on the
  * PSI-split bcw files. The restarted coordinator resumes training at its last checkpointed iteration — the
  * parties restore w^p, their id order and their committed RPIs from their sealed progress files — and the
  * result agrees, id by id, with the plaintext SVM trained on the joined table with the published schedule.
+ * The same over a participant's crash: a party SIGKILLed mid-training suspends the attempt (its progress and the
+ * checkpoint are kept); once the party's process is started again the next attempt resumes at the checkpoint.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -44,28 +46,57 @@ afterAll(async () => {
 
 const party = (name: string) => cluster.parties.find((p) => p.name === name)!
 
+/** Waits until the task has passed `iterations` training iterations (its Progress events). */
+const trainedPast = (id: string, iterations: number) => {
+  const trained = (e: { type: string; data: unknown }) => e.type === "Progress" && (e.data as { stage?: string; done?: number }).stage === "vertical.train" && ((e.data as { done: number }).done ?? 0) >= iterations
+  return F.eventually(async () => ((await cluster.task(id).catch(() => undefined))?.events.some(trained) ? true : undefined), `${iterations} training iterations`, 120_000)
+}
+
+/**
+ * The task succeeded in its second attempt (attempts count from 0), rescheduled once for `why`, resumed at an
+ * iteration boundary past 2, and its labels and metrics are the plaintext SVM's on the same schedule.
+ */
+const expectResumedLikeThePlaintextSvm = async (id: string, params: ReturnType<typeof Reference.trainParams>, why: string) => {
+  const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
+  expect(detail.status, String(detail.reason)).toBe("Succeeded")
+  expect(detail.attempt).toBe(1)
+  expect(detail.events.filter((e) => e.type === "Scheduled" && String((e.data as { reason?: string }).reason).includes(why))).toHaveLength(1)
+  const result = detail.result as Spec.TrainResult
+  expect(result.resumedFromIteration).toBeGreaterThanOrEqual(2)
+  expect(result.iterations).toBe(8)
+  expect(result.schedule).toHaveLength(8)
+
+  const holder = JSON.parse(await readFile(join(party("a").dataDir, "outputs", `${id}.json`), "utf8"))
+  const ref = Reference.reference(tables, 1, "svm", params, result.schedule, holder.alignedIds)
+  expect(holder.evaluation.ids).toEqual(ref.testIds)
+  expect(holder.evaluation.positive).toEqual(ref.predicted)
+  for (const m of ["accuracy", "precision", "recall"] as const) expect(Math.abs(result.test[m] - ref.metrics[m])).toBeLessThanOrEqual(0.01)
+}
+
+const submitSvm = async () => {
+  const params = Reference.trainParams(names.map((n, i) => ({ address: party(n).address, table: tables[i]! })), { keyBits: 512, updates: 400, batchSize: 50 })
+  const id = await cluster.submit({ kind: "modeling.vertical-svm", parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params: params as never })
+  return { id, params }
+}
+
 describe("vertical SVM across a coordinator restart", () => {
   it("resumes training at the last iteration boundary and ends with the plaintext SVM's labels", async () => {
-    const params = Reference.trainParams(names.map((n, i) => ({ address: party(n).address, table: tables[i]! })), { keyBits: 512, updates: 400, batchSize: 50 })
-    const id = await cluster.submit({ kind: "modeling.vertical-svm", parties: names.map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params: params as never })
-    const trained = (e: { type: string; data: unknown }) => e.type === "Progress" && (e.data as { stage?: string; done?: number }).stage === "vertical.train" && ((e.data as { done: number }).done ?? 0) >= 2
-    await F.eventually(async () => ((await cluster.task(id).catch(() => undefined))?.events.some(trained) ? true : undefined), "two training iterations", 120_000)
+    const { id, params } = await submitSvm()
+    await trainedPast(id, 2)
     await cluster.restartCoordinator("SIGKILL")
+    await expectResumedLikeThePlaintextSvm(id, params, "coordinator restarted")
+  }, 360_000)
 
-    const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
-    expect(detail.status, String(detail.reason)).toBe("Succeeded")
-    // Attempts count from 0: the restart rescheduled the task once.
-    expect(detail.attempt).toBe(1)
-    expect(detail.events.some((e) => e.type === "Scheduled" && String((e.data as { reason?: string }).reason).includes("coordinator restarted"))).toBe(true)
-    const result = detail.result as Spec.TrainResult
-    expect(result.resumedFromIteration).toBeGreaterThanOrEqual(2)
-    expect(result.iterations).toBe(8)
-    expect(result.schedule).toHaveLength(8)
-
-    const holder = JSON.parse(await readFile(join(party("a").dataDir, "outputs", `${id}.json`), "utf8"))
-    const ref = Reference.reference(tables, 1, "svm", params, result.schedule, holder.alignedIds)
-    expect(holder.evaluation.ids).toEqual(ref.testIds)
-    expect(holder.evaluation.positive).toEqual(ref.predicted)
-    for (const m of ["accuracy", "precision", "recall"] as const) expect(Math.abs(result.test[m] - ref.metrics[m])).toBeLessThanOrEqual(0.01)
+  it("suspends training when a party's process is killed mid-iteration, and resumes from the checkpoint once it is started again", async () => {
+    const { id, params } = await submitSvm()
+    await trainedPast(id, 2)
+    // c (not the label holder) dies mid-training: the attempt is suspended, not failed, and its sealed progress kept.
+    const c = party("c")
+    const exited = new Promise((resolve) => c.process.once("exit", resolve))
+    c.process.kill("SIGKILL")
+    await exited
+    await F.eventually(async () => ((await cluster.task(id)).status === "Scheduled" ? true : undefined), "the attempt to be suspended", 60_000)
+    await cluster.launch(c)
+    await expectResumedLikeThePlaintextSvm(id, params, "suspended, the task resumes from its checkpoint")
   }, 360_000)
 })

@@ -275,11 +275,17 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     emitEvent({ type: "consent", taskId: offer.taskId, approve, reason })
   })
 
+  /** Rejoin decisions under way: a stage request of the task waits for its decision (it may come right after the offer). */
+  const rejoining = new Map<string, Promise<unknown>>()
+
   /** The same checks as a first offer — the policy may have changed since — without a second consent. */
   const rejoin = async (offer: TaskOffer) => {
     if (acceptedTasks.has(offer.taskId) || endedTasks.has(offer.taskId)) return
     deciding.add(offer.taskId)
-    const { decision, reason } = await decideOrRefuse(offer)
+    const pending = decideOrRefuse(offer)
+    rejoining.set(offer.taskId, pending)
+    const { decision, reason } = await pending
+    rejoining.delete(offer.taskId)
     deciding.delete(offer.taskId)
     const accepted = decision === "approve" && !endedTasks.has(offer.taskId)
     if (accepted) acceptedTasks.add(offer.taskId)
@@ -290,6 +296,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   socket.on(events.request, async (raw: unknown) => {
     const request = decodeOr(StageRequest, raw)
     if (!request) return
+    await rejoining.get(request.taskId)
     const computed = await runner.stage(request)
     // A reply over the frame limit would only get this connection closed: fail the stage instead, saying why.
     const outcome = fitsFrame(computed)

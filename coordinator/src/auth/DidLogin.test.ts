@@ -8,7 +8,7 @@ import { randomUUID } from "node:crypto"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Signature, Wallet, encodeBytes32String, solidityPackedKeccak256 } from "ethers"
+import { Signature, Wallet, encodeBytes32String, solidityPackedKeccak256, toBeHex } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import * as Chain from "@jointly/core/internal/ledger/Chain"
@@ -20,6 +20,8 @@ import * as Consortium from "../local/Consortium.ts"
 
 const freshWallet = () => new Wallet(Wallet.createRandom().privateKey)
 const year = 365n * 86_400n
+/** The order n of secp256k1 (SEC 2 §2.4.1): a low-s signature (r, s) has the high-s twin (r, n − s). */
+const secp256k1Order = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
@@ -110,6 +112,12 @@ describe("did:ethr identity on the consortium chain", () => {
     const sig = Signature.from(org.signingKey.sign(digest))
     const relayer = freshWallet()
     await fundAccounts(cluster.rpcUrl, [relayer.address])
+    // Its malleable twin (s → n − s, v flipped) recovers the same signer with ecrecover alone; OpenZeppelin's ECDSA
+    // refuses it, so it does not spend the nonce and the genuine signature still counts.
+    const malleated = [org.address, sig.v === 27 ? 28 : 27, sig.r, toBeHex(secp256k1Order - BigInt(sig.s), 32), sigAuth, delegate.address, year]
+    await expect(
+      chain.send(chain.signer(relayer.privateKey), { to: registry, data: DidRegistry.contractInterface.encodeFunctionData("addDelegateSigned", malleated) }, "test.malleated")
+    ).rejects.toMatchObject({ _tag: "ChainError" })
     const data = DidRegistry.contractInterface.encodeFunctionData("addDelegateSigned", [org.address, sig.v, sig.r, sig.s, sigAuth, delegate.address, year])
     await chain.send(chain.signer(relayer.privateKey), { to: registry, data }, "test.addDelegateSigned")
     expect((await resolver.resolve(org.address)).loginSigners.has(delegate.address)).toBe(true)

@@ -4,8 +4,11 @@
  * EIP-1193 provider injected into the page, signing with a test key in this process — then watches a task move
  * live, approves a pending consent, reads a federated-learning task's training curves and its chain trail with the
  * verified badge; another member's page is refused the same task, an unknown account is refused altogether. Every
- * result kind is drawn for what it is: the cheap kinds from tasks run here, a vertical model and a Shapley valuation
- * from the stored results of real runs (testing/recordResults.ts), each asserted against the result's own numbers.
+ * result kind is drawn for what it is: the cheap kinds from tasks run here (statistics, PSI, federated learning, a
+ * batch prediction with its model, an online prediction against the API's own answer), the slow ones — a vertical
+ * model, a Shapley valuation, SecureSVM, SecureBoost and its prediction, a similarity search — from the stored
+ * results of real runs (testing/recordResults.ts), each asserted against the result's own numbers. The analyst
+ * submits a task through the form (the page's task id is TaskSpec.taskId's; bad params get the typed refusal).
  * Screenshots of the main views go to coordinator/test-artifacts/screenshots/.
  */
 import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
@@ -18,6 +21,7 @@ import { getAddress, getBytes, JsonRpcProvider, keccak256, toUtf8Bytes, Wallet }
 import { type Browser, chromium, type Locator, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as Consortium from "../local/Consortium.ts"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
@@ -96,8 +100,9 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
             // Ids for a PSI (the Wisconsin rows split vertically, most ids shared).
             ...(name === "east" ? [] : [{ name: "ids", file: idFile(name), columns: [{ name: "id", type: "string" as const }] }])
           ],
-          // east's policy asks a human for every task that passes its rules.
-          ...(name === "east" ? { policy: { mode: "ask", taskKinds: ["*"], initiators: ["*"], minParties: 2, datasets: { pima: {} } } as never } : {})
+          // east's policy asks a human for every task that passes its rules; north runs a batch prediction alone.
+          ...(name === "east" ? { policy: { mode: "ask", taskKinds: ["*"], initiators: ["*"], minParties: 2, datasets: { pima: {} } } as never } : {}),
+          ...(name === "north" ? { policy: { mode: "auto", taskKinds: ["*"], initiators: ["*"], minParties: 1, datasets: { pima: {}, ids: {} } } as never } : {})
         }))
       }),
       chromium.launch({
@@ -332,6 +337,61 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect(await view.locator('[data-testid="result-table"][data-title="rounds"] tbody tr').count()).toBe(flResult.rounds.length)
     await view.screenshot({ path: join(screenshots, "result-federated.png") })
 
+    // Online prediction with the FL model: north trained it and may predict; the analyst (initiator only) may not.
+    const modelId = flResult.modelId as string
+    const features = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age"]
+    const southRows = (await readFile(join(demo, "pima-south.csv"), "utf8")).trim().split("\n")
+    const southHeader = southRows[0]!.split(",")
+    const asked = southRows.slice(1, 41).map((l) => { const r = l.split(","); return features.map((f) => Number(r[southHeader.indexOf(f)])) })
+    const typed = [features.join(","), ...asked.map((r) => r.join(","))].join("\n")
+    const panel = page.locator(`[data-testid="predict-panel"][data-model-id="${modelId}"]`)
+    await page.evaluate((task) => (location.hash = `#/tasks/${task}`), flTask!)
+    await panel.locator('[data-testid="predict-rows"]').fill(typed)
+    await panel.locator('[data-testid="predict"]').click()
+    const refusal = panel.locator('[data-testid="predict-error"]')
+    await refusal.waitFor()
+    expect(await refusal.getAttribute("data-status")).toBe("403")
+    const northWallet = await cluster.walletOf("north")
+    const expected = (await cluster.clientFor(northWallet).predict(modelId, asked)) as Array<{ prediction: string; scores: Array<number> }>
+    const trainerPage = await walletPage(northWallet)
+    try {
+      await trainerPage.locator("#live[data-state=live]").waitFor()
+      await trainerPage.evaluate((task) => (location.hash = `#/tasks/${task}`), flTask!)
+      const own = trainerPage.locator(`[data-testid="predict-panel"][data-model-id="${modelId}"]`)
+      await own.locator('[data-testid="predict-rows"]').fill(typed)
+      await own.locator('[data-testid="predict"]').click()
+      const answer = own.locator('[data-testid="predictions"]')
+      await answer.waitFor({ timeout: 30_000 })
+      expect(await figure(answer, "rows")).toBe(String(asked.length))
+      const rows = await answer.locator('[data-testid="prediction-rows"] tbody tr').evaluateAll((rs) => rs.map((r) => Array.from(r.querySelectorAll("td")).map((d) => d.textContent)))
+      expect(rows).toEqual(expected.map((p, i) => [String(i + 1), cell(p.prediction), cell(p.scores)]))
+      for (const c of new Set(expected.map((p) => String(p.prediction)))) {
+        expect(await figure(answer, `class:${c}`)).toBe(String(expected.filter((p) => String(p.prediction) === c).length))
+      }
+      // The histogram of P(second class): ten bins over [0, 1], the counts of the API's own scores.
+      const bins = Array.from({ length: 10 }, (_, b) => expected.filter((p) => Math.min(9, Math.floor(p.scores[1]! * 10)) === b).length)
+      expect(await answer.locator('[data-testid="score-histogram"] rect.bar').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute("data-value"))))).toEqual(bins)
+      await own.screenshot({ path: join(screenshots, "online-prediction.png") })
+    } finally {
+      await trainerPage.close()
+    }
+
+    // Batch prediction with the same model at north: the rows it scored (all of north's file) and the digest.
+    const batch = await cluster.submit({
+      kind: "prediction.batch",
+      name: "score north's patients",
+      parties: [{ participant: north.address, dataset: "pima" }] as never,
+      params: { modelId, model: (await cluster.clientFor(northWallet).weights(modelId)).artifact }
+    })
+    expect((await cluster.waitForTask(batch, { timeoutMs: 60_000 })).status).toBe("Succeeded")
+    const batchResult = await resultOf(batch)
+    view = await show(batch)
+    expect(await view.getAttribute("data-view")).toBe("prediction")
+    expect(batchResult.count).toBe(plain[0]!.length)
+    expect(await figure(view, "rows")).toBe(String(batchResult.count))
+    expect(await view.locator('[data-testid="prediction"]').textContent()).toContain(batchResult.digest)
+    await view.screenshot({ path: join(screenshots, "result-batch-prediction.png") })
+
     // The slow kinds, from the stored results of real runs, drawn by the same module on a page of this coordinator.
     const sheet = await browser.newPage({ viewport: { width: 1200, height: 900 } })
     try {
@@ -362,10 +422,114 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       expect(matrix).toEqual(shapley.result.grand.confusion.matrix)
       expect(await shapley.view.locator('[data-testid="roc"] circle.point').count()).toBe(shapley.result.grand.roc.points.length)
       await shapley.view.screenshot({ path: join(screenshots, "result-shapley.png") })
+
+      // SecureSVM: its confusion counts and one point per round's cost.
+      const svm = await draw("modeling.secure-svm")
+      expect(await svm.view.getAttribute("data-view")).toBe("svm")
+      for (const c of ["tp", "fp", "fn", "tn"]) expect(await svm.view.locator(`[data-testid="confusion"] [data-cell="${c}"]`).textContent()).toBe(String(svm.result.test[c]))
+      expect(await svm.view.locator('[data-testid="svm-costs"] circle.point').count()).toBe(svm.result.costs.length)
+      expect(svm.result.costs.length).toBe(svm.result.rounds)
+      expect(await figure(svm.view, "precision")).toBe(`${(svm.result.test.precision * 100).toFixed(1)} %`)
+      expect(await svm.view.locator('[data-testid="providers"] tr').count()).toBe(svm.result.providers.length)
+      await svm.view.screenshot({ path: join(screenshots, "result-secure-svm.png") })
+
+      // SecureBoost: the loss after every grown tree (training and validation), the gain share of each party.
+      const boost = await draw("modeling.secureboost")
+      expect(await boost.view.getAttribute("data-view")).toBe("boost")
+      expect(await figure(boost.view, "auc")).toBe(boost.result.test.auc.toFixed(3))
+      expect(await figure(boost.view, "trees")).toBe(`${boost.result.kept} / ${boost.result.grown}`)
+      for (const series of ["training", "validation"]) {
+        expect(await boost.view.locator(`[data-testid="boost-loss"] path[data-series="${series}"]`).count(), series).toBe(1)
+      }
+      expect(await boost.view.locator('[data-testid="boost-loss"] circle.point').count()).toBe(2 * boost.result.curve.length)
+      const shares = await boost.view.locator('[data-testid="boost-importance"] rect.bar').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute("data-value"))))
+      expect(shares).toEqual(boost.result.importance.map((x: { gainShare: number }) => x.gainShare))
+      expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9)
+      const splits = await boost.view.locator('[data-testid="boost-parties"] td[data-splits]').evaluateAll((ds) => ds.map((d) => Number(d.getAttribute("data-splits"))))
+      expect(splits).toEqual(boost.result.importance.map((x: { splits: number }) => x.splits))
+      await boost.view.screenshot({ path: join(screenshots, "result-secureboost.png") })
+
+      // SecureBoost's batch prediction: every id the parties share scored, in passes, kept by the requester.
+      const predicted = await draw("prediction.secureboost")
+      expect(await predicted.view.getAttribute("data-view")).toBe("prediction")
+      expect(await figure(predicted.view, "rows")).toBe(String(predicted.result.count))
+      expect(await figure(predicted.view, "batches")).toBe(String(predicted.result.batches))
+      expect(await predicted.view.locator('[data-testid="prediction"]').textContent()).toContain(predicted.result.digest)
+      await predicted.view.screenshot({ path: join(screenshots, "result-secureboost-prediction.png") })
+
+      // Similarity search: K, the rounds it took and the index it searched (its root as committed).
+      const similar = await draw("query.similar")
+      expect(await similar.view.getAttribute("data-view")).toBe("similar")
+      for (const [key, value] of [["k", similar.result.k], ["rounds", similar.result.rounds], ["size", similar.result.index.size], ["dimension", similar.result.index.dimension]] as const) {
+        expect(await figure(similar.view, key), key).toBe(String(value))
+      }
+      expect(await similar.view.locator('[data-testid="similar"]').textContent()).toContain(similar.result.index.root)
+      await similar.view.screenshot({ path: join(screenshots, "result-similarity.png") })
     } finally {
       await sheet.close()
     }
   }, 240_000)
+
+  it("submits a task from a form built from the kind's Schema, signed by the wallet over the id the server computes; bad params get the typed refusal", async () => {
+    const [north, south] = [party("north"), party("south")]
+    // The page's id is the coordinator's for a spec written untidily: lower-case addresses, keys out of order,
+    // undeclared fields (the Schema drops them), unicode, floats, a nested null.
+    const untidy = {
+      params: { b: [0.1, 1e21, 3, 2.5e-7], a: { z: "é ✓", y: null } },
+      nonce: "n-1",
+      parties: [{ dataset: "pima", participant: north.address.toLowerCase(), extra: 1 }, { participant: south.address.toLowerCase(), dataset: "pima" }],
+      kind: "statistics.horizontal",
+      initiator: cluster.keys.analyst.address.toLowerCase(),
+      name: "ünïcode “quoted”",
+      recipients: [south.address.toLowerCase()],
+      roundTimeoutMs: 30_000,
+      undeclared: true
+    }
+    // (An expression string: vitest would rewrite an import() written in this file.)
+    const inPage = (spec: unknown) => page.evaluate(`import("/dashboard/taskid.js").then((m) => m.taskIdOf(${JSON.stringify(spec)}))`) as Promise<string>
+    const browserId = await inPage(untidy)
+    expect(browserId).toBe(taskIdOf(untidy as never))
+    expect(await inPage({ ...untidy, nonce: "n-2" })).not.toBe(browserId)
+
+    await page.click('nav a[data-view="submit"]')
+    const form = page.locator('[data-testid="task-form"]')
+    await form.waitFor()
+    await form.locator('[data-testid="form-kind"]').selectOption("statistics.horizontal")
+    await form.locator('[data-testid="form-name"]').fill("ages from the form")
+    for (const [i, p] of [north, south].entries()) {
+      await form.locator(".party-row").nth(i).locator("select").selectOption(p.address)
+      await form.locator(".party-row").nth(i).locator("input").fill("pima")
+    }
+    // Bad params (no column named): the coordinator's typed refusal, and no task filed.
+    const before = (await cluster.client.list()).length
+    await form.locator('[data-param="statistics:count"]').check()
+    await form.locator('[data-param="statistics:mean"]').check()
+    await form.locator('[data-testid="form-submit"]').click()
+    const refusal = form.locator('[data-testid="form-error"]')
+    await refusal.waitFor()
+    expect([await refusal.getAttribute("data-tag"), await refusal.getAttribute("data-reason"), await refusal.getAttribute("data-status")]).toEqual(["InvalidTask", "InvalidParams", "400"])
+    expect(await refusal.textContent()).toContain("columns")
+    expect((await cluster.client.list()).length).toBe(before)
+
+    await form.locator('[data-param="columns"]').fill("age, mass")
+    await form.locator('[data-testid="form-submit"]').click()
+    const submitted = form.locator('[data-testid="form-submitted"]')
+    await submitted.waitFor({ timeout: 30_000 })
+    const id = (await submitted.getAttribute("data-task-id"))!
+    expect(await submitted.getAttribute("data-computed-id")).toBe(id)
+    await form.screenshot({ path: join(screenshots, "task-form.png") })
+    const done = await cluster.waitForTask(id, { timeoutMs: 90_000 })
+    expect(done.status).toBe("Succeeded")
+    // What the coordinator filed is what the form said, and its id is the digest of it.
+    expect(getAddress(done.spec.initiator)).toBe(cluster.keys.analyst.address)
+    expect(done.spec.params).toEqual({ columns: ["age", "mass"], statistics: ["count", "mean"] })
+    expect(done.spec.parties.map((p) => [getAddress(p.participant), p.dataset])).toEqual([[north.address, "pima"], [south.address, "pima"]])
+    expect(taskIdOf(done.spec)).toBe(id)
+    const plain = await Promise.all((["north", "south"] as const).map(async (n) => (await readFile(join(demo, `pima-${n}.csv`), "utf8")).trim().split("\n").slice(1).map((l) => Number(l.split(",")[7]))))
+    const ages = plain.flat()
+    expect((done.result as any).columns.age.mean).toBeCloseTo(ages.reduce((a, b) => a + b, 0) / ages.length, 3)
+    await page.click('nav a[data-view="tasks"]')
+  })
 
   it("lets a dataset's owner approve a grant with its wallet on chain, and shows the contract's refusal by name", async () => {
     const owner = Wallet.createRandom()
@@ -486,6 +650,11 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       await steward.evaluate((id) => (location.hash = `#/tasks/${id}`), ownTask)
       await steward.locator(`[data-testid="task-detail"][data-task-id="${ownTask}"]`).waitFor()
       await steward.screenshot({ path: join(screenshots, "token-sign-in.png"), fullPage: true })
+      // The steward's session has no wallet to sign a task with: the form says so, nothing is sent.
+      await steward.evaluate(() => (location.hash = "#/submit"))
+      await steward.locator('[data-testid="form-submit"]').click()
+      await steward.locator('[data-testid="form-error"]').waitFor()
+      expect(await steward.locator('[data-testid="form-error"]').textContent()).toContain("needs your wallet")
       await steward.evaluate((id) => (location.hash = `#/tasks/${id}`), otherTask)
       const refused = steward.locator('[data-testid="refused"]')
       await refused.waitFor()

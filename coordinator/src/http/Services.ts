@@ -2,7 +2,8 @@
  * The coordinator's parts as the API's handlers see them: Effect services whose failures are the API's tagged
  * errors (core/src/api/Errors.ts), typed per operation, so a handler states nothing about statuses — the endpoint
  * declarations do. The task store and the scheduler answer with Effects and tagged errors already: their refusals
- * pass through, a store that fails is a defect here (500). The parts still written as Promise modules (models,
+ * pass through; a store that fails a write (its disk full, its server away past the store's retries) is the
+ * typed Unavailable (503), which changed nothing, and one that fails a read is a defect here (500). The parts still written as Promise modules (models,
  * artifacts, the chain index) are lifted once: an API refusal they throw becomes a typed failure, anything else
  * a defect.
  */
@@ -15,13 +16,16 @@ import type { ArtifactStore, Codec } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore, Prediction, StoredModel } from "../models/ModelStore.ts"
 import type { SchedulerShape } from "../scheduler/Scheduler.ts"
-import type { Consent, OutboxRow, TaskEvent, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
+import type { Consent, OutboxRow, StoreFailed, TaskEvent, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
 
 /** A Promise operation as an Effect failing with the API errors `E` it may throw; any other throw is a defect. */
 export const attempt = <A, Err extends E.ApiRefusal = never>(f: () => Promise<A>): Effect.Effect<A, Err> =>
   Effect.tryPromise({ try: f, catch: (error) => error }).pipe(
     Effect.catch((error) => (isApiRefusal(error) ? Effect.fail(error as Err) : Effect.die(error)))
   )
+
+/** A write the store could not make, answered as what it is for the caller: the service is unavailable, nothing changed. */
+const storeUnavailable = (error: StoreFailed) => Effect.fail(new Unavailable({ message: `${error.message}; nothing was changed, try again later` }))
 
 export class Tasks extends Context.Service<Tasks, {
   readonly get: (id: string) => Effect.Effect<TaskRow, E.UnknownTask>
@@ -30,8 +34,8 @@ export class Tasks extends Context.Service<Tasks, {
   readonly outbox: (id: string) => Effect.Effect<ReadonlyArray<OutboxRow>>
   readonly list: (filter: { readonly status?: Status; readonly limit?: number; readonly visibleTo?: string }) => Effect.Effect<ReadonlyArray<TaskRow>>
   readonly openCount: (initiator: string) => Effect.Effect<number>
-  readonly submit: (spec: TaskSpec, signature: string) => Effect.Effect<string, E.InvalidTask | E.DuplicateTask>
-  readonly cancel: (id: string, reason: string) => Effect.Effect<Status, E.UnknownTask>
+  readonly submit: (spec: TaskSpec, signature: string) => Effect.Effect<string, E.InvalidTask | E.DuplicateTask | E.Unavailable>
+  readonly cancel: (id: string, reason: string) => Effect.Effect<Status, E.UnknownTask | E.Unavailable>
 }>()("jointly/coordinator/Tasks") {
   static readonly layer = (store: TaskStoreShape, scheduler: SchedulerShape) =>
     Layer.succeed(Tasks, {
@@ -42,8 +46,8 @@ export class Tasks extends Context.Service<Tasks, {
       outbox: (id) => Effect.orDie(store.outbox(id)),
       list: (filter) => Effect.orDie(store.list(filter)),
       openCount: (initiator) => Effect.orDie(store.openCount(initiator)),
-      submit: (spec, signature) => Effect.catchTag(scheduler.submit(spec, signature), "StoreFailed", Effect.die),
-      cancel: (id, reason) => Effect.catchTag(scheduler.cancel(id, reason), "StoreFailed", Effect.die)
+      submit: (spec, signature) => Effect.catchTag(scheduler.submit(spec, signature), "StoreFailed", storeUnavailable),
+      cancel: (id, reason) => Effect.catchTag(scheduler.cancel(id, reason), "StoreFailed", storeUnavailable)
     })
 }
 

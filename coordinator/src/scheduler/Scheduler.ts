@@ -12,7 +12,7 @@ import { getAddress, getBytes } from "ethers"
 import { verify } from "@jointly/core/internal/crypto/Signatures"
 import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/internal/api/Errors"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
-import { ProtocolError } from "@jointly/core/internal/protocols/Protocol"
+import { AttemptSuspended, ProtocolError } from "@jointly/core/internal/protocols/Protocol"
 import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import { RoundEngine } from "@jointly/core/internal/runtime/RoundEngine"
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
@@ -42,6 +42,9 @@ export interface Options {
   /** How long a Scheduled task waits for all its participants to be online before failing. */
   readonly startTimeoutMs?: number
 }
+
+/** A task whose attempts keep being suspended (AttemptSuspended) fails at this attempt rather than wait forever. */
+const maxSuspendedAttempts = 5
 
 
 /**
@@ -226,6 +229,7 @@ export const make = (deps: Deps): SchedulerShape => {
       if (Exit.isSuccess(exit)) return yield* succeed(task, claim, exit.value)
       if (Cause.hasInterruptsOnly(exit.cause)) return
       const error = Cause.squash(exit.cause)
+      if (error instanceof AttemptSuspended && task.attempt + 1 < maxSuspendedAttempts) return yield* suspend(task, error)
       const reason = error instanceof Error ? error.message : String(error)
       yield* move({ ...task, status: "Running" }, "Failed", reason)
     }).pipe(
@@ -235,6 +239,18 @@ export const make = (deps: Deps): SchedulerShape => {
       }),
       Effect.catchCause((cause) => Effect.sync(() => log.error("could not record task outcome", { taskId: task.id, error: String(Cause.squash(cause)) })))
     )
+
+  /**
+   * Parties left mid-task and the protocol kept what resuming needs: the task goes back to Scheduled as a new
+   * attempt, which `schedule` starts once every party is online again (or fails after startTimeoutMs).
+   */
+  const suspend = (task: TaskRow, error: AttemptSuspended) =>
+    Effect.gen(function*() {
+      const reason = `${error.message}; attempt ${task.attempt} suspended, the task resumes from its checkpoint once they are back`
+      if (!(yield* move({ ...task, status: "Running" }, "Scheduled", reason, true))) return
+      log.warn("task suspended", { taskId: task.id, waitingFor: error.waitingFor })
+      yield* schedule(yield* current(task.id))
+    })
 
   const run = (task: TaskRow): Effect.Effect<void, StoreFailed> =>
     Effect.gen(function*() {
@@ -375,6 +391,9 @@ export const make = (deps: Deps): SchedulerShape => {
           const answered = (yield* store.consents(task.id)).some((c) => c.participant === account)
           if (!answered) offer(task, account)
         } else if (task.status === "Scheduled" && !running.has(task.id)) {
+          // A later attempt (a suspended one, or one rescheduled by a restart) may wait for a participant whose
+          // process died and forgot the task: offer it again before the attempt's first stage reaches it.
+          if (task.attempt > 0 && (yield* store.consents(task.id)).some((c) => c.participant === account && c.approve)) offer(task, account, true)
           yield* schedule(task)
         } else if (task.status === "Running" && running.has(task.id)) {
           // A participant back after a restart has forgotten the task: offer it again so it can serve the rounds

@@ -34,6 +34,10 @@ export const openPostgres = async (url: string): Promise<Sql> => {
   // An idle connection the server dropped (a restart, a failover) is an event on the pool, not a crash of the
   // process: the next query opens a new connection and fails only if the server is still away.
   pool.on("error", () => {})
+  // A client checked out of the pool (a transaction's) has no such listener while it is out: a server going away
+  // between two of its statements would make its error event stop the process. The statement after it fails
+  // instead (the store retries that), and the broken client is released as broken.
+  pool.on("connect", (client) => client.on("error", () => {}))
   await pool.query("select 1")
   const sql: Sql = {
     engine: "postgres",

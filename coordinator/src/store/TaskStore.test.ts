@@ -144,4 +144,28 @@ describe("TaskStore on PostgreSQL", () => {
   })
   afterAll(() => server?.stop())
   exercise(() => Sql.open(server.url))
+
+  it("waits for a server that went away: reads and writes made while it is down complete once it is back, each once", async () => {
+    const sql = await Sql.open(server.url)
+    try {
+      const store = promised(await Effect.runPromise(TaskStore.make(sql)))
+      const id = hash(50)
+      const claim = await store.insert(id, spec("restart"), id, [], "test-instance")
+      await server.halt()
+      let resumed = false
+      const writing = store.transition(claim, "Submitted", "AwaitingConsent", { reasonHash: hash(0) }).then(() => resumed)
+      const reading = store.get(id).then((task) => ({ task, resumed }))
+      await new Promise((r) => setTimeout(r, 1_500))
+      resumed = true
+      await server.resume()
+      // Both settled only after the server was back: they waited, they did not fail.
+      expect(await writing).toBe(true)
+      expect((await reading).resumed).toBe(true)
+      expect((await store.get(id))?.status).toBe("AwaitingConsent")
+      expect((await store.events(id)).map((e) => e.type)).toEqual(["Submitted", "AwaitingConsent"])
+      expect((await store.outbox(id)).map((o) => o.op.op)).toEqual(["createTask", "transition"])
+    } finally {
+      await sql.close()
+    }
+  }, 60_000)
 })

@@ -8,7 +8,7 @@
  * path moved the task first). Nothing is thrown: a caller branches on `_tag`.
  */
 import { randomBytes } from "node:crypto"
-import { Context, Effect, Exit, Layer, Schema } from "effect"
+import { Context, Effect, Exit, Layer, Schedule, Schema } from "effect"
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
 import { assertTransition } from "@jointly/core/internal/task/Lifecycle"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
@@ -125,7 +125,13 @@ export class StaleTransition extends Schema.TaggedError<StaleTransition>()("Stal
 export class StoreFailed extends Schema.TaggedError<StoreFailed>()("StoreFailed", {
   /** What the store was doing, e.g. "transition". */
   operation: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  /**
+   * The database could not be reached (a refused or dropped connection, a server shutting down or starting):
+   * the statement did not run, or its transaction was rolled back. The store retries these (`reconnecting`)
+   * before it reports one.
+   */
+  unavailable: Schema.optional(Schema.Boolean)
 }) {
   override get message() {
     return `the task store failed (${this.operation}): ${this.detail}`
@@ -186,24 +192,55 @@ class RolledBack {
 
 const describe = (cause: unknown) => (cause instanceof Error ? cause.message : String(cause))
 
+/** SQLSTATEs and socket errors of a server that is away: class 08 (connection exception) and 57P01–57P03 (shutting down, starting). */
+const unreachableCodes = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "57P01", "57P02", "57P03"])
+
+/** Whether a driver error says the server could not be reached or went away, rather than refusing the statement. */
+const unreachable = (cause: unknown): boolean => {
+  const code = (cause as { code?: unknown } | null)?.code
+  if (typeof code === "string" && (unreachableCodes.has(code) || code.startsWith("08"))) return true
+  // node-postgres reports a socket that closed under a query by message only.
+  return cause instanceof Error && /connection terminated|connection error|server closed the connection/i.test(cause.message)
+}
+
+const failed = (operation: string, cause: unknown) =>
+  new StoreFailed({ operation, detail: describe(cause), ...(unreachable(cause) ? { unavailable: true } : {}) })
+
+/**
+ * How long an operation waits for a database that went away (a PostgreSQL restart or failover): tries again
+ * after 100 ms, doubling to at most 2 s between tries, for 30 s in all; then the StoreFailed (`unavailable`) is
+ * the caller's. Only a statement that did not run is sent again: an unreachable server ran nothing, and a
+ * transaction that lost its connection before its commit was rolled back by the server.
+ */
+const reconnecting = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("2 seconds")]).pipe(Schedule.upTo({ duration: "30 seconds" }))
+
+const retryUnavailable = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.retry(effect, { schedule: reconnecting, while: (error) => error instanceof StoreFailed && error.unavailable === true })
+
+/** The connections of open transactions: a statement on one is not retried alone (its transaction is, whole). */
+const inTransaction = new WeakSet<Sql>()
+
 /** One statement on `db` (the pool, or a transaction's connection). */
-const query = <T = any>(db: Sql, operation: string, text: string, params?: ReadonlyArray<unknown>): Effect.Effect<Array<T>, StoreFailed> =>
-  Effect.tryPromise({ try: () => db.query<T>(text, params), catch: (cause) => new StoreFailed({ operation, detail: describe(cause) }) })
+const query = <T = any>(db: Sql, operation: string, text: string, params?: ReadonlyArray<unknown>): Effect.Effect<Array<T>, StoreFailed> => {
+  const once = Effect.tryPromise({ try: () => db.query<T>(text, params), catch: (cause) => failed(operation, cause) })
+  return inTransaction.has(db) ? once : retryUnavailable(once)
+}
 
 /**
  * Runs `body` in one transaction: committed when it succeeds; rolled back when it fails, with its failure (a
  * LeaseLost, a StaleTransition) returned as it was.
  */
 const transaction = <A, E>(sql: Sql, operation: string, body: (tx: Sql) => Effect.Effect<A, E>): Effect.Effect<A, E | StoreFailed> =>
-  Effect.flatten(Effect.tryPromise({
+  retryUnavailable(Effect.flatten(Effect.tryPromise({
     try: () =>
       sql.transaction(async (tx) => {
+        inTransaction.add(tx)
         const exit = await Effect.runPromiseExit(body(tx))
         if (Exit.isFailure(exit)) throw new RolledBack(exit)
         return exit
       }).catch((error: unknown) => (error instanceof RolledBack ? (error.exit as Exit.Exit<A, E>) : Promise.reject(error))),
-    catch: (cause) => new StoreFailed({ operation, detail: describe(cause) })
-  }))
+    catch: (cause) => failed(operation, cause)
+  })))
 
 const enqueue = (tx: Sql, taskId: string, op: LedgerOp) =>
   query(tx, op.op, `insert into outbox(event_id, task_id, op, args) values ($1, $2, $3, $4)`, [newEventId(), taskId, op.op, JSON.stringify(op)])

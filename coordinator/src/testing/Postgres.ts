@@ -40,32 +40,46 @@ export const start = async () => {
   execFileSync(initCmd, initArgs, { stdio: "ignore" })
   const port = await freePort()
   const [pgCmd, pgArgs] = run("postgres", ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-  const server = spawn(pgCmd, pgArgs, { stdio: "ignore" })
   const url = `postgres://jointly@127.0.0.1:${port}/postgres`
   const pg = (await import("pg")).default
-  for (let attempt = 0; ; attempt++) {
-    const client = new pg.Client({ connectionString: url })
-    try {
-      await client.connect()
-      await client.end()
-      break
-    } catch (error) {
-      if (attempt > 100) throw error
-      await new Promise((r) => setTimeout(r, 100))
+  /** Starts the server over `data` and resolves once it answers. */
+  const launch = async () => {
+    const child = spawn(pgCmd, pgArgs, { stdio: "ignore" })
+    for (let attempt = 0; ; attempt++) {
+      const client = new pg.Client({ connectionString: url })
+      try {
+        await client.connect()
+        await client.end()
+        return child
+      } catch (error) {
+        if (attempt > 100) throw error
+        await new Promise((r) => setTimeout(r, 100))
+      }
     }
   }
+  /** Stops the server at once (`immediate`: no shutdown checkpoint, as a crash would leave it). */
+  const halt = async () => {
+    // runuser does not forward signals to the server: ask pg_ctl, which signals the postmaster itself.
+    const exited = new Promise((r) => server.once("exit", r))
+    const [stopCmd, stopArgs] = run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
+    try {
+      execFileSync(stopCmd, stopArgs, { stdio: "ignore" })
+    } catch {
+      server.kill("SIGKILL")
+    }
+    await exited
+  }
+  let server = await launch()
   return {
     url,
+    /** Stops the server at once, as a crash or a failover would; `resume` starts it again. */
+    halt,
+    /** Starts a halted server again over the same data and port (its crash recovery runs first). */
+    resume: async () => {
+      server = await launch()
+    },
     stop: async () => {
-      // runuser does not forward signals to the server: ask pg_ctl, which signals the postmaster itself.
-      const exited = new Promise((r) => server.once("exit", r))
-      const [stopCmd, stopArgs] = run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
-      try {
-        execFileSync(stopCmd, stopArgs, { stdio: "ignore" })
-      } catch {
-        server.kill("SIGKILL")
-      }
-      await exited
+      await halt()
       rmSync(dir, { recursive: true, force: true })
     }
   }

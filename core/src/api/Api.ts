@@ -86,7 +86,7 @@ export class Tasks extends HttpApiGroup.make("tasks").add(
     HttpApiEndpoint.post("submit", "/api/tasks", {
       payload: S.SubmitTask,
       success: S.Submitted.pipe(HttpApiSchema.status(201)),
-      error: [E.InvalidTask, E.DuplicateTask, E.TooManyTasks]
+      error: [E.InvalidTask, E.DuplicateTask, E.TooManyTasks, E.Unavailable]
     }).middleware(Guard),
     Access.Member,
     "Submit a task spec signed (EIP-191 over the task id) by its initiator, who must be the signed-in account"
@@ -103,7 +103,7 @@ export class Tasks extends HttpApiGroup.make("tasks").add(
     "A task's result"
   ),
   guarded(
-    HttpApiEndpoint.post("cancel", "/api/tasks/:id/cancel", { params: task, payload: S.CancelTask, success: S.Cancelled, error: E.UnknownTask }).middleware(Guard),
+    HttpApiEndpoint.post("cancel", "/api/tasks/:id/cancel", { params: task, payload: S.CancelTask, success: S.Cancelled, error: [E.UnknownTask, E.Unavailable] }).middleware(Guard),
     Access.TaskCanceller("id"),
     "Cancel a task that has not ended"
   ),

@@ -9,6 +9,8 @@ import * as AccessGrants from "./generated/AccessGrants.ts"
 import * as Certificates from "./generated/Certificates.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
 import * as DataCatalog from "./generated/DataCatalog.ts"
+import * as DidRegistry from "./generated/DidRegistry.ts"
+import * as FileExchange from "./generated/FileExchange.ts"
 import * as Governance from "./generated/Governance.ts"
 import * as ModelRequests from "./generated/ModelRequests.ts"
 import * as Settlement from "./generated/Settlement.ts"
@@ -99,7 +101,9 @@ const errorDecoders = [
   Settlement.decodeError,
   Governance.decodeError,
   Timelock.decodeError,
-  Certificates.decodeError
+  Certificates.decodeError,
+  FileExchange.decodeError,
+  DidRegistry.decodeError
 ] as ReadonlyArray<(data: string) => { readonly name: string; readonly args: Record<string, unknown> } | null>
 
 const decodeAnyError = (data: string) => {

@@ -13,6 +13,7 @@ import * as AccessGrants from "./generated/AccessGrants.ts"
 import * as Certificates from "./generated/Certificates.ts"
 import * as DataCatalog from "./generated/DataCatalog.ts"
 import * as DidRegistry from "./generated/DidRegistry.ts"
+import * as FileExchange from "./generated/FileExchange.ts"
 import * as Governance from "./generated/Governance.ts"
 import * as ModelRequests from "./generated/ModelRequests.ts"
 import * as Registry from "./generated/ConsortiumRegistry.ts"
@@ -32,7 +33,7 @@ export { AccessGrants, Certificates, DataCatalog, Governance, ModelRequests, Set
 export type { SuiteAddresses }
 
 /** The governance contracts whose logs the indexers read (the DID registry is read by ethr-did-resolver instead). */
-export type SuiteKey = Exclude<keyof SuiteAddresses, "didRegistry">
+export type SuiteKey = Exclude<keyof SuiteAddresses, "didRegistry" | "files">
 export const suiteKeys: ReadonlyArray<SuiteKey> = ["timelock", "catalog", "grants", "modelRequests", "settlement", "governance", "certificates"]
 
 export interface SuiteOptions {
@@ -40,6 +41,8 @@ export interface SuiteOptions {
   readonly timelockDelaySeconds?: bigint
   /** How long members may dispute a posted settlement (default 3 days). */
   readonly disputeWindowSeconds?: bigint
+  /** Points a member pays the treasury to record a file on the FileExchange (default 1; a governance parameter). */
+  readonly uploadFeePoints?: bigint
 }
 
 const role = (name: string) => keccak256(toUtf8Bytes(name))
@@ -87,12 +90,14 @@ export const deploySuite = async (
     deployUpgradeable(chain, from, Settlement.deployData({}), Settlement.contractInterface.encodeFunctionData("initialize", [registry, from.address, supervisor, timelock, options.disputeWindowSeconds ?? 3n * 86_400n]), op),
     deploy(Governance.deployData({ registry_: registry, timelock_: timelock }))
   ])
-  const [grants, modelRequests, certificates, didRegistry] = await Promise.all([
+  const [grants, modelRequests, certificates, didRegistry, files] = await Promise.all([
     deploy(AccessGrants.deployData({ registry_: registry, catalog_: catalog })),
     deploy(ModelRequests.deployData({ registry_: registry, catalog_: catalog })),
     deploy(Certificates.deployData({ registry_: registry })),
     // Ownerless: every account controls its own DID; nothing of it is handed over to the timelock.
-    deploy(DidRegistry.deployData({}))
+    deploy(DidRegistry.deployData({})),
+    // Fees move in Settlement points to the treasury (the timelock), which also sets the upload fee.
+    deploy(FileExchange.deployData({ registry_: registry, points_: settlement.proxy, treasury_: timelock, admin: timelock, uploadFee_: options.uploadFeePoints ?? 1n }))
   ])
   const grant = (target: string, roleId: string, account: string) => call(target, Registry.contractInterface.encodeFunctionData("grantRole", [roleId, account]))
   await Promise.all([
@@ -104,7 +109,7 @@ export const deploySuite = async (
   const handOver = Registry.contractInterface.encodeFunctionData("handOver", [timelock])
   await Promise.all([call(registry, handOver), call(getAddress(core.ledger), handOver), call(settlement.proxy, handOver)])
   await call(timelock, Timelock.contractInterface.encodeFunctionData("renounceRole", [roles.admin, from.address]))
-  return { timelock, catalog, grants, modelRequests, settlement: settlement.proxy, governance, certificates, didRegistry }
+  return { timelock, catalog, grants, modelRequests, settlement: settlement.proxy, governance, certificates, didRegistry, files }
 }
 
 /** The upgradeable contracts by name, with the creation code of their current implementation. */

@@ -50,6 +50,11 @@ export interface SuiteAddresses {
    * Absent in deployments saved before it existed: DID keys are then not available (only the account itself signs).
    */
   readonly didRegistry?: string
+  /**
+   * Encrypted files on IPFS with upload and download fees in points (`contracts/FileExchange.sol`,
+   * FileExchangeLedger.ts). Absent in deployments saved before it existed.
+   */
+  readonly files?: string
 }
 
 export interface Deployment extends Addresses {

@@ -110,6 +110,29 @@ describe.each(nodeNames)("settlement on %s", (nodeName) => {
     expect(await revertOf(g.h1.miningShares({ rule: "PBFT", accounts: miners, weights: [], rounds: 4, health: health.slice(1) }))).toBe("BadMiningEvidence")
   })
 
+  it("splits the miners' share by stake under PoS (Eq. 7.14) and pays it so after the window", async () => {
+    // Coin age grows alike for every staker, so it cancels: P_k = w_k / sum w (PROTOCOLS §9.3).
+    const stakes = [500n, 300n, 150n, 50n]
+    const shares = await g.h1.miningShares({ rule: "PoS", accounts: miners, weights: stakes, rounds: 0, health: [] })
+    expect(shares.numerators.map((x, k) => x * 1_000n === stakes[k]! * shares.denominator)).toEqual([true, true, true, true])
+    expect(await revertOf(g.h1.miningShares({ rule: "PoS", accounts: miners, weights: [0n, 0n, 0n, 0n], rounds: 0, health: [] }))).toBe("BadMiningEvidence")
+
+    const v: Valuation.Valuation = { ...(await example("pos-split")), miners: { rule: "PoS", accounts: miners.slice(0, 2), weights: [70n, 30n], rounds: 0, health: [] } }
+    const expected = Valuation.payouts(v)
+    const toMiner = (m: string) => expected.entries.filter((e) => e.to === m).reduce((a, e) => a + e.amount, 0n)
+    const before = await balances(miners.slice(0, 2))
+    await post(v)
+    await later(window + 1n)
+    await g.h3.finalizeSettlement(v)
+    const paid = delta(await balances(miners.slice(0, 2)), before)
+    expect(paid).toEqual([toMiner(miners[0]!), toMiner(miners[1]!)])
+    // 70:30 of the miners' part, floored per entry: within one unit of the exact split.
+    const total = paid[0]! + paid[1]!
+    expect(paid[0]! * 100n - total * 70n).toBeGreaterThanOrEqual(-100n)
+    expect(paid[0]! * 100n - total * 70n).toBeLessThanOrEqual(100n)
+    expect(total).toBeGreaterThan(0n)
+  })
+
   it("pays the full cooperation model (Thm. 3): services, third parties and owner sets, with PBFT validators", async () => {
     const settlementId = bytes32(`thm3-${nodeName}`)
     const testSetHash = bytes32("thm3 test set")

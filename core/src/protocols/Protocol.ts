@@ -36,10 +36,27 @@ export class RoundError extends Schema.TaggedError<RoundError>()("RoundError", {
   stage: Schema.String,
   reason: Schema.Literals(["TooFewReplies", "Cancelled"]),
   missing: Schema.Array(Schema.String),
-  detail: Schema.String
+  detail: Schema.String,
+  /** Those of `missing` that were not connected or left while the round was open (the others timed out or failed). */
+  offline: Schema.optional(Schema.Array(Schema.String))
 }) {
   override get message() {
     return `stage ${this.stage}: ${this.reason} (${this.detail}; missing: ${this.missing.join(", ") || "none"})`
+  }
+}
+
+/**
+ * The attempt stopped because parties left mid-task, and the protocol kept what a later attempt needs to resume
+ * (its checkpoint, the parties' sealed progress): the host reschedules the task as a new attempt once `waitingFor`
+ * are back, instead of failing it. A protocol raises it only where resuming is sound.
+ */
+export class AttemptSuspended extends Schema.TaggedError<AttemptSuspended>()("AttemptSuspended", {
+  protocol: Schema.String,
+  waitingFor: Schema.Array(Schema.String),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.protocol}: suspended until ${this.waitingFor.join(", ")} are back (${this.detail})`
   }
 }
 

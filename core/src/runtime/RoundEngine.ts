@@ -193,7 +193,8 @@ export const settleRound = <Rep>(
     stage: stage.name,
     reason: "TooFewReplies",
     missing: outcomes.filter(([, outcome]) => outcome._tag !== "Reply").map(([participant]) => participant),
-    detail: `${replies.size} of ${outcomes.length} answered, ${minReplies} needed`
+    detail: `${replies.size} of ${outcomes.length} answered, ${minReplies} needed`,
+    offline: outcomes.filter(([, outcome]) => outcome._tag === "Missing" && outcome.code === "Offline").map(([participant]) => participant)
   }))
 }
 

@@ -26,6 +26,10 @@ export const ChainConfig = Schema.Struct({
   settlement: Schema.String,
   governance: Schema.String,
   certificates: Schema.String,
+  /** The ERC-1056 DID registry (deployments from before it have none). */
+  didRegistry: Schema.optional(Schema.String),
+  /** The FileExchange: encrypted files on IPFS for a fee (`jointly files`; deployments from before it have none). */
+  files: Schema.optional(Schema.String),
   /** Decimal block number the contracts were deployed in (log scans start there). */
   deployBlock: Schema.optional(Schema.String)
 })

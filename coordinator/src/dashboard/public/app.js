@@ -3,7 +3,7 @@
 // API's rules let this account see; `/api/events` (Server-Sent Events) says what changed and the page re-reads it.
 import { lineChart } from "./chart.js"
 import { h, short } from "./dom.js"
-import { renderResult } from "./results.js"
+import { renderPredictions, renderResult } from "./results.js"
 import { ApiError, call, session, signIn, signInWithToken, signOut, stream } from "./wallet.js"
 
 const state = {
@@ -24,7 +24,13 @@ const state = {
   /** Per pending consent: the last error a decision got, shown in its card. */
   consentErrors: new Map(),
   /** Per grant token: the last refusal an owner's decision got (the contract's error), shown in its row. */
-  grantErrors: new Map()
+  grantErrors: new Map(),
+  /** The selected task's stored model (models.get), when its result names one this account may see. */
+  model: null,
+  /** The task form (taskform.js), built the first time its view opens. */
+  form: null,
+  /** The online-prediction panel: the rows typed, and the API's answer or refusal for them. */
+  predict: { modelId: "", input: "", answer: null, error: null, busy: false }
 }
 
 // ------------------------------------------------------------------ helpers
@@ -63,6 +69,10 @@ const loadDetail = async () => {
     const result = detail.status === "Succeeded" ? await call("tasks.result", { params: { id: detail.id } }).catch((e) => (e instanceof ApiError && e.status === 403 ? { withheld: e.message } : null)) : null
     state.detail = { ...detail, result: result?.result ?? null, resultWithheld: result?.withheld ?? null }
     state.refused = null
+    // A result naming a stored model (federated learning's): its metadata, for the prediction panel.
+    const modelId = state.detail.result?.modelId
+    if (typeof modelId !== "string") state.model = null
+    else if (state.model?.id !== modelId) state.model = await call("models.get", { params: { modelId } }).catch(() => null)
   } catch (e) {
     state.detail = null
     state.refused = e instanceof ApiError ? { status: e.status, tag: e.tag, message: e.message } : { status: 0, tag: "Error", message: String(e) }
@@ -290,10 +300,58 @@ const renderDetail = () => {
           h("td", {}, c.txHash ? h("code", { title: c.txHash }, short(c.txHash, 8)) : h("span", { class: "muted" }, c.lastError ?? "—")),
           h("td", {}, c.blockNumber ?? "—")))))),
     d.result !== null && d.result !== undefined
-      ? renderResult(d.kind, d.result, { name: nameOf })
+      ? [renderResult(d.kind, d.result, { name: nameOf }), state.model ? renderPredictPanel(state.model) : null]
       : d.resultWithheld
         ? h("section", { class: "card muted", "data-testid": "result-withheld" }, h("h3", {}, "Result"), d.resultWithheld)
         : null)
+}
+
+/**
+ * Rows (CSV, one per line, optionally under a header naming the model's columns) scored by the coordinator with
+ * the task's stored model (`models.predict`): the answer is this account's, drawn by renderPredictions. The API
+ * decides who may predict (the trainers, holders of a grant for the model); a refusal is shown as it comes.
+ */
+const renderPredictPanel = (model) => {
+  const p = state.predict
+  if (p.modelId !== model.id) Object.assign(p, { modelId: model.id, input: "", answer: null, error: null, busy: false })
+  const input = h("textarea", { rows: 5, spellcheck: "false", placeholder: `${model.featureColumns.join(",")}\n…`, "data-testid": "predict-rows", oninput: (e) => (p.input = e.target.value) })
+  input.value = p.input
+  const submit = async () => {
+    p.busy = true
+    render()
+    try {
+      const rows = parseRows(p.input, model.featureColumns)
+      const answer = await call("models.predict", { params: { modelId: model.id }, body: { rows } })
+      Object.assign(p, { answer: answer.predictions, error: null })
+    } catch (e) {
+      Object.assign(p, { answer: null, error: { status: e.status ?? 0, tag: e.tag ?? "Error", message: e.message } })
+    }
+    p.busy = false
+    render()
+  }
+  return h("section", { class: "card", "data-testid": "predict-panel", "data-model-id": model.id },
+    h("h3", {}, "Predict with this model ", h("span", { class: "muted" }, `(${model.format}, trained by ${model.trainers.map(nameOf).join(", ")})`)),
+    h("p", { class: "muted" }, "One row per line, the model's columns in order (", h("code", {}, model.featureColumns.join(", ")),
+      ") or under a header naming them. The coordinator scores them with the stored model and answers you alone; its trainers and holders of a grant for it may predict."),
+    input,
+    h("div", {}, h("button", { class: "approve", onclick: submit, disabled: p.busy, "data-testid": "predict" }, p.busy ? "Predicting…" : "Predict")),
+    p.error ? h("p", { class: "error", "data-testid": "predict-error", "data-status": p.error.status, "data-tag": p.error.tag }, p.error.message) : null,
+    p.answer ? renderPredictions(p.answer) : null)
+}
+
+/** CSV rows to the API's rows: objects by column under a header line, else arrays in the model's column order. */
+const parseRows = (text, columns) => {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "")
+  if (lines.length === 0) throw new Error("enter at least one row")
+  const cells = lines.map((l) => l.split(",").map((c) => c.trim()))
+  const header = cells[0].some((c) => c !== "" && Number.isNaN(Number(c))) ? cells.shift() : null
+  const unknown = header?.filter((c) => !columns.includes(c)) ?? []
+  if (unknown.length) throw new Error(`the model has no column ${unknown.join(", ")} (its columns: ${columns.join(", ")})`)
+  return cells.map((row, i) => {
+    const values = row.map(Number)
+    if (values.some((v) => !Number.isFinite(v))) throw new Error(`row ${i + 1}: every value must be a number`)
+    return header ? Object.fromEntries(header.map((c, j) => [c, values[j]])) : values
+  })
 }
 
 const renderMembers = () =>
@@ -394,7 +452,8 @@ const render = () => {
   const typing = [...app.querySelectorAll(".consent")].map((c) => [`${c.dataset.taskId}/${c.dataset.participant}`, [...c.querySelectorAll("input")].map((i) => i.value)])
   const focused = document.activeElement?.closest?.(".consent") ? [document.activeElement.closest(".consent").dataset.taskId, document.activeElement.dataset.testid] : null
   let body
-  if (state.view === "members") body = renderMembers()
+  if (state.view === "submit") body = state.form ?? h("section", { class: "card" }, "Loading the task form…")
+  else if (state.view === "members") body = renderMembers()
   else if (state.view === "catalogue") body = renderCatalogue()
   else body = h("div", { class: "tasks-view" }, renderPending(), h("div", { class: "split" }, renderTaskList(), renderDetail()))
   app.replaceChildren(body)
@@ -441,9 +500,18 @@ const renderSignIn = (error) => {
 
 const route = async () => {
   const [, view, id] = location.hash.match(/^#\/(\w+)(?:\/(0x[0-9a-fA-F]{64}))?/) ?? []
-  state.view = view === "members" || view === "catalogue" ? view : "tasks"
+  state.view = view === "members" || view === "catalogue" || view === "submit" ? view : "tasks"
   state.selected = state.view === "tasks" ? (id ?? state.selected) : state.selected
   if (state.view === "catalogue") await loadCatalogue()
+  if (state.view === "submit" && !state.form) {
+    // Built once (its kinds' Schemas load with it), then kept with what was typed in it.
+    const { taskForm } = await import("./taskform.js")
+    state.form = taskForm({
+      session,
+      accounts: () => state.members.flatMap((m) => m.accounts.map((a) => ({ address: a.address, name: m.name }))),
+      onSubmitted: () => void refresh({ tasks: true })
+    })
+  }
   if (state.view === "members") await loadMembers()
   await loadDetail()
   render()

@@ -1,11 +1,14 @@
 /**
  * Records the results of the task kinds too slow to run inside the dashboard's Chromium test — a vertical logistic
- * regression on threshold Paillier and a Shapley contribution valuation — from real runs: anvil, the coordinator
- * and four participant processes (LocalCluster), the repository's Wisconsin breast-cancer rows. The dashboard test
- * renders these stored results (testing/results/*.json) beside the results of the cheap kinds it runs itself.
+ * regression on threshold Paillier, a Shapley contribution valuation, SecureBoost's training and a batch prediction
+ * with its model (2048-bit Paillier), SecureSVM (mode A) and an encrypted similarity search over the digits (BFV) —
+ * from real runs: anvil, the coordinator and four participant processes (LocalCluster), the repository's Wisconsin
+ * breast-cancer rows and digits. The dashboard test renders these stored results (testing/results/*.json) beside
+ * the results of the cheap kinds it runs itself.
  *
- *   node --conditions=@jointly/source --import tsx coordinator/src/dashboard/testing/recordResults.ts
+ *   node --conditions=@jointly/source --import tsx coordinator/src/dashboard/testing/recordResults.ts [kind …]
  *
+ * With kinds named, only those are recorded (prediction.secureboost needs modeling.secureboost in the same run).
  * Run it again when a result's Schema changes; the files hold only what the API returns to a recipient.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
@@ -19,6 +22,10 @@ import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const owners = ["north", "south", "east"] as const
 const verticalFiles = ["a", "b", "c"].map((p) => here(`../../../../examples/query/bcw_vertical_party_${p}_psi.csv`))
+const boostFiles = ["a", "b", "c"].map((p) => datasetFile(`bcw_vertical_party_${p}.csv`))
+const pixels = Array.from({ length: 64 }, (_, i) => `pixel_${Math.floor(i / 8)}_${i % 8}`)
+const only = new Set(process.argv.slice(2))
+const wanted = (kind: string) => only.size === 0 || only.has(kind)
 
 const main = async () => {
   const dir = await mkdtemp(join(tmpdir(), "jointly-dashboard-results-"))
@@ -37,6 +44,19 @@ const main = async () => {
     })))
     const bcwColumns = header.map((name, j) => ({ name, type: j === 0 ? ("string" as const) : ("integer" as const) }))
     const verticalTables = await Promise.all(verticalFiles.map(async (f) => VerticalReference.parseCsv(await readFile(f, "utf8"))))
+    const boostHeaders = await Promise.all(boostFiles.map(async (f) => (await readFile(f, "utf8")).split(/\r?\n/, 1)[0]!.split(",")))
+    // The digits as south's image collection (an id per image), one of them with six pixels redrawn as north's query.
+    const digitLines = (await readFile(datasetFile("digits.csv"), "utf8")).trim().split(/\r?\n/)
+    const digitHeader = digitLines[0]!.split(",")
+    const digitRows = digitLines.slice(1).map((l) => l.split(",").map(Number))
+    const image = (r: ReadonlyArray<number>) => pixels.map((p) => r[digitHeader.indexOf(p)]!)
+    const query = image(digitRows[1234]!)
+    for (const [i, v] of [[3, 16], [10, 0], [20, 9], [33, 2], [50, 16], [61, 5]] as const) query[i] = v
+    const galleryFile = join(dir, "gallery.csv")
+    const queryFile = join(dir, "query.csv")
+    await writeFile(galleryFile, [["id", "label", ...pixels].join(","), ...digitRows.map((r, i) => [`img-${String(i).padStart(4, "0")}`, r[digitHeader.indexOf("label")], ...image(r)].join(","))].join("\n") + "\n")
+    await writeFile(queryFile, [pixels.join(","), query.join(",")].join("\n") + "\n")
+    const ints = (names: ReadonlyArray<string>) => names.map((name) => ({ name, type: "integer" as const }))
     const cluster = await LocalCluster.start({
       dataDir: join(dir, "cluster"),
       onProgress: (line) => process.stderr.write(`${line}\n`),
@@ -44,19 +64,26 @@ const main = async () => {
         name,
         datasets: [
           { name: "bcw", file: files[name]!, columns: bcwColumns },
-          ...(i < 3 ? [{ name: "bcw-vertical", file: verticalFiles[i]!, columns: verticalTables[i]!.columns.map((c) => ({ name: c, type: c === "id" ? ("string" as const) : ("integer" as const) })) }] : [])
+          ...(i < 3 ? [{ name: "bcw-vertical", file: verticalFiles[i]!, columns: verticalTables[i]!.columns.map((c) => ({ name: c, type: c === "id" ? ("string" as const) : ("integer" as const) })) }] : []),
+          ...(i < 3 ? [{ name: "bcw-boost", file: boostFiles[i]!, columns: boostHeaders[i]!.map((c) => ({ name: c, type: c === "id" ? ("string" as const) : ("integer" as const) })) }] : []),
+          ...(name === "north" ? [{ name: "query", file: queryFile, columns: ints(pixels) }] : []),
+          ...(name === "south" ? [{ name: "gallery", file: galleryFile, id: "id", columns: [{ name: "id", type: "string" as const }, ...ints(["label", ...pixels])] }] : [])
         ]
       }))
     })
     try {
       const run = async (spec: Parameters<typeof cluster.submit>[0]) => {
+        if (!wanted(spec.kind)) return undefined
         const id = await cluster.submit(spec)
         const detail = await cluster.waitForTask(id, { timeoutMs: 900_000 })
         if (detail.status !== "Succeeded") throw new Error(`${spec.kind}: ${detail.status} ${detail.reason}`)
         const { result } = await cluster.client.result(id)
         const file = here(`./results/${spec.kind}.json`)
-        await writeFile(file, JSON.stringify({ kind: spec.kind, recordedBy: "coordinator/src/dashboard/testing/recordResults.ts", result }, null, 2) + "\n")
+        // Where a participant keeps an output is a path of this machine: kept as the party's name only.
+        const text = JSON.stringify({ kind: spec.kind, recordedBy: "coordinator/src/dashboard/testing/recordResults.ts", result }, null, 2).replaceAll(join(dir, "cluster", "parties") + "/", "<data dirs>/")
+        await writeFile(file, text + "\n")
         process.stderr.write(`wrote ${file}\n`)
+        return id
       }
       const features = header.slice(1, -1)
       await run({
@@ -87,6 +114,42 @@ const main = async () => {
         parties: owners.map((name) => ({ participant: cluster.party(name).address, dataset: "bcw-vertical" })) as never,
         params: VerticalReference.trainParams(owners.map((name, i) => ({ address: cluster.party(name).address, table: verticalTables[i]! })), { keyBits: 2048, updates: 150, batchSize: 50 }) as never,
         roundTimeoutMs: 120_000
+      } as never)
+      await run({
+        kind: "modeling.secure-svm",
+        name: "screening SVM",
+        parties: (["north", "south"] as const).map((name) => ({ participant: cluster.party(name).address, dataset: "bcw" })) as never,
+        params: { features, label: { column: "label", positive: 1, negative: 0 }, seed: 7 }
+      } as never)
+      const boostOwners = owners.map((name) => cluster.party(name).address)
+      const boosted = await run({
+        kind: "modeling.secureboost",
+        name: "boosted screening trees",
+        parties: boostOwners.map((participant) => ({ participant, dataset: "bcw-boost" })) as never,
+        params: {
+          idColumn: "id",
+          labelHolder: boostOwners[0],
+          label: { column: "label", positive: 1 },
+          features: boostOwners.map((party, i) => ({ party, columns: boostHeaders[i]!.filter((c) => c !== "id" && c !== "label") })),
+          maxIds: 10_000,
+          trees: 4,
+          maxDepth: 2,
+          validationFraction: 0.2
+        }
+      } as never)
+      if (boosted !== undefined) {
+        await run({
+          kind: "prediction.secureboost",
+          name: "score every shared id",
+          parties: boostOwners.map((participant) => ({ participant, dataset: "bcw-boost" })) as never,
+          params: { model: boosted, labelHolder: boostOwners[0], requester: boostOwners[1], idColumn: "id", batchSize: 400 }
+        } as never)
+      }
+      await run({
+        kind: "query.similar",
+        name: "ten nearest scans",
+        parties: [{ participant: cluster.party("north").address, dataset: "query" }, { participant: cluster.party("south").address, dataset: "gallery" }] as never,
+        params: { querier: cluster.party("north").address, owner: cluster.party("south").address, features: pixels, featureMax: 16, idColumn: "id", labelColumn: "label", k: 10 }
       } as never)
     } finally {
       await cluster.stop()

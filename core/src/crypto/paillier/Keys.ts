@@ -93,7 +93,8 @@ export const drawHs = (n: bigint, kernels: BigIntKernels = tsKernels): bigint =>
 
 /**
  * A public key from N and h_s, validated: N odd with an allowed size, h_s in Z*_{N²}. Omitting h_s derives one
- * from a local random x, which is as good for encryption (anyone may pick x), e.g. for a paillier-bigint key.
+ * from a local random x, which is as good for encryption (anyone may pick x). It assumes g = N+1: a key from
+ * another library goes through `ForeignKeys.importKey`, which checks its g.
  */
 export const publicKey = (
   n: bigint,

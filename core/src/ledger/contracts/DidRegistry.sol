@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
+
 /// @title did:ethr registry: the ERC-1056 "lightweight identity" interface (PROTOCOLS.md §2.6, DESIGN.md identity).
 /// @notice Every Ethereum address is a DID (`did:ethr:<chainId>:<address>`) without any registration. This
 /// contract records only what changes a DID document: a new controller (owner), delegates (keys that may sign
@@ -139,16 +142,18 @@ contract DidRegistry {
 
     // ------------------------------------------------------------ signed variants
 
-    /// @dev ERC-1056's layout: 0x19 0x00 ‖ this ‖ nonce[owner] ‖ identity ‖ call-specific bytes (EIP-191 v0).
+    /// @dev ERC-1056's layout is EIP-191 version 0 ("data with intended validator", the validator being this
+    /// registry): 0x19 0x00 ‖ this ‖ nonce[owner] ‖ identity ‖ call-specific bytes.
     function _digest(address identity, bytes memory call) private view returns (bytes32) {
-        return keccak256(abi.encodePacked(bytes1(0x19), bytes1(0), address(this), nonce[identityOwner(identity)], identity, call));
+        return MessageHashUtils.toDataWithIntendedValidatorHash(address(this), abi.encodePacked(nonce[identityOwner(identity)], identity, call));
     }
 
-    /// @dev Recovers the signer, requires it to own `identity`, and spends its nonce.
+    /// @dev Recovers the signer, requires it to own `identity`, and spends its nonce. `tryRecover` (not `recover`)
+    /// so that a malleable or unrecoverable signature reverts with this registry's own `BadSignature`, as a
+    /// signature by a non-owner does: one error for callers to handle.
     function _signer(address identity, bytes32 digest, uint8 v, bytes32 r, bytes32 s) private returns (address) {
-        address signer = ecrecover(digest, v, r, s);
-        // Reject high-s (malleable) signatures and failed recovery, as OpenZeppelin's ECDSA does.
-        if (signer == address(0) || uint256(s) > 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0 || signer != identityOwner(identity)) {
+        (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecover(digest, v, r, s);
+        if (failure != ECDSA.RecoverError.NoError || signer != identityOwner(identity)) {
             revert BadSignature(identity, signer);
         }
         nonce[signer]++;

@@ -50,13 +50,15 @@ const customers = (seed: number) => {
   const bank: Array<{ id: string; income: number; score: number }> = []
   const shop: Array<{ id: string; spend: number; visits: number }> = []
   for (let i = 0; i < 40; i++) {
-    const id = `c${1000 + i}`
+    // Not hex-like: the blind-coordinator check looks for ids as substrings of the transcript, whose digests and
+    // signatures are hex, where an id like "c1017" turns up by chance (16^-5 per position, thousands of them).
+    const id = `cust_${1000 + i}`
     if (i < 32) bank.push({ id, income: Math.round((random() * 9000 + 1000) * 100) / 100, score: Math.floor(random() * 2000) - 600 })
     if (i >= 8) shop.push({ id, spend: Math.round((random() * 4000 - 200) * 1000) / 1000, visits: Math.floor(random() * 50) })
   }
   // One zero divisor on an aligned id, and a negative.
-  shop.find((r) => r.id === "c1010")!.visits = 0
-  bank.find((r) => r.id === "c1011")!.score = -7
+  shop.find((r) => r.id === "cust_1010")!.visits = 0
+  bank.find((r) => r.id === "cust_1011")!.score = -7
   bank.sort(() => random() - 0.5)
   shop.sort(() => random() - 0.5)
   return {

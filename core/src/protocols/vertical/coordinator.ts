@@ -15,7 +15,7 @@ import * as Merkle from "../federated-learning/Merkle.ts"
 import * as PsiCoordinator from "../joint-query/psi/coordinator.ts"
 import * as PsiSpec from "../joint-query/psi/spec.ts"
 import type { CoordinatorSession, Stage } from "../Protocol.ts"
-import { ProtocolError, RoundError } from "../Protocol.ts"
+import { AttemptSuspended, ProtocolError, RoundError } from "../Protocol.ts"
 import * as Linear from "./Linear.ts"
 import * as Secure from "./Secure.ts"
 import * as Spec from "./spec.ts"
@@ -65,6 +65,16 @@ interface Checkpoint {
 
 const protocolError = (kind: string, reason: string, detail: string) => new ProtocolError({ protocol: kind, reason, detail })
 
+/**
+ * A round that failed because parties left (their process died, their link dropped) suspends the attempt instead:
+ * the checkpoint and every party's sealed progress stay, so the task resumes in a new attempt once they are back.
+ * A round that failed for any other reason (a timeout, a party's own error) is passed on as it is.
+ */
+const suspendIfLeft = (kind: string, error: RoundError) =>
+  (error.offline ?? []).length > 0
+    ? new AttemptSuspended({ protocol: kind, waitingFor: error.offline!, detail: `${error.offline!.join(", ")} left during ${error.stage}` })
+    : error
+
 const all = <A>(session: CoordinatorSession, make: (party: string) => A) => new Map(session.participants.map((p) => [p, make(p)] as const))
 
 /** One round, counted, its replies hashed into the phase's Merkle leaves. */
@@ -95,7 +105,9 @@ const decryptRound = (r: Run, threshold: number, label: string, ciphertexts: Uin
     const requests = all(r.session, () => ({ label, ciphertexts, sealTo }))
     const replies = yield* round(r, Spec.decrypt, requests, threshold, r.decryptTimeoutMs).pipe(
       Effect.catchTag("RoundError", (e: RoundError) =>
-        Effect.fail(protocolError(r.kind, "PartialDecryptionWithheld", `no partial decryption from ${e.missing.join(", ")} within ${r.decryptTimeoutMs ?? "∞"} ms (${threshold} needed)`)))
+        Effect.fail((e.offline ?? []).length > 0
+          ? suspendIfLeft(r.kind, e)
+          : protocolError(r.kind, "PartialDecryptionWithheld", `no partial decryption from ${e.missing.join(", ")} within ${r.decryptTimeoutMs ?? "∞"} ms (${threshold} needed)`)))
     )
     for (const p of r.session.participants) if (!replies.has(p)) r.withheld.add(p)
     r.counters.decryptedCiphertexts += count
@@ -141,8 +153,9 @@ const cleanup = (session: CoordinatorSession, timeoutMs: number | undefined) =>
 /**
  * Vertical training with the parties' progress files managed around it: they are needed until the result is
  * durable (a restart during evaluation or finish resumes from the last boundary's progress), so they are removed
- * only once the result is checkpointed, and, when the task fails, right away (a failed task is never resumed:
- * only a coordinator restart reschedules a task, and a restart does not run this error path).
+ * only once the result is checkpointed, and, when the task fails, right away (a failed task is never resumed).
+ * Two ways lead to a later attempt that resumes from them: a coordinator restart (which does not run this error
+ * path), and parties leaving mid-task (AttemptSuspended, which keeps them).
  */
 export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind, params: Spec.TrainParams, options: Options = {}) =>
   Effect.gen(function*() {
@@ -152,11 +165,12 @@ export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind
       yield* cleanup(session, options.timeoutMs)
       return done
     }
-    const result = yield* trainOnce(session, model, params, options)
+    const kind = Spec.kinds[model]
+    const result = yield* trainOnce(session, model, params, options).pipe(Effect.catchTag("RoundError", (e: RoundError) => Effect.fail(suspendIfLeft(kind, e))))
     yield* session.checkpoint.save(RESULT_CHECKPOINT, result)
     yield* cleanup(session, options.timeoutMs)
     return result
-  }).pipe(Effect.tapError(() => cleanup(session, options.timeoutMs)))
+  }).pipe(Effect.tapError((error) => (error instanceof AttemptSuspended ? Effect.void : cleanup(session, options.timeoutMs))))
 
 const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params: Spec.TrainParams, options: Options) =>
   Effect.gen(function*() {

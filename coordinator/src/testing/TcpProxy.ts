@@ -1,0 +1,62 @@
+/**
+ * A TCP proxy on loopback for fault tests: a participant connects to the coordinator through it, and the test
+ * cuts the link (every open connection destroyed at once, new ones refused) and restores it later — what a
+ * dropped VPN or a restarted firewall does to a real participant, without touching the machine's network.
+ */
+import { connect, createServer, type Socket } from "node:net"
+
+export interface TcpProxy {
+  /** `http://127.0.0.1:<port>`: the target's URL as the proxied party uses it. */
+  readonly url: string
+  /** Destroys every connection through the proxy; connections opened until `restore` are closed at once. */
+  readonly cut: () => void
+  readonly restore: () => void
+  /** Connections accepted so far (restored ones included). */
+  readonly connections: () => number
+  readonly close: () => Promise<void>
+}
+
+export const start = async (target: { readonly host: string; readonly port: number }): Promise<TcpProxy> => {
+  const open = new Set<Socket>()
+  let cut = false
+  let accepted = 0
+  const server = createServer((client) => {
+    if (cut) return void client.destroy()
+    accepted++
+    const upstream = connect(target.port, target.host)
+    const pair = [client, upstream] as const
+    const close = () => {
+      for (const socket of pair) {
+        socket.destroy()
+        open.delete(socket)
+      }
+    }
+    for (const socket of pair) {
+      open.add(socket)
+      socket.on("error", close).on("close", close)
+    }
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => resolve())
+  })
+  const { port } = server.address() as { port: number }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cut: () => {
+      cut = true
+      for (const socket of [...open]) socket.destroy()
+    },
+    restore: () => {
+      cut = false
+    },
+    connections: () => accepted,
+    close: async () => {
+      cut = true
+      for (const socket of [...open]) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}

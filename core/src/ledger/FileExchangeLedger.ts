@@ -1,0 +1,122 @@
+/**
+ * A member's view of `contracts/FileExchange.sol`: encrypted files on IPFS with upload and download fees
+ * (PROTOCOLS.md §2.6, §11 item 39), paid in the consortium's points. Like the other views it is one key on one
+ * chain client (`View.ts`): writes go through the client's nonce manager and receipt wait, reads map failures to
+ * ChainError. What is put on IPFS, and how the key travels, is the participant's (`participant/.../FileShare.ts`).
+ */
+import { getAddress, hexlify, keccak256, toUtf8Bytes } from "ethers"
+import * as FileExchange from "./generated/FileExchange.ts"
+import * as Settlement from "./generated/Settlement.ts"
+import { chainError } from "./ChainError.ts"
+import type { Hex, TxReceipt } from "./Ledger.ts"
+import * as View from "./View.ts"
+import { asAddress, asBytes32, enumName, toReceipt } from "./View.ts"
+
+export { FileExchange }
+
+export interface FileExchangeConfig extends View.Connection {
+  readonly privateKey: string
+  readonly addresses: { readonly files: string; readonly settlement: string; readonly deployBlock?: bigint }
+}
+
+export interface SharedFile {
+  readonly cidHash: Hex
+  readonly uploader: string
+  readonly ctHash: Hex
+  readonly metaHash: Hex
+  readonly downloadFee: bigint
+  readonly uploadedAt: bigint
+}
+
+export interface DownloadRequest {
+  readonly requestId: Hex
+  readonly cidHash: Hex
+  readonly requester: string
+  readonly status: FileExchange.RequestStatus
+}
+
+/** FileExchange.cidHashOf: how a CID is named on chain. */
+export const cidHashOf = (cid: string): Hex => keccak256(toUtf8Bytes(cid))
+
+export const makeFileExchangeLedger = async (config: FileExchangeConfig) => {
+  const view = await View.open(config, config.privateKey)
+  const { chain, signer, write, guarded } = view
+  const provider = chain.provider
+  const address = asAddress("FileExchange", "files", config.addresses.files)
+  const files = FileExchange.connect(address, provider)
+  const points = Settlement.connect(config.addresses.settlement, provider)
+  const fromBlock = config.addresses.deployBlock ?? 0n
+  const eventIn = (receipt: { hash: string; logs: ReadonlyArray<{ topics: ReadonlyArray<string>; data: string }> }, name: FileExchange.FileExchangeEventName) => {
+    for (const log of receipt.logs) {
+      const e = FileExchange.decodeLog(log)
+      if (e?.name === name) return e.args as unknown as Record<string, unknown>
+    }
+    throw chainError(name, { _tag: "InvalidInput" }, `no ${name} event in ${receipt.hash}`)
+  }
+  /** Lets the exchange take `amount` points (ERC-20 allowance) unless it already may. */
+  const allow = async (amount: bigint) => {
+    if (amount === 0n) return
+    const allowance = await guarded("allowance", () => points.allowance(signer.address, address))
+    if (allowance < amount) await write("approve", () => points.approve.populateTransaction(address, amount))
+  }
+  const decodeLogs = async (operation: string, name: FileExchange.FileExchangeEventName, topics: ReadonlyArray<string | null>) => {
+    const topic = FileExchange.contractInterface.getEvent(name)!.topicHash
+    const logs = await guarded(operation, () => provider.getLogs({ address, topics: [topic, ...topics], fromBlock, toBlock: "latest" }))
+    return logs.map((l) => FileExchange.decodeLog(l)!.args as unknown as Record<string, unknown>)
+  }
+  const topicOf = (account: string) => `0x${getAddress(account).slice(2).toLowerCase().padStart(64, "0")}`
+
+  return {
+    account: signer.address,
+    address,
+    uploadFee: (): Promise<bigint> => guarded("uploadFee", () => files.uploadFee()),
+    /** Records an encrypted file (its CID and ciphertext hash) and pays the upload fee. */
+    upload: async (cid: string, ctHash: Hex, metaHash: Hex, downloadFee: bigint): Promise<TxReceipt & { readonly cidHash: Hex }> => {
+      await allow(await guarded("uploadFee", () => files.uploadFee()))
+      const r = await write("upload", () =>
+        files.upload.populateTransaction(cid, asBytes32("upload", "ctHash", ctHash), asBytes32("upload", "metaHash", metaHash), downloadFee))
+      return { ...toReceipt(r), cidHash: String(eventIn(r, "FileUploaded").cidHash).toLowerCase() }
+    },
+    /** Pays the uploader's download fee for a file and asks for its key; resolves with the request id. */
+    requestDownload: async (cidHash: Hex): Promise<TxReceipt & { readonly requestId: Hex; readonly fee: bigint }> => {
+      const file = await guarded("getFile", () => files.getFile(asBytes32("requestDownload", "cidHash", cidHash)))
+      await allow(file.downloadFee)
+      const r = await write("requestDownload", () => files.requestDownload.populateTransaction(cidHash))
+      const e = eventIn(r, "DownloadRequested")
+      return { ...toReceipt(r), requestId: String(e.requestId).toLowerCase(), fee: BigInt(e.fee as bigint) }
+    },
+    /** The uploader hands the file's key over, encrypted to the requester. */
+    deliverKey: async (requestId: Hex, wrappedKey: Uint8Array): Promise<TxReceipt> =>
+      toReceipt(await write("deliverKey", () => files.deliverKey.populateTransaction(asBytes32("deliverKey", "requestId", requestId), hexlify(wrappedKey)))),
+    setUploadFee: async (fee: bigint): Promise<TxReceipt> => toReceipt(await write("setUploadFee", () => files.setUploadFee.populateTransaction(fee))),
+    file: async (cidHash: Hex): Promise<SharedFile | undefined> => {
+      const f = await guarded("getFile", () => files.getFile(asBytes32("file", "cidHash", cidHash)))
+      if (/^0x0*$/.test(f.uploader)) return undefined
+      return { cidHash: cidHash.toLowerCase(), uploader: getAddress(f.uploader), ctHash: f.ctHash.toLowerCase(), metaHash: f.metaHash.toLowerCase(), downloadFee: f.downloadFee, uploadedAt: f.uploadedAt }
+    },
+    request: async (requestId: Hex): Promise<DownloadRequest | undefined> => {
+      const r = await guarded("getRequest", () => files.getRequest(asBytes32("request", "requestId", requestId)))
+      if (r.status === 0n) return undefined
+      return { requestId: requestId.toLowerCase(), cidHash: r.cidHash.toLowerCase(), requester: getAddress(r.requester), status: enumName(FileExchange.RequestStatus, r.status) }
+    },
+    /** Paid requests for `uploader`'s files that still wait for their key, oldest first. */
+    pendingFor: async (uploader: string): Promise<ReadonlyArray<DownloadRequest>> => {
+      const asked = await decodeLogs("pendingFor", "DownloadRequested", [null, null, topicOf(uploader)])
+      const pending: Array<DownloadRequest> = []
+      for (const e of asked) {
+        const requestId = String(e.requestId).toLowerCase()
+        const r = await guarded("getRequest", () => files.getRequest(requestId))
+        if (enumName(FileExchange.RequestStatus, r.status) === "Paid") pending.push({ requestId, cidHash: r.cidHash.toLowerCase(), requester: getAddress(r.requester), status: "Paid" })
+      }
+      return pending
+    },
+    /** The key delivered for a request (encrypted to its requester), or undefined while none is. */
+    deliveredKey: async (requestId: Hex): Promise<Uint8Array | undefined> => {
+      const [e] = await decodeLogs("deliveredKey", "KeyDelivered", [asBytes32("deliveredKey", "requestId", requestId)])
+      return e === undefined ? undefined : new Uint8Array(Buffer.from(String(e.wrappedKey).slice(2), "hex"))
+    },
+    close: view.close
+  }
+}
+
+export type FileExchangeLedger = Awaited<ReturnType<typeof makeFileExchangeLedger>>

@@ -1,0 +1,143 @@
+/**
+ * Files shared through IPFS for a fee (PROTOCOLS.md §2.6, §11 item 39) over real parts: an anvil chain with the
+ * deployed suite (FileExchange paid in Settlement points), and two embedded Helia nodes on loopback that move the
+ * encrypted block over their own libp2p connection. The downloader pays, gets the key from the uploader on
+ * chain, fetches by CID and reads the file; the fees land where they should; a member who did not pay holds the
+ * same block and reads nothing; a delivery by anyone else, twice, or a fee change outside governance is refused.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Effect, Exit, Scope } from "effect"
+import { keccak256, toUtf8Bytes, Wallet } from "ethers"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
+import * as Ecies from "@jointly/core/internal/crypto/Ecies"
+import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
+import { cidHashOf, makeFileExchangeLedger, type FileExchangeLedger } from "@jointly/core/internal/ledger/FileExchangeLedger"
+import * as GovernanceLedger from "@jointly/core/internal/ledger/GovernanceLedger"
+import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
+import { revertOf, startNode, type EvmNode } from "@jointly/coordinator/internal/testing/EvmNode"
+import * as FileShare from "./FileShare.ts"
+
+const members = ["uploader", "buyer", "outsider"] as const
+type Member = (typeof members)[number]
+const uploadFee = 5n
+const downloadFee = 40n
+
+describe("FileShare: encrypted files on IPFS with upload and download fees", () => {
+  let node: EvmNode
+  const dirs: Array<string> = []
+  const scopes: Array<Scope.Closeable> = []
+  const keys = Object.fromEntries(["supervisor", ...members].map((n) => [n, Wallet.createRandom().privateKey])) as Record<"supervisor" | Member, string>
+  const enc = Object.fromEntries(members.map((m) => [m, Ecies.generateKeyPair()])) as Record<Member, Ecies.KeyPair>
+  const ledgers = {} as Record<Member, FileExchangeLedger>
+  const shares = {} as Record<Member, FileShare.FileShare>
+  const nodes = {} as Record<Member, { blocks: ArtifactBlocksShape }>
+  let supervisor: GovernanceLedger.GovernanceLedger
+  let timelock: string
+  const close: Array<() => Promise<void>> = []
+
+  const tempDir = () => {
+    const dir = mkdtempSync(join(tmpdir(), "jointly-files-"))
+    dirs.push(dir)
+    return dir
+  }
+  const helia = async (options: HeliaBlocks.HeliaOptions = {}) => {
+    const scope = await Effect.runPromise(Scope.make())
+    scopes.push(scope)
+    return Effect.runPromise(Scope.provide(HeliaBlocks.make(options), scope))
+  }
+
+  beforeAll(async () => {
+    node = await startNode("anvil")
+    await node.fund(Object.values(keys).map((k) => new Wallet(k).address))
+    const admin = await makeEthersLedger({ rpcUrl: node.rpcUrl, privateKey: keys.supervisor })
+    close.push(admin.close)
+    const deployment = await admin.deploy()
+    for (const m of members) {
+      const own = await makeEthersLedger({ rpcUrl: node.rpcUrl, chain: admin.chain, privateKey: keys[m], addresses: deployment })
+      const { companyId } = await own.register({ name: m, registrationNumber: `${m}-1`, encPubKey: enc[m].publicKey, dossierHash: keccak256(toUtf8Bytes(m)) })
+      await admin.setState(companyId, "Audited")
+      await own.close()
+    }
+    const suite = await GovernanceLedger.deploySuite(admin.chain, admin.chain.signer(keys.supervisor), deployment, admin.account, { uploadFeePoints: uploadFee })
+    timelock = suite.timelock
+    const addresses = { ...suite, registry: deployment.registry, ledger: deployment.ledger }
+    supervisor = await GovernanceLedger.makeGovernanceLedger({ rpcUrl: node.rpcUrl, chain: admin.chain, privateKey: keys.supervisor, addresses })
+    close.push(supervisor.close)
+    for (const m of members) await supervisor.mintPoints(new Wallet(keys[m]).address, 1_000n)
+
+    const owner = await helia()
+    const loopback = owner.node.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
+    Object.assign(nodes, { uploader: owner, buyer: await helia({ peers: [loopback] }), outsider: await helia({ peers: [loopback] }) })
+    for (const m of members) {
+      ledgers[m] = await makeFileExchangeLedger({ rpcUrl: node.rpcUrl, chain: admin.chain, privateKey: keys[m], addresses: { files: suite.files!, settlement: suite.settlement } })
+      shares[m] = FileShare.make({ ledger: ledgers[m], blocks: nodes[m].blocks, key: enc[m], dir: tempDir(), encryptionKeyOf: (account) => supervisor.encryptionKeyOf(account) })
+    }
+  }, 120_000)
+
+  afterAll(async () => {
+    for (const scope of scopes.reverse()) await Effect.runPromise(Scope.close(scope, Exit.void))
+    for (const c of close) await c()
+    await node?.stop()
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("a paid download reads the file; the fees go to the treasury and the uploader; the unpaid read nothing", async () => {
+    const file = new TextEncoder().encode(`customer_id,spend\n${Array.from({ length: 500 }, (_, i) => `c${i},${(i * 37) % 1000}`).join("\n")}\n`)
+    const points = (m: Member | string) => supervisor.points(m in keys ? new Wallet(keys[m as Member]).address : m)
+    const before = { uploader: await points("uploader"), buyer: await points("buyer"), treasury: await points(timelock) }
+
+    const shared = await shares.uploader.share(file, { name: "spend.csv", downloadFee })
+    expect(await points("uploader")).toBe(before.uploader - uploadFee)
+    expect(await points(timelock)).toBe(before.treasury + uploadFee)
+    // The chain names the file by its CID and ciphertext hash only.
+    expect(await ledgers.buyer.file(shared.cidHash)).toMatchObject({ uploader: ledgers.uploader.account, downloadFee })
+
+    // The buyer pays; the uploader's participant answers on chain; the buyer fetches the block by CID from the
+    // uploader's node and opens it.
+    const answering = (async () => {
+      for (let i = 0; i < 100; i++) {
+        const answered = await shares.uploader.serve()
+        if (answered.length > 0) return answered
+        await new Promise((r) => setTimeout(r, 200))
+      }
+      return []
+    })()
+    const got = await shares.buyer.download(shared.cid, { pollMs: 200, waitMs: 30_000 })
+    expect(await answering).toEqual([got.requestId])
+    expect(Buffer.from(got.file).equals(Buffer.from(file))).toBe(true)
+    expect(got.description).toEqual({ name: "spend.csv", bytes: file.length, sha256: shared.description.sha256 })
+    expect(await points("buyer")).toBe(before.buyer - downloadFee)
+    expect(await points("uploader")).toBe(before.uploader - uploadFee + downloadFee)
+    expect((await ledgers.buyer.request(got.requestId))?.status).toBe("Delivered")
+
+    // The outsider fetches the same block from IPFS by the CID on chain: it is the recorded ciphertext, with
+    // nothing of the file readable in it, and the key delivered to the buyer does not open for the outsider.
+    const block = await Effect.runPromise(nodes.outsider.blocks.get(shared.cid))
+    expect(keccak256(block)).toBe((await ledgers.outsider.file(shared.cidHash))!.ctHash)
+    expect(Buffer.from(block).includes(Buffer.from("customer_id"))).toBe(false)
+    const delivered = (await ledgers.outsider.deliveredKey(got.requestId))!
+    expect(() => Ecies.decrypt(enc.outsider.secretKey, delivered, new Uint8Array(64))).toThrow(/AuthenticationFailed|InvalidKey/)
+    // Nothing is left to serve: every request is answered once.
+    expect(await shares.uploader.serve()).toEqual([])
+    expect(await revertOf(ledgers.uploader.deliverKey(got.requestId, new Uint8Array([1, 2, 3])))).toBe("AlreadyDelivered")
+  }, 120_000)
+
+  it("refuses a delivery by anyone but the uploader, a second upload of a CID, and a fee change outside governance", async () => {
+    const shared = await shares.uploader.share(new TextEncoder().encode("one more file"), { name: "more.txt", downloadFee: 0n })
+    const { requestId, fee } = await ledgers.outsider.requestDownload(shared.cidHash)
+    expect(fee).toBe(0n)
+    expect(await revertOf(ledgers.buyer.deliverKey(requestId, new Uint8Array([1])))).toBe("NotUploader")
+    expect(await revertOf(ledgers.buyer.upload(shared.cid, keccak256("0x01"), keccak256("0x02"), 0n))).toBe("AlreadyUploaded")
+    expect(await revertOf(ledgers.buyer.requestDownload(cidHashOf("bafy-not-there")))).toBe("UnknownFile")
+    // The upload fee is the timelock's to set (a passed vote), not the supervisor's nor a member's.
+    expect(await revertOf(ledgers.uploader.setUploadFee(0n))).toBe("AccessControlUnauthorizedAccount")
+    expect(await ledgers.buyer.uploadFee()).toBe(uploadFee)
+    // Over one block's worth: refused before anything is paid or stored.
+    const paid = await supervisor.points(ledgers.uploader.account)
+    await expect(shares.uploader.share(new Uint8Array(FileShare.MAX_FILE_BYTES + 1), { name: "big.bin", downloadFee: 0n })).rejects.toMatchObject({ _tag: "FileShareError", reason: "TooLarge" })
+    expect(await supervisor.points(ledgers.uploader.account)).toBe(paid)
+  }, 60_000)
+})

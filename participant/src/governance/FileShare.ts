@@ -1,0 +1,164 @@
+/**
+ * Files shared through IPFS for a fee (PROTOCOLS.md §2.6, §11 item 39), the participant's half of
+ * `contracts/FileExchange.sol`:
+ *
+ * - **share**: the file and its description (name, size, SHA-256) are encrypted under a fresh data key (DEK,
+ *   AES-256-GCM) before anything leaves the participant; the ciphertext goes to IPFS (pinned on this member's
+ *   node), its CID and keccak256 and the description's hash go on chain with the upload fee. The CID on chain,
+ *   and the block anyone may fetch by it, reveal nothing but the size. The DEK stays here, wrapped (ECIES) to
+ *   this member's own encryption key, in `<dir>/<cidHash>.key`.
+ * - **serve**: for each paid download request of this member's files, the DEK encrypted to the requester's
+ *   current encryption key (its DID's newest keyAgreement key, else the registry's), bound to the request id,
+ *   is posted on chain (`KeyDelivered`) — no server in between, and once per request.
+ * - **download**: pay the fee, wait for the key (retries through `Schedule`), fetch the block by CID from any
+ *   peer, check its hash against the chain, decrypt, and check the description against the hash on chain.
+ *
+ * Encrypted file, version 1: Ecies.seal(DEK, u32 n ‖ canonical JSON description (n bytes) ‖ file, "jointly.file.v1").
+ * A key delivery: Ecies.encrypt(requester key, DEK, requestId ‖ cidHash).
+ */
+import { createHash, randomBytes } from "node:crypto"
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises"
+import { join } from "node:path"
+import { Duration, Effect, Schedule, Schema } from "effect"
+import { concatBytes } from "@noble/hashes/utils.js"
+import { getBytes, hexlify, keccak256 } from "ethers"
+import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
+import * as Ecies from "@jointly/core/internal/crypto/Ecies"
+import { cidHashOf, type FileExchangeLedger } from "@jointly/core/internal/ledger/FileExchangeLedger"
+import type { Hex } from "@jointly/core/internal/ledger/Ledger"
+import { canonicalJson } from "@jointly/core/internal/wire/Canonical"
+
+const FILE_AD = new TextEncoder().encode("jointly.file.v1")
+/**
+ * A shared file travels as one IPFS block, and IPFS nodes do not exchange blocks over 2 MiB (Kubo's bitswap
+ * limit; a Kubo node may be the uploader's or the reader's), so the ciphertext stays under it. Larger files would
+ * need a chunked (UnixFS) DAG.
+ */
+export const MAX_FILE_BYTES = 2 * 1024 * 1024 - 64 * 1024
+
+export class FileShareError extends Schema.TaggedError<FileShareError>()("FileShareError", {
+  reason: Schema.Literals(["TooLarge", "UnknownFile", "NotUploader", "NoEncryptionKey", "KeyNotDelivered", "CiphertextMismatch", "DescriptionMismatch", "Malformed"]),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `file share ${this.reason}: ${this.detail}`
+  }
+}
+
+/** What the uploader says of a file; encrypted with it, its hash on chain. */
+export interface FileDescription {
+  readonly name: string
+  readonly bytes: number
+  /** Hex SHA-256 of the file. */
+  readonly sha256: string
+}
+
+export interface Options {
+  /** This member's view of the FileExchange (its account uploads, pays and delivers). */
+  readonly ledger: FileExchangeLedger
+  /** This member's IPFS node (embedded Helia or Kubo). */
+  readonly blocks: ArtifactBlocksShape
+  /** This member's encryption key pair (the one its DID publishes for key agreement). */
+  readonly key: Ecies.KeyPair
+  /** Where the DEKs of this member's files are kept, each wrapped to `key`. */
+  readonly dir: string
+  /** A member's current encryption key (compressed, 0x-hex): its DID's newest keyAgreement key, else the registry's. */
+  readonly encryptionKeyOf: (account: string) => Promise<string | undefined>
+}
+
+const u32 = (n: number) => {
+  const b = new Uint8Array(4)
+  new DataView(b.buffer).setUint32(0, n)
+  return b
+}
+const deliveryAd = (requestId: Hex, cidHash: Hex) => concatBytes(getBytes(requestId), getBytes(cidHash))
+const sha256Hex = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+const metaHashOf = (d: FileDescription): Hex => keccak256(new TextEncoder().encode(canonicalJson(d)))
+
+const encode = (description: FileDescription, file: Uint8Array) => {
+  const header = new TextEncoder().encode(canonicalJson(description))
+  return concatBytes(u32(header.length), header, file)
+}
+const decode = (plain: Uint8Array): { description: FileDescription; file: Uint8Array } => {
+  if (plain.length < 4) throw new FileShareError({ reason: "Malformed", detail: "shorter than its header length" })
+  const n = new DataView(plain.buffer, plain.byteOffset, 4).getUint32(0)
+  if (4 + n > plain.length) throw new FileShareError({ reason: "Malformed", detail: `a ${n}-byte description in ${plain.length} bytes` })
+  const description = JSON.parse(new TextDecoder().decode(plain.subarray(4, 4 + n))) as FileDescription
+  return { description, file: plain.subarray(4 + n) }
+}
+
+export const make = (o: Options) => {
+  const keyPath = (cidHash: Hex) => join(o.dir, `${cidHash.toLowerCase()}.key`)
+  const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+
+  const dekOf = async (cidHash: Hex): Promise<Uint8Array> => {
+    let wrapped: string
+    try {
+      wrapped = (await readFile(keyPath(cidHash), "utf8")).trim()
+    } catch {
+      throw new FileShareError({ reason: "NotUploader", detail: `no data key for ${cidHash} here` })
+    }
+    return Ecies.decrypt(o.key.secretKey, getBytes(wrapped), getBytes(cidHash))
+  }
+
+  /** Encrypts `file`, puts it on IPFS, records it on chain with the upload fee; `downloadFee` is this member's price. */
+  const share = async (file: Uint8Array, terms: { readonly name: string; readonly downloadFee: bigint }) => {
+    if (file.length > MAX_FILE_BYTES) throw new FileShareError({ reason: "TooLarge", detail: `${terms.name} has ${file.length} bytes; one shared file holds at most ${MAX_FILE_BYTES}` })
+    const description: FileDescription = { name: terms.name, bytes: file.length, sha256: sha256Hex(file) }
+    const dek = new Uint8Array(randomBytes(Ecies.KEY_BYTES))
+    const ciphertext = Ecies.seal(dek, encode(description, file), FILE_AD)
+    const cid = await run(o.blocks.put(ciphertext))
+    const cidHash = cidHashOf(cid)
+    // The key is kept before the file is announced: a paid request can always be answered.
+    await mkdir(o.dir, { recursive: true })
+    await writeFile(`${keyPath(cidHash)}.tmp`, hexlify(Ecies.encrypt(o.key.publicKey, dek, getBytes(cidHash))) + "\n", { mode: 0o600 })
+    await rename(`${keyPath(cidHash)}.tmp`, keyPath(cidHash))
+    const receipt = await o.ledger.upload(cid, keccak256(ciphertext), metaHashOf(description), terms.downloadFee)
+    return { cid, cidHash, description, receipt }
+  }
+
+  /** Answers every paid, unanswered download request of this member's files; returns the request ids answered. */
+  const serve = async (): Promise<ReadonlyArray<Hex>> => {
+    const answered: Array<Hex> = []
+    for (const request of await o.ledger.pendingFor(o.ledger.account)) {
+      const key = await o.encryptionKeyOf(request.requester)
+      if (key === undefined) throw new FileShareError({ reason: "NoEncryptionKey", detail: `${request.requester} publishes no encryption key` })
+      const wrapped = Ecies.encrypt(getBytes(key), await dekOf(request.cidHash), deliveryAd(request.requestId, request.cidHash))
+      await o.ledger.deliverKey(request.requestId, wrapped)
+      answered.push(request.requestId)
+    }
+    return answered
+  }
+
+  /**
+   * Pays for `cid`, waits for its key (polling the chain every `pollMs`, at most `waitMs`), fetches the block from
+   * IPFS and opens it. Fails with a typed error when the key does not come, the block is not the one on chain, or
+   * the description does not match its hash.
+   */
+  const download = async (cid: string, wait: { readonly pollMs?: number; readonly waitMs?: number } = {}) => {
+    const cidHash = cidHashOf(cid)
+    const onChain = await o.ledger.file(cidHash)
+    if (onChain === undefined) throw new FileShareError({ reason: "UnknownFile", detail: `${cid} is not on the exchange` })
+    const { requestId, fee } = await o.ledger.requestDownload(cidHash)
+    const pollMs = wait.pollMs ?? 500
+    const tries = Math.ceil((wait.waitMs ?? 120_000) / pollMs)
+    const delivered = await run(
+      Effect.tryPromise(() => o.ledger.deliveredKey(requestId)).pipe(
+        Effect.flatMap((k) => k === undefined ? Effect.fail(new FileShareError({ reason: "KeyNotDelivered", detail: `no key for request ${requestId} yet` })) : Effect.succeed(k)),
+        Effect.retry({ schedule: Schedule.spaced(Duration.millis(pollMs)), times: tries, while: (e) => e instanceof FileShareError })
+      )
+    )
+    const dek = Ecies.decrypt(o.key.secretKey, delivered, deliveryAd(requestId, cidHash))
+    const ciphertext = await run(o.blocks.get(cid))
+    if (keccak256(ciphertext) !== onChain.ctHash) throw new FileShareError({ reason: "CiphertextMismatch", detail: `the block of ${cid} is not the ciphertext recorded on chain` })
+    const { description, file } = decode(Ecies.open(dek, ciphertext, FILE_AD))
+    if (metaHashOf(description) !== onChain.metaHash || description.sha256 !== sha256Hex(file) || description.bytes !== file.length) {
+      throw new FileShareError({ reason: "DescriptionMismatch", detail: `${cid} does not match the description its uploader recorded` })
+    }
+    return { file, description, requestId, fee, uploader: onChain.uploader }
+  }
+
+  return { share, serve, download }
+}
+
+export type FileShare = ReturnType<typeof make>
