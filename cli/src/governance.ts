@@ -54,7 +54,7 @@ export const catalogSearch = async (o: { url: string; q: string; all: boolean; s
 const participantChain = async (configFile: string, passphrase?: string) => {
   const config = await ParticipantConfig.load(configFile)
   if (config.chain === undefined) throw new CommandFailed(`${configFile} has no "chain" section (rpcUrl and contract addresses)`)
-  const identity = await Keystore.openPromise(passphrase === undefined ? { dataDir: config.dataDir } : { dataDir: config.dataDir, passphrase })
+  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: passphrase ?? process.env[Keystore.PASSPHRASE_ENV] })
   const wallet = Redacted.value(identity.account)
   const chain = await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
   return { config, wallet, chain, identity }

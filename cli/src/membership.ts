@@ -23,7 +23,7 @@ const memberLedger = async (configFile: string, passphrase?: string): Promise<Le
   const config = await ParticipantConfig.load(configFile)
   if (config.chain === undefined) throw new CommandFailed(`${configFile} has no "chain" section (rpcUrl and contract addresses)`)
   if (config.chain.ledger === undefined) throw new CommandFailed(`${configFile}: its "chain" section has no "ledger" address (the task ledger's proxy)`)
-  const identity = await Keystore.openPromise(passphrase === undefined ? { dataDir: config.dataDir } : { dataDir: config.dataDir, passphrase })
+  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: passphrase ?? process.env[Keystore.PASSPHRASE_ENV] })
   const wallet = Redacted.value(identity.account)
   return makeEthersLedger({
     rpcUrl: config.chain.rpcUrl,

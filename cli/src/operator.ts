@@ -58,7 +58,7 @@ const loadDeployment = (file: string): Promise<Deployment> =>
 const registrant = async (o: { config?: string; keystore?: string }) => {
   if (o.config !== undefined) {
     const config = await ParticipantConfig.load(o.config)
-    const identity = await Keystore.openPromise({ dataDir: config.dataDir })
+    const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: process.env[Keystore.PASSPHRASE_ENV] })
     return { wallet: Redacted.value(identity.account), encryptionPublicKey: identity.encryptionPublicKey }
   }
   if (o.keystore === undefined) throw new OperatorCommandFailed("org register needs --config <participant.json> or --keystore <file>")

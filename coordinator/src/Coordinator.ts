@@ -9,7 +9,7 @@
  * time drains the chain outbox and follows the chain index; the dashboard's live feed and the API work from any.
  */
 import { randomBytes } from "node:crypto"
-import { Context, Effect, type Scope } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Scope } from "effect"
 import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
 import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
@@ -90,6 +90,8 @@ export interface Config {
    * over within two) and this instance's id (default: host, pid, random). Ignored over an embedded store.
    */
   readonly cluster?: { readonly leaseMs?: number; readonly instance?: string }
+  /** The log level of every part (default warn); the command line passes JOINTLY_LOG's. */
+  readonly logLevel?: Log.Level
 }
 
 /**
@@ -117,9 +119,9 @@ export interface Internals extends Coordinator {
   readonly models: ModelStore.ModelStore
   readonly artifacts: ArtifactStore.ArtifactStore
   readonly index: ChainIndex.ChainIndex | undefined
-  readonly scheduler: Scheduler.Scheduler
-  readonly notary: Notary.NotaryHandle
-  readonly hub: Hub.Hub
+  readonly scheduler: Scheduler.SchedulerShape
+  readonly notary: Notary.NotaryShape
+  readonly hub: Hub.HubShape
   readonly rejections: Rejections.Rejections
   readonly roles: Roles.RoleReader
   readonly clientAddress: ClientAddress.ClientAddress
@@ -134,7 +136,8 @@ const sharedSecret = async (sql: Sql.Sql): Promise<Uint8Array> => {
 }
 
 export const start = async (config: Config): Promise<Internals> => {
-  const log = Log.make("coordinator")
+  const logOf = (component: string) => Log.make(component, config.logLevel)
+  const log = logOf("coordinator")
   const ledger = config.ledger
   const domain = await ledger.domain()
   const addresses = await ledger.addresses()
@@ -204,7 +207,7 @@ export const start = async (config: Config): Promise<Internals> => {
     adapter,
     remote: (account) => cluster?.remote(account) ?? false
   })
-  const bridge = Bridge.make({ nsp: clustered ? hub.io.of(Hub.namespace) : undefined, instance, log: Log.make("cluster") })
+  const bridge = Bridge.make({ nsp: clustered ? hub.io.of(Hub.namespace) : undefined, instance, log: logOf("cluster") })
   // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts), on every instance.
   const localBus = Live.makeBus()
   const bus: Live.Bus = {
@@ -218,24 +221,6 @@ export const start = async (config: Config): Promise<Internals> => {
   const store = Live.observe(base, bus)
   // The one round engine, here over the hub's sockets (protocol tests run it over the in-memory channel).
   const channel = SocketChannel.make(hub)
-  const rounds = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
-  const scheduler = Scheduler.make({
-    store,
-    hub,
-    rounds,
-    auth,
-    log,
-    instance,
-    released: (taskId, from) => bridge.broadcast({ type: "released", taskId, from, by: instance }),
-    models,
-    artifacts,
-    consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
-    backends: backends.layer,
-    options: { startTimeoutMs: config.startTimeoutMs }
-  })
-  bridge.on("released", (m) => {
-    if (m.from === instance) void scheduler.release(m.taskId)
-  })
 
   // The outbox, drained by the one instance holding its lease; every write carries the lease's token.
   const outboxToken = (): LeaseToken => cluster?.token("outbox") ?? { name: "outbox", holder: instance, fence: -1 }
@@ -249,8 +234,41 @@ export const start = async (config: Config): Promise<Internals> => {
     retryLater: (id, error, giveUp) => store.retryLater(id, error, giveUp, outboxToken()),
     pendingCount: () => store.pendingCount()
   }
-  const notary = Notary.start({ store: outbox, ledger: fromClient(ledger), log: Log.make("notary") })
-  scheduler.onStatus(() => notary.poke())
+
+  // The task-driving services as one Layer graph over the store, the hub and the round engine on the hub's
+  // channel: the scheduler and the notary's loop live in `services` and stop when it closes.
+  const services = Layer.mergeAll(
+    Scheduler.layer({
+      auth,
+      log,
+      instance,
+      released: (taskId, from) => bridge.broadcast({ type: "released", taskId, from, by: instance }),
+      models,
+      artifacts,
+      consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
+      backends: backends.layer,
+      options: { startTimeoutMs: config.startTimeoutMs }
+    }),
+    Notary.layer({ store: outbox, ledger: fromClient(ledger), log: logOf("notary") })
+  ).pipe(
+    Layer.provide(Layer.mergeAll(
+      Layer.succeed(TaskStore.TaskStore, store),
+      Layer.succeed(Hub.Hub, hub),
+      Layer.provide(RoundEngine.layer, channel.layer)
+    ))
+  )
+  const servicesScope = Effect.runSync(Scope.make())
+  const built = await Effect.runPromise(Layer.buildWithScope(services, servicesScope))
+  const scheduler = Context.get(built, Scheduler.Scheduler)
+  const notary = Context.get(built, Notary.Notary)
+  /** Runs a background reaction to an event (a bridge message, a socket, a chain change); its failure is logged. */
+  const background = (what: string, effect: Effect.Effect<unknown, unknown>) =>
+    void Effect.runFork(Effect.catchCause(effect, (cause) => Effect.sync(() => log.error(what, { error: String(Cause.squash(cause)) }))))
+  bridge.on("released", (m) => {
+    if (m.from === instance) background("could not release a task", scheduler.release(m.taskId))
+  })
+  const poke = () => background("notary poke failed", notary.poke)
+  scheduler.onStatus(poke)
   const humans = HumanConsents.make({ bus, relay: hub.relayHuman, share: (change) => bridge.broadcast({ type: "human", change }) })
   bridge.on("human", (m) => humans.mirror(m.change))
   // Requests refused by the abuse limits, announced on the live feed (throttled: a flood must not flood the feed too).
@@ -266,37 +284,40 @@ export const start = async (config: Config): Promise<Internals> => {
   })
   // A consent or stage reply for a task another instance owns is forwarded to it; refusals reach the sender
   // wherever it is connected.
-  const ownerElsewhere = async (taskId: string): Promise<string | undefined> => {
-    if (!clustered || scheduler.owns(taskId)) return undefined
-    const owner = await Effect.runPromise(store.ownerOf(taskId))
-    return owner !== undefined && owner !== instance ? owner : undefined
-  }
-  const consentHere = (account: string, message: TaskConsent) =>
-    Effect.runPromise(Effect.ensuring(scheduler.consent(account, message), Effect.sync(() => humans.answered(message.taskId, account))))
+  // A store that does not answer is a defect here: the hub answers the sender `Internal` and logs it.
+  const ownerElsewhere = (taskId: string): Effect.Effect<string | undefined> =>
+    !clustered || scheduler.owns(taskId)
+      ? Effect.succeed(undefined)
+      : store.ownerOf(taskId).pipe(Effect.orDie, Effect.map((owner) => (owner !== undefined && owner !== instance ? owner : undefined)))
+  const consentHere = (account: string, message: TaskConsent): Effect.Effect<void, WireRefusal> =>
+    scheduler.consent(account, message).pipe(
+      Effect.catchTag("StoreFailed", Effect.die),
+      Effect.ensuring(Effect.sync(() => humans.answered(message.taskId, account)))
+    )
   bridge.on("forward", (m) => {
     if (m.target !== instance) return
     const handled = m.message.kind === "consent" ? consentHere(m.account, m.message.consent) : channel.reply(m.account, m.message.reply)
     const ref = m.message.kind === "consent" ? "task.consent" : m.message.reply.requestId
-    handled.catch((error: unknown) => {
-      if (error instanceof WireRefusal) hub.refuse(m.account, { code: error.code, message: error.message, ref: error.ref ?? ref })
-      else log.error("forwarded message failed", { error: String(error) })
-    })
+    background(
+      "forwarded message failed",
+      Effect.catchTag(handled, "WireRefusal", (error) => Effect.sync(() => hub.refuse(m.account, { code: error.code, message: error.message, ref: error.ref ?? ref })))
+    )
   })
   hub.bind({
-    consent: async (account, message) => {
-      const owner = await ownerElsewhere(message.taskId)
-      if (owner === undefined) return consentHere(account, message)
-      bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "consent", consent: message } })
-    },
-    awaitingHuman: humans.awaiting,
-    reply: async (account: string, message: StageReply) => {
-      const owner = await ownerElsewhere(message.taskId)
-      if (owner === undefined) return channel.reply(account, message)
-      bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "reply", reply: message } })
-    },
+    consent: (account, message) =>
+      Effect.flatMap(ownerElsewhere(message.taskId), (owner) =>
+        owner === undefined
+          ? consentHere(account, message)
+          : Effect.sync(() => bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "consent", consent: message } }))),
+    awaitingHuman: (account, message) => Effect.promise(() => humans.awaiting(account, message)),
+    reply: (account: string, message: StageReply) =>
+      Effect.flatMap(ownerElsewhere(message.taskId), (owner) =>
+        owner === undefined
+          ? channel.reply(account, message)
+          : Effect.sync(() => bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "reply", reply: message } }))),
     online: (account) => {
       cluster?.localOnline(account)
-      scheduler.online(account)
+      background("online handling failed", scheduler.online(account))
     },
     offline: (account) => {
       cluster?.localOffline(account)
@@ -313,7 +334,7 @@ export const start = async (config: Config): Promise<Internals> => {
       sql,
       ledger: config.governance,
       deployBlock: addresses.deployBlock ?? 0n,
-      log: Log.make("chain-index"),
+      log: logOf("chain-index"),
       onStateChanged: (change) => {
         // What the API knew of these accounts' roles is stale from now on — on every instance.
         roles.invalidate(change.addresses)
@@ -328,13 +349,13 @@ export const start = async (config: Config): Promise<Internals> => {
           // The org's sockets go wherever they are connected; each instance stops the tasks it owns.
           for (const account of change.addresses) hub.kick(account, reason)
           bridge.broadcast({ type: "suspended", accounts: [...change.addresses], reason })
-          await scheduler.suspended(change.addresses, reason)
+          await Effect.runPromise(scheduler.suspended(change.addresses, reason))
         })().catch((error) => log.error("could not stop the tasks of a suspended org", { error: String(error) }))
       }
     })
   bridge.on("roles", (m) => roles.invalidate(m.addresses))
   bridge.on("suspended", (m) => {
-    void scheduler.suspended(m.accounts, m.reason).catch((error) => log.error("could not stop the tasks of a suspended org", { error: String(error) }))
+    background("could not stop the tasks of a suspended org", scheduler.suspended(m.accounts, m.reason))
   })
 
   const chain: typeof ChainInfo.Type = {
@@ -388,13 +409,13 @@ export const start = async (config: Config): Promise<Internals> => {
   const port = await Listener.listen(http, host, config.port ?? 0)
   const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
   publicUrl ??= url
-  cluster = Cluster.make({ sql, store, bridge, log: Log.make("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
-  cluster.role("outbox", { start: () => notary.poke(), stop: () => {} })
+  cluster = Cluster.make({ sql, store, bridge, log: logOf("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
+  cluster.role("outbox", { start: poke, stop: () => {} })
   if (index !== undefined) cluster.role("chain-index", { start: () => index.start(), stop: () => index.stop() })
   await cluster.start({
     adopt: scheduler.adopt,
     lost: scheduler.lostAll,
-    online: (account) => scheduler.online(account),
+    online: (account) => background("online handling failed", scheduler.online(account)),
     offline: (account) => {
       channel.offline(account)
       humans.offline(account)
@@ -408,11 +429,11 @@ export const start = async (config: Config): Promise<Internals> => {
     closed = true
     await index?.stop()
     await api.close()
-    await scheduler.close()
+    // The scheduler's runs are interrupted and the notary's loop stops before the cluster hands the tasks back.
+    await Effect.runPromise(Scope.close(servicesScope, Exit.void))
     await cluster?.stop()
     await hub.close()
     await new Promise<void>((resolve) => http.close(() => resolve()))
-    await notary.stop()
     await adapterPool?.end().catch(() => {})
     await sql.close()
     await backends.close()

@@ -21,6 +21,7 @@ import { type Anvil, startAnvil } from "@jointly/coordinator/internal/chain/Anvi
 import { deploymentPathOf } from "@jointly/coordinator/internal/chain/Deployment"
 import * as Client from "@jointly/coordinator/internal/client/Client"
 import * as Coordinator from "@jointly/coordinator/internal/Coordinator"
+import * as Log from "@jointly/coordinator/internal/Log"
 import * as AccountKeystore from "@jointly/coordinator/internal/keys/AccountKeystore"
 import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
 import * as Operator from "@jointly/coordinator/internal/local/Operator"
@@ -184,7 +185,7 @@ export const start = async (options: Options) => {
       }
       const ledger = await Consortium.ledgerFor(chain, keys.coordinator, deployment)
       const governance = await Consortium.governanceFor(chain, keys.coordinator, deployment)
-      coordinator = await Coordinator.start({ store, ledger, governance, startTimeoutMs: options.startTimeoutMs })
+      coordinator = await Coordinator.start({ store, ledger, governance, startTimeoutMs: options.startTimeoutMs, logLevel: Log.levelOf(process.env.JOINTLY_LOG) })
       const running = coordinator
       stopped.push(async () => {
         await running.close()

@@ -33,7 +33,9 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
   })
   const ledger = await Consortium.ledgerFor(chain, wallet, deployment)
   const governance = await Consortium.governanceFor(chain, wallet, deployment)
+  const logLevel = Log.levelOf(process.env.JOINTLY_LOG)
   const coordinator = await Coordinator.start({
+    logLevel,
     store: config.store,
     ledger,
     governance,
@@ -54,7 +56,7 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
     tls: tls !== undefined,
     store: /^postgres/.test(config.store) ? "postgres" : "pglite"
   }) + "\n")
-  const log = Log.make("coordinator")
+  const log = Log.make("coordinator", logLevel)
   process.on("SIGHUP", () => {
     CoordinatorConfig.readTls(config).then(
       (fresh) => {

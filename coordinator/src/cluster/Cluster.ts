@@ -16,7 +16,7 @@
  */
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
-import { Effect, Fiber, Schedule } from "effect"
+import { Cause, Effect, Fiber, Schedule } from "effect"
 import type { Log } from "../Log.ts"
 import type { Sql } from "../store/Sql.ts"
 import type { Claim, LeaseToken, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
@@ -40,9 +40,9 @@ export interface Hooks {
    * over an exclusive store (`restarted`), a dead instance's (`takeover`), or its own after its lease had expired
    * (`rejoined`).
    */
-  readonly adopt: (task: TaskRow, claim: Claim, why: Adoption) => Promise<void>
+  readonly adopt: (task: TaskRow, claim: Claim, why: Adoption) => Effect.Effect<void, unknown>
   /** This instance's lease had expired: every task it ran may be someone else's now. Stop them all. */
-  readonly lost: () => Promise<void>
+  readonly lost: Effect.Effect<void>
   /** A participant connected to some instance of the cluster. */
   readonly online: (account: string) => void
   /** A participant's socket closed on some instance (or that instance died). */
@@ -137,13 +137,17 @@ export const make = (options: Options) => {
     Effect.tapError(effect, (error) => Effect.sync(() => log.warn(`cluster: ${what} failed`, { error: String(error) })))
   const db = <A>(what: string, f: () => Promise<A>) => logged(what, Effect.tryPromise({ try: f, catch: (error) => error }))
 
+  /** A claimed task resumed by the scheduler; whatever went wrong (a defect too) is logged and left to the next tick. */
+  const resume = (task: TaskRow, claim: Claim, why: Adoption) =>
+    logged("resuming a task", Effect.catchCause(hooks!.adopt(task, claim, why), (cause) => Effect.fail(Cause.squash(cause))))
+
   const claimOrphans = Effect.gen(function*() {
     const orphans = yield* logged("looking for orphaned tasks", store.orphans())
     for (const task of orphans) {
       const claim = yield* logged("claiming a task", store.claim(task.id, instance))
       if (claim === undefined) continue // another instance was faster
       log.info("claimed task", { taskId: task.id, previousOwner: task.owner, fence: claim.fence })
-      yield* db("resuming a task", () => hooks!.adopt(task, claim, "takeover"))
+      yield* resume(task, claim, "takeover")
     }
   })
 
@@ -174,12 +178,12 @@ export const make = (options: Options) => {
         entry.token = undefined
         yield* Effect.promise(async () => entry.role.stop())
       }
-      yield* Effect.promise(() => hooks!.lost())
+      yield* hooks!.lost
       yield* db("joining again", () => sql.query(`update coordinator_instances set expires_at = now() + $2::interval where id = $1`, [instance, `${leaseMs} milliseconds`]))
       // What still names this instance was claimed by nobody meanwhile: take it back under a new token.
       for (const task of yield* Effect.orElseSucceed(logged("listing own tasks", store.owned(instance)), () => [] as Array<TaskRow>)) {
         const claim = yield* Effect.orElseSucceed(logged("claiming back a task", store.claim(task.id, instance, { force: true })), () => undefined)
-        if (claim !== undefined) yield* Effect.ignore(db("resuming a task", () => hooks!.adopt(task, claim, "rejoined")))
+        if (claim !== undefined) yield* Effect.ignore(resume(task, claim, "rejoined"))
       }
     }
     yield* Effect.ignore(holdRoles)
@@ -221,7 +225,7 @@ export const make = (options: Options) => {
       if (options.exclusive) {
         for (const task of await Effect.runPromise(store.unfinished())) {
           const claim = await Effect.runPromise(store.claim(task.id, instance, { force: true }))
-          if (claim !== undefined) await h.adopt(task, claim, "restarted")
+          if (claim !== undefined) await Effect.runPromise(h.adopt(task, claim, "restarted"))
         }
       }
       await Effect.runPromise(Effect.ignore(holdRoles))

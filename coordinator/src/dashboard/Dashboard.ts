@@ -24,7 +24,7 @@ import * as Verify from "../audit/Verify.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { TaskStoreShape } from "../store/TaskStore.ts"
-import type { Hub } from "../transport/Hub.ts"
+import type { HubShape } from "../transport/Hub.ts"
 
 const publicDir = fileURLToPath(new URL("./public/", import.meta.url))
 const types: Record<string, string> = {
@@ -101,7 +101,7 @@ const kindsModule = () => {
 
 export interface Deps {
   readonly store: TaskStoreShape
-  readonly hub: Hub
+  readonly hub: HubShape
   readonly ledger: LedgerClient
   readonly domain: Eip712.Domain
   readonly artifacts?: ArtifactStore

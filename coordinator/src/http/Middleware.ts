@@ -12,7 +12,7 @@ import { HttpApiMiddleware } from "effect/http-api"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { Access } from "@jointly/core/internal/api/Access"
 import { Caller, type CallerShape, Guard, Limits, Validation } from "@jointly/core/internal/api/Api"
-import { Malformed, RateLimited, Unauthenticated } from "@jointly/core/internal/api/Errors"
+import { type Forbidden, Malformed, RateLimited, Unauthenticated } from "@jointly/core/internal/api/Errors"
 import type { RateLimiter } from "../limits/RateLimiter.ts"
 import type { Rejections } from "../limits/Rejections.ts"
 import type { TaskRow } from "../store/TaskStore.ts"
@@ -88,8 +88,9 @@ export const guardLayer = (deps: GuardDeps) =>
         const { params } = yield* HttpRouter.RouteContext
         // The refusals are the endpoint's declared errors (Forbidden, or the resource's Unknown…); a rule that needs
         // no resource is decided without a round trip.
-        const decided = yield* Effect.try({ try: () => deps.policy.authorize(rule._tag === "Some" ? rule.value : undefined, caller, params), catch: (e) => e as Unauthenticated })
-        const task = decided === undefined ? undefined : yield* Effect.tryPromise({ try: () => decided, catch: (e) => e as Unauthenticated })
+        // An Unknown… refusal is the endpoint's declared error, not the guard's: it passes through as the guard's
+        // error type, and the endpoint's error schema encodes it.
+        const task = yield* Effect.mapError(deps.policy.authorize(rule._tag === "Some" ? rule.value : undefined, caller, params), (refusal) => refusal as Forbidden)
         const handled = Effect.provideService(httpEffect, Caller, caller)
         return yield* (task === undefined ? handled : Effect.provideService(handled, AuthorizedTask, task))
       })

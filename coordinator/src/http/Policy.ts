@@ -58,17 +58,24 @@ export interface ModelGrant {
   readonly used: number
 }
 
+/** What a resource rule refuses with: Forbidden with a reason, or the resource's Unknown… when it does not exist. */
+export type Refusal = Forbidden | UnknownTask | UnknownModel | UnknownArtifact
+
 export const make = (deps: Deps) => {
-  const taskOf = async (id: string | undefined) => {
-    const task = id === undefined ? undefined : await Effect.runPromise(deps.store.get(id))
-    if (task === undefined) throw new UnknownTask({ message: `no task ${id}` })
-    return task
-  }
-  const modelTask = async (modelId: string | undefined) => {
-    const model = modelId === undefined || deps.models === undefined ? undefined : await deps.models.get(modelId)
-    if (model === undefined) throw new UnknownModel({ message: `no model ${modelId}` })
-    return model.taskId === null ? undefined : await Effect.runPromise(deps.store.get(model.taskId))
-  }
+  /** The task store and the model and artifact stores not answering is a defect (a 500), not the caller's refusal. */
+  const read = <A>(f: () => Promise<A>) => Effect.promise(f)
+  const taskOf = (id: string | undefined) =>
+    Effect.gen(function*() {
+      const task = id === undefined ? undefined : yield* Effect.orDie(deps.store.get(id))
+      if (task === undefined) return yield* new UnknownTask({ message: `no task ${id}` })
+      return task
+    })
+  const modelTask = (modelId: string | undefined) =>
+    Effect.gen(function*() {
+      const model = modelId === undefined || deps.models === undefined ? undefined : yield* read(() => deps.models!.get(modelId))
+      if (model === undefined) return yield* new UnknownModel({ message: `no model ${modelId}` })
+      return model.taskId === null ? undefined : yield* Effect.orDie(deps.store.get(model.taskId))
+    })
 
   /** Predictions already served under a grant here (uses the owner's on-chain log cannot count). */
   const countedUses = async (tokenId: string) =>
@@ -93,92 +100,91 @@ export const make = (deps: Deps) => {
     return undefined
   }
 
-  const refuse = (reason: ForbiddenReason, message: string): never => {
-    throw new Forbidden({ reason, message })
-  }
+  const refuse = (reason: ForbiddenReason, message: string) => Effect.fail(new Forbidden({ reason, message }))
+  const allowed = Effect.succeed(undefined)
 
   /**
-   * Decides whether `caller` may call an endpoint with `rule` on these raw path parameters: throws the refusal;
-   * for a role rule returns undefined at once, for a resource rule a promise (of the task it loaded, for a task rule).
+   * Decides whether `caller` may call an endpoint with `rule` on these raw path parameters: fails with the
+   * refusal; for a task rule succeeds with the task it loaded. A role rule is decided without reading anything.
    */
-  const authorize = (rule: Rule | undefined, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Promise<TaskRow | undefined> | undefined => {
+  const authorize = (rule: Rule | undefined, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Effect.Effect<TaskRow | undefined, Refusal> => {
     if (rule === undefined) return refuse("NotAllowed", "this route declares no access rule, so nobody may call it")
     const { roles } = caller
     const known = roles.member || roles.supervisor || roles.operator
     switch (rule._tag) {
       case "Public":
       case "SignedIn":
-        return undefined
+        return allowed
       case "Member":
-        if (!roles.member && !roles.supervisor) throw notAMember(caller)
-        return undefined
+        return !roles.member && !roles.supervisor ? Effect.fail(notAMember(caller)) : allowed
       case "Supervisor":
-        if (!roles.supervisor) refuse("NotSupervisor", `${caller.address} is not the consortium's supervisor`)
-        return undefined
+        return roles.supervisor ? allowed : refuse("NotSupervisor", `${caller.address} is not the consortium's supervisor`)
     }
-    if (!known) throw notAMember(caller)
-    if (rule._tag === "Known") return undefined
+    if (!known) return Effect.fail(notAMember(caller))
+    if (rule._tag === "Known") return allowed
     return authorizeResource(rule, caller, params)
   }
 
-  const authorizeResource = async (rule: Rule, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Promise<TaskRow | undefined> => {
-    const { roles } = caller
-    switch (rule._tag) {
-      case "TaskViewer": {
-        const task = await taskOf(params[rule.param])
-        if (!seesTask(caller, task.spec)) refuse("NotAParty", `${caller.address} is neither the initiator, a party nor a recipient of task ${task.id}`)
-        return task
-      }
-      case "TaskCanceller": {
-        const task = await taskOf(params[rule.param])
-        if (!(roles.supervisor || roles.operator || (roles.member && same(task.spec.initiator, caller.address)))) {
-          refuse("NotInitiator", `only the initiator of task ${task.id}, an operator or the supervisor may cancel it`)
+  const authorizeResource = (rule: Rule, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Effect.Effect<TaskRow | undefined, Refusal> =>
+    Effect.gen(function*() {
+      const { roles } = caller
+      switch (rule._tag) {
+        case "TaskViewer": {
+          const task = yield* taskOf(params[rule.param])
+          if (!seesTask(caller, task.spec)) return yield* refuse("NotAParty", `${caller.address} is neither the initiator, a party nor a recipient of task ${task.id}`)
+          return task
         }
-        return task
-      }
-      case "ResultRecipient": {
-        const task = await taskOf(params[rule.param])
-        if (!isRecipient(caller, task.spec)) refuse("NotARecipient", `the result of task ${task.id} is for ${recipientsOf(task.spec).join(", ")} alone`)
-        return task
-      }
-      case "ModelViewer": {
-        const task = await modelTask(params[rule.param])
-        if (!(roles.supervisor || roles.operator || (task !== undefined && involved(caller, task.spec)))) {
-          refuse("NotAParty", `${caller.address} took no part in the task that trained model ${params[rule.param]}`)
-        }
-        return undefined
-      }
-      case "ModelTrainer": {
-        const task = await modelTask(params[rule.param])
-        if (task === undefined || !isParty(caller, task.spec)) refuse("NotATrainer", `only the parties that trained model ${params[rule.param]} may read its weights`)
-        return undefined
-      }
-      case "ModelPredictor": {
-        const modelId = params[rule.param]!
-        const task = await modelTask(modelId)
-        if (task !== undefined && isParty(caller, task.spec)) return undefined
-        if (roles.member && task !== undefined && (await modelGrant(caller.address, modelId, participantsOf(task.spec))) !== undefined) return undefined
-        return refuse("NoGrant", `${caller.address} neither trained model ${modelId} nor holds a valid grant for it on chain`)
-      }
-      case "ArtifactReader": {
-        const cid = params[rule.param] ?? ""
-        const about = await deps.artifacts?.about(cid)
-        if (about === undefined) throw new UnknownArtifact({ message: `no artifact ${cid}` })
-        if (!roles.member) throw notAMember(caller)
-        if (about.owner !== null && same(about.owner, caller.address)) return undefined
-        if (about.requestSides.some((a) => same(a, caller.address))) return undefined
-        if (about.taskId !== null) {
-          const task = await Effect.runPromise(deps.store.get(about.taskId))
-          if (task !== undefined) {
-            // A result artifact holds the result: its recipients alone. A model: the parties that trained it.
-            const allowed = about.roles.includes("result") ? isRecipient(caller, task.spec) : about.roles.includes("model") ? isParty(caller, task.spec) : involved(caller, task.spec)
-            if (allowed) return undefined
+        case "TaskCanceller": {
+          const task = yield* taskOf(params[rule.param])
+          if (!(roles.supervisor || roles.operator || (roles.member && same(task.spec.initiator, caller.address)))) {
+            return yield* refuse("NotInitiator", `only the initiator of task ${task.id}, an operator or the supervisor may cancel it`)
           }
+          return task
         }
-        return refuse("NotAllowed", `${caller.address} neither stored artifact ${cid} nor takes part in what references it`)
+        case "ResultRecipient": {
+          const task = yield* taskOf(params[rule.param])
+          if (!isRecipient(caller, task.spec)) return yield* refuse("NotARecipient", `the result of task ${task.id} is for ${recipientsOf(task.spec).join(", ")} alone`)
+          return task
+        }
+        case "ModelViewer": {
+          const task = yield* modelTask(params[rule.param])
+          if (!(roles.supervisor || roles.operator || (task !== undefined && involved(caller, task.spec)))) {
+            return yield* refuse("NotAParty", `${caller.address} took no part in the task that trained model ${params[rule.param]}`)
+          }
+          return undefined
+        }
+        case "ModelTrainer": {
+          const task = yield* modelTask(params[rule.param])
+          if (task === undefined || !isParty(caller, task.spec)) return yield* refuse("NotATrainer", `only the parties that trained model ${params[rule.param]} may read its weights`)
+          return undefined
+        }
+        case "ModelPredictor": {
+          const modelId = params[rule.param]!
+          const task = yield* modelTask(modelId)
+          if (task !== undefined && isParty(caller, task.spec)) return undefined
+          if (roles.member && task !== undefined && (yield* read(() => modelGrant(caller.address, modelId, participantsOf(task.spec)))) !== undefined) return undefined
+          return yield* refuse("NoGrant", `${caller.address} neither trained model ${modelId} nor holds a valid grant for it on chain`)
+        }
+        case "ArtifactReader": {
+          const cid = params[rule.param] ?? ""
+          const about = yield* read(async () => deps.artifacts?.about(cid))
+          if (about === undefined) return yield* new UnknownArtifact({ message: `no artifact ${cid}` })
+          if (!roles.member) return yield* notAMember(caller)
+          if (about.owner !== null && same(about.owner, caller.address)) return undefined
+          if (about.requestSides.some((a) => same(a, caller.address))) return undefined
+          if (about.taskId !== null) {
+            const task = yield* Effect.orDie(deps.store.get(about.taskId))
+            if (task !== undefined) {
+              // A result artifact holds the result: its recipients alone. A model: the parties that trained it.
+              const allowed = about.roles.includes("result") ? isRecipient(caller, task.spec) : about.roles.includes("model") ? isParty(caller, task.spec) : involved(caller, task.spec)
+              if (allowed) return undefined
+            }
+          }
+          return yield* refuse("NotAllowed", `${caller.address} neither stored artifact ${cid} nor takes part in what references it`)
+        }
       }
-    }
-  }
+      return undefined
+    })
 
   return {
     authorize,

@@ -20,7 +20,7 @@ import { PayloadTooLarge, UnknownRoute, UnsupportedMediaType } from "@jointly/co
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
-import type { Scheduler } from "../scheduler/Scheduler.ts"
+import type { SchedulerShape } from "../scheduler/Scheduler.ts"
 import type { TaskStoreShape } from "../store/TaskStore.ts"
 import * as RateLimiter from "../limits/RateLimiter.ts"
 import * as Governance from "./handlers/Governance.ts"
@@ -60,7 +60,7 @@ export const defaults = {
 export interface Options {
   readonly server: Server
   readonly store: TaskStoreShape
-  readonly scheduler: Scheduler
+  readonly scheduler: SchedulerShape
   readonly models?: ModelStore
   readonly artifacts?: ArtifactStore
   readonly index?: ChainIndex

@@ -15,7 +15,7 @@ import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { ArtifactStore, Codec } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore, Prediction, StoredModel } from "../models/ModelStore.ts"
-import type { Scheduler } from "../scheduler/Scheduler.ts"
+import type { SchedulerShape } from "../scheduler/Scheduler.ts"
 import type { Consent, OutboxRow, StoreFailed, TaskEvent, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
 
 /** A Promise operation as an Effect failing with the API errors `E` it may throw; any other throw is a defect. */
@@ -37,7 +37,7 @@ export class Tasks extends Context.Service<Tasks, {
   readonly submit: (spec: TaskSpec, signature: string) => Effect.Effect<string, E.InvalidTask | E.DuplicateTask | E.Unavailable>
   readonly cancel: (id: string, reason: string) => Effect.Effect<Status, E.UnknownTask | E.Unavailable>
 }>()("jointly/coordinator/Tasks") {
-  static readonly layer = (store: TaskStoreShape, scheduler: Scheduler) =>
+  static readonly layer = (store: TaskStoreShape, scheduler: SchedulerShape) =>
     Layer.succeed(Tasks, {
       get: (id) =>
         Effect.flatMap(Effect.orDie(store.get(id)), (task) => (task === undefined ? Effect.fail(new UnknownTask({ message: `no task ${id}` })) : Effect.succeed(task))),

@@ -6,7 +6,7 @@
  * this instance's claim on the task: once another instance has claimed it, the write is refused (LeaseLost) and
  * the task is dropped here without a trace in the store.
  */
-import { Cause, Effect, Exit, Fiber, type Layer, Result, Schema } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Result, Schema } from "effect"
 import type * as Backends from "@jointly/backends/internal/Backends"
 import { getAddress, getBytes } from "ethers"
 import { verify } from "@jointly/core/internal/crypto/Signatures"
@@ -14,7 +14,7 @@ import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/internal/
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { AttemptSuspended, ProtocolError } from "@jointly/core/internal/protocols/Protocol"
 import * as Protocols from "@jointly/core/internal/protocols/Protocols"
-import type { RoundEngine } from "@jointly/core/internal/runtime/RoundEngine"
+import { RoundEngine } from "@jointly/core/internal/runtime/RoundEngine"
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
 import { isFinal } from "@jointly/core/internal/task/Lifecycle"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
@@ -24,11 +24,12 @@ import type { TaskConsent } from "@jointly/core/internal/wire/Messages"
 import type { Auth } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
 import type { Claim, StoreFailed, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
+import { TaskStore } from "../store/TaskStore.ts"
 import type { Adoption } from "../cluster/Cluster.ts"
-import { LeaseLost, StaleTransition } from "../store/TaskStore.ts"
+import { LeaseLost } from "../store/TaskStore.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
-import type { Hub } from "../transport/Hub.ts"
+import { Hub, type HubShape } from "../transport/Hub.ts"
 import { WireRefusal } from "@jointly/core/internal/wire/Messages"
 
 export interface ConsentVerifier {
@@ -62,23 +63,28 @@ const storeModel = async (models: ModelStore | undefined, taskId: string, result
   return rest
 }
 
-export const make = (deps: {
-  store: TaskStoreShape
-  hub: Pick<Hub, "ended" | "offer" | "isOnline">
-  rounds: RoundEngine["Service"]
-  auth: Auth
-  consent: ConsentVerifier
-  log: Log
+export interface Deps {
+  readonly store: TaskStoreShape
+  readonly hub: Pick<HubShape, "ended" | "offer" | "isOnline">
+  readonly rounds: RoundEngine["Service"]
+  readonly auth: Auth
+  readonly consent: ConsentVerifier
+  readonly log: Log
   /** This coordinator instance (coordinator/src/cluster/Cluster.ts): the owner its claims name. */
-  instance: string
+  readonly instance: string
   /** Tells the instance that owned a task before a cancel took it from it (the cluster bridge). */
-  released?: (taskId: string, from: string) => void
+  readonly released?: (taskId: string, from: string) => void
   /** The coordinator's compute backends, built once (Coordinator.ts): every task's program runs over them. */
-  backends: Layer.Layer<Backends.Services>
-  models?: ModelStore
-  artifacts?: ArtifactStore
-  options?: Options
-}) => {
+  readonly backends: Layer.Layer<Backends.Services>
+  readonly models?: ModelStore
+  readonly artifacts?: ArtifactStore
+  readonly options?: Options
+}
+
+/** What the model and artifact stores refused while a result was being kept. */
+class OutcomeNotStored extends Schema.TaggedError<OutcomeNotStored>()("OutcomeNotStored", { detail: Schema.String }) {}
+
+export const make = (deps: Deps): SchedulerShape => {
   const { store, hub, rounds, auth, log, instance } = deps
   const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
@@ -100,186 +106,215 @@ export const make = (deps: {
     for (const listener of listeners) listener(taskId, status)
   }
 
-  /** Forgets a task locally (its run interrupted, its timers cleared) without writing anything. */
-  const drop = async (taskId: string) => {
+  /** A timer's work runs detached: its failure is logged, never thrown into the timer queue. */
+  const later = (what: string, work: Effect.Effect<unknown, unknown>) => () =>
+    void Effect.runFork(Effect.catchCause(work, (cause) => Effect.sync(() => log.error(`${what} failed`, { error: String(Cause.squash(cause)) }))))
+
+  const clearTimer = (taskId: string) => {
     clearTimeout(timers.get(taskId))
     timers.delete(taskId)
-    claims.delete(taskId)
-    decoded.delete(taskId)
-    Effect.runSync(rounds.taskEnded(taskId))
-    const fiber = running.get(taskId)
-    running.delete(taskId)
-    if (fiber) await Effect.runPromise(Fiber.interrupt(fiber))
   }
 
+  /** Forgets a task locally (its run interrupted, its timers cleared) without writing anything. */
+  const drop = (taskId: string) =>
+    Effect.gen(function*() {
+      clearTimer(taskId)
+      claims.delete(taskId)
+      decoded.delete(taskId)
+      yield* rounds.taskEnded(taskId)
+      const fiber = running.get(taskId)
+      running.delete(taskId)
+      if (fiber) yield* Fiber.interrupt(fiber)
+    })
+
   /** Another instance holds the task now: stop here, write nothing more. */
-  const lost = (error: LeaseLost) => {
-    log.warn("task taken by another instance; stopping here", { taskId: error.subject, holder: error.holder, fence: error.fence, current: error.current })
-    void drop(error.subject)
-  }
+  const lost = (error: LeaseLost) =>
+    Effect.sync(() => {
+      log.warn("task taken by another instance; stopping here", { taskId: error.subject, holder: error.holder, fence: error.fence, current: error.current })
+      // Not awaited: the run being dropped may be the very fiber that met the lost lease.
+      Effect.runFork(drop(error.subject))
+    })
+
+  const ended = (task: TaskRow, status: Status, reason?: string) =>
+    Effect.gen(function*() {
+      clearTimer(task.id)
+      claims.delete(task.id)
+      yield* rounds.taskEnded(task.id)
+      decoded.delete(task.id)
+      for (const p of participantsOf(task.spec)) hub.ended(p, { taskId: task.id, status, reason })
+    })
 
   /**
    * A transition that lost a race is not an error: someone else already moved the task on. Without a claim (the
    * task is not this instance's) or with a stale one, nothing is written.
    */
-  const move = async (task: TaskRow, to: Status, reason?: string, bumpAttempt = false) => {
-    const claim = claims.get(task.id)
-    if (claim === undefined) return false
-    try {
-      await Effect.runPromise(store.transition(claim, task.status, to, { reason, reasonHash: reasonHash(reason ?? to), bumpAttempt }))
+  const move = (task: TaskRow, to: Status, reason?: string, bumpAttempt = false): Effect.Effect<boolean, StoreFailed> =>
+    Effect.gen(function*() {
+      const claim = claims.get(task.id)
+      if (claim === undefined) return false
+      yield* store.transition(claim, task.status, to, { reason, reasonHash: reasonHash(reason ?? to), bumpAttempt })
       log.info("task transition", { taskId: task.id, from: task.status, to, reason })
       notify(task.id, to)
-      if (isFinal(to)) ended(task, to, reason)
+      if (isFinal(to)) yield* ended(task, to, reason)
       return true
-    } catch (error) {
-      if (error instanceof StaleTransition) return false
-      if (error instanceof LeaseLost) return (lost(error), false)
-      throw error
-    }
-  }
+    }).pipe(
+      Effect.catchTags({
+        StaleTransition: () => Effect.succeed(false),
+        LeaseLost: (error) => Effect.as(lost(error), false)
+      })
+    )
 
-  const ended = (task: TaskRow, status: Status, reason?: string) => {
-    clearTimeout(timers.get(task.id))
-    timers.delete(task.id)
-    claims.delete(task.id)
-    Effect.runSync(rounds.taskEnded(task.id))
-    decoded.delete(task.id)
-    for (const p of participantsOf(task.spec)) hub.ended(p, { taskId: task.id, status, reason })
-  }
+  /** The task as stored now; it exists (the caller has just written it under its claim). */
+  const current = (id: string) => Effect.map(store.get(id), (task) => task!)
 
   const offer = (task: TaskRow, participant: string, rejoin = false) =>
     hub.offer(participant, { taskId: task.id, specHash: task.id, spec: task.spec, ...(rejoin ? { rejoin } : {}) })
 
-  const startConsent = async (task: TaskRow) => {
-    const answered = new Set((await Effect.runPromise(store.consents(task.id))).map((c) => c.participant))
-    for (const p of participantsOf(task.spec)) if (!answered.has(p)) offer(task, p)
-    const deadline = Date.parse(task.createdAt) + (task.spec.consentTimeoutMs ?? defaultConsentTimeoutMs)
-    timers.set(task.id, setTimeout(() => void consentTimedOut(task.id), Math.max(0, deadline - Date.now())))
-  }
+  const startConsent = (task: TaskRow) =>
+    Effect.gen(function*() {
+      const answered = new Set((yield* store.consents(task.id)).map((c) => c.participant))
+      for (const p of participantsOf(task.spec)) if (!answered.has(p)) offer(task, p)
+      const deadline = Date.parse(task.createdAt) + (task.spec.consentTimeoutMs ?? defaultConsentTimeoutMs)
+      timers.set(task.id, setTimeout(later("consent timeout", consentTimedOut(task.id)), Math.max(0, deadline - Date.now())))
+    })
 
-  const consentTimedOut = async (id: string) => {
-    const task = await Effect.runPromise(store.get(id))
-    if (!task || task.status !== "AwaitingConsent") return
-    const answered = new Set((await Effect.runPromise(store.consents(id))).map((c) => c.participant))
-    const silent = participantsOf(task.spec).filter((p) => !answered.has(p))
-    await move(task, "TimedOut", `no consent in time from ${silent.join(", ")}`)
-  }
+  const consentTimedOut = (id: string) =>
+    Effect.gen(function*() {
+      const task = yield* store.get(id)
+      if (!task || task.status !== "AwaitingConsent") return
+      const answered = new Set((yield* store.consents(id)).map((c) => c.participant))
+      const silent = participantsOf(task.spec).filter((p) => !answered.has(p))
+      yield* move(task, "TimedOut", `no consent in time from ${silent.join(", ")}`)
+    })
 
   /** Runs the protocol once every participant is online (or fails naming those that never came). */
-  const schedule = async (task: TaskRow) => {
-    const parties = participantsOf(task.spec)
-    const offlineNow = () => parties.filter((p) => !hub.isOnline(p))
-    if (offlineNow().length > 0) {
-      clearTimeout(timers.get(task.id))
-      timers.set(task.id, setTimeout(async () => {
-        const current = await Effect.runPromise(store.get(task.id))
-        if (current?.status === "Scheduled" && offlineNow().length > 0) {
-          await move(current, "Failed", `participants offline: ${offlineNow().join(", ")}`)
-        }
-      }, startTimeoutMs))
-      return
-    }
-    clearTimeout(timers.get(task.id))
-    timers.delete(task.id)
-    // PROTOCOLS.md §2.1 (d): a member suspended since it consented must not take part; ask the chain now.
-    const barred = await suspendedAmong([task.spec.initiator, ...parties])
-    if (barred !== undefined) return void (await move(task, "Failed", barred))
-    if (!(await move(task, "Running"))) return
-    const current = (await Effect.runPromise(store.get(task.id)))!
-    run(current)
-  }
+  const schedule = (task: TaskRow): Effect.Effect<void, StoreFailed> =>
+    Effect.gen(function*() {
+      const parties = participantsOf(task.spec)
+      const offlineNow = () => parties.filter((p) => !hub.isOnline(p))
+      if (offlineNow().length > 0) {
+        clearTimeout(timers.get(task.id))
+        const giveUp = Effect.gen(function*() {
+          const now = yield* store.get(task.id)
+          if (now?.status === "Scheduled" && offlineNow().length > 0) yield* move(now, "Failed", `participants offline: ${offlineNow().join(", ")}`)
+        })
+        timers.set(task.id, setTimeout(later("start timeout", giveUp), startTimeoutMs))
+        return
+      }
+      clearTimer(task.id)
+      // PROTOCOLS.md §2.1 (d): a member suspended since it consented must not take part; ask the chain now.
+      const barred = yield* suspendedAmong([task.spec.initiator, ...parties])
+      if (barred !== undefined) return void (yield* move(task, "Failed", barred))
+      if (!(yield* move(task, "Running"))) return
+      yield* run(yield* current(task.id))
+    })
 
-  const run = (task: TaskRow) => {
-    const found = taskOf(task)
-    if (Result.isFailure(found)) return void move(task, "Failed", found.failure.message)
-    const claim = claims.get(task.id)
-    if (claim === undefined) return
-    const { protocol, params } = found.success
-    Effect.runSync(rounds.taskStarted(task.id))
-    // A write refused because another instance claimed the task interrupts the run (`lost`), nothing else.
-    const stopIfLost = <A, E>(write: Effect.Effect<A, E>) => Effect.tapError(write, (error) => Effect.sync(() => error instanceof LeaseLost && lost(error)))
-    const fenced = <A, E>(write: Effect.Effect<A, E>) => Effect.orDie(stopIfLost(write))
-    const session = rounds.session({
-      taskId: task.id,
-      attempt: task.attempt,
-      participants: found.success.parties,
-      stages: protocol.stages.map((s) => s.stage.name),
-      roundTimeoutMs: found.success.roundTimeoutMs,
-      // Progress is not waited for: the next round does not depend on its event being written.
-      progress: (event) => Effect.sync(() => void Effect.runFork(Effect.ignore(stopIfLost(store.event(claim, "Progress", event))))),
-      commit: (phase, root) => fenced(store.commitPhase(claim, phase, root)),
-      checkpoint: {
-        save: (key, value) => fenced(store.saveCheckpoint(claim, key, task.attempt, value)),
-        load: (key) => Effect.orDie(store.loadCheckpoint(task.id, key))
-      }
+  /** Keeps the result (its model in the model store, both pinned as artifacts) and records the task's success. */
+  const succeed = (task: TaskRow, claim: Claim, value: unknown) =>
+    Effect.gen(function*() {
+      const keep = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (error) => new OutcomeNotStored({ detail: String(error) }) })
+      const result = yield* keep(() => storeModel(deps.models, task.id, value, deps.artifacts))
+      const resultCid = yield* keep(async () => deps.artifacts?.putJson(result, task.id))
+      yield* store.succeed(claim, result, digest(result), reasonHash("Succeeded"))
+      if (resultCid !== undefined) yield* keep(() => deps.artifacts!.link(task.id, "result", resultCid, digest(result)))
+      log.info("task succeeded", { taskId: task.id })
+      notify(task.id, "Succeeded")
+      yield* ended(task, "Succeeded")
     })
-    // The result is stored as its Schema encodes it: a protocol that returns something else fails the task.
-    const program = protocol.coordinator(session, params, found.success).pipe(
-      Effect.flatMap((result) =>
-        Effect.mapError(Schema.encodeUnknownEffect(protocol.result)(result), (error) =>
-          new ProtocolError({ protocol: protocol.kind, reason: "InvalidResult", detail: String(error) })))
-    )
-    // The backends: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key),
-    // secure aggregation recovers dropouts' masks with their key agreement and PRG.
-    const fiber = Effect.runFork(Effect.provide(program, deps.backends))
-    running.set(task.id, fiber)
-    fiber.addObserver(async (exit) => {
+
+  /** What the run's exit means for the task: success recorded, failure recorded, interruption left alone. */
+  const outcome = (task: TaskRow, claim: Claim, exit: Exit.Exit<unknown, unknown>) =>
+    Effect.gen(function*() {
       running.delete(task.id)
-      try {
-        if (Exit.isSuccess(exit)) {
-          const result = await storeModel(deps.models, task.id, exit.value, deps.artifacts)
-          const resultCid = await deps.artifacts?.putJson(result, task.id)
-          await Effect.runPromise(store.succeed(claim, result, digest(result), reasonHash("Succeeded")))
-          if (resultCid !== undefined) await deps.artifacts!.link(task.id, "result", resultCid, digest(result))
-          log.info("task succeeded", { taskId: task.id })
-          notify(task.id, "Succeeded")
-          ended(task, "Succeeded")
-        } else if (!Cause.hasInterruptsOnly(exit.cause)) {
-          const error = Cause.squash(exit.cause)
-          if (error instanceof AttemptSuspended && task.attempt + 1 < maxSuspendedAttempts) return void (await suspend(task, error))
-          const reason = error instanceof Error ? error.message : String(error)
-          await move({ ...task, status: "Running" }, "Failed", reason)
-        }
-      } catch (error) {
-        if (error instanceof LeaseLost) lost(error)
-        else if (!(error instanceof StaleTransition)) log.error("could not record task outcome", { taskId: task.id, error: String(error) })
-      }
-    })
-  }
+      if (Exit.isSuccess(exit)) return yield* succeed(task, claim, exit.value)
+      if (Cause.hasInterruptsOnly(exit.cause)) return
+      const error = Cause.squash(exit.cause)
+      if (error instanceof AttemptSuspended && task.attempt + 1 < maxSuspendedAttempts) return yield* suspend(task, error)
+      const reason = error instanceof Error ? error.message : String(error)
+      yield* move({ ...task, status: "Running" }, "Failed", reason)
+    }).pipe(
+      Effect.catchTags({
+        LeaseLost: lost,
+        StaleTransition: () => Effect.void
+      }),
+      Effect.catchCause((cause) => Effect.sync(() => log.error("could not record task outcome", { taskId: task.id, error: String(Cause.squash(cause)) })))
+    )
 
   /**
    * Parties left mid-task and the protocol kept what resuming needs: the task goes back to Scheduled as a new
    * attempt, which `schedule` starts once every party is online again (or fails after startTimeoutMs).
    */
-  const suspend = async (task: TaskRow, error: AttemptSuspended) => {
-    const reason = `${error.message}; attempt ${task.attempt} suspended, the task resumes from its checkpoint once they are back`
-    if (!(await move({ ...task, status: "Running" }, "Scheduled", reason, true))) return
-    log.warn("task suspended", { taskId: task.id, waitingFor: error.waitingFor })
-    await schedule((await Effect.runPromise(store.get(task.id)))!)
-  }
+  const suspend = (task: TaskRow, error: AttemptSuspended) =>
+    Effect.gen(function*() {
+      const reason = `${error.message}; attempt ${task.attempt} suspended, the task resumes from its checkpoint once they are back`
+      if (!(yield* move({ ...task, status: "Running" }, "Scheduled", reason, true))) return
+      log.warn("task suspended", { taskId: task.id, waitingFor: error.waitingFor })
+      yield* schedule(yield* current(task.id))
+    })
+
+  const run = (task: TaskRow): Effect.Effect<void, StoreFailed> =>
+    Effect.gen(function*() {
+      const found = taskOf(task)
+      if (Result.isFailure(found)) return void (yield* move(task, "Failed", found.failure.message))
+      const claim = claims.get(task.id)
+      if (claim === undefined) return
+      const { protocol, params } = found.success
+      yield* rounds.taskStarted(task.id)
+      // A write refused because another instance claimed the task interrupts the run (`lost`), nothing else.
+      const stopIfLost = <A, E>(write: Effect.Effect<A, E>) => Effect.tapError(write, (error) => error instanceof LeaseLost ? lost(error) : Effect.void)
+      const fenced = <A, E>(write: Effect.Effect<A, E>) => Effect.orDie(stopIfLost(write))
+      const session = rounds.session({
+        taskId: task.id,
+        attempt: task.attempt,
+        participants: found.success.parties,
+        stages: protocol.stages.map((s) => s.stage.name),
+        roundTimeoutMs: found.success.roundTimeoutMs,
+        // Progress is not waited for: the next round does not depend on its event being written.
+        progress: (event) => Effect.sync(() => void Effect.runFork(Effect.ignore(stopIfLost(store.event(claim, "Progress", event))))),
+        commit: (phase, root) => fenced(store.commitPhase(claim, phase, root)),
+        checkpoint: {
+          save: (key, value) => fenced(store.saveCheckpoint(claim, key, task.attempt, value)),
+          load: (key) => Effect.orDie(store.loadCheckpoint(task.id, key))
+        }
+      })
+      // The result is stored as its Schema encodes it: a protocol that returns something else fails the task.
+      const program = protocol.coordinator(session, params, found.success).pipe(
+        Effect.flatMap((result) =>
+          Effect.mapError(Schema.encodeUnknownEffect(protocol.result)(result), (error) =>
+            new ProtocolError({ protocol: protocol.kind, reason: "InvalidResult", detail: String(error) })))
+      )
+      // The backends: federated learning's "ckks" aggregation adds ciphertexts here (it never holds a CKKS key),
+      // secure aggregation recovers dropouts' masks with their key agreement and PRG. The run is a detached fiber:
+      // it outlives the request or event that started it, and `drop`, `cancel` and `close` interrupt it.
+      const fiber = Effect.runFork(Effect.provide(program, deps.backends))
+      running.set(task.id, fiber)
+      fiber.addObserver((exit) => void Effect.runFork(outcome(task, claim, exit)))
+    })
 
   /** The reason naming the first account whose org is not Audited on chain, or undefined when all are. */
-  const suspendedAmong = async (accounts: ReadonlyArray<string>): Promise<string | undefined> => {
-    // Asked at once (each is a chain read), reported for the first account in the task's order.
-    const checked = await Promise.allSettled(accounts.map((account) => auth.checkOrg(getAddress(account))))
-    const refused = checked.find((c): c is PromiseRejectedResult => c.status === "rejected")
-    return refused === undefined ? undefined : `${(refused.reason as Error).message}; the task stops`
-  }
+  const suspendedAmong = (accounts: ReadonlyArray<string>): Effect.Effect<string | undefined> =>
+    Effect.promise(async () => {
+      // Asked at once (each is a chain read), reported for the first account in the task's order.
+      const checked = await Promise.allSettled(accounts.map((account) => auth.checkOrg(getAddress(account))))
+      const refused = checked.find((c): c is PromiseRejectedResult => c.status === "rejected")
+      return refused === undefined ? undefined : `${(refused.reason as Error).message}; the task stops`
+    })
 
   /**
    * The supervisor suspended or revoked an org (seen on chain): every open task that names one of its accounts
    * fails at once, naming the org, and a running protocol is interrupted before its next round.
    */
-  const suspended = async (accounts: ReadonlyArray<string>, reason: string) => {
-    const barred = new Set(accounts.map((a) => getAddress(a)))
-    for (const task of await Effect.runPromise(store.owned(instance))) {
-      const involved = [task.spec.initiator, ...participantsOf(task.spec)].some((a) => barred.has(getAddress(a)))
-      if (!involved) continue
-      const fiber = running.get(task.id)
-      if (await move(task, "Failed", reason)) log.warn("task stopped: member suspended", { taskId: task.id, reason })
-      if (fiber) await Effect.runPromise(Fiber.interrupt(fiber))
-    }
-  }
+  const suspended = (accounts: ReadonlyArray<string>, reason: string) =>
+    Effect.gen(function*() {
+      const barred = new Set(accounts.map((a) => getAddress(a)))
+      for (const task of yield* store.owned(instance)) {
+        const involved = [task.spec.initiator, ...participantsOf(task.spec)].some((a) => barred.has(getAddress(a)))
+        if (!involved) continue
+        const fiber = running.get(task.id)
+        if (yield* move(task, "Failed", reason)) log.warn("task stopped: member suspended", { taskId: task.id, reason })
+        if (fiber) yield* Fiber.interrupt(fiber)
+      }
+    })
 
   /** Checks a submission and records it (AwaitingConsent, the consents asked for); its id, the digest of the signed spec. */
   const submit = (spec: TaskSpec, signature: string): Effect.Effect<string, InvalidTask | DuplicateTask | StoreFailed> =>
@@ -307,10 +342,8 @@ export const make = (deps: {
       // The instance that accepts a task owns it (token 1) until it ends or this instance dies.
       claims.set(id, yield* store.insert(id, spec, id, parties, instance))
       decoded.set(id, checked.success)
-      const task = (yield* store.get(id))!
-      yield* Effect.promise(() => move(task, "AwaitingConsent"))
-      const awaiting = (yield* store.get(id))!
-      yield* Effect.promise(() => startConsent(awaiting))
+      yield* move(yield* current(id), "AwaitingConsent")
+      yield* startConsent(yield* current(id))
       return id
     })
 
@@ -331,53 +364,54 @@ export const make = (deps: {
       const claim = claims.get(task.id)
       if (claim === undefined) return yield* new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} is not run by this coordinator instance` })
       const fresh = yield* store.recordConsent(claim, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash).pipe(
-        Effect.catchTag("LeaseLost", (error) => {
-          lost(error)
-          return Effect.fail(new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} moved to another coordinator instance; send the consent again` }))
-        })
+        Effect.catchTag("LeaseLost", (error) =>
+          Effect.andThen(
+            lost(error),
+            Effect.fail(new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} moved to another coordinator instance; send the consent again` }))
+          ))
       )
       if (!fresh) return yield* new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
       if (!message.approve) {
-        yield* Effect.promise(() => move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`))
+        yield* move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`)
         return
       }
       const approvals = (yield* store.consents(task.id)).filter((c) => c.approve).length
-      if (approvals === parties.length && (yield* Effect.promise(() => move(task, "Scheduled")))) {
+      if (approvals === parties.length && (yield* move(task, "Scheduled"))) {
         clearTimeout(timers.get(task.id))
-        const scheduled = (yield* store.get(task.id))!
-        yield* Effect.promise(() => schedule(scheduled))
+        yield* schedule(yield* current(task.id))
       }
     })
 
   /** A participant came online (on any instance): offer it what awaits its consent, start what waited for it. */
-  const online = async (account: string) => {
-    for (const task of await Effect.runPromise(store.owned(instance))) {
-      if (!participantsOf(task.spec).includes(account)) continue
-      if (task.status === "AwaitingConsent") {
-        const answered = (await Effect.runPromise(store.consents(task.id))).some((c) => c.participant === account)
-        if (!answered) offer(task, account)
-      } else if (task.status === "Scheduled" && !running.has(task.id)) {
-        // A later attempt (a suspended one, or one rescheduled by a restart) may wait for a participant whose
-        // process died and forgot the task: offer it again before the attempt's first stage reaches it.
-        if (task.attempt > 0 && (await Effect.runPromise(store.consents(task.id))).some((c) => c.participant === account && c.approve)) offer(task, account, true)
-        await schedule(task)
-      } else if (task.status === "Running" && running.has(task.id)) {
-        // A participant back after a restart has forgotten the task: offer it again so it can serve the rounds
-        // still to come (the rounds it missed settled without it). Harmless to one that only reconnected.
-        const approved = (await Effect.runPromise(store.consents(task.id))).some((c) => c.participant === account && c.approve)
-        if (approved) offer(task, account, true)
+  const online = (account: string) =>
+    Effect.gen(function*() {
+      for (const task of yield* store.owned(instance)) {
+        if (!participantsOf(task.spec).includes(account)) continue
+        if (task.status === "AwaitingConsent") {
+          const answered = (yield* store.consents(task.id)).some((c) => c.participant === account)
+          if (!answered) offer(task, account)
+        } else if (task.status === "Scheduled" && !running.has(task.id)) {
+          // A later attempt (a suspended one, or one rescheduled by a restart) may wait for a participant whose
+          // process died and forgot the task: offer it again before the attempt's first stage reaches it.
+          if (task.attempt > 0 && (yield* store.consents(task.id)).some((c) => c.participant === account && c.approve)) offer(task, account, true)
+          yield* schedule(task)
+        } else if (task.status === "Running" && running.has(task.id)) {
+          // A participant back after a restart has forgotten the task: offer it again so it can serve the rounds
+          // still to come (the rounds it missed settled without it). Harmless to one that only reconnected.
+          const approved = (yield* store.consents(task.id)).some((c) => c.participant === account && c.approve)
+          if (approved) offer(task, account, true)
+        }
       }
-    }
-  }
+    })
 
   /**
    * A task this instance has just claimed (after a restart over an embedded store, or an orphan whose owner
    * died) resumes from its stored state.
    */
-  const adopt = async (task: TaskRow, claim: Claim, why: Adoption) => {
-    await drop(task.id)
-    claims.set(task.id, claim)
-    {
+  const adopt = (task: TaskRow, claim: Claim, why: Adoption) =>
+    Effect.gen(function*() {
+      yield* drop(task.id)
+      claims.set(task.id, claim)
       const previous = why === "takeover" && task.owner !== null && task.owner !== instance
         ? `coordinator instance ${task.owner} stopped; taken over by ${instance}`
         : why === "rejoined"
@@ -385,25 +419,19 @@ export const make = (deps: {
         : "coordinator restarted"
       log.info("resuming task", { taskId: task.id, status: task.status, fence: claim.fence })
       if (task.status === "Submitted") {
-        await move(task, "AwaitingConsent")
-        await startConsent((await Effect.runPromise(store.get(task.id)))!)
+        yield* move(task, "AwaitingConsent")
+        yield* startConsent(yield* current(task.id))
       } else if (task.status === "AwaitingConsent") {
-        await startConsent(task)
+        yield* startConsent(task)
       } else if (task.status === "Running") {
         // The protocol's in-flight state died with the old process; a fresh attempt re-runs it from the start
         // with new keys and masks, which the participants key their memory by.
-        await move(task, "Scheduled", `${previous} during attempt ${task.attempt}; rescheduled`, true)
-        await schedule((await Effect.runPromise(store.get(task.id)))!)
+        yield* move(task, "Scheduled", `${previous} during attempt ${task.attempt}; rescheduled`, true)
+        yield* schedule(yield* current(task.id))
       } else if (task.status === "Scheduled") {
-        await schedule(task)
+        yield* schedule(task)
       }
-    }
-  }
-
-  /** This instance's lease had expired: every task may be another instance's now. Stop them all, write nothing. */
-  const lostAll = async () => {
-    for (const taskId of [...claims.keys()]) await drop(taskId)
-  }
+    })
 
   /**
    * Cancels a task. One another instance owns is taken from it first (a new token: its next write is refused and
@@ -423,35 +451,70 @@ export const make = (deps: {
         task = now
       }
       const fiber = running.get(id)
-      const cancelling = task
-      yield* Effect.promise(() => move(cancelling, "Cancelled", reason))
+      yield* move(task, "Cancelled", reason)
       if (fiber) yield* Fiber.interrupt(fiber)
       return "Cancelled" as const
     })
 
-  const close = async () => {
-    for (const timer of timers.values()) clearTimeout(timer)
-    await Promise.all([...running.values()].map((f) => Effect.runPromise(Fiber.interrupt(f))))
-  }
-
   return {
     submit,
     consent,
-    online: (account: string) => void online(account).catch((error) => log.error("online handling failed", { error: String(error) })),
+    online: (account) => Effect.catch(online(account), (error) => Effect.sync(() => log.error("online handling failed", { error: String(error) }))),
     adopt,
-    lostAll,
-    /** Another instance took the task (a cancel there): stop it here. */
-    release: (taskId: string) => drop(taskId),
-    /** Whether this instance runs the task now. */
-    owns: (taskId: string) => claims.has(taskId),
+    // This instance's lease had expired: every task may be another instance's now. Stop them all, write nothing.
+    lostAll: Effect.suspend(() => Effect.forEach([...claims.keys()], drop, { discard: true })),
+    release: drop,
+    owns: (taskId) => claims.has(taskId),
     cancel,
     suspended,
-    close,
-    onStatus: (listener: (taskId: string, status: Status) => void) => {
+    close: Effect.suspend(() => {
+      for (const timer of timers.values()) clearTimeout(timer)
+      return Effect.forEach([...running.values()], (fiber) => Fiber.interrupt(fiber), { discard: true, concurrency: "unbounded" })
+    }),
+    onStatus: (listener) => {
       listeners.add(listener)
-      return () => listeners.delete(listener)
+      return () => void listeners.delete(listener)
     }
   }
 }
 
-export type Scheduler = ReturnType<typeof make>
+/** The scheduler as the API, the hub and the cluster use it; every operation is an Effect. */
+export interface SchedulerShape {
+  /** Checks a submission and records it (AwaitingConsent, the consents asked for); its id. */
+  readonly submit: (spec: TaskSpec, signature: string) => Effect.Effect<string, InvalidTask | DuplicateTask | StoreFailed>
+  /** A participant's signed answer to an offer; a refusal goes back to it as a `wire.error`. */
+  readonly consent: (account: string, message: TaskConsent) => Effect.Effect<void, WireRefusal | StoreFailed>
+  /** A participant came online (on any instance): offered what awaits its consent; a failure is logged. */
+  readonly online: (account: string) => Effect.Effect<void>
+  /** A task this instance has just claimed resumes from its stored state. */
+  readonly adopt: (task: TaskRow, claim: Claim, why: Adoption) => Effect.Effect<void, StoreFailed>
+  /** This instance's lease had expired: every task stops here, nothing is written. */
+  readonly lostAll: Effect.Effect<void>
+  /** Another instance took the task (a cancel there): stop it here. */
+  readonly release: (taskId: string) => Effect.Effect<void>
+  /** Whether this instance runs the task now. */
+  readonly owns: (taskId: string) => boolean
+  readonly cancel: (id: string, reason: string) => Effect.Effect<Status, UnknownTask | StoreFailed>
+  /** An org was suspended or revoked: its open tasks fail, their runs are interrupted. */
+  readonly suspended: (accounts: ReadonlyArray<string>, reason: string) => Effect.Effect<void, StoreFailed>
+  /** Interrupts every run of this instance (another instance or a restart resumes them). */
+  readonly close: Effect.Effect<void>
+  /** Hears every status change this instance writes; returns the unsubscribe function. */
+  readonly onStatus: (listener: (taskId: string, status: Status) => void) => () => void
+}
+
+export class Scheduler extends Context.Service<Scheduler, SchedulerShape>()("jointly/coordinator/Scheduler") {}
+
+/**
+ * The scheduler as a Layer over the task store, the socket hub and the round engine; its runs are interrupted when
+ * the layer's scope closes.
+ */
+export const layer = (deps: Omit<Deps, "store" | "hub" | "rounds">): Layer.Layer<Scheduler, never, TaskStore | Hub | RoundEngine> =>
+  Layer.effect(
+    Scheduler,
+    Effect.gen(function*() {
+      const scheduler = make({ ...deps, store: yield* TaskStore, hub: yield* Hub, rounds: yield* RoundEngine })
+      yield* Effect.addFinalizer(() => scheduler.close)
+      return scheduler
+    })
+  )

@@ -15,7 +15,7 @@
  * uses; new connections per address and events per account and per address are rate limited, answered with
  * a `RateLimited` wire.error, and a socket that keeps flooding is dropped. Every refusal is counted.
  */
-import { Schema } from "effect"
+import { Cause, Context, Effect, Layer, Schema } from "effect"
 import { Server, type ServerOptions, type Socket } from "socket.io"
 import * as SocketIoParser from "socket.io-parser"
 import type { WireError } from "@jointly/core/internal/wire/Messages"
@@ -34,13 +34,17 @@ import * as SocketLimits from "./SocketLimits.ts"
 /** A refusal a handler raises for the sender: becomes a `wire.error` reply, never a crash. */
 export { WireRefusal }
 
+/**
+ * Where decoded messages go. A handler refuses with a WireRefusal (a `wire.error` to the sender); any other
+ * failure is a defect, logged and answered `Internal`.
+ */
 export interface Inbound {
-  readonly consent: (account: string, message: TaskConsent) => Promise<void>
-  readonly reply: (account: string, message: StageReply) => Promise<void>
+  readonly consent: (account: string, message: TaskConsent) => Effect.Effect<void, WireRefusal>
+  readonly reply: (account: string, message: StageReply) => Effect.Effect<void, WireRefusal>
   readonly online: (account: string) => void
   readonly offline: (account: string) => void
   /** A participant's "ask" policy waits for a human (the dashboard shows it). */
-  readonly awaitingHuman?: (account: string, message: AwaitingHuman) => Promise<void>
+  readonly awaitingHuman?: (account: string, message: AwaitingHuman) => Effect.Effect<void, WireRefusal>
 }
 
 export const namespace = "/participants"
@@ -172,17 +176,22 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
   }
 
   /** Schema decode, then the handler; any failure becomes a typed reply to the sender only. */
-  const on = <A, I>(socket: Socket, event: string, schema: Schema.Codec<A, I>, handle: (account: string, message: A) => Promise<void>) => {
+  const on = <A, I>(socket: Socket, event: string, schema: Schema.Codec<A, I>, handle: (account: string, message: A) => Effect.Effect<void, WireRefusal>) => {
     socket.on(event, (raw: unknown) => {
       const decoded = Schema.decodeUnknownExit(schema)(raw)
       if (decoded._tag === "Failure") {
         return refuse(socket, { code: "Malformed", message: `${event}: ${String(decoded.cause)}`, ref: event })
       }
-      handle(socket.data.account, decoded.value).catch((error: unknown) => {
-        if (error instanceof WireRefusal) return refuse(socket, { code: error.code, message: error.message, ref: error.ref ?? event })
-        log.error("handler failed", { event, error: String(error) })
-        refuse(socket, { code: "Internal", message: `${event} could not be processed`, ref: event })
-      })
+      // The socket's event handler is the edge: the message's handling runs detached, its answer goes to the sender.
+      Effect.runFork(handle(socket.data.account, decoded.value).pipe(
+        Effect.catchTag("WireRefusal", (error) => Effect.sync(() => refuse(socket, { code: error.code, message: error.message, ref: error.ref ?? event }))),
+        Effect.catchCause((cause) =>
+          Effect.sync(() => {
+            log.error("handler failed", { event, error: String(Cause.squash(cause)) })
+            refuse(socket, { code: "Internal", message: `${event} could not be processed`, ref: event })
+          })
+        )
+      ))
     })
   }
 
@@ -233,7 +242,7 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     limitEvents(socket)
     on(socket, events.consent, TaskConsent, (who, m) => inbound!.consent(who, m))
     on(socket, events.reply, StageReply, (who, m) => inbound!.reply(who, m))
-    on(socket, events.awaitingHuman, AwaitingHuman, async (who, m) => inbound!.awaitingHuman?.(who, m))
+    on(socket, events.awaitingHuman, AwaitingHuman, (who, m) => inbound!.awaitingHuman?.(who, m) ?? Effect.void)
     socket.on("disconnect", () => {
       if (sockets.get(account) === socket) {
         sockets.delete(account)
@@ -315,4 +324,11 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
   }
 }
 
-export type Hub = ReturnType<typeof make>
+export type HubShape = ReturnType<typeof make>
+
+/** The participants' socket hub as a service: what the scheduler, the dashboard and the round channel send through. */
+export class Hub extends Context.Service<Hub, HubShape>()("jointly/coordinator/Hub") {}
+
+/** The hub on `http`, closed (every socket with it) when the layer's scope closes. */
+export const layer = (http: Listener, auth: Auth, log: Log, options: HubOptions = {}): Layer.Layer<Hub> =>
+  Layer.effect(Hub, Effect.acquireRelease(Effect.sync(() => make(http, auth, log, options)), (hub) => Effect.promise(hub.close)))

@@ -173,7 +173,7 @@ const inMemory = async (schedule: Schedule) => {
 const domain = Eip712.domain(31337n, "0x" + "11".repeat(20))
 const coordinator = Wallet.createRandom().address
 let http: Server
-let hub: Hub.Hub
+let hub: Hub.HubShape
 let url: string
 let auth: Auth.Auth
 let route: SocketChannel.SocketChannel | undefined
@@ -192,7 +192,7 @@ beforeAll(async () => {
   })
   // One hub for every run; each run binds its own engine's channel.
   hub.bind({
-    consent: async () => {},
+    consent: () => Effect.void,
     online: () => {},
     reply: (account, message) => route!.reply(account, message),
     offline: (account) => route?.offline(account)

@@ -8,9 +8,9 @@ import { Effect, Layer } from "effect"
 import { Channel, type Inbound } from "@jointly/core/internal/runtime/Channel"
 import type { StageReply } from "@jointly/core/internal/wire/Messages"
 import { WireRefusal } from "@jointly/core/internal/wire/Messages"
-import type { Hub } from "./Hub.ts"
+import type { HubShape } from "./Hub.ts"
 
-export const make = (hub: Pick<Hub, "request">) => {
+export const make = (hub: Pick<HubShape, "request">) => {
   let inbound: Inbound | undefined
   const channel = Channel.of({
     send: (participant, request) => Effect.sync(() => hub.request(participant, request)),
@@ -19,10 +19,10 @@ export const make = (hub: Pick<Hub, "request">) => {
   return {
     layer: Layer.succeed(Channel, channel),
     /** For `Hub.bind`: a participant's stage reply. */
-    reply: (account: string, message: StageReply): Promise<void> =>
+    reply: (account: string, message: StageReply): Effect.Effect<void, WireRefusal> =>
       inbound === undefined
-        ? Promise.reject(new WireRefusal({ code: "UnknownTask", detail: "no task is running", ref: message.requestId }))
-        : Effect.runPromise(inbound.reply(account, message)),
+        ? Effect.fail(new WireRefusal({ code: "UnknownTask", detail: "no task is running", ref: message.requestId }))
+        : inbound.reply(account, message),
     /** For `Hub.bind`: a participant's socket closed. */
     offline: (account: string): void => {
       if (inbound !== undefined) Effect.runSync(inbound.offline(account))

@@ -34,7 +34,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
     process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "refused", code: error._tag, host: error.host, verification: error.code, message: error.message }) + "\n")
     throw error
   })
-  const identity = await Keystore.openPromise({ dataDir: config.dataDir })
+  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: process.env[Keystore.PASSPHRASE_ENV] })
   const policy = typeof config.policy === "string" ? await ConsentPolicy.loadPromise(config.policy) : config.policy
   const wallet = Redacted.value(identity.account)
   // The chain, read by this participant itself: grants are enforced here, never on the coordinator's word.

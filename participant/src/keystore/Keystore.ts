@@ -34,7 +34,10 @@ export class KeystoreError extends Schema.TaggedError<KeystoreError>()("Keystore
 export interface KeystoreOptions {
   /** The participant's data directory; the keystore lives in `<dataDir>/identity.json`. */
   readonly dataDir: string
-  /** Defaults to the JOINTLY_KEY_PASSPHRASE environment variable. */
+  /**
+   * Required to open or create the keystore. A command-line entry point reads it from JOINTLY_KEY_PASSPHRASE
+   * (`PASSPHRASE_ENV`) and passes it in; the library never reads the environment.
+   */
   readonly passphrase?: string | Redacted.Redacted<string>
   /** scrypt cost N for newly created keystores (a power of two); default 2^14. */
   readonly scryptN?: number
@@ -62,7 +65,7 @@ const KeystoreFile = Schema.Struct({
 })
 
 const passphraseOf = (options: KeystoreOptions, file: string): Effect.Effect<string, KeystoreError> => {
-  const given = options.passphrase ?? process.env[PASSPHRASE_ENV]
+  const given = options.passphrase
   const value = given === undefined ? undefined : Redacted.isRedacted(given) ? Redacted.value(given) : given
   return value === undefined || value === ""
     ? Effect.fail(new KeystoreError({ reason: "MissingPassphrase", file, detail: `set a passphrase in the config or in ${PASSPHRASE_ENV}` }))

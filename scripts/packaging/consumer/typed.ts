@@ -23,7 +23,7 @@ export const badPolicy: AgentConfig["policy"] = () => ({ decision: "maybe", reas
 export const start = async (wallet: Wallet) => {
   const agent: Agent.Agent = await Agent.start(config(wallet))
   await agent.connected
-  const identity = await Keystore.openPromise({ dataDir: "data" })
+  const identity = await Keystore.openPromise({ dataDir: "data", passphrase: process.env.JOINTLY_KEY_PASSPHRASE })
   const address: string = identity.address
   return { agent, address }
 }

@@ -63,9 +63,8 @@ export const automatic = (pk: PublicKey, kernels: BigIntKernels = tsKernels): Ra
 
 /**
  * Precomputed randomness. `take()` never blocks on an empty pool: it falls back to the pool's source.
- * Fill it synchronously (`fill`), from worker jobs (`add`, with the output of the
- * `paillier.randomness-batch` job), or in the background (`startBackground`): small slices on the timer
- * queue, so the event loop keeps serving sockets between them.
+ * Fill it synchronously (`fill`) or from worker jobs (`add`, with the output of the
+ * `paillier.randomness-batch` job), which keep the event loop free.
  */
 export class RandomnessPool {
   private readonly values: Array<bigint> = []
@@ -98,17 +97,4 @@ export class RandomnessPool {
     return () => this.take()
   }
 
-  /** Keeps the pool topped up to `target`, `slice` values per timer tick; returns the stop function. */
-  startBackground(target: number, slice = 4): () => void {
-    let stopped = false
-    const tick = () => {
-      if (stopped) return
-      if (this.values.length < target) this.fill(Math.min(slice, target - this.values.length))
-      setTimeout(tick, this.values.length < target ? 0 : 50)
-    }
-    setTimeout(tick, 0)
-    return () => {
-      stopped = true
-    }
-  }
 }
