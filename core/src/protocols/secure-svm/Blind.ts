@@ -15,6 +15,7 @@
  * Work per row: d fixed-base exponentiations of ~(scaleBits + 5)-bit exponents (window 4), one 2κ-bit
  * exponentiation and W squarings mod N²; per `slots` rows: one re-randomisation and one decryption.
  */
+import { Schema } from "effect"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import { randomBelow } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
@@ -206,6 +207,23 @@ const encodeInput = (input: BlindInput): Uint8Array =>
 
 export const blindCompareInput = encodeInput
 
+/** What crosses the worker boundary, decoded by Schema on arrival (the job bytes are not trusted to have the shape). */
+const BlindInputBytes = Schema.Struct({
+  publicKey: Schema.Uint8Array,
+  model: Schema.Uint8Array,
+  rows: Schema.Array(Schema.BigInt),
+  labels: Schema.Array(Schema.Number),
+  theta: Schema.BigInt,
+  kappa: Schema.Number,
+  slotBits: Schema.Number
+})
+const BlindOutputBytes = Schema.Struct({
+  packed: Schema.Uint8Array,
+  flips: Schema.Uint8Array,
+  signedMargins: Schema.Uint8Array,
+  exponentiations: Schema.Number
+})
+
 /** Encrypted models whose tables a worker keeps: a round's jobs (every provider's, in one pool) share one [[w_t]]. */
 const TABLE_CACHE_SIZE = 4
 
@@ -214,7 +232,7 @@ export const makeSecureSvmJobs = (kernels: BigIntKernels = tsKernels, policy: Ke
   const tables = new Map<string, ModelTables>()
   return {
     [JobNames.blindCompare]: (bytes: Uint8Array): Uint8Array => {
-      const v = JobCodec.decode(bytes) as unknown as BlindInput
+      const v: BlindInput = Schema.decodeUnknownSync(BlindInputBytes)(JobCodec.decode(bytes))
       const pk = publicKeys(v.publicKey)
       // Keyed by the digest of key and model bytes together: a table is only valid for that very [[w]] mod N².
       const id = sha256Hex(Bytes.frames([v.publicKey, v.model]))
@@ -233,7 +251,7 @@ export const makeSecureSvmJobs = (kernels: BigIntKernels = tsKernels, policy: Ke
 }
 
 export const decodeBlindOutput = (pk: PublicKey, bytes: Uint8Array): BlindOutput => {
-  const v = JobCodec.decode(bytes) as unknown as { packed: Uint8Array; flips: Uint8Array; signedMargins: Uint8Array; exponentiations: number }
+  const v = Schema.decodeUnknownSync(BlindOutputBytes)(JobCodec.decode(bytes))
   return {
     packed: Serialization.decodeCiphertexts(pk, v.packed),
     flips: v.flips,
