@@ -603,7 +603,8 @@ export const files = async (o: {
       case "serve": {
         out({ event: "serving", peerId: node.node.peerId, addresses: node.node.addresses })
         for (;;) {
-          for (const requestId of await share.serve()) out({ event: "delivered", requestId })
+          const answered = await share.serve((requestId, error) => out({ event: "skipped", requestId, reason: error.reason, detail: error.detail }))
+          for (const requestId of answered) out({ event: "delivered", requestId })
           if (!o.watch) return
           await new Promise((resolve) => setTimeout(resolve, 1_000))
         }

@@ -130,6 +130,13 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     const { requestId, fee } = await ledgers.outsider.requestDownload(shared.cidHash)
     expect(fee).toBe(0n)
     expect(await revertOf(ledgers.buyer.deliverKey(requestId, new Uint8Array([1])))).toBe("NotUploader")
+    // A requester whose key cannot be found is skipped, reported, and left pending; a later call answers it.
+    const blind = FileShare.make({ ledger: ledgers.uploader, blocks: nodes.uploader.blocks, key: enc.uploader, dir: tempDir(), encryptionKeyOf: async () => undefined })
+    const skipped: Array<string> = []
+    expect(await blind.serve((id, error) => skipped.push(`${id}:${error.reason}`))).toEqual([])
+    expect(skipped).toEqual([`${requestId}:NoEncryptionKey`])
+    expect((await ledgers.outsider.request(requestId))?.status).toBe("Paid")
+    expect(await shares.uploader.serve()).toEqual([requestId])
     expect(await revertOf(ledgers.buyer.upload(shared.cid, keccak256("0x01"), keccak256("0x02"), 0n))).toBe("AlreadyUploaded")
     expect(await revertOf(ledgers.buyer.requestDownload(cidHashOf("bafy-not-there")))).toBe("UnknownFile")
     // The upload fee is the timelock's to set (a passed vote), not the supervisor's nor a member's.

@@ -117,12 +117,19 @@ export const make = (o: Options) => {
     return { cid, cidHash, description, receipt }
   }
 
-  /** Answers every paid, unanswered download request of this member's files; returns the request ids answered. */
-  const serve = async (): Promise<ReadonlyArray<Hex>> => {
+  /**
+   * Answers every paid, unanswered download request of this member's files; returns the request ids answered. A
+   * request that cannot be answered yet (its requester publishes no encryption key) is reported to `skipped` and
+   * stays pending for the next call, without holding up the others.
+   */
+  const serve = async (skipped?: (requestId: Hex, error: FileShareError) => void): Promise<ReadonlyArray<Hex>> => {
     const answered: Array<Hex> = []
     for (const request of await o.ledger.pendingFor(o.ledger.account)) {
       const key = await o.encryptionKeyOf(request.requester)
-      if (key === undefined) throw new FileShareError({ reason: "NoEncryptionKey", detail: `${request.requester} publishes no encryption key` })
+      if (key === undefined) {
+        skipped?.(request.requestId, new FileShareError({ reason: "NoEncryptionKey", detail: `${request.requester} publishes no encryption key` }))
+        continue
+      }
       const wrapped = Ecies.encrypt(getBytes(key), await dekOf(request.cidHash), deliveryAd(request.requestId, request.cidHash))
       await o.ledger.deliverKey(request.requestId, wrapped)
       answered.push(request.requestId)
