@@ -45,13 +45,9 @@ export class FileShareError extends Schema.TaggedError<FileShareError>()("FileSh
   }
 }
 
-/** What the uploader says of a file; encrypted with it, its hash on chain. */
-export interface FileDescription {
-  readonly name: string
-  readonly bytes: number
-  /** Hex SHA-256 of the file. */
-  readonly sha256: string
-}
+/** What the uploader says of a file (name, size, hex SHA-256); encrypted with it, its hash on chain. */
+const FileDescriptionSchema = Schema.Struct({ name: Schema.String, bytes: Schema.Number, sha256: Schema.String })
+export type FileDescription = typeof FileDescriptionSchema.Type
 
 export interface Options {
   /** This member's view of the FileExchange (its account uploads, pays and delivers). */
@@ -83,7 +79,14 @@ const decode = (plain: Uint8Array): { description: FileDescription; file: Uint8A
   if (plain.length < 4) throw new FileShareError({ reason: "Malformed", detail: "shorter than its header length" })
   const n = new DataView(plain.buffer, plain.byteOffset, 4).getUint32(0)
   if (4 + n > plain.length) throw new FileShareError({ reason: "Malformed", detail: `a ${n}-byte description in ${plain.length} bytes` })
-  const description = JSON.parse(new TextDecoder().decode(plain.subarray(4, 4 + n))) as FileDescription
+  // Decoded by Schema: the bytes are authenticated under the uploader's key, but the uploader is not trusted to
+  // have written a description of the right shape.
+  let description: FileDescription
+  try {
+    description = Schema.decodeUnknownSync(FileDescriptionSchema)(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(plain.subarray(4, 4 + n))))
+  } catch (cause) {
+    throw new FileShareError({ reason: "Malformed", detail: `the file's description does not decode: ${cause instanceof Error ? cause.message : String(cause)}` })
+  }
   return { description, file: plain.subarray(4 + n) }
 }
 
