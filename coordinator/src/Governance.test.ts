@@ -9,10 +9,13 @@ import { randomBytes } from "node:crypto"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Redacted } from "effect"
+import { Effect, Exit, Redacted, Scope } from "effect"
 import { getAddress, getBytes, hexlify, keccak256, toUtf8Bytes, Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
+import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
 import * as ModelToData from "@jointly/core/internal/governance/ModelToData"
+import { digest } from "@jointly/core/internal/wire/Canonical"
 import * as Shapley from "@jointly/core/internal/incentives/Shapley"
 import * as Valuation from "@jointly/core/internal/incentives/Valuation"
 import * as GovernanceClient from "@jointly/core/internal/governance/GovernanceClient"
@@ -108,6 +111,8 @@ beforeAll(async () => {
   const files = await Promise.all(parts.map((p, i) => F.writeCsv(data, `bcw-${names[i]}.csv`, p)))
   cluster = await LocalCluster.start({
     dataDir: join(dir, "cluster"),
+    // Every process with its IPFS node: the tasks' sealed artifacts pinned by their parties (last describe).
+    ipfs: true,
     parties: names.map((name, i) => ({
       name,
       datasets: [
@@ -811,5 +816,42 @@ describe("DID keys from the CLI (PROTOCOLS §2.6)", () => {
     const bad = await cli(["did", "add-login-key", "0x1234", "--config", config], env)
     expect(bad.code).not.toBe(0)
     expect(bad.stderr).toMatch(/an address/)
+  }, 120_000)
+})
+
+describe("artifacts on IPFS (issue 16 item 1)", () => {
+  // Last in the file: it stops the coordinator's node, which members' uploads above are mirrored to.
+  it("every party pins the task's sealed result; verify checks it by CID from a party's node, which still serves it once the coordinator's node is gone", async () => {
+    const detail = await cluster.task(honestTaskId)
+    const stored = detail.events.find((e) => e.type === "ArtifactStored" && (e.data as { role?: string }).role === "result")
+    const sealedCid = (stored?.data as { sealedCid?: string } | undefined)?.sealedCid
+    expect(sealedCid, "the task names the sealed copy of its result").toBeDefined()
+    // TaskEnded named it to every party, and each pinned it on its own node.
+    for (const name of names) {
+      await F.eventually(async () => party(name).stderr.find((line) => line.includes(`"type":"pinned"`) && line.includes(sealedCid!) && line.includes(`"ok":true`)), `${name} pinned ${sealedCid}`, 30_000)
+    }
+    const south = party("south").ipfs!.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
+    // The CLI fetches the sealed result from south's node, checks it against the chain, and (the analyst is its reader) opens it.
+    const verified = await cli(["verify", honestTaskId, "--url", cluster.coordinatorUrl, "--rpc-url", cluster.rpcUrl, "--ipfs-peer", south], analystEnv())
+    expect(verified.code, verified.stderr).toBe(0)
+    expect(verified.stderr).toMatch(new RegExp(`ok +artifact result sealed ${sealedCid}: the chain holds its hash`))
+    expect(verified.stderr).toMatch(/ok +artifact result sealed .*opened, it: matches the chain digest/)
+
+    await cluster.ipfs.stopCoordinatorNode()
+    const scope = await Effect.runPromise(Scope.make())
+    try {
+      // A node that knows south's alone: the block comes from south's pin.
+      const auditor = await Effect.runPromise(Scope.provide(HeliaBlocks.make({ peers: [south] }), scope))
+      const block = await Effect.runPromise(auditor.blocks.get(sealedCid!, { timeoutMs: 20_000 }))
+      const result = JSON.parse(new TextDecoder().decode(Envelope.open(block, getBytes(cluster.keys.analyst.privateKey), `task/${honestTaskId.toLowerCase()}/result`)))
+      expect(digest(result)).toBe(detail.resultDigest)
+      expect(result).toEqual(detail.result)
+      // Sealed: the result is not in the block in clear, and a party that is not its recipient cannot open it.
+      expect(Buffer.from(block).includes(Buffer.from(JSON.stringify(detail.result).slice(1, 24)))).toBe(false)
+      const southKey = (await Keystore.openPromise({ dataDir: party("south").dataDir, passphrase: await passphraseOf("south") })).encryptionSecretKey
+      expect(() => Envelope.open(block, Redacted.value(southKey))).toThrow(/NotAReader/)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
   }, 120_000)
 })
