@@ -828,12 +828,6 @@ describe("artifacts on IPFS (issue 16 item 1)", () => {
     const sealedCid = (stored?.data as { sealedCid?: string } | undefined)?.sealedCid
     expect(sealedCid, "the task names the sealed copy of its result").toBeDefined()
     const loopback = (name: Name) => party(name).ipfs!.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
-    // The CLI fetches the sealed result from south's node, checks it against the chain, and (the analyst is its reader) opens it.
-    const verified = await cli(["verify", honestTaskId, "--url", cluster.coordinatorUrl, "--rpc-url", cluster.rpcUrl, "--ipfs-peer", loopback("south")], analystEnv())
-    expect(verified.code, verified.stderr).toBe(0)
-    expect(verified.stderr).toMatch(new RegExp(`ok +artifact result sealed ${sealedCid}: the chain holds its hash`))
-    expect(verified.stderr).toMatch(/ok +artifact result sealed .*opened, it: matches the chain digest/)
-
     await cluster.ipfs.stopCoordinatorNode()
     const scope = await Effect.runPromise(Scope.make())
     try {
@@ -846,6 +840,11 @@ describe("artifacts on IPFS (issue 16 item 1)", () => {
         expect(fetched._tag, `${name}'s node serves ${sealedCid}; its pin events: ${party(name).stderr.filter((l) => l.includes(`"pinned"`)).join(" | ")}`).toBe("Success")
         if (fetched._tag === "Success") blocks.push(fetched.success)
       }
+      // The CLI fetches the sealed result from south's node, checks it against the chain, and (the analyst is its reader) opens it.
+      const verified = await cli(["verify", honestTaskId, "--url", cluster.coordinatorUrl, "--rpc-url", cluster.rpcUrl, "--ipfs-peer", loopback("south")], analystEnv())
+      expect(verified.code, verified.stderr).toBe(0)
+      expect(verified.stderr).toMatch(new RegExp(`ok +artifact result sealed ${sealedCid}: the chain holds its hash`))
+      expect(verified.stderr).toMatch(/ok +artifact result sealed .*opened, it: matches the chain digest/)
       const block = blocks[0]!
       const result = JSON.parse(new TextDecoder().decode(Envelope.open(block, getBytes(cluster.keys.analyst.privateKey), `task/${honestTaskId.toLowerCase()}/result`)))
       expect(digest(result)).toBe(detail.resultDigest)

@@ -11,7 +11,7 @@
  * The agent's own thread keeps the socket, the consent policy and the keystore; the datasets and every stage
  * run in its protocol worker thread (DESIGN.md §6), unless `compute: "inline"` runs them here too.
  */
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Schedule, Scope } from "effect"
 import type { HeliaOptions } from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import type { BaseWallet } from "ethers"
 import * as Endpoint from "@jointly/core/internal/net/Endpoint"
@@ -83,8 +83,9 @@ export interface NodeAgent extends AgentSession.Agent {
 export const tabular = ProtocolHost.tabular
 
 /**
- * Starts the agent's IPFS node (closed with `close`) and pins every artifact an ended task names. A pin that fails
- * (no connected node has the block in time) is reported as a `pinned` event with `ok: false`, never thrown.
+ * Starts the agent's IPFS node (closed with `close`) and pins every artifact an ended task names, trying three
+ * times. A pin that still fails (no connected node has the block in time) is reported as a `pinned` event with
+ * `ok: false`, never thrown.
  */
 const startIpfs = async (options: HeliaOptions, emitEvent: (event: AgentEvent) => void) => {
   const HeliaBlocks = await import("@jointly/backends/internal/ipfs/HeliaBlocks")
@@ -93,10 +94,16 @@ const startIpfs = async (options: HeliaOptions, emitEvent: (event: AgentEvent) =
     await Effect.runPromise(Scope.close(scope, Exit.void))
     throw error
   })
+  // A peer that went away (the coordinator's node restarted) is dialled again before each try.
+  const redial = Effect.forEach(options.peers ?? [], (peer) => Effect.ignore(node.dial(peer)), { discard: true })
+  const pin = (cid: string) =>
+    Effect.andThen(redial, blocks.pin(cid)).pipe(
+      Effect.retry({ schedule: Schedule.exponential("1 second"), times: 2, while: (error) => error._tag === "BlockNotFound" || error._tag === "BlockStoreFailed" })
+    )
   const pinAll = (event: AgentEvent) => {
     if (event.type !== "ended" || event.artifacts === undefined) return
     for (const artifact of event.artifacts) {
-      void Effect.runPromise(Effect.match(blocks.pin(artifact.cid), {
+      void Effect.runPromise(Effect.match(pin(artifact.cid), {
         onSuccess: () => emitEvent({ type: "pinned", taskId: event.taskId, role: artifact.role, cid: artifact.cid, ok: true }),
         onFailure: (error) => emitEvent({ type: "pinned", taskId: event.taskId, role: artifact.role, cid: artifact.cid, ok: false, detail: `${error._tag}: ${error.message}` })
       }))
