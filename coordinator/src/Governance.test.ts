@@ -14,7 +14,9 @@ import { getAddress, getBytes, hexlify, keccak256, toUtf8Bytes, Wallet } from "e
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
+import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import * as ModelToData from "@jointly/core/internal/governance/ModelToData"
+import { resultRecipientsOfSpec } from "@jointly/core/internal/protocols/Protocols"
 import { digest } from "@jointly/core/internal/wire/Canonical"
 import * as Shapley from "@jointly/core/internal/incentives/Shapley"
 import * as Valuation from "@jointly/core/internal/incentives/Valuation"
@@ -849,10 +851,21 @@ describe("artifacts on IPFS (issue 16 item 1)", () => {
       const result = JSON.parse(new TextDecoder().decode(Envelope.open(block, getBytes(cluster.keys.analyst.privateKey), `task/${honestTaskId.toLowerCase()}/result`)))
       expect(digest(result)).toBe(detail.resultDigest)
       expect(result).toEqual(detail.result)
-      // Sealed: the result is not in the block in clear, and a party that is not its recipient cannot open it.
+      // Sealed: the result is not in the block in clear; it is sealed to the task's recipients exactly (each one's
+      // registered key), so south opens it only if it is one of them, and any other key is refused.
       expect(Buffer.from(block).includes(Buffer.from(JSON.stringify(detail.result).slice(1, 24)))).toBe(false)
+      const recipients = resultRecipientsOfSpec(detail.spec as never)
+      expect(Envelope.inspect(block).readers).toHaveLength(new Set(recipients.map((r) => r.toLowerCase())).size)
       const southKey = (await Keystore.openPromise({ dataDir: party("south").dataDir, passphrase: await passphraseOf("south") })).encryptionSecretKey
-      expect(() => Envelope.open(block, Redacted.value(southKey))).toThrow(/NotAReader/)
+      const southOpens = (() => {
+        try {
+          return Envelope.open(block, Redacted.value(southKey)).length > 0
+        } catch {
+          return false
+        }
+      })()
+      expect(southOpens).toBe(recipients.some((r) => r.toLowerCase() === party("south").address.toLowerCase()))
+      expect(() => Envelope.open(block, Ecies.generateKeyPair().secretKey)).toThrow(/NotAReader/)
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
     }
