@@ -8,7 +8,6 @@ import { randomBytes } from "node:crypto"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
-import { fileURLToPath } from "node:url"
 import { Redacted } from "effect"
 import type { Wallet } from "ethers"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
@@ -25,12 +24,9 @@ import * as Log from "@jointly/coordinator/internal/Log"
 import * as AccountKeystore from "@jointly/coordinator/internal/keys/AccountKeystore"
 import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
 import * as Operator from "@jointly/coordinator/internal/local/Operator"
+import { cliPath } from "./CliBin.ts"
 
-/**
- * The `jointly` bin this cluster spawns (`node <cliPath> …`): the built CLI when this module is built itself (an
- * installed package), its TypeScript sources through tsx when it runs from sources (the repository's tests).
- */
-export const cliPath = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../../bin/jointly-dev.mjs" : "../../bin/jointly.mjs", import.meta.url))
+export { cliPath }
 
 export interface PartyOptions {
   readonly name: string
@@ -94,7 +90,7 @@ const defaultPolicy = (datasets: ReadonlyArray<DatasetSpec>, analyst: string): P
 /** Spawns the CLI and resolves with the first stdout line that parses as JSON carrying `event`. */
 const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stderr: Array<string>) =>
   new Promise<{ child: ChildProcess; ready: Record<string, unknown> }>((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
     createInterface({ input: child.stderr! }).on("line", (line) => {
       stderr.push(line)
       if (stderr.length > 500) stderr.shift()
