@@ -3,7 +3,9 @@
  * A local cluster of two participants, each serving its own CSV of ids (party a `u0…u(n−1)`, party b
  * `u(n/2)…u(3n/2−1)`: n/2 shared), runs `query.psi` with a as the receiver, on the OT engine and on the ECDH
  * ring. Reported: `psi_peak_rss_mb`, the larger peak RSS (VmHWM) of the two participant processes at `big` ids
- * per party, against `small`; ratio small/big (1: memory does not grow with the sets), and `psi_task_wall_ms`.
+ * per party, against `small`; ratio small/big (1: memory does not grow with the sets); the same for each role
+ * (`psi_peak_rss_receiver_mb`: party a, which writes the output file; `psi_peak_rss_sender_mb`: party b), and
+ * `psi_task_wall_ms`.
  *
  * Sizes: PSI_MEMORY_SMALL / PSI_MEMORY_BIG (default 100k and 10M), PSI_MEMORY_PROTOCOLS (default "ot"; the ECDH
  * ring costs ≈ 200 CPU-s per 1M×1M and holds its set in memory, so "ecdh" is for smaller sizes). The participants
