@@ -512,6 +512,18 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect((await cluster.client.list()).length).toBe(before)
 
     await form.locator('[data-param="columns"]').fill("age, mass")
+    // The envelope's settings, built from TaskSpec's Schema: recipients typed untidily (lower case), timeouts in ms.
+    // A zero timeout passes the page and is refused by the coordinator's decoding of that same Schema.
+    const settings = form.locator('[data-testid="form-options"]')
+    await settings.locator('[data-param="recipients"]').fill(`${cluster.keys.analyst.address.toLowerCase()}, ${south.address.toLowerCase()}`)
+    await settings.locator('[data-param="consentTimeoutMs"]').fill("0")
+    await form.locator('[data-testid="form-submit"]').click()
+    await expect.poll(() => refusal.getAttribute("data-tag")).toBe("Malformed")
+    expect(await refusal.getAttribute("data-status")).toBe("400")
+    expect(await refusal.textContent()).toContain("consentTimeoutMs")
+    expect((await cluster.client.list()).length).toBe(before)
+    await settings.locator('[data-param="consentTimeoutMs"]').fill("120000")
+    await settings.locator('[data-param="roundTimeoutMs"]').fill("45000")
     await form.locator('[data-testid="form-submit"]').click()
     const submitted = form.locator('[data-testid="form-submitted"]')
     await submitted.waitFor({ timeout: 30_000 })
@@ -524,6 +536,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect(getAddress(done.spec.initiator)).toBe(cluster.keys.analyst.address)
     expect(done.spec.params).toEqual({ columns: ["age", "mass"], statistics: ["count", "mean"] })
     expect(done.spec.parties.map((p) => [getAddress(p.participant), p.dataset])).toEqual([[north.address, "pima"], [south.address, "pima"]])
+    expect([done.spec.recipients, done.spec.consentTimeoutMs, done.spec.roundTimeoutMs]).toEqual([[cluster.keys.analyst.address, south.address], 120_000, 45_000])
     expect(taskIdOf(done.spec)).toBe(id)
     const plain = await Promise.all((["north", "south"] as const).map(async (n) => (await readFile(join(demo, `pima-${n}.csv`), "utf8")).trim().split("\n").slice(1).map((l) => Number(l.split(",")[7]))))
     const ages = plain.flat()
