@@ -387,7 +387,7 @@ const renderCatalogue = () => {
         h("tbody", {}, c.grants.map((g) => h("tr", { "data-testid": "grant", "data-token-id": g.tokenId, "data-status": g.status },
           h("td", {}, h("code", { title: g.tokenId }, short(g.tokenId))), h("td", {}, h("code", {}, short(g.datasetId))), h("td", {}, nameOf(g.requester)), h("td", {}, nameOf(g.owner)),
           h("td", {}, g.purpose), h("td", {}, `${g.uses}/${g.maxUses}`), h("td", {}, h("span", { class: "badge" }, g.status)),
-          h("td", {}, grantDecision(g)))))),
+          h("td", {}, grantDecision(g))))))),
     h("section", { class: "card", "data-testid": "model-requests" },
       h("h2", {}, "Model requests"),
       h("p", { class: "muted" }, "Analyses sent to the data, encrypted to its owner. A policy that asks a human serves one only once someone of the owner's organisation approved it on chain."),
@@ -398,7 +398,7 @@ const renderCatalogue = () => {
           h("td", {}, h("span", { class: "badge" }, r.state)), h("td", {}, modelDecision(r))))))))
 }
 
-/** A catalogue entry's name by id (its owner's name beside it when known), else the id itself, shortened. */
+/** A catalogue entry's name by id, else the id itself, shortened. */
 const datasetName = (datasetId) => {
   const d = state.catalogue?.datasets?.find((x) => x.datasetId?.toLowerCase() === String(datasetId).toLowerCase())
   return d ? h("span", {}, d.name) : h("code", { title: datasetId }, short(datasetId))
@@ -406,13 +406,14 @@ const datasetName = (datasetId) => {
 
 /**
  * An owner's decision row: approve / reject buttons sending `decide(id, approve, reason)` through the signed-in
- * wallet (onchain.js); the contract refuses by name whoever may not decide. `pending` tells when the coordinator's
- * chain index has read the decision.
+ * wallet (onchain.js), shown when `may(signed-in address)`; the contract refuses by name whoever may not decide, and
+ * the last refusal stays shown. `pending` tells when the coordinator's chain index has not read the decision yet.
  */
-const decisionButtons = ({ errors, key, testid, send, pending }) => {
+const decisionButtons = ({ may, errors, key, testid, send, pending }) => {
   const s = session()
   const error = errors.get(key)
   const shown = error ? h("div", { class: "error", "data-testid": `${testid}-error`, "data-tag": error.tag }, error.message) : null
+  if (!s || !may(s.address.toLowerCase())) return shown
   const decide = (approve) => async (event) => {
     const buttons = event.target.closest("td").querySelectorAll("button")
     buttons.forEach((b) => (b.disabled = true))
@@ -441,39 +442,29 @@ const decisionButtons = ({ errors, key, testid, send, pending }) => {
  * The owner organisation's approve / reject of a waiting model request. Shown on requests this account did not send
  * (the coordinator lists to a member only its own and its organisation's); the contract checks the organisation.
  */
-const modelDecision = (r) => {
-  const s = session()
-  const error = state.modelErrors.get(r.reqId)
-  if (!s || r.state !== "Requested" || r.from.toLowerCase() === s.address.toLowerCase()) {
-    return error ? h("div", { class: "error", "data-testid": "model-error", "data-tag": error.tag }, error.message) : null
-  }
-  return decisionButtons({
+const modelDecision = (r) =>
+  decisionButtons({
+    may: (me) => r.state === "Requested" && r.from.toLowerCase() !== me,
     errors: state.modelErrors,
     key: r.reqId,
     testid: "model",
     send: (chain, account, approve) => chain.decideModelRequest({ contract: state.chain.suite?.modelRequests, account, reqId: r.reqId, approve, reason: approve ? "approved in the dashboard" : "rejected in the dashboard" }),
     pending: () => state.catalogue.modelRequests?.find((x) => x.reqId === r.reqId)?.state === "Requested"
   })
-}
 
 /**
  * The owner's approve / reject of a requested grant: a transaction its wallet signs (onchain.js), checked by the
  * contract; a refusal shows the contract's error by name. Only on the owner's own requested grants.
  */
-const grantDecision = (g) => {
-  const s = session()
-  const error = state.grantErrors.get(g.tokenId)
-  if (!s || g.status !== "Requested" || g.owner.toLowerCase() !== s.address.toLowerCase()) {
-    return error ? h("div", { class: "error", "data-testid": "grant-error", "data-tag": error.tag }, error.message) : null
-  }
-  return decisionButtons({
+const grantDecision = (g) =>
+  decisionButtons({
+    may: (me) => g.status === "Requested" && g.owner.toLowerCase() === me,
     errors: state.grantErrors,
     key: g.tokenId,
     testid: "grant",
     send: (chain, account, approve) => chain.decideGrant({ contract: state.chain.suite?.grants, account, tokenId: g.tokenId, approve, reason: approve ? "approved in the dashboard" : "rejected in the dashboard" }),
     pending: () => state.catalogue.grants?.find((x) => x.tokenId === g.tokenId)?.status === "Requested"
   })
-}
 
 /** The confirmations setting and what it buys: the catch-up risk at that depth (Nakamoto's q = 10 %, 30 %). */
 const finality = (chain) => {
