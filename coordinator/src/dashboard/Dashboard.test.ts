@@ -213,7 +213,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
   })
 
   it("draws the training curves of a federated-learning task and verifies its chain trail", async () => {
-    const rounds = 3
+    const rounds = 5
     const features = ["pregnant", "glucose", "pressure", "triceps", "insulin", "mass", "pedigree", "age"]
     const taskId = await cluster.submit({
       kind: "modeling.horizontal-fl",
