@@ -64,6 +64,11 @@ export interface AgentConfig {
   readonly keys?: KeyPolicy.KeyRule
   /** The test harness's switch for keys below production sizes (never a task param): tests only. */
   readonly unsafeTestKeySizes?: boolean
+  /**
+   * Tests only: extra protocol modules (URLs or file paths exporting `protocols`) the protocol worker runs besides
+   * the declared kinds, e.g. one whose stage kills the worker thread. Ignored with `compute: "inline"`.
+   */
+  readonly testProtocolModules?: ReadonlyArray<string | URL>
 }
 
 /** Protocols read datasets through this view (kept here for embedders and benches that import it from the agent). */
@@ -87,6 +92,7 @@ export const start = async (config: AgentConfig): Promise<AgentSession.Agent> =>
           dataDir: config.dataDir,
           backends: config.backends,
           unsafeTestKeySizes: config.unsafeTestKeySizes,
+          modules: config.testProtocolModules,
           onCrash: ({ detail, lostTasks }) => emitEvent({ type: "worker-crashed", detail, lostTasks })
         })
   return AgentSession.connect(config, { endpoint, runner, listeners })

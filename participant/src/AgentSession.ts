@@ -259,6 +259,11 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   const endedTasks = new Set<string>()
   /** Tasks the runner holds, so a rejoin offer after a mere reconnection leaves a running task's state alone. */
   const acceptedTasks = new Set<string>()
+  // A crashed protocol worker took its tasks' state with it: the runner no longer holds them, so their next rejoin
+  // offer must be taken up (accepted again on the fresh worker), not ignored as a mere reconnection's.
+  listeners.add((event) => {
+    if (event.type === "worker-crashed") for (const taskId of event.lostTasks) acceptedTasks.delete(taskId)
+  })
   socket.on(events.offer, async (raw: unknown) => {
     const offer = decodeOr(TaskOffer, raw)
     if (!offer || !domain || deciding.has(offer.taskId)) return
