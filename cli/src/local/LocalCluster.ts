@@ -57,7 +57,7 @@ export interface Options {
    * one, each listens on its own port; instance 0 is the analyst's, `participantsAt` the participants'.
    */
   readonly instances?: number
-  /** The instance every participant connects to (default 0). */
+  /** The instance every participant connects to first (default 0); the others are its failover list. */
   readonly participantsAt?: number
   /** The cluster's lease period in ms (default the coordinator's). */
   readonly leaseMs?: number
@@ -213,6 +213,8 @@ export const start = async (options: Options) => {
       }, true)
       const config = {
         coordinatorUrl: coordinatorUrls[options.participantsAt ?? 0]!,
+        // The other instances, for the participant to fail over to.
+        ...(instances > 1 ? { failoverUrls: coordinatorUrls.filter((_, i) => i !== (options.participantsAt ?? 0)) } : {}),
         dataDir: dir,
         datasets: party.datasets.map((d) => ("file" in d ? { ...d, file: resolve(d.file) } : d)),
         policy: party.policy ?? defaultPolicy(party.datasets, keys.analyst.address),

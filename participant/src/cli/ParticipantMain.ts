@@ -44,6 +44,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
   const dashboardToken = await dashboardTokenOf(config.dataDir)
   const agent = await Agent.start({
     coordinatorUrl: config.coordinatorUrl,
+    ...(config.failoverUrls === undefined ? {} : { failoverUrls: config.failoverUrls }),
     trust,
     wallet,
     datasets: config.datasets,
