@@ -10,7 +10,7 @@ import * as LocalCluster from "./local/LocalCluster.ts"
 
 const jointly = (args: ReadonlyArray<string>) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [LocalCluster.cliPath, ...args], { env: { ...process.env, JOINTLY_LOG: "error" }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [LocalCluster.cliPath(), ...args], { env: { ...process.env, JOINTLY_LOG: "error" }, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += d))

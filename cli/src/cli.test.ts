@@ -22,7 +22,7 @@ const names = ["north", "south", "east"] as const
 /** Runs the CLI with piped (non-terminal) stdio. */
 const jointly = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [LocalCluster.cliPath, ...args], { env: { ...process.env, JOINTLY_LOG: "error", ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [LocalCluster.cliPath(), ...args], { env: { ...process.env, JOINTLY_LOG: "error", ...env }, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += d))

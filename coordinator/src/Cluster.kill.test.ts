@@ -7,6 +7,8 @@
  * The PostgreSQL server itself stopped at once under a running task and started again seconds later: the store's
  * statements wait for it (TaskStore `reconnecting`), the instances take their leases back, and the task ends
  * exactly, its events and chain records once.
+ * The instance the participants are connected to killed under a running task: each participant moves to the other
+ * instance on its failover list, signs in there and serves the task to its exact end.
  * Real anvil, real PostgreSQL, the coordinators and three participants as their own processes.
  */
 import { mkdtemp, rm } from "node:fs/promises"
@@ -236,6 +238,31 @@ describe("two coordinators over one PostgreSQL", () => {
       await expectNotarizedOnce(cluster.supervisorLedger, detail, transitions)
     } finally {
       if (down) await server.resume()
+      east.thaw()
+    }
+  }, 300_000)
+
+  it("moves the participants to the other instance when theirs is killed mid-task, and the task completes exactly", async () => {
+    const east = freezeEastAtConsent()
+    try {
+      const id = await submitAndRun()
+      const killedAt = new Date().toISOString()
+      await cluster.signalCoordinator("SIGKILL", B)
+      east.thaw()
+      // Every participant reconnects, to A: its config names B first and A to fail over to.
+      for (const p of cluster.parties) {
+        await F.eventually(
+          () => p.stderr.some((line) => line.includes('"type":"connected"') && line.includes(`"coordinator":"${cluster.coordinatorUrls[A]}"`) && (/"at":"([^"]+)"/.exec(line)?.[1] ?? "") >= killedAt) || undefined,
+          `${p.name} to connect to instance A`,
+          30_000
+        )
+      }
+      const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: 120_000 })
+      expect(detail.status, String(detail.reason)).toBe("Succeeded")
+      const result = detail.result as Result
+      expect(result).toEqual(F.exactReference([full], params, result.contributors))
+      expect(result.contributors).toHaveLength(3)
+    } finally {
       east.thaw()
     }
   }, 300_000)

@@ -29,7 +29,7 @@ let header: ReadonlyArray<string>
 const asParty = (name: string, args: ReadonlyArray<string>) =>
   new Promise<Record<string, any>>((resolve, reject) => {
     void readFile(join(cluster.party(name).dataDir, "passphrase"), "utf8").then((passphrase) => {
-      const child = spawn(process.execPath, [LocalCluster.cliPath, ...args, "--config", join(cluster.party(name).dataDir, "participant.json")], {
+      const child = spawn(process.execPath, [LocalCluster.cliPath(), ...args, "--config", join(cluster.party(name).dataDir, "participant.json")], {
         env: { ...process.env, JOINTLY_KEY_PASSPHRASE: passphrase.trim() },
         stdio: ["ignore", "pipe", "pipe"]
       })

@@ -300,7 +300,7 @@ describe("bad datasets", () => {
       datasets: [{ name: "pima", file, columns: pimaColumns }],
       policy: { mode: "auto", taskKinds: ["*"], initiators: ["*"], minParties: 2, datasets: { pima: {} } }
     }))
-    const child: ChildProcess = spawn(process.execPath, [LocalCluster.cliPath, "participant", "--config", config], {
+    const child: ChildProcess = spawn(process.execPath, [LocalCluster.cliPath(), "participant", "--config", config], {
       env: { ...process.env, JOINTLY_KEY_PASSPHRASE: passphrase },
       stdio: ["ignore", "pipe", "pipe"]
     })

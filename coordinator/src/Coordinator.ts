@@ -331,6 +331,7 @@ export const start = async (config: Config): Promise<Internals> => {
           : Effect.sync(() => bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "reply", reply: message } }))),
     online: (account) => {
       cluster?.localOnline(account)
+      channel.online(account)
       background("online handling failed", scheduler.online(account))
     },
     offline: (account) => {
@@ -429,8 +430,13 @@ export const start = async (config: Config): Promise<Internals> => {
   await cluster.start({
     adopt: scheduler.adopt,
     lost: scheduler.lostAll,
-    online: (account) => background("online handling failed", scheduler.online(account)),
+    online: (account) => {
+      channel.online(account)
+      background("online handling failed", scheduler.online(account))
+    },
     offline: (account) => {
+      // The instance that held its socket is gone, but it may already be back here (it failed over to this one).
+      if (hub.local().includes(account)) return
       channel.offline(account)
       humans.offline(account)
     }

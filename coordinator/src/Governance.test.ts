@@ -69,7 +69,7 @@ const chainOf = async (name: Name | "analyst" | "supervisor"): Promise<Governanc
 
 const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) =>
   new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [LocalCluster.cliPath, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [LocalCluster.cliPath(), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
     child.stdout.on("data", (d) => (stdout += d))
@@ -765,7 +765,7 @@ describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
     const { cid, uploadFee } = JSON.parse(shared.stdout) as { cid: string; uploadFee: string }
     expect(await points("north")).toBe(before.north - BigInt(uploadFee))
 
-    const server = spawn(process.execPath, [LocalCluster.cliPath, "files", "serve", "--watch", "--config", configOf("north")], {
+    const server = spawn(process.execPath, [LocalCluster.cliPath(), "files", "serve", "--watch", "--config", configOf("north")], {
       env: { ...process.env, ...(await passphraseEnv("north")) },
       stdio: ["ignore", "pipe", "pipe"]
     })

@@ -95,6 +95,11 @@ describe("joint query over real processes (bcw)", () => {
       expect(output.rows.map((row: number) => rows[name][row]!.id)).toEqual(output.ids)
       expect(output.setSize).toBe(new Set(rows[name].map((r) => r.id!)).size)
       expect(await readdir(join(party(name).dataDir, "spill"))).toEqual([])
+      // Streamed from the merged runs: in row order, the digest that of the whole output, no partial file left.
+      expect(output.rows).toEqual([...output.rows].sort((x: number, y: number) => x - y))
+      const { digest, ...rest } = output
+      expect(digest).toBe(sha256Digest(rest))
+      expect((await readdir(join(party(name).dataDir, "outputs"))).filter((f) => f.endsWith(".partial"))).toEqual([])
     }
   }, 180_000)
 })

@@ -113,7 +113,7 @@ describe.skipIf(unavailable !== undefined)("separate hosts over TLS", () => {
     const outcomes = await Promise.all(Object.entries(variants).map(async ([name, body]) => {
       const file = join(dir, `untrusted-${name}.json`)
       await writeFile(file, JSON.stringify(body))
-      const run = await cluster.net.run("east", [process.execPath, cliPath, "participant", "--config", file], { JOINTLY_LOG: "error", ...cluster.participantEnv })
+      const run = await cluster.net.run("east", [process.execPath, cliPath(), "participant", "--config", file], { JOINTLY_LOG: "error", ...cluster.participantEnv })
       return [name, run] as const
     }))
     for (const [name, run] of outcomes) {

@@ -11,7 +11,15 @@
  *   - `tasks_per_minute`: tasks completed per minute at concurrency C (two instances: baseline one instance,
  *     ratio two / one);
  *   - `task_p50_ms`, `task_p99_ms`: submission to Succeeded;
- *   - `coordinator_rss_mb`: resident memory of the coordinator process(es) after the run (sum over instances).
+ *   - `coordinator_rss_mb`: resident memory of the coordinator process(es) after the run (sum over instances);
+ *   - `tasks_failed`: tasks refused, ended other than Succeeded, or not final by their deadline (of 3·C).
+ *
+ * The tasks are spread over analysts, `perInitiator` in flight each: the coordinator caps the tasks one initiator
+ * has open (16 by default, TooManyTasks), and a single analyst holding 100 open tasks is refused by design. With one
+ * analyst the cap was hit at C = 100 on two instances only by chance of pace: one instance takes an initiator's
+ * submissions one at a time (a per-initiator lock in its process) and ended tasks about as fast as it admitted new
+ * ones; two instances admit twice as fast (a lock each; the cap itself is counted in the shared store, correctly)
+ * while a cross-instance task ends later, so more than 16 were open at once.
  *
  * Sizes: JOINTLY_LOAD_PARTICIPANTS (default "10,30") and JOINTLY_LOAD_CONCURRENCY (default "1,5"), comma lists;
  * loops are bounded (3·C tasks per cell, each with a deadline). Loopback only.
@@ -33,6 +41,8 @@ const demo = (file: string) => fileURLToPath(new URL(`../demo/${file}`, import.m
 const files = ["north", "south", "east"].map((name) => demo(`pima-${name}.csv`))
 const list = (value: string | undefined, fallback: string) => (value ?? fallback).split(",").map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0)
 const taskDeadlineMs = 180_000
+/** Tasks one analyst keeps in flight: half the coordinator's default cap on an initiator's open tasks. */
+const perInitiator = 8
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!
 
@@ -52,6 +62,8 @@ interface Cell {
   readonly p50: number
   readonly p99: number
   readonly rss: number
+  /** Tasks that were refused, ended other than Succeeded, or were not final by their deadline. */
+  readonly failed: number
 }
 
 /** One topology (1 or 2 instances) at N participants, measured at every concurrency. */
@@ -88,6 +100,12 @@ const measure = async (instances: number, n: number, concurrencies: ReadonlyArra
     const connected = agents.filter((a) => a.isConnected()).length
     progress(`load: ${connected}/${n} connected`)
 
+    // The analysts the tasks are spread over (members, as the local analyst is).
+    const analysts = Array.from({ length: Math.ceil(Math.max(...concurrencies) / perInitiator) }, () => Wallet.createRandom() as unknown as Wallet)
+    for (const [i, wallet] of analysts.entries()) {
+      await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name: `load-analyst-${i}`, wallet, encryptionPublicKey: wallet.signingKey.compressedPublicKey }, true)
+    }
+
     const out = new Map<number, Cell>()
     let next = 0
     for (const c of concurrencies) {
@@ -96,7 +114,8 @@ const measure = async (instances: number, n: number, concurrencies: ReadonlyArra
       let failed = 0
       const started = performance.now()
       let issued = 0
-      const worker = async () => {
+      const worker = async (w: number) => {
+        const analyst = analysts[Math.floor(w / perInitiator)]!
         while (issued < total) {
           issued++
           const mine = next++
@@ -105,15 +124,21 @@ const measure = async (instances: number, n: number, concurrencies: ReadonlyArra
           while (picked.size < 3) picked.add(Math.floor(Math.random() * n))
           const at = mine % instances
           const t0 = performance.now()
-          const id = await cluster!.submit({
+          const submitted = await cluster!.clientFor(analyst, at).submit({
             kind: "statistics.horizontal",
             parties: [...picked].map((i) => ({ participant: wallets[i]!.address, dataset: "pima" })) as never,
             params,
             nonce: `load-${instances}-${n}-${c}-${mine}`
-          }, at)
+          }).catch((error: unknown) => {
+            failed++
+            progress(`load: submission refused: ${error instanceof Error ? error.message : String(error)}`)
+            return undefined
+          })
+          if (submitted === undefined) continue
+          const id = submitted.taskId
           const deadline = Date.now() + taskDeadlineMs
           for (;;) {
-            const detail = await cluster!.client.get(id).catch(() => undefined)
+            const detail = await cluster!.clientFor(analyst, at).get(id).catch(() => undefined)
             if (detail !== undefined && isFinal(detail.status)) {
               if (detail.status === "Succeeded") latencies.push(performance.now() - t0)
               else {
@@ -131,7 +156,7 @@ const measure = async (instances: number, n: number, concurrencies: ReadonlyArra
           }
         }
       }
-      await Promise.all(Array.from({ length: c }, worker))
+      await Promise.all(Array.from({ length: c }, (_, w) => worker(w)))
       const wallMs = performance.now() - started
       const sorted = [...latencies].sort((a, b) => a - b)
       if (failed > 0) progress(`load: ${failed} of ${total} tasks did not succeed (N=${n}, C=${c}, instances=${instances})`)
@@ -140,7 +165,8 @@ const measure = async (instances: number, n: number, concurrencies: ReadonlyArra
         tasksPerMinute: (latencies.length / wallMs) * 60_000,
         p50: sorted.length > 0 ? percentile(sorted, 50) : NaN,
         p99: sorted.length > 0 ? percentile(sorted, 99) : NaN,
-        rss: await rssMb(cluster.coordinatorPids())
+        rss: await rssMb(cluster.coordinatorPids()),
+        failed
       })
       progress(`load: N=${n} C=${c} instances=${instances}: ${out.get(c)!.tasksPerMinute.toFixed(1)} tasks/min, p50 ${out.get(c)!.p50.toFixed(0)} ms`)
     }
@@ -168,6 +194,7 @@ export const run = async () => {
         emit({ suite: "load", metric: "task_p50_ms", params: p, value: cell.p50 })
         emit({ suite: "load", metric: "task_p99_ms", params: p, value: cell.p99 })
         emit({ suite: "load", metric: "coordinator_rss_mb", params: p, value: cell.rss })
+        emit({ suite: "load", metric: "tasks_failed", params: p, value: cell.failed })
       }
       emit({
         suite: "load",

@@ -3,7 +3,9 @@
  * A local cluster of two participants, each serving its own CSV of ids (party a `u0…u(n−1)`, party b
  * `u(n/2)…u(3n/2−1)`: n/2 shared), runs `query.psi` with a as the receiver, on the OT engine and on the ECDH
  * ring. Reported: `psi_peak_rss_mb`, the larger peak RSS (VmHWM) of the two participant processes at `big` ids
- * per party, against `small`; ratio small/big (1: memory does not grow with the sets), and `psi_task_wall_ms`.
+ * per party, against `small`; ratio small/big (1: memory does not grow with the sets); the same for each role
+ * (`psi_peak_rss_receiver_mb`: party a, which writes the output file; `psi_peak_rss_sender_mb`: party b), and
+ * `psi_task_wall_ms`.
  *
  * Sizes: PSI_MEMORY_SMALL / PSI_MEMORY_BIG (default 100k and 10M), PSI_MEMORY_PROTOCOLS (default "ot"; the ECDH
  * ring costs ≈ 200 CPU-s per 1M×1M and holds its set in memory, so "ecdh" is for smaller sizes). The participants
@@ -16,7 +18,7 @@ import { join } from "node:path"
 import { DuckDBInstance } from "@duckdb/node-api"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import { emit, progress } from "./Report.ts"
-import { peakRss } from "./sources.ts"
+import { peakRssOf } from "./sources.ts"
 
 const columns = [{ name: "id", type: "string" }] as const
 
@@ -57,9 +59,10 @@ const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
     if (detail.status !== "Succeeded") throw new Error(`${protocol} PSI over ${n} ids ended ${detail.status}: ${detail.reason}`)
     const cardinality = (detail.result as { cardinality?: number }).cardinality
     if (cardinality !== n - Math.floor(n / 2)) throw new Error(`${protocol} PSI over ${n} ids: |∩| = ${cardinality}, expected ${n - Math.floor(n / 2)}`)
-    const rss = await peakRss(cluster)
-    progress(`psi-memory: ${protocol} ${n}: |∩| ${cardinality}, ${(wall / 1000).toFixed(1)} s, peak RSS ${rss.toFixed(0)} MB`)
-    return { wall, rss, load: `${loadBefore.toFixed(1)}→${loadavg()[0]!.toFixed(1)}` }
+    const [receiver, sender] = await peakRssOf(cluster)
+    const rss = Math.max(receiver!, sender!)
+    progress(`psi-memory: ${protocol} ${n}: |∩| ${cardinality}, ${(wall / 1000).toFixed(1)} s, peak RSS receiver ${receiver!.toFixed(0)} MB, sender ${sender!.toFixed(0)} MB`)
+    return { wall, rss, receiver: receiver!, sender: sender!, load: `${loadBefore.toFixed(1)}→${loadavg()[0]!.toFixed(1)}` }
   } finally {
     await cluster.stop()
     await rm(files.a, { force: true })
@@ -78,6 +81,9 @@ export const run = async () => {
       const bigRun = await psiTask(dir, big, protocol)
       const params = { protocol, ids_per_party: big, parties: 2, source: "csv", participants: "processes", load_average: bigRun.load, baseline_load_average: smallRun.load }
       emit({ suite: "psi-memory", metric: "psi_peak_rss_mb", params, value: bigRun.rss, baseline: `same task over ${small} ids per party`, baseline_value: smallRun.rss, ratio: smallRun.rss / bigRun.rss })
+      for (const role of ["receiver", "sender"] as const) {
+        emit({ suite: "psi-memory", metric: `psi_peak_rss_${role}_mb`, params, value: bigRun[role], baseline: `same task over ${small} ids per party`, baseline_value: smallRun[role], ratio: smallRun[role] / bigRun[role] })
+      }
       emit({ suite: "psi-memory", metric: "psi_task_wall_ms", params, value: bigRun.wall, baseline: `same task over ${small} ids per party`, baseline_value: smallRun.wall, ratio: smallRun.wall / bigRun.wall })
     }
   } finally {

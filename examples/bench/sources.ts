@@ -125,16 +125,17 @@ const throughput = async (kind: string, source: DataSource, rows: number, baseli
   })
 }
 
-/** The largest peak RSS (MB) among the cluster's participant processes. */
-export const peakRss = async (cluster: LocalCluster.LocalCluster) => {
-  const peaks = await Promise.all(cluster.parties.map(async (party) => {
+/** Peak RSS (VmHWM, MB) of each participant process, in the cluster's party order. */
+export const peakRssOf = (cluster: LocalCluster.LocalCluster) =>
+  Promise.all(cluster.parties.map(async (party) => {
     const status = await readFile(`/proc/${party.process.pid}/status`, "utf8")
     const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1])
     if (!Number.isFinite(kb)) throw new Error(`no VmHWM for ${party.name}`)
     return kb / 1024
   }))
-  return Math.max(...peaks)
-}
+
+/** The largest peak RSS (MB) among the participant processes. */
+export const peakRss = async (cluster: LocalCluster.LocalCluster) => Math.max(...(await peakRssOf(cluster)))
 
 /** One joint statistics task over a cluster whose three parties serve `file` as CSV: its wall time and peak RSS. */
 const statisticsTask = async (dir: string, file: string, rows: number) => {

@@ -29,6 +29,12 @@ export interface AgentConfig {
   /** `https://…`; plain `http://` only to a loopback address unless `trust.allowInsecure` (InsecureEndpoint). */
   readonly coordinatorUrl: string
   /**
+   * Other instances of the same coordinator (several over one PostgreSQL store), under the same `trust`: when the
+   * connection fails the agent moves to the next instance in turn, with backoff (`AgentSession.reconnection`), signs
+   * in there and is offered its running tasks again.
+   */
+  readonly failoverUrls?: ReadonlyArray<string>
+  /**
    * How the coordinator's certificate is checked: Node's default CA store, or `ca` (PEM text), e.g. the
    * consortium's own CA. A certificate that does not verify rejects `connected` with UntrustedCertificate.
    */
@@ -65,6 +71,11 @@ export interface AgentConfig {
   readonly keys?: KeyPolicy.KeyRule
   /** The test harness's switch for keys below production sizes (never a task param): tests only. */
   readonly unsafeTestKeySizes?: boolean
+  /**
+   * Tests only: extra protocol modules (URLs or file paths exporting `protocols`) the protocol worker runs besides
+   * the declared kinds, e.g. one whose stage kills the worker thread. Ignored with `compute: "inline"`.
+   */
+  readonly testProtocolModules?: ReadonlyArray<string | URL>
   /**
    * An embedded IPFS node for this participant (`@jointly/backends/internal/ipfs/HeliaBlocks`): the sealed result
    * and model each ended task names are pinned there (event `pinned`), so they outlive the coordinator's node.
@@ -115,6 +126,7 @@ const startIpfs = async (options: HeliaOptions, emitEvent: (event: AgentEvent) =
 export const start = async (config: AgentConfig): Promise<NodeAgent> => {
   // Checked before anything loads: a participant never sends a handshake over plain http to another host.
   const endpoint = Endpoint.make(config.coordinatorUrl, config.trust)
+  const failover = (config.failoverUrls ?? []).map((url) => Endpoint.make(url, config.trust))
   const wallet = config.wallet
   const listeners = new Set<(event: AgentEvent) => void>()
   const emitEvent = (event: AgentEvent) => {
@@ -130,6 +142,7 @@ export const start = async (config: AgentConfig): Promise<NodeAgent> => {
           dataDir: config.dataDir,
           backends: config.backends,
           unsafeTestKeySizes: config.unsafeTestKeySizes,
+          modules: config.testProtocolModules,
           onCrash: ({ detail, lostTasks }) => emitEvent({ type: "worker-crashed", detail, lostTasks })
         })
   const ipfs = config.ipfs === undefined ? undefined : await startIpfs(config.ipfs, emitEvent).catch(async (error) => {
@@ -137,7 +150,7 @@ export const start = async (config: AgentConfig): Promise<NodeAgent> => {
     throw error
   })
   if (ipfs !== undefined) listeners.add(ipfs.pinAll)
-  const agent = AgentSession.connect(config, { endpoint, runner, listeners })
+  const agent = AgentSession.connect(config, { endpoint, failover, runner, listeners })
   if (ipfs === undefined) return agent
   return {
     ...agent,

@@ -7,7 +7,7 @@
  * and the Endpoint (how the coordinator is reached): nothing here touches a file, a thread or a socket library's
  * platform half.
  */
-import { Effect, Schema } from "effect"
+import { Effect, Fiber, Schedule, Schema } from "effect"
 import { type BaseWallet, getAddress, type Signer } from "ethers"
 import { io, type Socket } from "socket.io-client"
 import * as ApiClient from "@jointly/core/internal/api/ClientSession"
@@ -18,7 +18,7 @@ import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
 import { AdmissionRefused } from "@jointly/core/internal/wire/Admission"
 import type { TaskArtifact, WireError } from "@jointly/core/internal/wire/Messages"
-import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
+import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, type StageOutcome, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
 import type { DatasetSummary } from "./datasets/Dataset.ts"
 import type { Runner } from "./host/Runner.ts"
 import type { ConsentInput } from "./policy/ConsentPolicy.ts"
@@ -70,6 +70,12 @@ export interface SessionConfig {
 export interface Platform {
   /** The coordinator, held to the transport rule (Node's Endpoint.make, or EndpointRule.make in a browser). */
   readonly endpoint: Endpoint.Endpoint
+  /**
+   * Other instances of the same coordinator (one PostgreSQL store behind them all), under the same rule: when the
+   * connection to one fails, the session moves to the next in turn (`endpoint` first), signs in there and is
+   * offered its running tasks again.
+   */
+  readonly failover?: ReadonlyArray<Endpoint.Endpoint>
   /** Where the datasets live and the stages run. */
   readonly runner: Runner
   /** Who hears the session's events (the platform may add its own, e.g. a crashed worker). */
@@ -77,7 +83,8 @@ export interface Platform {
 }
 
 export type AgentEvent =
-  | { readonly type: "connected" }
+  /** Admitted by the coordinator instance at `coordinator` (its URL). */
+  | { readonly type: "connected"; readonly coordinator: string }
   | { readonly type: "disconnected"; readonly reason: string }
   | { readonly type: "refused"; readonly code: string; readonly message: string }
   | { readonly type: "offer"; readonly taskId: string; readonly kind: string }
@@ -109,7 +116,16 @@ const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined
   return decoded._tag === "Success" ? decoded.value : undefined
 }
 
-/** Connects to the coordinator and serves offers and stages until `close`. */
+/**
+ * How the session retries a failed connection, each attempt at the next coordinator instance: exponential backoff
+ * from 250 ms, never more than 2 s apart (a participant is a service: it keeps trying until it is closed), jittered
+ * so that a consortium's participants do not all return to a restarted instance in the same instant.
+ */
+export const reconnection = Schedule.min([Schedule.exponential("250 millis"), Schedule.spaced("2 seconds")]).pipe(Schedule.jittered)
+
+/** A connection attempt that ended without admission for a transport reason (the next instance is tried). */
+class Unreachable extends Schema.TaggedError<Unreachable>()("Unreachable", { url: Schema.String, detail: Schema.String }) {}
+
 /** A running agent (Agent.start, the browser's BrowserAgent.start); `close` disconnects it and stops its compute. */
 export interface Agent {
   /** The org's checksummed chain address. */
@@ -143,13 +159,15 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   const datasets = new Map(runner.datasets.map((d) => [d.name, d] as const))
   let domain: Eip712.Domain | undefined
 
-  const base = endpoint.url
-  // The coordinator's HTTP API through the client derived from its declaration (core/src/api), signed in as this
-  // org, over the same Endpoint (trust, transport rule) as the socket.
-  const api = ApiClient.make({ url: base, endpoint, signer: wallet })
-  /** A fresh nonce and signature at every (re)connection attempt. */
+  // The coordinator's instances (one, unless the platform names others to fail over to) and, for each, its HTTP API
+  // through the client derived from its declaration (core/src/api), signed in as this org, over the same Endpoint
+  // (trust, transport rule) as the socket. `at` is the instance in use: the socket, the sign-in and `api` follow it.
+  const endpoints = [endpoint, ...(platform.failover ?? [])]
+  const apis = endpoints.map((e) => ApiClient.make({ url: e.url, endpoint: e, signer: wallet }))
+  let at = 0
+  /** A fresh nonce (from the instance being connected to, which checks it) and signature at every connection attempt. */
   const login = async () => {
-    const challenge = await Effect.runPromise(api.call((a) => a.auth.nonce(), false))
+    const challenge = await Effect.runPromise(apis[at]!.call((a) => a.auth.nonce(), false))
     domain = Eip712.domain(BigInt(challenge.chainId), challenge.ledger)
     const issuedAt = Math.floor(Date.now() / 1000)
     const signature = await Eip712.signLogin(config.loginKey ?? wallet, domain, {
@@ -171,28 +189,12 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   connected.catch(() => {})
   /** A certificate this participant does not trust is reported, not retried in silence. */
   const untrusted = (error: unknown): boolean => {
-    const explained = endpoint.explain(error)
+    const explained = endpoints[at]!.explain(error)
     if (!(explained instanceof Endpoint.UntrustedCertificate)) return false
     emitEvent({ type: "refused", code: explained._tag, message: explained.message })
     rejectConnected(explained)
     return true
   }
-
-  const socket: Socket = io(`${base}/participants`, {
-    transports: ["websocket"],
-    reconnectionDelay: 250,
-    reconnectionDelayMax: 2_000,
-    ...endpoint.socketOptions,
-    // Passed on to ws: frames from the coordinator are held to the same limit as ours to it.
-    ...({ maxPayload: maxMessageBytes } as object),
-    auth: (cb) => {
-      login().then(cb, (error) => {
-        untrusted(error)
-        emitEvent({ type: "disconnected", reason: String(endpoint.explain(error)) })
-        cb({})
-      })
-    }
-  })
 
   // Bytes this participant put on the wire (socket.io packets, each as engine.io encodes it): what left it, by size.
   const traffic = { sentBytes: 0, sentPackets: 0 }
@@ -201,7 +203,62 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     traffic.sentPackets++
     traffic.sentBytes += typeof data === "string" ? new TextEncoder().encode(data).length : data instanceof ArrayBuffer ? data.byteLength : ArrayBuffer.isView(data) ? data.byteLength : 0
   }
-  socket.io.on("open", () => socket.io.engine.on("packetCreate", countPacket))
+
+  // The session's handlers, attached to each socket it opens (one per connection to an instance).
+  const handlers: Array<readonly [string, (...args: Array<any>) => void]> = []
+  const on = (event: string, handler: (...args: Array<any>) => void) => void handlers.push([event, handler])
+
+  /**
+   * A socket to instance `at`. socket.io's own reconnection is off: it would only ever return to the same URL, so
+   * `failover` retries instead, instance after instance.
+   */
+  const open = (): Socket => {
+    const target = endpoints[at]!
+    const opened = io(`${target.url}/participants`, {
+      transports: ["websocket"],
+      reconnection: false,
+      timeout: 10_000,
+      ...target.socketOptions,
+      // Passed on to ws: frames from the coordinator are held to the same limit as ours to it.
+      ...({ maxPayload: maxMessageBytes } as object),
+      auth: (cb) => {
+        login().then(cb, (error) => {
+          untrusted(error)
+          emitEvent({ type: "disconnected", reason: String(target.explain(error)) })
+          cb({})
+        })
+      }
+    })
+    opened.io.on("open", () => opened.io.engine.on("packetCreate", countPacket))
+    for (const [event, handler] of handlers) opened.on(event, handler)
+    return opened
+  }
+  let socket: Socket
+
+  /**
+   * One connection attempt at the next instance: succeeds once admitted, or once refused (the refusal is the
+   * admission check's answer, retried by its own rule below); fails with Unreachable on transport trouble.
+   */
+  const attempt = Effect.callback<void, Unreachable>((resume) => {
+    at = (at + 1) % endpoints.length
+    socket.close()
+    const next = open()
+    // What was emitted while the link was down (a stage reply, a consent) goes to the next instance, which routes it
+    // to the task's owner.
+    next.sendBuffer.push(...socket.sendBuffer.splice(0))
+    socket = next
+    next.once("connect", () => resume(Effect.void))
+    next.once("connect_error", (error: Error & { data?: { code?: string } }) => {
+      if (error.data?.code !== undefined) resume(Effect.void)
+      else resume(Effect.fail(new Unreachable({ url: endpoints[at]!.url, detail: error.message })))
+    })
+  })
+  let failing: Fiber.Fiber<void, Unreachable> | undefined
+  /** Moves to the next instance, and the next, on the `reconnection` schedule until one admits or refuses this org. */
+  const failover = () => {
+    if (closed || failing !== undefined) return
+    failing = Effect.runFork(Effect.retry(Effect.suspend(() => attempt), reconnection).pipe(Effect.ensuring(Effect.sync(() => (failing = undefined)))))
+  }
 
   // Tasks waiting for a human's decision from the dashboard, announced again after every reconnection (the
   // coordinator keeps them in memory only).
@@ -262,7 +319,12 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   const endedTasks = new Set<string>()
   /** Tasks the runner holds, so a rejoin offer after a mere reconnection leaves a running task's state alone. */
   const acceptedTasks = new Set<string>()
-  socket.on(events.offer, async (raw: unknown) => {
+  // A crashed protocol worker took its tasks' state with it: the runner no longer holds them, so their next rejoin
+  // offer must be taken up (accepted again on the fresh worker), not ignored as a mere reconnection's.
+  listeners.add((event) => {
+    if (event.type === "worker-crashed") for (const taskId of event.lostTasks) acceptedTasks.delete(taskId)
+  })
+  on(events.offer, async (raw: unknown) => {
     const offer = decodeOr(TaskOffer, raw)
     if (!offer || !domain || deciding.has(offer.taskId)) return
     if (offer.rejoin === true) return void rejoin(offer)
@@ -296,24 +358,38 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     emitEvent({ type: "rejoin", taskId: offer.taskId, accepted, reason })
   }
 
-  socket.on(events.request, async (raw: unknown) => {
-    const request = decodeOr(StageRequest, raw)
-    if (!request) return
+  /**
+   * Each task's latest request and its outcome (a task's rounds come one at a time): the coordinator sends an open
+   * request again after this participant reconnected (the reply may have died with the old connection), and the
+   * same id is answered with the same reply, never computed twice.
+   */
+  const latest = new Map<string, { readonly requestId: string; readonly outcome: Promise<StageOutcome> }>()
+  const compute = async (request: StageRequest): Promise<StageOutcome> => {
     await rejoining.get(request.taskId)
     const computed = await runner.stage(request)
     // A reply over the frame limit would only get this connection closed: fail the stage instead, saying why.
-    const outcome = fitsFrame(computed)
+    return fitsFrame(computed)
       ? computed
       : { ok: false as const, code: "TooLarge", detail: `the reply to ${request.stage} exceeds the ${maxMessageBytes}-byte message limit` }
+  }
+  on(events.request, async (raw: unknown) => {
+    const request = decodeOr(StageRequest, raw)
+    if (!request) return
+    const previous = latest.get(request.taskId)
+    const repeated = previous?.requestId === request.requestId
+    const pending = repeated ? previous.outcome : compute(request)
+    if (!repeated) latest.set(request.taskId, { requestId: request.requestId, outcome: pending })
+    const outcome = await pending
     socket.emit(events.reply, { requestId: request.requestId, taskId: request.taskId, stage: request.stage, outcome })
-    emitEvent({ type: "stage", taskId: request.taskId, stage: request.stage, ok: outcome.ok, detail: outcome.ok ? undefined : `${outcome.code}: ${outcome.detail}` })
+    if (!repeated) emitEvent({ type: "stage", taskId: request.taskId, stage: request.stage, ok: outcome.ok, detail: outcome.ok ? undefined : `${outcome.code}: ${outcome.detail}` })
   })
 
-  socket.on(events.ended, (raw: unknown) => {
+  on(events.ended, (raw: unknown) => {
     const ended = decodeOr(TaskEnded, raw)
     if (!ended) return
     void runner.forget(ended.taskId)
     acceptedTasks.delete(ended.taskId)
+    latest.delete(ended.taskId)
     endedTask(ended.taskId)
     emitEvent({ type: "ended", taskId: ended.taskId, status: ended.status, reason: ended.reason, ...(ended.artifacts === undefined ? {} : { artifacts: ended.artifacts }) })
   })
@@ -325,7 +401,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     waiting.delete(taskId)
   }
 
-  socket.on(events.humanDecision, (raw: unknown, ack?: (answer: { ok: boolean; detail?: string }) => void) => {
+  on(events.humanDecision, (raw: unknown, ack?: (answer: { ok: boolean; detail?: string }) => void) => {
     const reply = typeof ack === "function" ? ack : () => {}
     const decision = decodeOr(HumanDecision, raw)
     if (!decision) return reply({ ok: false, detail: "malformed decision" })
@@ -341,16 +417,16 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   })
 
   // A dashboard user signing in as this org with its dashboard token: sign the coordinator's sign-in message only
-  // when the token's MAC over it checks, and only a message for this account at the coordinator this agent
+  // when the token's MAC over it checks, and only a message for this account at a coordinator instance this agent
   // connects to (never a sign-in elsewhere, whoever relays it).
-  const origin = new URL(base)
-  socket.on(events.dashboardSignIn, (raw: unknown, ack?: (answer: { ok: boolean; signature?: string; detail?: string }) => void) => {
+  const origins = endpoints.map((e) => new URL(e.url))
+  on(events.dashboardSignIn, (raw: unknown, ack?: (answer: { ok: boolean; signature?: string; detail?: string }) => void) => {
     const reply = typeof ack === "function" ? ack : () => {}
     const request = decodeOr(DashboardSignIn, raw)
     if (!request) return reply({ ok: false, detail: "malformed sign-in request" })
     const fields = SignIn.parse(request.message)
-    if (fields === undefined || fields.address !== self || fields.domain !== origin.host || fields.uri !== origin.origin) {
-      return reply({ ok: false, detail: `not a sign-in for ${self} at ${origin.host}` })
+    if (fields === undefined || fields.address !== self || !origins.some((o) => fields.domain === o.host && fields.uri === o.origin)) {
+      return reply({ ok: false, detail: `not a sign-in for ${self} at ${origins.map((o) => o.host).join(" or ")}` })
     }
     if (config.dashboardToken === undefined || !HumanToken.verifySignIn(config.dashboardToken, request.message, request.mac)) {
       return reply({ ok: false, detail: "the sign-in does not carry this participant's dashboard token" })
@@ -359,44 +435,53 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     wallet.signMessage(request.message).then((signature) => reply({ ok: true, signature }), (error: unknown) => reply({ ok: false, detail: String(error) }))
   })
 
-  socket.on("connect", () => {
+  on("connect", () => {
     for (const { announce } of waiting.values()) socket.emit(events.awaitingHuman, announce)
   })
 
-  socket.on(events.error, (raw: unknown) => {
+  on(events.error, (raw: unknown) => {
     const error = decodeOr(WireErrorSchema, raw)
     if (error) emitEvent({ type: "wire-error", error })
   })
 
-  socket.on("disconnect", (reason) => {
+  on("disconnect", (reason: Socket.DisconnectReason) => {
     emitEvent({ type: "disconnected", reason })
-    // socket.io does not reconnect after the server dropped us (e.g. the org was suspended): try again later,
-    // and the admission check decides whether the org is back.
+    // Closed by this side (the agent closing, or moving to another instance): nothing to do.
+    if (reason === "io client disconnect") return
+    // The server dropped us (e.g. the org was suspended): try the same instance again later, and the admission
+    // check decides whether the org is back.
     if (reason === "io server disconnect") {
       later(() => {
-        if (!closed) socket.connect()
+        if (!closed && !socket.connected) socket.connect()
       }, 5_000)
+      return
     }
+    // The link or the instance failed: move on to the next.
+    failover()
   })
 
-  socket.on("connect", () => {
-    emitEvent({ type: "connected" })
+  on("connect", () => {
+    emitEvent({ type: "connected", coordinator: endpoints[at]!.url })
     resolveConnected()
   })
-  socket.on("connect_error", (error: Error & { data?: { code?: string } }) => {
+  on("connect_error", (error: Error & { data?: { code?: string } }) => {
     const code = error.data?.code
-    // Transport trouble: socket.io retries by itself (a refused certificate is reported first).
-    if (code === undefined) return void untrusted(error)
+    // Transport trouble: the next instance is tried (a refused certificate is reported first).
+    if (code === undefined) {
+      untrusted(error)
+      return failover()
+    }
     emitEvent({ type: "refused", code, message: error.message })
     // The hub sends the refusal's message, "<code>: <detail>": the detail is what follows the code.
     rejectConnected(new AdmissionRefused({ code, detail: error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message }))
-    // A refusal by the middleware stops socket.io's own retries; try again later in case the org is restored.
+    // A refusal by the middleware is final for this attempt; try again later in case the org is restored.
     later(() => {
-      if (!closed) socket.connect()
+      if (!closed && !socket.connected) socket.connect()
     }, 5_000)
   })
 
   let closed = false
+  socket = open()
   return {
     address: self,
     datasets: runner.datasets.map((d) => ({ name: d.name, kind: d.kind, rows: d.rowCount })),
@@ -407,7 +492,9 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     /** What this participant has sent the coordinator since it started, in bytes and socket.io packets. */
     traffic: () => ({ ...traffic }),
     /** The coordinator's HTTP API, signed in as this org when a route needs it (artifacts of model requests). */
-    api,
+    get api() {
+      return apis[at]!
+    },
     on: (listener: (event: AgentEvent) => void) => {
       listeners.add(listener)
       return () => listeners.delete(listener)
@@ -416,9 +503,10 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     rawEmit: (event: string, payload: unknown) => socket.emit(event, payload),
     close: async () => {
       closed = true
+      if (failing !== undefined) await Effect.runPromise(Fiber.interrupt(failing))
       socket.close()
       await runner.close()
-      await endpoint.close()
+      for (const e of endpoints) await e.close()
     }
   }
 }

@@ -8,7 +8,6 @@ import { randomBytes } from "node:crypto"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
-import { fileURLToPath } from "node:url"
 import { Effect, Exit, Redacted, Scope } from "effect"
 import type { Wallet } from "ethers"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
@@ -25,12 +24,9 @@ import * as Log from "@jointly/coordinator/internal/Log"
 import * as AccountKeystore from "@jointly/coordinator/internal/keys/AccountKeystore"
 import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
 import * as Operator from "@jointly/coordinator/internal/local/Operator"
+import { cliPath } from "./CliBin.ts"
 
-/**
- * The `jointly` bin this cluster spawns (`node <cliPath> …`): the built CLI when this module is built itself (an
- * installed package), its TypeScript sources through tsx when it runs from sources (the repository's tests).
- */
-export const cliPath = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../../bin/jointly-dev.mjs" : "../../bin/jointly.mjs", import.meta.url))
+export { cliPath }
 
 export interface PartyOptions {
   readonly name: string
@@ -61,7 +57,7 @@ export interface Options {
    * one, each listens on its own port; instance 0 is the analyst's, `participantsAt` the participants'.
    */
   readonly instances?: number
-  /** The instance every participant connects to (default 0). */
+  /** The instance every participant connects to first (default 0); the others are its failover list. */
   readonly participantsAt?: number
   /** The cluster's lease period in ms (default the coordinator's). */
   readonly leaseMs?: number
@@ -113,7 +109,7 @@ const defaultPolicy = (datasets: ReadonlyArray<DatasetSpec>, analyst: string): P
 /** Spawns the CLI and resolves with the first stdout line that parses as JSON carrying `event`. */
 const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stderr: Array<string>) =>
   new Promise<{ child: ChildProcess; ready: Record<string, unknown> }>((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
     createInterface({ input: child.stderr! }).on("line", (line) => {
       stderr.push(line)
       if (stderr.length > 500) stderr.shift()
@@ -264,6 +260,8 @@ export const start = async (options: Options) => {
       }, true)
       const config = {
         coordinatorUrl: coordinatorUrls[options.participantsAt ?? 0]!,
+        // The other instances, for the participant to fail over to.
+        ...(instances > 1 ? { failoverUrls: coordinatorUrls.filter((_, i) => i !== (options.participantsAt ?? 0)) } : {}),
         dataDir: dir,
         datasets: party.datasets.map((d) => ("file" in d ? { ...d, file: resolve(d.file) } : d)),
         policy: party.policy ?? defaultPolicy(party.datasets, keys.analyst.address),

@@ -39,7 +39,7 @@ const children: Array<ChildProcess> = []
 /** Runs `jointly coordinator --config`; resolves with its ready line, or with its exit code and stderr. */
 const coordinator = (env: NodeJS.ProcessEnv, config = configFile) =>
   new Promise<{ child: ChildProcess; ready?: Record<string, unknown>; code?: number | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [cliPath, "coordinator", "--config", config], { env: { ...process.env, JOINTLY_LOG: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, [cliPath(), "coordinator", "--config", config], { env: { ...process.env, JOINTLY_LOG: "warn", ...env }, stdio: ["ignore", "pipe", "pipe"] })
     children.push(child)
     let stderr = ""
     child.stderr!.on("data", (d) => (stderr += d))

@@ -6,7 +6,7 @@
  * verified badge; another member's page is refused the same task, an unknown account is refused altogether. Every
  * result kind is drawn for what it is: the cheap kinds from tasks run here (statistics, PSI, federated learning, a
  * batch prediction with its model, an online prediction against the API's own answer), the slow ones — a vertical
- * model, a Shapley valuation, SecureSVM, SecureBoost and its prediction, a similarity search — from the stored
+ * model, a Shapley valuation, SecureSVM, SecureBoost and its prediction, an encrypted linear prediction, a similarity search — from the stored
  * results of real runs (testing/recordResults.ts), each asserted against the result's own numbers. The analyst
  * submits a task through the form (the page's task id is TaskSpec.taskId's; bad params get the typed refusal).
  * Screenshots of the main views go to coordinator/test-artifacts/screenshots/.
@@ -17,12 +17,16 @@ import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { getAddress, getBytes, JsonRpcProvider, keccak256, toUtf8Bytes, Wallet } from "ethers"
+import { randomBytes } from "node:crypto"
+import { getAddress, getBytes, hexlify, JsonRpcProvider, keccak256, toUtf8Bytes, Wallet } from "ethers"
 import { type Browser, chromium, type Locator, type Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as ModelToData from "@jointly/core/internal/governance/ModelToData"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import { modelRequestIdOf } from "@jointly/core/internal/ledger/GovernanceLedger"
 import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
+import * as Funding from "../chain/Funding.ts"
 import * as Consortium from "../local/Consortium.ts"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import { cell, tablesOf } from "./public/tables.js"
@@ -457,6 +461,16 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       expect(await predicted.view.locator('[data-testid="prediction"]').textContent()).toContain(predicted.result.digest)
       await predicted.view.screenshot({ path: join(screenshots, "result-secureboost-prediction.png") })
 
+      // Encrypted linear prediction with the SVM's model: south's rows scored at north under CKKS, scores kept by south.
+      const encrypted = await draw("prediction.encrypted-linear")
+      expect(await encrypted.view.getAttribute("data-view")).toBe("prediction")
+      expect(encrypted.result.rows).toBeGreaterThan(0)
+      expect(await figure(encrypted.view, "rows")).toBe(String(encrypted.result.rows))
+      const kept = await encrypted.view.locator('[data-testid="prediction"]').textContent()
+      for (const value of [encrypted.result.modelId, encrypted.result.digest]) expect(kept).toContain(value)
+      expect(await encrypted.view.textContent()).toContain("CKKS ciphertexts under the requester's key")
+      await encrypted.view.screenshot({ path: join(screenshots, "result-encrypted-linear.png") })
+
       // Similarity search: K, the rounds it took and the index it searched (its root as committed).
       const similar = await draw("query.similar")
       expect(await similar.view.getAttribute("data-view")).toBe("similar")
@@ -512,6 +526,18 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect((await cluster.client.list()).length).toBe(before)
 
     await form.locator('[data-param="columns"]').fill("age, mass")
+    // The envelope's settings, built from TaskSpec's Schema: recipients typed untidily (lower case), timeouts in ms.
+    // A zero timeout passes the page and is refused by the coordinator's decoding of that same Schema.
+    const settings = form.locator('[data-testid="form-options"]')
+    await settings.locator('[data-param="recipients"]').fill(`${cluster.keys.analyst.address.toLowerCase()}, ${south.address.toLowerCase()}`)
+    await settings.locator('[data-param="consentTimeoutMs"]').fill("0")
+    await form.locator('[data-testid="form-submit"]').click()
+    await expect.poll(() => refusal.getAttribute("data-tag")).toBe("Malformed")
+    expect(await refusal.getAttribute("data-status")).toBe("400")
+    expect(await refusal.textContent()).toContain("consentTimeoutMs")
+    expect((await cluster.client.list()).length).toBe(before)
+    await settings.locator('[data-param="consentTimeoutMs"]').fill("120000")
+    await settings.locator('[data-param="roundTimeoutMs"]').fill("45000")
     await form.locator('[data-testid="form-submit"]').click()
     const submitted = form.locator('[data-testid="form-submitted"]')
     await submitted.waitFor({ timeout: 30_000 })
@@ -524,6 +550,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect(getAddress(done.spec.initiator)).toBe(cluster.keys.analyst.address)
     expect(done.spec.params).toEqual({ columns: ["age", "mass"], statistics: ["count", "mean"] })
     expect(done.spec.parties.map((p) => [getAddress(p.participant), p.dataset])).toEqual([[north.address, "pima"], [south.address, "pima"]])
+    expect([done.spec.recipients, done.spec.consentTimeoutMs, done.spec.roundTimeoutMs]).toEqual([[cluster.keys.analyst.address, south.address], 120_000, 45_000])
     expect(taskIdOf(done.spec)).toBe(id)
     const plain = await Promise.all((["north", "south"] as const).map(async (n) => (await readFile(join(demo, `pima-${n}.csv`), "utf8")).trim().split("\n").slice(1).map((l) => Number(l.split(",")[7]))))
     const ages = plain.flat()
@@ -570,6 +597,73 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     } finally {
       await ownerPage.close()
       await Promise.all([asOwner?.close(), asAnalyst?.close()])
+    }
+  })
+
+  it("lets a steward of the owner's organisation approve a model request on chain; east's participant (policy: ask) serves it only then, and another organisation is refused by name", async () => {
+    const east = party("east")
+    const eastWallet = await cluster.walletOf("east")
+    const chain = cluster.supervisorLedger.chain
+    // The steward's own wallet, bound to east's company (asked, endorsed by east, approved by the supervisor):
+    // a human of east's organisation, never east's server key.
+    const steward = Wallet.createRandom()
+    await Funding.fund(chain, chain.signer(cluster.keys.supervisor.privateKey), [steward.address], true)
+    const [asSteward, asEast] = await Promise.all([steward as unknown as Wallet, eastWallet].map((w) => Consortium.ledgerFor(chain, w, cluster.deployment)))
+    const [eastChain, analystChain, northChain] = await Promise.all([eastWallet, cluster.keys.analyst, await cluster.walletOf("north")].map((w) => Consortium.governanceFor(cluster.rpcUrl, w, cluster.deployment)))
+    let sp: Page | undefined
+    try {
+      const { companyId } = await asEast!.companyOf(east.address)
+      await asSteward!.requestJoin(companyId!)
+      await asEast!.endorseJoin(companyId!, steward.address)
+      await cluster.supervisorLedger.approveJoin(companyId!, steward.address)
+      // The analyst sends a statistics analysis to east's "pima", sealed to east's key, as `jointly model request` does.
+      const { datasetId } = await eastChain!.publishDataset({ domain: "health", name: "pima", attrs: JSON.stringify(columns), size: 0, contentHash: keccak256(toUtf8Bytes("east pima rows")), location: "east", policy: "Open" })
+      const nonce = hexlify(randomBytes(32))
+      const reqId = modelRequestIdOf(cluster.keys.analyst.address, east.address, datasetId as `0x${string}`, nonce as `0x${string}`)
+      const payload: ModelToData.RequestPayload = { version: 1, reqId, datasetId, dataset: "pima", from: cluster.keys.analyst.address, to: east.address, nonce, analysis: { template: "statistics", columns: ["glucose", "age"], statistics: ["count", "mean"] } }
+      const { ciphertext, payloadHash } = ModelToData.seal((await analystChain!.encryptionKeyOf(east.address))!, payload, await ModelToData.sign(cluster.keys.analyst, payload))
+      const cid = await cluster.client.putArtifact(ciphertext)
+      await analystChain!.requestModel({ datasetId: datasetId as `0x${string}`, to: east.address, payloadHash, payloadURI: `cid:${cid}`, expiry: BigInt(Math.floor(Date.now() / 1000) + 600), nonce: nonce as `0x${string}` })
+      // East opened and reviewed it, and waits: its policy asks a human.
+      await expect.poll(() => east.stderr.some((l) => l.includes(reqId) && l.includes("model-awaiting")), { timeout: 30_000 }).toBe(true)
+      expect((await analystChain!.getModelRequest(reqId as `0x${string}`))?.state).toBe("Requested")
+      // Another organisation's account may not decide it: the contract refuses by name.
+      expect(await northChain!.decideModel(reqId as `0x${string}`, true).then(() => "decided", (e) => e.revertName)).toBe("NotOwnerOrganisation")
+
+      // The requester sees its request without a decision to make.
+      await page.click('nav a[data-view="catalogue"]')
+      await page.locator(`[data-testid="model-request"][data-req-id="${reqId}"]`).waitFor({ timeout: 30_000 })
+      expect(await page.locator(`[data-testid="model-request"][data-req-id="${reqId}"] [data-testid="model-approve"]`).count()).toBe(0)
+      await page.click('nav a[data-view="tasks"]')
+
+      sp = await walletPage(steward)
+      await sp.locator("#live[data-state=live]").waitFor()
+      const row = sp.locator(`[data-testid="model-request"][data-req-id="${reqId}"]`)
+      await expect.poll(async () => {
+        await sp!.click('nav a[data-view="members"]')
+        await sp!.click('nav a[data-view="catalogue"]')
+        return row.locator('[data-testid="model-approve"]').count()
+      }, { timeout: 30_000 }).toBe(1)
+      await sp.locator('[data-testid="model-requests"]').screenshot({ path: join(screenshots, "model-request-approval.png") })
+      await row.locator('[data-testid="model-approve"]').click()
+      // Approved on chain by the steward's account; east then answers with the result sealed to the analyst.
+      const answered = await expect.poll(async () => (await analystChain!.getModelRequest(reqId as `0x${string}`))?.state, { timeout: 60_000 }).toBe("Answered").then(() => analystChain!.getModelRequest(reqId as `0x${string}`))
+      const decided = (await analystChain!.logs(0n, await analystChain!.blockNumber())).find((l) => l.contract === "modelRequests" && l.name === "ModelDecided" && String(l.args.reqId) === reqId)
+      expect([getAddress(String(decided?.args.by)), decided?.args.approve]).toEqual([steward.address, true])
+      await expect.poll(async () => {
+        await sp!.click('nav a[data-view="members"]')
+        await sp!.click('nav a[data-view="catalogue"]')
+        return row.getAttribute("data-state")
+      }, { timeout: 30_000 }).toBe("Answered")
+      const indexed = (await cluster.client.modelRequests(east.address)).find((r: any) => r.reqId === reqId) as unknown as { resultURI: string }
+      const { base64 } = await cluster.client.getArtifact(indexed.resultURI)
+      const result = ModelToData.openResult(getBytes(cluster.keys.analyst.privateKey), reqId, new Uint8Array(Buffer.from(base64, "base64")), answered!.resultHash!) as { count: number; columns: Record<string, { mean: number }> }
+      const ages = (await readFile(join(demo, "pima-east.csv"), "utf8")).trim().split("\n").slice(1).map((l) => Number(l.split(",")[7]))
+      expect(result.count).toBe(ages.length)
+      expect(result.columns.age!.mean).toBeCloseTo(ages.reduce((a, b) => a + b, 0) / ages.length, 9)
+    } finally {
+      await sp?.close()
+      await Promise.all([asSteward?.close(), asEast?.close(), eastChain?.close(), analystChain?.close(), northChain?.close()])
     }
   })
 

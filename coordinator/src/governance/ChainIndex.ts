@@ -135,6 +135,10 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
           case "modelRequests.ModelResult":
             await tx.query(`update model_requests set state = 'Answered', result_hash = $2, result_uri = $3, block = $4 where req_id = $1`, [lower(a.reqId), lower(a.resultHash), String(a.resultURI), block])
             break
+          case "modelRequests.ModelDecided":
+            // A rejection also emits ModelRefused (below); an approval leaves the request for its owner to answer.
+            if (a.approve === true) await tx.query(`update model_requests set state = 'Approved', block = $2 where req_id = $1 and state = 'Requested'`, [lower(a.reqId), block])
+            break
           case "modelRequests.ModelRefused":
             await tx.query(`update model_requests set state = 'Refused', block = $2 where req_id = $1`, [lower(a.reqId), block])
             break

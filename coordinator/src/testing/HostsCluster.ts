@@ -58,7 +58,7 @@ export const start = async (net: Netns.Network, options: Options) => {
     const quiet = { JOINTLY_LOG: "error" }
     /** One `jointly` command in `where`'s namespace; its last stdout JSON line, or an error with its stderr. */
     const jointly = async (where: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) => {
-      const run = await net.run(where, [process.execPath, cliPath, ...args], { ...quiet, ...env })
+      const run = await net.run(where, [process.execPath, cliPath(), ...args], { ...quiet, ...env })
       // `task submit --watch --json` exits 1 for a task that did not succeed, with the task's summary on stdout.
       const answer = (() => {
         try {
@@ -81,7 +81,7 @@ export const start = async (net: Netns.Network, options: Options) => {
     const certificate = ca.issue("coordinator", [coordinatorHost])
 
     progress("chain")
-    const chain = await net.start("chain", [process.execPath, cliPath, "chain", "--data-dir", join(dir, "chain"), "--host", host("chain").address, "--port", "8545"], quiet)
+    const chain = await net.start("chain", [process.execPath, cliPath(), "chain", "--data-dir", join(dir, "chain"), "--host", host("chain").address, "--port", "8545"], quiet)
     const rpcUrl = String(chain.ready.rpcUrl)
 
     const operatorPassphrase = randomBytes(18).toString("base64url")
@@ -115,7 +115,7 @@ export const start = async (net: Netns.Network, options: Options) => {
       keystore: coordinatorKey
     }, null, 2))
     progress("coordinator")
-    const coordinator = await net.start("coordinator", [process.execPath, cliPath, "coordinator", "--config", coordinatorConfig], { ...quiet, JOINTLY_COORDINATOR_KEY_PASSPHRASE: operatorPassphrase })
+    const coordinator = await net.start("coordinator", [process.execPath, cliPath(), "coordinator", "--config", coordinatorConfig], { ...quiet, JOINTLY_COORDINATOR_KEY_PASSPHRASE: operatorPassphrase })
     const coordinatorUrl = String(coordinator.ready.url)
 
     // Each organisation: its config (coordinator URL, the CA file, datasets, policy), its own registration.
@@ -141,7 +141,7 @@ export const start = async (net: Netns.Network, options: Options) => {
     await jointly("operator", ["supervise", "audit", ...configs.map((c) => c.address), analyst.address, "--keystore", supervisorKey, "--deployment", deployment, "--rpc-url", rpcUrl], operatorEnv)
 
     const startParticipant = (name: string, configFile: string, env: NodeJS.ProcessEnv = {}) =>
-      net.start(name, [process.execPath, cliPath, "participant", "--config", configFile], { ...quiet, ...participantEnv, ...env })
+      net.start(name, [process.execPath, cliPath(), "participant", "--config", configFile], { ...quiet, ...participantEnv, ...env })
     progress("participants")
     const parties: Array<Party> = await Promise.all(configs.map(async (c) => ({ ...c, started: await startParticipant(c.name, c.configFile) })))
 

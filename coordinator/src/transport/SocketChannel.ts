@@ -26,6 +26,10 @@ export const make = (hub: Pick<HubShape, "request">) => {
     /** For `Hub.bind`: a participant's socket closed. */
     offline: (account: string): void => {
       if (inbound !== undefined) Effect.runSync(inbound.offline(account))
+    },
+    /** For `Hub.bind` and the cluster's presence: a participant connected, here or at another instance. */
+    online: (account: string): void => {
+      if (inbound !== undefined) Effect.runSync(inbound.online(account))
     }
   }
 }

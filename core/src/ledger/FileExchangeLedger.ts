@@ -59,9 +59,14 @@ export const makeFileExchangeLedger = async (config: FileExchangeConfig) => {
     const allowance = await guarded("allowance", () => points.allowance(signer.address, address))
     if (allowance < amount) await write("approve", () => points.approve.populateTransaction(address, amount))
   }
-  const decodeLogs = async (operation: string, name: FileExchange.FileExchangeEventName, topics: ReadonlyArray<string | null>) => {
+  const decodeLogs = async (
+    operation: string,
+    name: FileExchange.FileExchangeEventName,
+    topics: ReadonlyArray<string | null>,
+    blocks: { readonly from: bigint; readonly to: bigint | "latest" } = { from: fromBlock, to: "latest" }
+  ) => {
     const topic = FileExchange.contractInterface.getEvent(name)!.topicHash
-    const logs = await guarded(operation, () => provider.getLogs({ address, topics: [topic, ...topics], fromBlock, toBlock: "latest" }))
+    const logs = await guarded(operation, () => provider.getLogs({ address, topics: [topic, ...topics], fromBlock: blocks.from, toBlock: blocks.to }))
     return logs.map((l) => FileExchange.decodeLog(l)!.args as unknown as Record<string, unknown>)
   }
   const topicOf = (account: string) => `0x${getAddress(account).slice(2).toLowerCase().padStart(64, "0")}`
@@ -99,16 +104,16 @@ export const makeFileExchangeLedger = async (config: FileExchangeConfig) => {
       if (r.status === 0n) return undefined
       return { requestId: requestId.toLowerCase(), cidHash: r.cidHash.toLowerCase(), requester: getAddress(r.requester), status: enumName(FileExchange.RequestStatus, r.status) }
     },
-    /** Paid requests for `uploader`'s files that still wait for their key, oldest first. */
-    pendingFor: async (uploader: string): Promise<ReadonlyArray<DownloadRequest>> => {
-      const asked = await decodeLogs("pendingFor", "DownloadRequested", [null, null, topicOf(uploader)])
-      const pending: Array<DownloadRequest> = []
-      for (const e of asked) {
-        const requestId = String(e.requestId).toLowerCase()
-        const r = await guarded("getRequest", () => files.getRequest(requestId))
-        if (enumName(FileExchange.RequestStatus, r.status) === "Paid") pending.push({ requestId, cidHash: r.cidHash.toLowerCase(), requester: getAddress(r.requester), status: "Paid" })
-      }
-      return pending
+    /**
+     * The ids of download requests for `uploader`'s files asked from block `since` (default: the deployment) up to
+     * the head, oldest first, and the head's number: a caller that follows new requests passes `head + 1` next
+     * time, so it reads each block's logs once however long the uploader's history grows.
+     */
+    requestedSince: async (uploader: string, since: bigint = fromBlock): Promise<{ readonly requestIds: ReadonlyArray<Hex>; readonly head: bigint }> => {
+      const head = BigInt(await guarded("blockNumber", () => provider.getBlockNumber()))
+      if (since > head) return { requestIds: [], head }
+      const asked = await decodeLogs("requestedSince", "DownloadRequested", [null, null, topicOf(uploader)], { from: since, to: head })
+      return { requestIds: asked.map((e) => String(e.requestId).toLowerCase()), head }
     },
     /** The key delivered for a request (encrypted to its requester), or undefined while none is. */
     deliveredKey: async (requestId: Hex): Promise<Uint8Array | undefined> => {

@@ -384,6 +384,9 @@ export const makeGovernanceLedger = async (config: GovernanceLedgerConfig) => {
     },
     respondModel: async (reqId: Hex, resultHash: Hex, resultURI: string) =>
       toReceipt(await write("respondModel", () => c.modelRequests.respond.populateTransaction(bytes32("respondModel", "reqId", reqId), bytes32("respondModel", "resultHash", resultHash), resultURI))),
+    /** A human of the owner's organisation approves or rejects a waiting request (ModelRequests.decide). */
+    decideModel: async (reqId: Hex, approve: boolean, reason?: string) =>
+      toReceipt(await write("decideModel", () => c.modelRequests.decide.populateTransaction(bytes32("decideModel", "reqId", reqId), approve, reasonHash(reason)))),
     refuseModel: async (reqId: Hex, reason: string) =>
       toReceipt(await write("refuseModel", () => c.modelRequests.refuse.populateTransaction(bytes32("refuseModel", "reqId", reqId), reasonHash(reason)))),
     getModelRequest: async (reqId: Hex): Promise<ModelRequestRecord | undefined> => {

@@ -392,9 +392,12 @@ describe.each(nodeNames)("on %s", (nodeName) => {
       expect(notDeployed.reason._tag).toBe("NotDeployed")
     })
 
+    /** The governance suite, deployed once (deploying hands the registry's admin over to its timelock). */
+    let suiteDeployed: ReturnType<typeof GovernanceLedger.deploySuite> | undefined
+    const governanceSuite = () => (suiteDeployed ??= GovernanceLedger.deploySuite(clients.supervisor.chain, clients.supervisor.chain.signer(keys.supervisor), addresses, clients.supervisor.account))
+
     it("serves the governance suite as an Effect service over a shared chain client", async () => {
-      const chain = clients.supervisor.chain
-      const suite = await GovernanceLedger.deploySuite(chain, chain.signer(keys.supervisor), addresses, clients.supervisor.account)
+      const suite = await governanceSuite()
       const program = Effect.gen(function*() {
         const governance = yield* GovernanceLedger.GovernanceChain
         const published = yield* governance.publishDataset({
@@ -422,6 +425,47 @@ describe.each(nodeNames)("on %s", (nodeName) => {
       expect(refused.revertName).toBe("UnknownDataset")
       // The layer's scope closed the view, not the chain client it was lent.
       expect(await clients.acme.isActive(clients.acme.account)).toBe(true)
+    })
+
+    it("lets only the owner's organisation approve or reject a model request, once and before its expiry; the owner answers only a request still open", async () => {
+      const chain = clients.supervisor.chain
+      const suite = await governanceSuite()
+      const as = Object.fromEntries(await Promise.all((["acme", "acme2", "beta", "mallory"] as const).map(async (n) =>
+        [n, await GovernanceLedger.makeGovernanceLedger({ rpcUrl: node.rpcUrl, chain, privateKey: keys[n], addresses: { ...suite, registry: addresses.registry } })] as const))) as Record<"acme" | "acme2" | "beta" | "mallory", GovernanceLedger.GovernanceLedger>
+      try {
+        const { datasetId } = await as.acme.publishDataset({ domain: "health", name: "scans", attrs: "[]", size: 10, contentHash: bytes32("scans"), location: "acme://scans", policy: "Open" })
+        const now = BigInt((await new JsonRpcProvider(node.rpcUrl).getBlock("latest"))!.timestamp)
+        const request = async (nonce: string, ttl = 600n) =>
+          (await as.beta.requestModel({ datasetId: datasetId as `0x${string}`, to: as.acme.account, payloadHash: bytes32(`payload ${nonce}`), payloadURI: `cid:${nonce}`, expiry: now + ttl, nonce: bytes32(nonce) })).reqId as `0x${string}`
+        const approved = await request("approve me")
+        // Neither the requester's organisation nor an account bound to no active company may decide.
+        expect(await revertOf(as.beta.decideModel(approved, true))).toBe("NotOwnerOrganisation")
+        expect(await revertOf(as.mallory.decideModel(approved, true))).toBe("NotOwnerOrganisation")
+        expect(await revertOf(as.acme2.decideModel(bytes32("no such request"), true))).toBe("UnknownRequest")
+        expect((await as.beta.getModelRequest(approved))?.state).toBe("Requested")
+        // A steward's own account of the owner's company (not the addressee's key) decides, once.
+        await as.acme2.decideModel(approved, true, "reviewed by the steward")
+        expect((await as.beta.getModelRequest(approved))?.state).toBe("Approved")
+        expect(await revertOf(as.acme2.decideModel(approved, false))).toBe("WrongState")
+        // Only the addressee answers, and an approved request is answered once.
+        expect(await revertOf(as.acme2.respondModel(approved, bytes32("result"), "cid:result"))).toBe("NotAddressee")
+        await as.acme.respondModel(approved, bytes32("result"), "cid:result")
+        expect((await as.beta.getModelRequest(approved))).toMatchObject({ state: "Answered", resultHash: bytes32("result") })
+
+        const rejected = await request("reject me")
+        await as.acme.decideModel(rejected, false, "not for this purpose")
+        expect((await as.beta.getModelRequest(rejected))?.state).toBe("Refused")
+        expect(await revertOf(as.acme.respondModel(rejected, bytes32("result"), "cid:result"))).toBe("WrongState")
+        const logs = await as.beta.logs(0n, await as.beta.blockNumber())
+        const decisions = logs.filter((l) => l.contract === "modelRequests" && l.name === "ModelDecided").map((l) => [String(l.args.reqId), String(l.args.by), l.args.approve, String(l.args.reasonHash)])
+        expect(decisions).toEqual([[approved, as.acme2.account, true, reasonHash("reviewed by the steward")], [rejected, as.acme.account, false, reasonHash("not for this purpose")]])
+
+        const late = await request("too late", 60n)
+        await node.later(120)
+        expect(await revertOf(as.acme2.decideModel(late, true))).toBe("RequestExpired")
+      } finally {
+        await Promise.all(Object.values(as).map((g) => g.close()))
+      }
     })
   })
 })

@@ -16,6 +16,11 @@ export interface Inbound {
   readonly reply: (from: string, reply: StageReply) => Effect.Effect<void, WireRefusal>
   /** A participant left: its open requests settle as missing at once. */
   readonly offline: (participant: string) => Effect.Effect<void>
+  /**
+   * A participant (re)connected, possibly to another coordinator instance after the one holding its socket died:
+   * its open requests are sent again, since a request or reply in flight on the lost connection is gone.
+   */
+  readonly online: (participant: string) => Effect.Effect<void>
 }
 
 export class Channel extends Context.Service<Channel, {

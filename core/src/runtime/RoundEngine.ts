@@ -6,6 +6,9 @@
  *   - each request is encoded with its stage's request Schema (a request that does not encode is a coordinator
  *     bug: a defect) and sent under a fresh, single-use request id;
  *   - a participant that is not connected, or leaves while its request is open, is missing at once ("Offline");
+ *     one that connects again while its request is open (the instance holding its socket died before the cluster
+ *     noticed) is sent the same request again, under the same id: the participant answers a repeated id with the
+ *     reply it computed (AgentSession), so a request is computed once whichever copy arrives;
  *   - a reply is matched by its request id and must come from the participant it was sent to, for the same task
  *     and stage; a reply to an id already answered is refused as "Replayed", one from anyone else as
  *     "NotAuthorized" (the round is not disturbed either way); its payload is decoded with the stage's reply
@@ -20,7 +23,7 @@ import { Context, Deferred, Effect, Exit, Layer, Schema } from "effect"
 import type { Checkpoints, CoordinatorSession, ProgressEvent, RoundOptions, Stage } from "../protocols/Protocol.ts"
 import { ParticipantFailure, RoundError } from "../protocols/Protocol.ts"
 import { defaultRoundTimeoutMs } from "../task/TaskSpec.ts"
-import { type StageReply, WireRefusal } from "../wire/Messages.ts"
+import { type StageReply, type StageRequest, WireRefusal } from "../wire/Messages.ts"
 import { Channel } from "./Channel.ts"
 import * as Commitments from "./Commitments.ts"
 
@@ -58,6 +61,8 @@ interface Pending {
   readonly taskId: string
   readonly stage: Stage<any, any>
   readonly participant: string
+  /** As sent, for sending again to a participant that reconnected. */
+  readonly request: StageRequest
   readonly settle: (outcome: Outcome) => void
 }
 
@@ -114,7 +119,12 @@ export const make: Effect.Effect<RoundEngine["Service"], never, Channel> = Effec
       }
     })
 
-  yield* channel.listen({ reply, offline })
+  const online = (participant: string) =>
+    Effect.gen(function*() {
+      for (const entry of [...pending.values()]) if (entry.participant === participant) yield* channel.send(participant, entry.request)
+    })
+
+  yield* channel.listen({ reply, offline, online })
 
   const round = (hooks: TaskHooks) =>
     <Req, Rep>(stage: Stage<Req, Rep>, requests: ReadonlyMap<string, Req>, options: RoundOptions): Effect.Effect<ReadonlyMap<string, Rep>, RoundError | ParticipantFailure> => {
@@ -137,15 +147,16 @@ export const make: Effect.Effect<RoundEngine["Service"], never, Channel> = Effec
           const payload = yield* Effect.orDie(Schema.encodeUnknownEffect(stage.request)(request))
           const requestId = crypto.randomUUID()
           ids.push(requestId)
-          pending.set(requestId, { taskId: hooks.taskId, stage, participant, settle: (outcome) => settle(participant, outcome) })
-          const sent = yield* channel.send(participant, {
+          const message: StageRequest = {
             requestId,
             taskId: hooks.taskId,
             attempt: hooks.attempt,
             stage: stage.name,
             participants: [...hooks.participants],
             payload
-          })
+          }
+          pending.set(requestId, { taskId: hooks.taskId, stage, participant, request: message, settle: (outcome) => settle(participant, outcome) })
+          const sent = yield* channel.send(participant, message)
           if (!sent) {
             pending.delete(requestId)
             settle(participant, { _tag: "Missing", code: "Offline", detail: `${participant} is not connected` })

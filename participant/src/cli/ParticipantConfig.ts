@@ -60,6 +60,8 @@ export type ConfigDatasetSpec = typeof ConfigDatasetSpec.Type
 export const ParticipantConfig = Schema.Struct({
   /** `https://…`; `http://` only to a loopback address unless `allowInsecure`. */
   coordinatorUrl: Schema.String,
+  /** Other instances of the same coordinator (over one PostgreSQL store), tried in turn when the connection fails. */
+  failoverUrls: Schema.optional(Schema.Array(Schema.String)),
   /** PEM file of the CA that signs the coordinator's certificate (relative to this file); default Node's CA store. */
   ca: Schema.optional(Schema.String),
   /** Allows plain `http://` to a coordinator on another host: every message readable on the network. */

@@ -46,6 +46,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
   const ipfs = nodeOptions(config.ipfs, (path) => path)
   const agent = await Agent.start({
     coordinatorUrl: config.coordinatorUrl,
+    ...(config.failoverUrls === undefined ? {} : { failoverUrls: config.failoverUrls }),
     trust,
     wallet,
     datasets: config.datasets,

@@ -125,17 +125,33 @@ export const make = (o: Options) => {
    * request that cannot be answered yet (its requester publishes no encryption key) is reported to `skipped` and
    * stays pending for the next call, without holding up the others.
    */
+  // What `serve` has read so far: the next block whose requests it has not seen, and the requests seen but not
+  // answered yet (oldest first). Each call then reads only new blocks' logs and one status per waiting request,
+  // so a server polling every second costs the same after a year of requests as on its first day.
+  let nextBlock: bigint | undefined
+  const waiting = new Set<Hex>()
+
   const serve = async (skipped?: (requestId: Hex, error: FileShareError) => void): Promise<ReadonlyArray<Hex>> => {
+    const { requestIds, head } = await o.ledger.requestedSince(o.ledger.account, nextBlock)
+    for (const requestId of requestIds) waiting.add(requestId)
+    nextBlock = head + 1n
     const answered: Array<Hex> = []
-    for (const request of await o.ledger.pendingFor(o.ledger.account)) {
-      const key = await o.encryptionKeyOf(request.requester)
-      if (key === undefined) {
-        skipped?.(request.requestId, new FileShareError({ reason: "NoEncryptionKey", detail: `${request.requester} publishes no encryption key` }))
+    for (const requestId of [...waiting]) {
+      // Answered elsewhere meanwhile (another server of the same member) or refunded: nothing left to do.
+      const request = await o.ledger.request(requestId)
+      if (request?.status !== "Paid") {
+        waiting.delete(requestId)
         continue
       }
-      const wrapped = Ecies.encrypt(getBytes(key), await dekOf(request.cidHash), deliveryAd(request.requestId, request.cidHash))
-      await o.ledger.deliverKey(request.requestId, wrapped)
-      answered.push(request.requestId)
+      const key = await o.encryptionKeyOf(request.requester)
+      if (key === undefined) {
+        skipped?.(requestId, new FileShareError({ reason: "NoEncryptionKey", detail: `${request.requester} publishes no encryption key` }))
+        continue
+      }
+      const wrapped = Ecies.encrypt(getBytes(key), await dekOf(request.cidHash), deliveryAd(requestId, request.cidHash))
+      await o.ledger.deliverKey(requestId, wrapped)
+      waiting.delete(requestId)
+      answered.push(requestId)
     }
     return answered
   }

@@ -4,6 +4,9 @@
  * artifact store, checks digest, signature and bindings (ModelToData.open), reviews it against the consent
  * policy (initiator allowed, dataset and columns shareable, template known), runs it next to the rows and
  * answers on chain with the digest of the result encrypted to the initiator — or refuses, with a reason hash.
+ * A policy in "ask" mode serves a request that passes its rules only once a human of this organisation approved it
+ * on chain (ModelRequests.decide, from the dashboard with the steward's wallet); a rejection is final, and a request
+ * nobody decided before its expiry is refused.
  */
 import { Effect, Fiber, Schedule } from "effect"
 import { getAddress } from "ethers"
@@ -16,6 +19,7 @@ import type { Policy } from "../policy/ConsentPolicy.ts"
 
 export type ModelServerEvent =
   | { readonly type: "model-request"; readonly reqId: string; readonly from: string }
+  | { readonly type: "model-awaiting"; readonly reqId: string; readonly from: string }
   | { readonly type: "model-answered"; readonly reqId: string; readonly resultHash: string }
   | { readonly type: "model-refused"; readonly reqId: string; readonly reason: string; readonly detail: string }
 
@@ -68,10 +72,34 @@ export const start = (deps: {
   const self = getAddress(chain.account)
   const emit = deps.onEvent ?? (() => {})
   let next = deps.deployBlock
+  /** Requests that passed the policy's rules and wait for a human's decision on chain ("ask" mode), by id. */
+  const waiting = new Map<string, { readonly serve: () => Promise<void> }>()
+
+  const refuse = async (reqId: string, error: unknown) => {
+    const reason = error instanceof ModelToData.ModelRequestError ? error.reason : "Internal"
+    const detail = error instanceof Error ? error.message.split("\n")[0]! : String(error)
+    // The reason's text stays here; its hash goes on chain for the supervisor's audit.
+    await chain.refuseModel(reqId, `${reason}: ${detail}`).catch(() => undefined)
+    emit({ type: "model-refused", reqId, reason, detail })
+  }
+
+  /** Runs an accepted request next to the rows and answers on chain with the result sealed to the requester. */
+  const run = async (reqId: string, onChain: NonNullable<Awaited<ReturnType<GovernanceLedger["getModelRequest"]>>>, payload: ModelToData.RequestPayload, spec: DatasetSpec) => {
+    // The analysis takes whole columns: the dataset is read into memory (capped), then let go.
+    const sources = Sources.make()
+    const table = await sources.open(spec).then(({ source }) => Effect.runPromise(source.materialize())).finally(() => sources.close())
+    const result = ModelToData.run(payload.analysis, table, deps.limits)
+    const key = await chain.encryptionKeyOf(onChain.from)
+    if (key === undefined) throw new ModelToData.ModelRequestError({ reason: "Mismatch", detail: `${onChain.from} has no registered encryption key` })
+    const sealed = ModelToData.sealResult(key, reqId, result)
+    const cid = await putArtifact(deps.api, sealed.ciphertext)
+    await chain.respondModel(reqId, sealed.resultHash, `cid:${cid}`)
+    emit({ type: "model-answered", reqId, resultHash: sealed.resultHash })
+  }
 
   const answer = async (reqId: string, payloadURI: string) => {
     const onChain = await chain.getModelRequest(reqId)
-    if (onChain === undefined || onChain.state !== "Requested") return
+    if (onChain === undefined || (onChain.state !== "Requested" && onChain.state !== "Approved")) return
     emit({ type: "model-request", reqId, from: onChain.from })
     try {
       const ciphertext = await fetchArtifact(deps.api, payloadURI)
@@ -83,26 +111,36 @@ export const start = (deps: {
       if (refusal !== undefined) throw new ModelToData.ModelRequestError({ reason: "NotAllowed", detail: refusal })
       const spec = deps.datasets.find((d) => d.name === payload.dataset)
       if (spec === undefined) throw new ModelToData.ModelRequestError({ reason: "NotAllowed", detail: `no dataset ${payload.dataset} is registered here` })
-      // The analysis takes whole columns: the dataset is read into memory (capped), then let go.
-      const sources = Sources.make()
-      const table = await sources.open(spec).then(({ source }) => Effect.runPromise(source.materialize())).finally(() => sources.close())
-      const result = ModelToData.run(payload.analysis, table, deps.limits)
-      const key = await chain.encryptionKeyOf(onChain.from)
-      if (key === undefined) throw new ModelToData.ModelRequestError({ reason: "Mismatch", detail: `${onChain.from} has no registered encryption key` })
-      const sealed = ModelToData.sealResult(key, reqId, result)
-      const cid = await putArtifact(deps.api, sealed.ciphertext)
-      await chain.respondModel(reqId, sealed.resultHash, `cid:${cid}`)
-      emit({ type: "model-answered", reqId, resultHash: sealed.resultHash })
+      const serve = () => run(reqId, onChain, payload, spec).catch((error) => refuse(reqId, error))
+      if (deps.policy.mode === "ask" && onChain.state !== "Approved") {
+        waiting.set(reqId, { serve })
+        emit({ type: "model-awaiting", reqId, from: onChain.from })
+        return
+      }
+      await serve()
     } catch (error) {
-      const reason = error instanceof ModelToData.ModelRequestError ? error.reason : "Internal"
-      const detail = error instanceof Error ? error.message.split("\n")[0]! : String(error)
-      // The reason's text stays here; its hash goes on chain for the supervisor's audit.
-      await chain.refuseModel(reqId, `${reason}: ${detail}`).catch(() => undefined)
-      emit({ type: "model-refused", reqId, reason, detail })
+      await refuse(reqId, error)
+    }
+  }
+
+  /** The waiting requests' decisions, read from the chain: approved → served; rejected → dropped; expired → refused. */
+  const decided = async () => {
+    for (const [reqId, request] of [...waiting]) {
+      const onChain = await chain.getModelRequest(reqId)
+      if (onChain?.state === "Requested") {
+        if (BigInt(Math.floor(Date.now() / 1000)) <= onChain.expiry) continue
+        waiting.delete(reqId)
+        await refuse(reqId, new ModelToData.ModelRequestError({ reason: "NotAllowed", detail: "no one of the owner's organisation approved it before its expiry" }))
+        continue
+      }
+      waiting.delete(reqId)
+      if (onChain?.state === "Approved") await request.serve()
+      else if (onChain?.state === "Refused") emit({ type: "model-refused", reqId, reason: "Rejected", detail: "rejected by the owner's organisation" })
     }
   }
 
   const step = async () => {
+    await decided()
     const head = await chain.blockNumber()
     if (head < next) return
     const logs = await chain.logs(next, head)

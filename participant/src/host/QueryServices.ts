@@ -6,16 +6,16 @@
  *     thread, this one included, computes with the same group kernels: this thread's from the host's backends
  *     (the `Groups` service), the pool's built from the same backend choice in each worker.
  *   - TaskOutput to `<data dir>/outputs/<taskId>.json` (mode 0600), the receiver's private output, when the host
- *     has a data dir (`jointly participant` passes its config's); without one the protocols keep the output in
- *     task memory.
+ *     has a data dir (`jointly participant` passes its config's), whole or streamed (core/src/data/StreamedOutput.ts);
+ *     without one the protocols keep the output in task memory.
  *   - Spill to `<data dir>/spill` (SpillFiles.ts), where the OT-PSI keeps a large id set in buckets instead of
  *     memory; cleared of a previous run's leftovers when the layer is built.
  */
-import { mkdir, writeFile } from "node:fs/promises"
+import { mkdir, open, rename, rm, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { Effect, Layer } from "effect"
 import type { Choice } from "@jointly/backends/internal/Backends"
-import { TaskOutput } from "@jointly/core/internal/data/TaskOutput"
+import { type OutputStream, TaskOutput } from "@jointly/core/internal/data/TaskOutput"
 import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
 import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
 import { Spill } from "@jointly/core/internal/protocols/joint-query/Spill"
@@ -38,6 +38,9 @@ export const poolCompute = (options: PoolComputeOptions) =>
 /** Where a participant with data directory `dataDir` keeps its private output of task `taskId`. */
 export const outputFile = (dataDir: string, taskId: string) => join(dataDir, "outputs", `${taskId}.json`)
 
+const outputFailed = (error: unknown) =>
+  new ParticipantFailure({ participant: "self", stage: "output", code: "OutputFailed", detail: error instanceof Error ? error.message : String(error) })
+
 export const fileOutput = (dataDir: string) => ({
   write: (taskId: string, output: unknown) =>
     Effect.tryPromise({
@@ -47,7 +50,46 @@ export const fileOutput = (dataDir: string) => ({
         await writeFile(file, JSON.stringify(output, null, 2) + "\n", { mode: 0o600 })
         return file
       },
-      catch: (error) => new ParticipantFailure({ participant: "self", stage: "output", code: "OutputFailed", detail: error instanceof Error ? error.message : String(error) })
+      catch: outputFailed
+    }),
+  // A streamed output goes to `<taskId>.json.partial` and takes its name once whole: the file a reader finds under
+  // the task's name is always complete.
+  open: (taskId: string) =>
+    Effect.tryPromise({
+      try: async (): Promise<OutputStream> => {
+        const file = outputFile(dataDir, taskId)
+        const partial = `${file}.partial`
+        await mkdir(dirname(file), { recursive: true, mode: 0o700 })
+        const handle = await open(partial, "w", 0o600)
+        let closed = false
+        const close = async () => {
+          if (closed) return
+          closed = true
+          await handle.close()
+        }
+        return {
+          append: (bytes) =>
+            Effect.tryPromise({
+              try: async () => {
+                for (let at = 0; at < bytes.length;) at += (await handle.write(bytes, at, bytes.length - at)).bytesWritten
+              },
+              catch: outputFailed
+            }),
+          commit: Effect.tryPromise({
+            try: async () => {
+              await close()
+              await rename(partial, file)
+              return file
+            },
+            catch: outputFailed
+          }),
+          abort: Effect.promise(async () => {
+            await close().catch(() => undefined)
+            await rm(partial, { force: true })
+          })
+        }
+      },
+      catch: outputFailed
     })
 })
 

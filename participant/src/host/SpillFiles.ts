@@ -4,7 +4,7 @@
  * removed when the protocol is done. What a crash leaves there is removed when the host starts (`clearStale`):
  * no task survives a restart of the protocol thread with its spill directory.
  */
-import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { appendFile, mkdir, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { type SpillDir, SpillError } from "@jointly/core/internal/protocols/joint-query/Spill"
@@ -17,6 +17,24 @@ const isMissing = (error: unknown) => typeof error === "object" && error !== nul
 
 /** Removes every spill directory under `dataDir` (a previous run's, left by a crash). */
 export const clearStale = (dataDir: string) => Effect.promise(() => rm(rootOf(dataDir), { recursive: true, force: true }))
+
+/** Up to `length` bytes of `file` from `offset`; empty for a file never written. */
+const readRange = async (file: string, offset: number, length: number): Promise<Uint8Array> => {
+  const handle = await open(file, "r").catch((error) => (isMissing(error) ? undefined : Promise.reject(error)))
+  if (handle === undefined) return new Uint8Array(0)
+  try {
+    const out = new Uint8Array(length)
+    let filled = 0
+    while (filled < length) {
+      const { bytesRead } = await handle.read(out, filled, length - filled, offset + filled)
+      if (bytesRead === 0) break
+      filled += bytesRead
+    }
+    return out.subarray(0, filled)
+  } finally {
+    await handle.close()
+  }
+}
 
 export const make = (dataDir: string) => ({
   open: (label: string) =>
@@ -31,6 +49,11 @@ export const make = (dataDir: string) => ({
             Effect.tryPromise({
               try: () => readFile(path(file)).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength), (error) => (isMissing(error) ? new Uint8Array(0) : Promise.reject(error))),
               catch: failed(`read ${path(file)}`)
+            }),
+          readRange: (file, offset, length) =>
+            Effect.tryPromise({
+              try: () => readRange(path(file), offset, length),
+              catch: failed(`read ${path(file)} at ${offset}`)
             }),
           write: (file, bytes) => Effect.tryPromise({ try: () => writeFile(path(file), bytes, { mode: 0o600 }), catch: failed(`write ${path(file)}`) }),
           remove: Effect.promise(() => rm(dir, { recursive: true, force: true }))

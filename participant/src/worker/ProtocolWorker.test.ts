@@ -5,13 +5,19 @@ import * as SecAgg from "@jointly/core/internal/protocols/secure-aggregation/spe
 import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import { type TaskSpec, taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
 import type { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages"
+import * as Wire from "@jointly/core/internal/wire/Messages"
 import { Schema } from "effect"
 import { Wallet } from "ethers"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { threadId } from "node:worker_threads"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Server, type Socket as ServerSocket } from "socket.io"
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
+import * as Agent from "../Agent.ts"
+import type { AgentEvent } from "../AgentSession.ts"
 import * as CsvDataset from "../datasets/CsvDataset.ts"
 import { type CsvSpec, DatasetError } from "../datasets/Dataset.ts"
 import * as ProtocolWorker from "./ProtocolWorker.ts"
@@ -174,6 +180,84 @@ describe("ProtocolWorker", () => {
       expect(okPayload(await worker.stage(prepareRequest()))).toEqual({ ready: true })
     } finally {
       await worker.close()
+    }
+  })
+})
+
+/**
+ * A real Agent (its socket.io client, its protocol worker thread) against a socket.io server this test runs as the
+ * coordinator: the nonce route and the participants' namespace, nothing else.
+ */
+const fakeCoordinator = async () => {
+  const http = createServer((req, res) => {
+    if (req.url?.startsWith("/api/auth/nonce")) {
+      res.writeHead(200, { "content-type": "application/json" })
+      const address = Wallet.createRandom().address
+      res.end(JSON.stringify({ nonce: crypto.randomUUID(), expiresAt: Date.now() + 60_000, coordinator: address, chainId: "31337", ledger: address }))
+    } else res.writeHead(404).end()
+  })
+  const io = new Server(http, { transports: ["websocket"] })
+  const sockets: Array<ServerSocket> = []
+  io.of("/participants").on("connection", (socket) => void sockets.push(socket))
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve))
+  const { port } = http.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}`,
+    socket: () => sockets.at(-1)!,
+    close: () => new Promise<void>((resolve) => io.close(() => resolve()))
+  }
+}
+
+describe("Agent over a crashed protocol worker", () => {
+  it("takes a task lost with its crashed worker up again on a rejoin offer, on the fresh worker", async () => {
+    const coordinator = await fakeCoordinator()
+    const agent = await Agent.start({
+      coordinatorUrl: coordinator.url,
+      wallet,
+      datasets: [pimaSpec],
+      policy: () => ({ decision: "approve", reason: "test" }),
+      testProtocolModules: [testProtocols]
+    })
+    const events: Array<AgentEvent> = []
+    agent.on((event) => void events.push(event))
+    const seen = <T extends AgentEvent["type"]>(type: T, taskId?: string) =>
+      vi.waitFor(() => {
+        const event = events.find((e): e is Extract<AgentEvent, { type: T }> => e.type === type && (taskId === undefined || ("taskId" in e && e.taskId === taskId)))
+        if (event === undefined) throw new Error(`no ${type} event yet`)
+        return event
+      }, { timeout: 15_000 })
+    try {
+      await agent.connected
+      const socket = coordinator.socket()
+      const doomed = task("test.crash", {})
+      const offer = { taskId: doomed.taskId, specHash: doomed.taskId, spec: doomed.task.spec }
+      const stage = (name: string) =>
+        new Promise<StageOutcome>((resolve) => {
+          const sent = request(doomed.taskId, name, {})
+          const reply = (raw: { requestId: string; outcome: StageOutcome }) => {
+            if (raw.requestId !== sent.requestId) return
+            socket.off(Wire.events.reply, reply)
+            resolve(raw.outcome)
+          }
+          socket.on(Wire.events.reply, reply)
+          socket.emit(Wire.events.request, sent)
+        })
+
+      socket.emit(Wire.events.offer, offer)
+      expect(await seen("consent", doomed.taskId)).toMatchObject({ approve: true })
+      expect(await stage(TestProtocols.ping.name)).toMatchObject({ ok: true })
+
+      expect(await stage(TestProtocols.crash.name)).toMatchObject({ ok: false, code: "WorkerCrashed" })
+      expect((await seen("worker-crashed")).lostTasks).toEqual([doomed.taskId])
+      expect(await stage(TestProtocols.ping.name)).toMatchObject({ ok: false, code: "WorkerCrashed", detail: expect.stringContaining("lost") })
+
+      // The coordinator offers the running task again: the agent checks it and accepts it on the fresh thread.
+      socket.emit(Wire.events.offer, { ...offer, rejoin: true })
+      expect(await seen("rejoin", doomed.taskId)).toMatchObject({ accepted: true })
+      expect(await stage(TestProtocols.ping.name)).toMatchObject({ ok: true })
+    } finally {
+      await agent.close()
+      await coordinator.close()
     }
   })
 })

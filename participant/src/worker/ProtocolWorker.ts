@@ -15,6 +15,7 @@ import type { BaseWallet } from "ethers"
 import { DatasetError, type DatasetSpec, type DatasetSummary } from "../datasets/Dataset.ts"
 import type * as ProtocolHost from "../host/ProtocolHost.ts"
 import { readOffer } from "../host/Runner.ts"
+import * as ProtocolModules from "./ProtocolModules.ts"
 import { AcceptReply, AcceptRequest, ContentHashReply, ContentHashRequest, decode, encode, ForgetRequest, InitReply, InitRequest, type ProtocolWorkerApi } from "./ProtocolWorkerApi.ts"
 import { WorkerError } from "./WorkerPool.ts"
 import * as WorkerThread from "./WorkerThread.ts"
@@ -121,6 +122,8 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
     return current
   }
 
+  // The agent's thread reads offers by the same declarations the protocol thread runs them by.
+  const protocols = await ProtocolModules.load(modules)
   const first = await spawn()
   current = Promise.resolve(watch(first.thread))
 
@@ -135,7 +138,7 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
   return {
     datasets: first.datasets,
     // Offers are read on this thread (the agent's, which holds every declaration), with no trip to the worker.
-    read: async (spec) => readOffer(spec, options.wallet.address),
+    read: async (spec) => readOffer(spec, options.wallet.address, protocols),
     accept: async (taskId, spec) => {
       try {
         const thread = await ensure()

@@ -4,33 +4,21 @@
  * and runs accepted tasks with the same `ProtocolHost.inline` Runner the agent uses in "inline" mode. Stateful:
  * a task's stages keep per-attempt secrets in `session.memory` between requests. Started by WorkerThread.ts.
  *
- * `workerData.modules` lists extra protocol modules (each exporting `protocols`, declared with `defineProtocol`)
- * known besides the declared ones, so tests can run protocols that misbehave on purpose.
+ * `workerData.modules` lists extra protocol modules (ProtocolModules.ts), so tests can run protocols that
+ * misbehave on purpose.
  */
 import * as Comlink from "comlink"
 import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
-import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages"
 import { Wallet } from "ethers"
 import { parentPort, threadId, workerData } from "node:worker_threads"
 import { DatasetError } from "../datasets/Dataset.ts"
 import * as ProtocolHost from "../host/ProtocolHost.ts"
+import * as ProtocolModules from "./ProtocolModules.ts"
 import { AcceptReply, AcceptRequest, ContentHashReply, ContentHashRequest, decode, encode, ForgetRequest, InitReply, InitRequest, type ProtocolWorkerApi } from "./ProtocolWorkerApi.ts"
 import { transferable } from "./WorkerThread.ts"
 
-const loadProtocols = async (): Promise<ReadonlyArray<Protocols.Task["protocol"]>> => {
-  const modules: ReadonlyArray<string> = (workerData as { modules?: ReadonlyArray<string> } | undefined)?.modules ?? []
-  const extra: Array<Protocols.Task["protocol"]> = []
-  for (const url of modules) {
-    // Test protocols need no services beyond the declared ones (their type is checked where they are declared).
-    const module = (await import(url)) as { protocols?: ReadonlyArray<Protocols.Task["protocol"]> }
-    if (module.protocols === undefined) throw new Error(`protocol module ${url} exports no \`protocols\``)
-    extra.push(...module.protocols)
-  }
-  return [...extra, ...Protocols.all]
-}
-
-const protocols = await loadProtocols()
+const protocols = await ProtocolModules.load((workerData as { modules?: ReadonlyArray<string> } | undefined)?.modules ?? [])
 let runner: ProtocolHost.Runner | undefined
 
 const ready = (): ProtocolHost.Runner => {

@@ -1,6 +1,6 @@
 /**
- * A protocol used only by the protocol worker's tests: one stage that never answers and one that crashes the
- * worker thread. Loaded through `ProtocolWorker.start({ modules })`, never through the registry.
+ * A protocol used only by the protocol worker's tests: one stage that never answers, one that crashes the
+ * worker thread and one that answers at once (a task the thread holds). Loaded through `ProtocolWorker.start({ modules })`, never through the registry.
  */
 import { Effect, Schema } from "effect"
 import { defineProtocol, speaks } from "@jointly/core/internal/protocols/Define"
@@ -9,17 +9,19 @@ import { handler, stage } from "@jointly/core/internal/protocols/Protocol"
 const Empty = Schema.Struct({})
 export const wait = stage("test.wait", Empty, Empty)
 export const crash = stage("test.crash", Empty, Empty)
+export const ping = stage("test.ping", Empty, Empty)
 
 export const protocols = [
   defineProtocol({
     kind: "test.crash",
     describe: "stages that hang or kill the worker thread",
     params: Empty,
-    stages: [speaks(wait, "every party"), speaks(crash, "every party")],
+    stages: [speaks(wait, "every party"), speaks(crash, "every party"), speaks(ping, "every party")],
     result: Empty,
     coordinator: () => Effect.die("the test protocol has no coordinator side"),
     participant: () => [
       handler(wait, () => Effect.never),
+      handler(ping, () => Effect.succeed({})),
       // An exception outside any promise or fiber: the worker thread dies, as it would on a native fault.
       handler(crash, () =>
         Effect.sync(() =>

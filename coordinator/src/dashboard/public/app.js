@@ -25,6 +25,8 @@ const state = {
   consentErrors: new Map(),
   /** Per grant token: the last refusal an owner's decision got (the contract's error), shown in its row. */
   grantErrors: new Map(),
+  /** Per model request: the last refusal a decision on it got (the contract's error), shown in its row. */
+  modelErrors: new Map(),
   /** The selected task's stored model (models.get), when its result names one this account may see. */
   model: null,
   /** The task form (taskform.js), built the first time its view opens. */
@@ -91,8 +93,8 @@ const loadDetail = async () => {
 }
 const loadCatalogue = async () => {
   try {
-    const [catalog, grants] = await Promise.all([call("governance.catalog", { query: { all: "1" } }), call("governance.grants")])
-    state.catalogue = { datasets: catalog.datasets, grants: grants.grants }
+    const [catalog, grants, models] = await Promise.all([call("governance.catalog", { query: { all: "1" } }), call("governance.grants"), call("governance.modelRequests")])
+    state.catalogue = { datasets: catalog.datasets, grants: grants.grants, modelRequests: models.requests }
   } catch (error) {
     state.catalogue = { unavailable: error.message }
   }
@@ -385,42 +387,84 @@ const renderCatalogue = () => {
         h("tbody", {}, c.grants.map((g) => h("tr", { "data-testid": "grant", "data-token-id": g.tokenId, "data-status": g.status },
           h("td", {}, h("code", { title: g.tokenId }, short(g.tokenId))), h("td", {}, h("code", {}, short(g.datasetId))), h("td", {}, nameOf(g.requester)), h("td", {}, nameOf(g.owner)),
           h("td", {}, g.purpose), h("td", {}, `${g.uses}/${g.maxUses}`), h("td", {}, h("span", { class: "badge" }, g.status)),
-          h("td", {}, grantDecision(g))))))))
+          h("td", {}, grantDecision(g))))))),
+    h("section", { class: "card", "data-testid": "model-requests" },
+      h("h2", {}, "Model requests"),
+      h("p", { class: "muted" }, "Analyses sent to the data, encrypted to its owner. A policy that asks a human serves one only once someone of the owner's organisation approved it on chain."),
+      (c.modelRequests ?? []).length === 0 ? h("p", { class: "muted" }, "No model request.") : h("table", { class: "list" },
+        h("thead", {}, h("tr", {}, ["request", "dataset", "from", "to", "state", ""].map((x) => h("th", {}, x)))),
+        h("tbody", {}, c.modelRequests.map((r) => h("tr", { "data-testid": "model-request", "data-req-id": r.reqId, "data-state": r.state },
+          h("td", {}, h("code", { title: r.reqId }, short(r.reqId))), h("td", {}, datasetName(r.datasetId)), h("td", {}, nameOf(r.from)), h("td", {}, nameOf(r.to)),
+          h("td", {}, h("span", { class: "badge" }, r.state)), h("td", {}, modelDecision(r))))))))
+}
+
+/** A catalogue entry's name by id, else the id itself, shortened. */
+const datasetName = (datasetId) => {
+  const d = state.catalogue?.datasets?.find((x) => x.datasetId?.toLowerCase() === String(datasetId).toLowerCase())
+  return d ? h("span", {}, d.name) : h("code", { title: datasetId }, short(datasetId))
 }
 
 /**
- * The owner's approve / reject of a requested grant: a transaction its wallet signs (onchain.js), checked by the
- * contract; a refusal shows the contract's error by name. Only on the owner's own requested grants.
+ * An owner's decision row: approve / reject buttons sending `decide(id, approve, reason)` through the signed-in
+ * wallet (onchain.js), shown when `may(signed-in address)`; the contract refuses by name whoever may not decide, and
+ * the last refusal stays shown. `pending` tells when the coordinator's chain index has not read the decision yet.
  */
-const grantDecision = (g) => {
+const decisionButtons = ({ may, errors, key, testid, send, pending }) => {
   const s = session()
-  const error = state.grantErrors.get(g.tokenId)
-  const shown = error ? h("div", { class: "error", "data-testid": "grant-error", "data-tag": error.tag }, error.message) : null
-  if (!s || g.status !== "Requested" || g.owner.toLowerCase() !== s.address.toLowerCase()) return shown
+  const error = errors.get(key)
+  const shown = error ? h("div", { class: "error", "data-testid": `${testid}-error`, "data-tag": error.tag }, error.message) : null
+  if (!s || !may(s.address.toLowerCase())) return shown
   const decide = (approve) => async (event) => {
     const buttons = event.target.closest("td").querySelectorAll("button")
     buttons.forEach((b) => (b.disabled = true))
     try {
       // ethers' browser build loads only when an owner decides.
-      const { decideGrant } = await import("./onchain.js")
-      await decideGrant({ contract: state.chain.suite?.grants, account: s.address, tokenId: g.tokenId, approve, reason: approve ? "approved in the dashboard" : "rejected in the dashboard" })
-      state.grantErrors.delete(g.tokenId)
+      await send(await import("./onchain.js"), s.address, approve)
+      errors.delete(key)
       // The coordinator's index reads the decision from the chain; the row changes once it has.
       for (let i = 0; i < 40; i++) {
         await loadCatalogue()
-        if (state.catalogue.grants?.find((x) => x.tokenId === g.tokenId)?.status !== "Requested") break
+        if (!pending()) break
         await new Promise((r) => setTimeout(r, 250))
       }
     } catch (e) {
-      state.grantErrors.set(g.tokenId, { tag: e.tag ?? "Error", message: e.message })
+      errors.set(key, { tag: e.tag ?? "Error", message: e.message })
     }
     render()
   }
   return h("div", { class: "grant-decision" },
-    h("button", { class: "approve", onclick: decide(true), "data-testid": "grant-approve" }, "Approve"), " ",
-    h("button", { class: "reject", onclick: decide(false), "data-testid": "grant-reject" }, "Reject"),
+    h("button", { class: "approve", onclick: decide(true), "data-testid": `${testid}-approve` }, "Approve"), " ",
+    h("button", { class: "reject", onclick: decide(false), "data-testid": `${testid}-reject` }, "Reject"),
     shown)
 }
+
+/**
+ * The owner organisation's approve / reject of a waiting model request. Shown on requests this account did not send
+ * (the coordinator lists to a member only its own and its organisation's); the contract checks the organisation.
+ */
+const modelDecision = (r) =>
+  decisionButtons({
+    may: (me) => r.state === "Requested" && r.from.toLowerCase() !== me,
+    errors: state.modelErrors,
+    key: r.reqId,
+    testid: "model",
+    send: (chain, account, approve) => chain.decideModelRequest({ contract: state.chain.suite?.modelRequests, account, reqId: r.reqId, approve, reason: approve ? "approved in the dashboard" : "rejected in the dashboard" }),
+    pending: () => state.catalogue.modelRequests?.find((x) => x.reqId === r.reqId)?.state === "Requested"
+  })
+
+/**
+ * The owner's approve / reject of a requested grant: a transaction its wallet signs (onchain.js), checked by the
+ * contract; a refusal shows the contract's error by name. Only on the owner's own requested grants.
+ */
+const grantDecision = (g) =>
+  decisionButtons({
+    may: (me) => g.status === "Requested" && g.owner.toLowerCase() === me,
+    errors: state.grantErrors,
+    key: g.tokenId,
+    testid: "grant",
+    send: (chain, account, approve) => chain.decideGrant({ contract: state.chain.suite?.grants, account, tokenId: g.tokenId, approve, reason: approve ? "approved in the dashboard" : "rejected in the dashboard" }),
+    pending: () => state.catalogue.grants?.find((x) => x.tokenId === g.tokenId)?.status === "Requested"
+  })
 
 /** The confirmations setting and what it buys: the catch-up risk at that depth (Nakamoto's q = 10 %, 30 %). */
 const finality = (chain) => {

@@ -1,6 +1,7 @@
 // An owner's decisions on chain, sent through the user's own wallet (EIP-1193): the page builds the call with ethers'
 // browser build, the wallet shows and signs the transaction, and the contract decides (AccessGrants.decide: only the
-// grant's owner, only a grant still requested). The coordinator takes no part: it sees the decision when its chain
+// grant's owner, only a grant still requested; ModelRequests.decide: only an account of the owner's organisation, only
+// a request still waiting, before its expiry). The coordinator takes no part: it sees the decision when its chain
 // index reads the event, like any member's.
 import { BrowserProvider, Contract, Interface, ZeroHash, id } from "./vendor/ethers.js"
 import { abis } from "./contracts.js"
@@ -32,16 +33,25 @@ const refusal = (error, abi) => {
   return parsed ? new ChainRefused(parsed.name, [...parsed.args]) : error
 }
 
-/** Approves or rejects grant `tokenId` as `account` (the grant's owner); resolves with the mined transaction's hash. */
-export const decideGrant = async ({ contract, account, tokenId, approve, reason }) => {
-  if (!window.ethereum) throw new Error("deciding a grant needs the owner's browser wallet: it signs the transaction on chain")
+/** Sends `decide(id, approve, reasonHash)` to contract `which` as `account`; resolves with the mined transaction's hash. */
+const decide = async ({ which, what, contract, account, id: subject, approve, reason }) => {
+  if (!window.ethereum) throw new Error(`deciding ${what} needs the owner's browser wallet: it signs the transaction on chain`)
+  if (!contract) throw new Error(`this coordinator names no ${which} contract`)
   const provider = new BrowserProvider(window.ethereum)
   provider.pollingInterval = 500
   try {
-    const grants = new Contract(contract, abis.grants, await provider.getSigner(account))
-    const tx = await grants.decide(tokenId, approve, reasonHash(reason))
+    const deployed = new Contract(contract, abis[which], await provider.getSigner(account))
+    const tx = await deployed.decide(subject, approve, reasonHash(reason))
     return (await tx.wait()).hash
   } catch (error) {
-    throw refusal(error, abis.grants)
+    throw refusal(error, abis[which])
   }
 }
+
+/** Approves or rejects grant `tokenId` as `account` (the grant's owner). */
+export const decideGrant = ({ contract, account, tokenId, approve, reason }) =>
+  decide({ which: "grants", what: "a grant", contract, account, id: tokenId, approve, reason })
+
+/** Approves or rejects model request `reqId` as `account` (an account of the owner's organisation). */
+export const decideModelRequest = ({ contract, account, reqId, approve, reason }) =>
+  decide({ which: "modelRequests", what: "a model request", contract, account, id: reqId, approve, reason })

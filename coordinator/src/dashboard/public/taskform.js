@@ -4,7 +4,7 @@
 // `submit` signs it) and the coordinator decodes, checks and files it — or refuses with a typed error shown as is.
 // Nothing is checked here that the coordinator does not check again: the form only shapes the input.
 import { h, short } from "./dom.js"
-import { kinds } from "./kinds.js"
+import { kinds, options } from "./kinds.js"
 import { call } from "./wallet.js"
 
 /** `anyOf: [X, null]` is how an optional field's Schema reads in JSON Schema: X, optional. */
@@ -86,6 +86,15 @@ const paramsFor = (kind) => {
   }
 }
 
+/** The envelope's optional settings (recipients, consent and round timeouts), from TaskSpec's Schema like the params. */
+const optionsBlock = () => {
+  const fields = Object.entries(options.properties ?? {}).map(([name, s]) => [name, fieldFor(name, s, false)])
+  return {
+    node: h("div", { class: "params", "data-testid": "form-options" }, fields.map(([, f]) => f.node)),
+    read: () => Object.fromEntries(fields.map(([name, f]) => [name, f.read()]).filter(([, v]) => v !== undefined))
+  }
+}
+
 const randomNonce = () => Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("")
 
 /**
@@ -99,6 +108,7 @@ export const taskForm = (o) => {
   const partyRows = h("div", { class: "party-rows" })
   const paramsSlot = h("div", {})
   const outcome = h("div", { "data-testid": "form-outcome" })
+  const settings = optionsBlock()
   let params = paramsFor(kindSelect.value)
   paramsSlot.replaceChildren(params.node)
   kindSelect.addEventListener("change", () => {
@@ -125,7 +135,7 @@ export const taskForm = (o) => {
       if (!window.ethereum) throw new Error("signing a task needs your wallet: a data steward signed in with a participant's token cannot initiate tasks")
       const parties = [...partyRows.querySelectorAll(".party-row")].map((r) => ({ participant: r.querySelector("select").value, dataset: r.querySelector("input").value.trim() }))
         .filter((p) => p.participant !== "" || p.dataset !== "")
-      const spec = { kind: kindSelect.value, ...(name.value.trim() ? { name: name.value.trim() } : {}), initiator: s.address, nonce: randomNonce(), parties, params: params.read() }
+      const spec = { kind: kindSelect.value, ...(name.value.trim() ? { name: name.value.trim() } : {}), initiator: s.address, nonce: randomNonce(), parties, params: params.read(), ...settings.read() }
       // The id the coordinator will compute, signed by the wallet as the typed client signs it (EIP-191 over its 32 bytes).
       const { taskIdOf } = await import("./taskid.js")
       const id = taskIdOf(spec)
@@ -149,6 +159,9 @@ export const taskForm = (o) => {
       h("label", { class: "field" }, h("span", { class: "field-name" }, "name"), name)),
     h("h4", {}, "Parties"), partyRows, h("button", { class: "link", onclick: addParty, "data-testid": "form-add-party" }, "+ party"),
     h("h4", {}, "Parameters"), paramsSlot,
+    h("h4", {}, "Result and timeouts"),
+    h("p", { class: "muted small" }, "Recipients read the result (left empty: you alone); timeouts in milliseconds (left empty: the coordinator's defaults)."),
+    settings.node,
     h("div", {}, h("button", { class: "approve", onclick: submit, "data-testid": "form-submit" }, "Sign and submit")),
     outcome)
 }

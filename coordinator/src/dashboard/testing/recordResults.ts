@@ -1,20 +1,23 @@
 /**
  * Records the results of the task kinds too slow to run inside the dashboard's Chromium test — a vertical logistic
  * regression on threshold Paillier, a Shapley contribution valuation, SecureBoost's training and a batch prediction
- * with its model (2048-bit Paillier), SecureSVM (mode A) and an encrypted similarity search over the digits (BFV) —
+ * with its model (2048-bit Paillier), SecureSVM (mode A) with an encrypted linear prediction by its model (CKKS), and an encrypted similarity search over the digits (BFV) —
  * from real runs: anvil, the coordinator and four participant processes (LocalCluster), the repository's Wisconsin
  * breast-cancer rows and digits. The dashboard test renders these stored results (testing/results/*.json) beside
  * the results of the cheap kinds it runs itself.
  *
  *   node --conditions=@jointly/source --import tsx coordinator/src/dashboard/testing/recordResults.ts [kind …]
  *
- * With kinds named, only those are recorded (prediction.secureboost needs modeling.secureboost in the same run).
+ * With kinds named, only those are recorded (prediction.secureboost needs modeling.secureboost in the same run,
+ * prediction.encrypted-linear needs modeling.secure-svm).
  * Run it again when a result's Schema changes; the files hold only what the API returns to a recipient.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { Schema } from "effect"
+import { artifactId, LinearArtifact } from "@jointly/core/internal/models/ModelArtifact"
 import * as VerticalReference from "@jointly/core/internal/protocols/vertical/Reference"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
@@ -72,12 +75,14 @@ const main = async () => {
       }))
     })
     try {
-      const run = async (spec: Parameters<typeof cluster.submit>[0]) => {
-        if (!wanted(spec.kind)) return undefined
+      /** Runs a kind wanted, or needed by a later kind wanted (`for`); records only a kind wanted. */
+      const run = async (spec: Parameters<typeof cluster.submit>[0], needed?: { for: string }) => {
+        if (!wanted(spec.kind) && !(needed && wanted(needed.for))) return undefined
         const id = await cluster.submit(spec)
         const detail = await cluster.waitForTask(id, { timeoutMs: 900_000 })
         if (detail.status !== "Succeeded") throw new Error(`${spec.kind}: ${detail.status} ${detail.reason}`)
         const { result } = await cluster.client.result(id)
+        if (!wanted(spec.kind)) return id
         const file = here(`./results/${spec.kind}.json`)
         // Where a participant keeps an output is a path of this machine: kept as the party's name only.
         const text = JSON.stringify({ kind: spec.kind, recordedBy: "coordinator/src/dashboard/testing/recordResults.ts", result }, null, 2).replaceAll(join(dir, "cluster", "parties") + "/", "<data dirs>/")
@@ -115,12 +120,26 @@ const main = async () => {
         params: VerticalReference.trainParams(owners.map((name, i) => ({ address: cluster.party(name).address, table: verticalTables[i]! })), { keyBits: 2048, updates: 150, batchSize: 50 }) as never,
         roundTimeoutMs: 120_000
       } as never)
-      await run({
+      const svm = await run({
         kind: "modeling.secure-svm",
         name: "screening SVM",
         parties: (["north", "south"] as const).map((name) => ({ participant: cluster.party(name).address, dataset: "bcw" })) as never,
         params: { features, label: { column: "label", positive: 1, negative: 0 }, seed: 7 }
-      } as never)
+      } as never, { for: "prediction.encrypted-linear" })
+      if (svm !== undefined) {
+        // North owns the SVM: its linear model goes to north's model store (participant/src/he/OwnedModels.ts), and
+        // south scores its own rows under CKKS against it without north ever seeing them.
+        const model = LinearArtifact.pipe(Schema.decodeUnknownSync)(((await cluster.client.result(svm)).result as { model: unknown }).model)
+        const modelId = artifactId(model)
+        await mkdir(join(cluster.party("north").dataDir, "models"), { recursive: true })
+        await writeFile(join(cluster.party("north").dataDir, "models", `${modelId}.json`), JSON.stringify(model))
+        await run({
+          kind: "prediction.encrypted-linear",
+          name: "south's rows scored under encryption",
+          parties: (["south", "north"] as const).map((name) => ({ participant: cluster.party(name).address, dataset: "bcw" })) as never,
+          params: { requester: cluster.party("south").address, owner: cluster.party("north").address, modelId, features: model.featureColumns }
+        } as never)
+      }
       const boostOwners = owners.map((name) => cluster.party(name).address)
       const boosted = await run({
         kind: "modeling.secureboost",

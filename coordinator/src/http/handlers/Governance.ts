@@ -39,8 +39,12 @@ export const governance = HttpApiBuilder.group(Api, "governance", (handlers) =>
       .handle("modelRequests", ({ query: q }) =>
         Effect.gen(function*() {
           const caller = yield* Caller
-          const requests = yield* query((index) => index.modelRequests({ to: q.to }))
-          return { requests: requests.filter((r) => mine(caller, r.from, r.to)) }
+          const [requests, members] = yield* Effect.all([query((index) => index.modelRequests({ to: q.to })), query((index) => index.members())])
+          // A request addressed to any account of the caller's organisation is the caller's to see (and, for its
+          // humans, to decide on chain: ModelRequests.decide checks the same binding).
+          const accountsOf = (m: (typeof members)[number]) => (m.addresses as ReadonlyArray<string>).map((a) => a.toLowerCase())
+          const own = new Set(members.map(accountsOf).find((accounts) => accounts.includes(caller.address.toLowerCase())) ?? [])
+          return { requests: requests.filter((r) => mine(caller, r.from, r.to) || own.has(String(r.to).toLowerCase())) }
         }))
       .handle("supervision", () =>
         Effect.gen(function*() {

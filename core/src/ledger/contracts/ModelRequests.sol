@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 interface IModelRegistry {
     function isActive(address account) external view returns (bool);
+    function companyOf(address account) external view returns (bytes32 companyId, uint8 state);
 }
 
 interface IModelCatalog {
@@ -13,12 +14,19 @@ interface IModelCatalog {
 /// @title "Send the model to the data" (PROTOCOLS.md §2.3, ours): only digests and URIs of the ECIES payloads go
 /// on chain; the encrypted, signed payloads live off chain. reqId = H(from || to || datasetId || nonce) binds the
 /// answer to its request, so a replayed or swapped answer is refused.
+/// @notice An owner whose policy asks a human leaves a request `Requested` until someone of its organisation (any
+/// active account bound to the same company as the addressee: a data steward's wallet, never the addressee's
+/// server key alone) `decide`s it; its participant serves only an `Approved` request. The decision is on chain, like
+/// a grant's, so the regulator sees who let a model reach the data and when.
 contract ModelRequests {
     enum RequestState {
         None,
         Requested,
         Answered,
-        Refused
+        Refused,
+        /// A human of the owner's organisation approved it; the owner's participant may now answer (appended last:
+        /// earlier states keep their numbers).
+        Approved
     }
 
     struct Request {
@@ -40,6 +48,7 @@ contract ModelRequests {
     error WrongState(bytes32 reqId, RequestState state);
     error RequestExpired(bytes32 reqId);
     error InvalidExpiry();
+    error NotOwnerOrganisation(bytes32 reqId, address caller);
 
     event ModelRequest(
         bytes32 indexed reqId,
@@ -52,6 +61,7 @@ contract ModelRequests {
     );
     event ModelResult(bytes32 indexed reqId, bytes32 resultHash, string resultURI);
     event ModelRefused(bytes32 indexed reqId, bytes32 reasonHash);
+    event ModelDecided(bytes32 indexed reqId, address indexed by, bool approve, bytes32 reasonHash);
 
     IModelRegistry public immutable registry;
     IModelCatalog public immutable catalog;
@@ -97,6 +107,19 @@ contract ModelRequests {
         emit ModelRefused(reqId, reasonHash);
     }
 
+    /// @notice A human of the owner's organisation approves or rejects a request still waiting (before its expiry);
+    /// a rejection is a refusal, with the same event the participant's refusal emits.
+    function decide(bytes32 reqId, bool approve, bytes32 reasonHash) external {
+        Request storage r = requests[reqId];
+        if (r.state == RequestState.None) revert UnknownRequest(reqId);
+        if (!_sameOrganisation(msg.sender, r.to)) revert NotOwnerOrganisation(reqId, msg.sender);
+        if (r.state != RequestState.Requested) revert WrongState(reqId, r.state);
+        if (block.timestamp > r.expiry) revert RequestExpired(reqId);
+        r.state = approve ? RequestState.Approved : RequestState.Refused;
+        emit ModelDecided(reqId, msg.sender, approve, reasonHash);
+        if (!approve) emit ModelRefused(reqId, reasonHash);
+    }
+
     function getRequest(bytes32 reqId) external view returns (Request memory) {
         return requests[reqId];
     }
@@ -105,6 +128,14 @@ contract ModelRequests {
         r = requests[reqId];
         if (r.state == RequestState.None) revert UnknownRequest(reqId);
         if (r.to != msg.sender) revert NotAddressee(reqId, msg.sender);
-        if (r.state != RequestState.Requested) revert WrongState(reqId, r.state);
+        if (r.state != RequestState.Requested && r.state != RequestState.Approved) revert WrongState(reqId, r.state);
+    }
+
+    /// @dev Active, and bound to the same company as `owner` (the registry's binding, not the caller's word).
+    function _sameOrganisation(address caller, address owner) private view returns (bool) {
+        if (!registry.isActive(caller)) return false;
+        (bytes32 callerCompany,) = registry.companyOf(caller);
+        (bytes32 ownerCompany,) = registry.companyOf(owner);
+        return callerCompany != bytes32(0) && callerCompany == ownerCompany;
     }
 }

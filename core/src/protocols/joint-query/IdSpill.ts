@@ -71,15 +71,32 @@ export interface Bucket {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-const parse = (bytes: Uint8Array, into: Bucket) => {
+/** Appends the whole records at the start of `bytes` to `into`; returns their length (a cut-off last one is left). */
+export const decodeRecords = (bytes: Uint8Array, into: Bucket): number => {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  for (let at = 0; at < bytes.length;) {
-    const row = view.getUint32(at, true)
+  let at = 0
+  while (at + 8 <= bytes.length) {
     const length = view.getUint32(at + 4, true)
+    if (at + 8 + length > bytes.length) break
     into.ids.push(decoder.decode(bytes.subarray(at + 8, at + 8 + length)))
-    into.rows.push(row)
+    into.rows.push(view.getUint32(at, true))
     at += 8 + length
   }
+  return at
+}
+
+/** The records `u32 row ‖ u32 length ‖ UTF-8` of `ids[i]`, `rows[i]` for each i of `order`, in that order. */
+export const encodeRecords = (ids: ReadonlyArray<string>, rows: ReadonlyArray<number>, order: ArrayLike<number>): Uint8Array => {
+  const encoded = Array.from({ length: order.length }, (_, k) => encoder.encode(ids[order[k]!]!))
+  const out = new Uint8Array(encoded.reduce((sum, e) => sum + 8 + e.length, 0))
+  const view = new DataView(out.buffer)
+  for (let k = 0, at = 0; k < order.length; k++) {
+    view.setUint32(at, rows[order[k]!]!, true)
+    view.setUint32(at + 4, encoded[k]!.length, true)
+    out.set(encoded[k]!, at + 8)
+    at += 8 + encoded[k]!.length
+  }
+  return out
 }
 
 /** Write buffers of the spill files (synchronous: one Effect per full buffer, not per id). */
@@ -152,7 +169,7 @@ export const spill = (
     let count = 0
     for (let file = 0; file < FILES; file++) {
       const records = { ids: [], rows: [] } as Bucket
-      parse(yield* dir.read(file), records)
+      decodeRecords(yield* dir.read(file), records)
       const seen = new Set<string>()
       const kept = new Writer()
       let duplicate = false
@@ -181,7 +198,7 @@ export const readBucket = (spilled: Spilled, bucket: number, buckets: number): E
   Effect.gen(function*() {
     const per = FILES / buckets
     const out: Bucket = { ids: [], rows: [] }
-    for (let file = bucket * per; file < (bucket + 1) * per; file++) parse(yield* spilled.dir.read(file), out)
+    for (let file = bucket * per; file < (bucket + 1) * per; file++) decodeRecords(yield* spilled.dir.read(file), out)
     return out
   })
 

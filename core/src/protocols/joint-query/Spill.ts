@@ -19,6 +19,8 @@ export interface SpillDir {
   readonly append: (file: number, bytes: Uint8Array) => Effect.Effect<void, SpillError>
   /** The file's whole content (empty when it was never written). */
   readonly read: (file: number) => Effect.Effect<Uint8Array, SpillError>
+  /** Up to `length` bytes of the file from `offset` (fewer at its end, none past it): a sequential reader's next piece. */
+  readonly readRange: (file: number, offset: number, length: number) => Effect.Effect<Uint8Array, SpillError>
   /** Replaces the file's content. */
   readonly write: (file: number, bytes: Uint8Array) => Effect.Effect<void, SpillError>
   /** Deletes the directory and everything in it; never fails (a leftover is cleared at the host's next start). */
@@ -40,6 +42,7 @@ export const inMemory = (): Spill["Service"] => ({
       return {
         append: (file, bytes) => live(() => void (files.get(file) ?? files.set(file, []).get(file)!).push(bytes.slice())),
         read: (file) => live(() => concatBytes(...(files.get(file) ?? []))),
+        readRange: (file, offset, length) => live(() => concatBytes(...(files.get(file) ?? [])).slice(offset, offset + length)),
         write: (file, bytes) => live(() => void files.set(file, [bytes.slice()])),
         remove: Effect.sync(() => {
           removed = true

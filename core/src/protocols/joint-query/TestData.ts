@@ -1,8 +1,9 @@
 /**
  * Test support: the example id files (examples/query/, copied from the shared datasets) as TabularData, an
- * InMemoryHost participant config with LocalData, a capturing TaskOutput and the portable AES of the OT engine,
+ * InMemoryHost participant config with LocalData, a capturing TaskOutput (whole or streamed) and the portable AES of the OT engine,
  * and plaintext references.
  */
+import { concatBytes } from "@noble/hashes/utils.js"
 import { Effect, Layer } from "effect"
 import type { TabularData } from "../../data/Tabular.ts"
 import { LocalData } from "../../data/Tabular.ts"
@@ -54,7 +55,19 @@ export const party = (label: string, data: TabularData, handlers: ReadonlyArray<
       write: (taskId: string, output: unknown) => Effect.sync(() => {
         written.set(taskId, output)
         return `test:${label}/outputs/${taskId}.json`
-      })
+      }),
+      // A streamed output (data/StreamedOutput.ts) is kept as the object its text parses to.
+      open: (taskId: string) => {
+        const pieces: Array<Uint8Array> = []
+        return Effect.succeed({
+          append: (bytes: Uint8Array) => Effect.sync(() => void pieces.push(bytes.slice())),
+          commit: Effect.sync(() => {
+            written.set(taskId, JSON.parse(new TextDecoder().decode(concatBytes(...pieces))))
+            return `test:${label}/outputs/${taskId}.json`
+          }),
+          abort: Effect.sync(() => void pieces.splice(0))
+        })
+      }
     }),
     Aes.portableLayer
   )

@@ -17,6 +17,7 @@ import { SpillError } from "../Spill.ts"
 import { Aes } from "../ot-psi/Aes.ts"
 import * as Engine from "../ot-psi/Engine.ts"
 import * as Link from "../ot-psi/Link.ts"
+import * as RowRuns from "../RowRuns.ts"
 import * as Party from "./Party.ts"
 import * as Spec from "./spec.ts"
 
@@ -99,12 +100,23 @@ export class Pump implements Link.Link {
   }
 }
 
+/** Positions 0…n−1 not in `indices`. */
+const unmatched = (n: number, indices: Uint32Array): Array<number> => {
+  const hit = new Uint8Array(n)
+  for (const i of indices) hit[i] = 1
+  const out: Array<number> = []
+  for (let i = 0; i < n; i++) if (hit[i] === 0) out.push(i)
+  return out
+}
+
 /**
  * The engine over this party's set, bucket by bucket when there are several (spec.ts "Buckets"): one engine session
- * per bucket over the same link, its context naming the bucket. An in-memory set is split by the same hash; a
- * spilled one is read back one bucket at a time, and what its output needs is kept as the bucket closes — the
- * matched ids (or, for a difference, the unmatched ones) — and becomes the party's `set`, so the outputs stage
- * reads it like any other; the spill directory is removed when the engine is done or failed.
+ * per bucket over the same link, its context naming the bucket. An in-memory set is split by the same hash. A
+ * spilled one is read back one bucket at a time, and at a party that receives output, what its output lists — the
+ * matched ids, or for a difference the unmatched ones — goes back to the spill directory as the bucket closes, as a
+ * run sorted by row (`s.runs`, RowRuns.ts), so nothing proportional to the output stays in memory. The spill
+ * directory is removed when the engine fails, when it is done at a party without output, and otherwise once the
+ * output is written (Outputs.ts).
  */
 const inBuckets = (
   role: "receiver" | "sender",
@@ -113,7 +125,7 @@ const inBuckets = (
   options: Engine.Options,
   buckets: number,
   seed: number,
-  keep: "matched" | "unmatched"
+  keep: "matched" | "unmatched" | "nothing"
 ): Effect.Effect<Engine.Output, Engine.EngineError | SpillError, Aes> => {
   const engine = role === "receiver" ? Engine.receiver : Engine.sender
   const { spilled } = s
@@ -121,7 +133,8 @@ const inBuckets = (
   const run = Effect.gen(function*() {
     const split = spilled === undefined ? IdSpill.bucketsOf(s.set.ids, seed, buckets) : undefined
     const matched: Array<number> = []
-    const kept: IdSpill.Bucket = { ids: [], rows: [] }
+    const runs = spilled === undefined || keep === "nothing" ? undefined : RowRuns.empty(spilled.dir)
+    let matches = 0
     let peerElements = 0
     let last: Engine.Output | undefined
     for (let b = 0; b < buckets; b++) {
@@ -130,32 +143,23 @@ const inBuckets = (
       const context = concatBytes(options.context, utf8ToBytes(`|bucket|${b}|${buckets}`))
       const out = yield* engine(link, bucket.ids, { ...options, context, onProgress: undefined })
       peerElements += out.stats.peerElements
+      matches += out.indices.length
       last = out
       link.progress = { done: b + 1, total: buckets }
       if (members !== undefined) {
         for (const i of out.indices) matched.push(members[i]!)
-      } else if (keep === "matched") {
-        for (const i of out.indices) {
-          kept.ids.push(bucket.ids[i]!)
-          kept.rows.push(bucket.rows[i]!)
-        }
-      } else if (out.indices.length > 0 || role === "receiver") {
-        const inside = new Set(out.indices)
-        for (let i = 0; i < bucket.ids.length; i++) {
-          if (inside.has(i)) continue
-          kept.ids.push(bucket.ids[i]!)
-          kept.rows.push(bucket.rows[i]!)
-        }
+      } else if (runs !== undefined) {
+        yield* RowRuns.add(runs, bucket, keep === "matched" ? out.indices : unmatched(bucket.ids.length, out.indices))
       }
     }
-    if (spilled !== undefined) {
-      // From here the party's set is what its output lists; `matched` indexes it (all of it, or none for a difference).
-      s.set = { ids: kept.ids, rows: kept.rows, duplicates: spilled.duplicates, empty: spilled.empty }
-      if (keep === "matched") for (let i = 0; i < kept.ids.length; i++) matched.push(i)
+    if (runs !== undefined) {
+      s.runs = runs
+      s.cardinality = matches
     }
     return { indices: Uint32Array.from(matched), stats: { ...last!.stats, elements: Party.sizeOf(s), peerElements } }
   })
-  return spilled === undefined ? run : Effect.ensuring(run, spilled.dir.remove)
+  if (spilled === undefined) return run
+  return Effect.onExit(run, (exit) => (exit._tag === "Failure" || s.runs === undefined ? spilled.dir.remove : Effect.void))
 }
 
 interface OtState {
@@ -197,7 +201,7 @@ export const handlers = (ctx: Party.Context) => {
           }
         }
         const buckets = IdSpill.bucketCount(Math.max(Party.sizeOf(s), Party.countOf(s, peer)), Spec.bucketIdsOf(ctx.params))
-        const keep = ctx.mode === "difference" ? "unmatched" : "matched"
+        const keep = !ctx.params.receivers.includes(session.self) ? "nothing" : ctx.mode === "difference" ? "unmatched" : "matched"
         const program = inBuckets(role, p, s, options, buckets, IdSpill.seedOf(session.taskId), keep)
         const services = yield* Effect.context<Aes>()
         const fiber = Effect.runFork(Effect.provideContext(program, services))
@@ -232,11 +236,11 @@ export const handlers = (ctx: Party.Context) => {
           return yield* Party.fail(session, stage, "CountMismatch", `${peer} signed ${Party.countOf(s, peer)} ids but its engine announced ${outcome.value.stats.peerElements}`)
         }
         ot.done = true
-        // Input indices into this party's set, in the common order; empty at a sender without the reveal.
-        const matched = Array.from(outcome.value.indices)
-        if (ctx.params.receivers.includes(session.self)) {
-          s.matched = matched
-          s.cardinality = matched.length
+        // Input indices into this party's set, in the common order (empty at a sender without the reveal); with a
+        // spilled set, the output's ids are in `s.runs` instead.
+        if (ctx.params.receivers.includes(session.self) && s.runs === undefined) {
+          s.matched = Array.from(outcome.value.indices)
+          s.cardinality = s.matched.length
         }
       }
       return { outbound, done: ot.done, ...(ot.pump.progress !== undefined && { progress: ot.pump.progress }) }

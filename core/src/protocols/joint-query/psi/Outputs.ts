@@ -12,8 +12,7 @@ import * as Keys from "../../../crypto/paillier/Keys.ts"
 import * as Paillier from "../../../crypto/paillier/Paillier.ts"
 import * as Serialization from "../../../crypto/paillier/Serialization.ts"
 import * as Local from "../../../data/Local.ts"
-import * as TaskOutput from "../../../data/TaskOutput.ts"
-import { sha256Digest } from "../../../wire/Canonical.ts"
+import * as StreamedOutput from "../../../data/StreamedOutput.ts"
 import type { ParticipantSession } from "../../Protocol.ts"
 import { handler, ParticipantFailure } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
@@ -21,6 +20,8 @@ import * as Compute from "../Compute.ts"
 import * as ElementSet from "../ElementSet.ts"
 import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
+import * as RowRuns from "../RowRuns.ts"
+import type { SpillError } from "../Spill.ts"
 import * as Spec from "./spec.ts"
 import * as Party from "./Party.ts"
 
@@ -130,31 +131,41 @@ export const handlers = (ctx: Party.Context) => {
       const source = yield* Local.source(ctx.datasetName)
       const base = { taskId: session.taskId, kind: Spec.kinds[ctx.mode], dataset: source.name, idColumn: ctx.params.idColumn, setSize: Party.sizeOf(s), duplicates: s.set.duplicates, emptyIds: s.set.empty }
       const byRow = (positions: ReadonlyArray<number>) => [...positions].sort((a, b) => s.set.rows[a]! - s.set.rows[b]!)
-      let output: Record<string, unknown>
+      // The ids and rows of own positions, in that order (the set is in memory).
+      const listed = (positions: ReadonlyArray<number>) => [
+        StreamedOutput.fromArray("ids", positions.map((i) => s.set.ids[i]!)),
+        StreamedOutput.fromArray("rows", positions.map((i) => s.set.rows[i]!))
+      ]
+      let header: Record<string, unknown> = base
+      let lists: ReadonlyArray<StreamedOutput.List<SpillError>> = []
       let cardinality: number | undefined
       let alignment: string | undefined
       switch (ctx.mode) {
-        case "intersection": {
-          const positions = byRow(s.matched ?? [])
-          output = { ...base, cardinality: positions.length, ids: positions.map((i) => s.set.ids[i]!), rows: positions.map((i) => s.set.rows[i]!) }
-          cardinality = positions.length
+        case "intersection":
+        case "difference": {
+          // A spilled set's output comes from its runs on disk, merged into row order; an in-memory one's from `matched`.
+          if (s.runs !== undefined) {
+            const merged = RowRuns.merge(s.runs)
+            lists = [{ name: "ids", pull: merged.ids }, { name: "rows", pull: merged.rows }]
+            cardinality = s.runs.count
+          } else {
+            const inside = new Set(s.matched ?? [])
+            const positions = byRow(ctx.mode === "intersection" ? s.matched ?? [] : s.set.ids.map((_, i) => i).filter((i) => !inside.has(i)))
+            lists = listed(positions)
+            cardinality = positions.length
+          }
+          if (ctx.mode === "intersection") header = { ...base, cardinality }
           break
         }
         case "cardinality":
-          output = { ...base, cardinality: s.cardinality }
+          header = { ...base, cardinality: s.cardinality }
           cardinality = s.cardinality
           break
         case "aligned": {
           const positions = s.aligned?.positions ?? []
           alignment = s.aligned?.digest
-          output = { ...base, cardinality: positions.length, alignment, ids: positions.map((i) => s.set.ids[i]!), rows: positions.map((i) => s.set.rows[i]!) }
-          cardinality = positions.length
-          break
-        }
-        case "difference": {
-          const inside = new Set(s.matched ?? [])
-          const positions = byRow(s.set.ids.map((_, i) => i).filter((i) => !inside.has(i)))
-          output = { ...base, ids: positions.map((i) => s.set.ids[i]!), rows: positions.map((i) => s.set.rows[i]!) }
+          header = { ...base, cardinality: positions.length, alignment }
+          lists = listed(positions)
           cardinality = positions.length
           break
         }
@@ -169,7 +180,8 @@ export const handlers = (ctx: Party.Context) => {
           const mine = new Set(own)
           if (received.some((id) => mine.has(id))) return yield* Party.fail(session, stage, "InconsistentPayload", "the other party sent an id of the intersection")
           const ids = [...own, ...received]
-          output = { ...base, cardinality: ids.length, ids }
+          header = { ...base, cardinality: ids.length }
+          lists = [StreamedOutput.fromArray("ids", ids)]
           cardinality = ids.length
           break
         }
@@ -187,13 +199,16 @@ export const handlers = (ctx: Party.Context) => {
             },
             catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidCiphertext", detail: String(error) })
           })
-          output = { ...base, valueColumn: ctx.params.valueColumn, cardinality: decoded.count, sum: decoded.sum }
+          header = { ...base, valueColumn: ctx.params.valueColumn, cardinality: decoded.count, sum: decoded.sum }
           cardinality = decoded.count
           break
         }
       }
-      const digest = sha256Digest(output)
-      const location = yield* TaskOutput.deliver(session, { ...output, digest })
+      const written = StreamedOutput.deliver(session, header, lists).pipe(
+        Effect.catchTag("SpillError", (error) => Party.fail(session, stage, "SpillFailed", error.message))
+      )
+      // The runs were the spill directory's last use.
+      const { digest, location } = yield* (s.runs === undefined || s.spilled === undefined ? written : Effect.ensuring(written, s.spilled.dir.remove))
       return { cardinality, digest, location, alignment }
     })
   )

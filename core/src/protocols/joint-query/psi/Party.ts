@@ -23,6 +23,7 @@ import * as ElementSet from "../ElementSet.ts"
 import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
 import type * as IdSpill from "../IdSpill.ts"
+import type * as RowRuns from "../RowRuns.ts"
 import * as Spec from "./spec.ts"
 
 /** The task as this party runs it. */
@@ -57,10 +58,7 @@ export interface Sum {
 }
 
 export interface State {
-  /**
-   * Distinct ids in a random order (ECDH, or OT in memory). With a spilled set: empty until the OT engine is done,
-   * then only the ids of this party's output (`matched` indexes them).
-   */
+  /** Distinct ids in a random order (ECDH, or OT in memory); with a spilled set, empty (its counts only). */
   set: Ids.IdSet
   /** The set on disk in buckets (IdSpill.ts), on the OT path of a large set at a host with a data directory. */
   readonly spilled?: IdSpill.Spilled
@@ -81,6 +79,11 @@ export interface State {
   /** Fully-blinded chunks of the set this party completes, to relay to the other matchers. */
   outbox: Map<number, Uint8Array>
   outboxShuffled: boolean
+  /**
+   * A spilled set's output once the OT engine is done: the ids it lists (the intersection, or the difference's
+   * remainder), on disk in the spill directory as runs sorted by row (RowRuns.ts); `matched` is then unset.
+   */
+  runs?: RowRuns.Runs
   /** After `finish`: own positions (in `set` order) that are in the intersection, or only their number. */
   matched?: ReadonlyArray<number>
   cardinality?: number

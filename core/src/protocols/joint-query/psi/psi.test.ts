@@ -10,6 +10,7 @@ import { Base64 } from "effect/encoding"
 import { describe, expect, it } from "vitest"
 import type { TabularData } from "../../../data/Tabular.ts"
 import * as InMemoryHost from "../../../testing/InMemoryHost.ts"
+import { sha256Digest } from "../../../wire/Canonical.ts"
 import type { ParticipantSession, StageHandler } from "../../Protocol.ts"
 import { handler, ParticipantFailure } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
@@ -272,6 +273,10 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
       expect(new Set(both.outputOf(i)!.ids)).toEqual(expected)
       expect(both.outputOf(i)!.ids!.length).toBe(expected.size)
       expect(both.outputOf(i)!.rows!.map((row) => bcw[i]!.strings("id")[row])).toEqual(both.outputOf(i)!.ids)
+      // In row order whether the set was spilled (merged runs) or not, and the digest is that of the whole output.
+      expect(both.outputOf(i)!.rows).toEqual([...both.outputOf(i)!.rows!].sort((x, y) => x - y))
+      const { digest, ...rest } = both.outputOf(i) as Output & { digest: string }
+      expect(digest).toBe(sha256Digest(rest))
     }
     expect(both.spilled).toEqual({ opened: 1, removed: 1 })
     const diff = await run("difference", [bcw[0]!, bcw[1]!], [0], { protocol: "ot", bucketIds: 128 }, undefined, [0])
@@ -280,6 +285,7 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
     const difference = new Set([...a].filter((id) => !b.has(id)))
     expect(new Set(diff.outputOf(0)!.ids)).toEqual(difference)
     expect(diff.outputOf(0)!.rows!.map((row) => bcw[0]!.strings("id")[row])).toEqual(diff.outputOf(0)!.ids)
+    expect(diff.outputOf(0)!.rows).toEqual([...diff.outputOf(0)!.rows!].sort((x, y) => x - y))
     expect((diff.outputOf(0) as { setSize?: number }).setSize).toBe(a.size)
   }, 120_000)
 

@@ -45,9 +45,11 @@
  *           1 024) by a public hash of the id seeded by the task id (../IdSpill.ts), and run one engine session per
  *           bucket, in order, over the same sealed relay (each session's context names its bucket). So that a party
  *           holds one bucket at a time, a participant with a data directory keeps its set on disk in those buckets
- *           (spill files under `<dataDir>/spill`, deleted when the engine is done); only the ids of its output stay in
- *           memory. Memory per party then: its fixed footprint, 16 MiB of spill buffers, one bucket (≤ bucketIds ids)
- *           and the ids of its output — not the rows (README "Memory"; `npm run bench -- psi-memory` measures it).
+ *           (spill files under `<dataDir>/spill`, deleted once its output is written); the ids its output lists go back
+ *           there too, each bucket's as a run sorted by row (../RowRuns.ts), and the output file is written from the
+ *           runs merged into row order while its digest is hashed (data/StreamedOutput.ts). Memory per party then:
+ *           its fixed footprint, 16 MiB of spill buffers, one bucket (≤ bucketIds ids) and 16 MiB of merge buffers —
+ *           not the rows nor the output (README "Memory"; `npm run bench -- psi-memory` measures it).
  *           Leakage beyond the ECDH path's: each party learns the size of every bucket of the other's set
  *           (each engine session announces its size) — a histogram of a public hash of the ids, B numbers, nothing
  *           for B = 1. A party could always pick ids for their hash; under the semi-honest model it does not.
