@@ -235,8 +235,10 @@ export const verifyTask = async (o: {
   rpcUrl: string
   signer?: Wallet
   trust?: Endpoint.Trust
-  /** Fetch artifacts by CID from this IPFS node instead of the coordinator's API. */
+  /** Also fetch each artifact's sealed copy by CID from this IPFS node and check it against the chain. */
   blocks?: ArtifactBlocksShape
+  /** The encryption secret key that opens the sealed copies (default the signer's own key, when it is a reader's). */
+  readerKey?: Uint8Array
 }) => {
   const Verify = await loadVerify()
   const client = await clientFor(o.url, o.signer, o.trust)
@@ -259,7 +261,10 @@ export const verifyTask = async (o: {
       onChainDomain: await ledger.onChainDomain(),
       history,
       task,
-      artifact: o.blocks !== undefined ? Verify.fromBlocks(o.blocks) : async (cid) => {
+      ...(o.blocks === undefined ? {} : {
+        ipfs: { get: Verify.fromBlocks(o.blocks), ...(o.readerKey ?? o.signer ? { readerKey: o.readerKey ?? getBytes(o.signer!.privateKey) } : {}) }
+      }),
+      artifact: async (cid) => {
         try {
           return (await client.getArtifact(cid)).bytes
         } catch (error) {

@@ -102,7 +102,9 @@ Usage:
   jointly settlement arbitrate <settlement-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
       Read a Shapley settlement, dispute it within its window, pay it out after; the supervisor arbitrates.
   jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--ipfs <kubo rpc url> | --ipfs-peer <multiaddr>] [--json]
-      Rebuild a task's history from the chain and check the stored result and artifacts against it (exit 1 on mismatch).
+      Rebuild a task's history from the chain and check the stored result and artifacts against it (exit 1 on mismatch);
+      with --ipfs-peer, also each artifact's sealed copy fetched by CID from that node against the ciphertext hash
+      on chain, opened and checked against the result digest when the signing key is one of its readers'.
   jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
   jointly certify --verify <file> --cert <cert.json> --rpc-url <url>
       Notarize a file's salted hash with the submitter's signature; verify a file against its certificate.

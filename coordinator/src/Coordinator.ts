@@ -21,6 +21,7 @@ import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import { fromClient, type LedgerClient } from "@jointly/core/internal/ledger/Ledger"
 import { roles as contractRoles, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
+import * as SealedArtifacts from "./artifacts/SealedArtifacts.ts"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import * as ChainIndex from "./governance/ChainIndex.ts"
@@ -63,7 +64,10 @@ export interface Config {
   readonly ledger: LedgerClient
   /** The governance contracts, read through the coordinator's account; absent on an old deployment. */
   readonly governance?: GovernanceLedger
-  /** An IPFS node (embedded Helia or Kubo, `@jointly/backends/internal/ipfs`) that every stored artifact is pinned to. */
+  /**
+   * An IPFS node (embedded Helia or Kubo, `@jointly/backends/internal/ipfs`): members' sealed uploads are pinned
+   * there, and each task's result and model as a copy sealed to their readers (artifacts/SealedArtifacts.ts).
+   */
   readonly artifactBlocks?: ArtifactBlocksShape
   readonly host?: string
   /** 0 picks a free port. */
@@ -184,6 +188,15 @@ export const start = async (config: Config): Promise<Internals> => {
   }, { secret, spent, ...(dids === undefined ? {} : { loginSigners: async (account: string) => (await dids.resolve(account)).loginSigners }) })
 
   const artifacts = ArtifactStore.make(sql, config.artifactBlocks)
+  // Results and models go to IPFS sealed to their readers' current encryption keys: the DID's newest, else the registry's.
+  const registeredKey = async (account: string) => {
+    const { companyId } = await ledger.companyOf(account)
+    const key = companyId === undefined ? undefined : (await ledger.getCompany(companyId))?.encPubKey
+    return key !== undefined && /^0x0[23][0-9a-fA-F]{64}$/.test(key) ? key : undefined
+  }
+  const sealed = config.artifactBlocks === undefined
+    ? undefined
+    : SealedArtifacts.make({ blocks: config.artifactBlocks, keyOf: DidIdentity.currentEncryptionKey(dids, registeredKey) })
 
   // Roles for the API, from the chain: org state in the registry, its SUPERVISOR_ROLE, the ledger's coordinators.
   // Bound once: binding a contract parses its whole ABI, a few ms of CPU that every background role refresh paid.
@@ -245,6 +258,7 @@ export const start = async (config: Config): Promise<Internals> => {
       released: (taskId, from) => bridge.broadcast({ type: "released", taskId, from, by: instance }),
       models,
       artifacts,
+      ...(sealed === undefined ? {} : { sealed }),
       consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
       backends: backends.layer,
       options: { startTimeoutMs: config.startTimeoutMs }

@@ -9,10 +9,15 @@ import { randomBytes } from "node:crypto"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Redacted } from "effect"
+import { Effect, Exit, Redacted, Scope } from "effect"
 import { getAddress, getBytes, hexlify, keccak256, toUtf8Bytes, Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
+import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
+import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import * as ModelToData from "@jointly/core/internal/governance/ModelToData"
+import { resultRecipientsOfSpec } from "@jointly/core/internal/protocols/Protocols"
+import { digest } from "@jointly/core/internal/wire/Canonical"
 import * as Shapley from "@jointly/core/internal/incentives/Shapley"
 import * as Valuation from "@jointly/core/internal/incentives/Valuation"
 import * as GovernanceClient from "@jointly/core/internal/governance/GovernanceClient"
@@ -108,6 +113,8 @@ beforeAll(async () => {
   const files = await Promise.all(parts.map((p, i) => F.writeCsv(data, `bcw-${names[i]}.csv`, p)))
   cluster = await LocalCluster.start({
     dataDir: join(dir, "cluster"),
+    // Every process with its IPFS node: the tasks' sealed artifacts pinned by their parties (last describe).
+    ipfs: true,
     parties: names.map((name, i) => ({
       name,
       datasets: [
@@ -126,7 +133,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const chain of chains.values()) await chain.close()
   await cluster?.stop()
-  await rm(dir, { recursive: true, force: true })
+  // maxRetries: an IPFS node's datastore may still settle a write as its process stops.
+  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })
 
 type CatalogRow = { datasetId: string; name: string; owner: string; version: number; state: string; contentHash: string; size: string; attrs: string; policy: string }
@@ -811,5 +819,55 @@ describe("DID keys from the CLI (PROTOCOLS §2.6)", () => {
     const bad = await cli(["did", "add-login-key", "0x1234", "--config", config], env)
     expect(bad.code).not.toBe(0)
     expect(bad.stderr).toMatch(/an address/)
+  }, 120_000)
+})
+
+describe("artifacts on IPFS (issue 16 item 1)", () => {
+  // Last in the file: it stops the coordinator's node, which members' uploads above are mirrored to.
+  it("every party pins the task's sealed result; verify checks it by CID from a party's node, and each party's node still serves it once the coordinator's is gone", async () => {
+    const detail = await cluster.task(honestTaskId)
+    const stored = detail.events.find((e) => e.type === "ArtifactStored" && (e.data as { role?: string }).role === "result")
+    const sealedCid = (stored?.data as { sealedCid?: string } | undefined)?.sealedCid
+    expect(sealedCid, "the task names the sealed copy of its result").toBeDefined()
+    const loopback = (name: Name) => party(name).ipfs!.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
+    await cluster.ipfs.stopCoordinatorNode()
+    const scope = await Effect.runPromise(Scope.make())
+    try {
+      // TaskEnded named the block to every party, and each pinned it on its own node: a node that knows that party's
+      // alone gets it from there (bitswap serves only what a node holds; the coordinator's node is stopped).
+      const blocks: Array<Uint8Array> = []
+      for (const name of names) {
+        const auditor = await Effect.runPromise(Scope.provide(HeliaBlocks.make({ peers: [loopback(name)] }), scope))
+        const fetched = await Effect.runPromise(Effect.result(auditor.blocks.get(sealedCid!, { timeoutMs: 20_000 })))
+        expect(fetched._tag, `${name}'s node serves ${sealedCid}; its pin events: ${party(name).stderr.filter((l) => l.includes(`"pinned"`)).join(" | ")}`).toBe("Success")
+        if (fetched._tag === "Success") blocks.push(fetched.success)
+      }
+      // The CLI fetches the sealed result from south's node, checks it against the chain, and (the analyst is its reader) opens it.
+      const verified = await cli(["verify", honestTaskId, "--url", cluster.coordinatorUrl, "--rpc-url", cluster.rpcUrl, "--ipfs-peer", loopback("south")], analystEnv())
+      expect(verified.code, verified.stderr).toBe(0)
+      expect(verified.stderr).toMatch(new RegExp(`ok +artifact result sealed ${sealedCid}: the chain holds its hash`))
+      expect(verified.stderr).toMatch(/ok +artifact result sealed .*opened, it: matches the chain digest/)
+      const block = blocks[0]!
+      const result = JSON.parse(new TextDecoder().decode(Envelope.open(block, getBytes(cluster.keys.analyst.privateKey), `task/${honestTaskId.toLowerCase()}/result`)))
+      expect(digest(result)).toBe(detail.resultDigest)
+      expect(result).toEqual(detail.result)
+      // Sealed: the result is not in the block in clear; it is sealed to the task's recipients exactly (each one's
+      // registered key), so south opens it only if it is one of them, and any other key is refused.
+      expect(Buffer.from(block).includes(Buffer.from(JSON.stringify(detail.result).slice(1, 24)))).toBe(false)
+      const recipients = resultRecipientsOfSpec(detail.spec as never)
+      expect(Envelope.inspect(block).readers).toHaveLength(new Set(recipients.map((r) => r.toLowerCase())).size)
+      const southKey = (await Keystore.openPromise({ dataDir: party("south").dataDir, passphrase: await passphraseOf("south") })).encryptionSecretKey
+      const southOpens = (() => {
+        try {
+          return Envelope.open(block, Redacted.value(southKey)).length > 0
+        } catch {
+          return false
+        }
+      })()
+      expect(southOpens).toBe(recipients.some((r) => r.toLowerCase() === party("south").address.toLowerCase()))
+      expect(() => Envelope.open(block, Ecies.generateKeyPair().secretKey)).toThrow(/NotAReader/)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
   }, 120_000)
 })

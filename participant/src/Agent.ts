@@ -11,7 +11,8 @@
  * The agent's own thread keeps the socket, the consent policy and the keystore; the datasets and every stage
  * run in its protocol worker thread (DESIGN.md §6), unless `compute: "inline"` runs them here too.
  */
-import { Effect } from "effect"
+import { Effect, Exit, Schedule, Scope } from "effect"
+import type { HeliaOptions } from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import type { BaseWallet } from "ethers"
 import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import type { Choice } from "@jointly/backends/internal/Backends"
@@ -75,12 +76,54 @@ export interface AgentConfig {
    * the declared kinds, e.g. one whose stage kills the worker thread. Ignored with `compute: "inline"`.
    */
   readonly testProtocolModules?: ReadonlyArray<string | URL>
+  /**
+   * An embedded IPFS node for this participant (`@jointly/backends/internal/ipfs/HeliaBlocks`): the sealed result
+   * and model each ended task names are pinned there (event `pinned`), so they outlive the coordinator's node.
+   * `peers` should name the coordinator's node (and other parties'), which the blocks are fetched from.
+   */
+  readonly ipfs?: HeliaOptions
+}
+
+/** The Node agent: the session, and its IPFS node when it runs one. */
+export interface NodeAgent extends AgentSession.Agent {
+  /** This participant's IPFS node (peer id, listen addresses) when `ipfs` was configured. */
+  readonly ipfs?: { readonly peerId: string; readonly addresses: ReadonlyArray<string> }
 }
 
 /** Protocols read datasets through this view (kept here for embedders and benches that import it from the agent). */
 export const tabular = ProtocolHost.tabular
 
-export const start = async (config: AgentConfig): Promise<AgentSession.Agent> => {
+/**
+ * Starts the agent's IPFS node (closed with `close`) and pins every artifact an ended task names, trying three
+ * times. A pin that still fails (no connected node has the block in time) is reported as a `pinned` event with
+ * `ok: false`, never thrown.
+ */
+const startIpfs = async (options: HeliaOptions, emitEvent: (event: AgentEvent) => void) => {
+  const HeliaBlocks = await import("@jointly/backends/internal/ipfs/HeliaBlocks")
+  const scope = Effect.runSync(Scope.make())
+  const { blocks, node } = await Effect.runPromise(Scope.provide(HeliaBlocks.make(options), scope)).catch(async (error) => {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    throw error
+  })
+  // A peer that went away (the coordinator's node restarted) is dialled again before each try.
+  const redial = Effect.forEach(options.peers ?? [], (peer) => Effect.ignore(node.dial(peer)), { discard: true })
+  const pin = (cid: string) =>
+    Effect.andThen(redial, blocks.pin(cid)).pipe(
+      Effect.retry({ schedule: Schedule.exponential("1 second"), times: 2, while: (error) => error._tag === "BlockNotFound" || error._tag === "BlockStoreFailed" })
+    )
+  const pinAll = (event: AgentEvent) => {
+    if (event.type !== "ended" || event.artifacts === undefined) return
+    for (const artifact of event.artifacts) {
+      void Effect.runPromise(Effect.match(pin(artifact.cid), {
+        onSuccess: () => emitEvent({ type: "pinned", taskId: event.taskId, role: artifact.role, cid: artifact.cid, ok: true }),
+        onFailure: (error) => emitEvent({ type: "pinned", taskId: event.taskId, role: artifact.role, cid: artifact.cid, ok: false, detail: `${error._tag}: ${error.message}` })
+      }))
+    }
+  }
+  return { info: { peerId: node.peerId, addresses: node.addresses }, pinAll, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+export const start = async (config: AgentConfig): Promise<NodeAgent> => {
   // Checked before anything loads: a participant never sends a handshake over plain http to another host.
   const endpoint = Endpoint.make(config.coordinatorUrl, config.trust)
   const failover = (config.failoverUrls ?? []).map((url) => Endpoint.make(url, config.trust))
@@ -102,7 +145,21 @@ export const start = async (config: AgentConfig): Promise<AgentSession.Agent> =>
           modules: config.testProtocolModules,
           onCrash: ({ detail, lostTasks }) => emitEvent({ type: "worker-crashed", detail, lostTasks })
         })
-  return AgentSession.connect(config, { endpoint, failover, runner, listeners })
+  const ipfs = config.ipfs === undefined ? undefined : await startIpfs(config.ipfs, emitEvent).catch(async (error) => {
+    await runner.close()
+    throw error
+  })
+  if (ipfs !== undefined) listeners.add(ipfs.pinAll)
+  const agent = AgentSession.connect(config, { endpoint, failover, runner, listeners })
+  if (ipfs === undefined) return agent
+  return {
+    ...agent,
+    ipfs: ipfs.info,
+    close: async () => {
+      await agent.close()
+      await ipfs.close()
+    }
+  }
 }
 
 /** The agent as a scoped Effect resource. */

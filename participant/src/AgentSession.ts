@@ -17,7 +17,7 @@ import * as Endpoint from "@jointly/core/internal/net/EndpointRule"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
 import { AdmissionRefused } from "@jointly/core/internal/wire/Admission"
-import type { WireError } from "@jointly/core/internal/wire/Messages"
+import type { TaskArtifact, WireError } from "@jointly/core/internal/wire/Messages"
 import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, type StageOutcome, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
 import type { DatasetSummary } from "./datasets/Dataset.ts"
 import type { Runner } from "./host/Runner.ts"
@@ -95,7 +95,10 @@ export type AgentEvent =
   /** A dashboard user proved this org's dashboard token; the agent signed the coordinator's sign-in message. */
   | { readonly type: "dashboard-sign-in" }
   | { readonly type: "stage"; readonly taskId: string; readonly stage: string; readonly ok: boolean; readonly detail?: string }
-  | { readonly type: "ended"; readonly taskId: string; readonly status: string; readonly reason?: string }
+  /** The task ended; a succeeded one names its artifacts on IPFS (sealed to their readers), which a Node agent with a node pins. */
+  | { readonly type: "ended"; readonly taskId: string; readonly status: string; readonly reason?: string; readonly artifacts?: ReadonlyArray<TaskArtifact> }
+  /** A task's artifact pinned on this participant's IPFS node (Node agent with `ipfs`), or why it could not be. */
+  | { readonly type: "pinned"; readonly taskId: string; readonly role: TaskArtifact["role"]; readonly cid: string; readonly ok: boolean; readonly detail?: string }
   | { readonly type: "wire-error"; readonly error: WireError }
   /** The protocol worker died and was restarted; the tasks it had accepted are lost. */
   | { readonly type: "worker-crashed"; readonly detail: string; readonly lostTasks: ReadonlyArray<string> }
@@ -388,7 +391,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     acceptedTasks.delete(ended.taskId)
     latest.delete(ended.taskId)
     endedTask(ended.taskId)
-    emitEvent({ type: "ended", taskId: ended.taskId, status: ended.status, reason: ended.reason })
+    emitEvent({ type: "ended", taskId: ended.taskId, status: ended.status, reason: ended.reason, ...(ended.artifacts === undefined ? {} : { artifacts: ended.artifacts }) })
   })
 
   const endedTask = (taskId: string) => {

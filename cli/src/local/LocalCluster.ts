@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto"
 import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
-import { Redacted } from "effect"
+import { Effect, Exit, Redacted, Scope } from "effect"
 import type { Wallet } from "ethers"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
@@ -63,6 +63,12 @@ export interface Options {
   readonly leaseMs?: number
   /** The coordinator process's socket limits (its config file's `socketLimits`), e.g. for many participants on one address. */
   readonly socketLimits?: { readonly connectionsPerMinute?: number; readonly eventsPer10sPerAddress?: number; readonly eventsPer10sPerAccount?: number }
+  /**
+   * Every process gets an embedded IPFS node, peered on loopback: the coordinator's (its config's `ipfs` section
+   * when it runs as a process) and each participant's, which dials the coordinator's and pins the sealed result and
+   * model of every task it ends (blocks kept in `<party dir>/artifacts-ipfs`). Default none.
+   */
+  readonly ipfs?: boolean
   /** Progress lines for a human (stderr in the CLI). */
   readonly onProgress?: (line: string) => void
   readonly startTimeoutMs?: number
@@ -77,6 +83,19 @@ export interface Party {
   readonly external: boolean
   process: ChildProcess
   readonly stderr: Array<string>
+  /** The party's IPFS node as its process reported it ready (with the cluster's `ipfs` option). */
+  ipfs?: IpfsNode
+}
+
+/** An IPFS node of the cluster: its peer id and the multiaddrs it listens on. */
+export interface IpfsNode {
+  readonly peerId: string
+  readonly addresses: ReadonlyArray<string>
+}
+
+const ipfsNodeOf = (ready: Record<string, unknown>): IpfsNode | undefined => {
+  const ipfs = ready.ipfs as { peerId?: unknown; addresses?: unknown } | undefined
+  return typeof ipfs?.peerId === "string" && Array.isArray(ipfs.addresses) ? { peerId: ipfs.peerId, addresses: ipfs.addresses.map(String) } : undefined
 }
 
 const defaultPolicy = (datasets: ReadonlyArray<DatasetSpec>, analyst: string): Policy => ({
@@ -118,6 +137,16 @@ const passphraseOf = async (dir: string) => {
   }
 }
 
+/** An embedded IPFS node on loopback with its blocks in `directory`, stopped once (later calls do nothing). */
+const startIpfsNode = async (directory: string) => {
+  const HeliaBlocks = await import("@jointly/backends/internal/ipfs/HeliaBlocks")
+  const scope = Effect.runSync(Scope.make())
+  const { blocks, node } = await Effect.runPromise(Scope.provide(HeliaBlocks.make({ directory }), scope))
+  let stopping: Promise<void> | undefined
+  const stop = () => (stopping ??= Effect.runPromise(Scope.close(scope, Exit.void)))
+  return { blocks, node: { peerId: node.peerId, addresses: node.addresses } as IpfsNode, stop }
+}
+
 export const start = async (options: Options) => {
   const progress = options.onProgress ?? (() => {})
   const dataDir = resolve(options.dataDir)
@@ -155,6 +184,9 @@ export const start = async (options: Options) => {
     /** Each instance's stderr lines (the last 500). */
     const coordinatorStderrs: Array<Array<string>> = Array.from({ length: instances }, () => [])
     const coordinatorStderr = coordinatorStderrs[0]!
+    /** The coordinator's IPFS node (instance 0's), and how to stop the in-process one. */
+    let coordinatorIpfs: IpfsNode | undefined
+    let stopCoordinatorIpfs: (() => Promise<void>) | undefined
     const startCoordinator = async (i: number) => {
       if (options.coordinatorProcess) {
         // The service's own path (`jointly coordinator --config`): the account from an encrypted keystore whose
@@ -173,15 +205,30 @@ export const start = async (options: Options) => {
           chain: { rpcUrl: anvil.rpcUrl, deployment: deploymentPathOf(dataDir), confirmations: 1 },
           keystore,
           ...(options.leaseMs === undefined ? {} : { cluster: { leaseMs: options.leaseMs } }),
-          ...(options.socketLimits === undefined ? {} : { socketLimits: options.socketLimits })
+          ...(options.socketLimits === undefined ? {} : { socketLimits: options.socketLimits }),
+          ...(options.ipfs ? { ipfs: { directory: i === 0 ? "ipfs" : `ipfs-${i}` } } : {})
         }, null, 2))
         const { child, ready } = await spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderrs[i]!)
         coordinatorProcesses[i] = child
+        if (i === 0) coordinatorIpfs = ipfsNodeOf(ready)
         return String(ready.url)
+      }
+      const ipfs = options.ipfs ? await startIpfsNode(join(coordinatorDir, "ipfs")) : undefined
+      if (ipfs !== undefined) {
+        coordinatorIpfs = ipfs.node
+        stopCoordinatorIpfs = ipfs.stop
+        stopped.push(ipfs.stop)
       }
       const ledger = await Consortium.ledgerFor(chain, keys.coordinator, deployment)
       const governance = await Consortium.governanceFor(chain, keys.coordinator, deployment)
-      coordinator = await Coordinator.start({ store, ledger, governance, startTimeoutMs: options.startTimeoutMs, logLevel: Log.levelOf(process.env.JOINTLY_LOG) })
+      coordinator = await Coordinator.start({
+        store,
+        ledger,
+        governance,
+        startTimeoutMs: options.startTimeoutMs,
+        logLevel: Log.levelOf(process.env.JOINTLY_LOG),
+        ...(ipfs === undefined ? {} : { artifactBlocks: ipfs.blocks })
+      })
       const running = coordinator
       stopped.push(async () => {
         await running.close()
@@ -219,7 +266,9 @@ export const start = async (options: Options) => {
         datasets: party.datasets.map((d) => ("file" in d ? { ...d, file: resolve(d.file) } : d)),
         policy: party.policy ?? defaultPolicy(party.datasets, keys.analyst.address),
         ...(Consortium.chainConfig(anvil.rpcUrl, deployment) === undefined ? {} : { chain: Consortium.chainConfig(anvil.rpcUrl, deployment) }),
-        ...(party.catalog === undefined ? {} : { catalog: party.catalog })
+        ...(party.catalog === undefined ? {} : { catalog: party.catalog }),
+        // Its own node, dialling the coordinator's on loopback; blocks kept beside its keystore.
+        ...(coordinatorIpfs === undefined ? {} : { ipfs: { peers: coordinatorIpfs.addresses.filter((a) => a.startsWith("/ip4/127.0.0.1/")), directory: "artifacts-ipfs" } })
       }
       const configFile = join(dir, "participant.json")
       await writeFile(configFile, JSON.stringify(config, null, 2))
@@ -229,8 +278,9 @@ export const start = async (options: Options) => {
     const launch = async (party: Party, env: NodeJS.ProcessEnv = {}) => {
       const passphrase = await passphraseOf(party.dataDir)
       const flags = party.unsafeTestKeySizes ? ["--unsafe-test-key-sizes"] : []
-      const { child } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json"), ...flags], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
+      const { child, ready } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json"), ...flags], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
       party.process = child
+      party.ipfs = ipfsNodeOf(ready)
       stopped.push(async () => {
         if (child.exitCode === null) child.kill("SIGTERM")
       })
@@ -329,6 +379,14 @@ export const start = async (options: Options) => {
       clientFor,
       walletOf,
       launch,
+      /** The IPFS nodes (the `ipfs` option): the coordinator's, and a way to stop it when it runs in this process. */
+      ipfs: {
+        coordinator: () => coordinatorIpfs,
+        stopCoordinatorNode: async () => {
+          if (stopCoordinatorIpfs === undefined) throw new Error("stopCoordinatorNode needs the ipfs option and the coordinator in this process")
+          await stopCoordinatorIpfs()
+        }
+      },
       /** Signals coordinator process `instance` (SIGKILL: no goodbye; SIGSTOP: a pause) and, for a kill, waits for its exit. */
       signalCoordinator: async (signal: NodeJS.Signals, instance = 0) => {
         const child = coordinatorProcesses[instance]

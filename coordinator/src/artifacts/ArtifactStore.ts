@@ -5,10 +5,11 @@
  * the hash on chain, the data off chain"). Rows live in the store's `artifacts` table (migration 3), with the
  * member who stored them and their size (migration 4: the API's per-member quota and its reader rule).
  *
- * With an `ArtifactBlocks` node (an embedded Helia node or a Kubo node, `@jointly/backends/internal/ipfs/...`) every
- * stored artifact is also put and pinned there as an IPFS block under the same CID, so members and auditors fetch
- * it by CID from IPFS and check it themselves (`jointly verify --ipfs …`). Member uploads arrive sealed to their
- * readers (ECIES, Envelope.ts / ModelToData.ts); the coordinator's own results go to that node as stored.
+ * With an `ArtifactBlocks` node (an embedded Helia node or a Kubo node, `@jointly/backends/internal/ipfs/...`) a
+ * member's upload, which arrives sealed to its readers (ECIES, Envelope.ts / ModelToData.ts), is also put and
+ * pinned there as an IPFS block under the same CID. The coordinator's own results and models are not: their rows
+ * here are plain for the API, and what goes to IPFS is a sealed copy under its own CID (SealedArtifacts.ts), named
+ * beside the plain one in the task's `ArtifactStored` event (`sealedCid`).
  */
 import { CID } from "multiformats/cid"
 import * as json from "multiformats/codecs/json"
@@ -47,7 +48,8 @@ export const make = (sql: Sql, blocks?: ArtifactBlocksShape) => {
   /** Stores bytes (the coordinator's own when `owner` is absent: task results and models). Idempotent. */
   const put = async (bytes: Uint8Array, codec: Codec, taskId?: string, owner?: string): Promise<string> => {
     const cid = await cidOf(bytes, codec)
-    if (blocks !== undefined) {
+    // Only a member's (sealed) upload is mirrored as is; the coordinator's own plain bytes never reach IPFS.
+    if (blocks !== undefined && owner !== undefined) {
       // The block first: a CID the store names is always fetchable from IPFS. Same bytes, same codec, same CID.
       const mirrored = await Effect.runPromise(blocks.put(bytes, codec))
       if (mirrored !== cid) throw new Error(`the ${blocks.node} node stored ${cid} as ${mirrored}`)
@@ -122,9 +124,15 @@ export const make = (sql: Sql, blocks?: ArtifactBlocksShape) => {
     get,
     /** Raw row access for audits (no check): what `jointly verify` re-hashes itself. */
     raw: async (cid: string) => (await sql.query<{ codec: Codec; bytes: Uint8Array }>(`select codec, bytes from artifacts where cid = $1`, [cid]))[0],
-    /** Records which artifact holds what of a task, with the digest it must match (`jointly verify` reads it). */
-    link: (taskId: string, role: "result" | "model", cid: string, digest: string) =>
-      sql.query(`insert into task_events(task_id, type, data) values ($1, 'ArtifactStored', $2)`, [taskId, JSON.stringify({ role, cid, digest })]).then(() => undefined),
+    /**
+     * Records which artifact holds what of a task, with the digest it must match and, when it went to IPFS, the CID
+     * of its sealed copy there (`jointly verify` reads both).
+     */
+    link: (taskId: string, role: "result" | "model", cid: string, digest: string, sealedCid?: string) =>
+      sql.query(`insert into task_events(task_id, type, data) values ($1, 'ArtifactStored', $2)`, [
+        taskId,
+        JSON.stringify({ role, cid, digest, ...(sealedCid === undefined ? {} : { sealedCid }) })
+      ]).then(() => undefined),
     byTask: async (taskId: string) =>
       (await sql.query<{ cid: string; codec: Codec }>(`select cid, codec from artifacts where task_id = $1 order by created_at`, [taskId]))
   }

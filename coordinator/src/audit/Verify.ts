@@ -2,8 +2,9 @@
  * `jointly verify` (DESIGN.md §5): rebuilds a task's history from the chain alone and checks what the
  * coordinator stores against it — the spec against the task id, every consent signature (re-verified off chain
  * against the EIP-712 domain), the lifecycle, every phase commitment, the result digest, and every
- * content-addressed artifact (result, model) against its CID and the digests the chain holds. Any mismatch is a
- * failed check with a reason a person can act on.
+ * content-addressed artifact (result, model) against its CID and the digests the chain holds, and — given an IPFS
+ * source — each artifact's sealed copy on IPFS against its CID and the ciphertext hash on chain, opened with a
+ * reader's key when one is given. Any mismatch is a failed check with a reason a person can act on.
  */
 import { Effect, Schema } from "effect"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
@@ -12,7 +13,11 @@ import type { TaskHistoryEntry } from "@jointly/core/internal/ledger/Ledger"
 import { artifactId, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
 import { taskId as taskIdOf, TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { digest } from "@jointly/core/internal/wire/Canonical"
+import { hexlify } from "ethers"
+import { sha256 } from "multiformats/hashes/sha2"
+import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
 import { matches } from "../artifacts/ArtifactStore.ts"
+import { labelOf, phaseOf, type Role } from "../artifacts/SealedArtifacts.ts"
 
 /** What a source answers for content the caller may not read (the API's access rules): the check is not run. */
 export const withheld: unique symbol = Symbol("withheld")
@@ -42,6 +47,12 @@ export interface Sources {
   readonly artifact: (cid: string) => Promise<Uint8Array | undefined | typeof withheld>
   /** A model from the model store (encoded artifact), by id. */
   readonly model: (id: string) => Promise<unknown>
+  /**
+   * The sealed copies of the task's artifacts on IPFS (`jointly verify --ipfs-peer`): raw bytes by CID, checked
+   * against the CID and the hash the chain holds; with a reader's encryption secret key also opened and checked
+   * against the result digest or the model id.
+   */
+  readonly ipfs?: { readonly get: (cid: string) => Promise<Uint8Array | undefined | typeof withheld>; readonly readerKey?: Uint8Array }
   /** The EIP-712 domain the task ledger announces (ERC-5267) and the implementation behind its proxy. */
   readonly onChainDomain?: { readonly name: string; readonly version: string; readonly chainId: bigint; readonly verifyingContract: string; readonly implementation: string }
 }
@@ -140,10 +151,53 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
     check("result: stored digest equals the chain digest", same(task.resultDigest, recorded[0]), `chain ${recorded[0]}, store ${task.resultDigest}`)
   }
 
+  // The content an artifact must hold: the chain's result digest, or the result's model id.
+  const modelIdOfResult = (task.result as { modelId?: string } | null)?.modelId
+  const checkContent = (role: string, label: string, content: unknown) => {
+    if (role === "result") {
+      check(`${label}: matches the chain digest`, same(digest(content), recorded[0]), `artifact hashes to ${digest(content)}`)
+    } else if (role === "model") {
+      const decoded = Schema.decodeUnknownExit(ModelArtifact)(content)
+      const idOk = decoded._tag === "Success" && same(artifactId(decoded.value), modelIdOfResult)
+      check(`${label}: is the result's model ${modelIdOfResult}`, idOk, idOk ? "model id = sha256 of the artifact" : "the model artifact does not hash to the result's modelId")
+    }
+  }
+
+  // Sealed copies on IPFS: ciphertext against its CID and the hash on chain; plaintext against the digests, for a reader.
+  const checkSealed = async (role: string, sealedCid: string) => {
+    const name = `artifact ${role} sealed ${sealedCid}`
+    const bytes = await s.ipfs!.get(sealedCid)
+    if (bytes === undefined || bytes === withheld) return check(name, false, "not found on IPFS (no connected node holds it)")
+    const intact = await matches(sealedCid, bytes)
+    check(`${name}: bytes match the CID`, intact, intact ? "sha2-256 multihash matches" : "the block does not hash to its CID")
+    const onChain = chainPhases.get(phaseOf(role as Role))
+    const hash = hexlify((await sha256.digest(bytes)).digest)
+    check(`${name}: the chain holds its hash`, onChain === hash, onChain === undefined ? `no ${phaseOf(role as Role)} commitment on chain` : onChain === hash ? `phase ${phaseOf(role as Role)} root ${hash}` : `chain ${onChain}, ciphertext ${hash}`)
+    if (s.ipfs!.readerKey === undefined) return
+    let plain: Uint8Array
+    try {
+      plain = Envelope.open(bytes, s.ipfs!.readerKey, labelOf(id, role as Role))
+    } catch (error) {
+      if (error instanceof Envelope.EnvelopeError && error.reason === "NotAReader") return check(`${name}: opened`, true, "this key is not among its readers; the ciphertext is checked above")
+      return check(`${name}: opened`, false, error instanceof Error ? error.message : String(error))
+    }
+    let content: unknown
+    try {
+      content = JSON.parse(new TextDecoder().decode(plain))
+    } catch {
+      return check(`${name}: opened`, false, "opens to something that is not JSON")
+    }
+    checkContent(role, `${name}: opened, it`, content)
+  }
+
   // Artifacts, content-addressed: bytes against CID, content against the digests above.
   for (const e of task.events) {
     if (e.type !== "ArtifactStored") continue
-    const { role, cid } = e.data as { role: string; cid: string; digest: string }
+    const { role, cid, sealedCid } = e.data as { role: string; cid: string; digest: string; sealedCid?: string }
+    if (s.ipfs !== undefined) {
+      if (typeof sealedCid === "string") await checkSealed(role, sealedCid)
+      else check(`artifact ${role} ${cid}: on IPFS`, false, "the task names no sealed copy of it on IPFS")
+    }
     const bytes = await s.artifact(cid)
     if (bytes === withheld) {
       check(`artifact ${role} ${cid}`, true, "withheld from this account by the coordinator's access rules; not checked")
@@ -162,14 +216,7 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
       check(`artifact ${role} ${cid}: readable`, false, "not JSON")
       continue
     }
-    if (role === "result") {
-      check(`artifact result: matches the chain digest`, same(digest(content), recorded[0]), `artifact hashes to ${digest(content)}`)
-    } else if (role === "model") {
-      const modelId = (task.result as { modelId?: string } | null)?.modelId
-      const decoded = Schema.decodeUnknownExit(ModelArtifact)(content)
-      const idOk = decoded._tag === "Success" && same(artifactId(decoded.value), modelId)
-      check(`artifact model: is the result's model ${modelId}`, idOk, idOk ? "model id = sha256 of the artifact" : "the model artifact does not hash to the result's modelId")
-    }
+    checkContent(role, `artifact ${role}`, content)
   }
   const modelId = (task.result as { modelId?: string } | null)?.modelId
   if (typeof modelId === "string") {

@@ -68,4 +68,13 @@ describe("CoordinatorConfig", () => {
     // An optional section the file sets wrongly is refused, not read as absent (socketLimits alike).
     expect(() => CoordinatorConfig.decode(file, { ...base, socketLimits: { handshakeTimeoutMs: "soon" } }, {})).toThrow(/socketLimits/)
   })
+
+  it("reads the ipfs section: a node's listen addresses, peers and directory (relative to the file), or off; a bad one is refused", () => {
+    const c = CoordinatorConfig.decode(file, { ...base, ipfs: { listen: ["/ip4/0.0.0.0/tcp/4011"], peers: ["/ip4/10.0.0.5/tcp/4011/p2p/12D3KooWabc"], directory: "ipfs", timeoutMs: 5_000 } }, {})
+    expect(c.ipfs).toEqual({ listen: ["/ip4/0.0.0.0/tcp/4011"], peers: ["/ip4/10.0.0.5/tcp/4011/p2p/12D3KooWabc"], directory: "/srv/jointly/ipfs", timeoutMs: 5_000 })
+    expect(CoordinatorConfig.decode(file, { ...base, ipfs: "off" }, {}).ipfs).toBe("off")
+    expect(CoordinatorConfig.decode(file, base, {}).ipfs).toBeUndefined()
+    expect(() => CoordinatorConfig.decode(file, { ...base, ipfs: { peers: ["10.0.0.5:4011"] } }, {})).toThrow(/ipfs/)
+    expect(() => CoordinatorConfig.decode(file, { ...base, ipfs: "on" }, {})).toThrow(/ipfs/)
+  })
 })

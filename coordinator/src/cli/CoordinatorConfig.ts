@@ -14,6 +14,7 @@ import { readFile } from "node:fs/promises"
 import { dirname, isAbsolute, resolve } from "node:path"
 import { Config, ConfigProvider, Effect, Schema } from "effect"
 import type { Wallet } from "ethers"
+import { IpfsConfig } from "@jointly/core/internal/artifacts/IpfsConfig"
 import type { Deployment } from "@jointly/core/internal/ledger/Ledger"
 import { isLoopback } from "@jointly/core/internal/net/Endpoint"
 import { readDeploymentFile } from "../chain/Deployment.ts"
@@ -61,6 +62,12 @@ export const CoordinatorConfig = Schema.Struct({
     leaseMs: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 500, maximum: 600_000 }))),
     instance: Schema.optional(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9._:-]{1,100}$/)))
   })),
+  /**
+   * The coordinator's embedded IPFS node (core/src/artifacts/IpfsConfig.ts): listen addresses, peers to dial, a
+   * directory for a persistent blockstore (relative to this file), or "off" (the default). With a node, each task's
+   * result and model go there sealed to their readers, and members' sealed uploads are pinned there.
+   */
+  ipfs: Schema.optional(IpfsConfig),
   /** Socket abuse limits (transport/SocketLimits.ts); each absent field keeps its default. */
   socketLimits: Schema.optional(Schema.Struct({
     handshakeTimeoutMs: Schema.optional(Schema.Int),
@@ -70,6 +77,9 @@ export const CoordinatorConfig = Schema.Struct({
   }))
 })
 export type CoordinatorConfig = typeof CoordinatorConfig.Type
+
+/** Sections the file's value of which is decoded whole by their Schema too (Config would read a bad inner field as absent). */
+const checkedWhole: ReadonlySet<string> = new Set(["ipfs"])
 
 export class CoordinatorConfigError extends Schema.TaggedError<CoordinatorConfigError>()("CoordinatorConfigError", {
   /** The config file, or "environment". */
@@ -99,10 +109,13 @@ export const decode = (file: string | undefined, fileContents: unknown, env: Rec
   if (decoded._tag === "Failure") throw new CoordinatorConfigError({ source, detail: String(decoded.failure.message ?? decoded.failure) })
   const c = decoded.success
   // Config reads an optional field that fails its Schema as absent; a field the file sets must be used or refused.
+  // So does it an optional field inside a section: `ipfs`, whose every field matters, is checked whole.
   for (const [key, field] of Object.entries(CoordinatorConfig.fields)) {
     const given = (fileContents as Record<string, unknown> | undefined)?.[key]
-    if (given === undefined || (c as Record<string, unknown>)[key] !== undefined) continue
+    const read = (c as Record<string, unknown>)[key] !== undefined
+    if (given === undefined || (read && !checkedWhole.has(key))) continue
     const checked = Schema.decodeUnknownExit(field as Schema.Top as Schema.Codec<unknown, unknown>)(given)
+    if (read && checked._tag === "Success") continue
     const problem = checked._tag === "Failure" ? String(checked.cause) : "not read"
     throw new CoordinatorConfigError({ source, detail: `${key}: ${problem}` })
   }
@@ -123,6 +136,7 @@ export const decode = (file: string | undefined, fileContents: unknown, env: Rec
     store: isUrl ? c.store : fromFile(`${ENV_PREFIX}_STORE`, c.store),
     keystore: fromFile(`${ENV_PREFIX}_KEYSTORE`, c.keystore),
     chain: { ...c.chain, deployment: fromFile(`${ENV_PREFIX}_CHAIN_DEPLOYMENT`, c.chain.deployment) },
+    ...(c.ipfs === undefined || c.ipfs === "off" || c.ipfs.directory === undefined ? {} : { ipfs: { ...c.ipfs, directory: fromFile(`${ENV_PREFIX}_IPFS_DIRECTORY`, c.ipfs.directory) } }),
     ...(c.tls === undefined ? {} : { tls: { cert: fromFile(`${ENV_PREFIX}_TLS_CERT`, c.tls.cert), key: fromFile(`${ENV_PREFIX}_TLS_KEY`, c.tls.key) } })
   }
   const problem = check(resolved)

@@ -6,7 +6,9 @@
  * key's passphrase, or told to serve plain HTTP on another interface, it refuses to start, saying why.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
+import { Effect, Exit, Scope } from "effect"
+import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
@@ -82,7 +84,9 @@ describe.skipIf(postgresMissing)("the coordinator as a service", () => {
       // The store comes from the environment below: a password-bearing URL belongs there, not in a file.
       store: join(dir, "unused-pglite"),
       chain: { rpcUrl: anvil.rpcUrl, deployment: deploymentPathOf(dir) },
-      keystore: "coordinator-key.json"
+      keystore: "coordinator-key.json",
+      // Its embedded IPFS node, blocks on disk beside the config.
+      ipfs: { directory: "ipfs" }
     }))
   }, 120_000)
 
@@ -108,6 +112,18 @@ describe.skipIf(postgresMissing)("the coordinator as a service", () => {
     const tables = await client.query("select table_name from information_schema.tables where table_schema = 'public'")
     await client.end()
     expect(tables.rows.map((r) => r.table_name)).toContain("tasks")
+    // The config's IPFS node listens on loopback, keeps its store in the directory named, and takes a peer's dial.
+    const ipfs = started.ready!.ipfs as { peerId: string; addresses: Array<string> }
+    expect(ipfs.addresses.length).toBeGreaterThan(0)
+    for (const address of ipfs.addresses) expect(address).toMatch(new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${ipfs.peerId}$`))
+    expect((await stat(join(dir, "ipfs", "blocks"))).isDirectory()).toBe(true)
+    const scope = await Effect.runPromise(Scope.make())
+    try {
+      const peer = await Effect.runPromise(Scope.provide(HeliaBlocks.make({ peers: [ipfs.addresses[0]!] }), scope))
+      expect(peer.node.peerId).not.toBe(ipfs.peerId)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
 
     // Rotation: a certificate from a new CA replaces the files; SIGHUP; new connections get it, no restart.
     const port = Number(new URL(url).port)

@@ -4,6 +4,8 @@
  * encrypted keystore). Prints one JSON line `{"event":"ready",…}` on stdout; SIGHUP re-reads the certificate
  * and key (rotation without a restart); SIGTERM/SIGINT stop it.
  */
+import { Effect, Exit, Scope } from "effect"
+import { nodeOptions } from "@jointly/core/internal/artifacts/IpfsConfig"
 import * as Coordinator from "../Coordinator.ts"
 import * as Consortium from "../local/Consortium.ts"
 import * as Log from "../Log.ts"
@@ -34,7 +36,14 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
   const ledger = await Consortium.ledgerFor(chain, wallet, deployment)
   const governance = await Consortium.governanceFor(chain, wallet, deployment)
   const logLevel = Log.levelOf(process.env.JOINTLY_LOG)
+  // The embedded IPFS node the config asks for (stopped with the process): results and models go there sealed.
+  const ipfsScope = Effect.runSync(Scope.make())
+  const ipfsOptions = nodeOptions(config.ipfs, (path) => path)
+  const ipfs = ipfsOptions === undefined
+    ? undefined
+    : await Effect.runPromise(Scope.provide((await import("@jointly/backends/internal/ipfs/HeliaBlocks")).make(ipfsOptions), ipfsScope))
   const coordinator = await Coordinator.start({
+    ...(ipfs === undefined ? {} : { artifactBlocks: ipfs.blocks }),
     logLevel,
     store: config.store,
     ledger,
@@ -54,7 +63,8 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
     instance: coordinator.instance,
     account: wallet.address,
     tls: tls !== undefined,
-    store: /^postgres/.test(config.store) ? "postgres" : "pglite"
+    store: /^postgres/.test(config.store) ? "postgres" : "pglite",
+    ...(ipfs === undefined ? {} : { ipfs: { peerId: ipfs.node.peerId, addresses: ipfs.node.addresses } })
   }) + "\n")
   const log = Log.make("coordinator", logLevel)
   process.on("SIGHUP", () => {
@@ -69,6 +79,7 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
   })
   const stop = async () => {
     await coordinator.close()
+    await Effect.runPromise(Scope.close(ipfsScope, Exit.void))
     await governance?.close()
     await ledger.close()
     await chain.close()

@@ -29,6 +29,10 @@ import type { Adoption } from "../cluster/Cluster.ts"
 import { LeaseLost } from "../store/TaskStore.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
+import { jsonBytes } from "../artifacts/ArtifactStore.ts"
+import { phaseOf, type Published, type SealedArtifacts } from "../artifacts/SealedArtifacts.ts"
+import { resultRecipientsOfSpec } from "@jointly/core/internal/protocols/Protocols"
+import type { TaskArtifact } from "@jointly/core/internal/wire/Messages"
 import { Hub, type HubShape } from "../transport/Hub.ts"
 import { WireRefusal } from "@jointly/core/internal/wire/Messages"
 
@@ -51,16 +55,11 @@ const maxSuspendedAttempts = 5
  * A result carrying a trained model (`model` + `modelId`, e.g. modeling.horizontal-fl) has the model moved into
  * the model store; the stored result keeps `modelId`, the content hash, so the notarized digest covers it.
  */
-const storeModel = async (models: ModelStore | undefined, taskId: string, result: unknown, artifacts?: ArtifactStore): Promise<unknown> => {
-  if (models === undefined || typeof result !== "object" || result === null || !("model" in result) || !("modelId" in result)) return result
+const storeModel = async (models: ModelStore | undefined, taskId: string, result: unknown): Promise<{ readonly result: unknown; readonly model?: { readonly value: unknown; readonly id: string } }> => {
+  if (models === undefined || typeof result !== "object" || result === null || !("model" in result) || !("modelId" in result)) return { result }
   const { model, ...rest } = result as { model: unknown; modelId: string }
   await models.put(model, { taskId, expectedId: rest.modelId })
-  // Also content-addressed by CID, so an audit can check the model's bytes without trusting the model table.
-  if (artifacts) {
-    const cid = await artifacts.putJson(model, taskId)
-    await artifacts.link(taskId, "model", cid, rest.modelId)
-  }
-  return rest
+  return { result: rest, model: { value: model, id: rest.modelId } }
 }
 
 export interface Deps {
@@ -78,6 +77,8 @@ export interface Deps {
   readonly backends: Layer.Layer<Backends.Services>
   readonly models?: ModelStore
   readonly artifacts?: ArtifactStore
+  /** The coordinator's IPFS node, with its readers' keys: results and models go there sealed to their readers. */
+  readonly sealed?: SealedArtifacts
   readonly options?: Options
 }
 
@@ -135,13 +136,15 @@ export const make = (deps: Deps): SchedulerShape => {
       Effect.runFork(drop(error.subject))
     })
 
-  const ended = (task: TaskRow, status: Status, reason?: string) =>
+  const ended = (task: TaskRow, status: Status, reason?: string, artifacts?: ReadonlyArray<TaskArtifact>) =>
     Effect.gen(function*() {
       clearTimer(task.id)
       claims.delete(task.id)
       yield* rounds.taskEnded(task.id)
       decoded.delete(task.id)
-      for (const p of participantsOf(task.spec)) hub.ended(p, { taskId: task.id, status, reason })
+      // Every party is told of the task's sealed artifacts on IPFS, to pin them: what it cannot open it still keeps available.
+      const named = artifacts === undefined || artifacts.length === 0 ? {} : { artifacts }
+      for (const p of participantsOf(task.spec)) hub.ended(p, { taskId: task.id, status, reason, ...named })
     })
 
   /**
@@ -209,17 +212,44 @@ export const make = (deps: Deps): SchedulerShape => {
       yield* run(yield* current(task.id))
     })
 
-  /** Keeps the result (its model in the model store, both pinned as artifacts) and records the task's success. */
+  /**
+   * Seals an artifact to its readers and puts it on the coordinator's IPFS node, committing the sealed block's
+   * hash on chain as the task's phase `ipfs:<role>`. A node or key lookup that fails leaves the artifact off IPFS
+   * (logged): the result itself is kept and served by the API either way.
+   */
+  const publish = (task: TaskRow, claim: Claim, role: TaskArtifact["role"], value: unknown, readers: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
+      const sealed = deps.sealed
+      if (sealed === undefined) return undefined
+      const outcome = yield* Effect.tryPromise({ try: () => sealed.publish(task.id, role, jsonBytes(value), readers), catch: (error) => error }).pipe(
+        Effect.catch((error) => Effect.sync(() => void log.warn("artifact not put on IPFS", { taskId: task.id, role, error: String(error) })))
+      )
+      if (outcome === undefined) return undefined
+      if (outcome.missing.length > 0) log.warn("artifact sealed without some readers (no encryption key)", { taskId: task.id, role, missing: outcome.missing })
+      if (outcome.published === undefined) return undefined
+      yield* store.commitPhase(claim, phaseOf(role), outcome.published.root)
+      return outcome.published
+    })
+
+  /** Keeps the result (its model in the model store, both content-addressed, sealed copies on IPFS) and records the task's success. */
   const succeed = (task: TaskRow, claim: Claim, value: unknown) =>
     Effect.gen(function*() {
       const keep = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (error) => new OutcomeNotStored({ detail: String(error) }) })
-      const result = yield* keep(() => storeModel(deps.models, task.id, value, deps.artifacts))
-      const resultCid = yield* keep(async () => deps.artifacts?.putJson(result, task.id))
+      const { result, model } = yield* keep(() => storeModel(deps.models, task.id, value))
+      const artifacts = deps.artifacts
+      // Content-addressed too, so an audit can check the model's bytes without trusting the model table.
+      const modelCid = model === undefined || artifacts === undefined ? undefined : yield* keep(() => artifacts.putJson(model.value, task.id))
+      const resultCid = artifacts === undefined ? undefined : yield* keep(() => artifacts.putJson(result, task.id))
+      // Before the success: a phase is committed while the task runs. The result to its recipients, the model to the parties that trained it.
+      const sealedResult = resultCid === undefined ? undefined : yield* publish(task, claim, "result", result, resultRecipientsOfSpec(task.spec))
+      const sealedModel = modelCid === undefined ? undefined : yield* publish(task, claim, "model", model!.value, participantsOf(task.spec))
       yield* store.succeed(claim, result, digest(result), reasonHash("Succeeded"))
-      if (resultCid !== undefined) yield* keep(() => deps.artifacts!.link(task.id, "result", resultCid, digest(result)))
+      if (modelCid !== undefined) yield* keep(() => artifacts!.link(task.id, "model", modelCid, model!.id, sealedModel?.cid))
+      if (resultCid !== undefined) yield* keep(() => artifacts!.link(task.id, "result", resultCid, digest(result), sealedResult?.cid))
       log.info("task succeeded", { taskId: task.id })
       notify(task.id, "Succeeded")
-      yield* ended(task, "Succeeded")
+      const onIpfs = [sealedResult, sealedModel].flatMap((p: Published | undefined) => (p === undefined ? [] : [{ role: p.role, cid: p.cid }]))
+      yield* ended(task, "Succeeded", undefined, onIpfs)
     })
 
   /** What the run's exit means for the task: success recorded, failure recorded, interruption left alone. */

@@ -109,3 +109,14 @@ export const makeController = (chain: ChainClient, controller: Signer, registry:
     }
   }
 }
+
+/**
+ * A member's current encryption key (compressed, 0x-hex), where sealed artifacts and data keys go: its DID's
+ * newest keyAgreement key when the deployment has the DID registry and the member published one, else the key it
+ * registered with the consortium (`registered`). Undefined when it has neither.
+ */
+export const currentEncryptionKey = (resolver: DidResolver | undefined, registered: (account: string) => Promise<string | undefined>) =>
+  async (account: string): Promise<string | undefined> => {
+    const published = resolver === undefined ? undefined : (await resolver.resolve(account)).encryptionKeys.at(-1)
+    return published ?? (await registered(account))
+  }

@@ -103,11 +103,25 @@ export const StageReply = Schema.Struct({
 })
 export type StageReply = typeof StageReply.Type
 
-/** Coordinator → participant: the task reached a final state; drop its memory. */
+/**
+ * An artifact of a task on IPFS, as the parties are told of it: its role and the CID of the block, which is the
+ * artifact sealed to its readers (core/src/artifacts/Envelope.ts, label `task/<id>/<role>`).
+ */
+export const TaskArtifact = Schema.Struct({
+  role: Schema.Literals(["result", "model"]),
+  cid: Schema.String.check(Schema.isMaxLength(128))
+})
+export type TaskArtifact = typeof TaskArtifact.Type
+
+/**
+ * Coordinator → participant: the task reached a final state; drop its memory. A succeeded task names its
+ * artifacts on IPFS, which a participant with an IPFS node pins, so they outlive the coordinator's node.
+ */
 export const TaskEnded = Schema.Struct({
   taskId: Hex32,
   status: Status,
-  reason: Schema.optional(Schema.String)
+  reason: Schema.optional(Schema.String),
+  artifacts: Schema.optional(Schema.Array(TaskArtifact).check(Schema.isMaxLength(8)))
 })
 export type TaskEnded = typeof TaskEnded.Type
 

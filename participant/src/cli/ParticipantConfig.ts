@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises"
 import { dirname, resolve } from "node:path"
 import { Schema } from "effect"
+import { IpfsConfig } from "@jointly/core/internal/artifacts/IpfsConfig"
 import { ColumnSpec, CsvSpec, type DatasetSpec, ParquetSpec } from "../datasets/Dataset.ts"
 import { Policy } from "../policy/PolicyFile.ts"
 
@@ -71,6 +72,12 @@ export const ParticipantConfig = Schema.Struct({
   /** Inline policy, or the path of a policy file relative to this config. */
   policy: Schema.Union([Policy, Schema.String]),
   chain: Schema.optional(ChainConfig),
+  /**
+   * This participant's embedded IPFS node (core/src/artifacts/IpfsConfig.ts): listen addresses, peers to dial (the
+   * coordinator's node), a directory for a persistent blockstore (relative to this file), or "off" (the default).
+   * With a node, the sealed result and model of every task it took part in are pinned there.
+   */
+  ipfs: Schema.optional(IpfsConfig),
   /** Catalogue metadata per dataset name (domain, location, default access policy) for `jointly catalog publish`. */
   catalog: Schema.optional(Schema.Record(Schema.String, Schema.Struct({
     domain: Schema.String,
@@ -106,6 +113,7 @@ export const load = async (file: string, env: Record<string, string | undefined>
     ...config,
     dataDir: resolve(base, config.dataDir),
     ...(config.ca === undefined ? {} : { ca: resolve(base, config.ca) }),
+    ...(config.ipfs === undefined || config.ipfs === "off" || config.ipfs.directory === undefined ? {} : { ipfs: { ...config.ipfs, directory: resolve(base, config.ipfs.directory) } }),
     datasets: config.datasets.map((d): DatasetSpec => {
       if ("file" in d) return { ...d, file: resolve(base, d.file) }
       const { connection, connectionEnv, ...where } = d.postgres

@@ -5,6 +5,7 @@
 import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Redacted } from "effect"
+import { nodeOptions } from "@jointly/core/internal/artifacts/IpfsConfig"
 import { makeGovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
 import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import * as Agent from "../Agent.ts"
@@ -42,6 +43,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
     ? undefined
     : await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
   const dashboardToken = await dashboardTokenOf(config.dataDir)
+  const ipfs = nodeOptions(config.ipfs, (path) => path)
   const agent = await Agent.start({
     coordinatorUrl: config.coordinatorUrl,
     ...(config.failoverUrls === undefined ? {} : { failoverUrls: config.failoverUrls }),
@@ -53,6 +55,8 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
     dashboardToken,
     ...(policy.keys === undefined ? {} : { keys: policy.keys }),
     ...(options.unsafeTestKeySizes ? { unsafeTestKeySizes: true } : {}),
+    // The tasks' sealed artifacts pinned on this participant's own IPFS node (paths already resolved by load).
+    ...(ipfs === undefined ? {} : { ipfs }),
     policy: async (question, human) => {
       // "ask" mode: the human decides in the coordinator's dashboard with this participant's token (HumanToken.ts).
       const verdict = await ConsentPolicy.decidePromise(policy, question, (_input, v) => human.ask(v.reason))
@@ -92,7 +96,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
       onEvent: (event) => process.stderr.write(JSON.stringify({ at: new Date().toISOString(), participant: agent.address, ...event }) + "\n")
     })
   // The dashboard token is shown to whoever started this participant, the human who decides its "ask" consents.
-  process.stdout.write(JSON.stringify({ event: "ready", address: agent.address, datasets: agent.datasets, dashboardToken }) + "\n")
+  process.stdout.write(JSON.stringify({ event: "ready", address: agent.address, datasets: agent.datasets, dashboardToken, ...(agent.ipfs === undefined ? {} : { ipfs: agent.ipfs }) }) + "\n")
   if (policy.mode === "ask") process.stderr.write(`consents of ${agent.address} wait for a human: decide them in the coordinator's dashboard with the token ${dashboardToken}\n`)
   const stop = async () => {
     models?.stop()

@@ -1,0 +1,40 @@
+/**
+ * The `ipfs` section of the coordinator's and the participant's config files: whether the process runs an
+ * embedded IPFS node (`@jointly/backends/internal/ipfs/HeliaBlocks`) and how it is wired. Decoded once at the
+ * config edge by each file's Schema; the node itself dials only the peers named here and those that dial it.
+ *
+ *   "ipfs": "off"                                   no node (the default when the section is absent)
+ *   "ipfs": {}                                      a node on one loopback TCP port, blocks in memory
+ *   "ipfs": { "listen": ["/ip4/0.0.0.0/tcp/4011"], "peers": ["/ip4/10.0.0.5/tcp/4011/p2p/12D3Koo…"],
+ *             "directory": "ipfs" }                 listen there, dial those, keep blocks and pins on disk
+ */
+import { Schema } from "effect"
+
+/** A multiaddr as text (`/ip4/…/tcp/…`, with `/p2p/<peer id>` for a peer to dial); libp2p parses it at start. */
+const Multiaddr = Schema.String.check(Schema.isPattern(/^\/[a-z0-9]+\/\S+$/))
+
+export const IpfsNodeConfig = Schema.Struct({
+  /** libp2p listen addresses (default one TCP port on loopback). */
+  listen: Schema.optional(Schema.Array(Multiaddr)),
+  /** Peers dialled at start (multiaddrs ending in `/p2p/<peer id>`): the other parties' or the coordinator's node. */
+  peers: Schema.optional(Schema.Array(Multiaddr)),
+  /** A persistent blockstore, datastore and node key (relative to the config file); default memory. */
+  directory: Schema.optional(Schema.String),
+  /** How long a fetch looks for a block among connected peers, in ms (default 30 000). */
+  timeoutMs: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 100, maximum: 600_000 })))
+})
+export type IpfsNodeConfig = typeof IpfsNodeConfig.Type
+
+export const IpfsConfig = Schema.Union([Schema.Literal("off"), IpfsNodeConfig])
+export type IpfsConfig = typeof IpfsConfig.Type
+
+/** The node's settings when the section asks for one (directory resolved by `resolvePath`), else undefined. */
+export const nodeOptions = (config: IpfsConfig | undefined, resolvePath: (path: string) => string) => {
+  if (config === undefined || config === "off") return undefined
+  return {
+    ...(config.listen === undefined ? {} : { listen: config.listen }),
+    ...(config.peers === undefined ? {} : { peers: config.peers }),
+    ...(config.directory === undefined ? {} : { directory: resolvePath(config.directory) }),
+    ...(config.timeoutMs === undefined ? {} : { defaultTimeoutMs: config.timeoutMs })
+  }
+}
