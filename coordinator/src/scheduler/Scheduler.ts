@@ -369,12 +369,16 @@ export const make = (deps: Deps): SchedulerShape => {
         yield* Effect.tryPromise({ try: () => auth.checkOrg(account), catch: (refusal) => new InvalidTask({ reason: "PartyNotAudited", message: String((refusal as Error).message ?? refusal) }) })
       }
       if (yield* store.get(id)) return yield* new DuplicateTask({ message: `task ${id} exists already` })
-      // The instance that accepts a task owns it (token 1) until it ends or this instance dies.
-      claims.set(id, yield* store.insert(id, spec, id, parties, instance))
-      decoded.set(id, checked.success)
-      yield* move(yield* current(id), "AwaitingConsent")
-      yield* startConsent(yield* current(id))
-      return id
+      // From the insert on, the task exists for everyone: a submitter that goes away (its HTTP request interrupted)
+      // must not leave it recorded but never offered, with no consent timer — it would wait for consents forever.
+      return yield* Effect.uninterruptible(Effect.gen(function*() {
+        // The instance that accepts a task owns it (token 1) until it ends or this instance dies.
+        claims.set(id, yield* store.insert(id, spec, id, parties, instance))
+        decoded.set(id, checked.success)
+        yield* move(yield* current(id), "AwaitingConsent")
+        yield* startConsent(yield* current(id))
+        return id
+      }))
     })
 
   /** A participant's signed answer to an offer; a refusal goes back to it as a `wire.error`. */
