@@ -18,6 +18,7 @@
 import { Effect, Layer, Scope } from "effect"
 import type { SEALLibrary } from "node-seal/implementation/seal"
 import type { Context as SealContext } from "node-seal/implementation/context"
+import type { GaloisKeys } from "node-seal/implementation/galois-keys"
 import {
   Ckks,
   type CkksApi,
@@ -26,12 +27,29 @@ import {
   type EncryptedFeatures,
   type EncryptedScores,
   type Parameters,
+  type QueryKeys,
   type RequesterKeys,
   strideFor
 } from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
 import { errorsOf, loader, own } from "./Seal.ts"
 
 const CACHED_CONTEXTS = 8
+const CACHED_GALOIS_KEYS = 4
+
+/** Whole-content equality (a word at a time where both views are aligned). */
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false
+  let i = 0
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const words = a.length >>> 2
+    const wa = new Uint32Array(a.buffer, a.byteOffset, words)
+    const wb = new Uint32Array(b.buffer, b.byteOffset, words)
+    for (; i < words; i++) if (wa[i] !== wb[i]) return false
+    i = words << 2
+  }
+  for (; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
 
 const { error, checkHeader } = errorsOf<CkksError["reason"], CkksError>((fields) => new CkksError(fields))
 
@@ -80,7 +98,10 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
    */
   const contexts = new Map<string, SealContext>()
 
-  const seal = loader(load, () => contexts.clear())
+  const seal = loader(load, () => {
+    contexts.clear()
+    galoisCache.length = 0 // their objects went with the dropped module
+  })
   /** Runs `body` with the library in a fresh scope; a SEAL exception becomes `reason` (Seal.ts `loader`). */
   const withSeal = <A>(reason: CkksError["reason"], body: (s: SEALLibrary) => Effect.Effect<A, CkksError, Scope.Scope>) =>
     seal((e) => error("Unavailable", e), (defect) => error(reason, defect), body)
@@ -110,16 +131,13 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
       return context
     })
 
-  const encryptFeaturesEffect: CkksApi["encryptFeatures"] = (rows, parameters = defaultParameters) =>
+  const queryKeysEffect: CkksApi["queryKeys"] = (features, parameters = defaultParameters) =>
     withSeal("InvalidParameters", (s) =>
       Effect.gen(function*() {
-        const features = rows[0]?.length ?? 0
-        if (features === 0) return yield* Effect.fail(error("ShapeMismatch", "no rows or no features to encrypt"))
-        if (rows.some((r) => r.length !== features)) return yield* Effect.fail(error("ShapeMismatch", "rows of different lengths"))
+        if (!Number.isInteger(features) || features < 1) return yield* Effect.fail(error("ShapeMismatch", "no features to encrypt"))
         const stride = strideFor(features)
         const slots = slotsOf(parameters.polyModulusDegree)
         if (stride > slots) return yield* Effect.fail(error("ShapeMismatch", `${features} features exceed ${slots} slots`))
-        const perCiphertext = slots / stride
         const parameterBytes = yield* parametersBytes(s, parameters)
         const context = yield* contextOf(s, parameterBytes)
         const keygen = yield* own(() => s.KeyGenerator(context))
@@ -127,9 +145,32 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
         const steps = Int32Array.from({ length: Math.log2(stride) }, (_, i) => 1 << i)
         const galois = yield* own(() => keygen.createGaloisKeysSerializable(steps))
         const publicKey = yield* own(() => keygen.createPublicKey())
+        return {
+          parameters: parameterBytes,
+          secretKey: secretKey.saveArray(s.ComprModeType.none),
+          publicKey: publicKey.saveArray(s.ComprModeType.none),
+          galoisKeys: galois.saveArray(s.ComprModeType.zstd),
+          scaleBits: parameters.scaleBits,
+          features,
+          stride
+        } satisfies QueryKeys
+      }))
+
+  const encryptRowsEffect: CkksApi["encryptRows"] = (keys, rows) =>
+    withSeal("MalformedKeys", (s) =>
+      Effect.gen(function*() {
+        const { features, stride } = keys
+        if (rows.length === 0) return yield* Effect.fail(error("ShapeMismatch", "no rows to encrypt"))
+        if (rows.some((r) => r.length !== features)) return yield* Effect.fail(error("ShapeMismatch", `rows must have the keys' ${features} features`))
+        const { context, secretKey, encoder } = yield* keyed(s, keys)
+        const slots = encoder.slotCount
+        if (stride !== strideFor(features) || stride > slots) return yield* Effect.fail(error("ShapeMismatch", `stride ${stride} does not fit ${features} features`))
+        yield* checkHeader(keys.publicKey, "public key", "MalformedKeys")
+        const publicKey = yield* own(() => s.PublicKey())
+        yield* Effect.try({ try: () => publicKey.loadArray(context, keys.publicKey), catch: (e) => error("MalformedKeys", e) })
         const encryptor = yield* own(() => s.Encryptor(context, publicKey, secretKey))
-        const encoder = yield* own(() => s.CKKSEncoder(context))
-        const scale = 2 ** parameters.scaleBits
+        const perCiphertext = slots / stride
+        const scale = 2 ** keys.scaleBits
         const ciphertexts: Array<Uint8Array> = []
         for (let start = 0; start < rows.length; start += perCiphertext) {
           const values = new Float64Array(slots)
@@ -138,18 +179,56 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
           const serializable = yield* own(() => encryptor.encryptSymmetricSerializable(plain))
           ciphertexts.push(serializable.saveArray(s.ComprModeType.zstd))
         }
-        const request: EncryptedFeatures = {
-          parameters: parameterBytes,
-          scaleBits: parameters.scaleBits,
-          galoisKeys: galois.saveArray(s.ComprModeType.zstd),
-          ciphertexts,
-          rows: rows.length,
-          features,
-          stride
-        }
-        const keys: RequesterKeys = { parameters: parameterBytes, secretKey: secretKey.saveArray(s.ComprModeType.none) }
-        return { keys, request }
+        return { parameters: keys.parameters, scaleBits: keys.scaleBits, galoisKeys: keys.galoisKeys, ciphertexts, rows: rows.length, features, stride } satisfies EncryptedFeatures
       }))
+
+  const encryptFeaturesEffect: CkksApi["encryptFeatures"] = (rows, parameters = defaultParameters) =>
+    Effect.gen(function*() {
+      const features = rows[0]?.length ?? 0
+      if (features === 0) return yield* Effect.fail(error("ShapeMismatch", "no rows or no features to encrypt"))
+      if (rows.some((r) => r.length !== features)) return yield* Effect.fail(error("ShapeMismatch", "rows of different lengths"))
+      const keys = yield* queryKeysEffect(features, parameters)
+      const request = yield* encryptRowsEffect(keys, rows)
+      return { keys: { parameters: keys.parameters, secretKey: keys.secretKey }, request }
+    })
+
+  /**
+   * The evaluator's loaded Galois keys by their bytes (in the context they were loaded in): a requester reusing its
+   * query keys sends the same ~3 MB each time, and parsing them costs more than the evaluation. Bytes are compared
+   * whole, so a request can only ever be evaluated with exactly the keys it carries. An entry is deleted only when
+   * no evaluation holds it (`users`), oldest unused first, past `CACHED_GALOIS_KEYS`.
+   */
+  const galoisCache: Array<{ readonly context: SealContext; readonly bytes: Uint8Array; readonly keys: GaloisKeys; users: number }> = []
+
+  const galoisKeysOf = (s: SEALLibrary, context: SealContext, bytes: Uint8Array) =>
+    Effect.gen(function*() {
+      let entry = galoisCache.find((e) => e.context === context && sameBytes(e.bytes, bytes))
+      if (entry === undefined) {
+        yield* checkHeader(bytes, "Galois keys", "MalformedKeys")
+        const keys = s.GaloisKeys()
+        yield* Effect.try({ try: () => keys.loadArray(context, bytes), catch: (e) => error("MalformedKeys", e) }).pipe(Effect.tapError(() => Effect.sync(() => keys.delete())))
+        entry = { context, bytes: bytes.slice(), keys, users: 0 }
+        galoisCache.push(entry)
+      } else {
+        galoisCache.splice(galoisCache.indexOf(entry), 1)
+        galoisCache.push(entry) // most recent last
+      }
+      const held = entry
+      held.users++
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          held.users--
+          for (let i = 0; galoisCache.length > CACHED_GALOIS_KEYS && i < galoisCache.length;) {
+            const e = galoisCache[i]!
+            if (e.users > 0) i++
+            else {
+              galoisCache.splice(i, 1)
+              e.keys.delete()
+            }
+          }
+        }))
+      return held.keys
+    })
 
   const evaluateLinearEffect: CkksApi["evaluateLinear"] = (request, model) =>
     withSeal("MalformedCiphertext", (s) =>
@@ -168,9 +247,7 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
           return yield* Effect.fail(error("ShapeMismatch", `${request.ciphertexts.length} ciphertexts for ${rows} rows of stride ${stride}`))
         }
         if (![...model.weights, model.bias].every(Number.isFinite)) return yield* Effect.fail(error("ShapeMismatch", "a weight is not finite"))
-        yield* checkHeader(request.galoisKeys, "Galois keys", "MalformedKeys")
-        const galois = yield* own(() => s.GaloisKeys())
-        yield* Effect.try({ try: () => galois.loadArray(context, request.galoisKeys), catch: (e) => error("MalformedKeys", e) })
+        const galois = yield* galoisKeysOf(s, context, request.galoisKeys)
         const steps = Array.from({ length: Math.log2(stride) }, (_, i) => 1 << i)
         const evaluator = yield* own(() => s.Evaluator(context))
         const scale = 2 ** request.scaleBits
@@ -323,6 +400,8 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
 
   return {
     encryptFeatures: encryptFeaturesEffect,
+    queryKeys: queryKeysEffect,
+    encryptRows: encryptRowsEffect,
     evaluateLinear: evaluateLinearEffect,
     decryptScore: decryptScoreEffect,
     generateKeys: generateKeysEffect,
@@ -341,6 +420,10 @@ export const layer = (load: () => Promise<SEALLibrary>): Layer.Layer<Ckks> => La
 export const promises = (api: CkksApi) => ({
   /** Requester: keys (keep them) and the request to send to the model owner. */
   encryptFeatures: (rows: ReadonlyArray<ArrayLike<number>>, parameters?: Parameters) => Effect.runPromise(api.encryptFeatures(rows, parameters)),
+  /** Requester: keys to keep for many queries of `features`-wide rows (key generation paid once). */
+  queryKeys: (features: number, parameters?: Parameters) => Effect.runPromise(api.queryKeys(features, parameters)),
+  /** Requester: the request for `rows` under kept query keys. */
+  encryptRows: (keys: QueryKeys, rows: ReadonlyArray<ArrayLike<number>>) => Effect.runPromise(api.encryptRows(keys, rows)),
   /** Model owner: encrypted scores w·x + b for the requester. */
   evaluateLinear: (request: EncryptedFeatures, model: { readonly weights: ReadonlyArray<number>; readonly bias: number }) =>
     Effect.runPromise(api.evaluateLinear(request, model)),

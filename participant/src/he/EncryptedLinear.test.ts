@@ -79,6 +79,24 @@ describe("CKKS linear evaluation (node-seal)", () => {
     expect(scale.reason).toBe("InvalidParameters")
   }, 60_000)
 
+  it("kept query keys serve many queries; the owner's loaded Galois keys never serve another requester", async () => {
+    // Five requesters (one more than the owner keeps loaded), each with its own keys, asking in turns: a cache
+    // that matched keys by anything less than their bytes would rotate with another requester's keys, and the
+    // decrypted score would be noise.
+    const requesters = await Promise.all(Array.from({ length: 5 }, () => seal.queryKeys(featureColumns.length)))
+    for (const round of [0, 1]) {
+      for (const [k, keys] of requesters.entries()) {
+        const i = (round * 5 + k) % rows.length
+        const request = await seal.encryptRows(keys, [rows[i]!])
+        expect(request.galoisKeys).toBe(keys.galoisKeys)
+        const [score] = await seal.decryptScore(keys, await seal.evaluateLinear(request, foldScaling(model)))
+        expect(Math.abs(score! - plainScore(rows[i]!))).toBeLessThan(1e-3)
+      }
+    }
+    // Rows of another width than the keys were made for are refused before anything is encrypted.
+    expect((await flip(ckks.encryptRows(requesters[0]!, [rows[0]!.slice(1)]))).reason).toBe("ShapeMismatch")
+  }, 120_000)
+
   it("rejects malformed ciphertext and key bytes with a typed error, and keeps working", async () => {
     const { keys, request } = await run(ckks.encryptFeatures(rows.slice(0, 2)))
     const ct = request.ciphertexts[0]!

@@ -63,13 +63,35 @@ export interface RequesterKeys {
   readonly secretKey: Uint8Array
 }
 
+/**
+ * A requester's keys for queries of rows of one width, made once and used for many queries (`encryptRows`):
+ * generating them (the Galois keys above all) costs several times a query. Secret: kept by the requester; only
+ * `galoisKeys` (public evaluation keys) go out, inside each request. Reusing them is safe because scores are
+ * decrypted by the requester alone and never shown to the evaluator.
+ */
+export interface QueryKeys extends RequesterKeys {
+  /** SEAL's Encryptor wants a public key even for the (seeded) symmetric encryptions made here. */
+  readonly publicKey: Uint8Array
+  readonly galoisKeys: Uint8Array
+  readonly scaleBits: number
+  readonly features: number
+  readonly stride: number
+}
+
 export interface CkksApi {
-  /** Requester: fresh keys, rows encrypted under them, Galois keys for the evaluator's rotations. */
+  /** Requester: fresh keys, rows encrypted under them, Galois keys for the evaluator's rotations (`queryKeys` + `encryptRows`). */
   readonly encryptFeatures: (
     rows: ReadonlyArray<ArrayLike<number>>,
     parameters?: Parameters
   ) => Effect.Effect<{ readonly keys: RequesterKeys; readonly request: EncryptedFeatures }, CkksError>
-  /** Model owner: [[w·x_r + b]] per row from plaintext weights; sees ciphertexts only. */
+  /** Requester: keys for queries of `features`-wide rows, to keep and reuse. */
+  readonly queryKeys: (features: number, parameters?: Parameters) => Effect.Effect<QueryKeys, CkksError>
+  /** Requester: rows encrypted under kept query keys (decrypt the scores with the same keys). */
+  readonly encryptRows: (keys: QueryKeys, rows: ReadonlyArray<ArrayLike<number>>) => Effect.Effect<EncryptedFeatures, CkksError>
+  /**
+   * Model owner: [[w·x_r + b]] per row from plaintext weights; sees ciphertexts only. The Galois keys of the last
+   * few requesters stay loaded, so a requester that reuses its query keys does not pay for parsing them again.
+   */
   readonly evaluateLinear: (
     request: EncryptedFeatures,
     model: { readonly weights: ReadonlyArray<number>; readonly bias: number }
