@@ -25,6 +25,7 @@ import type * as KeyPolicy from "./policy/KeyPolicy.ts"
 import * as ProtocolWorker from "./worker/ProtocolWorker.ts"
 
 export { AdmissionRefused, type Agent, type AgentEvent, type ConsentDecision, type ConsentPolicy, type ConsentQuestion, type HumanChannel } from "./AgentSession.ts"
+export { PinFailed, type PinEvent, type PinRetry, type PinState, type PinStatus } from "./ipfs/Pinner.ts"
 
 export interface AgentConfig {
   /** `https://…`; plain `http://` only to a loopback address unless `trust.allowInsecure` (InsecureEndpoint). */
