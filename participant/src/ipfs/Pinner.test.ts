@@ -45,7 +45,10 @@ describe("Pinner: a pin retried until a connected node has the block", () => {
       }
     })
     expect(await run(party.has(cid))).toBe(false)
-    const status = await run(pinner.pin("0x01", { role: "model", cid }))
+    const pinning = pinner.pin("0x01", { role: "model", cid })
+    // Nothing happens until the effect runs.
+    expect(pinner.status()).toEqual([])
+    const status = await run(pinning)
     expect(status).toMatchObject({ state: "pinned", cid, role: "model" })
     expect(status.attempts).toBeGreaterThanOrEqual(4)
     expect(events.filter((e) => e.type === "pin-retry").map((e) => (e as { attempt: number }).attempt).slice(0, 3)).toEqual([1, 2, 3])

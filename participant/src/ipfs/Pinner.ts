@@ -83,7 +83,8 @@ export const make = (o: Options) => {
   const describe = (error: BlockError) => `${error._tag}: ${error.message}`
 
   /** Pins one artifact, retrying; never fails (the outcome is the `pinned` event and the status). */
-  const pin = (taskId: string, artifact: TaskArtifact): Effect.Effect<PinStatus> => {
+  // Suspended: the status and the try count belong to a run of the effect, not to building it.
+  const pin = (taskId: string, artifact: TaskArtifact): Effect.Effect<PinStatus> => Effect.suspend(() => {
     const key = artifact.cid
     const current = pins.get(key)
     // Already held or being fetched (two tasks naming one block, an `ended` heard twice): one pin.
@@ -121,7 +122,7 @@ export const make = (o: Options) => {
         }
       })
     )
-  }
+  })
 
   return {
     pin,
