@@ -22,6 +22,7 @@ import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
 import * as Contribution from "@jointly/core/internal/incentives/Contribution"
 import * as Valuation from "@jointly/core/internal/incentives/Valuation"
 import * as ParticipantConfig from "@jointly/participant/internal/cli/ParticipantConfig"
+import { nodeOptions } from "@jointly/core/internal/artifacts/IpfsConfig"
 import { loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
 import type * as Verify from "@jointly/coordinator/internal/audit/Verify"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
@@ -565,8 +566,29 @@ const loadFileShare = () => import("@jointly/participant/internal/governance/Fil
 const loadFileExchangeLedger = () => import("@jointly/core/internal/ledger/FileExchangeLedger")
 
 /**
- * `jointly files share|serve|fetch`: a member encrypts a file, puts it on its IPFS node (kept in
- * `<data dir>/ipfs`) and records it on the FileExchange with the upload fee (`share <path> --name --fee`);
+ * The IPFS node `jointly files` runs, from the participant config's `ipfs` section: the same block store and pins
+ * (so what `share` puts, the participant's running node serves too), the same peers (and `--ipfs-peer`), the same
+ * fetch timeout. It gets its own peer id (`ownIdentity`) and, unless `--listen` names one, a free port on each
+ * configured listen address: the participant's node, when it runs, holds the configured port and identity. A
+ * config whose node keeps blocks in memory has nothing to share them through, so then they go to `<data dir>/ipfs`.
+ */
+export const filesNodeOptions = (configFile: string, config: { readonly dataDir: string; readonly ipfs?: ParticipantConfig.ParticipantConfig["ipfs"] }, o: { readonly ipfsPeer?: string; readonly listen?: string }) => {
+  const node = nodeOptions(config.ipfs, (path) => path)
+  if (node === undefined) throw new CommandFailed(`${configFile} runs no IPFS node (its "ipfs" section is off or absent): files shares through the participant's node, so give it an "ipfs" section`)
+  const listen = o.listen !== undefined ? [o.listen] : node.listen?.map((address) => address.replace(/\/tcp\/\d+/, "/tcp/0"))
+  const peers = [...(node.peers ?? []), ...(o.ipfsPeer === undefined ? [] : [o.ipfsPeer])]
+  return {
+    ...node,
+    directory: node.directory ?? join(config.dataDir, "ipfs"),
+    ownIdentity: true,
+    ...(listen === undefined ? {} : { listen }),
+    ...(peers.length === 0 ? {} : { peers })
+  }
+}
+
+/**
+ * `jointly files share|serve|fetch`: a member encrypts a file, puts it on its IPFS node (the participant config's,
+ * `filesNodeOptions`) and records it on the FileExchange with the upload fee (`share <path> --name --fee`);
  * `serve` keeps that node up and answers every paid download request with the file's key, encrypted to the
  * requester on chain (`--watch` keeps answering until stopped; it prints the node's address for downloaders);
  * `fetch <cid> --out <path> --ipfs-peer <multiaddr>` pays the uploader's fee, waits for the key, fetches the block
@@ -592,11 +614,7 @@ export const files = async (o: {
     if (config.chain?.files === undefined) throw new CommandFailed(`${o.config}'s chain section names no "files" contract (a deployment from before the FileExchange)`)
     const key = { secretKey: Redacted.value(identity.encryptionSecretKey), publicKey: getBytes(identity.encryptionPublicKey) }
     const ledger = await (await loadFileExchangeLedger()).makeFileExchangeLedger({ rpcUrl: config.chain.rpcUrl, chain: chain.chain, privateKey: Redacted.value(identity.account).privateKey, addresses: { files: config.chain.files, settlement: config.chain.settlement, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
-    const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make({
-      directory: join(config.dataDir, "ipfs"),
-      ...(o.ipfsPeer === undefined ? {} : { peers: [o.ipfsPeer] }),
-      ...(o.listen === undefined ? {} : { listen: [o.listen] })
-    }), scope))
+    const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make(filesNodeOptions(o.config, config, o)), scope))
     const share = (await loadFileShare()).make({ ledger, blocks: node.blocks, key, dir: join(config.dataDir, "file-keys"), encryptionKeyOf: (account) => chain.encryptionKeyOf(account) })
     switch (o.action) {
       case "share": {

@@ -98,7 +98,8 @@ Usage:
   jointly files serve [--watch] [--listen <multiaddr>] --config <participant.json>
   jointly files fetch <cid> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
       Encrypted files on IPFS for a fee: share pays the upload fee, serve hands keys to paying members,
-      fetch pays the uploader's fee and reads the file.
+      fetch pays the uploader's fee and reads the file. Blocks go through the node of the config's ipfs
+      section (its store and peers; its own peer id and a free port beside the running participant).
   jointly settlement arbitrate <settlement-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
       Read a Shapley settlement, dispute it within its window, pay it out after; the supervisor arbitrates.
   jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--ipfs <kubo rpc url> | --ipfs-peer <multiaddr>] [--json]

@@ -3,12 +3,25 @@
  * resumes from the last checkpointed round — no checkpointed round trained again, the attempt counted — and
  * finishes with one Merkle-root phase commitment over all rounds. Real anvil, the coordinator as its own
  * process, three participant processes holding label-skewed shards of digits.csv.
+ *
+ * Every process runs its IPFS node (issue 16 item 1): the trained model goes to IPFS sealed to the parties that
+ * trained it, from the restarted coordinator's node, which listens where it did before the kill (LocalCluster
+ * keeps its address; its directory keeps its peer id), so the parties, who dial the address in their configs,
+ * still reach it and pin the model.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
+import { spawn } from "node:child_process"
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Effect, Exit, Redacted, Schema, Scope } from "effect"
+import { getBytes } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
+import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
+import { artifactId, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
 import type { Result } from "@jointly/core/internal/protocols/federated-learning/spec"
+import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
+import * as Commands from "@jointly/cli/internal/governance"
 import { digitsParams, loadDigits, nonIid, type Digits } from "@jointly/participant/internal/modeling/DigitsFixture"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "./testing/fixtures.ts"
@@ -18,6 +31,8 @@ const rounds = 8
 let dir: string
 let cluster: LocalCluster.LocalCluster
 let digits: Digits
+/** The training task once it succeeded (the IPFS test reads its model). */
+let modelTask: { id: string; detail: LocalCluster.TaskDetail } | undefined
 
 const csv = (d: Digits, rows: ReadonlyArray<ReadonlyArray<number>>) => [d.header.join(","), ...rows.map((r) => r.join(","))].join("\n") + "\n"
 
@@ -40,6 +55,7 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
     cluster = await LocalCluster.start({
       dataDir: join(dir, "cluster"),
       coordinatorProcess: true,
+      ipfs: true,
       parties: names.map((name, i) => ({ name, datasets: [{ name: "digits", file: files[i]!, columns }] }))
     })
   }, 120_000)
@@ -86,8 +102,67 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
 
     expect(result.rounds.map((r) => r.round)).toEqual(Array.from({ length: rounds }, (_, i) => i + 1))
     expect(result.rounds.every((r) => r.contributors.length === 3)).toBe(true)
+    // One Merkle-root phase for all rounds; the sealed result's and model's hashes on IPFS are phases of their own.
+    const phases = detail.events.flatMap((e) => (e.type === "PhaseCommitted" ? [(e.data as { phase: string }).phase] : []))
+    expect(phases.filter((p) => !p.startsWith("ipfs:"))).toHaveLength(1)
+    expect(phases.filter((p) => p.startsWith("ipfs:")).sort()).toEqual(["ipfs:model", "ipfs:result"])
     const commits = detail.chain.filter((c) => c.op === "commitPhase")
-    expect(commits).toHaveLength(1)
-    expect(commits[0]!.status).toBe("confirmed")
+    expect(commits).toHaveLength(3)
+    expect(commits.every((c) => c.status === "confirmed")).toBe(true)
+    modelTask = { id, detail }
   }, 360_000)
+
+  it("puts the model on IPFS sealed to its trainers: a reader fetches it by CID from another party's node and opens it, the analyst cannot, and verify checks it", async () => {
+    expect(modelTask, "the training task above succeeded").toBeDefined()
+    const { id, detail } = modelTask!
+    const modelId = (detail.result as Result).modelId
+    const stored = detail.events.find((e) => e.type === "ArtifactStored" && (e.data as { role?: string }).role === "model")
+    const sealedCid = (stored?.data as { sealedCid?: string } | undefined)?.sealedCid
+    expect(sealedCid, "the task names the sealed copy of its model").toBeDefined()
+    const [a, b] = cluster.parties
+    const loopback = (party: LocalCluster.Party) => party.ipfs!.addresses.find((x) => x.startsWith("/ip4/127.0.0.1/"))!
+    // b pinned it from the restarted coordinator's node (the only node that had it), at the address in b's config.
+    const pinned = await F.eventually(async () => b!.stderr.find((l) => l.includes(`"pinned"`) && l.includes(sealedCid!)), "b's pin of the model", 60_000)
+    expect(JSON.parse(pinned), pinned).toMatchObject({ type: "pinned", role: "model", ok: true })
+
+    const scope = await Effect.runPromise(Scope.make())
+    try {
+      // A node that knows b's node alone gets the block there: bitswap serves only what a node holds.
+      const node = await Effect.runPromise(Scope.provide(HeliaBlocks.make({ peers: [loopback(b!)] }), scope))
+      const block = await Effect.runPromise(node.blocks.get(sealedCid!, { timeoutMs: 20_000 }))
+      // a, a reader, opens it to the model the result names; the analyst (who initiated, not a trainer) cannot.
+      const keysOf = async (party: LocalCluster.Party) =>
+        Keystore.openPromise({ dataDir: party.dataDir, passphrase: (await readFile(join(party.dataDir, "passphrase"), "utf8")).trim() })
+      const aKey = Redacted.value((await keysOf(a!)).encryptionSecretKey)
+      const model = Schema.decodeUnknownSync(ModelArtifact)(JSON.parse(new TextDecoder().decode(Envelope.open(block, aKey, `task/${id.toLowerCase()}/model`))))
+      expect(artifactId(model)).toBe(modelId)
+      expect(Envelope.inspect(block).readers).toHaveLength(3)
+      expect(() => Envelope.open(block, getBytes(cluster.keys.analyst.privateKey))).toThrow(/NotAReader/)
+
+      // verify as a, with a's encryption key: the sealed model against its CID and the chain, and opened, against the model id.
+      const asA = await Commands.verifyTask({ taskId: id, url: cluster.coordinatorUrl, rpcUrl: cluster.rpcUrl, signer: await cluster.walletOf(a!.name), blocks: node.blocks, readerKey: aKey })
+      const sealedChecks = asA.checks.filter((c) => c.name.startsWith(`artifact model sealed ${sealedCid}`))
+      expect(sealedChecks.map((c) => [c.name.slice(`artifact model sealed ${sealedCid}`.length), c.ok])).toEqual([
+        [": bytes match the CID", true],
+        [": the chain holds its hash", true],
+        [`: opened, it: is the result's model ${modelId}`, true]
+      ])
+      expect(asA.ok, asA.report).toBe(true)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+    // `jointly verify` as the analyst, from b's node: the sealed model checked against its CID and the chain, not opened.
+    const verified = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [LocalCluster.cliPath(), "verify", id, "--url", cluster.coordinatorUrl, "--rpc-url", cluster.rpcUrl, "--ipfs-peer", loopback(b!)], {
+        env: { ...process.env, JOINTLY_KEY: cluster.keys.analyst.privateKey },
+        stdio: ["ignore", "ignore", "pipe"]
+      })
+      let stderr = ""
+      child.stderr.on("data", (d) => (stderr += d))
+      child.on("exit", (code) => resolve({ code, stderr }))
+    })
+    expect(verified.code, verified.stderr).toBe(0)
+    expect(verified.stderr).toMatch(new RegExp(`ok +artifact model sealed ${sealedCid}: the chain holds its hash`))
+    expect(verified.stderr).toMatch(new RegExp(`ok +artifact model sealed ${sealedCid}: opened: this key is not among its readers`))
+  }, 120_000)
 })

@@ -764,6 +764,24 @@ describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
     expect(shared.code, shared.stderr).toBe(0)
     const { cid, uploadFee } = JSON.parse(shared.stdout) as { cid: string; uploadFee: string }
     expect(await points("north")).toBe(before.north - BigInt(uploadFee))
+    // share put the block in the store of north's configured node (its config's ipfs section): north's running
+    // participant serves it, with no `files` process up.
+    const scope = await Effect.runPromise(Scope.make())
+    try {
+      const northAgent = party("north").ipfs!.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
+      const reader = await Effect.runPromise(Scope.provide(HeliaBlocks.make({ peers: [northAgent] }), scope))
+      const block = await Effect.runPromise(Effect.result(reader.blocks.get(cid, { timeoutMs: 10_000 })))
+      expect(block._tag, "north's participant node serves the shared block").toBe("Success")
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+    // A config that runs no IPFS node is told so, before anything is paid or put.
+    const offConfig = join(party("north").dataDir, "participant-no-ipfs.json")
+    await writeFile(offConfig, JSON.stringify({ ...JSON.parse(await readFile(configOf("north"), "utf8")), ipfs: "off" }))
+    const refused = await cli(["files", "share", source, "--config", offConfig], await passphraseEnv("north"))
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toMatch(/runs no IPFS node/)
+    expect(await points("north")).toBe(before.north - BigInt(uploadFee))
 
     const server = spawn(process.execPath, [LocalCluster.cliPath(), "files", "serve", "--watch", "--config", configOf("north")], {
       env: { ...process.env, ...(await passphraseEnv("north")) },
@@ -771,7 +789,7 @@ describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
     })
     try {
       // Its first output is the node's addresses (pretty JSON, so read until the object closes).
-      const serving = await new Promise<{ addresses: Array<string> }>((resolve, reject) => {
+      const serving = await new Promise<{ peerId: string; addresses: Array<string> }>((resolve, reject) => {
         let text = ""
         server.stdout.on("data", (d) => {
           text += d
@@ -781,6 +799,8 @@ describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
         server.on("exit", (code) => reject(new Error(`files serve exited with ${code}`)))
       })
       const peer = serving.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
+      // Its own peer id beside the participant's node on the same store, so peers never mistake one for the other.
+      expect(serving.peerId).not.toBe(party("north").ipfs!.peerId)
       const target = join(dir, "prices-fetched.csv")
       const fetched = await cli(["files", "fetch", cid, "--out", target, "--ipfs-peer", peer, "--wait", "60", "--config", configOf("south")], await passphraseEnv("south"))
       expect(fetched.code, fetched.stderr).toBe(0)

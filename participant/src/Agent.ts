@@ -11,19 +11,21 @@
  * The agent's own thread keeps the socket, the consent policy and the keystore; the datasets and every stage
  * run in its protocol worker thread (DESIGN.md §6), unless `compute: "inline"` runs them here too.
  */
-import { Effect, Exit, Schedule, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import type { HeliaOptions } from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import type { BaseWallet } from "ethers"
 import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import type { Choice } from "@jointly/backends/internal/Backends"
 import type { DatasetSpec } from "./datasets/Dataset.ts"
 import * as AgentSession from "./AgentSession.ts"
+import * as Pinner from "./ipfs/Pinner.ts"
 import type { AgentEvent, ConsentPolicy } from "./AgentSession.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
 import type * as KeyPolicy from "./policy/KeyPolicy.ts"
 import * as ProtocolWorker from "./worker/ProtocolWorker.ts"
 
 export { AdmissionRefused, type Agent, type AgentEvent, type ConsentDecision, type ConsentPolicy, type ConsentQuestion, type HumanChannel } from "./AgentSession.ts"
+export { PinFailed, type PinEvent, type PinRetry, type PinState, type PinStatus } from "./ipfs/Pinner.ts"
 
 export interface AgentConfig {
   /** `https://…`; plain `http://` only to a loopback address unless `trust.allowInsecure` (InsecureEndpoint). */
@@ -82,23 +84,28 @@ export interface AgentConfig {
    * `peers` should name the coordinator's node (and other parties'), which the blocks are fetched from.
    */
   readonly ipfs?: HeliaOptions
+  /** How a pin that finds no node with the block is retried (Pinner.ts; default from 1 s, doubling to 60 s, 12 tries). */
+  readonly pinRetry?: Pinner.PinRetry
 }
 
 /** The Node agent: the session, and its IPFS node when it runs one. */
 export interface NodeAgent extends AgentSession.Agent {
-  /** This participant's IPFS node (peer id, listen addresses) when `ipfs` was configured. */
-  readonly ipfs?: { readonly peerId: string; readonly addresses: ReadonlyArray<string> }
+  /**
+   * This participant's IPFS node (peer id, listen addresses) when `ipfs` was configured, and `pins()`: each
+   * artifact it was told to keep, pinning, pinned or failed (with the last error).
+   */
+  readonly ipfs?: { readonly peerId: string; readonly addresses: ReadonlyArray<string>; readonly pins: () => ReadonlyArray<Pinner.PinStatus> }
 }
 
 /** Protocols read datasets through this view (kept here for embedders and benches that import it from the agent). */
 export const tabular = ProtocolHost.tabular
 
 /**
- * Starts the agent's IPFS node (closed with `close`) and pins every artifact an ended task names, trying three
- * times. A pin that still fails (no connected node has the block in time) is reported as a `pinned` event with
- * `ok: false`, never thrown.
+ * Starts the agent's IPFS node (closed with `close`) and pins every artifact an ended task names (Pinner.ts:
+ * retried with a bounded exponential Schedule, each failed try an event, a pin given up a `pinned` event with
+ * `ok: false` and its `PinFailed`, never thrown; `pins()` lists them all).
  */
-const startIpfs = async (options: HeliaOptions, emitEvent: (event: AgentEvent) => void) => {
+const startIpfs = async (options: HeliaOptions, retry: Pinner.PinRetry | undefined, emitEvent: (event: AgentEvent) => void) => {
   const HeliaBlocks = await import("@jointly/backends/internal/ipfs/HeliaBlocks")
   const scope = Effect.runSync(Scope.make())
   const { blocks, node } = await Effect.runPromise(Scope.provide(HeliaBlocks.make(options), scope)).catch(async (error) => {
@@ -107,20 +114,17 @@ const startIpfs = async (options: HeliaOptions, emitEvent: (event: AgentEvent) =
   })
   // A peer that went away (the coordinator's node restarted) is dialled again before each try.
   const redial = Effect.forEach(options.peers ?? [], (peer) => Effect.ignore(node.dial(peer)), { discard: true })
-  const pin = (cid: string) =>
-    Effect.andThen(redial, blocks.pin(cid)).pipe(
-      Effect.retry({ schedule: Schedule.exponential("1 second"), times: 2, while: (error) => error._tag === "BlockNotFound" || error._tag === "BlockStoreFailed" })
-    )
+  const pinner = Pinner.make({ blocks, beforeTry: redial, ...(retry === undefined ? {} : { retry }), emit: emitEvent })
+  // Each pin runs in the scope's lifetime: closing the agent interrupts pins still waiting to retry.
   const pinAll = (event: AgentEvent) => {
     if (event.type !== "ended" || event.artifacts === undefined) return
-    for (const artifact of event.artifacts) {
-      void Effect.runPromise(Effect.match(pin(artifact.cid), {
-        onSuccess: () => emitEvent({ type: "pinned", taskId: event.taskId, role: artifact.role, cid: artifact.cid, ok: true }),
-        onFailure: (error) => emitEvent({ type: "pinned", taskId: event.taskId, role: artifact.role, cid: artifact.cid, ok: false, detail: `${error._tag}: ${error.message}` })
-      }))
-    }
+    for (const artifact of event.artifacts) Effect.runFork(Effect.forkIn(pinner.pin(event.taskId, artifact), scope))
   }
-  return { info: { peerId: node.peerId, addresses: node.addresses }, pinAll, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+  return {
+    info: { peerId: node.peerId, addresses: node.addresses, pins: pinner.status },
+    pinAll,
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
 }
 
 export const start = async (config: AgentConfig): Promise<NodeAgent> => {
@@ -145,7 +149,7 @@ export const start = async (config: AgentConfig): Promise<NodeAgent> => {
           modules: config.testProtocolModules,
           onCrash: ({ detail, lostTasks }) => emitEvent({ type: "worker-crashed", detail, lostTasks })
         })
-  const ipfs = config.ipfs === undefined ? undefined : await startIpfs(config.ipfs, emitEvent).catch(async (error) => {
+  const ipfs = config.ipfs === undefined ? undefined : await startIpfs(config.ipfs, config.pinRetry, emitEvent).catch(async (error) => {
     await runner.close()
     throw error
   })

@@ -20,6 +20,7 @@ import { AdmissionRefused } from "@jointly/core/internal/wire/Admission"
 import type { TaskArtifact, WireError } from "@jointly/core/internal/wire/Messages"
 import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, type StageOutcome, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
 import type { DatasetSummary } from "./datasets/Dataset.ts"
+import type { PinEvent } from "./ipfs/Pinner.ts"
 import type { Runner } from "./host/Runner.ts"
 import type { ConsentInput } from "./policy/ConsentPolicy.ts"
 import * as KeyPolicy from "./policy/KeyPolicy.ts"
@@ -97,8 +98,11 @@ export type AgentEvent =
   | { readonly type: "stage"; readonly taskId: string; readonly stage: string; readonly ok: boolean; readonly detail?: string }
   /** The task ended; a succeeded one names its artifacts on IPFS (sealed to their readers), which a Node agent with a node pins. */
   | { readonly type: "ended"; readonly taskId: string; readonly status: string; readonly reason?: string; readonly artifacts?: ReadonlyArray<TaskArtifact> }
-  /** A task's artifact pinned on this participant's IPFS node (Node agent with `ipfs`), or why it could not be. */
-  | { readonly type: "pinned"; readonly taskId: string; readonly role: TaskArtifact["role"]; readonly cid: string; readonly ok: boolean; readonly detail?: string }
+  /**
+   * A task's artifact pinned on this participant's IPFS node (Node agent with `ipfs`), or given up (`error`, after
+   * `attempts` tries); `pin-retry` is a failed try that will be tried again (ipfs/Pinner.ts).
+   */
+  | PinEvent
   | { readonly type: "wire-error"; readonly error: WireError }
   /** The protocol worker died and was restarted; the tasks it had accepted are lost. */
   | { readonly type: "worker-crashed"; readonly detail: string; readonly lostTasks: ReadonlyArray<string> }

@@ -5,7 +5,7 @@
  * "Published packages").
  */
 export * as Agent from "./Agent.ts"
-export type { AgentConfig, AgentEvent, ConsentDecision, ConsentPolicy as ConsentFunction, ConsentQuestion, HumanChannel } from "./Agent.ts"
+export type { AgentConfig, AgentEvent, ConsentDecision, ConsentPolicy as ConsentFunction, ConsentQuestion, HumanChannel, PinEvent, PinRetry, PinState, PinStatus } from "./Agent.ts"
 export * as Sources from "./datasets/Sources.ts"
 export { CsvSpec, DatasetSpec, DatasetSummary, ParquetSpec, PostgresSource, PostgresSpec } from "./datasets/Dataset.ts"
 export * as ConsentPolicy from "./policy/ConsentPolicy.ts"
@@ -17,3 +17,4 @@ export { AdmissionRefused, ColumnSpec, ColumnType, DatasetError, DatasetErrorRea
 export { PolicyError } from "./policy/ConsentPolicy.ts"
 export { KeystoreError } from "./keystore/Keystore.ts"
 export { WorkerError } from "./worker/Pool.ts"
+export { PinFailed } from "./ipfs/Pinner.ts"

@@ -14,6 +14,7 @@ import { noise } from "@chainsafe/libp2p-noise"
 import { yamux } from "@chainsafe/libp2p-yamux"
 import { withBitswap } from "@helia/bitswap"
 import { withLibp2pLight } from "@helia/libp2p"
+import { generateKeyPair } from "@libp2p/crypto/keys"
 import { identify } from "@libp2p/identify"
 import { tcp } from "@libp2p/tcp"
 import { multiaddr } from "@multiformats/multiaddr"
@@ -43,6 +44,12 @@ export interface HeliaOptions {
   readonly directory?: string
   /** How long `get` looks for a block among connected peers when the call gives no timeout (default 30 s). */
   readonly defaultTimeoutMs?: number
+  /**
+   * A fresh peer id for this node even when `directory` holds a node key: for a second process on a running
+   * node's store (`jointly files` beside the participant), so that peers never take the two for one node and send
+   * one's blocks to the other.
+   */
+  readonly ownIdentity?: boolean
 }
 
 /** What a started node tells its peers: its id and the addresses they dial. */
@@ -100,7 +107,10 @@ export const make = (options: HeliaOptions = {}) =>
           await stores.blockstore?.open()
           await stores.datastore?.open()
           const light = createHeliaLight({ ...stores, codecs: [json] })
+          // Without a key, Helia loads the node's own from the datastore (or makes and keeps one there).
+          const privateKey = options.ownIdentity === true ? await generateKeyPair("Ed25519") : undefined
           const node = withBitswap(withLibp2pLight(light, {
+            ...(privateKey === undefined ? {} : { privateKey }),
             addresses: { listen: [...(options.listen ?? ["/ip4/127.0.0.1/tcp/0"])] },
             transports: [tcp()],
             connectionEncrypters: [noise()],

@@ -187,6 +187,11 @@ export const start = async (options: Options) => {
     /** The coordinator's IPFS node (instance 0's), and how to stop the in-process one. */
     let coordinatorIpfs: IpfsNode | undefined
     let stopCoordinatorIpfs: (() => Promise<void>) | undefined
+    /**
+     * Each coordinator process's IPFS listen addresses once it first started: a restarted process listens there
+     * again, and its directory keeps its peer id, so the multiaddrs in the participants' configs still reach it.
+     */
+    const ipfsListens: Array<ReadonlyArray<string> | undefined> = []
     const startCoordinator = async (i: number) => {
       if (options.coordinatorProcess) {
         // The service's own path (`jointly coordinator --config`): the account from an encrypted keystore whose
@@ -206,11 +211,14 @@ export const start = async (options: Options) => {
           keystore,
           ...(options.leaseMs === undefined ? {} : { cluster: { leaseMs: options.leaseMs } }),
           ...(options.socketLimits === undefined ? {} : { socketLimits: options.socketLimits }),
-          ...(options.ipfs ? { ipfs: { directory: i === 0 ? "ipfs" : `ipfs-${i}` } } : {})
+          ...(options.ipfs ? { ipfs: { directory: i === 0 ? "ipfs" : `ipfs-${i}`, ...(ipfsListens[i] === undefined ? {} : { listen: ipfsListens[i] }) } } : {})
         }, null, 2))
         const { child, ready } = await spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderrs[i]!)
         coordinatorProcesses[i] = child
-        if (i === 0) coordinatorIpfs = ipfsNodeOf(ready)
+        const ipfsNode = ipfsNodeOf(ready)
+        // The addresses it reported, without the /p2p/<id> suffix a listen address does not take.
+        if (ipfsNode !== undefined) ipfsListens[i] ??= ipfsNode.addresses.map((a) => a.replace(/\/p2p\/[^/]+$/, ""))
+        if (i === 0) coordinatorIpfs = ipfsNode
         return String(ready.url)
       }
       const ipfs = options.ipfs ? await startIpfsNode(join(coordinatorDir, "ipfs")) : undefined

@@ -96,7 +96,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
       onEvent: (event) => process.stderr.write(JSON.stringify({ at: new Date().toISOString(), participant: agent.address, ...event }) + "\n")
     })
   // The dashboard token is shown to whoever started this participant, the human who decides its "ask" consents.
-  process.stdout.write(JSON.stringify({ event: "ready", address: agent.address, datasets: agent.datasets, dashboardToken, ...(agent.ipfs === undefined ? {} : { ipfs: agent.ipfs }) }) + "\n")
+  process.stdout.write(JSON.stringify({ event: "ready", address: agent.address, datasets: agent.datasets, dashboardToken, ...(agent.ipfs === undefined ? {} : { ipfs: { peerId: agent.ipfs.peerId, addresses: agent.ipfs.addresses } }) }) + "\n")
   if (policy.mode === "ask") process.stderr.write(`consents of ${agent.address} wait for a human: decide them in the coordinator's dashboard with the token ${dashboardToken}\n`)
   const stop = async () => {
     models?.stop()
