@@ -11,10 +11,15 @@
  * ring costs ≈ 200 CPU-s per 1M×1M and holds its set in memory, so "ecdh" is for smaller sizes). The participants
  * have data directories, so the OT engine's sets above `bucketIds` go to disk in buckets (psi/spec.ts "Buckets").
  * The load average at the start and end of each run is in the params: on a shared machine it moves wall times.
+ *
+ * PSI_MEMORY_SAMPLE_DIR (debug): every thread of the cluster's processes samples its memory there every
+ * PSI_MEMORY_SAMPLE_MS (default 10 000; thread-memory.cjs), and after each task the bench prints, per participant thread, the first, last and largest
+ * heapUsed / external / arrayBuffers (MB) — what told the protocol thread's kept replies apart from the engine.
  */
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { DuckDBInstance } from "@duckdb/node-api"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import { emit, progress } from "./Report.ts"
@@ -34,11 +39,39 @@ const idFile = async (file: string, from: number, rows: number) => {
   }
 }
 
+/** Turns thread sampling on for the processes spawned from here on, into a fresh folder under `root`. */
+const sampleThreads = async (root: string, label: string) => {
+  const dir = join(root, label)
+  await mkdir(dir, { recursive: true })
+  process.env.THREAD_MEMORY_DIR = dir
+  process.env.THREAD_MEMORY_MS = process.env.PSI_MEMORY_SAMPLE_MS ?? "10000"
+  const preload = `--require ${fileURLToPath(new URL("./thread-memory.cjs", import.meta.url))}`
+  if (!(process.env.NODE_OPTIONS ?? "").includes(preload)) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} ${preload}`.trim()
+  return dir
+}
+
+interface Sample { readonly thread: number; readonly heapUsed: number; readonly external: number; readonly arrayBuffers: number }
+
+/** Per thread of process `pid`: first → last (largest) of each sampled figure. */
+const threadSummary = async (dir: string, pid: number) => {
+  const lines: Array<string> = []
+  for (const file of (await readdir(dir)).filter((f) => f.startsWith(`${pid}-`)).sort()) {
+    const samples = (await readFile(join(dir, file), "utf8")).trim().split("\n").map((l) => JSON.parse(l) as Sample)
+    if (samples.length === 0) continue
+    const span = (key: "heapUsed" | "external" | "arrayBuffers") =>
+      `${key} ${samples[0]![key]}→${samples.at(-1)![key]} (max ${Math.max(...samples.map((s) => s[key]))})`
+    lines.push(`thread ${samples[0]!.thread}, ${samples.length} samples: ${span("heapUsed")}, ${span("external")}, ${span("arrayBuffers")} MB`)
+  }
+  return lines
+}
+
 const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
   const files = { a: join(dir, `a-${n}.csv`), b: join(dir, `b-${n}.csv`) }
   progress(`psi-memory: generating 2 × ${n} ids`)
   await idFile(files.a, 0, n)
   await idFile(files.b, Math.floor(n / 2), n)
+  const sampleRoot = process.env.PSI_MEMORY_SAMPLE_DIR
+  const samples = sampleRoot === undefined || sampleRoot === "" ? undefined : await sampleThreads(sampleRoot, `${protocol}-${n}-${Date.now()}`)
   const cluster = await LocalCluster.start({
     dataDir: join(dir, `cluster-${protocol}-${n}`),
     parties: (["a", "b"] as const).map((name) => ({ name, datasets: [{ name: "ids", file: files[name], columns }] as never })),
@@ -62,6 +95,11 @@ const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
     const [receiver, sender] = await peakRssOf(cluster)
     const rss = Math.max(receiver!, sender!)
     progress(`psi-memory: ${protocol} ${n}: |∩| ${cardinality}, ${(wall / 1000).toFixed(1)} s, peak RSS receiver ${receiver!.toFixed(0)} MB, sender ${sender!.toFixed(0)} MB`)
+    if (samples !== undefined) {
+      for (const party of cluster.parties) {
+        for (const line of await threadSummary(samples, party.process.pid!)) progress(`psi-memory: ${party.name} ${line}`)
+      }
+    }
     return { wall, rss, receiver: receiver!, sender: sender!, load: `${loadBefore.toFixed(1)}→${loadavg()[0]!.toFixed(1)}` }
   } finally {
     await cluster.stop()

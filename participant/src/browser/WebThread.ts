@@ -4,7 +4,7 @@
  * for the protocol worker alone.
  */
 import * as Comlink from "comlink"
-import { Crashed, type Thread } from "../worker/Thread.ts"
+import { exitRace, type Thread } from "../worker/Thread.ts"
 
 /**
  * Starts a module Web Worker behind the pool's `Thread` interface (Thread.ts): an uncaught error or an unreadable
@@ -27,7 +27,7 @@ export const startThread = <Api>(url: string | URL, name: string): Thread<Api> =
     stop(`the worker failed: ${event.message || "an error while loading or running it"}`)
   })
   worker.addEventListener("messageerror", () => stop("the worker sent a message that could not be read"))
-  const untilExit = <A>(call: Promise<A>): Promise<A> => Promise.race([call, exited.then((detail) => Promise.reject(new Crashed(detail)))])
+  const { untilExit } = exitRace(exited)
   const remote = Comlink.wrap<Api>(worker)
   return {
     remote,

@@ -11,7 +11,7 @@ import nodeEndpoint from "comlink/dist/esm/node-adapter.mjs"
 import { resolve } from "node:path"
 import { pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
-import { Crashed, type Thread } from "./Thread.ts"
+import { exitRace, type Thread } from "./Thread.ts"
 
 export { Crashed, transferable } from "./Thread.ts"
 
@@ -55,8 +55,7 @@ export const spawn = async <Api extends { readonly threadId: () => number }>(
       resolve(`${lastError} (exit code ${code})`)
     })
   )
-  const untilExit = <A>(call: Promise<A>): Promise<A> =>
-    Promise.race([call, exited.then((detail) => Promise.reject(new Crashed(detail)))])
+  const { untilExit } = exitRace(exited)
   const remote = Comlink.wrap<Api>(nodeEndpoint(worker))
   // Wait until the host module has loaded, so a broken module fails here, not at the first call.
   await untilExit(Promise.resolve(remote.threadId()))
