@@ -7,6 +7,9 @@
  * The PostgreSQL server itself stopped at once under a running task and started again seconds later: the store's
  * statements wait for it (TaskStore `reconnecting`), the instances take their leases back, and the task ends
  * exactly, its events and chain records once.
+ * The owner's consent writes held up in the store while its lease runs out, the other instance's claim queued
+ * behind them: every consent lands under the old token, the task changes hands before it is moved on, and the
+ * instance that holds it now sees every answer in and starts it.
  * The instance the participants are connected to killed under a running task: each participant moves to the other
  * instance on its failover list, signs in there and serves the task to its exact end.
  * Real anvil, real PostgreSQL, the coordinators and three participants as their own processes.
@@ -239,6 +242,57 @@ describe("two coordinators over one PostgreSQL", () => {
     } finally {
       if (down) await server.resume()
       east.thaw()
+    }
+  }, 300_000)
+
+  it("starts a task whose consents the owner recorded just before its lease ran out, whichever instance takes it", async () => {
+    // The store slow for a moment (a lock on the consents table, held here): the owner's consent writes wait in
+    // the database. Meanwhile the owner pauses past its lease and the other instance queues its claim behind them.
+    // Once the store goes on, every consent is recorded under the old owner's token, but the task changes hands
+    // before that owner can move it to Scheduled: whoever holds it now must see that every answer is in.
+    const lock = new pg.Client({ connectionString: server.url })
+    await lock.connect()
+    // Watched from outside the locking transaction: inside one, pg_stat_activity is a snapshot taken once.
+    const watch = new pg.Client({ connectionString: server.url })
+    await watch.connect()
+    let paused = false
+    /** Statements waiting on a lock whose text starts with `prefix`. */
+    const waiting = async (prefix: string) =>
+      Number((await watch.query<{ n: string }>(`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and starts_with(query, $1)`, [prefix])).rows[0]!.n)
+    try {
+      await lock.query("begin")
+      await lock.query("lock table consents in exclusive mode")
+      const id = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params }, A)
+      const before = await row(id)
+      // Every party has consented, and the owner's writes of those consents wait in the database.
+      for (const p of cluster.parties) {
+        await F.eventually(() => p.stderr.some((line) => line.includes('"type":"consent"') && line.includes(id)) || undefined, `${p.name} to consent`, 60_000)
+      }
+      // The first on the table, the other two on the task's row it holds: queued before any claim can be.
+      await F.eventually(async () => ((await waiting("insert into consents")) === 1 && (await waiting("select owner, fence from tasks")) === 2) || undefined, "the three consent writes to wait", 30_000)
+      await cluster.signalCoordinator("SIGSTOP", A)
+      paused = true
+      // B finds A's lease run out, and its claim waits behind them (looked for a while: the outcome must hold either way).
+      await F.eventually(async () => ((await waiting("update tasks t set owner")) === 1) || undefined, "instance B's claim to wait", 10 * leaseMs).catch(() => undefined)
+      await lock.query("rollback")
+      await cluster.signalCoordinator("SIGCONT", A)
+      paused = false
+
+      const detail = await cluster.waitForTask(id, { instance: B, timeoutMs: 90_000 })
+      expect(detail.status, String(detail.reason)).toBe("Succeeded")
+      // The consents A recorded are the ones the run went on: one from each party.
+      expect(detail.consents.map((c) => c.participant).sort()).toEqual(cluster.parties.map((p) => p.address).sort())
+      expect(Number((await row(id)).fence)).toBeGreaterThan(Number(before.fence))
+      const result = detail.result as Result
+      expect(result.contributors).toHaveLength(3)
+      expect(result).toEqual(F.exactReference([full], params, result.contributors))
+      expect(detail.events.filter((e) => e.type === "Scheduled")).toHaveLength(1)
+      await expectNotarizedOnce(cluster.supervisorLedger, detail, ["Submitted->AwaitingConsent", "AwaitingConsent->Scheduled", "Scheduled->Running", "Running->Succeeded"])
+    } finally {
+      await lock.query("rollback").catch(() => {})
+      await lock.end()
+      await watch.end()
+      if (paused) await cluster.signalCoordinator("SIGCONT", A)
     }
   }, 300_000)
 

@@ -162,6 +162,10 @@ export const start = async (config: Config): Promise<Internals> => {
   adapterPool?.on("connect", (client) => client.on("error", (error) => log.warn("socket.io adapter connection", { error: String(error) })))
   const adapter = adapterPool === undefined ? undefined : (await import("@socket.io/postgres-adapter")).createAdapter(adapterPool, { errorHandler: (error) => log.warn("socket.io adapter", { error: String(error) }) })
   let cluster: Cluster.Cluster | undefined
+  // The leases are kept over a connection of their own: behind the store's busy pool (a hundred tasks' queries)
+  // a renewal waited past the lease, and an instance at work was taken for dead — its tasks claimed away
+  // mid-round, its participants' presence dropped by the others.
+  const leaseSql = clustered ? await Sql.openPostgres(config.store, 1) : undefined
   // The compute backends, composed once (`@jointly/backends/node`): CKKS sums for federated learning's "ckks"
   // aggregation, the key agreement and PRG of secure aggregation's dropout recovery, the tfjs runtime of online
   // predictions (loaded on the first prediction of a tfjs-layers model only).
@@ -317,6 +321,10 @@ export const start = async (config: Config): Promise<Internals> => {
       Effect.catchTag(handled, "WireRefusal", (error) => Effect.sync(() => hub.refuse(m.account, { code: error.code, message: error.message, ref: error.ref ?? ref })))
     )
   })
+  // A participant back (on any instance): its rejoin offers first, then its open requests sent again. The other
+  // way round, a participant that restarted met a request for a task it had forgotten before the offer that lets
+  // it take the task up again (it waits for a rejoin decision only once the offer has come).
+  const reconnected = (account: string) => Effect.andThen(scheduler.online(account), Effect.sync(() => channel.online(account)))
   hub.bind({
     consent: (account, message) =>
       Effect.flatMap(ownerElsewhere(message.taskId), (owner) =>
@@ -331,8 +339,7 @@ export const start = async (config: Config): Promise<Internals> => {
           : Effect.sync(() => bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "reply", reply: message } }))),
     online: (account) => {
       cluster?.localOnline(account)
-      channel.online(account)
-      background("online handling failed", scheduler.online(account))
+      background("online handling failed", reconnected(account))
     },
     offline: (account) => {
       cluster?.localOffline(account)
@@ -424,16 +431,13 @@ export const start = async (config: Config): Promise<Internals> => {
   const port = await Listener.listen(http, host, config.port ?? 0)
   const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
   publicUrl ??= url
-  cluster = Cluster.make({ sql, store, bridge, log: logOf("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
+  cluster = Cluster.make({ sql: leaseSql ?? sql, store, bridge, log: logOf("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
   cluster.role("outbox", { start: poke, stop: () => {} })
   if (index !== undefined) cluster.role("chain-index", { start: () => index.start(), stop: () => index.stop() })
   await cluster.start({
     adopt: scheduler.adopt,
     lost: scheduler.lostAll,
-    online: (account) => {
-      channel.online(account)
-      background("online handling failed", scheduler.online(account))
-    },
+    online: (account) => background("online handling failed", reconnected(account)),
     offline: (account) => {
       // The instance that held its socket is gone, but it may already be back here (it failed over to this one).
       if (hub.local().includes(account)) return
@@ -455,6 +459,7 @@ export const start = async (config: Config): Promise<Internals> => {
     await hub.close()
     await new Promise<void>((resolve) => http.close(() => resolve()))
     await adapterPool?.end().catch(() => {})
+    await leaseSql?.close().catch(() => {})
     await sql.close()
     await backends.close()
   }

@@ -22,9 +22,11 @@
  * while a cross-instance task ends later, so more than 16 were open at once.
  *
  * Sizes: JOINTLY_LOAD_PARTICIPANTS (default "10,30") and JOINTLY_LOAD_CONCURRENCY (default "1,5"), comma lists;
- * loops are bounded (3·C tasks per cell, each with a deadline). Loopback only.
+ * JOINTLY_LOAD_INSTANCES (default "1,2": both topologies, and their ratio when both run). Loops are bounded (3·C
+ * tasks per cell, each with a deadline). Loopback only. JOINTLY_LOAD_LOGS=<dir> keeps each coordinator's last
+ * stderr lines there after a topology's run (what to read when a task did not succeed).
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -67,7 +69,7 @@ interface Cell {
 }
 
 /** One topology (1 or 2 instances) at N participants, measured at every concurrency. */
-const measure = async (instances: number, n: number, concurrencies: ReadonlyArray<number>): Promise<Map<number, Cell>> => {
+const measure = async (instances: number, n: number, concurrencies: ReadonlyArray<number>, logs: string | undefined): Promise<Map<number, Cell>> => {
   const dir = await mkdtemp(join(tmpdir(), "jointly-bench-load-"))
   const pg = await Postgres.start()
   const agents: Array<Awaited<ReturnType<typeof Agent.start>>> = []
@@ -173,6 +175,10 @@ const measure = async (instances: number, n: number, concurrencies: ReadonlyArra
     return out
   } finally {
     for (const agent of agents) await agent.close().catch(() => {})
+    if (logs !== undefined && cluster !== undefined) {
+      await mkdir(logs, { recursive: true })
+      for (const [i, lines] of cluster.coordinatorStderrs.entries()) await writeFile(join(logs, `load-${instances}x-n${n}-instance${i}.log`), lines.join("\n"))
+    }
     await cluster?.stop()
     await pg.stop()
     await rm(dir, { recursive: true, force: true })
@@ -182,13 +188,16 @@ const measure = async (instances: number, n: number, concurrencies: ReadonlyArra
 export const run = async () => {
   const sizes = list(process.env.JOINTLY_LOAD_PARTICIPANTS, "10,30")
   const concurrencies = list(process.env.JOINTLY_LOAD_CONCURRENCY, "1,5")
+  const topologies = list(process.env.JOINTLY_LOAD_INSTANCES, "1,2").filter((i) => i === 1 || i === 2)
+  const logs = process.env.JOINTLY_LOAD_LOGS
   for (const n of sizes) {
-    const one = await measure(1, n, concurrencies)
-    const two = await measure(2, n, concurrencies)
+    const one = topologies.includes(1) ? await measure(1, n, concurrencies, logs) : undefined
+    const two = topologies.includes(2) ? await measure(2, n, concurrencies, logs) : undefined
     for (const c of concurrencies) {
-      const a = one.get(c)!
-      const b = two.get(c)!
+      const a = one?.get(c)
+      const b = two?.get(c)
       for (const [instances, cell] of [[1, a], [2, b]] as const) {
+        if (cell === undefined) continue
         const p = { participants: n, concurrency: c, instances, party_size: 3, store: "postgres", chain: "anvil" }
         emit({ suite: "load", metric: "connected", params: p, value: cell.connected })
         emit({ suite: "load", metric: "task_p50_ms", params: p, value: cell.p50 })
@@ -196,15 +205,13 @@ export const run = async () => {
         emit({ suite: "load", metric: "coordinator_rss_mb", params: p, value: cell.rss })
         emit({ suite: "load", metric: "tasks_failed", params: p, value: cell.failed })
       }
-      emit({
-        suite: "load",
-        metric: "tasks_per_minute",
-        params: { participants: n, concurrency: c, instances: 2, party_size: 3, store: "postgres", chain: "anvil" },
-        value: b.tasksPerMinute,
-        baseline: "one coordinator instance, same N and C",
-        baseline_value: a.tasksPerMinute,
-        ratio: b.tasksPerMinute / a.tasksPerMinute
-      })
+      const tpm = (instances: number, cell: Cell) => ({ suite: "load", metric: "tasks_per_minute", params: { participants: n, concurrency: c, instances, party_size: 3, store: "postgres", chain: "anvil" }, value: cell.tasksPerMinute })
+      if (a !== undefined && b !== undefined) {
+        emit({ ...tpm(2, b), baseline: "one coordinator instance, same N and C", baseline_value: a.tasksPerMinute, ratio: b.tasksPerMinute / a.tasksPerMinute })
+      } else if (a !== undefined || b !== undefined) {
+        // One topology alone: its rate, with no ratio to claim.
+        emit(a !== undefined ? tpm(1, a) : tpm(2, b!))
+      }
     }
   }
 }

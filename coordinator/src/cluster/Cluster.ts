@@ -180,9 +180,12 @@ export const make = (options: Options) => {
       }
       yield* hooks!.lost
       yield* db("joining again", () => sql.query(`update coordinator_instances set expires_at = now() + $2::interval where id = $1`, [instance, `${leaseMs} milliseconds`]))
-      // What still names this instance was claimed by nobody meanwhile: take it back under a new token.
+      // What still names this instance was claimed by nobody meanwhile: take it back under a new token. Only while
+      // it still does: a task another instance claimed since the listing is that instance's now — forced back here,
+      // it would go on believing it holds the task (it learns of the loss only at its next write) and swallow the
+      // task's consents and replies.
       for (const task of yield* Effect.orElseSucceed(logged("listing own tasks", store.owned(instance)), () => [] as Array<TaskRow>)) {
-        const claim = yield* Effect.orElseSucceed(logged("claiming back a task", store.claim(task.id, instance, { force: true })), () => undefined)
+        const claim = yield* Effect.orElseSucceed(logged("claiming back a task", store.claim(task.id, instance, { force: true, from: instance })), () => undefined)
         if (claim !== undefined) yield* Effect.ignore(resume(task, claim, "rejoined"))
       }
     }

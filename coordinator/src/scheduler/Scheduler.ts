@@ -45,6 +45,8 @@ export interface ConsentVerifier {
 export interface Options {
   /** How long a Scheduled task waits for all its participants to be online before failing. */
   readonly startTimeoutMs?: number
+  /** How often a Scheduled task that waits for participants looks at who is online again (default 1 s). */
+  readonly startCheckMs?: number
 }
 
 /** A task whose attempts keep being suspended (AttemptSuspended) fails at this attempt rather than wait forever. */
@@ -88,10 +90,13 @@ class OutcomeNotStored extends Schema.TaggedError<OutcomeNotStored>()("OutcomeNo
 export const make = (deps: Deps): SchedulerShape => {
   const { store, hub, rounds, auth, log, instance } = deps
   const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
+  const startCheckMs = deps.options?.startCheckMs ?? 1_000
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
   /** The tasks this instance owns, with the fencing token of its claim. */
   const claims = new Map<string, Claim>()
   const timers = new Map<string, NodeJS.Timeout>()
+  /** Scheduled tasks waiting for participants: their parties, and when the wait gives up (set once per wait). */
+  const waiting = new Map<string, { readonly parties: ReadonlyArray<string>; readonly deadline: number }>()
   const listeners = new Set<(taskId: string, status: Status) => void>()
   /** Tasks decoded by their kind's declaration: at submit, or once when read back from the store after a restart. */
   const decoded = new Map<string, Protocols.Task>()
@@ -114,6 +119,7 @@ export const make = (deps: Deps): SchedulerShape => {
   const clearTimer = (taskId: string) => {
     clearTimeout(timers.get(taskId))
     timers.delete(taskId)
+    waiting.delete(taskId)
   }
 
   /** Forgets a task locally (its run interrupted, its timers cleared) without writing anything. */
@@ -187,21 +193,29 @@ export const make = (deps: Deps): SchedulerShape => {
       if (!task || task.status !== "AwaitingConsent") return
       const answered = new Set((yield* store.consents(id)).map((c) => c.participant))
       const silent = participantsOf(task.spec).filter((p) => !answered.has(p))
+      // Every answer in, the task not moved on (its owner changed in between): it goes on, it did not time out.
+      if (silent.length === 0) return yield* consentsIn(task)
       yield* move(task, "TimedOut", `no consent in time from ${silent.join(", ")}`)
     })
 
-  /** Runs the protocol once every participant is online (or fails naming those that never came). */
+  const offlineAmong = (parties: ReadonlyArray<string>) => parties.filter((p) => !hub.isOnline(p))
+
+  /**
+   * Runs the protocol once every participant is online (or fails naming those that never came). A wait is
+   * level-triggered: who is online is looked at again every `startCheckMs`, not only when a participant's
+   * connection is announced. Across instances the announcement is an edge that can miss — handled while the task
+   * was still awaiting consent, lost with a store read that failed under load, or never made at all when an
+   * instance that had been taken for dead comes back and its participants with it — and a task whose every
+   * party was online again but heard of none of it stayed Scheduled for ever (its give-up found nobody missing).
+   */
   const schedule = (task: TaskRow): Effect.Effect<void, StoreFailed> =>
     Effect.gen(function*() {
       const parties = participantsOf(task.spec)
-      const offlineNow = () => parties.filter((p) => !hub.isOnline(p))
-      if (offlineNow().length > 0) {
+      if (offlineAmong(parties).length > 0) {
+        const deadline = waiting.get(task.id)?.deadline ?? Date.now() + startTimeoutMs
         clearTimeout(timers.get(task.id))
-        const giveUp = Effect.gen(function*() {
-          const now = yield* store.get(task.id)
-          if (now?.status === "Scheduled" && offlineNow().length > 0) yield* move(now, "Failed", `participants offline: ${offlineNow().join(", ")}`)
-        })
-        timers.set(task.id, setTimeout(later("start timeout", giveUp), startTimeoutMs))
+        waiting.set(task.id, { parties, deadline })
+        timers.set(task.id, setTimeout(later("start check", startCheck(task.id)), Math.max(0, Math.min(startCheckMs, deadline - Date.now()))))
         return
       }
       clearTimer(task.id)
@@ -210,6 +224,24 @@ export const make = (deps: Deps): SchedulerShape => {
       if (barred !== undefined) return void (yield* move(task, "Failed", barred))
       if (!(yield* move(task, "Running"))) return
       yield* run(yield* current(task.id))
+    })
+
+  /** A waiting task's check: started once all are online, failed at its deadline; nothing is read until one of them. */
+  const startCheck = (id: string) =>
+    Effect.gen(function*() {
+      const wait = waiting.get(id)
+      if (wait === undefined || !claims.has(id) || running.has(id)) return
+      const offline = offlineAmong(wait.parties)
+      if (offline.length > 0 && Date.now() < wait.deadline) {
+        timers.set(id, setTimeout(later("start check", startCheck(id)), Math.max(0, Math.min(startCheckMs, wait.deadline - Date.now()))))
+        return
+      }
+      const now = yield* store.get(id)
+      if (now?.status !== "Scheduled") return void waiting.delete(id)
+      // Looked at again after the read: one may have come or gone meanwhile.
+      const missing = offlineAmong(wait.parties)
+      if (missing.length === 0) return yield* schedule(now)
+      yield* move(now, "Failed", `participants offline: ${missing.join(", ")}`)
     })
 
   /**
@@ -405,15 +437,23 @@ export const make = (deps: Deps): SchedulerShape => {
           ))
       )
       if (!fresh) return yield* new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
-      if (!message.approve) {
-        yield* move(task, "Rejected", `participant ${account} rejected the task: ${message.reason}`)
-        return
-      }
-      const approvals = (yield* store.consents(task.id)).filter((c) => c.approve).length
-      if (approvals === parties.length && (yield* move(task, "Scheduled"))) {
-        clearTimeout(timers.get(task.id))
-        yield* schedule(yield* current(task.id))
-      }
+      yield* consentsIn(task)
+    })
+
+  /**
+   * An AwaitingConsent task whose consents are in moves on: Rejected at the first refusal, Scheduled (and started
+   * when everyone is online) once every party approved; otherwise it waits on. Called after each consent, and
+   * whenever an instance takes the task: the consents a previous owner recorded before it could move the task
+   * (its lease ran out in between) must not leave the task waiting for answers that were all given.
+   */
+  const consentsIn = (task: TaskRow) =>
+    Effect.gen(function*() {
+      const consents = yield* store.consents(task.id)
+      const refusal = consents.find((c) => !c.approve)
+      if (refusal !== undefined) return void (yield* move(task, "Rejected", `participant ${refusal.participant} rejected the task: ${refusal.reason}`))
+      if (consents.length < participantsOf(task.spec).length || !(yield* move(task, "Scheduled"))) return
+      clearTimeout(timers.get(task.id))
+      yield* schedule(yield* current(task.id))
     })
 
   /** A participant came online (on any instance): offer it what awaits its consent, start what waited for it. */
@@ -442,12 +482,18 @@ export const make = (deps: Deps): SchedulerShape => {
    * A task this instance has just claimed (after a restart over an embedded store, or an orphan whose owner
    * died) resumes from its stored state.
    */
-  const adopt = (task: TaskRow, claim: Claim, why: Adoption) =>
+  const adopt = (listed: TaskRow, claim: Claim, why: Adoption) =>
     Effect.gen(function*() {
-      yield* drop(task.id)
+      yield* drop(listed.id)
+      // The row as it is now, under the new claim: the listing the claim was made from may predate the previous
+      // owner's last write (a lapsed owner goes on writing until the claim fences it), and a transition from a
+      // stale status is refused as stale and silently drops the task — left Running or Scheduled with nobody on it.
+      const task = yield* store.get(listed.id)
+      if (task === undefined || isFinal(task.status)) return
       claims.set(task.id, claim)
-      const previous = why === "takeover" && task.owner !== null && task.owner !== instance
-        ? `coordinator instance ${task.owner} stopped; taken over by ${instance}`
+      // Whose task it was: the listing's owner (the row read now names this instance).
+      const previous = why === "takeover" && listed.owner !== null && listed.owner !== instance
+        ? `coordinator instance ${listed.owner} stopped; taken over by ${instance}`
         : why === "rejoined"
         ? `coordinator instance ${instance} lost its lease and rejoined`
         : "coordinator restarted"
@@ -457,6 +503,7 @@ export const make = (deps: Deps): SchedulerShape => {
         yield* startConsent(yield* current(task.id))
       } else if (task.status === "AwaitingConsent") {
         yield* startConsent(task)
+        yield* consentsIn(task)
       } else if (task.status === "Running") {
         // The protocol's in-flight state died with the old process; a fresh attempt re-runs it from the start
         // with new keys and masks, which the participants key their memory by.

@@ -29,8 +29,9 @@ export const openPglite = async (dataDir: string): Promise<Sql> => {
   return sql
 }
 
-export const openPostgres = async (url: string): Promise<Sql> => {
-  const pool = new pg.Pool({ connectionString: url, max: 8 })
+/** `connections`: the pool's size (8 for the store; a coordinator's lease keeping has one of its own). */
+export const openPostgres = async (url: string, connections = 8): Promise<Sql> => {
+  const pool = new pg.Pool({ connectionString: url, max: connections })
   // An idle connection the server dropped (a restart, a failover) is an event on the pool, not a crash of the
   // process: the next query opens a new connection and fails only if the server is still away.
   pool.on("error", () => {})

@@ -427,17 +427,20 @@ export const make = (sql: Sql) =>
              order by created_at`),
       /**
        * Takes an unfinished task for `instance` under a new fencing token: only an orphan, unless `force` (a cancel
-       * from an instance that does not own the task takes it from a live owner, whose next write is then refused).
-       * Atomic: of two instances claiming one orphan, one gets it.
+       * from an instance that does not own the task takes it from a live owner, whose next write is then refused);
+       * `from`: only while the task still names that owner (an instance taking back its own tasks after its lease
+       * lapsed leaves those another instance claimed meanwhile with it). Atomic: of two instances claiming one
+       * orphan, one gets it.
        */
-      claim: (id: string, instance: string, options: { readonly force?: boolean } = {}): Effect.Effect<Claim | undefined, StoreFailed> =>
+      claim: (id: string, instance: string, options: { readonly force?: boolean; readonly from?: string } = {}): Effect.Effect<Claim | undefined, StoreFailed> =>
         Effect.map(
           query<{ fence: string | number }>(sql, "claim",
             `update tasks t set owner = $2, fence = fence + 1
                where id = $1 and status in ${unfinishedStatuses}
                  and ($3 or owner is null or not exists (select 1 from coordinator_instances i where i.id = t.owner and i.expires_at > now()))
+                 and ($4::text is null or owner = $4)
                returning fence`,
-            [id, instance, options.force === true]),
+            [id, instance, options.force === true, options.from ?? null]),
           ([row]) => (row === undefined ? undefined : { taskId: id, instance, fence: Number(row.fence) })
         ),
       /** The claim `instance` holds on a task now, if any (its current token). */
