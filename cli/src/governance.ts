@@ -52,13 +52,25 @@ export const catalogSearch = async (o: { url: string; q: string; all: boolean; s
   out({ datasets: await (await clientFor(o.url, o.signer, o.trust)).catalog(o.q, { includeRetired: o.all }) })
 
 /** A participant's chain client from its config and keystore (passphrase from JOINTLY_KEY_PASSPHRASE). */
-const participantChain = async (configFile: string, passphrase?: string) => {
+/** A participant's config and its keystore, opened. */
+const openParticipant = async (configFile: string, passphrase?: string) => {
   const config = await ParticipantConfig.load(configFile)
-  if (config.chain === undefined) throw new CommandFailed(`${configFile} has no "chain" section (rpcUrl and contract addresses)`)
   const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: passphrase ?? process.env[Keystore.PASSPHRASE_ENV] })
+  return { config, identity }
+}
+
+const participantChain = async (configFile: string, passphrase?: string) => {
+  const { config, identity } = await openParticipant(configFile, passphrase)
+  if (config.chain === undefined) throw new CommandFailed(`${configFile} has no "chain" section (rpcUrl and contract addresses)`)
   const wallet = Redacted.value(identity.account)
   const chain = await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
   return { config, wallet, chain, identity }
+}
+
+/** A participant's account and encryption key, from its config's keystore (no chain needed). */
+const memberOf = async (configFile: string, passphrase?: string) => {
+  const { identity } = await openParticipant(configFile, passphrase)
+  return { signer: Redacted.value(identity.account), readerKey: Redacted.value(identity.encryptionSecretKey) }
 }
 
 /** Publishes (or republishes as a new version) a registered dataset's description: schema, size, hash — no rows. */
@@ -298,14 +310,21 @@ export const verify = async (o: {
   trust?: Endpoint.Trust
   /** A Kubo node's RPC URL, or a peer (multiaddr with /p2p/…) an embedded node dials: artifacts come from IPFS. */
   ipfs?: { readonly kubo: string } | { readonly peer: string }
+  /**
+   * A participant's config: verify as that member, signing in with its account and opening the sealed copies
+   * with its own encryption key (a party's key is not its account key, so the signer's key opens nothing).
+   */
+  config?: string
+  passphrase?: string
 }) => {
+  const member = o.config === undefined ? undefined : await memberOf(o.config, o.passphrase)
   const scope = Effect.runSync(Scope.make())
   const blocks = o.ipfs === undefined
     ? undefined
     : "kubo" in o.ipfs
     ? (await loadKuboBlocks()).make({ url: o.ipfs.kubo })
     : (await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make({ peers: [o.ipfs.peer] }), scope))).blocks
-  const { ok, checks, report } = await verifyTask({ ...o, ...(blocks === undefined ? {} : { blocks }) }).finally(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+  const { ok, checks, report } = await verifyTask({ ...o, ...member, ...(blocks === undefined ? {} : { blocks }) }).finally(() => Effect.runPromise(Scope.close(scope, Exit.void)))
   if (o.json) out({ taskId: o.taskId, ok, checks })
   process.stderr.write(report)
   if (!ok) throw new CommandFailed(`task ${o.taskId} does not match the chain`)

@@ -74,7 +74,7 @@ Usage:
   jointly supervise suspend|restore <org> --data-dir <dir> --rpc-url <url> [--url <coordinator>] [--reason <text>]
       The supervisor's view and its decisions (org = address, company id, or name with --url); 'coordinator'
       grants or revokes the coordinator role (key rotation).
-  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--ipfs <kubo rpc url> | --ipfs-peer <multiaddr>] [--json]
+  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR> | --config <participant.json>) [--ipfs <kubo rpc url> | --ipfs-peer <multiaddr>] [--json]
   jointly member join <company-id> | endorse <address> | show [<address>] --config <participant.json>
   jointly supervise approve-join <address> --data-dir <dir> --rpc-url <url>
       A second address of an organisation asks to join (its consent), an address of the company endorses it,
@@ -102,10 +102,11 @@ Usage:
       section (its store and peers; its own peer id and a free port beside the running participant).
   jointly settlement arbitrate <settlement-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
       Read a Shapley settlement, dispute it within its window, pay it out after; the supervisor arbitrates.
-  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR>) [--ipfs <kubo rpc url> | --ipfs-peer <multiaddr>] [--json]
+  jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR> | --config <participant.json>) [--ipfs <kubo rpc url> | --ipfs-peer <multiaddr>] [--json]
       Rebuild a task's history from the chain and check the stored result and artifacts against it (exit 1 on mismatch);
       with --ipfs-peer, also each artifact's sealed copy fetched by CID from that node against the ciphertext hash
-      on chain, opened and checked against the result digest when the signing key is one of its readers'.
+      on chain, opened and checked against the result digest when the signing key is one of its readers'; with
+      --config, as that participant: its account signs in and its own encryption key opens what it is a reader of.
   jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
   jointly certify --verify <file> --cert <cert.json> --rpc-url <url>
       Notarize a file's salted hash with the submitter's signature; verify a file against its certificate.
@@ -416,12 +417,15 @@ const main = async () => {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" }, "key-env": { type: "string" }, keystore: { type: "string" }, ipfs: { type: "string" }, "ipfs-peer": { type: "string" }, ...trustOptions }
+        options: { url: { type: "string" }, "rpc-url": { type: "string" }, json: { type: "boolean" }, "key-env": { type: "string" }, keystore: { type: "string" }, config: { type: "string" }, ipfs: { type: "string" }, "ipfs-peer": { type: "string" }, ...trustOptions }
       })
       if (!positionals[0] || !values.url || !values["rpc-url"]) throw new UsageError("verify needs <task-id>, --url and --rpc-url")
       if (values.ipfs && values["ipfs-peer"]) throw new UsageError("verify takes --ipfs <kubo rpc url> or --ipfs-peer <multiaddr>, not both")
       const ipfs = values.ipfs ? { kubo: values.ipfs } : values["ipfs-peer"] ? { peer: values["ipfs-peer"] } : undefined
-      return (await Governance()).verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, signer: await signerOf(values), trust: trustOf(values), ...(ipfs === undefined ? {} : { ipfs }) })
+      if (values.config && (values.keystore || values["key-env"])) throw new UsageError("verify signs in with --config <participant.json> or --keystore/--key-env, not both")
+      // As a participant (--config): its account signs in and its encryption key opens the sealed copies.
+      const who = values.config ? { config: values.config } : { signer: await signerOf(values) }
+      return (await Governance()).verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, ...who, trust: trustOf(values), ...(ipfs === undefined ? {} : { ipfs }) })
     }
     case "certify": {
       const { values, positionals } = parseArgs({

@@ -18,7 +18,8 @@ import { getBytes } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
-import { artifactId, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
+import { artifactId, bytesToFloat32, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
+import { roundDigest } from "@jointly/core/internal/protocols/federated-learning/Updates"
 import type { Result } from "@jointly/core/internal/protocols/federated-learning/spec"
 import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
 import * as Commands from "@jointly/cli/internal/governance"
@@ -105,12 +106,60 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
     // One Merkle-root phase for all rounds; the sealed result's and model's hashes on IPFS are phases of their own.
     const phases = detail.events.flatMap((e) => (e.type === "PhaseCommitted" ? [(e.data as { phase: string }).phase] : []))
     expect(phases.filter((p) => !p.startsWith("ipfs:"))).toHaveLength(1)
-    expect(phases.filter((p) => p.startsWith("ipfs:")).sort()).toEqual(["ipfs:model", "ipfs:result"])
+    // Every round's checkpoint goes to IPFS, but the chain gets one hash for them: the last checkpoint's.
+    expect(phases.filter((p) => p.startsWith("ipfs:")).sort()).toEqual(["ipfs:checkpoint", "ipfs:model", "ipfs:result"])
     const commits = detail.chain.filter((c) => c.op === "commitPhase")
-    expect(commits).toHaveLength(3)
+    expect(commits).toHaveLength(4)
     expect(commits.every((c) => c.status === "confirmed")).toBe(true)
     modelTask = { id, detail }
   }, 360_000)
+
+  it("puts each round's checkpoint on IPFS sealed to its trainers: the one the coordinator resumed from, fetched by CID from its node, opens for a trainer to the rounds it resumed from, not for the analyst; the last is committed once and verify checks it", async () => {
+    expect(modelTask, "the training task above succeeded").toBeDefined()
+    const { id, detail } = modelTask!
+    const result = detail.result as Result
+    const restartAt = detail.events.findIndex((e) => e.type === "Scheduled" && String((e.data as { reason?: string }).reason).includes("coordinator restarted"))
+    const sealed = detail.events.flatMap((e, i) => (e.type === "CheckpointSealed" ? [{ at: i, ...(e.data as { cid: string; root: string; readers: Array<string>; attempt: number }) }] : []))
+    // One per checkpoint saved: rounds 1..resumedFromRound in attempt 0 (written with the checkpoint itself), the rest in attempt 1.
+    expect(sealed.map((c) => c.attempt)).toEqual(Array.from({ length: rounds }, (_, i) => (i < result.resumedFromRound ? 0 : 1)))
+    expect(sealed.every((c) => c.readers.length === 3)).toBe(true)
+    const resumedFrom = sealed.filter((c) => c.at < restartAt).at(-1)!
+    const last = sealed.at(-1)!
+    const [a, b] = cluster.parties
+    // b pins the last checkpoint, which the ended task names beside the model and the result.
+    const pinned = await F.eventually(async () => b!.stderr.find((l) => l.includes(`"pinned"`) && l.includes(last.cid)), "b's pin of the last checkpoint", 60_000)
+    expect(JSON.parse(pinned), pinned).toMatchObject({ type: "pinned", role: "checkpoint", ok: true })
+
+    const loopback = (addresses: ReadonlyArray<string>) => addresses.find((x) => x.startsWith("/ip4/127.0.0.1/"))!
+    const scope = await Effect.runPromise(Scope.make())
+    try {
+      // The restarted coordinator's node still holds attempt 0's checkpoints (no party pinned those).
+      const node = await Effect.runPromise(Scope.provide(HeliaBlocks.make({ peers: [loopback(cluster.ipfs.coordinator()!.addresses)] }), scope))
+      const block = await Effect.runPromise(node.blocks.get(resumedFrom.cid, { timeoutMs: 20_000 }))
+      const aKey = Redacted.value((await Keystore.openPromise({ dataDir: a!.dataDir, passphrase: (await readFile(join(a!.dataDir, "passphrase"), "utf8")).trim() })).encryptionSecretKey)
+      const opened = JSON.parse(new TextDecoder().decode(Envelope.open(block, aKey, `task/${id.toLowerCase()}/checkpoint`))) as { round: number; weights: string; rounds: Result["rounds"] }
+      // The checkpoint attempt 1 resumed from: its round, and the rounds it had recorded, which the result kept.
+      expect(opened.round).toBe(result.resumedFromRound)
+      expect(opened.rounds.map((r) => r.round)).toEqual(result.rounds.slice(0, result.resumedFromRound).map((r) => r.round))
+      expect(opened.rounds.map((r) => r.contributors)).toEqual(result.rounds.slice(0, result.resumedFromRound).map((r) => r.contributors))
+      // Its weights are the model of that round: they hash to the round digest the result recorded.
+      const weights = bytesToFloat32(Uint8Array.from(Buffer.from(opened.weights, "base64")))
+      expect(roundDigest(opened.round, weights)).toBe(result.rounds[result.resumedFromRound - 1]!.digest)
+      expect(() => Envelope.open(block, getBytes(cluster.keys.analyst.privateKey))).toThrow(/NotAReader/)
+
+      // verify as a: the last checkpoint against its CID and the chain's ipfs:checkpoint, and opened.
+      const asA = await Commands.verifyTask({ taskId: id, url: cluster.coordinatorUrl, rpcUrl: cluster.rpcUrl, signer: await cluster.walletOf(a!.name), blocks: node.blocks, readerKey: aKey })
+      const name = `artifact checkpoint sealed ${last.cid}`
+      expect(asA.checks.filter((c) => c.name.startsWith(name)).map((c) => [c.name.slice(name.length), c.ok])).toEqual([
+        [": bytes match the CID", true],
+        [": the chain holds its hash", true],
+        [": opened, it: is a checkpoint", true]
+      ])
+      expect(asA.ok, asA.report).toBe(true)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }, 120_000)
 
   it("puts the model on IPFS sealed to its trainers: a reader fetches it by CID from another party's node and opens it, the analyst cannot, and verify checks it", async () => {
     expect(modelTask, "the training task above succeeded").toBeDefined()
@@ -152,17 +201,23 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
       await Effect.runPromise(Scope.close(scope, Exit.void))
     }
     // `jointly verify` as the analyst, from b's node: the sealed model checked against its CID and the chain, not opened.
-    const verified = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [LocalCluster.cliPath(), "verify", id, "--url", cluster.coordinatorUrl, "--rpc-url", cluster.rpcUrl, "--ipfs-peer", loopback(b!)], {
-        env: { ...process.env, JOINTLY_KEY: cluster.keys.analyst.privateKey },
-        stdio: ["ignore", "ignore", "pipe"]
+    const verify = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+      new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [LocalCluster.cliPath(), "verify", id, "--url", cluster.coordinatorUrl, "--rpc-url", cluster.rpcUrl, "--ipfs-peer", loopback(b!), ...args], {
+          env: { ...process.env, ...env },
+          stdio: ["ignore", "ignore", "pipe"]
+        })
+        let stderr = ""
+        child.stderr.on("data", (d) => (stderr += d))
+        child.on("exit", (code) => resolve({ code, stderr }))
       })
-      let stderr = ""
-      child.stderr.on("data", (d) => (stderr += d))
-      child.on("exit", (code) => resolve({ code, stderr }))
-    })
+    const verified = await verify([], { JOINTLY_KEY: cluster.keys.analyst.privateKey })
     expect(verified.code, verified.stderr).toBe(0)
     expect(verified.stderr).toMatch(new RegExp(`ok +artifact model sealed ${sealedCid}: the chain holds its hash`))
     expect(verified.stderr).toMatch(new RegExp(`ok +artifact model sealed ${sealedCid}: opened: this key is not among its readers`))
+    // `jointly verify --config` as trainer a: its own encryption key (from its keystore) opens the sealed model.
+    const asTrainer = await verify(["--config", join(a!.dataDir, "participant.json")], { JOINTLY_KEY_PASSPHRASE: (await readFile(join(a!.dataDir, "passphrase"), "utf8")).trim() })
+    expect(asTrainer.code, asTrainer.stderr).toBe(0)
+    expect(asTrainer.stderr).toMatch(new RegExp(`ok +artifact model sealed ${sealedCid}: opened, it: is the result's model ${modelId}`))
   }, 120_000)
 })

@@ -160,6 +160,10 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
       const decoded = Schema.decodeUnknownExit(ModelArtifact)(content)
       const idOk = decoded._tag === "Success" && same(artifactId(decoded.value), modelIdOfResult)
       check(`${label}: is the result's model ${modelIdOfResult}`, idOk, idOk ? "model id = sha256 of the artifact" : "the model artifact does not hash to the result's modelId")
+    } else if (role === "checkpoint") {
+      // A checkpoint's shape is its protocol's: what a reader checks is that the committed block opens to one.
+      const ok = typeof content === "object" && content !== null
+      check(`${label}: is a checkpoint`, ok, ok ? "a JSON object, sealed under this task's checkpoint label" : "opens to something that is not a checkpoint")
     }
   }
 
@@ -218,6 +222,10 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
     }
     checkContent(role, `artifact ${role}`, content)
   }
+  // The task's last checkpoint on IPFS (its CheckpointSealed event), committed on chain once when the task succeeded.
+  const lastCheckpoint = task.events.findLast((e) => e.type === "CheckpointSealed")
+  if (s.ipfs !== undefined && task.status === "Succeeded" && lastCheckpoint !== undefined) await checkSealed("checkpoint", String(lastCheckpoint.data.cid))
+
   const modelId = (task.result as { modelId?: string } | null)?.modelId
   if (typeof modelId === "string") {
     const stored = await s.model(modelId)

@@ -251,6 +251,14 @@ export const make = (deps: Deps): SchedulerShape => {
    */
   const publish = (task: TaskRow, claim: Claim, role: TaskArtifact["role"], value: unknown, readers: ReadonlyArray<string>) =>
     Effect.gen(function*() {
+      const published = yield* sealedCopy(task, role, value, readers)
+      if (published !== undefined) yield* store.commitPhase(claim, phaseOf(role), published.root)
+      return published
+    })
+
+  /** Seals `value` to `readers` and puts it on the coordinator's IPFS node; undefined (logged) when it could not. */
+  const sealedCopy = (task: TaskRow, role: TaskArtifact["role"], value: unknown, readers: ReadonlyArray<string>) =>
+    Effect.gen(function*() {
       const sealed = deps.sealed
       if (sealed === undefined) return undefined
       const outcome = yield* Effect.tryPromise({ try: () => sealed.publish(task.id, role, jsonBytes(value), readers), catch: (error) => error }).pipe(
@@ -258,9 +266,22 @@ export const make = (deps: Deps): SchedulerShape => {
       )
       if (outcome === undefined) return undefined
       if (outcome.missing.length > 0) log.warn("artifact sealed without some readers (no encryption key)", { taskId: task.id, role, missing: outcome.missing })
-      if (outcome.published === undefined) return undefined
-      yield* store.commitPhase(claim, phaseOf(role), outcome.published.root)
       return outcome.published
+    })
+
+  /**
+   * The task's last checkpoint sealed on IPFS (its `CheckpointSealed` event), committed on chain once as phase
+   * `ipfs:checkpoint` when the task succeeds: every round's checkpoint goes to IPFS, the chain gets one hash per task.
+   */
+  const lastCheckpoint = (task: TaskRow, claim: Claim) =>
+    Effect.gen(function*() {
+      if (deps.sealed === undefined) return undefined
+      const events = yield* store.events(task.id)
+      const last = events.findLast((e) => e.type === "CheckpointSealed")
+      if (last === undefined) return undefined
+      const { cid, root } = last.data as { cid: string; root: string }
+      yield* store.commitPhase(claim, phaseOf("checkpoint"), root)
+      return { role: "checkpoint" as const, cid }
     })
 
   /** Keeps the result (its model in the model store, both content-addressed, sealed copies on IPFS) and records the task's success. */
@@ -275,12 +296,13 @@ export const make = (deps: Deps): SchedulerShape => {
       // Before the success: a phase is committed while the task runs. The result to its recipients, the model to the parties that trained it.
       const sealedResult = resultCid === undefined ? undefined : yield* publish(task, claim, "result", result, resultRecipientsOfSpec(task.spec))
       const sealedModel = modelCid === undefined ? undefined : yield* publish(task, claim, "model", model!.value, participantsOf(task.spec))
+      const sealedCheckpoint = yield* lastCheckpoint(task, claim)
       yield* store.succeed(claim, result, digest(result), reasonHash("Succeeded"))
       if (modelCid !== undefined) yield* keep(() => artifacts!.link(task.id, "model", modelCid, model!.id, sealedModel?.cid))
       if (resultCid !== undefined) yield* keep(() => artifacts!.link(task.id, "result", resultCid, digest(result), sealedResult?.cid))
       log.info("task succeeded", { taskId: task.id })
       notify(task.id, "Succeeded")
-      const onIpfs = [sealedResult, sealedModel].flatMap((p: Published | undefined) => (p === undefined ? [] : [{ role: p.role, cid: p.cid }]))
+      const onIpfs = [sealedResult, sealedModel, sealedCheckpoint].flatMap((p: Pick<Published, "role" | "cid"> | undefined) => (p === undefined ? [] : [{ role: p.role, cid: p.cid }]))
       yield* ended(task, "Succeeded", undefined, onIpfs)
     })
 
@@ -335,7 +357,10 @@ export const make = (deps: Deps): SchedulerShape => {
         progress: (event) => Effect.sync(() => void Effect.runFork(Effect.ignore(stopIfLost(store.event(claim, "Progress", event))))),
         commit: (phase, root) => fenced(store.commitPhase(claim, phase, root)),
         checkpoint: {
-          save: (key, value) => fenced(store.saveCheckpoint(claim, key, task.attempt, value)),
+          // A copy sealed to the task's parties goes to IPFS first; its CID is recorded with the checkpoint itself.
+          save: (key, value) =>
+            Effect.flatMap(sealedCopy(task, "checkpoint", value, participantsOf(task.spec)), (sealed) =>
+              fenced(store.saveCheckpoint(claim, key, task.attempt, value, sealed === undefined ? undefined : { cid: sealed.cid, root: sealed.root, readers: sealed.readers }))),
           load: (key) => Effect.orDie(store.loadCheckpoint(task.id, key))
         }
       })

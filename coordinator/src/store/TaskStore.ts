@@ -377,16 +377,21 @@ export const make = (sql: Sql) =>
       event: (claim: Claim, type: string, data: unknown): Effect.Effect<void, StoreFailed | LeaseLost> =>
         transaction(sql, "event", (tx) => Effect.andThen(hold(tx, claim), appendEvent(tx, claim.taskId, type, data))),
 
-      /** Protocol checkpoint of a task (see CoordinatorSession.checkpoint); the last save wins. */
-      saveCheckpoint: (claim: Claim, key: string, attempt: number, value: unknown): Effect.Effect<void, StoreFailed | LeaseLost> =>
+      /**
+       * Protocol checkpoint of a task (see CoordinatorSession.checkpoint); the last save wins. `sealed` names the
+       * copy of this very value on IPFS: its `CheckpointSealed` event is written in the same transaction, so the
+       * last such event is always the checkpoint a later attempt resumes from.
+       */
+      saveCheckpoint: (claim: Claim, key: string, attempt: number, value: unknown, sealed?: { readonly cid: string; readonly root: string; readonly readers: ReadonlyArray<string> }): Effect.Effect<void, StoreFailed | LeaseLost> =>
         transaction(sql, "saveCheckpoint", (tx) =>
-          Effect.andThen(
-            hold(tx, claim),
-            query(tx, "saveCheckpoint",
+          Effect.gen(function*() {
+            yield* hold(tx, claim)
+            yield* query(tx, "saveCheckpoint",
               `insert into checkpoints(task_id, key, value, attempt) values ($1, $2, $3, $4)
                  on conflict (task_id, key) do update set value = excluded.value, attempt = excluded.attempt, at = now()`,
               [claim.taskId, key, JSON.stringify(value), attempt])
-          )),
+            if (sealed !== undefined) yield* appendEvent(tx, claim.taskId, "CheckpointSealed", { key, attempt, ...sealed })
+          })),
       loadCheckpoint: (id: string, key: string): Effect.Effect<unknown, StoreFailed> =>
         Effect.map(query<{ value: unknown }>(sql, "loadCheckpoint", `select value from checkpoints where task_id = $1 and key = $2`, [id, key]), ([row]) => row?.value),
 

@@ -7,11 +7,24 @@
  *   "ipfs": {}                                      a node on one loopback TCP port, blocks in memory
  *   "ipfs": { "listen": ["/ip4/0.0.0.0/tcp/4011"], "peers": ["/ip4/10.0.0.5/tcp/4011/p2p/12D3Koo…"],
  *             "directory": "ipfs" }                 listen there, dial those, keep blocks and pins on disk
+ *   "ipfs": { "pinRetry": { "initialMs": 500, "maxDelayMs": 30000, "attempts": 20 } }
+ *                                                   a participant's pins of ended tasks' artifacts retried so
  */
 import { Schema } from "effect"
 
 /** A multiaddr as text (`/ip4/…/tcp/…`, with `/p2p/<peer id>` for a peer to dial); libp2p parses it at start. */
 const Multiaddr = Schema.String.check(Schema.isPattern(/^\/[a-z0-9]+\/\S+$/))
+
+/**
+ * How a pin is retried: waits from `initialMs`, doubling, at most `maxDelayMs`, `attempts` tries in all. Bounded
+ * so a config cannot make a participant retry forever or hammer its peers.
+ */
+export const PinRetry = Schema.Struct({
+  initialMs: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 10, maximum: 600_000 }))),
+  maxDelayMs: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 10, maximum: 3_600_000 }))),
+  attempts: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 1_000 })))
+})
+export type PinRetry = typeof PinRetry.Type
 
 export const IpfsNodeConfig = Schema.Struct({
   /** libp2p listen addresses (default one TCP port on loopback). */
@@ -21,7 +34,9 @@ export const IpfsNodeConfig = Schema.Struct({
   /** A persistent blockstore, datastore and node key (relative to the config file); default memory. */
   directory: Schema.optional(Schema.String),
   /** How long a fetch looks for a block among connected peers, in ms (default 30 000). */
-  timeoutMs: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 100, maximum: 600_000 })))
+  timeoutMs: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 100, maximum: 600_000 }))),
+  /** A participant's retries of a pin that found no node with the block (participant/src/ipfs/Pinner.ts); the coordinator pins nothing it did not put. */
+  pinRetry: Schema.optional(PinRetry)
 })
 export type IpfsNodeConfig = typeof IpfsNodeConfig.Type
 
@@ -38,3 +53,6 @@ export const nodeOptions = (config: IpfsConfig | undefined, resolvePath: (path: 
     ...(config.timeoutMs === undefined ? {} : { defaultTimeoutMs: config.timeoutMs })
   }
 }
+
+/** The section's pin retry settings, when it runs a node and names them. */
+export const pinRetryOf = (config: IpfsConfig | undefined): PinRetry | undefined => (config === undefined || config === "off" ? undefined : config.pinRetry)

@@ -108,7 +108,7 @@ export type StageReply = typeof StageReply.Type
  * artifact sealed to its readers (core/src/artifacts/Envelope.ts, label `task/<id>/<role>`).
  */
 export const TaskArtifact = Schema.Struct({
-  role: Schema.Literals(["result", "model"]),
+  role: Schema.Literals(["result", "model", "checkpoint"]),
   cid: Schema.String.check(Schema.isMaxLength(128))
 })
 export type TaskArtifact = typeof TaskArtifact.Type

@@ -75,7 +75,8 @@ export const ParticipantConfig = Schema.Struct({
   /**
    * This participant's embedded IPFS node (core/src/artifacts/IpfsConfig.ts): listen addresses, peers to dial (the
    * coordinator's node), a directory for a persistent blockstore (relative to this file), or "off" (the default).
-   * With a node, the sealed result and model of every task it took part in are pinned there.
+   * With a node, the sealed result, model and last checkpoint of every task it took part in are pinned there,
+   * a pin that finds no node with the block retried as `pinRetry` says.
    */
   ipfs: Schema.optional(IpfsConfig),
   /** Catalogue metadata per dataset name (domain, location, default access policy) for `jointly catalog publish`. */

@@ -5,7 +5,7 @@
 import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Redacted } from "effect"
-import { nodeOptions } from "@jointly/core/internal/artifacts/IpfsConfig"
+import { nodeOptions, pinRetryOf } from "@jointly/core/internal/artifacts/IpfsConfig"
 import { makeGovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
 import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import * as Agent from "../Agent.ts"
@@ -44,6 +44,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
     : await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
   const dashboardToken = await dashboardTokenOf(config.dataDir)
   const ipfs = nodeOptions(config.ipfs, (path) => path)
+  const pinRetry = pinRetryOf(config.ipfs)
   const agent = await Agent.start({
     coordinatorUrl: config.coordinatorUrl,
     ...(config.failoverUrls === undefined ? {} : { failoverUrls: config.failoverUrls }),
@@ -57,6 +58,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
     ...(options.unsafeTestKeySizes ? { unsafeTestKeySizes: true } : {}),
     // The tasks' sealed artifacts pinned on this participant's own IPFS node (paths already resolved by load).
     ...(ipfs === undefined ? {} : { ipfs }),
+    ...(pinRetry === undefined ? {} : { pinRetry }),
     policy: async (question, human) => {
       // "ask" mode: the human decides in the coordinator's dashboard with this participant's token (HumanToken.ts).
       const verdict = await ConsentPolicy.decidePromise(policy, question, (_input, v) => human.ask(v.reason))
