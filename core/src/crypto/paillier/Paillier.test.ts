@@ -60,7 +60,15 @@ describe("Paillier", () => {
     const { publicKey: pk, privateKey: sk } = keys
     const pool = new Randomness.RandomnessPool(pk, Randomness.direct(pk))
     pool.fill(3)
-    const sources = [Randomness.direct(pk), Randomness.classic(pk), Randomness.fixedBase(pk), Randomness.automatic(pk), pool.asSource()]
+    const sources = [
+      Randomness.direct(pk),
+      Randomness.classic(pk),
+      Randomness.fixedBase(pk),
+      Randomness.automatic(pk),
+      pool.asSource(),
+      Randomness.fixedBase(pk, nodeKernels), // the kernel's own table (native memory under Node)
+      Randomness.automatic(pk, nodeKernels)
+    ]
     for (const source of sources) {
       for (const m of [0n, 1n, pk.n - 1n, randomBelow(pk.n)]) {
         const c = Paillier.encrypt(pk, m, source)
@@ -115,6 +123,19 @@ describe("Paillier", () => {
     const d = Paillier.rerandomize(c)
     expect(d.value).not.toBe(c.value)
     expect(Paillier.decrypt(sk, d)).toBe(42n)
+  })
+
+  it("the kernel's fixed-base table gives the portable table's h_s^r for the same r, byte for byte", () => {
+    const { publicKey: pk } = keys
+    expect(nodeKernels.fixedBase).toBeDefined()
+    const native = nodeKernels.fixedBase!(pk.hs, pk.n2, pk.randomnessBits)
+    const portable = Randomness.tableFor(pk)
+    for (const r of [0n, 1n, (1n << BigInt(pk.randomnessBits)) - 1n, randomBits(pk.randomnessBits), randomBits(pk.randomnessBits)]) {
+      expect(native.pow(r)).toBe(FixedBase.pow(portable, r))
+    }
+    // A fresh draw is an N-th residue of Z*_{N²} (h_s is one): decrypting it gives 0.
+    const { privateKey: sk } = keys
+    expect(Paillier.decrypt(sk, Paillier.ciphertext(pk, native.powRandom()))).toBe(0n)
   })
 
   it("fixed-base table: pow equals modPow, including the top of the range", () => {

@@ -92,18 +92,23 @@ const recombine = (sk: PrivateKey, xp: bigint, xq: bigint): bigint => {
   return mq + sk.q * diff
 }
 
-/** CRT decryption to the residue in [0, N). */
+/** CRT decryption to the residue in [0, N); the two halves in one kernel call where the kernel pairs them. */
 export const decrypt = (sk: PrivateKey, c: Ciphertext, kernels: BigIntKernels = tsKernels): bigint => {
   checkOwner(sk, c)
+  if (kernels.modPowPair !== undefined) {
+    const [xp, xq] = kernels.modPowPair([c.value % sk.p2, sk.p - 1n, sk.p2], [c.value % sk.q2, sk.q - 1n, sk.q2])
+    return recombine(sk, xp, xq)
+  }
   return recombine(sk, kernels.modPow(c.value % sk.p2, sk.p - 1n, sk.p2), kernels.modPow(c.value % sk.q2, sk.q - 1n, sk.q2))
 }
 
 export const decryptSigned = (sk: PrivateKey, c: Ciphertext, kernels?: BigIntKernels): bigint =>
   toSigned(sk.publicKey, decrypt(sk, c, kernels))
 
-/** Batch CRT decryption: two kernel batch calls with a shared exponent each (one per prime square). */
+/** Batch CRT decryption: two kernel batch calls with a shared exponent each (one per prime square), or pairs. */
 export const decryptBatch = (sk: PrivateKey, cs: ReadonlyArray<Ciphertext>, kernels: BigIntKernels = tsKernels): Array<bigint> => {
   for (const c of cs) checkOwner(sk, c)
+  if (kernels.modPowPair !== undefined) return cs.map((c) => decrypt(sk, c, kernels))
   const xp = kernels.modPowBatch(cs.map((c) => c.value % sk.p2), sk.p - 1n, sk.p2)
   const xq = kernels.modPowBatch(cs.map((c) => c.value % sk.q2), sk.q - 1n, sk.q2)
   return xp.map((x, i) => recombine(sk, x, xq[i]!))

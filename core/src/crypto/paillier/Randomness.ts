@@ -3,14 +3,16 @@
  * returns a fresh ρ per call:
  *
  * - `direct`: h_s^r by one kernel exponentiation with a ⌈bits/2⌉-bit r (no setup);
- * - `fixedBase`: the same value from a precomputed table (FixedBase.ts), ~10× faster after a ~1 s build;
+ * - `fixedBase`: the same value from a precomputed table: the kernel's own where it has one (`fixedBase` of
+ *   BigIntKernels: the Node backends keep it in native memory in Montgomery form), else core's portable
+ *   FixedBase.ts table, ~10× faster than `direct` after a ~1 s build;
  * - `classic`: r^N with r uniform in Z*_N, textbook Paillier, for callers that do not want the DJN assumption;
  * - `automatic` (the default): direct for the first few draws of a key, then the table, so one-off
  *   encryptions never pay for the table and bulk encryption always gets it;
  * - `RandomnessPool`: values precomputed ahead of time (in idle slices or by worker jobs) so that the online
  *   cost of an encryption is one multiplication.
  */
-import type { BigIntKernels } from "../../compute/Kernels.ts"
+import type { BigIntKernels, FixedBasePower } from "../../compute/Kernels.ts"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import * as FixedBase from "./FixedBase.ts"
@@ -31,7 +33,7 @@ export const classic = (pk: PublicKey, kernels: BigIntKernels = tsKernels): Rand
 
 const tables = new WeakMap<PublicKey, FixedBase.FixedBaseTable>()
 
-/** The key's fixed-base table, built on first use and kept as long as the key object lives. */
+/** The key's portable fixed-base table, built on first use and kept as long as the key object lives. */
 export const tableFor = (pk: PublicKey): FixedBase.FixedBaseTable => {
   let table = tables.get(pk)
   if (table === undefined) {
@@ -41,7 +43,30 @@ export const tableFor = (pk: PublicKey): FixedBase.FixedBaseTable => {
   return table
 }
 
-export const fixedBase = (pk: PublicKey): RandomnessSource => {
+// Kernel-held tables, per kernel object (one per thread) and key.
+const kernelTables = new WeakMap<BigIntKernels, WeakMap<PublicKey, FixedBasePower>>()
+
+const kernelTable = (pk: PublicKey, kernels: BigIntKernels): FixedBasePower | undefined => {
+  if (kernels.fixedBase === undefined) return undefined
+  let byKey = kernelTables.get(kernels)
+  if (byKey === undefined) kernelTables.set(kernels, (byKey = new WeakMap()))
+  let table = byKey.get(pk)
+  if (table === undefined) byKey.set(pk, (table = kernels.fixedBase(pk.hs, pk.n2, pk.randomnessBits)))
+  return table
+}
+
+const hasTable = (pk: PublicKey, kernels: BigIntKernels): boolean =>
+  kernels.fixedBase !== undefined ? kernelTables.get(kernels)?.has(pk) === true : tables.has(pk)
+
+/** A fresh h_s^r from the kernel's table where it has one, else from the key's portable table. */
+const fromTable = (pk: PublicKey, kernels: BigIntKernels): bigint => {
+  const native = kernelTable(pk, kernels)
+  return native !== undefined ? native.powRandom() : FixedBase.powRandom(tableFor(pk))
+}
+
+export const fixedBase = (pk: PublicKey, kernels: BigIntKernels = tsKernels): RandomnessSource => {
+  const native = kernelTable(pk, kernels)
+  if (native !== undefined) return () => native.powRandom()
   const table = tableFor(pk)
   return () => FixedBase.powRandom(table)
 }
@@ -54,10 +79,10 @@ const drawCounts = new WeakMap<PublicKey, number>()
 export const automatic = (pk: PublicKey, kernels: BigIntKernels = tsKernels): RandomnessSource => {
   const slow = direct(pk, kernels)
   return () => {
-    if (tables.has(pk)) return FixedBase.powRandom(tables.get(pk)!)
+    if (hasTable(pk, kernels)) return fromTable(pk, kernels)
     const count = (drawCounts.get(pk) ?? 0) + 1
     drawCounts.set(pk, count)
-    return count > AUTOMATIC_TABLE_AFTER ? FixedBase.powRandom(tableFor(pk)) : slow()
+    return count > AUTOMATIC_TABLE_AFTER ? fromTable(pk, kernels) : slow()
   }
 }
 
