@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <node_api.h>
+#include "napi_args.h"
 
 typedef struct bignum_st BIGNUM;
 typedef struct bignum_ctx BN_CTX;
@@ -88,12 +89,7 @@ static int resolve(void *h) {
 /* NULL when the kernels are usable, else why not. */
 const char *bignum_load(void) {
   if (bn.loaded) return NULL;
-  if (!resolve(RTLD_DEFAULT)) {
-    static const char *names[] = { "libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.dylib", NULL };
-    void *handle = NULL;
-    for (int i = 0; names[i] != NULL && handle == NULL; i++) handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-    if (handle == NULL || !resolve(handle)) return "OpenSSL's BN API (BN_MONT_CTX_set, BN_mod_exp_mont_consttime…) is not exported by this process";
-  }
+  if (!openssl_resolve(resolve)) return "OpenSSL's BN API (BN_MONT_CTX_set, BN_mod_exp_mont_consttime…) is not exported by this process";
   bn.loaded = 1;
   return NULL;
 }
@@ -156,34 +152,10 @@ static void finalize_table(napi_env env, void *data, void *hint) {
 
 /* ---- argument helpers ---- */
 
-static int bytes_arg(napi_env env, napi_value v, unsigned char **data, size_t *length) {
-  napi_typedarray_type type;
-  size_t count, offset;
-  void *raw;
-  napi_value buffer;
-  if (napi_get_typedarray_info(env, v, &type, &count, &raw, &buffer, &offset) != napi_ok || type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, "expected a Uint8Array");
-    return 0;
-  }
-  *data = raw;
-  *length = count;
-  return 1;
-}
-
 static int external_arg(napi_env env, napi_value v, void **data) {
   napi_valuetype type;
   if (napi_typeof(env, v, &type) != napi_ok || type != napi_external || napi_get_value_external(env, v, data) != napi_ok) {
     napi_throw_type_error(env, NULL, "expected a handle from bnMont or bnFixedBase");
-    return 0;
-  }
-  return 1;
-}
-
-static int argv_of(napi_env env, napi_callback_info info, size_t expected, napi_value *argv) {
-  size_t argc = expected;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != expected) {
-    napi_throw_type_error(env, NULL, "wrong number of arguments");
     return 0;
   }
   return 1;
@@ -200,7 +172,7 @@ static napi_value mont(napi_env env, napi_callback_info info) {
   napi_value argv[1], out;
   unsigned char *bytes;
   size_t length;
-  if (!argv_of(env, info, 1, argv) || !bytes_arg(env, argv[0], &bytes, &length)) return NULL;
+  if (!args(env, info, 1, argv) || !bytes_of(env, argv[0], &bytes, &length, 1)) return NULL;
   modulus_t *m = modulus_new(bytes, length);
   if (m == NULL) return fail(env, "bnMont: the modulus must be odd and greater than 1");
   if (napi_create_external(env, m, finalize_modulus, NULL, &out) != napi_ok) {
@@ -228,8 +200,8 @@ static napi_value mod_pow(napi_env env, napi_callback_info info) {
   modulus_t *m;
   unsigned char *base, *exp, *out;
   size_t base_len, exp_len, out_len;
-  if (!argv_of(env, info, 4, argv) || !external_arg(env, argv[0], (void **)&m) || !bytes_arg(env, argv[1], &base, &base_len) ||
-      !bytes_arg(env, argv[2], &exp, &exp_len) || !bytes_arg(env, argv[3], &out, &out_len)) return NULL;
+  if (!args(env, info, 4, argv) || !external_arg(env, argv[0], (void **)&m) || !bytes_of(env, argv[1], &base, &base_len, 1) ||
+      !bytes_of(env, argv[2], &exp, &exp_len, 1) || !bytes_of(env, argv[3], &out, &out_len, 1)) return NULL;
   if (!pow_into(m, base, base_len, exp, exp_len, out, out_len)) return fail(env, "bnModPow: base not reduced, or output not modulus-width");
   return NULL;
 }
@@ -239,10 +211,10 @@ static napi_value mod_pow_x2(napi_env env, napi_callback_info info) {
   modulus_t *m[2];
   unsigned char *base[2], *exp[2], *out[2];
   size_t base_len[2], exp_len[2], out_len[2];
-  if (!argv_of(env, info, 8, argv)) return NULL;
+  if (!args(env, info, 8, argv)) return NULL;
   for (int k = 0; k < 2; k++) {
-    if (!external_arg(env, argv[4 * k], (void **)&m[k]) || !bytes_arg(env, argv[4 * k + 1], &base[k], &base_len[k]) ||
-        !bytes_arg(env, argv[4 * k + 2], &exp[k], &exp_len[k]) || !bytes_arg(env, argv[4 * k + 3], &out[k], &out_len[k])) return NULL;
+    if (!external_arg(env, argv[4 * k], (void **)&m[k]) || !bytes_of(env, argv[4 * k + 1], &base[k], &base_len[k], 1) ||
+        !bytes_of(env, argv[4 * k + 2], &exp[k], &exp_len[k], 1) || !bytes_of(env, argv[4 * k + 3], &out[k], &out_len[k], 1)) return NULL;
   }
   if (bn.exp_consttime_x2 == NULL || m[0]->bytes != m[1]->bytes) {
     for (int k = 0; k < 2; k++) {
@@ -275,7 +247,7 @@ static napi_value fixed_base(napi_env env, napi_callback_info info) {
   unsigned char *base;
   size_t base_len;
   int32_t windows;
-  if (!argv_of(env, info, 3, argv) || !external_arg(env, argv[0], (void **)&source) || !bytes_arg(env, argv[1], &base, &base_len)) return NULL;
+  if (!args(env, info, 3, argv) || !external_arg(env, argv[0], (void **)&source) || !bytes_of(env, argv[1], &base, &base_len, 1)) return NULL;
   if (napi_get_value_int32(env, argv[2], &windows) != napi_ok || windows < 1 || windows > 4096) return fail(env, "bnFixedBase: windows must be in [1, 4096]");
   table_t *t = calloc(1, sizeof *t);
   unsigned char *modulus_bytes = malloc(source->bytes);
@@ -322,8 +294,8 @@ static napi_value fixed_base_pow(napi_env env, napi_callback_info info) {
   table_t *t;
   unsigned char *digits, *out;
   size_t digits_len, out_len;
-  if (!argv_of(env, info, 3, argv) || !external_arg(env, argv[0], (void **)&t) || !bytes_arg(env, argv[1], &digits, &digits_len) ||
-      !bytes_arg(env, argv[2], &out, &out_len)) return NULL;
+  if (!args(env, info, 3, argv) || !external_arg(env, argv[0], (void **)&t) || !bytes_of(env, argv[1], &digits, &digits_len, 1) ||
+      !bytes_of(env, argv[2], &out, &out_len, 1)) return NULL;
   if (digits_len > (size_t)t->windows || out_len != (size_t)t->m->bytes) return fail(env, "bnFixedBasePow: exponent wider than the table, or output not modulus-width");
   BIGNUM *acc = bn.new_();
   /* Every window multiplies (a zero digit by the Montgomery one), so the count of products does not depend on r. */
