@@ -20,9 +20,10 @@
  *   bnModPowX2(handleA, baseA, expA, outA, handleB, baseB, expB, outB): two independent modPows in one call
  *       (BN_mod_exp_mont_consttime_x2, which OpenSSL runs as one interleaved AVX-512 IFMA computation where the
  *       CPU and modulus size allow, else as two exponentiations)
- *   bnFixedBase(handle, base, windows) → table of base^(d·256^i), d ∈ [0, 255], i < windows, in Montgomery form
- *   bnFixedBasePow(table, digits, out) → base^e mod m for e = Σ digits[i]·256^i (little-endian bytes,
- *       digits.length ≤ windows): one Montgomery product per window, none squared
+ *   bnFixedBase(handle, base, windows, windowBits) → table of base^(d·2^(w·i)), d < 2^w, i < windows, w =
+ *       windowBits ∈ [1, 8], in Montgomery form
+ *   bnFixedBasePow(table, digits, out) → base^e mod m for e = Σ digits[i]·2^(w·i) (one byte per window, each
+ *       below 2^w; digits.length ≤ windows): one Montgomery product per window, none squared
  */
 #include <dlfcn.h>
 #include <stdint.h>
@@ -104,8 +105,9 @@ typedef struct {
 
 typedef struct {
   modulus_t *m; /* owned: a copy set up from the same bytes, so the table outlives its creator's handle */
-  BIGNUM **entries; /* windows × 256, Montgomery form; entry (i, 0) is R mod m, the Montgomery one */
+  BIGNUM **entries; /* windows × 2^w, Montgomery form; entry (i, 0) is R mod m, the Montgomery one */
   int windows;
+  int width; /* 2^w: entries per window */
   int64_t footprint; /* bytes reported to V8 (napi_adjust_external_memory), so its GC sees the table's weight */
 } table_t;
 
@@ -135,7 +137,7 @@ static modulus_t *modulus_new(const unsigned char *bytes, size_t length) {
 static void table_free(table_t *t) {
   if (t == NULL) return;
   if (t->entries) {
-    for (size_t i = 0; i < (size_t)t->windows * 256; i++) if (t->entries[i]) bn.free_(t->entries[i]);
+    for (size_t i = 0; i < (size_t)t->windows * t->width; i++) if (t->entries[i]) bn.free_(t->entries[i]);
     free(t->entries);
   }
   modulus_free(t->m);
@@ -242,13 +244,15 @@ static napi_value mod_pow_x2(napi_env env, napi_callback_info info) {
 }
 
 static napi_value fixed_base(napi_env env, napi_callback_info info) {
-  napi_value argv[3], out;
+  napi_value argv[4], out;
   modulus_t *source;
   unsigned char *base;
   size_t base_len;
-  int32_t windows;
-  if (!args(env, info, 3, argv) || !external_arg(env, argv[0], (void **)&source) || !bytes_of(env, argv[1], &base, &base_len, 1)) return NULL;
-  if (napi_get_value_int32(env, argv[2], &windows) != napi_ok || windows < 1 || windows > 4096) return fail(env, "bnFixedBase: windows must be in [1, 4096]");
+  int32_t windows, bits;
+  if (!args(env, info, 4, argv) || !external_arg(env, argv[0], (void **)&source) || !bytes_of(env, argv[1], &base, &base_len, 1)) return NULL;
+  if (napi_get_value_int32(env, argv[2], &windows) != napi_ok || windows < 1 || windows > 8192) return fail(env, "bnFixedBase: windows must be in [1, 8192]");
+  if (napi_get_value_int32(env, argv[3], &bits) != napi_ok || bits < 1 || bits > 8) return fail(env, "bnFixedBase: windowBits must be in [1, 8]");
+  const int width = 1 << bits;
   table_t *t = calloc(1, sizeof *t);
   unsigned char *modulus_bytes = malloc(source->bytes);
   if (t == NULL || modulus_bytes == NULL) {
@@ -260,18 +264,19 @@ static napi_value fixed_base(napi_env env, napi_callback_info info) {
   t->m = modulus_new(modulus_bytes, source->bytes);
   free(modulus_bytes);
   t->windows = windows;
-  t->entries = t->m ? calloc((size_t)windows * 256, sizeof(BIGNUM *)) : NULL;
+  t->width = width;
+  t->entries = t->m ? calloc((size_t)windows * width, sizeof(BIGNUM *)) : NULL;
   static const unsigned char one_byte = 1;
   BIGNUM *unit = bn.bin2bn(base, (int)base_len, NULL), *one = bn.bin2bn(&one_byte, 1, NULL);
   int ok = t->entries && unit && one && bn.cmp(unit, t->m->modulus) < 0 && bn.to_mont(unit, unit, t->m->mont, t->m->ctx);
   for (int i = 0; ok && i < windows; i++) {
-    BIGNUM **row = t->entries + (size_t)i * 256;
-    /* row[0] = R mod m (the Montgomery one), row[d] = row[d−1]·unit with unit = base^(256^i); then unit ← unit^256. */
-    for (int d = 0; ok && d < 256; d++) {
+    BIGNUM **row = t->entries + (size_t)i * width;
+    /* row[0] = R mod m (the Montgomery one), row[d] = row[d−1]·unit with unit = base^(2^(w·i)); then unit ← unit^(2^w). */
+    for (int d = 0; ok && d < width; d++) {
       row[d] = bn.new_();
       ok = row[d] != NULL && (d == 0 ? bn.to_mont(row[d], one, t->m->mont, t->m->ctx) : bn.mod_mul_mont(row[d], row[d - 1], unit, t->m->mont, t->m->ctx));
     }
-    ok = ok && bn.mod_mul_mont(unit, row[255], unit, t->m->mont, t->m->ctx);
+    ok = ok && bn.mod_mul_mont(unit, row[width - 1], unit, t->m->mont, t->m->ctx);
   }
   if (unit) bn.free_(unit);
   if (one) bn.free_(one);
@@ -284,7 +289,7 @@ static napi_value fixed_base(napi_env env, napi_callback_info info) {
     return NULL;
   }
   int64_t ignored;
-  t->footprint = (int64_t)windows * 256 * (t->m->bytes + 32);
+  t->footprint = (int64_t)windows * width * (t->m->bytes + 32);
   napi_adjust_external_memory(env, t->footprint, &ignored);
   return out;
 }
@@ -297,10 +302,11 @@ static napi_value fixed_base_pow(napi_env env, napi_callback_info info) {
   if (!args(env, info, 3, argv) || !external_arg(env, argv[0], (void **)&t) || !bytes_of(env, argv[1], &digits, &digits_len, 1) ||
       !bytes_of(env, argv[2], &out, &out_len, 1)) return NULL;
   if (digits_len > (size_t)t->windows || out_len != (size_t)t->m->bytes) return fail(env, "bnFixedBasePow: exponent wider than the table, or output not modulus-width");
+  for (size_t i = 0; i < digits_len; i++) if (digits[i] >= t->width) return fail(env, "bnFixedBasePow: a digit is not below 2^windowBits");
   BIGNUM *acc = bn.new_();
   /* Every window multiplies (a zero digit by the Montgomery one), so the count of products does not depend on r. */
   int ok = acc != NULL && bn.copy(acc, t->entries[digits_len > 0 ? digits[0] : 0]) != NULL;
-  for (size_t i = 1; ok && i < digits_len; i++) ok = bn.mod_mul_mont(acc, acc, t->entries[i * 256 + digits[i]], t->m->mont, t->m->ctx);
+  for (size_t i = 1; ok && i < digits_len; i++) ok = bn.mod_mul_mont(acc, acc, t->entries[i * t->width + digits[i]], t->m->mont, t->m->ctx);
   ok = ok && bn.from_mont(acc, acc, t->m->mont, t->m->ctx) && bn.bn2binpad(acc, out, (int)out_len) == (int)out_len;
   if (acc) bn.clear_free(acc);
   if (!ok) return fail(env, "bnFixedBasePow: OpenSSL failed");

@@ -21,12 +21,34 @@ interface Addon {
   bnMont: (modulus: Uint8Array) => Handle
   bnModPow: (mont: Handle, base: Uint8Array, exponent: Uint8Array, out: Uint8Array) => void
   bnModPowX2: (a: Handle, baseA: Uint8Array, expA: Uint8Array, outA: Uint8Array, b: Handle, baseB: Uint8Array, expB: Uint8Array, outB: Uint8Array) => void
-  bnFixedBase: (mont: Handle, base: Uint8Array, windows: number) => Handle
+  bnFixedBase: (mont: Handle, base: Uint8Array, windows: number, windowBits: number) => Handle
   bnFixedBasePow: (table: Handle, digits: Uint8Array, out: Uint8Array) => void
   bignumProblem?: string
 }
 
 const CONTEXTS = 32
+/** Native memory one fixed-base table may take: the widest window (≤ 8 bits) that fits. */
+const TABLE_BYTES = 24 * 2 ** 20
+
+/** The widest window whose table of ⌈bits/w⌉ × 2^w entries of `entryBytes` fits TABLE_BYTES (at least 1 bit). */
+export const windowBitsFor = (exponentBits: number, entryBytes: number): number => {
+  for (let w = 8; w > 1; w--) if (Math.ceil(exponentBits / w) * 2 ** w * entryBytes <= TABLE_BYTES) return w
+  return 1
+}
+
+/** Little-endian base-2^w digits of e (one byte each) for a table of `windows` windows. */
+const digitsOf = (e: bigint, w: number, windows: number): Uint8Array => {
+  const bytes = toBytes(e).reverse()
+  if (w === 8) return bytes
+  const digits = new Uint8Array(windows)
+  const mask = (1 << w) - 1
+  for (let i = 0, bit = 0; i < windows; i++, bit += w) {
+    const at = bit >> 3
+    const word = (bytes[at] ?? 0) | ((bytes[at + 1] ?? 0) << 8)
+    digits[i] = (word >> (bit & 7)) & mask
+  }
+  return digits
+}
 
 export type Made = { readonly kernels: BigIntKernels; readonly problem?: undefined } | { readonly kernels?: undefined; readonly problem: string }
 
@@ -88,25 +110,31 @@ const kernelsOver = (addon: Addon): BigIntKernels => {
   const fixedBase = (base: bigint, modulus: bigint, exponentBits: number): FixedBasePower => {
     if (!Number.isInteger(exponentBits) || exponentBits < 1) throw new RangeError("fixedBase needs a positive exponent size")
     checkModulus(modulus)
-    const windows = Math.ceil(exponentBits / 8)
     const { mont, bytes } = context(modulus)
-    const table = addon.bnFixedBase(mont, toBytes(reduce(base, modulus)), windows)
-    const limit = 1n << BigInt(windows * 8)
-    const digits = new Uint8Array(windows)
-    const run = (little: Uint8Array) => {
+    const w = windowBitsFor(exponentBits, bytes)
+    const windows = Math.ceil(exponentBits / w)
+    const table = addon.bnFixedBase(mont, toBytes(reduce(base, modulus)), windows, w)
+    const covered = windows * w
+    const limit = 1n << BigInt(covered)
+    const run = (digits: Uint8Array) => {
       const out = new Uint8Array(bytes)
-      addon.bnFixedBasePow(table, little, out)
+      addon.bnFixedBasePow(table, digits, out)
       return fromBytes(out)
     }
+    // powRandom: one random byte per window, masked to w bits (uniform r of w·windows bits).
+    const random = new Uint8Array(windows)
+    const mask = (1 << w) - 1
     return {
-      exponentBits: windows * 8,
+      exponentBits: covered,
       pow: (exponent) => {
         if (exponent < 0n || exponent >= limit) throw new RangeError("fixed-base exponent outside the table's range")
-        return run(exponent === 0n ? new Uint8Array(0) : toBytes(exponent).reverse())
+        return run(exponent === 0n ? new Uint8Array(0) : digitsOf(exponent, w, windows))
       },
       powRandom: () => {
-        const value = run(crypto.getRandomValues(digits))
-        digits.fill(0) // r would decrypt this ciphertext: not left in a buffer that outlives the call
+        crypto.getRandomValues(random)
+        if (w !== 8) for (let i = 0; i < windows; i++) random[i]! &= mask
+        const value = run(random)
+        random.fill(0) // r would decrypt this ciphertext: not left in a buffer that outlives the call
         return value
       }
     }

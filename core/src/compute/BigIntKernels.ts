@@ -23,8 +23,9 @@ export interface BigIntKernels {
   /** Inverse of a modulo m; throws RangeError when gcd(a, m) ≠ 1. */
   readonly modInverse: (a: bigint, modulus: bigint) => bigint
   /**
-   * Optional: a fixed-base table for `base` mod `modulus` (odd) and exponents of up to `exponentBits` bits (a
-   * multiple of 8), held by the backend. Absent, callers build core's portable table (crypto/paillier/FixedBase.ts).
+   * Optional: a fixed-base table for `base` mod `modulus` (odd) and exponents of at least `exponentBits` bits
+   * (the table may cover a few more: its `exponentBits`), held by the backend. Absent, callers build core's
+   * portable table (crypto/paillier/FixedBase.ts).
    */
   readonly fixedBase?: (base: bigint, modulus: bigint, exponentBits: number) => FixedBasePower
   /**

@@ -178,11 +178,12 @@ export const kernelConformance = (load: () => BigIntKernels | Promise<BigIntKern
       const kernels = await k()
       if (kernels.fixedBase === undefined) return
       const random = generator(41n)
-      for (const [bits, exponentBits] of [[4096, 1024], [2048, 256], [521, 13]] as const) {
+      // The last: a 4096-bit modulus and a ~4500-bit exponent (a threshold proof's), where a backend may narrow its windows.
+      for (const [bits, exponentBits] of [[4096, 1024], [2048, 256], [521, 13], [4096, 4483]] as const) {
         const m = oddModulus(random, bits)
         const base = random(bits + 5) // reduced by the kernel
         const table = kernels.fixedBase(base, m, exponentBits)
-        expect(table.exponentBits).toBe(Math.ceil(exponentBits / 8) * 8)
+        expect(table.exponentBits).toBeGreaterThanOrEqual(exponentBits)
         const top = (1n << BigInt(table.exponentBits)) - 1n
         for (const e of [0n, 1n, 255n, 256n, top, random(table.exponentBits), random(table.exponentBits), random(Math.min(40, table.exponentBits))]) {
           expect(table.pow(e)).toBe(reference(base, e, m))

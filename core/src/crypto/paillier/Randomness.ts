@@ -12,7 +12,8 @@
  * - `RandomnessPool`: values precomputed ahead of time (in idle slices or by worker jobs) so that the online
  *   cost of an encryption is one multiplication.
  */
-import type { BigIntKernels, FixedBasePower } from "../../compute/Kernels.ts"
+import type { BigIntKernels } from "../../compute/Kernels.ts"
+import * as KernelTables from "../../compute/KernelTables.ts"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import * as FixedBase from "./FixedBase.ts"
@@ -43,20 +44,10 @@ export const tableFor = (pk: PublicKey): FixedBase.FixedBaseTable => {
   return table
 }
 
-// Kernel-held tables, per kernel object (one per thread) and key.
-const kernelTables = new WeakMap<BigIntKernels, WeakMap<PublicKey, FixedBasePower>>()
-
-const kernelTable = (pk: PublicKey, kernels: BigIntKernels): FixedBasePower | undefined => {
-  if (kernels.fixedBase === undefined) return undefined
-  let byKey = kernelTables.get(kernels)
-  if (byKey === undefined) kernelTables.set(kernels, (byKey = new WeakMap()))
-  let table = byKey.get(pk)
-  if (table === undefined) byKey.set(pk, (table = kernels.fixedBase(pk.hs, pk.n2, pk.randomnessBits)))
-  return table
-}
+const kernelTable = (pk: PublicKey, kernels: BigIntKernels) => KernelTables.tableOf(kernels, pk, pk.hs, pk.n2, pk.randomnessBits)
 
 const hasTable = (pk: PublicKey, kernels: BigIntKernels): boolean =>
-  kernels.fixedBase !== undefined ? kernelTables.get(kernels)?.has(pk) === true : tables.has(pk)
+  kernels.fixedBase !== undefined ? KernelTables.hasTable(kernels, pk) : tables.has(pk)
 
 /** A fresh h_s^r from the kernel's table where it has one, else from the key's portable table. */
 const fromTable = (pk: PublicKey, kernels: BigIntKernels): bigint => {
