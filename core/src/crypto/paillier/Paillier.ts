@@ -31,12 +31,35 @@ const gcd = (a: bigint, b: bigint): bigint => {
   return a
 }
 
-/** Validates an untrusted ciphertext value: 0 < c < N² and gcd(c, N) = 1. */
-export const ciphertext = (pk: PublicKey, value: bigint): Ciphertext => {
+const checkRange = (pk: PublicKey, value: bigint): void => {
   if (value < 0n || value >= pk.n2) fail("CiphertextOutOfRange", `ciphertext must lie in [1, N²) for key ${pk.fingerprint.slice(0, 16)}`)
   if (value === 0n) fail("CiphertextZero", "ciphertext 0 is not an element of Z*_{N²}")
+}
+
+const checkInvertible = (pk: PublicKey, value: bigint): void => {
   if (gcd(value % pk.n, pk.n) !== 1n) fail("CiphertextNotInvertible", "ciphertext shares a factor with N")
+}
+
+/** Validates an untrusted ciphertext value: 0 < c < N² and gcd(c, N) = 1. */
+export const ciphertext = (pk: PublicKey, value: bigint): Ciphertext => {
+  checkRange(pk, value)
+  checkInvertible(pk, value)
   return make(pk, value)
+}
+
+/**
+ * Validates a list of untrusted ciphertext values as `ciphertext` does each, with one gcd for the whole list:
+ * Π c_i mod N is a unit iff every c_i is (a BigInt gcd at 2048 bits costs as much as thousands of products).
+ * Where the product is not, the first offending value is named as `ciphertext` would.
+ */
+export const ciphertexts = (pk: PublicKey, values: ReadonlyArray<bigint>): Array<Ciphertext> => {
+  let product = 1n
+  for (const value of values) {
+    checkRange(pk, value)
+    product = (product * (value % pk.n)) % pk.n
+  }
+  if (values.length > 0 && gcd(product, pk.n) !== 1n) for (const value of values) checkInvertible(pk, value)
+  return values.map((value) => make(pk, value))
 }
 
 const checkSameKey = (a: Ciphertext, b: Ciphertext): void => {
