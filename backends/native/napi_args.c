@@ -1,8 +1,9 @@
+#include <dlfcn.h>
 #include <stdio.h>
 #include "napi_args.h"
 
 /* Pointer and byte length of a typed-array argument of `element`-byte items; 0 (a JS error pending) otherwise. */
-static int bytes_of(napi_env env, napi_value value, unsigned char **data, size_t *length, size_t element) {
+int bytes_of(napi_env env, napi_value value, unsigned char **data, size_t *length, size_t element) {
   napi_typedarray_type type;
   size_t count, offset;
   void *raw;
@@ -20,7 +21,7 @@ static int bytes_of(napi_env env, napi_value value, unsigned char **data, size_t
   return 1;
 }
 
-static int args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv) {
+int args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv) {
   size_t argc = expected;
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   if (argc != expected) {
@@ -71,4 +72,12 @@ napi_value number(napi_env env, int64_t n) {
   napi_value out;
   napi_create_int64(env, n, &out);
   return out;
+}
+
+int openssl_resolve(int (*resolve)(void *handle)) {
+  if (resolve(RTLD_DEFAULT)) return 1;
+  static const char *names[] = { "libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.dylib", NULL };
+  void *handle = NULL;
+  for (int i = 0; names[i] != NULL && handle == NULL; i++) handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+  return handle != NULL && resolve(handle);
 }

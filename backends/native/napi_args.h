@@ -32,4 +32,15 @@ int parse_points(napi_env env, napi_callback_info info, unsigned char **points, 
 
 napi_value number(napi_env env, int64_t n);
 
+/* A typed-array argument of `element`-byte items (1: Uint8Array, 4: Uint32Array); 0 with a JS error pending otherwise. */
+int bytes_of(napi_env env, napi_value value, unsigned char **data, size_t *length, size_t element);
+/* Exactly `expected` arguments into argv; 0 with a JS error pending otherwise. */
+int args(napi_env env, napi_callback_info info, size_t expected, napi_value *argv);
+
+/*
+ * Runs `resolve` (dlsym of the symbols a kernel needs) over this process's symbols, where `node` exports its
+ * OpenSSL, then over the system's libcrypto; 1 when one of them has every symbol.
+ */
+int openssl_resolve(int (*resolve)(void *handle));
+
 #endif

@@ -113,6 +113,8 @@ static napi_value validate(napi_env env, napi_callback_info info) {
 
 const char *x25519_load(void);
 void x25519_register(napi_env env, napi_value exports);
+const char *bignum_load(void);
+void bignum_register(napi_env env, napi_value exports);
 
 static napi_value text(napi_env env, const char *s) {
   napi_value out;
@@ -124,7 +126,8 @@ static napi_value text(napi_env env, const char *s) {
 NAPI_MODULE_INIT() {
   const char *sodium_problem = lib.loaded ? NULL : load_libsodium();
   const char *x25519_problem = x25519_load();
-  if (sodium_problem != NULL && x25519_problem != NULL) {
+  const char *bignum_problem = bignum_load();
+  if (sodium_problem != NULL && x25519_problem != NULL && bignum_problem != NULL) {
     napi_throw_error(env, "NativeUnavailable", sodium_problem);
     return NULL;
   }
@@ -137,8 +140,10 @@ NAPI_MODULE_INIT() {
     napi_define_properties(env, exports, 3, props);
   }
   if (x25519_problem == NULL) x25519_register(env, exports);
+  if (bignum_problem == NULL) bignum_register(env, exports);
   /* Why a half is missing, for NativeGroups.load()'s report. */
   napi_set_named_property(env, exports, "ristretto255Problem", text(env, sodium_problem));
   napi_set_named_property(env, exports, "x25519Problem", text(env, x25519_problem));
+  napi_set_named_property(env, exports, "bignumProblem", text(env, bignum_problem));
   return exports;
 }

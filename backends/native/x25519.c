@@ -67,12 +67,7 @@ static int resolve(void *handle) {
 /* NULL when the kernels are usable, else why not. */
 const char *x25519_load(void) {
   if (ssl.loaded) return NULL;
-  if (!resolve(RTLD_DEFAULT)) {
-    static const char *names[] = { "libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.dylib", NULL };
-    void *handle = NULL;
-    for (int i = 0; names[i] != NULL && handle == NULL; i++) handle = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-    if (handle == NULL || !resolve(handle)) return "OpenSSL's X25519 (EVP_PKEY_derive…) is not exported by this process";
-  }
+  if (!openssl_resolve(resolve)) return "OpenSSL's X25519 (EVP_PKEY_derive…) is not exported by this process";
   ssl.loaded = 1;
   return NULL;
 }

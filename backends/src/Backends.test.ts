@@ -15,6 +15,7 @@ import * as NodeBackends from "./NodeBackends.ts"
 import * as PortableBackends from "./PortableBackends.ts"
 import { build as buildAddon } from "../native/build.mjs"
 import * as NativeGroups from "./node/NativeGroups.ts"
+import * as OpenSslKernels from "./node/OpenSslKernels.ts"
 import * as NodeFiles from "./node/NodeFiles.ts"
 
 // Built here when `npm run build` has not run; a machine without a C compiler, libsodium or OpenSSL keeps WASM groups.
@@ -43,9 +44,18 @@ describe("the compositions", () => {
   it("Node runs OpenSSL for every family that has it, and the native groups that loaded", async () => {
     const native = NativeGroups.load()
     const chosen = await names(NodeBackends.layer())
-    expect(chosen).toMatchObject({ bigint: "node-openssl", primes: "node-openssl", prg: "node-openssl", x25519: "node-openssl", ed25519: "node-openssl", aes: "node-openssl" })
+    // The native BN kernels where the addon has them, else OpenSSL through Diffie–Hellman contexts.
+    const bigint = OpenSslKernels.nativeProblem() === undefined ? "node-openssl" : "node-openssl-dh"
+    expect(chosen).toMatchObject({ bigint, primes: "node-openssl", prg: "node-openssl", x25519: "node-openssl", ed25519: "node-openssl", aes: "node-openssl" })
     expect(chosen.x25519Group).toBe(native.kernels.x25519?.name ?? "libsodium WASM")
     expect(chosen.ristretto255Group).toBe(native.kernels.ristretto255?.name ?? "libsodium WASM")
+  })
+
+  it("Node's big integers keep fixed-base tables and CRT pairs in native code where the addon built", async () => {
+    const made = OpenSslKernels.make()
+    if (existsSync(NativeGroups.addonPath)) expect(OpenSslKernels.nativeProblem()).toBeUndefined()
+    expect(made.fixedBase !== undefined && made.modPowPair !== undefined).toBe(OpenSslKernels.nativeProblem() === undefined)
+    expect(OpenSslKernels.makeDh().fixedBase).toBeUndefined()
   })
 
   it("a Node choice swaps a family for its portable implementation, and nothing else", async () => {

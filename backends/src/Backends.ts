@@ -34,7 +34,7 @@ import type { Bfv } from "@jointly/core/internal/protocols/similarity/Bfv"
  * composition accepts only portable values (`PortableChoice`).
  */
 export const Choice = Schema.Struct({
-  bigint: Schema.optional(Schema.Literals(["node-openssl", "wasm", "ts"])),
+  bigint: Schema.optional(Schema.Literals(["node-openssl", "node-openssl-dh", "wasm", "ts"])),
   primes: Schema.optional(Schema.Literals(["node-openssl", "portable"])),
   prg: Schema.optional(Schema.Literals(["node-openssl", "noble"])),
   x25519: Schema.optional(Schema.Literals(["node-openssl", "noble"])),

@@ -2,7 +2,9 @@
  * The Node composition of every kernel family (`@jointly/backends/node`), the one place a Node host — the
  * participant agent, each of its worker threads, the coordinator — gets its backends from (Backends.ts):
  *
- *   big integers  OpenSSL's BN_mod_exp (node/OpenSslKernels.ts, ~7× the TS kernel at Paillier sizes)
+ *   big integers  OpenSSL's BN Montgomery arithmetic through the native addon (node/NativeBigInt.ts: modPow,
+ *                 CRT pairs, fixed-base tables in native memory), else its BN_mod_exp through Diffie–Hellman
+ *                 contexts (node/OpenSslKernels.ts)
  *   primes        OpenSSL's generator on the libuv thread pool (node/OpenSslPrimes.ts)
  *   PRG           OpenSSL's ChaCha20 (node/OpenSslPrg.ts, ~10× @noble/ciphers)
  *   X25519        OpenSSL (node/OpenSslX25519.ts, ~20× @noble/curves)
@@ -51,6 +53,8 @@ const bigintKernels = (choice: Backends.Choice["bigint"]): Effect.Effect<Kernels
     case "wasm":
       // A missing .wasm (no `npm run build -w wasm`) is a defect of the installation, reported as such.
       return Effect.promise(async () => wasmKernelsFromBytes(await NodeFiles.readWasmFile(defaultWasmUrl())))
+    case "node-openssl-dh":
+      return Effect.succeed(OpenSslKernels.makeDh())
     default:
       return Effect.succeed(OpenSslKernels.make())
   }

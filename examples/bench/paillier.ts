@@ -1,8 +1,10 @@
 /**
  * `npm run bench -- paillier`: our Paillier engine against paillier-bigint, measured in the same run
- * (DESIGN.md §10), at N = 2048 and 3072 bits, one core. Kernels: "ts" (pure BigInt), "node-openssl" and "wasm"
- * (when it loads), each as the Node backends compose it (`@jointly/backends/node`); kernel ratios use the TS
- * kernel as the baseline.
+ * (DESIGN.md §10), at N = 2048 and 3072 bits, one core. Kernels: "ts" (pure BigInt), "node-openssl" (OpenSSL's
+ * BN through the native addon), "node-openssl-dh" (the same OpenSSL through Diffie–Hellman contexts, the
+ * fallback and the kernel before the addon had BN) and "wasm" (when it loads), each as the Node backends compose
+ * it (`@jointly/backends/node`); kernel ratios use the TS kernel as the baseline. Online encryption draws fresh
+ * randomness per ciphertext from the portable fixed-base table and from each kernel's own table.
  *
  * Messages are 64-bit (typical fixed-point values), which keeps paillier-bigint's g^m cheap: the comparison
  * is its r^N against our (1+mN)·h_s^r. Threshold keys at 3072 bits are dealt from ordinary primes (a 1536-bit
@@ -91,7 +93,15 @@ const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>, no
   line("fixed_base_table_build_ms", base, performance.now() - tableStart)
   const online = Randomness.fixedBase(pk)
   const oursEncrypt = await opsPerSecond(() => Paillier.encrypt(pk, nextMessage(), online), { warmup: 20, runs: 5 })
-  line("encrypt_ops_per_s", { ...base, mode: "online-fixed-base" }, oursEncrypt, { name: BASELINE, value: theirEncrypt })
+  line("encrypt_ops_per_s", { ...base, mode: "online-fixed-base", table: "portable" }, oursEncrypt, { name: BASELINE, value: theirEncrypt })
+  for (const k of kernels) {
+    if (k.fixedBase === undefined) continue
+    const started = performance.now()
+    const source = Randomness.fixedBase(pk, k)
+    line("fixed_base_table_build_ms", { ...base, kernel: k.name }, performance.now() - started)
+    const value = await opsPerSecond(() => Paillier.encrypt(pk, nextMessage(), source), { warmup: 20, runs: 5 })
+    line("encrypt_ops_per_s", { ...base, mode: "online-fixed-base", table: k.name }, value, { name: "portable-table", value: oursEncrypt })
+  }
   line("encrypt_ops_per_s", { ...base, mode: "precomputed-randomness" }, precomputedEncryptOps(pk, Array.from({ length: 256 }, nextMessage), 5), {
     name: BASELINE,
     value: theirEncrypt
@@ -167,6 +177,17 @@ const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>, no
       await opsPerSecond(() => k.modPow(nextT().value, exponent, tpk.publicKey.n2), { warmup: 1, runs: slow ? 3 : 5 })
     )
   }
+  // Batched proofs (one per party and round over a random linear combination, ThresholdPaillier.ts): the
+  // per-ciphertext cost of a round of 8, against the share alone.
+  for (const k of kernels) {
+    if (k.name === "ts" || k.name === "wasm") continue
+    const params = { ...tBase, kernel: k.name, batch: tcs.length }
+    const proved = tcs.length * (await opsPerSecond(() => Threshold.partialDecryptBatchProved(share, tcs, k), { warmup: 1, runs: 3, minRunMs: 0 }))
+    line("partial_decrypt_batch_proved_ops_per_s", params, proved, { name: "per-ciphertext proofs", value: partialByKernel.get(k.name)! })
+    const batch = Threshold.partialDecryptBatchProved(share, tcs, k)
+    const verified = tcs.length * (await opsPerSecond(() => Threshold.verifyPartialDecryptionBatch(tpk, tcs, batch, k), { warmup: 1, runs: 3, minRunMs: 0 }))
+    line("verify_partial_decryption_batch_ops_per_s", params, verified)
+  }
   const verifyKernel = kernels.find((k) => k.name === "node-openssl") ?? tsKernels
   const c = tcs[0]!
   const partials = dealt.shares.slice(0, 2).map((s) => Threshold.partialDecrypt(s, c, verifyKernel))
@@ -180,6 +201,11 @@ const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>, no
     { ...tBase, kernel: verifyKernel.name, verified: true },
     await opsPerSecond(() => Threshold.combine(tpk, c, partials, { kernels: verifyKernel }), { warmup: 1, runs: 3 })
   )
+
+  const viaDh = decryptByKernel.get("node-openssl-dh")
+  if (viaDh !== undefined && decryptByKernel.has("node-openssl")) {
+    line("decrypt_native_vs_dh", base, decryptByKernel.get("node-openssl")!, { name: "node-openssl-dh", value: viaDh })
+  }
 
   // Kernel ratios against the TS kernel, on the two exponentiation shapes Paillier spends its time in.
   const ts = decryptByKernel.get("ts")
@@ -204,7 +230,8 @@ const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>, no
 
 export const run = async (): Promise<void> => {
   const node = await composed({})
+  const dh = await composed({ bigint: "node-openssl-dh" })
   const wasm = await loadWasm()
-  const kernels = [tsKernels, node.kernels, ...(wasm ? [wasm] : [])]
+  const kernels = [tsKernels, node.kernels, ...(dh.kernels.name !== node.kernels.name ? [dh.kernels] : []), ...(wasm ? [wasm] : [])]
   for (const bits of [2048, 3072]) await benchSize(bits, kernels, node)
 }

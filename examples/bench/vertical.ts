@@ -18,7 +18,9 @@
  * - `lr_*`: the same figures for vertical logistic regression (Taylor sigmoid, masked gradients, no judge) with
  *   3 parties on the same budget and batch size as the 3-party SVM, against the plaintext Taylor model.
  *
- * `JOINTLY_BENCH_VERTICAL` picks runs (comma-separated of svm3, lr3, svm5; all by default).
+ * `JOINTLY_BENCH_VERTICAL` picks runs (comma-separated of svm3, lr3, svm5; all by default);
+ * `JOINTLY_BENCH_BIGINT=node-openssl-dh` runs the big integers through the Diffie–Hellman route instead of the
+ * native BN kernels (the before of a before/after in one sitting; named in every line's params).
  */
 import { readFileSync } from "node:fs"
 import { Effect, Layer } from "effect"
@@ -125,7 +127,8 @@ const runOnce = async (
 
 export const run = async () => {
   // The participants' backends (ProtocolHost.inline): the Node composition, on this thread and in the pool's workers.
-  const { pool, runner, backends, kernels } = await PoolRunner.open()
+  const bigint = process.env.JOINTLY_BENCH_BIGINT === "node-openssl-dh" ? "node-openssl-dh" : undefined
+  const { pool, runner, backends, kernels } = await PoolRunner.open(bigint === undefined ? {} : { bigint })
   try {
     const runs = [
       { name: "svm3", model: "svm", count: 3 },

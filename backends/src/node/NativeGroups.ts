@@ -9,10 +9,9 @@
  * The Node backends (NodeBackends.ts) compose these where `load()` found them; a group whose library is missing
  * (or an addon that is not built) keeps its WASM kernels, and `load()` says why.
  */
-import { existsSync } from "node:fs"
-import { fileURLToPath } from "node:url"
 import * as Compute from "@jointly/core/internal/protocols/joint-query/Compute"
 import * as Group from "@jointly/core/internal/protocols/joint-query/Group"
+import * as NativeAddon from "./NativeAddon.ts"
 
 type HashBlind = (prefix: Uint8Array, ids: Uint8Array, ends: Uint32Array, scalar: Uint8Array, out: Uint8Array) => number
 type Blind = (points: Uint8Array, scalar: Uint8Array, out: Uint8Array) => number
@@ -27,7 +26,7 @@ interface Addon {
   x25519Problem?: string
 }
 
-export const addonPath = fileURLToPath(new URL("../../dist/native/groups.node", import.meta.url))
+export const addonPath = NativeAddon.addonPath
 
 export interface Loaded {
   readonly kernels: Partial<Record<Group.GroupName, Compute.GroupKernels>>
@@ -35,7 +34,7 @@ export interface Loaded {
   readonly problems: Partial<Record<Group.GroupName, string>>
 }
 
-// The addon is dlopen'ed once per thread: the OS loader keeps it for the thread's life, whatever holds the module.
+// Built once per thread from the addon NativeAddon opened.
 let loaded: Loaded | undefined
 
 const checkPoints = (group: Group.GroupName, points: Uint8Array) => {
@@ -68,32 +67,25 @@ const make = (group: Group.GroupName, name: string, hashBlind: HashBlind, blind:
 /** The native kernels of each group that has them, and why the others do not (loaded once per thread). */
 export const load = (): Loaded => {
   if (loaded !== undefined) return loaded
-  const notBuilt = "addon not built (npm run build -w backends)"
-  if (!existsSync(addonPath)) return { kernels: {}, problems: { x25519: notBuilt, ristretto255: notBuilt } }
-  try {
-    const module = { exports: {} as Addon }
-    process.dlopen(module, addonPath)
-    const addon = module.exports
-    const kernels: Loaded["kernels"] = {}
-    if (addon.x25519HashBlind && addon.x25519Blind) {
-      // Validation is byte comparisons only (canonical, not small-order): Group.ts' own code, no WASM involved.
-      kernels.x25519 = make("x25519", "OpenSSL native", addon.x25519HashBlind, addon.x25519Blind, Group.x25519.validate)
-    }
-    if (addon.hashBlind && addon.blind && addon.validate) {
-      const validate = addon.validate
-      kernels.ristretto255 = make("ristretto255", "libsodium native", addon.hashBlind, addon.blind, (points) => {
-        checkPoints("ristretto255", points)
-        const failed = validate(points)
-        if (failed >= 0) throw new Group.InvalidPointError(failed, "ristretto255")
-      })
-    }
-    const problems: Loaded["problems"] = {}
-    if (addon.x25519Problem) problems.x25519 = addon.x25519Problem
-    if (addon.ristretto255Problem) problems.ristretto255 = addon.ristretto255Problem
-    loaded = { kernels, problems }
-  } catch (error) {
-    const problem = error instanceof Error ? error.message : String(error)
-    loaded = { kernels: {}, problems: { x25519: problem, ristretto255: problem } }
+  const opened = NativeAddon.open()
+  if (opened.problem !== undefined) return { kernels: {}, problems: { x25519: opened.problem, ristretto255: opened.problem } }
+  const addon = opened.exports as Addon
+  const kernels: Loaded["kernels"] = {}
+  if (addon.x25519HashBlind && addon.x25519Blind) {
+    // Validation is byte comparisons only (canonical, not small-order): Group.ts' own code, no WASM involved.
+    kernels.x25519 = make("x25519", "OpenSSL native", addon.x25519HashBlind, addon.x25519Blind, Group.x25519.validate)
   }
+  if (addon.hashBlind && addon.blind && addon.validate) {
+    const validate = addon.validate
+    kernels.ristretto255 = make("ristretto255", "libsodium native", addon.hashBlind, addon.blind, (points) => {
+      checkPoints("ristretto255", points)
+      const failed = validate(points)
+      if (failed >= 0) throw new Group.InvalidPointError(failed, "ristretto255")
+    })
+  }
+  const problems: Loaded["problems"] = {}
+  if (addon.x25519Problem) problems.x25519 = addon.x25519Problem
+  if (addon.ristretto255Problem) problems.ristretto255 = addon.ristretto255Problem
+  loaded = { kernels, problems }
   return loaded
 }

@@ -1,5 +1,9 @@
 /**
- * Node-only backend of the compute kernels: modular exponentiation in OpenSSL's constant-time Montgomery
+ * Node-only backend of the compute kernels. `make()` gives the native BN kernels of NativeBigInt.ts (OpenSSL's
+ * Montgomery arithmetic through the addon) where the addon loaded, and otherwise this module's fallback,
+ * `makeDh()`, named "node-openssl-dh" (also a benchmark's same-run baseline):
+ *
+ * modular exponentiation in OpenSSL's constant-time Montgomery
  * BN_mod_exp, reached through `crypto.createDiffieHellman(modulus, 2).setPrivateKey(exponent)` and
  * `computeSecret(base)` (= base^exponent mod modulus). OpenSSL checks neither that the "prime" is prime nor
  * that the key is short, so this is an exact modPow for any odd modulus; the conformance suite
@@ -20,12 +24,8 @@
 import { createDiffieHellman, type DiffieHellman } from "node:crypto"
 import type { BigIntKernels } from "@jointly/core/internal/compute/Kernels"
 import * as TsKernels from "@jointly/core/internal/compute/TsKernels"
-
-const toBytes = (x: bigint): Buffer => {
-  const hex = x.toString(16)
-  return Buffer.from(hex.length % 2 === 0 ? hex : "0" + hex, "hex")
-}
-const fromBytes = (b: Uint8Array): bigint => (b.length === 0 ? 0n : BigInt("0x" + Buffer.from(b).toString("hex")))
+import { fromBytes, toBytes } from "./BigIntBytes.ts"
+import * as NativeBigInt from "./NativeBigInt.ts"
 
 const MIN_MODULUS_BITS = 520
 const MAX_MODULUS_BITS = 10_000 // OPENSSL_DH_MAX_MODULUS_BITS
@@ -52,8 +52,14 @@ const usable = (modulus: bigint): boolean => {
   return bits >= MIN_MODULUS_BITS && bits <= MAX_MODULUS_BITS
 }
 
-/** A fresh kernel with empty context caches. */
-export const make = (): BigIntKernels => {
+/** The best OpenSSL kernel this process has: native BN where the addon loaded, else the DH route. */
+export const make = (): BigIntKernels => NativeBigInt.make().kernels ?? makeDh()
+
+/** Why `make()` fell back to the DH route (undefined when it did not). */
+export const nativeProblem = (): string | undefined => NativeBigInt.make().problem
+
+/** A fresh DH-route kernel with empty context caches. */
+export const makeDh = (): BigIntKernels => {
   // Two caches: fixed exponent with varying bases (decryption, partial decryption: computeSecret(base)) and
   // fixed base with varying exponents (h_s^r, v^r: setPrivateKey(exponent) + generateKeys()). A pair enters a
   // cache the second time it is seen, so one-off random exponents or bases never evict the useful contexts.
@@ -109,7 +115,7 @@ export const make = (): BigIntKernels => {
   }
 
   return {
-    name: "node-openssl",
+    name: "node-openssl-dh",
     modPow,
     modPowBatch: TsKernels.batchOf(modPow),
     modInverse: TsKernels.modInverse

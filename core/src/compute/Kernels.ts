@@ -12,11 +12,14 @@
  * composition of their platform (`@jointly/backends/node`, `@jointly/backends/portable`), built once.
  */
 import { Context } from "effect"
-import type { BigIntKernels as Contract } from "./BigIntKernels.ts"
+import type { BigIntKernels as Contract, FixedBasePower as FixedBasePowerContract } from "./BigIntKernels.ts"
 import { tsKernels } from "./TsKernels.ts"
 
 /** The kernels' contract (`BigIntKernels.ts`, a leaf module the backends implement without importing this one). */
 export type BigIntKernels = Contract
+
+/** A backend's fixed-base table (`BigIntKernels.fixedBase`). */
+export type FixedBasePower = FixedBasePowerContract
 
 /** The host's big-integer backend; the TS reference kernel where the host composed none. */
 export const BigIntKernels = Context.Reference<BigIntKernels>("jointly/BigIntKernels", { defaultValue: () => tsKernels })

@@ -174,6 +174,45 @@ export const kernelConformance = (load: () => BigIntKernels | Promise<BigIntKern
       }
     })
 
+    it("fixedBase, where the kernel has one: modPow's answers across the range, refusals outside it, fresh draws", async () => {
+      const kernels = await k()
+      if (kernels.fixedBase === undefined) return
+      const random = generator(41n)
+      // The last: a 4096-bit modulus and a ~4500-bit exponent (a threshold proof's), where a backend may narrow its windows.
+      for (const [bits, exponentBits] of [[4096, 1024], [2048, 256], [521, 13], [4096, 4483]] as const) {
+        const m = oddModulus(random, bits)
+        const base = random(bits + 5) // reduced by the kernel
+        const table = kernels.fixedBase(base, m, exponentBits)
+        expect(table.exponentBits).toBeGreaterThanOrEqual(exponentBits)
+        const top = (1n << BigInt(table.exponentBits)) - 1n
+        for (const e of [0n, 1n, 255n, 256n, top, random(table.exponentBits), random(table.exponentBits), random(Math.min(40, table.exponentBits))]) {
+          expect(table.pow(e)).toBe(reference(base, e, m))
+        }
+        expect(() => table.pow(top + 1n)).toThrow(RangeError)
+        expect(() => table.pow(-1n)).toThrow(RangeError)
+      }
+      // Draws are powers of the base: with a base of known order q mod a prime p, every draw has order dividing q.
+      const p = (1n << 521n) - 1n // prime; 3 has order (p − 1)/2 or p − 1, so g = 3² has order dividing (p − 1)/2
+      const g = 9n
+      const table = kernels.fixedBase(g, p, 256)
+      const draws = Array.from({ length: 4 }, () => table.powRandom())
+      for (const x of draws) expect(reference(x, (p - 1n) / 2n, p)).toBe(1n)
+      expect(new Set(draws).size).toBe(draws.length)
+    })
+
+    it("modPowPair, where the kernel has one: the two modPows' answers, at the CRT halves' sizes and unequal ones", async () => {
+      const kernels = await k()
+      if (kernels.modPowPair === undefined) return
+      const random = generator(43n)
+      for (const [bitsA, bitsB] of [[2048, 2048], [1024, 1024], [1536, 2048], [64, 61]] as const) {
+        const ma = oddModulus(random, bitsA)
+        const mb = oddModulus(random, bitsB)
+        const a = [random(bitsA + 3), random(bitsA >> 1), ma] as const
+        const b = [-random(bitsB - 1), random(bitsB >> 1), mb] as const
+        expect(kernels.modPowPair(a, b)).toEqual([reference(...a), reference(...b)])
+      }
+    })
+
     it("modInverse inverts and refuses non-invertible input", async () => {
       const { modInverse } = await k()
       expect(modInverse(3n, 11n)).toBe(4n)

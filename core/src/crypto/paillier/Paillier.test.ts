@@ -4,10 +4,12 @@ import * as OpenSslKernels from "@jointly/backends/internal/node/OpenSslKernels"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import { FixedPointError } from "../FixedPoint.ts"
+import { toFixed } from "./Bytes.ts"
 import * as FixedBase from "./FixedBase.ts"
 import * as Keys from "./Keys.ts"
 import * as Paillier from "./Paillier.ts"
 import * as Randomness from "./Randomness.ts"
+import * as Serialization from "./Serialization.ts"
 import { expectPaillierError } from "./TestSupport.ts"
 
 const TEST = { unsafeAllowTestKeySizes: true } as const
@@ -60,7 +62,15 @@ describe("Paillier", () => {
     const { publicKey: pk, privateKey: sk } = keys
     const pool = new Randomness.RandomnessPool(pk, Randomness.direct(pk))
     pool.fill(3)
-    const sources = [Randomness.direct(pk), Randomness.classic(pk), Randomness.fixedBase(pk), Randomness.automatic(pk), pool.asSource()]
+    const sources = [
+      Randomness.direct(pk),
+      Randomness.classic(pk),
+      Randomness.fixedBase(pk),
+      Randomness.automatic(pk),
+      pool.asSource(),
+      Randomness.fixedBase(pk, nodeKernels), // the kernel's own table (native memory under Node)
+      Randomness.automatic(pk, nodeKernels)
+    ]
     for (const source of sources) {
       for (const m of [0n, 1n, pk.n - 1n, randomBelow(pk.n)]) {
         const c = Paillier.encrypt(pk, m, source)
@@ -117,6 +127,19 @@ describe("Paillier", () => {
     expect(Paillier.decrypt(sk, d)).toBe(42n)
   })
 
+  it("the kernel's fixed-base table gives the portable table's h_s^r for the same r, byte for byte", () => {
+    const { publicKey: pk } = keys
+    expect(nodeKernels.fixedBase).toBeDefined()
+    const native = nodeKernels.fixedBase!(pk.hs, pk.n2, pk.randomnessBits)
+    const portable = Randomness.tableFor(pk)
+    for (const r of [0n, 1n, (1n << BigInt(pk.randomnessBits)) - 1n, randomBits(pk.randomnessBits), randomBits(pk.randomnessBits)]) {
+      expect(native.pow(r)).toBe(FixedBase.pow(portable, r))
+    }
+    // A fresh draw is an N-th residue of Z*_{N²} (h_s is one): decrypting it gives 0.
+    const { privateKey: sk } = keys
+    expect(Paillier.decrypt(sk, Paillier.ciphertext(pk, native.powRandom()))).toBe(0n)
+  })
+
   it("fixed-base table: pow equals modPow, including the top of the range", () => {
     const { publicKey: pk } = keys
     for (const w of [1, 5, 8]) {
@@ -149,6 +172,20 @@ describe("Paillier", () => {
     expectPaillierError(() => Paillier.ciphertext(pk, 0n), "CiphertextZero")
     expectPaillierError(() => Paillier.ciphertext(pk, pk.n), "CiphertextNotInvertible")
     expectPaillierError(() => Paillier.ciphertext(pk, sk.p * 12345n), "CiphertextNotInvertible")
+    // Lists: one gcd for the product, each fault still refused — alone, among units, and where two non-units'
+    // product is 0 mod N (one a multiple of p, one of q).
+    const units = [Paillier.encrypt(pk, 3n).value, Paillier.encrypt(pk, 4n).value]
+    expect(Paillier.ciphertexts(pk, units).map((c) => c.value)).toEqual(units)
+    expect(Paillier.ciphertexts(pk, [])).toEqual([])
+    expectPaillierError(() => Paillier.ciphertexts(pk, [units[0]!, sk.p * 7n, units[1]!]), "CiphertextNotInvertible")
+    expectPaillierError(() => Paillier.ciphertexts(pk, [sk.q * 3n, units[0]!, sk.p * 5n]), "CiphertextNotInvertible")
+    expectPaillierError(() => Paillier.ciphertexts(pk, [units[0]!, 0n]), "CiphertextZero")
+    expectPaillierError(() => Paillier.ciphertexts(pk, [pk.n2, units[0]!]), "CiphertextOutOfRange")
+    const listBytes = Serialization.encodeCiphertexts(pk, units.map((v) => Paillier.ciphertext(pk, v)))
+    const forgedList = listBytes.slice()
+    const width = pk.bits / 4 // bytes of a value below N²
+    forgedList.set(toFixed(sk.q * 11n, width), listBytes.length - width) // the last ciphertext replaced by a multiple of q
+    expectPaillierError(() => Serialization.decodeCiphertexts(pk, forgedList), "CiphertextNotInvertible")
     expectPaillierError(() => Paillier.encrypt(pk, pk.n), "PlaintextOutOfRange")
     expectPaillierError(() => Paillier.encrypt(pk, -1n), "PlaintextOutOfRange")
     expectPaillierError(() => Paillier.encryptSigned(pk, pk.halfN), "PlaintextOutOfRange")

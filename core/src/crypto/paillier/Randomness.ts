@@ -3,7 +3,9 @@
  * returns a fresh ρ per call:
  *
  * - `direct`: h_s^r by one kernel exponentiation with a ⌈bits/2⌉-bit r (no setup);
- * - `fixedBase`: the same value from a precomputed table (FixedBase.ts), ~10× faster after a ~1 s build;
+ * - `fixedBase`: the same value from a precomputed table: the kernel's own where it has one (`fixedBase` of
+ *   BigIntKernels: the Node backends keep it in native memory in Montgomery form), else core's portable
+ *   FixedBase.ts table, ~10× faster than `direct` after a ~1 s build;
  * - `classic`: r^N with r uniform in Z*_N, textbook Paillier, for callers that do not want the DJN assumption;
  * - `automatic` (the default): direct for the first few draws of a key, then the table, so one-off
  *   encryptions never pay for the table and bulk encryption always gets it;
@@ -11,6 +13,7 @@
  *   cost of an encryption is one multiplication.
  */
 import type { BigIntKernels } from "../../compute/Kernels.ts"
+import * as KernelTables from "../../compute/KernelTables.ts"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import * as FixedBase from "./FixedBase.ts"
@@ -31,7 +34,7 @@ export const classic = (pk: PublicKey, kernels: BigIntKernels = tsKernels): Rand
 
 const tables = new WeakMap<PublicKey, FixedBase.FixedBaseTable>()
 
-/** The key's fixed-base table, built on first use and kept as long as the key object lives. */
+/** The key's portable fixed-base table, built on first use and kept as long as the key object lives. */
 export const tableFor = (pk: PublicKey): FixedBase.FixedBaseTable => {
   let table = tables.get(pk)
   if (table === undefined) {
@@ -41,7 +44,20 @@ export const tableFor = (pk: PublicKey): FixedBase.FixedBaseTable => {
   return table
 }
 
-export const fixedBase = (pk: PublicKey): RandomnessSource => {
+const kernelTable = (pk: PublicKey, kernels: BigIntKernels) => KernelTables.tableOf(kernels, pk, pk.hs, pk.n2, pk.randomnessBits)
+
+const hasTable = (pk: PublicKey, kernels: BigIntKernels): boolean =>
+  kernels.fixedBase !== undefined ? KernelTables.hasTable(kernels, pk) : tables.has(pk)
+
+/** A fresh h_s^r from the kernel's table where it has one, else from the key's portable table. */
+const fromTable = (pk: PublicKey, kernels: BigIntKernels): bigint => {
+  const native = kernelTable(pk, kernels)
+  return native !== undefined ? native.powRandom() : FixedBase.powRandom(tableFor(pk))
+}
+
+export const fixedBase = (pk: PublicKey, kernels: BigIntKernels = tsKernels): RandomnessSource => {
+  const native = kernelTable(pk, kernels)
+  if (native !== undefined) return () => native.powRandom()
   const table = tableFor(pk)
   return () => FixedBase.powRandom(table)
 }
@@ -54,10 +70,10 @@ const drawCounts = new WeakMap<PublicKey, number>()
 export const automatic = (pk: PublicKey, kernels: BigIntKernels = tsKernels): RandomnessSource => {
   const slow = direct(pk, kernels)
   return () => {
-    if (tables.has(pk)) return FixedBase.powRandom(tables.get(pk)!)
+    if (hasTable(pk, kernels)) return fromTable(pk, kernels)
     const count = (drawCounts.get(pk) ?? 0) + 1
     drawCounts.set(pk, count)
-    return count > AUTOMATIC_TABLE_AFTER ? FixedBase.powRandom(tableFor(pk)) : slow()
+    return count > AUTOMATIC_TABLE_AFTER ? fromTable(pk, kernels) : slow()
   }
 }
 

@@ -13,7 +13,7 @@
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import { concat, fromBytes, header, Kind, Reader, toFixed, u16, u32 } from "./Bytes.ts"
 import { checkBits, fromPrimes, type KeySizePolicy, type PrivateKey, publicKey, type PublicKey } from "./Keys.ts"
-import { type Ciphertext, ciphertext } from "./Paillier.ts"
+import { type Ciphertext, ciphertext, ciphertexts } from "./Paillier.ts"
 import { fail } from "./PaillierError.ts"
 
 const nBytes = (bits: number) => bits / 8
@@ -93,7 +93,7 @@ export const decodeCiphertexts = (pk: PublicKey, bytes: Uint8Array): Array<Ciphe
   const count = r.u32()
   const width = n2Bytes(pk.bits)
   if (r.remaining() !== count * width) fail("Encoding", `Paillier ciphertext list: ${r.remaining()} bytes for ${count} ciphertexts`)
-  return Array.from({ length: count }, () => ciphertext(pk, r.int(width)))
+  return ciphertexts(pk, Array.from({ length: count }, () => r.int(width)))
 }
 
 export const encodePlaintexts = (pk: PublicKey, ms: ReadonlyArray<bigint>): Uint8Array => {
@@ -128,5 +128,5 @@ export const decodeRandomness = (pk: PublicKey, bytes: Uint8Array): Array<bigint
   const count = r.u32()
   const width = n2Bytes(pk.bits)
   if (r.remaining() !== count * width) fail("Encoding", `Paillier randomness list: ${r.remaining()} bytes for ${count} values`)
-  return Array.from({ length: count }, () => ciphertext(pk, r.int(width)).value)
+  return ciphertexts(pk, Array.from({ length: count }, () => r.int(width))).map((c) => c.value)
 }

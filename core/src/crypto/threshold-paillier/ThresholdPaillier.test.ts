@@ -195,6 +195,26 @@ describe("Threshold Paillier", () => {
     expectTypedError(() => Serialization.decodePartialDecryptionBatch(tpk, proved.subarray(0, proved.length - 1)), "PaillierError", "Encoding")
   })
 
+  it("with a kernel that keeps tables, v^r and v^z come from one once the key is in use: proofs made and checked that way verify, forged ones do not", () => {
+    expect(nodeKernels.fixedBase).toBeDefined()
+    const pk = tpk.publicKey
+    const cs = [7n, -11n, 13n].map((m) => Paillier.encrypt(pk, Paillier.toResidue(pk, m)))
+    // Past V_TABLE_AFTER uses every proof below is made and checked through the table (a fresh key object: its own count).
+    const key = { ...tpk }
+    const mine = shares.map((s) => ({ ...s, publicKey: key }))
+    for (let round = 0; round <= Threshold.V_TABLE_AFTER; round++) {
+      const batch = Threshold.partialDecryptBatchProved(mine[round % mine.length]!, cs, nodeKernels)
+      expect(Threshold.verifyPartialDecryptionBatch(key, cs, batch, nodeKernels)).toBe(true)
+      expect(Threshold.verifyPartialDecryptionBatch(tpk, cs, batch, tsKernels)).toBe(true) // the same proof without tables
+      const forged = { ...batch, values: batch.values.map((v, i) => (i === round % cs.length ? (v * 2n) % pk.n2 : v)) }
+      expect(Threshold.verifyPartialDecryptionBatch(key, cs, forged, nodeKernels)).toBe(false)
+      expect(Threshold.verifyPartialDecryptionBatch(key, cs, { ...batch, proof: { ...batch.proof, z: batch.proof.z + 1n } }, nodeKernels)).toBe(false)
+      const single = Threshold.partialDecrypt(mine[0]!, cs[0]!, nodeKernels)
+      expect(Threshold.verifyPartialDecryption(key, cs[0]!, single, nodeKernels)).toBe(true)
+      expect(Threshold.verifyPartialDecryption(key, cs[0]!, { ...single, proof: { ...single.proof, b: (single.proof.b * 4n) % pk.n2 } }, nodeKernels)).toBe(false)
+    }
+  })
+
   it("a dealt 512-bit key agrees with plain Paillier decryption by the dealer's primes", async () => {
     const [p, q] = await Promise.all([nodePrimeGenerator(256, { safe: true }), nodePrimeGenerator(256, { safe: true })])
     const dealt = Dealer.dealFromSafePrimes(p, q, 2, 3, TEST_KEYS)

@@ -35,6 +35,7 @@
  * public function of the statement, and the proof on it is the same Σ-protocol with the same 128-bit slack.
  */
 import type { BigIntKernels } from "../../compute/Kernels.ts"
+import * as KernelTables from "../../compute/KernelTables.ts"
 import { randomBits } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import { bitLength, concat, fromBytes, sha256, toFixed, u16, u32 } from "../paillier/Bytes.ts"
@@ -131,13 +132,26 @@ const challenge = (tpk: ThresholdPublicKey, index: number, c: bigint, ci: bigint
   return fromBytes(digest)
 }
 
+/** Proofs made or checked with a key before v^x comes from a fixed-base table (it costs about this many). */
+export const V_TABLE_AFTER = 4
+
+/**
+ * v^x for the proofs' exponents (a prover's r, a verifier's z, both < 2^(proofRandomBits + 1)): v is fixed per
+ * key, so a kernel that keeps fixed-base tables computes it from one (no squarings) once the key has been used
+ * a few times, else one modPow.
+ */
+const powV = (tpk: ThresholdPublicKey, x: bigint, kernels: BigIntKernels): bigint => {
+  const table = KernelTables.tableOf(kernels, tpk, tpk.v, tpk.publicKey.n2, proofRandomBits(tpk) + 1, V_TABLE_AFTER)
+  return table !== undefined ? table.pow(x) : kernels.modPow(tpk.v, x, tpk.publicKey.n2)
+}
+
 const proofOf = (share: KeyShare, c: bigint, value: bigint, kernels: BigIntKernels, batchSeed?: Uint8Array): CorrectnessProof => {
   const tpk = share.publicKey
   const n2 = tpk.publicKey.n2
   const c4 = kernels.modPow(c, 4n, n2)
   const r = randomBits(proofRandomBits(tpk))
   const a = kernels.modPow(c4, r, n2)
-  const b = kernels.modPow(tpk.v, r, n2)
+  const b = powV(tpk, r, kernels)
   const e = challenge(tpk, share.index, c, value, a, b, batchSeed)
   return { a, b, z: r + e * tpk.delta * share.share }
 }
@@ -155,7 +169,7 @@ const checkProof = (tpk: ThresholdPublicKey, index: number, c: bigint, value: bi
   const left1 = kernels.modPow(c4, z, n2)
   const right1 = (a * kernels.modPow(value, 2n * e, n2)) % n2
   if (left1 !== right1) return false
-  const left2 = kernels.modPow(tpk.v, z, n2)
+  const left2 = powV(tpk, z, kernels)
   const right2 = (b * kernels.modPow(tpk.verificationKeys[index - 1]!, e, n2)) % n2
   return left2 === right2
 }

@@ -82,12 +82,13 @@ export interface BlindOutput {
 }
 
 /**
- * Where ρ comes from: a native kernel computes h_s^r about as fast as the fixed-base table (Randomness.ts),
- * which would cost ~30,000 multiplications mod N² to build per key and thread, so it draws directly; the TS and
- * WASM kernels keep `automatic` (the table after a few draws).
+ * Where ρ comes from: OpenSSL through Diffie–Hellman contexts computes h_s^r about as fast as the portable
+ * fixed-base table (Randomness.ts), which would cost ~30,000 multiplications mod N² to build per key and thread,
+ * so it draws directly; every other kernel takes `automatic` (the table after a few draws: the kernel's own
+ * native table where it has one, several times faster than a direct draw).
  */
 export const randomnessFor = (pk: PublicKey, kernels: BigIntKernels): Randomness.RandomnessSource =>
-  kernels.name === "node-openssl" ? Randomness.direct(pk, kernels) : Randomness.automatic(pk, kernels)
+  kernels.name === "node-openssl-dh" ? Randomness.direct(pk, kernels) : Randomness.automatic(pk, kernels)
 
 export const layoutFor = (pk: PublicKey, slotBits: number): Packing.Layout => Packing.layout(pk, { valueBits: slotBits - 1 })
 

@@ -1,0 +1,326 @@
+/*
+ * Node-native big-integer kernels for Paillier (OpenSslKernels.ts loads them from the same addon as the group
+ * kernels): OpenSSL's BN Montgomery arithmetic, resolved at load time with dlsym from the `node` binary, which
+ * exports OpenSSL's public BN API (as x25519.c does for EVP; nothing linked, no OpenSSL header needed: the
+ * declarations below are OpenSSL's stable public prototypes, with opaque structs).
+ *
+ * Why not `crypto.createDiffieHellman`: it reaches the same BN_mod_exp but through hex strings, a DH_check per
+ * new context and a JS object per (modulus, exponent) pair; and no Node API exposes a Montgomery multiplication,
+ * which the fixed-base table needs (128 products mod N² per DJN randomness h_s^r, each a ~4096-bit Montgomery
+ * product of a few µs instead of a BigInt `*` and `%`).
+ *
+ * Numbers cross as big-endian byte strings (Uint8Array); a modulus is set up once as an external holding its
+ * BN_MONT_CTX and a BN_CTX, so the handles are per thread (externals never cross worker threads).
+ *
+ * Exports:
+ *   bnMont(modulus) → handle (modulus odd, > 1)
+ *   bnModPow(handle, base, exponent, out) → base^exponent mod m into `out` (modulus-width, big-endian); the base
+ *       must already be reduced; constant-time in the exponent (BN_mod_exp_mont_consttime), since Paillier's
+ *       exponents are often secrets (p−1, key shares)
+ *   bnModPowX2(handleA, baseA, expA, outA, handleB, baseB, expB, outB): two independent modPows in one call
+ *       (BN_mod_exp_mont_consttime_x2, which OpenSSL runs as one interleaved AVX-512 IFMA computation where the
+ *       CPU and modulus size allow, else as two exponentiations)
+ *   bnFixedBase(handle, base, windows, windowBits) → table of base^(d·2^(w·i)), d < 2^w, i < windows, w =
+ *       windowBits ∈ [1, 8], in Montgomery form
+ *   bnFixedBasePow(table, digits, out) → base^e mod m for e = Σ digits[i]·2^(w·i) (one byte per window, each
+ *       below 2^w; digits.length ≤ windows): one Montgomery product per window, none squared
+ */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <node_api.h>
+#include "napi_args.h"
+
+typedef struct bignum_st BIGNUM;
+typedef struct bignum_ctx BN_CTX;
+typedef struct bn_mont_ctx_st BN_MONT_CTX;
+
+static struct {
+  int loaded;
+  BIGNUM *(*new_)(void);
+  void (*free_)(BIGNUM *a);
+  void (*clear_free)(BIGNUM *a);
+  BIGNUM *(*bin2bn)(const unsigned char *s, int len, BIGNUM *ret);
+  int (*bn2binpad)(const BIGNUM *a, unsigned char *to, int tolen);
+  int (*num_bits)(const BIGNUM *a);
+  int (*is_odd)(const BIGNUM *a);
+  int (*cmp)(const BIGNUM *a, const BIGNUM *b);
+  BIGNUM *(*copy)(BIGNUM *a, const BIGNUM *b);
+  BN_CTX *(*ctx_new)(void);
+  void (*ctx_free)(BN_CTX *c);
+  BN_MONT_CTX *(*mont_new)(void);
+  void (*mont_free)(BN_MONT_CTX *m);
+  int (*mont_set)(BN_MONT_CTX *m, const BIGNUM *mod, BN_CTX *ctx);
+  int (*mod_mul_mont)(BIGNUM *r, const BIGNUM *a, const BIGNUM *b, BN_MONT_CTX *m, BN_CTX *ctx);
+  int (*to_mont)(BIGNUM *r, const BIGNUM *a, BN_MONT_CTX *m, BN_CTX *ctx);
+  int (*from_mont)(BIGNUM *r, const BIGNUM *a, BN_MONT_CTX *m, BN_CTX *ctx);
+  int (*nnmod)(BIGNUM *r, const BIGNUM *m, const BIGNUM *d, BN_CTX *ctx);
+  int (*exp_consttime)(BIGNUM *r, const BIGNUM *a, const BIGNUM *p, const BIGNUM *m, BN_CTX *ctx, BN_MONT_CTX *mont);
+  int (*exp_consttime_x2)(BIGNUM *r1, const BIGNUM *a1, const BIGNUM *p1, const BIGNUM *m1, BN_MONT_CTX *mont1,
+                          BIGNUM *r2, const BIGNUM *a2, const BIGNUM *p2, const BIGNUM *m2, BN_MONT_CTX *mont2, BN_CTX *ctx);
+} bn;
+
+static int resolve(void *h) {
+  bn.new_ = dlsym(h, "BN_new");
+  bn.free_ = dlsym(h, "BN_free");
+  bn.clear_free = dlsym(h, "BN_clear_free");
+  bn.bin2bn = dlsym(h, "BN_bin2bn");
+  bn.bn2binpad = dlsym(h, "BN_bn2binpad");
+  bn.num_bits = dlsym(h, "BN_num_bits");
+  bn.is_odd = dlsym(h, "BN_is_odd");
+  bn.cmp = dlsym(h, "BN_cmp");
+  bn.copy = dlsym(h, "BN_copy");
+  bn.ctx_new = dlsym(h, "BN_CTX_new");
+  bn.ctx_free = dlsym(h, "BN_CTX_free");
+  bn.mont_new = dlsym(h, "BN_MONT_CTX_new");
+  bn.mont_free = dlsym(h, "BN_MONT_CTX_free");
+  bn.mont_set = dlsym(h, "BN_MONT_CTX_set");
+  bn.mod_mul_mont = dlsym(h, "BN_mod_mul_montgomery");
+  bn.to_mont = dlsym(h, "BN_to_montgomery");
+  bn.from_mont = dlsym(h, "BN_from_montgomery");
+  bn.nnmod = dlsym(h, "BN_nnmod");
+  bn.exp_consttime = dlsym(h, "BN_mod_exp_mont_consttime");
+  bn.exp_consttime_x2 = dlsym(h, "BN_mod_exp_mont_consttime_x2"); /* OpenSSL ≥ 3.0; optional */
+  return bn.new_ && bn.free_ && bn.clear_free && bn.bin2bn && bn.bn2binpad && bn.num_bits && bn.is_odd && bn.cmp && bn.copy &&
+         bn.ctx_new && bn.ctx_free && bn.mont_new && bn.mont_free && bn.mont_set && bn.mod_mul_mont && bn.to_mont &&
+         bn.from_mont && bn.nnmod && bn.exp_consttime;
+}
+
+/* NULL when the kernels are usable, else why not. */
+const char *bignum_load(void) {
+  if (bn.loaded) return NULL;
+  if (!openssl_resolve(resolve)) return "OpenSSL's BN API (BN_MONT_CTX_set, BN_mod_exp_mont_consttime…) is not exported by this process";
+  bn.loaded = 1;
+  return NULL;
+}
+
+/* A modulus set up for Montgomery arithmetic, with the scratch context its operations use. */
+typedef struct {
+  BIGNUM *modulus;
+  BN_MONT_CTX *mont;
+  BN_CTX *ctx;
+  int bytes;
+} modulus_t;
+
+typedef struct {
+  modulus_t *m; /* owned: a copy set up from the same bytes, so the table outlives its creator's handle */
+  BIGNUM **entries; /* windows × 2^w, Montgomery form; entry (i, 0) is R mod m, the Montgomery one */
+  int windows;
+  int width; /* 2^w: entries per window */
+  int64_t footprint; /* bytes reported to V8 (napi_adjust_external_memory), so its GC sees the table's weight */
+} table_t;
+
+static void modulus_free(modulus_t *m) {
+  if (m == NULL) return;
+  if (m->mont) bn.mont_free(m->mont);
+  if (m->ctx) bn.ctx_free(m->ctx);
+  if (m->modulus) bn.free_(m->modulus);
+  free(m);
+}
+
+static modulus_t *modulus_new(const unsigned char *bytes, size_t length) {
+  modulus_t *m = calloc(1, sizeof *m);
+  if (m == NULL) return NULL;
+  m->modulus = bn.bin2bn(bytes, (int)length, NULL);
+  m->ctx = bn.ctx_new();
+  m->mont = bn.mont_new();
+  if (!m->modulus || !m->ctx || !m->mont || !bn.is_odd(m->modulus) || bn.num_bits(m->modulus) < 2 ||
+      !bn.mont_set(m->mont, m->modulus, m->ctx)) {
+    modulus_free(m);
+    return NULL;
+  }
+  m->bytes = (bn.num_bits(m->modulus) + 7) / 8;
+  return m;
+}
+
+static void table_free(table_t *t) {
+  if (t == NULL) return;
+  if (t->entries) {
+    for (size_t i = 0; i < (size_t)t->windows * t->width; i++) if (t->entries[i]) bn.free_(t->entries[i]);
+    free(t->entries);
+  }
+  modulus_free(t->m);
+  free(t);
+}
+
+static void finalize_modulus(napi_env env, void *data, void *hint) { (void)env; (void)hint; modulus_free(data); }
+static void finalize_table(napi_env env, void *data, void *hint) {
+  (void)hint;
+  int64_t ignored;
+  napi_adjust_external_memory(env, -((table_t *)data)->footprint, &ignored);
+  table_free(data);
+}
+
+/* ---- argument helpers ---- */
+
+static int external_arg(napi_env env, napi_value v, void **data) {
+  napi_valuetype type;
+  if (napi_typeof(env, v, &type) != napi_ok || type != napi_external || napi_get_value_external(env, v, data) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a handle from bnMont or bnFixedBase");
+    return 0;
+  }
+  return 1;
+}
+
+static napi_value fail(napi_env env, const char *message) {
+  napi_throw_range_error(env, NULL, message);
+  return NULL;
+}
+
+/* ---- exports ---- */
+
+static napi_value mont(napi_env env, napi_callback_info info) {
+  napi_value argv[1], out;
+  unsigned char *bytes;
+  size_t length;
+  if (!args(env, info, 1, argv) || !bytes_of(env, argv[0], &bytes, &length, 1)) return NULL;
+  modulus_t *m = modulus_new(bytes, length);
+  if (m == NULL) return fail(env, "bnMont: the modulus must be odd and greater than 1");
+  if (napi_create_external(env, m, finalize_modulus, NULL, &out) != napi_ok) {
+    modulus_free(m);
+    return NULL;
+  }
+  return out;
+}
+
+/* r = base^exponent mod m, written big-endian into out (m->bytes long). 0 on failure. */
+static int pow_into(modulus_t *m, const unsigned char *base, size_t base_len, const unsigned char *exp, size_t exp_len,
+                    unsigned char *out, size_t out_len) {
+  if (out_len != (size_t)m->bytes) return 0;
+  BIGNUM *a = bn.bin2bn(base, (int)base_len, NULL), *p = bn.bin2bn(exp, (int)exp_len, NULL), *r = bn.new_();
+  int ok = a && p && r && bn.cmp(a, m->modulus) < 0 && bn.exp_consttime(r, a, p, m->modulus, m->ctx, m->mont) == 1 &&
+           bn.bn2binpad(r, out, (int)out_len) == (int)out_len;
+  if (a) bn.free_(a);
+  if (p) bn.clear_free(p);
+  if (r) bn.free_(r);
+  return ok;
+}
+
+static napi_value mod_pow(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  modulus_t *m;
+  unsigned char *base, *exp, *out;
+  size_t base_len, exp_len, out_len;
+  if (!args(env, info, 4, argv) || !external_arg(env, argv[0], (void **)&m) || !bytes_of(env, argv[1], &base, &base_len, 1) ||
+      !bytes_of(env, argv[2], &exp, &exp_len, 1) || !bytes_of(env, argv[3], &out, &out_len, 1)) return NULL;
+  if (!pow_into(m, base, base_len, exp, exp_len, out, out_len)) return fail(env, "bnModPow: base not reduced, or output not modulus-width");
+  return NULL;
+}
+
+static napi_value mod_pow_x2(napi_env env, napi_callback_info info) {
+  napi_value argv[8];
+  modulus_t *m[2];
+  unsigned char *base[2], *exp[2], *out[2];
+  size_t base_len[2], exp_len[2], out_len[2];
+  if (!args(env, info, 8, argv)) return NULL;
+  for (int k = 0; k < 2; k++) {
+    if (!external_arg(env, argv[4 * k], (void **)&m[k]) || !bytes_of(env, argv[4 * k + 1], &base[k], &base_len[k], 1) ||
+        !bytes_of(env, argv[4 * k + 2], &exp[k], &exp_len[k], 1) || !bytes_of(env, argv[4 * k + 3], &out[k], &out_len[k], 1)) return NULL;
+  }
+  if (bn.exp_consttime_x2 == NULL || m[0]->bytes != m[1]->bytes) {
+    for (int k = 0; k < 2; k++) {
+      if (!pow_into(m[k], base[k], base_len[k], exp[k], exp_len[k], out[k], out_len[k])) return fail(env, "bnModPowX2: base not reduced, or output not modulus-width");
+    }
+    return NULL;
+  }
+  BIGNUM *a[2], *p[2], *r[2];
+  int ok = 1;
+  for (int k = 0; k < 2; k++) {
+    a[k] = bn.bin2bn(base[k], (int)base_len[k], NULL);
+    p[k] = bn.bin2bn(exp[k], (int)exp_len[k], NULL);
+    r[k] = bn.new_();
+    ok = ok && a[k] && p[k] && r[k] && bn.cmp(a[k], m[k]->modulus) < 0 && out_len[k] == (size_t)m[k]->bytes;
+  }
+  ok = ok && bn.exp_consttime_x2(r[0], a[0], p[0], m[0]->modulus, m[0]->mont, r[1], a[1], p[1], m[1]->modulus, m[1]->mont, m[0]->ctx) == 1;
+  for (int k = 0; k < 2; k++) {
+    ok = ok && bn.bn2binpad(r[k], out[k], (int)out_len[k]) == (int)out_len[k];
+    if (a[k]) bn.free_(a[k]);
+    if (p[k]) bn.clear_free(p[k]);
+    if (r[k]) bn.free_(r[k]);
+  }
+  if (!ok) return fail(env, "bnModPowX2: base not reduced, or output not modulus-width");
+  return NULL;
+}
+
+static napi_value fixed_base(napi_env env, napi_callback_info info) {
+  napi_value argv[4], out;
+  modulus_t *source;
+  unsigned char *base;
+  size_t base_len;
+  int32_t windows, bits;
+  if (!args(env, info, 4, argv) || !external_arg(env, argv[0], (void **)&source) || !bytes_of(env, argv[1], &base, &base_len, 1)) return NULL;
+  if (napi_get_value_int32(env, argv[2], &windows) != napi_ok || windows < 1 || windows > 8192) return fail(env, "bnFixedBase: windows must be in [1, 8192]");
+  if (napi_get_value_int32(env, argv[3], &bits) != napi_ok || bits < 1 || bits > 8) return fail(env, "bnFixedBase: windowBits must be in [1, 8]");
+  const int width = 1 << bits;
+  table_t *t = calloc(1, sizeof *t);
+  unsigned char *modulus_bytes = malloc(source->bytes);
+  if (t == NULL || modulus_bytes == NULL) {
+    free(t);
+    free(modulus_bytes);
+    return fail(env, "bnFixedBase: out of memory");
+  }
+  bn.bn2binpad(source->modulus, modulus_bytes, source->bytes);
+  t->m = modulus_new(modulus_bytes, source->bytes);
+  free(modulus_bytes);
+  t->windows = windows;
+  t->width = width;
+  t->entries = t->m ? calloc((size_t)windows * width, sizeof(BIGNUM *)) : NULL;
+  static const unsigned char one_byte = 1;
+  BIGNUM *unit = bn.bin2bn(base, (int)base_len, NULL), *one = bn.bin2bn(&one_byte, 1, NULL);
+  int ok = t->entries && unit && one && bn.cmp(unit, t->m->modulus) < 0 && bn.to_mont(unit, unit, t->m->mont, t->m->ctx);
+  for (int i = 0; ok && i < windows; i++) {
+    BIGNUM **row = t->entries + (size_t)i * width;
+    /* row[0] = R mod m (the Montgomery one), row[d] = row[d−1]·unit with unit = base^(2^(w·i)); then unit ← unit^(2^w). */
+    for (int d = 0; ok && d < width; d++) {
+      row[d] = bn.new_();
+      ok = row[d] != NULL && (d == 0 ? bn.to_mont(row[d], one, t->m->mont, t->m->ctx) : bn.mod_mul_mont(row[d], row[d - 1], unit, t->m->mont, t->m->ctx));
+    }
+    ok = ok && bn.mod_mul_mont(unit, row[width - 1], unit, t->m->mont, t->m->ctx);
+  }
+  if (unit) bn.free_(unit);
+  if (one) bn.free_(one);
+  if (!ok) {
+    table_free(t);
+    return fail(env, "bnFixedBase: base not reduced, or out of memory");
+  }
+  if (napi_create_external(env, t, finalize_table, NULL, &out) != napi_ok) {
+    table_free(t);
+    return NULL;
+  }
+  int64_t ignored;
+  t->footprint = (int64_t)windows * width * (t->m->bytes + 32);
+  napi_adjust_external_memory(env, t->footprint, &ignored);
+  return out;
+}
+
+static napi_value fixed_base_pow(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  table_t *t;
+  unsigned char *digits, *out;
+  size_t digits_len, out_len;
+  if (!args(env, info, 3, argv) || !external_arg(env, argv[0], (void **)&t) || !bytes_of(env, argv[1], &digits, &digits_len, 1) ||
+      !bytes_of(env, argv[2], &out, &out_len, 1)) return NULL;
+  if (digits_len > (size_t)t->windows || out_len != (size_t)t->m->bytes) return fail(env, "bnFixedBasePow: exponent wider than the table, or output not modulus-width");
+  for (size_t i = 0; i < digits_len; i++) if (digits[i] >= t->width) return fail(env, "bnFixedBasePow: a digit is not below 2^windowBits");
+  BIGNUM *acc = bn.new_();
+  /* Every window multiplies (a zero digit by the Montgomery one), so the count of products does not depend on r. */
+  int ok = acc != NULL && bn.copy(acc, t->entries[digits_len > 0 ? digits[0] : 0]) != NULL;
+  for (size_t i = 1; ok && i < digits_len; i++) ok = bn.mod_mul_mont(acc, acc, t->entries[i * t->width + digits[i]], t->m->mont, t->m->ctx);
+  ok = ok && bn.from_mont(acc, acc, t->m->mont, t->m->ctx) && bn.bn2binpad(acc, out, (int)out_len) == (int)out_len;
+  if (acc) bn.clear_free(acc);
+  if (!ok) return fail(env, "bnFixedBasePow: OpenSSL failed");
+  return NULL;
+}
+
+/* Adds the bignum kernels to `exports` (called from the addon's init once bignum_load succeeded). */
+void bignum_register(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "bnMont", NULL, mont, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "bnModPow", NULL, mod_pow, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "bnModPowX2", NULL, mod_pow_x2, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "bnFixedBase", NULL, fixed_base, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "bnFixedBasePow", NULL, fixed_base_pow, NULL, NULL, NULL, napi_enumerable, NULL }
+  };
+  napi_define_properties(env, exports, 5, props);
+}

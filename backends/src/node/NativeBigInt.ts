@@ -1,0 +1,151 @@
+/**
+ * The big-integer kernels on OpenSSL's BN Montgomery arithmetic through the addon of ../native (bignum.c, which
+ * resolves OpenSSL's public BN API from the `node` process itself): modPow in BN_mod_exp_mont_consttime with one
+ * Montgomery context per modulus, the CRT halves in one call (BN_mod_exp_mont_consttime_x2), and fixed-base
+ * tables kept in native memory in Montgomery form (`fixedBase`: the DJN randomness h_s^r in 128 Montgomery
+ * products instead of 128 BigInt multiplications and `%`).
+ *
+ * The same answers as the TS kernel (core's kernel conformance suite); where the addon or OpenSSL's BN symbols
+ * are missing, `make()` says why and the Node backends keep the Diffie–Hellman route (OpenSslKernels.ts).
+ * Each `make()` has its own Montgomery contexts: the Node backends build one per thread (NodeBackends.ts).
+ */
+import type { BigIntKernels, FixedBasePower } from "@jointly/core/internal/compute/Kernels"
+import * as TsKernels from "@jointly/core/internal/compute/TsKernels"
+import { fromBytes, toBytes } from "./BigIntBytes.ts"
+import * as NativeAddon from "./NativeAddon.ts"
+
+declare const handle: unique symbol
+type Handle = { readonly [handle]: "bn" }
+
+interface Addon {
+  bnMont: (modulus: Uint8Array) => Handle
+  bnModPow: (mont: Handle, base: Uint8Array, exponent: Uint8Array, out: Uint8Array) => void
+  bnModPowX2: (a: Handle, baseA: Uint8Array, expA: Uint8Array, outA: Uint8Array, b: Handle, baseB: Uint8Array, expB: Uint8Array, outB: Uint8Array) => void
+  bnFixedBase: (mont: Handle, base: Uint8Array, windows: number, windowBits: number) => Handle
+  bnFixedBasePow: (table: Handle, digits: Uint8Array, out: Uint8Array) => void
+  bignumProblem?: string
+}
+
+const CONTEXTS = 32
+/** Native memory one fixed-base table may take: the widest window (≤ 8 bits) that fits. */
+const TABLE_BYTES = 24 * 2 ** 20
+
+/** The widest window whose table of ⌈bits/w⌉ × 2^w entries of `entryBytes` fits TABLE_BYTES (at least 1 bit). */
+export const windowBitsFor = (exponentBits: number, entryBytes: number): number => {
+  for (let w = 8; w > 1; w--) if (Math.ceil(exponentBits / w) * 2 ** w * entryBytes <= TABLE_BYTES) return w
+  return 1
+}
+
+/** Little-endian base-2^w digits of e (one byte each) for a table of `windows` windows. */
+const digitsOf = (e: bigint, w: number, windows: number): Uint8Array => {
+  const bytes = toBytes(e).reverse()
+  if (w === 8) return bytes
+  const digits = new Uint8Array(windows)
+  const mask = (1 << w) - 1
+  for (let i = 0, bit = 0; i < windows; i++, bit += w) {
+    const at = bit >> 3
+    const word = (bytes[at] ?? 0) | ((bytes[at + 1] ?? 0) << 8)
+    digits[i] = (word >> (bit & 7)) & mask
+  }
+  return digits
+}
+
+export type Made = { readonly kernels: BigIntKernels; readonly problem?: undefined } | { readonly kernels?: undefined; readonly problem: string }
+
+/** Native kernels with empty Montgomery-context caches, or why there are none. */
+export const make = (): Made => {
+  const opened = NativeAddon.open()
+  if (opened.problem !== undefined) return { problem: opened.problem }
+  const addon = opened.exports as Partial<Addon>
+  if (typeof addon.bnMont !== "function") return { problem: addon.bignumProblem ?? "the addon has no BN kernels (rebuild: npm run build -w backends)" }
+  return { kernels: kernelsOver(addon as Addon) }
+}
+
+const kernelsOver = (addon: Addon): BigIntKernels => {
+  // Montgomery contexts by modulus (a Map compares bigint keys by value), least recently used first.
+  const contexts = new Map<bigint, { readonly mont: Handle; readonly bytes: number }>()
+  const context = (modulus: bigint) => {
+    let found = contexts.get(modulus)
+    if (found !== undefined) {
+      contexts.delete(modulus)
+    } else {
+      const bytes = toBytes(modulus)
+      found = { mont: addon.bnMont(bytes), bytes: bytes.length }
+      if (contexts.size >= CONTEXTS) contexts.delete(contexts.keys().next().value!)
+    }
+    contexts.set(modulus, found)
+    return found
+  }
+
+  const reduce = (base: bigint, modulus: bigint): bigint => {
+    const b = base % modulus
+    return b < 0n ? b + modulus : b
+  }
+
+  const checkModulus = (modulus: bigint): void => {
+    if (modulus <= 1n || (modulus & 1n) === 0n) throw new RangeError("modPow needs an odd modulus greater than 1")
+  }
+
+  const modPow = (base: bigint, exponent: bigint, modulus: bigint): bigint => {
+    if (exponent < 0n) throw new RangeError("modPow needs a non-negative exponent")
+    checkModulus(modulus)
+    const { mont, bytes } = context(modulus)
+    const out = new Uint8Array(bytes)
+    addon.bnModPow(mont, toBytes(reduce(base, modulus)), toBytes(exponent), out)
+    return fromBytes(out)
+  }
+
+  const modPowPair: NonNullable<BigIntKernels["modPowPair"]> = ([baseA, expA, modA], [baseB, expB, modB]) => {
+    if (expA < 0n || expB < 0n) throw new RangeError("modPow needs a non-negative exponent")
+    checkModulus(modA)
+    checkModulus(modB)
+    const a = context(modA)
+    const b = context(modB)
+    const outA = new Uint8Array(a.bytes)
+    const outB = new Uint8Array(b.bytes)
+    addon.bnModPowX2(a.mont, toBytes(reduce(baseA, modA)), toBytes(expA), outA, b.mont, toBytes(reduce(baseB, modB)), toBytes(expB), outB)
+    return [fromBytes(outA), fromBytes(outB)]
+  }
+
+  const fixedBase = (base: bigint, modulus: bigint, exponentBits: number): FixedBasePower => {
+    if (!Number.isInteger(exponentBits) || exponentBits < 1) throw new RangeError("fixedBase needs a positive exponent size")
+    checkModulus(modulus)
+    const { mont, bytes } = context(modulus)
+    const w = windowBitsFor(exponentBits, bytes)
+    const windows = Math.ceil(exponentBits / w)
+    const table = addon.bnFixedBase(mont, toBytes(reduce(base, modulus)), windows, w)
+    const covered = windows * w
+    const limit = 1n << BigInt(covered)
+    const run = (digits: Uint8Array) => {
+      const out = new Uint8Array(bytes)
+      addon.bnFixedBasePow(table, digits, out)
+      return fromBytes(out)
+    }
+    // powRandom: one random byte per window, masked to w bits (uniform r of w·windows bits).
+    const random = new Uint8Array(windows)
+    const mask = (1 << w) - 1
+    return {
+      exponentBits: covered,
+      pow: (exponent) => {
+        if (exponent < 0n || exponent >= limit) throw new RangeError("fixed-base exponent outside the table's range")
+        return run(exponent === 0n ? new Uint8Array(0) : digitsOf(exponent, w, windows))
+      },
+      powRandom: () => {
+        crypto.getRandomValues(random)
+        if (w !== 8) for (let i = 0; i < windows; i++) random[i]! &= mask
+        const value = run(random)
+        random.fill(0) // r would decrypt this ciphertext: not left in a buffer that outlives the call
+        return value
+      }
+    }
+  }
+
+  return {
+    name: "node-openssl",
+    modPow,
+    modPowBatch: TsKernels.batchOf(modPow),
+    modInverse: TsKernels.modInverse,
+    modPowPair,
+    fixedBase
+  }
+}
