@@ -58,3 +58,56 @@ export const loader = (load: () => Promise<SEALLibrary>, onDrop: () => void) => 
         }))
     )
 }
+
+/** Whole-content equality of byte strings (a word at a time where both views are aligned). */
+export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false
+  let i = 0
+  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
+    const words = a.length >>> 2
+    const wa = new Uint32Array(a.buffer, a.byteOffset, words)
+    const wb = new Uint32Array(b.buffer, b.byteOffset, words)
+    for (; i < words; i++) if (wa[i] !== wb[i]) return false
+    i = words << 2
+  }
+  for (; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/**
+ * SEAL objects kept loaded across calls under a key of byte strings compared whole (so a caller only ever gets the
+ * object made from exactly its bytes) within one SEAL context. A call holds its entry until its scope closes; an
+ * entry is deleted only when no call holds it, oldest unused first, past `capacity`. `clear` forgets every entry
+ * without deleting it, for when the module that owned them was dropped.
+ */
+export const held = <V extends { delete: () => void }>(capacity: number) => {
+  const entries: Array<{ readonly context: object; readonly key: ReadonlyArray<Uint8Array>; readonly value: V; users: number }> = []
+  const matches = (key: ReadonlyArray<Uint8Array>, other: ReadonlyArray<Uint8Array>) => key.length === other.length && key.every((k, i) => sameBytes(k, other[i]!))
+  const acquire = <E, R>(context: object, key: ReadonlyArray<Uint8Array>, load: Effect.Effect<V, E, R>): Effect.Effect<V, E, R | Scope.Scope> =>
+    Effect.gen(function*() {
+      let entry = entries.find((e) => e.context === context && matches(e.key, key))
+      if (entry === undefined) {
+        entry = { context, key: key.map((k) => k.slice()), value: yield* load, users: 0 }
+        entries.push(entry)
+      } else {
+        entries.splice(entries.indexOf(entry), 1)
+        entries.push(entry) // most recent last
+      }
+      const mine = entry
+      mine.users++
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          mine.users--
+          for (let i = 0; entries.length > capacity && i < entries.length;) {
+            const e = entries[i]!
+            if (e.users > 0) i++
+            else {
+              entries.splice(i, 1)
+              e.value.delete()
+            }
+          }
+        }))
+      return mine.value
+    })
+  return { acquire, clear: () => void (entries.length = 0) }
+}

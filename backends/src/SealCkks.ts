@@ -18,7 +18,9 @@
 import { Effect, Layer, Scope } from "effect"
 import type { SEALLibrary } from "node-seal/implementation/seal"
 import type { Context as SealContext } from "node-seal/implementation/context"
+import type { Encryptor } from "node-seal/implementation/encryptor"
 import type { GaloisKeys } from "node-seal/implementation/galois-keys"
+import type { PlainText } from "node-seal/implementation/plain-text"
 import {
   Ckks,
   type CkksApi,
@@ -31,24 +33,27 @@ import {
   type RequesterKeys,
   strideFor
 } from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
-import { errorsOf, loader, own } from "./Seal.ts"
+import { errorsOf, held, loader, own } from "./Seal.ts"
 
 const CACHED_CONTEXTS = 8
-const CACHED_GALOIS_KEYS = 4
+const CACHED_KEYS = 4
 
-/** Whole-content equality (a word at a time where both views are aligned). */
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
-  if (a.length !== b.length) return false
-  let i = 0
-  if (a.byteOffset % 4 === 0 && b.byteOffset % 4 === 0) {
-    const words = a.length >>> 2
-    const wa = new Uint32Array(a.buffer, a.byteOffset, words)
-    const wb = new Uint32Array(b.buffer, b.byteOffset, words)
-    for (; i < words; i++) if (wa[i] !== wb[i]) return false
-    i = words << 2
-  }
-  for (; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
+/**
+ * A model as the evaluator multiplies and adds it. The mask and bias are encoded at the level (and the bias at the
+ * scale) they meet the ciphertext at, which only a rescaled ciphertext tells: they are filled in by the first
+ * evaluation and are the same for every later one (levels and scales follow from the primes alone).
+ */
+interface EncodedModel {
+  readonly weights: PlainText
+  readonly slots: { readonly mask: Float64Array; readonly bias: Float64Array }
+  mask?: PlainText
+  bias?: PlainText
+  readonly delete: () => void
+}
+
+interface LoadedEncryptor {
+  readonly encryptor: Encryptor
+  readonly delete: () => void
 }
 
 const { error, checkHeader } = errorsOf<CkksError["reason"], CkksError>((fields) => new CkksError(fields))
@@ -99,8 +104,11 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
   const contexts = new Map<string, SealContext>()
 
   const seal = loader(load, () => {
+    // Their objects went with the dropped module.
     contexts.clear()
-    galoisCache.length = 0 // their objects went with the dropped module
+    galoisKeys.clear()
+    models.clear()
+    encryptors.clear()
   })
   /** Runs `body` with the library in a fresh scope; a SEAL exception becomes `reason` (Seal.ts `loader`). */
   const withSeal = <A>(reason: CkksError["reason"], body: (s: SEALLibrary) => Effect.Effect<A, CkksError, Scope.Scope>) =>
@@ -162,13 +170,11 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
         const { features, stride } = keys
         if (rows.length === 0) return yield* Effect.fail(error("ShapeMismatch", "no rows to encrypt"))
         if (rows.some((r) => r.length !== features)) return yield* Effect.fail(error("ShapeMismatch", `rows must have the keys' ${features} features`))
-        const { context, secretKey, encoder } = yield* keyed(s, keys)
+        const context = yield* contextOf(s, keys.parameters)
+        const encoder = yield* own(() => s.CKKSEncoder(context))
         const slots = encoder.slotCount
         if (stride !== strideFor(features) || stride > slots) return yield* Effect.fail(error("ShapeMismatch", `stride ${stride} does not fit ${features} features`))
-        yield* checkHeader(keys.publicKey, "public key", "MalformedKeys")
-        const publicKey = yield* own(() => s.PublicKey())
-        yield* Effect.try({ try: () => publicKey.loadArray(context, keys.publicKey), catch: (e) => error("MalformedKeys", e) })
-        const encryptor = yield* own(() => s.Encryptor(context, publicKey, secretKey))
+        const { encryptor } = yield* encryptors.acquire(context, [keys.secretKey, keys.publicKey], loadEncryptor(s, context, keys))
         const perCiphertext = slots / stride
         const scale = 2 ** keys.scaleBits
         const ciphertexts: Array<Uint8Array> = []
@@ -177,10 +183,28 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
           rows.slice(start, start + perCiphertext).forEach((row, i) => values.set(Array.from(row), i * stride))
           const plain = yield* own(() => encoder.encode(values, scale))
           const serializable = yield* own(() => encryptor.encryptSymmetricSerializable(plain))
-          ciphertexts.push(serializable.saveArray(s.ComprModeType.zstd))
+          ciphertexts.push(serializable.saveArray(s.ComprModeType.none))
         }
         return { parameters: keys.parameters, scaleBits: keys.scaleBits, galoisKeys: keys.galoisKeys, ciphertexts, rows: rows.length, features, stride } satisfies EncryptedFeatures
       }))
+
+  const loadEncryptor = (s: SEALLibrary, context: SealContext, keys: QueryKeys) =>
+    Effect.gen(function*() {
+      yield* checkHeader(keys.secretKey, "secret key", "MalformedKeys")
+      yield* checkHeader(keys.publicKey, "public key", "MalformedKeys")
+      // SEAL's Encryptor keeps its own copies of both keys, so the loaded ones go at once.
+      const secretKey = s.SecretKey()
+      const publicKey = s.PublicKey()
+      return yield* Effect.try({
+        try: () => {
+          secretKey.loadArray(context, keys.secretKey)
+          publicKey.loadArray(context, keys.publicKey)
+          const encryptor = s.Encryptor(context, publicKey, secretKey)!
+          return { encryptor, delete: () => encryptor.delete() } satisfies LoadedEncryptor
+        },
+        catch: (e) => error("MalformedKeys", e)
+      }).pipe(Effect.ensuring(Effect.sync(() => [secretKey, publicKey].forEach((k) => k.delete()))))
+    })
 
   const encryptFeaturesEffect: CkksApi["encryptFeatures"] = (rows, parameters = defaultParameters) =>
     Effect.gen(function*() {
@@ -193,41 +217,45 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
     })
 
   /**
-   * The evaluator's loaded Galois keys by their bytes (in the context they were loaded in): a requester reusing its
-   * query keys sends the same ~3 MB each time, and parsing them costs more than the evaluation. Bytes are compared
-   * whole, so a request can only ever be evaluated with exactly the keys it carries. An entry is deleted only when
-   * no evaluation holds it (`users`), oldest unused first, past `CACHED_GALOIS_KEYS`.
+   * What stays loaded between calls (Seal.ts `held`, keys compared byte for byte):
+   * - the evaluator's Galois keys by their bytes: a requester reusing its query keys sends the same ~3 MB each time,
+   *   and parsing them costs more than the evaluation;
+   * - the evaluator's encoded model (weights, the slot mask and the bias, at the levels they are used at) by the
+   *   model and the request's layout: encoding them is an FFT and NTTs each;
+   * - the requester's encryptor by its secret and public key bytes.
    */
-  const galoisCache: Array<{ readonly context: SealContext; readonly bytes: Uint8Array; readonly keys: GaloisKeys; users: number }> = []
+  const galoisKeys = held<GaloisKeys>(CACHED_KEYS)
+  const models = held<EncodedModel>(CACHED_KEYS)
+  const encryptors = held<LoadedEncryptor>(CACHED_KEYS)
 
-  const galoisKeysOf = (s: SEALLibrary, context: SealContext, bytes: Uint8Array) =>
+  const loadGaloisKeys = (s: SEALLibrary, context: SealContext, bytes: Uint8Array) =>
     Effect.gen(function*() {
-      let entry = galoisCache.find((e) => e.context === context && sameBytes(e.bytes, bytes))
-      if (entry === undefined) {
-        yield* checkHeader(bytes, "Galois keys", "MalformedKeys")
-        const keys = s.GaloisKeys()
-        yield* Effect.try({ try: () => keys.loadArray(context, bytes), catch: (e) => error("MalformedKeys", e) }).pipe(Effect.tapError(() => Effect.sync(() => keys.delete())))
-        entry = { context, bytes: bytes.slice(), keys, users: 0 }
-        galoisCache.push(entry)
-      } else {
-        galoisCache.splice(galoisCache.indexOf(entry), 1)
-        galoisCache.push(entry) // most recent last
+      yield* checkHeader(bytes, "Galois keys", "MalformedKeys")
+      const keys = s.GaloisKeys()
+      yield* Effect.try({ try: () => keys.loadArray(context, bytes), catch: (e) => error("MalformedKeys", e) }).pipe(Effect.tapError(() => Effect.sync(() => keys.delete())))
+      return keys
+    })
+
+  /** The model's weights encoded for `stride`-wide rows at `scale` (the mask and bias: see EncodedModel). */
+  const encodeModel = (s: SEALLibrary, context: SealContext, model: { readonly weights: ReadonlyArray<number>; readonly bias: number }, stride: number, scale: number) =>
+    Effect.gen(function*() {
+      const encoder = yield* own(() => s.CKKSEncoder(context))
+      const slots = encoder.slotCount
+      const weights = new Float64Array(slots)
+      const mask = new Float64Array(slots)
+      const bias = new Float64Array(slots)
+      for (let block = 0; block < slots / stride; block++) {
+        weights.set(model.weights, block * stride)
+        mask[block * stride] = 1
+        bias[block * stride] = model.bias
       }
-      const held = entry
-      held.users++
-      yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          held.users--
-          for (let i = 0; galoisCache.length > CACHED_GALOIS_KEYS && i < galoisCache.length;) {
-            const e = galoisCache[i]!
-            if (e.users > 0) i++
-            else {
-              galoisCache.splice(i, 1)
-              e.keys.delete()
-            }
-          }
-        }))
-      return held.keys
+      const weightsPlain = yield* Effect.try({ try: () => encoder.encode(weights, scale)!, catch: (e) => error("InvalidParameters", e) })
+      const encoded: EncodedModel = {
+        weights: weightsPlain,
+        slots: { mask, bias },
+        delete: () => [encoded.weights, encoded.mask, encoded.bias].forEach((p) => p?.delete())
+      }
+      return encoded
     })
 
   const evaluateLinearEffect: CkksApi["evaluateLinear"] = (request, model) =>
@@ -247,25 +275,18 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
           return yield* Effect.fail(error("ShapeMismatch", `${request.ciphertexts.length} ciphertexts for ${rows} rows of stride ${stride}`))
         }
         if (![...model.weights, model.bias].every(Number.isFinite)) return yield* Effect.fail(error("ShapeMismatch", "a weight is not finite"))
-        const galois = yield* galoisKeysOf(s, context, request.galoisKeys)
+        const galois = yield* galoisKeys.acquire(context, [request.galoisKeys], loadGaloisKeys(s, context, request.galoisKeys))
         const steps = Array.from({ length: Math.log2(stride) }, (_, i) => 1 << i)
         const evaluator = yield* own(() => s.Evaluator(context))
         const scale = 2 ** request.scaleBits
-        const weights = new Float64Array(slots)
-        const mask = new Float64Array(slots)
-        const bias = new Float64Array(slots)
-        for (let block = 0; block < perCiphertext; block++) {
-          weights.set(model.weights, block * stride)
-          mask[block * stride] = 1
-          bias[block * stride] = model.bias
-        }
-        const weightsPlain = yield* own(() => encoder.encode(weights, scale))
+        const layout = new Float64Array([stride, request.scaleBits, model.bias, ...model.weights])
+        const encoded = yield* models.acquire(context, [new Uint8Array(layout.buffer)], encodeModel(s, context, model, stride, scale))
         const out: Array<Uint8Array> = []
         for (const [i, bytes] of request.ciphertexts.entries()) {
           const ct = yield* loadCiphertext(s, context, bytes, `ciphertext ${i}`)
           const acc = yield* Effect.try({
             try: () => {
-              const product = evaluator.multiplyPlain(ct, weightsPlain)!
+              const product = evaluator.multiplyPlain(ct, encoded.weights)!
               evaluator.rescaleToNext(product, product)
               return product
             },
@@ -277,14 +298,20 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
             const rotated = yield* own(() => evaluator.rotateVector(acc, step, galois))
             evaluator.add(acc, rotated, acc)
           }
-          const maskPlain = yield* own(() => encoder.encode(mask, scale))
-          evaluator.plainModSwitchTo(maskPlain, acc.parmsId, maskPlain)
-          evaluator.multiplyPlain(acc, maskPlain, acc)
+          if (encoded.mask === undefined) {
+            const mask = encoder.encode(encoded.slots.mask, scale)!
+            evaluator.plainModSwitchTo(mask, acc.parmsId, mask)
+            encoded.mask = mask
+          }
+          evaluator.multiplyPlain(acc, encoded.mask, acc)
           evaluator.rescaleToNext(acc, acc)
-          const biasPlain = yield* own(() => encoder.encode(bias, acc.scale))
-          evaluator.plainModSwitchTo(biasPlain, acc.parmsId, biasPlain)
-          evaluator.addPlain(acc, biasPlain, acc)
-          out.push(acc.saveArray(s.ComprModeType.zstd))
+          if (encoded.bias === undefined) {
+            const bias = encoder.encode(encoded.slots.bias, acc.scale)!
+            evaluator.plainModSwitchTo(bias, acc.parmsId, bias)
+            encoded.bias = bias
+          }
+          evaluator.addPlain(acc, encoded.bias, acc)
+          out.push(acc.saveArray(s.ComprModeType.none))
         }
         return { ciphertexts: out, rows, stride } satisfies EncryptedScores
       }))
@@ -374,7 +401,7 @@ export const make = (load: () => Promise<SEALLibrary>): CkksApi => {
             // SEAL throws on a level or scale mismatch: a ciphertext not made by encryptVector under these parameters.
             yield* Effect.try({ try: () => evaluator.add(acc, ct, acc), catch: (e) => error("MalformedCiphertext", `vector ${v}, ciphertext ${i}: ${e instanceof Error ? e.message : String(e)}`) })
           }
-          out.push(acc.saveArray(s.ComprModeType.zstd))
+          out.push(acc.saveArray(s.ComprModeType.none))
         }
         return out
       }))

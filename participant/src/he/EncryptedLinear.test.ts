@@ -79,18 +79,21 @@ describe("CKKS linear evaluation (node-seal)", () => {
     expect(scale.reason).toBe("InvalidParameters")
   }, 60_000)
 
-  it("kept query keys serve many queries; the owner's loaded Galois keys never serve another requester", async () => {
-    // Five requesters (one more than the owner keeps loaded), each with its own keys, asking in turns: a cache
-    // that matched keys by anything less than their bytes would rotate with another requester's keys, and the
-    // decrypted score would be noise.
+  it("kept query keys serve many queries; the owner's loaded keys and encoded models never serve another request", async () => {
+    // Five requesters (one more than the owner keeps loaded), each with its own keys, asking in turns of five
+    // models (each scaled differently): a cache that matched keys or models by anything less than their bytes would
+    // rotate with another requester's keys or weigh with another model, and the score would be wrong.
     const requesters = await Promise.all(Array.from({ length: 5 }, () => seal.queryKeys(featureColumns.length)))
+    const folded = foldScaling(model)
     for (const round of [0, 1]) {
       for (const [k, keys] of requesters.entries()) {
         const i = (round * 5 + k) % rows.length
+        const factor = round === 0 ? k + 1 : -(k + 1)
+        const scaled = { weights: folded.weights.map((w) => w * factor), bias: folded.bias * factor }
         const request = await seal.encryptRows(keys, [rows[i]!])
         expect(request.galoisKeys).toBe(keys.galoisKeys)
-        const [score] = await seal.decryptScore(keys, await seal.evaluateLinear(request, foldScaling(model)))
-        expect(Math.abs(score! - plainScore(rows[i]!))).toBeLessThan(1e-3)
+        const [score] = await seal.decryptScore(keys, await seal.evaluateLinear(request, scaled))
+        expect(Math.abs(score! - factor * plainScore(rows[i]!))).toBeLessThan(1e-3 * Math.abs(factor))
       }
     }
     // Rows of another width than the keys were made for are refused before anything is encrypted.
