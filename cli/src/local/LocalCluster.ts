@@ -126,6 +126,21 @@ const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stderr: A
     child.once("exit", (code) => reject(new Error(`jointly ${args[0]} exited with code ${code} before it was ready:\n${stderr.slice(-15).join("\n")}`)))
   })
 
+/**
+ * Ends a child process and waits for its exit, so that once `stop()` returns nothing of the cluster still writes
+ * to its directories (a caller removes them next): SIGTERM (and SIGCONT, for one a test paused), then SIGKILL if
+ * it is still there after `graceMs`.
+ */
+const terminate = async (child: ChildProcess, graceMs = 10_000): Promise<void> => {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise<void>((resolveExit) => child.once("exit", () => resolveExit()))
+  child.kill("SIGTERM")
+  child.kill("SIGCONT")
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs)
+  await exited
+  clearTimeout(timer)
+}
+
 const passphraseOf = async (dir: string) => {
   const file = join(dir, "passphrase")
   try {
@@ -250,9 +265,7 @@ export const start = async (options: Options) => {
       ports[i] = Number(new URL(coordinatorUrls[i]!).port)
       progress(`coordinator${instances > 1 ? ` instance ${i}` : ""}: ${coordinatorUrls[i]}`)
     }
-    stopped.push(async () => {
-      for (const child of coordinatorProcesses) if (child?.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
-    })
+    stopped.push(() => Promise.all(coordinatorProcesses.map((child) => (child === undefined ? undefined : terminate(child)))))
 
     // Participants: keystore first (its address is the org's identity), then registration, audit, process.
     const parties: Array<Party> = []
@@ -289,9 +302,7 @@ export const start = async (options: Options) => {
       const { child, ready } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json"), ...flags], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
       party.process = child
       party.ipfs = ipfsNodeOf(ready)
-      stopped.push(async () => {
-        if (child.exitCode === null) child.kill("SIGTERM")
-      })
+      stopped.push(() => terminate(child))
     }
     await Promise.all(parties.filter((party) => !party.external).map((party) => launch(party)))
     progress(`participants: ${parties.map((p) => `${p.name} (${p.address})`).join(", ")}`)
