@@ -455,8 +455,20 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
   it("closing the tab after it sent its masked input settles the task with the browser as a dropout", async () => {
     const reference = await cluster.waitForTask(await cluster.submit(statsSpec(["north", "south", "east"])))
     let closing: Promise<void> | undefined
-    await page.exposeFunction("__jointlyEvent", (event: { type: string; stage?: string; ok?: boolean }) => {
-      if (event.type === "stage" && event.ok && event.stage === "secagg.masked-input") closing ??= page.close()
+    await page.exposeFunction("__closeTab", () => void (closing ??= page.close()))
+    // Closing is asked of Node, which takes some milliseconds; a page left running meanwhile could answer the unmask
+    // request too (CI saw it). So the page stops itself from the next task on: the masked input's reply and its
+    // flush (microtasks) have left, and no later message can be answered before the tab is gone.
+    await page.evaluate(() => {
+      const g = globalThis as unknown as { __jointlyEvent: (event: { type: string; stage?: string; ok?: boolean }) => void; __closeTab: () => void }
+      g.__jointlyEvent = (event) => {
+        if (event.type !== "stage" || !event.ok || event.stage !== "secagg.masked-input") return
+        g.__closeTab()
+        setTimeout(() => {
+          const until = Date.now() + 60_000
+          while (Date.now() < until) { /* the tab is being closed */ }
+        }, 0)
+      }
     })
     const id = await cluster.submit(statsSpec(["north", "south", "web"]))
     await approve(page, id)
