@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import * as F from "./testing/fixtures.ts"
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
 const files = {
@@ -102,4 +103,37 @@ describe("joint query over real processes (bcw)", () => {
       expect((await readdir(join(party(name).dataDir, "outputs"))).filter((f) => f.endsWith(".partial"))).toEqual([])
     }
   }, 180_000)
+
+  it("OT-PSI in buckets: the receiver's process killed mid-engine suspends the task; restarted, it resumes after the buckets both kept and outputs the plaintext intersection", async () => {
+    const rows = { a: await csv(files.a.file), b: await csv(files.b.file) }
+    const b = new Set(rows.b.map((r) => r.id!))
+    const shared = new Set(rows.a.map((r) => r.id!).filter((id) => b.has(id)))
+    // 64 ids per bucket: bcw's ≈ 700 ids run as 16 engine sessions, long enough to kill the receiver mid-way.
+    const params = { idColumn: "id", receivers: [party("a").address], maxIds: 10_000, protocol: "ot", bucketIds: 64 }
+    const id = await cluster.submit({ kind: "query.psi", parties: ["a", "b"].map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params })
+    const bucketsDone = async () => {
+      const events = (await cluster.task(id).catch(() => undefined))?.events ?? []
+      return Math.max(0, ...events.filter((e) => e.type === "Progress" && (e.data as { stage: string }).stage === "query.ot").map((e) => (e.data as { done: number }).done))
+    }
+    await F.eventually(async () => ((await bucketsDone()) >= 4 ? true : undefined), "4 buckets done", 120_000)
+    const a = party("a")
+    const exited = new Promise((resolve) => a.process.once("exit", resolve))
+    a.process.kill("SIGKILL")
+    await exited
+    await F.eventually(async () => ((await cluster.task(id)).status === "Scheduled" ? true : undefined), "the attempt to be suspended", 60_000)
+    await cluster.launch(a)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    expect(detail.attempt).toBe(1)
+    const resumed = detail.events.find((e) => e.type === "Progress" && String((e.data as { detail?: string }).detail).startsWith("resumed"))
+    // When a party reported bucket 4 done, both had recorded the first 3 (each bucket's session needs both engines).
+    expect((resumed?.data as { done: number; total: number } | undefined)?.done).toBeGreaterThanOrEqual(3)
+    expect((resumed?.data as { total: number }).total).toBe(16)
+    const output = await outputOf("a", id)
+    expect(new Set(output.ids)).toEqual(shared)
+    expect(output.ids).toHaveLength(shared.size)
+    expect(output.rows.map((row: number) => rows.a[row]!.id)).toEqual(output.ids)
+    // Once the task is over, neither party keeps its resumable spill directory.
+    for (const name of ["a", "b"]) await F.eventually(async () => ((await readdir(join(party(name).dataDir, "spill"))).length === 0 ? true : undefined), `${name}'s spill directory removed`, 20_000)
+  }, 360_000)
 })

@@ -60,6 +60,16 @@ export class AttemptSuspended extends Schema.TaggedError<AttemptSuspended>()("At
   }
 }
 
+/**
+ * A round that failed because parties left (their process died, their link dropped) suspends the attempt instead,
+ * for a protocol that kept what resuming needs; a round that failed for any other reason (a timeout, a party's own
+ * error) is passed on as it is.
+ */
+export const suspendIfLeft = (protocol: string, error: RoundError): RoundError | AttemptSuspended =>
+  (error.offline ?? []).length > 0
+    ? new AttemptSuspended({ protocol, waitingFor: error.offline!, detail: `${error.offline!.join(", ")} left during ${error.stage}` })
+    : error
+
 /** A participant's handler failed in a way the protocol reports (bad data, policy, crypto check). */
 export class ParticipantFailure extends Schema.TaggedError<ParticipantFailure>()("ParticipantFailure", {
   participant: Schema.String,
@@ -132,9 +142,15 @@ export interface Checkpoints {
   readonly load: (key: string) => Effect.Effect<unknown>
 }
 
+/**
+ * Why a session's memory is dropped: a new attempt of the task starts (what resuming needs may stay, e.g. a
+ * resumable spill directory), or the task is over (everything goes).
+ */
+export type ReleaseReason = "attempt" | "ended"
+
 /** A value in a session's memory that holds something outside it, let go when the memory is dropped. */
 export interface Releasable {
-  readonly release: () => void
+  readonly release: (reason: ReleaseReason) => void
 }
 
 export const isReleasable = (value: unknown): value is Releasable =>

@@ -9,7 +9,7 @@
  * test exercises the very code a deployed participant runs.
  */
 import { Cause, Effect, Exit, Schema } from "effect"
-import type { ParticipantSession, StageHandler } from "../protocols/Protocol.ts"
+import type { ParticipantSession, ReleaseReason, StageHandler } from "../protocols/Protocol.ts"
 import { isReleasable, ParticipantFailure } from "../protocols/Protocol.ts"
 import type { StageOutcome, StageRequest } from "../wire/Messages.ts"
 
@@ -43,11 +43,11 @@ const describe = (error: unknown) => (error instanceof Error ? error.message : S
 export const make = (identity: Identity) => {
   const memories = new Map<string, Map<string, unknown>>()
   /** Drops the memory under `key`, releasing what its values hold (a failing release must not keep the rest). */
-  const drop = (key: string) => {
+  const drop = (key: string, reason: ReleaseReason) => {
     for (const value of memories.get(key)?.values() ?? []) {
       if (!isReleasable(value)) continue
       try {
-        value.release()
+        value.release(reason)
       } catch {
         // Releasing is best effort: what a value holds outside memory is cleaned up by its host at the latest.
       }
@@ -60,7 +60,7 @@ export const make = (identity: Identity) => {
     let memory = memories.get(key)
     if (memory === undefined) {
       // A new attempt starts clean: secrets of an earlier attempt must never be reused.
-      for (const k of [...memories.keys()]) if (k.startsWith(`${taskId}#`)) drop(k)
+      for (const k of [...memories.keys()]) if (k.startsWith(`${taskId}#`)) drop(k, "attempt")
       memory = new Map()
       memories.set(key, memory)
     }
@@ -99,9 +99,12 @@ export const make = (identity: Identity) => {
 
   return {
     handle,
-    /** Drops every attempt's memory of `taskId` (the task ended or was forgotten). */
-    forget: (taskId: string) => {
-      for (const k of [...memories.keys()]) if (k.startsWith(`${taskId}#`)) drop(k)
+    /**
+     * Drops every attempt's memory of `taskId`: the task ended or was forgotten, or (`"attempt"`) this host stops
+     * while the task may go on without it, to be resumed after a restart.
+     */
+    forget: (taskId: string, reason: ReleaseReason = "ended") => {
+      for (const k of [...memories.keys()]) if (k.startsWith(`${taskId}#`)) drop(k, reason)
     },
     /** The memory of one attempt (created on first use); for tests that inspect what a party kept. */
     memory: memoryOf

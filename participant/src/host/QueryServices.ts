@@ -9,7 +9,8 @@
  *     has a data dir (`jointly participant` passes its config's), whole or streamed (core/src/data/StreamedOutput.ts);
  *     without one the protocols keep the output in task memory.
  *   - Spill to `<data dir>/spill` (SpillFiles.ts), where the OT-PSI keeps a large id set in buckets instead of
- *     memory; cleared of a previous run's leftovers when the layer is built.
+ *     memory, and what it needs to resume a task after a restart; cleared of a previous run's leftovers (but the
+ *     resumable directories still within their keeping time) when the layer is built.
  */
 import { mkdir, open, rename, rm, writeFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
@@ -97,10 +98,16 @@ export const fileOutput = (dataDir: string) => ({
  * QueryCompute over a lazily started pool whose workers compose `backends` (this thread's groups come from the
  * context the layer is built in), and TaskOutput and Spill when a data dir is known.
  */
-export const layer = (options: { readonly dataDir?: string; readonly poolSize?: number; readonly backends?: Choice } = {}) => {
+export const layer = (options: {
+  readonly dataDir?: string
+  readonly poolSize?: number
+  readonly backends?: Choice
+  /** How long a task's resumable spill directory outlives its last use across host restarts (SpillFiles.DEFAULT_KEEP_MS). */
+  readonly spillKeepMs?: number
+} = {}) => {
   const compute = Layer.effect(Compute.QueryCompute, Effect.map(Compute.Groups, (groups) => poolCompute({ size: options.poolSize, groups, backends: options.backends })))
   const dataDir = options.dataDir
   if (dataDir === undefined) return compute
-  const spill = Layer.effect(Spill, Effect.as(SpillFiles.clearStale(dataDir), SpillFiles.make(dataDir)))
+  const spill = Layer.effect(Spill, Effect.as(SpillFiles.clearStale(dataDir, options.spillKeepMs), SpillFiles.make(dataDir)))
   return Layer.mergeAll(compute, Layer.succeed(TaskOutput, fileOutput(dataDir)), spill)
 }

@@ -166,7 +166,8 @@ export const over = (parts: RunnerParts): Runner => {
       runtime.forget(taskId)
     },
     close: async () => {
-      for (const taskId of accepted.keys()) runtime.forget(taskId)
+      // Stopping this host does not end its tasks: what they keep for a resume after a restart stays.
+      for (const taskId of accepted.keys()) runtime.forget(taskId, "attempt")
       accepted.clear()
       await parts.close()
     }

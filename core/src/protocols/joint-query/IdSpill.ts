@@ -193,6 +193,10 @@ export const spill = (
     return { dir, seed, count, duplicates: rows - count, empty }
   })
 
+/** Empties the id files of `dir`: a resumable directory spilled into by an earlier attempt, before spilling again. */
+export const clear = (dir: SpillDir): Effect.Effect<void, SpillError> =>
+  Effect.forEach(Array.from({ length: FILES }, (_, file) => file), (file) => dir.write(file, new Uint8Array(0)), { discard: true })
+
 /** Bucket `bucket` of `buckets` as spilled: the ids of its files and their rows. */
 export const readBucket = (spilled: Spilled, bucket: number, buckets: number): Effect.Effect<Bucket, SpillError> =>
   Effect.gen(function*() {

@@ -30,6 +30,16 @@ export interface Runs {
 
 export const empty = (dir: SpillDir): Runs => ({ dir, counts: [], count: 0 })
 
+/**
+ * The runs of the first `counts.length` buckets, kept in `dir` by an earlier attempt (psi/Resume.ts), with whatever a
+ * later bucket had written there emptied: the buckets from `counts.length` on run again and add their runs anew.
+ */
+export const restore = (dir: SpillDir, counts: ReadonlyArray<number>, buckets: number): Effect.Effect<Runs, SpillError> =>
+  Effect.as(
+    Effect.forEach(Array.from({ length: buckets - counts.length }, (_, i) => RUNS + counts.length + i), (file) => dir.write(file, new Uint8Array(0)), { discard: true }),
+    { dir, counts: [...counts], count: counts.reduce((sum, c) => sum + c, 0) }
+  )
+
 /** Appends the ids at `positions` of `bucket` as the next run, sorted by row. */
 export const add = (runs: Runs, bucket: IdSpill.Bucket, positions: ArrayLike<number>): Effect.Effect<void, SpillError> => {
   const order = Uint32Array.from(positions).sort((a, b) => bucket.rows[a]! - bucket.rows[b]!)

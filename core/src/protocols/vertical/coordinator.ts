@@ -15,7 +15,7 @@ import * as Merkle from "../federated-learning/Merkle.ts"
 import * as PsiCoordinator from "../joint-query/psi/coordinator.ts"
 import * as PsiSpec from "../joint-query/psi/spec.ts"
 import type { CoordinatorSession, Stage } from "../Protocol.ts"
-import { AttemptSuspended, ProtocolError, RoundError } from "../Protocol.ts"
+import { AttemptSuspended, ProtocolError, RoundError, suspendIfLeft } from "../Protocol.ts"
 import * as Linear from "./Linear.ts"
 import * as Secure from "./Secure.ts"
 import * as Spec from "./spec.ts"
@@ -64,16 +64,6 @@ interface Checkpoint {
 }
 
 const protocolError = (kind: string, reason: string, detail: string) => new ProtocolError({ protocol: kind, reason, detail })
-
-/**
- * A round that failed because parties left (their process died, their link dropped) suspends the attempt instead:
- * the checkpoint and every party's sealed progress stay, so the task resumes in a new attempt once they are back.
- * A round that failed for any other reason (a timeout, a party's own error) is passed on as it is.
- */
-const suspendIfLeft = (kind: string, error: RoundError) =>
-  (error.offline ?? []).length > 0
-    ? new AttemptSuspended({ protocol: kind, waitingFor: error.offline!, detail: `${error.offline!.join(", ")} left during ${error.stage}` })
-    : error
 
 const all = <A>(session: CoordinatorSession, make: (party: string) => A) => new Map(session.participants.map((p) => [p, make(p)] as const))
 

@@ -17,7 +17,7 @@ import * as Local from "../../../data/Local.ts"
 import { LocalData } from "../../../data/Tabular.ts"
 import * as TaskOutput from "../../../data/TaskOutput.ts"
 import { sha256Digest } from "../../../wire/Canonical.ts"
-import type { ParticipantSession } from "../../Protocol.ts"
+import type { ParticipantSession, ReleaseReason } from "../../Protocol.ts"
 import { handler, ParticipantFailure } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
 import * as Compute from "../Compute.ts"
@@ -27,6 +27,7 @@ import * as Ids from "../Ids.ts"
 import * as IdSpill from "../IdSpill.ts"
 import { Spill, type SpillError } from "../Spill.ts"
 import type { DatasetError } from "../../../data/DatasetError.ts"
+import * as OtPath from "./OtPath.ts"
 import * as Spec from "./spec.ts"
 import * as Party from "./Party.ts"
 
@@ -56,9 +57,13 @@ export const handlers = (ctx: Party.Context) => {
       let set: Ids.IdSet
       let spilled: IdSpill.Spilled | undefined
       if (spill._tag === "Some" && rows > Spec.bucketIdsOf(ctx.params)) {
-        const dir = yield* Effect.catch(spill.value.open(`psi-${session.taskId.slice(2, 18)}-${session.attempt}`), refused)
-        spilled = yield* Effect.catch(IdSpill.spill(source, ctx.params.idColumn, ctx.params.maxIds, dir, IdSpill.seedOf(session.taskId)), (error) =>
-          Effect.andThen(dir.remove, refused(error)))
+        // The task's own directory, as an earlier attempt left it (spec.ts "Resume"): the set is spilled again (the
+        // data may have changed since), what the engine recorded there is checked against it in `query.peers`.
+        const { dir, found } = yield* Effect.catch(spill.value.resumable(`psi-${session.taskId}`), refused)
+        spilled = yield* Effect.catch(
+          Effect.andThen(found ? IdSpill.clear(dir) : Effect.void, IdSpill.spill(source, ctx.params.idColumn, ctx.params.maxIds, dir, IdSpill.seedOf(session.taskId))),
+          (error) => Effect.andThen(dir.remove, refused(error))
+        )
         set = { ids: [], rows: [], duplicates: spilled.duplicates, empty: spilled.empty }
       } else {
         set = yield* Effect.catch(Ids.fromSource(source, ctx.params.idColumn, ctx.params.maxIds), refused)
@@ -80,7 +85,7 @@ export const handlers = (ctx: Party.Context) => {
       const extra = sum.keyPair ? Serialization.encodePublicKey(sum.keyPair.publicKey) : new Uint8Array(0)
       const { channel, advertisement } = yield* Channel.advertise(session, count, extra)
       const s: Party.State = {
-        set, ...(spilled === undefined ? {} : { spilled, release: () => void Effect.runFork(spilled.dir.remove) }), scalar: Group.groups[ctx.group].randomScalar(), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
+        set, ...(spilled === undefined ? {} : { spilled, release: (reason: ReleaseReason) => void (reason === "ended" && Effect.runFork(spilled.dir.remove)) }), scalar: Group.groups[ctx.group].randomScalar(), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
         inbox: new Map(), outbox: new Map(), outboxShuffled: false, received: new Map()
       }
       // Counted locally only: the receiver's output file reports them; nothing about them leaves.
@@ -108,7 +113,9 @@ export const handlers = (ctx: Party.Context) => {
       }
       if (s.protocol === "ot") {
         // validate() refused an explicit "ot" the task cannot run; a default "ot" is only chosen where it can.
-        return { ok: true as const }
+        if (s.spilled === undefined) return { ok: true as const }
+        s.resumable = yield* Effect.catch(OtPath.resumable(ctx, session, s as Party.Peered), (error) => Party.fail(session, stage, "SpillFailed", error.message))
+        return { ok: true as const, ...(s.resumable.length > 0 && { resumable: s.resumable.length }) }
       }
       Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
       if (ctx.mode === "sum" && session.self !== ctx.holder) {

@@ -19,6 +19,7 @@ import * as Engine from "../ot-psi/Engine.ts"
 import * as Link from "../ot-psi/Link.ts"
 import * as RowRuns from "../RowRuns.ts"
 import * as Party from "./Party.ts"
+import * as Resume from "./Resume.ts"
 import * as Spec from "./spec.ts"
 
 /** Bytes of engine messages per reply: 6 MiB is 8 MiB in base64, half the 16 MiB socket frame. */
@@ -109,35 +110,55 @@ const unmatched = (n: number, indices: Uint32Array): Array<number> => {
   return out
 }
 
+/** This party's shape of the task's engine (Resume.Shape): its role, what its output keeps, the buckets, the hash seed. */
+const shapeOf = (ctx: Party.Context, session: ParticipantSession, s: Party.Peered): Resume.Shape => {
+  const peer = session.participants.find((p) => p !== session.self)!
+  return {
+    role: session.self === ctx.holder ? "receiver" : "sender",
+    keep: !ctx.params.receivers.includes(session.self) ? "nothing" : ctx.mode === "difference" ? "unmatched" : "matched",
+    buckets: IdSpill.bucketCount(Math.max(Party.sizeOf(s), Party.countOf(s, peer)), Spec.bucketIdsOf(ctx.params)),
+    seed: IdSpill.seedOf(session.taskId)
+  }
+}
+
+/** The leading buckets an earlier attempt of this task finished that this party can keep (none without a spilled set). */
+export const resumable = (ctx: Party.Context, session: ParticipantSession, s: Party.Peered): Effect.Effect<ReadonlyArray<Resume.Bucket>, SpillError> =>
+  s.spilled === undefined ? Effect.succeed([]) : Resume.resumable(s.spilled, shapeOf(ctx, session, s))
+
+const total = (buckets: ReadonlyArray<Resume.Bucket>, of: (b: Resume.Bucket) => number) => buckets.reduce((sum, b) => sum + of(b), 0)
+
 /**
  * The engine over this party's set, bucket by bucket when there are several (spec.ts "Buckets"): one engine session
  * per bucket over the same link, its context naming the bucket. An in-memory set is split by the same hash. A
  * spilled one is read back one bucket at a time, and at a party that receives output, what its output lists — the
  * matched ids, or for a difference the unmatched ones — goes back to the spill directory as the bucket closes, as a
- * run sorted by row (`s.runs`, RowRuns.ts), so nothing proportional to the output stays in memory. The spill
- * directory is removed when the engine fails, when it is done at a party without output, and otherwise once the
- * output is written (Outputs.ts).
+ * run sorted by row (`s.runs`, RowRuns.ts), so nothing proportional to the output stays in memory.
+ *
+ * A spilled set's engine starts after the `kept` buckets of an earlier attempt (spec.ts "Resume") and records each
+ * bucket it finishes. Its directory is removed when the engine fails, and otherwise when the task is over (the
+ * output written, or the task's memory released as ended): a peer that still has to resume needs this party's
+ * record too. An engine stopped by a new attempt keeps it.
  */
 const inBuckets = (
-  role: "receiver" | "sender",
   link: Pump,
   s: Party.Peered,
   options: Engine.Options,
-  buckets: number,
-  seed: number,
-  keep: "matched" | "unmatched" | "nothing"
+  shape: Resume.Shape,
+  kept: ReadonlyArray<Resume.Bucket>
 ): Effect.Effect<Engine.Output, Engine.EngineError | SpillError, Aes> => {
-  const engine = role === "receiver" ? Engine.receiver : Engine.sender
+  const engine = shape.role === "receiver" ? Engine.receiver : Engine.sender
   const { spilled } = s
+  const { buckets, keep } = shape
   if (buckets === 1 && spilled === undefined) return engine(link, s.set.ids, options)
   const run = Effect.gen(function*() {
-    const split = spilled === undefined ? IdSpill.bucketsOf(s.set.ids, seed, buckets) : undefined
+    const split = spilled === undefined ? IdSpill.bucketsOf(s.set.ids, shape.seed, buckets) : undefined
     const matched: Array<number> = []
-    const runs = spilled === undefined || keep === "nothing" ? undefined : RowRuns.empty(spilled.dir)
-    let matches = 0
-    let peerElements = 0
+    const runs = spilled === undefined || keep === "nothing" ? undefined : yield* RowRuns.restore(spilled.dir, kept.map((b) => b.kept), buckets)
+    const done = [...kept]
+    let matches = total(kept, (b) => b.matches)
+    let peerElements = total(kept, (b) => b.peerElements)
     let last: Engine.Output | undefined
-    for (let b = 0; b < buckets; b++) {
+    for (let b = kept.length; b < buckets; b++) {
       const members = split?.[b]
       const bucket = members !== undefined ? { ids: members.map((i) => s.set.ids[i]!), rows: members } : yield* IdSpill.readBucket(spilled!, b, buckets)
       const context = concatBytes(options.context, utf8ToBytes(`|bucket|${b}|${buckets}`))
@@ -148,18 +169,22 @@ const inBuckets = (
       link.progress = { done: b + 1, total: buckets }
       if (members !== undefined) {
         for (const i of out.indices) matched.push(members[i]!)
-      } else if (runs !== undefined) {
-        yield* RowRuns.add(runs, bucket, keep === "matched" ? out.indices : unmatched(bucket.ids.length, out.indices))
+        continue
       }
+      const listed = keep === "matched" ? out.indices : unmatched(bucket.ids.length, out.indices)
+      if (runs !== undefined) yield* RowRuns.add(runs, bucket, listed)
+      done.push({ digest: Resume.digestOf(bucket), matches: out.indices.length, kept: runs === undefined ? 0 : listed.length, peerElements: out.stats.peerElements })
+      yield* Resume.record(spilled!.dir, shape, done)
     }
     if (runs !== undefined) {
       s.runs = runs
       s.cardinality = matches
     }
+    // The last bucket always runs (Resume.resumable never keeps it), so `last` is set.
     return { indices: Uint32Array.from(matched), stats: { ...last!.stats, elements: Party.sizeOf(s), peerElements } }
   })
   if (spilled === undefined) return run
-  return Effect.onExit(run, (exit) => (exit._tag === "Failure" || s.runs === undefined ? spilled.dir.remove : Effect.void))
+  return Effect.onExit(run, (exit) => (exit._tag === "Failure" && !Cause.hasInterruptsOnly(exit.cause) ? spilled.dir.remove : Effect.void))
 }
 
 interface OtState {
@@ -180,7 +205,7 @@ const contextOf = (session: ParticipantSession, receiver: string, sender: string
 const label = (from: string, to: string, sequence: number) => `ot|${from}>${to}|${sequence}`
 
 export const handlers = (ctx: Party.Context) => {
-  const pump = handler(Spec.ot, ({ from, inbound }, session) =>
+  const pump = handler(Spec.ot, ({ from, inbound, resume = 0 }, session) =>
     Effect.gen(function*() {
       const stage = Spec.ot.name
       const s = yield* Party.withPeers(session, stage)
@@ -190,7 +215,9 @@ export const handlers = (ctx: Party.Context) => {
       let ot = session.memory.get(MEMORY) as OtState | undefined
       if (ot === undefined) {
         const receiver = ctx.holder
-        const role = session.self === receiver ? "receiver" : "sender"
+        const shape = shapeOf(ctx, session, s)
+        const resumable = s.resumable ?? []
+        if (resume > resumable.length) return yield* Party.fail(session, stage, "ResumeMismatch", `asked to resume at bucket ${resume}, but this party kept ${resumable.length}`)
         const p = new Pump()
         const options: Engine.Options = {
           context: contextOf(session, receiver, peer === receiver ? session.self : peer),
@@ -200,9 +227,7 @@ export const handlers = (ctx: Party.Context) => {
             if (progress.stage === "values") p.progress = { done: progress.partition + 1, total: progress.partitions }
           }
         }
-        const buckets = IdSpill.bucketCount(Math.max(Party.sizeOf(s), Party.countOf(s, peer)), Spec.bucketIdsOf(ctx.params))
-        const keep = !ctx.params.receivers.includes(session.self) ? "nothing" : ctx.mode === "difference" ? "unmatched" : "matched"
-        const program = inBuckets(role, p, s, options, buckets, IdSpill.seedOf(session.taskId), keep)
+        const program = inBuckets(p, s, options, shape, resumable.slice(0, resume))
         const services = yield* Effect.context<Aes>()
         const fiber = Effect.runFork(Effect.provideContext(program, services))
         fiber.addObserver((exit) => p.finish(exit))

@@ -15,7 +15,7 @@ import * as Serialization from "../../../crypto/paillier/Serialization.ts"
 import { LocalData } from "../../../data/Tabular.ts"
 import * as TaskOutput from "../../../data/TaskOutput.ts"
 import { sha256Digest } from "../../../wire/Canonical.ts"
-import type { ParticipantSession } from "../../Protocol.ts"
+import type { ParticipantSession, ReleaseReason } from "../../Protocol.ts"
 import { handler, ParticipantFailure } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
 import * as Compute from "../Compute.ts"
@@ -24,6 +24,7 @@ import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
 import type * as IdSpill from "../IdSpill.ts"
 import type * as RowRuns from "../RowRuns.ts"
+import type * as Resume from "./Resume.ts"
 import * as Spec from "./spec.ts"
 
 /** The task as this party runs it. */
@@ -62,8 +63,13 @@ export interface State {
   set: Ids.IdSet
   /** The set on disk in buckets (IdSpill.ts), on the OT path of a large set at a host with a data directory. */
   readonly spilled?: IdSpill.Spilled
-  /** Removes the spill directory when the task's memory is dropped (Protocol.ts `Releasable`), whatever happened. */
-  readonly release?: () => void
+  /**
+   * Removes the spill directory when the task is over (Protocol.ts `Releasable`); a new attempt keeps it, as the
+   * task's resumable directory (spec.ts "Resume").
+   */
+  readonly release?: (reason: ReleaseReason) => void
+  /** OT path, spilled set: the leading buckets an earlier attempt finished that this one can keep (Resume.ts). */
+  resumable?: ReadonlyArray<Resume.Bucket>
   readonly scalar: Uint8Array
   readonly channel: Channel.Keys["channel"]
   readonly reply: typeof Spec.KeysReply.Type

@@ -7,8 +7,9 @@ import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Deferred, Effect } from "effect"
 import type { CoordinatorSession } from "../../Protocol.ts"
-import { ProtocolError } from "../../Protocol.ts"
+import { ProtocolError, suspendIfLeft } from "../../Protocol.ts"
 import * as Ids from "../Ids.ts"
+import * as IdSpill from "../IdSpill.ts"
 import * as Spec from "./spec.ts"
 
 export interface Options {
@@ -26,9 +27,11 @@ export const run = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.P
     const keys = yield* session.round(Spec.keys, all(() => ({})), every)
     const advertisements = parties.map((participant) => ({ participant, ...keys.get(participant)! }))
     const counts = new Map(advertisements.map((a) => [a.participant, a.count] as const))
-    yield* session.round(Spec.peers, all(() => ({ advertisements })), every)
+    const checked = yield* session.round(Spec.peers, all(() => ({ advertisements })), every)
     const protocol = Spec.protocolOf(mode, params, n, Math.max(...counts.values()))
-    const outputs = yield* (protocol === "ot" ? otPath(session, params, options) : ring(session, mode, params, counts, options))
+    // The OT engine in buckets starts after those both parties kept from an earlier attempt (spec.ts "Resume").
+    const resume = Math.min(...parties.map((p) => checked.get(p)?.resumable ?? 0))
+    const outputs = yield* (protocol === "ot" ? otPath(session, params, counts, resume, options) : ring(session, mode, params, counts, options))
     return yield* results(session, mode, params, outputs)
   })
 
@@ -120,9 +123,13 @@ const ring = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params,
  * already has `QUEUE_CHARS` waiting, which holds the coordinator's buffer to a few megabytes — and otherwise when
  * the peer's messages arrive. When both wait with nothing on the way, nobody can ever send: Stalled.
  */
-const otPath = (session: CoordinatorSession, params: Spec.Params, options: Options) =>
+const otPath = (session: CoordinatorSession, params: Spec.Params, counts: ReadonlyMap<string, number>, resume: number, options: Options) =>
   Effect.gen(function*() {
     const parties = session.participants
+    if (resume > 0) {
+      const buckets = IdSpill.bucketCount(Math.max(...counts.values()), Spec.bucketIdsOf(params))
+      yield* session.progress({ stage: Spec.ot.name, done: resume, total: buckets, detail: `resumed: ${resume} buckets kept from an earlier attempt` })
+    }
     const peerOf = (party: string) => parties.find((p) => p !== party)!
     /** Boxes on their way to each party, how many it was sent before (the `from` it checks), and its state. */
     const queued = new Map(parties.map((p) => [p, [] as Array<string>]))
@@ -165,7 +172,11 @@ const otPath = (session: CoordinatorSession, params: Spec.Params, options: Optio
           }
           const inbound = take(party)
           notify()
-          const replies = yield* session.round(Spec.ot, new Map([[party, { from: delivered.get(party)!, inbound }]]), { minReplies: 1, timeoutMs: options.timeoutMs })
+          const request = { from: delivered.get(party)!, inbound, ...(resume > 0 && { resume }) }
+          // Parties leaving while the engines run suspend the attempt: what they finished is kept for the next one.
+          const replies = yield* session.round(Spec.ot, new Map([[party, request]]), { minReplies: 1, timeoutMs: options.timeoutMs }).pipe(
+            Effect.catchTag("RoundError", (error) => Effect.fail(suspendIfLeft(Spec.kinds.intersection, error)))
+          )
           rounds++
           const reply = replies.get(party)!
           delivered.set(party, delivered.get(party)! + inbound.length)

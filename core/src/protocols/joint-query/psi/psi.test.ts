@@ -15,6 +15,7 @@ import type { ParticipantSession, StageHandler } from "../../Protocol.ts"
 import { handler, ParticipantFailure } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
 import * as Group from "../Group.ts"
+import * as IdSpill from "../IdSpill.ts"
 import * as Spill from "../Spill.ts"
 import { csvTable, exampleFile, idSet, intersect, outputs, party, table } from "../TestData.ts"
 import * as Coordinator from "./coordinator.ts"
@@ -47,14 +48,15 @@ const run = async (
   const labels = datasets.map((d, i) => `${d.name}#${i}#${Math.random()}`)
   // Each party's spill directories, counted as they are opened and removed.
   const spilled = { opened: 0, removed: 0 }
+  const counted = (dir: Spill.SpillDir): Spill.SpillDir => {
+    spilled.opened++
+    return { ...dir, remove: Effect.andThen(dir.remove, Effect.sync(() => void spilled.removed++)) }
+  }
   const spills = datasets.map((): Spill.Spill["Service"] => {
     const inner = Spill.inMemory()
     return {
-      open: (label) =>
-        Effect.map(inner.open(label), (dir) => {
-          spilled.opened++
-          return { ...dir, remove: Effect.andThen(dir.remove, Effect.sync(() => void spilled.removed++)) }
-        })
+      open: (label) => Effect.map(inner.open(label), counted),
+      resumable: (key) => Effect.map(inner.resumable(key), ({ dir, found }) => ({ dir: counted(dir), found }))
     }
   })
   const withSpill = (i: number, config: InMemoryHost.ParticipantConfig): InMemoryHost.ParticipantConfig =>
@@ -319,6 +321,72 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
     expect(Spec.validate("intersection", { ...params, group: "ristretto255" }, parties.slice(0, 2))?.field).toBe("group")
     expect(Spec.validate("intersection", params, parties.slice(0, 2))).toBeUndefined()
     expect(Schema.decodeUnknownExit(Spec.Params)({ idColumn: "id", receivers: [parties[0]], maxIds: 10, protocol: "rr22" })._tag).toBe("Failure")
+  })
+
+  describe("OT in buckets resumes from what both parties kept (spec.ts \"Resume\")", () => {
+    const taskId = `0x${"5e".repeat(16)}`
+    const B = 16
+    const params = (receiver: string) =>
+      Schema.decodeUnknownSync(Spec.Params)({ idColumn: "id", receivers: [receiver], maxIds: 100_000, chunkSize: 97, protocol: "ot", bucketIds: 64 })
+    /**
+     * One attempt of the same task on fresh participants (as after a restart) that keep their spill services: the
+     * receiver's engine stops answering once it finished `leaveAfter` buckets, as if its process died there.
+     */
+    const attempt = async (n: number, datasets: ReadonlyArray<TabularData>, spills: ReadonlyArray<Spill.Spill["Service"]>, wallets: ReadonlyArray<ReturnType<typeof InMemoryHost.randomWallet>>, leaveAfter?: number) => {
+      const p = params(wallets[0]!.address)
+      const labels = datasets.map((d, i) => `${d.name}#${i}#${Math.random()}`)
+      const leave = (handlers: ReadonlyArray<StageHandler<any, any, any>>) =>
+        leaveAfter === undefined ? handlers : handlers.map((h) => h.stage.name !== Spec.ot.name ? h : handler(Spec.ot, (request, session: ParticipantSession) =>
+          Effect.flatMap(h.handle(request, session) as Effect.Effect<typeof Spec.ot.reply.Type, ParticipantFailure>, (reply) =>
+            (reply.progress?.done ?? 0) >= leaveAfter ? Effect.fail(new ParticipantFailure({ participant: session.self, stage: Spec.ot.name, code: "Left", detail: "gone" })) : Effect.succeed(reply))))
+      const host = InMemoryHost.make(datasets.map((data, i) => {
+        const config = party(labels[i]!, data, i === 0 ? leave(Participant.taskHandlers("ids", "intersection", p)) : Participant.taskHandlers("ids", "intersection", p), { wallet: wallets[i]! })
+        return { ...config, provide: (effect) => config.provide!(Effect.provideService(effect, Spill.Spill, spills[i]!)) }
+      }), { taskId, attempt: n })
+      const result = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, "intersection", p, { timeoutMs: 60_000 }))))
+      const ot = host.progress.filter((e) => e.stage === Spec.ot.name)
+      return { result, output: [...outputs.get(labels[0]!)!.values()][0] as Output | undefined, resumed: ot.find((e) => e.detail?.startsWith("resumed")), ot }
+    }
+    const setup = () => ({ wallets: [InMemoryHost.randomWallet(), InMemoryHost.randomWallet()], spills: [Spill.inMemory(), Spill.inMemory()] })
+    const expectOutput = (output: Output | undefined, data: TabularData, expected: Set<string>) => {
+      expect(new Set(output!.ids)).toEqual(expected)
+      expect(output!.ids!.length).toBe(expected.size)
+      expect(output!.rows!.map((row) => data.strings("id")[row])).toEqual(output!.ids)
+      expect(output!.rows).toEqual([...output!.rows!].sort((x, y) => x - y))
+    }
+
+    it("a second attempt starts after the buckets both parties finished, and outputs exactly the plaintext intersection", async () => {
+      const { wallets, spills } = setup()
+      const [a, b] = [bcw[0]!, bcw[1]!]
+      const first = await attempt(1, [a, b], spills, wallets, 6)
+      expect(first.result._tag).toBe("Failure")
+      const second = await attempt(2, [a, b], spills, wallets)
+      success(second.result)
+      expectOutput(second.output, a, intersect(idSet(a, "id"), idSet(b, "id")))
+      // Resumed where both had recorded their buckets (the receiver left at 6; the sender was at most one ahead)…
+      expect(second.resumed).toMatchObject({ total: B })
+      expect(second.resumed!.done).toBeGreaterThanOrEqual(5)
+      expect(second.resumed!.done).toBeLessThanOrEqual(6)
+      // …and ran only the buckets after it: no engine progress at or below the resume point.
+      expect(Math.min(...second.ot.filter((e) => e !== second.resumed).map((e) => e.done))).toBe(second.resumed!.done + 1)
+    }, 120_000)
+
+    it("a bucket whose ids changed between attempts is run again (its digest differs), so the output follows the new data", async () => {
+      const { wallets, spills } = setup()
+      const [a, b] = [bcw[0]!, bcw[1]!]
+      const first = await attempt(1, [a, b], spills, wallets, 8)
+      expect(first.result._tag).toBe("Failure")
+      // The receiver's data loses one id of the intersection that sat in bucket 2 (kept by the first attempt).
+      const shared = intersect(idSet(a, "id"), idSet(b, "id"))
+      const seed = IdSpill.seedOf(taskId)
+      const gone = [...shared].find((id) => IdSpill.bucketOf(IdSpill.hashOf(id, seed), B) === 2)!
+      const ids = a.strings("id")
+      const changed = table(a.name, { id: ids.map((id) => (id === gone ? "" : id)) })
+      const second = await attempt(2, [changed, b], spills, wallets)
+      success(second.result)
+      expect(second.resumed!.done).toBe(2)
+      expectOutput(second.output, changed, new Set([...shared].filter((id) => id !== gone)))
+    }, 120_000)
   })
 
   it("a relayed engine message altered by the coordinator is refused (UndecryptablePayload)", async () => {

@@ -50,6 +50,15 @@
  *           runs merged into row order while its digest is hashed (data/StreamedOutput.ts). Memory per party then:
  *           its fixed footprint, 16 MiB of spill buffers, one bucket (≤ bucketIds ids) and 16 MiB of merge buffers —
  *           not the rows nor the output (README "Memory"; `npm run bench -- psi-memory` measures it).
+ *   Resume (OT engine in buckets, a spilled set): the spill directory is the task's, kept across attempts and host
+ *           restarts (../Spill.ts `resumable`), and each party records every bucket its engine finished (Resume.ts: the
+ *           bucket's digest, its matches and output count, the peer's announced size). When the task is run again
+ *           (a party left mid-engine and came back, a participant or the coordinator restarted), each party spills
+ *           its set again, keeps the leading recorded buckets whose content is unchanged, says how many in
+ *           `query.peers`, and the engine starts at the smaller count (never past the last bucket, which always runs
+ *           again); every bucket run again uses the new attempt's session. Parties leaving during the engine's
+ *           rounds suspend the attempt instead of failing the task (AttemptSuspended). Learned by the resume: the
+ *           peer's count of recorded buckets (a number the bucket progress already showed); the coordinator sees it too.
  *           Leakage beyond the ECDH path's: each party learns the size of every bucket of the other's set
  *           (each engine session announces its size) — a histogram of a public hash of the ids, B numbers, nothing
  *           for B = 1. A party could always pick ids for their hash; under the semi-honest model it does not.
@@ -123,7 +132,15 @@ export type Params = typeof Params.Type
 
 export const KeysReply = Schema.Struct({ channelPublicKey: Bytes, count: Count, extra: Bytes, signature: Schema.String })
 export const keys = stage("query.keys", Schema.Struct({}), KeysReply)
-export const peers = stage("query.peers", Schema.Struct({ advertisements: Schema.Array(Advertisement) }), Schema.Struct({ ok: Schema.Literal(true) }))
+/**
+ * On the OT path, a party with a resumable spill also says how many leading buckets it kept from an earlier attempt
+ * (Resume.ts); the coordinator starts the engine at the smaller count (`query.ot`'s `resume`).
+ */
+export const peers = stage(
+  "query.peers",
+  Schema.Struct({ advertisements: Schema.Array(Advertisement) }),
+  Schema.Struct({ ok: Schema.Literal(true), resumable: Schema.optional(Count) })
+)
 /** Hop `hop` of chunk `index` of `source`'s set; hop 0 is the owner's own chunk (no payload). */
 export const blind = stage(
   "query.blind",
@@ -148,7 +165,8 @@ export const take = stage("query.take", Schema.Struct({ index: Count, payload: B
  */
 export const ot = stage(
   "query.ot",
-  Schema.Struct({ from: Count, inbound: Schema.Array(SealedBox) }),
+  /** `resume`: the first bucket the engine runs (both parties kept the ones before it); read by the first pump only. */
+  Schema.Struct({ from: Count, inbound: Schema.Array(SealedBox), resume: Schema.optional(Count) }),
   Schema.Struct({
     outbound: Schema.Array(SealedBox),
     done: Schema.Boolean,
