@@ -11,6 +11,8 @@
  * ring costs ≈ 200 CPU-s per 1M×1M and holds its set in memory, so "ecdh" is for smaller sizes). The participants
  * have data directories, so the OT engine's sets above `bucketIds` go to disk in buckets (psi/spec.ts "Buckets").
  * The load average at the start and end of each run is in the params: on a shared machine it moves wall times.
+ * PSI_MEMORY_TASK_MS (default an hour) bounds each task, PSI_MEMORY_ROUND_MS (default 30 minutes) each of its rounds
+ * (reading and spilling the set is one round): 100M ids per party need more than the defaults.
  *
  * PSI_MEMORY_SAMPLE_DIR (debug): every thread of the cluster's processes samples its memory there every
  * PSI_MEMORY_SAMPLE_MS (default 10 000; thread-memory.cjs), and after each task the bench prints, per participant thread, the first, last and largest
@@ -26,6 +28,8 @@ import { emit, progress } from "./Report.ts"
 import { peakRssOf } from "./sources.ts"
 
 const columns = [{ name: "id", type: "string" }] as const
+const taskMs = Number(process.env.PSI_MEMORY_TASK_MS ?? 3_600_000)
+const roundMs = Number(process.env.PSI_MEMORY_ROUND_MS ?? 1_800_000)
 
 /** `rows` ids `u<from + i>` as a one-column CSV, by DuckDB. */
 const idFile = async (file: string, from: number, rows: number) => {
@@ -85,9 +89,9 @@ const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
       kind: "query.psi",
       parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "ids" })) as never,
       params: { idColumn: "id", receivers: [cluster.party("a").address], maxIds: n, protocol },
-      roundTimeoutMs: 1_800_000
+      roundTimeoutMs: roundMs
     } as never)
-    const detail = await cluster.waitForTask(id, { timeoutMs: 3_600_000 })
+    const detail = await cluster.waitForTask(id, { timeoutMs: taskMs })
     const wall = performance.now() - started
     if (detail.status !== "Succeeded") throw new Error(`${protocol} PSI over ${n} ids ended ${detail.status}: ${detail.reason}`)
     const cardinality = (detail.result as { cardinality?: number }).cardinality
