@@ -50,24 +50,19 @@ const char *prg_load(void) {
 #define CHUNK 16384
 static const unsigned char zeros[CHUNK];
 
-static void add_chunk(unsigned char *acc, const unsigned char *ks, size_t bytes, int limbs, int add) {
-  if (limbs == 1) {
-    for (size_t i = 0; i < bytes; i += 4) {
-      uint32_t a, k;
-      memcpy(&a, acc + i, 4);
-      memcpy(&k, ks + i, 4);
-      a = add ? a + k : a - k;
-      memcpy(acc + i, &a, 4);
-    }
-  } else {
-    for (size_t i = 0; i < bytes; i += 8) {
-      uint64_t a, k;
-      memcpy(&a, acc + i, 8);
-      memcpy(&k, ks + i, 8);
-      a = add ? a + k : a - k;
-      memcpy(acc + i, &a, 8);
-    }
+/* acc ± ks over `bytes`, as little-endian words of W bytes (one ring element each); memcpy keeps it alignment-safe. */
+#define ADD_WORDS(T, W)                                         \
+  for (size_t i = 0; i < bytes; i += W) {                       \
+    T a, k;                                                     \
+    memcpy(&a, acc + i, W);                                     \
+    memcpy(&k, ks + i, W);                                      \
+    a = add ? a + k : a - k;                                    \
+    memcpy(acc + i, &a, W);                                     \
   }
+
+static void add_chunk(unsigned char *acc, const unsigned char *ks, size_t bytes, int limbs, int add) {
+  if (limbs == 1) ADD_WORDS(uint32_t, 4)
+  else ADD_WORDS(uint64_t, 8)
 }
 
 static napi_value add_keystreams(napi_env env, napi_callback_info info) {
