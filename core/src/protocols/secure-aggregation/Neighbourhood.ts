@@ -20,6 +20,12 @@
  *    k neighbours (n·P[Bin(k+1, 1−δ) < t_k]); otherwise the run fails with TooManyDropouts, never a wrong sum.
  * When no k < n − 1 satisfies them (small cohorts, heavy dropout), the graph is complete and the protocol is
  * Bonawitz et al.'s unchanged (threshold over the whole cohort).
+ *
+ * Participants check the shape of (k, t_k) (`problem`) and still refuse to unmask fewer than the aggregation's
+ * threshold of contributors, but not that (k, t_k) meet the bounds above: like the dropout tolerance, the
+ * coordinator picks them, and the bounds hold for a coordinator that follows the rule (the semi-honest setting of
+ * server.ts). The bounds are union bounds over independent dropouts and collusion; dropouts chosen adversarially
+ * after the graph is known (e.g. all neighbours of one node) break correctness only — a TooManyDropouts failure.
  */
 import { sha256 } from "@noble/hashes/sha2.js"
 import { utf8ToBytes } from "@noble/hashes/utils.js"

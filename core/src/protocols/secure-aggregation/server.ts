@@ -43,6 +43,12 @@
  * exact with up to d participants lost at any point (before or after sending their masked input); with
  * more, the run fails with ProtocolError("TooManyDropouts", needed vs available).
  *
+ * Sparse graph (SecAgg+, `Neighbourhood.ts`): with `neighbours` k < n − 1 every "all peers" above reads "its k
+ * neighbours on the aggregation's graph": b_u and s_u^SK are shared t_k-of-(k+1) over u and its neighbours,
+ * y_u carries pairwise masks with its neighbours in U2 only, and the coordinator removes a dropped w's masks
+ * from its neighbours in U3 only. Stages still need t replies; a node whose neighbourhood kept fewer than t_k
+ * share holders ends the run with TooManyDropouts.
+ *
  * Security (semi-honest, the setting of Bonawitz et al. Thm 6.2/6.3): the coordinator sees public keys, AEAD
  * ciphertexts under keys it cannot derive (channel keys need a c^SK), masked vectors and, at the end, b_v of
  * contributors and s_w^SK of those that dropped before contributing. For a contributor v it learns b_v but
