@@ -122,7 +122,7 @@ export const run = async () => {
   const tables = Array.from({ length: parties }, (_, i) => digitsTable(digits, digits.rows.filter((_, k) => k % parties === i), `shard-${i}`))
   const seed = 11
   const secagg = neighboursEnv === undefined ? undefined : neighboursEnv === "all" ? { neighbours: parties - 1 } : { neighbours: Number(neighboursEnv) }
-  const base = digitsParams(digits.header, { model: topology as never, rounds, localEpochs: 1, batchSize: 32, clientsPerRound: parties, minUpdatesPerRound: parties - dropped, seed, ...(secagg ? { secagg } : {}) })
+  const base = digitsParams(digits.header, { model: topology as never, rounds, localEpochs: 1, batchSize: 32, clientsPerRound: parties, minUpdatesPerRound: parties - dropped, seed })
   progress(`fedavg-dropouts: ${parties} participants × ${parameters} parameters, ${dropped} dropping out after masking, ${rounds} rounds per mode; simulated local training`)
   const backends = await Backends.build(NodeBackends.layer())
   const chosen = await Effect.runPromise(Effect.provide(Backends.describe, backends.layer))
@@ -132,7 +132,8 @@ export const run = async () => {
     const observed: Observed = { globals: new Map(), rows: new Map() }
     // Cohort order is task order here (clientsPerRound = N samples everyone): participants 0 … dropped−1 vanish.
     const lostAfter = mode === "plain" ? "fl.train" : "secagg.masked-input"
-    const times = await roundTimes(backends, { ...base, aggregation: mode }, tables, {
+    const params = mode === "secure" && secagg !== undefined ? { ...base, aggregation: mode, secagg } : { ...base, aggregation: mode }
+    const times = await roundTimes(backends, params, tables, {
       runtime: (i) => simulatedRuntime(i, seed, observed),
       transcript: false,
       timeoutMs: 600_000,
