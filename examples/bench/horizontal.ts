@@ -27,6 +27,10 @@
  *   The round metrics above still train on the calling thread (TfjsRuntime), so their handler times stay
  *   comparable across runs.
  *
+ * - the "dropouts" case (`fedavg-dropouts.ts`): a round at 100 participants × 1M parameters with 30 % lost after
+ *   masking, secure against plain (sizes by environment variables there). JOINTLY_HORIZONTAL picks the cases
+ *   ("training", "dropouts"; both by default).
+ *
  * Secure rounds aggregate deltas in the 32-bit ring except the first round (64-bit, see federated-learning's
  * Updates.ts); the medians skip the first round in both modes. The first secure round of an attempt also pays
  * the once-per-attempt setup of secure aggregation: each participant's account certifies its Ed25519 signing
