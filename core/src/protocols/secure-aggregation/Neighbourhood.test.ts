@@ -116,5 +116,16 @@ describe("secure aggregation on a sparse graph (SecAgg+)", () => {
       const error = await Effect.runPromise(Effect.flip(host.run((session) => runSecureAggregation(session, { vectorLength: 2, bits, aggregationId: `bad-${JSON.stringify(options)}`, ...options }))))
       expect((error as ProtocolError).reason).toBe("InvalidParameters")
     }
+    // A coordinator that skips its own check still meets the participants' refusal (odd k; t_k above k + 1; t_k alone).
+    for (const [i, sparse] of [{ neighbours: 3, shareThreshold: 2 }, { neighbours: 4, shareThreshold: 6 }, { shareThreshold: 3 }].entries()) {
+      const refused = await Effect.runPromise(Effect.flip(host.run((session) =>
+        session.round(
+          Spec.advertiseKeys,
+          new Map(session.participants.map((p) => [p, { parameters: { version: Spec.VERSION, aggregationId: `sparse-${i}`, cohort: session.participants, threshold: 7, vectorLength: 2, bits, ...sparse } }])),
+          { minReplies: n }
+        )
+      )))
+      expect(refused).toMatchObject({ _tag: "ParticipantFailure", code: "InvalidParameters" })
+    }
   })
 })
