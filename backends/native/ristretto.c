@@ -115,6 +115,8 @@ const char *x25519_load(void);
 void x25519_register(napi_env env, napi_value exports);
 const char *bignum_load(void);
 void bignum_register(napi_env env, napi_value exports);
+const char *prg_load(void);
+void prg_register(napi_env env, napi_value exports);
 
 static napi_value text(napi_env env, const char *s) {
   napi_value out;
@@ -127,7 +129,8 @@ NAPI_MODULE_INIT() {
   const char *sodium_problem = lib.loaded ? NULL : load_libsodium();
   const char *x25519_problem = x25519_load();
   const char *bignum_problem = bignum_load();
-  if (sodium_problem != NULL && x25519_problem != NULL && bignum_problem != NULL) {
+  const char *prg_problem = prg_load();
+  if (sodium_problem != NULL && x25519_problem != NULL && bignum_problem != NULL && prg_problem != NULL) {
     napi_throw_error(env, "NativeUnavailable", sodium_problem);
     return NULL;
   }
@@ -141,9 +144,11 @@ NAPI_MODULE_INIT() {
   }
   if (x25519_problem == NULL) x25519_register(env, exports);
   if (bignum_problem == NULL) bignum_register(env, exports);
+  if (prg_problem == NULL) prg_register(env, exports);
   /* Why a half is missing, for NativeGroups.load()'s report. */
   napi_set_named_property(env, exports, "ristretto255Problem", text(env, sodium_problem));
   napi_set_named_property(env, exports, "x25519Problem", text(env, x25519_problem));
   napi_set_named_property(env, exports, "bignumProblem", text(env, bignum_problem));
+  napi_set_named_property(env, exports, "prgProblem", text(env, prg_problem));
   return exports;
 }

@@ -27,6 +27,10 @@
  *   The round metrics above still train on the calling thread (TfjsRuntime), so their handler times stay
  *   comparable across runs.
  *
+ * - the "dropouts" case (`fedavg-dropouts.ts`): a round at 100 participants × 1M parameters with 30 % lost after
+ *   masking, secure against plain (sizes by environment variables there). JOINTLY_HORIZONTAL picks the cases
+ *   ("training", "dropouts"; both by default).
+ *
  * Secure rounds aggregate deltas in the 32-bit ring except the first round (64-bit, see federated-learning's
  * Updates.ts); the medians skip the first round in both modes. The first secure round of an attempt also pays
  * the once-per-attempt setup of secure aggregation: each participant's account certifies its Ed25519 signing
@@ -34,17 +38,8 @@
  * rounds reuse them, secure-aggregation/server.ts "Key reuse"); its time is in the progress lines.
  */
 import { performance as nodePerformance } from "node:perf_hooks"
-import { Effect, Layer, Semaphore } from "effect"
-import { LocalData } from "@jointly/core/internal/data/Tabular"
-import { PredictionSink } from "@jointly/core/internal/protocols/batch-prediction/spec"
-import * as Coordinator from "@jointly/core/internal/protocols/federated-learning/coordinator"
-import { resolved } from "@jointly/core/internal/protocols/federated-learning/index"
-import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
-import * as Participant from "@jointly/core/internal/protocols/federated-learning/participant"
-import type { Params } from "@jointly/core/internal/protocols/federated-learning/spec"
+import { Effect } from "effect"
 import { Topology } from "@jointly/core/internal/protocols/federated-learning/index"
-import type { ParticipantFailure, StageHandler } from "@jointly/core/internal/protocols/Protocol"
-import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
 import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
 import * as NodeFiles from "@jointly/backends/internal/node/NodeFiles"
@@ -53,6 +48,8 @@ import { digitsParams, digitsTable, loadDigits, nonIid } from "@jointly/particip
 import { poolRuntime } from "@jointly/participant/internal/modeling/Compute"
 import * as PoolRunner from "@jointly/participant/internal/worker/PoolRunner"
 import { topology } from "./BenchModel.ts"
+import * as FedAvgDropouts from "./fedavg-dropouts.ts"
+import { median, roundTimes } from "./FedAvgRounds.ts"
 import { emit, progress } from "./Report.ts"
 
 /** A fresh tfjs runtime on this thread, as the Node backends compose it (one per participant: models are stateful). */
@@ -61,70 +58,6 @@ const tfjsRuntime = () => TfjsRuntime.make({ wasmPaths: NodeFiles.tfjsWasmDir() 
 const parties = 10
 const rounds = 4
 const passes = 2
-
-const median = (xs: ReadonlyArray<number>) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
-
-
-const roundTimes = async (
-  backends: Backends.Built<Backends.Services>,
-  params: Params,
-  shards: ReadonlyArray<ReadonlyArray<ReadonlyArray<number>>>,
-  table: (rows: ReadonlyArray<ReadonlyArray<number>>, i: number) => ReturnType<typeof digitsTable>
-) => {
-  const r = resolved(params, shards.length)
-  // Participant handler time per round (parallel estimate, module doc): one handler at a time.
-  const oneAtATime = Semaphore.makeUnsafe(1)
-  const busy = new Array<number>(shards.length).fill(0)
-  const timed = (i: number) => (h: StageHandler<any, any, any>): StageHandler<any, any, any> => ({
-    ...h,
-    handle: (request: unknown, session) =>
-      Semaphore.withPermits(oneAtATime, 1)(Effect.suspend(() => {
-        const started = performance.now()
-        return Effect.ensuring(h.handle(request, session), Effect.sync(() => void (busy[i]! += performance.now() - started)))
-      }))
-  })
-  const host = InMemoryHost.make(shards.map((rows, i) => {
-    // The process's Node backends (one machine's), then this participant's own model runtime over them.
-    const layer = Layer.mergeAll(
-      backends.layer,
-      Layer.succeed(LocalData, { dataset: () => Effect.succeed(table(rows, i)) }),
-      Layer.succeed(ModelRuntime, tfjsRuntime()),
-      Layer.succeed(PredictionSink, { write: () => Effect.void })
-    )
-    return { handlers: Participant.handlers("digits", r).map(timed(i)) as ReturnType<typeof Participant.handlers>, provide: <A>(e: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(e, layer) as Effect.Effect<A, ParticipantFailure> }
-  }))
-  const marks: Array<number> = []
-  const parallel: Array<number> = []
-  // Process CPU time per round (all threads): on a shared machine it moves less with other load than wall time.
-  const cpu: Array<number> = []
-  let cpuMark = process.cpuUsage()
-  await Effect.runPromise(host.run((session) => {
-    const marked = {
-      ...session,
-      // The first mark is the start of round 1 (after prepare/initialize), then one per finished round.
-      progress: (event: Parameters<typeof session.progress>[0]) => Effect.sync(() => {
-        if (event.stage !== "fl.prepare" && event.stage !== "fl.round") return
-        const now = performance.now()
-        const used = process.cpuUsage(cpuMark)
-        cpuMark = process.cpuUsage()
-        if (marks.length > 0) {
-          cpu.push((used.user + used.system) / 1000)
-          const wall = now - marks.at(-1)!
-          const participants = busy.reduce((a, b) => a + b, 0)
-          parallel.push(Math.max(...busy) + (wall - participants))
-          progress(`  round: wall ${wall.toFixed(0)} ms, cpu ${cpu.at(-1)!.toFixed(0)} ms, participant handlers Σ ${participants.toFixed(0)} max ${Math.max(...busy).toFixed(0)}, coordinator+host ${(wall - participants).toFixed(0)}`)
-        }
-        marks.push(now)
-        busy.fill(0)
-      })
-    }
-    return Effect.provide(Coordinator.run(marked, r, { timeoutMs: 120_000 }), backends.layer)
-  }))
-  return { wall: marks.slice(1).map((t, i) => t - marks[i]!), parallel, cpu }
-}
 
 /** One local training call, in the calling thread and through a one-seat pool: wall and event-loop busy ms. */
 const localTraining = async (rows: ReadonlyArray<ReadonlyArray<number>>, seed: number) => {
@@ -162,6 +95,14 @@ const localTraining = async (rows: ReadonlyArray<ReadonlyArray<number>>, seed: n
 }
 
 export const run = async () => {
+  // JOINTLY_HORIZONTAL: which cases run, comma list of "training" (the rounds above) and "dropouts"
+  // (fedavg-dropouts.ts); both by default.
+  const cases = (process.env.JOINTLY_HORIZONTAL ?? "training,dropouts").split(",").map((s) => s.trim())
+  if (cases.includes("training")) await training()
+  if (cases.includes("dropouts")) await FedAvgDropouts.run()
+}
+
+const training = async () => {
   const digits = loadDigits()
   const { shards } = nonIid(digits, parties)
   const table = (rows: ReadonlyArray<ReadonlyArray<number>>, i: number) => digitsTable(digits, rows, `shard-${i}`)
@@ -176,7 +117,7 @@ export const run = async () => {
   const secure = { wall: [] as Array<number>, parallel: [] as Array<number>, cpu: [] as Array<number> }
   for (let pass = 0; pass < passes; pass++) {
     for (const [mode, into] of [["plain", plain], ["secure", secure]] as const) {
-      const times = await roundTimes(backends, { ...base, aggregation: mode }, shards, table)
+      const times = await roundTimes(backends, { ...base, aggregation: mode }, shards.map(table), { runtime: tfjsRuntime })
       progress(`${mode} rounds ms: ${times.wall.map((x) => x.toFixed(0)).join(" ")} (parallel estimate ${times.parallel.map((x) => x.toFixed(0)).join(" ")}; cpu ${times.cpu.map((x) => x.toFixed(0)).join(" ")})`)
       into.wall.push(...times.wall.slice(1))
       into.parallel.push(...times.parallel.slice(1))

@@ -38,6 +38,12 @@ export const limbsPerElement = (bits: number): number => {
 /** Mask of the valid bits in an element's most significant limb. */
 export const topLimbMask = (bits: number): number => (bits % 32 === 0 ? 0xffffffff : (2 ** (bits % 32) - 1))
 
+/** The ChaCha20 key of the expansion of `seed` under `label` (module doc); the nonce is zero. */
+export const streamKey = (seed: Uint8Array, label: string): Uint8Array => {
+  if (seed.length !== SEED_BYTES) throw new RangeError(`seed must be ${SEED_BYTES} bytes, got ${seed.length}`)
+  return hkdf(sha256, seed, undefined, concatBytes(INFO_PREFIX, utf8ToBytes(label)), 32)
+}
+
 /**
  * Expands `seed` under `label` into `length` elements mod 2^bits, as limbs (layout in the module doc).
  * Pass `output` (length·L limbs) to reuse a buffer across expansions; `kernel` defaults to the pure-JS one.
@@ -59,8 +65,7 @@ export const expandLimbs = (
   }
   const out = output ?? new Uint32Array(words)
   if (words === 0) return out
-  const key = hkdf(sha256, seed, undefined, concatBytes(INFO_PREFIX, utf8ToBytes(label)), 32)
-  kernel.keystream(key, NONCE, new Uint8Array(out.buffer, out.byteOffset, out.byteLength))
+  kernel.keystream(streamKey(seed, label), NONCE, new Uint8Array(out.buffer, out.byteOffset, out.byteLength))
   swap32IfBE(out)
   const mask = topLimbMask(bits)
   if (mask !== 0xffffffff) {
@@ -83,7 +88,7 @@ export const streamLimbs = (
   if (seed.length !== SEED_BYTES) throw new RangeError(`seed must be ${SEED_BYTES} bytes, got ${seed.length}`)
   const limbs = limbsPerElement(bits)
   const mask = topLimbMask(bits)
-  const next = kernel.stream(hkdf(sha256, seed, undefined, concatBytes(INFO_PREFIX, utf8ToBytes(label)), 32), NONCE)
+  const next = kernel.stream(streamKey(seed, label), NONCE)
   return (count) => {
     if (count % limbs !== 0) throw new RangeError(`${count} limbs is not a whole number of ${limbs}-limb elements`)
     const bytes = next(count * 4)

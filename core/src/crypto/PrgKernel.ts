@@ -22,6 +22,13 @@ export interface PrgKernel {
    * in cache-sized chunks without materializing it (`RingVector.addMasks`).
    */
   readonly stream: (key: Uint8Array, nonce: Uint8Array) => (bytes: number) => Uint8Array
+  /**
+   * Optional fused path of `RingVector.addMasks` (32- and 64-bit rings, little-endian hosts): acc ← acc +
+   * Σ_m signs[m]·keystream(keys[m], zero nonce) read as little-endian `limbs`-limb elements, mod 2^(32·limbs).
+   * The same result as streaming each keystream and adding it; a backend offers it when it can do both without
+   * a JS buffer per chunk (`node-openssl`'s native addon).
+   */
+  readonly addKeystreams?: (keys: ReadonlyArray<Uint8Array>, signs: ReadonlyArray<1 | -1>, acc: Uint32Array, limbs: 1 | 2) => void
 }
 
 export const noble: PrgKernel = {

@@ -90,7 +90,15 @@ export const answerWith = (
   return answer
 }
 
-export const make = (configs: ReadonlyArray<ParticipantConfig>) => {
+export interface ChannelOptions {
+  /**
+   * Keep every payload's JSON in `transcript` (default true). Benchmarks moving megabyte vectors turn it off: the
+   * copies would cost memory and a second serialization that a deployed transport never pays.
+   */
+  readonly transcript?: boolean
+}
+
+export const make = (configs: ReadonlyArray<ParticipantConfig>, options: ChannelOptions = {}) => {
   const parties = configs.map((config) => {
     const wallet = config.wallet ?? randomWallet()
     const signer = config.signer ?? wallet
@@ -100,6 +108,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>) => {
   const byId = new Map(parties.map((p) => [p.id, p]))
   if (byId.size !== parties.length) throw new Error("InMemoryChannel: two participants share a wallet")
   const transcript: Array<TranscriptEntry> = []
+  const record = options.transcript === false ? () => {} : (entry: TranscriptEntry) => void transcript.push(entry)
   const refusals: Array<Refusal> = []
   let inbound: Inbound | undefined
 
@@ -118,7 +127,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>) => {
       const provided = (party.config.provide?.(handled) ?? handled) as Effect.Effect<StageOutcome>
       if (plan.delayMs > 0) yield* Effect.sleep(plan.delayMs)
       const outcome = yield* answerWith(plan, provided)
-      transcript.push({ stage: request.stage, participant: party.id, direction: outcome.ok ? "reply" : "failure", json: JSON.stringify(outcome.ok ? outcome.payload : outcome) })
+      record({ stage: request.stage, participant: party.id, direction: outcome.ok ? "reply" : "failure", json: JSON.stringify(outcome.ok ? outcome.payload : outcome) })
       const reply: StageReply = { requestId: request.requestId, taskId: request.taskId, stage: request.stage, outcome }
       yield* deliver(party.id, reply)
       if (plan.replay) yield* deliver(party.id, reply)
@@ -144,7 +153,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>) => {
         }
         if (plan.hang) party.hung = true
         const received = wire(request)
-        transcript.push({ stage: request.stage, participant, direction: "request", json: JSON.stringify(received.payload) })
+        record({ stage: request.stage, participant, direction: "request", json: JSON.stringify(received.payload) })
         yield* steal(participant, received)
         if (party.hung) return true
         yield* Effect.forkDetach(answer(party, received))

@@ -25,6 +25,8 @@ export interface InMemoryHostOptions {
   readonly roundTimeoutMs?: number
   /** The protocol's stage table (`Protocol.stages`): a round of another stage is then a defect, as deployed. */
   readonly stages?: ReadonlyArray<string>
+  /** Record the transcript (default true; `InMemoryChannel.ChannelOptions`). */
+  readonly transcript?: boolean
 }
 
 export interface InMemoryHost {
@@ -48,7 +50,7 @@ export interface InMemoryHost {
 export const make = (configs: ReadonlyArray<ParticipantConfig>, options: InMemoryHostOptions = {}): InMemoryHost => {
   const taskId = options.taskId ?? `task-${hexlify(crypto.getRandomValues(new Uint8Array(4))).slice(2)}`
   const defaultAttempt = options.attempt ?? 1
-  const channel = InMemoryChannel.make(configs)
+  const channel = InMemoryChannel.make(configs, { transcript: options.transcript })
   const engine = Effect.runSync(Effect.provideService(RoundEngine.make, Channel, channel.channel))
   Effect.runSync(engine.taskStarted(taskId))
   const progress: Array<ProgressEvent> = []

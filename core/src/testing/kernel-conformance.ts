@@ -40,6 +40,7 @@ import * as Paillier from "../crypto/paillier/Paillier.ts"
 import * as PaillierRandomness from "../crypto/paillier/Randomness.ts"
 import * as Prg from "../crypto/Prg.ts"
 import * as PrgKernel from "../crypto/PrgKernel.ts"
+import * as RingVector from "../protocols/secure-aggregation/RingVector.ts"
 import { Ckks, type CkksApi, CkksError, defaultParameters } from "../protocols/encrypted-linear/Ckks.ts"
 import { ModelRuntime, type ModelRuntimeApi, ModelRuntimeError } from "../protocols/federated-learning/ModelRuntime.ts"
 import * as Compute from "../protocols/joint-query/Compute.ts"
@@ -319,6 +320,21 @@ export const prgConformance = (load: Load<PrgKernel.PrgKernel>): void => {
       for (const [length, bits, digest] of pinned) {
         const limbs = Prg.expandLimbs(seed, "jointly/secagg/v1/pair-mask", length, bits, undefined, k)
         expect(bytesToHex(sha256(new Uint8Array(limbs.buffer)))).toBe(digest)
+      }
+    })
+
+    it("adds masks through its fused path (where it has one) exactly as the keystream path does", async () => {
+      const k = await kernel()
+      if (k.addKeystreams === undefined) return
+      // Lengths around the native chunk (16 KiB) and not a multiple of it; both rings; signs mixed.
+      for (const [bits, length] of [[32, 1], [32, 4096 + 7], [64, 2048 + 3], [64, 40_000], [32, 100_003]] as const) {
+        const masks = Array.from({ length: 5 }, (_, i) => ({ seed: seeded(bits + i, 32), label: `label-${i}`, sign: (i % 2 === 0 ? 1 : -1) as 1 | -1 }))
+        const start = Uint32Array.from({ length: length * (bits / 32) }, (_, i) => (i * 2654435761) >>> 0)
+        const fused = { bits, length, limbs: start.slice() }
+        RingVector.addMasks(fused, masks, k)
+        const streamed = { bits, length, limbs: start.slice() }
+        RingVector.addMasks(streamed, masks, PrgKernel.noble)
+        expect(fused.limbs.findIndex((x, j) => x !== streamed.limbs[j])).toBe(-1)
       }
     })
 

@@ -92,6 +92,9 @@ export const resolve = (params: Params, parties: number): Resolved | InvalidPara
   } else if (params.keyHolder !== undefined) {
     return new InvalidParams({ field: "keyHolder", detail: "only with ckks aggregation" })
   }
+  if (params.secagg !== undefined && (params.aggregation ?? defaults.aggregation) !== "secure") {
+    return new InvalidParams({ field: "secagg", detail: "only with secure aggregation" })
+  }
   return { params, summary, loss, classes, clientsPerRound, minUpdates }
 }
 

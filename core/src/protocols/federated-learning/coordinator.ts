@@ -156,7 +156,8 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
           bits,
           aggregationId,
           dropoutTolerance: Math.max(0, Math.min(ready.length - minUpdates, Math.floor((ready.length - 1) / 2))),
-          timeoutMs
+          timeoutMs,
+          ...(params.secagg?.neighbours === undefined ? {} : { neighbours: params.secagg.neighbours })
         })
         for (const p of ready) if (!result.contributors.includes(p)) rejected.push({ participant: p, reason: "dropped during secure aggregation (masks removed)" })
         return { decoded: decodeVector(result.vector, parameters), contributors: [...result.contributors], rejected }

@@ -74,7 +74,13 @@ export const Params = Schema.Struct({
   aggregation: Schema.optional(Aggregation),
   /** "ckks" only: the participant that generates the CKKS keys; default the first party. */
   keyHolder: Schema.optional(Schema.String),
-  privacy: Schema.optional(Privacy)
+  privacy: Schema.optional(Privacy),
+  /**
+   * "secure" only: the secure-aggregation graph. `neighbours` k makes it SecAgg+ (each participant masks with k
+   * peers, secure-aggregation/Neighbourhood.ts); ≥ the cohort − 1 is the complete graph. Default: the smallest k
+   * meeting that module's stated bounds for the round's cohort and dropout tolerance (the complete graph when none).
+   */
+  secagg: Schema.optional(Schema.Struct({ neighbours: Schema.optional(PositiveInt) }))
 })
 export type Params = typeof Params.Type
 

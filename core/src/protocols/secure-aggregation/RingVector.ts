@@ -218,6 +218,11 @@ export interface Mask {
  * `kernel`: the host's keystream kernel (the `PrgKernel` service); every kernel gives the same masks.
  */
 export const addMasks = (acc: RingVector, masks: ReadonlyArray<Mask>, kernel: PrgKernel.PrgKernel = PrgKernel.noble): void => {
+  // The kernel's fused path where it has one (the model-update rings): same masks, no JS chunk per mask.
+  if (kernel.addKeystreams !== undefined && isLE && (acc.bits === 32 || acc.bits === 64)) {
+    kernel.addKeystreams(masks.map((m) => Prg.streamKey(m.seed, m.label)), masks.map((m) => m.sign), acc.limbs, acc.bits === 32 ? 1 : 2)
+    return
+  }
   const perElement = Prg.limbsPerElement(acc.bits)
   const streams = masks.map((m) => ({ next: Prg.streamLimbs(m.seed, m.label, acc.bits, kernel), sign: m.sign }))
   const chunk = perElement * CHUNK_ELEMENTS

@@ -18,6 +18,7 @@ import * as Shamir from "../../crypto/Shamir.ts"
 import type { ParticipantSession, StageHandler } from "../Protocol.ts"
 import { handler, ParticipantFailure } from "../Protocol.ts"
 import * as Advertisements from "./Advertisements.ts"
+import * as Neighbourhood from "./Neighbourhood.ts"
 import * as RingVector from "./RingVector.ts"
 import * as Spec from "./spec.ts"
 
@@ -70,6 +71,8 @@ interface State {
   readonly channel: KeyAgreement.KeyPair
   readonly mask: KeyAgreement.KeyPair
   readonly advertisement: Spec.AdvertiseKeysReply
+  /** This participant's neighbours on the aggregation's graph (every other member on the complete graph). */
+  readonly adjacent: ReadonlySet<string>
   /** U1 with verified keys, after ShareKeys. */
   peers?: ReadonlyMap<string, Peer>
   /** Channel key with each peer, derived in ShareKeys and used again to open its shares in MaskedInput. */
@@ -98,7 +101,7 @@ const loadState = (session: ParticipantSession, stage: string, aggregationId: st
 
 const sameParameters = (a: Spec.Parameters, b: Spec.Parameters) =>
   a.aggregationId === b.aggregationId && a.threshold === b.threshold && a.vectorLength === b.vectorLength &&
-  a.bits === b.bits && a.cohort.length === b.cohort.length && a.cohort.every((p, i) => p === b.cohort[i])
+  a.bits === b.bits && a.neighbours === b.neighbours && a.shareThreshold === b.shareThreshold && a.cohort.length === b.cohort.length && a.cohort.every((p, i) => p === b.cohort[i])
 
 const advertise = handler(Spec.advertiseKeys, ({ parameters }, session) =>
   Effect.gen(function*() {
@@ -119,6 +122,10 @@ const advertise = handler(Spec.advertiseKeys, ({ parameters }, session) =>
     if (parameters.bits < 1 || parameters.bits > Prg.MAX_BITS) {
       return yield* fail(session, stage, "InvalidParameters", `bits must be in [1, ${Prg.MAX_BITS}], got ${parameters.bits}`)
     }
+    const sparse = Spec.sparseOf(parameters)
+    const sparseProblem = sparse && Neighbourhood.problem(sparse, cohort.length)
+    if (sparseProblem) return yield* fail(session, stage, "InvalidParameters", sparseProblem)
+    const adjacent = Neighbourhood.graph(session, parameters.aggregationId, cohort, sparse).get(session.self)!
 
     const own = yield* Advertisements.identity(session)
     const keyAgreement = yield* KeyAgreement.KeyAgreement
@@ -132,7 +139,7 @@ const advertise = handler(Spec.advertiseKeys, ({ parameters }, session) =>
     keys.unconfirmed.add(parameters.aggregationId)
     const { channel, mask } = keys
     const advertisement = Advertisements.sign(yield* Ed25519.Ed25519, session, own, parameters, channel.publicKey, mask.publicKey)
-    const state: State = { parameters, keys, channel, mask, advertisement, revealed: new Map() }
+    const state: State = { parameters, keys, channel, mask, advertisement, adjacent, revealed: new Map() }
     session.memory.set(memoryKey(parameters.aggregationId), state)
     return advertisement
   })
@@ -179,12 +186,17 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
     if (peers.size < parameters.threshold) {
       return yield* fail(session, stage, "TooManyDropouts", `needed ${parameters.threshold} key holders, available ${peers.size}`)
     }
-    const holders = parameters.cohort.filter((p) => peers.has(p))
+    // Shares go to the neighbours that advertised keys, and this participant keeps one (Neighbourhood.ts).
+    const holders = parameters.cohort.filter((p) => peers.has(p) && (p === session.self || state.adjacent.has(p)))
+    const threshold = Spec.shamirThreshold(parameters)
+    if (holders.length < threshold) {
+      return yield* fail(session, stage, "TooManyDropouts", `needed ${threshold} share holders among the neighbours, available ${holders.length}`)
+    }
     const selfMaskSeed = randomBytes(Spec.SEED_BYTES)
     const toFailure = (error: Shamir.ShamirError) =>
       new ParticipantFailure({ participant: session.self, stage, code: "SharingFailed", detail: error.message })
-    const selfMaskShares = yield* Effect.mapError(Shamir.split(selfMaskSeed, holders, parameters.threshold), toFailure)
-    const maskKeyShares = yield* Effect.mapError(Shamir.split(state.mask.secretKey, holders, parameters.threshold), toFailure)
+    const selfMaskShares = yield* Effect.mapError(Shamir.split(selfMaskSeed, holders, threshold), toFailure)
+    const maskKeyShares = yield* Effect.mapError(Shamir.split(state.mask.secretKey, holders, threshold), toFailure)
 
     const sharesHeld = new Map<string, readonly [Uint8Array, Uint8Array]>()
     const encryptedShares: Array<{ recipient: string; ciphertext: Uint8Array }> = []
@@ -240,9 +252,11 @@ const masked = <R>(input: Input<R>) =>
       if (holders.size < parameters.threshold) {
         return yield* fail(session, stage, "TooManyDropouts", `needed ${parameters.threshold} key holders, available ${holders.size}`)
       }
+      // The key holders this participant shares masks with: its neighbours among them (everyone, complete graph).
+      const linked = keyHolders.filter((p) => p !== session.self && state.adjacent.has(p))
       const senders = new Set(encryptedShares.map((s) => s.sender))
-      if (senders.size !== encryptedShares.length || senders.size !== holders.size - 1 || keyHolders.some((p) => p !== session.self && !senders.has(p))) {
-        return yield* fail(session, stage, "InvalidRequest", "expected exactly one share pair from every other key holder")
+      if (senders.size !== encryptedShares.length || senders.size !== linked.length || linked.some((p) => !senders.has(p))) {
+        return yield* fail(session, stage, "InvalidRequest", "expected exactly one share pair from every neighbouring key holder")
       }
       const keyAgreement = yield* KeyAgreement.KeyAgreement
       for (const { sender, ciphertext } of encryptedShares) {
@@ -275,10 +289,9 @@ const masked = <R>(input: Input<R>) =>
           : RingVector.fromBytes(RingVector.toBytes(values as RingVector.RingVector), parameters.vectorLength, parameters.bits),
         catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidInput", detail: String(error) })
       })
-      // y_u = x_u + PRG(b_u) + Σ_{v ∈ U2∖{u}} ±PRG(s_uv)  (mod 2^bits)
+      // y_u = x_u + PRG(b_u) + Σ_{v ∈ U2 ∩ N(u)} ±PRG(s_uv)  (mod 2^bits), N(u) its neighbours
       const masks: Array<RingVector.Mask> = [{ seed: selfMaskSeed, label: Spec.SELF_MASK_LABEL, sign: 1 }]
-      for (const peer of keyHolders) {
-        if (peer === session.self) continue
+      for (const peer of linked) {
         const seed = yield* Effect.try({
           try: () => keyAgreement.agree(state.mask.secretKey, peers.get(peer)!.maskPublicKey, Spec.maskContext(session, aggregationId)),
           catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "KeyAgreementFailed", detail: `${peer}: ${String(error)}` })
@@ -311,7 +324,8 @@ const reveal = handler(Spec.unmask, ({ aggregationId, contributors }, session) =
     if (survivors.size < parameters.threshold) {
       return yield* fail(session, stage, "TooManyDropouts", `needed ${parameters.threshold} contributors, available ${survivors.size}`)
     }
-    const wanted = keyHolders.map((p) => [p, survivors.has(p) ? "selfMask" : "maskKey"] as const)
+    // Shares are held only of itself and its neighbours (all key holders on the complete graph).
+    const wanted = keyHolders.filter((p) => p === session.self || state.adjacent.has(p)).map((p) => [p, survivors.has(p) ? "selfMask" : "maskKey"] as const)
     // Revealing both b_v and s_v for one v would unmask v's input: refuse any request that contradicts an earlier one.
     const conflict = wanted.find(([p, kind]) => (state.revealed.get(p) ?? kind) !== kind)
     if (conflict !== undefined) {

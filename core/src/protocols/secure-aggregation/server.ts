@@ -43,6 +43,12 @@
  * exact with up to d participants lost at any point (before or after sending their masked input); with
  * more, the run fails with ProtocolError("TooManyDropouts", needed vs available).
  *
+ * Sparse graph (SecAgg+, `Neighbourhood.ts`): with `neighbours` k < n − 1 every "all peers" above reads "its k
+ * neighbours on the aggregation's graph": b_u and s_u^SK are shared t_k-of-(k+1) over u and its neighbours,
+ * y_u carries pairwise masks with its neighbours in U2 only, and the coordinator removes a dropped w's masks
+ * from its neighbours in U3 only. Stages still need t replies; a node whose neighbourhood kept fewer than t_k
+ * share holders ends the run with TooManyDropouts.
+ *
  * Security (semi-honest, the setting of Bonawitz et al. Thm 6.2/6.3): the coordinator sees public keys, AEAD
  * ciphertexts under keys it cannot derive (channel keys need a c^SK), masked vectors and, at the end, b_v of
  * contributors and s_w^SK of those that dropped before contributing. For a contributor v it learns b_v but
@@ -69,6 +75,7 @@ import * as Shamir from "../../crypto/Shamir.ts"
 import type { CoordinatorSession, RoundError, Stage } from "../Protocol.ts"
 import { ParticipantFailure, ProtocolError } from "../Protocol.ts"
 import * as Advertisements from "./Advertisements.ts"
+import * as Neighbourhood from "./Neighbourhood.ts"
 import * as RingVector from "./RingVector.ts"
 import * as Spec from "./spec.ts"
 
@@ -86,6 +93,13 @@ export interface SecureAggregationOptions {
   readonly timeoutMs?: number
   /** Distinguishes aggregations within one task (e.g. `round-7`); default "secagg". */
   readonly aggregationId?: string
+  /**
+   * SecAgg+ (`Neighbourhood.ts`): k, the neighbours each participant masks with; ≥ n − 1 (or a default rule that
+   * finds no smaller k) means the complete graph. Default `Neighbourhood.plusParameters`.
+   */
+  readonly neighbours?: number
+  /** SecAgg+ only: t_k among a participant and its k neighbours; default a majority of them (k/2 + 1). */
+  readonly shareThreshold?: number
 }
 
 export interface SecureAggregationResult {
@@ -126,6 +140,25 @@ export const resolveThreshold = (
   return { threshold: t, dropoutTolerance: d }
 }
 
+/** The sparse graph of an aggregation (`Neighbourhood.ts`), undefined for the complete one. */
+const resolveSparse = (
+  n: number,
+  dropoutTolerance: number,
+  options: Pick<SecureAggregationOptions, "neighbours" | "shareThreshold">
+): Neighbourhood.Sparse | undefined | ProtocolError => {
+  if (options.neighbours !== undefined && options.neighbours >= n - 1) {
+    return options.shareThreshold === undefined ? undefined : protocolError("InvalidParameters", "shareThreshold applies to a sparse graph (neighbours < n − 1) only")
+  }
+  const rule = Neighbourhood.plusParameters(n, dropoutTolerance)
+  if (options.neighbours === undefined) {
+    if (options.shareThreshold !== undefined) return protocolError("InvalidParameters", "shareThreshold needs neighbours")
+    return rule
+  }
+  const sparse = { neighbours: options.neighbours, shareThreshold: options.shareThreshold ?? Neighbourhood.shareThresholdFor(options.neighbours) }
+  const problem = Neighbourhood.problem(sparse, n)
+  return problem === undefined ? sparse : protocolError("InvalidParameters", problem)
+}
+
 /**
  * Runs the four stages and returns the unmasked sum.
  *
@@ -156,7 +189,11 @@ export const runSecureAggregation = (
     const resolved = resolveThreshold(n, options)
     if (resolved instanceof ProtocolError) return yield* resolved
     const t = resolved.threshold
-    const parameters: Spec.Parameters = { version: Spec.VERSION, aggregationId, cohort, threshold: t, vectorLength, bits }
+    const sparse = resolveSparse(n, resolved.dropoutTolerance, options)
+    if (sparse instanceof ProtocolError) return yield* sparse
+    const parameters: Spec.Parameters = { version: Spec.VERSION, aggregationId, cohort, threshold: t, vectorLength, bits, ...sparse }
+    const adjacent = Neighbourhood.graph(session, aggregationId, cohort, sparse)
+    const tShares = Spec.shamirThreshold(parameters)
     const inCohortOrder = (members: Iterable<string>) => {
       const set = new Set(members)
       return cohort.filter((p) => set.has(p))
@@ -194,12 +231,12 @@ export const runSecureAggregation = (
     for (const sender of u2) {
       const reply = shared.get(sender)!
       const addressed = new Map(reply.encryptedShares.map((s) => [s.recipient, s.ciphertext]))
-      const missing = u1.filter((p) => p !== sender && !addressed.has(p))
+      const missing = u1.filter((p) => adjacent.get(sender)!.has(p) && !addressed.has(p))
       if (missing.length > 0 || addressed.size !== reply.encryptedShares.length) {
         return yield* violation(sender, Spec.shareKeys.name, "IncompleteShares", `no or duplicate shares for ${missing.join(", ") || "some recipients"}`)
       }
       for (const recipient of u2) {
-        if (recipient !== sender) mailboxes.get(recipient)!.push({ sender, ciphertext: addressed.get(recipient)! })
+        if (adjacent.get(sender)!.has(recipient)) mailboxes.get(recipient)!.push({ sender, ciphertext: addressed.get(recipient)! })
       }
     }
 
@@ -224,15 +261,15 @@ export const runSecureAggregation = (
       const shares: Array<Shamir.Share> = []
       for (const [holder, reply] of unmasked) {
         const found = pick(reply).find((s) => s.owner === owner)
-        if (found !== undefined) shares.push({ holder, threshold: t, bytes: found.share })
+        if (found !== undefined) shares.push({ holder, threshold: tShares, bytes: found.share })
       }
       return shares
     }
     const reconstruct = (owner: string, what: string, shares: ReadonlyArray<Shamir.Share>) =>
-      Shamir.combine(shares, t).pipe(
+      Shamir.combine(shares, tShares).pipe(
         Effect.mapError((error) =>
           error.reason === "TooFewShares"
-            ? tooManyDropouts(`shares of ${owner}'s ${what}`, t, shares.length)
+            ? tooManyDropouts(`shares of ${owner}'s ${what}`, tShares, shares.length)
             : protocolError("InconsistentShares", `${owner}'s ${what}: ${error.detail}`))
       )
 
@@ -259,6 +296,7 @@ export const runSecureAggregation = (
         return yield* protocolError("InconsistentShares", `${dropped}'s reconstructed mask key does not match its advertisement`)
       }
       for (const contributor of u3) {
+        if (!adjacent.get(dropped)!.has(contributor)) continue
         const seed = yield* Effect.try({
           try: () => keyAgreement.agree(secretKey, advertisements.get(contributor)!.maskPublicKey, context),
           catch: (error) => protocolError("InconsistentShares", `mask seed ${dropped}–${contributor}: ${String(error)}`)

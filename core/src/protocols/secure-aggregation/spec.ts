@@ -26,9 +26,17 @@ export const Parameters = Schema.Struct({
   aggregationId: Schema.String,
   /** U0: the cohort, in task order (fixes the mask signs). */
   cohort: Schema.Array(ParticipantId),
+  /** Replies each stage needs (n − d), and the fewest contributors anyone helps unmask. */
   threshold: Count,
   vectorLength: Count,
-  bits: Count
+  bits: Count,
+  /**
+   * SecAgg+ (`Neighbourhood.ts`): k, the neighbours each member masks with and shares to; absent for the complete
+   * graph (every other member, Bonawitz et al.), where `threshold` is also the Shamir threshold.
+   */
+  neighbours: Schema.optional(Count),
+  /** SecAgg+ only: t_k, the Shamir threshold among a member and its k neighbours. */
+  shareThreshold: Schema.optional(Count)
 })
 export type Parameters = typeof Parameters.Type
 
@@ -147,7 +155,17 @@ export const advertisementMessage = (
     context.taskId,
     context.attempt,
     participant,
-    sha256Hex(transcript(["parameters", parameters.version, parameters.aggregationId, parameters.threshold, parameters.vectorLength, parameters.bits, ...parameters.cohort])),
+    sha256Hex(transcript([
+      "parameters",
+      parameters.version,
+      parameters.aggregationId,
+      parameters.threshold,
+      parameters.vectorLength,
+      parameters.bits,
+      ...parameters.cohort,
+      // Appended only for a sparse graph, so complete-graph advertisements sign the same bytes as before.
+      ...(parameters.neighbours === undefined ? [] : ["sparse", parameters.neighbours, parameters.shareThreshold ?? -1])
+    ])),
     bytesToHex(channelPublicKey),
     bytesToHex(maskPublicKey)
   ])
@@ -168,6 +186,15 @@ export const PAIR_MASK_LABEL = "jointly/secagg/v1/pair-mask"
 /** Binding, hiding (b_u is 256 random bits) commitment to the self-mask seed. */
 export const selfMaskCommitment = (context: Context, aggregationId: string, owner: string, seed: Uint8Array): Uint8Array =>
   sha256(concatBytes(transcript(["jointly/secagg/v1/self-mask-commitment", context.taskId, context.attempt, aggregationId, owner]), seed))
+
+/** The graph's sparse parameters, or undefined for the complete graph (both fields absent). */
+export const sparseOf = (parameters: Parameters): { readonly neighbours: number; readonly shareThreshold: number } | undefined =>
+  parameters.neighbours === undefined && parameters.shareThreshold === undefined
+    ? undefined
+    : { neighbours: parameters.neighbours ?? -1, shareThreshold: parameters.shareThreshold ?? -1 }
+
+/** The Shamir threshold of every sharing in the aggregation: t_k on a sparse graph, t on the complete one. */
+export const shamirThreshold = (parameters: Parameters): number => parameters.shareThreshold ?? parameters.threshold
 
 /** Sign of the pairwise mask u adds for peer v: + when u comes first in the cohort, − otherwise (they cancel). */
 export const pairSign = (cohort: ReadonlyArray<string>, u: string, v: string): 1 | -1 =>

@@ -1,0 +1,111 @@
+/*
+ * The fused mask kernel of secure aggregation (core's PrgKernel.addKeystreams, used by RingVector.addMasks):
+ *   acc ← acc + Σ_m ±ChaCha20(key_m) (mod 2^(32·limbs)), the keystream read as little-endian 32- or 64-bit elements.
+ * ChaCha20 is OpenSSL's (RFC 8439; zero nonce, block counter 0: OpenSSL's 16-byte IV all zero), resolved at load
+ * time like x25519.c. Through node:crypto the same keystream costs a fresh Buffer per call, a zero-filled input
+ * and a copy, and the ring addition a JS loop: ~1.2 GB/s against OpenSSL's ~5 GB/s on the development machine.
+ * Here every mask's keystream is produced chunk by chunk into one cache-resident scratch buffer and added in C.
+ *
+ * Export: prgAddKeystreams(keys: Uint8Array (32·m bytes), signs: Uint8Array (m; 1 adds, 0 subtracts),
+ *                          acc: Uint32Array, limbs: 1 | 2) → undefined; acc's length must be a multiple of limbs.
+ * Little-endian hosts only (the caller checks): the keystream bytes are the limbs' bytes.
+ */
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <node_api.h>
+#include "napi_args.h"
+
+typedef struct evp_cipher_st EVP_CIPHER;
+typedef struct evp_cipher_ctx_st EVP_CIPHER_CTX;
+typedef struct engine_st ENGINE;
+
+static struct {
+  int loaded;
+  EVP_CIPHER_CTX *(*ctx_new)(void);
+  void (*ctx_free)(EVP_CIPHER_CTX *ctx);
+  const EVP_CIPHER *(*chacha20)(void);
+  int (*init)(EVP_CIPHER_CTX *ctx, const EVP_CIPHER *cipher, ENGINE *impl, const unsigned char *key, const unsigned char *iv);
+  int (*update)(EVP_CIPHER_CTX *ctx, unsigned char *out, int *outl, const unsigned char *in, int inl);
+} ssl;
+
+static int resolve(void *handle) {
+  ssl.ctx_new = dlsym(handle, "EVP_CIPHER_CTX_new");
+  ssl.ctx_free = dlsym(handle, "EVP_CIPHER_CTX_free");
+  ssl.chacha20 = dlsym(handle, "EVP_chacha20");
+  ssl.init = dlsym(handle, "EVP_EncryptInit_ex");
+  ssl.update = dlsym(handle, "EVP_EncryptUpdate");
+  return ssl.ctx_new && ssl.ctx_free && ssl.chacha20 && ssl.init && ssl.update;
+}
+
+const char *prg_load(void) {
+  if (ssl.loaded) return NULL;
+  if (!openssl_resolve(resolve)) return "OpenSSL's ChaCha20 (EVP_chacha20…) is not exported by this process";
+  ssl.loaded = 1;
+  return NULL;
+}
+
+/* 16 KiB: every mask's chunk and the accumulator's stay in L1/L2 across the masks of a chunk. */
+#define CHUNK 16384
+static const unsigned char zeros[CHUNK];
+
+/* acc ± ks over `bytes`, as little-endian words of W bytes (one ring element each); memcpy keeps it alignment-safe. */
+#define ADD_WORDS(T, W)                                         \
+  for (size_t i = 0; i < bytes; i += W) {                       \
+    T a, k;                                                     \
+    memcpy(&a, acc + i, W);                                     \
+    memcpy(&k, ks + i, W);                                      \
+    a = add ? a + k : a - k;                                    \
+    memcpy(acc + i, &a, W);                                     \
+  }
+
+static void add_chunk(unsigned char *acc, const unsigned char *ks, size_t bytes, int limbs, int add) {
+  if (limbs == 1) ADD_WORDS(uint32_t, 4)
+  else ADD_WORDS(uint64_t, 8)
+}
+
+static napi_value add_keystreams(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  if (!args(env, info, 4, argv)) return NULL;
+  unsigned char *keys, *signs, *acc;
+  size_t keys_len, signs_len, acc_len;
+  uint32_t limbs;
+  if (!bytes_of(env, argv[0], &keys, &keys_len, 1) || !bytes_of(env, argv[1], &signs, &signs_len, 1) ||
+      !bytes_of(env, argv[2], &acc, &acc_len, 4)) return NULL;
+  if (napi_get_value_uint32(env, argv[3], &limbs) != napi_ok || (limbs != 1 && limbs != 2) ||
+      keys_len != 32 * signs_len || acc_len % (4 * limbs) != 0) {
+    napi_throw_range_error(env, NULL, "prgAddKeystreams: inconsistent arguments");
+    return NULL;
+  }
+  size_t m = signs_len;
+  EVP_CIPHER_CTX **ctx = calloc(m > 0 ? m : 1, sizeof *ctx);
+  static const unsigned char iv[16];
+  int ok = ctx != NULL;
+  for (size_t i = 0; ok && i < m; i++) {
+    ctx[i] = ssl.ctx_new();
+    ok = ctx[i] != NULL && ssl.init(ctx[i], ssl.chacha20(), NULL, keys + 32 * i, iv) == 1;
+  }
+  unsigned char *ks = ok ? malloc(CHUNK) : NULL;
+  ok = ok && ks != NULL;
+  for (size_t offset = 0; ok && offset < acc_len; offset += CHUNK) {
+    size_t bytes = acc_len - offset < CHUNK ? acc_len - offset : CHUNK;
+    for (size_t i = 0; ok && i < m; i++) {
+      int written = 0;
+      ok = ssl.update(ctx[i], ks, &written, zeros, (int)bytes) == 1 && (size_t)written == bytes;
+      if (ok) add_chunk(acc + offset, ks, bytes, (int)limbs, signs[i] != 0);
+    }
+  }
+  free(ks);
+  if (ctx != NULL) for (size_t i = 0; i < m; i++) if (ctx[i] != NULL) ssl.ctx_free(ctx[i]);
+  free(ctx);
+  if (!ok) napi_throw_error(env, NULL, "prgAddKeystreams: OpenSSL's ChaCha20 failed");
+  return NULL;
+}
+
+void prg_register(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+    { "prgAddKeystreams", NULL, add_keystreams, NULL, NULL, NULL, napi_enumerable, NULL }
+  };
+  napi_define_properties(env, exports, 1, props);
+}
