@@ -68,18 +68,36 @@ describe("secure aggregation on a sparse graph (SecAgg+)", () => {
 
   it("equals the survivors' sum with dropouts before and after the masked input, and shares go to neighbours only", async () => {
     const inputs = randomInputs(n, length, bits)
-    // 2 lose their masked input (their pairwise masks with their neighbours must be removed), 1 vanishes after it.
-    const host = setup(inputs, {
-      1: [{ kind: "dropout", fromStage: Spec.maskedInput.name }],
-      6: [{ kind: "dropout", fromStage: Spec.maskedInput.name }],
-      9: [{ kind: "dropout", fromStage: Spec.unmask.name }]
-    })
+    // The graph follows the participants' (random) addresses, so the three that leave are chosen where the sum can be
+    // recovered at all: every secret needs t_k = 3 of the shares held by its owner and its 4 neighbours, and a party
+    // that left holds none — so one that left may lose at most 1 neighbour, one that stays at most 2.
+    const probe = setup(inputs)
+    const graph = Neighbourhood.graph(context, "secagg", probe.participants, { neighbours: k, shareThreshold: 3 })
+    const index = (p: string) => probe.participants.indexOf(p)
+    const spread = (gone: ReadonlyArray<number>) =>
+      probe.participants.every((p) => [...graph.get(p)!].filter((q) => gone.includes(index(q))).length <= (gone.includes(index(p)) ? 1 : 2))
+    const triples = Array.from({ length: n ** 3 }, (_, t) => [Math.floor(t / (n * n)), Math.floor(t / n) % n, t % n])
+    const [a, b, c] = triples.find(([x, y, z]) => x! < y! && new Set([x, y, z]).size === 3 && spread([x!, y!, z!]))!
+    // a and b lose their masked input (their pairwise masks with their neighbours must be removed), c vanishes after it.
+    const faults: Record<number, ReadonlyArray<InMemoryHost.Fault>> = {
+      [a!]: [{ kind: "dropout", fromStage: Spec.maskedInput.name }],
+      [b!]: [{ kind: "dropout", fromStage: Spec.maskedInput.name }],
+      [c!]: [{ kind: "dropout", fromStage: Spec.unmask.name }]
+    }
+    const host = InMemoryHost.make(
+      inputs.map((input, i) => ({
+        wallet: probe.wallets.get(probe.participants[i]!)!,
+        handlers: secureAggregationHandlers(() => Effect.succeed(input)),
+        ...(faults[i] ? { faults: faults[i] } : {})
+      })),
+      context
+    )
+    expect(host.participants).toEqual(probe.participants)
     const result = await Effect.runPromise(host.run((session) => runSecureAggregation(session, { vectorLength: length, bits, neighbours: k, dropoutTolerance: 3 })))
-    const contributors = host.participants.filter((_, i) => i !== 1 && i !== 6)
+    const contributors = host.participants.filter((_, i) => i !== a && i !== b)
     expect(result.contributors).toEqual(contributors)
-    expect(result.sum).toEqual(sumOf(inputs.filter((_, i) => i !== 1 && i !== 6), bits, length))
+    expect(result.sum).toEqual(sumOf(inputs.filter((_, i) => i !== a && i !== b), bits, length))
     // Every share-keys reply addresses exactly the sender's k neighbours.
-    const graph = Neighbourhood.graph(context, "secagg", host.participants, { neighbours: k, shareThreshold: 3 })
     const replies = host.transcript.filter((e) => e.stage === Spec.shareKeys.name && e.direction === "reply")
     expect(replies).toHaveLength(n)
     for (const entry of replies) {
