@@ -9,12 +9,14 @@ import { Effect, Exit, Scope } from "effect"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Wallet } from "ethers"
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { cidOf } from "@jointly/core/internal/artifacts/Blocks"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import * as Pinner from "./Pinner.ts"
 import * as OwedPins from "./OwedPins.ts"
+import * as Agent from "../Agent.ts"
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
@@ -135,17 +137,34 @@ describe("Pinner: pins still owed survive a restart", () => {
     await run(holder.blocks.put(pending))
     await run(holder.blocks.put(givenUp))
 
+    // The participant starts again (the agent, as `jointly participant` runs it; its coordinator is not up yet).
+    const agent = await Agent.start({
+      coordinatorUrl: "http://127.0.0.1:9",
+      wallet: Wallet.createRandom(),
+      datasets: [],
+      compute: "inline",
+      policy: () => ({ decision: "reject", reason: "restart test" }),
+      ipfs: { directory: dir, peers: [holder.node.addresses[0]!], defaultTimeoutMs: 500 },
+      pinRetry: { initialMs: 50, maxDelayMs: 100, attempts: 20 }
+    })
+    try {
+      const pins = await vi.waitFor(() => {
+        const done = agent.ipfs!.pins().filter((p) => p.state === "pinned")
+        if (done.length < 2) throw new Error(`pinned so far: ${done.length}`)
+        return done
+      }, { timeout: 20_000 })
+      expect(pins.map((r) => [r.cid, r.taskId, r.role]).sort()).toEqual([[cids.pending, "0x06", "model"], [cids.givenUp, "0x07", "result"]].sort())
+      // Nothing owed any more, on disk either.
+      await vi.waitFor(() => expect(JSON.parse(readFileSync(OwedPins.fileIn(dir), "utf8")).owed).toEqual([]), { timeout: 5_000 })
+    } finally {
+      await agent.close()
+    }
+    // Held by the node on that directory: pinned there.
     const after = await run(Scope.make())
     try {
-      const second = await startParty(after, 5)
-      expect(await run(second.party.blocks.pinned(cids.pending))).toBe(false)
-      const resumed = await run(second.pinner.resume())
-      expect(resumed.map((r) => [r.cid, r.taskId, r.role, r.state]).sort()).toEqual([[cids.pending, "0x06", "model", "pinned"], [cids.givenUp, "0x07", "result", "pinned"]].sort())
-      expect(await run(second.party.blocks.pinned(cids.pending))).toBe(true)
-      expect(await run(second.party.blocks.pinned(cids.givenUp))).toBe(true)
-      // Nothing owed any more, on disk either.
-      expect(second.owed.list()).toEqual([])
-      expect(JSON.parse(readFileSync(OwedPins.fileIn(dir), "utf8")).owed).toEqual([])
+      const party = await run(Scope.provide(HeliaBlocks.make({ directory: dir }), after))
+      expect(await run(party.blocks.pinned(cids.pending))).toBe(true)
+      expect(await run(party.blocks.pinned(cids.givenUp))).toBe(true)
     } finally {
       await run(Scope.close(after, Exit.void))
     }
