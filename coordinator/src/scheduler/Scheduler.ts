@@ -398,7 +398,8 @@ export const make = (deps: Deps): SchedulerShape => {
                 ? fenced(store.saveCheckpoint(claim, key, task.attempt, value))
                 : Effect.flatMap(linkCheckpoint(task, key, sealed), (link) =>
                   fenced(store.saveCheckpoint(claim, key, task.attempt, value, { cid: sealed.cid, root: sealed.root, readers: sealed.readers, ...link })).pipe(
-                    Effect.andThen(releaseSuperseded(task))
+                    // Not waited for: the next round does not depend on the old bodies' pins.
+                    Effect.andThen(Effect.sync(() => void Effect.runFork(releaseSuperseded(task))))
                   ))),
           load: (key) => Effect.orDie(store.loadCheckpoint(task.id, key))
         }
