@@ -23,6 +23,7 @@ import { FsBlockstore } from "blockstore-fs"
 import { FsDatastore } from "datastore-fs"
 import { Effect, Layer } from "effect"
 import { createHeliaLight } from "helia"
+import { CID } from "multiformats/cid"
 import * as json from "multiformats/codecs/json"
 import { join } from "node:path"
 import {
@@ -69,6 +70,15 @@ export interface HeliaNode {
 
 const failed = (operation: string) => (cause: unknown) =>
   new BlockStoreFailed({ operation, message: `helia ${operation}: ${cause instanceof Error ? cause.message : String(cause)}` })
+
+/** The CIDs a decoded dag-json value links, at any depth. */
+const linksOf = (value: unknown): Array<CID> => {
+  const cid = CID.asCID(value)
+  if (cid !== null) return [cid]
+  if (Array.isArray(value)) return value.flatMap(linksOf)
+  if (typeof value === "object" && value !== null) return Object.values(value).flatMap(linksOf)
+  return []
+}
 
 /** A block arrives as chunks (interface-blockstore 6); artifacts are single blocks, so this joins a few. */
 const collect = async (chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Uint8Array> => {
@@ -163,7 +173,8 @@ export const make = (options: HeliaOptions = {}) =>
           try: async () => {
             const cid = await cidOf(bytes, codec)
             await helia.blockstore.put(cid as never, bytes)
-            for await (const _ of helia.pins.add(cid as never)) void _
+            // A dag-json block's links are this node's own earlier puts; a missing one is not waited for forever.
+            for await (const _ of helia.pins.add(cid as never, { signal: AbortSignal.timeout(defaultTimeoutMs) })) void _
             return cid.toString()
           },
           catch: failed("put")
@@ -172,11 +183,25 @@ export const make = (options: HeliaOptions = {}) =>
       has: (cid) => Effect.flatMap(parseCid(cid), (parsed) => Effect.tryPromise({ try: async () => await helia.blockstore.has(parsed as never), catch: failed("has") })),
       pin: (cid, get) =>
         Effect.gen(function*() {
+          // The block and every block it links (a dag-json checkpoint chain) are fetched first, each within the
+          // timeout and without the lock (they may wait on peers); the pin's read-modify-write then runs under the
+          // lock on blocks all held here, so it neither waits on the network nor holds the store while it does.
           const { parsed } = yield* fetch(cid, get)
-          // Fetched without the lock (it may wait on peers); the pin's read-modify-write under it.
+          const seen = new Set([cid])
+          for (let queue = [parsed]; queue.length > 0;) {
+            const next = queue.shift()!
+            if (next.code !== dagJson.code) continue
+            const block = yield* Effect.map(fetch(next.toString(), get), ({ bytes }) => bytes)
+            const links = yield* Effect.try({ try: () => linksOf(dagJson.decode(block)), catch: failed("pin") })
+            for (const link of links) {
+              if (seen.has(link.toString())) continue
+              seen.add(link.toString())
+              queue.push(yield* Effect.map(fetch(link.toString(), get), (f) => f.parsed))
+            }
+          }
           yield* locked("pin", Effect.gen(function*() {
             if (yield* Effect.tryPromise({ try: () => helia.pins.isPinned(parsed as never), catch: failed("pin") })) return
-            yield* Effect.tryPromise({ try: async () => { for await (const _ of helia.pins.add(parsed as never)) void _ }, catch: failed("pin") })
+            yield* Effect.tryPromise({ try: async () => { for await (const _ of helia.pins.add(parsed as never, { signal: AbortSignal.timeout(defaultTimeoutMs) })) void _ }, catch: failed("pin") })
           }))
         }),
       unpin: (cid) =>

@@ -231,7 +231,8 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
   const sealedCheckpoints = task.events.flatMap((e) => (e.type === "CheckpointSealed" ? [e.data as CheckpointChain.Sealed] : []))
   const lastCheckpoint = sealedCheckpoints.at(-1)
   if (s.ipfs !== undefined && task.status === "Succeeded" && lastCheckpoint !== undefined) {
-    if (lastCheckpoint.link === undefined) await checkSealed("checkpoint", String(lastCheckpoint.cid))
+    // The scheduler anchors the chain only when every checkpoint has its link (one that could not be put falls back).
+    if (sealedCheckpoints.some((c) => c.link === undefined)) await checkSealed("checkpoint", String(lastCheckpoint.cid))
     else {
       const get = s.ipfs.get
       const linked = await CheckpointChain.verify({
@@ -244,7 +245,7 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
         }
       })
       checks.push(...linked)
-      await checkSealed("checkpoint", String(lastCheckpoint.cid), { root: lastCheckpoint.root, by: `checkpoint chain ${lastCheckpoint.link}, anchored as ${phaseOf("checkpoint")},` })
+      await checkSealed("checkpoint", String(lastCheckpoint.cid), { root: lastCheckpoint.root, by: `checkpoint chain ${lastCheckpoint.link!}, anchored as ${phaseOf("checkpoint")},` })
     }
   }
 
