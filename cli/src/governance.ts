@@ -8,8 +8,6 @@ import { basename, join } from "node:path"
 import { randomBytes } from "node:crypto"
 import { Effect, Exit, Redacted, Schema, Scope } from "effect"
 import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet, ZeroAddress } from "ethers"
-import { sha256 } from "@noble/hashes/sha2.js"
-import { concatBytes } from "@noble/hashes/utils.js"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
@@ -347,15 +345,20 @@ export interface CertFile {
   readonly certificates: string
   readonly txHash: string
   readonly blockNumber: string
+  /**
+   * The document on IPFS, sealed to its readers (`CertificateFile`): its CID, and the metadata (canonical JSON
+   * `{ name, bytes, cid }`) whose keccak256 is the metaHash on chain, so the chain binds the CID.
+   */
+  readonly ipfs?: { readonly cid: string; readonly meta: string }
 }
 
-const docHashOf = (salt: Uint8Array, bytes: Uint8Array) => hexlify(sha256(concatBytes(salt, bytes)))
+const loadCertificateFile = () => import("@jointly/participant/internal/governance/CertificateFile")
 
 /** The signer: a participant's keystore (--config) or the operator's local analyst (--data-dir). */
 const certSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: string }) => {
   if (o.config) {
-    const { wallet, chain } = await participantChain(o.config)
-    return { wallet, chain }
+    const { wallet, chain, config, identity } = await participantChain(o.config)
+    return { wallet, chain, participant: { configFile: o.config, config, identity } }
   }
   if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("certify needs --config <participant.json>, or --data-dir and --rpc-url")
   const deployment = await loadDeployment(o.dataDir)
@@ -363,23 +366,50 @@ const certSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: strin
   const keys = await (await loadOperator()).load(o.dataDir)
   const chain = await (await loadConsortium()).governanceFor(o.rpcUrl, keys.analyst, deployment)
   if (!chain) throw new CommandFailed("this deployment has no certificate contract; redeploy")
-  return { wallet: keys.analyst, chain }
+  return { wallet: keys.analyst, chain, participant: undefined }
 }
 
-export const certify = async (o: { file: string; out?: string; meta?: string; config?: string; dataDir?: string; rpcUrl?: string }) => {
-  const { wallet, chain } = await certSigner(o)
+/** An Effect's value, or its typed error as a value (a check reports it rather than throwing). */
+const runTyped = <A, E extends { readonly _tag: string; readonly message: string }>(effect: Effect.Effect<A, E>): Promise<A | E> =>
+  Effect.runPromise(Effect.catch(effect, (error) => Effect.succeed(error)))
+
+/**
+ * `jointly certify <file>`: notarizes the file's salted hash. As a participant whose config runs an IPFS node
+ * (`--config`), the file also goes to IPFS, sealed to the submitter's encryption key and each `--reader`'s
+ * registered one, put in the participant node's store (so its running node serves and keeps it), with its CID
+ * bound on chain through the signed metadata hash.
+ */
+export const certify = async (o: { file: string; out?: string; meta?: string; config?: string; dataDir?: string; rpcUrl?: string; readers?: ReadonlyArray<string>; ipfsPeer?: string }) => {
+  const { wallet, chain, participant } = await certSigner(o)
+  const scope = Effect.runSync(Scope.make())
   try {
     const bytes = new Uint8Array(await readFile(o.file))
+    const CertificateFile = await loadCertificateFile()
     const salt = randomBytes(32)
-    const docHash = docHashOf(salt, bytes)
-    const metaHash = keccak256(toUtf8Bytes(o.meta ?? JSON.stringify({ name: o.file.split("/").pop(), bytes: bytes.length })))
+    const docHash = CertificateFile.docHashOf(salt, bytes)
+    const name = basename(o.file)
+    const onIpfs = participant !== undefined && nodeOptions(participant.config.ipfs, (path) => path) !== undefined
+    if (!onIpfs && (o.readers?.length ?? 0) > 0) throw new CommandFailed("--reader seals the file on IPFS: give --config <participant.json> whose config runs an IPFS node")
+    let ipfs: CertFile["ipfs"]
+    if (onIpfs) {
+      const readers = [getBytes(participant.identity.encryptionPublicKey)]
+      for (const account of o.readers ?? []) {
+        if (!isAddress(account)) throw new CommandFailed(`--reader ${account} is not an address`)
+        const key = await chain.encryptionKeyOf(account)
+        if (key === undefined) throw new CommandFailed(`--reader ${account} has no registered encryption key`)
+        readers.push(getBytes(key))
+      }
+      const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make(filesNodeOptions(participant.configFile, participant.config, { ipfsPeer: o.ipfsPeer })), scope))
+      ipfs = await Effect.runPromise(CertificateFile.put({ blocks: node.blocks, document: bytes, docHash, name, readers, ...(o.meta === undefined ? {} : { note: o.meta }) }))
+    }
+    const metaHash = ipfs !== undefined ? CertificateFile.metaHashOf(ipfs.meta) : keccak256(toUtf8Bytes(o.meta ?? JSON.stringify({ name, bytes: bytes.length })))
     const claimedAt = BigInt(Math.floor(Date.now() / 1000))
     const signature = await signCert(wallet, docHash, metaHash, claimedAt)
     const receipt = await chain.certify({ docHash, metaHash, claimedAt, signature })
     const cert: CertFile = {
       version: 1,
       certId: receipt.certId,
-      file: o.file.split("/").pop()!,
+      file: name,
       salt: hexlify(salt),
       docHash,
       metaHash,
@@ -389,44 +419,91 @@ export const certify = async (o: { file: string; out?: string; meta?: string; co
       chainId: chain.chainId.toString(),
       certificates: chain.addresses.certificates,
       txHash: receipt.txHash,
-      blockNumber: receipt.blockNumber.toString()
+      blockNumber: receipt.blockNumber.toString(),
+      ...(ipfs === undefined ? {} : { ipfs })
     }
     const target = o.out ?? `${o.file}.cert.json`
     await writeFile(target, JSON.stringify(cert, null, 2) + "\n")
-    out({ event: "certified", cert: target, certId: cert.certId, docHash, submitter: cert.submitter, blockNumber: cert.blockNumber })
+    out({ event: "certified", cert: target, certId: cert.certId, docHash, submitter: cert.submitter, blockNumber: cert.blockNumber, ...(ipfs === undefined ? {} : { cid: ipfs.cid }) })
   } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
     await chain.close()
   }
 }
 
-/** Recomputes the salted hash, checks the signature and the on-chain record; exit 1 on any mismatch. */
-export const certifyVerify = async (o: { file: string; cert: string; rpcUrl: string }) => {
+/**
+ * Recomputes the salted hash, checks the signature and the on-chain record; exit 1 on any mismatch. A certificate
+ * whose document is on IPFS is also fetched by its notarized CID (from `--ipfs-peer`, and the config's node and
+ * peers with `--config`) and checked: the block against the CID, the metadata against the chain, and, for a
+ * reader (`--config`: the participant's encryption key), the opened document against the docHash; `--out` writes
+ * it. Without `<file>`, the fetched document is what is checked.
+ */
+export const certifyVerify = async (o: { file?: string; cert: string; rpcUrl: string; config?: string; passphrase?: string; ipfsPeer?: string; out?: string; timeoutMs?: number }) => {
   const cert = JSON.parse(await readFile(o.cert, "utf8")) as CertFile
-  const bytes = new Uint8Array(await readFile(o.file))
+  if (o.file === undefined && (cert.ipfs === undefined || (o.config === undefined && o.ipfsPeer === undefined))) {
+    throw new CommandFailed("certify --verify needs <file>, or a certificate whose document is on IPFS and --config/--ipfs-peer to fetch it")
+  }
+  const CertificateFile = await loadCertificateFile()
   const chain = await makeGovernanceLedger({
     rpcUrl: o.rpcUrl,
     privateKey: Wallet.createRandom().privateKey,
     // Only the certificate contract is read; the other addresses are never called.
     addresses: { registry: cert.certificates, timelock: cert.certificates, catalog: cert.certificates, grants: cert.certificates, modelRequests: cert.certificates, settlement: cert.certificates, governance: cert.certificates, certificates: cert.certificates }
   })
+  const scope = Effect.runSync(Scope.make())
   try {
     const onChain = await chain.getCert(cert.certId)
-    const docHash = docHashOf(getBytes(cert.salt), bytes)
     let signer = ""
     try {
       signer = getAddress(verifyMessage(getBytes(certDigest(cert.docHash, cert.metaHash, BigInt(cert.claimedAt))), cert.signature))
     } catch {
       signer = "<unparseable>"
     }
-    const checks: Array<Verify.Check> = [
-      { name: "document hash", ok: docHash === cert.docHash.toLowerCase(), detail: `the file hashes to ${docHash}, the certificate says ${cert.docHash}` },
+    const checks: Array<Verify.Check> = []
+    let document: Uint8Array | undefined = o.file === undefined ? undefined : new Uint8Array(await readFile(o.file))
+    if (cert.ipfs !== undefined && (o.config !== undefined || o.ipfsPeer !== undefined)) {
+      const member = o.config === undefined ? undefined : await openParticipant(o.config, o.passphrase)
+      const options = member !== undefined
+        ? filesNodeOptions(o.config!, member.config, { ipfsPeer: o.ipfsPeer })
+        : { peers: [o.ipfsPeer!] }
+      const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make({ ...options, ...(o.timeoutMs === undefined ? {} : { defaultTimeoutMs: o.timeoutMs }) }), scope))
+      const fetched = await runTyped(CertificateFile.fetchDocument({
+        blocks: node.blocks,
+        cid: cert.ipfs.cid,
+        meta: cert.ipfs.meta,
+        salt: getBytes(cert.salt),
+        onChain: { docHash: onChain?.docHash ?? cert.docHash, metaHash: onChain?.metaHash ?? cert.metaHash },
+        ...(member === undefined ? {} : { readerKey: Redacted.value(member.identity.encryptionSecretKey) })
+      }))
+      const failed = fetched !== undefined && !(fetched instanceof Uint8Array)
+      checks.push({
+        name: "document on IPFS",
+        ok: !failed,
+        detail: failed
+          ? `${fetched._tag}: ${fetched.message}`
+          : fetched === undefined
+          ? `${cert.ipfs.cid} fetched and checked against its CID and the notarized metadata (not a reader: not opened)`
+          : `${cert.ipfs.cid} fetched, opened and checked against the chain's docHash`
+      })
+      if (fetched instanceof Uint8Array) {
+        if (document !== undefined) checks.push({ name: "file equals the document on IPFS", ok: Buffer.from(document).equals(Buffer.from(fetched)), detail: `${o.file} against ${cert.ipfs.cid}` })
+        document ??= fetched
+        if (o.out !== undefined) await writeFile(o.out, fetched)
+      }
+    }
+    if (document !== undefined) {
+      const docHash = CertificateFile.docHashOf(getBytes(cert.salt), document)
+      checks.push({ name: "document hash", ok: docHash === cert.docHash.toLowerCase(), detail: `the file hashes to ${docHash}, the certificate says ${cert.docHash}` })
+    }
+    checks.push(
       { name: "on chain", ok: onChain !== undefined, detail: onChain ? `certified in block ${onChain.blockNumber} at ${new Date(Number(onChain.timestamp) * 1000).toISOString()} with ${onChain.endorsements} endorsement(s)` : `no certificate ${cert.certId}` },
       { name: "chain record matches", ok: onChain !== undefined && onChain.docHash === cert.docHash.toLowerCase() && onChain.metaHash === cert.metaHash.toLowerCase() && onChain.submitter === getAddress(cert.submitter) && onChain.claimedAt === BigInt(cert.claimedAt), detail: "docHash, metaHash, submitter, timestamp" },
       { name: "submitter signature", ok: signer === getAddress(cert.submitter), detail: `signed by ${signer}` }
-    ]
+    )
     out({ certId: cert.certId, ok: checks.every((c) => c.ok), checks })
-    if (!checks.every((c) => c.ok)) throw new CommandFailed(`${o.file} does not match certificate ${cert.certId}`)
+    if (!checks.every((c) => c.ok)) throw new CommandFailed(`${o.file ?? cert.ipfs?.cid} does not match certificate ${cert.certId}`)
   } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
     await chain.close()
   }
 }

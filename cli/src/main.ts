@@ -107,9 +107,12 @@ Usage:
       with --ipfs-peer, also each artifact's sealed copy fetched by CID from that node against the ciphertext hash
       on chain, opened and checked against the result digest when the signing key is one of its readers'; with
       --config, as that participant: its account signs in and its own encryption key opens what it is a reader of.
-  jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
-  jointly certify --verify <file> --cert <cert.json> --rpc-url <url>
-      Notarize a file's salted hash with the submitter's signature; verify a file against its certificate.
+  jointly certify <file> (--config <participant.json> [--reader <address>]… | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
+  jointly certify --verify [<file>] --cert <cert.json> --rpc-url <url> [--config <participant.json>] [--ipfs-peer <multiaddr>] [--out <path>]
+      Notarize a file's salted hash with the submitter's signature; verify a file against its certificate. With a
+      --config whose participant runs an IPFS node, the file also goes to IPFS sealed to the submitter and each
+      --reader (a member's address), its CID bound on chain by the signed metadata hash; --verify then fetches it
+      by that CID (--ipfs-peer, the config's peers), checks it against the chain and, for a reader, opens it.
 `
 
 /** `--ca <file>` (default $JOINTLY_CA) and `--allow-insecure`, read here at the edge. */
@@ -431,14 +434,24 @@ const main = async () => {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { verify: { type: "string" }, cert: { type: "string" }, out: { type: "string" }, meta: { type: "string" }, config: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" } }
+        options: {
+          verify: { type: "boolean" },
+          cert: { type: "string" },
+          out: { type: "string" },
+          meta: { type: "string" },
+          config: { type: "string" },
+          "data-dir": { type: "string" },
+          "rpc-url": { type: "string" },
+          reader: { type: "string", multiple: true },
+          "ipfs-peer": { type: "string" }
+        }
       })
       if (values.verify) {
         if (!values.cert || !values["rpc-url"]) throw new UsageError("certify --verify needs --cert and --rpc-url")
-        return (await Governance()).certifyVerify({ file: values.verify, cert: values.cert, rpcUrl: values["rpc-url"] })
+        return (await Governance()).certifyVerify({ file: positionals[0], cert: values.cert, rpcUrl: values["rpc-url"], config: values.config, ipfsPeer: values["ipfs-peer"], out: values.out })
       }
       if (!positionals[0]) throw new UsageError("certify needs <file>")
-      return (await Governance()).certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
+      return (await Governance()).certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], readers: values.reader, ipfsPeer: values["ipfs-peer"] })
     }
     case undefined:
     case "help":

@@ -22,6 +22,7 @@ import { fromClient, type LedgerClient } from "@jointly/core/internal/ledger/Led
 import { roles as contractRoles, type GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
 import * as ArtifactStore from "./artifacts/ArtifactStore.ts"
 import * as SealedArtifacts from "./artifacts/SealedArtifacts.ts"
+import * as CheckpointChain from "./artifacts/CheckpointChain.ts"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import * as ChainIndex from "./governance/ChainIndex.ts"
@@ -69,6 +70,11 @@ export interface Config {
    * there, and each task's result and model as a copy sealed to their readers (artifacts/SealedArtifacts.ts).
    */
   readonly artifactBlocks?: ArtifactBlocksShape
+  /**
+   * How many checkpoint bodies of a task the IPFS node keeps pinned (default 2): older ones are unpinned once a
+   * later one is saved; every checkpoint's link stays (artifacts/CheckpointChain.ts).
+   */
+  readonly checkpointsKept?: number
   readonly host?: string
   /** 0 picks a free port. */
   readonly port?: number
@@ -201,6 +207,9 @@ export const start = async (config: Config): Promise<Internals> => {
   const sealed = config.artifactBlocks === undefined
     ? undefined
     : SealedArtifacts.make({ blocks: config.artifactBlocks, keyOf: DidIdentity.currentEncryptionKey(dids, registeredKey) })
+  const checkpoints = config.artifactBlocks === undefined
+    ? undefined
+    : CheckpointChain.make({ blocks: config.artifactBlocks, ...(config.checkpointsKept === undefined ? {} : { keep: config.checkpointsKept }) })
 
   // Roles for the API, from the chain: org state in the registry, its SUPERVISOR_ROLE, the ledger's coordinators.
   // Bound once: binding a contract parses its whole ABI, a few ms of CPU that every background role refresh paid.
@@ -263,6 +272,7 @@ export const start = async (config: Config): Promise<Internals> => {
       models,
       artifacts,
       ...(sealed === undefined ? {} : { sealed }),
+      ...(checkpoints === undefined ? {} : { checkpoints }),
       consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
       backends: backends.layer,
       options: { startTimeoutMs: config.startTimeoutMs }

@@ -106,7 +106,7 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
     // One Merkle-root phase for all rounds; the sealed result's and model's hashes on IPFS are phases of their own.
     const phases = detail.events.flatMap((e) => (e.type === "PhaseCommitted" ? [(e.data as { phase: string }).phase] : []))
     expect(phases.filter((p) => !p.startsWith("ipfs:"))).toHaveLength(1)
-    // Every round's checkpoint goes to IPFS, but the chain gets one hash for them: the last checkpoint's.
+    // Every round's checkpoint goes to IPFS, but the chain gets one hash for them: the last checkpoint's link's.
     expect(phases.filter((p) => p.startsWith("ipfs:")).sort()).toEqual(["ipfs:checkpoint", "ipfs:model", "ipfs:result"])
     const commits = detail.chain.filter((c) => c.op === "commitPhase")
     expect(commits).toHaveLength(4)
@@ -119,21 +119,27 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
     const { id, detail } = modelTask!
     const result = detail.result as Result
     const restartAt = detail.events.findIndex((e) => e.type === "Scheduled" && String((e.data as { reason?: string }).reason).includes("coordinator restarted"))
-    const sealed = detail.events.flatMap((e, i) => (e.type === "CheckpointSealed" ? [{ at: i, ...(e.data as { cid: string; root: string; readers: Array<string>; attempt: number }) }] : []))
+    const sealed = detail.events.flatMap((e, i) => (e.type === "CheckpointSealed" ? [{ at: i, ...(e.data as { cid: string; root: string; readers: Array<string>; attempt: number; link: string }) }] : []))
     // One per checkpoint saved: rounds 1..resumedFromRound in attempt 0 (written with the checkpoint itself), the rest in attempt 1.
     expect(sealed.map((c) => c.attempt)).toEqual(Array.from({ length: rounds }, (_, i) => (i < result.resumedFromRound ? 0 : 1)))
     expect(sealed.every((c) => c.readers.length === 3)).toBe(true)
+    // Each checkpoint is linked to the one before it, across the two attempts (CheckpointChain.ts).
+    expect(new Set(sealed.map((c) => c.link)).size).toBe(rounds)
     const resumedFrom = sealed.filter((c) => c.at < restartAt).at(-1)!
     const last = sealed.at(-1)!
     const [a, b] = cluster.parties
     // b pins the last checkpoint, which the ended task names beside the model and the result.
     const pinned = await F.eventually(async () => b!.stderr.find((l) => l.includes(`"pinned"`) && l.includes(last.cid)), "b's pin of the last checkpoint", 60_000)
     expect(JSON.parse(pinned), pinned).toMatchObject({ type: "pinned", role: "checkpoint", ok: true })
+    // And the head of the checkpoint links, which pins the whole chain on b's node (verify below walks it from there).
+    const chainPinned = await F.eventually(async () => b!.stderr.find((l) => l.includes(`"pinned"`) && l.includes(last.link)), "b's pin of the checkpoint chain", 60_000)
+    expect(JSON.parse(chainPinned), chainPinned).toMatchObject({ type: "pinned", role: "checkpoint-chain", ok: true })
 
     const loopback = (addresses: ReadonlyArray<string>) => addresses.find((x) => x.startsWith("/ip4/127.0.0.1/"))!
     const scope = await Effect.runPromise(Scope.make())
     try {
-      // The restarted coordinator's node still holds attempt 0's checkpoints (no party pinned those).
+      // The restarted coordinator's node still holds attempt 0's checkpoints: superseded ones are unpinned there,
+      // not deleted (no garbage collection has run), and no party pinned those.
       const node = await Effect.runPromise(Scope.provide(HeliaBlocks.make({ peers: [loopback(cluster.ipfs.coordinator()!.addresses)] }), scope))
       const block = await Effect.runPromise(node.blocks.get(resumedFrom.cid, { timeoutMs: 20_000 }))
       const aKey = Redacted.value((await Keystore.openPromise({ dataDir: a!.dataDir, passphrase: (await readFile(join(a!.dataDir, "passphrase"), "utf8")).trim() })).encryptionSecretKey)
@@ -154,6 +160,12 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
         [": bytes match the CID", true],
         [": the chain holds its hash", true],
         [": opened, it: is a checkpoint", true]
+      ])
+      // Every checkpoint, not only the last: the chain's one ipfs:checkpoint hash anchors the links of all of them.
+      const chainName = `checkpoint chain ${last.link}`
+      expect(asA.checks.filter((c) => c.name.startsWith(chainName)).map((c) => [c.name.slice(chainName.length), c.ok])).toEqual([
+        [": the chain holds its hash", true],
+        [": links every checkpoint", true]
       ])
       expect(asA.ok, asA.report).toBe(true)
     } finally {

@@ -436,6 +436,35 @@ describe("e-data certificates", () => {
     expect(bad.code).toBe(1)
     expect(JSON.parse(bad.stdout).checks.find((c: { name: string }) => c.name === "document hash").ok).toBe(false)
   })
+
+  it("a participant's certified file goes to IPFS sealed to its readers; verify fetches it by the notarized CID from the owner's node", async () => {
+    const configOf = (n: Name) => join(party(n).dataDir, "participant.json")
+    const file = join(dir, "contract.txt")
+    const content = "Supply contract between north and south: 1,200 units at 7.40, delivered by 2026-03-31.\n"
+    await writeFile(file, content)
+    const made = await cli(["certify", file, "--config", configOf("north"), "--reader", party("south").address], await passphraseEnv("north"))
+    expect(made.code, made.stderr).toBe(0)
+    const cert = JSON.parse(await readFile(`${file}.cert.json`, "utf8"))
+    expect(cert.ipfs.cid).toBe(JSON.parse(made.stdout).cid)
+    expect(JSON.parse(cert.ipfs.meta)).toEqual({ name: "contract.txt", bytes: content.length, cid: cert.ipfs.cid })
+    // The certify process is gone: north's running participant serves the block from the store it put it in.
+    const northAgent = party("north").ipfs!.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
+    const target = join(dir, "contract-fetched.txt")
+    const verified = await cli(["certify", "--verify", "--cert", `${file}.cert.json`, "--rpc-url", cluster.rpcUrl, "--config", configOf("south"), "--ipfs-peer", northAgent, "--out", target], await passphraseEnv("south"))
+    expect(verified.code, verified.stderr).toBe(0)
+    expect(await readFile(target, "utf8")).toBe(content)
+    expect(JSON.parse(verified.stdout).checks.find((c: { name: string }) => c.name === "document on IPFS").detail).toMatch(/opened and checked/)
+    // A certificate file pointed at another block (here north's shared prices, or any CID) is refused: the chain's
+    // metadata hash binds the CID it was signed with.
+    const forged = join(dir, "contract-forged.cert.json")
+    const otherCid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
+    await writeFile(forged, JSON.stringify({ ...cert, ipfs: { cid: otherCid, meta: JSON.stringify({ ...JSON.parse(cert.ipfs.meta), cid: otherCid }) } }))
+    const refused = await cli(["certify", "--verify", "--cert", forged, "--rpc-url", cluster.rpcUrl, "--config", configOf("south"), "--ipfs-peer", northAgent], await passphraseEnv("south"))
+    expect(refused.code).toBe(1)
+    const check = JSON.parse(refused.stdout).checks.find((c: { name: string }) => c.name === "document on IPFS")
+    expect(check.ok).toBe(false)
+    expect(check.detail).toMatch(/^CertificateMismatch: certificate meta mismatch/)
+  })
 })
 
 describe("incentives", () => {

@@ -19,6 +19,7 @@ import type { Choice } from "@jointly/backends/internal/Backends"
 import type { DatasetSpec } from "./datasets/Dataset.ts"
 import * as AgentSession from "./AgentSession.ts"
 import * as Pinner from "./ipfs/Pinner.ts"
+import * as OwedPins from "./ipfs/OwedPins.ts"
 import type { AgentEvent, ConsentPolicy } from "./AgentSession.ts"
 import * as ProtocolHost from "./host/ProtocolHost.ts"
 import type * as KeyPolicy from "./policy/KeyPolicy.ts"
@@ -103,7 +104,8 @@ export const tabular = ProtocolHost.tabular
 /**
  * Starts the agent's IPFS node (closed with `close`) and pins every artifact an ended task names (Pinner.ts:
  * retried with a bounded exponential Schedule, each failed try an event, a pin given up a `pinned` event with
- * `ok: false` and its `PinFailed`, never thrown; `pins()` lists them all).
+ * `ok: false` and its `PinFailed`, never thrown; `pins()` lists them all). A node with a directory keeps the pins
+ * still owed there (OwedPins.ts) and starts them again here: a restart does not forget them.
  */
 const startIpfs = async (options: HeliaOptions, retry: Pinner.PinRetry | undefined, emitEvent: (event: AgentEvent) => void) => {
   const HeliaBlocks = await import("@jointly/backends/internal/ipfs/HeliaBlocks")
@@ -114,7 +116,15 @@ const startIpfs = async (options: HeliaOptions, retry: Pinner.PinRetry | undefin
   })
   // A peer that went away (the coordinator's node restarted) is dialled again before each try.
   const redial = Effect.forEach(options.peers ?? [], (peer) => Effect.ignore(node.dial(peer)), { discard: true })
-  const pinner = Pinner.make({ blocks, beforeTry: redial, ...(retry === undefined ? {} : { retry }), emit: emitEvent })
+  // A node that keeps its blocks on disk keeps the pins it still owes there too, and tries them again at start.
+  const owed = options.directory === undefined
+    ? undefined
+    : await Effect.runPromise(OwedPins.open(OwedPins.fileIn(options.directory))).catch(async (error) => {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      throw error
+    })
+  const pinner = Pinner.make({ blocks, beforeTry: redial, ...(retry === undefined ? {} : { retry }), emit: emitEvent, ...(owed === undefined ? {} : { owed }) })
+  Effect.runFork(Effect.forkIn(pinner.resume(), scope))
   // Each pin runs in the scope's lifetime: closing the agent interrupts pins still waiting to retry.
   const pinAll = (event: AgentEvent) => {
     if (event.type !== "ended" || event.artifacts === undefined) return

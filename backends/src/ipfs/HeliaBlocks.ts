@@ -18,10 +18,12 @@ import { generateKeyPair } from "@libp2p/crypto/keys"
 import { identify } from "@libp2p/identify"
 import { tcp } from "@libp2p/tcp"
 import { multiaddr } from "@multiformats/multiaddr"
+import * as dagJson from "@ipld/dag-json"
 import { FsBlockstore } from "blockstore-fs"
 import { FsDatastore } from "datastore-fs"
 import { Effect, Layer } from "effect"
 import { createHeliaLight } from "helia"
+import { CID } from "multiformats/cid"
 import * as json from "multiformats/codecs/json"
 import { join } from "node:path"
 import {
@@ -34,6 +36,7 @@ import {
   type GetOptions,
   parseCid
 } from "@jointly/core/internal/artifacts/Blocks"
+import * as StoreLock from "./StoreLock.ts"
 
 export interface HeliaOptions {
   /** libp2p listen addresses (default: one TCP port on loopback, `/ip4/127.0.0.1/tcp/0`). */
@@ -50,6 +53,11 @@ export interface HeliaOptions {
    * one's blocks to the other.
    */
   readonly ownIdentity?: boolean
+  /**
+   * How long a change to a `directory` store (put, pin, unpin, the node's start) waits for the inter-process lock
+   * another process on the same directory holds (StoreLock.ts; default 30 s).
+   */
+  readonly lockTimeoutMs?: number
 }
 
 /** What a started node tells its peers: its id and the addresses they dial. */
@@ -62,6 +70,15 @@ export interface HeliaNode {
 
 const failed = (operation: string) => (cause: unknown) =>
   new BlockStoreFailed({ operation, message: `helia ${operation}: ${cause instanceof Error ? cause.message : String(cause)}` })
+
+/** The CIDs a decoded dag-json value links, at any depth. */
+const linksOf = (value: unknown): Array<CID> => {
+  const cid = CID.asCID(value)
+  if (cid !== null) return [cid]
+  if (Array.isArray(value)) return value.flatMap(linksOf)
+  if (typeof value === "object" && value !== null) return Object.values(value).flatMap(linksOf)
+  return []
+}
 
 /** A block arrives as chunks (interface-blockstore 6); artifacts are single blocks, so this joins a few. */
 const collect = async (chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Uint8Array> => {
@@ -101,12 +118,15 @@ export const make = (options: HeliaOptions = {}) =>
     const stores = options.directory === undefined
       ? {}
       : { blockstore: new FsBlockstore(join(options.directory, "blocks")), datastore: new FsDatastore(join(options.directory, "datastore")) }
+    // Every change to an on-disk store is made holding its directory's lock: another process may share it.
+    const locked = StoreLock.make(options.directory, options.lockTimeoutMs)
     const helia = yield* Effect.acquireRelease(
-      Effect.tryPromise({
+      locked("start", Effect.tryPromise({
         try: async () => {
           await stores.blockstore?.open()
           await stores.datastore?.open()
-          const light = createHeliaLight({ ...stores, codecs: [json] })
+          // dag-json so that a pin follows a block's links (a task's checkpoint chain: pinning its head keeps every link).
+          const light = createHeliaLight({ ...stores, codecs: [json, dagJson] })
           // Without a key, Helia loads the node's own from the datastore (or makes and keeps one there).
           const privateKey = options.ownIdentity === true ? await generateKeyPair("Ed25519") : undefined
           const node = withBitswap(withLibp2pLight(light, {
@@ -123,7 +143,7 @@ export const make = (options: HeliaOptions = {}) =>
           return node
         },
         catch: failed("start")
-      }),
+      })),
       (node) => Effect.promise(async () => {
         await node.stop()
         await stores.blockstore?.close()
@@ -149,32 +169,51 @@ export const make = (options: HeliaOptions = {}) =>
     const blocks = ArtifactBlocks.of({
       node: "helia",
       put: (bytes: Uint8Array, codec: Codec = "raw") =>
-        Effect.tryPromise({
+        locked("put", Effect.tryPromise({
           try: async () => {
             const cid = await cidOf(bytes, codec)
             await helia.blockstore.put(cid as never, bytes)
-            for await (const _ of helia.pins.add(cid as never)) void _
+            // A dag-json block's links are this node's own earlier puts; a missing one is not waited for forever.
+            for await (const _ of helia.pins.add(cid as never, { signal: AbortSignal.timeout(defaultTimeoutMs) })) void _
             return cid.toString()
           },
           catch: failed("put")
-        }).pipe(Effect.catchIf((e) => e.message.includes("Already pinned"), () => Effect.promise(async () => (await cidOf(bytes, codec)).toString()))),
+        }).pipe(Effect.catchIf((e) => e.message.includes("Already pinned"), () => Effect.promise(async () => (await cidOf(bytes, codec)).toString())))),
       get: (cid, get) => Effect.map(fetch(cid, get), ({ bytes }) => bytes),
       has: (cid) => Effect.flatMap(parseCid(cid), (parsed) => Effect.tryPromise({ try: async () => await helia.blockstore.has(parsed as never), catch: failed("has") })),
       pin: (cid, get) =>
         Effect.gen(function*() {
+          // The block and every block it links (a dag-json checkpoint chain) are fetched first, each within the
+          // timeout and without the lock (they may wait on peers); the pin's read-modify-write then runs under the
+          // lock on blocks all held here, so it neither waits on the network nor holds the store while it does.
           const { parsed } = yield* fetch(cid, get)
-          if (yield* Effect.tryPromise({ try: () => helia.pins.isPinned(parsed as never), catch: failed("pin") })) return
-          yield* Effect.tryPromise({ try: async () => { for await (const _ of helia.pins.add(parsed as never)) void _ }, catch: failed("pin") })
+          const seen = new Set([cid])
+          for (let queue = [parsed]; queue.length > 0;) {
+            const next = queue.shift()!
+            if (next.code !== dagJson.code) continue
+            const block = yield* Effect.map(fetch(next.toString(), get), ({ bytes }) => bytes)
+            const links = yield* Effect.try({ try: () => linksOf(dagJson.decode(block)), catch: failed("pin") })
+            for (const link of links) {
+              if (seen.has(link.toString())) continue
+              seen.add(link.toString())
+              queue.push(yield* Effect.map(fetch(link.toString(), get), (f) => f.parsed))
+            }
+          }
+          yield* locked("pin", Effect.gen(function*() {
+            if (yield* Effect.tryPromise({ try: () => helia.pins.isPinned(parsed as never), catch: failed("pin") })) return
+            yield* Effect.tryPromise({ try: async () => { for await (const _ of helia.pins.add(parsed as never, { signal: AbortSignal.timeout(defaultTimeoutMs) })) void _ }, catch: failed("pin") })
+          }))
         }),
       unpin: (cid) =>
         Effect.flatMap(parseCid(cid), (parsed) =>
-          Effect.tryPromise({
+          locked("unpin", Effect.tryPromise({
             try: async () => {
               if (!(await helia.pins.isPinned(parsed as never))) return
               for await (const _ of helia.pins.rm(parsed as never)) void _
             },
             catch: failed("unpin")
-          }))
+          }))),
+      pinned: (cid) => Effect.flatMap(parseCid(cid), (parsed) => Effect.tryPromise({ try: () => helia.pins.isPinned(parsed as never), catch: failed("pinned") }))
     })
     const node: HeliaNode = {
       peerId: helia.libp2p.peerId.toString(),

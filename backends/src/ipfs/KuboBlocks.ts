@@ -91,7 +91,12 @@ export const make = (options: KuboOptions) => {
       Effect.flatMap(parseCid(cid), () =>
         Effect.flatMap(call("pin/rm", { arg: cid }, defaultTimeoutMs), (answer) =>
           // "not pinned" is the state asked for.
-          answer.status === 200 || /not pinned/i.test(new TextDecoder().decode(answer.bytes)) ? Effect.void : Effect.asVoid(ok("pin/rm")(answer))))
+          answer.status === 200 || /not pinned/i.test(new TextDecoder().decode(answer.bytes)) ? Effect.void : Effect.asVoid(ok("pin/rm")(answer)))),
+    pinned: (cid) =>
+      Effect.flatMap(parseCid(cid), () =>
+        Effect.flatMap(call("pin/ls", { arg: cid, type: "recursive" }, defaultTimeoutMs), (answer) =>
+          // Kubo answers 500 "… is not pinned" for a block it holds unpinned, or does not hold.
+          answer.status === 200 ? Effect.succeed(true) : /not pinned/i.test(new TextDecoder().decode(answer.bytes)) ? Effect.succeed(false) : Effect.as(ok("pin/ls")(answer), false)))
   })
 }
 

@@ -18,6 +18,7 @@ import { sha256 } from "multiformats/hashes/sha2"
 import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
 import { matches } from "../artifacts/ArtifactStore.ts"
 import { labelOf, phaseOf, type Role } from "../artifacts/SealedArtifacts.ts"
+import * as CheckpointChain from "../artifacts/CheckpointChain.ts"
 
 /** What a source answers for content the caller may not read (the API's access rules): the check is not run. */
 export const withheld: unique symbol = Symbol("withheld")
@@ -168,15 +169,17 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
   }
 
   // Sealed copies on IPFS: ciphertext against its CID and the hash on chain; plaintext against the digests, for a reader.
-  const checkSealed = async (role: string, sealedCid: string) => {
+  const checkSealed = async (role: string, sealedCid: string, bound?: { readonly root: string; readonly by: string }) => {
     const name = `artifact ${role} sealed ${sealedCid}`
     const bytes = await s.ipfs!.get(sealedCid)
     if (bytes === undefined || bytes === withheld) return check(name, false, "not found on IPFS (no connected node holds it)")
     const intact = await matches(sealedCid, bytes)
     check(`${name}: bytes match the CID`, intact, intact ? "sha2-256 multihash matches" : "the block does not hash to its CID")
-    const onChain = chainPhases.get(phaseOf(role as Role))
+    // Its hash is on chain as a phase, or bound by an anchored checkpoint chain (checked on its own).
+    const onChain = bound?.root ?? chainPhases.get(phaseOf(role as Role))
+    const where = bound?.by ?? `phase ${phaseOf(role as Role)}`
     const hash = hexlify((await sha256.digest(bytes)).digest)
-    check(`${name}: the chain holds its hash`, onChain === hash, onChain === undefined ? `no ${phaseOf(role as Role)} commitment on chain` : onChain === hash ? `phase ${phaseOf(role as Role)} root ${hash}` : `chain ${onChain}, ciphertext ${hash}`)
+    check(`${name}: the chain holds its hash`, onChain === hash, onChain === undefined ? `no ${phaseOf(role as Role)} commitment on chain` : onChain === hash ? `${where} root ${hash}` : `chain ${onChain}, ciphertext ${hash}`)
     if (s.ipfs!.readerKey === undefined) return
     let plain: Uint8Array
     try {
@@ -222,9 +225,29 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
     }
     checkContent(role, `artifact ${role}`, content)
   }
-  // The task's last checkpoint on IPFS (its CheckpointSealed event), committed on chain once when the task succeeded.
-  const lastCheckpoint = task.events.findLast((e) => e.type === "CheckpointSealed")
-  if (s.ipfs !== undefined && task.status === "Succeeded" && lastCheckpoint !== undefined) await checkSealed("checkpoint", String(lastCheckpoint.data.cid))
+  // The task's checkpoints on IPFS (its CheckpointSealed events), committed on chain once when the task succeeded:
+  // the link chain against that anchor and every checkpoint's CID and hash, then the last checkpoint's block;
+  // a task sealed before the chain had its last block's hash committed.
+  const sealedCheckpoints = task.events.flatMap((e) => (e.type === "CheckpointSealed" ? [e.data as CheckpointChain.Sealed] : []))
+  const lastCheckpoint = sealedCheckpoints.at(-1)
+  if (s.ipfs !== undefined && task.status === "Succeeded" && lastCheckpoint !== undefined) {
+    // The scheduler anchors the chain only when every checkpoint has its link (one that could not be put falls back).
+    if (sealedCheckpoints.some((c) => c.link === undefined)) await checkSealed("checkpoint", String(lastCheckpoint.cid))
+    else {
+      const get = s.ipfs.get
+      const linked = await CheckpointChain.verify({
+        taskId: id,
+        events: sealedCheckpoints,
+        anchor: chainPhases.get(phaseOf("checkpoint")),
+        get: async (cid) => {
+          const bytes = await get(cid)
+          return bytes === withheld ? undefined : bytes
+        }
+      })
+      checks.push(...linked)
+      await checkSealed("checkpoint", String(lastCheckpoint.cid), { root: lastCheckpoint.root, by: `checkpoint chain ${lastCheckpoint.link!}, anchored as ${phaseOf("checkpoint")},` })
+    }
+  }
 
   const modelId = (task.result as { modelId?: string } | null)?.modelId
   if (typeof modelId === "string") {

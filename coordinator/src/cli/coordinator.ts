@@ -5,7 +5,7 @@
  * and key (rotation without a restart); SIGTERM/SIGINT stop it.
  */
 import { Effect, Exit, Scope } from "effect"
-import { nodeOptions } from "@jointly/core/internal/artifacts/IpfsConfig"
+import { checkpointsKeptOf, nodeOptions } from "@jointly/core/internal/artifacts/IpfsConfig"
 import * as Coordinator from "../Coordinator.ts"
 import * as Consortium from "../local/Consortium.ts"
 import * as Log from "../Log.ts"
@@ -44,6 +44,7 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
     : await Effect.runPromise(Scope.provide((await import("@jointly/backends/internal/ipfs/HeliaBlocks")).make(ipfsOptions), ipfsScope))
   const coordinator = await Coordinator.start({
     ...(ipfs === undefined ? {} : { artifactBlocks: ipfs.blocks }),
+    ...(checkpointsKeptOf(config.ipfs) === undefined ? {} : { checkpointsKept: checkpointsKeptOf(config.ipfs)! }),
     logLevel,
     store: config.store,
     ledger,

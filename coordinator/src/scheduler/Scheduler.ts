@@ -31,6 +31,7 @@ import type { ModelStore } from "../models/ModelStore.ts"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import { jsonBytes } from "../artifacts/ArtifactStore.ts"
 import { phaseOf, type Published, type SealedArtifacts } from "../artifacts/SealedArtifacts.ts"
+import type * as CheckpointChain from "../artifacts/CheckpointChain.ts"
 import { resultRecipientsOfSpec } from "@jointly/core/internal/protocols/Protocols"
 import type { TaskArtifact } from "@jointly/core/internal/wire/Messages"
 import { Hub, type HubShape } from "../transport/Hub.ts"
@@ -81,6 +82,8 @@ export interface Deps {
   readonly artifacts?: ArtifactStore
   /** The coordinator's IPFS node, with its readers' keys: results and models go there sealed to their readers. */
   readonly sealed?: SealedArtifacts
+  /** The task's checkpoints linked in a chain on that node, superseded bodies released (with `sealed`). */
+  readonly checkpoints?: CheckpointChain.CheckpointChain
   readonly options?: Options
 }
 
@@ -269,19 +272,50 @@ export const make = (deps: Deps): SchedulerShape => {
       return outcome.published
     })
 
+  /** The task's `CheckpointSealed` events, in order. */
+  const sealedCheckpoints = (taskId: string) =>
+    Effect.map(store.events(taskId), (events) => events.flatMap((e) => (e.type === "CheckpointSealed" ? [e.data as CheckpointChain.Sealed] : [])))
+
   /**
-   * The task's last checkpoint sealed on IPFS (its `CheckpointSealed` event), committed on chain once as phase
-   * `ipfs:checkpoint` when the task succeeds: every round's checkpoint goes to IPFS, the chain gets one hash per task.
+   * Puts the link of a checkpoint just sealed, after the task's earlier ones (CheckpointChain.ts); `{}` (logged)
+   * when there is no chain or the link could not be put: the checkpoint is saved either way.
+   */
+  const linkCheckpoint = (task: TaskRow, key: string, sealed: Published): Effect.Effect<{ readonly link?: string }> =>
+    Effect.gen(function*() {
+      const chain = deps.checkpoints
+      if (chain === undefined) return {}
+      const previous = yield* sealedCheckpoints(task.id)
+      const link = yield* chain.link(task.id, previous, { key, attempt: task.attempt, cid: sealed.cid, root: sealed.root })
+      return { link: link.cid }
+    }).pipe(Effect.catch((error) => Effect.sync(() => (log.warn("checkpoint link not put on IPFS", { taskId: task.id, error: String(error) }), {}))))
+
+  /** Once a checkpoint is saved, the coordinator's node releases the bodies it supersedes (all but the newest kept). */
+  const releaseSuperseded = (task: TaskRow) =>
+    Effect.gen(function*() {
+      const chain = deps.checkpoints
+      if (chain === undefined) return
+      const released = yield* chain.release(yield* sealedCheckpoints(task.id))
+      if (released.length > 0) log.info("superseded checkpoints unpinned", { taskId: task.id, released })
+    }).pipe(Effect.catch((error) => Effect.sync(() => void log.warn("superseded checkpoints not unpinned", { taskId: task.id, error: String(error) }))))
+
+  /**
+   * The task's checkpoints on IPFS, committed on chain once as phase `ipfs:checkpoint` when the task succeeds: the
+   * hash of the last checkpoint's link, which chains every checkpoint's CID and ciphertext hash (CheckpointChain.ts),
+   * or, for a task whose checkpoints were sealed without links, the last sealed block's hash. The chain gets one
+   * hash per task; the parties pin the last checkpoint.
    */
   const lastCheckpoint = (task: TaskRow, claim: Claim) =>
     Effect.gen(function*() {
       if (deps.sealed === undefined) return undefined
-      const events = yield* store.events(task.id)
-      const last = events.findLast((e) => e.type === "CheckpointSealed")
+      const all = yield* sealedCheckpoints(task.id)
+      const last = all.at(-1)
       if (last === undefined) return undefined
-      const { cid, root } = last.data as { cid: string; root: string }
-      yield* store.commitPhase(claim, phaseOf("checkpoint"), root)
-      return { role: "checkpoint" as const, cid }
+      const anchored = all.every((c) => c.link !== undefined) && deps.checkpoints !== undefined
+        ? yield* Effect.orElseSucceed(deps.checkpoints.anchorOf(last.link!), () => last.root)
+        : last.root
+      yield* store.commitPhase(claim, phaseOf("checkpoint"), anchored)
+      // The parties pin the last checkpoint and the head of the links (which keeps the whole chain on their nodes).
+      return [{ role: "checkpoint" as const, cid: last.cid }, ...(last.link === undefined ? [] : [{ role: "checkpoint-chain" as const, cid: last.link }])]
     })
 
   /** Keeps the result (its model in the model store, both content-addressed, sealed copies on IPFS) and records the task's success. */
@@ -302,7 +336,7 @@ export const make = (deps: Deps): SchedulerShape => {
       if (resultCid !== undefined) yield* keep(() => artifacts!.link(task.id, "result", resultCid, digest(result), sealedResult?.cid))
       log.info("task succeeded", { taskId: task.id })
       notify(task.id, "Succeeded")
-      const onIpfs = [sealedResult, sealedModel, sealedCheckpoint].flatMap((p: Pick<Published, "role" | "cid"> | undefined) => (p === undefined ? [] : [{ role: p.role, cid: p.cid }]))
+      const onIpfs = [sealedResult, sealedModel, ...(sealedCheckpoint ?? [])].flatMap((p: Pick<Published, "role" | "cid"> | undefined) => (p === undefined ? [] : [{ role: p.role, cid: p.cid }]))
       yield* ended(task, "Succeeded", undefined, onIpfs)
     })
 
@@ -360,7 +394,13 @@ export const make = (deps: Deps): SchedulerShape => {
           // A copy sealed to the task's parties goes to IPFS first; its CID is recorded with the checkpoint itself.
           save: (key, value) =>
             Effect.flatMap(sealedCopy(task, "checkpoint", value, participantsOf(task.spec)), (sealed) =>
-              fenced(store.saveCheckpoint(claim, key, task.attempt, value, sealed === undefined ? undefined : { cid: sealed.cid, root: sealed.root, readers: sealed.readers }))),
+              sealed === undefined
+                ? fenced(store.saveCheckpoint(claim, key, task.attempt, value))
+                : Effect.flatMap(linkCheckpoint(task, key, sealed), (link) =>
+                  fenced(store.saveCheckpoint(claim, key, task.attempt, value, { cid: sealed.cid, root: sealed.root, readers: sealed.readers, ...link })).pipe(
+                    // Not waited for: the next round does not depend on the old bodies' pins.
+                    Effect.andThen(Effect.sync(() => void Effect.runFork(releaseSuperseded(task))))
+                  ))),
           load: (key) => Effect.orDie(store.loadCheckpoint(task.id, key))
         }
       })

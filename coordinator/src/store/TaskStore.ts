@@ -380,9 +380,10 @@ export const make = (sql: Sql) =>
       /**
        * Protocol checkpoint of a task (see CoordinatorSession.checkpoint); the last save wins. `sealed` names the
        * copy of this very value on IPFS: its `CheckpointSealed` event is written in the same transaction, so the
-       * last such event is always the checkpoint a later attempt resumes from.
+       * last such event is always the checkpoint a later attempt resumes from; `link` is its link block's CID in the
+       * task's checkpoint chain (artifacts/CheckpointChain.ts).
        */
-      saveCheckpoint: (claim: Claim, key: string, attempt: number, value: unknown, sealed?: { readonly cid: string; readonly root: string; readonly readers: ReadonlyArray<string> }): Effect.Effect<void, StoreFailed | LeaseLost> =>
+      saveCheckpoint: (claim: Claim, key: string, attempt: number, value: unknown, sealed?: { readonly cid: string; readonly root: string; readonly readers: ReadonlyArray<string>; readonly link?: string }): Effect.Effect<void, StoreFailed | LeaseLost> =>
         transaction(sql, "saveCheckpoint", (tx) =>
           Effect.gen(function*() {
             yield* hold(tx, claim)

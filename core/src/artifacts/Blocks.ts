@@ -1,7 +1,8 @@
 /**
  * Artifacts as IPFS blocks (PROTOCOLS.md §2.6, §11 items 7 and 39): models, checkpoints, certificates' files and
  * task artifacts are stored as single content-addressed blocks whose CIDv1 (sha2-256; codec `raw` for opaque or
- * sealed bytes, `json` for canonical JSON) is what the chain and the task's events carry.
+ * sealed bytes, `json` for canonical JSON, `dag-json` for a block that links others) is what the chain and the
+ * task's events carry.
  *
  * One service, `ArtifactBlocks`, and one Layer per kind of node (`@jointly/backends/internal/ipfs/...`): an embedded
  * Helia node (the default; blocks travel over its own libp2p connections by bitswap) or a Kubo node reached by
@@ -14,8 +15,9 @@ import * as json from "multiformats/codecs/json"
 import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
 
-export type Codec = "raw" | "json"
-const codecOf = { raw: raw.code, json: json.code } as const
+export type Codec = "raw" | "json" | "dag-json"
+/** dag-json (0x0129): JSON whose `{ "/": cid }` values are links a node follows when it pins (a checkpoint chain). */
+const codecOf = { raw: raw.code, json: json.code, "dag-json": 0x0129 } as const
 
 /** A string that is not a CID, or names a hash this framework does not use. */
 export class InvalidCid extends Schema.TaggedError<InvalidCid>()("InvalidCid", { cid: Schema.String, message: Schema.String }) {}
@@ -46,6 +48,8 @@ export interface ArtifactBlocksShape {
   readonly pin: (cid: string, options?: GetOptions) => Effect.Effect<void, BlockError>
   /** Releases a pin (the block may then be garbage-collected by the node). */
   readonly unpin: (cid: string) => Effect.Effect<void, InvalidCid | BlockStoreFailed>
+  /** True when this node pins the block (what it keeps through a garbage collection). */
+  readonly pinned: (cid: string) => Effect.Effect<boolean, InvalidCid | BlockStoreFailed>
 }
 
 export class ArtifactBlocks extends Context.Service<ArtifactBlocks, ArtifactBlocksShape>()("jointly/ArtifactBlocks") {}

@@ -36,7 +36,9 @@ export const IpfsNodeConfig = Schema.Struct({
   /** How long a fetch looks for a block among connected peers, in ms (default 30 000). */
   timeoutMs: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 100, maximum: 600_000 }))),
   /** A participant's retries of a pin that found no node with the block (participant/src/ipfs/Pinner.ts); the coordinator pins nothing it did not put. */
-  pinRetry: Schema.optional(PinRetry)
+  pinRetry: Schema.optional(PinRetry),
+  /** The coordinator's node: how many checkpoint bodies per task it keeps pinned (default 2; older ones are unpinned once a later one is saved). */
+  checkpointsKept: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 })))
 })
 export type IpfsNodeConfig = typeof IpfsNodeConfig.Type
 
@@ -53,6 +55,9 @@ export const nodeOptions = (config: IpfsConfig | undefined, resolvePath: (path: 
     ...(config.timeoutMs === undefined ? {} : { defaultTimeoutMs: config.timeoutMs })
   }
 }
+
+/** The section's number of checkpoint bodies kept per task, when it runs a node and names it. */
+export const checkpointsKeptOf = (config: IpfsConfig | undefined): number | undefined => (config === undefined || config === "off" ? undefined : config.checkpointsKept)
 
 /** The section's pin retry settings, when it runs a node and names them. */
 export const pinRetryOf = (config: IpfsConfig | undefined): PinRetry | undefined => (config === undefined || config === "off" ? undefined : config.pinRetry)

@@ -108,7 +108,8 @@ export type StageReply = typeof StageReply.Type
  * artifact sealed to its readers (core/src/artifacts/Envelope.ts, label `task/<id>/<role>`).
  */
 export const TaskArtifact = Schema.Struct({
-  role: Schema.Literals(["result", "model", "checkpoint"]),
+  /** `checkpoint-chain`: the head of the task's checkpoint links (a dag-json chain; pinning it keeps every link). */
+  role: Schema.Literals(["result", "model", "checkpoint", "checkpoint-chain"]),
   cid: Schema.String.check(Schema.isMaxLength(128))
 })
 export type TaskArtifact = typeof TaskArtifact.Type

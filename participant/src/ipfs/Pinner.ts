@@ -4,10 +4,13 @@
  * coordinator's node restarting, a peer still dialling back — so a pin is retried on a bounded exponential
  * `Schedule`; each failed try is an event (`pin-retry`), a pin that used up its tries ends as a `pinned` event
  * with `ok: false` and the typed `PinFailed`, and `status()` lists every pin with its state until the agent stops.
+ * With `owed` (OwedPins.ts), a pin not yet done — pending or given up — is also kept on disk, and `resume()` on the
+ * next start tries each again.
  */
 import { Duration, Effect, Schedule, Schema } from "effect"
 import type { ArtifactBlocksShape, BlockError } from "@jointly/core/internal/artifacts/Blocks"
 import type { TaskArtifact } from "@jointly/core/internal/wire/Messages"
+import type { OwedPins } from "./OwedPins.ts"
 
 /** A pin given up after its tries: the last error's tag and message, and how many tries were made. */
 export class PinFailed extends Schema.TaggedError<PinFailed>()("PinFailed", {
@@ -57,6 +60,7 @@ export interface PinStatus {
 }
 
 export type PinEvent =
+  | { readonly type: "pins-not-saved"; readonly cid: string; readonly detail: string }
   | { readonly type: "pin-retry"; readonly taskId: string; readonly role: TaskArtifact["role"]; readonly cid: string; readonly attempt: number; readonly detail: string }
   | {
     readonly type: "pinned"
@@ -75,6 +79,8 @@ export interface Options {
   readonly beforeTry?: Effect.Effect<void>
   readonly retry?: PinRetry
   readonly emit: (event: PinEvent) => void
+  /** The pins still owed, on disk: recorded here, retried by `resume()` after a restart. */
+  readonly owed?: OwedPins
 }
 
 export const make = (o: Options) => {
@@ -96,6 +102,9 @@ export const make = (o: Options) => {
       return next
     }
     set({ state: "pinning", attempts })
+    // The disk record is best effort: a pin is not held back by it, and a failed write is an event.
+    const record = (write: (owed: OwedPins) => Effect.Effect<void, { readonly message: string }>) =>
+      o.owed === undefined ? Effect.void : Effect.catch(write(o.owed), (error) => Effect.sync(() => o.emit({ type: "pins-not-saved", cid: artifact.cid, detail: error.message })))
     const once = Effect.andThen(o.beforeTry ?? Effect.void, o.blocks.pin(artifact.cid)).pipe(
       Effect.tapError((error) =>
         Effect.sync(() => {
@@ -108,24 +117,32 @@ export const make = (o: Options) => {
       ),
       Effect.tap(() => Effect.sync(() => void (attempts += 1)))
     )
-    return once.pipe(
+    return record((owed) => owed.owe({ taskId, artifact, state: "pending" })).pipe(
+      Effect.andThen(once),
       Effect.retry({ schedule: backoff(o.retry), times: attemptsOf - 1, while: retryable }),
-      Effect.match({
-        onSuccess: () => {
-          o.emit({ type: "pinned", taskId, role: artifact.role, cid: artifact.cid, ok: true, attempts })
-          return set({ state: "pinned", attempts })
-        },
-        onFailure: (error) => {
-          const failed = new PinFailed({ cid: artifact.cid, attempts, lastError: error._tag, detail: error.message })
-          o.emit({ type: "pinned", taskId, role: artifact.role, cid: artifact.cid, ok: false, attempts, error: failed, detail: failed.message })
-          return set({ state: "failed", attempts, detail: describe(error) })
-        }
+      Effect.matchEffect({
+        onSuccess: () =>
+          record((owed) => owed.settle(artifact.cid)).pipe(Effect.map(() => {
+            o.emit({ type: "pinned", taskId, role: artifact.role, cid: artifact.cid, ok: true, attempts })
+            return set({ state: "pinned", attempts })
+          })),
+        onFailure: (error) =>
+          record((owed) => owed.owe({ taskId, artifact, state: "failed", detail: describe(error) })).pipe(Effect.map(() => {
+            const failed = new PinFailed({ cid: artifact.cid, attempts, lastError: error._tag, detail: error.message })
+            o.emit({ type: "pinned", taskId, role: artifact.role, cid: artifact.cid, ok: false, attempts, error: failed, detail: failed.message })
+            return set({ state: "failed", attempts, detail: describe(error) })
+          }))
       })
     )
   })
 
+  /** Tries again every pin the disk says is still owed (pending when the participant stopped, or given up). */
+  const resume = (): Effect.Effect<ReadonlyArray<PinStatus>> =>
+    Effect.forEach(o.owed?.list() ?? [], (entry) => pin(entry.taskId, entry.artifact), { concurrency: "unbounded" })
+
   return {
     pin,
+    resume,
     /** Every pin this agent started, with its state (a failed one stays listed until tried again). */
     status: (): ReadonlyArray<PinStatus> => [...pins.values()]
   }

@@ -1,0 +1,93 @@
+/**
+ * A task's checkpoint chain over two embedded Helia nodes on loopback: the coordinator's node puts each sealed
+ * checkpoint and its link, releases superseded bodies once a later checkpoint is saved, and a verifier's node
+ * walks the links by CID from the one hash the chain anchors. A dropped, swapped or re-rooted checkpoint, and an
+ * anchor of another head, are refused.
+ */
+import { Effect, Exit, Scope } from "effect"
+import { hexlify } from "ethers"
+import { sha256 } from "multiformats/hashes/sha2"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
+import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
+import * as Ecies from "@jointly/core/internal/crypto/Ecies"
+import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
+import * as CheckpointChain from "./CheckpointChain.ts"
+
+const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+const taskId = "0x" + "ab".repeat(32)
+
+describe("CheckpointChain: every checkpoint anchored by one hash, superseded ones released", () => {
+  let scope: Scope.Closeable
+  let coordinator: ArtifactBlocksShape
+  let verifier: ArtifactBlocksShape
+  let party: ArtifactBlocksShape
+  const reader = Ecies.generateKeyPair()
+  const events: Array<CheckpointChain.Sealed> = []
+  let chain: CheckpointChain.CheckpointChain
+
+  beforeAll(async () => {
+    scope = await run(Scope.make())
+    const started = await run(Scope.provide(HeliaBlocks.make(), scope))
+    coordinator = started.blocks
+    verifier = (await run(Scope.provide(HeliaBlocks.make({ peers: [started.node.addresses[0]!], defaultTimeoutMs: 10_000 }), scope))).blocks
+    party = (await run(Scope.provide(HeliaBlocks.make({ peers: [started.node.addresses[0]!], defaultTimeoutMs: 10_000 }), scope))).blocks
+    chain = CheckpointChain.make({ blocks: coordinator, keep: 2 })
+    // Five rounds, the last two in a second attempt: each saved as the scheduler does, then superseded ones released.
+    for (let round = 1; round <= 5; round++) {
+      const sealed = Envelope.seal(new TextEncoder().encode(JSON.stringify({ round, weights: [round, round * 2] })), [reader.publicKey], `task/${taskId}/checkpoint`)
+      const cid = await run(coordinator.put(sealed))
+      const root = hexlify((await sha256.digest(sealed)).digest)
+      const attempt = round <= 3 ? 0 : 1
+      const link = await run(chain.link(taskId, events, { key: "fl", attempt, cid, root }))
+      events.push({ key: "fl", attempt, cid, root, link: link.cid })
+      await run(chain.release(events))
+    }
+  }, 60_000)
+
+  afterAll(async () => {
+    await run(Scope.close(scope, Exit.void))
+  })
+
+  const get = async (cid: string) => {
+    const got = await run(Effect.result(verifier.get(cid)))
+    return got._tag === "Success" ? got.success : undefined
+  }
+
+  it("a verifier walks every checkpoint's CID and hash from the anchor of the last link", async () => {
+    const anchor = await run(chain.anchorOf(events.at(-1)!.link!))
+    const checks = await CheckpointChain.verify({ taskId, events, anchor, get })
+    expect(checks.every((c) => c.ok), JSON.stringify(checks, null, 2)).toBe(true)
+    expect(checks.map((c) => c.name.replace(/^checkpoint chain \S+: /, ""))).toEqual(["the chain holds its hash", "links every checkpoint"])
+    expect(checks.at(-1)!.detail).toMatch(/^5 checkpoint\(s\)/)
+  }, 60_000)
+
+  it("the coordinator's node keeps the newest two bodies and every link, and released the rest", async () => {
+    const pinned = await Promise.all(events.map((e) => run(coordinator.pinned(e.cid))))
+    expect(pinned).toEqual([false, false, false, true, true])
+    for (const e of events) expect(await run(coordinator.pinned(e.link!))).toBe(true)
+  })
+
+  it("a party that pins the head link (TaskEnded's checkpoint-chain) keeps every link, and no superseded body", async () => {
+    await run(party.pin(events.at(-1)!.link!))
+    for (const e of events) expect(await run(party.has(e.link!))).toBe(true)
+    for (const e of events) expect(await run(party.has(e.cid))).toBe(false)
+  }, 60_000)
+
+  it("refuses a dropped checkpoint, a swapped body, a changed hash and the anchor of another head", async () => {
+    const anchor = await run(chain.anchorOf(events.at(-1)!.link!))
+    const failed = async (list: ReadonlyArray<CheckpointChain.Sealed>, on: string | undefined = anchor) =>
+      (await CheckpointChain.verify({ taskId, events: list, anchor: on, get })).filter((c) => !c.ok).map((c) => c.detail)
+    // The store loses the second checkpoint's event: the chain reaches a link the task does not name.
+    expect(await failed([events[0]!, ...events.slice(2)])).toHaveLength(1)
+    // The store names another block (and hash) for checkpoint 2 under its genuine link.
+    expect((await failed(events.map((e, i) => (i === 2 ? { ...e, cid: events[1]!.cid, root: events[1]!.root } : e))))[0]).toMatch(/names checkpoint 2/)
+    expect((await failed(events.map((e, i) => (i === 4 ? { ...e, root: "0x" + "00".repeat(32) } : e))))[0]).toMatch(/names checkpoint 4/)
+    // The chain anchored an earlier head: a checkpoint added after the commitment does not verify.
+    const earlier = await run(chain.anchorOf(events[3]!.link!))
+    expect((await failed(events, earlier))[0]).toMatch(/^anchor /)
+    // A task with no anchor on chain.
+    const unanchored = await CheckpointChain.verify({ taskId, events, anchor: undefined, get })
+    expect(unanchored.filter((c) => !c.ok).map((c) => c.detail)).toEqual(["no ipfs:checkpoint commitment on chain"])
+  }, 60_000)
+})

@@ -1,0 +1,159 @@
+/**
+ * Every sealed checkpoint of a task anchored by one on-chain hash (issue 16 item 1, checkpoints).
+ *
+ * Each checkpoint saved goes to IPFS sealed to the task's parties (`SealedArtifacts`), and beside it a small
+ * clear **link** block (codec `dag-json`): `{ v, task, seq, key, attempt, checkpoint, root, prev }` — the sealed
+ * block's CID (as text) and sha2-256, and a dag-json link to the previous checkpoint's link (`null` for the first),
+ * so that a node pinning the last link keeps the whole chain and none of the bodies (what `TaskEnded` names as
+ * `checkpoint-chain` for the parties to pin). The
+ * links form a hash chain across attempts, so the hash of the last link, committed on chain once as the task's
+ * phase `ipfs:checkpoint` when it succeeds, binds every checkpoint's CID and ciphertext hash in order: one
+ * transaction per task whatever the number of rounds, where a phase per checkpoint would cost one transaction
+ * (and a confirmation wait) per round. The links are clear because who checks them need not be a reader: they
+ * name CIDs and hashes of ciphertexts only.
+ *
+ * A checkpoint's body is needed only until a later one is safely recorded: once a checkpoint is saved (its
+ * `CheckpointSealed` event written in the transaction that saves it), the coordinator's node unpins the bodies
+ * older than the newest `keep` (default 2), so a long training does not keep every round's model for ever. The
+ * link blocks stay pinned (a few hundred bytes each): they are the record `verify` walks.
+ */
+import { Effect, Schema } from "effect"
+import { hexlify } from "ethers"
+import { sha256 } from "multiformats/hashes/sha2"
+import type { ArtifactBlocksShape, BlockStoreFailed, InvalidCid } from "@jointly/core/internal/artifacts/Blocks"
+import { cidOf, parseCid } from "@jointly/core/internal/artifacts/Blocks"
+import * as dagJson from "@ipld/dag-json"
+import { CID } from "multiformats/cid"
+
+/** One checkpoint's link block. */
+export const Link = Schema.Struct({
+  v: Schema.Literal(1),
+  task: Schema.String,
+  /** 0 for the task's first checkpoint, then one more per checkpoint, across attempts. */
+  seq: Schema.Int,
+  key: Schema.String,
+  attempt: Schema.Int,
+  /** CID of the sealed checkpoint. */
+  checkpoint: Schema.String,
+  /** 0x sha2-256 of the sealed checkpoint. */
+  root: Schema.String,
+  /** CID of the previous checkpoint's link (a dag-json link, as text here), null for the first. */
+  prev: Schema.NullOr(Schema.String)
+})
+export type Link = typeof Link.Type
+
+/** What a `CheckpointSealed` event records (the link fields are absent on events written before the chain). */
+export interface Sealed {
+  readonly key: string
+  readonly attempt: number
+  readonly cid: string
+  readonly root: string
+  readonly link?: string
+}
+
+/** How many checkpoint bodies the coordinator's node keeps pinned per task by default. */
+export const DEFAULT_KEEP = 2
+
+const hashOf = async (bytes: Uint8Array) => hexlify((await sha256.digest(bytes)).digest)
+
+export const make = (o: { readonly blocks: ArtifactBlocksShape; readonly keep?: number }) => {
+  const keep = Math.max(1, o.keep ?? DEFAULT_KEEP)
+  return {
+    keep,
+    /** Puts the link of a new checkpoint after `previous` (the task's earlier `CheckpointSealed` events, in order). */
+    link: (taskId: string, previous: ReadonlyArray<Sealed>, sealed: { readonly key: string; readonly attempt: number; readonly cid: string; readonly root: string }): Effect.Effect<{ readonly cid: string; readonly root: string }, BlockStoreFailed> =>
+      Effect.gen(function*() {
+        const prev = previous.at(-1)?.link
+        const link = { v: 1, task: taskId.toLowerCase(), seq: previous.length, key: sealed.key, attempt: sealed.attempt, checkpoint: sealed.cid, root: sealed.root, prev: prev === undefined ? null : CID.parse(prev) }
+        const bytes = dagJson.encode(link)
+        const cid = yield* o.blocks.put(bytes, "dag-json")
+        return { cid, root: yield* Effect.promise(() => hashOf(bytes)) }
+      }),
+    /** What the chain anchors for a head link: its sha2-256, the digest of its CID (no fetch needed). */
+    anchorOf: (linkCid: string): Effect.Effect<string, InvalidCid> => Effect.map(parseCid(linkCid), (cid) => hexlify(cid.multihash.digest)),
+    /** Unpins the bodies of all but the newest `keep` checkpoints; what it released. */
+    release: (all: ReadonlyArray<Sealed>): Effect.Effect<ReadonlyArray<string>, BlockStoreFailed | InvalidCid> =>
+      Effect.gen(function*() {
+        const released: Array<string> = []
+        for (const superseded of all.slice(0, Math.max(0, all.length - keep))) {
+          if (!(yield* o.blocks.pinned(superseded.cid))) continue
+          yield* o.blocks.unpin(superseded.cid)
+          released.push(superseded.cid)
+        }
+        return released
+      })
+  }
+}
+
+export type CheckpointChain = ReturnType<typeof make>
+
+export interface Check {
+  readonly name: string
+  readonly ok: boolean
+  readonly detail: string
+}
+
+/**
+ * Walks the link chain back from the last checkpoint's link and checks it against the chain's anchor and the
+ * task's `CheckpointSealed` events: the head's hash is the anchor, every link hashes to its CID, decodes, names
+ * its event's CID, hash, key and attempt in order, and the walk ends (`prev: null`) at the first event.
+ */
+export const verify = async (o: {
+  readonly taskId: string
+  readonly events: ReadonlyArray<Sealed>
+  /** The `ipfs:checkpoint` root on chain. */
+  readonly anchor: string | undefined
+  readonly get: (cid: string) => Promise<Uint8Array | undefined>
+}): Promise<ReadonlyArray<Check>> => {
+  const checks: Array<Check> = []
+  const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail })
+  const head = o.events.at(-1)?.link
+  const name = `checkpoint chain ${head}`
+  if (head === undefined || o.events.some((e) => e.link === undefined)) {
+    check(name, false, "a checkpoint of this task names no link")
+    return checks
+  }
+  let at: string | null = head
+  for (let i = o.events.length - 1; i >= 0; i--) {
+    const event = o.events[i]!
+    if (at !== event.link) {
+      check(`${name}: link ${i}`, false, `the chain reaches ${at}, the task's checkpoint ${i} is linked by ${event.link}`)
+      return checks
+    }
+    const bytes = await o.get(at)
+    if (bytes === undefined) {
+      check(`${name}: link ${i}`, false, `${at} not found on IPFS (no connected node holds it)`)
+      return checks
+    }
+    const intact = (await cidOf(bytes, "dag-json")).toString() === at
+    const root = await hashOf(bytes)
+    if (i === o.events.length - 1) check(`${name}: the chain holds its hash`, intact && root === o.anchor, o.anchor === undefined ? "no ipfs:checkpoint commitment on chain" : `anchor ${o.anchor}, head link ${root}`)
+    if (!intact) {
+      check(`${name}: link ${i}`, false, `${at} does not hash to its CID`)
+      return checks
+    }
+    let value: unknown
+    try {
+      // The `prev` link decodes as a CID; the Schema takes its text.
+      const raw = dagJson.decode<{ prev?: unknown }>(bytes)
+      const prev = CID.asCID(raw.prev)
+      value = prev === null ? raw : { ...raw, prev: prev.toString() }
+    } catch {
+      value = undefined
+    }
+    const decoded = Schema.decodeUnknownExit(Link)(value)
+    if (decoded._tag !== "Success") {
+      check(`${name}: link ${i}`, false, `${at} is not a checkpoint link`)
+      return checks
+    }
+    const link = decoded.value
+    const same = link.task === o.taskId.toLowerCase() && link.seq === i && link.checkpoint === event.cid && link.root === event.root && link.key === event.key && link.attempt === event.attempt
+    if (!same) {
+      check(`${name}: link ${i}`, false, `${at} names checkpoint ${link.seq} ${link.checkpoint} (${link.root}); the task's is ${event.cid} (${event.root})`)
+      return checks
+    }
+    at = link.prev
+  }
+  check(`${name}: links every checkpoint`, at === null, at === null ? `${o.events.length} checkpoint(s), each CID and ciphertext hash in order` : `the first link names a predecessor ${at} the task does not have`)
+  return checks
+}
