@@ -36,7 +36,7 @@ afterAll(async () => {
 })
 
 describe("coordinator crash", () => {
-  it("resumes a task that was Running when the coordinator was killed, and notarizes every event exactly once", async () => {
+  it("resumes a task that was Running when the coordinator was killed, and notarizes every event exactly once; a watch spans the restart", async () => {
     const params: Params = {
       columns: ["glucose", "mass", "age"],
       statistics: ["count", "sum", "mean", "variance", "std", "histogram"],
@@ -61,9 +61,13 @@ describe("coordinator crash", () => {
       expect(frozen).toBe(true)
       expect(running.attempt).toBe(0)
 
+      // A watch started before the crash reads the task every 100 ms, so it surely tries while the coordinator is
+      // down: it waits for it to come back instead of failing.
+      const watched = cluster.client.watch(id, { intervalMs: 100, timeoutMs: 120_000 })
+      await new Promise((resolve) => setTimeout(resolve, 300))
       await cluster.restartCoordinator("SIGKILL")
       east.process.kill("SIGCONT")
-      const detail = await cluster.waitForTask(id)
+      const detail = await watched
 
       expect(detail.status, String(detail.reason)).toBe("Succeeded")
       expect(detail.attempt).toBe(1)

@@ -95,7 +95,8 @@ export const make = (options: ClientOptions) => {
    * (`GET /api/events`) says when the task changed, and only then is it read again: a progress event, a status, a
    * chain record. The stream is opened again when it ends (the token's lifetime) or drops; the task is also read
    * when the stream has been silent for `intervalMs`, so an event missed while it was being opened costs a delay,
-   * never the outcome.
+   * never the outcome. A read that cannot reach the coordinator is tried again (a restart of the coordinator is a
+   * pause in the watch, not its end).
    */
   const watch = async (id: string, opts: WatchOptions = {}): Promise<TaskOutcome> => {
     const timeoutMs = opts.timeoutMs ?? 600_000
@@ -129,7 +130,13 @@ export const make = (options: ClientOptions) => {
     const program = Stream.merge(feed, quiet).pipe(
       // Changes that come while the task is being read make one more read, not one each.
       Stream.buffer({ capacity: 1, strategy: "sliding" }),
-      Stream.mapEffect(() => Effect.tryPromise({ try: read, catch: fromFailure })),
+      // A read the network could not carry (the coordinator restarting, a dropped link) is tried again until the
+      // watch's own timeout: only an answer of the API (a refusal, a response that does not decode) ends the watch.
+      Stream.mapEffect(() =>
+        Effect.tryPromise({ try: read, catch: fromFailure }).pipe(
+          Effect.retry({ while: (error) => error.code === "Unreachable", schedule: Schedule.min([Schedule.exponential("200 millis"), Schedule.spaced("5 seconds")]) })
+        )
+      ),
       Stream.filter((outcome): outcome is TaskOutcome => outcome !== undefined),
       Stream.runHead,
       Effect.flatMap((outcome) => (outcome._tag === "Some" ? Effect.succeed(outcome.value) : Effect.die(new Error("the task's event stream ended")))),
