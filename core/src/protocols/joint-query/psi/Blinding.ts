@@ -110,7 +110,7 @@ export const handlers = (ctx: Party.Context) => {
         // validate() refused an explicit "ot" the task cannot run; a default "ot" is only chosen where it can.
         return { ok: true as const }
       }
-      Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
+      if (!ctx.channelOnly) Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
       if (ctx.mode === "sum" && session.self !== ctx.holder) {
         const extra = s.peers.get(ctx.holder)!.extra
         s.sum.publicKey = yield* Effect.try({
