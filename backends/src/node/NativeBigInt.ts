@@ -3,7 +3,8 @@
  * resolves OpenSSL's public BN API from the `node` process itself): modPow in BN_mod_exp_mont_consttime with one
  * Montgomery context per modulus, the CRT halves in one call (BN_mod_exp_mont_consttime_x2), and fixed-base
  * tables kept in native memory in Montgomery form (`fixedBase`: the DJN randomness h_s^r in 128 Montgomery
- * products instead of 128 BigInt multiplications and `%`).
+ * products instead of 128 BigInt multiplications and `%`), and `multiExp` in one native Straus pass over
+ * Montgomery products (a 4096-bit product in a few µs there, against tens of µs for a BigInt `*` and `%`).
  *
  * The same answers as the TS kernel (core's kernel conformance suite); where the addon or OpenSSL's BN symbols
  * are missing, `make()` says why and the Node backends keep the Diffie–Hellman route (OpenSslKernels.ts).
@@ -23,6 +24,7 @@ interface Addon {
   bnModPowX2: (a: Handle, baseA: Uint8Array, expA: Uint8Array, outA: Uint8Array, b: Handle, baseB: Uint8Array, expB: Uint8Array, outB: Uint8Array) => void
   bnFixedBase: (mont: Handle, base: Uint8Array, windows: number, windowBits: number) => Handle
   bnFixedBasePow: (table: Handle, digits: Uint8Array, out: Uint8Array) => void
+  bnMultiExp: (mont: Handle, bases: Uint8Array, exponents: Uint8Array, exponentBytes: number, out: Uint8Array) => void
   bignumProblem?: string
 }
 
@@ -57,7 +59,7 @@ export const make = (): Made => {
   const opened = NativeAddon.open()
   if (opened.problem !== undefined) return { problem: opened.problem }
   const addon = opened.exports as Partial<Addon>
-  if (typeof addon.bnMont !== "function") return { problem: addon.bignumProblem ?? "the addon has no BN kernels (rebuild: npm run build -w backends)" }
+  if (typeof addon.bnMont !== "function" || typeof addon.bnMultiExp !== "function") return { problem: addon.bignumProblem ?? "the addon has no BN kernels (rebuild: npm run build -w backends)" }
   return { kernels: kernelsOver(addon as Addon) }
 }
 
@@ -140,12 +142,37 @@ const kernelsOver = (addon: Addon): BigIntKernels => {
     }
   }
 
+  // One call for the whole product: bases at the modulus width, exponents at the widest one's width.
+  const multiExp: NonNullable<BigIntKernels["multiExp"]> = (bases, exponents, modulus) => {
+    if (exponents.length !== bases.length) throw new RangeError(`multiExp: ${bases.length} bases but ${exponents.length} exponents`)
+    let widest = 0n
+    for (const e of exponents) {
+      if (e < 0n) throw new RangeError("multiExp: exponents must be non-negative")
+      if (e > widest) widest = e
+    }
+    checkModulus(modulus)
+    const { mont, bytes } = context(modulus)
+    const exponentBytes = Math.max(1, toBytes(widest).length)
+    const packedBases = new Uint8Array(bases.length * bytes)
+    const packedExponents = new Uint8Array(exponents.length * exponentBytes)
+    bases.forEach((b, i) => {
+      const x = toBytes(reduce(b, modulus))
+      packedBases.set(x, (i + 1) * bytes - x.length)
+      const e = toBytes(exponents[i]!)
+      if (exponents[i]! > 0n) packedExponents.set(e, (i + 1) * exponentBytes - e.length)
+    })
+    const out = new Uint8Array(bytes)
+    addon.bnMultiExp(mont, packedBases, packedExponents, exponentBytes, out)
+    return fromBytes(out)
+  }
+
   return {
     name: "node-openssl",
     modPow,
     modPowBatch: TsKernels.batchOf(modPow),
     modInverse: TsKernels.modInverse,
     modPowPair,
-    fixedBase
+    fixedBase,
+    multiExp
   }
 }

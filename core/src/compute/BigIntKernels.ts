@@ -36,4 +36,10 @@ export interface BigIntKernels {
     a: readonly [base: bigint, exponent: bigint, modulus: bigint],
     b: readonly [base: bigint, exponent: bigint, modulus: bigint]
   ) => readonly [bigint, bigint]
+  /**
+   * Optional: Π bases_i^(exponents_i) mod modulus (exponents ≥ 0, one per base, modulus odd and > 1; no bases
+   * gives 1), in one call that shares the squarings between the bases (the packed blinding, gradient sums and
+   * batch-proof combinations of the threshold-Paillier protocols). Absent, callers use `TsKernels.multiExp`.
+   */
+  readonly multiExp?: (bases: ReadonlyArray<bigint>, exponents: ReadonlyArray<bigint>, modulus: bigint) => bigint
 }

@@ -86,6 +86,67 @@ export const modInverse = (a: bigint, modulus: bigint): bigint => {
   return ((s0 % modulus) + modulus) % modulus
 }
 
+/**
+ * Π bases_i^(exponents_i) mod modulus for exponents ≥ 0 (Straus: one run of squarings shared by every base, a
+ * product per set bit), the reference for the kernels' `multiExp`.
+ */
+export const multiExp = (bases: ReadonlyArray<bigint>, exponents: ReadonlyArray<bigint>, modulus: bigint): bigint => {
+  checkModulus(modulus)
+  if (exponents.length !== bases.length) throw new RangeError(`multiExp: ${bases.length} bases but ${exponents.length} exponents`)
+  if (exponents.some((e) => e < 0n)) throw new RangeError("multiExp: exponents must be non-negative")
+  if (modulus === 1n) return 0n
+  const reduced = bases.map((b) => ((b % modulus) + modulus) % modulus)
+  const bits = exponents.reduce((n, e) => Math.max(n, bitLength(e)), 0)
+  let acc = 1n
+  for (let b = bits - 1; b >= 0; b--) {
+    acc = (acc * acc) % modulus
+    const bit = BigInt(b)
+    for (let i = 0; i < reduced.length; i++) if (((exponents[i]! >> bit) & 1n) === 1n) acc = (acc * reduced[i]!) % modulus
+  }
+  return acc
+}
+
+type MultiExp = NonNullable<BigIntKernels["multiExp"]>
+
+/**
+ * The kernel's `multiExp` where it has one, else a product of the kernel's own modPows (what callers computed
+ * before kernels had a multi-exponentiation, so a backend without one keeps its speed and its answers).
+ */
+export const multiExpOf = (kernels: BigIntKernels): MultiExp =>
+  kernels.multiExp ?? ((bases, exponents, modulus) => {
+    if (exponents.length !== bases.length) throw new RangeError(`multiExp: ${bases.length} bases but ${exponents.length} exponents`)
+    return bases.reduce((acc, b, i) => (acc * kernels.modPow(b, exponents[i]!, modulus)) % modulus, 1n % modulus)
+  })
+
+/**
+ * Π bases_i^(exponents_i) mod modulus for signed exponents: the positive and the negative terms in one `run`
+ * each (default `multiExpOf(kernels)`), the negative product inverted once (it must be a unit, as every element
+ * of Z*_{N²} is).
+ */
+export const signedMultiExp = (
+  kernels: BigIntKernels,
+  bases: ReadonlyArray<bigint>,
+  exponents: ReadonlyArray<bigint>,
+  modulus: bigint,
+  run: MultiExp = multiExpOf(kernels)
+): bigint => {
+  if (exponents.length !== bases.length) throw new RangeError(`multiExp: ${bases.length} bases but ${exponents.length} exponents`)
+  const half = (sign: 1n | -1n) => {
+    const bs: Array<bigint> = []
+    const es: Array<bigint> = []
+    exponents.forEach((x, i) => {
+      if (x * sign > 0n) {
+        bs.push(bases[i]!)
+        es.push(x * sign)
+      }
+    })
+    return run(bs, es, modulus)
+  }
+  const positive = half(1n)
+  const negative = half(-1n)
+  return negative === 1n ? positive : (positive * kernels.modInverse(negative, modulus)) % modulus
+}
+
 export const tsKernels: BigIntKernels = { name: "ts", modPow, modPowBatch, modInverse }
 
 export { bitLength }

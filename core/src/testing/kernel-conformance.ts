@@ -31,6 +31,7 @@ import { Context, Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
 import * as Kernels from "../compute/Kernels.ts"
 import type { BigIntKernels } from "../compute/Kernels.ts"
+import * as TsKernels from "../compute/TsKernels.ts"
 import * as Primes from "../compute/Primes.ts"
 import * as Ed25519 from "../crypto/Ed25519.ts"
 import * as KeyAgreement from "../crypto/KeyAgreement.ts"
@@ -160,6 +161,51 @@ export const kernelConformance = (load: () => BigIntKernels | Promise<BigIntKern
       expect(modPowBatch([], shared, m)).toEqual([])
       expect(() => modPowBatch(bases, exponents.slice(1), m)).toThrow(RangeError)
     })
+
+    // multiExp is optional: a backend without it is served by a product of its own modPows (TsKernels.multiExpOf)
+    // or by the TS Straus (TsKernels.multiExp), so both are held to the same answers there.
+    const product = (bases: ReadonlyArray<bigint>, exponents: ReadonlyArray<bigint>, m: bigint) =>
+      bases.reduce((acc, b, i) => (acc * reference(b, exponents[i]!, m)) % m, 1n)
+    const multiExps = async () => {
+      const kernels = await k()
+      return kernels.multiExp !== undefined ? [kernels.multiExp] : [TsKernels.multiExpOf(kernels), TsKernels.multiExp]
+    }
+
+    it("multiExp known answers and edge cases", async () => {
+      for (const multiExp of await multiExps()) {
+        expect(multiExp([], [], 497n)).toBe(1n)
+        expect(multiExp([4n], [13n], 497n)).toBe(445n)
+        expect(multiExp([4n, 5n], [0n, 0n], 497n)).toBe(1n)
+        expect(multiExp([4n, 5n], [1n, 1n], 497n)).toBe(20n)
+        expect(multiExp([0n, 5n], [3n, 2n], 497n)).toBe(0n)
+        expect(multiExp([0n, 5n], [0n, 2n], 497n)).toBe(25n)
+        expect(multiExp([496n, 500n, -1n], [3n, 2n, 5n], 497n)).toBe(product([496n, 500n, -1n], [3n, 2n, 5n], 497n)) // m − 1, ≥ m, negative
+        expect(() => multiExp([4n, 5n], [1n], 497n)).toThrow(RangeError)
+        expect(() => multiExp([4n], [-1n], 497n)).toThrow(RangeError)
+      }
+    })
+
+    for (const bits of [64, 2048, 4096]) {
+      it(`multiExp matches the product of reference modPows at ${bits}-bit odd moduli (dense, sparse, mixed widths)`, async () => {
+        for (const multiExp of await multiExps()) {
+          const random = generator(BigInt(bits) * 104729n + 3n)
+          const m = oddModulus(random, bits)
+          for (const [count, exponentBits] of [[1, 40], [3, 1], [12, 41], [60, 24], [5, 300]] as const) {
+            const bases = Array.from({ length: count }, () => random(bits + 4))
+            const exponents = bases.map(() => random(exponentBits))
+            expect(multiExp(bases, exponents, m)).toBe(product(bases, exponents, m))
+        }
+        // Packed blinding's shape: ρ_i·2^(s·i), each exponent zero outside its own 41-bit span.
+        const bases = Array.from({ length: 12 }, () => random(bits - 1))
+        const shifted = bases.map((_, i) => (random(41) | (1n << 40n)) << BigInt(90 * i))
+        expect(multiExp(bases, shifted, m)).toBe(product(bases, shifted, m))
+        // One wide exponent among short ones and zeros; the widest first and last.
+        const mixed = [random(1100), 0n, 3n, random(17), 0n, random(1100)]
+        const mixedBases = mixed.map(() => random(bits - 1))
+        expect(multiExp(mixedBases, mixed, m)).toBe(product(mixedBases, mixed, m))
+        }
+      })
+    }
 
     it("repeated bases and repeated exponents (backends that cache per-operand contexts)", async () => {
       const { modPow } = await k()

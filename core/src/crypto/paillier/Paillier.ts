@@ -13,7 +13,7 @@
  */
 import * as FixedPoint from "../FixedPoint.ts"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
-import { tsKernels } from "../../compute/TsKernels.ts"
+import { signedMultiExp, tsKernels } from "../../compute/TsKernels.ts"
 import { type PrivateKey, type PublicKey, sameKey } from "./Keys.ts"
 import { fail } from "./PaillierError.ts"
 import * as Randomness from "./Randomness.ts"
@@ -183,11 +183,19 @@ export const multiplyScalar = (a: Ciphertext, k: bigint, kernels: BigIntKernels 
   return make(pk, kernels.modPow(a.value, k, pk.n2))
 }
 
-/** Σ k_i·[[a_i]] (PROTOCOLS.md §4 Eq. 4.15). */
+/**
+ * Σ k_i·[[a_i]] = Π [[a_i]]^(k_i) (PROTOCOLS.md §4 Eq. 4.15) for signed k_i, in one multi-exponentiation (the
+ * kernel's `multiExp`: the squarings shared by every term) rather than a modPow per term.
+ */
 export const linearCombination = (
   terms: ReadonlyArray<readonly [Ciphertext, bigint]>,
   kernels: BigIntKernels = tsKernels
-): Ciphertext => sum(terms.map(([c, k]) => multiplyScalar(c, k, kernels)))
+): Ciphertext => {
+  if (terms.length === 0) throw new RangeError("linear combination of no ciphertexts")
+  const [first] = terms[0]!
+  for (const [c] of terms) checkSameKey(first, c)
+  return make(first.publicKey, signedMultiExp(kernels, terms.map(([c]) => c.value), terms.map(([, k]) => k), first.publicKey.n2))
+}
 
 /** Multiplies by a fresh N-th residue: same plaintext, unlinkable ciphertext (§4 "re-randomise before forwarding"). */
 export const rerandomize = (a: Ciphertext, randomness: Randomness.RandomnessSource = Randomness.automatic(a.publicKey)): Ciphertext =>

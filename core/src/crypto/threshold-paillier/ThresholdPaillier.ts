@@ -37,7 +37,7 @@
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import * as KernelTables from "../../compute/KernelTables.ts"
 import { randomBits } from "../../compute/Primes.ts"
-import { tsKernels } from "../../compute/TsKernels.ts"
+import { multiExpOf, signedMultiExp, tsKernels } from "../../compute/TsKernels.ts"
 import { bitLength, concat, fromBytes, sha256, toFixed, u16, u32 } from "../paillier/Bytes.ts"
 import type { PublicKey } from "../paillier/Keys.ts"
 import type { Ciphertext } from "../paillier/Paillier.ts"
@@ -200,7 +200,7 @@ const combination = (tpk: ThresholdPublicKey, index: number, cs: ReadonlyArray<b
   const n2 = tpk.publicKey.n2
   const seed = batchSeedOf(tpk, index, cs, values)
   const alphas = batchCoefficients(seed, cs.length)
-  const product = (xs: ReadonlyArray<bigint>) => kernels.modPowBatch(xs, alphas, n2).reduce((acc, x) => (acc * x) % n2, 1n)
+  const product = (xs: ReadonlyArray<bigint>) => multiExpOf(kernels)(xs, alphas, n2)
   return { seed, c: product(cs), d: product(values) }
 }
 
@@ -316,12 +316,8 @@ export const combine = (
   const chosen = [...partials].sort((x, y) => x.index - y.index).slice(0, tpk.threshold)
   const indices = chosen.map((p) => p.index)
   const { n, n2 } = tpk.publicKey
-  let acc = 1n
-  for (const p of chosen) {
-    const mu = lagrangeAtZero(tpk.delta, indices, p.index)
-    const base = mu < 0n ? kernels.modInverse(p.value, n2) : p.value
-    acc = (acc * kernels.modPow(base, 2n * (mu < 0n ? -mu : mu), n2)) % n2
-  }
+  // Π c_i^(2μ_i) in one multi-exponentiation; the μ_i < 0 terms through one inverse of their product.
+  const acc = signedMultiExp(kernels, chosen.map((p) => p.value), chosen.map((p) => 2n * lagrangeAtZero(tpk.delta, indices, p.index)), n2)
   const l = (acc - 1n) / n
   return (l * kernels.modInverse(4n * tpk.delta * tpk.delta, n)) % n
 }

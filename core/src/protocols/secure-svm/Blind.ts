@@ -13,7 +13,9 @@
  * I_i = β_i XOR [s_i = −1] = [a_i < θ] (u is odd, so z_i ≠ 0 and its sign is exact at a = θ).
  *
  * Work per row: d fixed-base exponentiations of ~(scaleBits + 5)-bit exponents (window 4), one 2κ-bit
- * exponentiation and W squarings mod N²; per `slots` rows: one re-randomisation and one decryption.
+ * exponentiation and W squarings mod N²; per `slots` rows: one re-randomisation and one decryption. With a
+ * native multi-exponentiation (`BigIntKernels.multiExp`) a row's margin is one multiExp over [[b]]^(±1) and the
+ * [[w_k]]^(±1) (no tables), and a chunk's Horner packing one multiExp over its margins (the same squarings).
  */
 import { Schema } from "effect"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
@@ -35,11 +37,16 @@ export const JobNames = { blindCompare: "svm.blind-compare" } as const
 
 const TABLE_WINDOW = 4
 
-/** Fixed-base tables of one encrypted model: [[w_k]] and [[w_k]]^(−1) for exponents below 2^exponentBits, [[b]]^(±1). */
+/**
+ * What a worker keeps of one encrypted model: [[w_k]], [[w_k]]^(−1), [[b]]^(±1), and, where the kernel has no
+ * native multi-exponentiation, the portable fixed-base tables of the first two for exponents below
+ * 2^exponentBits (with one, a row's margin is a single `multiExp` over these values: no tables to build).
+ */
 export interface ModelTables {
   readonly exponentBits: number
-  readonly positive: ReadonlyArray<FixedBase.FixedBaseTable>
-  readonly negative: ReadonlyArray<FixedBase.FixedBaseTable>
+  readonly weights: ReadonlyArray<bigint>
+  readonly inverses: ReadonlyArray<bigint>
+  readonly tables?: { readonly positive: ReadonlyArray<FixedBase.FixedBaseTable>; readonly negative: ReadonlyArray<FixedBase.FixedBaseTable> }
   readonly bias: bigint
   readonly biasInverse: bigint
 }
@@ -49,10 +56,18 @@ export const modelTables = (pk: PublicKey, model: ReadonlyArray<Paillier.Ciphert
   const d = model.length - 1
   // Whole windows: a table serves every exponent up to its window count, so round up and share it more often.
   const bits = Math.ceil(exponentBits / TABLE_WINDOW) * TABLE_WINDOW
+  const weights = model.slice(0, d).map((c) => c.value)
+  const inverses = weights.map((w) => kernels.modInverse(w, n2))
   return {
-    exponentBits: bits,
-    positive: model.slice(0, d).map((c) => FixedBase.build(c.value, n2, bits, TABLE_WINDOW)),
-    negative: model.slice(0, d).map((c) => FixedBase.build(kernels.modInverse(c.value, n2), n2, bits, TABLE_WINDOW)),
+    exponentBits: kernels.multiExp !== undefined ? Number.POSITIVE_INFINITY : bits,
+    weights,
+    inverses,
+    ...(kernels.multiExp !== undefined ? {} : {
+      tables: {
+        positive: weights.map((w) => FixedBase.build(w, n2, bits, TABLE_WINDOW)),
+        negative: inverses.map((w) => FixedBase.build(w, n2, bits, TABLE_WINDOW))
+      }
+    }),
     bias: model[d]!.value,
     biasInverse: kernels.modInverse(model[d]!.value, n2)
   }
@@ -131,10 +146,11 @@ export const blindCompare = (
   const shift = 1n << w
   let exponentBits = 1
   for (const e of input.rows) exponentBits = Math.max(exponentBits, bitLength(e < 0n ? -e : e))
-  const reuse = cached !== undefined && cached.exponentBits >= exponentBits && cached.positive.length === d
+  const native = kernels.multiExp
+  const reuse = cached !== undefined && cached.exponentBits >= exponentBits && cached.weights.length === d && (native !== undefined || cached.tables !== undefined)
   const tables = reuse ? cached : modelTables(pk, model, exponentBits, kernels)
-  const { positive, negative, bias, biasInverse } = tables
-  let exponentiations = reuse ? 0 : 2 * d * Math.ceil(tables.exponentBits / TABLE_WINDOW) // table builds, in window units
+  const { weights, inverses, bias, biasInverse } = tables
+  let exponentiations = reuse || tables.tables === undefined ? 0 : 2 * d * Math.ceil(tables.exponentBits / TABLE_WINDOW) // table builds, in window units
   const randomness = randomnessFor(pk, kernels)
   const flips = new Uint8Array(count)
   const signedMargins = new Array<Paillier.Ciphertext>(count)
@@ -145,24 +161,47 @@ export const blindCompare = (
     const end = Math.min(count, start + layout.slots)
     let acc = 1n
     let constant = 0n
+    // Native: the chunk's margins and their slot exponents 2r1_i·2^(W·(i − start)), packed in one multiExp.
+    const margins: Array<bigint> = []
+    const slotExponents: Array<bigint> = []
     for (let i = end - 1; i >= start; i--) {
       const s = randomSign()
       flips[i] = s === -1n ? 1 : 0
       const y = BigInt(input.labels[i]!)
       let c = s * y > 0n ? bias : biasInverse
-      for (let k = 0; k < d; k++) {
-        const e = s * input.rows[i * d + k]!
-        if (e > 0n) c = (c * FixedBase.pow(positive[k]!, e)) % n2
-        else if (e < 0n) c = (c * FixedBase.pow(negative[k]!, -e)) % n2
+      if (native !== undefined) {
+        const bases = [c]
+        const exponents = [1n]
+        for (let k = 0; k < d; k++) {
+          const e = s * input.rows[i * d + k]!
+          if (e !== 0n) {
+            bases.push(e > 0n ? weights[k]! : inverses[k]!)
+            exponents.push(e > 0n ? e : -e)
+          }
+        }
+        c = native(bases, exponents, n2)
+      } else {
+        const { positive, negative } = tables.tables!
+        for (let k = 0; k < d; k++) {
+          const e = s * input.rows[i * d + k]!
+          if (e > 0n) c = (c * FixedBase.pow(positive[k]!, e)) % n2
+          else if (e < 0n) c = (c * FixedBase.pow(negative[k]!, -e)) % n2
+        }
       }
       signedMargins[i] = Paillier.ciphertext(pk, c)
       const r1 = (1n << kappa) + randomBelow(1n << kappa)
       const r2 = randomBelow(r1)
-      const blinded = kernels.modPow(c, 2n * r1, n2)
-      acc = acc === 1n ? blinded : (kernels.modPow(acc, shift, n2) * blinded) % n2
+      if (native !== undefined) {
+        margins.push(c)
+        slotExponents.push((2n * r1) << (w * BigInt(i - start)))
+      } else {
+        const blinded = kernels.modPow(c, 2n * r1, n2)
+        acc = acc === 1n ? blinded : (kernels.modPow(acc, shift, n2) * blinded) % n2
+      }
       constant = (constant << w) + s * (r1 * oneMinusTwoTheta + r2)
       exponentiations += d + (i === end - 1 ? 1 : 2)
     }
+    if (native !== undefined) acc = native(margins, slotExponents, n2)
     packed.push(Paillier.rerandomize(Paillier.addPlain(Paillier.ciphertext(pk, acc), constant), randomness))
   }
   return { packed, flips, signedMargins, exponentiations, tables }

@@ -4,8 +4,12 @@
  * hyper-parameters) and, exactly, against the fixed-point trajectory; then the faults.
  */
 import { readFileSync } from "node:fs"
-import { Effect, Layer, Schema } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 import { describe, expect, it } from "vitest"
+import * as Backends from "@jointly/backends/internal/Backends"
+import * as NodeBackends from "@jointly/backends/node"
+import * as Kernels from "../../compute/Kernels.ts"
+import type { BigIntKernels } from "../../compute/Kernels.ts"
 import type { TabularData } from "../../data/Tabular.ts"
 import { LocalData } from "../../data/Tabular.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
@@ -50,12 +54,16 @@ const asPartyData = (c: Columns): Model.PartyData => ({
   y: Int8Array.from(c.label!, (v) => (v === 1 ? 1 : -1))
 })
 
-const provide = (data: TabularData) => {
+const backends = await Backends.build(NodeBackends.layer())
+
+const provide = (data: TabularData, kernels?: BigIntKernels) => {
   const layer = Layer.succeed(LocalData, {
     dataset: (name: string) =>
       name === "bcw" ? Effect.succeed(data) : Effect.fail(new ParticipantFailure({ participant: "?", stage: "dataset", code: "UnknownDataset", detail: name }))
   })
-  return <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, layer) as Effect.Effect<A, ParticipantFailure>
+  // Without `kernels`, the portable TS kernels (the BigIntKernels service's default).
+  const all = kernels === undefined ? layer : Layer.merge(layer, Layer.succeed(Kernels.BigIntKernels, kernels))
+  return <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, all) as Effect.Effect<A, ParticipantFailure>
 }
 
 const testKeys = { unsafeAllowTestKeySizes: true, testKeyBits: 1024 } as const
@@ -63,13 +71,14 @@ const testKeys = { unsafeAllowTestKeySizes: true, testKeyBits: 1024 } as const
 const setup = (
   params: Params,
   tables: ReadonlyArray<TabularData> = providers.map((c, i) => table(`p${i}`, c)),
-  faults: ReadonlyArray<ReadonlyArray<InMemoryHost.Fault>> = []
+  faults: ReadonlyArray<ReadonlyArray<InMemoryHost.Fault>> = [],
+  kernels?: BigIntKernels
 ) => {
   const withAnalyst = params.mode === "B"
-  const configs = tables.map((data, i) => ({ handlers: Participant.handlers("bcw", params, testKeys), provide: provide(data), faults: faults[i] ?? [] }))
+  const configs = tables.map((data, i) => ({ handlers: Participant.handlers("bcw", params, testKeys), provide: provide(data, kernels), faults: faults[i] ?? [] }))
   const analystWallet = InMemoryHost.randomWallet()
   const host = InMemoryHost.make(
-    withAnalyst ? [...configs, { handlers: Participant.handlers("none", params, testKeys), wallet: analystWallet, provide: provide(tables[0]!) }] : configs
+    withAnalyst ? [...configs, { handlers: Participant.handlers("none", params, testKeys), wallet: analystWallet, provide: provide(tables[0]!, kernels) }] : configs
   )
   const full = withAnalyst ? { ...params, analyst: analystWallet.address } : params
   return { host, training: host.run((session) => Coordinator.run(session, full, { timeoutMs: 20_000, unsafeAllowTestKeySizes: true })) }
@@ -143,6 +152,15 @@ describe("SecureSVM on bcw over 3 providers", () => {
     const toProviders = host.transcript.filter((t) => t.direction === "request" && t.stage === "svm.b-compare")
     expect(toProviders.length).toBeGreaterThan(0)
     expect(toProviders.every((t) => !t.json.includes("weights"))).toBe(true)
+  }, 120_000)
+
+  it("mode B over the Node backends' native kernels (one multiExp per margin and per packed chunk) gives the same model", async () => {
+    const native = Context.get(backends.context, Kernels.BigIntKernels)
+    expect(native.multiExp).toBeDefined()
+    const { result } = await run({ ...base, mode: "B" }, undefined, undefined, native)
+    expect(result.model.weights).toEqual(modeA.model.weights)
+    expect(result.model.bias).toBe(modeA.model.bias)
+    expect(result.test).toEqual(modeA.test)
   }, 120_000)
 
   it("mode A survives a provider dropping out mid-round within the dropout tolerance", async () => {

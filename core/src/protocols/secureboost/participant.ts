@@ -21,7 +21,7 @@ export const handlers = (datasetName: string, task: Predicting.Task, parties: Re
     // Online: only the join's channel keys are used.
     : PsiSpec.alignedJoin(task.params.idColumn, [task.params.requester], 10_000_000)
   return [
-    ...PsiParticipant.handlers(datasetName, "aligned", join),
+    ...PsiParticipant.handlers(datasetName, "aligned", join, { channelOnly: task.kind !== "train" && task.params.ids !== undefined }),
     ...(task.kind === "train" ? Training.handlers(datasetName, task.params, options) : []),
     ...Predicting.handlers(datasetName, task)
   ]

@@ -17,6 +17,11 @@ import * as Party from "./Party.ts"
 import * as Secure from "./Secure.ts"
 import * as Spec from "./spec.ts"
 
+// Decoded key material per stored model object: a store that hands out the same object for an unchanged model
+// (participant/src/modeling/vertical/SealedModelStore.ts) gets the same key objects too, so the key is decoded
+// and validated once and the kernels' per-key tables are reused by every prediction with that model.
+const keysOf = new WeakMap<PartialModels.PartialModel, Party.Key>()
+
 export const handlers = (datasetName: string, task: Party.Task, options: Party.Options = {}) => {
   const decryptHandler = handler(Spec.decrypt, (request, session) =>
     Effect.gen(function*() {
@@ -48,9 +53,14 @@ export const handlers = (datasetName: string, task: Party.Task, options: Party.O
       if (model.parties.length !== session.participants.length || model.parties.some((p, i) => p !== session.participants[i])) {
         return yield* Party.fail(session, stage, "ModelMismatch", "the prediction task must name the training task's parties in the same order")
       }
-      const policy = { unsafeAllowTestKeySizes: model.unsafeAllowTestKeySizes }
-      const tpk = yield* Party.attempt(session, stage, "InvalidKey", () => ThresholdSerialization.decodePublicKey(model.publicKey, policy))
-      const share = yield* Party.attempt(session, stage, "InvalidKey", () => ThresholdSerialization.decodeKeyShare(tpk, model.share))
+      let key = keysOf.get(model)
+      if (key === undefined) {
+        const policy = { unsafeAllowTestKeySizes: model.unsafeAllowTestKeySizes }
+        const tpk = yield* Party.attempt(session, stage, "InvalidKey", () => ThresholdSerialization.decodePublicKey(model.publicKey, policy))
+        const share = yield* Party.attempt(session, stage, "InvalidKey", () => ThresholdSerialization.decodeKeyShare(tpk, model.share))
+        key = { tpk, share, policy }
+        keysOf.set(model, key)
+      }
       const ids = task.kind === "online" ? [...task.params.ids] : task.params.subset === "all" ? [...model.ids] : model.test.map((i) => model.ids[i]!)
       const data = yield* (yield* LocalData).dataset(datasetName)
       if (!data.columnNames.includes(params.idColumn)) return yield* Party.fail(session, stage, "MissingColumn", `dataset ${data.name} has no column ${params.idColumn}`)
@@ -79,7 +89,6 @@ export const handlers = (datasetName: string, task: Party.Task, options: Party.O
         }
         rows.push(x)
       }
-      const key: Party.Key = { tpk, share, policy }
       session.memory.set(Party.PREDICT, { model, key, ids, rows } satisfies Party.PredictState)
       return { key, scaleBits: model.scaleBits, ids, rows, w: model.weights, modelId: model.modelId }
     })

@@ -14,6 +14,7 @@ import { Effect } from "effect"
 import { type JobRunnerService, paillierRunner } from "../../compute/JobRunner.ts"
 import * as Kernels from "../../compute/Kernels.ts"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
+import * as TsKernels from "../../compute/TsKernels.ts"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
 import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
@@ -135,7 +136,8 @@ export const decodePartials = (tpk: ThresholdPublicKey, bytes: Uint8Array): Part
 /**
  * One party's share of the judge blinding (PROTOCOLS.md §6.3 (2), per slot): every row's ciphertext [[v_j]] is
  * raised to its own secret ρ_j ∈ [2^κ, 2^(κ+1)), the rows are packed homomorphically `slots` to a ciphertext
- * (Horner: x ← x^(2^w)·c, public operations), and the packed η_j ∈ [0, ρ_j) are added as a fresh encryption,
+ * (Π_i [[v_i]]^(ρ_i·2^(w·i)): with a native multi-exponentiation the raising and the Horner packing
+ * x ← x^(2^w)·c in one call whose squarings all slots share, else Horner itself), and the packed η_j ∈ [0, ρ_j) are added as a fresh encryption,
  * which re-randomises the result. The parties blind the same rows side by side and their outputs are summed,
  * so slot j decrypts to (Σ_p ρ_j^p)·v_j + Σ_p η_j^p: the sign of v_j, under a factor no other slot shares.
  */
@@ -143,16 +145,21 @@ export const blindPacked = (e: Engine, layout: Packing.Layout, kappa: number, cs
   Effect.gen(function*() {
     const low = 1n << BigInt(kappa)
     const rhos = cs.map(() => low + randomBelow(low))
-    const raised = cs.map((c, j) => Paillier.multiplyScalar(c, rhos[j]!, e.kernels))
-    const shift = 1n << BigInt(layout.slotBits)
     const packed: Array<Paillier.Ciphertext> = []
     const etas: Array<bigint> = []
-    for (let start = 0; start < raised.length; start += layout.slots) {
-      const group = raised.slice(start, start + layout.slots)
-      let x = group[group.length - 1]!
-      for (let i = group.length - 2; i >= 0; i--) x = Paillier.add(Paillier.multiplyScalar(x, shift, e.kernels), group[i]!)
-      packed.push(x)
-      etas.push(Packing.pack(layout, rhos.slice(start, start + layout.slots).map((rho) => randomBelow(rho))))
+    const shift = 1n << BigInt(layout.slotBits)
+    for (let start = 0; start < cs.length; start += layout.slots) {
+      const group = rhos.slice(start, start + layout.slots)
+      if (e.kernels.multiExp !== undefined) {
+        packed.push(Paillier.linearCombination(group.map((rho, i) => [cs[start + i]!, rho << BigInt(layout.slotBits * i)] as const), e.kernels))
+      } else {
+        // Without one, Horner over the kernel's modPow (as many squarings, each in the kernel's own arithmetic).
+        const raised = group.map((rho, i) => Paillier.multiplyScalar(cs[start + i]!, rho, e.kernels))
+        let x = raised[raised.length - 1]!
+        for (let i = raised.length - 2; i >= 0; i--) x = Paillier.add(Paillier.multiplyScalar(x, shift, e.kernels), raised[i]!)
+        packed.push(x)
+      }
+      etas.push(Packing.pack(layout, group.map((rho) => randomBelow(rho))))
     }
     const noise = yield* encryptSigned(e, etas)
     return packed.map((c, i) => Paillier.add(c, noise[i]!))
@@ -171,32 +178,12 @@ export const combineAll = (e: Engine, cs: ReadonlyArray<Paillier.Ciphertext>, ba
   return which.map((i) => Paillier.toSigned(e.pk, Threshold.combine(e.tpk, cs[i]!, partials.map((p) => p[i]!), { verify: false, kernels: e.kernels })))
 }
 
-/** Π_i b_i^(x_i) mod m for signed x_i, sharing the squarings (Straus); negative exponents through one inverse. */
-export const multiExp = (bases: ReadonlyArray<bigint>, exponents: ReadonlyArray<bigint>, modulus: bigint, kernels: BigIntKernels): bigint => {
-  const half = (sign: 1n | -1n) => {
-    const idx: Array<number> = []
-    let bits = 0
-    exponents.forEach((x, i) => {
-      if (x * sign > 0n) {
-        idx.push(i)
-        bits = Math.max(bits, (x * sign).toString(2).length)
-      }
-    })
-    let acc = 1n
-    for (let b = bits - 1; b >= 0; b--) {
-      acc = (acc * acc) % modulus
-      const bit = BigInt(b)
-      for (const i of idx) if ((((exponents[i]! * sign) >> bit) & 1n) === 1n) acc = (acc * bases[i]!) % modulus
-    }
-    return acc
-  }
-  const positive = half(1n)
-  const negative = half(-1n)
-  return negative === 1n ? positive : (positive * kernels.modInverse(negative, modulus)) % modulus
-}
-
-/** c^(2^bits) mod N²: moves a ciphertext's plaintext up by `bits` slots' worth. */
-export const shift = (e: Engine, c: bigint, bits: number): bigint => (bits === 0 ? c : e.kernels.modPow(c, 1n << BigInt(bits), e.pk.n2))
+/**
+ * Π_i b_i^(x_i) mod m for signed x_i, sharing the squarings (Straus): the kernel's multi-exponentiation where it
+ * has one (native), else the TS one; negative exponents through one inverse.
+ */
+export const multiExp = (bases: ReadonlyArray<bigint>, exponents: ReadonlyArray<bigint>, modulus: bigint, kernels: BigIntKernels): bigint =>
+  TsKernels.signedMultiExp(kernels, bases, exponents, modulus, kernels.multiExp ?? TsKernels.multiExp)
 
 /** A uniform mask of `bits` bits (CSPRNG). */
 export const mask = (bits: number): bigint => randomBits(bits)

@@ -254,13 +254,13 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const bases = factors.map((c) => c.value)
       const layout = Secure.gradientLayout(engine.pk, s)
       const me = Party.indexOf(session, session.self)
-      const byCiphertext = new Map<number, Array<{ slot: number; value: bigint }>>()
+      // Per gradient ciphertext, the exponent of row j is Σ_k x_jk·2^(slot_k·w) over this party's columns in it:
+      // Π_j [[d_j]]^(that) is every column's Σ_j d_j·x_jk moved to its slot, in one multi-exponentiation.
+      const byCiphertext = new Map<number, Array<{ slot: number; column: number }>>()
       for (let k = 0; k < t.block.columns.length; k++) {
-        const exponents = t.batch.map((j) => Linear.quantize(t.block.rows[j]![k]!, t.hyper.scaleBits))
-        const g = Secure.multiExp(bases, exponents, engine.pk.n2, engine.kernels)
         const { ciphertext, slot } = Secure.gradientSlot(t.features, me, k, layout.slots)
         if (!byCiphertext.has(ciphertext)) byCiphertext.set(ciphertext, [])
-        byCiphertext.get(ciphertext)!.push({ slot, value: g })
+        byCiphertext.get(ciphertext)!.push({ slot, column: k })
       }
       const masks = new Map<number, Map<number, bigint>>()
       const maskBits = Secure.gradientBits(s) + s.kappa
@@ -275,8 +275,10 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const maskCiphertexts = yield* Party.compute(session, stage, Secure.encryptSigned(engine, packedMasks))
       t.masks = masks
       const out = indices.map((index, i) => {
-        let acc = 1n
-        for (const { slot, value } of byCiphertext.get(index)!) acc = (acc * Secure.shift(engine, value, slot * layout.slotBits)) % engine.pk.n2
+        const columns = byCiphertext.get(index)!
+        const exponents = t.batch!.map((j) =>
+          columns.reduce((e, { slot, column }) => e + (Linear.quantize(t.block.rows[j]![column]!, t.hyper.scaleBits) << BigInt(slot * layout.slotBits)), 0n))
+        const acc = Secure.multiExp(bases, exponents, engine.pk.n2, engine.kernels)
         const c = Paillier.add(Paillier.ciphertext(engine.pk, acc), maskCiphertexts[i]!)
         return { index, ciphertext: Secure.encodeCiphertexts(engine.pk, [c]) }
       })

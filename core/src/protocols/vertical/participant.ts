@@ -18,7 +18,8 @@ export const handlers = (datasetName: string, task: Party.Task, parties: Readonl
     ? PsiSpec.alignedJoin(task.params.idColumn, parties, task.params.maxIds)
     : PsiSpec.alignedJoin(task.params.idColumn, [task.params.requester], 10_000_000)
   return [
-    ...PsiParticipant.handlers(datasetName, "aligned", join),
+    // Prediction uses only the join's channel keys (module doc), so no party hash-blinds its ids for it.
+    ...PsiParticipant.handlers(datasetName, "aligned", join, { channelOnly: task.kind !== "train" }),
     ...(task.kind === "train" ? Training.handlers(datasetName, task.model, task.params, options) : []),
     ...Prediction.handlers(datasetName, task, options)
   ]

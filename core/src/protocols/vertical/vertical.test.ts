@@ -20,6 +20,7 @@ import { LocalData, type TabularData } from "../../data/Tabular.ts"
 import * as TaskOutput from "../../data/TaskOutput.ts"
 import { TestKeySizes } from "../../crypto/KeyMaterial.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
+import * as QueryCompute from "../joint-query/Compute.ts"
 import type { CoordinatorSession, ParticipantFailure } from "../Protocol.ts"
 import * as Coordinator from "./coordinator.ts"
 import * as Linear from "./Linear.ts"
@@ -172,13 +173,22 @@ describe("vertical training over InMemoryHost (512-bit test keys)", () => {
 
     // prediction.vertical-batch over the test split and prediction.vertical-online for a few ids, requester c.
     const requester = t.addresses[2]!
+    // Prediction uses the join's channel keys only: no party may hash-blind its ids for a ring that never runs.
+    let hashBlinded = 0
+    const counting = Layer.succeed(QueryCompute.QueryCompute, {
+      ...QueryCompute.inline(QueryCompute.wasmKernels),
+      hashBlind: (group, domain, ids, scalar) => Effect.suspend(() => {
+        hashBlinded += ids.length
+        return QueryCompute.inline(QueryCompute.wasmKernels).hashBlind(group, domain, ids, scalar)
+      })
+    })
     const predict = (task: Exclude<Participant.Task, { kind: "train" }>) => {
       const { kind, params } = task
       const host = InMemoryHost.make(
         t.datas.map((data, i) => ({
           wallet: t.wallets[i],
           handlers: Participant.handlers(bcw.name, task, t.addresses),
-          provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.mergeAll(dataLayer(data), t.models, testKeys)) as Effect.Effect<A, ParticipantFailure>
+          provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.mergeAll(dataLayer(data), t.models, testKeys, counting)) as Effect.Effect<A, ParticipantFailure>
         }))
       )
       return Effect.runPromise(host.run((s) => Coordinator.runPrediction(s, Spec.kinds[kind], params, { timeoutMs: 20_000 }))).then((r) => ({ r, out: host.memory(requester).get(TaskOutput.MEMORY_KEY) as { ids: Array<string>; positive: Array<boolean>; scores: Array<number> } }))
@@ -193,6 +203,7 @@ describe("vertical training over InMemoryHost (512-bit test keys)", () => {
     expect(online.r.count).toBe(5)
     // Nobody else holds the scores: the coordinator's transcript has sealed partials only.
     expect(JSON.stringify(online.r)).not.toContain("scores")
+    expect(hashBlinded).toBe(0)
   }, 60_000)
 
   // Seeded: the absolute accuracy floor depends on which rows land in the test split (an unseeded split once gave

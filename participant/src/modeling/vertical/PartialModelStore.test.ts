@@ -123,6 +123,27 @@ describe("sealed partial-model store", () => {
     expect(await Effect.runPromise(store.get(owner.address, "m1"))).toEqual(model("m1"))
   })
 
+  it("a model read again from an unchanged file is the same object; a changed file is opened and checked again", async () => {
+    const dataDir = join(dir, "opened")
+    const store = PartialModelStore.make({ dataDir, owner: owner.address, secret: owner.privateKey })
+    await Effect.runPromise(store.put(owner.address, model("m1")))
+    const first = await Effect.runPromise(store.get(owner.address, "m1"))
+    expect(first).toEqual(model("m1"))
+    expect(await Effect.runPromise(store.get(owner.address, "m1"))).toBe(first)
+    const file = PartialModelStore.fileOf(dataDir, "m1")
+    const original = await readFile(file, "utf8")
+    const json = JSON.parse(original)
+    const bytes = Buffer.from(json.ciphertext, "base64")
+    bytes[bytes.length >> 1]! ^= 1
+    await writeFile(file, JSON.stringify({ ...json, ciphertext: bytes.toString("base64") }))
+    expect((await flip(store.get(owner.address, "m1"))).reason).toBe("Corrupt")
+    // A model sealed again (a new nonce, the same content) is a new text: opened again, equal, not the old object.
+    await Effect.runPromise(store.put(owner.address, model("m1")))
+    const resealed = await Effect.runPromise(store.get(owner.address, "m1"))
+    expect(resealed).toEqual(model("m1"))
+    expect(resealed).not.toBe(first)
+  })
+
   it("seals another kind's model part under its own format: read back as written, never opened as a linear model", async () => {
     const dataDir = join(dir, "parts")
     const store = PartialModelStore.make({ dataDir, owner: owner.address, secret: owner.privateKey })

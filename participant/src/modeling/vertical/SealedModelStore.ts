@@ -27,8 +27,17 @@ export const keyOf = (id: string): string => bytesToHex(sha256(utf8ToBytes(id)))
 
 const encodeFile = Schema.encodeSync(Sealing.SealedFile)
 
+/** Models kept opened (the most recently read), so repeated predictions with one model skip the unsealing. */
+export const OPENED_MODELS = 8
+
 /** The store over `records`, sealing under `key`, serving `owner` only. */
 export const over = (records: SealedRecords, key: Sealing.SealingKey, owner: string): Sealing.Store => {
+  // The last models opened, each with the sealed text it came from. A read whose record still holds that very
+  // text (compared whole) gets the same decoded object: no AES-GCM, JSON, content hash or Schema pass, and the
+  // same key objects, whose fixed-base tables the kernels keep per object, for every online prediction. Any other
+  // text is opened and checked again, so an altered file fails as before. Bounded: only the recent models' key
+  // shares stay in memory beyond their requests.
+  const opened = new Map<string, { readonly text: string; readonly model: Sealing.PartialModel }>()
   const foreign = (other: string, modelId: string) => new PartialModelError({ reason: "Foreign", modelId, detail: `this store serves ${owner}, not ${other}` })
   const io = (modelId: string) => (cause: unknown) => new PartialModelError({ reason: "Io", modelId, detail: cause instanceof Error ? cause.message : String(cause) })
   const mine = (other: string) => other.toLowerCase() === owner.toLowerCase()
@@ -50,7 +59,16 @@ export const over = (records: SealedRecords, key: Sealing.SealingKey, owner: str
       Effect.gen(function*() {
         if (!mine(other)) return yield* foreign(other, modelId)
         const text = yield* read(modelId, `partial model ${modelId}`)
-        return yield* Sealing.open(key, owner, modelId, text)
+        const hit = opened.get(modelId)
+        opened.delete(modelId)
+        if (hit !== undefined && hit.text === text) {
+          opened.set(modelId, hit) // most recent last
+          return hit.model
+        }
+        const model = yield* Sealing.open(key, owner, modelId, text)
+        opened.set(modelId, { text, model })
+        if (opened.size > OPENED_MODELS) opened.delete(opened.keys().next().value!)
+        return model
       }),
     saveProgress: (other, progress) =>
       Effect.gen(function*() {

@@ -117,7 +117,7 @@ export const handlers = (ctx: Party.Context) => {
         s.resumable = yield* Effect.catch(OtPath.resumable(ctx, session, s as Party.Peered), (error) => Party.fail(session, stage, "SpillFailed", error.message))
         return { ok: true as const, ...(s.resumable.length > 0 && { resumable: s.resumable.length }) }
       }
-      Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
+      if (!ctx.channelOnly) Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
       if (ctx.mode === "sum" && session.self !== ctx.holder) {
         const extra = s.peers.get(ctx.holder)!.extra
         s.sum.publicKey = yield* Effect.try({

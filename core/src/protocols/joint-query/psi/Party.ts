@@ -38,16 +38,27 @@ export interface Context {
   /** The first receiver: the value holder of an intersection-sum, the receiver of a union. */
   readonly holder: string
   readonly group: Group.GroupName
+  /**
+   * Only the join's signed channel keys are expected to be used (online joint prediction): the party does not
+   * hash-blind its first chunk as soon as the peers are known, which would cost a scalar multiplication per id
+   * of its whole dataset for a ring that never runs (a ring that does run still prepares each chunk on demand).
+   */
+  readonly channelOnly: boolean
 }
 
-export const contextOf = (datasetName: string, mode: Spec.Mode, params: Spec.Params): Context => ({
+export interface ContextOptions {
+  readonly channelOnly?: boolean
+}
+
+export const contextOf = (datasetName: string, mode: Spec.Mode, params: Spec.Params, options: ContextOptions = {}): Context => ({
   datasetName,
   mode,
   params,
   chunkSize: Spec.chunkSizeOf(mode, params),
   hiding: mode === "cardinality" || mode === "sum",
   holder: params.receivers[0],
-  group: Spec.groupOf(params)
+  group: Spec.groupOf(params),
+  channelOnly: options.channelOnly === true
 })
 
 export interface Sum {

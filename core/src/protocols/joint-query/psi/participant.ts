@@ -14,8 +14,8 @@ import * as Party from "./Party.ts"
 import type * as Spec from "./spec.ts"
 
 /** The ECDH engine's stages (what an aligned join inside another protocol runs). */
-export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Params) => {
-  const ctx = Party.contextOf(datasetName, mode, params)
+export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Params, options: Party.ContextOptions = {}) => {
+  const ctx = Party.contextOf(datasetName, mode, params, options)
   return [...Blinding.handlers(ctx), ...Outputs.handlers(ctx)]
 }
 
