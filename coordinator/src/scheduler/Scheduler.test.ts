@@ -29,20 +29,21 @@ const specOf = (nonce: string) => ({
   consentTimeoutMs: 1_500
 }) as unknown as TaskSpec
 
-describe("a submission", () => {
-  let dir: string
-  let sql: Sql.Sql
-  let store: TaskStore.TaskStoreShape
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jointly-scheduler-"))
-    sql = await Sql.openPglite(join(dir, "store"))
-    store = await Effect.runPromise(TaskStore.make(sql))
-  })
-  afterAll(async () => {
-    await sql.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+// One store for the file: each test's tasks have their own ids.
+let dir: string
+let sql: Sql.Sql
+let store: TaskStore.TaskStoreShape
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "jointly-scheduler-"))
+  sql = await Sql.openPglite(join(dir, "store"))
+  store = await Effect.runPromise(TaskStore.make(sql))
+})
+afterAll(async () => {
+  await sql.close()
+  rmSync(dir, { recursive: true, force: true })
+})
 
+describe("a submission", () => {
   it("whose submitter goes away once the task is recorded is still offered to every party and timed", async () => {
     // The store stops right after the insert, at the first transition, until the test has interrupted the submitter.
     const inserted = Deferred.makeUnsafe<void>()
@@ -83,19 +84,6 @@ describe("a submission", () => {
 })
 
 describe("a task whose move to AwaitingConsent failed in the store", () => {
-  let dir: string
-  let sql: Sql.Sql
-  let store: TaskStore.TaskStoreShape
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jointly-scheduler-"))
-    sql = await Sql.openPglite(join(dir, "store"))
-    store = await Effect.runPromise(TaskStore.make(sql))
-  })
-  afterAll(async () => {
-    await sql.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
-
   /** A scheduler whose store fails the first transition it is asked for (a store that went away for a moment). */
   const schedulerFailingFirstMove = () => {
     let failures = 1
