@@ -62,7 +62,9 @@ const rssMb = async (pids: ReadonlyArray<number | undefined>) => {
 /** An error and its causes, each with its code: "Transport error" alone does not say what the socket did. */
 const explain = (error: unknown): string => {
   const parts: Array<string> = []
-  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+  // RequestFailed keeps what it wraps as `detail`; an HttpClientError and node's fetch errors as `cause`.
+  const next = (e: unknown): unknown => (e as { cause?: unknown }).cause ?? (e as { detail?: unknown }).detail
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 8; e = next(e), depth++) {
     const code = (e as { code?: unknown }).code
     parts.push(`${e instanceof Error ? e.message : String(e)}${typeof code === "string" ? ` [${code}]` : ""}`)
   }

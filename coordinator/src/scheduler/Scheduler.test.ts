@@ -148,9 +148,11 @@ describe("a task whose move to AwaitingConsent failed in the store", () => {
     expect(await Effect.runPromise(store.consents(id))).toHaveLength(1)
     const replayed = await consent(scheduler, id, parties[0]!, getAddress(parties[0]!).toLowerCase())
     expect(Exit.isFailure(replayed) && String(replayed.cause)).toContain("already answered")
-    // The second answer completes the task's consents.
+    // The second answer completes the task's consents; sent again once the task moved on, it is still not refused.
     expect(Exit.isSuccess(await consent(scheduler, id, parties[1]!))).toBe(true)
     expect(await status(id)).toBe("Scheduled")
+    expect(Exit.isSuccess(await consent(scheduler, id, parties[1]!))).toBe(true)
+    expect(Exit.isFailure(await consent(scheduler, id, parties[1]!, getAddress(parties[1]!).toLowerCase()))).toBe(true)
     await Effect.runPromise(scheduler.close)
   })
 })

@@ -464,6 +464,10 @@ export const make = (deps: Deps): SchedulerShape => {
       }))
     })
 
+  /** Whether `account`'s answer to the task is recorded with this very signature. */
+  const keptAlready = (taskId: string, account: string, signature: string) =>
+    Effect.map(store.consents(taskId), (kept) => kept.some((c) => c.participant === account && c.signature === signature))
+
   /** A participant's signed answer to an offer; a refusal goes back to it as a `wire.error`. */
   const consent = (account: string, message: TaskConsent): Effect.Effect<void, WireRefusal | StoreFailed> =>
     Effect.gen(function*() {
@@ -480,7 +484,11 @@ export const make = (deps: Deps): SchedulerShape => {
         now = yield* current(now.id)
       }
       if (now.status === "Submitted") return yield* new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} is not open for consent yet; it will be offered again` })
-      if (now.status !== "AwaitingConsent") return yield* new WireRefusal({ code: "Replayed", detail: `task ${task.id} is ${now.status}; consent is closed` })
+      if (now.status !== "AwaitingConsent") {
+        // The answer kept already, sent again (to an offer repeated while it was on its way): nothing to refuse.
+        if (yield* keptAlready(task.id, account, message.signature)) return
+        return yield* new WireRefusal({ code: "Replayed", detail: `task ${task.id} is ${now.status}; consent is closed` })
+      }
       const hash = reasonHash(message.reason)
       const signer = yield* Effect.try({
         try: () => getAddress(deps.consent.recover({ taskId: task.id, specHash: task.id, approve: message.approve, reasonHash: hash }, message.signature)),
@@ -499,8 +507,7 @@ export const make = (deps: Deps): SchedulerShape => {
       if (!fresh) {
         // The same signed answer again (the participant answering an offer made again because its first answer
         // seemed lost): already kept, nothing to do. A different answer is a replay.
-        const kept = (yield* store.consents(task.id)).find((c) => c.participant === account)
-        if (kept !== undefined && kept.signature === message.signature) return
+        if (yield* keptAlready(task.id, account, message.signature)) return
         return yield* new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
       }
       log.info("consent recorded", { taskId: task.id, participant: account, approve: message.approve })
