@@ -10,6 +10,11 @@
  * The owner's consent writes held up in the store while its lease runs out, the other instance's claim queued
  * behind them: every consent lands under the old token, the task changes hands before it is moved on, and the
  * instance that holds it now sees every answer in and starts it.
+ * The cluster's NOTIFY traffic cut at the participants' instance (its adapter connections terminated until the
+ * task's offers have gone out): the offers are lost on their way, the owner offers the task again to whoever has
+ * not answered, and the task runs long before its consent deadline.
+ * The store pool of an instance saturated by queries waiting on a lock: its lease is renewed all along (the lease
+ * is kept over a connection of its own, by a loop of its own).
  * The instance the participants are connected to killed under a running task: each participant moves to the other
  * instance on its failover list, signs in there and serves the task to its exact end.
  * Real anvil, real PostgreSQL, the coordinators and three participants as their own processes.
@@ -295,6 +300,90 @@ describe("two coordinators over one PostgreSQL", () => {
       if (paused) await cluster.signalCoordinator("SIGCONT", A)
     }
   }, 300_000)
+
+  /**
+   * Cuts an instance off the cluster's NOTIFY traffic for as long as `until` says: its socket.io adapter connections
+   * (named `jointly adapter <instance id>`, whose id holds the process's pid) are terminated again and again, and the
+   * adapter reconnects its LISTEN client only 1–3 s after each cut — what the other instance sends meanwhile is lost.
+   */
+  const deafen = async (instance: number, until: () => Promise<boolean>) => {
+    const pid = cluster.coordinatorPids()[instance]!
+    const admin = new pg.Client({ connectionString: server.url })
+    await admin.connect()
+    let cuts = 0
+    try {
+      while (!(await until())) {
+        const { rows } = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like $1`, [`jointly adapter %-${pid}-%`])
+        cuts += rows.length
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    } finally {
+      await admin.end()
+    }
+    return cuts
+  }
+  const consentLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"consent"') && line.includes(id)).length
+  /** Well beyond the task's run, well within the wait below: a task left waiting for a lost answer times out. */
+  const consentTimeoutMs = 40_000
+
+  it("offers a task again whose offers were lost on their way to the participants' instance", async () => {
+    let submitted: string | undefined
+    // B deaf from before the submission until the owner has opened the task: its offers go out as it opens it,
+    // while B's listener waits out its reconnection delay (at least a second after the last cut). Not longer: what
+    // the owner sends once the offers are answered (the stage requests) must reach B again.
+    const deaf = deafen(B, async () => submitted !== undefined && (await row(submitted)).status !== "Submitted")
+    submitted = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params, consentTimeoutMs }, A)
+    const id = submitted
+    expect(await deaf).toBeGreaterThan(0)
+    const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: 2 * consentTimeoutMs })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    expect(detail.consents.map((c) => c.participant).sort()).toEqual(cluster.parties.map((p) => p.address).sort())
+    for (const p of cluster.parties) expect(consentLines(p, id), p.name).toBe(1)
+    const result = detail.result as Result
+    expect(result).toEqual(F.exactReference([full], params, result.contributors))
+  }, 300_000)
+
+  it("keeps an instance's lease while its store pool is saturated by queries that wait", async () => {
+    // A lock on the tasks table: every query of A's store pool that reads tasks waits behind it — its own
+    // housekeeping, its re-offers, and the API requests sent below, more than the pool has connections.
+    const pid = cluster.coordinatorPids()[A]!
+    const lock = new pg.Client({ connectionString: server.url })
+    const watch = new pg.Client({ connectionString: server.url })
+    await lock.connect()
+    await watch.connect()
+    const lapsedSince = (from: string) =>
+      cluster.coordinatorStderrs[A]!.some((line) => line.includes("instance lease had expired") && (/"at":"([^"]+)"/.exec(line)?.[1] ?? "") >= from)
+    const from = new Date().toISOString()
+    const requests: Array<Promise<unknown>> = []
+    try {
+      await lock.query("begin")
+      await lock.query("lock table tasks in access exclusive mode")
+      // Unknown ids: each request is a store read of the tasks table (then a 404).
+      for (let i = 0; i < 16; i++) requests.push(cluster.task(`0x${i.toString(16).padStart(64, "0")}`, A).catch(() => undefined))
+      const storeWaiting = async () =>
+        Number((await watch.query<{ n: string }>(`select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and application_name like $1`, [`jointly store %-${pid}-%`])).rows[0]!.n)
+      // The pool's eight connections all wait on the lock (and more queries queue in the pool behind them).
+      await F.eventually(async () => ((await storeWaiting()) >= 8) || undefined, "A's store pool to wait on the lock", 30_000)
+      // Four lease periods: a renewal that had to wait for the pool, or for a loop stuck on the pool, lapses.
+      const until = Date.now() + 4 * leaseMs
+      let checks = 0
+      while (Date.now() < until) {
+        const { rows } = await watch.query<{ alive: boolean }>(`select expires_at > now() as alive from coordinator_instances where id like $1`, [`%-${pid}-%`])
+        expect(rows.map((r) => r.alive)).toEqual([true])
+        checks++
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      expect(checks).toBeGreaterThan(10)
+      expect(await storeWaiting()).toBeGreaterThanOrEqual(8)
+    } finally {
+      await lock.query("rollback").catch(() => {})
+      await lock.end()
+      await watch.end()
+    }
+    await Promise.all(requests)
+    // A never took itself for dead: it kept its tasks and roles (B, seeing the lease alive, claimed nothing).
+    expect(lapsedSince(from)).toBe(false)
+  }, 120_000)
 
   it("moves the participants to the other instance when theirs is killed mid-task, and the task completes exactly", async () => {
     const east = freezeEastAtConsent()

@@ -89,6 +89,8 @@ export interface Config {
   /** The participants' socket limits; default SocketLimits.defaults. */
   readonly socketLimits?: SocketLimits
   readonly startTimeoutMs?: number
+  /** How often tasks awaiting consents are offered again to the parties that have not answered (default 5 s). */
+  readonly reofferMs?: number
   /** HMAC key for bearer tokens (≥ 32 bytes); default drawn at start, so a restart signs everyone out. */
   readonly authSecret?: Uint8Array
   /** Bearer token lifetime (default 15 minutes). */
@@ -153,15 +155,16 @@ export const start = async (config: Config): Promise<Internals> => {
   const addresses = await ledger.addresses()
   const coordinator = getAddress(ledger.account)
 
-  const sql = await Sql.open(config.store)
+  const instance = config.cluster?.instance ?? Cluster.newInstanceId()
+  // Each pool's connections name their role and instance (`pg_stat_activity.application_name`).
+  const sql = await Sql.open(config.store, `jointly store ${instance}`)
   const base = await Effect.runPromise(TaskStore.make(sql))
   // An embedded store is one process's alone; a PostgreSQL store may be shared by several instances.
   const clustered = sql.engine === "postgres"
-  const instance = config.cluster?.instance ?? Cluster.newInstanceId()
   const secret = config.authSecret ?? (clustered ? await sharedSecret(sql) : randomBytes(32))
   const spent = clustered ? Nonces.inStore(sql) : Nonces.inMemory()
   // The official Postgres adapter spans the instances' socket.io servers: its own small pool, one LISTEN client.
-  const adapterPool = clustered ? new (await import("pg")).default.Pool({ connectionString: config.store, max: 4 }) : undefined
+  const adapterPool = clustered ? new (await import("pg")).default.Pool({ connectionString: config.store, max: 4, application_name: Sql.applicationName(`jointly adapter ${instance}`) }) : undefined
   adapterPool?.on("error", () => {})
   // The adapter keeps its LISTEN client checked out, where the pool's idle listener is off: without one of ours, a
   // database restart's error event on it would stop the process. The adapter reconnects on the client's "end".
@@ -171,7 +174,7 @@ export const start = async (config: Config): Promise<Internals> => {
   // The leases are kept over a connection of their own: behind the store's busy pool (a hundred tasks' queries)
   // a renewal waited past the lease, and an instance at work was taken for dead — its tasks claimed away
   // mid-round, its participants' presence dropped by the others.
-  const leaseSql = clustered ? await Sql.openPostgres(config.store, 1) : undefined
+  const leaseSql = clustered ? await Sql.openPostgres(config.store, 1, `jointly leases ${instance}`) : undefined
   // The compute backends, composed once (`@jointly/backends/node`): CKKS sums for federated learning's "ckks"
   // aggregation, the key agreement and PRG of secure aggregation's dropout recovery, the tfjs runtime of online
   // predictions (loaded on the first prediction of a tfjs-layers model only).
@@ -275,7 +278,7 @@ export const start = async (config: Config): Promise<Internals> => {
       ...(checkpoints === undefined ? {} : { checkpoints }),
       consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
       backends: backends.layer,
-      options: { startTimeoutMs: config.startTimeoutMs }
+      options: { startTimeoutMs: config.startTimeoutMs, reofferMs: config.reofferMs }
     }),
     Notary.layer({ store: outbox, ledger: fromClient(ledger), log: logOf("notary") })
   ).pipe(
@@ -441,7 +444,7 @@ export const start = async (config: Config): Promise<Internals> => {
   const port = await Listener.listen(http, host, config.port ?? 0)
   const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
   publicUrl ??= url
-  cluster = Cluster.make({ sql: leaseSql ?? sql, store, bridge, log: logOf("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
+  cluster = Cluster.make({ sql: leaseSql ?? sql, storeSql: sql, store, bridge, log: logOf("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
   cluster.role("outbox", { start: poke, stop: () => {} })
   if (index !== undefined) cluster.role("chain-index", { start: () => index.start(), stop: () => index.stop() })
   await cluster.start({

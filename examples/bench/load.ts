@@ -30,6 +30,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { monitorEventLoopDelay } from "node:perf_hooks"
 import { Wallet } from "ethers"
 import { isFinal } from "@jointly/core/internal/task/Lifecycle"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
@@ -58,6 +59,18 @@ const rssMb = async (pids: ReadonlyArray<number | undefined>) => {
   return kb / 1024
 }
 
+/** An error and its causes, each with its code: "Transport error" alone does not say what the socket did. */
+const explain = (error: unknown): string => {
+  const parts: Array<string> = []
+  // RequestFailed keeps what it wraps as `detail`; an HttpClientError and node's fetch errors as `cause`.
+  const next = (e: unknown): unknown => (e as { cause?: unknown }).cause ?? (e as { detail?: unknown }).detail
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 8; e = next(e), depth++) {
+    const code = (e as { code?: unknown }).code
+    parts.push(`${e instanceof Error ? e.message : String(e)}${typeof code === "string" ? ` [${code}]` : ""}`)
+  }
+  return parts.join(" <- ")
+}
+
 interface Cell {
   readonly connected: number
   readonly tasksPerMinute: number
@@ -66,6 +79,9 @@ interface Cell {
   readonly rss: number
   /** Tasks that were refused, ended other than Succeeded, or were not final by their deadline. */
   readonly failed: number
+  /** The bench process's own event-loop delay over the cell (its agents and HTTP client share that loop), ms. */
+  readonly loopDelayP99: number
+  readonly loopDelayMax: number
 }
 
 /** One topology (1 or 2 instances) at N participants, measured at every concurrency. */
@@ -115,6 +131,8 @@ const measure = async (instances: number, n: number, concurrencies: ReadonlyArra
       const latencies: Array<number> = []
       let failed = 0
       const started = performance.now()
+      const delay = monitorEventLoopDelay({ resolution: 20 })
+      delay.enable()
       let issued = 0
       const worker = async (w: number) => {
         const analyst = analysts[Math.floor(w / perInitiator)]!
@@ -133,7 +151,7 @@ const measure = async (instances: number, n: number, concurrencies: ReadonlyArra
             nonce: `load-${instances}-${n}-${c}-${mine}`
           }).catch((error: unknown) => {
             failed++
-            progress(`load: submission refused: ${error instanceof Error ? error.message : String(error)}`)
+            progress(`load: submission refused: ${explain(error)}`)
             return undefined
           })
           if (submitted === undefined) continue
@@ -160,6 +178,7 @@ const measure = async (instances: number, n: number, concurrencies: ReadonlyArra
       }
       await Promise.all(Array.from({ length: c }, (_, w) => worker(w)))
       const wallMs = performance.now() - started
+      delay.disable()
       const sorted = [...latencies].sort((a, b) => a - b)
       if (failed > 0) progress(`load: ${failed} of ${total} tasks did not succeed (N=${n}, C=${c}, instances=${instances})`)
       out.set(c, {
@@ -168,7 +187,9 @@ const measure = async (instances: number, n: number, concurrencies: ReadonlyArra
         p50: sorted.length > 0 ? percentile(sorted, 50) : NaN,
         p99: sorted.length > 0 ? percentile(sorted, 99) : NaN,
         rss: await rssMb(cluster.coordinatorPids()),
-        failed
+        failed,
+        loopDelayP99: delay.percentile(99) / 1e6,
+        loopDelayMax: delay.max / 1e6
       })
       progress(`load: N=${n} C=${c} instances=${instances}: ${out.get(c)!.tasksPerMinute.toFixed(1)} tasks/min, p50 ${out.get(c)!.p50.toFixed(0)} ms`)
     }
@@ -204,6 +225,8 @@ export const run = async () => {
         emit({ suite: "load", metric: "task_p99_ms", params: p, value: cell.p99 })
         emit({ suite: "load", metric: "coordinator_rss_mb", params: p, value: cell.rss })
         emit({ suite: "load", metric: "tasks_failed", params: p, value: cell.failed })
+        emit({ suite: "load", metric: "bench_loop_delay_p99_ms", params: p, value: cell.loopDelayP99 })
+        emit({ suite: "load", metric: "bench_loop_delay_max_ms", params: p, value: cell.loopDelayMax })
       }
       const tpm = (instances: number, cell: Cell) => ({ suite: "load", metric: "tasks_per_minute", params: { participants: n, concurrency: c, instances, party_size: 3, store: "postgres", chain: "anvil" }, value: cell.tasksPerMinute })
       if (a !== undefined && b !== undefined) {

@@ -17,7 +17,7 @@ import * as Endpoint from "@jointly/core/internal/net/EndpointRule"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
 import { AdmissionRefused } from "@jointly/core/internal/wire/Admission"
-import type { TaskArtifact, WireError } from "@jointly/core/internal/wire/Messages"
+import type { TaskArtifact, TaskConsent, WireError } from "@jointly/core/internal/wire/Messages"
 import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, type StageOutcome, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
 import type { DatasetSummary } from "./datasets/Dataset.ts"
 import type { PinEvent } from "./ipfs/Pinner.ts"
@@ -321,6 +321,13 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   // An offer repeated on reconnection while its decision is still open (e.g. waiting for a human) is not asked twice.
   const deciding = new Set<string>()
   const endedTasks = new Set<string>()
+  /**
+   * The signed answer given to each open task: an offer made again (the coordinator did not see the answer — lost
+   * with a connection, or on its way between instances) gets the very same answer back, not a second decision, so
+   * the policy and a human are asked once and the task is accepted by the runner once. Kept until the task ends
+   * (bounded like `endedTasks`).
+   */
+  const answers = new Map<string, TaskConsent>()
   /** Tasks the runner holds, so a rejoin offer after a mere reconnection leaves a running task's state alone. */
   const acceptedTasks = new Set<string>()
   // A crashed protocol worker took its tasks' state with it: the runner no longer holds them, so their next rejoin
@@ -332,6 +339,8 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     const offer = decodeOr(TaskOffer, raw)
     if (!offer || !domain || deciding.has(offer.taskId)) return
     if (offer.rejoin === true) return void rejoin(offer)
+    const given = answers.get(offer.taskId)
+    if (given !== undefined) return void socket.emit(events.consent, given)
     deciding.add(offer.taskId)
     emitEvent({ type: "offer", taskId: offer.taskId, kind: offer.spec.kind })
     const { decision, reason } = await decideOrRefuse(offer)
@@ -340,7 +349,10 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     const approve = decision === "approve"
     if (approve) acceptedTasks.add(offer.taskId)
     const signature = await Eip712.signConsent(wallet, domain, { taskId: offer.taskId, specHash: offer.taskId, approve, reasonHash: reasonHash(reason) })
-    socket.emit(events.consent, { taskId: offer.taskId, approve, reason, signature })
+    const answer = { taskId: offer.taskId, approve, reason, signature }
+    answers.set(offer.taskId, answer)
+    if (answers.size > 1000) answers.delete(answers.keys().next().value!)
+    socket.emit(events.consent, answer)
     emitEvent({ type: "consent", taskId: offer.taskId, approve, reason })
   })
 
@@ -400,6 +412,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
 
   const endedTask = (taskId: string) => {
     endedTasks.add(taskId)
+    answers.delete(taskId)
     if (endedTasks.size > 1000) endedTasks.delete(endedTasks.values().next().value!)
     waiting.get(taskId)?.resolve({ approve: false, reason: "the task ended before a human decided" })
     waiting.delete(taskId)

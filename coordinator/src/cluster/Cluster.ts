@@ -2,14 +2,19 @@
  * One coordinator instance's membership of its cluster: several instances over one PostgreSQL, or one alone over
  * an embedded PGlite store (the default, where the same rules simply always find it the owner).
  *
- * Every third of a lease period the instance
- *   1. renews its own lease — if it had expired (a long pause, the database away), the others may have claimed its
- *      tasks already: it stops every task it ran (`lost`) and joins again, claiming back whatever is still orphaned;
- *   2. holds or tries to take each named lease it has a role for (the outbox drainer, the chain index), starting the
- *      role when it takes the lease and stopping it when the lease is lost;
- *   3. claims the orphans — unfinished tasks whose owner's lease expired — and hands each to `adopt`, which resumes
- *      it. An owner that died is therefore replaced within two lease periods: its lease runs out at most one period
- *      after its last renewal, and a survivor looks within a third of a period after that.
+ * Every third of a lease period the instance, in two loops of their own:
+ *   1. (lease keeping, on the lease connection only) renews its own lease — if it had expired (a long pause, the
+ *      database away), the others may have claimed its tasks already: it stops every task it ran (`lost`), joins
+ *      again, and has the other loop claim back whatever is still orphaned — and holds or tries to take each named
+ *      lease it has a role for (the outbox drainer, the chain index), starting the role when it takes the lease and
+ *      stopping it when the lease is lost;
+ *   2. (housekeeping, on the store's pool) claims the orphans — unfinished tasks whose owner's lease expired — and
+ *      hands each to `adopt`, which resumes it. An owner that died is therefore replaced within two lease periods:
+ *      its lease runs out at most one period after its last renewal, and a survivor looks within a third of a
+ *      period after that.
+ * The loops are apart so that nothing the store's pool waits for — a hundred tasks' queries ahead in its queue, a
+ * lock held on the tasks table — can hold up a renewal: one loop did both, and a claim waiting in the pool kept the
+ * next renewal from running at all, whatever connection it had.
  *
  * It also keeps presence: which instance holds which participant's socket (Bridge.ts), so the hub can reach a
  * participant connected elsewhere and the scheduler knows who is online in the whole cluster.
@@ -50,7 +55,10 @@ export interface Hooks {
 }
 
 export interface Options {
+  /** The connection the leases are kept over (the coordinator gives it one of its own). */
   readonly sql: Sql
+  /** The store's pool, for the housekeeping that reads the tasks (default `sql`). */
+  readonly storeSql?: Sql
   readonly store: TaskStoreShape
   readonly bridge: Bridge
   readonly log: Log
@@ -75,13 +83,17 @@ export const make = (options: Options) => {
   const { sql, store, bridge, log, instance } = options
   const leaseMs = options.leaseMs ?? defaultLeaseMs
   const leases = Leases.make(sql)
+  // Pruning reads the tasks table: on the lease connection, a lock or a long query there would hold up renewals.
+  const housekeeping = Leases.make(options.storeSql ?? sql)
   /** account → the instance holding its socket (other instances only; local sockets are the hub's). */
   const presence = new Map<string, string>()
   const dead = new Set<string>()
   const roles = new Map<string, { readonly role: Role; token: LeaseToken | undefined }>()
   let hooks: Hooks | undefined
-  let fiber: Fiber.Fiber<unknown, unknown> | undefined
+  let fibers: Array<Fiber.Fiber<unknown, unknown>> = []
   let ticks = 0
+  /** The instance lease had expired and was taken again: the tasks still naming this instance are to be claimed back. */
+  let reclaim = false
   const key = (account: string) => account.toLowerCase()
 
   const setRemote = (account: string, at: string | undefined) => {
@@ -151,7 +163,8 @@ export const make = (options: Options) => {
     }
   })
 
-  const holdRoles = Effect.gen(function*() {
+  /** `settle`: wait for a role's start (at join); in the loop it runs on its own. */
+  const holdRoles = (settle: boolean) => Effect.gen(function*() {
     for (const [name, entry] of roles) {
       if (entry.token !== undefined) {
         const kept = yield* db(`extending the ${name} lease`, () => leases.extend(entry.token!, leaseMs)).pipe(Effect.orElseSucceed(() => true))
@@ -164,12 +177,15 @@ export const make = (options: Options) => {
       if (token === undefined) continue
       log.info("lease taken", { lease: name, fence: token.fence })
       entry.token = token
-      yield* Effect.promise(async () => entry.role.start(token))
+      // In the loop not waited for: a role's start may catch up on work in the store (the chain index's first
+      // pass), and the lease-keeping loop must be back in time for the next renewal.
+      const started = Promise.resolve().then(() => entry.role.start(token)).catch((error) => log.warn(`cluster: starting the ${name} role failed`, { error: String(error) }))
+      if (settle) yield* Effect.promise(() => started)
     }
   })
 
-  const tick = Effect.gen(function*() {
-    ticks++
+  /** The lease-keeping loop's step: touches the lease connection only (`sql`), never the store's pool. */
+  const keep = Effect.gen(function*() {
     const alive = yield* db("renewing the instance lease", () => leases.renew(instance, leaseMs)).pipe(Effect.orElseSucceed(() => true))
     if (!alive) {
       log.warn("instance lease had expired: stopping every task and joining again", { instance })
@@ -180,23 +196,34 @@ export const make = (options: Options) => {
       }
       yield* hooks!.lost
       yield* db("joining again", () => sql.query(`update coordinator_instances set expires_at = now() + $2::interval where id = $1`, [instance, `${leaseMs} milliseconds`]))
-      // What still names this instance was claimed by nobody meanwhile: take it back under a new token. Only while
-      // it still does: a task another instance claimed since the listing is that instance's now — forced back here,
-      // it would go on believing it holds the task (it learns of the loss only at its next write) and swallow the
-      // task's consents and replies.
-      for (const task of yield* Effect.orElseSucceed(logged("listing own tasks", store.owned(instance)), () => [] as Array<TaskRow>)) {
-        const claim = yield* Effect.orElseSucceed(logged("claiming back a task", store.claim(task.id, instance, { force: true, from: instance })), () => undefined)
-        if (claim !== undefined) yield* Effect.ignore(resume(task, claim, "rejoined"))
-      }
+      reclaim = true
     }
-    yield* Effect.ignore(holdRoles)
+    yield* Effect.ignore(holdRoles(false))
+  })
+
+  /** What still names this instance after its lease lapsed and nobody claimed meanwhile: taken back under new tokens. */
+  const claimBack = Effect.gen(function*() {
+    reclaim = false
+    // Only while it still names this instance: a task another instance claimed since the listing is that
+    // instance's now — forced back here, it would go on believing it holds the task (it learns of the loss only at
+    // its next write) and swallow the task's consents and replies.
+    for (const task of yield* Effect.orElseSucceed(logged("listing own tasks", store.owned(instance)), () => [] as Array<TaskRow>)) {
+      const claim = yield* Effect.orElseSucceed(logged("claiming back a task", store.claim(task.id, instance, { force: true, from: instance })), () => undefined)
+      if (claim !== undefined) yield* Effect.ignore(resume(task, claim, "rejoined"))
+    }
+  })
+
+  /** The housekeeping loop's step: the store's work, which may wait on the store's pool as long as it takes. */
+  const tick = Effect.gen(function*() {
+    ticks++
+    if (reclaim) yield* claimBack
     const gone = yield* Effect.orElseSucceed(db("listing dead instances", () => leases.dead()), () => [] as Array<string>)
     for (const id of gone) if (id !== instance) forgetInstance(id)
     yield* Effect.ignore(claimOrphans)
     // Every lease period: the presence snapshot (heals a missed NOTIFY) and old instance rows pruned.
     if (ticks % 3 === 0) {
       bridge.broadcast({ type: "snapshot", instance, accounts: [...options.local()] })
-      yield* Effect.ignore(db("pruning instances", () => leases.prune(60 * leaseMs)))
+      yield* Effect.ignore(db("pruning instances", () => housekeeping.prune(60 * leaseMs)))
     }
   })
 
@@ -231,14 +258,15 @@ export const make = (options: Options) => {
           if (claim !== undefined) await Effect.runPromise(h.adopt(task, claim, "restarted"))
         }
       }
-      await Effect.runPromise(Effect.ignore(holdRoles))
+      await Effect.runPromise(Effect.ignore(holdRoles(true)))
       await Effect.runPromise(Effect.ignore(claimOrphans))
-      fiber = Effect.runFork(tick.pipe(Effect.ignore, Effect.repeat(Schedule.spaced(`${Math.max(50, Math.floor(leaseMs / 3))} millis`))))
+      const every = Schedule.spaced(`${Math.max(50, Math.floor(leaseMs / 3))} millis`)
+      fibers = [keep, tick].map((step) => Effect.runFork(step.pipe(Effect.ignore, Effect.repeat(every))))
     },
 
     /** A graceful exit: named leases given up, tasks handed back and the instance lease ended, so others take over at once. */
     stop: async () => {
-      if (fiber !== undefined) await Effect.runPromise(Fiber.interrupt(fiber))
+      await Effect.runPromise(Effect.forEach(fibers, Fiber.interrupt, { discard: true }))
       for (const entry of roles.values()) {
         if (entry.token === undefined) continue
         await entry.role.stop()

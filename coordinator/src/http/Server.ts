@@ -41,6 +41,13 @@ export interface Limits {
   readonly headersTimeoutMs?: number
   /** node:http `requestTimeout` (default 30 s): a client must send its whole request within it. */
   readonly requestTimeoutMs?: number
+  /**
+   * node:http `keepAliveTimeout` (default 65 s; node's own is 5 s): how long an idle kept-alive connection stays
+   * open. A client closes its idle sockets on a timer of its own, shortly before the server's; a client whose event
+   * loop lags past the server's close reuses a socket the server has just closed, and a POST on it fails ("other
+   * side closed" — 6 of 300 submissions in the load bench at N 1000, its process's loop delayed by up to 6 s).
+   */
+  readonly keepAliveTimeoutMs?: number
   /** Tasks an initiator may have open at once (default 16). */
   readonly maxOpenTasks?: number
   /** Bytes of artifacts one member may store (default 64 MiB). */
@@ -53,6 +60,7 @@ export const defaults = {
   maxBodyBytes: 1024 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 65_000,
   maxOpenTasks: 16,
   artifactQuotaBytes: 64 * 1024 * 1024
 } as const
@@ -139,6 +147,7 @@ export const attach = (options: Options) => {
   const { server } = options
   server.headersTimeout = limits.headersTimeoutMs
   server.requestTimeout = limits.requestTimeoutMs
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs
   // Node checks both timeouts on this period (read when the server starts listening, so attach before `listen`);
   // a shorter one answers a slow client closer to its deadline.
   ;(server as Server & { connectionsCheckingInterval?: number }).connectionsCheckingInterval = Math.min(1_000, limits.headersTimeoutMs)

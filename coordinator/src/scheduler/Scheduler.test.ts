@@ -1,12 +1,13 @@
 /**
- * The scheduler's submission over a real task store (embedded PGlite): what a submitter going away does to a task.
- * The hub and the round engine are recording stand-ins — submission only offers the task.
+ * The scheduler's submission over a real task store (embedded PGlite): what a submitter going away does to a task,
+ * and what a failed first transition leaves — a task its holder must still open, offer again, and whose early
+ * consents it must keep. The hub and the round engine are recording stand-ins — these paths only offer the task.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
-import { getBytes, Wallet } from "ethers"
+import { getAddress, getBytes, Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RoundEngine } from "@jointly/core/internal/runtime/RoundEngine"
 import { type TaskSpec, taskId } from "@jointly/core/internal/task/TaskSpec"
@@ -28,20 +29,21 @@ const specOf = (nonce: string) => ({
   consentTimeoutMs: 1_500
 }) as unknown as TaskSpec
 
-describe("a submission", () => {
-  let dir: string
-  let sql: Sql.Sql
-  let store: TaskStore.TaskStoreShape
-  beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "jointly-scheduler-"))
-    sql = await Sql.openPglite(join(dir, "store"))
-    store = await Effect.runPromise(TaskStore.make(sql))
-  })
-  afterAll(async () => {
-    await sql.close()
-    rmSync(dir, { recursive: true, force: true })
-  })
+// One store for the file: each test's tasks have their own ids.
+let dir: string
+let sql: Sql.Sql
+let store: TaskStore.TaskStoreShape
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "jointly-scheduler-"))
+  sql = await Sql.openPglite(join(dir, "store"))
+  store = await Effect.runPromise(TaskStore.make(sql))
+})
+afterAll(async () => {
+  await sql.close()
+  rmSync(dir, { recursive: true, force: true })
+})
 
+describe("a submission", () => {
   it("whose submitter goes away once the task is recorded is still offered to every party and timed", async () => {
     // The store stops right after the insert, at the first transition, until the test has interrupted the submitter.
     const inserted = Deferred.makeUnsafe<void>()
@@ -77,6 +79,80 @@ describe("a submission", () => {
     expect(offers.every((o) => o.offer.taskId === id)).toBe(true)
     // And its consent timer runs: with no answer it times out rather than wait forever.
     await expect.poll(async () => (await Effect.runPromise(store.get(id)))?.status, { timeout: 10_000, interval: 200 }).toBe("TimedOut")
+    await Effect.runPromise(scheduler.close)
+  })
+})
+
+describe("a task whose move to AwaitingConsent failed in the store", () => {
+  /** A scheduler whose store fails the first transition it is asked for (a store that went away for a moment). */
+  const schedulerFailingFirstMove = () => {
+    let failures = 1
+    const blip: TaskStore.TaskStoreShape = {
+      ...store,
+      transition: (...args) =>
+        failures-- > 0 ? Effect.fail(new TaskStore.StoreFailed({ operation: "transition", detail: "connection terminated" })) : store.transition(...args)
+    }
+    const offers: Array<string> = []
+    const scheduler = Scheduler.make({
+      store: blip,
+      hub: { offer: (account) => offers.push(account) > 0, ended: () => true, isOnline: () => false },
+      rounds: { taskEnded: () => Effect.void } as unknown as RoundEngine["Service"],
+      auth: { checkOrg: async () => ({ name: "test" }) } as unknown as Auth,
+      // The consent's "signature" names its signer: the EIP-712 recovery is not what these paths are about.
+      consent: { recover: (_consent, signature) => signature },
+      log: Log.make("scheduler-test", "error"),
+      instance: "test-instance",
+      backends: Layer.empty as never
+    })
+    return { scheduler, offers }
+  }
+
+  const submitFailing = async (scheduler: Scheduler.SchedulerShape, nonce: string) => {
+    const spec = { ...specOf(nonce), consentTimeoutMs: 60_000 } as TaskSpec
+    const id = taskId(spec)
+    const exit = await Effect.runPromiseExit(scheduler.submit(spec, initiator.signMessageSync(getBytes(id))))
+    // The submitter hears of the failure; the task is recorded, still Submitted, and nobody was offered it.
+    expect(Exit.isFailure(exit)).toBe(true)
+    expect((await Effect.runPromise(store.get(id)))?.status).toBe("Submitted")
+    return id
+  }
+  const status = async (id: string) => (await Effect.runPromise(store.get(id)))?.status
+  const consent = (scheduler: Scheduler.SchedulerShape, id: string, account: string, signature = getAddress(account)) =>
+    Effect.runPromiseExit(scheduler.consent(account, { taskId: id, approve: true, reason: "ok", signature }))
+
+  it("is opened and offered by its holder's periodic re-offer, then offered again only to those that have not answered", async () => {
+    const { scheduler, offers } = schedulerFailingFirstMove()
+    const id = await submitFailing(scheduler, "reoffer")
+    expect(offers).toEqual([])
+    await Effect.runPromise(scheduler.reoffer)
+    expect(await status(id)).toBe("AwaitingConsent")
+    expect([...offers].sort()).toEqual([...parties].sort())
+    expect(Exit.isSuccess(await consent(scheduler, id, parties[0]!))).toBe(true)
+    offers.length = 0
+    await Effect.runPromise(scheduler.reoffer)
+    expect(offers).toEqual([parties[1]])
+    await Effect.runPromise(scheduler.close)
+  })
+
+  it("keeps a consent that arrives while it is still Submitted, and the same signed consent again changes nothing", async () => {
+    const { scheduler, offers } = schedulerFailingFirstMove()
+    const id = await submitFailing(scheduler, "early-consent")
+    // The first party's answer comes before the task was opened (an offer made before the move landed).
+    const early = await consent(scheduler, id, parties[0]!)
+    expect(early, String(Exit.isFailure(early) ? early.cause : "")).toSatisfy(Exit.isSuccess)
+    expect(await status(id)).toBe("AwaitingConsent")
+    expect((await Effect.runPromise(store.consents(id))).map((c) => c.participant)).toEqual([parties[0]])
+    expect(offers).toContain(parties[1])
+    // Answered again with the same signature (an offer repeated): kept once, no refusal; a different answer is refused.
+    expect(Exit.isSuccess(await consent(scheduler, id, parties[0]!))).toBe(true)
+    expect(await Effect.runPromise(store.consents(id))).toHaveLength(1)
+    const replayed = await consent(scheduler, id, parties[0]!, getAddress(parties[0]!).toLowerCase())
+    expect(Exit.isFailure(replayed) && String(replayed.cause)).toContain("already answered")
+    // The second answer completes the task's consents; sent again once the task moved on, it is still not refused.
+    expect(Exit.isSuccess(await consent(scheduler, id, parties[1]!))).toBe(true)
+    expect(await status(id)).toBe("Scheduled")
+    expect(Exit.isSuccess(await consent(scheduler, id, parties[1]!))).toBe(true)
+    expect(Exit.isFailure(await consent(scheduler, id, parties[1]!, getAddress(parties[1]!).toLowerCase()))).toBe(true)
     await Effect.runPromise(scheduler.close)
   })
 })

@@ -6,7 +6,7 @@
  * this instance's claim on the task: once another instance has claimed it, the write is refused (LeaseLost) and
  * the task is dropped here without a trace in the store.
  */
-import { Cause, Context, Effect, Exit, Fiber, Layer, Result, Schema } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, Result, Schedule, Schema } from "effect"
 import type * as Backends from "@jointly/backends/internal/Backends"
 import { getAddress, getBytes } from "ethers"
 import { verify } from "@jointly/core/internal/crypto/Signatures"
@@ -48,7 +48,15 @@ export interface Options {
   readonly startTimeoutMs?: number
   /** How often a Scheduled task that waits for participants looks at who is online again (default 1 s). */
   readonly startCheckMs?: number
+  /**
+   * How often the tasks this instance owns that still await consents are offered again to the parties that have
+   * not answered (default 5 s): an offer or a consent lost on its way (a dropped socket, a NOTIFY the adapter's
+   * listener missed while it reconnected, an owner that changed) costs this long, not the task's consent deadline.
+   */
+  readonly reofferMs?: number
 }
+
+export const defaultReofferMs = 5_000
 
 /** A task whose attempts keep being suspended (AttemptSuspended) fails at this attempt rather than wait forever. */
 const maxSuspendedAttempts = 5
@@ -94,6 +102,7 @@ export const make = (deps: Deps): SchedulerShape => {
   const { store, hub, rounds, auth, log, instance } = deps
   const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
   const startCheckMs = deps.options?.startCheckMs ?? 1_000
+  const reofferMs = deps.options?.reofferMs ?? defaultReofferMs
   const running = new Map<string, Fiber.Fiber<unknown, unknown>>()
   /** The tasks this instance owns, with the fencing token of its claim. */
   const claims = new Map<string, Claim>()
@@ -182,12 +191,28 @@ export const make = (deps: Deps): SchedulerShape => {
   const offer = (task: TaskRow, participant: string, rejoin = false) =>
     hub.offer(participant, { taskId: task.id, specHash: task.id, spec: task.spec, ...(rejoin ? { rejoin } : {}) })
 
-  const startConsent = (task: TaskRow) =>
+  /** Offers the task to each party that has not answered yet (an answer recorded is never asked for again). */
+  const offerUnanswered = (task: TaskRow) =>
     Effect.gen(function*() {
       const answered = new Set((yield* store.consents(task.id)).map((c) => c.participant))
       for (const p of participantsOf(task.spec)) if (!answered.has(p)) offer(task, p)
+    })
+
+  const startConsent = (task: TaskRow) =>
+    Effect.gen(function*() {
+      yield* offerUnanswered(task)
       const deadline = Date.parse(task.createdAt) + (task.spec.consentTimeoutMs ?? defaultConsentTimeoutMs)
+      clearTimeout(timers.get(task.id))
       timers.set(task.id, setTimeout(later("consent timeout", consentTimedOut(task.id)), Math.max(0, deadline - Date.now())))
+    })
+
+  /**
+   * A Submitted task this instance holds opens for consents: moved to AwaitingConsent, then offered and timed —
+   * only by whoever made the move, so the offers go out once and never before the store says consent is open.
+   */
+  const openConsent = (task: TaskRow) =>
+    Effect.gen(function*() {
+      if (yield* move(task, "AwaitingConsent")) yield* startConsent(yield* current(task.id))
     })
 
   const consentTimedOut = (id: string) =>
@@ -472,11 +497,16 @@ export const make = (deps: Deps): SchedulerShape => {
         // The instance that accepts a task owns it (token 1) until it ends or this instance dies.
         claims.set(id, yield* store.insert(id, spec, id, parties, instance))
         decoded.set(id, checked.success)
-        yield* move(yield* current(id), "AwaitingConsent")
-        yield* startConsent(yield* current(id))
+        // Not offered when the move did not land (the lease lost meanwhile): offers before the store says
+        // AwaitingConsent drew consents that were refused as closed. The task's holder opens it (adopt, reoffer).
+        yield* openConsent(yield* current(id))
         return id
       }))
     })
+
+  /** Whether `account`'s answer to the task is recorded with this very signature. */
+  const keptAlready = (taskId: string, account: string, signature: string) =>
+    Effect.map(store.consents(taskId), (kept) => kept.some((c) => c.participant === account && c.signature === signature))
 
   /** A participant's signed answer to an offer; a refusal goes back to it as a `wire.error`. */
   const consent = (account: string, message: TaskConsent): Effect.Effect<void, WireRefusal | StoreFailed> =>
@@ -485,7 +515,20 @@ export const make = (deps: Deps): SchedulerShape => {
       if (!task) return yield* new WireRefusal({ code: "UnknownTask", detail: `no task ${message.taskId}` })
       const parties = participantsOf(task.spec)
       if (!parties.includes(account)) return yield* new WireRefusal({ code: "NotAuthorized", detail: `${account} is not a participant of task ${task.id}` })
-      if (task.status !== "AwaitingConsent") return yield* new WireRefusal({ code: "Replayed", detail: `task ${task.id} is ${task.status}; consent is closed` })
+      // Still Submitted: its holder had not opened it when the answer came (an offer made before the move landed,
+      // or a claim taken just now). The holder opens it here and keeps the answer; elsewhere it is refused without
+      // being lost — the holder offers the task again and the participant sends the same answer.
+      let now = task
+      if (now.status === "Submitted" && claims.has(now.id)) {
+        yield* openConsent(now)
+        now = yield* current(now.id)
+      }
+      if (now.status === "Submitted") return yield* new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} is not open for consent yet; it will be offered again` })
+      if (now.status !== "AwaitingConsent") {
+        // The answer kept already, sent again (to an offer repeated while it was on its way): nothing to refuse.
+        if (yield* keptAlready(task.id, account, message.signature)) return
+        return yield* new WireRefusal({ code: "Replayed", detail: `task ${task.id} is ${now.status}; consent is closed` })
+      }
       const hash = reasonHash(message.reason)
       const signer = yield* Effect.try({
         try: () => getAddress(deps.consent.recover({ taskId: task.id, specHash: task.id, approve: message.approve, reasonHash: hash }, message.signature)),
@@ -501,8 +544,14 @@ export const make = (deps: Deps): SchedulerShape => {
             Effect.fail(new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} moved to another coordinator instance; send the consent again` }))
           ))
       )
-      if (!fresh) return yield* new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
-      yield* consentsIn(task)
+      if (!fresh) {
+        // The same signed answer again (the participant answering an offer made again because its first answer
+        // seemed lost): already kept, nothing to do. A different answer is a replay.
+        if (yield* keptAlready(task.id, account, message.signature)) return
+        return yield* new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
+      }
+      log.info("consent recorded", { taskId: task.id, participant: account, approve: message.approve })
+      yield* consentsIn(now)
     })
 
   /**
@@ -544,6 +593,21 @@ export const make = (deps: Deps): SchedulerShape => {
     })
 
   /**
+   * Offers every task this instance holds that awaits consents again to the parties that have not answered, and
+   * opens one left Submitted (its move to AwaitingConsent failed in the store). An offer is an edge — a socket that
+   * drops with it, a NOTIFY the adapter's listener misses while it reconnects, a consent lost the same ways —
+   * and the level is in the store: who has not answered. Repeating it costs an answered participant nothing: it
+   * sends its same signed answer, which is kept once.
+   */
+  const reoffer = Effect.gen(function*() {
+    for (const task of yield* store.owned(instance)) {
+      if (!claims.has(task.id)) continue
+      if (task.status === "Submitted") yield* openConsent(task)
+      else if (task.status === "AwaitingConsent") yield* offerUnanswered(task)
+    }
+  })
+
+  /**
    * A task this instance has just claimed (after a restart over an embedded store, or an orphan whose owner
    * died) resumes from its stored state.
    */
@@ -564,8 +628,7 @@ export const make = (deps: Deps): SchedulerShape => {
         : "coordinator restarted"
       log.info("resuming task", { taskId: task.id, status: task.status, fence: claim.fence })
       if (task.status === "Submitted") {
-        yield* move(task, "AwaitingConsent")
-        yield* startConsent(yield* current(task.id))
+        yield* openConsent(task)
       } else if (task.status === "AwaitingConsent") {
         yield* startConsent(task)
         yield* consentsIn(task)
@@ -605,6 +668,11 @@ export const make = (deps: Deps): SchedulerShape => {
   return {
     submit,
     consent,
+    reoffer,
+    reofferEvery: Effect.repeat(
+      Effect.catchCause(reoffer, (cause) => Effect.sync(() => log.warn("offering tasks again failed", { error: String(Cause.squash(cause)) }))),
+      Schedule.spaced(`${reofferMs} millis`)
+    ),
     online: (account) => Effect.catch(online(account), (error) => Effect.sync(() => log.error("online handling failed", { error: String(error) }))),
     adopt,
     // This instance's lease had expired: every task may be another instance's now. Stop them all, write nothing.
@@ -630,6 +698,10 @@ export interface SchedulerShape {
   readonly submit: (spec: TaskSpec, signature: string) => Effect.Effect<string, InvalidTask | DuplicateTask | StoreFailed>
   /** A participant's signed answer to an offer; a refusal goes back to it as a `wire.error`. */
   readonly consent: (account: string, message: TaskConsent) => Effect.Effect<void, WireRefusal | StoreFailed>
+  /** Offers the tasks this instance holds that await consents again to whoever has not answered (once). */
+  readonly reoffer: Effect.Effect<void, StoreFailed>
+  /** `reoffer` every `reofferMs`, failures logged, until interrupted (the layer runs it in its scope). */
+  readonly reofferEvery: Effect.Effect<unknown>
   /** A participant came online (on any instance): offered what awaits its consent; a failure is logged. */
   readonly online: (account: string) => Effect.Effect<void>
   /** A task this instance has just claimed resumes from its stored state. */
@@ -661,6 +733,7 @@ export const layer = (deps: Omit<Deps, "store" | "hub" | "rounds">): Layer.Layer
     Effect.gen(function*() {
       const scheduler = make({ ...deps, store: yield* TaskStore, hub: yield* Hub, rounds: yield* RoundEngine })
       yield* Effect.addFinalizer(() => scheduler.close)
+      yield* Effect.forkScoped(scheduler.reofferEvery)
       return scheduler
     })
   )

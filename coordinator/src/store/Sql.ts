@@ -29,9 +29,12 @@ export const openPglite = async (dataDir: string): Promise<Sql> => {
   return sql
 }
 
-/** `connections`: the pool's size (8 for the store; a coordinator's lease keeping has one of its own). */
-export const openPostgres = async (url: string, connections = 8): Promise<Sql> => {
-  const pool = new pg.Pool({ connectionString: url, max: connections })
+/**
+ * `connections`: the pool's size (8 for the store; a coordinator's lease keeping has one of its own). `name`: the
+ * connections' `application_name`, which tells an operator (and a test) in `pg_stat_activity` whose they are.
+ */
+export const openPostgres = async (url: string, connections = 8, name?: string): Promise<Sql> => {
+  const pool = new pg.Pool({ connectionString: url, max: connections, ...(name === undefined ? {} : { application_name: applicationName(name) }) })
   // An idle connection the server dropped (a restart, a failover) is an event on the pool, not a crash of the
   // process: the next query opens a new connection and fails only if the server is still away.
   pool.on("error", () => {})
@@ -69,6 +72,9 @@ export const openPostgres = async (url: string, connections = 8): Promise<Sql> =
   return sql
 }
 
-/** `postgres://…` opens a server connection; anything else is a PGlite data directory. */
-export const open = (location: string): Promise<Sql> =>
-  /^postgres(ql)?:\/\//.test(location) ? openPostgres(location) : openPglite(location)
+/** `postgres://…` opens a server connection (named `name`); anything else is a PGlite data directory. */
+export const open = (location: string, name?: string): Promise<Sql> =>
+  /^postgres(ql)?:\/\//.test(location) ? openPostgres(location, 8, name) : openPglite(location)
+
+/** PostgreSQL keeps the first 63 bytes of an `application_name`. */
+export const applicationName = (name: string) => name.slice(0, 63)
