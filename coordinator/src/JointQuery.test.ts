@@ -116,12 +116,7 @@ describe("joint query over real processes (bcw)", () => {
       return Math.max(0, ...events.filter((e) => e.type === "Progress" && (e.data as { stage: string }).stage === "query.ot").map((e) => (e.data as { done: number }).done))
     }
     await F.eventually(async () => ((await bucketsDone()) >= 4 ? true : undefined), "4 buckets done", 120_000)
-    const a = party("a")
-    const exited = new Promise((resolve) => a.process.once("exit", resolve))
-    a.process.kill("SIGKILL")
-    await exited
-    await F.eventually(async () => ((await cluster.task(id)).status === "Scheduled" ? true : undefined), "the attempt to be suspended", 60_000)
-    await cluster.launch(a)
+    await F.crashUntilSuspended(cluster, party("a"), id)
     const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
     expect(detail.status, String(detail.reason)).toBe("Succeeded")
     expect(detail.attempt).toBe(1)

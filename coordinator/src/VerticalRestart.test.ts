@@ -91,12 +91,7 @@ describe("vertical SVM across a coordinator restart", () => {
     const { id, params } = await submitSvm()
     await trainedPast(id, 2)
     // c (not the label holder) dies mid-training: the attempt is suspended, not failed, and its sealed progress kept.
-    const c = party("c")
-    const exited = new Promise((resolve) => c.process.once("exit", resolve))
-    c.process.kill("SIGKILL")
-    await exited
-    await F.eventually(async () => ((await cluster.task(id)).status === "Scheduled" ? true : undefined), "the attempt to be suspended", 60_000)
-    await cluster.launch(c)
+    await F.crashUntilSuspended(cluster, party("c"), id)
     await expectResumedLikeThePlaintextSvm(id, params, "suspended, the task resumes from its checkpoint")
   }, 360_000)
 })

@@ -2,6 +2,7 @@
  * Test fixtures for the coordinator's integration tests: the Pima dataset split over parties, the plaintext
  * references a secure result must equal, and dumps of everything a run leaves behind (chain, store, frames).
  */
+import type { ChildProcess } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -167,4 +168,20 @@ export const eventually = async <T>(probe: () => T | undefined | Promise<T | und
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 25))
   }
+}
+
+/**
+ * Kills `party`'s process with SIGKILL (as a crash), waits until task `taskId` is suspended — back to Scheduled,
+ * waiting for the party — and starts the party's process again (a LocalCluster's `task` and `launch`).
+ */
+export const crashUntilSuspended = async <P extends { readonly process: ChildProcess }>(
+  cluster: { readonly task: (id: string) => Promise<{ readonly status: string }>; readonly launch: (party: P) => Promise<unknown> },
+  party: P,
+  taskId: string
+) => {
+  const exited = new Promise((resolve) => party.process.once("exit", resolve))
+  party.process.kill("SIGKILL")
+  await exited
+  await eventually(async () => ((await cluster.task(taskId)).status === "Scheduled" ? true : undefined), "the attempt to be suspended", 60_000)
+  await cluster.launch(party)
 }
