@@ -59,7 +59,53 @@ export interface WatchOptions {
   readonly signal?: AbortSignal
 }
 
-export const make = (options: ClientOptions) => {
+/** An artifact read back: its bytes decoded once here, beside the API's own fields. */
+export type ArtifactBytes = typeof S.Artifact.Type & { readonly bytes: Uint8Array }
+
+/**
+ * What `make` returns. Named member by member (rather than the type `make` happens to infer) so embedders read one
+ * declaration, and the public API report does not reshuffle with the compiler's printing order.
+ */
+export interface Client {
+  readonly url: string
+  /** Signs in now (otherwise the first signed call does); resolves with the account. */
+  readonly signIn: () => Promise<string>
+  /** The current bearer token (e.g. for an SSE reader), if signed in. */
+  readonly token: () => string | undefined
+  /** Closes the pooled connections of a client that trusts its own CA. */
+  readonly close: () => Promise<void>
+  readonly me: () => Promise<typeof S.Me.Type>
+  readonly health: () => Promise<typeof S.Health.Type>
+  readonly nonce: () => Promise<typeof S.Nonce.Type>
+  readonly openapi: () => Promise<typeof S.OpenApiDocument.Type>
+  /** Signs `draft` as `initiator` and submits it; resolves with the task id (the digest of the signed spec). */
+  readonly submit: (draft: TaskDraft, initiator?: Initiator) => Promise<{ readonly taskId: string; readonly spec: TaskSpec }>
+  readonly list: (filter?: { readonly status?: Status; readonly limit?: number }) => Promise<ReadonlyArray<TaskRow>>
+  readonly get: (id: string) => Promise<TaskDetail>
+  readonly result: (id: string) => Promise<typeof S.TaskResult.Type>
+  /** Follows the task until it ends (and, by default, until the chain holds every record of it). */
+  readonly watch: (id: string, opts?: WatchOptions) => Promise<TaskOutcome>
+  /** The task's store record checked against its chain trail (the dashboard's verification). */
+  readonly verify: (id: string) => Promise<typeof S.Verification.Type>
+  readonly cancel: (id: string, reason?: string) => Promise<typeof S.Cancelled.Type>
+  readonly models: () => Promise<typeof S.ModelList.Type["models"]>
+  readonly model: (modelId: string) => Promise<typeof S.ModelMeta.Type>
+  readonly weights: (modelId: string) => Promise<typeof S.ModelWeights.Type>
+  readonly predict: (modelId: string, rows: ReadonlyArray<ReadonlyArray<number> | Record<string, number>>) => Promise<typeof S.Prediction.Type["predictions"]>
+  readonly catalog: (q?: string, opts?: { readonly includeRetired?: boolean }) => Promise<typeof S.Catalog.Type["datasets"]>
+  readonly catalogEntry: (datasetId: string) => Promise<{ readonly [x: string]: unknown }>
+  readonly grants: () => Promise<typeof S.Grants.Type>
+  readonly modelRequests: (to?: string) => Promise<typeof S.ModelRequests.Type["requests"]>
+  readonly supervision: () => Promise<typeof S.Supervision.Type>
+  readonly members: () => Promise<typeof S.Members.Type["members"]>
+  readonly rejections: () => Promise<typeof S.Rejections.Type>
+  readonly pendingConsents: () => Promise<typeof S.PendingConsents.Type["pending"]>
+  /** Stores bytes on the coordinator's IPFS node; resolves with their CID. */
+  readonly putArtifact: (bytes: Uint8Array, codec?: "raw" | "json") => Promise<string>
+  readonly getArtifact: (cid: string) => Promise<ArtifactBytes>
+}
+
+export const make = (options: ClientOptions): Client => {
   const client = ApiClient.make({
     url: options.url,
     trust: options.trust,
@@ -192,4 +238,3 @@ export const make = (options: ClientOptions) => {
   }
 }
 
-export type Client = ReturnType<typeof make>
