@@ -5,13 +5,16 @@
  * scores as its private output. The `decrypt` stage also serves training's judge and gradient rounds.
  */
 import { Effect } from "effect"
+import * as KeyAgreement from "../../crypto/KeyAgreement.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
+import * as PrgKernel from "../../crypto/PrgKernel.ts"
 import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
 import { LocalData } from "../../data/Tabular.ts"
 import * as TaskOutput from "../../data/TaskOutput.ts"
 import { sha256Digest } from "../../wire/Canonical.ts"
 import { handler, type ParticipantSession } from "../Protocol.ts"
 import * as Linear from "./Linear.ts"
+import * as MaskedSum from "./MaskedSum.ts"
 import * as PartialModels from "./PartialModels.ts"
 import * as Party from "./Party.ts"
 import * as Secure from "./Secure.ts"
@@ -21,6 +24,15 @@ import * as Spec from "./spec.ts"
 // (participant/src/modeling/vertical/SealedModelStore.ts) gets the same key objects too, so the key is decoded
 // and validated once and the kernels' per-key tables are reused by every prediction with that model.
 const keysOf = new WeakMap<PartialModels.PartialModel, Party.Key>()
+
+/** A prediction task's output at the requester: its ids, scores and labels stay with it; the digest is reported. */
+const deliverScores = (session: ParticipantSession, modelId: string, ids: ReadonlyArray<string>, scores: ReadonlyArray<number>, positive: ReadonlyArray<boolean>) =>
+  Effect.gen(function*() {
+    const output = { taskId: session.taskId, modelId, ids, scores, positive }
+    const digest = sha256Digest(output)
+    const location = yield* TaskOutput.deliver(session, { ...output, digest })
+    return { count: ids.length, digest, location }
+  })
 
 export const handlers = (datasetName: string, task: Party.Task, options: Party.Options = {}) => {
   const decryptHandler = handler(Spec.decrypt, (request, session) =>
@@ -135,12 +147,71 @@ export const handlers = (datasetName: string, task: Party.Task, options: Party.O
         const digest = sha256Digest(t.evaluation)
         return { cheaters: [], count: p.ids.length, digest, location: `memory:${session.taskId}`, confusion, roc }
       }
-      const output = { taskId: session.taskId, modelId: p.modelId, ids: p.ids, scores, positive }
-      const digest = sha256Digest(output)
-      const location = yield* TaskOutput.deliver(session, { ...output, digest })
-      return { cheaters: [], count: p.ids.length, digest, location }
+      return { cheaters: [], ...(yield* deliverScores(session, p.modelId, p.ids, scores, positive)) }
     })
   )
 
-  return [decryptHandler, predictScore, predictOutput]
+  /** This party's pair masks of a masked prediction (MaskedSum.ts): one per other party but the requester. */
+  const pairMasks = (session: ParticipantSession, stage: string, requester: string, requestId: string) =>
+    Effect.gen(function*() {
+      const s = yield* Party.psiState(session, stage)
+      const agreement = yield* KeyAgreement.KeyAgreement
+      const self = Party.indexOf(session, session.self)
+      const pairs: Array<MaskedSum.PairMask> = []
+      for (const q of session.participants.filter((q) => q !== requester && q !== session.self)) {
+        const peer = s.peers.get(q)
+        if (peer === undefined) return yield* Party.fail(session, stage, "UnknownParty", q)
+        // The channel keys are fresh for this task and attempt; the context binds the seed to this request too.
+        const context = `jointly/vertical/predict-mask|${session.taskId}|${session.attempt}|${requestId}`
+        const seed = yield* Party.attempt(session, stage, "KeyAgreementFailed", () => agreement.agree(s.channel.secretKey, peer.channelPublicKey, context))
+        pairs.push({ seed, sign: self < Party.indexOf(session, q) ? 1 : -1 })
+      }
+      return pairs
+    })
+
+  /** Each row's partial score, checked against the masked sum's bound; and the prediction's requester. */
+  const maskedScores = (session: ParticipantSession, stage: string) =>
+    Effect.gen(function*() {
+      if (task.kind === "train") return yield* Party.fail(session, stage, "UnexpectedStage", "a training task's evaluation runs under the threshold key")
+      const p = yield* predictRows(session, stage)
+      const values = p.rows.map((x) => Linear.partialScore(p.w, x, p.scaleBits))
+      if (!values.every(MaskedSum.inRange)) return yield* Party.fail(session, stage, "ScoreOverflow", "a partial score is out of range")
+      return { p, values, requester: task.params.requester }
+    })
+
+  const predictMasked = handler(Spec.predictMasked, (request, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.predictMasked.name
+      const { values, requester } = yield* maskedScores(session, stage)
+      // The requester adds its own scores when the others' arrive (predictMaskedOutput): it sends nothing.
+      if (session.self === requester) return { count: values.length, payload: new Uint8Array(0) }
+      const pairs = yield* pairMasks(session, stage, requester, request.requestId)
+      const masked = MaskedSum.mask(values, pairs, `predict/${request.requestId}`, yield* PrgKernel.PrgKernel)
+      return { count: values.length, payload: yield* Party.seal(session, stage, requester, `predict-masked/${request.requestId}`, masked) }
+    })
+  )
+
+  const predictMaskedOutput = handler(Spec.predictMaskedOutput, (request, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.predictMaskedOutput.name
+      const { p, values, requester } = yield* maskedScores(session, stage)
+      if (session.self !== requester) return yield* Party.fail(session, stage, "NotRequester", "only the requester adds the masked scores")
+      const others = session.participants.filter((q) => q !== session.self)
+      const payloads = new Map(request.payloads.map((x) => [x.participant, x.payload]))
+      const missing = others.filter((q) => !payloads.has(q))
+      if (missing.length > 0 || payloads.size !== others.length || request.payloads.length !== others.length) {
+        return yield* Party.fail(session, stage, "MissingScores", `expected one masked vector from each of ${others.length} parties, got ${request.payloads.length} (missing ${missing.length})`)
+      }
+      const masked: Array<Array<bigint>> = []
+      for (const q of others) {
+        const bytes = yield* Party.open(session, stage, q, `predict-masked/${request.requestId}`, payloads.get(q)!)
+        masked.push(yield* Party.attempt(session, stage, "InvalidScores", () => MaskedSum.decode(bytes, values.length)))
+      }
+      const totals = MaskedSum.total(values, masked)
+      const scale = 2 ** (2 * p.scaleBits)
+      return yield* deliverScores(session, p.modelId, p.ids, totals.map((z) => Number(z) / scale), totals.map((z) => z >= 0n))
+    })
+  )
+
+  return [decryptHandler, predictScore, predictOutput, predictMasked, predictMaskedOutput]
 }

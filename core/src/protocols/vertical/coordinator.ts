@@ -134,6 +134,20 @@ const predictFlow = (r: Run, requester: string, requestId: string) =>
   })
 
 /**
+ * Masked prediction (spec.ts "Prediction", MaskedSum.ts): every party sends its masked partial scores sealed to the
+ * requester, which adds them to its own. Needs every party; nothing is decrypted.
+ */
+const maskedFlow = (r: Run, requester: string, requestId: string) =>
+  Effect.gen(function*() {
+    const masked = yield* round(r, Spec.predictMasked, all(r.session, () => ({ requestId })), r.session.participants.length)
+    const counts = new Set([...masked.values()].map((s) => s.count))
+    if (counts.size !== 1) return yield* protocolError(r.kind, "CountMismatch", "parties scored different numbers of rows")
+    const payloads = [...masked].filter(([p]) => p !== requester).map(([participant, s]) => ({ participant, payload: s.payload }))
+    const out = yield* round(r, Spec.predictMaskedOutput, new Map([[requester, { requestId, payloads }]]), 1)
+    return out.get(requester)!
+  })
+
+/**
  * Tells every party to remove its sealed training progress (Spec.cleanup). Best effort: parties that fail or do
  * not answer in time keep their files (sealed; removed by a later cleanup of the same task, or by hand).
  */
@@ -346,7 +360,7 @@ export const runPrediction = (session: CoordinatorSession, kind: string, params:
     const keys = yield* round(r, PsiSpec.keys, all(session, () => ({})), n)
     const advertisements = parties.map((participant) => ({ participant, ...keys.get(participant)! }))
     yield* round(r, PsiSpec.peers, all(session, () => ({ advertisements })), n)
-    const out = yield* predictFlow(r, requester, session.taskId)
+    const out = (params.aggregation ?? "masks") === "masks" ? yield* maskedFlow(r, requester, session.taskId) : yield* predictFlow(r, requester, session.taskId)
     const commitments: Record<string, string> = {}
     yield* commitPhase(r, "vertical.predict", commitments)
     const result: Spec.PredictResult = {

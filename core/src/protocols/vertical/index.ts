@@ -31,6 +31,13 @@ const prediction: ReadonlyArray<StageEntry> = [
   speaks(Spec.predictOutput, "the requester (the label holder when evaluating a training task)")
 ]
 
+/** Prediction tasks: the masked sum by default, the threshold path on request (spec.ts `Aggregation`). */
+const predictionKinds: ReadonlyArray<StageEntry> = [
+  ...prediction,
+  speaks(Spec.predictMasked, "every party (its partial scores, masked and sealed to the requester)"),
+  speaks(Spec.predictMaskedOutput, "the requester")
+]
+
 const training = (model: Linear.ModelKind, describe: string) =>
   defineProtocol({
     kind: Spec.kinds[model],
@@ -73,7 +80,7 @@ export const online = defineProtocol({
   describe: "joint prediction of given ids with a vertical model: the requester alone learns the scores",
   params: Spec.OnlineParams,
   check: requesterCheck,
-  stages: [...channelKeys, ...prediction],
+  stages: [...channelKeys, ...predictionKinds],
   result: Spec.PredictResult,
   coordinator: (session, params, task) => Coordinator.runPrediction(session, Spec.kinds.online, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "online", params }, task.parties),
@@ -86,7 +93,7 @@ export const batch = defineProtocol({
   describe: "joint prediction of all aligned ids (or the test split) of a vertical model's training task, for the requester",
   params: Spec.BatchParams,
   check: requesterCheck,
-  stages: [...channelKeys, ...prediction],
+  stages: [...channelKeys, ...predictionKinds],
   result: Spec.PredictResult,
   coordinator: (session, params, task) => Coordinator.runPrediction(session, Spec.kinds.batch, params, { timeoutMs: task.roundTimeoutMs }),
   participant: (params, task) => Participant.handlers(task.party.dataset, { kind: "batch", params }, task.parties),

@@ -8,7 +8,8 @@
  *                                Paillier with private per-slot blinding, commit–reveal sample selection.
  *   modeling.vertical-logistic   the same skeleton without a comparison: sigmoid(z) ≈ ½ + z/4 (first-order
  *                                Taylor at 0), so the residual d = ½ + z/4 − y is linear in the encrypted scores.
- *   prediction.vertical-online   scores of the given ids: Σ_p [[w^p·x^p]] threshold-decrypted for the requester.
+ *   prediction.vertical-online   scores of the given ids for the requester: Σ_p w^p·x^p, added under pairwise masks
+ *                                that cancel in the requester's sum (default), or Σ_p [[w^p·x^p]] threshold-decrypted.
  *   prediction.vertical-batch    the same over all aligned ids of the training task (or its test split).
  *
  * Phases of a training task (coordinator.ts): align (the aligned PSI join as a sub-protocol, every party a
@@ -40,6 +41,12 @@
  *   their last two boundaries, so a resumed attempt can repeat at most one iteration, re-blinded with fresh ρ, η
  *   (the label holder may see a second blinded value of that batch's rows). The coordinator sees a digest of
  *   each party's restored id order (to compare them), a hash of the first attempt's pseudorandom order.
+ * - prediction, "masks" (default): the requester learns the total score per id and nothing else (any proper subset
+ *   of the masked vectors is uniform in Z_(2^128); MaskedSum.ts); the other parties learn nothing; the coordinator
+ *   sees the id count and sealed sizes. With two parties the requester learns the other's partial score, as it
+ *   would from the total. The same as "threshold" reveals, with one difference in what is checked: "threshold"
+ *   proves each partial decryption correct, "masks" has nothing to decrypt. Neither path proves a party's partial
+ *   score itself: a party can shift the score by lying about its own w^p·x^p under either.
  * - the sealed progress files are removed (`cleanup`) once the coordinator has checkpointed the task's result,
  *   or when the task fails (it cannot be resumed then); a party unreachable at that moment keeps its files.
  */
@@ -109,12 +116,20 @@ export const defaults = {
   kappa: 40
 } as const
 
+/**
+ * How a prediction's partial scores reach the requester (default "masks"): "masks" adds them under pairwise masks
+ * that cancel in the requester's sum (MaskedSum.ts); "threshold" adds them under the threshold key and decrypts the
+ * totals with every party's partial decryption and its proof (the path of a training task's evaluation).
+ */
+export const Aggregation = Schema.Literals(["masks", "threshold"])
+
 export const OnlineParams = Schema.Struct({
   /** The training task's id (= model id); every party looks up its own partial model under it. */
   model: Schema.String,
   requester: Address,
   idColumn: Schema.String,
-  ids: Schema.NonEmptyArray(Schema.String).check(Schema.isMaxLength(4096))
+  ids: Schema.NonEmptyArray(Schema.String).check(Schema.isMaxLength(4096)),
+  aggregation: Schema.optional(Aggregation)
 })
 export type OnlineParams = typeof OnlineParams.Type
 
@@ -123,7 +138,8 @@ export const BatchParams = Schema.Struct({
   requester: Address,
   idColumn: Schema.String,
   /** All aligned ids of the training task, or only its test split. */
-  subset: Schema.Literals(["all", "test"])
+  subset: Schema.Literals(["all", "test"]),
+  aggregation: Schema.optional(Aggregation)
 })
 export type BatchParams = typeof BatchParams.Type
 
@@ -216,6 +232,18 @@ export const predictOutput = stage(
     /** Training evaluation at the label holder: the test split's ROC curve (Linear.roc: aggregate rates, no scores). */
     roc: Schema.optional(Schema.Struct({ points: Schema.Array(RocPoint), auc: Schema.Finite }))
   })
+)
+/** Masked prediction: each party's partial scores, masked (MaskedSum.ts) and sealed to the requester (empty from it). */
+export const predictMasked = stage(
+  "vertical.predict-masked",
+  Schema.Struct({ requestId: Schema.String }),
+  Schema.Struct({ count: Count, payload: Bytes })
+)
+/** Masked prediction at the requester: the other parties' sealed vectors in; its output's digest and location out. */
+export const predictMaskedOutput = stage(
+  "vertical.predict-masked-output",
+  Schema.Struct({ requestId: Schema.String, payloads: Schema.Array(Sealed) }),
+  Schema.Struct({ count: Count, digest: Schema.String, location: Schema.String })
 )
 export const finish = stage("vertical.finish", Schema.Struct({}), Schema.Struct({ digest: Schema.String, location: Schema.String }))
 /**

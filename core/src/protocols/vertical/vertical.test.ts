@@ -163,7 +163,7 @@ const trainAndCompare = async (d: Dataset, model: Linear.ModelKind, overrides: P
 }
 
 describe("vertical training over InMemoryHost (512-bit test keys)", () => {
-  it("SVM on bcw (label 1 = malignant, 413 shared ids) matches the plaintext SVM; batch and online prediction agree", async () => {
+  it("SVM on bcw (label 1 = malignant, 413 shared ids) matches the plaintext SVM; batch (masked and threshold) and online prediction agree", async () => {
     const { t, result, ref } = await trainAndCompare(bcw, "svm")
     expect(result.rows).toBe(413)
     expect(result.iterations).toBe(8)
@@ -196,6 +196,11 @@ describe("vertical training over InMemoryHost (512-bit test keys)", () => {
     const batch = await predict({ kind: "batch", params: { model: result.modelId, requester, idColumn: "id", subset: "test" } })
     expect(batch.out.ids).toEqual(ref.testIds)
     expect(batch.out.positive).toEqual(ref.predicted)
+    // The default adds masked scores: nothing is decrypted. The threshold path gives the same totals exactly.
+    expect(batch.r.counters.partialDecryptions).toBe(0)
+    const threshold = await predict({ kind: "batch", params: { model: result.modelId, requester, idColumn: "id", subset: "test", aggregation: "threshold" } })
+    expect(threshold.r.counters.partialDecryptions).toBeGreaterThan(0)
+    expect(threshold.out.scores).toEqual(batch.out.scores)
     const [firstId, ...moreIds] = ref.testIds.slice(0, 5)
     const some: Spec.OnlineParams["ids"] = [firstId!, ...moreIds]
     const online = await predict({ kind: "online", params: { model: result.modelId, requester, idColumn: "id", ids: some } })
