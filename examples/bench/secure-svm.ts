@@ -6,6 +6,7 @@
  *   through the in-memory host; baseline: the float SVM with the same schedule in plaintext. The source's
  *   1024-bit Java run took 3195 s (book ch. 4, Table 4.4), given in params for reference.
  * - `mode_b_paillier_ops`: Paillier operations of that run (exponentiations mod N², encryptions, decryptions).
+ * - `mode_b_stage_cpu_ms`: that run's CPU time (all threads) and wall time by stage, most CPU first (StageClock.ts).
  * - `mode_a_train_s`: Mode A (shared model, secure aggregation per round), same host.
  * - `encrypted_inference_ms`: one encrypted prediction with the Mode B model (`prediction.encrypted-linear`:
  *   the requester CKKS-encrypts one row under its kept query keys, the owner evaluates w·x + b, the requester
@@ -30,6 +31,7 @@ import * as SealCkks from "@jointly/backends/internal/SealCkks"
 import { Ckks, foldScaling } from "@jointly/core/internal/protocols/encrypted-linear/Ckks"
 import { predictLinear } from "@jointly/core/internal/models/ModelArtifact"
 import * as PoolRunner from "./PoolRunner.ts"
+import * as StageClock from "./StageClock.ts"
 import { emit, progress } from "./Report.ts"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
@@ -57,7 +59,7 @@ const load = () => {
   return { features, parties }
 }
 
-const runOnce = (params: Params, tables: ReadonlyArray<TabularData>, backends: Layer.Layer<Backends.Services>, runner: Layer.Layer<JobRunner> | undefined, kernels: BigIntKernels) => {
+const runOnce = (params: Params, tables: ReadonlyArray<TabularData>, backends: Layer.Layer<Backends.Services>, runner: Layer.Layer<JobRunner> | undefined, kernels: BigIntKernels, clock?: ReturnType<typeof StageClock.make>) => {
   const provide = (data: TabularData) => <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => {
     const local = Layer.merge(backends, Layer.succeed(LocalData, { dataset: () => Effect.succeed(data) }))
     return Effect.provide(effect, runner ? Layer.merge(local, runner) : local) as Effect.Effect<A, ParticipantFailure>
@@ -66,7 +68,7 @@ const runOnce = (params: Params, tables: ReadonlyArray<TabularData>, backends: L
   const configs = tables.map((t) => ({ handlers: Participant.handlers("bcw", params, { kernels }), provide: provide(t) }))
   const host = InMemoryHost.make(params.mode === "B" ? [...configs, { handlers: Participant.handlers("none", params, { kernels }), wallet: analyst, provide: provide(tables[0]!) }] : configs)
   const full = params.mode === "B" ? { ...params, analyst: analyst.address } : params
-  return Effect.runPromise(host.run((session) => Coordinator.run(session, full))) as Promise<Result>
+  return Effect.runPromise(host.run((session) => Coordinator.run(clock === undefined ? session : clock.wrap(session), full))) as Promise<Result>
 }
 
 export const run = async () => {
@@ -89,7 +91,8 @@ export const run = async () => {
 
     progress(`horizontal-svm: mode B in memory, 2048-bit Paillier, ${pool.size} workers, ${kernels.name} kernels`)
     started = performance.now()
-    const b = await runOnce({ ...params, mode: "B" }, tables, backends.layer, runner, kernels)
+    const clock = StageClock.make()
+    const b = await runOnce({ ...params, mode: "B" }, tables, backends.layer, runner, kernels, clock)
     const bSeconds = (performance.now() - started) / 1000
     const ops = b.paillier!
     emit({
@@ -107,6 +110,9 @@ export const run = async () => {
       params: { bits: ops.keyBits, exponentiations: ops.exponentiations, encryptions: ops.encryptions, decryptions: ops.decryptions, comparisons: ops.comparisons, packed_ciphertexts: ops.packedCiphertexts },
       value: ops.exponentiations + ops.encryptions + ops.decryptions
     })
+    for (const t of clock.report()) {
+      emit({ suite: "horizontal-svm", metric: "mode_b_stage_cpu_ms", params: { stage: t.stage, rounds: t.rounds, wall_ms: Math.round(t.wallMs), note: "CPU of every thread of the process during the stage's rounds" }, value: t.cpuMs })
+    }
     progress(`horizontal-svm: encrypted inference (CKKS, N = 8192)`)
     const row = parties[0]!.party.x[0]!
     const identity = { ...b.model, link: "identity" as const }
