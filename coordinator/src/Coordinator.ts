@@ -379,7 +379,7 @@ export const start = async (config: Config): Promise<Internals> => {
         void (async () => {
           // Act on the org's state now, not on the event's: an index rebuilt from old blocks replays suspensions
           // long since lifted.
-          const current = change.addresses[0] === undefined ? undefined : await auth.checkOrg(change.addresses[0]).then(() => "Audited", () => "barred")
+          const current = change.addresses[0] === undefined ? undefined : await Effect.runPromise(Effect.match(auth.checkOrg(change.addresses[0]), { onSuccess: () => "Audited", onFailure: () => "barred" }))
           if (current === "Audited") return
           // The org's sockets go wherever they are connected; each instance stops the tasks it owns.
           for (const account of change.addresses) hub.kick(account, reason)

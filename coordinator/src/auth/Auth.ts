@@ -4,6 +4,7 @@
  * `Audited` (not merely registered, not suspended) before letting it in (DESIGN.md §4).
  */
 import { randomBytes } from "node:crypto"
+import { Effect } from "effect"
 import { getAddress } from "ethers"
 import * as Nonces from "./Nonces.ts"
 import { type AdmissionCode, AdmissionRefused } from "@jointly/core/internal/wire/Admission"
@@ -39,66 +40,77 @@ export interface Options {
   readonly loginSigners?: (account: string) => Promise<ReadonlySet<string>>
 }
 
+/** What the chain says of an admissible org. */
+export interface Org {
+  readonly state: "Audited"
+  readonly name: string
+}
+
 export const make = (registry: Registry, verifier: LoginVerifier, options: Options = {}) => {
   const loginSigners = options.loginSigners
   // Checkable by any instance that shares the secret; spent once across them (Nonces.ts).
   const nonces = Nonces.make({ secret: options.secret ?? randomBytes(32), purpose: "socket-login", lifetimeMs: nonceLifetimeMs, spent: options.spent ?? Nonces.inMemory() })
 
-  /** Checks an org's chain state; the reason names the state when it is not Audited. */
-  const checkOrg = async (account: string) => {
-    const org = await registry.orgOf(account)
-    switch (org.state) {
-      case "Audited":
-        return org
-      case "None":
-        throw new AdmissionRefused({ code: "OrgNotRegistered", detail: `${account} is not bound to any registered organisation` })
-      case "ToAudit":
-        throw new AdmissionRefused({ code: "OrgNotAudited", detail: `organisation ${org.name} (${account}) awaits the supervisor's audit` })
-      case "Suspended":
-        throw new AdmissionRefused({ code: "OrgSuspended", detail: `organisation ${org.name} (${account}) is suspended by the supervisor` })
-      case "Revoked":
-        throw new AdmissionRefused({ code: "OrgRevoked", detail: `organisation ${org.name} (${account}) has been revoked` })
-    }
-  }
+  /** A read the coordinator could not make is its own failure, never the org's: code Internal, named. */
+  const internal = (what: string) => (error: unknown) => new AdmissionRefused({ code: "Internal", detail: `${what}: ${error instanceof Error ? error.message : String(error)}` })
+
+  /**
+   * Checks an org's chain state; the refusal's code names the state when it is not Audited (OrgNotRegistered,
+   * OrgNotAudited, OrgSuspended, OrgRevoked), or is Internal when the chain could not be read.
+   */
+  const checkOrg = (account: string): Effect.Effect<Org, AdmissionRefused> =>
+    Effect.flatMap(Effect.tryPromise({ try: () => registry.orgOf(account), catch: internal(`the chain could not be read for ${account}`) }), (org) => {
+      switch (org.state) {
+        case "Audited":
+          return Effect.succeed({ state: "Audited", name: org.name })
+        case "None":
+          return Effect.fail(new AdmissionRefused({ code: "OrgNotRegistered", detail: `${account} is not bound to any registered organisation` }))
+        case "ToAudit":
+          return Effect.fail(new AdmissionRefused({ code: "OrgNotAudited", detail: `organisation ${org.name} (${account}) awaits the supervisor's audit` }))
+        case "Suspended":
+          return Effect.fail(new AdmissionRefused({ code: "OrgSuspended", detail: `organisation ${org.name} (${account}) is suspended by the supervisor` }))
+        case "Revoked":
+          return Effect.fail(new AdmissionRefused({ code: "OrgRevoked", detail: `organisation ${org.name} (${account}) has been revoked` }))
+      }
+    })
+
+  /** The signer of a Login, refused as BadSignature when the account or the signature does not parse. */
+  const recovered = (auth: HandshakeAuth) =>
+    Effect.try({
+      try: () => {
+        const account = getAddress(auth.account)
+        return { account, signer: getAddress(verifier.recover({ account, nonce: auth.nonce, issuedAt: auth.issuedAt }, auth.signature)) }
+      },
+      catch: (error) => new AdmissionRefused({ code: "BadSignature", detail: `the login signature does not parse: ${(error as Error).message}` })
+    })
+
+  /** Admits a socket: single-use nonce, fresh signature by `account` (or a login key its DID names), org Audited on chain. */
+  const admit = (auth: HandshakeAuth): Effect.Effect<{ readonly account: string; readonly org: string }, AdmissionRefused> =>
+    Effect.gen(function*() {
+      const checked = yield* Effect.tryPromise({ try: () => nonces.check(auth.nonce), catch: internal("the login nonce could not be checked") })
+      if (!checked.ok) {
+        if (checked.reason === "Expired") return yield* new AdmissionRefused({ code: "ExpiredLogin", detail: "the login nonce expired" })
+        return yield* new AdmissionRefused({ code: "UnknownNonce", detail: "the login nonce is unknown or was already used" })
+      }
+      const { account, signer } = yield* recovered(auth)
+      if (signer === account) return { account, org: (yield* checkOrg(account)).name }
+      if (loginSigners === undefined) return yield* new AdmissionRefused({ code: "BadSignature", detail: `the login was signed by ${signer}, not by ${account}` })
+      // The org must be admissible before its DID is consulted: a suspended org's keys are no way in.
+      const org = yield* checkOrg(account)
+      const allowed = yield* Effect.tryPromise({ try: () => loginSigners(account), catch: internal(`the DID of ${account} could not be resolved`) })
+      if (!allowed.has(signer)) {
+        return yield* new AdmissionRefused({ code: "KeyNotAuthorized", detail: `${signer} is not a login key of ${account}'s DID (never published, expired or revoked)` })
+      }
+      return { account, org: org.name }
+    })
 
   return {
     issueNonce: () => {
       const { nonce, expiresAt } = nonces.issue()
       return { nonce: `0x${nonce}`, expiresAt }
     },
-
     checkOrg,
-
-    /** Admits a socket: single-use nonce, fresh signature by `account`, org Audited on chain. */
-    admit: async (auth: HandshakeAuth) => {
-      const checked = await nonces.check(auth.nonce)
-      if (!checked.ok) {
-        if (checked.reason === "Expired") throw new AdmissionRefused({ code: "ExpiredLogin", detail: "the login nonce expired" })
-        throw new AdmissionRefused({ code: "UnknownNonce", detail: "the login nonce is unknown or was already used" })
-      }
-      let signer: string
-      let account: string
-      try {
-        account = getAddress(auth.account)
-        signer = getAddress(verifier.recover({ account, nonce: auth.nonce, issuedAt: auth.issuedAt }, auth.signature))
-      } catch (error) {
-        throw new AdmissionRefused({ code: "BadSignature", detail: `the login signature does not parse: ${(error as Error).message}` })
-      }
-      if (signer === account) return { account, org: (await checkOrg(account)).name }
-      if (loginSigners === undefined) throw new AdmissionRefused({ code: "BadSignature", detail: `the login was signed by ${signer}, not by ${account}` })
-      // The org must be admissible before its DID is consulted: a suspended org's keys are no way in.
-      const org = await checkOrg(account)
-      let allowed: ReadonlySet<string>
-      try {
-        allowed = await loginSigners(account)
-      } catch (error) {
-        throw new AdmissionRefused({ code: "Internal", detail: `the DID of ${account} could not be resolved: ${(error as Error).message}` })
-      }
-      if (!allowed.has(signer)) {
-        throw new AdmissionRefused({ code: "KeyNotAuthorized", detail: `${signer} is not a login key of ${account}'s DID (never published, expired or revoked)` })
-      }
-      return { account, org: org.name }
-    }
+    admit
   }
 }
 

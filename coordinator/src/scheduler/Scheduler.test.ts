@@ -58,7 +58,7 @@ describe("a submission", () => {
       store: paused,
       hub: { offer: (account, offer) => offers.push({ account, offer }) > 0, ended: () => true, isOnline: () => false },
       rounds: { taskEnded: () => Effect.void } as unknown as RoundEngine["Service"],
-      auth: { checkOrg: async () => ({ name: "test" }) } as unknown as Auth,
+      auth: { checkOrg: () => Effect.succeed({ state: "Audited", name: "test" }) } as unknown as Auth,
       consent: { recover: () => "0x" },
       log: Log.make("scheduler-test", "error"),
       instance: "test-instance",
@@ -97,7 +97,7 @@ describe("a task whose move to AwaitingConsent failed in the store", () => {
       store: blip,
       hub: { offer: (account) => offers.push(account) > 0, ended: () => true, isOnline: () => false },
       rounds: { taskEnded: () => Effect.void } as unknown as RoundEngine["Service"],
-      auth: { checkOrg: async () => ({ name: "test" }) } as unknown as Auth,
+      auth: { checkOrg: () => Effect.succeed({ state: "Audited", name: "test" }) } as unknown as Auth,
       // The consent's "signature" names its signer: the EIP-712 recovery is not what these paths are about.
       consent: { recover: (_consent, signature) => signature },
       log: Log.make("scheduler-test", "error"),

@@ -445,12 +445,15 @@ export const make = (deps: Deps): SchedulerShape => {
 
   /** The reason naming the first account whose org is not Audited on chain, or undefined when all are. */
   const suspendedAmong = (accounts: ReadonlyArray<string>): Effect.Effect<string | undefined> =>
-    Effect.promise(async () => {
-      // Asked at once (each is a chain read), reported for the first account in the task's order.
-      const checked = await Promise.allSettled(accounts.map((account) => auth.checkOrg(getAddress(account))))
-      const refused = checked.find((c): c is PromiseRejectedResult => c.status === "rejected")
-      return refused === undefined ? undefined : `${(refused.reason as Error).message}; the task stops`
-    })
+    Effect.map(
+      // Asked at once (each is a chain read), reported for the first account in the task's order. A chain that
+      // cannot be read stops the task too: its parties' standing cannot be shown.
+      Effect.forEach(accounts, (account) => Effect.flip(auth.checkOrg(getAddress(account))).pipe(Effect.option), { concurrency: "unbounded" }),
+      (refusals) => {
+        const refused = refusals.find((r) => r._tag === "Some")
+        return refused?._tag === "Some" ? `${refused.value.message}; the task stops` : undefined
+      }
+    )
 
   /**
    * The supervisor suspended or revoked an org (seen on chain): every open task that names one of its accounts
@@ -488,7 +491,7 @@ export const make = (deps: Deps): SchedulerShape => {
       }
       for (const account of new Set([getAddress(spec.initiator), ...parties, ...recipients])) {
         // The org's refusal (not registered, awaiting audit, suspended, revoked) names the account.
-        yield* Effect.tryPromise({ try: () => auth.checkOrg(account), catch: (refusal) => new InvalidTask({ reason: "PartyNotAudited", message: String((refusal as Error).message ?? refusal) }) })
+        yield* Effect.mapError(auth.checkOrg(account), (refusal) => new InvalidTask({ reason: "PartyNotAudited", message: refusal.message }))
       }
       if (yield* store.get(id)) return yield* new DuplicateTask({ message: `task ${id} exists already` })
       // From the insert on, the task exists for everyone: a submitter that goes away (its HTTP request interrupted)

@@ -15,7 +15,7 @@
  * uses; new connections per address and events per account and per address are rate limited, answered with
  * a `RateLimited` wire.error, and a socket that keeps flooding is dropped. Every refusal is counted.
  */
-import { Cause, Context, Effect, Layer, Schema } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Schema } from "effect"
 import { Server, type ServerOptions, type Socket } from "socket.io"
 import * as SocketIoParser from "socket.io-parser"
 import type { WireError } from "@jointly/core/internal/wire/Messages"
@@ -156,18 +156,17 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     if (decoded._tag === "Failure") {
       return next(connectRefusal("Malformed", "Malformed: the handshake needs { account, nonce, issuedAt, signature }"))
     }
-    auth.admit(decoded.value).then(
-      (who) => {
-        socket.data.account = who.account
-        socket.data.org = who.org
-        next()
-      },
-      (error) => {
-        const code = error instanceof AdmissionRefused ? error.code : "Internal"
-        log.warn("handshake refused", { code, message: String(error.message ?? error) })
-        next(connectRefusal(code, error instanceof AdmissionRefused ? error.message : "Internal: admission check failed"))
+    void Effect.runPromiseExit(auth.admit(decoded.value)).then((exit) => {
+      if (Exit.isSuccess(exit)) {
+        socket.data.account = exit.value.account
+        socket.data.org = exit.value.org
+        return next()
       }
-    )
+      const error = Cause.squash(exit.cause)
+      const code = error instanceof AdmissionRefused ? error.code : "Internal"
+      log.warn("handshake refused", { code, message: String((error as Error).message ?? error) })
+      next(connectRefusal(code, error instanceof AdmissionRefused ? error.message : "Internal: admission check failed"))
+    })
   })
 
   const refuse = (socket: Socket, error: WireError) => {
