@@ -31,6 +31,11 @@
  *       it skips zero digits, as the BigInt code it replaces did (PROTOCOLS.md §4 weakness 5); its callers are the
  *       packed blinding, the gradient sums and the batch-proof combinations, none of which used a constant-time
  *       path before either.
+ *   bnMultiExpTable(handle, bases, windowBits) → the window tables (b^1 … b^(2^w − 1), Montgomery form) of k fixed
+ *       bases, concatenated at the modulus width: built once for many products over the same bases
+ *   bnMultiExpWith(table, exponents, exponentBytes, out) → Π b_i^(e_i) mod m over a bnMultiExpTable, the same
+ *       Straus pass as bnMultiExp without its per-call tables (SecureSVM's margins: ~20 bases, short exponents,
+ *       one product per row; the tables were most of bnMultiExp's work there). Not constant-time, as bnMultiExp.
  */
 #include <dlfcn.h>
 #include <stdint.h>
@@ -355,61 +360,17 @@ static void exponent_span(const unsigned char *e, size_t len, size_t *top, size_
   }
 }
 
-static napi_value multi_exp(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  modulus_t *m;
-  unsigned char *bases, *exps, *out;
-  size_t bases_len, exps_len, out_len;
-  int32_t exp_bytes;
-  if (!args(env, info, 5, argv) || !external_arg(env, argv[0], (void **)&m) || !bytes_of(env, argv[1], &bases, &bases_len, 1) ||
-      !bytes_of(env, argv[2], &exps, &exps_len, 1) || !bytes_of(env, argv[4], &out, &out_len, 1)) return NULL;
-  if (napi_get_value_int32(env, argv[3], &exp_bytes) != napi_ok || exp_bytes < 1) return fail(env, "bnMultiExp: exponentBytes must be positive");
-  const size_t width = (size_t)m->bytes, ew = (size_t)exp_bytes;
-  if (out_len != width || bases_len % width != 0 || exps_len != (bases_len / width) * ew) {
-    return fail(env, "bnMultiExp: bases not modulus-width, exponents not k × exponentBytes, or output not modulus-width");
-  }
-  const size_t k = bases_len / width;
-  /* Window width: minimise Σ_i (table of 2^w − 2 products + one product per window of its non-zero span). */
-  size_t max_top = 0, cost_best = (size_t)-1;
-  int w = 1;
-  size_t *tops = calloc(k ? k : 1, sizeof *tops), *lows = calloc(k ? k : 1, sizeof *lows);
-  if (tops == NULL || lows == NULL) {
-    free(tops);
-    free(lows);
-    return fail(env, "bnMultiExp: out of memory");
-  }
-  for (size_t i = 0; i < k; i++) {
-    exponent_span(exps + i * ew, ew, &tops[i], &lows[i]);
-    if (tops[i] > max_top) max_top = tops[i];
-  }
-  for (int c = 1; c <= 6; c++) {
-    size_t cost = 0;
-    for (size_t i = 0; i < k; i++) if (tops[i] > 0) cost += ((size_t)1 << c) - 2 + (tops[i] / c - lows[i] / c + 1);
-    if (cost < cost_best) {
-      cost_best = cost;
-      w = c;
-    }
-  }
-  const size_t entries = ((size_t)1 << w) - 1; /* b^1 … b^(2^w − 1) per base */
-  BIGNUM **table = calloc(k * entries + 1, sizeof *table);
-  BIGNUM *acc = bn.new_(), *square = NULL;
-  int ok = table != NULL && acc != NULL, one = 1;
-  for (size_t i = 0; ok && i < k; i++) {
-    if (tops[i] == 0) continue; /* b^0 = 1: no table, no products */
-    BIGNUM **row = table + i * entries;
-    row[0] = bn.bin2bn(bases + i * width, (int)width, NULL);
-    ok = row[0] != NULL && bn.cmp(row[0], m->modulus) < 0 && bn.to_mont(row[0], row[0], m->mont, m->ctx);
-    if (ok && entries > 1) {
-      square = square ? square : bn.new_();
-      ok = square != NULL && bn.mod_mul_mont(square, row[0], row[0], m->mont, m->ctx);
-      /* Only the entries a digit can select are needed; filling all keeps the loop simple (2^w − 2 products). */
-      for (size_t d = 1; ok && d < entries; d++) {
-        row[d] = bn.new_();
-        ok = row[d] != NULL && bn.mod_mul_mont(row[d], row[d - 1], row[0], m->mont, m->ctx);
-      }
-    }
-  }
-  if (square) bn.free_(square);
+/*
+ * Straus over per-base window tables (`table[i·entries + d − 1]` = b_i^d in Montgomery form, d < 2^w): one run of
+ * w squarings per window shared by every base, one product per non-zero digit. Writes Π b_i^(e_i) into `out`
+ * (modulus-width, big-endian); `tops`/`lows` are each exponent's span, a zero exponent's base is skipped.
+ */
+static int straus(modulus_t *m, BIGNUM **table, size_t entries, size_t k, int w, const unsigned char *exps, size_t ew,
+                  const size_t *tops, const size_t *lows, unsigned char *out, size_t out_len) {
+  size_t max_top = 0;
+  for (size_t i = 0; i < k; i++) if (tops[i] > max_top) max_top = tops[i];
+  BIGNUM *acc = bn.new_();
+  int ok = acc != NULL, one = 1;
   const size_t windows = (max_top + (size_t)w - 1) / (size_t)w;
   for (size_t pos = windows; ok && pos-- > 0;) {
     if (!one) for (int s = 0; ok && s < w; s++) ok = bn.mod_mul_mont(acc, acc, acc, m->mont, m->ctx);
@@ -435,14 +396,163 @@ static napi_value multi_exp(napi_env env, napi_callback_info info) {
       ok = bn.from_mont(acc, acc, m->mont, m->ctx) && bn.bn2binpad(acc, out, (int)out_len) == (int)out_len;
     }
   }
+  if (acc) bn.free_(acc);
+  return ok;
+}
+
+/* Fills b, b^2 … b^(entries) in Montgomery form into row[0 … entries), from b's big-endian bytes (reduced). */
+static int window_row(modulus_t *m, const unsigned char *base, size_t width, BIGNUM **row, size_t entries) {
+  row[0] = bn.bin2bn(base, (int)width, NULL);
+  int ok = row[0] != NULL && bn.cmp(row[0], m->modulus) < 0 && bn.to_mont(row[0], row[0], m->mont, m->ctx);
+  /* Only the entries a digit can select are needed; filling all keeps the loop simple (2^w − 2 products). */
+  for (size_t d = 1; ok && d < entries; d++) {
+    row[d] = bn.new_();
+    ok = row[d] != NULL && bn.mod_mul_mont(row[d], row[d - 1], row[0], m->mont, m->ctx);
+  }
+  return ok;
+}
+
+/* The exponents' spans; 0 when out of memory. */
+static int spans_of(const unsigned char *exps, size_t k, size_t ew, size_t **tops, size_t **lows) {
+  *tops = calloc(k ? k : 1, sizeof **tops);
+  *lows = calloc(k ? k : 1, sizeof **lows);
+  if (*tops == NULL || *lows == NULL) {
+    free(*tops);
+    free(*lows);
+    return 0;
+  }
+  for (size_t i = 0; i < k; i++) exponent_span(exps + i * ew, ew, &(*tops)[i], &(*lows)[i]);
+  return 1;
+}
+
+static napi_value multi_exp(napi_env env, napi_callback_info info) {
+  napi_value argv[5];
+  modulus_t *m;
+  unsigned char *bases, *exps, *out;
+  size_t bases_len, exps_len, out_len;
+  int32_t exp_bytes;
+  if (!args(env, info, 5, argv) || !external_arg(env, argv[0], (void **)&m) || !bytes_of(env, argv[1], &bases, &bases_len, 1) ||
+      !bytes_of(env, argv[2], &exps, &exps_len, 1) || !bytes_of(env, argv[4], &out, &out_len, 1)) return NULL;
+  if (napi_get_value_int32(env, argv[3], &exp_bytes) != napi_ok || exp_bytes < 1) return fail(env, "bnMultiExp: exponentBytes must be positive");
+  const size_t width = (size_t)m->bytes, ew = (size_t)exp_bytes;
+  if (out_len != width || bases_len % width != 0 || exps_len != (bases_len / width) * ew) {
+    return fail(env, "bnMultiExp: bases not modulus-width, exponents not k × exponentBytes, or output not modulus-width");
+  }
+  const size_t k = bases_len / width;
+  size_t *tops, *lows;
+  if (!spans_of(exps, k, ew, &tops, &lows)) return fail(env, "bnMultiExp: out of memory");
+  /* Window width: minimise Σ_i (table of 2^w − 2 products + one product per window of its non-zero span). */
+  size_t cost_best = (size_t)-1;
+  int w = 1;
+  for (int c = 1; c <= 6; c++) {
+    size_t cost = 0;
+    for (size_t i = 0; i < k; i++) if (tops[i] > 0) cost += ((size_t)1 << c) - 2 + (tops[i] / c - lows[i] / c + 1);
+    if (cost < cost_best) {
+      cost_best = cost;
+      w = c;
+    }
+  }
+  const size_t entries = ((size_t)1 << w) - 1; /* b^1 … b^(2^w − 1) per base */
+  BIGNUM **table = calloc(k * entries + 1, sizeof *table);
+  int ok = table != NULL;
+  for (size_t i = 0; ok && i < k; i++) {
+    if (tops[i] == 0) continue; /* b^0 = 1: no table, no products */
+    ok = window_row(m, bases + i * width, width, table + i * entries, entries);
+  }
+  ok = ok && straus(m, table, entries, k, w, exps, ew, tops, lows, out, out_len);
   if (table) {
     for (size_t i = 0; i < k * entries; i++) if (table[i]) bn.free_(table[i]);
     free(table);
   }
-  if (acc) bn.free_(acc);
   free(tops);
   free(lows);
   if (!ok) return fail(env, "bnMultiExp: a base is not reduced, or OpenSSL failed");
+  return NULL;
+}
+
+/* Window tables of k fixed bases, for many multi-exponentiations over the same bases (bnMultiExpTable). */
+typedef struct {
+  modulus_t *m; /* owned, as table_t's */
+  BIGNUM **entries; /* k × (2^w − 1), Montgomery form */
+  size_t k;
+  int w;
+  int64_t footprint;
+} bases_t;
+
+static void bases_free(bases_t *t) {
+  if (t == NULL) return;
+  if (t->entries) {
+    for (size_t i = 0; i < t->k * (((size_t)1 << t->w) - 1); i++) if (t->entries[i]) bn.free_(t->entries[i]);
+    free(t->entries);
+  }
+  modulus_free(t->m);
+  free(t);
+}
+
+static void finalize_bases(napi_env env, void *data, void *hint) {
+  (void)hint;
+  int64_t ignored;
+  napi_adjust_external_memory(env, -((bases_t *)data)->footprint, &ignored);
+  bases_free(data);
+}
+
+static napi_value multi_exp_table(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  modulus_t *source;
+  unsigned char *bases;
+  size_t bases_len;
+  int32_t bits;
+  if (!args(env, info, 3, argv) || !external_arg(env, argv[0], (void **)&source) || !bytes_of(env, argv[1], &bases, &bases_len, 1)) return NULL;
+  if (napi_get_value_int32(env, argv[2], &bits) != napi_ok || bits < 1 || bits > 8) return fail(env, "bnMultiExpTable: windowBits must be in [1, 8]");
+  const size_t width = (size_t)source->bytes;
+  if (bases_len % width != 0) return fail(env, "bnMultiExpTable: bases not modulus-width");
+  bases_t *t = calloc(1, sizeof *t);
+  unsigned char *modulus_bytes = malloc(width);
+  if (t == NULL || modulus_bytes == NULL) {
+    free(t);
+    free(modulus_bytes);
+    return fail(env, "bnMultiExpTable: out of memory");
+  }
+  bn.bn2binpad(source->modulus, modulus_bytes, (int)width);
+  t->m = modulus_new(modulus_bytes, width);
+  free(modulus_bytes);
+  t->k = bases_len / width;
+  t->w = bits;
+  const size_t entries = ((size_t)1 << bits) - 1;
+  t->entries = t->m ? calloc(t->k * entries + 1, sizeof(BIGNUM *)) : NULL;
+  int ok = t->entries != NULL;
+  for (size_t i = 0; ok && i < t->k; i++) ok = window_row(t->m, bases + i * width, width, t->entries + i * entries, entries);
+  if (!ok) {
+    bases_free(t);
+    return fail(env, "bnMultiExpTable: a base is not reduced, or out of memory");
+  }
+  if (napi_create_external(env, t, finalize_bases, NULL, &result) != napi_ok) {
+    bases_free(t);
+    return NULL;
+  }
+  int64_t ignored;
+  t->footprint = (int64_t)(t->k * entries) * (t->m->bytes + 32);
+  napi_adjust_external_memory(env, t->footprint, &ignored);
+  return result;
+}
+
+static napi_value multi_exp_with(napi_env env, napi_callback_info info) {
+  napi_value argv[4];
+  bases_t *t;
+  unsigned char *exps, *out;
+  size_t exps_len, out_len;
+  int32_t exp_bytes;
+  if (!args(env, info, 4, argv) || !external_arg(env, argv[0], (void **)&t) || !bytes_of(env, argv[1], &exps, &exps_len, 1) ||
+      !bytes_of(env, argv[3], &out, &out_len, 1)) return NULL;
+  if (napi_get_value_int32(env, argv[2], &exp_bytes) != napi_ok || exp_bytes < 1) return fail(env, "bnMultiExpWith: exponentBytes must be positive");
+  const size_t ew = (size_t)exp_bytes;
+  if (out_len != (size_t)t->m->bytes || exps_len != t->k * ew) return fail(env, "bnMultiExpWith: exponents not k × exponentBytes, or output not modulus-width");
+  size_t *tops, *lows;
+  if (!spans_of(exps, t->k, ew, &tops, &lows)) return fail(env, "bnMultiExpWith: out of memory");
+  int ok = straus(t->m, t->entries, ((size_t)1 << t->w) - 1, t->k, t->w, exps, ew, tops, lows, out, out_len);
+  free(tops);
+  free(lows);
+  if (!ok) return fail(env, "bnMultiExpWith: OpenSSL failed");
   return NULL;
 }
 
@@ -454,7 +564,9 @@ void bignum_register(napi_env env, napi_value exports) {
     { "bnModPowX2", NULL, mod_pow_x2, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bnFixedBase", NULL, fixed_base, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bnFixedBasePow", NULL, fixed_base_pow, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "bnMultiExp", NULL, multi_exp, NULL, NULL, NULL, napi_enumerable, NULL }
+    { "bnMultiExp", NULL, multi_exp, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "bnMultiExpTable", NULL, multi_exp_table, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "bnMultiExpWith", NULL, multi_exp_with, NULL, NULL, NULL, napi_enumerable, NULL }
   };
-  napi_define_properties(env, exports, 6, props);
+  napi_define_properties(env, exports, 8, props);
 }

@@ -25,6 +25,8 @@ interface Addon {
   bnFixedBase: (mont: Handle, base: Uint8Array, windows: number, windowBits: number) => Handle
   bnFixedBasePow: (table: Handle, digits: Uint8Array, out: Uint8Array) => void
   bnMultiExp: (mont: Handle, bases: Uint8Array, exponents: Uint8Array, exponentBytes: number, out: Uint8Array) => void
+  bnMultiExpTable: (mont: Handle, bases: Uint8Array, windowBits: number) => Handle
+  bnMultiExpWith: (table: Handle, exponents: Uint8Array, exponentBytes: number, out: Uint8Array) => void
   bignumProblem?: string
 }
 
@@ -59,7 +61,7 @@ export const make = (): Made => {
   const opened = NativeAddon.open()
   if (opened.problem !== undefined) return { problem: opened.problem }
   const addon = opened.exports as Partial<Addon>
-  if (typeof addon.bnMont !== "function" || typeof addon.bnMultiExp !== "function") return { problem: addon.bignumProblem ?? "the addon has no BN kernels (rebuild: npm run build -w backends)" }
+  if (typeof addon.bnMont !== "function" || typeof addon.bnMultiExp !== "function" || typeof addon.bnMultiExpTable !== "function") return { problem: addon.bignumProblem ?? "the addon has no BN kernels (rebuild: npm run build -w backends)" }
   return { kernels: kernelsOver(addon as Addon) }
 }
 
@@ -142,28 +144,58 @@ const kernelsOver = (addon: Addon): BigIntKernels => {
     }
   }
 
-  // One call for the whole product: bases at the modulus width, exponents at the widest one's width.
-  const multiExp: NonNullable<BigIntKernels["multiExp"]> = (bases, exponents, modulus) => {
-    if (exponents.length !== bases.length) throw new RangeError(`multiExp: ${bases.length} bases but ${exponents.length} exponents`)
+  /** The bases reduced and concatenated at the modulus width. */
+  const packBases = (bases: ReadonlyArray<bigint>, modulus: bigint, bytes: number): Uint8Array => {
+    const packed = new Uint8Array(bases.length * bytes)
+    bases.forEach((b, i) => {
+      const x = toBytes(reduce(b, modulus))
+      packed.set(x, (i + 1) * bytes - x.length)
+    })
+    return packed
+  }
+
+  /** The exponents concatenated big-endian at the widest one's width (at least a byte). */
+  const packExponents = (exponents: ReadonlyArray<bigint>): { readonly packed: Uint8Array; readonly exponentBytes: number } => {
     let widest = 0n
     for (const e of exponents) {
       if (e < 0n) throw new RangeError("multiExp: exponents must be non-negative")
       if (e > widest) widest = e
     }
+    const exponentBytes = Math.max(1, toBytes(widest).length)
+    const packed = new Uint8Array(exponents.length * exponentBytes)
+    exponents.forEach((e, i) => {
+      if (e > 0n) {
+        const x = toBytes(e)
+        packed.set(x, (i + 1) * exponentBytes - x.length)
+      }
+    })
+    return { packed, exponentBytes }
+  }
+
+  // One call for the whole product: bases at the modulus width, exponents at the widest one's width.
+  const multiExp: NonNullable<BigIntKernels["multiExp"]> = (bases, exponents, modulus) => {
+    if (exponents.length !== bases.length) throw new RangeError(`multiExp: ${bases.length} bases but ${exponents.length} exponents`)
+    const { packed, exponentBytes } = packExponents(exponents)
     checkModulus(modulus)
     const { mont, bytes } = context(modulus)
-    const exponentBytes = Math.max(1, toBytes(widest).length)
-    const packedBases = new Uint8Array(bases.length * bytes)
-    const packedExponents = new Uint8Array(exponents.length * exponentBytes)
-    bases.forEach((b, i) => {
-      const x = toBytes(reduce(b, modulus))
-      packedBases.set(x, (i + 1) * bytes - x.length)
-      const e = toBytes(exponents[i]!)
-      if (exponents[i]! > 0n) packedExponents.set(e, (i + 1) * exponentBytes - e.length)
-    })
     const out = new Uint8Array(bytes)
-    addon.bnMultiExp(mont, packedBases, packedExponents, exponentBytes, out)
+    addon.bnMultiExp(mont, packBases(bases, modulus, bytes), packed, exponentBytes, out)
     return fromBytes(out)
+  }
+
+  // The tables are built once, so a wider window than bnMultiExp's per-call choice pays off over many products.
+  const multiExpTable: NonNullable<BigIntKernels["multiExpTable"]> = (bases, modulus, exponentBits) => {
+    checkModulus(modulus)
+    const { mont, bytes } = context(modulus)
+    const w = exponentBits <= 8 ? 2 : exponentBits <= 24 ? 4 : exponentBits <= 80 ? 5 : 6
+    const table = addon.bnMultiExpTable(mont, packBases(bases, modulus, bytes), w)
+    return (exponents) => {
+      if (exponents.length !== bases.length) throw new RangeError(`multiExp: ${bases.length} bases but ${exponents.length} exponents`)
+      const { packed, exponentBytes } = packExponents(exponents)
+      const out = new Uint8Array(bytes)
+      addon.bnMultiExpWith(table, packed, exponentBytes, out)
+      return fromBytes(out)
+    }
   }
 
   return {
@@ -173,6 +205,7 @@ const kernelsOver = (addon: Addon): BigIntKernels => {
     modInverse: TsKernels.modInverse,
     modPowPair,
     fixedBase,
-    multiExp
+    multiExp,
+    multiExpTable
   }
 }

@@ -42,4 +42,11 @@ export interface BigIntKernels {
    * batch-proof combinations of the threshold-Paillier protocols). Absent, callers use `TsKernels.multiExp`.
    */
   readonly multiExp?: (bases: ReadonlyArray<bigint>, exponents: ReadonlyArray<bigint>, modulus: bigint) => bigint
+  /**
+   * Optional: `multiExp` over the same bases many times (SecureSVM's margins: the ~20 ciphertexts of one model in
+   * every row, a short exponent each). The bases' window tables are built once, sized for exponents of about
+   * `exponentBits` (any size is still answered); the returned function takes one exponent per base (≥ 0).
+   * Absent, callers use `multiExp` per product.
+   */
+  readonly multiExpTable?: (bases: ReadonlyArray<bigint>, modulus: bigint, exponentBits: number) => (exponents: ReadonlyArray<bigint>) => bigint
 }

@@ -207,6 +207,24 @@ export const kernelConformance = (load: () => BigIntKernels | Promise<BigIntKern
       })
     }
 
+    it("multiExpTable, where the kernel has one: multiExp's answers over the same bases, row after row", async () => {
+      const kernels = await k()
+      if (kernels.multiExpTable === undefined) return
+      const random = generator(59n)
+      for (const [bits, exponentBits] of [[64, 6], [2048, 21], [4096, 21], [4096, 300]] as const) {
+        const m = oddModulus(random, bits)
+        const bases = [...Array.from({ length: 9 }, () => random(bits + 4)), 0n, m - 1n, -3n]
+        const pow = kernels.multiExpTable(bases, m, exponentBits)
+        for (let row = 0; row < 4; row++) {
+          // Sparse rows (zeros where a sign picks the other base), one all zero, one wider than the table's size.
+          const exponents = bases.map((_, i) => (row === 2 ? 0n : (i + row) % 3 === 0 ? 0n : random(row === 3 ? exponentBits * 3 : exponentBits)))
+          expect(pow(exponents)).toBe(product(bases, exponents, m))
+        }
+        expect(() => pow(bases.slice(1).map(() => 1n))).toThrow(RangeError)
+        expect(() => pow(bases.map(() => -1n))).toThrow(RangeError)
+      }
+    })
+
     it("repeated bases and repeated exponents (backends that cache per-operand contexts)", async () => {
       const { modPow } = await k()
       const random = generator(31n)

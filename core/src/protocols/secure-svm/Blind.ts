@@ -15,7 +15,8 @@
  * Work per row: d fixed-base exponentiations of ~(scaleBits + 5)-bit exponents (window 4), one 2κ-bit
  * exponentiation and W squarings mod N²; per `slots` rows: one re-randomisation and one decryption. With a
  * native multi-exponentiation (`BigIntKernels.multiExp`) a row's margin is one multiExp over [[b]]^(±1) and the
- * [[w_k]]^(±1) (no tables), and a chunk's Horner packing one multiExp over its margins (the same squarings).
+ * [[w_k]]^(±1) — on window tables built once per model where the kernel has `multiExpTable` (per call otherwise,
+ * which was half a margin's cost) — and a chunk's Horner packing one multiExp over its margins (the same squarings).
  */
 import { Schema } from "effect"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
@@ -49,6 +50,11 @@ export interface ModelTables {
   readonly tables?: { readonly positive: ReadonlyArray<FixedBase.FixedBaseTable>; readonly negative: ReadonlyArray<FixedBase.FixedBaseTable> }
   readonly bias: bigint
   readonly biasInverse: bigint
+  /**
+   * With a kernel's `multiExpTable`: a row's margin over [[b]], [[b]]^(−1), the [[w_k]] and the [[w_k]]^(−1), in that
+   * order, one exponent each (0 for the sign not taken), on window tables built once per model.
+   */
+  readonly margin?: (exponents: ReadonlyArray<bigint>) => bigint
 }
 
 export const modelTables = (pk: PublicKey, model: ReadonlyArray<Paillier.Ciphertext>, exponentBits: number, kernels: BigIntKernels = tsKernels): ModelTables => {
@@ -58,6 +64,8 @@ export const modelTables = (pk: PublicKey, model: ReadonlyArray<Paillier.Ciphert
   const bits = Math.ceil(exponentBits / TABLE_WINDOW) * TABLE_WINDOW
   const weights = model.slice(0, d).map((c) => c.value)
   const inverses = weights.map((w) => kernels.modInverse(w, n2))
+  const bias = model[d]!.value
+  const biasInverse = kernels.modInverse(bias, n2)
   return {
     exponentBits: kernels.multiExp !== undefined ? Number.POSITIVE_INFINITY : bits,
     weights,
@@ -68,8 +76,9 @@ export const modelTables = (pk: PublicKey, model: ReadonlyArray<Paillier.Ciphert
         negative: inverses.map((w) => FixedBase.build(w, n2, bits, TABLE_WINDOW))
       }
     }),
-    bias: model[d]!.value,
-    biasInverse: kernels.modInverse(model[d]!.value, n2)
+    bias,
+    biasInverse,
+    ...(kernels.multiExpTable === undefined ? {} : { margin: kernels.multiExpTable([bias, biasInverse, ...weights, ...inverses], n2, bits) })
   }
 }
 
@@ -169,7 +178,16 @@ export const blindCompare = (
       flips[i] = s === -1n ? 1 : 0
       const y = BigInt(input.labels[i]!)
       let c = s * y > 0n ? bias : biasInverse
-      if (native !== undefined) {
+      if (tables.margin !== undefined) {
+        const exponents = new Array<bigint>(2 * d + 2).fill(0n)
+        exponents[s * y > 0n ? 0 : 1] = 1n
+        for (let k = 0; k < d; k++) {
+          const e = s * input.rows[i * d + k]!
+          if (e > 0n) exponents[2 + k] = e
+          else if (e < 0n) exponents[2 + d + k] = -e
+        }
+        c = tables.margin(exponents)
+      } else if (native !== undefined) {
         const bases = [c]
         const exponents = [1n]
         for (let k = 0; k < d; k++) {

@@ -154,9 +154,10 @@ describe("SecureSVM on bcw over 3 providers", () => {
     expect(toProviders.every((t) => !t.json.includes("weights"))).toBe(true)
   }, 120_000)
 
-  it("mode B over the Node backends' native kernels (one multiExp per margin and per packed chunk) gives the same model", async () => {
+  it("mode B over the Node backends' native kernels (margins on the model's multiExpTable, one multiExp per packed chunk) gives the same model", async () => {
     const native = Context.get(backends.context, Kernels.BigIntKernels)
     expect(native.multiExp).toBeDefined()
+    expect(native.multiExpTable).toBeDefined()
     const { result } = await run({ ...base, mode: "B" }, undefined, undefined, native)
     expect(result.model.weights).toEqual(modeA.model.weights)
     expect(result.model.bias).toBe(modeA.model.bias)
