@@ -116,7 +116,7 @@ typedef struct {
 } modulus_t;
 
 typedef struct {
-  modulus_t *m; /* owned: a copy set up from the same bytes, so the table outlives its creator's handle */
+  modulus_t *m; /* owned (modulus_copy) */
   BIGNUM **entries; /* windows × 2^w, Montgomery form; entry (i, 0) is R mod m, the Montgomery one */
   int windows;
   int width; /* 2^w: entries per window */
@@ -143,6 +143,16 @@ static modulus_t *modulus_new(const unsigned char *bytes, size_t length) {
     return NULL;
   }
   m->bytes = (bn.num_bits(m->modulus) + 7) / 8;
+  return m;
+}
+
+/* A modulus of its own for a table, set up from `source`'s bytes, so the table outlives its creator's handle. */
+static modulus_t *modulus_copy(const modulus_t *source) {
+  unsigned char *bytes = malloc(source->bytes);
+  if (bytes == NULL) return NULL;
+  bn.bn2binpad(source->modulus, bytes, source->bytes);
+  modulus_t *m = modulus_new(bytes, source->bytes);
+  free(bytes);
   return m;
 }
 
@@ -178,6 +188,21 @@ static int external_arg(napi_env env, napi_value v, void **data) {
 static napi_value fail(napi_env env, const char *message) {
   napi_throw_range_error(env, NULL, message);
   return NULL;
+}
+
+/*
+ * Hands a table to JS as an external that frees it when collected, and tells V8 its native weight (so its GC sees
+ * it). On failure the table is released here and NULL returned (a JS exception is pending).
+ */
+static napi_value handed_over(napi_env env, void *table, napi_finalize finalize, void (*release)(void *), int64_t footprint) {
+  napi_value out;
+  if (napi_create_external(env, table, finalize, NULL, &out) != napi_ok) {
+    release(table);
+    return NULL;
+  }
+  int64_t ignored;
+  napi_adjust_external_memory(env, footprint, &ignored);
+  return out;
 }
 
 /* ---- exports ---- */
@@ -256,7 +281,7 @@ static napi_value mod_pow_x2(napi_env env, napi_callback_info info) {
 }
 
 static napi_value fixed_base(napi_env env, napi_callback_info info) {
-  napi_value argv[4], out;
+  napi_value argv[4];
   modulus_t *source;
   unsigned char *base;
   size_t base_len;
@@ -266,15 +291,8 @@ static napi_value fixed_base(napi_env env, napi_callback_info info) {
   if (napi_get_value_int32(env, argv[3], &bits) != napi_ok || bits < 1 || bits > 8) return fail(env, "bnFixedBase: windowBits must be in [1, 8]");
   const int width = 1 << bits;
   table_t *t = calloc(1, sizeof *t);
-  unsigned char *modulus_bytes = malloc(source->bytes);
-  if (t == NULL || modulus_bytes == NULL) {
-    free(t);
-    free(modulus_bytes);
-    return fail(env, "bnFixedBase: out of memory");
-  }
-  bn.bn2binpad(source->modulus, modulus_bytes, source->bytes);
-  t->m = modulus_new(modulus_bytes, source->bytes);
-  free(modulus_bytes);
+  if (t == NULL) return fail(env, "bnFixedBase: out of memory");
+  t->m = modulus_copy(source);
   t->windows = windows;
   t->width = width;
   t->entries = t->m ? calloc((size_t)windows * width, sizeof(BIGNUM *)) : NULL;
@@ -296,14 +314,8 @@ static napi_value fixed_base(napi_env env, napi_callback_info info) {
     table_free(t);
     return fail(env, "bnFixedBase: base not reduced, or out of memory");
   }
-  if (napi_create_external(env, t, finalize_table, NULL, &out) != napi_ok) {
-    table_free(t);
-    return NULL;
-  }
-  int64_t ignored;
   t->footprint = (int64_t)windows * width * (t->m->bytes + 32);
-  napi_adjust_external_memory(env, t->footprint, &ignored);
-  return out;
+  return handed_over(env, t, finalize_table, (void (*)(void *))table_free, t->footprint);
 }
 
 static napi_value fixed_base_pow(napi_env env, napi_callback_info info) {
@@ -497,7 +509,7 @@ static void finalize_bases(napi_env env, void *data, void *hint) {
 }
 
 static napi_value multi_exp_table(napi_env env, napi_callback_info info) {
-  napi_value argv[3], result;
+  napi_value argv[3];
   modulus_t *source;
   unsigned char *bases;
   size_t bases_len;
@@ -507,15 +519,8 @@ static napi_value multi_exp_table(napi_env env, napi_callback_info info) {
   const size_t width = (size_t)source->bytes;
   if (bases_len % width != 0) return fail(env, "bnMultiExpTable: bases not modulus-width");
   bases_t *t = calloc(1, sizeof *t);
-  unsigned char *modulus_bytes = malloc(width);
-  if (t == NULL || modulus_bytes == NULL) {
-    free(t);
-    free(modulus_bytes);
-    return fail(env, "bnMultiExpTable: out of memory");
-  }
-  bn.bn2binpad(source->modulus, modulus_bytes, (int)width);
-  t->m = modulus_new(modulus_bytes, width);
-  free(modulus_bytes);
+  if (t == NULL) return fail(env, "bnMultiExpTable: out of memory");
+  t->m = modulus_copy(source);
   t->k = bases_len / width;
   t->w = bits;
   const size_t entries = ((size_t)1 << bits) - 1;
@@ -526,14 +531,8 @@ static napi_value multi_exp_table(napi_env env, napi_callback_info info) {
     bases_free(t);
     return fail(env, "bnMultiExpTable: a base is not reduced, or out of memory");
   }
-  if (napi_create_external(env, t, finalize_bases, NULL, &result) != napi_ok) {
-    bases_free(t);
-    return NULL;
-  }
-  int64_t ignored;
   t->footprint = (int64_t)(t->k * entries) * (t->m->bytes + 32);
-  napi_adjust_external_memory(env, t->footprint, &ignored);
-  return result;
+  return handed_over(env, t, finalize_bases, (void (*)(void *))bases_free, t->footprint);
 }
 
 static napi_value multi_exp_with(napi_env env, napi_callback_info info) {
