@@ -170,7 +170,13 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
       // that is not a neighbour are never used here — no share goes to it, no mask is shared with it, no share of
       // its secrets is held — so they are not checked (n − 1 − k signature checks saved per aggregation); its name
       // still counts towards U1. On the complete graph every peer is a neighbour and every advertisement is checked.
-      if (ad.participant !== session.self && !state.adjacent.has(ad.participant)) continue
+      if (ad.participant !== session.self && !state.adjacent.has(ad.participant)) {
+        // Its certificate is still checked (once per attempt, cached): each aggregation draws another graph, so a
+        // member that is no neighbour now likely is one in a later round, which then needs no secp256k1 recovery.
+        // The attempt pays for each certificate once, as before; the outcome here changes nothing.
+        Advertisements.certified(session, ad, verified)
+        continue
+      }
       // Its own advertisement needs no signature check: its keys are compared byte for byte with the ones it
       // generated, below.
       if (ad.participant !== session.self && !Advertisements.verify(ed25519, session, parameters, ad, verified)) {
