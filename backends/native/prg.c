@@ -50,19 +50,39 @@ const char *prg_load(void) {
 #define CHUNK 16384
 static const unsigned char zeros[CHUNK];
 
-/* acc ± ks over `bytes`, as little-endian words of W bytes (one ring element each); memcpy keeps it alignment-safe. */
-#define ADD_WORDS(T, W)                                         \
-  for (size_t i = 0; i < bytes; i += W) {                       \
-    T a, k;                                                     \
-    memcpy(&a, acc + i, W);                                     \
-    memcpy(&k, ks + i, W);                                      \
-    a = add ? a + k : a - k;                                    \
-    memcpy(acc + i, &a, W);                                     \
+/*
+ * acc ± ks over `bytes`, as little-endian words of W bytes (one ring element each); memcpy keeps it alignment-safe.
+ * 32 bytes at a time through the compiler's vector extension (SIMD lanes of T; the build's -O2 leaves a plain
+ * loop scalar), then the tail word by word. One loop per sign: no branch inside.
+ */
+typedef uint32_t v32 __attribute__((vector_size(32)));
+typedef uint64_t v64 __attribute__((vector_size(32)));
+
+#define ADD_WORDS(T, V, W, OP)                                  \
+  {                                                             \
+    size_t i = 0;                                               \
+    for (; i + 32 <= bytes; i += 32) {                          \
+      V a, k;                                                   \
+      memcpy(&a, acc + i, 32);                                  \
+      memcpy(&k, ks + i, 32);                                   \
+      a = a OP k;                                               \
+      memcpy(acc + i, &a, 32);                                  \
+    }                                                           \
+    for (; i < bytes; i += W) {                                 \
+      T a, k;                                                   \
+      memcpy(&a, acc + i, W);                                   \
+      memcpy(&k, ks + i, W);                                    \
+      a = a OP k;                                               \
+      memcpy(acc + i, &a, W);                                   \
+    }                                                           \
   }
 
 static void add_chunk(unsigned char *acc, const unsigned char *ks, size_t bytes, int limbs, int add) {
-  if (limbs == 1) ADD_WORDS(uint32_t, 4)
-  else ADD_WORDS(uint64_t, 8)
+  if (limbs == 1) {
+    if (add) ADD_WORDS(uint32_t, v32, 4, +) else ADD_WORDS(uint32_t, v32, 4, -)
+  } else {
+    if (add) ADD_WORDS(uint64_t, v64, 8, +) else ADD_WORDS(uint64_t, v64, 8, -)
+  }
 }
 
 static napi_value add_keystreams(napi_env env, napi_callback_info info) {

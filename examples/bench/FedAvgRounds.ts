@@ -5,7 +5,9 @@
  * aggregation crypto, no sockets). Per round: wall time, process CPU time (all threads), the process's resident
  * set at the round's end, and a "parallel participants" estimate — handlers run one at a time (a semaphore), so
  * each participant's handler time is measured alone and a round is max over participants of it + everything
- * else in the round (coordinator work and the host's encoding, counted in full).
+ * else in the round (coordinator work and the host's encoding, counted in full). Each round's progress line carries
+ * `t=` (the monotonic clock in µs, the clock of `node --cpu-prof` profiles), so a profile of a run can be cut at
+ * round boundaries.
  */
 import { Effect, Layer, Semaphore } from "effect"
 import type { TabularData } from "@jointly/core/internal/data/Tabular"
@@ -97,7 +99,7 @@ export const roundTimes = async (
           const wall = now - marks.at(-1)!
           const participants = busy.reduce((a, b) => a + b, 0)
           parallel.push(Math.max(...busy) + (wall - participants))
-          progress(`  round: wall ${wall.toFixed(0)} ms, cpu ${cpu.at(-1)!.toFixed(0)} ms, rss ${rss.at(-1)!.toFixed(0)} MB, participant handlers Σ ${participants.toFixed(0)} max ${Math.max(...busy).toFixed(0)}, coordinator+host ${(wall - participants).toFixed(0)}`)
+          progress(`  round [t=${process.hrtime.bigint() / 1000n}]: wall ${wall.toFixed(0)} ms, cpu ${cpu.at(-1)!.toFixed(0)} ms, rss ${rss.at(-1)!.toFixed(0)} MB, participant handlers Σ ${participants.toFixed(0)} max ${Math.max(...busy).toFixed(0)}, coordinator+host ${(wall - participants).toFixed(0)}`)
         }
         marks.push(now)
         busy.fill(0)

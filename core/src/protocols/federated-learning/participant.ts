@@ -181,6 +181,9 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
 
     ...secureAggregationHandlers((session, context) => {
       const vector = session.memory.get(inputKey(context.aggregationId)) as RingVector.RingVector | undefined
+      // Read once, after every key check: the masked input copies it and is kept for retries, so the update
+      // itself (a megabyte-sized vector per round) need not stay in memory for the rest of the attempt.
+      session.memory.delete(inputKey(context.aggregationId))
       return vector === undefined
         ? Effect.fail(fail(session, "secagg.masked-input", "MissingUpdate", `no update for ${context.aggregationId} in attempt ${session.attempt}`))
         : Effect.succeed(vector)

@@ -78,13 +78,21 @@ export const verify = (
   ad: Spec.Advertisement,
   verified: Verified
 ): boolean => {
+  if (!certified(context, ad, verified)) return false
+  const message = Spec.advertisementMessage(context, parameters, ad.participant, ad.channelPublicKey, ad.maskPublicKey)
+  return ed25519.verify(ad.signingKey, message, ad.signature)
+}
+
+/**
+ * True when `ad`'s signing key is certified by the participant's account for this task attempt: checked once per
+ * verifier and attempt (a secp256k1 recovery), then cached in `verified`.
+ */
+export const certified = (context: Spec.Context, ad: Pick<Spec.Advertisement, "participant" | "signingKey" | "certificate">, verified: Verified): boolean => {
   const certificate = Spec.certificateMessage(context, ad.participant, ad.signingKey)
   // The certificate check is a pure function of (message, signature); the message names the participant.
   const id = `${bytesToHex(sha256(certificate))}|${ad.certificate}`
-  if (!verified.has(id)) {
-    if (!Signatures.verify(ad.participant, certificate, ad.certificate)) return false
-    verified.add(id)
-  }
-  const message = Spec.advertisementMessage(context, parameters, ad.participant, ad.channelPublicKey, ad.maskPublicKey)
-  return ed25519.verify(ad.signingKey, message, ad.signature)
+  if (verified.has(id)) return true
+  if (!Signatures.verify(ad.participant, certificate, ad.certificate)) return false
+  verified.add(id)
+  return true
 }

@@ -128,6 +128,32 @@ describe("secure aggregation on a sparse graph (SecAgg+)", () => {
     expect((error as ProtocolError).detail).toContain(victim)
   })
 
+  it("a participant checks its neighbours' advertisements: a forged one is refused by exactly the victim's neighbours", async () => {
+    const count = 8
+    const host = setup(randomInputs(count, 2, bits))
+    const sparse = { neighbours: 2, shareThreshold: 2 }
+    let neighbours: ReadonlySet<string> = new Set()
+    let victim = ""
+    const replies = await Effect.runPromise(host.run((session) =>
+      Effect.gen(function*() {
+        const parameters: Spec.Parameters = { version: Spec.VERSION, aggregationId: "forged", cohort: session.participants, threshold: 5, vectorLength: 2, bits, ...sparse }
+        const ads = yield* session.round(Spec.advertiseKeys, new Map(session.participants.map((p) => [p, { parameters }])), { minReplies: count })
+        victim = session.participants[0]!
+        neighbours = Neighbourhood.graph(session, "forged", session.participants, sparse).get(victim)!
+        // The victim's genuine certificate and signing key over keys the coordinator chose: the signature fails.
+        const signature = ads.get(victim)!.signature.slice()
+        signature[0] = signature[0]! ^ 1
+        const advertisements = session.participants.map((participant) => ({ participant, ...ads.get(participant)!, ...(participant === victim ? { signature } : {}) }))
+        return yield* session.round(Spec.shareKeys, new Map(session.participants.map((p) => [p, { aggregationId: "forged", advertisements }])), { minReplies: 1 })
+      })
+    ))
+    // Members that never use the victim's keys go on (the victim too: its own keys are intact); its neighbours refuse.
+    expect([...replies.keys()].sort()).toEqual(host.participants.filter((p) => !neighbours.has(p)).sort())
+    const refusals = host.transcript.filter((e) => e.stage === Spec.shareKeys.name && e.direction === "failure")
+    expect(refusals.map((e) => e.participant).sort()).toEqual([...neighbours].sort())
+    for (const refusal of refusals) expect(JSON.parse(refusal.json)).toMatchObject({ code: "ForgedAdvertisement" })
+  })
+
   it("refuses malformed sparse parameters with InvalidParameters", async () => {
     const host = setup(randomInputs(n, 2, bits))
     for (const options of [{ neighbours: 3 }, { neighbours: 4, shareThreshold: 6 }, { shareThreshold: 3 }]) {

@@ -46,6 +46,39 @@ describe("RingVector", () => {
     expect(() => RingVector.fromBigInts([1n << 64n], 64)).toThrow(RangeError)
   })
 
+  it("checkedCopy copies a vector under the wire's checks; addBytes sums wire bytes, aligned or not, and refuses bad ones", () => {
+    for (const bits of [32, 64, 100]) {
+      const values = [...random(bits, 37), (1n << BigInt(bits)) - 1n]
+      const vector = RingVector.fromBigInts(values, bits)
+      const copy = RingVector.checkedCopy(vector, values.length, bits)
+      expect(RingVector.toBigInts(copy)).toEqual(values)
+      copy.limbs[0] = copy.limbs[0]! ^ 1
+      expect(RingVector.toBigInts(vector)).toEqual(values) // a copy, not a view
+      expect(RingVector.ownBytes(vector)).toEqual(RingVector.toBytes(vector))
+
+      const other = random(bits, values.length)
+      const bytes = RingVector.toBytes(RingVector.fromBigInts(other, bits))
+      const expected = values.map((x, i) => (x + other[i]!) % (1n << BigInt(bits)))
+      // A decoded message's own buffer (aligned: no copy) and a view at an odd offset (copied first).
+      const unaligned = new Uint8Array(bytes.length + 1).subarray(1)
+      unaligned.set(bytes)
+      for (const wire of [bytes, unaligned]) {
+        const acc = RingVector.fromBigInts(values, bits)
+        RingVector.addBytes(acc, wire)
+        expect(RingVector.toBigInts(acc)).toEqual(expected)
+        expect(() => RingVector.addBytes(acc, wire.subarray(4))).toThrow(RangeError)
+      }
+    }
+    expect(() => RingVector.checkedCopy(RingVector.zeros(3, 64), 4, 64)).toThrow(/expected 4 elements/)
+    expect(() => RingVector.checkedCopy(RingVector.zeros(3, 64), 3, 32)).toThrow(/mod 2\^32/)
+    const wide = RingVector.fromBigInts([1n, 2n, 3n], 100)
+    wide.limbs[3 * 4 - 1] = 0xffffffff // element 2's top limb, above bit 100
+    expect(() => RingVector.checkedCopy(wide, 3, 100)).toThrow(/element 2 exceeds/)
+    const acc = RingVector.fromBigInts([5n, 6n, 7n], 100)
+    expect(() => RingVector.addBytes(acc, RingVector.ownBytes(wide))).toThrow(/element 2 exceeds/)
+    expect(RingVector.toBigInts(acc)).toEqual([5n, 6n, 7n]) // refused bytes leave the sum unchanged
+  })
+
   for (const bits of [8, 32, 33, 53, 64, 96]) {
     it(`converts signed safe integers mod 2^${bits} without bigints, as BigInt.asUintN/asIntN would`, () => {
       const half = 2 ** (bits - 1)

@@ -73,7 +73,9 @@ interface State {
   readonly advertisement: Spec.AdvertiseKeysReply
   /** This participant's neighbours on the aggregation's graph (every other member on the complete graph). */
   readonly adjacent: ReadonlySet<string>
-  /** U1 with verified keys, after ShareKeys. */
+  /** U1: every cohort member advertised in ShareKeys. */
+  advertised?: ReadonlySet<string>
+  /** The members of U1 whose keys this participant uses — itself and its neighbours — with verified keys. */
   peers?: ReadonlyMap<string, Peer>
   /** Channel key with each peer, derived in ShareKeys and used again to open its shares in MaskedInput. */
   channelKeys?: Map<string, Uint8Array>
@@ -151,6 +153,7 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
     const state = yield* loadState(session, stage, aggregationId)
     if (state.shareKeysReply !== undefined) return state.shareKeysReply
     const { parameters } = state
+    const advertised = new Set<string>()
     const peers = new Map<string, Peer>()
     const seenKeys = new Set<string>()
     const verified = Advertisements.participantCache(session)
@@ -161,7 +164,19 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
       if (!parameters.cohort.includes(ad.participant)) {
         return yield* fail(session, stage, "ForgedAdvertisement", `${ad.participant} is not in the cohort`)
       }
-      if (peers.has(ad.participant)) return yield* fail(session, stage, "ForgedAdvertisement", `two advertisements for ${ad.participant}`)
+      if (advertised.has(ad.participant)) return yield* fail(session, stage, "ForgedAdvertisement", `two advertisements for ${ad.participant}`)
+      advertised.add(ad.participant)
+      // SecAgg+ (Neighbourhood.ts; Bell et al. give a client only its neighbours' keys): the keys of a member
+      // that is not a neighbour are never used here — no share goes to it, no mask is shared with it, no share of
+      // its secrets is held — so they are not checked (n − 1 − k signature checks saved per aggregation); its name
+      // still counts towards U1. On the complete graph every peer is a neighbour and every advertisement is checked.
+      if (ad.participant !== session.self && !state.adjacent.has(ad.participant)) {
+        // Its certificate is still checked (once per attempt, cached): each aggregation draws another graph, so a
+        // member that is no neighbour now likely is one in a later round, which then needs no secp256k1 recovery.
+        // The attempt pays for each certificate once, as before; the outcome here changes nothing.
+        Advertisements.certified(session, ad, verified)
+        continue
+      }
       // Its own advertisement needs no signature check: its keys are compared byte for byte with the ones it
       // generated, below.
       if (ad.participant !== session.self && !Advertisements.verify(ed25519, session, parameters, ad, verified)) {
@@ -183,8 +198,8 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
     if (own === undefined || !bytesEqual(own.channelPublicKey, state.channel.publicKey) || !bytesEqual(own.maskPublicKey, state.mask.publicKey)) {
       return yield* fail(session, stage, "ForgedAdvertisement", "this participant's own keys are missing or replaced")
     }
-    if (peers.size < parameters.threshold) {
-      return yield* fail(session, stage, "TooManyDropouts", `needed ${parameters.threshold} key holders, available ${peers.size}`)
+    if (advertised.size < parameters.threshold) {
+      return yield* fail(session, stage, "TooManyDropouts", `needed ${parameters.threshold} key holders, available ${advertised.size}`)
     }
     // Shares go to the neighbours that advertised keys, and this participant keeps one (Neighbourhood.ts).
     const holders = parameters.cohort.filter((p) => peers.has(p) && (p === session.self || state.adjacent.has(p)))
@@ -224,6 +239,7 @@ const share = handler(Spec.shareKeys, ({ aggregationId, advertisements }, sessio
       selfMaskCommitment: Spec.selfMaskCommitment(session, aggregationId, session.self, selfMaskSeed),
       encryptedShares
     }
+    state.advertised = advertised
     state.peers = peers
     state.channelKeys = channelKeys
     state.selfMaskSeed = selfMaskSeed
@@ -239,20 +255,21 @@ const masked = <R>(input: Input<R>) =>
       const stage = Spec.maskedInput.name
       const state = yield* loadState(session, stage, aggregationId)
       if (state.maskedInputReply !== undefined) return state.maskedInputReply
-      const { parameters, peers, sharesHeld, selfMaskSeed } = state
-      if (peers === undefined || sharesHeld === undefined || selfMaskSeed === undefined) {
+      const { parameters, advertised, peers, sharesHeld, selfMaskSeed } = state
+      if (advertised === undefined || peers === undefined || sharesHeld === undefined || selfMaskSeed === undefined) {
         return yield* fail(session, stage, "MissingState", "keys were never shared in this attempt")
       }
       const holders = new Set(keyHolders)
       if (holders.size !== keyHolders.length || !holders.has(session.self)) {
         return yield* fail(session, stage, "InvalidRequest", "key holders must be distinct and include this participant")
       }
-      const stranger = keyHolders.find((p) => !peers.has(p))
+      const stranger = keyHolders.find((p) => !advertised.has(p))
       if (stranger !== undefined) return yield* fail(session, stage, "InvalidRequest", `${stranger} never advertised keys`)
       if (holders.size < parameters.threshold) {
         return yield* fail(session, stage, "TooManyDropouts", `needed ${parameters.threshold} key holders, available ${holders.size}`)
       }
-      // The key holders this participant shares masks with: its neighbours among them (everyone, complete graph).
+      // The key holders this participant shares masks with: its neighbours among them (everyone, complete graph),
+      // whose keys ShareKeys checked.
       const linked = keyHolders.filter((p) => p !== session.self && state.adjacent.has(p))
       const senders = new Set(encryptedShares.map((s) => s.sender))
       if (senders.size !== encryptedShares.length || senders.size !== linked.length || linked.some((p) => !senders.has(p))) {
@@ -285,8 +302,8 @@ const masked = <R>(input: Input<R>) =>
       const vector = yield* Effect.try({
         try: () => Array.isArray(values)
           ? RingVector.fromBigInts(values as ReadonlyArray<bigint>, parameters.bits)
-          // Re-validated through the wire check so a caller's non-canonical limbs cannot slip into y_u.
-          : RingVector.fromBytes(RingVector.toBytes(values as RingVector.RingVector), parameters.vectorLength, parameters.bits),
+          // Re-validated as on the wire so a caller's non-canonical limbs cannot slip into y_u; copied, never masked in place.
+          : RingVector.checkedCopy(values as RingVector.RingVector, parameters.vectorLength, parameters.bits),
         catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidInput", detail: String(error) })
       })
       // y_u = x_u + PRG(b_u) + Σ_{v ∈ U2 ∩ N(u)} ±PRG(s_uv)  (mod 2^bits), N(u) its neighbours
@@ -299,7 +316,8 @@ const masked = <R>(input: Input<R>) =>
         masks.push({ seed, label: Spec.PAIR_MASK_LABEL, sign: Spec.pairSign(parameters.cohort, session.self, peer) })
       }
       RingVector.addMasks(vector, masks, yield* PrgKernel.PrgKernel)
-      const reply = { maskedInput: RingVector.toBytes(vector) }
+      // `vector` is this stage's own copy and never changes again: sent without one more copy.
+      const reply = { maskedInput: RingVector.ownBytes(vector) }
       state.keyHolders = keyHolders
       state.maskedInputReply = reply
       return reply

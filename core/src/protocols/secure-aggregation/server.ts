@@ -44,7 +44,9 @@
  * more, the run fails with ProtocolError("TooManyDropouts", needed vs available).
  *
  * Sparse graph (SecAgg+, `Neighbourhood.ts`): with `neighbours` k < n − 1 every "all peers" above reads "its k
- * neighbours on the aggregation's graph": b_u and s_u^SK are shared t_k-of-(k+1) over u and its neighbours,
+ * neighbours on the aggregation's graph": u checks the advertisements (signatures, distinct keys, burnt mask keys)
+ * of its neighbours only — it never uses another member's keys; in Bell et al. a client receives only its
+ * neighbours' —, b_u and s_u^SK are shared t_k-of-(k+1) over u and its neighbours,
  * y_u carries pairwise masks with its neighbours in U2 only, and the coordinator removes a dropped w's masks
  * from its neighbours in U3 only. Stages still need t replies; a node whose neighbourhood kept fewer than t_k
  * share holders ends the run with TooManyDropouts.
@@ -248,11 +250,10 @@ export const runSecureAggregation = (
     const u3 = inCohortOrder(maskedReplies.keys())
     const total = RingVector.zeros(vectorLength, bits)
     for (const participant of u3) {
-      const vector = yield* Effect.try({
-        try: () => RingVector.fromBytes(maskedReplies.get(participant)!.maskedInput, vectorLength, bits),
+      yield* Effect.try({
+        try: () => RingVector.addBytes(total, maskedReplies.get(participant)!.maskedInput),
         catch: (error) => violation(participant, Spec.maskedInput.name, "MalformedMaskedInput", String(error))
       })
-      RingVector.addLimbs(total.limbs, vector.limbs, bits)
     }
 
     // Stage 3: unmask.

@@ -155,7 +155,22 @@ export const advertisementMessage = (
     context.taskId,
     context.attempt,
     participant,
-    sha256Hex(transcript([
+    parametersDigest(parameters),
+    bytesToHex(channelPublicKey),
+    bytesToHex(maskPublicKey)
+  ])
+
+/**
+ * Digests already taken, per parameters object: every advertisement of an aggregation signs the same parameters,
+ * and a participant checks up to n − 1 of them against the one decoded object (the cohort makes the transcript
+ * kilobytes long). Parameters are immutable values, so the digest of an object never changes.
+ */
+const parameterDigests = new WeakMap<Parameters, string>()
+
+const parametersDigest = (parameters: Parameters): string => {
+  let digest = parameterDigests.get(parameters)
+  if (digest === undefined) {
+    digest = sha256Hex(transcript([
       "parameters",
       parameters.version,
       parameters.aggregationId,
@@ -165,10 +180,11 @@ export const advertisementMessage = (
       ...parameters.cohort,
       // Appended only for a sparse graph, so complete-graph advertisements sign the same bytes as before.
       ...(parameters.neighbours === undefined ? [] : ["sparse", parameters.neighbours, parameters.shareThreshold ?? -1])
-    ])),
-    bytesToHex(channelPublicKey),
-    bytesToHex(maskPublicKey)
-  ])
+    ]))
+    parameterDigests.set(parameters, digest)
+  }
+  return digest
+}
 
 /** Associated data of the encrypted share pair from `sender` to `recipient`. */
 export const shareAssociatedData = (context: Context, aggregationId: string, sender: string, recipient: string): Uint8Array =>
