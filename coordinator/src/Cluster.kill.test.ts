@@ -306,22 +306,25 @@ describe("two coordinators over one PostgreSQL", () => {
    * (named `jointly adapter <instance id>`, whose id holds the process's pid) are terminated again and again, and the
    * adapter reconnects its LISTEN client only 1–3 s after each cut — what the other instance sends meanwhile is lost.
    */
-  const deafen = async (instance: number, until: () => Promise<boolean>) => {
-    const pid = cluster.coordinatorPids()[instance]!
+  const deafen = async (instances: ReadonlyArray<number>, until: () => Promise<boolean>) => {
+    const pids = instances.map((i) => cluster.coordinatorPids()[i]!)
     const admin = new pg.Client({ connectionString: server.url })
     await admin.connect()
     let cuts = 0
     try {
-      while (!(await until())) {
-        const { rows } = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like $1`, [`jointly adapter %-${pid}-%`])
-        cuts += rows.length
+      do {
+        for (const pid of pids) {
+          const { rows } = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like $1`, [`jointly adapter %-${pid}-%`])
+          cuts += rows.length
+        }
         await new Promise((r) => setTimeout(r, 100))
-      }
+      } while (!(await until()))
     } finally {
       await admin.end()
     }
     return cuts
   }
+  const once = async () => true
   const consentLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"consent"') && line.includes(id)).length
   /** Well beyond the task's run, well within the wait below: a task left waiting for a lost answer times out. */
   const consentTimeoutMs = 40_000
@@ -331,7 +334,7 @@ describe("two coordinators over one PostgreSQL", () => {
     // B deaf from before the submission until the owner has opened the task: its offers go out as it opens it,
     // while B's listener waits out its reconnection delay (at least a second after the last cut). Not longer: what
     // the owner sends once the offers are answered (the stage requests) must reach B again.
-    const deaf = deafen(B, async () => submitted !== undefined && (await row(submitted)).status !== "Submitted")
+    const deaf = deafen([B], async () => submitted !== undefined && (await row(submitted)).status !== "Submitted")
     submitted = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params, consentTimeoutMs }, A)
     const id = submitted
     expect(await deaf).toBeGreaterThan(0)
@@ -342,6 +345,33 @@ describe("two coordinators over one PostgreSQL", () => {
     const result = detail.result as Result
     expect(result).toEqual(F.exactReference([full], params, result.contributors))
   }, 300_000)
+
+  it("delivers a round's request and reply lost while both instances' listeners reconnected, and the task completes exactly", async () => {
+    const stageLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"stage"') && line.includes(id)).length
+    const east = freezeEastAtConsent()
+    try {
+      // A round short enough that a reply lost for good fails the task well within the wait below.
+      const id = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params, roundTimeoutMs: 20_000 }, A)
+      // The first round is open on east alone: north and south have answered it, east is frozen with its request.
+      for (const p of cluster.parties.filter((p) => p.name !== "east")) await F.eventually(() => stageLines(p, id) > 0 || undefined, `${p.name} to answer the first round`, 60_000)
+      expect(east.frozen).toBe(true)
+      // Both listeners cut (once: each listens again only 1–3 s later), then east answers at once: its reply,
+      // forwarded by B, is NOTIFYed while A does not listen — and whatever A sends meanwhile reaches a B that does not.
+      const cuts = await deafen([A, B], once)
+      expect(cuts).toBeGreaterThanOrEqual(2)
+      east.thaw()
+      const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: 60_000 })
+      expect(detail.status, String(detail.reason)).toBe("Succeeded")
+      const result = detail.result as Result
+      expect(result.contributors).toHaveLength(3)
+      expect(result).toEqual(F.exactReference([full], params, result.contributors))
+      // Every stage computed once by each party: the request sent again was answered with the reply already made.
+      const north = cluster.parties.find((p) => p.name === "north")!
+      for (const p of cluster.parties) expect(stageLines(p, id), p.name).toBe(stageLines(north, id))
+    } finally {
+      east.thaw()
+    }
+  }, 120_000)
 
   it("keeps an instance's lease while its store pool is saturated by queries that wait", async () => {
     // A lock on the tasks table: every query of A's store pool that reads tasks waits behind it — its own
