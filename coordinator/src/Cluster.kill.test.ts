@@ -302,9 +302,10 @@ describe("two coordinators over one PostgreSQL", () => {
   }, 300_000)
 
   /**
-   * Cuts an instance off the cluster's NOTIFY traffic for as long as `until` says: its socket.io adapter connections
-   * (named `jointly adapter <instance id>`, whose id holds the process's pid) are terminated again and again, and the
-   * adapter reconnects its LISTEN client only 1–3 s after each cut — what the other instance sends meanwhile is lost.
+   * Cuts instances off the cluster's NOTIFY traffic until `until` says (at least once): their socket.io adapter's
+   * LISTEN connections (named `jointly adapter <instance id>`, whose id holds the process's pid; the last statement
+   * a LISTEN) are terminated again and again, and the adapter listens again only 1–3 s after each cut — what the
+   * other instance sends meanwhile is lost. Their publishing connections are left alone.
    */
   const deafen = async (instances: ReadonlyArray<number>, until: () => Promise<boolean>) => {
     const pids = instances.map((i) => cluster.coordinatorPids()[i]!)
@@ -314,7 +315,7 @@ describe("two coordinators over one PostgreSQL", () => {
     try {
       do {
         for (const pid of pids) {
-          const { rows } = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like $1`, [`jointly adapter %-${pid}-%`])
+          const { rows } = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like $1 and starts_with(query, 'LISTEN ')`, [`jointly adapter %-${pid}-%`])
           cuts += rows.length
         }
         await new Promise((r) => setTimeout(r, 100))
@@ -325,6 +326,18 @@ describe("two coordinators over one PostgreSQL", () => {
     return cuts
   }
   const once = async () => true
+  /** The backends of the instances' adapter LISTEN connections now. */
+  const listeners = async (instances: ReadonlyArray<number>) => {
+    const admin = new pg.Client({ connectionString: server.url })
+    await admin.connect()
+    try {
+      const names = instances.map((i) => `jointly adapter %-${cluster.coordinatorPids()[i]!}-%`)
+      const { rows } = await admin.query<{ pid: number }>(`select pid from pg_stat_activity where application_name like any($1) and starts_with(query, 'LISTEN ')`, [names])
+      return rows.map((r) => r.pid)
+    } finally {
+      await admin.end()
+    }
+  }
   const consentLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"consent"') && line.includes(id)).length
   /** Well beyond the task's run, well within the wait below: a task left waiting for a lost answer times out. */
   const consentTimeoutMs = 40_000
@@ -346,8 +359,37 @@ describe("two coordinators over one PostgreSQL", () => {
     expect(result).toEqual(F.exactReference([full], params, result.contributors))
   }, 300_000)
 
+  it("starts a task whose consents were lost on their way to the owner: each party sends its same consent again when offered again", async () => {
+    let submitted: string | undefined
+    const answered = () => submitted !== undefined && cluster.parties.every((p) => consentLines(p, submitted!) > 0)
+    // A, the owner, deaf from before the submission until every party has consented (and 1–3 s more): the consents
+    // B forwards are NOTIFYed while A does not listen. Only the participants' answer to the next offer can start it.
+    const deaf = deafen([A], async () => answered())
+    submitted = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params, consentTimeoutMs }, A)
+    const id = submitted
+    expect(await deaf).toBeGreaterThan(0)
+    expect((await cluster.task(id, A)).consents).toEqual([])
+    const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: 2 * consentTimeoutMs })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    expect(detail.consents.map((c) => c.participant).sort()).toEqual(cluster.parties.map((p) => p.address).sort())
+    // Each party decided and signed once: what reached A is the consent it sent again.
+    for (const p of cluster.parties) expect(consentLines(p, id), p.name).toBe(1)
+    const result = detail.result as Result
+    expect(result).toEqual(F.exactReference([full], params, result.contributors))
+  }, 300_000)
+
   it("delivers a round's request and reply lost while both instances' listeners reconnected, and the task completes exactly", async () => {
     const stageLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"stage"') && line.includes(id)).length
+    // Three reconnections first, each waited out: the adapter never gave a dead LISTEN client back to its pool of
+    // four, so from the third on an instance had no connection left to publish with (nor, next, to listen with).
+    for (let i = 0; i < 3; i++) {
+      const before = await listeners([A, B])
+      expect(await deafen([A, B], once)).toBeGreaterThanOrEqual(2)
+      await F.eventually(async () => {
+        const now = await listeners([A, B])
+        return (now.length >= 2 && now.every((pid) => !before.includes(pid))) || undefined
+      }, "both instances to listen again", 20_000)
+    }
     const east = freezeEastAtConsent()
     try {
       // A round short enough that a reply lost for good fails the task well within the wait below.
@@ -355,6 +397,7 @@ describe("two coordinators over one PostgreSQL", () => {
       // The first round is open on east alone: north and south have answered it, east is frozen with its request.
       for (const p of cluster.parties.filter((p) => p.name !== "east")) await F.eventually(() => stageLines(p, id) > 0 || undefined, `${p.name} to answer the first round`, 60_000)
       expect(east.frozen).toBe(true)
+      expect((await cluster.task(id, A)).status).toBe("Running")
       // Both listeners cut (once: each listens again only 1–3 s later), then east answers at once: its reply,
       // forwarded by B, is NOTIFYed while A does not listen — and whatever A sends meanwhile reaches a B that does not.
       const cuts = await deafen([A, B], once)

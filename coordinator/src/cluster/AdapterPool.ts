@@ -9,7 +9,7 @@
  *
  * Only the adapter's own view is wrapped: the pool's `query` (how the adapter publishes) and every other member are
  * the pool's, and a client the adapter checks out is the pool's client, with only its `query` watched for the
- * LISTEN on `channel` to complete.
+ * LISTEN on `channel` to complete — and given back to the pool, as broken, once its connection has ended.
  */
 import type { Pool, PoolClient } from "pg"
 
@@ -27,8 +27,18 @@ const bound = (target: object, prop: string | symbol) => {
  */
 export const watched = (pool: Pool, channel: string, listening: () => void): Pool => {
   const statement = `LISTEN "${channel}"`
-  const watch = (client: PoolClient): PoolClient =>
-    new Proxy(client, {
+  const watch = (client: PoolClient): PoolClient => {
+    // The adapter takes a new client when this one's connection ends, but never gives the dead one back: the pool
+    // counted it checked out for good, and after a few reconnections (a database restart each, or a terminated
+    // backend) it had no connection left to publish with — every message between the instances waited forever.
+    client.once("end", () => {
+      try {
+        client.release(new Error("the adapter's LISTEN connection ended"))
+      } catch {
+        // Released already (the adapter closing).
+      }
+    })
+    return new Proxy(client, {
       get: (target, prop) => {
         if (prop !== "query") return bound(target, prop)
         return (...args: Array<unknown>) => {
@@ -38,6 +48,7 @@ export const watched = (pool: Pool, channel: string, listening: () => void): Poo
         }
       }
     })
+  }
   return new Proxy(pool, {
     get: (target, prop) => {
       // The callback form is the pool's own (its `query` checks clients out that way): only the adapter's promise
