@@ -13,6 +13,11 @@
  * The cluster's NOTIFY traffic cut at the participants' instance (its adapter connections terminated until the
  * task's offers have gone out): the offers are lost on their way, the owner offers the task again to whoever has
  * not answered, and the task runs long before its consent deadline.
+ * The owner cut off the same way while the participants consent: the consents forwarded to it are lost, and each
+ * participant answers the next offer with its same signed consent. Both instances' listeners cut while a round
+ * waits on one party (after three reconnections, which the adapter's pool once could not survive): the party's
+ * reply and what the owner sends meanwhile are lost, and each instance, listening again, has the open requests sent
+ * again — answered with the reply the party already computed.
  * The store pool of an instance saturated by queries waiting on a lock: its lease is renewed all along (the lease
  * is kept over a connection of its own, by a loop of its own).
  * The instance the participants are connected to killed under a running task: each participant moves to the other
@@ -342,40 +347,38 @@ describe("two coordinators over one PostgreSQL", () => {
   /** Well beyond the task's run, well within the wait below: a task left waiting for a lost answer times out. */
   const consentTimeoutMs = 40_000
 
-  it("offers a task again whose offers were lost on their way to the participants' instance", async () => {
+  /** Submits a task to A while `instances` are deaf, until `until` says of the task; its id. */
+  const submitWhileDeaf = async (instances: ReadonlyArray<number>, until: (id: string) => Promise<boolean>) => {
     let submitted: string | undefined
+    const deaf = deafen(instances, async () => submitted !== undefined && (await until(submitted)))
+    submitted = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params, consentTimeoutMs }, A)
+    expect(await deaf).toBeGreaterThan(0)
+    return submitted
+  }
+  /** The task succeeds long before its consent deadline, exactly, on one consent of each party, each decided once. */
+  const expectConsentedOnce = async (id: string) => {
+    const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: 2 * consentTimeoutMs })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    expect(detail.consents.map((c) => c.participant).sort()).toEqual(cluster.parties.map((p) => p.address).sort())
+    for (const p of cluster.parties) expect(consentLines(p, id), p.name).toBe(1)
+    const result = detail.result as Result
+    expect(result).toEqual(F.exactReference([full], params, result.contributors))
+  }
+
+  it("offers a task again whose offers were lost on their way to the participants' instance", async () => {
     // B deaf from before the submission until the owner has opened the task: its offers go out as it opens it,
     // while B's listener waits out its reconnection delay (at least a second after the last cut). Not longer: what
     // the owner sends once the offers are answered (the stage requests) must reach B again.
-    const deaf = deafen([B], async () => submitted !== undefined && (await row(submitted)).status !== "Submitted")
-    submitted = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params, consentTimeoutMs }, A)
-    const id = submitted
-    expect(await deaf).toBeGreaterThan(0)
-    const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: 2 * consentTimeoutMs })
-    expect(detail.status, String(detail.reason)).toBe("Succeeded")
-    expect(detail.consents.map((c) => c.participant).sort()).toEqual(cluster.parties.map((p) => p.address).sort())
-    for (const p of cluster.parties) expect(consentLines(p, id), p.name).toBe(1)
-    const result = detail.result as Result
-    expect(result).toEqual(F.exactReference([full], params, result.contributors))
+    await expectConsentedOnce(await submitWhileDeaf([B], async (id) => (await row(id)).status !== "Submitted"))
   }, 300_000)
 
   it("starts a task whose consents were lost on their way to the owner: each party sends its same consent again when offered again", async () => {
-    let submitted: string | undefined
-    const answered = () => submitted !== undefined && cluster.parties.every((p) => consentLines(p, submitted!) > 0)
     // A, the owner, deaf from before the submission until every party has consented (and 1–3 s more): the consents
-    // B forwards are NOTIFYed while A does not listen. Only the participants' answer to the next offer can start it.
-    const deaf = deafen([A], async () => answered())
-    submitted = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params, consentTimeoutMs }, A)
-    const id = submitted
-    expect(await deaf).toBeGreaterThan(0)
+    // B forwards are NOTIFYed while A does not listen. Only the participants' answer to the next offer can start it
+    // (each decided and signed once: what reaches A is the consent it sent again).
+    const id = await submitWhileDeaf([A], async (id) => cluster.parties.every((p) => consentLines(p, id) > 0))
     expect((await cluster.task(id, A)).consents).toEqual([])
-    const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: 2 * consentTimeoutMs })
-    expect(detail.status, String(detail.reason)).toBe("Succeeded")
-    expect(detail.consents.map((c) => c.participant).sort()).toEqual(cluster.parties.map((p) => p.address).sort())
-    // Each party decided and signed once: what reached A is the consent it sent again.
-    for (const p of cluster.parties) expect(consentLines(p, id), p.name).toBe(1)
-    const result = detail.result as Result
-    expect(result).toEqual(F.exactReference([full], params, result.contributors))
+    await expectConsentedOnce(id)
   }, 300_000)
 
   it("delivers a round's request and reply lost while both instances' listeners reconnected, and the task completes exactly", async () => {
