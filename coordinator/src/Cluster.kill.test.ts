@@ -13,6 +13,11 @@
  * The cluster's NOTIFY traffic cut at the participants' instance (its adapter connections terminated until the
  * task's offers have gone out): the offers are lost on their way, the owner offers the task again to whoever has
  * not answered, and the task runs long before its consent deadline.
+ * The owner cut off the same way while the participants consent: the consents forwarded to it are lost, and each
+ * participant answers the next offer with its same signed consent. Both instances' listeners cut while a round
+ * waits on one party (after three reconnections, which the adapter's pool once could not survive): the party's
+ * reply and what the owner sends meanwhile are lost, and each instance, listening again, has the open requests sent
+ * again — answered with the reply the party already computed.
  * The store pool of an instance saturated by queries waiting on a lock: its lease is renewed all along (the lease
  * is kept over a connection of its own, by a loop of its own).
  * The instance the participants are connected to killed under a running task: each participant moves to the other
@@ -302,46 +307,117 @@ describe("two coordinators over one PostgreSQL", () => {
   }, 300_000)
 
   /**
-   * Cuts an instance off the cluster's NOTIFY traffic for as long as `until` says: its socket.io adapter connections
-   * (named `jointly adapter <instance id>`, whose id holds the process's pid) are terminated again and again, and the
-   * adapter reconnects its LISTEN client only 1–3 s after each cut — what the other instance sends meanwhile is lost.
+   * Cuts instances off the cluster's NOTIFY traffic until `until` says (at least once): their socket.io adapter's
+   * LISTEN connections (named `jointly adapter <instance id>`, whose id holds the process's pid; the last statement
+   * a LISTEN) are terminated again and again, and the adapter listens again only 1–3 s after each cut — what the
+   * other instance sends meanwhile is lost. Their publishing connections are left alone.
    */
-  const deafen = async (instance: number, until: () => Promise<boolean>) => {
-    const pid = cluster.coordinatorPids()[instance]!
+  const deafen = async (instances: ReadonlyArray<number>, until: () => Promise<boolean>) => {
+    const pids = instances.map((i) => cluster.coordinatorPids()[i]!)
     const admin = new pg.Client({ connectionString: server.url })
     await admin.connect()
     let cuts = 0
     try {
-      while (!(await until())) {
-        const { rows } = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like $1`, [`jointly adapter %-${pid}-%`])
-        cuts += rows.length
+      do {
+        for (const pid of pids) {
+          const { rows } = await admin.query(`select pg_terminate_backend(pid) from pg_stat_activity where application_name like $1 and starts_with(query, 'LISTEN ')`, [`jointly adapter %-${pid}-%`])
+          cuts += rows.length
+        }
         await new Promise((r) => setTimeout(r, 100))
-      }
+      } while (!(await until()))
     } finally {
       await admin.end()
     }
     return cuts
   }
+  const once = async () => true
+  /** The backends of the instances' adapter LISTEN connections now. */
+  const listeners = async (instances: ReadonlyArray<number>) => {
+    const admin = new pg.Client({ connectionString: server.url })
+    await admin.connect()
+    try {
+      const names = instances.map((i) => `jointly adapter %-${cluster.coordinatorPids()[i]!}-%`)
+      const { rows } = await admin.query<{ pid: number }>(`select pid from pg_stat_activity where application_name like any($1) and starts_with(query, 'LISTEN ')`, [names])
+      return rows.map((r) => r.pid)
+    } finally {
+      await admin.end()
+    }
+  }
   const consentLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"consent"') && line.includes(id)).length
   /** Well beyond the task's run, well within the wait below: a task left waiting for a lost answer times out. */
   const consentTimeoutMs = 40_000
 
-  it("offers a task again whose offers were lost on their way to the participants' instance", async () => {
+  /** Submits a task to A while `instances` are deaf, until `until` says of the task; its id. */
+  const submitWhileDeaf = async (instances: ReadonlyArray<number>, until: (id: string) => Promise<boolean>) => {
     let submitted: string | undefined
-    // B deaf from before the submission until the owner has opened the task: its offers go out as it opens it,
-    // while B's listener waits out its reconnection delay (at least a second after the last cut). Not longer: what
-    // the owner sends once the offers are answered (the stage requests) must reach B again.
-    const deaf = deafen(B, async () => submitted !== undefined && (await row(submitted)).status !== "Submitted")
+    const deaf = deafen(instances, async () => submitted !== undefined && (await until(submitted)))
     submitted = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params, consentTimeoutMs }, A)
-    const id = submitted
     expect(await deaf).toBeGreaterThan(0)
+    return submitted
+  }
+  /** The task succeeds long before its consent deadline, exactly, on one consent of each party, each decided once. */
+  const expectConsentedOnce = async (id: string) => {
     const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: 2 * consentTimeoutMs })
     expect(detail.status, String(detail.reason)).toBe("Succeeded")
     expect(detail.consents.map((c) => c.participant).sort()).toEqual(cluster.parties.map((p) => p.address).sort())
     for (const p of cluster.parties) expect(consentLines(p, id), p.name).toBe(1)
     const result = detail.result as Result
     expect(result).toEqual(F.exactReference([full], params, result.contributors))
+  }
+
+  it("offers a task again whose offers were lost on their way to the participants' instance", async () => {
+    // B deaf from before the submission until the owner has opened the task: its offers go out as it opens it,
+    // while B's listener waits out its reconnection delay (at least a second after the last cut). Not longer: what
+    // the owner sends once the offers are answered (the stage requests) must reach B again.
+    await expectConsentedOnce(await submitWhileDeaf([B], async (id) => (await row(id)).status !== "Submitted"))
   }, 300_000)
+
+  it("starts a task whose consents were lost on their way to the owner: each party sends its same consent again when offered again", async () => {
+    // A, the owner, deaf from before the submission until every party has consented (and 1–3 s more): the consents
+    // B forwards are NOTIFYed while A does not listen. Only the participants' answer to the next offer can start it
+    // (each decided and signed once: what reaches A is the consent it sent again).
+    const id = await submitWhileDeaf([A], async (id) => cluster.parties.every((p) => consentLines(p, id) > 0))
+    expect((await cluster.task(id, A)).consents).toEqual([])
+    await expectConsentedOnce(id)
+  }, 300_000)
+
+  it("delivers a round's request and reply lost while both instances' listeners reconnected, and the task completes exactly", async () => {
+    const stageLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"stage"') && line.includes(id)).length
+    // Three reconnections first, each waited out: the adapter never gave a dead LISTEN client back to its pool of
+    // four, so from the third on an instance had no connection left to publish with (nor, next, to listen with).
+    for (let i = 0; i < 3; i++) {
+      const before = await listeners([A, B])
+      expect(await deafen([A, B], once)).toBeGreaterThanOrEqual(2)
+      await F.eventually(async () => {
+        const now = await listeners([A, B])
+        return (now.length >= 2 && now.every((pid) => !before.includes(pid))) || undefined
+      }, "both instances to listen again", 20_000)
+    }
+    const east = freezeEastAtConsent()
+    try {
+      // A round short enough that a reply lost for good fails the task well within the wait below.
+      const id = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params, roundTimeoutMs: 20_000 }, A)
+      // The first round is open on east alone: north and south have answered it, east is frozen with its request.
+      for (const p of cluster.parties.filter((p) => p.name !== "east")) await F.eventually(() => stageLines(p, id) > 0 || undefined, `${p.name} to answer the first round`, 60_000)
+      expect(east.frozen).toBe(true)
+      expect((await cluster.task(id, A)).status).toBe("Running")
+      // Both listeners cut (once: each listens again only 1–3 s later), then east answers at once: its reply,
+      // forwarded by B, is NOTIFYed while A does not listen — and whatever A sends meanwhile reaches a B that does not.
+      const cuts = await deafen([A, B], once)
+      expect(cuts).toBeGreaterThanOrEqual(2)
+      east.thaw()
+      const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: 60_000 })
+      expect(detail.status, String(detail.reason)).toBe("Succeeded")
+      const result = detail.result as Result
+      expect(result.contributors).toHaveLength(3)
+      expect(result).toEqual(F.exactReference([full], params, result.contributors))
+      // Every stage computed once by each party: the request sent again was answered with the reply already made.
+      const north = cluster.parties.find((p) => p.name === "north")!
+      for (const p of cluster.parties) expect(stageLines(p, id), p.name).toBe(stageLines(north, id))
+    } finally {
+      east.thaw()
+    }
+  }, 120_000)
 
   it("keeps an instance's lease while its store pool is saturated by queries that wait", async () => {
     // A lock on the tasks table: every query of A's store pool that reads tasks waits behind it — its own

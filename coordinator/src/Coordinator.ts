@@ -28,6 +28,7 @@ import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Block
 import * as ChainIndex from "./governance/ChainIndex.ts"
 import * as Auth from "./auth/Auth.ts"
 import * as Nonces from "./auth/Nonces.ts"
+import * as AdapterPool from "./cluster/AdapterPool.ts"
 import * as Bridge from "./cluster/Bridge.ts"
 import * as Cluster from "./cluster/Cluster.ts"
 import * as Dashboard from "./dashboard/Dashboard.ts"
@@ -169,7 +170,19 @@ export const start = async (config: Config): Promise<Internals> => {
   // The adapter keeps its LISTEN client checked out, where the pool's idle listener is off: without one of ours, a
   // database restart's error event on it would stop the process. The adapter reconnects on the client's "end".
   adapterPool?.on("connect", (client) => client.on("error", (error) => log.warn("socket.io adapter connection", { error: String(error) })))
-  const adapter = adapterPool === undefined ? undefined : (await import("@socket.io/postgres-adapter")).createAdapter(adapterPool, { errorHandler: (error) => log.warn("socket.io adapter", { error: String(error) }) })
+  // Told each time the adapter's LISTEN client listens again after its first time (at start, before anything was
+  // sent): set below, once the bridge and the cluster exist.
+  let listens = 0
+  let adapterListeningAgain = () => {}
+  const channelPrefix = "socket.io"
+  const adapter = adapterPool === undefined
+    ? undefined
+    : (await import("@socket.io/postgres-adapter")).createAdapter(
+      AdapterPool.watched(adapterPool, AdapterPool.channelOf(channelPrefix, Hub.namespace), () => {
+        if (++listens > 1) adapterListeningAgain()
+      }),
+      { channelPrefix, errorHandler: (error) => log.warn("socket.io adapter", { error: String(error) }) }
+    )
   let cluster: Cluster.Cluster | undefined
   // The leases are kept over a connection of their own: behind the store's busy pool (a hundred tasks' queries)
   // a renewal waited past the lease, and an instance at work was taken for dead — its tasks claimed away
@@ -457,6 +470,23 @@ export const start = async (config: Config): Promise<Internals> => {
       channel.offline(account)
       humans.offline(account)
     }
+  })
+  // Nothing carries the cluster's NOTIFYs to an instance while its adapter's LISTEN client reconnects (a database
+  // restart, a terminated backend): what was sent to it meanwhile is lost, and nobody would send it again. Every
+  // round's open request is the one thing that must get through (a lost offer or consent is made up for by the
+  // scheduler's re-offers, lost presence by the next snapshot): the participant answers a repeated request id with
+  // the reply it already computed, so sending an open request again is safe, and it brings a lost reply back too.
+  // So an instance whose listener is back sends its open requests to the participants held elsewhere again (their
+  // replies, forwarded here, may be lost) and says hello: each other instance answers with its presence snapshot
+  // and sends its own open requests to the participants held by this one again (the requests may be lost).
+  // Presence keeps accounts in lower case; the round engine knows its participants by their checksummed address.
+  adapterListeningAgain = () => {
+    log.warn("socket.io adapter listening again: open requests sent again", { instance })
+    cluster?.announce()
+    for (const account of cluster?.remoteAccounts() ?? []) channel.online(getAddress(account))
+  }
+  bridge.on("hello", (m) => {
+    if (m.instance !== instance) for (const account of cluster?.remoteAccounts(m.instance) ?? []) channel.online(getAddress(account))
   })
   log.info("coordinator listening", { url, instance })
 

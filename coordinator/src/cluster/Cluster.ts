@@ -133,6 +133,11 @@ export const make = (options: Options) => {
     if (m.instance !== instance) bridge.broadcast({ type: "snapshot", instance, accounts: [...options.local()] })
   })
 
+  const announce = () => {
+    bridge.broadcast({ type: "hello", instance })
+    bridge.broadcast({ type: "snapshot", instance, accounts: [...options.local()] })
+  }
+
   /** The other instances that hold `account`'s socket are gone: it is offline until it reconnects. */
   const forgetInstance = (gone: string) => {
     if (dead.has(gone)) return
@@ -235,6 +240,10 @@ export const make = (options: Options) => {
       const at = presence.get(key(account))
       return at !== undefined && at !== instance && !dead.has(at)
     },
+    /** Accounts (lower case) connected to other live instances (to `at` only, when given). */
+    remoteAccounts: (at?: string) => [...presence].filter(([, held]) => (at === undefined ? held !== instance : held === at) && !dead.has(held)).map(([account]) => account),
+    /** Asks every other instance for its presence and tells it this one's (at start, and when the cluster's messages to it may have been lost). */
+    announce: () => announce(),
     /** A participant connected to (or left) this instance: the others learn it. */
     localOnline: (account: string) => bridge.broadcast({ type: "presence", instance, account, online: true }),
     localOffline: (account: string) => bridge.broadcast({ type: "presence", instance, account, online: false }),
@@ -250,8 +259,7 @@ export const make = (options: Options) => {
     start: async (h: Hooks) => {
       hooks = h
       await leases.register(instance, options.url ?? null, leaseMs)
-      bridge.broadcast({ type: "hello", instance })
-      bridge.broadcast({ type: "snapshot", instance, accounts: [...options.local()] })
+      announce()
       if (options.exclusive) {
         for (const task of await Effect.runPromise(store.unfinished())) {
           const claim = await Effect.runPromise(store.claim(task.id, instance, { force: true }))

@@ -22,6 +22,21 @@ const statusOf: Record<string, number> = Object.fromEntries(
   Errors.all.map((E) => [SchemaAST.resolveIdentifier(E.ast) ?? "", Number(SchemaAST.resolve(E.ast)?.["httpApiStatus"] ?? 500)])
 )
 
+/**
+ * What the socket said under a transport failure: the innermost error's code (`ECONNREFUSED`, `ENOTFOUND`,
+ * `UND_ERR_CONNECT_TIMEOUT`, a certificate's), else its message. The HttpClientError says "Transport error" and
+ * fetch "fetch failed"; the reason is at the end of their `cause` chain.
+ */
+const socketCause = (error: unknown): string => {
+  let said = "no cause given"
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === "string") said = code
+    else if (depth > 0 && e instanceof Error && e.message !== "") said = e.message
+  }
+  return said
+}
+
 /** Any failure of a call as a RequestFailed: the API's refusals by their tag, transport and decoding failures named. */
 export const fromFailure = (error: unknown): RequestFailed => {
   if (error instanceof RequestFailed) return error
@@ -34,7 +49,9 @@ export const fromFailure = (error: unknown): RequestFailed => {
   if (e?._tag === "UntrustedCertificate" || e?._tag === "InsecureEndpoint") return new RequestFailed(0, e._tag, e.message ?? e._tag, error)
   if (e?._tag === "HttpClientError") {
     const status = e.response?.status ?? 0
-    return new RequestFailed(status, status === 0 ? "Unreachable" : "Http", e.message ?? `HTTP ${status}`, error)
+    if (status !== 0) return new RequestFailed(status, "Http", e.message ?? `HTTP ${status}`, error)
+    const url = (e.reason as { request?: { url?: string } } | undefined)?.request?.url
+    return new RequestFailed(0, "Unreachable", `coordinator unreachable${url === undefined ? "" : ` at ${url}`}: ${socketCause(error)}`, error)
   }
   if (e?._tag === "SchemaError") return new RequestFailed(0, "BadResponse", `the response does not match the API: ${e.message}`, error)
   return new RequestFailed(0, "Failed", error instanceof Error ? error.message : String(error), error)

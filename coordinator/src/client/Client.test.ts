@@ -1,0 +1,33 @@
+/**
+ * The typed client's failures name their cause: a coordinator that cannot be reached is `Unreachable` with the URL
+ * and what the socket said, not the HTTP client's bare "Transport error". Over a real socket: a loopback port that
+ * was just listening and is closed now refuses the connection.
+ */
+import { createServer } from "node:net"
+import { describe, expect, it } from "vitest"
+import * as Client from "./Client.ts"
+
+/** A loopback port nothing listens on any more (taken from the system, then released). */
+const closedPort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => resolve(port))
+    })
+  })
+
+describe("Client failures", () => {
+  it("names the coordinator's URL and the refused connection when nothing listens there", async () => {
+    const url = `http://127.0.0.1:${await closedPort()}`
+    const failure = await Client.make({ url }).health().then(() => undefined, (error: unknown) => error)
+    expect(failure).toBeInstanceOf(Client.RequestFailed)
+    const refused = failure as Client.RequestFailed
+    expect(refused.code).toBe("Unreachable")
+    expect(refused.status).toBe(0)
+    expect(refused.message).toMatch(new RegExp(`^coordinator unreachable at ${url.replace(/\./g, "\\.")}/\\S*: ECONNREFUSED$`))
+    // What the transport said is still there, whole.
+    expect((refused.detail as { _tag?: string })._tag).toBe("HttpClientError")
+  })
+})
