@@ -352,7 +352,7 @@ export interface CertFile {
   readonly ipfs?: { readonly cid: string; readonly meta: string }
 }
 
-const loadCertificateFile = () => import("@jointly/participant/internal/governance/CertificateFile")
+const loadCertificateFile = () => import("@jointly/core/internal/artifacts/CertificateFile")
 
 /** The signer: a participant's keystore (--config) or the operator's local analyst (--data-dir). */
 const certSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: string }) => {
