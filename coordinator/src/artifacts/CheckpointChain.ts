@@ -15,7 +15,9 @@
  * A checkpoint's body is needed only until a later one is safely recorded: once a checkpoint is saved (its
  * `CheckpointSealed` event written in the transaction that saves it), the coordinator's node unpins the bodies
  * older than the newest `keep` (default 2), so a long training does not keep every round's model for ever. The
- * link blocks stay pinned (a few hundred bytes each): they are the record `verify` walks.
+ * link blocks stay pinned (a few hundred bytes each): they are the record `verify` walks. Unpinned bodies are then
+ * deleted from the node's store by its garbage collection (`collect`, run after a release): one collection at a
+ * time per node, a release made while one runs served by one more run after it, each bounded in time.
  */
 import { Effect, Schema } from "effect"
 import { hexlify } from "ethers"
@@ -56,8 +58,13 @@ export const DEFAULT_KEEP = 2
 
 const hashOf = async (bytes: Uint8Array) => hexlify((await sha256.digest(bytes)).digest)
 
-export const make = (o: { readonly blocks: ArtifactBlocksShape; readonly keep?: number }) => {
+export const make = (o: { readonly blocks: ArtifactBlocksShape; readonly keep?: number; readonly gcTimeoutMs?: number }) => {
   const keep = Math.max(1, o.keep ?? DEFAULT_KEEP)
+  // Releases come from every running task; a collection walks the whole store, so they are not run side by side.
+  let collecting: "idle" | "running" | "again" = "idle"
+  const collectOnce = o.blocks.collectGarbage(o.gcTimeoutMs === undefined ? {} : { timeoutMs: o.gcTimeoutMs })
+  const collectLoop = (deleted: number): Effect.Effect<number, BlockStoreFailed> =>
+    Effect.flatMap(collectOnce, (n) => collecting === "again" ? (collecting = "running", collectLoop(deleted + n)) : Effect.succeed(deleted + n))
   return {
     keep,
     /** Puts the link of a new checkpoint after `previous` (the task's earlier `CheckpointSealed` events, in order). */
@@ -81,6 +88,16 @@ export const make = (o: { readonly blocks: ArtifactBlocksShape; readonly keep?: 
           released.push(superseded.cid)
         }
         return released
+      }),
+    /**
+     * Garbage-collects the node (what `release` unpinned leaves its store); how many blocks went. Asked while a
+     * collection runs, it returns 0 at once and that collection runs once more when it ends.
+     */
+    collect: (): Effect.Effect<number, BlockStoreFailed> =>
+      Effect.suspend(() => {
+        if (collecting !== "idle") return (collecting = "again", Effect.succeed(0))
+        collecting = "running"
+        return Effect.ensuring(collectLoop(0), Effect.sync(() => void (collecting = "idle")))
       })
   }
 }

@@ -320,8 +320,12 @@ export const make = (deps: Deps): SchedulerShape => {
       const chain = deps.checkpoints
       if (chain === undefined) return
       const released = yield* chain.release(yield* sealedCheckpoints(task.id))
-      if (released.length > 0) log.info("superseded checkpoints unpinned", { taskId: task.id, released })
-    }).pipe(Effect.catch((error) => Effect.sync(() => void log.warn("superseded checkpoints not unpinned", { taskId: task.id, error: String(error) }))))
+      if (released.length === 0) return
+      log.info("superseded checkpoints unpinned", { taskId: task.id, released })
+      // Unpinned is not deleted: the node's garbage collection removes the bodies from its store.
+      const deleted = yield* chain.collect()
+      if (deleted > 0) log.info("IPFS garbage collected", { taskId: task.id, deleted })
+    }).pipe(Effect.catch((error) => Effect.sync(() => void log.warn("superseded checkpoints not released or collected", { taskId: task.id, error: String(error) }))))
 
   /**
    * The task's checkpoints on IPFS, committed on chain once as phase `ipfs:checkpoint` when the task succeeds: the
