@@ -186,7 +186,7 @@ export const start = async (options: Options) => {
     await Consortium.admit(deployment, keys.supervisor, supervisorLedger, analystKey, true)
 
     // Coordinator: in this process by default, or its own process (restartable by tests).
-    const coordinatorDir = join(dataDir, "coordinator")
+    const coordinatorDir = Operator.coordinatorDirOf(dataDir)
     await mkdir(coordinatorDir, { recursive: true })
     const instances = options.instances ?? 1
     if (instances > 1 && !(options.coordinatorProcess && options.store !== undefined && /^postgres(ql)?:\/\//.test(options.store))) {
@@ -245,7 +245,7 @@ export const start = async (options: Options) => {
         if (i === 0) coordinatorIpfs = ipfsNode
         return String(ready.url)
       }
-      const ipfs = options.ipfs ? await startIpfsNode(join(coordinatorDir, "ipfs")) : undefined
+      const ipfs = options.ipfs ? await startIpfsNode(Operator.coordinatorIpfsDirOf(dataDir)) : undefined
       if (ipfs !== undefined) {
         coordinatorIpfs = ipfs.node
         stopCoordinatorIpfs = ipfs.stop

@@ -18,6 +18,10 @@ export interface OperatorKeys {
 
 const names = ["supervisor", "coordinator", "analyst", "coordinatorEncryption"] as const
 
+/** The local coordinator's directory, and its IPFS node's store (instance 0's) in it. */
+export const coordinatorDirOf = (dataDir: string) => join(dataDir, "coordinator")
+export const coordinatorIpfsDirOf = (dataDir: string) => join(coordinatorDirOf(dataDir), "ipfs")
+
 export const load = async (dataDir: string): Promise<OperatorKeys> => {
   const file = join(dataDir, "operator", "keys.json")
   let keys: Record<string, string> = {}
