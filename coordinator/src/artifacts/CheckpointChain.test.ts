@@ -18,6 +18,7 @@ import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import * as CertificateFile from "@jointly/core/internal/artifacts/CertificateFile"
 import * as CheckpointChain from "./CheckpointChain.ts"
+import * as dagJson from "@ipld/dag-json"
 import * as SealedArtifacts from "./SealedArtifacts.ts"
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
@@ -99,6 +100,29 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
     // A task with no anchor on chain.
     const unanchored = await CheckpointChain.verify({ taskId, events, anchor: undefined, get })
     expect(unanchored.filter((c) => !c.ok).map((c) => c.detail)).toEqual(["no ipfs:checkpoint commitment on chain"])
+  }, 60_000)
+
+  it("a tampered or re-linked middle link stops the walk there, named with its place (typed CheckpointLinkBroken); the checks report it", async () => {
+    const middle = events[2]!
+    const walkWith = (list: ReadonlyArray<CheckpointChain.Sealed>, serve: (cid: string) => Promise<Uint8Array | undefined>) =>
+      run(Effect.flip(CheckpointChain.walk({ taskId, events: list, get: serve })))
+    // A node serves other bytes for the middle link: the same fields with another ciphertext hash.
+    const original = dagJson.decode<Record<string, unknown>>((await get(middle.link!))!)
+    const forged = dagJson.encode({ ...original, root: "0x" + "00".repeat(32) })
+    const tampered = await walkWith(events, async (cid) => (cid === middle.link ? forged : get(cid)))
+    expect(tampered).toMatchObject({ _tag: "CheckpointLinkBroken", index: 2, link: middle.link, reason: "Tampered" })
+    // The store re-links checkpoint 2 to another body (a well-formed new link on the node, its event rewritten): the
+    // later link still names the genuine one, so the walk stops at checkpoint 2.
+    const other = { key: middle.key, attempt: middle.attempt, cid: events[0]!.cid, root: events[0]!.root }
+    const relinked = await run(chain.link(taskId, events.slice(0, 2), other))
+    const rewritten = events.map((e, i) => (i === 2 ? { ...other, link: relinked.cid } : e))
+    expect(await walkWith(rewritten, get)).toMatchObject({ index: 2, link: middle.link, reason: "Unlinked", detail: expect.stringContaining(relinked.cid) })
+    // verify's checks: one failure, naming link 2.
+    const anchor = await run(chain.anchorOf(events.at(-1)!.link!))
+    const failed = (await CheckpointChain.verify({ taskId, events, anchor, get: async (cid) => (cid === middle.link ? forged : get(cid)) })).filter((c) => !c.ok)
+    expect(failed.map((c) => [c.name.replace(/^checkpoint chain \S+: /, ""), c.detail.split(":")[0]])).toEqual([["link 2", "Tampered"]])
+    // Untouched, the whole chain walks: every link, first to last.
+    expect((await run(CheckpointChain.walk({ taskId, events, get }))).links.map((l) => l.seq)).toEqual([0, 1, 2, 3, 4])
   }, 60_000)
 
   it("garbage collection deletes the released bodies from the store; kept bodies, links, a model and a certificate stay and verify", async () => {
