@@ -3,7 +3,7 @@
  * its suspend/restore, `verify` of a task against the chain, and e-data certificates. Output is JSON on stdout;
  * `verify` and `certify --verify` exit 1 on any mismatch, with a report on stderr.
  */
-import { readFile, writeFile } from "node:fs/promises"
+import { readFile, stat, writeFile } from "node:fs/promises"
 import { basename, join } from "node:path"
 import { randomBytes } from "node:crypto"
 import { Effect, Exit, Redacted, Schema, Scope } from "effect"
@@ -352,7 +352,7 @@ export interface CertFile {
   readonly ipfs?: { readonly cid: string; readonly meta: string }
 }
 
-const loadCertificateFile = () => import("@jointly/participant/internal/governance/CertificateFile")
+const loadCertificateFile = () => import("@jointly/core/internal/artifacts/CertificateFile")
 
 /** The signer: a participant's keystore (--config) or the operator's local analyst (--data-dir). */
 const certSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: string }) => {
@@ -369,6 +369,17 @@ const certSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: strin
   return { wallet: keys.analyst, chain, participant: undefined }
 }
 
+/**
+ * The operator's IPFS node for a certificate: the local coordinator's store in the data directory (shared with a
+ * running coordinator under the store lock, which then serves and keeps what is put there), with a peer id of its
+ * own; undefined when the data directory's coordinator runs no IPFS node.
+ */
+const operatorNodeOptions = async (dataDir: string, ipfsPeer: string | undefined) => {
+  const directory = (await loadOperator()).coordinatorIpfsDirOf(dataDir)
+  if (!(await stat(directory).then((s) => s.isDirectory(), () => false))) return undefined
+  return { directory, ownIdentity: true, ...(ipfsPeer === undefined ? {} : { peers: [ipfsPeer] }) }
+}
+
 /** An Effect's value, or its typed error as a value (a check reports it rather than throwing). */
 const runTyped = <A, E extends { readonly _tag: string; readonly message: string }>(effect: Effect.Effect<A, E>): Promise<A | E> =>
   Effect.runPromise(Effect.catch(effect, (error) => Effect.succeed(error)))
@@ -377,7 +388,9 @@ const runTyped = <A, E extends { readonly _tag: string; readonly message: string
  * `jointly certify <file>`: notarizes the file's salted hash. As a participant whose config runs an IPFS node
  * (`--config`), the file also goes to IPFS, sealed to the submitter's encryption key and each `--reader`'s
  * registered one, put in the participant node's store (so its running node serves and keeps it), with its CID
- * bound on chain through the signed metadata hash.
+ * bound on chain through the signed metadata hash. The operator (`--data-dir`, signing as the local analyst) does
+ * the same on the local coordinator's node when that runs one: sealed to the analyst's registered key and each
+ * `--reader`'s, kept (pinned) in the coordinator's store.
  */
 export const certify = async (o: { file: string; out?: string; meta?: string; config?: string; dataDir?: string; rpcUrl?: string; readers?: ReadonlyArray<string>; ipfsPeer?: string }) => {
   const { wallet, chain, participant } = await certSigner(o)
@@ -388,18 +401,22 @@ export const certify = async (o: { file: string; out?: string; meta?: string; co
     const salt = randomBytes(32)
     const docHash = CertificateFile.docHashOf(salt, bytes)
     const name = basename(o.file)
-    const onIpfs = participant !== undefined && nodeOptions(participant.config.ipfs, (path) => path) !== undefined
-    if (!onIpfs && (o.readers?.length ?? 0) > 0) throw new CommandFailed("--reader seals the file on IPFS: give --config <participant.json> whose config runs an IPFS node")
+    // The submitter's node and own encryption key: a participant's (its config's node), or the operator's analyst's
+    // (the key it registered is its account's) on the local coordinator's node.
+    const submitter = participant !== undefined
+      ? nodeOptions(participant.config.ipfs, (path) => path) === undefined ? undefined : { node: filesNodeOptions(participant.configFile, participant.config, { ipfsPeer: o.ipfsPeer }), key: participant.identity.encryptionPublicKey }
+      : await operatorNodeOptions(o.dataDir!, o.ipfsPeer).then((node) => node === undefined ? undefined : { node, key: wallet.signingKey.compressedPublicKey })
+    if (submitter === undefined && (o.readers?.length ?? 0) > 0) throw new CommandFailed("--reader seals the file on IPFS: give --config <participant.json> whose config runs an IPFS node, or --data-dir of a local cluster started with IPFS")
     let ipfs: CertFile["ipfs"]
-    if (onIpfs) {
-      const readers = [getBytes(participant.identity.encryptionPublicKey)]
+    if (submitter !== undefined) {
+      const readers = [getBytes(submitter.key)]
       for (const account of o.readers ?? []) {
         if (!isAddress(account)) throw new CommandFailed(`--reader ${account} is not an address`)
         const key = await chain.encryptionKeyOf(account)
         if (key === undefined) throw new CommandFailed(`--reader ${account} has no registered encryption key`)
         readers.push(getBytes(key))
       }
-      const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make(filesNodeOptions(participant.configFile, participant.config, { ipfsPeer: o.ipfsPeer })), scope))
+      const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make(submitter.node), scope))
       ipfs = await Effect.runPromise(CertificateFile.put({ blocks: node.blocks, document: bytes, docHash, name, readers, ...(o.meta === undefined ? {} : { note: o.meta }) }))
     }
     const metaHash = ipfs !== undefined ? CertificateFile.metaHashOf(ipfs.meta) : keccak256(toUtf8Bytes(o.meta ?? JSON.stringify({ name, bytes: bytes.length })))
@@ -435,13 +452,15 @@ export const certify = async (o: { file: string; out?: string; meta?: string; co
  * Recomputes the salted hash, checks the signature and the on-chain record; exit 1 on any mismatch. A certificate
  * whose document is on IPFS is also fetched by its notarized CID (from `--ipfs-peer`, and the config's node and
  * peers with `--config`) and checked: the block against the CID, the metadata against the chain, and, for a
- * reader (`--config`: the participant's encryption key), the opened document against the docHash; `--out` writes
+ * reader (`--config`: the participant's encryption key; `--data-dir`: the operator's analyst's, from the local
+ * coordinator's node), the opened document against the docHash; `--out` writes
  * it. Without `<file>`, the fetched document is what is checked.
  */
-export const certifyVerify = async (o: { file?: string; cert: string; rpcUrl: string; config?: string; passphrase?: string; ipfsPeer?: string; out?: string; timeoutMs?: number }) => {
+export const certifyVerify = async (o: { file?: string; cert: string; rpcUrl: string; config?: string; dataDir?: string; passphrase?: string; ipfsPeer?: string; out?: string; timeoutMs?: number }) => {
   const cert = JSON.parse(await readFile(o.cert, "utf8")) as CertFile
-  if (o.file === undefined && (cert.ipfs === undefined || (o.config === undefined && o.ipfsPeer === undefined))) {
-    throw new CommandFailed("certify --verify needs <file>, or a certificate whose document is on IPFS and --config/--ipfs-peer to fetch it")
+  const fetchable = o.config !== undefined || o.ipfsPeer !== undefined || o.dataDir !== undefined
+  if (o.file === undefined && (cert.ipfs === undefined || !fetchable)) {
+    throw new CommandFailed("certify --verify needs <file>, or a certificate whose document is on IPFS and --config/--data-dir/--ipfs-peer to fetch it")
   }
   const CertificateFile = await loadCertificateFile()
   const chain = await makeGovernanceLedger({
@@ -461,11 +480,17 @@ export const certifyVerify = async (o: { file?: string; cert: string; rpcUrl: st
     }
     const checks: Array<Verify.Check> = []
     let document: Uint8Array | undefined = o.file === undefined ? undefined : new Uint8Array(await readFile(o.file))
-    if (cert.ipfs !== undefined && (o.config !== undefined || o.ipfsPeer !== undefined)) {
+    if (cert.ipfs !== undefined && fetchable) {
+      // A reader: a participant (--config, its encryption key) or the operator's analyst (--data-dir, its account's key).
       const member = o.config === undefined ? undefined : await openParticipant(o.config, o.passphrase)
+      const operator = o.dataDir === undefined || member !== undefined ? undefined : await operatorNodeOptions(o.dataDir, o.ipfsPeer)
+      if (o.dataDir !== undefined && member === undefined && operator === undefined) throw new CommandFailed(`${o.dataDir}'s coordinator runs no IPFS node: give --ipfs-peer to fetch the document`)
       const options = member !== undefined
         ? filesNodeOptions(o.config!, member.config, { ipfsPeer: o.ipfsPeer })
-        : { peers: [o.ipfsPeer!] }
+        : operator ?? { peers: [o.ipfsPeer!] }
+      const readerKey = member !== undefined
+        ? Redacted.value(member.identity.encryptionSecretKey)
+        : operator === undefined ? undefined : getBytes((await (await loadOperator()).load(o.dataDir!)).analyst.privateKey)
       const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make({ ...options, ...(o.timeoutMs === undefined ? {} : { defaultTimeoutMs: o.timeoutMs }) }), scope))
       const fetched = await runTyped(CertificateFile.fetchDocument({
         blocks: node.blocks,
@@ -473,7 +498,7 @@ export const certifyVerify = async (o: { file?: string; cert: string; rpcUrl: st
         meta: cert.ipfs.meta,
         salt: getBytes(cert.salt),
         onChain: { docHash: onChain?.docHash ?? cert.docHash, metaHash: onChain?.metaHash ?? cert.metaHash },
-        ...(member === undefined ? {} : { readerKey: Redacted.value(member.identity.encryptionSecretKey) })
+        ...(readerKey === undefined ? {} : { readerKey })
       }))
       const failed = fetched !== undefined && !(fetched instanceof Uint8Array)
       checks.push({

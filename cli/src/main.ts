@@ -107,8 +107,8 @@ Usage:
       with --ipfs-peer, also each artifact's sealed copy fetched by CID from that node against the ciphertext hash
       on chain, opened and checked against the result digest when the signing key is one of its readers'; with
       --config, as that participant: its account signs in and its own encryption key opens what it is a reader of.
-  jointly certify <file> (--config <participant.json> [--reader <address>]… | --data-dir <dir> --rpc-url <url>) [--out <cert.json>]
-  jointly certify --verify [<file>] --cert <cert.json> --rpc-url <url> [--config <participant.json>] [--ipfs-peer <multiaddr>] [--out <path>]
+  jointly certify <file> (--config <participant.json> | --data-dir <dir> --rpc-url <url>) [--reader <address>]… [--out <cert.json>]
+  jointly certify --verify [<file>] --cert <cert.json> --rpc-url <url> [--config <participant.json> | --data-dir <dir>] [--ipfs-peer <multiaddr>] [--out <path>]
       Notarize a file's salted hash with the submitter's signature; verify a file against its certificate. With a
       --config whose participant runs an IPFS node, the file also goes to IPFS sealed to the submitter and each
       --reader (a member's address), its CID bound on chain by the signed metadata hash; --verify then fetches it
@@ -448,7 +448,7 @@ const main = async () => {
       })
       if (values.verify) {
         if (!values.cert || !values["rpc-url"]) throw new UsageError("certify --verify needs --cert and --rpc-url")
-        return (await Governance()).certifyVerify({ file: positionals[0], cert: values.cert, rpcUrl: values["rpc-url"], config: values.config, ipfsPeer: values["ipfs-peer"], out: values.out })
+        return (await Governance()).certifyVerify({ file: positionals[0], cert: values.cert, rpcUrl: values["rpc-url"], config: values.config, dataDir: values["data-dir"], ipfsPeer: values["ipfs-peer"], out: values.out })
       }
       if (!positionals[0]) throw new UsageError("certify needs <file>")
       return (await Governance()).certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], readers: values.reader, ipfsPeer: values["ipfs-peer"] })

@@ -76,6 +76,12 @@ export interface Config {
    * later one is saved; every checkpoint's link stays (artifacts/CheckpointChain.ts).
    */
   readonly checkpointsKept?: number
+  /**
+   * The public half of the coordinator's encryption key (keys/EncryptionKey.ts; its secret stays in the operator's
+   * keystore), published as the newest key of its account's DID before the start: the coordinator is then a reader
+   * of the checkpoints of the tasks it runs, found by the same DID lookup as any reader.
+   */
+  readonly encryptionPublicKey?: string
   readonly host?: string
   /** 0 picks a free port. */
   readonly port?: number
@@ -289,6 +295,7 @@ export const start = async (config: Config): Promise<Internals> => {
       artifacts,
       ...(sealed === undefined ? {} : { sealed }),
       ...(checkpoints === undefined ? {} : { checkpoints }),
+      ...(config.encryptionPublicKey === undefined ? {} : { checkpointReader: coordinator }),
       consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
       backends: backends.layer,
       options: { startTimeoutMs: config.startTimeoutMs, reofferMs: config.reofferMs }

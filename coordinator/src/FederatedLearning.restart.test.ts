@@ -14,10 +14,11 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Redacted, Schema, Scope } from "effect"
-import { getBytes } from "ethers"
+import { getBytes, JsonRpcProvider } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
+import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import { artifactId, bytesToFloat32, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
 import { roundDigest } from "@jointly/core/internal/protocols/federated-learning/Updates"
 import type { Result } from "@jointly/core/internal/protocols/federated-learning/spec"
@@ -25,6 +26,7 @@ import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
 import * as Commands from "@jointly/cli/internal/governance"
 import { digitsParams, loadDigits, nonIid, type Digits } from "@jointly/participant/internal/modeling/DigitsFixture"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import * as EncryptionKey from "./keys/EncryptionKey.ts"
 import * as F from "./testing/fixtures.ts"
 
 const names = ["a", "b", "c"] as const
@@ -114,18 +116,18 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
     modelTask = { id, detail }
   }, 360_000)
 
-  it("puts each round's checkpoint on IPFS sealed to its trainers: the one the coordinator resumed from, fetched by CID from its node, opens for a trainer to the rounds it resumed from, not for the analyst; the last is committed once and verify checks it", async () => {
+  it("puts each round's checkpoint on IPFS sealed to its trainers and the coordinator: the last, fetched by CID from the coordinator's node, opens for a trainer and for the coordinator's key (published in its DID) to the rounds trained, not for the analyst; released ones are garbage-collected; the last is committed once and verify checks it", async () => {
     expect(modelTask, "the training task above succeeded").toBeDefined()
     const { id, detail } = modelTask!
     const result = detail.result as Result
-    const restartAt = detail.events.findIndex((e) => e.type === "Scheduled" && String((e.data as { reason?: string }).reason).includes("coordinator restarted"))
-    const sealed = detail.events.flatMap((e, i) => (e.type === "CheckpointSealed" ? [{ at: i, ...(e.data as { cid: string; root: string; readers: Array<string>; attempt: number; link: string }) }] : []))
+    const sealed = detail.events.flatMap((e) => (e.type === "CheckpointSealed" ? [e.data as { cid: string; root: string; readers: Array<string>; attempt: number; link: string }] : []))
     // One per checkpoint saved: rounds 1..resumedFromRound in attempt 0 (written with the checkpoint itself), the rest in attempt 1.
     expect(sealed.map((c) => c.attempt)).toEqual(Array.from({ length: rounds }, (_, i) => (i < result.resumedFromRound ? 0 : 1)))
-    expect(sealed.every((c) => c.readers.length === 3)).toBe(true)
+    // The three trainers and the coordinator, which has an encryption key (a reader of the checkpoints of its tasks).
+    const coordinatorAccount = cluster.keys.coordinator.address
+    expect(sealed.every((c) => c.readers.length === 4 && c.readers.some((r) => r.toLowerCase() === coordinatorAccount.toLowerCase()))).toBe(true)
     // Each checkpoint is linked to the one before it, across the two attempts (CheckpointChain.ts).
     expect(new Set(sealed.map((c) => c.link)).size).toBe(rounds)
-    const resumedFrom = sealed.filter((c) => c.at < restartAt).at(-1)!
     const last = sealed.at(-1)!
     const [a, b] = cluster.parties
     // b pins the last checkpoint, which the ended task names beside the model and the result.
@@ -138,19 +140,32 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
     const loopback = (addresses: ReadonlyArray<string>) => addresses.find((x) => x.startsWith("/ip4/127.0.0.1/"))!
     const scope = await Effect.runPromise(Scope.make())
     try {
-      // The restarted coordinator's node still holds attempt 0's checkpoints: superseded ones are unpinned there,
-      // not deleted (no garbage collection has run), and no party pinned those.
       const node = await Effect.runPromise(Scope.provide(HeliaBlocks.make({ peers: [loopback(cluster.ipfs.coordinator()!.addresses)] }), scope))
-      const block = await Effect.runPromise(node.blocks.get(resumedFrom.cid, { timeoutMs: 20_000 }))
+      // The coordinator's node keeps the newest two bodies; the first, released seven checkpoints ago, its garbage
+      // collection deleted (no party pinned it), so no connected node has it.
+      await Effect.runPromise(node.blocks.get(sealed.at(-2)!.cid, { timeoutMs: 20_000 }))
+      const gone = await Effect.runPromise(Effect.result(node.blocks.get(sealed[0]!.cid, { timeoutMs: 2_000 })))
+      expect(gone._tag === "Failure" && gone.failure._tag).toBe("BlockNotFound")
+
+      const block = await Effect.runPromise(node.blocks.get(last.cid, { timeoutMs: 20_000 }))
+      const label = `task/${id.toLowerCase()}/checkpoint`
       const aKey = Redacted.value((await Keystore.openPromise({ dataDir: a!.dataDir, passphrase: (await readFile(join(a!.dataDir, "passphrase"), "utf8")).trim() })).encryptionSecretKey)
-      const opened = JSON.parse(new TextDecoder().decode(Envelope.open(block, aKey, `task/${id.toLowerCase()}/checkpoint`))) as { round: number; weights: string; rounds: Result["rounds"] }
-      // The checkpoint attempt 1 resumed from: its round, and the rounds it had recorded, which the result kept.
-      expect(opened.round).toBe(result.resumedFromRound)
-      expect(opened.rounds.map((r) => r.round)).toEqual(result.rounds.slice(0, result.resumedFromRound).map((r) => r.round))
-      expect(opened.rounds.map((r) => r.contributors)).toEqual(result.rounds.slice(0, result.resumedFromRound).map((r) => r.contributors))
+      const opened = JSON.parse(new TextDecoder().decode(Envelope.open(block, aKey, label))) as { round: number; weights: string; rounds: Result["rounds"] }
+      // The last checkpoint: the last round, and the rounds recorded up to it, which the result kept.
+      expect(opened.round).toBe(rounds)
+      expect(opened.rounds.map((r) => [r.round, r.contributors, r.digest])).toEqual(result.rounds.map((r) => [r.round, r.contributors, r.digest]))
       // Its weights are the model of that round: they hash to the round digest the result recorded.
       const weights = bytesToFloat32(Uint8Array.from(Buffer.from(opened.weights, "base64")))
-      expect(roundDigest(opened.round, weights)).toBe(result.rounds[result.resumedFromRound - 1]!.digest)
+      expect(roundDigest(opened.round, weights)).toBe(result.rounds[rounds - 1]!.digest)
+      // The coordinator's key (its keystore in the operator's keys) opens the same checkpoint; it is the key the
+      // coordinator's DID publishes, where every reader's key is looked up.
+      const coordinatorKey = getBytes(cluster.keys.coordinatorEncryption.privateKey)
+      expect(Envelope.open(block, coordinatorKey, label)).toEqual(Envelope.open(block, aKey, label))
+      const chain = new JsonRpcProvider(cluster.rpcUrl)
+      const did = await DidIdentity.makeResolver({ chainId: (await chain.getNetwork()).chainId, registry: cluster.deployment.suite!.didRegistry!, provider: chain }).resolve(coordinatorAccount)
+      chain.destroy()
+      expect(did.encryptionKeys.at(-1)).toBe(EncryptionKey.publicKeyOf(coordinatorKey))
+      // Not a reader: the analyst, who initiated the task.
       expect(() => Envelope.open(block, getBytes(cluster.keys.analyst.privateKey))).toThrow(/NotAReader/)
 
       // verify as a: the last checkpoint against its CID and the chain's ipfs:checkpoint, and opened.

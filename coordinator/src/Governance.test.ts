@@ -437,6 +437,32 @@ describe("e-data certificates", () => {
     expect(JSON.parse(bad.stdout).checks.find((c: { name: string }) => c.name === "document hash").ok).toBe(false)
   })
 
+  it("the operator's certified file goes to IPFS sealed to the analyst and its readers, on the coordinator's node; verify fetches and opens it as the operator and as a named reader, a member not named is refused (NotAReader)", async () => {
+    const file = join(dir, "order.txt")
+    const content = "Purchase order 7 from the analyst to north: 40 annotated scans, by 2026-05-01.\n"
+    await writeFile(file, content)
+    const made = await cli(["certify", file, "--data-dir", cluster.dataDir, "--rpc-url", cluster.rpcUrl, "--reader", party("north").address])
+    expect(made.code, made.stderr).toBe(0)
+    const cert = JSON.parse(await readFile(`${file}.cert.json`, "utf8"))
+    expect(cert.submitter).toBe(getAddress(cluster.keys.analyst.address))
+    expect(JSON.parse(cert.ipfs.meta)).toEqual({ name: "order.txt", bytes: content.length, cid: cert.ipfs.cid })
+    // The operator, from the data directory: the document fetched by its notarized CID, opened with the analyst's key.
+    const target = join(dir, "order-fetched.txt")
+    // (The verifying commands in this process: the CLI's own runs the refusal below.)
+    await Commands.certifyVerify({ cert: `${file}.cert.json`, rpcUrl: cluster.rpcUrl, dataDir: cluster.dataDir, out: target })
+    expect(await readFile(target, "utf8")).toBe(content)
+    // North, named as a reader, fetches it from the running coordinator's node (the certify process is gone) and opens it.
+    const coordinatorNode = cluster.ipfs.coordinator()!.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
+    const configOf = (n: Name) => join(party(n).dataDir, "participant.json")
+    await rm(target)
+    await Commands.certifyVerify({ cert: `${file}.cert.json`, rpcUrl: cluster.rpcUrl, config: configOf("north"), passphrase: await passphraseOf("north"), ipfsPeer: coordinatorNode, out: target })
+    expect(await readFile(target, "utf8")).toBe(content)
+    // South is not a reader: the block is checked against the notarized CID, not opened.
+    const asSouth = await cli(["certify", "--verify", "--cert", `${file}.cert.json`, "--rpc-url", cluster.rpcUrl, "--config", configOf("south"), "--ipfs-peer", coordinatorNode], await passphraseEnv("south"))
+    expect(asSouth.code, asSouth.stderr).toBe(1)
+    expect(JSON.parse(asSouth.stdout).checks.find((c: { name: string }) => c.name === "document on IPFS").detail).toMatch(/NotAReader/)
+  })
+
   it("a participant's certified file goes to IPFS sealed to its readers; verify fetches it by the notarized CID from the owner's node", async () => {
     const configOf = (n: Name) => join(party(n).dataDir, "participant.json")
     const file = join(dir, "contract.txt")

@@ -12,6 +12,7 @@ export const suites: Record<string, () => Promise<Suite>> = {
   browser: () => import("./browser.ts"),
   chain: () => import("./chain.ts"),
   horizontal: () => import("./horizontal.ts"),
+  "ipfs-gc": () => import("./ipfs-gc.ts"),
   load: () => import("./load.ts"),
   paillier: () => import("./paillier.ts"),
   psi: () => import("./psi.ts"),

@@ -21,7 +21,7 @@ import { multiaddr } from "@multiformats/multiaddr"
 import * as dagJson from "@ipld/dag-json"
 import { FsBlockstore } from "blockstore-fs"
 import { FsDatastore } from "datastore-fs"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Semaphore } from "effect"
 import { createHeliaLight } from "helia"
 import { CID } from "multiformats/cid"
 import * as json from "multiformats/codecs/json"
@@ -71,6 +71,12 @@ export interface HeliaNode {
 const failed = (operation: string) => (cause: unknown) =>
   new BlockStoreFailed({ operation, message: `helia ${operation}: ${cause instanceof Error ? cause.message : String(cause)}` })
 
+/** More changes than a node ever makes at once: a garbage collection takes them all. */
+const MAX_CONCURRENT_CHANGES = 1 << 16
+
+/** How long a garbage collection runs at most by default. */
+const DEFAULT_GC_TIMEOUT_MS = 60_000
+
 /** The CIDs a decoded dag-json value links, at any depth. */
 const linksOf = (value: unknown): Array<CID> => {
   const cid = CID.asCID(value)
@@ -119,7 +125,12 @@ export const make = (options: HeliaOptions = {}) =>
       ? {}
       : { blockstore: new FsBlockstore(join(options.directory, "blocks")), datastore: new FsDatastore(join(options.directory, "datastore")) }
     // Every change to an on-disk store is made holding its directory's lock: another process may share it.
-    const locked = StoreLock.make(options.directory, options.lockTimeoutMs)
+    const storeLock = StoreLock.make(options.directory, options.lockTimeoutMs)
+    // Within this process, puts, pins and unpins share the store and a garbage collection has it alone: between a
+    // put's block and its pin the block is unpinned, and a collection running then would delete it. (An on-disk
+    // store's lock already serialises them; a store in memory has only this.)
+    const changes = Semaphore.makeUnsafe(MAX_CONCURRENT_CHANGES)
+    const locked = <A, E>(operation: string, effect: Effect.Effect<A, E>) => storeLock(operation, changes.withPermits(1)(effect))
     const helia = yield* Effect.acquireRelease(
       locked("start", Effect.tryPromise({
         try: async () => {
@@ -213,7 +224,20 @@ export const make = (options: HeliaOptions = {}) =>
             },
             catch: failed("unpin")
           }))),
-      pinned: (cid) => Effect.flatMap(parseCid(cid), (parsed) => Effect.tryPromise({ try: () => helia.pins.isPinned(parsed as never), catch: failed("pinned") }))
+      pinned: (cid) => Effect.flatMap(parseCid(cid), (parsed) => Effect.tryPromise({ try: () => helia.pins.isPinned(parsed as never), catch: failed("pinned") })),
+      // Helia's gc deletes every block whose pin record is absent (a block linked from a pinned one has one too).
+      collectGarbage: (gc = {}) =>
+        storeLock("gc", changes.withPermits(MAX_CONCURRENT_CHANGES)(Effect.tryPromise({
+          try: async () => {
+            let deleted = 0
+            await helia.gc({
+              signal: AbortSignal.timeout(gc.timeoutMs ?? DEFAULT_GC_TIMEOUT_MS),
+              onProgress: (event) => void (event.type === "helia:gc:deleted" && deleted++)
+            })
+            return deleted
+          },
+          catch: failed("gc")
+        })))
     })
     const node: HeliaNode = {
       peerId: helia.libp2p.peerId.toString(),

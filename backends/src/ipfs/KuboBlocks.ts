@@ -96,7 +96,11 @@ export const make = (options: KuboOptions) => {
       Effect.flatMap(parseCid(cid), () =>
         Effect.flatMap(call("pin/ls", { arg: cid, type: "recursive" }, defaultTimeoutMs), (answer) =>
           // Kubo answers 500 "… is not pinned" for a block it holds unpinned, or does not hold.
-          answer.status === 200 ? Effect.succeed(true) : /not pinned/i.test(new TextDecoder().decode(answer.bytes)) ? Effect.succeed(false) : Effect.as(ok("pin/ls")(answer), false)))
+          answer.status === 200 ? Effect.succeed(true) : /not pinned/i.test(new TextDecoder().decode(answer.bytes)) ? Effect.succeed(false) : Effect.as(ok("pin/ls")(answer), false))),
+    // Kubo answers one JSON line per block it removed (`{"Key":{"/":cid}}`), or per error (`{"Error":…}`).
+    collectGarbage: (gc = {}) =>
+      Effect.flatMap(call("repo/gc", {}, gc.timeoutMs ?? 60_000), (answer) =>
+        Effect.map(ok("repo/gc")(answer), (bytes) => new TextDecoder().decode(bytes).split("\n").filter((line) => line.includes('"Key"')).length))
   })
 }
 

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 import { Effect, Exit, Redacted, Scope } from "effect"
-import type { Wallet } from "ethers"
+import { getBytes, type Wallet } from "ethers"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
 import * as QueryServices from "@jointly/participant/internal/host/QueryServices"
@@ -22,6 +22,7 @@ import * as Client from "@jointly/coordinator/internal/client/Client"
 import * as Coordinator from "@jointly/coordinator/internal/Coordinator"
 import * as Log from "@jointly/coordinator/internal/Log"
 import * as AccountKeystore from "@jointly/coordinator/internal/keys/AccountKeystore"
+import * as EncryptionKey from "@jointly/coordinator/internal/keys/EncryptionKey"
 import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
 import * as Operator from "@jointly/coordinator/internal/local/Operator"
 import { cliPath } from "./CliBin.ts"
@@ -185,7 +186,7 @@ export const start = async (options: Options) => {
     await Consortium.admit(deployment, keys.supervisor, supervisorLedger, analystKey, true)
 
     // Coordinator: in this process by default, or its own process (restartable by tests).
-    const coordinatorDir = join(dataDir, "coordinator")
+    const coordinatorDir = Operator.coordinatorDirOf(dataDir)
     await mkdir(coordinatorDir, { recursive: true })
     const instances = options.instances ?? 1
     if (instances > 1 && !(options.coordinatorProcess && options.store !== undefined && /^postgres(ql)?:\/\//.test(options.store))) {
@@ -216,6 +217,13 @@ export const start = async (options: Options) => {
         await AccountKeystore.save(keystore, keys.coordinator.privateKey, passphrase, { scryptN: 1 << 14 }).catch((error) => {
           if (!(error instanceof AccountKeystore.AccountKeystoreError && error.reason === "Exists")) throw error
         })
+        // With IPFS, its encryption key too (a reader of its tasks' checkpoints), in a second keystore.
+        const encryptionKeystore = join(coordinatorDir, "encryption-keystore.json")
+        if (options.ipfs) {
+          await AccountKeystore.save(encryptionKeystore, keys.coordinatorEncryption.privateKey, passphrase, { scryptN: 1 << 14 }).catch((error) => {
+            if (!(error instanceof AccountKeystore.AccountKeystoreError && error.reason === "Exists")) throw error
+          })
+        }
         const configFile = join(coordinatorDir, i === 0 ? "coordinator.json" : `coordinator-${i}.json`)
         await writeFile(configFile, JSON.stringify({
           host: "127.0.0.1",
@@ -224,6 +232,7 @@ export const start = async (options: Options) => {
           // The embedded chain never reorganises: a record is final once mined.
           chain: { rpcUrl: anvil.rpcUrl, deployment: deploymentPathOf(dataDir), confirmations: 1 },
           keystore,
+          ...(options.ipfs ? { encryptionKeystore } : {}),
           ...(options.leaseMs === undefined ? {} : { cluster: { leaseMs: options.leaseMs } }),
           ...(options.socketLimits === undefined ? {} : { socketLimits: options.socketLimits }),
           ...(options.ipfs ? { ipfs: { directory: i === 0 ? "ipfs" : `ipfs-${i}`, ...(ipfsListens[i] === undefined ? {} : { listen: ipfsListens[i] }) } } : {})
@@ -236,7 +245,7 @@ export const start = async (options: Options) => {
         if (i === 0) coordinatorIpfs = ipfsNode
         return String(ready.url)
       }
-      const ipfs = options.ipfs ? await startIpfsNode(join(coordinatorDir, "ipfs")) : undefined
+      const ipfs = options.ipfs ? await startIpfsNode(Operator.coordinatorIpfsDirOf(dataDir)) : undefined
       if (ipfs !== undefined) {
         coordinatorIpfs = ipfs.node
         stopCoordinatorIpfs = ipfs.stop
@@ -244,13 +253,17 @@ export const start = async (options: Options) => {
       }
       const ledger = await Consortium.ledgerFor(chain, keys.coordinator, deployment)
       const governance = await Consortium.governanceFor(chain, keys.coordinator, deployment)
+      const encryptionPublicKey = ipfs === undefined
+        ? undefined
+        : await EncryptionKey.publishFor(chain, keys.coordinator.privateKey, governance?.addresses.didRegistry, getBytes(keys.coordinatorEncryption.privateKey))
       coordinator = await Coordinator.start({
         store,
         ledger,
         governance,
         startTimeoutMs: options.startTimeoutMs,
         logLevel: Log.levelOf(process.env.JOINTLY_LOG),
-        ...(ipfs === undefined ? {} : { artifactBlocks: ipfs.blocks })
+        ...(ipfs === undefined ? {} : { artifactBlocks: ipfs.blocks }),
+        ...(encryptionPublicKey === undefined ? {} : { encryptionPublicKey })
       })
       const running = coordinator
       stopped.push(async () => {

@@ -6,13 +6,20 @@
  */
 import { Effect, Exit, Scope } from "effect"
 import { hexlify } from "ethers"
+import { randomBytes } from "node:crypto"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { sha256 } from "multiformats/hashes/sha2"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
 import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
+import * as CertificateFile from "@jointly/core/internal/artifacts/CertificateFile"
 import * as CheckpointChain from "./CheckpointChain.ts"
+import * as dagJson from "@ipld/dag-json"
+import * as SealedArtifacts from "./SealedArtifacts.ts"
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 const taskId = "0x" + "ab".repeat(32)
@@ -26,9 +33,12 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
   const events: Array<CheckpointChain.Sealed> = []
   let chain: CheckpointChain.CheckpointChain
 
+  // The coordinator's node keeps its store on disk, as a deployed one does (its garbage collection takes the store lock).
+  const directory = mkdtempSync(join(tmpdir(), "jointly-checkpoints-"))
+
   beforeAll(async () => {
     scope = await run(Scope.make())
-    const started = await run(Scope.provide(HeliaBlocks.make(), scope))
+    const started = await run(Scope.provide(HeliaBlocks.make({ directory }), scope))
     coordinator = started.blocks
     verifier = (await run(Scope.provide(HeliaBlocks.make({ peers: [started.node.addresses[0]!], defaultTimeoutMs: 10_000 }), scope))).blocks
     party = (await run(Scope.provide(HeliaBlocks.make({ peers: [started.node.addresses[0]!], defaultTimeoutMs: 10_000 }), scope))).blocks
@@ -47,6 +57,7 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
 
   afterAll(async () => {
     await run(Scope.close(scope, Exit.void))
+    rmSync(directory, { recursive: true, force: true })
   })
 
   const get = async (cid: string) => {
@@ -89,5 +100,57 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
     // A task with no anchor on chain.
     const unanchored = await CheckpointChain.verify({ taskId, events, anchor: undefined, get })
     expect(unanchored.filter((c) => !c.ok).map((c) => c.detail)).toEqual(["no ipfs:checkpoint commitment on chain"])
+  }, 60_000)
+
+  it("a tampered or re-linked middle link stops the walk there, named with its place (typed CheckpointLinkBroken); the checks report it", async () => {
+    const middle = events[2]!
+    const walkWith = (list: ReadonlyArray<CheckpointChain.Sealed>, serve: (cid: string) => Promise<Uint8Array | undefined>) =>
+      run(Effect.flip(CheckpointChain.walk({ taskId, events: list, get: serve })))
+    // A node serves other bytes for the middle link: the same fields with another ciphertext hash.
+    const original = dagJson.decode<Record<string, unknown>>((await get(middle.link!))!)
+    const forged = dagJson.encode({ ...original, root: "0x" + "00".repeat(32) })
+    const tampered = await walkWith(events, async (cid) => (cid === middle.link ? forged : get(cid)))
+    expect(tampered).toMatchObject({ _tag: "CheckpointLinkBroken", index: 2, link: middle.link, reason: "Tampered" })
+    // The store re-links checkpoint 2 to another body (a well-formed new link on the node, its event rewritten): the
+    // later link still names the genuine one, so the walk stops at checkpoint 2.
+    const other = { key: middle.key, attempt: middle.attempt, cid: events[0]!.cid, root: events[0]!.root }
+    const relinked = await run(chain.link(taskId, events.slice(0, 2), other))
+    const rewritten = events.map((e, i) => (i === 2 ? { ...other, link: relinked.cid } : e))
+    expect(await walkWith(rewritten, get)).toMatchObject({ index: 2, link: middle.link, reason: "Unlinked", detail: expect.stringContaining(relinked.cid) })
+    // verify's checks: one failure, naming link 2.
+    const anchor = await run(chain.anchorOf(events.at(-1)!.link!))
+    const failed = (await CheckpointChain.verify({ taskId, events, anchor, get: async (cid) => (cid === middle.link ? forged : get(cid)) })).filter((c) => !c.ok)
+    expect(failed.map((c) => [c.name.replace(/^checkpoint chain \S+: /, ""), c.detail.split(":")[0]])).toEqual([["link 2", "Tampered"]])
+    // Untouched, the whole chain walks: every link, first to last.
+    expect((await run(CheckpointChain.walk({ taskId, events, get }))).links.map((l) => l.seq)).toEqual([0, 1, 2, 3, 4])
+  }, 60_000)
+
+  it("garbage collection deletes the released bodies from the store; kept bodies, links, a model and a certificate stay and verify", async () => {
+    // What else the coordinator's node keeps: a task's model sealed to its parties, an operator's certified document.
+    const model = { layers: [[0.25, -1.5]], round: 5 }
+    const sealedModel = await SealedArtifacts.make({ blocks: coordinator, keyOf: async () => hexlify(reader.publicKey) }).publish(taskId, "model", new TextEncoder().encode(JSON.stringify(model)), ["0x" + "11".repeat(20)])
+    const document = new TextEncoder().encode("purchase order 42: 1,000 units")
+    const salt = randomBytes(32)
+    const docHash = CertificateFile.docHashOf(salt, document)
+    const certificate = await run(CertificateFile.put({ blocks: coordinator, document, docHash, name: "order.txt", readers: [reader.publicKey] }))
+    const released = events.slice(0, 3)
+    for (const e of released) expect(await run(coordinator.has(e.cid))).toBe(true)
+
+    const deleted = await run(chain.collect())
+    expect(deleted).toBeGreaterThanOrEqual(released.length)
+    for (const e of released) expect(await run(coordinator.has(e.cid))).toBe(false)
+    for (const e of events.slice(3)) expect(await run(coordinator.has(e.cid))).toBe(true)
+    for (const e of events) expect(await run(coordinator.has(e.link!))).toBe(true)
+
+    // Fetched by another node and checked: the chain walks, the kept checkpoint, the model and the document open.
+    const anchor = await run(chain.anchorOf(events.at(-1)!.link!))
+    expect((await CheckpointChain.verify({ taskId, events, anchor, get })).every((c) => c.ok)).toBe(true)
+    const last = JSON.parse(new TextDecoder().decode(Envelope.open(await run(verifier.get(events.at(-1)!.cid)), reader.secretKey, `task/${taskId}/checkpoint`)))
+    expect(last).toEqual({ round: 5, weights: [5, 10] })
+    expect(JSON.parse(new TextDecoder().decode(Envelope.open(await run(verifier.get(sealedModel.published!.cid)), reader.secretKey, SealedArtifacts.labelOf(taskId, "model"))))).toEqual(model)
+    const fetched = await run(CertificateFile.fetchDocument({ blocks: verifier, cid: certificate.cid, meta: certificate.meta, salt, onChain: { docHash, metaHash: CertificateFile.metaHashOf(certificate.meta) }, readerKey: reader.secretKey }))
+    expect(new TextDecoder().decode(fetched!)).toBe("purchase order 42: 1,000 units")
+    // A second collection finds nothing more to delete.
+    expect(await run(chain.collect())).toBe(0)
   }, 60_000)
 })

@@ -15,7 +15,9 @@
  * A checkpoint's body is needed only until a later one is safely recorded: once a checkpoint is saved (its
  * `CheckpointSealed` event written in the transaction that saves it), the coordinator's node unpins the bodies
  * older than the newest `keep` (default 2), so a long training does not keep every round's model for ever. The
- * link blocks stay pinned (a few hundred bytes each): they are the record `verify` walks.
+ * link blocks stay pinned (a few hundred bytes each): they are the record `verify` walks. Unpinned bodies are then
+ * deleted from the node's store by its garbage collection (`collect`, run after a release): one collection at a
+ * time per node, a release made while one runs served by one more run after it, each bounded in time.
  */
 import { Effect, Schema } from "effect"
 import { hexlify } from "ethers"
@@ -56,8 +58,13 @@ export const DEFAULT_KEEP = 2
 
 const hashOf = async (bytes: Uint8Array) => hexlify((await sha256.digest(bytes)).digest)
 
-export const make = (o: { readonly blocks: ArtifactBlocksShape; readonly keep?: number }) => {
+export const make = (o: { readonly blocks: ArtifactBlocksShape; readonly keep?: number; readonly gcTimeoutMs?: number }) => {
   const keep = Math.max(1, o.keep ?? DEFAULT_KEEP)
+  // Releases come from every running task; a collection walks the whole store, so they are not run side by side.
+  let collecting: "idle" | "running" | "again" = "idle"
+  const collectOnce = o.blocks.collectGarbage(o.gcTimeoutMs === undefined ? {} : { timeoutMs: o.gcTimeoutMs })
+  const collectLoop = (deleted: number): Effect.Effect<number, BlockStoreFailed> =>
+    Effect.flatMap(collectOnce, (n) => collecting === "again" ? (collecting = "running", collectLoop(deleted + n)) : Effect.succeed(deleted + n))
   return {
     keep,
     /** Puts the link of a new checkpoint after `previous` (the task's earlier `CheckpointSealed` events, in order). */
@@ -81,6 +88,16 @@ export const make = (o: { readonly blocks: ArtifactBlocksShape; readonly keep?: 
           released.push(superseded.cid)
         }
         return released
+      }),
+    /**
+     * Garbage-collects the node (what `release` unpinned leaves its store); how many blocks went. Asked while a
+     * collection runs, it returns 0 at once and that collection runs once more when it ends.
+     */
+    collect: (): Effect.Effect<number, BlockStoreFailed> =>
+      Effect.suspend(() => {
+        if (collecting !== "idle") return (collecting = "again", Effect.succeed(0))
+        collecting = "running"
+        return Effect.ensuring(collectLoop(0), Effect.sync(() => void (collecting = "idle")))
       })
   }
 }
@@ -93,10 +110,84 @@ export interface Check {
   readonly detail: string
 }
 
+/** A link of a task's checkpoint chain that does not check: the first one met walking back from the head. */
+export class CheckpointLinkBroken extends Schema.TaggedError<CheckpointLinkBroken>()("CheckpointLinkBroken", {
+  taskId: Schema.String,
+  /** The checkpoint's place in the task (0 for its first), the link the walk expected there. */
+  index: Schema.Int,
+  link: Schema.String,
+  /**
+   * `Unlinked`: the chain reaches another link than the task's checkpoint names (or a checkpoint names none);
+   * `Missing`: no connected node has it; `Tampered`: its bytes do not hash to its CID; `NotALink`: it does not
+   * decode as one; `Mismatch`: it names another checkpoint than the task's; `Extra`: the first link names a
+   * predecessor the task does not have.
+   */
+  reason: Schema.Literals(["Unlinked", "Missing", "Tampered", "NotALink", "Mismatch", "Extra"]),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `checkpoint ${this.index} of ${this.taskId}: link ${this.link} ${this.reason}: ${this.detail}`
+  }
+}
+
+/** What a whole walk found: every link, from the head (its hash, for the anchor) back to the first. */
+export interface Walked {
+  readonly headHash: string
+  readonly links: ReadonlyArray<Link>
+}
+
 /**
- * Walks the link chain back from the last checkpoint's link and checks it against the chain's anchor and the
- * task's `CheckpointSealed` events: the head's hash is the anchor, every link hashes to its CID, decodes, names
- * its event's CID, hash, key and attempt in order, and the walk ends (`prev: null`) at the first event.
+ * Walks the link chain back from the last checkpoint's link, fetching every link by CID: each hashes to its CID,
+ * decodes, names its `CheckpointSealed` event's CID, hash, key and attempt in order, and the walk ends
+ * (`prev: null`) at the first event. The first link that does not is the error, named with its place and why.
+ */
+export const walk = (o: {
+  readonly taskId: string
+  readonly events: ReadonlyArray<Sealed>
+  readonly get: (cid: string) => Promise<Uint8Array | undefined>
+}): Effect.Effect<Walked, CheckpointLinkBroken> =>
+  Effect.gen(function*() {
+    const broken = (index: number, link: string, reason: CheckpointLinkBroken["reason"], detail: string) =>
+      new CheckpointLinkBroken({ taskId: o.taskId, index, link, reason, detail })
+    const unlinked = o.events.findIndex((e) => e.link === undefined)
+    if (o.events.length === 0 || unlinked >= 0) return yield* broken(Math.max(0, unlinked), "none", "Unlinked", "a checkpoint of this task names no link")
+    const links: Array<Link> = []
+    let headHash = ""
+    let at: string | null = o.events.at(-1)!.link!
+    for (let i = o.events.length - 1; i >= 0; i--) {
+      const event = o.events[i]!
+      if (at !== event.link) return yield* broken(i, String(at), "Unlinked", `the chain reaches ${at}, the task's checkpoint ${i} is linked by ${event.link}`)
+      const cid: string = at
+      const bytes = yield* Effect.promise(() => o.get(cid))
+      if (bytes === undefined) return yield* broken(i, cid, "Missing", "not found on IPFS (no connected node holds it)")
+      if ((yield* Effect.promise(() => cidOf(bytes, "dag-json"))).toString() !== cid) return yield* broken(i, cid, "Tampered", "the block received does not hash to its CID")
+      if (i === o.events.length - 1) headHash = yield* Effect.promise(() => hashOf(bytes))
+      const decoded = Schema.decodeUnknownExit(Link)(decodeLink(bytes))
+      if (decoded._tag !== "Success") return yield* broken(i, cid, "NotALink", "it does not decode as a checkpoint link")
+      const link = decoded.value
+      const same = link.task === o.taskId.toLowerCase() && link.seq === i && link.checkpoint === event.cid && link.root === event.root && link.key === event.key && link.attempt === event.attempt
+      if (!same) return yield* broken(i, cid, "Mismatch", `it names checkpoint ${link.seq} ${link.checkpoint} (${link.root}); the task's is ${event.cid} (${event.root})`)
+      links.unshift(link)
+      at = link.prev
+    }
+    if (at !== null) return yield* broken(0, o.events[0]!.link!, "Extra", `the first link names a predecessor ${at} the task does not have`)
+    return { headHash, links }
+  })
+
+/** A link block's value with its `prev` link as text (dag-json decodes it as a CID); undefined when it is not dag-json. */
+const decodeLink = (bytes: Uint8Array): unknown => {
+  try {
+    const raw = dagJson.decode<{ prev?: unknown }>(bytes)
+    const prev = CID.asCID(raw.prev)
+    return prev === null ? raw : { ...raw, prev: prev.toString() }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * `verify`'s checks of a task's checkpoint chain: the whole walk (`walk`: the first broken link is one failed
+ * check naming it), and the head link's hash against the chain's anchor.
  */
 export const verify = async (o: {
   readonly taskId: string
@@ -105,55 +196,15 @@ export const verify = async (o: {
   readonly anchor: string | undefined
   readonly get: (cid: string) => Promise<Uint8Array | undefined>
 }): Promise<ReadonlyArray<Check>> => {
-  const checks: Array<Check> = []
-  const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail })
-  const head = o.events.at(-1)?.link
-  const name = `checkpoint chain ${head}`
-  if (head === undefined || o.events.some((e) => e.link === undefined)) {
-    check(name, false, "a checkpoint of this task names no link")
-    return checks
+  const name = `checkpoint chain ${o.events.at(-1)?.link}`
+  const walked = await Effect.runPromise(Effect.result(walk(o)))
+  if (walked._tag === "Failure") {
+    const e = walked.failure
+    return [{ name: `${name}: link ${e.index}`, ok: false, detail: `${e.reason}: ${e.link}: ${e.detail}` }]
   }
-  let at: string | null = head
-  for (let i = o.events.length - 1; i >= 0; i--) {
-    const event = o.events[i]!
-    if (at !== event.link) {
-      check(`${name}: link ${i}`, false, `the chain reaches ${at}, the task's checkpoint ${i} is linked by ${event.link}`)
-      return checks
-    }
-    const bytes = await o.get(at)
-    if (bytes === undefined) {
-      check(`${name}: link ${i}`, false, `${at} not found on IPFS (no connected node holds it)`)
-      return checks
-    }
-    const intact = (await cidOf(bytes, "dag-json")).toString() === at
-    const root = await hashOf(bytes)
-    if (i === o.events.length - 1) check(`${name}: the chain holds its hash`, intact && root === o.anchor, o.anchor === undefined ? "no ipfs:checkpoint commitment on chain" : `anchor ${o.anchor}, head link ${root}`)
-    if (!intact) {
-      check(`${name}: link ${i}`, false, `${at} does not hash to its CID`)
-      return checks
-    }
-    let value: unknown
-    try {
-      // The `prev` link decodes as a CID; the Schema takes its text.
-      const raw = dagJson.decode<{ prev?: unknown }>(bytes)
-      const prev = CID.asCID(raw.prev)
-      value = prev === null ? raw : { ...raw, prev: prev.toString() }
-    } catch {
-      value = undefined
-    }
-    const decoded = Schema.decodeUnknownExit(Link)(value)
-    if (decoded._tag !== "Success") {
-      check(`${name}: link ${i}`, false, `${at} is not a checkpoint link`)
-      return checks
-    }
-    const link = decoded.value
-    const same = link.task === o.taskId.toLowerCase() && link.seq === i && link.checkpoint === event.cid && link.root === event.root && link.key === event.key && link.attempt === event.attempt
-    if (!same) {
-      check(`${name}: link ${i}`, false, `${at} names checkpoint ${link.seq} ${link.checkpoint} (${link.root}); the task's is ${event.cid} (${event.root})`)
-      return checks
-    }
-    at = link.prev
-  }
-  check(`${name}: links every checkpoint`, at === null, at === null ? `${o.events.length} checkpoint(s), each CID and ciphertext hash in order` : `the first link names a predecessor ${at} the task does not have`)
-  return checks
+  const { headHash } = walked.success
+  return [
+    { name: `${name}: the chain holds its hash`, ok: headHash === o.anchor, detail: o.anchor === undefined ? "no ipfs:checkpoint commitment on chain" : `anchor ${o.anchor}, head link ${headHash}` },
+    { name: `${name}: links every checkpoint`, ok: true, detail: `${o.events.length} checkpoint(s), each link fetched and checked, each CID and ciphertext hash in order` }
+  ]
 }

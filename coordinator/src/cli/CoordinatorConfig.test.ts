@@ -2,10 +2,19 @@
  * `jointly coordinator --config`: one Schema over the file and the environment (the environment winning), paths
  * relative to the file, and the rules a config as a whole must keep (no plain HTTP on another interface).
  */
+import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Redacted } from "effect"
+import { computeAddress } from "ethers"
 import { describe, expect, it } from "vitest"
+import * as AccountKeystore from "../keys/AccountKeystore.ts"
+import * as EncryptionKey from "../keys/EncryptionKey.ts"
 import * as CoordinatorConfig from "./CoordinatorConfig.ts"
 
 const file = "/srv/jointly/coordinator.json"
+const zero = "0x" + "00".repeat(20)
+const deployment = { chainId: "31337", registry: zero, ledger: zero, deployBlock: "1", supervisor: zero, registryTx: "0x" + "00".repeat(32), ledgerTx: "0x" + "00".repeat(32) }
 const base = { store: "db", chain: { rpcUrl: "http://10.0.0.2:8545", deployment: "deployment.json" }, keystore: "coordinator-key.json" }
 
 describe("CoordinatorConfig", () => {
@@ -76,5 +85,25 @@ describe("CoordinatorConfig", () => {
     expect(CoordinatorConfig.decode(file, base, {}).ipfs).toBeUndefined()
     expect(() => CoordinatorConfig.decode(file, { ...base, ipfs: { peers: ["10.0.0.5:4011"] } }, {})).toThrow(/ipfs/)
     expect(() => CoordinatorConfig.decode(file, { ...base, ipfs: "on" }, {})).toThrow(/ipfs/)
+  })
+
+  it("reads the coordinator's encryption keystore (relative to the file, or from the environment) and opens it with the account's passphrase", async () => {
+    expect(CoordinatorConfig.decode(file, { ...base, encryptionKeystore: "encryption-key.json" }, {}).encryptionKeystore).toBe("/srv/jointly/encryption-key.json")
+    expect(CoordinatorConfig.decode(file, base, { JOINTLY_COORDINATOR_ENCRYPTION_KEYSTORE: "/keys/enc.json" }).encryptionKeystore).toBe("/keys/enc.json")
+    expect(CoordinatorConfig.decode(file, base, {}).encryptionKeystore).toBeUndefined()
+    const dir = await mkdtemp(join(tmpdir(), "jointly-coordinator-config-"))
+    try {
+      const passphrase = "correct horse battery staple"
+      await AccountKeystore.create(join(dir, "key.json"), passphrase, { scryptN: 1 << 10 })
+      const encryption = await AccountKeystore.create(join(dir, "enc.json"), passphrase, { scryptN: 1 << 10 })
+      await writeFile(join(dir, "deployment.json"), JSON.stringify(deployment))
+      const c = CoordinatorConfig.decode(join(dir, "coordinator.json"), { store: "db", chain: { rpcUrl: "http://127.0.0.1:8545", deployment: "deployment.json" }, keystore: "key.json", encryptionKeystore: "enc.json" }, {})
+      const { encryptionSecretKey } = await CoordinatorConfig.materials(c, passphrase)
+      // The secret key is the keystore's: its public key's address is the one the keystore was made for.
+      expect(computeAddress(EncryptionKey.publicKeyOf(Redacted.value(encryptionSecretKey!)))).toBe(encryption.address)
+      expect((await CoordinatorConfig.materials({ ...c, encryptionKeystore: undefined }, passphrase)).encryptionSecretKey).toBeUndefined()
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

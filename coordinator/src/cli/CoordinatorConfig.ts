@@ -12,8 +12,8 @@
  */
 import { readFile } from "node:fs/promises"
 import { dirname, isAbsolute, resolve } from "node:path"
-import { Config, ConfigProvider, Effect, Schema } from "effect"
-import type { Wallet } from "ethers"
+import { Config, ConfigProvider, Effect, Redacted, Schema } from "effect"
+import { getBytes, type Wallet } from "ethers"
 import { IpfsConfig } from "@jointly/core/internal/artifacts/IpfsConfig"
 import type { Deployment } from "@jointly/core/internal/ledger/Ledger"
 import { isLoopback } from "@jointly/core/internal/net/Endpoint"
@@ -54,6 +54,12 @@ export const CoordinatorConfig = Schema.Struct({
   }),
   /** The coordinator account's encrypted keystore (`jointly keys new`); passphrase in JOINTLY_COORDINATOR_KEY_PASSPHRASE. */
   keystore: Schema.String,
+  /**
+   * A second keystore (`jointly keys new`, same passphrase) whose secp256k1 key is the coordinator's encryption
+   * key: published in the coordinator account's DID at start, it makes the coordinator a reader of the checkpoints
+   * of the tasks it runs (artifacts/CheckpointChain.ts). Absent: checkpoints are sealed to the parties only.
+   */
+  encryptionKeystore: Schema.optional(Schema.String),
   /**
    * Several instances over one PostgreSQL `store` (coordinator/src/cluster/): the lease period in ms (default
    * 10 000; a dead instance's tasks are taken over within two) and this instance's id (default host, pid, random).
@@ -135,6 +141,7 @@ export const decode = (file: string | undefined, fileContents: unknown, env: Rec
     trustProxy,
     store: isUrl ? c.store : fromFile(`${ENV_PREFIX}_STORE`, c.store),
     keystore: fromFile(`${ENV_PREFIX}_KEYSTORE`, c.keystore),
+    ...(c.encryptionKeystore === undefined ? {} : { encryptionKeystore: fromFile(`${ENV_PREFIX}_ENCRYPTION_KEYSTORE`, c.encryptionKeystore) }),
     chain: { ...c.chain, deployment: fromFile(`${ENV_PREFIX}_CHAIN_DEPLOYMENT`, c.chain.deployment) },
     ...(c.ipfs === undefined || c.ipfs === "off" || c.ipfs.directory === undefined ? {} : { ipfs: { ...c.ipfs, directory: fromFile(`${ENV_PREFIX}_IPFS_DIRECTORY`, c.ipfs.directory) } }),
     ...(c.tls === undefined ? {} : { tls: { cert: fromFile(`${ENV_PREFIX}_TLS_CERT`, c.tls.cert), key: fromFile(`${ENV_PREFIX}_TLS_KEY`, c.tls.key) } })
@@ -184,6 +191,8 @@ export interface Materials {
   readonly tls?: TlsMaterial
   readonly deployment: Deployment
   readonly wallet: Wallet
+  /** The coordinator's encryption secret key, when the config names an `encryptionKeystore`. */
+  readonly encryptionSecretKey?: Redacted.Redacted<Uint8Array>
 }
 
 export const readTls = async (c: Resolved): Promise<TlsMaterial | undefined> => {
@@ -204,7 +213,8 @@ export const materials = async (c: Resolved, passphrase: string | undefined): Pr
     throw new CoordinatorConfigError({ source: c.chain.deployment, detail: `chain.deployment: ${error.message}` })
   })
   const wallet = await AccountKeystore.open(c.keystore, passphrase, PASSPHRASE_ENV)
-  return { ...(tls === undefined ? {} : { tls }), deployment, wallet }
+  const encryption = c.encryptionKeystore === undefined ? undefined : await AccountKeystore.open(c.encryptionKeystore, passphrase, PASSPHRASE_ENV)
+  return { ...(tls === undefined ? {} : { tls }), deployment, wallet, ...(encryption === undefined ? {} : { encryptionSecretKey: Redacted.make(getBytes(encryption.privateKey)) }) }
 }
 
 /** A fee in gwei (up to 9 decimals) as wei. */

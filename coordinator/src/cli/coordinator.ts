@@ -4,9 +4,10 @@
  * encrypted keystore). Prints one JSON line `{"event":"ready",…}` on stdout; SIGHUP re-reads the certificate
  * and key (rotation without a restart); SIGTERM/SIGINT stop it.
  */
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Redacted, Scope } from "effect"
 import { checkpointsKeptOf, nodeOptions } from "@jointly/core/internal/artifacts/IpfsConfig"
 import * as Coordinator from "../Coordinator.ts"
+import * as EncryptionKey from "../keys/EncryptionKey.ts"
 import * as Consortium from "../local/Consortium.ts"
 import * as Log from "../Log.ts"
 import * as SocketLimits from "../transport/SocketLimits.ts"
@@ -26,7 +27,7 @@ const socketLimitsOf = (c: CoordinatorConfig.Resolved): SocketLimits.SocketLimit
 
 export const run = async (options: { readonly config?: string; readonly env: Record<string, string | undefined> }) => {
   const config = await CoordinatorConfig.load(options.config, options.env)
-  const { tls, deployment, wallet } = await CoordinatorConfig.materials(config, options.env[CoordinatorConfig.PASSPHRASE_ENV])
+  const { tls, deployment, wallet, encryptionSecretKey } = await CoordinatorConfig.materials(config, options.env[CoordinatorConfig.PASSPHRASE_ENV])
   // One chain client for the task ledger and the governance views of the coordinator's key.
   const chain = await Consortium.connect(config.chain.rpcUrl, {
     embedded: false,
@@ -35,6 +36,8 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
   })
   const ledger = await Consortium.ledgerFor(chain, wallet, deployment)
   const governance = await Consortium.governanceFor(chain, wallet, deployment)
+  // Its encryption key, published in its DID where readers' keys are looked up, before any task is sealed to it.
+  const encryptionPublicKey = encryptionSecretKey === undefined ? undefined : await EncryptionKey.publishFor(chain, wallet.privateKey, governance?.addresses.didRegistry, Redacted.value(encryptionSecretKey))
   const logLevel = Log.levelOf(process.env.JOINTLY_LOG)
   // The embedded IPFS node the config asks for (stopped with the process): results and models go there sealed.
   const ipfsScope = Effect.runSync(Scope.make())
@@ -45,6 +48,7 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
   const coordinator = await Coordinator.start({
     ...(ipfs === undefined ? {} : { artifactBlocks: ipfs.blocks }),
     ...(checkpointsKeptOf(config.ipfs) === undefined ? {} : { checkpointsKept: checkpointsKeptOf(config.ipfs)! }),
+    ...(encryptionPublicKey === undefined ? {} : { encryptionPublicKey }),
     logLevel,
     store: config.store,
     ledger,

@@ -92,6 +92,11 @@ export interface Deps {
   readonly sealed?: SealedArtifacts
   /** The task's checkpoints linked in a chain on that node, superseded bodies released (with `sealed`). */
   readonly checkpoints?: CheckpointChain.CheckpointChain
+  /**
+   * The coordinator's account when it has an encryption key (keys/EncryptionKey.ts): a reader, beside the task's
+   * parties, of every checkpoint of the tasks it runs — never of a result or a model.
+   */
+  readonly checkpointReader?: string
   readonly options?: Options
 }
 
@@ -320,8 +325,12 @@ export const make = (deps: Deps): SchedulerShape => {
       const chain = deps.checkpoints
       if (chain === undefined) return
       const released = yield* chain.release(yield* sealedCheckpoints(task.id))
-      if (released.length > 0) log.info("superseded checkpoints unpinned", { taskId: task.id, released })
-    }).pipe(Effect.catch((error) => Effect.sync(() => void log.warn("superseded checkpoints not unpinned", { taskId: task.id, error: String(error) }))))
+      if (released.length === 0) return
+      log.info("superseded checkpoints unpinned", { taskId: task.id, released })
+      // Unpinned is not deleted: the node's garbage collection removes the bodies from its store.
+      const deleted = yield* chain.collect()
+      if (deleted > 0) log.info("IPFS garbage collected", { taskId: task.id, deleted })
+    }).pipe(Effect.catch((error) => Effect.sync(() => void log.warn("superseded checkpoints not released or collected", { taskId: task.id, error: String(error) }))))
 
   /**
    * The task's checkpoints on IPFS, committed on chain once as phase `ipfs:checkpoint` when the task succeeds: the
@@ -417,8 +426,10 @@ export const make = (deps: Deps): SchedulerShape => {
         commit: (phase, root) => fenced(store.commitPhase(claim, phase, root)),
         checkpoint: {
           // A copy sealed to the task's parties goes to IPFS first; its CID is recorded with the checkpoint itself.
+          // The coordinator is a reader too when it has an encryption key: a checkpoint is its own state of the run
+          // (it holds it in its store already), which it or another instance reads back when the task resumes.
           save: (key, value) =>
-            Effect.flatMap(sealedCopy(task, "checkpoint", value, participantsOf(task.spec)), (sealed) =>
+            Effect.flatMap(sealedCopy(task, "checkpoint", value, [...participantsOf(task.spec), ...(deps.checkpointReader === undefined ? [] : [deps.checkpointReader])]), (sealed) =>
               sealed === undefined
                 ? fenced(store.saveCheckpoint(claim, key, task.attempt, value))
                 : Effect.flatMap(linkCheckpoint(task, key, sealed), (link) =>

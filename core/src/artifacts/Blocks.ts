@@ -50,6 +50,13 @@ export interface ArtifactBlocksShape {
   readonly unpin: (cid: string) => Effect.Effect<void, InvalidCid | BlockStoreFailed>
   /** True when this node pins the block (what it keeps through a garbage collection). */
   readonly pinned: (cid: string) => Effect.Effect<boolean, InvalidCid | BlockStoreFailed>
+  /**
+   * Deletes every block this node holds that no pin keeps (neither pinned nor linked from a pinned block): what
+   * `unpin` released is then gone from its store, not only unprotected. Serialised with the node's puts and pins
+   * (a block put is pinned before a collection can see it); a collection that outlasts `timeoutMs` stops where it
+   * is (what it deleted stays deleted). Returns how many blocks it deleted.
+   */
+  readonly collectGarbage: (options?: { readonly timeoutMs?: number }) => Effect.Effect<number, BlockStoreFailed>
 }
 
 export class ArtifactBlocks extends Context.Service<ArtifactBlocks, ArtifactBlocksShape>()("jointly/ArtifactBlocks") {}

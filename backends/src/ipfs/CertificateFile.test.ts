@@ -13,8 +13,8 @@ import { Effect, Exit, Scope } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type ArtifactBlocksShape, cidOf } from "@jointly/core/internal/artifacts/Blocks"
 import * as Ecies from "@jointly/core/internal/crypto/Ecies"
-import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
-import * as CertificateFile from "./CertificateFile.ts"
+import * as HeliaBlocks from "./HeliaBlocks.ts"
+import * as CertificateFile from "@jointly/core/internal/artifacts/CertificateFile"
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 

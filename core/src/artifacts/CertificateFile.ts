@@ -22,9 +22,9 @@ import { Effect, Schema } from "effect"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { concatBytes } from "@noble/hashes/utils.js"
 import { hexlify, keccak256, toUtf8Bytes } from "ethers"
-import type { ArtifactBlocksShape, BlockError, BlockStoreFailed } from "@jointly/core/internal/artifacts/Blocks"
-import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
-import { canonicalJson } from "@jointly/core/internal/wire/Canonical"
+import type { ArtifactBlocksShape, BlockError, BlockStoreFailed } from "./Blocks.ts"
+import * as Envelope from "./Envelope.ts"
+import { canonicalJson } from "../wire/Canonical.ts"
 
 /** What the metadata hash on chain covers when the document is on IPFS. */
 export const CertificateMeta = Schema.Struct({ name: Schema.String, bytes: Schema.Int, cid: Schema.String, note: Schema.optional(Schema.String) })
