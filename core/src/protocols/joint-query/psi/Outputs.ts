@@ -22,16 +22,38 @@ import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
 import * as RowRuns from "../RowRuns.ts"
 import type { SpillError } from "../Spill.ts"
+import * as External from "./External.ts"
 import * as Spec from "./spec.ts"
 import * as Party from "./Party.ts"
 
 export const handlers = (ctx: Party.Context) => {
+  /**
+   * Matching on disk (External.ts): partition by partition, then, for a spilled own set, the output's ids as runs
+   * sorted by row (what the output stage merges, as for the OT engine's buckets); an own set in memory keeps `matched`.
+   */
+  const finishExternal = (external: External.Store, session: ParticipantSession, s: Party.Peered) =>
+    Effect.gen(function*() {
+      const parties = session.participants
+      const me = parties.indexOf(session.self)
+      const others = parties.map((_, i) => i).filter((i) => i !== me)
+      const flags = yield* External.match(external, me, Party.sizeOf(s), others)
+      const matched = External.flagged(flags)
+      s.cardinality = matched.length
+      if (ctx.hiding) return {}
+      if (external.own === undefined) s.matched = matched
+      else if (ctx.params.receivers.includes(session.self)) {
+        s.runs = yield* External.runsOf(external.own, flags, ctx.mode === "difference" ? 0 : 1, Spec.bucketIdsOf(ctx.params))
+      }
+      return {}
+    }).pipe(Effect.catchTag("SpillError", (error) => Party.fail(session, Spec.finish.name, "SpillFailed", error.message)))
+
   const finish = handler(Spec.finish, (_request, session) =>
     Effect.gen(function*() {
       const stage = Spec.finish.name
       const s = yield* Party.onRing(session, stage)
       if (!Party.matchers(ctx, session).includes(session.self)) return {}
       if (s.cardinality !== undefined) return yield* Party.fail(session, stage, "DuplicateChunk", "already finished")
+      if (s.external !== undefined) return yield* finishExternal(s.external, session, s)
       const own = yield* Party.assembled(ctx, session, s, stage, session.self)
       const others: Array<(i: number) => boolean> = []
       for (const party of session.participants) {
@@ -207,8 +229,9 @@ export const handlers = (ctx: Party.Context) => {
       const written = StreamedOutput.deliver(session, header, lists).pipe(
         Effect.catchTag("SpillError", (error) => Party.fail(session, stage, "SpillFailed", error.message))
       )
-      // The runs were the spill directory's last use.
-      const { digest, location } = yield* (s.runs === undefined || s.spilled === undefined ? written : Effect.ensuring(written, s.spilled.dir.remove))
+      // The runs (or the external ring's files) were the spill directory's last use.
+      const done = s.runs?.dir ?? s.external?.dir
+      const { digest, location } = yield* (done === undefined ? written : Effect.ensuring(written, done.remove))
       return { cardinality, digest, location, alignment }
     })
   )

@@ -24,6 +24,7 @@ import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
 import type * as IdSpill from "../IdSpill.ts"
 import type * as RowRuns from "../RowRuns.ts"
+import * as External from "./External.ts"
 import type * as Resume from "./Resume.ts"
 import * as Spec from "./spec.ts"
 
@@ -76,9 +77,11 @@ export interface State {
   readonly spilled?: IdSpill.Spilled
   /**
    * Removes the spill directory when the task is over (Protocol.ts `Releasable`); a new attempt keeps it, as the
-   * task's resumable directory (spec.ts "Resume").
+   * task's resumable directory (spec.ts "Resume"); an external ring's directory goes in either case.
    */
-  readonly release?: (reason: ReleaseReason) => void
+  release?: (reason: ReleaseReason) => void
+  /** ECDH over sets larger than memory (External.ts, spec.ts "External"): what this party keeps of the ring on disk. */
+  external?: External.Store
   /** OT path, spilled set: the leading buckets an earlier attempt finished that this one can keep (Resume.ts). */
   resumable?: ReadonlyArray<Resume.Bucket>
   readonly scalar: Uint8Array
@@ -170,10 +173,13 @@ export const matchers = (ctx: Context, session: ParticipantSession) => Spec.matc
  * holding at most two chunks of own points.
  */
 export const prepare = (ctx: Context, compute: Compute.QueryComputeService, session: ParticipantSession, s: State, index: number) => {
-  const length = Ids.chunkLength(s.set.ids.length, ctx.chunkSize, index)
+  const length = Ids.chunkLength(sizeOf(s), ctx.chunkSize, index)
   if (length === 0 || s.prepared.has(index)) return
-  const ids = s.set.ids.slice(index * ctx.chunkSize, index * ctx.chunkSize + length)
-  const points = Effect.runPromise(compute.hashBlind(ctx.group, domainOf(session), ids, s.scalar))
+  const own = s.external?.own
+  const ids = own !== undefined
+    ? Effect.map(External.readChunk(own, index), (chunk) => chunk.ids)
+    : Effect.succeed(s.set.ids.slice(index * ctx.chunkSize, index * ctx.chunkSize + length))
+  const points = Effect.runPromise(Effect.flatMap(ids, (chunk) => compute.hashBlind(ctx.group, domainOf(session), chunk, s.scalar)))
   points.catch(() => {}) // surfaced by the hop-0 request of that chunk, which awaits it
   s.prepared.set(index, points)
 }

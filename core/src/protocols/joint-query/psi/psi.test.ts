@@ -8,6 +8,7 @@
 import { Effect, Result, Schema } from "effect"
 import { Base64 } from "effect/encoding"
 import { describe, expect, it } from "vitest"
+import * as MemorySource from "../../../data/MemorySource.ts"
 import type { TabularData } from "../../../data/Tabular.ts"
 import * as InMemoryHost from "../../../testing/InMemoryHost.ts"
 import { sha256Digest } from "../../../wire/Canonical.ts"
@@ -19,6 +20,7 @@ import * as IdSpill from "../IdSpill.ts"
 import * as Spill from "../Spill.ts"
 import { csvTable, exampleFile, idSet, intersect, outputs, party, table } from "../TestData.ts"
 import * as Coordinator from "./coordinator.ts"
+import * as External from "./External.ts"
 import * as Participant from "./participant.ts"
 import * as Spec from "./spec.ts"
 
@@ -404,4 +406,92 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
     const { result } = await run("intersection", [bcw[0]!, bcw[1]!], [0], { protocol: "ot" }, flip)
     expect(failure(result).code).toBe("UndecryptablePayload")
   }, 60_000)
+})
+
+describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", () => {
+  const randomId = () => `id-${crypto.getRandomValues(new Uint32Array(2)).join("-")}`
+  const ids = (n: number) => Array.from({ length: n }, randomId)
+  /** Three id columns with planted overlaps (all three, a∩b only, a∩c only), a few repeated ids and empty cells, in random order. */
+  const planted = () => {
+    const [all, ab, ac] = [ids(120), ids(60), ids(40)]
+    const columns = [[...all, ...ab, ...ac, ...ids(300)], [...all, ...ab, ...ids(330)], [...all, ...ac, ...ids(280)]]
+    return columns.map((column, i) => {
+      const rows = [...column, ...column.slice(0, 9), "", ""]
+      const order = Array.from(crypto.getRandomValues(new Uint32Array(rows.length)).entries()).sort((x, y) => x[1] - y[1]).map(([k]) => k)
+      return table(`planted-${i}`, { id: order.map((k) => rows[k]!) })
+    })
+  }
+  // 16 ids per partition and 37 per chunk: ≈ 550 ids are 64 partitions per set, 35 shuffle files, 15 chunks.
+  const onDisk = { protocol: "ecdh", bucketIds: 16, chunkSize: 37 } as const
+  const stages = (host: InMemoryHost.InMemoryHost) => host.transcript.map((t) => `${t.stage}|${t.direction}`)
+  const expectRowOrdered = (output: Output | undefined, data: TabularData, expected: Set<string>) => {
+    expect(new Set(output!.ids)).toEqual(expected)
+    expect(output!.ids!.length).toBe(expected.size)
+    expect(output!.rows!.map((row) => data.strings("id")[row])).toEqual(output!.ids)
+    expect(output!.rows).toEqual([...output!.rows!].sort((x, y) => x - y))
+  }
+
+  it("order and match: the ordered set is a permutation of the spilled one, the matches over 64 partitions those of the plaintext", async () => {
+    const dir = await Effect.runPromise(Spill.inMemory().open("t"))
+    const data = table("t", { id: [...ids(500), "dup", "dup", ""] })
+    const spilled = await Effect.runPromise(IdSpill.spill(MemorySource.make(data), "id", 10_000, dir, 7))
+    const own = await Effect.runPromise(External.order(spilled, dir, 37, 16))
+    const chunks = await Effect.runPromise(Effect.forEach(Array.from({ length: own.offsets.length - 1 }, (_, i) => i), (i) => External.readChunk(own, i)))
+    expect(chunks.slice(0, -1).every((c) => c.ids.length === 37)).toBe(true)
+    const listed = chunks.flatMap((c) => c.ids)
+    expect(listed).toHaveLength(501)
+    expect(new Set(listed)).toEqual(idSet(data, "id"))
+    expect(chunks.flatMap((c) => c.rows).map((row) => data.strings("id")[row])).toEqual(listed)
+    // Random points: set 0 (300), set 1 (250) sharing 120 of them, in chunks of 37.
+    const point = () => crypto.getRandomValues(new Uint8Array(32))
+    const shared = Array.from({ length: 120 }, point)
+    const sets = [[...shared, ...Array.from({ length: 180 }, point)], [...Array.from({ length: 130 }, point), ...shared]]
+    const store = External.make(await Effect.runPromise(Spill.inMemory().open("m")), undefined, 300, 16)
+    expect(store.bits).toBe(5)
+    for (const [source, set] of sets.entries()) {
+      for (let first = 0; first < set.length; first += 37) {
+        await Effect.runPromise(External.keep(store, source, first, new Uint8Array(set.slice(first, first + 37).flatMap((p) => [...p]))))
+      }
+    }
+    const flags = await Effect.runPromise(External.match(store, 0, 300, [1]))
+    expect(External.flagged(flags)).toEqual(Array.from({ length: 120 }, (_, i) => i))
+  })
+
+  it("3-party PSI to two receivers: on disk at every party, or at one, the plaintext intersection and the in-memory ring's output, same messages", async () => {
+    const data = planted()
+    const expected = intersect(...data.map((d) => idSet(d, "id")))
+    expect(expected.size).toBe(120)
+    const inMemory = await run("intersection", data, [0, 2], onDisk)
+    for (const spilling of [[0, 1, 2], [1]]) {
+      const external = await run("intersection", data, [0, 2], onDisk, undefined, spilling)
+      expect((success(external.result) as Spec.Result).cardinality).toBe(120)
+      for (const i of [0, 2]) {
+        expectRowOrdered(external.outputOf(i), data[i]!, expected)
+        expect(external.outputOf(i)!.ids).toEqual(inMemory.outputOf(i)!.ids)
+        expect(external.outputOf(i)!.rows).toEqual(inMemory.outputOf(i)!.rows)
+        expect(external.outputOf(i)!.duplicates).toBe(9)
+      }
+      expect(external.outputOf(1)).toBeUndefined()
+      // The same rounds and messages as the ring in memory; every spill directory opened was removed.
+      expect(stages(external.host)).toEqual(stages(inMemory.host))
+      // Each spilling party opened its set's directory and the ring's; all are removed but the ring's directory of b,
+      // which takes no output: the host releases it when the task ends (InMemoryHost does not).
+      expect(external.spilled.opened).toBe(2 * spilling.length)
+      expect(external.spilled.removed).toBe(external.spilled.opened - 1)
+    }
+  }, 120_000)
+
+  it("difference and cardinality on disk equal the plaintext", async () => {
+    const [a, b] = planted()
+    const [x, y] = [idSet(a!, "id"), idSet(b!, "id")]
+    const difference = await run("difference", [a!, b!], [0], onDisk, undefined, [0, 1])
+    success(difference.result)
+    expectRowOrdered(difference.outputOf(0), a!, new Set([...x].filter((id) => !y.has(id))))
+    expect(difference.spilled).toEqual({ opened: 4, removed: 3 })
+    const cardinality = await run("cardinality", [a!, b!], [1], onDisk, undefined, [0, 1])
+    expect((success(cardinality.result) as Spec.Result).cardinality).toBe(180)
+    expect(cardinality.outputOf(1)!.cardinality).toBe(180)
+    expect(cardinality.outputOf(1)!.ids).toBeUndefined()
+    expect(cardinality.spilled).toEqual({ opened: 4, removed: 3 })
+  }, 120_000)
 })

@@ -212,6 +212,8 @@ export const alignedJoin = (idColumn: string, receivers: ReadonlyArray<string>, 
 export type Protocol = "ecdh" | "ot"
 /** Kinds the OT engine runs: it gives the receiver (and with a reveal, the other party) X∩Y, nothing hidden. */
 export const otModes: ReadonlyArray<Mode> = ["intersection", "difference"]
+/** Kinds the ECDH ring runs over sets on disk (External.ts, "External" above); the others hold the sets in memory. */
+export const externalModes: ReadonlyArray<Mode> = ["intersection", "difference", "cardinality"]
 /** From this many ids in the larger set, the OT engine is the default (spec above). */
 export const OT_DEFAULT_FROM = 16_384
 

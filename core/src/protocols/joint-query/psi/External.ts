@@ -1,0 +1,276 @@
+/**
+ * The ECDH ring over sets larger than memory (spec.ts "External"): the same messages as the in-memory ring, but
+ * what a party holds of them lives in a private spill directory (../Spill.ts), so its memory does not grow with the
+ * sets:
+ *   - its own set, spilled by ../IdSpill.ts, is put in one uniformly random order on disk (`order`: each record to
+ *     one of K files at random, then each file shuffled — a uniform permutation, as the in-memory `Ids.permutation`
+ *     gives), and each hop-0 chunk is read back from it (`readChunk`);
+ *   - the fully-blinded chunks a matcher completes or receives go to partition files by the leading bits of the
+ *     point (`keep`), each element with its position in its set; matching (`match`) then holds one partition of every
+ *     set at a time. The partition is a function of the final, jointly blinded value, computed locally: nothing
+ *     about it leaves the party, so the peers see the messages of the in-memory ring and nothing else;
+ *   - a hiding kind's last hop shuffles the set it relays in bounded memory the same way (`toRelay`, `relayChunk`);
+ *   - a receiver's output lists its ids from the ordered file, flagged by the matching, as row-sorted runs
+ *     (`runsOf`, ../RowRuns.ts) that the output stage merges into row order.
+ *
+ * Points are kept whole (32 bytes), not truncated: matching compares full group elements, exactly as in memory, so
+ * there is no collision term at all; 36 bytes an element on disk, and as typed arrays while a partition is matched.
+ */
+import { Effect } from "effect"
+import * as ElementSet from "../ElementSet.ts"
+import * as Group from "../Group.ts"
+import * as Ids from "../Ids.ts"
+import * as IdSpill from "../IdSpill.ts"
+import * as RowRuns from "../RowRuns.ts"
+import type { SpillDir, SpillError } from "../Spill.ts"
+
+const POINT = Group.POINT_BYTES
+/** A fully-blinded element in a partition file: its point and its u32 position in its set's order. */
+const RECORD = POINT + 4
+/** Files of the directory (a fresh one, its run files RowRuns': FILES … 2·FILES), after those. */
+const SHUFFLE = 4 * IdSpill.FILES
+const MAX_SHUFFLE = IdSpill.FILES
+const ORDER = SHUFFLE + MAX_SHUFFLE
+const OUTBOX = ORDER + 1
+const RELAY = ORDER + 2
+const PARTS = RELAY + MAX_SHUFFLE
+/** At most 2^8 partitions per set, by the top bits of a point's first two bytes (so byte order is kept across them). */
+const MAX_PARTITION_BITS = 8
+const MAX_PARTITIONS = 1 << MAX_PARTITION_BITS
+/** Bytes buffered per file before an append. */
+const BUFFER_BYTES = 32 * 1024
+
+/** Write buffers over many files of one directory; `put` is synchronous, `drain` appends what filled. */
+class Appender {
+  private readonly buffers = new Map<number, { bytes: Uint8Array; used: number }>()
+  private readonly full: Array<readonly [number, Uint8Array]> = []
+  constructor(private readonly dir: SpillDir) {}
+
+  put(file: number, bytes: Uint8Array) {
+    let buffer = this.buffers.get(file)
+    if (buffer === undefined) this.buffers.set(file, buffer = { bytes: new Uint8Array(Math.max(BUFFER_BYTES, bytes.length)), used: 0 })
+    if (buffer.used + bytes.length > buffer.bytes.length) {
+      this.full.push([file, buffer.bytes.slice(0, buffer.used)])
+      buffer.used = 0
+      if (bytes.length > buffer.bytes.length) buffer.bytes = new Uint8Array(bytes.length)
+    }
+    buffer.bytes.set(bytes, buffer.used)
+    buffer.used += bytes.length
+  }
+
+  /** Appends the buffers that filled since the last call. */
+  get drain(): Effect.Effect<void, SpillError> {
+    return Effect.suspend(() => Effect.forEach(this.full.splice(0), ([file, bytes]) => this.dir.append(file, bytes), { discard: true }))
+  }
+
+  /** Appends everything buffered and lets the buffers go. */
+  get flush(): Effect.Effect<void, SpillError> {
+    return Effect.suspend(() => {
+      for (const [file, buffer] of this.buffers) if (buffer.used > 0) this.full.push([file, buffer.bytes.slice(0, buffer.used)])
+      this.buffers.clear()
+      return this.drain
+    })
+  }
+}
+
+/** Start offsets of the IdSpill records in `bytes`, then their end. */
+const boundaries = (bytes: Uint8Array): Array<number> => {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const starts: Array<number> = []
+  let at = 0
+  while (at + 8 <= bytes.length) {
+    starts.push(at)
+    at += 8 + view.getUint32(at + 4, true)
+  }
+  starts.push(at)
+  return starts
+}
+
+/** A party's own set on disk in its random order: where each chunk starts in the ordered file. */
+export interface Ordered {
+  readonly dir: SpillDir
+  /** Byte offset of each chunk, then the file's length. */
+  readonly offsets: ReadonlyArray<number>
+  readonly count: number
+  readonly chunkSize: number
+}
+
+/**
+ * Puts the spilled set in one uniformly random order in `dir`: every record to one of ⌈count / perFile⌉ files
+ * chosen uniformly, then each file shuffled (Fisher–Yates) and appended. For a permutation π, the assignment that
+ * yields it is unique given the file sizes and the shuffles are uniform, so every π is equally likely. Holds one
+ * file at a time.
+ */
+export const order = (spilled: IdSpill.Spilled, dir: SpillDir, chunkSize: number, perFile: number): Effect.Effect<Ordered, SpillError> =>
+  Effect.gen(function*() {
+    const files = Math.min(MAX_SHUFFLE, Math.max(1, Math.ceil(spilled.count / perFile)))
+    const next = Ids.randomWords()
+    const out = new Appender(dir)
+    for (let file = 0; file < IdSpill.FILES; file++) {
+      const bytes = yield* spilled.dir.read(file)
+      const starts = boundaries(bytes)
+      for (let r = 0; r + 1 < starts.length; r++) out.put(SHUFFLE + Ids.uniform(files, next), bytes.subarray(starts[r]!, starts[r + 1]!))
+      yield* out.drain
+    }
+    yield* out.flush
+    const offsets = [0]
+    let written = 0
+    let count = 0
+    for (let k = 0; k < files; k++) {
+      const bytes = yield* dir.read(SHUFFLE + k)
+      const starts = boundaries(bytes)
+      const permutation = Ids.permutation(starts.length - 1)
+      for (const r of permutation) {
+        const record = bytes.subarray(starts[r]!, starts[r + 1]!)
+        out.put(ORDER, record)
+        written += record.length
+        if (++count % chunkSize === 0) offsets.push(written)
+      }
+      yield* out.drain
+      yield* dir.write(SHUFFLE + k, new Uint8Array(0))
+    }
+    yield* out.flush
+    if (count % chunkSize !== 0) offsets.push(written)
+    return { dir, offsets, count, chunkSize }
+  })
+
+const decoded = (bytes: Uint8Array): IdSpill.Bucket => {
+  const out: IdSpill.Bucket = { ids: [], rows: [] }
+  IdSpill.decodeRecords(bytes, out)
+  return out
+}
+
+/** Chunks `from` … `to` − 1 of the ordered set: their ids and rows. */
+const readChunks = (own: Ordered, from: number, to: number) =>
+  Effect.map(own.dir.readRange(ORDER, own.offsets[from]!, own.offsets[to]! - own.offsets[from]!), decoded)
+
+/** Chunk `index` of the ordered set (what hop 0 hashes and blinds). */
+export const readChunk = (own: Ordered, index: number): Effect.Effect<IdSpill.Bucket, SpillError> => readChunks(own, index, index + 1)
+
+/** What a matcher keeps of the ring on disk. */
+export interface Store {
+  readonly dir: SpillDir
+  /** Its own set, when that was spilled (otherwise it is in memory, `State.set`). */
+  readonly own: Ordered | undefined
+  /** Elements a partition (or a shuffle file) is sized for. */
+  readonly perFile: number
+  /** log2 of the partitions of each fully-blinded set. */
+  readonly bits: number
+  readonly writer: Appender
+  readonly next: () => number
+  /** Hiding kinds: chunks of the set this party relays that arrived (to its random files), and whether it is shuffled. */
+  readonly relayChunks: Set<number>
+  relayShuffled: boolean
+}
+
+export const make = (dir: SpillDir, own: Ordered | undefined, largest: number, perFile: number): Store => {
+  let bits = 0
+  while (bits < MAX_PARTITION_BITS && largest > (1 << bits) * perFile) bits++
+  return { dir, own, perFile, bits, writer: new Appender(dir), next: Ids.randomWords(), relayChunks: new Set(), relayShuffled: false }
+}
+
+const partitionFile = (source: number, partition: number) => PARTS + source * MAX_PARTITIONS + partition
+
+/** Files the fully-blinded chunk of set number `source` (its owner's index among the parties) starting at position `first`. */
+export const keep = (store: Store, source: number, first: number, points: Uint8Array): Effect.Effect<void, SpillError> => {
+  const record = new Uint8Array(RECORD)
+  const view = new DataView(record.buffer)
+  const shift = 16 - store.bits
+  for (let j = 0, at = 0; at < points.length; j++, at += POINT) {
+    record.set(points.subarray(at, at + POINT))
+    view.setUint32(POINT, first + j, true)
+    const partition = store.bits === 0 ? 0 : ((points[at]! << 8) | points[at + 1]!) >>> shift
+    store.writer.put(partitionFile(source, partition), record)
+  }
+  return store.writer.drain
+}
+
+/** A partition file as contiguous points and their positions. */
+const split = (bytes: Uint8Array) => {
+  const count = bytes.length / RECORD
+  const points = new Uint8Array(count * POINT)
+  const positions = new Uint32Array(count)
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  for (let i = 0; i < count; i++) {
+    points.set(bytes.subarray(i * RECORD, i * RECORD + POINT), i * POINT)
+    positions[i] = view.getUint32(i * RECORD + POINT, true)
+  }
+  return { count, points, positions }
+}
+
+/**
+ * Which elements of set `target` (of `count` elements) are in every set of `others`: a flag (1) per position of
+ * `target`'s order. Partition by partition, holding one partition of each set.
+ */
+export const match = (store: Store, target: number, count: number, others: ReadonlyArray<number>): Effect.Effect<Uint8Array, SpillError> =>
+  Effect.gen(function*() {
+    yield* store.writer.flush
+    const flags = new Uint8Array(count)
+    for (let p = 0; p < 1 << store.bits; p++) {
+      const mine = split(yield* store.dir.read(partitionFile(target, p)))
+      const inAll = new Uint8Array(mine.count).fill(1)
+      for (const other of others) {
+        const theirs = split(yield* store.dir.read(partitionFile(other, p)))
+        const within = ElementSet.of(theirs.points).within(mine.points)
+        for (let i = 0; i < mine.count; i++) if (inAll[i] === 1 && !within(i)) inAll[i] = 0
+      }
+      for (let i = 0; i < mine.count; i++) if (inAll[i] === 1) flags[mine.positions[i]!] = 1
+    }
+    return flags
+  })
+
+/**
+ * Hiding kinds: a chunk of the fully-blinded set this party relays, each point to one of ⌈count / perFile⌉ files
+ * chosen uniformly (shuffled later, as `order` does its own set).
+ */
+export const toRelay = (store: Store, index: number, points: Uint8Array, count: number): Effect.Effect<void, SpillError> => {
+  const files = Math.min(MAX_SHUFFLE, Math.max(1, Math.ceil(count / store.perFile)))
+  for (let at = 0; at < points.length; at += POINT) store.writer.put(RELAY + Ids.uniform(files, store.next), points.subarray(at, at + POINT))
+  store.relayChunks.add(index)
+  return store.writer.drain
+}
+
+/** Chunk `index` of the relayed set in its shuffled order; the first call shuffles it (one file at a time). */
+export const relayChunk = (store: Store, index: number, count: number, chunkSize: number): Effect.Effect<Uint8Array, SpillError> =>
+  Effect.gen(function*() {
+    if (!store.relayShuffled) {
+      yield* store.writer.flush
+      const files = Math.min(MAX_SHUFFLE, Math.max(1, Math.ceil(count / store.perFile)))
+      for (let k = 0; k < files; k++) {
+        const points = yield* store.dir.read(RELAY + k)
+        for (const i of Ids.permutation(points.length / POINT)) store.writer.put(OUTBOX, points.subarray(i * POINT, (i + 1) * POINT))
+        yield* store.writer.drain
+        yield* store.dir.write(RELAY + k, new Uint8Array(0))
+      }
+      yield* store.writer.flush
+      store.relayShuffled = true
+    }
+    return yield* store.dir.readRange(OUTBOX, index * chunkSize * POINT, Ids.chunkLength(count, chunkSize, index) * POINT)
+  })
+
+/**
+ * A spilled own set's output: the ids at the positions whose flag is `want` (1: the intersection, 0: a
+ * difference's remainder), read from the ordered file a few chunks at a time, as row-sorted runs (at most
+ * IdSpill.FILES of them, RowRuns' limit).
+ */
+export const runsOf = (own: Ordered, flags: Uint8Array, want: 0 | 1, perRun: number): Effect.Effect<RowRuns.Runs, SpillError> =>
+  Effect.gen(function*() {
+    const chunks = own.offsets.length - 1
+    const per = Math.max(1, Math.ceil(perRun / own.chunkSize), Math.ceil(chunks / IdSpill.FILES))
+    const runs = RowRuns.empty(own.dir)
+    for (let c = 0; c < chunks; c += per) {
+      const bucket = yield* readChunks(own, c, Math.min(chunks, c + per))
+      const first = c * own.chunkSize
+      const listed: Array<number> = []
+      for (let i = 0; i < bucket.ids.length; i++) if (flags[first + i] === want) listed.push(i)
+      yield* RowRuns.add(runs, bucket, listed)
+    }
+    return runs
+  })
+
+/** Positions whose flag is set. */
+export const flagged = (flags: Uint8Array): Array<number> => {
+  const out: Array<number> = []
+  for (let i = 0; i < flags.length; i++) if (flags[i] === 1) out.push(i)
+  return out
+}
