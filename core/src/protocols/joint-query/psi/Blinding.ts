@@ -37,7 +37,8 @@ const mayBucket = (ctx: Party.Context, session: ParticipantSession) =>
   ctx.params.protocol !== "ecdh" && ctx.params.group === undefined && session.participants.length === 2 && Spec.otModes.includes(ctx.mode)
 
 /** Whether a large set of this task goes to disk: the OT engine's buckets, or the ECDH ring's external matching (spec.ts). */
-const maySpill = (ctx: Party.Context, session: ParticipantSession) => mayBucket(ctx, session) || Spec.externalModes.includes(ctx.mode)
+const maySpill = (ctx: Party.Context, session: ParticipantSession) =>
+  mayBucket(ctx, session) || (Spec.externalModes.includes(ctx.mode) && !ctx.channelOnly)
 
 export const handlers = (ctx: Party.Context) => {
   const keys = handler(Spec.keys, (_request, session) =>
@@ -175,10 +176,16 @@ export const handlers = (ctx: Party.Context) => {
         s.prepared.delete(index)
         if (s.sum.keyPair !== undefined) {
           const data = yield* (yield* LocalData).dataset(ctx.datasetName)
-          const values = data.numeric(ctx.params.valueColumn!)
+          const column = ctx.params.valueColumn!
+          const values = data.numeric(column)
           const pk = s.sum.keyPair.publicKey
           const codec = Paillier.fixedPointCodec(pk, ctx.params.scaleBits ?? 16)
-          const rows = s.set.rows.slice(index * ctx.chunkSize, index * ctx.chunkSize + expected)
+          const own = s.external?.own
+          const rows = own === undefined
+            ? s.set.rows.slice(index * ctx.chunkSize, index * ctx.chunkSize + expected)
+            : (yield* Effect.catch(External.readChunk(own, index), (error) => Party.fail(session, stage, "SpillFailed", error.message))).rows
+          // A spilled set is checked here, chunk by chunk, by the rule `keys` applies to a set read into memory.
+          if (s.spilled !== undefined && rows.some((row) => !Number.isFinite(values[row]!))) return yield* Party.fail(session, stage, "InvalidValue", `column ${column} has an empty or non-finite value`)
           extra = yield* Effect.try({
             try: () => Serialization.encodeCiphertexts(pk, rows.map((row) => Paillier.encryptReal(pk, codec, values[row]!))),
             catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidValue", detail: String(error) })
@@ -205,7 +212,10 @@ export const handlers = (ctx: Party.Context) => {
       const { external } = s
       if (targets.includes(session.self)) {
         if (external !== undefined) {
-          yield* Effect.catch(External.keep(external, r.parties.indexOf(source), index * ctx.chunkSize, points), (error) => Party.fail(session, stage, "SpillFailed", error.message))
+          yield* Effect.catch(
+            Effect.andThen(External.keep(external, r.parties.indexOf(source), index * ctx.chunkSize, points), extra.length === 0 ? Effect.void : External.keepExtra(external, index, extra)),
+            (error) => Party.fail(session, stage, "SpillFailed", error.message)
+          )
         } else {
           let chunks = s.inbox.get(source)
           if (chunks === undefined) s.inbox.set(source, (chunks = new Map()))

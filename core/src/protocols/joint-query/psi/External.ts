@@ -16,6 +16,7 @@
  * Points are kept whole (32 bytes), not truncated: matching compares full group elements, exactly as in memory, so
  * there is no collision term at all; 36 bytes an element on disk, and as typed arrays while a partition is matched.
  */
+import { sha256 } from "@noble/hashes/sha2.js"
 import { Effect } from "effect"
 import * as ElementSet from "../ElementSet.ts"
 import * as Group from "../Group.ts"
@@ -33,7 +34,9 @@ const MAX_SHUFFLE = IdSpill.FILES
 const ORDER = SHUFFLE + MAX_SHUFFLE
 const OUTBOX = ORDER + 1
 const RELAY = ORDER + 2
-const PARTS = RELAY + MAX_SHUFFLE
+const EXTRAS = RELAY + MAX_SHUFFLE
+const RANKED = EXTRAS + 1
+const PARTS = RANKED + MAX_SHUFFLE
 /** At most 2^8 partitions per set, by the top bits of a point's first two bytes (so byte order is kept across them). */
 const MAX_PARTITION_BITS = 8
 const MAX_PARTITIONS = 1 << MAX_PARTITION_BITS
@@ -161,12 +164,15 @@ export interface Store {
   /** Hiding kinds: chunks of the set this party relays that arrived (to its random files), and whether it is shuffled. */
   readonly relayChunks: Set<number>
   relayShuffled: boolean
+  /** intersection-sum: where each chunk's ciphertexts are in the extras file. */
+  readonly extras: Map<number, { readonly offset: number; readonly length: number }>
+  extrasLength: number
 }
 
 export const make = (dir: SpillDir, own: Ordered | undefined, largest: number, perFile: number): Store => {
   let bits = 0
   while (bits < MAX_PARTITION_BITS && largest > (1 << bits) * perFile) bits++
-  return { dir, own, perFile, bits, writer: new Appender(dir), next: Ids.randomWords(), relayChunks: new Set(), relayShuffled: false }
+  return { dir, own, perFile, bits, writer: new Appender(dir), next: Ids.randomWords(), relayChunks: new Set(), relayShuffled: false, extras: new Map(), extrasLength: 0 }
 }
 
 const partitionFile = (source: number, partition: number) => PARTS + source * MAX_PARTITIONS + partition
@@ -200,9 +206,16 @@ const split = (bytes: Uint8Array) => {
 
 /**
  * Which elements of set `target` (of `count` elements) are in every set of `others`: a flag (1) per position of
- * `target`'s order. Partition by partition, holding one partition of each set.
+ * `target`'s order. Partition by partition, holding one partition of each set; `each` sees every partition's
+ * elements of `target` and which of them matched, partitions in ascending byte order of their points.
  */
-export const match = (store: Store, target: number, count: number, others: ReadonlyArray<number>): Effect.Effect<Uint8Array, SpillError> =>
+export const match = (
+  store: Store,
+  target: number,
+  count: number,
+  others: ReadonlyArray<number>,
+  each?: (points: Uint8Array, positions: Uint32Array, matched: Uint8Array) => void
+): Effect.Effect<Uint8Array, SpillError> =>
   Effect.gen(function*() {
     yield* store.writer.flush
     const flags = new Uint8Array(count)
@@ -215,9 +228,96 @@ export const match = (store: Store, target: number, count: number, others: Reado
         for (let i = 0; i < mine.count; i++) if (inAll[i] === 1 && !within(i)) inAll[i] = 0
       }
       for (let i = 0; i < mine.count; i++) if (inAll[i] === 1) flags[mine.positions[i]!] = 1
+      each?.(mine.points, mine.positions, inAll)
     }
     return flags
   })
+
+/**
+ * psi-aligned: the matched positions of own set `target` in ascending order of their fully-blinded points (the
+ * common order), and SHA-256 over `domain` and those points in that order (the alignment digest), as the
+ * in-memory path computes them. Partitions come in ascending byte order, so sorting within each is the whole sort.
+ */
+export const aligned = (store: Store, target: number, count: number, others: ReadonlyArray<number>, domain: Uint8Array) =>
+  Effect.gen(function*() {
+    const hash = sha256.create().update(domain)
+    const order: Array<number> = []
+    const flags = yield* match(store, target, count, others, (points, positions, matched) => {
+      const picked: Array<number> = []
+      for (let i = 0; i < matched.length; i++) if (matched[i] === 1) picked.push(i)
+      picked.sort((a, b) => ElementSet.compare(points, a, b))
+      const ordered = new Uint8Array(picked.length * POINT)
+      picked.forEach((i, k) => {
+        ordered.set(points.subarray(i * POINT, (i + 1) * POINT), k * POINT)
+        order.push(positions[i]!)
+      })
+      hash.update(ordered)
+    })
+    return { flags, positions: Uint32Array.from(order), digest: hash.digest() }
+  })
+
+/**
+ * The ids and rows of a spilled own set at `positions`, in that order (psi-aligned's common order): each record of
+ * the ordered file that is listed goes, with its rank, to file ⌊rank / perFile⌋; the pulls then read those files
+ * in turn, each sorted by rank. Holds one file and a rank per element of the set (a typed array).
+ */
+export const inOrder = (own: Ordered, positions: Uint32Array, perFile: number) =>
+  Effect.gen(function*() {
+    const rankOf = new Int32Array(own.count).fill(-1)
+    positions.forEach((position, rank) => (rankOf[position] = rank))
+    const out = new Appender(own.dir)
+    const chunks = own.offsets.length - 1
+    const head = new Uint8Array(4)
+    const headView = new DataView(head.buffer)
+    for (let c = 0; c < chunks; c++) {
+      const bytes = yield* own.dir.readRange(ORDER, own.offsets[c]!, own.offsets[c + 1]! - own.offsets[c]!)
+      const starts = boundaries(bytes)
+      for (let r = 0; r + 1 < starts.length; r++) {
+        const rank = rankOf[c * own.chunkSize + r]!
+        if (rank < 0) continue
+        headView.setUint32(0, rank, true)
+        const file = RANKED + Math.floor(rank / perFile)
+        out.put(file, head)
+        out.put(file, bytes.subarray(starts[r]!, starts[r + 1]!))
+      }
+      yield* out.drain
+    }
+    yield* out.flush
+    const files = Math.ceil(positions.length / perFile)
+    /** File `k` decoded, sorted by rank. */
+    const sorted = (k: number) =>
+      Effect.map(own.dir.read(RANKED + k), (bytes) => {
+        const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+        const entries: Array<{ rank: number; id: string; row: number }> = []
+        for (let at = 0; at + 12 <= bytes.length;) {
+          const length = view.getUint32(at + 8, true)
+          entries.push({ rank: view.getUint32(at, true), row: view.getUint32(at + 4, true), id: decoder.decode(bytes.subarray(at + 12, at + 12 + length)) })
+          at += 12 + length
+        }
+        return entries.sort((a, b) => a.rank - b.rank)
+      })
+    const pull = <A>(pick: (e: { id: string; row: number }) => A) => {
+      let k = 0
+      return Effect.suspend(() => (k >= files ? Effect.succeed(undefined) : Effect.map(sorted(k++), (entries) => entries.map(pick))))
+    }
+    return { ids: pull((e) => e.id), rows: pull((e) => e.row) }
+  })
+
+const decoder = new TextDecoder()
+
+/** intersection-sum: the value holder's ciphertexts of chunk `index`, kept as they came (read back by `extras`). */
+export const keepExtra = (store: Store, index: number, extra: Uint8Array): Effect.Effect<void, SpillError> =>
+  Effect.suspend(() => {
+    store.extras.set(index, { offset: store.extrasLength, length: extra.length })
+    store.extrasLength += extra.length
+    return store.dir.append(EXTRAS, extra)
+  })
+
+/** The kept ciphertext bytes of chunk `index` (empty if none came). */
+export const extra = (store: Store, index: number): Effect.Effect<Uint8Array, SpillError> => {
+  const at = store.extras.get(index)
+  return at === undefined ? Effect.succeed(new Uint8Array(0)) : store.dir.readRange(EXTRAS, at.offset, at.length)
+}
 
 /**
  * Hiding kinds: a chunk of the fully-blinded set this party relays, each point to one of ⌈count / perFile⌉ files

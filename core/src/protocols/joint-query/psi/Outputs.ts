@@ -36,6 +36,43 @@ export const handlers = (ctx: Party.Context) => {
       const parties = session.participants
       const me = parties.indexOf(session.self)
       const others = parties.map((_, i) => i).filter((i) => i !== me)
+      if (ctx.mode === "sum") {
+        // The holder's set against this party's: the ciphertexts of its matching elements, read back chunk by chunk.
+        const holder = parties.indexOf(ctx.holder)
+        const count = Party.countOf(s, ctx.holder)
+        const flags = yield* External.match(external, holder, count, [me])
+        const pk = s.sum.publicKey!
+        let total: Paillier.Ciphertext | undefined
+        let matches = 0
+        for (let index = 0; index < Ids.chunks(count, ctx.chunkSize); index++) {
+          const bytes = yield* External.extra(external, index)
+          const ciphertexts = yield* Effect.try({
+            try: () => Serialization.decodeCiphertexts(pk, bytes),
+            catch: (error) => new ParticipantFailure({ participant: session.self, stage: Spec.finish.name, code: "InvalidCiphertext", detail: String(error) })
+          })
+          const expected = Ids.chunkLength(count, ctx.chunkSize, index)
+          if (ciphertexts.length !== expected) return yield* Party.fail(session, Spec.finish.name, "CountMismatch", `${ciphertexts.length} ciphertexts for ${expected} elements in chunk ${index}`)
+          ciphertexts.forEach((c, j) => {
+            if (flags[index * ctx.chunkSize + j] !== 1) return
+            matches++
+            total = total === undefined ? c : Paillier.add(total, c)
+          })
+        }
+        s.cardinality = matches
+        s.sum.encryptedSum = Paillier.rerandomize(total ?? Paillier.encrypt(pk, 0n))
+        return {}
+      }
+      if (ctx.mode === "aligned") {
+        const { positions, digest } = yield* External.aligned(external, me, Party.sizeOf(s), others, Group.domain("psi-alignment", session.taskId))
+        s.cardinality = positions.length
+        const hex = "0x" + bytesToHex(digest)
+        if (external.own === undefined) s.aligned = { positions: Array.from(positions), digest: hex }
+        else if (ctx.params.receivers.includes(session.self)) {
+          const { ids, rows } = yield* External.inOrder(external.own, positions, Spec.bucketIdsOf(ctx.params))
+          s.aligned = { positions, digest: hex, lists: [{ name: "ids", pull: ids }, { name: "rows", pull: rows }] }
+        }
+        return {}
+      }
       const flags = yield* External.match(external, me, Party.sizeOf(s), others)
       const matched = External.flagged(flags)
       s.cardinality = matched.length
@@ -187,7 +224,7 @@ export const handlers = (ctx: Party.Context) => {
           const positions = s.aligned?.positions ?? []
           alignment = s.aligned?.digest
           header = { ...base, cardinality: positions.length, alignment }
-          lists = listed(positions)
+          lists = s.aligned?.lists ?? listed(Array.from(positions))
           cardinality = positions.length
           break
         }

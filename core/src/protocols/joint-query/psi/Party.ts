@@ -13,6 +13,7 @@ import * as Keys from "../../../crypto/paillier/Keys.ts"
 import * as Paillier from "../../../crypto/paillier/Paillier.ts"
 import * as Serialization from "../../../crypto/paillier/Serialization.ts"
 import { LocalData } from "../../../data/Tabular.ts"
+import type * as StreamedOutput from "../../../data/StreamedOutput.ts"
 import * as TaskOutput from "../../../data/TaskOutput.ts"
 import { sha256Digest } from "../../../wire/Canonical.ts"
 import type { ParticipantSession, ReleaseReason } from "../../Protocol.ts"
@@ -24,6 +25,7 @@ import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
 import type * as IdSpill from "../IdSpill.ts"
 import type * as RowRuns from "../RowRuns.ts"
+import type { SpillError } from "../Spill.ts"
 import * as External from "./External.ts"
 import type * as Resume from "./Resume.ts"
 import * as Spec from "./spec.ts"
@@ -108,7 +110,12 @@ export interface State {
   matched?: ReadonlyArray<number>
   cardinality?: number
   /** Alignment: own positions in ascending fully-blinded order, and the digest of that order. */
-  aligned?: { readonly positions: ReadonlyArray<number>; readonly digest: string }
+  aligned?: {
+    readonly positions: ArrayLike<number>
+    readonly digest: string
+    /** A spilled own set's ids and rows in that order, read from disk (External.inOrder). */
+    readonly lists?: ReadonlyArray<StreamedOutput.List<SpillError>>
+  }
   /** Union: ids of the other party this one outputs (receiver) or sends (B). */
   remainder?: ReadonlyArray<string>
   readonly received: Map<number, ReadonlyArray<string>>

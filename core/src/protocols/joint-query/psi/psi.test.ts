@@ -494,4 +494,38 @@ describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", 
     expect(cardinality.outputOf(1)!.ids).toBeUndefined()
     expect(cardinality.spilled).toEqual({ opened: 4, removed: 3 })
   }, 120_000)
+
+  it("aligned, 3 receivers, two on disk and one in memory: one common order and digest, the plaintext intersection", async () => {
+    const data = planted()
+    const expected = intersect(...data.map((d) => idSet(d, "id")))
+    const { result, outputOf } = await run("aligned", data, [0, 1, 2], onDisk, undefined, [0, 2])
+    const stored = success(result) as Spec.Result
+    expect(stored.cardinality).toBe(120)
+    const aligned = [0, 1, 2].map((i) => outputOf(i)!)
+    expect(new Set(aligned[0]!.ids)).toEqual(expected)
+    for (const [i, out] of aligned.entries()) {
+      // The parties on disk order (and hash) by the same fully-blinded values as the one in memory.
+      expect(out.ids).toEqual(aligned[1]!.ids)
+      expect(out.rows!.map((row) => data[i]!.strings("id")[row])).toEqual(out.ids)
+      expect(out.alignment).toBe(stored.alignment)
+    }
+  }, 120_000)
+
+  it("intersection-sum on disk at both parties: the value holder gets the plaintext sum over the intersection", async () => {
+    const [a, b] = planted()
+    const ids = a!.strings("id")
+    const values = ids.map((_, row) => String((row * 7) % 101))
+    const withValues = table("valued", { id: [...ids], value: values })
+    const y = idSet(b!, "id")
+    const seen = new Set<string>()
+    let expected = 0
+    ids.forEach((id, row) => {
+      if (id !== "" && !seen.has(id) && y.has(id)) expected += Number(values[row])
+      seen.add(id)
+    })
+    const { result, outputOf, spilled } = await run("sum", [withValues, b!], [0], { ...onDisk, valueColumn: "value" }, undefined, [0, 1])
+    expect((success(result) as Spec.Result).cardinality).toBe(180)
+    expect(outputOf(0)!.sum).toBeCloseTo(expected, 6)
+    expect(spilled.opened).toBe(4)
+  }, 180_000)
 })
