@@ -74,6 +74,27 @@ const success = <A>(result: { _tag: "Success"; success: A } | { _tag: "Failure";
   return result.success
 }
 
+/** An output listing exactly `expected`, once each, its rows pointing at its ids, in row order. */
+const expectRowOrdered = (output: Output | undefined, data: TabularData, expected: Set<string>) => {
+  expect(new Set(output!.ids)).toEqual(expected)
+  expect(output!.ids!.length).toBe(expected.size)
+  expect(output!.rows!.map((row) => data.strings("id")[row])).toEqual(output!.ids)
+  expect(output!.rows).toEqual([...output!.rows!].sort((x, y) => x - y))
+}
+
+/** Three receivers of psi-aligned: the plaintext intersection, in one common order, each row at its id, one digest. */
+const expectAligned = (result: Parameters<typeof success>[0], outputOf: (i: number) => Output | undefined, data: ReadonlyArray<TabularData>) => {
+  const stored = success(result) as Spec.Result
+  const aligned = [0, 1, 2].map((i) => outputOf(i)!)
+  expect(new Set(aligned[0]!.ids)).toEqual(intersect(...data.map((d) => idSet(d, "id"))))
+  for (const [i, out] of aligned.entries()) {
+    expect(out.ids).toEqual(aligned[0]!.ids)
+    expect(out.rows!.map((row) => data[i]!.strings("id")[row])).toEqual(out.ids)
+    expect(out.alignment).toBe(stored.alignment)
+  }
+  return stored
+}
+
 const failure = (result: { _tag: string; failure?: unknown }) => {
   expect(result._tag).toBe("Failure")
   return result.failure as ParticipantFailure
@@ -109,16 +130,8 @@ describe("ECDH-PSI family over InMemoryHost (bcw, wdbc)", () => {
 
   it("aligned (wdbc, 3 parties): one common order, every party's rows point at the same ids, equal digests", async () => {
     const { result, outputOf } = await run("aligned", wdbc, [0, 1, 2])
-    const stored = success(result) as Spec.Result
-    const expected = intersect(...wdbc.map((d) => idSet(d, "id")))
-    const aligned = [0, 1, 2].map((i) => outputOf(i)!)
-    expect(new Set(aligned[0]!.ids)).toEqual(expected)
-    for (const [i, out] of aligned.entries()) {
-      expect(out.ids).toEqual(aligned[0]!.ids)
-      expect(out.rows!.map((row) => wdbc[i]!.strings("id")[row])).toEqual(out.ids)
-      expect(out.alignment).toBe(stored.alignment)
-    }
-    expect(stored.cardinality).toBe(expected.size)
+    const stored = expectAligned(result, outputOf, wdbc)
+    expect(stored.cardinality).toBe(intersect(...wdbc.map((d) => idSet(d, "id"))).size)
   }, 60_000)
 
   it("difference a\\b and union a∪b for the receiver a", async () => {
@@ -350,12 +363,6 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
       return { result, output: [...outputs.get(labels[0]!)!.values()][0] as Output | undefined, resumed: ot.find((e) => e.detail?.startsWith("resumed")), ot }
     }
     const setup = () => ({ wallets: [InMemoryHost.randomWallet(), InMemoryHost.randomWallet()], spills: [Spill.inMemory(), Spill.inMemory()] })
-    const expectOutput = (output: Output | undefined, data: TabularData, expected: Set<string>) => {
-      expect(new Set(output!.ids)).toEqual(expected)
-      expect(output!.ids!.length).toBe(expected.size)
-      expect(output!.rows!.map((row) => data.strings("id")[row])).toEqual(output!.ids)
-      expect(output!.rows).toEqual([...output!.rows!].sort((x, y) => x - y))
-    }
 
     it("a second attempt starts after the buckets both parties finished, and outputs exactly the plaintext intersection", async () => {
       const { wallets, spills } = setup()
@@ -364,7 +371,7 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
       expect(first.result._tag).toBe("Failure")
       const second = await attempt(2, [a, b], spills, wallets)
       success(second.result)
-      expectOutput(second.output, a, intersect(idSet(a, "id"), idSet(b, "id")))
+      expectRowOrdered(second.output, a, intersect(idSet(a, "id"), idSet(b, "id")))
       // Resumed where both had recorded their buckets (the receiver left at 6; the sender was at most one ahead)…
       expect(second.resumed).toMatchObject({ total: B })
       expect(second.resumed!.done).toBeGreaterThanOrEqual(5)
@@ -387,7 +394,7 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
       const second = await attempt(2, [changed, b], spills, wallets)
       success(second.result)
       expect(second.resumed!.done).toBe(2)
-      expectOutput(second.output, changed, new Set([...shared].filter((id) => id !== gone)))
+      expectRowOrdered(second.output, changed, new Set([...shared].filter((id) => id !== gone)))
     }, 120_000)
   })
 
@@ -424,12 +431,6 @@ describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", 
   // 16 ids per partition and 37 per chunk: ≈ 550 ids are 64 partitions per set, 35 shuffle files, 15 chunks.
   const onDisk = { protocol: "ecdh", bucketIds: 16, chunkSize: 37 } as const
   const stages = (host: InMemoryHost.InMemoryHost) => host.transcript.map((t) => `${t.stage}|${t.direction}`)
-  const expectRowOrdered = (output: Output | undefined, data: TabularData, expected: Set<string>) => {
-    expect(new Set(output!.ids)).toEqual(expected)
-    expect(output!.ids!.length).toBe(expected.size)
-    expect(output!.rows!.map((row) => data.strings("id")[row])).toEqual(output!.ids)
-    expect(output!.rows).toEqual([...output!.rows!].sort((x, y) => x - y))
-  }
 
   it("order and match: the ordered set is a permutation of the spilled one, the matches over 64 partitions those of the plaintext", async () => {
     const dir = await Effect.runPromise(Spill.inMemory().open("t"))
@@ -497,18 +498,9 @@ describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", 
 
   it("aligned, 3 receivers, two on disk and one in memory: one common order and digest, the plaintext intersection", async () => {
     const data = planted()
-    const expected = intersect(...data.map((d) => idSet(d, "id")))
+    // Parties 0 and 2 on disk order (and hash) by the same fully-blinded values as party 1 in memory.
     const { result, outputOf } = await run("aligned", data, [0, 1, 2], onDisk, undefined, [0, 2])
-    const stored = success(result) as Spec.Result
-    expect(stored.cardinality).toBe(120)
-    const aligned = [0, 1, 2].map((i) => outputOf(i)!)
-    expect(new Set(aligned[0]!.ids)).toEqual(expected)
-    for (const [i, out] of aligned.entries()) {
-      // The parties on disk order (and hash) by the same fully-blinded values as the one in memory.
-      expect(out.ids).toEqual(aligned[1]!.ids)
-      expect(out.rows!.map((row) => data[i]!.strings("id")[row])).toEqual(out.ids)
-      expect(out.alignment).toBe(stored.alignment)
-    }
+    expect(expectAligned(result, outputOf, data).cardinality).toBe(120)
   }, 120_000)
 
   it("intersection-sum on disk at both parties: the value holder gets the plaintext sum over the intersection", async () => {
