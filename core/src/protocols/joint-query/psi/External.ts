@@ -35,7 +35,11 @@ const ORDER = SHUFFLE + MAX_SHUFFLE
 const OUTBOX = ORDER + 1
 const RELAY = ORDER + 2
 const EXTRAS = RELAY + MAX_SHUFFLE
-const RANKED = EXTRAS + 1
+const REMAINDER = EXTRAS + 1
+const RECEIVED = EXTRAS + 2
+const OWN_IDS = EXTRAS + 3
+const THEIR_IDS = OWN_IDS + MAX_SHUFFLE
+const RANKED = THEIR_IDS + MAX_SHUFFLE
 const PARTS = RANKED + MAX_SHUFFLE
 /** At most 2^8 partitions per set, by the top bits of a point's first two bytes (so byte order is kept across them). */
 const MAX_PARTITION_BITS = 8
@@ -92,6 +96,8 @@ const boundaries = (bytes: Uint8Array): Array<number> => {
 /** A party's own set on disk in its random order: where each chunk starts in the ordered file. */
 export interface Ordered {
   readonly dir: SpillDir
+  /** The file holding the records (the own set's, or a union's remainder). */
+  readonly file: number
   /** Byte offset of each chunk, then the file's length. */
   readonly offsets: ReadonlyArray<number>
   readonly count: number
@@ -134,7 +140,7 @@ export const order = (spilled: IdSpill.Spilled, dir: SpillDir, chunkSize: number
     }
     yield* out.flush
     if (count % chunkSize !== 0) offsets.push(written)
-    return { dir, offsets, count, chunkSize }
+    return { dir, file: ORDER, offsets, count, chunkSize }
   })
 
 const decoded = (bytes: Uint8Array): IdSpill.Bucket => {
@@ -145,7 +151,7 @@ const decoded = (bytes: Uint8Array): IdSpill.Bucket => {
 
 /** Chunks `from` … `to` − 1 of the ordered set: their ids and rows. */
 const readChunks = (own: Ordered, from: number, to: number) =>
-  Effect.map(own.dir.readRange(ORDER, own.offsets[from]!, own.offsets[to]! - own.offsets[from]!), decoded)
+  Effect.map(own.dir.readRange(own.file, own.offsets[from]!, own.offsets[to]! - own.offsets[from]!), decoded)
 
 /** Chunk `index` of the ordered set (what hop 0 hashes and blinds). */
 export const readChunk = (own: Ordered, index: number): Effect.Effect<IdSpill.Bucket, SpillError> => readChunks(own, index, index + 1)
@@ -164,6 +170,9 @@ export interface Store {
   /** Hiding kinds: chunks of the set this party relays that arrived (to its random files), and whether it is shuffled. */
   readonly relayChunks: Set<number>
   relayShuffled: boolean
+  /** set-union, its receiver: where each part of the other party's remainder is in the received file. */
+  readonly received: Array<{ readonly offset: number; readonly length: number; readonly count: number }>
+  receivedLength: number
   /** intersection-sum: where each chunk's ciphertexts are in the extras file. */
   readonly extras: Map<number, { readonly offset: number; readonly length: number }>
   extrasLength: number
@@ -172,7 +181,7 @@ export interface Store {
 export const make = (dir: SpillDir, own: Ordered | undefined, largest: number, perFile: number): Store => {
   let bits = 0
   while (bits < MAX_PARTITION_BITS && largest > (1 << bits) * perFile) bits++
-  return { dir, own, perFile, bits, writer: new Appender(dir), next: Ids.randomWords(), relayChunks: new Set(), relayShuffled: false, extras: new Map(), extrasLength: 0 }
+  return { dir, own, perFile, bits, writer: new Appender(dir), next: Ids.randomWords(), relayChunks: new Set(), relayShuffled: false, extras: new Map(), extrasLength: 0, received: [], receivedLength: 0 }
 }
 
 const partitionFile = (source: number, partition: number) => PARTS + source * MAX_PARTITIONS + partition
@@ -270,7 +279,7 @@ export const inOrder = (own: Ordered, positions: Uint32Array, perFile: number) =
     const head = new Uint8Array(4)
     const headView = new DataView(head.buffer)
     for (let c = 0; c < chunks; c++) {
-      const bytes = yield* own.dir.readRange(ORDER, own.offsets[c]!, own.offsets[c + 1]! - own.offsets[c]!)
+      const bytes = yield* own.dir.readRange(own.file, own.offsets[c]!, own.offsets[c + 1]! - own.offsets[c]!)
       const starts = boundaries(bytes)
       for (let r = 0; r + 1 < starts.length; r++) {
         const rank = rankOf[c * own.chunkSize + r]!
@@ -374,3 +383,73 @@ export const flagged = (flags: Uint8Array): Array<number> => {
   for (let i = 0; i < flags.length; i++) if (flags[i] === 1) out.push(i)
   return out
 }
+
+/**
+ * set-union, the party that sends: its ids outside the intersection (flag 0), in its set's order, in chunks of the
+ * ring's size — what `query.transfer` sends chunk by chunk, read back with `readChunk`.
+ */
+export const remainder = (own: Ordered, flags: Uint8Array): Effect.Effect<Ordered, SpillError> =>
+  Effect.gen(function*() {
+    const out = new Appender(own.dir)
+    const offsets = [0]
+    let written = 0
+    let count = 0
+    for (let c = 0; c + 1 < own.offsets.length; c++) {
+      const bytes = yield* own.dir.readRange(own.file, own.offsets[c]!, own.offsets[c + 1]! - own.offsets[c]!)
+      const starts = boundaries(bytes)
+      for (let r = 0; r + 1 < starts.length; r++) {
+        if (flags[c * own.chunkSize + r] === 1) continue
+        out.put(REMAINDER, bytes.subarray(starts[r]!, starts[r + 1]!))
+        written += starts[r + 1]! - starts[r]!
+        if (++count % own.chunkSize === 0) offsets.push(written)
+      }
+      yield* out.drain
+    }
+    yield* out.flush
+    if (count % own.chunkSize !== 0) offsets.push(written)
+    return { dir: own.dir, file: REMAINDER, offsets, count, chunkSize: own.chunkSize }
+  })
+
+/** set-union, its receiver: a part of the other party's remainder, kept on disk. */
+export const keepReceived = (store: Store, ids: ReadonlyArray<string>): Effect.Effect<void, SpillError> =>
+  Effect.suspend(() => {
+    const bytes = IdSpill.encodeRecords(ids, ids.map(() => 0), Uint32Array.from(ids.keys()))
+    store.received.push({ offset: store.receivedLength, length: bytes.length, count: ids.length })
+    store.receivedLength += bytes.length
+    return store.dir.append(RECEIVED, bytes)
+  })
+
+export const receivedCount = (store: Store): number => store.received.reduce((sum, part) => sum + part.count, 0)
+
+/** The received ids, a part per pull. */
+export const receivedIds = (store: Store): Effect.Effect<ReadonlyArray<string> | undefined, SpillError> => {
+  let part = 0
+  return Effect.suspend(() => {
+    const at = store.received[part++]
+    return at === undefined ? Effect.succeed(undefined) : Effect.map(store.dir.readRange(RECEIVED, at.offset, at.length), (bytes) => decoded(bytes).ids)
+  })
+}
+
+/**
+ * set-union, its receiver: whether no received id is one of `own`'s (the other party sent only ids outside the
+ * intersection). Both go to files by a hash of the id under a local random seed, then each file is compared alone.
+ */
+export const disjoint = (store: Store, own: Ordered): Effect.Effect<boolean, SpillError> =>
+  Effect.gen(function*() {
+    const files = Math.min(MAX_SHUFFLE, Math.max(1, Math.ceil(Math.max(own.count, receivedCount(store)) / store.perFile)))
+    const seed = store.next()
+    const fileOf = (id: string) => Math.floor((IdSpill.hashOf(id, seed) * files) / 0x1_0000_0000)
+    const file = (base: number, ids: ReadonlyArray<string>) => {
+      for (const id of ids) store.writer.put(base + fileOf(id), IdSpill.encodeRecords([id], [0], [0]))
+      return store.writer.drain
+    }
+    for (let c = 0; c + 1 < own.offsets.length; c++) yield* file(OWN_IDS, (yield* readChunk(own, c)).ids)
+    const received = receivedIds(store)
+    for (let ids = yield* received; ids !== undefined; ids = yield* received) yield* file(THEIR_IDS, ids)
+    yield* store.writer.flush
+    for (let k = 0; k < files; k++) {
+      const mine = new Set(decoded(yield* store.dir.read(OWN_IDS + k)).ids)
+      if (decoded(yield* store.dir.read(THEIR_IDS + k)).ids.some((id) => mine.has(id))) return false
+    }
+    return true
+  })

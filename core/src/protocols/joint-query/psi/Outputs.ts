@@ -26,6 +26,13 @@ import * as External from "./External.ts"
 import * as Spec from "./spec.ts"
 import * as Party from "./Party.ts"
 
+/** Union, B: its ids outside the intersection (`matched` positions), to transfer; returns their number. */
+const remainderOf = (s: Party.State, matched: ReadonlyArray<number>) => {
+  const inside = new Set(matched)
+  s.remainder = s.set.ids.filter((_, i) => !inside.has(i))
+  return s.remainder.length
+}
+
 export const handlers = (ctx: Party.Context) => {
   /**
    * Matching on disk (External.ts): partition by partition, then, for a spilled own set, the output's ids as runs
@@ -77,8 +84,14 @@ export const handlers = (ctx: Party.Context) => {
       const matched = External.flagged(flags)
       s.cardinality = matched.length
       if (ctx.hiding) return {}
+      if (ctx.mode === "union" && session.self !== ctx.params.receivers[0]) {
+        if (external.own === undefined) return { remainder: remainderOf(s, matched) }
+        s.remainderOnDisk = yield* External.remainder(external.own, flags)
+        return { remainder: s.remainderOnDisk.count }
+      }
       if (external.own === undefined) s.matched = matched
-      else if (ctx.params.receivers.includes(session.self)) {
+      else if (ctx.params.receivers.includes(session.self) && ctx.mode !== "union") {
+        // A union's receiver lists all its ids (the output stage reads them once the other party's have come).
         s.runs = yield* External.runsOf(external.own, flags, ctx.mode === "difference" ? 0 : 1, Spec.bucketIdsOf(ctx.params))
       }
       return {}
@@ -125,11 +138,7 @@ export const handlers = (ctx: Party.Context) => {
         const ordered = concatBytes(...positions.map((i) => own.points.subarray(i * Group.POINT_BYTES, (i + 1) * Group.POINT_BYTES)))
         s.aligned = { positions, digest: "0x" + bytesToHex(sha256(concatBytes(Group.domain("psi-alignment", session.taskId), ordered))) }
       }
-      if (ctx.mode === "union" && session.self !== ctx.params.receivers[0]) {
-        const inside = new Set(matched)
-        s.remainder = s.set.ids.filter((_, i) => !inside.has(i))
-        return { remainder: s.remainder.length }
-      }
+      if (ctx.mode === "union" && session.self !== ctx.params.receivers[0]) return { remainder: remainderOf(s, matched) }
       return {}
     })
   )
@@ -151,10 +160,15 @@ export const handlers = (ctx: Party.Context) => {
     Effect.gen(function*() {
       const stage = Spec.transfer.name
       const s = yield* Party.withPeers(session, stage)
-      if (s.remainder === undefined) return yield* Party.fail(session, stage, "MissingState", "nothing to transfer: finish first")
+      if (s.remainder === undefined && s.remainderOnDisk === undefined) return yield* Party.fail(session, stage, "MissingState", "nothing to transfer: finish first")
       yield* Party.once(session, s, stage, `transfer/${index}`)
       const receiver = ctx.params.receivers[0]!
-      const ids = s.remainder.slice(index * ctx.chunkSize, (index + 1) * ctx.chunkSize)
+      const onDisk = s.remainderOnDisk
+      let ids: ReadonlyArray<string> = []
+      if (onDisk === undefined) ids = s.remainder!.slice(index * ctx.chunkSize, (index + 1) * ctx.chunkSize)
+      else if (index + 1 < onDisk.offsets.length) {
+        ids = (yield* Effect.catch(External.readChunk(onDisk, index), (error) => Party.fail(session, stage, "SpillFailed", error.message))).ids
+      }
       const plaintext = new TextEncoder().encode(JSON.stringify(ids))
       return { payload: yield* Channel.seal(session, stage, s.channel.secretKey, receiver, s.peers.get(receiver)!.channelPublicKey, `transfer|${index}`, plaintext) }
     })
@@ -175,6 +189,12 @@ export const handlers = (ctx: Party.Context) => {
         },
         catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "MalformedPayload", detail: String(error) })
       })
+      if (s.external !== undefined) {
+        // On the external ring the parts go to disk as they come; the coordinator sends them in order.
+        if (index !== s.external.received.length) return yield* Party.fail(session, stage, "CountMismatch", `union part ${s.external.received.length} never arrived`)
+        yield* Effect.catch(External.keepReceived(s.external, ids), (error) => Party.fail(session, stage, "SpillFailed", error.message))
+        return { ok: true as const }
+      }
       s.received.set(index, ids)
       return { ok: true as const }
     })
@@ -229,6 +249,41 @@ export const handlers = (ctx: Party.Context) => {
           break
         }
         case "union": {
+          if (s.external !== undefined) {
+            const external = s.external
+            const own = external.own
+            const inconsistent = Party.fail(session, stage, "InconsistentPayload", "the other party sent an id of the intersection")
+            const spillFailed = (error: SpillError) => Party.fail(session, stage, "SpillFailed", error.message)
+            let ownIds: StreamedOutput.List<SpillError>
+            if (own === undefined) {
+              const mine = new Set(s.set.ids)
+              const received = External.receivedIds(external)
+              for (let ids = yield* Effect.catch(received, spillFailed); ids !== undefined; ids = yield* Effect.catch(received, spillFailed)) {
+                if (ids.some((id) => mine.has(id))) return yield* inconsistent
+              }
+              ownIds = StreamedOutput.fromArray("ids", byRow(s.set.ids.map((_, i) => i)).map((i) => s.set.ids[i]!))
+            } else {
+              if (!(yield* Effect.catch(External.disjoint(external, own), spillFailed))) return yield* inconsistent
+              s.runs = yield* Effect.catch(External.runsOf(own, new Uint8Array(own.count), 0, Spec.bucketIdsOf(ctx.params)), spillFailed)
+              ownIds = { name: "ids", pull: RowRuns.merge(s.runs).ids }
+            }
+            cardinality = Party.sizeOf(s) + External.receivedCount(external)
+            header = { ...base, cardinality }
+            const theirs = External.receivedIds(external)
+            let first = true
+            lists = [{
+              name: "ids",
+              pull: Effect.gen(function*() {
+                if (first) {
+                  const batch = yield* ownIds.pull
+                  if (batch !== undefined) return batch
+                  first = false
+                }
+                return yield* theirs
+              })
+            }]
+            break
+          }
           const received: Array<string> = []
           for (let i = 0; i < s.received.size; i++) {
             const part = s.received.get(i)

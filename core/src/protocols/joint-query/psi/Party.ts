@@ -118,6 +118,8 @@ export interface State {
   }
   /** Union: ids of the other party this one outputs (receiver) or sends (B). */
   remainder?: ReadonlyArray<string>
+  /** Union, B on the external ring with its set on disk: that remainder on disk, in chunks (External.remainder). */
+  remainderOnDisk?: External.Ordered
   readonly received: Map<number, ReadonlyArray<string>>
 }
 

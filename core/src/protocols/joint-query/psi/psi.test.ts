@@ -503,6 +503,49 @@ describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", 
     expect(expectAligned(result, outputOf, data).cardinality).toBe(120)
   }, 120_000)
 
+  it("union on disk at both parties, or at one: the receiver lists its own ids in row order, then exactly the other's rest", async () => {
+    const [a, b] = planted()
+    const [x, y] = [idSet(a!, "id"), idSet(b!, "id")]
+    const inMemory = await run("union", [a!, b!], [0], onDisk)
+    for (const spilling of [[0, 1], [0], [1]]) {
+      const union = await run("union", [a!, b!], [0], onDisk, undefined, spilling)
+      expect((success(union.result) as Spec.Result).cardinality).toBe(new Set([...x, ...y]).size)
+      const ids = union.outputOf(0)!.ids!
+      expect(ids.slice(0, x.size)).toEqual(inMemory.outputOf(0)!.ids!.slice(0, x.size))
+      expect(new Set(ids.slice(x.size))).toEqual(new Set([...y].filter((id) => !x.has(id))))
+      expect(ids).toHaveLength(new Set([...x, ...y]).size)
+      expect(union.outputOf(1)).toBeUndefined()
+      expect(stages(union.host)).toEqual(stages(inMemory.host))
+    }
+    // a's 12 ids in memory (≤ bucketIds), b's on disk: a keeps b's parts on disk and checks them against its own.
+    const small = table("small", { id: [...a!.strings("id").slice(0, 12)] })
+    const mixed = await run("union", [small, b!], [0], onDisk, undefined, [0, 1])
+    expect(new Set(mixed.outputOf(0)!.ids)).toEqual(new Set([...idSet(small, "id"), ...y]))
+    expect(mixed.outputOf(0)!.ids).toHaveLength(new Set([...idSet(small, "id"), ...y]).size)
+  }, 120_000)
+
+  it("union on disk: a part naming an id of the intersection is refused (InconsistentPayload), the receiver's set on disk or not", async () => {
+    const [a, b] = planted()
+    // b seals a first part that names a shared id, as a party lying about its remainder would.
+    const lying = (shared: string) => (index: number, handlers: ReadonlyArray<StageHandler<any, any, any>>) =>
+      index !== 1 ? handlers : handlers.map((h) => h.stage.name !== Spec.transfer.name ? h : handler(Spec.transfer, (request, session: ParticipantSession) =>
+        Effect.gen(function*() {
+          const honest = yield* (h.handle(request, session) as Effect.Effect<{ payload: Uint8Array }, ParticipantFailure>)
+          if (request.index !== 0) return honest
+          const s = session.memory.get("query/psi") as { channel: { secretKey: Uint8Array }; peers: ReadonlyMap<string, Channel.Advertisement> }
+          const receiver = session.participants[0]!
+          const bytes = new TextEncoder().encode(JSON.stringify([shared]))
+          return { payload: yield* Channel.seal(session, "x", s.channel.secretKey, receiver, s.peers.get(receiver)!.channelPublicKey, "transfer|0", bytes) }
+        })))
+    // a's set on disk; then a's set of 12 ids in memory (≤ bucketIds) with b's on disk, so a keeps b's parts on disk.
+    const small = table("small", { id: [...a!.strings("id").slice(0, 12)] })
+    for (const own of [a!, small]) {
+      const lie = [...intersect(idSet(own, "id"), idSet(b!, "id"))][0]!
+      const { result } = await run("union", [own, b!], [0], onDisk, lying(lie), [0, 1])
+      expect(failure(result).code).toBe("InconsistentPayload")
+    }
+  }, 120_000)
+
   it("intersection-sum on disk at both parties: the value holder gets the plaintext sum over the intersection", async () => {
     const [a, b] = planted()
     const ids = a!.strings("id")

@@ -63,8 +63,7 @@
  *           (each engine session announces its size) — a histogram of a public hash of the ids, B numbers, nothing
  *           for B = 1. A party could always pick ids for their hash; under the semi-honest model it does not.
  *   External (ECDH ring, sets larger than memory): at a participant with a data directory, when the largest announced
-           set exceeds `bucketIds` and the kind is psi, set-difference, psi-cardinality, psi-aligned or intersection-sum
-           (`externalModes`), a party keeps what it holds of the ring on disk (External.ts), not in memory; its peers
+           set exceeds `bucketIds` (`externalModes`: every kind), a party keeps what it holds of the ring on disk (External.ts), not in memory; its peers
            cannot tell: every message, its size and its order are those of the ring in memory. Its own set (spilled as
            for the OT buckets, then put in one uniformly random order on disk: each id to one of ⌈n / bucketIds⌉ files
            at random, each file shuffled) is read a chunk at a time for hop 0. A matcher files each fully-blinded
@@ -77,10 +76,12 @@
            file as row-sorted runs merged into row order; psi-aligned sorts each partition's matches by point
            (partitions are byte-ordered ranges, so that is the common order), hashes them for the digest and lists its
            ids through files by rank; intersection-sum keeps the holder's ciphertexts on disk by chunk and adds those of
-           the matches chunk by chunk. Memory per party: its fixed footprint, the write buffers (32 KiB per open file,
+           the matches chunk by chunk; set-union's B writes its remainder to disk in chunks for the transfers, and A
+           keeps the parts it takes on disk, checks them against its own ids file by file (a hash of the id under a
+           local seed) and lists its own ids in row order, then the received ones. Memory per party: its fixed footprint, the write buffers (32 KiB per open file,
            ≤ ≈ 40 MiB), two chunks, one partition of each set, and for a receiver a byte per element of its set (the
-           flags; psi-aligned also two 4-byte arrays). Not on disk: set-union (its remainder and received ids travel as
-           text lists), a party without a data directory, and the online join's channel-only ring. The ring still
+           flags; psi-aligned also two 4-byte arrays). Not on disk: a party without a data directory, and the online join's
+           channel-only ring. The ring still
            reruns from query.keys on a new attempt (its directory is removed when the attempt's memory is released).
    Default: "ot" when the kind and the number of parties allow it and the larger announced set has at least
  *   `OT_DEFAULT_FROM` (16 384) ids, where its fixed cost (512 base OTs, ≥ 1 024-element partitions) is already
@@ -233,7 +234,7 @@ export type Protocol = "ecdh" | "ot"
 /** Kinds the OT engine runs: it gives the receiver (and with a reveal, the other party) X∩Y, nothing hidden. */
 export const otModes: ReadonlyArray<Mode> = ["intersection", "difference"]
 /** Kinds the ECDH ring runs over sets on disk (External.ts, "External" above); the others hold the sets in memory. */
-export const externalModes: ReadonlyArray<Mode> = ["intersection", "difference", "cardinality", "aligned", "sum"]
+export const externalModes: ReadonlyArray<Mode> = ["intersection", "difference", "cardinality", "aligned", "sum", "union"]
 /** From this many ids in the larger set, the OT engine is the default (spec above). */
 export const OT_DEFAULT_FROM = 16_384
 
