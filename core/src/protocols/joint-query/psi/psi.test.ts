@@ -499,8 +499,9 @@ describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", 
   it("aligned, 3 receivers, two on disk and one in memory: one common order and digest, the plaintext intersection", async () => {
     const data = planted()
     // Parties 0 and 2 on disk order (and hash) by the same fully-blinded values as party 1 in memory.
-    const { result, outputOf } = await run("aligned", data, [0, 1, 2], onDisk, undefined, [0, 2])
+    const { result, outputOf, spilled } = await run("aligned", data, [0, 1, 2], onDisk, undefined, [0, 2])
     expect(expectAligned(result, outputOf, data).cardinality).toBe(120)
+    expect(spilled).toEqual({ opened: 4, removed: 4 })
   }, 120_000)
 
   it("union on disk at both parties, or at one: the receiver lists its own ids in row order, then exactly the other's rest", async () => {
@@ -516,10 +517,13 @@ describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", 
       expect(ids).toHaveLength(new Set([...x, ...y]).size)
       expect(union.outputOf(1)).toBeUndefined()
       expect(stages(union.host)).toEqual(stages(inMemory.host))
+      // Each spilling party: its set's directory and the ring's (b's is released when the task ends).
+      expect(union.spilled.opened).toBe(2 * spilling.length)
     }
     // a's 12 ids in memory (≤ bucketIds), b's on disk: a keeps b's parts on disk and checks them against its own.
     const small = table("small", { id: [...a!.strings("id").slice(0, 12)] })
     const mixed = await run("union", [small, b!], [0], onDisk, undefined, [0, 1])
+    expect(mixed.spilled.opened).toBe(3)
     expect(new Set(mixed.outputOf(0)!.ids)).toEqual(new Set([...idSet(small, "id"), ...y]))
     expect(mixed.outputOf(0)!.ids).toHaveLength(new Set([...idSet(small, "id"), ...y]).size)
   }, 120_000)
@@ -541,8 +545,9 @@ describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", 
     const small = table("small", { id: [...a!.strings("id").slice(0, 12)] })
     for (const own of [a!, small]) {
       const lie = [...intersect(idSet(own, "id"), idSet(b!, "id"))][0]!
-      const { result } = await run("union", [own, b!], [0], onDisk, lying(lie), [0, 1])
+      const { result, spilled } = await run("union", [own, b!], [0], onDisk, lying(lie), [0, 1])
       expect(failure(result).code).toBe("InconsistentPayload")
+      expect(spilled.opened).toBe(own === small ? 3 : 4)
     }
   }, 120_000)
 
