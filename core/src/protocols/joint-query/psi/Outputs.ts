@@ -81,18 +81,19 @@ export const handlers = (ctx: Party.Context) => {
         return {}
       }
       const flags = yield* External.match(external, me, Party.sizeOf(s), others)
-      const matched = External.flagged(flags)
-      s.cardinality = matched.length
+      // Positions as a list only for an own set in memory (≤ bucketIds); otherwise the flags are what is read.
+      const matched = external.own === undefined ? External.flagged(flags) : undefined
+      s.cardinality = matched?.length ?? flags.reduce((sum, flag) => sum + flag, 0)
       if (ctx.hiding) return {}
       if (ctx.mode === "union" && session.self !== ctx.params.receivers[0]) {
-        if (external.own === undefined) return { remainder: remainderOf(s, matched) }
-        s.remainderOnDisk = yield* External.remainder(external.own, flags)
+        if (matched !== undefined) return { remainder: remainderOf(s, matched) }
+        s.remainderOnDisk = yield* External.remainder(external.own!, flags)
         return { remainder: s.remainderOnDisk.count }
       }
-      if (external.own === undefined) s.matched = matched
+      if (matched !== undefined) s.matched = matched
       else if (ctx.params.receivers.includes(session.self) && ctx.mode !== "union") {
         // A union's receiver lists all its ids (the output stage reads them once the other party's have come).
-        s.runs = yield* External.runsOf(external.own, flags, ctx.mode === "difference" ? 0 : 1, Spec.bucketIdsOf(ctx.params))
+        s.runs = yield* External.runsOf(external.own!, flags, ctx.mode === "difference" ? 0 : 1, Spec.bucketIdsOf(ctx.params))
       }
       return {}
     }).pipe(Effect.catchTag("SpillError", (error) => Party.fail(session, Spec.finish.name, "SpillFailed", error.message)))
