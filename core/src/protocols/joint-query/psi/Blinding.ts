@@ -36,9 +36,11 @@ import * as Party from "./Party.ts"
 const mayBucket = (ctx: Party.Context, session: ParticipantSession) =>
   ctx.params.protocol !== "ecdh" && ctx.params.group === undefined && session.participants.length === 2 && Spec.otModes.includes(ctx.mode)
 
+/** Whether the ECDH ring may keep its sets on disk (External.ts): a PSI task's own ring, of a kind that can. */
+const mayExternal = (ctx: Party.Context) => ctx.onDisk && Spec.externalModes.includes(ctx.mode)
+
 /** Whether a large set of this task goes to disk: the OT engine's buckets, or the ECDH ring's external matching (spec.ts). */
-const maySpill = (ctx: Party.Context, session: ParticipantSession) =>
-  mayBucket(ctx, session) || (Spec.externalModes.includes(ctx.mode) && !ctx.channelOnly)
+const maySpill = (ctx: Party.Context, session: ParticipantSession) => mayBucket(ctx, session) || mayExternal(ctx)
 
 export const handlers = (ctx: Party.Context) => {
   const keys = handler(Spec.keys, (_request, session) =>
@@ -114,7 +116,7 @@ export const handlers = (ctx: Party.Context) => {
       // The ECDH ring over a set larger than bucketIds, at a host with a spill directory: on disk (External.ts).
       const largest = Math.max(...[...s.peers.values()].map((ad) => ad.count))
       const spill = yield* Effect.serviceOption(Spill)
-      if (s.protocol === "ecdh" && spill._tag === "Some" && Spec.externalModes.includes(ctx.mode) && largest > Spec.bucketIdsOf(ctx.params)) {
+      if (s.protocol === "ecdh" && spill._tag === "Some" && mayExternal(ctx) && largest > Spec.bucketIdsOf(ctx.params)) {
         const perFile = Spec.bucketIdsOf(ctx.params)
         const spilled = s.spilled
         const external = yield* Effect.catch(

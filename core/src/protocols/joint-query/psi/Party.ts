@@ -47,10 +47,16 @@ export interface Context {
    * of its whole dataset for a ring that never runs (a ring that does run still prepares each chunk on demand).
    */
   readonly channelOnly: boolean
+  /**
+   * The ring may keep its sets on disk (External.ts): a PSI task of its own. A join run inside another protocol
+   * (vertical training, joint arithmetic) does not: that protocol reads the set and the aligned positions from memory.
+   */
+  readonly onDisk: boolean
 }
 
 export interface ContextOptions {
   readonly channelOnly?: boolean
+  readonly onDisk?: boolean
 }
 
 export const contextOf = (datasetName: string, mode: Spec.Mode, params: Spec.Params, options: ContextOptions = {}): Context => ({
@@ -61,7 +67,8 @@ export const contextOf = (datasetName: string, mode: Spec.Mode, params: Spec.Par
   hiding: mode === "cardinality" || mode === "sum",
   holder: params.receivers[0],
   group: Spec.groupOf(params),
-  channelOnly: options.channelOnly === true
+  channelOnly: options.channelOnly === true,
+  onDisk: options.onDisk === true
 })
 
 export interface Sum {

@@ -36,7 +36,9 @@ const run = async (
   extra: Partial<Spec.Params> = {},
   tamper: (index: number, handlers: ReadonlyArray<StageHandler<any, any, any>>) => ReadonlyArray<StageHandler<any, any, any>> = (_, h) => h,
   /** Parties (by index) whose host has a spill directory (here in memory): their sets go to buckets, not a Set. */
-  spilling: ReadonlyArray<number> = []
+  spilling: ReadonlyArray<number> = [],
+  /** The participant's stages: a PSI task's own, or (`Participant.handlers`) a join as other protocols run it. */
+  handlersOf: (datasetName: string, mode: Spec.Mode, params: Spec.Params) => ReadonlyArray<StageHandler<any, any, any>> = Participant.taskHandlers
 ) => {
   const wallets = datasets.map(() => InMemoryHost.randomWallet())
   // As a task's params arrive: decoded by the declaration's Schema (addresses checksummed, fields checked).
@@ -63,7 +65,7 @@ const run = async (
   })
   const withSpill = (i: number, config: InMemoryHost.ParticipantConfig): InMemoryHost.ParticipantConfig =>
     !spilling.includes(i) ? config : { ...config, provide: (effect) => config.provide!(Effect.provideService(effect, Spill.Spill, spills[i]!)) }
-  const host = InMemoryHost.make(datasets.map((data, i) => withSpill(i, party(labels[i]!, data, tamper(i, Participant.taskHandlers("ids", mode, params)), { wallet: wallets[i]! }))))
+  const host = InMemoryHost.make(datasets.map((data, i) => withSpill(i, party(labels[i]!, data, tamper(i, handlersOf("ids", mode, params)), { wallet: wallets[i]! }))))
   const result = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, mode, params, { timeoutMs: 60_000 }))))
   const outputOf = (i: number) => [...outputs.get(labels[i]!)!.values()][0] as Output | undefined
   return { host, result, outputOf, params, spilled }
@@ -549,6 +551,14 @@ describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", 
       expect(failure(result).code).toBe("InconsistentPayload")
       expect(spilled.opened).toBe(own === small ? 3 : 4)
     }
+  }, 120_000)
+
+  it("an aligned join inside another protocol (vertical, joint arithmetic) keeps its set in memory, where they read it", async () => {
+    const data = planted()
+    const { result, outputOf, spilled, host } = await run("aligned", data, [0, 1, 2], onDisk, undefined, [0, 1, 2], Participant.handlers)
+    expect(expectAligned(result, outputOf, data).cardinality).toBe(120)
+    expect(spilled.opened).toBe(0)
+    expect(host.transcript.length).toBeGreaterThan(0)
   }, 120_000)
 
   it("intersection-sum on disk at both parties: the value holder gets the plaintext sum over the intersection", async () => {

@@ -83,7 +83,8 @@
  *           Memory per party: its fixed footprint, write buffers of 32 KiB per open file (≤ 32 MiB while ordering,
  *           16 MiB per other party while matching), two chunks, one partition of each set, and at a matcher a byte per
  *           element of the set it flags (psi-aligned: also two 4-byte arrays). In memory still: a party without a data
- *           directory, and the online join's channel-only ring. The ring reruns from query.keys on a new attempt (its
+ *           directory, and a join run inside another protocol (vertical training, SecureBoost, joint arithmetic),
+ *           which reads the set and the aligned positions from memory. The ring reruns from query.keys on a new attempt (its
  *           directory is removed when the attempt's memory is released).
  *   Default: "ot" when the kind and the number of parties allow it and the larger announced set has at least
  *   `OT_DEFAULT_FROM` (16 384) ids, where its fixed cost (512 base OTs, ≥ 1 024-element partitions) is already
