@@ -8,7 +8,7 @@
  * `psi_task_wall_ms`.
  *
  * Sizes: PSI_MEMORY_SMALL / PSI_MEMORY_BIG (default 100k and 10M), PSI_MEMORY_PROTOCOLS (default "ot"; the ECDH
- * ring costs ≈ 200 CPU-s per 1M×1M and holds its set in memory, so "ecdh" is for smaller sizes). The participants
+ * ring costs ≈ 200 CPU-s per 1M×1M, ≈ 10× that at 10M; above `bucketIds` its sets go to disk, psi/spec.ts "External"). The participants
  * have data directories, so the OT engine's sets above `bucketIds` go to disk in buckets (psi/spec.ts "Buckets").
  * The load average at the start and end of each run is in the params: on a shared machine it moves wall times.
  * PSI_MEMORY_TASK_MS (default an hour) bounds each task, PSI_MEMORY_ROUND_MS (default 30 minutes) each of its rounds

@@ -17,7 +17,7 @@ export interface IdSet {
 }
 
 /** CSPRNG words drawn 16 384 at a time (getRandomValues' 64 KiB limit): one call per id cost ~1 µs at 1M ids. */
-const randomWords = () => {
+export const randomWords = () => {
   const buffer = new Uint32Array(16_384)
   let at = buffer.length
   return () => {
@@ -30,7 +30,7 @@ const randomWords = () => {
 }
 
 /** A uniform index in [0, n) from the CSPRNG (rejection sampling, no modulo bias). */
-const uniform = (n: number, next: () => number): number => {
+export const uniform = (n: number, next: () => number): number => {
   const limit = Math.floor(0x1_0000_0000 / n) * n
   for (;;) {
     const word = next()

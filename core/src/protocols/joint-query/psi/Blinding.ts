@@ -27,6 +27,7 @@ import * as Ids from "../Ids.ts"
 import * as IdSpill from "../IdSpill.ts"
 import { Spill, type SpillError } from "../Spill.ts"
 import type { DatasetError } from "../../../data/DatasetError.ts"
+import * as External from "./External.ts"
 import * as OtPath from "./OtPath.ts"
 import * as Spec from "./spec.ts"
 import * as Party from "./Party.ts"
@@ -34,6 +35,12 @@ import * as Party from "./Party.ts"
 /** Whether this task may run the OT engine (in buckets): the kinds, parties and params that allow it (spec.ts). */
 const mayBucket = (ctx: Party.Context, session: ParticipantSession) =>
   ctx.params.protocol !== "ecdh" && ctx.params.group === undefined && session.participants.length === 2 && Spec.otModes.includes(ctx.mode)
+
+/** Whether the ECDH ring may keep its sets on disk (External.ts): a PSI task's own ring, of a kind that can. */
+const mayExternal = (ctx: Party.Context) => ctx.onDisk && Spec.externalModes.includes(ctx.mode)
+
+/** Whether a large set of this task goes to disk: the OT engine's buckets, or the ECDH ring's external matching (spec.ts). */
+const maySpill = (ctx: Party.Context, session: ParticipantSession) => mayBucket(ctx, session) || mayExternal(ctx)
 
 export const handlers = (ctx: Party.Context) => {
   const keys = handler(Spec.keys, (_request, session) =>
@@ -53,7 +60,7 @@ export const handlers = (ctx: Party.Context) => {
           : Party.fail(session, stage, error.reason, error.message)
       // A set that may run the OT engine in buckets goes to disk when the host has a spill directory (spec.ts "Buckets").
       const spill = yield* Effect.serviceOption(Spill)
-      const rows = spill._tag === "Some" && mayBucket(ctx, session) ? (yield* Effect.catch(source.idCounts({ column: ctx.params.idColumn }), refused)).rows : 0
+      const rows = spill._tag === "Some" && maySpill(ctx, session) ? (yield* Effect.catch(source.idCounts({ column: ctx.params.idColumn }), refused)).rows : 0
       let set: Ids.IdSet
       let spilled: IdSpill.Spilled | undefined
       if (spill._tag === "Some" && rows > Spec.bucketIdsOf(ctx.params)) {
@@ -106,8 +113,30 @@ export const handlers = (ctx: Party.Context) => {
         if (ad.count === 0) return yield* Party.fail(session, stage, "EmptySet", `${party} announces an empty set`)
       }
       s.protocol = Spec.protocolOf(ctx.mode, ctx.params, session.participants.length, Math.max(...[...s.peers.values()].map((ad) => ad.count)))
-      // A spilled set that runs the ECDH ring after all (a small task asking for bucketIds below its size): in memory.
-      if (s.spilled !== undefined && s.protocol === "ecdh") {
+      // The ECDH ring over a set larger than bucketIds, at a host with a spill directory: on disk (External.ts).
+      const largest = Math.max(...[...s.peers.values()].map((ad) => ad.count))
+      const spill = yield* Effect.serviceOption(Spill)
+      if (s.protocol === "ecdh" && spill._tag === "Some" && mayExternal(ctx) && largest > Spec.bucketIdsOf(ctx.params)) {
+        const perFile = Spec.bucketIdsOf(ctx.params)
+        const spilled = s.spilled
+        const external = yield* Effect.catch(
+          Effect.gen(function*() {
+            const dir = yield* spill.value.open(`psi-ecdh-${session.taskId}`)
+            const previous = s.release
+            s.release = (reason) => {
+              previous?.(reason)
+              Effect.runFork(dir.remove)
+            }
+            const own = spilled === undefined ? undefined : yield* External.order(spilled, dir, ctx.chunkSize, perFile)
+            // Ordered: the id files are no longer read.
+            if (spilled !== undefined) yield* spilled.dir.remove
+            return External.make(dir, own, largest, perFile)
+          }),
+          (error) => Party.fail(session, stage, "SpillFailed", error.message)
+        )
+        s.external = external
+      } else if (s.spilled !== undefined && s.protocol === "ecdh") {
+        // A spilled set that runs the ECDH ring in memory after all (the sets are small, or the kind needs them whole).
         s.set = yield* Effect.catch(IdSpill.materialize(s.spilled, Ids.permutation), (error) => Party.fail(session, stage, "SpillFailed", error.message))
         yield* s.spilled.dir.remove
       }
@@ -149,10 +178,16 @@ export const handlers = (ctx: Party.Context) => {
         s.prepared.delete(index)
         if (s.sum.keyPair !== undefined) {
           const data = yield* (yield* LocalData).dataset(ctx.datasetName)
-          const values = data.numeric(ctx.params.valueColumn!)
+          const column = ctx.params.valueColumn!
+          const values = data.numeric(column)
           const pk = s.sum.keyPair.publicKey
           const codec = Paillier.fixedPointCodec(pk, ctx.params.scaleBits ?? 16)
-          const rows = s.set.rows.slice(index * ctx.chunkSize, index * ctx.chunkSize + expected)
+          const own = s.external?.own
+          const rows = own === undefined
+            ? s.set.rows.slice(index * ctx.chunkSize, index * ctx.chunkSize + expected)
+            : (yield* Effect.catch(External.readChunk(own, index), (error) => Party.fail(session, stage, "SpillFailed", error.message))).rows
+          // A spilled set is checked here, chunk by chunk, by the rule `keys` applies to a set read into memory.
+          if (s.spilled !== undefined && rows.some((row) => !Number.isFinite(values[row]!))) return yield* Party.fail(session, stage, "InvalidValue", `column ${column} has an empty or non-finite value`)
           extra = yield* Effect.try({
             try: () => Serialization.encodeCiphertexts(pk, rows.map((row) => Paillier.encryptReal(pk, codec, values[row]!))),
             catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidValue", detail: String(error) })
@@ -176,12 +211,24 @@ export const handlers = (ctx: Party.Context) => {
       }
       // Last hop: `points` is a chunk of the fully-blinded F_source.
       const targets = Party.matchers(ctx, session)
+      const { external } = s
       if (targets.includes(session.self)) {
-        let chunks = s.inbox.get(source)
-        if (chunks === undefined) s.inbox.set(source, (chunks = new Map()))
-        chunks.set(index, { points, extra })
+        if (external !== undefined) {
+          yield* Effect.catch(
+            Effect.andThen(External.keep(external, r.parties.indexOf(source), index * ctx.chunkSize, points), extra.length === 0 ? Effect.void : External.keepExtra(external, index, extra)),
+            (error) => Party.fail(session, stage, "SpillFailed", error.message)
+          )
+        } else {
+          let chunks = s.inbox.get(source)
+          if (chunks === undefined) s.inbox.set(source, (chunks = new Map()))
+          chunks.set(index, { points, extra })
+        }
       }
-      if (targets.some((t) => t !== session.self)) s.outbox.set(index, points)
+      if (targets.some((t) => t !== session.self)) {
+        if (external !== undefined && ctx.hiding) {
+          yield* Effect.catch(External.toRelay(external, index, points, Party.countOf(s, source)), (error) => Party.fail(session, stage, "SpillFailed", error.message))
+        } else s.outbox.set(index, points)
+      }
       return {}
     })
   )
@@ -199,12 +246,19 @@ export const handlers = (ctx: Party.Context) => {
       // Hiding modes shuffle the whole set first, so they wait for all of it; the others relay each chunk as soon
       // as its last hop is done (coordinator.ts interleaves those relays with the blinding).
       const needed = ctx.hiding ? Array.from({ length: chunks }, (_, i) => i) : [index]
-      const missing = needed.filter((i) => !s.outbox.has(i))
+      const { external } = s
+      const onDisk = external !== undefined && ctx.hiding
+      const missing = needed.filter((i) => !(onDisk ? external.relayChunks.has(i) : s.outbox.has(i)))
       if (missing.length > 0) return yield* Party.fail(session, stage, "CountMismatch", `fully-blinded chunks ${missing.join(", ")} of ${source} never arrived`)
       yield* Party.once(session, s, stage, `relay/${index}`)
-      if (ctx.hiding && !s.outboxShuffled) Party.shuffleOutbox(ctx, s, count)
-      const points = s.outbox.get(index)!
-      if (!ctx.hiding) s.outbox.delete(index) // relayed once (`once` above): no need to hold it
+      let points: Uint8Array
+      if (onDisk) {
+        points = yield* Effect.catch(External.relayChunk(external, index, count, ctx.chunkSize), (error) => Party.fail(session, stage, "SpillFailed", error.message))
+      } else {
+        if (ctx.hiding && !s.outboxShuffled) Party.shuffleOutbox(ctx, s, count)
+        points = s.outbox.get(index)!
+        if (!ctx.hiding) s.outbox.delete(index) // relayed once (`once` above): no need to hold it
+      }
       const deliveries = []
       for (const recipient of Party.matchers(ctx, session).filter((t) => t !== session.self)) {
         deliveries.push({ recipient, payload: yield* Channel.seal(session, stage, s.channel.secretKey, recipient, s.peers.get(recipient)!.channelPublicKey, `deliver|${source}|${index}`, points) })
@@ -233,6 +287,10 @@ export const handlers = (ctx: Party.Context) => {
         }
         const groups = yield* Compute.Groups
         yield* Effect.try({ try: () => groups[ctx.group].validate(points), catch: (e) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPoint", detail: `chunk ${index} of ${source}: ${String(e)}` }) })
+        if (s.external !== undefined) {
+          yield* Effect.catch(External.keep(s.external, r.parties.indexOf(source), index * ctx.chunkSize, points), (error) => Party.fail(session, stage, "SpillFailed", error.message))
+          continue
+        }
         let chunks = s.inbox.get(source)
         if (chunks === undefined) s.inbox.set(source, (chunks = new Map()))
         chunks.set(index, { points, extra: new Uint8Array(0) })

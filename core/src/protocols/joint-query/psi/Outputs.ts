@@ -22,16 +22,89 @@ import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
 import * as RowRuns from "../RowRuns.ts"
 import type { SpillError } from "../Spill.ts"
+import * as External from "./External.ts"
 import * as Spec from "./spec.ts"
 import * as Party from "./Party.ts"
 
+/** Union, B: its ids outside the intersection (`matched` positions), to transfer; returns their number. */
+const remainderOf = (s: Party.State, matched: ReadonlyArray<number>) => {
+  const inside = new Set(matched)
+  s.remainder = s.set.ids.filter((_, i) => !inside.has(i))
+  return s.remainder.length
+}
+
 export const handlers = (ctx: Party.Context) => {
+  /**
+   * Matching on disk (External.ts): partition by partition, then, for a spilled own set, the output's ids as runs
+   * sorted by row (what the output stage merges, as for the OT engine's buckets); an own set in memory keeps `matched`.
+   */
+  const finishExternal = (external: External.Store, session: ParticipantSession, s: Party.Peered) =>
+    Effect.gen(function*() {
+      const parties = session.participants
+      const me = parties.indexOf(session.self)
+      const others = parties.map((_, i) => i).filter((i) => i !== me)
+      if (ctx.mode === "sum") {
+        // The holder's set against this party's: the ciphertexts of its matching elements, read back chunk by chunk.
+        const holder = parties.indexOf(ctx.holder)
+        const count = Party.countOf(s, ctx.holder)
+        const flags = yield* External.match(external, holder, count, [me])
+        const pk = s.sum.publicKey!
+        let total: Paillier.Ciphertext | undefined
+        let matches = 0
+        for (let index = 0; index < Ids.chunks(count, ctx.chunkSize); index++) {
+          const bytes = yield* External.extra(external, index)
+          const ciphertexts = yield* Effect.try({
+            try: () => Serialization.decodeCiphertexts(pk, bytes),
+            catch: (error) => new ParticipantFailure({ participant: session.self, stage: Spec.finish.name, code: "InvalidCiphertext", detail: String(error) })
+          })
+          const expected = Ids.chunkLength(count, ctx.chunkSize, index)
+          if (ciphertexts.length !== expected) return yield* Party.fail(session, Spec.finish.name, "CountMismatch", `${ciphertexts.length} ciphertexts for ${expected} elements in chunk ${index}`)
+          ciphertexts.forEach((c, j) => {
+            if (flags[index * ctx.chunkSize + j] !== 1) return
+            matches++
+            total = total === undefined ? c : Paillier.add(total, c)
+          })
+        }
+        s.cardinality = matches
+        s.sum.encryptedSum = Paillier.rerandomize(total ?? Paillier.encrypt(pk, 0n))
+        return {}
+      }
+      if (ctx.mode === "aligned") {
+        const { positions, digest } = yield* External.aligned(external, me, Party.sizeOf(s), others, Group.domain("psi-alignment", session.taskId))
+        s.cardinality = positions.length
+        const hex = "0x" + bytesToHex(digest)
+        if (external.own === undefined) s.aligned = { positions: Array.from(positions), digest: hex }
+        else if (ctx.params.receivers.includes(session.self)) {
+          const { ids, rows } = yield* External.inOrder(external.own, positions, Spec.bucketIdsOf(ctx.params))
+          s.aligned = { positions, digest: hex, lists: [{ name: "ids", pull: ids }, { name: "rows", pull: rows }] }
+        }
+        return {}
+      }
+      const flags = yield* External.match(external, me, Party.sizeOf(s), others)
+      // Positions as a list only for an own set in memory (≤ bucketIds); otherwise the flags are what is read.
+      const matched = external.own === undefined ? External.flagged(flags) : undefined
+      s.cardinality = matched?.length ?? flags.reduce((sum, flag) => sum + flag, 0)
+      if (ctx.hiding) return {}
+      if (ctx.mode === "union" && session.self !== ctx.params.receivers[0]) {
+        if (matched !== undefined) return { remainder: remainderOf(s, matched) }
+        s.remainderOnDisk = yield* External.remainder(external.own!, flags)
+        return { remainder: s.remainderOnDisk.count }
+      }
+      if (matched !== undefined) s.matched = matched
+      else if (ctx.params.receivers.includes(session.self) && ctx.mode !== "union") {
+        // A union's receiver lists all its ids (the output stage reads them once the other party's have come).
+        s.runs = yield* External.runsOf(external.own!, flags, ctx.mode === "difference" ? 0 : 1, Spec.bucketIdsOf(ctx.params))
+      }
+      return {}
+    }).pipe(Effect.catchTag("SpillError", (error) => Party.fail(session, Spec.finish.name, "SpillFailed", error.message)))
+
   const finish = handler(Spec.finish, (_request, session) =>
     Effect.gen(function*() {
       const stage = Spec.finish.name
       const s = yield* Party.onRing(session, stage)
       if (!Party.matchers(ctx, session).includes(session.self)) return {}
       if (s.cardinality !== undefined) return yield* Party.fail(session, stage, "DuplicateChunk", "already finished")
+      if (s.external !== undefined) return yield* finishExternal(s.external, session, s)
       const own = yield* Party.assembled(ctx, session, s, stage, session.self)
       const others: Array<(i: number) => boolean> = []
       for (const party of session.participants) {
@@ -66,11 +139,7 @@ export const handlers = (ctx: Party.Context) => {
         const ordered = concatBytes(...positions.map((i) => own.points.subarray(i * Group.POINT_BYTES, (i + 1) * Group.POINT_BYTES)))
         s.aligned = { positions, digest: "0x" + bytesToHex(sha256(concatBytes(Group.domain("psi-alignment", session.taskId), ordered))) }
       }
-      if (ctx.mode === "union" && session.self !== ctx.params.receivers[0]) {
-        const inside = new Set(matched)
-        s.remainder = s.set.ids.filter((_, i) => !inside.has(i))
-        return { remainder: s.remainder.length }
-      }
+      if (ctx.mode === "union" && session.self !== ctx.params.receivers[0]) return { remainder: remainderOf(s, matched) }
       return {}
     })
   )
@@ -92,10 +161,15 @@ export const handlers = (ctx: Party.Context) => {
     Effect.gen(function*() {
       const stage = Spec.transfer.name
       const s = yield* Party.withPeers(session, stage)
-      if (s.remainder === undefined) return yield* Party.fail(session, stage, "MissingState", "nothing to transfer: finish first")
+      if (s.remainder === undefined && s.remainderOnDisk === undefined) return yield* Party.fail(session, stage, "MissingState", "nothing to transfer: finish first")
       yield* Party.once(session, s, stage, `transfer/${index}`)
       const receiver = ctx.params.receivers[0]!
-      const ids = s.remainder.slice(index * ctx.chunkSize, (index + 1) * ctx.chunkSize)
+      const onDisk = s.remainderOnDisk
+      let ids: ReadonlyArray<string> = []
+      if (onDisk === undefined) ids = s.remainder!.slice(index * ctx.chunkSize, (index + 1) * ctx.chunkSize)
+      else if (index + 1 < onDisk.offsets.length) {
+        ids = (yield* Effect.catch(External.readChunk(onDisk, index), (error) => Party.fail(session, stage, "SpillFailed", error.message))).ids
+      }
       const plaintext = new TextEncoder().encode(JSON.stringify(ids))
       return { payload: yield* Channel.seal(session, stage, s.channel.secretKey, receiver, s.peers.get(receiver)!.channelPublicKey, `transfer|${index}`, plaintext) }
     })
@@ -116,6 +190,12 @@ export const handlers = (ctx: Party.Context) => {
         },
         catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "MalformedPayload", detail: String(error) })
       })
+      if (s.external !== undefined) {
+        // On the external ring the parts go to disk as they come; the coordinator sends them in order.
+        if (index !== s.external.received.length) return yield* Party.fail(session, stage, "CountMismatch", `union part ${s.external.received.length} never arrived`)
+        yield* Effect.catch(External.keepReceived(s.external, ids), (error) => Party.fail(session, stage, "SpillFailed", error.message))
+        return { ok: true as const }
+      }
       s.received.set(index, ids)
       return { ok: true as const }
     })
@@ -165,11 +245,46 @@ export const handlers = (ctx: Party.Context) => {
           const positions = s.aligned?.positions ?? []
           alignment = s.aligned?.digest
           header = { ...base, cardinality: positions.length, alignment }
-          lists = listed(positions)
+          lists = s.aligned?.lists ?? listed(Array.from(positions))
           cardinality = positions.length
           break
         }
         case "union": {
+          if (s.external !== undefined) {
+            const external = s.external
+            const own = external.own
+            const inconsistent = Party.fail(session, stage, "InconsistentPayload", "the other party sent an id of the intersection")
+            const spillFailed = (error: SpillError) => Party.fail(session, stage, "SpillFailed", error.message)
+            let ownIds: StreamedOutput.List<SpillError>
+            if (own === undefined) {
+              const mine = new Set(s.set.ids)
+              const received = External.receivedIds(external)
+              for (let ids = yield* Effect.catch(received, spillFailed); ids !== undefined; ids = yield* Effect.catch(received, spillFailed)) {
+                if (ids.some((id) => mine.has(id))) return yield* inconsistent
+              }
+              ownIds = StreamedOutput.fromArray("ids", byRow(s.set.ids.map((_, i) => i)).map((i) => s.set.ids[i]!))
+            } else {
+              if (!(yield* Effect.catch(External.disjoint(external, own), spillFailed))) return yield* inconsistent
+              s.runs = yield* Effect.catch(External.runsOf(own, new Uint8Array(own.count), 0, Spec.bucketIdsOf(ctx.params)), spillFailed)
+              ownIds = { name: "ids", pull: RowRuns.merge(s.runs).ids }
+            }
+            cardinality = Party.sizeOf(s) + External.receivedCount(external)
+            header = { ...base, cardinality }
+            const theirs = External.receivedIds(external)
+            let first = true
+            lists = [{
+              name: "ids",
+              pull: Effect.gen(function*() {
+                if (first) {
+                  const batch = yield* ownIds.pull
+                  if (batch !== undefined) return batch
+                  first = false
+                }
+                return yield* theirs
+              })
+            }]
+            break
+          }
           const received: Array<string> = []
           for (let i = 0; i < s.received.size; i++) {
             const part = s.received.get(i)
@@ -207,8 +322,9 @@ export const handlers = (ctx: Party.Context) => {
       const written = StreamedOutput.deliver(session, header, lists).pipe(
         Effect.catchTag("SpillError", (error) => Party.fail(session, stage, "SpillFailed", error.message))
       )
-      // The runs were the spill directory's last use.
-      const { digest, location } = yield* (s.runs === undefined || s.spilled === undefined ? written : Effect.ensuring(written, s.spilled.dir.remove))
+      // The runs (or the external ring's files) were the spill directory's last use.
+      const done = s.runs?.dir ?? s.external?.dir
+      const { digest, location } = yield* (done === undefined ? written : Effect.ensuring(written, done.remove))
       return { cardinality, digest, location, alignment }
     })
   )

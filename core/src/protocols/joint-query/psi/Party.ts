@@ -13,6 +13,7 @@ import * as Keys from "../../../crypto/paillier/Keys.ts"
 import * as Paillier from "../../../crypto/paillier/Paillier.ts"
 import * as Serialization from "../../../crypto/paillier/Serialization.ts"
 import { LocalData } from "../../../data/Tabular.ts"
+import type * as StreamedOutput from "../../../data/StreamedOutput.ts"
 import * as TaskOutput from "../../../data/TaskOutput.ts"
 import { sha256Digest } from "../../../wire/Canonical.ts"
 import type { ParticipantSession, ReleaseReason } from "../../Protocol.ts"
@@ -24,6 +25,8 @@ import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
 import type * as IdSpill from "../IdSpill.ts"
 import type * as RowRuns from "../RowRuns.ts"
+import type { SpillError } from "../Spill.ts"
+import * as External from "./External.ts"
 import type * as Resume from "./Resume.ts"
 import * as Spec from "./spec.ts"
 
@@ -44,10 +47,16 @@ export interface Context {
    * of its whole dataset for a ring that never runs (a ring that does run still prepares each chunk on demand).
    */
   readonly channelOnly: boolean
+  /**
+   * The ring may keep its sets on disk (External.ts): a PSI task of its own. A join run inside another protocol
+   * (vertical training, joint arithmetic) does not: that protocol reads the set and the aligned positions from memory.
+   */
+  readonly onDisk: boolean
 }
 
 export interface ContextOptions {
   readonly channelOnly?: boolean
+  readonly onDisk?: boolean
 }
 
 export const contextOf = (datasetName: string, mode: Spec.Mode, params: Spec.Params, options: ContextOptions = {}): Context => ({
@@ -58,7 +67,8 @@ export const contextOf = (datasetName: string, mode: Spec.Mode, params: Spec.Par
   hiding: mode === "cardinality" || mode === "sum",
   holder: params.receivers[0],
   group: Spec.groupOf(params),
-  channelOnly: options.channelOnly === true
+  channelOnly: options.channelOnly === true,
+  onDisk: options.onDisk === true
 })
 
 export interface Sum {
@@ -76,9 +86,11 @@ export interface State {
   readonly spilled?: IdSpill.Spilled
   /**
    * Removes the spill directory when the task is over (Protocol.ts `Releasable`); a new attempt keeps it, as the
-   * task's resumable directory (spec.ts "Resume").
+   * task's resumable directory (spec.ts "Resume"); an external ring's directory goes in either case.
    */
-  readonly release?: (reason: ReleaseReason) => void
+  release?: (reason: ReleaseReason) => void
+  /** ECDH over sets larger than memory (External.ts, spec.ts "External"): what this party keeps of the ring on disk. */
+  external?: External.Store
   /** OT path, spilled set: the leading buckets an earlier attempt finished that this one can keep (Resume.ts). */
   resumable?: ReadonlyArray<Resume.Bucket>
   readonly scalar: Uint8Array
@@ -105,9 +117,16 @@ export interface State {
   matched?: ReadonlyArray<number>
   cardinality?: number
   /** Alignment: own positions in ascending fully-blinded order, and the digest of that order. */
-  aligned?: { readonly positions: ReadonlyArray<number>; readonly digest: string }
+  aligned?: {
+    readonly positions: ArrayLike<number>
+    readonly digest: string
+    /** A spilled own set's ids and rows in that order, read from disk (External.inOrder). */
+    readonly lists?: ReadonlyArray<StreamedOutput.List<SpillError>>
+  }
   /** Union: ids of the other party this one outputs (receiver) or sends (B). */
   remainder?: ReadonlyArray<string>
+  /** Union, B on the external ring with its set on disk: that remainder on disk, in chunks (External.remainder). */
+  remainderOnDisk?: External.Ordered
   readonly received: Map<number, ReadonlyArray<string>>
 }
 
@@ -170,10 +189,13 @@ export const matchers = (ctx: Context, session: ParticipantSession) => Spec.matc
  * holding at most two chunks of own points.
  */
 export const prepare = (ctx: Context, compute: Compute.QueryComputeService, session: ParticipantSession, s: State, index: number) => {
-  const length = Ids.chunkLength(s.set.ids.length, ctx.chunkSize, index)
+  const length = Ids.chunkLength(sizeOf(s), ctx.chunkSize, index)
   if (length === 0 || s.prepared.has(index)) return
-  const ids = s.set.ids.slice(index * ctx.chunkSize, index * ctx.chunkSize + length)
-  const points = Effect.runPromise(compute.hashBlind(ctx.group, domainOf(session), ids, s.scalar))
+  const own = s.external?.own
+  const ids = own !== undefined
+    ? Effect.map(External.readChunk(own, index), (chunk) => chunk.ids)
+    : Effect.succeed(s.set.ids.slice(index * ctx.chunkSize, index * ctx.chunkSize + length))
+  const points = Effect.runPromise(Effect.flatMap(ids, (chunk) => compute.hashBlind(ctx.group, domainOf(session), chunk, s.scalar)))
   points.catch(() => {}) // surfaced by the hop-0 request of that chunk, which awaits it
   s.prepared.set(index, points)
 }

@@ -21,4 +21,4 @@ export const handlers = (datasetName: string, mode: Spec.Mode, params: Spec.Para
 
 /** A PSI task's stages: the ECDH ring's and the OT engine's pump (which one runs: `Spec.protocolOf`). */
 export const taskHandlers = (datasetName: string, mode: Spec.Mode, params: Spec.Params) =>
-  [...handlers(datasetName, mode, params), ...OtPath.handlers(Party.contextOf(datasetName, mode, params))]
+  [...handlers(datasetName, mode, params, { onDisk: true }), ...OtPath.handlers(Party.contextOf(datasetName, mode, params))]

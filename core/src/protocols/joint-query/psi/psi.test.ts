@@ -8,6 +8,7 @@
 import { Effect, Result, Schema } from "effect"
 import { Base64 } from "effect/encoding"
 import { describe, expect, it } from "vitest"
+import * as MemorySource from "../../../data/MemorySource.ts"
 import type { TabularData } from "../../../data/Tabular.ts"
 import * as InMemoryHost from "../../../testing/InMemoryHost.ts"
 import { sha256Digest } from "../../../wire/Canonical.ts"
@@ -19,6 +20,7 @@ import * as IdSpill from "../IdSpill.ts"
 import * as Spill from "../Spill.ts"
 import { csvTable, exampleFile, idSet, intersect, outputs, party, table } from "../TestData.ts"
 import * as Coordinator from "./coordinator.ts"
+import * as External from "./External.ts"
 import * as Participant from "./participant.ts"
 import * as Spec from "./spec.ts"
 
@@ -34,7 +36,9 @@ const run = async (
   extra: Partial<Spec.Params> = {},
   tamper: (index: number, handlers: ReadonlyArray<StageHandler<any, any, any>>) => ReadonlyArray<StageHandler<any, any, any>> = (_, h) => h,
   /** Parties (by index) whose host has a spill directory (here in memory): their sets go to buckets, not a Set. */
-  spilling: ReadonlyArray<number> = []
+  spilling: ReadonlyArray<number> = [],
+  /** The participant's stages: a PSI task's own, or (`Participant.handlers`) a join as other protocols run it. */
+  handlersOf: (datasetName: string, mode: Spec.Mode, params: Spec.Params) => ReadonlyArray<StageHandler<any, any, any>> = Participant.taskHandlers
 ) => {
   const wallets = datasets.map(() => InMemoryHost.randomWallet())
   // As a task's params arrive: decoded by the declaration's Schema (addresses checksummed, fields checked).
@@ -61,7 +65,7 @@ const run = async (
   })
   const withSpill = (i: number, config: InMemoryHost.ParticipantConfig): InMemoryHost.ParticipantConfig =>
     !spilling.includes(i) ? config : { ...config, provide: (effect) => config.provide!(Effect.provideService(effect, Spill.Spill, spills[i]!)) }
-  const host = InMemoryHost.make(datasets.map((data, i) => withSpill(i, party(labels[i]!, data, tamper(i, Participant.taskHandlers("ids", mode, params)), { wallet: wallets[i]! }))))
+  const host = InMemoryHost.make(datasets.map((data, i) => withSpill(i, party(labels[i]!, data, tamper(i, handlersOf("ids", mode, params)), { wallet: wallets[i]! }))))
   const result = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, mode, params, { timeoutMs: 60_000 }))))
   const outputOf = (i: number) => [...outputs.get(labels[i]!)!.values()][0] as Output | undefined
   return { host, result, outputOf, params, spilled }
@@ -70,6 +74,27 @@ const run = async (
 const success = <A>(result: { _tag: "Success"; success: A } | { _tag: "Failure"; failure: unknown }): A => {
   if (result._tag === "Failure") throw new Error(`protocol failed: ${String(result.failure)}`)
   return result.success
+}
+
+/** An output listing exactly `expected`, once each, its rows pointing at its ids, in row order. */
+const expectRowOrdered = (output: Output | undefined, data: TabularData, expected: Set<string>) => {
+  expect(new Set(output!.ids)).toEqual(expected)
+  expect(output!.ids!.length).toBe(expected.size)
+  expect(output!.rows!.map((row) => data.strings("id")[row])).toEqual(output!.ids)
+  expect(output!.rows).toEqual([...output!.rows!].sort((x, y) => x - y))
+}
+
+/** Three receivers of psi-aligned: the plaintext intersection, in one common order, each row at its id, one digest. */
+const expectAligned = (result: Parameters<typeof success>[0], outputOf: (i: number) => Output | undefined, data: ReadonlyArray<TabularData>) => {
+  const stored = success(result) as Spec.Result
+  const aligned = [0, 1, 2].map((i) => outputOf(i)!)
+  expect(new Set(aligned[0]!.ids)).toEqual(intersect(...data.map((d) => idSet(d, "id"))))
+  for (const [i, out] of aligned.entries()) {
+    expect(out.ids).toEqual(aligned[0]!.ids)
+    expect(out.rows!.map((row) => data[i]!.strings("id")[row])).toEqual(out.ids)
+    expect(out.alignment).toBe(stored.alignment)
+  }
+  return stored
 }
 
 const failure = (result: { _tag: string; failure?: unknown }) => {
@@ -107,16 +132,8 @@ describe("ECDH-PSI family over InMemoryHost (bcw, wdbc)", () => {
 
   it("aligned (wdbc, 3 parties): one common order, every party's rows point at the same ids, equal digests", async () => {
     const { result, outputOf } = await run("aligned", wdbc, [0, 1, 2])
-    const stored = success(result) as Spec.Result
-    const expected = intersect(...wdbc.map((d) => idSet(d, "id")))
-    const aligned = [0, 1, 2].map((i) => outputOf(i)!)
-    expect(new Set(aligned[0]!.ids)).toEqual(expected)
-    for (const [i, out] of aligned.entries()) {
-      expect(out.ids).toEqual(aligned[0]!.ids)
-      expect(out.rows!.map((row) => wdbc[i]!.strings("id")[row])).toEqual(out.ids)
-      expect(out.alignment).toBe(stored.alignment)
-    }
-    expect(stored.cardinality).toBe(expected.size)
+    const stored = expectAligned(result, outputOf, wdbc)
+    expect(stored.cardinality).toBe(intersect(...wdbc.map((d) => idSet(d, "id"))).size)
   }, 60_000)
 
   it("difference a\\b and union a∪b for the receiver a", async () => {
@@ -348,12 +365,6 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
       return { result, output: [...outputs.get(labels[0]!)!.values()][0] as Output | undefined, resumed: ot.find((e) => e.detail?.startsWith("resumed")), ot }
     }
     const setup = () => ({ wallets: [InMemoryHost.randomWallet(), InMemoryHost.randomWallet()], spills: [Spill.inMemory(), Spill.inMemory()] })
-    const expectOutput = (output: Output | undefined, data: TabularData, expected: Set<string>) => {
-      expect(new Set(output!.ids)).toEqual(expected)
-      expect(output!.ids!.length).toBe(expected.size)
-      expect(output!.rows!.map((row) => data.strings("id")[row])).toEqual(output!.ids)
-      expect(output!.rows).toEqual([...output!.rows!].sort((x, y) => x - y))
-    }
 
     it("a second attempt starts after the buckets both parties finished, and outputs exactly the plaintext intersection", async () => {
       const { wallets, spills } = setup()
@@ -362,7 +373,7 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
       expect(first.result._tag).toBe("Failure")
       const second = await attempt(2, [a, b], spills, wallets)
       success(second.result)
-      expectOutput(second.output, a, intersect(idSet(a, "id"), idSet(b, "id")))
+      expectRowOrdered(second.output, a, intersect(idSet(a, "id"), idSet(b, "id")))
       // Resumed where both had recorded their buckets (the receiver left at 6; the sender was at most one ahead)…
       expect(second.resumed).toMatchObject({ total: B })
       expect(second.resumed!.done).toBeGreaterThanOrEqual(5)
@@ -385,7 +396,7 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
       const second = await attempt(2, [changed, b], spills, wallets)
       success(second.result)
       expect(second.resumed!.done).toBe(2)
-      expectOutput(second.output, changed, new Set([...shared].filter((id) => id !== gone)))
+      expectRowOrdered(second.output, changed, new Set([...shared].filter((id) => id !== gone)))
     }, 120_000)
   })
 
@@ -404,4 +415,167 @@ describe("the OT engine behind the PSI kinds (protocol: \"ot\")", () => {
     const { result } = await run("intersection", [bcw[0]!, bcw[1]!], [0], { protocol: "ot" }, flip)
     expect(failure(result).code).toBe("UndecryptablePayload")
   }, 60_000)
+})
+
+describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", () => {
+  const randomId = () => `id-${crypto.getRandomValues(new Uint32Array(2)).join("-")}`
+  const ids = (n: number) => Array.from({ length: n }, randomId)
+  /** Three id columns with planted overlaps (all three, a∩b only, a∩c only), a few repeated ids and empty cells, in random order. */
+  const planted = () => {
+    const [all, ab, ac] = [ids(120), ids(60), ids(40)]
+    const columns = [[...all, ...ab, ...ac, ...ids(300)], [...all, ...ab, ...ids(330)], [...all, ...ac, ...ids(280)]]
+    return columns.map((column, i) => {
+      const rows = [...column, ...column.slice(0, 9), "", ""]
+      const order = Array.from(crypto.getRandomValues(new Uint32Array(rows.length)).entries()).sort((x, y) => x[1] - y[1]).map(([k]) => k)
+      return table(`planted-${i}`, { id: order.map((k) => rows[k]!) })
+    })
+  }
+  // 16 ids per partition and 37 per chunk: ≈ 550 ids are 64 partitions per set, 35 shuffle files, 15 chunks.
+  const onDisk = { protocol: "ecdh", bucketIds: 16, chunkSize: 37 } as const
+  const stages = (host: InMemoryHost.InMemoryHost) => host.transcript.map((t) => `${t.stage}|${t.direction}`)
+
+  it("order and match: the ordered set is a permutation of the spilled one, the matches over 64 partitions those of the plaintext", async () => {
+    const dir = await Effect.runPromise(Spill.inMemory().open("t"))
+    const data = table("t", { id: [...ids(500), "dup", "dup", ""] })
+    const spilled = await Effect.runPromise(IdSpill.spill(MemorySource.make(data), "id", 10_000, dir, 7))
+    const own = await Effect.runPromise(External.order(spilled, dir, 37, 16))
+    const chunks = await Effect.runPromise(Effect.forEach(Array.from({ length: own.offsets.length - 1 }, (_, i) => i), (i) => External.readChunk(own, i)))
+    expect(chunks.slice(0, -1).every((c) => c.ids.length === 37)).toBe(true)
+    const listed = chunks.flatMap((c) => c.ids)
+    expect(listed).toHaveLength(501)
+    expect(new Set(listed)).toEqual(idSet(data, "id"))
+    expect(chunks.flatMap((c) => c.rows).map((row) => data.strings("id")[row])).toEqual(listed)
+    // Random points: set 0 (300), set 1 (250) sharing 120 of them, in chunks of 37.
+    const point = () => crypto.getRandomValues(new Uint8Array(32))
+    const shared = Array.from({ length: 120 }, point)
+    const sets = [[...shared, ...Array.from({ length: 180 }, point)], [...Array.from({ length: 130 }, point), ...shared]]
+    const store = External.make(await Effect.runPromise(Spill.inMemory().open("m")), undefined, 300, 16)
+    expect(store.bits).toBe(5)
+    for (const [source, set] of sets.entries()) {
+      for (let first = 0; first < set.length; first += 37) {
+        await Effect.runPromise(External.keep(store, source, first, new Uint8Array(set.slice(first, first + 37).flatMap((p) => [...p]))))
+      }
+    }
+    const flags = await Effect.runPromise(External.match(store, 0, 300, [1]))
+    expect(External.flagged(flags)).toEqual(Array.from({ length: 120 }, (_, i) => i))
+  })
+
+  it("3-party PSI to two receivers: on disk at every party, or at one, the plaintext intersection and the in-memory ring's output, same messages", async () => {
+    const data = planted()
+    const expected = intersect(...data.map((d) => idSet(d, "id")))
+    expect(expected.size).toBe(120)
+    const inMemory = await run("intersection", data, [0, 2], onDisk)
+    for (const spilling of [[0, 1, 2], [1]]) {
+      const external = await run("intersection", data, [0, 2], onDisk, undefined, spilling)
+      expect((success(external.result) as Spec.Result).cardinality).toBe(120)
+      for (const i of [0, 2]) {
+        expectRowOrdered(external.outputOf(i), data[i]!, expected)
+        expect(external.outputOf(i)!.ids).toEqual(inMemory.outputOf(i)!.ids)
+        expect(external.outputOf(i)!.rows).toEqual(inMemory.outputOf(i)!.rows)
+        expect(external.outputOf(i)!.duplicates).toBe(9)
+      }
+      expect(external.outputOf(1)).toBeUndefined()
+      // The same rounds and messages as the ring in memory; every spill directory opened was removed.
+      expect(stages(external.host)).toEqual(stages(inMemory.host))
+      // Each spilling party opened its set's directory and the ring's; all are removed but the ring's directory of b,
+      // which takes no output: the host releases it when the task ends (InMemoryHost does not).
+      expect(external.spilled.opened).toBe(2 * spilling.length)
+      expect(external.spilled.removed).toBe(external.spilled.opened - 1)
+    }
+  }, 120_000)
+
+  it("difference and cardinality on disk equal the plaintext", async () => {
+    const [a, b] = planted()
+    const [x, y] = [idSet(a!, "id"), idSet(b!, "id")]
+    const difference = await run("difference", [a!, b!], [0], onDisk, undefined, [0, 1])
+    success(difference.result)
+    expectRowOrdered(difference.outputOf(0), a!, new Set([...x].filter((id) => !y.has(id))))
+    expect(difference.spilled).toEqual({ opened: 4, removed: 3 })
+    const cardinality = await run("cardinality", [a!, b!], [1], onDisk, undefined, [0, 1])
+    expect((success(cardinality.result) as Spec.Result).cardinality).toBe(180)
+    expect(cardinality.outputOf(1)!.cardinality).toBe(180)
+    expect(cardinality.outputOf(1)!.ids).toBeUndefined()
+    expect(cardinality.spilled).toEqual({ opened: 4, removed: 3 })
+  }, 120_000)
+
+  it("aligned, 3 receivers, two on disk and one in memory: one common order and digest, the plaintext intersection", async () => {
+    const data = planted()
+    // Parties 0 and 2 on disk order (and hash) by the same fully-blinded values as party 1 in memory.
+    const { result, outputOf, spilled } = await run("aligned", data, [0, 1, 2], onDisk, undefined, [0, 2])
+    expect(expectAligned(result, outputOf, data).cardinality).toBe(120)
+    expect(spilled).toEqual({ opened: 4, removed: 4 })
+  }, 120_000)
+
+  it("union on disk at both parties, or at one: the receiver lists its own ids in row order, then exactly the other's rest", async () => {
+    const [a, b] = planted()
+    const [x, y] = [idSet(a!, "id"), idSet(b!, "id")]
+    const inMemory = await run("union", [a!, b!], [0], onDisk)
+    for (const spilling of [[0, 1], [0], [1]]) {
+      const union = await run("union", [a!, b!], [0], onDisk, undefined, spilling)
+      expect((success(union.result) as Spec.Result).cardinality).toBe(new Set([...x, ...y]).size)
+      const ids = union.outputOf(0)!.ids!
+      expect(ids.slice(0, x.size)).toEqual(inMemory.outputOf(0)!.ids!.slice(0, x.size))
+      expect(new Set(ids.slice(x.size))).toEqual(new Set([...y].filter((id) => !x.has(id))))
+      expect(ids).toHaveLength(new Set([...x, ...y]).size)
+      expect(union.outputOf(1)).toBeUndefined()
+      expect(stages(union.host)).toEqual(stages(inMemory.host))
+      // Each spilling party: its set's directory and the ring's (b's is released when the task ends).
+      expect(union.spilled.opened).toBe(2 * spilling.length)
+    }
+    // a's 12 ids in memory (≤ bucketIds), b's on disk: a keeps b's parts on disk and checks them against its own.
+    const small = table("small", { id: [...a!.strings("id").slice(0, 12)] })
+    const mixed = await run("union", [small, b!], [0], onDisk, undefined, [0, 1])
+    expect(mixed.spilled.opened).toBe(3)
+    expect(new Set(mixed.outputOf(0)!.ids)).toEqual(new Set([...idSet(small, "id"), ...y]))
+    expect(mixed.outputOf(0)!.ids).toHaveLength(new Set([...idSet(small, "id"), ...y]).size)
+  }, 120_000)
+
+  it("union on disk: a part naming an id of the intersection is refused (InconsistentPayload), the receiver's set on disk or not", async () => {
+    const [a, b] = planted()
+    // b seals a first part that names a shared id, as a party lying about its remainder would.
+    const lying = (shared: string) => (index: number, handlers: ReadonlyArray<StageHandler<any, any, any>>) =>
+      index !== 1 ? handlers : handlers.map((h) => h.stage.name !== Spec.transfer.name ? h : handler(Spec.transfer, (request, session: ParticipantSession) =>
+        Effect.gen(function*() {
+          const honest = yield* (h.handle(request, session) as Effect.Effect<{ payload: Uint8Array }, ParticipantFailure>)
+          if (request.index !== 0) return honest
+          const s = session.memory.get("query/psi") as { channel: { secretKey: Uint8Array }; peers: ReadonlyMap<string, Channel.Advertisement> }
+          const receiver = session.participants[0]!
+          const bytes = new TextEncoder().encode(JSON.stringify([shared]))
+          return { payload: yield* Channel.seal(session, "x", s.channel.secretKey, receiver, s.peers.get(receiver)!.channelPublicKey, "transfer|0", bytes) }
+        })))
+    // a's set on disk; then a's set of 12 ids in memory (≤ bucketIds) with b's on disk, so a keeps b's parts on disk.
+    const small = table("small", { id: [...a!.strings("id").slice(0, 12)] })
+    for (const own of [a!, small]) {
+      const lie = [...intersect(idSet(own, "id"), idSet(b!, "id"))][0]!
+      const { result, spilled } = await run("union", [own, b!], [0], onDisk, lying(lie), [0, 1])
+      expect(failure(result).code).toBe("InconsistentPayload")
+      expect(spilled.opened).toBe(own === small ? 3 : 4)
+    }
+  }, 120_000)
+
+  it("an aligned join inside another protocol (vertical, joint arithmetic) keeps its set in memory, where they read it", async () => {
+    const data = planted()
+    const { result, outputOf, spilled, host } = await run("aligned", data, [0, 1, 2], onDisk, undefined, [0, 1, 2], Participant.handlers)
+    expect(expectAligned(result, outputOf, data).cardinality).toBe(120)
+    expect(spilled.opened).toBe(0)
+    expect(host.transcript.length).toBeGreaterThan(0)
+  }, 120_000)
+
+  it("intersection-sum on disk at both parties: the value holder gets the plaintext sum over the intersection", async () => {
+    const [a, b] = planted()
+    const ids = a!.strings("id")
+    const values = ids.map((_, row) => String((row * 7) % 101))
+    const withValues = table("valued", { id: [...ids], value: values })
+    const y = idSet(b!, "id")
+    const seen = new Set<string>()
+    let expected = 0
+    ids.forEach((id, row) => {
+      if (id !== "" && !seen.has(id) && y.has(id)) expected += Number(values[row])
+      seen.add(id)
+    })
+    const { result, outputOf, spilled } = await run("sum", [withValues, b!], [0], { ...onDisk, valueColumn: "value" }, undefined, [0, 1])
+    expect((success(result) as Spec.Result).cardinality).toBe(180)
+    expect(outputOf(0)!.sum).toBeCloseTo(expected, 6)
+    expect(spilled.opened).toBe(4)
+  }, 180_000)
 })

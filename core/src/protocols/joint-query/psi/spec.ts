@@ -62,6 +62,30 @@
  *           Leakage beyond the ECDH path's: each party learns the size of every bucket of the other's set
  *           (each engine session announces its size) — a histogram of a public hash of the ids, B numbers, nothing
  *           for B = 1. A party could always pick ids for their hash; under the semi-honest model it does not.
+ *   External (ECDH ring, sets larger than memory; External.ts): at a participant with a data directory, when the largest
+ *           announced set exceeds `bucketIds` (every kind: `externalModes`), a party keeps what it holds of the ring on
+ *           disk, not in memory. Its peers cannot tell: every message, its size and its order are those of the ring in
+ *           memory. Its own set (spilled as for the OT buckets, then put in one uniformly random order on disk: each id
+ *           to one of ⌈n / bucketIds⌉ files at random, each file shuffled) is read a chunk at a time for hop 0. A matcher
+ *           files each fully-blinded element, with its position, under the leading bits of the point (≤ 256 partitions
+ *           of ≈ bucketIds elements per set) and matches partition by partition, comparing whole 32-byte points as the
+ *           ring in memory does (no truncation, so no collision term). Leakage: none beyond the ring's — the partition
+ *           is a function of the final, jointly blinded value, computed locally and never sent, so no per-bucket size
+ *           or match count reaches anyone (a partition of the protocol by a hash of the id would reveal both, which
+ *           matters for cardinality and sum). A hiding kind's last hop shuffles the set it relays the same way (random
+ *           files, each shuffled: a uniform permutation) before the first relay. Outputs: psi and set-difference list
+ *           their ids from the ordered file as row-sorted runs merged into row order; psi-aligned sorts each
+ *           partition's matches by point (partitions are byte-ordered ranges, so that is the common order), hashes them
+ *           for the digest and lists its ids through files by rank; intersection-sum keeps the holder's ciphertexts on
+ *           disk by chunk and adds those of the matches chunk by chunk; set-union's B writes its remainder to disk in
+ *           chunks for the transfers, and A keeps the parts it takes on disk, checks them against its own ids file by
+ *           file (a hash of the id under a local seed) and lists its own ids in row order, then the received ones.
+ *           Memory per party: its fixed footprint, write buffers of 32 KiB per open file (≤ 32 MiB while ordering,
+ *           16 MiB per other party while matching), two chunks, one partition of each set, and at a matcher a byte per
+ *           element of the set it flags (psi-aligned: also two 4-byte arrays). In memory still: a party without a data
+ *           directory, and a join run inside another protocol (vertical training, SecureBoost, joint arithmetic),
+ *           which reads the set and the aligned positions from memory. The ring reruns from query.keys on a new attempt (its
+ *           directory is removed when the attempt's memory is released).
  *   Default: "ot" when the kind and the number of parties allow it and the larger announced set has at least
  *   `OT_DEFAULT_FROM` (16 384) ids, where its fixed cost (512 base OTs, ≥ 1 024-element partitions) is already
  *   repaid (measured: 26× the ECDH path's wall time at 100k); "ecdh" otherwise. Both sides decide from the signed
@@ -121,7 +145,10 @@ export const Params = Schema.Struct({
   group: Schema.optional(Schema.Literals(Group.groupNames)),
   /** Elements per message (default and maximum 65 536; 8 192 for intersection-sum). */
   chunkSize: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_CHUNK }))),
-  /** OT engine: ids per bucket (default 262 144); larger sets run the engine bucket by bucket (see "Buckets" above). */
+  /**
+   * Ids a party holds at once (default 262 144): the OT engine's bucket (see "Buckets" above); on the ECDH ring, the size
+   * from which the sets go to disk and of its partitions ("External").
+   */
   bucketIds: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 16, maximum: MAX_BUCKET_IDS }))),
   /** intersection-sum: the value column of the receiver (the value holder). */
   valueColumn: Schema.optional(Schema.String),
@@ -212,6 +239,8 @@ export const alignedJoin = (idColumn: string, receivers: ReadonlyArray<string>, 
 export type Protocol = "ecdh" | "ot"
 /** Kinds the OT engine runs: it gives the receiver (and with a reveal, the other party) X∩Y, nothing hidden. */
 export const otModes: ReadonlyArray<Mode> = ["intersection", "difference"]
+/** Kinds the ECDH ring runs over sets on disk (External.ts, "External" above); the others hold the sets in memory. */
+export const externalModes: ReadonlyArray<Mode> = ["intersection", "difference", "cardinality", "aligned", "sum", "union"]
 /** From this many ids in the larger set, the OT engine is the default (spec above). */
 export const OT_DEFAULT_FROM = 16_384
 
