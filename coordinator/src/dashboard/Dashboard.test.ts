@@ -88,6 +88,20 @@ const walletPage = async (wallet: Pick<Wallet, "address" | "signMessage" | "priv
   return p
 }
 const shoot = (name: string) => page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true })
+/**
+ * An element's picture for the README. The page re-renders on every live event (app.js `render`), so the element
+ * may be replaced while the picture is taken ("not attached to the DOM"): take it again from the locator, which
+ * finds the new one. The picture is not an assertion; the test's expectations are checked before it.
+ */
+const snap = async (element: Locator, file: string) => {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await element.screenshot({ path: join(screenshots, file) })
+    } catch (error) {
+      if (attempt >= 5 || !String(error).includes("not attached to the DOM")) throw error
+    }
+  }
+}
 const row = (taskId: string) => page.locator(`[data-testid="task-row"][data-task-id="${taskId}"]`)
 
 describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCluster", () => {
@@ -310,7 +324,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       expect(bars).toEqual(statsResult.columns[column].histogram.counts)
     }
     expect(await figure(view, "count")).toBe(String(plain.flat().length))
-    await view.screenshot({ path: join(screenshots, "result-statistics.png") })
+    await snap(view, "result-statistics.png")
 
     // PSI: the intersection's size, equal to the ids the two files share.
     const psiResult = await resultOf(psi)
@@ -322,7 +336,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect(psiResult.cardinality).toBe(shared)
     expect(await figure(view, "cardinality")).toBe(String(shared))
     expect(await view.locator('[data-testid="receivers"] tbody tr').count()).toBe(psiResult.outputs.length)
-    await view.screenshot({ path: join(screenshots, "result-psi.png") })
+    await snap(view, "result-psi.png")
 
     // A kind without a view of its own: the CLI's tables, cell for cell.
     const arithmeticResult = await resultOf(arithmetic)
@@ -330,7 +344,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect(await view.getAttribute("data-view")).toBe("tables")
     const shown = await view.locator('[data-testid="result-table"]').evaluateAll((ts) => ts.map((t) => Array.from(t.querySelectorAll("tbody tr")).map((r) => Array.from(r.querySelectorAll("td")).map((d) => d.textContent))))
     expect(shown).toEqual(tablesOf(arithmeticResult).map((t) => t.rows))
-    await view.screenshot({ path: join(screenshots, "result-tables.png") })
+    await snap(view, "result-tables.png")
 
     // Federated learning: the final validation accuracy and one row per round.
     expect(flTask).toBeDefined()
@@ -339,7 +353,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect(await view.getAttribute("data-view")).toBe("training")
     expect(await figure(view, "accuracy")).toBe(`${(flResult.final.accuracy * 100).toFixed(1)} %`)
     expect(await view.locator('[data-testid="result-table"][data-title="rounds"] tbody tr').count()).toBe(flResult.rounds.length)
-    await view.screenshot({ path: join(screenshots, "result-federated.png") })
+    await snap(view, "result-federated.png")
 
     // Online prediction with the FL model: north trained it and may predict; the analyst (initiator only) may not.
     const modelId = flResult.modelId as string
@@ -375,7 +389,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       // The histogram of P(second class): ten bins over [0, 1], the counts of the API's own scores.
       const bins = Array.from({ length: 10 }, (_, b) => expected.filter((p) => Math.min(9, Math.floor(p.scores[1]! * 10)) === b).length)
       expect(await answer.locator('[data-testid="score-histogram"] rect.bar').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute("data-value"))))).toEqual(bins)
-      await own.screenshot({ path: join(screenshots, "online-prediction.png") })
+      await snap(own, "online-prediction.png")
     } finally {
       await trainerPage.close()
     }
@@ -394,7 +408,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     expect(batchResult.count).toBe(plain[0]!.length)
     expect(await figure(view, "rows")).toBe(String(batchResult.count))
     expect(await view.locator('[data-testid="prediction"]').textContent()).toContain(batchResult.digest)
-    await view.screenshot({ path: join(screenshots, "result-batch-prediction.png") })
+    await snap(view, "result-batch-prediction.png")
 
     // The slow kinds, from the stored results of real runs, drawn by the same module on a page of this coordinator.
     const sheet = await browser.newPage({ viewport: { width: 1200, height: 900 } })
@@ -414,7 +428,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       expect(vertical.result.test.roc.length).toBeGreaterThan(2)
       expect(await vertical.view.locator('[data-testid="roc"] circle.point').count()).toBe(vertical.result.test.roc.length)
       expect(await figure(vertical.view, "auc")).toBe(vertical.result.test.auc.toFixed(3))
-      await vertical.view.screenshot({ path: join(screenshots, "result-vertical-model.png") })
+      await snap(vertical.view, "result-vertical-model.png")
 
       const shapley = await draw("incentives.shapley")
       expect(await shapley.view.getAttribute("data-view")).toBe("shapley")
@@ -425,7 +439,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       const matrix = await shapley.view.locator('[data-testid="confusion"] tbody tr').evaluateAll((rs) => rs.map((r) => Array.from(r.querySelectorAll("td")).map((d) => Number(d.textContent))))
       expect(matrix).toEqual(shapley.result.grand.confusion.matrix)
       expect(await shapley.view.locator('[data-testid="roc"] circle.point').count()).toBe(shapley.result.grand.roc.points.length)
-      await shapley.view.screenshot({ path: join(screenshots, "result-shapley.png") })
+      await snap(shapley.view, "result-shapley.png")
 
       // SecureSVM: its confusion counts and one point per round's cost.
       const svm = await draw("modeling.secure-svm")
@@ -435,7 +449,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       expect(svm.result.costs.length).toBe(svm.result.rounds)
       expect(await figure(svm.view, "precision")).toBe(`${(svm.result.test.precision * 100).toFixed(1)} %`)
       expect(await svm.view.locator('[data-testid="providers"] tr').count()).toBe(svm.result.providers.length)
-      await svm.view.screenshot({ path: join(screenshots, "result-secure-svm.png") })
+      await snap(svm.view, "result-secure-svm.png")
 
       // SecureBoost: the loss after every grown tree (training and validation), the gain share of each party.
       const boost = await draw("modeling.secureboost")
@@ -451,7 +465,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9)
       const splits = await boost.view.locator('[data-testid="boost-parties"] td[data-splits]').evaluateAll((ds) => ds.map((d) => Number(d.getAttribute("data-splits"))))
       expect(splits).toEqual(boost.result.importance.map((x: { splits: number }) => x.splits))
-      await boost.view.screenshot({ path: join(screenshots, "result-secureboost.png") })
+      await snap(boost.view, "result-secureboost.png")
 
       // SecureBoost's batch prediction: every id the parties share scored, in passes, kept by the requester.
       const predicted = await draw("prediction.secureboost")
@@ -459,7 +473,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       expect(await figure(predicted.view, "rows")).toBe(String(predicted.result.count))
       expect(await figure(predicted.view, "batches")).toBe(String(predicted.result.batches))
       expect(await predicted.view.locator('[data-testid="prediction"]').textContent()).toContain(predicted.result.digest)
-      await predicted.view.screenshot({ path: join(screenshots, "result-secureboost-prediction.png") })
+      await snap(predicted.view, "result-secureboost-prediction.png")
 
       // Encrypted linear prediction with the SVM's model: south's rows scored at north under CKKS, scores kept by south.
       const encrypted = await draw("prediction.encrypted-linear")
@@ -469,7 +483,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       const kept = await encrypted.view.locator('[data-testid="prediction"]').textContent()
       for (const value of [encrypted.result.modelId, encrypted.result.digest]) expect(kept).toContain(value)
       expect(await encrypted.view.textContent()).toContain("CKKS ciphertexts under the requester's key")
-      await encrypted.view.screenshot({ path: join(screenshots, "result-encrypted-linear.png") })
+      await snap(encrypted.view, "result-encrypted-linear.png")
 
       // Similarity search: K, the rounds it took and the index it searched (its root as committed).
       const similar = await draw("query.similar")
@@ -478,7 +492,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
         expect(await figure(similar.view, key), key).toBe(String(value))
       }
       expect(await similar.view.locator('[data-testid="similar"]').textContent()).toContain(similar.result.index.root)
-      await similar.view.screenshot({ path: join(screenshots, "result-similarity.png") })
+      await snap(similar.view, "result-similarity.png")
     } finally {
       await sheet.close()
     }
@@ -543,7 +557,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     await submitted.waitFor({ timeout: 30_000 })
     const id = (await submitted.getAttribute("data-task-id"))!
     expect(await submitted.getAttribute("data-computed-id")).toBe(id)
-    await form.screenshot({ path: join(screenshots, "task-form.png") })
+    await snap(form, "task-form.png")
     const done = await cluster.waitForTask(id, { timeoutMs: 90_000 })
     expect(done.status).toBe("Succeeded")
     // What the coordinator filed is what the form said, and its id is the digest of it.
@@ -644,7 +658,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
         await sp!.click('nav a[data-view="catalogue"]')
         return row.locator('[data-testid="model-approve"]').count()
       }, { timeout: 30_000 }).toBe(1)
-      await sp.locator('[data-testid="model-requests"]').screenshot({ path: join(screenshots, "model-request-approval.png") })
+      await snap(sp.locator('[data-testid="model-requests"]'), "model-request-approval.png")
       await row.locator('[data-testid="model-approve"]').click()
       // Approved on chain by the steward's account; east then answers with the result sealed to the analyst.
       const answered = await expect.poll(async () => (await analystChain!.getModelRequest(reqId as `0x${string}`))?.state, { timeout: 60_000 }).toBe("Answered").then(() => analystChain!.getModelRequest(reqId as `0x${string}`))
