@@ -77,6 +77,11 @@ export interface Config {
    */
   readonly checkpointsKept?: number
   /**
+   * The least time between two garbage collections of that node, in ms (default 60 000; 0 collects at every
+   * release): a collection walks the whole store, so one per superseded checkpoint would cost most of a core.
+   */
+  readonly checkpointGcIntervalMs?: number
+  /**
    * The public half of the coordinator's encryption key (keys/EncryptionKey.ts; its secret stays in the operator's
    * keystore), published as the newest key of its account's DID before the start: the coordinator is then a reader
    * of the checkpoints of the tasks it runs, found by the same DID lookup as any reader.
@@ -231,7 +236,11 @@ export const start = async (config: Config): Promise<Internals> => {
     : SealedArtifacts.make({ blocks: config.artifactBlocks, keyOf: DidIdentity.currentEncryptionKey(dids, registeredKey) })
   const checkpoints = config.artifactBlocks === undefined
     ? undefined
-    : CheckpointChain.make({ blocks: config.artifactBlocks, ...(config.checkpointsKept === undefined ? {} : { keep: config.checkpointsKept }) })
+    : CheckpointChain.make({
+      blocks: config.artifactBlocks,
+      ...(config.checkpointsKept === undefined ? {} : { keep: config.checkpointsKept }),
+      ...(config.checkpointGcIntervalMs === undefined ? {} : { gcMinIntervalMs: config.checkpointGcIntervalMs })
+    })
 
   // Roles for the API, from the chain: org state in the registry, its SUPERVISOR_ROLE, the ledger's coordinators.
   // Bound once: binding a contract parses its whole ABI, a few ms of CPU that every background role refresh paid.

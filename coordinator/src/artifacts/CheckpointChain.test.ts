@@ -4,7 +4,7 @@
  * walks the links by CID from the one hash the chain anchors. A dropped, swapped or re-rooted checkpoint, and an
  * anchor of another head, are refused.
  */
-import { Effect, Exit, Scope } from "effect"
+import { Clock, Effect, Exit, Scope } from "effect"
 import { hexlify } from "ethers"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -42,7 +42,8 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
     coordinator = started.blocks
     verifier = (await run(Scope.provide(HeliaBlocks.make({ peers: [started.node.addresses[0]!], defaultTimeoutMs: 10_000 }), scope))).blocks
     party = (await run(Scope.provide(HeliaBlocks.make({ peers: [started.node.addresses[0]!], defaultTimeoutMs: 10_000 }), scope))).blocks
-    chain = CheckpointChain.make({ blocks: coordinator, keep: 2 })
+    // Collections at every release here; the interval has its own case below.
+    chain = CheckpointChain.make({ blocks: coordinator, keep: 2, gcMinIntervalMs: 0 })
     // Five rounds, the last two in a second attempt: each saved as the scheduler does, then superseded ones released.
     for (let round = 1; round <= 5; round++) {
       const sealed = Envelope.seal(new TextEncoder().encode(JSON.stringify({ round, weights: [round, round * 2] })), [reader.publicKey], `task/${taskId}/checkpoint`)
@@ -152,5 +153,47 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
     expect(new TextDecoder().decode(fetched!)).toBe("purchase order 42: 1,000 units")
     // A second collection finds nothing more to delete.
     expect(await run(chain.collect())).toBe(0)
+  }, 60_000)
+
+  it("collections are spaced by the minimum interval: a release within it leaves one owed, run once the interval has passed", async () => {
+    // The node's clock as the chain reads it (Effect's Clock), moved by hand: no waiting, no race with a loaded machine.
+    let now = 1_000_000
+    const live = Effect.runSync(Clock.clockWith(Effect.succeed))
+    const clock: Clock.Clock = { ...live, currentTimeMillisUnsafe: () => now, currentTimeMillis: Effect.sync(() => now) }
+    const at = <A, E>(effect: Effect.Effect<A, E>) => run(Effect.provideService(effect, Clock.Clock, clock))
+    const spaced = CheckpointChain.make({ blocks: coordinator, keep: 1, gcMinIntervalMs: 60_000 })
+    const other = "0x" + "cd".repeat(32)
+    const saved: Array<CheckpointChain.Sealed> = []
+    const save = async (round: number) => {
+      const sealed = Envelope.seal(new TextEncoder().encode(JSON.stringify({ round })), [reader.publicKey], `task/${other}/checkpoint`)
+      const cid = await run(coordinator.put(sealed))
+      const root = hexlify((await sha256.digest(sealed)).digest)
+      saved.push({ key: "fl", attempt: 0, cid, root, link: (await run(spaced.link(other, saved, { key: "fl", attempt: 0, cid, root }))).cid })
+      return run(spaced.release(saved))
+    }
+    await save(1)
+    expect(await save(2)).toEqual([saved[0]!.cid])
+    // The first collection runs at once (none before it) and deletes the released body.
+    expect(await at(spaced.collect())).toBeGreaterThanOrEqual(1)
+    expect(await run(coordinator.has(saved[0]!.cid))).toBe(false)
+    // A second release a second later: unpinned, not collected, and owed.
+    now += 1_000
+    expect(await save(3)).toEqual([saved[1]!.cid])
+    expect(await at(spaced.collect())).toBe(0)
+    expect(spaced.isOwed()).toBe(true)
+    expect(await run(coordinator.has(saved[1]!.cid))).toBe(true)
+    // Half the interval on, the owed collection still waits.
+    now += 29_000
+    expect(await at(spaced.collectOwed())).toBe(0)
+    expect(await run(coordinator.has(saved[1]!.cid))).toBe(true)
+    // The interval has passed: the owed collection runs, once.
+    now += 30_000
+    expect(await at(spaced.collectOwed())).toBeGreaterThanOrEqual(1)
+    expect(await run(coordinator.has(saved[1]!.cid))).toBe(false)
+    expect(spaced.isOwed()).toBe(false)
+    expect(await at(spaced.collectOwed())).toBe(0)
+    // The kept body and every link stayed.
+    expect(await run(coordinator.has(saved[2]!.cid))).toBe(true)
+    for (const e of saved) expect(await run(coordinator.has(e.link!))).toBe(true)
   }, 60_000)
 })

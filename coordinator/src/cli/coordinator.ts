@@ -5,7 +5,7 @@
  * and key (rotation without a restart); SIGTERM/SIGINT stop it.
  */
 import { Effect, Exit, Redacted, Scope } from "effect"
-import { checkpointsKeptOf, nodeOptions } from "@jointly/core/internal/artifacts/IpfsConfig"
+import { checkpointOptionsOf, nodeOptions } from "@jointly/core/internal/artifacts/IpfsConfig"
 import * as Coordinator from "../Coordinator.ts"
 import * as EncryptionKey from "../keys/EncryptionKey.ts"
 import * as Consortium from "../local/Consortium.ts"
@@ -45,9 +45,11 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
   const ipfs = ipfsOptions === undefined
     ? undefined
     : await Effect.runPromise(Scope.provide((await import("@jointly/backends/internal/ipfs/HeliaBlocks")).make(ipfsOptions), ipfsScope))
+  const checkpoints = checkpointOptionsOf(config.ipfs)
   const coordinator = await Coordinator.start({
     ...(ipfs === undefined ? {} : { artifactBlocks: ipfs.blocks }),
-    ...(checkpointsKeptOf(config.ipfs) === undefined ? {} : { checkpointsKept: checkpointsKeptOf(config.ipfs)! }),
+    ...(checkpoints.keep === undefined ? {} : { checkpointsKept: checkpoints.keep }),
+    ...(checkpoints.gcMinIntervalMs === undefined ? {} : { checkpointGcIntervalMs: checkpoints.gcMinIntervalMs }),
     ...(encryptionPublicKey === undefined ? {} : { encryptionPublicKey }),
     logLevel,
     store: config.store,

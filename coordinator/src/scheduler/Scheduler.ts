@@ -327,7 +327,8 @@ export const make = (deps: Deps): SchedulerShape => {
       const released = yield* chain.release(yield* sealedCheckpoints(task.id))
       if (released.length === 0) return
       log.info("superseded checkpoints unpinned", { taskId: task.id, released })
-      // Unpinned is not deleted: the node's garbage collection removes the bodies from its store.
+      // Unpinned is not deleted: the node's garbage collection removes the bodies from its store (now, or when
+      // its minimum interval has passed: `collectOwedEvery`).
       const deleted = yield* chain.collect()
       if (deleted > 0) log.info("IPFS garbage collected", { taskId: task.id, deleted })
     }).pipe(Effect.catch((error) => Effect.sync(() => void log.warn("superseded checkpoints not released or collected", { taskId: task.id, error: String(error) }))))
@@ -687,6 +688,15 @@ export const make = (deps: Deps): SchedulerShape => {
       Effect.catchCause(reoffer, (cause) => Effect.sync(() => log.warn("offering tasks again failed", { error: String(Cause.squash(cause)) }))),
       Schedule.spaced(`${reofferMs} millis`)
     ),
+    collectOwedEvery: deps.checkpoints === undefined
+      ? Effect.void
+      : Effect.repeat(
+        Effect.matchCause(deps.checkpoints.collectOwed(), {
+          onFailure: (cause) => log.warn("IPFS garbage collection failed", { error: String(Cause.squash(cause)) }),
+          onSuccess: (deleted) => (deleted > 0 ? log.info("IPFS garbage collected (owed)", { deleted }) : undefined)
+        }),
+        Schedule.spaced(`${Math.max(1_000, deps.checkpoints.minIntervalMs)} millis`)
+      ),
     online: (account) => Effect.catch(online(account), (error) => Effect.sync(() => log.error("online handling failed", { error: String(error) }))),
     adopt,
     // This instance's lease had expired: every task may be another instance's now. Stop them all, write nothing.
@@ -716,6 +726,8 @@ export interface SchedulerShape {
   readonly reoffer: Effect.Effect<void, StoreFailed>
   /** `reoffer` every `reofferMs`, failures logged, until interrupted (the layer runs it in its scope). */
   readonly reofferEvery: Effect.Effect<unknown>
+  /** The IPFS collection a release left owed, run once its minimum interval has passed; until interrupted. */
+  readonly collectOwedEvery: Effect.Effect<unknown>
   /** A participant came online (on any instance): offered what awaits its consent; a failure is logged. */
   readonly online: (account: string) => Effect.Effect<void>
   /** A task this instance has just claimed resumes from its stored state. */
@@ -748,6 +760,7 @@ export const layer = (deps: Omit<Deps, "store" | "hub" | "rounds">): Layer.Layer
       const scheduler = make({ ...deps, store: yield* TaskStore, hub: yield* Hub, rounds: yield* RoundEngine })
       yield* Effect.addFinalizer(() => scheduler.close)
       yield* Effect.forkScoped(scheduler.reofferEvery)
+      yield* Effect.forkScoped(scheduler.collectOwedEvery)
       return scheduler
     })
   )

@@ -38,7 +38,12 @@ export const IpfsNodeConfig = Schema.Struct({
   /** A participant's retries of a pin that found no node with the block (participant/src/ipfs/Pinner.ts); the coordinator pins nothing it did not put. */
   pinRetry: Schema.optional(PinRetry),
   /** The coordinator's node: how many checkpoint bodies per task it keeps pinned (default 2; older ones are unpinned once a later one is saved). */
-  checkpointsKept: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 })))
+  checkpointsKept: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 10_000 }))),
+  /**
+   * The coordinator's node: the least time between two garbage collections, in ms (default 60 000; 0 collects at
+   * every release). A collection walks the whole store, so it is not run for every superseded checkpoint.
+   */
+  gcIntervalMs: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 86_400_000 })))
 })
 export type IpfsNodeConfig = typeof IpfsNodeConfig.Type
 
@@ -56,8 +61,14 @@ export const nodeOptions = (config: IpfsConfig | undefined, resolvePath: (path: 
   }
 }
 
-/** The section's number of checkpoint bodies kept per task, when it runs a node and names it. */
-export const checkpointsKeptOf = (config: IpfsConfig | undefined): number | undefined => (config === undefined || config === "off" ? undefined : config.checkpointsKept)
+/** The coordinator's checkpoint settings the section names (bodies kept per task, garbage-collection interval). */
+export const checkpointOptionsOf = (config: IpfsConfig | undefined): { readonly keep?: number; readonly gcMinIntervalMs?: number } => {
+  if (config === undefined || config === "off") return {}
+  return {
+    ...(config.checkpointsKept === undefined ? {} : { keep: config.checkpointsKept }),
+    ...(config.gcIntervalMs === undefined ? {} : { gcMinIntervalMs: config.gcIntervalMs })
+  }
+}
 
 /** The section's pin retry settings, when it runs a node and names them. */
 export const pinRetryOf = (config: IpfsConfig | undefined): PinRetry | undefined => (config === undefined || config === "off" ? undefined : config.pinRetry)
