@@ -55,8 +55,16 @@ export class InvalidArtifact extends Schema.TaggedError<InvalidArtifact>()("Inva
 export const parameterCount = (shapes: ReadonlyArray<ReadonlyArray<number>>): number =>
   shapes.reduce((sum, shape) => sum + shape.reduce((p, d) => p * d, 1), 0)
 
-/** float32 values ↔ little-endian bytes, independent of the platform's byte order. */
+/** Whether this platform stores a float32 in little-endian byte order (every platform we run on does). */
+const littleEndian = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1
+
+/**
+ * float32 values ↔ little-endian bytes, independent of the platform's byte order. On a little-endian platform the
+ * bytes are the array's own, copied whole (a memcpy; element by element through a DataView cost 3–7× more, and a
+ * federated round decodes every update of the cohort).
+ */
 export const float32ToBytes = (values: Float32Array): Uint8Array => {
+  if (littleEndian) return new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength))
   const bytes = new Uint8Array(values.length * 4)
   const view = new DataView(bytes.buffer)
   for (let i = 0; i < values.length; i++) view.setFloat32(i * 4, values[i]!, true)
@@ -65,6 +73,8 @@ export const float32ToBytes = (values: Float32Array): Uint8Array => {
 
 export const bytesToFloat32 = (bytes: Uint8Array): Float32Array => {
   if (bytes.length % 4 !== 0) throw new InvalidArtifact({ detail: `${bytes.length} weight bytes is not a whole number of float32` })
+  // A copy into a fresh buffer: aligned whatever the bytes' offset, and not sharing memory with the message.
+  if (littleEndian) return new Float32Array(bytes.slice().buffer)
   const out = new Float32Array(bytes.length / 4)
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true)

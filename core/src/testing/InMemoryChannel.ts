@@ -108,7 +108,8 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: Channel
   const byId = new Map(parties.map((p) => [p.id, p]))
   if (byId.size !== parties.length) throw new Error("InMemoryChannel: two participants share a wallet")
   const transcript: Array<TranscriptEntry> = []
-  const record = options.transcript === false ? () => {} : (entry: TranscriptEntry) => void transcript.push(entry)
+  // The entry is built only when kept: a benchmark moving megabyte vectors would pay a second stringify per payload.
+  const record = options.transcript === false ? () => {} : (entry: () => TranscriptEntry) => void transcript.push(entry())
   const refusals: Array<Refusal> = []
   let inbound: Inbound | undefined
 
@@ -127,7 +128,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: Channel
       const provided = (party.config.provide?.(handled) ?? handled) as Effect.Effect<StageOutcome>
       if (plan.delayMs > 0) yield* Effect.sleep(plan.delayMs)
       const outcome = yield* answerWith(plan, provided)
-      record({ stage: request.stage, participant: party.id, direction: outcome.ok ? "reply" : "failure", json: JSON.stringify(outcome.ok ? outcome.payload : outcome) })
+      record(() => ({ stage: request.stage, participant: party.id, direction: outcome.ok ? "reply" : "failure", json: JSON.stringify(outcome.ok ? outcome.payload : outcome) }))
       const reply: StageReply = { requestId: request.requestId, taskId: request.taskId, stage: request.stage, outcome }
       yield* deliver(party.id, reply)
       if (plan.replay) yield* deliver(party.id, reply)
@@ -153,7 +154,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: Channel
         }
         if (plan.hang) party.hung = true
         const received = wire(request)
-        record({ stage: request.stage, participant, direction: "request", json: JSON.stringify(received.payload) })
+        record(() => ({ stage: request.stage, participant, direction: "request", json: JSON.stringify(received.payload) }))
         yield* steal(participant, received)
         if (party.hung) return true
         yield* Effect.forkDetach(answer(party, received))

@@ -109,26 +109,29 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
           let trainSamples = 0
           const validation = { lossSum: 0, correct: 0, samples: 0 }
           const contributors: Array<string> = []
+          // Each usable update, decoded once (for the observer, when there is one).
+          const used = new Map<string, { readonly update: Float32Array; readonly trainSamples: number }>()
           for (const participant of cohort) {
             const reply = replies.get(participant) as { update?: { weights: Uint8Array; trainSamples: number; validation: ValidationMetrics }; validation?: ValidationMetrics } | undefined
             if (!reply) continue
             const metrics = reply.update?.validation ?? reply.validation
             if (parameters > 0) {
               const update = reply.update
-              const problem = update === undefined ? "no update in the reply" : (() => {
+              const decoded = update === undefined ? "no update in the reply" : (() => {
                 try {
-                  return updateProblem(bytesToFloat32(update.weights), parameters)
+                  const values = bytesToFloat32(update.weights)
+                  return updateProblem(values, parameters) ?? values
                 } catch (error) {
                   return `WrongShape: ${String(error)}`
                 }
               })()
-              if (problem) {
-                rejected.push({ participant, reason: problem })
+              if (typeof decoded === "string") {
+                rejected.push({ participant, reason: decoded })
                 continue
               }
-              const values = bytesToFloat32(update!.weights)
-              for (let i = 0; i < parameters; i++) sum[i]! += values[i]!
+              for (let i = 0; i < parameters; i++) sum[i]! += decoded[i]!
               trainSamples += update!.trainSamples
+              if (observed) used.set(participant, { update: decoded, trainSamples: update!.trainSamples })
             }
             if (metrics) {
               validation.lossSum += metrics.lossSum
@@ -137,13 +140,7 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
             }
             contributors.push(participant)
           }
-          if (observed) {
-            const used = new Map(contributors.map((p) => {
-              const update = (replies.get(p) as { update: { weights: Uint8Array; trainSamples: number } }).update
-              return [p, { update: bytesToFloat32(update.weights), trainSamples: update.trainSamples }] as const
-            }))
-            yield* observed(used)
-          }
+          if (observed) yield* observed(used)
           if (contributors.length < minUpdates) {
             return yield* protocolError("TooFewUpdates", `${aggregationId}: ${contributors.length} usable updates, ${minUpdates} needed (${rejected.map((r) => `${r.participant}: ${r.reason}`).join("; ")})`)
           }
