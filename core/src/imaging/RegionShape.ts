@@ -69,17 +69,21 @@ export const magnitudes = (region: Region): Array<number> => {
   for (const [x, y] of points) {
     const rho = Math.hypot(x - cx, y - cy) / radius
     const theta = Math.atan2(y - cy, x - cx)
-    const radial = Array.from({ length: RADIAL }, (_, n) => (n === 0 ? 1 : 2 * Math.cos(Math.PI * n * rho)))
+    const r1 = 2 * Math.cos(Math.PI * rho)
+    const r2 = 2 * Math.cos(2 * Math.PI * rho)
     // conj(e^{jmθ}) = e^{−jmθ} by repeated multiplication; the 1/2π factor cancels in the normalisation.
     const c = Math.cos(theta)
     const s = -Math.sin(theta)
     let zr = 1
     let zi = 0
-    for (let m = 0; m < ANGULAR; m++) {
-      for (let n = 0; n < RADIAL; n++) {
-        re[m * RADIAL + n]! += radial[n]! * zr
-        im[m * RADIAL + n]! += radial[n]! * zi
-      }
+    for (let at = 0; at < ANGULAR * RADIAL; at += RADIAL) {
+      // R_0 = 1, R_1, R_2 (RADIAL = 3).
+      re[at]! += zr
+      im[at]! += zi
+      re[at + 1]! += r1 * zr
+      im[at + 1]! += r1 * zi
+      re[at + 2]! += r2 * zr
+      im[at + 2]! += r2 * zi
       const next = zr * c - zi * s
       zi = zr * s + zi * c
       zr = next
