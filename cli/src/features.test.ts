@@ -1,14 +1,17 @@
 /**
  * `jointly features mpeg7` as a user runs it: the digits CSV (8×8, 0…16) to the CSV of its MPEG-7 descriptors,
- * which decodes into `query.similar` parameters and holds the descriptors of each image; a bad pixel fails
- * with its line and column and writes nothing.
+ * which decodes into `query.similar` parameters and holds the descriptors of each image; a directory of PNG
+ * files (8- and 16-bit, grey and RGB, written here with fast-png) to the same columns; a bad pixel or a file
+ * that is not a PNG fails naming it and writes nothing.
  */
 import { spawn } from "node:child_process"
-import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Schema } from "effect"
+import { encode } from "fast-png"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as EdgeHistogram from "@jointly/core/internal/imaging/EdgeHistogram"
 import * as Image from "@jointly/core/internal/imaging/Image"
 import * as Mpeg7Features from "@jointly/core/internal/imaging/Mpeg7Features"
 import * as Spec from "@jointly/core/internal/protocols/similarity/spec"
@@ -73,5 +76,41 @@ describe("jointly features mpeg7", () => {
     const usage = await jointly(["features", "mpeg7", "--in", input, "--out", out, "--width", "2", "--height", "2", "--descriptors", "ehd,sift"])
     expect(usage.code).toBe(2)
     expect(usage.stderr).toContain("--descriptors: unknown descriptor sift")
+  }, 60_000)
+
+  it("reads a directory of PNG files at any depth and channel count: stripes give vertical, turned stripes horizontal edges", async () => {
+    const pngs = join(dir, "pngs")
+    await mkdir(pngs)
+    const size = 64
+    // One-pixel stripes: each 2×2 block (64×64 images have 2-pixel blocks) holds one dark and one bright half.
+    const stripe = (x: number) => x % 2
+    const at = (i: number) => ({ x: i % size, y: Math.floor(i / size) })
+    // Vertical stripes, 8-bit grey; horizontal stripes, 8-bit RGB; vertical stripes, 16-bit grey; flat 16-bit.
+    await writeFile(join(pngs, "a-vertical.png"), encode({ width: size, height: size, channels: 1, depth: 8, data: Uint8Array.from({ length: size * size }, (_, i) => 255 * stripe(at(i).x)) }))
+    await writeFile(join(pngs, "b-horizontal.png"), encode({ width: size, height: size, channels: 3, depth: 8, data: Uint8Array.from({ length: size * size * 3 }, (_, k) => [200, 40, 90][k % 3]! * stripe(at(Math.floor(k / 3)).y)) }))
+    await writeFile(join(pngs, "c-vertical16.png"), encode({ width: size, height: size, channels: 1, depth: 16, data: Uint16Array.from({ length: size * size }, (_, i) => 65_535 * stripe(at(i).x)) }))
+    await writeFile(join(pngs, "d-flat.png"), encode({ width: size, height: size, channels: 1, depth: 16, data: new Uint16Array(size * size).fill(30_000) }))
+    await writeFile(join(pngs, "notes.txt"), "not an image\n")
+    const out = join(dir, "pngs.csv")
+    const run = await jointly(["features", "mpeg7", "--png-dir", pngs, "--out", out, "--descriptors", "ehd", "--json"])
+    expect(run.stderr).toBe("")
+    expect(run.code).toBe(0)
+    expect(JSON.parse(run.stdout)).toMatchObject({ images: 4, featureMax: 7 })
+    const [head, ...lines] = (await readFile(out, "utf8")).trim().split("\n")
+    expect(head!.split(",")).toEqual(["id", ...Mpeg7Features.columns({ descriptors: ["ehd"] })])
+    const rows = new Map(lines.map((l) => { const [id, ...codes] = l.split(","); return [id!, codes.map(Number)] as const }))
+    expect([...rows.keys()]).toEqual(["a-vertical", "b-horizontal", "c-vertical16", "d-flat"])
+    const full = (type: number) => Array.from({ length: EdgeHistogram.BINS }, (_, i) => (i % 5 === type ? EdgeHistogram.CODE_MAX : 0))
+    expect(rows.get("a-vertical")).toEqual(full(0))
+    expect(rows.get("c-vertical16")).toEqual(full(0))
+    expect(rows.get("b-horizontal")).toEqual(full(1))
+    expect(rows.get("d-flat")).toEqual(Array(EdgeHistogram.BINS).fill(0))
+
+    await writeFile(join(pngs, "e-broken.png"), "not a png at all")
+    const broken = await jointly(["features", "mpeg7", "--png-dir", pngs, "--out", join(dir, "broken.csv"), "--json"])
+    expect(broken.code).toBe(1)
+    expect(JSON.parse(broken.stdout).error).toMatchObject({ code: "FeatureExtractionError" })
+    expect(JSON.parse(broken.stdout).error.message).toContain(`${join(pngs, "e-broken.png")}: not a readable PNG`)
+    await expect(access(join(dir, "broken.csv"))).rejects.toThrow(/ENOENT/)
   }, 60_000)
 })

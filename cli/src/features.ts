@@ -1,13 +1,15 @@
 /**
- * `jointly features mpeg7`: an image collection held as a CSV of pixels (one image per row, e.g.
- * datasets/digits.csv) to the CSV of its MPEG-7 descriptors (id, label, feature columns) that an owner or a
- * querier declares as its `query.similar` dataset; prints the `features` and `featureMax` the task takes.
- * A ragged row or a pixel value that is not a number in 0…max fails with the line and column, and no file is
- * written.
+ * `jointly features mpeg7`: an image collection — a CSV of pixels (one image per row, e.g. datasets/digits.csv)
+ * or a directory of PNG files (fast-png decodes them; ids are the file names) — to the CSV of its MPEG-7
+ * descriptors (id, label, feature columns) that an owner or a querier declares as its `query.similar` dataset;
+ * prints the `features` and `featureMax` the task takes. A ragged row, a pixel value that is not a number in
+ * 0…max, or a file that is not a PNG fails naming it, and no file is written.
  */
-import { writeFile } from "node:fs/promises"
+import { readdir, readFile, writeFile } from "node:fs/promises"
+import { basename, extname, join } from "node:path"
 import { Schema } from "effect"
-import type { Image } from "@jointly/core/internal/imaging/Image"
+import { convertIndexedToRgb, decode } from "fast-png"
+import * as Image from "@jointly/core/internal/imaging/Image"
 import * as Mpeg7Features from "@jointly/core/internal/imaging/Mpeg7Features"
 import { records } from "@jointly/participant/internal/datasets/Csv"
 
@@ -21,20 +23,60 @@ export class FeatureExtractionError extends Schema.TaggedError<FeatureExtraction
   }
 }
 
-export interface Mpeg7Arguments {
+export interface PixelCsv {
   readonly input: string
-  readonly out: string
   readonly layout: Mpeg7Features.PixelLayout
-  readonly options: Mpeg7Features.Options
   /** Pixel columns: those whose name starts with this, in file order (default `pixel_`). */
   readonly pixelPrefix: string
   readonly idColumn?: string
   readonly labelColumn?: string
+}
+
+export interface Mpeg7Arguments {
+  /** A CSV of pixels, or a directory of PNG files. */
+  readonly source: { readonly csv: PixelCsv } | { readonly pngDirectory: string }
+  readonly out: string
+  readonly options: Mpeg7Features.Options
   readonly json: boolean
 }
 
-export const mpeg7 = async (args: Mpeg7Arguments) => {
-  const started = performance.now()
+/** One decoded PNG as an Image: any bit depth to 0…255, a palette expanded, a grey image's alpha dropped. */
+export const pngImage = (bytes: Uint8Array, file: string): Image.Image => {
+  let png
+  try {
+    png = decode(bytes)
+  } catch (cause) {
+    throw new FeatureExtractionError({ file, detail: `not a readable PNG: ${cause instanceof Error ? cause.message : String(cause)}` })
+  }
+  const { width, height } = png
+  if (png.palette) {
+    const rgb = convertIndexedToRgb(png)
+    const channels = rgb.length === width * height * 4 ? 4 : 3
+    return Image.make(width, height, channels, rgb)
+  }
+  const scale = 255 / (2 ** png.depth - 1)
+  const samples = Array.from(png.data, (v) => v * scale)
+  switch (png.channels) {
+    case 1:
+    case 3:
+    case 4:
+      return Image.make(width, height, png.channels, samples)
+    case 2:
+      return Image.make(width, height, 1, samples.filter((_, i) => i % 2 === 0))
+    default:
+      throw new FeatureExtractionError({ file, detail: `${png.channels} channels per pixel` })
+  }
+}
+
+/** The PNG files of a directory in name order, each as a row (id: the file name without `.png`). */
+const pngRows = async (directory: string): Promise<Array<Mpeg7Features.Row>> => {
+  const files = (await readdir(directory)).filter((f) => extname(f).toLowerCase() === ".png").sort()
+  if (files.length === 0) throw new FeatureExtractionError({ file: directory, detail: "no .png file" })
+  return Promise.all(files.map(async (f) => ({ id: basename(f, extname(f)), image: pngImage(await readFile(join(directory, f)), join(directory, f)) })))
+}
+
+/** The rows of a CSV of pixels (id: the id column's value, or `img-0000`… by row). */
+const csvRows = async (args: PixelCsv): Promise<Array<Mpeg7Features.Row>> => {
   const rows: Array<Mpeg7Features.Row> = []
   let header: Array<string> | undefined
   let pixelAt: Array<number> = []
@@ -62,7 +104,7 @@ export const mpeg7 = async (args: Mpeg7Arguments) => {
       }
       return value
     })
-    const image: Image = Mpeg7Features.imageOf(samples, args.layout)
+    const image = Mpeg7Features.imageOf(samples, args.layout)
     rows.push({
       id: idAt >= 0 ? fields[idAt]! : `img-${String(rows.length).padStart(4, "0")}`,
       ...(labelAt >= 0 ? { label: fields[labelAt]! } : {}),
@@ -70,7 +112,14 @@ export const mpeg7 = async (args: Mpeg7Arguments) => {
     })
   }
   if (header === undefined) throw new FeatureExtractionError({ file: args.input, detail: "the file has no header row" })
+  return rows
+}
+
+export const mpeg7 = async (args: Mpeg7Arguments) => {
+  const started = performance.now()
+  const rows = "csv" in args.source ? await csvRows(args.source.csv) : await pngRows(args.source.pngDirectory)
   await writeFile(args.out, Mpeg7Features.toCsv(rows, args.options))
+  const labelled = rows.every((r) => r.label !== undefined)
   const summary = {
     out: args.out,
     images: rows.length,
@@ -81,7 +130,7 @@ export const mpeg7 = async (args: Mpeg7Arguments) => {
   if (args.json) process.stdout.write(JSON.stringify(summary) + "\n")
   else {
     process.stdout.write(`${summary.images} images → ${summary.out}: ${summary.features.length} feature columns, featureMax ${summary.featureMax} (${summary.msPerImage.toFixed(2)} ms per image)\n`)
-    process.stdout.write(`query.similar params: ${JSON.stringify({ features: summary.features, featureMax: summary.featureMax, idColumn: "id", ...(labelAt >= 0 ? { labelColumn: "label" } : {}) })}\n`)
+    process.stdout.write(`query.similar params: ${JSON.stringify({ features: summary.features, featureMax: summary.featureMax, idColumn: "id", ...(labelled ? { labelColumn: "label" } : {}) })}\n`)
   }
   return summary
 }

@@ -44,12 +44,12 @@ Usage:
   jointly keys new --out <keystore.json> [--passphrase-env <VAR>] | keys address <keystore.json>
       A new account in an encrypted keystore (passphrase from JOINTLY_KEY_PASSPHRASE or <VAR>); a keystore's
       address, bare (an operator's keystore or a participant's identity.json).
-  jointly features mpeg7 --in <pixels.csv> --out <features.csv> --width <w> --height <h> [--channels 1|3|4] [--max <n>]
-      [--descriptors ehd,csd,rsd] [--csd-bins 32|64|128|256] [--region-level <0…255>] [--resample <w>x<h>]
-      [--pixel-prefix pixel_] [--id <column>] [--label <column>] [--json]
+  jointly features mpeg7 (--in <pixels.csv> --width <w> --height <h> | --png-dir <dir>) --out <features.csv>
+      [--channels 1|3|4] [--max <n>] [--pixel-prefix pixel_] [--id <column>] [--label <column>]
+      [--descriptors ehd,csd,rsd] [--csd-bins 32|64|128|256] [--region-level <0…255>] [--resample <w>x<h>] [--json]
       MPEG-7 descriptors (edge histogram, colour structure, region shape) of every image of a CSV of pixels
-      (one image per row, samples 0…max): writes id, label and the feature columns a query.similar dataset
-      declares, and prints the task's features and featureMax.
+      (one image per row, samples 0…max) or of every PNG file of a directory (ids: the file names): writes
+      id, label and the feature columns a query.similar dataset declares; prints the task's features and featureMax.
   jointly chain --data-dir <dir> [--host <addr>] [--port <n>]
       Run the embedded chain (anvil) with its state in <dir>/chain (default 127.0.0.1).
   jointly chain risk --q <attacker share> --z <blocks> [--json]
@@ -466,6 +466,7 @@ const main = async () => {
         allowPositionals: true,
         options: {
           in: { type: "string" },
+          "png-dir": { type: "string" },
           out: { type: "string" },
           width: { type: "string" },
           height: { type: "string" },
@@ -482,9 +483,10 @@ const main = async () => {
         }
       })
       if (positionals[0] !== "mpeg7") throw new UsageError("features needs mpeg7")
-      if (!values.in || !values.out || !values.width || !values.height) throw new UsageError("features mpeg7 needs --in, --out, --width and --height")
-      const channels = Number(values.channels ?? "1")
-      if (channels !== 1 && channels !== 3 && channels !== 4) throw new UsageError(`--channels expects 1, 3 or 4, got ${values.channels}`)
+      if (!values.out || !values.in === !values["png-dir"]) throw new UsageError("features mpeg7 needs --out and one of --in <pixels.csv> or --png-dir <dir>")
+      if (values.in && (!values.width || !values.height)) throw new UsageError("features mpeg7 --in needs --width and --height")
+      const channels = ([1, 3, 4] as const).find((c) => c === Number(values.channels ?? "1"))
+      if (channels === undefined) throw new UsageError(`--channels expects 1, 3 or 4, got ${values.channels}`)
       const max = Number(values.max ?? "255")
       if (!(max > 0)) throw new UsageError(`--max expects a positive number, got ${values.max}`)
       const size = values.resample?.match(/^(\d+)x(\d+)$/u)
@@ -500,16 +502,18 @@ const main = async () => {
         ...(values["region-level"] === undefined ? {} : { regionLevel: Number(values["region-level"]) }),
         ...(size ? { resample: { width: Number(size[1]), height: Number(size[2]) } } : {})
       })
-      await (await Features()).mpeg7({
-        input: values.in,
-        out: values.out,
-        layout: { width: positiveInteger("--width", values.width), height: positiveInteger("--height", values.height), channels, max },
-        options,
-        pixelPrefix: values["pixel-prefix"] ?? "pixel_",
-        ...(values.id === undefined ? {} : { idColumn: values.id }),
-        ...(values.label === undefined ? {} : { labelColumn: values.label }),
-        json: values.json ?? false
-      })
+      const source = values.in
+        ? {
+            csv: {
+              input: values.in,
+              layout: { width: positiveInteger("--width", values.width!), height: positiveInteger("--height", values.height!), channels, max },
+              pixelPrefix: values["pixel-prefix"] ?? "pixel_",
+              ...(values.id === undefined ? {} : { idColumn: values.id }),
+              ...(values.label === undefined ? {} : { labelColumn: values.label })
+            }
+          }
+        : { pngDirectory: values["png-dir"]! }
+      await (await Features()).mpeg7({ source, out: values.out, options, json: values.json ?? false })
       return
     }
     case undefined:
