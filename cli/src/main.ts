@@ -14,6 +14,7 @@ const Keys = () => import("@jointly/coordinator/internal/cli/keys")
 const Membership = () => import("./membership.ts")
 const Operator = () => import("./operator.ts")
 const RunLocal = () => import("./run-local.ts")
+const Features = () => import("./features.ts")
 
 const usage = `jointly — organisations answer questions together without handing over raw data
 
@@ -43,6 +44,12 @@ Usage:
   jointly keys new --out <keystore.json> [--passphrase-env <VAR>] | keys address <keystore.json>
       A new account in an encrypted keystore (passphrase from JOINTLY_KEY_PASSPHRASE or <VAR>); a keystore's
       address, bare (an operator's keystore or a participant's identity.json).
+  jointly features mpeg7 (--in <pixels.csv> --width <w> --height <h> | --png-dir <dir>) --out <features.csv>
+      [--channels 1|3|4] [--max <n>] [--pixel-prefix pixel_] [--id <column>] [--label <column>]
+      [--descriptors ehd,csd,rsd] [--csd-bins 32|64|128|256] [--region-level <0…255>] [--resample <w>x<h>] [--json]
+      MPEG-7 descriptors (edge histogram, colour structure, region shape) of every image of a CSV of pixels
+      (one image per row, samples 0…max) or of every PNG file of a directory (ids: the file names): writes
+      id, label and the feature columns a query.similar dataset declares; prints the task's features and featureMax.
   jointly chain --data-dir <dir> [--host <addr>] [--port <n>]
       Run the embedded chain (anvil) with its state in <dir>/chain (default 127.0.0.1).
   jointly chain risk --q <attacker share> --z <blocks> [--json]
@@ -452,6 +459,62 @@ const main = async () => {
       }
       if (!positionals[0]) throw new UsageError("certify needs <file>")
       return (await Governance()).certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], readers: values.reader, ipfsPeer: values["ipfs-peer"] })
+    }
+    case "features": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: {
+          in: { type: "string" },
+          "png-dir": { type: "string" },
+          out: { type: "string" },
+          width: { type: "string" },
+          height: { type: "string" },
+          channels: { type: "string" },
+          max: { type: "string" },
+          descriptors: { type: "string" },
+          "csd-bins": { type: "string" },
+          "region-level": { type: "string" },
+          resample: { type: "string" },
+          "pixel-prefix": { type: "string" },
+          id: { type: "string" },
+          label: { type: "string" },
+          json: { type: "boolean" }
+        }
+      })
+      if (positionals[0] !== "mpeg7") throw new UsageError("features needs mpeg7")
+      if (!values.out || !values.in === !values["png-dir"]) throw new UsageError("features mpeg7 needs --out and one of --in <pixels.csv> or --png-dir <dir>")
+      if (values.in && (!values.width || !values.height)) throw new UsageError("features mpeg7 --in needs --width and --height")
+      const channels = ([1, 3, 4] as const).find((c) => c === Number(values.channels ?? "1"))
+      if (channels === undefined) throw new UsageError(`--channels expects 1, 3 or 4, got ${values.channels}`)
+      const max = Number(values.max ?? "255")
+      if (!(max > 0)) throw new UsageError(`--max expects a positive number, got ${values.max}`)
+      const size = values.resample?.match(/^(\d+)x(\d+)$/u)
+      if (values.resample !== undefined && !size) throw new UsageError(`--resample expects <width>x<height>, got ${values.resample}`)
+      const descriptors = (values.descriptors ?? "ehd").split(",")
+      const unknown = descriptors.find((d) => !["ehd", "csd", "rsd"].includes(d))
+      if (unknown !== undefined) throw new UsageError(`--descriptors: unknown descriptor ${unknown} (ehd, csd, rsd)`)
+      const { Schema } = await import("effect")
+      const Mpeg7Features = await import("@jointly/core/internal/imaging/Mpeg7Features")
+      const options = Schema.decodeUnknownSync(Mpeg7Features.Options)({
+        descriptors,
+        ...(values["csd-bins"] === undefined ? {} : { csdBins: Number(values["csd-bins"]) }),
+        ...(values["region-level"] === undefined ? {} : { regionLevel: Number(values["region-level"]) }),
+        ...(size ? { resample: { width: Number(size[1]), height: Number(size[2]) } } : {})
+      })
+      const source = values.in
+        ? {
+            csv: {
+              input: values.in,
+              layout: { width: positiveInteger("--width", values.width!), height: positiveInteger("--height", values.height!), channels, max },
+              pixelPrefix: values["pixel-prefix"] ?? "pixel_",
+              ...(values.id === undefined ? {} : { idColumn: values.id }),
+              ...(values.label === undefined ? {} : { labelColumn: values.label })
+            }
+          }
+        : { pngDirectory: values["png-dir"]! }
+      await (await Features()).mpeg7({ source, out: values.out, options, json: values.json ?? false })
+      return
     }
     case undefined:
     case "help":

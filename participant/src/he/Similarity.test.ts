@@ -1,9 +1,10 @@
 /**
  * `query.similar` end to end in memory over real SEAL BFV ciphertexts (node-seal, 128-bit) and the real OPRF:
  * both roles through InMemoryHost (every message through its Schema and JSON), the 1,797 digits images as the
- * owner's collection. The K results equal the plaintext k-NN on the same pixels; the querier's integrity checks
- * catch an owner whose records are not in its committed index; the owner releases at most k records, answers
- * from the epoch the task pins, and refuses BFV parameters that leave too little blinding room.
+ * owner's collection. The K results equal the plaintext k-NN on the same pixels, and on their MPEG-7 edge
+ * histograms; the querier's integrity checks catch an owner whose records are not in its committed index; the
+ * owner releases at most k records, answers from the epoch the task pins, and refuses BFV parameters that leave
+ * too little blinding room.
  */
 import { describe, expect, it } from "vitest"
 import * as Group from "@jointly/core/internal/protocols/joint-query/Group"
@@ -41,6 +42,21 @@ describe("query.similar over real SEAL BFV (digits, 1,797 images)", () => {
       console.log(`query.similar: ${result.rounds} rounds, ${seconds.toFixed(1)} s`)
     }
   }, 600_000)
+
+  it("MPEG-7 edge histograms as the features (PROTOCOLS.md §8 step 2): the encrypted top 10 equals the plaintext k-NN on them", async () => {
+    // The digits resampled to 32×32 so each sub-image holds 16 blocks; 80 codes 0…7 per image.
+    const options = { descriptors: ["ehd"], resample: { width: 32, height: 32 } } as const
+    const ehd = Gallery.described(gallery, options)
+    const { image } = Gallery.queries(gallery, 1, 31)[0]!
+    const query = Gallery.describe(image, options)
+    const { output, result } = await Search.run(ehd, query, { revealFeatures: true })
+    const expected = Gallery.nearest(ehd, query, 10)
+    expect(output.results.map((r) => [r.id, r.distance])).toEqual(expected.map((e) => [e.id, e.distance]))
+    expect(output.results.every((r) => r.features?.length === 80 && r.features.every((v) => v >= 0 && v <= 7))).toBe(true)
+    expect(result.index).toMatchObject({ size: gallery.ids.length, dimension: 80 })
+    // Not the pixel answer in disguise: the k-NN on pixels is a different list.
+    expect(expected.map((e) => e.id)).not.toEqual(Gallery.nearest(gallery, image, 10).map((e) => e.id))
+  }, 300_000)
 
   it("ids and labels only by default; a later epoch's update is found and the pinned root refuses a stale index", async () => {
     const { image } = Gallery.queries(gallery, 1, 23)[0]!

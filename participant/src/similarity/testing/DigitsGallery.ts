@@ -1,10 +1,12 @@
 /**
  * Test and benchmark fixture for `query.similar`: the 1,797 8×8 digits images of datasets/digits.csv as an
- * owner's collection (ids `img-0000`…, the digit as label, the 64 pixels as features, integers 0…16), query
- * images made from collection images with a few pixels changed (seeded), and the plaintext k-NN on the same
- * features — float distances, ties by row — that the encrypted retrieval must reproduce.
+ * owner's collection (ids `img-0000`…, the digit as label, the 64 pixels as features, integers 0…16, or their
+ * MPEG-7 descriptors: `described`), query images made from collection images with a few pixels changed
+ * (seeded), and the plaintext k-NN on the same features — float distances, ties by row — that the encrypted
+ * retrieval must reproduce.
  */
 import type { TabularData } from "@jointly/core/internal/data/Tabular"
+import * as Mpeg7Features from "@jointly/core/internal/imaging/Mpeg7Features"
 import { prng } from "@jointly/core/internal/protocols/federated-learning/Updates"
 import { loadDigits } from "../../modeling/DigitsFixture.ts"
 
@@ -14,7 +16,10 @@ export const featureMax = 16
 export interface Gallery {
   readonly ids: ReadonlyArray<string>
   readonly labels: ReadonlyArray<number>
+  /** Each image's features, in `columns` order. */
   readonly images: ReadonlyArray<ReadonlyArray<number>>
+  readonly columns: ReadonlyArray<string>
+  readonly featureMax: number
 }
 
 export const load = (): Gallery => {
@@ -24,28 +29,43 @@ export const load = (): Gallery => {
   return {
     ids: digits.rows.map((_, i) => `img-${String(i).padStart(4, "0")}`),
     labels: digits.rows.map((r) => r[label]!),
-    images: digits.rows.map((r) => at.map((k) => r[k]!))
+    images: digits.rows.map((r) => at.map((k) => r[k]!)),
+    columns: pixels,
+    featureMax
   }
 }
+
+/** A pixel image's MPEG-7 features. */
+export const describe = (image: ReadonlyArray<number>, options: Mpeg7Features.Options): Array<number> =>
+  Mpeg7Features.extract(Mpeg7Features.imageOf(image, { width: 8, height: 8, channels: 1, max: featureMax }), options)
+
+/** The pixel gallery with MPEG-7 features in place of the pixels. */
+export const described = (g: Gallery, options: Mpeg7Features.Options): Gallery => ({
+  ids: g.ids,
+  labels: g.labels,
+  images: g.images.map((image) => describe(image, options)),
+  columns: Mpeg7Features.columns(options),
+  featureMax: Mpeg7Features.featureMax(options)
+})
 
 /** The owner's dataset: id, label and pixel columns. */
 export const ownerTable = (g: Gallery, name = "gallery"): TabularData => ({
   name,
   rowCount: g.ids.length,
-  columnNames: ["id", "label", ...pixels],
+  columnNames: ["id", "label", ...g.columns],
   isNumeric: (c) => c !== "id",
-  numeric: (c) => Float64Array.from(g.images, (img, i) => (c === "label" ? g.labels[i]! : img[pixels.indexOf(c)]!)),
-  strings: (c) => (c === "id" ? [...g.ids] : c === "label" ? g.labels.map(String) : g.images.map((img) => String(img[pixels.indexOf(c)])))
+  numeric: (c) => Float64Array.from(g.images, (img, i) => (c === "label" ? g.labels[i]! : img[g.columns.indexOf(c)]!)),
+  strings: (c) => (c === "id" ? [...g.ids] : c === "label" ? g.labels.map(String) : g.images.map((img) => String(img[g.columns.indexOf(c)])))
 })
 
-/** A one-row querier dataset. */
-export const queryTable = (image: ReadonlyArray<number>, name = "query"): TabularData => ({
+/** A one-row querier dataset: `image` holds the features of `columns`. */
+export const queryTable = (image: ReadonlyArray<number>, columns: ReadonlyArray<string> = pixels, name = "query"): TabularData => ({
   name,
   rowCount: 1,
-  columnNames: [...pixels],
+  columnNames: [...columns],
   isNumeric: () => true,
-  numeric: (c) => Float64Array.of(image[pixels.indexOf(c)]!),
-  strings: (c) => [String(image[pixels.indexOf(c)])]
+  numeric: (c) => Float64Array.of(image[columns.indexOf(c)]!),
+  strings: (c) => [String(image[columns.indexOf(c)])]
 })
 
 /** Query images: collection image `row` with `changed` pixels redrawn (seeded), so it is near but not in it. */

@@ -30,7 +30,7 @@ export interface Output {
 
 export type Handlers = ReadonlyArray<InMemoryHost.AnyStageHandler>
 
-const specOf = (params: Record<string, unknown>): TaskSpec =>
+const specOf = (gallery: Gallery.Gallery, params: Record<string, unknown>): TaskSpec =>
   ({
     kind: Spec.kind,
     initiator: wallets.querier.address,
@@ -39,8 +39,8 @@ const specOf = (params: Record<string, unknown>): TaskSpec =>
     params: {
       querier: wallets.querier.address,
       owner: wallets.owner.address,
-      features: Gallery.pixels,
-      featureMax: Gallery.featureMax,
+      features: gallery.columns,
+      featureMax: gallery.featureMax,
       idColumn: "id",
       labelColumn: "label",
       k: 10,
@@ -54,10 +54,10 @@ export const run = async (
   params: Record<string, unknown> = {},
   options: { readonly epochs?: ReadonlyArray<FeatureIndex.Epoch>; readonly querier?: (h: Handlers) => Handlers; readonly owner?: (h: Handlers) => Handlers } = {}
 ) => {
-  const decoded = Protocols.decodeTask(specOf(params))
+  const decoded = Protocols.decodeTask(specOf(gallery, params))
   if (Decoded.isFailure(decoded)) throw decoded.failure
   const task = decoded.success
-  const tables: Record<string, TabularData> = { query: Gallery.queryTable(image), gallery: Gallery.ownerTable(gallery) }
+  const tables: Record<string, TabularData> = { query: Gallery.queryTable(image, gallery.columns), gallery: Gallery.ownerTable(gallery) }
   // Built once per run, as a participant host builds its backends once: providing the Layer to every stage would
   // load a fresh SEAL module and rebuild its contexts each time.
   const bfv = await Backends.build(NodeBackends.bfv)
