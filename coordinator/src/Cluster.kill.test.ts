@@ -354,6 +354,16 @@ describe("two coordinators over one PostgreSQL", () => {
       await admin.end()
     }
   }
+  /** Both instances' listeners cut once, and listening again (each on a new connection, 1–3 s later). */
+  const cutListeners = async () => {
+    const before = await listeners([A, B])
+    expect(await deafen([A, B], once)).toBeGreaterThanOrEqual(2)
+    await F.eventually(async () => {
+      const now = await listeners([A, B])
+      return (now.length >= 2 && now.every((pid) => !before.includes(pid))) || undefined
+    }, "both instances to listen again", 20_000)
+  }
+  const stageLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"stage"') && line.includes(id)).length
   const consentLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"consent"') && line.includes(id)).length
   /** Well beyond the task's run, well within the wait below: a task left waiting for a lost answer times out. */
   const consentTimeoutMs = 40_000
@@ -393,17 +403,9 @@ describe("two coordinators over one PostgreSQL", () => {
   }, 300_000)
 
   it("delivers a round's request and reply lost while both instances' listeners reconnected, and the task completes exactly", async () => {
-    const stageLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"stage"') && line.includes(id)).length
     // Three reconnections first, each waited out: the adapter never gave a dead LISTEN client back to its pool of
     // four, so from the third on an instance had no connection left to publish with (nor, next, to listen with).
-    for (let i = 0; i < 3; i++) {
-      const before = await listeners([A, B])
-      expect(await deafen([A, B], once)).toBeGreaterThanOrEqual(2)
-      await F.eventually(async () => {
-        const now = await listeners([A, B])
-        return (now.length >= 2 && now.every((pid) => !before.includes(pid))) || undefined
-      }, "both instances to listen again", 20_000)
-    }
+    for (let i = 0; i < 3; i++) await cutListeners()
     const east = freezeEastAtConsent()
     try {
       // A round short enough that a reply lost for good fails the task well within the wait below.
@@ -453,7 +455,6 @@ describe("two coordinators over one PostgreSQL", () => {
     })
   const roomOfParty = (p: LocalCluster.LocalCluster["parties"][number]) => `account:${p.address.toLowerCase()}`
   const partyNamed = (name: string) => cluster.parties.find((p) => p.name === name)!
-  const stageLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"stage"') && line.includes(id)).length
 
   it("delivers a round's request whose NOTIFY was lost while every listener stayed up, long before the round's timeout", async () => {
     await tap.watch('%"stage.re%')
@@ -495,12 +496,7 @@ describe("two coordinators over one PostgreSQL", () => {
         return (acks.includes(toNorth.requestId) && acks.includes(toSouth.requestId)) || undefined
       }, "north and south to acknowledge", 20_000)
       expect(east.frozen).toBe(true)
-      const before = await listeners([A, B])
-      expect(await deafen([A, B], once)).toBeGreaterThanOrEqual(2)
-      await F.eventually(async () => {
-        const now = await listeners([A, B])
-        return (now.length >= 2 && now.every((pid) => !before.includes(pid))) || undefined
-      }, "both instances to listen again", 20_000)
+      await cutListeners()
       await tap.stop(replies)
       east.thaw()
       const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: 60_000 })
