@@ -37,8 +37,9 @@ const setup = `
 
 /** Installs the tap in the database of `url`; connections opened from now on publish through it. */
 export const install = async (url: string) => {
-  const admin = new pg.Client({ connectionString: url })
-  await admin.connect()
+  // A pool, not one client: a test may restart the server under it, and the next call takes a new connection.
+  const admin = new pg.Pool({ connectionString: url, max: 1 })
+  admin.on("error", () => {})
   const database = (await admin.query<{ db: string }>(`select current_database() as db`)).rows[0]!.db
   await admin.query(setup)
   await admin.query(`alter database "${database}" set search_path = "$user", public, pg_catalog`)
