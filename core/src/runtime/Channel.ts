@@ -25,7 +25,8 @@ export interface Inbound {
   /**
    * What became of one sending of a request or reminder: the participant acknowledged it (`true`), or the channel
    * knows it did not arrive — no acknowledgement in time, nobody to deliver to, the participant had forgotten it
-   * (`false`). A channel that never calls it has every request re-sent until answered.
+   * (`false`). A sending whose fate is never told stays awaited and is not sent again by the schedule (only when
+   * its participant comes back, `online`): a channel reports each one.
    */
   readonly receipt: (participant: string, requestId: string, delivered: boolean) => Effect.Effect<void>
 }

@@ -202,7 +202,7 @@ export const make: Effect.Effect<RoundEngine["Service"], never, Channel> = Effec
         if (outcomes.size < requests.size) {
           // Whatever of this round is still open, looked at again until the round ends (interrupted with it).
           const looks = Effect.forEach(ids, (id) => (pending.has(id) ? again(pending.get(id)!, false) : Effect.void), { discard: true })
-          const looking = yield* Effect.forkChild(Effect.repeat(looks, resending))
+          const looking = yield* Effect.forkChild(Effect.schedule(looks, resending))
           yield* Effect.timeoutOption(Deferred.await(settled), options.timeoutMs ?? hooks.roundTimeoutMs ?? defaultRoundTimeoutMs).pipe(
             Effect.ensuring(Fiber.interrupt(looking))
           )
