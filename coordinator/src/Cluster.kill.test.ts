@@ -17,7 +17,12 @@
  * participant answers the next offer with its same signed consent. Both instances' listeners cut while a round
  * waits on one party (after three reconnections, which the adapter's pool once could not survive): the party's
  * reply and what the owner sends meanwhile are lost, and each instance, listening again, has the open requests sent
- * again — answered with the reply the party already computed.
+ * again — answered with the reply the party already computed. A round's request whose NOTIFY is swallowed in the
+ * database while every listener stays up (testing/NotifyTap.ts) is sent again once its acknowledgement fails to
+ * come, long before the round's timeout; after a listener reconnect with three open requests, two of them
+ * acknowledged (their replies swallowed), only the third is sent in full again — counted at the database — the two
+ * others reminded of; and a late copy of a request, delivered again after its task ended, is acknowledged and never
+ * computed.
  * The store pool of an instance saturated by queries waiting on a lock: its lease is renewed all along (the lease
  * is kept over a connection of its own, by a loop of its own).
  * The instance the participants are connected to killed under a running task: each participant moves to the other
@@ -33,6 +38,7 @@ import type { Params, Result } from "@jointly/core/internal/protocols/joint-stat
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "./testing/fixtures.ts"
 import { expectNotarizedOnce } from "./testing/ChainOnce.ts"
+import * as NotifyTap from "./testing/NotifyTap.ts"
 import * as Postgres from "./testing/Postgres.ts"
 
 const names = ["north", "south", "east"] as const
@@ -42,6 +48,7 @@ const B = 1
 
 let dir: string
 let server: Awaited<ReturnType<typeof Postgres.start>>
+let tap: NotifyTap.NotifyTap
 let cluster: LocalCluster.LocalCluster
 let full: F.Csv
 
@@ -53,6 +60,8 @@ beforeAll(async () => {
   process.env.JOINTLY_LOG = "warn"
   dir = await mkdtemp(join(tmpdir(), "jointly-cluster-kill-"))
   server = await Postgres.start()
+  // Before any coordinator connects: every connection of theirs publishes through it.
+  tap = await NotifyTap.install(server.url)
   const pima = await F.pimaParties(dir, names)
   full = pima.full
   cluster = await LocalCluster.start({
@@ -71,6 +80,7 @@ afterAll(async () => {
   else process.env.JOINTLY_LOG = quietLogs
   for (const p of cluster?.parties ?? []) if (p.process.exitCode === null) p.process.kill("SIGCONT")
   await cluster?.stop()
+  await tap?.close()
   await server?.stop()
   await rm(dir, { recursive: true, force: true })
 }, 60_000)
@@ -101,6 +111,7 @@ const freezeEastAtConsent = () => {
   }
   east.process.stderr!.on("data", freeze)
   return {
+    party: east,
     get frozen() {
       return state.frozen
     },
@@ -343,6 +354,16 @@ describe("two coordinators over one PostgreSQL", () => {
       await admin.end()
     }
   }
+  /** Both instances' listeners cut once, and listening again (each on a new connection, 1–3 s later). */
+  const cutListeners = async () => {
+    const before = await listeners([A, B])
+    expect(await deafen([A, B], once)).toBeGreaterThanOrEqual(2)
+    await F.eventually(async () => {
+      const now = await listeners([A, B])
+      return (now.length >= 2 && now.every((pid) => !before.includes(pid))) || undefined
+    }, "both instances to listen again", 20_000)
+  }
+  const stageLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"stage"') && line.includes(id)).length
   const consentLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"consent"') && line.includes(id)).length
   /** Well beyond the task's run, well within the wait below: a task left waiting for a lost answer times out. */
   const consentTimeoutMs = 40_000
@@ -382,17 +403,9 @@ describe("two coordinators over one PostgreSQL", () => {
   }, 300_000)
 
   it("delivers a round's request and reply lost while both instances' listeners reconnected, and the task completes exactly", async () => {
-    const stageLines = (p: LocalCluster.LocalCluster["parties"][number], id: string) => p.stderr.filter((line) => line.includes('"type":"stage"') && line.includes(id)).length
     // Three reconnections first, each waited out: the adapter never gave a dead LISTEN client back to its pool of
     // four, so from the third on an instance had no connection left to publish with (nor, next, to listen with).
-    for (let i = 0; i < 3; i++) {
-      const before = await listeners([A, B])
-      expect(await deafen([A, B], once)).toBeGreaterThanOrEqual(2)
-      await F.eventually(async () => {
-        const now = await listeners([A, B])
-        return (now.length >= 2 && now.every((pid) => !before.includes(pid))) || undefined
-      }, "both instances to listen again", 20_000)
-    }
+    for (let i = 0; i < 3; i++) await cutListeners()
     const east = freezeEastAtConsent()
     try {
       // A round short enough that a reply lost for good fails the task well within the wait below.
@@ -418,6 +431,102 @@ describe("two coordinators over one PostgreSQL", () => {
       east.thaw()
     }
   }, 120_000)
+
+  /** The adapter's connections of instance `i` (application_name `jointly adapter <id>`, the id holding its pid). */
+  const adapterOf = (i: number) => `jointly adapter %-${cluster.coordinatorPids()[i]!}-%`
+  /** What the instances published of task `id`'s rounds: each stage request and reminder (with its room), and each acknowledgement. */
+  const roundTraffic = async (id: string) =>
+    (await tap.published()).flatMap(({ app, payload }) => {
+      const message = JSON.parse(payload) as {
+        type: number
+        data?: { opts?: { rooms?: Array<string> }; packet?: { data?: [string, { requestId?: string; taskId?: string }] } & { requestId?: string; known?: boolean } }
+      }
+      // socket.io-adapter's BROADCAST (3): an event to a room, here with an acknowledgement asked for.
+      if (message.type === 3) {
+        const [event, body] = message.data?.packet?.data ?? []
+        if (body?.taskId !== id) return []
+        return [{ app, event: String(event), requestId: String(body.requestId), room: message.data?.opts?.rooms?.[0], payload }]
+      }
+      // Its BROADCAST_ACK (12): what a client acknowledged, our StageReceipt.
+      if (message.type === 12 && message.data?.packet?.requestId !== undefined) {
+        return [{ app, event: "ack", requestId: message.data.packet.requestId, room: undefined, payload }]
+      }
+      return []
+    })
+  const roomOfParty = (p: LocalCluster.LocalCluster["parties"][number]) => `account:${p.address.toLowerCase()}`
+  const partyNamed = (name: string) => cluster.parties.find((p) => p.name === name)!
+
+  it("delivers a round's request whose NOTIFY was lost while every listener stayed up, long before the round's timeout", async () => {
+    await tap.watch('%"stage.re%')
+    // A's first publication of a stage request to east is swallowed in the database: nobody reconnects, nothing else
+    // is lost. Without an acknowledgement, A sends it again; waited for less than the round's timeout.
+    const east = partyNamed("east")
+    const rule = await tap.drop(adapterOf(A), ['%"stage.request"%', `%${roomOfParty(east)}%`], 1)
+    const roundTimeoutMs = 60_000
+    const id = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params, roundTimeoutMs }, A)
+    const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: roundTimeoutMs - 15_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    expect(await tap.remaining(rule)).toBe(0)
+    const result = detail.result as Result
+    expect(result.contributors).toHaveLength(3)
+    expect(result).toEqual(F.exactReference([full], params, result.contributors))
+    // East's first request went out twice (the lost copy and the one sent again); every stage computed once by each.
+    const toEast = (await roundTraffic(id)).filter((m) => m.event === "stage.request" && m.room === roomOfParty(east))
+    expect(toEast.filter((m) => m.requestId === toEast[0]!.requestId).length).toBeGreaterThanOrEqual(2)
+    for (const p of cluster.parties) expect(stageLines(p, id), p.name).toBe(stageLines(partyNamed("north"), id))
+  }, 120_000)
+
+  it("sends again, after a listener reconnect, only the open requests not acknowledged, and processes a late copy of a request once", async () => {
+    await tap.watch('%"stage.re%')
+    await tap.watch('%"known":%')
+    const north = partyNamed("north")
+    const south = partyNamed("south")
+    const east = freezeEastAtConsent()
+    // The replies B forwards to A are lost until the listeners are back: north's and south's requests stay open
+    // though acknowledged, east's (frozen with it) is not acknowledged at all.
+    const replies = await tap.drop(adapterOf(B), ['%"kind":"reply"%'], 1_000)
+    try {
+      const id = await cluster.submit({ kind: "statistics.horizontal", parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "pima" })) as never, params, roundTimeoutMs: 90_000 }, A)
+      for (const p of [north, south]) await F.eventually(() => stageLines(p, id) > 0 || undefined, `${p.name} to answer the first round`, 60_000)
+      const firstTo = async (p: LocalCluster.LocalCluster["parties"][number]) => (await roundTraffic(id)).find((m) => m.event === "stage.request" && m.room === roomOfParty(p))!
+      const [toNorth, toSouth, toEast] = [await firstTo(north), await firstTo(south), await firstTo(east.party)]
+      // North's and south's acknowledgements are out (and heard by A, whose listener is up).
+      await F.eventually(async () => {
+        const acks = (await roundTraffic(id)).filter((m) => m.event === "ack").map((m) => m.requestId)
+        return (acks.includes(toNorth.requestId) && acks.includes(toSouth.requestId)) || undefined
+      }, "north and south to acknowledge", 20_000)
+      expect(east.frozen).toBe(true)
+      await cutListeners()
+      await tap.stop(replies)
+      east.thaw()
+      const detail = await cluster.waitForTask(id, { instance: A, timeoutMs: 60_000 })
+      expect(detail.status, String(detail.reason)).toBe("Succeeded")
+      const result = detail.result as Result
+      expect(result).toEqual(F.exactReference([full], params, result.contributors))
+      const traffic = await roundTraffic(id)
+      const sent = (requestId: string, event: string) => traffic.filter((m) => m.requestId === requestId && m.event === event).length
+      // Three open requests at the reconnect: the two acknowledged were never sent in full again (only reminded
+      // of: their replies came back that way), the unacknowledged one was.
+      expect([sent(toNorth.requestId, "stage.request"), sent(toSouth.requestId, "stage.request")]).toEqual([1, 1])
+      expect(sent(toNorth.requestId, "stage.remind") + sent(toSouth.requestId, "stage.remind")).toBeGreaterThan(0)
+      expect(sent(toEast.requestId, "stage.request")).toBeGreaterThan(1)
+      // East got its request several times and computed it once, like every stage of every party.
+      for (const p of cluster.parties) expect(stageLines(p, id), p.name).toBe(stageLines(north, id))
+
+      // A late copy of east's first request, delivered again after the task ended: acknowledged, never computed.
+      const acked = sent(toEast.requestId, "ack")
+      const lines = stageLines(east.party, id)
+      await tap.republish(`socket.io#/participants`, toEast.payload)
+      await F.eventually(async () => (await roundTraffic(id)).filter((m) => m.requestId === toEast.requestId && m.event === "ack").length > acked || undefined, "east to acknowledge the late copy", 20_000)
+      expect(stageLines(east.party, id)).toBe(lines)
+      const after = await cluster.task(id, A)
+      expect(after.events).toEqual(detail.events)
+      expect(after.result).toEqual(detail.result)
+    } finally {
+      await tap.stop(replies)
+      east.thaw()
+    }
+  }, 180_000)
 
   it("keeps an instance's lease while its store pool is saturated by queries that wait", async () => {
     // A lock on the tasks table: every query of A's store pool that reads tasks waits behind it — its own

@@ -488,16 +488,18 @@ export const start = async (config: Config): Promise<Internals> => {
     }
   })
   // Nothing carries the cluster's NOTIFYs to an instance while its adapter's LISTEN client reconnects (a database
-  // restart, a terminated backend): what was sent to it meanwhile is lost, and nobody would send it again. Every
-  // round's open request is the one thing that must get through (a lost offer or consent is made up for by the
-  // scheduler's re-offers, lost presence by the next snapshot): the participant answers a repeated request id with
-  // the reply it already computed, so sending an open request again is safe, and it brings a lost reply back too.
-  // So an instance whose listener is back sends its open requests to the participants held elsewhere again (their
-  // replies, forwarded here, may be lost) and says hello: each other instance answers with its presence snapshot
-  // and sends its own open requests to the participants held by this one again (the requests may be lost).
+  // restart, a terminated backend): what was sent to it meanwhile is lost. Every round's open request is the one
+  // thing that must get through (a lost offer or consent is made up for by the scheduler's re-offers, lost presence
+  // by the next snapshot). The round engine sends a request whose acknowledgement did not come again, and reminds
+  // the participant of one acknowledged (its reply may be what was lost) on its own schedule whatever the listener
+  // does (a NOTIFY lost while it listens); a listener back is only the moment to look at once. So an instance whose
+  // listener is back has the open requests of the participants held elsewhere looked at (their acknowledgements
+  // and replies, forwarded here, may be lost) and says hello: each other instance answers with its presence
+  // snapshot and has its own open requests to the participants held by this one looked at. Either way only the
+  // unacknowledged are sent in full again; the others get a reminder without their payload.
   // Presence keeps accounts in lower case; the round engine knows its participants by their checksummed address.
   adapterListeningAgain = () => {
-    log.warn("socket.io adapter listening again: open requests sent again", { instance })
+    log.warn("socket.io adapter listening again: open requests looked at again", { instance })
     cluster?.announce()
     for (const account of cluster?.remoteAccounts() ?? []) channel.online(getAddress(account))
   }

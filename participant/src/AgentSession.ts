@@ -18,7 +18,7 @@ import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
 import { AdmissionRefused } from "@jointly/core/internal/wire/Admission"
 import type { TaskArtifact, TaskConsent, WireError } from "@jointly/core/internal/wire/Messages"
-import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, type StageOutcome, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
+import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, type StageOutcome, type StageReceipt, StageReminder, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
 import type { DatasetSummary } from "./datasets/Dataset.ts"
 import type { PinEvent } from "./ipfs/Pinner.ts"
 import type { Runner } from "./host/Runner.ts"
@@ -376,10 +376,26 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
 
   /**
    * Each task's latest request and its outcome (a task's rounds come one at a time): the coordinator sends an open
-   * request again after this participant reconnected (the reply may have died with the old connection), and the
-   * same id is answered with the same reply, never computed twice.
+   * request again when it has no acknowledgement of it (a copy lost between its instances, a connection that
+   * closed), and reminds of one acknowledged when the reply may have been lost; the same id is answered with the
+   * same reply, never computed twice.
    */
-  const latest = new Map<string, { readonly requestId: string; readonly outcome: Promise<StageOutcome> }>()
+  const latest = new Map<string, { readonly requestId: string; readonly stage: string; readonly outcome: Promise<StageOutcome>; settled?: StageOutcome }>()
+  /**
+   * Ids of requests a later one of their task (or its end) has superseded, bounded, oldest forgotten first: a late
+   * copy of one (sent again while its reply was on the way) is acknowledged and dropped, never computed again.
+   */
+  const superseded = new Set<string>()
+  const supersede = (requestId: string | undefined) => {
+    if (requestId === undefined) return
+    superseded.add(requestId)
+    if (superseded.size > 10_000) superseded.delete(superseded.values().next().value!)
+  }
+  /** The acknowledgement socket.io hands a handler, when the coordinator asked for one. */
+  const acknowledge = (ack: unknown, receipt: StageReceipt) => {
+    if (typeof ack === "function") ack(receipt)
+  }
+  const replyWith = (requestId: string, taskId: string, stage: string, outcome: StageOutcome) => socket.emit(events.reply, { requestId, taskId, stage, outcome })
   const compute = async (request: StageRequest): Promise<StageOutcome> => {
     await rejoining.get(request.taskId)
     const computed = await runner.stage(request)
@@ -388,16 +404,40 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
       ? computed
       : { ok: false as const, code: "TooLarge", detail: `the reply to ${request.stage} exceeds the ${maxMessageBytes}-byte message limit` }
   }
-  on(events.request, async (raw: unknown) => {
+  on(events.request, async (raw: unknown, ack?: unknown) => {
     const request = decodeOr(StageRequest, raw)
     if (!request) return
+    // Received: the coordinator stops sending it, whatever the computing takes.
+    acknowledge(ack, { requestId: request.requestId, known: true })
     const previous = latest.get(request.taskId)
-    const repeated = previous?.requestId === request.requestId
-    const pending = repeated ? previous.outcome : compute(request)
-    if (!repeated) latest.set(request.taskId, { requestId: request.requestId, outcome: pending })
-    const outcome = await pending
-    socket.emit(events.reply, { requestId: request.requestId, taskId: request.taskId, stage: request.stage, outcome })
-    if (!repeated) emitEvent({ type: "stage", taskId: request.taskId, stage: request.stage, ok: outcome.ok, detail: outcome.ok ? undefined : `${outcome.code}: ${outcome.detail}` })
+    if (previous?.requestId === request.requestId) {
+      // A copy: the reply again once computed (still computing, the first copy's handler sends it).
+      if (previous.settled !== undefined) replyWith(request.requestId, request.taskId, request.stage, previous.settled)
+      return
+    }
+    if (superseded.has(request.requestId)) return
+    supersede(previous?.requestId)
+    const entry: { readonly requestId: string; readonly stage: string; readonly outcome: Promise<StageOutcome>; settled?: StageOutcome } = {
+      requestId: request.requestId,
+      stage: request.stage,
+      outcome: compute(request)
+    }
+    latest.set(request.taskId, entry)
+    const outcome = await entry.outcome
+    entry.settled = outcome
+    replyWith(request.requestId, request.taskId, request.stage, outcome)
+    emitEvent({ type: "stage", taskId: request.taskId, stage: request.stage, ok: outcome.ok, detail: outcome.ok ? undefined : `${outcome.code}: ${outcome.detail}` })
+  })
+
+  // An acknowledged request still open at the coordinator: its reply again if computed (it may have been lost), or
+  // word that this participant does not have it (its memory was lost with a restart), so it is sent in full.
+  on(events.remind, (raw: unknown, ack?: unknown) => {
+    const reminder = decodeOr(StageReminder, raw)
+    if (!reminder) return
+    const entry = latest.get(reminder.taskId)
+    const known = entry?.requestId === reminder.requestId
+    acknowledge(ack, { requestId: reminder.requestId, known: known || superseded.has(reminder.requestId) })
+    if (known && entry.settled !== undefined) replyWith(reminder.requestId, reminder.taskId, entry.stage, entry.settled)
   })
 
   on(events.ended, (raw: unknown) => {
@@ -405,6 +445,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     if (!ended) return
     void runner.forget(ended.taskId)
     acceptedTasks.delete(ended.taskId)
+    supersede(latest.get(ended.taskId)?.requestId)
     latest.delete(ended.taskId)
     endedTask(ended.taskId)
     emitEvent({ type: "ended", taskId: ended.taskId, status: ended.status, reason: ended.reason, ...(ended.artifacts === undefined ? {} : { artifacts: ended.artifacts }) })

@@ -5,7 +5,10 @@
  * LISTENs on; when that connection ends (the database restarted, the backend was terminated) it takes a new one
  * 1–3 s later and LISTENs again. Whatever was NOTIFYed meanwhile is gone, and the adapter says nothing of it: no
  * event, no recovery ("connection state recovery is not currently supported"). This is its `onlisten`: the
- * coordinator learns that its listener is back, so it can have what it may have missed sent again (Coordinator.ts).
+ * coordinator learns that its listener is back, so it can have what it may have missed sent again at once
+ * (Coordinator.ts). It is no longer the only way back: a round's request without an acknowledgement is sent again
+ * on the round engine's schedule and an acknowledged one is reminded of (RoundEngine.ts), so a lost NOTIFY costs
+ * seconds without this signal too; with it, the look comes as soon as the listener is back.
  *
  * Only the adapter's own view is wrapped: the pool's `query` (how the adapter publishes) and every other member are
  * the pool's, and a client the adapter checks out is the pool's client, with only its `query` watched for the

@@ -23,7 +23,8 @@ import { WireRefusal } from "@jointly/core/internal/wire/Messages"
 import { AwaitingHuman, events, HandshakeAuth, HumanAck, maxMessageBytes, StageReply, TaskConsent } from "@jointly/core/internal/wire/Messages"
 import { DashboardSignInAck } from "@jointly/core/internal/wire/Messages"
 import type { DashboardSignIn, HumanDecision } from "@jointly/core/internal/wire/Messages"
-import type { StageRequest, TaskEnded, TaskOffer } from "@jointly/core/internal/wire/Messages"
+import type { StageReminder, StageRequest, TaskEnded, TaskOffer } from "@jointly/core/internal/wire/Messages"
+import { StageReceipt } from "@jointly/core/internal/wire/Messages"
 import { AdmissionRefused, type Auth } from "../auth/Auth.ts"
 import * as Rejections from "../limits/Rejections.ts"
 import type { Log } from "../Log.ts"
@@ -65,6 +66,11 @@ export interface HubOptions {
   readonly adapter?: ServerOptions["adapter"]
   /** Whether `account` is connected to another instance (presence kept by the cluster). */
   readonly remote?: (account: string) => boolean
+  /**
+   * How long a stage request's acknowledgement is waited for before the sending counts as lost (default 5 s):
+   * long enough for a large request to arrive, since one counted lost is sent again in full.
+   */
+  readonly ackTimeoutMs?: number
 }
 
 /** socket.io's parser without binary attachments: the wire is JSON only, and a refused frame is counted. */
@@ -91,6 +97,8 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
   const limiter = SocketLimits.make(limits, rejections)
   const addressOf = options.clientAddress ?? ClientAddress.make()
   const remote = options.remote ?? (() => false)
+  const ackTimeoutMs = options.ackTimeoutMs ?? 5_000
+  const decodeReceipt = Schema.decodeUnknownExit(StageReceipt)
   const io = new Server(http, {
     // The transport's limit is the application's: a larger frame closes the connection before it is buffered.
     maxHttpBufferSize: maxMessageBytes,
@@ -264,6 +272,26 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     return true
   }
 
+  /**
+   * Sends a stage request or reminder and calls `answered` with the participant's StageReceipt for `requestId`, or
+   * with undefined once none came within `ackTimeoutMs` (or nobody holds the socket); false when it is nowhere.
+   * Held elsewhere, the adapter carries the acknowledgement back (what each socket of the room answered).
+   */
+  const emitForReceipt = (account: string, event: string, payload: unknown, requestId: string, answered: (receipt: StageReceipt | undefined) => void): boolean => {
+    const socket = sockets.get(account)
+    if (!socket && !remote(account)) return false
+    const decide = (answers: ReadonlyArray<unknown>) => {
+      const receipts = answers.flatMap((raw) => {
+        const decoded = decodeReceipt(raw)
+        return decoded._tag === "Success" && decoded.value.requestId === requestId ? [decoded.value] : []
+      })
+      answered(receipts.find((r) => r.known) ?? receipts[0])
+    }
+    if (socket) socket.timeout(ackTimeoutMs).emit(event, payload, (_error: unknown, answer: unknown) => decide(answer === undefined ? [] : [answer]))
+    else nsp.to(roomOf(account)).timeout(ackTimeoutMs).emit(event, payload, (_error: unknown, answers: unknown) => decide(Array.isArray(answers) ? answers : []))
+    return true
+  }
+
   /** Sends `payload` to the org's participant and decodes its acknowledgement; undefined when it is offline or silent. */
   const ask = async <A extends { readonly ok: boolean; readonly detail?: string | undefined }>(
     account: string,
@@ -301,7 +329,20 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
       emit(account, events.error, error)
     },
     offer: (account: string, offer: TaskOffer) => emit(account, events.offer, offer),
-    request: (account: string, request: StageRequest) => emit(account, events.request, request),
+    /**
+     * A stage request; `delivered` hears whether the participant acknowledged it in time (false: lost, to be sent
+     * again). False when it is nowhere.
+     */
+    request: (account: string, request: StageRequest, delivered: (delivered: boolean) => void = () => {}) =>
+      emitForReceipt(account, events.request, request, request.requestId, (receipt) => delivered(receipt?.known === true)),
+    /**
+     * A reminder of an acknowledged request (no payload); `forgotten` is called when the participant answers that
+     * it does not have the request (its memory was lost): it must be sent in full. False when it is nowhere.
+     */
+    remind: (account: string, reminder: StageReminder, forgotten: () => void = () => {}) =>
+      emitForReceipt(account, events.remind, reminder, reminder.requestId, (receipt) => {
+        if (receipt?.known === false) forgotten()
+      }),
     ended: (account: string, message: TaskEnded) => emit(account, events.ended, message),
     /** Relays a human's decision to the participant, which checks it and answers; undefined when it is offline or silent. */
     relayHuman: (account: string, decision: HumanDecision): Promise<HumanAck | undefined> => ask(account, events.humanDecision, decision, HumanAck),

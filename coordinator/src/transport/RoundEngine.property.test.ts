@@ -18,7 +18,7 @@ import { handler, stage } from "@jointly/core/internal/protocols/Protocol"
 import * as ParticipantRuntime from "@jointly/core/internal/runtime/ParticipantRuntime"
 import * as RoundEngine from "@jointly/core/internal/runtime/RoundEngine"
 import * as InMemoryChannel from "@jointly/core/internal/testing/InMemoryChannel"
-import { events, StageRequest, type StageReply } from "@jointly/core/internal/wire/Messages"
+import { events, type StageReceipt, StageRequest, type StageReply } from "@jointly/core/internal/wire/Messages"
 import * as Auth from "../auth/Auth.ts"
 import * as Log from "../Log.ts"
 import * as Hub from "./Hub.ts"
@@ -234,10 +234,11 @@ const overSockets = async (schedule: Schedule) => {
     const runtime = ParticipantRuntime.make({ self: addresses[i]!, sign: (m) => Effect.promise(() => wallets[i]!.signMessage(m)) })
     const task = ParticipantRuntime.accepted(taskId, handlers)
     socket.on(events.error, () => void refusals++)
-    socket.on(events.request, (raw: unknown) => {
+    socket.on(events.request, (raw: unknown, ack?: (receipt: StageReceipt) => void) => {
       const request = Schema.decodeUnknownSync(StageRequest)(raw)
       const plan = InMemoryChannel.planOf(faults, request.stage)
       if (plan.dropout) return void socket.disconnect()
+      ack?.({ requestId: request.requestId, known: true })
       // Thieves still connected answer the victim's request first, under their own identity.
       for (const [t, thief] of sockets.entries()) {
         if (thief.connected && schedule.faults[t]!.some((f) => f.kind === "steal" && f.victim === addresses[i] && f.stage === request.stage)) {

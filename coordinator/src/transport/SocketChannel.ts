@@ -1,7 +1,8 @@
 /**
  * The round engine's Channel (`@jointly/core/internal/runtime/Channel`) over the socket.io hub: requests go out as
- * `stage.request` events to the participant's socket; the hub hands decoded `stage.reply` events and
- * disconnections back here. A reply the engine refuses rejects with its WireRefusal, which the hub turns into a
+ * `stage.request` events to the participant's socket (reminders as `stage.remind`), each acknowledged on receipt
+ * with a StageReceipt that is told to the engine; the hub hands decoded `stage.reply` events and disconnections
+ * back here. A reply the engine refuses rejects with its WireRefusal, which the hub turns into a
  * `wire.error` to that sender.
  */
 import { Effect, Layer } from "effect"
@@ -10,10 +11,15 @@ import type { StageReply } from "@jointly/core/internal/wire/Messages"
 import { WireRefusal } from "@jointly/core/internal/wire/Messages"
 import type { HubShape } from "./Hub.ts"
 
-export const make = (hub: Pick<HubShape, "request">) => {
+export const make = (hub: Pick<HubShape, "request" | "remind">) => {
   let inbound: Inbound | undefined
+  /** The fate of one sending, told to the engine (it sends a lost request again). */
+  const receipt = (participant: string, requestId: string) => (delivered: boolean) => {
+    if (inbound !== undefined) Effect.runSync(inbound.receipt(participant, requestId, delivered))
+  }
   const channel = Channel.of({
-    send: (participant, request) => Effect.sync(() => hub.request(participant, request)),
+    send: (participant, request) => Effect.sync(() => hub.request(participant, request, receipt(participant, request.requestId))),
+    remind: (participant, reminder) => Effect.sync(() => hub.remind(participant, reminder, () => receipt(participant, reminder.requestId)(false))),
     listen: (handlers) => Effect.sync(() => void (inbound = handlers))
   })
   return {

@@ -6,9 +6,15 @@
  *   - each request is encoded with its stage's request Schema (a request that does not encode is a coordinator
  *     bug: a defect) and sent under a fresh, single-use request id;
  *   - a participant that is not connected, or leaves while its request is open, is missing at once ("Offline");
- *     one that connects again while its request is open (the instance holding its socket died before the cluster
- *     noticed) is sent the same request again, under the same id: the participant answers a repeated id with the
- *     reply it computed (AgentSession), so a request is computed once whichever copy arrives;
+ *   - an open request is delivered at least once: the participant acknowledges each on receipt (the channel's
+ *     `receipt`), and one whose sending is known lost (no acknowledgement in time: a NOTIFY between coordinator
+ *     instances dropped, a socket mid-reconnect) is sent again, under the same id, on `resending` (backoff from 1 s
+ *     up to every 30 s, until the round ends — its deadline at the latest). One acknowledged is never sent in full
+ *     again: it is reminded of (the channel's `remind`, no payload) on the same schedule, since its reply may be the
+ *     message lost, and the participant answers a reminder with the reply it computed. A participant that connects
+ *     again (or whose messages may have been lost: the cluster's listener reconnected) is sent every request it has
+ *     not acknowledged (awaited acknowledgements included) and reminded of the others at once. The participant computes a request id once, however many
+ *     copies arrive (AgentSession), and the engine takes one reply per id;
  *   - a reply is matched by its request id and must come from the participant it was sent to, for the same task
  *     and stage; a reply to an id already answered is refused as "Replayed", one from anyone else as
  *     "NotAuthorized" (the round is not disturbed either way); its payload is decoded with the stage's reply
@@ -19,7 +25,7 @@
  *     participant in request order that failed with its own error explains the failure (ParticipantFailure),
  *     and without one it is a RoundError("TooFewReplies") naming the missing participants.
  */
-import { Context, Deferred, Effect, Exit, Layer, Schema } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Schedule, Schema } from "effect"
 import type { Checkpoints, CoordinatorSession, ProgressEvent, RoundOptions, Stage } from "../protocols/Protocol.ts"
 import { ParticipantFailure, RoundError } from "../protocols/Protocol.ts"
 import { defaultRoundTimeoutMs } from "../task/TaskSpec.ts"
@@ -64,7 +70,18 @@ interface Pending {
   /** As sent, for sending again to a participant that reconnected. */
   readonly request: StageRequest
   readonly settle: (outcome: Outcome) => void
+  /**
+   * What is known of its delivery: a sending awaits its acknowledgement (`sending`), the participant has it
+   * (`delivered`: only reminded of from now on), or the last sending is known lost (`lost`: sent again).
+   */
+  delivery: "sending" | "delivered" | "lost"
 }
+
+/**
+ * When a round's requests are looked at again (sent again if lost, reminded of if acknowledged): soon after the
+ * first sending, then less and less often. It ends with the round (its deadline at the latest).
+ */
+export const resending = Schedule.min([Schedule.exponential("1 second"), Schedule.spaced("30 seconds")])
 
 /** Request ids already answered, kept so a replayed reply is named as such. Bounded: oldest forgotten first. */
 const answeredMemory = 100_000
@@ -119,12 +136,32 @@ export const make: Effect.Effect<RoundEngine["Service"], never, Channel> = Effec
       }
     })
 
-  const online = (participant: string) =>
+  /**
+   * Sends a lost request again, or reminds of an acknowledged one. One awaiting its acknowledgement is left to it,
+   * unless `unsure`: the way to the participant was just cut (it reconnected, a listener did), so what is on it may
+   * be lost too.
+   */
+  const again = (entry: Pending, unsure: boolean) =>
     Effect.gen(function*() {
-      for (const entry of [...pending.values()]) if (entry.participant === participant) yield* channel.send(participant, entry.request)
+      if (entry.delivery === "lost" || (unsure && entry.delivery === "sending")) {
+        entry.delivery = "sending"
+        // Not connected now: lost again, and looked at on the next turn (its leaving settles it, if it left).
+        if (!(yield* channel.send(entry.participant, entry.request))) entry.delivery = "lost"
+      } else if (entry.delivery === "delivered" && channel.remind !== undefined) {
+        yield* channel.remind(entry.participant, { requestId: entry.request.requestId, taskId: entry.taskId })
+      }
     })
 
-  yield* channel.listen({ reply, offline, online })
+  const online = (participant: string) =>
+    Effect.forEach([...pending.values()].filter((entry) => entry.participant === participant), (entry) => again(entry, true), { discard: true })
+
+  const receipt = (participant: string, requestId: string, delivered: boolean) =>
+    Effect.sync(() => {
+      const entry = pending.get(requestId)
+      if (entry !== undefined && entry.participant === participant) entry.delivery = delivered ? "delivered" : "lost"
+    })
+
+  yield* channel.listen({ reply, offline, online, receipt })
 
   const round = (hooks: TaskHooks) =>
     <Req, Rep>(stage: Stage<Req, Rep>, requests: ReadonlyMap<string, Req>, options: RoundOptions): Effect.Effect<ReadonlyMap<string, Rep>, RoundError | ParticipantFailure> => {
@@ -155,7 +192,7 @@ export const make: Effect.Effect<RoundEngine["Service"], never, Channel> = Effec
             participants: [...hooks.participants],
             payload
           }
-          pending.set(requestId, { taskId: hooks.taskId, stage, participant, request: message, settle: (outcome) => settle(participant, outcome) })
+          pending.set(requestId, { taskId: hooks.taskId, stage, participant, request: message, settle: (outcome) => settle(participant, outcome), delivery: "sending" })
           const sent = yield* channel.send(participant, message)
           if (!sent) {
             pending.delete(requestId)
@@ -163,7 +200,12 @@ export const make: Effect.Effect<RoundEngine["Service"], never, Channel> = Effec
           }
         }
         if (outcomes.size < requests.size) {
-          yield* Effect.timeoutOption(Deferred.await(settled), options.timeoutMs ?? hooks.roundTimeoutMs ?? defaultRoundTimeoutMs)
+          // Whatever of this round is still open, looked at again until the round ends (interrupted with it).
+          const looks = Effect.forEach(ids, (id) => (pending.has(id) ? again(pending.get(id)!, false) : Effect.void), { discard: true })
+          const looking = yield* Effect.forkChild(Effect.schedule(looks, resending))
+          yield* Effect.timeoutOption(Deferred.await(settled), options.timeoutMs ?? hooks.roundTimeoutMs ?? defaultRoundTimeoutMs).pipe(
+            Effect.ensuring(Fiber.interrupt(looking))
+          )
         }
         for (const participant of requests.keys()) settle(participant, { _tag: "Missing", code: "Timeout", detail: "no reply in time" })
         return yield* settleRound(stage, [...requests.keys()].map((p) => [p, outcomes.get(p)!] as const), options.minReplies)

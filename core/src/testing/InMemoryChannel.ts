@@ -155,6 +155,8 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: Channel
         if (plan.hang) party.hung = true
         const received = wire(request)
         record(() => ({ stage: request.stage, participant, direction: "request", json: JSON.stringify(received.payload) }))
+        // Nothing is lost in memory: acknowledged at once, so the engine never sends it again.
+        yield* inbound!.receipt(participant, request.requestId, true)
         yield* steal(participant, received)
         if (party.hung) return true
         yield* Effect.forkDetach(answer(party, received))

@@ -104,6 +104,23 @@ export const StageReply = Schema.Struct({
 export type StageReply = typeof StageReply.Type
 
 /**
+ * Participant → coordinator, as the socket.io acknowledgement of a StageRequest or a StageReminder: the request
+ * `requestId` is here (`known`), or (to a reminder) not — its memory was lost, so it must be sent in full again.
+ * Sent on receipt, before any computing: the owner stops re-sending the request (coordinator: RoundEngine).
+ */
+export const StageReceipt = Schema.Struct({ requestId: Schema.String, known: Schema.Boolean })
+export type StageReceipt = typeof StageReceipt.Type
+
+/**
+ * Coordinator → participant: a request it acknowledged is still open — its reply may have been lost on the way
+ * (a NOTIFY between coordinator instances, a connection that closed). Answered with a StageReceipt, and with the
+ * reply again once it is computed; never computed a second time. Carries no payload, so a large request is not
+ * sent again for it.
+ */
+export const StageReminder = Schema.Struct({ requestId: Schema.String, taskId: Hex32 })
+export type StageReminder = typeof StageReminder.Type
+
+/**
  * An artifact of a task on IPFS, as the parties are told of it: its role and the CID of the block, which is the
  * artifact sealed to its readers (core/src/artifacts/Envelope.ts, label `task/<id>/<role>`).
  */
@@ -166,6 +183,7 @@ export const events = {
   offer: "task.offer",
   consent: "task.consent",
   request: "stage.request",
+  remind: "stage.remind",
   reply: "stage.reply",
   ended: "task.ended",
   error: "wire.error",
