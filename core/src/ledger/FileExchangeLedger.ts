@@ -74,6 +74,8 @@ export const makeFileExchangeLedger = async (config: FileExchangeConfig) => {
   return {
     account: signer.address,
     address,
+    /** The chain's id: with `address`, what names this exchange anywhere (Originals' locations). */
+    chainId: chain.chainId,
     uploadFee: (): Promise<bigint> => guarded("uploadFee", () => files.uploadFee()),
     /** Records an encrypted file (its CID and ciphertext hash) and pays the upload fee. */
     upload: async (cid: string, ctHash: Hex, metaHash: Hex, downloadFee: bigint): Promise<TxReceipt & { readonly cidHash: Hex }> => {
