@@ -345,6 +345,15 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     const record = (out: Record<string, any>, id: string) => (out.results as Array<{ id: string; location?: string }>).find((r) => r.id === id)!
     record(tampered, ids[1]!).location = record(output, ids[2]!).location
     expect(await refusal(tampered, ids[1]!)).toMatchObject({ _tag: "OriginalError", reason: "NotCommitted", record: ids[1] })
+    // The same checks as an audit (a supervisor shown the output): every record a leaf under the root on chain,
+    // the output the one committed; in the edited output, that one record and the digest are not.
+    const honest = await Originals.audit(taskLedger, output)
+    expect(honest.index).toMatchObject({ ok: true, onChain: output.index.root })
+    expect(honest.digest).toMatchObject({ ok: true, onChain: output.digest })
+    expect(honest.records.map((r) => r.committed)).toEqual(Array(10).fill(true))
+    const edited = await Originals.audit(taskLedger, tampered)
+    expect(edited.records.filter((r) => !r.committed).map((r) => r.id)).toEqual([ids[1]])
+    expect(edited.digest.ok).toBe(false)
     expect(await refusal(output, ids[7]!)).toMatchObject({ _tag: "OriginalError", reason: "NotAnExchangeLocation", record: ids[7] })
     expect(await refusal(output, ids[8]!)).toMatchObject({ _tag: "OriginalError", reason: "NotOwnersFile", record: ids[8] })
     expect(await refusal(output, ids[9]!)).toMatchObject({ _tag: "OriginalError", reason: "CiphertextMismatch", record: ids[9] })

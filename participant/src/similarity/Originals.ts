@@ -103,6 +103,39 @@ const phaseRoots = (history: ReadonlyArray<TaskHistoryEntry>) =>
   new Map(history.flatMap((e) => (e._tag === "PhaseCommitted" ? [[e.phase, e.root.toLowerCase()] as const] : [])))
 
 /**
+ * A `query.similar` output checked against the chain, as the querier or a supervisor shown it would (§8 step 5):
+ * whether its index root is the one the task ledger committed ("similar/index"), whether the output is the one it
+ * committed ("similar/output", the digest recomputed), and, record by record, whether the record — id, label,
+ * location, features digest — is a leaf under that root. @throws OriginalError (record "*") for an output that
+ * does not decode.
+ */
+export const audit = async (
+  taskLedger: { readonly taskHistory: (taskId: Hex) => Promise<ReadonlyArray<TaskHistoryEntry>> },
+  output: unknown
+) => {
+  let out: Spec.Output
+  try {
+    out = decodeOutput(output)
+  } catch (cause) {
+    throw new OriginalError({ reason: "Malformed", record: "*", detail: `not a query.similar output: ${cause instanceof Error ? cause.message : String(cause)}` })
+  }
+  const roots = phaseRoots(await taskLedger.taskHistory(out.taskId))
+  const root = roots.get("similar/index")
+  const { digest, ...content } = out
+  const onChain = roots.get("similar/output")
+  return {
+    output: out,
+    index: { root: out.index.root, onChain: root ?? null, ok: root === out.index.root.toLowerCase() },
+    digest: { digest, onChain: onChain ?? null, ok: sha256Digest(content) === digest && onChain === digest.toLowerCase() },
+    records: out.results.map((r) => ({
+      id: r.id,
+      location: r.location ?? null,
+      committed: root !== undefined && FeatureIndex.verify(FeatureIndex.leafOf(r, r.salt, r.featuresDigest), r.proof, root)
+    }))
+  }
+}
+
+/**
  * The original of `recordId` from a `query.similar` output (`output` as read from the querier's output file),
  * bought and checked as the module header says. @throws OriginalError.
  */
@@ -114,26 +147,20 @@ export const fetch = async (
   wait: { readonly pollMs?: number; readonly waitMs?: number } = {}
 ) => {
   const fail = (reason: OriginalError["reason"], detail: string) => new OriginalError({ reason, record: recordId, detail })
-  let out: Spec.Output
-  try {
-    out = decodeOutput(output)
-  } catch (cause) {
-    throw fail("Malformed", `not a query.similar output: ${cause instanceof Error ? cause.message : String(cause)}`)
-  }
+  const checked = await audit(taskLedger, output).catch((error: unknown) => {
+    throw error instanceof OriginalError ? fail(error.reason, error.detail) : error
+  })
+  const out = checked.output
   const record = out.results.find((r) => r.id === recordId)
   if (record === undefined) throw fail("UnknownRecord", `task ${out.taskId} returned no record ${recordId}`)
-
   // The root and the output the coordinator committed on the task ledger, not the ones in the file.
-  const roots = phaseRoots(await taskLedger.taskHistory(out.taskId))
-  const root = roots.get("similar/index")
-  if (root !== out.index.root.toLowerCase()) throw fail("RootNotOnChain", `the output's index root ${out.index.root} is not the one task ${out.taskId} committed on chain (${root ?? "none"})`)
-  const leaf = FeatureIndex.leafOf(record, record.salt, record.featuresDigest)
-  if (!FeatureIndex.verify(leaf, record.proof, root)) {
+  if (!checked.index.ok) throw fail("RootNotOnChain", `the output's index root ${out.index.root} is not the one task ${out.taskId} committed on chain (${checked.index.onChain ?? "none"})`)
+  const root = checked.index.root
+  if (checked.records.find((r) => r.id === recordId)?.committed !== true) {
     throw fail("NotCommitted", `the record (location ${record.location ?? "none"}, label ${record.label ?? "none"}) is not the one the owner committed under root ${root}`)
   }
-  const { digest, ...content } = out
-  if (sha256Digest(content) !== digest || roots.get("similar/output") !== digest.toLowerCase()) {
-    throw fail("OutputNotOnChain", `the output's digest ${digest} is not the one task ${out.taskId} committed on chain (${roots.get("similar/output") ?? "none"})`)
+  if (!checked.digest.ok) {
+    throw fail("OutputNotOnChain", `the output's digest ${checked.digest.digest} is not the one task ${out.taskId} committed on chain (${checked.digest.onChain ?? "none"})`)
   }
 
   if (record.location === undefined) throw fail("NoLocation", "the owner committed no location for it")
