@@ -763,11 +763,13 @@ const withFileShare = async <A>(
  * `serve` keeps that node up and answers every paid download request with the file's key, encrypted to the
  * requester on chain (`--watch` keeps answering until stopped; it prints the node's address for downloaders);
  * `fetch <cid> --out <path> --ipfs-peer <multiaddr>` pays the uploader's fee, waits for the key, fetches the block
- * from the uploader's node and writes the checked plaintext.
+ * from the uploader's node and writes the checked plaintext; `dispute <request-id> --reason <evidence>` takes a paid
+ * request whose key never came, or whose file did not match the chain, to the supervisor.
  */
 export const files = async (o: FileShareOptions & {
   action: string
   arg?: string
+  reason?: string
   name?: string
   fee?: string
   out?: string
@@ -797,8 +799,14 @@ export const files = async (o: FileShareOptions & {
         await writeFile(o.out, got.file)
         return out({ event: "fetched", cid: o.arg, out: o.out, ...got.description, fee: got.fee, uploader: got.uploader, requestId: got.requestId })
       }
+      case "dispute": {
+        if (!o.arg || !o.reason) throw new CommandFailed("files dispute needs <request-id> and --reason <evidence>")
+        if (!isHexString(o.arg, 32)) throw new CommandFailed("files dispute needs a request id (0x…, 32 bytes)")
+        const receipt = await ledger.dispute(o.arg.toLowerCase(), o.reason)
+        return out({ event: "disputed", requestId: o.arg.toLowerCase(), evidenceHash: keccak256(toUtf8Bytes(o.reason)), txHash: receipt.txHash })
+      }
       default:
-        throw new CommandFailed(`unknown files action ${o.action} (share, serve, fetch)`)
+        throw new CommandFailed(`unknown files action ${o.action} (share, serve, fetch, dispute)`)
     }
   })
 

@@ -97,8 +97,10 @@ Usage:
   jointly files share <path> [--name <n>] [--fee <points>] --config <participant.json>
   jointly files serve [--watch] [--listen <multiaddr>] --config <participant.json>
   jointly files fetch <cid> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
+  jointly files dispute <request-id> --reason <evidence> --config <participant.json>
       Encrypted files on IPFS for a fee: share pays the upload fee, serve hands keys to paying members,
-      fetch pays the uploader's fee and reads the file. Blocks go through the node of the config's ipfs
+      fetch pays the uploader's fee and reads the file; dispute takes a paid request whose key never came
+      or whose file did not match the chain to the supervisor (upheld: the file is withdrawn from sale). Blocks go through the node of the config's ipfs
       section (its store and peers; its own peer id and a free port beside the running participant).
   jointly originals publish <dir> --dataset <name> [--fee <points>] --config <participant.json>
   jointly originals fetch <task-id> <image id> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
@@ -406,9 +408,9 @@ const main = async () => {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { config: { type: "string" }, name: { type: "string" }, fee: { type: "string" }, out: { type: "string" }, "ipfs-peer": { type: "string" }, listen: { type: "string" }, watch: { type: "boolean" }, wait: { type: "string" } }
+        options: { config: { type: "string" }, name: { type: "string" }, fee: { type: "string" }, out: { type: "string" }, "ipfs-peer": { type: "string" }, listen: { type: "string" }, watch: { type: "boolean" }, wait: { type: "string" }, reason: { type: "string" } }
       })
-      if (!positionals[0]) throw new UsageError("files needs share, serve or fetch")
+      if (!positionals[0]) throw new UsageError("files needs share, serve, fetch or dispute")
       return (await Governance()).files({
         action: positionals[0],
         arg: positionals[1],
@@ -419,6 +421,7 @@ const main = async () => {
         ipfsPeer: values["ipfs-peer"],
         listen: values.listen,
         watch: values.watch ?? false,
+        reason: values.reason,
         ...(values.wait === undefined ? {} : { waitSeconds: positiveInteger("--wait", values.wait) })
       })
     }

@@ -12,7 +12,8 @@
  *     originals publish` command), their locations committed in the index; the bank buys one result's original
  *     (`jointly originals fetch`) from the shop's IPFS node, bytes equal to the shop's file, the fee moved once from
  *     bank to shop; records whose location was tampered, is not the shop's entry, not an exchange entry, or whose
- *     block is not the ciphertext on chain are refused before anything is paid;
+ *     block is not the ciphertext on chain are refused before anything is paid; a paid request whose key never
+ *     comes is disputed (`jointly files dispute`), upheld by the supervisor, and the file is off sale;
  *   - the receipt rule: the recipient holds the output in its own store, the initiator reads the receipt (digests),
  *     an operand holder or the owner asking for the result is refused (403);
  *   - refusals: parameters the kind does not allow (one party on both sides; a 1024-bit key) fail at submission with
@@ -301,7 +302,7 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     // The other three get locations no fee may be paid for: a web address, another member's file on the exchange,
     // and a shop entry whose ciphertext hash on chain is not its block's (the block is on the bank's own node).
     const shop = await memberOf("shop", supervisor, { directory: join(party("shop").dataDir, "originals-ipfs") })
-    const bank = await memberOf("bank", supervisor)
+    const bank = await memberOf("bank", supervisor, { peers: [shop.node.node.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!] })
     const regulator = await memberOf("regulator", supervisor)
     const location = (m: Member, cid: string) => Originals.locationOf({ chainId: m.ledger.chainId, exchange: m.ledger.address, cid })
     const foreign = await regulator.share.share(new TextEncoder().encode("the regulator's own file"), { name: "notes.txt", downloadFee })
@@ -330,7 +331,7 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     withOriginals = { taskId: second.id, ids: coming, images, shop, bank, supervisor }
   }, 480_000)
 
-  it("buys one result's original through the FileExchange, checked end to end, the fee paid once; refuses before paying a tampered, foreign or misrecorded location", async () => {
+  it("buys one result's original through the FileExchange, checked end to end, the fee paid once; refuses before paying a tampered, foreign or misrecorded location; disputes an unanswered paid request", async () => {
     const { taskId, ids, images, shop, bank, supervisor } = withOriginals!
     const output = await outputOf("bank", taskId)
     const taskLedger = await makeEthersLedger({ rpcUrl: cluster.rpcUrl, privateKey: bank.privateKey, addresses: { registry: cluster.deployment.registry, ledger: cluster.deployment.ledger, deployBlock: cluster.deployment.deployBlock } })
@@ -381,6 +382,21 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     expect(await answering).toHaveLength(1)
     expect(Buffer.from(await readFile(target)).equals(Buffer.from(originalOf(images[gallery.ids.indexOf(chosen)]!)))).toBe(true)
     expect(await points()).toEqual({ bank: before.bank - downloadFee, shop: before.shop + downloadFee })
+
+    // Paid, but the shop answers nothing (its server is stopped): the key never comes, and the error names the
+    // request. The bank disputes it (`jointly files dispute`); the supervisor upholds; the file is off sale, so the
+    // next attempt is refused before paying.
+    const unanswered = await refusal(output, ids[3]!)
+    expect(unanswered).toMatchObject({ _tag: "OriginalError", reason: "KeyNotDelivered", record: ids[3] })
+    expect(unanswered!.requestId).toMatch(/^0x[0-9a-f]{64}$/)
+    expect(await points()).toEqual({ bank: before.bank - 2n * downloadFee, shop: before.shop + 2n * downloadFee })
+    await Commands.files({ action: "dispute", arg: unanswered!.requestId, reason: unanswered!.message, config: await ipfsConfigOf("bank"), passphrase: await passphraseOf("bank") })
+    expect(await bank.ledger.disputeOf(unanswered!.requestId!)).toBe("Open")
+    const arbiter = await makeFileExchangeLedger({ rpcUrl: cluster.rpcUrl, privateKey: cluster.keys.supervisor.privateKey, addresses: { files: cluster.deployment.suite!.files!, settlement: cluster.deployment.suite!.settlement } })
+    closing.push(arbiter.close)
+    await arbiter.resolveDispute(unanswered!.requestId!, true, "the shop delivered no key for a paid request")
+    expect(await refusal(output, ids[3]!)).toMatchObject({ _tag: "OriginalError", reason: "Withdrawn", record: ids[3] })
+    expect(await points()).toEqual({ bank: before.bank - 2n * downloadFee, shop: before.shop + 2n * downloadFee })
   }, 180_000)
 
   it("the owner refuses a plaintext modulus that leaves too little blinding room; the querier stores nothing", async () => {

@@ -37,11 +37,13 @@ const FILE_AD = new TextEncoder().encode("jointly.file.v1")
 export const MAX_FILE_BYTES = 2 * 1024 * 1024 - 64 * 1024
 
 export class FileShareError extends Schema.TaggedError<FileShareError>()("FileShareError", {
-  reason: Schema.Literals(["TooLarge", "UnknownFile", "NotUploader", "WrongUploader", "NoEncryptionKey", "KeyNotDelivered", "CiphertextMismatch", "DescriptionMismatch", "Malformed"]),
-  detail: Schema.String
+  reason: Schema.Literals(["TooLarge", "UnknownFile", "NotUploader", "WrongUploader", "Withdrawn", "NoEncryptionKey", "KeyNotDelivered", "CiphertextMismatch", "DescriptionMismatch", "Malformed"]),
+  detail: Schema.String,
+  /** Set when the fee was paid (the request to dispute: `FileExchangeLedger.dispute`). */
+  requestId: Schema.optional(Schema.String)
 }) {
   override get message() {
-    return `file share ${this.reason}: ${this.detail}`
+    return `file share ${this.reason}: ${this.detail}${this.requestId === undefined ? "" : ` (paid under request ${this.requestId}, which may be disputed)`}`
   }
 }
 
@@ -170,6 +172,7 @@ export const make = (o: Options) => {
     if (wait.uploader !== undefined && onChain.uploader.toLowerCase() !== wait.uploader.toLowerCase()) {
       throw new FileShareError({ reason: "WrongUploader", detail: `${cid} was uploaded by ${onChain.uploader}, not by ${wait.uploader}` })
     }
+    if (await o.ledger.withdrawn(cidHash)) throw new FileShareError({ reason: "Withdrawn", detail: `${cid} was withdrawn from sale by an upheld dispute` })
     const ciphertext = await run(o.blocks.get(cid))
     if (keccak256(ciphertext) !== onChain.ctHash) throw new FileShareError({ reason: "CiphertextMismatch", detail: `the block of ${cid} is not the ciphertext recorded on chain` })
     const { requestId, fee } = await o.ledger.requestDownload(cidHash)
@@ -177,14 +180,20 @@ export const make = (o: Options) => {
     const tries = Math.ceil((wait.waitMs ?? 120_000) / pollMs)
     const delivered = await run(
       Effect.tryPromise(() => o.ledger.deliveredKey(requestId)).pipe(
-        Effect.flatMap((k) => k === undefined ? Effect.fail(new FileShareError({ reason: "KeyNotDelivered", detail: `no key for request ${requestId} yet` })) : Effect.succeed(k)),
+        Effect.flatMap((k) => k === undefined ? Effect.fail(new FileShareError({ reason: "KeyNotDelivered", detail: `no key for request ${requestId} yet`, requestId })) : Effect.succeed(k)),
         Effect.retry({ schedule: Schedule.spaced(Duration.millis(pollMs)), times: tries, while: (e) => e instanceof FileShareError })
       )
     )
     const dek = Ecies.decrypt(o.key.secretKey, delivered, deliveryAd(requestId, cidHash))
-    const { description, file } = decode(Ecies.open(dek, ciphertext, FILE_AD))
+    let opened: ReturnType<typeof decode>
+    try {
+      opened = decode(Ecies.open(dek, ciphertext, FILE_AD))
+    } catch (cause) {
+      throw new FileShareError({ reason: "Malformed", detail: cause instanceof FileShareError ? cause.detail : `the delivered key does not open ${cid}`, requestId })
+    }
+    const { description, file } = opened
     if (metaHashOf(description) !== onChain.metaHash || description.sha256 !== sha256Hex(file) || description.bytes !== file.length) {
-      throw new FileShareError({ reason: "DescriptionMismatch", detail: `${cid} does not match the description its uploader recorded` })
+      throw new FileShareError({ reason: "DescriptionMismatch", detail: `${cid} does not match the description its uploader recorded`, requestId })
     }
     return { file, description, requestId, fee, uploader: onChain.uploader }
   }

@@ -38,6 +38,7 @@ export class OriginalError extends Schema.TaggedError<OriginalError>()("Original
     "OtherExchange",
     "UnknownFile",
     "NotOwnersFile",
+    "Withdrawn",
     "CiphertextMismatch",
     "DescriptionMismatch",
     "KeyNotDelivered",
@@ -45,10 +46,12 @@ export class OriginalError extends Schema.TaggedError<OriginalError>()("Original
   ]),
   /** The record (image id) whose original was asked for. */
   record: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  /** Set when the fee was paid: the request to dispute (`jointly files dispute`). */
+  requestId: Schema.optional(Schema.String)
 }) {
   override get message() {
-    return `original of ${this.record}: ${this.reason}: ${this.detail}`
+    return `original of ${this.record}: ${this.reason}: ${this.detail}${this.requestId === undefined ? "" : ` (paid under request ${this.requestId}, which may be disputed)`}`
   }
 }
 
@@ -175,8 +178,8 @@ export const fetch = async (
   } catch (error) {
     if (!(error instanceof FileShareError)) throw error
     const reason = error.reason === "WrongUploader" ? "NotOwnersFile" : error.reason
-    if (reason === "UnknownFile" || reason === "NotOwnersFile" || reason === "CiphertextMismatch" || reason === "DescriptionMismatch" || reason === "KeyNotDelivered" || reason === "Malformed") {
-      throw fail(reason, error.detail)
+    if (reason === "UnknownFile" || reason === "NotOwnersFile" || reason === "Withdrawn" || reason === "CiphertextMismatch" || reason === "DescriptionMismatch" || reason === "KeyNotDelivered" || reason === "Malformed") {
+      throw new OriginalError({ reason, record: recordId, detail: error.detail, ...(error.requestId === undefined ? {} : { requestId: error.requestId }) })
     }
     throw error
   }

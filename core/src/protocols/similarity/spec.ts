@@ -27,7 +27,9 @@
  *                             rank, label (if asked), features (if asked), and its salted Merkle leaf and proof.
  *   7. similar.output         Q: unblinds, opens its K records, checks each proof against the signed root and
  *                             (features revealed) that each record's score is at or below its final threshold;
- *                             keeps the result locally; the coordinator gets its digest.
+ *                             keeps the result locally, each record with its leaf salt and proof (a location
+ *                             is checked again before its original is bought: participant similarity/Originals.ts);
+ *                             the coordinator gets its digest.
  *
  * Leakage:
  *   - the querier learns the K records; n, the index's epoch and root; per round and lane the count of entries
