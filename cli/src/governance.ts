@@ -810,6 +810,31 @@ export const files = async (o: FileShareOptions & {
     }
   })
 
+/**
+ * `jointly files arbitrate <request-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>`: the
+ * supervisor (the data directory's operator keys) resolves a member's dispute of a paid download; upheld withdraws
+ * the file from sale. Only the reason's hash goes on chain.
+ */
+export const filesArbitrate = async (o: { id?: string; verdict?: string; reason?: string; dataDir?: string; rpcUrl?: string; print?: boolean }): Promise<Record<string, unknown>> => {
+  if (o.id === undefined || !isHexString(o.id, 32)) throw new CommandFailed("files arbitrate needs a request id (0x…, 32 bytes)")
+  if (o.verdict !== "uphold" && o.verdict !== "reject") throw new CommandFailed("files arbitrate needs <request-id> uphold|reject")
+  if (!o.reason) throw new CommandFailed("files arbitrate needs --reason <text> (only its hash goes on chain)")
+  if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("files arbitrate acts as the supervisor: give --data-dir and --rpc-url")
+  const deployment = await loadDeployment(o.dataDir)
+  if (deployment?.suite?.files === undefined) throw new CommandFailed(`the deployment in ${o.dataDir} has no FileExchange`)
+  const supervisor = (await (await loadOperator()).load(o.dataDir)).supervisor
+  const ledger = await (await loadFileExchangeLedger()).makeFileExchangeLedger({ rpcUrl: o.rpcUrl, privateKey: supervisor.privateKey, addresses: { files: deployment.suite.files, settlement: deployment.suite.settlement } })
+  try {
+    const requestId = o.id.toLowerCase()
+    const receipt = await ledger.resolveDispute(requestId, o.verdict === "uphold", o.reason)
+    const result = { event: "arbitrated", requestId, upheld: o.verdict === "uphold", dispute: await ledger.disputeOf(requestId), txHash: receipt.txHash }
+    if (o.print ?? true) out(result)
+    return result
+  } finally {
+    await ledger.close()
+  }
+}
+
 /** `--fee`: a whole number of points (default 0). */
 const feeOf = (fee: string | undefined): bigint => {
   if (fee !== undefined && !/^\d+$/.test(fee)) throw new CommandFailed("--fee takes a whole number of points")

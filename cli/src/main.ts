@@ -98,9 +98,11 @@ Usage:
   jointly files serve [--watch] [--listen <multiaddr>] --config <participant.json>
   jointly files fetch <cid> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
   jointly files dispute <request-id> --reason <evidence> --config <participant.json>
+  jointly files arbitrate <request-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
       Encrypted files on IPFS for a fee: share pays the upload fee, serve hands keys to paying members,
       fetch pays the uploader's fee and reads the file; dispute takes a paid request whose key never came
-      or whose file did not match the chain to the supervisor (upheld: the file is withdrawn from sale). Blocks go through the node of the config's ipfs
+      or whose file did not match the chain to the supervisor, who arbitrates (upheld: the file is withdrawn
+      from sale). Blocks go through the node of the config's ipfs
       section (its store and peers; its own peer id and a free port beside the running participant).
   jointly originals publish <dir> --dataset <name> [--fee <points>] --config <participant.json>
   jointly originals fetch <task-id> <image id> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
@@ -408,9 +410,12 @@ const main = async () => {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { config: { type: "string" }, name: { type: "string" }, fee: { type: "string" }, out: { type: "string" }, "ipfs-peer": { type: "string" }, listen: { type: "string" }, watch: { type: "boolean" }, wait: { type: "string" }, reason: { type: "string" } }
+        options: { config: { type: "string" }, name: { type: "string" }, fee: { type: "string" }, out: { type: "string" }, "ipfs-peer": { type: "string" }, listen: { type: "string" }, watch: { type: "boolean" }, wait: { type: "string" }, reason: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" } }
       })
-      if (!positionals[0]) throw new UsageError("files needs share, serve, fetch or dispute")
+      if (!positionals[0]) throw new UsageError("files needs share, serve, fetch, dispute or arbitrate")
+      if (positionals[0] === "arbitrate") {
+        return (await Governance()).filesArbitrate({ id: positionals[1], verdict: positionals[2], reason: values.reason, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
+      }
       return (await Governance()).files({
         action: positionals[0],
         arg: positionals[1],

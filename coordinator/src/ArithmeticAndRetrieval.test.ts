@@ -13,7 +13,7 @@
  *     (`jointly originals fetch`) from the shop's IPFS node, bytes equal to the shop's file, the fee moved once from
  *     bank to shop; records whose location was tampered, is not the shop's entry, not an exchange entry, or whose
  *     block is not the ciphertext on chain are refused before anything is paid; a paid request whose key never
- *     comes is disputed (`jointly files dispute`), upheld by the supervisor, and the file is off sale;
+ *     comes is disputed (`jointly files dispute`), upheld by the supervisor (`jointly files arbitrate`), and the file is off sale;
  *   - the receipt rule: the recipient holds the output in its own store, the initiator reads the receipt (digests),
  *     an operand holder or the owner asking for the result is refused (403);
  *   - refusals: parameters the kind does not allow (one party on both sides; a 1024-bit key) fail at submission with
@@ -37,6 +37,7 @@ import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
 import * as FeatureLogFile from "@jointly/participant/internal/similarity/FeatureLogFile"
 import * as Originals from "@jointly/participant/internal/similarity/Originals"
 import * as Consortium from "./local/Consortium.ts"
+import { revertOf } from "./testing/EvmNode.ts"
 import { RequestFailed } from "./client/Client.ts"
 
 const pixels = Array.from({ length: 64 }, (_, i) => `pixel_${Math.floor(i / 8)}_${i % 8}`)
@@ -392,9 +393,10 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     expect(await points()).toEqual({ bank: before.bank - 2n * downloadFee, shop: before.shop + 2n * downloadFee })
     await Commands.files({ action: "dispute", arg: unanswered!.requestId, reason: unanswered!.message, config: await ipfsConfigOf("bank"), passphrase: await passphraseOf("bank") })
     expect(await bank.ledger.disputeOf(unanswered!.requestId!)).toBe("Open")
-    const arbiter = await makeFileExchangeLedger({ rpcUrl: cluster.rpcUrl, privateKey: cluster.keys.supervisor.privateKey, addresses: { files: cluster.deployment.suite!.files!, settlement: cluster.deployment.suite!.settlement } })
-    closing.push(arbiter.close)
-    await arbiter.resolveDispute(unanswered!.requestId!, true, "the shop delivered no key for a paid request")
+    // A member cannot arbitrate; the supervisor does (`jointly files arbitrate`, with the operator's keys).
+    expect(await revertOf(shop.ledger.resolveDispute(unanswered!.requestId!, false, "my key was on its way"))).toBe("NotSupervisor")
+    const verdict = await Commands.filesArbitrate({ id: unanswered!.requestId, verdict: "uphold", reason: "the shop delivered no key for a paid request", dataDir: join(dir, "cluster"), rpcUrl: cluster.rpcUrl, print: false })
+    expect(verdict).toMatchObject({ event: "arbitrated", upheld: true, dispute: "Upheld" })
     expect(await refusal(output, ids[3]!)).toMatchObject({ _tag: "OriginalError", reason: "Withdrawn", record: ids[3] })
     expect(await points()).toEqual({ bank: before.bank - 2n * downloadFee, shop: before.shop + 2n * downloadFee })
   }, 180_000)
