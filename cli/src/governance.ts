@@ -3,7 +3,7 @@
  * its suspend/restore, `verify` of a task against the chain, and e-data certificates. Output is JSON on stdout;
  * `verify` and `certify --verify` exit 1 on any mismatch, with a report on stderr.
  */
-import { readFile, stat, writeFile } from "node:fs/promises"
+import { readdir, readFile, stat, writeFile } from "node:fs/promises"
 import { basename, join } from "node:path"
 import { randomBytes } from "node:crypto"
 import { Effect, Exit, Redacted, Schema, Scope } from "effect"
@@ -25,6 +25,8 @@ import { loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
 import type * as Verify from "@jointly/coordinator/internal/audit/Verify"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import type * as Client from "@jointly/coordinator/internal/client/Client"
+import type { FileExchangeLedger } from "@jointly/core/internal/ledger/FileExchangeLedger"
+import type { FileShare } from "@jointly/participant/internal/governance/FileShare"
 
 // Loaded by the commands that use them: every `jointly` command used to load all of these (IPFS, the HTTP client,
 // data sources…), about two seconds of start-up before a one-transaction command could begin.
@@ -715,37 +717,75 @@ export const filesNodeOptions = (configFile: string, config: { readonly dataDir:
  * `fetch <cid> --out <path> --ipfs-peer <multiaddr>` pays the uploader's fee, waits for the key, fetches the block
  * from the uploader's node and writes the checked plaintext.
  */
-export const files = async (o: {
-  action: string
-  arg?: string
+interface FileShareOptions {
   config?: string
   passphrase?: string
-  name?: string
-  fee?: string
-  out?: string
   ipfsPeer?: string
   listen?: string
-  watch?: boolean
-  waitSeconds?: number
-}) => {
-  if (!o.config) throw new CommandFailed("files acts as a member: give --config <participant.json>")
+}
+
+/**
+ * A member's FileShare as `files` and `originals` run it: its FileExchange view, its IPFS node
+ * (`filesNodeOptions`), its keys; everything closed when `use` ends.
+ */
+const withFileShare = async <A>(
+  command: string,
+  o: FileShareOptions,
+  use: (member: {
+    readonly config: ParticipantConfig.ParticipantConfig
+    readonly chain: GovernanceLedger.GovernanceLedger
+    readonly privateKey: string
+    readonly ledger: FileExchangeLedger
+    readonly node: { readonly peerId: string; readonly addresses: ReadonlyArray<string> }
+    readonly share: FileShare
+  }) => Promise<A>
+): Promise<A> => {
+  if (!o.config) throw new CommandFailed(`${command} acts as a member: give --config <participant.json>`)
   const { config, chain, identity } = await participantChain(o.config, o.passphrase)
   const scope = Effect.runSync(Scope.make())
   try {
     if (config.chain?.files === undefined) throw new CommandFailed(`${o.config}'s chain section names no "files" contract (a deployment from before the FileExchange)`)
     const key = { secretKey: Redacted.value(identity.encryptionSecretKey), publicKey: getBytes(identity.encryptionPublicKey) }
-    const ledger = await (await loadFileExchangeLedger()).makeFileExchangeLedger({ rpcUrl: config.chain.rpcUrl, chain: chain.chain, privateKey: Redacted.value(identity.account).privateKey, addresses: { files: config.chain.files, settlement: config.chain.settlement, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
+    const privateKey = Redacted.value(identity.account).privateKey
+    const ledger = await (await loadFileExchangeLedger()).makeFileExchangeLedger({ rpcUrl: config.chain.rpcUrl, chain: chain.chain, privateKey, addresses: { files: config.chain.files, settlement: config.chain.settlement, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
     const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make(filesNodeOptions(o.config, config, o)), scope))
     const share = (await loadFileShare()).make({ ledger, blocks: node.blocks, key, dir: join(config.dataDir, "file-keys"), encryptionKeyOf: (account) => chain.encryptionKeyOf(account) })
+    return await use({ config, chain, privateKey, ledger, node: node.node, share })
+  } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    await chain.close()
+  }
+}
+
+/**
+ * `jointly files share|serve|fetch`: a member encrypts a file, puts it on its IPFS node (the participant config's,
+ * `filesNodeOptions`) and records it on the FileExchange with the upload fee (`share <path> --name --fee`);
+ * `serve` keeps that node up and answers every paid download request with the file's key, encrypted to the
+ * requester on chain (`--watch` keeps answering until stopped; it prints the node's address for downloaders);
+ * `fetch <cid> --out <path> --ipfs-peer <multiaddr>` pays the uploader's fee, waits for the key, fetches the block
+ * from the uploader's node and writes the checked plaintext; `dispute <request-id> --reason <evidence>` takes a paid
+ * request whose key never came, or whose file did not match the chain, to the supervisor.
+ */
+export const files = async (o: FileShareOptions & {
+  action: string
+  arg?: string
+  reason?: string
+  name?: string
+  fee?: string
+  out?: string
+  watch?: boolean
+  waitSeconds?: number
+}) =>
+  withFileShare("files", o, async ({ ledger, node, share }) => {
     switch (o.action) {
       case "share": {
         if (!o.arg) throw new CommandFailed("files share needs <path>")
-        if (o.fee !== undefined && !/^\d+$/.test(o.fee)) throw new CommandFailed("--fee takes a whole number of points")
-        const shared = await share.share(new Uint8Array(await readFile(o.arg)), { name: o.name ?? basename(o.arg), downloadFee: BigInt(o.fee ?? "0") })
-        return out({ event: "shared", cid: shared.cid, cidHash: shared.cidHash, ...shared.description, uploadFee: await ledger.uploadFee(), downloadFee: o.fee ?? "0", txHash: shared.receipt.txHash })
+        const fee = feeOf(o.fee)
+        const shared = await share.share(new Uint8Array(await readFile(o.arg)), { name: o.name ?? basename(o.arg), downloadFee: fee })
+        return out({ event: "shared", cid: shared.cid, cidHash: shared.cidHash, ...shared.description, uploadFee: await ledger.uploadFee(), downloadFee: fee.toString(), txHash: shared.receipt.txHash })
       }
       case "serve": {
-        out({ event: "serving", peerId: node.node.peerId, addresses: node.node.addresses })
+        out({ event: "serving", peerId: node.peerId, addresses: node.addresses })
         for (;;) {
           const answered = await share.serve((requestId, error) => out({ event: "skipped", requestId, reason: error.reason, detail: error.detail }))
           for (const requestId of answered) out({ event: "delivered", requestId })
@@ -759,14 +799,111 @@ export const files = async (o: {
         await writeFile(o.out, got.file)
         return out({ event: "fetched", cid: o.arg, out: o.out, ...got.description, fee: got.fee, uploader: got.uploader, requestId: got.requestId })
       }
+      case "dispute": {
+        if (!o.arg || !o.reason) throw new CommandFailed("files dispute needs <request-id> and --reason <evidence>")
+        if (!isHexString(o.arg, 32)) throw new CommandFailed("files dispute needs a request id (0x…, 32 bytes)")
+        const receipt = await ledger.dispute(o.arg.toLowerCase(), o.reason)
+        return out({ event: "disputed", requestId: o.arg.toLowerCase(), evidenceHash: keccak256(toUtf8Bytes(o.reason)), txHash: receipt.txHash })
+      }
       default:
-        throw new CommandFailed(`unknown files action ${o.action} (share, serve, fetch)`)
+        throw new CommandFailed(`unknown files action ${o.action} (share, serve, fetch, dispute)`)
     }
+  })
+
+/**
+ * `jointly files arbitrate <request-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>`: the
+ * supervisor (the data directory's operator keys) resolves a member's dispute of a paid download; upheld withdraws
+ * the file from sale. Only the reason's hash goes on chain.
+ */
+export const filesArbitrate = async (o: { id?: string; verdict?: string; reason?: string; dataDir?: string; rpcUrl?: string; print?: boolean }): Promise<Record<string, unknown>> => {
+  if (o.id === undefined || !isHexString(o.id, 32)) throw new CommandFailed("files arbitrate needs a request id (0x…, 32 bytes)")
+  if (o.verdict !== "uphold" && o.verdict !== "reject") throw new CommandFailed("files arbitrate needs <request-id> uphold|reject")
+  if (!o.reason) throw new CommandFailed("files arbitrate needs --reason <text> (only its hash goes on chain)")
+  if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("files arbitrate acts as the supervisor: give --data-dir and --rpc-url")
+  const deployment = await loadDeployment(o.dataDir)
+  if (deployment?.suite?.files === undefined) throw new CommandFailed(`the deployment in ${o.dataDir} has no FileExchange`)
+  const supervisor = (await (await loadOperator()).load(o.dataDir)).supervisor
+  const ledger = await (await loadFileExchangeLedger()).makeFileExchangeLedger({ rpcUrl: o.rpcUrl, privateKey: supervisor.privateKey, addresses: { files: deployment.suite.files, settlement: deployment.suite.settlement } })
+  try {
+    const requestId = o.id.toLowerCase()
+    const receipt = await ledger.resolveDispute(requestId, o.verdict === "uphold", o.reason)
+    const result = { event: "arbitrated", requestId, upheld: o.verdict === "uphold", dispute: await ledger.disputeOf(requestId), txHash: receipt.txHash }
+    if (o.print ?? true) out(result)
+    return result
   } finally {
-    await Effect.runPromise(Scope.close(scope, Exit.void))
-    await chain.close()
+    await ledger.close()
   }
 }
+
+/** `--fee`: a whole number of points (default 0). */
+const feeOf = (fee: string | undefined): bigint => {
+  if (fee !== undefined && !/^\d+$/.test(fee)) throw new CommandFailed("--fee takes a whole number of points")
+  return BigInt(fee ?? "0")
+}
+
+// ---------------------------------------------------------------- originals of retrieval results (PROTOCOLS.md §8, §11 item 33)
+
+const loadOriginals = () => import("@jointly/participant/internal/similarity/Originals")
+
+/**
+ * `jointly originals publish|fetch`: the originals of a `query.similar` collection bought through the FileExchange.
+ * `publish <dir> --dataset <name> --fee <points>` (owner) shares every file of `<dir>` — named `<image id>.<ext>` —
+ * and sets each image's location in a new epoch of the dataset's index log, so the next query's root commits it;
+ * `fetch <task-id> <image id> --out <path>` (querier) checks that image's record of the task's output against the
+ * roots on the task ledger, its location against the exchange and the block against the chain, and only then
+ * pays the owner's fee, waits for the key (the owner runs `jointly files serve`) and writes the checked original.
+ */
+export const originals = async (o: FileShareOptions & {
+  action: string
+  arg?: string
+  record?: string
+  dataset?: string
+  fee?: string
+  out?: string
+  waitSeconds?: number
+  /** Print the result (default true); it is returned either way. */
+  print?: boolean
+}) =>
+  withFileShare("originals", o, async ({ config, chain, privateKey, ledger, share }): Promise<Record<string, unknown>> => {
+    const Originals = await loadOriginals()
+    const emit = (value: Record<string, unknown>) => {
+      if (o.print ?? true) out(value)
+      return value
+    }
+    const exchange = { share, chainId: ledger.chainId, address: ledger.address }
+    switch (o.action) {
+      case "publish": {
+        if (!o.arg || !o.dataset) throw new CommandFailed("originals publish needs <dir> and --dataset <name>")
+        const fee = feeOf(o.fee)
+        const names = (await readdir(o.arg, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort()
+        if (names.length === 0) throw new CommandFailed(`${o.arg} holds no file to publish`)
+        const items = await Promise.all(names.map(async (name) => ({ id: name.replace(/\.[^.]*$/u, ""), name, file: new Uint8Array(await readFile(join(o.arg!, name))) })))
+        const { epoch, published } = await Originals.publish(exchange, { dataDir: config.dataDir, dataset: o.dataset }, items, fee)
+        return emit({ event: "published", dataset: o.dataset, epoch, downloadFee: fee.toString(), originals: published })
+      }
+      case "fetch": {
+        if (!o.arg || !o.record || !o.out) throw new CommandFailed("originals fetch needs <task-id> <image id> and --out <path>")
+        if (config.chain?.ledger === undefined) throw new CommandFailed(`${o.config}'s chain section names no "ledger" (the task ledger whose roots the record is checked against)`)
+        const { outputFile } = await loadQueryServices()
+        let output: unknown
+        try {
+          output = JSON.parse(await readFile(outputFile(config.dataDir, o.arg), "utf8"))
+        } catch (error) {
+          throw new CommandFailed(`no output of task ${o.arg} here: ${(error as Error).message}`)
+        }
+        const taskLedger = await makeEthersLedger({ rpcUrl: config.chain.rpcUrl, chain: chain.chain, privateKey, addresses: { registry: config.chain.registry, ledger: config.chain.ledger, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
+        try {
+          const got = await Originals.fetch(exchange, taskLedger, output, o.record, { waitMs: (o.waitSeconds ?? 120) * 1000 })
+          await writeFile(o.out, got.file)
+          return emit({ event: "fetched", task: got.taskId, record: got.record, location: got.location, root: got.root, out: o.out, ...got.description, fee: got.fee, uploader: got.uploader, requestId: got.requestId })
+        } finally {
+          await taskLedger.close()
+        }
+      }
+      default:
+        throw new CommandFailed(`unknown originals action ${o.action} (publish, fetch)`)
+    }
+  })
 
 // ---------------------------------------------------------------- DID keys (PROTOCOLS.md §2.6)
 

@@ -104,9 +104,19 @@ Usage:
   jointly files share <path> [--name <n>] [--fee <points>] --config <participant.json>
   jointly files serve [--watch] [--listen <multiaddr>] --config <participant.json>
   jointly files fetch <cid> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
+  jointly files dispute <request-id> --reason <evidence> --config <participant.json>
+  jointly files arbitrate <request-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
       Encrypted files on IPFS for a fee: share pays the upload fee, serve hands keys to paying members,
-      fetch pays the uploader's fee and reads the file. Blocks go through the node of the config's ipfs
+      fetch pays the uploader's fee and reads the file; dispute takes a paid request whose key never came
+      or whose file did not match the chain to the supervisor, who arbitrates (upheld: the file is withdrawn
+      from sale). Blocks go through the node of the config's ipfs
       section (its store and peers; its own peer id and a free port beside the running participant).
+  jointly originals publish <dir> --dataset <name> [--fee <points>] --config <participant.json>
+  jointly originals fetch <task-id> <image id> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
+      The originals of a query.similar collection for a fee: publish shares each file of <dir> (named <image
+      id>.<ext>) on the FileExchange and commits its location in a new epoch of the dataset's index; fetch checks
+      a result record of the querier's output against the task ledger's roots, its location against the
+      exchange and the block against the chain, then pays the owner's fee and writes the checked original.
   jointly settlement arbitrate <settlement-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
       Read a Shapley settlement, dispute it within its window, pay it out after; the supervisor arbitrates.
   jointly verify <task-id> --url <coordinator> --rpc-url <url> (--keystore <file> | --key-env <VAR> | --config <participant.json>) [--ipfs <kubo rpc url> | --ipfs-peer <multiaddr>] [--json]
@@ -407,9 +417,12 @@ const main = async () => {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { config: { type: "string" }, name: { type: "string" }, fee: { type: "string" }, out: { type: "string" }, "ipfs-peer": { type: "string" }, listen: { type: "string" }, watch: { type: "boolean" }, wait: { type: "string" } }
+        options: { config: { type: "string" }, name: { type: "string" }, fee: { type: "string" }, out: { type: "string" }, "ipfs-peer": { type: "string" }, listen: { type: "string" }, watch: { type: "boolean" }, wait: { type: "string" }, reason: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" } }
       })
-      if (!positionals[0]) throw new UsageError("files needs share, serve or fetch")
+      if (!positionals[0]) throw new UsageError("files needs share, serve, fetch, dispute or arbitrate")
+      if (positionals[0] === "arbitrate") {
+        return (await Governance()).filesArbitrate({ id: positionals[1], verdict: positionals[2], reason: values.reason, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
+      }
       return (await Governance()).files({
         action: positionals[0],
         arg: positionals[1],
@@ -420,6 +433,27 @@ const main = async () => {
         ipfsPeer: values["ipfs-peer"],
         listen: values.listen,
         watch: values.watch ?? false,
+        reason: values.reason,
+        ...(values.wait === undefined ? {} : { waitSeconds: positiveInteger("--wait", values.wait) })
+      })
+    }
+    case "originals": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { config: { type: "string" }, dataset: { type: "string" }, fee: { type: "string" }, out: { type: "string" }, "ipfs-peer": { type: "string" }, listen: { type: "string" }, wait: { type: "string" } }
+      })
+      if (!positionals[0]) throw new UsageError("originals needs publish or fetch")
+      return (await Governance()).originals({
+        action: positionals[0],
+        arg: positionals[1],
+        record: positionals[2],
+        config: values.config,
+        dataset: values.dataset,
+        fee: values.fee,
+        out: values.out,
+        ipfsPeer: values["ipfs-peer"],
+        listen: values.listen,
         ...(values.wait === undefined ? {} : { waitSeconds: positiveInteger("--wait", values.wait) })
       })
     }

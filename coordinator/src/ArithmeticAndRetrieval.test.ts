@@ -8,19 +8,36 @@
  *   - similarity: the shop's 1,797 digits images, a query image at the bank: the K = 10 results equal the
  *     plaintext k-NN on the same pixels, and again after an epoch of the shop's index log (an update, a delete);
  *     a plaintext modulus too small to blind with is refused by the owner;
+ *   - originals (§11 item 33): the shop publishes its nearest images' originals on the FileExchange (the `jointly
+ *     originals publish` command), their locations committed in the index; the bank buys one result's original
+ *     (`jointly originals fetch`) from the shop's IPFS node, bytes equal to the shop's file, the fee moved once from
+ *     bank to shop; records whose location was tampered, is not the shop's entry, not an exchange entry, or whose
+ *     block is not the ciphertext on chain are refused before anything is paid; a paid request whose key never
+ *     comes is disputed (`jointly files dispute`), upheld by the supervisor (`jointly files arbitrate`), and the file is off sale;
  *   - the receipt rule: the recipient holds the output in its own store, the initiator reads the receipt (digests),
  *     an operand holder or the owner asking for the result is refused (403);
  *   - refusals: parameters the kind does not allow (one party on both sides; a 1024-bit key) fail at submission with
  *     a typed InvalidTaskParams naming the field, and no task is created.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Effect, Exit, Redacted, Scope } from "effect"
+import { getBytes, keccak256, toUtf8Bytes } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
+import { makeFileExchangeLedger, type FileExchangeLedger } from "@jointly/core/internal/ledger/FileExchangeLedger"
 import { InvalidTaskParams } from "@jointly/core/internal/protocols/Protocols"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import * as Commands from "@jointly/cli/internal/governance"
+import * as FileShare from "@jointly/participant/internal/governance/FileShare"
+import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
 import * as FeatureLogFile from "@jointly/participant/internal/similarity/FeatureLogFile"
+import * as Originals from "@jointly/participant/internal/similarity/Originals"
+import * as Consortium from "./local/Consortium.ts"
+import { revertOf } from "./testing/EvmNode.ts"
 import { RequestFailed } from "./client/Client.ts"
 
 const pixels = Array.from({ length: 64 }, (_, i) => `pixel_${Math.floor(i / 8)}_${i % 8}`)
@@ -87,7 +104,12 @@ beforeAll(async () => {
   })
 }, 360_000)
 
+const scopes: Array<Scope.Closeable> = []
+const closing: Array<() => Promise<void>> = []
+
 afterAll(async () => {
+  for (const scope of scopes.reverse()) await Effect.runPromise(Scope.close(scope, Exit.void))
+  for (const close of closing) await close()
   await cluster?.stop()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
@@ -208,6 +230,34 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     k: 10
   })
   const parties = () => [entry("bank", "query"), entry("shop", "gallery")]
+  const downloadFee = 3n
+  /** An image's original as the shop keeps it: an 8×8 grey-level PGM of its pixels. */
+  const originalOf = (image: ReadonlyArray<number>) => new TextEncoder().encode(`P2\n8 8\n16\n${Array.from({ length: 8 }, (_, r) => image.slice(r * 8, r * 8 + 8).join(" ")).join("\n")}\n`)
+  const passphraseOf = async (name: string) => (await readFile(join(party(name).dataDir, "passphrase"), "utf8")).trim()
+  /** The party's config with an IPFS node on disk in its data dir: what `jointly originals` shares and fetches through. */
+  const ipfsConfigOf = async (name: string) => {
+    const file = join(party(name).dataDir, "participant-originals.json")
+    const config = JSON.parse(await readFile(join(party(name).dataDir, "participant.json"), "utf8"))
+    await writeFile(file, JSON.stringify({ ...config, ipfs: { directory: join(party(name).dataDir, "originals-ipfs") } }))
+    return file
+  }
+  /** A party as a FileExchange member in this process: its keystore's keys, an embedded IPFS node, its FileShare. */
+  const memberOf = async (name: string, supervisor: { encryptionKeyOf: (account: string) => Promise<string | undefined> }, ipfs: HeliaBlocks.HeliaOptions = {}) => {
+    const identity = await Keystore.openPromise({ dataDir: party(name).dataDir, passphrase: await passphraseOf(name) })
+    const privateKey = Redacted.value(identity.account).privateKey
+    const suite = cluster.deployment.suite!
+    const ledger: FileExchangeLedger = await makeFileExchangeLedger({ rpcUrl: cluster.rpcUrl, privateKey, addresses: { files: suite.files!, settlement: suite.settlement } })
+    closing.push(ledger.close)
+    const scope = await Effect.runPromise(Scope.make())
+    scopes.push(scope)
+    const node = await Effect.runPromise(Scope.provide(HeliaBlocks.make(ipfs), scope))
+    const key = { secretKey: Redacted.value(identity.encryptionSecretKey), publicKey: getBytes(identity.encryptionPublicKey) }
+    const share = FileShare.make({ ledger, blocks: node.blocks, key, dir: join(party(name).dataDir, "file-keys"), encryptionKeyOf: (account) => supervisor.encryptionKeyOf(account) })
+    return { privateKey, ledger, node, share, exchange: { share, chainId: ledger.chainId, address: ledger.address } }
+  }
+  type Member = Awaited<ReturnType<typeof memberOf>>
+  /** What the first test leaves for the originals test: the run whose K have originals on the exchange. */
+  let withOriginals: { taskId: string; ids: ReadonlyArray<string>; images: ReadonlyArray<ReadonlyArray<number> | undefined>; shop: Member; bank: Member; supervisor: NonNullable<Awaited<ReturnType<typeof Consortium.governanceFor>>> } | undefined
   /** The plaintext k-NN over `images` (ties by row): the ids the encrypted search must return. */
   const nearest = (images: ReadonlyArray<ReadonlyArray<number> | undefined>) =>
     images
@@ -231,24 +281,125 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     expect(refused).toBeInstanceOf(RequestFailed)
     expect(refused!.status).toBe(403)
 
-    // Epoch 1 in the shop's index log: image 5 now holds the query itself, the nearest image is deleted.
+    // Epoch 2 in the shop's index log (below): image 5 now holds the query itself, the nearest image is deleted.
     const deleted = expected[0]!
-    await FeatureLogFile.append(party("shop").dataDir, "gallery", [
-      { op: "update", id: gallery.ids[5]!, features: [...query], label: "updated" },
-      { op: "delete", id: deleted }
-    ])
     const images: Array<ReadonlyArray<number> | undefined> = [...gallery.images]
     images[5] = query
     images[gallery.ids.indexOf(deleted)] = undefined
+    const coming = nearest(images)
+
+    // Epoch 1: the shop publishes the originals of seven of the coming K on the FileExchange, their locations
+    // committed in its index (`jointly originals publish`).
+    const supervisor = (await Consortium.governanceFor(cluster.rpcUrl, cluster.keys.supervisor, cluster.deployment))!
+    closing.push(supervisor.close)
+    for (const [name, points] of [["shop", 100n], ["bank", 100n], ["regulator", 10n]] as const) await supervisor.mintPoints(party(name).address, points)
+    const originalsDir = join(dir, "originals")
+    await mkdir(originalsDir)
+    for (const id of coming.slice(0, 7)) await writeFile(join(originalsDir, `${id}.pgm`), originalOf(images[gallery.ids.indexOf(id)]!))
+    const published = await Commands.originals({ action: "publish", arg: originalsDir, dataset: "gallery", fee: String(downloadFee), config: await ipfsConfigOf("shop"), passphrase: await passphraseOf("shop"), print: false })
+    expect(published).toMatchObject({ event: "published", dataset: "gallery", epoch: 1 })
+    expect((published.originals as Array<{ id: string }>).map((p) => p.id)).toEqual([...coming.slice(0, 7)].sort())
+
+    // The other three get locations no fee may be paid for: a web address, another member's file on the exchange,
+    // and a shop entry whose ciphertext hash on chain is not its block's (the block is on the bank's own node).
+    const shop = await memberOf("shop", supervisor, { directory: join(party("shop").dataDir, "originals-ipfs") })
+    const bank = await memberOf("bank", supervisor, { peers: [shop.node.node.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!] })
+    const regulator = await memberOf("regulator", supervisor)
+    const location = (m: Member, cid: string) => Originals.locationOf({ chainId: m.ledger.chainId, exchange: m.ledger.address, cid })
+    const foreign = await regulator.share.share(new TextEncoder().encode("the regulator's own file"), { name: "notes.txt", downloadFee })
+    const lyingCid = await Effect.runPromise(bank.node.blocks.put(new TextEncoder().encode("a block the shop misrecords")))
+    await shop.ledger.upload(lyingCid, keccak256(toUtf8Bytes("not this block")), keccak256(toUtf8Bytes("no description")), downloadFee)
+    await FeatureLogFile.append(party("shop").dataDir, "gallery", [
+      { op: "update", id: gallery.ids[5]!, features: [...query], label: "updated" },
+      { op: "delete", id: deleted },
+      { op: "update", id: coming[7]!, location: `https://images.example/shop/${coming[7]}.pgm` },
+      { op: "update", id: coming[8]!, location: location(regulator, foreign.cid) },
+      { op: "update", id: coming[9]!, location: location(shop, lyingCid) }
+    ])
     const second = await run("query.similar", parties(), params())
     const after = await outputOf("bank", second.id)
     const ids = new Set((after.results as Array<{ id: string }>).map((r) => r.id))
     expect(ids).toEqual(new Set(nearest(images)))
     expect(ids.has(gallery.ids[5]!)).toBe(true)
     expect(ids.has(deleted)).toBe(false)
-    expect(second.result).toMatchObject({ index: { epoch: 1, size: gallery.ids.length - 1 } })
+    expect(second.result).toMatchObject({ index: { epoch: 2, size: gallery.ids.length - 1 } })
     expect((second.result.index as { root: string }).root).not.toBe((result.index as { root: string }).root)
+    // Each record comes with the location the shop committed.
+    const published7 = new Map((published.originals as Array<{ id: string; location: string }>).map((p) => [p.id, p.location]))
+    for (const r of after.results as Array<{ id: string; location?: string }>) {
+      if (published7.has(r.id)) expect(r.location, r.id).toBe(published7.get(r.id))
+    }
+    withOriginals = { taskId: second.id, ids: coming, images, shop, bank, supervisor }
   }, 480_000)
+
+  it("buys one result's original through the FileExchange, checked end to end, the fee paid once; refuses before paying a tampered, foreign or misrecorded location; disputes an unanswered paid request", async () => {
+    const { taskId, ids, images, shop, bank, supervisor } = withOriginals!
+    const output = await outputOf("bank", taskId)
+    const taskLedger = await makeEthersLedger({ rpcUrl: cluster.rpcUrl, privateKey: bank.privateKey, addresses: { registry: cluster.deployment.registry, ledger: cluster.deployment.ledger, deployBlock: cluster.deployment.deployBlock } })
+    closing.push(taskLedger.close)
+    const points = async () => ({ bank: await supervisor.points(party("bank").address), shop: await supervisor.points(party("shop").address) })
+    const before = await points()
+    const refusal = (out: unknown, id: string) =>
+      Originals.fetch(bank.exchange, taskLedger, out, id, { pollMs: 200, waitMs: 2_000 }).then(() => undefined, (error: unknown) => error as Originals.OriginalError)
+
+    // The bank's output edited after the task: one record given another record's (real, the shop's) location.
+    const tampered = structuredClone(output)
+    const record = (out: Record<string, any>, id: string) => (out.results as Array<{ id: string; location?: string }>).find((r) => r.id === id)!
+    record(tampered, ids[1]!).location = record(output, ids[2]!).location
+    expect(await refusal(tampered, ids[1]!)).toMatchObject({ _tag: "OriginalError", reason: "NotCommitted", record: ids[1] })
+    // The same checks as an audit (a supervisor shown the output): every record a leaf under the root on chain,
+    // the output the one committed; in the edited output, that one record and the digest are not.
+    const honest = await Originals.audit(taskLedger, output)
+    expect(honest.index).toMatchObject({ ok: true, onChain: output.index.root })
+    expect(honest.digest).toMatchObject({ ok: true, onChain: output.digest })
+    expect(honest.records.map((r) => r.committed)).toEqual(Array(10).fill(true))
+    const edited = await Originals.audit(taskLedger, tampered)
+    expect(edited.records.filter((r) => !r.committed).map((r) => r.id)).toEqual([ids[1]])
+    expect(edited.digest.ok).toBe(false)
+    expect(await refusal(output, ids[7]!)).toMatchObject({ _tag: "OriginalError", reason: "NotAnExchangeLocation", record: ids[7] })
+    expect(await refusal(output, ids[8]!)).toMatchObject({ _tag: "OriginalError", reason: "NotOwnersFile", record: ids[8] })
+    expect(await refusal(output, ids[9]!)).toMatchObject({ _tag: "OriginalError", reason: "CiphertextMismatch", record: ids[9] })
+    expect(await points()).toEqual(before)
+
+    // `jointly originals fetch` as the bank, from the shop's node, while the shop answers paid requests.
+    const peer = shop.node.node.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
+    let serving = true
+    const answering = (async () => {
+      const answered: Array<string> = []
+      while (serving) {
+        answered.push(...(await shop.share.serve()))
+        await new Promise((r) => setTimeout(r, 200))
+      }
+      return answered
+    })()
+    const target = join(dir, "original.pgm")
+    const chosen = ids[2]!
+    try {
+      const fetched = await Commands.originals({ action: "fetch", arg: taskId, record: chosen, out: target, config: await ipfsConfigOf("bank"), passphrase: await passphraseOf("bank"), ipfsPeer: peer, waitSeconds: 60, print: false })
+      expect(fetched).toMatchObject({ event: "fetched", record: chosen, location: record(output, chosen).location, root: output.index.root, fee: downloadFee })
+    } finally {
+      serving = false
+    }
+    expect(await answering).toHaveLength(1)
+    expect(Buffer.from(await readFile(target)).equals(Buffer.from(originalOf(images[gallery.ids.indexOf(chosen)]!)))).toBe(true)
+    expect(await points()).toEqual({ bank: before.bank - downloadFee, shop: before.shop + downloadFee })
+
+    // Paid, but the shop answers nothing (its server is stopped): the key never comes, and the error names the
+    // request. The bank disputes it (`jointly files dispute`); the supervisor upholds; the file is off sale, so the
+    // next attempt is refused before paying.
+    const unanswered = await refusal(output, ids[3]!)
+    expect(unanswered).toMatchObject({ _tag: "OriginalError", reason: "KeyNotDelivered", record: ids[3] })
+    expect(unanswered!.requestId).toMatch(/^0x[0-9a-f]{64}$/)
+    expect(await points()).toEqual({ bank: before.bank - 2n * downloadFee, shop: before.shop + 2n * downloadFee })
+    await Commands.files({ action: "dispute", arg: unanswered!.requestId, reason: unanswered!.message, config: await ipfsConfigOf("bank"), passphrase: await passphraseOf("bank") })
+    expect(await bank.ledger.disputeOf(unanswered!.requestId!)).toBe("Open")
+    // A member cannot arbitrate; the supervisor does (`jointly files arbitrate`, with the operator's keys).
+    expect(await revertOf(shop.ledger.resolveDispute(unanswered!.requestId!, false, "my key was on its way"))).toBe("NotSupervisor")
+    const verdict = await Commands.filesArbitrate({ id: unanswered!.requestId, verdict: "uphold", reason: "the shop delivered no key for a paid request", dataDir: join(dir, "cluster"), rpcUrl: cluster.rpcUrl, print: false })
+    expect(verdict).toMatchObject({ event: "arbitrated", upheld: true, dispute: "Upheld" })
+    expect(await refusal(output, ids[3]!)).toMatchObject({ _tag: "OriginalError", reason: "Withdrawn", record: ids[3] })
+    expect(await points()).toEqual({ bank: before.bank - 2n * downloadFee, shop: before.shop + 2n * downloadFee })
+  }, 180_000)
 
   it("the owner refuses a plaintext modulus that leaves too little blinding room; the querier stores nothing", async () => {
     const id = await cluster.submit({ kind: "query.similar", parties: parties() as never, params: { ...params(), bfv: { polyModulusDegree: 8192, plainModulusBits: 36 } } })

@@ -8,7 +8,7 @@ import { getAddress, hexlify, keccak256, toUtf8Bytes } from "ethers"
 import * as FileExchange from "./generated/FileExchange.ts"
 import * as Settlement from "./generated/Settlement.ts"
 import { chainError } from "./ChainError.ts"
-import type { Hex, TxReceipt } from "./Ledger.ts"
+import { reasonHash, type Hex, type TxReceipt } from "./Ledger.ts"
 import * as View from "./View.ts"
 import { asAddress, asBytes32, enumName, toReceipt } from "./View.ts"
 
@@ -74,6 +74,8 @@ export const makeFileExchangeLedger = async (config: FileExchangeConfig) => {
   return {
     account: signer.address,
     address,
+    /** The chain's id: with `address`, what names this exchange anywhere (Originals' locations). */
+    chainId: chain.chainId,
     uploadFee: (): Promise<bigint> => guarded("uploadFee", () => files.uploadFee()),
     /** Records an encrypted file (its CID and ciphertext hash) and pays the upload fee. */
     upload: async (cid: string, ctHash: Hex, metaHash: Hex, downloadFee: bigint): Promise<TxReceipt & { readonly cidHash: Hex }> => {
@@ -93,6 +95,19 @@ export const makeFileExchangeLedger = async (config: FileExchangeConfig) => {
     /** The uploader hands the file's key over, encrypted to the requester. */
     deliverKey: async (requestId: Hex, wrappedKey: Uint8Array): Promise<TxReceipt> =>
       toReceipt(await write("deliverKey", () => files.deliverKey.populateTransaction(asBytes32("deliverKey", "requestId", requestId), hexlify(wrappedKey)))),
+    /**
+     * The requester contests its paid request (no key came, or the key or file does not match the chain); the
+     * evidence (e.g. the typed error's text) goes on chain as its keccak256.
+     */
+    dispute: async (requestId: Hex, evidence: string): Promise<TxReceipt> =>
+      toReceipt(await write("dispute", () => files.dispute.populateTransaction(asBytes32("dispute", "requestId", requestId), reasonHash(evidence)))),
+    /** The supervisor's arbitration: upheld withdraws the file from sale. */
+    resolveDispute: async (requestId: Hex, uphold: boolean, reason: string): Promise<TxReceipt> =>
+      toReceipt(await write("resolveDispute", () => files.resolveDispute.populateTransaction(asBytes32("resolveDispute", "requestId", requestId), uphold, reasonHash(reason)))),
+    disputeOf: async (requestId: Hex): Promise<FileExchange.DisputeStatus> =>
+      enumName(FileExchange.DisputeStatus, await guarded("disputeOf", () => files.disputeOf(asBytes32("disputeOf", "requestId", requestId)))),
+    /** Whether an upheld dispute took the file off sale. */
+    withdrawn: async (cidHash: Hex): Promise<boolean> => guarded("withdrawn", () => files.withdrawn(asBytes32("withdrawn", "cidHash", cidHash))),
     setUploadFee: async (fee: bigint): Promise<TxReceipt> => toReceipt(await write("setUploadFee", () => files.setUploadFee.populateTransaction(fee))),
     file: async (cidHash: Hex): Promise<SharedFile | undefined> => {
       const f = await guarded("getFile", () => files.getFile(asBytes32("file", "cidHash", cidHash)))

@@ -3,7 +3,8 @@
  * deployed suite (FileExchange paid in Settlement points), and two embedded Helia nodes on loopback that move the
  * encrypted block over their own libp2p connection. The downloader pays, gets the key from the uploader on
  * chain, fetches by CID and reads the file; the fees land where they should; a member who did not pay holds the
- * same block and reads nothing; a delivery by anyone else, twice, or a fee change outside governance is refused.
+ * same block and reads nothing; a delivery by anyone else, twice, or a fee change outside governance is refused;
+ * a requester's dispute goes to the supervisor, and an upheld one takes the file off sale.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -36,6 +37,7 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
   const nodes = {} as Record<Member, { blocks: ArtifactBlocksShape }>
   let supervisor: GovernanceLedger.GovernanceLedger
   let timelock: string
+  let exchange: { files: string; settlement: string }
   const close: Array<() => Promise<void>> = []
 
   const tempDir = () => {
@@ -71,8 +73,9 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     const owner = await helia()
     const loopback = owner.node.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
     Object.assign(nodes, { uploader: owner, buyer: await helia({ peers: [loopback] }), outsider: await helia({ peers: [loopback] }) })
+    exchange = { files: suite.files!, settlement: suite.settlement }
     for (const m of members) {
-      ledgers[m] = await makeFileExchangeLedger({ rpcUrl: node.rpcUrl, chain: admin.chain, privateKey: keys[m], addresses: { files: suite.files!, settlement: suite.settlement } })
+      ledgers[m] = await makeFileExchangeLedger({ rpcUrl: node.rpcUrl, chain: admin.chain, privateKey: keys[m], addresses: exchange })
       shares[m] = FileShare.make({ ledger: ledgers[m], blocks: nodes[m].blocks, key: enc[m], dir: tempDir(), encryptionKeyOf: (account) => supervisor.encryptionKeyOf(account) })
     }
   }, 120_000)
@@ -153,5 +156,25 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     const paid = await supervisor.points(ledgers.uploader.account)
     await expect(shares.uploader.share(new Uint8Array(FileShare.MAX_FILE_BYTES + 1), { name: "big.bin", downloadFee: 0n })).rejects.toMatchObject({ _tag: "FileShareError", reason: "TooLarge" })
     expect(await supervisor.points(ledgers.uploader.account)).toBe(paid)
+  }, 60_000)
+
+  it("takes a requester's dispute to the supervisor (PROTOCOLS §8 step 5): upheld, the file is withdrawn from sale", async () => {
+    const shared = await shares.uploader.share(new TextEncoder().encode("a file whose key never comes"), { name: "silent.txt", downloadFee: 0n })
+    const { requestId } = await ledgers.buyer.requestDownload(shared.cidHash)
+    // No key is served. Only the requester disputes its request, once; a member cannot arbitrate.
+    expect(await revertOf(ledgers.outsider.dispute(requestId, "not my request"))).toBe("NotRequester")
+    await ledgers.buyer.dispute(requestId, `KeyNotDelivered: no key for request ${requestId}`)
+    expect(await ledgers.buyer.disputeOf(requestId)).toBe("Open")
+    expect(await revertOf(ledgers.buyer.dispute(requestId, "again"))).toBe("AlreadyDisputed")
+    expect(await revertOf(ledgers.uploader.resolveDispute(requestId, false, "my file is fine"))).toBe("NotSupervisor")
+    expect(await ledgers.outsider.withdrawn(shared.cidHash)).toBe(false)
+    const arbiter = await makeFileExchangeLedger({ rpcUrl: node.rpcUrl, privateKey: keys.supervisor, addresses: exchange })
+    close.push(arbiter.close)
+    await arbiter.resolveDispute(requestId, true, "no key was delivered for a paid request")
+    expect(await ledgers.buyer.disputeOf(requestId)).toBe("Upheld")
+    expect(await ledgers.outsider.withdrawn(shared.cidHash)).toBe(true)
+    // Off sale: nobody pays for it again; the dispute is closed.
+    expect(await revertOf(ledgers.outsider.requestDownload(shared.cidHash))).toBe("Withdrawn")
+    expect(await revertOf(arbiter.resolveDispute(requestId, false, "twice"))).toBe("NotDisputed")
   }, 60_000)
 })

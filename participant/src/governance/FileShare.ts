@@ -10,8 +10,8 @@
  * - **serve**: for each paid download request of this member's files, the DEK encrypted to the requester's
  *   current encryption key (its DID's newest keyAgreement key, else the registry's), bound to the request id,
  *   is posted on chain (`KeyDelivered`) — no server in between, and once per request.
- * - **download**: pay the fee, wait for the key (retries through `Schedule`), fetch the block by CID from any
- *   peer, check its hash against the chain, decrypt, and check the description against the hash on chain.
+ * - **download**: fetch the block by CID from any peer and check its hash against the chain, then pay the fee,
+ *   wait for the key (retries through `Schedule`), decrypt, and check the description against the hash on chain.
  *
  * Encrypted file, version 1: Ecies.seal(DEK, u32 n ‖ canonical JSON description (n bytes) ‖ file, "jointly.file.v1").
  * A key delivery: Ecies.encrypt(requester key, DEK, requestId ‖ cidHash).
@@ -37,11 +37,13 @@ const FILE_AD = new TextEncoder().encode("jointly.file.v1")
 export const MAX_FILE_BYTES = 2 * 1024 * 1024 - 64 * 1024
 
 export class FileShareError extends Schema.TaggedError<FileShareError>()("FileShareError", {
-  reason: Schema.Literals(["TooLarge", "UnknownFile", "NotUploader", "NoEncryptionKey", "KeyNotDelivered", "CiphertextMismatch", "DescriptionMismatch", "Malformed"]),
-  detail: Schema.String
+  reason: Schema.Literals(["TooLarge", "UnknownFile", "NotUploader", "WrongUploader", "Withdrawn", "NoEncryptionKey", "KeyNotDelivered", "CiphertextMismatch", "DescriptionMismatch", "Malformed"]),
+  detail: Schema.String,
+  /** Set when the fee was paid (the request to dispute: `FileExchangeLedger.dispute`). */
+  requestId: Schema.optional(Schema.String)
 }) {
   override get message() {
-    return `file share ${this.reason}: ${this.detail}`
+    return `file share ${this.reason}: ${this.detail}${this.requestId === undefined ? "" : ` (paid under request ${this.requestId}, which may be disputed)`}`
   }
 }
 
@@ -157,29 +159,41 @@ export const make = (o: Options) => {
   }
 
   /**
-   * Pays for `cid`, waits for its key (polling the chain every `pollMs`, at most `waitMs`), fetches the block from
-   * IPFS and opens it. Fails with a typed error when the key does not come, the block is not the one on chain, or
-   * the description does not match its hash.
+   * Fetches the block of `cid` from IPFS and checks it against the chain, then pays for it, waits for its key
+   * (polling the chain every `pollMs`, at most `waitMs`) and opens it. Nothing is paid for a file that is not on
+   * the exchange, not `uploader`'s when one is expected, or whose block is not the ciphertext on chain (the block
+   * is public: checking it first costs nothing). Fails with a typed error when the key does not come, or the
+   * description does not match its hash.
    */
-  const download = async (cid: string, wait: { readonly pollMs?: number; readonly waitMs?: number } = {}) => {
+  const download = async (cid: string, wait: { readonly pollMs?: number; readonly waitMs?: number; readonly uploader?: string } = {}) => {
     const cidHash = cidHashOf(cid)
     const onChain = await o.ledger.file(cidHash)
     if (onChain === undefined) throw new FileShareError({ reason: "UnknownFile", detail: `${cid} is not on the exchange` })
+    if (wait.uploader !== undefined && onChain.uploader.toLowerCase() !== wait.uploader.toLowerCase()) {
+      throw new FileShareError({ reason: "WrongUploader", detail: `${cid} was uploaded by ${onChain.uploader}, not by ${wait.uploader}` })
+    }
+    if (await o.ledger.withdrawn(cidHash)) throw new FileShareError({ reason: "Withdrawn", detail: `${cid} was withdrawn from sale by an upheld dispute` })
+    const ciphertext = await run(o.blocks.get(cid))
+    if (keccak256(ciphertext) !== onChain.ctHash) throw new FileShareError({ reason: "CiphertextMismatch", detail: `the block of ${cid} is not the ciphertext recorded on chain` })
     const { requestId, fee } = await o.ledger.requestDownload(cidHash)
     const pollMs = wait.pollMs ?? 500
     const tries = Math.ceil((wait.waitMs ?? 120_000) / pollMs)
     const delivered = await run(
       Effect.tryPromise(() => o.ledger.deliveredKey(requestId)).pipe(
-        Effect.flatMap((k) => k === undefined ? Effect.fail(new FileShareError({ reason: "KeyNotDelivered", detail: `no key for request ${requestId} yet` })) : Effect.succeed(k)),
+        Effect.flatMap((k) => k === undefined ? Effect.fail(new FileShareError({ reason: "KeyNotDelivered", detail: `no key for request ${requestId} yet`, requestId })) : Effect.succeed(k)),
         Effect.retry({ schedule: Schedule.spaced(Duration.millis(pollMs)), times: tries, while: (e) => e instanceof FileShareError })
       )
     )
     const dek = Ecies.decrypt(o.key.secretKey, delivered, deliveryAd(requestId, cidHash))
-    const ciphertext = await run(o.blocks.get(cid))
-    if (keccak256(ciphertext) !== onChain.ctHash) throw new FileShareError({ reason: "CiphertextMismatch", detail: `the block of ${cid} is not the ciphertext recorded on chain` })
-    const { description, file } = decode(Ecies.open(dek, ciphertext, FILE_AD))
+    let opened: ReturnType<typeof decode>
+    try {
+      opened = decode(Ecies.open(dek, ciphertext, FILE_AD))
+    } catch (cause) {
+      throw new FileShareError({ reason: "Malformed", detail: cause instanceof FileShareError ? cause.detail : `the delivered key does not open ${cid}`, requestId })
+    }
+    const { description, file } = opened
     if (metaHashOf(description) !== onChain.metaHash || description.sha256 !== sha256Hex(file) || description.bytes !== file.length) {
-      throw new FileShareError({ reason: "DescriptionMismatch", detail: `${cid} does not match the description its uploader recorded` })
+      throw new FileShareError({ reason: "DescriptionMismatch", detail: `${cid} does not match the description its uploader recorded`, requestId })
     }
     return { file, description, requestId, fee, uploader: onChain.uploader }
   }

@@ -7,6 +7,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 
 interface IFilesRegistry {
     function isActive(address account) external view returns (bool);
+    function hasRole(bytes32 role, address account) external view returns (bool);
 }
 
 /// @title Encrypted files on IPFS with upload and download fees (PROTOCOLS.md §2.6, §11 item 39).
@@ -18,6 +19,10 @@ interface IFilesRegistry {
 /// @dev Fees are in the consortium's points (the Settlement ERC-20), moved with `transferFrom` after the payer's
 /// `approve`. The upload fee goes to the treasury and is a governance parameter (DEFAULT_ADMIN_ROLE is the
 /// TimelockController, so it changes only through a passed vote); the download fee is the uploader's price.
+/// @notice Disputes go to the supervisor (PROTOCOLS.md §8 step 5, §2.5): a requester who paid and got no key, or a
+/// key or file that does not match what the chain records, disputes its request with a hashed evidence; the
+/// supervisor (the registry's SUPERVISOR_ROLE) upholds — the file is withdrawn from sale, no one pays for it again —
+/// or rejects. The fee itself is not escrowed, so an upheld dispute records the wrong but refunds nothing.
 contract FileExchange is AccessControl {
     using SafeERC20 for IERC20;
 
@@ -48,9 +53,21 @@ contract FileExchange is AccessControl {
     address public immutable treasury;
     uint256 public uploadFee;
 
+    enum DisputeStatus {
+        None,
+        Open,
+        Upheld,
+        Rejected
+    }
+
     mapping(bytes32 => File) private files;
     mapping(bytes32 => Request) private requests;
     uint256 private requestCount;
+    mapping(bytes32 => DisputeStatus) private disputes;
+    /// cidHash → withdrawn from sale by an upheld dispute.
+    mapping(bytes32 => bool) public withdrawn;
+
+    bytes32 private constant SUPERVISOR_ROLE = keccak256("SUPERVISOR_ROLE");
 
     error NotActiveMember(address account);
     error AlreadyUploaded(string cid);
@@ -59,6 +76,11 @@ contract FileExchange is AccessControl {
     error NotUploader(bytes32 requestId, address caller);
     error AlreadyDelivered(bytes32 requestId);
     error EmptyKey();
+    error NotRequester(bytes32 requestId, address caller);
+    error AlreadyDisputed(bytes32 requestId);
+    error NotDisputed(bytes32 requestId);
+    error NotSupervisor(address caller);
+    error Withdrawn(bytes32 cidHash);
 
     event FileUploaded(bytes32 indexed cidHash, string cid, address indexed uploader, bytes32 ctHash, bytes32 metaHash, uint256 uploadFee, uint256 downloadFee);
     /// @dev Indexed by uploader, whose participant answers, and by requester, who waits for the key.
@@ -66,6 +88,9 @@ contract FileExchange is AccessControl {
     /// @param wrappedKey the file's data key encrypted to the requester's key (ECIES): readable by the requester only.
     event KeyDelivered(bytes32 indexed requestId, address indexed requester, bytes wrappedKey);
     event UploadFeeChanged(uint256 fee);
+    event DownloadDisputed(bytes32 indexed requestId, address indexed requester, address indexed uploader, bytes32 evidenceHash);
+    event DisputeResolved(bytes32 indexed requestId, address indexed arbiter, bool upheld, bytes32 reasonHash);
+    event FileWithdrawn(bytes32 indexed cidHash, bytes32 reasonHash);
 
     constructor(IFilesRegistry registry_, IERC20 points_, address treasury_, address admin, uint256 uploadFee_) {
         registry = registry_;
@@ -98,6 +123,7 @@ contract FileExchange is AccessControl {
     function requestDownload(bytes32 cidHash) external onlyMember returns (bytes32 requestId) {
         File storage f = files[cidHash];
         if (f.uploader == address(0)) revert UnknownFile(cidHash);
+        if (withdrawn[cidHash]) revert Withdrawn(cidHash);
         requestId = keccak256(abi.encode(cidHash, msg.sender, ++requestCount));
         requests[requestId] = Request(cidHash, msg.sender, RequestStatus.Paid);
         if (f.downloadFee > 0) points.safeTransferFrom(msg.sender, f.uploader, f.downloadFee);
@@ -113,6 +139,33 @@ contract FileExchange is AccessControl {
         if (wrappedKey.length == 0) revert EmptyKey();
         r.status = RequestStatus.Delivered;
         emit KeyDelivered(requestId, r.requester, wrappedKey);
+    }
+
+    /// @notice The requester contests its paid request (no key, or a key or file not matching the chain); once.
+    function dispute(bytes32 requestId, bytes32 evidenceHash) external {
+        Request storage r = requests[requestId];
+        if (r.status == RequestStatus.None) revert UnknownRequest(requestId);
+        if (r.requester != msg.sender) revert NotRequester(requestId, msg.sender);
+        if (disputes[requestId] != DisputeStatus.None) revert AlreadyDisputed(requestId);
+        disputes[requestId] = DisputeStatus.Open;
+        emit DownloadDisputed(requestId, msg.sender, files[r.cidHash].uploader, evidenceHash);
+    }
+
+    /// @notice The supervisor's arbitration: upheld withdraws the file from sale, rejected closes the dispute.
+    function resolveDispute(bytes32 requestId, bool uphold, bytes32 reasonHash) external {
+        if (!registry.hasRole(SUPERVISOR_ROLE, msg.sender)) revert NotSupervisor(msg.sender);
+        if (disputes[requestId] != DisputeStatus.Open) revert NotDisputed(requestId);
+        disputes[requestId] = uphold ? DisputeStatus.Upheld : DisputeStatus.Rejected;
+        emit DisputeResolved(requestId, msg.sender, uphold, reasonHash);
+        if (uphold) {
+            bytes32 cidHash = requests[requestId].cidHash;
+            withdrawn[cidHash] = true;
+            emit FileWithdrawn(cidHash, reasonHash);
+        }
+    }
+
+    function disputeOf(bytes32 requestId) external view returns (DisputeStatus) {
+        return disputes[requestId];
     }
 
     function setUploadFee(uint256 fee) external onlyRole(DEFAULT_ADMIN_ROLE) {

@@ -192,11 +192,15 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
           id: r.id,
           ...(r.label !== undefined ? { label: r.label } : {}),
           ...(r.location !== undefined ? { location: r.location } : {}),
-          ...(r.features !== undefined ? { features: r.features, distance: Scores.score(r.features, s.q) + s.q.reduce((a, v) => a + v * v, 0) } : {})
+          ...(r.features !== undefined ? { features: r.features, distance: Scores.score(r.features, s.q) + s.q.reduce((a, v) => a + v * v, 0) } : {}),
+          // Kept so the record can be checked against the root again later (Originals, an auditor).
+          salt: r.salt,
+          featuresDigest: r.featuresDigest,
+          proof: r.proof
         }))
         // Only set membership is revealed; with features the querier ranks the K itself.
         .sort((a, b) => ((a as { distance?: number }).distance ?? 0) - ((b as { distance?: number }).distance ?? 0) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-      const out = { taskId: session.taskId, kind: Spec.kind, k: params.k, rounds: run.rounds, index: commitment, results }
+      const out = { taskId: session.taskId, kind: Spec.kind, owner: params.owner, k: params.k, rounds: run.rounds, index: commitment, results }
       const digest = sha256Digest(out)
       const location = yield* TaskOutput.deliver(session, { ...out, digest })
       return { found: results.length, digest, location }

@@ -27,7 +27,9 @@
  *                             rank, label (if asked), features (if asked), and its salted Merkle leaf and proof.
  *   7. similar.output         Q: unblinds, opens its K records, checks each proof against the signed root and
  *                             (features revealed) that each record's score is at or below its final threshold;
- *                             keeps the result locally; the coordinator gets its digest.
+ *                             keeps the result locally, each record with its leaf salt and proof (a location
+ *                             is checked again before its original is bought: participant similarity/Originals.ts);
+ *                             the coordinator gets its digest.
  *
  * Leakage:
  *   - the querier learns the K records; n, the index's epoch and root; per round and lane the count of entries
@@ -140,6 +142,38 @@ export const Record = Schema.Struct({
   proof: Schema.Array(Schema.Struct({ sibling: Schema.String, side: Schema.Literals(["left", "right"]) }))
 })
 export type Record = typeof Record.Type
+
+/**
+ * One of the querier's K results as it keeps them (`<data dir>/outputs/<task>.json`): what it may use, and the
+ * record's salted leaf and Merkle proof, so that it — or a supervisor it shows the output to — can check again,
+ * long after the task, that the record (its location above all, where the original is bought) is the one the
+ * owner committed under the root on the task ledger (§8 step 5: audit by re-execution, disputes to SUP).
+ */
+export const OutputRecord = Schema.Struct({
+  id: Schema.String,
+  label: Schema.optional(Schema.String),
+  location: Schema.optional(Schema.String),
+  features: Schema.optional(Schema.Array(Schema.Int)),
+  distance: Schema.optional(Schema.Number),
+  salt: Schema.String,
+  featuresDigest: Schema.String,
+  proof: Record.fields.proof
+})
+export type OutputRecord = typeof OutputRecord.Type
+
+/** The querier's output as stored: its digest is the one the coordinator committed ("similar/output"). */
+export const Output = Schema.Struct({
+  taskId: Schema.String,
+  kind: Schema.Literal(kind),
+  /** The owner whose index answered: the only member whose files a result's location may name. */
+  owner: Schema.String,
+  k: Count,
+  rounds: Count,
+  index: IndexCommitment,
+  results: Schema.Array(OutputRecord),
+  digest: Schema.String
+})
+export type Output = typeof Output.Type
 
 export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidParams", { field: Schema.String, detail: Schema.String }) {
   override get message() {
