@@ -131,12 +131,14 @@ export const attach = (options: Options) => {
   const api = HttpApiBuilder.layer(Api).pipe(Layer.provide(handlers), Layer.provide(middlewares), Layer.provide(services))
   // The dashboard's static files: public, and holding no data (everything it shows comes through the API).
   const staticFile = (request: { readonly url: string }) =>
-    Effect.promise(async () => {
-      const file = await parts.dashboard.file(new URL(request.url, "http://coordinator").pathname)
-      return file === undefined
-        ? HttpServerResponse.empty({ status: 404 })
-        : HttpServerResponse.raw(file.body, { status: 200, contentType: file.type, headers: { "cache-control": "no-cache" } })
-    })
+    Effect.suspend(() => parts.dashboard.file(new URL(request.url, "http://coordinator").pathname)).pipe(
+      Effect.orDie,
+      Effect.map((file) =>
+        file === undefined
+          ? HttpServerResponse.empty({ status: 404 })
+          : HttpServerResponse.raw(file.body, { status: 200, contentType: file.type, headers: { "cache-control": "no-cache" } })
+      )
+    )
   const dashboard = Layer.mergeAll(
     HttpRouter.add("GET", "/", staticFile),
     HttpRouter.add("GET", "/index.html", staticFile),

@@ -65,7 +65,7 @@ export const governance = HttpApiBuilder.group(Api, "governance", (handlers) =>
             rejections: Object.entries(counts).map(([kind, count]) => ({ kind, count }))
           }
         }))
-      .handle("members", () => Effect.map(attempt(() => parts.dashboard.members()), (members) => ({ members })))
+      .handle("members", () => parts.dashboard.members().pipe(Effect.orDie, Effect.map((members) => ({ members }))))
       .handle("rejections", () => Effect.sync(() => parts.rejections.snapshot()))
       .handle("pendingConsents", () =>
         Effect.gen(function*() {

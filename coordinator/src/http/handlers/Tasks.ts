@@ -12,7 +12,7 @@ import type { LiveEvent } from "@jointly/core/internal/api/Schemas"
 import type { TaskRow } from "../../store/TaskStore.ts"
 import { seesTask } from "../Policy.ts"
 import { AuthorizedTask } from "../Middleware.ts"
-import { attempt, Parts, Tasks } from "../Services.ts"
+import { Parts, Tasks } from "../Services.ts"
 
 /** A task's metadata: never its result, which only `GET /api/tasks/{id}/result` serves, to the recipients. */
 export const metadata = ({ result: _result, ...row }: TaskRow) => row
@@ -113,6 +113,8 @@ export const tasks = HttpApiBuilder.group(Api, "tasks", (handlers) =>
           const status = yield* store.cancel(params.id, payload.reason ?? `cancelled by ${caller.address}`)
           return { taskId: params.id, status }
         }))
-      .handle("verify", ({ params }) => attempt(() => parts.dashboard.verify(params.id)))
+      .handle("verify", ({ params }) =>
+        // An unknown task is the API's refusal; a store or chain that cannot be read is a defect (500), as before.
+        parts.dashboard.verify(params.id).pipe(Effect.catchTags({ StoreFailed: Effect.die, DashboardReadFailed: Effect.die })))
       .handle("events", () => Effect.map(Effect.service(Caller), (caller) => liveFeed(caller, parts, store)))
   }))
