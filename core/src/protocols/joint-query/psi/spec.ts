@@ -161,13 +161,23 @@ export const KeysReply = Schema.Struct({ channelPublicKey: Bytes, count: Count, 
 export const keys = stage("query.keys", Schema.Struct({}), KeysReply)
 /**
  * On the OT path, a party with a resumable spill also says how many leading buckets it kept from an earlier attempt
- * (Resume.ts); the coordinator starts the engine at the smaller count (`query.ot`'s `resume`).
+ * (Resume.ts); the coordinator starts the engine at the smaller count (`query.ot`'s `resume`). On the ECDH ring on
+ * disk, a party that can resume says how many units it kept (0 or more: RingProgress.ts); when every party says so,
+ * the coordinator runs `query.resume` and `query.checkpoint`.
  */
 export const peers = stage(
   "query.peers",
   Schema.Struct({ advertisements: Schema.Array(Advertisement) }),
   Schema.Struct({ ok: Schema.Literal(true), resumable: Schema.optional(Count) })
 )
+/**
+ * The ECDH ring on disk, when every party can resume it (RingProgress.ts): before the first hop, each party restores
+ * the first `units` units an earlier attempt completed (the smallest count the parties reported in `query.peers`;
+ * 0: it starts from a fresh directory); after each unit — a chunk index of the blinding loop, with its relay where
+ * the kind relays as it goes — each records it. `query.checkpoint` names the units done so far.
+ */
+export const resume = stage("query.resume", Schema.Struct({ units: Count }), Schema.Struct({ ok: Schema.Literal(true) }))
+export const checkpoint = stage("query.checkpoint", Schema.Struct({ units: Count }), Schema.Struct({ ok: Schema.Literal(true) }))
 /** Hop `hop` of chunk `index` of `source`'s set; hop 0 is the owner's own chunk (no payload). */
 export const blind = stage(
   "query.blind",
