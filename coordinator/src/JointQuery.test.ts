@@ -10,7 +10,9 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
+import * as PartialModels from "@jointly/core/internal/protocols/vertical/PartialModels"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import * as PartialModelStore from "@jointly/participant/internal/modeling/vertical/PartialModelStore"
 import * as F from "./testing/fixtures.ts"
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
@@ -142,6 +144,11 @@ describe("joint query over real processes (bcw)", () => {
     const blinds = async () => ((await cluster.task(id).catch(() => undefined))?.events ?? []).filter((e) => e.type === "Progress" && (e.data as { stage: string }).stage === "query.blind")
     const unitsDone = async () => Math.max(0, ...(await blinds()).map((e) => (e.data as { done: number }).done))
     await F.eventually(async () => ((await unitsDone()) >= 8 ? true : undefined), "8 units of the ring done", 120_000)
+    // The exponent the resumed ring needs is sealed at rest by the participant's store (never in the spill directory).
+    const secrets = (name: string) => PartialModelStore.fileOf(party(name).dataDir, PartialModels.partId("jointly/psi-ecdh-secrets", id))
+    const sealed = JSON.parse(await readFile(secrets("a"), "utf8"))
+    expect(sealed.format).toBe("jointly/psi-ecdh-secrets")
+    expect(sealed.ciphertext.length).toBeGreaterThan(0)
     await F.crashUntilSuspended(cluster, party("a"), id)
     const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
     expect(detail.status, String(detail.reason)).toBe("Succeeded")
@@ -155,6 +162,9 @@ describe("joint query over real processes (bcw)", () => {
     expect(new Set(output.ids)).toEqual(shared)
     expect(output.ids).toHaveLength(shared.size)
     expect(output.rows.map((row: number) => rows.a[row]!.id)).toEqual(output.ids)
-    for (const name of ["a", "b"]) await F.eventually(async () => ((await readdir(join(party(name).dataDir, "spill"))).length === 0 ? true : undefined), `${name}'s spill directories removed`, 20_000)
+    for (const name of ["a", "b"]) {
+      await F.eventually(async () => ((await readdir(join(party(name).dataDir, "spill"))).length === 0 ? true : undefined), `${name}'s spill directories removed`, 20_000)
+      await F.eventually(async () => ((await readFile(secrets(name)).then(() => false, () => true)) ? true : undefined), `${name}'s sealed secrets removed`, 20_000)
+    }
   }, 360_000)
 })

@@ -158,7 +158,7 @@ export const handlers = (ctx: Party.Context) => {
             }
             const lines = found ? yield* RingProgress.lines(dir, shape) : []
             const last = yield* RingProgress.lastVerified(dir, lines)
-            return { key, tracked: RingProgress.track(dir), shape, lines, kept: last?.units ?? 0, largest }
+            return { key, tracked: RingProgress.track(dir), shape, lines, kept: last?.units ?? 0, largest, units: 0 }
           }),
           (error) => Party.fail(session, stage, "SpillFailed", error.message)
         )
@@ -218,6 +218,7 @@ export const handlers = (ctx: Party.Context) => {
       const spilled = s.spilled
       const r = Party.ring(session)
       const values = s.valuesDigest === undefined ? undefined : spilled.dir
+      ring.units = units
       s.external = yield* Effect.catch(
         Effect.gen(function*() {
           const line = units === 0 ? undefined : ring.lines.findLast((l) => l.units === units)
@@ -253,18 +254,40 @@ export const handlers = (ctx: Party.Context) => {
       const s = yield* Party.onRing(session, stage)
       const { ring, external } = s
       if (ring === undefined || external === undefined) return yield* Party.fail(session, stage, "UnexpectedStage", "this party does not record the ring")
+      // Only the unit after the last one, and only once this party did its part of it: a record never claims more.
+      if (units !== ring.units + 1) return yield* Party.fail(session, stage, "OutOfOrder", `unit ${units} does not follow unit ${ring.units}`)
+      const missing = unitKeys(session, s, units - 1).filter((key) => !s.seen.has(key))
+      if (missing.length > 0) return yield* Party.fail(session, stage, "CountMismatch", `unit ${units} is not done here: ${missing.join(", ")} never came`)
       yield* Effect.catch(
         Effect.andThen(external.writer.flush, RingProgress.checkpoint(ring.tracked, ring.shape, units, External.extrasOf(external))),
         (error) => Party.fail(session, stage, "SpillFailed", error.message)
       )
+      ring.units = units
       return { ok: true as const }
     })
   )
+
+  /** What this party receives in unit `index`: its hops of every set's chunk, and the chunks relayed to it as they go. */
+  const unitKeys = (session: ParticipantSession, s: Party.Peered, index: number): Array<string> => {
+    const r = Party.ring(session)
+    const has = (source: string) => index < Ids.chunks(Party.countOf(s, source), ctx.chunkSize)
+    const keys: Array<string> = []
+    for (let hop = 0; hop < r.n; hop++) if (has(r.sourceAt(hop))) keys.push(`blind/${r.sourceAt(hop)}/${hop}/${index}`)
+    if (!ctx.hiding && Party.matchers(ctx, session).includes(session.self)) {
+      for (const source of r.parties) if (r.lastHopOf(source) !== session.self && has(source)) keys.push(`deliver/${source}/${index}`)
+    }
+    return keys
+  }
+
+  /** The ring's stages wait for `query.resume` where the parties record the ring. */
+  const resumed = (session: ParticipantSession, s: Party.Peered, stage: string) =>
+    s.ring !== undefined && s.external === undefined ? Party.fail(session, stage, "MissingState", "the ring was not resumed yet (query.resume)") : Effect.void
 
   const blindHandler = handler(Spec.blind, ({ source, hop, index, payload }, session) =>
     Effect.gen(function*() {
       const stage = Spec.blind.name
       const s = yield* Party.onRing(session, stage)
+      yield* resumed(session, s, stage)
       const r = Party.ring(session)
       if (hop >= r.n || r.sourceAt(hop) !== source) return yield* Party.fail(session, stage, "UnexpectedChunk", `hop ${hop} of ${source} is not this party's`)
       const expected = Ids.chunkLength(Party.countOf(s, source), ctx.chunkSize, index)
@@ -349,6 +372,7 @@ export const handlers = (ctx: Party.Context) => {
     Effect.gen(function*() {
       const stage = Spec.relay.name
       const s = yield* Party.onRing(session, stage)
+      yield* resumed(session, s, stage)
       const r = Party.ring(session)
       const source = r.next
       const count = Party.countOf(s, source)
@@ -382,6 +406,7 @@ export const handlers = (ctx: Party.Context) => {
     Effect.gen(function*() {
       const stage = Spec.deliver.name
       const s = yield* Party.onRing(session, stage)
+      yield* resumed(session, s, stage)
       const r = Party.ring(session)
       if (!Party.matchers(ctx, session).includes(session.self)) return yield* Party.fail(session, stage, "UnexpectedChunk", "this party receives no fully-blinded sets")
       yield* Effect.promise(() => Group.ready())

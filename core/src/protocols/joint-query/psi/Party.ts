@@ -103,6 +103,8 @@ export interface State {
     readonly lines: ReadonlyArray<RingProgress.Line>
     readonly kept: number
     readonly largest: number
+    /** Units done: those restored, then each one recorded (`query.checkpoint` names the next). */
+    units: number
   }
   /** OT path, spilled set: the leading buckets an earlier attempt finished that this one can keep (Resume.ts). */
   resumable?: ReadonlyArray<Resume.Bucket>

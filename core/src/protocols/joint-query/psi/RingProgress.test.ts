@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest"
 import * as MemorySource from "../../../data/MemorySource.ts"
 import { LocalData, type TabularData } from "../../../data/Tabular.ts"
 import * as InMemoryHost from "../../../testing/InMemoryHost.ts"
-import { handler, ParticipantFailure, type ParticipantSession, type StageHandler } from "../../Protocol.ts"
+import { type CoordinatorSession, handler, ParticipantFailure, type ParticipantSession, type StageHandler } from "../../Protocol.ts"
 import * as PartialModels from "../../vertical/PartialModels.ts"
 import * as Spill from "../Spill.ts"
 import { idSet, intersect, outputs, party, table } from "../TestData.ts"
@@ -51,7 +51,7 @@ const attempt = async (
   datasets: ReadonlyArray<TabularData>,
   kept: Hosts,
   extra: Partial<Spec.Params>,
-  options: { readonly leaveAt?: number; readonly streamOnly?: boolean } = {}
+  options: { readonly leaveAt?: number; readonly streamOnly?: boolean; readonly skipCheckpoint?: boolean } = {}
 ) => {
   const params = Schema.decodeUnknownSync(Spec.Params)({ idColumn: "id", receivers: [kept[0]!.wallet.address], maxIds: 10_000, protocol: "ecdh", bucketIds: 16, chunkSize: 37, ...extra })
   const labels = datasets.map((d, i) => `${d.name}#${i}#${Math.random()}`)
@@ -72,7 +72,15 @@ const attempt = async (
       })
     return { ...config, provide: (effect) => config.provide!(Effect.provide(Effect.provideService(sourceOnly(effect), Spill.Spill, kept[i]!.spill), kept[i]!.sealed)) }
   }), { taskId: id, attempt: n })
-  const result = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, mode, params, { timeoutMs: 60_000 }))))
+  // A coordinator that claims unit 3 done when the parties are at unit 2 (as one skipping a chunk would).
+  const lying = (session: CoordinatorSession): CoordinatorSession => ({
+    ...session,
+    round: (stage, requests, rule) =>
+      stage.name === Spec.checkpoint.name && (requests.values().next().value as { units: number }).units === 2
+        ? session.round(stage, new Map([...requests.keys()].map((p) => [p, { units: 3 }] as const)) as never, rule)
+        : session.round(stage, requests, rule)
+  })
+  const result = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(options.skipCheckpoint ? lying(session) : session, mode, params, { timeoutMs: 60_000 }))))
   const blinds = host.progress.filter((e) => e.stage === Spec.blind.name)
   return { result, output: [...outputs.get(labels[0]!)!.values()][0] as Output | undefined, resumed: blinds.find((e) => e.detail?.startsWith("resumed")), blindRequests }
 }
@@ -113,6 +121,13 @@ describe("the ECDH ring on disk resumes after a crash (RingProgress.ts)", () => 
     expect(new Set(second.output!.ids)).toEqual(intersect(idSet(a!, "id"), idSet(b!, "id")))
     expect(second.resumed).toMatchObject({ done: 5 })
     expect(Math.min(...second.blindRequests)).toBe(5)
+  }, 60_000)
+
+  it("a checkpoint naming a unit the parties have not done is refused (OutOfOrder): a record never claims more", async () => {
+    const [a, b] = planted()
+    const { result } = await attempt(taskId(), 1, "intersection", [a!, b!], hosts(), {}, { skipCheckpoint: true })
+    expect(result._tag).toBe("Failure")
+    expect(((result as { failure: unknown }).failure as ParticipantFailure).code).toBe("OutOfOrder")
   }, 60_000)
 
   it("intersection-sum: the holder streams its value column (its table never materialised) and resumes with its sealed key; the sum is the plaintext's", async () => {
