@@ -103,11 +103,14 @@ export const handlers = (ctx: Party.Context) => {
       // A set the ring may keep on disk resumes with the secrets an earlier attempt sealed (RingProgress.ts).
       const secrets = spilled !== undefined && mayExternal(ctx) ? yield* RingProgress.secrets(session.self, session.taskId, fresh) : { ...(yield* fresh), sealed: false }
       const sum: Party.Sum = secrets.keyPair === undefined ? {} : { keyPair: secrets.keyPair }
+      // Sealed for this task (whichever engine it runs): removed with the set's directory once the task is over.
+      const services = yield* Effect.context<never>()
+      const forget = secrets.sealed ? Effect.provideContext(RingProgress.forget(session.self, session.taskId), services) : Effect.void
       yield* Effect.promise(() => Group.ready())
       const extra = sum.keyPair ? Serialization.encodePublicKey(sum.keyPair.publicKey) : new Uint8Array(0)
       const { channel, advertisement } = yield* Channel.advertise(session, count, extra)
       const s: Party.State = {
-        set, ...(spilled === undefined ? {} : { spilled, release: (reason: ReleaseReason) => void (reason === "ended" && Effect.runFork(spilled.dir.remove)) }), scalar: secrets.scalar, sealed: secrets.sealed, ...(valuesDigest !== undefined && { valuesDigest }), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
+        set, ...(spilled === undefined ? {} : { spilled, release: (reason: ReleaseReason) => void (reason === "ended" && Effect.runFork(Effect.andThen(spilled.dir.remove, forget))) }), scalar: secrets.scalar, sealed: secrets.sealed, ...(valuesDigest !== undefined && { valuesDigest }), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
         inbox: new Map(), outbox: new Map(), outboxShuffled: false, received: new Map()
       }
       // Counted locally only: the receiver's output file reports them; nothing about them leaves.
@@ -137,15 +140,13 @@ export const handlers = (ctx: Party.Context) => {
         const spilled = s.spilled
         const perFile = Spec.bucketIdsOf(ctx.params)
         const key = `psi-ecdh-${session.taskId}`
-        // The sealing store, for the release that forgets the secrets once the task is over.
-        const services = yield* Effect.context<never>()
         s.ring = yield* Effect.catch(
           Effect.gen(function*() {
             const { dir, found } = yield* spill.value.resumable(key)
             const previous = s.release
             s.release = (reason) => {
               previous?.(reason)
-              if (reason === "ended") Effect.runFork(Effect.andThen(s.ring?.tracked.dir.remove ?? dir.remove, RingProgress.forget(session.self, session.taskId).pipe(Effect.provideContext(services))))
+              if (reason === "ended") Effect.runFork(s.ring?.tracked.dir.remove ?? dir.remove)
             }
             const shape: RingProgress.Shape = {
               mode: ctx.mode,
