@@ -10,7 +10,9 @@ import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
+import * as PartialModels from "@jointly/core/internal/protocols/vertical/PartialModels"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import * as PartialModelStore from "@jointly/participant/internal/modeling/vertical/PartialModelStore"
 import * as F from "./testing/fixtures.ts"
 
 const example = (name: string) => fileURLToPath(new URL(`../../examples/query/${name}`, import.meta.url))
@@ -130,5 +132,39 @@ describe("joint query over real processes (bcw)", () => {
     expect(output.rows.map((row: number) => rows.a[row]!.id)).toEqual(output.ids)
     // Once the task is over, neither party keeps its resumable spill directory.
     for (const name of ["a", "b"]) await F.eventually(async () => ((await readdir(join(party(name).dataDir, "spill"))).length === 0 ? true : undefined), `${name}'s spill directory removed`, 20_000)
+  }, 360_000)
+
+  it("ECDH-PSI on disk: the receiver's process killed mid-ring suspends the task; restarted, it resumes after the chunks every party recorded and outputs the plaintext intersection", async () => {
+    const rows = { a: await csv(files.a.file), b: await csv(files.b.file) }
+    const b = new Set(rows.b.map((r) => r.id!))
+    const shared = new Set(rows.a.map((r) => r.id!).filter((id) => b.has(id)))
+    // 16 ids per chunk and per partition: bcw's ≈ 700 ids go to disk and run as ≈ 44 units of the ring (RingProgress.ts).
+    const params = { idColumn: "id", receivers: [party("a").address], maxIds: 10_000, protocol: "ecdh", bucketIds: 16, chunkSize: 16 }
+    const id = await cluster.submit({ kind: "query.psi", parties: ["a", "b"].map((n) => ({ participant: party(n).address, dataset: "bcw" })) as never, params })
+    const blinds = async () => ((await cluster.task(id).catch(() => undefined))?.events ?? []).filter((e) => e.type === "Progress" && (e.data as { stage: string }).stage === "query.blind")
+    const unitsDone = async () => Math.max(0, ...(await blinds()).map((e) => (e.data as { done: number }).done))
+    await F.eventually(async () => ((await unitsDone()) >= 8 ? true : undefined), "8 units of the ring done", 120_000)
+    // The exponent the resumed ring needs is sealed at rest by the participant's store (never in the spill directory).
+    const secrets = (name: string) => PartialModelStore.fileOf(party(name).dataDir, PartialModels.partId("jointly/psi-ecdh-secrets", id))
+    const sealed = JSON.parse(await readFile(secrets("a"), "utf8"))
+    expect(sealed.format).toBe("jointly/psi-ecdh-secrets")
+    expect(sealed.ciphertext.length).toBeGreaterThan(0)
+    await F.crashUntilSuspended(cluster, party("a"), id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    expect(detail.attempt).toBe(1)
+    const events = detail.events.filter((e) => e.type === "Progress" && (e.data as { stage: string }).stage === "query.blind").map((e) => e.data as { done: number; total: number; detail?: string })
+    const at = events.findIndex((e) => String(e.detail).startsWith("resumed"))
+    // Resumed where both had recorded (the kill came after unit 8 was reported), and no unit at or below it ran again.
+    expect(events[at]!.done).toBeGreaterThanOrEqual(8)
+    expect(Math.min(...events.slice(at + 1).map((e) => e.done))).toBe(events[at]!.done + 1)
+    const output = await outputOf("a", id)
+    expect(new Set(output.ids)).toEqual(shared)
+    expect(output.ids).toHaveLength(shared.size)
+    expect(output.rows.map((row: number) => rows.a[row]!.id)).toEqual(output.ids)
+    for (const name of ["a", "b"]) {
+      await F.eventually(async () => ((await readdir(join(party(name).dataDir, "spill"))).length === 0 ? true : undefined), `${name}'s spill directories removed`, 20_000)
+      await F.eventually(async () => ((await readFile(secrets(name)).then(() => false, () => true)) ? true : undefined), `${name}'s sealed secrets removed`, 20_000)
+    }
   }, 360_000)
 })

@@ -17,6 +17,7 @@ export const suites: Record<string, () => Promise<Suite>> = {
   paillier: () => import("./paillier.ts"),
   psi: () => import("./psi.ts"),
   "psi-memory": () => import("./psi-memory.ts"),
+  "psi-sum-values": () => import("./psi-sum-values.ts"),
   stats: () => import("./stats.ts"),
   "horizontal-svm": () => import("./secure-svm.ts"),
   vertical: () => import("./vertical.ts"),

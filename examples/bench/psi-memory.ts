@@ -11,7 +11,7 @@
  * ring costs ≈ 200 CPU-s per 1M×1M, ≈ 10× that at 10M; above `bucketIds` its sets go to disk, psi/spec.ts "External"). The participants
  * have data directories, so the OT engine's sets above `bucketIds` go to disk in buckets (psi/spec.ts "Buckets").
  * The load average at the start and end of each run is in the params: on a shared machine it moves wall times.
- * PSI_MEMORY_TASK_MS (default an hour) bounds each task, PSI_MEMORY_ROUND_MS (default 30 minutes) each of its rounds
+ * PSI_MEMORY_BUCKET_IDS sets the task's `bucketIds` (the size from which sets go to disk). PSI_MEMORY_TASK_MS (default an hour) bounds each task, PSI_MEMORY_ROUND_MS (default 30 minutes) each of its rounds
  * (reading and spilling the set is one round): 100M ids per party need more than the defaults.
  *
  * PSI_MEMORY_SAMPLE_DIR (debug): every thread of the cluster's processes samples its memory there every
@@ -30,6 +30,8 @@ import { peakRssOf } from "./sources.ts"
 const columns = [{ name: "id", type: "string" }] as const
 const taskMs = Number(process.env.PSI_MEMORY_TASK_MS ?? 3_600_000)
 const roundMs = Number(process.env.PSI_MEMORY_ROUND_MS ?? 1_800_000)
+/** `params.bucketIds` (default the protocol's, 2^18): smaller puts smaller sets on disk. */
+const bucketIds = process.env.PSI_MEMORY_BUCKET_IDS === undefined ? undefined : Number(process.env.PSI_MEMORY_BUCKET_IDS)
 
 /** `rows` ids `u<from + i>` as a one-column CSV, by DuckDB. */
 const idFile = async (file: string, from: number, rows: number) => {
@@ -88,7 +90,7 @@ const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
     const id = await cluster.submit({
       kind: "query.psi",
       parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "ids" })) as never,
-      params: { idColumn: "id", receivers: [cluster.party("a").address], maxIds: n, protocol },
+      params: { idColumn: "id", receivers: [cluster.party("a").address], maxIds: n, protocol, ...(bucketIds !== undefined && { bucketIds }) },
       roundTimeoutMs: roundMs
     } as never)
     const detail = await cluster.waitForTask(id, { timeoutMs: taskMs })
@@ -121,7 +123,7 @@ export const run = async () => {
     for (const protocol of protocols) {
       const smallRun = await psiTask(dir, small, protocol)
       const bigRun = await psiTask(dir, big, protocol)
-      const params = { protocol, ids_per_party: big, parties: 2, source: "csv", participants: "processes", load_average: bigRun.load, baseline_load_average: smallRun.load }
+      const params = { protocol, ids_per_party: big, parties: 2, source: "csv", participants: "processes", load_average: bigRun.load, baseline_load_average: smallRun.load, ...(bucketIds !== undefined && { bucket_ids: bucketIds }) }
       emit({ suite: "psi-memory", metric: "psi_peak_rss_mb", params, value: bigRun.rss, baseline: `same task over ${small} ids per party`, baseline_value: smallRun.rss, ratio: smallRun.rss / bigRun.rss })
       for (const role of ["receiver", "sender"] as const) {
         emit({ suite: "psi-memory", metric: `psi_peak_rss_${role}_mb`, params, value: bigRun[role], baseline: `same task over ${small} ids per party`, baseline_value: smallRun[role], ratio: smallRun[role] / bigRun[role] })

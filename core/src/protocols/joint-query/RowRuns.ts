@@ -109,6 +109,8 @@ export const merge = (runs: Runs, budget = READ_BYTES): Merged => {
   const ids = Effect.gen(function*() {
     if (heap === undefined) {
       heap = []
+      // Emptied first: an attempt that resumed after a crash mid-output merges again into the same directory.
+      yield* dir.write(ROWS, new Uint8Array(0))
       for (let r = 0; r < runs.counts.length; r++) {
         if (runs.counts[r] === 0) continue
         const cursor: Cursor = { file: RUNS + r, offset: 0, left: runs.counts[r]!, records: { ids: [], rows: [] }, at: 0 }

@@ -22,6 +22,8 @@ const psi = (mode: PsiSpec.Mode, describe: string) =>
       speaks(PsiSpec.keys, "every party"),
       speaks(PsiSpec.peers, "every party"),
       speaks(PsiSpec.ot, "both parties (OT engine), one pump of the sealed engine messages per round"),
+      speaks(PsiSpec.resume, "every party (the ECDH ring on disk, when all can resume)"),
+      speaks(PsiSpec.checkpoint, "every party (the ECDH ring on disk, after each unit)"),
       speaks(PsiSpec.blind, "every party, one hop of the ring per round"),
       speaks(PsiSpec.relay, "the last hop of a set a matcher needs"),
       speaks(PsiSpec.deliver, "the matchers"),

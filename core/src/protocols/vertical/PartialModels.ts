@@ -82,11 +82,12 @@ export const resumeDigest = (taskId: string, iteration: number, ids: ReadonlyArr
 /**
  * Model parts of the other vertical kinds (SecureBoost's trees and lookup tables: secureboost/Parts.ts) and the
  * linear models a browser participant owns for encrypted inference (participant/src/browser/OwnedModelStore.ts),
+ * and the secrets an ECDH-PSI ring on disk resumes with (joint-query/psi/RingProgress.ts),
  * kept by the same store, sealed the same way, under their own format tag: a file of one kind never opens as
  * another, and its id (`partId`) never names a linear partial model. The store seals the encoded value; the kind
  * decodes what it reads back with its own Schema.
  */
-export const PART_FORMATS = ["jointly/secureboost-model-part", "jointly/secureboost-progress", "jointly/owned-linear-model"] as const
+export const PART_FORMATS = ["jointly/secureboost-model-part", "jointly/secureboost-progress", "jointly/owned-linear-model", "jointly/psi-ecdh-secrets"] as const
 export type PartFormat = (typeof PART_FORMATS)[number]
 export const partId = (format: PartFormat, modelId: string) => `${format}|${modelId}`
 

@@ -14,7 +14,7 @@ import * as Keys from "../../../crypto/paillier/Keys.ts"
 import * as Paillier from "../../../crypto/paillier/Paillier.ts"
 import * as Serialization from "../../../crypto/paillier/Serialization.ts"
 import * as Local from "../../../data/Local.ts"
-import { LocalData } from "../../../data/Tabular.ts"
+import { isNumericType, LocalData } from "../../../data/Tabular.ts"
 import * as TaskOutput from "../../../data/TaskOutput.ts"
 import { sha256Digest } from "../../../wire/Canonical.ts"
 import type { ParticipantSession, ReleaseReason } from "../../Protocol.ts"
@@ -25,10 +25,11 @@ import * as ElementSet from "../ElementSet.ts"
 import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
 import * as IdSpill from "../IdSpill.ts"
-import { Spill, type SpillError } from "../Spill.ts"
+import { Spill, SpillError } from "../Spill.ts"
 import type { DatasetError } from "../../../data/DatasetError.ts"
 import * as External from "./External.ts"
 import * as OtPath from "./OtPath.ts"
+import * as RingProgress from "./RingProgress.ts"
 import * as Spec from "./spec.ts"
 import * as Party from "./Party.ts"
 
@@ -77,22 +78,39 @@ export const handlers = (ctx: Party.Context) => {
       }
       const count = spilled?.count ?? set.ids.length
       if (count === 0) return yield* Party.fail(session, stage, "EmptySet", `dataset ${source.name} has no ids in ${ctx.params.idColumn}`)
-      let sum: Party.Sum = {}
-      if (ctx.mode === "sum" && session.self === ctx.holder) {
-        const data = yield* (yield* LocalData).dataset(ctx.datasetName)
+      const holder = ctx.mode === "sum" && session.self === ctx.holder
+      let valuesDigest: Uint8Array | undefined
+      if (holder) {
         const column = ctx.params.valueColumn!
-        if (!data.columnNames.includes(column) || !data.isNumeric(column)) return yield* Party.fail(session, stage, "NotNumeric", `column ${column} of dataset ${data.name} is missing or not numeric`)
-        const values = data.numeric(column)
-        if (set.rows.some((row) => !Number.isFinite(values[row]!))) return yield* Party.fail(session, stage, "InvalidValue", `column ${column} has an empty or non-finite value`)
-        const primes = (yield* Primes).generate
-        const kernels = yield* BigIntKernels
-        sum = { keyPair: yield* Effect.promise(() => Keys.generateKeyPair({ bits: Keys.DEFAULT_BITS, primes, kernels })) }
+        if (spilled !== undefined) {
+          // A spilled set's values are streamed to its directory by row (never the whole column in memory) and checked
+          // chunk by chunk as `query.blind` reads them.
+          if (!isNumericType(source.columns.find((c) => c.name === column)?.type)) return yield* Party.fail(session, stage, "NotNumeric", `column ${column} of dataset ${source.name} is missing or not numeric`)
+          valuesDigest = yield* Effect.catch(External.spillValues(source, column, spilled.dir), refused)
+        } else {
+          const data = yield* (yield* LocalData).dataset(ctx.datasetName)
+          if (!data.columnNames.includes(column) || !data.isNumeric(column)) return yield* Party.fail(session, stage, "NotNumeric", `column ${column} of dataset ${data.name} is missing or not numeric`)
+          const values = data.numeric(column)
+          if (set.rows.some((row) => !Number.isFinite(values[row]!))) return yield* Party.fail(session, stage, "InvalidValue", `column ${column} has an empty or non-finite value`)
+        }
       }
+      const primes = (yield* Primes).generate
+      const kernels = yield* BigIntKernels
+      const fresh = Effect.gen(function*() {
+        const keyPair = holder ? yield* Effect.promise(() => Keys.generateKeyPair({ bits: Keys.DEFAULT_BITS, primes, kernels })) : undefined
+        return { scalar: Group.groups[ctx.group].randomScalar(), ...(keyPair !== undefined && { keyPair }) }
+      })
+      // A set the ring may keep on disk resumes with the secrets an earlier attempt sealed (RingProgress.ts).
+      const secrets = spilled !== undefined && mayExternal(ctx) ? yield* RingProgress.secrets(session.self, session.taskId, fresh) : { ...(yield* fresh), sealed: false }
+      const sum: Party.Sum = secrets.keyPair === undefined ? {} : { keyPair: secrets.keyPair }
+      // Sealed for this task (whichever engine it runs): removed with the set's directory once the task is over.
+      const services = yield* Effect.context<never>()
+      const forget = secrets.sealed ? Effect.provideContext(RingProgress.forget(session.self, session.taskId), services) : Effect.void
       yield* Effect.promise(() => Group.ready())
       const extra = sum.keyPair ? Serialization.encodePublicKey(sum.keyPair.publicKey) : new Uint8Array(0)
       const { channel, advertisement } = yield* Channel.advertise(session, count, extra)
       const s: Party.State = {
-        set, ...(spilled === undefined ? {} : { spilled, release: (reason: ReleaseReason) => void (reason === "ended" && Effect.runFork(spilled.dir.remove)) }), scalar: Group.groups[ctx.group].randomScalar(), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
+        set, ...(spilled === undefined ? {} : { spilled, release: (reason: ReleaseReason) => void (reason === "ended" && Effect.runFork(Effect.andThen(spilled.dir.remove, forget))) }), scalar: secrets.scalar, sealed: secrets.sealed, ...(valuesDigest !== undefined && { valuesDigest }), channel, reply: advertisement, sum, seen: new Set(), prepared: new Map(),
         inbox: new Map(), outbox: new Map(), outboxShuffled: false, received: new Map()
       }
       // Counted locally only: the receiver's output file reports them; nothing about them leaves.
@@ -116,7 +134,36 @@ export const handlers = (ctx: Party.Context) => {
       // The ECDH ring over a set larger than bucketIds, at a host with a spill directory: on disk (External.ts).
       const largest = Math.max(...[...s.peers.values()].map((ad) => ad.count))
       const spill = yield* Effect.serviceOption(Spill)
-      if (s.protocol === "ecdh" && spill._tag === "Some" && mayExternal(ctx) && largest > Spec.bucketIdsOf(ctx.params)) {
+      if (s.protocol === "ecdh" && spill._tag === "Some" && mayExternal(ctx) && largest > Spec.bucketIdsOf(ctx.params) && s.sealed && s.spilled !== undefined) {
+        // Every unit of the ring will be recorded; what an earlier attempt recorded is looked up now, and restored (or
+        // the directory started afresh) in `query.resume`, once the coordinator has the smallest count.
+        const spilled = s.spilled
+        const perFile = Spec.bucketIdsOf(ctx.params)
+        const key = `psi-ecdh-${session.taskId}`
+        s.ring = yield* Effect.catch(
+          Effect.gen(function*() {
+            const { dir, found } = yield* spill.value.resumable(key)
+            const previous = s.release
+            s.release = (reason) => {
+              previous?.(reason)
+              if (reason === "ended") Effect.runFork(s.ring?.tracked.dir.remove ?? dir.remove)
+            }
+            const shape: RingProgress.Shape = {
+              mode: ctx.mode,
+              parties: session.participants,
+              counts: session.participants.map((p) => Party.countOf(s as Party.Peered, p)),
+              chunkSize: ctx.chunkSize,
+              perFile,
+              bits: External.bitsOf(largest, perFile),
+              fingerprint: yield* RingProgress.fingerprint(spilled, s.valuesDigest === undefined ? [] : [s.valuesDigest])
+            }
+            const lines = found ? yield* RingProgress.lines(dir, shape) : []
+            const last = yield* RingProgress.lastVerified(dir, lines)
+            return { key, tracked: RingProgress.track(dir), shape, lines, kept: last?.units ?? 0, largest, units: 0 }
+          }),
+          (error) => Party.fail(session, stage, "SpillFailed", error.message)
+        )
+      } else if (s.protocol === "ecdh" && spill._tag === "Some" && mayExternal(ctx) && largest > Spec.bucketIdsOf(ctx.params)) {
         const perFile = Spec.bucketIdsOf(ctx.params)
         const spilled = s.spilled
         const external = yield* Effect.catch(
@@ -128,9 +175,9 @@ export const handlers = (ctx: Party.Context) => {
               Effect.runFork(dir.remove)
             }
             const own = spilled === undefined ? undefined : yield* External.order(spilled, dir, ctx.chunkSize, perFile)
-            // Ordered: the id files are no longer read.
-            if (spilled !== undefined) yield* spilled.dir.remove
-            return External.make(dir, own, largest, perFile)
+            // Ordered: the id files are no longer read (the value holder's values still are).
+            if (spilled !== undefined && s.valuesDigest === undefined) yield* spilled.dir.remove
+            return External.make(dir, own, largest, perFile, s.valuesDigest === undefined ? undefined : spilled?.dir)
           }),
           (error) => Party.fail(session, stage, "SpillFailed", error.message)
         )
@@ -146,7 +193,8 @@ export const handlers = (ctx: Party.Context) => {
         s.resumable = yield* Effect.catch(OtPath.resumable(ctx, session, s as Party.Peered), (error) => Party.fail(session, stage, "SpillFailed", error.message))
         return { ok: true as const, ...(s.resumable.length > 0 && { resumable: s.resumable.length }) }
       }
-      if (!ctx.channelOnly) Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
+      // The ring on disk that resumes hashes its first chunk once it knows which (`query.resume`).
+      if (!ctx.channelOnly && s.ring === undefined) Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
       if (ctx.mode === "sum" && session.self !== ctx.holder) {
         const extra = s.peers.get(ctx.holder)!.extra
         s.sum.publicKey = yield* Effect.try({
@@ -154,14 +202,93 @@ export const handlers = (ctx: Party.Context) => {
           catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidPublicKey", detail: String(error) })
         })
       }
+      return { ok: true as const, ...(s.ring !== undefined && { resumable: s.ring.kept }) }
+    })
+  )
+
+  const resume = handler(Spec.resume, ({ units }, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.resume.name
+      const s = yield* Party.onRing(session, stage)
+      const ring = s.ring
+      if (ring === undefined || s.spilled === undefined) return yield* Party.fail(session, stage, "UnexpectedStage", "this party does not record the ring")
+      if (s.external !== undefined) return yield* Party.fail(session, stage, "DuplicateChunk", "the ring was already resumed")
+      if (units > ring.kept) return yield* Party.fail(session, stage, "ResumeMismatch", `asked to resume after unit ${units}, but this party kept ${ring.kept}`)
+      const spill = yield* Effect.serviceOption(Spill)
+      if (spill._tag === "None") return yield* Party.fail(session, stage, "SpillFailed", "this host has no spill directory")
+      const spilled = s.spilled
+      const r = Party.ring(session)
+      const values = s.valuesDigest === undefined ? undefined : spilled.dir
+      ring.units = units
+      s.external = yield* Effect.catch(
+        Effect.gen(function*() {
+          const line = units === 0 ? undefined : ring.lines.findLast((l) => l.units === units)
+          if (line !== undefined && (yield* RingProgress.verify(ring.tracked.dir, line))) {
+            const own = yield* External.reopen(ring.tracked.dir, spilled.count, ctx.chunkSize)
+            const store = External.make(ring.tracked.dir, own, ring.largest, ring.shape.perFile, values)
+            yield* RingProgress.restore(ring.tracked, line, External.ringFiles(store, r.n, Party.countOf(s, r.next)))
+            yield* External.clearAfterRing(store)
+            External.restoreExtras(store, line.extras)
+            // The chunks of the relayed set whose last hop is in a kept unit (hiding kinds relay after the ring).
+            for (let i = 0; i < Math.min(units, Ids.chunks(Party.countOf(s, r.next), ctx.chunkSize)); i++) store.relayChunks.add(i)
+            return store
+          }
+          if (units > 0) return yield* new SpillError({ detail: `the record of unit ${units} no longer matches the files` })
+          // Nothing kept by every party: a fresh directory, the own set ordered anew.
+          yield* ring.tracked.dir.remove
+          const { dir } = yield* spill.value.resumable(ring.key)
+          ring.tracked = RingProgress.track(dir)
+          const own = yield* External.order(spilled, ring.tracked.dir, ctx.chunkSize, ring.shape.perFile)
+          return External.make(ring.tracked.dir, own, ring.largest, ring.shape.perFile, values)
+        }),
+        (error) => Party.fail(session, stage, "SpillFailed", error.message)
+      )
+      if (values === undefined) yield* spilled.dir.remove
+      if (!ctx.channelOnly) Party.prepare(ctx, yield* Compute.QueryCompute, session, s, units)
       return { ok: true as const }
     })
   )
+
+  const checkpoint = handler(Spec.checkpoint, ({ units }, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.checkpoint.name
+      const s = yield* Party.onRing(session, stage)
+      const { ring, external } = s
+      if (ring === undefined || external === undefined) return yield* Party.fail(session, stage, "UnexpectedStage", "this party does not record the ring")
+      // Only the unit after the last one, and only once this party did its part of it: a record never claims more.
+      if (units !== ring.units + 1) return yield* Party.fail(session, stage, "OutOfOrder", `unit ${units} does not follow unit ${ring.units}`)
+      const missing = unitKeys(session, s, units - 1).filter((key) => !s.seen.has(key))
+      if (missing.length > 0) return yield* Party.fail(session, stage, "CountMismatch", `unit ${units} is not done here: ${missing.join(", ")} never came`)
+      yield* Effect.catch(
+        Effect.andThen(external.writer.flush, RingProgress.checkpoint(ring.tracked, ring.shape, units, External.extrasOf(external))),
+        (error) => Party.fail(session, stage, "SpillFailed", error.message)
+      )
+      ring.units = units
+      return { ok: true as const }
+    })
+  )
+
+  /** What this party receives in unit `index`: its hops of every set's chunk, and the chunks relayed to it as they go. */
+  const unitKeys = (session: ParticipantSession, s: Party.Peered, index: number): Array<string> => {
+    const r = Party.ring(session)
+    const has = (source: string) => index < Ids.chunks(Party.countOf(s, source), ctx.chunkSize)
+    const keys: Array<string> = []
+    for (let hop = 0; hop < r.n; hop++) if (has(r.sourceAt(hop))) keys.push(`blind/${r.sourceAt(hop)}/${hop}/${index}`)
+    if (!ctx.hiding && Party.matchers(ctx, session).includes(session.self)) {
+      for (const source of r.parties) if (r.lastHopOf(source) !== session.self && has(source)) keys.push(`deliver/${source}/${index}`)
+    }
+    return keys
+  }
+
+  /** The ring's stages wait for `query.resume` where the parties record the ring. */
+  const resumed = (session: ParticipantSession, s: Party.Peered, stage: string) =>
+    s.ring !== undefined && s.external === undefined ? Party.fail(session, stage, "MissingState", "the ring was not resumed yet (query.resume)") : Effect.void
 
   const blindHandler = handler(Spec.blind, ({ source, hop, index, payload }, session) =>
     Effect.gen(function*() {
       const stage = Spec.blind.name
       const s = yield* Party.onRing(session, stage)
+      yield* resumed(session, s, stage)
       const r = Party.ring(session)
       if (hop >= r.n || r.sourceAt(hop) !== source) return yield* Party.fail(session, stage, "UnexpectedChunk", `hop ${hop} of ${source} is not this party's`)
       const expected = Ids.chunkLength(Party.countOf(s, source), ctx.chunkSize, index)
@@ -177,19 +304,27 @@ export const handlers = (ctx: Party.Context) => {
         points = yield* Effect.promise(() => prepared)
         s.prepared.delete(index)
         if (s.sum.keyPair !== undefined) {
-          const data = yield* (yield* LocalData).dataset(ctx.datasetName)
           const column = ctx.params.valueColumn!
-          const values = data.numeric(column)
           const pk = s.sum.keyPair.publicKey
           const codec = Paillier.fixedPointCodec(pk, ctx.params.scaleBits ?? 16)
           const own = s.external?.own
+          const spillFailed = (error: SpillError) => Party.fail(session, stage, "SpillFailed", error.message)
           const rows = own === undefined
             ? s.set.rows.slice(index * ctx.chunkSize, index * ctx.chunkSize + expected)
-            : (yield* Effect.catch(External.readChunk(own, index), (error) => Party.fail(session, stage, "SpillFailed", error.message))).rows
+            : (yield* Effect.catch(External.readChunk(own, index), spillFailed)).rows
+          // A spilled set's values are read from disk for this chunk's rows only (External.spillValues); a set in
+          // memory takes them from the column in memory.
+          const valuesDir = s.external?.values
+          const values = valuesDir !== undefined
+            ? yield* Effect.catch(External.valuesOf(valuesDir, rows), spillFailed)
+            : yield* Effect.map((yield* LocalData).dataset(ctx.datasetName), (data) => {
+              const column = data.numeric(ctx.params.valueColumn!)
+              return Float64Array.from(rows, (row) => column[row]!)
+            })
           // A spilled set is checked here, chunk by chunk, by the rule `keys` applies to a set read into memory.
-          if (s.spilled !== undefined && rows.some((row) => !Number.isFinite(values[row]!))) return yield* Party.fail(session, stage, "InvalidValue", `column ${column} has an empty or non-finite value`)
+          if (s.spilled !== undefined && values.some((v) => !Number.isFinite(v))) return yield* Party.fail(session, stage, "InvalidValue", `column ${column} has an empty or non-finite value`)
           extra = yield* Effect.try({
-            try: () => Serialization.encodeCiphertexts(pk, rows.map((row) => Paillier.encryptReal(pk, codec, values[row]!))),
+            try: () => Serialization.encodeCiphertexts(pk, Array.from(values, (value) => Paillier.encryptReal(pk, codec, value))),
             catch: (error) => new ParticipantFailure({ participant: session.self, stage, code: "InvalidValue", detail: String(error) })
           })
         }
@@ -238,6 +373,7 @@ export const handlers = (ctx: Party.Context) => {
     Effect.gen(function*() {
       const stage = Spec.relay.name
       const s = yield* Party.onRing(session, stage)
+      yield* resumed(session, s, stage)
       const r = Party.ring(session)
       const source = r.next
       const count = Party.countOf(s, source)
@@ -271,6 +407,7 @@ export const handlers = (ctx: Party.Context) => {
     Effect.gen(function*() {
       const stage = Spec.deliver.name
       const s = yield* Party.onRing(session, stage)
+      yield* resumed(session, s, stage)
       const r = Party.ring(session)
       if (!Party.matchers(ctx, session).includes(session.self)) return yield* Party.fail(session, stage, "UnexpectedChunk", "this party receives no fully-blinded sets")
       yield* Effect.promise(() => Group.ready())
@@ -300,5 +437,5 @@ export const handlers = (ctx: Party.Context) => {
   )
 
 
-  return [keys, peers, blindHandler, relay, deliver]
+  return [keys, peers, resume, checkpoint, blindHandler, relay, deliver]
 }

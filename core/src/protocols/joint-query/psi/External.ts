@@ -17,7 +17,9 @@
  * there is no collision term at all; 36 bytes an element on disk, and as typed arrays while a partition is matched.
  */
 import { sha256 } from "@noble/hashes/sha2.js"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
+import type { DatasetError } from "../../../data/DatasetError.ts"
+import type { DataSource } from "../../../data/Tabular.ts"
 import * as ElementSet from "../ElementSet.ts"
 import * as Group from "../Group.ts"
 import * as Ids from "../Ids.ts"
@@ -41,6 +43,13 @@ const OWN_IDS = EXTRAS + 3
 const THEIR_IDS = OWN_IDS + MAX_SHUFFLE
 const RANKED = THEIR_IDS + MAX_SHUFFLE
 const PARTS = RANKED + MAX_SHUFFLE
+/** Where each chunk of the ordered own set starts (float64 each), kept so a resumed attempt finds them (RingProgress.ts). */
+const OFFSETS = 1
+/**
+ * intersection-sum, the value holder: its value column by row (float64 each; NaN for an empty or non-finite cell),
+ * streamed from the source into the own set's spill directory at this file, after its id and run files.
+ */
+const VALUES = 4 * IdSpill.FILES
 /** At most 2^8 partitions per set, by the top bits of a point's first two bytes (so byte order is kept across them). */
 const MAX_PARTITION_BITS = 8
 const MAX_PARTITIONS = 1 << MAX_PARTITION_BITS
@@ -140,8 +149,13 @@ export const order = (spilled: IdSpill.Spilled, dir: SpillDir, chunkSize: number
     }
     yield* out.flush
     if (count % chunkSize !== 0) offsets.push(written)
+    yield* dir.write(OFFSETS, new Uint8Array(Float64Array.from(offsets).buffer))
     return { dir, file: ORDER, offsets, count, chunkSize }
   })
+
+/** The ordered own set `order` left in `dir` (a resumed attempt's: RingProgress.ts verified the files). */
+export const reopen = (dir: SpillDir, count: number, chunkSize: number): Effect.Effect<Ordered, SpillError> =>
+  Effect.map(dir.read(OFFSETS), (bytes) => ({ dir, file: ORDER, offsets: Array.from(new Float64Array(bytes.slice().buffer)), count, chunkSize }))
 
 const decoded = (bytes: Uint8Array): IdSpill.Bucket => {
   const out: IdSpill.Bucket = { ids: [], rows: [] }
@@ -176,13 +190,85 @@ export interface Store {
   /** intersection-sum: where each chunk's ciphertexts are in the extras file. */
   readonly extras: Map<number, { readonly offset: number; readonly length: number }>
   extrasLength: number
+  /** intersection-sum, the value holder: the directory its value column was spilled to (`spillValues`). */
+  readonly values: SpillDir | undefined
 }
 
-export const make = (dir: SpillDir, own: Ordered | undefined, largest: number, perFile: number): Store => {
+/** log2 of the partitions of each fully-blinded set when the largest has `largest` elements. */
+export const bitsOf = (largest: number, perFile: number): number => {
   let bits = 0
   while (bits < MAX_PARTITION_BITS && largest > (1 << bits) * perFile) bits++
-  return { dir, own, perFile, bits, writer: new Appender(dir), next: Ids.randomWords(), relayChunks: new Set(), relayShuffled: false, extras: new Map(), extrasLength: 0, received: [], receivedLength: 0 }
+  return bits
 }
+
+export const make = (dir: SpillDir, own: Ordered | undefined, largest: number, perFile: number, values?: SpillDir): Store => ({
+  dir, own, perFile, bits: bitsOf(largest, perFile), writer: new Appender(dir), next: Ids.randomWords(), relayChunks: new Set(), relayShuffled: false,
+  extras: new Map(), extrasLength: 0, received: [], receivedLength: 0, values
+})
+
+/**
+ * The files the ring appends to while it blinds and relays, for `sources` sets and a relayed set of `relayCount`
+ * (RingProgress.restore cuts them back to a checkpoint): every partition, the relay's random files, the extras.
+ */
+export const ringFiles = (store: Store, sources: number, relayCount: number): Array<number> => {
+  const files = [EXTRAS]
+  for (let source = 0; source < sources; source++) for (let p = 0; p < 1 << store.bits; p++) files.push(partitionFile(source, p))
+  for (let k = 0; k < relayFiles(store, relayCount); k++) files.push(RELAY + k)
+  return files
+}
+
+/** Empties what the stages after the ring write, so they run again on a resumed attempt as on a fresh one. */
+export const clearAfterRing = (store: Store): Effect.Effect<void, SpillError> =>
+  Effect.forEach([OUTBOX, REMAINDER, RECEIVED], (file) => store.dir.write(file, new Uint8Array(0)), { discard: true })
+
+/** intersection-sum, a matcher resumed: where the holder's ciphertexts of each chunk kept so far are. */
+export const restoreExtras = (store: Store, extras: ReadonlyArray<readonly [number, number, number]>) => {
+  for (const [index, offset, length] of extras) {
+    store.extras.set(index, { offset, length })
+    store.extrasLength = Math.max(store.extrasLength, offset + length)
+  }
+}
+
+export const extrasOf = (store: Store): Array<readonly [number, number, number]> => [...store.extras].map(([index, at]) => [index, at.offset, at.length] as const)
+
+/** Rows per batch while the value column is spilled. */
+const VALUE_BATCH = 65_536
+
+/**
+ * intersection-sum, the value holder: its value column into `dir` by row, read from the source in batches (the
+ * column is never whole in memory). Returns the bytes' SHA-256 (a resumed ring's fingerprint covers the values too).
+ */
+export const spillValues = (source: DataSource, column: string, dir: SpillDir): Effect.Effect<Uint8Array, SpillError | DatasetError> =>
+  Effect.gen(function*() {
+    const hash = sha256.create()
+    yield* dir.write(VALUES, new Uint8Array(0))
+    yield* Stream.runForEach(source.batches({ columns: [column], size: VALUE_BATCH }), (batch) => {
+      const values = batch.columns[column]
+      const out = new Float64Array(batch.length)
+      for (let i = 0; i < batch.length; i++) {
+        const v = values instanceof Float64Array ? values[i]! : Number.NaN
+        out[i] = Number.isFinite(v) ? v : Number.NaN
+      }
+      const bytes = new Uint8Array(out.buffer)
+      hash.update(bytes)
+      return dir.append(VALUES, bytes)
+    })
+    return hash.digest()
+  })
+
+/**
+ * intersection-sum, the value holder: the values of `rows` (a chunk's, rows of the whole dataset in a random order),
+ * one 8-byte read each from the spilled column — next to a Paillier encryption per value, a small cost.
+ */
+export const valuesOf = (dir: SpillDir, rows: ReadonlyArray<number>): Effect.Effect<Float64Array, SpillError> =>
+  Effect.gen(function*() {
+    const out = new Float64Array(rows.length)
+    for (let i = 0; i < rows.length; i++) {
+      const bytes = yield* dir.readRange(VALUES, rows[i]! * 8, 8)
+      out[i] = bytes.length === 8 ? new DataView(bytes.buffer, bytes.byteOffset, 8).getFloat64(0, true) : Number.NaN
+    }
+    return out
+  })
 
 const partitionFile = (source: number, partition: number) => PARTS + source * MAX_PARTITIONS + partition
 
@@ -276,6 +362,9 @@ export const inOrder = (own: Ordered, positions: Uint32Array, perFile: number) =
     positions.forEach((position, rank) => (rankOf[position] = rank))
     const out = new Appender(own.dir)
     const chunks = own.offsets.length - 1
+    const files = Math.ceil(positions.length / perFile)
+    // Emptied first: a resumed attempt may list them again.
+    for (let k = 0; k < files; k++) yield* own.dir.write(RANKED + k, new Uint8Array(0))
     const head = new Uint8Array(4)
     const headView = new DataView(head.buffer)
     for (let c = 0; c < chunks; c++) {
@@ -292,7 +381,6 @@ export const inOrder = (own: Ordered, positions: Uint32Array, perFile: number) =
       yield* out.drain
     }
     yield* out.flush
-    const files = Math.ceil(positions.length / perFile)
     /** File `k` decoded, sorted by rank. */
     const sorted = (k: number) =>
       Effect.map(own.dir.read(RANKED + k), (bytes) => {
@@ -332,8 +420,10 @@ export const extra = (store: Store, index: number): Effect.Effect<Uint8Array, Sp
  * Hiding kinds: a chunk of the fully-blinded set this party relays, each point to one of ⌈count / perFile⌉ files
  * chosen uniformly (shuffled later, as `order` does its own set).
  */
+const relayFiles = (store: Store, count: number) => Math.min(MAX_SHUFFLE, Math.max(1, Math.ceil(count / store.perFile)))
+
 export const toRelay = (store: Store, index: number, points: Uint8Array, count: number): Effect.Effect<void, SpillError> => {
-  const files = Math.min(MAX_SHUFFLE, Math.max(1, Math.ceil(count / store.perFile)))
+  const files = relayFiles(store, count)
   for (let at = 0; at < points.length; at += POINT) store.writer.put(RELAY + Ids.uniform(files, store.next), points.subarray(at, at + POINT))
   store.relayChunks.add(index)
   return store.writer.drain
@@ -344,12 +434,12 @@ export const relayChunk = (store: Store, index: number, count: number, chunkSize
   Effect.gen(function*() {
     if (!store.relayShuffled) {
       yield* store.writer.flush
-      const files = Math.min(MAX_SHUFFLE, Math.max(1, Math.ceil(count / store.perFile)))
-      for (let k = 0; k < files; k++) {
+      // The random files stay: a resumed attempt that relays again shuffles them again (RingProgress.ts).
+      yield* store.dir.write(OUTBOX, new Uint8Array(0))
+      for (let k = 0; k < relayFiles(store, count); k++) {
         const points = yield* store.dir.read(RELAY + k)
         for (const i of Ids.permutation(points.length / POINT)) store.writer.put(OUTBOX, points.subarray(i * POINT, (i + 1) * POINT))
         yield* store.writer.drain
-        yield* store.dir.write(RELAY + k, new Uint8Array(0))
       }
       yield* store.writer.flush
       store.relayShuffled = true
@@ -366,7 +456,8 @@ export const runsOf = (own: Ordered, flags: Uint8Array, want: 0 | 1, perRun: num
   Effect.gen(function*() {
     const chunks = own.offsets.length - 1
     const per = Math.max(1, Math.ceil(perRun / own.chunkSize), Math.ceil(chunks / IdSpill.FILES))
-    const runs = RowRuns.empty(own.dir)
+    // Emptied first (`restore` of no runs): a resumed attempt may list them again.
+    const runs = yield* RowRuns.restore(own.dir, [], Math.ceil(chunks / per))
     for (let c = 0; c < chunks; c += per) {
       const bucket = yield* readChunks(own, c, Math.min(chunks, c + per))
       const first = c * own.chunkSize
@@ -437,6 +528,7 @@ export const receivedIds = (store: Store): Effect.Effect<ReadonlyArray<string> |
 export const disjoint = (store: Store, own: Ordered): Effect.Effect<boolean, SpillError> =>
   Effect.gen(function*() {
     const files = Math.min(MAX_SHUFFLE, Math.max(1, Math.ceil(Math.max(own.count, receivedCount(store)) / store.perFile)))
+    for (let k = 0; k < files; k++) for (const base of [OWN_IDS, THEIR_IDS]) yield* store.dir.write(base + k, new Uint8Array(0))
     const seed = store.next()
     const fileOf = (id: string) => Math.floor((IdSpill.hashOf(id, seed) * files) / 0x1_0000_0000)
     const file = (base: number, ids: ReadonlyArray<string>) => {

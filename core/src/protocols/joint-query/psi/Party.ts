@@ -28,6 +28,7 @@ import type * as RowRuns from "../RowRuns.ts"
 import type { SpillError } from "../Spill.ts"
 import * as External from "./External.ts"
 import type * as Resume from "./Resume.ts"
+import type * as RingProgress from "./RingProgress.ts"
 import * as Spec from "./spec.ts"
 
 /** The task as this party runs it. */
@@ -91,9 +92,27 @@ export interface State {
   release?: (reason: ReleaseReason) => void
   /** ECDH over sets larger than memory (External.ts, spec.ts "External"): what this party keeps of the ring on disk. */
   external?: External.Store
+  /**
+   * The ECDH ring on disk when this party can resume it (RingProgress.ts): its tracked directory, the shape its
+   * records are made under, the intact records an earlier attempt left, and how many units the last verified one holds.
+   */
+  ring?: {
+    readonly key: string
+    tracked: RingProgress.Tracked
+    readonly shape: RingProgress.Shape
+    readonly lines: ReadonlyArray<RingProgress.Line>
+    readonly kept: number
+    readonly largest: number
+    /** Units done: those restored, then each one recorded (`query.checkpoint` names the next). */
+    units: number
+  }
   /** OT path, spilled set: the leading buckets an earlier attempt finished that this one can keep (Resume.ts). */
   resumable?: ReadonlyArray<Resume.Bucket>
   readonly scalar: Uint8Array
+  /** Whether the secrets are sealed at rest for a later attempt (RingProgress.secrets): the ring on disk may resume. */
+  readonly sealed: boolean
+  /** intersection-sum, the value holder with a spilled set: the digest of its spilled value column. */
+  readonly valuesDigest?: Uint8Array
   readonly channel: Channel.Keys["channel"]
   readonly reply: typeof Spec.KeysReply.Type
   readonly sum: Sum

@@ -31,12 +31,20 @@ export const run = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.P
     const protocol = Spec.protocolOf(mode, params, n, Math.max(...counts.values()))
     // The OT engine in buckets starts after those both parties kept from an earlier attempt (spec.ts "Resume").
     const resume = Math.min(...parties.map((p) => checked.get(p)?.resumable ?? 0))
-    const outputs = yield* (protocol === "ot" ? otPath(session, params, counts, resume, options) : ring(session, mode, params, counts, options))
+    // The ECDH ring on disk records each unit when every party can (RingProgress.ts): a party that leaves then
+    // suspends the attempt, and the next one resumes after the units every party kept.
+    const recorded = protocol === "ecdh" && parties.every((p) => checked.get(p)?.resumable !== undefined)
+    const outputs = yield* (protocol === "ot"
+      ? otPath(session, params, counts, resume, options)
+      : recorded
+      ? ring(session, mode, params, counts, options, resume).pipe(Effect.catchTag("RoundError", (error) => Effect.fail(suspendIfLeft(Spec.kinds[mode], error))))
+      : ring(session, mode, params, counts, options))
     return yield* results(session, mode, params, outputs)
   })
 
 /** Stages 3–5 of the ECDH engine: the blinding ring, the relays, matching and the variant's last exchange. */
-const ring = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params, counts: ReadonlyMap<string, number>, options: Options) =>
+/** `resume`: set when the parties record the ring, the units they all kept (the loop starts after them). */
+const ring = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params, counts: ReadonlyMap<string, number>, options: Options, resume?: number) =>
   Effect.gen(function*() {
     const parties = session.participants
     const n = parties.length
@@ -73,7 +81,12 @@ const ring = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params,
 
     // Stage 3: every set around the ring, chunk by chunk; in each round every party blinds a different set.
     const maxChunks = Math.max(...parties.map(chunksOf))
-    for (let index = 0; index < maxChunks; index++) {
+    const everyone = <A>(request: A) => new Map(parties.map((p) => [p, request] as const))
+    if (resume !== undefined) {
+      yield* session.round(Spec.resume, everyone({ units: resume }), only(n))
+      if (resume > 0) yield* session.progress({ stage: Spec.blind.name, done: resume, total: maxChunks, detail: `resumed: ${resume} units kept from an earlier attempt` })
+    }
+    for (let index = resume ?? 0; index < maxChunks; index++) {
       let pending = new Map<string, Uint8Array>()
       for (let hop = 0; hop < n; hop++) {
         const requests = new Map<string, typeof Spec.blind.request.Type>()
@@ -88,8 +101,9 @@ const ring = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params,
           if (payload !== undefined) pending.set(at(i + 1), payload)
         })
       }
-      yield* session.progress({ stage: Spec.blind.name, done: index + 1, total: maxChunks })
       if (interleaved) yield* relay(index)
+      if (resume !== undefined) yield* session.round(Spec.checkpoint, everyone({ units: index + 1 }), only(n))
+      yield* session.progress({ stage: Spec.blind.name, done: index + 1, total: maxChunks })
     }
 
     // Stage 4, hiding modes: the relays once every set is complete.

@@ -84,8 +84,23 @@
  *           16 MiB per other party while matching), two chunks, one partition of each set, and at a matcher a byte per
  *           element of the set it flags (psi-aligned: also two 4-byte arrays). In memory still: a party without a data
  *           directory, and a join run inside another protocol (vertical training, SecureBoost, joint arithmetic),
- *           which reads the set and the aligned positions from memory. The ring reruns from query.keys on a new attempt (its
- *           directory is removed when the attempt's memory is released).
+ *           which reads the set and the aligned positions from memory. The intersection-sum holder's value column is
+ *           streamed from the source to its spill directory by row (never the whole column in memory) and each hop-0
+ *           chunk reads only its rows' values.
+ *   Resume (ECDH ring on disk; RingProgress.ts): when every party's host has a spill directory and a sealing store,
+ *           the ring's directory is the task's resumable one and the secrets it depends on (the blinding exponent, the
+ *           holder's Paillier key) are sealed at rest for the task. A unit is one chunk index of the blinding loop
+ *           (with its relay, where the kind relays as it goes); after each, `query.checkpoint` makes every party append
+ *           a line: the unit count, every ring file's length, one digest over their contents (and the line's own
+ *           digest, so a torn line is skipped). A later attempt reports in `query.peers` the units of its last line
+ *           whose files verify under the same shape (parties, kind, chunking, counts, and a digest of its own spilled
+ *           set and values: changed data resumes nothing); the coordinator sends the smallest in `query.resume`, each
+ *           party cuts its files back to that line (0: a fresh directory) and the loop goes on from there. Redone
+ *           after a crash: the unit under way (two if a line was torn); for hiding kinds a crash after the blinding
+ *           redoes their relays (no blinding), and the matching and outputs always run again. Parties leaving
+ *           suspend the attempt (AttemptSuspended). Learned by the resume: the units each party kept — the progress
+ *           events already show them. The same exponent blinds the same chunks again only for the unit redone, which
+ *           repeats messages the peers already saw.
  *   Default: "ot" when the kind and the number of parties allow it and the larger announced set has at least
  *   `OT_DEFAULT_FROM` (16 384) ids, where its fixed cost (512 base OTs, ≥ 1 024-element partitions) is already
  *   repaid (measured: 26× the ECDH path's wall time at 100k); "ecdh" otherwise. Both sides decide from the signed
@@ -161,13 +176,23 @@ export const KeysReply = Schema.Struct({ channelPublicKey: Bytes, count: Count, 
 export const keys = stage("query.keys", Schema.Struct({}), KeysReply)
 /**
  * On the OT path, a party with a resumable spill also says how many leading buckets it kept from an earlier attempt
- * (Resume.ts); the coordinator starts the engine at the smaller count (`query.ot`'s `resume`).
+ * (Resume.ts); the coordinator starts the engine at the smaller count (`query.ot`'s `resume`). On the ECDH ring on
+ * disk, a party that can resume says how many units it kept (0 or more: RingProgress.ts); when every party says so,
+ * the coordinator runs `query.resume` and `query.checkpoint`.
  */
 export const peers = stage(
   "query.peers",
   Schema.Struct({ advertisements: Schema.Array(Advertisement) }),
   Schema.Struct({ ok: Schema.Literal(true), resumable: Schema.optional(Count) })
 )
+/**
+ * The ECDH ring on disk, when every party can resume it (RingProgress.ts): before the first hop, each party restores
+ * the first `units` units an earlier attempt completed (the smallest count the parties reported in `query.peers`;
+ * 0: it starts from a fresh directory); after each unit — a chunk index of the blinding loop, with its relay where
+ * the kind relays as it goes — each records it. `query.checkpoint` names the units done so far.
+ */
+export const resume = stage("query.resume", Schema.Struct({ units: Count }), Schema.Struct({ ok: Schema.Literal(true) }))
+export const checkpoint = stage("query.checkpoint", Schema.Struct({ units: Count }), Schema.Struct({ ok: Schema.Literal(true) }))
 /** Hop `hop` of chunk `index` of `source`'s set; hop 0 is the owner's own chunk (no payload). */
 export const blind = stage(
   "query.blind",
