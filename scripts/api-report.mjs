@@ -32,6 +32,30 @@ const entriesOf = (pkg) => {
 }
 
 const oneLine = (text) => text.replace(/\s+/g, " ").trim()
+
+/**
+ * An object type's members in name order. tsc prints an inferred type literal (a Schema's `Type`, a stage's request)
+ * with its members in the order it happened to check them, which changes from build to build with no change of API;
+ * the members of a type literal have no order that matters, so the report sorts them (interfaces keep theirs).
+ */
+const memberName = (member) => (member.name && (ts.isIdentifier(member.name) || ts.isStringLiteral(member.name)) ? member.name.text : undefined)
+const sortTypeLiterals = (context) => {
+  const visit = (node) => {
+    const visited = ts.visitEachChild(node, visit, context)
+    if (!ts.isTypeLiteralNode(visited)) return visited
+    const members = [...visited.members]
+    if (!members.every((m) => (ts.isPropertySignature(m) || ts.isMethodSignature(m)) && memberName(m) !== undefined)) return visited
+    const sorted = members.map((m, i) => [m, i]).sort(([a, i], [b, j]) => memberName(a).localeCompare(memberName(b)) || i - j).map(([m]) => m)
+    return context.factory.updateTypeLiteralNode(visited, context.factory.createNodeArray(sorted))
+  }
+  return visit
+}
+const normalised = (node) => {
+  const result = ts.transform(node, [sortTypeLiterals])
+  const [out] = result.transformed
+  result.dispose()
+  return out
+}
 // Comments are documentation, not API: a reworded comment leaves the report as it was.
 const printer = ts.createPrinter({ removeComments: true, newLine: ts.NewLineKind.LineFeed })
 
@@ -62,7 +86,7 @@ export const render = () => {
     }
     const texts = declarations.map((d) => {
       const node = ts.isVariableDeclaration(d) ? d.parent.parent : d
-      return oneLine(printer.printNode(ts.EmitHint.Unspecified, node, node.getSourceFile()))
+      return oneLine(printer.printNode(ts.EmitHint.Unspecified, normalised(node), node.getSourceFile()))
     })
     lines.push(`- ${name}`, ...[...new Set(texts)].map((t) => `  \`${t.replaceAll("`", "'")}\``))
   }
