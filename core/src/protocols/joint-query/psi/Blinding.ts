@@ -177,7 +177,7 @@ export const handlers = (ctx: Party.Context) => {
             const own = spilled === undefined ? undefined : yield* External.order(spilled, dir, ctx.chunkSize, perFile)
             // Ordered: the id files are no longer read (the value holder's values still are).
             if (spilled !== undefined && s.valuesDigest === undefined) yield* spilled.dir.remove
-            return External.make(dir, own, largest, perFile, s.valuesDigest === undefined ? undefined : spilled?.dir)
+            return External.make(dir, own, largest, perFile, ctx.group, s.valuesDigest === undefined ? undefined : spilled?.dir)
           }),
           (error) => Party.fail(session, stage, "SpillFailed", error.message)
         )
@@ -225,7 +225,7 @@ export const handlers = (ctx: Party.Context) => {
           const line = units === 0 ? undefined : ring.lines.findLast((l) => l.units === units)
           if (line !== undefined && (yield* RingProgress.verify(ring.tracked.dir, line))) {
             const own = yield* External.reopen(ring.tracked.dir, spilled.count, ctx.chunkSize)
-            const store = External.make(ring.tracked.dir, own, ring.largest, ring.shape.perFile, values)
+            const store = External.make(ring.tracked.dir, own, ring.largest, ring.shape.perFile, ctx.group, values)
             yield* RingProgress.restore(ring.tracked, line, External.ringFiles(store, r.n, Party.countOf(s, r.next)))
             yield* External.clearAfterRing(store)
             External.restoreExtras(store, line.extras)
@@ -239,7 +239,7 @@ export const handlers = (ctx: Party.Context) => {
           const { dir } = yield* spill.value.resumable(ring.key)
           ring.tracked = RingProgress.track(dir)
           const own = yield* External.order(spilled, ring.tracked.dir, ctx.chunkSize, ring.shape.perFile)
-          return External.make(ring.tracked.dir, own, ring.largest, ring.shape.perFile, values)
+          return External.make(ring.tracked.dir, own, ring.largest, ring.shape.perFile, ctx.group, values)
         }),
         (error) => Party.fail(session, stage, "SpillFailed", error.message)
       )

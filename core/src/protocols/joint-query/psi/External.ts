@@ -179,6 +179,8 @@ export interface Store {
   readonly perFile: number
   /** log2 of the partitions of each fully-blinded set. */
   readonly bits: number
+  /** The group of the points (its encodings decide which bits partition them: `partitionOf`). */
+  readonly group: Group.GroupName
   readonly writer: Appender
   readonly next: () => number
   /** Hiding kinds: chunks of the set this party relays that arrived (to its random files), and whether it is shuffled. */
@@ -201,10 +203,23 @@ export const bitsOf = (largest: number, perFile: number): number => {
   return bits
 }
 
-export const make = (dir: SpillDir, own: Ordered | undefined, largest: number, perFile: number, values?: SpillDir): Store => ({
-  dir, own, perFile, bits: bitsOf(largest, perFile), writer: new Appender(dir), next: Ids.randomWords(), relayChunks: new Set(), relayShuffled: false,
+export const make = (dir: SpillDir, own: Ordered | undefined, largest: number, perFile: number, group: Group.GroupName, values?: SpillDir): Store => ({
+  dir, own, perFile, bits: bitsOf(largest, perFile), group, writer: new Appender(dir), next: Ids.randomWords(), relayChunks: new Set(), relayShuffled: false,
   extras: new Map(), extrasLength: 0, received: [], receivedLength: 0, values
 })
+
+/**
+ * The partition (of 2^bits) of the point at `at`: the top bits of its first two bytes, so partitions come in the
+ * points' byte order. A ristretto255 encoding is even (RFC 9496: s is encoded non-negative, its lowest bit 0), so
+ * the lowest bit of its first byte is skipped: taken as it is, every point fell in an even partition at 8 bits, and
+ * half the partitions held twice the elements they were sized for. Skipping a bit that never varies keeps the order.
+ */
+export const partitionOf = (points: Uint8Array, at: number, bits: number, group: Group.GroupName): number => {
+  if (bits === 0) return 0
+  return group === "ristretto255"
+    ? (((points[at]! >>> 1) << 8) | points[at + 1]!) >>> (15 - bits)
+    : ((points[at]! << 8) | points[at + 1]!) >>> (16 - bits)
+}
 
 /**
  * The files the ring appends to while it blinds and relays, for `sources` sets and a relayed set of `relayCount`
@@ -276,12 +291,10 @@ const partitionFile = (source: number, partition: number) => PARTS + source * MA
 export const keep = (store: Store, source: number, first: number, points: Uint8Array): Effect.Effect<void, SpillError> => {
   const record = new Uint8Array(RECORD)
   const view = new DataView(record.buffer)
-  const shift = 16 - store.bits
   for (let j = 0, at = 0; at < points.length; j++, at += POINT) {
     record.set(points.subarray(at, at + POINT))
     view.setUint32(POINT, first + j, true)
-    const partition = store.bits === 0 ? 0 : ((points[at]! << 8) | points[at + 1]!) >>> shift
-    store.writer.put(partitionFile(source, partition), record)
+    store.writer.put(partitionFile(source, partitionOf(points, at, store.bits, store.group)), record)
   }
   return store.writer.drain
 }

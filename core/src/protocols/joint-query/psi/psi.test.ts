@@ -434,6 +434,26 @@ describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", 
   const onDisk = { protocol: "ecdh", bucketIds: 16, chunkSize: 37 } as const
   const stages = (host: InMemoryHost.InMemoryHost) => host.transcript.map((t) => `${t.stage}|${t.direction}`)
 
+  it("partitions: every one of the 256 used by either group's points, in the points' byte order", async () => {
+    await Group.ready()
+    const ids = Group.encodeIds(Array.from({ length: 8192 }, (_, i) => `id-${i}`))
+    for (const group of Group.groupNames) {
+      const ops = Group.groups[group]
+      const points = ops.hashBlindEncoded(Group.domain("psi", "partitions"), ids, ops.randomScalar())
+      const byPartition = new Map<number, Array<Uint8Array>>()
+      for (let at = 0; at < points.length; at += Group.POINT_BYTES) {
+        const p = External.partitionOf(points, at, 8, group)
+        byPartition.set(p, [...(byPartition.get(p) ?? []), points.subarray(at, at + Group.POINT_BYTES)])
+      }
+      // 32 points a partition on average: an empty one is a partition no point can reach (ristretto's were the odd ones).
+      expect([...byPartition.keys()].sort((a, b) => a - b), group).toEqual(Array.from({ length: 256 }, (_, i) => i))
+      // Every point of a partition precedes, in byte order, every point of the next.
+      const compare = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b)
+      const ordered = Array.from({ length: 256 }, (_, p) => byPartition.get(p)!.sort(compare)).flat()
+      expect(ordered.every((point, i) => i === 0 || compare(ordered[i - 1]!, point) <= 0), group).toBe(true)
+    }
+  })
+
   it("order and match: the ordered set is a permutation of the spilled one, the matches over 64 partitions those of the plaintext", async () => {
     const dir = await Effect.runPromise(Spill.inMemory().open("t"))
     const data = table("t", { id: [...ids(500), "dup", "dup", ""] })
@@ -449,7 +469,7 @@ describe("the ECDH ring over sets on disk (External.ts, spec.ts \"External\")", 
     const point = () => crypto.getRandomValues(new Uint8Array(32))
     const shared = Array.from({ length: 120 }, point)
     const sets = [[...shared, ...Array.from({ length: 180 }, point)], [...Array.from({ length: 130 }, point), ...shared]]
-    const store = External.make(await Effect.runPromise(Spill.inMemory().open("m")), undefined, 300, 16)
+    const store = External.make(await Effect.runPromise(Spill.inMemory().open("m")), undefined, 300, 16, "x25519")
     expect(store.bits).toBe(5)
     for (const [source, set] of sets.entries()) {
       for (let first = 0; first < set.length; first += 37) {
