@@ -67,7 +67,8 @@ export interface Options {
   /**
    * Every process gets an embedded IPFS node, peered on loopback: the coordinator's (its config's `ipfs` section
    * when it runs as a process) and each participant's, which dials the coordinator's and pins the sealed result and
-   * model of every task it ends (blocks kept in `<party dir>/artifacts-ipfs`). Default none.
+   * model of every task it ends (blocks kept in `<party dir>/artifacts-ipfs`). The coordinator's node collects its
+   * garbage at every checkpoint release (`ipfs.gcIntervalMs` 0: a local store is small). Default none.
    */
   readonly ipfs?: boolean
   /** Progress lines for a human (stderr in the CLI). */
@@ -235,7 +236,8 @@ export const start = async (options: Options) => {
           ...(options.ipfs ? { encryptionKeystore } : {}),
           ...(options.leaseMs === undefined ? {} : { cluster: { leaseMs: options.leaseMs } }),
           ...(options.socketLimits === undefined ? {} : { socketLimits: options.socketLimits }),
-          ...(options.ipfs ? { ipfs: { directory: i === 0 ? "ipfs" : `ipfs-${i}`, ...(ipfsListens[i] === undefined ? {} : { listen: ipfsListens[i] }) } } : {})
+          // A local store is small: collected at every release, so what a release frees is gone when the task moves on.
+          ...(options.ipfs ? { ipfs: { directory: i === 0 ? "ipfs" : `ipfs-${i}`, gcIntervalMs: 0, ...(ipfsListens[i] === undefined ? {} : { listen: ipfsListens[i] }) } } : {})
         }, null, 2))
         const { child, ready } = await spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderrs[i]!)
         coordinatorProcesses[i] = child
@@ -262,7 +264,7 @@ export const start = async (options: Options) => {
         governance,
         startTimeoutMs: options.startTimeoutMs,
         logLevel: Log.levelOf(process.env.JOINTLY_LOG),
-        ...(ipfs === undefined ? {} : { artifactBlocks: ipfs.blocks }),
+        ...(ipfs === undefined ? {} : { artifactBlocks: ipfs.blocks, checkpointGcIntervalMs: 0 }),
         ...(encryptionPublicKey === undefined ? {} : { encryptionPublicKey })
       })
       const running = coordinator
