@@ -4,9 +4,11 @@
  * reader's key; a pinned block outlives the node it came from.
  */
 import { Effect, Exit, Scope } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, unlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { base36 } from "multiformats/bases/base36"
+import { CID } from "multiformats/cid"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type ArtifactBlocksShape, cidOf, checkBlock, parseCid } from "@jointly/core/internal/artifacts/Blocks"
 import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
@@ -83,4 +85,22 @@ describe("HeliaBlocks: two embedded nodes on loopback", () => {
     const outcome = await run(Effect.flip(checkBlock(cid, new TextEncoder().encode("a substituted block"))))
     expect(outcome._tag).toBe("BlockTampered")
   })
+
+  it("an unpin a kill cut short (the pin's record gone, its block still counted) completes at the next unpin after a restart, and the collection then deletes the block", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "jointly-helia-crash-"))
+    dirs.push(dir)
+    const first = await run(Scope.make())
+    const before = await run(Scope.provide(HeliaBlocks.make({ directory: dir }), first))
+    const cid = await run(before.blocks.put(new TextEncoder().encode("a superseded checkpoint")))
+    await run(Scope.close(first, Exit.void))
+    // Helia's removal deletes the pin's record, then each block's count: the state a kill between the two leaves.
+    unlinkSync(join(dir, "datastore", "pin", `${CID.parse(cid).toString(base36)}.data`))
+
+    const after = await start({ directory: dir })
+    expect(await run(after.blocks.pinned(cid))).toBe(true)
+    await run(after.blocks.unpin(cid))
+    expect(await run(after.blocks.pinned(cid))).toBe(false)
+    expect(await run(after.blocks.collectGarbage())).toBeGreaterThanOrEqual(1)
+    expect(await run(after.blocks.has(cid))).toBe(false)
+  }, 60_000)
 })

@@ -165,6 +165,11 @@ export const make = (options: HeliaOptions = {}) =>
     for (const peer of options.peers ?? []) yield* dial(peer)
 
     const defaultTimeoutMs = options.defaultTimeoutMs ?? 30_000
+    const hasPinRecord = (cid: CID) =>
+      helia.pins.get(cid as never).then(() => true, (cause: unknown) => {
+        if (cause instanceof Error && cause.name === "NotFoundError") return false
+        throw cause
+      })
     const fetch = (cid: string, get: GetOptions = {}) =>
       Effect.gen(function*() {
         const parsed = yield* parseCid(cid)
@@ -220,6 +225,13 @@ export const make = (options: HeliaOptions = {}) =>
           locked("unpin", Effect.tryPromise({
             try: async () => {
               if (!(await helia.pins.isPinned(parsed as never))) return
+              // Helia removes a pin in steps: the pin's record first, then each block's pin count. A process killed
+              // between them leaves blocks counted as pinned under no pin, which `pins.rm` cannot remove (it
+              // reads the record) and a collection never deletes. Pinning again writes the record back (blocks
+              // already counted for this CID are not counted twice), so the removal below completes.
+              if (!(await hasPinRecord(parsed))) {
+                for await (const _ of helia.pins.add(parsed as never, { signal: AbortSignal.timeout(defaultTimeoutMs) })) void _
+              }
               for await (const _ of helia.pins.rm(parsed as never)) void _
             },
             catch: failed("unpin")

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { sha256 } from "multiformats/hashes/sha2"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
+import { type ArtifactBlocksShape, BlockStoreFailed } from "@jointly/core/internal/artifacts/Blocks"
 import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
 import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
@@ -169,7 +169,7 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
       const cid = await run(coordinator.put(sealed))
       const root = hexlify((await sha256.digest(sealed)).digest)
       saved.push({ key: "fl", attempt: 0, cid, root, link: (await run(spaced.link(other, saved, { key: "fl", attempt: 0, cid, root }))).cid })
-      return run(spaced.release(saved))
+      return (await run(spaced.release(saved))).released
     }
     await save(1)
     expect(await save(2)).toEqual([saved[0]!.cid])
@@ -195,5 +195,21 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
     // The kept body and every link stayed.
     expect(await run(coordinator.has(saved[2]!.cid))).toBe(true)
     for (const e of saved) expect(await run(coordinator.has(e.link!))).toBe(true)
+  }, 60_000)
+
+  it("a body whose unpin fails is reported and the others are released all the same", async () => {
+    const other = "0x" + "ef".repeat(32)
+    const saved: Array<CheckpointChain.Sealed> = []
+    for (let round = 1; round <= 4; round++) {
+      const sealed = Envelope.seal(new TextEncoder().encode(JSON.stringify({ round })), [reader.publicKey], `task/${other}/checkpoint`)
+      saved.push({ key: "fl", attempt: 0, cid: await run(coordinator.put(sealed)), root: hexlify((await sha256.digest(sealed)).digest) })
+    }
+    // The first body's store refuses its unpin (as a store a crash left inconsistent would).
+    const broken = saved[0]!.cid
+    const blocks: ArtifactBlocksShape = { ...coordinator, unpin: (cid) => cid === broken ? Effect.fail(new BlockStoreFailed({ operation: "unpin", message: "refused" })) : coordinator.unpin(cid) }
+    const { released, failures } = await run(CheckpointChain.make({ blocks, keep: 1, gcMinIntervalMs: 0 }).release(saved))
+    expect(failures.map((f) => [f.cid, f.error._tag])).toEqual([[broken, "BlockStoreFailed"]])
+    expect(released).toEqual([saved[1]!.cid, saved[2]!.cid])
+    expect(await run(coordinator.pinned(saved[3]!.cid))).toBe(true)
   }, 60_000)
 })

@@ -64,6 +64,12 @@ export const DEFAULT_GC_MIN_INTERVAL_MS = 60_000
 
 const hashOf = async (bytes: Uint8Array) => hexlify((await sha256.digest(bytes)).digest)
 
+/** What a release unpinned, and the bodies it could not. */
+export interface Released {
+  readonly released: ReadonlyArray<string>
+  readonly failures: ReadonlyArray<{ readonly cid: string; readonly error: BlockStoreFailed | InvalidCid }>
+}
+
 export interface Options {
   readonly blocks: ArtifactBlocksShape
   /** Checkpoint bodies kept pinned per task (default 2). */
@@ -107,16 +113,21 @@ export const make = (o: Options) => {
       }),
     /** What the chain anchors for a head link: its sha2-256, the digest of its CID (no fetch needed). */
     anchorOf: (linkCid: string): Effect.Effect<string, InvalidCid> => Effect.map(parseCid(linkCid), (cid) => hexlify(cid.multihash.digest)),
-    /** Unpins the bodies of all but the newest `keep` checkpoints; what it released. */
-    release: (all: ReadonlyArray<Sealed>): Effect.Effect<ReadonlyArray<string>, BlockStoreFailed | InvalidCid> =>
+    /**
+     * Unpins the bodies of all but the newest `keep` checkpoints: what it released, and the bodies it could not
+     * (each tried: one that fails, say a store a crash left inconsistent, does not keep the others pinned).
+     */
+    release: (all: ReadonlyArray<Sealed>): Effect.Effect<Released> =>
       Effect.gen(function*() {
         const released: Array<string> = []
+        const failures: Array<Released["failures"][number]> = []
         for (const superseded of all.slice(0, Math.max(0, all.length - keep))) {
-          if (!(yield* o.blocks.pinned(superseded.cid))) continue
-          yield* o.blocks.unpin(superseded.cid)
-          released.push(superseded.cid)
+          const unpinned = yield* Effect.result(Effect.flatMap(o.blocks.pinned(superseded.cid), (pinned) =>
+            pinned ? Effect.as(o.blocks.unpin(superseded.cid), true) : Effect.succeed(false)))
+          if (unpinned._tag === "Failure") failures.push({ cid: superseded.cid, error: unpinned.failure })
+          else if (unpinned.success) released.push(superseded.cid)
         }
-        return released
+        return { released, failures }
       }),
     /**
      * Garbage-collects the node (what `release` unpinned leaves its store); how many blocks went. Asked while a

@@ -324,7 +324,8 @@ export const make = (deps: Deps): SchedulerShape => {
     Effect.gen(function*() {
       const chain = deps.checkpoints
       if (chain === undefined) return
-      const released = yield* chain.release(yield* sealedCheckpoints(task.id))
+      const { released, failures } = yield* chain.release(yield* sealedCheckpoints(task.id))
+      for (const { cid, error } of failures) log.warn("superseded checkpoint not unpinned", { taskId: task.id, cid, error: error.message })
       if (released.length === 0) return
       log.info("superseded checkpoints unpinned", { taskId: task.id, released })
       // Unpinned is not deleted: the node's garbage collection removes the bodies from its store (now, or when
