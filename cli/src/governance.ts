@@ -4,7 +4,7 @@
  * `verify` and `certify --verify` exit 1 on any mismatch, with a report on stderr.
  */
 import { readdir, readFile, stat, writeFile } from "node:fs/promises"
-import { basename, join } from "node:path"
+import { basename, dirname, join, resolve } from "node:path"
 import { randomBytes } from "node:crypto"
 import { Effect, Exit, Redacted, Schema, Scope } from "effect"
 import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet, ZeroAddress } from "ethers"
@@ -696,13 +696,16 @@ const loadFileExchangeLedger = () => import("@jointly/core/internal/ledger/FileE
  * config whose node keeps blocks in memory has nothing to share them through, so then they go to `<data dir>/ipfs`.
  */
 export const filesNodeOptions = (configFile: string, config: { readonly dataDir: string; readonly ipfs?: ParticipantConfig.ParticipantConfig["ipfs"] }, o: { readonly ipfsPeer?: string; readonly listen?: string }) => {
-  const node = nodeOptions(config.ipfs, (path) => path)
+  // Relative paths name places beside the config file, as `ParticipantConfig.load` resolves them (a loaded
+  // config's paths are absolute already, and stay as they are): never the caller's working directory.
+  const base = dirname(resolve(configFile))
+  const node = nodeOptions(config.ipfs, (path) => resolve(base, path))
   if (node === undefined) throw new CommandFailed(`${configFile} runs no IPFS node (its "ipfs" section is off or absent): files shares through the participant's node, so give it an "ipfs" section`)
   const listen = o.listen !== undefined ? [o.listen] : node.listen?.map((address) => address.replace(/\/tcp\/\d+/, "/tcp/0"))
   const peers = [...(node.peers ?? []), ...(o.ipfsPeer === undefined ? [] : [o.ipfsPeer])]
   return {
     ...node,
-    directory: node.directory ?? join(config.dataDir, "ipfs"),
+    directory: node.directory ?? resolve(base, config.dataDir, "ipfs"),
     ownIdentity: true,
     ...(listen === undefined ? {} : { listen }),
     ...(peers.length === 0 ? {} : { peers })
