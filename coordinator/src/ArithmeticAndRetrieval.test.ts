@@ -333,7 +333,7 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     withOriginals = { taskId: second.id, ids: coming, images, shop, bank, supervisor }
   }, 480_000)
 
-  it("buys one result's original through the FileExchange, checked end to end, the fee paid once; refuses before paying a tampered, foreign or misrecorded location; disputes an unanswered paid request", async () => {
+  it("buys one result's original through the FileExchange, checked end to end, the fee paid once; refuses before paying a tampered, foreign or misrecorded location; disputes an unanswered paid request and takes its fee back", async () => {
     const { taskId, ids, images, shop, bank, supervisor } = withOriginals!
     const output = await outputOf("bank", taskId)
     const taskLedger = await makeEthersLedger({ rpcUrl: cluster.rpcUrl, privateKey: bank.privateKey, addresses: { registry: cluster.deployment.registry, ledger: cluster.deployment.ledger, deployBlock: cluster.deployment.deployBlock } })
