@@ -4,7 +4,7 @@
  * `verify` and `certify --verify` exit 1 on any mismatch, with a report on stderr.
  */
 import { readdir, readFile, stat, writeFile } from "node:fs/promises"
-import { basename, join } from "node:path"
+import { basename, dirname, join, resolve } from "node:path"
 import { randomBytes } from "node:crypto"
 import { Effect, Exit, Redacted, Schema, Scope } from "effect"
 import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet, ZeroAddress } from "ethers"
@@ -696,13 +696,16 @@ const loadFileExchangeLedger = () => import("@jointly/core/internal/ledger/FileE
  * config whose node keeps blocks in memory has nothing to share them through, so then they go to `<data dir>/ipfs`.
  */
 export const filesNodeOptions = (configFile: string, config: { readonly dataDir: string; readonly ipfs?: ParticipantConfig.ParticipantConfig["ipfs"] }, o: { readonly ipfsPeer?: string; readonly listen?: string }) => {
-  const node = nodeOptions(config.ipfs, (path) => path)
+  // Relative paths name places beside the config file, as `ParticipantConfig.load` resolves them (a loaded
+  // config's paths are absolute already, and stay as they are): never the caller's working directory.
+  const base = dirname(resolve(configFile))
+  const node = nodeOptions(config.ipfs, (path) => resolve(base, path))
   if (node === undefined) throw new CommandFailed(`${configFile} runs no IPFS node (its "ipfs" section is off or absent): files shares through the participant's node, so give it an "ipfs" section`)
   const listen = o.listen !== undefined ? [o.listen] : node.listen?.map((address) => address.replace(/\/tcp\/\d+/, "/tcp/0"))
   const peers = [...(node.peers ?? []), ...(o.ipfsPeer === undefined ? [] : [o.ipfsPeer])]
   return {
     ...node,
-    directory: node.directory ?? join(config.dataDir, "ipfs"),
+    directory: node.directory ?? resolve(base, config.dataDir, "ipfs"),
     ownIdentity: true,
     ...(listen === undefined ? {} : { listen }),
     ...(peers.length === 0 ? {} : { peers })
@@ -739,20 +742,39 @@ const withFileShare = async <A>(
     readonly node: { readonly peerId: string; readonly addresses: ReadonlyArray<string> }
     readonly share: FileShare
   }) => Promise<A>
+): Promise<A> =>
+  withFilesLedger(command, o, async ({ config, chain, identity, privateKey, ledger }) => {
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const key = { secretKey: Redacted.value(identity.encryptionSecretKey), publicKey: getBytes(identity.encryptionPublicKey) }
+      const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make(filesNodeOptions(o.config!, config, o)), scope))
+      const share = (await loadFileShare()).make({ ledger, blocks: node.blocks, key, dir: join(config.dataDir, "file-keys"), encryptionKeyOf: (account) => chain.encryptionKeyOf(account) })
+      return await use({ config, chain, privateKey, ledger, node: node.node, share })
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  })
+
+/** A member's FileExchange view alone (no IPFS node): what the escrow commands need. */
+const withFilesLedger = async <A>(
+  command: string,
+  o: FileShareOptions,
+  use: (member: {
+    readonly config: ParticipantConfig.ParticipantConfig
+    readonly chain: GovernanceLedger.GovernanceLedger
+    readonly identity: Awaited<ReturnType<typeof openParticipant>>["identity"]
+    readonly privateKey: string
+    readonly ledger: FileExchangeLedger
+  }) => Promise<A>
 ): Promise<A> => {
   if (!o.config) throw new CommandFailed(`${command} acts as a member: give --config <participant.json>`)
   const { config, chain, identity } = await participantChain(o.config, o.passphrase)
-  const scope = Effect.runSync(Scope.make())
   try {
     if (config.chain?.files === undefined) throw new CommandFailed(`${o.config}'s chain section names no "files" contract (a deployment from before the FileExchange)`)
-    const key = { secretKey: Redacted.value(identity.encryptionSecretKey), publicKey: getBytes(identity.encryptionPublicKey) }
     const privateKey = Redacted.value(identity.account).privateKey
     const ledger = await (await loadFileExchangeLedger()).makeFileExchangeLedger({ rpcUrl: config.chain.rpcUrl, chain: chain.chain, privateKey, addresses: { files: config.chain.files, settlement: config.chain.settlement, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
-    const node = await Effect.runPromise(Scope.provide((await loadHeliaBlocks()).make(filesNodeOptions(o.config, config, o)), scope))
-    const share = (await loadFileShare()).make({ ledger, blocks: node.blocks, key, dir: join(config.dataDir, "file-keys"), encryptionKeyOf: (account) => chain.encryptionKeyOf(account) })
-    return await use({ config, chain, privateKey, ledger, node: node.node, share })
+    return await use({ config, chain, identity, privateKey, ledger })
   } finally {
-    await Effect.runPromise(Scope.close(scope, Exit.void))
     await chain.close()
   }
 }
@@ -776,7 +798,7 @@ export const files = async (o: FileShareOptions & {
   watch?: boolean
   waitSeconds?: number
 }) =>
-  withFileShare("files", o, async ({ ledger, node, share }) => {
+  escrowActions.has(o.action) ? filesEscrow({ ...o, action: o.action as EscrowAction }) : withFileShare("files", o, async ({ ledger, node, share }) => {
     switch (o.action) {
       case "share": {
         if (!o.arg) throw new CommandFailed("files share needs <path>")
@@ -806,7 +828,63 @@ export const files = async (o: FileShareOptions & {
         return out({ event: "disputed", requestId: o.arg.toLowerCase(), evidenceHash: keccak256(toUtf8Bytes(o.reason)), txHash: receipt.txHash })
       }
       default:
-        throw new CommandFailed(`unknown files action ${o.action} (share, serve, fetch, dispute)`)
+        throw new CommandFailed(`unknown files action ${o.action} (share, serve, fetch, dispute, show, withdraw, refund)`)
+    }
+  })
+
+const escrowActions: ReadonlySet<string> = new Set(["show", "withdraw", "refund"])
+type EscrowAction = "show" | "withdraw" | "refund"
+
+const requestIdOf = (command: string, id: string | undefined): string => {
+  if (id === undefined || !isHexString(id, 32)) throw new CommandFailed(`${command} needs a request id (0x…, 32 bytes)`)
+  return id.toLowerCase()
+}
+
+/**
+ * `jointly files show|withdraw|refund`: a download's fee in the exchange's escrow, read and written with the
+ * member's key only (no IPFS node). `show <request-id>` prints the request, its dispute and what may happen to its
+ * fee next (`EscrowState`, as of the head block); `withdraw <request-id>` takes the fee of the uploader's sale once
+ * its window passed undisputed or its dispute was rejected, and `withdraw` alone takes every such fee of the
+ * member's sales; `refund <request-id>` takes a buyer's fee back after its dispute was upheld. A refusal is the
+ * contract's (its custom error, e.g. `WindowOpen`, `DisputeUpheld`, `AlreadySettled`), and changes nothing.
+ */
+const filesEscrow = (o: FileShareOptions & { action: EscrowAction; arg?: string }) =>
+  withFilesLedger("files", o, async ({ ledger }) => {
+    switch (o.action) {
+      case "show": {
+        const requestId = requestIdOf("files show", o.arg)
+        const escrow = await ledger.escrow(requestId)
+        if (escrow === undefined) throw new CommandFailed(`no download request ${requestId} on the exchange`)
+        const { request, dispute, state, now } = escrow
+        return out({ event: "escrow", ...request, dispute, state, chainTime: now, uploader: (await ledger.file(request.cidHash))?.uploader })
+      }
+      case "refund": {
+        const requestId = requestIdOf("files refund", o.arg)
+        const receipt = await ledger.claimRefund(requestId)
+        return out({ event: "refunded", requestId, amount: receipt.amount, txHash: receipt.txHash })
+      }
+      case "withdraw": {
+        if (o.arg !== undefined) {
+          const requestId = requestIdOf("files withdraw", o.arg)
+          const receipt = await ledger.withdrawPayment(requestId)
+          return out({ event: "withdrawn", requestId, amount: receipt.amount, txHash: receipt.txHash })
+        }
+        // Every sale of this member whose fee the contract would pay out now; the others stay listed by state.
+        const { requestIds } = await ledger.requestedSince(ledger.account)
+        let total = 0n
+        const waiting: Record<string, number> = {}
+        for (const requestId of requestIds) {
+          const escrow = await ledger.escrow(requestId)
+          if (escrow?.state !== "Withdrawable") {
+            if (escrow !== undefined) waiting[escrow.state] = (waiting[escrow.state] ?? 0) + 1
+            continue
+          }
+          const receipt = await ledger.withdrawPayment(requestId)
+          total += receipt.amount
+          out({ event: "withdrawn", requestId, amount: receipt.amount, txHash: receipt.txHash })
+        }
+        return out({ event: "withdrawals", total, others: waiting })
+      }
     }
   })
 

@@ -106,11 +106,14 @@ Usage:
   jointly files fetch <cid> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
   jointly files dispute <request-id> --reason <evidence> --config <participant.json>
   jointly files arbitrate <request-id> uphold|reject --reason <text> --data-dir <dir> --rpc-url <url>
+  jointly files show <request-id> | withdraw [<request-id>] | refund <request-id> --config <participant.json>
       Encrypted files on IPFS for a fee: share pays the upload fee, serve hands keys to paying members,
-      fetch pays the uploader's fee and reads the file; dispute takes a paid request whose key never came
-      or whose file did not match the chain to the supervisor, who arbitrates (upheld: the file is withdrawn
-      from sale). Blocks go through the node of the config's ipfs
-      section (its store and peers; its own peer id and a free port beside the running participant).
+      fetch pays the uploader's fee into escrow and reads the file; dispute takes a paid request whose key
+      never came or whose file did not match the chain to the supervisor, who arbitrates (upheld: the file is
+      withdrawn from sale and the buyer's refund claimable). show prints a request's escrow state; withdraw
+      takes the seller's fee once the dispute window after delivery passed (or the dispute was rejected),
+      every such fee without an id; refund takes the buyer's fee back after an upheld dispute.
+      Blocks go through the node of the config's ipfs section (its store and peers; its own peer id and a free port beside the running participant).
   jointly originals publish <dir> --dataset <name> [--fee <points>] --config <participant.json>
   jointly originals fetch <task-id> <image id> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
       The originals of a query.similar collection for a fee: publish shares each file of <dir> (named <image
@@ -419,7 +422,7 @@ const main = async () => {
         allowPositionals: true,
         options: { config: { type: "string" }, name: { type: "string" }, fee: { type: "string" }, out: { type: "string" }, "ipfs-peer": { type: "string" }, listen: { type: "string" }, watch: { type: "boolean" }, wait: { type: "string" }, reason: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" } }
       })
-      if (!positionals[0]) throw new UsageError("files needs share, serve, fetch, dispute or arbitrate")
+      if (!positionals[0]) throw new UsageError("files needs share, serve, fetch, dispute, arbitrate, show, withdraw or refund")
       if (positionals[0] === "arbitrate") {
         return (await Governance()).filesArbitrate({ id: positionals[1], verdict: positionals[2], reason: values.reason, dataDir: values["data-dir"], rpcUrl: values["rpc-url"] })
       }

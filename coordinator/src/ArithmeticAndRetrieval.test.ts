@@ -11,9 +11,10 @@
  *   - originals (§11 item 33): the shop publishes its nearest images' originals on the FileExchange (the `jointly
  *     originals publish` command), their locations committed in the index; the bank buys one result's original
  *     (`jointly originals fetch`) from the shop's IPFS node, bytes equal to the shop's file, the fee moved once from
- *     bank to shop; records whose location was tampered, is not the shop's entry, not an exchange entry, or whose
+ *     the bank into the exchange's escrow; records whose location was tampered, is not the shop's entry, not an exchange entry, or whose
  *     block is not the ciphertext on chain are refused before anything is paid; a paid request whose key never
- *     comes is disputed (`jointly files dispute`), upheld by the supervisor (`jointly files arbitrate`), and the file is off sale;
+ *     comes is disputed (`jointly files dispute`), upheld by the supervisor (`jointly files arbitrate`), the file is off sale,
+ *     and the bank takes its fee back (`jointly files refund`);
  *   - the receipt rule: the recipient holds the output in its own store, the initiator reads the receipt (digests),
  *     an operand holder or the owner asking for the result is refused (403);
  *   - refusals: parameters the kind does not allow (one party on both sides; a 1024-bit key) fail at submission with
@@ -332,7 +333,7 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     withOriginals = { taskId: second.id, ids: coming, images, shop, bank, supervisor }
   }, 480_000)
 
-  it("buys one result's original through the FileExchange, checked end to end, the fee paid once; refuses before paying a tampered, foreign or misrecorded location; disputes an unanswered paid request", async () => {
+  it("buys one result's original through the FileExchange, checked end to end, the fee paid once; refuses before paying a tampered, foreign or misrecorded location; disputes an unanswered paid request and takes its fee back", async () => {
     const { taskId, ids, images, shop, bank, supervisor } = withOriginals!
     const output = await outputOf("bank", taskId)
     const taskLedger = await makeEthersLedger({ rpcUrl: cluster.rpcUrl, privateKey: bank.privateKey, addresses: { registry: cluster.deployment.registry, ledger: cluster.deployment.ledger, deployBlock: cluster.deployment.deployBlock } })
@@ -382,7 +383,8 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     }
     expect(await answering).toHaveLength(1)
     expect(Buffer.from(await readFile(target)).equals(Buffer.from(originalOf(images[gallery.ids.indexOf(chosen)]!)))).toBe(true)
-    expect(await points()).toEqual({ bank: before.bank - downloadFee, shop: before.shop + downloadFee })
+    // The fee is in the exchange's escrow until the dispute window after delivery passes: the shop is not paid yet.
+    expect(await points()).toEqual({ bank: before.bank - downloadFee, shop: before.shop })
 
     // Paid, but the shop answers nothing (its server is stopped): the key never comes, and the error names the
     // request. The bank disputes it (`jointly files dispute`); the supervisor upholds; the file is off sale, so the
@@ -390,7 +392,7 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     const unanswered = await refusal(output, ids[3]!)
     expect(unanswered).toMatchObject({ _tag: "OriginalError", reason: "KeyNotDelivered", record: ids[3] })
     expect(unanswered!.requestId).toMatch(/^0x[0-9a-f]{64}$/)
-    expect(await points()).toEqual({ bank: before.bank - 2n * downloadFee, shop: before.shop + 2n * downloadFee })
+    expect(await points()).toEqual({ bank: before.bank - 2n * downloadFee, shop: before.shop })
     await Commands.files({ action: "dispute", arg: unanswered!.requestId, reason: unanswered!.message, config: await ipfsConfigOf("bank"), passphrase: await passphraseOf("bank") })
     expect(await bank.ledger.disputeOf(unanswered!.requestId!)).toBe("Open")
     // A member cannot arbitrate; the supervisor does (`jointly files arbitrate`, with the operator's keys).
@@ -398,7 +400,12 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     const verdict = await Commands.filesArbitrate({ id: unanswered!.requestId, verdict: "uphold", reason: "the shop delivered no key for a paid request", dataDir: join(dir, "cluster"), rpcUrl: cluster.rpcUrl, print: false })
     expect(verdict).toMatchObject({ event: "arbitrated", upheld: true, dispute: "Upheld" })
     expect(await refusal(output, ids[3]!)).toMatchObject({ _tag: "OriginalError", reason: "Withdrawn", record: ids[3] })
-    expect(await points()).toEqual({ bank: before.bank - 2n * downloadFee, shop: before.shop + 2n * downloadFee })
+    expect(await points()).toEqual({ bank: before.bank - 2n * downloadFee, shop: before.shop })
+    // Upheld: the bank takes its fee back from escrow (`jointly files refund`), once; the shop never gets it.
+    await Commands.files({ action: "refund", arg: unanswered!.requestId, config: await ipfsConfigOf("bank"), passphrase: await passphraseOf("bank") })
+    expect(await points()).toEqual({ bank: before.bank - downloadFee, shop: before.shop })
+    expect(await revertOf(bank.ledger.claimRefund(unanswered!.requestId!))).toBe("AlreadySettled")
+    expect(await revertOf(shop.ledger.withdrawPayment(unanswered!.requestId!))).toBe("AlreadySettled")
   }, 180_000)
 
   it("the owner refuses a plaintext modulus that leaves too little blinding room; the querier stores nothing", async () => {

@@ -805,7 +805,7 @@ describe("deployment", () => {
 })
 
 describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
-  it("shares an encrypted file from the CLI, serves its key to a paying member, who fetches it by CID from the uploader's node", async () => {
+  it("shares an encrypted file from the CLI, serves its key to a paying member, who fetches it by CID from the uploader's node; the uploader withdraws the escrowed fee after the window", async () => {
     const supervisor = await chainOf("supervisor")
     for (const n of ["north", "south"] as const) await supervisor.mintPoints(party(n).address, 100n)
     const points = (n: Name) => supervisor.points(party(n).address)
@@ -842,6 +842,7 @@ describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
       env: { ...process.env, ...(await passphraseEnv("north")) },
       stdio: ["ignore", "pipe", "pipe"]
     })
+    let requestId = ""
     try {
       // Its first output is the node's addresses (pretty JSON, so read until the object closes).
       const serving = await new Promise<{ peerId: string; addresses: Array<string> }>((resolve, reject) => {
@@ -860,12 +861,28 @@ describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
       const fetched = await cli(["files", "fetch", cid, "--out", target, "--ipfs-peer", peer, "--wait", "60", "--config", configOf("south")], await passphraseEnv("south"))
       expect(fetched.code, fetched.stderr).toBe(0)
       expect(await readFile(target, "utf8")).toBe(content)
+      requestId = (JSON.parse(fetched.stdout) as { requestId: string }).requestId
       expect(JSON.parse(fetched.stdout)).toMatchObject({ event: "fetched", name: "prices.csv", bytes: content.length, fee: "7" })
+      // The fee is held by the exchange for the dispute window after delivery: north is not paid yet.
       expect(await points("south")).toBe(before.south - 7n)
-      expect(await points("north")).toBe(before.north - BigInt(uploadFee) + 7n)
+      expect(await points("north")).toBe(before.north - BigInt(uploadFee))
     } finally {
       server.kill("SIGTERM")
     }
+    const shown = await cli(["files", "show", requestId, "--config", configOf("north")], await passphraseEnv("north"))
+    expect(shown.code, shown.stderr).toBe(0)
+    const escrow = JSON.parse(shown.stdout) as { state: string; escrow: string; amount: string; deadline: string; chainTime: string; uploader: string }
+    expect(escrow).toMatchObject({ state: "InWindow", escrow: "Held", amount: "7", uploader: getAddress(party("north").address) })
+    const early = await cli(["files", "withdraw", requestId, "--config", configOf("north")], await passphraseEnv("north"))
+    expect(early.code).not.toBe(0)
+    expect(early.stderr).toMatch(/WindowOpen/)
+    await increaseTime(Number(BigInt(escrow.deadline) - BigInt(escrow.chainTime)) + 1)
+    // `withdraw` alone takes every fee of north's sales that is due: this one, exactly its price.
+    const withdrawn = await cli(["files", "withdraw", "--config", configOf("north")], await passphraseEnv("north"))
+    expect(withdrawn.code, withdrawn.stderr).toBe(0)
+    expect(withdrawn.stdout).toContain(`"requestId": "${requestId}"`)
+    expect(await points("north")).toBe(before.north - BigInt(uploadFee) + 7n)
+    expect(await points("south")).toBe(before.south - 7n)
   }, 120_000)
 })
 

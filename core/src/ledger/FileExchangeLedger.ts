@@ -33,6 +33,31 @@ export interface DownloadRequest {
   readonly cidHash: Hex
   readonly requester: string
   readonly status: FileExchange.RequestStatus
+  /** Where the fee went: still held by the exchange, paid to the uploader, or refunded to the requester. */
+  readonly escrow: FileExchange.Escrow
+  /** The dispute window the purchase was made under, in seconds. */
+  readonly window: bigint
+  /** End of the dispute window (delivery time + window, unix seconds); 0 while no key was delivered. */
+  readonly deadline: bigint
+  /** The fee held in escrow. */
+  readonly amount: bigint
+}
+
+/**
+ * What can happen next to a request's escrowed fee, as of a chain time: `AwaitingKey` (no key delivered: the
+ * uploader is not paid; the requester may dispute), `InWindow` (delivered, disputable until the deadline),
+ * `Disputed` (the supervisor decides), `Withdrawable` (the uploader may take it), `Refundable` (dispute upheld:
+ * the requester may take it back), then `Released` or `Refunded`.
+ */
+export type EscrowState = "AwaitingKey" | "InWindow" | "Disputed" | "Withdrawable" | "Refundable" | "Released" | "Refunded"
+
+/** The contract's rules (`withdrawPayment`, `claimRefund`, `dispute`) read off a request, for display. */
+export const escrowStateOf = (request: DownloadRequest, dispute: FileExchange.DisputeStatus, now: bigint): EscrowState => {
+  if (request.escrow !== "Held") return request.escrow
+  if (dispute === "Open") return "Disputed"
+  if (dispute === "Upheld") return "Refundable"
+  if (request.status !== "Delivered") return "AwaitingKey"
+  return dispute === "Rejected" || now > request.deadline ? "Withdrawable" : "InWindow"
 }
 
 /** FileExchange.cidHashOf: how a CID is named on chain. */
@@ -69,6 +94,20 @@ export const makeFileExchangeLedger = async (config: FileExchangeConfig) => {
     const logs = await guarded(operation, () => provider.getLogs({ address, topics: [topic, ...topics], fromBlock: blocks.from, toBlock: blocks.to }))
     return logs.map((l) => FileExchange.decodeLog(l)!.args as unknown as Record<string, unknown>)
   }
+  const requestOf = async (requestId: Hex): Promise<DownloadRequest | undefined> => {
+    const r = await guarded("getRequest", () => files.getRequest(asBytes32("request", "requestId", requestId)))
+    if (r.status === 0n) return undefined
+    return {
+      requestId: requestId.toLowerCase(),
+      cidHash: r.cidHash.toLowerCase(),
+      requester: getAddress(r.requester),
+      status: enumName(FileExchange.RequestStatus, r.status),
+      escrow: enumName(FileExchange.Escrow, r.escrow),
+      window: r.window,
+      deadline: r.deadline,
+      amount: r.amount
+    }
+  }
   const topicOf = (account: string) => `0x${getAddress(account).slice(2).toLowerCase().padStart(64, "0")}`
 
   return {
@@ -84,7 +123,10 @@ export const makeFileExchangeLedger = async (config: FileExchangeConfig) => {
         files.upload.populateTransaction(cid, asBytes32("upload", "ctHash", ctHash), asBytes32("upload", "metaHash", metaHash), downloadFee))
       return { ...toReceipt(r), cidHash: String(eventIn(r, "FileUploaded").cidHash).toLowerCase() }
     },
-    /** Pays the uploader's download fee for a file and asks for its key; resolves with the request id. */
+    /**
+     * Pays the uploader's download fee for a file into the exchange's escrow and asks for its key; resolves with the
+     * request id.
+     */
     requestDownload: async (cidHash: Hex): Promise<TxReceipt & { readonly requestId: Hex; readonly fee: bigint }> => {
       const file = await guarded("getFile", () => files.getFile(asBytes32("requestDownload", "cidHash", cidHash)))
       await allow(file.downloadFee)
@@ -101,11 +143,35 @@ export const makeFileExchangeLedger = async (config: FileExchangeConfig) => {
      */
     dispute: async (requestId: Hex, evidence: string): Promise<TxReceipt> =>
       toReceipt(await write("dispute", () => files.dispute.populateTransaction(asBytes32("dispute", "requestId", requestId), reasonHash(evidence)))),
-    /** The supervisor's arbitration: upheld withdraws the file from sale. */
+    /** The supervisor's arbitration: upheld withdraws the file from sale and makes the fee refundable. */
     resolveDispute: async (requestId: Hex, uphold: boolean, reason: string): Promise<TxReceipt> =>
       toReceipt(await write("resolveDispute", () => files.resolveDispute.populateTransaction(asBytes32("resolveDispute", "requestId", requestId), uphold, reasonHash(reason)))),
     disputeOf: async (requestId: Hex): Promise<FileExchange.DisputeStatus> =>
       enumName(FileExchange.DisputeStatus, await guarded("disputeOf", () => files.disputeOf(asBytes32("disputeOf", "requestId", requestId)))),
+    /**
+     * The uploader takes a request's fee from escrow: after its dispute window passed with no dispute, or once the
+     * dispute was rejected. Resolves with the amount paid out.
+     */
+    withdrawPayment: async (requestId: Hex): Promise<TxReceipt & { readonly amount: bigint }> => {
+      const r = await write("withdrawPayment", () => files.withdrawPayment.populateTransaction(asBytes32("withdrawPayment", "requestId", requestId)))
+      return { ...toReceipt(r), amount: BigInt(eventIn(r, "PaymentReleased").amount as bigint) }
+    },
+    /** The requester takes its fee back after its dispute was upheld. Resolves with the amount refunded. */
+    claimRefund: async (requestId: Hex): Promise<TxReceipt & { readonly amount: bigint }> => {
+      const r = await write("claimRefund", () => files.claimRefund.populateTransaction(asBytes32("claimRefund", "requestId", requestId)))
+      return { ...toReceipt(r), amount: BigInt(eventIn(r, "PaymentRefunded").amount as bigint) }
+    },
+    /** The dispute window of requests paid from now on, in seconds (a governance parameter). */
+    disputeWindow: (): Promise<bigint> => guarded("disputeWindow", () => files.disputeWindow()),
+    /** The request, its dispute and what may happen to its fee next, as of the head block's time. */
+    escrow: async (requestId: Hex): Promise<{ readonly request: DownloadRequest; readonly dispute: FileExchange.DisputeStatus; readonly state: EscrowState; readonly now: bigint } | undefined> => {
+      const request = await requestOf(requestId)
+      if (request === undefined) return undefined
+      const dispute = enumName(FileExchange.DisputeStatus, await guarded("disputeOf", () => files.disputeOf(request.requestId)))
+      const head = await guarded("getBlock", () => provider.getBlock("latest"))
+      const now = BigInt(head?.timestamp ?? 0)
+      return { request, dispute, state: escrowStateOf(request, dispute, now), now }
+    },
     /** Whether an upheld dispute took the file off sale. */
     withdrawn: async (cidHash: Hex): Promise<boolean> => guarded("withdrawn", () => files.withdrawn(asBytes32("withdrawn", "cidHash", cidHash))),
     setUploadFee: async (fee: bigint): Promise<TxReceipt> => toReceipt(await write("setUploadFee", () => files.setUploadFee.populateTransaction(fee))),
@@ -114,11 +180,7 @@ export const makeFileExchangeLedger = async (config: FileExchangeConfig) => {
       if (/^0x0*$/.test(f.uploader)) return undefined
       return { cidHash: cidHash.toLowerCase(), uploader: getAddress(f.uploader), ctHash: f.ctHash.toLowerCase(), metaHash: f.metaHash.toLowerCase(), downloadFee: f.downloadFee, uploadedAt: f.uploadedAt }
     },
-    request: async (requestId: Hex): Promise<DownloadRequest | undefined> => {
-      const r = await guarded("getRequest", () => files.getRequest(asBytes32("request", "requestId", requestId)))
-      if (r.status === 0n) return undefined
-      return { requestId: requestId.toLowerCase(), cidHash: r.cidHash.toLowerCase(), requester: getAddress(r.requester), status: enumName(FileExchange.RequestStatus, r.status) }
-    },
+    request: requestOf,
     /**
      * The ids of download requests for `uploader`'s files asked from block `since` (default: the deployment) up to
      * the head, oldest first, and the head's number: a caller that follows new requests passes `head + 1` next

@@ -43,6 +43,11 @@ export interface SuiteOptions {
   readonly disputeWindowSeconds?: bigint
   /** Points a member pays the treasury to record a file on the FileExchange (default 1; a governance parameter). */
   readonly uploadFeePoints?: bigint
+  /**
+   * How long a member who bought a file may dispute it once its key is delivered, before the fee held in escrow can
+   * go to the uploader (default 3 days; a governance parameter of the FileExchange).
+   */
+  readonly fileDisputeWindowSeconds?: bigint
 }
 
 const role = (name: string) => keccak256(toUtf8Bytes(name))
@@ -97,7 +102,7 @@ export const deploySuite = async (
     // Ownerless: every account controls its own DID; nothing of it is handed over to the timelock.
     deploy(DidRegistry.deployData({})),
     // Fees move in Settlement points to the treasury (the timelock), which also sets the upload fee.
-    deploy(FileExchange.deployData({ registry_: registry, points_: settlement.proxy, treasury_: timelock, admin: timelock, uploadFee_: options.uploadFeePoints ?? 1n }))
+    deploy(FileExchange.deployData({ registry_: registry, points_: settlement.proxy, treasury_: timelock, admin: timelock, uploadFee_: options.uploadFeePoints ?? 1n, disputeWindow_: options.fileDisputeWindowSeconds ?? 3n * 86_400n }))
   ])
   const grant = (target: string, roleId: string, account: string) => call(target, Registry.contractInterface.encodeFunctionData("grantRole", [roleId, account]))
   await Promise.all([

@@ -5,6 +5,11 @@
  * chain, fetches by CID and reads the file; the fees land where they should; a member who did not pay holds the
  * same block and reads nothing; a delivery by anyone else, twice, or a fee change outside governance is refused;
  * a requester's dispute goes to the supervisor, and an upheld one takes the file off sale.
+ *
+ * Escrow (time moved with anvil's evm_increaseTime): a download's fee stays in the exchange until the dispute
+ * window after its key's delivery passes — then the uploader withdraws exactly the price, once; an upheld dispute
+ * lets the buyer claim exactly its fee back and the uploader never gets it; a rejected one pays the uploader at
+ * once; only the supervisor arbitrates. Every balance is read on chain.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -25,6 +30,8 @@ const members = ["uploader", "buyer", "outsider"] as const
 type Member = (typeof members)[number]
 const uploadFee = 5n
 const downloadFee = 40n
+/** The exchange's dispute window (seconds after a key's delivery), set at deployment. */
+const window = 3_600n
 
 describe("FileShare: encrypted files on IPFS with upload and download fees", () => {
   let node: EvmNode
@@ -36,6 +43,7 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
   const shares = {} as Record<Member, FileShare.FileShare>
   const nodes = {} as Record<Member, { blocks: ArtifactBlocksShape }>
   let supervisor: GovernanceLedger.GovernanceLedger
+  let arbiter: FileExchangeLedger
   let timelock: string
   let exchange: { files: string; settlement: string }
   const close: Array<() => Promise<void>> = []
@@ -63,7 +71,7 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
       await admin.setState(companyId, "Audited")
       await own.close()
     }
-    const suite = await GovernanceLedger.deploySuite(admin.chain, admin.chain.signer(keys.supervisor), deployment, admin.account, { uploadFeePoints: uploadFee })
+    const suite = await GovernanceLedger.deploySuite(admin.chain, admin.chain.signer(keys.supervisor), deployment, admin.account, { uploadFeePoints: uploadFee, fileDisputeWindowSeconds: window })
     timelock = suite.timelock
     const addresses = { ...suite, registry: deployment.registry, ledger: deployment.ledger }
     supervisor = await GovernanceLedger.makeGovernanceLedger({ rpcUrl: node.rpcUrl, chain: admin.chain, privateKey: keys.supervisor, addresses })
@@ -78,6 +86,7 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
       ledgers[m] = await makeFileExchangeLedger({ rpcUrl: node.rpcUrl, chain: admin.chain, privateKey: keys[m], addresses: exchange })
       shares[m] = FileShare.make({ ledger: ledgers[m], blocks: nodes[m].blocks, key: enc[m], dir: tempDir(), encryptionKeyOf: (account) => supervisor.encryptionKeyOf(account) })
     }
+    arbiter = await makeFileExchangeLedger({ rpcUrl: node.rpcUrl, chain: admin.chain, privateKey: keys.supervisor, addresses: exchange })
   }, 120_000)
 
   afterAll(async () => {
@@ -87,10 +96,12 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
   })
 
-  it("a paid download reads the file; the fees go to the treasury and the uploader; the unpaid read nothing", async () => {
+  const points = (m: Member | string) => supervisor.points(m in keys ? new Wallet(keys[m as Member]).address : m)
+  const balances = async () => ({ uploader: await points("uploader"), buyer: await points("buyer"), escrow: await points(exchange.files) })
+
+  it("a paid download reads the file; the fees go to the treasury and into escrow; the unpaid read nothing", async () => {
     const file = new TextEncoder().encode(`customer_id,spend\n${Array.from({ length: 500 }, (_, i) => `c${i},${(i * 37) % 1000}`).join("\n")}\n`)
-    const points = (m: Member | string) => supervisor.points(m in keys ? new Wallet(keys[m as Member]).address : m)
-    const before = { uploader: await points("uploader"), buyer: await points("buyer"), treasury: await points(timelock) }
+    const before = { uploader: await points("uploader"), buyer: await points("buyer"), treasury: await points(timelock), escrow: await points(exchange.files) }
 
     const shared = await shares.uploader.share(file, { name: "spend.csv", downloadFee })
     expect(await points("uploader")).toBe(before.uploader - uploadFee)
@@ -112,9 +123,12 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     expect(await answering).toEqual([got.requestId])
     expect(Buffer.from(got.file).equals(Buffer.from(file))).toBe(true)
     expect(got.description).toEqual({ name: "spend.csv", bytes: file.length, sha256: shared.description.sha256 })
+    // The fee left the buyer for the exchange's escrow, not (yet) for the uploader.
     expect(await points("buyer")).toBe(before.buyer - downloadFee)
-    expect(await points("uploader")).toBe(before.uploader - uploadFee + downloadFee)
-    expect((await ledgers.buyer.request(got.requestId))?.status).toBe("Delivered")
+    expect(await points(exchange.files)).toBe(before.escrow + downloadFee)
+    expect(await points("uploader")).toBe(before.uploader - uploadFee)
+    expect(await ledgers.buyer.request(got.requestId)).toMatchObject({ status: "Delivered", escrow: "Held", amount: downloadFee, window })
+    expect((await ledgers.buyer.escrow(got.requestId))?.state).toBe("InWindow")
 
     // The outsider fetches the same block from IPFS by the CID on chain: it is the recorded ciphertext, with
     // nothing of the file readable in it, and the key delivered to the buyer does not open for the outsider.
@@ -168,13 +182,88 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     expect(await revertOf(ledgers.buyer.dispute(requestId, "again"))).toBe("AlreadyDisputed")
     expect(await revertOf(ledgers.uploader.resolveDispute(requestId, false, "my file is fine"))).toBe("NotSupervisor")
     expect(await ledgers.outsider.withdrawn(shared.cidHash)).toBe(false)
-    const arbiter = await makeFileExchangeLedger({ rpcUrl: node.rpcUrl, privateKey: keys.supervisor, addresses: exchange })
-    close.push(arbiter.close)
     await arbiter.resolveDispute(requestId, true, "no key was delivered for a paid request")
     expect(await ledgers.buyer.disputeOf(requestId)).toBe("Upheld")
     expect(await ledgers.outsider.withdrawn(shared.cidHash)).toBe(true)
+    // Refunded, the requester does not get the key afterwards: the contract refuses it and the server drops it.
+    expect(await revertOf(ledgers.uploader.deliverKey(requestId, new Uint8Array([1])))).toBe("DisputeUpheld")
+    expect(await shares.uploader.serve()).toEqual([])
     // Off sale: nobody pays for it again; the dispute is closed.
     expect(await revertOf(ledgers.outsider.requestDownload(shared.cidHash))).toBe("Withdrawn")
     expect(await revertOf(arbiter.resolveDispute(requestId, false, "twice"))).toBe("NotDisputed")
+  }, 60_000)
+
+  /** A file on sale at `downloadFee`, bought by the buyer and its key delivered: the dispute window runs. */
+  const bought = async (name: string) => {
+    const shared = await shares.uploader.share(new TextEncoder().encode(`the contents of ${name}`), { name, downloadFee })
+    const before = await balances()
+    const { requestId } = await ledgers.buyer.requestDownload(shared.cidHash)
+    expect(await balances()).toEqual({ uploader: before.uploader, buyer: before.buyer - downloadFee, escrow: before.escrow + downloadFee })
+    // Nothing to withdraw before the key is delivered.
+    expect(await revertOf(ledgers.uploader.withdrawPayment(requestId))).toBe("NotDelivered")
+    expect((await ledgers.uploader.escrow(requestId))?.state).toBe("AwaitingKey")
+    expect(await shares.uploader.serve()).toEqual([requestId])
+    return { requestId, before }
+  }
+
+  it("escrow: the uploader withdraws exactly the price once the window after delivery passed, and only once", async () => {
+    expect(await ledgers.buyer.disputeWindow()).toBe(window)
+    const { requestId, before } = await bought("escrowed.txt")
+    const { request } = (await ledgers.uploader.escrow(requestId))!
+    // Inside the window: the uploader's withdrawal is refused, the buyer has no refund, nobody else takes the fee.
+    expect(await revertOf(ledgers.uploader.withdrawPayment(requestId))).toBe("WindowOpen")
+    expect(await revertOf(ledgers.buyer.claimRefund(requestId))).toBe("NotUpheld")
+    expect(await revertOf(ledgers.outsider.withdrawPayment(requestId))).toBe("NotUploader")
+    expect(await revertOf(ledgers.buyer.withdrawPayment(requestId))).toBe("NotUploader")
+    expect(await balances()).toEqual({ ...before, buyer: before.buyer - downloadFee, escrow: before.escrow + downloadFee })
+
+    await node.later(Number(request.deadline - (await ledgers.uploader.escrow(requestId))!.now) + 1)
+    expect((await ledgers.uploader.escrow(requestId))?.state).toBe("Withdrawable")
+    // Past the window: the buyer can no longer dispute.
+    expect(await revertOf(ledgers.buyer.dispute(requestId, "too late"))).toBe("WindowClosed")
+    const paid = await ledgers.uploader.withdrawPayment(requestId)
+    expect(paid.amount).toBe(downloadFee)
+    expect(await balances()).toEqual({ uploader: before.uploader + downloadFee, buyer: before.buyer - downloadFee, escrow: before.escrow })
+    expect(await revertOf(ledgers.uploader.withdrawPayment(requestId))).toBe("AlreadySettled")
+    expect(await revertOf(ledgers.buyer.claimRefund(requestId))).toBe("AlreadySettled")
+    expect((await ledgers.buyer.escrow(requestId))?.state).toBe("Released")
+    expect(await balances()).toEqual({ uploader: before.uploader + downloadFee, buyer: before.buyer - downloadFee, escrow: before.escrow })
+  }, 60_000)
+
+  it("escrow: an upheld dispute refunds the buyer exactly and the uploader never gets the fee; only the supervisor arbitrates", async () => {
+    const { requestId, before } = await bought("disputed.txt")
+    await ledgers.buyer.dispute(requestId, "DescriptionMismatch: the file does not match its description")
+    expect(await revertOf(ledgers.uploader.withdrawPayment(requestId))).toBe("DisputeOpen")
+    expect(await revertOf(ledgers.buyer.claimRefund(requestId))).toBe("NotUpheld")
+    // Neither party nor another member arbitrates.
+    for (const m of members) expect(await revertOf(ledgers[m].resolveDispute(requestId, m === "buyer", "my own verdict"))).toBe("NotSupervisor")
+    expect(await ledgers.buyer.disputeOf(requestId)).toBe("Open")
+    await arbiter.resolveDispute(requestId, true, "the delivered file does not match its description")
+    expect((await ledgers.buyer.escrow(requestId))?.state).toBe("Refundable")
+    expect(await revertOf(ledgers.uploader.withdrawPayment(requestId))).toBe("DisputeUpheld")
+    // Still refused once the window has long passed.
+    await node.later(Number(window) + 1)
+    expect(await revertOf(ledgers.uploader.withdrawPayment(requestId))).toBe("DisputeUpheld")
+    expect(await revertOf(ledgers.outsider.claimRefund(requestId))).toBe("NotRequester")
+    expect(await revertOf(ledgers.uploader.claimRefund(requestId))).toBe("NotRequester")
+    const refund = await ledgers.buyer.claimRefund(requestId)
+    expect(refund.amount).toBe(downloadFee)
+    expect(await balances()).toEqual(before)
+    expect(await revertOf(ledgers.buyer.claimRefund(requestId))).toBe("AlreadySettled")
+    expect(await revertOf(ledgers.uploader.withdrawPayment(requestId))).toBe("AlreadySettled")
+    expect((await ledgers.buyer.escrow(requestId))?.state).toBe("Refunded")
+    expect(await balances()).toEqual(before)
+  }, 60_000)
+
+  it("escrow: a rejected dispute pays the uploader at once, inside the window", async () => {
+    const { requestId, before } = await bought("contested.txt")
+    await ledgers.buyer.dispute(requestId, "I did not like it")
+    await arbiter.resolveDispute(requestId, false, "the file matches its description")
+    expect(await revertOf(arbiter.resolveDispute(requestId, true, "twice"))).toBe("NotDisputed")
+    expect(await revertOf(ledgers.buyer.claimRefund(requestId))).toBe("NotUpheld")
+    expect((await ledgers.uploader.escrow(requestId))?.state).toBe("Withdrawable")
+    expect((await ledgers.uploader.withdrawPayment(requestId)).amount).toBe(downloadFee)
+    expect(await balances()).toEqual({ uploader: before.uploader + downloadFee, buyer: before.buyer - downloadFee, escrow: before.escrow })
+    expect(await revertOf(ledgers.uploader.withdrawPayment(requestId))).toBe("AlreadySettled")
   }, 60_000)
 })

@@ -10,8 +10,10 @@
  * - **serve**: for each paid download request of this member's files, the DEK encrypted to the requester's
  *   current encryption key (its DID's newest keyAgreement key, else the registry's), bound to the request id,
  *   is posted on chain (`KeyDelivered`) — no server in between, and once per request.
- * - **download**: fetch the block by CID from any peer and check its hash against the chain, then pay the fee,
- *   wait for the key (retries through `Schedule`), decrypt, and check the description against the hash on chain.
+ * - **download**: fetch the block by CID from any peer and check its hash against the chain, then pay the fee
+ *   (held in the exchange's escrow until the dispute window after delivery passes), wait for the key (retries
+ *   through `Schedule`), decrypt, and check the description against the hash on chain. A request whose key never
+ *   comes, or whose file does not match, is disputed; an upheld dispute refunds the fee (`claimRefund`).
  *
  * Encrypted file, version 1: Ecies.seal(DEK, u32 n ‖ canonical JSON description (n bytes) ‖ file, "jointly.file.v1").
  * A key delivery: Ecies.encrypt(requester key, DEK, requestId ‖ cidHash).
@@ -139,9 +141,10 @@ export const make = (o: Options) => {
     nextBlock = head + 1n
     const answered: Array<Hex> = []
     for (const requestId of [...waiting]) {
-      // Answered elsewhere meanwhile (another server of the same member) or refunded: nothing left to do.
+      // Answered elsewhere meanwhile (another server of the same member), or its dispute upheld (the fee goes back
+      // to the requester, and the contract refuses the key): nothing left to do.
       const request = await o.ledger.request(requestId)
-      if (request?.status !== "Paid") {
+      if (request?.status !== "Paid" || request.escrow !== "Held" || (await o.ledger.disputeOf(requestId)) === "Upheld") {
         waiting.delete(requestId)
         continue
       }

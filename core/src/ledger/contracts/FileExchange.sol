@@ -22,7 +22,16 @@ interface IFilesRegistry {
 /// @notice Disputes go to the supervisor (PROTOCOLS.md §8 step 5, §2.5): a requester who paid and got no key, or a
 /// key or file that does not match what the chain records, disputes its request with a hashed evidence; the
 /// supervisor (the registry's SUPERVISOR_ROLE) upholds — the file is withdrawn from sale, no one pays for it again —
-/// or rejects. The fee itself is not escrowed, so an upheld dispute records the wrong but refunds nothing.
+/// or rejects.
+/// @notice Escrow: a download's fee is held by this contract, not paid to the uploader. The uploader withdraws it
+/// (pull) once the request's dispute window has passed since the key was delivered with no dispute, or once a
+/// dispute is rejected; an upheld dispute lets the requester claim the fee back (pull) and the uploader never gets
+/// it. The window counts from the delivery, not the payment: the requester can only check the key and the file
+/// once the key is there, and an undelivered request is never payable to the uploader (its requester disputes it).
+/// The window is the consortium's rule, not the seller's: a governance parameter (set at deployment, changed by
+/// the timelock), copied into each request when it is paid, so a later change never alters a purchase's terms.
+/// @dev Pull payments with checks-effects-interactions: every payout marks its request settled before the token
+/// moves, and moves only that request's own escrowed amount, to the one party it belongs to.
 contract FileExchange is AccessControl {
     using SafeERC20 for IERC20;
 
@@ -42,16 +51,32 @@ contract FileExchange is AccessControl {
         Delivered
     }
 
+    /// Where a request's escrowed fee went: still held, paid to the uploader, or refunded to the requester.
+    enum Escrow {
+        Held,
+        Released,
+        Refunded
+    }
+
     struct Request {
         bytes32 cidHash;
         address requester;
         RequestStatus status;
+        Escrow escrow;
+        /// The dispute window this purchase was made under (the exchange's at payment time), in seconds.
+        uint64 window;
+        /// End of the dispute window: delivery time + window; 0 while no key was delivered.
+        uint64 deadline;
+        /// The fee paid and held here (the uploader's price at payment time).
+        uint256 amount;
     }
 
     IFilesRegistry public immutable registry;
     IERC20 public immutable points;
     address public immutable treasury;
     uint256 public uploadFee;
+    /// Seconds a requester may dispute a delivered request before its fee can go to the uploader.
+    uint64 public disputeWindow;
 
     enum DisputeStatus {
         None,
@@ -81,6 +106,13 @@ contract FileExchange is AccessControl {
     error NotDisputed(bytes32 requestId);
     error NotSupervisor(address caller);
     error Withdrawn(bytes32 cidHash);
+    error WindowClosed(bytes32 requestId, uint64 deadline);
+    error WindowOpen(bytes32 requestId, uint64 deadline);
+    error NotDelivered(bytes32 requestId);
+    error DisputeOpen(bytes32 requestId);
+    error DisputeUpheld(bytes32 requestId);
+    error NotUpheld(bytes32 requestId);
+    error AlreadySettled(bytes32 requestId, Escrow escrow);
 
     event FileUploaded(bytes32 indexed cidHash, string cid, address indexed uploader, bytes32 ctHash, bytes32 metaHash, uint256 uploadFee, uint256 downloadFee);
     /// @dev Indexed by uploader, whose participant answers, and by requester, who waits for the key.
@@ -91,13 +123,20 @@ contract FileExchange is AccessControl {
     event DownloadDisputed(bytes32 indexed requestId, address indexed requester, address indexed uploader, bytes32 evidenceHash);
     event DisputeResolved(bytes32 indexed requestId, address indexed arbiter, bool upheld, bytes32 reasonHash);
     event FileWithdrawn(bytes32 indexed cidHash, bytes32 reasonHash);
+    /// @param deadline the end of the request's dispute window (delivery time + its window).
+    event DisputeWindowStarted(bytes32 indexed requestId, uint64 deadline);
+    event PaymentReleased(bytes32 indexed requestId, address indexed uploader, uint256 amount);
+    event PaymentRefunded(bytes32 indexed requestId, address indexed requester, uint256 amount);
+    event DisputeWindowSet(uint64 seconds_);
 
-    constructor(IFilesRegistry registry_, IERC20 points_, address treasury_, address admin, uint256 uploadFee_) {
+    constructor(IFilesRegistry registry_, IERC20 points_, address treasury_, address admin, uint256 uploadFee_, uint64 disputeWindow_) {
         registry = registry_;
         points = points_;
         treasury = treasury_;
         uploadFee = uploadFee_;
+        disputeWindow = disputeWindow_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        emit DisputeWindowSet(disputeWindow_);
     }
 
     modifier onlyMember() {
@@ -119,15 +158,17 @@ contract FileExchange is AccessControl {
         emit FileUploaded(cidHash, cid, msg.sender, ctHash, metaHash, fee, downloadFee);
     }
 
-    /// @notice Pays the uploader's fee and asks for the file's key; the uploader answers with `deliverKey`.
+    /// @notice Pays the uploader's fee into escrow and asks for the file's key; the uploader answers with `deliverKey`.
     function requestDownload(bytes32 cidHash) external onlyMember returns (bytes32 requestId) {
         File storage f = files[cidHash];
         if (f.uploader == address(0)) revert UnknownFile(cidHash);
         if (withdrawn[cidHash]) revert Withdrawn(cidHash);
         requestId = keccak256(abi.encode(cidHash, msg.sender, ++requestCount));
-        requests[requestId] = Request(cidHash, msg.sender, RequestStatus.Paid);
-        if (f.downloadFee > 0) points.safeTransferFrom(msg.sender, f.uploader, f.downloadFee);
-        emit DownloadRequested(requestId, cidHash, msg.sender, f.uploader, f.downloadFee);
+        uint256 fee = f.downloadFee;
+        requests[requestId] = Request(cidHash, msg.sender, RequestStatus.Paid, Escrow.Held, disputeWindow, 0, fee);
+        // Into this contract, not to the uploader: the fee waits out the dispute window.
+        if (fee > 0) points.safeTransferFrom(msg.sender, address(this), fee);
+        emit DownloadRequested(requestId, cidHash, msg.sender, f.uploader, fee);
     }
 
     /// @notice The uploader hands the paid-for key over, once per request.
@@ -136,22 +177,31 @@ contract FileExchange is AccessControl {
         if (r.status == RequestStatus.None) revert UnknownRequest(requestId);
         if (files[r.cidHash].uploader != msg.sender) revert NotUploader(requestId, msg.sender);
         if (r.status == RequestStatus.Delivered) revert AlreadyDelivered(requestId);
+        if (r.escrow != Escrow.Held) revert AlreadySettled(requestId, r.escrow);
+        // Refunded, or about to be: the requester does not get the key for free.
+        if (disputes[requestId] == DisputeStatus.Upheld) revert DisputeUpheld(requestId);
         if (wrappedKey.length == 0) revert EmptyKey();
         r.status = RequestStatus.Delivered;
+        r.deadline = uint64(block.timestamp) + r.window;
         emit KeyDelivered(requestId, r.requester, wrappedKey);
+        emit DisputeWindowStarted(requestId, r.deadline);
     }
 
     /// @notice The requester contests its paid request (no key, or a key or file not matching the chain); once.
+    /// A request whose key was delivered is contested within its window; one without a key at any time.
     function dispute(bytes32 requestId, bytes32 evidenceHash) external {
         Request storage r = requests[requestId];
         if (r.status == RequestStatus.None) revert UnknownRequest(requestId);
         if (r.requester != msg.sender) revert NotRequester(requestId, msg.sender);
         if (disputes[requestId] != DisputeStatus.None) revert AlreadyDisputed(requestId);
+        if (r.escrow != Escrow.Held) revert AlreadySettled(requestId, r.escrow);
+        if (r.status == RequestStatus.Delivered && block.timestamp > r.deadline) revert WindowClosed(requestId, r.deadline);
         disputes[requestId] = DisputeStatus.Open;
         emit DownloadDisputed(requestId, msg.sender, files[r.cidHash].uploader, evidenceHash);
     }
 
-    /// @notice The supervisor's arbitration: upheld withdraws the file from sale, rejected closes the dispute.
+    /// @notice The supervisor's arbitration: upheld withdraws the file from sale and lets the requester claim its fee
+    /// back (`claimRefund`); rejected closes the dispute and lets the uploader withdraw the fee once the key is delivered.
     function resolveDispute(bytes32 requestId, bool uphold, bytes32 reasonHash) external {
         if (!registry.hasRole(SUPERVISOR_ROLE, msg.sender)) revert NotSupervisor(msg.sender);
         if (disputes[requestId] != DisputeStatus.Open) revert NotDisputed(requestId);
@@ -164,6 +214,38 @@ contract FileExchange is AccessControl {
         }
     }
 
+    /// @notice The uploader takes a request's escrowed fee: after its window passed with no dispute, or once its
+    /// dispute was rejected. Never for an undelivered request, an open or upheld dispute, or twice.
+    function withdrawPayment(bytes32 requestId) external {
+        Request storage r = requests[requestId];
+        if (r.status == RequestStatus.None) revert UnknownRequest(requestId);
+        address uploader = files[r.cidHash].uploader;
+        if (uploader != msg.sender) revert NotUploader(requestId, msg.sender);
+        if (r.escrow != Escrow.Held) revert AlreadySettled(requestId, r.escrow);
+        DisputeStatus d = disputes[requestId];
+        if (d == DisputeStatus.Open) revert DisputeOpen(requestId);
+        if (d == DisputeStatus.Upheld) revert DisputeUpheld(requestId);
+        if (r.status != RequestStatus.Delivered) revert NotDelivered(requestId);
+        if (d == DisputeStatus.None && block.timestamp <= r.deadline) revert WindowOpen(requestId, r.deadline);
+        uint256 amount = r.amount;
+        r.escrow = Escrow.Released;
+        emit PaymentReleased(requestId, uploader, amount);
+        if (amount > 0) points.safeTransfer(uploader, amount);
+    }
+
+    /// @notice The requester takes its fee back after the supervisor upheld its dispute; once.
+    function claimRefund(bytes32 requestId) external {
+        Request storage r = requests[requestId];
+        if (r.status == RequestStatus.None) revert UnknownRequest(requestId);
+        if (r.requester != msg.sender) revert NotRequester(requestId, msg.sender);
+        if (r.escrow != Escrow.Held) revert AlreadySettled(requestId, r.escrow);
+        if (disputes[requestId] != DisputeStatus.Upheld) revert NotUpheld(requestId);
+        uint256 amount = r.amount;
+        r.escrow = Escrow.Refunded;
+        emit PaymentRefunded(requestId, msg.sender, amount);
+        if (amount > 0) points.safeTransfer(msg.sender, amount);
+    }
+
     function disputeOf(bytes32 requestId) external view returns (DisputeStatus) {
         return disputes[requestId];
     }
@@ -171,6 +253,12 @@ contract FileExchange is AccessControl {
     function setUploadFee(uint256 fee) external onlyRole(DEFAULT_ADMIN_ROLE) {
         uploadFee = fee;
         emit UploadFeeChanged(fee);
+    }
+
+    /// @notice The dispute window of requests paid from now on (a passed vote: the timelock is the admin).
+    function setDisputeWindow(uint64 seconds_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        disputeWindow = seconds_;
+        emit DisputeWindowSet(seconds_);
     }
 
     function getFile(bytes32 cidHash) external view returns (File memory) {
