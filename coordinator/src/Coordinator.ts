@@ -48,6 +48,7 @@ import * as Scheduler from "./scheduler/Scheduler.ts"
 import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
+import * as AckTimeout from "./transport/AckTimeout.ts"
 import type { SocketLimits } from "./transport/SocketLimits.ts"
 import * as SocketChannel from "./transport/SocketChannel.ts"
 import * as Registry from "@jointly/core/internal/ledger/generated/ConsortiumRegistry"
@@ -100,6 +101,12 @@ export interface Config {
   readonly trustProxy?: ReadonlyArray<string>
   /** The participants' socket limits; default SocketLimits.defaults. */
   readonly socketLimits?: SocketLimits
+  /**
+   * How long a stage request's acknowledgement is waited for before it is sent again: a base plus the request's
+   * encoded size at an assumed least throughput, capped (transport/AckTimeout.ts: each absent field keeps its
+   * default, 5 s + size / 256 KiB/s, at most 75 s). Decoded at start: a bad value stops it with AckTimeoutInvalid.
+   */
+  readonly ackTimeout?: AckTimeout.SettingsInput
   readonly startTimeoutMs?: number
   /** How often tasks awaiting consents are offered again to the parties that have not answered (default 5 s). */
   readonly reofferMs?: number
@@ -160,6 +167,8 @@ const sharedSecret = async (sql: Sql.Sql): Promise<Uint8Array> => {
 }
 
 export const start = async (config: Config): Promise<Internals> => {
+  // Refused before anything is opened.
+  const ackTimeout = AckTimeout.resolve(config.ackTimeout)
   const logOf = (component: string) => Log.make(component, config.logLevel)
   const log = logOf("coordinator")
   const ledger = config.ledger
@@ -262,7 +271,8 @@ export const start = async (config: Config): Promise<Internals> => {
     rejections,
     clientAddress,
     adapter,
-    remote: (account) => cluster?.remote(account) ?? false
+    remote: (account) => cluster?.remote(account) ?? false,
+    ackTimeout
   })
   const bridge = Bridge.make({ nsp: clustered ? hub.io.of(Hub.namespace) : undefined, instance, log: logOf("cluster") })
   // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts), on every instance.

@@ -1,0 +1,76 @@
+/**
+ * How long the hub waits for a participant's StageReceipt before it counts a sending as lost, by the size of what
+ * it sent. A request counted lost is sent again in full (RoundEngine's `resending`); a fixed wait counted a large
+ * request (an encrypted model update, a big PSI batch) lost while it was still on its way over a slow link, and
+ * sent those megabytes again behind it — slowing the very link that was too slow. So the wait is a base (the
+ * round trip of a small message) plus the time the message's encoded bytes take at the slowest throughput a
+ * participant's link is assumed to have, capped so that a truly lost large request is still sent again in time.
+ */
+import { Schema } from "effect"
+
+export interface Settings {
+  /** The wait for a message of no size: its round trip, a busy event loop at either end, a hop between instances. */
+  readonly baseMs: number
+  /** The slowest throughput a participant's link is assumed to have, in bytes per second. */
+  readonly minBytesPerSecond: number
+  /** The longest wait, however large the message. */
+  readonly maxMs: number
+}
+
+/**
+ * - `baseMs` 5 s: the fixed wait this replaces, enough for a small request between instances over a NOTIFY;
+ * - `minBytesPerSecond` 256 KiB/s (about 2 Mbit/s): an office ADSL line or a congested VPN, the slowest link
+ *   a member organisation is expected to run a participant on;
+ * - `maxMs` 75 s: the base plus the largest frame the transport takes (`maxMessageBytes`, 16 MiB: 64 s) at that
+ *   throughput, rounded up — with the defaults no request is ever sent again for being merely slow over a link
+ *   of at least 2 Mbit/s, and a lost one waits at most 75 s (a round's default timeout is 60 s).
+ */
+export const defaults: Settings = { baseMs: 5_000, minBytesPerSecond: 256 * 1024, maxMs: 75_000 }
+
+const Millis = Schema.Int.check(Schema.isBetween({ minimum: 100, maximum: 3_600_000 }))
+
+/** The settings as a config gives them: each absent field keeps its default. */
+export const SettingsInput = Schema.Struct({
+  baseMs: Schema.optional(Millis),
+  // Below 1 KiB/s every large request would wait the cap: a value that low is a unit mistake (bits, kilobytes).
+  minBytesPerSecond: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1_024, maximum: 1e12 }))),
+  maxMs: Schema.optional(Millis)
+})
+export type SettingsInput = typeof SettingsInput.Type
+
+export class AckTimeoutInvalid extends Schema.TaggedError<AckTimeoutInvalid>()("AckTimeoutInvalid", { detail: Schema.String }) {
+  override get message() {
+    return `ackTimeout: ${this.detail}`
+  }
+}
+
+/** Decodes the settings a config gives (absent fields keep their defaults); refuses a cap below the base. */
+export const resolve = (input: unknown): Settings => {
+  const decoded = Schema.decodeUnknownExit(SettingsInput)(input ?? {})
+  if (decoded._tag === "Failure") throw new AckTimeoutInvalid({ detail: String(decoded.cause) })
+  const settings: Settings = {
+    baseMs: decoded.value.baseMs ?? defaults.baseMs,
+    minBytesPerSecond: decoded.value.minBytesPerSecond ?? defaults.minBytesPerSecond,
+    maxMs: decoded.value.maxMs ?? defaults.maxMs
+  }
+  // A cap below the base would make every wait the cap: a mistake, not a wish.
+  if (settings.maxMs < settings.baseMs) throw new AckTimeoutInvalid({ detail: `maxMs ${settings.maxMs} is below baseMs ${settings.baseMs}` })
+  return settings
+}
+
+/** The wait for a message of `bytes` encoded bytes: the base plus its time at the assumed throughput, capped. */
+export const forBytes = (settings: Settings, bytes: number): number =>
+  Math.min(settings.maxMs, settings.baseMs + Math.ceil((Math.max(0, bytes) * 1_000) / settings.minBytesPerSecond))
+
+/**
+ * The size `payload` has on the wire, in bytes: its JSON's length. Exact for ASCII, which is what large payloads
+ * are (base64 ciphertexts, numbers); other characters count one byte instead of up to three, which only shortens
+ * the wait of a message that is mostly text — never large. socket.io's own framing adds a few bytes.
+ */
+export const encodedBytes = (payload: unknown): number => {
+  try {
+    return JSON.stringify(payload)?.length ?? 0
+  } catch {
+    return 0
+  }
+}
