@@ -30,6 +30,7 @@ import * as Auth from "./auth/Auth.ts"
 import * as Nonces from "./auth/Nonces.ts"
 import * as AdapterPool from "./cluster/AdapterPool.ts"
 import * as Bridge from "./cluster/Bridge.ts"
+import * as EndedClients from "./cluster/EndedClients.ts"
 import * as Cluster from "./cluster/Cluster.ts"
 import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
@@ -167,8 +168,10 @@ const sharedSecret = async (sql: Sql.Sql): Promise<Uint8Array> => {
 }
 
 export const start = async (config: Config): Promise<Internals> => {
-  // Refused before anything is opened.
+  // Refused before anything is opened: a bad setting, and over PostgreSQL (several instances share a socket.io
+  // adapter whose insides AdapterPool.ts relies on) an adapter release that module does not know.
   const ackTimeout = AckTimeout.resolve(config.ackTimeout)
+  if (Sql.isPostgres(config.store)) AdapterPool.check(AdapterPool.installedVersion())
   const logOf = (component: string) => Log.make(component, config.logLevel)
   const log = logOf("coordinator")
   const ledger = config.ledger
@@ -185,7 +188,10 @@ export const start = async (config: Config): Promise<Internals> => {
   const secret = config.authSecret ?? (clustered ? await sharedSecret(sql) : randomBytes(32))
   const spent = clustered ? Nonces.inStore(sql) : Nonces.inMemory()
   // The official Postgres adapter spans the instances' socket.io servers: its own small pool, one LISTEN client.
-  const adapterPool = clustered ? new (await import("pg")).default.Pool({ connectionString: config.store, max: 4, application_name: Sql.applicationName(`jointly adapter ${instance}`) }) : undefined
+  // A client whose connection ended while the adapter held it (its LISTEN client) is taken back (EndedClients.ts).
+  const adapterPool = clustered
+    ? EndedClients.releasedOnEnd(new (await import("pg")).default.Pool({ connectionString: config.store, max: 4, application_name: Sql.applicationName(`jointly adapter ${instance}`) }))
+    : undefined
   adapterPool?.on("error", () => {})
   // The adapter keeps its LISTEN client checked out, where the pool's idle listener is off: without one of ours, a
   // database restart's error event on it would stop the process. The adapter reconnects on the client's "end".
@@ -194,15 +200,16 @@ export const start = async (config: Config): Promise<Internals> => {
   // sent): set below, once the bridge and the cluster exist.
   let listens = 0
   let adapterListeningAgain = () => {}
-  const channelPrefix = "socket.io"
   const adapter = adapterPool === undefined
     ? undefined
-    : (await import("@socket.io/postgres-adapter")).createAdapter(
-      AdapterPool.watched(adapterPool, AdapterPool.channelOf(channelPrefix, Hub.namespace), () => {
+    : await AdapterPool.make(adapterPool, {
+      channelPrefix: "socket.io",
+      namespace: Hub.namespace,
+      errorHandler: (error) => log.warn("socket.io adapter", { error: String(error) }),
+      listening: () => {
         if (++listens > 1) adapterListeningAgain()
-      }),
-      { channelPrefix, errorHandler: (error) => log.warn("socket.io adapter", { error: String(error) }) }
-    )
+      }
+    })
   let cluster: Cluster.Cluster | undefined
   // The leases are kept over a connection of their own: behind the store's busy pool (a hundred tasks' queries)
   // a renewal waited past the lease, and an instance at work was taken for dead — its tasks claimed away

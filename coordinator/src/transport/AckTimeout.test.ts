@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import { stage } from "@jointly/core/internal/protocols/Protocol"
 import * as RoundEngine from "@jointly/core/internal/runtime/RoundEngine"
+import * as InMemoryChannel from "@jointly/core/internal/testing/InMemoryChannel"
 import { events, maxMessageBytes, type StageReceipt, StageRequest, type StageReply } from "@jointly/core/internal/wire/Messages"
 import * as Auth from "../auth/Auth.ts"
 import * as CoordinatorConfig from "../cli/CoordinatorConfig.ts"
@@ -126,8 +127,8 @@ const connect = async (wallet: Wallet): Promise<Socket> => {
 
 describe("a large stage request over a slow link", () => {
   it("is sent once when it is merely slow to arrive, and sent again when it was lost", async () => {
-    const slow = Wallet.createRandom()
-    const lossy = Wallet.createRandom()
+    const slow = InMemoryChannel.randomWallet()
+    const lossy = InMemoryChannel.randomWallet()
     const [slowSocket, lossySocket] = await Promise.all([connect(slow), connect(lossy)])
     while (!hub.isOnline(slow.address) || !hub.isOnline(lossy.address)) await new Promise((r) => setTimeout(r, 5))
 
