@@ -5,23 +5,18 @@
  * sent again: the coordinator's hub on a loopback port, the round engine over it, two socket.io clients that log
  * in with real EIP-712 signatures, each through its own slowed link.
  */
-import { createServer, type Server } from "node:http"
-import type { AddressInfo } from "node:net"
 import { Effect, Schema } from "effect"
-import { verifyTypedData, Wallet } from "ethers"
-import { io, type Socket } from "socket.io-client"
+import type { Wallet } from "ethers"
+import type { Socket } from "socket.io-client"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import { stage } from "@jointly/core/internal/protocols/Protocol"
 import * as RoundEngine from "@jointly/core/internal/runtime/RoundEngine"
 import * as InMemoryChannel from "@jointly/core/internal/testing/InMemoryChannel"
 import { events, maxMessageBytes, type StageReceipt, StageRequest, type StageReply } from "@jointly/core/internal/wire/Messages"
-import * as Auth from "../auth/Auth.ts"
 import * as CoordinatorConfig from "../cli/CoordinatorConfig.ts"
-import * as Log from "../Log.ts"
+import * as LoopbackHub from "../testing/LoopbackHub.ts"
 import * as TcpProxy from "../testing/TcpProxy.ts"
 import * as AckTimeout from "./AckTimeout.ts"
-import * as Hub from "./Hub.ts"
 import * as SocketChannel from "./SocketChannel.ts"
 
 describe("the acknowledgement wait", () => {
@@ -71,57 +66,32 @@ const Blob = Schema.Struct({ blob: Schema.String })
 const Length = Schema.Struct({ length: Schema.Int })
 const echo = stage("slow.length", Blob, Length)
 const taskId = "0x" + "cd".repeat(32)
-const domain = Eip712.domain(31337n, "0x" + "22".repeat(20))
-const coordinator = Wallet.createRandom().address
 // 512 KiB through links of 256 KiB/s: two seconds on the way, against a base wait of 300 ms.
 const payloadBytes = 512 * 1024
 const linkBytesPerSecond = 256 * 1024
 // The assumed least throughput is half the links' own: the wait (300 ms + 4 s) covers the transfer with room.
 const settings: AckTimeout.Settings = { baseMs: 300, minBytesPerSecond: 128 * 1024, maxMs: 30_000 }
 
-let http: Server
-let hub: Hub.HubShape
-let auth: Auth.Auth
-let route: SocketChannel.SocketChannel | undefined
+let loopback: LoopbackHub.LoopbackHub
 const proxies: Array<TcpProxy.TcpProxy> = []
 const sockets: Array<Socket> = []
 
 beforeAll(async () => {
-  auth = Auth.make(
-    { orgOf: async () => ({ state: "Audited", name: "test org" }) },
-    { recover: (login, signature) => verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature) }
-  )
-  http = createServer()
-  hub = Hub.make(http, auth, Log.make("hub", "error"), { ackTimeout: settings })
-  hub.bind({
-    consent: () => Effect.void,
-    online: () => {},
-    reply: (account, message) => route!.reply(account, message),
-    offline: (account) => route?.offline(account)
-  })
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve))
+  loopback = await LoopbackHub.start({ ackTimeout: settings })
 })
 
 afterAll(async () => {
   for (const socket of sockets) socket.disconnect()
   for (const proxy of proxies) await proxy.close()
-  await hub.close()
-  await new Promise<void>((resolve) => http.close(() => resolve()))
+  await loopback.close()
 })
 
 /** A participant connected through a link of its own, slowed to `linkBytesPerSecond` towards it. */
 const connect = async (wallet: Wallet): Promise<Socket> => {
-  const proxy = await TcpProxy.start({ host: "127.0.0.1", port: (http.address() as AddressInfo).port }, { bytesPerSecond: linkBytesPerSecond })
+  const proxy = await TcpProxy.start({ host: "127.0.0.1", port: loopback.port }, { bytesPerSecond: linkBytesPerSecond })
   proxies.push(proxy)
-  const { nonce } = auth.issueNonce()
-  const issuedAt = Math.floor(Date.now() / 1000)
-  const signature = await Eip712.signLogin(wallet, domain, { account: wallet.address, nonce, coordinator, issuedAt: BigInt(issuedAt) })
-  const socket = io(`${proxy.url}${Hub.namespace}`, { transports: ["websocket"], reconnection: false, auth: { account: wallet.address, nonce, issuedAt, signature } })
+  const socket = await loopback.connect(wallet, proxy.url)
   sockets.push(socket)
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve)
-    socket.once("connect_error", reject)
-  })
   return socket
 }
 
@@ -130,6 +100,7 @@ describe("a large stage request over a slow link", () => {
     const slow = InMemoryChannel.randomWallet()
     const lossy = InMemoryChannel.randomWallet()
     const [slowSocket, lossySocket] = await Promise.all([connect(slow), connect(lossy)])
+    const hub = loopback.hub
     while (!hub.isOnline(slow.address) || !hub.isOnline(lossy.address)) await new Promise((r) => setTimeout(r, 5))
 
     // What the hub was asked to send, per participant (the engine's first sending and every one again).
@@ -141,7 +112,7 @@ describe("a large stage request over a slow link", () => {
       },
       remind: hub.remind
     })
-    route = channel
+    loopback.route(channel)
     const engine = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
     Effect.runSync(engine.taskStarted(taskId))
 
