@@ -39,9 +39,15 @@ describe("the acknowledgement wait", () => {
     expect(AckTimeout.forBytes(d, 100)).toBe(d.baseMs + 1)
   })
 
-  it("measures a message by its JSON, the same object once", () => {
-    expect(AckTimeout.encodedBytes({ blob: "x".repeat(1_000) })).toBe(JSON.stringify({ blob: "x".repeat(1_000) }).length)
-    expect(AckTimeout.encodedBytes({ big: 1n })).toBe(0)
+  it("estimates a message's JSON size without encoding it: exact for ASCII text, never below it for numbers, within a third above", () => {
+    const text = { requestId: "r-1", payload: { blob: "QUJD".repeat(10_000), flags: [true, false, null], nested: { id: "x" } } }
+    expect(AckTimeout.estimatedBytes(text)).toBe(JSON.stringify(text).length)
+    for (const numbers of [Array.from({ length: 1_000 }, (_, i) => Math.sin(i) * 1e-300), Array.from({ length: 1_000 }, () => Math.random())]) {
+      const json = JSON.stringify({ weights: numbers }).length
+      const estimated = AckTimeout.estimatedBytes({ weights: numbers })
+      expect(estimated).toBeGreaterThanOrEqual(json)
+      expect(estimated).toBeLessThan(1.4 * json)
+    }
   })
 
   it("keeps defaults for absent fields and refuses a bad value or a cap below the base, naming it", () => {

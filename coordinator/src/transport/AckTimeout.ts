@@ -62,15 +62,41 @@ export const resolve = (input: unknown): Settings => {
 export const forBytes = (settings: Settings, bytes: number): number =>
   Math.min(settings.maxMs, settings.baseMs + Math.ceil((Math.max(0, bytes) * 1_000) / settings.minBytesPerSecond))
 
+/** The longest JSON a finite number takes (`-2.2250738585072014e-308`). */
+const numberBytes = 24
+
 /**
- * The size `payload` has on the wire, in bytes: its JSON's length. Exact for ASCII, which is what large payloads
- * are (base64 ciphertexts, numbers); other characters count one byte instead of up to three, which only shortens
- * the wait of a message that is mostly text — never large. socket.io's own framing adds a few bytes.
+ * The size `payload` has on the wire as JSON, in bytes, estimated without encoding it: the hub's transport encodes
+ * every message once already, and measuring a large one by `JSON.stringify` cost that much again on the event loop
+ * (a 1M-number array ≈ 190 ms, as much as socket.io's own encoding) for each participant's request. A walk over the
+ * values counts strings by their length (exact for ASCII, which large payloads are: base64, hex; other characters
+ * count one byte where they take up to three, or six escaped) and numbers at their longest, so a vector of floats
+ * is overestimated by about a third — a longer wait for the largest messages, never a shorter one.
  */
-export const encodedBytes = (payload: unknown): number => {
-  try {
-    return JSON.stringify(payload)?.length ?? 0
-  } catch {
-    return 0
+export const estimatedBytes = (payload: unknown): number => {
+  let bytes = 0
+  const stack: Array<unknown> = [payload]
+  while (stack.length > 0) {
+    const value = stack.pop()
+    if (typeof value === "string") bytes += value.length + 2
+    else if (typeof value === "number") bytes += numberBytes
+    else if (typeof value === "boolean") bytes += value ? 4 : 5
+    else if (value === null || value === undefined) bytes += 4
+    else if (Array.isArray(value)) {
+      bytes += 1 + value.length
+      for (const item of value) {
+        // A vector of numbers, the common large payload, is counted without a push per element.
+        if (typeof item === "number") bytes += numberBytes
+        else stack.push(item)
+      }
+    } else if (typeof value === "object") {
+      const entries = Object.entries(value as Record<string, unknown>)
+      bytes += 1 + entries.length
+      for (const [key, item] of entries) {
+        bytes += key.length + 3
+        stack.push(item)
+      }
+    }
   }
+  return bytes
 }

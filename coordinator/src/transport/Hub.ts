@@ -99,12 +99,12 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
   const addressOf = options.clientAddress ?? ClientAddress.make()
   const remote = options.remote ?? (() => false)
   const ackTimeout = options.ackTimeout ?? AckTimeout.defaults
-  // A request sent again is the same object: its size is measured once (a large one's JSON costs milliseconds).
+  // A request sent again is the same object: its size is estimated once.
   const waits = new WeakMap<object, number>()
   const ackTimeoutMsOf = (message: object): number => {
     const known = waits.get(message)
     if (known !== undefined) return known
-    const ms = AckTimeout.forBytes(ackTimeout, AckTimeout.encodedBytes(message))
+    const ms = AckTimeout.forBytes(ackTimeout, AckTimeout.estimatedBytes(message))
     waits.set(message, ms)
     return ms
   }
