@@ -30,6 +30,7 @@ import * as Auth from "./auth/Auth.ts"
 import * as Nonces from "./auth/Nonces.ts"
 import * as AdapterPool from "./cluster/AdapterPool.ts"
 import * as Bridge from "./cluster/Bridge.ts"
+import * as EndedClients from "./cluster/EndedClients.ts"
 import * as Cluster from "./cluster/Cluster.ts"
 import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
@@ -48,6 +49,7 @@ import * as Scheduler from "./scheduler/Scheduler.ts"
 import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
 import * as Hub from "./transport/Hub.ts"
+import * as AckTimeout from "./transport/AckTimeout.ts"
 import type { SocketLimits } from "./transport/SocketLimits.ts"
 import * as SocketChannel from "./transport/SocketChannel.ts"
 import * as Registry from "@jointly/core/internal/ledger/generated/ConsortiumRegistry"
@@ -100,6 +102,12 @@ export interface Config {
   readonly trustProxy?: ReadonlyArray<string>
   /** The participants' socket limits; default SocketLimits.defaults. */
   readonly socketLimits?: SocketLimits
+  /**
+   * How long a stage request's acknowledgement is waited for before it is sent again: a base plus the request's
+   * encoded size at an assumed least throughput, capped (transport/AckTimeout.ts: each absent field keeps its
+   * default, 5 s + size / 256 KiB/s, at most 75 s). Decoded at start: a bad value stops it with AckTimeoutInvalid.
+   */
+  readonly ackTimeout?: AckTimeout.SettingsInput
   readonly startTimeoutMs?: number
   /** How often tasks awaiting consents are offered again to the parties that have not answered (default 5 s). */
   readonly reofferMs?: number
@@ -160,6 +168,10 @@ const sharedSecret = async (sql: Sql.Sql): Promise<Uint8Array> => {
 }
 
 export const start = async (config: Config): Promise<Internals> => {
+  // Refused before anything is opened: a bad setting, and over PostgreSQL (several instances share a socket.io
+  // adapter whose insides AdapterPool.ts relies on) an adapter release that module does not know.
+  const ackTimeout = AckTimeout.resolve(config.ackTimeout)
+  if (Sql.isPostgres(config.store)) AdapterPool.check(AdapterPool.installedVersion())
   const logOf = (component: string) => Log.make(component, config.logLevel)
   const log = logOf("coordinator")
   const ledger = config.ledger
@@ -176,7 +188,10 @@ export const start = async (config: Config): Promise<Internals> => {
   const secret = config.authSecret ?? (clustered ? await sharedSecret(sql) : randomBytes(32))
   const spent = clustered ? Nonces.inStore(sql) : Nonces.inMemory()
   // The official Postgres adapter spans the instances' socket.io servers: its own small pool, one LISTEN client.
-  const adapterPool = clustered ? new (await import("pg")).default.Pool({ connectionString: config.store, max: 4, application_name: Sql.applicationName(`jointly adapter ${instance}`) }) : undefined
+  // A client whose connection ended while the adapter held it (its LISTEN client) is taken back (EndedClients.ts).
+  const adapterPool = clustered
+    ? EndedClients.releasedOnEnd(new (await import("pg")).default.Pool({ connectionString: config.store, max: 4, application_name: Sql.applicationName(`jointly adapter ${instance}`) }))
+    : undefined
   adapterPool?.on("error", () => {})
   // The adapter keeps its LISTEN client checked out, where the pool's idle listener is off: without one of ours, a
   // database restart's error event on it would stop the process. The adapter reconnects on the client's "end".
@@ -185,15 +200,16 @@ export const start = async (config: Config): Promise<Internals> => {
   // sent): set below, once the bridge and the cluster exist.
   let listens = 0
   let adapterListeningAgain = () => {}
-  const channelPrefix = "socket.io"
   const adapter = adapterPool === undefined
     ? undefined
-    : (await import("@socket.io/postgres-adapter")).createAdapter(
-      AdapterPool.watched(adapterPool, AdapterPool.channelOf(channelPrefix, Hub.namespace), () => {
+    : await AdapterPool.make(adapterPool, {
+      channelPrefix: "socket.io",
+      namespace: Hub.namespace,
+      errorHandler: (error) => log.warn("socket.io adapter", { error: String(error) }),
+      listening: () => {
         if (++listens > 1) adapterListeningAgain()
-      }),
-      { channelPrefix, errorHandler: (error) => log.warn("socket.io adapter", { error: String(error) }) }
-    )
+      }
+    })
   let cluster: Cluster.Cluster | undefined
   // The leases are kept over a connection of their own: behind the store's busy pool (a hundred tasks' queries)
   // a renewal waited past the lease, and an instance at work was taken for dead — its tasks claimed away
@@ -262,7 +278,8 @@ export const start = async (config: Config): Promise<Internals> => {
     rejections,
     clientAddress,
     adapter,
-    remote: (account) => cluster?.remote(account) ?? false
+    remote: (account) => cluster?.remote(account) ?? false,
+    ackTimeout
   })
   const bridge = Bridge.make({ nsp: clustered ? hub.io.of(Hub.namespace) : undefined, instance, log: logOf("cluster") })
   // The dashboard's live feed hears every store write that matters to it (dashboard/Live.ts), on every instance.

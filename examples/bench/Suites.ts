@@ -8,6 +8,7 @@ export interface Suite {
 }
 
 export const suites: Record<string, () => Promise<Suite>> = {
+  "ack-size": () => import("./ack-size.ts"),
   api: () => import("./api.ts"),
   browser: () => import("./browser.ts"),
   chain: () => import("./chain.ts"),

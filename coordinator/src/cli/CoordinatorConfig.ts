@@ -21,6 +21,7 @@ import { readDeploymentFile } from "../chain/Deployment.ts"
 import * as AccountKeystore from "../keys/AccountKeystore.ts"
 import * as ClientAddress from "../net/ClientAddress.ts"
 import type { TlsMaterial } from "../net/Listener.ts"
+import * as AckTimeout from "../transport/AckTimeout.ts"
 
 export const ENV_PREFIX = "JOINTLY_COORDINATOR"
 export const PASSPHRASE_ENV = `${ENV_PREFIX}_KEY_PASSPHRASE`
@@ -80,12 +81,17 @@ export const CoordinatorConfig = Schema.Struct({
     connectionsPerMinute: Schema.optional(Schema.Int),
     eventsPer10sPerAccount: Schema.optional(Schema.Int),
     eventsPer10sPerAddress: Schema.optional(Schema.Int)
-  }))
+  })),
+  /**
+   * The wait for a stage request's acknowledgement before it is sent again (transport/AckTimeout.ts): `baseMs`
+   * plus the request's size at `minBytesPerSecond`, at most `maxMs`; each absent field keeps its default.
+   */
+  ackTimeout: Schema.optional(AckTimeout.SettingsInput)
 })
 export type CoordinatorConfig = typeof CoordinatorConfig.Type
 
 /** Sections the file's value of which is decoded whole by their Schema too (Config would read a bad inner field as absent). */
-const checkedWhole: ReadonlySet<string> = new Set(["ipfs"])
+const checkedWhole: ReadonlySet<string> = new Set(["ipfs", "ackTimeout"])
 
 export class CoordinatorConfigError extends Schema.TaggedError<CoordinatorConfigError>()("CoordinatorConfigError", {
   /** The config file, or "environment". */
@@ -155,6 +161,7 @@ export const decode = (file: string | undefined, fileContents: unknown, env: Rec
 export const check = (c: Resolved): string | undefined => {
   try {
     ClientAddress.make(c.trustProxy)
+    AckTimeout.resolve(c.ackTimeout)
   } catch (error) {
     return (error as Error).message
   }

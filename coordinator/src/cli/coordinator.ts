@@ -61,6 +61,7 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
     ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl }),
     trustProxy: config.trustProxy,
     socketLimits: socketLimitsOf(config),
+    ...(config.ackTimeout === undefined ? {} : { ackTimeout: config.ackTimeout }),
     ...(config.cluster === undefined ? {} : { cluster: config.cluster })
   })
   process.stdout.write(JSON.stringify({

@@ -72,9 +72,12 @@ export const openPostgres = async (url: string, connections = 8, name?: string):
   return sql
 }
 
+/** Whether `location` names a PostgreSQL server (else a PGlite directory). */
+export const isPostgres = (location: string): boolean => /^postgres(ql)?:\/\//.test(location)
+
 /** `postgres://…` opens a server connection (named `name`); anything else is a PGlite data directory. */
 export const open = (location: string, name?: string): Promise<Sql> =>
-  /^postgres(ql)?:\/\//.test(location) ? openPostgres(location, 8, name) : openPglite(location)
+  isPostgres(location) ? openPostgres(location, 8, name) : openPglite(location)
 
 /** PostgreSQL keeps the first 63 bytes of an `application_name`. */
 export const applicationName = (name: string) => name.slice(0, 63)

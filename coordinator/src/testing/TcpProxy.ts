@@ -2,8 +2,11 @@
  * A TCP proxy on loopback for fault tests: a participant connects to the coordinator through it, and the test
  * cuts the link (every open connection destroyed at once, new ones refused) and restores it later — what a
  * dropped VPN or a restarted firewall does to a real participant, without touching the machine's network.
+ * With `bytesPerSecond` it is also a slow link: what the target sends reaches the proxied party at that rate
+ * (a participant's slow downlink), in slices every 50 ms, the target held back by the stream's backpressure.
  */
 import { connect, createServer, type Socket } from "node:net"
+import { Transform } from "node:stream"
 
 export interface TcpProxy {
   /** `http://127.0.0.1:<port>`: the target's URL as the proxied party uses it. */
@@ -16,7 +19,25 @@ export interface TcpProxy {
   readonly close: () => Promise<void>
 }
 
-export const start = async (target: { readonly host: string; readonly port: number }): Promise<TcpProxy> => {
+const sliceMs = 50
+
+/** Passes bytes on at `bytesPerSecond`: each chunk cut in slices of one tick's budget, one slice a tick. */
+const throttle = (bytesPerSecond: number) => {
+  const perSlice = Math.max(1, Math.floor((bytesPerSecond * sliceMs) / 1_000))
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const pass = (offset: number) => {
+        if (this.destroyed) return
+        this.push(chunk.subarray(offset, offset + perSlice))
+        if (offset + perSlice >= chunk.length) return done()
+        setTimeout(() => pass(offset + perSlice), sliceMs)
+      }
+      setTimeout(() => pass(0), sliceMs)
+    }
+  })
+}
+
+export const start = async (target: { readonly host: string; readonly port: number }, options: { readonly bytesPerSecond?: number } = {}): Promise<TcpProxy> => {
   const open = new Set<Socket>()
   let cut = false
   let accepted = 0
@@ -25,7 +46,9 @@ export const start = async (target: { readonly host: string; readonly port: numb
     accepted++
     const upstream = connect(target.port, target.host)
     const pair = [client, upstream] as const
+    const slow = options.bytesPerSecond === undefined ? undefined : throttle(options.bytesPerSecond)
     const close = () => {
+      slow?.destroy()
       for (const socket of pair) {
         socket.destroy()
         open.delete(socket)
@@ -36,7 +59,8 @@ export const start = async (target: { readonly host: string; readonly port: numb
       socket.on("error", close).on("close", close)
     }
     client.pipe(upstream)
-    upstream.pipe(client)
+    if (slow === undefined) upstream.pipe(client)
+    else upstream.pipe(slow).pipe(client)
   })
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)

@@ -30,6 +30,7 @@ import * as Rejections from "../limits/Rejections.ts"
 import type { Log } from "../Log.ts"
 import * as ClientAddress from "../net/ClientAddress.ts"
 import type { Server as Listener } from "../net/Listener.ts"
+import * as AckTimeout from "./AckTimeout.ts"
 import * as SocketLimits from "./SocketLimits.ts"
 
 /** A refusal a handler raises for the sender: becomes a `wire.error` reply, never a crash. */
@@ -67,10 +68,10 @@ export interface HubOptions {
   /** Whether `account` is connected to another instance (presence kept by the cluster). */
   readonly remote?: (account: string) => boolean
   /**
-   * How long a stage request's acknowledgement is waited for before the sending counts as lost (default 5 s):
-   * long enough for a large request to arrive, since one counted lost is sent again in full.
+   * How long a stage request's acknowledgement is waited for before the sending counts as lost, by the request's
+   * encoded size (AckTimeout.ts; default `AckTimeout.defaults`): one counted lost is sent again in full.
    */
-  readonly ackTimeoutMs?: number
+  readonly ackTimeout?: AckTimeout.Settings
 }
 
 /** socket.io's parser without binary attachments: the wire is JSON only, and a refused frame is counted. */
@@ -97,7 +98,16 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
   const limiter = SocketLimits.make(limits, rejections)
   const addressOf = options.clientAddress ?? ClientAddress.make()
   const remote = options.remote ?? (() => false)
-  const ackTimeoutMs = options.ackTimeoutMs ?? 5_000
+  const ackTimeout = options.ackTimeout ?? AckTimeout.defaults
+  // A request sent again is the same object: its size is estimated once.
+  const waits = new WeakMap<object, number>()
+  const ackTimeoutMsOf = (message: object): number => {
+    const known = waits.get(message)
+    if (known !== undefined) return known
+    const ms = AckTimeout.forBytes(ackTimeout, AckTimeout.estimatedBytes(message))
+    waits.set(message, ms)
+    return ms
+  }
   const decodeReceipt = Schema.decodeUnknownExit(StageReceipt)
   const io = new Server(http, {
     // The transport's limit is the application's: a larger frame closes the connection before it is buffered.
@@ -274,12 +284,14 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
 
   /**
    * Sends a stage request or reminder and calls `answered` with the participant's StageReceipt for `requestId`, or
-   * with undefined once none came within `ackTimeoutMs` (or nobody holds the socket); false when it is nowhere.
+   * with undefined once none came within the wait for its size (AckTimeout.ts; or nobody holds the socket); false
+   * when it is nowhere.
    * Held elsewhere, the adapter carries the acknowledgement back (what each socket of the room answered).
    */
-  const emitForReceipt = (account: string, event: string, payload: unknown, requestId: string, answered: (receipt: StageReceipt | undefined) => void): boolean => {
+  const emitForReceipt = (account: string, event: string, payload: object, requestId: string, answered: (receipt: StageReceipt | undefined) => void): boolean => {
     const socket = sockets.get(account)
     if (!socket && !remote(account)) return false
+    const ackTimeoutMs = ackTimeoutMsOf(payload)
     const decide = (answers: ReadonlyArray<unknown>) => {
       const receipts = answers.flatMap((raw) => {
         const decoded = decodeReceipt(raw)

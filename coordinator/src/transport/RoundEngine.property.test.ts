@@ -5,23 +5,19 @@
  * signatures), and both must settle every round exactly as the engine's rules say (`expected` below, written
  * from the rules, not from either channel). Every replayed or stolen reply must be refused on both.
  */
-import { createServer, type Server } from "node:http"
-import type { AddressInfo } from "node:net"
 import { Effect, Schema } from "effect"
-import { Wallet, verifyTypedData } from "ethers"
+import type { Wallet } from "ethers"
 import fc from "fast-check"
-import { io, type Socket } from "socket.io-client"
+import type { Socket } from "socket.io-client"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import type { CoordinatorSession } from "@jointly/core/internal/protocols/Protocol"
 import { handler, stage } from "@jointly/core/internal/protocols/Protocol"
 import * as ParticipantRuntime from "@jointly/core/internal/runtime/ParticipantRuntime"
 import * as RoundEngine from "@jointly/core/internal/runtime/RoundEngine"
 import * as InMemoryChannel from "@jointly/core/internal/testing/InMemoryChannel"
 import { events, type StageReceipt, StageRequest, type StageReply } from "@jointly/core/internal/wire/Messages"
-import * as Auth from "../auth/Auth.ts"
-import * as Log from "../Log.ts"
-import * as Hub from "./Hub.ts"
+import * as LoopbackHub from "../testing/LoopbackHub.ts"
+import type * as Hub from "./Hub.ts"
 import * as SocketLimits from "./SocketLimits.ts"
 import * as SocketChannel from "./SocketChannel.ts"
 
@@ -170,53 +166,25 @@ const inMemory = async (schedule: Schedule) => {
 
 // ---- over socket.io ----------------------------------------------------------------------------------
 
-const domain = Eip712.domain(31337n, "0x" + "11".repeat(20))
-const coordinator = Wallet.createRandom().address
-let http: Server
+let loopback: LoopbackHub.LoopbackHub
 let hub: Hub.HubShape
-let url: string
-let auth: Auth.Auth
-let route: SocketChannel.SocketChannel | undefined
 
 beforeAll(async () => {
-  auth = Auth.make(
-    { orgOf: async () => ({ state: "Audited", name: "test org" }) },
-    { recover: (login, signature) => verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature) }
-  )
-  http = createServer()
   // Every run connects four sockets from loopback: the abuse limits (SocketLimits.test.ts) would refuse the
   // later runs' connections, which is not what this property is about.
   const unlimited = { limit: 1_000_000, windowMs: 60_000 }
-  hub = Hub.make(http, auth, Log.make("hub", "error"), {
+  // One hub for every run; each run routes to its own engine's channel.
+  loopback = await LoopbackHub.start({
     limits: { ...SocketLimits.defaults, connectionsPerAddress: unlimited, eventsPerAccount: unlimited, eventsPerAddress: unlimited }
   })
-  // One hub for every run; each run binds its own engine's channel.
-  hub.bind({
-    consent: () => Effect.void,
-    online: () => {},
-    reply: (account, message) => route!.reply(account, message),
-    offline: (account) => route?.offline(account)
-  })
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve))
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`
+  hub = loopback.hub
 })
 
 afterAll(async () => {
-  await hub.close()
-  await new Promise<void>((resolve) => http.close(() => resolve()))
+  await loopback.close()
 })
 
-const connect = async (wallet: Wallet): Promise<Socket> => {
-  const { nonce } = auth.issueNonce()
-  const issuedAt = Math.floor(Date.now() / 1000)
-  const signature = await Eip712.signLogin(wallet, domain, { account: wallet.address, nonce, coordinator, issuedAt: BigInt(issuedAt) })
-  const socket = io(`${url}${Hub.namespace}`, { transports: ["websocket"], reconnection: false, auth: { account: wallet.address, nonce, issuedAt, signature } })
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve)
-    socket.once("connect_error", reject)
-  })
-  return socket
-}
+const connect = (wallet: Wallet): Promise<Socket> => loopback.connect(wallet)
 
 /** A participant as a deployed agent answers: the participant runtime, faults applied like the in-memory channel's. */
 const overSockets = async (schedule: Schedule) => {
@@ -224,7 +192,7 @@ const overSockets = async (schedule: Schedule) => {
   // The hub knows a socket once its connection handler ran: wait until all four are online.
   while (addresses.some((a) => !hub.isOnline(a))) await new Promise((r) => setTimeout(r, 5))
   const channel = SocketChannel.make(hub)
-  route = channel
+  loopback.route(channel)
   const engine = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
   Effect.runSync(engine.taskStarted(taskId))
   let refusals = 0

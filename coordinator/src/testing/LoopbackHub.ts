@@ -1,0 +1,71 @@
+/**
+ * The coordinator's socket hub alone on a loopback port, for tests of what travels over it: every org admitted
+ * as Audited (no chain), but each participant logs in with a real EIP-712 signature over a nonce the hub issued,
+ * and its stage replies and disconnections go to whichever round channel the test routes them to.
+ */
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { Effect } from "effect"
+import { verifyTypedData, Wallet } from "ethers"
+import { io, type Socket } from "socket.io-client"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import * as Auth from "../auth/Auth.ts"
+import * as Log from "../Log.ts"
+import * as Hub from "../transport/Hub.ts"
+import type * as SocketChannel from "../transport/SocketChannel.ts"
+
+export interface LoopbackHub {
+  readonly hub: Hub.HubShape
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string
+  readonly port: number
+  /** Where stage replies and disconnections go from now on. */
+  readonly route: (channel: SocketChannel.SocketChannel) => void
+  /** A participant signed in as `wallet`, through `via` (a proxy's URL) or straight to the hub. */
+  readonly connect: (wallet: Wallet, via?: string) => Promise<Socket>
+  readonly close: () => Promise<void>
+}
+
+export const start = async (options: Hub.HubOptions = {}): Promise<LoopbackHub> => {
+  const domain = Eip712.domain(31337n, "0x" + "11".repeat(20))
+  const coordinator = Wallet.createRandom().address
+  const auth = Auth.make(
+    { orgOf: async () => ({ state: "Audited", name: "test org" }) },
+    { recover: (login, signature) => verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature) }
+  )
+  const http = createServer()
+  const hub = Hub.make(http, auth, Log.make("hub", "error"), options)
+  let channel: SocketChannel.SocketChannel | undefined
+  hub.bind({
+    consent: () => Effect.void,
+    online: () => {},
+    reply: (account, message) => channel!.reply(account, message),
+    offline: (account) => channel?.offline(account)
+  })
+  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve))
+  const port = (http.address() as AddressInfo).port
+  const url = `http://127.0.0.1:${port}`
+  return {
+    hub,
+    url,
+    port,
+    route: (next) => {
+      channel = next
+    },
+    connect: async (wallet, via = url) => {
+      const { nonce } = auth.issueNonce()
+      const issuedAt = Math.floor(Date.now() / 1000)
+      const signature = await Eip712.signLogin(wallet, domain, { account: wallet.address, nonce, coordinator, issuedAt: BigInt(issuedAt) })
+      const socket = io(`${via}${Hub.namespace}`, { transports: ["websocket"], reconnection: false, auth: { account: wallet.address, nonce, issuedAt, signature } })
+      await new Promise<void>((resolve, reject) => {
+        socket.once("connect", resolve)
+        socket.once("connect_error", reject)
+      })
+      return socket
+    },
+    close: async () => {
+      await hub.close()
+      await new Promise<void>((resolve) => http.close(() => resolve()))
+    }
+  }
+}
