@@ -33,6 +33,7 @@ import type { FileShare } from "@jointly/participant/internal/governance/FileSha
 const loadSources = () => import("@jointly/participant/internal/datasets/Sources")
 const loadQueryServices = () => import("@jointly/participant/internal/host/QueryServices")
 const loadVerify = () => import("@jointly/coordinator/internal/audit/Verify")
+const loadConsentKeys = () => import("@jointly/coordinator/internal/audit/ConsentKeys")
 const loadHeliaBlocks = () => import("@jointly/backends/internal/ipfs/HeliaBlocks")
 const loadKuboBlocks = () => import("@jointly/backends/internal/ipfs/KuboBlocks")
 const loadClient = () => import("@jointly/coordinator/internal/client/Client")
@@ -269,8 +270,10 @@ export const verifyTask = async (o: {
     // The result for its recipients; anyone else verifies the digests without the content.
     const outcome = metadata.status === "Succeeded" ? await client.result(o.taskId).catch((e: Client.RequestFailed) => (e.code === "Forbidden" ? Verify.withheld : Promise.reject(e))) : undefined
     const task: Verify.StoredTask = { ...metadata, result: outcome === Verify.withheld ? Verify.withheld : outcome?.result ?? null }
+    const consentSigners = await (await loadConsentKeys()).fromLedger(ledger.chain.provider, ledger.chainId, health.chain.ledger)
     const checks = await Verify.verify({
       domain: Eip712.domain(ledger.chainId, health.chain.ledger),
+      ...(consentSigners === undefined ? {} : { consentSigners }),
       onChainDomain: await ledger.onChainDomain(),
       history,
       task,

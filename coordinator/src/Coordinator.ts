@@ -31,6 +31,7 @@ import * as Nonces from "./auth/Nonces.ts"
 import * as AdapterPool from "./cluster/AdapterPool.ts"
 import * as Bridge from "./cluster/Bridge.ts"
 import * as Cluster from "./cluster/Cluster.ts"
+import * as ConsentKeys from "./audit/ConsentKeys.ts"
 import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
 import * as Live from "./dashboard/Live.ts"
@@ -306,6 +307,7 @@ export const start = async (config: Config): Promise<Internals> => {
       ...(checkpoints === undefined ? {} : { checkpoints }),
       ...(config.encryptionPublicKey === undefined ? {} : { checkpointReader: coordinator }),
       consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
+      ...(dids === undefined ? {} : { consentKey: dids.consentKey }),
       backends: backends.layer,
       options: { startTimeoutMs: config.startTimeoutMs, reofferMs: config.reofferMs }
     }),
@@ -435,7 +437,7 @@ export const start = async (config: Config): Promise<Internals> => {
       ? {}
       : { suite: Object.fromEntries(Object.entries(config.governance.addresses).filter((e): e is [string, string] => e[0] !== "deployBlock" && typeof e[1] === "string")) })
   }
-  const dashboard = Dashboard.make({ store, hub, ledger, domain, artifacts, models, index })
+  const dashboard = Dashboard.make({ store, hub, ledger, domain, artifacts, models, index, ...(dids === undefined ? {} : { consentSigners: ConsentKeys.ofResolver(dids) }) })
   let publicUrl = config.publicUrl
   const sessions = Sessions.make({
     expected: () => {
