@@ -7,7 +7,7 @@
  * or revoked, and the audit checks a consent against the DID as of the consent's block.
  */
 import { randomUUID } from "node:crypto"
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Signature, Wallet, encodeBytes32String, solidityPackedKeccak256, toBeHex } from "ethers"
@@ -24,6 +24,9 @@ import * as Consortium from "../local/Consortium.ts"
 import * as ConsentKeys from "../audit/ConsentKeys.ts"
 import * as Verify from "../audit/Verify.ts"
 import * as F from "../testing/fixtures.ts"
+import * as TestCa from "@jointly/core/internal/testing/TestCa"
+import * as Coordinator from "../Coordinator.ts"
+import * as ClientCertificates from "./ClientCertificates.ts"
 
 const freshWallet = () => new Wallet(Wallet.createRandom().privateKey)
 const year = 365n * 86_400n
@@ -258,5 +261,65 @@ describe("did:ethr identity on the consortium chain", () => {
     const stranger = freshWallet()
     const forged = await Eip712.signConsent(stranger, domain, { taskId: id, specHash: id, approve: false, reasonHash: history.find((e) => e._tag === "ConsentRecorded")!.reasonHash })
     expect(await signatureCheck(() => ({ signature: forged }))).toMatchObject({ ok: false, detail: expect.stringContaining(`recovers ${stranger.address}, neither`) })
+  }, 60_000)
+})
+
+describe("TLS client certificates bound to the DID", () => {
+  let tlsCoordinator: Awaited<ReturnType<typeof Coordinator.start>>
+  let ca: TestCa.TestCa
+  const closing: Array<() => Promise<unknown>> = []
+
+  beforeAll(async () => {
+    const certs = join(dir, "certs")
+    await mkdir(certs)
+    ca = TestCa.make(certs)
+    const server = ca.issue("coordinator", ["127.0.0.1"])
+    // A second coordinator of the same deployment, over TLS, that asks every participant for a DID-named certificate.
+    const ledger = await Consortium.ledgerFor(cluster.rpcUrl, cluster.keys.coordinator, cluster.deployment)
+    const governance = await Consortium.governanceFor(cluster.rpcUrl, cluster.keys.coordinator, cluster.deployment)
+    closing.push(() => ledger.close(), async () => governance?.close())
+    tlsCoordinator = await Coordinator.start({ store: join(dir, "tls-store"), ledger, governance, host: "127.0.0.1", port: 0, tls: { cert: server.cert, key: server.key }, clientCertificates: true })
+    closing.unshift(() => tlsCoordinator.close())
+  }, 60_000)
+
+  afterAll(async () => {
+    for (const close of closing) await close()
+  })
+
+  /** How the handshake over TLS ends for `org` presenting `certificate` (none when undefined). */
+  const tlsHandshake = async (certificate?: TestCa.Issued) => {
+    const agent = await Agent.start({
+      coordinatorUrl: tlsCoordinator.url,
+      trust: { ca: ca.cert, ...(certificate === undefined ? {} : { clientCertificate: { cert: certificate.cert, key: certificate.key } }) },
+      wallet: org,
+      datasets: [],
+      compute: "inline",
+      policy: () => ({ decision: "reject", reason: "identity test" })
+    })
+    try {
+      return await agent.connected.then(() => "admitted" as const, (error: unknown) => error)
+    } finally {
+      await agent.close()
+    }
+  }
+
+  it("admits only a client certificate whose key the DID names: none and an unnamed one refused, the rotated-away one refused, the new one admitted", async () => {
+    const controller = DidIdentity.makeController(chain, chain.signer(org.privateKey), registry)
+    const resolver = DidIdentity.makeResolver({ chainId: chain.chainId, registry, provider: chain.provider })
+    const [first, second] = [ca.issue("org-first", ["org"], "clientAuth"), ca.issue("org-second", ["org"], "clientAuth")]
+    const [firstKey, secondKey] = [first, second].map((c) => ClientCertificates.spkiOfPem(c.cert))
+
+    expect(await tlsHandshake()).toMatchObject({ _tag: "AdmissionRefused", code: "ClientCertificateMissing" })
+    // Signed by the CA the coordinator itself trusts, but not named by the DID: refused all the same.
+    expect(await tlsHandshake(first)).toMatchObject({ _tag: "AdmissionRefused", code: "ClientCertificateNotInDid" })
+
+    await controller.addTlsClientKey(firstKey!, year)
+    expect((await resolver.resolve(org.address)).tlsClientKeys).toEqual([firstKey])
+    expect(await tlsHandshake(first)).toBe("admitted")
+
+    await controller.rotateTlsClientKey(firstKey!, secondKey!, year)
+    expect((await resolver.resolve(org.address)).tlsClientKeys).toEqual([secondKey])
+    expect(await tlsHandshake(first)).toMatchObject({ _tag: "AdmissionRefused", code: "ClientCertificateNotInDid" })
+    expect(await tlsHandshake(second)).toBe("admitted")
   }, 60_000)
 })
