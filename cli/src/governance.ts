@@ -913,10 +913,12 @@ export const originals = async (o: FileShareOptions & {
 const loadDidIdentity = () => import("@jointly/core/internal/identity/DidIdentity")
 
 /**
- * `jointly did show|add-login-key|revoke-login-key|rotate-login-key|publish-encryption-key|revoke-encryption-key`:
+ * `jointly did show|add-login-key|revoke-login-key|rotate-login-key|add-consent-key|revoke-consent-key|
+ * rotate-consent-key|publish-tls-key|revoke-tls-key|rotate-tls-key|publish-encryption-key|revoke-encryption-key`:
  * the organisation's did:ethr document, read with the maintained resolver, and its keys published or revoked in
  * the ERC-1056 registry by the account that controls it (the member's keystore). A revoked login key is refused
- * at the next handshake; the encryption key published is the keystore's own (the one ECIES deliveries use).
+ * at the next handshake, a revoked consent key at the next consent; a TLS client key is the DER SPKI of the
+ * certificate file given; the encryption key published is the keystore's own (the one ECIES deliveries use).
  */
 export const did = async (o: { action: string; arg?: string; next?: string; days?: number; config?: string; passphrase?: string }) => {
   if (!o.config) throw new CommandFailed("did acts as a member: give --config <participant.json>")
@@ -933,10 +935,20 @@ export const did = async (o: { action: string; arg?: string; next?: string; days
       return getAddress(v)
     }
     const receipt = (r: { hash: string; blockNumber: number }) => ({ txHash: r.hash, blockNumber: r.blockNumber })
+    /** The key (DER SPKI, hex) of a PEM client certificate file. */
+    const tlsKey = async (what: string, file: string | undefined) => {
+      if (file === undefined) throw new CommandFailed(`did ${o.action} needs ${what} (a PEM certificate file)`)
+      const { spkiOfPem } = await import("@jointly/coordinator/internal/auth/ClientCertificates")
+      try {
+        return spkiOfPem(await readFile(file, "utf8"))
+      } catch (error) {
+        throw new CommandFailed(`${file}: not a PEM certificate (${(error as Error).message})`)
+      }
+    }
     switch (o.action) {
       case "show": {
         const keys = await resolver.resolve(chain.account)
-        return out({ did: keys.did, loginSigners: [...keys.loginSigners], encryptionKeys: keys.encryptionKeys })
+        return out({ did: keys.did, loginSigners: [...keys.loginSigners], consentSigners: [...keys.consentSigners], tlsClientKeys: keys.tlsClientKeys, encryptionKeys: keys.encryptionKeys })
       }
       case "add-login-key":
         return out({ event: "login-key-added", key: address("<address>", o.arg), validDays: o.days ?? 365, ...receipt(await controller.addLoginKey(address("<address>", o.arg), validity)) })
@@ -944,6 +956,24 @@ export const did = async (o: { action: string; arg?: string; next?: string; days
         return out({ event: "login-key-revoked", key: address("<address>", o.arg), ...receipt(await controller.revokeLoginKey(address("<address>", o.arg))) })
       case "rotate-login-key":
         return out({ event: "login-key-rotated", previous: address("<previous address>", o.arg), next: address("--next <address>", o.next), ...receipt(await controller.rotateLoginKey(address("<previous address>", o.arg), address("--next <address>", o.next), validity)) })
+      case "add-consent-key":
+        return out({ event: "consent-key-added", key: address("<address>", o.arg), validDays: o.days ?? 365, ...receipt(await controller.addConsentKey(address("<address>", o.arg), validity)) })
+      case "revoke-consent-key":
+        return out({ event: "consent-key-revoked", key: address("<address>", o.arg), ...receipt(await controller.revokeConsentKey(address("<address>", o.arg))) })
+      case "rotate-consent-key":
+        return out({ event: "consent-key-rotated", previous: address("<previous address>", o.arg), next: address("--next <address>", o.next), ...receipt(await controller.rotateConsentKey(address("<previous address>", o.arg), address("--next <address>", o.next), validity)) })
+      case "publish-tls-key": {
+        const key = await tlsKey("<client cert.pem>", o.arg)
+        return out({ event: "tls-key-published", key, validDays: o.days ?? 365, ...receipt(await controller.addTlsClientKey(key, validity)) })
+      }
+      case "revoke-tls-key": {
+        const key = await tlsKey("<client cert.pem>", o.arg)
+        return out({ event: "tls-key-revoked", key, ...receipt(await controller.revokeTlsClientKey(key)) })
+      }
+      case "rotate-tls-key": {
+        const [previous, next] = [await tlsKey("<previous cert.pem>", o.arg), await tlsKey("--next <cert.pem>", o.next)]
+        return out({ event: "tls-key-rotated", previous, next, ...receipt(await controller.rotateTlsClientKey(previous, next, validity)) })
+      }
       case "publish-encryption-key": {
         return out({ event: "encryption-key-published", key: identity.encryptionPublicKey, validDays: o.days ?? 365, ...receipt(await controller.addEncryptionKey(identity.encryptionPublicKey, validity)) })
       }
@@ -952,7 +982,7 @@ export const did = async (o: { action: string; arg?: string; next?: string; days
         return out({ event: "encryption-key-revoked", key: o.arg.toLowerCase(), ...receipt(await controller.revokeEncryptionKey(o.arg.toLowerCase())) })
       }
       default:
-        throw new CommandFailed(`unknown did action ${o.action} (show, add-login-key, revoke-login-key, rotate-login-key, publish-encryption-key, revoke-encryption-key)`)
+        throw new CommandFailed(`unknown did action ${o.action} (show, add-login-key, revoke-login-key, rotate-login-key, add-consent-key, revoke-consent-key, rotate-consent-key, publish-tls-key, revoke-tls-key, rotate-tls-key, publish-encryption-key, revoke-encryption-key)`)
     }
   } finally {
     await chain.close()
