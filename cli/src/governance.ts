@@ -935,6 +935,22 @@ export const did = async (o: { action: string; arg?: string; next?: string; days
       return getAddress(v)
     }
     const receipt = (r: { hash: string; blockNumber: number }) => ({ txHash: r.hash, blockNumber: r.blockNumber })
+    /** Login keys (`sigAuth`) and consent keys (`veriKey`) are delegates: added, revoked and rotated alike. */
+    const delegateKey = async (kind: "login" | "consent", verb: "add" | "revoke" | "rotate") => {
+      const keys = kind === "login"
+        ? { add: controller.addLoginKey, revoke: controller.revokeLoginKey, rotate: controller.rotateLoginKey }
+        : { add: controller.addConsentKey, revoke: controller.revokeConsentKey, rotate: controller.rotateConsentKey }
+      if (verb === "add") {
+        const key = address("<address>", o.arg)
+        return out({ event: `${kind}-key-added`, key, validDays: o.days ?? 365, ...receipt(await keys.add(key, validity)) })
+      }
+      if (verb === "revoke") {
+        const key = address("<address>", o.arg)
+        return out({ event: `${kind}-key-revoked`, key, ...receipt(await keys.revoke(key)) })
+      }
+      const [previous, next] = [address("<previous address>", o.arg), address("--next <address>", o.next)]
+      return out({ event: `${kind}-key-rotated`, previous, next, ...receipt(await keys.rotate(previous, next, validity)) })
+    }
     /** The key (DER SPKI, hex) of a PEM client certificate file. */
     const tlsKey = async (what: string, file: string | undefined) => {
       if (file === undefined) throw new CommandFailed(`did ${o.action} needs ${what} (a PEM certificate file)`)
@@ -951,17 +967,15 @@ export const did = async (o: { action: string; arg?: string; next?: string; days
         return out({ did: keys.did, loginSigners: [...keys.loginSigners], consentSigners: [...keys.consentSigners], tlsClientKeys: keys.tlsClientKeys, encryptionKeys: keys.encryptionKeys })
       }
       case "add-login-key":
-        return out({ event: "login-key-added", key: address("<address>", o.arg), validDays: o.days ?? 365, ...receipt(await controller.addLoginKey(address("<address>", o.arg), validity)) })
       case "revoke-login-key":
-        return out({ event: "login-key-revoked", key: address("<address>", o.arg), ...receipt(await controller.revokeLoginKey(address("<address>", o.arg))) })
       case "rotate-login-key":
-        return out({ event: "login-key-rotated", previous: address("<previous address>", o.arg), next: address("--next <address>", o.next), ...receipt(await controller.rotateLoginKey(address("<previous address>", o.arg), address("--next <address>", o.next), validity)) })
       case "add-consent-key":
-        return out({ event: "consent-key-added", key: address("<address>", o.arg), validDays: o.days ?? 365, ...receipt(await controller.addConsentKey(address("<address>", o.arg), validity)) })
       case "revoke-consent-key":
-        return out({ event: "consent-key-revoked", key: address("<address>", o.arg), ...receipt(await controller.revokeConsentKey(address("<address>", o.arg))) })
-      case "rotate-consent-key":
-        return out({ event: "consent-key-rotated", previous: address("<previous address>", o.arg), next: address("--next <address>", o.next), ...receipt(await controller.rotateConsentKey(address("<previous address>", o.arg), address("--next <address>", o.next), validity)) })
+      case "rotate-consent-key": {
+        const [verb, kind] = o.action.split("-") as ["add" | "revoke" | "rotate", "login" | "consent"]
+        // Awaited here: the chain client closes in `finally`.
+        return await delegateKey(kind, verb)
+      }
       case "publish-tls-key": {
         const key = await tlsKey("<client cert.pem>", o.arg)
         return out({ event: "tls-key-published", key, validDays: o.days ?? 365, ...receipt(await controller.addTlsClientKey(key, validity)) })
