@@ -33,6 +33,7 @@ import type { FileShare } from "@jointly/participant/internal/governance/FileSha
 const loadSources = () => import("@jointly/participant/internal/datasets/Sources")
 const loadQueryServices = () => import("@jointly/participant/internal/host/QueryServices")
 const loadVerify = () => import("@jointly/coordinator/internal/audit/Verify")
+const loadConsentKeys = () => import("@jointly/coordinator/internal/audit/ConsentKeys")
 const loadHeliaBlocks = () => import("@jointly/backends/internal/ipfs/HeliaBlocks")
 const loadKuboBlocks = () => import("@jointly/backends/internal/ipfs/KuboBlocks")
 const loadClient = () => import("@jointly/coordinator/internal/client/Client")
@@ -269,8 +270,10 @@ export const verifyTask = async (o: {
     // The result for its recipients; anyone else verifies the digests without the content.
     const outcome = metadata.status === "Succeeded" ? await client.result(o.taskId).catch((e: Client.RequestFailed) => (e.code === "Forbidden" ? Verify.withheld : Promise.reject(e))) : undefined
     const task: Verify.StoredTask = { ...metadata, result: outcome === Verify.withheld ? Verify.withheld : outcome?.result ?? null }
+    const consentSigners = await (await loadConsentKeys()).fromLedger(ledger.chain.provider, ledger.chainId, health.chain.ledger)
     const checks = await Verify.verify({
       domain: Eip712.domain(ledger.chainId, health.chain.ledger),
+      ...(consentSigners === undefined ? {} : { consentSigners }),
       onChainDomain: await ledger.onChainDomain(),
       history,
       task,
@@ -988,10 +991,12 @@ export const originals = async (o: FileShareOptions & {
 const loadDidIdentity = () => import("@jointly/core/internal/identity/DidIdentity")
 
 /**
- * `jointly did show|add-login-key|revoke-login-key|rotate-login-key|publish-encryption-key|revoke-encryption-key`:
+ * `jointly did show|add-login-key|revoke-login-key|rotate-login-key|add-consent-key|revoke-consent-key|
+ * rotate-consent-key|publish-tls-key|revoke-tls-key|rotate-tls-key|publish-encryption-key|revoke-encryption-key`:
  * the organisation's did:ethr document, read with the maintained resolver, and its keys published or revoked in
  * the ERC-1056 registry by the account that controls it (the member's keystore). A revoked login key is refused
- * at the next handshake; the encryption key published is the keystore's own (the one ECIES deliveries use).
+ * at the next handshake, a revoked consent key at the next consent; a TLS client key is the DER SPKI of the
+ * certificate file given; the encryption key published is the keystore's own (the one ECIES deliveries use).
  */
 export const did = async (o: { action: string; arg?: string; next?: string; days?: number; config?: string; passphrase?: string }) => {
   if (!o.config) throw new CommandFailed("did acts as a member: give --config <participant.json>")
@@ -1008,17 +1013,59 @@ export const did = async (o: { action: string; arg?: string; next?: string; days
       return getAddress(v)
     }
     const receipt = (r: { hash: string; blockNumber: number }) => ({ txHash: r.hash, blockNumber: r.blockNumber })
+    /** Login keys (`sigAuth`) and consent keys (`veriKey`) are delegates: added, revoked and rotated alike. */
+    const delegateKey = async (kind: "login" | "consent", verb: "add" | "revoke" | "rotate") => {
+      const keys = kind === "login"
+        ? { add: controller.addLoginKey, revoke: controller.revokeLoginKey, rotate: controller.rotateLoginKey }
+        : { add: controller.addConsentKey, revoke: controller.revokeConsentKey, rotate: controller.rotateConsentKey }
+      if (verb === "add") {
+        const key = address("<address>", o.arg)
+        return out({ event: `${kind}-key-added`, key, validDays: o.days ?? 365, ...receipt(await keys.add(key, validity)) })
+      }
+      if (verb === "revoke") {
+        const key = address("<address>", o.arg)
+        return out({ event: `${kind}-key-revoked`, key, ...receipt(await keys.revoke(key)) })
+      }
+      const [previous, next] = [address("<previous address>", o.arg), address("--next <address>", o.next)]
+      return out({ event: `${kind}-key-rotated`, previous, next, ...receipt(await keys.rotate(previous, next, validity)) })
+    }
+    /** The key (DER SPKI, hex) of a PEM client certificate file. */
+    const tlsKey = async (what: string, file: string | undefined) => {
+      if (file === undefined) throw new CommandFailed(`did ${o.action} needs ${what} (a PEM certificate file)`)
+      const { spkiOfPem } = await import("@jointly/coordinator/internal/auth/ClientCertificates")
+      try {
+        return spkiOfPem(await readFile(file, "utf8"))
+      } catch (error) {
+        throw new CommandFailed(`${file}: not a PEM certificate (${(error as Error).message})`)
+      }
+    }
     switch (o.action) {
       case "show": {
         const keys = await resolver.resolve(chain.account)
-        return out({ did: keys.did, loginSigners: [...keys.loginSigners], encryptionKeys: keys.encryptionKeys })
+        return out({ did: keys.did, loginSigners: [...keys.loginSigners], consentSigners: [...keys.consentSigners], tlsClientKeys: keys.tlsClientKeys, encryptionKeys: keys.encryptionKeys })
       }
       case "add-login-key":
-        return out({ event: "login-key-added", key: address("<address>", o.arg), validDays: o.days ?? 365, ...receipt(await controller.addLoginKey(address("<address>", o.arg), validity)) })
       case "revoke-login-key":
-        return out({ event: "login-key-revoked", key: address("<address>", o.arg), ...receipt(await controller.revokeLoginKey(address("<address>", o.arg))) })
       case "rotate-login-key":
-        return out({ event: "login-key-rotated", previous: address("<previous address>", o.arg), next: address("--next <address>", o.next), ...receipt(await controller.rotateLoginKey(address("<previous address>", o.arg), address("--next <address>", o.next), validity)) })
+      case "add-consent-key":
+      case "revoke-consent-key":
+      case "rotate-consent-key": {
+        const [verb, kind] = o.action.split("-") as ["add" | "revoke" | "rotate", "login" | "consent"]
+        // Awaited here: the chain client closes in `finally`.
+        return await delegateKey(kind, verb)
+      }
+      case "publish-tls-key": {
+        const key = await tlsKey("<client cert.pem>", o.arg)
+        return out({ event: "tls-key-published", key, validDays: o.days ?? 365, ...receipt(await controller.addTlsClientKey(key, validity)) })
+      }
+      case "revoke-tls-key": {
+        const key = await tlsKey("<client cert.pem>", o.arg)
+        return out({ event: "tls-key-revoked", key, ...receipt(await controller.revokeTlsClientKey(key)) })
+      }
+      case "rotate-tls-key": {
+        const [previous, next] = [await tlsKey("<previous cert.pem>", o.arg), await tlsKey("--next <cert.pem>", o.next)]
+        return out({ event: "tls-key-rotated", previous, next, ...receipt(await controller.rotateTlsClientKey(previous, next, validity)) })
+      }
       case "publish-encryption-key": {
         return out({ event: "encryption-key-published", key: identity.encryptionPublicKey, validDays: o.days ?? 365, ...receipt(await controller.addEncryptionKey(identity.encryptionPublicKey, validity)) })
       }
@@ -1027,7 +1074,7 @@ export const did = async (o: { action: string; arg?: string; next?: string; days
         return out({ event: "encryption-key-revoked", key: o.arg.toLowerCase(), ...receipt(await controller.revokeEncryptionKey(o.arg.toLowerCase())) })
       }
       default:
-        throw new CommandFailed(`unknown did action ${o.action} (show, add-login-key, revoke-login-key, rotate-login-key, publish-encryption-key, revoke-encryption-key)`)
+        throw new CommandFailed(`unknown did action ${o.action} (show, add-login-key, revoke-login-key, rotate-login-key, add-consent-key, revoke-consent-key, rotate-consent-key, publish-tls-key, revoke-tls-key, rotate-tls-key, publish-encryption-key, revoke-encryption-key)`)
     }
   } finally {
     await chain.close()

@@ -99,8 +99,13 @@ Usage:
   jointly did add-login-key|revoke-login-key <address> [--days <n>] --config <participant.json>
   jointly did rotate-login-key <previous address> --next <address> --config <participant.json>
   jointly did revoke-encryption-key <0x compressed key> --config <participant.json>
+  jointly did add-consent-key|revoke-consent-key <address> [--days <n>] --config <participant.json>
+  jointly did rotate-consent-key <previous address> --next <address> --config <participant.json>
+  jointly did publish-tls-key|revoke-tls-key <client cert.pem> [--days <n>] --config <participant.json>
+  jointly did rotate-tls-key <previous cert.pem> --next <cert.pem> --config <participant.json>
       The organisation's did:ethr document and its keys in the ERC-1056 registry: a revoked login key is
-      refused at the next handshake.
+      refused at the next handshake, a revoked consent key at the next consent, a TLS client certificate
+      whose key the DID no longer names at the next handshake with a coordinator that asks for one.
   jointly files share <path> [--name <n>] [--fee <points>] --config <participant.json>
   jointly files serve [--watch] [--listen <multiaddr>] --config <participant.json>
   jointly files fetch <cid> --out <path> --ipfs-peer <multiaddr> [--wait <s>] --config <participant.json>
@@ -413,7 +418,7 @@ const main = async () => {
         allowPositionals: true,
         options: { config: { type: "string" }, next: { type: "string" }, days: { type: "string" } }
       })
-      if (!positionals[0]) throw new UsageError("did needs show, add-login-key, revoke-login-key, rotate-login-key, publish-encryption-key or revoke-encryption-key")
+      if (!positionals[0]) throw new UsageError("did needs show, add-login-key, revoke-login-key, rotate-login-key, add-consent-key, revoke-consent-key, rotate-consent-key, publish-tls-key, revoke-tls-key, rotate-tls-key, publish-encryption-key or revoke-encryption-key")
       return (await Governance()).did({ action: positionals[0], arg: positionals[1], next: values.next, config: values.config, ...(values.days === undefined ? {} : { days: positiveInteger("--days", values.days) }) })
     }
     case "files": {

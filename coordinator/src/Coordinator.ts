@@ -32,6 +32,8 @@ import * as AdapterPool from "./cluster/AdapterPool.ts"
 import * as Bridge from "./cluster/Bridge.ts"
 import * as EndedClients from "./cluster/EndedClients.ts"
 import * as Cluster from "./cluster/Cluster.ts"
+import * as ConsentKeys from "./audit/ConsentKeys.ts"
+import * as ClientCertificates from "./auth/ClientCertificates.ts"
 import * as Dashboard from "./dashboard/Dashboard.ts"
 import * as HumanConsents from "./dashboard/HumanConsents.ts"
 import * as Live from "./dashboard/Live.ts"
@@ -96,6 +98,11 @@ export interface Config {
   readonly backends?: Backends.Choice
   /** Certificate and key (PEM text): the API, the dashboard, its SSE and the participants' sockets over HTTPS/WSS. */
   readonly tls?: Listener.TlsMaterial
+  /**
+   * Admit participants only over a TLS client certificate whose key their org's DID names (auth/ClientCertificates.ts).
+   * Needs `tls` and the deployment's DID registry (`governance`).
+   */
+  readonly clientCertificates?: boolean
   /** The URL members reach this coordinator at (a DNS name, a proxy; sign-in messages name its host); default the listening address. */
   readonly publicUrl?: string
   /** Reverse proxies (addresses or CIDR subnets) whose X-Forwarded-For names the client; no one else's is read. */
@@ -172,6 +179,12 @@ export const start = async (config: Config): Promise<Internals> => {
   // adapter whose insides AdapterPool.ts relies on) an adapter release that module does not know.
   const ackTimeout = AckTimeout.resolve(config.ackTimeout)
   if (Sql.isPostgres(config.store)) AdapterPool.check(AdapterPool.installedVersion())
+  // Checked before anything is opened: nothing to close on the way out.
+  if (config.clientCertificates === true && (config.tls === undefined || config.governance?.addresses.didRegistry === undefined)) {
+    throw new ClientCertificates.ClientCertificatesUnavailable({
+      detail: config.tls === undefined ? "the coordinator listens without TLS (configure tls)" : "the deployment has no DID registry to name the certificates' keys"
+    })
+  }
   const logOf = (component: string) => Log.make(component, config.logLevel)
   const log = logOf("coordinator")
   const ledger = config.ledger
@@ -238,7 +251,12 @@ export const start = async (config: Config): Promise<Internals> => {
   const auth = Auth.make(registry, {
     recover: (login, signature) =>
       verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature)
-  }, { secret, spent, ...(dids === undefined ? {} : { loginSigners: async (account: string) => (await dids.resolve(account)).loginSigners }) })
+  }, {
+    secret,
+    spent,
+    ...(dids === undefined ? {} : { loginSigners: async (account: string) => (await dids.resolve(account)).loginSigners }),
+    ...(config.clientCertificates === true && dids !== undefined ? { tlsClientKeys: async (account: string) => (await dids.resolve(account)).tlsClientKeys } : {})
+  })
 
   const artifacts = ArtifactStore.make(sql, config.artifactBlocks)
   // Results and models go to IPFS sealed to their readers' current encryption keys: the DID's newest, else the registry's.
@@ -271,7 +289,7 @@ export const start = async (config: Config): Promise<Internals> => {
 
   // Every abuse limit, HTTP and socket alike, counts its refusals here; the dashboard shows them.
   const rejections = Rejections.make()
-  const http = Listener.create({ tls: config.tls })
+  const http = Listener.create({ tls: config.tls, clientCertificates: config.clientCertificates === true })
   const clientAddress = ClientAddress.make(config.trustProxy)
   const hub = Hub.make(http, auth, log, {
     limits: config.socketLimits,
@@ -323,6 +341,7 @@ export const start = async (config: Config): Promise<Internals> => {
       ...(checkpoints === undefined ? {} : { checkpoints }),
       ...(config.encryptionPublicKey === undefined ? {} : { checkpointReader: coordinator }),
       consent: { recover: (consent, signature) => verifyTypedData(domain, Eip712.consentTypes, { ...consent }, signature) },
+      ...(dids === undefined ? {} : { consentKey: dids.consentKey }),
       backends: backends.layer,
       options: { startTimeoutMs: config.startTimeoutMs, reofferMs: config.reofferMs }
     }),
@@ -452,7 +471,7 @@ export const start = async (config: Config): Promise<Internals> => {
       ? {}
       : { suite: Object.fromEntries(Object.entries(config.governance.addresses).filter((e): e is [string, string] => e[0] !== "deployBlock" && typeof e[1] === "string")) })
   }
-  const dashboard = Dashboard.make({ store, hub, ledger, domain, artifacts, models, index })
+  const dashboard = Dashboard.make({ store, hub, ledger, domain, artifacts, models, index, ...(dids === undefined ? {} : { consentSigners: ConsentKeys.ofResolver(dids) }) })
   let publicUrl = config.publicUrl
   const sessions = Sessions.make({
     expected: () => {

@@ -35,6 +35,8 @@ import * as Commands from "@jointly/cli/internal/governance"
 import * as F from "./testing/fixtures.ts"
 import * as Log from "./Log.ts"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import * as TestCa from "@jointly/core/internal/testing/TestCa"
+import * as ClientCertificates from "./auth/ClientCertificates.ts"
 
 const names = ["north", "south", "east"] as const
 type Name = (typeof names)[number]
@@ -911,6 +913,36 @@ describe("DID keys from the CLI (PROTOCOLS §2.6)", () => {
     const bad = await cli(["did", "add-login-key", "0x1234", "--config", config], env)
     expect(bad.code).not.toBe(0)
     expect(bad.stderr).toMatch(/an address/)
+  }, 120_000)
+
+  it("publishes a consent key and a TLS client certificate's key, and rotates the certificate", async () => {
+    const config = join(party("east").dataDir, "participant.json")
+    const env = await passphraseEnv("east")
+    const consentKey = Wallet.createRandom().address
+    const certs = await mkdtemp(join(tmpdir(), "jointly-did-certs-"))
+    try {
+      const ca = TestCa.make(certs)
+      const [first, second] = [ca.issue("first", ["east"], "clientAuth"), ca.issue("second", ["east"], "clientAuth")]
+      const [firstKey, secondKey] = [first, second].map((c) => ClientCertificates.spkiOfPem(c.cert))
+      for (const args of [["add-consent-key", consentKey], ["publish-tls-key", first.certFile]]) {
+        const r = await cli(["did", ...args, "--config", config], env)
+        expect(r.code, r.stderr).toBe(0)
+      }
+      const shown = JSON.parse((await cli(["did", "show", "--config", config], env)).stdout) as { consentSigners: Array<string>; tlsClientKeys: Array<string> }
+      expect(shown.consentSigners).toContain(consentKey)
+      expect(shown.tlsClientKeys).toEqual([firstKey])
+      const rotated = await cli(["did", "rotate-tls-key", first.certFile, "--next", second.certFile, "--config", config], env)
+      expect(rotated.code, rotated.stderr).toBe(0)
+      expect(JSON.parse(rotated.stdout)).toMatchObject({ event: "tls-key-rotated", previous: firstKey, next: secondKey })
+      const after = JSON.parse((await cli(["did", "show", "--config", config], env)).stdout) as { tlsClientKeys: Array<string> }
+      expect(after.tlsClientKeys).toEqual([secondKey])
+      // A file that holds no certificate is refused before anything is sent.
+      const bad = await cli(["did", "publish-tls-key", first.keyFile, "--config", config], env)
+      expect(bad.code).not.toBe(0)
+      expect(bad.stderr).toMatch(/not a PEM certificate/)
+    } finally {
+      await rm(certs, { recursive: true, force: true })
+    }
   }, 120_000)
 })
 

@@ -46,6 +46,8 @@ export interface AgentConfig {
   readonly wallet: BaseWallet
   /** A login key published in the org's DID that signs the coordinator's Login instead of `wallet` (SessionConfig). */
   readonly loginKey?: BaseWallet
+  /** A consent key published in the org's DID that signs its task consents instead of `wallet` (SessionConfig). */
+  readonly consentKey?: BaseWallet
   /**
    * Datasets to serve, each with a declared schema: a CSV file (`{ name, file, columns }`), Parquet files
    * (`format: "parquet"`) or a PostgreSQL table or query (`postgres: { connection, table | query }`); all are

@@ -62,6 +62,12 @@ export interface SessionConfig {
    * chain; a revoked one is refused (AdmissionRefused "KeyNotAuthorized") at the next handshake.
    */
   readonly loginKey?: BaseWallet
+  /**
+   * A consent key the org published in its did:ethr document (a `veriKey` delegate): it signs this participant's task
+   * consents for `wallet`'s account. The coordinator and TaskLedger accept it while the DID names it; a revoked or
+   * expired one is refused (wire.error "KeyNotAuthorized") and the consent is not recorded.
+   */
+  readonly consentKey?: BaseWallet
   readonly policy: ConsentPolicy
   readonly dashboardToken?: string
   readonly keys?: KeyPolicy.KeyRule
@@ -348,7 +354,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     if (endedTasks.has(offer.taskId)) return
     const approve = decision === "approve"
     if (approve) acceptedTasks.add(offer.taskId)
-    const signature = await Eip712.signConsent(wallet, domain, { taskId: offer.taskId, specHash: offer.taskId, approve, reasonHash: reasonHash(reason) })
+    const signature = await Eip712.signConsent(config.consentKey ?? wallet, domain, { taskId: offer.taskId, specHash: offer.taskId, approve, reasonHash: reasonHash(reason) })
     const answer = { taskId: offer.taskId, approve, reason, signature }
     answers.set(offer.taskId, answer)
     if (answers.size > 1000) answers.delete(answers.keys().next().value!)

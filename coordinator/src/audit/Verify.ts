@@ -1,7 +1,7 @@
 /**
  * `jointly verify` (DESIGN.md §5): rebuilds a task's history from the chain alone and checks what the
  * coordinator stores against it — the spec against the task id, every consent signature (re-verified off chain
- * against the EIP-712 domain), the lifecycle, every phase commitment, the result digest, and every
+ * against the EIP-712 domain, by the participant or by a consent key its DID named at the consent's block), the lifecycle, every phase commitment, the result digest, and every
  * content-addressed artifact (result, model) against its CID and the digests the chain holds, and — given an IPFS
  * source — each artifact's sealed copy on IPFS against its CID and the ciphertext hash on chain, opened with a
  * reader's key when one is given. Any mismatch is a failed check with a reason a person can act on.
@@ -54,6 +54,11 @@ export interface Sources {
    * against the result digest or the model id.
    */
   readonly ipfs?: { readonly get: (cid: string) => Promise<Uint8Array | undefined | typeof withheld>; readonly readerKey?: Uint8Array }
+  /**
+   * The addresses a participant's DID allowed to sign its consents as of a block (ConsentKeys.ts: the account and
+   * its `veriKey` delegates, from the DID's event history). Without it a consent must be signed by the participant.
+   */
+  readonly consentSigners?: (participant: string, blockNumber: bigint) => Promise<ReadonlySet<string>>
   /** The EIP-712 domain the task ledger announces (ERC-5267) and the implementation behind its proxy. */
   readonly onChainDomain?: { readonly name: string; readonly version: string; readonly chainId: bigint; readonly verifyingContract: string; readonly implementation: string }
 }
@@ -101,8 +106,19 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
   const participants = createdEntry?._tag === "TaskCreated" ? createdEntry.participants : []
   for (const c of consents) {
     if (c._tag !== "ConsentRecorded") continue
-    const valid = Eip712.verifyConsent(s.domain, { taskId: id, specHash: createdEntry?._tag === "TaskCreated" ? createdEntry.specHash : id, approve: c.approve, reasonHash: c.reasonHash }, c.signature, c.participant)
-    check(`consent of ${c.participant}: signature`, valid, valid ? "EIP-712 signature recovers the participant" : "the signature on chain does not recover the participant")
+    const signer = Eip712.consentSigner(s.domain, { taskId: id, specHash: createdEntry?._tag === "TaskCreated" ? createdEntry.specHash : id, approve: c.approve, reasonHash: c.reasonHash }, c.signature)
+    if (signer === undefined || same(signer, c.participant)) {
+      check(`consent of ${c.participant}: signature`, signer !== undefined, signer !== undefined ? "EIP-712 signature recovers the participant" : "the signature on chain does not parse")
+    } else {
+      // Signed by another key: valid only if the participant's DID named it a consent key when the consent was recorded.
+      const named = s.consentSigners === undefined ? undefined : await s.consentSigners(c.participant, c.blockNumber)
+      check(`consent of ${c.participant}: signature`, named?.has(signer) === true,
+        named === undefined
+          ? `the signature recovers ${signer}, not the participant (no DID registry to consult)`
+          : named.has(signer)
+          ? `EIP-712 signature by ${signer}, a consent key of the participant's DID at block ${c.blockNumber}`
+          : `the signature recovers ${signer}, neither the participant nor a consent key its DID named at block ${c.blockNumber}`)
+    }
     check(`consent of ${c.participant}: named in the task`, participants.some((p) => same(p, c.participant)), "participant listed at creation")
     const stored = task.consents.find((x) => same(x.participant, c.participant))
     check(`consent of ${c.participant}: store matches chain`, stored !== undefined && same(stored.signature, c.signature) && stored.approve === c.approve,

@@ -38,6 +38,17 @@ export interface Options {
    * Without it only the account itself may sign.
    */
   readonly loginSigners?: (account: string) => Promise<ReadonlySet<string>>
+  /**
+   * The TLS client certificate keys (DER SPKI, hex) an org's DID names now (identity/DidIdentity.ts), resolved at every
+   * handshake. Given, a participant is admitted only over a connection whose client certificate has one of them
+   * (auth/ClientCertificates.ts); without it, client certificates are not asked about.
+   */
+  readonly tlsClientKeys?: (account: string) => Promise<ReadonlyArray<string>>
+}
+
+/** What the connection itself tells of the client: its TLS client certificate's key, when it presented one. */
+export interface Connection {
+  readonly clientKey?: string
 }
 
 /** What the chain says of an admissible org. */
@@ -84,8 +95,27 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
       catch: (error) => new AdmissionRefused({ code: "BadSignature", detail: `the login signature does not parse: ${(error as Error).message}` })
     })
 
-  /** Admits a socket: single-use nonce, fresh signature by `account` (or a login key its DID names), org Audited on chain. */
-  const admit = (auth: HandshakeAuth): Effect.Effect<{ readonly account: string; readonly org: string }, AdmissionRefused> =>
+  /** With `tlsClientKeys`: the connection's client certificate is one the org's DID names now. */
+  const checkClientCertificate = (account: string, connection: Connection) =>
+    Effect.gen(function*() {
+      if (options.tlsClientKeys === undefined) return
+      if (connection.clientKey === undefined) {
+        return yield* new AdmissionRefused({ code: "ClientCertificateMissing", detail: `this coordinator admits ${account} only with a TLS client certificate its DID names; none was presented` })
+      }
+      const named = yield* Effect.tryPromise({ try: () => options.tlsClientKeys!(account), catch: internal(`the DID of ${account} could not be resolved`) })
+      if (!named.includes(connection.clientKey.toLowerCase())) {
+        return yield* new AdmissionRefused({
+          code: "ClientCertificateNotInDid",
+          detail: `the TLS client certificate presented (key ${connection.clientKey.slice(-16)}…) is not one ${account}'s DID names (${named.length} named; never published, rotated away or revoked)`
+        })
+      }
+    })
+
+  /**
+   * Admits a socket: single-use nonce, fresh signature by `account` (or a login key its DID names), org Audited on
+   * chain, and — when client certificates are bound to DIDs — the connection's certificate named by the org's DID.
+   */
+  const admit = (auth: HandshakeAuth, connection: Connection = {}): Effect.Effect<{ readonly account: string; readonly org: string }, AdmissionRefused> =>
     Effect.gen(function*() {
       const checked = yield* Effect.tryPromise({ try: () => nonces.check(auth.nonce), catch: internal("the login nonce could not be checked") })
       if (!checked.ok) {
@@ -93,7 +123,11 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
         return yield* new AdmissionRefused({ code: "UnknownNonce", detail: "the login nonce is unknown or was already used" })
       }
       const { account, signer } = yield* recovered(auth)
-      if (signer === account) return { account, org: (yield* checkOrg(account)).name }
+      if (signer === account) {
+        const org = yield* checkOrg(account)
+        yield* checkClientCertificate(account, connection)
+        return { account, org: org.name }
+      }
       if (loginSigners === undefined) return yield* new AdmissionRefused({ code: "BadSignature", detail: `the login was signed by ${signer}, not by ${account}` })
       // The org must be admissible before its DID is consulted: a suspended org's keys are no way in.
       const org = yield* checkOrg(account)
@@ -101,6 +135,7 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
       if (!allowed.has(signer)) {
         return yield* new AdmissionRefused({ code: "KeyNotAuthorized", detail: `${signer} is not a login key of ${account}'s DID (never published, expired or revoked)` })
       }
+      yield* checkClientCertificate(account, connection)
       return { account, org: org.name }
     })
 

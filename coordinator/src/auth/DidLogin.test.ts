@@ -2,21 +2,31 @@
  * did:ethr identity over the real chain (anvil) and the real coordinator socket: an org publishes a login key and
  * an encryption key in the ERC-1056 registry deployed with the other contracts, `ethr-did-resolver` reads them
  * back, the coordinator admits a participant whose Login that key signs, and after a rotation on chain the old key
- * is refused at the next handshake while the new one is admitted.
+ * is refused at the next handshake while the new one is admitted. Consent keys (`veriKey` delegates) sign an org's
+ * task consents: the coordinator and TaskLedger take one its DID names, refuse one never published for it, expired
+ * or revoked, and the audit checks a consent against the DID as of the consent's block.
  */
 import { randomUUID } from "node:crypto"
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Signature, Wallet, encodeBytes32String, solidityPackedKeccak256, toBeHex } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import * as Chain from "@jointly/core/internal/ledger/Chain"
+import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import * as DidRegistry from "@jointly/core/internal/ledger/generated/DidRegistry"
 import * as Agent from "@jointly/participant/internal/Agent"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import type { WireError } from "@jointly/core/internal/wire/Messages"
 import { fundAccounts } from "../chain/Anvil.ts"
 import * as Consortium from "../local/Consortium.ts"
+import * as ConsentKeys from "../audit/ConsentKeys.ts"
+import * as Verify from "../audit/Verify.ts"
+import * as F from "../testing/fixtures.ts"
+import * as TestCa from "@jointly/core/internal/testing/TestCa"
+import * as Coordinator from "../Coordinator.ts"
+import * as ClientCertificates from "./ClientCertificates.ts"
 
 const freshWallet = () => new Wallet(Wallet.createRandom().privateKey)
 const year = 365n * 86_400n
@@ -28,14 +38,47 @@ let cluster: LocalCluster.LocalCluster
 let chain: Chain.ChainClient
 let registry: string
 const org = freshWallet()
+/** Another member: the second party of the consent tests' tasks (never online), and a DID of its own. */
+const other = freshWallet()
 
-const agentWith = (loginKey: Wallet) =>
-  Agent.start({ coordinatorUrl: cluster.coordinatorUrl, wallet: org, loginKey, datasets: [], compute: "inline", policy: () => ({ decision: "reject", reason: "identity test" }) })
+const agentWith = (loginKey: Wallet, consentKey?: Wallet) =>
+  Agent.start({
+    coordinatorUrl: cluster.coordinatorUrl,
+    wallet: org,
+    loginKey,
+    ...(consentKey === undefined ? {} : { consentKey }),
+    datasets: [],
+    compute: "inline",
+    policy: () => ({ decision: "reject", reason: "identity test" })
+  })
 /** How the handshake ends for a participant of `org` whose Login `loginKey` signs. */
 const handshake = async (loginKey: Wallet) => {
   const agent = await agentWith(loginKey)
   try {
     return await agent.connected.then(() => "admitted" as const, (error: unknown) => error)
+  } finally {
+    await agent.close()
+  }
+}
+
+/**
+ * A task for `org` alone, answered by its participant whose consents `consentKey` signs: "recorded" once the
+ * (rejecting) consent is kept and the task Rejected, or the wire.error the coordinator answered with.
+ */
+const consentBy = async (consentKey: Wallet) => {
+  const agent = await agentWith(org, consentKey)
+  const errors: Array<WireError> = []
+  agent.on((event) => void (event.type === "wire-error" && errors.push(event.error)))
+  try {
+    await agent.connected
+    const parties = [org, other].map((w) => ({ participant: w.address, dataset: "none" }))
+    const id = await cluster.submit({ kind: "statistics.horizontal", parties: parties as never, params: { columns: ["x"], statistics: ["count"] } })
+    const outcome = await F.eventually(async () => {
+      const refusal = errors.find((e) => e.ref === "task.consent")
+      if (refusal !== undefined) return refusal
+      return (await cluster.task(id)).status === "Rejected" ? "recorded" as const : undefined
+    }, `task ${id} answered`, 30_000)
+    return { id, outcome, task: await cluster.task(id) }
   } finally {
     await agent.close()
   }
@@ -51,6 +94,7 @@ beforeAll(async () => {
     wallet: org,
     encryptionPublicKey: org.signingKey.compressedPublicKey
   }, true)
+  await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name: `DID Shop ${randomUUID()}`, wallet: other, encryptionPublicKey: other.signingKey.compressedPublicKey }, true)
 }, 120_000)
 
 afterAll(async () => {
@@ -148,5 +192,134 @@ describe("did:ethr identity on the consortium chain", () => {
     expect(await handshake(after)).toBe("admitted")
     // The account key itself still signs for the org.
     expect(await handshake(org)).toBe("admitted")
+  }, 60_000)
+
+  it("takes a consent signed by a consent key the DID names, and refuses one never published, another member's, expired or revoked, recording nothing", async () => {
+    const controller = DidIdentity.makeController(chain, chain.signer(org.privateKey), registry)
+    const [current, expiring, revoked, never, foreign] = [freshWallet(), freshWallet(), freshWallet(), freshWallet(), freshWallet()]
+    // Another member publishes `foreign` as its own consent key: no use to `org`.
+    await DidIdentity.makeController(chain, chain.signer(other.privateKey), registry).addConsentKey(foreign.address, year)
+    await controller.addConsentKey(current.address, year)
+    await controller.addConsentKey(revoked.address, year)
+    await controller.revokeConsentKey(revoked.address)
+    await controller.addConsentKey(expiring.address, 2n)
+    const resolver = DidIdentity.makeResolver({ chainId: chain.chainId, registry, provider: chain.provider })
+    // Login keys are not consent keys, nor the other way round.
+    const keys = await resolver.resolve(org.address)
+    expect(keys.consentSigners).toEqual(new Set([org.address, current.address, expiring.address]))
+    expect(keys.loginSigners.has(current.address)).toBe(false)
+
+    const accepted = await consentBy(current)
+    expect(accepted.outcome).toBe("recorded")
+    expect(accepted.task.consents).toMatchObject([{ participant: org.address, approve: false }])
+    // The ledger took it too: the coordinator's audit finds the chain's consent and the store's alike.
+    const audit = await F.eventually(async () => {
+      const v = await cluster.client.verify(accepted.id)
+      return v.pending === 0 ? v : undefined
+    }, "the consent on chain", 30_000)
+    expect(audit.checks.filter((c) => !c.ok)).toEqual([])
+    expect(audit.checks.find((c) => c.name === `consent of ${org.address}: signature`)?.detail).toContain(`consent key of the participant's DID`)
+
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    const refusals = { never: "NeverPublished", foreign: "NeverPublished", revoked: "ExpiredOrRevoked", expiring: "ExpiredOrRevoked" } as const
+    for (const [name, key] of Object.entries({ never, foreign, revoked, expiring })) {
+      const refused = await consentBy(key)
+      expect(refused.outcome, name).toMatchObject({ code: "KeyNotAuthorized", message: expect.stringContaining(`${refusals[name as keyof typeof refusals]}: ${key.address} is not a consent key of`) })
+      expect(refused.task.status, name).toBe("AwaitingConsent")
+      expect(refused.task.consents, name).toEqual([])
+      await cluster.client.cancel(refused.id)
+    }
+  }, 120_000)
+
+  it("audits a consent against the DID as of its block: a key revoked since still counts, a key not yet or never named is flagged", async () => {
+    const controller = DidIdentity.makeController(chain, chain.signer(org.privateKey), registry)
+    const key = freshWallet()
+    const before = await chain.provider.getBlockNumber()
+    await controller.addConsentKey(key.address, year)
+    const { id, outcome, task } = await consentBy(key)
+    expect(outcome).toBe("recorded")
+    const history = await F.eventually(async () => {
+      const h = await cluster.supervisorLedger.taskHistory(id as `0x${string}`)
+      return h.some((e) => e._tag === "ConsentRecorded") ? h : undefined
+    }, "the consent on chain", 30_000)
+    await controller.revokeConsentKey(key.address)
+    const consentSigners = await ConsentKeys.fromLedger(chain.provider, chain.chainId, cluster.deployment.ledger)
+    expect(consentSigners).toBeDefined()
+    const domain = await cluster.supervisorLedger.domain()
+    const stored: Verify.StoredTask = { id, spec: task.spec, status: task.status, result: null, resultDigest: null, events: [], consents: task.consents }
+    /** The audit's verdict on the consent's signature, over `history` altered by `alter`. */
+    const signatureCheck = async (alter: (e: Extract<typeof history[number], { _tag: "ConsentRecorded" }>) => object = (e) => e) => {
+      const altered = history.map((e) => (e._tag === "ConsentRecorded" ? { ...e, ...alter(e) } : e))
+      const checks = await Verify.verify({ domain, history: altered, task: stored, artifact: async () => undefined, model: async () => undefined, consentSigners: consentSigners! })
+      return checks.find((c) => c.name === `consent of ${org.address}: signature`)
+    }
+    // Revoked after the consent: at the consent's block it was a consent key.
+    expect(await signatureCheck()).toMatchObject({ ok: true, detail: expect.stringContaining(`by ${key.address}, a consent key`) })
+    // The same signature dated before the key was published does not count.
+    expect(await signatureCheck(() => ({ blockNumber: BigInt(before) }))).toMatchObject({ ok: false, detail: expect.stringContaining(`recovers ${key.address}, neither the participant nor a consent key`) })
+    // A consent signed by a key the DID never named is flagged, whatever the block.
+    const stranger = freshWallet()
+    const forged = await Eip712.signConsent(stranger, domain, { taskId: id, specHash: id, approve: false, reasonHash: history.find((e) => e._tag === "ConsentRecorded")!.reasonHash })
+    expect(await signatureCheck(() => ({ signature: forged }))).toMatchObject({ ok: false, detail: expect.stringContaining(`recovers ${stranger.address}, neither`) })
+  }, 60_000)
+})
+
+describe("TLS client certificates bound to the DID", () => {
+  let tlsCoordinator: Awaited<ReturnType<typeof Coordinator.start>>
+  let ca: TestCa.TestCa
+  const closing: Array<() => Promise<unknown>> = []
+
+  beforeAll(async () => {
+    const certs = join(dir, "certs")
+    await mkdir(certs)
+    ca = TestCa.make(certs)
+    const server = ca.issue("coordinator", ["127.0.0.1"])
+    // A second coordinator of the same deployment, over TLS, that asks every participant for a DID-named certificate.
+    const ledger = await Consortium.ledgerFor(cluster.rpcUrl, cluster.keys.coordinator, cluster.deployment)
+    const governance = await Consortium.governanceFor(cluster.rpcUrl, cluster.keys.coordinator, cluster.deployment)
+    closing.push(() => ledger.close(), async () => governance?.close())
+    tlsCoordinator = await Coordinator.start({ store: join(dir, "tls-store"), ledger, governance, host: "127.0.0.1", port: 0, tls: { cert: server.cert, key: server.key }, clientCertificates: true })
+    closing.unshift(() => tlsCoordinator.close())
+  }, 60_000)
+
+  afterAll(async () => {
+    for (const close of closing) await close()
+  })
+
+  /** How the handshake over TLS ends for `org` presenting `certificate` (none when undefined). */
+  const tlsHandshake = async (certificate?: TestCa.Issued) => {
+    const agent = await Agent.start({
+      coordinatorUrl: tlsCoordinator.url,
+      trust: { ca: ca.cert, ...(certificate === undefined ? {} : { clientCertificate: { cert: certificate.cert, key: certificate.key } }) },
+      wallet: org,
+      datasets: [],
+      compute: "inline",
+      policy: () => ({ decision: "reject", reason: "identity test" })
+    })
+    try {
+      return await agent.connected.then(() => "admitted" as const, (error: unknown) => error)
+    } finally {
+      await agent.close()
+    }
+  }
+
+  it("admits only a client certificate whose key the DID names: none and an unnamed one refused, the rotated-away one refused, the new one admitted", async () => {
+    const controller = DidIdentity.makeController(chain, chain.signer(org.privateKey), registry)
+    const resolver = DidIdentity.makeResolver({ chainId: chain.chainId, registry, provider: chain.provider })
+    const [first, second] = [ca.issue("org-first", ["org"], "clientAuth"), ca.issue("org-second", ["org"], "clientAuth")]
+    const [firstKey, secondKey] = [first, second].map((c) => ClientCertificates.spkiOfPem(c.cert))
+
+    expect(await tlsHandshake()).toMatchObject({ _tag: "AdmissionRefused", code: "ClientCertificateMissing" })
+    // Signed by the CA the coordinator itself trusts, but not named by the DID: refused all the same.
+    expect(await tlsHandshake(first)).toMatchObject({ _tag: "AdmissionRefused", code: "ClientCertificateNotInDid" })
+
+    await controller.addTlsClientKey(firstKey!, year)
+    expect((await resolver.resolve(org.address)).tlsClientKeys).toEqual([firstKey])
+    expect(await tlsHandshake(first)).toBe("admitted")
+
+    await controller.rotateTlsClientKey(firstKey!, secondKey!, year)
+    expect((await resolver.resolve(org.address)).tlsClientKeys).toEqual([secondKey])
+    expect(await tlsHandshake(first)).toMatchObject({ _tag: "AdmissionRefused", code: "ClientCertificateNotInDid" })
+    expect(await tlsHandshake(second)).toBe("admitted")
   }, 60_000)
 })

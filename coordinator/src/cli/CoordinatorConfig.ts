@@ -35,8 +35,11 @@ export const CoordinatorConfig = Schema.Struct({
   port: Schema.optional(Port),
   /** The URL members use (DNS name, proxy); default the bind address and port. */
   publicUrl: Schema.optional(Schema.String),
-  /** PEM files: the certificate (with its intermediates) and its private key. */
-  tls: Schema.optional(Schema.Struct({ cert: Schema.String, key: Schema.String })),
+  /**
+   * PEM files: the certificate (with its intermediates) and its private key. `clientCertificates: "did"` admits
+   * participants only over a TLS client certificate whose key their org's DID names (`jointly did publish-tls-key`).
+   */
+  tls: Schema.optional(Schema.Struct({ cert: Schema.String, key: Schema.String, clientCertificates: Schema.optional(Schema.Literal("did")) })),
   /** Reverse proxies that terminate TLS (addresses or CIDR subnets): only their X-Forwarded-For is read. */
   trustProxy: Schema.optional(Schema.Union([Schema.Array(Schema.String), Schema.String])),
   /** Serve plain HTTP on a non-loopback address without a proxy. Never in production. */
@@ -150,7 +153,7 @@ export const decode = (file: string | undefined, fileContents: unknown, env: Rec
     ...(c.encryptionKeystore === undefined ? {} : { encryptionKeystore: fromFile(`${ENV_PREFIX}_ENCRYPTION_KEYSTORE`, c.encryptionKeystore) }),
     chain: { ...c.chain, deployment: fromFile(`${ENV_PREFIX}_CHAIN_DEPLOYMENT`, c.chain.deployment) },
     ...(c.ipfs === undefined || c.ipfs === "off" || c.ipfs.directory === undefined ? {} : { ipfs: { ...c.ipfs, directory: fromFile(`${ENV_PREFIX}_IPFS_DIRECTORY`, c.ipfs.directory) } }),
-    ...(c.tls === undefined ? {} : { tls: { cert: fromFile(`${ENV_PREFIX}_TLS_CERT`, c.tls.cert), key: fromFile(`${ENV_PREFIX}_TLS_KEY`, c.tls.key) } })
+    ...(c.tls === undefined ? {} : { tls: { ...c.tls, cert: fromFile(`${ENV_PREFIX}_TLS_CERT`, c.tls.cert), key: fromFile(`${ENV_PREFIX}_TLS_KEY`, c.tls.key) } })
   }
   const problem = check(resolved)
   if (problem !== undefined) throw new CoordinatorConfigError({ source, detail: problem })

@@ -58,6 +58,7 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
     host: config.host,
     port: config.port,
     ...(tls === undefined ? {} : { tls }),
+    ...(config.tls?.clientCertificates === "did" ? { clientCertificates: true } : {}),
     ...(config.publicUrl === undefined ? {} : { publicUrl: config.publicUrl }),
     trustProxy: config.trustProxy,
     socketLimits: socketLimitsOf(config),

@@ -130,6 +130,8 @@ export interface Deps {
   readonly hub: Pick<HubShape, "online" | "isOnline">
   readonly ledger: Pick<LedgerClient, "companyOf" | "getCompany" | "taskHistory">
   readonly domain: Eip712.Domain
+  /** A participant's consent signers as of a block (audit/ConsentKeys.ts), when the deployment has DIDs. */
+  readonly consentSigners?: Verify.Sources["consentSigners"]
   readonly artifacts?: Pick<ArtifactStore, "get">
   readonly models?: Pick<ModelStore, "get">
   readonly index?: Pick<ChainIndex, "members">
@@ -213,6 +215,7 @@ export const make = (deps: Deps) => {
       const checks = yield* read("Verify.verify", (signal) =>
         Verify.verify({
           domain: deps.domain,
+          ...(deps.consentSigners === undefined ? {} : { consentSigners: deps.consentSigners }),
           history,
           task: { ...task, events: events as Verify.StoredTask["events"], consents },
           artifact: (cid) => Effect.runPromise(artifactBytes(cid), { signal }),

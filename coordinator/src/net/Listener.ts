@@ -18,6 +18,11 @@ export interface TlsMaterial {
 
 export interface ListenerOptions {
   readonly tls?: TlsMaterial
+  /**
+   * Ask every TLS client for a certificate, checked by no CA here: the participants' handshake admits only one whose
+   * key the org's DID names (auth/ClientCertificates.ts). Clients without one still connect (the API, the dashboard).
+   */
+  readonly clientCertificates?: boolean
   /** A TLS handshake not finished within this time is dropped (Node's default is 120 s). Default 10 s. */
   readonly tlsHandshakeTimeoutMs?: number
 }
@@ -31,6 +36,7 @@ export const create = (options: ListenerOptions = {}): Server =>
       cert: options.tls.cert,
       key: options.tls.key,
       minVersion: "TLSv1.2",
+      ...(options.clientCertificates === true ? { requestCert: true, rejectUnauthorized: false } : {}),
       handshakeTimeout: options.tlsHandshakeTimeoutMs ?? 10_000
     })
 

@@ -11,6 +11,7 @@ import type * as Backends from "@jointly/backends/internal/Backends"
 import { getAddress, getBytes } from "ethers"
 import { verify } from "@jointly/core/internal/crypto/Signatures"
 import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/internal/api/Errors"
+import type * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { AttemptSuspended, ProtocolError } from "@jointly/core/internal/protocols/Protocol"
 import * as Protocols from "@jointly/core/internal/protocols/Protocols"
@@ -79,6 +80,12 @@ export interface Deps {
   readonly rounds: RoundEngine["Service"]
   readonly auth: Auth
   readonly consent: ConsentVerifier
+  /**
+   * Whether a key other than the account may sign its consents: a consent key its DID names now
+   * (identity/DidIdentity.ts), the same rule TaskLedger applies when the consent reaches the chain. Without it only
+   * the account signs.
+   */
+  readonly consentKey?: (account: string, signer: string) => Promise<DidIdentity.KeyVerdict>
   readonly log: Log
   /** This coordinator instance (coordinator/src/cluster/Cluster.ts): the owner its claims name. */
   readonly instance: string
@@ -550,7 +557,14 @@ export const make = (deps: Deps): SchedulerShape => {
         try: () => getAddress(deps.consent.recover({ taskId: task.id, specHash: task.id, approve: message.approve, reasonHash: hash }, message.signature)),
         catch: () => new WireRefusal({ code: "Malformed", detail: "the consent signature does not parse" })
       })
-      if (signer !== account) return yield* new WireRefusal({ code: "NotAuthorized", detail: `the consent is signed by ${signer}, not ${account}` })
+      if (signer !== account) {
+        if (deps.consentKey === undefined) return yield* new WireRefusal({ code: "NotAuthorized", detail: `the consent is signed by ${signer}, not ${account}` })
+        const verdict = yield* Effect.tryPromise({
+          try: () => deps.consentKey!(account, signer),
+          catch: (error) => new WireRefusal({ code: "Internal", detail: `the DID of ${account} could not be resolved: ${error instanceof Error ? error.message : String(error)}` })
+        })
+        if (!verdict.valid) return yield* new WireRefusal({ code: "KeyNotAuthorized", detail: `${verdict.reason}: ${verdict.detail}` })
+      }
       const claim = claims.get(task.id)
       if (claim === undefined) return yield* new WireRefusal({ code: "UnknownTask", detail: `task ${task.id} is not run by this coordinator instance` })
       const fresh = yield* store.recordConsent(claim, { participant: account, approve: message.approve, reason: message.reason, signature: message.signature }, hash).pipe(

@@ -29,6 +29,7 @@ import { AdmissionRefused, type Auth } from "../auth/Auth.ts"
 import * as Rejections from "../limits/Rejections.ts"
 import type { Log } from "../Log.ts"
 import * as ClientAddress from "../net/ClientAddress.ts"
+import * as ClientCertificates from "../auth/ClientCertificates.ts"
 import type { Server as Listener } from "../net/Listener.ts"
 import * as AckTimeout from "./AckTimeout.ts"
 import * as SocketLimits from "./SocketLimits.ts"
@@ -174,7 +175,8 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     if (decoded._tag === "Failure") {
       return next(connectRefusal("Malformed", "Malformed: the handshake needs { account, nonce, issuedAt, signature }"))
     }
-    void Effect.runPromiseExit(auth.admit(decoded.value)).then((exit) => {
+    const clientKey = ClientCertificates.spkiOfSocket(socket.request.socket)
+    void Effect.runPromiseExit(auth.admit(decoded.value, clientKey === undefined ? {} : { clientKey })).then((exit) => {
       if (Exit.isSuccess(exit)) {
         socket.data.account = exit.value.account
         socket.data.org = exit.value.org

@@ -82,6 +82,15 @@ export const consentDigest = (d: Domain, consent: Consent): string =>
 export const signConsent = (signer: TypedDataSigner, d: Domain, consent: Consent): Promise<string> =>
   signer.signTypedData(d, consentTypes, asRecord(consent))
 
+/** The address that signed `consent`; undefined for a malformed signature. */
+export const consentSigner = (d: Domain, consent: Consent, signature: string): string | undefined => {
+  try {
+    return getAddress(verifyTypedData(d, consentTypes, asRecord(consent), signature))
+  } catch {
+    return undefined
+  }
+}
+
 /** True when `signature` is `participant`'s signature of `consent`; false for any malformed input. */
 export const verifyConsent = (d: Domain, consent: Consent, signature: string, participant: string): boolean =>
   recovers(d, consentTypes, consent, signature, participant)

@@ -111,6 +111,9 @@ export const deploySuite = async (
     grant(timelock, roles.canceller, governance),
     grant(registry, roles.governor, governance)
   ])
+  // The ledger accepts consents signed by a member's DID consent keys (identity/DidIdentity.ts); set while `from`
+  // still administers it, so after the hand-over only a vote changes it.
+  await call(getAddress(core.ledger), TaskLedger.contractInterface.encodeFunctionData("setDidRegistry", [didRegistry]))
   const handOver = Registry.contractInterface.encodeFunctionData("handOver", [timelock])
   await Promise.all([call(registry, handOver), call(getAddress(core.ledger), handOver), call(settlement.proxy, handOver)])
   await call(timelock, Timelock.contractInterface.encodeFunctionData("renounceRole", [roles.admin, from.address]))

@@ -14,9 +14,9 @@ import * as EndpointRule from "./EndpointRule.ts"
 
 export { type Endpoint, InsecureEndpoint, isLoopback, type Trust, UntrustedCertificate } from "./EndpointRule.ts"
 
-/** Node honours a CA through an undici dispatcher; undici's fetch and Agent come from one package version. */
-const undiciCa: EndpointRule.CaTransport = (ca) => {
-  const dispatcher = new Agent({ connect: { ca } })
+/** Node honours a CA and a client certificate through an undici dispatcher; undici's fetch and Agent come from one package version. */
+const undiciCa: EndpointRule.CaTransport = ({ ca, clientCertificate }) => {
+  const dispatcher = new Agent({ connect: { ...(ca === undefined ? {} : { ca }), ...(clientCertificate === undefined ? {} : { cert: clientCertificate.cert, key: clientCertificate.key }) } })
   return {
     fetch: ((input, init) => undiciFetch(input as Parameters<typeof undiciFetch>[0], { ...(init as object), dispatcher } as Parameters<typeof undiciFetch>[1])) as typeof globalThis.fetch,
     close: () => dispatcher.close()

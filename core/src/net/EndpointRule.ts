@@ -11,6 +11,11 @@ export interface Trust {
   readonly ca?: string
   /** Allows `http://` to a host that is not loopback. Off by default: a coordinator across hosts speaks TLS. */
   readonly allowInsecure?: boolean
+  /**
+   * PEM of this member's TLS client certificate and its key, presented to a coordinator that asks for one (its key
+   * named in the org's DID, identity/DidIdentity.ts `tlsClientKeys`).
+   */
+  readonly clientCertificate?: { readonly cert: string; readonly key: string }
 }
 
 export class InsecureEndpoint extends Schema.TaggedError<InsecureEndpoint>()("InsecureEndpoint", {
@@ -79,7 +84,7 @@ export interface Endpoint {
   /** `fetch` that trusts the configured CA and reports a refused certificate as UntrustedCertificate. */
   readonly fetch: typeof globalThis.fetch
   /** TLS options for socket.io-client (passed on to `ws`). */
-  readonly socketOptions: { readonly ca?: string }
+  readonly socketOptions: { readonly ca?: string; readonly cert?: string; readonly key?: string }
   /** `error` as UntrustedCertificate when a certificate check caused it; otherwise `error` itself. */
   readonly explain: (error: unknown) => unknown
   /** Closes the pooled connections of the CA-trusting dispatcher. */
@@ -87,11 +92,11 @@ export interface Endpoint {
 }
 
 /**
- * A `fetch` that trusts `ca` instead of the platform's store, with what closes its pooled connections: how a
- * platform honours `Trust.ca` (Node: an undici dispatcher, Endpoint.ts). A browser has none: it checks
- * certificates against its own store.
+ * A `fetch` that trusts `ca` instead of the platform's store and presents `clientCertificate`, with what closes its
+ * pooled connections: how a platform honours `Trust.ca` and `Trust.clientCertificate` (Node: an undici dispatcher,
+ * Endpoint.ts). A browser has none: it checks certificates against its own store and picks client certificates itself.
  */
-export type CaTransport = (ca: string) => { readonly fetch: typeof globalThis.fetch; readonly close: () => Promise<void> }
+export type CaTransport = (tls: Pick<Trust, "ca" | "clientCertificate">) => { readonly fetch: typeof globalThis.fetch; readonly close: () => Promise<void> }
 
 /**
  * Checks `url` against the transport rule and builds its Endpoint over the platform's `fetch`; throws
@@ -123,7 +128,11 @@ export const make = (url: string, trust: Trust = {}, caTransport?: CaTransport):
   if (secure && trust.ca !== undefined && caTransport === undefined) {
     throw new InsecureEndpoint({ url, detail: "this platform checks certificates against its own store and cannot trust a given CA: install the CA there instead" })
   }
-  const transport = secure && trust.ca !== undefined ? caTransport!(trust.ca) : undefined
+  if (secure && trust.clientCertificate !== undefined && caTransport === undefined) {
+    throw new InsecureEndpoint({ url, detail: "this platform cannot present a given TLS client certificate: install it in its own store instead" })
+  }
+  const ownTls = trust.ca !== undefined || trust.clientCertificate !== undefined
+  const transport = secure && ownTls ? caTransport!({ ca: trust.ca, clientCertificate: trust.clientCertificate }) : undefined
   const send = transport?.fetch ?? ((input, init) => globalThis.fetch(input, init))
   return {
     url: base,
@@ -136,7 +145,10 @@ export const make = (url: string, trust: Trust = {}, caTransport?: CaTransport):
         throw explain(error)
       }
     },
-    socketOptions: trust.ca === undefined ? {} : { ca: trust.ca },
+    socketOptions: {
+      ...(trust.ca === undefined ? {} : { ca: trust.ca }),
+      ...(trust.clientCertificate === undefined ? {} : { cert: trust.clientCertificate.cert, key: trust.clientCertificate.key })
+    },
     explain,
     close: async () => {
       await transport?.close()

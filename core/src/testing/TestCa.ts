@@ -20,8 +20,11 @@ export interface TestCa {
   readonly certFile: string
   /** PEM of the CA certificate: what a participant's `ca` names. */
   readonly cert: string
-  /** Signs a server certificate for `names` (DNS names or IP addresses), stored under `<dir>/<file>.pem|.key`. */
-  readonly issue: (file: string, names: ReadonlyArray<string>) => Issued
+  /**
+   * Signs a server certificate for `names` (DNS names or IP addresses), stored under `<dir>/<file>.pem|.key`; with
+   * `usage` "clientAuth", a TLS client certificate instead (its first name the subject).
+   */
+  readonly issue: (file: string, names: ReadonlyArray<string>, usage?: "serverAuth" | "clientAuth") => Issued
 }
 
 const isIp = (name: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(name) || name.includes(":")
@@ -38,7 +41,7 @@ export const make = (dir: string, name = "Jointly test CA"): TestCa => {
   return {
     certFile,
     cert: readFileSync(certFile, "utf8"),
-    issue: (file, names) => {
+    issue: (file, names, usage = "serverAuth") => {
       const key = join(dir, `${file}.key`)
       const csr = join(dir, `${file}.csr`)
       const cert = join(dir, `${file}.pem`)
@@ -46,7 +49,7 @@ export const make = (dir: string, name = "Jointly test CA"): TestCa => {
       writeFileSync(ext, [
         "basicConstraints=CA:FALSE",
         "keyUsage=critical,digitalSignature",
-        "extendedKeyUsage=serverAuth",
+        `extendedKeyUsage=${usage}`,
         `subjectAltName=${names.map((n) => (isIp(n) ? `IP:${n}` : `DNS:${n}`)).join(",")}`
       ].join("\n") + "\n")
       openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr, "-subj", `/CN=${names[0]}`])

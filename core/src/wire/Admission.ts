@@ -12,6 +12,10 @@ export const AdmissionCode = Schema.Literals([
   "ExpiredLogin",
   "BadSignature",
   "KeyNotAuthorized",
+  /** The coordinator asks for a TLS client certificate named by the org's DID, and none was presented. */
+  "ClientCertificateMissing",
+  /** The presented TLS client certificate's key is not one the org's DID names (never published, rotated away). */
+  "ClientCertificateNotInDid",
   "OrgNotRegistered",
   "OrgNotAudited",
   "OrgSuspended",

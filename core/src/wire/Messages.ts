@@ -151,6 +151,8 @@ export const WireErrorCode = Schema.Literals([
   "UnknownRequest",
   "Replayed",
   "NotAuthorized",
+  /** Signed by a key the sender's DID does not name now (a consent key never published for it, expired or revoked). */
+  "KeyNotAuthorized",
   /** Over an abuse limit (events per account or per address); the event was dropped. */
   "RateLimited",
   "Internal"

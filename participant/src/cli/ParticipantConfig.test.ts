@@ -3,6 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { pinRetryOf } from "@jointly/core/internal/artifacts/IpfsConfig"
+import * as TestCa from "@jointly/core/internal/testing/TestCa"
 import * as ParticipantConfig from "./ParticipantConfig.ts"
 
 let dir: string
@@ -27,5 +28,28 @@ describe("participant.json's ipfs section", () => {
     expect(pinRetryOf((await ParticipantConfig.load(await write("off.json", "off"))).ipfs)).toBeUndefined()
     await expect(ParticipantConfig.load(await write("zero.json", { pinRetry: { attempts: 0 } }))).rejects.toThrow(/attempts/)
     await expect(ParticipantConfig.load(await write("half.json", { pinRetry: { initialMs: 1.5 } }))).rejects.toThrow(/initialMs/)
+  })
+})
+
+describe("participant.json's clientCertificate", () => {
+  let certs: string
+  beforeAll(async () => {
+    certs = await mkdtemp(join(tmpdir(), "jointly-participant-client-cert-"))
+  })
+  afterAll(async () => {
+    if (certs) await rm(certs, { recursive: true, force: true })
+  })
+
+  it("reads the certificate and key (relative to the file) into the trust the agent presents, and refuses a file that holds no key", async () => {
+    const issued = TestCa.make(certs).issue("client", ["north"], "clientAuth")
+    const configOf = async (name: string, clientCertificate: unknown) => {
+      const file = join(certs, name)
+      await writeFile(file, JSON.stringify({ coordinatorUrl: "https://127.0.0.1:1", dataDir: "data", datasets: [], policy: "policy.json", clientCertificate }))
+      return { file, config: await ParticipantConfig.load(file) }
+    }
+    const ok = await configOf("ok.json", { cert: "client.pem", key: "client.key" })
+    expect(await ParticipantConfig.trustOf(ok.file, ok.config)).toEqual({ clientCertificate: { cert: issued.cert, key: issued.key } })
+    const swapped = await configOf("swapped.json", { cert: "client.pem", key: "client.pem" })
+    await expect(ParticipantConfig.trustOf(swapped.file, swapped.config)).rejects.toThrow(/clientCertificate\.key: .*holds no PEM private key/)
   })
 })

@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises"
 import { dirname, resolve } from "node:path"
 import { Schema } from "effect"
 import { IpfsConfig } from "@jointly/core/internal/artifacts/IpfsConfig"
+import type * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import { ColumnSpec, CsvSpec, type DatasetSpec, ParquetSpec } from "../datasets/Dataset.ts"
 import { Policy } from "../policy/PolicyFile.ts"
 
@@ -64,6 +65,11 @@ export const ParticipantConfig = Schema.Struct({
   failoverUrls: Schema.optional(Schema.Array(Schema.String)),
   /** PEM file of the CA that signs the coordinator's certificate (relative to this file); default Node's CA store. */
   ca: Schema.optional(Schema.String),
+  /**
+   * PEM files (relative to this file) of this member's TLS client certificate and its key, presented to a coordinator
+   * that asks for one; its key must be named in the org's DID (`jointly did publish-tls-key --cert <file>`).
+   */
+  clientCertificate: Schema.optional(Schema.Struct({ cert: Schema.String, key: Schema.String })),
   /** Allows plain `http://` to a coordinator on another host: every message readable on the network. */
   allowInsecure: Schema.optional(Schema.Boolean),
   /** Holds the encrypted keystore and the task journal. */
@@ -114,6 +120,7 @@ export const load = async (file: string, env: Record<string, string | undefined>
     ...config,
     dataDir: resolve(base, config.dataDir),
     ...(config.ca === undefined ? {} : { ca: resolve(base, config.ca) }),
+    ...(config.clientCertificate === undefined ? {} : { clientCertificate: { cert: resolve(base, config.clientCertificate.cert), key: resolve(base, config.clientCertificate.key) } }),
     ...(config.ipfs === undefined || config.ipfs === "off" || config.ipfs.directory === undefined ? {} : { ipfs: { ...config.ipfs, directory: resolve(base, config.ipfs.directory) } }),
     datasets: config.datasets.map((d): DatasetSpec => {
       if ("file" in d) return { ...d, file: resolve(base, d.file) }
@@ -133,16 +140,28 @@ export const load = async (file: string, env: Record<string, string | undefined>
   }
 }
 
-/** The trust the config asks for, with its CA file read; ConfigError when the file cannot be read. */
-export const trustOf = async (file: string, config: ParticipantConfig): Promise<{ readonly ca?: string; readonly allowInsecure?: boolean }> => {
-  let ca: string | undefined
-  if (config.ca !== undefined) {
+/** The trust the config asks for, with its CA and client certificate files read; ConfigError when one cannot be read. */
+export const trustOf = async (file: string, config: ParticipantConfig): Promise<Endpoint.Trust> => {
+  /** A PEM file the config names, checked to hold what `pattern` says. */
+  const pem = async (what: string, path: string, pattern: RegExp, holds: string) => {
+    let text: string
     try {
-      ca = await readFile(config.ca, "utf8")
+      text = await readFile(path, "utf8")
     } catch (error) {
-      throw new ConfigError({ file, detail: `ca: ${(error as Error).message}` })
+      throw new ConfigError({ file, detail: `${what}: ${(error as Error).message}` })
     }
-    if (!ca.includes("-----BEGIN CERTIFICATE-----")) throw new ConfigError({ file, detail: `ca: ${config.ca} holds no PEM certificate` })
+    if (!pattern.test(text)) throw new ConfigError({ file, detail: `${what}: ${path} holds no ${holds}` })
+    return text
   }
-  return { ...(ca === undefined ? {} : { ca }), ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure }) }
+  const certificate = /-----BEGIN CERTIFICATE-----/
+  const ca = config.ca === undefined ? undefined : await pem("ca", config.ca, certificate, "PEM certificate")
+  const clientCertificate = config.clientCertificate === undefined ? undefined : {
+    cert: await pem("clientCertificate.cert", config.clientCertificate.cert, certificate, "PEM certificate"),
+    key: await pem("clientCertificate.key", config.clientCertificate.key, /BEGIN [A-Z ]*PRIVATE KEY/, "PEM private key")
+  }
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(clientCertificate === undefined ? {} : { clientCertificate }),
+    ...(config.allowInsecure === undefined ? {} : { allowInsecure: config.allowInsecure })
+  }
 }

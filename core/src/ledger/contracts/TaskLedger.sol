@@ -9,6 +9,11 @@ interface IConsortiumRegistry {
     function isActive(address account) external view returns (bool);
 }
 
+/// @dev The ERC-1056 registry of the members' DIDs (DidRegistry.sol): who may sign a consent for a member.
+interface IDidRegistry {
+    function validDelegate(address identity, bytes32 delegateType, address delegate) external view returns (bool);
+}
+
 /// @title Task ledger: the notarized lifecycle of privacy-computing tasks (PROTOCOLS.md §3, DESIGN.md §3).
 /// @notice Coordinators write the lifecycle; participants' consents are EIP-712 signatures that anyone may relay.
 /// Every write carries an eventId, unique per entry of the coordinator's durable outbox: a write whose eventId is
@@ -73,6 +78,7 @@ contract TaskLedger is Governed, EIP712Upgradeable {
     error ResultAlreadyRecorded(bytes32 taskId);
 
     event CoordinatorSet(address indexed coordinator, bool enabled);
+    event DidRegistrySet(address registry);
     event TaskCreated(
         bytes32 indexed taskId,
         bytes32 indexed eventId,
@@ -111,6 +117,12 @@ contract TaskLedger is Governed, EIP712Upgradeable {
     mapping(bytes32 => mapping(bytes32 => bytes32)) private phaseRoots;
     /// @dev eventId => hash of the write it carried (zero when unused).
     mapping(bytes32 => bytes32) private writes;
+    /// @dev The DID registry whose `veriKey` delegates may sign a member's consents (zero: only the account signs).
+    /// Appended after the released layout (contracts/layouts/TaskLedger.json).
+    IDidRegistry public didRegistry;
+
+    /// @dev ERC-1056 delegate type of consent keys: `veriKey`, which ethr-did-resolver lists under assertionMethod.
+    bytes32 public constant CONSENT_DELEGATE_TYPE = "veriKey";
 
     function initialize(IConsortiumRegistry registry_, address admin, address supervisor) external initializer {
         if (address(registry_) == address(0)) revert ZeroAddress();
@@ -132,6 +144,13 @@ contract TaskLedger is Governed, EIP712Upgradeable {
         if (enabled) _grantRole(COORDINATOR_ROLE, coordinator);
         else _revokeRole(COORDINATOR_ROLE, coordinator);
         emit CoordinatorSet(coordinator, enabled);
+    }
+
+    /// @notice Names the DID registry whose consent delegates are accepted (the deployment sets it before handing
+    /// over; afterwards only a passed vote can change it).
+    function setDidRegistry(IDidRegistry registry_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        didRegistry = registry_;
+        emit DidRegistrySet(address(registry_));
     }
 
     function isCoordinator(address account) external view returns (bool) {
@@ -173,7 +192,8 @@ contract TaskLedger is Governed, EIP712Upgradeable {
     }
 
     /// @notice A participant's signed approve/reject (DESIGN.md §3 "Consent"). Anyone may relay it; the EIP-712
-    /// signature by the participant is what counts, and each named participant answers once.
+    /// signature by the participant, or by a consent key (`veriKey` delegate) its DID names at this block, is what
+    /// counts, and each named participant answers once.
     function recordConsent(
         bytes32 eventId,
         bytes32 taskId,
@@ -191,7 +211,9 @@ contract TaskLedger is Governed, EIP712Upgradeable {
         if (c != ConsentState.Pending) revert ConsentAlreadyRecorded(taskId, participant);
         bytes32 digest = consentDigest(taskId, t.specHash, approve, reasonHash);
         (address signer, ECDSA.RecoverError failure,) = ECDSA.tryRecoverCalldata(digest, signature);
-        if (failure != ECDSA.RecoverError.NoError || signer != participant) revert InvalidSignature();
+        if (failure != ECDSA.RecoverError.NoError) revert InvalidSignature();
+        // The participant's own key, or a consent key its DID names now (unexpired, not revoked).
+        if (signer != participant && !_consentDelegate(participant, signer)) revert InvalidSignature();
         if (approve) {
             consents[taskId][participant] = ConsentState.Approved;
             t.approvals += 1;
@@ -259,6 +281,10 @@ contract TaskLedger is Governed, EIP712Upgradeable {
 
     function phaseRoot(bytes32 taskId, bytes32 phase) external view returns (bytes32) {
         return phaseRoots[taskId][phase];
+    }
+
+    function _consentDelegate(address participant, address signer) private view returns (bool) {
+        return address(didRegistry) != address(0) && didRegistry.validDelegate(participant, CONSENT_DELEGATE_TYPE, signer);
     }
 
     function isFinal(Status s) public pure returns (bool) {
