@@ -168,7 +168,14 @@ export const Params = Schema.Struct({
   /** intersection-sum: the value column of the receiver (the value holder). */
   valueColumn: Schema.optional(Schema.String),
   /** intersection-sum: fixed-point scale 2^scaleBits of the values (default 16). */
-  scaleBits: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 32 })))
+  scaleBits: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 32 }))),
+  /**
+   * The ECDH ring on disk (see "Resume"): progress is recorded every `checkpointUnits` units (default
+   * CHECKPOINT_UNITS) or once `checkpointSeconds` passed since the last record (default CHECKPOINT_SECONDS),
+   * whichever comes first, and after the last unit. 0 units: the ring is not recorded (nothing sealed, no resume).
+   */
+  checkpointUnits: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 1 << 20 }))),
+  checkpointSeconds: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0.001, maximum: 86_400 })))
 })
 export type Params = typeof Params.Type
 
@@ -276,6 +283,27 @@ export const protocolOf = (mode: Mode, params: Params, parties: number, largestS
   params.protocol ?? (otPossible(mode, parties) && params.group === undefined && largestSet >= OT_DEFAULT_FROM ? "ot" : "ecdh")
 
 export const bucketIdsOf = (params: Params): number => params.bucketIds ?? BUCKET_IDS
+
+/**
+ * Units between two records of the ring on disk, by default. A record costs its round and a line (≈ 10–30 ms,
+ * README "psi-memory"); a unit at the default chunk of 65 536 ids costs seconds, at small chunks milliseconds: 16
+ * keeps the records' share small at any chunk size while a crash redoes at most 16 units.
+ */
+export const CHECKPOINT_UNITS = 16
+/** Seconds after which the next unit is recorded anyway, by default: large units then cost at most that much to redo. */
+export const CHECKPOINT_SECONDS = 30
+
+/** Whether the ring on disk records its progress at all (`checkpointUnits` 0: it does not, and cannot resume). */
+export const recordsRing = (params: Params): boolean => params.checkpointUnits !== 0
+
+/**
+ * Whether unit `units` (1-based) of `total` is recorded, the last record holding `last` units and taken `elapsedMs`
+ * ago: every `checkpointUnits` units, or once `checkpointSeconds` passed, whichever first, and always the last unit
+ * (a crash in the matching then redoes no blinding).
+ */
+export const checkpointDue = (params: Params, units: number, total: number, last: number, elapsedMs: number): boolean =>
+  recordsRing(params) &&
+  (units >= total || units - last >= (params.checkpointUnits ?? CHECKPOINT_UNITS) || elapsedMs >= 1000 * (params.checkpointSeconds ?? CHECKPOINT_SECONDS))
 
 export const groupOf = (params: Params): Group.GroupName => params.group ?? Group.DEFAULT_GROUP
 
