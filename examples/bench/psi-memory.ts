@@ -16,7 +16,7 @@
  *
  * PSI_MEMORY_RECORDING_ROUNDS=r (ECDH ring on disk, set PSI_MEMORY_BUCKET_IDS below BIG): instead of the above, the cost of
  * recording the ring's progress (psi/RingProgress.ts) at BIG ids: r rounds on one cluster of the task unrecorded,
- * recorded by the default sparse policy and recorded every unit, in turned orders; `psi_ecdh_recorded_sparse_wall_ms`
+ * recorded by the default sparse policy and recorded every unit, in turned orders, after one uncounted warm-up task; `psi_ecdh_recorded_sparse_wall_ms`
  * and `psi_ecdh_recorded_every_wall_ms` against the unrecorded median. PSI_MEMORY_RECORDING_CHUNK sets `chunkSize`
  * (more, smaller units: what a record costs shows). PSI_MEMORY_TIMELINE=1 prints each task's events with their times.
  *
@@ -155,6 +155,8 @@ const recording = async (dir: string, n: number, pairs: number, chunkSize: numbe
     const variants: Record<"off" | "sparse" | "every", Record<string, number>> = { off: { ...chunk, checkpointUnits: 0 }, sparse: chunk, every: { ...chunk, checkpointUnits: 1 } }
     const walls = { off: [] as Array<number>, sparse: [] as Array<number>, every: [] as Array<number> }
     const loads: Array<string> = []
+    // One task first, not counted: the first on a cluster also pays its processes' cold start (module compilation).
+    progress(`psi-memory: ecdh ${n}, warm-up: ${((await submitPsi(cluster, n, "ecdh", variants.off)).wall / 1000).toFixed(1)} s`)
     for (let round = 0; round < pairs; round++) {
       const order = (["off", "sparse", "every"] as const).slice()
       for (let k = 0; k < round % 3; k++) order.push(order.shift()!)
