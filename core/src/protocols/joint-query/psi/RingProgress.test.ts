@@ -88,6 +88,14 @@ const attempt = async (
 /** Party `i`'s progress file of task `id`, as the crashed attempt left it. */
 const progressOf = (kept: Hosts, i: number, id: string) => Effect.runPromise(Effect.map(kept[i]!.spill.resumable(`psi-ecdh-${id}`), ({ dir }) => dir))
 
+/** `output` lists exactly the plaintext intersection of `a` and `b`, each id with its row of `a`. */
+const expectIntersection = (output: Output, a: TabularData, b: TabularData) => {
+  const expected = intersect(idSet(a, "id"), idSet(b, "id"))
+  expect(new Set(output.ids)).toEqual(expected)
+  expect(output.ids).toHaveLength(expected.size)
+  expect(output.rows!.map((row) => a.strings("id")[row])).toEqual(output.ids)
+}
+
 /** The units of every line of party `i`'s progress file of task `id` (read as the next attempt does). */
 const unitsRecorded = async (kept: Hosts, i: number, id: string) => {
   const bytes = await Effect.runPromise((await progressOf(kept, i, id)).read(RingProgress.PROGRESS))
@@ -103,10 +111,7 @@ describe("the ECDH ring on disk resumes after a crash (RingProgress.ts)", () => 
     expect(first.result._tag).toBe("Failure")
     const second = await attempt(id, 2, "intersection", [a!, b!], kept, {})
     expect(second.result._tag).toBe("Success")
-    const expected = intersect(idSet(a!, "id"), idSet(b!, "id"))
-    expect(new Set(second.output!.ids)).toEqual(expected)
-    expect(second.output!.ids).toHaveLength(expected.size)
-    expect(second.output!.rows!.map((row) => a!.strings("id")[row])).toEqual(second.output!.ids)
+    expectIntersection(second.output!, a!, b!)
     // Both recorded units 0–5 before party 0 left at chunk 6: the second attempt resumed there and never blinded
     // a chunk below 6 again.
     expect(second.resumed).toMatchObject({ done: 6, total: 13 })
@@ -153,10 +158,7 @@ describe("the ECDH ring on disk resumes after a crash (RingProgress.ts)", () => 
     const claimed: Array<number> = []
     const second = await attempt(id, 2, "intersection", [a!, b!], kept, { checkpointUnits: 4 }, { claim: (units) => (claimed.push(units), units) })
     expect(second.result._tag).toBe("Success")
-    const expected = intersect(idSet(a!, "id"), idSet(b!, "id"))
-    expect(new Set(second.output!.ids)).toEqual(expected)
-    expect(second.output!.ids).toHaveLength(expected.size)
-    expect(second.output!.rows!.map((row) => a!.strings("id")[row])).toEqual(second.output!.ids)
+    expectIntersection(second.output!, a!, b!)
     // Resumed after unit 8: units 9 and 10 (chunks 8 and 9) are redone, nothing below.
     expect(second.resumed).toMatchObject({ done: 8, total: 13 })
     expect(Math.min(...second.blindRequests)).toBe(8)
