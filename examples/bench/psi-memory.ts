@@ -14,6 +14,12 @@
  * PSI_MEMORY_BUCKET_IDS sets the task's `bucketIds` (the size from which sets go to disk). PSI_MEMORY_TASK_MS (default an hour) bounds each task, PSI_MEMORY_ROUND_MS (default 30 minutes) each of its rounds
  * (reading and spilling the set is one round): 100M ids per party need more than the defaults.
  *
+ * PSI_MEMORY_RECORDING_ROUNDS=r (ECDH ring on disk, set PSI_MEMORY_BUCKET_IDS below BIG): instead of the above, the cost of
+ * recording the ring's progress (psi/RingProgress.ts) at BIG ids: r rounds on one cluster of the task unrecorded,
+ * recorded by the default sparse policy and recorded every unit, in turned orders, after one uncounted warm-up task; `psi_ecdh_recorded_sparse_wall_ms`
+ * and `psi_ecdh_recorded_every_wall_ms` against the unrecorded median. PSI_MEMORY_RECORDING_CHUNK sets `chunkSize`
+ * (more, smaller units: what a record costs shows). PSI_MEMORY_TIMELINE=1 prints each task's events with their times.
+ *
  * PSI_MEMORY_SAMPLE_DIR (debug): every thread of the cluster's processes samples its memory there every
  * PSI_MEMORY_SAMPLE_MS (default 10 000; thread-memory.cjs), and after each task the bench prints, per participant thread, the first, last and largest
  * heapUsed / external / arrayBuffers (MB) — what told the protocol thread's kept replies apart from the engine.
@@ -71,33 +77,54 @@ const threadSummary = async (dir: string, pid: number) => {
   return lines
 }
 
-const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
+/** A local cluster of parties a and b over `n` ids each (a: u0…u(n−1), b: u(n/2)…u(3n/2−1)), for `body`. */
+const withCluster = async <A>(dir: string, n: number, label: string, body: (cluster: LocalCluster.LocalCluster) => Promise<A>) => {
   const files = { a: join(dir, `a-${n}.csv`), b: join(dir, `b-${n}.csv`) }
   progress(`psi-memory: generating 2 × ${n} ids`)
   await idFile(files.a, 0, n)
   await idFile(files.b, Math.floor(n / 2), n)
-  const sampleRoot = process.env.PSI_MEMORY_SAMPLE_DIR
-  const samples = sampleRoot === undefined || sampleRoot === "" ? undefined : await sampleThreads(sampleRoot, `${protocol}-${n}-${Date.now()}`)
   const cluster = await LocalCluster.start({
-    dataDir: join(dir, `cluster-${protocol}-${n}`),
+    dataDir: join(dir, `cluster-${label}-${n}`),
     parties: (["a", "b"] as const).map((name) => ({ name, datasets: [{ name: "ids", file: files[name], columns }] as never })),
     startTimeoutMs: 600_000
   })
   try {
+    return await body(cluster)
+  } finally {
+    await cluster.stop()
+    await rm(files.a, { force: true })
+    await rm(files.b, { force: true })
+  }
+}
+
+/** One `query.psi` over the cluster's `n` ids per party, checked against the planted |∩|: its wall time and load. */
+const submitPsi = async (cluster: LocalCluster.LocalCluster, n: number, protocol: "ot" | "ecdh", extra: Record<string, number> = {}) => {
+  const loadBefore = loadavg()[0]!
+  const started = performance.now()
+  const id = await cluster.submit({
+    kind: "query.psi",
+    parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "ids" })) as never,
+    params: { idColumn: "id", receivers: [cluster.party("a").address], maxIds: n, protocol, ...(bucketIds !== undefined && { bucketIds }), ...extra },
+    roundTimeoutMs: roundMs
+  } as never)
+  const detail = await cluster.waitForTask(id, { timeoutMs: taskMs })
+  const wall = performance.now() - started
+  if (detail.status !== "Succeeded") throw new Error(`${protocol} PSI over ${n} ids ended ${detail.status}: ${detail.reason}`)
+  const cardinality = (detail.result as { cardinality?: number }).cardinality
+  if (cardinality !== n - Math.floor(n / 2)) throw new Error(`${protocol} PSI over ${n} ids: |∩| = ${cardinality}, expected ${n - Math.floor(n / 2)}`)
+  if (process.env.PSI_MEMORY_TIMELINE === "1") {
+    const t0 = Date.parse(detail.events[0]!.at)
+    for (const e of detail.events) progress(`psi-memory: +${Date.parse(e.at) - t0} ms ${e.type} ${JSON.stringify(e.data).slice(0, 120)}`)
+  }
+  return { wall, cardinality, load: `${loadBefore.toFixed(1)}→${loadavg()[0]!.toFixed(1)}` }
+}
+
+const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
+  const sampleRoot = process.env.PSI_MEMORY_SAMPLE_DIR
+  const samples = sampleRoot === undefined || sampleRoot === "" ? undefined : await sampleThreads(sampleRoot, `${protocol}-${n}-${Date.now()}`)
+  return withCluster(dir, n, protocol, async (cluster) => {
     progress(`psi-memory: ${protocol} PSI over ${n} ids per party`)
-    const loadBefore = loadavg()[0]!
-    const started = performance.now()
-    const id = await cluster.submit({
-      kind: "query.psi",
-      parties: cluster.parties.map((p) => ({ participant: p.address, dataset: "ids" })) as never,
-      params: { idColumn: "id", receivers: [cluster.party("a").address], maxIds: n, protocol, ...(bucketIds !== undefined && { bucketIds }) },
-      roundTimeoutMs: roundMs
-    } as never)
-    const detail = await cluster.waitForTask(id, { timeoutMs: taskMs })
-    const wall = performance.now() - started
-    if (detail.status !== "Succeeded") throw new Error(`${protocol} PSI over ${n} ids ended ${detail.status}: ${detail.reason}`)
-    const cardinality = (detail.result as { cardinality?: number }).cardinality
-    if (cardinality !== n - Math.floor(n / 2)) throw new Error(`${protocol} PSI over ${n} ids: |∩| = ${cardinality}, expected ${n - Math.floor(n / 2)}`)
+    const { wall, cardinality, load } = await submitPsi(cluster, n, protocol)
     const [receiver, sender] = await peakRssOf(cluster)
     const rss = Math.max(receiver!, sender!)
     progress(`psi-memory: ${protocol} ${n}: |∩| ${cardinality}, ${(wall / 1000).toFixed(1)} s, peak RSS receiver ${receiver!.toFixed(0)} MB, sender ${sender!.toFixed(0)} MB`)
@@ -106,13 +133,47 @@ const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
         for (const line of await threadSummary(samples, party.process.pid!)) progress(`psi-memory: ${party.name} ${line}`)
       }
     }
-    return { wall, rss, receiver: receiver!, sender: sender!, load: `${loadBefore.toFixed(1)}→${loadavg()[0]!.toFixed(1)}` }
-  } finally {
-    await cluster.stop()
-    await rm(files.a, { force: true })
-    await rm(files.b, { force: true })
-  }
+    return { wall, rss, receiver: receiver!, sender: sender!, load }
+  })
 }
+
+const median = (xs: ReadonlyArray<number>) => {
+  const sorted = [...xs].sort((a, b) => a - b)
+  return sorted.length % 2 === 1 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2
+}
+
+/**
+ * The cost of recording the ECDH ring on disk (psi/RingProgress.ts): on one cluster, `pairs` rounds of the same task
+ * unrecorded (`checkpointUnits: 0`, the baseline), recorded with the default sparse policy, and recorded every unit
+ * (`checkpointUnits: 1`), the order turned each round so that a drift of the machine's load falls on every variant.
+ * Reported: the median wall time of each recorded variant against the unrecorded median (ratio = unrecorded /
+ * recorded: 1 is free), and the records each took.
+ */
+const recording = async (dir: string, n: number, pairs: number, chunkSize: number | undefined) =>
+  withCluster(dir, n, "recording", async (cluster) => {
+    const chunk: Record<string, number> = chunkSize === undefined ? {} : { chunkSize }
+    const variants: Record<"off" | "sparse" | "every", Record<string, number>> = { off: { ...chunk, checkpointUnits: 0 }, sparse: chunk, every: { ...chunk, checkpointUnits: 1 } }
+    const walls = { off: [] as Array<number>, sparse: [] as Array<number>, every: [] as Array<number> }
+    const loads: Array<string> = []
+    // One task first, not counted: the first on a cluster also pays its processes' cold start (module compilation).
+    progress(`psi-memory: ecdh ${n}, warm-up: ${((await submitPsi(cluster, n, "ecdh", variants.off)).wall / 1000).toFixed(1)} s`)
+    for (let round = 0; round < pairs; round++) {
+      const order = (["off", "sparse", "every"] as const).slice()
+      for (let k = 0; k < round % 3; k++) order.push(order.shift()!)
+      for (const variant of order) {
+        const { wall, load } = await submitPsi(cluster, n, "ecdh", variants[variant])
+        walls[variant].push(wall)
+        loads.push(load)
+        progress(`psi-memory: ecdh ${n}, records ${variant}: ${(wall / 1000).toFixed(1)} s (load ${load})`)
+      }
+    }
+    const units = Math.ceil(n / (chunkSize ?? 65_536))
+    const params = { protocol: "ecdh", ids_per_party: n, parties: 2, units, rounds: pairs, load_average: loads.join(" "), ...(bucketIds !== undefined && { bucket_ids: bucketIds }) }
+    const baseline = median(walls.off)
+    for (const variant of ["sparse", "every"] as const) {
+      emit({ suite: "psi-memory", metric: `psi_ecdh_recorded_${variant}_wall_ms`, params, value: median(walls[variant]), baseline: "the same task unrecorded (checkpointUnits 0), same cluster, alternating", baseline_value: baseline, ratio: baseline / median(walls[variant]) })
+    }
+  })
 
 export const run = async () => {
   const small = Number(process.env.PSI_MEMORY_SMALL ?? 100_000)
@@ -120,6 +181,12 @@ export const run = async () => {
   const protocols = (process.env.PSI_MEMORY_PROTOCOLS ?? "ot").split(",") as Array<"ot" | "ecdh">
   const dir = await mkdtemp(join(tmpdir(), "jointly-bench-psi-memory-"))
   try {
+    const pairs = Number(process.env.PSI_MEMORY_RECORDING_ROUNDS ?? 0)
+    if (pairs > 0) {
+      const chunk = process.env.PSI_MEMORY_RECORDING_CHUNK
+      await recording(dir, big, pairs, chunk === undefined ? undefined : Number(chunk))
+      return
+    }
     for (const protocol of protocols) {
       const smallRun = await psiTask(dir, small, protocol)
       const bigRun = await psiTask(dir, big, protocol)

@@ -101,7 +101,7 @@ export const handlers = (ctx: Party.Context) => {
         return { scalar: Group.groups[ctx.group].randomScalar(), ...(keyPair !== undefined && { keyPair }) }
       })
       // A set the ring may keep on disk resumes with the secrets an earlier attempt sealed (RingProgress.ts).
-      const secrets = spilled !== undefined && mayExternal(ctx) ? yield* RingProgress.secrets(session.self, session.taskId, fresh) : { ...(yield* fresh), sealed: false }
+      const secrets = spilled !== undefined && mayExternal(ctx) && Spec.recordsRing(ctx.params) ? yield* RingProgress.secrets(session.self, session.taskId, fresh) : { ...(yield* fresh), sealed: false }
       const sum: Party.Sum = secrets.keyPair === undefined ? {} : { keyPair: secrets.keyPair }
       // Sealed for this task (whichever engine it runs): removed with the set's directory once the task is over.
       const services = yield* Effect.context<never>()
@@ -255,10 +255,14 @@ export const handlers = (ctx: Party.Context) => {
       const s = yield* Party.onRing(session, stage)
       const { ring, external } = s
       if (ring === undefined || external === undefined) return yield* Party.fail(session, stage, "UnexpectedStage", "this party does not record the ring")
-      // Only the unit after the last one, and only once this party did its part of it: a record never claims more.
-      if (units !== ring.units + 1) return yield* Party.fail(session, stage, "OutOfOrder", `unit ${units} does not follow unit ${ring.units}`)
-      const missing = unitKeys(session, s, units - 1).filter((key) => !s.seen.has(key))
-      if (missing.length > 0) return yield* Party.fail(session, stage, "CountMismatch", `unit ${units} is not done here: ${missing.join(", ")} never came`)
+      // A unit after the last one recorded, possibly skipping some (records are sparse: spec.ts `checkpointDue`), and
+      // only once this party did its part of every unit it covers: a record never claims more. Checked before anything
+      // is written, so a refused record changes nothing.
+      if (units <= ring.units) return yield* Party.fail(session, stage, "OutOfOrder", `unit ${units} is not after unit ${ring.units}, the last recorded`)
+      for (let unit = ring.units + 1; unit <= units; unit++) {
+        const missing = unitKeys(session, s, unit - 1).filter((key) => !s.seen.has(key))
+        if (missing.length > 0) return yield* Party.fail(session, stage, "UnitNotDone", `unit ${unit} is not done here: ${missing.join(", ")} never came`)
+      }
       yield* Effect.catch(
         Effect.andThen(external.writer.flush, RingProgress.checkpoint(ring.tracked, ring.shape, units, External.extrasOf(external))),
         (error) => Party.fail(session, stage, "SpillFailed", error.message)

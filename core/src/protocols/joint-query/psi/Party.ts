@@ -103,7 +103,7 @@ export interface State {
     readonly lines: ReadonlyArray<RingProgress.Line>
     readonly kept: number
     readonly largest: number
-    /** Units done: those restored, then each one recorded (`query.checkpoint` names the next). */
+    /** Units recorded: those restored, then those of the last `query.checkpoint` (records are sparse: spec.ts `checkpointDue`). */
     units: number
   }
   /** OT path, spilled set: the leading buckets an earlier attempt finished that this one can keep (Resume.ts). */

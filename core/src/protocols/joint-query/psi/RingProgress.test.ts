@@ -51,9 +51,9 @@ const attempt = async (
   datasets: ReadonlyArray<TabularData>,
   kept: Hosts,
   extra: Partial<Spec.Params>,
-  options: { readonly leaveAt?: number; readonly streamOnly?: boolean; readonly skipCheckpoint?: boolean } = {}
+  options: { readonly leaveAt?: number; readonly streamOnly?: boolean; readonly claim?: (units: number) => number } = {}
 ) => {
-  const params = Schema.decodeUnknownSync(Spec.Params)({ idColumn: "id", receivers: [kept[0]!.wallet.address], maxIds: 10_000, protocol: "ecdh", bucketIds: 16, chunkSize: 37, ...extra })
+  const params = Schema.decodeUnknownSync(Spec.Params)({ idColumn: "id", receivers: [kept[0]!.wallet.address], maxIds: 10_000, protocol: "ecdh", bucketIds: 16, chunkSize: 37, checkpointUnits: 1, ...extra })
   const labels = datasets.map((d, i) => `${d.name}#${i}#${Math.random()}`)
   const blindRequests: Array<number> = []
   const watch = (i: number, handlers: ReadonlyArray<StageHandler<any, any, any>>) =>
@@ -72,21 +72,35 @@ const attempt = async (
       })
     return { ...config, provide: (effect) => config.provide!(Effect.provide(Effect.provideService(sourceOnly(effect), Spill.Spill, kept[i]!.spill), kept[i]!.sealed)) }
   }), { taskId: id, attempt: n })
-  // A coordinator that claims unit 3 done when the parties are at unit 2 (as one skipping a chunk would).
-  const lying = (session: CoordinatorSession): CoordinatorSession => ({
+  // A coordinator whose checkpoints claim `claim(units)` units done instead (one skipping a chunk would claim more).
+  const claiming = (session: CoordinatorSession, claim: (units: number) => number): CoordinatorSession => ({
     ...session,
     round: (stage, requests, rule) =>
-      stage.name === Spec.checkpoint.name && (requests.values().next().value as { units: number }).units === 2
-        ? session.round(stage, new Map([...requests.keys()].map((p) => [p, { units: 3 }] as const)) as never, rule)
+      stage.name === Spec.checkpoint.name
+        ? session.round(stage, new Map([...requests.keys()].map((p) => [p, { units: claim((requests.values().next().value as { units: number }).units) }] as const)) as never, rule)
         : session.round(stage, requests, rule)
   })
-  const result = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(options.skipCheckpoint ? lying(session) : session, mode, params, { timeoutMs: 60_000 }))))
+  const result = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(options.claim ? claiming(session, options.claim) : session, mode, params, { timeoutMs: 60_000 }))))
   const blinds = host.progress.filter((e) => e.stage === Spec.blind.name)
   return { result, output: [...outputs.get(labels[0]!)!.values()][0] as Output | undefined, resumed: blinds.find((e) => e.detail?.startsWith("resumed")), blindRequests }
 }
 
 /** Party `i`'s progress file of task `id`, as the crashed attempt left it. */
 const progressOf = (kept: Hosts, i: number, id: string) => Effect.runPromise(Effect.map(kept[i]!.spill.resumable(`psi-ecdh-${id}`), ({ dir }) => dir))
+
+/** `output` lists exactly the plaintext intersection of `a` and `b`, each id with its row of `a`. */
+const expectIntersection = (output: Output, a: TabularData, b: TabularData) => {
+  const expected = intersect(idSet(a, "id"), idSet(b, "id"))
+  expect(new Set(output.ids)).toEqual(expected)
+  expect(output.ids).toHaveLength(expected.size)
+  expect(output.rows!.map((row) => a.strings("id")[row])).toEqual(output.ids)
+}
+
+/** The units of every line of party `i`'s progress file of task `id` (read as the next attempt does). */
+const unitsRecorded = async (kept: Hosts, i: number, id: string) => {
+  const bytes = await Effect.runPromise((await progressOf(kept, i, id)).read(RingProgress.PROGRESS))
+  return new TextDecoder().decode(bytes).split("\n").filter((line) => line !== "").map((line) => (JSON.parse(line.slice(line.indexOf(" ") + 1)) as { units: number }).units)
+}
 
 describe("the ECDH ring on disk resumes after a crash (RingProgress.ts)", () => {
   it("a second attempt blinds only the chunks after those every party recorded, and outputs the plaintext intersection", async () => {
@@ -97,10 +111,7 @@ describe("the ECDH ring on disk resumes after a crash (RingProgress.ts)", () => 
     expect(first.result._tag).toBe("Failure")
     const second = await attempt(id, 2, "intersection", [a!, b!], kept, {})
     expect(second.result._tag).toBe("Success")
-    const expected = intersect(idSet(a!, "id"), idSet(b!, "id"))
-    expect(new Set(second.output!.ids)).toEqual(expected)
-    expect(second.output!.ids).toHaveLength(expected.size)
-    expect(second.output!.rows!.map((row) => a!.strings("id")[row])).toEqual(second.output!.ids)
+    expectIntersection(second.output!, a!, b!)
     // Both recorded units 0–5 before party 0 left at chunk 6: the second attempt resumed there and never blinded
     // a chunk below 6 again.
     expect(second.resumed).toMatchObject({ done: 6, total: 13 })
@@ -123,11 +134,49 @@ describe("the ECDH ring on disk resumes after a crash (RingProgress.ts)", () => 
     expect(Math.min(...second.blindRequests)).toBe(5)
   }, 60_000)
 
-  it("a checkpoint naming a unit the parties have not done is refused (OutOfOrder): a record never claims more", async () => {
+  it("a checkpoint claiming a unit not done is refused naming that unit (UnitNotDone), and nothing is recorded for it", async () => {
     const [a, b] = planted()
-    const { result } = await attempt(taskId(), 1, "intersection", [a!, b!], hosts(), {}, { skipCheckpoint: true })
+    const kept = hosts()
+    const id = taskId()
+    // Unit 1 is recorded; the record of unit 2 claims unit 3, which the parties have not blinded yet.
+    const { result } = await attempt(id, 1, "intersection", [a!, b!], kept, {}, { claim: (units) => (units === 2 ? 3 : units) })
     expect(result._tag).toBe("Failure")
-    expect(((result as { failure: unknown }).failure as ParticipantFailure).code).toBe("OutOfOrder")
+    const failure = (result as { failure: unknown }).failure as ParticipantFailure
+    expect(failure.code).toBe("UnitNotDone")
+    expect(failure.detail).toMatch(/^unit 3 is not done here/)
+    for (const i of [0, 1]) expect(await unitsRecorded(kept, i, id)).toEqual([1])
+  }, 60_000)
+
+  it("sparse checkpoints: a record skipping units each done here is taken; a crash between two records resumes after the last and outputs the plaintext intersection", async () => {
+    const [a, b] = planted()
+    const kept = hosts()
+    const id = taskId()
+    // Every 4 units of 13: records at 4 and 8 (the second skipping 5–7); party 0 leaves at chunk 10, after unit 9.
+    const first = await attempt(id, 1, "intersection", [a!, b!], kept, { checkpointUnits: 4 }, { leaveAt: 10 })
+    expect(first.result._tag).toBe("Failure")
+    for (const i of [0, 1]) expect(await unitsRecorded(kept, i, id)).toEqual([4, 8])
+    const claimed: Array<number> = []
+    const second = await attempt(id, 2, "intersection", [a!, b!], kept, { checkpointUnits: 4 }, { claim: (units) => (claimed.push(units), units) })
+    expect(second.result._tag).toBe("Success")
+    expectIntersection(second.output!, a!, b!)
+    // Resumed after unit 8: units 9 and 10 (chunks 8 and 9) are redone, nothing below.
+    expect(second.resumed).toMatchObject({ done: 8, total: 13 })
+    expect(Math.min(...second.blindRequests)).toBe(8)
+    // The second attempt records every 4 units from there, and the last unit.
+    expect([...new Set(claimed)]).toEqual([12, 13])
+  }, 60_000)
+
+  it("checkpointUnits 0: the ring is not recorded, so a second attempt blinds every chunk again; the output is still exact", async () => {
+    const [a, b] = planted()
+    const kept = hosts()
+    const id = taskId()
+    expect((await attempt(id, 1, "intersection", [a!, b!], kept, { checkpointUnits: 0 }, { leaveAt: 6 })).result._tag).toBe("Failure")
+    expect(await unitsRecorded(kept, 0, id)).toEqual([])
+    const second = await attempt(id, 2, "intersection", [a!, b!], kept, { checkpointUnits: 0 })
+    expect(second.result._tag).toBe("Success")
+    expect(new Set(second.output!.ids)).toEqual(intersect(idSet(a!, "id"), idSet(b!, "id")))
+    expect(second.resumed).toBeUndefined()
+    expect(Math.min(...second.blindRequests)).toBe(0)
   }, 60_000)
 
   it("intersection-sum: the holder streams its value column (its table never materialised) and resumes with its sealed key; the sum is the plaintext's", async () => {
@@ -151,3 +200,19 @@ describe("the ECDH ring on disk resumes after a crash (RingProgress.ts)", () => 
   }, 120_000)
 })
 
+describe("when the ring records a unit (spec.ts checkpointDue)", () => {
+  const params = (extra: Partial<Spec.Params> = {}) => Schema.decodeUnknownSync(Spec.Params)({ idColumn: "id", receivers: ["0x0000000000000000000000000000000000000001"], maxIds: 10, ...extra })
+  it("every k units or once T seconds passed, whichever first, and always the last unit; never with k = 0", () => {
+    const k4 = params({ checkpointUnits: 4, checkpointSeconds: 10 })
+    expect([1, 2, 3, 4, 5].map((u) => Spec.checkpointDue(k4, u, 20, 0, 0))).toEqual([false, false, false, true, true])
+    expect(Spec.checkpointDue(k4, 6, 20, 4, 9_999)).toBe(false)
+    expect(Spec.checkpointDue(k4, 6, 20, 4, 10_000)).toBe(true)
+    expect(Spec.checkpointDue(k4, 20, 20, 18, 0)).toBe(true)
+    const defaults = params()
+    expect(Spec.checkpointDue(defaults, Spec.CHECKPOINT_UNITS - 1, 1000, 0, 0)).toBe(false)
+    expect(Spec.checkpointDue(defaults, Spec.CHECKPOINT_UNITS, 1000, 0, 0)).toBe(true)
+    expect(Spec.checkpointDue(defaults, 1, 1000, 0, Spec.CHECKPOINT_SECONDS * 1000)).toBe(true)
+    const off = params({ checkpointUnits: 0 })
+    expect([1, 5, 20].map((u) => Spec.checkpointDue(off, u, 20, 0, 1e9))).toEqual([false, false, false])
+  })
+})

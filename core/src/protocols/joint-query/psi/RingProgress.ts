@@ -2,13 +2,14 @@
  * Resuming the ECDH ring on disk (spec.ts "External", "Resume"): what a party records as the ring goes, so an
  * attempt that follows a crash continues after the last unit every party completed instead of blinding everything
  * again. A unit is one chunk index of the blinding loop — every party's hops of chunk `index` of every set, and in
- * the kinds that relay as they go, that chunk's relay — closed by the coordinator's `query.checkpoint`.
+ * the kinds that relay as they go, that chunk's relay — recorded by the coordinator's `query.checkpoint`.
  *
  *   - The ring's directory is the task's resumable one. Every file the ring appends to is `track`ed: its length and
  *     a running SHA-256 of its content. A checkpoint appends one line to the progress file (`PROGRESS`): the unit
  *     count, the length of every tracked file, one digest over all their contents, and where the value holder's
  *     ciphertexts of each chunk are; the line carries its own SHA-256, so a line cut short by a crash is seen and
- *     skipped (the unit before it is resumed from: at most one unit is done again).
+ *     skipped (the record before it is resumed from). Records are sparse (spec.ts `checkpointDue`): every k units or T
+ *     seconds and after the last unit, so a crash redoes the units since the last record.
  *   - Resuming verifies the files against the chosen line (`verify`: each read back up to its recorded length and
  *     hashed; a file shorter or different — torn, altered — voids the line) and cuts every ring file back to that
  *     length (`restore`), so what a crashed unit half wrote is gone.

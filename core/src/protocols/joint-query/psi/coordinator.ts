@@ -5,7 +5,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
-import { Deferred, Effect } from "effect"
+import { Clock, Deferred, Effect } from "effect"
 import type { CoordinatorSession } from "../../Protocol.ts"
 import { ProtocolError, suspendIfLeft } from "../../Protocol.ts"
 import * as Ids from "../Ids.ts"
@@ -86,6 +86,9 @@ const ring = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params,
       yield* session.round(Spec.resume, everyone({ units: resume }), only(n))
       if (resume > 0) yield* session.progress({ stage: Spec.blind.name, done: resume, total: maxChunks, detail: `resumed: ${resume} units kept from an earlier attempt` })
     }
+    // Records are sparse (spec.ts `checkpointDue`): a unit is recorded every k units or T seconds, and the last one.
+    let recorded = resume ?? 0
+    let recordedAt = yield* Clock.currentTimeMillis
     for (let index = resume ?? 0; index < maxChunks; index++) {
       let pending = new Map<string, Uint8Array>()
       for (let hop = 0; hop < n; hop++) {
@@ -102,7 +105,11 @@ const ring = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params,
         })
       }
       if (interleaved) yield* relay(index)
-      if (resume !== undefined) yield* session.round(Spec.checkpoint, everyone({ units: index + 1 }), only(n))
+      if (resume !== undefined && Spec.checkpointDue(params, index + 1, maxChunks, recorded, (yield* Clock.currentTimeMillis) - recordedAt)) {
+        yield* session.round(Spec.checkpoint, everyone({ units: index + 1 }), only(n))
+        recorded = index + 1
+        recordedAt = yield* Clock.currentTimeMillis
+      }
       yield* session.progress({ stage: Spec.blind.name, done: index + 1, total: maxChunks })
     }
 
