@@ -806,13 +806,13 @@ export const files = async (o: FileShareOptions & {
       case "share": {
         if (!o.arg) throw new CommandFailed("files share needs <path>")
         const fee = feeOf(o.fee)
-        const shared = await share.share(new Uint8Array(await readFile(o.arg)), { name: o.name ?? basename(o.arg), downloadFee: fee })
+        const shared = await Effect.runPromise(share.share(new Uint8Array(await readFile(o.arg)), { name: o.name ?? basename(o.arg), downloadFee: fee }))
         return out({ event: "shared", cid: shared.cid, cidHash: shared.cidHash, ...shared.description, uploadFee: await ledger.uploadFee(), downloadFee: fee.toString(), txHash: shared.receipt.txHash })
       }
       case "serve": {
         out({ event: "serving", peerId: node.peerId, addresses: node.addresses })
         for (;;) {
-          const answered = await share.serve((requestId, error) => out({ event: "skipped", requestId, reason: error.reason, detail: error.detail }))
+          const answered = await Effect.runPromise(share.serve((requestId, error) => out({ event: "skipped", requestId, reason: error.reason, detail: error.detail })))
           for (const requestId of answered) out({ event: "delivered", requestId })
           if (!o.watch) return
           await new Promise((resolve) => setTimeout(resolve, 1_000))
@@ -820,7 +820,7 @@ export const files = async (o: FileShareOptions & {
       }
       case "fetch": {
         if (!o.arg || !o.out) throw new CommandFailed("files fetch needs <cid> and --out <path>")
-        const got = await share.download(o.arg, { waitMs: (o.waitSeconds ?? 120) * 1000 })
+        const got = await Effect.runPromise(share.download(o.arg, { waitMs: (o.waitSeconds ?? 120) * 1000 }))
         await writeFile(o.out, got.file)
         return out({ event: "fetched", cid: o.arg, out: o.out, ...got.description, fee: got.fee, uploader: got.uploader, requestId: got.requestId })
       }
@@ -959,7 +959,7 @@ export const originals = async (o: FileShareOptions & {
         const names = (await readdir(o.arg, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name).sort()
         if (names.length === 0) throw new CommandFailed(`${o.arg} holds no file to publish`)
         const items = await Promise.all(names.map(async (name) => ({ id: name.replace(/\.[^.]*$/u, ""), name, file: new Uint8Array(await readFile(join(o.arg!, name))) })))
-        const { epoch, published } = await Originals.publish(exchange, { dataDir: config.dataDir, dataset: o.dataset }, items, fee)
+        const { epoch, published } = await Effect.runPromise(Originals.publish(exchange, { dataDir: config.dataDir, dataset: o.dataset }, items, fee))
         return emit({ event: "published", dataset: o.dataset, epoch, downloadFee: fee.toString(), originals: published })
       }
       case "fetch": {
@@ -974,7 +974,7 @@ export const originals = async (o: FileShareOptions & {
         }
         const taskLedger = await makeEthersLedger({ rpcUrl: config.chain.rpcUrl, chain: chain.chain, privateKey, addresses: { registry: config.chain.registry, ledger: config.chain.ledger, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
         try {
-          const got = await Originals.fetch(exchange, taskLedger, output, o.record, { waitMs: (o.waitSeconds ?? 120) * 1000 })
+          const got = await Effect.runPromise(Originals.fetch(exchange, taskLedger, output, o.record, { waitMs: (o.waitSeconds ?? 120) * 1000 }))
           await writeFile(o.out, got.file)
           return emit({ event: "fetched", task: got.taskId, record: got.record, location: got.location, root: got.root, out: o.out, ...got.description, fee: got.fee, uploader: got.uploader, requestId: got.requestId })
         } finally {

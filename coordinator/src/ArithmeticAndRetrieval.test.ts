@@ -307,7 +307,7 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     const bank = await memberOf("bank", supervisor, { peers: [shop.node.node.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!] })
     const regulator = await memberOf("regulator", supervisor)
     const location = (m: Member, cid: string) => Originals.locationOf({ chainId: m.ledger.chainId, exchange: m.ledger.address, cid })
-    const foreign = await regulator.share.share(new TextEncoder().encode("the regulator's own file"), { name: "notes.txt", downloadFee })
+    const foreign = await Effect.runPromise(regulator.share.share(new TextEncoder().encode("the regulator's own file"), { name: "notes.txt", downloadFee }))
     const lyingCid = await Effect.runPromise(bank.node.blocks.put(new TextEncoder().encode("a block the shop misrecords")))
     await shop.ledger.upload(lyingCid, keccak256(toUtf8Bytes("not this block")), keccak256(toUtf8Bytes("no description")), downloadFee)
     await FeatureLogFile.append(party("shop").dataDir, "gallery", [
@@ -340,8 +340,12 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     closing.push(taskLedger.close)
     const points = async () => ({ bank: await supervisor.points(party("bank").address), shop: await supervisor.points(party("shop").address) })
     const before = await points()
-    const refusal = (out: unknown, id: string) =>
-      Originals.fetch(bank.exchange, taskLedger, out, id, { pollMs: 200, waitMs: 2_000 }).then(() => undefined, (error: unknown) => error as Originals.OriginalError)
+    // The refusal in the error channel: an OriginalError naming the record (any other failure fails the test).
+    const refusal = async (out: unknown, id: string) => {
+      const error = await Effect.runPromise(Effect.flip(Originals.fetch(bank.exchange, taskLedger, out, id, { pollMs: 200, waitMs: 2_000 })))
+      if (error._tag !== "OriginalError") throw error
+      return error
+    }
 
     // The bank's output edited after the task: one record given another record's (real, the shop's) location.
     const tampered = structuredClone(output)
@@ -350,11 +354,11 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     expect(await refusal(tampered, ids[1]!)).toMatchObject({ _tag: "OriginalError", reason: "NotCommitted", record: ids[1] })
     // The same checks as an audit (a supervisor shown the output): every record a leaf under the root on chain,
     // the output the one committed; in the edited output, that one record and the digest are not.
-    const honest = await Originals.audit(taskLedger, output)
+    const honest = await Effect.runPromise(Originals.audit(taskLedger, output))
     expect(honest.index).toMatchObject({ ok: true, onChain: output.index.root })
     expect(honest.digest).toMatchObject({ ok: true, onChain: output.digest })
     expect(honest.records.map((r) => r.committed)).toEqual(Array(10).fill(true))
-    const edited = await Originals.audit(taskLedger, tampered)
+    const edited = await Effect.runPromise(Originals.audit(taskLedger, tampered))
     expect(edited.records.filter((r) => !r.committed).map((r) => r.id)).toEqual([ids[1]])
     expect(edited.digest.ok).toBe(false)
     expect(await refusal(output, ids[7]!)).toMatchObject({ _tag: "OriginalError", reason: "NotAnExchangeLocation", record: ids[7] })
@@ -368,7 +372,7 @@ describe("query.similar over real processes (digits, 1,797 images, BFV)", () => 
     const answering = (async () => {
       const answered: Array<string> = []
       while (serving) {
-        answered.push(...(await shop.share.serve()))
+        answered.push(...(await Effect.runPromise(shop.share.serve())))
         await new Promise((r) => setTimeout(r, 200))
       }
       return answered

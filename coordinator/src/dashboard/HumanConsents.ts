@@ -7,6 +7,7 @@
  * coordinator instances each keep the whole list: the instance that hears a change applies it and tells the others
  * (`mirror`, through the cluster bridge), which apply it without announcing it again.
  */
+import { Effect } from "effect"
 import { DecisionRefused, NotPending, ParticipantUnreachable } from "@jointly/core/internal/api/Errors"
 import type { AwaitingHuman, HumanAck, HumanDecision } from "@jointly/core/internal/wire/Messages"
 import type { Bus } from "./Live.ts"
@@ -68,15 +69,19 @@ export const make = (deps: {
       endTask(taskId, true)
       share({ op: "ended", taskId })
     },
-    /** Relays a decision; the participant's answer says whether the token matched. */
-    decide: async (participant: string, decision: HumanDecision): Promise<void> => {
-      const waiting = pending.get(key(decision.taskId, participant))
-      if (!waiting) throw new NotPending({ message: `no consent of ${participant} for task ${decision.taskId} waits for a human` })
-      const ack = await deps.relay(waiting.participant, decision)
-      if (ack === undefined) throw new ParticipantUnreachable({ message: `participant ${participant} did not answer; it may be offline` })
-      if (!ack.ok) throw new DecisionRefused({ message: ack.detail ?? "the participant refused the decision" })
-      drop(decision.taskId, waiting.participant)
-    }
+    /**
+     * Relays a decision; the participant's answer says whether the token matched. Each refusal is its own tagged
+     * error (nothing waits, nobody answered, the participant refused); a relay that fails outright is a defect.
+     */
+    decide: (participant: string, decision: HumanDecision): Effect.Effect<void, NotPending | ParticipantUnreachable | DecisionRefused> =>
+      Effect.gen(function*() {
+        const waiting = pending.get(key(decision.taskId, participant))
+        if (!waiting) return yield* new NotPending({ message: `no consent of ${participant} for task ${decision.taskId} waits for a human` })
+        const ack = yield* Effect.promise(() => deps.relay(waiting.participant, decision))
+        if (ack === undefined) return yield* new ParticipantUnreachable({ message: `participant ${participant} did not answer; it may be offline` })
+        if (!ack.ok) return yield* new DecisionRefused({ message: ack.detail ?? "the participant refused the decision" })
+        drop(decision.taskId, waiting.participant)
+      })
   }
 }
 

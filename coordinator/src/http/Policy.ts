@@ -192,8 +192,12 @@ export const make = (deps: Deps) => {
     /** Records a prediction served under a grant. */
     countUse: (grant: ModelGrant, modelId: string, caller: string, rows: number) =>
       deps.sql.query(`insert into grant_predictions(token_id, model_id, caller, rows) values ($1, $2, $3, $4)`, [grant.tokenId, modelId, getAddress(caller), rows]).then(() => undefined),
-    predictions: async () =>
-      (await deps.sql.query<any>(`select token_id, model_id, caller, rows, at from grant_predictions order by id`)).map((r) => ({ tokenId: r.token_id, modelId: r.model_id, caller: r.caller, rows: r.rows, at: new Date(r.at).toISOString() }))
+    /** The predictions served under grants here, oldest first (the store not answering is a defect, as for every read here). */
+    predictions: () =>
+      Effect.map(
+        read(() => deps.sql.query<any>(`select token_id, model_id, caller, rows, at from grant_predictions order by id`)),
+        (rows) => rows.map((r) => ({ tokenId: r.token_id, modelId: r.model_id, caller: r.caller, rows: r.rows, at: new Date(r.at).toISOString() }))
+      )
   }
 }
 

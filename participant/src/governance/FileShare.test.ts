@@ -19,12 +19,15 @@ import { keccak256, toUtf8Bytes, Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import * as Ecies from "@jointly/core/internal/crypto/Ecies"
+import { ChainError, chainError } from "@jointly/core/internal/ledger/ChainError"
 import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
 import { cidHashOf, makeFileExchangeLedger, type FileExchangeLedger } from "@jointly/core/internal/ledger/FileExchangeLedger"
 import * as GovernanceLedger from "@jointly/core/internal/ledger/GovernanceLedger"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import { revertOf, startNode, type EvmNode } from "@jointly/coordinator/internal/testing/EvmNode"
 import * as FileShare from "./FileShare.ts"
+
+const run = Effect.runPromise
 
 const members = ["uploader", "buyer", "outsider"] as const
 type Member = (typeof members)[number]
@@ -103,7 +106,7 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     const file = new TextEncoder().encode(`customer_id,spend\n${Array.from({ length: 500 }, (_, i) => `c${i},${(i * 37) % 1000}`).join("\n")}\n`)
     const before = { uploader: await points("uploader"), buyer: await points("buyer"), treasury: await points(timelock), escrow: await points(exchange.files) }
 
-    const shared = await shares.uploader.share(file, { name: "spend.csv", downloadFee })
+    const shared = await run(shares.uploader.share(file, { name: "spend.csv", downloadFee }))
     expect(await points("uploader")).toBe(before.uploader - uploadFee)
     expect(await points(timelock)).toBe(before.treasury + uploadFee)
     // The chain names the file by its CID and ciphertext hash only.
@@ -113,13 +116,13 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     // uploader's node and opens it.
     const answering = (async () => {
       for (let i = 0; i < 100; i++) {
-        const answered = await shares.uploader.serve()
+        const answered = await run(shares.uploader.serve())
         if (answered.length > 0) return answered
         await new Promise((r) => setTimeout(r, 200))
       }
       return []
     })()
-    const got = await shares.buyer.download(shared.cid, { pollMs: 200, waitMs: 30_000 })
+    const got = await run(shares.buyer.download(shared.cid, { pollMs: 200, waitMs: 30_000 }))
     expect(await answering).toEqual([got.requestId])
     expect(Buffer.from(got.file).equals(Buffer.from(file))).toBe(true)
     expect(got.description).toEqual({ name: "spend.csv", bytes: file.length, sha256: shared.description.sha256 })
@@ -138,28 +141,28 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     const delivered = (await ledgers.outsider.deliveredKey(got.requestId))!
     expect(() => Ecies.decrypt(enc.outsider.secretKey, delivered, new Uint8Array(64))).toThrow(/AuthenticationFailed|InvalidKey/)
     // Nothing is left to serve: every request is answered once.
-    expect(await shares.uploader.serve()).toEqual([])
+    expect(await run(shares.uploader.serve())).toEqual([])
     expect(await revertOf(ledgers.uploader.deliverKey(got.requestId, new Uint8Array([1, 2, 3])))).toBe("AlreadyDelivered")
   }, 120_000)
 
   it("refuses a delivery by anyone but the uploader, a second upload of a CID, and a fee change outside governance", async () => {
-    const shared = await shares.uploader.share(new TextEncoder().encode("one more file"), { name: "more.txt", downloadFee: 0n })
+    const shared = await run(shares.uploader.share(new TextEncoder().encode("one more file"), { name: "more.txt", downloadFee: 0n }))
     const { requestId, fee } = await ledgers.outsider.requestDownload(shared.cidHash)
     expect(fee).toBe(0n)
     expect(await revertOf(ledgers.buyer.deliverKey(requestId, new Uint8Array([1])))).toBe("NotUploader")
     // A requester whose key cannot be found is skipped, reported, and left pending; a later call answers it.
     const blind = FileShare.make({ ledger: ledgers.uploader, blocks: nodes.uploader.blocks, key: enc.uploader, dir: tempDir(), encryptionKeyOf: async () => undefined })
     const skipped: Array<string> = []
-    expect(await blind.serve((id, error) => skipped.push(`${id}:${error.reason}`))).toEqual([])
+    expect(await run(blind.serve((id, error) => skipped.push(`${id}:${error.reason}`)))).toEqual([])
     expect(skipped).toEqual([`${requestId}:NoEncryptionKey`])
     // Still waiting on the next poll, though that poll reads only blocks after the request's.
-    expect(await blind.serve((id, error) => skipped.push(`${id}:${error.reason}`))).toEqual([])
+    expect(await run(blind.serve((id, error) => skipped.push(`${id}:${error.reason}`)))).toEqual([])
     expect(skipped).toEqual([`${requestId}:NoEncryptionKey`, `${requestId}:NoEncryptionKey`])
     expect((await ledgers.outsider.request(requestId))?.status).toBe("Paid")
     // The first test's server, polling on from where it stopped, sees the new request and answers it; the blind
     // one then finds it answered and lets it go.
-    expect(await shares.uploader.serve()).toEqual([requestId])
-    expect(await blind.serve((id, error) => skipped.push(`${id}:${error.reason}`))).toEqual([])
+    expect(await run(shares.uploader.serve())).toEqual([requestId])
+    expect(await run(blind.serve((id, error) => skipped.push(`${id}:${error.reason}`)))).toEqual([])
     expect(skipped).toHaveLength(2)
     expect(await revertOf(ledgers.buyer.upload(shared.cid, keccak256("0x01"), keccak256("0x02"), 0n))).toBe("AlreadyUploaded")
     expect(await revertOf(ledgers.buyer.requestDownload(cidHashOf("bafy-not-there")))).toBe("UnknownFile")
@@ -168,12 +171,28 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     expect(await ledgers.buyer.uploadFee()).toBe(uploadFee)
     // Over one block's worth: refused before anything is paid or stored.
     const paid = await supervisor.points(ledgers.uploader.account)
-    await expect(shares.uploader.share(new Uint8Array(FileShare.MAX_FILE_BYTES + 1), { name: "big.bin", downloadFee: 0n })).rejects.toMatchObject({ _tag: "FileShareError", reason: "TooLarge" })
+    expect(await run(Effect.flip(shares.uploader.share(new Uint8Array(FileShare.MAX_FILE_BYTES + 1), { name: "big.bin", downloadFee: 0n })))).toMatchObject({ _tag: "FileShareError", reason: "TooLarge" })
     expect(await supervisor.points(ledgers.uploader.account)).toBe(paid)
   }, 60_000)
 
+  it("fails in the error channel with what went wrong: a file not on the exchange before paying, the chain's own error while waiting for the key", async () => {
+    const before = await balances()
+    expect(await run(Effect.flip(shares.buyer.download("bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", { pollMs: 200, waitMs: 1_000 })))).toMatchObject({ _tag: "FileShareError", reason: "UnknownFile" })
+    expect(await balances()).toEqual(before)
+    // The buyer's exchange view, its node gone while the key is awaited (after the fee was paid): the failure is the
+    // chain's typed ChainError naming the read, not retried as a key still on its way, nor an untyped rejection.
+    const shared = await run(shares.uploader.share(new TextEncoder().encode("a file bought while the node goes away"), { name: "away.txt", downloadFee: 0n }))
+    const away: FileExchangeLedger = { ...ledgers.buyer, deliveredKey: async () => { throw chainError("deliveredKey", { _tag: "Unreachable" }, "deliveredKey: the node did not answer") } }
+    const stranded = FileShare.make({ ledger: away, blocks: nodes.buyer.blocks, key: enc.buyer, dir: tempDir(), encryptionKeyOf: (account) => supervisor.encryptionKeyOf(account) })
+    const error = await run(Effect.flip(stranded.download(shared.cid, { pollMs: 200, waitMs: 30_000 })))
+    expect(error).toBeInstanceOf(ChainError)
+    expect(error).toMatchObject({ _tag: "ChainError", operation: "deliveredKey", reason: { _tag: "Unreachable" } })
+    // The request was paid: the uploader answers it (and nothing else is left waiting for the next tests).
+    expect(await run(shares.uploader.serve())).toHaveLength(1)
+  }, 60_000)
+
   it("takes a requester's dispute to the supervisor (PROTOCOLS §8 step 5): upheld, the file is withdrawn from sale", async () => {
-    const shared = await shares.uploader.share(new TextEncoder().encode("a file whose key never comes"), { name: "silent.txt", downloadFee: 0n })
+    const shared = await run(shares.uploader.share(new TextEncoder().encode("a file whose key never comes"), { name: "silent.txt", downloadFee: 0n }))
     const { requestId } = await ledgers.buyer.requestDownload(shared.cidHash)
     // No key is served. Only the requester disputes its request, once; a member cannot arbitrate.
     expect(await revertOf(ledgers.outsider.dispute(requestId, "not my request"))).toBe("NotRequester")
@@ -187,7 +206,7 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     expect(await ledgers.outsider.withdrawn(shared.cidHash)).toBe(true)
     // Refunded, the requester does not get the key afterwards: the contract refuses it and the server drops it.
     expect(await revertOf(ledgers.uploader.deliverKey(requestId, new Uint8Array([1])))).toBe("DisputeUpheld")
-    expect(await shares.uploader.serve()).toEqual([])
+    expect(await run(shares.uploader.serve())).toEqual([])
     // Off sale: nobody pays for it again; the dispute is closed.
     expect(await revertOf(ledgers.outsider.requestDownload(shared.cidHash))).toBe("Withdrawn")
     expect(await revertOf(arbiter.resolveDispute(requestId, false, "twice"))).toBe("NotDisputed")
@@ -195,14 +214,14 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
 
   /** A file on sale at `downloadFee`, bought by the buyer and its key delivered: the dispute window runs. */
   const bought = async (name: string) => {
-    const shared = await shares.uploader.share(new TextEncoder().encode(`the contents of ${name}`), { name, downloadFee })
+    const shared = await run(shares.uploader.share(new TextEncoder().encode(`the contents of ${name}`), { name, downloadFee }))
     const before = await balances()
     const { requestId } = await ledgers.buyer.requestDownload(shared.cidHash)
     expect(await balances()).toEqual({ uploader: before.uploader, buyer: before.buyer - downloadFee, escrow: before.escrow + downloadFee })
     // Nothing to withdraw before the key is delivered.
     expect(await revertOf(ledgers.uploader.withdrawPayment(requestId))).toBe("NotDelivered")
     expect((await ledgers.uploader.escrow(requestId))?.state).toBe("AwaitingKey")
-    expect(await shares.uploader.serve()).toEqual([requestId])
+    expect(await run(shares.uploader.serve())).toEqual([requestId])
     return { requestId, before }
   }
 

@@ -24,10 +24,11 @@ import { join } from "node:path"
 import { Duration, Effect, Schedule, Schema } from "effect"
 import { concatBytes } from "@noble/hashes/utils.js"
 import { getBytes, hexlify, keccak256 } from "ethers"
-import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
+import type { ArtifactBlocksShape, BlockError } from "@jointly/core/internal/artifacts/Blocks"
 import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import { cidHashOf, type FileExchangeLedger } from "@jointly/core/internal/ledger/FileExchangeLedger"
-import type { Hex } from "@jointly/core/internal/ledger/Ledger"
+import type { ChainError } from "@jointly/core/internal/ledger/ChainError"
+import { effectify, type Hex } from "@jointly/core/internal/ledger/Ledger"
 import { canonicalJson } from "@jointly/core/internal/wire/Canonical"
 
 const FILE_AD = new TextEncoder().encode("jointly.file.v1")
@@ -39,7 +40,7 @@ const FILE_AD = new TextEncoder().encode("jointly.file.v1")
 export const MAX_FILE_BYTES = 2 * 1024 * 1024 - 64 * 1024
 
 export class FileShareError extends Schema.TaggedError<FileShareError>()("FileShareError", {
-  reason: Schema.Literals(["TooLarge", "UnknownFile", "NotUploader", "WrongUploader", "Withdrawn", "NoEncryptionKey", "KeyNotDelivered", "CiphertextMismatch", "DescriptionMismatch", "Malformed"]),
+  reason: Schema.Literals(["TooLarge", "KeyNotKept", "UnknownFile", "NotUploader", "WrongUploader", "Withdrawn", "NoEncryptionKey", "KeyNotDelivered", "CiphertextMismatch", "DescriptionMismatch", "Malformed"]),
   detail: Schema.String,
   /** Set when the fee was paid (the request to dispute: `FileExchangeLedger.dispute`). */
   requestId: Schema.optional(Schema.String)
@@ -79,50 +80,70 @@ const encode = (description: FileDescription, file: Uint8Array) => {
   const header = new TextEncoder().encode(canonicalJson(description))
   return concatBytes(u32(header.length), header, file)
 }
-const decode = (plain: Uint8Array): { description: FileDescription; file: Uint8Array } => {
-  if (plain.length < 4) throw new FileShareError({ reason: "Malformed", detail: "shorter than its header length" })
+const decode = (plain: Uint8Array): Effect.Effect<{ description: FileDescription; file: Uint8Array }, FileShareError> => {
+  if (plain.length < 4) return Effect.fail(new FileShareError({ reason: "Malformed", detail: "shorter than its header length" }))
   const n = new DataView(plain.buffer, plain.byteOffset, 4).getUint32(0)
-  if (4 + n > plain.length) throw new FileShareError({ reason: "Malformed", detail: `a ${n}-byte description in ${plain.length} bytes` })
+  if (4 + n > plain.length) return Effect.fail(new FileShareError({ reason: "Malformed", detail: `a ${n}-byte description in ${plain.length} bytes` }))
   // Decoded by Schema: the bytes are authenticated under the uploader's key, but the uploader is not trusted to
   // have written a description of the right shape.
-  let description: FileDescription
-  try {
-    description = Schema.decodeUnknownSync(FileDescriptionSchema)(JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(plain.subarray(4, 4 + n))))
-  } catch (cause) {
-    throw new FileShareError({ reason: "Malformed", detail: `the file's description does not decode: ${cause instanceof Error ? cause.message : String(cause)}` })
-  }
-  return { description, file: plain.subarray(4 + n) }
+  return Effect.try({
+    try: () => JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(plain.subarray(4, 4 + n))) as unknown,
+    catch: (cause) => cause
+  }).pipe(
+    Effect.flatMap(Schema.decodeUnknownEffect(FileDescriptionSchema)),
+    Effect.mapError((cause) => new FileShareError({ reason: "Malformed", detail: `the file's description does not decode: ${cause instanceof Error ? cause.message : String(cause)}` })),
+    Effect.map((description) => ({ description, file: plain.subarray(4 + n) }))
+  )
 }
+
+/** What a FileShare operation may fail with: its own refusals, the chain's (ChainError), the IPFS node's. */
+export type FileShareFailure = FileShareError | ChainError | BlockError
 
 export const make = (o: Options) => {
   const keyPath = (cidHash: Hex) => join(o.dir, `${cidHash.toLowerCase()}.key`)
-  const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
+  // The exchange and the key lookup are Promise views: lifted once, a rejection a ChainError (anything else a defect).
+  const ledger = effectify(o.ledger)
+  const { encryptionKeyOf } = effectify({ encryptionKeyOf: o.encryptionKeyOf })
+  const fail = (reason: FileShareError["reason"], detail: string, requestId?: Hex) =>
+    Effect.fail(new FileShareError({ reason, detail, ...(requestId === undefined ? {} : { requestId }) }))
 
-  const dekOf = async (cidHash: Hex): Promise<Uint8Array> => {
-    let wrapped: string
-    try {
-      wrapped = (await readFile(keyPath(cidHash), "utf8")).trim()
-    } catch {
-      throw new FileShareError({ reason: "NotUploader", detail: `no data key for ${cidHash} here` })
-    }
-    return Ecies.decrypt(o.key.secretKey, getBytes(wrapped), getBytes(cidHash))
-  }
+  const dekOf = (cidHash: Hex): Effect.Effect<Uint8Array, FileShareError> =>
+    Effect.tryPromise({
+      try: () => readFile(keyPath(cidHash), "utf8"),
+      catch: () => new FileShareError({ reason: "NotUploader", detail: `no data key for ${cidHash} here` })
+    }).pipe(
+      Effect.flatMap((wrapped) =>
+        Effect.try({
+          try: () => Ecies.decrypt(o.key.secretKey, getBytes(wrapped.trim()), getBytes(cidHash)),
+          catch: () => new FileShareError({ reason: "NotUploader", detail: `the data key kept for ${cidHash} here does not open with this member's key` })
+        }))
+    )
+
+  /** Keeps `dek` wrapped to this member's own key, written whole (a temporary file renamed) before anything is announced. */
+  const keepDek = (cidHash: Hex, dek: Uint8Array): Effect.Effect<void, FileShareError> =>
+    Effect.tryPromise({
+      try: async () => {
+        await mkdir(o.dir, { recursive: true })
+        await writeFile(`${keyPath(cidHash)}.tmp`, hexlify(Ecies.encrypt(o.key.publicKey, dek, getBytes(cidHash))) + "\n", { mode: 0o600 })
+        await rename(`${keyPath(cidHash)}.tmp`, keyPath(cidHash))
+      },
+      catch: (cause) => new FileShareError({ reason: "KeyNotKept", detail: `the data key of ${cidHash} could not be kept in ${o.dir}: ${cause instanceof Error ? cause.message : String(cause)}` })
+    })
 
   /** Encrypts `file`, puts it on IPFS, records it on chain with the upload fee; `downloadFee` is this member's price. */
-  const share = async (file: Uint8Array, terms: { readonly name: string; readonly downloadFee: bigint }) => {
-    if (file.length > MAX_FILE_BYTES) throw new FileShareError({ reason: "TooLarge", detail: `${terms.name} has ${file.length} bytes; one shared file holds at most ${MAX_FILE_BYTES}` })
-    const description: FileDescription = { name: terms.name, bytes: file.length, sha256: sha256Hex(file) }
-    const dek = new Uint8Array(randomBytes(Ecies.KEY_BYTES))
-    const ciphertext = Ecies.seal(dek, encode(description, file), FILE_AD)
-    const cid = await run(o.blocks.put(ciphertext))
-    const cidHash = cidHashOf(cid)
-    // The key is kept before the file is announced: a paid request can always be answered.
-    await mkdir(o.dir, { recursive: true })
-    await writeFile(`${keyPath(cidHash)}.tmp`, hexlify(Ecies.encrypt(o.key.publicKey, dek, getBytes(cidHash))) + "\n", { mode: 0o600 })
-    await rename(`${keyPath(cidHash)}.tmp`, keyPath(cidHash))
-    const receipt = await o.ledger.upload(cid, keccak256(ciphertext), metaHashOf(description), terms.downloadFee)
-    return { cid, cidHash, description, receipt }
-  }
+  const share = (file: Uint8Array, terms: { readonly name: string; readonly downloadFee: bigint }) =>
+    Effect.gen(function*() {
+      if (file.length > MAX_FILE_BYTES) return yield* fail("TooLarge", `${terms.name} has ${file.length} bytes; one shared file holds at most ${MAX_FILE_BYTES}`)
+      const description: FileDescription = { name: terms.name, bytes: file.length, sha256: sha256Hex(file) }
+      const dek = new Uint8Array(randomBytes(Ecies.KEY_BYTES))
+      const ciphertext = Ecies.seal(dek, encode(description, file), FILE_AD)
+      const cid = yield* o.blocks.put(ciphertext)
+      const cidHash = cidHashOf(cid)
+      // The key is kept before the file is announced: a paid request can always be answered.
+      yield* keepDek(cidHash, dek)
+      const receipt = yield* ledger.upload(cid, keccak256(ciphertext), metaHashOf(description), terms.downloadFee)
+      return { cid, cidHash, description, receipt }
+    })
 
   /**
    * Answers every paid, unanswered download request of this member's files; returns the request ids answered. A
@@ -135,31 +156,32 @@ export const make = (o: Options) => {
   let nextBlock: bigint | undefined
   const waiting = new Set<Hex>()
 
-  const serve = async (skipped?: (requestId: Hex, error: FileShareError) => void): Promise<ReadonlyArray<Hex>> => {
-    const { requestIds, head } = await o.ledger.requestedSince(o.ledger.account, nextBlock)
-    for (const requestId of requestIds) waiting.add(requestId)
-    nextBlock = head + 1n
-    const answered: Array<Hex> = []
-    for (const requestId of [...waiting]) {
-      // Answered elsewhere meanwhile (another server of the same member), or its dispute upheld (the fee goes back
-      // to the requester, and the contract refuses the key): nothing left to do.
-      const request = await o.ledger.request(requestId)
-      if (request?.status !== "Paid" || request.escrow !== "Held" || (await o.ledger.disputeOf(requestId)) === "Upheld") {
+  const serve = (skipped?: (requestId: Hex, error: FileShareError) => void): Effect.Effect<ReadonlyArray<Hex>, FileShareError | ChainError> =>
+    Effect.gen(function*() {
+      const { requestIds, head } = yield* ledger.requestedSince(o.ledger.account, nextBlock)
+      for (const requestId of requestIds) waiting.add(requestId)
+      nextBlock = head + 1n
+      const answered: Array<Hex> = []
+      for (const requestId of [...waiting]) {
+        // Answered elsewhere meanwhile (another server of the same member), or its dispute upheld (the fee goes back
+        // to the requester, and the contract refuses the key): nothing left to do.
+        const request = yield* ledger.request(requestId)
+        if (request?.status !== "Paid" || request.escrow !== "Held" || (yield* ledger.disputeOf(requestId)) === "Upheld") {
+          waiting.delete(requestId)
+          continue
+        }
+        const key = yield* encryptionKeyOf(request.requester)
+        if (key === undefined) {
+          skipped?.(requestId, new FileShareError({ reason: "NoEncryptionKey", detail: `${request.requester} publishes no encryption key` }))
+          continue
+        }
+        const wrapped = Ecies.encrypt(getBytes(key), yield* dekOf(request.cidHash), deliveryAd(requestId, request.cidHash))
+        yield* ledger.deliverKey(requestId, wrapped)
         waiting.delete(requestId)
-        continue
+        answered.push(requestId)
       }
-      const key = await o.encryptionKeyOf(request.requester)
-      if (key === undefined) {
-        skipped?.(requestId, new FileShareError({ reason: "NoEncryptionKey", detail: `${request.requester} publishes no encryption key` }))
-        continue
-      }
-      const wrapped = Ecies.encrypt(getBytes(key), await dekOf(request.cidHash), deliveryAd(requestId, request.cidHash))
-      await o.ledger.deliverKey(requestId, wrapped)
-      waiting.delete(requestId)
-      answered.push(requestId)
-    }
-    return answered
-  }
+      return answered
+    })
 
   /**
    * Fetches the block of `cid` from IPFS and checks it against the chain, then pays for it, waits for its key
@@ -168,38 +190,36 @@ export const make = (o: Options) => {
    * is public: checking it first costs nothing). Fails with a typed error when the key does not come, or the
    * description does not match its hash.
    */
-  const download = async (cid: string, wait: { readonly pollMs?: number; readonly waitMs?: number; readonly uploader?: string } = {}) => {
-    const cidHash = cidHashOf(cid)
-    const onChain = await o.ledger.file(cidHash)
-    if (onChain === undefined) throw new FileShareError({ reason: "UnknownFile", detail: `${cid} is not on the exchange` })
-    if (wait.uploader !== undefined && onChain.uploader.toLowerCase() !== wait.uploader.toLowerCase()) {
-      throw new FileShareError({ reason: "WrongUploader", detail: `${cid} was uploaded by ${onChain.uploader}, not by ${wait.uploader}` })
-    }
-    if (await o.ledger.withdrawn(cidHash)) throw new FileShareError({ reason: "Withdrawn", detail: `${cid} was withdrawn from sale by an upheld dispute` })
-    const ciphertext = await run(o.blocks.get(cid))
-    if (keccak256(ciphertext) !== onChain.ctHash) throw new FileShareError({ reason: "CiphertextMismatch", detail: `the block of ${cid} is not the ciphertext recorded on chain` })
-    const { requestId, fee } = await o.ledger.requestDownload(cidHash)
-    const pollMs = wait.pollMs ?? 500
-    const tries = Math.ceil((wait.waitMs ?? 120_000) / pollMs)
-    const delivered = await run(
-      Effect.tryPromise(() => o.ledger.deliveredKey(requestId)).pipe(
-        Effect.flatMap((k) => k === undefined ? Effect.fail(new FileShareError({ reason: "KeyNotDelivered", detail: `no key for request ${requestId} yet`, requestId })) : Effect.succeed(k)),
-        Effect.retry({ schedule: Schedule.spaced(Duration.millis(pollMs)), times: tries, while: (e) => e instanceof FileShareError })
+  const download = (cid: string, wait: { readonly pollMs?: number; readonly waitMs?: number; readonly uploader?: string } = {}) =>
+    Effect.gen(function*() {
+      const cidHash = cidHashOf(cid)
+      const onChain = yield* ledger.file(cidHash)
+      if (onChain === undefined) return yield* fail("UnknownFile", `${cid} is not on the exchange`)
+      if (wait.uploader !== undefined && onChain.uploader.toLowerCase() !== wait.uploader.toLowerCase()) {
+        return yield* fail("WrongUploader", `${cid} was uploaded by ${onChain.uploader}, not by ${wait.uploader}`)
+      }
+      if (yield* ledger.withdrawn(cidHash)) return yield* fail("Withdrawn", `${cid} was withdrawn from sale by an upheld dispute`)
+      const ciphertext = yield* o.blocks.get(cid)
+      if (keccak256(ciphertext) !== onChain.ctHash) return yield* fail("CiphertextMismatch", `the block of ${cid} is not the ciphertext recorded on chain`)
+      const { requestId, fee } = yield* ledger.requestDownload(cidHash)
+      const pollMs = wait.pollMs ?? 500
+      const tries = Math.ceil((wait.waitMs ?? 120_000) / pollMs)
+      const delivered = yield* ledger.deliveredKey(requestId).pipe(
+        Effect.flatMap((k) => k === undefined ? fail("KeyNotDelivered", `no key for request ${requestId} yet`, requestId) : Effect.succeed(k)),
+        Effect.retry({ schedule: Schedule.spaced(Duration.millis(pollMs)), times: tries, while: (e) => e._tag === "FileShareError" })
       )
-    )
-    const dek = Ecies.decrypt(o.key.secretKey, delivered, deliveryAd(requestId, cidHash))
-    let opened: ReturnType<typeof decode>
-    try {
-      opened = decode(Ecies.open(dek, ciphertext, FILE_AD))
-    } catch (cause) {
-      throw new FileShareError({ reason: "Malformed", detail: cause instanceof FileShareError ? cause.detail : `the delivered key does not open ${cid}`, requestId })
-    }
-    const { description, file } = opened
-    if (metaHashOf(description) !== onChain.metaHash || description.sha256 !== sha256Hex(file) || description.bytes !== file.length) {
-      throw new FileShareError({ reason: "DescriptionMismatch", detail: `${cid} does not match the description its uploader recorded`, requestId })
-    }
-    return { file, description, requestId, fee, uploader: onChain.uploader }
-  }
+      const { description, file } = yield* Effect.try({
+        try: () => Ecies.open(Ecies.decrypt(o.key.secretKey, delivered, deliveryAd(requestId, cidHash)), ciphertext, FILE_AD),
+        catch: () => new FileShareError({ reason: "Malformed", detail: `the delivered key does not open ${cid}`, requestId })
+      }).pipe(
+        Effect.flatMap(decode),
+        Effect.mapError((e) => e.requestId === undefined ? new FileShareError({ reason: e.reason, detail: e.detail, requestId }) : e)
+      )
+      if (metaHashOf(description) !== onChain.metaHash || description.sha256 !== sha256Hex(file) || description.bytes !== file.length) {
+        return yield* fail("DescriptionMismatch", `${cid} does not match the description its uploader recorded`, requestId)
+      }
+      return { file, description, requestId, fee, uploader: onChain.uploader }
+    })
 
   return { share, serve, download }
 }

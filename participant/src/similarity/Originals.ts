@@ -19,12 +19,12 @@
  * and contract in CAIP-10 form, then the CID of the encrypted block).
  */
 import { getAddress } from "ethers"
-import { Schema } from "effect"
-import type { Hex, TaskHistoryEntry } from "@jointly/core/internal/ledger/Ledger"
+import { Effect, Schema } from "effect"
+import { effectify, type Hex, type TaskHistoryEntry } from "@jointly/core/internal/ledger/Ledger"
 import * as FeatureIndex from "@jointly/core/internal/protocols/similarity/FeatureIndex"
 import * as Spec from "@jointly/core/internal/protocols/similarity/spec"
 import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
-import { FileShareError, type FileShare } from "../governance/FileShare.ts"
+import type { FileShare, FileShareError, FileShareFailure } from "../governance/FileShare.ts"
 import * as FeatureLogFile from "./FeatureLogFile.ts"
 
 export class OriginalError extends Schema.TaggedError<OriginalError>()("OriginalError", {
@@ -42,7 +42,8 @@ export class OriginalError extends Schema.TaggedError<OriginalError>()("Original
     "CiphertextMismatch",
     "DescriptionMismatch",
     "KeyNotDelivered",
-    "Malformed"
+    "Malformed",
+    "IndexLogNotWritten"
   ]),
   /** The record (image id) whose original was asked for. */
   record: Schema.String,
@@ -81,25 +82,34 @@ export interface Exchange {
 
 /**
  * Shares each original through the exchange at `fee` and appends one epoch to `dataset`'s index log setting each
- * image's location to its entry; resolves with the epoch and each image's location. Every id must be in the
+ * image's location to its entry; succeeds with the epoch and each image's location. Every id must be in the
  * index (an update of an unknown id is refused by the next query's index build, naming it).
  */
-export const publish = async (
+export const publish = (
   exchange: Exchange,
   target: { readonly dataDir: string; readonly dataset: string },
   originals: ReadonlyArray<{ readonly id: string; readonly name: string; readonly file: Uint8Array }>,
   fee: bigint
-) => {
-  const published: Array<{ id: string; cid: string; location: string }> = []
-  for (const original of originals) {
-    const shared = await exchange.share.share(original.file, { name: original.name, downloadFee: fee })
-    published.push({ id: original.id, cid: shared.cid, location: locationOf({ chainId: exchange.chainId, exchange: exchange.address, cid: shared.cid }) })
-  }
-  const epoch = await FeatureLogFile.append(target.dataDir, target.dataset, published.map((p) => ({ op: "update" as const, id: p.id, location: p.location })))
-  return { epoch, published }
-}
+): Effect.Effect<{ readonly epoch: number; readonly published: ReadonlyArray<{ id: string; cid: string; location: string }> }, OriginalError | FileShareFailure> =>
+  Effect.gen(function*() {
+    const published: Array<{ id: string; cid: string; location: string }> = []
+    for (const original of originals) {
+      const shared = yield* exchange.share.share(original.file, { name: original.name, downloadFee: fee })
+      published.push({ id: original.id, cid: shared.cid, location: locationOf({ chainId: exchange.chainId, exchange: exchange.address, cid: shared.cid }) })
+    }
+    const epoch = yield* Effect.tryPromise({
+      try: () => FeatureLogFile.append(target.dataDir, target.dataset, published.map((p) => ({ op: "update" as const, id: p.id, location: p.location }))),
+      catch: (cause) => new OriginalError({ reason: "IndexLogNotWritten", record: "*", detail: `${target.dataset}'s index log: ${cause instanceof Error ? cause.message : String(cause)}` })
+    })
+    return { epoch, published }
+  })
 
-const decodeOutput = Schema.decodeUnknownSync(Spec.Output)
+const decodeOutput = Schema.decodeUnknownEffect(Spec.Output)
+
+/** The task ledger as Originals reads it: a task's committed phases (a Promise view, lifted here: its rejection a ChainError). */
+export interface TaskHistory {
+  readonly taskHistory: (taskId: Hex) => Promise<ReadonlyArray<TaskHistoryEntry>>
+}
 
 /** The phase roots the task ledger holds for a task (the newest commit of each phase). */
 const phaseRoots = (history: ReadonlyArray<TaskHistoryEntry>) =>
@@ -109,78 +119,78 @@ const phaseRoots = (history: ReadonlyArray<TaskHistoryEntry>) =>
  * A `query.similar` output checked against the chain, as the querier or a supervisor shown it would (§8 step 5):
  * whether its index root is the one the task ledger committed ("similar/index"), whether the output is the one it
  * committed ("similar/output", the digest recomputed), and, record by record, whether the record — id, label,
- * location, features digest — is a leaf under that root. @throws OriginalError (record "*") for an output that
- * does not decode.
+ * location, features digest — is a leaf under that root. Fails with an OriginalError (record "*") for an output
+ * that does not decode, a ChainError when the task ledger cannot be read.
  */
-export const audit = async (
-  taskLedger: { readonly taskHistory: (taskId: Hex) => Promise<ReadonlyArray<TaskHistoryEntry>> },
-  output: unknown
-) => {
-  let out: Spec.Output
-  try {
-    out = decodeOutput(output)
-  } catch (cause) {
-    throw new OriginalError({ reason: "Malformed", record: "*", detail: `not a query.similar output: ${cause instanceof Error ? cause.message : String(cause)}` })
-  }
-  const roots = phaseRoots(await taskLedger.taskHistory(out.taskId))
-  const root = roots.get("similar/index")
-  const { digest, ...content } = out
-  const onChain = roots.get("similar/output")
-  return {
-    output: out,
-    index: { root: out.index.root, onChain: root ?? null, ok: root === out.index.root.toLowerCase() },
-    digest: { digest, onChain: onChain ?? null, ok: sha256Digest(content) === digest && onChain === digest.toLowerCase() },
-    records: out.results.map((r) => ({
-      id: r.id,
-      location: r.location ?? null,
-      committed: root !== undefined && FeatureIndex.verify(FeatureIndex.leafOf(r, r.salt, r.featuresDigest), r.proof, root)
-    }))
-  }
-}
+export const audit = (taskLedger: TaskHistory, output: unknown) =>
+  Effect.gen(function*() {
+    const out = yield* Effect.mapError(
+      decodeOutput(output),
+      (cause) => new OriginalError({ reason: "Malformed", record: "*", detail: `not a query.similar output: ${cause.message}` })
+    )
+    const roots = phaseRoots(yield* effectify({ taskHistory: (taskId: Hex) => taskLedger.taskHistory(taskId) }).taskHistory(out.taskId))
+    const root = roots.get("similar/index")
+    const { digest, ...content } = out
+    const onChain = roots.get("similar/output")
+    return {
+      output: out,
+      index: { root: out.index.root, onChain: root ?? null, ok: root === out.index.root.toLowerCase() },
+      digest: { digest, onChain: onChain ?? null, ok: sha256Digest(content) === digest && onChain === digest.toLowerCase() },
+      records: out.results.map((r) => ({
+        id: r.id,
+        location: r.location ?? null,
+        committed: root !== undefined && FeatureIndex.verify(FeatureIndex.leafOf(r, r.salt, r.featuresDigest), r.proof, root)
+      }))
+    }
+  })
+
+/** The FileShare refusals a fetch answers as its own: the original's, named by the record. */
+const originalReasons: ReadonlySet<string> = new Set<OriginalError["reason"]>(["UnknownFile", "NotOwnersFile", "Withdrawn", "CiphertextMismatch", "DescriptionMismatch", "KeyNotDelivered", "Malformed"])
 
 /**
  * The original of `recordId` from a `query.similar` output (`output` as read from the querier's output file),
- * bought and checked as the module header says. @throws OriginalError.
+ * bought and checked as the module header says. Fails with an OriginalError naming the record, a ChainError, or
+ * the IPFS node's error.
  */
-export const fetch = async (
+export const fetch = (
   exchange: Exchange,
-  taskLedger: { readonly taskHistory: (taskId: Hex) => Promise<ReadonlyArray<TaskHistoryEntry>> },
+  taskLedger: TaskHistory,
   output: unknown,
   recordId: string,
   wait: { readonly pollMs?: number; readonly waitMs?: number } = {}
-) => {
-  const fail = (reason: OriginalError["reason"], detail: string) => new OriginalError({ reason, record: recordId, detail })
-  const checked = await audit(taskLedger, output).catch((error: unknown) => {
-    throw error instanceof OriginalError ? fail(error.reason, error.detail) : error
-  })
-  const out = checked.output
-  const record = out.results.find((r) => r.id === recordId)
-  if (record === undefined) throw fail("UnknownRecord", `task ${out.taskId} returned no record ${recordId}`)
-  // The root and the output the coordinator committed on the task ledger, not the ones in the file.
-  if (!checked.index.ok) throw fail("RootNotOnChain", `the output's index root ${out.index.root} is not the one task ${out.taskId} committed on chain (${checked.index.onChain ?? "none"})`)
-  const root = checked.index.root
-  if (checked.records.find((r) => r.id === recordId)?.committed !== true) {
-    throw fail("NotCommitted", `the record (location ${record.location ?? "none"}, label ${record.label ?? "none"}) is not the one the owner committed under root ${root}`)
-  }
-  if (!checked.digest.ok) {
-    throw fail("OutputNotOnChain", `the output's digest ${checked.digest.digest} is not the one task ${out.taskId} committed on chain (${checked.digest.onChain ?? "none"})`)
-  }
-
-  if (record.location === undefined) throw fail("NoLocation", "the owner committed no location for it")
-  const ref = parseLocation(record.location)
-  if (ref === undefined) throw fail("NotAnExchangeLocation", `its location ${record.location} names no FileExchange entry`)
-  if (ref.chainId !== exchange.chainId || ref.exchange.toLowerCase() !== exchange.address.toLowerCase()) {
-    throw fail("OtherExchange", `its location names exchange ${ref.exchange} on chain ${ref.chainId}; this member's is ${getAddress(exchange.address)} on chain ${exchange.chainId}`)
-  }
-  try {
-    const got = await exchange.share.download(ref.cid, { ...wait, uploader: out.owner })
-    return { ...got, record: recordId, cid: ref.cid, location: record.location, root, taskId: out.taskId }
-  } catch (error) {
-    if (!(error instanceof FileShareError)) throw error
-    const reason = error.reason === "WrongUploader" ? "NotOwnersFile" : error.reason
-    if (reason === "UnknownFile" || reason === "NotOwnersFile" || reason === "Withdrawn" || reason === "CiphertextMismatch" || reason === "DescriptionMismatch" || reason === "KeyNotDelivered" || reason === "Malformed") {
-      throw new OriginalError({ reason, record: recordId, detail: error.detail, ...(error.requestId === undefined ? {} : { requestId: error.requestId }) })
+) =>
+  Effect.gen(function*() {
+    const fail = (reason: OriginalError["reason"], detail: string) => Effect.fail(new OriginalError({ reason, record: recordId, detail }))
+    const checked = yield* audit(taskLedger, output).pipe(Effect.catchTag("OriginalError", (error) => fail(error.reason, error.detail)))
+    const out = checked.output
+    const record = out.results.find((r) => r.id === recordId)
+    if (record === undefined) return yield* fail("UnknownRecord", `task ${out.taskId} returned no record ${recordId}`)
+    // The root and the output the coordinator committed on the task ledger, not the ones in the file.
+    if (!checked.index.ok) return yield* fail("RootNotOnChain", `the output's index root ${out.index.root} is not the one task ${out.taskId} committed on chain (${checked.index.onChain ?? "none"})`)
+    const root = checked.index.root
+    if (checked.records.find((r) => r.id === recordId)?.committed !== true) {
+      return yield* fail("NotCommitted", `the record (location ${record.location ?? "none"}, label ${record.label ?? "none"}) is not the one the owner committed under root ${root}`)
     }
-    throw error
-  }
-}
+    if (!checked.digest.ok) {
+      return yield* fail("OutputNotOnChain", `the output's digest ${checked.digest.digest} is not the one task ${out.taskId} committed on chain (${checked.digest.onChain ?? "none"})`)
+    }
+
+    if (record.location === undefined) return yield* fail("NoLocation", "the owner committed no location for it")
+    const location = record.location
+    const ref = parseLocation(location)
+    if (ref === undefined) return yield* fail("NotAnExchangeLocation", `its location ${location} names no FileExchange entry`)
+    if (ref.chainId !== exchange.chainId || ref.exchange.toLowerCase() !== exchange.address.toLowerCase()) {
+      return yield* fail("OtherExchange", `its location names exchange ${ref.exchange} on chain ${ref.chainId}; this member's is ${getAddress(exchange.address)} on chain ${exchange.chainId}`)
+    }
+    const got = yield* exchange.share.download(ref.cid, { ...wait, uploader: out.owner }).pipe(
+      Effect.catchTag("FileShareError", (error): Effect.Effect<never, OriginalError | FileShareError> => {
+        const reason = error.reason === "WrongUploader" ? "NotOwnersFile" : error.reason
+        return Effect.fail(
+          originalReasons.has(reason)
+            ? new OriginalError({ reason: reason as OriginalError["reason"], record: recordId, detail: error.detail, ...(error.requestId === undefined ? {} : { requestId: error.requestId }) })
+            : error
+        )
+      })
+    )
+    return { ...got, record: recordId, cid: ref.cid, location, root, taskId: out.taskId }
+  })
