@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import { JsonRpcProvider, keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
 import { secp256k1 } from "@noble/curves/secp256k1.js"
 import { nodeNames, revertOf, startNode, type EvmNode } from "@jointly/coordinator/internal/testing/EvmNode"
+import * as DidIdentity from "../identity/DidIdentity.ts"
 import * as Lifecycle from "../task/Lifecycle.ts"
 import * as Eip712 from "./Eip712.ts"
 import * as TaskLedger from "./generated/TaskLedger.ts"
@@ -395,6 +396,30 @@ describe.each(nodeNames)("on %s", (nodeName) => {
     /** The governance suite, deployed once (deploying hands the registry's admin over to its timelock). */
     let suiteDeployed: ReturnType<typeof GovernanceLedger.deploySuite> | undefined
     const governanceSuite = () => (suiteDeployed ??= GovernanceLedger.deploySuite(clients.supervisor.chain, clients.supervisor.chain.signer(keys.supervisor), addresses, clients.supervisor.account))
+
+    it("records a consent signed by a consent key the participant's DID names, and refuses one revoked, expired or named by another member's DID", async () => {
+      // The suite's deployment points the ledger at its DID registry (GovernanceLedger.deploySuite).
+      const suite = await governanceSuite()
+      const id = bytes32("task-consent-keys")
+      await create(id)
+      const consent = { taskId: id, specHash, approve: true, reasonHash: reasonHash() }
+      const domain = await clients.beta.domain()
+      const signedBy = (key: Wallet) => Eip712.signConsent(key, domain, consent)
+      const relay = (participant: string, signature: string) => clients.coordinator.recordConsent({ ...consent, eventId: newEventId(), participant, signature })
+      const [current, revoked, expiring, foreign] = Array.from({ length: 4 }, () => Wallet.createRandom())
+      const beta = DidIdentity.makeController(clients.beta.chain, clients.beta.chain.signer(keys.beta), suite.didRegistry)
+      await beta.addConsentKey(revoked!.address, 3_600n)
+      await beta.revokeConsentKey(revoked!.address)
+      await beta.addConsentKey(expiring!.address, 60n)
+      await node.later(120n)
+      // A key acme's DID names does not sign for beta.
+      await DidIdentity.makeController(clients.acme.chain, clients.acme.chain.signer(keys.acme), suite.didRegistry).addConsentKey(foreign!.address, 3_600n)
+      for (const key of [revoked!, expiring!, foreign!]) expect(await revertOf(relay(clients.beta.account, await signedBy(key)))).toBe("InvalidSignature")
+      expect((await clients.acme.getTask(id))?.approvals).toBe(0)
+      await beta.addConsentKey(current!.address, 3_600n)
+      await relay(clients.beta.account, await signedBy(current!))
+      expect((await clients.acme.getTask(id))?.approvals).toBe(1)
+    })
 
     it("serves the governance suite as an Effect service over a shared chain client", async () => {
       const suite = await governanceSuite()
