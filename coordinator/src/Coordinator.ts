@@ -248,6 +248,10 @@ export const start = async (config: Config): Promise<Internals> => {
   const dids = didRegistry === undefined || config.governance === undefined
     ? undefined
     : DidIdentity.makeResolver({ chainId: domain.chainId, registry: didRegistry, provider: config.governance.provider })
+  // With client certificates bound to DIDs: the keys an org's DID names now, checked at the socket handshake and at sign-in.
+  const tlsClientKeys = config.clientCertificates === true && dids !== undefined
+    ? async (account: string) => (await dids.resolve(account)).tlsClientKeys
+    : undefined
   const auth = Auth.make(registry, {
     recover: (login, signature) =>
       verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature)
@@ -255,7 +259,7 @@ export const start = async (config: Config): Promise<Internals> => {
     secret,
     spent,
     ...(dids === undefined ? {} : { loginSigners: async (account: string) => (await dids.resolve(account)).loginSigners }),
-    ...(config.clientCertificates === true && dids !== undefined ? { tlsClientKeys: async (account: string) => (await dids.resolve(account)).tlsClientKeys } : {})
+    ...(tlsClientKeys === undefined ? {} : { tlsClientKeys })
   })
 
   const artifacts = ArtifactStore.make(sql, config.artifactBlocks)
@@ -500,6 +504,7 @@ export const start = async (config: Config): Promise<Internals> => {
       dashboard,
       humans,
       relaySignIn: hub.relaySignIn,
+      ...(tlsClientKeys === undefined ? {} : { tlsClientKeys }),
       bus,
       rejections
     }

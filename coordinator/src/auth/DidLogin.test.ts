@@ -7,6 +7,7 @@
  * or revoked, and the audit checks a consent against the DID as of the consent's block.
  */
 import { randomUUID } from "node:crypto"
+import * as https from "node:https"
 import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -303,7 +304,25 @@ describe("TLS client certificates bound to the DID", () => {
     }
   }
 
-  it("admits only a client certificate whose key the DID names: none and an unnamed one refused, the rotated-away one refused, the new one admitted", async () => {
+  /** A JSON POST to the TLS coordinator's HTTP API, over a connection presenting `certificate` if given. */
+  const tlsPost = (path: string, body: unknown, certificate?: TestCa.Issued) =>
+    new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      const request = https.request(new URL(path, tlsCoordinator.url), {
+        method: "POST",
+        ca: ca.cert,
+        ...(certificate === undefined ? {} : { cert: certificate.cert, key: certificate.key }),
+        headers: { "content-type": "application/json" }
+      }, (response) => {
+        const chunks: Array<Buffer> = []
+        response.on("data", (chunk: Buffer) => chunks.push(chunk))
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString("utf8")) }))
+        response.on("error", reject)
+      })
+      request.on("error", reject)
+      request.end(JSON.stringify(body))
+    })
+
+  it("admits only a client certificate whose key the DID names: none and an unnamed one refused, the rotated-away one refused, the new one admitted; the HTTP sign-in of that account likewise, spending nothing when refused", async () => {
     const controller = DidIdentity.makeController(chain, chain.signer(org.privateKey), registry)
     const resolver = DidIdentity.makeResolver({ chainId: chain.chainId, registry, provider: chain.provider })
     const [first, second] = [ca.issue("org-first", ["org"], "clientAuth"), ca.issue("org-second", ["org"], "clientAuth")]
@@ -321,5 +340,19 @@ describe("TLS client certificates bound to the DID", () => {
     expect((await resolver.resolve(org.address)).tlsClientKeys).toEqual([secondKey])
     expect(await tlsHandshake(first)).toMatchObject({ _tag: "AdmissionRefused", code: "ClientCertificateNotInDid" })
     expect(await tlsHandshake(second)).toBe("admitted")
+
+    // The HTTP API's sign-in asks the same of an account whose DID names certificates: its login key alone, or the
+    // rotated-away certificate, gets no token; and a refusal spends nothing (the same signed message then succeeds).
+    const { message } = (await tlsPost("/api/auth/challenge", { address: org.address })).body as { message: string }
+    const signIn = { message, signature: await org.signMessage(message) }
+    for (const certificate of [undefined, first]) {
+      const refused = await tlsPost("/api/auth/sign-in", signIn, certificate)
+      expect(refused, JSON.stringify(refused.body)).toMatchObject({ status: 401, body: { _tag: "SignInRefused", reason: "ClientCertificate" } })
+    }
+    expect(await tlsPost("/api/auth/sign-in", signIn, second)).toMatchObject({ status: 200, body: { address: org.address } })
+    // An account whose DID names none (an analyst's wallet in a browser) signs in without one.
+    const analyst = Wallet.createRandom()
+    const challenge = (await tlsPost("/api/auth/challenge", { address: analyst.address })).body as { message: string }
+    expect(await tlsPost("/api/auth/sign-in", { message: challenge.message, signature: await analyst.signMessage(challenge.message) })).toMatchObject({ status: 200, body: { address: analyst.address } })
   }, 60_000)
 })

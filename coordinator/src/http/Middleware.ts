@@ -24,7 +24,11 @@ import type { Sessions } from "./Sessions.ts"
 export class AuthorizedTask extends Context.Service<AuthorizedTask, TaskRow>()("jointly/coordinator/AuthorizedTask") {}
 
 /** The client address of the current request, as the transport saw it. */
-export class Peer extends Context.Service<Peer, { readonly address: string }>()("jointly/coordinator/Peer") {}
+export class Peer extends Context.Service<Peer, {
+  readonly address: string
+  /** The key (DER SPKI, hex) of the TLS client certificate the connection presented, if any (auth/ClientCertificates.ts). */
+  readonly clientKey?: string
+}>()("jointly/coordinator/Peer") {}
 
 const retryAfter = (seconds: number) =>
   HttpEffect.appendPreResponseHandler((_request, response) => Effect.succeed(HttpServerResponse.setHeader(response, "retry-after", String(seconds))))

@@ -27,6 +27,7 @@ import * as Governance from "./handlers/Governance.ts"
 import * as Meta from "./handlers/Meta.ts"
 import * as Models from "./handlers/Models.ts"
 import * as Tasks from "./handlers/Tasks.ts"
+import * as ClientCertificates from "../auth/ClientCertificates.ts"
 import { guardLayer, limitsLayer, Peer, validationLayer } from "./Middleware.ts"
 import * as Services from "./Services.ts"
 
@@ -208,7 +209,8 @@ export const attach = (options: Options) => {
         signal: abort.signal
       })
       const peer = options.clientAddress?.(req) ?? req.socket.remoteAddress ?? "unknown"
-      const response = typedFallback(await handler(request, Context.make(Peer, { address: peer }) as Context.Context<never>), {
+      const clientKey = ClientCertificates.spkiOfSocket(req.socket)
+      const response = typedFallback(await handler(request, Context.make(Peer, { address: peer, ...(clientKey === undefined ? {} : { clientKey }) }) as Context.Context<never>), {
         method,
         path: new URL(request.url).pathname,
         contentType: req.headers["content-type"] ?? ""

@@ -106,6 +106,11 @@ export interface PartsShape {
   readonly dashboard: import("../dashboard/Dashboard.ts").Dashboard
   readonly humans: import("../dashboard/HumanConsents.ts").HumanConsents
   /** Asks the connected participant `account` to check a dashboard token sign-in and sign it; undefined if it is not connected. */
+  /**
+   * With client certificates bound to DIDs: the TLS client certificate keys an account's DID names now. A sign-in
+   * for an account whose DID names any must come over a connection presenting one of them.
+   */
+  readonly tlsClientKeys?: (account: string) => Promise<ReadonlyArray<string>>
   readonly relaySignIn: (account: string, request: import("@jointly/core/internal/wire/Messages").DashboardSignIn) => Promise<import("@jointly/core/internal/wire/Messages").DashboardSignInAck | undefined>
   readonly bus: import("../dashboard/Live.ts").Bus
   readonly rejections: import("../limits/Rejections.ts").Rejections

@@ -107,8 +107,11 @@ export class DecisionRefused extends Schema.TaggedError<DecisionRefused>()("Deci
 
 /** A sign-in message that is malformed, for another coordinator, stale, replayed or not signed by its address. */
 export class SignInRefused extends Schema.TaggedError<SignInRefused>()("SignInRefused", {
-  /** BadToken: the participant refused the dashboard token; Unreachable: that participant is not connected. */
-  reason: Schema.Literals(["Malformed", "WrongDomain", "UnknownNonce", "Expired", "BadSignature", "BadToken", "Unreachable"]),
+  /**
+   * BadToken: the participant refused the dashboard token; Unreachable: that participant is not connected;
+   * ClientCertificate: the account's DID names TLS client certificates and the connection presented none of them.
+   */
+  reason: Schema.Literals(["Malformed", "WrongDomain", "UnknownNonce", "Expired", "BadSignature", "BadToken", "Unreachable", "ClientCertificate"]),
   message: Schema.String
 }, { httpApiStatus: 401 }) {}
 
