@@ -23,6 +23,8 @@ import { ChainError, chainError } from "@jointly/core/internal/ledger/ChainError
 import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
 import { cidHashOf, makeFileExchangeLedger, type FileExchangeLedger } from "@jointly/core/internal/ledger/FileExchangeLedger"
 import * as GovernanceLedger from "@jointly/core/internal/ledger/GovernanceLedger"
+import type { ChainClient } from "@jointly/core/internal/ledger/Chain"
+import * as FileExchangeContract from "@jointly/core/internal/ledger/generated/FileExchange"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import { revertOf, startNode, type EvmNode } from "@jointly/coordinator/internal/testing/EvmNode"
 import * as FileShare from "./FileShare.ts"
@@ -49,6 +51,8 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
   let arbiter: FileExchangeLedger
   let timelock: string
   let exchange: { files: string; settlement: string }
+  /** The chain client of the account that deployed the suite (the supervisor), which handed the exchange to the timelock. */
+  let deployer: ChainClient
   const close: Array<() => Promise<void>> = []
 
   const tempDir = () => {
@@ -66,6 +70,7 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     node = await startNode("anvil")
     await node.fund(Object.values(keys).map((k) => new Wallet(k).address))
     const admin = await makeEthersLedger({ rpcUrl: node.rpcUrl, privateKey: keys.supervisor })
+    deployer = admin.chain
     close.push(admin.close)
     const deployment = await admin.deploy()
     for (const m of members) {
@@ -169,6 +174,10 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     // The upload fee is the timelock's to set (a passed vote), not the supervisor's nor a member's.
     expect(await revertOf(ledgers.uploader.setUploadFee(0n))).toBe("AccessControlUnauthorizedAccount")
     expect(await ledgers.buyer.uploadFee()).toBe(uploadFee)
+    // So is the dispute window: not even the deployer changes the terms of later purchases.
+    const shorten = FileExchangeContract.contractInterface.encodeFunctionData("setDisputeWindow", [0n])
+    expect(await revertOf(deployer.send(deployer.signer(keys.supervisor), { to: exchange.files, data: shorten }, "test.setDisputeWindow"))).toBe("AccessControlUnauthorizedAccount")
+    expect(await ledgers.buyer.disputeWindow()).toBe(window)
     // Over one block's worth: refused before anything is paid or stored.
     const paid = await supervisor.points(ledgers.uploader.account)
     expect(await run(Effect.flip(shares.uploader.share(new Uint8Array(FileShare.MAX_FILE_BYTES + 1), { name: "big.bin", downloadFee: 0n })))).toMatchObject({ _tag: "FileShareError", reason: "TooLarge" })
