@@ -503,7 +503,8 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     expect(history.some((e) => e._tag === "ConsentRecorded" && e.participant.toLowerCase() === web.toLowerCase() && e.approve)).toBe(true)
     await walletPage.close()
 
-    // A wallet that claims web's account but signs the consent with another key: the coordinator refuses it.
+    // A wallet that claims web's account but signs the consent with another key, one web's DID never named as a
+    // consent key: the coordinator refuses it.
     const wrongPage = await openPage({ wallet: { consentKey: Wallet.createRandom().privateKey } })
     const wireErrors: Array<{ code: string; message: string }> = []
     await wrongPage.exposeFunction("__jointlyEvent", (event: { type: string; error?: { code: string; message: string } }) => {
@@ -511,7 +512,7 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     })
     const refused = await cluster.submit(statsSpec(["north", "south", "web"]))
     await approve(wrongPage, refused)
-    await expect.poll(() => wireErrors, { timeout: 30_000 }).toContainEqual(expect.objectContaining({ code: "NotAuthorized", message: expect.stringContaining("the consent is signed by") }))
+    await expect.poll(() => wireErrors, { timeout: 30_000 }).toContainEqual(expect.objectContaining({ code: "KeyNotAuthorized", message: expect.stringContaining("NeverPublished") }))
     const pending = await cluster.task(refused)
     expect(pending.consents.some((c) => c.participant.toLowerCase() === web.toLowerCase())).toBe(false)
     expect(pending.status).toBe("AwaitingConsent")
