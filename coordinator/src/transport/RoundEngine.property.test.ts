@@ -192,16 +192,17 @@ const overSockets = async (schedule: Schedule) => {
   // The hub knows a socket once its connection handler ran: wait until all four are online.
   while (addresses.some((a) => !hub.isOnline(a))) await new Promise((r) => setTimeout(r, 5))
   const channel = SocketChannel.make(hub)
-  loopback.route(channel)
+  // Refusals are counted where the engine makes them: a participant that disconnects right after a replay (it
+  // drops out of the next round) may never read the `wire.error` the hub sends it, though the reply was refused.
+  let refusals = 0
+  loopback.route({ ...channel, reply: (account, message) => channel.reply(account, message).pipe(Effect.tapError(() => Effect.sync(() => void refusals++))) })
   const engine = Effect.runSync(Effect.provide(RoundEngine.make, channel.layer))
   Effect.runSync(engine.taskStarted(taskId))
-  let refusals = 0
   const hung = new Set<number>()
   sockets.forEach((socket, i) => {
     const faults = schedule.faults[i]!
     const runtime = ParticipantRuntime.make({ self: addresses[i]!, sign: (m) => Effect.promise(() => wallets[i]!.signMessage(m)) })
     const task = ParticipantRuntime.accepted(taskId, handlers)
-    socket.on(events.error, () => void refusals++)
     socket.on(events.request, (raw: unknown, ack?: (receipt: StageReceipt) => void) => {
       const request = Schema.decodeUnknownSync(StageRequest)(raw)
       const plan = InMemoryChannel.planOf(faults, request.stage)
@@ -226,7 +227,7 @@ const overSockets = async (schedule: Schedule) => {
   })
   try {
     const outcome = await Effect.runPromise(runRounds(hooks(engine), schedule))
-    // Refusals travel back over the socket: give the last ones a moment to arrive.
+    // A replay may reach the hub after its round settled: give the last ones a moment to arrive.
     const want = refusable(schedule, outcome.length)
     for (let waited = 0; refusals < want && waited < 1_000; waited += 10) await new Promise((r) => setTimeout(r, 10))
     return { outcome, refusals }
