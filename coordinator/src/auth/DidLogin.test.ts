@@ -8,7 +8,6 @@
  * config names a consent key and a login key (encrypted key files beside it) signs with them, `jointly verify`
  * accepts its consents as the DID's, and after `jointly did revoke-consent-key` it refuses to start with that key.
  */
-import { spawn } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as https from "node:https"
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
@@ -31,6 +30,7 @@ import { fundAccounts } from "../chain/Anvil.ts"
 import * as AccountKeystore from "../keys/AccountKeystore.ts"
 import * as Consortium from "../local/Consortium.ts"
 import * as ConsentKeys from "../audit/ConsentKeys.ts"
+import * as Cli from "../testing/Cli.ts"
 import * as Verify from "../audit/Verify.ts"
 import * as F from "../testing/fixtures.ts"
 import * as TestCa from "@jointly/core/internal/testing/TestCa"
@@ -114,15 +114,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [LocalCluster.cliPath(), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("exit", (code) => resolve({ code: code ?? -1, stdout, stderr }))
-  })
+const cli = Cli.run
 
 const stop = async (party: LocalCluster.Party) => {
   if (party.process === undefined || party.process.exitCode !== null || party.process.signalCode !== null) return
