@@ -16,6 +16,7 @@ import { join } from "node:path"
 import { Effect } from "effect"
 import { Signature, Wallet, encodeBytes32String, solidityPackedKeccak256, toBeHex } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as ApiClient from "@jointly/core/internal/api/Client"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import * as Chain from "@jointly/core/internal/ledger/Chain"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
@@ -69,6 +70,11 @@ const handshake = async (loginKey: Wallet) => {
     await agent.close()
   }
 }
+
+/** How the HTTP API's sign-in (EIP-4361) for `org` ends when `loginKey` signs it: the session's account, or the refusal. */
+const httpSignIn = (loginKey: Wallet) =>
+  ApiClient.make({ url: cluster.coordinatorUrl, signer: { getAddress: async () => org.address, signMessage: (message) => loginKey.signMessage(message) } })
+    .signIn().then((account) => account, (error: unknown) => error)
 
 /**
  * A task for `org` alone, answered by its participant whose consents `consentKey` signs: "recorded" once the
@@ -194,7 +200,7 @@ describe("did:ethr identity on the consortium chain", () => {
     expect((await resolver.resolve(org.address)).loginSigners.has(delegate.address)).toBe(false)
   })
 
-  it("admits a Login signed by a published login key, and refuses it at the next handshake once rotated away", async () => {
+  it("admits a Login and an HTTP sign-in signed by a published login key, and refuses both at the next attempt once rotated away", async () => {
     const controller = DidIdentity.makeController(chain, chain.signer(org.privateKey), registry)
     const before = freshWallet()
     const after = freshWallet()
@@ -202,14 +208,20 @@ describe("did:ethr identity on the consortium chain", () => {
 
     expect(await handshake(never)).toMatchObject({ _tag: "AdmissionRefused", code: "KeyNotAuthorized" })
 
+    expect(await httpSignIn(never)).toMatchObject({ _tag: "SignInRefused", reason: "BadSignature" })
+
     await controller.addLoginKey(before.address, year)
     expect(await handshake(before)).toBe("admitted")
+    // The HTTP API's sign-in for the org, signed by the login key: the token is the org's.
+    expect(await httpSignIn(before)).toBe(org.address)
 
     await controller.rotateLoginKey(before.address, after.address, year)
     const refused = await handshake(before)
     expect(refused).toBeInstanceOf(Agent.AdmissionRefused)
     expect(refused).toMatchObject({ code: "KeyNotAuthorized", detail: expect.stringContaining(before.address) })
+    expect(await httpSignIn(before)).toMatchObject({ _tag: "SignInRefused", reason: "BadSignature", message: expect.stringContaining(`signed by ${before.address}`) })
     expect(await handshake(after)).toBe("admitted")
+    expect(await httpSignIn(after)).toBe(org.address)
     // The account key itself still signs for the org.
     expect(await handshake(org)).toBe("admitted")
   }, 60_000)
