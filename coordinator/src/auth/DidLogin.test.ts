@@ -112,7 +112,7 @@ beforeAll(async () => {
     encryptionPublicKey: org.signingKey.compressedPublicKey
   }, true)
   await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name: `DID Shop ${randomUUID()}`, wallet: other, encryptionPublicKey: other.signingKey.compressedPublicKey }, true)
-}, 120_000)
+}, 180_000)
 
 afterAll(async () => {
   await chain?.close()
