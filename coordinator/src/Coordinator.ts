@@ -252,13 +252,15 @@ export const start = async (config: Config): Promise<Internals> => {
   const tlsClientKeys = config.clientCertificates === true && dids !== undefined
     ? async (account: string) => (await dids.resolve(account)).tlsClientKeys
     : undefined
+  // Login keys: the addresses an org's DID names to sign its socket Login and its HTTP sign-in besides the account.
+  const loginSigners = dids === undefined ? undefined : async (account: string) => (await dids.resolve(account)).loginSigners
   const auth = Auth.make(registry, {
     recover: (login, signature) =>
       verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature)
   }, {
     secret,
     spent,
-    ...(dids === undefined ? {} : { loginSigners: async (account: string) => (await dids.resolve(account)).loginSigners }),
+    ...(loginSigners === undefined ? {} : { loginSigners }),
     ...(tlsClientKeys === undefined ? {} : { tlsClientKeys })
   })
 
@@ -484,7 +486,8 @@ export const start = async (config: Config): Promise<Internals> => {
     },
     secret,
     spent,
-    tokenTtlMs: config.tokenTtlMs
+    tokenTtlMs: config.tokenTtlMs,
+    ...(loginSigners === undefined ? {} : { loginSigners })
   })
   const api = HttpServer.attach({
     server: http,

@@ -32,6 +32,7 @@ import { ensureDeployment, loadDeployment, saveDeployment } from "./chain/Deploy
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as Consortium from "./local/Consortium.ts"
 import * as Commands from "@jointly/cli/internal/governance"
+import * as Cli from "./testing/Cli.ts"
 import * as F from "./testing/fixtures.ts"
 import * as Log from "./Log.ts"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
@@ -69,15 +70,7 @@ const chainOf = async (name: Name | "analyst" | "supervisor"): Promise<Governanc
   return chain
 }
 
-const cli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = {}) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [LocalCluster.cliPath(), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("exit", (code) => resolve({ code: code ?? -1, stdout, stderr }))
-  })
+const cli = Cli.run
 
 const passphraseOf = async (name: Name) => (await readFile(join(party(name).dataDir, "passphrase"), "utf8")).trim()
 const passphraseEnv = async (name: Name) => ({ JOINTLY_KEY_PASSPHRASE: await passphraseOf(name) })

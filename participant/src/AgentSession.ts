@@ -58,8 +58,9 @@ export interface SessionConfig {
   readonly wallet: AccountSigner
   /**
    * A login key the org published in its did:ethr document (a `sigAuth` delegate, identity/DidIdentity.ts): it signs
-   * the socket Login for `wallet`'s account, so the account key need not sit on this host. Rotated and revoked on
-   * chain; a revoked one is refused (AdmissionRefused "KeyNotAuthorized") at the next handshake.
+   * the socket Login and the HTTP API's sign-in (a dashboard user's token sign-in included) for `wallet`'s account.
+   * Rotated and revoked on chain; a revoked one is refused (AdmissionRefused "KeyNotAuthorized") at the next handshake.
+   * The account key still signs protocol values (peers check them against the account address) and chain writes.
    */
   readonly loginKey?: BaseWallet
   /**
@@ -173,7 +174,12 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   // through the client derived from its declaration (core/src/api), signed in as this org, over the same Endpoint
   // (trust, transport rule) as the socket. `at` is the instance in use: the socket, the sign-in and `api` follow it.
   const endpoints = [endpoint, ...(platform.failover ?? [])]
-  const apis = endpoints.map((e) => ApiClient.make({ url: e.url, endpoint: e, signer: wallet }))
+  // The HTTP sign-in (EIP-4361) names the account and is signed by the login key when there is one, as the socket
+  // Login is: the coordinator accepts a login key the account's DID names now (http/Sessions.ts).
+  const signIn: ApiClient.AccountSigner = config.loginKey === undefined
+    ? wallet
+    : { getAddress: async () => self, signMessage: (message) => config.loginKey!.signMessage(message) }
+  const apis = endpoints.map((e) => ApiClient.make({ url: e.url, endpoint: e, signer: signIn }))
   let at = 0
   /** A fresh nonce (from the instance being connected to, which checks it) and signature at every connection attempt. */
   const login = async () => {
@@ -496,7 +502,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
       return reply({ ok: false, detail: "the sign-in does not carry this participant's dashboard token" })
     }
     emitEvent({ type: "dashboard-sign-in" })
-    wallet.signMessage(request.message).then((signature) => reply({ ok: true, signature }), (error: unknown) => reply({ ok: false, detail: String(error) }))
+    signIn.signMessage(request.message).then((signature) => reply({ ok: true, signature }), (error: unknown) => reply({ ok: false, detail: String(error) }))
   })
 
   on("connect", () => {

@@ -4,25 +4,34 @@
  * back, the coordinator admits a participant whose Login that key signs, and after a rotation on chain the old key
  * is refused at the next handshake while the new one is admitted. Consent keys (`veriKey` delegates) sign an org's
  * task consents: the coordinator and TaskLedger take one its DID names, refuse one never published for it, expired
- * or revoked, and the audit checks a consent against the DID as of the consent's block.
+ * or revoked, and the audit checks a consent against the DID as of the consent's block. A participant process whose
+ * config names a consent key and a login key (encrypted key files beside it) signs with them, `jointly verify`
+ * accepts its consents as the DID's, and after `jointly did revoke-consent-key` it refuses to start with that key.
  */
 import { randomUUID } from "node:crypto"
 import * as https from "node:https"
-import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Effect } from "effect"
 import { Signature, Wallet, encodeBytes32String, solidityPackedKeccak256, toBeHex } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as ApiClient from "@jointly/core/internal/api/Client"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import * as Chain from "@jointly/core/internal/ledger/Chain"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import * as DidRegistry from "@jointly/core/internal/ledger/generated/DidRegistry"
+import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
+import type { Params, Result } from "@jointly/core/internal/protocols/joint-statistics/spec"
 import * as Agent from "@jointly/participant/internal/Agent"
+import * as DelegateKeys from "@jointly/participant/internal/keystore/DelegateKeys"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import type { WireError } from "@jointly/core/internal/wire/Messages"
 import { fundAccounts } from "../chain/Anvil.ts"
+import * as AccountKeystore from "../keys/AccountKeystore.ts"
 import * as Consortium from "../local/Consortium.ts"
 import * as ConsentKeys from "../audit/ConsentKeys.ts"
+import * as Cli from "../testing/Cli.ts"
 import * as Verify from "../audit/Verify.ts"
 import * as F from "../testing/fixtures.ts"
 import * as TestCa from "@jointly/core/internal/testing/TestCa"
@@ -62,6 +71,11 @@ const handshake = async (loginKey: Wallet) => {
   }
 }
 
+/** How the HTTP API's sign-in (EIP-4361) for `org` ends when `loginKey` signs it: the session's account, or the refusal. */
+const httpSignIn = (loginKey: Wallet) =>
+  ApiClient.make({ url: cluster.coordinatorUrl, signer: { getAddress: async () => org.address, signMessage: (message) => loginKey.signMessage(message) } })
+    .signIn().then((account) => account, (error: unknown) => error)
+
 /**
  * A task for `org` alone, answered by its participant whose consents `consentKey` signs: "recorded" once the
  * (rejecting) consent is kept and the task Rejected, or the wire.error the coordinator answered with.
@@ -87,7 +101,9 @@ const consentBy = async (consentKey: Wallet) => {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-did-"))
-  cluster = await LocalCluster.start({ dataDir: join(dir, "cluster"), parties: [] })
+  const pima = await F.pimaParties(dir, ["north", "south"])
+  // south's process is started by its test, once its config names the delegated keys.
+  cluster = await LocalCluster.start({ dataDir: join(dir, "cluster"), parties: pima.parties.map((p) => (p.name === "south" ? { ...p, external: true } : p)) })
   registry = cluster.deployment.suite!.didRegistry!
   chain = await Chain.make({ rpcUrl: cluster.rpcUrl, confirmations: 1 })
   await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, {
@@ -96,13 +112,22 @@ beforeAll(async () => {
     encryptionPublicKey: org.signingKey.compressedPublicKey
   }, true)
   await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name: `DID Shop ${randomUUID()}`, wallet: other, encryptionPublicKey: other.signingKey.compressedPublicKey }, true)
-}, 120_000)
+}, 180_000)
 
 afterAll(async () => {
   await chain?.close()
   await cluster?.stop()
   await rm(dir, { recursive: true, force: true })
 })
+
+const cli = Cli.run
+
+const stop = async (party: LocalCluster.Party) => {
+  if (party.process === undefined || party.process.exitCode !== null || party.process.signalCode !== null) return
+  const exited = new Promise((resolve) => party.process.once("exit", resolve))
+  party.process.kill("SIGTERM")
+  await exited
+}
 
 describe("did:ethr identity on the consortium chain", () => {
   it("is deployed with the other contracts, and a fresh account's DID document names only the account", async () => {
@@ -175,7 +200,7 @@ describe("did:ethr identity on the consortium chain", () => {
     expect((await resolver.resolve(org.address)).loginSigners.has(delegate.address)).toBe(false)
   })
 
-  it("admits a Login signed by a published login key, and refuses it at the next handshake once rotated away", async () => {
+  it("admits a Login and an HTTP sign-in signed by a published login key, and refuses both at the next attempt once rotated away", async () => {
     const controller = DidIdentity.makeController(chain, chain.signer(org.privateKey), registry)
     const before = freshWallet()
     const after = freshWallet()
@@ -183,14 +208,20 @@ describe("did:ethr identity on the consortium chain", () => {
 
     expect(await handshake(never)).toMatchObject({ _tag: "AdmissionRefused", code: "KeyNotAuthorized" })
 
+    expect(await httpSignIn(never)).toMatchObject({ _tag: "SignInRefused", reason: "BadSignature" })
+
     await controller.addLoginKey(before.address, year)
     expect(await handshake(before)).toBe("admitted")
+    // The HTTP API's sign-in for the org, signed by the login key: the token is the org's.
+    expect(await httpSignIn(before)).toBe(org.address)
 
     await controller.rotateLoginKey(before.address, after.address, year)
     const refused = await handshake(before)
     expect(refused).toBeInstanceOf(Agent.AdmissionRefused)
     expect(refused).toMatchObject({ code: "KeyNotAuthorized", detail: expect.stringContaining(before.address) })
+    expect(await httpSignIn(before)).toMatchObject({ _tag: "SignInRefused", reason: "BadSignature", message: expect.stringContaining(`signed by ${before.address}`) })
     expect(await handshake(after)).toBe("admitted")
+    expect(await httpSignIn(after)).toBe(org.address)
     // The account key itself still signs for the org.
     expect(await handshake(org)).toBe("admitted")
   }, 60_000)
@@ -355,4 +386,87 @@ describe("TLS client certificates bound to the DID", () => {
     const challenge = (await tlsPost("/api/auth/challenge", { address: analyst.address })).body as { message: string }
     expect(await tlsPost("/api/auth/sign-in", { message: challenge.message, signature: await analyst.signMessage(challenge.message) })).toMatchObject({ status: 200, body: { address: analyst.address } })
   }, 60_000)
+})
+
+describe("a participant signing with the consent and login keys its DID names", () => {
+  let south: LocalCluster.Party
+  let passphrase: string
+  const consentKey = new Wallet(Wallet.createRandom().privateKey)
+  const loginKey = new Wallet(Wallet.createRandom().privateKey)
+  const params: Params = { columns: ["glucose"], statistics: ["count", "sum"] }
+
+  beforeAll(async () => {
+    south = cluster.party("south")
+    passphrase = (await readFile(join(south.dataDir, "passphrase"), "utf8")).trim()
+    // The two keys in their own encrypted files beside the config, under the participant's passphrase.
+    await AccountKeystore.save(join(south.dataDir, "consent-key.json"), consentKey.privateKey, passphrase, { scryptN: 1 << 12 })
+    await AccountKeystore.save(join(south.dataDir, "login-key.json"), loginKey.privateKey, passphrase, { scryptN: 1 << 12 })
+    const configFile = join(south.dataDir, "participant.json")
+    const config = JSON.parse(await readFile(configFile, "utf8"))
+    await writeFile(configFile, JSON.stringify({ ...config, consentKey: "consent-key.json", loginKey: "login-key.json" }, null, 2))
+  })
+
+  afterAll(async () => {
+    if (south !== undefined) await stop(south)
+  })
+
+  const did = (action: string, key: string) => cli(["did", action, key, "--config", join(south.dataDir, "participant.json")], { JOINTLY_KEY_PASSPHRASE: passphrase })
+
+  it("completes a task whose consent its consent key signed and `jointly verify` accepts; after revoke-consent-key it refuses to start and the coordinator refuses that key's consent", async () => {
+    for (const [action, key] of [["add-consent-key", consentKey], ["add-login-key", loginKey]] as const) {
+      const published = await did(action, key.address)
+      expect(published.code, published.stderr).toBe(0)
+    }
+    await cluster.launch(south)
+
+    const { id, detail } = await cluster.runTask("statistics.horizontal", { parties: ["north", "south"], dataset: "pima", params })
+    expect((detail.result as Result).count).toBe(F.pima().rows.length)
+    const consent = detail.consents.find((c) => c.participant === south.address)!
+    const domain = await cluster.supervisorLedger.domain()
+    // Signed by the consent key, not by the account.
+    expect(Eip712.consentSigner(domain, { taskId: id, specHash: id, approve: true, reasonHash: reasonHash(consent.reason) }, consent.signature)).toBe(consentKey.address)
+
+    const verified = await F.eventually(async () => {
+      const r = await cli(["verify", id, "--url", cluster.coordinatorUrl, "--rpc-url", cluster.rpcUrl, "--json"], { JOINTLY_KEY: cluster.keys.analyst.privateKey })
+      const report = JSON.parse(r.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean; detail: string }> }
+      return report.checks.some((c) => c.name === `consent of ${south.address}: signature`) ? { r, report } : undefined
+    }, "the consents on chain", 60_000)
+    expect(verified.r.code, verified.r.stderr).toBe(0)
+    expect(verified.report.ok).toBe(true)
+    expect(verified.report.checks.find((c) => c.name === `consent of ${south.address}: signature`)?.detail).toContain(`by ${consentKey.address}, a consent key`)
+
+    // Revoked on chain: the participant no longer starts with it.
+    await stop(south)
+    const revoked = await did("revoke-consent-key", consentKey.address)
+    expect(revoked.code, revoked.stderr).toBe(0)
+    const before = south.stderr.length
+    await expect(cluster.launch(south)).rejects.toThrow(/exited with code 1 before it was ready/)
+    const refusal = south.stderr.slice(before).map((line) => { try { return JSON.parse(line) } catch { return undefined } }).find((e) => e?.type === "refused")
+    const chainId = (await cluster.supervisorLedger.domain()).chainId
+    expect(refusal).toMatchObject({ code: "DelegateKeyNotInDid", role: "consent", key: consentKey.address, did: DidIdentity.didOf(chainId, south.address), reason: "ExpiredOrRevoked" })
+    expect(refusal.message).toContain(`${consentKey.address} is not a current consent key of ${DidIdentity.didOf(chainId, south.address)}`)
+    // The start check of a login key: the published one passes, one the DID never named is refused the same way.
+    const resolver = DidIdentity.makeResolver({ chainId: chain.chainId, registry, provider: chain.provider })
+    const southDid = DidIdentity.didOf(chain.chainId, south.address)
+    await Effect.runPromise(DelegateKeys.check(resolver, southDid, south.address, { loginKey }))
+    const stranger = freshWallet()
+    expect(await Effect.runPromise(Effect.flip(DelegateKeys.check(resolver, southDid, south.address, { loginKey: stranger }))))
+      .toMatchObject({ _tag: "DelegateKeyNotInDid", role: "login", key: stranger.address, did: southDid, reason: "NeverPublished" })
+
+    // And a participant that signs with it all the same (the check skipped) has its consent refused, nothing recorded.
+    const account = await cluster.walletOf("south")
+    const agent = await Agent.start({ coordinatorUrl: cluster.coordinatorUrl, wallet: account, consentKey, loginKey, datasets: [], compute: "inline", policy: () => ({ decision: "reject", reason: "revoked key test" }) })
+    try {
+      const errors: Array<WireError> = []
+      agent.on((event) => void (event.type === "wire-error" && errors.push(event.error)))
+      await agent.connected
+      const task = await cluster.submit({ kind: "statistics.horizontal", parties: [south, cluster.party("north")].map((p) => ({ participant: p.address, dataset: "pima" })) as never, params })
+      const refused = await F.eventually(() => errors.find((e) => e.ref === "task.consent"), "the consent refused", 30_000)
+      expect(refused).toMatchObject({ code: "KeyNotAuthorized", message: expect.stringContaining(`ExpiredOrRevoked: ${consentKey.address} is not a consent key of`) })
+      expect((await cluster.task(task)).consents.some((c) => c.participant === south.address)).toBe(false)
+      await cluster.client.cancel(task)
+    } finally {
+      await agent.close()
+    }
+  }, 180_000)
 })

@@ -54,4 +54,26 @@ describe("Sessions", () => {
     const { message } = sessions.challenge(wallet.address)
     await expect(sessions.signIn(message, await Wallet.createRandom().signMessage(message))).rejects.toMatchObject({ reason: "BadSignature" })
   })
+
+  it("takes a sign-in for an account signed by a login key its DID names now, the token the account's; any other key refused", async () => {
+    const account = Wallet.createRandom()
+    const loginKey = Wallet.createRandom()
+    const named = new Set([account.address, loginKey.address])
+    const sessions = Sessions.make({ expected, loginSigners: async (who) => (who === account.address ? named : new Set([who])) })
+    const sign = async (signer: Pick<Wallet, "signMessage">) => {
+      const { message } = sessions.challenge(account.address)
+      return sessions.signIn(message, await signer.signMessage(message))
+    }
+    const { token, claims } = await sign(loginKey)
+    expect(claims.address).toBe(account.address)
+    expect(sessions.verify(token)?.address).toBe(account.address)
+    const stranger = Wallet.createRandom()
+    await expect(sign(stranger)).rejects.toMatchObject({ reason: "BadSignature", message: expect.stringContaining(`signed by ${stranger.address}, not by ${account.address} nor by a login key`) })
+    // Revoked on chain: the next sign-in reads the DID again.
+    named.delete(loginKey.address)
+    await expect(sign(loginKey)).rejects.toMatchObject({ reason: "BadSignature" })
+    // Another account's login key signs in for that account only.
+    const { message } = sessions.challenge(stranger.address)
+    await expect(sessions.signIn(message, await loginKey.signMessage(message))).rejects.toMatchObject({ reason: "BadSignature" })
+  })
 })

@@ -25,6 +25,12 @@ export interface Options {
   /** Where spent challenge nonces are remembered (default: this process; the store when instances share one). */
   readonly spent?: Nonces.Spent
   readonly now?: () => number
+  /**
+   * The addresses allowed to sign an account's sign-in besides the account: the login keys (`sigAuth` delegates) its
+   * did:ethr document names now, resolved at every sign-in as the socket handshake does (auth/Auth.ts). Without
+   * it only the account signs.
+   */
+  readonly loginSigners?: (account: string) => Promise<ReadonlySet<string>>
 }
 
 export interface Claims {
@@ -108,8 +114,10 @@ export const make = (options: Options) => {
       const expires = fields.expirationTime === undefined ? challenge.expiresAt : Math.min(challenge.expiresAt, Date.parse(fields.expirationTime))
       if (!(t < expires)) throw new SignInRefused({ reason: "Expired", message: "the sign-in message expired; ask for a new challenge" })
       const signer = SignIn.signer(message, signature)
-      if (signer !== fields.address) {
-        throw new SignInRefused({ reason: "BadSignature", message: signer === undefined ? "the signature does not parse" : `the message was signed by ${signer}, not by ${fields.address}` })
+      if (signer === undefined) throw new SignInRefused({ reason: "BadSignature", message: "the signature does not parse" })
+      if (signer !== fields.address && (await options.loginSigners?.(fields.address))?.has(signer) !== true) {
+        const nor = options.loginSigners === undefined ? "" : " nor by a login key its DID names now"
+        throw new SignInRefused({ reason: "BadSignature", message: `the message was signed by ${signer}, not by ${fields.address}${nor}` })
       }
       return issue(fields.address)
     },

@@ -117,6 +117,16 @@ export const makeResolver = (network: Network) => {
     }
     return keysOf(result.didDocument)
   }
+  /** A verdict on `signer` as one of `account`'s delegates of `type`, read from the document now. */
+  const delegateVerdict = (role: string, signers: (keys: OrgKeys) => ReadonlySet<string>, type: string) =>
+    async (account: string, signer: string): Promise<KeyVerdict> => {
+      if (signers(await resolveUrl(account, "")).has(getAddress(signer))) return { valid: true }
+      const validTo = await registry.delegates(getAddress(account), delegateTypeKey(type), getAddress(signer))
+      const who = `${getAddress(signer)} is not a ${role} key of ${didOf(network.chainId, account)}`
+      return validTo === 0n
+        ? { valid: false, reason: "NeverPublished", detail: `${who}: never published for it (a key of no member, or of another)` }
+        : { valid: false, reason: "ExpiredOrRevoked", detail: `${who}: its validity ended at ${new Date(Number(validTo) * 1000).toISOString()} (expired or revoked)` }
+    }
   return {
     /** The document now: delegates and attributes unexpired at the wall clock, revocations applied. */
     resolve: (address: string) => resolveUrl(address, ""),
@@ -130,14 +140,9 @@ export const makeResolver = (network: Network) => {
      * Whether `signer` may sign `account`'s consents now: the account itself or a consent key its document names.
      * A refusal reads the registry's validity record to say why (0: never published for this account).
      */
-    consentKey: async (account: string, signer: string): Promise<KeyVerdict> => {
-      if ((await resolveUrl(account, "")).consentSigners.has(getAddress(signer))) return { valid: true }
-      const validTo = await registry.delegates(getAddress(account), delegateTypeKey(VERI_KEY), getAddress(signer))
-      const who = `${getAddress(signer)} is not a consent key of ${didOf(network.chainId, account)}`
-      return validTo === 0n
-        ? { valid: false, reason: "NeverPublished", detail: `${who}: never published for it (a key of no member, or of another)` }
-        : { valid: false, reason: "ExpiredOrRevoked", detail: `${who}: its validity ended at ${new Date(Number(validTo) * 1000).toISOString()} (expired or revoked)` }
-    },
+    consentKey: delegateVerdict("consent", (keys) => keys.consentSigners, VERI_KEY),
+    /** Whether `signer` may sign `account`'s Login now: its controller or a login key its document names; why not otherwise. */
+    loginKey: delegateVerdict("login", (keys) => keys.loginSigners, SIG_AUTH),
     document: (address: string) => resolver.resolve(didOf(network.chainId, address))
   }
 }

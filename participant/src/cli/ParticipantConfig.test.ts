@@ -53,3 +53,29 @@ describe("participant.json's clientCertificate", () => {
     await expect(ParticipantConfig.trustOf(swapped.file, swapped.config)).rejects.toThrow(/clientCertificate\.key: .*holds no PEM private key/)
   })
 })
+
+describe("participant.json's consentKey and loginKey", () => {
+  let keys: string
+  beforeAll(async () => {
+    keys = await mkdtemp(join(tmpdir(), "jointly-participant-delegate-keys-"))
+  })
+  afterAll(async () => {
+    if (keys) await rm(keys, { recursive: true, force: true })
+  })
+
+  const chain = { rpcUrl: "http://127.0.0.1:1", registry: "0x1", timelock: "0x2", catalog: "0x3", grants: "0x4", modelRequests: "0x5", settlement: "0x6", governance: "0x7", certificates: "0x8" }
+  const configOf = async (name: string, fields: object) => {
+    const file = join(keys, name)
+    await writeFile(file, JSON.stringify({ coordinatorUrl: "http://127.0.0.1:1", dataDir: "data", datasets: [], policy: "policy.json", ...fields }))
+    return file
+  }
+
+  it("resolves the key files against the config's folder, and refuses them without a DID registry to check them against at start", async () => {
+    const config = await ParticipantConfig.load(await configOf("ok.json", { chain: { ...chain, didRegistry: "0x9" }, consentKey: "keys/consent.json", loginKey: "login.json" }))
+    expect(config).toMatchObject({ consentKey: join(keys, "keys", "consent.json"), loginKey: join(keys, "login.json") })
+    for (const role of ["consentKey", "loginKey"]) {
+      await expect(ParticipantConfig.load(await configOf(`${role}-no-registry.json`, { chain, [role]: "key.json" }))).rejects.toThrow(`${role} needs chain.didRegistry`)
+      await expect(ParticipantConfig.load(await configOf(`${role}-no-chain.json`, { [role]: "key.json" }))).rejects.toThrow(`${role} needs chain.didRegistry`)
+    }
+  })
+})

@@ -70,6 +70,15 @@ export const ParticipantConfig = Schema.Struct({
    * that asks for one; its key must be named in the org's DID (`jointly did publish-tls-key --cert <file>`).
    */
   clientCertificate: Schema.optional(Schema.Struct({ cert: Schema.String, key: Schema.String })),
+  /**
+   * An encrypted key file (relative to this file; `jointly keys new`, same passphrase as the keystore) holding a
+   * consent key the org's DID names (`jointly did add-consent-key`): it signs this participant's task consents
+   * instead of the account. Checked against the DID at start (needs `chain.didRegistry`): one the DID does not name
+   * now stops the start (DelegateKeyNotInDid).
+   */
+  consentKey: Schema.optional(Schema.String),
+  /** Likewise a login key (`jointly did add-login-key`, a `sigAuth` delegate): it signs the coordinator's socket Login. */
+  loginKey: Schema.optional(Schema.String),
   /** Allows plain `http://` to a coordinator on another host: every message readable on the network. */
   allowInsecure: Schema.optional(Schema.Boolean),
   /** Holds the encrypted keystore and the task journal. */
@@ -116,10 +125,18 @@ export const load = async (file: string, env: Record<string, string | undefined>
   if (decoded._tag === "Failure") throw new ConfigError({ file, detail: String(decoded.cause) })
   const base = dirname(resolve(file))
   const config = decoded.value
+  // A key the participant cannot check against its DID at start would fail one consent or handshake at a time.
+  for (const role of ["consentKey", "loginKey"] as const) {
+    if (config[role] !== undefined && config.chain?.didRegistry === undefined) {
+      throw new ConfigError({ file, detail: `${role} needs chain.didRegistry: the key is checked against this member's DID at start` })
+    }
+  }
   return {
     ...config,
     dataDir: resolve(base, config.dataDir),
     ...(config.ca === undefined ? {} : { ca: resolve(base, config.ca) }),
+    ...(config.consentKey === undefined ? {} : { consentKey: resolve(base, config.consentKey) }),
+    ...(config.loginKey === undefined ? {} : { loginKey: resolve(base, config.loginKey) }),
     ...(config.clientCertificate === undefined ? {} : { clientCertificate: { cert: resolve(base, config.clientCertificate.cert), key: resolve(base, config.clientCertificate.key) } }),
     ...(config.ipfs === undefined || config.ipfs === "off" || config.ipfs.directory === undefined ? {} : { ipfs: { ...config.ipfs, directory: resolve(base, config.ipfs.directory) } }),
     datasets: config.datasets.map((d): DatasetSpec => {

@@ -6,12 +6,14 @@ import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
 import { Effect, Redacted } from "effect"
 import { nodeOptions, pinRetryOf } from "@jointly/core/internal/artifacts/IpfsConfig"
-import { makeGovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
+import { type GovernanceLedger, makeGovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
 import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import * as Agent from "../Agent.ts"
 import * as GrantGuard from "../governance/GrantGuard.ts"
 import * as GrantScopes from "../governance/GrantScopes.ts"
 import * as ModelServer from "../governance/ModelServer.ts"
+import * as DelegateKeys from "../keystore/DelegateKeys.ts"
 import * as Keystore from "../keystore/Keystore.ts"
 import * as ConsentPolicy from "../policy/ConsentPolicy.ts"
 import * as HumanToken from "../policy/HumanToken.ts"
@@ -42,6 +44,13 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
   const chain = config.chain === undefined
     ? undefined
     : await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
+  const delegates = await delegateKeysOf(config, chain, wallet.address).catch(async (error: unknown) => {
+    await chain?.close()
+    if (error instanceof DelegateKeys.DelegateKeyNotInDid) {
+      process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "refused", code: error._tag, role: error.role, key: error.key, did: error.did, reason: error.reason, message: error.message }) + "\n")
+    }
+    throw error
+  })
   const dashboardToken = await dashboardTokenOf(config.dataDir)
   const ipfs = nodeOptions(config.ipfs, (path) => path)
   const pinRetry = pinRetryOf(config.ipfs)
@@ -50,6 +59,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
     ...(config.failoverUrls === undefined ? {} : { failoverUrls: config.failoverUrls }),
     trust,
     wallet,
+    ...delegates,
     datasets: config.datasets,
     // Query outputs, batch predictions, owned and partial models are kept under it, also from the worker thread.
     dataDir: config.dataDir,
@@ -110,6 +120,20 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
   process.once("SIGTERM", stop)
   process.once("SIGINT", stop)
   return agent
+}
+
+/**
+ * The consent and login keys the config names, opened and checked against this member's DID now (through the
+ * registry this participant reads itself): DelegateKeyNotInDid for one the DID does not name.
+ */
+const delegateKeysOf = async (config: ParticipantConfig.ParticipantConfig, chain: GovernanceLedger | undefined, account: string): Promise<DelegateKeys.Keys> => {
+  const keys = await Effect.runPromise(DelegateKeys.open(config, process.env[Keystore.PASSPHRASE_ENV]))
+  if (keys.consentKey === undefined && keys.loginKey === undefined) return keys
+  // ParticipantConfig.load refuses these keys without chain.didRegistry.
+  const registry = config.chain!.didRegistry!
+  const network = { chainId: chain!.chain.chainId, registry, provider: chain!.chain.provider }
+  await Effect.runPromise(DelegateKeys.check(DidIdentity.makeResolver(network), DidIdentity.didOf(network.chainId, account), account, keys))
+  return keys
 }
 
 /** The participant's dashboard token, made on first start and kept (owner-only) in its data dir. */

@@ -9,7 +9,8 @@
  * Escrow (time moved with anvil's evm_increaseTime): a download's fee stays in the exchange until the dispute
  * window after its key's delivery passes — then the uploader withdraws exactly the price, once; an upheld dispute
  * lets the buyer claim exactly its fee back and the uploader never gets it; a rejected one pays the uploader at
- * once; only the supervisor arbitrates. Every balance is read on chain.
+ * once; only the supervisor arbitrates. Every balance is read on chain. The window itself changes only through a
+ * passed vote (Governance.proposeCall, queued and run by the timelock), and only for requests paid afterwards.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -293,5 +294,40 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     expect((await ledgers.uploader.withdrawPayment(requestId)).amount).toBe(downloadFee)
     expect(await balances()).toEqual({ uploader: before.uploader + downloadFee, buyer: before.buyer - downloadFee, escrow: before.escrow })
     expect(await revertOf(ledgers.uploader.withdrawPayment(requestId))).toBe("AlreadySettled")
+  }, 60_000)
+
+  it("a passed vote sets the dispute window through the timelock: requests paid afterwards carry it, an earlier one keeps its own", async () => {
+    const earlier = await bought("before-the-vote.txt")
+    const voters = Object.fromEntries(await Promise.all(members.map(async (m) =>
+      [m, await GovernanceLedger.makeGovernanceLedger({ rpcUrl: node.rpcUrl, chain: deployer, privateKey: keys[m], addresses: supervisor.addresses })] as const
+    ))) as Record<Member, GovernanceLedger.GovernanceLedger>
+    const now = async () => BigInt((await deployer.provider.getBlock("latest"))!.timestamp)
+    const longer = window * 3n
+    const data = FileExchangeContract.contractInterface.encodeFunctionData("setDisputeWindow", [longer]) as `0x${string}`
+    const proposal = await voters.uploader.proposeCall({ target: exchange.files, data, deadline: (await now()) + 100n })
+    for (const m of members) await voters[m].vote(proposal.id, true)
+    await node.later(120)
+    const executed = await voters.buyer.execute(proposal.id)
+    expect(executed.passed).toBe(true)
+    // Queued on the timelock: the window is unchanged until its delay has passed and the call runs.
+    expect(await revertOf(voters.outsider.executeQueued(proposal.id))).toBe("TimelockNotReady")
+    expect(await ledgers.buyer.disputeWindow()).toBe(window)
+    await node.later((await supervisor.timelockDelay()) + 10n)
+    await voters.outsider.executeQueued(proposal.id)
+    expect(await ledgers.buyer.disputeWindow()).toBe(longer)
+
+    const after = await bought("after-the-vote.txt")
+    expect((await ledgers.buyer.request(after.requestId))?.window).toBe(longer)
+    expect((await ledgers.buyer.request(earlier.requestId))?.window).toBe(window)
+    // Past the old window the later request is still in its own: the uploader waits, the buyer may still dispute.
+    await node.later(window + 10n)
+    expect((await ledgers.uploader.escrow(after.requestId))?.state).toBe("InWindow")
+    expect(await revertOf(ledgers.uploader.withdrawPayment(after.requestId))).toBe("WindowOpen")
+    const { request, now: at } = (await ledgers.uploader.escrow(after.requestId))!
+    await node.later(Number(request.deadline - at) + 1)
+    expect((await ledgers.uploader.withdrawPayment(after.requestId)).amount).toBe(downloadFee)
+    // The earlier request's window (the old one) long passed: it pays out as it always would have.
+    expect((await ledgers.uploader.withdrawPayment(earlier.requestId)).amount).toBe(downloadFee)
+    for (const m of members) await voters[m].close()
   }, 60_000)
 })

@@ -1,5 +1,5 @@
 import { Effect, Redacted } from "effect"
-import { getBytes, SigningKey, verifyMessage } from "ethers"
+import { encryptKeystoreJson, getBytes, SigningKey, verifyMessage, Wallet } from "ethers"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -70,5 +70,18 @@ describe("Keystore", () => {
     expect((await Effect.runPromise(Effect.flip(Keystore.open({ dataDir: corruptDir, passphrase: "p" })))).reason).toBe("Corrupt")
     writeFileSync(path, "{ not json")
     expect((await Effect.runPromise(Effect.flip(Keystore.open({ dataDir: corruptDir, passphrase: "p" })))).reason).toBe("Corrupt")
+  })
+
+  it("opens a single key file (a DID consent or login key) and names what is wrong with one it cannot open", async () => {
+    const key = Wallet.createRandom()
+    const file = join(root, "consent-key.json")
+    writeFileSync(file, await encryptKeystoreJson({ address: key.address, privateKey: key.privateKey }, "p", { scrypt: { N: 1 << 10 } }))
+    const opened = await Effect.runPromise(Keystore.openKeyFile(file, "p"))
+    expect(opened.address).toBe(key.address)
+    expect(await opened.signMessage("consent")).toBe(await key.signMessage("consent"))
+    const failure = (path: string, passphrase: string | undefined) => Effect.runPromise(Effect.flip(Keystore.openKeyFile(path, passphrase)))
+    expect(await failure(file, "wrong")).toMatchObject({ reason: "WrongPassphrase", file })
+    expect(await failure(file, undefined)).toMatchObject({ reason: "MissingPassphrase", file })
+    expect(await failure(join(root, "absent.json"), "p")).toMatchObject({ reason: "Io" })
   })
 })

@@ -64,8 +64,7 @@ const KeystoreFile = Schema.Struct({
   encryption: Schema.Unknown
 })
 
-const passphraseOf = (options: KeystoreOptions, file: string): Effect.Effect<string, KeystoreError> => {
-  const given = options.passphrase
+const passphraseOf = (given: KeystoreOptions["passphrase"], file: string): Effect.Effect<string, KeystoreError> => {
   const value = given === undefined ? undefined : Redacted.isRedacted(given) ? Redacted.value(given) : given
   return value === undefined || value === ""
     ? Effect.fail(new KeystoreError({ reason: "MissingPassphrase", file, detail: `set a passphrase in the config or in ${PASSPHRASE_ENV}` }))
@@ -162,7 +161,7 @@ const load = (file: string, text: string, passphrase: string): Effect.Effect<Ide
 export const open = (options: KeystoreOptions): Effect.Effect<Identity, KeystoreError> =>
   Effect.gen(function* () {
     const file = join(options.dataDir, FILE_NAME)
-    const passphrase = yield* passphraseOf(options, file)
+    const passphrase = yield* passphraseOf(options.passphrase, file)
     const text = yield* Effect.tryPromise({
       try: () => readFile(file, "utf8").catch((cause: NodeJS.ErrnoException) => (cause.code === "ENOENT" ? undefined : Promise.reject(cause))),
       catch: io(file)
@@ -174,6 +173,22 @@ export const open = (options: KeystoreOptions): Effect.Effect<Identity, Keystore
 
 /** Promise facade of `open`: rejects with KeystoreError. */
 export const openPromise = (options: KeystoreOptions): Promise<Identity> => Effect.runPromise(open(options))
+
+/**
+ * Opens a single key from an ethers JSON keystore file (the Web3 Secret Storage format of `jointly keys new`, geth
+ * and foundry): a login or consent key the org published in its DID for this participant to sign with.
+ */
+export const openKeyFile = (file: string, passphrase: string | Redacted.Redacted<string> | undefined): Effect.Effect<Wallet, KeystoreError> =>
+  Effect.gen(function* () {
+    const secret = yield* passphraseOf(passphrase, file)
+    const text = yield* Effect.tryPromise({ try: () => readFile(file, "utf8"), catch: io(file) })
+    const json = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (cause) => new KeystoreError({ reason: "Corrupt", file, detail: `not JSON: ${(cause as Error).message}` })
+    })
+    const key = yield* decrypt(file, json, secret)
+    return new Wallet(key.privateKey)
+  })
 
 /** Reads the public half of a keystore (address and ECIES public key) without the passphrase. */
 export const readPublic = (dataDir: string): Effect.Effect<{ readonly address: string; readonly encryptionPublicKey: string }, KeystoreError> => {
