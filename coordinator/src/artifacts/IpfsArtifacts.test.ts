@@ -137,7 +137,7 @@ describe("artifacts on IPFS", () => {
     const owner = Ecies.generateKeyPair()
     const payload = new TextEncoder().encode(JSON.stringify({ template: "statistics", columns: ["mitoses"] }))
     const sealed = Envelope.seal(payload, [owner.publicKey], "model-request/0x01")
-    const cid = await store.putOwned(sealed, "raw", "0x00000000000000000000000000000000000000aa", 1 << 20)
+    const cid = await Effect.runPromise(store.putOwned(sealed, "raw", "0x00000000000000000000000000000000000000aa", 1 << 20))
     const fetched = await Effect.runPromise(auditor.blocks.get(cid, { timeoutMs: 5_000 }))
     expect(() => Envelope.open(fetched, Ecies.generateKeyPair().secretKey)).toThrow(/NotAReader/)
     expect(new TextDecoder().decode(Envelope.open(fetched, owner.secretKey, "model-request/0x01"))).toContain("mitoses")
