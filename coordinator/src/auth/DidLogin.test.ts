@@ -11,6 +11,7 @@ import * as https from "node:https"
 import { mkdir, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Effect } from "effect"
 import { Signature, Wallet, encodeBytes32String, solidityPackedKeccak256, toBeHex } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
@@ -251,7 +252,7 @@ describe("did:ethr identity on the consortium chain", () => {
     /** The audit's verdict on the consent's signature, over `history` altered by `alter`. */
     const signatureCheck = async (alter: (e: Extract<typeof history[number], { _tag: "ConsentRecorded" }>) => object = (e) => e) => {
       const altered = history.map((e) => (e._tag === "ConsentRecorded" ? { ...e, ...alter(e) } : e))
-      const checks = await Verify.verify({ domain, history: altered, task: stored, artifact: async () => undefined, model: async () => undefined, consentSigners: consentSigners! })
+      const checks = await Effect.runPromise(Verify.verify({ domain, history: altered, task: stored, artifact: () => Effect.undefined, model: () => Effect.undefined, consentSigners: consentSigners! }))
       return checks.find((c) => c.name === `consent of ${org.address}: signature`)
     }
     // Revoked after the consent: at the consent's block it was a consent key.

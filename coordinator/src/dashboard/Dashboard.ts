@@ -213,21 +213,15 @@ export const make = (deps: Deps) => {
         store.outbox(id),
         read("ledger.taskHistory", () => ledger.taskHistory(id as `0x${string}`))
       ], { concurrency: "unbounded" })
-      // Verify.ts asks for its sources as Promises (the CLI's `jointly verify` shares it): they run under this
-      // fiber's signal, so an interrupted verification stops reading too.
-      const checks = yield* read("Verify.verify", (signal) =>
-        Verify.verify({
-          domain: deps.domain,
-          ...(deps.consentSigners === undefined ? {} : { consentSigners: deps.consentSigners }),
-          history,
-          task: { ...task, events: events as Verify.StoredTask["events"], consents },
-          artifact: (cid) => Effect.runPromise(artifactBytes(cid), { signal }),
-          model: (modelId) =>
-            Effect.runPromise(
-              deps.models === undefined ? Effect.undefined : Effect.map(deps.models.get(modelId), (model) => model?.artifact),
-              { signal }
-            )
-        }))
+      // A source that cannot be read fails the verification as a read of this view would (DashboardReadFailed).
+      const checks = yield* Verify.verify({
+        domain: deps.domain,
+        ...(deps.consentSigners === undefined ? {} : { consentSigners: deps.consentSigners }),
+        history,
+        task: { ...task, events: events as Verify.StoredTask["events"], consents },
+        artifact: artifactBytes,
+        model: (modelId) => (deps.models === undefined ? Effect.undefined : Effect.map(deps.models.get(modelId), (model) => model?.artifact))
+      }).pipe(Effect.mapError((e) => new DashboardReadFailed({ source: e.source, detail: e.message })))
       const pending = outbox.filter((o) => o.status !== "confirmed").length
       const result = history.find((e) => e._tag === "ResultRecorded")
       return {
