@@ -271,7 +271,16 @@ export const verifyTask = async (o: {
     const outcome = metadata.status === "Succeeded" ? await client.result(o.taskId).catch((e: Client.RequestFailed) => (e.code === "Forbidden" ? Verify.withheld : Promise.reject(e))) : undefined
     const task: Verify.StoredTask = { ...metadata, result: outcome === Verify.withheld ? Verify.withheld : outcome?.result ?? null }
     const consentSigners = await (await loadConsentKeys()).fromLedger(ledger.chain.provider, ledger.chainId, health.chain.ledger)
-    const checks = await Verify.verify({
+    /**
+     * A call to the coordinator as an audit source: a refusal the API names is an answer (`answers`, by its code);
+     * anything else (unreachable, an undeclared status) leaves the audit unable to conclude, not a failed check.
+     */
+    const fromCoordinator = <A>(call: () => Promise<A>, answers: ReadonlyMap<string, Verify.Fetched>) =>
+      Effect.tryPromise({ try: call, catch: (error) => error as Client.RequestFailed }).pipe(
+        Effect.catch((error) =>
+          answers.has(error.code) ? Effect.succeed(answers.get(error.code)) : Effect.fail(new Verify.SourceUnavailable({ source: "coordinator", message: error.message })))
+      )
+    const checks = await Effect.runPromise(Verify.verify({
       domain: Eip712.domain(ledger.chainId, health.chain.ledger),
       ...(consentSigners === undefined ? {} : { consentSigners }),
       onChainDomain: await ledger.onChainDomain(),
@@ -280,23 +289,11 @@ export const verifyTask = async (o: {
       ...(o.blocks === undefined ? {} : {
         ipfs: { get: Verify.fromBlocks(o.blocks), ...(o.readerKey ?? o.signer ? { readerKey: o.readerKey ?? getBytes(o.signer!.privateKey) } : {}) }
       }),
-      artifact: async (cid) => {
-        try {
-          return (await client.getArtifact(cid)).bytes
-        } catch (error) {
-          // The API re-hashes on read and refuses a tampered artifact: then the check fails on purpose.
-          const code = (error as Client.RequestFailed).code
-          return code === "Tampered" ? new TextEncoder().encode("tampered") : code === "Forbidden" ? Verify.withheld : undefined
-        }
-      },
-      model: async (id) => {
-        try {
-          return (await client.weights(id)).artifact
-        } catch (error) {
-          return (error as Client.RequestFailed).code === "Forbidden" ? Verify.withheld : undefined
-        }
-      }
-    })
+      // The API re-hashes on read and refuses a tampered artifact: then the check fails on purpose.
+      artifact: (cid) =>
+        fromCoordinator(async () => (await client.getArtifact(cid)).bytes, new Map<string, Verify.Fetched>([["UnknownArtifact", undefined], ["Tampered", new TextEncoder().encode("tampered")], ["Forbidden", Verify.withheld]])),
+      model: (id) => fromCoordinator(async () => (await client.weights(id)).artifact, new Map<string, Verify.Fetched>([["UnknownModel", undefined], ["Forbidden", Verify.withheld]]))
+    }).pipe(Effect.mapError((e) => new CommandFailed(`cannot verify ${o.taskId}: the ${e.source} did not answer: ${e.message}`))))
     return { ok: checks.every((c) => c.ok), checks, report: Verify.report(o.taskId, checks) }
   } finally {
     await ledger.close()

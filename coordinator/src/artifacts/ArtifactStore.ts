@@ -69,31 +69,32 @@ export const make = (sql: Sql, blocks?: ArtifactBlocksShape) => {
   const usage = async (owner: string): Promise<number> =>
     Number((await sql.query<{ n: string | null }>(`select coalesce(sum(size), 0) as n from artifacts where owner = $1`, [owner.toLowerCase()]))[0]?.n ?? 0)
 
-  /** A member's upload, refused when it would take the member past `quotaBytes` (a re-upload of stored bytes is free). */
-  const putOwned = async (bytes: Uint8Array, codec: Codec, owner: string, quotaBytes: number): Promise<string> => {
-    const cid = await cidOf(bytes, codec)
-    const [existing] = await sql.query(`select 1 from artifacts where cid = $1`, [cid])
-    if (existing) return cid
-    const used = await usage(owner)
-    if (used + bytes.length > quotaBytes) {
-      throw new QuotaExceeded({ usedBytes: used, quotaBytes, message: `storing ${bytes.length} bytes would take ${owner} past its quota: ${used} of ${quotaBytes} bytes used` })
-    }
-    return put(bytes, codec, undefined, owner)
-  }
+  /**
+   * A member's upload, refused when it would take the member past `quotaBytes` (a re-upload of stored bytes is free).
+   * An Effect whose one refusal is QuotaExceeded; the store or the IPFS node failing the write is a defect.
+   */
+  const putOwned = (bytes: Uint8Array, codec: Codec, owner: string, quotaBytes: number): Effect.Effect<string, QuotaExceeded> =>
+    Effect.gen(function*() {
+      const cid = yield* Effect.promise(() => cidOf(bytes, codec))
+      const [existing] = yield* Effect.promise(() => sql.query(`select 1 from artifacts where cid = $1`, [cid]))
+      if (existing) return cid
+      const used = yield* Effect.promise(() => usage(owner))
+      if (used + bytes.length > quotaBytes) {
+        return yield* new QuotaExceeded({ usedBytes: used, quotaBytes, message: `storing ${bytes.length} bytes would take ${owner} past its quota: ${used} of ${quotaBytes} bytes used` })
+      }
+      return yield* Effect.promise(() => put(bytes, codec, undefined, owner))
+    })
 
-  /** The stored bytes, checked against the CID; Tampered when they no longer hash to it. */
-  const get = async (cid: string): Promise<{ readonly cid: string; readonly codec: Codec; readonly bytes: Uint8Array }> => {
-    try {
-      CID.parse(cid)
-    } catch {
-      throw new UnknownArtifact({ message: `${cid} is not a CID` })
-    }
-    const [row] = await sql.query<{ codec: Codec; bytes: Uint8Array }>(`select codec, bytes from artifacts where cid = $1`, [cid])
-    if (!row) throw new UnknownArtifact({ message: `no artifact ${cid}` })
-    const bytes = new Uint8Array(row.bytes)
-    if (!(await matches(cid, bytes))) throw new Tampered({ message: `the stored bytes of ${cid} no longer hash to it` })
-    return { cid, codec: row.codec, bytes }
-  }
+  /** The stored bytes, checked against the CID: UnknownArtifact when there are none, Tampered when they no longer hash to it. */
+  const get = (cid: string): Effect.Effect<{ readonly cid: string; readonly codec: Codec; readonly bytes: Uint8Array }, UnknownArtifact | Tampered> =>
+    Effect.gen(function*() {
+      yield* Effect.try({ try: () => CID.parse(cid), catch: () => new UnknownArtifact({ message: `${cid} is not a CID` }) })
+      const [row] = yield* Effect.promise(() => sql.query<{ codec: Codec; bytes: Uint8Array }>(`select codec, bytes from artifacts where cid = $1`, [cid]))
+      if (!row) return yield* new UnknownArtifact({ message: `no artifact ${cid}` })
+      const bytes = new Uint8Array(row.bytes)
+      if (!(yield* Effect.promise(() => matches(cid, bytes)))) return yield* new Tampered({ message: `the stored bytes of ${cid} no longer hash to it` })
+      return { cid, codec: row.codec, bytes }
+    })
 
   /**
    * Who an artifact concerns, for the API's reader rule: its uploader, the task it belongs to and its role there

@@ -61,14 +61,12 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
     rmSync(directory, { recursive: true, force: true })
   })
 
-  const get = async (cid: string) => {
-    const got = await run(Effect.result(verifier.get(cid)))
-    return got._tag === "Success" ? got.success : undefined
-  }
+  /** The verifier's node as a block source: a block it cannot fetch is missing. */
+  const get = (cid: string) => Effect.map(Effect.result(verifier.get(cid)), (got) => (got._tag === "Success" ? got.success : undefined))
 
   it("a verifier walks every checkpoint's CID and hash from the anchor of the last link", async () => {
     const anchor = await run(chain.anchorOf(events.at(-1)!.link!))
-    const checks = await CheckpointChain.verify({ taskId, events, anchor, get })
+    const checks = await run(CheckpointChain.verify({ taskId, events, anchor, get }))
     expect(checks.every((c) => c.ok), JSON.stringify(checks, null, 2)).toBe(true)
     expect(checks.map((c) => c.name.replace(/^checkpoint chain \S+: /, ""))).toEqual(["the chain holds its hash", "links every checkpoint"])
     expect(checks.at(-1)!.detail).toMatch(/^5 checkpoint\(s\)/)
@@ -89,7 +87,7 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
   it("refuses a dropped checkpoint, a swapped body, a changed hash and the anchor of another head", async () => {
     const anchor = await run(chain.anchorOf(events.at(-1)!.link!))
     const failed = async (list: ReadonlyArray<CheckpointChain.Sealed>, on: string | undefined = anchor) =>
-      (await CheckpointChain.verify({ taskId, events: list, anchor: on, get })).filter((c) => !c.ok).map((c) => c.detail)
+      (await run(CheckpointChain.verify({ taskId, events: list, anchor: on, get }))).filter((c) => !c.ok).map((c) => c.detail)
     // The store loses the second checkpoint's event: the chain reaches a link the task does not name.
     expect(await failed([events[0]!, ...events.slice(2)])).toHaveLength(1)
     // The store names another block (and hash) for checkpoint 2 under its genuine link.
@@ -99,18 +97,18 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
     const earlier = await run(chain.anchorOf(events[3]!.link!))
     expect((await failed(events, earlier))[0]).toMatch(/^anchor /)
     // A task with no anchor on chain.
-    const unanchored = await CheckpointChain.verify({ taskId, events, anchor: undefined, get })
+    const unanchored = await run(CheckpointChain.verify({ taskId, events, anchor: undefined, get }))
     expect(unanchored.filter((c) => !c.ok).map((c) => c.detail)).toEqual(["no ipfs:checkpoint commitment on chain"])
   }, 60_000)
 
   it("a tampered or re-linked middle link stops the walk there, named with its place (typed CheckpointLinkBroken); the checks report it", async () => {
     const middle = events[2]!
-    const walkWith = (list: ReadonlyArray<CheckpointChain.Sealed>, serve: (cid: string) => Promise<Uint8Array | undefined>) =>
+    const walkWith = (list: ReadonlyArray<CheckpointChain.Sealed>, serve: (cid: string) => Effect.Effect<Uint8Array | undefined>) =>
       run(Effect.flip(CheckpointChain.walk({ taskId, events: list, get: serve })))
     // A node serves other bytes for the middle link: the same fields with another ciphertext hash.
-    const original = dagJson.decode<Record<string, unknown>>((await get(middle.link!))!)
+    const original = dagJson.decode<Record<string, unknown>>((await run(get(middle.link!)))!)
     const forged = dagJson.encode({ ...original, root: "0x" + "00".repeat(32) })
-    const tampered = await walkWith(events, async (cid) => (cid === middle.link ? forged : get(cid)))
+    const tampered = await walkWith(events, (cid) => (cid === middle.link ? Effect.succeed(forged) : get(cid)))
     expect(tampered).toMatchObject({ _tag: "CheckpointLinkBroken", index: 2, link: middle.link, reason: "Tampered" })
     // The store re-links checkpoint 2 to another body (a well-formed new link on the node, its event rewritten): the
     // later link still names the genuine one, so the walk stops at checkpoint 2.
@@ -120,7 +118,7 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
     expect(await walkWith(rewritten, get)).toMatchObject({ index: 2, link: middle.link, reason: "Unlinked", detail: expect.stringContaining(relinked.cid) })
     // verify's checks: one failure, naming link 2.
     const anchor = await run(chain.anchorOf(events.at(-1)!.link!))
-    const failed = (await CheckpointChain.verify({ taskId, events, anchor, get: async (cid) => (cid === middle.link ? forged : get(cid)) })).filter((c) => !c.ok)
+    const failed = (await run(CheckpointChain.verify({ taskId, events, anchor, get: (cid) => (cid === middle.link ? Effect.succeed(forged) : get(cid)) }))).filter((c) => !c.ok)
     expect(failed.map((c) => [c.name.replace(/^checkpoint chain \S+: /, ""), c.detail.split(":")[0]])).toEqual([["link 2", "Tampered"]])
     // Untouched, the whole chain walks: every link, first to last.
     expect((await run(CheckpointChain.walk({ taskId, events, get }))).links.map((l) => l.seq)).toEqual([0, 1, 2, 3, 4])
@@ -145,7 +143,7 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
 
     // Fetched by another node and checked: the chain walks, the kept checkpoint, the model and the document open.
     const anchor = await run(chain.anchorOf(events.at(-1)!.link!))
-    expect((await CheckpointChain.verify({ taskId, events, anchor, get })).every((c) => c.ok)).toBe(true)
+    expect((await run(CheckpointChain.verify({ taskId, events, anchor, get }))).every((c) => c.ok)).toBe(true)
     const last = JSON.parse(new TextDecoder().decode(Envelope.open(await run(verifier.get(events.at(-1)!.cid)), reader.secretKey, `task/${taskId}/checkpoint`)))
     expect(last).toEqual({ round: 5, weights: [5, 10] })
     expect(JSON.parse(new TextDecoder().decode(Envelope.open(await run(verifier.get(sealedModel.published!.cid)), reader.secretKey, SealedArtifacts.labelOf(taskId, "model"))))).toEqual(model)

@@ -188,11 +188,12 @@ export interface Walked {
  * decodes, names its `CheckpointSealed` event's CID, hash, key and attempt in order, and the walk ends
  * (`prev: null`) at the first event. The first link that does not is the error, named with its place and why.
  */
-export const walk = (o: {
+export const walk = <E = never>(o: {
   readonly taskId: string
   readonly events: ReadonlyArray<Sealed>
-  readonly get: (cid: string) => Promise<Uint8Array | undefined>
-}): Effect.Effect<Walked, CheckpointLinkBroken> =>
+  /** A block by CID, undefined when no node has it; its failure (the source not answering) is the walk's. */
+  readonly get: (cid: string) => Effect.Effect<Uint8Array | undefined, E>
+}): Effect.Effect<Walked, CheckpointLinkBroken | E> =>
   Effect.gen(function*() {
     const broken = (index: number, link: string, reason: CheckpointLinkBroken["reason"], detail: string) =>
       new CheckpointLinkBroken({ taskId: o.taskId, index, link, reason, detail })
@@ -205,7 +206,7 @@ export const walk = (o: {
       const event = o.events[i]!
       if (at !== event.link) return yield* broken(i, String(at), "Unlinked", `the chain reaches ${at}, the task's checkpoint ${i} is linked by ${event.link}`)
       const cid: string = at
-      const bytes = yield* Effect.promise(() => o.get(cid))
+      const bytes = yield* o.get(cid)
       if (bytes === undefined) return yield* broken(i, cid, "Missing", "not found on IPFS (no connected node holds it)")
       if ((yield* Effect.promise(() => cidOf(bytes, "dag-json"))).toString() !== cid) return yield* broken(i, cid, "Tampered", "the block received does not hash to its CID")
       if (i === o.events.length - 1) headHash = yield* Effect.promise(() => hashOf(bytes))
@@ -236,22 +237,24 @@ const decodeLink = (bytes: Uint8Array): unknown => {
  * `verify`'s checks of a task's checkpoint chain: the whole walk (`walk`: the first broken link is one failed
  * check naming it), and the head link's hash against the chain's anchor.
  */
-export const verify = async (o: {
+export const verify = <E = never>(o: {
   readonly taskId: string
   readonly events: ReadonlyArray<Sealed>
   /** The `ipfs:checkpoint` root on chain. */
   readonly anchor: string | undefined
-  readonly get: (cid: string) => Promise<Uint8Array | undefined>
-}): Promise<ReadonlyArray<Check>> => {
+  readonly get: (cid: string) => Effect.Effect<Uint8Array | undefined, E>
+}): Effect.Effect<ReadonlyArray<Check>, E> => Effect.gen(function*() {
   const name = `checkpoint chain ${o.events.at(-1)?.link}`
-  const walked = await Effect.runPromise(Effect.result(walk(o)))
-  if (walked._tag === "Failure") {
-    const e = walked.failure
-    return [{ name: `${name}: link ${e.index}`, ok: false, detail: `${e.reason}: ${e.link}: ${e.detail}` }]
+  // A broken link is a failed check; the source not answering is the caller's failure.
+  const walked = yield* walk(o).pipe(
+    Effect.catchIf((error): error is CheckpointLinkBroken => error instanceof CheckpointLinkBroken, (broken) => Effect.succeed(broken))
+  )
+  if (walked instanceof CheckpointLinkBroken) {
+    return [{ name: `${name}: link ${walked.index}`, ok: false, detail: `${walked.reason}: ${walked.link}: ${walked.detail}` }]
   }
-  const { headHash } = walked.success
+  const { headHash } = walked
   return [
     { name: `${name}: the chain holds its hash`, ok: headHash === o.anchor, detail: o.anchor === undefined ? "no ipfs:checkpoint commitment on chain" : `anchor ${o.anchor}, head link ${headHash}` },
     { name: `${name}: links every checkpoint`, ok: true, detail: `${o.events.length} checkpoint(s), each link fetched and checked, each CID and ciphertext hash in order` }
   ]
-}
+})

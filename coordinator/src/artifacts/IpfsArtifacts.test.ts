@@ -67,7 +67,7 @@ describe("artifacts on IPFS", () => {
       { _tag: "ResultRecorded", resultDigest: o.chainDigest, ...base },
       ...(o.chainRoot === undefined ? [] : [{ _tag: "PhaseCommitted", phase: SealedArtifacts.phaseOf("result"), root: o.chainRoot, ...base }])
     ] as unknown as ReadonlyArray<TaskHistoryEntry>
-    const checks = await Verify.verify({
+    const checks = await Effect.runPromise(Verify.verify({
       domain: Eip712.domain(31337n, "0x0000000000000000000000000000000000000001"),
       history,
       task: {
@@ -80,10 +80,10 @@ describe("artifacts on IPFS", () => {
         consents: []
       },
       // The plain row from the store (the API's source), the sealed copy from the auditor's own node.
-      artifact: async (cid) => (await store.raw(cid))?.bytes,
+      artifact: (cid) => Effect.promise(async () => (await store.raw(cid))?.bytes),
       ipfs: { get: Verify.fromBlocks(auditor.blocks, { timeoutMs: 5_000 }), ...(o.readerKey === undefined ? {} : { readerKey: o.readerKey }) },
-      model: async () => undefined
-    })
+      model: () => Effect.undefined
+    }))
     return checks.filter((c) => c.name.startsWith("artifact"))
   }
 
@@ -137,7 +137,7 @@ describe("artifacts on IPFS", () => {
     const owner = Ecies.generateKeyPair()
     const payload = new TextEncoder().encode(JSON.stringify({ template: "statistics", columns: ["mitoses"] }))
     const sealed = Envelope.seal(payload, [owner.publicKey], "model-request/0x01")
-    const cid = await store.putOwned(sealed, "raw", "0x00000000000000000000000000000000000000aa", 1 << 20)
+    const cid = await Effect.runPromise(store.putOwned(sealed, "raw", "0x00000000000000000000000000000000000000aa", 1 << 20))
     const fetched = await Effect.runPromise(auditor.blocks.get(cid, { timeoutMs: 5_000 }))
     expect(() => Envelope.open(fetched, Ecies.generateKeyPair().secretKey)).toThrow(/NotAReader/)
     expect(new TextDecoder().decode(Envelope.open(fetched, owner.secretKey, "model-request/0x01"))).toContain("mitoses")

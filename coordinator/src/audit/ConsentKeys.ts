@@ -7,13 +7,18 @@
  * that block, validity compared with the block's timestamp. The ledger checked the key at the consent's own
  * transaction; a change later in the same block is the one case the event history cannot order against it.
  */
+import { Effect } from "effect"
 import { type Provider, ZeroAddress } from "ethers"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import * as TaskLedger from "@jointly/core/internal/ledger/generated/TaskLedger"
+import { SourceUnavailable, type Sources } from "./Verify.ts"
 
-/** The consent signers of a participant as of a block, read with `dids`. */
-export const ofResolver = (dids: DidIdentity.DidResolver) => async (participant: string, blockNumber: bigint): Promise<ReadonlySet<string>> =>
-  (await dids.resolveAt(participant, Number(blockNumber))).consentSigners
+/** The consent signers of a participant as of a block, read with `dids`; SourceUnavailable when the registry does not answer. */
+export const ofResolver = (dids: DidIdentity.DidResolver): NonNullable<Sources["consentSigners"]> => (participant, blockNumber) =>
+  Effect.tryPromise({
+    try: () => dids.resolveAt(participant, Number(blockNumber)),
+    catch: (error) => new SourceUnavailable({ source: "DID registry", message: `the DID of ${participant} at block ${blockNumber} could not be resolved: ${error instanceof Error ? error.message : String(error)}` })
+  }).pipe(Effect.map((document) => document.consentSigners))
 
 /** The same, over the DID registry the ledger names; undefined when it names none (only accounts sign). */
 export const fromLedger = async (provider: Provider, chainId: bigint, ledger: string) => {

@@ -20,6 +20,15 @@ import { matches } from "../artifacts/ArtifactStore.ts"
 import { labelOf, phaseOf, type Role } from "../artifacts/SealedArtifacts.ts"
 import * as CheckpointChain from "../artifacts/CheckpointChain.ts"
 
+/**
+ * A source the audit could not read (the coordinator, the IPFS node or the DID registry did not answer): the audit
+ * cannot conclude, which is not a failed check. `source` names which one.
+ */
+export class SourceUnavailable extends Schema.TaggedError<SourceUnavailable>()("SourceUnavailable", {
+  source: Schema.String,
+  message: Schema.String
+}) {}
+
 /** What a source answers for content the caller may not read (the API's access rules): the check is not run. */
 export const withheld: unique symbol = Symbol("withheld")
 
@@ -40,25 +49,32 @@ export interface StoredTask {
   readonly consents: ReadonlyArray<{ readonly participant: string; readonly approve: boolean; readonly signature: string }>
 }
 
+/** What an artifact source answers for a CID: its raw bytes, nothing (missing), or withheld from this caller. */
+export type Fetched = Uint8Array | undefined | typeof withheld
+
+/**
+ * What `verify` reads a task's content from. The sources are Effects: each fails only with SourceUnavailable (a
+ * refusal they can name — missing, tampered, withheld — is an answer, not a failure), and `verify` fails with it.
+ */
 export interface Sources {
   readonly domain: Eip712.Domain
   readonly history: ReadonlyArray<TaskHistoryEntry>
   readonly task: StoredTask
   /** Raw bytes of an artifact by CID (unchecked: the verifier re-hashes them). */
-  readonly artifact: (cid: string) => Promise<Uint8Array | undefined | typeof withheld>
-  /** A model from the model store (encoded artifact), by id. */
-  readonly model: (id: string) => Promise<unknown>
+  readonly artifact: (cid: string) => Effect.Effect<Fetched, SourceUnavailable>
+  /** A model from the model store (encoded artifact), by id; undefined when missing. */
+  readonly model: (id: string) => Effect.Effect<unknown, SourceUnavailable>
   /**
    * The sealed copies of the task's artifacts on IPFS (`jointly verify --ipfs-peer`): raw bytes by CID, checked
    * against the CID and the hash the chain holds; with a reader's encryption secret key also opened and checked
    * against the result digest or the model id.
    */
-  readonly ipfs?: { readonly get: (cid: string) => Promise<Uint8Array | undefined | typeof withheld>; readonly readerKey?: Uint8Array }
+  readonly ipfs?: { readonly get: (cid: string) => Effect.Effect<Fetched, SourceUnavailable>; readonly readerKey?: Uint8Array }
   /**
    * The addresses a participant's DID allowed to sign its consents as of a block (ConsentKeys.ts: the account and
    * its `veriKey` delegates, from the DID's event history). Without it a consent must be signed by the participant.
    */
-  readonly consentSigners?: (participant: string, blockNumber: bigint) => Promise<ReadonlySet<string>>
+  readonly consentSigners?: (participant: string, blockNumber: bigint) => Effect.Effect<ReadonlySet<string>, SourceUnavailable>
   /** The EIP-712 domain the task ledger announces (ERC-5267) and the implementation behind its proxy. */
   readonly onChainDomain?: { readonly name: string; readonly version: string; readonly chainId: bigint; readonly verifyingContract: string; readonly implementation: string }
 }
@@ -68,17 +84,20 @@ export interface Sources {
  * so the audit does not take the coordinator's word for them. A block that does not arrive is "missing"; bytes
  * that do not hash to the CID are handed on as they came, for `verify`'s own re-hash to fail.
  */
-export const fromBlocks = (blocks: ArtifactBlocksShape, options: { readonly timeoutMs?: number } = {}): Sources["artifact"] => (cid) =>
-  Effect.runPromise(
-    blocks.get(cid, options).pipe(
-      Effect.catchTag("BlockTampered", (e) => Effect.succeed(new TextEncoder().encode(`tampered: ${e.message}`))),
-      Effect.catchTags({ BlockNotFound: () => Effect.undefined, InvalidCid: () => Effect.undefined })
-    )
+export const fromBlocks = (blocks: ArtifactBlocksShape, options: { readonly timeoutMs?: number } = {}): NonNullable<Sources["ipfs"]>["get"] => (cid) =>
+  blocks.get(cid, options).pipe(
+    Effect.catchTag("BlockTampered", (e) => Effect.succeed(new TextEncoder().encode(`tampered: ${e.message}`))),
+    Effect.catchTags({
+      BlockNotFound: () => Effect.undefined,
+      InvalidCid: () => Effect.undefined,
+      BlockStoreFailed: (e) => Effect.fail(new SourceUnavailable({ source: "ipfs", message: e.message }))
+    })
   )
 
 const same = (a: string | null | undefined, b: string | null | undefined) => (a ?? "").toLowerCase() === (b ?? "").toLowerCase()
 
-export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
+/** Every check of a task against the chain; fails only when a source cannot be read (SourceUnavailable). */
+export const verify = (s: Sources): Effect.Effect<ReadonlyArray<Check>, SourceUnavailable> => Effect.gen(function*() {
   const checks: Array<Check> = []
   const check = (name: string, ok: boolean, detail: string) => void checks.push({ name, ok, detail })
   const { history, task } = s
@@ -111,7 +130,7 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
       check(`consent of ${c.participant}: signature`, signer !== undefined, signer !== undefined ? "EIP-712 signature recovers the participant" : "the signature on chain does not parse")
     } else {
       // Signed by another key: valid only if the participant's DID named it a consent key when the consent was recorded.
-      const named = s.consentSigners === undefined ? undefined : await s.consentSigners(c.participant, c.blockNumber)
+      const named = s.consentSigners === undefined ? undefined : yield* s.consentSigners(c.participant, c.blockNumber)
       check(`consent of ${c.participant}: signature`, named?.has(signer) === true,
         named === undefined
           ? `the signature recovers ${signer}, not the participant (no DID registry to consult)`
@@ -185,16 +204,16 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
   }
 
   // Sealed copies on IPFS: ciphertext against its CID and the hash on chain; plaintext against the digests, for a reader.
-  const checkSealed = async (role: string, sealedCid: string, bound?: { readonly root: string; readonly by: string }) => {
+  const checkSealed = (role: string, sealedCid: string, bound?: { readonly root: string; readonly by: string }) => Effect.gen(function*() {
     const name = `artifact ${role} sealed ${sealedCid}`
-    const bytes = await s.ipfs!.get(sealedCid)
+    const bytes = yield* s.ipfs!.get(sealedCid)
     if (bytes === undefined || bytes === withheld) return check(name, false, "not found on IPFS (no connected node holds it)")
-    const intact = await matches(sealedCid, bytes)
+    const intact = yield* Effect.promise(() => matches(sealedCid, bytes))
     check(`${name}: bytes match the CID`, intact, intact ? "sha2-256 multihash matches" : "the block does not hash to its CID")
     // Its hash is on chain as a phase, or bound by an anchored checkpoint chain (checked on its own).
     const onChain = bound?.root ?? chainPhases.get(phaseOf(role as Role))
     const where = bound?.by ?? `phase ${phaseOf(role as Role)}`
-    const hash = hexlify((await sha256.digest(bytes)).digest)
+    const hash = hexlify((yield* Effect.promise(async () => sha256.digest(bytes))).digest)
     check(`${name}: the chain holds its hash`, onChain === hash, onChain === undefined ? `no ${phaseOf(role as Role)} commitment on chain` : onChain === hash ? `${where} root ${hash}` : `chain ${onChain}, ciphertext ${hash}`)
     if (s.ipfs!.readerKey === undefined) return
     let plain: Uint8Array
@@ -211,17 +230,17 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
       return check(`${name}: opened`, false, "opens to something that is not JSON")
     }
     checkContent(role, `${name}: opened, it`, content)
-  }
+  })
 
   // Artifacts, content-addressed: bytes against CID, content against the digests above.
   for (const e of task.events) {
     if (e.type !== "ArtifactStored") continue
     const { role, cid, sealedCid } = e.data as { role: string; cid: string; digest: string; sealedCid?: string }
     if (s.ipfs !== undefined) {
-      if (typeof sealedCid === "string") await checkSealed(role, sealedCid)
+      if (typeof sealedCid === "string") yield* checkSealed(role, sealedCid)
       else check(`artifact ${role} ${cid}: on IPFS`, false, "the task names no sealed copy of it on IPFS")
     }
-    const bytes = await s.artifact(cid)
+    const bytes = yield* s.artifact(cid)
     if (bytes === withheld) {
       check(`artifact ${role} ${cid}`, true, "withheld from this account by the coordinator's access rules; not checked")
       continue
@@ -230,7 +249,7 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
       check(`artifact ${role} ${cid}`, false, "missing from the artifact store")
       continue
     }
-    const intact = await matches(cid, bytes)
+    const intact = yield* Effect.promise(() => matches(cid, bytes))
     check(`artifact ${role} ${cid}: bytes match the CID`, intact, intact ? "sha2-256 multihash matches" : "the stored bytes no longer hash to their CID")
     let content: unknown
     try {
@@ -248,33 +267,30 @@ export const verify = async (s: Sources): Promise<ReadonlyArray<Check>> => {
   const lastCheckpoint = sealedCheckpoints.at(-1)
   if (s.ipfs !== undefined && task.status === "Succeeded" && lastCheckpoint !== undefined) {
     // The scheduler anchors the chain only when every checkpoint has its link (one that could not be put falls back).
-    if (sealedCheckpoints.some((c) => c.link === undefined)) await checkSealed("checkpoint", String(lastCheckpoint.cid))
+    if (sealedCheckpoints.some((c) => c.link === undefined)) yield* checkSealed("checkpoint", String(lastCheckpoint.cid))
     else {
       const get = s.ipfs.get
-      const linked = await CheckpointChain.verify({
+      const linked = yield* CheckpointChain.verify({
         taskId: id,
         events: sealedCheckpoints,
         anchor: chainPhases.get(phaseOf("checkpoint")),
-        get: async (cid) => {
-          const bytes = await get(cid)
-          return bytes === withheld ? undefined : bytes
-        }
+        get: (cid) => Effect.map(get(cid), (bytes) => (bytes === withheld ? undefined : bytes))
       })
       checks.push(...linked)
-      await checkSealed("checkpoint", String(lastCheckpoint.cid), { root: lastCheckpoint.root, by: `checkpoint chain ${lastCheckpoint.link!}, anchored as ${phaseOf("checkpoint")},` })
+      yield* checkSealed("checkpoint", String(lastCheckpoint.cid), { root: lastCheckpoint.root, by: `checkpoint chain ${lastCheckpoint.link!}, anchored as ${phaseOf("checkpoint")},` })
     }
   }
 
   const modelId = (task.result as { modelId?: string } | null)?.modelId
   if (typeof modelId === "string") {
-    const stored = await s.model(modelId)
+    const stored = yield* s.model(modelId)
     if (stored === withheld) return [...checks, { name: `model store: ${modelId}`, ok: true, detail: "withheld from this account (weights are for the parties that trained it); not checked" }]
     const decoded = stored === undefined ? undefined : Schema.decodeUnknownExit(ModelArtifact)(stored)
     const ok = decoded?._tag === "Success" && same(artifactId(decoded.value), modelId)
     check(`model store: ${modelId}`, ok, stored === undefined ? "missing from the model store" : ok ? "content hash matches" : "the stored model no longer hashes to its id")
   }
   return checks
-}
+})
 
 export const report = (taskId: string, checks: ReadonlyArray<Check>): string => {
   const failed = checks.filter((c) => !c.ok)

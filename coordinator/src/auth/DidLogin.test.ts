@@ -282,7 +282,7 @@ describe("did:ethr identity on the consortium chain", () => {
     /** The audit's verdict on the consent's signature, over `history` altered by `alter`. */
     const signatureCheck = async (alter: (e: Extract<typeof history[number], { _tag: "ConsentRecorded" }>) => object = (e) => e) => {
       const altered = history.map((e) => (e._tag === "ConsentRecorded" ? { ...e, ...alter(e) } : e))
-      const checks = await Verify.verify({ domain, history: altered, task: stored, artifact: async () => undefined, model: async () => undefined, consentSigners: consentSigners! })
+      const checks = await Effect.runPromise(Verify.verify({ domain, history: altered, task: stored, artifact: () => Effect.undefined, model: () => Effect.undefined, consentSigners: consentSigners! }))
       return checks.find((c) => c.name === `consent of ${org.address}: signature`)
     }
     // Revoked after the consent: at the consent's block it was a consent key.

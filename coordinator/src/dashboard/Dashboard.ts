@@ -19,7 +19,7 @@ import type * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import type { LedgerClient } from "@jointly/core/internal/ledger/Ledger"
 import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import { Party, participantsOf, TaskSpec } from "@jointly/core/internal/task/TaskSpec"
-import { Tampered, UnknownTask } from "@jointly/core/internal/api/Errors"
+import { UnknownTask } from "@jointly/core/internal/api/Errors"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import * as Verify from "../audit/Verify.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
@@ -190,13 +190,16 @@ export const make = (deps: Deps) => {
       return [...orgs.values()].sort((a, b) => a.name.localeCompare(b.name))
     })
 
-  /** An artifact's bytes for Verify.ts: a tampered one must fail its check, a missing (or unreadable) one is reported missing. */
+  /**
+   * An artifact's bytes for Verify.ts: a tampered one must fail its check, a missing one is reported missing (the store
+   * not answering is a defect, as for every read here).
+   */
   const artifactBytes = (cid: string) =>
     deps.artifacts === undefined
       ? Effect.undefined
-      : Effect.tryPromise({ try: () => deps.artifacts!.get(cid), catch: (error) => error }).pipe(
+      : deps.artifacts.get(cid).pipe(
         Effect.map((artifact): Uint8Array | undefined => artifact.bytes),
-        Effect.catch((error) => Effect.succeed(error instanceof Tampered ? new TextEncoder().encode("tampered") : undefined))
+        Effect.catchTags({ Tampered: () => Effect.succeed(new TextEncoder().encode("tampered")), UnknownArtifact: () => Effect.undefined })
       )
 
   /** Verify.ts over the store's copy and the chain's logs: the same checks as `jointly verify`. */
@@ -210,21 +213,15 @@ export const make = (deps: Deps) => {
         store.outbox(id),
         read("ledger.taskHistory", () => ledger.taskHistory(id as `0x${string}`))
       ], { concurrency: "unbounded" })
-      // Verify.ts asks for its sources as Promises (the CLI's `jointly verify` shares it): they run under this
-      // fiber's signal, so an interrupted verification stops reading too.
-      const checks = yield* read("Verify.verify", (signal) =>
-        Verify.verify({
-          domain: deps.domain,
-          ...(deps.consentSigners === undefined ? {} : { consentSigners: deps.consentSigners }),
-          history,
-          task: { ...task, events: events as Verify.StoredTask["events"], consents },
-          artifact: (cid) => Effect.runPromise(artifactBytes(cid), { signal }),
-          model: (modelId) =>
-            Effect.runPromise(
-              deps.models === undefined ? Effect.undefined : Effect.map(read("models.get", () => deps.models!.get(modelId)), (model) => model?.artifact),
-              { signal }
-            )
-        }))
+      // A source that cannot be read fails the verification as a read of this view would (DashboardReadFailed).
+      const checks = yield* Verify.verify({
+        domain: deps.domain,
+        ...(deps.consentSigners === undefined ? {} : { consentSigners: deps.consentSigners }),
+        history,
+        task: { ...task, events: events as Verify.StoredTask["events"], consents },
+        artifact: artifactBytes,
+        model: (modelId) => (deps.models === undefined ? Effect.undefined : Effect.map(deps.models.get(modelId), (model) => model?.artifact))
+      }).pipe(Effect.mapError((e) => new DashboardReadFailed({ source: e.source, detail: e.message })))
       const pending = outbox.filter((o) => o.status !== "confirmed").length
       const result = history.find((e) => e._tag === "ResultRecorded")
       return {

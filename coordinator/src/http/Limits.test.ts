@@ -79,7 +79,7 @@ beforeAll(async () => {
       socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
       sessions: Sessions.make({ expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }) }),
       roles: Roles.make({ orgOf: async () => ({ state: "Audited", name: "ACME" }), isSupervisor: async () => false, isOperator: async () => false }),
-      policy: { authorize: () => Effect.succeed(undefined), modelGrant: async () => undefined, countUse: async () => undefined, predictions: () => Effect.succeed([]) },
+      policy: { authorize: () => Effect.succeed(undefined), modelGrant: () => Effect.undefined, countUse: () => Effect.void, predictions: () => Effect.succeed([]) },
       dashboard: { file: async () => undefined } as never,
       humans: { list: () => [] } as never,
       relaySignIn: async () => undefined,

@@ -72,33 +72,36 @@ export const make = (deps: Deps) => {
     })
   const modelTask = (modelId: string | undefined) =>
     Effect.gen(function*() {
-      const model = modelId === undefined || deps.models === undefined ? undefined : yield* read(() => deps.models!.get(modelId))
+      const model = modelId === undefined || deps.models === undefined ? undefined : yield* deps.models.get(modelId)
       if (model === undefined) return yield* new UnknownModel({ message: `no model ${modelId}` })
       return model.taskId === null ? undefined : yield* Effect.orDie(deps.store.get(model.taskId))
     })
 
   /** Predictions already served under a grant here (uses the owner's on-chain log cannot count). */
-  const countedUses = async (tokenId: string) =>
-    Number((await deps.sql.query<{ n: string }>(`select count(*) as n from grant_predictions where token_id = $1`, [tokenId]))[0]!.n)
+  const countedUses = (tokenId: string) =>
+    Effect.map(read(() => deps.sql.query<{ n: string }>(`select count(*) as n from grant_predictions where token_id = $1`, [tokenId])), (rows) => Number(rows[0]!.n))
 
   /**
    * A grant of `caller` for the model: a catalogue entry describing it (content hash = model id) published by a
    * party that trained it — no one else may open a model to others — with an approved, unexpired, unrevoked grant
-   * whose purpose names `predict` and whose uses, on chain and counted here, are not exhausted.
+   * whose purpose names `predict` and whose uses, on chain and counted here, are not exhausted. None is no refusal
+   * (the caller decides what to answer); the index, the chain or the store not answering is a defect.
    */
-  const modelGrant = async (caller: string, modelId: string, trainers: ReadonlyArray<string>): Promise<ModelGrant | undefined> => {
-    if (deps.index === undefined || deps.governance === undefined) return undefined
-    for (const entry of await deps.index.byContentHash(modelId)) {
-      if (!trainers.some((t) => same(t, entry.owner))) continue
-      const tokenId = await deps.governance.latestGrant(entry.datasetId, caller)
-      if (tokenId === undefined || (await deps.governance.checkGrant(tokenId)) !== "Valid") continue
-      const grant = await deps.governance.getGrant(tokenId)
-      if (grant === undefined || !grant.purpose.split(",").map((p) => p.trim()).includes("predict")) continue
-      const used = grant.uses + (await countedUses(tokenId))
-      if (used < grant.maxUses) return { tokenId, maxUses: grant.maxUses, used }
-    }
-    return undefined
-  }
+  const modelGrant = (caller: string, modelId: string, trainers: ReadonlyArray<string>): Effect.Effect<ModelGrant | undefined> =>
+    Effect.gen(function*() {
+      const { index, governance } = deps
+      if (index === undefined || governance === undefined) return undefined
+      for (const entry of yield* read(() => index.byContentHash(modelId))) {
+        if (!trainers.some((t) => same(t, entry.owner))) continue
+        const tokenId = yield* read(() => governance.latestGrant(entry.datasetId, caller))
+        if (tokenId === undefined || (yield* read(() => governance.checkGrant(tokenId))) !== "Valid") continue
+        const grant = yield* read(() => governance.getGrant(tokenId))
+        if (grant === undefined || !grant.purpose.split(",").map((p) => p.trim()).includes("predict")) continue
+        const used = grant.uses + (yield* countedUses(tokenId))
+        if (used < grant.maxUses) return { tokenId, maxUses: grant.maxUses, used }
+      }
+      return undefined
+    })
 
   const refuse = (reason: ForbiddenReason, message: string) => Effect.fail(new Forbidden({ reason, message }))
   const allowed = Effect.succeed(undefined)
@@ -162,7 +165,7 @@ export const make = (deps: Deps) => {
           const modelId = params[rule.param]!
           const task = yield* modelTask(modelId)
           if (task !== undefined && isParty(caller, task.spec)) return undefined
-          if (roles.member && task !== undefined && (yield* read(() => modelGrant(caller.address, modelId, participantsOf(task.spec)))) !== undefined) return undefined
+          if (roles.member && task !== undefined && (yield* modelGrant(caller.address, modelId, participantsOf(task.spec))) !== undefined) return undefined
           return yield* refuse("NoGrant", `${caller.address} neither trained model ${modelId} nor holds a valid grant for it on chain`)
         }
         case "ArtifactReader": {
@@ -189,9 +192,9 @@ export const make = (deps: Deps) => {
   return {
     authorize,
     modelGrant,
-    /** Records a prediction served under a grant. */
-    countUse: (grant: ModelGrant, modelId: string, caller: string, rows: number) =>
-      deps.sql.query(`insert into grant_predictions(token_id, model_id, caller, rows) values ($1, $2, $3, $4)`, [grant.tokenId, modelId, getAddress(caller), rows]).then(() => undefined),
+    /** Records a prediction served under a grant (the store failing the write is a defect: the prediction was served). */
+    countUse: (grant: ModelGrant, modelId: string, caller: string, rows: number): Effect.Effect<void> =>
+      Effect.asVoid(read(() => deps.sql.query(`insert into grant_predictions(token_id, model_id, caller, rows) values ($1, $2, $3, $4)`, [grant.tokenId, modelId, getAddress(caller), rows]))),
     /** The predictions served under grants here, oldest first (the store not answering is a defect, as for every read here). */
     predictions: () =>
       Effect.map(

@@ -3,13 +3,13 @@
  * errors (core/src/api/Errors.ts), typed per operation, so a handler states nothing about statuses — the endpoint
  * declarations do. The task store and the scheduler answer with Effects and tagged errors already: their refusals
  * pass through; a store that fails a write (its disk full, its server away past the store's retries) is the
- * typed Unavailable (503), which changed nothing, and one that fails a read is a defect here (500). The parts still written as Promise modules (models,
- * artifacts, the chain index) are lifted once: an API refusal they throw becomes a typed failure, anything else
- * a defect.
+ * typed Unavailable (503), which changed nothing, and one that fails a read is a defect here (500). The model and
+ * artifact stores answer with Effects and the API's tagged errors too; the chain index's reads are Promises over this
+ * coordinator's own store, lifted so that a failing one is a defect.
  */
 import { Context, Effect, Layer } from "effect"
 import type * as E from "@jointly/core/internal/api/Errors"
-import { isApiRefusal, Unavailable, UnknownModel, UnknownTask } from "@jointly/core/internal/api/Errors"
+import { Unavailable, UnknownModel, UnknownTask } from "@jointly/core/internal/api/Errors"
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { ArtifactStore, Codec } from "../artifacts/ArtifactStore.ts"
@@ -17,12 +17,6 @@ import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore, Prediction, StoredModel } from "../models/ModelStore.ts"
 import type { SchedulerShape } from "../scheduler/Scheduler.ts"
 import type { Consent, OutboxRow, StoreFailed, TaskEvent, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
-
-/** A Promise operation as an Effect failing with the API errors `E` it may throw; any other throw is a defect. */
-export const attempt = <A, Err extends E.ApiRefusal = never>(f: () => Promise<A>): Effect.Effect<A, Err> =>
-  Effect.tryPromise({ try: f, catch: (error) => error }).pipe(
-    Effect.catch((error) => (isApiRefusal(error) ? Effect.fail(error as Err) : Effect.die(error)))
-  )
 
 /** A write the store could not make, answered as what it is for the caller: the service is unavailable, nothing changed. */
 const storeUnavailable = (error: StoreFailed) => Effect.fail(new Unavailable({ message: `${error.message}; nothing was changed, try again later` }))
@@ -62,14 +56,10 @@ export class Models extends Context.Service<Models, {
     return Layer.succeed(Models, models === undefined
       ? { list: () => Effect.succeed([]), get: none, featureColumns: none, predict: none }
       : {
-        list: () => attempt(() => models.list()),
-        get: (id) => attempt<StoredModel, E.UnknownModel>(async () => {
-          const model = await models.get(id)
-          if (model === undefined) throw new UnknownModel({ message: `no model ${id}` })
-          return model
-        }),
-        featureColumns: (id) => attempt(async () => (await models.artifact(id)).featureColumns),
-        predict: (id, rows) => attempt(() => models.predict(id, rows))
+        list: models.list,
+        get: (id) => Effect.flatMap(models.get(id), (model) => (model === undefined ? Effect.fail(new UnknownModel({ message: `no model ${id}` })) : Effect.succeed(model))),
+        featureColumns: (id) => Effect.map(models.artifact(id), (artifact) => artifact.featureColumns),
+        predict: models.predict
       })
   }
 }
@@ -78,12 +68,10 @@ export class Artifacts extends Context.Service<Artifacts, {
   readonly putOwned: (bytes: Uint8Array, codec: Codec, owner: string, quotaBytes: number) => Effect.Effect<string, E.QuotaExceeded>
   readonly get: (cid: string) => Effect.Effect<{ readonly cid: string; readonly codec: Codec; readonly bytes: Uint8Array }, E.UnknownArtifact | E.Tampered>
 }>()("jointly/coordinator/Artifacts") {
-  static readonly layer = (artifacts: ArtifactStore | undefined) =>
-    Layer.succeed(Artifacts, {
-      putOwned: (bytes, codec, owner, quota) =>
-        artifacts === undefined ? Effect.die(new Unavailable({ message: "this coordinator has no artifact store" })) : attempt(() => artifacts.putOwned(bytes, codec, owner, quota)),
-      get: (cid) => (artifacts === undefined ? Effect.die(new Unavailable({ message: "this coordinator has no artifact store" })) : attempt(() => artifacts.get(cid)))
-    })
+  static readonly layer = (artifacts: ArtifactStore | undefined) => {
+    const none = Effect.die(new Unavailable({ message: "this coordinator has no artifact store" }))
+    return Layer.succeed(Artifacts, artifacts === undefined ? { putOwned: () => none, get: () => none } : { putOwned: artifacts.putOwned, get: artifacts.get })
+  }
 }
 
 /** The chain index (catalogue, grants, members, model requests); Unavailable on a deployment without governance. */
@@ -92,9 +80,12 @@ export class Index extends Context.Service<Index, Effect.Effect<ChainIndex, E.Un
     Layer.succeed(Index, index === undefined ? Effect.fail(new Unavailable({ message: "this coordinator has no governance contracts (redeploy to add them)" })) : Effect.succeed(index))
 }
 
-/** Chain index queries as Effects (a failing read is a defect: the index is this coordinator's own store). */
+/**
+ * Chain index queries as Effects: Unavailable without governance contracts; a failing read is a defect (the index is
+ * this coordinator's own store, and its reads refuse nothing a caller could correct).
+ */
 export const querier = (index: Effect.Effect<ChainIndex, E.Unavailable>) => <A>(f: (index: ChainIndex) => Promise<A>): Effect.Effect<A, E.Unavailable> =>
-  Effect.flatMap(index, (i) => attempt(() => f(i)))
+  Effect.flatMap(index, (i) => Effect.promise(() => f(i)))
 
 /** The rest of what the handlers read: sign-in, roles, rules, the dashboard's views, the live feed, the limits. */
 export interface PartsShape {

@@ -3,6 +3,7 @@
  * it has been verified before (the guard keeps verified tokens to skip the MAC); anything altered or signed under
  * another secret does not.
  */
+import { Effect } from "effect"
 import { Wallet } from "ethers"
 import { describe, expect, it } from "vitest"
 import * as Sessions from "./Sessions.ts"
@@ -11,7 +12,7 @@ const expected = () => ({ domain: "coordinator.example:8443", uri: "https://coor
 
 const signedIn = async (sessions: Sessions.Sessions, wallet: Pick<Wallet, "address" | "signMessage">) => {
   const { message } = sessions.challenge(wallet.address)
-  return sessions.signIn(message, await wallet.signMessage(message))
+  return Effect.runPromise(sessions.signIn(message, await wallet.signMessage(message)))
 }
 
 describe("Sessions", () => {
@@ -52,7 +53,8 @@ describe("Sessions", () => {
     const sessions = Sessions.make({ expected })
     const wallet = Wallet.createRandom()
     const { message } = sessions.challenge(wallet.address)
-    await expect(sessions.signIn(message, await Wallet.createRandom().signMessage(message))).rejects.toMatchObject({ reason: "BadSignature" })
+    const refused = await Effect.runPromise(Effect.flip(sessions.signIn(message, await Wallet.createRandom().signMessage(message))))
+    expect(refused).toMatchObject({ _tag: "SignInRefused", reason: "BadSignature" })
   })
 
   it("takes a sign-in for an account signed by a login key its DID names now, the token the account's; any other key refused", async () => {

@@ -8,6 +8,7 @@
  * (Roles.ts), so a member suspended since it signed in is refused at once.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
+import { Effect } from "effect"
 import { getAddress } from "ethers"
 import { SignInRefused } from "@jointly/core/internal/api/Errors"
 import * as SignIn from "@jointly/core/internal/api/SignIn"
@@ -76,6 +77,20 @@ export const make = (options: Options) => {
   }
   const verified = new Map<string, Claims>()
 
+  /** The fields of an EIP-4361 message addressed to this coordinator (its domain, URI and chain). */
+  const addressed = (message: string): Effect.Effect<SignIn.Fields, SignInRefused> => {
+    const fields = SignIn.parse(message)
+    if (fields === undefined) return Effect.fail(new SignInRefused({ reason: "Malformed", message: "not an EIP-4361 sign-in message" }))
+    const wrong = SignIn.mismatch(fields, options.expected())
+    return wrong !== undefined ? Effect.fail(new SignInRefused({ reason: "WrongDomain", message: wrong })) : Effect.succeed(fields)
+  }
+
+  /** A challenge nonce refused: expired, or never issued for this address (or spent already). */
+  const refusedChallenge = (reason: string) =>
+    Effect.fail(reason === "Expired"
+      ? new SignInRefused({ reason: "Expired", message: "the sign-in message expired; ask for a new challenge" })
+      : new SignInRefused({ reason: "UnknownNonce", message: "the nonce was not issued for this address, or was already used" }))
+
   return {
     /** A challenge for `address`: the exact message to sign. */
     challenge: (address: string) => {
@@ -88,39 +103,40 @@ export const make = (options: Options) => {
     /**
      * The fields of a challenge this coordinator issued and still awaits, checked as `signIn` checks them but
      * without the signature and without spending the nonce: what a dashboard token sign-in relays to the
-     * participant before the participant signs.
+     * participant before the participant signs. Each refusal is a SignInRefused naming its reason; the spent-nonce
+     * store not answering is a defect.
      */
-    pending: async (message: string): Promise<SignIn.Fields> => {
-      const fields = SignIn.parse(message)
-      if (fields === undefined) throw new SignInRefused({ reason: "Malformed", message: "not an EIP-4361 sign-in message" })
-      const wrong = SignIn.mismatch(fields, options.expected())
-      if (wrong !== undefined) throw new SignInRefused({ reason: "WrongDomain", message: wrong })
-      const challenge = await nonces.peek(fields.nonce, fields.address)
-      if (!challenge.ok && challenge.reason === "Expired") throw new SignInRefused({ reason: "Expired", message: "the sign-in message expired; ask for a new challenge" })
-      if (!challenge.ok) throw new SignInRefused({ reason: "UnknownNonce", message: "the nonce was not issued for this address, or was already used" })
-      return fields
-    },
+    pending: (message: string): Effect.Effect<SignIn.Fields, SignInRefused> =>
+      Effect.gen(function*() {
+        const fields = yield* addressed(message)
+        const challenge = yield* Effect.promise(() => nonces.peek(fields.nonce, fields.address))
+        if (!challenge.ok) return yield* refusedChallenge(challenge.reason)
+        return fields
+      }),
 
     /** Checks a signed challenge and issues a token; the nonce is spent whatever the outcome. */
-    signIn: async (message: string, signature: string): Promise<{ readonly token: string; readonly claims: Claims }> => {
-      const fields = SignIn.parse(message)
-      if (fields === undefined) throw new SignInRefused({ reason: "Malformed", message: "not an EIP-4361 sign-in message" })
-      const wrong = SignIn.mismatch(fields, options.expected())
-      if (wrong !== undefined) throw new SignInRefused({ reason: "WrongDomain", message: wrong })
-      const challenge = await nonces.check(fields.nonce, fields.address)
-      if (!challenge.ok && challenge.reason === "Expired") throw new SignInRefused({ reason: "Expired", message: "the sign-in message expired; ask for a new challenge" })
-      if (!challenge.ok) throw new SignInRefused({ reason: "UnknownNonce", message: "the nonce was not issued for this address, or was already used" })
-      const t = now()
-      const expires = fields.expirationTime === undefined ? challenge.expiresAt : Math.min(challenge.expiresAt, Date.parse(fields.expirationTime))
-      if (!(t < expires)) throw new SignInRefused({ reason: "Expired", message: "the sign-in message expired; ask for a new challenge" })
-      const signer = SignIn.signer(message, signature)
-      if (signer === undefined) throw new SignInRefused({ reason: "BadSignature", message: "the signature does not parse" })
-      if (signer !== fields.address && (await options.loginSigners?.(fields.address))?.has(signer) !== true) {
-        const nor = options.loginSigners === undefined ? "" : " nor by a login key its DID names now"
-        throw new SignInRefused({ reason: "BadSignature", message: `the message was signed by ${signer}, not by ${fields.address}${nor}` })
-      }
-      return issue(fields.address)
-    },
+    signIn: (message: string, signature: string): Effect.Effect<{ readonly token: string; readonly claims: Claims }, SignInRefused> =>
+      Effect.gen(function*() {
+        const fields = yield* addressed(message)
+        const challenge = yield* Effect.promise(() => nonces.check(fields.nonce, fields.address))
+        if (!challenge.ok) return yield* refusedChallenge(challenge.reason)
+        const t = now()
+        const expires = fields.expirationTime === undefined ? challenge.expiresAt : Math.min(challenge.expiresAt, Date.parse(fields.expirationTime))
+        if (!(t < expires)) return yield* refusedChallenge("Expired")
+        const signer = SignIn.signer(message, signature)
+        if (signer === undefined) return yield* new SignInRefused({ reason: "BadSignature", message: "the signature does not parse" })
+        // A login key the account's DID names now signs in for the account (its token is the account's). A DID the
+        // chain cannot resolve at this moment is a defect, as any chain read that fails here.
+        const loginSigners = options.loginSigners
+        const delegated = signer !== fields.address && loginSigners !== undefined
+          ? (yield* Effect.promise(() => loginSigners(fields.address))).has(signer)
+          : false
+        if (signer !== fields.address && !delegated) {
+          const nor = options.loginSigners === undefined ? "" : " nor by a login key its DID names now"
+          return yield* new SignInRefused({ reason: "BadSignature", message: `the message was signed by ${signer}, not by ${fields.address}${nor}` })
+        }
+        return issue(fields.address)
+      }),
 
     /** The claims of a valid, unexpired token; undefined for anything else. */
     verify: (token: string): Claims | undefined => {

@@ -107,7 +107,9 @@ export const make = (identity: Identity) => {
       for (const k of [...memories.keys()]) if (k.startsWith(`${taskId}#`)) drop(k, reason)
     },
     /** The memory of one attempt (created on first use); for tests that inspect what a party kept. */
-    memory: memoryOf
+    memory: memoryOf,
+    /** How many attempts of `taskId` this runtime holds memory of (a forgotten task: none). */
+    held: (taskId: string) => [...memories.keys()].filter((k) => k.startsWith(`${taskId}#`)).length
   }
 }
 

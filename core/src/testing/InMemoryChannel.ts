@@ -173,6 +173,19 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: Channel
     refusals: refusals as ReadonlyArray<Refusal>,
     /** A participant's memory of one task attempt (created on first use). */
     memory: (participant: string, taskId: string, attempt: number) => byId.get(participant)!.runtime.memory(taskId, attempt),
+    /**
+     * The task ended: every participant drops its memory of it (releasing what the values hold, as a deployed
+     * participant does on TaskEnded) and its handler table.
+     */
+    end: (taskId: string) => {
+      for (const party of parties) {
+        party.runtime.forget(taskId, "ended")
+        party.tasks.delete(taskId)
+      }
+    },
+    /** What the participants still hold of `taskId`: attempts with memory and accepted handler tables. */
+    held: (taskId: string) =>
+      parties.reduce((n, p) => n + p.runtime.held(taskId) + (p.tasks.has(taskId) ? 1 : 0), 0),
     channel,
     layer: Layer.succeed(Channel, channel)
   }

@@ -40,6 +40,30 @@ describe("InMemoryHost", () => {
     expect(await calls(2)).toBe(1)
   })
 
+  it("releases the task's state when it ends: memory of every attempt, handler tables and what the values hold", async () => {
+    const released: Array<string> = []
+    // A value holding something outside the JS heap (as SEAL objects do): the participant releases it on the task's end.
+    const holding = handler(echo, ({ value, data }, session) =>
+      Effect.gen(function*() {
+        session.memory.set("held", { release: (reason: string) => void released.push(`${session.self}:${reason}`) })
+        return { doubled: 2n * value, signature: yield* session.sign(data), calls: 1 }
+      }))
+    const host = InMemoryHost.make([{ handlers: [holding] }, { handlers: [holding] }])
+    const round = (attempt: number) => Effect.runPromise(host.run((s) => s.round(echo, all(s.participants), { minReplies: 2 }), attempt))
+    await round(1)
+    // Two participants, each with one attempt's memory and the task's handler table.
+    expect(host.held()).toBe(4)
+    await round(2)
+    // The second attempt started clean: the first one's values were released ("attempt"), the count is unchanged.
+    expect(released.map((r) => r.split(":")[1])).toEqual(["attempt", "attempt"])
+    expect(host.held()).toBe(4)
+    await Effect.runPromise(host.end())
+    expect(host.held()).toBe(0)
+    expect(released.filter((r) => r.endsWith(":ended")).sort()).toEqual(host.participants.map((p) => `${p}:ended`).sort())
+    // What the test reads of the run stays.
+    expect(host.transcript.filter((e) => e.direction === "reply")).toHaveLength(4)
+  })
+
   it("reports a reply that does not fit its Schema as a MalformedReply failure (a wire bug)", async () => {
     const sloppy = handler(echo, () => Effect.succeed({ doubled: 1 as unknown as bigint, signature: "x", calls: 0 }))
     const host = InMemoryHost.make([{ handlers: [sloppy] }])

@@ -3,7 +3,8 @@
  * by the round engine deployed coordinators run (`runtime/RoundEngine.ts`) over the in-memory channel
  * (`InMemoryChannel.ts`: faults, JSON round trip, transcript). Only the hooks are local: progress, commitments
  * and checkpoints are kept in arrays and maps the test can read (checkpoints through JSON, as the
- * coordinator's store keeps them, and shared by every attempt).
+ * coordinator's store keeps them, and shared by every attempt). A host that is done with its task `end`s it, so
+ * the participants release what they hold of it (a loop of hosts would otherwise keep every task's memory).
  */
 import { Effect } from "effect"
 import { hexlify, type Wallet } from "ethers"
@@ -45,6 +46,14 @@ export interface InMemoryHost {
   readonly session: (attempt?: number) => CoordinatorSession
   /** Runs a coordinator program against the participants. */
   readonly run: <A, E, R>(program: (session: CoordinatorSession) => Effect.Effect<A, E, R>, attempt?: number) => Effect.Effect<A, E, R>
+  /**
+   * Ends the task, as a deployed coordinator does once it succeeds or fails: the round engine stops tracking it and
+   * every participant drops its memory of it (releasing what the values hold: SEAL objects, worker handles) and its
+   * handler table. What the test reads — transcript, progress, commitments, checkpoints — stays.
+   */
+  readonly end: () => Effect.Effect<void>
+  /** What the participants still hold of the task: attempts with memory plus accepted handler tables (0 once ended). */
+  readonly held: () => number
 }
 
 export const make = (configs: ReadonlyArray<ParticipantConfig>, options: InMemoryHostOptions = {}): InMemoryHost => {
@@ -82,6 +91,8 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: InMemor
     checkpoints,
     memory: (participant, attempt = defaultAttempt) => channel.memory(participant, taskId, attempt),
     session,
-    run: (program, attempt) => program(session(attempt))
+    run: (program, attempt) => program(session(attempt)),
+    end: () => Effect.andThen(engine.taskEnded(taskId), Effect.sync(() => channel.end(taskId))),
+    held: () => channel.held(taskId)
   }
 }

@@ -4,7 +4,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { Api, Caller } from "@jointly/core/internal/api/Api"
 import { SignInRefused } from "@jointly/core/internal/api/Errors"
 import { Peer } from "../Middleware.ts"
-import { attempt, Parts } from "../Services.ts"
+import { Parts, type PartsShape } from "../Services.ts"
 
 /**
  * An account whose DID names TLS client certificate keys signs in only over a connection presenting one of them:
@@ -12,16 +12,24 @@ import { attempt, Parts } from "../Services.ts"
  * analyst's wallet in a browser) signs in as before; its org's dashboard users sign in through the participant
  * (token sign-in), whose own socket was admitted over the certificate.
  */
-const checkClientCertificate = async (named: (account: string) => Promise<ReadonlyArray<string>>, account: string, presented: string | undefined) => {
-  const keys = await named(account)
-  if (keys.length === 0 || (presented !== undefined && keys.includes(presented.toLowerCase()))) return
-  throw new SignInRefused({
-    reason: "ClientCertificate",
-    message: presented === undefined
-      ? `${account}'s DID names TLS client certificates; sign in over a connection presenting one of them`
-      : `the TLS client certificate presented (key …${presented.slice(-16)}) is not one ${account}'s DID names`
+const checkClientCertificate = (named: (account: string) => Promise<ReadonlyArray<string>>, account: string, presented: string | undefined): Effect.Effect<void, SignInRefused> =>
+  Effect.flatMap(Effect.promise(() => named(account)), (keys) =>
+    keys.length === 0 || (presented !== undefined && keys.includes(presented.toLowerCase()))
+      ? Effect.void
+      : Effect.fail(new SignInRefused({
+        reason: "ClientCertificate",
+        message: presented === undefined
+          ? `${account}'s DID names TLS client certificates; sign in over a connection presenting one of them`
+          : `the TLS client certificate presented (key …${presented.slice(-16)}) is not one ${account}'s DID names`
+      })))
+
+/** A signed challenge exchanged for a token, answered with the account's roles as the chain has them now. */
+const signedIn = (parts: PartsShape, message: string, signature: string) =>
+  Effect.gen(function*() {
+    const { token, claims } = yield* parts.sessions.signIn(message, signature)
+    const roles = yield* Effect.promise(() => parts.roles.of(claims.address))
+    return { token, address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles }
   })
-}
 
 export const meta = HttpApiBuilder.group(Api, "meta", (handlers) =>
   Effect.gen(function*() {
@@ -39,27 +47,29 @@ export const auth = HttpApiBuilder.group(Api, "auth", (handlers) =>
         Effect.sync(() => ({ ...parts.socketNonce(), coordinator: parts.chain.coordinator, chainId: parts.chain.chainId, ledger: parts.chain.ledger })))
       .handle("challenge", ({ payload }) => Effect.sync(() => parts.sessions.challenge(payload.address)))
       .handle("signIn", ({ payload }) =>
-        Effect.flatMap(Effect.serviceOption(Peer), (peer) => attempt<{ token: string; address: string; expiresAt: string; roles: Awaited<ReturnType<typeof parts.roles.of>> }, SignInRefused>(async () => {
+        Effect.gen(function*() {
           // Before the nonce is spent: a refused sign-in changes nothing.
-          if (parts.tlsClientKeys !== undefined) await checkClientCertificate(parts.tlsClientKeys, (await parts.sessions.pending(payload.message)).address, Option.getOrUndefined(peer)?.clientKey)
-          const { token, claims } = await parts.sessions.signIn(payload.message, payload.signature)
-          return { token, address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles: await parts.roles.of(claims.address) }
-        })))
+          if (parts.tlsClientKeys !== undefined) {
+            const peer = yield* Effect.serviceOption(Peer)
+            const { address } = yield* parts.sessions.pending(payload.message)
+            yield* checkClientCertificate(parts.tlsClientKeys, address, Option.getOrUndefined(peer)?.clientKey)
+          }
+          return yield* signedIn(parts, payload.message, payload.signature)
+        }))
       .handle("tokenSignIn", ({ payload }) =>
-        attempt<{ token: string; address: string; expiresAt: string; roles: Awaited<ReturnType<typeof parts.roles.of>> }, SignInRefused>(async () => {
+        Effect.gen(function*() {
           // Only a challenge this coordinator issued and still awaits is relayed: the participant signs nothing else.
-          const { address } = await parts.sessions.pending(payload.message)
-          const answer = await parts.relaySignIn(address, { message: payload.message, mac: payload.mac })
+          const { address } = yield* parts.sessions.pending(payload.message)
+          const answer = yield* Effect.promise(() => parts.relaySignIn(address, { message: payload.message, mac: payload.mac }))
           if (answer === undefined) {
-            throw new SignInRefused({ reason: "Unreachable", message: `participant ${address} is not connected to this coordinator, so no one can check its dashboard token` })
+            return yield* new SignInRefused({ reason: "Unreachable", message: `participant ${address} is not connected to this coordinator, so no one can check its dashboard token` })
           }
           if (!answer.ok || answer.signature === undefined) {
             parts.rejections.count("http.token")
-            throw new SignInRefused({ reason: "BadToken", message: `participant ${address} refused the sign-in: ${answer.detail ?? "no reason given"}` })
+            return yield* new SignInRefused({ reason: "BadToken", message: `participant ${address} refused the sign-in: ${answer.detail ?? "no reason given"}` })
           }
           // The participant's own signature, checked exactly as a wallet's: the token never reaches this coordinator.
-          const { token, claims } = await parts.sessions.signIn(payload.message, answer.signature)
-          return { token, address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles: await parts.roles.of(claims.address) }
+          return yield* signedIn(parts, payload.message, answer.signature)
         }))
       .handle("me", () => Effect.map(Effect.service(Caller), (caller) => ({ address: caller.address, expiresAt: caller.expiresAt, roles: caller.roles })))
   }))

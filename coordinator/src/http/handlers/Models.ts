@@ -8,7 +8,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { Api, Caller } from "@jointly/core/internal/api/Api"
 import { participantsOf } from "@jointly/core/internal/task/TaskSpec"
 import { isParty, seesTask } from "../Policy.ts"
-import { Artifacts, attempt, Models, Parts, Tasks } from "../Services.ts"
+import { Artifacts, Models, Parts, Tasks } from "../Services.ts"
 
 export const models = HttpApiBuilder.group(Api, "models", (handlers) =>
   Effect.gen(function*() {
@@ -44,9 +44,9 @@ export const models = HttpApiBuilder.group(Api, "models", (handlers) =>
           // The guard let a non-trainer through only for a grant; find it again to count this use against it.
           const grant = task !== undefined && isParty(caller, task.spec)
             ? undefined
-            : yield* attempt(() => parts.policy.modelGrant(caller.address, params.modelId, task === undefined ? [] : participantsOf(task.spec)))
+            : yield* parts.policy.modelGrant(caller.address, params.modelId, task === undefined ? [] : participantsOf(task.spec))
           const predictions = yield* repo.predict(params.modelId, payload.rows)
-          if (grant !== undefined) yield* attempt(() => parts.policy.countUse(grant, params.modelId, caller.address, payload.rows.length))
+          if (grant !== undefined) yield* parts.policy.countUse(grant, params.modelId, caller.address, payload.rows.length)
           return { modelId: params.modelId, predictions }
         }))
   }))

@@ -1,0 +1,162 @@
+/**
+ * The refusals the model, artifact, sign-in and governance handlers make themselves, each answered with its own
+ * status and tagged body: the stores and the sessions fail with the API's tagged errors, and the endpoint
+ * declarations alone give their statuses. A refusal turned into a defect would answer 500 with no tag; one caught
+ * as another would answer another tag. Over a real node:http port, the real model and artifact stores, task store,
+ * policy and sessions on an embedded PostgreSQL (PGlite), with real EIP-4361 sign-ins; only the chain's role reads,
+ * the scheduler and the participant relay are stubs.
+ */
+import { Effect } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Wallet } from "ethers"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as ApiClient from "@jointly/core/internal/api/Client"
+import type { DashboardSignInAck } from "@jointly/core/internal/wire/Messages"
+import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
+import * as Rejections from "../limits/Rejections.ts"
+import * as ModelStore from "../models/ModelStore.ts"
+import * as Sql from "../store/Sql.ts"
+import * as TaskStore from "../store/TaskStore.ts"
+import * as Policy from "./Policy.ts"
+import * as Roles from "./Roles.ts"
+import * as Server from "./Server.ts"
+import * as Sessions from "./Sessions.ts"
+
+const dir = mkdtempSync(join(tmpdir(), "jointly-handler-refusals-"))
+const server = createServer()
+let url: string
+let sql: Sql.Sql
+let attached: { close: () => Promise<void> }
+const rejections = Rejections.make()
+const party = Wallet.createRandom()
+const outsider = Wallet.createRandom()
+const tokens: Record<string, string> = {}
+/** What the stub relay answers a dashboard token sign-in (undefined: the participant is not connected). */
+let relayAnswer: DashboardSignInAck | undefined
+const quotaBytes = 64
+const taskId = `0x${"cd".repeat(32)}`
+let modelId: string
+
+const call = async (method: string, path: string, options: { token?: string; body?: unknown } = {}) => {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { "content-type": "application/json", ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
+    ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) })
+  })
+  const text = await response.text()
+  return { status: response.status, body: text ? JSON.parse(text) : undefined }
+}
+
+beforeAll(async () => {
+  sql = await Sql.openPglite(join(dir, "store"))
+  const store = await Effect.runPromise(TaskStore.make(sql))
+  const models = ModelStore.make(sql)
+  const artifacts = ArtifactStore.make(sql)
+  const spec = { kind: "statistics.horizontal", initiator: party.address, nonce: "refusals", parties: [{ participant: party.address, dataset: "pima" }], params: {} } as unknown as TaskSpec
+  await Effect.runPromise(store.insert(taskId, spec, taskId, [party.address], "test"))
+  modelId = await models.put({ format: "linear", weights: [0.01, -0.02], bias: 0.5, link: "sigmoid", featureColumns: ["glucose", "mass"] }, { taskId })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  attached = Server.attach({
+    server,
+    limits: { artifactQuotaBytes: quotaBytes },
+    store,
+    scheduler: {} as never,
+    models,
+    artifacts,
+    parts: {
+      chain: { chainId: "31337", coordinator: party.address, registry: party.address, ledger: party.address },
+      socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
+      sessions: Sessions.make({ expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }) }),
+      roles: Roles.make({ orgOf: async () => ({ state: "Audited", name: "ACME" }), isSupervisor: async () => false, isOperator: async () => false }),
+      policy: Policy.make({ store, models, artifacts, sql }),
+      dashboard: { file: async () => undefined } as never,
+      humans: { list: () => [] } as never,
+      relaySignIn: async () => relayAnswer,
+      bus: { publish: () => {}, subscribe: () => () => {} },
+      rejections
+    }
+  })
+  for (const [name, wallet] of Object.entries({ party, outsider })) {
+    const client = ApiClient.make({ url, signer: wallet })
+    await client.signIn()
+    tokens[name] = client.token()!
+  }
+}, 60_000)
+
+afterAll(async () => {
+  await attached?.close()
+  await new Promise((r) => server.close(r))
+  await sql?.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+describe("handler refusals", () => {
+  it("models: lists and predicts for a trainer, 404 UnknownModel for an unknown id, 400 InvalidRows for a short row", async () => {
+    expect((await call("GET", "/api/models", { token: tokens.party })).body.models.map((m: { id: string }) => m.id)).toEqual([modelId])
+    const meta = await call("GET", `/api/models/${modelId}`, { token: tokens.party })
+    expect(meta).toMatchObject({ status: 200, body: { featureColumns: ["glucose", "mass"], trainers: [party.address] } })
+    const unknown = `0x${"0".repeat(64)}`
+    for (const path of [`/api/models/${unknown}`, `/api/models/${unknown}/weights`]) {
+      expect(await call("GET", path, { token: tokens.party })).toMatchObject({ status: 404, body: { _tag: "UnknownModel" } })
+    }
+    const predicted = await call("POST", `/api/models/${modelId}/predict`, { token: tokens.party, body: { rows: [[120, 30], { glucose: 80, mass: 40 }] } })
+    const sigmoid = (z: number) => 1 / (1 + Math.exp(-z))
+    expect(predicted.status).toBe(200)
+    expect(predicted.body.predictions.map((p: { prediction: number }) => p.prediction)).toEqual([sigmoid(0.01 * 120 - 0.02 * 30 + 0.5), sigmoid(0.01 * 80 - 0.02 * 40 + 0.5)].map((v) => expect.closeTo(v, 12)))
+    const short = await call("POST", `/api/models/${modelId}/predict`, { token: tokens.party, body: { rows: [[120, 30], [120]] } })
+    expect(short).toMatchObject({ status: 400, body: { _tag: "InvalidRows", message: expect.stringContaining("row 1") } })
+    // Not a trainer and no grant (this coordinator has no chain index): the policy's refusal, before the handler.
+    expect(await call("POST", `/api/models/${modelId}/predict`, { token: tokens.outsider, body: { rows: [[1, 2]] } })).toMatchObject({ status: 403, body: { _tag: "Forbidden", reason: "NoGrant" } })
+  })
+
+  it("artifacts: 413 QuotaExceeded past the member's quota (a re-upload is free), 500 Tampered for altered bytes, 404 for none", async () => {
+    const upload = (text: string) => call("POST", "/api/artifacts", { token: tokens.party, body: { codec: "raw", base64: Buffer.from(text).toString("base64") } })
+    const first = await upload("a".repeat(40))
+    expect(first.status).toBe(201)
+    expect(await upload("b".repeat(40))).toMatchObject({ status: 413, body: { _tag: "QuotaExceeded", usedBytes: 40, quotaBytes } })
+    expect(await upload("a".repeat(40))).toMatchObject({ status: 201, body: { cid: first.body.cid } })
+    const read = await call("GET", `/api/artifacts/${first.body.cid}`, { token: tokens.party })
+    expect(Buffer.from(read.body.base64, "base64").toString()).toBe("a".repeat(40))
+    await sql.query(`update artifacts set bytes = $2 where cid = $1`, [first.body.cid, new TextEncoder().encode("c".repeat(40))])
+    expect(await call("GET", `/api/artifacts/${first.body.cid}`, { token: tokens.party })).toMatchObject({ status: 500, body: { _tag: "Tampered" } })
+    const other = first.body.cid.slice(0, -4) + (first.body.cid.endsWith("aaaa") ? "bbbb" : "aaaa")
+    expect(await call("GET", `/api/artifacts/${other}`, { token: tokens.party })).toMatchObject({ status: 404, body: { _tag: "UnknownArtifact" } })
+  })
+
+  it("sign-in: 401 SignInRefused for another signer, a replayed nonce, an unconnected or refusing participant", async () => {
+    const wallet = Wallet.createRandom()
+    const challenge = async () => (await call("POST", "/api/auth/challenge", { body: { address: wallet.address } })).body.message as string
+    const message = await challenge()
+    expect(await call("POST", "/api/auth/sign-in", { body: { message, signature: await Wallet.createRandom().signMessage(message) } }))
+      .toMatchObject({ status: 401, body: { _tag: "SignInRefused", reason: "BadSignature" } })
+    // The refused attempt spent the nonce.
+    expect(await call("POST", "/api/auth/sign-in", { body: { message, signature: await wallet.signMessage(message) } }))
+      .toMatchObject({ status: 401, body: { _tag: "SignInRefused", reason: "UnknownNonce" } })
+    const fresh = await challenge()
+    expect(await call("POST", "/api/auth/sign-in", { body: { message: fresh, signature: await wallet.signMessage(fresh) } }))
+      .toMatchObject({ status: 200, body: { address: wallet.address, roles: { member: true } } })
+
+    const relayed = await challenge()
+    const mac = `0x${"11".repeat(32)}`
+    relayAnswer = undefined
+    expect(await call("POST", "/api/auth/token-sign-in", { body: { message: relayed, mac } })).toMatchObject({ status: 401, body: { _tag: "SignInRefused", reason: "Unreachable" } })
+    const before = rejections.get("http.token")
+    relayAnswer = { ok: false, detail: "wrong token" }
+    expect(await call("POST", "/api/auth/token-sign-in", { body: { message: relayed, mac } })).toMatchObject({ status: 401, body: { _tag: "SignInRefused", reason: "BadToken" } })
+    expect(rejections.get("http.token")).toBe(before + 1)
+    relayAnswer = { ok: true, signature: await wallet.signMessage(relayed) }
+    expect(await call("POST", "/api/auth/token-sign-in", { body: { message: relayed, mac } })).toMatchObject({ status: 200, body: { address: wallet.address } })
+  })
+
+  it("governance reads: 503 Unavailable on a coordinator without governance contracts", async () => {
+    for (const path of ["/api/catalog", "/api/grants", "/api/model-requests"]) {
+      expect(await call("GET", path, { token: tokens.party })).toMatchObject({ status: 503, body: { _tag: "Unavailable" } })
+    }
+  })
+})
