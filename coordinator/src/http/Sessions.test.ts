@@ -64,7 +64,7 @@ describe("Sessions", () => {
     const sessions = Sessions.make({ expected, loginSigners: async (who) => (who === account.address ? named : new Set([who])) })
     const sign = async (signer: Pick<Wallet, "signMessage">) => {
       const { message } = sessions.challenge(account.address)
-      return sessions.signIn(message, await signer.signMessage(message))
+      return Effect.runPromise(sessions.signIn(message, await signer.signMessage(message)))
     }
     const { token, claims } = await sign(loginKey)
     expect(claims.address).toBe(account.address)
@@ -76,6 +76,6 @@ describe("Sessions", () => {
     await expect(sign(loginKey)).rejects.toMatchObject({ reason: "BadSignature" })
     // Another account's login key signs in for that account only.
     const { message } = sessions.challenge(stranger.address)
-    await expect(sessions.signIn(message, await loginKey.signMessage(message))).rejects.toMatchObject({ reason: "BadSignature" })
+    await expect(Effect.runPromise(sessions.signIn(message, await loginKey.signMessage(message)))).rejects.toMatchObject({ reason: "BadSignature" })
   })
 })
