@@ -5,7 +5,9 @@
  * aggregation crypto, no sockets). Per round: wall time, process CPU time (all threads), the process's resident
  * set at the round's end, and a "parallel participants" estimate — handlers run one at a time (a semaphore), so
  * each participant's handler time is measured alone and a round is max over participants of it + everything
- * else in the round (coordinator work and the host's encoding, counted in full). Each round's progress line carries
+ * else in the round (coordinator work and the host's encoding, counted in full); the same split of the process's CPU
+ * time (`cpuParallel`: max over participants of the CPU used while its handlers ran + the CPU of the rest, `cpuRest`),
+ * which a loaded machine does not inflate the way it inflates wall time. Each round's progress line carries
  * `t=` (the monotonic clock in µs, the clock of `node --cpu-prof` profiles), so a profile of a run can be cut at
  * round boundaries.
  */
@@ -44,6 +46,10 @@ export interface RoundTimes {
   readonly wall: ReadonlyArray<number>
   readonly parallel: ReadonlyArray<number>
   readonly cpu: ReadonlyArray<number>
+  /** Process CPU (ms) split like `parallel`: max participant handler CPU + the CPU of everything else. */
+  readonly cpuParallel: ReadonlyArray<number>
+  /** Process CPU (ms) outside participant handlers: the coordinator, the host's encoding, GC between handlers. */
+  readonly cpuRest: ReadonlyArray<number>
   /** Process RSS (MB) at each round's end. */
   readonly rss: ReadonlyArray<number>
   /** The coordinator's checkpoints after the run (the last round's weights under "fl/state"). */
@@ -59,12 +65,21 @@ export const roundTimes = async (
   const r = resolved(params, tables.length)
   const oneAtATime = Semaphore.makeUnsafe(1)
   const busy = new Array<number>(tables.length).fill(0)
+  const busyCpu = new Array<number>(tables.length).fill(0)
+  const cpuNow = () => {
+    const used = process.cpuUsage()
+    return (used.user + used.system) / 1000
+  }
   const timed = (i: number) => (h: StageHandler<any, any, any>): StageHandler<any, any, any> => ({
     ...h,
     handle: (request: unknown, session) =>
       Semaphore.withPermits(oneAtATime, 1)(Effect.suspend(() => {
         const started = performance.now()
-        return Effect.ensuring(h.handle(request, session), Effect.sync(() => void (busy[i]! += performance.now() - started)))
+        const startedCpu = cpuNow()
+        return Effect.ensuring(h.handle(request, session), Effect.sync(() => {
+          busy[i]! += performance.now() - started
+          busyCpu[i]! += cpuNow() - startedCpu
+        }))
       }))
   })
   const host = InMemoryHost.make(tables.map((table, i) => {
@@ -82,6 +97,8 @@ export const roundTimes = async (
   const marks: Array<number> = []
   const parallel: Array<number> = []
   const cpu: Array<number> = []
+  const cpuParallel: Array<number> = []
+  const cpuRest: Array<number> = []
   const rss: Array<number> = []
   let cpuMark = process.cpuUsage()
   await Effect.runPromise(host.run((session) => {
@@ -99,13 +116,17 @@ export const roundTimes = async (
           const wall = now - marks.at(-1)!
           const participants = busy.reduce((a, b) => a + b, 0)
           parallel.push(Math.max(...busy) + (wall - participants))
-          progress(`  round [t=${process.hrtime.bigint() / 1000n}]: wall ${wall.toFixed(0)} ms, cpu ${cpu.at(-1)!.toFixed(0)} ms, rss ${rss.at(-1)!.toFixed(0)} MB, participant handlers Σ ${participants.toFixed(0)} max ${Math.max(...busy).toFixed(0)}, coordinator+host ${(wall - participants).toFixed(0)}`)
+          const participantsCpu = busyCpu.reduce((a, b) => a + b, 0)
+          cpuRest.push(cpu.at(-1)! - participantsCpu)
+          cpuParallel.push(Math.max(...busyCpu) + cpuRest.at(-1)!)
+          progress(`  round [t=${process.hrtime.bigint() / 1000n}]: wall ${wall.toFixed(0)} ms, cpu ${cpu.at(-1)!.toFixed(0)} ms, rss ${rss.at(-1)!.toFixed(0)} MB, participant handlers Σ ${participants.toFixed(0)} max ${Math.max(...busy).toFixed(0)} (cpu Σ ${participantsCpu.toFixed(0)} max ${Math.max(...busyCpu).toFixed(0)}), coordinator+host ${(wall - participants).toFixed(0)} (cpu ${cpuRest.at(-1)!.toFixed(0)})`)
         }
         marks.push(now)
         busy.fill(0)
+        busyCpu.fill(0)
       })
     }
     return Effect.provide(Coordinator.run(marked, r, { timeoutMs: options.timeoutMs ?? 120_000 }), backends.layer)
   }))
-  return { wall: marks.slice(1).map((t, i) => t - marks[i]!), parallel, cpu, rss, checkpoints: host.checkpoints }
+  return { wall: marks.slice(1).map((t, i) => t - marks[i]!), parallel, cpu, cpuParallel, cpuRest, rss, checkpoints: host.checkpoints }
 }

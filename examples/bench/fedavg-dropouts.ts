@@ -21,8 +21,11 @@
  * Metrics (one row per ring: round 1 aggregates in Z_2^64, later rounds in Z_2^32, federated-learning Updates.ts):
  * `fedavg_dropout_round_ms` (secure, baseline plain, ratio plain/secure), `fedavg_dropout_round_cpu_ms` (process
  * CPU, all threads), `fedavg_dropout_round_ms_parallel_participants` (max participant handler time + the rest,
- * FedAvgRounds.ts), `fedavg_dropout_rss_mb` (process RSS at the round's end: coordinator and all simulated
- * participants together, one process).
+ * FedAvgRounds.ts), `fedavg_dropout_round_cpu_ms_parallel_participants` (the same split of process CPU: what one
+ * round costs when each participant runs on its own machine, the load of other processes left out),
+ * `fedavg_dropout_round_cpu_ms_coordinator_host` (process CPU outside participant handlers: the coordinator, the
+ * in-memory host's encoding of every message, GC between handlers), `fedavg_dropout_rss_mb` (process RSS at the
+ * round's end: coordinator and all simulated participants together, one process).
  *
  * Sizes: JOINTLY_FEDAVG_PARTICIPANTS (default 20), JOINTLY_FEDAVG_PARAMETERS (default 100000; the model's hidden
  * width is chosen to come closest), JOINTLY_FEDAVG_DROPOUT (fraction, default 0.3), JOINTLY_FEDAVG_ROUNDS
@@ -155,7 +158,8 @@ export const run = async () => {
       progress(`${mode} round ${r}: max |aggregate − FedAvg of the ${survivors.length} survivors| = ${error.toExponential(2)}`)
       if (!(error <= 1e-4)) throw new Error(`${mode} round ${r}: the aggregate is wrong (max error ${error}), not the FedAvg of the survivors' updates`)
     }
-    progress(`${mode} rounds ms: ${times.wall.map((x) => x.toFixed(0)).join(" ")} (parallel estimate ${times.parallel.map((x) => x.toFixed(0)).join(" ")}; cpu ${times.cpu.map((x) => x.toFixed(0)).join(" ")}; rss ${times.rss.map((x) => x.toFixed(0)).join(" ")} MB)`)
+    const join = (xs: ReadonlyArray<number>) => xs.map((x) => x.toFixed(0)).join(" ")
+    progress(`${mode} rounds ms: ${join(times.wall)} (parallel estimate ${join(times.parallel)}; cpu ${join(times.cpu)}, parallel ${join(times.cpuParallel)}, coordinator+host ${join(times.cpuRest)}; rss ${join(times.rss)} MB)`)
     results[mode] = times
   }
 
@@ -168,7 +172,7 @@ export const run = async () => {
   for (const ring of rings) {
     const pick = (xs: ReadonlyArray<number>) => median(ring.rounds.map((k) => xs[k]!))
     const p = { ...params, ring_bits: ring.bits, aggregation: "secure" }
-    const row = (metric: string, key: "wall" | "cpu" | "parallel", what: string) => {
+    const row = (metric: string, key: "wall" | "cpu" | "parallel" | "cpuParallel" | "cpuRest", what: string) => {
       const secure = pick(results.secure[key])
       const plain = pick(results.plain[key])
       emit({ suite: "horizontal", metric, params: p, value: secure, baseline: `${what} plain aggregation`, baseline_value: plain, ratio: plain / secure })
@@ -176,6 +180,8 @@ export const run = async () => {
     row("fedavg_dropout_round_ms", "wall", "fedavg_dropout_round_ms")
     row("fedavg_dropout_round_cpu_ms", "cpu", "fedavg_dropout_round_cpu_ms")
     row("fedavg_dropout_round_ms_parallel_participants", "parallel", "fedavg_dropout_round_ms_parallel_participants")
+    row("fedavg_dropout_round_cpu_ms_parallel_participants", "cpuParallel", "fedavg_dropout_round_cpu_ms_parallel_participants")
+    row("fedavg_dropout_round_cpu_ms_coordinator_host", "cpuRest", "fedavg_dropout_round_cpu_ms_coordinator_host")
     emit({ suite: "horizontal", metric: "fedavg_dropout_rss_mb", params: p, value: pick(results.secure.rss), baseline: "fedavg_dropout_rss_mb plain aggregation", baseline_value: pick(results.plain.rss), ratio: pick(results.plain.rss) / pick(results.secure.rss) })
   }
 }

@@ -182,6 +182,25 @@ export const scaleBitsOf = (bits: RingBits): number => (bits === narrowRing.bits
  */
 export const headroom = (cohort: number, bits: RingBits): number => Math.min(2 ** (bits - 1) / Math.max(1, cohort), 2 ** 53)
 
+/** The error for update element i whose raw value `raw` scaled to `value` fails the headroom check. */
+const elementProblem = (i: number, raw: number, value: number, cohort: number, bits: RingBits) =>
+  Number.isFinite(value)
+    ? new RangeError(`Overflow: update element ${i} (${raw}) leaves no headroom for ${cohort} contributors in a 2^${bits} ring`)
+    : new RangeError(`NotFinite: update element ${i} is ${raw}`)
+
+/** Writes the four metrics (layout above) from `offset` on, as signed integers; checks each fits the ring. */
+const writeMetrics = (scaled: Int32Array | Float64Array, offset: number, trainSamples: number, validation: ValidationMetrics, cohort: number, bits: RingBits) => {
+  const limit = headroom(cohort, bits)
+  const metricFactor = 2 ** metricScaleBits
+  const metrics = [trainSamples, validation.samples, Math.round(validation.lossSum * metricFactor), Math.round(validation.correct * metricFactor)]
+  metrics.forEach((value, k) => {
+    const high = Math.floor(value / SPLIT)
+    if (!Number.isFinite(value) || Math.abs(high) >= limit || !Number.isSafeInteger(value)) throw new RangeError(`Overflow: metric ${k} (${value}) does not fit a 2^${bits} ring for ${cohort} contributors`)
+    scaled[offset + 2 * k] = value - high * SPLIT
+    scaled[offset + 2 * k + 1] = high
+  })
+}
+
 /** @throws RangeError("Overflow"/"NotFinite") when an element cannot be encoded with headroom for the cohort. */
 export const encodeVector = (update: Float64Array, trainSamples: number, validation: ValidationMetrics, cohort: number, bits: RingBits): RingVector.RingVector => {
   const limit = headroom(cohort, bits)
@@ -193,21 +212,44 @@ export const encodeVector = (update: Float64Array, trainSamples: number, validat
   for (let i = 0; i < update.length; i++) {
     const value = Math.round(update[i]! * factor)
     // One comparison in the loop (false for NaN too); the reason is worked out only on failure.
-    if (!(value < limit && value > -limit)) {
-      if (!Number.isFinite(value)) throw new RangeError(`NotFinite: update element ${i} is ${update[i]}`)
-      throw new RangeError(`Overflow: update element ${i} (${update[i]}) leaves no headroom for ${cohort} contributors in a 2^${bits} ring`)
-    }
+    if (!(value < limit && value > -limit)) throw elementProblem(i, update[i]!, value, cohort, bits)
     scaled[i] = value
   }
-  const metricFactor = 2 ** metricScaleBits
-  const metrics = [trainSamples, validation.samples, Math.round(validation.lossSum * metricFactor), Math.round(validation.correct * metricFactor)]
-  metrics.forEach((value, k) => {
-    const high = Math.floor(value / SPLIT)
-    if (!Number.isFinite(value) || Math.abs(high) >= limit || !Number.isSafeInteger(value)) throw new RangeError(`Overflow: metric ${k} (${value}) does not fit a 2^${bits} ring for ${cohort} contributors`)
-    scaled[update.length + 2 * k] = value - high * SPLIT
-    scaled[update.length + 2 * k + 1] = high
-  })
+  writeMetrics(scaled, update.length, trainSamples, validation, cohort, bits)
   return narrow ?? RingVector.fromSignedIntegers(scaled, bits)
+}
+
+/**
+ * `encodeVector(contribution(local, global, trainSamples, weightScale, false), …)`, element for element the same
+ * vector (the same float64 operations in the same order), without the float64 contribution in between in the
+ * 32-bit ring: one pass from the two float32 models into the limbs (the secure rounds' per-participant encoding;
+ * the 8-byte-per-parameter intermediate was a second pass and, at 1M parameters, 8 MB of garbage per participant
+ * and round). The 64-bit ring (an attempt's first round) takes the two-step path.
+ * @throws RangeError("Overflow"/"NotFinite") as `encodeVector`.
+ */
+export const encodeContribution = (
+  local: Float32Array,
+  global: Float32Array,
+  trainSamples: number,
+  weightScale: number,
+  validation: ValidationMetrics,
+  cohort: number,
+  bits: RingBits
+): RingVector.RingVector => {
+  if (bits !== narrowRing.bits) return encodeVector(contribution(local, global, trainSamples, weightScale, false), trainSamples, validation, cohort, bits)
+  if (local.length !== global.length) throw new RangeError(`WrongShape: ${local.length} local weights, ${global.length} global`)
+  const limit = headroom(cohort, bits)
+  const factor = 2 ** scaleBitsOf(bits)
+  const weight = trainSamples / weightScale
+  const vector = RingVector.zeros(vectorLength(local.length), bits)
+  const scaled = new Int32Array(vector.limbs.buffer)
+  for (let i = 0; i < local.length; i++) {
+    const value = Math.round((local[i]! - global[i]!) * weight * factor)
+    if (!(value < limit && value > -limit)) throw elementProblem(i, (local[i]! - global[i]!) * weight, value, cohort, bits)
+    scaled[i] = value
+  }
+  writeMetrics(scaled, local.length, trainSamples, validation, cohort, bits)
+  return vector
 }
 
 export interface Decoded {

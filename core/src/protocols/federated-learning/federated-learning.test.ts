@@ -25,7 +25,7 @@ import * as Participant from "./participant.ts"
 import * as Privacy from "./Privacy.ts"
 import type { Params, Result } from "./spec.ts"
 import * as RingVector from "../secure-aggregation/RingVector.ts"
-import { decodeVector, encodeVector, headroom, prng, scaleBitsOf } from "./Updates.ts"
+import { contribution, decodeVector, encodeContribution, encodeVector, headroom, prng, scaleBitsOf } from "./Updates.ts"
 import { Schema } from "effect"
 
 const D = 4
@@ -244,6 +244,39 @@ describe("round vectors (Updates.ts)", () => {
     expect(decoded.validation.lossSum).toBeCloseTo(7 * 123.456 + 21, 4)
     // One step past the headroom is refused rather than wrapped.
     expect(() => encodeVector(Float64Array.of((Math.ceil(headroom(parties, bits)) + 1) / factor), 1, metrics[0]!, parties, bits)).toThrow(/Overflow/)
+  })
+
+  it.each([[32], [64]] as const)("encodes a contribution from the two models exactly as encodeVector(contribution(…)) in the 2^%i ring", (bits) => {
+    const parties = 5
+    const factor = 2 ** scaleBitsOf(bits)
+    const r = prng(7 * bits)
+    const n = 4099
+    const global = Float32Array.from({ length: n }, () => (r() - 0.5) * 4)
+    // Ordinary steps, zero steps, halves (Math.round takes them to +∞), and steps within 0.1 % of the largest the ring
+    // admits for 5 parties in both signs (negative ones are two's complement limbs; float32 rounding needs the margin).
+    const weight = 37 / 29
+    const largest = (0.999 * headroom(parties, bits)) / factor / weight
+    const local = Float32Array.from(global, (g, i) =>
+      i === 0 ? g : i === 1 ? Math.fround(g + largest) : i === 2 ? Math.fround(g - largest) : i < 40 ? Math.fround(g + (i - 20) / factor / weight / 2) : Math.fround(g + (r() - 0.5) * 0.02))
+    const metrics = { lossSum: 12.5, correct: 33, samples: 40 }
+    const fused = encodeContribution(local, global, 37, 29, metrics, parties, bits)
+    const reference = encodeVector(contribution(local, global, 37, 29, false), 37, metrics, parties, bits)
+    expect(fused.length).toBe(reference.length)
+    expect(fused.bits).toBe(bits)
+    let differing = 0
+    for (let i = 0; i < reference.limbs.length; i++) if (fused.limbs[i] !== reference.limbs[i]) differing++
+    expect(differing).toBe(0)
+    // Decoded, each element is the rounded contribution: no wrap at the edge.
+    const decoded = decodeVector(fused, n)
+    for (let i = 0; i < n; i++) expect(decoded.update[i]).toBe(Math.round((local[i]! - global[i]!) * (37 / 29) * factor) / factor + 0)
+    expect(Math.abs(decoded.update[1]!)).toBeGreaterThan(headroom(parties, bits) / factor / 2)
+    expect(decoded.trainSamples).toBe(37)
+    // Past the headroom and non-finite are refused, as by encodeVector.
+    const over = Float32Array.from(global)
+    over[5] = Math.fround(global[5]! + (headroom(parties, bits) * 2) / factor / weight)
+    expect(() => encodeContribution(over, global, 37, 29, metrics, parties, bits)).toThrow(/Overflow: update element 5/)
+    over[5] = Number.NaN
+    expect(() => encodeContribution(over, global, 37, 29, metrics, parties, bits)).toThrow(/NotFinite: update element 5/)
   })
 
   it("aggregates the first round of an attempt in the 64-bit ring and later rounds in the 32-bit ring", async () => {

@@ -13,7 +13,7 @@ import type * as RingVector from "../secure-aggregation/RingVector.ts"
 import type { ValidationMetrics } from "./spec.ts"
 import { defaults, evaluate, initialize, prepare, train, UnexpectedLabels } from "./spec.ts"
 import type { Resolved, Split } from "./Updates.ts"
-import { contribution, encodeVector, localSplit, updateProblem } from "./Updates.ts"
+import { contribution, encodeContribution, encodeVector, localSplit, updateProblem } from "./Updates.ts"
 import { ModelRuntime, type TrainingConfig } from "./ModelRuntime.ts"
 import * as Privacy from "./Privacy.ts"
 import * as CkksAggregation from "./CkksAggregation.ts"
@@ -142,6 +142,14 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
           }),
           runtimeFailure(session, stage)
         )
+        const cohort = Math.max(2, session.participants.length)
+        if (aggregation === "secure" && params.privacy === undefined) {
+          // Encoded straight from the two models (Updates.encodeContribution): no float64 update in between.
+          yield* store(session, stage, aggregationId, () => encodeContribution(local, global, data.train.rows, weightScale, before, cohort, ringBits))
+          const reply = { ready: true as const }
+          session.memory.set(`fl/train/${aggregationId}`, reply)
+          return reply
+        }
         // "ckks": the sample count travels in its own slot and the decrypting contributors divide by Σ n_i.
         const update = contribution(local, global, data.train.rows, aggregation === "ckks" ? 1 : weightScale, params.privacy !== undefined)
         if (params.privacy) {
@@ -156,7 +164,7 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
           const values = CkksAggregation.slots(update, data.train.rows, before)
           reply = { ready: true, encrypted: yield* CkksAggregation.encryptContribution(session, stage, aggregationId, global, values) }
         } else {
-          yield* store(session, stage, aggregationId, () => encodeVector(update, data.train.rows, before, Math.max(2, session.participants.length), ringBits))
+          yield* store(session, stage, aggregationId, () => encodeVector(update, data.train.rows, before, cohort, ringBits))
           reply = { ready: true }
         }
         session.memory.set(`fl/train/${aggregationId}`, reply)

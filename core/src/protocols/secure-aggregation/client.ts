@@ -5,7 +5,9 @@
  * `secagg/<aggregationId>`, the X25519 pairs under `secagg/keys` (reused across aggregations only under
  * server.ts "Key reuse"), the Ed25519 signing key under `secagg/signing-key`. Each stage is idempotent, so a
  * retried request gets the same answer rather than fresh randomness that could let the coordinator difference
- * two masked inputs.
+ * two masked inputs — except that the masked input is not kept past this participant's unmask reply (a megabyte
+ * vector per aggregation for the rest of the attempt otherwise): a masked-input request after it is refused
+ * ("AlreadyUnmasked"), never answered with a recomputed vector.
  */
 import { bytesToHex, concatBytes, randomBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
@@ -84,7 +86,14 @@ interface State {
   /** owner → [b-share, s-share] held by this participant (its own included). */
   sharesHeld?: Map<string, readonly [Uint8Array, Uint8Array]>
   keyHolders?: ReadonlyArray<string>
+  /** The masked input sent, kept for a retried request until this participant answers an unmask request. */
   maskedInputReply?: Spec.MaskedInputReply
+  /**
+   * Set by the first unmask reply, which drops `maskedInputReply`: the vector (megabytes for a model update) is not
+   * held for the rest of the attempt, one per aggregation, and a masked-input request after unmasking began is
+   * refused rather than answered again.
+   */
+  maskedInputReleased?: true
   /** Which secret of each peer this participant has helped reveal: never both. */
   readonly revealed: Map<string, "selfMask" | "maskKey">
 }
@@ -255,6 +264,9 @@ const masked = <R>(input: Input<R>) =>
       const stage = Spec.maskedInput.name
       const state = yield* loadState(session, stage, aggregationId)
       if (state.maskedInputReply !== undefined) return state.maskedInputReply
+      if (state.maskedInputReleased) {
+        return yield* fail(session, stage, "AlreadyUnmasked", `the masked input of ${aggregationId} was sent and unmasking has begun`)
+      }
       const { parameters, advertised, peers, sharesHeld, selfMaskSeed } = state
       if (advertised === undefined || peers === undefined || sharesHeld === undefined || selfMaskSeed === undefined) {
         return yield* fail(session, stage, "MissingState", "keys were never shared in this attempt")
@@ -329,7 +341,7 @@ const reveal = handler(Spec.unmask, ({ aggregationId, contributors }, session) =
     const stage = Spec.unmask.name
     const state = yield* loadState(session, stage, aggregationId)
     const { parameters, keyHolders, sharesHeld } = state
-    if (keyHolders === undefined || sharesHeld === undefined || state.maskedInputReply === undefined) {
+    if (keyHolders === undefined || sharesHeld === undefined || (state.maskedInputReply === undefined && !state.maskedInputReleased)) {
       return yield* fail(session, stage, "MissingState", "no masked input was sent in this attempt")
     }
     const survivors = new Set(contributors)
@@ -362,6 +374,9 @@ const reveal = handler(Spec.unmask, ({ aggregationId, contributors }, session) =
     }
     // Named a contributor: its mask secret key is not reconstructed in this aggregation (server.ts "Key reuse").
     state.keys.unconfirmed.delete(aggregationId)
+    // The coordinator has every masked input it will use: this one need not outlive the stage (State doc).
+    state.maskedInputReply = undefined
+    state.maskedInputReleased = true
     return { selfMaskShares, maskKeyShares }
   })
 )

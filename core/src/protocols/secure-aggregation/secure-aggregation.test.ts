@@ -249,6 +249,23 @@ describe("secure aggregation", () => {
     expect(await ask([a])).toMatchObject({ _tag: "ParticipantFailure", code: "TooManyDropouts" })
   })
 
+  it("drops its masked input once it answers unmask, and refuses to send it again after that", async () => {
+    const inputs = randomInputs(3, 4, 32)
+    const host = setup(inputs)
+    const result = await Effect.runPromise(host.run((session) => runSecureAggregation(session, { vectorLength: 4, bits: 32 })))
+    expect(result.sum).toEqual(sumOf(inputs, 32, 4))
+    for (const p of host.participants) {
+      const state = host.memory(p).get("secagg/secagg") as { maskedInputReply?: unknown; maskedInputReleased?: boolean }
+      expect(state.maskedInputReply).toBeUndefined()
+      expect(state.maskedInputReleased).toBe(true)
+    }
+    const [a, b, c] = host.participants as [string, string, string]
+    const replay = await Effect.runPromise(Effect.flip(host.run((session) =>
+      session.round(Spec.maskedInput, new Map([[a, { aggregationId: "secagg", keyHolders: [a, b, c], encryptedShares: [] }]]), { minReplies: 1 })
+    )))
+    expect(replay).toMatchObject({ _tag: "ParticipantFailure", code: "AlreadyUnmasked" })
+  })
+
   it("keeps separate aggregations apart within one task (one per training round)", async () => {
     const bits = 32
     const first = randomInputs(3, 6, bits)
