@@ -379,7 +379,10 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
       await own.locator('[data-testid="predict-rows"]').fill(typed)
       await own.locator('[data-testid="predict"]').click()
       const answer = own.locator('[data-testid="predictions"]')
-      await answer.waitFor({ timeout: 30_000 })
+      // Whichever the page shows first: a refusal here fails with its own words rather than as a timeout.
+      const ownError = own.locator('[data-testid="predict-error"]')
+      await answer.or(ownError).waitFor({ timeout: 60_000 })
+      if (await ownError.isVisible()) throw new Error(`the trainer's prediction was refused: ${await ownError.getAttribute("data-tag")} ${await ownError.textContent()}`)
       expect(await figure(answer, "rows")).toBe(String(asked.length))
       const rows = await answer.locator('[data-testid="prediction-rows"] tbody tr').evaluateAll((rs) => rs.map((r) => Array.from(r.querySelectorAll("td")).map((d) => d.textContent)))
       expect(rows).toEqual(expected.map((p, i) => [String(i + 1), cell(p.prediction), cell(p.scores)]))
