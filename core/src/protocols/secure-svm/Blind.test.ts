@@ -1,8 +1,9 @@
 /**
  * Mode B's packed sign-hidden comparison (Blind.ts) on crafted margins: the provider's I_i = β_i XOR [s_i = −1]
  * must equal [a_i < θ] at and around the threshold and far from it, over the portable kernels and the Node
- * backends' native ones (whose packing folds the re-randomisation into the chunk's multi-exponentiation); and a
- * packed ciphertext must carry fresh randomness even when the model's ciphertexts carry none.
+ * backends' native ones (whose packing folds the re-randomisation into the chunk's multi-exponentiation), with and
+ * without the analyst's shifted model copies (slot groups); and a packed ciphertext must carry fresh randomness even
+ * when the model's ciphertexts carry none.
  */
 import { Context } from "effect"
 import { describe, expect, it } from "vitest"
@@ -13,6 +14,7 @@ import type { BigIntKernels } from "../../compute/Kernels.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import * as Keys from "../../crypto/paillier/Keys.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
+import * as Randomness from "../../crypto/paillier/Randomness.ts"
 import * as Blind from "./Blind.ts"
 
 const backends = await Backends.build(NodeBackends.layer())
@@ -38,14 +40,16 @@ const rows = targets.flatMap((a, i) => [rowFor(a, 1, BigInt(i) - 5n), rowFor(a, 
 
 const encryptModel = (randomness?: () => bigint) => [...weights, bias].map((v) => Paillier.encryptSigned(pk, v, randomness))
 
-const compare = (kernels: BigIntKernels, model: ReadonlyArray<Paillier.Ciphertext>) => {
-  const slotBits = Blind.slotBitsFor(pk, weights, bias, maxFeature, theta, kappa)
+const slotBits = Blind.slotBitsFor(pk, weights, bias, maxFeature, theta, kappa)
+
+const compare = (kernels: BigIntKernels, model: ReadonlyArray<Paillier.Ciphertext>, shifted?: ReadonlyArray<ReadonlyArray<Paillier.Ciphertext>>) => {
   const out = Blind.blindCompare(pk, model, {
     rows: rows.flatMap((r) => r.entries),
     labels: rows.map((r) => r.y),
     theta,
     kappa,
-    slotBits
+    slotBits,
+    ...(shifted === undefined ? {} : { shifted })
   }, kernels)
   const layout = Blind.layoutFor(pk, slotBits)
   const beta = Blind.signs(layout, out.packed.map((c) => Paillier.decrypt(keys.privateKey, c)), pk, rows.length)
@@ -53,14 +57,17 @@ const compare = (kernels: BigIntKernels, model: ReadonlyArray<Paillier.Ciphertex
 }
 
 describe("Mode B's packed sign-hidden comparison", () => {
-  for (const [name, kernels] of [["portable", tsKernels], ["native", native]] as const) {
+  const withCopies = () => Blind.shiftedCopies(pk, [...weights, bias], slotBits, Randomness.direct(pk))
+  for (const [name, kernels, copies] of [["portable", tsKernels, false], ["native", native, false], ["native, slot groups' shifted copies,", native, true]] as const) {
     it(`${name} kernels: I = [a < θ] on crafted margins at, around and far from θ, with either label and either hidden sign`, () => {
       const expected = rows.map((r) => r.a < theta)
       const model = encryptModel()
+      const shifted = copies ? withCopies() : undefined
+      if (copies) expect(shifted!.length).toBe(Blind.SLOT_GROUPS - 1)
       // The hidden signs are random: repeat until both signs have met every row (the result must not depend on them).
       const seen = rows.map(() => new Set<number>())
       for (let run = 0; run < 12 && seen.some((s) => s.size < 2); run++) {
-        const { out, indicators } = compare(kernels, model)
+        const { out, indicators } = compare(kernels, model, shifted)
         expect(indicators).toEqual(expected)
         out.flips.forEach((f, i) => seen[i]!.add(f))
       }
@@ -69,9 +76,9 @@ describe("Mode B's packed sign-hidden comparison", () => {
   }
 
   it("native kernels: a packed ciphertext is re-randomised even when the model's ciphertexts carry no randomness", () => {
-    // With ρ = 1 for every [[w_k]], [[b]], the packed product alone would be exactly 1 + z·N mod N².
+    // With ρ = 1 for every [[w_k]], [[b]] and their copies, the packed product alone would be exactly 1 + z·N mod N².
     const model = encryptModel(() => 1n)
-    const { out } = compare(native, model)
+    const { out } = compare(native, model, Blind.shiftedCopies(pk, [...weights, bias], slotBits, () => 1n))
     expect(out.packed.length).toBeGreaterThan(0)
     for (const c of out.packed) {
       const m = Paillier.decrypt(keys.privateKey, c)

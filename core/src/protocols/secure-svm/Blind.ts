@@ -91,6 +91,8 @@ export interface BlindInput {
   readonly publicKey: Uint8Array
   /** [[w_1]] … [[w_d]], [[b]]. */
   readonly model: Uint8Array
+  /** The analyst's shifted copies (EncryptedModel.shifted; empty for none). */
+  readonly shifted: Uint8Array
   /** Row-major y_i·x_ik (scale S), count × d. */
   readonly rows: ReadonlyArray<bigint>
   /** y_i (all +1 when scoring test rows). */
@@ -128,6 +130,42 @@ export const modelRandomnessFor = (pk: PublicKey, kernels: BigIntKernels): Rando
 export const layoutFor = (pk: PublicKey, slotBits: number): Packing.Layout => Packing.layout(pk, { valueBits: slotBits - 1 })
 
 /**
+ * Slot groups of a packed chunk: the analyst sends the model also multiplied by 2^(W·m·g) for g = 1 … G − 1
+ * (m = ⌈slots/G⌉ slots a group), so a row in slot g·m + q takes its margin from copy g and needs only q slot
+ * shifts: a chunk's Horner packing costs W·(m − 1) squarings instead of W·(slots − 1), for (G − 1)·(d + 1) more
+ * encryptions by the analyst per round. Three groups cut the packing's squarings by two thirds.
+ */
+export const SLOT_GROUPS = 3
+
+/** Slots a group for G groups: ⌈slots/G⌉; G is usable when every group holds a slot ((G − 1)·m < slots). */
+const perGroupOf = (layout: Packing.Layout, groups: number): number => Math.ceil(layout.slots / groups)
+const usable = (layout: Packing.Layout, groups: number): boolean => groups >= 1 && (groups - 1) * perGroupOf(layout, groups) < layout.slots
+
+/** The analyst's choice: up to SLOT_GROUPS groups, each holding at least one slot. */
+export const groupsOf = (layout: Packing.Layout): { readonly groups: number; readonly perGroup: number } => {
+  let groups = Math.max(1, Math.min(SLOT_GROUPS, layout.slots))
+  while (!usable(layout, groups)) groups--
+  return { groups, perGroup: perGroupOf(layout, groups) }
+}
+
+/**
+ * The analyst's copies 2^(W·m·g)·(w, b) for g = 1 … G − 1, as `groupsOf` picks G; each fits below N/2 because
+ * slotBitsFor sized a slot for 2^(κ+1)·|u| ≥ |w_k|, |b| and g·m ≤ slots − 1 (encryptSigned refuses one that would not).
+ */
+export const shiftedCopies = (pk: PublicKey, values: ReadonlyArray<bigint>, slotBits: number, randomness: Randomness.RandomnessSource): Array<Array<Paillier.Ciphertext>> => {
+  const { groups, perGroup } = groupsOf(layoutFor(pk, slotBits))
+  return Array.from({ length: groups - 1 }, (_, g) => values.map((v) => Paillier.encryptSigned(pk, v << BigInt(slotBits * perGroup * (g + 1)), randomness)))
+}
+
+/** The groups a provider reads off the copies it got (1 + copies/(d + 1)); RangeError when they cannot be. */
+export const groupsFromCopies = (layout: Packing.Layout, copies: number, d: number): { readonly groups: number; readonly perGroup: number } => {
+  if (copies % (d + 1) !== 0) throw new RangeError(`${copies} shifted ciphertexts do not make whole copies of a ${d + 1}-ciphertext model`)
+  const groups = 1 + copies / (d + 1)
+  if (!usable(layout, groups)) throw new RangeError(`${groups} slot groups do not fit ${layout.slots} slots`)
+  return { groups, perGroup: perGroupOf(layout, groups) }
+}
+
+/**
  * The analyst's slot width for a model: |a| ≤ Σ|w_k|·xMax + |b| (integers at S²), u and the blinding as in
  * SecureComparison (|z| < 2^(κ+1)·(|u| + 1)). Throws ComparisonError("HeadroomExceeded") or
  * PaillierError("PackingOverflow") when one slot would not fit.
@@ -152,11 +190,14 @@ const randomSign = (): 1n | -1n => {
 export const blindCompare = (
   pk: PublicKey,
   model: ReadonlyArray<Paillier.Ciphertext>,
-  input: Omit<BlindInput, "publicKey" | "model">,
+  input: Omit<BlindInput, "publicKey" | "model" | "shifted"> & {
+    /** The analyst's copies g = 1 … G − 1 (`groupsOf`), each d + 1 ciphertexts; used with a native multiExp only. */
+    readonly shifted?: ReadonlyArray<ReadonlyArray<Paillier.Ciphertext>>
+  },
   kernels: BigIntKernels = tsKernels,
-  /** Tables of this very model from an earlier job (the worker caches them by the model's digest). */
-  cached?: ModelTables
-): BlindOutput & { readonly tables: ModelTables } => {
+  /** Tables of this very model (and copies) from an earlier job (the worker caches them by the models' digest). */
+  cached?: ReadonlyArray<ModelTables>
+): BlindOutput & { readonly tables: ReadonlyArray<ModelTables> } => {
   const n2 = pk.n2
   const d = model.length - 1
   const count = input.labels.length
@@ -167,10 +208,14 @@ export const blindCompare = (
   let exponentBits = 1
   for (const e of input.rows) exponentBits = Math.max(exponentBits, bitLength(e < 0n ? -e : e))
   const native = kernels.multiExp
-  const reuse = cached !== undefined && cached.exponentBits >= exponentBits && cached.weights.length === d && (native !== undefined || cached.tables !== undefined)
-  const tables = reuse ? cached : modelTables(pk, model, exponentBits, kernels)
-  const { weights, inverses, bias, biasInverse } = tables
-  let exponentiations = reuse || tables.tables === undefined ? 0 : 2 * d * Math.ceil(tables.exponentBits / TABLE_WINDOW) // table builds, in window units
+  // Portable kernels pack by Horner over the unshifted model alone (the copies save squarings in a multiExp only).
+  const models = [model, ...(native !== undefined ? input.shifted ?? [] : [])]
+  for (const copy of models) if (copy.length !== d + 1) throw new RangeError(`a model copy of ${copy.length} ciphertexts, expected ${d + 1}`)
+  const { perGroup } = native !== undefined ? groupsFromCopies(layout, (models.length - 1) * (d + 1), d) : { perGroup: layout.slots }
+  const reuse = cached !== undefined && cached.length === models.length &&
+    cached.every((t) => t.exponentBits >= exponentBits && t.weights.length === d && (native !== undefined || t.tables !== undefined))
+  const tableList = reuse ? cached : models.map((copy) => modelTables(pk, copy, exponentBits, kernels))
+  let exponentiations = reuse || tableList[0]!.tables === undefined ? 0 : 2 * d * Math.ceil(tableList[0]!.exponentBits / TABLE_WINDOW) // table builds, in window units
   // Without a native multiExp each packed ciphertext is re-randomised by a fresh ρ from `randomnessFor`; with
   // one, ρ = h_s^r (r fresh, as Randomness.direct draws it) joins the chunk's multiExp as one more base, where
   // it shares the packing's squarings: no separate ~1,000-bit exponentiation, and no per-worker table to build.
@@ -188,6 +233,11 @@ export const blindCompare = (
     const margins: Array<bigint> = []
     const slotExponents: Array<bigint> = []
     for (let i = end - 1; i >= start; i--) {
+      // Slot i − start = g·perGroup + q: the margin from copy g (2^(W·perGroup·g) times it), shifted q slots more.
+      const group = Math.floor((i - start) / perGroup)
+      const q = i - start - group * perGroup
+      const tables = tableList[group]!
+      const { weights, inverses, bias, biasInverse } = tables
       const s = randomSign()
       flips[i] = s === -1n ? 1 : 0
       const y = BigInt(input.labels[i]!)
@@ -224,7 +274,7 @@ export const blindCompare = (
       const r2 = randomBelow(r1)
       if (native !== undefined) {
         margins.push(c)
-        slotExponents.push((2n * r1) << (w * BigInt(i - start)))
+        slotExponents.push((2n * r1) << (w * BigInt(q)))
       } else {
         const blinded = kernels.modPow(c, 2n * r1, n2)
         acc = acc === 1n ? blinded : (kernels.modPow(acc, shift, n2) * blinded) % n2
@@ -242,7 +292,7 @@ export const blindCompare = (
     const plain = Paillier.addPlain(c, constants[j]!)
     return randomness === undefined ? plain : Paillier.rerandomize(plain, randomness)
   })
-  return { packed, flips, exponentiations, tables }
+  return { packed, flips, exponentiations, tables: tableList }
 }
 
 /** Analyst: β_i = [z_i < 0] from the decrypted packed plaintexts (signed residues). */
@@ -280,7 +330,8 @@ const encodeInput = (input: BlindInput): Uint8Array =>
     labels: [...input.labels],
     theta: input.theta,
     kappa: input.kappa,
-    slotBits: input.slotBits
+    slotBits: input.slotBits,
+    shifted: input.shifted
   })
 
 export const blindCompareInput = encodeInput
@@ -293,7 +344,8 @@ const BlindInputBytes = Schema.Struct({
   labels: Schema.Array(Schema.Number),
   theta: Schema.BigInt,
   kappa: Schema.Number,
-  slotBits: Schema.Number
+  slotBits: Schema.Number,
+  shifted: Schema.Uint8Array
 })
 const BlindOutputBytes = Schema.Struct({
   packed: Schema.Uint8Array,
@@ -306,14 +358,17 @@ const TABLE_CACHE_SIZE = 4
 
 export const makeSecureSvmJobs = (kernels: BigIntKernels = tsKernels, policy: KeySizePolicy = {}) => {
   const publicKeys = keyCache<PublicKey>((b) => Serialization.decodePublicKey(b, { ...policy, kernels }))
-  const tables = new Map<string, ModelTables>()
+  const tables = new Map<string, ReadonlyArray<ModelTables>>()
   return {
     [JobNames.blindCompare]: (bytes: Uint8Array): Uint8Array => {
       const v: BlindInput = Schema.decodeUnknownSync(BlindInputBytes)(JobCodec.decode(bytes))
       const pk = publicKeys(v.publicKey)
       // Keyed by the digest of key and model bytes together: a table is only valid for that very [[w]] mod N².
-      const id = sha256Hex(Bytes.frames([v.publicKey, v.model]))
-      const out = blindCompare(pk, Serialization.decodeCiphertexts(pk, v.model), v, kernels, tables.get(id))
+      const id = sha256Hex(Bytes.frames([v.publicKey, v.model, v.shifted]))
+      const model = Serialization.decodeCiphertexts(pk, v.model)
+      const copies = v.shifted.length === 0 ? [] : Serialization.decodeCiphertexts(pk, v.shifted)
+      const shifted = Array.from({ length: Math.ceil(copies.length / model.length) }, (_, g) => copies.slice(g * model.length, (g + 1) * model.length))
+      const out = blindCompare(pk, model, { ...v, shifted }, kernels, tables.get(id))
       tables.delete(id)
       tables.set(id, out.tables)
       if (tables.size > TABLE_CACHE_SIZE) tables.delete(tables.keys().next().value!)

@@ -312,7 +312,8 @@ export const handlers = (datasetName: string, params: Params, options: Options =
           labels: labels.slice(from, to),
           theta: request.purpose === "test" ? 0n : s2,
           kappa,
-          slotBits: request.model.slotBits
+          slotBits: request.model.slotBits,
+          shifted: request.model.shifted ?? new Uint8Array()
         }))
       }
       const outputs = yield* runJobs(session, stage, Blind.JobNames.blindCompare, inputs)
@@ -405,9 +406,11 @@ export const handlers = (datasetName: string, params: Params, options: Options =
     const bound = BigInt(Math.ceil((params.featureBound ?? Spec.defaults.featureBound) * 2 ** hyper.scaleBits))
     const slotBits = Blind.slotBitsFor(pk, m.weights, m.bias, bound, s2, kappa)
     const randomness = Blind.modelRandomnessFor(pk, kernels)
-    const cts = [...m.weights, m.bias].map((v) => Paillier.encryptSigned(pk, v, randomness))
-    counters0.encryptions += cts.length
-    return { ciphertexts: Serialization.encodeCiphertexts(pk, cts), slotBits }
+    const values = [...m.weights, m.bias]
+    const cts = values.map((v) => Paillier.encryptSigned(pk, v, randomness))
+    const shifted = Blind.shiftedCopies(pk, values, slotBits, randomness).flat()
+    counters0.encryptions += cts.length + shifted.length
+    return { ciphertexts: Serialization.encodeCiphertexts(pk, cts), slotBits, ...(shifted.length > 0 ? { shifted: Serialization.encodeCiphertexts(pk, shifted) } : {}) }
   }
   // The analyst's own counters (its memory is per task; this object is per handler table, i.e. per task too).
   const counters0 = { encryptions: 0, decryptions: 0 }
