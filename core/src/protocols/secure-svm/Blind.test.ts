@@ -41,6 +41,7 @@ const rows = targets.flatMap((a, i) => [rowFor(a, 1, BigInt(i) - 5n), rowFor(a, 
 const encryptModel = (randomness?: () => bigint) => [...weights, bias].map((v) => Paillier.encryptSigned(pk, v, randomness))
 
 const slotBits = Blind.slotBitsFor(pk, weights, bias, maxFeature, theta, kappa)
+const powers = Blind.randomnessPowers(pk, native)
 
 const compare = (kernels: BigIntKernels, model: ReadonlyArray<Paillier.Ciphertext>, shifted?: ReadonlyArray<ReadonlyArray<Paillier.Ciphertext>>) => {
   const out = Blind.blindCompare(pk, model, {
@@ -50,7 +51,7 @@ const compare = (kernels: BigIntKernels, model: ReadonlyArray<Paillier.Ciphertex
     kappa,
     slotBits,
     ...(shifted === undefined ? {} : { shifted })
-  }, kernels)
+  }, kernels, undefined, kernels === native ? powers : undefined)
   const layout = Blind.layoutFor(pk, slotBits)
   const beta = Blind.signs(layout, out.packed.map((c) => Paillier.decrypt(keys.privateKey, c)), pk, rows.length)
   return { out, layout, indicators: Array.from(beta, (b, i) => (b ^ out.flips[i]!) === 1) }
@@ -64,9 +65,10 @@ describe("Mode B's packed sign-hidden comparison", () => {
       const model = encryptModel()
       const shifted = copies ? withCopies() : undefined
       if (copies) expect(shifted!.length).toBe(Blind.SLOT_GROUPS - 1)
-      // The hidden signs are random: repeat until both signs have met every row (the result must not depend on them).
+      // The hidden signs are random: repeat until both signs have met every row (the result must not depend on them;
+      // 40 runs leave a row one-signed with probability 2^-39).
       const seen = rows.map(() => new Set<number>())
-      for (let run = 0; run < 12 && seen.some((s) => s.size < 2); run++) {
+      for (let run = 0; run < 40 && seen.some((s) => s.size < 2); run++) {
         const { out, indicators } = compare(kernels, model, shifted)
         expect(indicators).toEqual(expected)
         out.flips.forEach((f, i) => seen[i]!.add(f))
@@ -74,6 +76,15 @@ describe("Mode B's packed sign-hidden comparison", () => {
       expect(seen.every((s) => s.size === 2)).toBe(true)
     })
   }
+
+  it("h_s^r over the randomness powers equals h_s^r, for spans shorter and longer than a power step", () => {
+    for (const span of [1, 42, 64, 65, 300, 616, pk.randomnessBits]) {
+      const r = (1n << BigInt(pk.randomnessBits - 1)) + BigInt(span) * 0x9e3779b97f4a7c15n
+      const { bases, exponents } = Blind.randomnessTerms(powers, r, span)
+      expect(native.multiExp!(bases, exponents, pk.n2)).toBe(tsKernels.modPow(pk.hs, r, pk.n2))
+      expect(exponents.every((e) => e < 1n << BigInt(Math.ceil(span / 64) * 64))).toBe(true)
+    }
+  })
 
   it("native kernels: a packed ciphertext is re-randomised even when the model's ciphertexts carry no randomness", () => {
     // With ρ = 1 for every [[w_k]], [[b]] and their copies, the packed product alone would be exactly 1 + z·N mod N².

@@ -157,6 +157,35 @@ export const shiftedCopies = (pk: PublicKey, values: ReadonlyArray<bigint>, slot
   return Array.from({ length: groups - 1 }, (_, g) => values.map((v) => Paillier.encryptSigned(pk, v << BigInt(slotBits * perGroup * (g + 1)), randomness)))
 }
 
+/** Granularity of `randomnessPowers`: h_s^(2^(64·i)), i = 0 … ⌈randomnessBits/64⌉ − 1. */
+const POWER_STEP = 64
+
+/**
+ * h_s^(2^(64·i)) for the key's randomness exponents (≈ randomnessBits squarings, once per key and worker). With
+ * them, h_s^r joins a packing multiExp as a few bases with exponents no longer than the slot exponents, so the
+ * N/2-bit r no longer sets the multiExp's squaring count (W·(m − 1) + κ + 2 bits with slot groups, < N/2).
+ */
+export const randomnessPowers = (pk: PublicKey, kernels: BigIntKernels): Array<bigint> => {
+  const powers = [pk.hs]
+  for (let i = 1; i * POWER_STEP < pk.randomnessBits; i++) powers.push(kernels.modPow(powers[i - 1]!, 1n << BigInt(POWER_STEP), pk.n2))
+  return powers
+}
+
+/** h_s^r as multiExp terms over `powers`: r cut into pieces of `spanBits` (rounded up to whole steps) bits. */
+export const randomnessTerms = (powers: ReadonlyArray<bigint>, r: bigint, spanBits: number): { readonly bases: Array<bigint>; readonly exponents: Array<bigint> } => {
+  const step = Math.max(1, Math.ceil(spanBits / POWER_STEP))
+  const span = BigInt(step * POWER_STEP)
+  const mask = (1n << span) - 1n
+  const bases: Array<bigint> = []
+  const exponents: Array<bigint> = []
+  for (let j = 0, rest = r; rest > 0n; j++, rest >>= span) {
+    if (j * step >= powers.length) throw new RangeError("randomness exponent longer than the powers cover")
+    bases.push(powers[j * step]!)
+    exponents.push(rest & mask)
+  }
+  return { bases, exponents }
+}
+
 /** The groups a provider reads off the copies it got (1 + copies/(d + 1)); RangeError when they cannot be. */
 export const groupsFromCopies = (layout: Packing.Layout, copies: number, d: number): { readonly groups: number; readonly perGroup: number } => {
   if (copies % (d + 1) !== 0) throw new RangeError(`${copies} shifted ciphertexts do not make whole copies of a ${d + 1}-ciphertext model`)
@@ -196,7 +225,9 @@ export const blindCompare = (
   },
   kernels: BigIntKernels = tsKernels,
   /** Tables of this very model (and copies) from an earlier job (the worker caches them by the models' digest). */
-  cached?: ReadonlyArray<ModelTables>
+  cached?: ReadonlyArray<ModelTables>,
+  /** `randomnessPowers` of this key (a native multiExp takes h_s^r over them; h_s alone otherwise). */
+  powers?: ReadonlyArray<bigint>
 ): BlindOutput & { readonly tables: ReadonlyArray<ModelTables> } => {
   const n2 = pk.n2
   const d = model.length - 1
@@ -282,7 +313,12 @@ export const blindCompare = (
       constant = (constant << w) + s * (r1 * oneMinusTwoTheta + r2)
       exponentiations += d + (i === end - 1 ? 1 : 2)
     }
-    if (native !== undefined) acc = native([...margins, pk.hs], [...slotExponents, randomBits(pk.randomnessBits)], n2)
+    if (native !== undefined) {
+      const r = randomBits(pk.randomnessBits)
+      const span = slotExponents.reduce((m, e) => Math.max(m, bitLength(e)), 1)
+      const rho = powers === undefined ? { bases: [pk.hs], exponents: [r] } : randomnessTerms(powers, r, span)
+      acc = native([...margins, ...rho.bases], [...slotExponents, ...rho.exponents], n2)
+    }
     packedValues.push(acc)
     constants.push(constant)
   }
@@ -359,6 +395,8 @@ const TABLE_CACHE_SIZE = 4
 export const makeSecureSvmJobs = (kernels: BigIntKernels = tsKernels, policy: KeySizePolicy = {}) => {
   const publicKeys = keyCache<PublicKey>((b) => Serialization.decodePublicKey(b, { ...policy, kernels }))
   const tables = new Map<string, ReadonlyArray<ModelTables>>()
+  // Per decoded key (keyCache keeps the objects): the randomness powers, built on the key's first job here.
+  const powers = new WeakMap<PublicKey, ReadonlyArray<bigint>>()
   return {
     [JobNames.blindCompare]: (bytes: Uint8Array): Uint8Array => {
       const v: BlindInput = Schema.decodeUnknownSync(BlindInputBytes)(JobCodec.decode(bytes))
@@ -368,7 +406,9 @@ export const makeSecureSvmJobs = (kernels: BigIntKernels = tsKernels, policy: Ke
       const model = Serialization.decodeCiphertexts(pk, v.model)
       const copies = v.shifted.length === 0 ? [] : Serialization.decodeCiphertexts(pk, v.shifted)
       const shifted = Array.from({ length: Math.ceil(copies.length / model.length) }, (_, g) => copies.slice(g * model.length, (g + 1) * model.length))
-      const out = blindCompare(pk, model, { ...v, shifted }, kernels, tables.get(id))
+      let keyPowers = powers.get(pk)
+      if (keyPowers === undefined && kernels.multiExp !== undefined) powers.set(pk, (keyPowers = randomnessPowers(pk, kernels)))
+      const out = blindCompare(pk, model, { ...v, shifted }, kernels, tables.get(id), keyPowers)
       tables.delete(id)
       tables.set(id, out.tables)
       if (tables.size > TABLE_CACHE_SIZE) tables.delete(tables.keys().next().value!)
