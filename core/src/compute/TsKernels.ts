@@ -147,6 +147,28 @@ export const signedMultiExp = (
   return negative === 1n ? positive : (positive * kernels.modInverse(negative, modulus)) % modulus
 }
 
+/**
+ * Inverts every value mod m with one modInverse (Montgomery's trick: 3 multiplications per value), for callers
+ * that need many inverses at once (a modInverse of a 4096-bit value costs about as much as a hundred products).
+ */
+export const batchInverse = (values: ReadonlyArray<bigint>, m: bigint, kernels: BigIntKernels = tsKernels): Array<bigint> => {
+  if (values.length === 0) return []
+  const prefix: Array<bigint> = new Array(values.length)
+  let acc = 1n
+  values.forEach((v, i) => {
+    acc = (acc * v) % m
+    prefix[i] = acc
+  })
+  let inv = kernels.modInverse(acc, m)
+  const out: Array<bigint> = new Array(values.length)
+  for (let i = values.length - 1; i > 0; i--) {
+    out[i] = (inv * prefix[i - 1]!) % m
+    inv = (inv * values[i]!) % m
+  }
+  out[0] = inv
+  return out
+}
+
 export const tsKernels: BigIntKernels = { name: "ts", modPow, modPowBatch, modInverse }
 
 export { bitLength }

@@ -16,12 +16,14 @@
  * exponentiation and W squarings mod N²; per `slots` rows: one re-randomisation and one decryption. With a
  * native multi-exponentiation (`BigIntKernels.multiExp`) a row's margin is one multiExp over [[b]]^(±1) and the
  * [[w_k]]^(±1) — on window tables built once per model where the kernel has `multiExpTable` (per call otherwise,
- * which was half a margin's cost) — and a chunk's Horner packing one multiExp over its margins (the same squarings).
+ * which was half a margin's cost) — and a chunk's Horner packing one multiExp over its margins (the same squarings)
+ * with the re-randomisation h_s^r as one more base. The model's d + 1 inverses cost one modInverse (Montgomery's
+ * trick). The per-row margins stay in the job: the provider's hinge sum is a linear form over [[w]] (participant.ts).
  */
 import { Schema } from "effect"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
-import { randomBelow } from "../../compute/Primes.ts"
-import { tsKernels } from "../../compute/TsKernels.ts"
+import { randomBelow, randomBits } from "../../compute/Primes.ts"
+import { batchInverse, tsKernels } from "../../compute/TsKernels.ts"
 import * as JobCodec from "../../compute/JobCodec.ts"
 import * as Comparison from "../../crypto/comparison/SecureComparison.ts"
 import * as Bytes from "../../crypto/paillier/Bytes.ts"
@@ -63,9 +65,12 @@ export const modelTables = (pk: PublicKey, model: ReadonlyArray<Paillier.Ciphert
   // Whole windows: a table serves every exponent up to its window count, so round up and share it more often.
   const bits = Math.ceil(exponentBits / TABLE_WINDOW) * TABLE_WINDOW
   const weights = model.slice(0, d).map((c) => c.value)
-  const inverses = weights.map((w) => kernels.modInverse(w, n2))
   const bias = model[d]!.value
-  const biasInverse = kernels.modInverse(bias, n2)
+  // One modInverse for the model (Montgomery's trick): the kernels' modInverse mod N² is a BigInt extended
+  // Euclid, and d + 1 of them per model and worker had cost as much as a round's margins.
+  const allInverses = batchInverse([...weights, bias], n2, kernels)
+  const inverses = allInverses.slice(0, d)
+  const biasInverse = allInverses[d]!
   return {
     exponentBits: kernels.multiExp !== undefined ? Number.POSITIVE_INFINITY : bits,
     weights,
@@ -86,6 +91,8 @@ export interface BlindInput {
   readonly publicKey: Uint8Array
   /** [[w_1]] … [[w_d]], [[b]]. */
   readonly model: Uint8Array
+  /** The analyst's shifted copies (EncryptedModel.shifted; empty for none). */
+  readonly shifted: Uint8Array
   /** Row-major y_i·x_ik (scale S), count × d. */
   readonly rows: ReadonlyArray<bigint>
   /** y_i (all +1 when scoring test rows). */
@@ -100,8 +107,6 @@ export interface BlindOutput {
   readonly packed: ReadonlyArray<Paillier.Ciphertext>
   /** s_i = −1, per row. */
   readonly flips: Uint8Array
-  /** [[s_i·a_i]] per row, kept by the provider for the encrypted hinge sum. */
-  readonly signedMargins: ReadonlyArray<Paillier.Ciphertext>
   readonly exponentiations: number
 }
 
@@ -114,7 +119,80 @@ export interface BlindOutput {
 export const randomnessFor = (pk: PublicKey, kernels: BigIntKernels): Randomness.RandomnessSource =>
   kernels.name === "node-openssl-dh" ? Randomness.direct(pk, kernels) : Randomness.automatic(pk, kernels)
 
+/**
+ * The analyst's source for the encrypted model: d + 1 encryptions every round under one key, so a kernel that keeps
+ * native tables gets its table at once (~0.1 s, then ~0.4 ms a draw) rather than after `automatic`'s 24 direct
+ * draws of ~4 ms, which sit on the round's critical path; other kernels as `randomnessFor`.
+ */
+export const modelRandomnessFor = (pk: PublicKey, kernels: BigIntKernels): Randomness.RandomnessSource =>
+  kernels.fixedBase !== undefined ? Randomness.fixedBase(pk, kernels) : randomnessFor(pk, kernels)
+
 export const layoutFor = (pk: PublicKey, slotBits: number): Packing.Layout => Packing.layout(pk, { valueBits: slotBits - 1 })
+
+/**
+ * Slot groups of a packed chunk: the analyst sends the model also multiplied by 2^(W·m·g) for g = 1 … G − 1
+ * (m = ⌈slots/G⌉ slots a group), so a row in slot g·m + q takes its margin from copy g and needs only q slot
+ * shifts: a chunk's Horner packing costs W·(m − 1) squarings instead of W·(slots − 1), for (G − 1)·(d + 1) more
+ * encryptions by the analyst per round. Three groups cut the packing's squarings by two thirds.
+ */
+export const SLOT_GROUPS = 3
+
+/** Slots a group for G groups: ⌈slots/G⌉; G is usable when every group holds a slot ((G − 1)·m < slots). */
+const perGroupOf = (layout: Packing.Layout, groups: number): number => Math.ceil(layout.slots / groups)
+const usable = (layout: Packing.Layout, groups: number): boolean => groups >= 1 && (groups - 1) * perGroupOf(layout, groups) < layout.slots
+
+/** The analyst's choice: up to SLOT_GROUPS groups, each holding at least one slot. */
+export const groupsOf = (layout: Packing.Layout): { readonly groups: number; readonly perGroup: number } => {
+  let groups = Math.max(1, Math.min(SLOT_GROUPS, layout.slots))
+  while (!usable(layout, groups)) groups--
+  return { groups, perGroup: perGroupOf(layout, groups) }
+}
+
+/**
+ * The analyst's copies 2^(W·m·g)·(w, b) for g = 1 … G − 1, as `groupsOf` picks G; each fits below N/2 because
+ * slotBitsFor sized a slot for 2^(κ+1)·|u| ≥ |w_k|, |b| and g·m ≤ slots − 1 (encryptSigned refuses one that would not).
+ */
+export const shiftedCopies = (pk: PublicKey, values: ReadonlyArray<bigint>, slotBits: number, randomness: Randomness.RandomnessSource): Array<Array<Paillier.Ciphertext>> => {
+  const { groups, perGroup } = groupsOf(layoutFor(pk, slotBits))
+  return Array.from({ length: groups - 1 }, (_, g) => values.map((v) => Paillier.encryptSigned(pk, v << BigInt(slotBits * perGroup * (g + 1)), randomness)))
+}
+
+/** Granularity of `randomnessPowers`: h_s^(2^(64·i)), i = 0 … ⌈randomnessBits/64⌉ − 1. */
+const POWER_STEP = 64
+
+/**
+ * h_s^(2^(64·i)) for the key's randomness exponents (≈ randomnessBits squarings, once per key and worker). With
+ * them, h_s^r joins a packing multiExp as a few bases with exponents no longer than the slot exponents, so the
+ * N/2-bit r no longer sets the multiExp's squaring count (W·(m − 1) + κ + 2 bits with slot groups, < N/2).
+ */
+export const randomnessPowers = (pk: PublicKey, kernels: BigIntKernels): Array<bigint> => {
+  const powers = [pk.hs]
+  for (let i = 1; i * POWER_STEP < pk.randomnessBits; i++) powers.push(kernels.modPow(powers[i - 1]!, 1n << BigInt(POWER_STEP), pk.n2))
+  return powers
+}
+
+/** h_s^r as multiExp terms over `powers`: r cut into pieces of `spanBits` (rounded up to whole steps) bits. */
+export const randomnessTerms = (powers: ReadonlyArray<bigint>, r: bigint, spanBits: number): { readonly bases: Array<bigint>; readonly exponents: Array<bigint> } => {
+  const step = Math.max(1, Math.ceil(spanBits / POWER_STEP))
+  const span = BigInt(step * POWER_STEP)
+  const mask = (1n << span) - 1n
+  const bases: Array<bigint> = []
+  const exponents: Array<bigint> = []
+  for (let j = 0, rest = r; rest > 0n; j++, rest >>= span) {
+    if (j * step >= powers.length) throw new RangeError("randomness exponent longer than the powers cover")
+    bases.push(powers[j * step]!)
+    exponents.push(rest & mask)
+  }
+  return { bases, exponents }
+}
+
+/** The groups a provider reads off the copies it got (1 + copies/(d + 1)); RangeError when they cannot be. */
+export const groupsFromCopies = (layout: Packing.Layout, copies: number, d: number): { readonly groups: number; readonly perGroup: number } => {
+  if (copies % (d + 1) !== 0) throw new RangeError(`${copies} shifted ciphertexts do not make whole copies of a ${d + 1}-ciphertext model`)
+  const groups = 1 + copies / (d + 1)
+  if (!usable(layout, groups)) throw new RangeError(`${groups} slot groups do not fit ${layout.slots} slots`)
+  return { groups, perGroup: perGroupOf(layout, groups) }
+}
 
 /**
  * The analyst's slot width for a model: |a| ≤ Σ|w_k|·xMax + |b| (integers at S²), u and the blinding as in
@@ -141,11 +219,16 @@ const randomSign = (): 1n | -1n => {
 export const blindCompare = (
   pk: PublicKey,
   model: ReadonlyArray<Paillier.Ciphertext>,
-  input: Omit<BlindInput, "publicKey" | "model">,
+  input: Omit<BlindInput, "publicKey" | "model" | "shifted"> & {
+    /** The analyst's copies g = 1 … G − 1 (`groupsOf`), each d + 1 ciphertexts; used with a native multiExp only. */
+    readonly shifted?: ReadonlyArray<ReadonlyArray<Paillier.Ciphertext>>
+  },
   kernels: BigIntKernels = tsKernels,
-  /** Tables of this very model from an earlier job (the worker caches them by the model's digest). */
-  cached?: ModelTables
-): BlindOutput & { readonly tables: ModelTables } => {
+  /** Tables of this very model (and copies) from an earlier job (the worker caches them by the models' digest). */
+  cached?: ReadonlyArray<ModelTables>,
+  /** `randomnessPowers` of this key (a native multiExp takes h_s^r over them; h_s alone otherwise). */
+  powers?: ReadonlyArray<bigint>
+): BlindOutput & { readonly tables: ReadonlyArray<ModelTables> } => {
   const n2 = pk.n2
   const d = model.length - 1
   const count = input.labels.length
@@ -156,14 +239,21 @@ export const blindCompare = (
   let exponentBits = 1
   for (const e of input.rows) exponentBits = Math.max(exponentBits, bitLength(e < 0n ? -e : e))
   const native = kernels.multiExp
-  const reuse = cached !== undefined && cached.exponentBits >= exponentBits && cached.weights.length === d && (native !== undefined || cached.tables !== undefined)
-  const tables = reuse ? cached : modelTables(pk, model, exponentBits, kernels)
-  const { weights, inverses, bias, biasInverse } = tables
-  let exponentiations = reuse || tables.tables === undefined ? 0 : 2 * d * Math.ceil(tables.exponentBits / TABLE_WINDOW) // table builds, in window units
-  const randomness = randomnessFor(pk, kernels)
+  // Portable kernels pack by Horner over the unshifted model alone (the copies save squarings in a multiExp only).
+  const models = [model, ...(native !== undefined ? input.shifted ?? [] : [])]
+  for (const copy of models) if (copy.length !== d + 1) throw new RangeError(`a model copy of ${copy.length} ciphertexts, expected ${d + 1}`)
+  const { perGroup } = native !== undefined ? groupsFromCopies(layout, (models.length - 1) * (d + 1), d) : { perGroup: layout.slots }
+  const reuse = cached !== undefined && cached.length === models.length &&
+    cached.every((t) => t.exponentBits >= exponentBits && t.weights.length === d && (native !== undefined || t.tables !== undefined))
+  const tableList = reuse ? cached : models.map((copy) => modelTables(pk, copy, exponentBits, kernels))
+  let exponentiations = reuse || tableList[0]!.tables === undefined ? 0 : 2 * d * Math.ceil(tableList[0]!.exponentBits / TABLE_WINDOW) // table builds, in window units
+  // Without a native multiExp each packed ciphertext is re-randomised by a fresh ρ from `randomnessFor`; with
+  // one, ρ = h_s^r (r fresh, as Randomness.direct draws it) joins the chunk's multiExp as one more base, where
+  // it shares the packing's squarings: no separate ~1,000-bit exponentiation, and no per-worker table to build.
+  const randomness = native === undefined ? randomnessFor(pk, kernels) : undefined
   const flips = new Uint8Array(count)
-  const signedMargins = new Array<Paillier.Ciphertext>(count)
-  const packed: Array<Paillier.Ciphertext> = []
+  const packedValues: Array<bigint> = []
+  const constants: Array<bigint> = []
   const kappa = BigInt(input.kappa)
   const oneMinusTwoTheta = 1n - 2n * input.theta
   for (let start = 0; start < count; start += layout.slots) {
@@ -174,6 +264,11 @@ export const blindCompare = (
     const margins: Array<bigint> = []
     const slotExponents: Array<bigint> = []
     for (let i = end - 1; i >= start; i--) {
+      // Slot i − start = g·perGroup + q: the margin from copy g (2^(W·perGroup·g) times it), shifted q slots more.
+      const group = Math.floor((i - start) / perGroup)
+      const q = i - start - group * perGroup
+      const tables = tableList[group]!
+      const { weights, inverses, bias, biasInverse } = tables
       const s = randomSign()
       flips[i] = s === -1n ? 1 : 0
       const y = BigInt(input.labels[i]!)
@@ -206,12 +301,11 @@ export const blindCompare = (
           else if (e < 0n) c = (c * FixedBase.pow(negative[k]!, -e)) % n2
         }
       }
-      signedMargins[i] = Paillier.ciphertext(pk, c)
       const r1 = (1n << kappa) + randomBelow(1n << kappa)
       const r2 = randomBelow(r1)
       if (native !== undefined) {
         margins.push(c)
-        slotExponents.push((2n * r1) << (w * BigInt(i - start)))
+        slotExponents.push((2n * r1) << (w * BigInt(q)))
       } else {
         const blinded = kernels.modPow(c, 2n * r1, n2)
         acc = acc === 1n ? blinded : (kernels.modPow(acc, shift, n2) * blinded) % n2
@@ -219,10 +313,22 @@ export const blindCompare = (
       constant = (constant << w) + s * (r1 * oneMinusTwoTheta + r2)
       exponentiations += d + (i === end - 1 ? 1 : 2)
     }
-    if (native !== undefined) acc = native(margins, slotExponents, n2)
-    packed.push(Paillier.rerandomize(Paillier.addPlain(Paillier.ciphertext(pk, acc), constant), randomness))
+    if (native !== undefined) {
+      const r = randomBits(pk.randomnessBits)
+      const span = slotExponents.reduce((m, e) => Math.max(m, bitLength(e)), 1)
+      const rho = powers === undefined ? { bases: [pk.hs], exponents: [r] } : randomnessTerms(powers, r, span)
+      acc = native([...margins, ...rho.bases], [...slotExponents, ...rho.exponents], n2)
+    }
+    packedValues.push(acc)
+    constants.push(constant)
   }
-  return { packed, flips, signedMargins, exponentiations, tables }
+  // Products of the model's ciphertexts (and of h_s), valid by construction: one range pass and one gcd for the
+  // job rather than a gcd per chunk.
+  const packed = Paillier.ciphertexts(pk, packedValues).map((c, j) => {
+    const plain = Paillier.addPlain(c, constants[j]!)
+    return randomness === undefined ? plain : Paillier.rerandomize(plain, randomness)
+  })
+  return { packed, flips, exponentiations, tables: tableList }
 }
 
 /** Analyst: β_i = [z_i < 0] from the decrypted packed plaintexts (signed residues). */
@@ -260,7 +366,8 @@ const encodeInput = (input: BlindInput): Uint8Array =>
     labels: [...input.labels],
     theta: input.theta,
     kappa: input.kappa,
-    slotBits: input.slotBits
+    slotBits: input.slotBits,
+    shifted: input.shifted
   })
 
 export const blindCompareInput = encodeInput
@@ -273,12 +380,12 @@ const BlindInputBytes = Schema.Struct({
   labels: Schema.Array(Schema.Number),
   theta: Schema.BigInt,
   kappa: Schema.Number,
-  slotBits: Schema.Number
+  slotBits: Schema.Number,
+  shifted: Schema.Uint8Array
 })
 const BlindOutputBytes = Schema.Struct({
   packed: Schema.Uint8Array,
   flips: Schema.Uint8Array,
-  signedMargins: Schema.Uint8Array,
   exponentiations: Schema.Number
 })
 
@@ -287,21 +394,27 @@ const TABLE_CACHE_SIZE = 4
 
 export const makeSecureSvmJobs = (kernels: BigIntKernels = tsKernels, policy: KeySizePolicy = {}) => {
   const publicKeys = keyCache<PublicKey>((b) => Serialization.decodePublicKey(b, { ...policy, kernels }))
-  const tables = new Map<string, ModelTables>()
+  const tables = new Map<string, ReadonlyArray<ModelTables>>()
+  // Per decoded key (keyCache keeps the objects): the randomness powers, built on the key's first job here.
+  const powers = new WeakMap<PublicKey, ReadonlyArray<bigint>>()
   return {
     [JobNames.blindCompare]: (bytes: Uint8Array): Uint8Array => {
       const v: BlindInput = Schema.decodeUnknownSync(BlindInputBytes)(JobCodec.decode(bytes))
       const pk = publicKeys(v.publicKey)
       // Keyed by the digest of key and model bytes together: a table is only valid for that very [[w]] mod N².
-      const id = sha256Hex(Bytes.frames([v.publicKey, v.model]))
-      const out = blindCompare(pk, Serialization.decodeCiphertexts(pk, v.model), v, kernels, tables.get(id))
+      const id = sha256Hex(Bytes.frames([v.publicKey, v.model, v.shifted]))
+      const model = Serialization.decodeCiphertexts(pk, v.model)
+      const copies = v.shifted.length === 0 ? [] : Serialization.decodeCiphertexts(pk, v.shifted)
+      const shifted = Array.from({ length: Math.ceil(copies.length / model.length) }, (_, g) => copies.slice(g * model.length, (g + 1) * model.length))
+      let keyPowers = powers.get(pk)
+      if (keyPowers === undefined && kernels.multiExp !== undefined) powers.set(pk, (keyPowers = randomnessPowers(pk, kernels)))
+      const out = blindCompare(pk, model, { ...v, shifted }, kernels, tables.get(id), keyPowers)
       tables.delete(id)
       tables.set(id, out.tables)
       if (tables.size > TABLE_CACHE_SIZE) tables.delete(tables.keys().next().value!)
       return JobCodec.encode({
         packed: Serialization.encodeCiphertexts(pk, out.packed),
         flips: out.flips,
-        signedMargins: Serialization.encodeCiphertexts(pk, out.signedMargins),
         exponentiations: out.exponentiations
       })
     }
@@ -313,7 +426,6 @@ export const decodeBlindOutput = (pk: PublicKey, bytes: Uint8Array): BlindOutput
   return {
     packed: Serialization.decodeCiphertexts(pk, v.packed),
     flips: v.flips,
-    signedMargins: Serialization.decodeCiphertexts(pk, v.signedMargins),
     exponentiations: v.exponentiations
   }
 }

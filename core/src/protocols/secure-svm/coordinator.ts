@@ -28,6 +28,10 @@
  *                        ciphertext, removes the pads, updates and returns [[w_{t+1}]].
  *   C thus learns the totals (never a single provider's sum) and log|u| per margin (§5.4 leakage note); the
  *   providers learn their own indicators only; the coordinator learns β bits (independent of I) and sizes.
+ *   Every packed ciphertext carries a fresh h_s^r (r of N/2 bits) and every blinding r1 ∈ [2^κ, 2^(κ+1)), κ ≥ 40.
+ *   [[w_t]] travels with the analyst's copies times 2^(W·m·g) (Blind.ts slot groups): more encryptions under PK_C,
+ *   which change nobody's view; an analyst that put other weights in them could equally have sent other [[w_t]]
+ *   (C is honest but curious, §5), and the providers' hinge sums use [[w_t]] itself.
  * Evaluation: the same machinery on each provider's local test split (θ = 0: predicted positive ⇔ w·x + b ≥ 0)
  * gives aggregated confusion counts, hence precision and recall.
  */

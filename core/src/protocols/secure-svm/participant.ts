@@ -135,7 +135,8 @@ type AggregationState =
     readonly kind: "compared"
     readonly purpose: "train" | "test"
     readonly flips: Uint8Array
-    readonly signedMargins: ReadonlyArray<Paillier.Ciphertext>
+    /** [[w_1]] … [[w_d]], [[b]] of the round, for the violators' encrypted margin sum. */
+    readonly model: ReadonlyArray<Paillier.Ciphertext>
     readonly x: ReadonlyArray<ReadonlyArray<bigint>>
     readonly y: ReadonlyArray<number>
     readonly publicKey: Keys.PublicKey
@@ -311,7 +312,8 @@ export const handlers = (datasetName: string, params: Params, options: Options =
           labels: labels.slice(from, to),
           theta: request.purpose === "test" ? 0n : s2,
           kappa,
-          slotBits: request.model.slotBits
+          slotBits: request.model.slotBits,
+          shifted: request.model.shifted ?? new Uint8Array()
         }))
       }
       const outputs = yield* runJobs(session, stage, Blind.JobNames.blindCompare, inputs)
@@ -327,7 +329,7 @@ export const handlers = (datasetName: string, params: Params, options: Options =
         kind: "compared",
         purpose: request.purpose,
         flips,
-        signedMargins: decoded.flatMap((o) => o.signedMargins),
+        model: yield* attempt(session, stage, () => Serialization.decodeCiphertexts(pk, request.model.ciphertexts)),
         x: xs,
         y: rows.y,
         publicKey: pk
@@ -362,20 +364,27 @@ export const handlers = (datasetName: string, params: Params, options: Options =
         const chunks = Array.from({ length: Math.ceil(values.length / layout.slots) }, (_, j) => values.slice(j * layout.slots, (j + 1) * layout.slots))
         const randomness = Blind.randomnessFor(pk, kernels)
         const [first, ...rest] = chunks.map((chunk) => Packing.encryptPacked(pk, layout, chunk, randomness))
-        let pad = first!
-        let exponentiations = 0
+        // Add the violators' margins, so slot 0 holds R_0 − Σ(S² − a_i): Σ_{I_i} a_i = Σ_k w_k·(Σ_{I_i} y_i·x_ik)
+        // + b·Σ_{I_i} y_i is one linear form over the round's [[w]], [[b]] (one multi-exponentiation with short
+        // exponents), not a product of per-row margins that the blinding job would have to hand back.
+        const sums = new Array<bigint>(featureCount + 1).fill(0n)
         for (let i = 0; i < below.length; i++) {
           if (!below[i]) continue
-          // [[a_i]] = [[s_i·a_i]]^(s_i): add the violators' margins, so slot 0 holds R_0 − Σ(S² − a_i).
-          const margin = state.flips[i] === 1 ? Paillier.negate(state.signedMargins[i]!, kernels) : state.signedMargins[i]!
-          pad = Paillier.add(pad, margin)
-          if (state.flips[i] === 1) exponentiations++
+          const y = BigInt(state.y[i]!)
+          const x = state.x[i]!
+          for (let k = 0; k < featureCount; k++) sums[k]! += y * x[k]!
+          sums[featureCount]! += y
         }
+        const violated = sums.some((e) => e !== 0n)
+        const pad = violated ? Paillier.add(first!, Paillier.linearCombination(state.model.map((c, k) => [c, sums[k]!] as const), kernels)) : first!
+        const exponentiations = violated ? 1 : 0
         session.memory.set(aggregationKey(request.aggregationId), { kind: "vector", vector: masked } satisfies AggregationState)
         const count = counters(session)
         count.encryptions += 1
         count.encryptions += rest.length
-        return { encryptedPad: Serialization.encodeCiphertexts(pk, [Paillier.rerandomize(pad, randomness), ...rest]), exponentiations, encryptions: chunks.length }
+        // No separate re-randomisation: `first` is a fresh encryption (ρ = h_s^r, r fresh), so the product already
+        // carries a fresh ρ times the margins' — distributed as a re-randomised ciphertext of the same plaintext.
+        return { encryptedPad: Serialization.encodeCiphertexts(pk, [pad, ...rest]), exponentiations, encryptions: chunks.length }
       })
     }))
 
@@ -396,10 +405,12 @@ export const handlers = (datasetName: string, params: Params, options: Options =
     const m = Model.encodeModel(state.model, hyper.scaleBits)
     const bound = BigInt(Math.ceil((params.featureBound ?? Spec.defaults.featureBound) * 2 ** hyper.scaleBits))
     const slotBits = Blind.slotBitsFor(pk, m.weights, m.bias, bound, s2, kappa)
-    const randomness = Blind.randomnessFor(pk, kernels)
-    const cts = [...m.weights, m.bias].map((v) => Paillier.encryptSigned(pk, v, randomness))
-    counters0.encryptions += cts.length
-    return { ciphertexts: Serialization.encodeCiphertexts(pk, cts), slotBits }
+    const randomness = Blind.modelRandomnessFor(pk, kernels)
+    const values = [...m.weights, m.bias]
+    const cts = values.map((v) => Paillier.encryptSigned(pk, v, randomness))
+    const shifted = Blind.shiftedCopies(pk, values, slotBits, randomness).flat()
+    counters0.encryptions += cts.length + shifted.length
+    return { ciphertexts: Serialization.encodeCiphertexts(pk, cts), slotBits, ...(shifted.length > 0 ? { shifted: Serialization.encodeCiphertexts(pk, shifted) } : {}) }
   }
   // The analyst's own counters (its memory is per task; this object is per handler table, i.e. per task too).
   const counters0 = { encryptions: 0, decryptions: 0 }

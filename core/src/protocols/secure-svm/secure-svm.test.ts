@@ -144,6 +144,8 @@ describe("SecureSVM on bcw over 3 providers", () => {
     const { result, host } = await run({ ...base, mode: "B" })
     expect(result.model.weights).toEqual(modeA.model.weights)
     expect(result.model.bias).toBe(modeA.model.bias)
+    // The hinge sums too: the analyst's cost comes from the providers' encrypted violator margins.
+    expect(result.costs).toEqual(modeA.costs)
     expect(result.test).toEqual(modeA.test)
     expectCloseToPlaintext(result, references(base, result).float)
     expect(result.paillier!.comparisons).toBe((683 - 137) * 5 + 137)
@@ -161,6 +163,7 @@ describe("SecureSVM on bcw over 3 providers", () => {
     const { result } = await run({ ...base, mode: "B" }, undefined, undefined, native)
     expect(result.model.weights).toEqual(modeA.model.weights)
     expect(result.model.bias).toBe(modeA.model.bias)
+    expect(result.costs).toEqual(modeA.costs)
     expect(result.test).toEqual(modeA.test)
   }, 120_000)
 

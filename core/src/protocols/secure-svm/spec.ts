@@ -152,7 +152,13 @@ export const EncryptedModel = Schema.Struct({
   /** [[w_1]] … [[w_d]], [[b]] (Serialization.encodeCiphertexts). */
   ciphertexts: Bytes,
   /** Bits per packed slot, sized by the analyst from ‖w‖₁, |b| and the feature bound (PROTOCOLS §4 headroom). */
-  slotBits: Schema.Int
+  slotBits: Schema.Int,
+  /**
+   * [[2^(W·m·g)·w_1]] … [[2^(W·m·g)·b]] for g = 1 … G − 1 (W = slotBits, m = ⌈slots/G⌉; Blind.groupsOf): copies of
+   * the model for the packed chunk's slot groups, which spare the providers most of the packing's squarings.
+   * Absent: one group (every slot shifted from the model itself).
+   */
+  shifted: Schema.optional(Bytes)
 })
 export const setup = stage(
   "svm.b-setup",

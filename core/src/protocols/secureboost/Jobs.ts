@@ -25,7 +25,7 @@
  */
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import * as JobCodec from "../../compute/JobCodec.ts"
-import { tsKernels } from "../../compute/TsKernels.ts"
+import { batchInverse, tsKernels } from "../../compute/TsKernels.ts"
 import { keyCache } from "../../crypto/paillier/Jobs.ts"
 import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Randomness from "../../crypto/paillier/Randomness.ts"
@@ -101,25 +101,6 @@ const ints = (o: Record<string, JobCodec.JobValue>, key: string, job: string): A
   const v = o[key]
   if (!Array.isArray(v) || v.some((x) => typeof x !== "number" || !Number.isSafeInteger(x) || x < 0)) throw new TypeError(`${job}: ${key} must be a list of integers`)
   return v as Array<number>
-}
-
-/** Inverts every value mod m with one modInverse (Montgomery's trick: 3 multiplications per value). */
-export const batchInverse = (values: ReadonlyArray<bigint>, m: bigint, kernels: BigIntKernels): Array<bigint> => {
-  if (values.length === 0) return []
-  const prefix: Array<bigint> = new Array(values.length)
-  let acc = 1n
-  values.forEach((v, i) => {
-    acc = (acc * v) % m
-    prefix[i] = acc
-  })
-  let inv = kernels.modInverse(acc, m)
-  const out: Array<bigint> = new Array(values.length)
-  for (let i = values.length - 1; i > 0; i--) {
-    out[i] = (inv * prefix[i - 1]!) % m
-    inv = (inv * values[i]!) % m
-  }
-  out[0] = inv
-  return out
 }
 
 export const makeSecureBoostJobs = (kernels: BigIntKernels = tsKernels, policy: KeySizePolicy = {}): Record<string, Job> => {
