@@ -198,9 +198,10 @@ export const addMask = (
   label: string,
   sign: 1 | -1,
   scratch: Uint32Array = new Uint32Array(acc.limbs.length),
-  kernel: PrgKernel.PrgKernel = PrgKernel.noble
+  kernel: PrgKernel.PrgKernel = PrgKernel.noble,
+  prg: Prg.Name = Prg.LEGACY_NAME
 ): void => {
-  Prg.expandLimbs(seed, label, acc.length, acc.bits, scratch, kernel)
+  Prg.expandLimbs(seed, label, acc.length, acc.bits, scratch, kernel, prg)
   if (sign === 1) addLimbs(acc.limbs, scratch, acc.bits)
   else subLimbs(acc.limbs, scratch, acc.bits)
 }
@@ -215,16 +216,22 @@ export interface Mask {
  * acc ← acc + Σ ±PRG(seed, label) over `masks`: the same result as one `addMask` per mask, but chunk by chunk
  * (a few thousand limbs, all masks per chunk), so the accumulator chunk stays in cache across masks and no
  * mask is ever materialized in full (a 100k-element participant update takes n − 1 + 1 masks per round).
- * `kernel`: the host's keystream kernel (the `PrgKernel` service); every kernel gives the same masks.
+ * `kernel`: the host's keystream kernel (the `PrgKernel` service); every kernel gives the same masks. `prg`: the
+ * aggregation's PRG (its signed parameters).
  */
-export const addMasks = (acc: RingVector, masks: ReadonlyArray<Mask>, kernel: PrgKernel.PrgKernel = PrgKernel.noble): void => {
+export const addMasks = (
+  acc: RingVector,
+  masks: ReadonlyArray<Mask>,
+  kernel: PrgKernel.PrgKernel = PrgKernel.noble,
+  prg: Prg.Name = Prg.LEGACY_NAME
+): void => {
   // The kernel's fused path where it has one (the model-update rings): same masks, no JS chunk per mask.
   if (kernel.addKeystreams !== undefined && isLE && (acc.bits === 32 || acc.bits === 64)) {
-    kernel.addKeystreams(masks.map((m) => Prg.streamKey(m.seed, m.label)), masks.map((m) => m.sign), acc.limbs, acc.bits === 32 ? 1 : 2)
+    kernel.addKeystreams(prg, masks.map((m) => Prg.streamKey(m.seed, m.label, prg)), masks.map((m) => m.sign), acc.limbs, acc.bits === 32 ? 1 : 2)
     return
   }
   const perElement = Prg.limbsPerElement(acc.bits)
-  const streams = masks.map((m) => ({ next: Prg.streamLimbs(m.seed, m.label, acc.bits, kernel), sign: m.sign }))
+  const streams = masks.map((m) => ({ next: Prg.streamLimbs(m.seed, m.label, acc.bits, kernel, prg), sign: m.sign }))
   const chunk = perElement * CHUNK_ELEMENTS
   const total = acc.limbs.length
   for (let start = 0; start < total; start += chunk) {

@@ -102,6 +102,8 @@ export interface SecureAggregationOptions {
   readonly neighbours?: number
   /** SecAgg+ only: t_k among a participant and its k neighbours; default a majority of them (k/2 + 1). */
   readonly shareThreshold?: number
+  /** The masks' PRG, signed into the parameters; default `Prg.DEFAULT_NAME` (AES-128-CTR). */
+  readonly prg?: Prg.Name
 }
 
 export interface SecureAggregationResult {
@@ -193,7 +195,9 @@ export const runSecureAggregation = (
     const t = resolved.threshold
     const sparse = resolveSparse(n, resolved.dropoutTolerance, options)
     if (sparse instanceof ProtocolError) return yield* sparse
-    const parameters: Spec.Parameters = { version: Spec.VERSION, aggregationId, cohort, threshold: t, vectorLength, bits, ...sparse }
+    const prg = options.prg ?? Prg.DEFAULT_NAME
+    if (Prg.parseName(prg) === undefined) return yield* protocolError("InvalidParameters", `unknown PRG ${JSON.stringify(prg)}; known: ${Prg.NAMES.join(", ")}`)
+    const parameters: Spec.Parameters = { version: Spec.VERSION, aggregationId, cohort, threshold: t, vectorLength, bits, ...sparse, prg }
     const adjacent = Neighbourhood.graph(session, aggregationId, cohort, sparse)
     const tShares = Spec.shamirThreshold(parameters)
     const inCohortOrder = (members: Iterable<string>) => {
@@ -306,7 +310,7 @@ export const runSecureAggregation = (
         removals.push({ seed, label: Spec.PAIR_MASK_LABEL, sign: Spec.pairSign(cohort, contributor, dropped) === 1 ? -1 : 1 })
       }
     }
-    RingVector.addMasks(total, removals, yield* PrgKernel.PrgKernel)
+    RingVector.addMasks(total, removals, yield* PrgKernel.PrgKernel, prg)
 
     const digest = bytesToHex(sha256(concatBytes(utf8ToBytes(JSON.stringify(u3)), RingVector.toBytes(total))))
     yield* session.commit(`secagg/${aggregationId}`, digest)
