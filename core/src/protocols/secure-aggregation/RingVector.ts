@@ -244,7 +244,7 @@ export const addMasks = (
   }
 }
 
-/** 16384 elements: a 64 KiB chunk of a 32-bit ring, a multiple of ChaCha20's 64-byte block for every width. */
+/** 16384 elements: a 64 KiB chunk of a 32-bit ring, a multiple of either PRG's block (64 / 16 bytes) for every width. */
 const CHUNK_ELEMENTS = 16384
 
 /** Wire bytes: the limbs as little-endian 32-bit words (4·L bytes per element). */

@@ -55,12 +55,13 @@
  * ciphertexts under keys it cannot derive (channel keys need a c^SK), masked vectors and, at the end, b_v of
  * contributors and s_w^SK of those that dropped before contributing. For a contributor v it learns b_v but
  * never s_v^SK, so y_v − PRG(b_v) is still hidden by pairwise masks with every other contributor, which
- * are pseudorandom (ChaCha20 keystream over an X25519+HKDF seed) and cancel only in the sum; for a dropped w
- * it learns s_w^SK but no y_w. Honest participants never reveal both b_w and s_w^SK, so the view is
- * simulatable from Σ_{v∈U3} x_v and the sets U1…U3: the coordinator learns the sum of the contributors'
- * inputs, who contributed, vector length and ring size — nothing about any single input. A coalition of the
- * coordinator with fewer than t participants learns nothing more than the sum of the honest contributors'
- * inputs. Participants learn nothing about each other's inputs (they see only keys and their own shares).
+ * are pseudorandom (the AES-128-CTR or ChaCha20 keystream, `Prg.ts`, under a key HKDF derives from an X25519
+ * seed) and cancel only in the sum; for a dropped w it learns s_w^SK but no y_w. Honest participants never
+ * reveal both b_w and s_w^SK, so the view is simulatable from Σ_{v∈U3} x_v and the sets U1…U3: the coordinator
+ * learns the sum of the contributors' inputs, who contributed, vector length and ring size — nothing about any
+ * single input. A coalition of the coordinator with fewer than t participants learns nothing more than the sum of
+ * the honest contributors' inputs. Participants learn nothing about each other's inputs (they see only keys and
+ * their own shares).
  * Leakage to note: with exactly one honest contributor in U3 beyond a colluding set, the sum is that input;
  * t > n/2 bounds how small U3 can be. Not covered: an actively malicious coordinator that tells different
  * participants different U3 sets (Bonawitz's consistency-check round and t > 2n/3 address that); the
