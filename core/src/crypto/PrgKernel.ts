@@ -46,6 +46,15 @@ export interface PrgKernel {
    * both without a JS buffer per chunk (`node-openssl`'s native addon).
    */
   readonly addKeystreams?: (cipher: Cipher, keys: ReadonlyArray<Uint8Array>, signs: ReadonlyArray<1 | -1>, acc: Uint32Array, limbs: 1 | 2) => void
+  /**
+   * Optional asynchronous keystream for the `ciphers` listed, where the fast implementation sits behind a promise
+   * (WebCrypto's AES-CTR in browsers and workers: native AES, where noble's is pure JS). The same bytes as
+   * `keystream`; `RingVector.addMasksEffect` uses it.
+   */
+  readonly keystreamAsync?: {
+    readonly ciphers: ReadonlyArray<Cipher>
+    readonly run: (cipher: Cipher, key: Uint8Array, iv: Uint8Array, bytes: number) => Promise<Uint8Array>
+  }
 }
 
 /** @throws RangeError when `key` or `iv` has the wrong size for `cipher` (never a silently shifted counter). */
@@ -101,6 +110,26 @@ export const noble: PrgKernel = {
     }
   }
 }
+
+/**
+ * `noble`, plus AES-128-CTR through WebCrypto (`subtle`) for the asynchronous path: the portable backends' kernel.
+ * WebCrypto has no ChaCha20, and its calls are asynchronous only, so every synchronous path stays noble's.
+ */
+export const webCrypto = (subtle: SubtleCrypto): PrgKernel => ({
+  ...noble,
+  name: "noble+webcrypto",
+  keystreamAsync: {
+    ciphers: ["aes128-ctr"],
+    run: async (cipher, key, iv, bytes) => {
+      checkSizes(cipher, key, iv)
+      if (cipher !== "aes128-ctr") throw new RangeError(`WebCrypto has no ${cipher}`)
+      const imported = await subtle.importKey("raw", Uint8Array.from(key), { name: "AES-CTR" }, false, ["encrypt"])
+      // `length: 128`: the whole block is the counter, incremented as SP 800-38A's standard function does.
+      const out = await subtle.encrypt({ name: "AES-CTR", counter: Uint8Array.from(iv), length: 128 }, imported, new Uint8Array(bytes))
+      return new Uint8Array(out)
+    }
+  }
+})
 
 /** The host's keystream kernel; `noble` where the host composed none. */
 export const PrgKernel = Context.Reference<PrgKernel>("jointly/PrgKernel", { defaultValue: () => noble })

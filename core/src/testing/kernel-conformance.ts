@@ -446,6 +446,25 @@ export const prgConformance = (load: Load<PrgKernel.PrgKernel>): void => {
       }
     })
 
+    it("adds masks through its asynchronous keystream (where it has one) exactly as the synchronous path does", async () => {
+      const k = await kernel()
+      if (k.keystreamAsync === undefined) return
+      for (const cipher of k.keystreamAsync.ciphers) {
+        const key = seeded(5, PrgKernel.KEY_BYTES[cipher])
+        const iv = seeded(6, PrgKernel.IV_BYTES[cipher])
+        expect(bytesToHex(await k.keystreamAsync.run(cipher, key, iv, 4096 + 16))).toBe(bytesToHex(keystream(PrgKernel.noble, cipher, key, iv, 4096 + 16)))
+        for (const [bits, length] of [[32, 4096 + 7], [33, 1000], [64, 2048 + 3]] as const) {
+          const masks = Array.from({ length: 3 }, (_, i) => ({ seed: seeded(bits + i, 32), label: `label-${i}`, sign: (i % 2 === 0 ? 1 : -1) as 1 | -1 }))
+          const start = RingVector.fromBigInts(Prg.expand(seeded(1, 32), "start", length, bits), bits)
+          const viaPromise = { ...start, limbs: start.limbs.slice() }
+          await Effect.runPromise(RingVector.addMasksEffect(viaPromise, masks, k, cipher))
+          const streamed = { ...start, limbs: start.limbs.slice() }
+          RingVector.addMasks(streamed, masks, PrgKernel.noble, cipher)
+          expect([cipher, bits, viaPromise.limbs.findIndex((x, j) => x !== streamed.limbs[j])]).toEqual([cipher, bits, -1])
+        }
+      }
+    })
+
     it("refuses a key or IV of the wrong size rather than shifting the counter", async () => {
       const k = await kernel()
       expect(() => k.keystream("chacha20", new Uint8Array(32), new Uint8Array(8), new Uint8Array(64))).toThrow(RangeError)
