@@ -6,7 +6,7 @@
  *                 CRT pairs, fixed-base tables in native memory), else its BN_mod_exp through Diffie–Hellman
  *                 contexts (node/OpenSslKernels.ts)
  *   primes        OpenSSL's generator on the libuv thread pool (node/OpenSslPrimes.ts)
- *   PRG           OpenSSL's ChaCha20 (node/OpenSslPrg.ts, ~10× @noble/ciphers)
+ *   PRG           OpenSSL's AES-128-CTR and ChaCha20 (node/OpenSslPrg.ts, ~10× @noble/ciphers)
  *   X25519        OpenSSL (node/OpenSslX25519.ts, ~20× @noble/curves)
  *   Ed25519       OpenSSL (node/OpenSslEd25519.ts, ~20× @noble/curves)
  *   groups        the native addon (node/NativeGroups.ts: OpenSSL's X25519, libsodium's ristretto255), per

@@ -56,7 +56,8 @@ export const layer = (options: Options = {}): Layer.Layer<Backends.Services> =>
     const runtime: { wasmPaths?: string } = options.tfjsWasmPaths === undefined ? {} : { wasmPaths: options.tfjsWasmPaths }
     return Context.make(Kernels.BigIntKernels, bigint).pipe(
       Context.add(Primes.Primes, Primes.portable(bigint)),
-      Context.add(PrgKernel.PrgKernel, PrgKernel.noble),
+      // noble on every synchronous path; the masks' AES-128-CTR through WebCrypto (native AES, asynchronous only).
+      Context.add(PrgKernel.PrgKernel, PrgKernel.webCrypto(globalThis.crypto.subtle)),
       Context.add(KeyAgreement.KeyAgreement, KeyAgreement.make(KeyAgreement.noble)),
       Context.add(Ed25519.Ed25519, Ed25519.make(Ed25519.noble)),
       Context.add(Compute.Groups, Compute.wasmKernels),

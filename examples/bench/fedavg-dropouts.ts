@@ -30,7 +30,9 @@
  * Sizes: JOINTLY_FEDAVG_PARTICIPANTS (default 20), JOINTLY_FEDAVG_PARAMETERS (default 100000; the model's hidden
  * width is chosen to come closest), JOINTLY_FEDAVG_DROPOUT (fraction, default 0.3), JOINTLY_FEDAVG_ROUNDS
  * (default 2), JOINTLY_FEDAVG_NEIGHBOURS (secure aggregation's neighbours k: a number, or "all" for the complete
- * graph; default: the protocol's rule). The issue's case:
+ * graph; default: the protocol's rule), JOINTLY_FEDAVG_PRGS (the masks' PRGs, comma list of crypto/Prg.ts names,
+ * each a secure run against the same plain run, one set of rows each with `prg_name`; default
+ * "chacha20,aes128-ctr"). The issue's case:
  *   JOINTLY_HORIZONTAL=dropouts JOINTLY_FEDAVG_PARTICIPANTS=100 JOINTLY_FEDAVG_PARAMETERS=1000000 npm run bench -- horizontal
  */
 import { Effect } from "effect"
@@ -39,6 +41,7 @@ import { ModelRuntimeError } from "@jointly/core/internal/protocols/federated-le
 import { Topology } from "@jointly/core/internal/protocols/federated-learning/index"
 import { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
 import { prng } from "@jointly/core/internal/protocols/federated-learning/Updates"
+import * as Prg from "@jointly/core/internal/crypto/Prg"
 import { bytesToFloat32 } from "@jointly/core/internal/models/ModelArtifact"
 import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
@@ -114,6 +117,11 @@ export const run = async () => {
   const fraction = numberFrom(process.env.JOINTLY_FEDAVG_DROPOUT, 0.3)
   const rounds = numberFrom(process.env.JOINTLY_FEDAVG_ROUNDS, 2)
   const neighboursEnv = process.env.JOINTLY_FEDAVG_NEIGHBOURS
+  const prgs = (process.env.JOINTLY_FEDAVG_PRGS ?? "chacha20,aes128-ctr").split(",").map((name) => {
+    const prg = Prg.parseName(name.trim())
+    if (prg === undefined) throw new Error(`JOINTLY_FEDAVG_PRGS: unknown PRG ${JSON.stringify(name)} (known: ${Prg.NAMES.join(", ")})`)
+    return prg
+  })
   if (!(Number.isInteger(parties) && parties >= 3 && Number.isInteger(requested) && requested > 0 && fraction >= 0 && fraction < 0.5 && Number.isInteger(rounds) && rounds >= 1)) {
     throw new Error(`bad sizes: ${parties} participants, ${requested} parameters, dropout ${fraction}, ${rounds} rounds`)
   }
@@ -124,18 +132,19 @@ export const run = async () => {
   // Round-robin shards (training is simulated, so the label mix does not matter; every shard gets rows).
   const tables = Array.from({ length: parties }, (_, i) => digitsTable(digits, digits.rows.filter((_, k) => k % parties === i), `shard-${i}`))
   const seed = 11
-  const secagg = neighboursEnv === undefined ? undefined : neighboursEnv === "all" ? { neighbours: parties - 1 } : { neighbours: Number(neighboursEnv) }
+  const neighbours = neighboursEnv === undefined ? undefined : neighboursEnv === "all" ? parties - 1 : Number(neighboursEnv)
   const base = digitsParams(digits.header, { model: topology as never, rounds, localEpochs: 1, batchSize: 32, clientsPerRound: parties, minUpdatesPerRound: parties - dropped, seed })
   progress(`fedavg-dropouts: ${parties} participants × ${parameters} parameters, ${dropped} dropping out after masking, ${rounds} rounds per mode; simulated local training`)
   const backends = await Backends.build(NodeBackends.layer())
   const chosen = await Effect.runPromise(Effect.provide(Backends.describe, backends.layer))
 
-  const results: Record<"plain" | "secure", Awaited<ReturnType<typeof roundTimes>>> = {} as never
-  for (const mode of ["plain", "secure"] as const) {
+  const results = new Map<"plain" | Prg.Name, Awaited<ReturnType<typeof roundTimes>>>()
+  for (const run of ["plain" as const, ...prgs]) {
+    const mode: "plain" | "secure" = run === "plain" ? "plain" : "secure"
     const observed: Observed = { globals: new Map(), rows: new Map() }
     // Cohort order is task order here (clientsPerRound = N samples everyone): participants 0 … dropped−1 vanish.
     const lostAfter = mode === "plain" ? "fl.train" : "secagg.masked-input"
-    const params = mode === "secure" && secagg !== undefined ? { ...base, aggregation: mode, secagg } : { ...base, aggregation: mode }
+    const params = run === "plain" ? { ...base, aggregation: mode } : { ...base, aggregation: mode, secagg: { prg: run, ...(neighbours === undefined ? {} : { neighbours }) } }
     const times = await roundTimes(backends, params, tables, {
       runtime: (i) => simulatedRuntime(i, seed, observed),
       transcript: false,
@@ -151,30 +160,32 @@ export const run = async () => {
     // The check: round r's aggregate is the global model of round r + 1 (the last one is the checkpoint).
     const survivors = Array.from({ length: parties - dropped }, (_, k) => dropped + k)
     const state = times.checkpoints.get("fl/state") as { weights: string } | undefined
-    if (state === undefined) throw new Error(`${mode}: no checkpoint after the run`)
+    if (state === undefined) throw new Error(`${run}: no checkpoint after the run`)
     observed.globals.set(rounds + 1, bytesToFloat32(Uint8Array.from(atob(state.weights), (c) => c.charCodeAt(0))))
     for (let r = 1; r <= rounds; r++) {
       const error = fedAvgError(observed.globals.get(r)!, observed.globals.get(r + 1)!, survivors, observed.rows, r)
-      progress(`${mode} round ${r}: max |aggregate − FedAvg of the ${survivors.length} survivors| = ${error.toExponential(2)}`)
-      if (!(error <= 1e-4)) throw new Error(`${mode} round ${r}: the aggregate is wrong (max error ${error}), not the FedAvg of the survivors' updates`)
+      progress(`${run} round ${r}: max |aggregate − FedAvg of the ${survivors.length} survivors| = ${error.toExponential(2)}`)
+      if (!(error <= 1e-4)) throw new Error(`${run} round ${r}: the aggregate is wrong (max error ${error}), not the FedAvg of the survivors' updates`)
     }
     const join = (xs: ReadonlyArray<number>) => xs.map((x) => x.toFixed(0)).join(" ")
-    progress(`${mode} rounds ms: ${join(times.wall)} (parallel estimate ${join(times.parallel)}; cpu ${join(times.cpu)}, parallel ${join(times.cpuParallel)}, coordinator+host ${join(times.cpuRest)}; rss ${join(times.rss)} MB)`)
-    results[mode] = times
+    progress(`${run} rounds ms: ${join(times.wall)} (parallel estimate ${join(times.parallel)}; cpu ${join(times.cpu)}, parallel ${join(times.cpuParallel)}, coordinator+host ${join(times.cpuRest)}; rss ${join(times.rss)} MB)`)
+    results.set(run, times)
   }
 
   const params = {
     participants: parties, parameters, dropped_after_masking: dropped, training: "simulated (global + fixed step)",
-    host: "in-memory (one process)", prg: chosen.prg, x25519: chosen.x25519, neighbours: secagg?.neighbours ?? "default"
+    host: "in-memory (one process)", prg: chosen.prg, x25519: chosen.x25519, neighbours: neighbours ?? "default"
   }
   // Round 1 aggregates in the 64-bit ring, later rounds in the 32-bit one: one row each.
   const rings = [{ bits: 64, rounds: [0] }, ...(rounds > 1 ? [{ bits: 32, rounds: Array.from({ length: rounds - 1 }, (_, k) => k + 1) }] : [])]
-  for (const ring of rings) {
+  const plainTimes = results.get("plain")!
+  for (const ring of rings) for (const prg of prgs) {
     const pick = (xs: ReadonlyArray<number>) => median(ring.rounds.map((k) => xs[k]!))
-    const p = { ...params, ring_bits: ring.bits, aggregation: "secure" }
+    const secureTimes = results.get(prg)!
+    const p = { ...params, ring_bits: ring.bits, aggregation: "secure", prg_name: prg }
     const row = (metric: string, key: "wall" | "cpu" | "parallel" | "cpuParallel" | "cpuRest", what: string) => {
-      const secure = pick(results.secure[key])
-      const plain = pick(results.plain[key])
+      const secure = pick(secureTimes[key])
+      const plain = pick(plainTimes[key])
       emit({ suite: "horizontal", metric, params: p, value: secure, baseline: `${what} plain aggregation`, baseline_value: plain, ratio: plain / secure })
     }
     row("fedavg_dropout_round_ms", "wall", "fedavg_dropout_round_ms")
@@ -182,6 +193,6 @@ export const run = async () => {
     row("fedavg_dropout_round_ms_parallel_participants", "parallel", "fedavg_dropout_round_ms_parallel_participants")
     row("fedavg_dropout_round_cpu_ms_parallel_participants", "cpuParallel", "fedavg_dropout_round_cpu_ms_parallel_participants")
     row("fedavg_dropout_round_cpu_ms_coordinator_host", "cpuRest", "fedavg_dropout_round_cpu_ms_coordinator_host")
-    emit({ suite: "horizontal", metric: "fedavg_dropout_rss_mb", params: p, value: pick(results.secure.rss), baseline: "fedavg_dropout_rss_mb plain aggregation", baseline_value: pick(results.plain.rss), ratio: pick(results.plain.rss) / pick(results.secure.rss) })
+    emit({ suite: "horizontal", metric: "fedavg_dropout_rss_mb", params: p, value: pick(secureTimes.rss), baseline: "fedavg_dropout_rss_mb plain aggregation", baseline_value: pick(plainTimes.rss), ratio: pick(plainTimes.rss) / pick(secureTimes.rss) })
   }
 }

@@ -45,4 +45,21 @@ describe("Prg", () => {
     expect(() => Prg.expandLimbs(seed(5), "buf", 50, 64, new Uint32Array(99))).toThrow(RangeError)
     expect(() => Prg.expandLimbs(new Uint8Array(31), "buf", 50, 64)).toThrow(RangeError)
   })
+
+  it("derives each PRG's key under its own HKDF label: same seed and label, unrelated keys and streams", () => {
+    const chacha = Prg.streamKey(seed(7), "mask", "chacha20")
+    const aes = Prg.streamKey(seed(7), "mask", "aes128-ctr")
+    expect([chacha.length, aes.length]).toEqual([32, 16])
+    // Not a prefix of the ChaCha20 key: the info label differs, so HKDF's first output block differs.
+    expect(Array.from(aes)).not.toEqual(Array.from(chacha.subarray(0, 16)))
+    expect(Prg.expand(seed(7), "mask", 64, 64, "aes128-ctr")).not.toEqual(Prg.expand(seed(7), "mask", 64, 64, "chacha20"))
+    // ChaCha20 stays the PRG of callers that name none (masked sums, the SecAgg+ graph).
+    expect(Prg.expand(seed(7), "mask", 64, 64)).toEqual(Prg.expand(seed(7), "mask", 64, 64, "chacha20"))
+  })
+
+  it("knows exactly its PRG names", () => {
+    expect(Prg.NAMES.map(Prg.parseName)).toEqual(["chacha20", "aes128-ctr"])
+    for (const unknown of ["aes-128-ctr", "AES128-CTR", "rc4", ""]) expect(Prg.parseName(unknown)).toBeUndefined()
+    expect(Prg.DEFAULT_NAME).toBe("aes128-ctr")
+  })
 })

@@ -2,9 +2,18 @@
  * Deterministic expansion of a 32-byte seed into a vector of ring elements mod 2^bits (the masks of secure
  * aggregation, PROTOCOLS.md §5.4 Mode A "PRF(seed_ik, round)").
  *
- * Construction: key = HKDF-SHA256(seed, info = "jointly/prg/v1" ‖ label), then the ChaCha20 (RFC 8439)
- * keystream under that key and a zero nonce (each key is used for one stream only, so the fixed nonce is
- * safe). Element i is read from ⌈bits/32⌉ consecutive little-endian 32-bit words with the unused high bits
+ * Construction, per PRG name (a task's choice, signed into secure aggregation's parameters):
+ *
+ *   "chacha20"    key = HKDF-SHA256(seed, info = "jointly/prg/v1\0" ‖ label, 32 bytes); the ChaCha20 (RFC 8439)
+ *                 keystream under that key, nonce zero, block counter from 0.
+ *   "aes128-ctr"  key = HKDF-SHA256(seed, info = "jointly/prg/aes128-ctr/v1\0" ‖ label, 16 bytes); the AES-128-CTR
+ *                 keystream (SP 800-38A) under that key from the all-zero 128-bit counter block, incremented as
+ *                 one big-endian 128-bit integer per 16-byte block (block i of the stream is AES_k(i)).
+ *
+ * Each derived key is used for exactly one stream, so the fixed zero nonce / initial counter never repeats under a
+ * key; the distinct HKDF info labels keep the two PRGs' keys independent even for the same seed and label (domain
+ * separation). A 1M-element 64-bit mask is 2^19 AES blocks, far below the 2^64-block birthday bound of a 128-bit
+ * block cipher (the PRF/PRP switching loss is ≈ q²/2^129). Element i is read from ⌈bits/32⌉ consecutive little-endian 32-bit words with the unused high bits
  * of the last word cleared: 2^bits divides 2^(32·words), so every residue is equally likely (no bias, no
  * rejection sampling), and expansion is a single keystream pass with no per-element allocation.
  *
@@ -18,14 +27,30 @@ import { swap32IfBE } from "@noble/ciphers/utils.js"
 import { hkdf } from "@noble/hashes/hkdf.js"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
+import { Schema } from "effect"
 import * as PrgKernel from "./PrgKernel.ts"
+
+/** The PRGs a task may choose; a new one is a new name (never a change of an existing name's bytes). */
+export const NAMES = ["chacha20", "aes128-ctr"] as const satisfies ReadonlyArray<PrgKernel.Cipher>
+export type Name = typeof NAMES[number]
+export const NameSchema = Schema.Literals(NAMES)
+/** New tasks' PRG: AES-128-CTR runs ≈ 1.8× ChaCha20 where the CPU has AES instructions (README, design notes). */
+export const DEFAULT_NAME: Name = "aes128-ctr"
+/** The PRG of parameters that name none (secure aggregation before PRGs were selectable). */
+export const LEGACY_NAME: Name = "chacha20"
+
+/** `name` as a PRG name, or undefined for one this build does not know. */
+export const parseName = (name: string): Name | undefined => (NAMES as ReadonlyArray<string>).includes(name) ? name as Name : undefined
 
 export const SEED_BYTES = 32
 /** Largest ring the PRG serves; wider rings would only cost time without a use in Jointly. */
 export const MAX_BITS = 1024
 
-const NONCE = new Uint8Array(12)
-const INFO_PREFIX = utf8ToBytes("jointly/prg/v1\u0000")
+const IV: Readonly<Record<Name, Uint8Array>> = { "chacha20": new Uint8Array(12), "aes128-ctr": new Uint8Array(16) }
+const INFO_PREFIX: Readonly<Record<Name, Uint8Array>> = {
+  "chacha20": utf8ToBytes("jointly/prg/v1\u0000"),
+  "aes128-ctr": utf8ToBytes("jointly/prg/aes128-ctr/v1\u0000")
+}
 
 /** 32-bit limbs per ring element. @throws RangeError for bits outside [1, MAX_BITS]. */
 export const limbsPerElement = (bits: number): number => {
@@ -38,15 +63,16 @@ export const limbsPerElement = (bits: number): number => {
 /** Mask of the valid bits in an element's most significant limb. */
 export const topLimbMask = (bits: number): number => (bits % 32 === 0 ? 0xffffffff : (2 ** (bits % 32) - 1))
 
-/** The ChaCha20 key of the expansion of `seed` under `label` (module doc); the nonce is zero. */
-export const streamKey = (seed: Uint8Array, label: string): Uint8Array => {
+/** The cipher key of the expansion of `seed` under `label` with PRG `prg` (module doc); the IV is all zero. */
+export const streamKey = (seed: Uint8Array, label: string, prg: Name = LEGACY_NAME): Uint8Array => {
   if (seed.length !== SEED_BYTES) throw new RangeError(`seed must be ${SEED_BYTES} bytes, got ${seed.length}`)
-  return hkdf(sha256, seed, undefined, concatBytes(INFO_PREFIX, utf8ToBytes(label)), 32)
+  return hkdf(sha256, seed, undefined, concatBytes(INFO_PREFIX[prg], utf8ToBytes(label)), PrgKernel.KEY_BYTES[prg])
 }
 
 /**
  * Expands `seed` under `label` into `length` elements mod 2^bits, as limbs (layout in the module doc).
- * Pass `output` (length·L limbs) to reuse a buffer across expansions; `kernel` defaults to the pure-JS one.
+ * Pass `output` (length·L limbs) to reuse a buffer across expansions; `kernel` defaults to the pure-JS one, `prg`
+ * to ChaCha20 (the PRG of every use that predates the choice: masked sums, the SecAgg+ graph).
  */
 export const expandLimbs = (
   seed: Uint8Array,
@@ -54,7 +80,8 @@ export const expandLimbs = (
   length: number,
   bits: number,
   output?: Uint32Array,
-  kernel: PrgKernel.PrgKernel = PrgKernel.noble
+  kernel: PrgKernel.PrgKernel = PrgKernel.noble,
+  prg: Name = LEGACY_NAME
 ): Uint32Array => {
   if (seed.length !== SEED_BYTES) throw new RangeError(`seed must be ${SEED_BYTES} bytes, got ${seed.length}`)
   if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`length must be a non-negative integer, got ${length}`)
@@ -65,7 +92,7 @@ export const expandLimbs = (
   }
   const out = output ?? new Uint32Array(words)
   if (words === 0) return out
-  kernel.keystream(streamKey(seed, label), NONCE, new Uint8Array(out.buffer, out.byteOffset, out.byteLength))
+  kernel.keystream(prg, streamKey(seed, label, prg), IV[prg], new Uint8Array(out.buffer, out.byteOffset, out.byteLength))
   swap32IfBE(out)
   const mask = topLimbMask(bits)
   if (mask !== 0xffffffff) {
@@ -83,12 +110,13 @@ export const streamLimbs = (
   seed: Uint8Array,
   label: string,
   bits: number,
-  kernel: PrgKernel.PrgKernel = PrgKernel.noble
+  kernel: PrgKernel.PrgKernel = PrgKernel.noble,
+  prg: Name = LEGACY_NAME
 ): (count: number) => Uint32Array => {
   if (seed.length !== SEED_BYTES) throw new RangeError(`seed must be ${SEED_BYTES} bytes, got ${seed.length}`)
   const limbs = limbsPerElement(bits)
   const mask = topLimbMask(bits)
-  const next = kernel.stream(streamKey(seed, label), NONCE)
+  const next = kernel.stream(prg, streamKey(seed, label, prg), IV[prg])
   return (count) => {
     if (count % limbs !== 0) throw new RangeError(`${count} limbs is not a whole number of ${limbs}-limb elements`)
     const bytes = next(count * 4)
@@ -102,9 +130,9 @@ export const streamLimbs = (
 }
 
 /** Expands into bigints in [0, 2^bits); convenient for small vectors (tests, statistics). */
-export const expand = (seed: Uint8Array, label: string, length: number, bits: number): Array<bigint> => {
+export const expand = (seed: Uint8Array, label: string, length: number, bits: number, prg: Name = LEGACY_NAME): Array<bigint> => {
   const limbs = limbsPerElement(bits)
-  const raw = expandLimbs(seed, label, length, bits)
+  const raw = expandLimbs(seed, label, length, bits, undefined, PrgKernel.noble, prg)
   const result = new Array<bigint>(length)
   for (let i = 0; i < length; i++) {
     let value = 0n

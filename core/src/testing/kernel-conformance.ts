@@ -332,79 +332,145 @@ export const primesConformance = (load: Load<Primes.Primes>): void => {
 /** RFC 8439 A.1 test vector #1: zero key, zero nonce, counter 0. */
 const CHACHA20_ZERO = "76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586"
 
-/** The ChaCha20 keystream: RFC 8439, @noble/ciphers byte for byte, the same bytes streamed in pieces. */
+/**
+ * NIST SP 800-38A F.5.1 (CTR-AES128.Encrypt): key, initial counter block, the four plaintext and ciphertext blocks.
+ * The keystream is plaintext ⊕ ciphertext; the fourth counter block (…fdfeff + 3 = …feff02) carries across a byte.
+ */
+const SP800_38A_F51 = {
+  key: "2b7e151628aed2a6abf7158809cf4f3c",
+  counter: "f0f1f2f3f4f5f6f7f8f9fafbfcfdfeff",
+  plaintext: "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e5130c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710",
+  ciphertext: "874d6191b620e3261bef6864990db6ce9806f66b7970fdff8617187bb9fffdff5ae4df3edbd5d35e5b4f09020db03eab1e031dda2fbe03d1792170a0f3009cee"
+}
+
+/**
+ * Digests (SHA-256 of the limbs' little-endian bytes) of `Prg.expandLimbs` for seed 00 01 … 1f and the pair-mask
+ * label. ChaCha20: the pre-kernel Prg.ts (noble inlined). AES-128-CTR: computed apart from this code base with
+ * node:crypto alone (hkdfSync for the key, `aes-128-ctr` over zeros from a zero counter block, top limb masked).
+ */
+const PINNED_EXPANSIONS: ReadonlyArray<readonly [Prg.Name, number, number, string]> = [
+  ["chacha20", 1000, 64, "64b86dfe4ade8eff2002c5e24548d6f12eb27e69b8f5f5848ba07bcade55d3b8"],
+  ["chacha20", 777, 33, "60e07b0b6b86b21daa5fc17a565dae88549397b924cad55ac66d15f6a3b41e00"],
+  ["chacha20", 5000, 32, "9cacb025f32b34b38babb5359d813ac50fc5fc8ff7a6007044fd6fcd1a8dd3b5"],
+  ["aes128-ctr", 1000, 64, "214f38092c76242abf79b5959329dfb0c33b05b0584f3a89462544fef2a15915"],
+  ["aes128-ctr", 777, 33, "0c740a5d585c45c39d56d827b67e32752e04bec6996a58a57bc7ab13fbab572a"],
+  ["aes128-ctr", 5000, 32, "838a678a755a71e8aef738888e1897c0af86f58b65166e358f813fc8a45b939d"]
+]
+
+/** Both PRG ciphers' keystreams: RFC 8439 and SP 800-38A, @noble/ciphers byte for byte, the same bytes streamed in pieces. */
 export const prgConformance = (load: Load<PrgKernel.PrgKernel>): void => {
   describe("PrgKernel conformance", () => {
     const kernel = once(load)
-    const keystream = (k: PrgKernel.PrgKernel, key: Uint8Array, nonce: Uint8Array, length: number) => {
+    const keystream = (k: PrgKernel.PrgKernel, cipher: PrgKernel.Cipher, key: Uint8Array, iv: Uint8Array, length: number) => {
       const out = new Uint8Array(length).fill(0xaa) // stale bytes must not leak into the keystream
-      k.keystream(key, nonce, out)
+      k.keystream(cipher, key, iv, out)
       return out
     }
     const seeded = (seed: number, length: number) => Uint8Array.from({ length }, (_, i) => (i * 131 + seed * 7 + 1) & 0xff)
+    const ciphers = Prg.NAMES
 
     it("has a name and matches RFC 8439 A.1 test vector #1", async () => {
       const k = await kernel()
       expect(k.name.length).toBeGreaterThan(0)
-      expect(bytesToHex(keystream(k, new Uint8Array(32), new Uint8Array(12), 64))).toBe(CHACHA20_ZERO)
+      expect(bytesToHex(keystream(k, "chacha20", new Uint8Array(32), new Uint8Array(12), 64))).toBe(CHACHA20_ZERO)
     })
 
-    it("gives @noble/ciphers' keystream byte for byte, at block edges and at mask sizes", async () => {
+    it("matches NIST SP 800-38A F.5.1 (AES-128-CTR), whole and streamed block by block", async () => {
       const k = await kernel()
-      for (const [i, length] of [0, 1, 63, 64, 65, 127, 4096 + 3, 800_000].entries()) {
-        const key = seeded(i, 32)
-        const nonce = seeded(i + 100, 12)
-        const a = keystream(k, key, nonce, length)
-        const b = keystream(PrgKernel.noble, key, nonce, length)
-        // First differing byte (−1: none); element-wise toEqual on 800 kB takes seconds.
-        expect(a.length === b.length ? a.findIndex((byte, j) => byte !== b[j]) : 0).toBe(-1)
+      const { key, counter, plaintext, ciphertext } = SP800_38A_F51
+      const expected = bytesToHex(hexToBytes(plaintext).map((byte, i) => byte ^ hexToBytes(ciphertext)[i]!))
+      expect(bytesToHex(keystream(k, "aes128-ctr", hexToBytes(key), hexToBytes(counter), 64))).toBe(expected)
+      const next = k.stream("aes128-ctr", hexToBytes(key), hexToBytes(counter))
+      const blocks = [16, 16, 16, 16].map((size) => bytesToHex(next(size))).join("")
+      expect(blocks).toBe(expected)
+    })
+
+    it("increments AES-CTR's counter over all 128 bits: after ff…ff comes 00…00", async () => {
+      const k = await kernel()
+      const key = seeded(3, 16)
+      const wrapped = keystream(k, "aes128-ctr", key, new Uint8Array(16).fill(0xff), 48)
+      const fromZero = keystream(k, "aes128-ctr", key, new Uint8Array(16), 32)
+      expect(bytesToHex(wrapped.subarray(16))).toBe(bytesToHex(fromZero))
+    })
+
+    it("gives @noble/ciphers' keystream byte for byte, at block edges and at mask sizes, for both ciphers", async () => {
+      const k = await kernel()
+      for (const cipher of ciphers) {
+        for (const [i, length] of [0, 1, 15, 16, 17, 63, 64, 65, 127, 4096 + 3, 800_000].entries()) {
+          const key = seeded(i, PrgKernel.KEY_BYTES[cipher])
+          const iv = seeded(i + 100, PrgKernel.IV_BYTES[cipher])
+          const a = keystream(k, cipher, key, iv, length)
+          const b = keystream(PrgKernel.noble, cipher, key, iv, length)
+          // First differing byte (−1: none); element-wise toEqual on 800 kB takes seconds.
+          expect([cipher, length, a.length === b.length ? a.findIndex((byte, j) => byte !== b[j]) : 0]).toEqual([cipher, length, -1])
+        }
       }
     })
 
-    it("streams the same keystream in pieces, a short last piece included", async () => {
+    it("streams the same keystream in pieces, a short last piece included, for both ciphers", async () => {
       const k = await kernel()
-      const key = seeded(9, 32)
-      const nonce = seeded(10, 12)
-      const whole = keystream(k, key, nonce, 64 * 70 + 17)
-      const next = k.stream(key, nonce)
-      const pieces: Array<number> = []
-      for (const size of [64, 640, 192, 3584, 17]) pieces.push(...next(size)) // 4480 + 17 bytes, whole blocks first
-      expect(Uint8Array.from(pieces.slice(0, whole.length))).toEqual(whole)
+      for (const cipher of ciphers) {
+        const key = seeded(9, PrgKernel.KEY_BYTES[cipher])
+        const iv = seeded(10, PrgKernel.IV_BYTES[cipher])
+        const whole = keystream(k, cipher, key, iv, 64 * 70 + 17)
+        const next = k.stream(cipher, key, iv)
+        const pieces: Array<number> = []
+        for (const size of [64, 640, 192, 3584, 17]) pieces.push(...next(size)) // 4480 + 17 bytes, whole blocks first
+        expect(Uint8Array.from(pieces.slice(0, whole.length))).toEqual(whole)
+      }
     })
 
-    it("keeps Prg.expandLimbs bit-identical to the expansion before kernels existed", async () => {
+    it("keeps Prg.expandLimbs bit-identical to its pinned expansions, for both PRGs", async () => {
       const k = await kernel()
-      // Digests of the pre-kernel Prg.ts (noble inlined) for seed 00 01 … 1f, the pair-mask label.
-      const pinned: ReadonlyArray<readonly [number, number, string]> = [
-        [1000, 64, "64b86dfe4ade8eff2002c5e24548d6f12eb27e69b8f5f5848ba07bcade55d3b8"],
-        [777, 33, "60e07b0b6b86b21daa5fc17a565dae88549397b924cad55ac66d15f6a3b41e00"],
-        [5000, 32, "9cacb025f32b34b38babb5359d813ac50fc5fc8ff7a6007044fd6fcd1a8dd3b5"]
-      ]
       const seed = Uint8Array.from({ length: 32 }, (_, i) => i)
-      for (const [length, bits, digest] of pinned) {
-        const limbs = Prg.expandLimbs(seed, "jointly/secagg/v1/pair-mask", length, bits, undefined, k)
-        expect(bytesToHex(sha256(new Uint8Array(limbs.buffer)))).toBe(digest)
+      for (const [prg, length, bits, digest] of PINNED_EXPANSIONS) {
+        const limbs = Prg.expandLimbs(seed, "jointly/secagg/v1/pair-mask", length, bits, undefined, k, prg)
+        expect([prg, length, bits, bytesToHex(sha256(new Uint8Array(limbs.buffer)))]).toEqual([prg, length, bits, digest])
       }
     })
 
-    it("adds masks through its fused path (where it has one) exactly as the keystream path does", async () => {
+    it("adds masks through its fused path (where it has one) exactly as the keystream path does, for both PRGs", async () => {
       const k = await kernel()
       if (k.addKeystreams === undefined) return
-      // Lengths around the native chunk (16 KiB) and not a multiple of it; both rings; signs mixed.
-      for (const [bits, length] of [[32, 1], [32, 4096 + 7], [64, 2048 + 3], [64, 40_000], [32, 100_003]] as const) {
-        const masks = Array.from({ length: 5 }, (_, i) => ({ seed: seeded(bits + i, 32), label: `label-${i}`, sign: (i % 2 === 0 ? 1 : -1) as 1 | -1 }))
-        const start = Uint32Array.from({ length: length * (bits / 32) }, (_, i) => (i * 2654435761) >>> 0)
-        const fused = { bits, length, limbs: start.slice() }
-        RingVector.addMasks(fused, masks, k)
-        const streamed = { bits, length, limbs: start.slice() }
-        RingVector.addMasks(streamed, masks, PrgKernel.noble)
-        expect(fused.limbs.findIndex((x, j) => x !== streamed.limbs[j])).toBe(-1)
+      for (const prg of ciphers) {
+        // Lengths around the native chunk (16 KiB) and not a multiple of it; both rings; signs mixed.
+        for (const [bits, length] of [[32, 1], [32, 4096 + 7], [64, 2048 + 3], [64, 40_000], [32, 100_003]] as const) {
+          const masks = Array.from({ length: 5 }, (_, i) => ({ seed: seeded(bits + i, 32), label: `label-${i}`, sign: (i % 2 === 0 ? 1 : -1) as 1 | -1 }))
+          const start = Uint32Array.from({ length: length * (bits / 32) }, (_, i) => (i * 2654435761) >>> 0)
+          const fused = { bits, length, limbs: start.slice() }
+          RingVector.addMasks(fused, masks, k, prg)
+          const streamed = { bits, length, limbs: start.slice() }
+          RingVector.addMasks(streamed, masks, PrgKernel.noble, prg)
+          expect([prg, bits, length, fused.limbs.findIndex((x, j) => x !== streamed.limbs[j])]).toEqual([prg, bits, length, -1])
+        }
       }
     })
 
-    it("refuses a nonce of the wrong size rather than shifting the counter", async () => {
+    it("adds masks through its asynchronous keystream (where it has one) exactly as the synchronous path does", async () => {
       const k = await kernel()
-      expect(() => k.keystream(new Uint8Array(32), new Uint8Array(8), new Uint8Array(64))).toThrow()
+      if (k.keystreamAsync === undefined) return
+      for (const cipher of k.keystreamAsync.ciphers) {
+        const key = seeded(5, PrgKernel.KEY_BYTES[cipher])
+        const iv = seeded(6, PrgKernel.IV_BYTES[cipher])
+        expect(bytesToHex(await k.keystreamAsync.run(cipher, key, iv, 4096 + 16))).toBe(bytesToHex(keystream(PrgKernel.noble, cipher, key, iv, 4096 + 16)))
+        for (const [bits, length] of [[32, 4096 + 7], [33, 1000], [64, 2048 + 3]] as const) {
+          const masks = Array.from({ length: 3 }, (_, i) => ({ seed: seeded(bits + i, 32), label: `label-${i}`, sign: (i % 2 === 0 ? 1 : -1) as 1 | -1 }))
+          const start = RingVector.fromBigInts(Prg.expand(seeded(1, 32), "start", length, bits), bits)
+          const viaPromise = { ...start, limbs: start.limbs.slice() }
+          await Effect.runPromise(RingVector.addMasksEffect(viaPromise, masks, k, cipher))
+          const streamed = { ...start, limbs: start.limbs.slice() }
+          RingVector.addMasks(streamed, masks, PrgKernel.noble, cipher)
+          expect([cipher, bits, viaPromise.limbs.findIndex((x, j) => x !== streamed.limbs[j])]).toEqual([cipher, bits, -1])
+        }
+      }
+    })
+
+    it("refuses a key or IV of the wrong size rather than shifting the counter", async () => {
+      const k = await kernel()
+      expect(() => k.keystream("chacha20", new Uint8Array(32), new Uint8Array(8), new Uint8Array(64))).toThrow(RangeError)
+      expect(() => k.keystream("aes128-ctr", new Uint8Array(16), new Uint8Array(12), new Uint8Array(64))).toThrow(RangeError)
+      expect(() => k.keystream("aes128-ctr", new Uint8Array(32), new Uint8Array(16), new Uint8Array(64))).toThrow(RangeError)
+      expect(() => k.stream("chacha20", new Uint8Array(16), new Uint8Array(12))).toThrow(RangeError)
     })
   })
 }
@@ -806,15 +872,17 @@ export const compositionAgreement = <E1, E2>(
       }
     })
 
-    it("PRG: the same ChaCha20 keystream, whole and streamed", async () => {
+    it("PRG: the same ChaCha20 and AES-128-CTR keystreams, whole and streamed", async () => {
       const [x, y] = await both(PrgKernel.PrgKernel)
-      const key = crypto.getRandomValues(new Uint8Array(32))
-      const nonce = crypto.getRandomValues(new Uint8Array(12))
-      const [outX, outY] = [new Uint8Array(100_003), new Uint8Array(100_003)]
-      x.keystream(key, nonce, outX)
-      y.keystream(key, nonce, outY)
-      expect(bytesToHex(sha256(outY))).toBe(bytesToHex(sha256(outX)))
-      expect(y.stream(key, nonce)(640)).toEqual(outX.subarray(0, 640))
+      for (const cipher of Prg.NAMES) {
+        const key = crypto.getRandomValues(new Uint8Array(PrgKernel.KEY_BYTES[cipher]))
+        const iv = crypto.getRandomValues(new Uint8Array(PrgKernel.IV_BYTES[cipher]))
+        const [outX, outY] = [new Uint8Array(100_003), new Uint8Array(100_003)]
+        x.keystream(cipher, key, iv, outX)
+        y.keystream(cipher, key, iv, outY)
+        expect(bytesToHex(sha256(outY))).toBe(bytesToHex(sha256(outX)))
+        expect(y.stream(cipher, key, iv)(640)).toEqual(outX.subarray(0, 640))
+      }
     })
 
     it("X25519: the same public keys and agreed keys; each side's key pairs agree with the other's", async () => {

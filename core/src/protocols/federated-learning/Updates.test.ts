@@ -28,4 +28,12 @@ describe("federated-learning params.secagg", () => {
     expect((plain as InvalidParams).field).toBe("secagg")
     expect(() => Schema.decodeUnknownSync(Params)({ ...base, secagg: { neighbours: 0 } })).toThrow()
   })
+
+  it("decodes the masks' PRG, either known name, and refuses an unknown one at the edge", () => {
+    for (const prg of ["aes128-ctr", "chacha20"] as const) {
+      const resolved = resolve(Schema.decodeUnknownSync(Params)({ ...base, secagg: { prg } }), 20)
+      expect((resolved as Exclude<typeof resolved, InvalidParams>).params.secagg).toEqual({ prg })
+    }
+    expect(() => Schema.decodeUnknownSync(Params)({ ...base, secagg: { prg: "aes-128-ctr" } })).toThrow(/prg/)
+  })
 })

@@ -154,7 +154,8 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
           aggregationId,
           dropoutTolerance: Math.max(0, Math.min(ready.length - minUpdates, Math.floor((ready.length - 1) / 2))),
           timeoutMs,
-          ...(params.secagg?.neighbours === undefined ? {} : { neighbours: params.secagg.neighbours })
+          ...(params.secagg?.neighbours === undefined ? {} : { neighbours: params.secagg.neighbours }),
+          ...(params.secagg?.prg === undefined ? {} : { prg: params.secagg.prg })
         })
         for (const p of ready) if (!result.contributors.includes(p)) rejected.push({ participant: p, reason: "dropped during secure aggregation (masks removed)" })
         return { decoded: decodeVector(result.vector, parameters), contributors: [...result.contributors], rejected }

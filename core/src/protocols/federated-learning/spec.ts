@@ -16,6 +16,7 @@
  * loss and accuracy on each participant's validation split, weighted by its size.
  */
 import { Schema } from "effect"
+import * as Prg from "../../crypto/Prg.ts"
 import { Scaling } from "../../models/ModelArtifact.ts"
 import { stage } from "../Protocol.ts"
 import { Loss, Optimizer } from "./ModelRuntime.ts"
@@ -79,8 +80,9 @@ export const Params = Schema.Struct({
    * "secure" only: the secure-aggregation graph. `neighbours` k makes it SecAgg+ (each participant masks with k
    * peers, secure-aggregation/Neighbourhood.ts); ≥ the cohort − 1 is the complete graph. Default: the smallest k
    * meeting that module's stated bounds for the round's cohort and dropout tolerance (the complete graph when none).
+   * `prg` the masks' PRG (crypto/Prg.ts), signed into every aggregation's parameters; default "aes128-ctr".
    */
-  secagg: Schema.optional(Schema.Struct({ neighbours: Schema.optional(PositiveInt) }))
+  secagg: Schema.optional(Schema.Struct({ neighbours: Schema.optional(PositiveInt), prg: Schema.optional(Prg.NameSchema) }))
 })
 export type Params = typeof Params.Type
 

@@ -6,6 +6,7 @@
  * model updates, where a bigint per element used to cost more than the masking itself).
  */
 import { isLE, swap32IfBE } from "@noble/ciphers/utils.js"
+import { Effect } from "effect"
 import * as Prg from "../../crypto/Prg.ts"
 import * as PrgKernel from "../../crypto/PrgKernel.ts"
 
@@ -198,9 +199,10 @@ export const addMask = (
   label: string,
   sign: 1 | -1,
   scratch: Uint32Array = new Uint32Array(acc.limbs.length),
-  kernel: PrgKernel.PrgKernel = PrgKernel.noble
+  kernel: PrgKernel.PrgKernel = PrgKernel.noble,
+  prg: Prg.Name = Prg.LEGACY_NAME
 ): void => {
-  Prg.expandLimbs(seed, label, acc.length, acc.bits, scratch, kernel)
+  Prg.expandLimbs(seed, label, acc.length, acc.bits, scratch, kernel, prg)
   if (sign === 1) addLimbs(acc.limbs, scratch, acc.bits)
   else subLimbs(acc.limbs, scratch, acc.bits)
 }
@@ -215,16 +217,22 @@ export interface Mask {
  * acc ← acc + Σ ±PRG(seed, label) over `masks`: the same result as one `addMask` per mask, but chunk by chunk
  * (a few thousand limbs, all masks per chunk), so the accumulator chunk stays in cache across masks and no
  * mask is ever materialized in full (a 100k-element participant update takes n − 1 + 1 masks per round).
- * `kernel`: the host's keystream kernel (the `PrgKernel` service); every kernel gives the same masks.
+ * `kernel`: the host's keystream kernel (the `PrgKernel` service); every kernel gives the same masks. `prg`: the
+ * aggregation's PRG (its signed parameters).
  */
-export const addMasks = (acc: RingVector, masks: ReadonlyArray<Mask>, kernel: PrgKernel.PrgKernel = PrgKernel.noble): void => {
+export const addMasks = (
+  acc: RingVector,
+  masks: ReadonlyArray<Mask>,
+  kernel: PrgKernel.PrgKernel = PrgKernel.noble,
+  prg: Prg.Name = Prg.LEGACY_NAME
+): void => {
   // The kernel's fused path where it has one (the model-update rings): same masks, no JS chunk per mask.
   if (kernel.addKeystreams !== undefined && isLE && (acc.bits === 32 || acc.bits === 64)) {
-    kernel.addKeystreams(masks.map((m) => Prg.streamKey(m.seed, m.label)), masks.map((m) => m.sign), acc.limbs, acc.bits === 32 ? 1 : 2)
+    kernel.addKeystreams(prg, masks.map((m) => Prg.streamKey(m.seed, m.label, prg)), masks.map((m) => m.sign), acc.limbs, acc.bits === 32 ? 1 : 2)
     return
   }
   const perElement = Prg.limbsPerElement(acc.bits)
-  const streams = masks.map((m) => ({ next: Prg.streamLimbs(m.seed, m.label, acc.bits, kernel), sign: m.sign }))
+  const streams = masks.map((m) => ({ next: Prg.streamLimbs(m.seed, m.label, acc.bits, kernel, prg), sign: m.sign }))
   const chunk = perElement * CHUNK_ELEMENTS
   const total = acc.limbs.length
   for (let start = 0; start < total; start += chunk) {
@@ -237,7 +245,34 @@ export const addMasks = (acc: RingVector, masks: ReadonlyArray<Mask>, kernel: Pr
   }
 }
 
-/** 16384 elements: a 64 KiB chunk of a 32-bit ring, a multiple of ChaCha20's 64-byte block for every width. */
+/**
+ * `addMasks` as an Effect, through the kernel's asynchronous keystream where it has one for `prg` (a browser's
+ * WebCrypto AES-CTR: each mask's whole keystream at once, added here), else `addMasks` itself. The same result.
+ */
+export const addMasksEffect = (
+  acc: RingVector,
+  masks: ReadonlyArray<Mask>,
+  kernel: PrgKernel.PrgKernel,
+  prg: Prg.Name
+): Effect.Effect<void> => {
+  const asynchronous = kernel.keystreamAsync
+  if (asynchronous === undefined || !asynchronous.ciphers.includes(prg) || acc.limbs.length === 0) {
+    return Effect.sync(() => addMasks(acc, masks, kernel, prg))
+  }
+  return Effect.promise(async () => {
+    const iv = new Uint8Array(PrgKernel.IV_BYTES[prg])
+    for (const mask of masks) {
+      const bytes = await asynchronous.run(prg, Prg.streamKey(mask.seed, mask.label, prg), iv, acc.limbs.byteLength)
+      const limbs = new Uint32Array(bytes.buffer, bytes.byteOffset, acc.limbs.length)
+      swap32IfBE(limbs)
+      // Bits above 2^bits in a top limb need no clearing: addLimbs/subLimbs reduce mod 2^bits, as expandLimbs' mask does.
+      if (mask.sign === 1) addLimbs(acc.limbs, limbs, acc.bits)
+      else subLimbs(acc.limbs, limbs, acc.bits)
+    }
+  })
+}
+
+/** 16384 elements: a 64 KiB chunk of a 32-bit ring, a multiple of either PRG's block (64 / 16 bytes) for every width. */
 const CHUNK_ELEMENTS = 16384
 
 /** Wire bytes: the limbs as little-endian 32-bit words (4·L bytes per element). */

@@ -112,7 +112,7 @@ const loadState = (session: ParticipantSession, stage: string, aggregationId: st
 
 const sameParameters = (a: Spec.Parameters, b: Spec.Parameters) =>
   a.aggregationId === b.aggregationId && a.threshold === b.threshold && a.vectorLength === b.vectorLength &&
-  a.bits === b.bits && a.neighbours === b.neighbours && a.shareThreshold === b.shareThreshold && a.cohort.length === b.cohort.length && a.cohort.every((p, i) => p === b.cohort[i])
+  a.bits === b.bits && a.neighbours === b.neighbours && a.shareThreshold === b.shareThreshold && a.prg === b.prg && a.cohort.length === b.cohort.length && a.cohort.every((p, i) => p === b.cohort[i])
 
 const advertise = handler(Spec.advertiseKeys, ({ parameters }, session) =>
   Effect.gen(function*() {
@@ -132,6 +132,9 @@ const advertise = handler(Spec.advertiseKeys, ({ parameters }, session) =>
     if (cohort.length > Shamir.MAX_SHARES) return yield* fail(session, stage, "InvalidParameters", `at most ${Shamir.MAX_SHARES} participants`)
     if (parameters.bits < 1 || parameters.bits > Prg.MAX_BITS) {
       return yield* fail(session, stage, "InvalidParameters", `bits must be in [1, ${Prg.MAX_BITS}], got ${parameters.bits}`)
+    }
+    if (Spec.prgOf(parameters) === undefined) {
+      return yield* fail(session, stage, "UnsupportedPrg", `PRG ${JSON.stringify(parameters.prg)} is not one of ${Prg.NAMES.join(", ")}`)
     }
     const sparse = Spec.sparseOf(parameters)
     const sparseProblem = sparse && Neighbourhood.problem(sparse, cohort.length)
@@ -327,7 +330,8 @@ const masked = <R>(input: Input<R>) =>
         })
         masks.push({ seed, label: Spec.PAIR_MASK_LABEL, sign: Spec.pairSign(parameters.cohort, session.self, peer) })
       }
-      RingVector.addMasks(vector, masks, yield* PrgKernel.PrgKernel)
+      // prgOf is defined here: advertise refused parameters naming an unknown PRG, and these are the advertised ones.
+      yield* RingVector.addMasksEffect(vector, masks, yield* PrgKernel.PrgKernel, Spec.prgOf(parameters)!)
       // `vector` is this stage's own copy and never changes again: sent without one more copy.
       const reply = { maskedInput: RingVector.ownBytes(vector) }
       state.keyHolders = keyHolders

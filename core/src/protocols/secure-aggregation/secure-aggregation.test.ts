@@ -234,6 +234,52 @@ describe("secure aggregation", () => {
     expect((error as ParticipantFailure).code).toBe("ForgedAdvertisement")
   })
 
+  it("sums exactly under either PRG, AES-128-CTR by default, with a dropout whose pair masks are removed; the parameters name the PRG", async () => {
+    for (const prg of [undefined, "chacha20", "aes128-ctr"] as const) {
+      const inputs = randomInputs(4, 9, 32)
+      const host = setup(inputs, { 2: [{ kind: "dropout", fromStage: Spec.maskedInput.name }] })
+      const result = await Effect.runPromise(host.run((session) => runSecureAggregation(session, { vectorLength: 9, bits: 32, dropoutTolerance: 1, ...(prg ? { prg } : {}) })))
+      expect(result.sum).toEqual(sumOf([inputs[0]!, inputs[1]!, inputs[3]!], 32, 9))
+      const advertised = host.transcript.find((e) => e.stage === Spec.advertiseKeys.name && e.direction === "request")!
+      expect((JSON.parse(advertised.json) as { parameters: Spec.Parameters }).parameters.prg).toBe(prg ?? "aes128-ctr")
+    }
+  })
+
+  it("refuses a PRG it does not know: the coordinator, and every participant with UnsupportedPrg naming it", async () => {
+    const host = setup(randomInputs(3, 2, 64))
+    const error = await Effect.runPromise(Effect.flip(host.run((session) =>
+      runSecureAggregation(session, { vectorLength: 2, bits: 64, prg: "rc4" as Prg.Name })
+    )))
+    expect(error).toMatchObject({ _tag: "ProtocolError", reason: "InvalidParameters" })
+    const refused = await Effect.runPromise(Effect.flip(host.run((session) =>
+      session.round(
+        Spec.advertiseKeys,
+        new Map(session.participants.map((p) => [p, { parameters: { version: Spec.VERSION, aggregationId: "rc4", cohort: session.participants, threshold: 2, vectorLength: 2, bits: 64, prg: "rc4" } }])),
+        { minReplies: 2 }
+      )
+    )))
+    expect(refused).toMatchObject({ _tag: "ParticipantFailure", code: "UnsupportedPrg" })
+    expect((refused as ParticipantFailure).detail).toContain("rc4")
+  })
+
+  it("a coordinator that hands members different PRGs is caught: the signed parameters cover the PRG", async () => {
+    const host = setup(randomInputs(3, 4, 64))
+    const split = (session: CoordinatorSession) =>
+      Effect.gen(function*() {
+        const parametersOf = (prg: Prg.Name): Spec.Parameters => ({ version: Spec.VERSION, aggregationId: "split", cohort: session.participants, threshold: 2, vectorLength: 4, bits: 64, prg })
+        const victim = session.participants[0]!
+        const ads = yield* session.round(
+          Spec.advertiseKeys,
+          new Map(session.participants.map((p) => [p, { parameters: parametersOf(p === victim ? "chacha20" : "aes128-ctr") }])),
+          { minReplies: 3 }
+        )
+        const advertisements = session.participants.map((participant) => ({ participant, ...ads.get(participant)! }))
+        return yield* session.round(Spec.shareKeys, new Map(session.participants.map((p) => [p, { aggregationId: "split", advertisements }])), { minReplies: 2 })
+      })
+    const error = await Effect.runPromise(Effect.flip(host.run(split)))
+    expect((error as ParticipantFailure).code).toBe("ForgedAdvertisement")
+  })
+
   it("an honest participant never reveals both secrets of one peer, and refuses to unmask fewer than t", async () => {
     const inputs = randomInputs(3, 4, 64)
     const host = setup(inputs)

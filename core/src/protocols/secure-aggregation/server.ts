@@ -55,12 +55,13 @@
  * ciphertexts under keys it cannot derive (channel keys need a c^SK), masked vectors and, at the end, b_v of
  * contributors and s_w^SK of those that dropped before contributing. For a contributor v it learns b_v but
  * never s_v^SK, so y_v − PRG(b_v) is still hidden by pairwise masks with every other contributor, which
- * are pseudorandom (ChaCha20 keystream over an X25519+HKDF seed) and cancel only in the sum; for a dropped w
- * it learns s_w^SK but no y_w. Honest participants never reveal both b_w and s_w^SK, so the view is
- * simulatable from Σ_{v∈U3} x_v and the sets U1…U3: the coordinator learns the sum of the contributors'
- * inputs, who contributed, vector length and ring size — nothing about any single input. A coalition of the
- * coordinator with fewer than t participants learns nothing more than the sum of the honest contributors'
- * inputs. Participants learn nothing about each other's inputs (they see only keys and their own shares).
+ * are pseudorandom (the AES-128-CTR or ChaCha20 keystream, `Prg.ts`, under a key HKDF derives from an X25519
+ * seed) and cancel only in the sum; for a dropped w it learns s_w^SK but no y_w. Honest participants never
+ * reveal both b_w and s_w^SK, so the view is simulatable from Σ_{v∈U3} x_v and the sets U1…U3: the coordinator
+ * learns the sum of the contributors' inputs, who contributed, vector length and ring size — nothing about any
+ * single input. A coalition of the coordinator with fewer than t participants learns nothing more than the sum of
+ * the honest contributors' inputs. Participants learn nothing about each other's inputs (they see only keys and
+ * their own shares).
  * Leakage to note: with exactly one honest contributor in U3 beyond a colluding set, the sum is that input;
  * t > n/2 bounds how small U3 can be. Not covered: an actively malicious coordinator that tells different
  * participants different U3 sets (Bonawitz's consistency-check round and t > 2n/3 address that); the
@@ -102,6 +103,8 @@ export interface SecureAggregationOptions {
   readonly neighbours?: number
   /** SecAgg+ only: t_k among a participant and its k neighbours; default a majority of them (k/2 + 1). */
   readonly shareThreshold?: number
+  /** The masks' PRG, signed into the parameters; default `Prg.DEFAULT_NAME` (AES-128-CTR). */
+  readonly prg?: Prg.Name
 }
 
 export interface SecureAggregationResult {
@@ -193,7 +196,9 @@ export const runSecureAggregation = (
     const t = resolved.threshold
     const sparse = resolveSparse(n, resolved.dropoutTolerance, options)
     if (sparse instanceof ProtocolError) return yield* sparse
-    const parameters: Spec.Parameters = { version: Spec.VERSION, aggregationId, cohort, threshold: t, vectorLength, bits, ...sparse }
+    const prg = options.prg ?? Prg.DEFAULT_NAME
+    if (Prg.parseName(prg) === undefined) return yield* protocolError("InvalidParameters", `unknown PRG ${JSON.stringify(prg)}; known: ${Prg.NAMES.join(", ")}`)
+    const parameters: Spec.Parameters = { version: Spec.VERSION, aggregationId, cohort, threshold: t, vectorLength, bits, ...sparse, prg }
     const adjacent = Neighbourhood.graph(session, aggregationId, cohort, sparse)
     const tShares = Spec.shamirThreshold(parameters)
     const inCohortOrder = (members: Iterable<string>) => {
@@ -306,7 +311,7 @@ export const runSecureAggregation = (
         removals.push({ seed, label: Spec.PAIR_MASK_LABEL, sign: Spec.pairSign(cohort, contributor, dropped) === 1 ? -1 : 1 })
       }
     }
-    RingVector.addMasks(total, removals, yield* PrgKernel.PrgKernel)
+    RingVector.addMasks(total, removals, yield* PrgKernel.PrgKernel, prg)
 
     const digest = bytesToHex(sha256(concatBytes(utf8ToBytes(JSON.stringify(u3)), RingVector.toBytes(total))))
     yield* session.commit(`secagg/${aggregationId}`, digest)

@@ -10,6 +10,7 @@
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Schema } from "effect"
+import * as Prg from "../../crypto/Prg.ts"
 import { speaks, type StageEntry } from "../Define.ts"
 import { stage } from "../Protocol.ts"
 
@@ -36,7 +37,12 @@ export const Parameters = Schema.Struct({
    */
   neighbours: Schema.optional(Count),
   /** SecAgg+ only: t_k, the Shamir threshold among a member and its k neighbours. */
-  shareThreshold: Schema.optional(Count)
+  shareThreshold: Schema.optional(Count),
+  /**
+   * The masks' PRG (`Prg.Name`); absent: ChaCha20, the only PRG before the choice. A string on the wire so that a
+   * name this build does not know reaches the participant's check and is refused as "UnsupportedPrg", naming it.
+   */
+  prg: Schema.optional(Schema.String)
 })
 export type Parameters = typeof Parameters.Type
 
@@ -179,7 +185,9 @@ const parametersDigest = (parameters: Parameters): string => {
       parameters.bits,
       ...parameters.cohort,
       // Appended only for a sparse graph, so complete-graph advertisements sign the same bytes as before.
-      ...(parameters.neighbours === undefined ? [] : ["sparse", parameters.neighbours, parameters.shareThreshold ?? -1])
+      ...(parameters.neighbours === undefined ? [] : ["sparse", parameters.neighbours, parameters.shareThreshold ?? -1]),
+      // Signed, so a coordinator cannot hand members different PRGs (their masks would not cancel) unnoticed.
+      ...(parameters.prg === undefined ? [] : ["prg", parameters.prg])
     ]))
     parameterDigests.set(parameters, digest)
   }
@@ -202,6 +210,10 @@ export const PAIR_MASK_LABEL = "jointly/secagg/v1/pair-mask"
 /** Binding, hiding (b_u is 256 random bits) commitment to the self-mask seed. */
 export const selfMaskCommitment = (context: Context, aggregationId: string, owner: string, seed: Uint8Array): Uint8Array =>
   sha256(concatBytes(transcript(["jointly/secagg/v1/self-mask-commitment", context.taskId, context.attempt, aggregationId, owner]), seed))
+
+/** The aggregation's PRG, or undefined when it names one this build does not know. */
+export const prgOf = (parameters: Parameters): Prg.Name | undefined =>
+  parameters.prg === undefined ? Prg.LEGACY_NAME : Prg.parseName(parameters.prg)
 
 /** The graph's sparse parameters, or undefined for the complete graph (both fields absent). */
 export const sparseOf = (parameters: Parameters): { readonly neighbours: number; readonly shareThreshold: number } | undefined =>
