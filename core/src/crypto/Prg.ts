@@ -13,7 +13,9 @@
  * Each derived key is used for exactly one stream, so the fixed zero nonce / initial counter never repeats under a
  * key; the distinct HKDF info labels keep the two PRGs' keys independent even for the same seed and label (domain
  * separation). A 1M-element 64-bit mask is 2^19 AES blocks, far below the 2^64-block birthday bound of a 128-bit
- * block cipher (the PRF/PRP switching loss is ≈ q²/2^129). Element i is read from ⌈bits/32⌉ consecutive little-endian 32-bit words with the unused high bits
+ * block cipher (the PRF/PRP switching loss is ≈ q²/2^129).
+ *
+ * Element i is read from ⌈bits/32⌉ consecutive little-endian 32-bit words with the unused high bits
  * of the last word cleared: 2^bits divides 2^(32·words), so every residue is equally likely (no bias, no
  * rejection sampling), and expansion is a single keystream pass with no per-element allocation.
  *
