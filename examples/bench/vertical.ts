@@ -15,6 +15,8 @@
  * - `online_prediction_ms`: one id scored by a `prediction.vertical-online` task, median of 5 of each aggregation:
  *   "masks" (the default: channel keys, partial scores masked and sealed to the requester) against "threshold"
  *   (encrypted partial scores, threshold decryption sealed to the requester) as the baseline, with the ratio.
+ * - `svm_stage_cpu_ms`: the training run's CPU time (all threads) and wall time by stage, most CPU first
+ *   (StageClock.ts): where an update's cost goes.
  * - precision / recall / accuracy with the plaintext SVM (same split, standardization and schedule) as baseline.
  * - `lr_*`: the same figures for vertical logistic regression (Taylor sigmoid, masked gradients, no judge) with
  *   3 parties on the same budget and batch size as the 3-party SVM, against the plaintext Taylor model.
@@ -37,6 +39,7 @@ import * as Spec from "@jointly/core/internal/protocols/vertical/spec"
 import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
 import * as PoolRunner from "./PoolRunner.ts"
 import { emit, progress } from "./Report.ts"
+import * as StageClock from "./StageClock.ts"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 
 const source = (party: string) => datasetFile(`bcw_vertical_party_${party}_psi.csv`)
@@ -103,8 +106,9 @@ const runOnce = async (
           if (phase === "vertical.train") cpuTrain = process.cpuUsage(cpuStart)
         }))
   })
+  const clock = StageClock.make()
   const started = performance.now()
-  const result = (await Effect.runPromise(host.run((s) => Coordinator.runTraining(timed(s), model, params, { timeoutMs: 600_000 })))) as Spec.TrainResult
+  const result = (await Effect.runPromise(host.run((s) => Coordinator.runTraining(clock.wrap(timed(s)), model, params, { timeoutMs: 600_000 })))) as Spec.TrainResult
   const taskSeconds = (performance.now() - started) / 1000
   const trainSeconds = (marks["vertical.train"]! - marks.trainStart!) / 1000
   const ids = (await Effect.runPromise(Effect.provide(PartialModels.get(addresses[0]!, result.modelId), models))).ids
@@ -127,7 +131,7 @@ const runOnce = async (
   const median = (xs: Array<number>) => xs.sort((x, y) => x - y)[Math.floor(xs.length / 2)]
   const trainCpuSeconds = cpuTrain === undefined ? Number.NaN : (cpuTrain.user + cpuTrain.system) / 1e6
   const onlineMs = model === "svm" ? { masks: median(latencies.masks)!, threshold: median(latencies.threshold)! } : undefined
-  return { result, taskSeconds, trainSeconds, trainCpuSeconds, plainSeconds, ref, onlineMs, commitments: host.commitments.length }
+  return { result, taskSeconds, trainSeconds, trainCpuSeconds, plainSeconds, ref, onlineMs, commitments: host.commitments.length, stages: clock.report() }
 }
 
 export const run = async () => {
@@ -164,6 +168,9 @@ export const run = async () => {
       emit({ suite: "vertical", metric: `${prefix}_train_cpu_s`, params: { ...params, note: "CPU seconds of all threads; wall time on idle cores is about this divided by the cores" }, value: r.trainCpuSeconds })
       emit({ suite: "vertical", metric: `${prefix}_task_s`, params: { ...params, includes: "alignment+ceremony+training+evaluation" }, value: r.taskSeconds })
       emit({ suite: "vertical", metric: `${prefix}_partial_decryptions`, params: { parties: count, decrypted_ciphertexts: c.decryptedCiphertexts, proofs: c.decryptionProofs, comparisons: c.comparisons, rounds: c.rounds }, value: c.partialDecryptions })
+      for (const t of r.stages) {
+        emit({ suite: "vertical", metric: `${prefix}_stage_cpu_ms`, params: { parties: count, stage: t.stage, rounds: t.rounds, wall_ms: Math.round(t.wallMs), note: "CPU of every thread of the process during the stage's rounds" }, value: Math.round(t.cpuMs) })
+      }
       if (r.onlineMs !== undefined) {
         // The masked sum against the threshold decryption it replaces by default, in the same run.
         const online = { parties: count, bits: 2048, ids: 1, runs: 5 }
