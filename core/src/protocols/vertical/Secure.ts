@@ -109,23 +109,42 @@ export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>): Effect.
   })
 
 /**
- * This party's partial decryptions of a round's ciphertexts with one proof for all of them
- * (ThresholdPaillier.ts "Batched proof"): the values in parallel chunks across the pool, then one proof job.
+ * The proof slot of a batch its maker decrypts for itself (a round sealed to the party that made the batch): it
+ * checks only the other parties' batches (Party.collectPartials), so a proof there would be computed and never
+ * read. Not a proof: a = 1 fails every check.
  */
-export const partialDecrypt = (e: Engine, share: KeyShare, cs: ReadonlyArray<Paillier.Ciphertext>): Effect.Effect<PartialDecryptionBatch, ComputeFailure> =>
+export const UNPROVED = { a: 1n, b: 1n, z: 0n } as const
+
+/**
+ * This party's partial decryptions of a round's ciphertexts with one proof for all of them
+ * (ThresholdPaillier.ts "Batched proof"): the values in parallel chunks across the pool, then one proof job —
+ * none with `prove: false`, for a batch only its maker will combine (UNPROVED).
+ */
+export const partialDecrypt = (e: Engine, share: KeyShare, cs: ReadonlyArray<Paillier.Ciphertext>, options: { readonly prove?: boolean } = {}): Effect.Effect<PartialDecryptionBatch, ComputeFailure> =>
   Effect.gen(function*() {
     const outs = yield* run(e, ThresholdJobs.JobNames.partialDecryptValues, chunked(cs, e.runner.size).map((c) => ThresholdJobs.partialDecryptValuesInput(share, c)))
     const values = outs.flatMap((bytes) => ThresholdJobs.decodeValues(e.tpk, bytes))
+    if (options.prove === false) return { _tag: "ThresholdPaillierPartialDecryptionBatch", index: share.index, values, proof: UNPROVED }
     const [proved] = yield* run(e, ThresholdJobs.JobNames.proveBatch, [ThresholdJobs.proveBatchInput(share, cs, values)])
     return ThresholdSerialization.decodePartialDecryptionBatch(e.tpk, proved!)
   })
 
-/** One flag per batch (one party's partials of all of `cs`), the batches checked in parallel across the pool. */
+/**
+ * One flag per batch (one party's partials of all of `cs`): every batch's proof in one randomized test (one pool
+ * job whose cost is about one batch's check, ThresholdPaillier.ts "Several parties' batches at once"); only when
+ * that fails, each batch on its own, in parallel across the pool, to name the parties whose proofs fail.
+ */
 export const verify = (e: Engine, cs: ReadonlyArray<Paillier.Ciphertext>, batches: ReadonlyArray<PartialDecryptionBatch>): Effect.Effect<Array<boolean>, ComputeFailure> =>
   Effect.gen(function*() {
     if (cs.length === 0 || batches.length === 0) return batches.map(() => false)
-    const outs = yield* run(e, ThresholdJobs.JobNames.verifyBatchProof, batches.map((b) => ThresholdJobs.verifyBatchProofInput(e.tpk, cs, ThresholdSerialization.encodePartialDecryptionBatch(e.tpk, b))))
-    return outs.map((bytes) => bytes.length === 1 && bytes[0] === 1)
+    const encoded = batches.map((b) => ThresholdSerialization.encodePartialDecryptionBatch(e.tpk, b))
+    const passed = (bytes: Uint8Array | undefined) => bytes !== undefined && bytes.length === 1 && bytes[0] === 1
+    if (batches.length > 1) {
+      const [together] = yield* run(e, ThresholdJobs.JobNames.verifyBatchProofs, [ThresholdJobs.verifyBatchProofsInput(e.tpk, cs, encoded)])
+      if (passed(together)) return batches.map(() => true)
+    }
+    const outs = yield* run(e, ThresholdJobs.JobNames.verifyBatchProof, encoded.map((b) => ThresholdJobs.verifyBatchProofInput(e.tpk, cs, b)))
+    return outs.map(passed)
   })
 
 export const encodeCiphertexts = (pk: PublicKey, cs: ReadonlyArray<Paillier.Ciphertext>): Uint8Array => PaillierSerialization.encodeCiphertexts(pk, cs)

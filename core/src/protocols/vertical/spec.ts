@@ -271,7 +271,7 @@ export const Counters = Schema.Struct({
   rounds: Count,
   decryptedCiphertexts: Count,
   partialDecryptions: Count,
-  /** Proofs of correct partial decryption: one per party per decryption round, however many ciphertexts. */
+  /** Proofs of correct partial decryption: one per party per decryption round, however many ciphertexts (none from the party a round is sealed to). */
   decryptionProofs: Count,
   comparisons: Count
 })
