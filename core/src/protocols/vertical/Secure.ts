@@ -4,8 +4,8 @@
  * through the host's JobRunner, inline without one), and the packed homomorphic steps.
  *
  * Slot layouts (Packing.ts; signed slots, borrows included):
- * - judge (SVM): v = 2z − 2y·S² + y with |z| < 2^zBits, travelling one row per ciphertext until every party
- *   has blinded it with its own factor (`blindPacked`); each party's blinded value ρ·v + η (ρ < 2^(κ+1), η < ρ)
+ * - judge (SVM): v = 2z − 2y·S² + y with |z| < 2^zBits, travelling one row per ciphertext (encrypted already
+ *   shifted to its slot, `judgeRow`) until every party has blinded it with its own factor (`blindPacked`); each party's blinded value ρ·v + η (ρ < 2^(κ+1), η < ρ)
  *   needs zBits + κ + 4 bits, and the n parties' packed contributions are summed (headroom for n addends);
  * - gradient: Σ_j d_j·X_j over a batch plus the owner's mask of κ extra bits;
  * - prediction: Σ_p z^p, zBits + ⌈log2 n⌉ + 1 bits.
@@ -153,12 +153,19 @@ export const encodePartials = (tpk: ThresholdPublicKey, batch: PartialDecryption
 export const decodePartials = (tpk: ThresholdPublicKey, bytes: Uint8Array): PartialDecryptionBatch => ThresholdSerialization.decodePartialDecryptionBatch(tpk, bytes)
 
 /**
- * One party's share of the judge blinding (PROTOCOLS.md §6.3 (2), per slot): every row's ciphertext [[v_j]] is
- * raised to its own secret ρ_j ∈ [2^κ, 2^(κ+1)), the rows are packed homomorphically `slots` to a ciphertext
- * (Π_i [[v_i]]^(ρ_i·2^(w·i)): with a native multi-exponentiation the raising and the Horner packing
- * x ← x^(2^w)·c in one call whose squarings all slots share, else Horner itself), and the packed η_j ∈ [0, ρ_j) are added as a fresh encryption,
- * which re-randomises the result. The parties blind the same rows side by side and their outputs are summed,
- * so slot j decrypts to (Σ_p ρ_j^p)·v_j + Σ_p η_j^p: the sign of v_j, under a factor no other slot shares.
+ * What a party encrypts for row `row` of the batch in the SVM's score stage: its judge value already moved to
+ * the row's slot, v·2^(w·(row mod slots)) (a public shift of the same value under the same key), so that the
+ * blinding below packs rows by multiplying ciphertexts rather than by 2^w-powers of them.
+ */
+export const judgeRow = (layout: Packing.Layout, row: number, value: bigint): bigint => value << BigInt(layout.slotBits * (row % layout.slots))
+
+/**
+ * One party's share of the judge blinding (PROTOCOLS.md §6.3 (2), per slot): every row's ciphertext [[v_j]],
+ * encrypted already in its slot (`judgeRow`), is raised to its own secret ρ_j ∈ [2^κ, 2^(κ+1)) and the rows of
+ * a ciphertext multiplied together (Π_i [[v_i·2^(w·i)]]^(ρ_i): one multi-exponentiation of κ-bit exponents, no
+ * squarings to move a row to its slot), and the packed η_j ∈ [0, ρ_j) are added as a fresh encryption, which
+ * re-randomises the result. The parties blind the same rows side by side and their outputs are summed, so slot
+ * j decrypts to (Σ_p ρ_j^p)·v_j + Σ_p η_j^p: the sign of v_j, under a factor no other slot shares.
  */
 export const blindPacked = (e: Engine, layout: Packing.Layout, kappa: number, cs: ReadonlyArray<Paillier.Ciphertext>) =>
   Effect.gen(function*() {
@@ -166,18 +173,9 @@ export const blindPacked = (e: Engine, layout: Packing.Layout, kappa: number, cs
     const rhos = cs.map(() => low + randomBelow(low))
     const packed: Array<Paillier.Ciphertext> = []
     const etas: Array<bigint> = []
-    const shift = 1n << BigInt(layout.slotBits)
     for (let start = 0; start < cs.length; start += layout.slots) {
       const group = rhos.slice(start, start + layout.slots)
-      if (e.kernels.multiExp !== undefined) {
-        packed.push(Paillier.linearCombination(group.map((rho, i) => [cs[start + i]!, rho << BigInt(layout.slotBits * i)] as const), e.kernels))
-      } else {
-        // Without one, Horner over the kernel's modPow (as many squarings, each in the kernel's own arithmetic).
-        const raised = group.map((rho, i) => Paillier.multiplyScalar(cs[start + i]!, rho, e.kernels))
-        let x = raised[raised.length - 1]!
-        for (let i = raised.length - 2; i >= 0; i--) x = Paillier.add(Paillier.multiplyScalar(x, shift, e.kernels), raised[i]!)
-        packed.push(x)
-      }
+      packed.push(Paillier.linearCombination(group.map((rho, i) => [cs[start + i]!, rho] as const), e.kernels))
       etas.push(Packing.pack(layout, group.map((rho) => randomBelow(rho))))
     }
     const noise = yield* encryptSigned(e, etas)

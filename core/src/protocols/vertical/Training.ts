@@ -184,19 +184,20 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const limit = 1n << BigInt(Secure.zBits(s) - 4)
       const S2 = 1n << BigInt(2 * t.hyper.scaleBits)
       const values: Array<bigint> = []
+      const judge = t.hyper.model === "svm" ? Secure.judgeLayout(engine.pk, s, trainParams.slotsPerComparison) : undefined
       for (const j of batch) {
         const z = Linear.partialScore(t.w, t.block.rows[j]!, t.hyper.scaleBits)
         if (z >= limit || -z >= limit) return yield* Party.fail(session, stage, "ScoreOverflow", `a partial score exceeds 2^${Secure.zBits(s) - 4 - 2 * t.hyper.scaleBits}: lower eta or featureBound`)
         if (t.hyper.model === "svm") {
           // §6.3 with the label at its holder: v = 2z − 2y·S² + y, and u = y·v is the corrected odd judge value.
           const y = t.positive === undefined ? 0n : t.positive[j] ? 1n : -1n
-          values.push(2n * z - 2n * y * S2 + y)
+          values.push(Secure.judgeRow(judge!, values.length, 2n * z - 2n * y * S2 + y))
         } else {
           values.push(t.positive === undefined ? z : z + 2n * S2 - (t.positive[j] ? 4n * S2 : 0n))
         }
       }
-      // One row per ciphertext: the SVM's rows so that each party can blind every row with a factor of its own
-      // (blindHandler, which packs them); the logistic model's as the gradient stage's inputs.
+      // One row per ciphertext: the SVM's rows, each already in its judge slot, so that each party can blind every
+      // row with a factor of its own (blindHandler, which packs them); the logistic model's as the gradient stage's inputs.
       const cs = yield* Party.compute(session, stage, Secure.encryptSigned(engine, values))
       return { ciphertexts: Secure.encodeCiphertexts(engine.pk, cs), commit: Party.rpiCommit(session.taskId, request.iteration + 1, session.self, t.next) }
     })
