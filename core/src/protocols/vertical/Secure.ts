@@ -14,7 +14,6 @@ import { Effect } from "effect"
 import { type JobRunnerService, paillierRunner } from "../../compute/JobRunner.ts"
 import * as Kernels from "../../compute/Kernels.ts"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
-import * as TsKernels from "../../compute/TsKernels.ts"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
 import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
@@ -109,6 +108,24 @@ export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>): Effect.
   })
 
 /**
+ * Π_i c_i^(k_i) (signed k_i) for each group of terms, across the pool: a group's terms split in as many parts as
+ * keep every worker busy (one job per part), the parts' products multiplied here. Off the protocol thread, which
+ * every party of an in-process run shares.
+ */
+export const linearCombinations = (
+  e: Engine,
+  groups: ReadonlyArray<ReadonlyArray<readonly [Paillier.Ciphertext, bigint]>>
+): Effect.Effect<Array<Paillier.Ciphertext>, ComputeFailure> =>
+  Effect.gen(function*() {
+    const parts = Math.max(1, Math.ceil(e.runner.size / Math.max(1, groups.length)))
+    const chunks = groups.map((terms) => chunked(terms, parts))
+    const outs = yield* run(e, PaillierJobs.JobNames.linearCombination, chunks.flatMap((cs) => cs.map((terms) => PaillierJobs.linearCombinationInput(e.pk, terms))))
+    const products = outs.map((bytes) => PaillierSerialization.decodeCiphertexts(e.pk, bytes)[0]!)
+    let next = 0
+    return chunks.map((cs) => Paillier.sum(cs.map(() => products[next++]!)))
+  })
+
+/**
  * The proof slot of a batch its maker decrypts for itself (a round sealed to the party that made the batch): it
  * checks only the other parties' batches (Party.collectPartials), so a proof there would be computed and never
  * read. Not a proof: a = 1 fails every check.
@@ -162,7 +179,7 @@ export const judgeRow = (layout: Packing.Layout, row: number, value: bigint): bi
 /**
  * One party's share of the judge blinding (PROTOCOLS.md §6.3 (2), per slot): every row's ciphertext [[v_j]],
  * encrypted already in its slot (`judgeRow`), is raised to its own secret ρ_j ∈ [2^κ, 2^(κ+1)) and the rows of
- * a ciphertext multiplied together (Π_i [[v_i·2^(w·i)]]^(ρ_i): one multi-exponentiation of κ-bit exponents, no
+ * a ciphertext multiplied together (Π_i [[v_i·2^(w·i)]]^(ρ_i): a multi-exponentiation of κ-bit exponents in the pool, no
  * squarings to move a row to its slot), and the packed η_j ∈ [0, ρ_j) are added as a fresh encryption, which
  * re-randomises the result. The parties blind the same rows side by side and their outputs are summed, so slot
  * j decrypts to (Σ_p ρ_j^p)·v_j + Σ_p η_j^p: the sign of v_j, under a factor no other slot shares.
@@ -171,14 +188,14 @@ export const blindPacked = (e: Engine, layout: Packing.Layout, kappa: number, cs
   Effect.gen(function*() {
     const low = 1n << BigInt(kappa)
     const rhos = cs.map(() => low + randomBelow(low))
-    const packed: Array<Paillier.Ciphertext> = []
+    const groups: Array<Array<readonly [Paillier.Ciphertext, bigint]>> = []
     const etas: Array<bigint> = []
     for (let start = 0; start < cs.length; start += layout.slots) {
       const group = rhos.slice(start, start + layout.slots)
-      packed.push(Paillier.linearCombination(group.map((rho, i) => [cs[start + i]!, rho] as const), e.kernels))
+      groups.push(group.map((rho, i) => [cs[start + i]!, rho] as const))
       etas.push(Packing.pack(layout, group.map((rho) => randomBelow(rho))))
     }
-    const noise = yield* encryptSigned(e, etas)
+    const [packed, noise] = yield* Effect.all([linearCombinations(e, groups), encryptSigned(e, etas)], { concurrency: "unbounded" })
     return packed.map((c, i) => Paillier.add(c, noise[i]!))
   })
 
@@ -194,13 +211,6 @@ export const combineAll = (e: Engine, cs: ReadonlyArray<Paillier.Ciphertext>, ba
   const partials = batches.map(Threshold.unbatch)
   return which.map((i) => Paillier.toSigned(e.pk, Threshold.combine(e.tpk, cs[i]!, partials.map((p) => p[i]!), { verify: false, kernels: e.kernels })))
 }
-
-/**
- * Π_i b_i^(x_i) mod m for signed x_i, sharing the squarings (Straus): the kernel's multi-exponentiation where it
- * has one (native), else the TS one; negative exponents through one inverse.
- */
-export const multiExp = (bases: ReadonlyArray<bigint>, exponents: ReadonlyArray<bigint>, modulus: bigint, kernels: BigIntKernels): bigint =>
-  TsKernels.signedMultiExp(kernels, bases, exponents, modulus, kernels.multiExp ?? TsKernels.multiExp)
 
 /** A uniform mask of `bits` bits (CSPRNG). */
 export const mask = (bits: number): bigint => randomBits(bits)
