@@ -108,22 +108,17 @@ export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>): Effect.
   })
 
 /**
- * Π_i c_i^(k_i) (signed k_i) for each group of terms, across the pool: a group's terms split in as many parts as
- * keep every worker busy (one job per part), the parts' products multiplied here. Off the protocol thread, which
- * every party of an in-process run shares.
+ * Π_i c_i^(k_i) (signed k_i) for each group of terms, one pool job per group, off the protocol thread (which every
+ * party of an in-process run shares). A group is not split over workers: each part would repeat the squarings.
  */
 export const linearCombinations = (
   e: Engine,
   groups: ReadonlyArray<ReadonlyArray<readonly [Paillier.Ciphertext, bigint]>>
 ): Effect.Effect<Array<Paillier.Ciphertext>, ComputeFailure> =>
-  Effect.gen(function*() {
-    const parts = Math.max(1, Math.ceil(e.runner.size / Math.max(1, groups.length)))
-    const chunks = groups.map((terms) => chunked(terms, parts))
-    const outs = yield* run(e, PaillierJobs.JobNames.linearCombination, chunks.flatMap((cs) => cs.map((terms) => PaillierJobs.linearCombinationInput(e.pk, terms))))
-    const products = outs.map((bytes) => PaillierSerialization.decodeCiphertexts(e.pk, bytes)[0]!)
-    let next = 0
-    return chunks.map((cs) => Paillier.sum(cs.map(() => products[next++]!)))
-  })
+  Effect.map(
+    run(e, PaillierJobs.JobNames.linearCombination, groups.map((terms) => PaillierJobs.linearCombinationInput(e.pk, terms))),
+    (outs) => outs.map((bytes) => PaillierSerialization.decodeCiphertexts(e.pk, bytes)[0]!)
+  )
 
 /**
  * The proof slot of a batch its maker decrypts for itself (a round sealed to the party that made the batch): it
