@@ -220,7 +220,7 @@ describe("Threshold Paillier", () => {
       expect(Threshold.verifyPartialDecryptionBatches(tpk, cs, mixed, nodeKernels)).toBe(false)
       expect(Threshold.verifyPartialDecryptionBatch(tpk, cs, forged, nodeKernels)).toBe(false)
     }
-    // Two batches forged so that their errors would cancel in an unweighted product still fail (β_k per batch).
+    // Two batches forged by inverse factors (×2 in one, ×1/2 in the other) fail together as they fail alone.
     const up = { ...batches[0]!, values: batches[0]!.values.map((v, i) => (i === 0 ? (v * 2n) % n2 : v)) }
     const down = { ...batches[1]!, values: batches[1]!.values.map((v, i) => (i === 0 ? (v * nodeKernels.modInverse(2n, n2)) % n2 : v)) }
     expect(Threshold.verifyPartialDecryptionBatches(tpk, cs, [up, down], nodeKernels)).toBe(false)
