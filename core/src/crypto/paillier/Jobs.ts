@@ -8,6 +8,8 @@
  *   paillier.decrypt-batch     frames[privateKey, ciphertexts]      → plaintexts
  *   paillier.randomness-batch  frames[publicKey, u32 count]         → randomness (for RandomnessPool.add)
  *   paillier.modpow-batch      frames[modulus, exponent, b_1 … b_k] → frames[b_i^exponent mod modulus]
+ *   paillier.linear-combination frames[publicKey, ciphertexts, k_1 … k_m] → one ciphertext Π c_i^(k_i) = [[Σ k_i·m_i]]
+ *                              (signed k_i: a sign byte, 1 for negative, then the magnitude big-endian)
  *
  * Key-size policy: the jobs accept only production sizes unless built with `unsafeAllowTestKeySizes`.
  */
@@ -26,8 +28,23 @@ export const JobNames = {
   encryptBatch: "paillier.encrypt-batch",
   decryptBatch: "paillier.decrypt-batch",
   randomnessBatch: "paillier.randomness-batch",
-  modPowBatch: "paillier.modpow-batch"
+  modPowBatch: "paillier.modpow-batch",
+  linearCombination: "paillier.linear-combination"
 } as const
+
+const signedBytes = (k: bigint): Uint8Array => {
+  const magnitude = k < 0n ? -k : k
+  const out = new Uint8Array(1 + Math.max(1, byteLength(magnitude)))
+  out[0] = k < 0n ? 1 : 0
+  out.set(toFixed(magnitude, out.length - 1), 1)
+  return out
+}
+
+const signedFromBytes = (bytes: Uint8Array, what: string): bigint => {
+  if (bytes.length < 2 || bytes[0]! > 1) fail("Encoding", `${what}: malformed signed exponent`)
+  const magnitude = fromBytes(bytes.subarray(1))
+  return bytes[0] === 1 ? -magnitude : magnitude
+}
 
 /** A small per-worker cache of decoded keys, keyed by the digest of their bytes. */
 export const keyCache = <K>(decode: (bytes: Uint8Array) => K, size = 8) => {
@@ -72,6 +89,15 @@ export const makePaillierJobs = (kernels: BigIntKernels = tsKernels, policy: Key
       const source = Randomness.automatic(pk, kernels)
       return Serialization.encodeRandomness(pk, Array.from({ length: count }, source))
     },
+    [JobNames.linearCombination]: (input) => {
+      const [pkBytes, ciphertexts, ...exponents] = unframe(input, JobNames.linearCombination)
+      if (pkBytes === undefined || ciphertexts === undefined) fail("Encoding", `${JobNames.linearCombination}: expected key and ciphertext frames`)
+      const pk = publicKeys(pkBytes!)
+      const cs = Serialization.decodeCiphertexts(pk, ciphertexts!)
+      if (cs.length === 0 || cs.length !== exponents.length) fail("Encoding", `${JobNames.linearCombination}: ${cs.length} ciphertexts, ${exponents.length} exponents`)
+      const terms = cs.map((c, i) => [c, signedFromBytes(exponents[i]!, JobNames.linearCombination)] as const)
+      return Serialization.encodeCiphertexts(pk, [Paillier.linearCombination(terms, kernels)])
+    },
     [JobNames.modPowBatch]: (input) => {
       const [modulus, exponent, ...bases] = unframe(input, JobNames.modPowBatch)
       if (modulus === undefined || exponent === undefined) fail("Encoding", `${JobNames.modPowBatch}: expected modulus and exponent frames`)
@@ -91,6 +117,9 @@ export const decryptBatchInput = (sk: PrivateKey, cs: ReadonlyArray<Paillier.Cip
 export const randomnessBatchInput = (pk: PublicKey, count: number): Uint8Array => frames([Serialization.encodePublicKey(pk), u32(count)])
 export const modPowBatchInput = (bases: ReadonlyArray<bigint>, exponent: bigint, modulus: bigint): Uint8Array =>
   frames([toFixed(modulus, byteLength(modulus)), toFixed(exponent, Math.max(1, byteLength(exponent))), ...bases.map((b) => toFixed(((b % modulus) + modulus) % modulus, byteLength(modulus)))])
+
+export const linearCombinationInput = (pk: PublicKey, terms: ReadonlyArray<readonly [Paillier.Ciphertext, bigint]>): Uint8Array =>
+  frames([Serialization.encodePublicKey(pk), Serialization.encodeCiphertexts(pk, terms.map(([c]) => c)), ...terms.map(([, k]) => signedBytes(k))])
 
 /** The default job table over the TS kernel; workers with a faster kernel call `makePaillierJobs(kernels)`. */
 export const paillierJobs: Record<string, Job> = makePaillierJobs()

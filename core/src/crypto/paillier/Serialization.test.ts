@@ -74,6 +74,12 @@ describe("Serialization and jobs", () => {
     expect(Paillier.decrypt(sk, Paillier.encrypt(pk, 77n, pool.asSource()))).toBe(77n)
     const pow = unframe(jobs[Jobs.JobNames.modPowBatch]!(Jobs.modPowBatchInput([3n, 5n], 7n, 1009n)), "test")
     expect(pow.map((b) => Number(b[0]! * 256 + b[1]!))).toEqual([Number(3n ** 7n % 1009n), Number(5n ** 7n % 1009n)])
+    // Σ k_i·m_i with signed k_i of every size, a zero among them, decrypts to the plaintext sum.
+    const ks = [-3n, 0n, (1n << 300n) + 5n]
+    const combined = Serialization.decodeCiphertexts(pk, jobs[Jobs.JobNames.linearCombination]!(Jobs.linearCombinationInput(pk, cs.map((c, i) => [c, ks[i]!] as const))))
+    expect(combined).toHaveLength(1)
+    expect(Paillier.decrypt(sk, combined[0]!)).toBe((((ms[0]! * ks[0]! + ms[2]! * ks[2]!) % pk.n) + pk.n) % pk.n)
+    expectPaillierError(() => jobs[Jobs.JobNames.linearCombination]!(frames([Serialization.encodePublicKey(pk), Serialization.encodeCiphertexts(pk, cs)])), "Encoding")
     // Production job tables refuse test-size keys; malformed envelopes are Encoding errors.
     expectPaillierError(() => Jobs.paillierJobs[Jobs.JobNames.encryptBatch]!(Jobs.encryptBatchInput(pk, ms)), "KeySize")
     expectPaillierError(() => jobs[Jobs.JobNames.encryptBatch]!(frames([u32(1)])), "Encoding")

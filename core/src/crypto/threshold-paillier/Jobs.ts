@@ -6,6 +6,8 @@
  *   threshold-paillier.partial-decrypt-values frames[publicKey, keyShare, ciphertexts] → frames[c_{i,1} … c_{i,k}] (no proofs)
  *   threshold-paillier.prove-batch            frames[publicKey, keyShare, ciphertexts, values] → one batch (one proof for all, ThresholdPaillier.ts)
  *   threshold-paillier.verify-batch-proof     frames[publicKey, ciphertexts, batch] → one byte (1 = the batch's proof verifies)
+ *   threshold-paillier.verify-batch-proofs    frames[publicKey, ciphertexts, batch_1 … batch_m] → one byte (1 = every batch's proof
+ *                                             verifies; one randomized test, ThresholdPaillier.ts "Several parties' batches at once")
  */
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
@@ -25,7 +27,8 @@ import {
   proveBatch,
   type ThresholdPublicKey,
   verifyPartialDecryption,
-  verifyPartialDecryptionBatch
+  verifyPartialDecryptionBatch,
+  verifyPartialDecryptionBatches
 } from "./ThresholdPaillier.ts"
 
 export const JobNames = {
@@ -33,7 +36,8 @@ export const JobNames = {
   verifyBatch: "threshold-paillier.verify-batch",
   partialDecryptValues: "threshold-paillier.partial-decrypt-values",
   proveBatch: "threshold-paillier.prove-batch",
-  verifyBatchProof: "threshold-paillier.verify-batch-proof"
+  verifyBatchProof: "threshold-paillier.verify-batch-proof",
+  verifyBatchProofs: "threshold-paillier.verify-batch-proofs"
 } as const
 
 const valueWidth = (tpk: ThresholdPublicKey) => tpk.publicKey.bits / 4
@@ -93,6 +97,17 @@ export const makeThresholdJobs = (kernels: BigIntKernels = tsKernels, policy: Ke
         return Uint8Array.of(0)
       }
     },
+    [JobNames.verifyBatchProofs]: (input) => {
+      const [pkBytes, ctBytes, ...batchBytes] = unframe(input, JobNames.verifyBatchProofs)
+      if (pkBytes === undefined || ctBytes === undefined || batchBytes.length === 0) fail("Encoding", `${JobNames.verifyBatchProofs}: expected key, ciphertext and batch frames`)
+      const tpk = publicKeys(pkBytes!)
+      const cs = PaillierSerialization.decodeCiphertexts(tpk.publicKey, ctBytes!)
+      try {
+        return Uint8Array.of(verifyPartialDecryptionBatches(tpk, cs, batchBytes.map((b) => Serialization.decodePartialDecryptionBatch(tpk, b)), kernels) ? 1 : 0)
+      } catch {
+        return Uint8Array.of(0)
+      }
+    },
     [JobNames.verifyBatch]: (input) => {
       const [pkBytes, ctBytes, ...partialBytes] = unframe(input, JobNames.verifyBatch)
       if (pkBytes === undefined || ctBytes === undefined) fail("Encoding", `${JobNames.verifyBatch}: expected key and ciphertext frames`)
@@ -138,3 +153,6 @@ export const proveBatchInput = (share: KeyShare, cs: ReadonlyArray<Ciphertext>, 
 
 export const verifyBatchProofInput = (tpk: ThresholdPublicKey, cs: ReadonlyArray<Ciphertext>, batch: Uint8Array): Uint8Array =>
   frames([Serialization.encodePublicKey(tpk), PaillierSerialization.encodeCiphertexts(tpk.publicKey, cs), batch])
+
+export const verifyBatchProofsInput = (tpk: ThresholdPublicKey, cs: ReadonlyArray<Ciphertext>, batches: ReadonlyArray<Uint8Array>): Uint8Array =>
+  frames([Serialization.encodePublicKey(tpk), PaillierSerialization.encodeCiphertexts(tpk.publicKey, cs), ...batches])

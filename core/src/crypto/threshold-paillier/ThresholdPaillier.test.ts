@@ -195,6 +195,43 @@ describe("Threshold Paillier", () => {
     expectTypedError(() => Serialization.decodePartialDecryptionBatch(tpk, proved.subarray(0, proved.length - 1)), "PaillierError", "Encoding")
   })
 
+  it("several parties' batches checked in one randomized test: honest ones pass, one forged partial or proof among them fails the test, and the pool job agrees", () => {
+    const pk = tpk.publicKey
+    const cs = [3n, -8n, 99n].map((m) => Paillier.encrypt(pk, Paillier.toResidue(pk, m)))
+    const batches = shares.slice(0, 4).map((s) => Threshold.partialDecryptBatchProved(s, cs, nodeKernels))
+    for (const kernels of [nodeKernels, tsKernels]) {
+      expect(Threshold.verifyPartialDecryptionBatches(tpk, cs, batches, kernels)).toBe(true)
+      expect(Threshold.verifyPartialDecryptionBatches(tpk, cs, batches.slice(2, 3), kernels)).toBe(true)
+    }
+    const n2 = pk.n2
+    const forgeries: Array<Threshold.PartialDecryptionBatch> = [
+      // One value forged (×2, ×(−1): a factor of order 2 is caught too), the proof's a or b times −1 or 2, z off by one.
+      { ...batches[2]!, values: batches[2]!.values.map((v, i) => (i === 1 ? (v * 2n) % n2 : v)) },
+      { ...batches[2]!, values: batches[2]!.values.map((v, i) => (i === 2 ? n2 - v : v)) },
+      { ...batches[2]!, proof: { ...batches[2]!.proof, a: (batches[2]!.proof.a * 2n) % n2 } },
+      { ...batches[2]!, proof: { ...batches[2]!.proof, b: (batches[2]!.proof.b * 2n) % n2 } },
+      { ...batches[2]!, proof: { ...batches[2]!.proof, z: batches[2]!.proof.z + 1n } },
+      // Another party's honest batch claimed under this index; a truncated batch.
+      { ...batches[1]!, index: batches[2]!.index },
+      { ...batches[2]!, values: batches[2]!.values.slice(1) }
+    ]
+    for (const forged of forgeries) {
+      const mixed = batches.map((b, i) => (i === 2 ? forged : b))
+      expect(Threshold.verifyPartialDecryptionBatches(tpk, cs, mixed, nodeKernels)).toBe(false)
+      expect(Threshold.verifyPartialDecryptionBatch(tpk, cs, forged, nodeKernels)).toBe(false)
+    }
+    // Two batches forged by inverse factors (×2 in one, ×1/2 in the other) fail together as they fail alone.
+    const up = { ...batches[0]!, values: batches[0]!.values.map((v, i) => (i === 0 ? (v * 2n) % n2 : v)) }
+    const down = { ...batches[1]!, values: batches[1]!.values.map((v, i) => (i === 0 ? (v * nodeKernels.modInverse(2n, n2)) % n2 : v)) }
+    expect(Threshold.verifyPartialDecryptionBatches(tpk, cs, [up, down], nodeKernels)).toBe(false)
+    expect(Threshold.verifyPartialDecryptionBatches(tpk, cs.slice(1), batches, nodeKernels)).toBe(false)
+    const jobs = Jobs.makeThresholdJobs(nodeKernels, TEST_KEYS)
+    const encoded = batches.map((b) => Serialization.encodePartialDecryptionBatch(tpk, b))
+    expect(Array.from(jobs[Jobs.JobNames.verifyBatchProofs]!(Jobs.verifyBatchProofsInput(tpk, cs, encoded)))).toEqual([1])
+    const withForged = encoded.map((b, i) => (i === 2 ? Serialization.encodePartialDecryptionBatch(tpk, forgeries[0]!) : b))
+    expect(Array.from(jobs[Jobs.JobNames.verifyBatchProofs]!(Jobs.verifyBatchProofsInput(tpk, cs, withForged)))).toEqual([0])
+  })
+
   it("with a kernel that keeps tables, v^r and v^z come from one once the key is in use: proofs made and checked that way verify, forged ones do not", () => {
     expect(nodeKernels.fixedBase).toBeDefined()
     const pk = tpk.publicKey

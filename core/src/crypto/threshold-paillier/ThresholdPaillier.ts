@@ -32,7 +32,21 @@
  * A prover making Q oracle queries succeeds with probability ≤ Q·2^(−128) plus the single proof's soundness
  * error. The verifier names the party whose batch fails (it cannot tell which of its partials was wrong, and
  * needs not: every partial of a failed batch is rejected). Zero knowledge is the single proof's: (C, D) is a
- * public function of the statement, and the proof on it is the same Σ-protocol with the same 128-bit slack.
+ * public function of the statement, and the proof on it is the same Σ-protocol with the same 128-bit slack. *
+ * Several parties' batches at once (`verifyPartialDecryptionBatches`): a combiner that must check m batches of
+ * the same round (each from another party) checks their proofs' equations in one random linear combination
+ * instead of one by one. With each batch's (C_k, D_k, e_k) as above and verifier-private β_k uniform in
+ * [1, 2^128] (drawn after every proof is fixed), it tests
+ *   Π_k C_k^(8β_k·z_k) = Π_k a_k^(2β_k)·D_k^(4β_k·e_k)   and   Π_k (v^(z_k))^(2β_k) = Π_k b_k^(2β_k)·v_(i_k)^(2β_k·e_k),
+ * the k-th single checks raised to 2β_k. The two 4,600-bit exponents of the left side share their squarings in
+ * one multi-exponentiation, and v^(Σ β_k·z_k) is one power, so m batches cost about one single check instead of m. Soundness: let X_k = C_k^(4z_k)·a_k^(−1)·D_k^(−2e_k) (a non-unit a_k or D_k makes the right
+ * side a non-unit and the test fail), Y_k = X_k² ∈ G. Y_k = 1 is the single check squared, which is as sound as
+ * the single check: squaring is a bijection of G (odd order), so two accepting transcripts with one (a, b) give
+ * the same relations in G as the unsquared ones (it admits a, b up to a factor of order 2, which the c⁴, c_i²
+ * conventions already make harmless). If some Y_m ≠ 1, its order exceeds 2^128 (as above) and, whatever the
+ * other β_k, Y_m^(β_m) hits the one value that balances the product for at most one of the 2^128 values of β_m:
+ * error ≤ 2^−128 per equation. The same holds for the v-side with W_k = v^(z_k)·b_k^(−1)·v_(i_k)^(−e_k). A failed
+ * test names nobody; the caller then checks the batches one by one to name the party (only when someone cheated).
  */
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import * as KernelTables from "../../compute/KernelTables.ts"
@@ -145,6 +159,17 @@ const powV = (tpk: ThresholdPublicKey, x: bigint, kernels: BigIntKernels): bigin
   return table !== undefined ? table.pow(x) : kernels.modPow(tpk.v, x, tpk.publicKey.n2)
 }
 
+/**
+ * v^x for an x beyond the table's range (a batched check's Σ β_k·z_k, ~130 bits longer than one z): the table's
+ * power of x's low B bits times (v^(2^B))^(x's high bits), v^(2^B) itself one table power (2^B is in range).
+ */
+const powVWide = (tpk: ThresholdPublicKey, x: bigint, kernels: BigIntKernels): bigint => {
+  const bits = BigInt(proofRandomBits(tpk))
+  const high = x >> bits
+  const low = powV(tpk, x & ((1n << bits) - 1n), kernels)
+  return high === 0n ? low : (low * kernels.modPow(powV(tpk, 1n << bits, kernels), high, tpk.publicKey.n2)) % tpk.publicKey.n2
+}
+
 const proofOf = (share: KeyShare, c: bigint, value: bigint, kernels: BigIntKernels, batchSeed?: Uint8Array): CorrectnessProof => {
   const tpk = share.publicKey
   const n2 = tpk.publicKey.n2
@@ -237,6 +262,51 @@ export const verifyPartialDecryptionBatch = (tpk: ThresholdPublicKey, cs: Readon
   if (cs.length === 0 || batch.values.length !== cs.length || batch.values.some((x) => x <= 0n || x >= n2)) return false
   const { seed, c, d } = combination(tpk, batch.index, cs.map((x) => x.value), batch.values, kernels)
   return checkProof(tpk, batch.index, c, d, batch.proof, kernels, seed)
+}
+
+/**
+ * True when every batch's proof verifies (each covering exactly `cs`), in one randomized test (module doc
+ * "Several parties' batches at once"): false means at least one does not, or one is malformed; which one,
+ * `verifyPartialDecryptionBatch` says.
+ */
+export const verifyPartialDecryptionBatches = (
+  tpk: ThresholdPublicKey,
+  cs: ReadonlyArray<Ciphertext>,
+  batches: ReadonlyArray<PartialDecryptionBatch>,
+  kernels: BigIntKernels = tsKernels
+): boolean => {
+  for (const c of cs) checkCiphertextKey(tpk, c)
+  const n2 = tpk.publicKey.n2
+  const inGroup = (x: bigint) => x > 0n && x < n2
+  if (cs.length === 0 || batches.length === 0) return false
+  const multiExp = multiExpOf(kernels)
+  const lhsBases: Array<bigint> = []
+  const lhsExponents: Array<bigint> = []
+  const rhsBases: Array<bigint> = []
+  const rhsExponents: Array<bigint> = []
+  let vExponent = 0n
+  const vRhsBases: Array<bigint> = []
+  const vRhsExponents: Array<bigint> = []
+  for (const batch of batches) {
+    checkIndex(tpk, batch.index)
+    const { a, b, z } = batch.proof
+    if (batch.values.length !== cs.length || batch.values.some((x) => !inGroup(x))) return false
+    if (!inGroup(a) || !inGroup(b) || z < 0n || bitLength(z) > proofRandomBits(tpk) + 1) return false
+    const { seed, c, d } = combination(tpk, batch.index, cs.map((x) => x.value), batch.values, kernels)
+    const e = challenge(tpk, batch.index, c, d, a, b, seed)
+    // Verifier-private coins, drawn after the proof is fixed (module doc).
+    const beta = 1n + randomBits(BATCH_COEFFICIENT_BITS)
+    lhsBases.push(c)
+    lhsExponents.push(8n * beta * z)
+    rhsBases.push(a, d)
+    rhsExponents.push(2n * beta, 4n * beta * e)
+    vExponent += beta * z
+    vRhsBases.push(b, tpk.verificationKeys[batch.index - 1]!)
+    vRhsExponents.push(2n * beta, 2n * beta * e)
+  }
+  if (multiExp(lhsBases, lhsExponents, n2) !== multiExp(rhsBases, rhsExponents, n2)) return false
+  const left = powVWide(tpk, vExponent, kernels)
+  return (left * left) % n2 === multiExp(vRhsBases, vRhsExponents, n2)
 }
 
 /** The per-ciphertext partials of verified batches, for `combine` with `verify: false`. */

@@ -41,7 +41,9 @@ export const handlers = (datasetName: string, task: Party.Task, options: Party.O
       const key = yield* Party.keyed(session, stage)
       const engine = yield* Party.engineOf(key)
       const cs = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(engine.pk, request.ciphertexts))
-      let partials = yield* Party.compute(session, stage, Secure.partialDecrypt(engine, key.share, cs))
+      // Sealed to this party itself (the label holder's judge, a requester's threshold prediction): it combines
+      // its own values without checking them, so they travel without a proof.
+      let partials = yield* Party.compute(session, stage, Secure.partialDecrypt(engine, key.share, cs, { prove: request.sealTo !== session.self }))
       // One forged value in an otherwise honest batch: the batch proof must still catch it.
       if (options.cheat === "partial-decryption") partials = { ...partials, values: partials.values.map((v, j) => (j === partials.values.length - 1 ? (v * 4n) % engine.pk.n2 : v)) }
       const bytes = Secure.encodePartials(key.tpk, partials)

@@ -19,7 +19,8 @@ describe("the judge's per-slot blinding (Secure.blindPacked)", () => {
     // Equal rows and rows of both signs; under a factor shared by a ciphertext's rows, equal rows would decrypt
     // within η/ρ < 1/|v| of each other.
     const values = [...Array.from({ length: 2 * layout.slots }, () => 1000n), -7n, 5n, -123_456n]
-    const rows = values.map((v) => Paillier.encryptSigned(pk, v))
+    // Each row encrypted in its slot, as the score stage sends it.
+    const rows = values.map((v, j) => Paillier.encryptSigned(pk, Secure.judgeRow(layout, j, v)))
     const contributions = await Effect.runPromise(Effect.all([0, 1, 2].map(() => Secure.blindPacked(engine, layout, shape.kappa, rows))))
     const summed = Secure.sumLists(contributions)
     expect(summed).toHaveLength(Math.ceil(values.length / layout.slots))

@@ -4,8 +4,8 @@
  * through the host's JobRunner, inline without one), and the packed homomorphic steps.
  *
  * Slot layouts (Packing.ts; signed slots, borrows included):
- * - judge (SVM): v = 2z − 2y·S² + y with |z| < 2^zBits, travelling one row per ciphertext until every party
- *   has blinded it with its own factor (`blindPacked`); each party's blinded value ρ·v + η (ρ < 2^(κ+1), η < ρ)
+ * - judge (SVM): v = 2z − 2y·S² + y with |z| < 2^zBits, travelling one row per ciphertext (encrypted already
+ *   shifted to its slot, `judgeRow`) until every party has blinded it with its own factor (`blindPacked`); each party's blinded value ρ·v + η (ρ < 2^(κ+1), η < ρ)
  *   needs zBits + κ + 4 bits, and the n parties' packed contributions are summed (headroom for n addends);
  * - gradient: Σ_j d_j·X_j over a batch plus the owner's mask of κ extra bits;
  * - prediction: Σ_p z^p, zBits + ⌈log2 n⌉ + 1 bits.
@@ -14,7 +14,6 @@ import { Effect } from "effect"
 import { type JobRunnerService, paillierRunner } from "../../compute/JobRunner.ts"
 import * as Kernels from "../../compute/Kernels.ts"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
-import * as TsKernels from "../../compute/TsKernels.ts"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
 import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
@@ -109,23 +108,55 @@ export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>): Effect.
   })
 
 /**
- * This party's partial decryptions of a round's ciphertexts with one proof for all of them
- * (ThresholdPaillier.ts "Batched proof"): the values in parallel chunks across the pool, then one proof job.
+ * Π_i c_i^(k_i) (signed k_i) for each group of terms, one pool job per group, off the protocol thread (which every
+ * party of an in-process run shares). A group is not split over workers: each part would repeat the squarings.
  */
-export const partialDecrypt = (e: Engine, share: KeyShare, cs: ReadonlyArray<Paillier.Ciphertext>): Effect.Effect<PartialDecryptionBatch, ComputeFailure> =>
+export const linearCombinations = (
+  e: Engine,
+  groups: ReadonlyArray<ReadonlyArray<readonly [Paillier.Ciphertext, bigint]>>
+): Effect.Effect<Array<Paillier.Ciphertext>, ComputeFailure> =>
+  Effect.map(
+    run(e, PaillierJobs.JobNames.linearCombination, groups.map((terms) => PaillierJobs.linearCombinationInput(e.pk, terms))),
+    (outs) => outs.map((bytes) => PaillierSerialization.decodeCiphertexts(e.pk, bytes)[0]!)
+  )
+
+/**
+ * The proof slot of a batch its maker decrypts for itself (a round sealed to the party that made the batch): it
+ * checks only the other parties' batches (Party.collectPartials), so a proof there would be computed and never
+ * read. Not a proof: a = 1 fails every check.
+ */
+export const UNPROVED = { a: 1n, b: 1n, z: 0n } as const
+
+/**
+ * This party's partial decryptions of a round's ciphertexts with one proof for all of them
+ * (ThresholdPaillier.ts "Batched proof"): the values in parallel chunks across the pool, then one proof job —
+ * none with `prove: false`, for a batch only its maker will combine (UNPROVED).
+ */
+export const partialDecrypt = (e: Engine, share: KeyShare, cs: ReadonlyArray<Paillier.Ciphertext>, options: { readonly prove?: boolean } = {}): Effect.Effect<PartialDecryptionBatch, ComputeFailure> =>
   Effect.gen(function*() {
     const outs = yield* run(e, ThresholdJobs.JobNames.partialDecryptValues, chunked(cs, e.runner.size).map((c) => ThresholdJobs.partialDecryptValuesInput(share, c)))
     const values = outs.flatMap((bytes) => ThresholdJobs.decodeValues(e.tpk, bytes))
+    if (options.prove === false) return { _tag: "ThresholdPaillierPartialDecryptionBatch", index: share.index, values, proof: UNPROVED }
     const [proved] = yield* run(e, ThresholdJobs.JobNames.proveBatch, [ThresholdJobs.proveBatchInput(share, cs, values)])
     return ThresholdSerialization.decodePartialDecryptionBatch(e.tpk, proved!)
   })
 
-/** One flag per batch (one party's partials of all of `cs`), the batches checked in parallel across the pool. */
+/**
+ * One flag per batch (one party's partials of all of `cs`): every batch's proof in one randomized test (one pool
+ * job whose cost is about one batch's check, ThresholdPaillier.ts "Several parties' batches at once"); only when
+ * that fails, each batch on its own, in parallel across the pool, to name the parties whose proofs fail.
+ */
 export const verify = (e: Engine, cs: ReadonlyArray<Paillier.Ciphertext>, batches: ReadonlyArray<PartialDecryptionBatch>): Effect.Effect<Array<boolean>, ComputeFailure> =>
   Effect.gen(function*() {
     if (cs.length === 0 || batches.length === 0) return batches.map(() => false)
-    const outs = yield* run(e, ThresholdJobs.JobNames.verifyBatchProof, batches.map((b) => ThresholdJobs.verifyBatchProofInput(e.tpk, cs, ThresholdSerialization.encodePartialDecryptionBatch(e.tpk, b))))
-    return outs.map((bytes) => bytes.length === 1 && bytes[0] === 1)
+    const encoded = batches.map((b) => ThresholdSerialization.encodePartialDecryptionBatch(e.tpk, b))
+    const passed = (bytes: Uint8Array | undefined) => bytes !== undefined && bytes.length === 1 && bytes[0] === 1
+    if (batches.length > 1) {
+      const [together] = yield* run(e, ThresholdJobs.JobNames.verifyBatchProofs, [ThresholdJobs.verifyBatchProofsInput(e.tpk, cs, encoded)])
+      if (passed(together)) return batches.map(() => true)
+    }
+    const outs = yield* run(e, ThresholdJobs.JobNames.verifyBatchProof, encoded.map((b) => ThresholdJobs.verifyBatchProofInput(e.tpk, cs, b)))
+    return outs.map(passed)
   })
 
 export const encodeCiphertexts = (pk: PublicKey, cs: ReadonlyArray<Paillier.Ciphertext>): Uint8Array => PaillierSerialization.encodeCiphertexts(pk, cs)
@@ -134,34 +165,32 @@ export const encodePartials = (tpk: ThresholdPublicKey, batch: PartialDecryption
 export const decodePartials = (tpk: ThresholdPublicKey, bytes: Uint8Array): PartialDecryptionBatch => ThresholdSerialization.decodePartialDecryptionBatch(tpk, bytes)
 
 /**
- * One party's share of the judge blinding (PROTOCOLS.md §6.3 (2), per slot): every row's ciphertext [[v_j]] is
- * raised to its own secret ρ_j ∈ [2^κ, 2^(κ+1)), the rows are packed homomorphically `slots` to a ciphertext
- * (Π_i [[v_i]]^(ρ_i·2^(w·i)): with a native multi-exponentiation the raising and the Horner packing
- * x ← x^(2^w)·c in one call whose squarings all slots share, else Horner itself), and the packed η_j ∈ [0, ρ_j) are added as a fresh encryption,
- * which re-randomises the result. The parties blind the same rows side by side and their outputs are summed,
- * so slot j decrypts to (Σ_p ρ_j^p)·v_j + Σ_p η_j^p: the sign of v_j, under a factor no other slot shares.
+ * What a party encrypts for row `row` of the batch in the SVM's score stage: its judge value already moved to
+ * the row's slot, v·2^(w·(row mod slots)) (a public shift of the same value under the same key), so that the
+ * blinding below packs rows by multiplying ciphertexts rather than by 2^w-powers of them.
+ */
+export const judgeRow = (layout: Packing.Layout, row: number, value: bigint): bigint => value << BigInt(layout.slotBits * (row % layout.slots))
+
+/**
+ * One party's share of the judge blinding (PROTOCOLS.md §6.3 (2), per slot): every row's ciphertext [[v_j]],
+ * encrypted already in its slot (`judgeRow`), is raised to its own secret ρ_j ∈ [2^κ, 2^(κ+1)) and the rows of
+ * a ciphertext multiplied together (Π_i [[v_i·2^(w·i)]]^(ρ_i): a multi-exponentiation of κ-bit exponents in the pool, no
+ * squarings to move a row to its slot), and the packed η_j ∈ [0, ρ_j) are added as a fresh encryption, which
+ * re-randomises the result. The parties blind the same rows side by side and their outputs are summed, so slot
+ * j decrypts to (Σ_p ρ_j^p)·v_j + Σ_p η_j^p: the sign of v_j, under a factor no other slot shares.
  */
 export const blindPacked = (e: Engine, layout: Packing.Layout, kappa: number, cs: ReadonlyArray<Paillier.Ciphertext>) =>
   Effect.gen(function*() {
     const low = 1n << BigInt(kappa)
     const rhos = cs.map(() => low + randomBelow(low))
-    const packed: Array<Paillier.Ciphertext> = []
+    const groups: Array<Array<readonly [Paillier.Ciphertext, bigint]>> = []
     const etas: Array<bigint> = []
-    const shift = 1n << BigInt(layout.slotBits)
     for (let start = 0; start < cs.length; start += layout.slots) {
       const group = rhos.slice(start, start + layout.slots)
-      if (e.kernels.multiExp !== undefined) {
-        packed.push(Paillier.linearCombination(group.map((rho, i) => [cs[start + i]!, rho << BigInt(layout.slotBits * i)] as const), e.kernels))
-      } else {
-        // Without one, Horner over the kernel's modPow (as many squarings, each in the kernel's own arithmetic).
-        const raised = group.map((rho, i) => Paillier.multiplyScalar(cs[start + i]!, rho, e.kernels))
-        let x = raised[raised.length - 1]!
-        for (let i = raised.length - 2; i >= 0; i--) x = Paillier.add(Paillier.multiplyScalar(x, shift, e.kernels), raised[i]!)
-        packed.push(x)
-      }
+      groups.push(group.map((rho, i) => [cs[start + i]!, rho] as const))
       etas.push(Packing.pack(layout, group.map((rho) => randomBelow(rho))))
     }
-    const noise = yield* encryptSigned(e, etas)
+    const [packed, noise] = yield* Effect.all([linearCombinations(e, groups), encryptSigned(e, etas)], { concurrency: "unbounded" })
     return packed.map((c, i) => Paillier.add(c, noise[i]!))
   })
 
@@ -177,13 +206,6 @@ export const combineAll = (e: Engine, cs: ReadonlyArray<Paillier.Ciphertext>, ba
   const partials = batches.map(Threshold.unbatch)
   return which.map((i) => Paillier.toSigned(e.pk, Threshold.combine(e.tpk, cs[i]!, partials.map((p) => p[i]!), { verify: false, kernels: e.kernels })))
 }
-
-/**
- * Π_i b_i^(x_i) mod m for signed x_i, sharing the squarings (Straus): the kernel's multi-exponentiation where it
- * has one (native), else the TS one; negative exponents through one inverse.
- */
-export const multiExp = (bases: ReadonlyArray<bigint>, exponents: ReadonlyArray<bigint>, modulus: bigint, kernels: BigIntKernels): bigint =>
-  TsKernels.signedMultiExp(kernels, bases, exponents, modulus, kernels.multiExp ?? TsKernels.multiExp)
 
 /** A uniform mask of `bits` bits (CSPRNG). */
 export const mask = (bits: number): bigint => randomBits(bits)

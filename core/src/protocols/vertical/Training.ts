@@ -184,19 +184,20 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const limit = 1n << BigInt(Secure.zBits(s) - 4)
       const S2 = 1n << BigInt(2 * t.hyper.scaleBits)
       const values: Array<bigint> = []
+      const judge = t.hyper.model === "svm" ? Secure.judgeLayout(engine.pk, s, trainParams.slotsPerComparison) : undefined
       for (const j of batch) {
         const z = Linear.partialScore(t.w, t.block.rows[j]!, t.hyper.scaleBits)
         if (z >= limit || -z >= limit) return yield* Party.fail(session, stage, "ScoreOverflow", `a partial score exceeds 2^${Secure.zBits(s) - 4 - 2 * t.hyper.scaleBits}: lower eta or featureBound`)
         if (t.hyper.model === "svm") {
           // §6.3 with the label at its holder: v = 2z − 2y·S² + y, and u = y·v is the corrected odd judge value.
           const y = t.positive === undefined ? 0n : t.positive[j] ? 1n : -1n
-          values.push(2n * z - 2n * y * S2 + y)
+          values.push(Secure.judgeRow(judge!, values.length, 2n * z - 2n * y * S2 + y))
         } else {
           values.push(t.positive === undefined ? z : z + 2n * S2 - (t.positive[j] ? 4n * S2 : 0n))
         }
       }
-      // One row per ciphertext: the SVM's rows so that each party can blind every row with a factor of its own
-      // (blindHandler, which packs them); the logistic model's as the gradient stage's inputs.
+      // One row per ciphertext: the SVM's rows, each already in its judge slot, so that each party can blind every
+      // row with a factor of its own (blindHandler, which packs them); the logistic model's as the gradient stage's inputs.
       const cs = yield* Party.compute(session, stage, Secure.encryptSigned(engine, values))
       return { ciphertexts: Secure.encodeCiphertexts(engine.pk, cs), commit: Party.rpiCommit(session.taskId, request.iteration + 1, session.self, t.next) }
     })
@@ -251,11 +252,10 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       if (lists.length === 0 || lists.some((l) => l.length !== t.batch!.length)) return yield* Party.fail(session, stage, "InvalidRequest", `expected ${t.batch.length} factors per input`)
       // SVM: the judge's [[I_j·y_j]]; logistic: [[D_j]] = Π_p [[s_j^p]] = [[4S²(½ + z_j/4 − y_j)]].
       const factors = lists.length === 1 ? lists[0]! : Secure.sumLists(lists)
-      const bases = factors.map((c) => c.value)
       const layout = Secure.gradientLayout(engine.pk, s)
       const me = Party.indexOf(session, session.self)
       // Per gradient ciphertext, the exponent of row j is Σ_k x_jk·2^(slot_k·w) over this party's columns in it:
-      // Π_j [[d_j]]^(that) is every column's Σ_j d_j·x_jk moved to its slot, in one multi-exponentiation.
+      // Π_j [[d_j]]^(that) is every column's Σ_j d_j·x_jk moved to its slot, in one multi-exponentiation (in the pool).
       const byCiphertext = new Map<number, Array<{ slot: number; column: number }>>()
       for (let k = 0; k < t.block.columns.length; k++) {
         const { ciphertext, slot } = Secure.gradientSlot(t.features, me, k, layout.slots)
@@ -272,16 +272,15 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
         masks.set(index, m)
         packedMasks.push(Packing.pack(layout, Array.from({ length: Math.max(...slots.map((x) => x.slot)) + 1 }, (_, i) => m.get(i) ?? 0n)))
       }
-      const maskCiphertexts = yield* Party.compute(session, stage, Secure.encryptSigned(engine, packedMasks))
-      t.masks = masks
-      const out = indices.map((index, i) => {
+      const groups = indices.map((index) => {
         const columns = byCiphertext.get(index)!
-        const exponents = t.batch!.map((j) =>
-          columns.reduce((e, { slot, column }) => e + (Linear.quantize(t.block.rows[j]![column]!, t.hyper.scaleBits) << BigInt(slot * layout.slotBits)), 0n))
-        const acc = Secure.multiExp(bases, exponents, engine.pk.n2, engine.kernels)
-        const c = Paillier.add(Paillier.ciphertext(engine.pk, acc), maskCiphertexts[i]!)
-        return { index, ciphertext: Secure.encodeCiphertexts(engine.pk, [c]) }
+        return t.batch!.map((j, row) =>
+          [factors[row]!, columns.reduce((e, { slot, column }) => e + (Linear.quantize(t.block.rows[j]![column]!, t.hyper.scaleBits) << BigInt(slot * layout.slotBits)), 0n)] as const)
       })
+      // The masks' encryptions and the products side by side in the pool.
+      const [products, maskCiphertexts] = yield* Party.compute(session, stage, Effect.all([Secure.linearCombinations(engine, groups), Secure.encryptSigned(engine, packedMasks)], { concurrency: "unbounded" }))
+      t.masks = masks
+      const out = indices.map((index, i) => ({ index, ciphertext: Secure.encodeCiphertexts(engine.pk, [Paillier.add(products[i]!, maskCiphertexts[i]!)]) }))
       return { ciphertexts: out }
     })
   )

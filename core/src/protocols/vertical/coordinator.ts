@@ -102,8 +102,9 @@ const decryptRound = (r: Run, threshold: number, label: string, ciphertexts: Uin
     for (const p of r.session.participants) if (!replies.has(p)) r.withheld.add(p)
     r.counters.decryptedCiphertexts += count
     r.counters.partialDecryptions += replies.size * count
-    // One batch proof per party and round (ThresholdPaillier.ts "Batched proof").
-    r.counters.decryptionProofs += replies.size
+    // One batch proof per party and round (ThresholdPaillier.ts "Batched proof"), none from the party the round is
+    // sealed to (it combines its own values unchecked, Secure.UNPROVED).
+    r.counters.decryptionProofs += replies.size - (sealTo !== undefined && replies.has(sealTo) ? 1 : 0)
     return [...replies].map(([participant, reply]) => ({ participant, payload: reply.partials }))
   })
 

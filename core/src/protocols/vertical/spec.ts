@@ -26,8 +26,9 @@
  * - alignment: as query.psi-aligned (set sizes; the intersection, in a pseudorandom order, to every party);
  * - SVM judge: the label holder learns I_j per sampled row and the blinded value ρ_j·u_j + η_j (≈ log2|u_j|,
  *   §6.3 item 4), where ρ_j = Σ_p ρ_j^p and η_j = Σ_p η_j^p sum every party's secret draws for that row alone
- *   (ρ_j^p uniform in [2^κ, 2^(κ+1)), η_j^p in [0, ρ_j^p)): each party raises every row's ciphertext to its own
- *   factor before packing, and the coordinator sums the packed contributions (Secure.blindPacked), so rows that
+ *   (ρ_j^p uniform in [2^κ, 2^(κ+1)), η_j^p in [0, ρ_j^p)): each party raises every row's ciphertext (encrypted
+ *   already shifted to its slot, a public function of the same value: Secure.judgeRow) to its own factor before
+ *   packing, and the coordinator sums the packed contributions (Secure.blindPacked), so rows that
  *   share a ciphertext share no factor and their ratios u_j/u_k are hidden as well as their magnitudes are. A
  *   label holder colluding with all but one party h knows the others' draws: u_j is then blinded by ρ_j^h plus
  *   a known offset, which keeps the sign and hides |u_j| within a factor (1 + 2^κ/(Σ_{p≠h} ρ_j^p)) — weaker than
@@ -271,7 +272,7 @@ export const Counters = Schema.Struct({
   rounds: Count,
   decryptedCiphertexts: Count,
   partialDecryptions: Count,
-  /** Proofs of correct partial decryption: one per party per decryption round, however many ciphertexts. */
+  /** Proofs of correct partial decryption: one per party per decryption round, however many ciphertexts (none from the party a round is sealed to). */
   decryptionProofs: Count,
   comparisons: Count
 })
