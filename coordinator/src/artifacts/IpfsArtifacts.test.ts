@@ -80,7 +80,7 @@ describe("artifacts on IPFS", () => {
         consents: []
       },
       // The plain row from the store (the API's source), the sealed copy from the auditor's own node.
-      artifact: (cid) => Effect.promise(async () => (await store.raw(cid))?.bytes),
+      artifact: (cid) => Effect.map(Effect.orDie(store.raw(cid)), (row) => row?.bytes),
       ipfs: { get: Verify.fromBlocks(auditor.blocks, { timeoutMs: 5_000 }), ...(o.readerKey === undefined ? {} : { readerKey: o.readerKey }) },
       model: () => Effect.undefined
     }))
@@ -89,7 +89,7 @@ describe("artifacts on IPFS", () => {
 
   it("a result stays plain in the store, goes to IPFS sealed to its readers, and is verified by CID from the auditor's node", async () => {
     const result = { count: 768, mean: { glucose: 120.894 } }
-    const cid = await store.putJson(result, taskId)
+    const cid = await Effect.runPromise(store.putJson(result, taskId))
     // The plain bytes never reach IPFS.
     expect(await Effect.runPromise(coordinatorBlocks.has(cid))).toBe(false)
     const outcome = await sealedOf().publish(taskId, "result", ArtifactStore.jsonBytes(result), [readerAccount, keyless])
@@ -118,7 +118,7 @@ describe("artifacts on IPFS", () => {
 
   it("fails when the chain holds another ciphertext hash, the plaintext another digest, or no node has the sealed CID", async () => {
     const result = { count: 3 }
-    const cid = await store.putJson(result, taskId)
+    const cid = await Effect.runPromise(store.putJson(result, taskId))
     const { published } = await sealedOf().publish(taskId, "result", ArtifactStore.jsonBytes(result), [readerAccount])
     const otherRoot = hexlify((await sha256.digest(new TextEncoder().encode("another ciphertext"))).digest)
     const wrongRoot = await verifyArtifacts({ result, chainDigest: digest(result), cid, sealedCid: published!.cid, chainRoot: otherRoot, readerKey: reader.secretKey })

@@ -176,7 +176,7 @@ export const make = (deps: Deps) => {
       // A chain index that cannot be read adds no one: the members known from tasks and sockets are still listed.
       const indexed = deps.index === undefined
         ? []
-        : yield* read("chainIndex.members", () => deps.index!.members()).pipe(Effect.orElseSucceed(() => []))
+        : yield* deps.index.members().pipe(Effect.orElseSucceed(() => []))
       for (const m of indexed) for (const a of m.addresses as ReadonlyArray<string>) if (isAddress(a)) accounts.add(getAddress(a))
       const states = yield* Effect.forEach(accounts, (address) => Effect.map(membership(address), (m) => ({ address, ...m })), { concurrency: memberReads })
       const orgs = new Map<string, { companyId: string | null; name: string; state: string; accounts: Array<{ address: string; online: boolean; tasks: number }> }>()
@@ -191,15 +191,19 @@ export const make = (deps: Deps) => {
     })
 
   /**
-   * An artifact's bytes for Verify.ts: a tampered one must fail its check, a missing one is reported missing (the store
-   * not answering is a defect, as for every read here).
+   * An artifact's bytes for Verify.ts: a tampered one must fail its check, a missing one is reported missing, and the
+   * store not answering is the source unavailable (the view fails, as any read of it).
    */
   const artifactBytes = (cid: string) =>
     deps.artifacts === undefined
       ? Effect.undefined
       : deps.artifacts.get(cid).pipe(
         Effect.map((artifact): Uint8Array | undefined => artifact.bytes),
-        Effect.catchTags({ Tampered: () => Effect.succeed(new TextEncoder().encode("tampered")), UnknownArtifact: () => Effect.undefined })
+        Effect.catchTags({
+          Tampered: () => Effect.succeed(new TextEncoder().encode("tampered")),
+          UnknownArtifact: () => Effect.undefined,
+          ArtifactStoreFailed: (error) => Effect.fail(new Verify.SourceUnavailable({ source: "coordinator", message: error.message }))
+        })
       )
 
   /** Verify.ts over the store's copy and the chain's logs: the same checks as `jointly verify`. */
@@ -220,7 +224,13 @@ export const make = (deps: Deps) => {
         history,
         task: { ...task, events: events as Verify.StoredTask["events"], consents },
         artifact: artifactBytes,
-        model: (modelId) => (deps.models === undefined ? Effect.undefined : Effect.map(deps.models.get(modelId), (model) => model?.artifact))
+        model: (modelId) =>
+          deps.models === undefined
+            ? Effect.undefined
+            : deps.models.get(modelId).pipe(
+              Effect.map((model) => model?.artifact),
+              Effect.mapError((error) => new Verify.SourceUnavailable({ source: "coordinator", message: error.message }))
+            )
       }).pipe(Effect.mapError((e) => new DashboardReadFailed({ source: e.source, detail: e.message })))
       const pending = outbox.filter((o) => o.status !== "confirmed").length
       const result = history.find((e) => e._tag === "ResultRecorded")

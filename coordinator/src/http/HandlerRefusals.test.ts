@@ -67,7 +67,7 @@ beforeAll(async () => {
   const artifacts = ArtifactStore.make(sql)
   const spec = { kind: "statistics.horizontal", initiator: party.address, nonce: "refusals", parties: [{ participant: party.address, dataset: "pima" }], params: {} } as unknown as TaskSpec
   await Effect.runPromise(store.insert(taskId, spec, taskId, [party.address], "test"))
-  modelId = await models.put({ format: "linear", weights: [0.01, -0.02], bias: 0.5, link: "sigmoid", featureColumns: ["glucose", "mass"] }, { taskId })
+  modelId = await Effect.runPromise(models.put({ format: "linear", weights: [0.01, -0.02], bias: 0.5, link: "sigmoid", featureColumns: ["glucose", "mass"] }, { taskId }))
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   attached = Server.attach({

@@ -26,7 +26,8 @@ export class Caller extends Context.Service<Caller, CallerShape>()("jointly/api/
 /** Bearer token (from `POST /api/auth/sign-in`) → Caller, then the endpoint's Access rule. */
 export class Guard extends HttpApiMiddleware.Service<Guard, { provides: Caller }>()("jointly/api/Guard", {
   security: { bearer: HttpApiSecurity.bearer },
-  error: [E.Unauthenticated, E.Forbidden, E.RateLimited]
+  // Unavailable: the chain did not answer the caller's roles (a new account, or one not seen lately).
+  error: [E.Unauthenticated, E.Forbidden, E.RateLimited, E.Unavailable]
 }) {}
 
 /** Requests per client address (and the body cap the transport enforces, documented here). */
@@ -165,7 +166,7 @@ export class Models extends HttpApiGroup.make("models").add(
 
 export class Artifacts extends HttpApiGroup.make("artifacts").add(
   guarded(
-    HttpApiEndpoint.post("put", "/api/artifacts", { payload: S.PutArtifact, success: S.StoredArtifact.pipe(HttpApiSchema.status(201)), error: E.QuotaExceeded }).middleware(Guard),
+    HttpApiEndpoint.post("put", "/api/artifacts", { payload: S.PutArtifact, success: S.StoredArtifact.pipe(HttpApiSchema.status(201)), error: [E.QuotaExceeded, E.Unavailable] }).middleware(Guard),
     Access.Member,
     "Store bytes under their CID, within the member's quota"
   ),

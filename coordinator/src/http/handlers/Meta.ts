@@ -34,7 +34,7 @@ const unreadable = (what: string) => (error: unknown) =>
 const signedIn = (parts: PartsShape, message: string, signature: string) =>
   Effect.gen(function*() {
     const { token, claims, ready: roles } = yield* parts.sessions.signIn(message, signature, (address) =>
-      Effect.tryPromise({ try: () => parts.roles.of(address), catch: unreadable(`the roles of ${address}`) }))
+      Effect.mapError(parts.roles.of(address), (error) => unreadable(`the roles of ${address}`)(error.detail)))
     return { token, address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles }
   })
 
