@@ -6,9 +6,8 @@
 import { readdir, readFile, stat, writeFile } from "node:fs/promises"
 import { basename, dirname, join, resolve } from "node:path"
 import { randomBytes } from "node:crypto"
-import { Effect, Exit, Redacted, Schema, Scope } from "effect"
+import { Effect, Exit, Layer, Redacted, Schema, Scope } from "effect"
 import { getAddress, getBytes, hexlify, isAddress, isHexString, keccak256, toUtf8Bytes, verifyMessage, Wallet, ZeroAddress } from "ethers"
-import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
 import * as GovernanceLedger from "@jointly/core/internal/ledger/GovernanceLedger"
@@ -33,7 +32,7 @@ import type { FileShare } from "@jointly/participant/internal/governance/FileSha
 const loadSources = () => import("@jointly/participant/internal/datasets/Sources")
 const loadQueryServices = () => import("@jointly/participant/internal/host/QueryServices")
 const loadVerify = () => import("@jointly/coordinator/internal/audit/Verify")
-const loadConsentKeys = () => import("@jointly/coordinator/internal/audit/ConsentKeys")
+const loadVerifySources = () => import("@jointly/coordinator/internal/audit/VerifySources")
 const loadHeliaBlocks = () => import("@jointly/backends/internal/ipfs/HeliaBlocks")
 const loadKuboBlocks = () => import("@jointly/backends/internal/ipfs/KuboBlocks")
 const loadClient = () => import("@jointly/coordinator/internal/client/Client")
@@ -270,30 +269,17 @@ export const verifyTask = async (o: {
     // The result for its recipients; anyone else verifies the digests without the content.
     const outcome = metadata.status === "Succeeded" ? await client.result(o.taskId).catch((e: Client.RequestFailed) => (e.code === "Forbidden" ? Verify.withheld : Promise.reject(e))) : undefined
     const task: Verify.StoredTask = { ...metadata, result: outcome === Verify.withheld ? Verify.withheld : outcome?.result ?? null }
-    const consentSigners = await (await loadConsentKeys()).fromLedger(ledger.chain.provider, ledger.chainId, health.chain.ledger)
-    /**
-     * A call to the coordinator as an audit source: a refusal the API names is an answer (`answers`, by its code);
-     * anything else (unreachable, an undeclared status) leaves the audit unable to conclude, not a failed check.
-     */
-    const fromCoordinator = <A>(call: () => Promise<A>, answers: ReadonlyMap<string, Verify.Fetched>) =>
-      Effect.tryPromise({ try: call, catch: (error) => error as Client.RequestFailed }).pipe(
-        Effect.catch((error) =>
-          answers.has(error.code) ? Effect.succeed(answers.get(error.code)) : Effect.fail(new Verify.SourceUnavailable({ source: "coordinator", message: error.message })))
-      )
-    const checks = await Effect.runPromise(Verify.verify({
-      domain: Eip712.domain(ledger.chainId, health.chain.ledger),
-      ...(consentSigners === undefined ? {} : { consentSigners }),
-      onChainDomain: await ledger.onChainDomain(),
-      history,
-      task,
-      ...(o.blocks === undefined ? {} : {
-        ipfs: { get: Verify.fromBlocks(o.blocks), ...(o.readerKey ?? o.signer ? { readerKey: o.readerKey ?? getBytes(o.signer!.privateKey) } : {}) }
-      }),
-      // The API re-hashes on read and refuses a tampered artifact: then the check fails on purpose.
-      artifact: (cid) =>
-        fromCoordinator(async () => (await client.getArtifact(cid)).bytes, new Map<string, Verify.Fetched>([["UnknownArtifact", undefined], ["Tampered", new TextEncoder().encode("tampered")], ["Forbidden", Verify.withheld]])),
-      model: (id) => fromCoordinator(async () => (await client.weights(id)).artifact, new Map<string, Verify.Fetched>([["UnknownModel", undefined], ["Forbidden", Verify.withheld]]))
-    }).pipe(Effect.mapError((e) => new CommandFailed(`cannot verify ${o.taskId}: the ${e.source} did not answer: ${e.message}`))))
+    const Sources = await loadVerifySources()
+    const readerKey = o.readerKey ?? (o.signer === undefined ? undefined : getBytes(o.signer.privateKey))
+    const sources = Layer.mergeAll(
+      Sources.chainOverRpc({ chainId: ledger.chainId, ledger: health.chain.ledger, provider: ledger.chain.provider, onChainDomain: () => ledger.onChainDomain() }),
+      Sources.coordinatorOverApi(client),
+      o.blocks === undefined ? Layer.empty : Sources.ipfsBlocks(o.blocks, readerKey === undefined ? {} : { readerKey })
+    )
+    const checks = await Effect.runPromise(Verify.verify({ history, task }).pipe(
+      Effect.provide(sources),
+      Effect.mapError((e) => new CommandFailed(`cannot verify ${o.taskId}: the ${e.source} did not answer: ${e.message}`))
+    ))
     return { ok: checks.every((c) => c.ok), checks, report: Verify.report(o.taskId, checks) }
   } finally {
     await ledger.close()

@@ -182,7 +182,7 @@ describe("data catalogue", () => {
     const reader = await make({ rpcUrl: cluster.rpcUrl, privateKey: Wallet.createRandom().privateKey, addresses: { ...cluster.deployment.suite!, registry: cluster.deployment.registry } })
     const index = ChainIndex.make({ sql, ledger: reader, deployBlock: cluster.deployment.deployBlock, log: Log.make("test-index") })
     await index.start()
-    expect((await index.search("oncology")).map((d) => d.datasetId).sort()).toEqual((await catalog("oncology")).datasets.map((d) => d.datasetId).sort())
+    expect((await Effect.runPromise(index.search("oncology"))).map((d) => d.datasetId).sort()).toEqual((await catalog("oncology")).datasets.map((d) => d.datasetId).sort())
     await index.stop()
     await reader.close()
     await sql.close()

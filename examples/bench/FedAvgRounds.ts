@@ -127,6 +127,6 @@ export const roundTimes = async (
       })
     }
     return Effect.provide(Coordinator.run(marked, r, { timeoutMs: options.timeoutMs ?? 120_000 }), backends.layer)
-  }))
+  }).pipe(Effect.ensuring(host.end())))
   return { wall: marks.slice(1).map((t, i) => t - marks[i]!), parallel, cpu, cpuParallel, cpuRest, rss, checkpoints: host.checkpoints }
 }

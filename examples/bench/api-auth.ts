@@ -96,7 +96,7 @@ export const run = async () => {
     const id = taskIdOf(spec)
     await Effect.runPromise(coordinator.store.insert(id, spec, id, [keys.analyst.address], coordinator.instance))
     // Two servers over the coordinator's parts, built alike; only the guard differs.
-    const roles = await coordinator.roles.of(keys.analyst.address)
+    const roles = await Effect.runPromise(coordinator.roles.of(keys.analyst.address))
     const serve = async (guard: "enforced" | "open") => {
       const server: HttpServer = createServer()
       const port = { value: 0 }

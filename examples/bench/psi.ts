@@ -78,7 +78,7 @@ const runPsi = async (n: number, { backends, compute }: Opened, group: Group.Gro
   }))
   const cpu = process.cpuUsage()
   const start = performance.now()
-  const result = (await Effect.runPromise(host.run((session) => PsiCoordinator.run(session, "intersection", params)))) as Result
+  const result = (await Effect.runPromise(Effect.ensuring(host.run((session) => PsiCoordinator.run(session, "intersection", params)), host.end()))) as Result
   const seconds = (performance.now() - start) / 1000
   const used = process.cpuUsage(cpu)
   if (result.cardinality !== n / 2) throw new Error(`PSI found ${result.cardinality} shared ids, expected ${n / 2}`)

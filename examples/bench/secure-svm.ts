@@ -68,7 +68,8 @@ const runOnce = (params: Params, tables: ReadonlyArray<TabularData>, backends: L
   const configs = tables.map((t) => ({ handlers: Participant.handlers("bcw", params, { kernels }), provide: provide(t) }))
   const host = InMemoryHost.make(params.mode === "B" ? [...configs, { handlers: Participant.handlers("none", params, { kernels }), wallet: analyst, provide: provide(tables[0]!) }] : configs)
   const full = params.mode === "B" ? { ...params, analyst: analyst.address } : params
-  return Effect.runPromise(host.run((session) => Coordinator.run(clock === undefined ? session : clock.wrap(session), full))) as Promise<Result>
+  // Ended after the task, succeeded or not, as a deployed coordinator does: the participants release its SEAL objects.
+  return Effect.runPromise(Effect.ensuring(host.run((session) => Coordinator.run(clock === undefined ? session : clock.wrap(session), full)), host.end())) as Promise<Result>
 }
 
 export const run = async () => {

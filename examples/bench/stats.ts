@@ -18,7 +18,7 @@ import { localVector, statistics } from "@jointly/core/internal/protocols/joint-
 import * as StatsCoordinator from "@jointly/core/internal/protocols/joint-statistics/coordinator"
 import * as StatsParticipant from "@jointly/core/internal/protocols/joint-statistics/participant"
 import type { Params } from "@jointly/core/internal/protocols/joint-statistics/spec"
-import { handler, stage } from "@jointly/core/internal/protocols/Protocol"
+import { type CoordinatorSession, handler, stage } from "@jointly/core/internal/protocols/Protocol"
 import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as CsvDataset from "@jointly/participant/internal/datasets/CsvDataset"
@@ -54,7 +54,9 @@ export const run = async () => {
   )
 
   // --- the protocol alone, secure vs plaintext, in one process ---
-  const configs = data.map((d) => ({
+  const wallets = data.map(() => InMemoryHost.randomWallet())
+  const configs = data.map((d, i) => ({
+    wallet: wallets[i]!,
     handlers: [
       ...StatsParticipant.handlers("pima", params),
       handler(plainVector, () => Effect.sync(() => ({ vector: localVector(d, params) })))
@@ -62,10 +64,14 @@ export const run = async () => {
     provide: <A>(effect: Effect.Effect<A, any, any>) =>
       Effect.provide(effect, Layer.succeed(LocalData, { dataset: () => Effect.succeed(d) })) as Effect.Effect<A, any>
   }))
-  const host = InMemoryHost.make(configs as never)
-  const secure = () => Effect.runPromise(host.run((session) => StatsCoordinator.run(session, params)))
+  // One host per task, ended after it as a deployed coordinator ends a task: the participants release its state.
+  const task = <A, E>(program: (session: CoordinatorSession) => Effect.Effect<A, E>) => {
+    const host = InMemoryHost.make(configs as never)
+    return Effect.runPromise(Effect.ensuring(host.run(program), host.end()))
+  }
+  const secure = () => task((session) => StatsCoordinator.run(session, params))
   const plain = () =>
-    Effect.runPromise(host.run((session) =>
+    task((session) =>
       Effect.map(
         session.round(plainVector, new Map(session.participants.map((p) => [p, {}] as const)), { minReplies: session.participants.length }),
         (replies) => {
@@ -74,7 +80,7 @@ export const run = async () => {
           return statistics(total, params, session.participants)
         }
       )
-    ))
+    )
   progress("stats: protocol in memory, secure vs plaintext")
   const secureRate = await opsPerSecond(secure, { warmup: 1, runs: 5, minRunMs: 500 })
   const plainRate = await opsPerSecond(plain, { warmup: 1, runs: 5, minRunMs: 500 })

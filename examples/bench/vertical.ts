@@ -110,7 +110,7 @@ const runOnce = async (
   })
   const clock = StageClock.make()
   const started = performance.now()
-  const result = (await Effect.runPromise(host.run((s) => Coordinator.runTraining(clock.wrap(timed(s)), model, params, { timeoutMs: 600_000 })))) as Spec.TrainResult
+  const result = (await Effect.runPromise(Effect.ensuring(host.run((s) => Coordinator.runTraining(clock.wrap(timed(s)), model, params, { timeoutMs: 600_000 })), host.end()))) as Spec.TrainResult
   const taskSeconds = (performance.now() - started) / 1000
   const trainSeconds = (marks["vertical.train"]! - marks.trainStart!) / 1000
   const ids = (await Effect.runPromise(Effect.provide(PartialModels.get(addresses[0]!, result.modelId), models))).ids
@@ -126,7 +126,7 @@ const runOnce = async (
       const online: Spec.OnlineParams = { model: result.modelId, requester: addresses[tables.length - 1]!, idColumn: "id", ids: [ref.testIds[i]!], aggregation }
       const predictHost = InMemoryHost.make(datas.map((data, k) => ({ wallet: wallets[k], handlers: Participant.handlers("bcw", { kind: "online", params: online }, addresses), provide: provide(data) })))
       const t0 = performance.now()
-      await Effect.runPromise(predictHost.run((s) => Coordinator.runPrediction(s, Spec.kinds.online, online, { timeoutMs: 600_000 })))
+      await Effect.runPromise(Effect.ensuring(predictHost.run((s) => Coordinator.runPrediction(s, Spec.kinds.online, online, { timeoutMs: 600_000 })), predictHost.end()))
       latencies[aggregation].push(performance.now() - t0)
     }
   }

@@ -17,7 +17,7 @@ import * as raw from "multiformats/codecs/raw"
 import { sha256 } from "multiformats/hashes/sha2"
 import { QuotaExceeded, Tampered, UnknownArtifact } from "@jointly/core/internal/api/Errors"
 import { canonicalJson } from "@jointly/core/internal/wire/Canonical"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import type { Sql } from "../store/Sql.ts"
 
@@ -44,77 +44,108 @@ export const matches = async (cid: string, bytes: Uint8Array): Promise<boolean> 
   return parsed.multihash.code === sha256.code && Buffer.from(parsed.multihash.digest).equals(Buffer.from(digest.digest))
 }
 
-export const make = (sql: Sql, blocks?: ArtifactBlocksShape) => {
-  /** Stores bytes (the coordinator's own when `owner` is absent: task results and models). Idempotent. */
-  const put = async (bytes: Uint8Array, codec: Codec, taskId?: string, owner?: string): Promise<string> => {
-    const cid = await cidOf(bytes, codec)
-    // Only a member's (sealed) upload is mirrored as is; the coordinator's own plain bytes never reach IPFS.
-    if (blocks !== undefined && owner !== undefined) {
-      // The block first: a CID the store names is always fetchable from IPFS. Same bytes, same codec, same CID.
-      const mirrored = await Effect.runPromise(blocks.put(bytes, codec))
-      if (mirrored !== cid) throw new Error(`the ${blocks.node} node stored ${cid} as ${mirrored}`)
-    }
-    await sql.query(`insert into artifacts(cid, codec, bytes, task_id, owner, size) values ($1, $2, $3, $4, $5, $6) on conflict (cid) do nothing`, [
-      cid,
-      codec,
-      bytes,
-      taskId ?? null,
-      owner?.toLowerCase() ?? null,
-      bytes.length
-    ])
-    return cid
+/**
+ * The store's database did not answer or refused a statement, or the IPFS node did not take a member's block:
+ * `operation` names what was being done. A write that failed stored nothing (the block goes first, the row after).
+ */
+export class ArtifactStoreFailed extends Schema.TaggedError<ArtifactStoreFailed>()("ArtifactStoreFailed", {
+  operation: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `the artifact store failed (${this.operation}): ${this.detail}`
   }
+}
+
+const failed = (operation: string) => (cause: unknown) => new ArtifactStoreFailed({ operation, detail: cause instanceof Error ? cause.message : String(cause) })
+
+export const make = (sql: Sql, blocks?: ArtifactBlocksShape) => {
+  /** One statement, its failure an ArtifactStoreFailed naming `operation`. */
+  const query = <T = Record<string, unknown>>(operation: string, text: string, params?: ReadonlyArray<unknown>) =>
+    Effect.tryPromise({ try: () => sql.query<T>(text, params), catch: failed(operation) })
+  // Hashing cannot fail on bytes; a rejection would be a bug in multiformats, a defect.
+  const cid = (bytes: Uint8Array, codec: Codec) => Effect.promise(() => cidOf(bytes, codec))
+
+  /** Stores bytes (the coordinator's own when `owner` is absent: task results and models). Idempotent. */
+  const put = (bytes: Uint8Array, codec: Codec, taskId?: string, owner?: string): Effect.Effect<string, ArtifactStoreFailed> =>
+    Effect.gen(function*() {
+      const id = yield* cid(bytes, codec)
+      // Only a member's (sealed) upload is mirrored as is; the coordinator's own plain bytes never reach IPFS.
+      if (blocks !== undefined && owner !== undefined) {
+        // The block first: a CID the store names is always fetchable from IPFS. Same bytes, same codec, same CID.
+        const mirrored = yield* Effect.mapError(blocks.put(bytes, codec), failed(`put on ${blocks.node}`))
+        if (mirrored !== id) return yield* new ArtifactStoreFailed({ operation: `put on ${blocks.node}`, detail: `the node stored ${id} as ${mirrored}` })
+      }
+      yield* query("put", `insert into artifacts(cid, codec, bytes, task_id, owner, size) values ($1, $2, $3, $4, $5, $6) on conflict (cid) do nothing`, [
+        id,
+        codec,
+        bytes,
+        taskId ?? null,
+        owner?.toLowerCase() ?? null,
+        bytes.length
+      ])
+      return id
+    })
 
   /** Bytes stored by `owner` so far. */
-  const usage = async (owner: string): Promise<number> =>
-    Number((await sql.query<{ n: string | null }>(`select coalesce(sum(size), 0) as n from artifacts where owner = $1`, [owner.toLowerCase()]))[0]?.n ?? 0)
+  const usage = (owner: string): Effect.Effect<number, ArtifactStoreFailed> =>
+    Effect.map(query<{ n: string | null }>("usage", `select coalesce(sum(size), 0) as n from artifacts where owner = $1`, [owner.toLowerCase()]), (rows) => Number(rows[0]?.n ?? 0))
 
   /**
    * A member's upload, refused when it would take the member past `quotaBytes` (a re-upload of stored bytes is free).
-   * An Effect whose one refusal is QuotaExceeded; the store or the IPFS node failing the write is a defect.
+   * Its one refusal is QuotaExceeded; the store or the IPFS node failing is ArtifactStoreFailed.
    */
-  const putOwned = (bytes: Uint8Array, codec: Codec, owner: string, quotaBytes: number): Effect.Effect<string, QuotaExceeded> =>
+  const putOwned = (bytes: Uint8Array, codec: Codec, owner: string, quotaBytes: number): Effect.Effect<string, QuotaExceeded | ArtifactStoreFailed> =>
     Effect.gen(function*() {
-      const cid = yield* Effect.promise(() => cidOf(bytes, codec))
-      const [existing] = yield* Effect.promise(() => sql.query(`select 1 from artifacts where cid = $1`, [cid]))
-      if (existing) return cid
-      const used = yield* Effect.promise(() => usage(owner))
+      const id = yield* cid(bytes, codec)
+      const [existing] = yield* query("putOwned", `select 1 from artifacts where cid = $1`, [id])
+      if (existing) return id
+      const used = yield* usage(owner)
       if (used + bytes.length > quotaBytes) {
         return yield* new QuotaExceeded({ usedBytes: used, quotaBytes, message: `storing ${bytes.length} bytes would take ${owner} past its quota: ${used} of ${quotaBytes} bytes used` })
       }
-      return yield* Effect.promise(() => put(bytes, codec, undefined, owner))
+      return yield* put(bytes, codec, undefined, owner)
     })
 
-  /** The stored bytes, checked against the CID: UnknownArtifact when there are none, Tampered when they no longer hash to it. */
-  const get = (cid: string): Effect.Effect<{ readonly cid: string; readonly codec: Codec; readonly bytes: Uint8Array }, UnknownArtifact | Tampered> =>
+  /** The row as stored, unchecked. */
+  const row = (operation: string, id: string) =>
+    Effect.map(query<{ codec: Codec; bytes: Uint8Array }>(operation, `select codec, bytes from artifacts where cid = $1`, [id]), (rows) => rows[0])
+
+  /**
+   * The stored bytes, checked against the CID: UnknownArtifact when there are none, Tampered when they no longer hash
+   * to it, ArtifactStoreFailed when the store does not answer.
+   */
+  const get = (id: string): Effect.Effect<{ readonly cid: string; readonly codec: Codec; readonly bytes: Uint8Array }, UnknownArtifact | Tampered | ArtifactStoreFailed> =>
     Effect.gen(function*() {
-      yield* Effect.try({ try: () => CID.parse(cid), catch: () => new UnknownArtifact({ message: `${cid} is not a CID` }) })
-      const [row] = yield* Effect.promise(() => sql.query<{ codec: Codec; bytes: Uint8Array }>(`select codec, bytes from artifacts where cid = $1`, [cid]))
-      if (!row) return yield* new UnknownArtifact({ message: `no artifact ${cid}` })
-      const bytes = new Uint8Array(row.bytes)
-      if (!(yield* Effect.promise(() => matches(cid, bytes)))) return yield* new Tampered({ message: `the stored bytes of ${cid} no longer hash to it` })
-      return { cid, codec: row.codec, bytes }
+      yield* Effect.try({ try: () => CID.parse(id), catch: () => new UnknownArtifact({ message: `${id} is not a CID` }) })
+      const stored = yield* row("get", id)
+      if (!stored) return yield* new UnknownArtifact({ message: `no artifact ${id}` })
+      const bytes = new Uint8Array(stored.bytes)
+      if (!(yield* Effect.promise(() => matches(id, bytes)))) return yield* new Tampered({ message: `the stored bytes of ${id} no longer hash to it` })
+      return { cid: id, codec: stored.codec, bytes }
     })
 
   /**
    * Who an artifact concerns, for the API's reader rule: its uploader, the task it belongs to and its role there
    * (result, model), and the model requests naming it (PROTOCOLS.md §2.3: payload and answer travel as `cid:`).
    */
-  const about = async (cid: string) => {
-    const [row] = await sql.query<{ owner: string | null; task_id: string | null }>(`select owner, task_id from artifacts where cid = $1`, [cid])
-    if (!row) return undefined
-    const roles = await sql.query<{ role: string }>(`select data->>'role' as role from task_events where type = 'ArtifactStored' and data->>'cid' = $1`, [cid])
-    const requests = await sql.query<{ from_account: string; to_account: string }>(
-      `select from_account, to_account from model_requests where payload_uri = $1 or result_uri = $1`,
-      [`cid:${cid}`]
-    )
-    return {
-      owner: row.owner,
-      taskId: row.task_id,
-      roles: roles.map((r) => r.role),
-      requestSides: requests.flatMap((r) => [r.from_account, r.to_account])
-    }
-  }
+  const about = (id: string) =>
+    Effect.gen(function*() {
+      const [stored] = yield* query<{ owner: string | null; task_id: string | null }>("about", `select owner, task_id from artifacts where cid = $1`, [id])
+      if (!stored) return undefined
+      const roles = yield* query<{ role: string }>("about", `select data->>'role' as role from task_events where type = 'ArtifactStored' and data->>'cid' = $1`, [id])
+      const requests = yield* query<{ from_account: string; to_account: string }>(
+        "about",
+        `select from_account, to_account from model_requests where payload_uri = $1 or result_uri = $1`,
+        [`cid:${id}`]
+      )
+      return {
+        owner: stored.owner,
+        taskId: stored.task_id,
+        roles: roles.map((r) => r.role),
+        requestSides: requests.flatMap((r) => [r.from_account, r.to_account])
+      }
+    })
 
   return {
     put,
@@ -124,18 +155,17 @@ export const make = (sql: Sql, blocks?: ArtifactBlocksShape) => {
     putJson: (value: unknown, taskId?: string) => put(jsonBytes(value), "json", taskId),
     get,
     /** Raw row access for audits (no check): what `jointly verify` re-hashes itself. */
-    raw: async (cid: string) => (await sql.query<{ codec: Codec; bytes: Uint8Array }>(`select codec, bytes from artifacts where cid = $1`, [cid]))[0],
+    raw: (id: string) => row("raw", id),
     /**
      * Records which artifact holds what of a task, with the digest it must match and, when it went to IPFS, the CID
      * of its sealed copy there (`jointly verify` reads both).
      */
-    link: (taskId: string, role: "result" | "model", cid: string, digest: string, sealedCid?: string) =>
-      sql.query(`insert into task_events(task_id, type, data) values ($1, 'ArtifactStored', $2)`, [
+    link: (taskId: string, role: "result" | "model", id: string, digest: string, sealedCid?: string): Effect.Effect<void, ArtifactStoreFailed> =>
+      Effect.asVoid(query("link", `insert into task_events(task_id, type, data) values ($1, 'ArtifactStored', $2)`, [
         taskId,
-        JSON.stringify({ role, cid, digest, ...(sealedCid === undefined ? {} : { sealedCid }) })
-      ]).then(() => undefined),
-    byTask: async (taskId: string) =>
-      (await sql.query<{ cid: string; codec: Codec }>(`select cid, codec from artifacts where task_id = $1 order by created_at`, [taskId]))
+        JSON.stringify({ role, cid: id, digest, ...(sealedCid === undefined ? {} : { sealedCid }) })
+      ])),
+    byTask: (taskId: string) => query<{ cid: string; codec: Codec }>("byTask", `select cid, codec from artifacts where task_id = $1 order by created_at`, [taskId])
   }
 }
 

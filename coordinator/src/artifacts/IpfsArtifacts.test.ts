@@ -4,7 +4,7 @@
  * task names; the verifier checks it against the CID and the ciphertext hash on chain, and a reader's key opens it
  * and checks the plaintext against the result digest.
  */
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Layer, Scope } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -19,6 +19,7 @@ import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import type { TaskHistoryEntry } from "@jointly/core/internal/ledger/Ledger"
 import { digest } from "@jointly/core/internal/wire/Canonical"
 import * as Verify from "../audit/Verify.ts"
+import * as VerifySources from "../audit/VerifySources.ts"
 import * as Sql from "../store/Sql.ts"
 import * as TaskStore from "../store/TaskStore.ts"
 import * as ArtifactStore from "./ArtifactStore.ts"
@@ -68,7 +69,6 @@ describe("artifacts on IPFS", () => {
       ...(o.chainRoot === undefined ? [] : [{ _tag: "PhaseCommitted", phase: SealedArtifacts.phaseOf("result"), root: o.chainRoot, ...base }])
     ] as unknown as ReadonlyArray<TaskHistoryEntry>
     const checks = await Effect.runPromise(Verify.verify({
-      domain: Eip712.domain(31337n, "0x0000000000000000000000000000000000000001"),
       history,
       task: {
         id: taskId,
@@ -79,17 +79,20 @@ describe("artifacts on IPFS", () => {
         events: [{ type: "ArtifactStored", data: { role: "result", cid: o.cid, digest: o.chainDigest, ...(o.sealedCid === undefined ? {} : { sealedCid: o.sealedCid }) } }],
         consents: []
       },
-      // The plain row from the store (the API's source), the sealed copy from the auditor's own node.
-      artifact: (cid) => Effect.promise(async () => (await store.raw(cid))?.bytes),
-      ipfs: { get: Verify.fromBlocks(auditor.blocks, { timeoutMs: 5_000 }), ...(o.readerKey === undefined ? {} : { readerKey: o.readerKey }) },
-      model: () => Effect.undefined
-    }))
+    }).pipe(
+      // The plain row from the store (checked by the store, as the API serves it), the sealed copy from the auditor's own node.
+      Effect.provide(Layer.mergeAll(
+        VerifySources.coordinatorStores({ artifacts: store }),
+        VerifySources.ipfsBlocks(auditor.blocks, { timeoutMs: 5_000, ...(o.readerKey === undefined ? {} : { readerKey: o.readerKey }) }),
+        Layer.succeed(Verify.ChainSource, { domain: Eip712.domain(31337n, "0x0000000000000000000000000000000000000001") })
+      ))
+    ))
     return checks.filter((c) => c.name.startsWith("artifact"))
   }
 
   it("a result stays plain in the store, goes to IPFS sealed to its readers, and is verified by CID from the auditor's node", async () => {
     const result = { count: 768, mean: { glucose: 120.894 } }
-    const cid = await store.putJson(result, taskId)
+    const cid = await Effect.runPromise(store.putJson(result, taskId))
     // The plain bytes never reach IPFS.
     expect(await Effect.runPromise(coordinatorBlocks.has(cid))).toBe(false)
     const outcome = await sealedOf().publish(taskId, "result", ArtifactStore.jsonBytes(result), [readerAccount, keyless])
@@ -118,7 +121,7 @@ describe("artifacts on IPFS", () => {
 
   it("fails when the chain holds another ciphertext hash, the plaintext another digest, or no node has the sealed CID", async () => {
     const result = { count: 3 }
-    const cid = await store.putJson(result, taskId)
+    const cid = await Effect.runPromise(store.putJson(result, taskId))
     const { published } = await sealedOf().publish(taskId, "result", ArtifactStore.jsonBytes(result), [readerAccount])
     const otherRoot = hexlify((await sha256.digest(new TextEncoder().encode("another ciphertext"))).digest)
     const wrongRoot = await verifyArtifacts({ result, chainDigest: digest(result), cid, sealedCid: published!.cid, chainRoot: otherRoot, readerKey: reader.secretKey })

@@ -1,5 +1,5 @@
 /**
- * The consent keys an audit accepts (Verify.ts `consentSigners`): the ones a participant's did:ethr document named
+ * The consent keys an audit accepts (Verify.ts `ChainSource.consentSigners`): the ones a participant's did:ethr document named
  * at the block its consent was recorded in. The DID registry is the one the task ledger itself consults
  * (TaskLedger.didRegistry), read from the chain, never from the coordinator.
  *
@@ -11,10 +11,10 @@ import { Effect } from "effect"
 import { type Provider, ZeroAddress } from "ethers"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import * as TaskLedger from "@jointly/core/internal/ledger/generated/TaskLedger"
-import { SourceUnavailable, type Sources } from "./Verify.ts"
+import { type ConsentSigners, SourceUnavailable } from "./Verify.ts"
 
 /** The consent signers of a participant as of a block, read with `dids`; SourceUnavailable when the registry does not answer. */
-export const ofResolver = (dids: DidIdentity.DidResolver): NonNullable<Sources["consentSigners"]> => (participant, blockNumber) =>
+export const ofResolver = (dids: DidIdentity.DidResolver): ConsentSigners => (participant, blockNumber) =>
   Effect.tryPromise({
     try: () => dids.resolveAt(participant, Number(blockNumber)),
     catch: (error) => new SourceUnavailable({ source: "DID registry", message: `the DID of ${participant} at block ${blockNumber} could not be resolved: ${error instanceof Error ? error.message : String(error)}` })

@@ -6,7 +6,7 @@
  * source — each artifact's sealed copy on IPFS against its CID and the ciphertext hash on chain, opened with a
  * reader's key when one is given. Any mismatch is a failed check with a reason a person can act on.
  */
-import { Effect, Schema } from "effect"
+import { Context, Effect, Option, Schema } from "effect"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import type { TaskHistoryEntry } from "@jointly/core/internal/ledger/Ledger"
@@ -52,31 +52,48 @@ export interface StoredTask {
 /** What an artifact source answers for a CID: its raw bytes, nothing (missing), or withheld from this caller. */
 export type Fetched = Uint8Array | undefined | typeof withheld
 
+/** The addresses a participant's DID allowed to sign its consents as of a block (ConsentKeys.ts). */
+export type ConsentSigners = (participant: string, blockNumber: bigint) => Effect.Effect<ReadonlySet<string>, SourceUnavailable>
+
 /**
- * What `verify` reads a task's content from. The sources are Effects: each fails only with SourceUnavailable (a
- * refusal they can name — missing, tampered, withheld — is an answer, not a failure), and `verify` fails with it.
+ * What `verify` reads a task's content from, as services (their Live layers: VerifySources.ts). Each read fails only
+ * with SourceUnavailable (a refusal it can name — missing, tampered, withheld — is an answer, not a failure), and
+ * `verify` fails with it.
+ *
+ * The coordinator's copies: an artifact's raw bytes by CID (unchecked: the verifier re-hashes them) and a model
+ * (encoded artifact) by id, undefined when missing — over its API (`jointly verify`) or its own stores (the
+ * dashboard's verify view).
  */
-export interface Sources {
+export class CoordinatorSource extends Context.Service<CoordinatorSource, {
+  readonly artifact: (cid: string) => Effect.Effect<Fetched, SourceUnavailable>
+  readonly model: (id: string) => Effect.Effect<unknown, SourceUnavailable>
+}>()("jointly/coordinator/audit/CoordinatorSource") {}
+
+/**
+ * What the chain says besides the task's history: the EIP-712 domain consents are checked in, the domain the task
+ * ledger announces (ERC-5267) with the implementation behind its proxy, and — with a DID registry — the consent
+ * keys a participant's DID named at a block (without it a consent must be signed by the participant).
+ */
+export class ChainSource extends Context.Service<ChainSource, {
   readonly domain: Eip712.Domain
+  readonly onChainDomain?: { readonly name: string; readonly version: string; readonly chainId: bigint; readonly verifyingContract: string; readonly implementation: string }
+  readonly consentSigners?: ConsentSigners
+}>()("jointly/coordinator/audit/ChainSource") {}
+
+/**
+ * The sealed copies of the task's artifacts on IPFS (`jointly verify --ipfs …`), optional: raw bytes by CID, checked
+ * against the CID and the hash the chain holds; with a reader's encryption secret key also opened and checked
+ * against the result digest or the model id.
+ */
+export class IpfsSource extends Context.Service<IpfsSource, {
+  readonly get: (cid: string) => Effect.Effect<Fetched, SourceUnavailable>
+  readonly readerKey?: Uint8Array
+}>()("jointly/coordinator/audit/IpfsSource") {}
+
+/** The task as the chain and the coordinator hold it: what every check compares. */
+export interface Task {
   readonly history: ReadonlyArray<TaskHistoryEntry>
   readonly task: StoredTask
-  /** Raw bytes of an artifact by CID (unchecked: the verifier re-hashes them). */
-  readonly artifact: (cid: string) => Effect.Effect<Fetched, SourceUnavailable>
-  /** A model from the model store (encoded artifact), by id; undefined when missing. */
-  readonly model: (id: string) => Effect.Effect<unknown, SourceUnavailable>
-  /**
-   * The sealed copies of the task's artifacts on IPFS (`jointly verify --ipfs-peer`): raw bytes by CID, checked
-   * against the CID and the hash the chain holds; with a reader's encryption secret key also opened and checked
-   * against the result digest or the model id.
-   */
-  readonly ipfs?: { readonly get: (cid: string) => Effect.Effect<Fetched, SourceUnavailable>; readonly readerKey?: Uint8Array }
-  /**
-   * The addresses a participant's DID allowed to sign its consents as of a block (ConsentKeys.ts: the account and
-   * its `veriKey` delegates, from the DID's event history). Without it a consent must be signed by the participant.
-   */
-  readonly consentSigners?: (participant: string, blockNumber: bigint) => Effect.Effect<ReadonlySet<string>, SourceUnavailable>
-  /** The EIP-712 domain the task ledger announces (ERC-5267) and the implementation behind its proxy. */
-  readonly onChainDomain?: { readonly name: string; readonly version: string; readonly chainId: bigint; readonly verifyingContract: string; readonly implementation: string }
 }
 
 /**
@@ -84,7 +101,7 @@ export interface Sources {
  * so the audit does not take the coordinator's word for them. A block that does not arrive is "missing"; bytes
  * that do not hash to the CID are handed on as they came, for `verify`'s own re-hash to fail.
  */
-export const fromBlocks = (blocks: ArtifactBlocksShape, options: { readonly timeoutMs?: number } = {}): NonNullable<Sources["ipfs"]>["get"] => (cid) =>
+export const fromBlocks = (blocks: ArtifactBlocksShape, options: { readonly timeoutMs?: number } = {}): IpfsSource["Service"]["get"] => (cid) =>
   blocks.get(cid, options).pipe(
     Effect.catchTag("BlockTampered", (e) => Effect.succeed(new TextEncoder().encode(`tampered: ${e.message}`))),
     Effect.catchTags({
@@ -97,10 +114,12 @@ export const fromBlocks = (blocks: ArtifactBlocksShape, options: { readonly time
 const same = (a: string | null | undefined, b: string | null | undefined) => (a ?? "").toLowerCase() === (b ?? "").toLowerCase()
 
 /** Every check of a task against the chain; fails only when a source cannot be read (SourceUnavailable). */
-export const verify = (s: Sources): Effect.Effect<ReadonlyArray<Check>, SourceUnavailable> => Effect.gen(function*() {
+export const verify = (input: Task): Effect.Effect<ReadonlyArray<Check>, SourceUnavailable, ChainSource | CoordinatorSource> => Effect.gen(function*() {
   const checks: Array<Check> = []
   const check = (name: string, ok: boolean, detail: string) => void checks.push({ name, ok, detail })
-  const { history, task } = s
+  const { history, task } = input
+  const coordinator = yield* CoordinatorSource
+  const s = { ...(yield* ChainSource), artifact: coordinator.artifact, model: coordinator.model, ipfs: Option.getOrUndefined(yield* Effect.serviceOption(IpfsSource)) }
   const id = task.id
 
   const created = history.filter((e) => e._tag === "TaskCreated")

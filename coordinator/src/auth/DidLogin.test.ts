@@ -33,6 +33,7 @@ import * as Consortium from "../local/Consortium.ts"
 import * as ConsentKeys from "../audit/ConsentKeys.ts"
 import * as Cli from "../testing/Cli.ts"
 import * as Verify from "../audit/Verify.ts"
+import * as VerifySources from "../audit/VerifySources.ts"
 import * as F from "../testing/fixtures.ts"
 import * as TestCa from "@jointly/core/internal/testing/TestCa"
 import * as Coordinator from "../Coordinator.ts"
@@ -282,7 +283,10 @@ describe("did:ethr identity on the consortium chain", () => {
     /** The audit's verdict on the consent's signature, over `history` altered by `alter`. */
     const signatureCheck = async (alter: (e: Extract<typeof history[number], { _tag: "ConsentRecorded" }>) => object = (e) => e) => {
       const altered = history.map((e) => (e._tag === "ConsentRecorded" ? { ...e, ...alter(e) } : e))
-      const checks = await Effect.runPromise(Verify.verify({ domain, history: altered, task: stored, artifact: () => Effect.undefined, model: () => Effect.undefined, consentSigners: consentSigners! }))
+      const checks = await Effect.runPromise(Verify.verify({ history: altered, task: stored }).pipe(
+        Effect.provide(VerifySources.coordinatorStores({})),
+        Effect.provideService(Verify.ChainSource, { domain, consentSigners: consentSigners! })
+      ))
       return checks.find((c) => c.name === `consent of ${org.address}: signature`)
     }
     // Revoked after the consent: at the consent's block it was a consent key.

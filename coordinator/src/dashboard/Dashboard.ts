@@ -10,7 +10,7 @@ import { readFile } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { dirname, extname, join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { getAddress, isAddress } from "ethers"
 import { routes as apiRoutes } from "@jointly/core/internal/api/Api"
 import { abi as grantsAbi } from "@jointly/core/internal/ledger/generated/AccessGrants"
@@ -22,6 +22,7 @@ import { Party, participantsOf, TaskSpec } from "@jointly/core/internal/task/Tas
 import { UnknownTask } from "@jointly/core/internal/api/Errors"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import * as Verify from "../audit/Verify.ts"
+import * as VerifySources from "../audit/VerifySources.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
 import type { TaskStoreShape } from "../store/TaskStore.ts"
@@ -131,7 +132,7 @@ export interface Deps {
   readonly ledger: Pick<LedgerClient, "companyOf" | "getCompany" | "taskHistory">
   readonly domain: Eip712.Domain
   /** A participant's consent signers as of a block (audit/ConsentKeys.ts), when the deployment has DIDs. */
-  readonly consentSigners?: Verify.Sources["consentSigners"]
+  readonly consentSigners?: Verify.ConsentSigners
   readonly artifacts?: Pick<ArtifactStore, "get">
   readonly models?: Pick<ModelStore, "get">
   readonly index?: Pick<ChainIndex, "members">
@@ -176,7 +177,7 @@ export const make = (deps: Deps) => {
       // A chain index that cannot be read adds no one: the members known from tasks and sockets are still listed.
       const indexed = deps.index === undefined
         ? []
-        : yield* read("chainIndex.members", () => deps.index!.members()).pipe(Effect.orElseSucceed(() => []))
+        : yield* deps.index.members().pipe(Effect.orElseSucceed(() => []))
       for (const m of indexed) for (const a of m.addresses as ReadonlyArray<string>) if (isAddress(a)) accounts.add(getAddress(a))
       const states = yield* Effect.forEach(accounts, (address) => Effect.map(membership(address), (m) => ({ address, ...m })), { concurrency: memberReads })
       const orgs = new Map<string, { companyId: string | null; name: string; state: string; accounts: Array<{ address: string; online: boolean; tasks: number }> }>()
@@ -190,17 +191,11 @@ export const make = (deps: Deps) => {
       return [...orgs.values()].sort((a, b) => a.name.localeCompare(b.name))
     })
 
-  /**
-   * An artifact's bytes for Verify.ts: a tampered one must fail its check, a missing one is reported missing (the store
-   * not answering is a defect, as for every read here).
-   */
-  const artifactBytes = (cid: string) =>
-    deps.artifacts === undefined
-      ? Effect.undefined
-      : deps.artifacts.get(cid).pipe(
-        Effect.map((artifact): Uint8Array | undefined => artifact.bytes),
-        Effect.catchTags({ Tampered: () => Effect.succeed(new TextEncoder().encode("tampered")), UnknownArtifact: () => Effect.undefined })
-      )
+  /** The sources of Verify.ts here: the coordinator's own stores, the chain's domain and its DID registry. */
+  const sources = Layer.merge(
+    VerifySources.coordinatorStores({ ...(deps.artifacts === undefined ? {} : { artifacts: deps.artifacts }), ...(deps.models === undefined ? {} : { models: deps.models }) }),
+    Layer.succeed(Verify.ChainSource, { domain: deps.domain, ...(deps.consentSigners === undefined ? {} : { consentSigners: deps.consentSigners }) })
+  )
 
   /** Verify.ts over the store's copy and the chain's logs: the same checks as `jointly verify`. */
   const verify = (id: string) =>
@@ -214,14 +209,10 @@ export const make = (deps: Deps) => {
         read("ledger.taskHistory", () => ledger.taskHistory(id as `0x${string}`))
       ], { concurrency: "unbounded" })
       // A source that cannot be read fails the verification as a read of this view would (DashboardReadFailed).
-      const checks = yield* Verify.verify({
-        domain: deps.domain,
-        ...(deps.consentSigners === undefined ? {} : { consentSigners: deps.consentSigners }),
-        history,
-        task: { ...task, events: events as Verify.StoredTask["events"], consents },
-        artifact: artifactBytes,
-        model: (modelId) => (deps.models === undefined ? Effect.undefined : Effect.map(deps.models.get(modelId), (model) => model?.artifact))
-      }).pipe(Effect.mapError((e) => new DashboardReadFailed({ source: e.source, detail: e.message })))
+      const checks = yield* Verify.verify({ history, task: { ...task, events: events as Verify.StoredTask["events"], consents } }).pipe(
+        Effect.provide(sources),
+        Effect.mapError((e) => new DashboardReadFailed({ source: e.source, detail: e.message }))
+      )
       const pending = outbox.filter((o) => o.status !== "confirmed").length
       const result = history.find((e) => e._tag === "ResultRecorded")
       return {

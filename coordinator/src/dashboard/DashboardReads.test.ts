@@ -14,6 +14,7 @@ import { UnknownTask } from "@jointly/core/internal/api/Errors"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import * as Sql from "../store/Sql.ts"
 import * as TaskStore from "../store/TaskStore.ts"
+import * as ChainIndex from "../governance/ChainIndex.ts"
 import * as Dashboard from "./Dashboard.ts"
 
 const address = (n: number) => getAddress("0x" + n.toString(16).padStart(40, "0"))
@@ -58,7 +59,7 @@ describe("dashboard reads", () => {
       hub: { online: () => [], isOnline: () => false },
       ledger,
       domain: { name: "Jointly", version: "1", chainId: 31337n, verifyingContract: address(9) },
-      index: { members: () => refused("chain index") }
+      index: { members: () => Effect.fail(new ChainIndex.ChainIndexFailed({ operation: "members", detail: "connection refused" })) }
     })
 
   beforeAll(async () => {

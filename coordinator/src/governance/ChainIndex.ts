@@ -5,7 +5,7 @@
  * transaction with its cursor, and so resumes exactly where it stopped after a restart. Member state changes are
  * also handed to `onStateChanged`, which is how a supervisor's suspension reaches running tasks at once.
  */
-import { Duration, Effect, Fiber, Schedule } from "effect"
+import { Duration, Effect, Fiber, Schedule, Schema } from "effect"
 import { getAddress } from "ethers"
 import { CompanyState } from "@jointly/core/internal/ledger/Ledger"
 import type { GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
@@ -36,6 +36,16 @@ export interface CatalogRow {
   readonly block: string
 }
 
+/** The index's store did not answer or refused a read; `operation` names the read. */
+export class ChainIndexFailed extends Schema.TaggedError<ChainIndexFailed>()("ChainIndexFailed", {
+  operation: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `the chain index could not be read (${this.operation}): ${this.detail}`
+  }
+}
+
 const cursorName = "governance"
 const pollMs = 150
 /** Blocks per getLogs call, so a long catch-up stays within node limits. */
@@ -50,6 +60,9 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
   /** The fiber following the chain, while this instance does. */
   let follower: Fiber.Fiber<unknown> | undefined
   const caughtUp = new Set<{ block: bigint; resolve: () => void }>()
+  /** One read of the index's tables; rows as the driver gives them, typed by the reader below. */
+  const read = (operation: string, text: string, params?: ReadonlyArray<unknown>) =>
+    Effect.tryPromise({ try: () => sql.query<any>(text, params), catch: (cause) => new ChainIndexFailed({ operation, detail: cause instanceof Error ? cause.message : String(cause) }) })
 
   const cursor = async (): Promise<bigint> => {
     const [row] = await sql.query<{ block: string }>(`select block from chain_cursor where name = $1`, [cursorName])
@@ -194,51 +207,52 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
       if (!stopped && follower !== undefined) return new Promise<void>((resolve) => caughtUp.add({ block: head, resolve }))
       await Effect.runPromise(Effect.tryPromise(cursor).pipe(Effect.repeat({ schedule: every, until: (at) => at >= head }), Effect.orDie))
     },
-    search: async (q: string, options: { readonly includeRetired?: boolean } = {}): Promise<Array<CatalogRow>> => {
+    search: (q: string, options: { readonly includeRetired?: boolean } = {}): Effect.Effect<Array<CatalogRow>, ChainIndexFailed> => {
       const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
-      const rows = await sql.query(
-        `select * from catalog where ($2 or state = 'Active')
+      return Effect.map(
+        read("search", `select * from catalog where ($2 or state = 'Active')
            and (name ilike $1 or domain ilike $1 or attrs ilike $1 or location ilike $1 or owner ilike $1)
-           order by updated_at desc limit 200`,
-        [like, options.includeRetired ?? false]
+           order by updated_at desc limit 200`, [like, options.includeRetired ?? false]),
+        (rows) => rows.map(toCatalog)
       )
-      return rows.map(toCatalog)
     },
     /** Active catalogue entries whose content hash is `hash` (a model published for grants: hash = model id). */
-    byContentHash: async (hash: string): Promise<Array<CatalogRow>> =>
-      (await sql.query(`select * from catalog where content_hash = $1 and state = 'Active' order by block`, [hash.toLowerCase()])).map(toCatalog),
-    dataset: async (id: string) => {
-      const [row] = await sql.query(`select * from catalog where dataset_id = $1`, [id.toLowerCase()])
-      return row ? toCatalog(row) : undefined
-    },
-    members: async () =>
-      (await sql.query<any>(`select * from members order by name`)).map((r) => ({ companyId: r.company_id, name: r.name, state: r.state, addresses: r.addresses })),
-    grants: async () =>
-      (await sql.query<any>(`select * from grants order by block`)).map((r) => ({
-        tokenId: r.token_id,
-        datasetId: r.dataset_id,
-        requester: r.requester,
-        owner: r.owner,
-        purpose: r.purpose,
-        expiry: String(r.expiry),
-        maxUses: r.max_uses,
-        uses: r.uses,
-        status: r.status
-      })),
-    grantUses: async () =>
-      (await sql.query<any>(`select * from grant_uses order by block`)).map((r) => ({ tokenId: r.token_id, taskId: r.task_id, uses: r.uses, block: String(r.block), txHash: r.tx_hash })),
-    modelRequests: async (filter: { readonly to?: string } = {}) =>
-      (await sql.query<any>(`select * from model_requests where ($1::text is null or to_account = $1) order by block`, [filter.to ? getAddress(filter.to) : null])).map((r) => ({
-        reqId: r.req_id,
-        datasetId: r.dataset_id,
-        from: r.from_account,
-        to: r.to_account,
-        payloadHash: r.payload_hash,
-        payloadURI: r.payload_uri,
-        state: r.state,
-        resultHash: r.result_hash,
-        resultURI: r.result_uri
-      })),
+    byContentHash: (hash: string): Effect.Effect<Array<CatalogRow>, ChainIndexFailed> =>
+      Effect.map(read("byContentHash", `select * from catalog where content_hash = $1 and state = 'Active' order by block`, [hash.toLowerCase()]), (rows) => rows.map(toCatalog)),
+    dataset: (id: string): Effect.Effect<CatalogRow | undefined, ChainIndexFailed> =>
+      Effect.map(read("dataset", `select * from catalog where dataset_id = $1`, [id.toLowerCase()]), ([row]) => (row ? toCatalog(row) : undefined)),
+    members: () =>
+      Effect.map(read("members", `select * from members order by name`), (rows) =>
+        rows.map((r) => ({ companyId: r.company_id as string, name: r.name as string, state: r.state as string, addresses: r.addresses as Array<string> }))),
+    grants: () =>
+      Effect.map(read("grants", `select * from grants order by block`), (rows) =>
+        rows.map((r) => ({
+          tokenId: r.token_id as string,
+          datasetId: r.dataset_id as string,
+          requester: r.requester as string,
+          owner: r.owner as string,
+          purpose: r.purpose as string,
+          expiry: String(r.expiry),
+          maxUses: r.max_uses as number,
+          uses: r.uses as number,
+          status: r.status as string
+        }))),
+    grantUses: () =>
+      Effect.map(read("grantUses", `select * from grant_uses order by block`), (rows) =>
+        rows.map((r) => ({ tokenId: r.token_id as string, taskId: r.task_id as string, uses: r.uses as number, block: String(r.block), txHash: r.tx_hash as string }))),
+    modelRequests: (filter: { readonly to?: string } = {}) =>
+      Effect.map(read("modelRequests", `select * from model_requests where ($1::text is null or to_account = $1) order by block`, [filter.to ? getAddress(filter.to) : null]), (rows) =>
+        rows.map((r) => ({
+          reqId: r.req_id as string,
+          datasetId: r.dataset_id as string,
+          from: r.from_account as string,
+          to: r.to_account as string,
+          payloadHash: r.payload_hash as string,
+          payloadURI: r.payload_uri as string,
+          state: r.state as string,
+          resultHash: r.result_hash as string | null,
+          resultURI: r.result_uri as string | null
+        }))),
     stop: async () => {
       stopped = true
       const running = follower

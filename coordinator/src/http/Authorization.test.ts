@@ -82,7 +82,7 @@ beforeAll(async () => {
   const coordinator = cluster.coordinator()!
   // The analyst watches until the end; it is not the recipient, so it reads no result.
   await cluster.client.watch(taskId, { timeoutMs: 120_000 })
-  modelId = await coordinator.models.put({ format: "linear", weights: [0.01, -0.02], bias: 0.5, link: "sigmoid", featureColumns: ["glucose", "mass"] }, { taskId })
+  modelId = await Effect.runPromise(coordinator.models.put({ format: "linear", weights: [0.01, -0.02], bias: 0.5, link: "sigmoid", featureColumns: ["glucose", "mass"] }, { taskId }))
   resultCid = ((await Effect.runPromise(coordinator.store.events(taskId))).find((e) => e.type === "ArtifactStored")!.data as { cid: string }).cid
   artifactCid = await cluster.clientFor(wallets.party).putArtifact(new TextEncoder().encode("north's sealed payload"))
 }, 600_000)

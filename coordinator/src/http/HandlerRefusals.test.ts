@@ -3,8 +3,8 @@
  * status and tagged body: the stores and the sessions fail with the API's tagged errors, and the endpoint
  * declarations alone give their statuses. A refusal turned into a defect would answer 500 with no tag; one caught
  * as another would answer another tag. Over a real node:http port, the real model and artifact stores, task store,
- * policy and sessions on an embedded PostgreSQL (PGlite), with real EIP-4361 sign-ins; only the chain's role reads,
- * the scheduler and the participant relay are stubs.
+ * policy and sessions on an embedded PostgreSQL (PGlite), with real EIP-4361 sign-ins; only the chain's role and
+ * DID reads (which a test takes down and brings back), the scheduler and the participant relay are stubs.
  */
 import { Effect } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -41,6 +41,14 @@ let relayAnswer: DashboardSignInAck | undefined
 const quotaBytes = 64
 const taskId = `0x${"cd".repeat(32)}`
 let modelId: string
+/** An account whose DID names a login key, and whether the chain (role reads, DID registry) answers. */
+const delegating = Wallet.createRandom()
+const loginKey = Wallet.createRandom()
+let chainUp = true
+const chainRead = async <A>(value: A): Promise<A> => {
+  if (!chainUp) throw new Error("connect ECONNREFUSED 127.0.0.1:8545")
+  return value
+}
 
 const call = async (method: string, path: string, options: { token?: string; body?: unknown } = {}) => {
   const response = await fetch(`${url}${path}`, {
@@ -59,7 +67,7 @@ beforeAll(async () => {
   const artifacts = ArtifactStore.make(sql)
   const spec = { kind: "statistics.horizontal", initiator: party.address, nonce: "refusals", parties: [{ participant: party.address, dataset: "pima" }], params: {} } as unknown as TaskSpec
   await Effect.runPromise(store.insert(taskId, spec, taskId, [party.address], "test"))
-  modelId = await models.put({ format: "linear", weights: [0.01, -0.02], bias: 0.5, link: "sigmoid", featureColumns: ["glucose", "mass"] }, { taskId })
+  modelId = await Effect.runPromise(models.put({ format: "linear", weights: [0.01, -0.02], bias: 0.5, link: "sigmoid", featureColumns: ["glucose", "mass"] }, { taskId }))
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   attached = Server.attach({
@@ -72,8 +80,11 @@ beforeAll(async () => {
     parts: {
       chain: { chainId: "31337", coordinator: party.address, registry: party.address, ledger: party.address },
       socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
-      sessions: Sessions.make({ expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }) }),
-      roles: Roles.make({ orgOf: async () => ({ state: "Audited", name: "ACME" }), isSupervisor: async () => false, isOperator: async () => false }),
+      sessions: Sessions.make({
+        expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }),
+        loginSigners: (account) => chainRead(new Set(account === delegating.address ? [account, loginKey.address] : [account]))
+      }),
+      roles: Roles.make({ orgOf: () => chainRead({ state: "Audited", name: "ACME" }), isSupervisor: () => chainRead(false), isOperator: () => chainRead(false) }),
       policy: Policy.make({ store, models, artifacts, sql }),
       dashboard: { file: async () => undefined } as never,
       humans: { list: () => [] } as never,
@@ -152,6 +163,35 @@ describe("handler refusals", () => {
     expect(rejections.get("http.token")).toBe(before + 1)
     relayAnswer = { ok: true, signature: await wallet.signMessage(relayed) }
     expect(await call("POST", "/api/auth/token-sign-in", { body: { message: relayed, mac } })).toMatchObject({ status: 200, body: { address: wallet.address } })
+  })
+
+  it("sign-in while the chain does not answer: 503 Unavailable naming the DID or the roles, the nonce unspent, the same message good once it is back", async () => {
+    const signIn = (message: string, signature: string) => call("POST", "/api/auth/sign-in", { body: { message, signature } })
+    const challenge = async (address: string) => (await call("POST", "/api/auth/challenge", { body: { address } })).body.message as string
+    const direct = Wallet.createRandom()
+    const byLoginKey = await challenge(delegating.address)
+    const byAccount = await challenge(direct.address)
+    const attempts = [
+      { message: byLoginKey, signature: await loginKey.signMessage(byLoginKey), address: delegating.address, cause: `the DID of ${delegating.address} could not be resolved` },
+      { message: byAccount, signature: await direct.signMessage(byAccount), address: direct.address, cause: `the roles of ${direct.address} could not be read` }
+    ]
+    chainUp = false
+    try {
+      for (const a of attempts) {
+        expect(await signIn(a.message, a.signature)).toMatchObject({ status: 503, body: { _tag: "Unavailable", message: expect.stringContaining(a.cause) } })
+        // Still down: still unavailable, not a replay.
+        expect(await signIn(a.message, a.signature)).toMatchObject({ status: 503, body: { _tag: "Unavailable" } })
+      }
+    } finally {
+      chainUp = true
+    }
+    for (const a of attempts) {
+      const back = await signIn(a.message, a.signature)
+      expect(back).toMatchObject({ status: 200, body: { address: a.address, roles: { member: true } } })
+      expect((await call("GET", "/api/auth/me", { token: back.body.token })).body.address).toBe(a.address)
+      // Spent by the sign-in that succeeded.
+      expect(await signIn(a.message, a.signature)).toMatchObject({ status: 401, body: { _tag: "SignInRefused", reason: "UnknownNonce" } })
+    }
   })
 
   it("governance reads: 503 Unavailable on a coordinator without governance contracts", async () => {

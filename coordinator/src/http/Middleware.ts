@@ -12,7 +12,7 @@ import { HttpApiMiddleware } from "effect/http-api"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { Access } from "@jointly/core/internal/api/Access"
 import { Caller, type CallerShape, Guard, Limits, Validation } from "@jointly/core/internal/api/Api"
-import { type Forbidden, Malformed, RateLimited, Unauthenticated } from "@jointly/core/internal/api/Errors"
+import { type Forbidden, Malformed, RateLimited, Unauthenticated, Unavailable } from "@jointly/core/internal/api/Errors"
 import type { RateLimiter } from "../limits/RateLimiter.ts"
 import type { Rejections } from "../limits/Rejections.ts"
 import type { TaskRow } from "../store/TaskStore.ts"
@@ -86,7 +86,9 @@ export const guardLayer = (deps: GuardDeps) =>
           return yield* limited("account", verdict.retryAfterSeconds)
         }
         // Roles seen lately answer at once (re-read in the background); only a new account waits for the chain.
-        const roles = deps.roles.cached(claims.address) ?? (yield* Effect.promise(() => deps.roles.of(claims.address)))
+        // A chain that does not answer is the service unavailable (503), not the caller refused.
+        const roles = deps.roles.cached(claims.address) ??
+          (yield* Effect.mapError(deps.roles.of(claims.address), (error) => new Unavailable({ message: `${error.message}; try again later` })))
         const caller: CallerShape = { address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles }
         const rule = Context.getOption(endpoint.annotations, Access)
         const { params } = yield* HttpRouter.RouteContext

@@ -62,7 +62,10 @@ export interface ModelGrant {
 export type Refusal = Forbidden | UnknownTask | UnknownModel | UnknownArtifact
 
 export const make = (deps: Deps) => {
-  /** The task store and the model and artifact stores not answering is a defect (a 500), not the caller's refusal. */
+  /**
+   * The task store, the model and artifact stores and the chain index not answering is a defect (a 500), not the
+   * caller's refusal; the chain's grant reads and the predictions table are Promises, lifted so.
+   */
   const read = <A>(f: () => Promise<A>) => Effect.promise(f)
   const taskOf = (id: string | undefined) =>
     Effect.gen(function*() {
@@ -72,7 +75,7 @@ export const make = (deps: Deps) => {
     })
   const modelTask = (modelId: string | undefined) =>
     Effect.gen(function*() {
-      const model = modelId === undefined || deps.models === undefined ? undefined : yield* deps.models.get(modelId)
+      const model = modelId === undefined || deps.models === undefined ? undefined : yield* Effect.orDie(deps.models.get(modelId))
       if (model === undefined) return yield* new UnknownModel({ message: `no model ${modelId}` })
       return model.taskId === null ? undefined : yield* Effect.orDie(deps.store.get(model.taskId))
     })
@@ -91,7 +94,7 @@ export const make = (deps: Deps) => {
     Effect.gen(function*() {
       const { index, governance } = deps
       if (index === undefined || governance === undefined) return undefined
-      for (const entry of yield* read(() => index.byContentHash(modelId))) {
+      for (const entry of yield* Effect.orDie(index.byContentHash(modelId))) {
         if (!trainers.some((t) => same(t, entry.owner))) continue
         const tokenId = yield* read(() => governance.latestGrant(entry.datasetId, caller))
         if (tokenId === undefined || (yield* read(() => governance.checkGrant(tokenId))) !== "Valid") continue
@@ -170,7 +173,7 @@ export const make = (deps: Deps) => {
         }
         case "ArtifactReader": {
           const cid = params[rule.param] ?? ""
-          const about = yield* read(async () => deps.artifacts?.about(cid))
+          const about = deps.artifacts === undefined ? undefined : yield* Effect.orDie(deps.artifacts.about(cid))
           if (about === undefined) return yield* new UnknownArtifact({ message: `no artifact ${cid}` })
           if (!roles.member) return yield* notAMember(caller)
           if (about.owner !== null && same(about.owner, caller.address)) return undefined

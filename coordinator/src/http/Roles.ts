@@ -5,10 +5,21 @@
  * chain for an account they have seen within `maxStaleMs` — and dropped at once when the chain index sees the
  * account's org change state (Coordinator.ts), so a suspension takes effect on the next request.
  */
+import { Effect, Schema } from "effect"
 import { getAddress } from "ethers"
 import type { Roles } from "@jointly/core/internal/api/Schemas"
 
 export type AccountRoles = typeof Roles.Type
+
+/** The chain did not answer one of the role reads for `address` (nothing is cached for it; the next call reads again). */
+export class RolesUnreadable extends Schema.TaggedError<RolesUnreadable>()("RolesUnreadable", {
+  address: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `the roles of ${this.address} could not be read from the chain: ${this.detail}`
+  }
+}
 
 export interface Chain {
   /** The org the account is bound to and its state (`None` when unbound). */
@@ -71,9 +82,12 @@ export const make = (chain: Chain, options: { readonly ttlMs?: number; readonly 
 
   return {
     cached,
-    of: (address: string): Promise<AccountRoles> => {
+    /** The roles, cached or read now (one read in flight per account, shared by its callers). */
+    of: (address: string): Effect.Effect<AccountRoles, RolesUnreadable> => {
       const hit = cached(address)
-      return hit !== undefined ? Promise.resolve(hit) : refresh(getAddress(address))
+      if (hit !== undefined) return Effect.succeed(hit)
+      const key = getAddress(address)
+      return Effect.tryPromise({ try: () => refresh(key), catch: (cause) => new RolesUnreadable({ address: key, detail: cause instanceof Error ? cause.message : String(cause) }) })
     },
     /** Forget what is known of these accounts (their org changed state on chain). */
     invalidate: (addresses: ReadonlyArray<string>) => {

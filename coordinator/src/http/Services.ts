@@ -4,8 +4,9 @@
  * declarations do. The task store and the scheduler answer with Effects and tagged errors already: their refusals
  * pass through; a store that fails a write (its disk full, its server away past the store's retries) is the
  * typed Unavailable (503), which changed nothing, and one that fails a read is a defect here (500). The model and
- * artifact stores answer with Effects and the API's tagged errors too; the chain index's reads are Promises over this
- * coordinator's own store, lifted so that a failing one is a defect.
+ * artifact stores answer the same way (ModelStoreFailed, ArtifactStoreFailed: an upload not stored is Unavailable,
+ * a read not made a defect); the chain index's reads, whose routes all declare Unavailable, answer it for a failing
+ * read (ChainIndexFailed).
  */
 import { Context, Effect, Layer } from "effect"
 import type * as E from "@jointly/core/internal/api/Errors"
@@ -13,7 +14,7 @@ import { Unavailable, UnknownModel, UnknownTask } from "@jointly/core/internal/a
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { ArtifactStore, Codec } from "../artifacts/ArtifactStore.ts"
-import type { ChainIndex } from "../governance/ChainIndex.ts"
+import type { ChainIndex, ChainIndexFailed } from "../governance/ChainIndex.ts"
 import type { ModelStore, Prediction, StoredModel } from "../models/ModelStore.ts"
 import type { SchedulerShape } from "../scheduler/Scheduler.ts"
 import type { Consent, OutboxRow, StoreFailed, TaskEvent, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
@@ -56,21 +57,26 @@ export class Models extends Context.Service<Models, {
     return Layer.succeed(Models, models === undefined
       ? { list: () => Effect.succeed([]), get: none, featureColumns: none, predict: none }
       : {
-        list: models.list,
-        get: (id) => Effect.flatMap(models.get(id), (model) => (model === undefined ? Effect.fail(new UnknownModel({ message: `no model ${id}` })) : Effect.succeed(model))),
-        featureColumns: (id) => Effect.map(models.artifact(id), (artifact) => artifact.featureColumns),
-        predict: models.predict
+        list: () => Effect.orDie(models.list()),
+        get: (id) =>
+          Effect.flatMap(Effect.orDie(models.get(id)), (model) => (model === undefined ? Effect.fail(new UnknownModel({ message: `no model ${id}` })) : Effect.succeed(model))),
+        featureColumns: (id) => models.artifact(id).pipe(Effect.map((artifact) => artifact.featureColumns), Effect.catchTag("ModelStoreFailed", Effect.die)),
+        predict: (id, rows) => Effect.catchTag(models.predict(id, rows), "ModelStoreFailed", Effect.die)
       })
   }
 }
 
 export class Artifacts extends Context.Service<Artifacts, {
-  readonly putOwned: (bytes: Uint8Array, codec: Codec, owner: string, quotaBytes: number) => Effect.Effect<string, E.QuotaExceeded>
+  readonly putOwned: (bytes: Uint8Array, codec: Codec, owner: string, quotaBytes: number) => Effect.Effect<string, E.QuotaExceeded | E.Unavailable>
   readonly get: (cid: string) => Effect.Effect<{ readonly cid: string; readonly codec: Codec; readonly bytes: Uint8Array }, E.UnknownArtifact | E.Tampered>
 }>()("jointly/coordinator/Artifacts") {
   static readonly layer = (artifacts: ArtifactStore | undefined) => {
     const none = Effect.die(new Unavailable({ message: "this coordinator has no artifact store" }))
-    return Layer.succeed(Artifacts, artifacts === undefined ? { putOwned: () => none, get: () => none } : { putOwned: artifacts.putOwned, get: artifacts.get })
+    return Layer.succeed(Artifacts, artifacts === undefined ? { putOwned: () => none, get: () => none } : {
+      putOwned: (bytes, codec, owner, quotaBytes) =>
+        Effect.catchTag(artifacts.putOwned(bytes, codec, owner, quotaBytes), "ArtifactStoreFailed", (error) => Effect.fail(new Unavailable({ message: `${error.message}; nothing was stored, try again later` }))),
+      get: (cid) => Effect.catchTag(artifacts.get(cid), "ArtifactStoreFailed", Effect.die)
+    })
   }
 }
 
@@ -81,11 +87,11 @@ export class Index extends Context.Service<Index, Effect.Effect<ChainIndex, E.Un
 }
 
 /**
- * Chain index queries as Effects: Unavailable without governance contracts; a failing read is a defect (the index is
- * this coordinator's own store, and its reads refuse nothing a caller could correct).
+ * Chain index queries: Unavailable without governance contracts, and Unavailable naming the read when the index's
+ * store does not answer (its reads refuse nothing a caller could correct; a later try may be answered).
  */
-export const querier = (index: Effect.Effect<ChainIndex, E.Unavailable>) => <A>(f: (index: ChainIndex) => Promise<A>): Effect.Effect<A, E.Unavailable> =>
-  Effect.flatMap(index, (i) => Effect.promise(() => f(i)))
+export const querier = (index: Effect.Effect<ChainIndex, E.Unavailable>) => <A>(f: (index: ChainIndex) => Effect.Effect<A, ChainIndexFailed>): Effect.Effect<A, E.Unavailable> =>
+  Effect.flatMap(index, (i) => Effect.mapError(f(i), (error) => new Unavailable({ message: `${error.message}; try again later` })))
 
 /** The rest of what the handlers read: sign-in, roles, rules, the dashboard's views, the live feed, the limits. */
 export interface PartsShape {

@@ -78,4 +78,35 @@ describe("Sessions", () => {
     const { message } = sessions.challenge(stranger.address)
     await expect(Effect.runPromise(sessions.signIn(message, await loginKey.signMessage(message)))).rejects.toMatchObject({ reason: "BadSignature" })
   })
+
+  it("a DID read that fails answers Unavailable and spends nothing; of two sign-ins racing with one nonce exactly one gets a token", async () => {
+    const account = Wallet.createRandom()
+    const loginKey = Wallet.createRandom()
+    let registry: "down" | "up" | "barrier" = "down"
+    // The racing reads wait for each other, so both sign-ins have looked at the nonce before either spends it.
+    const waiting: Array<() => void> = []
+    const sessions = Sessions.make({
+      expected,
+      loginSigners: async () => {
+        if (registry === "down") throw new Error("could not reach the DID registry")
+        if (registry === "barrier") {
+          await new Promise<void>((resolve) => {
+            waiting.push(resolve)
+            if (waiting.length === 2) for (const release of waiting) release()
+            // Not reached twice (the nonce spent before the read): give up waiting rather than hang the test.
+            setTimeout(resolve, 2_000)
+          })
+        }
+        return new Set([account.address, loginKey.address])
+      }
+    })
+    const { message } = sessions.challenge(account.address)
+    const signature = await loginKey.signMessage(message)
+    const unavailable = await Effect.runPromise(Effect.flip(sessions.signIn(message, signature)))
+    expect(unavailable).toMatchObject({ _tag: "Unavailable", message: expect.stringContaining(`the DID of ${account.address} could not be resolved (could not reach the DID registry)`) })
+    registry = "barrier"
+    const [a, b] = await Promise.all([0, 1].map(() => Effect.runPromise(Effect.result(sessions.signIn(message, signature)))))
+    const outcomes = [a!, b!].map((r) => (r._tag === "Success" ? r.success.claims.address : r.failure._tag === "SignInRefused" ? r.failure.reason : r.failure._tag))
+    expect(outcomes.sort()).toEqual([account.address, "UnknownNonce"].sort())
+  })
 })

@@ -10,7 +10,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import { Effect } from "effect"
 import { getAddress } from "ethers"
-import { SignInRefused } from "@jointly/core/internal/api/Errors"
+import { SignInRefused, Unavailable } from "@jointly/core/internal/api/Errors"
 import * as SignIn from "@jointly/core/internal/api/SignIn"
 import * as Nonces from "../auth/Nonces.ts"
 
@@ -29,7 +29,7 @@ export interface Options {
   /**
    * The addresses allowed to sign an account's sign-in besides the account: the login keys (`sigAuth` delegates) its
    * did:ethr document names now, resolved at every sign-in as the socket handshake does (auth/Auth.ts). Without
-   * it only the account signs.
+   * it only the account signs. A read that fails answers Unavailable and leaves the nonce unspent.
    */
   readonly loginSigners?: (account: string) => Promise<ReadonlySet<string>>
 }
@@ -85,6 +85,13 @@ export const make = (options: Options) => {
     return wrong !== undefined ? Effect.fail(new SignInRefused({ reason: "WrongDomain", message: wrong })) : Effect.succeed(fields)
   }
 
+  /** The spent-nonce store (the coordinator's database when instances share one) not answering: nothing was spent. */
+  const nonceStore = <A>(read: () => Promise<A>) =>
+    Effect.tryPromise({
+      try: read,
+      catch: (error) => new Unavailable({ message: `the sign-in nonce could not be checked (${error instanceof Error ? error.message : String(error)}); try again with the same message` })
+    })
+
   /** A challenge nonce refused: expired, or never issued for this address (or spent already). */
   const refusedChallenge = (reason: string) =>
     Effect.fail(reason === "Expired"
@@ -104,38 +111,56 @@ export const make = (options: Options) => {
      * The fields of a challenge this coordinator issued and still awaits, checked as `signIn` checks them but
      * without the signature and without spending the nonce: what a dashboard token sign-in relays to the
      * participant before the participant signs. Each refusal is a SignInRefused naming its reason; the spent-nonce
-     * store not answering is a defect.
+     * store not answering is Unavailable.
      */
-    pending: (message: string): Effect.Effect<SignIn.Fields, SignInRefused> =>
+    pending: (message: string): Effect.Effect<SignIn.Fields, SignInRefused | Unavailable> =>
       Effect.gen(function*() {
         const fields = yield* addressed(message)
-        const challenge = yield* Effect.promise(() => nonces.peek(fields.nonce, fields.address))
+        const challenge = yield* nonceStore(() => nonces.peek(fields.nonce, fields.address))
         if (!challenge.ok) return yield* refusedChallenge(challenge.reason)
         return fields
       }),
 
-    /** Checks a signed challenge and issues a token; the nonce is spent whatever the outcome. */
-    signIn: (message: string, signature: string): Effect.Effect<{ readonly token: string; readonly claims: Claims }, SignInRefused> =>
+    /**
+     * Checks a signed challenge and issues a token. Everything read from outside — the signer's DID, and `ready`,
+     * what the caller's answer needs (the account's roles) — is read before the nonce is spent: a chain or registry
+     * that does not answer fails as Unavailable and leaves the nonce for a retry with the same message. The spend
+     * is the single atomic step (Nonces.ts), so of two sign-ins with one nonce exactly one gets a token; once it is
+     * spent, a refusal (another signer, an expired message) keeps it spent.
+     */
+    signIn: <A = void, E = never>(
+      message: string,
+      signature: string,
+      ready: (address: string) => Effect.Effect<A, E> = () => Effect.void as Effect.Effect<never>
+    ): Effect.Effect<{ readonly token: string; readonly claims: Claims; readonly ready: A }, SignInRefused | Unavailable | E> =>
       Effect.gen(function*() {
         const fields = yield* addressed(message)
-        const challenge = yield* Effect.promise(() => nonces.check(fields.nonce, fields.address))
-        if (!challenge.ok) return yield* refusedChallenge(challenge.reason)
-        const t = now()
-        const expires = fields.expirationTime === undefined ? challenge.expiresAt : Math.min(challenge.expiresAt, Date.parse(fields.expirationTime))
-        if (!(t < expires)) return yield* refusedChallenge("Expired")
+        // A look first, spending nothing: a stale or replayed message costs no DID read.
+        const seen = yield* nonceStore(() => nonces.peek(fields.nonce, fields.address))
+        if (!seen.ok) return yield* refusedChallenge(seen.reason)
         const signer = SignIn.signer(message, signature)
-        if (signer === undefined) return yield* new SignInRefused({ reason: "BadSignature", message: "the signature does not parse" })
-        // A login key the account's DID names now signs in for the account (its token is the account's). A DID the
-        // chain cannot resolve at this moment is a defect, as any chain read that fails here.
+        // A login key the account's DID names now signs in for the account (its token is the account's).
         const loginSigners = options.loginSigners
-        const delegated = signer !== fields.address && loginSigners !== undefined
-          ? (yield* Effect.promise(() => loginSigners(fields.address))).has(signer)
+        const delegated = signer !== undefined && signer !== fields.address && loginSigners !== undefined
+          ? (yield* Effect.tryPromise({
+            try: () => loginSigners(fields.address),
+            catch: (error) =>
+              new Unavailable({
+                message: `the DID of ${fields.address} could not be resolved (${error instanceof Error ? error.message : String(error)}); the nonce is not spent: sign in again with the same message`
+              })
+          })).has(signer)
           : false
+        const readied = signer === fields.address || delegated ? yield* ready(fields.address) : undefined
+        const challenge = yield* nonceStore(() => nonces.check(fields.nonce, fields.address))
+        if (!challenge.ok) return yield* refusedChallenge(challenge.reason)
+        const expires = fields.expirationTime === undefined ? challenge.expiresAt : Math.min(challenge.expiresAt, Date.parse(fields.expirationTime))
+        if (!(now() < expires)) return yield* refusedChallenge("Expired")
+        if (signer === undefined) return yield* new SignInRefused({ reason: "BadSignature", message: "the signature does not parse" })
         if (signer !== fields.address && !delegated) {
           const nor = options.loginSigners === undefined ? "" : " nor by a login key its DID names now"
           return yield* new SignInRefused({ reason: "BadSignature", message: `the message was signed by ${signer}, not by ${fields.address}${nor}` })
         }
-        return issue(fields.address)
+        return { ...issue(fields.address), ready: readied as A }
       }),
 
     /** The claims of a valid, unexpired token; undefined for anything else. */

@@ -27,34 +27,39 @@ export interface Prediction {
 }
 
 /** An artifact as stored, decoded and checked, or the Tampered naming why the row holds no usable model. */
-const checkArtifact = (encoded: unknown): Artifact | Tampered => {
+const decodeArtifact = (encoded: unknown): Effect.Effect<Artifact, Tampered> => {
   const decoded = Schema.decodeUnknownExit(ModelArtifact)(encoded)
-  if (decoded._tag === "Failure") return new Tampered({ message: `not a model artifact: ${String(decoded.cause)}` })
+  if (decoded._tag === "Failure") return Effect.fail(new Tampered({ message: `not a model artifact: ${String(decoded.cause)}` }))
   const invalid = problem(decoded.value)
-  return invalid ? new Tampered({ message: `not a usable model artifact: ${invalid}` }) : decoded.value
+  return invalid ? Effect.fail(new Tampered({ message: `not a usable model artifact: ${invalid}` })) : Effect.succeed(decoded.value)
 }
 
-const decodeArtifact = (encoded: unknown): Effect.Effect<Artifact, Tampered> => {
-  const checked = checkArtifact(encoded)
-  return checked instanceof Tampered ? Effect.fail(checked) : Effect.succeed(checked)
+/** The store's database did not answer or refused a statement; `operation` names what was being done. Nothing was written. */
+export class ModelStoreFailed extends Schema.TaggedError<ModelStoreFailed>()("ModelStoreFailed", {
+  operation: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `the model store failed (${this.operation}): ${this.detail}`
+  }
 }
 
 /**
- * Reads and prediction are Effects whose refusals are the API's tagged errors (UnknownModel, InvalidRows, Tampered);
- * the store not answering a read is a defect, as for the coordinator's other reads. `put` stays a Promise: the
- * scheduler's write path turns its failure, whatever it is, into OutcomeNotStored.
+ * Every method is an Effect: refusals are the API's tagged errors (UnknownModel, InvalidRows, Tampered), the
+ * database not answering is ModelStoreFailed; the HTTP services decide what a caller is answered (Services.ts).
  */
 export const make = (sql: Sql, options: { readonly runtime?: () => Promise<ModelRuntimeApi> } = {}) => {
   const cache = new Map<string, Artifact>()
-  const read = <A>(f: () => Promise<A>) => Effect.promise(f)
+  const query = <T = Record<string, unknown>>(operation: string, text: string, params?: ReadonlyArray<unknown>) =>
+    Effect.tryPromise({ try: () => sql.query<T>(text, params), catch: (cause) => new ModelStoreFailed({ operation, detail: cause instanceof Error ? cause.message : String(cause) }) })
 
   const toRow = (r: any): StoredModel => ({ id: r.id, format: r.format, taskId: r.task_id, createdAt: new Date(r.created_at).toISOString(), artifact: r.artifact })
 
   /** The stored model, or undefined when there is none of that id. */
-  const get = (id: string): Effect.Effect<StoredModel | undefined> =>
-    Effect.map(read(() => sql.query(`select * from models where id = $1`, [id])), ([row]) => (row ? toRow(row) : undefined))
+  const get = (id: string): Effect.Effect<StoredModel | undefined, ModelStoreFailed> =>
+    Effect.map(query("get", `select * from models where id = $1`, [id]), ([row]) => (row ? toRow(row) : undefined))
 
-  const artifact = (id: string): Effect.Effect<Artifact, UnknownModel | Tampered> =>
+  const artifact = (id: string): Effect.Effect<Artifact, UnknownModel | Tampered | ModelStoreFailed> =>
     Effect.gen(function*() {
       const cached = cache.get(id)
       if (cached) return cached
@@ -82,29 +87,29 @@ export const make = (sql: Sql, options: { readonly runtime?: () => Promise<Model
   return {
     /**
      * Stores an encoded artifact; returns its id. Idempotent. When `expectedId` is given (a task result's
-     * `modelId`), a different content hash is refused.
+     * `modelId`), a different content hash is refused (Tampered, as an artifact that does not decode).
      */
-    put: async (encoded: unknown, meta: { readonly taskId?: string; readonly expectedId?: string } = {}): Promise<string> => {
-      const decoded = checkArtifact(encoded)
-      if (decoded instanceof Tampered) throw decoded
-      const id = artifactId(decoded)
-      if (meta.expectedId !== undefined && meta.expectedId !== id) {
-        throw new Tampered({ message: `the artifact hashes to ${id}, not ${meta.expectedId}` })
-      }
-      const canonical = Schema.encodeSync(ModelArtifact)(decoded)
-      await sql.query(`insert into models(id, format, artifact, task_id) values ($1, $2, $3, $4) on conflict (id) do nothing`, [
-        id,
-        decoded.format,
-        JSON.stringify(canonical),
-        meta.taskId ?? null
-      ])
-      return id
-    },
+    put: (encoded: unknown, meta: { readonly taskId?: string; readonly expectedId?: string } = {}): Effect.Effect<string, Tampered | ModelStoreFailed> =>
+      Effect.gen(function*() {
+        const decoded = yield* decodeArtifact(encoded)
+        const id = artifactId(decoded)
+        if (meta.expectedId !== undefined && meta.expectedId !== id) {
+          return yield* new Tampered({ message: `the artifact hashes to ${id}, not ${meta.expectedId}` })
+        }
+        const canonical = Schema.encodeSync(ModelArtifact)(decoded)
+        yield* query("put", `insert into models(id, format, artifact, task_id) values ($1, $2, $3, $4) on conflict (id) do nothing`, [
+          id,
+          decoded.format,
+          JSON.stringify(canonical),
+          meta.taskId ?? null
+        ])
+        return id
+      }),
     get,
     /** The decoded artifact (cached): its feature columns for the API's metadata view. */
     artifact,
-    list: (): Effect.Effect<Array<Omit<StoredModel, "artifact">>> =>
-      Effect.map(read(() => sql.query(`select id, format, task_id, created_at from models order by created_at desc limit 200`)), (rows) =>
+    list: (): Effect.Effect<Array<Omit<StoredModel, "artifact">>, ModelStoreFailed> =>
+      Effect.map(query("list", `select id, format, task_id, created_at from models order by created_at desc limit 200`), (rows) =>
         rows.map((r: any) => ({
           id: r.id,
           format: r.format,
@@ -113,13 +118,13 @@ export const make = (sql: Sql, options: { readonly runtime?: () => Promise<Model
         }))),
 
     /** Predicts rows given as feature-name → value objects or as arrays in the model's feature order. */
-    predict: (id: string, rows: ReadonlyArray<ReadonlyArray<number> | Record<string, number>>): Effect.Effect<Array<Prediction>, UnknownModel | InvalidRows | Tampered> =>
+    predict: (id: string, rows: ReadonlyArray<ReadonlyArray<number> | Record<string, number>>): Effect.Effect<Array<Prediction>, UnknownModel | InvalidRows | Tampered | ModelStoreFailed> =>
       Effect.gen(function*() {
         const model = yield* artifact(id)
         const matrix = yield* matrixOf(model, rows)
         if (model.format === "linear") return matrix.map((row) => ({ prediction: predictLinear(model, row) }))
         if (!options.runtime) return yield* new Tampered({ message: "this coordinator has no tfjs runtime for tfjs-layers models" })
-        const runtime = yield* read(options.runtime)
+        const runtime = yield* Effect.tryPromise({ try: options.runtime, catch: (cause) => new ModelStoreFailed({ operation: "load the tfjs runtime", detail: String(cause) }) })
         // The runtime failing on a model that decoded and rows that fit is a defect (500), as it was.
         const outputs = yield* Effect.orDie(runtime.predict({ topology: model.topology, weights: bytesToFloat32(model.weights), features: Float32Array.from(matrix.flatMap((row) => scaleRow(row, model.scaling))), rows: matrix.length }))
         const units = matrix.length === 0 ? 0 : outputs.length / matrix.length

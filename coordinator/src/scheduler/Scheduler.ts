@@ -10,7 +10,7 @@ import { Cause, Context, Effect, Exit, Fiber, Layer, Result, Schedule, Schema } 
 import type * as Backends from "@jointly/backends/internal/Backends"
 import { getAddress, getBytes } from "ethers"
 import { verify } from "@jointly/core/internal/crypto/Signatures"
-import { DuplicateTask, InvalidTask, UnknownTask } from "@jointly/core/internal/api/Errors"
+import { DuplicateTask, InvalidTask, type Tampered, UnknownTask } from "@jointly/core/internal/api/Errors"
 import type * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { AttemptSuspended, ProtocolError } from "@jointly/core/internal/protocols/Protocol"
@@ -28,7 +28,7 @@ import type { Claim, StoreFailed, TaskRow, TaskStoreShape } from "../store/TaskS
 import { TaskStore } from "../store/TaskStore.ts"
 import type { Adoption } from "../cluster/Cluster.ts"
 import { LeaseLost } from "../store/TaskStore.ts"
-import type { ModelStore } from "../models/ModelStore.ts"
+import type { ModelStore, ModelStoreFailed } from "../models/ModelStore.ts"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import { jsonBytes } from "../artifacts/ArtifactStore.ts"
 import { phaseOf, type Published, type SealedArtifacts } from "../artifacts/SealedArtifacts.ts"
@@ -67,11 +67,14 @@ const maxSuspendedAttempts = 5
  * A result carrying a trained model (`model` + `modelId`, e.g. modeling.horizontal-fl) has the model moved into
  * the model store; the stored result keeps `modelId`, the content hash, so the notarized digest covers it.
  */
-const storeModel = async (models: ModelStore | undefined, taskId: string, result: unknown): Promise<{ readonly result: unknown; readonly model?: { readonly value: unknown; readonly id: string } }> => {
-  if (models === undefined || typeof result !== "object" || result === null || !("model" in result) || !("modelId" in result)) return { result }
+const storeModel = (
+  models: ModelStore | undefined,
+  taskId: string,
+  result: unknown
+): Effect.Effect<{ readonly result: unknown; readonly model?: { readonly value: unknown; readonly id: string } }, Tampered | ModelStoreFailed> => {
+  if (models === undefined || typeof result !== "object" || result === null || !("model" in result) || !("modelId" in result)) return Effect.succeed({ result })
   const { model, ...rest } = result as { model: unknown; modelId: string }
-  await models.put(model, { taskId, expectedId: rest.modelId })
-  return { result: rest, model: { value: model, id: rest.modelId } }
+  return Effect.as(models.put(model, { taskId, expectedId: rest.modelId }), { result: rest, model: { value: model, id: rest.modelId } })
 }
 
 export interface Deps {
@@ -364,19 +367,19 @@ export const make = (deps: Deps): SchedulerShape => {
   /** Keeps the result (its model in the model store, both content-addressed, sealed copies on IPFS) and records the task's success. */
   const succeed = (task: TaskRow, claim: Claim, value: unknown) =>
     Effect.gen(function*() {
-      const keep = <A>(f: () => Promise<A>) => Effect.tryPromise({ try: f, catch: (error) => new OutcomeNotStored({ detail: String(error) }) })
-      const { result, model } = yield* keep(() => storeModel(deps.models, task.id, value))
+      const keep = <A>(effect: Effect.Effect<A, { readonly message: string }>) => Effect.mapError(effect, (error) => new OutcomeNotStored({ detail: error.message }))
+      const { result, model } = yield* keep(storeModel(deps.models, task.id, value))
       const artifacts = deps.artifacts
       // Content-addressed too, so an audit can check the model's bytes without trusting the model table.
-      const modelCid = model === undefined || artifacts === undefined ? undefined : yield* keep(() => artifacts.putJson(model.value, task.id))
-      const resultCid = artifacts === undefined ? undefined : yield* keep(() => artifacts.putJson(result, task.id))
+      const modelCid = model === undefined || artifacts === undefined ? undefined : yield* keep(artifacts.putJson(model.value, task.id))
+      const resultCid = artifacts === undefined ? undefined : yield* keep(artifacts.putJson(result, task.id))
       // Before the success: a phase is committed while the task runs. The result to its recipients, the model to the parties that trained it.
       const sealedResult = resultCid === undefined ? undefined : yield* publish(task, claim, "result", result, resultRecipientsOfSpec(task.spec))
       const sealedModel = modelCid === undefined ? undefined : yield* publish(task, claim, "model", model!.value, participantsOf(task.spec))
       const sealedCheckpoint = yield* lastCheckpoint(task, claim)
       yield* store.succeed(claim, result, digest(result), reasonHash("Succeeded"))
-      if (modelCid !== undefined) yield* keep(() => artifacts!.link(task.id, "model", modelCid, model!.id, sealedModel?.cid))
-      if (resultCid !== undefined) yield* keep(() => artifacts!.link(task.id, "result", resultCid, digest(result), sealedResult?.cid))
+      if (modelCid !== undefined) yield* keep(artifacts!.link(task.id, "model", modelCid, model!.id, sealedModel?.cid))
+      if (resultCid !== undefined) yield* keep(artifacts!.link(task.id, "result", resultCid, digest(result), sealedResult?.cid))
       log.info("task succeeded", { taskId: task.id })
       notify(task.id, "Succeeded")
       const onIpfs = [sealedResult, sealedModel, ...(sealedCheckpoint ?? [])].flatMap((p: Pick<Published, "role" | "cid"> | undefined) => (p === undefined ? [] : [{ role: p.role, cid: p.cid }]))

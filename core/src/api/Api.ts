@@ -26,7 +26,8 @@ export class Caller extends Context.Service<Caller, CallerShape>()("jointly/api/
 /** Bearer token (from `POST /api/auth/sign-in`) → Caller, then the endpoint's Access rule. */
 export class Guard extends HttpApiMiddleware.Service<Guard, { provides: Caller }>()("jointly/api/Guard", {
   security: { bearer: HttpApiSecurity.bearer },
-  error: [E.Unauthenticated, E.Forbidden, E.RateLimited]
+  // Unavailable: the chain did not answer the caller's roles (a new account, or one not seen lately).
+  error: [E.Unauthenticated, E.Forbidden, E.RateLimited, E.Unavailable]
 }) {}
 
 /** Requests per client address (and the body cap the transport enforces, documented here). */
@@ -68,11 +69,11 @@ export class Auth extends HttpApiGroup.make("auth").add(
     "The Sign-In with Ethereum (EIP-4361) message for an address, with a fresh single-use nonce"
   ),
   open(
-    HttpApiEndpoint.post("signIn", "/api/auth/sign-in", { payload: S.SignInRequest, success: S.Session, error: E.SignInRefused }),
-    "Exchange a signed EIP-4361 message for a short-lived bearer token bound to its address"
+    HttpApiEndpoint.post("signIn", "/api/auth/sign-in", { payload: S.SignInRequest, success: S.Session, error: [E.SignInRefused, E.Unavailable] }),
+    "Exchange a signed EIP-4361 message for a short-lived bearer token bound to its address (503 Unavailable when the chain or the signer's DID cannot be read: the nonce is not spent, retry with the same message)"
   ),
   open(
-    HttpApiEndpoint.post("tokenSignIn", "/api/auth/token-sign-in", { payload: S.TokenSignInRequest, success: S.Session, error: E.SignInRefused }),
+    HttpApiEndpoint.post("tokenSignIn", "/api/auth/token-sign-in", { payload: S.TokenSignInRequest, success: S.Session, error: [E.SignInRefused, E.Unavailable] }),
     "Sign in as a participant's organisation with its dashboard token: the challenge for the participant's address, MACed under the token; the connected participant checks the MAC and signs the message itself"
   ),
   guarded(HttpApiEndpoint.get("me", "/api/auth/me", { success: S.Me }).middleware(Guard), Access.SignedIn, "The signed-in account and its roles, read from the chain")
@@ -165,7 +166,7 @@ export class Models extends HttpApiGroup.make("models").add(
 
 export class Artifacts extends HttpApiGroup.make("artifacts").add(
   guarded(
-    HttpApiEndpoint.post("put", "/api/artifacts", { payload: S.PutArtifact, success: S.StoredArtifact.pipe(HttpApiSchema.status(201)), error: E.QuotaExceeded }).middleware(Guard),
+    HttpApiEndpoint.post("put", "/api/artifacts", { payload: S.PutArtifact, success: S.StoredArtifact.pipe(HttpApiSchema.status(201)), error: [E.QuotaExceeded, E.Unavailable] }).middleware(Guard),
     Access.Member,
     "Store bytes under their CID, within the member's quota"
   ),

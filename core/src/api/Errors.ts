@@ -124,6 +124,3 @@ export const all = [
 
 /** A refusal the API declares: the server fails with one, the typed client decodes one back. */
 export type ApiRefusal = InstanceType<(typeof all)[number]>
-
-export const isApiRefusal = (u: unknown): u is ApiRefusal =>
-  typeof u === "object" && u !== null && "_tag" in u && all.some((E) => u instanceof E)

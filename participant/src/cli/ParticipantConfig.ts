@@ -110,6 +110,10 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError"
   }
 }
 
+/** A consent or login key named without the DID registry it must be checked against. */
+export const didRegistryMissing = (file: string, role: "consentKey" | "loginKey") =>
+  new ConfigError({ file, detail: `${role} needs chain.didRegistry: the key is checked against this member's DID at start` })
+
 /**
  * Reads and decodes a config file; relative paths inside it are resolved against the file's folder, and a
  * PostgreSQL dataset's `connectionEnv` is read from `env` (the process environment by default).
@@ -127,9 +131,7 @@ export const load = async (file: string, env: Record<string, string | undefined>
   const config = decoded.value
   // A key the participant cannot check against its DID at start would fail one consent or handshake at a time.
   for (const role of ["consentKey", "loginKey"] as const) {
-    if (config[role] !== undefined && config.chain?.didRegistry === undefined) {
-      throw new ConfigError({ file, detail: `${role} needs chain.didRegistry: the key is checked against this member's DID at start` })
-    }
+    if (config[role] !== undefined && config.chain?.didRegistry === undefined) throw didRegistryMissing(file, role)
   }
   return {
     ...config,

@@ -44,7 +44,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
   const chain = config.chain === undefined
     ? undefined
     : await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
-  const delegates = await delegateKeysOf(config, chain, wallet.address).catch(async (error: unknown) => {
+  const delegates = await Effect.runPromise(delegateKeysOf(configFile, config, chain, wallet.address)).catch(async (error: unknown) => {
     await chain?.close()
     if (error instanceof DelegateKeys.DelegateKeyNotInDid) {
       process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "refused", code: error._tag, role: error.role, key: error.key, did: error.did, reason: error.reason, message: error.message }) + "\n")
@@ -126,15 +126,18 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
  * The consent and login keys the config names, opened and checked against this member's DID now (through the
  * registry this participant reads itself): DelegateKeyNotInDid for one the DID does not name.
  */
-const delegateKeysOf = async (config: ParticipantConfig.ParticipantConfig, chain: GovernanceLedger | undefined, account: string): Promise<DelegateKeys.Keys> => {
-  const keys = await Effect.runPromise(DelegateKeys.open(config, process.env[Keystore.PASSPHRASE_ENV]))
-  if (keys.consentKey === undefined && keys.loginKey === undefined) return keys
-  // ParticipantConfig.load refuses these keys without chain.didRegistry.
-  const registry = config.chain!.didRegistry!
-  const network = { chainId: chain!.chain.chainId, registry, provider: chain!.chain.provider }
-  await Effect.runPromise(DelegateKeys.check(DidIdentity.makeResolver(network), DidIdentity.didOf(network.chainId, account), account, keys))
-  return keys
-}
+const delegateKeysOf = (configFile: string, config: ParticipantConfig.ParticipantConfig, chain: GovernanceLedger | undefined, account: string) =>
+  Effect.gen(function*() {
+    const keys = yield* DelegateKeys.open(config, process.env[Keystore.PASSPHRASE_ENV])
+    if (keys.consentKey === undefined && keys.loginKey === undefined) return keys
+    // ParticipantConfig.load refuses these keys without chain.didRegistry (and a chain config makes `chain`); the
+    // same refusal here, typed, rather than an assertion the types cannot see.
+    const registry = config.chain?.didRegistry
+    if (registry === undefined || chain === undefined) return yield* ParticipantConfig.didRegistryMissing(configFile, keys.consentKey !== undefined ? "consentKey" : "loginKey")
+    const network = { chainId: chain.chain.chainId, registry, provider: chain.chain.provider }
+    yield* DelegateKeys.check(DidIdentity.makeResolver(network), DidIdentity.didOf(network.chainId, account), account, keys)
+    return keys
+  })
 
 /** The participant's dashboard token, made on first start and kept (owner-only) in its data dir. */
 const dashboardTokenOf = async (dataDir: string): Promise<string> => {

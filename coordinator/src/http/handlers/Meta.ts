@@ -2,7 +2,7 @@
 import { Effect, Option } from "effect"
 import { HttpApiBuilder } from "effect/http-api"
 import { Api, Caller } from "@jointly/core/internal/api/Api"
-import { SignInRefused } from "@jointly/core/internal/api/Errors"
+import { SignInRefused, Unavailable } from "@jointly/core/internal/api/Errors"
 import { Peer } from "../Middleware.ts"
 import { Parts, type PartsShape } from "../Services.ts"
 
@@ -12,8 +12,8 @@ import { Parts, type PartsShape } from "../Services.ts"
  * analyst's wallet in a browser) signs in as before; its org's dashboard users sign in through the participant
  * (token sign-in), whose own socket was admitted over the certificate.
  */
-const checkClientCertificate = (named: (account: string) => Promise<ReadonlyArray<string>>, account: string, presented: string | undefined): Effect.Effect<void, SignInRefused> =>
-  Effect.flatMap(Effect.promise(() => named(account)), (keys) =>
+const checkClientCertificate = (named: (account: string) => Promise<ReadonlyArray<string>>, account: string, presented: string | undefined): Effect.Effect<void, SignInRefused | Unavailable> =>
+  Effect.flatMap(Effect.tryPromise({ try: () => named(account), catch: unreadable(`the DID of ${account}`) }), (keys) =>
     keys.length === 0 || (presented !== undefined && keys.includes(presented.toLowerCase()))
       ? Effect.void
       : Effect.fail(new SignInRefused({
@@ -23,11 +23,18 @@ const checkClientCertificate = (named: (account: string) => Promise<ReadonlyArra
           : `the TLS client certificate presented (key …${presented.slice(-16)}) is not one ${account}'s DID names`
       })))
 
-/** A signed challenge exchanged for a token, answered with the account's roles as the chain has them now. */
+/** What the chain did not answer during a sign-in: 503, and the nonce is not spent (Sessions.ts). */
+const unreadable = (what: string) => (error: unknown) =>
+  new Unavailable({ message: `${what} could not be read (${error instanceof Error ? error.message : String(error)}); the nonce is not spent: sign in again with the same message` })
+
+/**
+ * A signed challenge exchanged for a token, answered with the account's roles as the chain has them now — read
+ * before the nonce is spent, so a chain that does not answer leaves the message good for a retry.
+ */
 const signedIn = (parts: PartsShape, message: string, signature: string) =>
   Effect.gen(function*() {
-    const { token, claims } = yield* parts.sessions.signIn(message, signature)
-    const roles = yield* Effect.promise(() => parts.roles.of(claims.address))
+    const { token, claims, ready: roles } = yield* parts.sessions.signIn(message, signature, (address) =>
+      Effect.mapError(parts.roles.of(address), (error) => unreadable(`the roles of ${address}`)(error.detail)))
     return { token, address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles }
   })
 

@@ -34,7 +34,8 @@ const liveFeed = (caller: CallerShape, parts: typeof Parts.Service, tasks: typeo
         visible.set(taskId, ok)
         return ok
       })
-  const stillAllowed = Effect.map(Effect.promise(() => parts.roles.of(caller.address)), (r) => r.member || r.supervisor || r.operator)
+  // A chain that cannot say ends the feed as a lapsed role does: the page signs in again, and is told why there.
+  const stillAllowed = parts.roles.of(caller.address).pipe(Effect.map((r) => r.member || r.supervisor || r.operator), Effect.orElseSucceed(() => false))
   const events = Stream.callback<LiveEvent>((queue) =>
     Effect.acquireRelease(
       Effect.sync(() => parts.bus.subscribe((event) => void Queue.offerUnsafe(queue, event))),

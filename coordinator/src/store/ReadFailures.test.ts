@@ -1,0 +1,104 @@
+/**
+ * The stores' and the chain's reads fail with their own tagged errors, not as defects: the artifact store
+ * (ArtifactStoreFailed), the model store (ModelStoreFailed), the chain index (ChainIndexFailed) over a real embedded
+ * PostgreSQL (PGlite) that has been closed under them, and the role reader (RolesUnreadable) over a chain that
+ * refuses, which reads again once the chain answers. The HTTP services answer them as the API says: an upload not
+ * stored and a chain index read not made are 503 Unavailable; a model or artifact read not made stays a defect.
+ */
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Cause, Effect, Exit } from "effect"
+import { Wallet } from "ethers"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
+import * as ChainIndex from "../governance/ChainIndex.ts"
+import * as Roles from "../http/Roles.ts"
+import * as Services from "../http/Services.ts"
+import * as Log from "../Log.ts"
+import * as ModelStore from "../models/ModelStore.ts"
+import * as Sql from "./Sql.ts"
+import * as TaskStore from "./TaskStore.ts"
+
+const dir = mkdtempSync(join(tmpdir(), "jointly-read-failures-"))
+let sql: Sql.Sql
+let artifacts: ArtifactStore.ArtifactStore
+let models: ModelStore.ModelStore
+let index: ChainIndex.ChainIndex
+let stored: string
+const linear = { format: "linear", weights: [0.5], bias: 0, link: "identity", featureColumns: ["x"] }
+
+/** The failure of `effect`: a typed one (its tag), or "defect" when it died. */
+const failureOf = async <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) => {
+  const exit = await Effect.runPromiseExit(effect)
+  if (Exit.isSuccess(exit)) return { tag: "success" as const }
+  const failure = Cause.findErrorOption(exit.cause)
+  return failure._tag === "Some" ? { tag: failure.value._tag, error: failure.value } : { tag: "defect" as const }
+}
+
+beforeAll(async () => {
+  sql = await Sql.openPglite(join(dir, "store"))
+  await Effect.runPromise(TaskStore.make(sql))
+  artifacts = ArtifactStore.make(sql)
+  models = ModelStore.make(sql)
+  index = ChainIndex.make({ sql, ledger: {} as never, deployBlock: 0n, log: Log.make("test-index") })
+  stored = await Effect.runPromise(artifacts.putJson({ stored: true }))
+  // While the database answers: the same calls succeed (so what fails below is the database, not the call).
+  expect(await Effect.runPromise(models.put(linear))).toMatch(/^0x[0-9a-f]{64}$/)
+  expect(await Effect.runPromise(index.search(""))).toEqual([])
+  await sql.close()
+}, 60_000)
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+describe("typed read and write failures", () => {
+  it("the artifact store: ArtifactStoreFailed naming the operation, for reads and writes", async () => {
+    for (const [operation, effect] of [
+      ["get", artifacts.get(stored)],
+      ["raw", artifacts.raw(stored)],
+      ["about", artifacts.about(stored)],
+      ["usage", artifacts.usage(Wallet.createRandom().address)],
+      ["putOwned", artifacts.putOwned(new Uint8Array([1, 2, 3]), "raw", Wallet.createRandom().address, 1_000)],
+      ["put", artifacts.putJson({ other: 1 })],
+      ["link", artifacts.link(`0x${"ab".repeat(32)}`, "result", stored, "0x00")],
+      ["byTask", artifacts.byTask(`0x${"ab".repeat(32)}`)]
+    ] as const) {
+      expect(await failureOf(effect as Effect.Effect<unknown, { readonly _tag: string }>), operation).toMatchObject({ tag: "ArtifactStoreFailed", error: { operation } })
+    }
+  })
+
+  it("the model store: ModelStoreFailed for a put and a read the database did not answer; Tampered before any write", async () => {
+    expect(await failureOf(models.put({ ...linear, bias: 1 }))).toMatchObject({ tag: "ModelStoreFailed", error: { operation: "put" } })
+    expect(await failureOf(models.get(`0x${"0".repeat(64)}`))).toMatchObject({ tag: "ModelStoreFailed", error: { operation: "get" } })
+    expect(await failureOf(models.list())).toMatchObject({ tag: "ModelStoreFailed", error: { operation: "list" } })
+    // Not a model: refused as Tampered without reaching the (closed) database.
+    expect(await failureOf(models.put({ format: "linear", weights: "nope" }))).toMatchObject({ tag: "Tampered" })
+  })
+
+  it("the chain index: ChainIndexFailed, which the API's governance routes answer as 503 Unavailable", async () => {
+    expect(await failureOf(index.search("oncology"))).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "search" } })
+    expect(await failureOf(index.members())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "members" } })
+    const query = Services.querier(Effect.succeed(index))
+    expect(await failureOf(query((i) => i.grants()))).toMatchObject({ tag: "Unavailable", error: { message: expect.stringContaining("the chain index could not be read (grants)") } })
+  })
+
+  it("the HTTP services: an upload not stored is Unavailable (503), an artifact read not made a defect (500)", async () => {
+    const service = await Effect.runPromise(Effect.provide(Effect.service(Services.Artifacts), Services.Artifacts.layer(artifacts)))
+    expect(await failureOf(service.putOwned(new Uint8Array([4]), "raw", Wallet.createRandom().address, 1_000))).toMatchObject({ tag: "Unavailable", error: { message: expect.stringContaining("nothing was stored") } })
+    expect(await failureOf(service.get(stored))).toEqual({ tag: "defect" })
+  })
+
+  it("roles: RolesUnreadable while the chain refuses, nothing cached, and read again once it answers", async () => {
+    let up = false
+    const chain = async <A>(value: A) => {
+      if (!up) throw new Error("connect ECONNREFUSED")
+      return value
+    }
+    const roles = Roles.make({ orgOf: () => chain({ state: "Audited", name: "ACME" }), isSupervisor: () => chain(false), isOperator: () => chain(false) })
+    const account = Wallet.createRandom().address
+    expect(await failureOf(roles.of(account))).toMatchObject({ tag: "RolesUnreadable", error: { address: account, message: expect.stringContaining("ECONNREFUSED") } })
+    up = true
+    expect(await Effect.runPromise(roles.of(account))).toMatchObject({ member: true, org: "ACME" })
+  })
+})
+
