@@ -33,6 +33,8 @@
  *       path before either.
  *   bnMultiExpTable(handle, bases, windowBits) → the window tables (b^1 … b^(2^w − 1), Montgomery form) of k fixed
  *       bases, concatenated at the modulus width: built once for many products over the same bases
+ *   bnModInverse(value, modulus, out) → whether value has an inverse mod modulus, written into `out` if so
+ *       (BN_mod_inverse; optional, registered where the process exports it)
  *   bnMultiExpWith(table, exponents, exponentBytes, out) → Π b_i^(e_i) mod m over a bnMultiExpTable, the same
  *       Straus pass as bnMultiExp without its per-call tables (SecureSVM's margins: ~20 bases, short exponents,
  *       one product per row; the tables were most of bnMultiExp's work there). Not constant-time, as bnMultiExp.
@@ -71,6 +73,7 @@ static struct {
   int (*exp_consttime)(BIGNUM *r, const BIGNUM *a, const BIGNUM *p, const BIGNUM *m, BN_CTX *ctx, BN_MONT_CTX *mont);
   int (*exp_consttime_x2)(BIGNUM *r1, const BIGNUM *a1, const BIGNUM *p1, const BIGNUM *m1, BN_MONT_CTX *mont1,
                           BIGNUM *r2, const BIGNUM *a2, const BIGNUM *p2, const BIGNUM *m2, BN_MONT_CTX *mont2, BN_CTX *ctx);
+  BIGNUM *(*mod_inverse)(BIGNUM *r, const BIGNUM *a, const BIGNUM *n, BN_CTX *ctx);
 } bn;
 
 static int resolve(void *h) {
@@ -94,6 +97,7 @@ static int resolve(void *h) {
   bn.nnmod = dlsym(h, "BN_nnmod");
   bn.exp_consttime = dlsym(h, "BN_mod_exp_mont_consttime");
   bn.exp_consttime_x2 = dlsym(h, "BN_mod_exp_mont_consttime_x2"); /* OpenSSL ≥ 3.0; optional */
+  bn.mod_inverse = dlsym(h, "BN_mod_inverse"); /* optional: bnModInverse is left out without it */
   return bn.new_ && bn.free_ && bn.clear_free && bn.bin2bn && bn.bn2binpad && bn.num_bits && bn.is_odd && bn.cmp && bn.copy &&
          bn.ctx_new && bn.ctx_free && bn.mont_new && bn.mont_free && bn.mont_set && bn.mod_mul_mont && bn.to_mont &&
          bn.from_mont && bn.nnmod && bn.exp_consttime;
@@ -555,6 +559,29 @@ static napi_value multi_exp_with(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * bnModInverse(value, modulus, out) → true with value⁻¹ mod modulus in `out` (modulus-width, big-endian), false when
+ * there is none. No handle: its callers (one inverse per model, per linear form with negative exponents, per key)
+ * would otherwise keep Montgomery contexts of moduli they use once. Operands and result cleared when freed (key
+ * generation inverts secrets).
+ */
+static napi_value mod_inverse(napi_env env, napi_callback_info info) {
+  napi_value argv[3], result;
+  unsigned char *value, *modulus, *out;
+  size_t value_len, modulus_len, out_len;
+  if (!args(env, info, 3, argv) || !bytes_of(env, argv[0], &value, &value_len, 1) || !bytes_of(env, argv[1], &modulus, &modulus_len, 1) ||
+      !bytes_of(env, argv[2], &out, &out_len, 1)) return NULL;
+  BIGNUM *a = bn.bin2bn(value, (int)value_len, NULL), *n = bn.bin2bn(modulus, (int)modulus_len, NULL), *r = bn.new_();
+  BN_CTX *ctx = bn.ctx_new();
+  int ok = a && n && r && ctx && bn.mod_inverse(r, a, n, ctx) != NULL && bn.bn2binpad(r, out, (int)out_len) == (int)out_len;
+  if (a) bn.clear_free(a);
+  if (n) bn.free_(n);
+  if (r) bn.clear_free(r);
+  if (ctx) bn.ctx_free(ctx);
+  napi_get_boolean(env, ok, &result);
+  return result;
+}
+
 /* Adds the bignum kernels to `exports` (called from the addon's init once bignum_load succeeded). */
 void bignum_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
@@ -568,4 +595,8 @@ void bignum_register(napi_env env, napi_value exports) {
     { "bnMultiExpWith", NULL, multi_exp_with, NULL, NULL, NULL, napi_enumerable, NULL }
   };
   napi_define_properties(env, exports, 8, props);
+  if (bn.mod_inverse != NULL) {
+    napi_property_descriptor inverse = { "bnModInverse", NULL, mod_inverse, NULL, NULL, NULL, napi_enumerable, NULL };
+    napi_define_properties(env, exports, 1, &inverse);
+  }
 }

@@ -6,18 +6,20 @@
  * - `fixedBase`: the same value from a precomputed table: the kernel's own where it has one (`fixedBase` of
  *   BigIntKernels: the Node backends keep it in native memory in Montgomery form), else core's portable
  *   FixedBase.ts table, ~10× faster than `direct` after a ~1 s build;
+ * - `withFactors`: for the private key's holder, the same value as `fixedBase` from two half-width tables joined
+ *   by CRT (about half the build and half the draw);
  * - `classic`: r^N with r uniform in Z*_N, textbook Paillier, for callers that do not want the DJN assumption;
  * - `automatic` (the default): direct for the first few draws of a key, then the table, so one-off
  *   encryptions never pay for the table and bulk encryption always gets it;
  * - `RandomnessPool`: values precomputed ahead of time (in idle slices or by worker jobs) so that the online
  *   cost of an encryption is one multiplication.
  */
-import type { BigIntKernels } from "../../compute/Kernels.ts"
+import type { BigIntKernels, FixedBasePower } from "../../compute/Kernels.ts"
 import * as KernelTables from "../../compute/KernelTables.ts"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
 import * as FixedBase from "./FixedBase.ts"
-import type { PublicKey } from "./Keys.ts"
+import type { PrivateKey, PublicKey } from "./Keys.ts"
 
 export type RandomnessSource = () => bigint
 
@@ -60,6 +62,60 @@ export const fixedBase = (pk: PublicKey, kernels: BigIntKernels = tsKernels): Ra
   if (native !== undefined) return () => native.powRandom()
   const table = tableFor(pk)
   return () => FixedBase.powRandom(table)
+}
+
+interface FactorTables {
+  readonly p: FixedBasePower
+  readonly q: FixedBasePower
+  /** (p²)⁻¹ mod q², for Garner's recombination. */
+  readonly p2InvModQ2: bigint
+}
+
+const factorTables = new WeakMap<BigIntKernels, WeakMap<PrivateKey, FactorTables>>()
+
+const factorTablesOf = (sk: PrivateKey, kernels: BigIntKernels & { readonly fixedBase: NonNullable<BigIntKernels["fixedBase"]> }): FactorTables => {
+  let byKey = factorTables.get(kernels)
+  if (byKey === undefined) factorTables.set(kernels, (byKey = new WeakMap()))
+  let tablesOfKey = byKey.get(sk)
+  if (tablesOfKey === undefined) {
+    const { p2, q2, publicKey: pk } = sk
+    tablesOfKey = {
+      p: kernels.fixedBase(pk.hs % p2, p2, pk.randomnessBits),
+      q: kernels.fixedBase(pk.hs % q2, q2, pk.randomnessBits),
+      p2InvModQ2: kernels.modInverse(p2 % q2, q2)
+    }
+    byKey.set(sk, tablesOfKey)
+  }
+  return tablesOfKey
+}
+
+/**
+ * h_s^r mod N² for a given r, computed by the private key's holder as h_s^r mod p² and mod q² on the kernel's
+ * tables of h_s there, joined by CRT (Garner): the very residue `direct` and `fixedBase` give for this r, from
+ * tables whose entries are half as wide (at 2048 bits: ≈ 90 ms to build both against ≈ 170 ms for the one mod N²,
+ * ≈ 0.4 ms a value against ≈ 0.7 ms). Undefined where the kernel keeps no tables.
+ */
+export const factorPower = (sk: PrivateKey, kernels: BigIntKernels = tsKernels): ((r: bigint) => bigint) | undefined => {
+  if (kernels.fixedBase === undefined) return undefined
+  const t = factorTablesOf(sk, kernels as BigIntKernels & { readonly fixedBase: NonNullable<BigIntKernels["fixedBase"]> })
+  const { p2, q2 } = sk
+  return (r) => {
+    const a = t.p.pow(r)
+    const b = t.q.pow(r)
+    const diff = (b - a) % q2
+    return a + p2 * ((((diff < 0n ? diff + q2 : diff) * t.p2InvModQ2) % q2))
+  }
+}
+
+/**
+ * The key holder's source: `factorPower` at a fresh r of `randomnessBits` bits (as `direct` draws it), so the
+ * values are distributed exactly as every other source's h_s^r; `automatic` where the kernel keeps no tables.
+ */
+export const withFactors = (sk: PrivateKey, kernels: BigIntKernels = tsKernels): RandomnessSource => {
+  const power = factorPower(sk, kernels)
+  if (power === undefined) return automatic(sk.publicKey, kernels)
+  const bits = sk.publicKey.randomnessBits
+  return () => power(randomBits(bits))
 }
 
 /** Draws before `automatic` builds the table: the table costs roughly this many direct exponentiations. */

@@ -86,6 +86,35 @@ describe("Mode B's packed sign-hidden comparison", () => {
     }
   })
 
+  it("h_s^r by the powers' product (providers' pads) and by the factors' tables (analyst) equals h_s^r, at every r size", () => {
+    const byPowers = Blind.powersPower(pk, native)!
+    const byFactors = Randomness.factorPower(keys.privateKey, native)!
+    const top = (1n << BigInt(pk.randomnessBits)) - 1n
+    for (const r of [0n, 1n, 2n, (1n << 64n) - 1n, 1n << 64n, top >> 1n, top, 0xd1b54a32d192ed03n * 0x9e3779b97f4a7c15n + 12345n]) {
+      const expected = tsKernels.modPow(pk.hs, r, pk.n2)
+      expect(byPowers(r)).toBe(expected)
+      expect(byFactors(r)).toBe(expected)
+    }
+    expect(() => byPowers(top + 1n)).toThrow(RangeError)
+    // As sources: values of the key's randomness that decrypt to the message they carry.
+    for (const source of [Blind.padRandomnessFor(pk, native), Blind.modelRandomnessFor(keys.privateKey, native)]) {
+      const c = Paillier.encryptSigned(pk, -77n, source)
+      expect(Paillier.toSigned(pk, Paillier.decrypt(keys.privateKey, c))).toBe(-77n)
+      expect(c.value).not.toBe((1n + (pk.n - 77n) * pk.n) % pk.n2)
+    }
+  })
+
+  it("one inversion for the model and its copies gives every ciphertext's inverse mod N²", () => {
+    const models = [encryptModel(), ...withCopies()]
+    const all = Blind.modelTablesOf(pk, models, 24, native)
+    expect(all.length).toBe(models.length)
+    all.forEach((t, g) => {
+      t.weights.forEach((w, k) => expect((w * t.inverses[k]!) % pk.n2).toBe(1n))
+      expect(t.weights).toEqual(models[g]!.slice(0, weights.length).map((c) => c.value))
+      expect((t.bias * t.biasInverse) % pk.n2).toBe(1n)
+    })
+  })
+
   it("native kernels: a packed ciphertext is re-randomised even when the model's ciphertexts carry no randomness", () => {
     // With ρ = 1 for every [[w_k]], [[b]] and their copies, the packed product alone would be exactly 1 + z·N mod N².
     const model = encryptModel(() => 1n)

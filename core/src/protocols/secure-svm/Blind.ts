@@ -30,7 +30,7 @@ import * as Bytes from "../../crypto/paillier/Bytes.ts"
 import { bitLength, sha256Hex } from "../../crypto/paillier/Bytes.ts"
 import * as FixedBase from "../../crypto/paillier/FixedBase.ts"
 import { keyCache, makePaillierJobs } from "../../crypto/paillier/Jobs.ts"
-import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
+import type { KeySizePolicy, PrivateKey, PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Randomness from "../../crypto/paillier/Randomness.ts"
@@ -59,7 +59,14 @@ export interface ModelTables {
   readonly margin?: (exponents: ReadonlyArray<bigint>) => bigint
 }
 
-export const modelTables = (pk: PublicKey, model: ReadonlyArray<Paillier.Ciphertext>, exponentBits: number, kernels: BigIntKernels = tsKernels): ModelTables => {
+export const modelTables = (
+  pk: PublicKey,
+  model: ReadonlyArray<Paillier.Ciphertext>,
+  exponentBits: number,
+  kernels: BigIntKernels = tsKernels,
+  /** The model's d + 1 inverses mod N², when the caller inverted several models at once (`modelTablesOf`). */
+  modelInverses?: ReadonlyArray<bigint>
+): ModelTables => {
   const n2 = pk.n2
   const d = model.length - 1
   // Whole windows: a table serves every exponent up to its window count, so round up and share it more often.
@@ -68,7 +75,8 @@ export const modelTables = (pk: PublicKey, model: ReadonlyArray<Paillier.Ciphert
   const bias = model[d]!.value
   // One modInverse for the model (Montgomery's trick): the kernels' modInverse mod N² is a BigInt extended
   // Euclid, and d + 1 of them per model and worker had cost as much as a round's margins.
-  const allInverses = batchInverse([...weights, bias], n2, kernels)
+  const allInverses = modelInverses ?? batchInverse([...weights, bias], n2, kernels)
+  if (allInverses.length !== d + 1) throw new RangeError(`${allInverses.length} inverses for a ${d + 1}-ciphertext model`)
   const inverses = allInverses.slice(0, d)
   const biasInverse = allInverses[d]!
   return {
@@ -85,6 +93,17 @@ export const modelTables = (pk: PublicKey, model: ReadonlyArray<Paillier.Ciphert
     biasInverse,
     ...(kernels.multiExpTable === undefined ? {} : { margin: kernels.multiExpTable([bias, biasInverse, ...weights, ...inverses], n2, bits) })
   }
+}
+
+/**
+ * `modelTables` of the model and its shifted copies with one modInverse for all of them (Montgomery's trick
+ * across the copies too): a BigInt modInverse mod N² costs ~2 ms, and each copy had paid its own in every job
+ * that met a new model — 3 per round and worker, a tenth of the compare stage's CPU outside the margins.
+ */
+export const modelTablesOf = (pk: PublicKey, models: ReadonlyArray<ReadonlyArray<Paillier.Ciphertext>>, exponentBits: number, kernels: BigIntKernels = tsKernels): Array<ModelTables> => {
+  const inverses = batchInverse(models.flatMap((m) => m.map((c) => c.value)), pk.n2, kernels)
+  let at = 0
+  return models.map((m) => modelTables(pk, m, exponentBits, kernels, inverses.slice(at, (at += m.length))))
 }
 
 export interface BlindInput {
@@ -120,12 +139,13 @@ export const randomnessFor = (pk: PublicKey, kernels: BigIntKernels): Randomness
   kernels.name === "node-openssl-dh" ? Randomness.direct(pk, kernels) : Randomness.automatic(pk, kernels)
 
 /**
- * The analyst's source for the encrypted model: d + 1 encryptions every round under one key, so a kernel that keeps
- * native tables gets its table at once (~0.1 s, then ~0.4 ms a draw) rather than after `automatic`'s 24 direct
- * draws of ~4 ms, which sit on the round's critical path; other kernels as `randomnessFor`.
+ * The analyst's source for the encrypted model: G·(d + 1) encryptions every round under its own key, so a kernel
+ * that keeps native tables gets them at once rather than after `automatic`'s 24 direct draws of ~4 ms, which sit on
+ * the round's critical path; and as the key's holder it builds them mod p² and q² (`Randomness.withFactors`: the
+ * same h_s^r, half the table build and half the draw); other kernels as `randomnessFor`.
  */
-export const modelRandomnessFor = (pk: PublicKey, kernels: BigIntKernels): Randomness.RandomnessSource =>
-  kernels.fixedBase !== undefined ? Randomness.fixedBase(pk, kernels) : randomnessFor(pk, kernels)
+export const modelRandomnessFor = (sk: PrivateKey, kernels: BigIntKernels): Randomness.RandomnessSource =>
+  kernels.fixedBase !== undefined ? Randomness.withFactors(sk, kernels) : randomnessFor(sk.publicKey, kernels)
 
 export const layoutFor = (pk: PublicKey, slotBits: number): Packing.Layout => Packing.layout(pk, { valueBits: slotBits - 1 })
 
@@ -184,6 +204,36 @@ export const randomnessTerms = (powers: ReadonlyArray<bigint>, r: bigint, spanBi
     exponents.push(rest & mask)
   }
   return { bases, exponents }
+}
+
+/**
+ * h_s^r mod N² for a given r < 2^randomnessBits over the key's `randomnessPowers`: one product of ⌈randomnessBits/64⌉
+ * powers with 64-bit exponents (r's 64-bit digits), on window tables built once where the kernel has
+ * `multiExpTable` — 64 squarings and ≈ randomnessBits/5 products a value (≈ 1 ms at 2048 bits) against ≈ 4 ms for
+ * one exponentiation by r. Undefined without a native multiExp.
+ */
+export const powersPower = (pk: PublicKey, kernels: BigIntKernels, powers: ReadonlyArray<bigint> = randomnessPowers(pk, kernels)): ((r: bigint) => bigint) | undefined => {
+  const multiExp = kernels.multiExp
+  if (multiExp === undefined) return undefined
+  if (powers.length * POWER_STEP < pk.randomnessBits) throw new RangeError("randomness powers shorter than the key's randomness exponents")
+  const table = kernels.multiExpTable?.(powers, pk.n2, POWER_STEP)
+  const mask = (1n << BigInt(POWER_STEP)) - 1n
+  return (r) => {
+    if (r < 0n || r >> BigInt(powers.length * POWER_STEP) !== 0n) throw new RangeError("randomness exponent outside the powers' range")
+    const exponents = powers.map((_, i) => (r >> BigInt(i * POWER_STEP)) & mask)
+    return table !== undefined ? table(exponents) : multiExp(powers, exponents, pk.n2)
+  }
+}
+
+/**
+ * A provider's source for its pad encryptions (`b-indicators`, one or two a round and task): `powersPower` at a
+ * fresh r of randomnessBits bits, as `direct` draws it (same values, same distribution). A provider makes too few
+ * draws for `automatic`'s table to pay (its first 24 are direct exponentiations of ≈ 4 ms on the round's
+ * single-threaded path); `randomnessFor` where the kernel has no multiExp.
+ */
+export const padRandomnessFor = (pk: PublicKey, kernels: BigIntKernels): Randomness.RandomnessSource => {
+  const power = kernels.name === "node-openssl-dh" ? undefined : powersPower(pk, kernels)
+  return power === undefined ? randomnessFor(pk, kernels) : () => power(randomBits(pk.randomnessBits))
 }
 
 /** The groups a provider reads off the copies it got (1 + copies/(d + 1)); RangeError when they cannot be. */
@@ -245,7 +295,7 @@ export const blindCompare = (
   const { perGroup } = native !== undefined ? groupsFromCopies(layout, (models.length - 1) * (d + 1), d) : { perGroup: layout.slots }
   const reuse = cached !== undefined && cached.length === models.length &&
     cached.every((t) => t.exponentBits >= exponentBits && t.weights.length === d && (native !== undefined || t.tables !== undefined))
-  const tableList = reuse ? cached : models.map((copy) => modelTables(pk, copy, exponentBits, kernels))
+  const tableList = reuse ? cached : modelTablesOf(pk, models, exponentBits, kernels)
   let exponentiations = reuse || tableList[0]!.tables === undefined ? 0 : 2 * d * Math.ceil(tableList[0]!.exponentBits / TABLE_WINDOW) // table builds, in window units
   // Without a native multiExp each packed ciphertext is re-randomised by a fresh ρ from `randomnessFor`; with
   // one, ρ = h_s^r (r fresh, as Randomness.direct draws it) joins the chunk's multiExp as one more base, where

@@ -29,6 +29,9 @@
  *   C thus learns the totals (never a single provider's sum) and log|u| per margin (§5.4 leakage note); the
  *   providers learn their own indicators only; the coordinator learns β bits (independent of I) and sizes.
  *   Every packed ciphertext carries a fresh h_s^r (r of N/2 bits) and every blinding r1 ∈ [2^κ, 2^(κ+1)), κ ≥ 40.
+ *   So does every other ciphertext: the analyst's model and copies compute h_s^r mod p² and mod q² and join them
+ *   (Randomness.factorPower), the providers' pads as a product of r's 64-bit digits over h_s^(2^(64i))
+ *   (Blind.powersPower); both give h_s^r mod N² itself for a uniform N/2-bit r, so nothing anyone sees changes.
  *   [[w_t]] travels with the analyst's copies times 2^(W·m·g) (Blind.ts slot groups): more encryptions under PK_C,
  *   which change nobody's view; an analyst that put other weights in them could equally have sent other [[w_t]]
  *   (C is honest but curious, §5), and the providers' hinge sums use [[w_t]] itself.

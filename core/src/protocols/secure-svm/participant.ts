@@ -12,6 +12,7 @@ import { Primes, randomBits } from "../../compute/Primes.ts"
 import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
 import * as Keys from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
+import type { RandomnessSource } from "../../crypto/paillier/Randomness.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Serialization from "../../crypto/paillier/Serialization.ts"
 import type { TabularData } from "../../data/Tabular.ts"
@@ -285,6 +286,15 @@ export const handlers = (datasetName: string, params: Params, options: Options =
     return key
   }
 
+  /** The provider's pad randomness for this key, kept with the task (its powers cost one exponentiation to make). */
+  const padRandomnessOf = (session: ParticipantSession, pk: Keys.PublicKey, kernels: BigIntKernels) => {
+    const cached = session.memory.get("svm/pad-randomness") as { key: Keys.PublicKey; source: RandomnessSource } | undefined
+    if (cached !== undefined && cached.key === pk) return cached.source
+    const source = Blind.padRandomnessFor(pk, kernels)
+    session.memory.set("svm/pad-randomness", { key: pk, source })
+    return source
+  }
+
   const compare = handler(Spec.compare, (request, session) =>
     Effect.gen(function*() {
       const stage = Spec.compare.name
@@ -362,7 +372,7 @@ export const handlers = (datasetName: string, params: Params, options: Options =
         const layout = padLayout(pk, session.participants.length)
         const values = pads.map((r, k) => (k === 0 ? r - s2 * totals.violators : r))
         const chunks = Array.from({ length: Math.ceil(values.length / layout.slots) }, (_, j) => values.slice(j * layout.slots, (j + 1) * layout.slots))
-        const randomness = Blind.randomnessFor(pk, kernels)
+        const randomness = padRandomnessOf(session, pk, kernels)
         const [first, ...rest] = chunks.map((chunk) => Packing.encryptPacked(pk, layout, chunk, randomness))
         // Add the violators' margins, so slot 0 holds R_0 − Σ(S² − a_i): Σ_{I_i} a_i = Σ_k w_k·(Σ_{I_i} y_i·x_ik)
         // + b·Σ_{I_i} y_i is one linear form over the round's [[w]], [[b]] (one multi-exponentiation with short
@@ -405,7 +415,7 @@ export const handlers = (datasetName: string, params: Params, options: Options =
     const m = Model.encodeModel(state.model, hyper.scaleBits)
     const bound = BigInt(Math.ceil((params.featureBound ?? Spec.defaults.featureBound) * 2 ** hyper.scaleBits))
     const slotBits = Blind.slotBitsFor(pk, m.weights, m.bias, bound, s2, kappa)
-    const randomness = Blind.modelRandomnessFor(pk, kernels)
+    const randomness = Blind.modelRandomnessFor(state.keys.privateKey, kernels)
     const values = [...m.weights, m.bias]
     const cts = values.map((v) => Paillier.encryptSigned(pk, v, randomness))
     const shifted = Blind.shiftedCopies(pk, values, slotBits, randomness).flat()
