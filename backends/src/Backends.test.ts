@@ -67,7 +67,7 @@ describe("the compositions", () => {
     expect(await names(await portable())).toEqual({
       bigint: "wasm",
       primes: "portable (wasm)",
-      prg: "noble",
+      prg: "noble+webcrypto",
       x25519: "noble",
       ed25519: "noble",
       x25519Group: "libsodium WASM",
