@@ -3,7 +3,8 @@
  * (ArtifactStoreFailed), the model store (ModelStoreFailed), the chain index (ChainIndexFailed) over a real embedded
  * PostgreSQL (PGlite) that has been closed under them, and the role reader (RolesUnreadable) over a chain that
  * refuses, which reads again once the chain answers. The HTTP services answer them as the API says: an upload not
- * stored and a chain index read not made are 503 Unavailable; a model or artifact read not made stays a defect.
+ * stored and a chain index read not made are 503 Unavailable; a model or artifact read not made stays a defect. The
+ * access policy's grant reads on chain and its predictions table fail as PolicyReadFailed naming the operation.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -13,6 +14,7 @@ import { Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
 import * as ChainIndex from "../governance/ChainIndex.ts"
+import * as Policy from "../http/Policy.ts"
 import * as Roles from "../http/Roles.ts"
 import * as Services from "../http/Services.ts"
 import * as Log from "../Log.ts"
@@ -80,6 +82,25 @@ describe("typed read and write failures", () => {
     expect(await failureOf(index.members())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "members" } })
     const query = Services.querier(Effect.succeed(index))
     expect(await failureOf(query((i) => i.grants()))).toMatchObject({ tag: "Unavailable", error: { message: expect.stringContaining("the chain index could not be read (grants)") } })
+  })
+
+  it("the access policy: PolicyReadFailed naming the grant read or the predictions table, answered as Unavailable", async () => {
+    const policy = Policy.make({ store: { get: () => Effect.succeed(undefined) }, sql })
+    expect(await failureOf(policy.predictions())).toMatchObject({ tag: "PolicyReadFailed", error: { operation: "predictions" } })
+    const grant = { tokenId: "0x" + "01".repeat(32), maxUses: 5, used: 0 }
+    expect(await failureOf(policy.countUse(grant, "0x" + "02".repeat(32), Wallet.createRandom().address, 1))).toMatchObject({ tag: "PolicyReadFailed", error: { operation: "recordPrediction" } })
+    // A catalogue entry of the model by its trainer, then a chain that does not answer the grant read.
+    const trainer = Wallet.createRandom().address
+    const entries = [{ owner: trainer, datasetId: "0x" + "03".repeat(32) }]
+    const refusingChain = Policy.make({
+      store: { get: () => Effect.succeed(undefined) },
+      sql,
+      index: { byContentHash: () => Effect.succeed(entries) } as never,
+      governance: { latestGrant: () => Promise.reject(new Error("connect ECONNREFUSED (test: the chain is down)")) } as never
+    })
+    const refused = await failureOf(refusingChain.modelGrant(Wallet.createRandom().address, "0x" + "02".repeat(32), [trainer]))
+    expect(refused).toMatchObject({ tag: "PolicyReadFailed", error: { operation: "latestGrant", detail: expect.stringContaining("ECONNREFUSED") } })
+    expect(Services.unavailable(refused.error as Policy.PolicyReadFailed)).toMatchObject({ _tag: "Unavailable", message: expect.stringContaining("(latestGrant)") })
   })
 
   it("the HTTP services: an upload not stored is Unavailable (503), an artifact read not made a defect (500)", async () => {
