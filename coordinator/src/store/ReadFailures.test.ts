@@ -28,6 +28,7 @@ let artifacts: ArtifactStore.ArtifactStore
 let models: ModelStore.ModelStore
 let index: ChainIndex.ChainIndex
 let stored: string
+let memberRowRefused: unknown
 const linear = { format: "linear", weights: [0.5], bias: 0, link: "identity", featureColumns: ["x"] }
 
 /** The failure of `effect`: a typed one (its tag), or "defect" when it died. */
@@ -48,6 +49,9 @@ beforeAll(async () => {
   // While the database answers: the same calls succeed (so what fails below is the database, not the call).
   expect(await Effect.runPromise(models.put(linear))).toMatch(/^0x[0-9a-f]{64}$/)
   expect(await Effect.runPromise(index.search(""))).toEqual([])
+  // A row not as the index writes it (addresses not a list) is decoded once at the read and refused there, typed.
+  await sql.query(`insert into members(company_id, name, state, addresses, block) values ('0x01', 'an org', 'Audited', '{"not": "a list"}', 1)`)
+  memberRowRefused = await failureOf(index.members())
   await sql.close()
 }, 60_000)
 
@@ -78,6 +82,7 @@ describe("typed read and write failures", () => {
   })
 
   it("the chain index: ChainIndexFailed, which the API's governance routes answer as 503 Unavailable", async () => {
+    expect(memberRowRefused).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "members", detail: expect.stringContaining("not as the index wrote it") } })
     expect(await failureOf(index.search("oncology"))).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "search" } })
     expect(await failureOf(index.members())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "members" } })
     const query = Services.querier(Effect.succeed(index))
