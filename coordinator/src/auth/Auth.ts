@@ -62,15 +62,19 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
   // Checkable by any instance that shares the secret; spent once across them (Nonces.ts).
   const nonces = Nonces.make({ secret: options.secret ?? randomBytes(32), purpose: "socket-login", lifetimeMs: nonceLifetimeMs, spent: options.spent ?? Nonces.inMemory() })
 
-  /** A read the coordinator could not make is its own failure, never the org's: code Internal, named. */
-  const internal = (what: string) => (error: unknown) => new AdmissionRefused({ code: "Internal", detail: `${what}: ${error instanceof Error ? error.message : String(error)}` })
+  /**
+   * A read the coordinator could not make (the chain, a DID, the spent-nonce store) is its own failure, never the
+   * org's: code Unavailable, named; the login nonce is not spent, so the participant may retry with the same Login.
+   */
+  const unavailable = (what: string) => (error: unknown) =>
+    new AdmissionRefused({ code: "Unavailable", detail: `${what}: ${error instanceof Error ? error.message : String(error)}; the login nonce is not spent` })
 
   /**
    * Checks an org's chain state; the refusal's code names the state when it is not Audited (OrgNotRegistered,
-   * OrgNotAudited, OrgSuspended, OrgRevoked), or is Internal when the chain could not be read.
+   * OrgNotAudited, OrgSuspended, OrgRevoked), or is Unavailable when the chain could not be read.
    */
   const checkOrg = (account: string): Effect.Effect<Org, AdmissionRefused> =>
-    Effect.flatMap(Effect.tryPromise({ try: () => registry.orgOf(account), catch: internal(`the chain could not be read for ${account}`) }), (org) => {
+    Effect.flatMap(Effect.tryPromise({ try: () => registry.orgOf(account), catch: unavailable(`the chain could not be read for ${account}`) }), (org) => {
       switch (org.state) {
         case "Audited":
           return Effect.succeed({ state: "Audited", name: org.name })
@@ -102,7 +106,7 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
       if (connection.clientKey === undefined) {
         return yield* new AdmissionRefused({ code: "ClientCertificateMissing", detail: `this coordinator admits ${account} only with a TLS client certificate its DID names; none was presented` })
       }
-      const named = yield* Effect.tryPromise({ try: () => options.tlsClientKeys!(account), catch: internal(`the DID of ${account} could not be resolved`) })
+      const named = yield* Effect.tryPromise({ try: () => options.tlsClientKeys!(account), catch: unavailable(`the DID of ${account} could not be resolved`) })
       if (!named.includes(connection.clientKey.toLowerCase())) {
         return yield* new AdmissionRefused({
           code: "ClientCertificateNotInDid",
@@ -111,32 +115,43 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
       }
     })
 
+  /** Every check of a Login but the nonce's: fresh signature by the account or a login key its DID names, org Audited, certificate named. */
+  const checkLogin = (auth: HandshakeAuth, connection: Connection) =>
+    Effect.gen(function*() {
+      const { account, signer } = yield* recovered(auth)
+      if (signer !== account && loginSigners === undefined) {
+        return yield* new AdmissionRefused({ code: "BadSignature", detail: `the login was signed by ${signer}, not by ${account}` })
+      }
+      // The org must be admissible before its DID is consulted: a suspended org's keys are no way in.
+      const org = yield* checkOrg(account)
+      if (signer !== account) {
+        const allowed = yield* Effect.tryPromise({ try: () => loginSigners!(account), catch: unavailable(`the DID of ${account} could not be resolved`) })
+        if (!allowed.has(signer)) {
+          return yield* new AdmissionRefused({ code: "KeyNotAuthorized", detail: `${signer} is not a login key of ${account}'s DID (never published, expired or revoked)` })
+        }
+      }
+      yield* checkClientCertificate(account, connection)
+      return { account, org: org.name }
+    })
+
   /**
    * Admits a socket: single-use nonce, fresh signature by `account` (or a login key its DID names), org Audited on
    * chain, and — when client certificates are bound to DIDs — the connection's certificate named by the org's DID.
+   * Reads first, spends last (Nonces.readThenSpend): the nonce is spent only by a login admitted, so a chain or
+   * registry that does not answer (Unavailable) leaves it for a retry with the same Login, and a refusal spends
+   * nothing either — a socket-login nonce is bound to no account and is handed to anyone who asks; what it guards
+   * against is the replay of an admitted Login, and of two admissions racing with one nonce exactly one succeeds.
    */
   const admit = (auth: HandshakeAuth, connection: Connection = {}): Effect.Effect<{ readonly account: string; readonly org: string }, AdmissionRefused> =>
     Effect.gen(function*() {
-      const checked = yield* Effect.tryPromise({ try: () => nonces.check(auth.nonce), catch: internal("the login nonce could not be checked") })
+      const checked = yield* Nonces.readThenSpend(nonces, auth.nonce, "", checkLogin(auth, connection)).pipe(
+        Effect.mapError((error) => error instanceof Nonces.SpentStoreFailed ? unavailable("the login nonce could not be checked")(error) : error)
+      )
       if (!checked.ok) {
         if (checked.reason === "Expired") return yield* new AdmissionRefused({ code: "ExpiredLogin", detail: "the login nonce expired" })
         return yield* new AdmissionRefused({ code: "UnknownNonce", detail: "the login nonce is unknown or was already used" })
       }
-      const { account, signer } = yield* recovered(auth)
-      if (signer === account) {
-        const org = yield* checkOrg(account)
-        yield* checkClientCertificate(account, connection)
-        return { account, org: org.name }
-      }
-      if (loginSigners === undefined) return yield* new AdmissionRefused({ code: "BadSignature", detail: `the login was signed by ${signer}, not by ${account}` })
-      // The org must be admissible before its DID is consulted: a suspended org's keys are no way in.
-      const org = yield* checkOrg(account)
-      const allowed = yield* Effect.tryPromise({ try: () => loginSigners(account), catch: internal(`the DID of ${account} could not be resolved`) })
-      if (!allowed.has(signer)) {
-        return yield* new AdmissionRefused({ code: "KeyNotAuthorized", detail: `${signer} is not a login key of ${account}'s DID (never published, expired or revoked)` })
-      }
-      yield* checkClientCertificate(account, connection)
-      return { account, org: org.name }
+      return checked.value
     })
 
   return {

@@ -6,6 +6,7 @@
  * single instance, in the store (`spent_nonces`) when several instances share it.
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
+import { Effect, Schema } from "effect"
 import type { Sql } from "../store/Sql.ts"
 
 /** Remembers spent nonces until their expiry. */
@@ -100,3 +101,32 @@ export const make = (options: { readonly secret: Uint8Array; readonly purpose: s
 }
 
 export type Nonces = ReturnType<typeof make>
+
+/** The spent-nonce store did not answer (`operation`: the look or the spend); nothing was spent. */
+export class SpentStoreFailed extends Schema.TaggedError<SpentStoreFailed>()("SpentStoreFailed", { operation: Schema.Literals(["peek", "spend"]), message: Schema.String }) {}
+
+const stored = (operation: "peek" | "spend", run: () => Promise<Checked>) =>
+  Effect.tryPromise({ try: run, catch: (error) => new SpentStoreFailed({ operation, message: error instanceof Error ? error.message : String(error) }) })
+
+/**
+ * Reads first, spends last: looks at `nonce` (a stale or replayed one costs no read), runs `read` — everything the
+ * caller's decision needs from outside (a chain, a DID registry) — and only once it succeeded spends the nonce, the
+ * single atomic step, so of two uses racing with one nonce exactly one gets `ok`. A read that fails fails with its
+ * own error and leaves the nonce unspent for a retry with the same signed message.
+ */
+export const readThenSpend = <A, E>(
+  nonces: Nonces,
+  nonce: string,
+  binding: string,
+  read: Effect.Effect<A, E>
+): Effect.Effect<(Extract<Checked, { ok: true }> & { readonly value: A }) | Extract<Checked, { ok: false }>, E | SpentStoreFailed> =>
+  Effect.gen(function*() {
+    const seen = yield* stored("peek", () => nonces.peek(nonce, binding))
+    if (!seen.ok) return seen
+    const value = yield* read
+    const spent = yield* stored("spend", () => nonces.check(nonce, binding))
+    return spent.ok ? { ...spent, value } : spent
+  })
+
+/** A look at `nonce` that spends nothing, failing as SpentStoreFailed when the store does not answer. */
+export const peek = (nonces: Nonces, nonce: string, binding = "") => stored("peek", () => nonces.peek(nonce, binding))

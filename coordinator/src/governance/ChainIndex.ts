@@ -60,9 +60,14 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
   /** The fiber following the chain, while this instance does. */
   let follower: Fiber.Fiber<unknown> | undefined
   const caughtUp = new Set<{ block: bigint; resolve: () => void }>()
-  /** One read of the index's tables; rows as the driver gives them, typed by the reader below. */
-  const read = (operation: string, text: string, params?: ReadonlyArray<unknown>) =>
-    Effect.tryPromise({ try: () => sql.query<any>(text, params), catch: (cause) => new ChainIndexFailed({ operation, detail: cause instanceof Error ? cause.message : String(cause) }) })
+  /**
+   * One read of the index's tables, its rows decoded once here with `row` (the table's columns as the driver gives
+   * them); a row not as the index wrote it fails as ChainIndexFailed naming the read, like a store that does not answer.
+   */
+  const read = <A, I>(operation: string, row: Schema.Codec<A, I>, text: string, params?: ReadonlyArray<unknown>) =>
+    Effect.tryPromise({ try: () => sql.query<unknown>(text, params), catch: (cause) => new ChainIndexFailed({ operation, detail: cause instanceof Error ? cause.message : String(cause) }) }).pipe(
+      Effect.flatMap((rows) => Effect.mapError(Schema.decodeUnknownEffect(Schema.Array(row))(rows), (issue) => new ChainIndexFailed({ operation, detail: `a row is not as the index wrote it: ${String(issue)}` })))
+    )
 
   const cursor = async (): Promise<bigint> => {
     const [row] = await sql.query<{ block: string }>(`select block from chain_cursor where name = $1`, [cursorName])
@@ -210,7 +215,7 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
     search: (q: string, options: { readonly includeRetired?: boolean } = {}): Effect.Effect<Array<CatalogRow>, ChainIndexFailed> => {
       const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
       return Effect.map(
-        read("search", `select * from catalog where ($2 or state = 'Active')
+        read("search", CatalogRecord, `select * from catalog where ($2 or state = 'Active')
            and (name ilike $1 or domain ilike $1 or attrs ilike $1 or location ilike $1 or owner ilike $1)
            order by updated_at desc limit 200`, [like, options.includeRetired ?? false]),
         (rows) => rows.map(toCatalog)
@@ -218,40 +223,40 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
     },
     /** Active catalogue entries whose content hash is `hash` (a model published for grants: hash = model id). */
     byContentHash: (hash: string): Effect.Effect<Array<CatalogRow>, ChainIndexFailed> =>
-      Effect.map(read("byContentHash", `select * from catalog where content_hash = $1 and state = 'Active' order by block`, [hash.toLowerCase()]), (rows) => rows.map(toCatalog)),
+      Effect.map(read("byContentHash", CatalogRecord, `select * from catalog where content_hash = $1 and state = 'Active' order by block`, [hash.toLowerCase()]), (rows) => rows.map(toCatalog)),
     dataset: (id: string): Effect.Effect<CatalogRow | undefined, ChainIndexFailed> =>
-      Effect.map(read("dataset", `select * from catalog where dataset_id = $1`, [id.toLowerCase()]), ([row]) => (row ? toCatalog(row) : undefined)),
+      Effect.map(read("dataset", CatalogRecord, `select * from catalog where dataset_id = $1`, [id.toLowerCase()]), ([row]) => (row ? toCatalog(row) : undefined)),
     members: () =>
-      Effect.map(read("members", `select * from members order by name`), (rows) =>
-        rows.map((r) => ({ companyId: r.company_id as string, name: r.name as string, state: r.state as string, addresses: r.addresses as Array<string> }))),
+      Effect.map(read("members", MemberRecord, `select * from members order by name`), (rows) =>
+        rows.map((r) => ({ companyId: r.company_id, name: r.name, state: r.state, addresses: r.addresses }))),
     grants: () =>
-      Effect.map(read("grants", `select * from grants order by block`), (rows) =>
+      Effect.map(read("grants", GrantRecord, `select * from grants order by block`), (rows) =>
         rows.map((r) => ({
-          tokenId: r.token_id as string,
-          datasetId: r.dataset_id as string,
-          requester: r.requester as string,
-          owner: r.owner as string,
-          purpose: r.purpose as string,
+          tokenId: r.token_id,
+          datasetId: r.dataset_id,
+          requester: r.requester,
+          owner: r.owner,
+          purpose: r.purpose,
           expiry: String(r.expiry),
-          maxUses: r.max_uses as number,
-          uses: r.uses as number,
-          status: r.status as string
+          maxUses: r.max_uses,
+          uses: r.uses,
+          status: r.status
         }))),
     grantUses: () =>
-      Effect.map(read("grantUses", `select * from grant_uses order by block`), (rows) =>
-        rows.map((r) => ({ tokenId: r.token_id as string, taskId: r.task_id as string, uses: r.uses as number, block: String(r.block), txHash: r.tx_hash as string }))),
+      Effect.map(read("grantUses", GrantUseRecord, `select * from grant_uses order by block`), (rows) =>
+        rows.map((r) => ({ tokenId: r.token_id, taskId: r.task_id, uses: r.uses, block: String(r.block), txHash: r.tx_hash }))),
     modelRequests: (filter: { readonly to?: string } = {}) =>
-      Effect.map(read("modelRequests", `select * from model_requests where ($1::text is null or to_account = $1) order by block`, [filter.to ? getAddress(filter.to) : null]), (rows) =>
+      Effect.map(read("modelRequests", ModelRequestRecord, `select * from model_requests where ($1::text is null or to_account = $1) order by block`, [filter.to ? getAddress(filter.to) : null]), (rows) =>
         rows.map((r) => ({
-          reqId: r.req_id as string,
-          datasetId: r.dataset_id as string,
-          from: r.from_account as string,
-          to: r.to_account as string,
-          payloadHash: r.payload_hash as string,
-          payloadURI: r.payload_uri as string,
-          state: r.state as string,
-          resultHash: r.result_hash as string | null,
-          resultURI: r.result_uri as string | null
+          reqId: r.req_id,
+          datasetId: r.dataset_id,
+          from: r.from_account,
+          to: r.to_account,
+          payloadHash: r.payload_hash,
+          payloadURI: r.payload_uri,
+          state: r.state,
+          resultHash: r.result_hash,
+          resultURI: r.result_uri
         }))),
     stop: async () => {
       stopped = true
@@ -262,7 +267,50 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
   }
 }
 
-const toCatalog = (r: any): CatalogRow => ({
+/** A bigint column: node-postgres gives a decimal string, PGlite a number; the API shows it as a decimal string. */
+const BigIntColumn = Schema.Union([Schema.String, Schema.Number, Schema.BigInt])
+
+/** The index's tables' rows as the driver gives them (store/schema.sql.ts), decoded once by `read`. */
+const CatalogRecord = Schema.Struct({
+  dataset_id: Schema.String,
+  owner: Schema.String,
+  domain: Schema.String,
+  name: Schema.String,
+  attrs: Schema.String,
+  size: BigIntColumn,
+  content_hash: Schema.String,
+  location: Schema.String,
+  policy: Schema.String,
+  version: Schema.Number,
+  state: Schema.String,
+  block: BigIntColumn
+})
+const MemberRecord = Schema.Struct({ company_id: Schema.String, name: Schema.String, state: Schema.String, addresses: Schema.Array(Schema.String) })
+const GrantRecord = Schema.Struct({
+  token_id: Schema.String,
+  dataset_id: Schema.String,
+  requester: Schema.String,
+  owner: Schema.String,
+  purpose: Schema.String,
+  expiry: BigIntColumn,
+  max_uses: Schema.Number,
+  uses: Schema.Number,
+  status: Schema.String
+})
+const GrantUseRecord = Schema.Struct({ token_id: Schema.String, task_id: Schema.String, uses: Schema.Number, block: BigIntColumn, tx_hash: Schema.String })
+const ModelRequestRecord = Schema.Struct({
+  req_id: Schema.String,
+  dataset_id: Schema.String,
+  from_account: Schema.String,
+  to_account: Schema.String,
+  payload_hash: Schema.String,
+  payload_uri: Schema.String,
+  state: Schema.String,
+  result_hash: Schema.NullOr(Schema.String),
+  result_uri: Schema.NullOr(Schema.String)
+})
+
+const toCatalog = (r: typeof CatalogRecord.Type): CatalogRow => ({
   datasetId: r.dataset_id,
   owner: r.owner,
   domain: r.domain,

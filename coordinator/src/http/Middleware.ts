@@ -12,11 +12,12 @@ import { HttpApiMiddleware } from "effect/http-api"
 import * as SchemaIssue from "effect/SchemaIssue"
 import { Access } from "@jointly/core/internal/api/Access"
 import { Caller, type CallerShape, Guard, Limits, Validation } from "@jointly/core/internal/api/Api"
-import { type Forbidden, Malformed, RateLimited, Unauthenticated, Unavailable } from "@jointly/core/internal/api/Errors"
+import { type Forbidden, Malformed, RateLimited, Unauthenticated } from "@jointly/core/internal/api/Errors"
 import type { RateLimiter } from "../limits/RateLimiter.ts"
 import type { Rejections } from "../limits/Rejections.ts"
 import type { TaskRow } from "../store/TaskStore.ts"
-import type { Policy } from "./Policy.ts"
+import { type Policy, PolicyReadFailed } from "./Policy.ts"
+import { unavailable } from "./Services.ts"
 import type { RoleReader } from "./Roles.ts"
 import type { Sessions } from "./Sessions.ts"
 
@@ -88,15 +89,18 @@ export const guardLayer = (deps: GuardDeps) =>
         // Roles seen lately answer at once (re-read in the background); only a new account waits for the chain.
         // A chain that does not answer is the service unavailable (503), not the caller refused.
         const roles = deps.roles.cached(claims.address) ??
-          (yield* Effect.mapError(deps.roles.of(claims.address), (error) => new Unavailable({ message: `${error.message}; try again later` })))
+          (yield* Effect.mapError(deps.roles.of(claims.address), unavailable))
         const caller: CallerShape = { address: claims.address, expiresAt: new Date(claims.expiresAt).toISOString(), roles }
         const rule = Context.getOption(endpoint.annotations, Access)
         const { params } = yield* HttpRouter.RouteContext
         // The refusals are the endpoint's declared errors (Forbidden, or the resource's Unknown…); a rule that needs
         // no resource is decided without a round trip.
         // An Unknown… refusal is the endpoint's declared error, not the guard's: it passes through as the guard's
-        // error type, and the endpoint's error schema encodes it.
-        const task = yield* Effect.mapError(deps.policy.authorize(rule._tag === "Some" ? rule.value : undefined, caller, params), (refusal) => refusal as Forbidden)
+        // error type, and the endpoint's error schema encodes it. A grant read not made is the guard's Unavailable.
+        const task = yield* Effect.mapError(
+          deps.policy.authorize(rule._tag === "Some" ? rule.value : undefined, caller, params),
+          (refusal) => refusal instanceof PolicyReadFailed ? unavailable(refusal) : refusal as Forbidden
+        )
         const handled = Effect.provideService(httpEffect, Caller, caller)
         return yield* (task === undefined ? handled : Effect.provideService(handled, AuthorizedTask, task))
       })

@@ -5,7 +5,7 @@
  * predicates (`seesTask`). Refusals are the API's tagged errors: `Forbidden` with a reason, or the resource's
  * `Unknown…` when it does not exist (ids are digests, so answering 404 leaks nothing a caller could not hash).
  */
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { getAddress } from "ethers"
 import type { Rule } from "@jointly/core/internal/api/Access"
 import type { CallerShape } from "@jointly/core/internal/api/Api"
@@ -61,12 +61,28 @@ export interface ModelGrant {
 /** What a resource rule refuses with: Forbidden with a reason, or the resource's Unknown… when it does not exist. */
 export type Refusal = Forbidden | UnknownTask | UnknownModel | UnknownArtifact
 
+/** The grant reads on chain and the predictions table (`grant_predictions`) the policy makes. */
+export const PolicyOperation = Schema.Literals(["latestGrant", "checkGrant", "getGrant", "countedUses", "recordPrediction", "predictions"])
+export type PolicyOperation = typeof PolicyOperation.Type
+
+/** The chain or the store did not answer a read (or write) of the policy's; `operation` names it. No refusal of the caller's. */
+export class PolicyReadFailed extends Schema.TaggedError<PolicyReadFailed>()("PolicyReadFailed", {
+  operation: PolicyOperation,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `the access policy could not read what it needs (${this.operation}): ${this.detail}`
+  }
+}
+
 export const make = (deps: Deps) => {
   /**
-   * The task store, the model and artifact stores and the chain index not answering is a defect (a 500), not the
-   * caller's refusal; the chain's grant reads and the predictions table are Promises, lifted so.
+   * The chain's grant reads and the predictions table not answering fail as PolicyReadFailed naming the operation
+   * (the guard and the grants route answer 503); the task store, the model and artifact stores and the chain index
+   * not answering are defects here (500), not the caller's refusal.
    */
-  const read = <A>(f: () => Promise<A>) => Effect.promise(f)
+  const read = <A>(operation: PolicyOperation, f: () => Promise<A>) =>
+    Effect.tryPromise({ try: f, catch: (cause) => new PolicyReadFailed({ operation, detail: cause instanceof Error ? cause.message : String(cause) }) })
   const taskOf = (id: string | undefined) =>
     Effect.gen(function*() {
       const task = id === undefined ? undefined : yield* Effect.orDie(deps.store.get(id))
@@ -82,23 +98,24 @@ export const make = (deps: Deps) => {
 
   /** Predictions already served under a grant here (uses the owner's on-chain log cannot count). */
   const countedUses = (tokenId: string) =>
-    Effect.map(read(() => deps.sql.query<{ n: string }>(`select count(*) as n from grant_predictions where token_id = $1`, [tokenId])), (rows) => Number(rows[0]!.n))
+    Effect.map(read("countedUses", () => deps.sql.query<{ n: string }>(`select count(*) as n from grant_predictions where token_id = $1`, [tokenId])), (rows) => Number(rows[0]!.n))
 
   /**
    * A grant of `caller` for the model: a catalogue entry describing it (content hash = model id) published by a
    * party that trained it — no one else may open a model to others — with an approved, unexpired, unrevoked grant
    * whose purpose names `predict` and whose uses, on chain and counted here, are not exhausted. None is no refusal
-   * (the caller decides what to answer); the index, the chain or the store not answering is a defect.
+   * (the caller decides what to answer); the chain or the predictions table not answering is PolicyReadFailed, the
+   * index not answering a defect.
    */
-  const modelGrant = (caller: string, modelId: string, trainers: ReadonlyArray<string>): Effect.Effect<ModelGrant | undefined> =>
+  const modelGrant = (caller: string, modelId: string, trainers: ReadonlyArray<string>): Effect.Effect<ModelGrant | undefined, PolicyReadFailed> =>
     Effect.gen(function*() {
       const { index, governance } = deps
       if (index === undefined || governance === undefined) return undefined
       for (const entry of yield* Effect.orDie(index.byContentHash(modelId))) {
         if (!trainers.some((t) => same(t, entry.owner))) continue
-        const tokenId = yield* read(() => governance.latestGrant(entry.datasetId, caller))
-        if (tokenId === undefined || (yield* read(() => governance.checkGrant(tokenId))) !== "Valid") continue
-        const grant = yield* read(() => governance.getGrant(tokenId))
+        const tokenId = yield* read("latestGrant", () => governance.latestGrant(entry.datasetId, caller))
+        if (tokenId === undefined || (yield* read("checkGrant", () => governance.checkGrant(tokenId))) !== "Valid") continue
+        const grant = yield* read("getGrant", () => governance.getGrant(tokenId))
         if (grant === undefined || !grant.purpose.split(",").map((p) => p.trim()).includes("predict")) continue
         const used = grant.uses + (yield* countedUses(tokenId))
         if (used < grant.maxUses) return { tokenId, maxUses: grant.maxUses, used }
@@ -113,7 +130,7 @@ export const make = (deps: Deps) => {
    * Decides whether `caller` may call an endpoint with `rule` on these raw path parameters: fails with the
    * refusal; for a task rule succeeds with the task it loaded. A role rule is decided without reading anything.
    */
-  const authorize = (rule: Rule | undefined, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Effect.Effect<TaskRow | undefined, Refusal> => {
+  const authorize = (rule: Rule | undefined, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Effect.Effect<TaskRow | undefined, Refusal | PolicyReadFailed> => {
     if (rule === undefined) return refuse("NotAllowed", "this route declares no access rule, so nobody may call it")
     const { roles } = caller
     const known = roles.member || roles.supervisor || roles.operator
@@ -131,7 +148,7 @@ export const make = (deps: Deps) => {
     return authorizeResource(rule, caller, params)
   }
 
-  const authorizeResource = (rule: Rule, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Effect.Effect<TaskRow | undefined, Refusal> =>
+  const authorizeResource = (rule: Rule, caller: CallerShape, params: Readonly<Record<string, string | undefined>>): Effect.Effect<TaskRow | undefined, Refusal | PolicyReadFailed> =>
     Effect.gen(function*() {
       const { roles } = caller
       switch (rule._tag) {
@@ -195,13 +212,13 @@ export const make = (deps: Deps) => {
   return {
     authorize,
     modelGrant,
-    /** Records a prediction served under a grant (the store failing the write is a defect: the prediction was served). */
-    countUse: (grant: ModelGrant, modelId: string, caller: string, rows: number): Effect.Effect<void> =>
-      Effect.asVoid(read(() => deps.sql.query(`insert into grant_predictions(token_id, model_id, caller, rows) values ($1, $2, $3, $4)`, [grant.tokenId, modelId, getAddress(caller), rows]))),
-    /** The predictions served under grants here, oldest first (the store not answering is a defect, as for every read here). */
+    /** Records a prediction served under a grant; the store failing the write is PolicyReadFailed "recordPrediction". */
+    countUse: (grant: ModelGrant, modelId: string, caller: string, rows: number): Effect.Effect<void, PolicyReadFailed> =>
+      Effect.asVoid(read("recordPrediction", () => deps.sql.query(`insert into grant_predictions(token_id, model_id, caller, rows) values ($1, $2, $3, $4)`, [grant.tokenId, modelId, getAddress(caller), rows]))),
+    /** The predictions served under grants here, oldest first (the store not answering: PolicyReadFailed "predictions"). */
     predictions: () =>
       Effect.map(
-        read(() => deps.sql.query<any>(`select token_id, model_id, caller, rows, at from grant_predictions order by id`)),
+        read("predictions", () => deps.sql.query<any>(`select token_id, model_id, caller, rows, at from grant_predictions order by id`)),
         (rows) => rows.map((r) => ({ tokenId: r.token_id, modelId: r.model_id, caller: r.caller, rows: r.rows, at: new Date(r.at).toISOString() }))
       )
   }

@@ -86,12 +86,15 @@ export class Index extends Context.Service<Index, Effect.Effect<ChainIndex, E.Un
     Layer.succeed(Index, index === undefined ? Effect.fail(new Unavailable({ message: "this coordinator has no governance contracts (redeploy to add them)" })) : Effect.succeed(index))
 }
 
+/** A read the coordinator could not make (its message names it): 503 Unavailable where the endpoint declares it. */
+export const unavailable = (error: { readonly message: string }) => new Unavailable({ message: `${error.message}; try again later` })
+
 /**
  * Chain index queries: Unavailable without governance contracts, and Unavailable naming the read when the index's
  * store does not answer (its reads refuse nothing a caller could correct; a later try may be answered).
  */
 export const querier = (index: Effect.Effect<ChainIndex, E.Unavailable>) => <A>(f: (index: ChainIndex) => Effect.Effect<A, ChainIndexFailed>): Effect.Effect<A, E.Unavailable> =>
-  Effect.flatMap(index, (i) => Effect.mapError(f(i), (error) => new Unavailable({ message: `${error.message}; try again later` })))
+  Effect.flatMap(index, (i) => Effect.mapError(f(i), unavailable))
 
 /** The rest of what the handlers read: sign-in, roles, rules, the dashboard's views, the live feed, the limits. */
 export interface PartsShape {

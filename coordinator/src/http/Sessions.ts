@@ -86,11 +86,8 @@ export const make = (options: Options) => {
   }
 
   /** The spent-nonce store (the coordinator's database when instances share one) not answering: nothing was spent. */
-  const nonceStore = <A>(read: () => Promise<A>) =>
-    Effect.tryPromise({
-      try: read,
-      catch: (error) => new Unavailable({ message: `the sign-in nonce could not be checked (${error instanceof Error ? error.message : String(error)}); try again with the same message` })
-    })
+  const storeUnavailable = (error: Nonces.SpentStoreFailed) =>
+    new Unavailable({ message: `the sign-in nonce could not be checked (${error.message}); try again with the same message` })
 
   /** A challenge nonce refused: expired, or never issued for this address (or spent already). */
   const refusedChallenge = (reason: string) =>
@@ -116,7 +113,7 @@ export const make = (options: Options) => {
     pending: (message: string): Effect.Effect<SignIn.Fields, SignInRefused | Unavailable> =>
       Effect.gen(function*() {
         const fields = yield* addressed(message)
-        const challenge = yield* nonceStore(() => nonces.peek(fields.nonce, fields.address))
+        const challenge = yield* Effect.mapError(Nonces.peek(nonces, fields.nonce, fields.address), storeUnavailable)
         if (!challenge.ok) return yield* refusedChallenge(challenge.reason)
         return fields
       }),
@@ -135,24 +132,27 @@ export const make = (options: Options) => {
     ): Effect.Effect<{ readonly token: string; readonly claims: Claims; readonly ready: A }, SignInRefused | Unavailable | E> =>
       Effect.gen(function*() {
         const fields = yield* addressed(message)
-        // A look first, spending nothing: a stale or replayed message costs no DID read.
-        const seen = yield* nonceStore(() => nonces.peek(fields.nonce, fields.address))
-        if (!seen.ok) return yield* refusedChallenge(seen.reason)
         const signer = SignIn.signer(message, signature)
         // A login key the account's DID names now signs in for the account (its token is the account's).
         const loginSigners = options.loginSigners
-        const delegated = signer !== undefined && signer !== fields.address && loginSigners !== undefined
-          ? (yield* Effect.tryPromise({
-            try: () => loginSigners(fields.address),
-            catch: (error) =>
-              new Unavailable({
-                message: `the DID of ${fields.address} could not be resolved (${error instanceof Error ? error.message : String(error)}); the nonce is not spent: sign in again with the same message`
-              })
-          })).has(signer)
-          : false
-        const readied = signer === fields.address || delegated ? yield* ready(fields.address) : undefined
-        const challenge = yield* nonceStore(() => nonces.check(fields.nonce, fields.address))
+        const reads = Effect.gen(function*() {
+          const delegated = signer !== undefined && signer !== fields.address && loginSigners !== undefined
+            ? (yield* Effect.tryPromise({
+              try: () => loginSigners(fields.address),
+              catch: (error) =>
+                new Unavailable({
+                  message: `the DID of ${fields.address} could not be resolved (${error instanceof Error ? error.message : String(error)}); the nonce is not spent: sign in again with the same message`
+                })
+            })).has(signer)
+            : false
+          const readied = signer === fields.address || delegated ? yield* ready(fields.address) : undefined
+          return { delegated, readied }
+        })
+        const challenge = yield* Nonces.readThenSpend(nonces, fields.nonce, fields.address, reads).pipe(
+          Effect.mapError((error) => error instanceof Nonces.SpentStoreFailed ? storeUnavailable(error) : error)
+        )
         if (!challenge.ok) return yield* refusedChallenge(challenge.reason)
+        const { delegated, readied } = challenge.value
         const expires = fields.expirationTime === undefined ? challenge.expiresAt : Math.min(challenge.expiresAt, Date.parse(fields.expirationTime))
         if (!(now() < expires)) return yield* refusedChallenge("Expired")
         if (signer === undefined) return yield* new SignInRefused({ reason: "BadSignature", message: "the signature does not parse" })

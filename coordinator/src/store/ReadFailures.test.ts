@@ -3,7 +3,8 @@
  * (ArtifactStoreFailed), the model store (ModelStoreFailed), the chain index (ChainIndexFailed) over a real embedded
  * PostgreSQL (PGlite) that has been closed under them, and the role reader (RolesUnreadable) over a chain that
  * refuses, which reads again once the chain answers. The HTTP services answer them as the API says: an upload not
- * stored and a chain index read not made are 503 Unavailable; a model or artifact read not made stays a defect.
+ * stored and a chain index read not made are 503 Unavailable; a model or artifact read not made stays a defect. The
+ * access policy's grant reads on chain and its predictions table fail as PolicyReadFailed naming the operation.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -13,6 +14,7 @@ import { Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
 import * as ChainIndex from "../governance/ChainIndex.ts"
+import * as Policy from "../http/Policy.ts"
 import * as Roles from "../http/Roles.ts"
 import * as Services from "../http/Services.ts"
 import * as Log from "../Log.ts"
@@ -26,6 +28,7 @@ let artifacts: ArtifactStore.ArtifactStore
 let models: ModelStore.ModelStore
 let index: ChainIndex.ChainIndex
 let stored: string
+let memberRowRefused: unknown
 const linear = { format: "linear", weights: [0.5], bias: 0, link: "identity", featureColumns: ["x"] }
 
 /** The failure of `effect`: a typed one (its tag), or "defect" when it died. */
@@ -46,6 +49,9 @@ beforeAll(async () => {
   // While the database answers: the same calls succeed (so what fails below is the database, not the call).
   expect(await Effect.runPromise(models.put(linear))).toMatch(/^0x[0-9a-f]{64}$/)
   expect(await Effect.runPromise(index.search(""))).toEqual([])
+  // A row not as the index writes it (addresses not a list) is decoded once at the read and refused there, typed.
+  await sql.query(`insert into members(company_id, name, state, addresses, block) values ('0x01', 'an org', 'Audited', '{"not": "a list"}', 1)`)
+  memberRowRefused = await failureOf(index.members())
   await sql.close()
 }, 60_000)
 
@@ -76,10 +82,30 @@ describe("typed read and write failures", () => {
   })
 
   it("the chain index: ChainIndexFailed, which the API's governance routes answer as 503 Unavailable", async () => {
+    expect(memberRowRefused).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "members", detail: expect.stringContaining("not as the index wrote it") } })
     expect(await failureOf(index.search("oncology"))).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "search" } })
     expect(await failureOf(index.members())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "members" } })
     const query = Services.querier(Effect.succeed(index))
     expect(await failureOf(query((i) => i.grants()))).toMatchObject({ tag: "Unavailable", error: { message: expect.stringContaining("the chain index could not be read (grants)") } })
+  })
+
+  it("the access policy: PolicyReadFailed naming the grant read or the predictions table, answered as Unavailable", async () => {
+    const policy = Policy.make({ store: { get: () => Effect.succeed(undefined) }, sql })
+    expect(await failureOf(policy.predictions())).toMatchObject({ tag: "PolicyReadFailed", error: { operation: "predictions" } })
+    const grant = { tokenId: "0x" + "01".repeat(32), maxUses: 5, used: 0 }
+    expect(await failureOf(policy.countUse(grant, "0x" + "02".repeat(32), Wallet.createRandom().address, 1))).toMatchObject({ tag: "PolicyReadFailed", error: { operation: "recordPrediction" } })
+    // A catalogue entry of the model by its trainer, then a chain that does not answer the grant read.
+    const trainer = Wallet.createRandom().address
+    const entries = [{ owner: trainer, datasetId: "0x" + "03".repeat(32) }]
+    const refusingChain = Policy.make({
+      store: { get: () => Effect.succeed(undefined) },
+      sql,
+      index: { byContentHash: () => Effect.succeed(entries) } as never,
+      governance: { latestGrant: () => Promise.reject(new Error("connect ECONNREFUSED (test: the chain is down)")) } as never
+    })
+    const refused = await failureOf(refusingChain.modelGrant(Wallet.createRandom().address, "0x" + "02".repeat(32), [trainer]))
+    expect(refused).toMatchObject({ tag: "PolicyReadFailed", error: { operation: "latestGrant", detail: expect.stringContaining("ECONNREFUSED") } })
+    expect(Services.unavailable(refused.error as Policy.PolicyReadFailed)).toMatchObject({ _tag: "Unavailable", message: expect.stringContaining("(latestGrant)") })
   })
 
   it("the HTTP services: an upload not stored is Unavailable (503), an artifact read not made a defect (500)", async () => {

@@ -9,6 +9,7 @@ import { Effect } from "effect"
 import { verifyTypedData, Wallet } from "ethers"
 import { io, type Socket } from "socket.io-client"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
+import type { HandshakeAuth } from "@jointly/core/internal/wire/Messages"
 import * as Auth from "../auth/Auth.ts"
 import * as Log from "../Log.ts"
 import * as Hub from "../transport/Hub.ts"
@@ -21,16 +22,19 @@ export interface LoopbackHub {
   readonly port: number
   /** Where stage replies and disconnections go from now on. */
   readonly route: (channel: SocketChannel.SocketChannel) => void
-  /** A participant signed in as `wallet`, through `via` (a proxy's URL) or straight to the hub. */
-  readonly connect: (wallet: Wallet, via?: string) => Promise<Socket>
+  /** A participant signed in as `wallet`, through `via` (a proxy's URL) or straight to the hub, with `login` or a fresh one. */
+  readonly connect: (wallet: Wallet, via?: string, login?: HandshakeAuth) => Promise<Socket>
+  /** A fresh handshake Login of `wallet`: a nonce the hub issued, signed. */
+  readonly login: (wallet: Wallet) => Promise<HandshakeAuth>
   readonly close: () => Promise<void>
 }
 
-export const start = async (options: Hub.HubOptions = {}): Promise<LoopbackHub> => {
+/** `registry`: what the chain says of an org (default: every org Audited). */
+export const start = async (options: Hub.HubOptions & { readonly registry?: Auth.Registry } = {}): Promise<LoopbackHub> => {
   const domain = Eip712.domain(31337n, "0x" + "11".repeat(20))
   const coordinator = Wallet.createRandom().address
   const auth = Auth.make(
-    { orgOf: async () => ({ state: "Audited", name: "test org" }) },
+    options.registry ?? { orgOf: async () => ({ state: "Audited", name: "test org" }) },
     { recover: (login, signature) => verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature) }
   )
   const http = createServer()
@@ -44,6 +48,12 @@ export const start = async (options: Hub.HubOptions = {}): Promise<LoopbackHub> 
   })
   await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve))
   const port = (http.address() as AddressInfo).port
+  const login = async (wallet: Wallet): Promise<HandshakeAuth> => {
+    const { nonce } = auth.issueNonce()
+    const issuedAt = Math.floor(Date.now() / 1000)
+    const signature = await Eip712.signLogin(wallet, domain, { account: wallet.address, nonce, coordinator, issuedAt: BigInt(issuedAt) })
+    return { account: wallet.address, nonce, issuedAt, signature }
+  }
   const url = `http://127.0.0.1:${port}`
   return {
     hub,
@@ -52,11 +62,9 @@ export const start = async (options: Hub.HubOptions = {}): Promise<LoopbackHub> 
     route: (next) => {
       channel = next
     },
-    connect: async (wallet, via = url) => {
-      const { nonce } = auth.issueNonce()
-      const issuedAt = Math.floor(Date.now() / 1000)
-      const signature = await Eip712.signLogin(wallet, domain, { account: wallet.address, nonce, coordinator, issuedAt: BigInt(issuedAt) })
-      const socket = io(`${via}${Hub.namespace}`, { transports: ["websocket"], reconnection: false, auth: { account: wallet.address, nonce, issuedAt, signature } })
+    login,
+    connect: async (wallet, via = url, given) => {
+      const socket = io(`${via}${Hub.namespace}`, { transports: ["websocket"], reconnection: false, auth: { ...(given ?? await login(wallet)) } })
       await new Promise<void>((resolve, reject) => {
         socket.once("connect", resolve)
         socket.once("connect_error", reject)

@@ -20,6 +20,8 @@ export const AdmissionCode = Schema.Literals([
   "OrgNotAudited",
   "OrgSuspended",
   "OrgRevoked",
+  /** The coordinator could not read what admission needs (the chain, a DID, its nonce store); the nonce is not spent: retry. */
+  "Unavailable",
   "Internal"
 ])
 export type AdmissionCode = typeof AdmissionCode.Type

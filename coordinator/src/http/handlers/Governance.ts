@@ -10,7 +10,7 @@ import { Api, Caller, type CallerShape } from "@jointly/core/internal/api/Api"
 import { UnknownDataset } from "@jointly/core/internal/api/Errors"
 import { participantsOf } from "@jointly/core/internal/task/TaskSpec"
 import { seesTask } from "../Policy.ts"
-import { Index, Parts, querier, Tasks } from "../Services.ts"
+import { Index, Parts, querier, Tasks, unavailable } from "../Services.ts"
 
 const mine = (caller: CallerShape, ...accounts: ReadonlyArray<unknown>) =>
   caller.roles.supervisor || accounts.some((a) => typeof a === "string" && a.toLowerCase() === caller.address.toLowerCase())
@@ -32,7 +32,7 @@ export const governance = HttpApiBuilder.group(Api, "governance", (handlers) =>
           const grants = (yield* query((index) => index.grants())).filter((g) => mine(caller, g.requester, g.owner))
           const tokens = new Set(grants.map((g) => g.tokenId))
           const uses = (yield* query((index) => index.grantUses())).filter((u) => tokens.has(u.tokenId))
-          const predictions = (yield* parts.policy.predictions()).filter((p) => tokens.has(p.tokenId))
+          const predictions = (yield* Effect.mapError(parts.policy.predictions(), unavailable)).filter((p) => tokens.has(p.tokenId))
           return { grants, uses, predictions }
         }))
       .handle("modelRequests", ({ query: q }) =>

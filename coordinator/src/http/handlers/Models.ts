@@ -41,12 +41,13 @@ export const models = HttpApiBuilder.group(Api, "models", (handlers) =>
           const caller = yield* Caller
           const model = yield* repo.get(params.modelId)
           const task = yield* taskOf(model.taskId)
-          // The guard let a non-trainer through only for a grant; find it again to count this use against it.
+          // The guard let a non-trainer through only for a grant; find it again to count this use against it. This
+          // endpoint declares no Unavailable: a grant read or the use's record failing here is a defect (500).
           const grant = task !== undefined && isParty(caller, task.spec)
             ? undefined
-            : yield* parts.policy.modelGrant(caller.address, params.modelId, task === undefined ? [] : participantsOf(task.spec))
+            : yield* Effect.orDie(parts.policy.modelGrant(caller.address, params.modelId, task === undefined ? [] : participantsOf(task.spec)))
           const predictions = yield* repo.predict(params.modelId, payload.rows)
-          if (grant !== undefined) yield* parts.policy.countUse(grant, params.modelId, caller.address, payload.rows.length)
+          if (grant !== undefined) yield* Effect.orDie(parts.policy.countUse(grant, params.modelId, caller.address, payload.rows.length))
           return { modelId: params.modelId, predictions }
         }))
   }))

@@ -1,0 +1,56 @@
+/**
+ * The socket handshake reads first and spends the login nonce last: over the coordinator's hub on a loopback port,
+ * a participant logging in with a real EIP-712 signature while the chain does not answer is refused with the typed
+ * code Unavailable, and the same Login — same nonce, same signature — is admitted once the chain answers again;
+ * that admitted Login replayed is refused as UnknownNonce.
+ */
+import { Wallet } from "ethers"
+import type { Socket } from "socket.io-client"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import type { HandshakeAuth } from "@jointly/core/internal/wire/Messages"
+import * as LoopbackHub from "../testing/LoopbackHub.ts"
+
+let hub: LoopbackHub.LoopbackHub
+let chainAnswers = false
+const sockets: Array<Socket> = []
+
+beforeAll(async () => {
+  hub = await LoopbackHub.start({
+    registry: {
+      orgOf: async () => {
+        if (!chainAnswers) throw new Error("connect ECONNREFUSED (test: the chain is down)")
+        return { state: "Audited", name: "an org" }
+      }
+    }
+  })
+})
+
+afterAll(async () => {
+  for (const socket of sockets) socket.disconnect()
+  await hub?.close()
+})
+
+/** How a handshake with `login` ends: "admitted", or the refusal's code and message. */
+const handshake = (wallet: Wallet, login: HandshakeAuth) =>
+  hub.connect(wallet, undefined, login).then(
+    (socket) => {
+      sockets.push(socket)
+      return "admitted" as const
+    },
+    (error: Error & { data?: { code?: string } }) => ({ code: error.data?.code, message: error.message })
+  )
+
+describe("the socket handshake while the chain does not answer", () => {
+  it("is refused as Unavailable without spending the nonce, and the same Login is admitted once the chain answers", async () => {
+    const wallet = new Wallet(Wallet.createRandom().privateKey)
+    const login = await hub.login(wallet)
+    chainAnswers = false
+    const refused = await handshake(wallet, login)
+    expect(refused).toMatchObject({ code: "Unavailable" })
+    expect((refused as { message: string }).message).toContain("the chain could not be read")
+    chainAnswers = true
+    expect(await handshake(wallet, login)).toBe("admitted")
+    // Spent by the admission: the same Login again is a replay.
+    expect(await handshake(wallet, login)).toMatchObject({ code: "UnknownNonce" })
+  })
+})
