@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { RoundEngine } from "@jointly/core/internal/runtime/RoundEngine"
 import { type TaskSpec, taskId } from "@jointly/core/internal/task/TaskSpec"
 import type { TaskOffer } from "@jointly/core/internal/wire/Messages"
-import type { Auth } from "../auth/Auth.ts"
+import { AdmissionRefused, type Auth } from "../auth/Auth.ts"
 import * as Log from "../Log.ts"
 import * as Sql from "../store/Sql.ts"
 import * as TaskStore from "../store/TaskStore.ts"
@@ -79,6 +79,38 @@ describe("a submission", () => {
     expect(offers.every((o) => o.offer.taskId === id)).toBe(true)
     // And its consent timer runs: with no answer it times out rather than wait forever.
     await expect.poll(async () => (await Effect.runPromise(store.get(id)))?.status, { timeout: 10_000, interval: 200 }).toBe("TimedOut")
+    await Effect.runPromise(scheduler.close)
+  })
+})
+
+describe("a submission while the chain does not answer", () => {
+  it("is refused as Unavailable, not as a party's fault, records nothing, and the same signed submission is taken once the chain is back", async () => {
+    let chainUp = false
+    const offers: Array<string> = []
+    const scheduler = Scheduler.make({
+      store,
+      hub: { offer: (account) => offers.push(account) > 0, ended: () => true, isOnline: () => false },
+      rounds: { taskEnded: () => Effect.void } as unknown as RoundEngine["Service"],
+      auth: {
+        checkOrg: () => chainUp
+          ? Effect.succeed({ state: "Audited", name: "test" })
+          : Effect.fail(new AdmissionRefused({ code: "Unavailable", detail: "the org registry did not answer" }))
+      } as unknown as Auth,
+      consent: { recover: () => "0x" },
+      log: Log.make("scheduler-test", "error"),
+      instance: "test-instance",
+      backends: Layer.empty as never
+    })
+    const spec = { ...specOf("chain-down"), consentTimeoutMs: 60_000 } as TaskSpec
+    const id = taskId(spec)
+    const signature = initiator.signMessageSync(getBytes(id))
+    const refused = await Effect.runPromiseExit(scheduler.submit(spec, signature))
+    expect(Exit.isFailure(refused) && Exit.findErrorOption(refused)).toMatchObject({ _tag: "Some", value: { _tag: "Unavailable" } })
+    expect(await Effect.runPromise(store.get(id))).toBeUndefined()
+    expect(offers).toEqual([])
+    chainUp = true
+    expect(await Effect.runPromise(scheduler.submit(spec, signature))).toBe(id)
+    expect((await Effect.runPromise(store.get(id)))?.status).toBe("AwaitingConsent")
     await Effect.runPromise(scheduler.close)
   })
 })

@@ -10,7 +10,7 @@ import { Cause, Context, Effect, Exit, Fiber, Layer, Result, Schedule, Schema } 
 import type * as Backends from "@jointly/backends/internal/Backends"
 import { getAddress, getBytes } from "ethers"
 import { verify } from "@jointly/core/internal/crypto/Signatures"
-import { DuplicateTask, InvalidTask, type Tampered, UnknownTask } from "@jointly/core/internal/api/Errors"
+import { DuplicateTask, InvalidTask, type Tampered, Unavailable, UnknownTask } from "@jointly/core/internal/api/Errors"
 import type * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { AttemptSuspended, ProtocolError } from "@jointly/core/internal/protocols/Protocol"
@@ -495,7 +495,7 @@ export const make = (deps: Deps): SchedulerShape => {
     })
 
   /** Checks a submission and records it (AwaitingConsent, the consents asked for); its id, the digest of the signed spec. */
-  const submit = (spec: TaskSpec, signature: string): Effect.Effect<string, InvalidTask | DuplicateTask | StoreFailed> =>
+  const submit = (spec: TaskSpec, signature: string): Effect.Effect<string, InvalidTask | DuplicateTask | Unavailable | StoreFailed> =>
     Effect.gen(function*() {
       // The one decode of the params on the coordinator: the typed task is kept for the run.
       const checked = Protocols.decodeTask(spec)
@@ -513,8 +513,13 @@ export const make = (deps: Deps): SchedulerShape => {
         return yield* new InvalidTask({ reason: "BadSignature", message: `the submission is not signed by the initiator ${getAddress(spec.initiator)}` })
       }
       for (const account of new Set([getAddress(spec.initiator), ...parties, ...recipients])) {
-        // The org's refusal (not registered, awaiting audit, suspended, revoked) names the account.
-        yield* Effect.mapError(auth.checkOrg(account), (refusal) => new InvalidTask({ reason: "PartyNotAudited", message: refusal.message }))
+        // The org's refusal (not registered, awaiting audit, suspended, revoked) names the account. A chain that did
+        // not answer is the coordinator's failure, not the party's: nothing is recorded and the same signed
+        // submission may be sent again.
+        yield* Effect.mapError(auth.checkOrg(account), (refusal) =>
+          refusal.code === "Unavailable"
+            ? new Unavailable({ message: `the standing of ${account} could not be read (${refusal.detail}); nothing was recorded, submit again later` })
+            : new InvalidTask({ reason: "PartyNotAudited", message: refusal.message }))
       }
       if (yield* store.get(id)) return yield* new DuplicateTask({ message: `task ${id} exists already` })
       // From the insert on, the task exists for everyone: a submitter that goes away (its HTTP request interrupted)
@@ -737,7 +742,7 @@ export const make = (deps: Deps): SchedulerShape => {
 /** The scheduler as the API, the hub and the cluster use it; every operation is an Effect. */
 export interface SchedulerShape {
   /** Checks a submission and records it (AwaitingConsent, the consents asked for); its id. */
-  readonly submit: (spec: TaskSpec, signature: string) => Effect.Effect<string, InvalidTask | DuplicateTask | StoreFailed>
+  readonly submit: (spec: TaskSpec, signature: string) => Effect.Effect<string, InvalidTask | DuplicateTask | Unavailable | StoreFailed>
   /** A participant's signed answer to an offer; a refusal goes back to it as a `wire.error`. */
   readonly consent: (account: string, message: TaskConsent) => Effect.Effect<void, WireRefusal | StoreFailed>
   /** Offers the tasks this instance holds that await consents again to whoever has not answered (once). */
