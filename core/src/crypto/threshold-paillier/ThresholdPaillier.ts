@@ -32,15 +32,17 @@
  * A prover making Q oracle queries succeeds with probability ≤ Q·2^(−128) plus the single proof's soundness
  * error. The verifier names the party whose batch fails (it cannot tell which of its partials was wrong, and
  * needs not: every partial of a failed batch is rejected). Zero knowledge is the single proof's: (C, D) is a
- * public function of the statement, and the proof on it is the same Σ-protocol with the same 128-bit slack. *
+ * public function of the statement, and the proof on it is the same Σ-protocol with the same 128-bit slack.
+ *
  * Several parties' batches at once (`verifyPartialDecryptionBatches`): a combiner that must check m batches of
  * the same round (each from another party) checks their proofs' equations in one random linear combination
  * instead of one by one. With each batch's (C_k, D_k, e_k) as above and verifier-private β_k uniform in
  * [1, 2^128] (drawn after every proof is fixed), it tests
  *   Π_k C_k^(8β_k·z_k) = Π_k a_k^(2β_k)·D_k^(4β_k·e_k)   and   Π_k (v^(z_k))^(2β_k) = Π_k b_k^(2β_k)·v_(i_k)^(2β_k·e_k),
  * the k-th single checks raised to 2β_k. The two 4,600-bit exponents of the left side share their squarings in
- * one multi-exponentiation, and v^(Σ β_k·z_k) is one power, so m batches cost about one single check instead of m. Soundness: let X_k = C_k^(4z_k)·a_k^(−1)·D_k^(−2e_k) (a non-unit a_k or D_k makes the right
- * side a non-unit and the test fail), Y_k = X_k² ∈ G. Y_k = 1 is the single check squared, which is as sound as
+ * one multi-exponentiation, and v^(Σ β_k·z_k) is one power, so m batches cost about one single check instead of m.
+ * Soundness: let X_k = C_k^(4z_k)·a_k^(−1)·D_k^(−2e_k) (a non-unit a_k or D_k makes the right side a non-unit and
+ * the test fail), Y_k = X_k² ∈ G. Y_k = 1 is the single check squared, which is as sound as
  * the single check: squaring is a bijection of G (odd order), so two accepting transcripts with one (a, b) give
  * the same relations in G as the unsquared ones (it admits a, b up to a factor of order 2, which the c⁴, c_i²
  * conventions already make harmless). If some Y_m ≠ 1, its order exceeds 2^128 (as above) and, whatever the
