@@ -24,7 +24,9 @@ describe("StoreLock: one IPFS store directory shared by two processes' nodes", (
 
   beforeAll(async () => {
     scope = await run(Scope.make())
-    participant = (await run(Scope.provide(HeliaBlocks.make({ directory: dir, lockTimeoutMs: 400 }), scope))).blocks
+    // Both wait long enough for the twelve changes at once of the second test to take turns on a loaded machine
+    // (400 ms was not: CI saw a put time out behind the others); the first test waits this out once.
+    participant = (await run(Scope.provide(HeliaBlocks.make({ directory: dir, lockTimeoutMs: 5_000 }), scope))).blocks
     files = (await run(Scope.provide(HeliaBlocks.make({ directory: dir, ownIdentity: true, lockTimeoutMs: 5_000 }), scope))).blocks
   }, 60_000)
 
