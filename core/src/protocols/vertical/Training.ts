@@ -226,7 +226,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       if (t.key === undefined || t.batch === undefined || t.positive === undefined) return yield* Party.fail(session, stage, "NotLabelHolder", "only the label holder judges")
       const key = t.key
       const cs = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(key.tpk.publicKey, request.ciphertexts))
-      const { engine, cheaters, valid } = yield* Party.collectPartials(session, stage, key, cs, request.partials, `decrypt|judge/${request.iteration}`)
+      const { engine, cheaters, valid } = yield* Party.collectPartials(session, stage, key, cs, request.partials, { label: `judge/${request.iteration}`, ciphertexts: request.ciphertexts, sealed: true })
       if (cheaters.length > 0 || valid.length < key.tpk.threshold) return { cheaters, factors: new Uint8Array(0) }
       const layout = Secure.judgeLayout(engine.pk, shape(session), trainParams.slotsPerComparison)
       const plain = yield* Party.attempt(session, stage, "DecryptionFailed", () => Secure.combineAll(engine, cs, valid))
@@ -295,7 +295,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const mine = [...t.masks.keys()].sort((a, b) => a - b)
       if (mine.some((i) => i >= all.length)) return yield* Party.fail(session, stage, "InvalidRequest", "a gradient ciphertext is missing")
       // Each party's batch proof covers every gradient ciphertext, so all are checked; only ours are combined.
-      const { engine, cheaters, valid } = yield* Party.collectPartials(session, stage, key, all, request.partials, undefined)
+      const { engine, cheaters, valid } = yield* Party.collectPartials(session, stage, key, all, request.partials, { label: `gradient/${request.iteration}`, ciphertexts: request.ciphertexts, sealed: false })
       if (cheaters.length > 0 || valid.length < key.tpk.threshold) return { cheaters }
       const layout = Secure.gradientLayout(engine.pk, shape(session))
       const plain = yield* Party.attempt(session, stage, "DecryptionFailed", () => Secure.combineAll(engine, all, valid, mine))

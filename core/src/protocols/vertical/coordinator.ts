@@ -103,7 +103,7 @@ const decryptRound = (r: Run, threshold: number, label: string, ciphertexts: Uin
     r.counters.decryptedCiphertexts += count
     r.counters.partialDecryptions += replies.size * count
     // One batch proof per party and round (ThresholdPaillier.ts "Batched proof"), none from the party the round is
-    // sealed to (it combines its own values unchecked, Secure.UNPROVED).
+    // sealed to (it keeps its own batch and sends an empty payload, Secure.UNPROVED).
     r.counters.decryptionProofs += replies.size - (sealTo !== undefined && replies.has(sealTo) ? 1 : 0)
     return [...replies].map(([participant, reply]) => ({ participant, payload: reply.partials }))
   })

@@ -194,6 +194,7 @@ export const decrypt = stage(
   "vertical.decrypt",
   /** `sealTo`: the only party that may learn the plaintexts; without it the plaintexts are masked. */
   Schema.Struct({ label: Schema.String, ciphertexts: Bytes, sealTo: Schema.optional(Schema.String) }),
+  /** Empty from the party `sealTo` names: it keeps its own batch (Party.collectPartials). */
   Schema.Struct({ partials: Bytes })
 )
 export const judge = stage(

@@ -306,6 +306,28 @@ describe("vertical training across a coordinator restart", () => {
   }, 60_000)
 })
 
+/** A coordinator session whose rounds of `stage` go through `tamper` (which may run rounds of its own). */
+const tampering = (
+  session: CoordinatorSession,
+  stage: string,
+  tamper: (requests: ReadonlyMap<string, any>, round: (requests: ReadonlyMap<string, any>, minReplies?: number) => Effect.Effect<ReadonlyMap<string, any>, any>) => Effect.Effect<ReadonlyMap<string, any>, any>
+): CoordinatorSession => ({
+  ...session,
+  round: ((s: any, requests: ReadonlyMap<string, any>, options: any) =>
+    s.name !== stage
+      ? session.round(s, requests, options)
+      : tamper(requests, (r, minReplies = options.minReplies) => session.round(s, r, { ...options, minReplies }))) as CoordinatorSession["round"]
+})
+
+/** A list of 512-bit-key Paillier ciphertexts (1024-bit residues, 128 bytes each, last in the encoding) with its last two swapped. */
+const swapLastTwo = (bytes: Uint8Array) => {
+  const width = 128
+  const out = bytes.slice()
+  out.set(bytes.subarray(bytes.length - width), bytes.length - 2 * width)
+  out.set(bytes.subarray(bytes.length - 2 * width, bytes.length - width), bytes.length - width)
+  return out
+}
+
 describe("vertical training faults", () => {
   const short = { updates: 100, batchSize: 50 }
   const reason = async (eff: Effect.Effect<unknown, unknown>) => Effect.runPromise(Effect.flip(eff)) as Promise<{ _tag: string; reason?: string; code?: string; detail: string }>
@@ -325,6 +347,38 @@ describe("vertical training faults", () => {
     expect(error.reason).toBe("InvalidPartialDecryption")
     expect(error.detail).toContain(t.addresses[2]!)
     expect(error.detail).not.toContain(t.addresses[1]!)
+  }, 30_000)
+
+  it("the label holder combines its own kept partials, never the copy the coordinator relays: a batch of other ciphertexts swapped in is refused as CoordinatorTampering", async () => {
+    const t = train(bcw, { model: "svm", overrides: short })
+    // The coordinator has the label holder decrypt judge/0 a second time, over the same ciphertexts in another
+    // order, and relays that batch (sealed by the holder to itself, so it opens) as the holder's own.
+    const replaying = (session: CoordinatorSession) =>
+      tampering(session, Spec.decrypt.name, (requests, round) =>
+        Effect.gen(function*() {
+          const replies = yield* round(requests)
+          const first = requests.values().next().value as { label: string; ciphertexts: Uint8Array; sealTo?: string }
+          if (first.label !== "judge/0") return replies
+          const holder = first.sealTo!
+          const again = yield* round(new Map([[holder, { ...first, ciphertexts: swapLastTwo(first.ciphertexts) }]]), 1)
+          return new Map([...replies, [holder, again.get(holder)]])
+        }))
+    const error = await reason(t.host.run((s) => Coordinator.runTraining(replaying(s), "svm", t.params, { timeoutMs: 120_000 })))
+    expect(error).toMatchObject({ _tag: "ParticipantFailure", code: "CoordinatorTampering", participant: t.addresses[0] })
+    expect(error.detail).toContain("judge/0")
+  }, 30_000)
+
+  it("a party's own partials relayed back garbled in the gradient round are ignored: its kept batch is combined", async () => {
+    const t = train(bcw, { model: "logistic", overrides: short })
+    // Every party receives the update request with its own batch replaced by bytes that decode to nothing.
+    const garbling = (session: CoordinatorSession) =>
+      tampering(session, Spec.update.name, (requests, round) =>
+        round(new Map([...requests].map(([party, request]) => [party, {
+          ...request,
+          partials: request.partials.map((p: Spec.Sealed) => (p.participant === party ? { ...p, payload: new Uint8Array(64) } : p))
+        }]))))
+    const result = (await Effect.runPromise(t.host.run((s) => Coordinator.runTraining(garbling(s), "logistic", t.params, { timeoutMs: 120_000 })))) as Spec.TrainResult
+    expect(result.test.accuracy).toBeGreaterThan(0.85)
   }, 30_000)
 
   it("a party that withholds its partial decryption is named after the timeout (t = n), tolerated when t allows", async () => {
