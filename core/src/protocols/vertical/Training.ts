@@ -29,6 +29,9 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
   const prepare = handler(Spec.prepare, (request, session) =>
     Effect.gen(function*() {
       const stage = Spec.prepare.name
+      // Before anything is read: a layout this build does not speak would fail later rounds without a name.
+      const unsupported = Spec.checkProtocolVersion(trainParams)
+      if (unsupported !== undefined) return yield* Party.fail(session, stage, unsupported._tag, unsupported.message)
       const existing = session.memory.get(Party.TRAIN) as Party.TrainState | undefined
       if (existing !== undefined) return yield* Party.fail(session, stage, "DuplicateStage", "already prepared")
       const aligned = (session.memory.get(Party.PSI_MEMORY) as Party.PsiView | undefined)?.aligned

@@ -180,6 +180,9 @@ export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind
 const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params: Spec.TrainParams, options: Options) =>
   Effect.gen(function*() {
     const kind = Spec.kinds[model]
+    // Refused before the join: every later round's layout depends on the version.
+    const unsupported = Spec.checkProtocolVersion(params)
+    if (unsupported !== undefined) return yield* protocolError(kind, unsupported._tag, unsupported.message)
     const parties = session.participants
     const n = parties.length
     const r: Run = { session, kind, timeoutMs: options.timeoutMs, decryptTimeoutMs: options.decryptTimeoutMs ?? options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, decryptionProofs: 0, comparisons: 0 }, withheld: new Set(), digests: [] }

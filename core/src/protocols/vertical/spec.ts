@@ -100,9 +100,26 @@ export const TrainParams = Schema.Struct({
   dealer: Schema.optional(Address),
   kappa: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 16, maximum: 128 }))),
   /** SVM comparisons per decrypted ciphertext (default: as many as fit; no factor is shared between them). */
-  slotsPerComparison: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
+  slotsPerComparison: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /**
+   * The wire layout the task was created for (`PROTOCOL_VERSION`; absent: 1, the layout of every task signed
+   * before the field existed). Part of the signed params, so nobody can move a task to another layout.
+   */
+  protocolVersion: Schema.optional(Schema.Int)
 })
 export type TrainParams = typeof TrainParams.Type
+
+/**
+ * Version of the training rounds' wire layout (docs/vertical-packing.md): 1 = rows one per ciphertext in the score
+ * round (each already shifted to its judge slot), judge values packed per slot after blinding, gradients packed per
+ * feature. A change of any round's layout or slot widths takes the next number, and the parties and the coordinator
+ * refuse a version they do not speak (UnsupportedProtocolVersion) before any data is read.
+ */
+export const PROTOCOL_VERSION = 1
+export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlyArray<number> = [1]
+
+/** The version a task's params name (absent: 1). */
+export const protocolVersionOf = (params: Pick<TrainParams, "protocolVersion">): number => params.protocolVersion ?? 1
 
 export const defaults = {
   updates: 1500,
@@ -327,6 +344,22 @@ export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidP
   }
 }
 
+/** The task names a wire layout this build does not speak (an older one dropped, or a newer one). */
+export class UnsupportedProtocolVersion extends Schema.TaggedError<UnsupportedProtocolVersion>()("UnsupportedProtocolVersion", {
+  version: Schema.Int,
+  supported: Schema.Array(Schema.Int)
+}) {
+  override get message() {
+    return `vertical protocol version ${this.version} is not supported (this build speaks ${this.supported.join(", ")})`
+  }
+}
+
+/** UnsupportedProtocolVersion when `params` name a version outside SUPPORTED_PROTOCOL_VERSIONS. */
+export const checkProtocolVersion = (params: Pick<TrainParams, "protocolVersion">): UnsupportedProtocolVersion | undefined => {
+  const version = protocolVersionOf(params)
+  return SUPPORTED_PROTOCOL_VERSIONS.includes(version) ? undefined : new UnsupportedProtocolVersion({ version, supported: [...SUPPORTED_PROTOCOL_VERSIONS] })
+}
+
 /** What every vertical training kind (SecureBoost's too) checks of its parties, label holder and feature blocks. */
 export interface VerticalLayout {
   readonly idColumn: string
@@ -351,7 +384,9 @@ export const validateLayout = (params: VerticalLayout, parties: ReadonlyArray<st
   return undefined
 }
 
-export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | undefined => {
+export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | UnsupportedProtocolVersion | undefined => {
+  const version = checkProtocolVersion(params)
+  if (version !== undefined) return version
   const layout = validateLayout(params, parties)
   if (layout !== undefined) return layout
   if (params.dealer !== undefined && !parties.includes(params.dealer)) return new InvalidParams({ field: "dealer", detail: `${params.dealer} is not a party` })

@@ -340,6 +340,22 @@ describe("vertical training faults", () => {
     expect(result.test.accuracy).toBeGreaterThan(0.85)
   }, 60_000)
 
+  it("a task naming a protocol version this build does not speak is refused by name (UnsupportedProtocolVersion): by the check, the coordinator before the join, and a party at prepare", async () => {
+    const future = train(bcw, { model: "svm", overrides: { ...short, protocolVersion: Spec.PROTOCOL_VERSION + 1 } })
+    const invalid = Spec.validate(future.params, future.addresses)
+    expect(invalid?._tag).toBe("UnsupportedProtocolVersion")
+    expect(invalid?.message).toContain(`version ${Spec.PROTOCOL_VERSION + 1}`)
+    expect(Spec.validate({ ...future.params, protocolVersion: undefined }, future.addresses)).toBeUndefined()
+    const error = await reason(future.run)
+    expect(error.reason).toBe("UnsupportedProtocolVersion")
+    // Nothing but the best-effort cleanup a failed task always sends.
+    expect(future.host.transcript.filter((e) => e.stage !== Spec.cleanup.name)).toHaveLength(0)
+    // A coordinator that ignores the version (an older build) meets the parties' refusal at prepare.
+    const old = await reason(future.host.run((session) => Coordinator.runTraining(session, "svm", { ...future.params, protocolVersion: undefined }, { timeoutMs: 120_000 })))
+    expect(JSON.stringify(old)).toContain("UnsupportedProtocolVersion")
+    expect(future.host.transcript.some((e) => e.stage === Spec.deal.name)).toBe(false)
+  }, 30_000)
+
   it("NaN cells fail with InvalidFeature; a constant column is dropped from standardization and reported", async () => {
     const nan = train(bcw, { model: "svm", overrides: short, patch: [() => {}, (c, v) => { if (c === "bare_nuclei") for (let i = 0; i < v.length; i += 10) v[i] = Number.NaN }, () => {}] })
     const error = await reason(nan.run)
