@@ -102,8 +102,8 @@ export const TrainParams = Schema.Struct({
   /** SVM comparisons per decrypted ciphertext (default: as many as fit; no factor is shared between them). */
   slotsPerComparison: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
   /**
-   * The wire layout the task was created for (`PROTOCOL_VERSION`; absent: 1, the layout of every task signed
-   * before the field existed). Part of the signed params, so nobody can move a task to another layout.
+   * The wire layout the task was created for (`PROTOCOL_VERSION`; absent: the version of the build that reads
+   * it). Part of the signed params, so nobody can move a task to another layout.
    */
   protocolVersion: Schema.optional(Schema.Int)
 })
@@ -112,14 +112,17 @@ export type TrainParams = typeof TrainParams.Type
 /**
  * Version of the training rounds' wire layout (docs/vertical-packing.md): 1 = rows one per ciphertext in the score
  * round (each already shifted to its judge slot), judge values packed per slot after blinding, gradients packed per
- * feature. A change of any round's layout or slot widths takes the next number, and the parties and the coordinator
- * refuse a version they do not speak (UnsupportedProtocolVersion) before any data is read.
+ * feature, every decryption a threshold one; 2 = the same, except that the SVM's judge factors and masked gradients
+ * are under a Paillier key of the label holder's (`keys`' `judgeKey`), which opens the summed gradients alone
+ * (`open`) instead of a threshold decryption round. A change of any round's layout or slot widths takes the next
+ * number, and the parties and the coordinator refuse a version they do not speak (UnsupportedProtocolVersion)
+ * before any data is read.
  */
-export const PROTOCOL_VERSION = 1
-export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlyArray<number> = [1]
+export const PROTOCOL_VERSION = 2
+export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlyArray<number> = [2]
 
-/** The version a task's params name (absent: 1). */
-export const protocolVersionOf = (params: Pick<TrainParams, "protocolVersion">): number => params.protocolVersion ?? 1
+/** The version a task's params name (absent: this build's). */
+export const protocolVersionOf = (params: Pick<TrainParams, "protocolVersion">): number => params.protocolVersion ?? PROTOCOL_VERSION
 
 export const defaults = {
   updates: 1500,
@@ -199,7 +202,13 @@ export const deal = stage(
 export const keys = stage(
   "vertical.keys",
   Schema.Struct({ dealer: Schema.String, publicKey: Bytes, shares: Schema.Array(EncryptedShare), features: Schema.Array(Count) }),
-  Schema.Struct({ transcriptDigest: Schema.String, reveal: Reveal })
+  /**
+   * SVM, the label holder (protocol 2): `judgeKey`, the public half of the Paillier key it drew for this attempt,
+   * under which it encrypts the judge's factors and opens the masked gradients (`open`), for the coordinator; and
+   * the same bytes sealed to every other party (`judgeKeys`, over the PSI channel), so that a relay cannot hand a
+   * party a key of its own to decrypt what the party multiplies into the factors.
+   */
+  Schema.Struct({ transcriptDigest: Schema.String, reveal: Reveal, judgeKey: Schema.optional(Bytes), judgeKeys: Schema.optional(Schema.Array(Sealed)) })
 )
 export const score = stage(
   "vertical.score",
@@ -220,12 +229,23 @@ export const judge = stage(
 )
 export const gradient = stage(
   "vertical.gradient",
-  Schema.Struct({ iteration: Count, inputs: Schema.Array(Bytes) }),
+  /** `judgeKey` (SVM): the label holder's key of `keys` sealed to this party, under which `inputs` (its factors) are encrypted. */
+  Schema.Struct({ iteration: Count, inputs: Schema.Array(Bytes), judgeKey: Schema.optional(Bytes) }),
   Schema.Struct({ ciphertexts: Schema.Array(Schema.Struct({ index: Count, ciphertext: Bytes })) })
+)
+/** SVM: the label holder decrypts the summed masked gradient ciphertexts under its judge key (packed plaintexts, signed decimal). */
+export const open = stage(
+  "vertical.open",
+  Schema.Struct({ iteration: Count, ciphertexts: Bytes }),
+  Schema.Struct({ values: Schema.Array(Schema.String) })
 )
 export const update = stage(
   "vertical.update",
-  Schema.Struct({ iteration: Count, ciphertexts: Bytes, partials: Schema.Array(Sealed) }),
+  /**
+   * Logistic: the gradient ciphertexts under the threshold key and every party's partial decryptions of them.
+   * SVM: `opened`, the label holder's plaintexts of the same ciphertexts (under its judge key), and no partials.
+   */
+  Schema.Struct({ iteration: Count, ciphertexts: Bytes, partials: Schema.Array(Sealed), opened: Schema.optional(Schema.Array(Schema.String)) }),
   Schema.Struct({ cheaters: Schema.Array(Schema.String), reveal: Schema.optional(Reveal) })
 )
 export const predictScore = stage(

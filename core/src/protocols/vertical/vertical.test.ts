@@ -346,6 +346,8 @@ describe("vertical training faults", () => {
     expect(invalid?._tag).toBe("UnsupportedProtocolVersion")
     expect(invalid?.message).toContain(`version ${Spec.PROTOCOL_VERSION + 1}`)
     expect(Spec.validate({ ...future.params, protocolVersion: undefined }, future.addresses)).toBeUndefined()
+    // The layout before the SVM's judge key (1) is refused as well.
+    expect(Spec.validate({ ...future.params, protocolVersion: 1 }, future.addresses)?._tag).toBe("UnsupportedProtocolVersion")
     const error = await reason(future.run)
     expect(error.reason).toBe("UnsupportedProtocolVersion")
     // Nothing but the best-effort cleanup a failed task always sends.
@@ -354,6 +356,23 @@ describe("vertical training faults", () => {
     const old = await reason(future.host.run((session) => Coordinator.runTraining(session, "svm", { ...future.params, protocolVersion: undefined }, { timeoutMs: 120_000 })))
     expect(JSON.stringify(old)).toContain("UnsupportedProtocolVersion")
     expect(future.host.transcript.some((e) => e.stage === Spec.deal.name)).toBe(false)
+  }, 30_000)
+
+  it("SVM: a relay that hands a party a judge key the label holder did not seal to it is refused before the party multiplies anything under it (UndecryptablePayload)", async () => {
+    const t = train(bcw, { model: "svm", overrides: short })
+    // The coordinator swaps the boxes of parties 1 and 2: each is sealed by the label holder, but to the other party.
+    const swapping = (session: CoordinatorSession): CoordinatorSession => ({
+      ...session,
+      round: (stage, requests, options) => {
+        if (stage.name !== Spec.gradient.name) return session.round(stage, requests, options)
+        const [a, b] = [t.addresses[1]!, t.addresses[2]!]
+        const swapped = new Map([...requests].map(([p, req]: [string, any]) => [p, { ...req, judgeKey: (requests.get(p === a ? b : p === b ? a : p) as any).judgeKey }]))
+        return session.round(stage, swapped as typeof requests, options)
+      }
+    })
+    const error = await reason(t.host.run((s) => Coordinator.runTraining(swapping(s), "svm", t.params, { timeoutMs: 120_000 })))
+    expect(JSON.stringify(error)).toContain("UndecryptablePayload")
+    expect(t.host.transcript.some((e) => e.stage === Spec.open.name)).toBe(false)
   }, 30_000)
 
   it("NaN cells fail with InvalidFeature; a constant column is dropped from standardization and reported", async () => {
