@@ -14,10 +14,11 @@
  *
  * Phases of a training task (coordinator.ts): align (the aligned PSI join as a sub-protocol, every party a
  * receiver, digests compared) → prepare (blocks, split, first RPI commitment) → keys (dealer ceremony, shares
- * sealed over the PSI channel, transcript digest committed) → train (iterations: score → [blind → decrypt →
- * judge] → gradient → decrypt → update) → evaluate (joint prediction of the test split for the label holder) →
- * finish (partial models sealed at rest by their owners, PartialModels.ts; prediction tasks read them back,
- * also after a participant restart). Round data travel through the coordinator's relay; the chain
+ * sealed over the PSI channel, transcript digest committed; the SVM's label holder also draws its judge key) →
+ * train (iterations: score → [blind → decrypt → judge] → gradient → [SVM: open at the label holder; logistic:
+ * decrypt] → update) → evaluate (joint prediction of the test split for the label holder) → finish (partial
+ * models sealed at rest by their owners, PartialModels.ts; prediction tasks read them back, also after a
+ * participant restart). Round data travel through the coordinator's relay; the chain
  * gets one Merkle root per phase (`session.commit`), so its cost does not grow with iterations. A party's
  * partial decryptions of one round travel as one batch with one proof of correctness (ThresholdPaillier.ts
  * "Batched proof"); a batch whose proof fails names its party (InvalidPartialDecryption).
@@ -36,7 +37,13 @@
  *   and packing them for decryption. The coordinator sees only ciphertexts. The partial decryptions of
  *   the judge are sealed to the label holder, so neither the coordinator nor the other parties see them;
  * - gradients: each party learns only its own mini-batch gradient Σ_j d_j·x_j^p (masked with κ extra bits for
- *   everyone else), never a per-row label, residual or indicator;
+ *   everyone else), never a per-row label, residual or indicator. SVM (protocol 2): the judge's factors [[d_j]] and
+ *   the masked gradients are under a Paillier key the label holder drew for the attempt (not the threshold key),
+ *   and the label holder opens the summed masked gradients alone (`open`): it, the coordinator and the parties see
+ *   the same masked values the threshold round showed everyone. The opening carries no proof: a label holder that
+ *   lies about it shifts gradients, as it already can by encrypting other factors than its judge's. The key reaches
+ *   the other parties sealed by the label holder over the PSI channel, so a relay cannot hand a party a key of its
+ *   own and read what the party multiplies into the factors (its rows' features);
  * - everyone learns the batch schedule (public seeds) and the test metrics the coordinator reports;
  * - a coordinator restart resumes at an iteration boundary the coordinator names (coordinator.ts); parties keep
  *   their last two boundaries, so a resumed attempt can repeat at most one iteration, re-blinded with fresh ρ, η
