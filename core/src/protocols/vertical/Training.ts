@@ -2,7 +2,8 @@
  * The training stages of a vertical model at one party (PROTOCOLS.md §6; the stages and their leakage: spec.ts):
  * prepare (aligned rows, blocks, split, first RPI commitment) → deal and keys (threshold key, shares sealed over
  * the PSI channel; the SVM label holder's judge key) → per iteration score → blind → judge (SVM) → gradient →
- * open (SVM, the label holder) → update → finish (partial model sealed at rest) → cleanup. Partial decryptions and the evaluation of the test split are `Prediction.ts`'s.
+ * open (SVM, the label holder) → update → finish (partial model sealed at rest) → cleanup. Partial decryptions
+ * and the evaluation of the test split are `Prediction.ts`'s.
  */
 import { utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
