@@ -8,6 +8,7 @@ import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
+import type { PrivateKey, PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Dealer from "../../crypto/threshold-paillier/Dealer.ts"
@@ -76,6 +77,11 @@ export interface TrainState {
   features?: ReadonlyArray<number>
   batch?: ReadonlyArray<number>
   masks?: Map<number, Map<number, bigint>>
+  /**
+   * SVM (protocol 2): the label holder's judge key (spec.ts `keys`), with its private half at the label holder; the
+   * other parties keep the first one the coordinator relays (`encoded`) and refuse another.
+   */
+  judge?: { readonly pk: PublicKey; readonly sk?: PrivateKey; readonly encoded: Uint8Array }
   evaluation?: { readonly ids: ReadonlyArray<string>; readonly scores: ReadonlyArray<number>; readonly positive: ReadonlyArray<boolean> }
 }
 

@@ -394,6 +394,41 @@ describe("vertical training faults", () => {
     expect(result.test.accuracy).toBeGreaterThan(0.85)
   }, 60_000)
 
+  it("a task naming a protocol version this build does not speak is refused by name (UnsupportedProtocolVersion): by the check, the coordinator before the join, and a party at prepare", async () => {
+    const future = train(bcw, { model: "svm", overrides: { ...short, protocolVersion: Spec.PROTOCOL_VERSION + 1 } })
+    const invalid = Spec.validate(future.params, future.addresses)
+    expect(invalid?._tag).toBe("UnsupportedProtocolVersion")
+    expect(invalid?.message).toContain(`version ${Spec.PROTOCOL_VERSION + 1}`)
+    expect(Spec.validate({ ...future.params, protocolVersion: undefined }, future.addresses)).toBeUndefined()
+    // The layout before the SVM's judge key (1) is refused as well.
+    expect(Spec.validate({ ...future.params, protocolVersion: 1 }, future.addresses)?._tag).toBe("UnsupportedProtocolVersion")
+    const error = await reason(future.run)
+    expect(error.reason).toBe("UnsupportedProtocolVersion")
+    // Nothing but the best-effort cleanup a failed task always sends.
+    expect(future.host.transcript.filter((e) => e.stage !== Spec.cleanup.name)).toHaveLength(0)
+    // A coordinator that ignores the version (an older build) meets the parties' refusal at prepare.
+    const old = await reason(future.host.run((session) => Coordinator.runTraining(session, "svm", { ...future.params, protocolVersion: undefined }, { timeoutMs: 120_000 })))
+    expect(JSON.stringify(old)).toContain("UnsupportedProtocolVersion")
+    expect(future.host.transcript.some((e) => e.stage === Spec.deal.name)).toBe(false)
+  }, 30_000)
+
+  it("SVM: a relay that hands a party a judge key the label holder did not seal to it is refused before the party multiplies anything under it (UndecryptablePayload)", async () => {
+    const t = train(bcw, { model: "svm", overrides: short })
+    // The coordinator swaps the boxes of parties 1 and 2: each is sealed by the label holder, but to the other party.
+    const swapping = (session: CoordinatorSession): CoordinatorSession => ({
+      ...session,
+      round: (stage, requests, options) => {
+        if (stage.name !== Spec.gradient.name) return session.round(stage, requests, options)
+        const [a, b] = [t.addresses[1]!, t.addresses[2]!]
+        const swapped = new Map([...requests].map(([p, req]: [string, any]) => [p, { ...req, judgeKey: (requests.get(p === a ? b : p === b ? a : p) as any).judgeKey }]))
+        return session.round(stage, swapped as typeof requests, options)
+      }
+    })
+    const error = await reason(t.host.run((s) => Coordinator.runTraining(swapping(s), "svm", t.params, { timeoutMs: 120_000 })))
+    expect(JSON.stringify(error)).toContain("UndecryptablePayload")
+    expect(t.host.transcript.some((e) => e.stage === Spec.open.name)).toBe(false)
+  }, 30_000)
+
   it("NaN cells fail with InvalidFeature; a constant column is dropped from standardization and reported", async () => {
     const nan = train(bcw, { model: "svm", overrides: short, patch: [() => {}, (c, v) => { if (c === "bare_nuclei") for (let i = 0; i < v.length; i += 10) v[i] = Number.NaN }, () => {}] })
     const error = await reason(nan.run)
