@@ -18,7 +18,7 @@ import * as Merkle from "./Merkle.ts"
 import * as Privacy from "./Privacy.ts"
 import type { Result, RoundMetrics, ValidationMetrics } from "./spec.ts"
 import type { RingBits } from "./spec.ts"
-import { defaults, evaluate, initialize, kind, narrowRing, prepare, train, wideRing } from "./spec.ts"
+import { defaults, evaluate, initialize, kind, narrowRing, prepare, roundAggregationId, train, wideRing } from "./spec.ts"
 import type { Decoded, Resolved } from "./Updates.ts"
 import { decodeVector, roundDigest, sampleCohort, updateProblem, vectorLength, weightScale } from "./Updates.ts"
 
@@ -163,7 +163,7 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
 
     for (let round = resumedFromRound + 1; round <= params.rounds; round++) {
       const cohort = sampleCohort(session.taskId, round, parties, clientsPerRound)
-      const aggregationId = `${namespace}round-${round}`
+      const aggregationId = roundAggregationId(namespace, round)
       const bytes = float32ToBytes(weights)
       // Updates.ts module doc: S from the last round's row counts, and with it the 32-bit ring; DP keeps 64 bits.
       const previous = history.at(-1)

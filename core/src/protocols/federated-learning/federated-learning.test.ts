@@ -149,8 +149,8 @@ describe("federated learning over InMemoryHost", () => {
     for (const participant of host.participants) {
       const kept = [...host.memory(participant)].filter(([key]) => key.startsWith("fl/"))
       // The split and the last round's reply (whose update a retried round-5 request gets again), nothing per round.
-      expect(kept.map(([key]) => key).sort()).toEqual(["fl/split", "fl/train/last"])
-      expect((kept.find(([key]) => key === "fl/train/last")![1] as { round: number }).round).toBe(5)
+      expect(kept.map(([key]) => key).sort()).toEqual(["fl/split", "fl/train/last/"])
+      expect((kept.find(([key]) => key === "fl/train/last/")![1] as { round: number }).round).toBe(5)
     }
   })
 

@@ -11,7 +11,7 @@ import { handler, ParticipantFailure } from "../Protocol.ts"
 import { secureAggregationHandlers } from "../secure-aggregation/client.ts"
 import type * as RingVector from "../secure-aggregation/RingVector.ts"
 import type { ValidationMetrics } from "./spec.ts"
-import { defaults, evaluate, initialize, prepare, train, UnexpectedLabels } from "./spec.ts"
+import { defaults, evaluate, initialize, prepare, runOf, train, UnexpectedLabels } from "./spec.ts"
 import type { Resolved, Split } from "./Updates.ts"
 import { contribution, encodeContribution, encodeVector, localSplit, updateProblem } from "./Updates.ts"
 import { ModelRuntime, type TrainingConfig } from "./ModelRuntime.ts"
@@ -24,12 +24,14 @@ const fail = (session: ParticipantSession, stage: string, code: string, detail: 
 const inputKey = (aggregationId: string) => `fl/input/${aggregationId}`
 
 /**
- * The reply to the latest round this party trained in, kept so that a retried request of that round gets the same
- * update (never a second sample of noise). Only the latest: a round's request comes again only while the coordinator
- * still waits for that round, so an earlier round's reply is never asked for again — and in plain mode a reply is the
- * whole update, which one entry per round kept for the attempt grew the party's memory by a model every round.
+ * The reply to the latest round this party trained in, one per federated run (a contribution task runs every
+ * coalition as its own run, concurrently, in one session), kept so that a retried request of that round gets the
+ * same update (never a second sample of noise). Only the latest: a round's request comes again only while the
+ * coordinator still waits for that round, so an earlier round's reply of the same run is never asked for again — and
+ * in plain mode a reply is the whole update, which one entry per round kept for the attempt grew the party's memory
+ * by a model every round.
  */
-const LAST_TRAIN = "fl/train/last"
+const lastTrainKey = (aggregationId: string, round: number) => `fl/train/last/${runOf(aggregationId, round)}`
 interface LastTrain {
   readonly round: number
   readonly aggregationId: string
@@ -140,15 +142,16 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
     handler(train, ({ round, aggregationId, weights: bytes, expectedContributors, weightScale, ringBits }, session) =>
       Effect.gen(function*() {
         const stage = train.name
-        const last = session.memory.get(LAST_TRAIN) as LastTrain | undefined
+        const lastKey = lastTrainKey(aggregationId, round)
+        const last = session.memory.get(lastKey) as LastTrain | undefined
         if (last?.aggregationId === aggregationId) return last.reply // a retried request gets the same update
         const remember = (reply: typeof train.reply.Type) => {
           // A straggler of an earlier round finishing late must not replace a later round's reply. An earlier round's
           // input that secure aggregation never read (this party was dropped from it) is not read any more either.
-          const latest = session.memory.get(LAST_TRAIN) as LastTrain | undefined
+          const latest = session.memory.get(lastKey) as LastTrain | undefined
           if (latest !== undefined && latest.round > round) return void session.memory.delete(inputKey(aggregationId))
           if (latest !== undefined && latest.aggregationId !== aggregationId) session.memory.delete(inputKey(latest.aggregationId))
-          session.memory.set(LAST_TRAIN, { round, aggregationId, reply } satisfies LastTrain)
+          session.memory.set(lastKey, { round, aggregationId, reply } satisfies LastTrain)
         }
         const data = yield* split(session, stage)
         const global = yield* globalWeights(session, stage, bytes)

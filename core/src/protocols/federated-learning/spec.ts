@@ -137,6 +137,18 @@ export const prepare = stage("fl.prepare", Schema.Struct({ round: Schema.Int }),
 export const initialize = stage("fl.initialize", Schema.Struct({ seed: Schema.Int }), Schema.Struct({ weights: Bytes }))
 
 /**
+ * The aggregation of round `round` of a federated run. `namespace` tells concurrent runs of one task apart (a
+ * contribution task trains every coalition as its own run, `c<mask>/`); "" for a task's only run.
+ */
+export const roundAggregationId = (namespace: string, round: number) => `${namespace}round-${round}`
+
+/** The namespace of a round's aggregation id (`roundAggregationId`'s inverse); the whole id when it is not one. */
+export const runOf = (aggregationId: string, round: number) => {
+  const suffix = `round-${round}`
+  return aggregationId.endsWith(suffix) ? aggregationId.slice(0, -suffix.length) : aggregationId
+}
+
+/**
  * Round r: the global weights in; in "plain" mode the update out, in "secure" mode only readiness (the update
  * waits in the participant's memory for the masked-input stage of aggregation `round-r`).
  */
