@@ -158,9 +158,9 @@ export class Models extends HttpApiGroup.make("models").add(
     "A model with its weights"
   ),
   guarded(
-    HttpApiEndpoint.post("predict", "/api/models/:modelId/predict", { params: model, payload: S.PredictRequest, success: S.Prediction, error: [E.UnknownModel, E.InvalidRows, E.Tampered] }).middleware(Guard),
+    HttpApiEndpoint.post("predict", "/api/models/:modelId/predict", { params: model, payload: S.PredictRequest, success: S.Prediction, error: [E.UnknownModel, E.InvalidRows, E.Tampered, E.Unavailable] }).middleware(Guard),
     Access.ModelPredictor("modelId"),
-    "Predict rows with a stored model"
+    "Predict rows with a stored model (503 Unavailable when the grant it is served under cannot be read or its use recorded: nothing was counted, try again)"
   )
 ) {}
 
