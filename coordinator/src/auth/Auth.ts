@@ -141,11 +141,18 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
    * registry that does not answer (Unavailable) leaves it for a retry with the same Login, and a refusal spends
    * nothing either — a socket-login nonce is bound to no account and is handed to anyone who asks; what it guards
    * against is the replay of an admitted Login, and of two admissions racing with one nonce exactly one succeeds.
+   * A spend the nonce store fails is NonceUnsettled (it may have been recorded): the participant asks for a new nonce.
    */
   const admit = (auth: HandshakeAuth, connection: Connection = {}): Effect.Effect<{ readonly account: string; readonly org: string }, AdmissionRefused> =>
     Effect.gen(function*() {
       const checked = yield* Nonces.readThenSpend(nonces, auth.nonce, "", checkLogin(auth, connection)).pipe(
-        Effect.mapError((error) => error instanceof Nonces.SpentStoreFailed ? unavailable("the login nonce could not be checked")(error) : error)
+        Effect.mapError((error) =>
+          error instanceof Nonces.SpentStoreFailed
+            ? unavailable("the login nonce could not be checked")(error)
+            : error instanceof Nonces.NonceUnsettled
+            ? new AdmissionRefused({ code: "NonceUnsettled", detail: `${error.message}; ask for a new login nonce` })
+            : error
+        )
       )
       if (!checked.ok) {
         if (checked.reason === "Expired") return yield* new AdmissionRefused({ code: "ExpiredLogin", detail: "the login nonce expired" })
