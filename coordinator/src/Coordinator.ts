@@ -235,14 +235,12 @@ export const start = async (config: Config): Promise<Internals> => {
   const runtime = Context.get(backends.context, ModelRuntime)
   const models = ModelStore.make(sql, { runtime: async () => runtime })
 
-  const registry: Auth.Registry = {
-    orgOf: async (account) => {
-      const membership = await ledger.companyOf(account)
-      if (membership.companyId === undefined) return { state: "None", name: "", pending: membership.pendingJoin !== undefined }
-      const company = await ledger.getCompany(membership.companyId)
-      return { state: membership.state as Auth.OrgState, name: company?.name ?? membership.companyId }
-    }
-  }
+  const registry = Auth.registryOf(async (account) => {
+    const membership = await ledger.companyOf(account)
+    if (membership.companyId === undefined) return { state: "None", name: "", pending: membership.pendingJoin !== undefined }
+    const company = await ledger.getCompany(membership.companyId)
+    return { state: membership.state as Auth.OrgState, name: company?.name ?? membership.companyId }
+  })
   // Login keys published in the members' did:ethr documents, when the deployment has the DID registry.
   const didRegistry = config.governance?.addresses.didRegistry
   const dids = didRegistry === undefined || config.governance === undefined
@@ -288,7 +286,7 @@ export const start = async (config: Config): Promise<Internals> => {
   const registryRoles = roleChain === undefined ? undefined : Registry.connect(addresses.registry, roleChain)
   const ledgerRoles = roleChain === undefined ? undefined : TaskLedger.connect(addresses.ledger, roleChain)
   const roles = Roles.make({
-    orgOf: registry.orgOf,
+    orgOf: (account) => Effect.runPromise(registry.orgOf(account)),
     isSupervisor: async (account) => registryRoles !== undefined && (await registryRoles.hasRole(contractRoles.supervisor, account)),
     isOperator: async (account) => getAddress(account) === coordinator || (ledgerRoles !== undefined && (await ledgerRoles.isCoordinator(account)))
   })

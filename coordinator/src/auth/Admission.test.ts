@@ -11,6 +11,7 @@ import type { Socket } from "socket.io-client"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { HandshakeAuth } from "@jointly/core/internal/wire/Messages"
 import * as LoopbackHub from "../testing/LoopbackHub.ts"
+import { OrgUnreadable } from "./Auth.ts"
 import * as Nonces from "./Nonces.ts"
 
 let hub: LoopbackHub.LoopbackHub
@@ -23,10 +24,10 @@ const sockets: Array<Socket> = []
 beforeAll(async () => {
   hub = await LoopbackHub.start({
     registry: {
-      orgOf: async () => {
-        if (!chainAnswers) throw new Error("connect ECONNREFUSED (test: the chain is down)")
-        return { state: "Audited", name: "an org" }
-      }
+      orgOf: (address) =>
+        chainAnswers
+          ? Effect.succeed({ state: "Audited", name: "an org" })
+          : Effect.fail(new OrgUnreadable({ address, detail: "connect ECONNREFUSED (test: the chain is down)" }))
     },
     spent: {
       spent: memory.spent,

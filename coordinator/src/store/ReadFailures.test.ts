@@ -4,7 +4,8 @@
  * PostgreSQL (PGlite) that has been closed under them, and the role reader (RolesUnreadable) over a chain that
  * refuses, which reads again once the chain answers. The HTTP services answer them as the API says: an upload not
  * stored and a chain index read not made are 503 Unavailable; a model or artifact read not made stays a defect. The
- * access policy's grant reads on chain and its predictions table fail as PolicyReadFailed naming the operation.
+ * access policy's grant reads on chain and its predictions table fail as PolicyReadFailed naming the operation; the
+ * admission registry's org read as OrgUnreadable, which admission answers Unavailable.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -13,6 +14,7 @@ import { Cause, Effect, Exit } from "effect"
 import { Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
+import * as Auth from "../auth/Auth.ts"
 import * as ChainIndex from "../governance/ChainIndex.ts"
 import * as Policy from "../http/Policy.ts"
 import * as Roles from "../http/Roles.ts"
@@ -112,6 +114,14 @@ describe("typed read and write failures", () => {
     const service = await Effect.runPromise(Effect.provide(Effect.service(Services.Artifacts), Services.Artifacts.layer(artifacts)))
     expect(await failureOf(service.putOwned(new Uint8Array([4]), "raw", Wallet.createRandom().address, 1_000))).toMatchObject({ tag: "Unavailable", error: { message: expect.stringContaining("nothing was stored") } })
     expect(await failureOf(service.get(stored))).toEqual({ tag: "defect" })
+  })
+
+  it("the admission registry: OrgUnreadable naming the account, answered by checkOrg as the refusal Unavailable", async () => {
+    const registry = Auth.registryOf(() => Promise.reject(new Error("connect ECONNREFUSED (test: the chain is down)")))
+    const account = Wallet.createRandom().address
+    expect(await failureOf(registry.orgOf(account))).toMatchObject({ tag: "OrgUnreadable", error: { address: account, detail: expect.stringContaining("ECONNREFUSED") } })
+    const auth = Auth.make(registry, { recover: () => account })
+    expect(await failureOf(auth.checkOrg(account))).toMatchObject({ tag: "AdmissionRefused", error: { code: "Unavailable", detail: expect.stringContaining(`the chain could not be read for ${account}`) } })
   })
 
   it("roles: RolesUnreadable while the chain refuses, nothing cached, and read again once it answers", async () => {

@@ -35,7 +35,7 @@ export const start = async (options: Hub.HubOptions & { readonly registry?: Auth
   const domain = Eip712.domain(31337n, "0x" + "11".repeat(20))
   const coordinator = Wallet.createRandom().address
   const auth = Auth.make(
-    options.registry ?? { orgOf: async () => ({ state: "Audited", name: "test org" }) },
+    options.registry ?? { orgOf: () => Effect.succeed({ state: "Audited", name: "test org" }) },
     { recover: (login, signature) => verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature) },
     options.spent === undefined ? {} : { spent: options.spent }
   )
