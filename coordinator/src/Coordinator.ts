@@ -286,9 +286,9 @@ export const start = async (config: Config): Promise<Internals> => {
   const registryRoles = roleChain === undefined ? undefined : Registry.connect(addresses.registry, roleChain)
   const ledgerRoles = roleChain === undefined ? undefined : TaskLedger.connect(addresses.ledger, roleChain)
   const roles = Roles.make({
-    orgOf: (account) => Effect.runPromise(registry.orgOf(account)),
-    isSupervisor: async (account) => registryRoles !== undefined && (await registryRoles.hasRole(contractRoles.supervisor, account)),
-    isOperator: async (account) => getAddress(account) === coordinator || (ledgerRoles !== undefined && (await ledgerRoles.isCoordinator(account)))
+    orgOf: (account) => Effect.mapError(registry.orgOf(account), (error) => new Roles.RolesUnreadable({ address: account, detail: error.detail })),
+    isSupervisor: (account) => Roles.chainRead(account, async () => registryRoles !== undefined && (await registryRoles.hasRole(contractRoles.supervisor, account))),
+    isOperator: (account) => Roles.chainRead(account, async () => getAddress(account) === coordinator || (ledgerRoles !== undefined && (await ledgerRoles.isCoordinator(account))))
   })
 
   // Every abuse limit, HTTP and socket alike, counts its refusals here; the dashboard shows them.

@@ -91,7 +91,11 @@ beforeAll(async () => {
         expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }),
         loginSigners: (account) => chainRead(new Set(account === delegating.address ? [account, loginKey.address] : [account]))
       }),
-      roles: Roles.make({ orgOf: () => chainRead({ state: "Audited", name: "ACME" }), isSupervisor: () => chainRead(false), isOperator: () => chainRead(false) }),
+      roles: Roles.make({
+        orgOf: (a) => Roles.chainRead(a, () => chainRead({ state: "Audited", name: "ACME" })),
+        isSupervisor: (a) => Roles.chainRead(a, () => chainRead(false)),
+        isOperator: (a) => Roles.chainRead(a, () => chainRead(false))
+      }),
       policy: Policy.make({
         store,
         models,

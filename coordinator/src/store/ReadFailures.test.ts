@@ -130,11 +130,37 @@ describe("typed read and write failures", () => {
       if (!up) throw new Error("connect ECONNREFUSED")
       return value
     }
-    const roles = Roles.make({ orgOf: () => chain({ state: "Audited", name: "ACME" }), isSupervisor: () => chain(false), isOperator: () => chain(false) })
+    const roles = Roles.make({
+      orgOf: (a) => Roles.chainRead(a, () => chain({ state: "Audited", name: "ACME" })),
+      isSupervisor: (a) => Roles.chainRead(a, () => chain(false)),
+      isOperator: (a) => Roles.chainRead(a, () => chain(false))
+    })
     const account = Wallet.createRandom().address
     expect(await failureOf(roles.of(account))).toMatchObject({ tag: "RolesUnreadable", error: { address: account, message: expect.stringContaining("ECONNREFUSED") } })
     up = true
     expect(await Effect.runPromise(roles.of(account))).toMatchObject({ member: true, org: "ACME" })
+  })
+
+  it("roles: a chain read's own typed failure is the caller's RolesUnreadable as it was raised, one read for concurrent callers, nothing cached", async () => {
+    let reads = 0
+    let up = false
+    const account = Wallet.createRandom().address
+    const roles = Roles.make({
+      orgOf: (a) =>
+        Effect.suspend(() => {
+          reads++
+          return up ? Effect.succeed({ state: "Suspended", name: "ACME" }) : Effect.fail(new Roles.RolesUnreadable({ address: a, detail: "the registry contract reverted" }))
+        }),
+      isSupervisor: () => Effect.succeed(false),
+      isOperator: () => Effect.succeed(true)
+    })
+    const failed = await Promise.all([failureOf(roles.of(account)), failureOf(roles.of(account))])
+    for (const f of failed) expect(f).toMatchObject({ tag: "RolesUnreadable", error: { address: account, detail: "the registry contract reverted" } })
+    expect(reads).toBe(1)
+    expect(roles.cached(account)).toBeUndefined()
+    up = true
+    expect(await Effect.runPromise(roles.of(account))).toEqual({ member: false, supervisor: false, operator: true, orgState: "Suspended", org: "ACME" })
+    expect(reads).toBe(2)
   })
 })
 
