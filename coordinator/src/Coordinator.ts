@@ -517,7 +517,7 @@ export const start = async (config: Config): Promise<Internals> => {
   publicUrl ??= url
   cluster = Cluster.make({ sql: leaseSql ?? sql, storeSql: sql, store, bridge, log: logOf("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
   cluster.role("outbox", { start: poke, stop: () => {} })
-  if (index !== undefined) cluster.role("chain-index", { start: () => index.start(), stop: () => index.stop() })
+  if (index !== undefined) cluster.role("chain-index", { start: () => Effect.runPromise(index.start()), stop: () => Effect.runPromise(index.stop()) })
   await cluster.start({
     adopt: scheduler.adopt,
     lost: scheduler.lostAll,

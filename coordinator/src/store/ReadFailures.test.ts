@@ -91,6 +91,18 @@ describe("typed read and write failures", () => {
     expect(await failureOf(query((i) => i.grants()))).toMatchObject({ tag: "Unavailable", error: { message: expect.stringContaining("the chain index could not be read (grants)") } })
   })
 
+  it("the chain index following the chain: start and sync fail as ChainIndexFailed when the chain or the store does not answer", async () => {
+    const log = Log.make("test-index", "error")
+    const chainDown = ChainIndex.make({ sql, ledger: { blockNumber: () => Promise.reject(new Error("connect ECONNREFUSED (test: the chain is down)")) } as never, deployBlock: 0n, log })
+    expect(await failureOf(chainDown.start())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "start", detail: expect.stringContaining("ECONNREFUSED") } })
+    expect(await failureOf(chainDown.sync())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "sync", detail: expect.stringContaining("ECONNREFUSED") } })
+    // The chain answers, the store (closed) does not: the cursor is not read.
+    const storeDown = ChainIndex.make({ sql, ledger: { blockNumber: async () => 5n } as never, deployBlock: 0n, log })
+    expect(await failureOf(storeDown.start())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "start" } })
+    expect(await failureOf(storeDown.sync())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "sync" } })
+    expect(await failureOf(storeDown.stop())).toEqual({ tag: "success" })
+  })
+
   it("the access policy: PolicyReadFailed naming the grant read or the predictions table, answered as Unavailable", async () => {
     const policy = Policy.make({ store: { get: () => Effect.succeed(undefined) }, sql })
     expect(await failureOf(policy.predictions())).toMatchObject({ tag: "PolicyReadFailed", error: { operation: "predictions" } })
