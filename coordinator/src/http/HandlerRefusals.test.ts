@@ -18,6 +18,7 @@ import * as ApiClient from "@jointly/core/internal/api/Client"
 import type { DashboardSignInAck } from "@jointly/core/internal/wire/Messages"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
+import * as Nonces from "../auth/Nonces.ts"
 import { ChainIndexFailed } from "../governance/ChainIndex.ts"
 import * as Rejections from "../limits/Rejections.ts"
 import * as ModelStore from "../models/ModelStore.ts"
@@ -41,6 +42,9 @@ const grantee = Wallet.createRandom()
 const grantToken = `0x${"ef".repeat(32)}`
 /** Grant reads on chain answered before the chain stops answering them; whether the chain index answers. */
 let grantReadsLeft = Number.POSITIVE_INFINITY
+/** The sign-in nonce store's next spend is recorded and then fails (its answer lost). */
+let spendFails = false
+const spentInMemory = Nonces.inMemory()
 let indexUp = true
 const tokens: Record<string, string> = {}
 /** What the stub relay answers a dashboard token sign-in (undefined: the participant is not connected). */
@@ -89,6 +93,15 @@ beforeAll(async () => {
       socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
       sessions: Sessions.make({
         expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }),
+        spent: {
+          spent: spentInMemory.spent,
+          spend: (nonce, expiresAt) =>
+            Effect.flatMap(spentInMemory.spend(nonce, expiresAt), (first) => {
+              if (!spendFails) return Effect.succeed(first)
+              spendFails = false
+              return Effect.fail(new Nonces.SpentStoreFailed({ operation: "spend", message: "Connection terminated unexpectedly" }))
+            })
+        },
         loginSigners: (account) => chainRead(new Set(account === delegating.address ? [account, loginKey.address] : [account]))
       }),
       roles: Roles.make({
@@ -245,6 +258,17 @@ describe("handler refusals", () => {
       // Spent by the sign-in that succeeded.
       expect(await signIn(a.message, a.signature)).toMatchObject({ status: 401, body: { _tag: "SignInRefused", reason: "UnknownNonce" } })
     }
+  })
+
+  it("sign-in whose nonce store fails while spending: 503 NonceUnsettled, asking for a new challenge, which is then good", async () => {
+    const wallet = Wallet.createRandom()
+    const challenge = async () => (await call("POST", "/api/auth/challenge", { body: { address: wallet.address } })).body.message as string
+    const message = await challenge()
+    spendFails = true
+    expect(await call("POST", "/api/auth/sign-in", { body: { message, signature: await wallet.signMessage(message) } }))
+      .toMatchObject({ status: 503, body: { _tag: "NonceUnsettled", message: expect.stringContaining("ask for a new challenge") } })
+    const fresh = await challenge()
+    expect(await call("POST", "/api/auth/sign-in", { body: { message: fresh, signature: await wallet.signMessage(fresh) } })).toMatchObject({ status: 200, body: { address: wallet.address } })
   })
 
   it("governance reads: 503 Unavailable on a coordinator without governance contracts", async () => {
