@@ -12,13 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { HandshakeAuth } from "@jointly/core/internal/wire/Messages"
 import * as LoopbackHub from "../testing/LoopbackHub.ts"
 import { OrgUnreadable } from "./Auth.ts"
-import * as Nonces from "./Nonces.ts"
+import * as LossySpent from "../testing/LossySpent.ts"
 
 let hub: LoopbackHub.LoopbackHub
 let chainAnswers = false
-/** The next spend is recorded and then fails (the store's answer lost). */
-let spendFails = false
-const memory = Nonces.inMemory()
+/** The login nonce store, whose next spend a test may have recorded and then fail (the store's answer lost). */
+const nonceStore = LossySpent.make()
 const sockets: Array<Socket> = []
 
 beforeAll(async () => {
@@ -29,15 +28,7 @@ beforeAll(async () => {
           ? Effect.succeed({ state: "Audited", name: "an org" })
           : Effect.fail(new OrgUnreadable({ address, detail: "connect ECONNREFUSED (test: the chain is down)" }))
     },
-    spent: {
-      spent: memory.spent,
-      spend: (nonce, expiresAt) =>
-        Effect.flatMap(memory.spend(nonce, expiresAt), (first) => {
-          if (!spendFails) return Effect.succeed(first)
-          spendFails = false
-          return Effect.fail(new Nonces.SpentStoreFailed({ operation: "spend", message: "Connection terminated unexpectedly" }))
-        })
-    }
+    spent: nonceStore.spent
   })
 })
 
@@ -74,7 +65,7 @@ describe("the socket handshake while the chain does not answer", () => {
     const wallet = new Wallet(Wallet.createRandom().privateKey)
     const login = await hub.login(wallet)
     chainAnswers = true
-    spendFails = true
+    nonceStore.failNextSpend()
     expect(await handshake(wallet, login)).toMatchObject({ code: "NonceUnsettled", message: expect.stringContaining("ask for a new login nonce") })
     expect(await handshake(wallet, login)).toMatchObject({ code: "UnknownNonce" })
     expect(await handshake(wallet, await hub.login(wallet))).toBe("admitted")

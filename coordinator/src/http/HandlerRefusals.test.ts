@@ -18,11 +18,11 @@ import * as ApiClient from "@jointly/core/internal/api/Client"
 import type { DashboardSignInAck } from "@jointly/core/internal/wire/Messages"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
-import * as Nonces from "../auth/Nonces.ts"
 import { ChainIndexFailed } from "../governance/ChainIndex.ts"
 import * as Rejections from "../limits/Rejections.ts"
 import * as ModelStore from "../models/ModelStore.ts"
 import * as Sql from "../store/Sql.ts"
+import * as LossySpent from "../testing/LossySpent.ts"
 import * as TaskStore from "../store/TaskStore.ts"
 import * as Policy from "./Policy.ts"
 import * as Roles from "./Roles.ts"
@@ -42,9 +42,8 @@ const grantee = Wallet.createRandom()
 const grantToken = `0x${"ef".repeat(32)}`
 /** Grant reads on chain answered before the chain stops answering them; whether the chain index answers. */
 let grantReadsLeft = Number.POSITIVE_INFINITY
-/** The sign-in nonce store's next spend is recorded and then fails (its answer lost). */
-let spendFails = false
-const spentInMemory = Nonces.inMemory()
+/** The sign-in nonce store, whose next spend a test may have recorded and then fail (its answer lost). */
+const nonceStore = LossySpent.make()
 let indexUp = true
 const tokens: Record<string, string> = {}
 /** What the stub relay answers a dashboard token sign-in (undefined: the participant is not connected). */
@@ -93,15 +92,7 @@ beforeAll(async () => {
       socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
       sessions: Sessions.make({
         expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }),
-        spent: {
-          spent: spentInMemory.spent,
-          spend: (nonce, expiresAt) =>
-            Effect.flatMap(spentInMemory.spend(nonce, expiresAt), (first) => {
-              if (!spendFails) return Effect.succeed(first)
-              spendFails = false
-              return Effect.fail(new Nonces.SpentStoreFailed({ operation: "spend", message: "Connection terminated unexpectedly" }))
-            })
-        },
+        spent: nonceStore.spent,
         loginSigners: (account) => chainRead(new Set(account === delegating.address ? [account, loginKey.address] : [account]))
       }),
       roles: Roles.make({
@@ -264,7 +255,7 @@ describe("handler refusals", () => {
     const wallet = Wallet.createRandom()
     const challenge = async () => (await call("POST", "/api/auth/challenge", { body: { address: wallet.address } })).body.message as string
     const message = await challenge()
-    spendFails = true
+    nonceStore.failNextSpend()
     expect(await call("POST", "/api/auth/sign-in", { body: { message, signature: await wallet.signMessage(message) } }))
       .toMatchObject({ status: 503, body: { _tag: "NonceUnsettled", message: expect.stringContaining("ask for a new challenge") } })
     const fresh = await challenge()

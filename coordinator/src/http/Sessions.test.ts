@@ -6,7 +6,7 @@
 import { Effect } from "effect"
 import { Wallet } from "ethers"
 import { describe, expect, it } from "vitest"
-import * as Nonces from "../auth/Nonces.ts"
+import * as LossySpent from "../testing/LossySpent.ts"
 import * as Sessions from "./Sessions.ts"
 
 const expected = () => ({ domain: "coordinator.example:8443", uri: "https://coordinator.example:8443", chainId: 31337 })
@@ -113,18 +113,9 @@ describe("Sessions", () => {
 
   it("a spend the nonce store records and then fails answers NonceUnsettled (ask for a new challenge), not Unavailable with a retry the nonce no longer allows", async () => {
     // The store's first spend commits and then fails (the answer lost): the nonce is spent, the caller cannot know.
-    const memory = Nonces.inMemory()
-    let failNext = true
-    const spent: Nonces.Spent = {
-      spent: memory.spent,
-      spend: (nonce, expiresAt) =>
-        Effect.flatMap(memory.spend(nonce, expiresAt), (first) => {
-          if (!failNext) return Effect.succeed(first)
-          failNext = false
-          return Effect.fail(new Nonces.SpentStoreFailed({ operation: "spend", message: "Connection terminated unexpectedly" }))
-        })
-    }
-    const sessions = Sessions.make({ expected, spent })
+    const store = LossySpent.make()
+    store.failNextSpend()
+    const sessions = Sessions.make({ expected, spent: store.spent })
     const wallet = Wallet.createRandom()
     const { message } = sessions.challenge(wallet.address)
     const signature = await wallet.signMessage(message)
