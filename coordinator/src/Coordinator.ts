@@ -167,6 +167,9 @@ export interface Internals extends Coordinator {
   readonly cluster: Cluster.Cluster
 }
 
+/** How long a suspension seen on chain waits for the chain to answer for the org's current state before acting unconfirmed. */
+const suspensionCheckMs = 30_000
+
 /** The bearer-token and nonce secret every instance of a cluster shares: configured, else agreed on in the store. */
 const sharedSecret = async (sql: Sql.Sql): Promise<Uint8Array> => {
   await sql.query(`insert into cluster_secrets(name, value) values ('auth', $1) on conflict do nothing`, [randomBytes(32)])
@@ -447,9 +450,16 @@ export const start = async (config: Config): Promise<Internals> => {
         const reason = `organisation ${change.name} (${change.addresses.join(", ")}) is ${change.to === "Suspended" ? "suspended by the supervisor" : "revoked"}`
         void (async () => {
           // Act on the org's state now, not on the event's: an index rebuilt from old blocks replays suspensions
-          // long since lifted.
-          const current = change.addresses[0] === undefined ? undefined : await Effect.runPromise(Effect.match(auth.checkOrg(change.addresses[0]), { onSuccess: () => "Audited", onFailure: () => "barred" }))
+          // long since lifted. A chain that does not answer is asked again for a while; if it still does not, the
+          // event is acted on (a suspension is not ignored for want of a read), and the log says it was not confirmed.
+          const current = change.addresses[0] === undefined ? undefined : await Effect.runPromise(Effect.match(
+            Auth.untilChainAnswers(auth.checkOrg(change.addresses[0]), Date.now() + suspensionCheckMs),
+            { onSuccess: () => "Audited", onFailure: (refusal) => (refusal.code === "Unavailable" ? refusal.detail : "barred") }
+          ))
           if (current === "Audited") return
+          if (current !== undefined && current !== "barred") {
+            log.warn("the chain did not answer for a suspended org's current state; acting on the event unconfirmed", { reason, error: current })
+          }
           // The org's sockets go wherever they are connected; each instance stops the tasks it owns.
           for (const account of change.addresses) hub.kick(account, reason)
           bridge.broadcast({ type: "suspended", accounts: [...change.addresses], reason })

@@ -24,5 +24,6 @@ export const suites: Record<string, () => Promise<Suite>> = {
   vertical: () => import("./vertical.ts"),
   secureboost: () => import("./secureboost.ts"),
   sources: () => import("./sources.ts"),
-  retrieval: () => import("./retrieval.ts")
+  retrieval: () => import("./retrieval.ts"),
+  "fedavg-memory": () => import("./fedavg-memory.ts")
 }

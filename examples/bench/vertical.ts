@@ -13,7 +13,9 @@
  * - `svm_partial_decryptions`: partial decryptions of the run (each a ~4096-bit exponentiation). Proofs are
  *   batched: one per party per decryption round over a random linear combination of its partials (none from the
  *   party a round is sealed to), and one randomized test of all other parties' batches at each combiner
- *   (ThresholdPaillier.ts "Batched proof", "Several parties' batches at once"), counted in `proofs`.
+ *   (ThresholdPaillier.ts "Batched proof", "Several parties' batches at once"), counted in `proofs`. The SVM's
+ *   gradients are opened by the label holder under its judge key (protocol 2, docs/vertical-packing.md): only the
+ *   judge's and the evaluation's rounds are threshold decryptions.
  * - `online_prediction_ms`: one id scored by a `prediction.vertical-online` task, median of 5 of each aggregation:
  *   "masks" (the default: channel keys, partial scores masked and sealed to the requester) against "threshold"
  *   (encrypted partial scores, threshold decryption sealed to the requester) as the baseline, with the ratio.

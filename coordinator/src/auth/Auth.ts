@@ -4,7 +4,7 @@
  * `Audited` (not merely registered, not suspended) before letting it in (DESIGN.md §4).
  */
 import { randomBytes } from "node:crypto"
-import { Effect, Schema } from "effect"
+import { Effect, Schedule, Schema } from "effect"
 import { getAddress } from "ethers"
 import * as Nonces from "./Nonces.ts"
 import { type AdmissionCode, AdmissionRefused } from "@jointly/core/internal/wire/Admission"
@@ -184,3 +184,20 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
 }
 
 export type Auth = ReturnType<typeof make>
+
+/**
+ * `check` (a `checkOrg`) again while the chain does not answer (Unavailable: an RPC node restarting, a 503), until
+ * `deadline` (ms since the epoch): after 100 ms, doubling to at most 2 s between tries, jittered so the waiting
+ * tasks of one outage do not ask all at once. An org's refusal is returned at once; the last Unavailable once
+ * the deadline has passed.
+ */
+export const untilChainAnswers = <A>(check: Effect.Effect<A, AdmissionRefused>, deadline: number): Effect.Effect<A, AdmissionRefused> =>
+  Effect.suspend(() =>
+    Effect.retry(check, {
+      schedule: Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("2 seconds")]).pipe(
+        Schedule.jittered,
+        Schedule.upTo({ duration: Math.max(0, deadline - Date.now()) })
+      ),
+      while: (refusal) => refusal.code === "Unavailable"
+    })
+  )

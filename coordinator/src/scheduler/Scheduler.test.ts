@@ -188,3 +188,81 @@ describe("a task whose move to AwaitingConsent failed in the store", () => {
     await Effect.runPromise(scheduler.close)
   })
 })
+
+describe("a task whose parties are all online, at its start", () => {
+  /**
+   * A scheduler whose every party is online and whose chain answers `standing` for each org read once the task is
+   * submitted (the submission's own reads see every org Audited). The protocol run never begins: a Running task
+   * stays Running, its round engine waiting.
+   */
+  const startingScheduler = (standing: (account: string) => Effect.Effect<{ state: "Audited"; name: string }, AdmissionRefused>, startTimeoutMs: number) => {
+    let submitted = false
+    const reads: Array<string> = []
+    const scheduler = Scheduler.make({
+      store,
+      hub: { offer: () => true, ended: () => true, isOnline: () => true },
+      rounds: { taskEnded: () => Effect.void, taskStarted: () => Effect.never } as unknown as RoundEngine["Service"],
+      auth: {
+        checkOrg: (account: string) => {
+          if (!submitted) return Effect.succeed({ state: "Audited", name: "test" })
+          reads.push(account)
+          return standing(account)
+        }
+      } as unknown as Auth,
+      consent: { recover: (_consent, signature) => signature },
+      log: Log.make("scheduler-test", "error"),
+      instance: "test-instance",
+      backends: Layer.empty as never,
+      options: { startTimeoutMs }
+    })
+    /** Submits a task and gives every party's consent: the last one starts it. */
+    const consented = async (nonce: string) => {
+      const spec = { ...specOf(nonce), consentTimeoutMs: 60_000 } as TaskSpec
+      const id = await Effect.runPromise(scheduler.submit(spec, initiator.signMessageSync(getBytes(taskId(spec)))))
+      submitted = true
+      for (const party of parties) {
+        const answered = await Effect.runPromiseExit(scheduler.consent(party, { taskId: id, approve: true, reason: "ok", signature: getAddress(party) }))
+        expect(answered, String(Exit.isFailure(answered) ? answered.cause : "")).toSatisfy(Exit.isSuccess)
+      }
+      return id
+    }
+    return { scheduler, consented, reads }
+  }
+  const unavailable = () => Effect.fail(new AdmissionRefused({ code: "Unavailable", detail: "the chain could not be read: 503 Service Unavailable" }))
+  const audited = () => Effect.succeed({ state: "Audited" as const, name: "test" })
+  const stored = async (id: string) => await Effect.runPromise(store.get(id))
+
+  it("starts once a chain that failed two reads answers again", async () => {
+    let failures = 2
+    const { scheduler, consented } = startingScheduler(() => (failures-- > 0 ? unavailable() : audited()), 10_000)
+    const id = await consented("chain-blip")
+    await expect.poll(async () => (await stored(id))?.status, { timeout: 8_000, interval: 50 }).toBe("Running")
+    expect(failures).toBeLessThan(0)
+    await Effect.runPromise(scheduler.close)
+  })
+
+  it("fails, naming the unreadable chain and no party, when the chain does not answer by the start deadline", async () => {
+    const { scheduler, consented, reads } = startingScheduler(unavailable, 1_000)
+    const id = await consented("chain-down-at-start")
+    await expect.poll(async () => (await stored(id))?.status, { timeout: 8_000, interval: 50 }).toBe("Failed")
+    const reason = (await stored(id))?.reason ?? ""
+    expect(reason).toContain("could not be read to check the parties' standing")
+    expect(reason).toContain("until the start deadline")
+    expect(reason).not.toMatch(/suspended|revoked|not audited/i)
+    // Asked again before it gave up, not once per account only.
+    expect(reads.length).toBeGreaterThan(3)
+    await Effect.runPromise(scheduler.close)
+  })
+
+  it("fails naming the party a chain that answers reports suspended, even while it does not answer for another", async () => {
+    const suspended = getAddress(parties[1]!)
+    const { scheduler, consented } = startingScheduler((account) =>
+      account === suspended
+        ? Effect.fail(new AdmissionRefused({ code: "OrgSuspended", detail: `organisation test (${account}) is suspended by the supervisor` }))
+        : account === getAddress(parties[0]!) ? unavailable() : audited(), 10_000)
+    const id = await consented("suspended-at-start")
+    await expect.poll(async () => (await stored(id))?.status, { timeout: 8_000, interval: 50 }).toBe("Failed")
+    expect((await stored(id))?.reason).toContain(`(${suspended}) is suspended by the supervisor`)
+    await Effect.runPromise(scheduler.close)
+  })
+})

@@ -22,7 +22,7 @@ import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { defaultConsentTimeoutMs, participantsOf, taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
 import { digest } from "@jointly/core/internal/wire/Canonical"
 import type { TaskConsent } from "@jointly/core/internal/wire/Messages"
-import type { Auth } from "../auth/Auth.ts"
+import { type Auth, untilChainAnswers } from "../auth/Auth.ts"
 import type { Log } from "../Log.ts"
 import type { Claim, StoreFailed, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
 import { TaskStore } from "../store/TaskStore.ts"
@@ -113,6 +113,13 @@ export interface Deps {
 /** What the model and artifact stores refused while a result was being kept. */
 class OutcomeNotStored extends Schema.TaggedError<OutcomeNotStored>()("OutcomeNotStored", { detail: Schema.String }) {}
 
+/** The chain did not answer for a party's standing (its node down, a 503): nothing is known of the party. */
+class ChainUnreadable extends Schema.TaggedError<ChainUnreadable>()("ChainUnreadable", { detail: Schema.String }) {
+  override get message() {
+    return `the chain could not be read to check the parties' standing (${this.detail})`
+  }
+}
+
 export const make = (deps: Deps): SchedulerShape => {
   const { store, hub, rounds, auth, log, instance } = deps
   const startTimeoutMs = deps.options?.startTimeoutMs ?? 60_000
@@ -124,6 +131,8 @@ export const make = (deps: Deps): SchedulerShape => {
   const timers = new Map<string, NodeJS.Timeout>()
   /** Scheduled tasks waiting for participants: their parties, and when the wait gives up (set once per wait). */
   const waiting = new Map<string, { readonly parties: ReadonlyArray<string>; readonly deadline: number }>()
+  /** Scheduled tasks whose parties are all online, waiting for the chain to answer for their standing: the fiber asking. */
+  const awaitingChain = new Map<string, Fiber.Fiber<void>>()
   const listeners = new Set<(taskId: string, status: Status) => void>()
   /** Tasks decoded by their kind's declaration: at submit, or once when read back from the store after a restart. */
   const decoded = new Map<string, Protocols.Task>()
@@ -155,6 +164,9 @@ export const make = (deps: Deps): SchedulerShape => {
       clearTimer(taskId)
       claims.delete(taskId)
       decoded.delete(taskId)
+      const asking = awaitingChain.get(taskId)
+      awaitingChain.delete(taskId)
+      if (asking) yield* Fiber.interrupt(asking)
       yield* rounds.taskEnded(taskId)
       const fiber = running.get(taskId)
       running.delete(taskId)
@@ -253,9 +265,11 @@ export const make = (deps: Deps): SchedulerShape => {
    */
   const schedule = (task: TaskRow): Effect.Effect<void, StoreFailed> =>
     Effect.gen(function*() {
+      // Its start is under way already, waiting for the chain to answer.
+      if (awaitingChain.has(task.id)) return
       const parties = participantsOf(task.spec)
+      const deadline = waiting.get(task.id)?.deadline ?? Date.now() + startTimeoutMs
       if (offlineAmong(parties).length > 0) {
-        const deadline = waiting.get(task.id)?.deadline ?? Date.now() + startTimeoutMs
         clearTimeout(timers.get(task.id))
         waiting.set(task.id, { parties, deadline })
         timers.set(task.id, setTimeout(later("start check", startCheck(task.id)), Math.max(0, Math.min(startCheckMs, deadline - Date.now()))))
@@ -263,11 +277,33 @@ export const make = (deps: Deps): SchedulerShape => {
       }
       clearTimer(task.id)
       // PROTOCOLS.md §2.1 (d): a member suspended since it consented must not take part; ask the chain now.
-      const barred = yield* suspendedAmong([task.spec.initiator, ...parties])
+      const accounts = [task.spec.initiator, ...parties]
+      const standing = yield* Effect.result(suspendedAmong(accounts))
+      if (Result.isSuccess(standing)) return yield* start(task, standing.success)
+      // A chain that does not answer (a node restarting) says nothing of the parties: asked again until the start
+      // deadline, in a fiber of its own so the caller (a consent, a participant's reconnection) is not held up.
+      const asking = Effect.runFork(startOnceChainAnswers(task, accounts, deadline))
+      awaitingChain.set(task.id, asking)
+      asking.addObserver(() => void (awaitingChain.get(task.id) === asking && awaitingChain.delete(task.id)))
+    })
+
+  /** Fails the task naming the barred party, or runs it. */
+  const start = (task: TaskRow, barred: string | undefined): Effect.Effect<void, StoreFailed> =>
+    Effect.gen(function*() {
       if (barred !== undefined) return void (yield* move(task, "Failed", barred))
       if (!(yield* move(task, "Running"))) return
       yield* run(yield* current(task.id))
     })
+
+  /** `start` once the chain answers for every account; failed naming the unreadable chain when it has not by `deadline`. */
+  const startOnceChainAnswers = (task: TaskRow, accounts: ReadonlyArray<string>, deadline: number): Effect.Effect<void> =>
+    suspendedAmong(accounts, deadline).pipe(
+      Effect.matchEffect({
+        onFailure: (unreadable) => Effect.asVoid(move(task, "Failed", `${unreadable.message} until the start deadline; the task stops`)),
+        onSuccess: (barred) => start(task, barred)
+      }),
+      Effect.catchCause((cause) => Effect.sync(() => log.error("task start failed", { taskId: task.id, error: String(Cause.squash(cause)) })))
+    )
 
   /** A waiting task's check: started once all are online, failed at its deadline; nothing is read until one of them. */
   const startCheck = (id: string) =>
@@ -466,15 +502,23 @@ export const make = (deps: Deps): SchedulerShape => {
       fiber.addObserver((exit) => void Effect.runFork(outcome(task, claim, exit)))
     })
 
-  /** The reason naming the first account whose org is not Audited on chain, or undefined when all are. */
-  const suspendedAmong = (accounts: ReadonlyArray<string>): Effect.Effect<string | undefined> =>
-    Effect.map(
-      // Asked at once (each is a chain read), reported for the first account in the task's order. A chain that
-      // cannot be read stops the task too: its parties' standing cannot be shown.
-      Effect.forEach(accounts, (account) => Effect.flip(auth.checkOrg(getAddress(account))).pipe(Effect.option), { concurrency: "unbounded" }),
-      (refusals) => {
-        const refused = refusals.find((r) => r._tag === "Some")
-        return refused?._tag === "Some" ? `${refused.value.message}; the task stops` : undefined
+  /**
+   * The reason naming the first account whose org is not Audited on chain, or undefined when all are; with a
+   * `deadline`, a read the chain does not answer is made again until then. ChainUnreadable when the chain did not
+   * answer for an account and no other account is barred: a party's standing that cannot be shown is not a refusal.
+   */
+  const suspendedAmong = (accounts: ReadonlyArray<string>, deadline?: number): Effect.Effect<string | undefined, ChainUnreadable> =>
+    Effect.flatMap(
+      // Asked at once (each is a chain read), reported for the first account in the task's order.
+      Effect.forEach(accounts, (account) => {
+        const check = auth.checkOrg(getAddress(account))
+        return Effect.flip(deadline === undefined ? check : untilChainAnswers(check, deadline)).pipe(Effect.option)
+      }, { concurrency: "unbounded" }),
+      (answers) => {
+        const refusals = answers.flatMap((answer) => (answer._tag === "Some" ? [answer.value] : []))
+        const barred = refusals.find((refusal) => refusal.code !== "Unavailable")
+        if (barred !== undefined) return Effect.succeed(`${barred.message}; the task stops`)
+        return refusals.length === 0 ? Effect.succeed(undefined) : Effect.fail(new ChainUnreadable({ detail: refusals[0]!.detail }))
       }
     )
 
@@ -730,7 +774,7 @@ export const make = (deps: Deps): SchedulerShape => {
     suspended,
     close: Effect.suspend(() => {
       for (const timer of timers.values()) clearTimeout(timer)
-      return Effect.forEach([...running.values()], (fiber) => Fiber.interrupt(fiber), { discard: true, concurrency: "unbounded" })
+      return Effect.forEach([...running.values(), ...awaitingChain.values()], (fiber) => Fiber.interrupt(fiber), { discard: true, concurrency: "unbounded" })
     }),
     onStatus: (listener) => {
       listeners.add(listener)

@@ -142,6 +142,18 @@ describe("federated learning over InMemoryHost", () => {
     expect(trainReplies.every((t) => JSON.parse(t.json).update === undefined)).toBe(true)
   })
 
+  it("keeps only the latest round's update at a participant (plain), so memory does not grow with the rounds", async () => {
+    const params: Params = { ...base, aggregation: "plain", rounds: 5 }
+    const host = makeHost(parties(3), params)
+    await train(host, params)
+    for (const participant of host.participants) {
+      const kept = [...host.memory(participant)].filter(([key]) => key.startsWith("fl/"))
+      // The split and the last round's reply (whose update a retried round-5 request gets again), nothing per round.
+      expect(kept.map(([key]) => key).sort()).toEqual(["fl/split", "fl/train/last"])
+      expect((kept.find(([key]) => key === "fl/train/last")![1] as { round: number }).round).toBe(5)
+    }
+  })
+
   it("rejects NaN and wrong-shape updates (plain) and the rounds continue without them", async () => {
     const params: Params = { ...base, aggregation: "plain", minUpdatesPerRound: 2, rounds: 3 }
     const data = parties(4)
@@ -176,6 +188,8 @@ describe("federated learning over InMemoryHost", () => {
     expect(result.rounds[0]!.rejected.map((r) => r.participant).sort()).toEqual([host.participants[3], host.participants[4]].sort())
     expect(result.rounds[0]!.trainSamples).toBe(3 * 240)
     expect(result.final.accuracy).toBeGreaterThan(0.8)
+    // The straggler's inputs of the rounds it missed are never read; it holds at most its latest round's.
+    expect([...host.memory(host.participants[4]!).keys()].filter((key) => key.startsWith("fl/input/")).length).toBeLessThanOrEqual(1)
   }, 30_000)
 
   it("resumes from the last checkpointed round after a coordinator restart, to the same model", async () => {

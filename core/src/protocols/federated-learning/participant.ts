@@ -23,6 +23,19 @@ const fail = (session: ParticipantSession, stage: string, code: string, detail: 
 
 const inputKey = (aggregationId: string) => `fl/input/${aggregationId}`
 
+/**
+ * The reply to the latest round this party trained in, kept so that a retried request of that round gets the same
+ * update (never a second sample of noise). Only the latest: a round's request comes again only while the coordinator
+ * still waits for that round, so an earlier round's reply is never asked for again — and in plain mode a reply is the
+ * whole update, which one entry per round kept for the attempt grew the party's memory by a model every round.
+ */
+const LAST_TRAIN = "fl/train/last"
+interface LastTrain {
+  readonly round: number
+  readonly aggregationId: string
+  readonly reply: typeof train.reply.Type
+}
+
 /** "Code: detail" of the first reason `data` cannot serve the recipe (a missing or non-numeric column), or undefined. */
 export const datasetProblem = (data: TabularData, resolved: Resolved): string | undefined => {
   const { params } = resolved
@@ -127,8 +140,16 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
     handler(train, ({ round, aggregationId, weights: bytes, expectedContributors, weightScale, ringBits }, session) =>
       Effect.gen(function*() {
         const stage = train.name
-        const existing = session.memory.get(`fl/train/${aggregationId}`) as typeof train.reply.Type | undefined
-        if (existing) return existing // a retried request gets the same update, never a second sample of noise
+        const last = session.memory.get(LAST_TRAIN) as LastTrain | undefined
+        if (last?.aggregationId === aggregationId) return last.reply // a retried request gets the same update
+        const remember = (reply: typeof train.reply.Type) => {
+          // A straggler of an earlier round finishing late must not replace a later round's reply. An earlier round's
+          // input that secure aggregation never read (this party was dropped from it) is not read any more either.
+          const latest = session.memory.get(LAST_TRAIN) as LastTrain | undefined
+          if (latest !== undefined && latest.round > round) return void session.memory.delete(inputKey(aggregationId))
+          if (latest !== undefined && latest.aggregationId !== aggregationId) session.memory.delete(inputKey(latest.aggregationId))
+          session.memory.set(LAST_TRAIN, { round, aggregationId, reply } satisfies LastTrain)
+        }
         const data = yield* split(session, stage)
         const global = yield* globalWeights(session, stage, bytes)
         const before = yield* validate(session, stage, global, data)
@@ -147,7 +168,7 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
           // Encoded straight from the two models (Updates.encodeContribution): no float64 update in between.
           yield* store(session, stage, aggregationId, () => encodeContribution(local, global, data.train.rows, weightScale, before, cohort, ringBits))
           const reply = { ready: true as const }
-          session.memory.set(`fl/train/${aggregationId}`, reply)
+          remember(reply)
           return reply
         }
         // "ckks": the sample count travels in its own slot and the decrypting contributors divide by Σ n_i.
@@ -167,7 +188,7 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
           yield* store(session, stage, aggregationId, () => encodeVector(update, data.train.rows, before, cohort, ringBits))
           reply = { ready: true }
         }
-        session.memory.set(`fl/train/${aggregationId}`, reply)
+        remember(reply)
         return reply
       })),
 

@@ -1,3 +1,4 @@
+import { Cause, Effect, Exit } from "effect"
 import { describe, expect, it } from "vitest"
 import * as OpenSslPrg from "@jointly/backends/internal/node/OpenSslPrg"
 import * as Prg from "../../crypto/Prg.ts"
@@ -6,6 +7,11 @@ import * as RingVector from "./RingVector.ts"
 
 const random = (bits: number, count: number) =>
   Prg.expand(crypto.getRandomValues(new Uint8Array(32)), "test", count, bits)
+
+/** Test helper: a WebCrypto that refuses every key, as a browser without AES-CTR (or a locked-down context) does. */
+const refusingSubtle = {
+  importKey: () => Promise.reject(new DOMException("The operation is not supported.", "NotSupportedError"))
+} as unknown as SubtleCrypto
 
 describe("RingVector", () => {
   for (const bits of [13, 32, 64, 100, 128]) {
@@ -31,6 +37,17 @@ describe("RingVector", () => {
     expect(RingVector.toBigInts(vector)).toEqual(x.map((v, i) => (v + mask[i]!) % (1n << 64n)))
     RingVector.addMask(vector, seed, "m", -1)
     expect(RingVector.toBigInts(vector)).toEqual(x)
+  })
+
+  it("a keystream that rejects (WebCrypto refusing the key) fails addMasksEffect with PrgFailed naming the PRG, not a defect", async () => {
+    const refusing = PrgKernel.webCrypto(refusingSubtle)
+    const vector = RingVector.fromBigInts(random(64, 8), 64)
+    const exit = await Effect.runPromiseExit(RingVector.addMasksEffect(vector, [{ seed: new Uint8Array(32), label: "m", sign: 1 }], refusing, "aes128-ctr"))
+    expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(false)
+    const error = await Effect.runPromise(Effect.flip(Effect.suspend(() => exit)))
+    expect(error).toBeInstanceOf(RingVector.PrgFailed)
+    expect(error).toMatchObject({ _tag: "PrgFailed", prg: "aes128-ctr" })
+    expect(error.reason).toContain("not supported")
   })
 
   it("round-trips wire bytes and rejects wrong lengths and non-canonical elements", () => {

@@ -6,7 +6,7 @@
  * model updates, where a bigint per element used to cost more than the masking itself).
  */
 import { isLE, swap32IfBE } from "@noble/ciphers/utils.js"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import * as Prg from "../../crypto/Prg.ts"
 import * as PrgKernel from "../../crypto/PrgKernel.ts"
 
@@ -245,30 +245,44 @@ export const addMasks = (
   }
 }
 
+/** The kernel's asynchronous keystream for `prg` failed (WebCrypto refused the key or the operation, a worker died). */
+export class PrgFailed extends Schema.TaggedError<PrgFailed>()("PrgFailed", {
+  prg: Prg.NameSchema,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `PRG ${this.prg} failed: ${this.reason}`
+  }
+}
+
 /**
  * `addMasks` as an Effect, through the kernel's asynchronous keystream where it has one for `prg` (a browser's
  * WebCrypto AES-CTR: each mask's whole keystream at once, added here), else `addMasks` itself. The same result.
+ * A keystream that rejects fails with `PrgFailed`, leaving `acc` partly masked: the caller discards it.
  */
 export const addMasksEffect = (
   acc: RingVector,
   masks: ReadonlyArray<Mask>,
   kernel: PrgKernel.PrgKernel,
   prg: Prg.Name
-): Effect.Effect<void> => {
+): Effect.Effect<void, PrgFailed> => {
   const asynchronous = kernel.keystreamAsync
   if (asynchronous === undefined || !asynchronous.ciphers.includes(prg) || acc.limbs.length === 0) {
     return Effect.sync(() => addMasks(acc, masks, kernel, prg))
   }
-  return Effect.promise(async () => {
-    const iv = new Uint8Array(PrgKernel.IV_BYTES[prg])
-    for (const mask of masks) {
-      const bytes = await asynchronous.run(prg, Prg.streamKey(mask.seed, mask.label, prg), iv, acc.limbs.byteLength)
-      const limbs = new Uint32Array(bytes.buffer, bytes.byteOffset, acc.limbs.length)
-      swap32IfBE(limbs)
-      // Bits above 2^bits in a top limb need no clearing: addLimbs/subLimbs reduce mod 2^bits, as expandLimbs' mask does.
-      if (mask.sign === 1) addLimbs(acc.limbs, limbs, acc.bits)
-      else subLimbs(acc.limbs, limbs, acc.bits)
-    }
+  return Effect.tryPromise({
+    try: async () => {
+      const iv = new Uint8Array(PrgKernel.IV_BYTES[prg])
+      for (const mask of masks) {
+        const bytes = await asynchronous.run(prg, Prg.streamKey(mask.seed, mask.label, prg), iv, acc.limbs.byteLength)
+        const limbs = new Uint32Array(bytes.buffer, bytes.byteOffset, acc.limbs.length)
+        swap32IfBE(limbs)
+        // Bits above 2^bits in a top limb need no clearing: addLimbs/subLimbs reduce mod 2^bits, as expandLimbs' mask does.
+        if (mask.sign === 1) addLimbs(acc.limbs, limbs, acc.bits)
+        else subLimbs(acc.limbs, limbs, acc.bits)
+      }
+    },
+    catch: (error) => new PrgFailed({ prg, reason: error instanceof Error ? error.message : String(error) })
   })
 }
 

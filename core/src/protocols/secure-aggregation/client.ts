@@ -331,7 +331,9 @@ const masked = <R>(input: Input<R>) =>
         masks.push({ seed, label: Spec.PAIR_MASK_LABEL, sign: Spec.pairSign(parameters.cohort, session.self, peer) })
       }
       // prgOf is defined here: advertise refused parameters naming an unknown PRG, and these are the advertised ones.
-      yield* RingVector.addMasksEffect(vector, masks, yield* PrgKernel.PrgKernel, Spec.prgOf(parameters)!)
+      yield* RingVector.addMasksEffect(vector, masks, yield* PrgKernel.PrgKernel, Spec.prgOf(parameters)!).pipe(
+        Effect.mapError((error) => new ParticipantFailure({ participant: session.self, stage, code: "PrgFailed", detail: error.message }))
+      )
       // `vector` is this stage's own copy and never changes again: sent without one more copy.
       const reply = { maskedInput: RingVector.ownBytes(vector) }
       state.keyHolders = keyHolders

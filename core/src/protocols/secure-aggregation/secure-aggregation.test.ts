@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { describe, expect, it } from "vitest"
 import * as FixedPoint from "../../crypto/FixedPoint.ts"
 import * as Prg from "../../crypto/Prg.ts"
+import * as PrgKernel from "../../crypto/PrgKernel.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
 import type { CoordinatorSession } from "../Protocol.ts"
 import { ParticipantFailure, ProtocolError } from "../Protocol.ts"
@@ -260,6 +261,23 @@ describe("secure aggregation", () => {
     )))
     expect(refused).toMatchObject({ _tag: "ParticipantFailure", code: "UnsupportedPrg" })
     expect((refused as ParticipantFailure).detail).toContain("rc4")
+  })
+
+  it("a participant whose PRG kernel fails fails the masked input with PrgFailed naming the PRG, not a defect", async () => {
+    const broken: PrgKernel.PrgKernel = {
+      ...PrgKernel.noble,
+      keystreamAsync: { ciphers: ["aes128-ctr"], run: () => Promise.reject(new Error("worker terminated")) }
+    }
+    const host = InMemoryHost.make(randomInputs(3, 4, 64).map((input) => ({
+      wallet: InMemoryHost.randomWallet(),
+      handlers: secureAggregationHandlers(() => Effect.succeed(input)),
+      provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provideService(effect, PrgKernel.PrgKernel, broken) as Effect.Effect<A, ParticipantFailure>
+    })))
+    const exit = await Effect.runPromiseExit(host.run((session) => runSecureAggregation(session, { vectorLength: 4, bits: 64, prg: "aes128-ctr" })))
+    const error = await Effect.runPromise(Effect.flip(Effect.suspend(() => exit)))
+    expect(error).toMatchObject({ _tag: "ParticipantFailure", stage: Spec.maskedInput.name, code: "PrgFailed" })
+    expect((error as ParticipantFailure).detail).toContain("aes128-ctr")
+    expect((error as ParticipantFailure).detail).toContain("worker terminated")
   })
 
   it("a coordinator that hands members different PRGs is caught: the signed parameters cover the PRG", async () => {

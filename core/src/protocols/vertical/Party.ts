@@ -8,6 +8,7 @@ import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
+import type { PrivateKey, PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Dealer from "../../crypto/threshold-paillier/Dealer.ts"
@@ -76,6 +77,11 @@ export interface TrainState {
   features?: ReadonlyArray<number>
   batch?: ReadonlyArray<number>
   masks?: Map<number, Map<number, bigint>>
+  /**
+   * SVM (protocol 2): the label holder's judge key (spec.ts `keys`), with its private half at the label holder; the
+   * other parties keep the first one the coordinator relays (`encoded`) and refuse another.
+   */
+  judge?: { readonly pk: PublicKey; readonly sk?: PrivateKey; readonly encoded: Uint8Array }
   evaluation?: { readonly ids: ReadonlyArray<string>; readonly scores: ReadonlyArray<number>; readonly positive: ReadonlyArray<boolean> }
 }
 
@@ -156,22 +162,63 @@ export const engineOf = (key: Key) => Secure.engine(key.tpk, key.policy)
 export const indexOf = (session: ParticipantSession, party: string) => session.participants.indexOf(party)
 
 /**
- * Opens (when sealed) and checks each party's batch of partial decryptions of all of `cs` (one proof per party
- * and round, ThresholdPaillier.ts "Batched proof"); returns t verified batches or the cheaters.
+ * This party's own batch of partial decryptions of the decrypt rounds it will combine, keyed by the round's label
+ * with a digest of the ciphertexts it decrypted: it combines this copy, never the one the coordinator relays back
+ * (collectPartials).
  */
-export const collectPartials = (session: ParticipantSession, stage: string, key: Key, cs: ReadonlyArray<Paillier.Ciphertext>, sealed: ReadonlyArray<Spec.Sealed>, label: string | undefined) =>
+const OWN_PARTIALS = "vertical/own-partials"
+type OwnPartials = Map<string, { readonly ciphertexts: string; readonly batch: PartialDecryptionBatch }>
+
+/** Keeps this party's batch of the decrypt round `round` over the encoded `ciphertexts` until it combines the round. */
+export const keepOwnPartials = (session: ParticipantSession, round: string, ciphertexts: Uint8Array, batch: PartialDecryptionBatch) => {
+  let kept = session.memory.get(OWN_PARTIALS) as OwnPartials | undefined
+  if (kept === undefined) session.memory.set(OWN_PARTIALS, kept = new Map())
+  kept.set(round, { ciphertexts: bytesToHex(sha256(ciphertexts)), batch })
+}
+
+/**
+ * This party's kept batch of `round`, forgotten as it is taken; undefined when it made none (it answered late or
+ * not at all: the others' proven batches must do). A batch kept for other ciphertexts than those to combine means
+ * the coordinator asked for the round twice, or relays another round's ciphertexts: CoordinatorTampering.
+ */
+const takeOwnPartials = (session: ParticipantSession, stage: string, round: string, ciphertexts: Uint8Array) => {
+  const kept = session.memory.get(OWN_PARTIALS) as OwnPartials | undefined
+  const own = kept?.get(round)
+  kept?.delete(round)
+  if (own === undefined || own.ciphertexts === bytesToHex(sha256(ciphertexts))) return Effect.succeed(own?.batch)
+  return fail(session, stage, "CoordinatorTampering", `the coordinator has this party combine ${round} over other ciphertexts than it had it decrypt`)
+}
+
+/** A decrypt round to combine: its label, the encoded ciphertexts, and whether the batches come sealed to this party. */
+export interface Round {
+  readonly label: string
+  readonly ciphertexts: Uint8Array
+  readonly sealed: boolean
+}
+
+/**
+ * Opens (when sealed) and checks each other party's batch of partial decryptions of all of `cs` (one proof per
+ * party and round, ThresholdPaillier.ts "Batched proof"), and adds this party's own batch as it kept it
+ * (keepOwnPartials): the copy relayed under its own name is ignored, as it is not proven to it — sealed to itself
+ * it carries no proof (Secure.UNPROVED), and otherwise its proof is not checked here — so a coordinator that
+ * altered it would change the plaintexts unnoticed. Returns t verified batches or the cheaters.
+ */
+export const collectPartials = (session: ParticipantSession, stage: string, key: Key, cs: ReadonlyArray<Paillier.Ciphertext>, relayed: ReadonlyArray<Spec.Sealed>, round: Round) =>
   Effect.gen(function*() {
     const engine = yield* engineOf(key)
     const byParty: Array<{ party: string; batch: PartialDecryptionBatch }> = []
     const cheaters = new Set<string>()
-    for (const { participant, payload } of sealed) {
-      const bytes = label === undefined ? payload : yield* open(session, stage, participant, label, payload)
+    const own = yield* takeOwnPartials(session, stage, round.label, round.ciphertexts)
+    if (own !== undefined) byParty.push({ party: session.self, batch: own })
+    for (const { participant, payload } of relayed) {
+      if (participant === session.self) continue
+      const bytes = round.sealed ? yield* open(session, stage, participant, `decrypt|${round.label}`, payload) : payload
       const index = indexOf(session, participant) + 1
       const decoded = yield* Effect.result(attempt(session, stage, "InvalidPartialDecryption", () => Secure.decodePartials(key.tpk, bytes)))
       if (decoded._tag === "Failure" || decoded.success.values.length !== cs.length || decoded.success.index !== index) cheaters.add(participant)
       else byParty.push({ party: participant, batch: decoded.success })
     }
-    // Every proof but our own is checked (PROTOCOLS.md §6.1 "for malicious security, add ZK proofs").
+    // Every proof but our own (kept here, never relayed) is checked (PROTOCOLS.md §6.1 "for malicious security, add ZK proofs").
     const others = byParty.filter((b) => b.party !== session.self)
     const flags = yield* compute(session, stage, Secure.verify(engine, cs, others.map((b) => b.batch)))
     others.forEach((b, i) => {

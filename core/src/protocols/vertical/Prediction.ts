@@ -41,9 +41,13 @@ export const handlers = (datasetName: string, task: Party.Task, options: Party.O
       const key = yield* Party.keyed(session, stage)
       const engine = yield* Party.engineOf(key)
       const cs = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(engine.pk, request.ciphertexts))
-      // Sealed to this party itself (the label holder's judge, a requester's threshold prediction): it combines
-      // its own values without checking them, so they travel without a proof.
-      let partials = yield* Party.compute(session, stage, Secure.partialDecrypt(engine, key.share, cs, { prove: request.sealTo !== session.self }))
+      // Sealed to this party itself (the label holder's judge, a requester's threshold prediction): only it
+      // combines the round, with the batch it keeps, so the batch needs no proof and is not sent at all.
+      const ownRound = request.sealTo === session.self
+      let partials = yield* Party.compute(session, stage, Secure.partialDecrypt(engine, key.share, cs, { prove: !ownRound }))
+      // A round this party combines too is combined with this copy, not the one the coordinator relays back.
+      if (ownRound || request.sealTo === undefined) Party.keepOwnPartials(session, request.label, request.ciphertexts, partials)
+      if (ownRound) return { partials: new Uint8Array(0) }
       // One forged value in an otherwise honest batch: the batch proof must still catch it.
       if (options.cheat === "partial-decryption") partials = { ...partials, values: partials.values.map((v, j) => (j === partials.values.length - 1 ? (v * 4n) % engine.pk.n2 : v)) }
       const bytes = Secure.encodePartials(key.tpk, partials)
@@ -128,7 +132,7 @@ export const handlers = (datasetName: string, task: Party.Task, options: Party.O
       const stage = Spec.predictOutput.name
       const p = yield* predictRows(session, stage)
       const cs = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(p.key.tpk.publicKey, request.ciphertexts))
-      const { engine, cheaters, valid } = yield* Party.collectPartials(session, stage, p.key, cs, request.partials, `decrypt|predict/${request.requestId}`)
+      const { engine, cheaters, valid } = yield* Party.collectPartials(session, stage, p.key, cs, request.partials, { label: `predict/${request.requestId}`, ciphertexts: request.ciphertexts, sealed: true })
       if (cheaters.length > 0 || valid.length < p.key.tpk.threshold) return { cheaters, count: 0, digest: "", location: "" }
       const layout = Secure.predictionLayout(engine.pk, { parties: session.participants.length, scaleBits: p.scaleBits })
       const plain = yield* Party.attempt(session, stage, "DecryptionFailed", () => Secure.combineAll(engine, cs, valid))

@@ -1,9 +1,11 @@
 import { Effect } from "effect"
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { generateKeyPair } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
-import { TEST_KEYS } from "../../crypto/paillier/TestSupport.ts"
+import { expectPaillierError, TEST_KEYS } from "../../crypto/paillier/TestSupport.ts"
+import * as Dealer from "../../crypto/threshold-paillier/Dealer.ts"
 import type { ThresholdPublicKey } from "../../crypto/threshold-paillier/ThresholdPaillier.ts"
 import * as Secure from "./Secure.ts"
 
@@ -39,4 +41,46 @@ describe("the judge's per-slot blinding (Secure.blindPacked)", () => {
     const equal = slots.slice(0, 2 * layout.slots).map(Number)
     expect(Math.max(...equal) / Math.min(...equal)).toBeGreaterThan(1.05)
   })
+})
+
+describe("packed slots through the threshold round trip", () => {
+  it("pack → every party encrypts → homomorphic sum → proved partial decryptions → combine → unpack is the plain slot-wise sum (negative values and the slot bound included)", async () => {
+    const parties = ["a", "b", "c"]
+    // Shares travel unsealed here (a copy: the dealer wipes its buffer): the test is about the arithmetic.
+    const ceremony = await Dealer.runDealerCeremony({ bits: 256, ...TEST_KEYS, threshold: parties.length, parties, encryptTo: (_, bytes) => bytes.slice() })
+    const tpk = ceremony.publicKey
+    const shares = ceremony.encryptedShares.map((s) => Dealer.acceptShare(tpk, s.ciphertext, s.index))
+    const engine = await Effect.runPromise(Secure.engine(tpk, TEST_KEYS))
+    const run = <A>(effect: Effect.Effect<A, Secure.ComputeFailure>) => Effect.runPromise(effect)
+    // One party's vector for a layout of `valueBits` (headroom for the three parties' sum): values drawn up to the
+    // bound, the bound itself, its negative, and zero.
+    const vectors = fc.integer({ min: 2, max: 60 }).chain((valueBits) => {
+      const edge = (1n << BigInt(valueBits)) - 1n
+      const value = fc.oneof(fc.bigInt({ min: -edge, max: edge }), fc.constantFrom(edge, -edge, 0n))
+      const slots = Packing.layout(tpk.publicKey, { valueBits, maxAddends: parties.length }).slots
+      return fc.record({
+        valueBits: fc.constant(valueBits),
+        count: fc.integer({ min: 1, max: slots }),
+        values: fc.array(fc.array(value, { minLength: slots, maxLength: slots }), { minLength: parties.length, maxLength: parties.length })
+      })
+    })
+    await fc.assert(
+      fc.asyncProperty(vectors, async ({ valueBits, count, values }) => {
+        const layout = Packing.layout(tpk.publicKey, { valueBits, maxAddends: parties.length })
+        const own = values.map((v) => v.slice(0, count))
+        const encrypted = await Promise.all(own.map((v) => run(Secure.encryptSigned(engine, [Packing.pack(layout, v)]))))
+        const total = Secure.sumLists(encrypted)
+        const batches = await Promise.all(shares.map((share) => run(Secure.partialDecrypt(engine, share, total))))
+        expect(await run(Secure.verify(engine, total, batches))).toEqual(batches.map(() => true))
+        const [plain] = Secure.combineAll(engine, total, batches)
+        const expected = own[0]!.map((_, i) => own.reduce((sum, v) => sum + v[i]!, 0n))
+        expect(Packing.unpack(layout, plain!, count)).toEqual(expected)
+      }),
+      { numRuns: 12 }
+    )
+    // One past the bound is refused by name at encode time, before anything is encrypted.
+    const layout = Packing.layout(tpk.publicKey, { valueBits: 20, maxAddends: parties.length })
+    expectPaillierError(() => Packing.pack(layout, [0n, 1n << 20n]), "PackingOverflow")
+    expectPaillierError(() => Packing.pack(layout, [-(1n << 20n)]), "PackingOverflow")
+  }, 60_000)
 })

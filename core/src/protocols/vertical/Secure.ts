@@ -122,8 +122,8 @@ export const linearCombinations = (
 
 /**
  * The proof slot of a batch its maker decrypts for itself (a round sealed to the party that made the batch): it
- * checks only the other parties' batches (Party.collectPartials), so a proof there would be computed and never
- * read. Not a proof: a = 1 fails every check.
+ * keeps the batch and combines it with the other parties' checked batches (Party.collectPartials); the batch is
+ * never sent, so a proof there would be computed and never read. Not a proof: a = 1 fails every check.
  */
 export const UNPROVED = { a: 1n, b: 1n, z: 0n } as const
 

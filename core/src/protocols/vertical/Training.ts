@@ -1,27 +1,46 @@
 /**
  * The training stages of a vertical model at one party (PROTOCOLS.md §6; the stages and their leakage: spec.ts):
  * prepare (aligned rows, blocks, split, first RPI commitment) → deal and keys (threshold key, shares sealed over
- * the PSI channel) → per iteration score → blind → judge (SVM) → gradient → update → finish (partial model sealed
- * at rest) → cleanup. Partial decryptions and the evaluation of the test split are `Prediction.ts`'s.
+ * the PSI channel; the SVM label holder's judge key) → per iteration score → blind → judge (SVM) → gradient →
+ * open (SVM, the label holder) → update → finish (partial model sealed at rest) → cleanup. Partial decryptions
+ * and the evaluation of the test split are `Prediction.ts`'s.
  */
 import { utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
 import { Primes, randomBelow } from "../../compute/Primes.ts"
 import { TestKeySizes } from "../../crypto/KeyMaterial.ts"
+import * as Keys from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
+import * as PaillierSerialization from "../../crypto/paillier/Serialization.ts"
 import * as Dealer from "../../crypto/threshold-paillier/Dealer.ts"
 import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
 import * as Local from "../../data/Local.ts"
 import * as TaskOutput from "../../data/TaskOutput.ts"
 import { sha256Digest } from "../../wire/Canonical.ts"
 import * as Channel from "../joint-query/Channel.ts"
-import { handler } from "../Protocol.ts"
+import { handler, type ParticipantSession } from "../Protocol.ts"
 import * as Linear from "./Linear.ts"
 import * as PartialModels from "./PartialModels.ts"
 import * as Party from "./Party.ts"
 import * as Secure from "./Secure.ts"
 import * as Spec from "./spec.ts"
+
+/**
+ * The label holder's judge key: its own at the label holder; at any other party opened once from the box the
+ * label holder sealed to it (spec.ts `keys`) and kept for the attempt.
+ */
+const judgeKeyOf = (session: ParticipantSession, stage: string, t: Party.TrainState, labelHolder: string, box: Uint8Array | undefined) =>
+  Effect.gen(function*() {
+    if (t.judge !== undefined) return t.judge.pk
+    if (box === undefined) return yield* Party.fail(session, stage, "MissingState", "no judge key")
+    const encoded = yield* Party.open(session, stage, labelHolder, `judge-key|${session.self}`, box)
+    const policy = { unsafeAllowTestKeySizes: t.key?.policy.unsafeAllowTestKeySizes === true }
+    const pk = yield* Party.attempt(session, stage, "InvalidKey", () => PaillierSerialization.decodePublicKey(encoded, policy))
+    if (pk.bits !== t.key?.tpk.publicKey.bits) return yield* Party.fail(session, stage, "InvalidKey", `a ${pk.bits}-bit judge key, the threshold key has ${t.key?.tpk.publicKey.bits}`)
+    t.judge = { pk, encoded }
+    return pk
+  })
 
 export const handlers = (datasetName: string, model: Linear.ModelKind, trainParams: Spec.TrainParams, options: Party.Options = {}) => {
   const shape = (session: { readonly participants: ReadonlyArray<string> }) => Party.shapeOf(model, trainParams, session.participants.length)
@@ -29,6 +48,9 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
   const prepare = handler(Spec.prepare, (request, session) =>
     Effect.gen(function*() {
       const stage = Spec.prepare.name
+      // Before anything is read: a layout this build does not speak would fail later rounds without a name.
+      const unsupported = Spec.checkProtocolVersion(trainParams)
+      if (unsupported !== undefined) return yield* Party.fail(session, stage, unsupported._tag, unsupported.message)
       const existing = session.memory.get(Party.TRAIN) as Party.TrainState | undefined
       if (existing !== undefined) return yield* Party.fail(session, stage, "DuplicateStage", "already prepared")
       const aligned = (session.memory.get(Party.PSI_MEMORY) as Party.PsiView | undefined)?.aligned
@@ -157,7 +179,21 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
         Secure.judgeLayout(tpk.publicKey, shape(session))
         Secure.gradientLayout(tpk.publicKey, shape(session))
       })
-      return { transcriptDigest, reveal: { rpi: t.next.rpi.toString(), salt: t.next.salt } }
+      // SVM (protocol 2): the label holder's own key for its factors and the masked gradients it alone opens; of the
+      // threshold key's size, so the gradient layout checked above fits it too.
+      if (t.hyper.model !== "svm" || t.positive === undefined) return { transcriptDigest, reveal: { rpi: t.next.rpi.toString(), salt: t.next.salt } }
+      const primes = (yield* Primes).generate
+      const judge = yield* Effect.tryPromise({
+        try: () => Keys.generateKeyPair({ bits, primes, kernels, unsafeAllowTestKeySizes: policy.unsafeAllowTestKeySizes }),
+        catch: (error) => Party.failure(session, stage, "KeyGenerationFailed", error instanceof Error ? error.message : String(error))
+      })
+      const encoded = PaillierSerialization.encodePublicKey(judge.publicKey)
+      t.judge = { pk: judge.publicKey, sk: judge.privateKey, encoded }
+      const judgeKeys: Array<Spec.Sealed> = []
+      for (const participant of session.participants) {
+        if (participant !== session.self) judgeKeys.push({ participant, payload: yield* Party.seal(session, stage, participant, `judge-key|${participant}`, encoded) })
+      }
+      return { transcriptDigest, reveal: { rpi: t.next.rpi.toString(), salt: t.next.salt }, judgeKey: encoded, judgeKeys }
     })
   )
 
@@ -226,7 +262,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       if (t.key === undefined || t.batch === undefined || t.positive === undefined) return yield* Party.fail(session, stage, "NotLabelHolder", "only the label holder judges")
       const key = t.key
       const cs = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(key.tpk.publicKey, request.ciphertexts))
-      const { engine, cheaters, valid } = yield* Party.collectPartials(session, stage, key, cs, request.partials, `decrypt|judge/${request.iteration}`)
+      const { engine, cheaters, valid } = yield* Party.collectPartials(session, stage, key, cs, request.partials, { label: `judge/${request.iteration}`, ciphertexts: request.ciphertexts, sealed: true })
       if (cheaters.length > 0 || valid.length < key.tpk.threshold) return { cheaters, factors: new Uint8Array(0) }
       const layout = Secure.judgeLayout(engine.pk, shape(session), trainParams.slotsPerComparison)
       const plain = yield* Party.attempt(session, stage, "DecryptionFailed", () => Secure.combineAll(engine, cs, valid))
@@ -236,8 +272,9 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
         const y = t.positive![j] ? 1n : -1n
         return y * v[i]! < 0n ? y : 0n
       })
-      const encrypted = yield* Party.compute(session, stage, Secure.encryptSigned(engine, factors))
-      return { cheaters: [], factors: Secure.encodeCiphertexts(engine.pk, encrypted) }
+      if (t.judge === undefined) return yield* Party.fail(session, stage, "MissingState", "no judge key")
+      const encrypted = yield* Party.compute(session, stage, Secure.encryptSigned({ ...engine, pk: t.judge.pk }, factors))
+      return { cheaters: [], factors: Secure.encodeCiphertexts(t.judge.pk, encrypted) }
     })
   )
 
@@ -246,8 +283,11 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const stage = Spec.gradient.name
       const t = yield* Party.trainState(session, stage)
       if (t.key === undefined || t.batch === undefined || t.features === undefined) return yield* Party.fail(session, stage, "MissingState", "no batch")
-      const engine = yield* Party.engineOf(t.key)
+      const threshold = yield* Party.engineOf(t.key)
       const s = shape(session)
+      // SVM: the factors and this party's products and masks are under the label holder's judge key.
+      const judgeKey = t.hyper.model === "svm" ? yield* judgeKeyOf(session, stage, t, trainParams.labelHolder, request.judgeKey) : undefined
+      const engine = judgeKey === undefined ? threshold : { ...threshold, pk: judgeKey }
       const lists = yield* Party.attempt(session, stage, "InvalidCiphertext", () => request.inputs.map((b) => Secure.decodeCiphertexts(engine.pk, b)))
       if (lists.length === 0 || lists.some((l) => l.length !== t.batch!.length)) return yield* Party.fail(session, stage, "InvalidRequest", `expected ${t.batch.length} factors per input`)
       // SVM: the judge's [[I_j·y_j]]; logistic: [[D_j]] = Π_p [[s_j^p]] = [[4S²(½ + z_j/4 − y_j)]].
@@ -291,14 +331,26 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const t = yield* Party.trainState(session, stage)
       if (t.key === undefined || t.batch === undefined || t.masks === undefined || t.features === undefined) return yield* Party.fail(session, stage, "MissingState", "no gradient pending")
       const key = t.key
-      const all = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(key.tpk.publicKey, request.ciphertexts))
       const mine = [...t.masks.keys()].sort((a, b) => a - b)
-      if (mine.some((i) => i >= all.length)) return yield* Party.fail(session, stage, "InvalidRequest", "a gradient ciphertext is missing")
-      // Each party's batch proof covers every gradient ciphertext, so all are checked; only ours are combined.
-      const { engine, cheaters, valid } = yield* Party.collectPartials(session, stage, key, all, request.partials, undefined)
-      if (cheaters.length > 0 || valid.length < key.tpk.threshold) return { cheaters }
-      const layout = Secure.gradientLayout(engine.pk, shape(session))
-      const plain = yield* Party.attempt(session, stage, "DecryptionFailed", () => Secure.combineAll(engine, all, valid, mine))
+      let plain: Array<bigint>
+      let layout: Packing.Layout
+      if (t.hyper.model === "svm") {
+        // Opened by the label holder under its judge key (spec.ts `open`): the masked sums, nothing to check here.
+        const judge = t.judge
+        const opened = request.opened
+        if (judge === undefined || opened === undefined) return yield* Party.fail(session, stage, "MissingState", "no opened gradient")
+        if (mine.some((i) => i >= opened.length)) return yield* Party.fail(session, stage, "InvalidRequest", "a gradient value is missing")
+        plain = yield* Party.attempt(session, stage, "InvalidRequest", () => mine.map((i) => BigInt(opened[i]!)))
+        layout = Secure.gradientLayout(judge.pk, shape(session))
+      } else {
+        const all = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(key.tpk.publicKey, request.ciphertexts))
+        if (mine.some((i) => i >= all.length)) return yield* Party.fail(session, stage, "InvalidRequest", "a gradient ciphertext is missing")
+        // Each party's batch proof covers every gradient ciphertext, so all are checked; only ours are combined.
+        const { engine, cheaters, valid } = yield* Party.collectPartials(session, stage, key, all, request.partials, { label: `gradient/${request.iteration}`, ciphertexts: request.ciphertexts, sealed: false })
+        if (cheaters.length > 0 || valid.length < key.tpk.threshold) return { cheaters }
+        layout = Secure.gradientLayout(engine.pk, shape(session))
+        plain = yield* Party.attempt(session, stage, "DecryptionFailed", () => Secure.combineAll(engine, all, valid, mine))
+      }
       const me = Party.indexOf(session, session.self)
       const totals: Array<bigint> = []
       for (let k = 0; k < t.block.columns.length; k++) {
@@ -313,6 +365,22 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const progress = { taskId: session.taskId, iteration: request.iteration + 1, weights: Array.from(t.w), rpi: t.next.rpi.toString(), salt: t.next.salt, ids: t.ids }
       yield* Effect.mapError(PartialModels.saveProgress(session.self, progress), (e) => Party.failure(session, stage, "ProgressNotSaved", e.message))
       return { cheaters: [], reveal: { rpi: t.next.rpi.toString(), salt: t.next.salt } }
+    })
+  )
+
+  // SVM: the label holder opens the summed masked gradients (one ciphertext per gradient layout's worth of features).
+  const openHandler = handler(Spec.open, (request, session) =>
+    Effect.gen(function*() {
+      const stage = Spec.open.name
+      const t = yield* Party.trainState(session, stage)
+      const sk = t.judge?.sk
+      if (sk === undefined || t.features === undefined || t.batch === undefined) return yield* Party.fail(session, stage, "NotLabelHolder", "only the label holder opens, after its judge")
+      const cs = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(sk.publicKey, request.ciphertexts))
+      // Only the gradient's own ciphertexts: one per gradient layout's worth of every party's features.
+      const expected = Secure.gradientCiphertexts(t.features, Secure.gradientLayout(sk.publicKey, shape(session)).slots)
+      if (cs.length !== expected) return yield* Party.fail(session, stage, "InvalidRequest", `${cs.length} gradient ciphertexts, ${expected} expected`)
+      const kernels = yield* Secure.kernels
+      return { values: cs.map((c) => Paillier.decryptSigned(sk, c, kernels).toString()) }
     })
   )
 
@@ -367,5 +435,5 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       (removed) => ({ removed })
     ))
 
-  return [prepare, deal, keys, score, blindHandler, judgeHandler, gradientHandler, updateHandler, finishHandler, cleanupHandler]
+  return [prepare, deal, keys, score, blindHandler, judgeHandler, gradientHandler, openHandler, updateHandler, finishHandler, cleanupHandler]
 }

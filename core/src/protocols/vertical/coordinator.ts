@@ -9,6 +9,7 @@ import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect, Schema } from "effect"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Keys from "../../crypto/paillier/Keys.ts"
+import * as PaillierSerialization from "../../crypto/paillier/Serialization.ts"
 import type { PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
 import * as Merkle from "../federated-learning/Merkle.ts"
@@ -103,7 +104,7 @@ const decryptRound = (r: Run, threshold: number, label: string, ciphertexts: Uin
     r.counters.decryptedCiphertexts += count
     r.counters.partialDecryptions += replies.size * count
     // One batch proof per party and round (ThresholdPaillier.ts "Batched proof"), none from the party the round is
-    // sealed to (it combines its own values unchecked, Secure.UNPROVED).
+    // sealed to (it keeps its own batch and sends an empty payload, Secure.UNPROVED).
     r.counters.decryptionProofs += replies.size - (sealTo !== undefined && replies.has(sealTo) ? 1 : 0)
     return [...replies].map(([participant, reply]) => ({ participant, payload: reply.partials }))
   })
@@ -180,6 +181,9 @@ export const runTraining = (session: CoordinatorSession, model: Linear.ModelKind
 const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params: Spec.TrainParams, options: Options) =>
   Effect.gen(function*() {
     const kind = Spec.kinds[model]
+    // Refused before the join: every later round's layout depends on the version.
+    const unsupported = Spec.checkProtocolVersion(params)
+    if (unsupported !== undefined) return yield* protocolError(kind, unsupported._tag, unsupported.message)
     const parties = session.participants
     const n = parties.length
     const r: Run = { session, kind, timeoutMs: options.timeoutMs, decryptTimeoutMs: options.decryptTimeoutMs ?? options.timeoutMs, counters: { rounds: 0, decryptedCiphertexts: 0, partialDecryptions: 0, decryptionProofs: 0, comparisons: 0 }, withheld: new Set(), digests: [] }
@@ -239,6 +243,13 @@ const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params:
     if (disagree.length > 0) return yield* protocolError(kind, "KeyTranscriptMismatch", `${disagree.join(", ")} saw another ceremony transcript`)
     const tpk = yield* Effect.try({ try: () => ThresholdSerialization.decodePublicKey(dealt.publicKey, policy), catch: (e) => protocolError(kind, "InvalidKey", String(e)) })
     const pk = tpk.publicKey
+    // SVM: the label holder's judge key, under which its factors and the masked gradients travel (spec.ts `keys`).
+    const judgeKeyBytes = model === "svm" ? accepted.get(labelHolder)!.judgeKey : undefined
+    const judgeKeys = model === "svm" ? accepted.get(labelHolder)!.judgeKeys : undefined
+    if (model === "svm" && judgeKeyBytes === undefined) return yield* protocolError(kind, "InvalidKey", "the label holder sent no judge key")
+    const judgePk = judgeKeyBytes === undefined
+      ? pk
+      : yield* Effect.try({ try: () => PaillierSerialization.decodePublicKey(judgeKeyBytes, policy), catch: (e) => protocolError(kind, "InvalidKey", `judge key: ${String(e)}`) })
     yield* session.commit("vertical.key-transcript", "0x" + dealt.transcriptDigest.replace(/^0x/, ""))
     let reveals: Record<string, Spec.Reveal> = Object.fromEntries(parties.map((p) => [p, accepted.get(p)!.reveal]))
     yield* commitPhase(r, "vertical.keys", commitments)
@@ -277,20 +288,23 @@ const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params:
       } else {
         inputs = parties.map((p) => scored.get(p)!.ciphertexts)
       }
-      const grads = yield* round(r, Spec.gradient, all(session, () => ({ iteration, inputs })), n)
+      const grads = yield* round(r, Spec.gradient, all(session, (p) => ({ iteration, inputs, judgeKey: judgeKeys?.find((k) => k.participant === p)?.payload })), n)
       const byIndex = new Map<number, Array<Paillier.Ciphertext>>()
       for (const [p, g] of grads) {
         for (const { index, ciphertext } of g.ciphertexts) {
-          const [c] = yield* decodeList(r, pk, ciphertext, p)
+          const [c] = yield* decodeList(r, judgePk, ciphertext, p)
           if (!byIndex.has(index)) byIndex.set(index, [])
           byIndex.get(index)!.push(c!)
         }
       }
       const count = Math.max(...byIndex.keys()) + 1
       if (byIndex.size !== count) return yield* protocolError(kind, "InvalidCiphertext", "a gradient ciphertext has no contribution")
-      const gradient = Secure.encodeCiphertexts(pk, Array.from({ length: count }, (_, i) => Paillier.sum(byIndex.get(i)!)))
-      const partials = yield* decryptRound(r, threshold, `gradient/${iteration}`, gradient, count)
-      const updated = yield* round(r, Spec.update, all(session, () => ({ iteration, ciphertexts: gradient, partials })), n)
+      const gradient = Secure.encodeCiphertexts(judgePk, Array.from({ length: count }, (_, i) => Paillier.sum(byIndex.get(i)!)))
+      // SVM: the label holder opens the masked sums under its judge key; logistic: a threshold decryption round.
+      const update = model === "svm"
+        ? { iteration, ciphertexts: gradient, partials: [], opened: (yield* round(r, Spec.open, new Map([[labelHolder, { iteration, ciphertexts: gradient }]]), 1)).get(labelHolder)!.values }
+        : { iteration, ciphertexts: gradient, partials: yield* decryptRound(r, threshold, `gradient/${iteration}`, gradient, count) }
+      const updated = yield* round(r, Spec.update, all(session, () => update), n)
       const cheaters = [...new Set([...updated.values()].flatMap((u) => u.cheaters))]
       if (cheaters.length > 0) return yield* invalidPartials(r, cheaters)
       reveals = Object.fromEntries(parties.map((p) => [p, updated.get(p)!.reveal ?? { rpi: "0", salt: new Uint8Array(0) }]))

@@ -53,6 +53,7 @@ const training = (model: Linear.ModelKind, describe: string) =>
       speaks(Spec.blind, "every party, in turn"),
       speaks(Spec.judge, "the label holder (SVM)"),
       speaks(Spec.gradient, "every party"),
+      speaks(Spec.open, "the label holder (SVM)"),
       speaks(Spec.update, "every party"),
       ...prediction,
       speaks(Spec.finish, "every party"),

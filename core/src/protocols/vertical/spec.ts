@@ -14,10 +14,11 @@
  *
  * Phases of a training task (coordinator.ts): align (the aligned PSI join as a sub-protocol, every party a
  * receiver, digests compared) → prepare (blocks, split, first RPI commitment) → keys (dealer ceremony, shares
- * sealed over the PSI channel, transcript digest committed) → train (iterations: score → [blind → decrypt →
- * judge] → gradient → decrypt → update) → evaluate (joint prediction of the test split for the label holder) →
- * finish (partial models sealed at rest by their owners, PartialModels.ts; prediction tasks read them back,
- * also after a participant restart). Round data travel through the coordinator's relay; the chain
+ * sealed over the PSI channel, transcript digest committed; the SVM's label holder also draws its judge key) →
+ * train (iterations: score → [blind → decrypt → judge] → gradient → [SVM: open at the label holder; logistic:
+ * decrypt] → update) → evaluate (joint prediction of the test split for the label holder) → finish (partial
+ * models sealed at rest by their owners, PartialModels.ts; prediction tasks read them back, also after a
+ * participant restart). Round data travel through the coordinator's relay; the chain
  * gets one Merkle root per phase (`session.commit`), so its cost does not grow with iterations. A party's
  * partial decryptions of one round travel as one batch with one proof of correctness (ThresholdPaillier.ts
  * "Batched proof"); a batch whose proof fails names its party (InvalidPartialDecryption).
@@ -36,7 +37,13 @@
  *   and packing them for decryption. The coordinator sees only ciphertexts. The partial decryptions of
  *   the judge are sealed to the label holder, so neither the coordinator nor the other parties see them;
  * - gradients: each party learns only its own mini-batch gradient Σ_j d_j·x_j^p (masked with κ extra bits for
- *   everyone else), never a per-row label, residual or indicator;
+ *   everyone else), never a per-row label, residual or indicator. SVM (protocol 2): the judge's factors [[d_j]] and
+ *   the masked gradients are under a Paillier key the label holder drew for the attempt (not the threshold key),
+ *   and the label holder opens the summed masked gradients alone (`open`): it, the coordinator and the parties see
+ *   the same masked values the threshold round showed everyone. The opening carries no proof: a label holder that
+ *   lies about it shifts gradients, as it already can by encrypting other factors than its judge's. The key reaches
+ *   the other parties sealed by the label holder over the PSI channel, so a relay cannot hand a party a key of its
+ *   own and read what the party multiplies into the factors (its rows' features);
  * - everyone learns the batch schedule (public seeds) and the test metrics the coordinator reports;
  * - a coordinator restart resumes at an iteration boundary the coordinator names (coordinator.ts); parties keep
  *   their last two boundaries, so a resumed attempt can repeat at most one iteration, re-blinded with fresh ρ, η
@@ -100,9 +107,29 @@ export const TrainParams = Schema.Struct({
   dealer: Schema.optional(Address),
   kappa: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 16, maximum: 128 }))),
   /** SVM comparisons per decrypted ciphertext (default: as many as fit; no factor is shared between them). */
-  slotsPerComparison: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1)))
+  slotsPerComparison: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
+  /**
+   * The wire layout the task was created for (`PROTOCOL_VERSION`; absent: the version of the build that reads
+   * it). Part of the signed params, so nobody can move a task to another layout.
+   */
+  protocolVersion: Schema.optional(Schema.Int)
 })
 export type TrainParams = typeof TrainParams.Type
+
+/**
+ * Version of the training rounds' wire layout (docs/vertical-packing.md): 1 = rows one per ciphertext in the score
+ * round (each already shifted to its judge slot), judge values packed per slot after blinding, gradients packed per
+ * feature, every decryption a threshold one; 2 = the same, except that the SVM's judge factors and masked gradients
+ * are under a Paillier key of the label holder's (`keys`' `judgeKey`), which opens the summed gradients alone
+ * (`open`) instead of a threshold decryption round. A change of any round's layout or slot widths takes the next
+ * number, and the parties and the coordinator refuse a version they do not speak (UnsupportedProtocolVersion)
+ * before any data is read.
+ */
+export const PROTOCOL_VERSION = 2
+export const SUPPORTED_PROTOCOL_VERSIONS: ReadonlyArray<number> = [2]
+
+/** The version a task's params name (absent: this build's). */
+export const protocolVersionOf = (params: Pick<TrainParams, "protocolVersion">): number => params.protocolVersion ?? PROTOCOL_VERSION
 
 export const defaults = {
   updates: 1500,
@@ -182,7 +209,13 @@ export const deal = stage(
 export const keys = stage(
   "vertical.keys",
   Schema.Struct({ dealer: Schema.String, publicKey: Bytes, shares: Schema.Array(EncryptedShare), features: Schema.Array(Count) }),
-  Schema.Struct({ transcriptDigest: Schema.String, reveal: Reveal })
+  /**
+   * SVM, the label holder (protocol 2): `judgeKey`, the public half of the Paillier key it drew for this attempt,
+   * under which it encrypts the judge's factors and opens the masked gradients (`open`), for the coordinator; and
+   * the same bytes sealed to every other party (`judgeKeys`, over the PSI channel), so that a relay cannot hand a
+   * party a key of its own to decrypt what the party multiplies into the factors.
+   */
+  Schema.Struct({ transcriptDigest: Schema.String, reveal: Reveal, judgeKey: Schema.optional(Bytes), judgeKeys: Schema.optional(Schema.Array(Sealed)) })
 )
 export const score = stage(
   "vertical.score",
@@ -194,6 +227,7 @@ export const decrypt = stage(
   "vertical.decrypt",
   /** `sealTo`: the only party that may learn the plaintexts; without it the plaintexts are masked. */
   Schema.Struct({ label: Schema.String, ciphertexts: Bytes, sealTo: Schema.optional(Schema.String) }),
+  /** Empty from the party `sealTo` names: it keeps its own batch (Party.collectPartials). */
   Schema.Struct({ partials: Bytes })
 )
 export const judge = stage(
@@ -203,12 +237,23 @@ export const judge = stage(
 )
 export const gradient = stage(
   "vertical.gradient",
-  Schema.Struct({ iteration: Count, inputs: Schema.Array(Bytes) }),
+  /** `judgeKey` (SVM): the label holder's key of `keys` sealed to this party, under which `inputs` (its factors) are encrypted. */
+  Schema.Struct({ iteration: Count, inputs: Schema.Array(Bytes), judgeKey: Schema.optional(Bytes) }),
   Schema.Struct({ ciphertexts: Schema.Array(Schema.Struct({ index: Count, ciphertext: Bytes })) })
+)
+/** SVM: the label holder decrypts the summed masked gradient ciphertexts under its judge key (packed plaintexts, signed decimal). */
+export const open = stage(
+  "vertical.open",
+  Schema.Struct({ iteration: Count, ciphertexts: Bytes }),
+  Schema.Struct({ values: Schema.Array(Schema.String) })
 )
 export const update = stage(
   "vertical.update",
-  Schema.Struct({ iteration: Count, ciphertexts: Bytes, partials: Schema.Array(Sealed) }),
+  /**
+   * Logistic: the gradient ciphertexts under the threshold key and every party's partial decryptions of them.
+   * SVM: `opened`, the label holder's plaintexts of the same ciphertexts (under its judge key), and no partials.
+   */
+  Schema.Struct({ iteration: Count, ciphertexts: Bytes, partials: Schema.Array(Sealed), opened: Schema.optional(Schema.Array(Schema.String)) }),
   Schema.Struct({ cheaters: Schema.Array(Schema.String), reveal: Schema.optional(Reveal) })
 )
 export const predictScore = stage(
@@ -327,6 +372,22 @@ export class InvalidParams extends Schema.TaggedError<InvalidParams>()("InvalidP
   }
 }
 
+/** The task names a wire layout this build does not speak (an older one dropped, or a newer one). */
+export class UnsupportedProtocolVersion extends Schema.TaggedError<UnsupportedProtocolVersion>()("UnsupportedProtocolVersion", {
+  version: Schema.Int,
+  supported: Schema.Array(Schema.Int)
+}) {
+  override get message() {
+    return `vertical protocol version ${this.version} is not supported (this build speaks ${this.supported.join(", ")})`
+  }
+}
+
+/** UnsupportedProtocolVersion when `params` name a version outside SUPPORTED_PROTOCOL_VERSIONS. */
+export const checkProtocolVersion = (params: Pick<TrainParams, "protocolVersion">): UnsupportedProtocolVersion | undefined => {
+  const version = protocolVersionOf(params)
+  return SUPPORTED_PROTOCOL_VERSIONS.includes(version) ? undefined : new UnsupportedProtocolVersion({ version, supported: [...SUPPORTED_PROTOCOL_VERSIONS] })
+}
+
 /** What every vertical training kind (SecureBoost's too) checks of its parties, label holder and feature blocks. */
 export interface VerticalLayout {
   readonly idColumn: string
@@ -351,7 +412,9 @@ export const validateLayout = (params: VerticalLayout, parties: ReadonlyArray<st
   return undefined
 }
 
-export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | undefined => {
+export const validate = (params: TrainParams, parties: ReadonlyArray<string>): InvalidParams | UnsupportedProtocolVersion | undefined => {
+  const version = checkProtocolVersion(params)
+  if (version !== undefined) return version
   const layout = validateLayout(params, parties)
   if (layout !== undefined) return layout
   if (params.dealer !== undefined && !parties.includes(params.dealer)) return new InvalidParams({ field: "dealer", detail: `${params.dealer} is not a party` })

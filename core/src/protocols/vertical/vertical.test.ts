@@ -306,6 +306,28 @@ describe("vertical training across a coordinator restart", () => {
   }, 60_000)
 })
 
+/** A coordinator session whose rounds of `stage` go through `tamper` (which may run rounds of its own). */
+const tampering = (
+  session: CoordinatorSession,
+  stage: string,
+  tamper: (requests: ReadonlyMap<string, any>, round: (requests: ReadonlyMap<string, any>, minReplies?: number) => Effect.Effect<ReadonlyMap<string, any>, any>) => Effect.Effect<ReadonlyMap<string, any>, any>
+): CoordinatorSession => ({
+  ...session,
+  round: ((s: any, requests: ReadonlyMap<string, any>, options: any) =>
+    s.name !== stage
+      ? session.round(s, requests, options)
+      : tamper(requests, (r, minReplies = options.minReplies) => session.round(s, r, { ...options, minReplies }))) as CoordinatorSession["round"]
+})
+
+/** A list of 512-bit-key Paillier ciphertexts (1024-bit residues, 128 bytes each, last in the encoding) with its last two swapped. */
+const swapLastTwo = (bytes: Uint8Array) => {
+  const width = 128
+  const out = bytes.slice()
+  out.set(bytes.subarray(bytes.length - width), bytes.length - 2 * width)
+  out.set(bytes.subarray(bytes.length - 2 * width, bytes.length - width), bytes.length - width)
+  return out
+}
+
 describe("vertical training faults", () => {
   const short = { updates: 100, batchSize: 50 }
   const reason = async (eff: Effect.Effect<unknown, unknown>) => Effect.runPromise(Effect.flip(eff)) as Promise<{ _tag: string; reason?: string; code?: string; detail: string }>
@@ -327,6 +349,38 @@ describe("vertical training faults", () => {
     expect(error.detail).not.toContain(t.addresses[1]!)
   }, 30_000)
 
+  it("the label holder combines its own kept partials, never the copy the coordinator relays: a batch of other ciphertexts swapped in is refused as CoordinatorTampering", async () => {
+    const t = train(bcw, { model: "svm", overrides: short })
+    // The coordinator has the label holder decrypt judge/0 a second time, over the same ciphertexts in another
+    // order, and relays that batch (sealed by the holder to itself, so it opens) as the holder's own.
+    const replaying = (session: CoordinatorSession) =>
+      tampering(session, Spec.decrypt.name, (requests, round) =>
+        Effect.gen(function*() {
+          const replies = yield* round(requests)
+          const first = requests.values().next().value as { label: string; ciphertexts: Uint8Array; sealTo?: string }
+          if (first.label !== "judge/0") return replies
+          const holder = first.sealTo!
+          const again = yield* round(new Map([[holder, { ...first, ciphertexts: swapLastTwo(first.ciphertexts) }]]), 1)
+          return new Map([...replies, [holder, again.get(holder)]])
+        }))
+    const error = await reason(t.host.run((s) => Coordinator.runTraining(replaying(s), "svm", t.params, { timeoutMs: 120_000 })))
+    expect(error).toMatchObject({ _tag: "ParticipantFailure", code: "CoordinatorTampering", participant: t.addresses[0] })
+    expect(error.detail).toContain("judge/0")
+  }, 30_000)
+
+  it("a party's own partials relayed back garbled in the gradient round are ignored: its kept batch is combined", async () => {
+    const t = train(bcw, { model: "logistic", overrides: short })
+    // Every party receives the update request with its own batch replaced by bytes that decode to nothing.
+    const garbling = (session: CoordinatorSession) =>
+      tampering(session, Spec.update.name, (requests, round) =>
+        round(new Map([...requests].map(([party, request]) => [party, {
+          ...request,
+          partials: request.partials.map((p: Spec.Sealed) => (p.participant === party ? { ...p, payload: new Uint8Array(64) } : p))
+        }]))))
+    const result = (await Effect.runPromise(t.host.run((s) => Coordinator.runTraining(garbling(s), "logistic", t.params, { timeoutMs: 120_000 })))) as Spec.TrainResult
+    expect(result.test.accuracy).toBeGreaterThan(0.85)
+  }, 30_000)
+
   it("a party that withholds its partial decryption is named after the timeout (t = n), tolerated when t allows", async () => {
     const withhold = [[], [{ kind: "delay", stage: Spec.decrypt.name, ms: 30_000 }], []] as const
     const failed = train(bcw, { model: "svm", overrides: short, faults: withhold, decryptTimeoutMs: 1_500 })
@@ -339,6 +393,41 @@ describe("vertical training faults", () => {
     expect(result.withheld).toEqual([tolerated.addresses[1]])
     expect(result.test.accuracy).toBeGreaterThan(0.85)
   }, 60_000)
+
+  it("a task naming a protocol version this build does not speak is refused by name (UnsupportedProtocolVersion): by the check, the coordinator before the join, and a party at prepare", async () => {
+    const future = train(bcw, { model: "svm", overrides: { ...short, protocolVersion: Spec.PROTOCOL_VERSION + 1 } })
+    const invalid = Spec.validate(future.params, future.addresses)
+    expect(invalid?._tag).toBe("UnsupportedProtocolVersion")
+    expect(invalid?.message).toContain(`version ${Spec.PROTOCOL_VERSION + 1}`)
+    expect(Spec.validate({ ...future.params, protocolVersion: undefined }, future.addresses)).toBeUndefined()
+    // The layout before the SVM's judge key (1) is refused as well.
+    expect(Spec.validate({ ...future.params, protocolVersion: 1 }, future.addresses)?._tag).toBe("UnsupportedProtocolVersion")
+    const error = await reason(future.run)
+    expect(error.reason).toBe("UnsupportedProtocolVersion")
+    // Nothing but the best-effort cleanup a failed task always sends.
+    expect(future.host.transcript.filter((e) => e.stage !== Spec.cleanup.name)).toHaveLength(0)
+    // A coordinator that ignores the version (an older build) meets the parties' refusal at prepare.
+    const old = await reason(future.host.run((session) => Coordinator.runTraining(session, "svm", { ...future.params, protocolVersion: undefined }, { timeoutMs: 120_000 })))
+    expect(JSON.stringify(old)).toContain("UnsupportedProtocolVersion")
+    expect(future.host.transcript.some((e) => e.stage === Spec.deal.name)).toBe(false)
+  }, 30_000)
+
+  it("SVM: a relay that hands a party a judge key the label holder did not seal to it is refused before the party multiplies anything under it (UndecryptablePayload)", async () => {
+    const t = train(bcw, { model: "svm", overrides: short })
+    // The coordinator swaps the boxes of parties 1 and 2: each is sealed by the label holder, but to the other party.
+    const swapping = (session: CoordinatorSession): CoordinatorSession => ({
+      ...session,
+      round: (stage, requests, options) => {
+        if (stage.name !== Spec.gradient.name) return session.round(stage, requests, options)
+        const [a, b] = [t.addresses[1]!, t.addresses[2]!]
+        const swapped = new Map([...requests].map(([p, req]: [string, any]) => [p, { ...req, judgeKey: (requests.get(p === a ? b : p === b ? a : p) as any).judgeKey }]))
+        return session.round(stage, swapped as typeof requests, options)
+      }
+    })
+    const error = await reason(t.host.run((s) => Coordinator.runTraining(swapping(s), "svm", t.params, { timeoutMs: 120_000 })))
+    expect(JSON.stringify(error)).toContain("UndecryptablePayload")
+    expect(t.host.transcript.some((e) => e.stage === Spec.open.name)).toBe(false)
+  }, 30_000)
 
   it("NaN cells fail with InvalidFeature; a constant column is dropped from standardization and reported", async () => {
     const nan = train(bcw, { model: "svm", overrides: short, patch: [() => {}, (c, v) => { if (c === "bare_nuclei") for (let i = 0; i < v.length; i += 10) v[i] = Number.NaN }, () => {}] })
