@@ -238,14 +238,12 @@ export const start = async (config: Config): Promise<Internals> => {
   const runtime = Context.get(backends.context, ModelRuntime)
   const models = ModelStore.make(sql, { runtime: async () => runtime })
 
-  const registry: Auth.Registry = {
-    orgOf: async (account) => {
-      const membership = await ledger.companyOf(account)
-      if (membership.companyId === undefined) return { state: "None", name: "", pending: membership.pendingJoin !== undefined }
-      const company = await ledger.getCompany(membership.companyId)
-      return { state: membership.state as Auth.OrgState, name: company?.name ?? membership.companyId }
-    }
-  }
+  const registry = Auth.registryOf(async (account) => {
+    const membership = await ledger.companyOf(account)
+    if (membership.companyId === undefined) return { state: "None", name: "", pending: membership.pendingJoin !== undefined }
+    const company = await ledger.getCompany(membership.companyId)
+    return { state: membership.state as Auth.OrgState, name: company?.name ?? membership.companyId }
+  })
   // Login keys published in the members' did:ethr documents, when the deployment has the DID registry.
   const didRegistry = config.governance?.addresses.didRegistry
   const dids = didRegistry === undefined || config.governance === undefined
@@ -291,9 +289,9 @@ export const start = async (config: Config): Promise<Internals> => {
   const registryRoles = roleChain === undefined ? undefined : Registry.connect(addresses.registry, roleChain)
   const ledgerRoles = roleChain === undefined ? undefined : TaskLedger.connect(addresses.ledger, roleChain)
   const roles = Roles.make({
-    orgOf: registry.orgOf,
-    isSupervisor: async (account) => registryRoles !== undefined && (await registryRoles.hasRole(contractRoles.supervisor, account)),
-    isOperator: async (account) => getAddress(account) === coordinator || (ledgerRoles !== undefined && (await ledgerRoles.isCoordinator(account)))
+    orgOf: (account) => Effect.mapError(registry.orgOf(account), (error) => new Roles.RolesUnreadable({ address: account, detail: error.detail })),
+    isSupervisor: (account) => Roles.chainRead(account, async () => registryRoles !== undefined && (await registryRoles.hasRole(contractRoles.supervisor, account))),
+    isOperator: (account) => Roles.chainRead(account, async () => getAddress(account) === coordinator || (ledgerRoles !== undefined && (await ledgerRoles.isCoordinator(account))))
   })
 
   // Every abuse limit, HTTP and socket alike, counts its refusals here; the dashboard shows them.
@@ -529,7 +527,7 @@ export const start = async (config: Config): Promise<Internals> => {
   publicUrl ??= url
   cluster = Cluster.make({ sql: leaseSql ?? sql, storeSql: sql, store, bridge, log: logOf("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
   cluster.role("outbox", { start: poke, stop: () => {} })
-  if (index !== undefined) cluster.role("chain-index", { start: () => index.start(), stop: () => index.stop() })
+  if (index !== undefined) cluster.role("chain-index", { start: () => Effect.runPromise(index.start()), stop: () => Effect.runPromise(index.stop()) })
   await cluster.start({
     adopt: scheduler.adopt,
     lost: scheduler.lostAll,

@@ -127,7 +127,7 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
   it("garbage collection deletes the released bodies from the store; kept bodies, links, a model and a certificate stay and verify", async () => {
     // What else the coordinator's node keeps: a task's model sealed to its parties, an operator's certified document.
     const model = { layers: [[0.25, -1.5]], round: 5 }
-    const sealedModel = await SealedArtifacts.make({ blocks: coordinator, keyOf: async () => hexlify(reader.publicKey) }).publish(taskId, "model", new TextEncoder().encode(JSON.stringify(model)), ["0x" + "11".repeat(20)])
+    const sealedModel = await Effect.runPromise(SealedArtifacts.make({ blocks: coordinator, keyOf: async () => hexlify(reader.publicKey) }).publish(taskId, "model", new TextEncoder().encode(JSON.stringify(model)), ["0x" + "11".repeat(20)]))
     const document = new TextEncoder().encode("purchase order 42: 1,000 units")
     const salt = randomBytes(32)
     const docHash = CertificateFile.docHashOf(salt, document)

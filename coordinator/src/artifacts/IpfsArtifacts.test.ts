@@ -4,7 +4,7 @@
  * task names; the verifier checks it against the CID and the ciphertext hash on chain, and a reader's key opens it
  * and checks the plaintext against the result digest.
  */
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Cause, Effect, Exit, Layer, Scope } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { hexlify } from "ethers"
 import { sha256 } from "multiformats/hashes/sha2"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
-import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
+import { type ArtifactBlocksShape, BlockStoreFailed } from "@jointly/core/internal/artifacts/Blocks"
 import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
 import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
@@ -95,7 +95,7 @@ describe("artifacts on IPFS", () => {
     const cid = await Effect.runPromise(store.putJson(result, taskId))
     // The plain bytes never reach IPFS.
     expect(await Effect.runPromise(coordinatorBlocks.has(cid))).toBe(false)
-    const outcome = await sealedOf().publish(taskId, "result", ArtifactStore.jsonBytes(result), [readerAccount, keyless])
+    const outcome = await Effect.runPromise(sealedOf().publish(taskId, "result", ArtifactStore.jsonBytes(result), [readerAccount, keyless]))
     expect(outcome.missing).toEqual([{ account: keyless, reason: "no encryption key registered or published" }])
     const published = outcome.published!
     expect(published.readers).toEqual([readerAccount])
@@ -119,10 +119,27 @@ describe("artifacts on IPFS", () => {
     expect(outsider.find((c) => c.name.endsWith(": opened"))).toMatchObject({ ok: true, detail: expect.stringMatching(/not among its readers/) })
   }, 30_000)
 
+  it("a node that does not take the block is SealedArtifactFailed put, a reader's key that does not parse SealedArtifactFailed seal; a key that does not resolve leaves its reader out", async () => {
+    const bytes = ArtifactStore.jsonBytes({ count: 5 })
+    const refusing = SealedArtifacts.make({
+      blocks: { ...coordinatorBlocks, put: () => Effect.fail(new BlockStoreFailed({ operation: "put", message: "the blockstore's disk is full" })) },
+      keyOf: async (account) => keys.get(account.toLowerCase())
+    })
+    const put = await Effect.runPromiseExit(refusing.publish(taskId, "result", bytes, [readerAccount]))
+    expect(Exit.isFailure(put) && Cause.findErrorOption(put.cause)).toMatchObject({ _tag: "Some", value: { _tag: "SealedArtifactFailed", stage: "put", detail: expect.stringContaining("disk is full") } })
+    const badKey = SealedArtifacts.make({ blocks: coordinatorBlocks, keyOf: async () => "0x02" + "zz".repeat(32) })
+    const seal = await Effect.runPromiseExit(badKey.publish(taskId, "result", bytes, [readerAccount]))
+    expect(Exit.isFailure(seal) && Cause.findErrorOption(seal.cause)).toMatchObject({ _tag: "Some", value: { _tag: "SealedArtifactFailed", stage: "seal" } })
+    const unresolved = SealedArtifacts.make({ blocks: coordinatorBlocks, keyOf: async (account) => account === keyless ? Promise.reject(new Error("DID resolver timed out")) : keys.get(account) })
+    const outcome = await Effect.runPromise(unresolved.publish(taskId, "result", bytes, [readerAccount, keyless]))
+    expect(outcome.missing).toEqual([{ account: keyless, reason: "its encryption key did not resolve: DID resolver timed out" }])
+    expect(outcome.published?.readers).toEqual([readerAccount])
+  })
+
   it("fails when the chain holds another ciphertext hash, the plaintext another digest, or no node has the sealed CID", async () => {
     const result = { count: 3 }
     const cid = await Effect.runPromise(store.putJson(result, taskId))
-    const { published } = await sealedOf().publish(taskId, "result", ArtifactStore.jsonBytes(result), [readerAccount])
+    const { published } = await Effect.runPromise(sealedOf().publish(taskId, "result", ArtifactStore.jsonBytes(result), [readerAccount]))
     const otherRoot = hexlify((await sha256.digest(new TextEncoder().encode("another ciphertext"))).digest)
     const wrongRoot = await verifyArtifacts({ result, chainDigest: digest(result), cid, sealedCid: published!.cid, chainRoot: otherRoot, readerKey: reader.secretKey })
     expect(wrongRoot.find((c) => c.name.endsWith("the chain holds its hash"))).toMatchObject({ ok: false })

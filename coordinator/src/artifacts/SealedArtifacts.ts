@@ -10,7 +10,7 @@
  * `DidIdentity.currentEncryptionKey`). A reader without one is left out and named; with no reader at all the
  * artifact does not go to IPFS (its readers still get it through the API).
  */
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { getBytes, hexlify } from "ethers"
 import { sha256 } from "multiformats/hashes/sha2"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
@@ -41,6 +41,21 @@ export interface Outcome {
   readonly missing: ReadonlyArray<{ readonly account: string; readonly reason: string }>
 }
 
+/**
+ * A task's artifact not put on IPFS: sealing it failed (`seal`: a reader's key that does not parse) or the node did not
+ * take the block (`put`). Nothing is committed on chain for it; the artifact itself stays in the store.
+ */
+export class SealedArtifactFailed extends Schema.TaggedError<SealedArtifactFailed>()("SealedArtifactFailed", {
+  taskId: Schema.String,
+  role: Schema.String,
+  stage: Schema.Literals(["seal", "put"]),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `the ${this.role} of task ${this.taskId} could not be put on IPFS (${this.stage}): ${this.detail}`
+  }
+}
+
 export interface Options {
   /** The coordinator's IPFS node. */
   readonly blocks: ArtifactBlocksShape
@@ -49,25 +64,28 @@ export interface Options {
 }
 
 export const make = (o: Options) => {
-  /** Seals `bytes` to `readers` and puts the block on the node (pinned there). */
-  const publish = async (taskId: string, role: Role, bytes: Uint8Array, readers: ReadonlyArray<string>): Promise<Outcome> => {
-    const unique = [...new Map(readers.map((r) => [r.toLowerCase(), r] as const)).values()]
-    const looked = await Promise.all(unique.map(async (account) => {
-      try {
-        const key = await o.keyOf(account)
-        return key === undefined ? { account, reason: "no encryption key registered or published" } : { account, key }
-      } catch (error) {
-        return { account, reason: `its encryption key did not resolve: ${error instanceof Error ? error.message : String(error)}` }
-      }
-    }))
-    const found = looked.flatMap((l) => ("key" in l && l.key !== undefined ? [{ account: l.account, key: l.key }] : []))
-    const missing = looked.flatMap((l) => ("reason" in l && l.reason !== undefined ? [{ account: l.account, reason: l.reason }] : []))
-    if (found.length === 0) return { missing }
-    const sealed = Envelope.seal(bytes, found.map((f) => getBytes(f.key)), labelOf(taskId, role))
-    const cid = await Effect.runPromise(o.blocks.put(sealed))
-    const root = hexlify((await sha256.digest(sealed)).digest)
-    return { published: { role, cid, root, readers: found.map((f) => f.account) }, missing }
-  }
+  /**
+   * Seals `bytes` to `readers` and puts the block on the node (pinned there). A reader whose key does not resolve is
+   * left out and named (`missing`), not a failure; sealing or the node failing is SealedArtifactFailed.
+   */
+  const publish = (taskId: string, role: Role, bytes: Uint8Array, readers: ReadonlyArray<string>): Effect.Effect<Outcome, SealedArtifactFailed> =>
+    Effect.gen(function*() {
+      const failed = (stage: "seal" | "put") => (cause: unknown) =>
+        new SealedArtifactFailed({ taskId, role, stage, detail: cause instanceof Error ? cause.message : String(cause) })
+      const unique = [...new Map(readers.map((r) => [r.toLowerCase(), r] as const)).values()]
+      const looked = yield* Effect.forEach(unique, (account) =>
+        Effect.tryPromise(() => o.keyOf(account)).pipe(
+          Effect.map((key) => key === undefined ? { account, reason: "no encryption key registered or published" } : { account, key }),
+          Effect.catch((error) => Effect.succeed({ account, reason: `its encryption key did not resolve: ${error.cause instanceof Error ? error.cause.message : String(error.cause)}` }))
+        ), { concurrency: "unbounded" })
+      const found = looked.flatMap((l) => ("key" in l && l.key !== undefined ? [{ account: l.account, key: l.key }] : []))
+      const missing = looked.flatMap((l) => ("reason" in l && l.reason !== undefined ? [{ account: l.account, reason: l.reason }] : []))
+      if (found.length === 0) return { missing }
+      const sealed = yield* Effect.try({ try: () => Envelope.seal(bytes, found.map((f) => getBytes(f.key)), labelOf(taskId, role)), catch: failed("seal") })
+      const cid = yield* Effect.mapError(o.blocks.put(sealed), (error) => failed("put")(error.message))
+      const root = yield* Effect.tryPromise({ try: async () => hexlify((await sha256.digest(sealed)).digest), catch: failed("seal") })
+      return { published: { role, cid, root, readers: found.map((f) => f.account) }, missing }
+    })
   return { publish }
 }
 

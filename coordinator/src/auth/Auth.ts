@@ -4,7 +4,7 @@
  * `Audited` (not merely registered, not suspended) before letting it in (DESIGN.md §4).
  */
 import { randomBytes } from "node:crypto"
-import { Effect, Schedule } from "effect"
+import { Effect, Schedule, Schema } from "effect"
 import { getAddress } from "ethers"
 import * as Nonces from "./Nonces.ts"
 import { type AdmissionCode, AdmissionRefused } from "@jointly/core/internal/wire/Admission"
@@ -12,10 +12,22 @@ import type { HandshakeAuth } from "@jointly/core/internal/wire/Messages"
 
 export type OrgState = "None" | "ToAudit" | "Audited" | "Suspended" | "Revoked"
 
+/** The chain did not answer what it says of `address`'s org (admission answers Unavailable, the nonce unspent). */
+export class OrgUnreadable extends Schema.TaggedError<OrgUnreadable>()("OrgUnreadable", { address: Schema.String, detail: Schema.String }) {
+  override get message() {
+    return `the chain could not be read for ${this.address}: ${this.detail}`
+  }
+}
+
 /** What the coordinator needs to know of the chain for admission; implemented over the Ledger. */
 export interface Registry {
-  readonly orgOf: (address: string) => Promise<{ readonly state: OrgState; readonly name: string; readonly pending?: boolean }>
+  readonly orgOf: (address: string) => Effect.Effect<{ readonly state: OrgState; readonly name: string; readonly pending?: boolean }, OrgUnreadable>
 }
+
+/** A Registry over a Promise-returning read of the chain: its rejection is OrgUnreadable naming the address. */
+export const registryOf = (orgOf: (address: string) => Promise<Effect.Success<ReturnType<Registry["orgOf"]>>>): Registry => ({
+  orgOf: (address) => Effect.tryPromise({ try: () => orgOf(address), catch: (cause) => new OrgUnreadable({ address, detail: cause instanceof Error ? cause.message : String(cause) }) })
+})
 
 export interface LoginVerifier {
   /** Recovers the signer of the EIP-712 Login; throws on a malformed signature. */
@@ -74,7 +86,7 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
    * OrgNotAudited, OrgSuspended, OrgRevoked), or is Unavailable when the chain could not be read.
    */
   const checkOrg = (account: string): Effect.Effect<Org, AdmissionRefused> =>
-    Effect.flatMap(Effect.tryPromise({ try: () => registry.orgOf(account), catch: unavailable(`the chain could not be read for ${account}`) }), (org) => {
+    Effect.flatMap(Effect.mapError(registry.orgOf(account), (error) => unavailable(`the chain could not be read for ${account}`)(error.detail)), (org) => {
       switch (org.state) {
         case "Audited":
           return Effect.succeed({ state: "Audited", name: org.name })
@@ -141,11 +153,18 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
    * registry that does not answer (Unavailable) leaves it for a retry with the same Login, and a refusal spends
    * nothing either — a socket-login nonce is bound to no account and is handed to anyone who asks; what it guards
    * against is the replay of an admitted Login, and of two admissions racing with one nonce exactly one succeeds.
+   * A spend the nonce store fails is NonceUnsettled (it may have been recorded): the participant asks for a new nonce.
    */
   const admit = (auth: HandshakeAuth, connection: Connection = {}): Effect.Effect<{ readonly account: string; readonly org: string }, AdmissionRefused> =>
     Effect.gen(function*() {
       const checked = yield* Nonces.readThenSpend(nonces, auth.nonce, "", checkLogin(auth, connection)).pipe(
-        Effect.mapError((error) => error instanceof Nonces.SpentStoreFailed ? unavailable("the login nonce could not be checked")(error) : error)
+        Effect.mapError((error) =>
+          error instanceof Nonces.SpentStoreFailed
+            ? unavailable("the login nonce could not be checked")(error)
+            : error instanceof Nonces.NonceUnsettled
+            ? new AdmissionRefused({ code: "NonceUnsettled", detail: `${error.message}; ask for a new login nonce` })
+            : error
+        )
       )
       if (!checked.ok) {
         if (checked.reason === "Expired") return yield* new AdmissionRefused({ code: "ExpiredLogin", detail: "the login nonce expired" })

@@ -9,48 +9,61 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import { Effect, Schema } from "effect"
 import type { Sql } from "../store/Sql.ts"
 
+/** The spent-nonce store did not answer (`operation`: the look or the spend). */
+export class SpentStoreFailed extends Schema.TaggedError<SpentStoreFailed>()("SpentStoreFailed", { operation: Schema.Literals(["peek", "spend"]), message: Schema.String }) {}
+
+/**
+ * The spend itself failed: the store may have recorded it before failing (a commit whose answer was lost), so
+ * whether the nonce is spent is not known and it must not be offered for a retry — the caller asks for a new one.
+ */
+export class NonceUnsettled extends Schema.TaggedError<NonceUnsettled>()("NonceUnsettled", { message: Schema.String }) {}
+
 /** Remembers spent nonces until their expiry. */
 export interface Spent {
   /** True the first time `nonce` is spent, false on any later attempt. */
-  readonly spend: (nonce: string, expiresAt: number) => Promise<boolean>
+  readonly spend: (nonce: string, expiresAt: number) => Effect.Effect<boolean, SpentStoreFailed>
   /** Whether `nonce` was spent already (a look that spends nothing). */
-  readonly spent: (nonce: string) => Promise<boolean>
+  readonly spent: (nonce: string) => Effect.Effect<boolean, SpentStoreFailed>
 }
 
 export const inMemory = (now: () => number = Date.now): Spent => {
   const spent = new Map<string, number>()
   let sweptAt = 0
   return {
-    spend: async (nonce, expiresAt) => {
-      const t = now()
-      if (t - sweptAt > 10_000) {
-        sweptAt = t
-        for (const [n, e] of spent) if (e < t) spent.delete(n)
-      }
-      if (spent.has(nonce)) return false
-      spent.set(nonce, expiresAt)
-      return true
-    },
-    spent: async (nonce) => spent.has(nonce)
+    spend: (nonce, expiresAt) =>
+      Effect.sync(() => {
+        const t = now()
+        if (t - sweptAt > 10_000) {
+          sweptAt = t
+          for (const [n, e] of spent) if (e < t) spent.delete(n)
+        }
+        if (spent.has(nonce)) return false
+        spent.set(nonce, expiresAt)
+        return true
+      }),
+    spent: (nonce) => Effect.sync(() => spent.has(nonce))
   }
 }
 
 /** Shared by every instance over one store. */
 export const inStore = (sql: Sql): Spent => {
   let sweptAt = 0
+  const query = (operation: "peek" | "spend", text: string, params?: ReadonlyArray<unknown>) =>
+    Effect.tryPromise({ try: () => sql.query(text, params), catch: (error) => new SpentStoreFailed({ operation, message: error instanceof Error ? error.message : String(error) }) })
   return {
-    spend: async (nonce, expiresAt) => {
-      if (Date.now() - sweptAt > 60_000) {
-        sweptAt = Date.now()
-        await sql.query(`delete from spent_nonces where expires_at < now()`)
-      }
-      const rows = await sql.query(`insert into spent_nonces(nonce, expires_at) values ($1, to_timestamp($2::double precision / 1000)) on conflict do nothing returning nonce`, [
-        nonce,
-        expiresAt
-      ])
-      return rows.length > 0
-    },
-    spent: async (nonce) => (await sql.query(`select 1 from spent_nonces where nonce = $1`, [nonce])).length > 0
+    spend: (nonce, expiresAt) =>
+      Effect.gen(function*() {
+        if (Date.now() - sweptAt > 60_000) {
+          sweptAt = Date.now()
+          yield* query("spend", `delete from spent_nonces where expires_at < now()`)
+        }
+        const rows = yield* query("spend", `insert into spent_nonces(nonce, expires_at) values ($1, to_timestamp($2::double precision / 1000)) on conflict do nothing returning nonce`, [
+          nonce,
+          expiresAt
+        ])
+        return rows.length > 0
+      }),
+    spent: (nonce) => Effect.map(query("peek", `select 1 from spent_nonces where nonce = $1`, [nonce]), (rows) => rows.length > 0)
   }
 }
 
@@ -85,48 +98,44 @@ export const make = (options: { readonly secret: Uint8Array; readonly purpose: s
       return { nonce: Buffer.concat([head, mac(binding, head)]).toString("hex"), expiresAt }
     },
     /** Checks authenticity, expiry and that it is not spent yet, without spending it (a look before a signature). */
-    peek: async (nonce: string, binding = ""): Promise<Checked> => {
+    peek: (nonce: string, binding = ""): Effect.Effect<Checked, SpentStoreFailed> => {
       const checked = authentic(nonce, binding)
-      if (!checked.ok) return checked
-      return (await options.spent.spent(checked.hex)) ? { ok: false, reason: "Spent" } : { ok: true, expiresAt: checked.expiresAt }
+      if (!checked.ok) return Effect.succeed(checked)
+      return Effect.map(options.spent.spent(checked.hex), (spent): Checked => spent ? { ok: false, reason: "Spent" } : { ok: true, expiresAt: checked.expiresAt })
     },
     /** Checks authenticity and expiry, then spends the nonce (a second check of the same nonce fails as Spent). */
-    check: async (nonce: string, binding = ""): Promise<Checked> => {
+    check: (nonce: string, binding = ""): Effect.Effect<Checked, SpentStoreFailed> => {
       const checked = authentic(nonce, binding)
-      if (!checked.ok) return checked
-      if (!(await options.spent.spend(checked.hex, checked.expiresAt))) return { ok: false, reason: "Spent" }
-      return { ok: true, expiresAt: checked.expiresAt }
+      if (!checked.ok) return Effect.succeed(checked)
+      return Effect.map(options.spent.spend(checked.hex, checked.expiresAt), (spent): Checked => spent ? { ok: true, expiresAt: checked.expiresAt } : { ok: false, reason: "Spent" })
     }
   }
 }
 
 export type Nonces = ReturnType<typeof make>
 
-/** The spent-nonce store did not answer (`operation`: the look or the spend); nothing was spent. */
-export class SpentStoreFailed extends Schema.TaggedError<SpentStoreFailed>()("SpentStoreFailed", { operation: Schema.Literals(["peek", "spend"]), message: Schema.String }) {}
-
-const stored = (operation: "peek" | "spend", run: () => Promise<Checked>) =>
-  Effect.tryPromise({ try: run, catch: (error) => new SpentStoreFailed({ operation, message: error instanceof Error ? error.message : String(error) }) })
-
 /**
  * Reads first, spends last: looks at `nonce` (a stale or replayed one costs no read), runs `read` — everything the
  * caller's decision needs from outside (a chain, a DID registry) — and only once it succeeded spends the nonce, the
  * single atomic step, so of two uses racing with one nonce exactly one gets `ok`. A read that fails fails with its
- * own error and leaves the nonce unspent for a retry with the same signed message.
+ * own error and leaves the nonce unspent for a retry with the same signed message; a look the store does not
+ * answer is SpentStoreFailed, nothing spent either. A spend that fails is NonceUnsettled: it may have been recorded
+ * before the failure, so the signed message must not be offered again (its retry could be refused as a replay) —
+ * the caller asks for a new nonce.
  */
 export const readThenSpend = <A, E>(
   nonces: Nonces,
   nonce: string,
   binding: string,
   read: Effect.Effect<A, E>
-): Effect.Effect<(Extract<Checked, { ok: true }> & { readonly value: A }) | Extract<Checked, { ok: false }>, E | SpentStoreFailed> =>
+): Effect.Effect<(Extract<Checked, { ok: true }> & { readonly value: A }) | Extract<Checked, { ok: false }>, E | SpentStoreFailed | NonceUnsettled> =>
   Effect.gen(function*() {
-    const seen = yield* stored("peek", () => nonces.peek(nonce, binding))
+    const seen = yield* nonces.peek(nonce, binding)
     if (!seen.ok) return seen
     const value = yield* read
-    const spent = yield* stored("spend", () => nonces.check(nonce, binding))
+    const spent = yield* Effect.mapError(nonces.check(nonce, binding), (failed) => new NonceUnsettled({ message: `the spend of the nonce failed, and may have been recorded: ${failed.message}` }))
     return spent.ok ? { ...spent, value } : spent
   })
 
 /** A look at `nonce` that spends nothing, failing as SpentStoreFailed when the store does not answer. */
-export const peek = (nonces: Nonces, nonce: string, binding = "") => stored("peek", () => nonces.peek(nonce, binding))
+export const peek = (nonces: Nonces, nonce: string, binding = "") => nonces.peek(nonce, binding)

@@ -36,7 +36,10 @@ export interface CatalogRow {
   readonly block: string
 }
 
-/** The index's store did not answer or refused a read; `operation` names the read. */
+/**
+ * The index's store did not answer or refused a read, or (`start`, `sync`) the chain or the store did not answer
+ * while following the chain; `operation` names the read.
+ */
 export class ChainIndexFailed extends Schema.TaggedError<ChainIndexFailed>()("ChainIndexFailed", {
   operation: Schema.String,
   detail: Schema.String
@@ -64,8 +67,9 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
    * One read of the index's tables, its rows decoded once here with `row` (the table's columns as the driver gives
    * them); a row not as the index wrote it fails as ChainIndexFailed naming the read, like a store that does not answer.
    */
+  const failed = (operation: string) => (cause: unknown) => new ChainIndexFailed({ operation, detail: cause instanceof Error ? cause.message : String(cause) })
   const read = <A, I>(operation: string, row: Schema.Codec<A, I>, text: string, params?: ReadonlyArray<unknown>) =>
-    Effect.tryPromise({ try: () => sql.query<unknown>(text, params), catch: (cause) => new ChainIndexFailed({ operation, detail: cause instanceof Error ? cause.message : String(cause) }) }).pipe(
+    Effect.tryPromise({ try: () => sql.query<unknown>(text, params), catch: failed(operation) }).pipe(
       Effect.flatMap((rows) => Effect.mapError(Schema.decodeUnknownEffect(Schema.Array(row))(rows), (issue) => new ChainIndexFailed({ operation, detail: `a row is not as the index wrote it: ${String(issue)}` })))
     )
 
@@ -197,21 +201,28 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
   const every = Schedule.spaced(Duration.millis(pollMs))
 
   return {
-    /** Follows the chain (on the one instance of a cluster that holds the index's lease; again after `stop`). */
-    start: async () => {
-      stopped = false
-      await step()
-      if (!stopped && follower === undefined) follower = Effect.runFork(Effect.andThen(Effect.sleep(Duration.millis(pollMs)), Effect.repeat(pass, every)))
-    },
     /**
-     * Resolves once the index has applied every block up to the chain head as of now — by this instance, or, on
-     * an instance that does not follow the chain itself, by the one that does (the cursor is in the shared store).
+     * Follows the chain (on the one instance of a cluster that holds the index's lease; again after `stop`). The
+     * first pass is made here: the chain or the store not answering it fails as ChainIndexFailed "start", and the
+     * index does not follow (the lease's holder starts it again); later passes retry on their own.
      */
-    sync: async () => {
-      const head = await ledger.blockNumber()
-      if (!stopped && follower !== undefined) return new Promise<void>((resolve) => caughtUp.add({ block: head, resolve }))
-      await Effect.runPromise(Effect.tryPromise(cursor).pipe(Effect.repeat({ schedule: every, until: (at) => at >= head }), Effect.orDie))
-    },
+    start: (): Effect.Effect<void, ChainIndexFailed> =>
+      Effect.gen(function*() {
+        stopped = false
+        yield* Effect.tryPromise({ try: step, catch: failed("start") })
+        if (!stopped && follower === undefined) follower = Effect.runFork(Effect.andThen(Effect.sleep(Duration.millis(pollMs)), Effect.repeat(pass, every)))
+      }),
+    /**
+     * Succeeds once the index has applied every block up to the chain head as of now — by this instance, or, on
+     * an instance that does not follow the chain itself, by the one that does (the cursor is in the shared store).
+     * The chain's head or the cursor not read is ChainIndexFailed "sync".
+     */
+    sync: (): Effect.Effect<void, ChainIndexFailed> =>
+      Effect.gen(function*() {
+        const head = yield* Effect.tryPromise({ try: () => ledger.blockNumber(), catch: failed("sync") })
+        if (!stopped && follower !== undefined) return yield* Effect.promise(() => new Promise<void>((resolve) => caughtUp.add({ block: head, resolve })))
+        yield* Effect.tryPromise({ try: cursor, catch: failed("sync") }).pipe(Effect.repeat({ schedule: every, until: (at) => at >= head }))
+      }),
     search: (q: string, options: { readonly includeRetired?: boolean } = {}): Effect.Effect<Array<CatalogRow>, ChainIndexFailed> => {
       const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
       return Effect.map(
@@ -258,12 +269,14 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
           resultHash: r.result_hash,
           resultURI: r.result_uri
         }))),
-    stop: async () => {
-      stopped = true
-      const running = follower
-      follower = undefined
-      if (running !== undefined) await Effect.runPromise(Fiber.interrupt(running))
-    }
+    /** Stops following the chain (the follower interrupted before this succeeds). */
+    stop: (): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        stopped = true
+        const running = follower
+        follower = undefined
+        return running === undefined ? Effect.void : Effect.asVoid(Fiber.interrupt(running))
+      })
   }
 }
 

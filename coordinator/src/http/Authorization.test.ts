@@ -321,10 +321,10 @@ describe("authorisation matrix over the declared routes", () => {
       const latest = BigInt(Number((await jsonRpc<{ timestamp: string }>(cluster.rpcUrl, "eth_getBlockByNumber", ["latest", false])).timestamp))
       const { tokenId } = await requester.requestGrant({ datasetId: datasetId as `0x${string}`, purpose: "predict", expiry: latest + 3600n, maxUses: 2 })
       // Requested, not yet approved: still refused.
-      await cluster.coordinator()!.index!.sync()
+      await Effect.runPromise(cluster.coordinator()!.index!.sync())
       expect(await predict()).toBe(403)
       await owner.decideGrant(tokenId as `0x${string}`, true)
-      await cluster.coordinator()!.index!.sync()
+      await Effect.runPromise(cluster.coordinator()!.index!.sync())
       expect(await predict()).toBe(200)
       expect(await predict()).toBe(200)
       // Two uses counted against maxUses 2: the grant is used up here, though the chain logged none.

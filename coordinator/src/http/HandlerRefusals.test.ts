@@ -18,9 +18,11 @@ import * as ApiClient from "@jointly/core/internal/api/Client"
 import type { DashboardSignInAck } from "@jointly/core/internal/wire/Messages"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
+import { ChainIndexFailed } from "../governance/ChainIndex.ts"
 import * as Rejections from "../limits/Rejections.ts"
 import * as ModelStore from "../models/ModelStore.ts"
 import * as Sql from "../store/Sql.ts"
+import * as LossySpent from "../testing/LossySpent.ts"
 import * as TaskStore from "../store/TaskStore.ts"
 import * as Policy from "./Policy.ts"
 import * as Roles from "./Roles.ts"
@@ -35,6 +37,14 @@ let attached: { close: () => Promise<void> }
 const rejections = Rejections.make()
 const party = Wallet.createRandom()
 const outsider = Wallet.createRandom()
+/** A member holding a grant on chain to predict with the model (the only account the stub grant reads answer for). */
+const grantee = Wallet.createRandom()
+const grantToken = `0x${"ef".repeat(32)}`
+/** Grant reads on chain answered before the chain stops answering them; whether the chain index answers. */
+let grantReadsLeft = Number.POSITIVE_INFINITY
+/** The sign-in nonce store, whose next spend a test may have recorded and then fail (its answer lost). */
+const nonceStore = LossySpent.make()
+let indexUp = true
 const tokens: Record<string, string> = {}
 /** What the stub relay answers a dashboard token sign-in (undefined: the participant is not connected). */
 let relayAnswer: DashboardSignInAck | undefined
@@ -82,10 +92,35 @@ beforeAll(async () => {
       socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
       sessions: Sessions.make({
         expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }),
+        spent: nonceStore.spent,
         loginSigners: (account) => chainRead(new Set(account === delegating.address ? [account, loginKey.address] : [account]))
       }),
-      roles: Roles.make({ orgOf: () => chainRead({ state: "Audited", name: "ACME" }), isSupervisor: () => chainRead(false), isOperator: () => chainRead(false) }),
-      policy: Policy.make({ store, models, artifacts, sql }),
+      roles: Roles.make({
+        orgOf: (a) => Roles.chainRead(a, () => chainRead({ state: "Audited", name: "ACME" })),
+        isSupervisor: (a) => Roles.chainRead(a, () => chainRead(false)),
+        isOperator: (a) => Roles.chainRead(a, () => chainRead(false))
+      }),
+      policy: Policy.make({
+        store,
+        models,
+        artifacts,
+        sql,
+        // The model published for grants by its trainer, found in the index by its content hash (= model id).
+        index: {
+          byContentHash: (hash: string) =>
+            indexUp
+              ? Effect.succeed(hash === modelId ? [{ owner: party.address, datasetId: `0x${"0d".repeat(32)}` }] : [])
+              : Effect.fail(new ChainIndexFailed({ operation: "byContentHash", detail: "the store connection was closed" }))
+        } as never,
+        governance: {
+          latestGrant: async (_dataset: string, requester: string) => {
+            if (grantReadsLeft-- <= 0) throw new Error("connect ECONNREFUSED 127.0.0.1:8545")
+            return requester === grantee.address ? grantToken : undefined
+          },
+          checkGrant: () => chainRead("Valid"),
+          getGrant: () => chainRead({ purpose: "predict", uses: 0, maxUses: 100 })
+        } as never
+      }),
       dashboard: { file: async () => undefined } as never,
       humans: { list: () => [] } as never,
       relaySignIn: async () => relayAnswer,
@@ -93,7 +128,7 @@ beforeAll(async () => {
       rejections
     }
   })
-  for (const [name, wallet] of Object.entries({ party, outsider })) {
+  for (const [name, wallet] of Object.entries({ party, outsider, grantee })) {
     const client = ApiClient.make({ url, signer: wallet })
     await client.signIn()
     tokens[name] = client.token()!
@@ -122,8 +157,30 @@ describe("handler refusals", () => {
     expect(predicted.body.predictions.map((p: { prediction: number }) => p.prediction)).toEqual([sigmoid(0.01 * 120 - 0.02 * 30 + 0.5), sigmoid(0.01 * 80 - 0.02 * 40 + 0.5)].map((v) => expect.closeTo(v, 12)))
     const short = await call("POST", `/api/models/${modelId}/predict`, { token: tokens.party, body: { rows: [[120, 30], [120]] } })
     expect(short).toMatchObject({ status: 400, body: { _tag: "InvalidRows", message: expect.stringContaining("row 1") } })
-    // Not a trainer and no grant (this coordinator has no chain index): the policy's refusal, before the handler.
+    // Not a trainer and no grant on chain: the policy's refusal, before the handler.
     expect(await call("POST", `/api/models/${modelId}/predict`, { token: tokens.outsider, body: { rows: [[1, 2]] } })).toMatchObject({ status: 403, body: { _tag: "Forbidden", reason: "NoGrant" } })
+  })
+
+  it("models: a prediction under a grant is counted; a grant read the chain or the index does not answer is 503 Unavailable, nothing counted", async () => {
+    const predict = () => call("POST", `/api/models/${modelId}/predict`, { token: tokens.grantee, body: { rows: [[120, 30]] } })
+    const counted = async () => Number((await sql.query<{ n: string }>(`select count(*) as n from grant_predictions where token_id = $1`, [grantToken]))[0]!.n)
+    expect(await predict()).toMatchObject({ status: 200, body: { modelId } })
+    expect(await counted()).toBe(1)
+    try {
+      // The guard finds the grant; the handler's second look, to count the use, finds the chain gone.
+      grantReadsLeft = 1
+      expect(await predict()).toMatchObject({ status: 503, body: { _tag: "Unavailable", message: expect.stringContaining("(latestGrant)") } })
+      grantReadsLeft = Number.POSITIVE_INFINITY
+      // The index down: the guard cannot look for a grant at all.
+      indexUp = false
+      expect(await predict()).toMatchObject({ status: 503, body: { _tag: "Unavailable", message: expect.stringContaining("(byContentHash)") } })
+    } finally {
+      grantReadsLeft = Number.POSITIVE_INFINITY
+      indexUp = true
+    }
+    expect(await counted()).toBe(1)
+    expect(await predict()).toMatchObject({ status: 200 })
+    expect(await counted()).toBe(2)
   })
 
   it("artifacts: 413 QuotaExceeded past the member's quota (a re-upload is free), 500 Tampered for altered bytes, 404 for none", async () => {
@@ -192,6 +249,17 @@ describe("handler refusals", () => {
       // Spent by the sign-in that succeeded.
       expect(await signIn(a.message, a.signature)).toMatchObject({ status: 401, body: { _tag: "SignInRefused", reason: "UnknownNonce" } })
     }
+  })
+
+  it("sign-in whose nonce store fails while spending: 503 NonceUnsettled, asking for a new challenge, which is then good", async () => {
+    const wallet = Wallet.createRandom()
+    const challenge = async () => (await call("POST", "/api/auth/challenge", { body: { address: wallet.address } })).body.message as string
+    const message = await challenge()
+    nonceStore.failNextSpend()
+    expect(await call("POST", "/api/auth/sign-in", { body: { message, signature: await wallet.signMessage(message) } }))
+      .toMatchObject({ status: 503, body: { _tag: "NonceUnsettled", message: expect.stringContaining("ask for a new challenge") } })
+    const fresh = await challenge()
+    expect(await call("POST", "/api/auth/sign-in", { body: { message: fresh, signature: await wallet.signMessage(fresh) } })).toMatchObject({ status: 200, body: { address: wallet.address } })
   })
 
   it("governance reads: 503 Unavailable on a coordinator without governance contracts", async () => {

@@ -78,7 +78,7 @@ beforeAll(async () => {
       chain: { chainId: "31337", coordinator: accounts.a.address, registry: accounts.a.address, ledger: accounts.a.address },
       socketNonce: () => ({ nonce: "0x00", expiresAt: 0 }),
       sessions: Sessions.make({ expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }) }),
-      roles: Roles.make({ orgOf: async () => ({ state: "Audited", name: "ACME" }), isSupervisor: async () => false, isOperator: async () => false }),
+      roles: Roles.make({ orgOf: () => Effect.succeed({ state: "Audited", name: "ACME" }), isSupervisor: () => Effect.succeed(false), isOperator: () => Effect.succeed(false) }),
       policy: { authorize: () => Effect.succeed(undefined), modelGrant: () => Effect.undefined, countUse: () => Effect.void, predictions: () => Effect.succeed([]) },
       dashboard: { file: async () => undefined } as never,
       humans: { list: () => [] } as never,

@@ -62,7 +62,7 @@ export interface ModelGrant {
 export type Refusal = Forbidden | UnknownTask | UnknownModel | UnknownArtifact
 
 /** The grant reads on chain and the predictions table (`grant_predictions`) the policy makes. */
-export const PolicyOperation = Schema.Literals(["latestGrant", "checkGrant", "getGrant", "countedUses", "recordPrediction", "predictions"])
+export const PolicyOperation = Schema.Literals(["byContentHash", "latestGrant", "checkGrant", "getGrant", "countedUses", "recordPrediction", "predictions"])
 export type PolicyOperation = typeof PolicyOperation.Type
 
 /** The chain or the store did not answer a read (or write) of the policy's; `operation` names it. No refusal of the caller's. */
@@ -77,9 +77,9 @@ export class PolicyReadFailed extends Schema.TaggedError<PolicyReadFailed>()("Po
 
 export const make = (deps: Deps) => {
   /**
-   * The chain's grant reads and the predictions table not answering fail as PolicyReadFailed naming the operation
-   * (the guard and the grants route answer 503); the task store, the model and artifact stores and the chain index
-   * not answering are defects here (500), not the caller's refusal.
+   * The chain's grant reads, the chain index's catalogue read and the predictions table not answering fail as
+   * PolicyReadFailed naming the operation (the guard, the predict and grants routes answer 503); the task store and
+   * the model and artifact stores not answering are defects here (500), not the caller's refusal.
    */
   const read = <A>(operation: PolicyOperation, f: () => Promise<A>) =>
     Effect.tryPromise({ try: f, catch: (cause) => new PolicyReadFailed({ operation, detail: cause instanceof Error ? cause.message : String(cause) }) })
@@ -104,14 +104,14 @@ export const make = (deps: Deps) => {
    * A grant of `caller` for the model: a catalogue entry describing it (content hash = model id) published by a
    * party that trained it — no one else may open a model to others — with an approved, unexpired, unrevoked grant
    * whose purpose names `predict` and whose uses, on chain and counted here, are not exhausted. None is no refusal
-   * (the caller decides what to answer); the chain or the predictions table not answering is PolicyReadFailed, the
-   * index not answering a defect.
+   * (the caller decides what to answer); the chain, the index or the predictions table not answering is PolicyReadFailed.
    */
   const modelGrant = (caller: string, modelId: string, trainers: ReadonlyArray<string>): Effect.Effect<ModelGrant | undefined, PolicyReadFailed> =>
     Effect.gen(function*() {
       const { index, governance } = deps
       if (index === undefined || governance === undefined) return undefined
-      for (const entry of yield* Effect.orDie(index.byContentHash(modelId))) {
+      const entries = yield* Effect.mapError(index.byContentHash(modelId), (failed) => new PolicyReadFailed({ operation: "byContentHash", detail: failed.detail }))
+      for (const entry of entries) {
         if (!trainers.some((t) => same(t, entry.owner))) continue
         const tokenId = yield* read("latestGrant", () => governance.latestGrant(entry.datasetId, caller))
         if (tokenId === undefined || (yield* read("checkGrant", () => governance.checkGrant(tokenId))) !== "Valid") continue

@@ -5,7 +5,7 @@
  * chain for an account they have seen within `maxStaleMs` — and dropped at once when the chain index sees the
  * account's org change state (Coordinator.ts), so a suspension takes effect on the next request.
  */
-import { Effect, Schema } from "effect"
+import { Effect, type Exit, Schema } from "effect"
 import { getAddress } from "ethers"
 import type { Roles } from "@jointly/core/internal/api/Schemas"
 
@@ -21,45 +21,47 @@ export class RolesUnreadable extends Schema.TaggedError<RolesUnreadable>()("Role
   }
 }
 
+/** The chain's role reads; one the chain does not answer fails as RolesUnreadable naming the account. */
 export interface Chain {
   /** The org the account is bound to and its state (`None` when unbound). */
-  readonly orgOf: (address: string) => Promise<{ readonly state: string; readonly name: string }>
-  readonly isSupervisor: (address: string) => Promise<boolean>
-  readonly isOperator: (address: string) => Promise<boolean>
+  readonly orgOf: (address: string) => Effect.Effect<{ readonly state: string; readonly name: string }, RolesUnreadable>
+  readonly isSupervisor: (address: string) => Effect.Effect<boolean, RolesUnreadable>
+  readonly isOperator: (address: string) => Effect.Effect<boolean, RolesUnreadable>
 }
+
+/** One role read over a Promise (a contract call): its rejection is RolesUnreadable naming the account. */
+export const chainRead = <A>(address: string, read: () => Promise<A>): Effect.Effect<A, RolesUnreadable> =>
+  Effect.tryPromise({ try: read, catch: (cause) => new RolesUnreadable({ address, detail: cause instanceof Error ? cause.message : String(cause) }) })
 
 export const make = (chain: Chain, options: { readonly ttlMs?: number; readonly maxStaleMs?: number; readonly now?: () => number } = {}) => {
   const ttlMs = options.ttlMs ?? 2_000
   const maxStaleMs = options.maxStaleMs ?? 10_000
   const now = options.now ?? Date.now
-  /** The last answer per account and when it was read; a read in flight, if any. */
-  const cache = new Map<string, { at: number; value?: AccountRoles; reading?: Promise<AccountRoles> }>()
+  /** The last answer per account and when it was read; a read in flight, if any (its outcome, never rejected). */
+  const cache = new Map<string, { at: number; value?: AccountRoles; reading?: Promise<Exit.Exit<AccountRoles, RolesUnreadable>> }>()
 
-  const read = async (address: string): Promise<AccountRoles> => {
-    const [org, supervisor, operator] = await Promise.all([chain.orgOf(address), chain.isSupervisor(address), chain.isOperator(address)])
-    return {
-      member: org.state === "Audited",
-      supervisor,
-      operator,
-      orgState: org.state,
-      org: org.state === "None" ? null : org.name
-    }
-  }
+  const read = (address: string): Effect.Effect<AccountRoles, RolesUnreadable> =>
+    Effect.map(
+      Effect.all([chain.orgOf(address), chain.isSupervisor(address), chain.isOperator(address)], { concurrency: "unbounded" }),
+      ([org, supervisor, operator]) => ({
+        member: org.state === "Audited",
+        supervisor,
+        operator,
+        orgState: org.state,
+        org: org.state === "None" ? null : org.name
+      })
+    )
 
-  const refresh = (key: string): Promise<AccountRoles> => {
+  /** The read in flight for `key`, or a new one, shared by its callers (a Promise, so a background refresh outlives its caller). */
+  const refresh = (key: string): Promise<Exit.Exit<AccountRoles, RolesUnreadable>> => {
     const entry = cache.get(key) ?? { at: 0 }
     if (entry.reading !== undefined) return entry.reading
-    const reading = read(key).then(
-      (value) => {
-        // Not if the entry was invalidated meanwhile: that read may predate the change.
-        if (cache.get(key) === entry) Object.assign(entry, { at: now(), value, reading: undefined })
-        return value
-      },
-      (error) => {
-        entry.reading = undefined
-        throw error
-      }
-    )
+    const reading = Effect.runPromiseExit(read(key)).then((exit) => {
+      // Not if the entry was invalidated meanwhile: that read may predate the change.
+      if (exit._tag === "Success" && cache.get(key) === entry) Object.assign(entry, { at: now(), value: exit.value, reading: undefined })
+      if (exit._tag === "Failure") entry.reading = undefined
+      return exit
+    })
     entry.reading = reading
     cache.set(key, entry)
     if (cache.size > 10_000) for (const [k, v] of cache) if (now() - v.at >= maxStaleMs && v.reading === undefined) cache.delete(k)
@@ -76,7 +78,7 @@ export const make = (chain: Chain, options: { readonly ttlMs?: number; readonly 
     if (entry?.value === undefined) return undefined
     const age = now() - entry.at
     if (age >= maxStaleMs) return undefined
-    if (age >= ttlMs) void refresh(key).catch(() => {})
+    if (age >= ttlMs) void refresh(key)
     return entry.value
   }
 
@@ -87,7 +89,7 @@ export const make = (chain: Chain, options: { readonly ttlMs?: number; readonly 
       const hit = cached(address)
       if (hit !== undefined) return Effect.succeed(hit)
       const key = getAddress(address)
-      return Effect.tryPromise({ try: () => refresh(key), catch: (cause) => new RolesUnreadable({ address: key, detail: cause instanceof Error ? cause.message : String(cause) }) })
+      return Effect.flatMap(Effect.promise(() => refresh(key)), (exit) => exit)
     },
     /** Forget what is known of these accounts (their org changed state on chain). */
     invalidate: (addresses: ReadonlyArray<string>) => {

@@ -6,6 +6,7 @@
 import { Effect } from "effect"
 import { Wallet } from "ethers"
 import { describe, expect, it } from "vitest"
+import * as LossySpent from "../testing/LossySpent.ts"
 import * as Sessions from "./Sessions.ts"
 
 const expected = () => ({ domain: "coordinator.example:8443", uri: "https://coordinator.example:8443", chainId: 31337 })
@@ -108,5 +109,20 @@ describe("Sessions", () => {
     const [a, b] = await Promise.all([0, 1].map(() => Effect.runPromise(Effect.result(sessions.signIn(message, signature)))))
     const outcomes = [a!, b!].map((r) => (r._tag === "Success" ? r.success.claims.address : r.failure._tag === "SignInRefused" ? r.failure.reason : r.failure._tag))
     expect(outcomes.sort()).toEqual([account.address, "UnknownNonce"].sort())
+  })
+
+  it("a spend the nonce store records and then fails answers NonceUnsettled (ask for a new challenge), not Unavailable with a retry the nonce no longer allows", async () => {
+    // The store's first spend commits and then fails (the answer lost): the nonce is spent, the caller cannot know.
+    const store = LossySpent.make()
+    store.failNextSpend()
+    const sessions = Sessions.make({ expected, spent: store.spent })
+    const wallet = Wallet.createRandom()
+    const { message } = sessions.challenge(wallet.address)
+    const signature = await wallet.signMessage(message)
+    const unsettled = await Effect.runPromise(Effect.flip(sessions.signIn(message, signature)))
+    expect(unsettled).toMatchObject({ _tag: "NonceUnsettled", message: expect.stringContaining("ask for a new challenge") })
+    // As the answer said: the same message is not good again, a new challenge is.
+    expect(await Effect.runPromise(Effect.flip(sessions.signIn(message, signature)))).toMatchObject({ _tag: "SignInRefused", reason: "UnknownNonce" })
+    expect((await signedIn(sessions, wallet)).claims.address).toBe(wallet.address)
   })
 })

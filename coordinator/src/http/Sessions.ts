@@ -10,7 +10,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import { Effect } from "effect"
 import { getAddress } from "ethers"
-import { SignInRefused, Unavailable } from "@jointly/core/internal/api/Errors"
+import { NonceUnsettled, SignInRefused, Unavailable } from "@jointly/core/internal/api/Errors"
 import * as SignIn from "@jointly/core/internal/api/SignIn"
 import * as Nonces from "../auth/Nonces.ts"
 
@@ -88,6 +88,9 @@ export const make = (options: Options) => {
   /** The spent-nonce store (the coordinator's database when instances share one) not answering: nothing was spent. */
   const storeUnavailable = (error: Nonces.SpentStoreFailed) =>
     new Unavailable({ message: `the sign-in nonce could not be checked (${error.message}); try again with the same message` })
+  /** The store failed while spending the nonce, which may be spent now: the message is not offered again. */
+  const unsettled = (error: Nonces.NonceUnsettled) =>
+    new NonceUnsettled({ message: `${error.message}; nothing was issued: ask for a new challenge and sign that` })
 
   /** A challenge nonce refused: expired, or never issued for this address (or spent already). */
   const refusedChallenge = (reason: string) =>
@@ -123,13 +126,14 @@ export const make = (options: Options) => {
      * what the caller's answer needs (the account's roles) — is read before the nonce is spent: a chain or registry
      * that does not answer fails as Unavailable and leaves the nonce for a retry with the same message. The spend
      * is the single atomic step (Nonces.ts), so of two sign-ins with one nonce exactly one gets a token; once it is
-     * spent, a refusal (another signer, an expired message) keeps it spent.
+     * spent, a refusal (another signer, an expired message) keeps it spent. The spend failing is NonceUnsettled
+     * (it may have been recorded): the client asks for a new challenge rather than retrying a message it may not reuse.
      */
     signIn: <A = void, E = never>(
       message: string,
       signature: string,
       ready: (address: string) => Effect.Effect<A, E> = () => Effect.void as Effect.Effect<never>
-    ): Effect.Effect<{ readonly token: string; readonly claims: Claims; readonly ready: A }, SignInRefused | Unavailable | E> =>
+    ): Effect.Effect<{ readonly token: string; readonly claims: Claims; readonly ready: A }, SignInRefused | Unavailable | NonceUnsettled | E> =>
       Effect.gen(function*() {
         const fields = yield* addressed(message)
         const signer = SignIn.signer(message, signature)
@@ -149,7 +153,7 @@ export const make = (options: Options) => {
           return { delegated, readied }
         })
         const challenge = yield* Nonces.readThenSpend(nonces, fields.nonce, fields.address, reads).pipe(
-          Effect.mapError((error) => error instanceof Nonces.SpentStoreFailed ? storeUnavailable(error) : error)
+          Effect.mapError((error) => error instanceof Nonces.SpentStoreFailed ? storeUnavailable(error) : error instanceof Nonces.NonceUnsettled ? unsettled(error) : error)
         )
         if (!challenge.ok) return yield* refusedChallenge(challenge.reason)
         const { delegated, readied } = challenge.value

@@ -340,7 +340,7 @@ export const make = (deps: Deps): SchedulerShape => {
     Effect.gen(function*() {
       const sealed = deps.sealed
       if (sealed === undefined) return undefined
-      const outcome = yield* Effect.tryPromise({ try: () => sealed.publish(task.id, role, jsonBytes(value), readers), catch: (error) => error }).pipe(
+      const outcome = yield* sealed.publish(task.id, role, jsonBytes(value), readers).pipe(
         Effect.catch((error) => Effect.sync(() => void log.warn("artifact not put on IPFS", { taskId: task.id, role, error: String(error) })))
       )
       if (outcome === undefined) return undefined

@@ -4,7 +4,8 @@
  * PostgreSQL (PGlite) that has been closed under them, and the role reader (RolesUnreadable) over a chain that
  * refuses, which reads again once the chain answers. The HTTP services answer them as the API says: an upload not
  * stored and a chain index read not made are 503 Unavailable; a model or artifact read not made stays a defect. The
- * access policy's grant reads on chain and its predictions table fail as PolicyReadFailed naming the operation.
+ * access policy's grant reads on chain and its predictions table fail as PolicyReadFailed naming the operation; the
+ * admission registry's org read as OrgUnreadable, which admission answers Unavailable.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -13,6 +14,7 @@ import { Cause, Effect, Exit } from "effect"
 import { Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
+import * as Auth from "../auth/Auth.ts"
 import * as ChainIndex from "../governance/ChainIndex.ts"
 import * as Policy from "../http/Policy.ts"
 import * as Roles from "../http/Roles.ts"
@@ -89,6 +91,18 @@ describe("typed read and write failures", () => {
     expect(await failureOf(query((i) => i.grants()))).toMatchObject({ tag: "Unavailable", error: { message: expect.stringContaining("the chain index could not be read (grants)") } })
   })
 
+  it("the chain index following the chain: start and sync fail as ChainIndexFailed when the chain or the store does not answer", async () => {
+    const log = Log.make("test-index", "error")
+    const chainDown = ChainIndex.make({ sql, ledger: { blockNumber: () => Promise.reject(new Error("connect ECONNREFUSED (test: the chain is down)")) } as never, deployBlock: 0n, log })
+    expect(await failureOf(chainDown.start())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "start", detail: expect.stringContaining("ECONNREFUSED") } })
+    expect(await failureOf(chainDown.sync())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "sync", detail: expect.stringContaining("ECONNREFUSED") } })
+    // The chain answers, the store (closed) does not: the cursor is not read.
+    const storeDown = ChainIndex.make({ sql, ledger: { blockNumber: async () => 5n } as never, deployBlock: 0n, log })
+    expect(await failureOf(storeDown.start())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "start" } })
+    expect(await failureOf(storeDown.sync())).toMatchObject({ tag: "ChainIndexFailed", error: { operation: "sync" } })
+    expect(await failureOf(storeDown.stop())).toEqual({ tag: "success" })
+  })
+
   it("the access policy: PolicyReadFailed naming the grant read or the predictions table, answered as Unavailable", async () => {
     const policy = Policy.make({ store: { get: () => Effect.succeed(undefined) }, sql })
     expect(await failureOf(policy.predictions())).toMatchObject({ tag: "PolicyReadFailed", error: { operation: "predictions" } })
@@ -114,17 +128,51 @@ describe("typed read and write failures", () => {
     expect(await failureOf(service.get(stored))).toEqual({ tag: "defect" })
   })
 
+  it("the admission registry: OrgUnreadable naming the account, answered by checkOrg as the refusal Unavailable", async () => {
+    const registry = Auth.registryOf(() => Promise.reject(new Error("connect ECONNREFUSED (test: the chain is down)")))
+    const account = Wallet.createRandom().address
+    expect(await failureOf(registry.orgOf(account))).toMatchObject({ tag: "OrgUnreadable", error: { address: account, detail: expect.stringContaining("ECONNREFUSED") } })
+    const auth = Auth.make(registry, { recover: () => account })
+    expect(await failureOf(auth.checkOrg(account))).toMatchObject({ tag: "AdmissionRefused", error: { code: "Unavailable", detail: expect.stringContaining(`the chain could not be read for ${account}`) } })
+  })
+
   it("roles: RolesUnreadable while the chain refuses, nothing cached, and read again once it answers", async () => {
     let up = false
     const chain = async <A>(value: A) => {
       if (!up) throw new Error("connect ECONNREFUSED")
       return value
     }
-    const roles = Roles.make({ orgOf: () => chain({ state: "Audited", name: "ACME" }), isSupervisor: () => chain(false), isOperator: () => chain(false) })
+    const roles = Roles.make({
+      orgOf: (a) => Roles.chainRead(a, () => chain({ state: "Audited", name: "ACME" })),
+      isSupervisor: (a) => Roles.chainRead(a, () => chain(false)),
+      isOperator: (a) => Roles.chainRead(a, () => chain(false))
+    })
     const account = Wallet.createRandom().address
     expect(await failureOf(roles.of(account))).toMatchObject({ tag: "RolesUnreadable", error: { address: account, message: expect.stringContaining("ECONNREFUSED") } })
     up = true
     expect(await Effect.runPromise(roles.of(account))).toMatchObject({ member: true, org: "ACME" })
+  })
+
+  it("roles: a chain read's own typed failure is the caller's RolesUnreadable as it was raised, one read for concurrent callers, nothing cached", async () => {
+    let reads = 0
+    let up = false
+    const account = Wallet.createRandom().address
+    const roles = Roles.make({
+      orgOf: (a) =>
+        Effect.suspend(() => {
+          reads++
+          return up ? Effect.succeed({ state: "Suspended", name: "ACME" }) : Effect.fail(new Roles.RolesUnreadable({ address: a, detail: "the registry contract reverted" }))
+        }),
+      isSupervisor: () => Effect.succeed(false),
+      isOperator: () => Effect.succeed(true)
+    })
+    const failed = await Promise.all([failureOf(roles.of(account)), failureOf(roles.of(account))])
+    for (const f of failed) expect(f).toMatchObject({ tag: "RolesUnreadable", error: { address: account, detail: "the registry contract reverted" } })
+    expect(reads).toBe(1)
+    expect(roles.cached(account)).toBeUndefined()
+    up = true
+    expect(await Effect.runPromise(roles.of(account))).toEqual({ member: false, supervisor: false, operator: true, orgState: "Suspended", org: "ACME" })
+    expect(reads).toBe(2)
   })
 })
 

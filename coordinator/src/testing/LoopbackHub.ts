@@ -11,6 +11,7 @@ import { io, type Socket } from "socket.io-client"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import type { HandshakeAuth } from "@jointly/core/internal/wire/Messages"
 import * as Auth from "../auth/Auth.ts"
+import type * as Nonces from "../auth/Nonces.ts"
 import * as Log from "../Log.ts"
 import * as Hub from "../transport/Hub.ts"
 import type * as SocketChannel from "../transport/SocketChannel.ts"
@@ -29,13 +30,14 @@ export interface LoopbackHub {
   readonly close: () => Promise<void>
 }
 
-/** `registry`: what the chain says of an org (default: every org Audited). */
-export const start = async (options: Hub.HubOptions & { readonly registry?: Auth.Registry } = {}): Promise<LoopbackHub> => {
+/** `registry`: what the chain says of an org (default: every org Audited); `spent`: where login nonces are spent (default: memory). */
+export const start = async (options: Hub.HubOptions & { readonly registry?: Auth.Registry; readonly spent?: Nonces.Spent } = {}): Promise<LoopbackHub> => {
   const domain = Eip712.domain(31337n, "0x" + "11".repeat(20))
   const coordinator = Wallet.createRandom().address
   const auth = Auth.make(
-    options.registry ?? { orgOf: async () => ({ state: "Audited", name: "test org" }) },
-    { recover: (login, signature) => verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature) }
+    options.registry ?? { orgOf: () => Effect.succeed({ state: "Audited", name: "test org" }) },
+    { recover: (login, signature) => verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature) },
+    options.spent === undefined ? {} : { spent: options.spent }
   )
   const http = createServer()
   const hub = Hub.make(http, auth, Log.make("hub", "error"), options)

@@ -69,11 +69,11 @@ export class Auth extends HttpApiGroup.make("auth").add(
     "The Sign-In with Ethereum (EIP-4361) message for an address, with a fresh single-use nonce"
   ),
   open(
-    HttpApiEndpoint.post("signIn", "/api/auth/sign-in", { payload: S.SignInRequest, success: S.Session, error: [E.SignInRefused, E.Unavailable] }),
-    "Exchange a signed EIP-4361 message for a short-lived bearer token bound to its address (503 Unavailable when the chain or the signer's DID cannot be read: the nonce is not spent, retry with the same message)"
+    HttpApiEndpoint.post("signIn", "/api/auth/sign-in", { payload: S.SignInRequest, success: S.Session, error: [E.SignInRefused, E.Unavailable, E.NonceUnsettled] }),
+    "Exchange a signed EIP-4361 message for a short-lived bearer token bound to its address (503 Unavailable when the chain or the signer's DID cannot be read: the nonce is not spent, retry with the same message; 503 NonceUnsettled when the nonce store failed while spending it: ask for a new challenge)"
   ),
   open(
-    HttpApiEndpoint.post("tokenSignIn", "/api/auth/token-sign-in", { payload: S.TokenSignInRequest, success: S.Session, error: [E.SignInRefused, E.Unavailable] }),
+    HttpApiEndpoint.post("tokenSignIn", "/api/auth/token-sign-in", { payload: S.TokenSignInRequest, success: S.Session, error: [E.SignInRefused, E.Unavailable, E.NonceUnsettled] }),
     "Sign in as a participant's organisation with its dashboard token: the challenge for the participant's address, MACed under the token; the connected participant checks the MAC and signs the message itself"
   ),
   guarded(HttpApiEndpoint.get("me", "/api/auth/me", { success: S.Me }).middleware(Guard), Access.SignedIn, "The signed-in account and its roles, read from the chain")
@@ -158,9 +158,9 @@ export class Models extends HttpApiGroup.make("models").add(
     "A model with its weights"
   ),
   guarded(
-    HttpApiEndpoint.post("predict", "/api/models/:modelId/predict", { params: model, payload: S.PredictRequest, success: S.Prediction, error: [E.UnknownModel, E.InvalidRows, E.Tampered] }).middleware(Guard),
+    HttpApiEndpoint.post("predict", "/api/models/:modelId/predict", { params: model, payload: S.PredictRequest, success: S.Prediction, error: [E.UnknownModel, E.InvalidRows, E.Tampered, E.Unavailable] }).middleware(Guard),
     Access.ModelPredictor("modelId"),
-    "Predict rows with a stored model"
+    "Predict rows with a stored model (503 Unavailable when the grant it is served under cannot be read or its use recorded: nothing was counted, try again)"
   )
 ) {}
 

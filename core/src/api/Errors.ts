@@ -100,6 +100,12 @@ export class Tampered extends Schema.TaggedError<Tampered>()("Tampered", { messa
 /** This coordinator lacks what the route needs (e.g. a deployment without governance contracts). */
 export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", { message: Schema.String }, { httpApiStatus: 503 }) {}
 
+/**
+ * A sign-in whose nonce store failed while spending the nonce: the spend may have been recorded, so the same signed
+ * message could be refused as a replay. Nothing was issued; ask for a new challenge and sign that.
+ */
+export class NonceUnsettled extends Schema.TaggedError<NonceUnsettled>()("NonceUnsettled", { message: Schema.String }, { httpApiStatus: 503 }) {}
+
 /** Relaying a human consent decision: nothing waits, the participant is away, or it refused the decision's MAC. */
 export class NotPending extends Schema.TaggedError<NotPending>()("NotPending", { message: Schema.String }, { httpApiStatus: 409 }) {}
 export class ParticipantUnreachable extends Schema.TaggedError<ParticipantUnreachable>()("ParticipantUnreachable", { message: Schema.String }, { httpApiStatus: 503 }) {}
@@ -118,7 +124,7 @@ export class SignInRefused extends Schema.TaggedError<SignInRefused>()("SignInRe
 /** Every error class above, for clients that map a decoded failure back to a status. */
 export const all = [
   Unauthenticated, Forbidden, Malformed, RateLimited, PayloadTooLarge, UnsupportedMediaType, UnknownRoute, TooManyTasks, QuotaExceeded, UnknownTask, UnknownModel,
-  UnknownArtifact, UnknownDataset, InvalidTask, DuplicateTask, InvalidRows, Tampered, Unavailable, NotPending, ParticipantUnreachable,
+  UnknownArtifact, UnknownDataset, InvalidTask, DuplicateTask, InvalidRows, Tampered, Unavailable, NonceUnsettled, NotPending, ParticipantUnreachable,
   DecisionRefused, SignInRefused
 ] as const
 

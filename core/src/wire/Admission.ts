@@ -22,6 +22,8 @@ export const AdmissionCode = Schema.Literals([
   "OrgRevoked",
   /** The coordinator could not read what admission needs (the chain, a DID, its nonce store); the nonce is not spent: retry. */
   "Unavailable",
+  /** The coordinator's nonce store failed while spending the login nonce, which may be spent: ask for a new nonce. */
+  "NonceUnsettled",
   "Internal"
 ])
 export type AdmissionCode = typeof AdmissionCode.Type

@@ -8,7 +8,7 @@ import { HttpApiBuilder } from "effect/http-api"
 import { Api, Caller } from "@jointly/core/internal/api/Api"
 import { participantsOf } from "@jointly/core/internal/task/TaskSpec"
 import { isParty, seesTask } from "../Policy.ts"
-import { Artifacts, Models, Parts, Tasks } from "../Services.ts"
+import { Artifacts, Models, Parts, Tasks, unavailable } from "../Services.ts"
 
 export const models = HttpApiBuilder.group(Api, "models", (handlers) =>
   Effect.gen(function*() {
@@ -41,13 +41,14 @@ export const models = HttpApiBuilder.group(Api, "models", (handlers) =>
           const caller = yield* Caller
           const model = yield* repo.get(params.modelId)
           const task = yield* taskOf(model.taskId)
-          // The guard let a non-trainer through only for a grant; find it again to count this use against it. This
-          // endpoint declares no Unavailable: a grant read or the use's record failing here is a defect (500).
+          // The guard let a non-trainer through only for a grant; find it again to count this use against it. A grant
+          // read (chain, index) or the use's record not made is the coordinator's failure: 503 Unavailable, the
+          // prediction not served and no use counted.
           const grant = task !== undefined && isParty(caller, task.spec)
             ? undefined
-            : yield* Effect.orDie(parts.policy.modelGrant(caller.address, params.modelId, task === undefined ? [] : participantsOf(task.spec)))
+            : yield* Effect.mapError(parts.policy.modelGrant(caller.address, params.modelId, task === undefined ? [] : participantsOf(task.spec)), unavailable)
           const predictions = yield* repo.predict(params.modelId, payload.rows)
-          if (grant !== undefined) yield* Effect.orDie(parts.policy.countUse(grant, params.modelId, caller.address, payload.rows.length))
+          if (grant !== undefined) yield* Effect.mapError(parts.policy.countUse(grant, params.modelId, caller.address, payload.rows.length), unavailable)
           return { modelId: params.modelId, predictions }
         }))
   }))
