@@ -76,10 +76,11 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
 
   /**
    * A read the coordinator could not make (the chain, a DID, the spent-nonce store) is its own failure, never the
-   * org's: code Unavailable, named; the login nonce is not spent, so the participant may retry with the same Login.
+   * org's: code Unavailable, named. `checkOrg` serves the scheduler too, so the login's own words (its nonce is left
+   * unspent) are added by `admit` alone.
    */
   const unavailable = (what: string) => (error: unknown) =>
-    new AdmissionRefused({ code: "Unavailable", detail: `${what}: ${error instanceof Error ? error.message : String(error)}; the login nonce is not spent` })
+    new AdmissionRefused({ code: "Unavailable", detail: `${what}: ${error instanceof Error ? error.message : String(error)}` })
 
   /**
    * Checks an org's chain state; the refusal's code names the state when it is not Audited (OrgNotRegistered,
@@ -164,7 +165,9 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
             : error instanceof Nonces.NonceUnsettled
             ? new AdmissionRefused({ code: "NonceUnsettled", detail: `${error.message}; ask for a new login nonce` })
             : error
-        )
+        ),
+        // Nothing was spent (readThenSpend spends last): the participant may retry with the same Login.
+        Effect.mapError((error) => error.code === "Unavailable" ? new AdmissionRefused({ code: "Unavailable", detail: `${error.detail}; the login nonce is not spent` }) : error)
       )
       if (!checked.ok) {
         if (checked.reason === "Expired") return yield* new AdmissionRefused({ code: "ExpiredLogin", detail: "the login nonce expired" })
