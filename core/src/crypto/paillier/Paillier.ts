@@ -107,14 +107,16 @@ const checkOwner = (sk: PrivateKey, c: Ciphertext): void => {
   }
 }
 
-// m = CRT(m_p, m_q) from x_p = c^(p−1) mod p² and x_q = c^(q−1) mod q².
-const recombine = (sk: PrivateKey, xp: bigint, xq: bigint): bigint => {
-  const mp = (((xp - 1n) / sk.p) * sk.hp) % sk.p
-  const mq = (((xq - 1n) / sk.q) * sk.hq) % sk.q
-  let diff = ((mp - mq) * sk.qInvModP) % sk.p
+// The x mod N with x ≡ a_p (mod p), x ≡ a_q (mod q) (Garner).
+const crt = (sk: PrivateKey, ap: bigint, aq: bigint): bigint => {
+  let diff = ((ap - aq) * sk.qInvModP) % sk.p
   if (diff < 0n) diff += sk.p
-  return mq + sk.q * diff
+  return aq + sk.q * diff
 }
+
+// m = CRT(m_p, m_q) from x_p = c^(p−1) mod p² and x_q = c^(q−1) mod q².
+const recombine = (sk: PrivateKey, xp: bigint, xq: bigint): bigint =>
+  crt(sk, (((xp - 1n) / sk.p) * sk.hp) % sk.p, (((xq - 1n) / sk.q) * sk.hq) % sk.q)
 
 /** CRT decryption to the residue in [0, N); the two halves in one kernel call where the kernel pairs them. */
 export const decrypt = (sk: PrivateKey, c: Ciphertext, kernels: BigIntKernels = tsKernels): bigint => {
@@ -167,9 +169,7 @@ export const decryptWithProof = (sk: PrivateKey, c: Ciphertext, kernels: BigIntK
   const n = sk.publicKey.n
   const rp = kernels.modPow(c.value % sk.p, kernels.modInverse(n % (sk.p - 1n), sk.p - 1n), sk.p)
   const rq = kernels.modPow(c.value % sk.q, kernels.modInverse(n % (sk.q - 1n), sk.q - 1n), sk.q)
-  let diff = ((rp - rq) * sk.qInvModP) % sk.p
-  if (diff < 0n) diff += sk.p
-  return { m, r: rq + sk.q * diff }
+  return { m, r: crt(sk, rp, rq) }
 }
 
 /**
