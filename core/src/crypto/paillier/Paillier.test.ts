@@ -198,6 +198,43 @@ describe("Paillier", () => {
     expectPaillierError(() => Paillier.decryptBatch(sk, [mine, theirs]), "KeyMismatch")
   })
 
+  it("proof of correct decryption: honest openings verify (0, N−1, random, a homomorphic sum), forgeries are refused", () => {
+    const pk = keys.publicKey
+    const sk = keys.privateKey
+    const messages = [0n, pk.n - 1n, randomBelow(pk.n), randomBelow(pk.n), 1n]
+    for (const m of messages) {
+      for (const kernels of [tsKernels, nodeKernels]) {
+        const c = Paillier.encrypt(pk, m)
+        const opened = Paillier.decryptWithProof(sk, c, kernels)
+        expect(opened.m).toBe(m)
+        Paillier.verifyDecryption(c, opened, kernels)
+      }
+    }
+    // Classic randomness: the recovered r is the one encrypted with.
+    const r = randomBelow(pk.n - 2n) + 2n
+    const classic = Paillier.encrypt(pk, 42n, () => tsKernels.modPow(r, pk.n, pk.n2))
+    expect(Paillier.decryptWithProof(sk, classic).r).toBe(r)
+    const total = Paillier.sum([Paillier.encryptSigned(pk, -5n), Paillier.encryptSigned(pk, 12n)])
+    const opened = Paillier.decryptWithProof(sk, total)
+    expect(Paillier.toSigned(pk, opened.m)).toBe(7n)
+    Paillier.verifyDecryption(total, opened)
+    // Forgeries: another plaintext, another r, r = 0, r ≥ N, r sharing a factor with N, m out of range.
+    const forged: Array<Paillier.OpenedCiphertext> = [
+      { m: opened.m + 1n, r: opened.r },
+      { m: opened.m, r: (opened.r * 2n) % pk.n },
+      { m: opened.m, r: 0n },
+      { m: opened.m, r: opened.r + pk.n },
+      { m: opened.m, r: pk.n },
+      { m: opened.m, r: sk.p },
+      { m: opened.m, r: sk.q * 3n },
+      { m: opened.m + pk.n, r: opened.r },
+      { m: -1n, r: opened.r }
+    ]
+    for (const f of forged) expectPaillierError(() => Paillier.verifyDecryption(total, f), "InvalidDecryptionProof")
+    // A proof for one ciphertext does not open another of the same plaintext.
+    expectPaillierError(() => Paillier.verifyDecryption(Paillier.rerandomize(total), opened), "InvalidDecryptionProof")
+  })
+
   it("cross-check with paillier-bigint both ways", async () => {
     // Ours → theirs: same N, g = N+1, λ = φ, μ = φ^(−1) mod N.
     const { publicKey: pk, privateKey: sk } = keys

@@ -3,7 +3,8 @@
  *
  * - Encrypt: c = (1 + m·N)·ρ mod N² with ρ from a RandomnessSource (DJN h_s^r by default; Randomness.ts).
  * - Decrypt: CRT over p² and q² (Paillier 1999 §7), about 4× cheaper than c^λ mod N²; `decryptWithoutCrt`
- *   keeps the textbook formula for cross-checks.
+ *   keeps the textbook formula for cross-checks. `decryptWithProof` also reveals the randomness r, which anyone
+ *   holding c checks (`verifyDecryption`): a proof of correct decryption for a plaintext revealed anyway.
  * - Homomorphic: add, subtract (inverse by extended Euclid mod N², never the source's c^(φ−1): §4 weakness 2),
  *   plaintext add, scalar multiply with negative scalars (invert, then exponentiate), re-randomise.
  *
@@ -106,14 +107,16 @@ const checkOwner = (sk: PrivateKey, c: Ciphertext): void => {
   }
 }
 
-// m = CRT(m_p, m_q) from x_p = c^(p−1) mod p² and x_q = c^(q−1) mod q².
-const recombine = (sk: PrivateKey, xp: bigint, xq: bigint): bigint => {
-  const mp = (((xp - 1n) / sk.p) * sk.hp) % sk.p
-  const mq = (((xq - 1n) / sk.q) * sk.hq) % sk.q
-  let diff = ((mp - mq) * sk.qInvModP) % sk.p
+// The x mod N with x ≡ a_p (mod p), x ≡ a_q (mod q) (Garner).
+const crt = (sk: PrivateKey, ap: bigint, aq: bigint): bigint => {
+  let diff = ((ap - aq) * sk.qInvModP) % sk.p
   if (diff < 0n) diff += sk.p
-  return mq + sk.q * diff
+  return aq + sk.q * diff
 }
+
+// m = CRT(m_p, m_q) from x_p = c^(p−1) mod p² and x_q = c^(q−1) mod q².
+const recombine = (sk: PrivateKey, xp: bigint, xq: bigint): bigint =>
+  crt(sk, (((xp - 1n) / sk.p) * sk.hp) % sk.p, (((xq - 1n) / sk.q) * sk.hq) % sk.q)
 
 /** CRT decryption to the residue in [0, N); the two halves in one kernel call where the kernel pairs them. */
 export const decrypt = (sk: PrivateKey, c: Ciphertext, kernels: BigIntKernels = tsKernels): bigint => {
@@ -135,6 +138,55 @@ export const decryptBatch = (sk: PrivateKey, cs: ReadonlyArray<Ciphertext>, kern
   const xp = kernels.modPowBatch(cs.map((c) => c.value % sk.p2), sk.p - 1n, sk.p2)
   const xq = kernels.modPowBatch(cs.map((c) => c.value % sk.q2), sk.q - 1n, sk.q2)
   return xp.map((x, i) => recombine(sk, x, xq[i]!))
+}
+
+/**
+ * A decryption with its proof: the plaintext residue m and the N-th root r with c = (1+N)^m·r^N mod N²
+ * (Paillier 1999 §3: the key holder can recover the randomness of any ciphertext).
+ */
+export interface OpenedCiphertext {
+  readonly m: bigint
+  readonly r: bigint
+}
+
+/**
+ * Decrypts and recovers the randomness r, the proof of correct decryption `verifyDecryption` checks. Since
+ * (1+N)^(−m) ≡ 1 (mod N), c·(1+N)^(−m) ≡ r^N and c ≡ r^N (mod N), so r = (c mod N)^(N^(−1) mod φ(N)) mod N;
+ * computed by CRT (two half-size exponentiations, about one more decryption's cost). N^(−1) mod (p−1) exists
+ * because gcd(N, φ(N)) = 1 for the equal-size primes Keys.ts draws.
+ *
+ * Revealing r discloses nothing beyond m. For one fresh ciphertext, (c, m, r) is simulated from m alone: draw r
+ * uniform in Z*_N and set c = (1+N)^m·r^N, exactly the real distribution (DJN's r = h^x mod N lies in ⟨h⟩
+ * instead, indistinguishable under DJN's assumption). For a homomorphic sum c = Π c_i opened at m = Σ m_i, r is
+ * Π r_i, and the view (c_1..c_k, m, r) is simulated from m and any split m'_i: draw s, t_i uniform in Z*_N, let
+ * c_i = (1+N)^(m'_i)·t_i^N for i < k and c_k = (1+N)^m·s^N / Π_{i<k} c_i. Telling that from the real split
+ * needs telling (1+N)^(m_i − m'_i)·t^N from t^N: decisional composite residuosity, the assumption Paillier's
+ * secrecy already rests on. So r adds nothing to m about any contribution. Do not open a ciphertext whose
+ * randomness also protects a ciphertext that stays secret (one re-randomised from the other: r would link them).
+ */
+export const decryptWithProof = (sk: PrivateKey, c: Ciphertext, kernels: BigIntKernels = tsKernels): OpenedCiphertext => {
+  const m = decrypt(sk, c, kernels)
+  const n = sk.publicKey.n
+  const rp = kernels.modPow(c.value % sk.p, kernels.modInverse(n % (sk.p - 1n), sk.p - 1n), sk.p)
+  const rq = kernels.modPow(c.value % sk.q, kernels.modInverse(n % (sk.q - 1n), sk.q - 1n), sk.q)
+  return { m, r: crt(sk, rp, rq) }
+}
+
+/**
+ * Checks a revealed decryption against the ciphertext the verifier itself holds: 0 ≤ m < N, 0 < r < N,
+ * gcd(r, N) = 1 and (1+N)^m·r^N ≡ c (mod N²); else PaillierError("InvalidDecryptionProof"). Since
+ * x ↦ (1+N)^m·r^N is a bijection Z_N × Z*_N → Z*_{N²}, no other (m, r) opens c: a key holder cannot
+ * claim another plaintext. Costs one N-bit exponentiation mod N².
+ */
+export const verifyDecryption = (c: Ciphertext, opened: OpenedCiphertext, kernels: BigIntKernels = tsKernels): void => {
+  const pk = c.publicKey
+  const { m, r } = opened
+  if (m < 0n || m >= pk.n) fail("InvalidDecryptionProof", "claimed plaintext outside [0, N)")
+  if (r <= 0n || r >= pk.n) fail("InvalidDecryptionProof", "randomness outside (0, N)")
+  if (gcd(r, pk.n) !== 1n) fail("InvalidDecryptionProof", "randomness shares a factor with N")
+  if ((gToThe(pk, m) * kernels.modPow(r, pk.n, pk.n2)) % pk.n2 !== c.value) {
+    fail("InvalidDecryptionProof", `(m, r) does not open the ciphertext under key ${pk.fingerprint.slice(0, 16)}`)
+  }
 }
 
 /** Textbook decryption m = L(c^λ mod N²)·μ mod N, for cross-checking the CRT path. */

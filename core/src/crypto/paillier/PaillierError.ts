@@ -14,6 +14,7 @@ export const PaillierErrorReason = Schema.Literals([
   "KeyMismatch", // operands or a decoded value under different keys
   "PlaintextOutOfRange", // m outside [0, N), or |m| ≥ N/2 for signed input
   "PackingOverflow", // a packed slot or the packed total exceeds its headroom
+  "InvalidDecryptionProof", // a revealed (m, r) that does not open the ciphertext: (1+N)^m·r^N ≠ c, or r ∉ Z*_N
   "Encoding" // bytes with the wrong magic, version, kind or length
 ])
 export type PaillierErrorReason = typeof PaillierErrorReason.Type

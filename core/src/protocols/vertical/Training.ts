@@ -335,12 +335,27 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       let plain: Array<bigint>
       let layout: Packing.Layout
       if (t.hyper.model === "svm") {
-        // Opened by the label holder under its judge key (spec.ts `open`): the masked sums, nothing to check here.
+        // Opened by the label holder under its judge key (spec.ts `open`), each value with the randomness of its
+        // ciphertext: checked against `request.ciphertexts`, the sums the coordinator formed in the gradient round
+        // from every party's contribution and sent the label holder to open. The label holder cannot pick that
+        // ciphertext after the fact: its only part in it is its own contribution, sent in the gradient round before
+        // the opening (and (m, r) ↦ (1+N)^m·r^N is one-to-one, so no second value opens it); nor can a relay of the
+        // openings alter one. A coordinator substituting the sum itself is not covered (spec.ts leakage notes).
         const judge = t.judge
         const opened = request.opened
         if (judge === undefined || opened === undefined) return yield* Party.fail(session, stage, "MissingState", "no opened gradient")
-        if (mine.some((i) => i >= opened.length)) return yield* Party.fail(session, stage, "InvalidRequest", "a gradient value is missing")
-        plain = yield* Party.attempt(session, stage, "InvalidRequest", () => mine.map((i) => BigInt(opened[i]!)))
+        const all = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(judge.pk, request.ciphertexts))
+        if (mine.some((i) => i >= all.length || i >= opened.length)) return yield* Party.fail(session, stage, "InvalidRequest", "a gradient value is missing")
+        const kernels = yield* Secure.kernels
+        plain = yield* Effect.try({
+          try: () =>
+            mine.map((i) => {
+              const value = BigInt(opened[i]!.value)
+              Paillier.verifyDecryption(all[i]!, { m: Paillier.toResidue(judge.pk, value), r: BigInt(opened[i]!.randomness) }, kernels)
+              return value
+            }),
+          catch: (error) => Party.failure(session, stage, "InvalidOpening", `the label holder ${trainParams.labelHolder}'s opening: ${error instanceof Error ? error.message : String(error)}`)
+        })
         layout = Secure.gradientLayout(judge.pk, shape(session))
       } else {
         const all = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(key.tpk.publicKey, request.ciphertexts))
@@ -380,7 +395,13 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const expected = Secure.gradientCiphertexts(t.features, Secure.gradientLayout(sk.publicKey, shape(session)).slots)
       if (cs.length !== expected) return yield* Party.fail(session, stage, "InvalidRequest", `${cs.length} gradient ciphertexts, ${expected} expected`)
       const kernels = yield* Secure.kernels
-      return { values: cs.map((c) => Paillier.decryptSigned(sk, c, kernels).toString()) }
+      // With each value the randomness of its ciphertext, which the parties check it against (update).
+      return {
+        openings: cs.map((c) => {
+          const { m, r } = Paillier.decryptWithProof(sk, c, kernels)
+          return { value: Paillier.toSigned(sk.publicKey, m).toString(), randomness: r.toString() }
+        })
+      }
     })
   )
 

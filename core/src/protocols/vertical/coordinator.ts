@@ -302,7 +302,7 @@ const trainOnce = (session: CoordinatorSession, model: Linear.ModelKind, params:
       const gradient = Secure.encodeCiphertexts(judgePk, Array.from({ length: count }, (_, i) => Paillier.sum(byIndex.get(i)!)))
       // SVM: the label holder opens the masked sums under its judge key; logistic: a threshold decryption round.
       const update = model === "svm"
-        ? { iteration, ciphertexts: gradient, partials: [], opened: (yield* round(r, Spec.open, new Map([[labelHolder, { iteration, ciphertexts: gradient }]]), 1)).get(labelHolder)!.values }
+        ? { iteration, ciphertexts: gradient, partials: [], opened: (yield* round(r, Spec.open, new Map([[labelHolder, { iteration, ciphertexts: gradient }]]), 1)).get(labelHolder)!.openings }
         : { iteration, ciphertexts: gradient, partials: yield* decryptRound(r, threshold, `gradient/${iteration}`, gradient, count) }
       const updated = yield* round(r, Spec.update, all(session, () => update), n)
       const cheaters = [...new Set([...updated.values()].flatMap((u) => u.cheaters))]

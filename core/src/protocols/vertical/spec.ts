@@ -40,8 +40,13 @@
  *   everyone else), never a per-row label, residual or indicator. SVM (protocol 2): the judge's factors [[d_j]] and
  *   the masked gradients are under a Paillier key the label holder drew for the attempt (not the threshold key),
  *   and the label holder opens the summed masked gradients alone (`open`): it, the coordinator and the parties see
- *   the same masked values the threshold round showed everyone. The opening carries no proof: a label holder that
- *   lies about it shifts gradients, as it already can by encrypting other factors than its judge's. The key reaches
+ *   the same masked values the threshold round showed everyone. Each opening carries Paillier's proof of correct
+ *   decryption, the randomness r of the summed ciphertext, which each party checks against the sum the coordinator
+ *   formed in the gradient round before using the value (`InvalidOpening` otherwise): r adds nothing to the value
+ *   revealed anyway (Paillier.decryptWithProof), and neither the label holder nor a relay of the openings can hand
+ *   a party another value. The sum itself is the coordinator's: a coordinator (with or without the label holder)
+ *   that substitutes it, or a label holder that contributes other values than its rows' to it, shifts gradients, as
+ *   the label holder already can by encrypting other factors than its judge's. The key reaches
  *   the other parties sealed by the label holder over the PSI channel, so a relay cannot hand a party a key of its
  *   own and read what the party multiplies into the factors (its rows' features);
  * - everyone learns the batch schedule (public seeds) and the test metrics the coordinator reports;
@@ -241,19 +246,26 @@ export const gradient = stage(
   Schema.Struct({ iteration: Count, inputs: Schema.Array(Bytes), judgeKey: Schema.optional(Bytes) }),
   Schema.Struct({ ciphertexts: Schema.Array(Schema.Struct({ index: Count, ciphertext: Bytes })) })
 )
-/** SVM: the label holder decrypts the summed masked gradient ciphertexts under its judge key (packed plaintexts, signed decimal). */
+/**
+ * One opened gradient ciphertext: its packed plaintext (signed decimal) and the randomness r with
+ * c = (1+N)^value·r^N mod N² (decimal), which each party checks against the ciphertext before using the value
+ * (Paillier.verifyDecryption; a refused one is the party's `InvalidOpening`).
+ */
+export const Opening = Schema.Struct({ value: Schema.String, randomness: Schema.String })
+export type Opening = typeof Opening.Type
+/** SVM: the label holder decrypts the summed masked gradient ciphertexts under its judge key, with proofs of correct decryption. */
 export const open = stage(
   "vertical.open",
   Schema.Struct({ iteration: Count, ciphertexts: Bytes }),
-  Schema.Struct({ values: Schema.Array(Schema.String) })
+  Schema.Struct({ openings: Schema.Array(Opening) })
 )
 export const update = stage(
   "vertical.update",
   /**
    * Logistic: the gradient ciphertexts under the threshold key and every party's partial decryptions of them.
-   * SVM: `opened`, the label holder's plaintexts of the same ciphertexts (under its judge key), and no partials.
+   * SVM: `opened`, the label holder's openings of the same ciphertexts (under its judge key) with their proofs, and no partials.
    */
-  Schema.Struct({ iteration: Count, ciphertexts: Bytes, partials: Schema.Array(Sealed), opened: Schema.optional(Schema.Array(Schema.String)) }),
+  Schema.Struct({ iteration: Count, ciphertexts: Bytes, partials: Schema.Array(Sealed), opened: Schema.optional(Schema.Array(Opening)) }),
   Schema.Struct({ cheaters: Schema.Array(Schema.String), reveal: Schema.optional(Reveal) })
 )
 export const predictScore = stage(

@@ -429,6 +429,21 @@ describe("vertical training faults", () => {
     expect(t.host.transcript.some((e) => e.stage === Spec.open.name)).toBe(false)
   }, 30_000)
 
+  it("SVM: an opened gradient value that its ciphertext does not open (a label holder's lie, or a relay's) is refused by the parties as InvalidOpening naming the label holder", async () => {
+    const t = train(bcw, { model: "svm", overrides: short })
+    // The label holder's openings of iteration 0 leave it with every value raised by one (its randomness kept).
+    const lying = (session: CoordinatorSession) =>
+      tampering(session, Spec.open.name, (requests, round) =>
+        Effect.map(round(requests), (replies) =>
+          new Map([...replies].map(([party, reply]) => [party, {
+            openings: reply.openings.map((o: Spec.Opening) => ({ ...o, value: (BigInt(o.value) + 1n).toString() }))
+          }]))))
+    const error = await reason(t.host.run((s) => Coordinator.runTraining(lying(s), "svm", t.params, { timeoutMs: 120_000 })))
+    expect(error).toMatchObject({ _tag: "ParticipantFailure", code: "InvalidOpening", stage: Spec.update.name })
+    expect(error.detail).toContain(t.addresses[0]!)
+    expect(error.detail).toContain("InvalidDecryptionProof")
+  }, 30_000)
+
   it("NaN cells fail with InvalidFeature; a constant column is dropped from standardization and reported", async () => {
     const nan = train(bcw, { model: "svm", overrides: short, patch: [() => {}, (c, v) => { if (c === "bare_nuclei") for (let i = 0; i < v.length; i += 10) v[i] = Number.NaN }, () => {}] })
     const error = await reason(nan.run)
