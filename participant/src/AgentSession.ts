@@ -16,7 +16,7 @@ import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import * as Endpoint from "@jointly/core/internal/net/EndpointRule"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
-import { AdmissionRefused } from "@jointly/core/internal/wire/Admission"
+import { AdmissionRefused, isTransient } from "@jointly/core/internal/wire/Admission"
 import type { TaskArtifact, TaskConsent, WireError } from "@jointly/core/internal/wire/Messages"
 import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, type StageOutcome, type StageReceipt, StageReminder, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
 import type { DatasetSummary } from "./datasets/Dataset.ts"
@@ -134,6 +134,16 @@ const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined
  */
 export const reconnection = Schedule.min([Schedule.exponential("250 millis"), Schedule.spaced("2 seconds")]).pipe(Schedule.jittered)
 
+/**
+ * How the session tries again after a refusal that is the coordinator's passing trouble (Admission.isTransient:
+ * Unavailable, NonceUnsettled): exponential backoff from 500 ms, never more than 30 s apart, jittered so that a
+ * consortium's participants do not all return in the same instant to a coordinator whose chain node just came back.
+ */
+export const readmission = Schedule.min([Schedule.exponential("500 millis"), Schedule.spaced("30 seconds")]).pipe(Schedule.jittered)
+
+/** The coordinator refused this org for its own passing trouble (Admission.isTransient): tried again on `readmission`. */
+class TransientRefusal extends Schema.TaggedError<TransientRefusal>()("TransientRefusal", { code: Schema.String, detail: Schema.String }) {}
+
 /** A connection attempt that ended without admission for a transport reason (the next instance is tried). */
 class Unreachable extends Schema.TaggedError<Unreachable>()("Unreachable", { url: Schema.String, detail: Schema.String }) {}
 
@@ -144,7 +154,11 @@ export interface Agent {
   readonly datasets: ReadonlyArray<{ readonly name: string; readonly kind: DatasetSummary["kind"]; readonly rows: number }>
   /** A dataset's content hash as its rows are now (a pass over them in the protocol thread; a catalogue's dataHash). */
   readonly contentHash: (name: string) => Promise<string>
-  /** Resolves once the coordinator admitted this org; rejects with AdmissionRefused (e.g. OrgSuspended) if refused. */
+  /**
+   * Resolves once the coordinator admitted this org; rejects with AdmissionRefused (e.g. OrgSuspended) if refused.
+   * A refusal that is the coordinator's passing trouble (Unavailable, NonceUnsettled) leaves it pending while the
+   * session tries again; each such refusal is still a `refused` event.
+   */
   readonly connected: Promise<void>
   readonly isConnected: () => boolean
   /** What this participant has sent the coordinator since it started, in bytes and socket.io packets. */
@@ -534,6 +548,45 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     emitEvent({ type: "connected", coordinator: endpoints[at]!.url })
     resolveConnected()
   })
+  /**
+   * One more connection attempt after a transient refusal: fails with TransientRefusal if refused so again; succeeds
+   * once admitted, or on any other outcome (a verdict on the org, transport trouble), which the handlers below
+   * answer by their own rules. The auth callback signs a fresh nonce for it, as for every attempt.
+   */
+  const readmitOnce = Effect.callback<void, TransientRefusal>((resume) => {
+    const current = socket
+    if (closed || current.connected) return resume(Effect.void)
+    const admitted = () => {
+      current.off("connect_error", refused)
+      resume(Effect.void)
+    }
+    const refused = (error: Error & { data?: { code?: string } }) => {
+      current.off("connect", admitted)
+      const code = error.data?.code
+      resume(code !== undefined && isTransient(code) ? Effect.fail(new TransientRefusal({ code, detail: error.message })) : Effect.void)
+    }
+    current.once("connect", admitted)
+    current.once("connect_error", refused)
+    current.connect()
+    return Effect.sync(() => {
+      current.off("connect", admitted)
+      current.off("connect_error", refused)
+    })
+  })
+  let readmitting: Fiber.Fiber<void, TransientRefusal> | undefined
+  /** Tries again on the `readmission` schedule, from the refusal just seen, until the coordinator gives another answer. */
+  const readmit = (refusal: TransientRefusal) => {
+    if (closed || readmitting !== undefined) return
+    let seen: TransientRefusal | undefined = refusal
+    // The refusal already seen is the schedule's first failure, so the first try again waits its first delay.
+    const tries = Effect.suspend(() => {
+      const first = seen
+      seen = undefined
+      return first === undefined ? readmitOnce : Effect.fail(first)
+    })
+    readmitting = Effect.runFork(Effect.retry(tries, readmission).pipe(Effect.ensuring(Effect.sync(() => (readmitting = undefined)))))
+  }
+
   on("connect_error", (error: Error & { data?: { code?: string } }) => {
     const code = error.data?.code
     // Transport trouble: the next instance is tried (a refused certificate is reported first).
@@ -542,6 +595,8 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
       return failover()
     }
     emitEvent({ type: "refused", code, message: error.message })
+    // The coordinator's own trouble, not a verdict on the org: `connected` stays pending while the session tries again.
+    if (isTransient(code)) return readmit(new TransientRefusal({ code, detail: error.message }))
     // The hub sends the refusal's message, "<code>: <detail>": the detail is what follows the code.
     rejectConnected(new AdmissionRefused({ code, detail: error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message }))
     // A refusal by the middleware is final for this attempt; try again later in case the org is restored.
@@ -574,6 +629,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     close: async () => {
       closed = true
       if (failing !== undefined) await Effect.runPromise(Fiber.interrupt(failing))
+      if (readmitting !== undefined) await Effect.runPromise(Fiber.interrupt(readmitting))
       socket.close()
       await runner.close()
       for (const e of endpoints) await e.close()

@@ -1,7 +1,8 @@
 /**
  * The coordinator's socket hub alone on a loopback port, for tests of what travels over it: every org admitted
  * as Audited (no chain), but each participant logs in with a real EIP-712 signature over a nonce the hub issued,
- * and its stage replies and disconnections go to whichever round channel the test routes them to.
+ * and its stage replies and disconnections go to whichever round channel the test routes them to. It answers the
+ * HTTP API's nonce route (`GET /api/auth/nonce`) too, so a participant agent can sign in to it as to a coordinator.
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -39,7 +40,16 @@ export const start = async (options: Hub.HubOptions & { readonly registry?: Auth
     { recover: (login, signature) => verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature) },
     options.spent === undefined ? {} : { spent: options.spent }
   )
-  const http = createServer()
+  // The hub's socket.io takes its own paths; every other request comes here.
+  const http = createServer((request, response) => {
+    if (request.method !== "GET" || request.url !== "/api/auth/nonce") {
+      response.writeHead(404).end()
+      return
+    }
+    const { nonce, expiresAt } = auth.issueNonce()
+    response.writeHead(200, { "content-type": "application/json" })
+    response.end(JSON.stringify({ nonce, expiresAt, coordinator, chainId: domain.chainId.toString(), ledger: domain.verifyingContract }))
+  })
   const hub = Hub.make(http, auth, Log.make("hub", "error"), options)
   let channel: SocketChannel.SocketChannel | undefined
   hub.bind({

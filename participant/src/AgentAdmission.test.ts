@@ -1,0 +1,97 @@
+/**
+ * A participant agent admitted by the coordinator's hub on a loopback port (real socket, real EIP-712 Login over a
+ * nonce from the hub's HTTP nonce route): a refusal that is the coordinator's passing trouble — its chain read
+ * Unavailable once, its nonce store failing once mid-spend (NonceUnsettled) — is a `refused` event but leaves
+ * `connected` pending, and the agent is admitted on a later try (after NonceUnsettled only with a fresh nonce: the
+ * unsettled one is spent). A verdict on the org (OrgSuspended) rejects `connected` with that code.
+ */
+import { Effect } from "effect"
+import { Wallet } from "ethers"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Endpoint from "@jointly/core/internal/net/Endpoint"
+import { OrgUnreadable } from "@jointly/coordinator/internal/auth/Auth"
+import * as LoopbackHub from "@jointly/coordinator/internal/testing/LoopbackHub"
+import * as LossySpent from "@jointly/coordinator/internal/testing/LossySpent"
+import * as AgentSession from "./AgentSession.ts"
+import type { Runner } from "./host/Runner.ts"
+
+/** What the hub's chain says of each org: its state, or "unreadable once" (the next read fails, then Audited). */
+const orgs = new Map<string, "Audited" | "Suspended" | "UnreadableOnce">()
+const nonceStore = LossySpent.make()
+let hub: LoopbackHub.LoopbackHub
+const agents: Array<AgentSession.Agent> = []
+
+beforeAll(async () => {
+  hub = await LoopbackHub.start({
+    registry: {
+      orgOf: (address) => {
+        const state = orgs.get(address) ?? "Audited"
+        if (state !== "UnreadableOnce") return Effect.succeed({ state, name: "an org" })
+        orgs.set(address, "Audited")
+        return Effect.fail(new OrgUnreadable({ address, detail: "connect ECONNREFUSED (test: the chain is down)" }))
+      }
+    },
+    spent: nonceStore.spent
+  })
+})
+
+afterAll(async () => {
+  for (const agent of agents) await agent.close()
+  await hub?.close()
+})
+
+/** A runner with no datasets: admission is all these tests exercise (a test helper, no task reaches it). */
+const idleRunner: Runner = {
+  datasets: [],
+  contentHash: () => Promise.reject(new Error("no datasets")),
+  read: () => Promise.resolve({ ok: false, problem: "no tasks in this test" }),
+  accept: () => Promise.resolve({ ok: false, problem: "no tasks in this test" }),
+  stage: (request) => Promise.resolve({ ok: false, code: "UnknownTask", detail: request.taskId }),
+  forget: () => Promise.resolve(),
+  close: () => Promise.resolve()
+}
+
+/** An agent of a fresh org connecting to the hub, and the admission refusals it reported. */
+const start = (state: "Audited" | "Suspended" | "UnreadableOnce") => {
+  const wallet = new Wallet(Wallet.createRandom().privateKey)
+  orgs.set(wallet.address, state)
+  const refused: Array<string> = []
+  const agent = AgentSession.connect(
+    { wallet, policy: () => ({ decision: "reject", reason: "no tasks in this test" }) },
+    {
+      endpoint: Endpoint.make(hub.url),
+      runner: idleRunner,
+      listeners: new Set([(event) => void (event.type === "refused" && refused.push(event.code))])
+    }
+  )
+  agents.push(agent)
+  return { agent, refused }
+}
+
+describe("admission refused for the coordinator's passing trouble", () => {
+  it("a chain read Unavailable once: `connected` resolves on a later try, the refusal reported", async () => {
+    const { agent, refused } = start("UnreadableOnce")
+    await agent.connected
+    expect(agent.isConnected()).toBe(true)
+    expect(refused).toEqual(["Unavailable"])
+  })
+
+  it("a nonce store failing once mid-spend (NonceUnsettled): admitted with a fresh nonce on a later try", async () => {
+    nonceStore.failNextSpend()
+    const { agent, refused } = start("Audited")
+    await agent.connected
+    expect(agent.isConnected()).toBe(true)
+    // The same nonce again would be UnknownNonce, a final refusal: the later try signed a new one.
+    expect(refused).toEqual(["NonceUnsettled"])
+  })
+})
+
+describe("admission refused for the org", () => {
+  it("a suspended org: `connected` rejects with AdmissionRefused OrgSuspended", async () => {
+    const { agent, refused } = start("Suspended")
+    const error = await agent.connected.then(() => undefined, (e: unknown) => e)
+    expect(error).toBeInstanceOf(AgentSession.AdmissionRefused)
+    expect(error).toMatchObject({ code: "OrgSuspended" })
+    expect(refused).toEqual(["OrgSuspended"])
+  })
+})
