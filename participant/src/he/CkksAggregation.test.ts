@@ -175,6 +175,34 @@ describe("federated learning with CKKS aggregation", () => {
     )))
     expect(forged._tag).toBe("Failure")
     expect(host.transcript.some((t) => t.stage === "fl.ckks-decrypt" && t.direction === "failure" && t.json.includes("TooFewContributors"))).toBe(true)
+
+    // Memory does not grow by a model per round: a digest per decrypted sum, the global model and the decrypted
+    // report of the run's latest round only (and of its final evaluation, which carries no model).
+    for (const participant of host.participants) {
+      const kept = [...host.memory(participant)].filter(([key]) => key.startsWith("fl/ckks/") && !key.startsWith("fl/ckks/keys") && !key.startsWith("fl/ckks/channel"))
+      const rounds = Array.from({ length: base.rounds }, (_, i) => `fl/ckks/digest/round-${i + 1}`)
+      expect(kept.map(([key]) => key).sort()).toEqual(["fl/ckks/decrypted/", "fl/ckks/decrypted/evaluate", "fl/ckks/digest/evaluate", ...rounds, "fl/ckks/global/"])
+      for (const key of ["fl/ckks/global/", "fl/ckks/decrypted/"]) {
+        expect((kept.find(([k]) => k === key)![1] as { aggregationId: string }).aggregationId).toBe(`round-${base.rounds}`)
+      }
+    }
+
+    // A retried request for the latest round gets the same report; an earlier round is not decrypted again, not
+    // even its own sum (its report is no longer kept), let alone another.
+    const decryptOf = (aggregationId: string) => {
+      const request = host.transcript.find((t) => t.stage === "fl.ckks-decrypt" && t.direction === "request" && t.participant === others[0] && t.json.includes(`"${aggregationId}"`))!
+      return Schema.decodeUnknownSync(CkksAggregation.decrypt.request)(JSON.parse(request.json))
+    }
+    const ask = (request: typeof CkksAggregation.decrypt.request.Type) =>
+      Effect.runPromise(Effect.result(host.run((s) => s.round(CkksAggregation.decrypt, new Map([[others[0]!, request]]), { minReplies: 1, timeoutMs: 2_000 }))))
+    const latestReport = (host.memory(others[0]!).get("fl/ckks/decrypted/") as { value: typeof CkksAggregation.decrypt.reply.Type }).value
+    const retried = await ask(decryptOf(`round-${base.rounds}`))
+    const json = (report: typeof CkksAggregation.decrypt.reply.Type) => JSON.stringify(Schema.encodeSync(CkksAggregation.decrypt.reply)(report))
+    expect(retried._tag === "Success" && json(retried.success.get(others[0]!)!)).toBe(json(latestReport))
+    const refusals = () => host.transcript.filter((t) => t.stage === "fl.ckks-decrypt" && t.direction === "failure" && t.json.includes("SecondSum")).length
+    expect((await ask(decryptOf("round-1")))._tag).toBe("Failure")
+    expect((await ask({ ...decryptOf("round-1"), sum: single }))._tag).toBe("Failure")
+    expect(refusals()).toBe(2)
   }, 40_000)
 
   it("leaves a dropout out of the sum and renormalises by the contributors' samples", async () => {

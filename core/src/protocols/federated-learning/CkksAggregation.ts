@@ -39,7 +39,7 @@ import { Ckks, type CkksApi, type CkksError, defaultParameters, type RequesterKe
 import * as Channel from "../joint-query/Channel.ts"
 import type { CoordinatorSession, ParticipantSession } from "../Protocol.ts"
 import { handler, ParticipantFailure, ProtocolError, stage } from "../Protocol.ts"
-import { kind, ValidationMetrics } from "./spec.ts"
+import { kind, runAndRound, ValidationMetrics } from "./spec.ts"
 import { updateProblem } from "./Updates.ts"
 
 const Bytes = Schema.Uint8ArrayFromBase64
@@ -83,8 +83,35 @@ export const slots = (update: ArrayLike<number>, trainSamples: number, validatio
 
 const KEYS = "fl/ckks/keys"
 const CHANNEL = "fl/ckks/channel"
-const globalKey = (aggregationId: string) => `fl/ckks/global/${aggregationId}`
-const decryptedKey = (aggregationId: string) => `fl/ckks/decrypted/${aggregationId}`
+/**
+ * The global model a contribution was made against and the decrypted report are kept for the latest round of each
+ * federated run only (a contribution task runs every coalition as its own run, concurrently, in one session): a
+ * round's decryption is asked for again only while the coordinator still waits for that round, and one model per
+ * round kept for the attempt grew the party's memory every round. The digest of every decrypted sum stays (a hash
+ * per round): it is what refuses a second decryption of the same aggregation.
+ */
+const GLOBAL = "fl/ckks/global/"
+const DECRYPTED = "fl/ckks/decrypted/"
+const digestKey = (aggregationId: string) => `fl/ckks/digest/${aggregationId}`
+
+interface Latest<A> {
+  readonly round: number
+  readonly aggregationId: string
+  readonly value: A
+}
+
+/** Keeps `value` as its run's latest, unless a later round's is kept already (a straggler finishing late). */
+const keepLatest = <A>(session: ParticipantSession, prefix: string, aggregationId: string, value: A) => {
+  const { round, run } = runAndRound(aggregationId)
+  const kept = session.memory.get(prefix + run) as Latest<A> | undefined
+  if (kept === undefined || kept.round <= round) session.memory.set(prefix + run, { round, aggregationId, value } satisfies Latest<A>)
+}
+
+/** What `keepLatest` kept for `aggregationId`, if it is still its run's latest. */
+const latest = <A>(session: ParticipantSession, prefix: string, aggregationId: string) => {
+  const kept = session.memory.get(prefix + runAndRound(aggregationId).run) as Latest<A> | undefined
+  return kept?.aggregationId === aggregationId ? kept.value : undefined
+}
 
 const SharedKeys = Schema.Struct({ parameters: Bytes, secretKey: Bytes })
 const encodeKeys = (k: RequesterKeys) => new TextEncoder().encode(JSON.stringify(Schema.encodeSync(SharedKeys)(k)))
@@ -114,7 +141,7 @@ export const encryptContribution = (
     const ckks = yield* Ckks
     const k = yield* sharedKeys(session, stage)
     const encrypted = yield* Effect.mapError(ckks.encryptVector(k, values), ckksFailure(session, stage))
-    if (global) session.memory.set(globalKey(aggregationId), global)
+    if (global) keepLatest(session, GLOBAL, aggregationId, global)
     return encrypted
   })
 
@@ -169,10 +196,12 @@ export const handlers = (expectedKeyHolder: (session: ParticipantSession) => str
     Effect.gen(function*() {
       const name = decrypt.name
       const digest = bytesToHex(sha256(Uint8Array.from(sum.flatMap((c) => [...sha256(c)]))))
-      const done = session.memory.get(decryptedKey(aggregationId)) as { digest: string; reply: typeof decrypt.reply.Type } | undefined
-      if (done) {
-        // A retry of the same sum gets the same report; a second, different sum could isolate one update.
-        if (done.digest === digest) return done.reply
+      const done = session.memory.get(digestKey(aggregationId)) as string | undefined
+      if (done !== undefined) {
+        // A retry of the same sum gets the same report; a second, different sum could isolate one update. A round
+        // the run has moved on from is over: its report is no longer kept, and it is not decrypted again.
+        const reply = done === digest ? latest<typeof decrypt.reply.Type>(session, DECRYPTED, aggregationId) : undefined
+        if (reply) return reply
         return yield* fail(session, name, "SecondSum", `${aggregationId} was already decrypted once`)
       }
       const ckks = yield* Ckks
@@ -184,7 +213,7 @@ export const handlers = (expectedKeyHolder: (session: ParticipantSession) => str
       const trainSamples = Math.round(n!)
       let weights = new Float32Array(0)
       if (parameters > 0) {
-        const global = session.memory.get(globalKey(aggregationId)) as Float32Array | undefined
+        const global = latest<Float32Array>(session, GLOBAL, aggregationId)
         if (!global || global.length !== parameters) return yield* fail(session, name, "MissingState", `no global model of ${aggregationId} in memory`)
         if (trainSamples <= 0) return yield* fail(session, name, "NoSamples", `${aggregationId}: the contributors report no training rows`)
         weights = Float32Array.from(global, (w, i) => w + values[i]! / n!)
@@ -197,7 +226,8 @@ export const handlers = (expectedKeyHolder: (session: ParticipantSession) => str
         validation: { lossSum: lossSum!, correct: Math.round(correct!), samples: Math.round(samples!) },
         contributors
       }
-      session.memory.set(decryptedKey(aggregationId), { digest, reply })
+      session.memory.set(digestKey(aggregationId), digest)
+      keepLatest(session, DECRYPTED, aggregationId, reply)
       return reply
     }))
 ]

@@ -149,6 +149,15 @@ export const runOf = (aggregationId: string, round: number) => {
 }
 
 /**
+ * The run and round of an aggregation id read from the id alone (for a stage whose request carries no round); the
+ * whole id and round 0 when it is not a round's (`${namespace}evaluate`).
+ */
+export const runAndRound = (aggregationId: string) => {
+  const match = /round-(\d+)$/.exec(aggregationId)
+  return match ? { run: aggregationId.slice(0, match.index), round: Number(match[1]) } : { run: aggregationId, round: 0 }
+}
+
+/**
  * Round r: the global weights in; in "plain" mode the update out, in "secure" mode only readiness (the update
  * waits in the participant's memory for the masked-input stage of aggregation `round-r`).
  */
