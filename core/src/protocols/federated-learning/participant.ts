@@ -11,7 +11,7 @@ import { handler, ParticipantFailure } from "../Protocol.ts"
 import { secureAggregationHandlers } from "../secure-aggregation/client.ts"
 import type * as RingVector from "../secure-aggregation/RingVector.ts"
 import type { ValidationMetrics } from "./spec.ts"
-import { defaults, evaluate, initialize, prepare, runOf, train, UnexpectedLabels } from "./spec.ts"
+import { defaults, evaluate, initialize, prepare, runAndRound, train, UnexpectedLabels } from "./spec.ts"
 import type { Resolved, Split } from "./Updates.ts"
 import { contribution, encodeContribution, encodeVector, localSplit, updateProblem } from "./Updates.ts"
 import { ModelRuntime, type TrainingConfig } from "./ModelRuntime.ts"
@@ -31,7 +31,7 @@ const inputKey = (aggregationId: string) => `fl/input/${aggregationId}`
  * in plain mode a reply is the whole update, which one entry per round kept for the attempt grew the party's memory
  * by a model every round.
  */
-const lastTrainKey = (aggregationId: string, round: number) => `fl/train/last/${runOf(aggregationId, round)}`
+const lastTrainKey = (aggregationId: string) => `fl/train/last/${runAndRound(aggregationId).run}`
 interface LastTrain {
   readonly round: number
   readonly aggregationId: string
@@ -142,7 +142,7 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
     handler(train, ({ round, aggregationId, weights: bytes, expectedContributors, weightScale, ringBits }, session) =>
       Effect.gen(function*() {
         const stage = train.name
-        const lastKey = lastTrainKey(aggregationId, round)
+        const lastKey = lastTrainKey(aggregationId)
         const last = session.memory.get(lastKey) as LastTrain | undefined
         if (last?.aggregationId === aggregationId) return last.reply // a retried request gets the same update
         const remember = (reply: typeof train.reply.Type) => {

@@ -142,15 +142,9 @@ export const initialize = stage("fl.initialize", Schema.Struct({ seed: Schema.In
  */
 export const roundAggregationId = (namespace: string, round: number) => `${namespace}round-${round}`
 
-/** The namespace of a round's aggregation id (`roundAggregationId`'s inverse); the whole id when it is not one. */
-export const runOf = (aggregationId: string, round: number) => {
-  const suffix = `round-${round}`
-  return aggregationId.endsWith(suffix) ? aggregationId.slice(0, -suffix.length) : aggregationId
-}
-
 /**
- * The run and round of an aggregation id read from the id alone (for a stage whose request carries no round); the
- * whole id and round 0 when it is not a round's (`${namespace}evaluate`).
+ * The run and round of an aggregation id (`roundAggregationId`'s inverse), read from the id alone; the whole id and
+ * round 0 when it is not a round's (`${namespace}evaluate`).
  */
 export const runAndRound = (aggregationId: string) => {
   const match = /round-(\d+)$/.exec(aggregationId)
