@@ -570,6 +570,10 @@ export const start = async (config: Config): Promise<Internals> => {
     // The scheduler's runs are interrupted and the notary's loop stops before the cluster hands the tasks back.
     await Effect.runPromise(Scope.close(servicesScope, Exit.void))
     await cluster?.stop()
+    // Nothing answers on the API any more: the connections still open to it (a client's kept-alive sockets, which
+    // node's close does not always count as idle) are cut now, or closing the listener waits out their keep-alive
+    // (65 s) before the store closes.
+    http.closeAllConnections()
     await hub.close()
     await new Promise<void>((resolve) => http.close(() => resolve()))
     await adapterPool?.end().catch(() => {})
