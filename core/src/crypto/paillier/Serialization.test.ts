@@ -68,6 +68,10 @@ describe("Serialization and jobs", () => {
     expect(Paillier.decryptBatch(sk, cs)).toEqual(ms)
     const decrypted = jobs[Jobs.JobNames.decryptBatch]!(Jobs.decryptBatchInput(sk, cs))
     expect(Serialization.decodePlaintexts(pk, decrypted)).toEqual(ms)
+    // The key holder's batch: ciphertexts under its public key that decrypt to the plaintexts, fresh ones each call.
+    const owned = Serialization.decodeCiphertexts(pk, jobs[Jobs.JobNames.encryptBatchAsOwner]!(Jobs.encryptBatchAsOwnerInput(sk, ms)))
+    expect(Paillier.decryptBatch(sk, owned)).toEqual(ms)
+    expect(owned.map((c) => c.value)).not.toEqual(cs.map((c) => c.value))
     const randomness = Serialization.decodeRandomness(pk, jobs[Jobs.JobNames.randomnessBatch]!(Jobs.randomnessBatchInput(pk, 3)))
     const pool = new Randomness.RandomnessPool(pk)
     pool.add(randomness)

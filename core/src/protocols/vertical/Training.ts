@@ -273,7 +273,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
         return y * v[i]! < 0n ? y : 0n
       })
       if (t.judge === undefined) return yield* Party.fail(session, stage, "MissingState", "no judge key")
-      const encrypted = yield* Party.compute(session, stage, Secure.encryptSigned({ ...engine, pk: t.judge.pk }, factors))
+      const encrypted = yield* Party.compute(session, stage, Secure.encryptSigned({ ...engine, pk: t.judge.pk }, factors, t.judge.sk))
       return { cheaters: [], factors: Secure.encodeCiphertexts(t.judge.pk, encrypted) }
     })
   )
@@ -318,7 +318,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
           [factors[row]!, columns.reduce((e, { slot, column }) => e + (Linear.quantize(t.block.rows[j]![column]!, t.hyper.scaleBits) << BigInt(slot * layout.slotBits)), 0n)] as const)
       })
       // The masks' encryptions and the products side by side in the pool.
-      const [products, maskCiphertexts] = yield* Party.compute(session, stage, Effect.all([Secure.linearCombinations(engine, groups), Secure.encryptSigned(engine, packedMasks)], { concurrency: "unbounded" }))
+      const [products, maskCiphertexts] = yield* Party.compute(session, stage, Effect.all([Secure.linearCombinations(engine, groups), Secure.encryptSigned(engine, packedMasks, judgeKey === undefined ? undefined : t.judge?.sk)], { concurrency: "unbounded" }))
       t.masks = masks
       const out = indices.map((index, i) => ({ index, ciphertext: Secure.encodeCiphertexts(engine.pk, [Paillier.add(products[i]!, maskCiphertexts[i]!)]) }))
       return { ciphertexts: out }
