@@ -63,6 +63,18 @@ export const ciphertexts = (pk: PublicKey, values: ReadonlyArray<bigint>): Array
   return values.map((value) => make(pk, value))
 }
 
+/**
+ * Ciphertext values this process computed from valid ciphertexts and keys (fresh encryptions, products and powers,
+ * e.g. its own pool jobs' outputs): checked to lie in [1, N²), not for invertibility, which holds by construction
+ * (products of units are units) and whose gcd costs as much as thousands of products on the protocol thread.
+ * Values from anyone else go through `ciphertexts`.
+ */
+export const computedCiphertexts = (pk: PublicKey, values: ReadonlyArray<bigint>): Array<Ciphertext> =>
+  values.map((value) => {
+    checkRange(pk, value)
+    return make(pk, value)
+  })
+
 const checkSameKey = (a: Ciphertext, b: Ciphertext): void => {
   if (!sameKey(a.publicKey, b.publicKey)) {
     fail("KeyMismatch", `operands under keys ${a.publicKey.fingerprint.slice(0, 16)} and ${b.publicKey.fingerprint.slice(0, 16)}`)

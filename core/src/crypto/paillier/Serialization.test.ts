@@ -31,6 +31,13 @@ describe("Serialization and jobs", () => {
     expect(Paillier.decrypt(sk2, Serialization.decodeCiphertext(pk2, cBytes))).toBe(99n)
     const cs = [c, Paillier.encrypt(pk, 5n)]
     expect(Serialization.decodeCiphertexts(pk, Serialization.encodeCiphertexts(pk, cs)).map((x) => x.value)).toEqual(cs.map((x) => x.value))
+    expect(Serialization.decodeComputedCiphertexts(pk, Serialization.encodeCiphertexts(pk, cs)).map((x) => x.value)).toEqual(cs.map((x) => x.value))
+    // A computed list is still checked for its framing, key and range (only the gcd is left out): N² and 0 refused.
+    const listOf = (value: bigint) => new Uint8Array([...Serialization.encodeCiphertexts(pk, [c]).subarray(0, -128), ...toFixed(value, 128)])
+    expect(Serialization.decodeComputedCiphertexts(pk, listOf(c.value))[0]!.value).toBe(c.value)
+    expectPaillierError(() => Serialization.decodeComputedCiphertexts(pk, listOf(pk.n2)), "CiphertextOutOfRange")
+    expectPaillierError(() => Serialization.decodeComputedCiphertexts(pk, listOf(0n)), "CiphertextZero")
+    expectPaillierError(() => Serialization.decodeComputedCiphertexts(Keys.publicKey(pk.n + 2n, undefined, TEST), listOf(c.value)), "KeyMismatch")
     expect(Serialization.decodePlaintexts(pk, Serialization.encodePlaintexts(pk, [0n, pk.n - 1n]))).toEqual([0n, pk.n - 1n])
   })
 

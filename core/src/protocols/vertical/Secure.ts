@@ -109,7 +109,7 @@ export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>, owner?: 
     const outs = owner === undefined
       ? yield* run(e, PaillierJobs.JobNames.encryptBatch, residues.map((ms) => PaillierJobs.encryptBatchInput(e.pk, ms)))
       : yield* run(e, PaillierJobs.JobNames.encryptBatchAsOwner, residues.map((ms) => PaillierJobs.encryptBatchAsOwnerInput(owner, ms)))
-    return outs.flatMap((bytes) => PaillierSerialization.decodeCiphertexts(e.pk, bytes))
+    return outs.flatMap((bytes) => PaillierSerialization.decodeComputedCiphertexts(e.pk, bytes))
   })
 
 /**
@@ -122,7 +122,7 @@ export const linearCombinations = (
 ): Effect.Effect<Array<Paillier.Ciphertext>, ComputeFailure> =>
   Effect.map(
     run(e, PaillierJobs.JobNames.linearCombination, groups.map((terms) => PaillierJobs.linearCombinationInput(e.pk, terms))),
-    (outs) => outs.map((bytes) => PaillierSerialization.decodeCiphertexts(e.pk, bytes)[0]!)
+    (outs) => outs.map((bytes) => PaillierSerialization.decodeComputedCiphertexts(e.pk, bytes)[0]!)
   )
 
 /**
