@@ -65,9 +65,9 @@ export const ciphertexts = (pk: PublicKey, values: ReadonlyArray<bigint>): Array
 
 /**
  * Ciphertext values this process computed from valid ciphertexts and keys (fresh encryptions, products and powers,
- * e.g. its own pool jobs' outputs): checked to lie in [1, N²), not for invertibility, which holds by construction
- * (products of units are units) and whose gcd costs as much as thousands of products on the protocol thread.
- * Values from anyone else go through `ciphertexts`.
+ * e.g. its own pool jobs' outputs) or validated already (a job's inputs that the caller checked before making it):
+ * checked to lie in [1, N²), not for invertibility, which holds by construction (products of units are units) and
+ * whose gcd costs as much as thousands of products. Values from anyone else go through `ciphertexts`.
  */
 export const computedCiphertexts = (pk: PublicKey, values: ReadonlyArray<bigint>): Array<Ciphertext> =>
   values.map((value) => {

@@ -98,7 +98,7 @@ const ciphertextValues = (pk: PublicKey, bytes: Uint8Array): Array<bigint> => {
 
 export const decodeCiphertexts = (pk: PublicKey, bytes: Uint8Array): Array<Ciphertext> => ciphertexts(pk, ciphertextValues(pk, bytes))
 
-/** A list this process's own job computed from valid ciphertexts (Paillier.computedCiphertexts: no gcd). */
+/** A list this process computed from valid ciphertexts or validated already (Paillier.computedCiphertexts: no gcd). */
 export const decodeComputedCiphertexts = (pk: PublicKey, bytes: Uint8Array): Array<Ciphertext> => computedCiphertexts(pk, ciphertextValues(pk, bytes))
 
 export const encodePlaintexts = (pk: PublicKey, ms: ReadonlyArray<bigint>): Uint8Array => {
