@@ -5,6 +5,7 @@
  * their bytes' digest, so the fixed-base table of a public key is built once per worker, not once per batch.
  *
  *   paillier.encrypt-batch     frames[publicKey, plaintexts]        → ciphertexts
+ *   paillier.encrypt-batch-as-owner frames[privateKey, plaintexts]  → ciphertexts (the key holder's: h_s^r by CRT)
  *   paillier.decrypt-batch     frames[privateKey, ciphertexts]      → plaintexts
  *   paillier.randomness-batch  frames[publicKey, u32 count]         → randomness (for RandomnessPool.add)
  *   paillier.modpow-batch      frames[modulus, exponent, b_1 … b_k] → frames[b_i^exponent mod modulus]
@@ -26,6 +27,7 @@ export type Job = (input: Uint8Array) => Uint8Array
 
 export const JobNames = {
   encryptBatch: "paillier.encrypt-batch",
+  encryptBatchAsOwner: "paillier.encrypt-batch-as-owner",
   decryptBatch: "paillier.decrypt-batch",
   randomnessBatch: "paillier.randomness-batch",
   modPowBatch: "paillier.modpow-batch",
@@ -76,6 +78,14 @@ export const makePaillierJobs = (kernels: BigIntKernels = tsKernels, policy: Key
       const ms = Serialization.decodePlaintexts(pk, plaintexts!)
       return Serialization.encodeCiphertexts(pk, Paillier.encryptBatch(pk, ms, Randomness.automatic(pk, kernels)))
     },
+    // The key holder's encryptions under its own key: the same h_s^r values, from tables mod p² and q² joined by
+    // CRT (Randomness.withFactors: half the table build and about half a draw of the public key's table mod N²).
+    [JobNames.encryptBatchAsOwner]: (input) => {
+      const [skBytes, plaintexts] = expectFrames(input, 2, JobNames.encryptBatchAsOwner)
+      const sk = privateKeys(skBytes!)
+      const ms = Serialization.decodePlaintexts(sk.publicKey, plaintexts!)
+      return Serialization.encodeCiphertexts(sk.publicKey, Paillier.encryptBatch(sk.publicKey, ms, Randomness.withFactors(sk, kernels)))
+    },
     [JobNames.decryptBatch]: (input) => {
       const [skBytes, ciphertexts] = expectFrames(input, 2, JobNames.decryptBatch)
       const sk = privateKeys(skBytes!)
@@ -112,6 +122,8 @@ export const makePaillierJobs = (kernels: BigIntKernels = tsKernels, policy: Key
 /** Job inputs, built where the batch is split (the caller side of the pool). */
 export const encryptBatchInput = (pk: PublicKey, ms: ReadonlyArray<bigint>): Uint8Array =>
   frames([Serialization.encodePublicKey(pk), Serialization.encodePlaintexts(pk, ms)])
+export const encryptBatchAsOwnerInput = (sk: PrivateKey, ms: ReadonlyArray<bigint>): Uint8Array =>
+  frames([Serialization.encodePrivateKey(sk), Serialization.encodePlaintexts(sk.publicKey, ms)])
 export const decryptBatchInput = (sk: PrivateKey, cs: ReadonlyArray<Paillier.Ciphertext>): Uint8Array =>
   frames([Serialization.encodePrivateKey(sk), Serialization.encodeCiphertexts(sk.publicKey, cs)])
 export const randomnessBatchInput = (pk: PublicKey, count: number): Uint8Array => frames([Serialization.encodePublicKey(pk), u32(count)])

@@ -53,6 +53,10 @@ export interface PrivateKey {
   readonly hp: bigint
   readonly hq: bigint
   readonly qInvModP: bigint
+  // N^(−1) mod (p−1) and mod (q−1): the exponents that recover a ciphertext's randomness r mod p and mod q
+  // (Paillier.decryptWithProof), kept so an opening costs two exponentiations and no inversions.
+  readonly rootExponentP: bigint
+  readonly rootExponentQ: bigint
   // Non-CRT constants, kept for cross-checks: m = L(c^λ mod N²)·μ mod N with λ = φ(N).
   readonly lambda: bigint
   readonly mu: bigint
@@ -151,6 +155,9 @@ export const fromPrimes = (
       hp,
       hq,
       qInvModP: kernels.modInverse(q, p),
+      // They exist: gcd(N, φ(N)) = 1 was checked above, and p − 1, q − 1 divide φ(N).
+      rootExponentP: kernels.modInverse(n % (p - 1n), p - 1n),
+      rootExponentQ: kernels.modInverse(n % (q - 1n), q - 1n),
       lambda,
       mu: kernels.modInverse(lambda, n)
     }

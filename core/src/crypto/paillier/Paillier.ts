@@ -63,6 +63,18 @@ export const ciphertexts = (pk: PublicKey, values: ReadonlyArray<bigint>): Array
   return values.map((value) => make(pk, value))
 }
 
+/**
+ * Ciphertext values this process computed from valid ciphertexts and keys (fresh encryptions, products and powers,
+ * e.g. its own pool jobs' outputs) or validated already (a job's inputs that the caller checked before making it):
+ * checked to lie in [1, N²), not for invertibility, which holds by construction (products of units are units) and
+ * whose gcd costs as much as thousands of products. Values from anyone else go through `ciphertexts`.
+ */
+export const computedCiphertexts = (pk: PublicKey, values: ReadonlyArray<bigint>): Array<Ciphertext> =>
+  values.map((value) => {
+    checkRange(pk, value)
+    return make(pk, value)
+  })
+
 const checkSameKey = (a: Ciphertext, b: Ciphertext): void => {
   if (!sameKey(a.publicKey, b.publicKey)) {
     fail("KeyMismatch", `operands under keys ${a.publicKey.fingerprint.slice(0, 16)} and ${b.publicKey.fingerprint.slice(0, 16)}`)
@@ -152,8 +164,8 @@ export interface OpenedCiphertext {
 /**
  * Decrypts and recovers the randomness r, the proof of correct decryption `verifyDecryption` checks. Since
  * (1+N)^(−m) ≡ 1 (mod N), c·(1+N)^(−m) ≡ r^N and c ≡ r^N (mod N), so r = (c mod N)^(N^(−1) mod φ(N)) mod N;
- * computed by CRT (two half-size exponentiations, about one more decryption's cost). N^(−1) mod (p−1) exists
- * because gcd(N, φ(N)) = 1 for the equal-size primes Keys.ts draws.
+ * computed by CRT (two half-size exponentiations, about one more decryption's cost) with the exponents
+ * N^(−1) mod (p−1) and mod (q−1) kept in the private key (Keys.fromPrimes: they exist since gcd(N, φ(N)) = 1).
  *
  * Revealing r discloses nothing beyond m. For one fresh ciphertext, (c, m, r) is simulated from m alone: draw r
  * uniform in Z*_N and set c = (1+N)^m·r^N, exactly the real distribution (DJN's r = h^x mod N lies in ⟨h⟩
@@ -166,9 +178,9 @@ export interface OpenedCiphertext {
  */
 export const decryptWithProof = (sk: PrivateKey, c: Ciphertext, kernels: BigIntKernels = tsKernels): OpenedCiphertext => {
   const m = decrypt(sk, c, kernels)
-  const n = sk.publicKey.n
-  const rp = kernels.modPow(c.value % sk.p, kernels.modInverse(n % (sk.p - 1n), sk.p - 1n), sk.p)
-  const rq = kernels.modPow(c.value % sk.q, kernels.modInverse(n % (sk.q - 1n), sk.q - 1n), sk.q)
+  const atP = [c.value % sk.p, sk.rootExponentP, sk.p] as const
+  const atQ = [c.value % sk.q, sk.rootExponentQ, sk.q] as const
+  const [rp, rq] = kernels.modPowPair !== undefined ? kernels.modPowPair(atP, atQ) : [kernels.modPow(...atP), kernels.modPow(...atQ)]
   return { m, r: crt(sk, rp, rq) }
 }
 

@@ -31,6 +31,13 @@ describe("Serialization and jobs", () => {
     expect(Paillier.decrypt(sk2, Serialization.decodeCiphertext(pk2, cBytes))).toBe(99n)
     const cs = [c, Paillier.encrypt(pk, 5n)]
     expect(Serialization.decodeCiphertexts(pk, Serialization.encodeCiphertexts(pk, cs)).map((x) => x.value)).toEqual(cs.map((x) => x.value))
+    expect(Serialization.decodeComputedCiphertexts(pk, Serialization.encodeCiphertexts(pk, cs)).map((x) => x.value)).toEqual(cs.map((x) => x.value))
+    // A computed list is still checked for its framing, key and range (only the gcd is left out): N² and 0 refused.
+    const listOf = (value: bigint) => new Uint8Array([...Serialization.encodeCiphertexts(pk, [c]).subarray(0, -128), ...toFixed(value, 128)])
+    expect(Serialization.decodeComputedCiphertexts(pk, listOf(c.value))[0]!.value).toBe(c.value)
+    expectPaillierError(() => Serialization.decodeComputedCiphertexts(pk, listOf(pk.n2)), "CiphertextOutOfRange")
+    expectPaillierError(() => Serialization.decodeComputedCiphertexts(pk, listOf(0n)), "CiphertextZero")
+    expectPaillierError(() => Serialization.decodeComputedCiphertexts(Keys.publicKey(pk.n + 2n, undefined, TEST), listOf(c.value)), "KeyMismatch")
     expect(Serialization.decodePlaintexts(pk, Serialization.encodePlaintexts(pk, [0n, pk.n - 1n]))).toEqual([0n, pk.n - 1n])
   })
 
@@ -68,6 +75,10 @@ describe("Serialization and jobs", () => {
     expect(Paillier.decryptBatch(sk, cs)).toEqual(ms)
     const decrypted = jobs[Jobs.JobNames.decryptBatch]!(Jobs.decryptBatchInput(sk, cs))
     expect(Serialization.decodePlaintexts(pk, decrypted)).toEqual(ms)
+    // The key holder's batch: ciphertexts under its public key that decrypt to the plaintexts, fresh ones each call.
+    const owned = Serialization.decodeCiphertexts(pk, jobs[Jobs.JobNames.encryptBatchAsOwner]!(Jobs.encryptBatchAsOwnerInput(sk, ms)))
+    expect(Paillier.decryptBatch(sk, owned)).toEqual(ms)
+    expect(owned.map((c) => c.value)).not.toEqual(cs.map((c) => c.value))
     const randomness = Serialization.decodeRandomness(pk, jobs[Jobs.JobNames.randomnessBatch]!(Jobs.randomnessBatchInput(pk, 3)))
     const pool = new Randomness.RandomnessPool(pk)
     pool.add(randomness)

@@ -13,7 +13,7 @@
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import { concat, fromBytes, header, Kind, Reader, toFixed, u16, u32 } from "./Bytes.ts"
 import { checkBits, fromPrimes, type KeySizePolicy, type PrivateKey, publicKey, type PublicKey } from "./Keys.ts"
-import { type Ciphertext, ciphertext, ciphertexts } from "./Paillier.ts"
+import { type Ciphertext, ciphertext, ciphertexts, computedCiphertexts } from "./Paillier.ts"
 import { fail } from "./PaillierError.ts"
 
 const nBytes = (bits: number) => bits / 8
@@ -87,14 +87,19 @@ export const encodeCiphertexts = (pk: PublicKey, cs: ReadonlyArray<Ciphertext>):
   return concat([header(Kind.CiphertextList), hexToBytes(pk.fingerprint), u32(cs.length), ...cs.map((c) => toFixed(c.value, width))])
 }
 
-export const decodeCiphertexts = (pk: PublicKey, bytes: Uint8Array): Array<Ciphertext> => {
+const ciphertextValues = (pk: PublicKey, bytes: Uint8Array): Array<bigint> => {
   const r = new Reader(bytes, "Paillier ciphertext list").expectHeader(Kind.CiphertextList)
   checkFingerprint(r, pk, "ciphertext list")
   const count = r.u32()
   const width = n2Bytes(pk.bits)
   if (r.remaining() !== count * width) fail("Encoding", `Paillier ciphertext list: ${r.remaining()} bytes for ${count} ciphertexts`)
-  return ciphertexts(pk, Array.from({ length: count }, () => r.int(width)))
+  return Array.from({ length: count }, () => r.int(width))
 }
+
+export const decodeCiphertexts = (pk: PublicKey, bytes: Uint8Array): Array<Ciphertext> => ciphertexts(pk, ciphertextValues(pk, bytes))
+
+/** A list this process computed from valid ciphertexts or validated already (Paillier.computedCiphertexts: no gcd). */
+export const decodeComputedCiphertexts = (pk: PublicKey, bytes: Uint8Array): Array<Ciphertext> => computedCiphertexts(pk, ciphertextValues(pk, bytes))
 
 export const encodePlaintexts = (pk: PublicKey, ms: ReadonlyArray<bigint>): Uint8Array => {
   const width = nBytes(pk.bits)

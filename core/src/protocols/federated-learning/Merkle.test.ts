@@ -25,3 +25,17 @@ describe("Merkle proofs of every leaf", () => {
     }
   })
 })
+
+describe("Merkle.roundDigest", () => {
+  it("hashes the stage and each reply with its byte fields by their sha256, and any change of a byte changes it", () => {
+    const bytes = Uint8Array.from([1, 2, 3])
+    const replies = [["0xa", { ciphertexts: bytes, count: 2 }], ["0xb", { partials: [{ participant: "0xa", payload: new Uint8Array(0) }], value: 5n }]] as const
+    const h = (b: Uint8Array) => bytesToHex(sha256(b))
+    const text = `stage.x\n0xa:{"ciphertexts":"${h(bytes)}","count":2}\n0xb:{"partials":[{"participant":"0xa","payload":"${h(new Uint8Array(0))}"}],"value":"5"}\n`
+    expect(Merkle.roundDigest("stage.x", replies)).toBe("0x" + bytesToHex(sha256(utf8ToBytes(text))))
+    const changed = [["0xa", { ciphertexts: Uint8Array.from([1, 2, 4]), count: 2 }], replies[1]] as const
+    expect(Merkle.roundDigest("stage.x", changed)).not.toBe(Merkle.roundDigest("stage.x", replies))
+    expect(Merkle.roundDigest("stage.y", replies)).not.toBe(Merkle.roundDigest("stage.x", replies))
+    expect(() => Merkle.roundDigest("stage.x", [["0xa", { m: new Map() }]])).toThrow(TypeError)
+  })
+})

@@ -372,9 +372,8 @@ export const blindCompare = (
     packedValues.push(acc)
     constants.push(constant)
   }
-  // Products of the model's ciphertexts (and of h_s), valid by construction: one range pass and one gcd for the
-  // job rather than a gcd per chunk.
-  const packed = Paillier.ciphertexts(pk, packedValues).map((c, j) => {
+  // Products of the model's ciphertexts (and of h_s), valid by construction: a range pass, no gcd.
+  const packed = Paillier.computedCiphertexts(pk, packedValues).map((c, j) => {
     const plain = Paillier.addPlain(c, constants[j]!)
     return randomness === undefined ? plain : Paillier.rerandomize(plain, randomness)
   })
@@ -453,8 +452,10 @@ export const makeSecureSvmJobs = (kernels: BigIntKernels = tsKernels, policy: Ke
       const pk = publicKeys(v.publicKey)
       // Keyed by the digest of key and model bytes together: a table is only valid for that very [[w]] mod N².
       const id = sha256Hex(Bytes.frames([v.publicKey, v.model, v.shifted]))
-      const model = Serialization.decodeCiphertexts(pk, v.model)
-      const copies = v.shifted.length === 0 ? [] : Serialization.decodeCiphertexts(pk, v.shifted)
+      // The provider validated the model and its copies before it made the job (participant.ts `compare`): each job
+      // checks their framing, key and range, not the gcd again.
+      const model = Serialization.decodeComputedCiphertexts(pk, v.model)
+      const copies = v.shifted.length === 0 ? [] : Serialization.decodeComputedCiphertexts(pk, v.shifted)
       const shifted = Array.from({ length: Math.ceil(copies.length / model.length) }, (_, g) => copies.slice(g * model.length, (g + 1) * model.length))
       let keyPowers = powers.get(pk)
       if (keyPowers === undefined && kernels.multiExp !== undefined) powers.set(pk, (keyPowers = randomnessPowers(pk, kernels)))
@@ -474,7 +475,8 @@ export const makeSecureSvmJobs = (kernels: BigIntKernels = tsKernels, policy: Ke
 export const decodeBlindOutput = (pk: PublicKey, bytes: Uint8Array): BlindOutput => {
   const v = Schema.decodeUnknownSync(BlindOutputBytes)(JobCodec.decode(bytes))
   return {
-    packed: Serialization.decodeCiphertexts(pk, v.packed),
+    // The provider's own job's output (products of checked ciphertexts): no gcd.
+    packed: Serialization.decodeComputedCiphertexts(pk, v.packed),
     flips: v.flips,
     exponentiations: v.exponentiations
   }

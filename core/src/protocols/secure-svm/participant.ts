@@ -304,6 +304,9 @@ export const handlers = (datasetName: string, params: Params, options: Options =
       const kernels = yield* kernelsNow
       const pk = yield* attempt(session, stage, () => publicKeyOf(session, request.publicKey, kernels))
       const layout = yield* attempt(session, stage, () => Blind.layoutFor(pk, request.model.slotBits))
+      // The analyst's model and copies validated here, once: the blinding jobs take them as checked (Blind.ts).
+      const model = yield* attempt(session, stage, () => Serialization.decodeCiphertexts(pk, request.model.ciphertexts))
+      if (request.model.shifted !== undefined && request.model.shifted.length > 0) yield* attempt(session, stage, () => Serialization.decodeCiphertexts(pk, request.model.shifted!))
       // Test rows are scored, not margined: y = +1 and θ = 0 give I = [w·x + b < 0].
       const labels = request.purpose === "test" ? rows.y.map(() => 1) : rows.y
       const chunks = Math.ceil(xs.length / layout.slots)
@@ -339,7 +342,7 @@ export const handlers = (datasetName: string, params: Params, options: Options =
         kind: "compared",
         purpose: request.purpose,
         flips,
-        model: yield* attempt(session, stage, () => Serialization.decodeCiphertexts(pk, request.model.ciphertexts)),
+        model,
         x: xs,
         y: rows.y,
         publicKey: pk

@@ -6,8 +6,8 @@
  * one Merkle root of its round digests per phase (`session.commit`, notarized like every kind).
  */
 import { sha256 } from "@noble/hashes/sha2.js"
-import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
-import { Effect, Schema } from "effect"
+import { bytesToHex } from "@noble/hashes/utils.js"
+import { Effect } from "effect"
 import * as Merkle from "../federated-learning/Merkle.ts"
 import * as PsiCoordinator from "../joint-query/psi/coordinator.ts"
 import * as PsiSpec from "../joint-query/psi/spec.ts"
@@ -40,14 +40,12 @@ interface Run {
 
 const protocolError = (kind: string, reason: string, detail: string) => new ProtocolError({ protocol: kind, reason, detail })
 
-/** One round: every reply is hashed (by its wire encoding) into the phase's Merkle leaves. */
+/** One round: its replies hashed into the phase's Merkle leaves (Merkle.roundDigest). */
 const round = <Req, Rep>(r: Run, stage: Stage<Req, Rep>, requests: ReadonlyMap<string, Req>, timeoutMs = r.timeoutMs) =>
   Effect.gen(function*() {
     const replies = yield* r.session.round(stage, requests, { minReplies: requests.size, timeoutMs })
     r.counters.rounds++
-    const encode = Schema.encodeSync(stage.reply as Schema.Codec<Rep, unknown>)
-    const leaf = [...replies].map(([p, rep]) => `${p}:${JSON.stringify(encode(rep))}`).join("\n")
-    r.digests.push("0x" + bytesToHex(sha256(utf8ToBytes(`${stage.name}\n${leaf}`))))
+    r.digests.push(Merkle.roundDigest(stage.name, replies))
     return replies
   })
 

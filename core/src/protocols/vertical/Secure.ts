@@ -16,7 +16,7 @@ import * as Kernels from "../../compute/Kernels.ts"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import { randomBelow, randomBits } from "../../compute/Primes.ts"
 import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
-import type { KeySizePolicy, PublicKey } from "../../crypto/paillier/Keys.ts"
+import type { KeySizePolicy, PrivateKey, PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as PaillierSerialization from "../../crypto/paillier/Serialization.ts"
@@ -98,13 +98,18 @@ export class ComputeFailure extends Error {}
 const run = (e: Engine, job: string, inputs: ReadonlyArray<Uint8Array>) =>
   Effect.mapError(e.runner.runAll(job, inputs), (error) => new ComputeFailure(error.message))
 
-/** Encrypts signed integers (|x| < N/2) across the pool. */
-export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>): Effect.Effect<Array<Paillier.Ciphertext>, ComputeFailure> =>
+/**
+ * Encrypts signed integers (|x| < N/2) across the pool; with `owner`, the private key of `e.pk` (the SVM label
+ * holder's judge key), each worker draws h_s^r by CRT on tables half as costly as the public key's.
+ */
+export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>, owner?: PrivateKey): Effect.Effect<Array<Paillier.Ciphertext>, ComputeFailure> =>
   Effect.gen(function*() {
     if (values.length === 0) return []
-    const residues = values.map((v) => Paillier.toResidue(e.pk, v))
-    const outs = yield* run(e, PaillierJobs.JobNames.encryptBatch, chunked(residues, e.runner.size).map((ms) => PaillierJobs.encryptBatchInput(e.pk, ms)))
-    return outs.flatMap((bytes) => PaillierSerialization.decodeCiphertexts(e.pk, bytes))
+    const residues = chunked(values.map((v) => Paillier.toResidue(e.pk, v)), e.runner.size)
+    const outs = owner === undefined
+      ? yield* run(e, PaillierJobs.JobNames.encryptBatch, residues.map((ms) => PaillierJobs.encryptBatchInput(e.pk, ms)))
+      : yield* run(e, PaillierJobs.JobNames.encryptBatchAsOwner, residues.map((ms) => PaillierJobs.encryptBatchAsOwnerInput(owner, ms)))
+    return outs.flatMap((bytes) => PaillierSerialization.decodeComputedCiphertexts(e.pk, bytes))
   })
 
 /**
@@ -117,7 +122,7 @@ export const linearCombinations = (
 ): Effect.Effect<Array<Paillier.Ciphertext>, ComputeFailure> =>
   Effect.map(
     run(e, PaillierJobs.JobNames.linearCombination, groups.map((terms) => PaillierJobs.linearCombinationInput(e.pk, terms))),
-    (outs) => outs.map((bytes) => PaillierSerialization.decodeCiphertexts(e.pk, bytes)[0]!)
+    (outs) => outs.map((bytes) => PaillierSerialization.decodeComputedCiphertexts(e.pk, bytes)[0]!)
   )
 
 /**

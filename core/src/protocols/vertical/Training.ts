@@ -12,6 +12,7 @@ import { TestKeySizes } from "../../crypto/KeyMaterial.ts"
 import * as Keys from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
+import * as Randomness from "../../crypto/paillier/Randomness.ts"
 import * as PaillierSerialization from "../../crypto/paillier/Serialization.ts"
 import * as Dealer from "../../crypto/threshold-paillier/Dealer.ts"
 import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
@@ -273,7 +274,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
         return y * v[i]! < 0n ? y : 0n
       })
       if (t.judge === undefined) return yield* Party.fail(session, stage, "MissingState", "no judge key")
-      const encrypted = yield* Party.compute(session, stage, Secure.encryptSigned({ ...engine, pk: t.judge.pk }, factors))
+      const encrypted = yield* Party.compute(session, stage, Secure.encryptSigned({ ...engine, pk: t.judge.pk }, factors, t.judge.sk))
       return { cheaters: [], factors: Secure.encodeCiphertexts(t.judge.pk, encrypted) }
     })
   )
@@ -317,8 +318,14 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
         return t.batch!.map((j, row) =>
           [factors[row]!, columns.reduce((e, { slot, column }) => e + (Linear.quantize(t.block.rows[j]![column]!, t.hyper.scaleBits) << BigInt(slot * layout.slotBits)), 0n)] as const)
       })
-      // The masks' encryptions and the products side by side in the pool.
-      const [products, maskCiphertexts] = yield* Party.compute(session, stage, Effect.all([Secure.linearCombinations(engine, groups), Secure.encryptSigned(engine, packedMasks)], { concurrency: "unbounded" }))
+      // The masks' encryptions beside the products in the pool: the label holder's as its judge key's owner; another
+      // party's under that key drawn directly on this thread, one or two a round being too few for a worker's table
+      // of the key to pay (Randomness.AUTOMATIC_TABLE_AFTER direct draws, then ~170 ms to build, per worker).
+      const sk = judgeKey === undefined ? undefined : t.judge?.sk
+      const maskEncryptions = judgeKey !== undefined && sk === undefined
+        ? Effect.sync(() => packedMasks.map((m) => Paillier.encryptSigned(engine.pk, m, Randomness.direct(engine.pk, engine.kernels))))
+        : Secure.encryptSigned(engine, packedMasks, sk)
+      const [products, maskCiphertexts] = yield* Party.compute(session, stage, Effect.all([Secure.linearCombinations(engine, groups), maskEncryptions], { concurrency: "unbounded" }))
       t.masks = masks
       const out = indices.map((index, i) => ({ index, ciphertext: Secure.encodeCiphertexts(engine.pk, [Paillier.add(products[i]!, maskCiphertexts[i]!)]) }))
       return { ciphertexts: out }

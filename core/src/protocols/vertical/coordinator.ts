@@ -5,8 +5,8 @@
  * label or a partial model.
  */
 import { sha256 } from "@noble/hashes/sha2.js"
-import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
-import { Effect, Schema } from "effect"
+import { bytesToHex } from "@noble/hashes/utils.js"
+import { Effect } from "effect"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Keys from "../../crypto/paillier/Keys.ts"
 import * as PaillierSerialization from "../../crypto/paillier/Serialization.ts"
@@ -73,9 +73,7 @@ const round = <Req, Rep>(r: Run, stage: Stage<Req, Rep>, requests: ReadonlyMap<s
   Effect.gen(function*() {
     const replies = yield* r.session.round(stage, requests, { minReplies, timeoutMs })
     r.counters.rounds++
-    const encode = Schema.encodeSync(stage.reply as Schema.Codec<Rep, unknown>)
-    const leaf = [...replies].map(([p, rep]) => `${p}:${JSON.stringify(encode(rep))}`).join("\n")
-    r.digests.push("0x" + bytesToHex(sha256(utf8ToBytes(`${stage.name}\n${leaf}`))))
+    r.digests.push(Merkle.roundDigest(stage.name, replies))
     return replies
   })
 
