@@ -197,7 +197,7 @@ export const events = {
 /**
  * Largest socket message either side accepts, in bytes: the coordinator's transport limit (`maxHttpBufferSize`)
  * and the participant's (`maxPayload`) alike, so no larger frame is ever buffered, and the bound on a message's JSON
- * and binary attachments together (`FrameBudget`). A larger message closes the sender's connection; an honest
+ * and binary attachments together (`boundedParser`). A larger message closes the sender's connection; an honest
  * sender checks its own messages against it first (`fitsFrame`).
  */
 export const maxMessageBytes = 16 * 1024 * 1024
@@ -216,12 +216,12 @@ const frameOverheadBytes = 1024
 
 const isBinary = (value: unknown): value is ArrayBufferView | ArrayBuffer => ArrayBuffer.isView(value) || value instanceof ArrayBuffer
 
-/** Nesting the walk below follows; deeper is no message of ours (and JSON.stringify would refuse a cycle). */
-const maxDepth = 64
+/** Nesting the walk below follows (as the job codec's bound): deeper is no message of ours, and a cycle ends there. */
+const maxDepth = 512
 
 /**
  * The binary parts of `payload` — what socket.io sends as attachments — by count and bytes; undefined when it nests
- * deeper than any message of ours. Arrays of numbers are passed over without a look at each element's parts.
+ * deeper than any message of ours. A vector of numbers costs a type check per element.
  */
 export const binaryParts = (payload: unknown): { readonly count: number; readonly bytes: number } | undefined => {
   let count = 0
