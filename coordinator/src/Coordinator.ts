@@ -250,11 +250,12 @@ export const start = async (config: Config): Promise<Internals> => {
     ? undefined
     : DidIdentity.makeResolver({ chainId: domain.chainId, registry: didRegistry, provider: config.governance.provider })
   // With client certificates bound to DIDs: the keys an org's DID names now, checked at the socket handshake and at sign-in.
-  const tlsClientKeys = config.clientCertificates === true && dids !== undefined
-    ? async (account: string) => (await dids.resolve(account)).tlsClientKeys
+  const didKeys = dids === undefined ? undefined : Auth.didKeysOf(dids.resolve)
+  const tlsClientKeys = config.clientCertificates === true && didKeys !== undefined
+    ? (account: string) => Effect.map(didKeys(account), (keys) => keys.tlsClientKeys)
     : undefined
   // Login keys: the addresses an org's DID names to sign its socket Login and its HTTP sign-in besides the account.
-  const loginSigners = dids === undefined ? undefined : async (account: string) => (await dids.resolve(account)).loginSigners
+  const loginSigners = didKeys === undefined ? undefined : (account: string) => Effect.map(didKeys(account), (keys) => keys.loginSigners)
   const auth = Auth.make(registry, {
     recover: (login, signature) =>
       verifyTypedData(domain, Eip712.loginTypes, { ...login, coordinator, issuedAt: BigInt(login.issuedAt) }, signature)
@@ -526,8 +527,8 @@ export const start = async (config: Config): Promise<Internals> => {
   const url = config.publicUrl?.replace(/\/+$/, "") ?? Listener.urlOf(http, host, port)
   publicUrl ??= url
   cluster = Cluster.make({ sql: leaseSql ?? sql, storeSql: sql, store, bridge, log: logOf("cluster"), instance, leaseMs: config.cluster?.leaseMs, exclusive: !clustered, url, local: hub.local })
-  cluster.role("outbox", { start: poke, stop: () => {} })
-  if (index !== undefined) cluster.role("chain-index", { start: () => Effect.runPromise(index.start()), stop: () => Effect.runPromise(index.stop()) })
+  cluster.role("outbox", { start: () => Effect.sync(poke), stop: Effect.void })
+  if (index !== undefined) cluster.role("chain-index", { start: () => index.start(), stop: index.stop() })
   await cluster.start({
     adopt: scheduler.adopt,
     lost: scheduler.lostAll,
@@ -569,6 +570,10 @@ export const start = async (config: Config): Promise<Internals> => {
     // The scheduler's runs are interrupted and the notary's loop stops before the cluster hands the tasks back.
     await Effect.runPromise(Scope.close(servicesScope, Exit.void))
     await cluster?.stop()
+    // Nothing answers on the API any more: the connections still open to it (a client's kept-alive sockets, which
+    // node's close does not always count as idle) are cut now, or closing the listener waits out their keep-alive
+    // (65 s) before the store closes.
+    http.closeAllConnections()
     await hub.close()
     await new Promise<void>((resolve) => http.close(() => resolve()))
     await adapterPool?.end().catch(() => {})

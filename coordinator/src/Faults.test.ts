@@ -2,7 +2,8 @@
  * Faults over real processes (issue 17, item 3): anvil, the coordinator as its own process and three participant
  * processes (LocalCluster) holding thirds of pima.csv.
  *  - The chain node stopped for 30 s mid-task and started again over its saved state: the task finishes while the
- *    chain is away, and once it is back every event lands exactly once.
+ *    chain is away, and once it is back every event lands exactly once. A sign-in (its roles read from the chain)
+ *    is answered with the typed Unavailable (503) while the chain is away, and normally once it is back.
  *  - A participant killed (SIGKILL) mid federated-learning round and started again: the round settles without it;
  *    the coordinator offers the running task to the restarted process (`rejoin`), which checks it against its
  *    policy again and takes part in the rounds after.
@@ -18,6 +19,7 @@ import { closeSync, mkdirSync, openSync, writeSync } from "node:fs"
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params, Result } from "@jointly/core/internal/protocols/joint-statistics/spec"
 import type { Result as FlResult } from "@jointly/core/internal/protocols/federated-learning/spec"
@@ -102,6 +104,19 @@ const reconnectThrough = async (name: (typeof names)[number], url: string) => {
   await cluster.launch(p)
 }
 
+/**
+ * A fresh account's sign-in over plain HTTP (the coordinator reads its roles from the chain before answering): the
+ * status and the decoded body, bounded so that a coordinator hanging on the chain fails the test rather than holding it.
+ */
+const signIn = async () => {
+  const wallet = Wallet.createRandom()
+  const post = (path: string, body: unknown) =>
+    fetch(`${cluster.coordinatorUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), signal: AbortSignal.timeout(20_000) })
+  const { message } = (await (await post("/api/auth/challenge", { address: wallet.address })).json()) as { message: string }
+  const response = await post("/api/auth/sign-in", { message, signature: await wallet.signMessage(message) })
+  return { address: wallet.address, status: response.status, body: (await response.json()) as unknown }
+}
+
 const statisticsParams: Params = { columns: ["glucose", "mass", "age"], statistics: ["count", "sum", "mean", "variance"] }
 
 describe("faults", () => {
@@ -163,8 +178,16 @@ describe("faults", () => {
       expect(ended.chain.some((c) => c.status !== "confirmed")).toBe(true)
       expect(ended.result).toEqual(F.exactReference([full], params, (ended.result as Result).contributors))
 
+      // A route that reads the chain answers the typed Unavailable (503) while it is away, not a 500 or a hang.
+      const away = await signIn()
+      expect(away.status).toBe(503)
+      expect(away.body).toMatchObject({ _tag: "Unavailable", message: expect.stringContaining(`the roles of ${away.address} could not be read`) })
+
       await sleep(Math.max(0, 30_000 - (Date.now() - stoppedAt)))
       restarted = await startAnvil({ dataDir: cluster.dataDir, port })
+      // And normally once it is back, on the same port: the coordinator's provider reconnects by itself.
+      const back = await signIn()
+      expect(back).toMatchObject({ status: 200, body: { address: back.address, roles: { member: false } } })
       const detail = await cluster.waitForTask(id, { timeoutMs: 120_000 })
       expect(detail.status).toBe("Succeeded")
       await expectNotarizedOnce(cluster.supervisorLedger, detail, [

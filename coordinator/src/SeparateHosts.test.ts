@@ -98,7 +98,9 @@ describe.skipIf(unavailable !== undefined)("separate hosts over TLS", () => {
     const holder = JSON.parse(await readFile(join(party("north").dataDir, "outputs", `${svm.taskId}.json`), "utf8"))
     const ref = Reference.reference(tables, 1, "svm", trainParams, trained.schedule, holder.alignedIds)
     expect(holder.evaluation.ids).toEqual(ref.testIds)
-    expect(holder.evaluation.positive).toEqual(ref.predicted)
+    const agreed = Reference.agreement(ref, holder.evaluation)
+    expect(agreed.disagreements).toEqual([])
+    for (const m of ["accuracy", "precision", "recall"] as const) expect(trained.test[m]).toBeCloseTo(agreed.metrics[m], 12)
   }, 300_000)
 
   it("refuses a coordinator whose certificate it does not trust, and plain http to another host, naming it", async () => {

@@ -3,7 +3,8 @@
  * nonce from the hub's HTTP nonce route): a refusal that is the coordinator's passing trouble — its chain read
  * Unavailable once, its nonce store failing once mid-spend (NonceUnsettled) — is a `refused` event but leaves
  * `connected` pending, and the agent is admitted on a later try (after NonceUnsettled only with a fresh nonce: the
- * unsettled one is spent). A verdict on the org (OrgSuspended) rejects `connected` with that code.
+ * unsettled one is spent). A verdict on the org (OrgSuspended) rejects `connected` with that code, and the agent
+ * keeps asking on the same schedule, so an org restored (or dropped, then restored) is admitted again.
  */
 import { Effect } from "effect"
 import { Wallet } from "ethers"
@@ -65,8 +66,18 @@ const start = (state: "Audited" | "Suspended" | "UnreadableOnce") => {
     }
   )
   agents.push(agent)
-  return { agent, refused }
+  return { agent, refused, address: wallet.address }
 }
+
+/** The agent's next event of `type`. */
+const next = (agent: AgentSession.Agent, type: AgentSession.AgentEvent["type"]) =>
+  new Promise<void>((resolve) => {
+    const off = agent.on((event) => {
+      if (event.type !== type) return
+      off()
+      resolve()
+    })
+  })
 
 describe("admission refused for the coordinator's passing trouble", () => {
   it("a chain read Unavailable once: `connected` resolves on a later try, the refusal reported", async () => {
@@ -93,5 +104,33 @@ describe("admission refused for the org", () => {
     expect(error).toBeInstanceOf(AgentSession.AdmissionRefused)
     expect(error).toMatchObject({ code: "OrgSuspended" })
     expect(refused).toEqual(["OrgSuspended"])
+  })
+
+  it("a suspended org restored: admitted again without a restart, by the same retries as a passing refusal", async () => {
+    const { agent, refused } = start("Suspended")
+    await agent.connected.catch(() => {})
+    // The session keeps asking: each try is refused again while the org stays suspended.
+    await next(agent, "refused")
+    expect(refused).toEqual(["OrgSuspended", "OrgSuspended"])
+    const back = next(agent, "connected")
+    orgs.set(agent.address, "Audited")
+    await back
+    expect(agent.isConnected()).toBe(true)
+  })
+
+  it("an admitted org the coordinator drops (suspended meanwhile): refused while suspended, admitted once restored", async () => {
+    const { agent, refused, address } = start("Audited")
+    await agent.connected
+    orgs.set(address, "Suspended")
+    const dropped = next(agent, "disconnected")
+    const refusedAgain = next(agent, "refused")
+    hub.hub.kick(address, "the org was suspended (test)")
+    await dropped
+    await refusedAgain
+    expect(refused).toEqual(["OrgSuspended"])
+    const back = next(agent, "connected")
+    orgs.set(address, "Audited")
+    await back
+    expect(agent.isConnected()).toBe(true)
   })
 })

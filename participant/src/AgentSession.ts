@@ -117,12 +117,6 @@ export type AgentEvent =
 
 export { AdmissionRefused }
 
-/** A timer that never holds a Node process open (browsers have no `unref`). */
-const later = (run: () => void, ms: number) => {
-  const timer = setTimeout(run, ms) as { unref?: () => void }
-  timer.unref?.()
-}
-
 const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined => {
   const decoded = Schema.decodeUnknownExit(schema)(raw)
   return decoded._tag === "Success" ? decoded.value : undefined
@@ -136,14 +130,25 @@ const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined
 export const reconnection = Schedule.min([Schedule.exponential("250 millis"), Schedule.spaced("2 seconds")]).pipe(Schedule.jittered)
 
 /**
- * How the session tries again after a refusal that is the coordinator's passing trouble (Admission.isTransient:
- * Unavailable, NonceUnsettled): exponential backoff from 500 ms, never more than 30 s apart, jittered so that a
- * consortium's participants do not all return in the same instant to a coordinator whose chain node just came back.
+ * How the session asks the same instance again when it answered but did not admit this org: exponential backoff
+ * from 500 ms, never more than 30 s apart, jittered so that a consortium's participants do not all return in the
+ * same instant to a coordinator whose chain node just came back. It is the one rule for every such answer:
+ * - a refusal that is the coordinator's passing trouble (Admission.isTransient: Unavailable, NonceUnsettled): the
+ *   same org is admitted once it recovers, so `connected` stays pending meanwhile;
+ * - a verdict on the org (OrgSuspended, KeyNotAuthorized, ...): it rejects `connected`, but a participant is a
+ *   service and the verdict may be lifted (the supervisor restores the org, a key is published in its DID), so it
+ *   keeps asking — rarely, once the backoff reaches 30 s — and comes back without a restart;
+ * - the coordinator closing an admitted connection (e.g. the org suspended meanwhile): the admission check at the
+ *   next try decides whether the org is back.
+ * Transport trouble is not an answer: it moves to the next instance on `reconnection`.
  */
 export const readmission = Schedule.min([Schedule.exponential("500 millis"), Schedule.spaced("30 seconds")]).pipe(Schedule.jittered)
 
-/** The coordinator refused this org for its own passing trouble (Admission.isTransient): tried again on `readmission`. */
-class TransientRefusal extends Schema.TaggedError<TransientRefusal>()("TransientRefusal", { code: Schema.String, detail: Schema.String }) {}
+/**
+ * The instance answered without admitting this org: a refusal at the handshake (its AdmissionCode) or, code
+ * "ServerDisconnect", an admitted connection the coordinator closed. Tried again on `readmission`.
+ */
+class NotAdmitted extends Schema.TaggedError<NotAdmitted>()("NotAdmitted", { code: Schema.String, detail: Schema.String }) {}
 
 /** A connection attempt that ended without admission for a transport reason (the next instance is tried). */
 class Unreachable extends Schema.TaggedError<Unreachable>()("Unreachable", { url: Schema.String, detail: Schema.String }) {}
@@ -535,14 +540,8 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     emitEvent({ type: "disconnected", reason })
     // Closed by this side (the agent closing, or moving to another instance): nothing to do.
     if (reason === "io client disconnect") return
-    // The server dropped us (e.g. the org was suspended): try the same instance again later, and the admission
-    // check decides whether the org is back.
-    if (reason === "io server disconnect") {
-      later(() => {
-        if (!closed && !socket.connected) socket.connect()
-      }, 5_000)
-      return
-    }
+    // The server dropped us (e.g. the org was suspended): the same instance again on `readmission`.
+    if (reason === "io server disconnect") return readmit(new NotAdmitted({ code: "ServerDisconnect", detail: "the coordinator closed the connection" }))
     // The link or the instance failed: move on to the next.
     failover()
   })
@@ -552,11 +551,11 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     resolveConnected()
   })
   /**
-   * One more connection attempt after a transient refusal: fails with TransientRefusal if refused so again; succeeds
-   * once admitted, or on any other outcome (a verdict on the org, transport trouble), which the handlers below
-   * answer by their own rules. The auth callback signs a fresh nonce for it, as for every attempt.
+   * One more connection attempt at the same instance: fails with NotAdmitted if refused again (whatever the code);
+   * succeeds once admitted, or on transport trouble, which the `connect_error` handler below answers by moving to
+   * the next instance. The auth callback signs a fresh nonce for it, as for every attempt.
    */
-  const readmitOnce = Effect.callback<void, TransientRefusal>((resume) => {
+  const readmitOnce = Effect.callback<void, NotAdmitted>((resume) => {
     const current = socket
     if (closed || current.connected) return resume(Effect.void)
     const admitted = () => {
@@ -566,7 +565,7 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     const refused = (error: Error & { data?: { code?: string } }) => {
       current.off("connect", admitted)
       const code = error.data?.code
-      resume(code !== undefined && isTransient(code) ? Effect.fail(new TransientRefusal({ code, detail: error.message })) : Effect.void)
+      resume(code === undefined ? Effect.void : Effect.fail(new NotAdmitted({ code, detail: error.message })))
     }
     current.once("connect", admitted)
     current.once("connect_error", refused)
@@ -576,12 +575,16 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
       current.off("connect_error", refused)
     })
   })
-  let readmitting: Fiber.Fiber<void, TransientRefusal> | undefined
-  /** Tries again on the `readmission` schedule, from the refusal just seen, until the coordinator gives another answer. */
-  const readmit = (refusal: TransientRefusal) => {
+  let readmitting: Fiber.Fiber<void, NotAdmitted> | undefined
+  /**
+   * Asks the same instance again on the `readmission` schedule, from the answer just seen, until it admits this org
+   * or the link fails. While it runs, the refusals it meets are the `connect_error` handler's to report, not to
+   * start another.
+   */
+  const readmit = (answer: NotAdmitted) => {
     if (closed || readmitting !== undefined) return
-    let seen: TransientRefusal | undefined = refusal
-    // The refusal already seen is the schedule's first failure, so the first try again waits its first delay.
+    let seen: NotAdmitted | undefined = answer
+    // The answer already seen is the schedule's first failure, so the first try again waits its first delay.
     const tries = Effect.suspend(() => {
       const first = seen
       seen = undefined
@@ -598,14 +601,10 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
       return failover()
     }
     emitEvent({ type: "refused", code, message: error.message })
-    // The coordinator's own trouble, not a verdict on the org: `connected` stays pending while the session tries again.
-    if (isTransient(code)) return readmit(new TransientRefusal({ code, detail: error.message }))
+    // A verdict on the org rejects `connected`; the coordinator's own trouble leaves it pending (Admission.isTransient).
     // The hub sends the refusal's message, "<code>: <detail>": the detail is what follows the code.
-    rejectConnected(new AdmissionRefused({ code, detail: error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message }))
-    // A refusal by the middleware is final for this attempt; try again later in case the org is restored.
-    later(() => {
-      if (!closed && !socket.connected) socket.connect()
-    }, 5_000)
+    if (!isTransient(code)) rejectConnected(new AdmissionRefused({ code, detail: error.message.startsWith(`${code}: `) ? error.message.slice(code.length + 2) : error.message }))
+    readmit(new NotAdmitted({ code, detail: error.message }))
   })
 
   let closed = false

@@ -74,6 +74,11 @@ export interface Options {
   /** Progress lines for a human (stderr in the CLI). */
   readonly onProgress?: (line: string) => void
   readonly startTimeoutMs?: number
+  /**
+   * Calls the start off (a test's `beforeAll` that timed out, a Ctrl-C): everything started so far is stopped,
+   * processes still starting included, and `start` rejects once it is. A start that fails does the same.
+   */
+  readonly signal?: AbortSignal
 }
 
 export interface Party {
@@ -108,10 +113,13 @@ const defaultPolicy = (datasets: ReadonlyArray<DatasetSpec>, analyst: string): P
   mode: "auto"
 }) as unknown as Policy
 
-/** Spawns the CLI and resolves with the first stdout line that parses as JSON carrying `event`. */
-const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stderr: Array<string>) =>
-  new Promise<{ child: ChildProcess; ready: Record<string, unknown> }>((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+/**
+ * Spawns the CLI: the child at once (to be stopped even while it starts), and `ready`, the first stdout line that
+ * parses as JSON carrying `event` (rejected if the child exits before).
+ */
+const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stderr: Array<string>) => {
+  const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+  const ready = new Promise<Record<string, unknown>>((resolvePromise, reject) => {
     createInterface({ input: child.stderr! }).on("line", (line) => {
       stderr.push(line)
       if (stderr.length > 500) stderr.shift()
@@ -120,13 +128,17 @@ const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stderr: A
     lines.on("line", (line) => {
       try {
         const parsed = JSON.parse(line)
-        if (parsed && typeof parsed === "object" && "event" in parsed) resolvePromise({ child, ready: parsed })
+        if (parsed && typeof parsed === "object" && "event" in parsed) resolvePromise(parsed)
       } catch {
         /* not ours */
       }
     })
     child.once("exit", (code) => reject(new Error(`jointly ${args[0]} exited with code ${code} before it was ready:\n${stderr.slice(-15).join("\n")}`)))
   })
+  // A start called off stops the child before it is ready and no longer waits for it: not an unhandled rejection.
+  ready.catch(() => {})
+  return { child, ready }
+}
 
 /**
  * Ends a child process and waits for its exit, so that once `stop()` returns nothing of the cluster still writes
@@ -167,20 +179,34 @@ const startIpfsNode = async (directory: string) => {
 export const start = async (options: Options) => {
   const progress = options.onProgress ?? (() => {})
   const dataDir = resolve(options.dataDir)
-  await mkdir(dataDir, { recursive: true })
-  const anvil: Anvil = await startAnvil({ dataDir })
-  progress(`chain: anvil on ${anvil.rpcUrl} (state in ${anvil.statePath})`)
-  const keys = await Operator.load(dataDir)
-  const stopped: Array<() => Promise<unknown>> = [() => anvil.stop()]
-  // One chain client for this process's views of every key (supervisor, in-process coordinator, admissions).
-  const chain = await Consortium.connect(anvil.rpcUrl, { embedded: true })
-  stopped.push(() => chain.close())
-  const stopAll = async () => {
-    for (const stop of stopped.reverse()) await stop().catch(() => {})
+  options.signal?.throwIfAborted()
+  // Everything the cluster starts is stopped by closing this scope, last started first. A part that finishes
+  // starting after the scope closed (a call-off or a failure while it was in flight) is stopped at once.
+  const scope = Effect.runSync(Scope.make())
+  let stopping: Promise<void> | undefined
+  const stopAll = () => (stopping ??= Effect.runPromise(Scope.close(scope, Exit.void)))
+  /** Past a call-off (or a failure), the start goes no further. */
+  const stillStarting = () => {
+    if (stopping !== undefined) throw new Error("the local cluster was stopped while it started")
   }
+  /** Registers how to stop what was just started; past a call-off it is stopped now. */
+  const started = async (stop: () => Promise<unknown>) => {
+    await Effect.runPromise(Scope.addFinalizer(scope, Effect.promise(() => stop().then(() => {}, () => {}))))
+    stillStarting()
+  }
+  const callOff = () => void stopAll()
+  options.signal?.addEventListener("abort", callOff, { once: true })
   try {
+    await mkdir(dataDir, { recursive: true })
+    const anvil: Anvil = await startAnvil({ dataDir })
+    await started(() => anvil.stop())
+    progress(`chain: anvil on ${anvil.rpcUrl} (state in ${anvil.statePath})`)
+    const keys = await Operator.load(dataDir)
+    // One chain client for this process's views of every key (supervisor, in-process coordinator, admissions).
+    const chain = await Consortium.connect(anvil.rpcUrl, { embedded: true })
+    await started(() => chain.close())
     const { deployment, supervisorLedger } = await Consortium.deploy(dataDir, chain, keys.supervisor, keys.coordinator, true)
-    stopped.push(() => supervisorLedger.close())
+    await started(() => supervisorLedger.close())
     progress(`contracts: registry ${deployment.registry}, task ledger ${deployment.ledger}`)
 
     const analystKey = { name: "local-analyst", wallet: keys.analyst, encryptionPublicKey: keys.analyst.signingKey.compressedPublicKey }
@@ -239,8 +265,10 @@ export const start = async (options: Options) => {
           // A local store is small: collected at every release, so what a release frees is gone when the task moves on.
           ...(options.ipfs ? { ipfs: { directory: i === 0 ? "ipfs" : `ipfs-${i}`, gcIntervalMs: 0, ...(ipfsListens[i] === undefined ? {} : { listen: ipfsListens[i] }) } } : {})
         }, null, 2))
-        const { child, ready } = await spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderrs[i]!)
+        const { child, ready: readyLine } = spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderrs[i]!)
         coordinatorProcesses[i] = child
+        await started(() => terminate(child))
+        const ready = await readyLine
         const ipfsNode = ipfsNodeOf(ready)
         // The addresses it reported, without the /p2p/<id> suffix a listen address does not take.
         if (ipfsNode !== undefined) ipfsListens[i] ??= ipfsNode.addresses.map((a) => a.replace(/\/p2p\/[^/]+$/, ""))
@@ -251,7 +279,7 @@ export const start = async (options: Options) => {
       if (ipfs !== undefined) {
         coordinatorIpfs = ipfs.node
         stopCoordinatorIpfs = ipfs.stop
-        stopped.push(ipfs.stop)
+        await started(ipfs.stop)
       }
       const ledger = await Consortium.ledgerFor(chain, keys.coordinator, deployment)
       const governance = await Consortium.governanceFor(chain, keys.coordinator, deployment)
@@ -268,7 +296,7 @@ export const start = async (options: Options) => {
         ...(encryptionPublicKey === undefined ? {} : { encryptionPublicKey })
       })
       const running = coordinator
-      stopped.push(async () => {
+      await started(async () => {
         await running.close()
         await governance?.close()
         await ledger.close()
@@ -280,7 +308,6 @@ export const start = async (options: Options) => {
       ports[i] = Number(new URL(coordinatorUrls[i]!).port)
       progress(`coordinator${instances > 1 ? ` instance ${i}` : ""}: ${coordinatorUrls[i]}`)
     }
-    stopped.push(() => Promise.all(coordinatorProcesses.map((child) => (child === undefined ? undefined : terminate(child)))))
 
     // Participants: keystore first (its address is the org's identity), then registration, audit, process.
     const parties: Array<Party> = []
@@ -314,13 +341,15 @@ export const start = async (options: Options) => {
     const launch = async (party: Party, env: NodeJS.ProcessEnv = {}) => {
       const passphrase = await passphraseOf(party.dataDir)
       const flags = party.unsafeTestKeySizes ? ["--unsafe-test-key-sizes"] : []
-      const { child, ready } = await spawnCli(["participant", "--config", join(party.dataDir, "participant.json"), ...flags], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
+      const { child, ready } = spawnCli(["participant", "--config", join(party.dataDir, "participant.json"), ...flags], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
       party.process = child
-      party.ipfs = ipfsNodeOf(ready)
-      stopped.push(() => terminate(child))
+      await started(() => terminate(child))
+      party.ipfs = ipfsNodeOf(await ready)
     }
     await Promise.all(parties.filter((party) => !party.external).map((party) => launch(party)))
     progress(`participants: ${parties.map((p) => `${p.name} (${p.address})`).join(", ")}`)
+    stillStarting()
+    options.signal?.removeEventListener("abort", callOff)
 
     // The typed client, signed in as an account of this cluster, at one coordinator instance (a restarted
     // coordinator keeps its port, so its URL too).
@@ -444,8 +473,9 @@ export const start = async (options: Options) => {
       stop: stopAll
     }
   } catch (error) {
+    options.signal?.removeEventListener("abort", callOff)
     await stopAll()
-    throw error
+    throw options.signal?.aborted ? new Error("the local cluster's start was called off; what it had started is stopped", { cause: options.signal.reason }) : error
   }
 }
 

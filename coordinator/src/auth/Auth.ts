@@ -19,6 +19,20 @@ export class OrgUnreadable extends Schema.TaggedError<OrgUnreadable>()("OrgUnrea
   }
 }
 
+/**
+ * An org's did:ethr document could not be resolved (the DID registry not answering, a document that does not
+ * parse): the coordinator's own trouble, never the org's — admission answers Unavailable, a sign-in 503.
+ */
+export class DidUnresolved extends Schema.TaggedError<DidUnresolved>()("DidUnresolved", { account: Schema.String, detail: Schema.String }) {
+  override get message() {
+    return `the DID of ${this.account} could not be resolved: ${this.detail}`
+  }
+}
+
+/** A DID read over a Promise-returning resolver (DidIdentity.makeResolver's `resolve`): its rejection is DidUnresolved. */
+export const didKeysOf = <Keys>(resolve: (account: string) => Promise<Keys>) => (account: string): Effect.Effect<Keys, DidUnresolved> =>
+  Effect.tryPromise({ try: () => resolve(account), catch: (cause) => new DidUnresolved({ account, detail: cause instanceof Error ? cause.message : String(cause) }) })
+
 /** What the coordinator needs to know of the chain for admission; implemented over the Ledger. */
 export interface Registry {
   readonly orgOf: (address: string) => Effect.Effect<{ readonly state: OrgState; readonly name: string; readonly pending?: boolean }, OrgUnreadable>
@@ -49,13 +63,13 @@ export interface Options {
    * unexpired `sigAuth` delegates), resolved at every handshake so a key revoked on chain is refused at the next.
    * Without it only the account itself may sign.
    */
-  readonly loginSigners?: (account: string) => Promise<ReadonlySet<string>>
+  readonly loginSigners?: (account: string) => Effect.Effect<ReadonlySet<string>, DidUnresolved>
   /**
    * The TLS client certificate keys (DER SPKI, hex) an org's DID names now (identity/DidIdentity.ts), resolved at every
    * handshake. Given, a participant is admitted only over a connection whose client certificate has one of them
    * (auth/ClientCertificates.ts); without it, client certificates are not asked about.
    */
-  readonly tlsClientKeys?: (account: string) => Promise<ReadonlyArray<string>>
+  readonly tlsClientKeys?: (account: string) => Effect.Effect<ReadonlyArray<string>, DidUnresolved>
 }
 
 /** What the connection itself tells of the client: its TLS client certificate's key, when it presented one. */
@@ -81,6 +95,8 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
    */
   const unavailable = (what: string) => (error: unknown) =>
     new AdmissionRefused({ code: "Unavailable", detail: `${what}: ${error instanceof Error ? error.message : String(error)}` })
+
+  const didUnavailable = (error: DidUnresolved) => new AdmissionRefused({ code: "Unavailable", detail: error.message })
 
   /**
    * Checks an org's chain state; the refusal's code names the state when it is not Audited (OrgNotRegistered,
@@ -119,7 +135,7 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
       if (connection.clientKey === undefined) {
         return yield* new AdmissionRefused({ code: "ClientCertificateMissing", detail: `this coordinator admits ${account} only with a TLS client certificate its DID names; none was presented` })
       }
-      const named = yield* Effect.tryPromise({ try: () => options.tlsClientKeys!(account), catch: unavailable(`the DID of ${account} could not be resolved`) })
+      const named = yield* Effect.mapError(options.tlsClientKeys(account), didUnavailable)
       if (!named.includes(connection.clientKey.toLowerCase())) {
         return yield* new AdmissionRefused({
           code: "ClientCertificateNotInDid",
@@ -138,7 +154,7 @@ export const make = (registry: Registry, verifier: LoginVerifier, options: Optio
       // The org must be admissible before its DID is consulted: a suspended org's keys are no way in.
       const org = yield* checkOrg(account)
       if (signer !== account) {
-        const allowed = yield* Effect.tryPromise({ try: () => loginSigners!(account), catch: unavailable(`the DID of ${account} could not be resolved`) })
+        const allowed = yield* Effect.mapError(loginSigners!(account), didUnavailable)
         if (!allowed.has(signer)) {
           return yield* new AdmissionRefused({ code: "KeyNotAuthorized", detail: `${signer} is not a login key of ${account}'s DID (never published, expired or revoked)` })
         }

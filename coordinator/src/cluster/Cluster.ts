@@ -31,10 +31,20 @@ import * as Leases from "./Leases.ts"
 export const defaultLeaseMs = 10_000
 
 export interface Role {
-  /** This instance took the lease: begin the work (writes carry `token`). */
-  readonly start: (token: LeaseToken) => Promise<void> | void
+  /**
+   * This instance took the lease: begin the work (writes carry `token`). A start that fails (its own tagged error,
+   * e.g. ChainIndexFailed: the chain not answering its first pass) is logged and the lease given up, so that this
+   * instance or another takes it again — and starts the role again — a third of a lease period later.
+   */
+  readonly start: (token: LeaseToken) => Effect.Effect<void, RoleFailure>
   /** The lease was lost or given up: stop at once. */
-  readonly stop: () => Promise<void> | void
+  readonly stop: Effect.Effect<void>
+}
+
+/** How a role's start fails: its own tagged error, logged by name. */
+export interface RoleFailure {
+  readonly _tag: string
+  readonly message: string
 }
 
 export type Adoption = "restarted" | "takeover" | "rejoined"
@@ -176,18 +186,36 @@ export const make = (options: Options) => {
         if (kept) continue
         log.warn("lease lost", { lease: name, fence: entry.token.fence })
         entry.token = undefined
-        yield* Effect.promise(async () => entry.role.stop())
+        yield* entry.role.stop
       }
       const token = yield* db(`taking the ${name} lease`, () => leases.acquire(name, instance, leaseMs)).pipe(Effect.orElseSucceed(() => undefined))
       if (token === undefined) continue
       log.info("lease taken", { lease: name, fence: token.fence })
       entry.token = token
+      const started = Effect.catchCause(entry.role.start(token), (cause) => giveUp(name, entry, token, cause))
       // In the loop not waited for: a role's start may catch up on work in the store (the chain index's first
       // pass), and the lease-keeping loop must be back in time for the next renewal.
-      const started = Promise.resolve().then(() => entry.role.start(token)).catch((error) => log.warn(`cluster: starting the ${name} role failed`, { error: String(error) }))
-      if (settle) yield* Effect.promise(() => started)
+      if (settle) yield* started
+      else yield* Effect.forkDetach(started)
     }
   })
+
+  /**
+   * A role that did not start gives its lease up (still the one it started under: not one lost or taken again
+   * meanwhile), so the lease loop takes it again and starts the role again: holding it without the work running
+   * would leave the role undone until this instance died.
+   */
+  const giveUp = (name: string, entry: { readonly role: Role; token: LeaseToken | undefined }, token: LeaseToken, cause: Cause.Cause<RoleFailure>) =>
+    Effect.gen(function*() {
+      const error = Cause.squash(cause)
+      log.warn(`cluster: starting the ${name} role failed; its lease is given up and taken again`, {
+        error: error instanceof Error ? `${(error as Partial<RoleFailure>)._tag ?? error.name}: ${error.message}` : String(error)
+      })
+      if (entry.token !== token) return
+      entry.token = undefined
+      yield* entry.role.stop
+      yield* Effect.ignore(db(`giving up the ${name} lease`, () => leases.release(token)))
+    })
 
   /** The lease-keeping loop's step: touches the lease connection only (`sql`), never the store's pool. */
   const keep = Effect.gen(function*() {
@@ -197,7 +225,7 @@ export const make = (options: Options) => {
       for (const entry of roles.values()) {
         if (entry.token === undefined) continue
         entry.token = undefined
-        yield* Effect.promise(async () => entry.role.stop())
+        yield* entry.role.stop
       }
       yield* hooks!.lost
       yield* db("joining again", () => sql.query(`update coordinator_instances set expires_at = now() + $2::interval where id = $1`, [instance, `${leaseMs} milliseconds`]))
@@ -277,7 +305,7 @@ export const make = (options: Options) => {
       await Effect.runPromise(Effect.forEach(fibers, Fiber.interrupt, { discard: true }))
       for (const entry of roles.values()) {
         if (entry.token === undefined) continue
-        await entry.role.stop()
+        await Effect.runPromise(entry.role.stop)
         await leases.release(entry.token).catch(() => {})
         entry.token = undefined
       }

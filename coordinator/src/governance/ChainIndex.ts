@@ -204,7 +204,8 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
     /**
      * Follows the chain (on the one instance of a cluster that holds the index's lease; again after `stop`). The
      * first pass is made here: the chain or the store not answering it fails as ChainIndexFailed "start", and the
-     * index does not follow (the lease's holder starts it again); later passes retry on their own.
+     * index does not follow (the cluster gives the lease up and starts it again: Cluster.Role); later passes retry
+     * on their own.
      */
     start: (): Effect.Effect<void, ChainIndexFailed> =>
       Effect.gen(function*() {

@@ -18,6 +18,7 @@ import * as ApiClient from "@jointly/core/internal/api/Client"
 import type { DashboardSignInAck } from "@jointly/core/internal/wire/Messages"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
+import * as Auth from "../auth/Auth.ts"
 import { ChainIndexFailed } from "../governance/ChainIndex.ts"
 import * as Rejections from "../limits/Rejections.ts"
 import * as ModelStore from "../models/ModelStore.ts"
@@ -93,7 +94,7 @@ beforeAll(async () => {
       sessions: Sessions.make({
         expected: () => ({ domain: new URL(url).host, uri: url, chainId: 31337 }),
         spent: nonceStore.spent,
-        loginSigners: (account) => chainRead(new Set(account === delegating.address ? [account, loginKey.address] : [account]))
+        loginSigners: Auth.didKeysOf((account) => chainRead(new Set(account === delegating.address ? [account, loginKey.address] : [account])))
       }),
       roles: Roles.make({
         orgOf: (a) => Roles.chainRead(a, () => chainRead({ state: "Audited", name: "ACME" })),

@@ -14,6 +14,7 @@ import { Unavailable, UnknownModel, UnknownTask } from "@jointly/core/internal/a
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { ArtifactStore, Codec } from "../artifacts/ArtifactStore.ts"
+import type { DidUnresolved } from "../auth/Auth.ts"
 import type { ChainIndex, ChainIndexFailed } from "../governance/ChainIndex.ts"
 import type { ModelStore, Prediction, StoredModel } from "../models/ModelStore.ts"
 import type { SchedulerShape } from "../scheduler/Scheduler.ts"
@@ -110,7 +111,7 @@ export interface PartsShape {
    * With client certificates bound to DIDs: the TLS client certificate keys an account's DID names now. A sign-in
    * for an account whose DID names any must come over a connection presenting one of them.
    */
-  readonly tlsClientKeys?: (account: string) => Promise<ReadonlyArray<string>>
+  readonly tlsClientKeys?: (account: string) => Effect.Effect<ReadonlyArray<string>, DidUnresolved>
   readonly relaySignIn: (account: string, request: import("@jointly/core/internal/wire/Messages").DashboardSignIn) => Promise<import("@jointly/core/internal/wire/Messages").DashboardSignInAck | undefined>
   readonly bus: import("../dashboard/Live.ts").Bus
   readonly rejections: import("../limits/Rejections.ts").Rejections

@@ -7,6 +7,7 @@ import { Effect } from "effect"
 import { Wallet } from "ethers"
 import { describe, expect, it } from "vitest"
 import * as LossySpent from "../testing/LossySpent.ts"
+import * as Auth from "../auth/Auth.ts"
 import * as Sessions from "./Sessions.ts"
 
 const expected = () => ({ domain: "coordinator.example:8443", uri: "https://coordinator.example:8443", chainId: 31337 })
@@ -62,7 +63,7 @@ describe("Sessions", () => {
     const account = Wallet.createRandom()
     const loginKey = Wallet.createRandom()
     const named = new Set([account.address, loginKey.address])
-    const sessions = Sessions.make({ expected, loginSigners: async (who) => (who === account.address ? named : new Set([who])) })
+    const sessions = Sessions.make({ expected, loginSigners: Auth.didKeysOf(async (who) => (who === account.address ? named : new Set([who]))) })
     const sign = async (signer: Pick<Wallet, "signMessage">) => {
       const { message } = sessions.challenge(account.address)
       return Effect.runPromise(sessions.signIn(message, await signer.signMessage(message)))
@@ -88,7 +89,7 @@ describe("Sessions", () => {
     const waiting: Array<() => void> = []
     const sessions = Sessions.make({
       expected,
-      loginSigners: async () => {
+      loginSigners: Auth.didKeysOf(async () => {
         if (registry === "down") throw new Error("could not reach the DID registry")
         if (registry === "barrier") {
           await new Promise<void>((resolve) => {
@@ -99,7 +100,7 @@ describe("Sessions", () => {
           })
         }
         return new Set([account.address, loginKey.address])
-      }
+      })
     })
     const { message } = sessions.challenge(account.address)
     const signature = await loginKey.signMessage(message)

@@ -13,6 +13,7 @@ import { getAddress } from "ethers"
 import { NonceUnsettled, SignInRefused, Unavailable } from "@jointly/core/internal/api/Errors"
 import * as SignIn from "@jointly/core/internal/api/SignIn"
 import * as Nonces from "../auth/Nonces.ts"
+import type { DidUnresolved } from "../auth/Auth.ts"
 
 export interface Options {
   /** The coordinator's domain, URI and chain (read when needed: a server on port 0 learns its port on listening). */
@@ -31,7 +32,7 @@ export interface Options {
    * did:ethr document names now, resolved at every sign-in as the socket handshake does (auth/Auth.ts). Without
    * it only the account signs. A read that fails answers Unavailable and leaves the nonce unspent.
    */
-  readonly loginSigners?: (account: string) => Promise<ReadonlySet<string>>
+  readonly loginSigners?: (account: string) => Effect.Effect<ReadonlySet<string>, DidUnresolved>
 }
 
 export interface Claims {
@@ -141,13 +142,8 @@ export const make = (options: Options) => {
         const loginSigners = options.loginSigners
         const reads = Effect.gen(function*() {
           const delegated = signer !== undefined && signer !== fields.address && loginSigners !== undefined
-            ? (yield* Effect.tryPromise({
-              try: () => loginSigners(fields.address),
-              catch: (error) =>
-                new Unavailable({
-                  message: `the DID of ${fields.address} could not be resolved (${error instanceof Error ? error.message : String(error)}); the nonce is not spent: sign in again with the same message`
-                })
-            })).has(signer)
+            ? (yield* Effect.mapError(loginSigners(fields.address), (error) =>
+              new Unavailable({ message: `the DID of ${error.account} could not be resolved (${error.detail}); the nonce is not spent: sign in again with the same message` }))).has(signer)
             : false
           const readied = signer === fields.address || delegated ? yield* ready(fields.address) : undefined
           return { delegated, readied }

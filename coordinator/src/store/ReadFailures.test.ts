@@ -136,6 +136,24 @@ describe("typed read and write failures", () => {
     expect(await failureOf(auth.checkOrg(account))).toMatchObject({ tag: "AdmissionRefused", error: { code: "Unavailable", detail: expect.stringContaining(`the chain could not be read for ${account}`) } })
   })
 
+  it("the admission's DID reads: DidUnresolved naming the account, answered by admit as the refusal Unavailable, the nonce unspent", async () => {
+    const account = Wallet.createRandom().address
+    const loginKey = Wallet.createRandom().address
+    const didDown = Auth.didKeysOf<never>(() => Promise.reject(new Error("connect ECONNREFUSED (test: the DID registry is down)")))
+    expect(await failureOf(didDown(account))).toMatchObject({ tag: "DidUnresolved", error: { account, detail: expect.stringContaining("ECONNREFUSED") } })
+    const registry = { orgOf: () => Effect.succeed({ state: "Audited" as const, name: "ACME" }) }
+    const login = (auth: ReturnType<typeof Auth.make>) => ({ account, nonce: auth.issueNonce().nonce, issuedAt: Math.floor(Date.now() / 1000), signature: "0x" })
+    // A login signed by a login key: only the DID can say whether it counts.
+    const byLoginKey = Auth.make(registry, { recover: () => loginKey }, { loginSigners: didDown })
+    const first = login(byLoginKey)
+    expect(await failureOf(byLoginKey.admit(first))).toMatchObject({ tag: "AdmissionRefused", error: { code: "Unavailable", detail: expect.stringContaining(`the DID of ${account} could not be resolved: connect ECONNREFUSED`) } })
+    // Nothing spent: the same Login is refused for the same reason, not as a nonce already used.
+    expect(await failureOf(byLoginKey.admit(first))).toMatchObject({ tag: "AdmissionRefused", error: { code: "Unavailable" } })
+    // A client certificate presented: only the DID can say whether it is the org's.
+    const byCertificate = Auth.make(registry, { recover: () => account }, { tlsClientKeys: didDown })
+    expect(await failureOf(byCertificate.admit(login(byCertificate), { clientKey: "ab".repeat(32) }))).toMatchObject({ tag: "AdmissionRefused", error: { code: "Unavailable", detail: expect.stringContaining(`the DID of ${account} could not be resolved`) } })
+  })
+
   it("roles: RolesUnreadable while the chain refuses, nothing cached, and read again once it answers", async () => {
     let up = false
     const chain = async <A>(value: A) => {

@@ -1,16 +1,19 @@
 /**
  * The task store on both engines it supports — embedded PGlite and a real PostgreSQL server — with the same
  * assertions: lifecycle checks, exactly-once consents, the outbox written with each state change, restart
- * recovery of unfinished tasks.
+ * recovery of unfinished tasks, the named leases and a cluster role started again after a failed start.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { IllegalTransition } from "@jointly/core/internal/task/Lifecycle"
+import * as Bridge from "../cluster/Bridge.ts"
+import * as Cluster from "../cluster/Cluster.ts"
 import * as Leases from "../cluster/Leases.ts"
+import * as Log from "../Log.ts"
 import * as Postgres from "../testing/Postgres.ts"
 import * as Sql from "./Sql.ts"
 import * as TaskStore from "./TaskStore.ts"
@@ -26,6 +29,9 @@ const spec = (nonce: string): TaskSpec => ({
   ],
   params: { columns: ["x"], statistics: ["mean"] }
 }) as unknown as TaskSpec
+
+/** A cluster role's own failure, as ChainIndexFailed is the chain index's. */
+class NotReady extends Schema.TaggedError<NotReady>()("NotReady", { detail: Schema.String }) {}
 
 const hash = (n: number) => "0x" + n.toString(16).padStart(64, "0")
 
@@ -128,6 +134,39 @@ const exercise = (open: () => Promise<Sql.Sql>) => {
     expect((await store.outbox()).find((o) => o.id === entry.id)?.status).toBe("sent")
     await store.confirm(entry.id, hash(8), 1, hash(9), second)
     expect((await store.outbox()).find((o) => o.id === entry.id)?.status).toBe("confirmed")
+  })
+
+  it("a cluster role whose start fails gives its lease up and is started again, under a new token", async () => {
+    const instance = "role-test-instance"
+    const log = Log.make("cluster", "error")
+    const shape = await Effect.runPromise(TaskStore.make(sql))
+    const cluster = Cluster.make({ sql, store: shape, bridge: Bridge.make({ instance, log }), log, instance, leaseMs: 300, exclusive: false, local: () => [] })
+    const starts: Array<number> = []
+    let stops = 0
+    let started!: () => void
+    const running = new Promise<void>((resolve) => (started = resolve))
+    cluster.role("role-test", {
+      start: (token) =>
+        Effect.suspend(() => {
+          starts.push(token.fence)
+          // The first start fails as the chain index's first pass does while the chain is down.
+          if (starts.length === 1) return Effect.fail(new NotReady({ detail: "the chain did not answer (test)" }))
+          started()
+          return Effect.void
+        }),
+      stop: Effect.sync(() => void stops++)
+    })
+    await cluster.start({ adopt: () => Effect.void, lost: Effect.void, online: () => {}, offline: () => {} })
+    try {
+      await running
+      // Taken again after it was given up: a new fence, and whatever the first start left stopped.
+      expect(starts).toHaveLength(2)
+      expect(starts[1]).toBeGreaterThan(starts[0]!)
+      expect(stops).toBe(1)
+      expect(cluster.token("role-test")?.fence).toBe(starts[1])
+    } finally {
+      await cluster.stop()
+    }
   })
 }
 

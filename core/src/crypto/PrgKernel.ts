@@ -115,21 +115,30 @@ export const noble: PrgKernel = {
  * `noble`, plus AES-128-CTR through WebCrypto (`subtle`) for the asynchronous path: the portable backends' kernel.
  * WebCrypto has no ChaCha20, and its calls are asynchronous only, so every synchronous path stays noble's.
  */
-export const webCrypto = (subtle: SubtleCrypto): PrgKernel => ({
-  ...noble,
-  name: "noble+webcrypto",
-  keystreamAsync: {
-    ciphers: ["aes128-ctr"],
-    run: async (cipher, key, iv, bytes) => {
-      checkSizes(cipher, key, iv)
-      if (cipher !== "aes128-ctr") throw new RangeError(`WebCrypto has no ${cipher}`)
-      const imported = await subtle.importKey("raw", Uint8Array.from(key), { name: "AES-CTR" }, false, ["encrypt"])
-      // `length: 128`: the whole block is the counter, incremented as SP 800-38A's standard function does.
-      const out = await subtle.encrypt({ name: "AES-CTR", counter: Uint8Array.from(iv), length: 128 }, imported, new Uint8Array(bytes))
-      return new Uint8Array(out)
+export const webCrypto = (subtle: SubtleCrypto): PrgKernel => {
+  // The plaintext every keystream encrypts: one zero buffer of the largest size asked so far, views of it for
+  // smaller ones (a mask as long as the model each time, not a fresh one per mask). Nothing ever writes to it —
+  // WebCrypto returns its ciphertext in a new buffer — so calls under way at once share it safely, and growing
+  // it only replaces the reference (a call still reading the old one reads zeros).
+  let zeros = new Uint8Array(0)
+  return {
+    ...noble,
+    name: "noble+webcrypto",
+    keystreamAsync: {
+      ciphers: ["aes128-ctr"],
+      run: async (cipher, key, iv, bytes) => {
+        checkSizes(cipher, key, iv)
+        if (cipher !== "aes128-ctr") throw new RangeError(`WebCrypto has no ${cipher}`)
+        if (zeros.length < bytes) zeros = new Uint8Array(bytes)
+        const plaintext = zeros.subarray(0, bytes)
+        const imported = await subtle.importKey("raw", Uint8Array.from(key), { name: "AES-CTR" }, false, ["encrypt"])
+        // `length: 128`: the whole block is the counter, incremented as SP 800-38A's standard function does.
+        const out = await subtle.encrypt({ name: "AES-CTR", counter: Uint8Array.from(iv), length: 128 }, imported, plaintext)
+        return new Uint8Array(out)
+      }
     }
   }
-})
+}
 
 /** The host's keystream kernel; `noble` where the host composed none. */
 export const PrgKernel = Context.Reference<PrgKernel>("jointly/PrgKernel", { defaultValue: () => noble })

@@ -12,8 +12,8 @@ import { Parts, type PartsShape } from "../Services.ts"
  * analyst's wallet in a browser) signs in as before; its org's dashboard users sign in through the participant
  * (token sign-in), whose own socket was admitted over the certificate.
  */
-const checkClientCertificate = (named: (account: string) => Promise<ReadonlyArray<string>>, account: string, presented: string | undefined): Effect.Effect<void, SignInRefused | Unavailable> =>
-  Effect.flatMap(Effect.tryPromise({ try: () => named(account), catch: unreadable(`the DID of ${account}`) }), (keys) =>
+const checkClientCertificate = (named: NonNullable<PartsShape["tlsClientKeys"]>, account: string, presented: string | undefined): Effect.Effect<void, SignInRefused | Unavailable> =>
+  Effect.flatMap(Effect.mapError(named(account), (error) => unreadable(`the DID of ${account}`)(error.detail)), (keys) =>
     keys.length === 0 || (presented !== undefined && keys.includes(presented.toLowerCase()))
       ? Effect.void
       : Effect.fail(new SignInRefused({

@@ -238,7 +238,8 @@ describe("vertical SVM → participant restart → joint prediction from the sea
     const result = (await Effect.runPromise(training.run((s) => Coordinator.runTraining(s, "svm", params, { timeoutMs: 60_000 })))) as Spec.TrainResult
     const evaluation = (training.memory(addresses[0]!).get(TaskOutput.MEMORY_KEY) as { alignedIds: Array<string>; evaluation: { ids: Array<string>; positive: Array<boolean> } })
     const ref = Reference.reference(tables, 1, "svm", params, result.schedule, evaluation.alignedIds)
-    expect(evaluation.evaluation.positive).toEqual(ref.predicted)
+    expect(evaluation.evaluation.ids).toEqual(ref.testIds)
+    expect(Reference.agreement(ref, evaluation.evaluation).disagreements).toEqual([])
     // Each owner recorded the content hash of what it sealed.
     const sealed = JSON.parse(await readFile(PartialModelStore.fileOf(dataDir(1), result.modelId), "utf8"))
     expect((training.memory(addresses[1]!).get(TaskOutput.MEMORY_KEY) as { modelDigest: string }).modelDigest).toBe(sealed.digest)

@@ -1,0 +1,84 @@
+/**
+ * A start called off part-way (a test's `beforeAll` that timed out: its `cluster` variable is still undefined, so
+ * its `afterAll` stops nothing) leaves no process behind: the chain, and participants that had not yet said they
+ * were ready, are stopped before `start` rejects.
+ */
+import { readdir, readFile, mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, describe, expect, it } from "vitest"
+import * as LocalCluster from "./LocalCluster.ts"
+
+const demo = (file: string) => fileURLToPath(new URL(`../../../examples/demo/${file}`, import.meta.url))
+
+/** The live processes below `root` (zombies count as gone), with their command lines. */
+const descendants = async (root: number): Promise<Map<number, string>> => {
+  const parents = new Map<number, number>()
+  const commands = new Map<number, string>()
+  for (const entry of await readdir("/proc")) {
+    const pid = Number(entry)
+    if (!Number.isInteger(pid)) continue
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, "utf8")
+      // pid (comm) state ppid …; comm may hold spaces and parentheses.
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      if (state === "Z") continue
+      parents.set(pid, Number(ppid))
+      commands.set(pid, (await readFile(`/proc/${pid}/cmdline`, "utf8")).replace(/\0/g, " "))
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  const below = new Map<number, string>()
+  const visit = (parent: number) => {
+    for (const [pid, ppid] of parents) {
+      if (ppid === parent && !below.has(pid)) {
+        below.set(pid, commands.get(pid) ?? "")
+        visit(pid)
+      }
+    }
+  }
+  visit(root)
+  return below
+}
+
+const dirs: Array<string> = []
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+})
+
+describe.skipIf(process.platform !== "linux")("LocalCluster.start called off", () => {
+  it("stops the chain and the participants still starting, by pid, before it rejects", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "jointly-calloff-"))
+    dirs.push(dir)
+    const before = new Set((await descendants(process.pid)).keys())
+    const columns = [{ name: "glucose", type: "number" }] as const
+    const call = new AbortController()
+    let seen = new Map<number, string>()
+    const starting = LocalCluster.start({
+      dataDir: join(dir, "cluster"),
+      parties: ["north", "south"].map((name) => ({ name, datasets: [{ name: "pima", file: demo(`pima-${name}.csv`), columns }] })),
+      onProgress: (line) => {
+        if (!line.startsWith("coordinator:")) return
+        // Called off once both participant processes exist and before either is ready: the moment a timed-out
+        // `beforeAll` used to leave them running.
+        void (async () => {
+          for (;;) {
+            const now = new Map([...(await descendants(process.pid))].filter(([pid]) => !before.has(pid)))
+            if ([...now.values()].filter((command) => / participant --config /.test(command)).length === 2) {
+              seen = now
+              return call.abort()
+            }
+            await new Promise((resolve) => setTimeout(resolve, 20))
+          }
+        })()
+      },
+      signal: call.signal
+    })
+    await expect(starting).rejects.toThrow(/called off/)
+    expect([...seen.values()].some((command) => /anvil/.test(command)), [...seen.values()].join("\n")).toBe(true)
+    const alive = new Set((await descendants(process.pid)).keys())
+    expect([...seen.keys()].filter((pid) => alive.has(pid)).map((pid) => `${pid} ${seen.get(pid)}`)).toEqual([])
+  })
+})
