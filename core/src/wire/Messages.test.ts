@@ -18,7 +18,7 @@ const decode = (chunks: ReadonlyArray<unknown>) => {
   const refusals: Array<unknown> = []
   const decoder = new (boundedParser(SocketIoParser, (error) => refusals.push(error)).Decoder)()
   let packet: { data: [string, ReturnType<typeof reply>] } | undefined
-  decoder.on("decoded", (p: typeof packet) => (packet = p))
+  decoder.on("decoded", (p) => void (packet = p as typeof packet))
   try {
     for (const chunk of chunks) decoder.add(chunk)
   } catch (error) {
