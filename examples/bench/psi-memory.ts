@@ -5,7 +5,10 @@
  * ring. Reported: `psi_peak_rss_mb`, the larger peak RSS (VmHWM) of the two participant processes at `big` ids
  * per party, against `small`; ratio small/big (1: memory does not grow with the sets); the same for each role
  * (`psi_peak_rss_receiver_mb`: party a, which writes the output file; `psi_peak_rss_sender_mb`: party b), and
- * `psi_task_wall_ms`.
+ * `psi_task_wall_ms`, and `psi_wire_sent_mb`: what each party sent the coordinator over its socket during the task at `big`
+ * ids (the OT engine's sealed messages cross the coordinator's relay; params: its role and what it received), against
+ * `small`. Counted at the coordinator's end of each socket (engine.io packets, text by its UTF-8 bytes, binary by its
+ * length), so it needs the coordinator in this process (LocalCluster's default).
  *
  * Sizes: PSI_MEMORY_SMALL / PSI_MEMORY_BIG (default 100k and 10M), PSI_MEMORY_PROTOCOLS (default "ot"; the ECDH
  * ring costs ≈ 200 CPU-s per 1M×1M, ≈ 10× that at 10M; above `bucketIds` its sets go to disk, psi/spec.ts "External"). The participants
@@ -77,6 +80,37 @@ const threadSummary = async (dir: string, pid: number) => {
   return lines
 }
 
+/** Bytes each party's socket carried (to the coordinator, from it), from when it is called: engine.io packets as they cross. */
+const wireTally = (cluster: LocalCluster.LocalCluster) => {
+  const coordinator = cluster.coordinator()
+  if (coordinator === undefined) throw new Error("psi-memory counts the wire at the coordinator: it must run in this process")
+  const tally = new Map<string, { sent: number; received: number }>(cluster.parties.map((p) => [p.address.toLowerCase(), { sent: 0, received: 0 }]))
+  const size = (data: unknown) => (typeof data === "string" ? Buffer.byteLength(data) : ArrayBuffer.isView(data) || data instanceof ArrayBuffer ? data.byteLength : 0)
+  const listeners: Array<() => void> = []
+  for (const socket of coordinator.hub.io.of("/participants").sockets.values()) {
+    const count = tally.get(String(socket.data.account).toLowerCase())
+    if (count === undefined) continue
+    const inbound = (packet: { data?: unknown }) => void (count.sent += size(packet.data))
+    const outbound = (packet: { data?: unknown }) => void (count.received += size(packet.data))
+    socket.conn.on("packet", inbound)
+    socket.conn.on("packetCreate", outbound)
+    listeners.push(() => {
+      socket.conn.off("packet", inbound)
+      socket.conn.off("packetCreate", outbound)
+    })
+  }
+  return {
+    /** Stops counting; MB each party (by name) sent and received. */
+    stop: () => {
+      for (const off of listeners) off()
+      return new Map(cluster.parties.map((p) => {
+        const count = tally.get(p.address.toLowerCase())!
+        return [p.name, { sentMb: count.sent / 1e6, receivedMb: count.received / 1e6 }] as const
+      }))
+    }
+  }
+}
+
 /** A local cluster of parties a and b over `n` ids each (a: u0…u(n−1), b: u(n/2)…u(3n/2−1)), for `body`. */
 const withCluster = async <A>(dir: string, n: number, label: string, body: (cluster: LocalCluster.LocalCluster) => Promise<A>) => {
   const files = { a: join(dir, `a-${n}.csv`), b: join(dir, `b-${n}.csv`) }
@@ -124,16 +158,20 @@ const psiTask = async (dir: string, n: number, protocol: "ot" | "ecdh") => {
   const samples = sampleRoot === undefined || sampleRoot === "" ? undefined : await sampleThreads(sampleRoot, `${protocol}-${n}-${Date.now()}`)
   return withCluster(dir, n, protocol, async (cluster) => {
     progress(`psi-memory: ${protocol} PSI over ${n} ids per party`)
+    const wire = wireTally(cluster)
     const { wall, cardinality, load } = await submitPsi(cluster, n, protocol)
+    const traffic = wire.stop()
     const [receiver, sender] = await peakRssOf(cluster)
     const rss = Math.max(receiver!, sender!)
-    progress(`psi-memory: ${protocol} ${n}: |∩| ${cardinality}, ${(wall / 1000).toFixed(1)} s, peak RSS receiver ${receiver!.toFixed(0)} MB, sender ${sender!.toFixed(0)} MB`)
+    const a = traffic.get("a")!
+    const b = traffic.get("b")!
+    progress(`psi-memory: ${protocol} ${n}: |∩| ${cardinality}, ${(wall / 1000).toFixed(1)} s, peak RSS receiver ${receiver!.toFixed(0)} MB, sender ${sender!.toFixed(0)} MB, sent receiver ${a.sentMb.toFixed(1)} MB, sender ${b.sentMb.toFixed(1)} MB`)
     if (samples !== undefined) {
       for (const party of cluster.parties) {
         for (const line of await threadSummary(samples, party.process.pid!)) progress(`psi-memory: ${party.name} ${line}`)
       }
     }
-    return { wall, rss, receiver: receiver!, sender: sender!, load }
+    return { wall, rss, receiver: receiver!, sender: sender!, load, wire: { receiver: a, sender: b } }
   })
 }
 
@@ -196,6 +234,11 @@ export const run = async () => {
         emit({ suite: "psi-memory", metric: `psi_peak_rss_${role}_mb`, params, value: bigRun[role], baseline: `same task over ${small} ids per party`, baseline_value: smallRun[role], ratio: smallRun[role] / bigRun[role] })
       }
       emit({ suite: "psi-memory", metric: "psi_task_wall_ms", params, value: bigRun.wall, baseline: `same task over ${small} ids per party`, baseline_value: smallRun.wall, ratio: smallRun.wall / bigRun.wall })
+      for (const role of ["receiver", "sender"] as const) {
+        const wire = bigRun.wire[role]
+        // Bigger is not better here: the ratio only shows how the bytes grow with the sets.
+        emit({ suite: "psi-memory", metric: "psi_wire_sent_mb", params: { ...params, role, received_mb: Number(wire.receivedMb.toFixed(2)) }, value: wire.sentMb, baseline: `same task over ${small} ids per party`, baseline_value: smallRun.wire[role].sentMb, ratio: smallRun.wire[role].sentMb / wire.sentMb })
+      }
     }
   } finally {
     await rm(dir, { recursive: true, force: true })

@@ -10,6 +10,7 @@
 import { Effect, Fiber, Schedule, Schema } from "effect"
 import { type BaseWallet, getAddress, type Signer } from "ethers"
 import { io, type Socket } from "socket.io-client"
+import * as SocketIoParser from "socket.io-parser"
 import * as ApiClient from "@jointly/core/internal/api/ClientSession"
 import * as SignIn from "@jointly/core/internal/api/SignIn"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
@@ -18,7 +19,7 @@ import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
 import { AdmissionRefused, isTransient } from "@jointly/core/internal/wire/Admission"
 import type { TaskArtifact, TaskConsent, WireError } from "@jointly/core/internal/wire/Messages"
-import { type AwaitingHuman, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, type StageOutcome, type StageReceipt, StageReminder, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
+import { type AwaitingHuman, boundedParser, DashboardSignIn, events, fitsFrame, HumanDecision, maxMessageBytes, type StageOutcome, type StageReceipt, StageReminder, StageRequest, TaskEnded, TaskOffer, WireError as WireErrorSchema } from "@jointly/core/internal/wire/Messages"
 import type { DatasetSummary } from "./datasets/Dataset.ts"
 import type { PinEvent } from "./ipfs/Pinner.ts"
 import type { Runner } from "./host/Runner.ts"
@@ -254,8 +255,10 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
       reconnection: false,
       timeout: 10_000,
       ...target.socketOptions,
-      // Passed on to ws: frames from the coordinator are held to the same limit as ours to it.
+      // Passed on to ws: frames from the coordinator are held to the same limit as ours to it, and so are messages of
+      // several frames (binary attachments), which also reach the handlers as Uint8Arrays in a browser.
       ...({ maxPayload: maxMessageBytes } as object),
+      parser: boundedParser(SocketIoParser),
       auth: (cb) => {
         login().then(cb, (error) => {
           untrusted(error)

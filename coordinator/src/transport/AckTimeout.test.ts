@@ -50,6 +50,13 @@ describe("the acknowledgement wait", () => {
     }
   })
 
+  it("counts a binary part (an OT relay's sealed box) by its bytes, not as an object of numbered keys", () => {
+    const box = new Uint8Array(1 << 20)
+    const estimated = AckTimeout.estimatedBytes({ requestId: "r-1", payload: { inbound: [box, box.subarray(0, 1000)], from: 3 } })
+    expect(estimated).toBeGreaterThanOrEqual((1 << 20) + 1000)
+    expect(estimated).toBeLessThan((1 << 20) + 1000 + 200)
+  })
+
   it("keeps defaults for absent fields and refuses a bad value or a cap below the base, naming it", () => {
     expect(AckTimeout.resolve(undefined)).toEqual(AckTimeout.defaults)
     expect(AckTimeout.resolve({ baseMs: 2_000 })).toEqual({ ...AckTimeout.defaults, baseMs: 2_000 })

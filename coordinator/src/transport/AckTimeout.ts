@@ -64,6 +64,8 @@ export const forBytes = (settings: Settings, bytes: number): number =>
 
 /** The longest JSON a finite number takes (`-2.2250738585072014e-308`). */
 const numberBytes = 24
+/** What stands for a binary part in a message's JSON: `{"_placeholder":true,"num":15}`. */
+const placeholderBytes = 30
 
 /**
  * The size `payload` has on the wire as JSON, in bytes, estimated without encoding it: the hub's transport encodes
@@ -71,7 +73,9 @@ const numberBytes = 24
  * (a 1M-number array ≈ 190 ms, as much as socket.io's own encoding) for each participant's request. A walk over the
  * values counts strings by their length (exact for ASCII, which large payloads are: base64, hex; other characters
  * count one byte where they take up to three, or six escaped) and numbers at their longest, so a vector of floats
- * is overestimated by about a third — a longer wait for the largest messages, never a shorter one.
+ * is overestimated by about a third — a longer wait for the largest messages, never a shorter one. A binary part
+ * (the OT PSI relay's sealed boxes, sent as socket.io attachments: wire/Messages.ts `maxAttachments`) counts its bytes
+ * and the placeholder that stands for it in the JSON.
  */
 export const estimatedBytes = (payload: unknown): number => {
   let bytes = 0
@@ -82,6 +86,7 @@ export const estimatedBytes = (payload: unknown): number => {
     else if (typeof value === "number") bytes += numberBytes
     else if (typeof value === "boolean") bytes += value ? 4 : 5
     else if (value === null || value === undefined) bytes += 4
+    else if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) bytes += value.byteLength + placeholderBytes
     else if (Array.isArray(value)) {
       bytes += 1 + value.length
       for (const item of value) {

@@ -11,15 +11,17 @@
  * Abuse limits (SocketLimits.ts): only the authenticated `/participants` namespace is served — a connection
  * asking for `/` or any other namespace is refused and closed at once; a connection not admitted within the
  * handshake deadline is closed; frames larger than the application's message limit close the connection in
- * the transport itself (`maxHttpBufferSize` is that limit), and so do binary attachments, which the wire never
- * uses; new connections per address and events per account and per address are rate limited, answered with
+ * the transport itself (`maxHttpBufferSize` is that limit); a message may carry a few binary attachments (the OT PSI
+ * relay's sealed boxes: Messages.ts `maxAttachments`), and one announcing more, or whose JSON and attachments together
+ * pass that limit, is refused by the parser with a FrameRefused and closes the connection before any handler sees it
+ * (Messages.ts `boundedParser`); new connections per address and events per account and per address are rate limited, answered with
  * a `RateLimited` wire.error, and a socket that keeps flooding is dropped. Every refusal is counted.
  */
 import { Cause, Context, Effect, Exit, Layer, Schema } from "effect"
 import { Server, type ServerOptions, type Socket } from "socket.io"
 import * as SocketIoParser from "socket.io-parser"
 import type { WireError } from "@jointly/core/internal/wire/Messages"
-import { WireRefusal } from "@jointly/core/internal/wire/Messages"
+import { boundedParser, FrameRefused, WireRefusal } from "@jointly/core/internal/wire/Messages"
 import { AwaitingHuman, events, HandshakeAuth, HumanAck, maxMessageBytes, StageReply, TaskConsent } from "@jointly/core/internal/wire/Messages"
 import { DashboardSignInAck } from "@jointly/core/internal/wire/Messages"
 import type { DashboardSignIn, HumanDecision } from "@jointly/core/internal/wire/Messages"
@@ -75,24 +77,6 @@ export interface HubOptions {
   readonly ackTimeout?: AckTimeout.Settings
 }
 
-/** socket.io's parser without binary attachments: the wire is JSON only, and a refused frame is counted. */
-const jsonOnlyParser = (rejections: Rejections.Rejections) => ({
-  Encoder: SocketIoParser.Encoder,
-  Decoder: class extends SocketIoParser.Decoder {
-    constructor() {
-      super({ maxAttachments: 0 })
-    }
-    override add(chunk: unknown) {
-      try {
-        super.add(chunk)
-      } catch (error) {
-        rejections.count(SocketLimits.counterNames.malformedFrame)
-        throw error
-      }
-    }
-  }
-})
-
 export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions = {}) => {
   const rejections = options.rejections ?? Rejections.make()
   const limits = options.limits ?? SocketLimits.defaults
@@ -118,7 +102,10 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     // Our own deadline below closes and counts first; socket.io's is the backstop.
     connectTimeout: 2 * limits.handshakeTimeoutMs,
     cleanupEmptyChildNamespaces: true,
-    parser: jsonOnlyParser(rejections),
+    // A refused message is counted: too large with the frames over the transport's limit, any other refusal (too
+    // many attachments, a malformed packet) as malformed.
+    parser: boundedParser(SocketIoParser, (error) =>
+      rejections.count(error instanceof FrameRefused && error.reason === "TooLarge" ? SocketLimits.counterNames.tooLarge : SocketLimits.counterNames.malformedFrame)),
     ...(options.adapter === undefined ? {} : { adapter: options.adapter }),
     allowRequest: (req, callback) => {
       const allowed = limiter.connection(addressOf(req.socket.remoteAddress, req.headers["x-forwarded-for"]))

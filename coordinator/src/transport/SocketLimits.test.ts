@@ -17,7 +17,7 @@ import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import type { Params, Result } from "@jointly/core/internal/protocols/joint-statistics/spec"
 import type { WireError } from "@jointly/core/internal/wire/Messages"
-import { maxMessageBytes } from "@jointly/core/internal/wire/Messages"
+import { maxAttachments, maxMessageBytes } from "@jointly/core/internal/wire/Messages"
 import * as Agent from "@jointly/participant/internal/Agent"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import { type Anvil, startAnvil } from "../chain/Anvil.ts"
@@ -52,6 +52,7 @@ let honest: Array<Agent.Agent>
 const honestDrops: Array<string> = []
 let analyst: Wallet
 let rogues: Array<Wallet>
+let binarySender: Wallet
 let full: F.Csv
 const wss = () => coordinator.url.replace(/^https/, "wss") + "/socket.io/?EIO=4&transport=websocket"
 const freshWallet = () => new Wallet(Wallet.createRandom().privateKey)
@@ -65,9 +66,10 @@ beforeAll(async () => {
   const account = freshWallet()
   analyst = freshWallet()
   rogues = [freshWallet(), freshWallet()]
+  binarySender = freshWallet()
   const chain = await Consortium.connect(anvil.rpcUrl, { embedded: true })
   const { deployment, supervisorLedger } = await Consortium.deploy(dir, chain, supervisor, account, true)
-  const members = [analyst, freshWallet(), freshWallet(), ...rogues]
+  const members = [analyst, freshWallet(), freshWallet(), ...rogues, binarySender]
   for (const [i, wallet] of members.entries()) {
     await Consortium.admit(deployment, supervisor, supervisorLedger, { name: `org ${i} ${randomBytes(3).toString("hex")}`, wallet, encryptionPublicKey: wallet.signingKey.compressedPublicKey }, true)
   }
@@ -156,37 +158,66 @@ describe("handshake deadline", () => {
   })
 })
 
+/**
+ * Sends a message over a fresh raw connection (never authenticated) and waits for the close the server counts under
+ * `counter`. The handshake deadline races the message: on a machine loaded enough that the deadline closes the
+ * connection before the server read it, that attempt proves nothing and is made again (each attempt's outcome is
+ * read from the server's counts, which tell the two closes apart). The close code of the attempt that counted.
+ */
+const refusedAs = async (counter: string, send: (socket: WebSocket) => void): Promise<number> => {
+  for (let attempt = 1; ; attempt++) {
+    const before = { refused: coordinator.rejections.get(counter), deadline: coordinator.rejections.get(names.handshakeTimeout) }
+    const client = raw("127.0.0.8")
+    await client.opened
+    send(client.socket)
+    const { code } = await client.closed
+    const outcome = await F.eventually(() => {
+      if (coordinator.rejections.get(counter) === before.refused + 1) return "refused"
+      if (coordinator.rejections.get(names.handshakeTimeout) > before.deadline) return "deadline"
+      return undefined
+    }, `the close counted as ${counter}`)
+    if (outcome === "refused") return code
+    if (attempt === 3) throw new Error("three attempts closed by the handshake deadline before the message was read")
+  }
+}
+
+/** A binary stage reply's JSON (engine.io message packet "4", socket.io BINARY_EVENT "5"): `parts` placeholders. */
+const binaryReply = (parts: number) =>
+  `45${parts}-/participants,${JSON.stringify(["stage.reply", { requestId: "r", taskId: "0x" + "00".repeat(32), stage: "query.ot", outcome: { ok: true, payload: { outbound: Array.from({ length: parts }, (_, num) => ({ _placeholder: true, num })), done: false } } }])}`
+
 describe("frame caps", () => {
   it("closes a connection that sends a frame over the message limit (the transport's limit is the application's)", async () => {
-    // The raw client never authenticates, so the handshake deadline races the frame: on a machine loaded enough
-    // that the deadline closes the connection before the server read the frame, that attempt proves nothing and
-    // is made again (each attempt's outcome is read from the server's counts, which tell the two closes apart).
-    for (let attempt = 1; ; attempt++) {
-      const before = { tooLarge: coordinator.rejections.get(names.tooLarge), deadline: coordinator.rejections.get(names.handshakeTimeout) }
-      const client = raw("127.0.0.8")
-      await client.opened
-      client.socket.send("4" + "x".repeat(maxMessageBytes))
-      const { code } = await client.closed
-      // ws answers 1009 (message too big) and drops the socket; a loaded machine may see the drop before the frame.
-      expect([1009, 1005, 1006]).toContain(code)
-      const outcome = await F.eventually(() => {
-        if (coordinator.rejections.get(names.tooLarge) === before.tooLarge + 1) return "tooLarge"
-        if (coordinator.rejections.get(names.handshakeTimeout) > before.deadline) return "deadline"
-        return undefined
-      }, "the close counted")
-      if (outcome === "tooLarge") break
-      if (attempt === 3) throw new Error("three attempts closed by the handshake deadline before the oversized frame was read")
-    }
+    const code = await refusedAs(names.tooLarge, (socket) => socket.send("4" + "x".repeat(maxMessageBytes)))
+    // ws answers 1009 (message too big) and drops the socket; a loaded machine may see the drop before the frame.
+    expect([1009, 1005, 1006]).toContain(code)
     stillServing()
   })
 
-  it("closes a connection that sends binary attachments, which the wire never uses", async () => {
-    const before = coordinator.rejections.get(names.malformedFrame)
-    const client = raw("127.0.0.8")
-    await client.opened
-    client.socket.send(`451-/participants,["task.consent",{"_placeholder":true,"num":0}]`)
-    await client.closed
-    expect(coordinator.rejections.get(names.malformedFrame)).toBe(before + 1)
+  it("closes a connection whose message announces more binary attachments than the wire allows", async () => {
+    await refusedAs(names.malformedFrame, (socket) => socket.send(binaryReply(maxAttachments + 1)))
+    stillServing()
+  })
+
+  it("closes a connection whose attachments together pass the message limit, each frame under it", async () => {
+    const half = new Uint8Array(maxMessageBytes / 2 + 1)
+    await refusedAs(names.tooLarge, (socket) => {
+      socket.send(binaryReply(2))
+      socket.send(half)
+      socket.send(half)
+    })
+    stillServing()
+  })
+
+  it("hands a message of as many binary attachments as the wire allows to the handlers, as bytes", async () => {
+    const sender = await admitted(binarySender, "127.0.0.9")
+    const requestId = "binary-reply"
+    const boxes = Array.from({ length: maxAttachments }, (_, i) => new Uint8Array(1024).fill(i))
+    sender.socket.emit("stage.reply", { requestId, taskId: "0x" + "ab".repeat(32), stage: "query.ot", outcome: { ok: true, payload: { outbound: boxes, done: false } } })
+    // Decoded and refused by the round engine (no such task): an answer, not a closed connection.
+    const refusal = await F.eventually(() => sender.errors.find((e) => e.ref === requestId), "the reply answered")
+    expect(refusal.code).toBe("UnknownTask")
+    expect(sender.socket.connected).toBe(true)
+    sender.socket.close()
     stillServing()
   })
 })

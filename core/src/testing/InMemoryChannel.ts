@@ -3,8 +3,9 @@
  *
  * Each participant answers through `ParticipantRuntime` — the code a deployed agent runs — with a real ethers
  * Wallet (its id is the checksummed address; `sign` is EIP-191), its own memory per attempt and its own
- * services. Every request and reply crosses as JSON text (stringify → parse), exactly what socket.io carries,
- * so wire bugs (bigints, bytes, optional fields) fail here first. A participant may follow a script of faults:
+ * services. Every request and reply crosses as socket.io carries it — JSON text (stringify → parse), but each binary
+ * part (a Uint8Array: the OT PSI relay's sealed boxes) apart, received as a Uint8Array of its own — so wire bugs
+ * (bigints, bytes, optional fields) fail here first. A participant may follow a script of faults:
  *   - `{ kind: "dropout", fromStage }`  disconnects when that stage is first requested: missing at once, then and
  *     in every later round;
  *   - `{ kind: "hang", fromStage }`     stays connected but never answers again: missing when the round times out;
@@ -20,11 +21,12 @@
  * `refusals` records every message the engine refused, with its code.
  */
 import { Effect, Layer } from "effect"
+import { Base64 } from "effect/encoding"
 import { hexlify, Wallet } from "ethers"
 import type { ParticipantFailure } from "../protocols/Protocol.ts"
 import { Channel, type Inbound } from "../runtime/Channel.ts"
 import * as ParticipantRuntime from "../runtime/ParticipantRuntime.ts"
-import type { StageOutcome, StageReply, StageRequest, WireErrorCode } from "../wire/Messages.ts"
+import { binaryParts, type StageOutcome, type StageReply, type StageRequest, type WireErrorCode } from "../wire/Messages.ts"
 
 export type Fault =
   | { readonly kind: "dropout"; readonly fromStage: string }
@@ -55,7 +57,7 @@ export interface TranscriptEntry {
   readonly stage: string
   readonly participant: string
   readonly direction: "request" | "reply" | "failure"
-  /** The payload (request or reply) or the failure outcome as it crossed the wire (JSON text). */
+  /** The payload (request or reply) or the failure outcome as it crossed the wire (JSON text; a binary part as `{ "_binary": base64 }`). */
   readonly json: string
 }
 
@@ -98,6 +100,30 @@ export interface ChannelOptions {
   readonly transcript?: boolean
 }
 
+const isBinary = (value: unknown): value is ArrayBufferView | ArrayBuffer => ArrayBuffer.isView(value) || value instanceof ArrayBuffer
+const copyOf = (part: ArrayBufferView | ArrayBuffer) =>
+  part instanceof ArrayBuffer ? new Uint8Array(part.slice(0)) : new Uint8Array(part.buffer, part.byteOffset, part.byteLength).slice()
+
+/** JSON of `value` with each binary part replaced by `stand(part)`; plain JSON (no replacer to call) without any. */
+const jsonWith = (value: unknown, stand: (part: ArrayBufferView | ArrayBuffer) => unknown): string => {
+  if (binaryParts(value)?.count === 0) return JSON.stringify(value)
+  // The holder's own value: a Buffer's toJSON has already turned `v` into an array of numbers.
+  return JSON.stringify(value, function(this: Record<string, unknown>, key, v) {
+    const raw = this[key]
+    return isBinary(raw) ? stand(raw) : v
+  })
+}
+
+/** A value as it crosses socket.io: JSON, each binary part apart (a placeholder in the JSON), the receiver's own copy. */
+const wire = <A>(value: A): A => {
+  const parts: Array<Uint8Array> = []
+  const json = jsonWith(value, (part) => ({ _placeholder: true, num: parts.push(copyOf(part)) - 1 }))
+  if (parts.length === 0) return JSON.parse(json) as A
+  return JSON.parse(json, (_key, v) => (typeof v === "object" && v !== null && v._placeholder === true ? parts[v.num] : v)) as A
+}
+
+const transcriptJson = (value: unknown) => jsonWith(value, (part) => ({ _binary: Base64.encode(copyOf(part)) }))
+
 export const make = (configs: ReadonlyArray<ParticipantConfig>, options: ChannelOptions = {}) => {
   const parties = configs.map((config) => {
     const wallet = config.wallet ?? randomWallet()
@@ -113,7 +139,6 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: Channel
   const refusals: Array<Refusal> = []
   let inbound: Inbound | undefined
 
-  const wire = <A>(value: A): A => JSON.parse(JSON.stringify(value)) as A
 
   const deliver = (from: string, reply: StageReply) =>
     Effect.catch(inbound!.reply(from, wire(reply)), (refusal) => Effect.sync(() => void refusals.push({ participant: from, stage: reply.stage, code: refusal.code })))
@@ -128,7 +153,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: Channel
       const provided = (party.config.provide?.(handled) ?? handled) as Effect.Effect<StageOutcome>
       if (plan.delayMs > 0) yield* Effect.sleep(plan.delayMs)
       const outcome = yield* answerWith(plan, provided)
-      record(() => ({ stage: request.stage, participant: party.id, direction: outcome.ok ? "reply" : "failure", json: JSON.stringify(outcome.ok ? outcome.payload : outcome) }))
+      record(() => ({ stage: request.stage, participant: party.id, direction: outcome.ok ? "reply" : "failure", json: transcriptJson(outcome.ok ? outcome.payload : outcome) }))
       const reply: StageReply = { requestId: request.requestId, taskId: request.taskId, stage: request.stage, outcome }
       yield* deliver(party.id, reply)
       if (plan.replay) yield* deliver(party.id, reply)
@@ -154,7 +179,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: Channel
         }
         if (plan.hang) party.hung = true
         const received = wire(request)
-        record(() => ({ stage: request.stage, participant, direction: "request", json: JSON.stringify(received.payload) }))
+        record(() => ({ stage: request.stage, participant, direction: "request", json: transcriptJson(received.payload) }))
         // Nothing is lost in memory: acknowledged at once, so the engine never sends it again.
         yield* inbound!.receipt(participant, request.requestId, true)
         yield* steal(participant, received)

@@ -195,27 +195,147 @@ export const events = {
 } as const
 
 /**
- * Largest socket frame either side accepts, in bytes: the coordinator's transport limit (`maxHttpBufferSize`)
- * and the participant's (`maxPayload`) alike, so nothing larger is ever buffered. A larger frame closes the
- * sender's connection; an honest sender checks its own messages against it first (`fitsFrame`).
+ * Largest socket message either side accepts, in bytes: the coordinator's transport limit (`maxHttpBufferSize`)
+ * and the participant's (`maxPayload`) alike, so no larger frame is ever buffered, and the bound on a message's JSON
+ * and binary attachments together (`boundedParser`). A larger message closes the sender's connection; an honest
+ * sender checks its own messages against it first (`fitsFrame`).
  */
 export const maxMessageBytes = 16 * 1024 * 1024
+
+/**
+ * Binary attachments one socket message may carry (socket.io sends each `Uint8Array` of a message as a frame of its
+ * own after the JSON, which holds a placeholder for it). The wire is JSON but for the OT PSI's relay
+ * (protocols/joint-query/psi/spec.ts `SealedBoxes`), which carries its sealed engine messages as bytes rather than
+ * base64 text — a quarter fewer bytes on the wire, and no encoding or decoding at the parties — at most this many a
+ * message.
+ */
+export const maxAttachments = 16
 
 /** Room for socket.io's framing around an event's JSON (packet type, namespace, event name, brackets). */
 const frameOverheadBytes = 1024
 
-/** True when `payload` sent as `event` fits one frame under `maxMessageBytes`. */
+const isBinary = (value: unknown): value is ArrayBufferView | ArrayBuffer => ArrayBuffer.isView(value) || value instanceof ArrayBuffer
+
+/** Nesting the walk below follows (as the job codec's bound): deeper is no message of ours, and a cycle ends there. */
+const maxDepth = 512
+
+/**
+ * The binary parts of `payload` — what socket.io sends as attachments — by count and bytes; undefined when it nests
+ * deeper than any message of ours. A vector of numbers costs a type check per element.
+ */
+export const binaryParts = (payload: unknown): { readonly count: number; readonly bytes: number } | undefined => {
+  let count = 0
+  let bytes = 0
+  const visit = (value: unknown, depth: number): boolean => {
+    if (value === null || typeof value !== "object") return true
+    if (isBinary(value)) {
+      count++
+      bytes += value.byteLength
+      return true
+    }
+    if (depth >= maxDepth) return false
+    for (const item of Array.isArray(value) ? value : Object.values(value)) {
+      if (typeof item === "object" && item !== null && !visit(item, depth + 1)) return false
+    }
+    return true
+  }
+  return visit(payload, 0) ? { count, bytes } : undefined
+}
+
+/** What socket.io puts in a message's JSON in place of a binary part (the longest: a two-digit index). */
+const placeholder = { _placeholder: true, num: 10 }
+
+/**
+ * True when `payload` sent as an event fits one message: at most `maxAttachments` binary parts, and its JSON (binary
+ * parts replaced by their placeholders, as socket.io sends it) and its binary parts under `maxMessageBytes`.
+ */
 export const fitsFrame = (payload: unknown): boolean => {
+  const binary = binaryParts(payload)
+  if (binary === undefined || binary.count > maxAttachments) return false
   let json: string
   try {
-    json = JSON.stringify(payload) ?? ""
+    // The holder's own value: a Node Buffer's toJSON has already turned it into an array of numbers by now.
+    json = (binary.count === 0 ? JSON.stringify(payload) : JSON.stringify(payload, function(this: Record<string, unknown>, key, value) {
+      return isBinary(this[key]) ? placeholder : value
+    })) ?? ""
   } catch {
     return false
   }
+  const budget = maxMessageBytes - frameOverheadBytes - binary.bytes
   // A UTF-16 code unit is at most 3 UTF-8 bytes: only a large message needs its exact size (browser-safe, no Buffer).
-  if (3 * json.length + frameOverheadBytes <= maxMessageBytes) return true
-  return new TextEncoder().encode(json).length + frameOverheadBytes <= maxMessageBytes
+  if (3 * json.length <= budget) return true
+  return new TextEncoder().encode(json).length <= budget
 }
+
+/** A socket message a receiver refuses before any of it reaches a handler: the connection is closed. */
+export class FrameRefused extends Schema.TaggedError<FrameRefused>()("FrameRefused", {
+  reason: Schema.Literals(["TooManyAttachments", "TooLarge"]),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `socket message refused (${this.reason}): ${this.detail}`
+  }
+}
+
+/**
+ * Chunk by chunk as the transport hands them to a receiver's decoder: a binary message announcing more than
+ * `maxAttachments` attachments is refused at its JSON, and one whose JSON and attachments together pass
+ * `maxMessageBytes` at the attachment that passes it (the transport's own limit holds each frame apart, not a message of
+ * several). An attachment is handed on as a Uint8Array: in a browser the socket gives an ArrayBuffer, which the
+ * wire's Schemas and the protocol worker's codec do not take.
+ */
+const frameBudget = () => {
+  let bytes = 0
+  return (chunk: unknown): unknown => {
+    if (typeof chunk === "string") {
+      // BINARY_EVENT (5) or BINARY_ACK (6): the attachment count leads the packet, "51-…".
+      const binary = /^[56](\d+)-/.exec(chunk)
+      if (binary !== null) {
+        if (Number(binary[1]) > maxAttachments) {
+          throw new FrameRefused({ reason: "TooManyAttachments", detail: `a message announcing ${binary[1]} binary attachments, over the ${maxAttachments} allowed` })
+        }
+        bytes = new TextEncoder().encode(chunk).length
+      }
+      return chunk
+    }
+    const part = chunk instanceof ArrayBuffer ? new Uint8Array(chunk) : chunk
+    if (isBinary(part)) {
+      bytes += part.byteLength
+      if (bytes > maxMessageBytes) throw new FrameRefused({ reason: "TooLarge", detail: `a message of more than ${maxMessageBytes} bytes with its attachments` })
+    }
+    return part
+  }
+}
+
+/** socket.io's parser module (`socket.io-parser`) as far as `boundedParser` uses it: core does not import socket.io. */
+export interface SocketParser {
+  readonly Encoder: unknown
+  readonly Decoder: new (options?: { readonly maxAttachments?: number }) => { add(chunk: unknown): void }
+}
+
+/**
+ * socket.io's parser held to the wire's limits (`frameBudget` above), what both ends decode with (the coordinator's
+ * hub, the participant's session, in Node and in a browser). A message it refuses throws a FrameRefused, as the parser
+ * throws on a malformed packet: the connection closes and no handler sees the message. `refused` hears every
+ * refusal, the parser's own included, before it is thrown.
+ */
+export const boundedParser = <P extends SocketParser>(parser: P, refused: (error: unknown) => void = () => {}): { readonly Encoder: P["Encoder"]; readonly Decoder: P["Decoder"] } => ({
+  Encoder: parser.Encoder,
+  Decoder: class extends parser.Decoder {
+    readonly budget = frameBudget()
+    constructor() {
+      super({ maxAttachments })
+    }
+    override add(chunk: unknown) {
+      try {
+        super.add(this.budget(chunk))
+      } catch (error) {
+        refused(error)
+        throw error
+      }
+    }
+  }
+})
 
 /** Socket handshake payload (socket.io `auth`): an EIP-712 Login signed over a nonce the coordinator issued. */
 export const HandshakeAuth = Schema.Struct({

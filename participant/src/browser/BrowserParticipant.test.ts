@@ -3,8 +3,8 @@
  * LocalCluster (anvil, the coordinator, one process per Node party). The page is the example a partner copies
  * (examples/browser/), served by a real HTTP server that passes the coordinator through (one origin), with the esbuild
  * bundle built by this test; it imports the org's key into its IndexedDB vault, reads its CSVs from file inputs,
- * and a human's click approves each offer: statistics with a Node dropout, a PSI, a FedAvg task with secure
- * aggregation, and the tab closed mid-task. "web" is an external party of the cluster holding east's rows, so a
+ * and a human's click approves each offer: statistics with a Node dropout, a PSI (on the ECDH ring and on the OT
+ * engine, whose relay carries bytes), a FedAvg task with secure aggregation, and the tab closed mid-task. "web" is an external party of the cluster holding east's rows, so a
  * task over north, south and web must give exactly the result of the same task over north, south and east.
  */
 import { existsSync, readFileSync } from "node:fs"
@@ -315,6 +315,36 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     expect(digest).toBe(sha256Digest(rest))
     expect(result.outputs.find((o) => o.receiver === party("web").address)?.digest).toBe(digest)
     expect(referenceIds.length).toBeGreaterThan(100)
+  }, 300_000)
+
+  it("PSI on the OT engine, whose relay carries bytes (socket.io attachments, ArrayBuffers in the page): the browser, the OT receiver, and a Node party both get the plaintext intersection", async () => {
+    const ids = (part: "a" | "c") => {
+      const column = bcwTables[part].columns.indexOf("id")
+      return new Set(bcwTables[part].rows.map((row) => row[column]!))
+    }
+    const [northIds, webIds] = [ids("a"), ids("c")]
+    const expected = new Set([...webIds].filter((i) => northIds.has(i)))
+    const id = await cluster.submit({
+      kind: "query.psi",
+      name: "shared patients, OT",
+      parties: ["web", "north"].map((n) => ({ participant: party(n).address, dataset: "ids" })) as never,
+      // The first receiver is the OT receiver: the browser sends the matrix and takes the values.
+      params: { idColumn: "id", receivers: [party("web").address, party("north").address], maxIds: 10_000, protocol: "ot" }
+    })
+    await approve(page, id)
+    const detail = await cluster.waitForTask(id, { timeoutMs: 180_000 })
+    expect(detail.status, String(detail.reason)).toBe("Succeeded")
+    const result = detail.result as { cardinality: number; outputs: Array<{ receiver: string; digest: string }> }
+    expect(result.cardinality).toBe(expected.size)
+    const north = JSON.parse(await readFile(join(party("north").dataDir, "outputs", `${id}.json`), "utf8")).ids as Array<string>
+    expect(new Set(north)).toEqual(expected)
+    const outputs = await page.evaluate((taskId) => ((globalThis as any).__jointlyOutputs ?? []).filter((o: any) => o.taskId === taskId).map((o: any) => o.output), id)
+    expect(outputs).toHaveLength(1)
+    expect(new Set(outputs[0].ids)).toEqual(expected)
+    const { digest, ...rest } = outputs[0]
+    expect(digest).toBe(sha256Digest(rest))
+    expect(result.outputs.find((o) => o.receiver === party("web").address)?.digest).toBe(digest)
+    expect(expected.size).toBeGreaterThan(100)
   }, 300_000)
 
   it("a horizontal FedAvg task with secure aggregation: the browser trains its shard in tfjs, every round equal to the all-Node run", async () => {

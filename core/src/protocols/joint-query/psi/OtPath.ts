@@ -4,12 +4,11 @@
  * `query.ot` rounds, each sealed to the peer (Channel.ts) under its direction and sequence number.
  *
  * The engine's `send` never waits (Link.ts), so the pump buffers what it sends between rounds; a round returns when
- * the engine waits for a message it has not got, has finished, or has filled a reply (`REPLY_BYTES`: a reply and
- * the request that carries it on stay well inside a socket frame once base64-encoded).
+ * the engine waits for a message it has not got, has finished, or has filled a reply (`REPLY_BYTES`, at most
+ * `Spec.RELAY_BOXES` messages: a reply and the request that carries it on stay well inside a socket message).
  */
 import { concatBytes, utf8ToBytes } from "@noble/hashes/utils.js"
-import { Cause, Effect, type Exit, Fiber, Result } from "effect"
-import { Base64 } from "effect/encoding"
+import { Cause, Effect, type Exit, Fiber } from "effect"
 import { handler, type ParticipantSession } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
 import * as IdSpill from "../IdSpill.ts"
@@ -22,7 +21,7 @@ import * as Party from "./Party.ts"
 import * as Resume from "./Resume.ts"
 import * as Spec from "./spec.ts"
 
-/** Bytes of engine messages per reply: 6 MiB is 8 MiB in base64, half the 16 MiB socket frame. */
+/** Bytes of engine messages per reply: 6 MiB, inside the coordinator's `Spec.RELAY_BYTES` once sealed. */
 export const REPLY_BYTES = 6 * Link.DEFAULT_MAX_MESSAGE_BYTES
 
 /** A link driven from outside: `deliver` hands it the peer's messages, `drain` takes what the engine sent. */
@@ -41,7 +40,7 @@ export class Pump implements Link.Link {
     Effect.sync(() => {
       this.outbox.push(message)
       this.outboxBytes += message.length
-      if (this.outboxBytes >= REPLY_BYTES) this.notify()
+      if (this.full) this.notify()
     })
 
   readonly receive: Effect.Effect<Uint8Array> = Effect.promise(() => {
@@ -71,11 +70,11 @@ export class Pump implements Link.Link {
     return new Promise((resolve) => (this.wake = resolve))
   }
 
-  /** What the engine sent, up to a reply's worth (at least one message). */
+  /** What the engine sent, up to a reply's worth (at least one message, at most `Spec.RELAY_BOXES`). */
   drain(): Array<Uint8Array> {
     const out: Array<Uint8Array> = []
     let bytes = 0
-    while (this.outbox.length > 0 && (out.length === 0 || bytes + this.outbox[0]!.length <= REPLY_BYTES)) {
+    while (this.outbox.length > 0 && (out.length === 0 || (out.length < Spec.RELAY_BOXES && bytes + this.outbox[0]!.length <= REPLY_BYTES))) {
       const message = this.outbox.shift()!
       bytes += message.length
       out.push(message)
@@ -88,8 +87,13 @@ export class Pump implements Link.Link {
     return this.outbox.length
   }
 
+  /** A reply's worth is waiting: by bytes, or by messages (each a binary attachment of the reply). */
+  private get full() {
+    return this.outboxBytes >= REPLY_BYTES || this.outbox.length >= Spec.RELAY_BOXES
+  }
+
   private isSettled() {
-    return this.outcome !== undefined || this.waiting !== undefined || this.outboxBytes >= REPLY_BYTES
+    return this.outcome !== undefined || this.waiting !== undefined || this.full
   }
 
   private notify() {
@@ -237,10 +241,8 @@ export const handlers = (ctx: Party.Context) => {
       }
       if (from !== ot.nextIn) return yield* Party.fail(session, stage, "OutOfOrder", `expected the peer's message ${ot.nextIn}, the relay starts at ${from}`)
       if (ot.done && inbound.length > 0) return yield* Party.fail(session, stage, "UnexpectedMessage", "the engine already finished")
-      for (const text of inbound) {
-        const box = Base64.decode(text)
-        if (Result.isFailure(box)) return yield* Party.fail(session, stage, "Malformed", `the peer's message ${ot.nextIn} is not base64`)
-        ot.pump.deliver(yield* Channel.open(session, stage, s.channel.secretKey, peer, peerKey, label(peer, session.self, ot.nextIn), box.success))
+      for (const box of inbound) {
+        ot.pump.deliver(yield* Channel.open(session, stage, s.channel.secretKey, peer, peerKey, label(peer, session.self, ot.nextIn), box))
         ot.nextIn++
       }
       yield* Effect.promise(() => ot.pump.settled())
@@ -250,9 +252,9 @@ export const handlers = (ctx: Party.Context) => {
         const code = typeof error === "object" && error !== null && "reason" in error ? String(error.reason) : error instanceof SpillError ? "SpillFailed" : "EngineFailed"
         return yield* Party.fail(session, stage, code, error instanceof Error ? error.message : String(error))
       }
-      const outbound: Array<string> = []
+      const outbound: Array<Uint8Array> = []
       for (const message of ot.pump.drain()) {
-        outbound.push(Base64.encode(yield* Channel.seal(session, stage, s.channel.secretKey, peer, peerKey, label(session.self, peer, ot.nextOut), message)))
+        outbound.push(yield* Channel.seal(session, stage, s.channel.secretKey, peer, peerKey, label(session.self, peer, ot.nextOut), message))
         ot.nextOut++
       }
       if (outcome !== undefined && ot.pump.pending === 0 && !ot.done) {

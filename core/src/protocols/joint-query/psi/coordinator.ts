@@ -141,7 +141,7 @@ const ring = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params,
  * then asks the receivers for their outputs. Each party is pumped by its own loop, so one party's reply is relayed
  * while the other still works on the previous one (a lockstep round for both would leave the faster party and the
  * coordinator idle at every barrier). A party is pumped again at once while it keeps sending — unless the peer
- * already has `QUEUE_CHARS` waiting, which holds the coordinator's buffer to a few megabytes — and otherwise when
+ * already has `QUEUE_BYTES` waiting, which holds the coordinator's buffer to a few megabytes — and otherwise when
  * the peer's messages arrive. When both wait with nothing on the way, nobody can ever send: Stalled.
  */
 const otPath = (session: CoordinatorSession, params: Spec.Params, counts: ReadonlyMap<string, number>, resume: number, options: Options) =>
@@ -153,8 +153,8 @@ const otPath = (session: CoordinatorSession, params: Spec.Params, counts: Readon
     }
     const peerOf = (party: string) => parties.find((p) => p !== party)!
     /** Boxes on their way to each party, how many it was sent before (the `from` it checks), and its state. */
-    const queued = new Map(parties.map((p) => [p, [] as Array<string>]))
-    const queuedChars = new Map(parties.map((p) => [p, 0]))
+    const queued = new Map(parties.map((p) => [p, [] as Array<Uint8Array>]))
+    const queuedBytes = new Map(parties.map((p) => [p, 0]))
     const delivered = new Map(parties.map((p) => [p, 0]))
     const done = new Set<string>()
     const blocked = new Set<string>()
@@ -166,13 +166,13 @@ const otPath = (session: CoordinatorSession, params: Spec.Params, counts: Readon
     }
     const stalled = (round: number) =>
       new ProtocolError({ protocol: Spec.kinds.intersection, reason: "Stalled", detail: `OT engine: every party waits for the other after pump ${round} and ${parties.filter((p) => !done.has(p)).join(", ")} still runs` })
-    /** Up to a reply's worth of the boxes waiting for `party` (at least one). */
+    /** Up to a message's worth of the boxes waiting for `party` (at least one; Spec.RELAY_BYTES, Spec.RELAY_BOXES). */
     const take = (party: string) => {
       const queue = queued.get(party)!
-      let chars = 0
+      let bytes = 0
       let count = 0
-      while (count < queue.length && (count === 0 || chars + queue[count]!.length <= REPLY_CHARS)) chars += queue[count++]!.length
-      queuedChars.set(party, queuedChars.get(party)! - chars)
+      while (count < queue.length && (count === 0 || (count < Spec.RELAY_BOXES && bytes + queue[count]!.length <= Spec.RELAY_BYTES))) bytes += queue[count++]!.length
+      queuedBytes.set(party, queuedBytes.get(party)! - bytes)
       return queue.splice(0, count)
     }
     let rounds = 0
@@ -184,7 +184,7 @@ const otPath = (session: CoordinatorSession, params: Spec.Params, counts: Readon
           // Wait while this party has nothing to do: it waits for the peer and nothing came, or the peer is behind.
           for (;;) {
             const hasInbound = queued.get(party)!.length > 0
-            const backlog = queuedChars.get(peer)! >= QUEUE_CHARS && !done.has(peer)
+            const backlog = queuedBytes.get(peer)! >= QUEUE_BYTES && !done.has(peer)
             if ((hasInbound || sending) && !backlog) break
             if (!hasInbound && !backlog && (done.has(peer) || (blocked.has(peer) && queued.get(peer)!.length === 0))) return yield* stalled(rounds)
             blocked.add(party)
@@ -202,7 +202,7 @@ const otPath = (session: CoordinatorSession, params: Spec.Params, counts: Readon
           const reply = replies.get(party)!
           delivered.set(party, delivered.get(party)! + inbound.length)
           queued.get(peer)!.push(...reply.outbound)
-          queuedChars.set(peer, queuedChars.get(peer)! + reply.outbound.reduce((sum, box) => sum + box.length, 0))
+          queuedBytes.set(peer, queuedBytes.get(peer)! + reply.outbound.reduce((sum, box) => sum + box.length, 0))
           sending = reply.outbound.length > 0
           if (reply.done) done.add(party)
           if (reply.progress !== undefined) yield* session.progress({ stage: Spec.ot.name, done: reply.progress.done, total: reply.progress.total })
@@ -213,10 +213,8 @@ const otPath = (session: CoordinatorSession, params: Spec.Params, counts: Readon
     return yield* session.round(Spec.output, new Map(params.receivers.map((r) => [r, {}] as const)), { minReplies: params.receivers.length, timeoutMs: options.timeoutMs })
   })
 
-/** Base64 characters of sealed boxes per pump request: 8 MiB, half the 16 MiB socket frame (6 MiB of engine bytes). */
-const REPLY_CHARS = 8 * 1024 * 1024
 /** A party is not pumped for more while this much of its output still waits for its peer. */
-const QUEUE_CHARS = 2 * REPLY_CHARS
+const QUEUE_BYTES = 2 * Spec.RELAY_BYTES
 
 /** Checks the receivers agree, and the result the coordinator stores and notarizes (no ids). */
 const results = (session: CoordinatorSession, mode: Spec.Mode, params: Spec.Params, outputs: ReadonlyMap<string, typeof Spec.output.reply.Type>) =>

@@ -115,6 +115,7 @@
  */
 import { Schema } from "effect"
 import { Address } from "../../../task/TaskSpec.ts"
+import { maxAttachments } from "../../../wire/Messages.ts"
 import { stage } from "../../Protocol.ts"
 import { Advertisement } from "../Channel.ts"
 import * as Group from "../Group.ts"
@@ -130,17 +131,25 @@ export const kinds = {
 export type Mode = keyof typeof kinds
 
 export const Bytes = Schema.Uint8ArrayFromBase64
-/** Base64 length of the largest sealed engine message (1 MiB of engine bytes and the box's overhead). */
-const MAX_SEALED_BOX_CHARS = 4 * Math.ceil((1024 * 1024 + 1024) / 3)
+/** The largest sealed engine message: 1 MiB of engine bytes (Link.DEFAULT_MAX_MESSAGE_BYTES) and the box's overhead. */
+const MAX_SEALED_BOX_BYTES = 1024 * 1024 + 1024
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 /**
- * A sealed engine message of the OT path as it crosses the coordinator: base64 text the coordinator checks for
- * size but never decodes — it cannot open the box, so decoding and re-encoding every relayed megabyte (as `Bytes`
- * would) only cost it time, and so did a pattern check of every character (as much as the decoding: measured).
- * The receiving party decodes it once, right before opening it, and refuses text that is not base64 (Malformed).
+ * A sealed engine message of the OT path as it crosses the coordinator: bytes, which socket.io carries as a binary
+ * attachment of the message (wire/Messages.ts `maxAttachments`) — base64 text cost a third more on the wire and an
+ * encoding at the sender, and the coordinator never decoded it anyway (it cannot open the box). The Schema checks the
+ * size only; the receiving party opens the box.
  */
-export const SealedBox = Schema.String.check(Schema.isMaxLength(MAX_SEALED_BOX_CHARS))
+export const SealedBox = Schema.Uint8Array.check(Schema.isMaxLength(MAX_SEALED_BOX_BYTES))
+/** Sealed boxes of one `query.ot` message, each way: each is an attachment of the socket message, so at most that many. */
+export const RELAY_BOXES = maxAttachments
+export const SealedBoxes = Schema.Array(SealedBox).check(Schema.isMaxLength(RELAY_BOXES))
+/**
+ * Sealed bytes of one `query.ot` message, each way: 8 MiB, half the 16 MiB socket message, which also holds a pump's
+ * reply of 6 MiB of engine bytes (OtPath.ts `REPLY_BYTES`) with its boxes' overhead.
+ */
+export const RELAY_BYTES = 8 * 1024 * 1024
 
 export const MAX_CHUNK = 65_536
 /** Ids per bucket of the OT engine by default: what one bucket's engine run holds (≈ 100 bytes an id) stays small. */
@@ -227,9 +236,9 @@ export const take = stage("query.take", Schema.Struct({ index: Count, payload: B
 export const ot = stage(
   "query.ot",
   /** `resume`: the first bucket the engine runs (both parties kept the ones before it); read by the first pump only. */
-  Schema.Struct({ from: Count, inbound: Schema.Array(SealedBox), resume: Schema.optional(Count) }),
+  Schema.Struct({ from: Count, inbound: SealedBoxes, resume: Schema.optional(Count) }),
   Schema.Struct({
-    outbound: Schema.Array(SealedBox),
+    outbound: SealedBoxes,
     done: Schema.Boolean,
     /** Partitions whose values this party has sent or matched, of all partitions. */
     progress: Schema.optional(Schema.Struct({ done: Count, total: Count }))
