@@ -81,6 +81,7 @@ describe("progress renderer", () => {
 describe("CLI and client against a local cluster", () => {
   let dir: string
   let cluster: LocalCluster.LocalCluster
+  const starter = LocalCluster.starter()
   let client: Client.Client
   let specFile: string
   const env = () => ({ JOINTLY_ANALYST_KEY: cluster.keys.analyst.privateKey })
@@ -91,7 +92,7 @@ describe("CLI and client against a local cluster", () => {
       { name: "pregnant", type: "integer" }, { name: "glucose", type: "number" }, { name: "pressure", type: "number" },
       { name: "mass", type: "number" }, { name: "age", type: "integer" }, { name: "label", type: "integer" }
     ] as const
-    cluster = await LocalCluster.start({
+    cluster = await starter.start({
       dataDir: join(dir, "cluster"),
       parties: names.map((n) => ({ name: n, datasets: [{ name: "pima", file: demo(`pima-${n}.csv`), columns: columns as never }] }))
     })
@@ -107,7 +108,7 @@ describe("CLI and client against a local cluster", () => {
   }, 180_000)
 
   afterAll(async () => {
-    await cluster?.stop()
+    await starter.stop()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 

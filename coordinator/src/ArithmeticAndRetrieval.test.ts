@@ -52,6 +52,7 @@ const customers = () => {
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let gallery: { ids: Array<string>; images: Array<Array<number>> }
 let query: Array<number>
 const data = customers()
@@ -82,7 +83,7 @@ beforeAll(async () => {
   await writeFile(files.query, csv(pixels, [query]))
   await writeFile(files.notes, csv(["note"], [["none"]]))
   const ints = (names: ReadonlyArray<string>) => names.map((name) => ({ name, type: "integer" as const }))
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     onProgress: (line) => process.env.ARITHMETIC_DEBUG && process.stderr.write(line + "\n"),
     parties: [
@@ -111,7 +112,7 @@ const closing: Array<() => Promise<void>> = []
 afterAll(async () => {
   for (const scope of scopes.reverse()) await Effect.runPromise(Scope.close(scope, Exit.void))
   for (const close of closing) await close()
-  await cluster?.stop()
+  await starter.stop()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 

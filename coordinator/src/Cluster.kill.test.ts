@@ -50,6 +50,7 @@ let dir: string
 let server: Awaited<ReturnType<typeof Postgres.start>>
 let tap: NotifyTap.NotifyTap
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let full: F.Csv
 
 // The fencing test reads the coordinator's own warning that its lease expired: the coordinators this file starts
@@ -64,7 +65,7 @@ beforeAll(async () => {
   tap = await NotifyTap.install(server.url)
   const pima = await F.pimaParties(dir, names)
   full = pima.full
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     coordinatorProcess: true,
     store: server.url,
@@ -79,7 +80,7 @@ afterAll(async () => {
   if (quietLogs === undefined) delete process.env.JOINTLY_LOG
   else process.env.JOINTLY_LOG = quietLogs
   for (const p of cluster?.parties ?? []) if (p.process.exitCode === null) p.process.kill("SIGCONT")
-  await cluster?.stop()
+  await starter.stop()
   await tap?.close()
   await server?.stop()
   await rm(dir, { recursive: true, force: true })

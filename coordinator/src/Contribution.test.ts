@@ -23,6 +23,7 @@ import * as Consortium from "./local/Consortium.ts"
 const owners = ["clean", "few", "flipped", "noisy", "more"] as const
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let header: ReadonlyArray<string>
 
 /** `jointly <args> --config <name's participant.json>`, signed with that party's keystore; its JSON answer. */
@@ -66,14 +67,14 @@ describe("incentives.shapley over LocalCluster", () => {
       await writeFile(file, [header.join(","), ...shard.map((r) => r.join(","))].join("\n") + "\n")
       return [name, file] as const
     })))
-    cluster = await LocalCluster.start({
+    cluster = await starter.start({
       dataDir: join(dir, "cluster"),
       parties: [...owners, "valuer"].map((name) => ({ name, datasets: [{ name: "bcw", file: files[name === "valuer" ? "test" : name]!, columns }] }))
     })
   }, 300_000)
 
   afterAll(async () => {
-    await cluster?.stop()
+    await starter.stop()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 

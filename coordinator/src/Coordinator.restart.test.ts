@@ -16,13 +16,14 @@ const names = ["north", "south", "east"] as const
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let full: F.Csv
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-restart-"))
   const pima = await F.pimaParties(dir, names)
   full = pima.full
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     coordinatorProcess: true,
     parties: pima.parties
@@ -31,7 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const p of cluster?.parties ?? []) if (p.process.exitCode === null) p.process.kill("SIGCONT")
-  await cluster?.stop()
+  await starter.stop()
   await rm(dir, { recursive: true, force: true })
 })
 

@@ -43,6 +43,7 @@ const canaryFixed = FixedPoint.scale(16, canaryValue)
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let full: F.Csv
 let parts: Array<F.Csv>
 let canaryParts: Array<F.Csv>
@@ -80,7 +81,7 @@ beforeAll(async () => {
     })
   }))
   const canaryFiles = await Promise.all(canaryParts.map((p, i) => F.writeCsv(data, `canary-${names[i]}.csv`, p)))
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     parties: names.map((name, i) => ({
       name,
@@ -105,7 +106,7 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
-  await cluster?.stop()
+  await starter.stop()
   await rm(dir, { recursive: true, force: true })
 })
 

@@ -37,6 +37,7 @@ const params: Params = {
 let dir: string
 let server: Awaited<ReturnType<typeof Postgres.start>>
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let parts: Array<F.Csv>
 
 /** The bcw id files of examples/query/, one per clinic (ids are text: some carry a suffix). */
@@ -88,14 +89,14 @@ beforeAll(async () => {
     { name: "pima", file: parquet, format: "parquet", columns },
     { name: "pima", file: csvFiles[2]!, columns }
   ]
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     parties: names.map((name, i) => ({ name, datasets: [mixed[i]!, { name: "pima-csv", file: csvFiles[i]!, columns }, ids[i]!] }))
   })
 }, 300_000)
 
 afterAll(async () => {
-  await cluster?.stop()
+  await starter.stop()
   await server?.stop()
   if (dir) await rm(dir, { recursive: true, force: true })
 })

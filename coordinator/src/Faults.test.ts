@@ -32,6 +32,7 @@ import * as TcpProxy from "./testing/TcpProxy.ts"
 const names = ["north", "south", "east"] as const
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let full: F.Csv
 /** The chain started again by the outage test (the cluster stops only the one it started). */
 let restarted: Anvil | undefined
@@ -58,12 +59,12 @@ beforeAll(async () => {
       storeMount = undefined
     }
   }
-  cluster = await LocalCluster.start({ dataDir: join(dir, "cluster"), coordinatorProcess: true, parties: pima.parties })
+  cluster = await starter.start({ dataDir: join(dir, "cluster"), coordinatorProcess: true, parties: pima.parties })
 }, 300_000)
 
 afterAll(async () => {
   for (const p of cluster?.parties ?? []) if (p.process.exitCode === null) p.process.kill("SIGCONT")
-  await cluster?.stop()
+  await starter.stop()
   await restarted?.stop()
   await proxy?.close()
   // Lazily: the coordinator process may still be closing its files (the cluster does not wait for its exit).

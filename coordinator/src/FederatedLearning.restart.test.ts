@@ -33,6 +33,7 @@ const names = ["a", "b", "c"] as const
 const rounds = 8
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let digits: Digits
 /** The training task once it succeeded (the IPFS test reads its model). */
 let modelTask: { id: string; detail: LocalCluster.TaskDetail } | undefined
@@ -55,7 +56,7 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
       await writeFile(f, csv(digits, rows))
       return f
     }))
-    cluster = await LocalCluster.start({
+    cluster = await starter.start({
       dataDir: join(dir, "cluster"),
       coordinatorProcess: true,
       ipfs: true,
@@ -64,7 +65,7 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
   }, 120_000)
 
   afterAll(async () => {
-    await cluster?.stop()
+    await starter.stop()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 

@@ -16,6 +16,7 @@ import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 const names = ["a", "b", "c"] as const
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let digits: Digits
 let test: ReadonlyArray<ReadonlyArray<number>>
 
@@ -34,7 +35,7 @@ describe("modeling.horizontal-fl over LocalCluster", () => {
       await writeFile(f, csv(digits, rows))
       return f
     }))
-    cluster = await LocalCluster.start({
+    cluster = await starter.start({
       dataDir: join(dir, "cluster"),
       parties: names.map((name, i) => ({
         name,
@@ -50,7 +51,7 @@ describe("modeling.horizontal-fl over LocalCluster", () => {
   }, 120_000)
 
   afterAll(async () => {
-    await cluster?.stop()
+    await starter.stop()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 

@@ -47,6 +47,7 @@ const statsKind = "statistics.horizontal"
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let full: F.Csv
 let train: F.Csv
 let test: F.Csv
@@ -106,7 +107,7 @@ beforeAll(async () => {
   train = { header: full.header, rows: full.rows.filter((_, i) => i % 5 !== 4) }
   parts = F.splitRoundRobin(train, 3)
   const files = await Promise.all(parts.map((p, i) => F.writeCsv(data, `bcw-${names[i]}.csv`, p)))
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     // Every process with its IPFS node: the tasks' sealed artifacts pinned by their parties (last describe).
     ipfs: true,
@@ -127,7 +128,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const chain of chains.values()) await chain.close()
-  await cluster?.stop()
+  await starter.stop()
   // maxRetries: an IPFS node's datastore may still settle a write as its process stops.
   await rm(dir, { recursive: true, force: true, maxRetries: 5 })
 })

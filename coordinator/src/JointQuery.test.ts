@@ -30,17 +30,18 @@ const csv = async (file: string) => {
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-query-"))
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     parties: (["a", "b", "c"] as const).map((name) => ({ name, datasets: [{ name: "bcw", ...files[name] }] as never }))
   })
 }, 400_000)
 
 afterAll(async () => {
-  await cluster?.stop()
+  await starter.stop()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 

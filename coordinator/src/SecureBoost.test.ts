@@ -24,12 +24,13 @@ const hyper = { maxDepth: 2, learningRate: 0.3, lambda: 1, gamma: 0, minChildWei
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let headers: Array<Array<string>>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-secureboost-"))
   headers = await Promise.all(names.map(async (n) => (await readFile(files[n], "utf8")).split(/\r?\n/, 1)[0]!.split(",")))
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     // Its own process, so the restart case can SIGKILL it.
     coordinatorProcess: true,
@@ -42,7 +43,7 @@ beforeAll(async () => {
 }, 240_000)
 
 afterAll(async () => {
-  await cluster?.stop()
+  await starter.stop()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 

@@ -26,12 +26,13 @@ const files = Object.fromEntries(names.map((n) => [n, example(`bcw_vertical_part
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let tables: Array<Reference.Table>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-vertical-"))
   tables = await Promise.all(names.map(async (n) => Reference.parseCsv(await readFile(files[n], "utf8"))))
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     onProgress: (line) => process.env.VERTICAL_DEBUG && process.stderr.write(line + "\n"),
     parties: [
@@ -47,7 +48,7 @@ beforeAll(async () => {
 }, 240_000)
 
 afterAll(async () => {
-  await cluster?.stop()
+  await starter.stop()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 

@@ -22,12 +22,13 @@ const names = ["a", "b", "c"] as const
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let tables: Array<Reference.Table>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-vertical-restart-"))
   tables = await Promise.all(names.map(async (n) => Reference.parseCsv(await readFile(example(`bcw_vertical_party_${n}_psi.csv`), "utf8"))))
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     coordinatorProcess: true,
     parties: names.map((name, i) => ({
@@ -40,7 +41,7 @@ beforeAll(async () => {
 }, 240_000)
 
 afterAll(async () => {
-  await cluster?.stop()
+  await starter.stop()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 

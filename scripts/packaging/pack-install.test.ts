@@ -46,6 +46,7 @@ const idsOf = async (file: string) => (await readFile(file, "utf8")).trim().spli
 let dir: string
 let app: string
 let cluster: LocalCluster.LocalCluster | undefined
+const starter = LocalCluster.starter()
 let parts: Array<F.Csv>
 
 beforeAll(async () => {
@@ -88,7 +89,7 @@ beforeAll(async () => {
     { name: "pima", file: csvFiles[i]!, columns },
     { name: "ids", file: idCsvs[i]!, columns: [{ name: "id", type: "string" }], id: "id" }
   ]
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     parties: [
       { name: "north", datasets: datasets(0) },
@@ -99,7 +100,7 @@ beforeAll(async () => {
 }, 900_000)
 
 afterAll(async () => {
-  await cluster?.stop()
+  await starter.stop()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 

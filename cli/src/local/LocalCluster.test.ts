@@ -1,7 +1,7 @@
 /**
  * A start called off part-way (a test's `beforeAll` that timed out: its `cluster` variable is still undefined, so
- * its `afterAll` stops nothing) leaves no process behind: the chain, and participants that had not yet said they
- * were ready, are stopped before `start` rejects.
+ * only the starter its `afterAll` stops can reach it) leaves no process behind: the chain, and participants that
+ * had not yet said they were ready, are stopped before `start` rejects and before the starter's `stop()` returns.
  */
 import { readdir, readFile, mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
@@ -48,15 +48,16 @@ afterAll(async () => {
   for (const dir of dirs) await rm(dir, { recursive: true, force: true })
 })
 
-describe.skipIf(process.platform !== "linux")("LocalCluster.start called off", () => {
-  it("stops the chain and the participants still starting, by pid, before it rejects", async () => {
+describe.skipIf(process.platform !== "linux")("LocalCluster.starter stopped while it starts", () => {
+  it("stops the chain and the participants still starting, by pid, before the start rejects and stop() returns", async () => {
     const dir = await mkdtemp(join(tmpdir(), "jointly-calloff-"))
     dirs.push(dir)
     const before = new Set((await descendants(process.pid)).keys())
     const columns = [{ name: "glucose", type: "number" }] as const
-    const call = new AbortController()
+    const starter = LocalCluster.starter()
     let seen = new Map<number, string>()
-    const starting = LocalCluster.start({
+    let stopped: Promise<void> | undefined
+    const starting = starter.start({
       dataDir: join(dir, "cluster"),
       parties: ["north", "south"].map((name) => ({ name, datasets: [{ name: "pima", file: demo(`pima-${name}.csv`), columns }] })),
       onProgress: (line) => {
@@ -68,15 +69,16 @@ describe.skipIf(process.platform !== "linux")("LocalCluster.start called off", (
             const now = new Map([...(await descendants(process.pid))].filter(([pid]) => !before.has(pid)))
             if ([...now.values()].filter((command) => / participant --config /.test(command)).length === 2) {
               seen = now
-              return call.abort()
+              stopped = starter.stop()
+              return
             }
             await new Promise((resolve) => setTimeout(resolve, 20))
           }
         })()
-      },
-      signal: call.signal
+      }
     })
     await expect(starting).rejects.toThrow(/called off/)
+    await stopped
     expect([...seen.values()].some((command) => /anvil/.test(command)), [...seen.values()].join("\n")).toBe(true)
     const alive = new Set((await descendants(process.pid)).keys())
     expect([...seen.keys()].filter((pid) => alive.has(pid)).map((pid) => `${pid} ${seen.get(pid)}`)).toEqual([])

@@ -481,5 +481,29 @@ export const start = async (options: Options) => {
 
 export type LocalCluster = Awaited<ReturnType<typeof start>>
 
+/**
+ * A start that one call ends whatever point it reached, for a test's `beforeAll`/`afterAll`: vitest times out a
+ * `beforeAll` without cancelling it, so the start goes on while `afterAll` runs with no cluster to stop. `stop()`
+ * calls off a start still under way (everything it started is stopped before it settles) and stops a started
+ * cluster; before any start it does nothing.
+ */
+export const starter = () => {
+  const call = new AbortController()
+  let starting: Promise<LocalCluster> | undefined
+  return {
+    start: (options: Omit<Options, "signal">): Promise<LocalCluster> => {
+      if (starting !== undefined) throw new Error("a LocalCluster starter starts one cluster")
+      return (starting = start({ ...options, signal: call.signal }))
+    },
+    stop: async (): Promise<void> => {
+      if (starting === undefined) return
+      call.abort()
+      // A start that failed or was called off has stopped what it started; a finished one is stopped here.
+      const cluster = await starting.catch(() => undefined)
+      await cluster?.stop()
+    }
+  }
+}
+
 /** A task as the analyst sees it: metadata, events, consents, chain records, and its result once it succeeded. */
 export type TaskDetail = Client.TaskOutcome

@@ -16,6 +16,7 @@ const source = datasetFile("bcw.csv")
 const names = ["north", "south", "east"]
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let parties: Array<Model.PartyData>
 let features: Array<string>
 
@@ -35,7 +36,7 @@ beforeAll(async () => {
     await writeFile(file, [header, ...rows].join("\n") + "\n")
     return file
   }))
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     parties: names.map((name, i) => ({
       name,
@@ -45,7 +46,7 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
-  await cluster?.stop()
+  await starter.stop()
   await rm(dir, { recursive: true, force: true })
 })
 

@@ -46,6 +46,7 @@ const secp256k1Order = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let chain: Chain.ChainClient
 let registry: string
 const org = freshWallet()
@@ -104,7 +105,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-did-"))
   const pima = await F.pimaParties(dir, ["north", "south"])
   // south's process is started by its test, once its config names the delegated keys.
-  cluster = await LocalCluster.start({ dataDir: join(dir, "cluster"), parties: pima.parties.map((p) => (p.name === "south" ? { ...p, external: true } : p)) })
+  cluster = await starter.start({ dataDir: join(dir, "cluster"), parties: pima.parties.map((p) => (p.name === "south" ? { ...p, external: true } : p)) })
   registry = cluster.deployment.suite!.didRegistry!
   chain = await Chain.make({ rpcUrl: cluster.rpcUrl, confirmations: 1 })
   await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, {
@@ -117,7 +118,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await chain?.close()
-  await cluster?.stop()
+  await starter.stop()
   await rm(dir, { recursive: true, force: true })
 })
 

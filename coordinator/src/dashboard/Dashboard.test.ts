@@ -42,6 +42,7 @@ const names = ["north", "south", "east"] as const
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let browser: Browser
 let page: Page
 /** The federated-learning task run below, whose result the result views draw again. */
@@ -109,7 +110,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
     dir = await mkdtemp(join(tmpdir(), "jointly-dashboard-"))
     await mkdir(screenshots, { recursive: true })
     const [cluster_, browser_] = await Promise.all([
-      LocalCluster.start({
+      starter.start({
         dataDir: join(dir, "cluster"),
         parties: names.map((name) => ({
           name,
@@ -158,7 +159,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
 
   afterAll(async () => {
     await browser?.close()
-    await cluster?.stop()
+    await starter.stop()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 

@@ -34,6 +34,7 @@ const RUNS_PER_EVENT = 200
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let fuzzer: Wallet
 let socket: Socket
 let taskId: string
@@ -53,7 +54,7 @@ const snapshot = async () => {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-socket-fuzz-"))
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     parties: ["north", "south"].map((name) => ({ name, datasets: [{ name: "pima", file: join(demo, `pima-${name}.csv`), columns }] }))
   })
@@ -89,7 +90,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   socket?.close()
-  await cluster?.stop()
+  await starter.stop()
   if (dir) await rm(dir, { recursive: true, force: true })
 }, 60_000)
 

@@ -23,6 +23,7 @@ const text = (s: string) => new TextEncoder().encode(s)
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let owner: GovernanceLedger
 let grantee: GovernanceLedger
 let keys: DataKeys.DataKeys
@@ -41,7 +42,7 @@ const grant = async (lifetimeSeconds: bigint) => {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-datakeys-"))
-  cluster = await LocalCluster.start({ dataDir: join(dir, "cluster"), parties: [] })
+  cluster = await starter.start({ dataDir: join(dir, "cluster"), parties: [] })
   for (const [wallet, name] of [[ownerWallet, "Owner Hospital"], [granteeWallet, "Grantee Lab"]] as const) {
     await Consortium.admit(cluster.deployment, cluster.keys.supervisor, cluster.supervisorLedger, { name: `${name} ${randomUUID()}`, wallet, encryptionPublicKey: wallet.signingKey.compressedPublicKey }, true)
   }
@@ -70,7 +71,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await owner?.close()
   await grantee?.close()
-  await cluster?.stop()
+  await starter.stop()
   await rm(dir, { recursive: true, force: true })
 })
 

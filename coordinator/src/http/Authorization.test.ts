@@ -33,6 +33,7 @@ type Role = (typeof roles)[number]
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 const wallets = {} as Record<Exclude<Role, "anonymous">, Wallet>
 const tokens = {} as Record<Role, string | undefined>
 let taskId: string
@@ -54,7 +55,7 @@ const signIn = async (wallet: Wallet) => {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-authz-"))
-  cluster = await LocalCluster.start({
+  cluster = await starter.start({
     dataDir: join(dir, "cluster"),
     parties: ["north", "south"].map((name) => ({ name, datasets: [{ name: "pima", file: join(demo, `pima-${name}.csv`), columns }] }))
   })
@@ -88,7 +89,7 @@ beforeAll(async () => {
 }, 600_000)
 
 afterAll(async () => {
-  await cluster?.stop()
+  await starter.stop()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
 

@@ -54,6 +54,7 @@ const params: Params = {
 
 let dir: string
 let cluster: LocalCluster.LocalCluster
+const starter = LocalCluster.starter()
 let browser: Browser
 let page: Page
 let bundleDir: string
@@ -212,7 +213,7 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
       return file
     }))
     const [cluster_, browser_] = await Promise.all([
-      LocalCluster.start({
+      starter.start({
         dataDir: join(dir, "cluster"),
         parties: [
           ...Object.entries(nodeParties).map(([name, part], i) => ({
@@ -257,7 +258,7 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
   afterAll(async () => {
     await browser?.close()
     await pageServer?.close()
-    await cluster?.stop()
+    await starter.stop()
     if (dir) await rm(dir, { recursive: true, force: true })
   })
 
