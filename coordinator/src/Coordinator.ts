@@ -417,7 +417,7 @@ export const start = async (config: Config): Promise<Internals> => {
         owner === undefined
           ? consentHere(account, message)
           : Effect.sync(() => bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "consent", consent: message } }))),
-    awaitingHuman: (account, message) => Effect.promise(() => humans.awaiting(account, message)),
+    awaitingHuman: (account, message) => Effect.sync(() => humans.awaiting(account, message)),
     reply: (account: string, message: StageReply) =>
       Effect.flatMap(ownerElsewhere(message.taskId), (owner) =>
         owner === undefined
