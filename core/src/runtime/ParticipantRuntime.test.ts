@@ -11,7 +11,7 @@ const signs = stage("test.signs", Schema.Struct({}), Schema.Struct({ signature: 
 
 const outcomeWith = (sign: (message: Uint8Array) => Promise<string>) => {
   const runtime = ParticipantRuntime.make({ self: "0xself", sign: ParticipantRuntime.signWith(sign) })
-  const task: ParticipantRuntime.Accepted = {
+  const task: ParticipantRuntime.Accepted<never> = {
     taskId: `0x${"ab".repeat(32)}`,
     handlers: new Map([[signs.name, handler(signs, (_, session) => Effect.map(session.sign(new Uint8Array([1])), (signature) => ({ signature })))]])
   }
