@@ -5,7 +5,7 @@
  */
 import type { Effect, Scope } from "effect"
 import * as Internal from "./Coordinator.ts"
-import type { Config, Coordinator } from "./Coordinator.ts"
+import type { Config, Coordinator, CoordinatorStartFailed } from "./Coordinator.ts"
 
 export type { Config, Coordinator }
 
@@ -19,5 +19,5 @@ export const start: (config: Config) => Promise<Coordinator> = Internal.start
 export { CoordinatorStartFailed } from "./Coordinator.ts"
 
 /** `start` as a scoped Effect resource: the coordinator is closed when the scope closes; a start that fails is CoordinatorStartFailed. */
-export const scoped: (config: Config) => Effect.Effect<Coordinator, Internal.CoordinatorStartFailed, Scope.Scope> = Internal.scoped
+export const scoped: (config: Config) => Effect.Effect<Coordinator, CoordinatorStartFailed, Scope.Scope> = Internal.scoped
 export * as Client from "./client/Client.ts"
