@@ -3,8 +3,9 @@
  * `AesError` naming the operation — and an OT PSI party whose AES fails ends with that error in its engine's
  * error channel, not a defect.
  */
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { describe, expect, it } from "vitest"
+import { typedFailure } from "../../../testing/TypedFailure.ts"
 import * as Aes from "./Aes.ts"
 import { run } from "./TestSupport.ts"
 
@@ -22,30 +23,23 @@ const decryptRefusing = Object.assign(Object.create(globalThis.crypto.subtle) as
   decrypt: () => Promise.reject(new DOMException("the operation failed", "OperationError"))
 })
 
-const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure")
-  const found = exit.cause.reasons.find(Cause.isFailReason)
-  if (found === undefined) throw new Error(`expected a typed failure, got ${Cause.pretty(exit.cause)}`)
-  return found.error
-}
-
 describe("ot-psi AES errors", () => {
   it("a rejecting WebCrypto answers AesError for each operation", async () => {
     const aes = Aes.fromSubtle(refusing)
-    const imported = failureOf(await Effect.runPromiseExit(aes.importKey(new Uint8Array(16))))
+    const imported = typedFailure(await Effect.runPromiseExit(aes.importKey(new Uint8Array(16))))
     expect(imported).toBeInstanceOf(Aes.AesError)
     expect(imported).toMatchObject({ operation: "importKey", detail: "AES-CTR is not supported" })
     const key = await Effect.runPromise(Aes.webCrypto().importKey(new Uint8Array(16)))
-    expect(failureOf(await Effect.runPromiseExit(aes.keystream(key, 0, 32)))).toMatchObject({ _tag: "OtPsiAesError", operation: "keystream" })
-    expect(failureOf(await Effect.runPromiseExit(aes.decryptBlocks(key, new Uint8Array(32))))).toMatchObject({ _tag: "OtPsiAesError", operation: "decryptBlocks" })
+    expect(typedFailure(await Effect.runPromiseExit(aes.keystream(key, 0, 32)))).toMatchObject({ _tag: "OtPsiAesError", operation: "keystream" })
+    expect(typedFailure(await Effect.runPromiseExit(aes.decryptBlocks(key, new Uint8Array(32))))).toMatchObject({ _tag: "OtPsiAesError", operation: "decryptBlocks" })
   })
 
   it("a bad key or block size is AesError, not a defect", async () => {
     const aes = Aes.webCrypto()
-    expect(failureOf(await Effect.runPromiseExit(aes.importKey(new Uint8Array(15))))).toMatchObject({ operation: "importKey", detail: "AES-128 key must be 16 bytes, got 15" })
+    expect(typedFailure(await Effect.runPromiseExit(aes.importKey(new Uint8Array(15))))).toMatchObject({ operation: "importKey", detail: "AES-128 key must be 16 bytes, got 15" })
     const key = await Effect.runPromise(aes.importKey(new Uint8Array(16)))
-    expect(failureOf(await Effect.runPromiseExit(aes.keystream(key, 0, 17)))).toMatchObject({ operation: "keystream" })
-    expect(failureOf(await Effect.runPromiseExit(aes.decryptBlocks(key, new Uint8Array(20))))).toMatchObject({ operation: "decryptBlocks" })
+    expect(typedFailure(await Effect.runPromiseExit(aes.keystream(key, 0, 17)))).toMatchObject({ operation: "keystream" })
+    expect(typedFailure(await Effect.runPromiseExit(aes.decryptBlocks(key, new Uint8Array(20))))).toMatchObject({ operation: "decryptBlocks" })
   })
 
   it("a party whose AES fails ends its engine with AesError", async () => {
@@ -55,6 +49,6 @@ describe("ot-psi AES errors", () => {
       receiverLayer: Layer.succeed(Aes.Aes, Aes.fromSubtle(decryptRefusing)),
       senderLayer: Aes.portableLayer
     }))
-    expect(failureOf(exit)).toMatchObject({ _tag: "OtPsiAesError", operation: "decryptBlocks" })
+    expect(typedFailure(exit)).toMatchObject({ _tag: "OtPsiAesError", operation: "decryptBlocks" })
   })
 })
