@@ -9,7 +9,7 @@
  * time drains the chain outbox and follows the chain index; the dashboard's live feed and the API work from any.
  */
 import { randomBytes } from "node:crypto"
-import { Cause, Context, Effect, Exit, Layer, Scope } from "effect"
+import { Cause, Context, Effect, Exit, Layer, Schema, Scope } from "effect"
 import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
 import { ModelRuntime } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
@@ -417,7 +417,7 @@ export const start = async (config: Config): Promise<Internals> => {
         owner === undefined
           ? consentHere(account, message)
           : Effect.sync(() => bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "consent", consent: message } }))),
-    awaitingHuman: (account, message) => Effect.promise(() => humans.awaiting(account, message)),
+    awaitingHuman: (account, message) => Effect.sync(() => humans.awaiting(account, message)),
     reply: (account: string, message: StageReply) =>
       Effect.flatMap(ownerElsewhere(message.taskId), (owner) =>
         owner === undefined
@@ -603,6 +603,16 @@ export const start = async (config: Config): Promise<Internals> => {
   }
 }
 
-/** The coordinator as a scoped Effect resource: closed when the scope closes. */
-export const scoped = (config: Config): Effect.Effect<Internals, never, Scope.Scope> =>
-  Effect.acquireRelease(Effect.promise(() => start(config)), (c) => Effect.promise(() => c.close()))
+/** The coordinator did not start: its store, chain, listener or another part failed (`detail`). */
+export class CoordinatorStartFailed extends Schema.TaggedError<CoordinatorStartFailed>()("CoordinatorStartFailed", { detail: Schema.String }) {
+  override get message() {
+    return `the coordinator did not start: ${this.detail}`
+  }
+}
+
+/** The coordinator as a scoped Effect resource: closed when the scope closes (a close that fails is reported). */
+export const scoped = (config: Config): Effect.Effect<Internals, CoordinatorStartFailed, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({ try: () => start(config), catch: (error) => new CoordinatorStartFailed({ detail: error instanceof Error ? error.message : String(error) }) }),
+    (c) => Effect.tryPromise(() => c.close()).pipe(Effect.catch((error) => Effect.logWarning("the coordinator did not close cleanly", error.cause)))
+  )

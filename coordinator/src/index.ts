@@ -5,7 +5,7 @@
  */
 import type { Effect, Scope } from "effect"
 import * as Internal from "./Coordinator.ts"
-import type { Config, Coordinator } from "./Coordinator.ts"
+import type { Config, Coordinator, CoordinatorStartFailed } from "./Coordinator.ts"
 
 export type { Config, Coordinator }
 
@@ -15,6 +15,9 @@ export type { Config, Coordinator }
  */
 export const start: (config: Config) => Promise<Coordinator> = Internal.start
 
-/** `start` as a scoped Effect resource: the coordinator is closed when the scope closes. */
-export const scoped: (config: Config) => Effect.Effect<Coordinator, never, Scope.Scope> = Internal.scoped
+/** The coordinator did not start (`start` rejected): `detail` says why. */
+export { CoordinatorStartFailed } from "./Coordinator.ts"
+
+/** `start` as a scoped Effect resource: the coordinator is closed when the scope closes; a start that fails is CoordinatorStartFailed. */
+export const scoped: (config: Config) => Effect.Effect<Coordinator, CoordinatorStartFailed, Scope.Scope> = Internal.scoped
 export * as Client from "./client/Client.ts"

@@ -11,7 +11,7 @@
  * The agent's own thread keeps the socket, the consent policy and the keystore; the datasets and every stage
  * run in its protocol worker thread (DESIGN.md §6), unless `compute: "inline"` runs them here too.
  */
-import { Effect, Exit, Scope } from "effect"
+import { Effect, Exit, Schema, Scope } from "effect"
 import type { HeliaOptions } from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import type { BaseWallet } from "ethers"
 import * as Endpoint from "@jointly/core/internal/net/Endpoint"
@@ -178,6 +178,16 @@ export const start = async (config: AgentConfig): Promise<NodeAgent> => {
   }
 }
 
-/** The agent as a scoped Effect resource. */
-export const scoped = (config: AgentConfig) =>
-  Effect.acquireRelease(Effect.promise(() => start(config)), (agent) => Effect.promise(() => agent.close()))
+/** The agent did not start: its data directory, key store, IPFS node or coordinator connection failed (`detail`). */
+export class AgentStartFailed extends Schema.TaggedError<AgentStartFailed>()("AgentStartFailed", { detail: Schema.String }) {
+  override get message() {
+    return `the participant agent did not start: ${this.detail}`
+  }
+}
+
+/** The agent as a scoped Effect resource; a start that fails is AgentStartFailed, a close that fails is reported. */
+export const scoped = (config: AgentConfig): Effect.Effect<NodeAgent, AgentStartFailed, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.tryPromise({ try: () => start(config), catch: (error) => new AgentStartFailed({ detail: error instanceof Error ? error.message : String(error) }) }),
+    (agent) => Effect.tryPromise(() => agent.close()).pipe(Effect.catch((error) => Effect.logWarning("the participant agent did not close cleanly", error.cause)))
+  )

@@ -155,11 +155,12 @@ export const make = (options: HeliaOptions = {}) =>
         },
         catch: failed("start")
       })),
-      (node) => Effect.promise(async () => {
+      // Closing must not fail the scope: a store that does not close cleanly is reported.
+      (node) => Effect.tryPromise(async () => {
         await node.stop()
         await stores.blockstore?.close()
         await stores.datastore?.close()
-      })
+      }).pipe(Effect.catch((error) => Effect.logWarning("the IPFS node did not stop cleanly", error.cause)))
     )
     const dial = (address: string) => Effect.tryPromise({ try: () => helia.libp2p.dial(multiaddr(address)).then(() => undefined), catch: failed(`dial ${address}`) })
     for (const peer of options.peers ?? []) yield* dial(peer)
@@ -194,6 +195,7 @@ export const make = (options: HeliaOptions = {}) =>
             return cid.toString()
           },
           catch: failed("put")
+        // Never rejects: the same cidOf of the same bytes already answered above, before the pin did.
         }).pipe(Effect.catchIf((e) => e.message.includes("Already pinned"), () => Effect.promise(async () => (await cidOf(bytes, codec)).toString())))),
       get: (cid, get) => Effect.map(fetch(cid, get), ({ bytes }) => bytes),
       has: (cid) => Effect.flatMap(parseCid(cid), (parsed) => Effect.tryPromise({ try: async () => await helia.blockstore.has(parsed as never), catch: failed("has") })),

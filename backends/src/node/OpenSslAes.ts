@@ -16,21 +16,21 @@ const aligned = (buffer: Uint8Array): Uint8Array => (buffer.byteOffset % 4 === 0
 export const aes: Aes.AesService = {
   name: "node-openssl",
   importKey: (raw) =>
-    Effect.sync(() => {
+    Effect.try({ catch: Aes.aesError("importKey"), try: () => {
       if (raw.length !== Aes.KEY_BYTES) throw new RangeError(`AES-128 key must be 16 bytes, got ${raw.length}`)
       return createSecretKey(Uint8Array.from(raw)) as unknown as Aes.AesKey
-    }),
+    } }),
   keystream: (key, block, bytes) =>
-    Effect.sync(() => {
+    Effect.try({ catch: Aes.aesError("keystream"), try: () => {
       if (bytes % Aes.BLOCK_BYTES !== 0) throw new RangeError(`keystream: ${bytes} bytes is not a whole number of blocks`)
       if (zeros.length < bytes) zeros = new Uint8Array(bytes)
       const cipher = createCipheriv("aes-128-ctr", key as unknown as KeyObject, Aes.counterBlock(block))
       return aligned(cipher.update(zeros.subarray(0, bytes)))
-    }),
+    } }),
   decryptBlocks: (key, blocks) =>
-    Effect.sync(() => {
+    Effect.try({ catch: Aes.aesError("decryptBlocks"), try: () => {
       if (blocks.length % Aes.BLOCK_BYTES !== 0) throw new RangeError(`decryptBlocks: ${blocks.length} bytes is not a whole number of blocks`)
       const decipher = createDecipheriv("aes-128-ecb", key as unknown as KeyObject, null).setAutoPadding(false)
       return aligned(decipher.update(blocks))
-    })
+    } })
 }

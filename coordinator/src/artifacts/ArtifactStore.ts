@@ -121,6 +121,7 @@ export const make = (sql: Sql, blocks?: ArtifactBlocksShape) => {
       const stored = yield* row("get", id)
       if (!stored) return yield* new UnknownArtifact({ message: `no artifact ${id}` })
       const bytes = new Uint8Array(stored.bytes)
+      // As `cid` above: hashing bytes cannot reject.
       if (!(yield* Effect.promise(() => matches(id, bytes)))) return yield* new Tampered({ message: `the stored bytes of ${id} no longer hash to it` })
       return { cid: id, codec: stored.codec, bytes }
     })

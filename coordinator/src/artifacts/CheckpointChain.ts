@@ -62,6 +62,7 @@ export const DEFAULT_KEEP = 2
 /** The least time between the starts of two garbage collections of the coordinator's node, by default. */
 export const DEFAULT_GC_MIN_INTERVAL_MS = 60_000
 
+/** Never rejects: sha2-256 of bytes in memory (node:crypto); so its callers take it with Effect.promise. */
 const hashOf = async (bytes: Uint8Array) => hexlify((await sha256.digest(bytes)).digest)
 
 /** What a release unpinned, and the bodies it could not. */
@@ -208,6 +209,7 @@ export const walk = <E = never>(o: {
       const cid: string = at
       const bytes = yield* o.get(cid)
       if (bytes === undefined) return yield* broken(i, cid, "Missing", "not found on IPFS (no connected node holds it)")
+      // cidOf, as hashOf, only hashes bytes in memory: it cannot reject.
       if ((yield* Effect.promise(() => cidOf(bytes, "dag-json"))).toString() !== cid) return yield* broken(i, cid, "Tampered", "the block received does not hash to its CID")
       if (i === o.events.length - 1) headHash = yield* Effect.promise(() => hashOf(bytes))
       const decoded = Schema.decodeUnknownExit(Link)(decodeLink(bytes))

@@ -227,6 +227,7 @@ export const verify = (input: Task): Effect.Effect<ReadonlyArray<Check>, SourceU
     const name = `artifact ${role} sealed ${sealedCid}`
     const bytes = yield* s.ipfs!.get(sealedCid)
     if (bytes === undefined || bytes === withheld) return check(name, false, "not found on IPFS (no connected node holds it)")
+    // Hashing bytes in memory cannot reject (sha2-256 over node:crypto); a rejection would be a bug, a defect.
     const intact = yield* Effect.promise(() => matches(sealedCid, bytes))
     check(`${name}: bytes match the CID`, intact, intact ? "sha2-256 multihash matches" : "the block does not hash to its CID")
     // Its hash is on chain as a phase, or bound by an anchored checkpoint chain (checked on its own).
@@ -268,7 +269,7 @@ export const verify = (input: Task): Effect.Effect<ReadonlyArray<Check>, SourceU
       check(`artifact ${role} ${cid}`, false, "missing from the artifact store")
       continue
     }
-    const intact = yield* Effect.promise(() => matches(cid, bytes))
+    const intact = yield* Effect.promise(() => matches(cid, bytes)) // hashing in memory: cannot reject (as above)
     check(`artifact ${role} ${cid}: bytes match the CID`, intact, intact ? "sha2-256 multihash matches" : "the stored bytes no longer hash to their CID")
     let content: unknown
     try {

@@ -230,7 +230,8 @@ export const anvil = (options: AnvilOptions = {}): Effect.Effect<Anvil, AnvilErr
       try: () => startAnvil(options),
       catch: (e) => (e instanceof AnvilError ? e : new AnvilError({ reason: "StartFailed", detail: String(e) }))
     }),
-    (node) => Effect.promise(() => node.stop())
+    // Stopping must not fail the scope: a node that does not stop cleanly is reported.
+    (node) => Effect.tryPromise(() => node.stop()).pipe(Effect.catch((error) => Effect.logWarning("anvil did not stop cleanly", error.cause)))
   )
 
 /** Gives each account `wei` on an anvil chain (anvil_setBalance; other nodes do not offer it). */

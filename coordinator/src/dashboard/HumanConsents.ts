@@ -47,7 +47,7 @@ export const make = (deps: {
   }
 
   return {
-    awaiting: async (participant: string, message: AwaitingHuman) => {
+    awaiting: (participant: string, message: AwaitingHuman) => {
       put(participant, message)
       deps.bus.publish({ type: "human", taskId: message.taskId, participant, pending: true })
       share({ op: "awaiting", participant, awaiting: message })
@@ -71,13 +71,17 @@ export const make = (deps: {
     },
     /**
      * Relays a decision; the participant's answer says whether the token matched. Each refusal is its own tagged
-     * error (nothing waits, nobody answered, the participant refused); a relay that fails outright is a defect.
+     * error (nothing waits, nobody answered, the participant refused); a relay that fails outright (the socket
+     * dropped mid-ask) is the participant not answering, ParticipantUnreachable.
      */
     decide: (participant: string, decision: HumanDecision): Effect.Effect<void, NotPending | ParticipantUnreachable | DecisionRefused> =>
       Effect.gen(function*() {
         const waiting = pending.get(key(decision.taskId, participant))
         if (!waiting) return yield* new NotPending({ message: `no consent of ${participant} for task ${decision.taskId} waits for a human` })
-        const ack = yield* Effect.promise(() => deps.relay(waiting.participant, decision))
+        const ack = yield* Effect.tryPromise({
+          try: () => deps.relay(waiting.participant, decision),
+          catch: (error) => new ParticipantUnreachable({ message: `the decision could not be relayed to participant ${participant}: ${error instanceof Error ? error.message : String(error)}` })
+        })
         if (ack === undefined) return yield* new ParticipantUnreachable({ message: `participant ${participant} did not answer; it may be offline` })
         if (!ack.ok) return yield* new DecisionRefused({ message: ack.detail ?? "the participant refused the decision" })
         drop(decision.taskId, waiting.participant)

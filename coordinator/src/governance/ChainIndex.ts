@@ -221,6 +221,7 @@ export const make = (deps: { sql: Sql; ledger: GovernanceLedger; deployBlock: bi
     sync: (): Effect.Effect<void, ChainIndexFailed> =>
       Effect.gen(function*() {
         const head = yield* Effect.tryPromise({ try: () => ledger.blockNumber(), catch: failed("sync") })
+        // Never rejects: the follower only ever resolves a waiter (once it has indexed up to `head`).
         if (!stopped && follower !== undefined) return yield* Effect.promise(() => new Promise<void>((resolve) => caughtUp.add({ block: head, resolve })))
         yield* Effect.tryPromise({ try: cursor, catch: failed("sync") }).pipe(Effect.repeat({ schedule: every, until: (at) => at >= head }))
       }),

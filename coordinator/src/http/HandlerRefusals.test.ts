@@ -47,8 +47,8 @@ let grantReadsLeft = Number.POSITIVE_INFINITY
 const nonceStore = LossySpent.make()
 let indexUp = true
 const tokens: Record<string, string> = {}
-/** What the stub relay answers a dashboard token sign-in (undefined: the participant is not connected). */
-let relayAnswer: DashboardSignInAck | undefined
+/** What the stub relay answers a dashboard token sign-in (undefined: the participant is not connected; an Error: the relay rejects). */
+let relayAnswer: DashboardSignInAck | Error | undefined
 const quotaBytes = 64
 const taskId = `0x${"cd".repeat(32)}`
 let modelId: string
@@ -124,7 +124,10 @@ beforeAll(async () => {
       }),
       dashboard: { file: async () => undefined } as never,
       humans: { list: () => [] } as never,
-      relaySignIn: async () => relayAnswer,
+      relaySignIn: async () => {
+        if (relayAnswer instanceof Error) throw relayAnswer
+        return relayAnswer
+      },
       bus: { publish: () => {}, subscribe: () => () => {} },
       rejections
     }
@@ -215,6 +218,10 @@ describe("handler refusals", () => {
     const mac = `0x${"11".repeat(32)}`
     relayAnswer = undefined
     expect(await call("POST", "/api/auth/token-sign-in", { body: { message: relayed, mac } })).toMatchObject({ status: 401, body: { _tag: "SignInRefused", reason: "Unreachable" } })
+    // A relay that rejects (the socket dropped mid-ask) is the participant not answering, not a 500.
+    relayAnswer = new Error("socket closed")
+    expect(await call("POST", "/api/auth/token-sign-in", { body: { message: relayed, mac } }))
+      .toMatchObject({ status: 401, body: { _tag: "SignInRefused", reason: "Unreachable", message: expect.stringContaining("socket closed") } })
     const before = rejections.get("http.token")
     relayAnswer = { ok: false, detail: "wrong token" }
     expect(await call("POST", "/api/auth/token-sign-in", { body: { message: relayed, mac } })).toMatchObject({ status: 401, body: { _tag: "SignInRefused", reason: "BadToken" } })

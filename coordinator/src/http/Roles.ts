@@ -89,6 +89,7 @@ export const make = (chain: Chain, options: { readonly ttlMs?: number; readonly 
       const hit = cached(address)
       if (hit !== undefined) return Effect.succeed(hit)
       const key = getAddress(address)
+      // `refresh` never rejects: it resolves with the read's Exit, whose typed failure is answered here.
       return Effect.flatMap(Effect.promise(() => refresh(key)), (exit) => exit)
     },
     /** Forget what is known of these accounts (their org changed state on chain). */

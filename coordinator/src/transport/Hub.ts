@@ -372,4 +372,11 @@ export class Hub extends Context.Service<Hub, HubShape>()("jointly/coordinator/H
 
 /** The hub on `http`, closed (every socket with it) when the layer's scope closes. */
 export const layer = (http: Listener, auth: Auth, log: Log, options: HubOptions = {}): Layer.Layer<Hub> =>
-  Layer.effect(Hub, Effect.acquireRelease(Effect.sync(() => make(http, auth, log, options)), (hub) => Effect.promise(hub.close)))
+  Layer.effect(
+    Hub,
+    Effect.acquireRelease(
+      Effect.sync(() => make(http, auth, log, options)),
+      // Closing must not fail the scope: a socket server that does not close cleanly is reported.
+      (hub) => Effect.tryPromise(hub.close).pipe(Effect.catch((error) => Effect.logWarning("the participant hub did not close cleanly", error.cause)))
+    )
+  )

@@ -78,6 +78,8 @@ export const parseCid = (cid: string): Effect.Effect<CID, InvalidCid> =>
 
 /** Fails with BlockTampered unless `bytes` hash to `cid`. */
 export const checkBlock = (cid: CID, bytes: Uint8Array): Effect.Effect<Uint8Array, BlockTampered> =>
+  // sha2-256 of bytes in memory does not reject (node:crypto; WebCrypto's digest, on any page that has
+  // `crypto.subtle` at all): a rejection would be a broken platform, a defect.
   Effect.flatMap(Effect.promise(async () => await sha256.digest(bytes)), (digest) => {
     const expected = cid.multihash.digest
     const same = digest.digest.length === expected.length && digest.digest.every((b, i) => b === expected[i])

@@ -398,6 +398,7 @@ export const layer = (config: EthersLedgerConfig): Layer.Layer<Ledger, ChainErro
     Ledger,
     Effect.acquireRelease(
       Effect.tryPromise({ try: () => makeEthersLedger(config), catch: (e) => toChainError("connect", e) }),
-      (client) => Effect.promise(() => client.close())
+      // Closing must not fail the scope: a provider that does not close cleanly is reported.
+      (client) => Effect.tryPromise(() => client.close()).pipe(Effect.catch((error) => Effect.logWarning("the ledger client did not close cleanly", error.cause)))
     ).pipe(Effect.map(fromClient))
   )

@@ -628,7 +628,8 @@ export const layer = (config: GovernanceLedgerConfig): Layer.Layer<GovernanceCha
     GovernanceChain,
     Effect.acquireRelease(
       Effect.tryPromise({ try: () => makeGovernanceLedger(config), catch: (e) => toChainError("connect", e) }),
-      (view) => Effect.promise(() => view.close())
+      // Closing must not fail the scope: a provider that does not close cleanly is reported.
+      (view) => Effect.tryPromise(() => view.close()).pipe(Effect.catch((error) => Effect.logWarning("the governance view did not close cleanly", error.cause)))
     ).pipe(Effect.map((view) => effectify(view, ["close", "chain", "provider", "wallet"])))
   )
 

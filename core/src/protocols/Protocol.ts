@@ -171,9 +171,10 @@ export interface ParticipantSession {
   readonly memory: Map<string, unknown>
   /**
    * Signs with this participant's chain account (EIP-191 personal message), so peers can check that a value
-   * relayed by the coordinator really comes from that participant (`Signatures.verify`).
+   * relayed by the coordinator really comes from that participant (`Signatures.verify`). Fails (SignFailed) when
+   * the account's signer does.
    */
-  readonly sign: (message: Uint8Array) => Effect.Effect<string>
+  readonly sign: (message: Uint8Array) => Effect.Effect<string, ParticipantFailure>
 }
 
 /** The participant side of one stage. Handlers may fail only with ParticipantFailure. */

@@ -16,12 +16,23 @@ import type { StageOutcome, StageRequest } from "../wire/Messages.ts"
 // Handlers of different stages have different types; the runtime only routes by name and codes with the stage.
 export type AnyStageHandler<R = any> = StageHandler<any, any, R>
 
+/** The org's account did not sign: a wallet or key store that refused or failed (a browser wallet the user closed). */
+export class SignFailed extends Schema.TaggedError<SignFailed>()("SignFailed", { detail: Schema.String }) {
+  override get message() {
+    return `signing failed: ${this.detail}`
+  }
+}
+
 export interface Identity {
   /** This participant's id: its org's chain account address (checksummed). */
   readonly self: string
   /** EIP-191 signature with the org's account (`ParticipantSession.sign`). */
-  readonly sign: (message: Uint8Array) => Effect.Effect<string>
+  readonly sign: (message: Uint8Array) => Effect.Effect<string, SignFailed>
 }
+
+/** `Identity.sign` over a Promise-returning signer: its rejection is SignFailed. */
+export const signWith = (sign: (message: Uint8Array) => Promise<string>) => (message: Uint8Array): Effect.Effect<string, SignFailed> =>
+  Effect.tryPromise({ try: () => sign(message), catch: (error) => new SignFailed({ detail: error instanceof Error ? error.message : String(error) }) })
 
 /** An accepted task: the handler table its protocol built for this participant. */
 export interface Accepted<R = any> {
@@ -80,7 +91,9 @@ export const make = (identity: Identity) => {
         self: identity.self,
         participants: request.participants,
         memory: memoryOf(task.taskId, request.attempt),
-        sign: identity.sign
+        // The stage whose handler asked for the signature fails with SignFailed, as any of its own failures.
+        sign: (message) =>
+          Effect.mapError(identity.sign(message), (error) => new ParticipantFailure({ participant: identity.self, stage: request.stage, code: "SignFailed", detail: error.detail }))
       }
       const exit = yield* Effect.exit(
         Effect.suspend(() => handler.handle(decoded.value, session)).pipe(

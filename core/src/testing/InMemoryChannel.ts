@@ -128,7 +128,7 @@ export const make = (configs: ReadonlyArray<ParticipantConfig>, options: Channel
   const parties = configs.map((config) => {
     const wallet = config.wallet ?? randomWallet()
     const signer = config.signer ?? wallet
-    const runtime = ParticipantRuntime.make({ self: wallet.address, sign: (message) => Effect.promise(() => signer.signMessage(message)) })
+    const runtime = ParticipantRuntime.make({ self: wallet.address, sign: ParticipantRuntime.signWith((message) => signer.signMessage(message)) })
     return { id: wallet.address, wallet, config, runtime, disconnected: false, hung: false, tasks: new Map<string, ParticipantRuntime.Accepted>() }
   })
   const byId = new Map(parties.map((p) => [p.id, p]))

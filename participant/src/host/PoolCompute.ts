@@ -55,9 +55,18 @@ export const make = (options: Options): Compute.QueryComputeService & { readonly
   return {
     close,
     hashBlind: (group, domain, ids, scalar) =>
-      Effect.promise(spread(ids.length, async (parts, handle) =>
-        concatBytes(...await handle.runAll(Compute.jobNames.hashBlind, parts.map(([a, b]) => Compute.encodeHashBlind(group, domain, ids.slice(a, b), scalar)))),
-        () => Effect.runPromise(inline.hashBlind(group, domain, ids, scalar)))),
+      Effect.tryPromise({
+        try: spread(ids.length, async (parts, handle) =>
+          concatBytes(...await handle.runAll(Compute.jobNames.hashBlind, parts.map(([a, b]) => Compute.encodeHashBlind(group, domain, ids.slice(a, b), scalar)))),
+          () => Effect.runPromise(inline.hashBlind(group, domain, ids, scalar))),
+        // A worker that crashed or exited, the pool that did not start, or the inline kernels that did not load.
+        catch: (error) => {
+          const cause = (error as { cause?: unknown }).cause
+          if (error instanceof Compute.ComputeFailed) return error
+          if (cause instanceof Compute.ComputeFailed) return cause
+          return new Compute.ComputeFailed({ job: Compute.jobNames.hashBlind, detail: error instanceof Pool.WorkerError ? error.detail : String(error) })
+        }
+      }),
     blind: (group, points, scalar) => {
       const count = Math.floor(points.length / Group.POINT_BYTES)
       if (points.length % Group.POINT_BYTES !== 0) return inline.blind(group, points, scalar)

@@ -84,10 +84,15 @@ export const fileOutput = (dataDir: string) => ({
             },
             catch: outputFailed
           }),
-          abort: Effect.promise(async () => {
-            await close().catch(() => undefined)
-            await rm(partial, { force: true })
-          })
+          // Aborting is cleanup after a failed output, which it must not turn into another failure: a partial file
+          // it could not remove is reported (the output never names it; only `commit` renames it into place).
+          abort: Effect.tryPromise({
+            try: async () => {
+              await close().catch(() => undefined)
+              await rm(partial, { force: true })
+            },
+            catch: outputFailed
+          }).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
         }
       },
       catch: outputFailed
@@ -108,6 +113,9 @@ export const layer = (options: {
   const compute = Layer.effect(Compute.QueryCompute, Effect.map(Compute.Groups, (groups) => poolCompute({ size: options.poolSize, groups, backends: options.backends })))
   const dataDir = options.dataDir
   if (dataDir === undefined) return compute
-  const spill = Layer.effect(Spill, Effect.as(SpillFiles.clearStale(dataDir, options.spillKeepMs), SpillFiles.make(dataDir)))
+  // Clearing what a crash left is housekeeping: when it fails the host still starts (reported), and a spill
+  // directory it then cannot open fails that task's spill, typed.
+  const cleared = Effect.catch(SpillFiles.clearStale(dataDir, options.spillKeepMs), (error) => Effect.logWarning(error.message))
+  const spill = Layer.effect(Spill, Effect.as(cleared, SpillFiles.make(dataDir)))
   return Layer.mergeAll(compute, Layer.succeed(TaskOutput, fileOutput(dataDir)), spill)
 }

@@ -140,7 +140,7 @@ export interface RunnerParts {
 
 /** A Runner over services a platform composed: accepts tasks, runs their stages, forgets them. */
 export const over = (parts: RunnerParts): Runner => {
-  const runtime = ParticipantRuntime.make({ self: parts.self, sign: (message) => Effect.promise(() => parts.sign(message)) })
+  const runtime = ParticipantRuntime.make({ self: parts.self, sign: ParticipantRuntime.signWith(parts.sign) })
   const accepted = new Map<string, ParticipantRuntime.Accepted<Protocols.ParticipantServices>>()
   return {
     datasets: parts.datasets,

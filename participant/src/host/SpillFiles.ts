@@ -28,14 +28,17 @@ const RESUMABLE = "task-"
 const resumablePath = (dataDir: string, key: string) => join(rootOf(dataDir), `${RESUMABLE}${key.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 120)}`)
 
 /** Removes what a previous run of the host left under `dataDir`'s spill root, but resumable directories opened within `keepMs`. */
-export const clearStale = (dataDir: string, keepMs = DEFAULT_KEEP_MS, now = Date.now()) =>
-  Effect.promise(async () => {
-    const entries = await readdir(rootOf(dataDir)).catch((error) => (isMissing(error) ? [] : Promise.reject(error)))
-    for (const name of entries) {
-      const path = join(rootOf(dataDir), name)
-      const fresh = name.startsWith(RESUMABLE) && now - (await stat(path).then((s) => s.mtimeMs, () => 0)) < keepMs
-      if (!fresh) await rm(path, { recursive: true, force: true })
-    }
+export const clearStale = (dataDir: string, keepMs = DEFAULT_KEEP_MS, now = Date.now()): Effect.Effect<void, SpillError> =>
+  Effect.tryPromise({
+    try: async () => {
+      const entries = await readdir(rootOf(dataDir)).catch((error) => (isMissing(error) ? [] : Promise.reject(error)))
+      for (const name of entries) {
+        const path = join(rootOf(dataDir), name)
+        const fresh = name.startsWith(RESUMABLE) && now - (await stat(path).then((s) => s.mtimeMs, () => 0)) < keepMs
+        if (!fresh) await rm(path, { recursive: true, force: true })
+      }
+    },
+    catch: failed(`clear stale spill directories under ${rootOf(dataDir)}`)
   })
 
 /** Up to `length` bytes of `file` from `offset`; empty for a file never written. */
@@ -72,7 +75,11 @@ const filesIn = (dir: string): SpillDir => {
         catch: failed(`read ${path(file)} at ${offset}`)
       }),
     write: (file, bytes) => Effect.tryPromise({ try: () => writeFile(path(file), bytes, { mode: 0o600 }), catch: failed(`write ${path(file)}`) }),
-    remove: Effect.promise(() => rm(dir, { recursive: true, force: true }))
+    // A directory left behind (EACCES, EBUSY) is reported and cleared at the host's next start (`clearStale`):
+    // removing is cleanup after the task, which it must not fail.
+    remove: Effect.tryPromise({ try: () => rm(dir, { recursive: true, force: true }), catch: failed(`remove ${dir}`) }).pipe(
+      Effect.catch((error) => Effect.logWarning(error.message))
+    )
   }
 }
 

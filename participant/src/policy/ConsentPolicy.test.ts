@@ -76,6 +76,9 @@ describe("ConsentPolicy.evaluate", async () => {
     expect(await ConsentPolicy.decidePromise(ask, { ...task, parties: 2 }, human)).toMatchObject({ decision: "reject", rule: "minParties" })
     expect(asked).toEqual(["statistics.horizontal", "statistics.horizontal"])
     expect(await ConsentPolicy.decidePromise(ask, task)).toMatchObject({ decision: "reject", rule: "human" })
+    // A hook that rejects is a human who could not be asked: rejected, naming why, not a thrown defect.
+    expect(await ConsentPolicy.decidePromise(ask, task, () => Promise.reject(new Error("the prompt was closed"))))
+      .toMatchObject({ decision: "reject", rule: "human", reason: "the human could not be asked: the prompt was closed" })
     // auto mode never asks
     expect(await Effect.runPromise(ConsentPolicy.decide(policy, task, () => Effect.die("must not ask")))).toMatchObject({ decision: "approve" })
   })

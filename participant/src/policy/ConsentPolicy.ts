@@ -132,10 +132,16 @@ export const decide = (policy: Policy, input: ConsentInput, ask?: AskHuman): Eff
       : reject("human", answer.reason ?? "rejected by a human")
   })
 
-/** Promise facade of `decide` with a Promise-returning hook. */
+/**
+ * Promise facade of `decide` with a Promise-returning hook. A hook that rejects (the prompt closed, its channel
+ * failed) is a human who could not be asked: the task is rejected, as with no hook — never approved by default.
+ */
 export const decidePromise = (
   policy: Policy,
   input: ConsentInput,
   ask?: (input: ConsentInput, verdict: Verdict) => Promise<{ readonly approve: boolean; readonly reason?: string }>
 ): Promise<Verdict> =>
-  Effect.runPromise(decide(policy, input, ask === undefined ? undefined : (i, v) => Effect.promise(() => ask(i, v))))
+  Effect.runPromise(decide(policy, input, ask === undefined ? undefined : (i, v) =>
+    Effect.tryPromise(() => ask(i, v)).pipe(
+      Effect.catch((error) => Effect.succeed({ approve: false, reason: `the human could not be asked: ${error.cause instanceof Error ? error.cause.message : String(error.cause)}` }))
+    )))

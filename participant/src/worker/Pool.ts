@@ -77,9 +77,10 @@ export const make = (options: PoolOptions): Effect.Effect<WorkerPoolService, Wor
       Effect.forEach(Array.from({ length: size }), () => spawn, { concurrency: "unbounded" }).pipe(
         Effect.map((threads): Array<Lane> => threads.map((thread) => ({ thread, inFlight: undefined })))
       ),
+      // Never rejects (allSettled): a worker that fails to terminate is gone or going; the others still are.
       (lanes) =>
         Effect.promise(() =>
-          Promise.all(
+          Promise.allSettled(
             lanes.map(async (lane) => {
               const thread = lane.thread
               lane.thread = undefined
@@ -111,6 +112,7 @@ export const make = (options: PoolOptions): Effect.Effect<WorkerPoolService, Wor
         // If the caller was interrupted, the worker is still busy: hand the lane on only once it is idle.
         const inFlight = lane.inFlight
         lane.inFlight = undefined
+        // Never rejects (both outcomes mapped to undefined): only the lane's idleness matters here.
         if (inFlight !== undefined) yield* Effect.promise(() => inFlight.then(() => undefined, () => undefined))
         if (lane.thread !== undefined && isDead(lane.thread)) {
           lane.thread = yield* spawn.pipe(Effect.orElseSucceed(() => undefined))

@@ -67,7 +67,11 @@ export const auth = HttpApiBuilder.group(Api, "auth", (handlers) =>
         Effect.gen(function*() {
           // Only a challenge this coordinator issued and still awaits is relayed: the participant signs nothing else.
           const { address } = yield* parts.sessions.pending(payload.message)
-          const answer = yield* Effect.promise(() => parts.relaySignIn(address, { message: payload.message, mac: payload.mac }))
+          // A relay that fails (the socket dropped mid-ask, the ack undecodable) is the participant not answering.
+          const answer = yield* Effect.tryPromise({
+            try: () => parts.relaySignIn(address, { message: payload.message, mac: payload.mac }),
+            catch: (error) => new SignInRefused({ reason: "Unreachable", message: `participant ${address} could not be asked to check its dashboard token: ${error instanceof Error ? error.message : String(error)}` })
+          })
           if (answer === undefined) {
             return yield* new SignInRefused({ reason: "Unreachable", message: `participant ${address} is not connected to this coordinator, so no one can check its dashboard token` })
           }

@@ -32,9 +32,19 @@ export class InvalidPoint extends Schema.TaggedError<InvalidPoint>()("InvalidPoi
   }
 }
 
+/** A batch that did not run: the group's kernels did not load, or the worker that ran it failed (crashed, exited). */
+export class ComputeFailed extends Schema.TaggedError<ComputeFailed>()("QueryComputeFailed", {
+  job: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.job} failed: ${this.detail}`
+  }
+}
+
 export interface QueryComputeService {
   /** Hg(id)^scalar for each id, as one chunk of 32-byte points. */
-  readonly hashBlind: (group: Group.GroupName, domain: Uint8Array, ids: ReadonlyArray<string>, scalar: Uint8Array) => Effect.Effect<Uint8Array>
+  readonly hashBlind: (group: Group.GroupName, domain: Uint8Array, ids: ReadonlyArray<string>, scalar: Uint8Array) => Effect.Effect<Uint8Array, ComputeFailed>
   /** Each point of `points` raised to `scalar`; InvalidPoint when one does not decode. */
   readonly blind: (group: Group.GroupName, points: Uint8Array, scalar: Uint8Array) => Effect.Effect<Uint8Array, InvalidPoint>
 }
@@ -77,10 +87,13 @@ const toInvalidPoint = (error: unknown, offset = 0): InvalidPoint =>
 
 /** On the calling thread, over `groups`. */
 export const inline = (groups: GroupKernelSet): QueryComputeService => ({
-  hashBlind: (group, domain, ids, scalar) => Effect.promise(async () => {
-    const k = groups[group]
-    await k.ready()
-    return k.hashBlind(domain, Group.encodeIds(ids), scalar)
+  hashBlind: (group, domain, ids, scalar) => Effect.tryPromise({
+    try: async () => {
+      const k = groups[group]
+      await k.ready()
+      return k.hashBlind(domain, Group.encodeIds(ids), scalar)
+    },
+    catch: (error) => new ComputeFailed({ job: jobNames.hashBlind, detail: error instanceof Error ? error.message : String(error) })
   }),
   blind: (group, points, scalar) => Effect.tryPromise({
     try: async () => {

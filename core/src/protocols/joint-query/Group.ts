@@ -50,7 +50,11 @@ export type GroupName = (typeof groupNames)[number]
 export const DEFAULT_GROUP: GroupName = "x25519"
 
 let loaded = false
-/** libsodium instantiates its WASM asynchronously once per thread; every kernel call awaits this first. */
+/**
+ * libsodium instantiates its WASM asynchronously once per thread; every kernel call awaits this first. Rejects only
+ * when libsodium cannot load on this platform at all (neither its WASM nor its asm.js build): no group protocol can
+ * run there, so the protocols take it with Effect.promise, as a defect.
+ */
 export const ready = async (): Promise<void> => {
   if (loaded) return
   await sodium.ready

@@ -13,7 +13,7 @@ import { bytesToHex } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
 import * as Ed25519 from "../../crypto/Ed25519.ts"
 import * as Signatures from "../../crypto/Signatures.ts"
-import type { ParticipantSession } from "../Protocol.ts"
+import type { ParticipantFailure, ParticipantSession } from "../Protocol.ts"
 import * as Spec from "./spec.ts"
 
 /** A participant's signing key and its account's certificate, kept in `session.memory` for the attempt. */
@@ -26,7 +26,7 @@ const IDENTITY = "secagg/signing-key"
 const VERIFIED = "secagg/verified-certificates"
 
 /** This participant's signing identity for the attempt, created (and certified by its account) on first use. */
-export const identity = (session: ParticipantSession): Effect.Effect<Identity> =>
+export const identity = (session: ParticipantSession): Effect.Effect<Identity, ParticipantFailure> =>
   Effect.gen(function*() {
     const existing = session.memory.get(IDENTITY) as Identity | undefined
     if (existing !== undefined) return existing

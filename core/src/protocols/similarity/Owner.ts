@@ -149,7 +149,7 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
       const evaluated = yield* Effect.mapError(compute.blind("ristretto255", points, s.oprfKey), (e) => Party.failure(session, stage, "InvalidPoint", e.message))
       // The whole lane, so the owner cannot tell which K positions the querier opens.
       const labels = Array.from(permutation, (_, j) => Party.labelOf(head.round, head.lane, j))
-      const tags = yield* compute.hashBlind("ristretto255", Group.domain("similar", session.taskId), labels, s.oprfKey)
+      const tags = yield* Effect.mapError(compute.hashBlind("ristretto255", Group.domain("similar", session.taskId), labels, s.oprfKey), (e) => Party.failure(session, stage, "ComputeFailed", e.message))
       const proofs = FeatureIndex.proofs(s.snapshot)
       const parts: Array<Uint8Array> = []
       for (let j = 0; j < permutation.length; j++) {

@@ -170,7 +170,9 @@ export const handlers = (datasetName: string, params: Spec.Params) => {
       const data = yield* (yield* LocalData).dataset(datasetName)
       const row = rowJson(data, params.columns)
       const compute = yield* Compute.QueryCompute
-      const points = yield* compute.hashBlind("ristretto255", domainOf(session), s.set.ids.slice(index * chunkSize, index * chunkSize + length), s.scalar)
+      const points = yield* compute.hashBlind("ristretto255", domainOf(session), s.set.ids.slice(index * chunkSize, index * chunkSize + length), s.scalar).pipe(
+        Effect.catch((error) => fail(session, stage, "ComputeFailed", error.message))
+      )
       const parts: Array<Uint8Array> = []
       const encoder = new TextEncoder()
       for (let i = 0; i < length; i++) {

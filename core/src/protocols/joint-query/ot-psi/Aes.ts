@@ -15,10 +15,28 @@
  * Node backends' one (`@jointly/backends`, node/OpenSslAes.ts: node:crypto, synchronous). Each call handles a whole batch — never
  * one element — so the per-call cost of either API disappears behind the bulk work.
  */
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Schema } from "effect"
 
 export const KEY_BYTES = 16
 export const BLOCK_BYTES = 16
+
+/**
+ * An AES call that did not answer: the platform refused the key or the operation (WebCrypto rejects its promise:
+ * an unsupported algorithm, a revoked or missing `crypto.subtle`), or the caller passed a size that is not whole
+ * blocks. A party's engine fails with it (typed), never with a defect.
+ */
+export class AesError extends Schema.TaggedError<AesError>()("OtPsiAesError", {
+  operation: Schema.Literals(["importKey", "keystream", "decryptBlocks"]),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `ot-psi AES ${this.operation}: ${this.detail}`
+  }
+}
+
+/** The typed failure of `operation` from whatever it threw or rejected with. */
+export const aesError = (operation: AesError["operation"]) => (cause: unknown): AesError =>
+  new AesError({ operation, detail: cause instanceof Error ? cause.message : String(cause) })
 
 /** An imported AES-128 key; opaque, so no raw key material travels with it through the engine. */
 export interface AesKey {
@@ -28,11 +46,11 @@ export interface AesKey {
 export interface AesService {
   /** Reported by benchmarks: "webcrypto" or "node-openssl". */
   readonly name: string
-  readonly importKey: (raw: Uint8Array) => Effect.Effect<AesKey>
+  readonly importKey: (raw: Uint8Array) => Effect.Effect<AesKey, AesError>
   /** `bytes` (a multiple of 16) of AES-128-CTR keystream from counter block `block`. */
-  readonly keystream: (key: AesKey, block: number, bytes: number) => Effect.Effect<Uint8Array>
+  readonly keystream: (key: AesKey, block: number, bytes: number) => Effect.Effect<Uint8Array, AesError>
   /** AES-128 decryption of each 16-byte block of `blocks` (length a multiple of 16), as a new buffer. */
-  readonly decryptBlocks: (key: AesKey, blocks: Uint8Array) => Effect.Effect<Uint8Array>
+  readonly decryptBlocks: (key: AesKey, blocks: Uint8Array) => Effect.Effect<Uint8Array, AesError>
 }
 
 export class Aes extends Context.Service<Aes, AesService>()("jointly/OtPsiAes") {}
@@ -64,14 +82,14 @@ const PADDING_BLOCK = new Uint8Array(BLOCK_BYTES).fill(BLOCK_BYTES)
  * E(C_n ⊕ 0x10…10), which decrypts to a full padding block and is stripped; that block costs one CBC encryption
  * of a single block.
  */
-const makeWebCrypto = (subtle: SubtleCrypto): AesService => {
+export const fromSubtle = (subtle: SubtleCrypto): AesService => {
   const zeroIv = new Uint8Array(BLOCK_BYTES)
   let zeros = new Uint8Array(0)
   const web = (key: AesKey) => key as unknown as WebKey
   return {
     name: "webcrypto",
     importKey: (raw) =>
-      Effect.promise(async () => {
+      Effect.tryPromise({ catch: aesError("importKey"), try: async () => {
         if (raw.length !== KEY_BYTES) throw new RangeError(`AES-128 key must be 16 bytes, got ${raw.length}`)
         const bytes = Uint8Array.from(raw)
         const [ctr, cbc] = await Promise.all([
@@ -79,16 +97,16 @@ const makeWebCrypto = (subtle: SubtleCrypto): AesService => {
           subtle.importKey("raw", bytes, { name: "AES-CBC" }, false, ["encrypt", "decrypt"])
         ])
         return { ctr, cbc } satisfies WebKey as unknown as AesKey
-      }),
+      } }),
     keystream: (key, block, bytes) =>
-      Effect.promise(async () => {
+      Effect.tryPromise({ catch: aesError("keystream"), try: async () => {
         checkBlocks("keystream", bytes)
         if (zeros.length < bytes) zeros = new Uint8Array(bytes)
         const out = await subtle.encrypt({ name: "AES-CTR", counter: counterBlock(block), length: 128 }, web(key).ctr, zeros.subarray(0, bytes))
         return new Uint8Array(out)
-      }),
+      } }),
     decryptBlocks: (key, blocks) =>
-      Effect.promise(async () => {
+      Effect.tryPromise({ catch: aesError("decryptBlocks"), try: async () => {
         checkBlocks("decryptBlocks", blocks.length)
         const n = blocks.length
         if (n === 0) return new Uint8Array(0)
@@ -110,12 +128,12 @@ const makeWebCrypto = (subtle: SubtleCrypto): AesService => {
           for (let i = BLOCK_BYTES; i < n; i++) out[i] = out[i]! ^ blocks[i - BLOCK_BYTES]!
         }
         return out
-      })
+      } })
   }
 }
 
 /** The portable implementation over the platform's WebCrypto (`globalThis.crypto.subtle`). */
-export const webCrypto = (): AesService => makeWebCrypto(globalThis.crypto.subtle)
+export const webCrypto = (): AesService => fromSubtle(globalThis.crypto.subtle)
 
 /** The portable layer: WebCrypto, wherever the engine runs. */
 export const portableLayer: Layer.Layer<Aes> = Layer.sync(Aes, webCrypto)

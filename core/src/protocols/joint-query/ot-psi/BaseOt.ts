@@ -30,7 +30,10 @@ export class InvalidPointError extends Error {
   }
 }
 
-/** libsodium instantiates its WASM once per thread. */
+/**
+ * libsodium instantiates its WASM once per thread. Rejects only when libsodium cannot load on this platform at all
+ * (neither its WASM nor its asm.js build): no protocol of this family can run there, so callers take it as a defect.
+ */
 export const ready = (): Promise<void> => sodium.ready
 
 const isIdentity = (point: Uint8Array) => point.every((b) => b === 0)

@@ -14,7 +14,7 @@
  * 4 rounds.
  */
 import { Effect } from "effect"
-import { Aes, type AesKey, BLOCK_BYTES } from "./Aes.ts"
+import { Aes, type AesError, type AesKey, BLOCK_BYTES } from "./Aes.ts"
 import { words } from "./Bits.ts"
 
 export const SHORT_MAX = 15
@@ -161,7 +161,7 @@ const writeLong = (long: Long, chained: Uint8Array, out: Uint8Array) => {
 }
 
 /** Fills in the long ids' blocks under the session's encoding key; returns the completed blocks. */
-export const complete = (key: AesKey, prepared: Prepared): Effect.Effect<Uint8Array, never, Aes> =>
+export const complete = (key: AesKey, prepared: Prepared): Effect.Effect<Uint8Array, AesError, Aes> =>
   Effect.gen(function*() {
     const { long } = prepared
     if (long.index.length === 0) return prepared.blocks
@@ -185,7 +185,7 @@ export interface Hashes {
   readonly b: Uint32Array
 }
 
-export const hashWords = (keys: readonly [AesKey, AesKey], blocks: Uint8Array): Effect.Effect<Hashes, never, Aes> =>
+export const hashWords = (keys: readonly [AesKey, AesKey], blocks: Uint8Array): Effect.Effect<Hashes, AesError, Aes> =>
   Effect.gen(function*() {
     const aes = yield* Aes
     const [a, b] = yield* Effect.all([aes.decryptBlocks(keys[0], blocks), aes.decryptBlocks(keys[1], blocks)])

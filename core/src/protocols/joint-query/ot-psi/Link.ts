@@ -59,7 +59,7 @@ export const counted = (link: Link): Counted => {
   }
 }
 
-/** An unbounded in-order mailbox: `put` never waits, `take` waits for the next item. */
+/** An unbounded in-order mailbox: `put` never waits, `take` waits for the next item (and never rejects). */
 const mailbox = <A>() => {
   const items: Array<A> = []
   let head = 0
@@ -93,7 +93,7 @@ export const memoryPair = (maxMessageBytes: number = DEFAULT_MAX_MESSAGE_BYTES):
     maxMessageBytes,
     // A copy, so the sender may reuse its buffer as a transferring link would not let it.
     send: (message) => Effect.sync(() => out.put(message.slice())),
-    receive: Effect.promise(() => into.take())
+    receive: Effect.promise(() => into.take()) // never rejects (mailbox)
   })
   return [end(aToB, bToA), end(bToA, aToB)] as const
 }
@@ -135,6 +135,7 @@ export const messagePort = (port: PortLike, maxMessageBytes: number = DEFAULT_MA
         },
         catch: (error) => new LinkError({ detail: `postMessage failed: ${String(error)}` })
       }),
+    // `take` never rejects; a port's failure arrives as a LinkError item, failed here.
     receive: Effect.flatMap(Effect.promise(() => inbox.take()), (item) => (item instanceof LinkError ? Effect.fail(item) : Effect.succeed(item)))
   }
 }

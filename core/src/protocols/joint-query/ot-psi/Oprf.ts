@@ -4,7 +4,7 @@
  * call covers thousands of blocks.
  */
 import { Effect } from "effect"
-import { Aes, type AesKey, BLOCK_BYTES } from "./Aes.ts"
+import { Aes, type AesError, type AesKey, BLOCK_BYTES } from "./Aes.ts"
 import { words } from "./Bits.ts"
 import { CODE_BYTES, CODE_WORDS } from "./spec.ts"
 
@@ -22,7 +22,7 @@ export type Codewords = readonly [Uint32Array, Uint32Array, Uint32Array, Uint32A
  * of input i is words 4i…4i+3 of `parts[p]` (code row i = part0_i ‖ part1_i ‖ part2_i ‖ part3_i). Left planar:
  * each consumer reads the parts where it needs them instead of a 64-byte row copy first.
  */
-export const codewords = (keys: OprfKeys, inputs: Uint8Array): Effect.Effect<Codewords, never, Aes> =>
+export const codewords = (keys: OprfKeys, inputs: Uint8Array): Effect.Effect<Codewords, AesError, Aes> =>
   Effect.gen(function*() {
     const aes = yield* Aes
     const parts = yield* Effect.all(keys.code.map((key) => aes.decryptBlocks(key, inputs)))
@@ -74,7 +74,7 @@ export const hashRows = (
   valueBytes: number,
   out: Uint8Array,
   outAt: number
-): Effect.Effect<void, never, Aes> =>
+): Effect.Effect<void, AesError, Aes> =>
   Effect.gen(function*() {
     const aes = yield* Aes
     const count = rows.length / CODE_BYTES
@@ -87,7 +87,7 @@ export const hashRows = (
 export interface ColumnStreams {
   readonly columns: number
   /** The next `rows` bits of every column, into `out` (columns × rows/8 bytes) when given, else a new buffer. */
-  readonly next: (rows: number, out?: Uint8Array) => Effect.Effect<Uint8Array>
+  readonly next: (rows: number, out?: Uint8Array) => Effect.Effect<Uint8Array, AesError>
 }
 
 /** Bytes of keystream buffered per column: refills are one AES call per column per this many rows / 8. */
@@ -102,7 +102,7 @@ const copyColumns = (slabs: ReadonlyArray<Uint8Array>, from: number, take: numbe
  * partitions. `next(rows)` returns the next `rows` bits of every column, column-major (column i = bytes
  * [i·rows/8, (i+1)·rows/8)); `rows` is a multiple of 128.
  */
-export const columnStreams = (seeds: Uint8Array): Effect.Effect<ColumnStreams, never, Aes> =>
+export const columnStreams = (seeds: Uint8Array): Effect.Effect<ColumnStreams, AesError, Aes> =>
   Effect.gen(function*() {
     const aes = yield* Aes
     const columns = seeds.length / 16
@@ -110,7 +110,7 @@ export const columnStreams = (seeds: Uint8Array): Effect.Effect<ColumnStreams, n
     let slabs: Array<Uint8Array> = []
     let slabAt = 0 // bytes of the current slabs already consumed
     let nextBlock = 0 // counter block where the next slabs start
-    const next = (rows: number, into?: Uint8Array): Effect.Effect<Uint8Array> =>
+    const next = (rows: number, into?: Uint8Array): Effect.Effect<Uint8Array, AesError> =>
       Effect.gen(function*() {
         const bytes = rows / 8
         const out = into?.subarray(0, columns * bytes) ?? new Uint8Array(columns * bytes)

@@ -3,7 +3,7 @@
  * partitions and their sizes), the schedule of partitions, and the statistics each role reports.
  */
 import { Effect } from "effect"
-import { Aes, type AesKey } from "./Aes.ts"
+import { Aes, type AesError, type AesKey } from "./Aes.ts"
 import * as BaseOt from "./BaseOt.ts"
 import { assertLittleEndian, words } from "./Bits.ts"
 import * as Encoding from "./Encoding.ts"
@@ -56,7 +56,8 @@ export interface Output {
   readonly stats: Stats
 }
 
-export type EngineError = OtPsiError | LinkError
+/** A refusal of the protocol or the peer (OtPsiError), the link failing, or this party's AES failing. */
+export type EngineError = OtPsiError | LinkError | AesError
 
 export const platformRandom = (bytes: number): Uint8Array => {
   const out = new Uint8Array(bytes)

@@ -305,7 +305,10 @@ export const handlers = (ctx: Party.Context) => {
         Party.prepare(ctx, compute, session, s, index)
         Party.prepare(ctx, compute, session, s, index + 1)
         const prepared = s.prepared.get(index)!
-        points = yield* Effect.promise(() => prepared)
+        // Never rejects (Party.prepare keeps the Exit); its typed failure is this request's.
+        points = yield* Effect.flatten(Effect.promise(() => prepared)).pipe(
+          Effect.catch((error) => Party.fail(session, stage, error instanceof SpillError ? "SpillFailed" : "ComputeFailed", error.message))
+        )
         s.prepared.delete(index)
         if (s.sum.keyPair !== undefined) {
           const column = ctx.params.valueColumn!

@@ -13,7 +13,7 @@ import { handler, type ParticipantSession } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
 import * as IdSpill from "../IdSpill.ts"
 import { SpillError } from "../Spill.ts"
-import { Aes } from "../ot-psi/Aes.ts"
+import { Aes, AesError } from "../ot-psi/Aes.ts"
 import * as Engine from "../ot-psi/Engine.ts"
 import * as Link from "../ot-psi/Link.ts"
 import * as RowRuns from "../RowRuns.ts"
@@ -43,6 +43,7 @@ export class Pump implements Link.Link {
       if (this.full) this.notify()
     })
 
+  // Never rejects: the promise is only ever resolved, by `deliver`.
   readonly receive: Effect.Effect<Uint8Array> = Effect.promise(() => {
     const next = this.inbox.shift()
     if (next !== undefined) return Promise.resolve(next)
@@ -245,11 +246,18 @@ export const handlers = (ctx: Party.Context) => {
         ot.pump.deliver(yield* Channel.open(session, stage, s.channel.secretKey, peer, peerKey, label(peer, session.self, ot.nextIn), box))
         ot.nextIn++
       }
+      // Never rejects (`settled` only resolves); the engine's own failure arrives as `outcome`, answered below.
       yield* Effect.promise(() => ot.pump.settled())
       const outcome = ot.pump.outcome
       if (outcome !== undefined && outcome._tag === "Failure") {
         const error = Cause.squash(outcome.cause)
-        const code = typeof error === "object" && error !== null && "reason" in error ? String(error.reason) : error instanceof SpillError ? "SpillFailed" : "EngineFailed"
+        const code = typeof error === "object" && error !== null && "reason" in error
+          ? String(error.reason)
+          : error instanceof SpillError
+          ? "SpillFailed"
+          : error instanceof AesError
+          ? "AesFailed"
+          : "EngineFailed"
         return yield* Party.fail(session, stage, code, error instanceof Error ? error.message : String(error))
       }
       const outbound: Array<Uint8Array> = []

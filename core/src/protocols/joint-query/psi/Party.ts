@@ -7,7 +7,7 @@
 import { concatBytes } from "@noble/hashes/utils.js"
 import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex } from "@noble/hashes/utils.js"
-import { Effect } from "effect"
+import { Effect, type Exit } from "effect"
 import * as FixedPoint from "../../../crypto/FixedPoint.ts"
 import * as Keys from "../../../crypto/paillier/Keys.ts"
 import * as Paillier from "../../../crypto/paillier/Paillier.ts"
@@ -121,7 +121,7 @@ export interface State {
   protocol?: Spec.Protocol
   readonly seen: Set<string>
   /** Own hop-0 chunks being hashed ahead of their request (`prepare`). */
-  readonly prepared: Map<number, Promise<Uint8Array>>
+  readonly prepared: Map<number, Promise<Exit.Exit<Uint8Array, SpillError | Compute.ComputeFailed>>>
   /** source → chunk index → fully-blinded points (and, from the value holder, its ciphertexts). */
   readonly inbox: Map<string, Map<number, { readonly points: Uint8Array; readonly extra: Uint8Array }>>
   /** Fully-blinded chunks of the set this party completes, to relay to the other matchers. */
@@ -214,9 +214,8 @@ export const prepare = (ctx: Context, compute: Compute.QueryComputeService, sess
   const ids = own !== undefined
     ? Effect.map(External.readChunk(own, index), (chunk) => chunk.ids)
     : Effect.succeed(s.set.ids.slice(index * ctx.chunkSize, index * ctx.chunkSize + length))
-  const points = Effect.runPromise(Effect.flatMap(ids, (chunk) => compute.hashBlind(ctx.group, domainOf(session), chunk, s.scalar)))
-  points.catch(() => {}) // surfaced by the hop-0 request of that chunk, which awaits it
-  s.prepared.set(index, points)
+  // An Exit, so the promise never rejects: a failure is surfaced, typed, by the hop-0 request of that chunk.
+  s.prepared.set(index, Effect.runPromiseExit(Effect.flatMap(ids, (chunk) => compute.hashBlind(ctx.group, domainOf(session), chunk, s.scalar))))
 }
 
 

@@ -14,6 +14,7 @@ import { sha256Digest } from "../../../wire/Canonical.ts"
 import type { ParticipantSession, StageHandler } from "../../Protocol.ts"
 import { handler, ParticipantFailure } from "../../Protocol.ts"
 import * as Channel from "../Channel.ts"
+import * as Compute from "../Compute.ts"
 import * as Group from "../Group.ts"
 import * as IdSpill from "../IdSpill.ts"
 import * as Spill from "../Spill.ts"
@@ -214,6 +215,21 @@ describe("ECDH-PSI family over InMemoryHost (bcw, wdbc)", () => {
   it("a chunk with fewer points than announced fails with CountMismatch", async () => {
     const { result } = await run("intersection", [bcw[0]!, bcw[1]!], [0], {}, forging((p) => p.subarray(32)))
     expect(failure(result).code).toBe("CountMismatch")
+  }, 30_000)
+
+  it("a party whose group kernels fail while hashing its ids fails the task with ComputeFailed, not a defect", async () => {
+    // As a worker that crashed mid-batch, or kernels that did not load: every hash of this party's ids throws.
+    const broken: Compute.GroupKernelSet = {
+      ...Compute.wasmKernels,
+      x25519: { ...Compute.wasmKernels.x25519, hashBlind: () => { throw new Error("worker exited with code 1") } }
+    }
+    const wallets = [InMemoryHost.randomWallet(), InMemoryHost.randomWallet()]
+    const params: Spec.Params = { idColumn: "id", receivers: [wallets[0]!.address], maxIds: 10_000, chunkSize: 97 }
+    const configs = bcw.slice(0, 2).map((d, i) => party(`broken-${i}-${Math.random()}`, d, Participant.taskHandlers("ids", "intersection", params), { wallet: wallets[i]! }))
+    const withBroken = { ...configs[1]!, provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => configs[1]!.provide!(Effect.provideService(effect, Compute.QueryCompute, Compute.inline(broken))) }
+    const host = InMemoryHost.make([configs[0]!, withBroken])
+    const outcome = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, "intersection", params, { timeoutMs: 60_000 }))))
+    expect(failure(outcome)).toMatchObject({ participant: wallets[1]!.address, code: "ComputeFailed", detail: expect.stringContaining("worker exited with code 1") })
   }, 30_000)
 
   it("a chunk delivered twice is refused (DuplicateChunk)", async () => {
