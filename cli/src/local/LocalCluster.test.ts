@@ -3,45 +3,15 @@
  * only the starter its `afterAll` stops can reach it) leaves no process behind: the chain, and participants that
  * had not yet said they were ready, are stopped before `start` rejects and before the starter's `stop()` returns.
  */
-import { readdir, readFile, mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
+import { descendants } from "@jointly/core/internal/testing/Processes"
 import * as LocalCluster from "./LocalCluster.ts"
 
 const demo = (file: string) => fileURLToPath(new URL(`../../../examples/demo/${file}`, import.meta.url))
-
-/** The live processes below `root` (zombies count as gone), with their command lines. */
-const descendants = async (root: number): Promise<Map<number, string>> => {
-  const parents = new Map<number, number>()
-  const commands = new Map<number, string>()
-  for (const entry of await readdir("/proc")) {
-    const pid = Number(entry)
-    if (!Number.isInteger(pid)) continue
-    try {
-      const stat = await readFile(`/proc/${pid}/stat`, "utf8")
-      // pid (comm) state ppid …; comm may hold spaces and parentheses.
-      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      if (state === "Z") continue
-      parents.set(pid, Number(ppid))
-      commands.set(pid, (await readFile(`/proc/${pid}/cmdline`, "utf8")).replace(/\0/g, " "))
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  const below = new Map<number, string>()
-  const visit = (parent: number) => {
-    for (const [pid, ppid] of parents) {
-      if (ppid === parent && !below.has(pid)) {
-        below.set(pid, commands.get(pid) ?? "")
-        visit(pid)
-      }
-    }
-  }
-  visit(root)
-  return below
-}
 
 const dirs: Array<string> = []
 afterAll(async () => {

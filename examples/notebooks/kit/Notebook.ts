@@ -46,14 +46,28 @@ export interface PartyData {
   readonly policy?: LocalCluster.PartyOptions["policy"]
 }
 
+export interface StartOptions {
+  /**
+   * Calls the start off (e.g. `AbortSignal.timeout(ms)`): what it started so far is stopped, processes still
+   * starting included, its directory is removed, and `startCluster` rejects once that is done.
+   */
+  readonly signal?: AbortSignal
+  /** The start's progress lines (chain, contracts, coordinator, participants) as it reaches them. */
+  readonly onProgress?: (line: string) => void
+}
+
 /**
  * A whole consortium on this machine (anvil, the coordinator, one participant process per party) and a client
  * signed in as the local analyst (it initiates the tasks and receives their results). `stop()` shuts it down and
- * deletes its directory.
+ * deletes its directory. A start that fails or is called off leaves nothing behind: no process, no directory.
  */
-export const startCluster = async (parties: ReadonlyArray<PartyData>) => {
+export const startCluster = async (parties: ReadonlyArray<PartyData>, options: StartOptions = {}) => {
   const dir = await mkdtemp(join(tmpdir(), "jointly-notebook-"))
-  const cluster = await LocalCluster.start({ dataDir: join(dir, "cluster"), parties })
+  // LocalCluster.start stops whatever it started before it rejects; the directory it was given is the kit's.
+  const cluster = await LocalCluster.start({ dataDir: join(dir, "cluster"), parties, ...options }).catch(async (error: unknown) => {
+    await rm(dir, { recursive: true, force: true })
+    throw error
+  })
   const client = cluster.client
   const address = (name: string) => {
     const party = cluster.parties.find((p) => p.name === name)
