@@ -104,14 +104,30 @@ describe("Mode B's packed sign-hidden comparison", () => {
     }
   })
 
-  it("one inversion for the model and its copies gives every ciphertext's inverse mod N²", () => {
+  it("one inversion for the model and its copies gives every ciphertext's inverse mod N² (portable kernels)", () => {
     const models = [encryptModel(), ...withCopies()]
-    const all = Blind.modelTablesOf(pk, models, 24, native)
+    const all = Blind.modelTablesOf(pk, models, 24, tsKernels)
     expect(all.length).toBe(models.length)
     all.forEach((t, g) => {
-      t.weights.forEach((w, k) => expect((w * t.inverses[k]!) % pk.n2).toBe(1n))
+      t.weights.forEach((w, k) => expect((w * t.inverses![k]!) % pk.n2).toBe(1n))
       expect(t.weights).toEqual(models[g]!.slice(0, weights.length).map((c) => c.value))
-      expect((t.bias * t.biasInverse) % pk.n2).toBe(1n)
+      expect((t.bias * t.biasInverse!) % pk.n2).toBe(1n)
+    })
+  })
+
+  it("native margin tables (offset exponents, no inverses) give Π [[w_k]]^(e_k)·[[b]]^(±1) for signed exponents up to the bound", () => {
+    const models = [encryptModel(), ...withCopies()]
+    const bits = 24
+    const all = Blind.modelTablesOf(pk, models, bits, native)
+    const top = (1n << BigInt(bits)) - 1n
+    const power = (c: bigint, e: bigint) => e >= 0n ? tsKernels.modPow(c, e, pk.n2) : tsKernels.modPow(tsKernels.modInverse(c, pk.n2), -e, pk.n2)
+    all.forEach((t, g) => {
+      expect(t.inverses).toBeUndefined()
+      const cts = models[g]!.map((c) => c.value)
+      for (const [exponents, biasExponent] of [[[top, -top], 1n], [[-top, 0n], -1n], [[5n, -3n], 1n], [[0n, 0n], -1n]] as const) {
+        const expected = exponents.reduce((acc, e, k) => (acc * power(cts[k]!, e)) % pk.n2, power(cts[weights.length]!, biasExponent))
+        expect(t.margin!(exponents, biasExponent)).toBe(expected)
+      }
     })
   })
 

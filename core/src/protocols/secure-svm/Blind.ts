@@ -15,14 +15,14 @@
  * Work per row: d fixed-base exponentiations of ~(scaleBits + 5)-bit exponents (window 4), one 2κ-bit
  * exponentiation and W squarings mod N²; per `slots` rows: one re-randomisation and one decryption. With a
  * native multi-exponentiation (`BigIntKernels.multiExp`) a row's margin is one multiExp over [[b]]^(±1) and the
- * [[w_k]]^(±1) — on window tables built once per model where the kernel has `multiExpTable` (per call otherwise,
- * which was half a margin's cost) — and a chunk's Horner packing one multiExp over its margins (the same squarings)
- * with the re-randomisation h_s^r as one more base. The model's d + 1 inverses cost one modInverse (Montgomery's
- * trick). The per-row margins stay in the job: the provider's hinge sum is a linear form over [[w]] (participant.ts).
+ * [[w_k]]^(±1) — or, where the kernel has `multiExpTable`, over [[w_k]], [[b]] and one correction with offset
+ * exponents on window tables built once per model (`offsetTablesOf`: no inverses) — and a chunk's Horner packing one
+ * multiExp over its margins (the same squarings) with the re-randomisation h_s^r as one more base. Where inverses are
+ * needed, the model's d + 1 cost one modInverse (Montgomery's trick). The per-row margins stay in the job: the provider's hinge sum is a linear form over [[w]] (participant.ts).
  */
 import { Schema } from "effect"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
-import { randomBelow, randomBits } from "../../compute/Primes.ts"
+import { randomBits, randomStream } from "../../compute/Primes.ts"
 import { batchInverse, tsKernels } from "../../compute/TsKernels.ts"
 import * as JobCodec from "../../compute/JobCodec.ts"
 import * as Comparison from "../../crypto/comparison/SecureComparison.ts"
@@ -41,22 +41,20 @@ export const JobNames = { blindCompare: "svm.blind-compare" } as const
 const TABLE_WINDOW = 4
 
 /**
- * What a worker keeps of one encrypted model: [[w_k]], [[w_k]]^(−1), [[b]]^(±1), and, where the kernel has no
- * native multi-exponentiation, the portable fixed-base tables of the first two for exponents below
- * 2^exponentBits (with one, a row's margin is a single `multiExp` over these values: no tables to build).
+ * What a worker keeps of one encrypted model for exponents below 2^exponentBits in absolute value: [[w_k]], [[b]]
+ * and either, with a kernel's `multiExpTable`, `margin` on window tables built once per model, or [[w_k]]^(−1),
+ * [[b]]^(−1) and, where the kernel has no native multi-exponentiation, the portable fixed-base tables of both
+ * (with one, a row's margin is a single `multiExp` over these values: no tables to build).
  */
 export interface ModelTables {
   readonly exponentBits: number
   readonly weights: ReadonlyArray<bigint>
-  readonly inverses: ReadonlyArray<bigint>
+  readonly inverses?: ReadonlyArray<bigint>
   readonly tables?: { readonly positive: ReadonlyArray<FixedBase.FixedBaseTable>; readonly negative: ReadonlyArray<FixedBase.FixedBaseTable> }
   readonly bias: bigint
-  readonly biasInverse: bigint
-  /**
-   * With a kernel's `multiExpTable`: a row's margin over [[b]], [[b]]^(−1), the [[w_k]] and the [[w_k]]^(−1), in that
-   * order, one exponent each (0 for the sign not taken), on window tables built once per model.
-   */
-  readonly margin?: (exponents: ReadonlyArray<bigint>) => bigint
+  readonly biasInverse?: bigint
+  /** With a kernel's `multiExpTable`: Π [[w_k]]^(e_k) · [[b]]^(e_b) mod N² for signed e_k (|e_k| < 2^exponentBits), e_b = ±1. */
+  readonly margin?: (exponents: ReadonlyArray<bigint>, biasExponent: bigint) => bigint
 }
 
 export const modelTables = (
@@ -90,9 +88,41 @@ export const modelTables = (
       }
     }),
     bias,
-    biasInverse,
-    ...(kernels.multiExpTable === undefined ? {} : { margin: kernels.multiExpTable([bias, biasInverse, ...weights, ...inverses], n2, bits) })
+    biasInverse
   }
+}
+
+/**
+ * `ModelTables` on a kernel's window tables without the model's inverses: with B = 2^exponentBits and the
+ * correction C = [[b]]·Π [[w_k]]^B, a margin is C^(−1) · [[b]]^(e_b + 1) · Π [[w_k]]^(e_k + B), every exponent ≥ 0
+ * and one bit longer. So the tables hold d + 2 bases a model instead of 2d + 2 (the inverses' half was built by
+ * both workers every round), and a job inverts one C per copy instead of every ciphertext (Montgomery's trick
+ * over 3(d + 1) values had cost ~3(d + 1) BigInt products mod N² of ~45 µs each). Same residues as before.
+ */
+const offsetTablesOf = (
+  pk: PublicKey,
+  models: ReadonlyArray<ReadonlyArray<Paillier.Ciphertext>>,
+  exponentBits: number,
+  kernels: BigIntKernels & { readonly multiExp: NonNullable<BigIntKernels["multiExp"]>; readonly multiExpTable: NonNullable<BigIntKernels["multiExpTable"]> }
+): Array<ModelTables> => {
+  const n2 = pk.n2
+  const offset = 1n << BigInt(exponentBits)
+  const values = models.map((m) => m.map((c) => c.value))
+  const corrections = values.map((v) => kernels.multiExp(v, v.map((_, k) => (k === v.length - 1 ? 1n : offset)), n2))
+  const inverses = batchInverse(corrections, n2, kernels)
+  return values.map((v, g) => {
+    const d = v.length - 1
+    const table = kernels.multiExpTable([inverses[g]!, ...v], n2, exponentBits + 1)
+    return {
+      exponentBits,
+      weights: v.slice(0, d),
+      bias: v[d]!,
+      margin: (exponents, biasExponent) => {
+        if (exponents.length !== d) throw new RangeError(`${exponents.length} exponents for a ${d}-weight model`)
+        return table([1n, ...exponents.map((e) => e + offset), biasExponent + 1n])
+      }
+    }
+  })
 }
 
 /**
@@ -101,6 +131,8 @@ export const modelTables = (
  * that met a new model — 3 per round and worker, a tenth of the compare stage's CPU outside the margins.
  */
 export const modelTablesOf = (pk: PublicKey, models: ReadonlyArray<ReadonlyArray<Paillier.Ciphertext>>, exponentBits: number, kernels: BigIntKernels = tsKernels): Array<ModelTables> => {
+  const { multiExp, multiExpTable } = kernels
+  if (multiExp !== undefined && multiExpTable !== undefined) return offsetTablesOf(pk, models, exponentBits, { ...kernels, multiExp, multiExpTable })
   const inverses = batchInverse(models.flatMap((m) => m.map((c) => c.value)), pk.n2, kernels)
   let at = 0
   return models.map((m) => modelTables(pk, m, exponentBits, kernels, inverses.slice(at, (at += m.length))))
@@ -259,12 +291,6 @@ export const slotBitsFor = (pk: PublicKey, weights: ReadonlyArray<bigint>, bias:
   return slotBits
 }
 
-const randomSign = (): 1n | -1n => {
-  const byte = new Uint8Array(1)
-  crypto.getRandomValues(byte)
-  return (byte[0]! & 1) === 1 ? -1n : 1n
-}
-
 /** The provider's blinding, for one job's rows (a whole number of chunks). */
 export const blindCompare = (
   pk: PublicKey,
@@ -301,6 +327,9 @@ export const blindCompare = (
   // one, ρ = h_s^r (r fresh, as Randomness.direct draws it) joins the chunk's multiExp as one more base, where
   // it shares the packing's squarings: no separate ~1,000-bit exponentiation, and no per-worker table to build.
   const randomness = native === undefined ? randomnessFor(pk, kernels) : undefined
+  // Signs, r1, r' and r for the whole job from 64 KiB CSPRNG blocks: one getRandomValues call per draw had cost
+  // ~4 calls (~15 µs each) a row, a tenth of the job.
+  const random = randomStream()
   const flips = new Uint8Array(count)
   const packedValues: Array<bigint> = []
   const constants: Array<bigint> = []
@@ -318,21 +347,20 @@ export const blindCompare = (
       const group = Math.floor((i - start) / perGroup)
       const q = i - start - group * perGroup
       const tables = tableList[group]!
-      const { weights, inverses, bias, biasInverse } = tables
-      const s = randomSign()
+      const { weights, bias } = tables
+      const s = random.sign()
       flips[i] = s === -1n ? 1 : 0
       const y = BigInt(input.labels[i]!)
-      let c = s * y > 0n ? bias : biasInverse
-      if (tables.margin !== undefined) {
-        const exponents = new Array<bigint>(2 * d + 2).fill(0n)
-        exponents[s * y > 0n ? 0 : 1] = 1n
-        for (let k = 0; k < d; k++) {
-          const e = s * input.rows[i * d + k]!
-          if (e > 0n) exponents[2 + k] = e
-          else if (e < 0n) exponents[2 + d + k] = -e
-        }
-        c = tables.margin(exponents)
+      const { margin, inverses, biasInverse } = tables
+      let c: bigint
+      if (margin !== undefined) {
+        const exponents = new Array<bigint>(d)
+        for (let k = 0; k < d; k++) exponents[k] = s * input.rows[i * d + k]!
+        c = margin(exponents, s * y)
+      } else if (inverses === undefined || biasInverse === undefined) {
+        throw new RangeError("model tables with neither a margin table nor the model's inverses")
       } else if (native !== undefined) {
+        c = s * y > 0n ? bias : biasInverse
         const bases = [c]
         const exponents = [1n]
         for (let k = 0; k < d; k++) {
@@ -344,6 +372,7 @@ export const blindCompare = (
         }
         c = native(bases, exponents, n2)
       } else {
+        c = s * y > 0n ? bias : biasInverse
         const { positive, negative } = tables.tables!
         for (let k = 0; k < d; k++) {
           const e = s * input.rows[i * d + k]!
@@ -351,8 +380,8 @@ export const blindCompare = (
           else if (e < 0n) c = (c * FixedBase.pow(negative[k]!, -e)) % n2
         }
       }
-      const r1 = (1n << kappa) + randomBelow(1n << kappa)
-      const r2 = randomBelow(r1)
+      const r1 = (1n << kappa) + random.bits(input.kappa)
+      const r2 = random.below(r1)
       if (native !== undefined) {
         margins.push(c)
         slotExponents.push((2n * r1) << (w * BigInt(q)))
@@ -364,7 +393,7 @@ export const blindCompare = (
       exponentiations += d + (i === end - 1 ? 1 : 2)
     }
     if (native !== undefined) {
-      const r = randomBits(pk.randomnessBits)
+      const r = random.bits(pk.randomnessBits)
       const span = slotExponents.reduce((m, e) => Math.max(m, bitLength(e)), 1)
       const rho = powers === undefined ? { bases: [pk.hs], exponents: [r] } : randomnessTerms(powers, r, span)
       acc = native([...margins, ...rho.bases], [...slotExponents, ...rho.exponents], n2)
