@@ -160,10 +160,10 @@ describe("federated learning over InMemoryHost", () => {
     const params: Params = { ...base, minUpdatesPerRound: 3, rounds: 3 }
     const data = parties(4)
     // Party 0 masks its update every round and the reply is lost: it never gets an unmask request.
-    const lostAfterMasking = (handlers: ReadonlyArray<InMemoryHost.AnyStageHandler>) => handlers.map((h) => h.stage.name !== "secagg.masked-input" ? h : {
+    const lostAfterMasking = (handlers: ReadonlyArray<InMemoryHost.AnyStageHandler>) => handlers.map((h): InMemoryHost.AnyStageHandler => h.stage.name !== "secagg.masked-input" ? h : {
       ...h,
-      handle: (request: never, session: Parameters<typeof h.handle>[1]) =>
-        Effect.flatMap(h.handle(request, session) as Effect.Effect<unknown, ParticipantFailure>, () =>
+      handle: (request, session) =>
+        Effect.flatMap(h.handle(request, session), () =>
           Effect.fail(new ParticipantFailure({ participant: session.self, stage: h.stage.name, code: "Disconnected", detail: "lost after masking" })))
     })
     const host = makeHost([{ ...data[0]!, handlers: lostAfterMasking }, ...data.slice(1)], params)

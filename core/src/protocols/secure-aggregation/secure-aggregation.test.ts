@@ -334,12 +334,12 @@ describe("secure aggregation", () => {
     const inputs = randomInputs(4, 6, 32)
     // Participant 0 computes its masked input, then the reply is lost: it never gets an unmask request.
     const host = InMemoryHost.make(inputs.map((input, i) => ({
-      handlers: secureAggregationHandlers(() => Effect.succeed(input)).map((h) =>
+      handlers: (secureAggregationHandlers(() => Effect.succeed(input)) as ReadonlyArray<InMemoryHost.AnyStageHandler>).map((h): InMemoryHost.AnyStageHandler =>
         i !== 0 || h.stage.name !== Spec.maskedInput.name ? h : {
           ...h,
-          handle: (request: never, session: Parameters<typeof h.handle>[1]) =>
+          handle: (request, session) =>
             Effect.flatMap(h.handle(request, session), () => Effect.fail(new ParticipantFailure({ participant: session.self, stage: h.stage.name, code: "Disconnected", detail: "lost after masking" })))
-        }) as ReadonlyArray<InMemoryHost.AnyStageHandler>
+        })
     })))
     const result = await Effect.runPromise(host.run((session) => runSecureAggregation(session, { vectorLength: 6, bits: 32, dropoutTolerance: 1 })))
     expect(result.contributors).toEqual(host.participants.slice(1))
