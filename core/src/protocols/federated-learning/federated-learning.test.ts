@@ -65,6 +65,8 @@ interface PartyConfig {
   readonly rows: Rows
   readonly runtime?: ModelRuntimeApi
   readonly faults?: ReadonlyArray<InMemoryHost.Fault>
+  /** Replaces the party's handler table (a fault the channel cannot script: a reply lost after its work was done). */
+  readonly handlers?: (handlers: ReadonlyArray<InMemoryHost.AnyStageHandler>) => ReadonlyArray<InMemoryHost.AnyStageHandler>
 }
 
 const makeHost = (parties: ReadonlyArray<PartyConfig>, params: Params) => {
@@ -79,7 +81,7 @@ const makeHost = (parties: ReadonlyArray<PartyConfig>, params: Params) => {
       Layer.succeed(PredictionSink, { write: () => Effect.void })
     )
     return {
-      handlers: Participant.handlers("train", r),
+      handlers: party.handlers?.(Participant.handlers("train", r)) ?? Participant.handlers("train", r),
       provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, layer) as Effect.Effect<A, ParticipantFailure>,
       faults: party.faults ?? []
     }
@@ -151,6 +153,27 @@ describe("federated learning over InMemoryHost", () => {
       // The split and the last round's reply (whose update a retried round-5 request gets again), nothing per round.
       expect(kept.map(([key]) => key).sort()).toEqual(["fl/split", "fl/train/last/"])
       expect((kept.find(([key]) => key === "fl/train/last/")![1] as { round: number }).round).toBe(5)
+    }
+  })
+
+  it("settles each round's secure aggregation at the next round, so a party dropped after masking holds no masked input per round", async () => {
+    const params: Params = { ...base, minUpdatesPerRound: 3, rounds: 3 }
+    const data = parties(4)
+    // Party 0 masks its update every round and the reply is lost: it never gets an unmask request.
+    const lostAfterMasking = (handlers: ReadonlyArray<InMemoryHost.AnyStageHandler>) => handlers.map((h): InMemoryHost.AnyStageHandler => h.stage.name !== "secagg.masked-input" ? h : {
+      ...h,
+      handle: (request, session) =>
+        Effect.flatMap(h.handle(request, session), () =>
+          Effect.fail(new ParticipantFailure({ participant: session.self, stage: h.stage.name, code: "Disconnected", detail: "lost after masking" })))
+    })
+    const host = makeHost([{ ...data[0]!, handlers: lostAfterMasking }, ...data.slice(1)], params)
+    const result = await train(host, params)
+    expect(result.rounds.every((round) => round.contributors.length === 3 && !round.contributors.includes(host.participants[0]!))).toBe(true)
+    for (const participant of host.participants) {
+      const aggregations = [...host.memory(participant)].filter(([key]) => /^secagg\/(round-|evaluate)/.test(key))
+      // Rounds 1–2 are settled markers; only the last round's and the final evaluation's state are held.
+      expect(aggregations.filter(([, value]) => typeof value === "object").map(([key]) => key).sort()).toEqual(["secagg/evaluate", "secagg/round-3"])
+      expect(aggregations).toHaveLength(4)
     }
   })
 

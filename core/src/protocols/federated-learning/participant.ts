@@ -8,7 +8,7 @@ import * as Local from "../../data/Local.ts"
 import { bytesToFloat32, float32ToBytes } from "../../models/ModelArtifact.ts"
 import type { ParticipantSession } from "../Protocol.ts"
 import { handler, ParticipantFailure } from "../Protocol.ts"
-import { secureAggregationHandlers } from "../secure-aggregation/client.ts"
+import { secureAggregationHandlers, settle } from "../secure-aggregation/client.ts"
 import type * as RingVector from "../secure-aggregation/RingVector.ts"
 import type { ValidationMetrics } from "./spec.ts"
 import { defaults, evaluate, initialize, prepare, runAndRound, train, UnexpectedLabels } from "./spec.ts"
@@ -145,6 +145,10 @@ export const handlers = (datasetName: string, resolved: Resolved) => {
         const lastKey = lastTrainKey(aggregationId)
         const last = session.memory.get(lastKey) as LastTrain | undefined
         if (last?.aggregationId === aggregationId) return last.reply // a retried request gets the same update
+        // Rounds of a run are sequential: the coordinator asks for round r + 1 only after round r's aggregation
+        // ended, so this party's state of it — for a party reported dropped after masking, its masked input, which
+        // no unmask request ever releases — is dropped before this round's vectors are built.
+        if (last !== undefined && last.round < round) settle(session, last.aggregationId)
         const remember = (reply: typeof train.reply.Type) => {
           // A straggler of an earlier round finishing late must not replace a later round's reply. An earlier round's
           // input that secure aggregation never read (this party was dropped from it) is not read any more either.

@@ -7,7 +7,10 @@
  * retried request gets the same answer rather than fresh randomness that could let the coordinator difference
  * two masked inputs — except that the masked input is not kept past this participant's unmask reply (a megabyte
  * vector per aggregation for the rest of the attempt otherwise): a masked-input request after it is refused
- * ("AlreadyUnmasked"), never answered with a recomputed vector.
+ * ("AlreadyUnmasked"), never answered with a recomputed vector. A caller that knows an aggregation is over (the
+ * coordinator has moved on: federated learning's next round) `settle`s it: its state is dropped — a participant
+ * reported dropped after masking never gets an unmask request, so its masked input would otherwise stay for the
+ * whole attempt, one per aggregation — and any later request of it is refused ("Settled").
  */
 import { bytesToHex, concatBytes, randomBytes } from "@noble/hashes/utils.js"
 import { Effect } from "effect"
@@ -100,13 +103,35 @@ interface State {
 
 const memoryKey = (aggregationId: string) => `secagg/${aggregationId}`
 
+/**
+ * What a settled aggregation's state is replaced with: a marker, not nothing, so a late advertise request of it
+ * is refused instead of starting it again with fresh keys and fresh randomness (a second masked input of the
+ * same update).
+ */
+const SETTLED = "settled"
+
+/**
+ * The caller knows aggregation `aggregationId` is over — the coordinator will ask nothing more of it — and this
+ * participant drops what it holds of it: keys, shares and the masked input kept for a retry (a vector of the
+ * aggregation's length, which nothing else releases when this participant was reported dropped after masking).
+ * Later requests of it are refused ("Settled"). The attempt's key pairs and their reuse rule are untouched.
+ */
+export const settle = (session: Pick<ParticipantSession, "memory">, aggregationId: string): void => {
+  if (session.memory.has(memoryKey(aggregationId))) session.memory.set(memoryKey(aggregationId), SETTLED)
+}
+
 const fail = (session: ParticipantSession, stage: string, code: string, detail: string) =>
   Effect.fail(new ParticipantFailure({ participant: session.self, stage, code, detail }))
 
+const settled = (session: ParticipantSession, stage: string, aggregationId: string) =>
+  fail(session, stage, "Settled", `aggregation ${aggregationId} is over in attempt ${session.attempt}`)
+
 const loadState = (session: ParticipantSession, stage: string, aggregationId: string) => {
-  const state = session.memory.get(memoryKey(aggregationId)) as State | undefined
+  const state = session.memory.get(memoryKey(aggregationId)) as State | typeof SETTLED | undefined
   return state === undefined
     ? fail(session, stage, "MissingState", `no key material for aggregation ${aggregationId} in attempt ${session.attempt}`)
+    : state === SETTLED
+    ? settled(session, stage, aggregationId)
     : Effect.succeed(state)
 }
 
@@ -117,7 +142,8 @@ const sameParameters = (a: Spec.Parameters, b: Spec.Parameters) =>
 const advertise = handler(Spec.advertiseKeys, ({ parameters }, session) =>
   Effect.gen(function*() {
     const stage = Spec.advertiseKeys.name
-    const existing = session.memory.get(memoryKey(parameters.aggregationId)) as State | undefined
+    const existing = session.memory.get(memoryKey(parameters.aggregationId)) as State | typeof SETTLED | undefined
+    if (existing === SETTLED) return yield* settled(session, stage, parameters.aggregationId)
     if (existing !== undefined) {
       if (sameParameters(existing.parameters, parameters)) return existing.advertisement
       return yield* fail(session, stage, "ConflictingParameters", `aggregation ${parameters.aggregationId} already started with other parameters`)

@@ -6,7 +6,7 @@ import * as PrgKernel from "../../crypto/PrgKernel.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
 import type { CoordinatorSession } from "../Protocol.ts"
 import { ParticipantFailure, ProtocolError } from "../Protocol.ts"
-import { secureAggregationHandlers } from "./client.ts"
+import { secureAggregationHandlers, settle } from "./client.ts"
 import * as RingVector from "./RingVector.ts"
 import { runSecureAggregation } from "./server.ts"
 import * as Spec from "./spec.ts"
@@ -328,6 +328,36 @@ describe("secure aggregation", () => {
       session.round(Spec.maskedInput, new Map([[a, { aggregationId: "secagg", keyHolders: [a, b, c], encryptedShares: [] }]]), { minReplies: 1 })
     )))
     expect(replay).toMatchObject({ _tag: "ParticipantFailure", code: "AlreadyUnmasked" })
+  })
+
+  it("a settled aggregation is dropped, a masked input never asked to unmask included, and its requests refused", async () => {
+    const inputs = randomInputs(4, 6, 32)
+    // Participant 0 computes its masked input, then the reply is lost: it never gets an unmask request.
+    const host = InMemoryHost.make(inputs.map((input, i) => ({
+      handlers: (secureAggregationHandlers(() => Effect.succeed(input)) as ReadonlyArray<InMemoryHost.AnyStageHandler>).map((h): InMemoryHost.AnyStageHandler =>
+        i !== 0 || h.stage.name !== Spec.maskedInput.name ? h : {
+          ...h,
+          handle: (request, session) =>
+            Effect.flatMap(h.handle(request, session), () => Effect.fail(new ParticipantFailure({ participant: session.self, stage: h.stage.name, code: "Disconnected", detail: "lost after masking" })))
+        })
+    })))
+    const result = await Effect.runPromise(host.run((session) => runSecureAggregation(session, { vectorLength: 6, bits: 32, dropoutTolerance: 1 })))
+    expect(result.contributors).toEqual(host.participants.slice(1))
+    expect(result.sum).toEqual(sumOf(inputs.slice(1), 32, 6))
+    const [dropped, a, b, c] = host.participants as [string, string, string, string]
+    // Without settling, the dropped participant would hold its masked input for the rest of the attempt.
+    expect((host.memory(dropped).get("secagg/secagg") as { maskedInputReply?: unknown }).maskedInputReply).toBeDefined()
+    for (const p of host.participants) {
+      settle({ memory: host.memory(p) }, "secagg")
+      expect(typeof host.memory(p).get("secagg/secagg")).toBe("string")
+    }
+    // Nothing of it is answered again, nor started afresh with new randomness.
+    const ask = <Req>(stage: Parameters<CoordinatorSession["round"]>[0], participant: string, request: Req) =>
+      Effect.runPromise(Effect.flip(host.run((session) => session.round(stage, new Map([[participant, request as never]]), { minReplies: 1 }))))
+    expect(await ask(Spec.unmask, a, { aggregationId: "secagg", contributors: [a, b, c] })).toMatchObject({ _tag: "ParticipantFailure", code: "Settled" })
+    expect(await ask(Spec.maskedInput, dropped, { aggregationId: "secagg", keyHolders: [dropped, a, b, c], encryptedShares: [] })).toMatchObject({ _tag: "ParticipantFailure", code: "Settled" })
+    const parameters: Spec.Parameters = { version: Spec.VERSION, aggregationId: "secagg", cohort: host.participants, threshold: 3, vectorLength: 6, bits: 32, prg: Prg.DEFAULT_NAME }
+    expect(await ask(Spec.advertiseKeys, b, { parameters })).toMatchObject({ _tag: "ParticipantFailure", code: "Settled" })
   })
 
   it("keeps separate aggregations apart within one task (one per training round)", async () => {
