@@ -6,7 +6,8 @@
  */
 import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
 import { spawn } from "node:child_process"
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { existsSync } from "node:fs"
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -171,6 +172,37 @@ describe("CLI and client against a local cluster", () => {
       const p = e.data as Client.Progress
       return `${p.stage} ${p.done}/${p.total}`
     }))
+  }, 120_000)
+
+  it("a participant stopped by SIGTERM leaves no DuckDB directory, and one starting removes those of dead processes only", async () => {
+    const north = cluster.parties.find((p) => p.name === "north")!
+    const tmp = await mkdtemp(join(dir, "tmp-"))
+    // A pid no longer alive: a child that has exited (and been reaped).
+    const child = spawn(process.execPath, ["-e", ""])
+    await new Promise((r) => child.once("exit", r))
+    const dead = join(tmp, `jointly-duckdb-${child.pid}-left`)
+    const live = join(tmp, `jointly-duckdb-${process.pid}-live`)
+    await mkdir(dead)
+    await mkdir(live)
+    const stop = async () => {
+      const exited = new Promise<number | null>((r) => north.process.once("exit", r))
+      north.process.kill("SIGTERM")
+      return exited
+    }
+    const own = async (pid: number | undefined) => (await readdir(tmp)).filter((name) => name.startsWith(`jointly-duckdb-${pid}-`))
+    try {
+      await stop()
+      await cluster.launch(north, { TMPDIR: tmp })
+      const pid = north.process.pid
+      // Its engine opened (the datasets are CSV) in this TMPDIR, named by its pid, and cleared the dead one only.
+      expect(await own(pid)).toHaveLength(1)
+      expect(existsSync(dead)).toBe(false)
+      expect(existsSync(live)).toBe(true)
+      expect(await stop()).toBe(0)
+      expect(await own(pid)).toEqual([])
+    } finally {
+      if (north.process.exitCode !== null || north.process.signalCode !== null) await cluster.launch(north)
+    }
   }, 120_000)
 
   it("task cancel --json cancels a task waiting for an absent party; watch --json then exits 1 with Cancelled", async () => {
