@@ -6,7 +6,8 @@
  */
 import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
 import { spawn } from "node:child_process"
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { existsSync } from "node:fs"
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -77,6 +78,14 @@ describe("progress renderer", () => {
     expect(text.endsWith("\n")).toBe(true)
   })
 })
+
+/** Stops a party's process by SIGTERM (one already stopped stays so): its exit code. */
+const stopParty = async (party: LocalCluster.Party): Promise<number | null> => {
+  if (party.process.exitCode !== null || party.process.signalCode !== null) return party.process.exitCode
+  const exited = new Promise<number | null>((r) => party.process.once("exit", r))
+  party.process.kill("SIGTERM")
+  return exited
+}
 
 describe("CLI and client against a local cluster", () => {
   let dir: string
@@ -173,11 +182,31 @@ describe("CLI and client against a local cluster", () => {
     }))
   }, 120_000)
 
-  it("task cancel --json cancels a task waiting for an absent party; watch --json then exits 1 with Cancelled", async () => {
+  // East stays stopped for the next test, which wants it absent: one restart rather than two.
+  it("a participant stopped by SIGTERM leaves no DuckDB directory, and one starting removes those of dead processes only", async () => {
     const east = cluster.parties.find((p) => p.name === "east")!
-    const exited = new Promise((r) => east.process.once("exit", r))
-    east.process.kill("SIGTERM")
-    await exited
+    const tmp = await mkdtemp(join(dir, "tmp-"))
+    // A pid no longer alive: a child that has exited (and been reaped).
+    const child = spawn(process.execPath, ["-e", ""])
+    await new Promise((r) => child.once("exit", r))
+    const dead = join(tmp, `jointly-duckdb-${child.pid}-left`)
+    const live = join(tmp, `jointly-duckdb-${process.pid}-live`)
+    await mkdir(dead)
+    await mkdir(live)
+    const own = async (pid: number | undefined) => (await readdir(tmp)).filter((name) => name.startsWith(`jointly-duckdb-${pid}-`))
+    await stopParty(east)
+    await cluster.launch(east, { TMPDIR: tmp })
+    const pid = east.process.pid
+    // Its engine opened (the datasets are CSV) in this TMPDIR, named by its pid, and cleared the dead one only.
+    expect(await own(pid)).toHaveLength(1)
+    expect(existsSync(dead)).toBe(false)
+    expect(existsSync(live)).toBe(true)
+    expect(await stopParty(east)).toBe(0)
+    expect(await own(pid)).toEqual([])
+  }, 120_000)
+
+  it("task cancel --json cancels a task waiting for an absent party; watch --json then exits 1 with Cancelled", async () => {
+    await stopParty(cluster.parties.find((p) => p.name === "east")!)
     const submitted = await jointly(["task", "submit", specFile, "--coordinator", cluster.coordinatorUrl, "--key-env", "JOINTLY_ANALYST_KEY", "--json"], env())
     expect(submitted.code, submitted.stderr).toBe(0)
     const { taskId } = JSON.parse(submitted.stdout)

@@ -110,12 +110,18 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
   // The dashboard token is shown to whoever started this participant, the human who decides its "ask" consents.
   process.stdout.write(JSON.stringify({ event: "ready", address: agent.address, datasets: agent.datasets, dashboardToken, ...(agent.ipfs === undefined ? {} : { ipfs: { peerId: agent.ipfs.peerId, addresses: agent.ipfs.addresses } }) }) + "\n")
   if (policy.mode === "ask") process.stderr.write(`consents of ${agent.address} wait for a human: decide them in the coordinator's dashboard with the token ${dashboardToken}\n`)
+  // A signal stop closes everything as a scope would, each part even when one before it failed: the agent's close
+  // removes its DuckDB spill directory, which a failed chain close must not skip.
   const stop = async () => {
     models?.stop()
-    await chain?.close()
-    await agent.close()
-    await endpoint.close()
-    process.exit(0)
+    let failed = false
+    for (const close of [() => chain?.close(), () => agent.close(), () => endpoint.close()]) {
+      await Promise.resolve().then(close).catch((error: unknown) => {
+        failed = true
+        process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "close-failed", message: error instanceof Error ? error.message : String(error) }) + "\n")
+      })
+    }
+    process.exit(failed ? 1 : 0)
   }
   process.once("SIGTERM", stop)
   process.once("SIGINT", stop)

@@ -4,6 +4,10 @@
  * limit and a spill directory of its own, so an aggregation or a sort over ten million rows stays within the
  * limit and spills to disk rather than grow. The SQL comes from `@jointly/core/internal/data/SqlSource`; the browser
  * runs the same SQL on duckdb-wasm.
+ *
+ * The spill directory is `<tmpdir>/jointly-duckdb-<pid>-XXXXXX`, removed by `close` (a signal stop closes the agent,
+ * so it too). One a killed process left is removed when a later process opens its engine: the pid in its name is no
+ * longer alive (a directory of a live process, another participant's, is kept).
  */
 import { DuckDBInstance, type DuckDBValue } from "@duckdb/node-api"
 import { Effect, Stream } from "effect"
@@ -12,6 +16,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { DatasetError } from "@jointly/core/internal/data/DatasetError"
 import type { Dialect, Row, SqlEngine } from "@jointly/core/internal/data/SqlSource"
+import { removeStale } from "../host/SpillFiles.ts"
 
 export interface Options {
   /** Worker threads of the engine (default 2). */
@@ -41,14 +46,44 @@ export interface DuckDb {
   readonly close: () => void
 }
 
+const PREFIX = "jointly-duckdb-"
+
+/** The pid a spill directory's name carries; undefined for a name not of this form (left alone). */
+export const pidOf = (name: string): number | undefined => {
+  const match = new RegExp(`^${PREFIX}(\\d+)-`).exec(name)
+  return match === null ? undefined : Number(match[1])
+}
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: alive, another user's.
+    return (error as { code?: string }).code === "EPERM"
+  }
+}
+
+/** Removes the spill directories under `root` of processes no longer alive. */
+export const clearStale = (root: string = tmpdir()): Promise<void> =>
+  removeStale(root, (name) => {
+    const pid = pidOf(name)
+    return pid !== undefined && pid !== process.pid && !isAlive(pid)
+  })
+
 export const open = async (options: Options = {}): Promise<DuckDb> => {
-  const spill = mkdtempSync(join(tmpdir(), "jointly-duckdb-"))
+  // Clearing is cleanup of others' leftovers: a failure of it must not stop this engine from opening.
+  await clearStale().catch(() => {})
+  const spill = mkdtempSync(join(tmpdir(), `${PREFIX}${process.pid}-`))
   const instance = await DuckDBInstance.create(":memory:", {
     threads: String(options.threads ?? 2),
     memory_limit: options.memoryLimit ?? "256MB",
     temp_directory: spill,
     // Row numbers and id streams follow the file's order.
     preserve_insertion_order: "true"
+  }).catch((error: unknown) => {
+    rmSync(spill, { recursive: true, force: true })
+    throw error
   })
   const run = async <A>(body: (connection: Awaited<ReturnType<DuckDBInstance["connect"]>>) => Promise<A>): Promise<A> => {
     const connection = await instance.connect()
@@ -89,8 +124,11 @@ export const open = async (options: Options = {}): Promise<DuckDb> => {
     instance,
     engine,
     close: () => {
-      instance.closeSync()
-      rmSync(spill, { recursive: true, force: true })
+      try {
+        instance.closeSync()
+      } finally {
+        rmSync(spill, { recursive: true, force: true })
+      }
     }
   }
 }

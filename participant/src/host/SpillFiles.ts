@@ -27,17 +27,24 @@ const RESUMABLE = "task-"
 /** The directory of resumable key `key` (a task id: hex, so the path names it as it is). */
 const resumablePath = (dataDir: string, key: string) => join(rootOf(dataDir), `${RESUMABLE}${key.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 120)}`)
 
+/**
+ * Removes the entries of `root` that `stale` names (a missing root has none): the one rule by which what a crash
+ * left is cleared at start, here and for DuckDB's directories (datasets/DuckDb.ts).
+ */
+export const removeStale = async (root: string, stale: (name: string, path: string) => boolean | Promise<boolean>): Promise<void> => {
+  const entries = await readdir(root).catch((error) => (isMissing(error) ? [] : Promise.reject(error)))
+  for (const name of entries) {
+    const path = join(root, name)
+    if (await stale(name, path)) await rm(path, { recursive: true, force: true })
+  }
+}
+
 /** Removes what a previous run of the host left under `dataDir`'s spill root, but resumable directories opened within `keepMs`. */
 export const clearStale = (dataDir: string, keepMs = DEFAULT_KEEP_MS, now = Date.now()): Effect.Effect<void, SpillError> =>
   Effect.tryPromise({
-    try: async () => {
-      const entries = await readdir(rootOf(dataDir)).catch((error) => (isMissing(error) ? [] : Promise.reject(error)))
-      for (const name of entries) {
-        const path = join(rootOf(dataDir), name)
-        const fresh = name.startsWith(RESUMABLE) && now - (await stat(path).then((s) => s.mtimeMs, () => 0)) < keepMs
-        if (!fresh) await rm(path, { recursive: true, force: true })
-      }
-    },
+    try: () =>
+      removeStale(rootOf(dataDir), async (name, path) =>
+        !(name.startsWith(RESUMABLE) && now - (await stat(path).then((s) => s.mtimeMs, () => 0)) < keepMs)),
     catch: failed(`clear stale spill directories under ${rootOf(dataDir)}`)
   })
 

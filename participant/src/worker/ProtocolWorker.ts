@@ -88,6 +88,12 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
     }
   }
 
+  // Terminating alone would skip the thread's finalizers: DuckDB's spill directory would stay on disk.
+  const shut = async (thread: Thread) => {
+    await thread.untilExit(thread.remote.close()).catch(() => {})
+    await thread.worker.terminate()
+  }
+
   const closedError = () => new WorkerError({ reason: "WorkerCrashed", job: "protocol", detail: "the protocol worker is closed" })
 
   const watch = (thread: Thread) => {
@@ -109,7 +115,7 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
     if (current === undefined) {
       const starting = spawn().then(async ({ thread }) => {
         if (closed) {
-          await thread.worker.terminate()
+          await shut(thread)
           throw closedError()
         }
         return watch(thread)
@@ -183,7 +189,7 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
       const starting = current
       live = undefined
       current = undefined
-      if (thread !== undefined) await thread.worker.terminate()
+      if (thread !== undefined) await shut(thread)
       // A replacement still starting terminates itself once it sees `closed`.
       await starting?.catch(() => {})
     },

@@ -21,6 +21,8 @@ export interface ProtocolWorkerApi {
   readonly forget: (message: Uint8Array) => Promise<void>
   /** ContentHashRequest → ContentHashReply. */
   readonly contentHash: (message: Uint8Array) => Promise<Uint8Array>
+  /** Closes the thread's runner (its datasets' connections, DuckDB and its spill directory) before it is terminated. */
+  readonly close: () => Promise<void>
   /** Diagnostic: the worker's thread id (also the spawner's readiness probe). */
   readonly threadId: () => number
 }

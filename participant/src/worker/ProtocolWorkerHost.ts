@@ -54,6 +54,11 @@ const api: ProtocolWorkerApi = {
       throw error
     }
   },
+  close: async () => {
+    const closing = runner
+    runner = undefined
+    await closing?.close()
+  },
   threadId: () => threadId
 }
 
