@@ -4,20 +4,9 @@
  * was just listening and is closed now refuses the connection.
  */
 import { Wallet } from "ethers"
-import { createServer } from "node:net"
+import { closedPort } from "@jointly/core/internal/testing/ClosedPort"
 import { describe, expect, it } from "vitest"
 import * as Client from "./Client.ts"
-
-/** A loopback port nothing listens on any more (taken from the system, then released). */
-const closedPort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 
 describe("Client failures", () => {
   it("names the coordinator's URL and the refused connection when nothing listens there", async () => {
