@@ -41,7 +41,8 @@ const socketCause = (error: unknown): string => {
 export const fromFailure = (error: unknown): RequestFailed => {
   if (error instanceof RequestFailed) return error
   const e = error as { _tag?: string; message?: string; reason?: unknown; response?: { status?: number } }
-  if (e instanceof ClientSignInError) return new RequestFailed(0, e.code, e.message)
+  // A signer's own failure, as the Promise clients have always reported it (its message, code `Failed`).
+  if (e instanceof ClientSignInError) return e.code === "SignerRefused" ? fromFailure(e.cause) : new RequestFailed(0, e.code, e.message)
   if (typeof e?._tag === "string" && statusOf[e._tag] !== undefined) return new RequestFailed(statusOf[e._tag]!, e._tag, e.message ?? e._tag, error)
   // The transport rule and certificate trust (net/Endpoint.ts), by their own names.
   const transport = (e as { reason?: { cause?: { _tag?: string; message?: string } } })?.reason?.cause
