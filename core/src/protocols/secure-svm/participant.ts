@@ -478,10 +478,7 @@ export const handlers = (datasetName: string, params: Params, options: Options =
       const stage = Spec.setup.name
       const kernels = yield* kernelsNow
       const primes = (yield* Primes).generate
-      const keys = yield* Effect.tryPromise({
-        try: () => Keys.generateKeyPair({ bits: options.testKeyBits ?? params.keyBits ?? Keys.DEFAULT_BITS, ...policy, primes, kernels }),
-        catch: (e) => failure(session, stage, "KeyGeneration", String(e))
-      })
+      const keys = yield* Effect.mapError(Keys.generate({ bits: options.testKeyBits ?? params.keyBits ?? Keys.DEFAULT_BITS, ...policy, primes, kernels }), (e) => failure(session, stage, "KeyGeneration", e.message))
       const state: AnalystState = { keys, model: Model.initialModel(params.features.length), providers: session.participants.length }
       session.memory.set("svm/analyst", state)
       const model = yield* attempt(session, stage, () => encryptModel(state, kernels))

@@ -97,7 +97,9 @@ export const handlers = (ctx: Party.Context) => {
       const primes = (yield* Primes).generate
       const kernels = yield* BigIntKernels
       const fresh = Effect.gen(function*() {
-        const keyPair = holder ? yield* Effect.promise(() => Keys.generateKeyPair({ bits: Keys.DEFAULT_BITS, primes, kernels })) : undefined
+        const keyPair = holder
+          ? yield* Effect.catchTag(Keys.generate({ bits: Keys.DEFAULT_BITS, primes, kernels }), "PaillierKeyGenerationFailed", (error) => Party.fail(session, stage, "KeyGeneration", error.message))
+          : undefined
         return { scalar: Group.groups[ctx.group].randomScalar(), ...(keyPair !== undefined && { keyPair }) }
       })
       // A set the ring may keep on disk resumes with the secrets an earlier attempt sealed (RingProgress.ts).
