@@ -107,7 +107,7 @@ const kindsModule = () => {
 
 /**
  * A part the dashboard reads through a Promise (the chain, the chain index, the model store, the verifier, the file
- * system) failed. Never an answer to a caller: the routes answer it as the defect it is (500), as before.
+ * system) failed. Never a refusal of the caller's: the API routes answer it as 503 Unavailable naming the source.
  */
 export class DashboardReadFailed extends Schema.TaggedError<DashboardReadFailed>()("DashboardReadFailed", {
   /** What was read, e.g. "ledger.taskHistory". */

@@ -56,6 +56,12 @@ let modelId: string
 const delegating = Wallet.createRandom()
 const loginKey = Wallet.createRandom()
 let chainUp = true
+/** Statements the stores' database answers before it fails every one (a full disk: refused, not unreachable). */
+let storeQueriesLeft = Number.POSITIVE_INFINITY
+const failing = (sql: Sql.Sql): Sql.Sql => {
+  const query: Sql.Sql["query"] = (text, params) => storeQueriesLeft-- <= 0 ? Promise.reject(new Error("could not write block: No space left on device")) : sql.query(text, params)
+  return { ...sql, query, transaction: (body) => sql.transaction((tx) => body({ ...tx, query: (text, params) => storeQueriesLeft-- <= 0 ? Promise.reject(new Error("could not write block: No space left on device")) : tx.query(text, params) })) }
+}
 const chainRead = async <A>(value: A): Promise<A> => {
   if (!chainUp) throw new Error("connect ECONNREFUSED 127.0.0.1:8545")
   return value
@@ -73,9 +79,10 @@ const call = async (method: string, path: string, options: { token?: string; bod
 
 beforeAll(async () => {
   sql = await Sql.openPglite(join(dir, "store"))
-  const store = await Effect.runPromise(TaskStore.make(sql))
-  const models = ModelStore.make(sql)
-  const artifacts = ArtifactStore.make(sql)
+  const stores = failing(sql)
+  const store = await Effect.runPromise(TaskStore.make(stores))
+  const models = ModelStore.make(stores)
+  const artifacts = ArtifactStore.make(stores)
   const spec = { kind: "statistics.horizontal", initiator: party.address, nonce: "refusals", parties: [{ participant: party.address, dataset: "pima" }], params: {} } as unknown as TaskSpec
   await Effect.runPromise(store.insert(taskId, spec, taskId, [party.address], "test"))
   modelId = await Effect.runPromise(models.put({ format: "linear", weights: [0.01, -0.02], bias: 0.5, link: "sigmoid", featureColumns: ["glucose", "mass"] }, { taskId }))
@@ -268,6 +275,27 @@ describe("handler refusals", () => {
       .toMatchObject({ status: 503, body: { _tag: "NonceUnsettled", message: expect.stringContaining("ask for a new challenge") } })
     const fresh = await challenge()
     expect(await call("POST", "/api/auth/sign-in", { body: { message: fresh, signature: await wallet.signMessage(fresh) } })).toMatchObject({ status: 200, body: { address: wallet.address } })
+  })
+
+  it("reads whose store fails: 503 Unavailable naming the failure (in the guard or the handler), nothing changed, the same reads answered once it is back", async () => {
+    const stored = await call("POST", "/api/artifacts", { token: tokens.party, body: { codec: "raw", base64: Buffer.from("kept").toString("base64") } })
+    expect(stored.status).toBe(201)
+    const reads = [`/api/tasks`, `/api/tasks/${taskId}`, `/api/tasks/${taskId}/result`, `/api/tasks/${taskId}/verify`, `/api/models`, `/api/models/${modelId}`, `/api/models/${modelId}/weights`, `/api/artifacts/${stored.body.cid}`]
+    const rows = async () => (await sql.query<{ n: string }>(`select (select count(*) from tasks) + (select count(*) from models) + (select count(*) from artifacts) as n`))[0]!.n
+    const before = await rows()
+    try {
+      storeQueriesLeft = 0
+      for (const path of reads) {
+        expect({ path, ...(await call("GET", path, { token: tokens.party })) }).toMatchObject({ path, status: 503, body: { _tag: "Unavailable", message: expect.stringContaining("No space left on device") } })
+      }
+      // The guard's read of the task answered, the handler's reads of its events not.
+      storeQueriesLeft = 1
+      expect(await call("GET", `/api/tasks/${taskId}`, { token: tokens.party })).toMatchObject({ status: 503, body: { _tag: "Unavailable", message: expect.stringContaining("No space left on device") } })
+    } finally {
+      storeQueriesLeft = Number.POSITIVE_INFINITY
+    }
+    expect(await rows()).toBe(before)
+    for (const path of reads.filter((p) => !p.endsWith("/verify"))) expect({ path, status: (await call("GET", path, { token: tokens.party })).status }).toEqual({ path, status: 200 })
   })
 
   it("governance reads: 503 Unavailable on a coordinator without governance contracts", async () => {

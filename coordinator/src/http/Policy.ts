@@ -62,7 +62,7 @@ export interface ModelGrant {
 export type Refusal = Forbidden | UnknownTask | UnknownModel | UnknownArtifact
 
 /** The grant reads on chain and the predictions table (`grant_predictions`) the policy makes. */
-export const PolicyOperation = Schema.Literals(["byContentHash", "latestGrant", "checkGrant", "getGrant", "countedUses", "recordPrediction", "predictions"])
+export const PolicyOperation = Schema.Literals(["byContentHash", "latestGrant", "checkGrant", "getGrant", "countedUses", "recordPrediction", "predictions", "task", "model", "artifact"])
 export type PolicyOperation = typeof PolicyOperation.Type
 
 /** The chain or the store did not answer a read (or write) of the policy's; `operation` names it. No refusal of the caller's. */
@@ -78,22 +78,24 @@ export class PolicyReadFailed extends Schema.TaggedError<PolicyReadFailed>()("Po
 export const make = (deps: Deps) => {
   /**
    * The chain's grant reads, the chain index's catalogue read and the predictions table not answering fail as
-   * PolicyReadFailed naming the operation (the guard, the predict and grants routes answer 503); the task store and
-   * the model and artifact stores not answering are defects here (500), not the caller's refusal.
+   * PolicyReadFailed naming the operation (the guard, the predict and grants routes answer 503); so do the task store
+   * and the model and artifact stores (operations task, model, artifact): never the caller's refusal.
    */
   const read = <A>(operation: PolicyOperation, f: () => Promise<A>) =>
     Effect.tryPromise({ try: f, catch: (cause) => new PolicyReadFailed({ operation, detail: cause instanceof Error ? cause.message : String(cause) }) })
+  const stored = <A>(operation: PolicyOperation, effect: Effect.Effect<A, { readonly message: string }>) =>
+    Effect.mapError(effect, (error) => new PolicyReadFailed({ operation, detail: error.message }))
   const taskOf = (id: string | undefined) =>
     Effect.gen(function*() {
-      const task = id === undefined ? undefined : yield* Effect.orDie(deps.store.get(id))
+      const task = id === undefined ? undefined : yield* stored("task", deps.store.get(id))
       if (task === undefined) return yield* new UnknownTask({ message: `no task ${id}` })
       return task
     })
   const modelTask = (modelId: string | undefined) =>
     Effect.gen(function*() {
-      const model = modelId === undefined || deps.models === undefined ? undefined : yield* Effect.orDie(deps.models.get(modelId))
+      const model = modelId === undefined || deps.models === undefined ? undefined : yield* stored("model", deps.models.get(modelId))
       if (model === undefined) return yield* new UnknownModel({ message: `no model ${modelId}` })
-      return model.taskId === null ? undefined : yield* Effect.orDie(deps.store.get(model.taskId))
+      return model.taskId === null ? undefined : yield* stored("task", deps.store.get(model.taskId))
     })
 
   /** Predictions already served under a grant here (uses the owner's on-chain log cannot count). */
@@ -190,13 +192,13 @@ export const make = (deps: Deps) => {
         }
         case "ArtifactReader": {
           const cid = params[rule.param] ?? ""
-          const about = deps.artifacts === undefined ? undefined : yield* Effect.orDie(deps.artifacts.about(cid))
+          const about = deps.artifacts === undefined ? undefined : yield* stored("artifact", deps.artifacts.about(cid))
           if (about === undefined) return yield* new UnknownArtifact({ message: `no artifact ${cid}` })
           if (!roles.member) return yield* notAMember(caller)
           if (about.owner !== null && same(about.owner, caller.address)) return undefined
           if (about.requestSides.some((a) => same(a, caller.address))) return undefined
           if (about.taskId !== null) {
-            const task = yield* Effect.orDie(deps.store.get(about.taskId))
+            const task = yield* stored("task", deps.store.get(about.taskId))
             if (task !== undefined) {
               // A result artifact holds the result: its recipients alone. A model: the parties that trained it.
               const allowed = about.roles.includes("result") ? isRecipient(caller, task.spec) : about.roles.includes("model") ? isParty(caller, task.spec) : involved(caller, task.spec)

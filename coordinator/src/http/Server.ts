@@ -133,6 +133,8 @@ export const attach = (options: Options) => {
   // The dashboard's static files: public, and holding no data (everything it shows comes through the API).
   const staticFile = (request: { readonly url: string }) =>
     Effect.suspend(() => parts.dashboard.file(new URL(request.url, "http://coordinator").pathname)).pipe(
+      // The dashboard's own files, shipped with the coordinator: one that cannot be read is a broken install (a
+      // programming or packaging error, 500), not a store that may answer later.
       Effect.orDie,
       Effect.map((file) =>
         file === undefined

@@ -2,81 +2,88 @@
  * The coordinator's parts as the API's handlers see them: Effect services whose failures are the API's tagged
  * errors (core/src/api/Errors.ts), typed per operation, so a handler states nothing about statuses — the endpoint
  * declarations do. The task store and the scheduler answer with Effects and tagged errors already: their refusals
- * pass through; a store that fails a write (its disk full, its server away past the store's retries) is the
- * typed Unavailable (503), which changed nothing, and one that fails a read is a defect here (500). The model and
- * artifact stores answer the same way (ModelStoreFailed, ArtifactStoreFailed: an upload not stored is Unavailable,
- * a read not made a defect); the chain index's reads, whose routes all declare Unavailable, answer it for a failing
- * read (ChainIndexFailed).
+ * pass through; a store that fails (its disk full, its server away past the store's retries) is the typed
+ * Unavailable (503) naming what was not read or written, and nothing was changed. The model and artifact stores
+ * answer the same way (ModelStoreFailed, ArtifactStoreFailed), and so do the chain index's reads (ChainIndexFailed).
+ * A store failing is the coordinator's trouble, never a refusal of the caller's, and a later try may be answered.
  */
 import { Context, Effect, Layer } from "effect"
 import type * as E from "@jointly/core/internal/api/Errors"
 import { Unavailable, UnknownModel, UnknownTask } from "@jointly/core/internal/api/Errors"
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
-import type { ArtifactStore, Codec } from "../artifacts/ArtifactStore.ts"
+import type { ArtifactStore, ArtifactStoreFailed, Codec } from "../artifacts/ArtifactStore.ts"
 import type { DidUnresolved } from "../auth/Auth.ts"
 import type { ChainIndex, ChainIndexFailed } from "../governance/ChainIndex.ts"
-import type { ModelStore, Prediction, StoredModel } from "../models/ModelStore.ts"
+import type { ModelStore, ModelStoreFailed, Prediction, StoredModel } from "../models/ModelStore.ts"
 import type { SchedulerShape } from "../scheduler/Scheduler.ts"
 import type { Consent, OutboxRow, StoreFailed, TaskEvent, TaskRow, TaskStoreShape } from "../store/TaskStore.ts"
 
 /** A write the store could not make, answered as what it is for the caller: the service is unavailable, nothing changed. */
 const storeUnavailable = (error: StoreFailed) => Effect.fail(new Unavailable({ message: `${error.message}; nothing was changed, try again later` }))
 
+/** A read a store could not make (its message names it): 503 Unavailable, the same request may be answered later. */
+const unread = <A, E>(read: Effect.Effect<A, E>): Effect.Effect<A, Exclude<E, StoreFailure> | Unavailable> =>
+  Effect.mapError(read, (error) => (isStoreFailure(error) ? unavailable(error) : error as Exclude<E, StoreFailure>))
+
+type StoreFailure = StoreFailed | ModelStoreFailed | ArtifactStoreFailed
+const storeFailures: ReadonlySet<unknown> = new Set<StoreFailure["_tag"]>(["StoreFailed", "ModelStoreFailed", "ArtifactStoreFailed"])
+const isStoreFailure = <E>(error: E): error is Extract<E, StoreFailure> => storeFailures.has((error as { readonly _tag?: unknown } | null)?._tag)
+
 export class Tasks extends Context.Service<Tasks, {
-  readonly get: (id: string) => Effect.Effect<TaskRow, E.UnknownTask>
-  readonly events: (id: string) => Effect.Effect<ReadonlyArray<TaskEvent>>
-  readonly consents: (id: string) => Effect.Effect<ReadonlyArray<Consent>>
-  readonly outbox: (id: string) => Effect.Effect<ReadonlyArray<OutboxRow>>
-  readonly list: (filter: { readonly status?: Status; readonly limit?: number; readonly visibleTo?: string }) => Effect.Effect<ReadonlyArray<TaskRow>>
-  readonly openCount: (initiator: string) => Effect.Effect<number>
+  readonly get: (id: string) => Effect.Effect<TaskRow, E.UnknownTask | E.Unavailable>
+  readonly events: (id: string) => Effect.Effect<ReadonlyArray<TaskEvent>, E.Unavailable>
+  readonly consents: (id: string) => Effect.Effect<ReadonlyArray<Consent>, E.Unavailable>
+  readonly outbox: (id: string) => Effect.Effect<ReadonlyArray<OutboxRow>, E.Unavailable>
+  readonly list: (filter: { readonly status?: Status; readonly limit?: number; readonly visibleTo?: string }) => Effect.Effect<ReadonlyArray<TaskRow>, E.Unavailable>
+  readonly openCount: (initiator: string) => Effect.Effect<number, E.Unavailable>
   readonly submit: (spec: TaskSpec, signature: string) => Effect.Effect<string, E.InvalidTask | E.DuplicateTask | E.Unavailable>
   readonly cancel: (id: string, reason: string) => Effect.Effect<Status, E.UnknownTask | E.Unavailable>
 }>()("jointly/coordinator/Tasks") {
   static readonly layer = (store: TaskStoreShape, scheduler: SchedulerShape) =>
     Layer.succeed(Tasks, {
       get: (id) =>
-        Effect.flatMap(Effect.orDie(store.get(id)), (task) => (task === undefined ? Effect.fail(new UnknownTask({ message: `no task ${id}` })) : Effect.succeed(task))),
-      events: (id) => Effect.orDie(store.events(id)),
-      consents: (id) => Effect.orDie(store.consents(id)),
-      outbox: (id) => Effect.orDie(store.outbox(id)),
-      list: (filter) => Effect.orDie(store.list(filter)),
-      openCount: (initiator) => Effect.orDie(store.openCount(initiator)),
+        Effect.flatMap(unread(store.get(id)), (task) => (task === undefined ? Effect.fail(new UnknownTask({ message: `no task ${id}` })) : Effect.succeed(task))),
+      events: (id) => unread(store.events(id)),
+      consents: (id) => unread(store.consents(id)),
+      outbox: (id) => unread(store.outbox(id)),
+      list: (filter) => unread(store.list(filter)),
+      openCount: (initiator) => unread(store.openCount(initiator)),
       submit: (spec, signature) => Effect.catchTag(scheduler.submit(spec, signature), "StoreFailed", storeUnavailable),
       cancel: (id, reason) => Effect.catchTag(scheduler.cancel(id, reason), "StoreFailed", storeUnavailable)
     })
 }
 
 export class Models extends Context.Service<Models, {
-  readonly list: () => Effect.Effect<ReadonlyArray<Omit<StoredModel, "artifact">>>
-  readonly get: (id: string) => Effect.Effect<StoredModel, E.UnknownModel>
-  readonly featureColumns: (id: string) => Effect.Effect<ReadonlyArray<string>, E.UnknownModel | E.Tampered>
-  readonly predict: (id: string, rows: ReadonlyArray<ReadonlyArray<number> | Record<string, number>>) => Effect.Effect<ReadonlyArray<Prediction>, E.UnknownModel | E.InvalidRows | E.Tampered>
+  readonly list: () => Effect.Effect<ReadonlyArray<Omit<StoredModel, "artifact">>, E.Unavailable>
+  readonly get: (id: string) => Effect.Effect<StoredModel, E.UnknownModel | E.Unavailable>
+  readonly featureColumns: (id: string) => Effect.Effect<ReadonlyArray<string>, E.UnknownModel | E.Tampered | E.Unavailable>
+  readonly predict: (id: string, rows: ReadonlyArray<ReadonlyArray<number> | Record<string, number>>) => Effect.Effect<ReadonlyArray<Prediction>, E.UnknownModel | E.InvalidRows | E.Tampered | E.Unavailable>
 }>()("jointly/coordinator/Models") {
   static readonly layer = (models: ModelStore | undefined) => {
-    const none = <A>(): Effect.Effect<A, never> => Effect.die(new Unavailable({ message: "this coordinator has no model store" }))
+    const none = <A>(): Effect.Effect<A, E.Unavailable> => Effect.fail(new Unavailable({ message: "this coordinator has no model store" }))
     return Layer.succeed(Models, models === undefined
       ? { list: () => Effect.succeed([]), get: none, featureColumns: none, predict: none }
       : {
-        list: () => Effect.orDie(models.list()),
+        list: () => unread(models.list()),
         get: (id) =>
-          Effect.flatMap(Effect.orDie(models.get(id)), (model) => (model === undefined ? Effect.fail(new UnknownModel({ message: `no model ${id}` })) : Effect.succeed(model))),
-        featureColumns: (id) => models.artifact(id).pipe(Effect.map((artifact) => artifact.featureColumns), Effect.catchTag("ModelStoreFailed", Effect.die)),
-        predict: (id, rows) => Effect.catchTag(models.predict(id, rows), "ModelStoreFailed", Effect.die)
+          Effect.flatMap(unread(models.get(id)), (model) => (model === undefined ? Effect.fail(new UnknownModel({ message: `no model ${id}` })) : Effect.succeed(model))),
+        featureColumns: (id) => unread(Effect.map(models.artifact(id), (artifact) => artifact.featureColumns)),
+        predict: (id, rows) => unread(models.predict(id, rows))
       })
   }
 }
 
 export class Artifacts extends Context.Service<Artifacts, {
   readonly putOwned: (bytes: Uint8Array, codec: Codec, owner: string, quotaBytes: number) => Effect.Effect<string, E.QuotaExceeded | E.Unavailable>
-  readonly get: (cid: string) => Effect.Effect<{ readonly cid: string; readonly codec: Codec; readonly bytes: Uint8Array }, E.UnknownArtifact | E.Tampered>
+  readonly get: (cid: string) => Effect.Effect<{ readonly cid: string; readonly codec: Codec; readonly bytes: Uint8Array }, E.UnknownArtifact | E.Tampered | E.Unavailable>
 }>()("jointly/coordinator/Artifacts") {
   static readonly layer = (artifacts: ArtifactStore | undefined) => {
-    const none = Effect.die(new Unavailable({ message: "this coordinator has no artifact store" }))
+    const none = Effect.fail(new Unavailable({ message: "this coordinator has no artifact store" }))
     return Layer.succeed(Artifacts, artifacts === undefined ? { putOwned: () => none, get: () => none } : {
       putOwned: (bytes, codec, owner, quotaBytes) =>
         Effect.catchTag(artifacts.putOwned(bytes, codec, owner, quotaBytes), "ArtifactStoreFailed", (error) => Effect.fail(new Unavailable({ message: `${error.message}; nothing was stored, try again later` }))),
-      get: (cid) => Effect.catchTag(artifacts.get(cid), "ArtifactStoreFailed", Effect.die)
+      get: (cid) => unread(artifacts.get(cid))
     })
   }
 }

@@ -462,6 +462,9 @@ export const make = (deps: Deps): SchedulerShape => {
       yield* rounds.taskStarted(task.id)
       // A write refused because another instance claimed the task interrupts the run (`lost`), nothing else.
       const stopIfLost = <A, E>(write: Effect.Effect<A, E>) => Effect.tapError(write, (error) => error instanceof LeaseLost ? lost(error) : Effect.void)
+      // The protocol session's commit, checkpoint save and load have no error channel (core Protocol.ts): a store
+      // that fails one ends the run as a defect, and `outcome` fails the task naming the store's failure (a lost
+      // lease interrupts it first). Not a caller's request: no one is answered 500 for it.
       const fenced = <A, E>(write: Effect.Effect<A, E>) => Effect.orDie(stopIfLost(write))
       const session = rounds.session({
         taskId: task.id,

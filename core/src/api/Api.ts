@@ -92,14 +92,14 @@ export class Tasks extends HttpApiGroup.make("tasks").add(
     Access.Member,
     "Submit a task spec signed (EIP-191 over the task id) by its initiator, who must be the signed-in account"
   ),
-  guarded(HttpApiEndpoint.get("list", "/api/tasks", { query: S.ListQuery, success: S.TaskList }).middleware(Guard), Access.Known, "Tasks the caller may see, newest first (the supervisor sees all)"),
+  guarded(HttpApiEndpoint.get("list", "/api/tasks", { query: S.ListQuery, success: S.TaskList, error: E.Unavailable }).middleware(Guard), Access.Known, "Tasks the caller may see, newest first (the supervisor sees all)"),
   guarded(
-    HttpApiEndpoint.get("get", "/api/tasks/:id", { params: task, success: S.TaskDetail, error: E.UnknownTask }).middleware(Guard),
+    HttpApiEndpoint.get("get", "/api/tasks/:id", { params: task, success: S.TaskDetail, error: [E.UnknownTask, E.Unavailable] }).middleware(Guard),
     Access.TaskViewer("id"),
     "A task's metadata with its events (progress included), consents and chain records — never its result"
   ),
   guarded(
-    HttpApiEndpoint.get("result", "/api/tasks/:id/result", { params: task, success: S.TaskResult, error: E.UnknownTask }).middleware(Guard),
+    HttpApiEndpoint.get("result", "/api/tasks/:id/result", { params: task, success: S.TaskResult, error: [E.UnknownTask, E.Unavailable] }).middleware(Guard),
     Access.ResultRecipient("id"),
     "A task's result"
   ),
@@ -109,7 +109,7 @@ export class Tasks extends HttpApiGroup.make("tasks").add(
     "Cancel a task that has not ended"
   ),
   guarded(
-    HttpApiEndpoint.get("verify", "/api/tasks/:id/verify", { params: task, success: S.Verification, error: E.UnknownTask }).middleware(Guard),
+    HttpApiEndpoint.get("verify", "/api/tasks/:id/verify", { params: task, success: S.Verification, error: [E.UnknownTask, E.Unavailable] }).middleware(Guard),
     Access.TaskViewer("id"),
     "The task's store record checked against its chain trail"
   ),
@@ -134,9 +134,9 @@ export class Governance extends HttpApiGroup.make("governance").add(
     "Model-to-data requests the caller sent or received (all for the supervisor)"
   ),
   guarded(HttpApiEndpoint.get("supervision", "/api/supervision", { success: S.Supervision, error: E.Unavailable }).middleware(Guard), Access.Supervisor, "The supervisor's view: members, tasks, grants, model requests, refused requests"),
-  guarded(HttpApiEndpoint.get("members", "/api/members", { success: S.Members }).middleware(Guard), Access.Member, "Members with their state on chain"),
+  guarded(HttpApiEndpoint.get("members", "/api/members", { success: S.Members, error: E.Unavailable }).middleware(Guard), Access.Member, "Members with their state on chain"),
   guarded(HttpApiEndpoint.get("rejections", "/api/limits", { success: S.Rejections }).middleware(Guard), Access.Member, "Requests refused by the abuse limits, by kind"),
-  guarded(HttpApiEndpoint.get("pendingConsents", "/api/consents/pending", { success: S.PendingConsents }).middleware(Guard), Access.Member, "Consents that wait for a human, on the tasks the caller may see"),
+  guarded(HttpApiEndpoint.get("pendingConsents", "/api/consents/pending", { success: S.PendingConsents, error: E.Unavailable }).middleware(Guard), Access.Member, "Consents that wait for a human, on the tasks the caller may see"),
   guarded(
     HttpApiEndpoint.post("decideConsent", "/api/consents/:id/:participant", {
       params: { id: S.TaskId, participant: S.Address },
@@ -150,10 +150,10 @@ export class Governance extends HttpApiGroup.make("governance").add(
 ) {}
 
 export class Models extends HttpApiGroup.make("models").add(
-  guarded(HttpApiEndpoint.get("list", "/api/models", { success: S.ModelList }).middleware(Guard), Access.Known, "Models of the tasks the caller may see"),
-  guarded(HttpApiEndpoint.get("get", "/api/models/:modelId", { params: model, success: S.ModelMeta, error: E.UnknownModel }).middleware(Guard), Access.ModelViewer("modelId"), "A model's metadata"),
+  guarded(HttpApiEndpoint.get("list", "/api/models", { success: S.ModelList, error: E.Unavailable }).middleware(Guard), Access.Known, "Models of the tasks the caller may see"),
+  guarded(HttpApiEndpoint.get("get", "/api/models/:modelId", { params: model, success: S.ModelMeta, error: [E.UnknownModel, E.Tampered, E.Unavailable] }).middleware(Guard), Access.ModelViewer("modelId"), "A model's metadata"),
   guarded(
-    HttpApiEndpoint.get("weights", "/api/models/:modelId/weights", { params: model, success: S.ModelWeights, error: E.UnknownModel }).middleware(Guard),
+    HttpApiEndpoint.get("weights", "/api/models/:modelId/weights", { params: model, success: S.ModelWeights, error: [E.UnknownModel, E.Unavailable] }).middleware(Guard),
     Access.ModelTrainer("modelId"),
     "A model with its weights"
   ),
@@ -171,7 +171,7 @@ export class Artifacts extends HttpApiGroup.make("artifacts").add(
     "Store bytes under their CID, within the member's quota"
   ),
   guarded(
-    HttpApiEndpoint.get("get", "/api/artifacts/:cid", { params: { cid: S.Cid }, success: S.Artifact, error: [E.UnknownArtifact, E.Tampered] }).middleware(Guard),
+    HttpApiEndpoint.get("get", "/api/artifacts/:cid", { params: { cid: S.Cid }, success: S.Artifact, error: [E.UnknownArtifact, E.Tampered, E.Unavailable] }).middleware(Guard),
     Access.ArtifactReader("cid"),
     "Bytes stored under a CID, re-hashed on read"
   )

@@ -10,7 +10,7 @@ import { Schema } from "effect"
 import { Wallet } from "ethers"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { threadId } from "node:worker_threads"
@@ -181,6 +181,19 @@ describe("ProtocolWorker", () => {
     } finally {
       await worker.close()
     }
+  })
+
+  it("closes within its bound when the thread never reads the close (a stage stuck in a synchronous loop): the thread is terminated, the stage answered WorkerCrashed", async () => {
+    const worker = await ProtocolWorker.start({ wallet, datasets: [pimaSpec], modules: [testProtocols], closeTimeout: "200 millis" })
+    const stuck = task("test.crash", {})
+    expect(await worker.accept(stuck.taskId, stuck.task.spec)).toEqual({ ok: true })
+    const started = join(dir, "block-started")
+    const blocked = worker.stage(request(stuck.taskId, TestProtocols.block.name, { started }))
+    // Once the stage runs the thread reads no message: close would wait for it forever without its bound.
+    await vi.waitFor(() => expect(existsSync(started)).toBe(true), { timeout: 30_000 })
+    await worker.close()
+    expect(await blocked).toMatchObject({ ok: false, code: "WorkerCrashed" })
+    expect(await worker.stage(request(stuck.taskId, TestProtocols.ping.name, {}))).toMatchObject({ ok: false, code: "WorkerCrashed", detail: expect.stringContaining("closed") })
   })
 })
 

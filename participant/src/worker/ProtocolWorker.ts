@@ -11,6 +11,7 @@
  */
 import type { Choice } from "@jointly/backends/internal/Backends"
 import { StageOutcome, StageRequest } from "@jointly/core/internal/wire/Messages"
+import { Duration, Effect } from "effect"
 import type { BaseWallet } from "ethers"
 import { DatasetError, type DatasetSpec, type DatasetSummary } from "../datasets/Dataset.ts"
 import type * as ProtocolHost from "../host/ProtocolHost.ts"
@@ -46,7 +47,15 @@ export interface ProtocolWorkerOptions {
   readonly backends?: Choice
   /** Test harness only: stage handlers may use keys below production sizes. */
   readonly unsafeTestKeySizes?: boolean
+  /**
+   * How long `close` waits for the thread to close its runner (datasets, DuckDB and its spill directory) before
+   * it terminates the thread anyway; default 30 s.
+   */
+  readonly closeTimeout?: Duration.Input
 }
+
+/** Closing a runner removes DuckDB's spill directory, which takes a while for a large one; a hung close does not end. */
+const defaultCloseTimeout = Duration.seconds(30)
 
 export interface ProtocolWorker extends ProtocolHost.Runner {
   /** Diagnostic: the current protocol thread's id (never the main thread's 0). */
@@ -88,9 +97,13 @@ export const start = async (options: ProtocolWorkerOptions): Promise<ProtocolWor
     }
   }
 
-  // Terminating alone would skip the thread's finalizers: DuckDB's spill directory would stay on disk.
+  // Terminating alone would skip the thread's finalizers: DuckDB's spill directory would stay on disk. A thread
+  // that does not close in time (a stage stuck in a synchronous loop never reads the close message, a runner
+  // whose close hangs) is terminated all the same: `close` ends, and a DuckDB directory left behind is cleared
+  // at the next start.
+  const closeTimeout = options.closeTimeout ?? defaultCloseTimeout
   const shut = async (thread: Thread) => {
-    await thread.untilExit(thread.remote.close()).catch(() => {})
+    await Effect.runPromise(Effect.ignore(Effect.timeout(Effect.tryPromise(() => thread.untilExit(thread.remote.close())), closeTimeout)))
     await thread.worker.terminate()
   }
 

@@ -64,15 +64,16 @@ export const governance = HttpApiBuilder.group(Api, "governance", (handlers) =>
             rejections: Object.entries(counts).map(([kind, count]) => ({ kind, count }))
           }
         }))
-      .handle("members", () => parts.dashboard.members().pipe(Effect.orDie, Effect.map((members) => ({ members }))))
+      .handle("members", () => parts.dashboard.members().pipe(Effect.mapError(unavailable), Effect.map((members) => ({ members }))))
       .handle("rejections", () => Effect.sync(() => parts.rejections.snapshot()))
       .handle("pendingConsents", () =>
         Effect.gen(function*() {
           const caller = yield* Caller
           const pending = []
           for (const p of parts.humans.list()) {
-            const task = yield* Effect.option(tasks.get(p.taskId))
-            if (task._tag === "Some" && seesTask(caller, task.value.spec)) pending.push({ ...p })
+            // A task gone from the store shows none of its consents; a store that cannot say is Unavailable.
+            const task = yield* Effect.catchTag(tasks.get(p.taskId), "UnknownTask", () => Effect.succeed(undefined))
+            if (task !== undefined && seesTask(caller, task.spec)) pending.push({ ...p })
           }
           return { pending }
         }))

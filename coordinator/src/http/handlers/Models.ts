@@ -15,7 +15,8 @@ export const models = HttpApiBuilder.group(Api, "models", (handlers) =>
     const parts = yield* Parts
     const repo = yield* Models
     const tasks = yield* Tasks
-    const taskOf = (taskId: string | null) => (taskId === null ? Effect.succeed(undefined) : Effect.map(Effect.option(tasks.get(taskId)), (o) => (o._tag === "Some" ? o.value : undefined)))
+    // A model whose task is gone has no task; a store that cannot say is Unavailable, not "no task".
+    const taskOf = (taskId: string | null) => (taskId === null ? Effect.succeed(undefined) : Effect.catchTag(tasks.get(taskId), "UnknownTask", () => Effect.succeed(undefined)))
 
     return handlers
       .handle("list", () =>
@@ -32,7 +33,7 @@ export const models = HttpApiBuilder.group(Api, "models", (handlers) =>
         Effect.gen(function*() {
           const { artifact: _weights, ...model } = yield* repo.get(params.modelId)
           const task = yield* taskOf(model.taskId)
-          const featureColumns = yield* Effect.orDie(repo.featureColumns(params.modelId))
+          const featureColumns = yield* repo.featureColumns(params.modelId)
           return { ...model, featureColumns, trainers: task === undefined ? [] : participantsOf(task.spec) }
         }))
       .handle("weights", ({ params }) => repo.get(params.modelId))

@@ -12,7 +12,7 @@ import type { LiveEvent } from "@jointly/core/internal/api/Schemas"
 import type { TaskRow } from "../../store/TaskStore.ts"
 import { seesTask } from "../Policy.ts"
 import { AuthorizedTask } from "../Middleware.ts"
-import { Parts, Tasks } from "../Services.ts"
+import { Parts, Tasks, unavailable } from "../Services.ts"
 
 /** A task's metadata: never its result, which only `GET /api/tasks/{id}/result` serves, to the recipients. */
 export const metadata = ({ result: _result, ...row }: TaskRow) => row
@@ -29,11 +29,13 @@ const liveFeed = (caller: CallerShape, parts: typeof Parts.Service, tasks: typeo
   const sees = (taskId: string) =>
     visible.has(taskId)
       ? Effect.succeed(visible.get(taskId)!)
-      : Effect.map(Effect.option(tasks.get(taskId)), (task) => {
-        const ok = task._tag === "Some" && seesTask(caller, task.value.spec)
-        visible.set(taskId, ok)
-        return ok
-      })
+      : tasks.get(taskId).pipe(
+        Effect.map((task) => seesTask(caller, task.spec)),
+        Effect.catchTag("UnknownTask", () => Effect.succeed(false)),
+        Effect.tap((ok) => Effect.sync(() => visible.set(taskId, ok))),
+        // A store that cannot say now withholds this event, and is asked again for the next one (not remembered).
+        Effect.catchTag("Unavailable", () => Effect.succeed(false))
+      )
   // A chain that cannot say ends the feed as a lapsed role does: the page signs in again, and is told why there.
   const stillAllowed = parts.roles.of(caller.address).pipe(Effect.map((r) => r.member || r.supervisor || r.operator), Effect.orElseSucceed(() => false))
   const events = Stream.callback<LiveEvent>((queue) =>
@@ -115,7 +117,7 @@ export const tasks = HttpApiBuilder.group(Api, "tasks", (handlers) =>
           return { taskId: params.id, status }
         }))
       .handle("verify", ({ params }) =>
-        // An unknown task is the API's refusal; a store or chain that cannot be read is a defect (500), as before.
-        parts.dashboard.verify(params.id).pipe(Effect.catchTags({ StoreFailed: Effect.die, DashboardReadFailed: Effect.die })))
+        // An unknown task is the API's refusal; a store or chain that cannot be read is Unavailable (503), naming it.
+        parts.dashboard.verify(params.id).pipe(Effect.catchTags({ StoreFailed: (e) => Effect.fail(unavailable(e)), DashboardReadFailed: (e) => Effect.fail(unavailable(e)) })))
       .handle("events", () => Effect.map(Effect.service(Caller), (caller) => liveFeed(caller, parts, store)))
   }))

@@ -8,6 +8,7 @@
  * N is 2048 bits by default, 3072 as an option, never less (PROTOCOLS.md §0): smaller keys exist only for
  * tests and must be asked for with `unsafeAllowTestKeySizes`.
  */
+import { Effect, Schema } from "effect"
 import type { BigIntKernels } from "../../compute/Kernels.ts"
 import { type PrimeGenerator, randomBelow, tsPrimeGenerator } from "../../compute/Primes.ts"
 import { tsKernels } from "../../compute/TsKernels.ts"
@@ -183,5 +184,25 @@ export const generateKeyPair = async (options: GenerateOptions = {}): Promise<Ke
     return fromPrimes(p, q, options)
   }
 }
+
+/**
+ * A key pair was not generated: the size refused (`checkBits`), or the prime generator failed (a worker that
+ * exited, a host generator that rejected). `detail` names the cause; nothing of a key was kept.
+ */
+export class KeyGenerationFailed extends Schema.TaggedError<KeyGenerationFailed>()("PaillierKeyGenerationFailed", {
+  bits: Schema.Number,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `paillier key generation (${this.bits} bits) failed: ${this.detail}`
+  }
+}
+
+/** `generateKeyPair` as an Effect whose failure is typed (KeyGenerationFailed), never a defect. */
+export const generate = (options: GenerateOptions = {}): Effect.Effect<KeyPair, KeyGenerationFailed> =>
+  Effect.tryPromise({
+    try: () => generateKeyPair(options),
+    catch: (cause) => new KeyGenerationFailed({ bits: options.bits ?? DEFAULT_BITS, detail: cause instanceof Error ? cause.message : String(cause) })
+  })
 
 export const sameKey = (a: PublicKey, b: PublicKey): boolean => a === b || a.n === b.n

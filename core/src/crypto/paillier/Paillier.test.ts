@@ -1,3 +1,4 @@
+import { Effect } from "effect"
 import * as PaillierBigint from "paillier-bigint"
 import { beforeAll, describe, expect, it } from "vitest"
 import * as OpenSslKernels from "@jointly/backends/internal/node/OpenSslKernels"
@@ -51,6 +52,11 @@ describe("Paillier", () => {
     expect(keys.publicKey.bits).toBe(512)
     expect(keys.privateKey.p * keys.privateKey.q).toBe(keys.publicKey.n)
     await expect(Keys.generateKeyPair({ bits: 1024 })).rejects.toMatchObject({ _tag: "PaillierError", reason: "KeySize" })
+    // As an Effect: a refused size or a failing prime generator is the typed KeyGenerationFailed, not a defect.
+    const failed = (options: Keys.GenerateOptions) => Effect.runPromise(Effect.flip(Keys.generate(options)))
+    expect(await failed({ bits: 1024 })).toMatchObject({ _tag: "PaillierKeyGenerationFailed", bits: 1024, detail: expect.stringContaining("KeySize") })
+    expect(await failed({ bits: 512, ...TEST, primes: () => Promise.reject(new Error("prime worker exited")) }))
+      .toMatchObject({ _tag: "PaillierKeyGenerationFailed", bits: 512, detail: "prime worker exited" })
     expectPaillierError(() => Keys.checkBits(1000, TEST), "KeySize")
     expectPaillierError(() => Keys.publicKey(keys.publicKey.n), "KeySize")
     expectPaillierError(() => Keys.publicKey(keys.publicKey.n + 1n, undefined, TEST), "KeyFormat")

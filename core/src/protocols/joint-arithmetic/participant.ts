@@ -111,7 +111,7 @@ export const handlers = (datasetName: string, params: Spec.Params, task: PartyCo
       const existing = session.memory.get(MEMORY) as State | undefined
       if (existing !== undefined) return existing.reply
       const keyPair = session.self === roles.recipient
-        ? yield* Effect.promise(() => Keys.generateKeyPair({ bits: params.keyBits ?? Spec.defaults.keyBits }))
+        ? yield* Effect.catchTag(Keys.generate({ bits: params.keyBits ?? Spec.defaults.keyBits }), "PaillierKeyGenerationFailed", (error) => fail(session, Spec.keys.name, "KeyGeneration", error.message))
         : undefined
       const extra = keyPair === undefined ? new Uint8Array(0) : Serialization.encodePublicKey(keyPair.publicKey)
       const { channel, advertisement } = yield* Channel.advertise(session, 1, extra)

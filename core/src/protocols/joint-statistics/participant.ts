@@ -45,6 +45,9 @@ export const handlers = (datasetName: string, params: Params) => {
     })
   return [
     handler(prepare, (_request, session) => Effect.as(load(session), { ready: true as const })),
+    // One aggregation, the task's last round: nothing follows it that could settle it earlier (secure-aggregation
+    // client.ts `settle`), so what a party dropped after masking holds of it goes when the task ends (TaskEnded
+    // drops the task's memory) — the moment it can no longer be asked for.
     ...secureAggregationHandlers((session: ParticipantSession) =>
       Effect.gen(function*() {
         const source = yield* load(session)

@@ -19,7 +19,7 @@ import type { TabularData } from "../../data/Tabular.ts"
 import { LocalData } from "../../data/Tabular.ts"
 import type { ParticipantSession } from "../Protocol.ts"
 import { handler, ParticipantFailure } from "../Protocol.ts"
-import { secureAggregationHandlers } from "../secure-aggregation/client.ts"
+import { secureAggregationHandlers, settle } from "../secure-aggregation/client.ts"
 import * as Blind from "./Blind.ts"
 import * as Model from "./Model.ts"
 import type { Params } from "./spec.ts"
@@ -166,6 +166,45 @@ interface AnalystState {
 
 const aggregationKey = (id: string) => `svm/agg/${id}`
 
+/** The aggregation this party was last asked to begin, with its place in the run (`position`). */
+const currentKey = "svm/current"
+interface Current {
+  readonly aggregationId: string
+  readonly position: number
+}
+
+/**
+ * An aggregation's place in a run: the joint scaling first, the training rounds in order, the test last. The
+ * coordinator begins one (`roundModel` in mode A, `compare` in mode B) only after the one before it ended.
+ */
+const positionOf = (hyper: Model.Hyper, request: { readonly purpose: "scaling" | "train" | "test"; readonly epoch: number; readonly batch: number }) =>
+  request.purpose === "scaling" ? -1 : request.purpose === "test" ? Number.MAX_SAFE_INTEGER : request.epoch * hyper.batchesPerEpoch + request.batch
+
+/**
+ * The aggregation before `aggregationId` is over once the coordinator begins this one (they run in order), so
+ * this party settles it: its secure-aggregation state (keys, shares, a masked input a lost reply left behind)
+ * and SecureSVM's own (the round's request, comparisons or vector) are dropped, and later requests of it are
+ * refused "Settled". A retried request of the current aggregation changes nothing; one of an earlier aggregation
+ * (a straggler) is refused "Settled" rather than starting it again.
+ */
+const begin = (session: ParticipantSession, stage: string, aggregationId: string, position: number) => {
+  const current = session.memory.get(currentKey) as Current | undefined
+  if (current === undefined || current.aggregationId !== aggregationId) {
+    if (current !== undefined && position <= current.position) {
+      return Effect.fail(failure(session, stage, "Settled", `aggregation ${aggregationId} is over in attempt ${session.attempt} (${current.aggregationId} began)`))
+    }
+    if (current !== undefined) settleAggregation(session, current.aggregationId)
+    session.memory.set(currentKey, { aggregationId, position } satisfies Current)
+  }
+  return Effect.void
+}
+
+/** Drops what this party holds of an aggregation that is over (see `begin`). */
+const settleAggregation = (session: ParticipantSession, aggregationId: string) => {
+  settle(session, aggregationId)
+  session.memory.delete(aggregationKey(aggregationId))
+}
+
 export const handlers = (datasetName: string, params: Params, options: Options = {}) => {
   const hyper = Spec.hyperOf(params)
   const policy = { unsafeAllowTestKeySizes: options.unsafeAllowTestKeySizes === true }
@@ -273,6 +312,7 @@ export const handlers = (datasetName: string, params: Params, options: Options =
   const roundModel = handler(Spec.roundModel, (request, session) =>
     Effect.gen(function*() {
       yield* load(session, Spec.roundModel.name)
+      yield* begin(session, Spec.roundModel.name, request.aggregationId, positionOf(hyper, request))
       session.memory.set(aggregationKey(request.aggregationId), { kind: "request", request } satisfies AggregationState)
       return { ready: true as const }
     }))
@@ -299,6 +339,7 @@ export const handlers = (datasetName: string, params: Params, options: Options =
     Effect.gen(function*() {
       const stage = Spec.compare.name
       const loaded = yield* load(session, stage)
+      yield* begin(session, stage, request.aggregationId, positionOf(hyper, request))
       const rows = roundRows(loaded, request.purpose, request.epoch, request.batch)
       const xs = yield* encoded(session, stage, loaded, rows.x, scalingOf(params, request, featureCount))
       const kernels = yield* kernelsNow
@@ -403,6 +444,10 @@ export const handlers = (datasetName: string, params: Params, options: Options =
 
   const report = handler(Spec.report, (_request, session) =>
     Effect.sync(() => {
+      // Mode B asks for the report after the test aggregation ended: the last one is over too, and none begins again.
+      const current = session.memory.get(currentKey) as Current | undefined
+      if (current !== undefined && current.position !== Number.POSITIVE_INFINITY) settleAggregation(session, current.aggregationId)
+      session.memory.set(currentKey, { aggregationId: Spec.report.name, position: Number.POSITIVE_INFINITY } satisfies Current)
       const c = counters(session)
       return { exponentiations: c.exponentiations, encryptions: c.encryptions, comparisons: c.comparisons, packedCiphertexts: c.packedCiphertexts }
     }))
@@ -433,10 +478,7 @@ export const handlers = (datasetName: string, params: Params, options: Options =
       const stage = Spec.setup.name
       const kernels = yield* kernelsNow
       const primes = (yield* Primes).generate
-      const keys = yield* Effect.tryPromise({
-        try: () => Keys.generateKeyPair({ bits: options.testKeyBits ?? params.keyBits ?? Keys.DEFAULT_BITS, ...policy, primes, kernels }),
-        catch: (e) => failure(session, stage, "KeyGeneration", String(e))
-      })
+      const keys = yield* Effect.mapError(Keys.generate({ bits: options.testKeyBits ?? params.keyBits ?? Keys.DEFAULT_BITS, ...policy, primes, kernels }), (e) => failure(session, stage, "KeyGeneration", e.message))
       const state: AnalystState = { keys, model: Model.initialModel(params.features.length), providers: session.participants.length }
       session.memory.set("svm/analyst", state)
       const model = yield* attempt(session, stage, () => encryptModel(state, kernels))

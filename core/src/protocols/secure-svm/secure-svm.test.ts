@@ -13,13 +13,16 @@ import type { BigIntKernels } from "../../compute/Kernels.ts"
 import type { TabularData } from "../../data/Tabular.ts"
 import { LocalData } from "../../data/Tabular.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
+import type { CoordinatorSession } from "../Protocol.ts"
 import { ParticipantFailure } from "../Protocol.ts"
+import * as SecAgg from "../secure-aggregation/spec.ts"
 import * as Coordinator from "./coordinator.ts"
 import { protocol } from "./index.ts"
 import * as Model from "./Model.ts"
 import * as Participant from "./participant.ts"
 import type { Params, Result } from "./spec.ts"
 import { hyperOf } from "./spec.ts"
+import * as Spec from "./spec.ts"
 import { datasetFile } from "../../testing/Datasets.ts"
 
 const bcwFile = datasetFile("bcw.csv")
@@ -94,6 +97,31 @@ const run = async (...args: Parameters<typeof setup>) => {
 
 const failureOf = (...args: Parameters<typeof setup>) => Effect.runPromise(Effect.flip(setup(...args).training))
 
+/**
+ * Every aggregation before the one still held (`held`: the test's in mode A, none once mode B's report is asked) is
+ * settled at each provider — a marker in place of its secure-aggregation state, SecureSVM's own dropped — and a
+ * late request of the first training round is refused "Settled", whether it begins the round or unmasks it.
+ */
+const expectSettled = async (host: InMemoryHost.InMemoryHost, result: Result, mode: "A" | "B", held: string | undefined) => {
+  const providerIds = host.participants.slice(0, providers.length)
+  const aggregations = 1 + result.rounds + 1 // the joint scaling, the training rounds, the test
+  for (const p of providerIds) {
+    const memory = host.memory(p)
+    const secagg = [...memory].filter(([key]) => key.startsWith("secagg/svm/"))
+    expect(secagg.filter(([, value]) => typeof value !== "string").map(([key]) => key)).toEqual(held === undefined ? [] : [`secagg/${held}`])
+    expect(secagg).toHaveLength(aggregations)
+    expect([...memory.keys()].filter((key) => key.startsWith("svm/agg/"))).toEqual(held === undefined ? [] : [`svm/agg/${held}`])
+  }
+  const ask = (stage: Parameters<CoordinatorSession["round"]>[0], request: unknown) =>
+    Effect.runPromise(Effect.flip(host.run((session) => session.round(stage, new Map([[providerIds[0]!, request as never]]), { minReplies: 1 }))))
+  const first = { aggregationId: "svm/round-0", purpose: "train" as const, epoch: 0, batch: 0 }
+  const late = mode === "A"
+    ? await ask(Spec.roundModel, { ...first, model: { weights: features.map(() => 0), bias: 0 } })
+    : await ask(Spec.compare, { ...first, publicKey: new Uint8Array(), model: { ciphertexts: new Uint8Array(), slotBits: 0 } })
+  expect(late).toMatchObject({ _tag: "ParticipantFailure", code: "Settled" })
+  expect(await ask(SecAgg.unmask, { aggregationId: "svm/round-0", contributors: providerIds })).toMatchObject({ _tag: "ParticipantFailure", code: "Settled" })
+}
+
 const base: Params = { features, label: { column: "label", positive: 1, negative: 0 }, seed: 7 }
 
 const references = (params: Params, result: Result) => {
@@ -138,6 +166,7 @@ describe("SecureSVM on bcw over 3 providers", () => {
     })
     expect(result.model).toMatchObject({ format: "linear", link: "sign", featureColumns: features })
     expect(host.commitments.some((c) => c.phase === "secagg/svm/round-0")).toBe(true)
+    await expectSettled(host, result, "A", "svm/test")
   })
 
   it("mode B: the blind-compared model is bit-identical to mode A's; the coordinator never sees a model or a total", async () => {
@@ -154,6 +183,7 @@ describe("SecureSVM on bcw over 3 providers", () => {
     const toProviders = host.transcript.filter((t) => t.direction === "request" && t.stage === "svm.b-compare")
     expect(toProviders.length).toBeGreaterThan(0)
     expect(toProviders.every((t) => !t.json.includes("weights"))).toBe(true)
+    await expectSettled(host, result, "B", undefined)
   }, 120_000)
 
   it("mode B over the Node backends' native kernels (margins on the model's multiExpTable, one multiExp per packed chunk) gives the same model", async () => {

@@ -146,7 +146,7 @@ export const make = (input: Input, options: Options = {}) => {
       summaries = reported
       const bits = options.keyBits ?? Keys.DEFAULT_BITS
       yield* guard(0, "InvalidParams", () => Keys.checkBits(bits, policy))
-      key = options.keyPair ?? (yield* Effect.promise(() => Keys.generateKeyPair({ bits, ...policy })))
+      key = options.keyPair ?? (yield* Effect.mapError(Keys.generate({ bits, ...policy }), (error) => new SecureBoostError({ reason: "ComputeFailed", party: 0, detail: error.message })))
       if (options.keyPair !== undefined) yield* guard(0, "InvalidParams", () => Keys.checkBits(key!.publicKey.bits, policy))
       engine = yield* Compute.engine(key.publicKey, policy, 0)
       return { publicKey: Serialization.encodePublicKey(key.publicKey) } satisfies Spec.KeyAnnouncement

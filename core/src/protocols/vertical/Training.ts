@@ -184,10 +184,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       // threshold key's size, so the gradient layout checked above fits it too.
       if (t.hyper.model !== "svm" || t.positive === undefined) return { transcriptDigest, reveal: { rpi: t.next.rpi.toString(), salt: t.next.salt } }
       const primes = (yield* Primes).generate
-      const judge = yield* Effect.tryPromise({
-        try: () => Keys.generateKeyPair({ bits, primes, kernels, unsafeAllowTestKeySizes: policy.unsafeAllowTestKeySizes }),
-        catch: (error) => Party.failure(session, stage, "KeyGenerationFailed", error instanceof Error ? error.message : String(error))
-      })
+      const judge = yield* Effect.mapError(Keys.generate({ bits, primes, kernels, unsafeAllowTestKeySizes: policy.unsafeAllowTestKeySizes }), (error) => Party.failure(session, stage, "KeyGenerationFailed", error.message))
       const encoded = PaillierSerialization.encodePublicKey(judge.publicKey)
       t.judge = { pk: judge.publicKey, sk: judge.privateKey, encoded }
       const judgeKeys: Array<Spec.Sealed> = []

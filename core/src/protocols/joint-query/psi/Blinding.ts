@@ -97,7 +97,9 @@ export const handlers = (ctx: Party.Context) => {
       const primes = (yield* Primes).generate
       const kernels = yield* BigIntKernels
       const fresh = Effect.gen(function*() {
-        const keyPair = holder ? yield* Effect.promise(() => Keys.generateKeyPair({ bits: Keys.DEFAULT_BITS, primes, kernels })) : undefined
+        const keyPair = holder
+          ? yield* Effect.catchTag(Keys.generate({ bits: Keys.DEFAULT_BITS, primes, kernels }), "PaillierKeyGenerationFailed", (error) => Party.fail(session, stage, "KeyGeneration", error.message))
+          : undefined
         return { scalar: Group.groups[ctx.group].randomScalar(), ...(keyPair !== undefined && { keyPair }) }
       })
       // A set the ring may keep on disk resumes with the secrets an earlier attempt sealed (RingProgress.ts).
@@ -194,7 +196,7 @@ export const handlers = (ctx: Party.Context) => {
         return { ok: true as const, ...(s.resumable.length > 0 && { resumable: s.resumable.length }) }
       }
       // The ring on disk that resumes hashes its first chunk once it knows which (`query.resume`).
-      if (!ctx.channelOnly && s.ring === undefined) Party.prepare(ctx, yield* Compute.QueryCompute, session, s, 0)
+      if (!ctx.channelOnly && s.ring === undefined) yield* Party.prepare(ctx, session, s, 0)
       if (ctx.mode === "sum" && session.self !== ctx.holder) {
         const extra = s.peers.get(ctx.holder)!.extra
         s.sum.publicKey = yield* Effect.try({
@@ -244,7 +246,7 @@ export const handlers = (ctx: Party.Context) => {
         (error) => Party.fail(session, stage, "SpillFailed", error.message)
       )
       if (values === undefined) yield* spilled.dir.remove
-      if (!ctx.channelOnly) Party.prepare(ctx, yield* Compute.QueryCompute, session, s, units)
+      if (!ctx.channelOnly) yield* Party.prepare(ctx, session, s, units)
       return { ok: true as const }
     })
   )
@@ -302,8 +304,8 @@ export const handlers = (ctx: Party.Context) => {
       let points: Uint8Array
       let extra: Uint8Array = new Uint8Array(0)
       if (hop === 0) {
-        Party.prepare(ctx, compute, session, s, index)
-        Party.prepare(ctx, compute, session, s, index + 1)
+        yield* Party.prepare(ctx, session, s, index)
+        yield* Party.prepare(ctx, session, s, index + 1)
         const prepared = s.prepared.get(index)!
         // Never rejects (Party.prepare keeps the Exit); its typed failure is this request's.
         points = yield* Effect.flatten(Effect.promise(() => prepared)).pipe(

@@ -205,18 +205,23 @@ export const matchers = (ctx: Context, session: ParticipantSession) => Spec.matc
  * Starts hashing own chunk `index` (hop 0) before its request comes: the coordinator's rounds are barriers,
  * and while this party's and its peers' messages are sealed, encoded and relayed a pool would otherwise idle.
  * One chunk ahead keeps the pool's queue non-empty (issue 4: ~10% of a 100k PSI was idle workers) while
- * holding at most two chunks of own points.
+ * holding at most two chunks of own points. The hashing runs detached, in the calling handler's context: the
+ * host's `QueryCompute` and, for the inline one, its `Groups` (not the defaults an empty context would give).
  */
-export const prepare = (ctx: Context, compute: Compute.QueryComputeService, session: ParticipantSession, s: State, index: number) => {
-  const length = Ids.chunkLength(sizeOf(s), ctx.chunkSize, index)
-  if (length === 0 || s.prepared.has(index)) return
-  const own = s.external?.own
-  const ids = own !== undefined
-    ? Effect.map(External.readChunk(own, index), (chunk) => chunk.ids)
-    : Effect.succeed(s.set.ids.slice(index * ctx.chunkSize, index * ctx.chunkSize + length))
-  // An Exit, so the promise never rejects: a failure is surfaced, typed, by the hop-0 request of that chunk.
-  s.prepared.set(index, Effect.runPromiseExit(Effect.flatMap(ids, (chunk) => compute.hashBlind(ctx.group, domainOf(session), chunk, s.scalar))))
-}
+export const prepare = (ctx: Context, session: ParticipantSession, s: State, index: number): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const length = Ids.chunkLength(sizeOf(s), ctx.chunkSize, index)
+    if (length === 0 || s.prepared.has(index)) return
+    const own = s.external?.own
+    const ids = own !== undefined
+      ? Effect.map(External.readChunk(own, index), (chunk) => chunk.ids)
+      : Effect.succeed(s.set.ids.slice(index * ctx.chunkSize, index * ctx.chunkSize + length))
+    const compute = yield* Compute.QueryCompute
+    const hashed = Effect.flatMap(ids, (chunk) => compute.hashBlind(ctx.group, domainOf(session), chunk, s.scalar))
+    const services = yield* Effect.context<never>()
+    // An Exit, so the promise never rejects: a failure is surfaced, typed, by the hop-0 request of that chunk.
+    s.prepared.set(index, Effect.runPromiseExit(Effect.provideContext(hashed, services)))
+  })
 
 
 /** Cardinality and sum: F is shuffled across all its chunks before anyone who could map it back sees it. */

@@ -198,12 +198,12 @@ export interface Sealed {
  * This party's secrets for task `taskId`: those an earlier attempt sealed, or `fresh()` sealed now. Without a sealing
  * store (a host without a keystore), `fresh()` unsealed and `sealed: false`: that party does not resume.
  */
-export const secrets = (
+export const secrets = <E>(
   owner: string,
   taskId: string,
-  fresh: Effect.Effect<Sealed>,
+  fresh: Effect.Effect<Sealed, E>,
   policy: Keys.KeySizePolicy = {}
-): Effect.Effect<Sealed & { readonly sealed: boolean }> =>
+): Effect.Effect<Sealed & { readonly sealed: boolean }, E> =>
   Effect.gen(function*() {
     const store = yield* Effect.serviceOption(PartialModels.PartialModels)
     if (Option.isNone(store)) return { ...(yield* fresh), sealed: false }

@@ -7,6 +7,7 @@
  */
 import { Effect, Schema } from "effect"
 import { describe, expect, it } from "vitest"
+import { Primes } from "../../../compute/Primes.ts"
 import * as MemorySource from "../../../data/MemorySource.ts"
 import type { TabularData } from "../../../data/Tabular.ts"
 import * as InMemoryHost from "../../../testing/InMemoryHost.ts"
@@ -217,19 +218,39 @@ describe("ECDH-PSI family over InMemoryHost (bcw, wdbc)", () => {
     expect(failure(result).code).toBe("CountMismatch")
   }, 30_000)
 
-  it("a party whose group kernels fail while hashing its ids fails the task with ComputeFailed, not a defect", async () => {
-    // As a worker that crashed mid-batch, or kernels that did not load: every hash of this party's ids throws.
-    const broken: Compute.GroupKernelSet = {
-      ...Compute.wasmKernels,
-      x25519: { ...Compute.wasmKernels.x25519, hashBlind: () => { throw new Error("worker exited with code 1") } }
-    }
+  // As a worker that crashed mid-batch, or kernels that did not load: every hash of this party's ids throws.
+  const broken: Compute.GroupKernelSet = {
+    ...Compute.wasmKernels,
+    x25519: { ...Compute.wasmKernels.x25519, hashBlind: () => { throw new Error("worker exited with code 1") } }
+  }
+  // The host composes them as its QueryCompute, or as the Groups the inline QueryCompute reads: the chunks hashed
+  // ahead of their request (Party.prepare) use them too, not the defaults.
+  const hosts = {
+    QueryCompute: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provideService(effect, Compute.QueryCompute, Compute.inline(broken)),
+    Groups: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provideService(effect, Compute.Groups, broken)
+  }
+  for (const [how, composed] of Object.entries(hosts)) {
+    it(`a party whose group kernels (its host's ${how}) fail while hashing its ids fails the task with ComputeFailed, not a defect`, async () => {
+      const wallets = [InMemoryHost.randomWallet(), InMemoryHost.randomWallet()]
+      const params: Spec.Params = { idColumn: "id", receivers: [wallets[0]!.address], maxIds: 10_000, chunkSize: 97 }
+      const configs = bcw.slice(0, 2).map((d, i) => party(`broken-${i}-${Math.random()}`, d, Participant.taskHandlers("ids", "intersection", params), { wallet: wallets[i]! }))
+      const withBroken = { ...configs[1]!, provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => configs[1]!.provide!(composed(effect)) }
+      const host = InMemoryHost.make([configs[0]!, withBroken])
+      const outcome = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, "intersection", params, { timeoutMs: 60_000 }))))
+      expect(failure(outcome)).toMatchObject({ participant: wallets[1]!.address, code: "ComputeFailed", detail: expect.stringContaining("worker exited with code 1") })
+    }, 30_000)
+  }
+
+  it("a value holder whose prime generator fails fails the task with KeyGeneration naming the cause, not a defect", async () => {
+    // As a prime worker that exited: the holder's Paillier key cannot be made.
     const wallets = [InMemoryHost.randomWallet(), InMemoryHost.randomWallet()]
-    const params: Spec.Params = { idColumn: "id", receivers: [wallets[0]!.address], maxIds: 10_000, chunkSize: 97 }
-    const configs = bcw.slice(0, 2).map((d, i) => party(`broken-${i}-${Math.random()}`, d, Participant.taskHandlers("ids", "intersection", params), { wallet: wallets[i]! }))
-    const withBroken = { ...configs[1]!, provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => configs[1]!.provide!(Effect.provideService(effect, Compute.QueryCompute, Compute.inline(broken))) }
-    const host = InMemoryHost.make([configs[0]!, withBroken])
-    const outcome = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, "intersection", params, { timeoutMs: 60_000 }))))
-    expect(failure(outcome)).toMatchObject({ participant: wallets[1]!.address, code: "ComputeFailed", detail: expect.stringContaining("worker exited with code 1") })
+    const params = Schema.decodeUnknownSync(Spec.Params)({ idColumn: "id", receivers: [wallets[0]!.address], maxIds: 10_000, chunkSize: 97, valueColumn: "clump_thickness" })
+    const configs = bcw.slice(0, 2).map((d, i) => party(`primes-${i}-${Math.random()}`, d, Participant.taskHandlers("ids", "sum", params), { wallet: wallets[i]! }))
+    const broken = { name: "broken", generate: () => Promise.reject(new Error("prime worker exited with code 1")) }
+    const withBroken = { ...configs[0]!, provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => configs[0]!.provide!(Effect.provideService(effect, Primes, broken)) }
+    const host = InMemoryHost.make([withBroken, configs[1]!])
+    const outcome = await Effect.runPromise(Effect.result(host.run((session) => Coordinator.run(session, "sum", params, { timeoutMs: 60_000 }))))
+    expect(failure(outcome)).toMatchObject({ participant: wallets[0]!.address, code: "KeyGeneration", detail: expect.stringContaining("prime worker exited with code 1") })
   }, 30_000)
 
   it("a chunk delivered twice is refused (DuplicateChunk)", async () => {
