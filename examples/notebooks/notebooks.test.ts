@@ -55,25 +55,33 @@ describe.skipIf(!kernelInstalled && !required)("notebooks (tslab, executed headl
   it("has the kernel it needs", () => expect(kernelInstalled, "jupyter with the tslab kernel (see .ci/run)").toBe(true))
 
   const base = LocalCluster.starter()
-  let root = ""
-  /** The file describing the shared chain and coordinator, for the notebooks that join them. */
-  let shared = ""
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), "jointly-nb-cluster-"))
-    const cluster = await base.start({ dataDir: join(root, "cluster"), parties: [] })
-    shared = join(root, "shared.json")
-    await writeFile(shared, JSON.stringify(cluster.shared()))
+  let root: Promise<string> | undefined
+  /**
+   * The file describing the shared chain and coordinator, for the notebooks that join them. Started, not awaited,
+   * before the standalone notebook (the first) runs, so the two starts overlap; a joining notebook awaits it.
+   */
+  let shared: Promise<string> | undefined
+  beforeAll(() => {
+    root = mkdtemp(join(tmpdir(), "jointly-nb-cluster-"))
+    shared = root.then(async (dir) => {
+      const cluster = await base.start({ dataDir: join(dir, "cluster"), parties: [] })
+      await writeFile(join(dir, "shared.json"), JSON.stringify(cluster.shared()))
+      return join(dir, "shared.json")
+    })
+    // Its failure is reported by the notebooks that await it.
+    shared.catch(() => {})
   })
   afterAll(async () => {
     await base.stop()
-    if (root !== "") await rm(root, { recursive: true, force: true })
+    const dir = await root
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
   })
 
   for (const notebook of notebooks) {
     it(`${notebook} runs every cell without an error`, async () => {
       const out = await mkdtemp(join(tmpdir(), "jointly-nb-"))
       try {
-        const run = await execute(notebook, join(out, notebook), notebook === standalone ? undefined : shared)
+        const run = await execute(notebook, join(out, notebook), notebook === standalone ? undefined : await shared)
         expect(run.code, run.log.slice(-4000)).toBe(0)
         const executed = JSON.parse(await readFile(join(out, notebook), "utf8")) as { cells: Array<{ cell_type: string; outputs?: Array<{ output_type: string }> }> }
         const errors = executed.cells.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === "error")

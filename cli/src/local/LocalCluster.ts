@@ -227,13 +227,14 @@ export const start = async (options: Options) => {
       progress(`chain: anvil on ${anvil.rpcUrl} (state in ${anvil.statePath})`)
     }
     const rpcUrl = anvil?.rpcUrl ?? joins!.rpcUrl
-    const keys = await Operator.load(joins?.dataDir ?? dataDir)
+    const joined = joins === undefined ? undefined : await joinedConsortium(joins)
+    const keys = joined?.keys ?? await Operator.load(dataDir)
     // One chain client for this process's views of every key (supervisor, in-process coordinator, admissions).
     const chain = await Consortium.connect(rpcUrl, { embedded: true })
     await started(() => chain.close())
-    const { deployment, supervisorLedger } = joins === undefined
+    const { deployment, supervisorLedger } = joined === undefined
       ? await Consortium.deploy(dataDir, chain, keys.supervisor, keys.coordinator, true)
-      : await joinedDeployment(chain, keys, joins)
+      : { deployment: joined.deployment, supervisorLedger: await Consortium.ledgerFor(chain, keys.supervisor, joined.deployment) }
     await started(() => supervisorLedger.close())
     if (joins === undefined) {
       progress(`contracts: registry ${deployment.registry}, task ledger ${deployment.ledger}`)
@@ -516,11 +517,14 @@ export const start = async (options: Options) => {
 
 export type LocalCluster = Awaited<ReturnType<typeof start>>
 
-/** The deployment of a cluster being joined (from its data directory) and its supervisor's view of the ledger. */
-const joinedDeployment = async (chain: Awaited<ReturnType<typeof Consortium.connect>>, keys: Operator.OperatorKeys, joins: Shared) => {
+/**
+ * The deployment and operator keys of a cluster being joined, from its data directory: the deployment first, so
+ * a directory that is not a started cluster's is refused before `Operator.load` would make keys in it.
+ */
+const joinedConsortium = async (joins: Shared) => {
   const deployment = await loadDeployment(joins.dataDir)
   if (deployment === undefined) throw new Error(`no deployment in ${joins.dataDir}: it is not the data directory of a started cluster`)
-  return { deployment, supervisorLedger: await Consortium.ledgerFor(chain, keys.supervisor, deployment) }
+  return { deployment, keys: await Operator.load(joins.dataDir) }
 }
 
 /**
