@@ -167,9 +167,11 @@ describe("faults", () => {
       expect(east.frozen()).toBe(true)
 
       // The chain goes away (SIGTERM: anvil saves its state on the way out), then the task runs to its end.
-      const { port } = cluster.anvil
+      // This cluster started its own chain (it joins none).
+      const anvil = cluster.anvil!
+      const { port } = anvil
       const stoppedAt = Date.now()
-      await cluster.anvil.stop()
+      await anvil.stop()
       east.release()
       const ended = await F.eventually(async () => {
         const detail = await cluster.task(id)

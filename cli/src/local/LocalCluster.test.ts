@@ -3,7 +3,7 @@
  * only the starter its `afterAll` stops can reach it) leaves no process behind: the chain, and participants that
  * had not yet said they were ready, are stopped before `start` rejects and before the starter's `stop()` returns.
  */
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp, readdir, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -52,5 +52,16 @@ describe.skipIf(process.platform !== "linux")("LocalCluster.starter stopped whil
     expect([...seen.values()].some((command) => /anvil/.test(command)), [...seen.values()].join("\n")).toBe(true)
     const alive = new Set((await descendants(process.pid)).keys())
     expect([...seen.keys()].filter((pid) => alive.has(pid)).map((pid) => `${pid} ${seen.get(pid)}`)).toEqual([])
+  })
+})
+
+describe("LocalCluster.start joining a running cluster", () => {
+  it("refuses the options of a cluster that starts its own chain and coordinator, naming them, before it starts anything", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "jointly-joins-"))
+    dirs.push(dir)
+    const joins = { dataDir: join(dir, "none"), rpcUrl: "http://127.0.0.1:9", coordinatorUrl: "http://127.0.0.1:9" }
+    await expect(LocalCluster.start({ dataDir: join(dir, "cluster"), parties: [], joins, ipfs: true, coordinatorProcess: true })).rejects.toThrow(/coordinatorProcess, ipfs do not apply/)
+    await expect(LocalCluster.start({ dataDir: join(dir, "cluster"), parties: [], joins })).rejects.toThrow(/no deployment in .*none/)
+    expect(await readdir(dir)).toEqual(["cluster"])
   })
 })

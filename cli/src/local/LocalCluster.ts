@@ -17,7 +17,7 @@ import type { Policy } from "@jointly/participant/internal/policy/ConsentPolicy"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
 import { type Anvil, startAnvil } from "@jointly/coordinator/internal/chain/Anvil"
-import { deploymentPathOf } from "@jointly/coordinator/internal/chain/Deployment"
+import { deploymentPathOf, loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
 import * as Client from "@jointly/coordinator/internal/client/Client"
 import * as Coordinator from "@jointly/coordinator/internal/Coordinator"
 import * as Log from "@jointly/coordinator/internal/Log"
@@ -46,9 +46,27 @@ export interface PartyOptions {
   readonly external?: boolean
 }
 
+/**
+ * A running cluster's chain and coordinator, as another cluster's parties join them (`Options.joins`): the
+ * operator keys and the deployment are read from its data directory. `LocalCluster.shared` describes one.
+ */
+export interface Shared {
+  readonly dataDir: string
+  readonly rpcUrl: string
+  readonly coordinatorUrl: string
+}
+
 export interface Options {
   readonly dataDir: string
   readonly parties: ReadonlyArray<PartyOptions>
+  /**
+   * Joins a running cluster instead of starting a chain and a coordinator: this one's parties are admitted on
+   * its chain by its supervisor and connect to its coordinator, and `stop()` stops them alone (the joined
+   * cluster runs on). Several clusters whose parties need nothing fresh (the notebooks' test) share one start
+   * this way. The options about the chain and the coordinator (`coordinatorProcess`, `store`, `instances`,
+   * `participantsAt`, `leaseMs`, `socketLimits`, `ipfs`) are for a cluster that starts its own: refused with it.
+   */
+  readonly joins?: Shared
   /** Run the coordinator as its own process (so a test can kill it); default in this process. */
   readonly coordinatorProcess?: boolean
   /** The coordinator's store: a `postgres://` URL, or (default) a PGlite directory in `dataDir`. */
@@ -196,21 +214,33 @@ export const start = async (options: Options) => {
   }
   const callOff = () => void stopAll()
   options.signal?.addEventListener("abort", callOff, { once: true })
+  const joins = options.joins
   try {
+    const ownsChain = ["coordinatorProcess", "store", "instances", "participantsAt", "leaseMs", "socketLimits", "ipfs"] as const
+    const misplaced = ownsChain.filter((option) => options[option] !== undefined)
+    if (joins !== undefined && misplaced.length > 0) throw new Error(`a cluster that joins another starts no chain or coordinator: ${misplaced.join(", ")} do not apply`)
     await mkdir(dataDir, { recursive: true })
-    const anvil: Anvil = await startAnvil({ dataDir })
-    await started(() => anvil.stop())
-    progress(`chain: anvil on ${anvil.rpcUrl} (state in ${anvil.statePath})`)
-    const keys = await Operator.load(dataDir)
+    // Joining: the chain, the operator's keys and the contracts are the joined cluster's, already there.
+    const anvil: Anvil | undefined = joins === undefined ? await startAnvil({ dataDir }) : undefined
+    if (anvil !== undefined) {
+      await started(() => anvil.stop())
+      progress(`chain: anvil on ${anvil.rpcUrl} (state in ${anvil.statePath})`)
+    }
+    const rpcUrl = anvil?.rpcUrl ?? joins!.rpcUrl
+    const joined = joins === undefined ? undefined : await joinedConsortium(joins)
+    const keys = joined?.keys ?? await Operator.load(dataDir)
     // One chain client for this process's views of every key (supervisor, in-process coordinator, admissions).
-    const chain = await Consortium.connect(anvil.rpcUrl, { embedded: true })
+    const chain = await Consortium.connect(rpcUrl, { embedded: true })
     await started(() => chain.close())
-    const { deployment, supervisorLedger } = await Consortium.deploy(dataDir, chain, keys.supervisor, keys.coordinator, true)
+    const { deployment, supervisorLedger } = joined === undefined
+      ? await Consortium.deploy(dataDir, chain, keys.supervisor, keys.coordinator, true)
+      : { deployment: joined.deployment, supervisorLedger: await Consortium.ledgerFor(chain, keys.supervisor, joined.deployment) }
     await started(() => supervisorLedger.close())
-    progress(`contracts: registry ${deployment.registry}, task ledger ${deployment.ledger}`)
-
-    const analystKey = { name: "local-analyst", wallet: keys.analyst, encryptionPublicKey: keys.analyst.signingKey.compressedPublicKey }
-    await Consortium.admit(deployment, keys.supervisor, supervisorLedger, analystKey, true)
+    if (joins === undefined) {
+      progress(`contracts: registry ${deployment.registry}, task ledger ${deployment.ledger}`)
+      const analystKey = { name: "local-analyst", wallet: keys.analyst, encryptionPublicKey: keys.analyst.signingKey.compressedPublicKey }
+      await Consortium.admit(deployment, keys.supervisor, supervisorLedger, analystKey, true)
+    }
 
     // Coordinator: in this process by default, or its own process (restartable by tests).
     const coordinatorDir = Operator.coordinatorDirOf(dataDir)
@@ -257,7 +287,7 @@ export const start = async (options: Options) => {
           port: ports[i] ?? 0,
           store,
           // The embedded chain never reorganises: a record is final once mined.
-          chain: { rpcUrl: anvil.rpcUrl, deployment: deploymentPathOf(dataDir), confirmations: 1 },
+          chain: { rpcUrl, deployment: deploymentPathOf(dataDir), confirmations: 1 },
           keystore,
           ...(options.ipfs ? { encryptionKeystore } : {}),
           ...(options.leaseMs === undefined ? {} : { cluster: { leaseMs: options.leaseMs } }),
@@ -303,10 +333,13 @@ export const start = async (options: Options) => {
       })
       return coordinator.url
     }
-    for (let i = 0; i < instances; i++) {
-      coordinatorUrls[i] = await startCoordinator(i)
-      ports[i] = Number(new URL(coordinatorUrls[i]!).port)
-      progress(`coordinator${instances > 1 ? ` instance ${i}` : ""}: ${coordinatorUrls[i]}`)
+    if (joins !== undefined) coordinatorUrls[0] = joins.coordinatorUrl
+    else {
+      for (let i = 0; i < instances; i++) {
+        coordinatorUrls[i] = await startCoordinator(i)
+        ports[i] = Number(new URL(coordinatorUrls[i]!).port)
+        progress(`coordinator${instances > 1 ? ` instance ${i}` : ""}: ${coordinatorUrls[i]}`)
+      }
     }
 
     // Participants: keystore first (its address is the org's identity), then registration, audit, process.
@@ -328,7 +361,7 @@ export const start = async (options: Options) => {
         dataDir: dir,
         datasets: party.datasets.map((d) => ("file" in d ? { ...d, file: resolve(d.file) } : d)),
         policy: party.policy ?? defaultPolicy(party.datasets, keys.analyst.address),
-        ...(Consortium.chainConfig(anvil.rpcUrl, deployment) === undefined ? {} : { chain: Consortium.chainConfig(anvil.rpcUrl, deployment) }),
+        ...(Consortium.chainConfig(rpcUrl, deployment) === undefined ? {} : { chain: Consortium.chainConfig(rpcUrl, deployment) }),
         ...(party.catalog === undefined ? {} : { catalog: party.catalog }),
         // Its own node, dialling the coordinator's on loopback; blocks kept beside its keystore.
         ...(coordinatorIpfs === undefined ? {} : { ipfs: { peers: coordinatorIpfs.addresses.filter((a) => a.startsWith("/ip4/127.0.0.1/")), directory: "artifacts-ipfs" } })
@@ -413,8 +446,11 @@ export const start = async (options: Options) => {
 
     return {
       dataDir,
-      rpcUrl: anvil.rpcUrl,
+      rpcUrl,
+      /** The chain this cluster started; undefined for one that joined another's. */
       anvil,
+      /** This cluster's chain and coordinator as another cluster joins them (`Options.joins`). */
+      shared: (): Shared => joins ?? { dataDir, rpcUrl, coordinatorUrl: coordinatorUrls[0]! },
       deployment,
       supervisorLedger,
       keys,
@@ -480,6 +516,16 @@ export const start = async (options: Options) => {
 }
 
 export type LocalCluster = Awaited<ReturnType<typeof start>>
+
+/**
+ * The deployment and operator keys of a cluster being joined, from its data directory: the deployment first, so
+ * a directory that is not a started cluster's is refused before `Operator.load` would make keys in it.
+ */
+const joinedConsortium = async (joins: Shared) => {
+  const deployment = await loadDeployment(joins.dataDir)
+  if (deployment === undefined) throw new Error(`no deployment in ${joins.dataDir}: it is not the data directory of a started cluster`)
+  return { deployment, keys: await Operator.load(joins.dataDir) }
+}
 
 /**
  * A start that one call ends whatever point it reached, for a test's `beforeAll`/`afterAll`: vitest times out a

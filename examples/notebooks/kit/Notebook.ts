@@ -54,6 +54,8 @@ export interface StartOptions {
   readonly signal?: AbortSignal
   /** The start's progress lines (chain, contracts, coordinator, participants) as it reaches them. */
   readonly onProgress?: (line: string) => void
+  /** A running cluster whose chain and coordinator this one joins, starting only its parties (see `joining`). */
+  readonly joins?: LocalCluster.Shared
 }
 
 /**
@@ -105,6 +107,23 @@ export const startCluster = async (parties: ReadonlyArray<PartyData>, options: S
 }
 
 export type Session = Awaited<ReturnType<typeof startCluster>>
+
+/**
+ * `startCluster` over a running cluster's chain and coordinator: `sharedFile` holds what its `shared()` returned
+ * (as JSON). Each session still starts, uses and stops its own parties; the chain and coordinator outlive it.
+ * The notebooks' test hands it to every notebook but one (`JOINTLY_NOTEBOOK_CLUSTER`, read by `load()`), so CI
+ * starts one chain instead of seven; an analyst sets nothing and each notebook starts its whole cluster.
+ */
+export const joining = async (sharedFile: string): Promise<typeof startCluster> => {
+  const shared: unknown = JSON.parse(await readFile(sharedFile, "utf8"))
+  const field = (name: keyof LocalCluster.Shared) => {
+    const value = (shared as Record<string, unknown> | null)?.[name]
+    if (typeof value !== "string") throw new Error(`${sharedFile} does not describe a running cluster: no ${name}`)
+    return value
+  }
+  const joins: LocalCluster.Shared = { dataDir: field("dataDir"), rpcUrl: field("rpcUrl"), coordinatorUrl: field("coordinatorUrl") }
+  return (parties, options = {}) => startCluster(parties, { joins, ...options })
+}
 
 // ---- charts: SVG strings for tslab's display.html ----
 

@@ -7,6 +7,12 @@
 
 let loaded
 exports.load = () => {
-  loaded ??= import("../../../cli/bin/from-sources.mjs").then(() => import("./Notebook.ts"))
+  loaded ??= import("../../../cli/bin/from-sources.mjs")
+    .then(() => import("./Notebook.ts"))
+    // Set by notebooks.test.ts only: the notebooks share one running chain and coordinator (Notebook.ts `joining`).
+    .then(async (kit) => {
+      const shared = process.env.JOINTLY_NOTEBOOK_CLUSTER
+      return shared ? { ...kit, startCluster: await kit.joining(shared) } : kit
+    })
   return loaded
 }
