@@ -37,6 +37,11 @@ export const make = (options: WorkerPool.WorkerPoolOptions = {}): PoolRunner => 
       Effect.tryPromise({
         try: async () => (inputs.length === 0 ? [] : (await open()).runAll(job, inputs)),
         catch: (error) => new JobRunnerError({ job, detail: error instanceof WorkerPool.WorkerError ? `${error.reason}: ${error.detail}` : String(error) })
+      }),
+    runIdle: (job, input) =>
+      Effect.tryPromise({
+        try: async () => (await open()).runIdle(job, input),
+        catch: (error) => new JobRunnerError({ job, detail: error instanceof WorkerPool.WorkerError ? `${error.reason}: ${error.detail}` : String(error) })
       })
   }
   return {

@@ -82,6 +82,11 @@ export interface TrainState {
    * other parties keep the first one the coordinator relays (`encoded`) and refuse another.
    */
   judge?: { readonly pk: PublicKey; readonly sk?: PrivateKey; readonly encoded: Uint8Array }
+  /**
+   * Encryption randomness made ahead in the pool's idle time (Secure.Stock): under the threshold key for the score
+   * rows and blinding noise, under the judge key (SVM) for the label holder's factors and every party's masks.
+   */
+  stocks?: { readonly threshold: Secure.Stock; judge?: Secure.Stock }
   evaluation?: { readonly ids: ReadonlyArray<string>; readonly scores: ReadonlyArray<number>; readonly positive: ReadonlyArray<boolean> }
 }
 

@@ -175,6 +175,13 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       if (request.features[index - 1] !== t.block.columns.length) return yield* Party.fail(session, stage, "InvalidRequest", "own feature count misreported")
       t.key = { tpk, share, policy }
       t.features = request.features
+      const s = shape(session)
+      // Each iteration encrypts a batch of rows and (SVM) one blinding noise per judge ciphertext under the threshold
+      // key; two iterations' worth lets idle time in one cover a busier next.
+      const perIteration = s.batchSize + (t.hyper.model === "svm" ? Math.ceil(s.batchSize / Secure.judgeLayout(tpk.publicKey, s, trainParams.slotsPerComparison).slots) : 0)
+      t.stocks = { threshold: Secure.stock(tpk.publicKey, 2 * perIteration) }
+      const thresholdEngine = yield* Party.engineOf(t.key)
+      yield* Secure.refill(thresholdEngine, t.stocks.threshold)
       // The key must support every layout before the first iteration (§6.3 item 5 headroom).
       yield* Party.attempt(session, stage, "HeadroomExceeded", () => {
         Secure.judgeLayout(tpk.publicKey, shape(session))
@@ -190,6 +197,9 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       })
       const encoded = PaillierSerialization.encodePublicKey(judge.publicKey)
       t.judge = { pk: judge.publicKey, sk: judge.privateKey, encoded }
+      // The label holder's factors (a batch) and gradient masks under its judge key, made ahead like the threshold key's.
+      t.stocks.judge = Secure.stock(judge.publicKey, 2 * (s.batchSize + Secure.gradientCiphertexts(request.features, Secure.gradientLayout(judge.publicKey, s).slots)))
+      yield* Secure.refill({ ...thresholdEngine, pk: judge.publicKey }, t.stocks.judge)
       const judgeKeys: Array<Spec.Sealed> = []
       for (const participant of session.participants) {
         if (participant !== session.self) judgeKeys.push({ participant, payload: yield* Party.seal(session, stage, participant, `judge-key|${participant}`, encoded) })
@@ -235,7 +245,8 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       }
       // One row per ciphertext: the SVM's rows, each already in its judge slot, so that each party can blind every
       // row with a factor of its own (blindHandler, which packs them); the logistic model's as the gradient stage's inputs.
-      const cs = yield* Party.compute(session, stage, Secure.encryptSigned(engine, values))
+      const cs = yield* Party.compute(session, stage, Secure.encryptSigned(engine, values, undefined, t.stocks?.threshold))
+      if (t.stocks !== undefined) yield* Secure.refill(engine, t.stocks.threshold)
       return { ciphertexts: Secure.encodeCiphertexts(engine.pk, cs), commit: Party.rpiCommit(session.taskId, request.iteration + 1, session.self, t.next) }
     })
   )
@@ -250,7 +261,8 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const layout = Secure.judgeLayout(engine.pk, s, trainParams.slotsPerComparison)
       const cs = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(engine.pk, request.ciphertexts))
       if (t.batch !== undefined && cs.length !== t.batch.length) return yield* Party.fail(session, stage, "InvalidCiphertext", `${cs.length} judge ciphertexts for a batch of ${t.batch.length}`)
-      const out = yield* Party.compute(session, stage, Secure.blindPacked(engine, layout, s.kappa, cs))
+      const out = yield* Party.compute(session, stage, Secure.blindPacked(engine, layout, s.kappa, cs, t.stocks?.threshold))
+      if (t.stocks !== undefined) yield* Secure.refill(engine, t.stocks.threshold)
       return { ciphertexts: Secure.encodeCiphertexts(engine.pk, out) }
     })
   )
@@ -274,7 +286,9 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
         return y * v[i]! < 0n ? y : 0n
       })
       if (t.judge === undefined) return yield* Party.fail(session, stage, "MissingState", "no judge key")
-      const encrypted = yield* Party.compute(session, stage, Secure.encryptSigned({ ...engine, pk: t.judge.pk }, factors, t.judge.sk))
+      const judgeEngine = { ...engine, pk: t.judge.pk }
+      const encrypted = yield* Party.compute(session, stage, Secure.encryptSigned(judgeEngine, factors, t.judge.sk, t.stocks?.judge))
+      if (t.stocks?.judge !== undefined) yield* Secure.refill(judgeEngine, t.stocks.judge)
       return { cheaters: [], factors: Secure.encodeCiphertexts(t.judge.pk, encrypted) }
     })
   )
@@ -322,10 +336,16 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       // party's under that key drawn directly on this thread, one or two a round being too few for a worker's table
       // of the key to pay (Randomness.AUTOMATIC_TABLE_AFTER direct draws, then ~170 ms to build, per worker).
       const sk = judgeKey === undefined ? undefined : t.judge?.sk
-      const maskEncryptions = judgeKey !== undefined && sk === undefined
+      // Under the judge key, from this party's stock of its randomness (a party other than the label holder makes
+      // one from its first gradient round on, a mask or two an iteration, in the pool's idle time).
+      if (judgeKey !== undefined && t.stocks !== undefined && t.stocks.judge === undefined) t.stocks.judge = Secure.stock(judgeKey, 2 * packedMasks.length)
+      const stock = judgeKey === undefined ? undefined : t.stocks?.judge
+      const ready = Math.min(stock?.pool.size ?? 0, packedMasks.length)
+      const maskEncryptions = judgeKey !== undefined && sk === undefined && ready < packedMasks.length
         ? Effect.sync(() => packedMasks.map((m) => Paillier.encryptSigned(engine.pk, m, Randomness.direct(engine.pk, engine.kernels))))
-        : Secure.encryptSigned(engine, packedMasks, sk)
+        : Secure.encryptSigned(engine, packedMasks, sk, stock)
       const [products, maskCiphertexts] = yield* Party.compute(session, stage, Effect.all([Secure.linearCombinations(engine, groups), maskEncryptions], { concurrency: "unbounded" }))
+      if (stock !== undefined) yield* Secure.refill(engine, stock)
       t.masks = masks
       const out = indices.map((index, i) => ({ index, ciphertext: Secure.encodeCiphertexts(engine.pk, [Paillier.add(products[i]!, maskCiphertexts[i]!)]) }))
       return { ciphertexts: out }
