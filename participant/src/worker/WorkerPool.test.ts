@@ -1,5 +1,5 @@
 import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
-import { Effect, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as WorkerPool from "./WorkerPool.ts"
 
@@ -70,6 +70,27 @@ describe("WorkerPool (Effect)", () => {
     expect(result.after).toHaveLength(3)
     // The only thread died: every later job ran on its replacement.
     expect(result.after.every((id) => id !== result.before)).toBe(true)
+  })
+
+  it("runs an idle-time job only once no other job waits for a worker", async () => {
+    const order = await withPool(
+      Effect.gen(function* () {
+        const pool = yield* WorkerPool.WorkerPool
+        const done: Array<number> = []
+        const finished = (tag: number) => Effect.tap(() => Effect.sync(() => done.push(tag)))
+        // The one worker busy; then an idle-time job asks for it before an ordinary job does.
+        const busy = yield* Effect.forkChild(pool.run("test.spin", spin(150, 0)).pipe(finished(0)))
+        yield* Effect.sleep("30 millis")
+        const idle = yield* Effect.forkChild(pool.runIdle("test.spin", spin(20, 1)).pipe(finished(1)))
+        yield* Effect.sleep("10 millis")
+        const ordinary = yield* Effect.forkChild(pool.run("test.spin", spin(20, 2)).pipe(finished(2)))
+        yield* Fiber.joinAll([busy, idle, ordinary])
+        return done
+      }),
+      1
+    )
+    // First come, first served would run 1 before 2.
+    expect(order).toEqual([0, 2, 1])
   })
 
   it("builds each pool's registries over that pool's backends, pools side by side", async () => {
