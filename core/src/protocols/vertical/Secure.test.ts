@@ -102,8 +102,8 @@ describe("encryption randomness made ahead (Secure.Stock)", () => {
     const filled = Secure.stock(pk, 10)
     await Effect.runPromise(Secure.refill(engine, filled))
     await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(filled.pool.size).toBe(12)
-    expect(idleJobs).toBe(3)
+    expect(filled.pool.size).toBe(16)
+    expect(idleJobs).toBe(2)
     expect(filled.filling).toBe(false)
     // Encryptions take the stock's values first, one each, then draw their own.
     const stock = Secure.stock(pk, 4)

@@ -116,23 +116,27 @@ export interface Stock {
 
 export const stock = (pk: PublicKey, target: number): Stock => ({ pool: new Randomness.RandomnessPool(pk), target, filling: false })
 
-/** Values per idle job: at 2048 bits ≈ 2.5 ms of a worker, the longest a job arriving meanwhile waits for it. */
-const STOCK_CHUNK = 4
+/** Values per idle job: at 2048 bits ≈ 5 ms of a worker, the longest a job arriving meanwhile waits for it (fewer would
+ * cost more in messages and decoding than they save in waiting). */
+const STOCK_CHUNK = 8
 
 /**
- * Tops `stock` up to its target in the background, one small idle-time job at a time, and returns at once. Where
+ * Tops `stock` up to its target in the background (with `owner`, the private key of `e.pk`, by CRT), one small idle-time job at a time, and returns at once. Where
  * the runner has no time to spare (no `runIdle`) nothing is made and encryptions draw their randomness as before;
  * a refill that fails stops, leaving the stock as it is (encryptions then fall back the same way).
  */
-export const refill = (e: Engine, s: Stock): Effect.Effect<void> => {
+export const refill = (e: Engine, s: Stock, owner?: PrivateKey): Effect.Effect<void> => {
   const runIdle = e.runner.runIdle
   if (runIdle === undefined || s.filling || s.pool.size >= s.target || !sameModulus(s.pool.publicKey, e.pk)) return Effect.void
   s.filling = true
-  const input = PaillierJobs.randomnessBatchInput(e.pk, STOCK_CHUNK)
+  // The key's holder (the label holder's judge key) draws by CRT, as its encryptions in the pool do.
+  const [job, input] = owner === undefined
+    ? [PaillierJobs.JobNames.randomnessBatch, PaillierJobs.randomnessBatchInput(e.pk, STOCK_CHUNK)]
+    : [PaillierJobs.JobNames.randomnessBatchAsOwner, PaillierJobs.randomnessBatchAsOwnerInput(owner, STOCK_CHUNK)]
   const loop: Effect.Effect<void, unknown> = Effect.suspend(() =>
     s.pool.size >= s.target
       ? Effect.void
-      : Effect.flatMap(runIdle(PaillierJobs.JobNames.randomnessBatch, input.slice()), (bytes) => {
+      : Effect.flatMap(runIdle(job, input.slice()), (bytes) => {
         s.pool.add(PaillierSerialization.decodeRandomness(e.pk, bytes))
         return loop
       }))

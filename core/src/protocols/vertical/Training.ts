@@ -199,7 +199,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       t.judge = { pk: judge.publicKey, sk: judge.privateKey, encoded }
       // The label holder's factors (a batch) and gradient masks under its judge key, made ahead like the threshold key's.
       t.stocks.judge = Secure.stock(judge.publicKey, 2 * (s.batchSize + Secure.gradientCiphertexts(request.features, Secure.gradientLayout(judge.publicKey, s).slots)))
-      yield* Secure.refill({ ...thresholdEngine, pk: judge.publicKey }, t.stocks.judge)
+      yield* Secure.refill({ ...thresholdEngine, pk: judge.publicKey }, t.stocks.judge, judge.privateKey)
       const judgeKeys: Array<Spec.Sealed> = []
       for (const participant of session.participants) {
         if (participant !== session.self) judgeKeys.push({ participant, payload: yield* Party.seal(session, stage, participant, `judge-key|${participant}`, encoded) })
@@ -288,7 +288,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       if (t.judge === undefined) return yield* Party.fail(session, stage, "MissingState", "no judge key")
       const judgeEngine = { ...engine, pk: t.judge.pk }
       const encrypted = yield* Party.compute(session, stage, Secure.encryptSigned(judgeEngine, factors, t.judge.sk, t.stocks?.judge))
-      if (t.stocks?.judge !== undefined) yield* Secure.refill(judgeEngine, t.stocks.judge)
+      if (t.stocks?.judge !== undefined) yield* Secure.refill(judgeEngine, t.stocks.judge, t.judge.sk)
       return { cheaters: [], factors: Secure.encodeCiphertexts(t.judge.pk, encrypted) }
     })
   )
@@ -345,7 +345,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
         ? Effect.sync(() => packedMasks.map((m) => Paillier.encryptSigned(engine.pk, m, Randomness.direct(engine.pk, engine.kernels))))
         : Secure.encryptSigned(engine, packedMasks, sk, stock)
       const [products, maskCiphertexts] = yield* Party.compute(session, stage, Effect.all([Secure.linearCombinations(engine, groups), maskEncryptions], { concurrency: "unbounded" }))
-      if (stock !== undefined) yield* Secure.refill(engine, stock)
+      if (stock !== undefined) yield* Secure.refill(engine, stock, sk)
       t.masks = masks
       const out = indices.map((index, i) => ({ index, ciphertext: Secure.encodeCiphertexts(engine.pk, [Paillier.add(products[i]!, maskCiphertexts[i]!)]) }))
       return { ciphertexts: out }
