@@ -137,7 +137,7 @@ export const refill = (e: Engine, s: Stock, owner?: PrivateKey): Effect.Effect<v
     s.pool.size >= s.target
       ? Effect.void
       : Effect.flatMap(runIdle(job, input.slice()), (bytes) => {
-        s.pool.add(PaillierSerialization.decodeRandomness(e.pk, bytes))
+        s.pool.add(PaillierSerialization.decodeComputedRandomness(e.pk, bytes))
         return loop
       }))
   return Effect.asVoid(Effect.forkDetach(Effect.ensuring(Effect.ignore(loop), Effect.sync(() => (s.filling = false)))))
