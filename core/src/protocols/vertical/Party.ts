@@ -86,8 +86,19 @@ export interface TrainState {
    * Encryption randomness made ahead in the pool's idle time (Secure.Stock): under the threshold key for the score
    * rows and blinding noise, under the judge key (SVM) for the label holder's factors and every party's masks.
    */
-  stocks?: { readonly threshold: Secure.Stock; judge?: Secure.Stock }
+  stocks?: { readonly threshold: IterationStock; judge?: IterationStock }
   evaluation?: { readonly ids: ReadonlyArray<string>; readonly scores: ReadonlyArray<number>; readonly positive: ReadonlyArray<boolean> }
+}
+
+/**
+ * A stock of encryption randomness (Secure.Stock) with what one iteration takes from it: a value per row of a batch
+ * and `blinding` more after them (the threshold key's: the SVM's η per judge ciphertext; the judge key's: the label
+ * holder's gradient masks). `need(i)` is what iterations i … last take, which caps a refill near the end.
+ */
+export interface IterationStock {
+  readonly stock: Secure.Stock
+  readonly blinding: number
+  readonly need: (fromIteration: number) => number
 }
 
 export interface PredictState {

@@ -121,20 +121,23 @@ export const stock = (pk: PublicKey, target: number): Stock => ({ pool: new Rand
 const STOCK_CHUNK = 8
 
 /**
- * Tops `stock` up to its target in the background (with `owner`, the private key of `e.pk`, by CRT), one small idle-time job at a time, and returns at once. Where
+ * Tops `stock` up to its target, or to `need` if fewer, in the background (with `owner`, the private key of `e.pk`, by CRT), one small idle-time job at a time, and returns at once. Where
  * the runner has no time to spare (no `runIdle`) nothing is made and encryptions draw their randomness as before;
  * a refill that fails stops, leaving the stock as it is (encryptions then fall back the same way).
  */
-export const refill = (e: Engine, s: Stock, owner?: PrivateKey): Effect.Effect<void> => {
+export const refill = (e: Engine, s: Stock, options: { readonly owner?: PrivateKey; readonly need?: number } = {}): Effect.Effect<void> => {
   const runIdle = e.runner.runIdle
-  if (runIdle === undefined || s.filling || s.pool.size >= s.target || !sameModulus(s.pool.publicKey, e.pk)) return Effect.void
+  // Never more than the rest of the task will take (`need`): what is left at the end is work thrown away.
+  const target = Math.min(s.target, options.need ?? s.target)
+  const owner = options.owner
+  if (runIdle === undefined || s.filling || s.pool.size >= target || !sameModulus(s.pool.publicKey, e.pk)) return Effect.void
   s.filling = true
   // The key's holder (the label holder's judge key) draws by CRT, as its encryptions in the pool do.
   const [job, input] = owner === undefined
     ? [PaillierJobs.JobNames.randomnessBatch, PaillierJobs.randomnessBatchInput(e.pk, STOCK_CHUNK)]
     : [PaillierJobs.JobNames.randomnessBatchAsOwner, PaillierJobs.randomnessBatchAsOwnerInput(owner, STOCK_CHUNK)]
   const loop: Effect.Effect<void, unknown> = Effect.suspend(() =>
-    s.pool.size >= s.target
+    s.pool.size >= target
       ? Effect.void
       : Effect.flatMap(runIdle(job, input.slice()), (bytes) => {
         s.pool.add(PaillierSerialization.decodeComputedRandomness(e.pk, bytes))
