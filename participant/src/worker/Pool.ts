@@ -41,8 +41,9 @@ export interface WorkerPoolService {
   /** Runs `job` once per input across the pool; outputs in input order; fails with the first error. */
   readonly runAll: (job: string, inputs: ReadonlyArray<Uint8Array>) => Effect.Effect<Array<Uint8Array>, WorkerError>
   /**
-   * Runs `job` on `input` in time no `run` wants: it waits until a worker is free while no `run` waits for one,
-   * so work done ahead of need (precomputed randomness) delays a job that arrives after it by at most its own length.
+   * Runs `job` on `input` in time no `run` wants: it waits until a worker is free while no `run` waits for one, and
+   * on a pool of several workers leaves one free (at most `size − 1` such jobs at once), so work done ahead of need
+   * (precomputed randomness) never goes before a waiting job, and one that arrives finds a worker free.
    */
   readonly runIdle: (job: string, input: Uint8Array) => Effect.Effect<Uint8Array, WorkerError>
 }
@@ -101,6 +102,9 @@ export const make = (options: PoolOptions): Effect.Effect<WorkerPoolService, Wor
     // (a lane handed back, or the last waiting `run` served). The queue wakes its takers a tick after a lane is
     // offered, so `runIdle` steps aside while any `run` waits rather than racing it for the lane.
     let waiting = 0
+    // Idle-time jobs running, at most `size − 1` (one on a pool of one): a worker stays free for a job that arrives.
+    let idle = 0
+    const maxIdle = Math.max(1, size - 1)
     const resolvable = () => {
       let resolve = () => {}
       const promise = new Promise<void>((r) => (resolve = r))
@@ -148,13 +152,21 @@ export const make = (options: PoolOptions): Effect.Effect<WorkerPoolService, Wor
       }))
     })
 
-    // Polls for a free lane while no `run` waits; otherwise waits for the next signal (taken before polling, so
-    // a lane freed in between is not missed).
+    // Polls for a free lane while no `run` waits and fewer than `maxIdle` idle-time jobs run; otherwise waits for
+    // the next signal (taken before polling, so a lane freed in between is not missed).
     const takeIdle: Effect.Effect<Lane> = Effect.suspend(() => {
       const next = mayBeFree.promise
-      return Effect.flatMap(waiting === 0 ? Queue.poll(free) : Effect.succeed(Option.none<Lane>()), (lane) =>
-        Option.isSome(lane) ? Effect.succeed(lane.value) : Effect.flatMap(Effect.promise(() => next), () => takeIdle))
+      return Effect.flatMap(waiting === 0 && idle < maxIdle ? Queue.poll(free) : Effect.succeed(Option.none<Lane>()), (lane) => {
+        if (Option.isNone(lane)) return Effect.flatMap(Effect.promise(() => next), () => takeIdle)
+        idle++
+        return Effect.succeed(lane.value)
+      })
     })
+    const releaseIdle = (lane: Lane) =>
+      Effect.ensuring(release(lane), Effect.sync(() => {
+        idle--
+        signal()
+      }))
 
     const run = (job: string, input: Uint8Array) => Effect.acquireUseRelease(take, (lane) => call(lane, job, input), release)
 
@@ -162,7 +174,7 @@ export const make = (options: PoolOptions): Effect.Effect<WorkerPoolService, Wor
       size,
       run,
       runAll: (job, inputs) => Effect.forEach(inputs, (input) => run(job, input), { concurrency: "unbounded" }),
-      runIdle: (job, input) => Effect.acquireUseRelease(takeIdle, (lane) => call(lane, job, input), release)
+      runIdle: (job, input) => Effect.acquireUseRelease(takeIdle, (lane) => call(lane, job, input), releaseIdle)
     } satisfies WorkerPoolService
   })
 
