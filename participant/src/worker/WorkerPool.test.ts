@@ -93,6 +93,27 @@ describe("WorkerPool (Effect)", () => {
     expect(order).toEqual([0, 2, 1])
   })
 
+  it("leaves a worker free of idle-time jobs for a job that arrives", async () => {
+    const order = await withPool(
+      Effect.gen(function* () {
+        const pool = yield* WorkerPool.WorkerPool
+        const done: Array<number> = []
+        const finished = (tag: number) => Effect.tap(() => Effect.sync(() => done.push(tag)))
+        // Two idle-time jobs on two free workers: the second waits for the first, so the ordinary job that comes
+        // next runs at once on the other worker.
+        const first = yield* Effect.forkChild(pool.runIdle("test.spin", spin(150, 0)).pipe(finished(0)))
+        const second = yield* Effect.forkChild(pool.runIdle("test.spin", spin(20, 1)).pipe(finished(1)))
+        yield* Effect.sleep("30 millis")
+        const ordinary = yield* Effect.forkChild(pool.run("test.spin", spin(20, 2)).pipe(finished(2)))
+        yield* Fiber.joinAll([first, second, ordinary])
+        return done
+      }),
+      2
+    )
+    // Both idle-time jobs at once would finish 1 first and make 2 wait for it.
+    expect(order).toEqual([2, 0, 1])
+  })
+
   it("builds each pool's registries over that pool's backends, pools side by side", async () => {
     const kernelsOf = (backends: Parameters<typeof WorkerPool.layer>[0]) =>
       Effect.runPromise(Effect.provide(
