@@ -14,7 +14,8 @@ export const open = async (choice: Backends.Choice = {}) => {
   const [pool, backends] = await Promise.all([WorkerPool.open({ backends: choice }), Backends.build(NodeBackends.layer(choice))])
   const runner = Layer.succeed(JobRunner, {
     size: pool.size,
-    runAll: (job, inputs) => Effect.tryPromise({ try: () => pool.runAll(job, inputs), catch: (e) => new JobRunnerError({ job, detail: String(e) }) })
+    runAll: (job, inputs) => Effect.tryPromise({ try: () => pool.runAll(job, inputs), catch: (e) => new JobRunnerError({ job, detail: String(e) }) }),
+    runIdle: (job, input) => Effect.tryPromise({ try: () => pool.runIdle(job, input), catch: (e) => new JobRunnerError({ job, detail: String(e) }) })
   })
   return { pool, runner, backends, kernels: Context.get(backends.context, Kernels.BigIntKernels) }
 }

@@ -24,6 +24,11 @@ export interface JobRunnerService {
   readonly size: number
   /** Runs `job` once per input; outputs in input order. */
   readonly runAll: (job: string, inputs: ReadonlyArray<Uint8Array>) => Effect.Effect<Array<Uint8Array>, JobRunnerError>
+  /**
+   * Runs `job` once in time the runner's workers have to spare (none while a `runAll` job waits), for work done
+   * ahead of need; absent where there are no workers to spare (inline runners: the work would take the caller's thread).
+   */
+  readonly runIdle?: (job: string, input: Uint8Array) => Effect.Effect<Uint8Array, JobRunnerError>
 }
 
 export class JobRunner extends Context.Service<JobRunner, JobRunnerService>()("jointly/JobRunner") {}

@@ -9,7 +9,7 @@
  * the next free worker. A worker that dies fails the job it was running with `WorkerCrashed` and is replaced;
  * the pool keeps serving.
  */
-import { Context, Effect, Layer, ManagedRuntime, Queue, Schema, type Scope } from "effect"
+import { Context, Effect, Layer, ManagedRuntime, Option, Queue, Schema, type Scope } from "effect"
 import { JobNotFoundName, type JobHostApi, type WorkerSetup } from "./JobHostApi.ts"
 import { Crashed, type Thread, transferable } from "./Thread.ts"
 
@@ -40,6 +40,12 @@ export interface WorkerPoolService {
   readonly run: (job: string, input: Uint8Array) => Effect.Effect<Uint8Array, WorkerError>
   /** Runs `job` once per input across the pool; outputs in input order; fails with the first error. */
   readonly runAll: (job: string, inputs: ReadonlyArray<Uint8Array>) => Effect.Effect<Array<Uint8Array>, WorkerError>
+  /**
+   * Runs `job` on `input` in time no `run` wants: it waits until a worker is free while no `run` waits for one, and
+   * on a pool of several workers leaves one free (at most `size − 1` such jobs at once), so work done ahead of need
+   * (precomputed randomness) never goes before a waiting job, and one that arrives finds a worker free.
+   */
+  readonly runIdle: (job: string, input: Uint8Array) => Effect.Effect<Uint8Array, WorkerError>
 }
 
 export class WorkerPool extends Context.Service<WorkerPool, WorkerPoolService>()("jointly/WorkerPool") {}
@@ -92,6 +98,24 @@ export const make = (options: PoolOptions): Effect.Effect<WorkerPoolService, Wor
 
     const free = yield* Queue.unbounded<Lane>()
     yield* Queue.offerAll(free, lanes)
+    // `run`'s callers waiting for a lane, and a promise settled whenever a lane may have become free for `runIdle`
+    // (a lane handed back, or the last waiting `run` served). The queue wakes its takers a tick after a lane is
+    // offered, so `runIdle` steps aside while any `run` waits rather than racing it for the lane.
+    let waiting = 0
+    // Idle-time jobs running, at most `size − 1` (one on a pool of one): a worker stays free for a job that arrives.
+    let idle = 0
+    const maxIdle = Math.max(1, size - 1)
+    const resolvable = () => {
+      let resolve = () => {}
+      const promise = new Promise<void>((r) => (resolve = r))
+      return { promise, resolve }
+    }
+    let mayBeFree = resolvable()
+    const signal = () => {
+      const settled = mayBeFree
+      mayBeFree = resolvable()
+      settled.resolve()
+    }
 
     const isDead = (thread: Thread<JobHostApi>) => !thread.state.alive
 
@@ -118,15 +142,39 @@ export const make = (options: PoolOptions): Effect.Effect<WorkerPoolService, Wor
           lane.thread = yield* spawn.pipe(Effect.orElseSucceed(() => undefined))
         }
         yield* Queue.offer(free, lane)
+        signal()
       })
 
-    const run = (job: string, input: Uint8Array) =>
-      Effect.acquireUseRelease(Queue.take(free), (lane) => call(lane, job, input), release)
+    const take = Effect.suspend(() => {
+      waiting++
+      return Effect.ensuring(Queue.take(free), Effect.sync(() => {
+        if (--waiting === 0) signal()
+      }))
+    })
+
+    // Polls for a free lane while no `run` waits and fewer than `maxIdle` idle-time jobs run; otherwise waits for
+    // the next signal (taken before polling, so a lane freed in between is not missed).
+    const takeIdle: Effect.Effect<Lane> = Effect.suspend(() => {
+      const next = mayBeFree.promise
+      return Effect.flatMap(waiting === 0 && idle < maxIdle ? Queue.poll(free) : Effect.succeed(Option.none<Lane>()), (lane) => {
+        if (Option.isNone(lane)) return Effect.flatMap(Effect.promise(() => next), () => takeIdle)
+        idle++
+        return Effect.succeed(lane.value)
+      })
+    })
+    const releaseIdle = (lane: Lane) =>
+      Effect.ensuring(release(lane), Effect.sync(() => {
+        idle--
+        signal()
+      }))
+
+    const run = (job: string, input: Uint8Array) => Effect.acquireUseRelease(take, (lane) => call(lane, job, input), release)
 
     return {
       size,
       run,
-      runAll: (job, inputs) => Effect.forEach(inputs, (input) => run(job, input), { concurrency: "unbounded" })
+      runAll: (job, inputs) => Effect.forEach(inputs, (input) => run(job, input), { concurrency: "unbounded" }),
+      runIdle: (job, input) => Effect.acquireUseRelease(takeIdle, (lane) => call(lane, job, input), releaseIdle)
     } satisfies WorkerPoolService
   })
 
@@ -138,6 +186,7 @@ export interface WorkerPoolHandle {
   readonly size: number
   readonly run: (job: string, input: Uint8Array) => Promise<Uint8Array>
   readonly runAll: (job: string, inputs: ReadonlyArray<Uint8Array>) => Promise<Array<Uint8Array>>
+  readonly runIdle: (job: string, input: Uint8Array) => Promise<Uint8Array>
   readonly close: () => Promise<void>
 }
 
@@ -150,6 +199,7 @@ export const open = async (options: PoolOptions): Promise<WorkerPoolHandle> => {
       size: pool.size,
       run: (job, input) => runtime.runPromise(pool.run(job, input)),
       runAll: (job, inputs) => runtime.runPromise(pool.runAll(job, inputs)),
+      runIdle: (job, input) => runtime.runPromise(pool.runIdle(job, input)),
       close: () => runtime.dispose()
     }
   } catch (error) {

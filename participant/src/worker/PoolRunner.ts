@@ -31,13 +31,13 @@ export const make = (options: WorkerPool.WorkerPoolOptions = {}): PoolRunner => 
     }
     return pool
   }
+  const failed = (job: string) => (error: unknown) =>
+    new JobRunnerError({ job, detail: error instanceof WorkerPool.WorkerError ? `${error.reason}: ${error.detail}` : String(error) })
   const runner: JobRunnerService = {
     size,
     runAll: (job, inputs) =>
-      Effect.tryPromise({
-        try: async () => (inputs.length === 0 ? [] : (await open()).runAll(job, inputs)),
-        catch: (error) => new JobRunnerError({ job, detail: error instanceof WorkerPool.WorkerError ? `${error.reason}: ${error.detail}` : String(error) })
-      })
+      Effect.tryPromise({ try: async () => (inputs.length === 0 ? [] : (await open()).runAll(job, inputs)), catch: failed(job) }),
+    runIdle: (job, input) => Effect.tryPromise({ try: async () => (await open()).runIdle(job, input), catch: failed(job) })
   }
   return {
     runner,

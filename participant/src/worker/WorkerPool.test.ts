@@ -1,5 +1,5 @@
 import * as JobCodec from "@jointly/core/internal/compute/JobCodec"
-import { Effect, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as WorkerPool from "./WorkerPool.ts"
 
@@ -70,6 +70,36 @@ describe("WorkerPool (Effect)", () => {
     expect(result.after).toHaveLength(3)
     // The only thread died: every later job ran on its replacement.
     expect(result.after.every((id) => id !== result.before)).toBe(true)
+  })
+
+  /** Starts the jobs in order (`after` ms after the previous one) on a pool of `size`; their tags as they finished. */
+  const finishOrder = (size: number, jobs: ReadonlyArray<{ readonly idle: boolean; readonly ms: number; readonly after?: number }>) =>
+    withPool(
+      Effect.gen(function* () {
+        const pool = yield* WorkerPool.WorkerPool
+        const done: Array<number> = []
+        const fibers = []
+        for (const [tag, job] of jobs.entries()) {
+          if (job.after !== undefined) yield* Effect.sleep(job.after)
+          const start = job.idle ? pool.runIdle : pool.run
+          fibers.push(yield* Effect.forkChild(Effect.tap(start("test.spin", spin(job.ms, tag)), () => Effect.sync(() => done.push(tag)))))
+        }
+        yield* Fiber.joinAll(fibers)
+        return done
+      }),
+      size
+    )
+
+  it("runs an idle-time job only once no other job waits for a worker", async () => {
+    // The one worker busy; then an idle-time job asks for it before an ordinary job does. First come, first served
+    // would run 1 before 2.
+    expect(await finishOrder(1, [{ idle: false, ms: 150 }, { idle: true, ms: 20, after: 30 }, { idle: false, ms: 20, after: 10 }])).toEqual([0, 2, 1])
+  })
+
+  it("leaves a worker free of idle-time jobs for a job that arrives", async () => {
+    // Two idle-time jobs on two free workers: the second waits for the first, so the ordinary job that comes next
+    // runs at once on the other worker. Both idle-time jobs at once would finish 1 first and make 2 wait for it.
+    expect(await finishOrder(2, [{ idle: true, ms: 150 }, { idle: true, ms: 20 }, { idle: false, ms: 20, after: 30 }])).toEqual([2, 0, 1])
   })
 
   it("builds each pool's registries over that pool's backends, pools side by side", async () => {

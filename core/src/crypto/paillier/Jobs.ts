@@ -8,6 +8,7 @@
  *   paillier.encrypt-batch-as-owner frames[privateKey, plaintexts]  → ciphertexts (the key holder's: h_s^r by CRT)
  *   paillier.decrypt-batch     frames[privateKey, ciphertexts]      → plaintexts
  *   paillier.randomness-batch  frames[publicKey, u32 count]         → randomness (for RandomnessPool.add)
+ *   paillier.randomness-batch-as-owner frames[privateKey, u32 count] → the same randomness, the key holder's (by CRT)
  *   paillier.modpow-batch      frames[modulus, exponent, b_1 … b_k] → frames[b_i^exponent mod modulus]
  *   paillier.linear-combination frames[publicKey, ciphertexts, k_1 … k_m] → one ciphertext Π c_i^(k_i) = [[Σ k_i·m_i]]
  *                              (signed k_i: a sign byte, 1 for negative, then the magnitude big-endian)
@@ -30,6 +31,7 @@ export const JobNames = {
   encryptBatchAsOwner: "paillier.encrypt-batch-as-owner",
   decryptBatch: "paillier.decrypt-batch",
   randomnessBatch: "paillier.randomness-batch",
+  randomnessBatchAsOwner: "paillier.randomness-batch-as-owner",
   modPowBatch: "paillier.modpow-batch",
   linearCombination: "paillier.linear-combination"
 } as const
@@ -99,6 +101,13 @@ export const makePaillierJobs = (kernels: BigIntKernels = tsKernels, policy: Key
       const source = Randomness.automatic(pk, kernels)
       return Serialization.encodeRandomness(pk, Array.from({ length: count }, source))
     },
+    // The key holder's: the same h_s^r values by CRT, as encrypt-batch-as-owner draws them.
+    [JobNames.randomnessBatchAsOwner]: (input) => {
+      const [skBytes, countBytes] = expectFrames(input, 2, JobNames.randomnessBatchAsOwner)
+      const sk = privateKeys(skBytes!)
+      const count = new Reader(countBytes!, JobNames.randomnessBatchAsOwner).u32()
+      return Serialization.encodeRandomness(sk.publicKey, Array.from({ length: count }, Randomness.withFactors(sk, kernels)))
+    },
     [JobNames.linearCombination]: (input) => {
       const [pkBytes, ciphertexts, ...exponents] = unframe(input, JobNames.linearCombination)
       if (pkBytes === undefined || ciphertexts === undefined) fail("Encoding", `${JobNames.linearCombination}: expected key and ciphertext frames`)
@@ -127,6 +136,7 @@ export const encryptBatchAsOwnerInput = (sk: PrivateKey, ms: ReadonlyArray<bigin
 export const decryptBatchInput = (sk: PrivateKey, cs: ReadonlyArray<Paillier.Ciphertext>): Uint8Array =>
   frames([Serialization.encodePrivateKey(sk), Serialization.encodeCiphertexts(sk.publicKey, cs)])
 export const randomnessBatchInput = (pk: PublicKey, count: number): Uint8Array => frames([Serialization.encodePublicKey(pk), u32(count)])
+export const randomnessBatchAsOwnerInput = (sk: PrivateKey, count: number): Uint8Array => frames([Serialization.encodePrivateKey(sk), u32(count)])
 export const modPowBatchInput = (bases: ReadonlyArray<bigint>, exponent: bigint, modulus: bigint): Uint8Array =>
   frames([toFixed(modulus, byteLength(modulus)), toFixed(exponent, Math.max(1, byteLength(exponent))), ...bases.map((b) => toFixed(((b % modulus) + modulus) % modulus, byteLength(modulus)))])
 

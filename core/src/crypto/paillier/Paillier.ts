@@ -97,10 +97,17 @@ export const toSigned = (pk: PublicKey, m: bigint): bigint => (m > pk.halfN ? m 
 // (1 + mN) mod N² for m in [0, N) needs no reduction: it is below N².
 const gToThe = (pk: PublicKey, m: bigint): bigint => 1n + m * pk.n
 
-/** Encrypts a residue m ∈ [0, N). */
+/**
+ * Encrypts a residue m ∈ [0, N). (1 + mN)·ρ ≡ ρ + N·(m·ρ mod N) (mod N²), since N·x mod N² = N·(x mod N): a
+ * product reduced mod N instead of one reduced mod N² (2–16× less BigInt time in a microbenchmark on the shared
+ * development machine; it is all an encryption costs
+ * once ρ is made ahead); the sum is below 2N², one subtraction from its residue.
+ */
 export const encrypt = (pk: PublicKey, m: bigint, randomness: Randomness.RandomnessSource = Randomness.automatic(pk)): Ciphertext => {
   checkPlaintext(pk, m)
-  return make(pk, (gToThe(pk, m) * randomness()) % pk.n2)
+  const rho = randomness()
+  const c = rho + pk.n * ((m * rho) % pk.n)
+  return make(pk, c >= pk.n2 ? c - pk.n2 : c)
 }
 
 /** Encrypts a signed integer, |x| < N/2. */

@@ -127,11 +127,19 @@ export const encodeRandomness = (pk: PublicKey, values: ReadonlyArray<bigint>): 
   return concat([header(Kind.RandomnessList), hexToBytes(pk.fingerprint), u32(values.length), ...values.map((v) => toFixed(v, width))])
 }
 
-export const decodeRandomness = (pk: PublicKey, bytes: Uint8Array): Array<bigint> => {
+const randomnessValues = (pk: PublicKey, bytes: Uint8Array): Array<bigint> => {
   const r = new Reader(bytes, "Paillier randomness list").expectHeader(Kind.RandomnessList)
   checkFingerprint(r, pk, "randomness list")
   const count = r.u32()
   const width = n2Bytes(pk.bits)
   if (r.remaining() !== count * width) fail("Encoding", `Paillier randomness list: ${r.remaining()} bytes for ${count} values`)
-  return ciphertexts(pk, Array.from({ length: count }, () => r.int(width))).map((c) => c.value)
+  return Array.from({ length: count }, () => r.int(width))
 }
+
+export const decodeRandomness = (pk: PublicKey, bytes: Uint8Array): Array<bigint> => ciphertexts(pk, randomnessValues(pk, bytes)).map((c) => c.value)
+
+/**
+ * Randomness this process's own pool jobs drew (`paillier.randomness-batch`: powers of h_s, units by construction):
+ * range-checked, without the gcd, as `decodeComputedCiphertexts` treats the jobs' ciphertexts.
+ */
+export const decodeComputedRandomness = (pk: PublicKey, bytes: Uint8Array): Array<bigint> => computedCiphertexts(pk, randomnessValues(pk, bytes)).map((c) => c.value)

@@ -82,7 +82,23 @@ export interface TrainState {
    * other parties keep the first one the coordinator relays (`encoded`) and refuse another.
    */
   judge?: { readonly pk: PublicKey; readonly sk?: PrivateKey; readonly encoded: Uint8Array }
+  /**
+   * Encryption randomness made ahead in the pool's idle time (Secure.Stock): under the threshold key for the score
+   * rows and blinding noise, under the judge key (SVM) for the label holder's factors and every party's masks.
+   */
+  stocks?: { readonly threshold: IterationStock; judge?: IterationStock }
   evaluation?: { readonly ids: ReadonlyArray<string>; readonly scores: ReadonlyArray<number>; readonly positive: ReadonlyArray<boolean> }
+}
+
+/**
+ * A stock of encryption randomness (Secure.Stock) with what one iteration takes from it: a value per row of a batch
+ * and `blinding` more after them (the threshold key's: the SVM's η per judge ciphertext; the judge key's: the label
+ * holder's gradient masks). `need(i)` is what iterations i … last take, which caps a refill near the end.
+ */
+export interface IterationStock {
+  readonly stock: Secure.Stock
+  readonly blinding: number
+  readonly need: (fromIteration: number) => number
 }
 
 export interface PredictState {

@@ -1,9 +1,11 @@
 import { Effect } from "effect"
+import { modInverse } from "../../compute/TsKernels.ts"
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
 import { generateKeyPair } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
+import * as Randomness from "../../crypto/paillier/Randomness.ts"
 import { expectPaillierError, TEST_KEYS } from "../../crypto/paillier/TestSupport.ts"
 import * as Dealer from "../../crypto/threshold-paillier/Dealer.ts"
 import type { ThresholdPublicKey } from "../../crypto/threshold-paillier/ThresholdPaillier.ts"
@@ -83,4 +85,38 @@ describe("packed slots through the threshold round trip", () => {
     expectPaillierError(() => Packing.pack(layout, [0n, 1n << 20n]), "PackingOverflow")
     expectPaillierError(() => Packing.pack(layout, [-(1n << 20n)]), "PackingOverflow")
   }, 60_000)
+})
+
+describe("encryption randomness made ahead (Secure.Stock)", () => {
+  it("fills in idle-time jobs, encrypts from it while it lasts and takes each value once", async () => {
+    const { publicKey: pk, privateKey: sk } = await generateKeyPair({ bits: 1024, ...TEST_KEYS })
+    const inline = await Effect.runPromise(Secure.engine({ publicKey: pk } as ThresholdPublicKey, TEST_KEYS))
+    // The inline runner has no time to spare: nothing is made ahead, encryptions draw their own randomness.
+    const none = Secure.stock(pk, 8)
+    await Effect.runPromise(Secure.refill(inline, none))
+    expect(none.pool.size).toBe(0)
+    // A runner with idle time: its idle jobs are the inline table's, counted.
+    let idleJobs = 0
+    const runIdle = (job: string, input: Uint8Array) => Effect.map(inline.runner.runAll(job, [input]), ([out]) => (idleJobs++, out!))
+    const engine: Secure.Engine = { ...inline, runner: { ...inline.runner, runIdle } }
+    const filled = Secure.stock(pk, 10)
+    await Effect.runPromise(Secure.refill(engine, filled))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(filled.pool.size).toBe(16)
+    expect(idleJobs).toBe(2)
+    expect(filled.filling).toBe(false)
+    // Encryptions take the stock's values first, one each, then draw their own.
+    const stock = Secure.stock(pk, 4)
+    const source = Randomness.direct(pk, inline.kernels)
+    const ahead = [source(), source(), source()]
+    stock.pool.add(ahead)
+    const values = [5n, -40_000n, 0n, 123_456_789n, -1n]
+    const cs = await Effect.runPromise(Secure.encryptSigned(engine, values, undefined, stock))
+    expect(cs.map((c) => Paillier.toSigned(pk, Paillier.decrypt(sk, c)))).toEqual(values)
+    expect(stock.pool.size).toBe(0)
+    // c = (1 + mN)·ρ mod N²: the ρ of each ciphertext.
+    const rhos = cs.map((c, i) => (c.value * modInverse(1n + Paillier.toResidue(pk, values[i]!) * pk.n, pk.n2)) % pk.n2)
+    expect(new Set(rhos.slice(0, 3))).toEqual(new Set(ahead))
+    expect(rhos.slice(3).some((r) => ahead.includes(r))).toBe(false)
+  })
 })

@@ -19,6 +19,7 @@ import * as PaillierJobs from "../../crypto/paillier/Jobs.ts"
 import type { KeySizePolicy, PrivateKey, PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
+import * as Randomness from "../../crypto/paillier/Randomness.ts"
 import * as PaillierSerialization from "../../crypto/paillier/Serialization.ts"
 import * as ThresholdJobs from "../../crypto/threshold-paillier/Jobs.ts"
 import * as ThresholdSerialization from "../../crypto/threshold-paillier/Serialization.ts"
@@ -99,17 +100,71 @@ const run = (e: Engine, job: string, inputs: ReadonlyArray<Uint8Array>) =>
   Effect.mapError(e.runner.runAll(job, inputs), (error) => new ComputeFailure(error.message))
 
 /**
- * Encrypts signed integers (|x| < N/2) across the pool; with `owner`, the private key of `e.pk` (the SVM label
- * holder's judge key), each worker draws h_s^r by CRT on tables half as costly as the public key's.
+ * Encryption randomness of one key made ahead of need (Paillier's offline/online split): the h_s^r factors of a
+ * party's next encryptions, drawn by the pool's workers in time no other job wants (`JobRunnerService.runIdle`),
+ * so that an encryption on a round's critical path is one multiplication, (1 + mN)·h_s^r mod N². Each value is
+ * drawn from the CSPRNG exactly as `Randomness.automatic` draws an encryption's own (a fresh r of the key's
+ * randomness bits), kept in this party's memory only, and taken once: `take` removes it (never reused).
  */
-export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>, owner?: PrivateKey): Effect.Effect<Array<Paillier.Ciphertext>, ComputeFailure> =>
+export interface Stock {
+  readonly pool: Randomness.RandomnessPool
+  /** How many values the stock holds when full. */
+  readonly target: number
+  /** Whether a refill is running (one at a time per stock). */
+  filling: boolean
+}
+
+export const stock = (pk: PublicKey, target: number): Stock => ({ pool: new Randomness.RandomnessPool(pk), target, filling: false })
+
+/** Values per idle job: at 2048 bits ≈ 5 ms of a worker, the longest a job arriving meanwhile waits for it (fewer would
+ * cost more in messages and decoding than they save in waiting). */
+const STOCK_CHUNK = 8
+
+/**
+ * Tops `stock` up to its target, or to `need` if fewer, in the background (with `owner`, the private key of `e.pk`, by CRT), one small idle-time job at a time, and returns at once. Where
+ * the runner has no time to spare (no `runIdle`) nothing is made and encryptions draw their randomness as before;
+ * a refill that fails stops, leaving the stock as it is (encryptions then fall back the same way).
+ */
+export const refill = (e: Engine, s: Stock, options: { readonly owner?: PrivateKey; readonly need?: number } = {}): Effect.Effect<void> => {
+  const runIdle = e.runner.runIdle
+  // Never more than the rest of the task will take (`need`): what is left at the end is work thrown away.
+  const target = Math.min(s.target, options.need ?? s.target)
+  const owner = options.owner
+  if (runIdle === undefined || s.filling || s.pool.size >= target || !sameModulus(s.pool.publicKey, e.pk)) return Effect.void
+  s.filling = true
+  // The key's holder (the label holder's judge key) draws by CRT, as its encryptions in the pool do.
+  const [job, input] = owner === undefined
+    ? [PaillierJobs.JobNames.randomnessBatch, PaillierJobs.randomnessBatchInput(e.pk, STOCK_CHUNK)]
+    : [PaillierJobs.JobNames.randomnessBatchAsOwner, PaillierJobs.randomnessBatchAsOwnerInput(owner, STOCK_CHUNK)]
+  const loop: Effect.Effect<void, unknown> = Effect.suspend(() =>
+    s.pool.size >= target
+      ? Effect.void
+      : Effect.flatMap(runIdle(job, input.slice()), (bytes) => {
+        s.pool.add(PaillierSerialization.decodeComputedRandomness(e.pk, bytes))
+        return loop
+      }))
+  return Effect.asVoid(Effect.forkDetach(Effect.ensuring(Effect.ignore(loop), Effect.sync(() => (s.filling = false)))))
+}
+
+const sameModulus = (a: PublicKey, b: PublicKey) => a === b || a.n === b.n
+
+/**
+ * Encrypts signed integers (|x| < N/2): as many as `stock` holds values for on this thread, one multiplication
+ * each, and the rest across the pool; with `owner`, the private key of `e.pk` (the SVM label holder's judge key),
+ * each worker draws h_s^r by CRT on tables half as costly as the public key's.
+ */
+export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>, owner?: PrivateKey, s?: Stock): Effect.Effect<Array<Paillier.Ciphertext>, ComputeFailure> =>
   Effect.gen(function*() {
     if (values.length === 0) return []
-    const residues = chunked(values.map((v) => Paillier.toResidue(e.pk, v)), e.runner.size)
+    const all = values.map((v) => Paillier.toResidue(e.pk, v))
+    const ready = s === undefined || !sameModulus(s.pool.publicKey, e.pk) ? 0 : Math.min(s.pool.size, all.length)
+    const online = all.slice(0, ready).map((m) => Paillier.encrypt(e.pk, m, () => s!.pool.take()))
+    if (ready === all.length) return online
+    const residues = chunked(all.slice(ready), e.runner.size)
     const outs = owner === undefined
       ? yield* run(e, PaillierJobs.JobNames.encryptBatch, residues.map((ms) => PaillierJobs.encryptBatchInput(e.pk, ms)))
       : yield* run(e, PaillierJobs.JobNames.encryptBatchAsOwner, residues.map((ms) => PaillierJobs.encryptBatchAsOwnerInput(owner, ms)))
-    return outs.flatMap((bytes) => PaillierSerialization.decodeComputedCiphertexts(e.pk, bytes))
+    return [...online, ...outs.flatMap((bytes) => PaillierSerialization.decodeComputedCiphertexts(e.pk, bytes))]
   })
 
 /**
@@ -184,7 +239,7 @@ export const judgeRow = (layout: Packing.Layout, row: number, value: bigint): bi
  * re-randomises the result. The parties blind the same rows side by side and their outputs are summed, so slot
  * j decrypts to (Σ_p ρ_j^p)·v_j + Σ_p η_j^p: the sign of v_j, under a factor no other slot shares.
  */
-export const blindPacked = (e: Engine, layout: Packing.Layout, kappa: number, cs: ReadonlyArray<Paillier.Ciphertext>) =>
+export const blindPacked = (e: Engine, layout: Packing.Layout, kappa: number, cs: ReadonlyArray<Paillier.Ciphertext>, stock?: Stock) =>
   Effect.gen(function*() {
     const low = 1n << BigInt(kappa)
     const rhos = cs.map(() => low + randomBelow(low))
@@ -195,7 +250,7 @@ export const blindPacked = (e: Engine, layout: Packing.Layout, kappa: number, cs
       groups.push(group.map((rho, i) => [cs[start + i]!, rho] as const))
       etas.push(Packing.pack(layout, group.map((rho) => randomBelow(rho))))
     }
-    const [packed, noise] = yield* Effect.all([linearCombinations(e, groups), encryptSigned(e, etas)], { concurrency: "unbounded" })
+    const [packed, noise] = yield* Effect.all([linearCombinations(e, groups), encryptSigned(e, etas, undefined, stock)], { concurrency: "unbounded" })
     return packed.map((c, i) => Paillier.add(c, noise[i]!))
   })
 

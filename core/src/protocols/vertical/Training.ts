@@ -10,6 +10,7 @@ import { Effect } from "effect"
 import { Primes, randomBelow } from "../../compute/Primes.ts"
 import { TestKeySizes } from "../../crypto/KeyMaterial.ts"
 import * as Keys from "../../crypto/paillier/Keys.ts"
+import type { PublicKey } from "../../crypto/paillier/Keys.ts"
 import * as Packing from "../../crypto/paillier/Packing.ts"
 import * as Paillier from "../../crypto/paillier/Paillier.ts"
 import * as Randomness from "../../crypto/paillier/Randomness.ts"
@@ -42,6 +43,23 @@ const judgeKeyOf = (session: ParticipantSession, stage: string, t: Party.TrainSt
     t.judge = { pk, encoded }
     return pk
   })
+
+/** Full, a stock holds two iterations' worth, so idle time in one iteration covers a busier next. */
+const iterationStock = (pk: PublicKey, t: Party.TrainState, rows: number, blinding: number): Party.IterationStock => {
+  const iterations = Linear.iterationsOf(t.hyper)
+  const perIteration = rows + blinding
+  return { stock: Secure.stock(pk, 2 * perIteration), blinding, need: (i) => Math.max(0, iterations - i) * perIteration }
+}
+
+/** Under the threshold key: each party's batch of score rows, and (SVM) one blinding noise per judge ciphertext. */
+const stocksOf = (t: Party.TrainState, pk: PublicKey, s: Secure.Shape, slotsPerComparison: number | undefined) => {
+  const noise = t.hyper.model === "svm" ? Math.ceil(s.batchSize / Secure.judgeLayout(pk, s, slotsPerComparison).slots) : 0
+  return { threshold: iterationStock(pk, t, s.batchSize, noise) }
+}
+
+/** Under the label holder's judge key, at the label holder: its factors (one per row) and its gradient masks. */
+const judgeStockOf = (t: Party.TrainState, pk: PublicKey, s: Secure.Shape, features: ReadonlyArray<number>) =>
+  iterationStock(pk, t, s.batchSize, Secure.gradientCiphertexts(features, Secure.gradientLayout(pk, s).slots))
 
 export const handlers = (datasetName: string, model: Linear.ModelKind, trainParams: Spec.TrainParams, options: Party.Options = {}) => {
   const shape = (session: { readonly participants: ReadonlyArray<string> }) => Party.shapeOf(model, trainParams, session.participants.length)
@@ -175,6 +193,9 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       if (request.features[index - 1] !== t.block.columns.length) return yield* Party.fail(session, stage, "InvalidRequest", "own feature count misreported")
       t.key = { tpk, share, policy }
       t.features = request.features
+      t.stocks = stocksOf(t, tpk.publicKey, shape(session), trainParams.slotsPerComparison)
+      const thresholdEngine = yield* Party.engineOf(t.key)
+      yield* Secure.refill(thresholdEngine, t.stocks.threshold.stock, { need: t.stocks.threshold.need(0) })
       // The key must support every layout before the first iteration (§6.3 item 5 headroom).
       yield* Party.attempt(session, stage, "HeadroomExceeded", () => {
         Secure.judgeLayout(tpk.publicKey, shape(session))
@@ -187,6 +208,10 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const judge = yield* Effect.mapError(Keys.generate({ bits, primes, kernels, unsafeAllowTestKeySizes: policy.unsafeAllowTestKeySizes }), (error) => Party.failure(session, stage, "KeyGenerationFailed", error.message))
       const encoded = PaillierSerialization.encodePublicKey(judge.publicKey)
       t.judge = { pk: judge.publicKey, sk: judge.privateKey, encoded }
+      // The label holder's factors (a batch) and gradient masks under its judge key, made ahead like the threshold key's.
+      const judgeStock = judgeStockOf(t, judge.publicKey, shape(session), request.features)
+      t.stocks!.judge = judgeStock
+      yield* Secure.refill({ ...thresholdEngine, pk: judge.publicKey }, judgeStock.stock, { owner: judge.privateKey, need: judgeStock.need(0) })
       const judgeKeys: Array<Spec.Sealed> = []
       for (const participant of session.participants) {
         if (participant !== session.self) judgeKeys.push({ participant, payload: yield* Party.seal(session, stage, participant, `judge-key|${participant}`, encoded) })
@@ -232,7 +257,10 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       }
       // One row per ciphertext: the SVM's rows, each already in its judge slot, so that each party can blind every
       // row with a factor of its own (blindHandler, which packs them); the logistic model's as the gradient stage's inputs.
-      const cs = yield* Party.compute(session, stage, Secure.encryptSigned(engine, values))
+      const stock = t.stocks?.threshold
+      const cs = yield* Party.compute(session, stage, Secure.encryptSigned(engine, values, undefined, stock?.stock))
+      // This iteration's blinding noise and the later iterations' rows.
+      if (stock !== undefined) yield* Secure.refill(engine, stock.stock, { need: stock.need(request.iteration + 1) + stock.blinding })
       return { ciphertexts: Secure.encodeCiphertexts(engine.pk, cs), commit: Party.rpiCommit(session.taskId, request.iteration + 1, session.self, t.next) }
     })
   )
@@ -247,7 +275,9 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const layout = Secure.judgeLayout(engine.pk, s, trainParams.slotsPerComparison)
       const cs = yield* Party.attempt(session, stage, "InvalidCiphertext", () => Secure.decodeCiphertexts(engine.pk, request.ciphertexts))
       if (t.batch !== undefined && cs.length !== t.batch.length) return yield* Party.fail(session, stage, "InvalidCiphertext", `${cs.length} judge ciphertexts for a batch of ${t.batch.length}`)
-      const out = yield* Party.compute(session, stage, Secure.blindPacked(engine, layout, s.kappa, cs))
+      const stock = t.stocks?.threshold
+      const out = yield* Party.compute(session, stage, Secure.blindPacked(engine, layout, s.kappa, cs, stock?.stock))
+      if (stock !== undefined) yield* Secure.refill(engine, stock.stock, { need: stock.need(request.iteration + 1) })
       return { ciphertexts: Secure.encodeCiphertexts(engine.pk, out) }
     })
   )
@@ -271,7 +301,11 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
         return y * v[i]! < 0n ? y : 0n
       })
       if (t.judge === undefined) return yield* Party.fail(session, stage, "MissingState", "no judge key")
-      const encrypted = yield* Party.compute(session, stage, Secure.encryptSigned({ ...engine, pk: t.judge.pk }, factors, t.judge.sk))
+      const judgeEngine = { ...engine, pk: t.judge.pk }
+      const stock = t.stocks?.judge
+      const encrypted = yield* Party.compute(session, stage, Secure.encryptSigned(judgeEngine, factors, t.judge.sk, stock?.stock))
+      // This iteration's masks and the later iterations' factors and masks.
+      if (stock !== undefined) yield* Secure.refill(judgeEngine, stock.stock, { owner: t.judge.sk, need: stock.need(request.iteration + 1) + stock.blinding })
       return { cheaters: [], factors: Secure.encodeCiphertexts(t.judge.pk, encrypted) }
     })
   )
@@ -315,14 +349,17 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
         return t.batch!.map((j, row) =>
           [factors[row]!, columns.reduce((e, { slot, column }) => e + (Linear.quantize(t.block.rows[j]![column]!, t.hyper.scaleBits) << BigInt(slot * layout.slotBits)), 0n)] as const)
       })
-      // The masks' encryptions beside the products in the pool: the label holder's as its judge key's owner; another
-      // party's under that key drawn directly on this thread, one or two a round being too few for a worker's table
-      // of the key to pay (Randomness.AUTOMATIC_TABLE_AFTER direct draws, then ~170 ms to build, per worker).
+      // The masks' encryptions beside the products: the label holder's as its judge key's owner, from its stock (made
+      // ahead by CRT) or in the pool; another party's under that key drawn directly on this thread, one or two a round
+      // being too few for a worker's table of the key to pay (Randomness.AUTOMATIC_TABLE_AFTER direct draws, then
+      // ~170 ms to build, per worker).
       const sk = judgeKey === undefined ? undefined : t.judge?.sk
+      const stock = sk === undefined ? undefined : t.stocks?.judge
       const maskEncryptions = judgeKey !== undefined && sk === undefined
         ? Effect.sync(() => packedMasks.map((m) => Paillier.encryptSigned(engine.pk, m, Randomness.direct(engine.pk, engine.kernels))))
-        : Secure.encryptSigned(engine, packedMasks, sk)
+        : Secure.encryptSigned(engine, packedMasks, sk, stock?.stock)
       const [products, maskCiphertexts] = yield* Party.compute(session, stage, Effect.all([Secure.linearCombinations(engine, groups), maskEncryptions], { concurrency: "unbounded" }))
+      if (stock !== undefined) yield* Secure.refill(engine, stock.stock, { owner: sk, need: stock.need(request.iteration + 1) })
       t.masks = masks
       const out = indices.map((index, i) => ({ index, ciphertext: Secure.encodeCiphertexts(engine.pk, [Paillier.add(products[i]!, maskCiphertexts[i]!)]) }))
       return { ciphertexts: out }
