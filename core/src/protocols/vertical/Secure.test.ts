@@ -101,7 +101,8 @@ describe("encryption randomness made ahead (Secure.Stock)", () => {
     const engine: Secure.Engine = { ...inline, runner: { ...inline.runner, runIdle } }
     const filled = Secure.stock(pk, 10)
     await Effect.runPromise(Secure.refill(engine, filled))
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // The refill runs in the background: wait for it to end (not for a fixed time, which a loaded machine outlasts).
+    while (filled.filling) await new Promise((resolve) => setTimeout(resolve, 5))
     expect(filled.pool.size).toBe(16)
     expect(idleJobs).toBe(2)
     expect(filled.filling).toBe(false)
