@@ -90,16 +90,17 @@ describe("WorkerPool (Effect)", () => {
       size
     )
 
+  // The first job runs long (600 ms) so the later ones arrive while it runs even when a loaded machine delays them.
   it("runs an idle-time job only once no other job waits for a worker", async () => {
     // The one worker busy; then an idle-time job asks for it before an ordinary job does. First come, first served
     // would run 1 before 2.
-    expect(await finishOrder(1, [{ idle: false, ms: 150 }, { idle: true, ms: 20, after: 30 }, { idle: false, ms: 20, after: 10 }])).toEqual([0, 2, 1])
+    expect(await finishOrder(1, [{ idle: false, ms: 600 }, { idle: true, ms: 20, after: 30 }, { idle: false, ms: 20, after: 10 }])).toEqual([0, 2, 1])
   })
 
   it("leaves a worker free of idle-time jobs for a job that arrives", async () => {
     // Two idle-time jobs on two free workers: the second waits for the first, so the ordinary job that comes next
     // runs at once on the other worker. Both idle-time jobs at once would finish 1 first and make 2 wait for it.
-    expect(await finishOrder(2, [{ idle: true, ms: 150 }, { idle: true, ms: 20 }, { idle: false, ms: 20, after: 30 }])).toEqual([2, 0, 1])
+    expect(await finishOrder(2, [{ idle: true, ms: 600 }, { idle: true, ms: 20 }, { idle: false, ms: 20, after: 30 }])).toEqual([2, 0, 1])
   })
 
   it("builds each pool's registries over that pool's backends, pools side by side", async () => {
