@@ -3,7 +3,7 @@
  * (ArtifactStoreFailed), the model store (ModelStoreFailed), the chain index (ChainIndexFailed) over a real embedded
  * PostgreSQL (PGlite) that has been closed under them, and the role reader (RolesUnreadable) over a chain that
  * refuses, which reads again once the chain answers. The HTTP services answer them as the API says: an upload not
- * stored and a chain index read not made are 503 Unavailable; a model or artifact read not made stays a defect. The
+ * stored, a chain index read and a model or artifact read not made are 503 Unavailable, never a defect. The
  * access policy's grant reads on chain and its predictions table fail as PolicyReadFailed naming the operation; the
  * admission registry's org read as OrgUnreadable, which admission answers Unavailable.
  */
@@ -122,10 +122,10 @@ describe("typed read and write failures", () => {
     expect(Services.unavailable(refused.error as Policy.PolicyReadFailed)).toMatchObject({ _tag: "Unavailable", message: expect.stringContaining("(latestGrant)") })
   })
 
-  it("the HTTP services: an upload not stored is Unavailable (503), an artifact read not made a defect (500)", async () => {
+  it("the HTTP services: an upload not stored and an artifact read not made are Unavailable (503), not a defect", async () => {
     const service = await Effect.runPromise(Effect.provide(Effect.service(Services.Artifacts), Services.Artifacts.layer(artifacts)))
     expect(await failureOf(service.putOwned(new Uint8Array([4]), "raw", Wallet.createRandom().address, 1_000))).toMatchObject({ tag: "Unavailable", error: { message: expect.stringContaining("nothing was stored") } })
-    expect(await failureOf(service.get(stored))).toEqual({ tag: "defect" })
+    expect(await failureOf(service.get(stored))).toMatchObject({ tag: "Unavailable", error: { message: expect.stringContaining("artifact store") } })
   })
 
   it("the admission registry: OrgUnreadable naming the account, answered by checkOrg as the refusal Unavailable", async () => {
