@@ -258,7 +258,7 @@ const dying = (session: CoordinatorSession, when: (stage: string, request: any) 
 })
 
 describe("vertical training across a coordinator restart", () => {
-  it("resumes at the last checkpointed iteration with every party's w^p and commitments, and ends where an uninterrupted run does", async () => {
+  it("resumes at the last checkpointed iteration with every party's w^p and commitments, and ends where an uninterrupted run does; every attempt, resumed too, encrypts with randomness made ahead in idle time, each value once", async () => {
     const overrides = { updates: 300, batchSize: 50 }
     const seed = "s0"
     const whole = train(bcw, { model: "svm", overrides, seed })
