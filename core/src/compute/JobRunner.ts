@@ -55,8 +55,8 @@ export const inline = (table: Readonly<Record<string, Job>>): JobRunnerService =
 /**
  * The runner of a protocol's Paillier batch work: the host's (its worker pool) when it provides one and the key
  * has a production size (the pool's jobs refuse test sizes) or the runner takes test sizes, else `table`'s jobs
- * inline over the host's big-integer kernels. Inline tables are built once per kernels instance and key-size policy: their key and
- * weight-table caches outlive a stage.
+ * inline over the host's big-integer kernels. Inline tables are built once per kernels instance and key-size
+ * policy: their key and weight-table caches outlive a stage.
  */
 export const paillierRunner = (table: (kernels: BigIntKernels, policy: { readonly unsafeAllowTestKeySizes?: boolean }) => Readonly<Record<string, Job>>) => {
   const tables = new WeakMap<BigIntKernels, Map<boolean, JobRunnerService>>()

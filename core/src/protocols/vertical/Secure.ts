@@ -110,9 +110,9 @@ const run = (e: Engine, job: string, inputs: ReadonlyArray<Uint8Array>) =>
  * randomness bits), kept in this party's memory only, and taken once: `take` removes it (never reused).
  *
  * Why never reused and never stored: two ciphertexts sharing ρ give away the difference of their plaintexts
- * (c₁·c₂⁻¹ = (1+N)^(m₁−m₂)), and whoever holds a ρ strips it from its ciphertext (c·ρ⁻¹ = 1 + mN), so an unused value is as
- * secret as the plaintext it will hide. A stock therefore lives in one attempt's memory; a resumed attempt, dealt
- * new keys anyway, starts a new one at its keys stage (Training.ts).
+ * (c₁·c₂⁻¹ = (1+N)^(m₁−m₂)), and whoever holds a ρ strips it from its ciphertext (c·ρ⁻¹ = 1 + mN), so an unused
+ * value is as secret as the plaintext it will hide. A stock therefore lives in one attempt's memory; a resumed
+ * attempt, dealt new keys anyway, starts a new one at its keys stage (Training.ts).
  */
 export interface Stock {
   readonly pool: Randomness.RandomnessPool

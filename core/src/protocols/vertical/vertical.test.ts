@@ -267,8 +267,8 @@ describe("vertical training across a coordinator restart", () => {
     for (const a of whole.addresses) expect((await stocksOf(whole.host, a)).threshold.stock.draws.taken).toBe(0)
 
     // The interrupted run's parties share a runner with idle time, so they make encryption randomness ahead
-    // (Secure.Stock). Every value made ahead (`add`) and every value an encryption takes (`take`, from the stock or,
-    // when empty, drawn on the spot) is recorded: none may be taken twice.
+    // (Secure.Stock). Every value made ahead (`add`) and every value an encryption takes from a stock (`take`) is
+    // recorded: none may be taken twice.
     const idle = idleRunner()
     const made: Array<bigint> = []
     const taken: Array<bigint> = []
@@ -286,7 +286,8 @@ describe("vertical training across a coordinator restart", () => {
     const t = train(bcw, { model: "svm", overrides, seed, runner: idle.layer })
     /**
      * Each party's encryptions of an attempt's `trained` iterations: every stock was drawn from (made in idle time,
-     * the attempt's own, since a restart keeps none), and its threshold stock was offered every score row and blinding noise.
+     * the attempt's own, since a restart keeps none), and its threshold stock was offered every score row and
+     * blinding noise. The values taken, summed over the parties.
      */
     const drewFromStocks = async (attempt: number, trained: number) => {
       let drawn = 0
