@@ -29,6 +29,11 @@ export interface JobRunnerService {
    * ahead of need; absent where there are no workers to spare (inline runners: the work would take the caller's thread).
    */
   readonly runIdle?: (job: string, input: Uint8Array) => Effect.Effect<Uint8Array, JobRunnerError>
+  /**
+   * Whether this runner's jobs take the test harness's key sizes: only a test helper's (testing/IdleRunner.ts) do.
+   * The worker pool's jobs refuse them, so without this a protocol runs test-size keys on its inline jobs.
+   */
+  readonly unsafeAllowTestKeySizes?: boolean
 }
 
 export class JobRunner extends Context.Service<JobRunner, JobRunnerService>()("jointly/JobRunner") {}
@@ -49,9 +54,9 @@ export const inline = (table: Readonly<Record<string, Job>>): JobRunnerService =
 
 /**
  * The runner of a protocol's Paillier batch work: the host's (its worker pool) when it provides one and the key
- * has a production size (the pool's jobs refuse test sizes), else `table`'s jobs inline over the host's
- * big-integer kernels. Inline tables are built once per kernels instance and key-size policy: their key and
- * weight-table caches outlive a stage.
+ * has a production size (the pool's jobs refuse test sizes) or the runner takes test sizes, else `table`'s jobs
+ * inline over the host's big-integer kernels. Inline tables are built once per kernels instance and key-size
+ * policy: their key and weight-table caches outlive a stage.
  */
 export const paillierRunner = (table: (kernels: BigIntKernels, policy: { readonly unsafeAllowTestKeySizes?: boolean }) => Readonly<Record<string, Job>>) => {
   const tables = new WeakMap<BigIntKernels, Map<boolean, JobRunnerService>>()
@@ -60,7 +65,7 @@ export const paillierRunner = (table: (kernels: BigIntKernels, policy: { readonl
       const kernels = yield* Kernels.BigIntKernels
       const host = yield* Effect.serviceOption(JobRunner)
       const testSizes = policy.unsafeAllowTestKeySizes === true
-      if (Option.isSome(host) && !testSizes) return { kernels, runner: host.value }
+      if (Option.isSome(host) && (!testSizes || host.value.unsafeAllowTestKeySizes === true)) return { kernels, runner: host.value }
       let byPolicy = tables.get(kernels)
       if (byPolicy === undefined) tables.set(kernels, (byPolicy = new Map()))
       let runner = byPolicy.get(testSizes)

@@ -73,6 +73,8 @@ export interface TrainState {
   readonly split: ReturnType<typeof Linear.split>
   w: Float64Array
   next: Rpi
+  /** The iteration this attempt trains from: 0, or the boundary a resumed attempt restored (what is left sizes the stocks). */
+  readonly from: number
   key?: Key
   features?: ReadonlyArray<number>
   batch?: ReadonlyArray<number>

@@ -115,6 +115,7 @@ describe("encryption randomness made ahead (Secure.Stock)", () => {
     const cs = await Effect.runPromise(Secure.encryptSigned(engine, values, undefined, stock))
     expect(cs.map((c) => Paillier.toSigned(pk, Paillier.decrypt(sk, c)))).toEqual(values)
     expect(stock.pool.size).toBe(0)
+    expect(stock.draws).toEqual({ taken: 3, missed: 2 })
     // c = (1 + mN)·ρ mod N²: the ρ of each ciphertext.
     const rhos = cs.map((c, i) => (c.value * modInverse(1n + Paillier.toResidue(pk, values[i]!) * pk.n, pk.n2)) % pk.n2)
     expect(new Set(rhos.slice(0, 3))).toEqual(new Set(ahead))

@@ -78,7 +78,10 @@ export interface Engine {
 /** The host's big-integer kernels (the `BigIntKernels` service). */
 export const kernels: Effect.Effect<BigIntKernels> = Kernels.BigIntKernels
 
-const runner = paillierRunner((k, policy) => ({ ...PaillierJobs.makePaillierJobs(k, policy), ...ThresholdJobs.makeThresholdJobs(k, policy) }))
+/** The jobs vertical training and prediction run (in the host's pool, or inline), by name. */
+export const jobs = (k: BigIntKernels, policy: KeySizePolicy) => ({ ...PaillierJobs.makePaillierJobs(k, policy), ...ThresholdJobs.makeThresholdJobs(k, policy) })
+
+const runner = paillierRunner(jobs)
 
 /**
  * The host's worker pool when it has one and the key is of a production size (the pool's jobs refuse test
@@ -105,6 +108,11 @@ const run = (e: Engine, job: string, inputs: ReadonlyArray<Uint8Array>) =>
  * so that an encryption on a round's critical path is one multiplication, (1 + mN)·h_s^r mod N². Each value is
  * drawn from the CSPRNG exactly as `Randomness.automatic` draws an encryption's own (a fresh r of the key's
  * randomness bits), kept in this party's memory only, and taken once: `take` removes it (never reused).
+ *
+ * Why never reused and never stored: two ciphertexts sharing ρ give away the difference of their plaintexts
+ * (c₁·c₂⁻¹ = (1+N)^(m₁−m₂)), and whoever holds a ρ strips it from its ciphertext (c·ρ⁻¹ = 1 + mN), so an unused
+ * value is as secret as the plaintext it will hide. A stock therefore lives in one attempt's memory; a resumed
+ * attempt, dealt new keys anyway, starts a new one at its keys stage (Training.ts).
  */
 export interface Stock {
   readonly pool: Randomness.RandomnessPool
@@ -112,9 +120,14 @@ export interface Stock {
   readonly target: number
   /** Whether a refill is running (one at a time per stock). */
   filling: boolean
+  /**
+   * Encryptions offered this stock (`encryptSigned`): how many took their randomness from it, and how many found it
+   * empty and drew their own.
+   */
+  readonly draws: { taken: number; missed: number }
 }
 
-export const stock = (pk: PublicKey, target: number): Stock => ({ pool: new Randomness.RandomnessPool(pk), target, filling: false })
+export const stock = (pk: PublicKey, target: number): Stock => ({ pool: new Randomness.RandomnessPool(pk), target, filling: false, draws: { taken: 0, missed: 0 } })
 
 /** Values per idle job: at 2048 bits ≈ 5 ms of a worker, the longest a job arriving meanwhile waits for it (fewer would
  * cost more in messages and decoding than they save in waiting). */
@@ -159,6 +172,10 @@ export const encryptSigned = (e: Engine, values: ReadonlyArray<bigint>, owner?: 
     const all = values.map((v) => Paillier.toResidue(e.pk, v))
     const ready = s === undefined || !sameModulus(s.pool.publicKey, e.pk) ? 0 : Math.min(s.pool.size, all.length)
     const online = all.slice(0, ready).map((m) => Paillier.encrypt(e.pk, m, () => s!.pool.take()))
+    if (s !== undefined) {
+      s.draws.taken += ready
+      s.draws.missed += all.length - ready
+    }
     if (ready === all.length) return online
     const residues = chunked(all.slice(ready), e.runner.size)
     const outs = owner === undefined

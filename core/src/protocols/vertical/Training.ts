@@ -120,7 +120,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       const start = request.resumeAt ?? 0
       const next = progress === undefined ? Party.drawRpi(options, session, 0) : { rpi: BigInt(progress.rpi), salt: progress.salt }
       const w = progress === undefined ? new Float64Array(block.columns.length) : Float64Array.from(progress.weights)
-      const state: Party.TrainState = { hyper: Spec.hyperOf(model, trainParams), ids, block, positive, split, w, next }
+      const state: Party.TrainState = { hyper: Spec.hyperOf(model, trainParams), ids, block, positive, split, w, next, from: start }
       session.memory.set(Party.TRAIN, state)
       return {
         alignment: aligned.digest,
@@ -193,9 +193,12 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       if (request.features[index - 1] !== t.block.columns.length) return yield* Party.fail(session, stage, "InvalidRequest", "own feature count misreported")
       t.key = { tpk, share, policy }
       t.features = request.features
+      // Every attempt, a resumed one too, starts its stocks here, empty, under the key it was just dealt: randomness is
+      // kept in memory only and never reused (Secure.Stock), so a restart restores none. Sized by the iterations left
+      // to this attempt: one resumed near the end makes only what those take, one resumed at the end none.
       t.stocks = stocksOf(t, tpk.publicKey, shape(session), trainParams.slotsPerComparison)
       const thresholdEngine = yield* Party.engineOf(t.key)
-      yield* Secure.refill(thresholdEngine, t.stocks.threshold.stock, { need: t.stocks.threshold.need(0) })
+      yield* Secure.refill(thresholdEngine, t.stocks.threshold.stock, { need: t.stocks.threshold.need(t.from) })
       // The key must support every layout before the first iteration (§6.3 item 5 headroom).
       yield* Party.attempt(session, stage, "HeadroomExceeded", () => {
         Secure.judgeLayout(tpk.publicKey, shape(session))
@@ -211,7 +214,7 @@ export const handlers = (datasetName: string, model: Linear.ModelKind, trainPara
       // The label holder's factors (a batch) and gradient masks under its judge key, made ahead like the threshold key's.
       const judgeStock = judgeStockOf(t, judge.publicKey, shape(session), request.features)
       t.stocks!.judge = judgeStock
-      yield* Secure.refill({ ...thresholdEngine, pk: judge.publicKey }, judgeStock.stock, { owner: judge.privateKey, need: judgeStock.need(0) })
+      yield* Secure.refill({ ...thresholdEngine, pk: judge.publicKey }, judgeStock.stock, { owner: judge.privateKey, need: judgeStock.need(t.from) })
       const judgeKeys: Array<Spec.Sealed> = []
       for (const participant of session.participants) {
         if (participant !== session.self) judgeKeys.push({ participant, payload: yield* Party.seal(session, stage, participant, `judge-key|${participant}`, encoded) })

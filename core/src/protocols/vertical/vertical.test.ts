@@ -13,12 +13,16 @@ import { sha256 } from "@noble/hashes/sha2.js"
 import { utf8ToBytes } from "@noble/hashes/utils.js"
 import { Effect, Layer, Schema } from "effect"
 import { hexlify, Wallet } from "ethers"
-import { describe, expect, it } from "vitest"
+import { describe, expect, it, onTestFinished, vi } from "vitest"
 import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
 import { LocalData, type TabularData } from "../../data/Tabular.ts"
 import * as TaskOutput from "../../data/TaskOutput.ts"
+import type { JobRunner } from "../../compute/JobRunner.ts"
+import * as Kernels from "../../compute/Kernels.ts"
 import { TestKeySizes } from "../../crypto/KeyMaterial.ts"
+import * as Randomness from "../../crypto/paillier/Randomness.ts"
+import * as IdleRunner from "../../testing/IdleRunner.ts"
 import * as InMemoryHost from "../../testing/InMemoryHost.ts"
 import * as QueryCompute from "../joint-query/Compute.ts"
 import type { CoordinatorSession, ParticipantFailure } from "../Protocol.ts"
@@ -26,7 +30,9 @@ import * as Coordinator from "./coordinator.ts"
 import * as Linear from "./Linear.ts"
 import * as PartialModels from "./PartialModels.ts"
 import * as Participant from "./participant.ts"
+import * as Party from "./Party.ts"
 import * as Reference from "./Reference.ts"
+import * as Secure from "./Secure.ts"
 import * as Spec from "./spec.ts"
 
 const file = (name: string) => fileURLToPath(new URL(`../../../../examples/query/${name}`, import.meta.url))
@@ -78,6 +84,8 @@ interface RunOptions {
   readonly decryptTimeoutMs?: number
   /** Fixes the run: wallets, task id and every party's RPIs from this seed, rows in id order (Options.testSchedule). */
   readonly seed?: string
+  /** The parties' job runner (shared); without one they run their jobs inline, with no idle time for their stocks. */
+  readonly runner?: Layer.Layer<JobRunner>
 }
 
 const seededWallet = (seed: string, i: number) => new Wallet(hexlify(sha256(utf8ToBytes(`jointly/vertical/test-wallet|${seed}|${i}`))))
@@ -115,7 +123,7 @@ const train = (d: Dataset, o: RunOptions) => {
         wallet: wallets[i],
         handlers,
         faults: o.faults?.[i] ?? [],
-        provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.mergeAll(dataLayer(data), models, testKeys)) as Effect.Effect<A, ParticipantFailure>
+        provide: <A>(effect: Effect.Effect<A, ParticipantFailure, any>) => Effect.provide(effect, Layer.mergeAll(dataLayer(data), models, testKeys, o.runner ?? Layer.empty)) as Effect.Effect<A, ParticipantFailure>
       }
     }),
     o.seed === undefined ? {} : { taskId: `vertical-${o.seed}` }
@@ -231,6 +239,18 @@ describe("vertical training over InMemoryHost (512-bit test keys)", () => {
   }, 120_000)
 })
 
+/** A runner with idle time over the vertical jobs at test key sizes and the Node backends' kernels (testing/IdleRunner.ts). */
+const idleRunner = () => IdleRunner.make(Secure.jobs(Effect.runSync(Effect.provideContext(Kernels.BigIntKernels, backends.context)), { unsafeAllowTestKeySizes: true }))
+
+/** A party's stocks of encryption randomness in an attempt (Party.TrainState `stocks`), once their refills have ended. */
+const stocksOf = async (host: InMemoryHost.InMemoryHost, party: string, attempt?: number) => {
+  const stocks = (host.memory(party, attempt).get(Party.TRAIN) as Party.TrainState).stocks!
+  const all = [stocks.threshold, ...(stocks.judge === undefined ? [] : [stocks.judge])]
+  // Refills run in the background: wait for them to end (not for a fixed time, which a loaded machine outlasts).
+  while (all.some((s) => s.stock.filling)) await new Promise((resolve) => setTimeout(resolve, 5))
+  return stocks
+}
+
 /** A coordinator session that dies (as a SIGKILL would) when `when` matches a round's stage and first request. */
 const dying = (session: CoordinatorSession, when: (stage: string, request: any) => boolean): CoordinatorSession => ({
   ...session,
@@ -238,18 +258,58 @@ const dying = (session: CoordinatorSession, when: (stage: string, request: any) 
 })
 
 describe("vertical training across a coordinator restart", () => {
-  it("resumes at the last checkpointed iteration with every party's w^p and commitments, and ends where an uninterrupted run does", async () => {
+  it("resumes at the last checkpointed iteration with every party's w^p and commitments, and ends where an uninterrupted run does; every attempt, resumed too, encrypts with randomness made ahead in idle time, each value once", async () => {
     const overrides = { updates: 300, batchSize: 50 }
     const seed = "s0"
     const whole = train(bcw, { model: "svm", overrides, seed })
     const uninterrupted = (await Effect.runPromise(whole.run)) as Spec.TrainResult
+    // Inline runners have no idle time: the uninterrupted run made no randomness ahead, every encryption drew its own.
+    for (const a of whole.addresses) expect((await stocksOf(whole.host, a)).threshold.stock.draws.taken).toBe(0)
 
-    const t = train(bcw, { model: "svm", overrides, seed })
+    // The interrupted run's parties share a runner with idle time, so they make encryption randomness ahead
+    // (Secure.Stock). Every value made ahead (`add`) and every value an encryption takes from a stock (`take`) is
+    // recorded: none may be taken twice.
+    const idle = idleRunner()
+    const made: Array<bigint> = []
+    const taken: Array<bigint> = []
+    const { add, take } = Randomness.RandomnessPool.prototype
+    vi.spyOn(Randomness.RandomnessPool.prototype, "add").mockImplementation(function(this: Randomness.RandomnessPool, values) {
+      made.push(...values)
+      add.call(this, values)
+    })
+    vi.spyOn(Randomness.RandomnessPool.prototype, "take").mockImplementation(function(this: Randomness.RandomnessPool) {
+      const value = take.call(this)
+      taken.push(value)
+      return value
+    })
+    onTestFinished(() => void vi.restoreAllMocks())
+    const t = train(bcw, { model: "svm", overrides, seed, runner: idle.layer })
+    /**
+     * Each party's encryptions of an attempt's `trained` iterations: every stock was drawn from (made in idle time,
+     * the attempt's own, since a restart keeps none), and its threshold stock was offered every score row and
+     * blinding noise. The values taken, summed over the parties.
+     */
+    const drewFromStocks = async (attempt: number, trained: number) => {
+      let drawn = 0
+      for (const a of t.addresses) {
+        const stocks = await stocksOf(t.host, a, attempt)
+        expect(stocks.threshold.stock.draws.taken + stocks.threshold.stock.draws.missed).toBe(trained * (overrides.batchSize + stocks.threshold.blinding))
+        // The label holder's factors and masks under its judge key, from a stock of their own.
+        expect(stocks.judge !== undefined).toBe(a === t.addresses[0])
+        for (const { stock } of [stocks.threshold, ...(stocks.judge === undefined ? [] : [stocks.judge])]) {
+          expect(stock.draws.taken).toBeGreaterThan(0)
+          drawn += stock.draws.taken
+        }
+      }
+      return drawn
+    }
     // Attempt 1: the coordinator dies as it starts iteration 3 (after checkpointing iterations 0–2).
     const crashAt = 3
     const crashing = (s: CoordinatorSession) => dying(s, (stage, request) => stage === Spec.score.name && request.iteration === crashAt)
     const first = await Effect.runPromiseExit(t.host.run((s) => Coordinator.runTraining(crashing(s), "svm", t.params, { timeoutMs: 120_000 }), 1))
     expect(first._tag).toBe("Failure")
+    // Read before the next attempt starts, which drops this one's memory.
+    let drawn = await drewFromStocks(1, crashAt)
     // Attempt 2: fresh participant memory (no key share, no scratch state), the same checkpoints and stores; it
     // dies again during evaluation, after the "training finished" checkpoint: the final progress must survive.
     const taskId = `vertical-${seed}`
@@ -257,12 +317,28 @@ describe("vertical training across a coordinator restart", () => {
     const evaluating = (s: CoordinatorSession) => dying(s, (stage, request) => stage === Spec.predictScore.name && request.requestId === "evaluate")
     const second = await Effect.runPromiseExit(t.host.run((s) => Coordinator.runTraining(evaluating(s), "svm", t.params, { timeoutMs: 120_000 }), 2))
     expect(second._tag).toBe("Failure")
+    // The resumed attempt's new keys got new stocks at once, filled while it trained iterations 3–5.
+    drawn += await drewFromStocks(2, iterations - crashAt)
+    const idleJobs = () => [...idle.idleJobs.values()].reduce((a, b) => a + b, 0)
+    const madeBefore = idleJobs()
     for (const a of t.addresses) expect(await t.progressAt(a, taskId, iterations)).toMatchObject({ iteration: iterations })
     const trainCommits = () => t.host.commitments.filter((c) => c.phase === "vertical.train")
     expect(trainCommits()).toHaveLength(1)
     // Attempt 3 resumes at the last boundary straight into evaluation, without committing the train phase again.
     const result = (await Effect.runPromise(t.host.run((s) => Coordinator.runTraining(s, "svm", t.params, { timeoutMs: 120_000 }), 3))) as Spec.TrainResult
     expect(result.resumedFromIteration).toBe(iterations)
+    // Resumed with no iteration left, its stocks make nothing: randomness made for no encryption is work thrown away.
+    for (const a of t.addresses) {
+      const stocks = await stocksOf(t.host, a, 3)
+      for (const { stock } of [stocks.threshold, ...(stocks.judge === undefined ? [] : [stocks.judge])]) expect(stock.pool.size).toBe(0)
+    }
+    expect(idleJobs()).toBe(madeBefore)
+    // Each value made ahead was drawn afresh, and each taken once: every encryption's randomness its own.
+    expect(new Set(made).size).toBe(made.length)
+    expect(new Set(taken).size).toBe(taken.length)
+    expect(taken.length).toBe(drawn)
+    const madeSet = new Set(made)
+    expect(taken.every((v) => madeSet.has(v))).toBe(true)
     // Read now: like a deployed agent, a participant drops an attempt's memory when the next attempt starts.
     const evaluation = (t.host.memory(t.addresses[0]!, 3).get(TaskOutput.MEMORY_KEY) as { evaluation: { ids: Array<string>; positive: Array<boolean> } }).evaluation
     expect(trainCommits()).toHaveLength(1)
