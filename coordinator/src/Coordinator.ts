@@ -388,14 +388,20 @@ export const start = async (config: Config): Promise<Internals> => {
   })
   // A consent or stage reply for a task another instance owns is forwarded to it; refusals reach the sender
   // wherever it is connected.
-  // A store that does not answer is a defect here: the hub answers the sender `Internal` and logs it.
-  const ownerElsewhere = (taskId: string): Effect.Effect<string | undefined> =>
+  // A store that does not answer is refused to the sender as `Unavailable` (as the HTTP routes answer 503): the
+  // consent was not acted on, and the task's next offer asks for it again.
+  const storeUnavailable = (error: TaskStore.StoreFailed) =>
+    Effect.fail(new WireRefusal({ code: "Unavailable", detail: `${error.message}; the consent was not taken, it is asked for again` }))
+  const ownerElsewhere = (taskId: string): Effect.Effect<string | undefined, WireRefusal> =>
     !clustered || scheduler.owns(taskId)
       ? Effect.succeed(undefined)
-      : store.ownerOf(taskId).pipe(Effect.orDie, Effect.map((owner) => (owner !== undefined && owner !== instance ? owner : undefined)))
+      : store.ownerOf(taskId).pipe(
+        Effect.catchTag("StoreFailed", storeUnavailable),
+        Effect.map((owner) => (owner !== undefined && owner !== instance ? owner : undefined))
+      )
   const consentHere = (account: string, message: TaskConsent): Effect.Effect<void, WireRefusal> =>
     scheduler.consent(account, message).pipe(
-      Effect.catchTag("StoreFailed", Effect.die),
+      Effect.catchTag("StoreFailed", storeUnavailable),
       Effect.ensuring(Effect.sync(() => humans.answered(message.taskId, account)))
     )
   bridge.on("forward", (m) => {
