@@ -18,6 +18,7 @@ import * as Log from "../Log.ts"
 import * as Sql from "../store/Sql.ts"
 import * as TaskStore from "../store/TaskStore.ts"
 import * as FailingStore from "../testing/FailingStore.ts"
+import * as TaskRouting from "../cluster/TaskRouting.ts"
 import * as Scheduler from "./Scheduler.ts"
 
 const initiator = Wallet.createRandom()
@@ -352,6 +353,65 @@ describe("a running task whose store fails to keep its state", () => {
     })
     expect(await failureOf(load("rounds"))).toMatchObject({ _tag: "Some", value: { _tag: "SessionStateFailed", operation: "checkpoint.load", key: "rounds" } })
     expect(await Effect.runPromise(store.loadCheckpoint(id, "rounds"))).toBeUndefined()
+    await Effect.runPromise(scheduler.close)
+  })
+})
+
+describe("a consent whose store does not answer", () => {
+  /** The consent route of a clustered instance over the real store, `operations` failing; what it forwards and handles. */
+  const route = (operations: ReadonlyArray<FailingStore.Operation>) => {
+    const failingStore = FailingStore.failing(store, operations)
+    const scheduler = Scheduler.make({
+      store: failingStore,
+      hub: { offer: () => true, ended: () => true, isOnline: () => false },
+      rounds: { taskEnded: () => Effect.void } as unknown as RoundEngine["Service"],
+      auth: { checkOrg: () => Effect.succeed({ state: "Audited", name: "test" }) } as unknown as Auth,
+      consent: { recover: (_consent, signature) => signature },
+      log: Log.make("scheduler-test", "error"),
+      instance: "test-instance",
+      backends: Layer.empty as never
+    })
+    const forwarded: Array<string> = []
+    const handled: Array<string> = []
+    const routing = TaskRouting.make({
+      instance: "test-instance",
+      mayBeElsewhere: (id) => !scheduler.owns(id),
+      ownerOf: failingStore.ownerOf,
+      consent: scheduler.consent,
+      consented: (_id, account) => void handled.push(account)
+    })
+    const consents = { route: routing.route(routing.consentHere, (owner) => void forwarded.push(owner)) }
+    return { scheduler, consents, forwarded, handled }
+  }
+  const refusalOf = async (effect: Effect.Effect<void, unknown>) => {
+    const exit = await Effect.runPromiseExit(effect)
+    return Exit.isFailure(exit) ? Exit.findErrorOption(exit) : "taken"
+  }
+
+  it("is refused Unavailable when its task's owner cannot be read, neither taken nor forwarded", async () => {
+    const { scheduler, consents, forwarded, handled } = route(["ownerOf"])
+    // A task this instance does not hold: its owner is asked of the store, which does not answer.
+    const id = `0x${"cd".repeat(32)}`
+    expect(await refusalOf(consents.route(parties[0]!, { taskId: id, approve: true, reason: "ok", signature: getAddress(parties[0]!) }))).toMatchObject({
+      _tag: "Some",
+      value: { _tag: "WireRefusal", code: "Unavailable", detail: "the task store failed (ownerOf): connection terminated unexpectedly; the message was not acted on, it is asked for again" }
+    })
+    expect(forwarded).toEqual([])
+    expect(handled).toEqual([])
+    await Effect.runPromise(scheduler.close)
+  })
+
+  it("is refused Unavailable when the store does not record it, and the task still awaits it", async () => {
+    const { scheduler, consents, handled } = route(["recordConsent"])
+    const spec = { ...specOf("consent-not-recorded"), consentTimeoutMs: 60_000 } as TaskSpec
+    const id = await Effect.runPromise(scheduler.submit(spec, initiator.signMessageSync(getBytes(taskId(spec)))))
+    expect(await refusalOf(consents.route(parties[0]!, { taskId: id, approve: true, reason: "ok", signature: getAddress(parties[0]!) }))).toMatchObject({
+      _tag: "Some",
+      value: { _tag: "WireRefusal", code: "Unavailable" }
+    })
+    expect(handled).toEqual([parties[0]])
+    expect(await Effect.runPromise(store.consents(id))).toEqual([])
+    expect((await Effect.runPromise(store.get(id)))?.status).toBe("AwaitingConsent")
     await Effect.runPromise(scheduler.close)
   })
 })
