@@ -46,6 +46,23 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true })
 })
 
+/**
+ * A scheduler over the file's store whose parties' orgs are Audited, nobody online, and whose consents' "signature"
+ * names their signer (the EIP-712 recovery is not what these paths are about); a test passes what it needs otherwise.
+ */
+const schedulerWith = (deps: Partial<Scheduler.Deps>) =>
+  Scheduler.make({
+    store,
+    hub: { offer: () => true, ended: () => true, isOnline: () => false },
+    rounds: { taskEnded: () => Effect.void } as unknown as RoundEngine["Service"],
+    auth: { checkOrg: () => Effect.succeed({ state: "Audited", name: "test" }) } as unknown as Auth,
+    consent: { recover: (_consent, signature) => signature },
+    log: Log.make("scheduler-test", "error"),
+    instance: "test-instance",
+    backends: Layer.empty as never,
+    ...deps
+  })
+
 describe("a submission", () => {
   it("whose submitter goes away once the task is recorded is still offered to every party and timed", async () => {
     // The store stops right after the insert, at the first transition, until the test has interrupted the submitter.
@@ -128,17 +145,7 @@ describe("a task whose move to AwaitingConsent failed in the store", () => {
         failures-- > 0 ? Effect.fail(new TaskStore.StoreFailed({ operation: "transition", detail: "connection terminated" })) : store.transition(...args)
     }
     const offers: Array<string> = []
-    const scheduler = Scheduler.make({
-      store: blip,
-      hub: { offer: (account) => offers.push(account) > 0, ended: () => true, isOnline: () => false },
-      rounds: { taskEnded: () => Effect.void } as unknown as RoundEngine["Service"],
-      auth: { checkOrg: () => Effect.succeed({ state: "Audited", name: "test" }) } as unknown as Auth,
-      // The consent's "signature" names its signer: the EIP-712 recovery is not what these paths are about.
-      consent: { recover: (_consent, signature) => signature },
-      log: Log.make("scheduler-test", "error"),
-      instance: "test-instance",
-      backends: Layer.empty as never
-    })
+    const scheduler = schedulerWith({ store: blip, hub: { offer: (account) => offers.push(account) > 0, ended: () => true, isOnline: () => false } })
     return { scheduler, offers }
   }
 
@@ -295,16 +302,7 @@ describe("a running task whose store fails to keep its state", () => {
         }
       }
     } as unknown as RoundEngine["Service"]
-    const scheduler = Scheduler.make({
-      store: FailingStore.failing(store, operations),
-      hub: { offer: () => true, ended: () => true, isOnline: () => true },
-      rounds,
-      auth: { checkOrg: () => Effect.succeed({ state: "Audited", name: "test" }) } as unknown as Auth,
-      consent: { recover: (_consent, signature) => signature },
-      log: Log.make("scheduler-test", "error"),
-      instance: "test-instance",
-      backends: Layer.empty as never
-    })
+    const scheduler = schedulerWith({ store: FailingStore.failing(store, operations), hub: { offer: () => true, ended: () => true, isOnline: () => true }, rounds })
     const started = async (nonce: string) => {
       const [requester, owner] = parties as [string, string]
       const spec = {
@@ -361,16 +359,7 @@ describe("a consent whose store does not answer", () => {
   /** The consent route of a clustered instance over the real store, `operations` failing; what it forwards and handles. */
   const route = (operations: ReadonlyArray<FailingStore.Operation>) => {
     const failingStore = FailingStore.failing(store, operations)
-    const scheduler = Scheduler.make({
-      store: failingStore,
-      hub: { offer: () => true, ended: () => true, isOnline: () => false },
-      rounds: { taskEnded: () => Effect.void } as unknown as RoundEngine["Service"],
-      auth: { checkOrg: () => Effect.succeed({ state: "Audited", name: "test" }) } as unknown as Auth,
-      consent: { recover: (_consent, signature) => signature },
-      log: Log.make("scheduler-test", "error"),
-      instance: "test-instance",
-      backends: Layer.empty as never
-    })
+    const scheduler = schedulerWith({ store: failingStore })
     const forwarded: Array<string> = []
     const handled: Array<string> = []
     const routing = TaskRouting.make({
