@@ -205,6 +205,31 @@ describe("CLI and client against a local cluster", () => {
     expect(await own(pid)).toEqual([])
   }, 120_000)
 
+  it("a participant signalled while it starts releases its DuckDB directory and exits 143, never ready", async () => {
+    const east = cluster.parties.find((p) => p.name === "east")!
+    await stopParty(east)
+    const tmp = await mkdtemp(join(dir, "tmp-"))
+    // Its coordinator does not answer: it opens its engine, then waits to be admitted, not ready.
+    const configFile = join(east.dataDir, "participant-unanswered.json")
+    await writeFile(configFile, JSON.stringify({ ...JSON.parse(await readFile(join(east.dataDir, "participant.json"), "utf8")), coordinatorUrl: "http://127.0.0.1:9" }))
+    const child = spawn(process.execPath, [LocalCluster.cliPath(), "participant", "--config", configFile, ...(east.unsafeTestKeySizes ? ["--unsafe-test-key-sizes"] : [])], {
+      env: { ...process.env, TMPDIR: tmp, JOINTLY_KEY_PASSPHRASE: (await readFile(join(east.dataDir, "passphrase"), "utf8")).trim() },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.once("exit", (code, signal) => r({ code, signal })))
+    const spills = async () => (await readdir(tmp)).filter((name) => name.startsWith("jointly-duckdb-"))
+    await expect.poll(async () => (await spills()).filter((name) => name.startsWith(`jointly-duckdb-${child.pid}-`)).length, { timeout: 60_000, interval: 100 }).toBe(1)
+    child.kill("SIGTERM")
+    expect(await exited, stderr).toEqual({ code: 143, signal: null })
+    expect(stdout).toBe("")
+    expect(await spills()).toEqual([])
+    expect(stderr).toContain(`"type":"stopped","signal":"SIGTERM","ready":false`)
+  }, 120_000)
+
   it("task cancel --json cancels a task waiting for an absent party; watch --json then exits 1 with Cancelled", async () => {
     await stopParty(cluster.parties.find((p) => p.name === "east")!)
     const submitted = await jointly(["task", "submit", specFile, "--coordinator", cluster.coordinatorUrl, "--key-env", "JOINTLY_ANALYST_KEY", "--json"], env())

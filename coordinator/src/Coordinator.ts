@@ -50,6 +50,7 @@ import * as Notary from "./notary/Notary.ts"
 import * as Scheduler from "./scheduler/Scheduler.ts"
 import * as Sql from "./store/Sql.ts"
 import * as TaskStore from "./store/TaskStore.ts"
+import * as TaskRouting from "./cluster/TaskRouting.ts"
 import * as Hub from "./transport/Hub.ts"
 import * as AckTimeout from "./transport/AckTimeout.ts"
 import type { SocketLimits } from "./transport/SocketLimits.ts"
@@ -388,19 +389,16 @@ export const start = async (config: Config): Promise<Internals> => {
   })
   // A consent or stage reply for a task another instance owns is forwarded to it; refusals reach the sender
   // wherever it is connected.
-  // A store that does not answer is a defect here: the hub answers the sender `Internal` and logs it.
-  const ownerElsewhere = (taskId: string): Effect.Effect<string | undefined> =>
-    !clustered || scheduler.owns(taskId)
-      ? Effect.succeed(undefined)
-      : store.ownerOf(taskId).pipe(Effect.orDie, Effect.map((owner) => (owner !== undefined && owner !== instance ? owner : undefined)))
-  const consentHere = (account: string, message: TaskConsent): Effect.Effect<void, WireRefusal> =>
-    scheduler.consent(account, message).pipe(
-      Effect.catchTag("StoreFailed", Effect.die),
-      Effect.ensuring(Effect.sync(() => humans.answered(message.taskId, account)))
-    )
+  const routing = TaskRouting.make({
+    instance,
+    mayBeElsewhere: (taskId) => clustered && !scheduler.owns(taskId),
+    ownerOf: store.ownerOf,
+    consent: scheduler.consent,
+    consented: humans.answered
+  })
   bridge.on("forward", (m) => {
     if (m.target !== instance) return
-    const handled = m.message.kind === "consent" ? consentHere(m.account, m.message.consent) : channel.reply(m.account, m.message.reply)
+    const handled = m.message.kind === "consent" ? routing.consentHere(m.account, m.message.consent) : channel.reply(m.account, m.message.reply)
     const ref = m.message.kind === "consent" ? "task.consent" : m.message.reply.requestId
     background(
       "forwarded message failed",
@@ -412,17 +410,9 @@ export const start = async (config: Config): Promise<Internals> => {
   // it take the task up again (it waits for a rejoin decision only once the offer has come).
   const reconnected = (account: string) => Effect.andThen(scheduler.online(account), Effect.sync(() => channel.online(account)))
   hub.bind({
-    consent: (account, message) =>
-      Effect.flatMap(ownerElsewhere(message.taskId), (owner) =>
-        owner === undefined
-          ? consentHere(account, message)
-          : Effect.sync(() => bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "consent", consent: message } }))),
+    consent: routing.route(routing.consentHere, (owner, account, consent) => bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "consent", consent } })),
     awaitingHuman: (account, message) => Effect.sync(() => humans.awaiting(account, message)),
-    reply: (account: string, message: StageReply) =>
-      Effect.flatMap(ownerElsewhere(message.taskId), (owner) =>
-        owner === undefined
-          ? channel.reply(account, message)
-          : Effect.sync(() => bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "reply", reply: message } }))),
+    reply: routing.route(channel.reply, (owner, account, reply: StageReply) => bridge.broadcast({ type: "forward", target: owner, account, message: { kind: "reply", reply } })),
     online: (account) => {
       cluster?.localOnline(account)
       background("online handling failed", reconnected(account))

@@ -1,7 +1,7 @@
 /**
- * The refusals the model, artifact, sign-in and governance handlers make themselves, each answered with its own
- * status and tagged body: the stores and the sessions fail with the API's tagged errors, and the endpoint
- * declarations alone give their statuses. A refusal turned into a defect would answer 500 with no tag; one caught
+ * The refusals the model, artifact, sign-in and governance handlers (and the dashboard's static files) make
+ * themselves, each answered with its own status and tagged body: the stores and the sessions fail with the API's
+ * tagged errors, and the endpoint declarations alone give their statuses. A refusal turned into a defect would answer 500 with no tag; one caught
  * as another would answer another tag. Over a real node:http port, the real model and artifact stores, task store,
  * policy and sessions on an embedded PostgreSQL (PGlite), with real EIP-4361 sign-ins; only the chain's role and
  * DID reads (which a test takes down and brings back), the scheduler and the participant relay are stubs.
@@ -19,6 +19,7 @@ import type { DashboardSignInAck } from "@jointly/core/internal/wire/Messages"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
 import * as Auth from "../auth/Auth.ts"
+import { DashboardReadFailed } from "../dashboard/Dashboard.ts"
 import { ChainIndexFailed } from "../governance/ChainIndex.ts"
 import * as Rejections from "../limits/Rejections.ts"
 import * as ModelStore from "../models/ModelStore.ts"
@@ -129,7 +130,13 @@ beforeAll(async () => {
           getGrant: () => chainRead({ purpose: "predict", uses: 0, maxUses: 100 })
         } as never
       }),
-      dashboard: { file: async () => undefined } as never,
+      // The dashboard's files: one the file system refuses (a disk error), none other.
+      dashboard: {
+        file: (path: string) =>
+          path === "/dashboard/app.js"
+            ? Effect.fail(new DashboardReadFailed({ source: `file ${join(dir, "public", "app.js")}`, detail: "EIO: i/o error, read" }))
+            : Effect.undefined
+      } as never,
       humans: { list: () => [] } as never,
       relaySignIn: async () => {
         if (relayAnswer instanceof Error) throw relayAnswer
@@ -296,6 +303,12 @@ describe("handler refusals", () => {
     }
     expect(await rows()).toBe(before)
     for (const path of reads.filter((p) => !p.endsWith("/verify"))) expect({ path, status: (await call("GET", path, { token: tokens.party })).status }).toEqual({ path, status: 200 })
+  })
+
+  it("a dashboard file the file system does not give: 503 Unavailable naming it by its URL, not a defect", async () => {
+    const refused = await call("GET", "/dashboard/app.js")
+    expect(refused).toEqual({ status: 503, body: { _tag: "Unavailable", message: "the dashboard file /dashboard/app.js could not be read; try again later" } })
+    expect(await call("GET", "/dashboard/none.js")).toEqual({ status: 404, body: undefined })
   })
 
   it("governance reads: 503 Unavailable on a coordinator without governance contracts", async () => {

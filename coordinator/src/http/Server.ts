@@ -16,7 +16,7 @@ import { Context, Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { HttpApiBuilder, OpenApi } from "effect/http-api"
 import { Api, type Guard } from "@jointly/core/internal/api/Api"
-import { PayloadTooLarge, UnknownRoute, UnsupportedMediaType } from "@jointly/core/internal/api/Errors"
+import { PayloadTooLarge, Unavailable, UnknownRoute, UnsupportedMediaType } from "@jointly/core/internal/api/Errors"
 import type { ArtifactStore } from "../artifacts/ArtifactStore.ts"
 import type { ChainIndex } from "../governance/ChainIndex.ts"
 import type { ModelStore } from "../models/ModelStore.ts"
@@ -95,6 +95,7 @@ export const openApi = document
 const encodeTooLarge = Schema.encodeSync(Schema.toCodecJson(PayloadTooLarge))
 const encodeUnsupported = Schema.encodeSync(Schema.toCodecJson(UnsupportedMediaType))
 const encodeUnknownRoute = Schema.encodeSync(Schema.toCodecJson(UnknownRoute))
+const encodeUnavailable = Schema.encodeSync(Schema.toCodecJson(Unavailable))
 
 const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } })
 
@@ -131,17 +132,20 @@ export const attach = (options: Options) => {
   )
   const api = HttpApiBuilder.layer(Api).pipe(Layer.provide(handlers), Layer.provide(middlewares), Layer.provide(services))
   // The dashboard's static files: public, and holding no data (everything it shows comes through the API).
-  const staticFile = (request: { readonly url: string }) =>
-    Effect.suspend(() => parts.dashboard.file(new URL(request.url, "http://coordinator").pathname)).pipe(
-      // The dashboard's own files, shipped with the coordinator: one that cannot be read is a broken install (a
-      // programming or packaging error, 500), not a store that may answer later.
-      Effect.orDie,
+  const staticFile = (request: { readonly url: string }) => {
+    const path = new URL(request.url, "http://coordinator").pathname
+    return Effect.suspend(() => parts.dashboard.file(path)).pipe(
       Effect.map((file) =>
         file === undefined
           ? HttpServerResponse.empty({ status: 404 })
           : HttpServerResponse.raw(file.body, { status: 200, contentType: file.type, headers: { "cache-control": "no-cache" } })
-      )
+      ),
+      // A file shipped with the coordinator that cannot be read now (too many open files, a disk error, a broken
+      // install): the API's typed Unavailable naming it by its URL (the error names a path of this host), not a defect.
+      Effect.catchTag("DashboardReadFailed", () =>
+        Effect.succeed(HttpServerResponse.jsonUnsafe(encodeUnavailable(new Unavailable({ message: `the dashboard file ${path} could not be read; try again later` })), { status: 503 })))
     )
+  }
   const dashboard = Layer.mergeAll(
     HttpRouter.add("GET", "/", staticFile),
     HttpRouter.add("GET", "/index.html", staticFile),

@@ -7,7 +7,7 @@
 import { Effect, Schema } from "effect"
 import type { ModelArtifact as Artifact } from "@jointly/core/internal/models/ModelArtifact"
 import { artifactId, bytesToFloat32, ModelArtifact, predictLinear, problem, scaleRow } from "@jointly/core/internal/models/ModelArtifact"
-import type { ModelRuntimeApi } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import type { ModelRuntimeApi, ModelRuntimeError } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
 import { InvalidRows, Tampered, UnknownModel } from "@jointly/core/internal/api/Errors"
 import type { Sql } from "../store/Sql.ts"
 
@@ -43,6 +43,17 @@ export class ModelStoreFailed extends Schema.TaggedError<ModelStoreFailed>()("Mo
     return `the model store failed (${this.operation}): ${this.detail}`
   }
 }
+
+/**
+ * The tfjs runtime's failure on a model that decoded and rows that fit its feature columns. A model it cannot
+ * build, or whose input width is not its feature columns', is a stored model this coordinator cannot run
+ * (Tampered, 500, the same for every caller); a computation that failed (the runtime's own resources) may succeed
+ * later, like a store that did not answer (ModelStoreFailed, which the API answers 503 Unavailable).
+ */
+const runtimeRefused = (id: string, error: ModelRuntimeError): Tampered | ModelStoreFailed =>
+  error.reason === "ComputeFailed"
+    ? new ModelStoreFailed({ operation: "predict", detail: error.message })
+    : new Tampered({ message: `model ${id} cannot be run: ${error.message}` })
 
 /**
  * Every method is an Effect: refusals are the API's tagged errors (UnknownModel, InvalidRows, Tampered), the
@@ -125,8 +136,10 @@ export const make = (sql: Sql, options: { readonly runtime?: () => Promise<Model
         if (model.format === "linear") return matrix.map((row) => ({ prediction: predictLinear(model, row) }))
         if (!options.runtime) return yield* new Tampered({ message: "this coordinator has no tfjs runtime for tfjs-layers models" })
         const runtime = yield* Effect.tryPromise({ try: options.runtime, catch: (cause) => new ModelStoreFailed({ operation: "load the tfjs runtime", detail: String(cause) }) })
-        // The runtime failing on a model that decoded and rows that fit is a defect (500), as it was.
-        const outputs = yield* Effect.orDie(runtime.predict({ topology: model.topology, weights: bytesToFloat32(model.weights), features: Float32Array.from(matrix.flatMap((row) => scaleRow(row, model.scaling))), rows: matrix.length }))
+        const outputs = yield* Effect.mapError(
+          runtime.predict({ topology: model.topology, weights: bytesToFloat32(model.weights), features: Float32Array.from(matrix.flatMap((row) => scaleRow(row, model.scaling))), rows: matrix.length }),
+          (error) => runtimeRefused(id, error)
+        )
         const units = matrix.length === 0 ? 0 : outputs.length / matrix.length
         return matrix.map((_, i) => {
           const scores = Array.from(outputs.subarray(i * units, (i + 1) * units))

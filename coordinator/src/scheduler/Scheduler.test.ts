@@ -9,13 +9,16 @@ import { join } from "node:path"
 import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
 import { getAddress, getBytes, Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import type { RoundEngine } from "@jointly/core/internal/runtime/RoundEngine"
+import type { CoordinatorSession } from "@jointly/core/internal/protocols/Protocol"
+import type { RoundEngine, TaskHooks } from "@jointly/core/internal/runtime/RoundEngine"
 import { type TaskSpec, taskId } from "@jointly/core/internal/task/TaskSpec"
 import type { TaskOffer } from "@jointly/core/internal/wire/Messages"
 import { AdmissionRefused, type Auth } from "../auth/Auth.ts"
 import * as Log from "../Log.ts"
 import * as Sql from "../store/Sql.ts"
 import * as TaskStore from "../store/TaskStore.ts"
+import * as FailingStore from "../testing/FailingStore.ts"
+import * as TaskRouting from "../cluster/TaskRouting.ts"
 import * as Scheduler from "./Scheduler.ts"
 
 const initiator = Wallet.createRandom()
@@ -42,6 +45,23 @@ afterAll(async () => {
   await sql.close()
   rmSync(dir, { recursive: true, force: true })
 })
+
+/**
+ * A scheduler over the file's store whose parties' orgs are Audited, nobody online, and whose consents' "signature"
+ * names their signer (the EIP-712 recovery is not what these paths are about); a test passes what it needs otherwise.
+ */
+const schedulerWith = (deps: Partial<Scheduler.Deps>) =>
+  Scheduler.make({
+    store,
+    hub: { offer: () => true, ended: () => true, isOnline: () => false },
+    rounds: { taskEnded: () => Effect.void } as unknown as RoundEngine["Service"],
+    auth: { checkOrg: () => Effect.succeed({ state: "Audited", name: "test" }) } as unknown as Auth,
+    consent: { recover: (_consent, signature) => signature },
+    log: Log.make("scheduler-test", "error"),
+    instance: "test-instance",
+    backends: Layer.empty as never,
+    ...deps
+  })
 
 describe("a submission", () => {
   it("whose submitter goes away once the task is recorded is still offered to every party and timed", async () => {
@@ -125,17 +145,7 @@ describe("a task whose move to AwaitingConsent failed in the store", () => {
         failures-- > 0 ? Effect.fail(new TaskStore.StoreFailed({ operation: "transition", detail: "connection terminated" })) : store.transition(...args)
     }
     const offers: Array<string> = []
-    const scheduler = Scheduler.make({
-      store: blip,
-      hub: { offer: (account) => offers.push(account) > 0, ended: () => true, isOnline: () => false },
-      rounds: { taskEnded: () => Effect.void } as unknown as RoundEngine["Service"],
-      auth: { checkOrg: () => Effect.succeed({ state: "Audited", name: "test" }) } as unknown as Auth,
-      // The consent's "signature" names its signer: the EIP-712 recovery is not what these paths are about.
-      consent: { recover: (_consent, signature) => signature },
-      log: Log.make("scheduler-test", "error"),
-      instance: "test-instance",
-      backends: Layer.empty as never
-    })
+    const scheduler = schedulerWith({ store: blip, hub: { offer: (account) => offers.push(account) > 0, ended: () => true, isOnline: () => false } })
     return { scheduler, offers }
   }
 
@@ -263,6 +273,134 @@ describe("a task whose parties are all online, at its start", () => {
     const id = await consented("suspended-at-start")
     await expect.poll(async () => (await stored(id))?.status, { timeout: 8_000, interval: 50 }).toBe("Failed")
     expect((await stored(id))?.reason).toContain(`(${suspended}) is suspended by the supervisor`)
+    await Effect.runPromise(scheduler.close)
+  })
+})
+
+describe("a running task whose store fails to keep its state", () => {
+  const digest = `0x${"ab".repeat(32)}`
+  /**
+   * A scheduler over the real store with `operations` failing, every party online and Audited, and a round engine
+   * whose rounds answer every request with the same reply (the encrypted inference's protocol only relays them):
+   * the protocol runs to its phase commitment in-process. The session hooks it was given are kept for the test.
+   */
+  const runningScheduler = (operations: ReadonlyArray<FailingStore.Operation>) => {
+    const hooks: Array<TaskHooks> = []
+    const rounds = {
+      taskStarted: () => Effect.void,
+      taskEnded: () => Effect.void,
+      session: (given: TaskHooks): CoordinatorSession => {
+        hooks.push(given)
+        return {
+          taskId: given.taskId,
+          attempt: given.attempt,
+          participants: given.participants,
+          round: (_stage, requests) => Effect.succeed(new Map([...requests.keys()].map((p) => [p, { rows: 1, digest } as never]))),
+          progress: given.progress,
+          commit: given.commit,
+          checkpoint: given.checkpoint
+        }
+      }
+    } as unknown as RoundEngine["Service"]
+    const scheduler = schedulerWith({ store: FailingStore.failing(store, operations), hub: { offer: () => true, ended: () => true, isOnline: () => true }, rounds })
+    const started = async (nonce: string) => {
+      const [requester, owner] = parties as [string, string]
+      const spec = {
+        kind: "prediction.encrypted-linear",
+        initiator: initiator.address,
+        nonce,
+        parties: parties.map((participant) => ({ participant, dataset: "d" })),
+        params: { requester, owner, modelId: digest, features: ["x"] },
+        consentTimeoutMs: 60_000
+      } as unknown as TaskSpec
+      const id = await Effect.runPromise(scheduler.submit(spec, initiator.signMessageSync(getBytes(taskId(spec)))))
+      for (const party of parties) await Effect.runPromise(scheduler.consent(party, { taskId: id, approve: true, reason: "ok", signature: getAddress(party) }))
+      return id
+    }
+    return { scheduler, hooks, started }
+  }
+  const failureOf = async (effect: Effect.Effect<unknown, unknown>) => {
+    const exit = await Effect.runPromiseExit(effect)
+    return Exit.isFailure(exit) ? Exit.findErrorOption(exit) : "succeeded"
+  }
+
+  it("fails the task naming the phase commitment it could not keep, and commits nothing", async () => {
+    const { scheduler, hooks, started } = runningScheduler(["commitPhase"])
+    const id = await started("commit-not-kept")
+    await expect.poll(async () => (await Effect.runPromise(store.get(id)))?.status, { timeout: 8_000, interval: 50 }).toBe("Failed")
+    expect((await Effect.runPromise(store.get(id)))?.reason).toBe(
+      "the task's state was not kept (commit prediction/output): the task store failed (commitPhase): connection terminated unexpectedly"
+    )
+    const events = await Effect.runPromise(store.events(id))
+    expect(events.map((e) => e.type)).not.toContain("PhaseCommitted")
+    expect((await Effect.runPromise(store.outbox(id))).map((o) => o.op.op)).not.toContain("commitPhase")
+    // The hook itself fails typed, not as a defect.
+    expect(await failureOf(hooks[0]!.commit("p", digest))).toMatchObject({ _tag: "Some", value: { _tag: "SessionStateFailed", operation: "commit", key: "p" } })
+    await Effect.runPromise(scheduler.close)
+  })
+
+  it("fails a checkpoint's save and load typed, naming the key, and saves nothing", async () => {
+    // The commitment is kept here: the run succeeds, and the hooks it was given are tried on their own.
+    const { scheduler, hooks, started } = runningScheduler(["saveCheckpoint", "loadCheckpoint"])
+    const id = await started("checkpoint-not-kept")
+    await expect.poll(async () => (await Effect.runPromise(store.get(id)))?.status, { timeout: 8_000, interval: 50 }).toBe("Succeeded")
+    const { save, load } = hooks[0]!.checkpoint
+    expect(await failureOf(save("rounds", { round: 1 }))).toMatchObject({
+      _tag: "Some",
+      value: { _tag: "SessionStateFailed", operation: "checkpoint.save", key: "rounds", message: "the task's state was not kept (checkpoint.save rounds): the task store failed (saveCheckpoint): connection terminated unexpectedly" }
+    })
+    expect(await failureOf(load("rounds"))).toMatchObject({ _tag: "Some", value: { _tag: "SessionStateFailed", operation: "checkpoint.load", key: "rounds" } })
+    expect(await Effect.runPromise(store.loadCheckpoint(id, "rounds"))).toBeUndefined()
+    await Effect.runPromise(scheduler.close)
+  })
+})
+
+describe("a consent whose store does not answer", () => {
+  /** The consent route of a clustered instance over the real store, `operations` failing; what it forwards and handles. */
+  const route = (operations: ReadonlyArray<FailingStore.Operation>) => {
+    const failingStore = FailingStore.failing(store, operations)
+    const scheduler = schedulerWith({ store: failingStore })
+    const forwarded: Array<string> = []
+    const handled: Array<string> = []
+    const routing = TaskRouting.make({
+      instance: "test-instance",
+      mayBeElsewhere: (id) => !scheduler.owns(id),
+      ownerOf: failingStore.ownerOf,
+      consent: scheduler.consent,
+      consented: (_id, account) => void handled.push(account)
+    })
+    const consents = { route: routing.route(routing.consentHere, (owner) => void forwarded.push(owner)) }
+    return { scheduler, consents, forwarded, handled }
+  }
+  const refusalOf = async (effect: Effect.Effect<void, unknown>) => {
+    const exit = await Effect.runPromiseExit(effect)
+    return Exit.isFailure(exit) ? Exit.findErrorOption(exit) : "taken"
+  }
+
+  it("is refused Unavailable when its task's owner cannot be read, neither taken nor forwarded", async () => {
+    const { scheduler, consents, forwarded, handled } = route(["ownerOf"])
+    // A task this instance does not hold: its owner is asked of the store, which does not answer.
+    const id = `0x${"cd".repeat(32)}`
+    expect(await refusalOf(consents.route(parties[0]!, { taskId: id, approve: true, reason: "ok", signature: getAddress(parties[0]!) }))).toMatchObject({
+      _tag: "Some",
+      value: { _tag: "WireRefusal", code: "Unavailable", detail: "the task store failed (ownerOf): connection terminated unexpectedly; the message was not acted on, it is asked for again" }
+    })
+    expect(forwarded).toEqual([])
+    expect(handled).toEqual([])
+    await Effect.runPromise(scheduler.close)
+  })
+
+  it("is refused Unavailable when the store does not record it, and the task still awaits it", async () => {
+    const { scheduler, consents, handled } = route(["recordConsent"])
+    const spec = { ...specOf("consent-not-recorded"), consentTimeoutMs: 60_000 } as TaskSpec
+    const id = await Effect.runPromise(scheduler.submit(spec, initiator.signMessageSync(getBytes(taskId(spec)))))
+    expect(await refusalOf(consents.route(parties[0]!, { taskId: id, approve: true, reason: "ok", signature: getAddress(parties[0]!) }))).toMatchObject({
+      _tag: "Some",
+      value: { _tag: "WireRefusal", code: "Unavailable" }
+    })
+    expect(handled).toEqual([parties[0]])
+    expect(await Effect.runPromise(store.consents(id))).toEqual([])
+    expect((await Effect.runPromise(store.get(id)))?.status).toBe("AwaitingConsent")
     await Effect.runPromise(scheduler.close)
   })
 })

@@ -13,7 +13,7 @@ import { verify } from "@jointly/core/internal/crypto/Signatures"
 import { DuplicateTask, InvalidTask, type Tampered, Unavailable, UnknownTask } from "@jointly/core/internal/api/Errors"
 import type * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
-import { AttemptSuspended, ProtocolError } from "@jointly/core/internal/protocols/Protocol"
+import { AttemptSuspended, ProtocolError, SessionStateFailed } from "@jointly/core/internal/protocols/Protocol"
 import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import { RoundEngine } from "@jointly/core/internal/runtime/RoundEngine"
 import type { Status } from "@jointly/core/internal/task/Lifecycle"
@@ -462,10 +462,11 @@ export const make = (deps: Deps): SchedulerShape => {
       yield* rounds.taskStarted(task.id)
       // A write refused because another instance claimed the task interrupts the run (`lost`), nothing else.
       const stopIfLost = <A, E>(write: Effect.Effect<A, E>) => Effect.tapError(write, (error) => error instanceof LeaseLost ? lost(error) : Effect.void)
-      // The protocol session's commit, checkpoint save and load have no error channel (core Protocol.ts): a store
-      // that fails one ends the run as a defect, and `outcome` fails the task naming the store's failure (a lost
-      // lease interrupts it first). Not a caller's request: no one is answered 500 for it.
-      const fenced = <A, E>(write: Effect.Effect<A, E>) => Effect.orDie(stopIfLost(write))
+      // The session's state goes to the store: a store that fails a commit or a checkpoint (after its own retries)
+      // fails the run as SessionStateFailed naming what was not kept, which `outcome` records as the task's reason
+      // (a lost lease drops the task first, and the failure is then recorded nowhere).
+      const kept = <A>(operation: SessionStateFailed["operation"], key: string, write: Effect.Effect<A, StoreFailed | LeaseLost>) =>
+        Effect.mapError(stopIfLost(write), (error) => new SessionStateFailed({ operation, key, detail: error.message }))
       const session = rounds.session({
         taskId: task.id,
         attempt: task.attempt,
@@ -474,7 +475,7 @@ export const make = (deps: Deps): SchedulerShape => {
         roundTimeoutMs: found.success.roundTimeoutMs,
         // Progress is not waited for: the next round does not depend on its event being written.
         progress: (event) => Effect.sync(() => void Effect.runFork(Effect.ignore(stopIfLost(store.event(claim, "Progress", event))))),
-        commit: (phase, root) => fenced(store.commitPhase(claim, phase, root)),
+        commit: (phase, root) => kept("commit", phase, store.commitPhase(claim, phase, root)),
         checkpoint: {
           // A copy sealed to the task's parties goes to IPFS first; its CID is recorded with the checkpoint itself.
           // The coordinator is a reader too when it has an encryption key: a checkpoint is its own state of the run
@@ -482,13 +483,13 @@ export const make = (deps: Deps): SchedulerShape => {
           save: (key, value) =>
             Effect.flatMap(sealedCopy(task, "checkpoint", value, [...participantsOf(task.spec), ...(deps.checkpointReader === undefined ? [] : [deps.checkpointReader])]), (sealed) =>
               sealed === undefined
-                ? fenced(store.saveCheckpoint(claim, key, task.attempt, value))
+                ? kept("checkpoint.save", key, store.saveCheckpoint(claim, key, task.attempt, value))
                 : Effect.flatMap(linkCheckpoint(task, key, sealed), (link) =>
-                  fenced(store.saveCheckpoint(claim, key, task.attempt, value, { cid: sealed.cid, root: sealed.root, readers: sealed.readers, ...link })).pipe(
+                  kept("checkpoint.save", key, store.saveCheckpoint(claim, key, task.attempt, value, { cid: sealed.cid, root: sealed.root, readers: sealed.readers, ...link })).pipe(
                     // Not waited for: the next round does not depend on the old bodies' pins.
                     Effect.andThen(Effect.sync(() => void Effect.runFork(releaseSuperseded(task))))
                   ))),
-          load: (key) => Effect.orDie(store.loadCheckpoint(task.id, key))
+          load: (key) => kept("checkpoint.load", key, store.loadCheckpoint(task.id, key))
         }
       })
       // The result is stored as its Schema encodes it: a protocol that returns something else fails the task.

@@ -5,7 +5,8 @@
  * refuses, which reads again once the chain answers. The HTTP services answer them as the API says: an upload not
  * stored, a chain index read and a model or artifact read not made are 503 Unavailable, never a defect. The
  * access policy's grant reads on chain and its predictions table fail as PolicyReadFailed naming the operation; the
- * admission registry's org read as OrgUnreadable, which admission answers Unavailable.
+ * admission registry's org read as OrgUnreadable, which admission answers Unavailable. A prediction the model
+ * runtime fails is typed too: a failed computation Unavailable, a model it cannot run Tampered.
  */
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -21,6 +22,7 @@ import * as Roles from "../http/Roles.ts"
 import * as Services from "../http/Services.ts"
 import * as Log from "../Log.ts"
 import * as ModelStore from "../models/ModelStore.ts"
+import { ModelRuntimeError, type ModelRuntimeApi } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
 import * as Sql from "./Sql.ts"
 import * as TaskStore from "./TaskStore.ts"
 
@@ -32,6 +34,8 @@ let index: ChainIndex.ChainIndex
 let stored: string
 let memberRowRefused: unknown
 const linear = { format: "linear", weights: [0.5], bias: 0, link: "identity", featureColumns: ["x"] }
+const tfjs = { format: "tfjs-layers", topology: {}, weightShapes: [[1, 1], [1]], weights: Buffer.from(new Float32Array([0.5, 0]).buffer).toString("base64"), featureColumns: ["x"] }
+const predictRefused: Record<string, unknown> = {}
 
 /** The failure of `effect`: a typed one (its tag), or "defect" when it died. */
 const failureOf = async <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) => {
@@ -54,6 +58,13 @@ beforeAll(async () => {
   // A row not as the index writes it (addresses not a list) is decoded once at the read and refused there, typed.
   await sql.query(`insert into members(company_id, name, state, addresses, block) values ('0x01', 'an org', 'Audited', '{"not": "a list"}', 1)`)
   memberRowRefused = await failureOf(index.members())
+  // A tfjs model whose runtime fails: typed by why, the store's database answering (it is not what fails here).
+  for (const reason of ["ComputeFailed", "InvalidModel"] as const) {
+    const runtime = { predict: () => Effect.fail(new ModelRuntimeError({ reason, detail: "test: the runtime refused" })) } as unknown as ModelRuntimeApi
+    const service = await Effect.runPromise(Effect.provide(Effect.service(Services.Models), Services.Models.layer(ModelStore.make(sql, { runtime: async () => runtime }))))
+    const id = await Effect.runPromise(models.put(tfjs))
+    predictRefused[reason] = await failureOf(service.predict(id, [[1]]))
+  }
   await sql.close()
 }, 60_000)
 
@@ -81,6 +92,11 @@ describe("typed read and write failures", () => {
     expect(await failureOf(models.list())).toMatchObject({ tag: "ModelStoreFailed", error: { operation: "list" } })
     // Not a model: refused as Tampered without reaching the (closed) database.
     expect(await failureOf(models.put({ format: "linear", weights: "nope" }))).toMatchObject({ tag: "Tampered" })
+  })
+
+  it("a prediction the model runtime failed: a computation 503 Unavailable, a model it cannot run Tampered (500), named, not a defect", () => {
+    expect(predictRefused["ComputeFailed"]).toMatchObject({ tag: "Unavailable", error: { message: expect.stringContaining("the model store failed (predict): model runtime: ComputeFailed: test: the runtime refused") } })
+    expect(predictRefused["InvalidModel"]).toMatchObject({ tag: "Tampered", error: { message: expect.stringMatching(/^model 0x[0-9a-f]{64} cannot be run: model runtime: InvalidModel: test: the runtime refused$/) } })
   })
 
   it("the chain index: ChainIndexFailed, which the API's governance routes answer as 503 Unavailable", async () => {

@@ -20,7 +20,7 @@
 import type { Effect, Schema } from "effect"
 import type { KeyMaterial } from "../crypto/KeyMaterial.ts"
 import type { Party, TaskSpec } from "../task/TaskSpec.ts"
-import type { AttemptSuspended, CoordinatorSession, ParticipantFailure, ProtocolError, RoundError, Stage, StageHandler } from "./Protocol.ts"
+import type { AttemptSuspended, CoordinatorSession, ParticipantFailure, ProtocolError, RoundError, SessionStateFailed, Stage, StageHandler } from "./Protocol.ts"
 
 /** What a consent policy's `modeling` rules judge (participant/src/policy/ConsentPolicy.ts). */
 export interface ModelFacts {
@@ -60,7 +60,7 @@ export type AnyHandler = StageHandler<any, any, any>
 /** The services a handler table needs: the union of its handlers' requirements. */
 export type ServicesOf<H> = H extends StageHandler<any, any, infer R> ? R : never
 
-export type CoordinatorError = RoundError | ParticipantFailure | ProtocolError | AttemptSuspended
+export type CoordinatorError = RoundError | ParticipantFailure | ProtocolError | AttemptSuspended | SessionStateFailed
 
 export interface Protocol<P = any, Result = any, R = any, CR = any> {
   readonly kind: string

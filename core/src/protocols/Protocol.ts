@@ -93,6 +93,22 @@ export class ProtocolError extends Schema.TaggedError<ProtocolError>()("Protocol
   }
 }
 
+/**
+ * The host could not keep or read back the task's durable state — a phase commitment, a checkpoint — because its
+ * store failed (after the store's own retries). The attempt cannot go on without it: the host fails the task
+ * naming `operation` and `key`, and the write was not made.
+ */
+export class SessionStateFailed extends Schema.TaggedError<SessionStateFailed>()("SessionStateFailed", {
+  operation: Schema.Literals(["commit", "checkpoint.save", "checkpoint.load"]),
+  /** The phase committed or the checkpoint's key. */
+  key: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `the task's state was not ${this.operation === "checkpoint.load" ? "read" : "kept"} (${this.operation} ${this.key}): ${this.detail}`
+  }
+}
+
 export interface RoundOptions {
   /** The round fails with RoundError("TooFewReplies") when fewer participants answer than this. */
   readonly minReplies: number
@@ -127,7 +143,7 @@ export interface CoordinatorSession {
   /** Reports progress (shown by the CLI and dashboard); never fails. */
   readonly progress: (event: ProgressEvent) => Effect.Effect<void>
   /** Records a digest of an intermediate result (e.g. a round's aggregate) to be notarized as a phase commitment. */
-  readonly commit: (phase: string, digest: string) => Effect.Effect<void>
+  readonly commit: (phase: string, digest: string) => Effect.Effect<void, SessionStateFailed>
   /**
    * Durable protocol state that outlives an attempt (the coordinator's store): a multi-round protocol saves
    * its progress after each round and, in a later attempt (after a coordinator restart), resumes from it
@@ -137,9 +153,9 @@ export interface CoordinatorSession {
 }
 
 export interface Checkpoints {
-  readonly save: (key: string, value: unknown) => Effect.Effect<void>
+  readonly save: (key: string, value: unknown) => Effect.Effect<void, SessionStateFailed>
   /** The value last saved under `key` in any attempt of this task, or undefined. */
-  readonly load: (key: string) => Effect.Effect<unknown>
+  readonly load: (key: string) => Effect.Effect<unknown, SessionStateFailed>
 }
 
 /**

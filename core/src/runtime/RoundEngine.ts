@@ -26,7 +26,7 @@
  *     and without one it is a RoundError("TooFewReplies") naming the missing participants.
  */
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Schedule, Schema } from "effect"
-import type { Checkpoints, CoordinatorSession, ProgressEvent, RoundOptions, Stage } from "../protocols/Protocol.ts"
+import type { Checkpoints, CoordinatorSession, ProgressEvent, RoundOptions, SessionStateFailed, Stage } from "../protocols/Protocol.ts"
 import { ParticipantFailure, RoundError } from "../protocols/Protocol.ts"
 import { defaultRoundTimeoutMs } from "../task/TaskSpec.ts"
 import { type StageReply, type StageRequest, WireRefusal } from "../wire/Messages.ts"
@@ -51,7 +51,7 @@ export interface TaskHooks {
   readonly roundTimeoutMs?: number
   readonly progress: (event: ProgressEvent) => Effect.Effect<void>
   /** Receives the ledger's forms of the phase and root (`Commitments.ts`). */
-  readonly commit: (phase: string, root: string) => Effect.Effect<void>
+  readonly commit: (phase: string, root: string) => Effect.Effect<void, SessionStateFailed>
   readonly checkpoint: Checkpoints
 }
 
@@ -181,6 +181,10 @@ export const make: Effect.Effect<RoundEngine["Service"], never, Channel> = Effec
           if (outcomes.size === requests.size) Deferred.doneUnsafe(settled, Exit.void)
         }
         for (const [participant, request] of requests) {
+          // Kept a defect on purpose: `request` is the protocol's own value of the stage's request type (replies it
+          // relays were decoded by their stage's schema first), so one its schema refuses is a bug in the protocol,
+          // not bad input or a failing dependency. The run dies and its host fails the task naming the encode error;
+          // no caller is answered for it.
           const payload = yield* Effect.orDie(Schema.encodeUnknownEffect(stage.request)(request))
           const requestId = crypto.randomUUID()
           ids.push(requestId)

@@ -155,6 +155,11 @@ export const WireErrorCode = Schema.Literals([
   "KeyNotAuthorized",
   /** Over an abuse limit (events per account or per address); the event was dropped. */
   "RateLimited",
+  /**
+   * The coordinator's store did not answer (after its own retries): the message was not acted on; what an earlier
+   * message recorded stands. A consent is asked for again by the next offer of the task.
+   */
+  "Unavailable",
   "Internal"
 ])
 export type WireErrorCode = typeof WireErrorCode.Type

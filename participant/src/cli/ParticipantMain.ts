@@ -1,6 +1,7 @@
 /**
  * `jointly participant --config <file>`: a participant agent as its own process. Prints one JSON line
- * `{"event":"ready",…}` on stdout once admitted, then its events as JSON lines on stderr; stops on SIGTERM.
+ * `{"event":"ready",…}` on stdout once admitted, then its events as JSON lines on stderr; stops on SIGTERM or SIGINT,
+ * also while it starts (Lifecycle.ts).
  */
 import { readFile, writeFile } from "node:fs/promises"
 import { join } from "node:path"
@@ -17,6 +18,7 @@ import * as DelegateKeys from "../keystore/DelegateKeys.ts"
 import * as Keystore from "../keystore/Keystore.ts"
 import * as ConsentPolicy from "../policy/ConsentPolicy.ts"
 import * as HumanToken from "../policy/HumanToken.ts"
+import * as Lifecycle from "./Lifecycle.ts"
 import * as ParticipantConfig from "./ParticipantConfig.ts"
 
 export interface RunOptions {
@@ -24,37 +26,51 @@ export interface RunOptions {
   readonly unsafeTestKeySizes?: boolean
 }
 
+/**
+ * Starts the participant under SIGTERM and SIGINT from its first step (Lifecycle.ts): a signal before it is ready
+ * releases what it acquired (the chain's connection, the agent with its engine and spill directory, the endpoint)
+ * and exits 128 + the signal's number; a startup step that fails releases them too before the error is reported.
+ */
 export const run = async (configFile: string, options: RunOptions = {}) => {
-  const config = await ParticipantConfig.load(configFile)
-  const trust = await ParticipantConfig.trustOf(configFile, config)
+  const life = Lifecycle.make(Lifecycle.processHost)
+  return start(life, configFile, options).catch(life.abort)
+}
+
+const start = async (life: Lifecycle.Lifecycle, configFile: string, options: RunOptions) => {
+  const config = await life.wait(() => ParticipantConfig.load(configFile))
+  const trust = await life.wait(() => ParticipantConfig.trustOf(configFile, config))
   // The transport rule before the keystore opens: an http URL to another host stops here, naming it.
-  const endpoint = Endpoint.make(config.coordinatorUrl, trust)
+  const endpoint = await life.acquire(async () => Endpoint.make(config.coordinatorUrl, trust), (e) => e.close())
   // And a coordinator whose certificate is not trusted, before the datasets load: that will not mend by waiting.
   // Any other failure (the coordinator is down) is left to the agent's reconnection.
-  await endpoint.fetch(`${endpoint.url}/api/health`).then((r) => r.body?.cancel(), (error: unknown) => {
+  await life.wait(() => endpoint.fetch(`${endpoint.url}/api/health`)).then((r) => r.body?.cancel(), (error: unknown) => {
     if (!(error instanceof Endpoint.UntrustedCertificate)) return
     // As the agent reports a refusal (a JSON event line on stderr), then the process stops with the message.
     process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "refused", code: error._tag, host: error.host, verification: error.code, message: error.message }) + "\n")
     throw error
   })
-  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: process.env[Keystore.PASSPHRASE_ENV] })
-  const policy = typeof config.policy === "string" ? await ConsentPolicy.loadPromise(config.policy) : config.policy
+  const identity = await life.wait(() => Keystore.openPromise({ dataDir: config.dataDir, passphrase: process.env[Keystore.PASSPHRASE_ENV] }))
+  const policySource = config.policy
+  const policy = typeof policySource === "string" ? await life.wait(() => ConsentPolicy.loadPromise(policySource)) : policySource
   const wallet = Redacted.value(identity.account)
   // The chain, read by this participant itself: grants are enforced here, never on the coordinator's word.
-  const chain = config.chain === undefined
+  const chainConfig = config.chain
+  const chain = chainConfig === undefined
     ? undefined
-    : await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
-  const delegates = await Effect.runPromise(delegateKeysOf(configFile, config, chain, wallet.address)).catch(async (error: unknown) => {
-    await chain?.close()
+    : await life.acquire(
+      () => makeGovernanceLedger({ rpcUrl: chainConfig.rpcUrl, privateKey: wallet.privateKey, addresses: { ...chainConfig, deployBlock: BigInt(chainConfig.deployBlock ?? "0") } }),
+      (ledger) => ledger.close()
+    )
+  const delegates = await life.wait(() => Effect.runPromise(delegateKeysOf(configFile, config, chain, wallet.address))).catch((error: unknown) => {
     if (error instanceof DelegateKeys.DelegateKeyNotInDid) {
       process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "refused", code: error._tag, role: error.role, key: error.key, did: error.did, reason: error.reason, message: error.message }) + "\n")
     }
     throw error
   })
-  const dashboardToken = await dashboardTokenOf(config.dataDir)
+  const dashboardToken = await life.wait(() => dashboardTokenOf(config.dataDir))
   const ipfs = nodeOptions(config.ipfs, (path) => path)
   const pinRetry = pinRetryOf(config.ipfs)
-  const agent = await Agent.start({
+  const agent = await life.acquire(() => Agent.start({
     coordinatorUrl: config.coordinatorUrl,
     ...(config.failoverUrls === undefined ? {} : { failoverUrls: config.failoverUrls }),
     trust,
@@ -82,7 +98,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
         throw error
       }
     }
-  })
+  }), (started) => started.close())
   agent.on((event) => process.stderr.write(JSON.stringify({ at: new Date().toISOString(), participant: agent.address, ...event }) + "\n"))
   // TEST HOOK (integration tests only): die right after answering the named stage, as a crash mid-protocol
   // would. The reply is already handed to the socket when the event fires.
@@ -95,10 +111,9 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
       }
     })
   }
-  await agent.connected
-  const models = chain === undefined
-    ? undefined
-    : ModelServer.start({
+  await life.wait(() => agent.connected)
+  if (chain !== undefined) {
+    await life.acquire(async () => ModelServer.start({
       chain,
       api: agent.api,
       secretKey: Redacted.value(identity.encryptionSecretKey),
@@ -106,25 +121,12 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
       policy,
       deployBlock: BigInt(config.chain?.deployBlock ?? "0"),
       onEvent: (event) => process.stderr.write(JSON.stringify({ at: new Date().toISOString(), participant: agent.address, ...event }) + "\n")
-    })
+    }), (models) => models.stop())
+  }
   // The dashboard token is shown to whoever started this participant, the human who decides its "ask" consents.
   process.stdout.write(JSON.stringify({ event: "ready", address: agent.address, datasets: agent.datasets, dashboardToken, ...(agent.ipfs === undefined ? {} : { ipfs: { peerId: agent.ipfs.peerId, addresses: agent.ipfs.addresses } }) }) + "\n")
   if (policy.mode === "ask") process.stderr.write(`consents of ${agent.address} wait for a human: decide them in the coordinator's dashboard with the token ${dashboardToken}\n`)
-  // A signal stop closes everything as a scope would, each part even when one before it failed: the agent's close
-  // removes its DuckDB spill directory, which a failed chain close must not skip.
-  const stop = async () => {
-    models?.stop()
-    let failed = false
-    for (const close of [() => chain?.close(), () => agent.close(), () => endpoint.close()]) {
-      await Promise.resolve().then(close).catch((error: unknown) => {
-        failed = true
-        process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "close-failed", message: error instanceof Error ? error.message : String(error) }) + "\n")
-      })
-    }
-    process.exit(failed ? 1 : 0)
-  }
-  process.once("SIGTERM", stop)
-  process.once("SIGINT", stop)
+  life.ready()
   return agent
 }
 

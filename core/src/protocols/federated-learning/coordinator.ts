@@ -10,7 +10,7 @@
  */
 import { Effect } from "effect"
 import { artifactId, bytesToFloat32, float32ToBytes, type TfjsLayersArtifact } from "../../models/ModelArtifact.ts"
-import type { CoordinatorSession, Stage } from "../Protocol.ts"
+import type { CoordinatorSession, SessionStateFailed, Stage } from "../Protocol.ts"
 import { ProtocolError } from "../Protocol.ts"
 import { runSecureAggregation } from "../secure-aggregation/server.ts"
 import * as CkksAggregation from "./CkksAggregation.ts"
@@ -35,7 +35,7 @@ export interface Options {
    * "plain" aggregation only: each round's start weights w_g and every contributor's local step w_i − w_g with its
    * row count, before they are averaged — what round reconstruction rebuilds coalition models from.
    */
-  readonly observe?: (round: number, start: Float32Array, steps: ReadonlyMap<string, { readonly delta: Float32Array; readonly trainSamples: number }>) => Effect.Effect<void>
+  readonly observe?: (round: number, start: Float32Array, steps: ReadonlyMap<string, { readonly delta: Float32Array; readonly trainSamples: number }>) => Effect.Effect<void, SessionStateFailed>
 }
 
 interface Checkpoint {
@@ -88,7 +88,7 @@ export const run = (session: CoordinatorSession, resolved: Resolved, options: Op
     }
 
     /** Sums the updates of a round, in the clear or through secure aggregation. */
-    const aggregate = <Req>(stage: Stage<Req, any>, cohort: ReadonlyArray<string>, request: (p: string) => Req, aggregationId: string, parameters: number, bits: RingBits, observed?: (updates: ReadonlyMap<string, { readonly update: Float32Array; readonly trainSamples: number }>) => Effect.Effect<void>) =>
+    const aggregate = <Req>(stage: Stage<Req, any>, cohort: ReadonlyArray<string>, request: (p: string) => Req, aggregationId: string, parameters: number, bits: RingBits, observed?: (updates: ReadonlyMap<string, { readonly update: Float32Array; readonly trainSamples: number }>) => Effect.Effect<void, SessionStateFailed>) =>
       Effect.gen(function*() {
         const replies = yield* session.round(stage, new Map(cohort.map((p) => [p, request(p)] as const)), { minReplies: minUpdates, timeoutMs })
         const rejected: Array<{ participant: string; reason: string }> = cohort

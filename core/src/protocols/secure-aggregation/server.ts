@@ -75,7 +75,7 @@ import * as KeyAgreement from "../../crypto/KeyAgreement.ts"
 import * as Prg from "../../crypto/Prg.ts"
 import * as PrgKernel from "../../crypto/PrgKernel.ts"
 import * as Shamir from "../../crypto/Shamir.ts"
-import type { CoordinatorSession, RoundError, Stage } from "../Protocol.ts"
+import type { CoordinatorSession, RoundError, SessionStateFailed, Stage } from "../Protocol.ts"
 import { ParticipantFailure, ProtocolError } from "../Protocol.ts"
 import * as Advertisements from "./Advertisements.ts"
 import * as Neighbourhood from "./Neighbourhood.ts"
@@ -170,12 +170,13 @@ const resolveSparse = (
  * Errors: ProtocolError — "InvalidParameters", "TooManyDropouts" (fewer than t answered a stage, or shares
  * were missing), "InconsistentShares" (a reconstructed secret failed its check); RoundError("Cancelled");
  * ParticipantFailure when a participant rejects a stage (e.g. "ForgedAdvertisement") and the stage cannot
- * reach t replies without it, or a reply breaks the protocol.
+ * reach t replies without it, or a reply breaks the protocol; SessionStateFailed when the host did not keep the
+ * aggregate's commitment.
  */
 export const runSecureAggregation = (
   session: CoordinatorSession,
   options: SecureAggregationOptions
-): Effect.Effect<SecureAggregationResult, ProtocolError | RoundError | ParticipantFailure> =>
+): Effect.Effect<SecureAggregationResult, ProtocolError | RoundError | ParticipantFailure | SessionStateFailed> =>
   Effect.gen(function*() {
     const cohort = [...(options.participants ?? session.participants)]
     const n = cohort.length
