@@ -16,10 +16,16 @@ const sourceCondition = "@jointly/source"
 const longestFirst = [
   "examples/notebooks/notebooks.test.ts",
   "cli/src/cli.test.ts",
+  "coordinator/src/Faults.test.ts",
+  "coordinator/src/Cluster.kill.test.ts",
+  "participant/src/browser/BrowserParticipant.test.ts",
+  "scripts/packaging/pack-install.test.ts",
+  // Third before its commands ran in the test's own process (279 s; about a third of that since).
   "coordinator/src/Governance.test.ts",
+  "coordinator/src/dashboard/Dashboard.test.ts",
+  "coordinator/src/Contribution.test.ts",
   "coordinator/src/Coordinator.test.ts",
   "coordinator/src/JointQuery.test.ts",
-  "coordinator/src/Contribution.test.ts",
   "coordinator/src/FederatedLearning.test.ts",
   "coordinator/src/DataSources.test.ts"
 ]

@@ -41,6 +41,18 @@ const loadOperator = () => import("@jointly/coordinator/internal/local/Operator"
 
 const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n")
 
+/** Every command's `print` option: false for a caller in this process, which takes the returned result instead. */
+export interface Printing {
+  /** Print the result as JSON on stdout (default true: the CLI); it is returned either way. */
+  readonly print?: boolean
+}
+
+/** A command's result: printed as the CLI prints it unless `print` is false, and returned either way. */
+export const emitter = (o: Printing) => <A>(value: A): A => {
+  if (o.print ?? true) out(value)
+  return value
+}
+
 export class CommandFailed extends Error {}
 
 /** The typed client signed in as `signer` (the API answers members only). */
@@ -48,8 +60,8 @@ const clientFor = async (url: string, signer: Wallet | undefined, trust?: Endpoi
 
 // ---------------------------------------------------------------- catalogue
 
-export const catalogSearch = async (o: { url: string; q: string; all: boolean; signer?: Wallet; trust?: Endpoint.Trust }) =>
-  out({ datasets: await (await clientFor(o.url, o.signer, o.trust)).catalog(o.q, { includeRetired: o.all }) })
+export const catalogSearch = async (o: Printing & { url: string; q: string; all: boolean; signer?: Wallet; trust?: Endpoint.Trust }) =>
+  emitter(o)({ datasets: await (await clientFor(o.url, o.signer, o.trust)).catalog(o.q, { includeRetired: o.all }) })
 
 /** A participant's chain client from its config and keystore (passphrase from JOINTLY_KEY_PASSPHRASE). */
 /** A participant's config and its keystore, opened. */
@@ -74,12 +86,8 @@ const memberOf = async (configFile: string, passphrase?: string) => {
 }
 
 /** Publishes (or republishes as a new version) a registered dataset's description: schema, size, hash — no rows. */
-export const catalogPublish = async (o: { config: string; dataset: string; retire: boolean; passphrase?: string; print?: boolean }): Promise<Record<string, unknown>> => {
-  const print = o.print ?? true
-  const show = (value: Record<string, unknown>) => {
-    if (print) out(value)
-    return value
-  }
+export const catalogPublish = async (o: Printing & { config: string; dataset: string; retire: boolean; passphrase?: string }): Promise<Record<string, unknown>> => {
+  const show = emitter(o)
   const { config, chain } = await participantChain(o.config, o.passphrase)
   try {
     const spec = config.datasets.find((d) => d.name === o.dataset)
@@ -134,7 +142,7 @@ const scopeFrom = async (file: string): Promise<GrantScope.GrantScope> => {
  *   scope: it must hash to the chain's `scopeHash`, and is kept for the participant to enforce) or rejects;
  * - revoke <token>: the owner stops a grant; show <token>: the grant as the chain has it.
  */
-export const grant = async (o: {
+export const grant = async (o: Printing & {
   action: string
   token?: string
   config?: string
@@ -149,6 +157,7 @@ export const grant = async (o: {
   reject?: boolean
   reason?: string
 }) => {
+  const emit = emitter(o)
   const token = () => {
     if (o.token === undefined || !isHexString(o.token, 32)) throw new CommandFailed(`grant ${o.action} needs a grant token id (32-byte hex)`)
     return o.token
@@ -164,7 +173,7 @@ export const grant = async (o: {
         const expiry = BigInt(latest!.timestamp) + BigInt(Math.round((o.hours ?? 24) * 3600))
         const datasetId = GovernanceLedger.datasetIdOf(getAddress(o.owner), o.dataset)
         const requested = await chain.requestGrant({ datasetId, purpose: o.purpose, ...(scope === undefined ? {} : { scopeHash: GrantScope.hashOf(scope) }), expiry, maxUses: o.maxUses ?? 1 })
-        return out({ event: "requested", datasetId, scope: scope ?? "every column", expiry, ...requested })
+        return emit({ event: "requested", datasetId, scope: scope ?? "every column", expiry, ...requested })
       }
       case "decide": {
         if (o.approve === o.reject) throw new CommandFailed("grant decide needs exactly one of --approve and --reject")
@@ -179,12 +188,12 @@ export const grant = async (o: {
           }
           await GrantScopes.save(config.dataDir, token(), scope)
         }
-        return out({ event: o.approve === true ? "approved" : "rejected", tokenId: token(), ...(await chain.decideGrant(token(), o.approve === true, o.reason)) })
+        return emit({ event: o.approve === true ? "approved" : "rejected", tokenId: token(), ...(await chain.decideGrant(token(), o.approve === true, o.reason)) })
       }
       case "revoke":
-        return out({ event: "revoked", tokenId: token(), ...(await chain.revokeGrant(token(), o.reason)) })
+        return emit({ event: "revoked", tokenId: token(), ...(await chain.revokeGrant(token(), o.reason)) })
       case "show":
-        return out({ grant: (await chain.getGrant(token())) ?? null, validity: await chain.checkGrant(token()), scope: (await GrantScopes.load(config.dataDir, token())) ?? null })
+        return emit({ grant: (await chain.getGrant(token())) ?? null, validity: await chain.checkGrant(token()), scope: (await GrantScopes.load(config.dataDir, token())) ?? null })
       default:
         throw new CommandFailed(`unknown grant action ${o.action} (request, decide, revoke, show)`)
     }
@@ -198,20 +207,21 @@ export const grant = async (o: {
 /** The supervisor's wallet: `--key-env`, else the operator keys in `--data-dir` (a local cluster's). */
 const supervisorOf = async (o: { dataDir?: string; signer?: Wallet }) => o.signer ?? (o.dataDir === undefined ? undefined : (await (await loadOperator()).load(o.dataDir)).supervisor)
 
-export const supervise = async (o: { what: string; org?: string; url?: string; dataDir?: string; rpcUrl?: string; reason?: string; signer?: Wallet; trust?: Endpoint.Trust }) => {
+export const supervise = async (o: Printing & { what: string; org?: string; url?: string; dataDir?: string; rpcUrl?: string; reason?: string; signer?: Wallet; trust?: Endpoint.Trust }) => {
+  const emit = emitter(o)
   if (o.what === "members" || o.what === "tasks" || o.what === "grants") {
     if (!o.url) throw new CommandFailed(`supervise ${o.what} needs --url <coordinator>`)
     const supervisor = await supervisorOf(o)
     if (supervisor === undefined) throw new CommandFailed(`supervise ${o.what} signs in as the supervisor: give --key-env <VAR> or --data-dir`)
     const view = await (await clientFor(o.url, supervisor, o.trust)).supervision()
-    return out(o.what === "grants" ? { grants: view.grants, uses: view.grantUses } : { [o.what]: view[o.what] })
+    return emit(o.what === "grants" ? { grants: view.grants, uses: view.grantUses } : { [o.what]: view[o.what] })
   }
   if (o.what === "pause" || o.what === "unpause") {
     const contract = upgradeable.find((c) => c === o.org)
     if (contract === undefined) throw new CommandFailed(`supervise ${o.what} needs one of ${upgradeable.join(", ")}`)
     const chain = await governanceSigner(o, "supervisor")
     try {
-      return out({ event: o.what === "pause" ? "paused" : "unpaused", contract, ...(await chain.setPaused(contract, o.what === "pause")) })
+      return emit({ event: o.what === "pause" ? "paused" : "unpaused", contract, ...(await chain.setPaused(contract, o.what === "pause")) })
     } finally {
       await chain.close()
     }
@@ -233,7 +243,7 @@ export const supervise = async (o: { what: string; org?: string; url?: string; d
     if (companyId === undefined) throw new CommandFailed(`no organisation ${o.org} (give its address, company id, or its name with --url)`)
     const to = o.what === "suspend" ? "Suspended" : "Audited"
     const receipt = await ledger.setState(companyId, to, keccak256(toUtf8Bytes(o.reason ?? `${o.what} by the supervisor`)))
-    out({ event: o.what === "suspend" ? "suspended" : "restored", companyId, state: to, ...receipt })
+    return emit({ event: o.what === "suspend" ? "suspended" : "restored", companyId, state: to, ...receipt })
   } finally {
     await ledger.close()
   }
@@ -343,9 +353,9 @@ export interface CertFile {
 const loadCertificateFile = () => import("@jointly/core/internal/artifacts/CertificateFile")
 
 /** The signer: a participant's keystore (--config) or the operator's local analyst (--data-dir). */
-const certSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: string }) => {
+const certSigner = async (o: { config?: string; passphrase?: string; dataDir?: string; rpcUrl?: string }) => {
   if (o.config) {
-    const { wallet, chain, config, identity } = await participantChain(o.config)
+    const { wallet, chain, config, identity } = await participantChain(o.config, o.passphrase)
     return { wallet, chain, participant: { configFile: o.config, config, identity } }
   }
   if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("certify needs --config <participant.json>, or --data-dir and --rpc-url")
@@ -380,7 +390,8 @@ const runTyped = <A, E extends { readonly _tag: string; readonly message: string
  * the same on the local coordinator's node when that runs one: sealed to the analyst's registered key and each
  * `--reader`'s, kept (pinned) in the coordinator's store.
  */
-export const certify = async (o: { file: string; out?: string; meta?: string; config?: string; dataDir?: string; rpcUrl?: string; readers?: ReadonlyArray<string>; ipfsPeer?: string }) => {
+export const certify = async (o: Printing & { file: string; passphrase?: string; out?: string; meta?: string; config?: string; dataDir?: string; rpcUrl?: string; readers?: ReadonlyArray<string>; ipfsPeer?: string }) => {
+  const emit = emitter(o)
   const { wallet, chain, participant } = await certSigner(o)
   const scope = Effect.runSync(Scope.make())
   try {
@@ -429,7 +440,7 @@ export const certify = async (o: { file: string; out?: string; meta?: string; co
     }
     const target = o.out ?? `${o.file}.cert.json`
     await writeFile(target, JSON.stringify(cert, null, 2) + "\n")
-    out({ event: "certified", cert: target, certId: cert.certId, docHash, submitter: cert.submitter, blockNumber: cert.blockNumber, ...(ipfs === undefined ? {} : { cid: ipfs.cid }) })
+    return emit({ event: "certified", cert: target, certId: cert.certId, docHash, submitter: cert.submitter, blockNumber: cert.blockNumber, ...(ipfs === undefined ? {} : { cid: ipfs.cid }) })
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await chain.close()
@@ -444,7 +455,26 @@ export const certify = async (o: { file: string; out?: string; meta?: string; co
  * coordinator's node), the opened document against the docHash; `--out` writes
  * it. Without `<file>`, the fetched document is what is checked.
  */
-export const certifyVerify = async (o: { file?: string; cert: string; rpcUrl: string; config?: string; dataDir?: string; passphrase?: string; ipfsPeer?: string; out?: string; timeoutMs?: number }) => {
+export const certifyVerify = async (o: CertifyVerifyOptions) => {
+  const verified = await certifyChecks(o)
+  out(verified)
+  if (!verified.ok) throw new CommandFailed(`${o.file ?? verified.cid} does not match certificate ${verified.certId}`)
+}
+
+interface CertifyVerifyOptions {
+  readonly file?: string
+  readonly cert: string
+  readonly rpcUrl: string
+  readonly config?: string
+  readonly dataDir?: string
+  readonly passphrase?: string
+  readonly ipfsPeer?: string
+  readonly out?: string
+  readonly timeoutMs?: number
+}
+
+/** Every check of `certify --verify` (see certifyVerify), as a value: the CLI prints it and exits 1 unless `ok`. */
+export const certifyChecks = async (o: CertifyVerifyOptions): Promise<{ readonly certId: string; readonly cid?: string; readonly ok: boolean; readonly checks: ReadonlyArray<Verify.Check> }> => {
   const cert = JSON.parse(await readFile(o.cert, "utf8")) as CertFile
   const fetchable = o.config !== undefined || o.ipfsPeer !== undefined || o.dataDir !== undefined
   if (o.file === undefined && (cert.ipfs === undefined || !fetchable)) {
@@ -513,8 +543,7 @@ export const certifyVerify = async (o: { file?: string; cert: string; rpcUrl: st
       { name: "chain record matches", ok: onChain !== undefined && onChain.docHash === cert.docHash.toLowerCase() && onChain.metaHash === cert.metaHash.toLowerCase() && onChain.submitter === getAddress(cert.submitter) && onChain.claimedAt === BigInt(cert.claimedAt), detail: "docHash, metaHash, submitter, timestamp" },
       { name: "submitter signature", ok: signer === getAddress(cert.submitter), detail: `signed by ${signer}` }
     )
-    out({ certId: cert.certId, ok: checks.every((c) => c.ok), checks })
-    if (!checks.every((c) => c.ok)) throw new CommandFailed(`${o.file ?? cert.ipfs?.cid} does not match certificate ${cert.certId}`)
+    return { certId: cert.certId, ...(cert.ipfs === undefined ? {} : { cid: cert.ipfs.cid }), ok: checks.every((c) => c.ok), checks }
   } finally {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await chain.close()
@@ -544,7 +573,8 @@ const upgradeable = ["registry", "ledger", "settlement"] as const
  * implementation of an upgradeable contract and proposes it; members vote; after the deadline anyone closes the
  * vote (a passed upgrade is queued on the timelock), and after the timelock's delay anyone executes it.
  */
-export const governance = async (o: { action: string; arg?: string; support?: string; config?: string; passphrase?: string; hours?: number }) => {
+export const governance = async (o: Printing & { action: string; arg?: string; support?: string; config?: string; passphrase?: string; hours?: number }) => {
+  const emit = emitter(o)
   const chain = await governanceSigner(o, "member")
   try {
     const id = () => {
@@ -559,18 +589,18 @@ export const governance = async (o: { action: string; arg?: string; support?: st
         const latest = await chain.provider.getBlock("latest")
         const deadline = BigInt(latest!.timestamp) + BigInt(Math.round((o.hours ?? 72) * 3600))
         const proposed = await chain.proposeUpgrade({ contract, implementation, deadline })
-        return out({ event: "proposed", id: proposed.id, contract, implementation, current: await chain.implementationOf(contract), deadline, txHash: proposed.txHash })
+        return emit({ event: "proposed", id: proposed.id, contract, implementation, current: await chain.implementationOf(contract), deadline, txHash: proposed.txHash })
       }
       case "vote": {
         if (o.support !== "yes" && o.support !== "no") throw new CommandFailed("vote needs <id> yes|no")
-        return out({ event: "voted", id: id(), support: o.support === "yes", ...(await chain.vote(id(), o.support === "yes")) })
+        return emit({ event: "voted", id: id(), support: o.support === "yes", ...(await chain.vote(id(), o.support === "yes")) })
       }
       case "close":
-        return out({ event: "closed", id: id(), ...(await chain.execute(id())) })
+        return emit({ event: "closed", id: id(), ...(await chain.execute(id())) })
       case "execute":
-        return out({ event: "executed", id: id(), ...(await chain.executeQueued(id())) })
+        return emit({ event: "executed", id: id(), ...(await chain.executeQueued(id())) })
       case "show":
-        return out({ proposal: await chain.getProposal(id()), timelockDelay: await chain.timelockDelay() })
+        return emit({ proposal: await chain.getProposal(id()), timelockDelay: await chain.timelockDelay() })
       default:
         throw new CommandFailed(`unknown governance action ${o.action} (propose-upgrade, vote, close, execute, show)`)
     }
@@ -586,7 +616,7 @@ export const governance = async (o: { action: string; arg?: string; support?: st
  * id, then posts the signed valuation in a later block: `price × uses` points go into escrow and the dispute
  * window opens. Only the table's salted hash goes on chain.
  */
-const postContribution = async (o: { task: string; price?: string; uses?: string; config?: string; passphrase?: string }) => {
+const postContribution = async (o: Printing & { task: string; price?: string; uses?: string; config?: string; passphrase?: string }) => {
   if (!o.config) throw new CommandFailed("settlement post acts as the valuer: give --config <participant.json>")
   const points = (flag: string, value: string | undefined, fallback?: bigint) => {
     if (value === undefined && fallback !== undefined) return fallback
@@ -614,7 +644,7 @@ const postContribution = async (o: { task: string; price?: string; uses?: string
     const valuation: Valuation.Valuation = { settlementId, period: 1n, streams: [stream], miners: Valuation.noMiners, testSetHash: table.testSetHash, modelHashes: table.modelHashes }
     const posted = await chain.postValuation(valuation, await chain.signValuation(valuation))
     const { entries, toTreasury } = Valuation.payouts(valuation)
-    return out({
+    return emitter(o)({
       event: "posted",
       settlementId,
       task: o.task,
@@ -634,10 +664,11 @@ const postContribution = async (o: { task: string; price?: string; uses?: string
  * within its window or pays it out after (the valuation is read back from the chain); the supervisor arbitrates.
  * `post` pays a contribution task (postContribution).
  */
-export const settlement = async (o: { action: string; id?: string; verdict?: string; reason?: string; config?: string; passphrase?: string; dataDir?: string; rpcUrl?: string; task?: string; price?: string; uses?: string }) => {
+export const settlement = async (o: Printing & { action: string; id?: string; verdict?: string; reason?: string; config?: string; passphrase?: string; dataDir?: string; rpcUrl?: string; task?: string; price?: string; uses?: string }) => {
+  const emit = emitter(o)
   if (o.action === "post") {
     if (o.task === undefined) throw new CommandFailed("settlement post needs --task <contribution task id>")
-    return postContribution({ task: o.task, price: o.price, uses: o.uses, config: o.config, passphrase: o.passphrase })
+    return postContribution({ task: o.task, price: o.price, uses: o.uses, config: o.config, passphrase: o.passphrase, print: o.print })
   }
   if (o.id === undefined || !isHexString(o.id, 32)) throw new CommandFailed(`settlement ${o.action} needs a settlement id (32-byte hex)`)
   const settlementId = o.id
@@ -646,20 +677,20 @@ export const settlement = async (o: { action: string; id?: string; verdict?: str
     switch (o.action) {
       case "show": {
         const valuation = await chain.postedValuation(settlementId)
-        return out({ settlement: await chain.getSettlement(settlementId), payouts: valuation === undefined ? undefined : await chain.settlementPayouts(valuation) })
+        return emit({ settlement: await chain.getSettlement(settlementId), payouts: valuation === undefined ? undefined : await chain.settlementPayouts(valuation) })
       }
       case "dispute":
         if (!o.reason) throw new CommandFailed("settlement dispute needs --reason <evidence>")
-        return out({ event: "disputed", settlementId, ...(await chain.disputeSettlement(settlementId, o.reason)) })
+        return emit({ event: "disputed", settlementId, ...(await chain.disputeSettlement(settlementId, o.reason)) })
       case "finalize": {
         const valuation = await chain.postedValuation(settlementId)
         if (valuation === undefined) throw new CommandFailed(`settlement ${settlementId} has no posted valuation`)
-        return out({ event: "finalized", settlementId, ...(await chain.finalizeSettlement(valuation)) })
+        return emit({ event: "finalized", settlementId, ...(await chain.finalizeSettlement(valuation)) })
       }
       case "arbitrate": {
         if (o.verdict !== "uphold" && o.verdict !== "reject") throw new CommandFailed("settlement arbitrate needs <id> uphold|reject")
         if (!o.reason) throw new CommandFailed("settlement arbitrate needs --reason <text> (only its hash goes on chain)")
-        return out({ event: "arbitrated", settlementId, upheld: o.verdict === "uphold", ...(await chain.arbitrate(settlementId, o.verdict === "uphold", o.reason)) })
+        return emit({ event: "arbitrated", settlementId, upheld: o.verdict === "uphold", ...(await chain.arbitrate(settlementId, o.verdict === "uphold", o.reason)) })
       }
       default:
         throw new CommandFailed(`unknown settlement action ${o.action} (post, show, dispute, finalize, arbitrate)`)
@@ -706,7 +737,7 @@ export const filesNodeOptions = (configFile: string, config: { readonly dataDir:
  * `fetch <cid> --out <path> --ipfs-peer <multiaddr>` pays the uploader's fee, waits for the key, fetches the block
  * from the uploader's node and writes the checked plaintext.
  */
-interface FileShareOptions {
+interface FileShareOptions extends Printing {
   config?: string
   passphrase?: string
   ipfsPeer?: string
@@ -785,12 +816,13 @@ export const files = async (o: FileShareOptions & {
   waitSeconds?: number
 }) =>
   escrowActions.has(o.action) ? filesEscrow({ ...o, action: o.action as EscrowAction }) : withFileShare("files", o, async ({ ledger, node, share }) => {
+    const emit = emitter(o)
     switch (o.action) {
       case "share": {
         if (!o.arg) throw new CommandFailed("files share needs <path>")
         const fee = feeOf(o.fee)
         const shared = await Effect.runPromise(share.share(new Uint8Array(await readFile(o.arg)), { name: o.name ?? basename(o.arg), downloadFee: fee }))
-        return out({ event: "shared", cid: shared.cid, cidHash: shared.cidHash, ...shared.description, uploadFee: await ledger.uploadFee(), downloadFee: fee.toString(), txHash: shared.receipt.txHash })
+        return emit({ event: "shared", cid: shared.cid, cidHash: shared.cidHash, ...shared.description, uploadFee: await ledger.uploadFee(), downloadFee: fee.toString(), txHash: shared.receipt.txHash })
       }
       case "serve": {
         out({ event: "serving", peerId: node.peerId, addresses: node.addresses })
@@ -805,13 +837,13 @@ export const files = async (o: FileShareOptions & {
         if (!o.arg || !o.out) throw new CommandFailed("files fetch needs <cid> and --out <path>")
         const got = await Effect.runPromise(share.download(o.arg, { waitMs: (o.waitSeconds ?? 120) * 1000 }))
         await writeFile(o.out, got.file)
-        return out({ event: "fetched", cid: o.arg, out: o.out, ...got.description, fee: got.fee, uploader: got.uploader, requestId: got.requestId })
+        return emit({ event: "fetched", cid: o.arg, out: o.out, ...got.description, fee: got.fee, uploader: got.uploader, requestId: got.requestId })
       }
       case "dispute": {
         if (!o.arg || !o.reason) throw new CommandFailed("files dispute needs <request-id> and --reason <evidence>")
         if (!isHexString(o.arg, 32)) throw new CommandFailed("files dispute needs a request id (0x…, 32 bytes)")
         const receipt = await ledger.dispute(o.arg.toLowerCase(), o.reason)
-        return out({ event: "disputed", requestId: o.arg.toLowerCase(), evidenceHash: keccak256(toUtf8Bytes(o.reason)), txHash: receipt.txHash })
+        return emit({ event: "disputed", requestId: o.arg.toLowerCase(), evidenceHash: keccak256(toUtf8Bytes(o.reason)), txHash: receipt.txHash })
       }
       default:
         throw new CommandFailed(`unknown files action ${o.action} (share, serve, fetch, dispute, show, withdraw, refund)`)
@@ -836,28 +868,30 @@ const requestIdOf = (command: string, id: string | undefined): string => {
  */
 const filesEscrow = (o: FileShareOptions & { action: EscrowAction; arg?: string }) =>
   withFilesLedger("files", o, async ({ ledger }) => {
+    const emit = emitter(o)
     switch (o.action) {
       case "show": {
         const requestId = requestIdOf("files show", o.arg)
         const escrow = await ledger.escrow(requestId)
         if (escrow === undefined) throw new CommandFailed(`no download request ${requestId} on the exchange`)
         const { request, dispute, state, now } = escrow
-        return out({ event: "escrow", ...request, dispute, state, chainTime: now, uploader: (await ledger.file(request.cidHash))?.uploader })
+        return emit({ event: "escrow", ...request, dispute, state, chainTime: now, uploader: (await ledger.file(request.cidHash))?.uploader })
       }
       case "refund": {
         const requestId = requestIdOf("files refund", o.arg)
         const receipt = await ledger.claimRefund(requestId)
-        return out({ event: "refunded", requestId, amount: receipt.amount, txHash: receipt.txHash })
+        return emit({ event: "refunded", requestId, amount: receipt.amount, txHash: receipt.txHash })
       }
       case "withdraw": {
         if (o.arg !== undefined) {
           const requestId = requestIdOf("files withdraw", o.arg)
           const receipt = await ledger.withdrawPayment(requestId)
-          return out({ event: "withdrawn", requestId, amount: receipt.amount, txHash: receipt.txHash })
+          return emit({ event: "withdrawn", requestId, amount: receipt.amount, txHash: receipt.txHash })
         }
         // Every sale of this member whose fee the contract would pay out now; the others stay listed by state.
         const { requestIds } = await ledger.requestedSince(ledger.account)
         let total = 0n
+        const withdrawn: Array<string> = []
         const waiting: Record<string, number> = {}
         for (const requestId of requestIds) {
           const escrow = await ledger.escrow(requestId)
@@ -867,9 +901,10 @@ const filesEscrow = (o: FileShareOptions & { action: EscrowAction; arg?: string 
           }
           const receipt = await ledger.withdrawPayment(requestId)
           total += receipt.amount
-          out({ event: "withdrawn", requestId, amount: receipt.amount, txHash: receipt.txHash })
+          withdrawn.push(requestId)
+          emit({ event: "withdrawn", requestId, amount: receipt.amount, txHash: receipt.txHash })
         }
-        return out({ event: "withdrawals", total, others: waiting })
+        return emit({ event: "withdrawals", total, requestIds: withdrawn, others: waiting })
       }
     }
   })
@@ -879,7 +914,7 @@ const filesEscrow = (o: FileShareOptions & { action: EscrowAction; arg?: string 
  * supervisor (the data directory's operator keys) resolves a member's dispute of a paid download; upheld withdraws
  * the file from sale. Only the reason's hash goes on chain.
  */
-export const filesArbitrate = async (o: { id?: string; verdict?: string; reason?: string; dataDir?: string; rpcUrl?: string; print?: boolean }): Promise<Record<string, unknown>> => {
+export const filesArbitrate = async (o: Printing & { id?: string; verdict?: string; reason?: string; dataDir?: string; rpcUrl?: string }): Promise<Record<string, unknown>> => {
   if (o.id === undefined || !isHexString(o.id, 32)) throw new CommandFailed("files arbitrate needs a request id (0x…, 32 bytes)")
   if (o.verdict !== "uphold" && o.verdict !== "reject") throw new CommandFailed("files arbitrate needs <request-id> uphold|reject")
   if (!o.reason) throw new CommandFailed("files arbitrate needs --reason <text> (only its hash goes on chain)")
@@ -891,9 +926,7 @@ export const filesArbitrate = async (o: { id?: string; verdict?: string; reason?
   try {
     const requestId = o.id.toLowerCase()
     const receipt = await ledger.resolveDispute(requestId, o.verdict === "uphold", o.reason)
-    const result = { event: "arbitrated", requestId, upheld: o.verdict === "uphold", dispute: await ledger.disputeOf(requestId), txHash: receipt.txHash }
-    if (o.print ?? true) out(result)
-    return result
+    return emitter(o)({ event: "arbitrated", requestId, upheld: o.verdict === "uphold", dispute: await ledger.disputeOf(requestId), txHash: receipt.txHash })
   } finally {
     await ledger.close()
   }
@@ -925,15 +958,10 @@ export const originals = async (o: FileShareOptions & {
   fee?: string
   out?: string
   waitSeconds?: number
-  /** Print the result (default true); it is returned either way. */
-  print?: boolean
 }) =>
   withFileShare("originals", o, async ({ config, chain, privateKey, ledger, share }): Promise<Record<string, unknown>> => {
     const Originals = await loadOriginals()
-    const emit = (value: Record<string, unknown>) => {
-      if (o.print ?? true) out(value)
-      return value
-    }
+    const emit = emitter(o)
     const exchange = { share, chainId: ledger.chainId, address: ledger.address }
     switch (o.action) {
       case "publish": {
@@ -981,7 +1009,8 @@ const loadDidIdentity = () => import("@jointly/core/internal/identity/DidIdentit
  * at the next handshake, a revoked consent key at the next consent; a TLS client key is the DER SPKI of the
  * certificate file given; the encryption key published is the keystore's own (the one ECIES deliveries use).
  */
-export const did = async (o: { action: string; arg?: string; next?: string; days?: number; config?: string; passphrase?: string }) => {
+export const did = async (o: Printing & { action: string; arg?: string; next?: string; days?: number; config?: string; passphrase?: string }) => {
+  const emit = emitter(o)
   if (!o.config) throw new CommandFailed("did acts as a member: give --config <participant.json>")
   const { config, chain, wallet, identity } = await participantChain(o.config, o.passphrase)
   try {
@@ -1003,14 +1032,14 @@ export const did = async (o: { action: string; arg?: string; next?: string; days
         : { add: controller.addConsentKey, revoke: controller.revokeConsentKey, rotate: controller.rotateConsentKey }
       if (verb === "add") {
         const key = address("<address>", o.arg)
-        return out({ event: `${kind}-key-added`, key, validDays: o.days ?? 365, ...receipt(await keys.add(key, validity)) })
+        return emit({ event: `${kind}-key-added`, key, validDays: o.days ?? 365, ...receipt(await keys.add(key, validity)) })
       }
       if (verb === "revoke") {
         const key = address("<address>", o.arg)
-        return out({ event: `${kind}-key-revoked`, key, ...receipt(await keys.revoke(key)) })
+        return emit({ event: `${kind}-key-revoked`, key, ...receipt(await keys.revoke(key)) })
       }
       const [previous, next] = [address("<previous address>", o.arg), address("--next <address>", o.next)]
-      return out({ event: `${kind}-key-rotated`, previous, next, ...receipt(await keys.rotate(previous, next, validity)) })
+      return emit({ event: `${kind}-key-rotated`, previous, next, ...receipt(await keys.rotate(previous, next, validity)) })
     }
     /** The key (DER SPKI, hex) of a PEM client certificate file. */
     const tlsKey = async (what: string, file: string | undefined) => {
@@ -1025,7 +1054,7 @@ export const did = async (o: { action: string; arg?: string; next?: string; days
     switch (o.action) {
       case "show": {
         const keys = await resolver.resolve(chain.account)
-        return out({ did: keys.did, loginSigners: [...keys.loginSigners], consentSigners: [...keys.consentSigners], tlsClientKeys: keys.tlsClientKeys, encryptionKeys: keys.encryptionKeys })
+        return emit({ did: keys.did, loginSigners: [...keys.loginSigners], consentSigners: [...keys.consentSigners], tlsClientKeys: keys.tlsClientKeys, encryptionKeys: keys.encryptionKeys })
       }
       case "add-login-key":
       case "revoke-login-key":
@@ -1039,22 +1068,22 @@ export const did = async (o: { action: string; arg?: string; next?: string; days
       }
       case "publish-tls-key": {
         const key = await tlsKey("<client cert.pem>", o.arg)
-        return out({ event: "tls-key-published", key, validDays: o.days ?? 365, ...receipt(await controller.addTlsClientKey(key, validity)) })
+        return emit({ event: "tls-key-published", key, validDays: o.days ?? 365, ...receipt(await controller.addTlsClientKey(key, validity)) })
       }
       case "revoke-tls-key": {
         const key = await tlsKey("<client cert.pem>", o.arg)
-        return out({ event: "tls-key-revoked", key, ...receipt(await controller.revokeTlsClientKey(key)) })
+        return emit({ event: "tls-key-revoked", key, ...receipt(await controller.revokeTlsClientKey(key)) })
       }
       case "rotate-tls-key": {
         const [previous, next] = [await tlsKey("<previous cert.pem>", o.arg), await tlsKey("--next <cert.pem>", o.next)]
-        return out({ event: "tls-key-rotated", previous, next, ...receipt(await controller.rotateTlsClientKey(previous, next, validity)) })
+        return emit({ event: "tls-key-rotated", previous, next, ...receipt(await controller.rotateTlsClientKey(previous, next, validity)) })
       }
       case "publish-encryption-key": {
-        return out({ event: "encryption-key-published", key: identity.encryptionPublicKey, validDays: o.days ?? 365, ...receipt(await controller.addEncryptionKey(identity.encryptionPublicKey, validity)) })
+        return emit({ event: "encryption-key-published", key: identity.encryptionPublicKey, validDays: o.days ?? 365, ...receipt(await controller.addEncryptionKey(identity.encryptionPublicKey, validity)) })
       }
       case "revoke-encryption-key": {
         if (o.arg === undefined || !isHexString(o.arg, 33)) throw new CommandFailed("did revoke-encryption-key needs <compressed public key> (0x…, 33 bytes)")
-        return out({ event: "encryption-key-revoked", key: o.arg.toLowerCase(), ...receipt(await controller.revokeEncryptionKey(o.arg.toLowerCase())) })
+        return emit({ event: "encryption-key-revoked", key: o.arg.toLowerCase(), ...receipt(await controller.revokeEncryptionKey(o.arg.toLowerCase())) })
       }
       default:
         throw new CommandFailed(`unknown did action ${o.action} (show, add-login-key, revoke-login-key, rotate-login-key, add-consent-key, revoke-consent-key, rotate-consent-key, publish-tls-key, revoke-tls-key, rotate-tls-key, publish-encryption-key, revoke-encryption-key)`)

@@ -14,9 +14,7 @@ import * as ParticipantConfig from "@jointly/participant/internal/cli/Participan
 import { loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
 import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
 import * as Operator from "@jointly/coordinator/internal/local/Operator"
-import { CommandFailed } from "./governance.ts"
-
-const out = (value: unknown) => process.stdout.write(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2) + "\n")
+import { CommandFailed, emitter, type Printing } from "./governance.ts"
 
 /** The registry as the participant of `configFile` sees it, signing with its keystore. */
 const memberLedger = async (configFile: string, passphrase?: string): Promise<LedgerClient> => {
@@ -38,7 +36,8 @@ const addressArg = (command: string, value: string | undefined) => {
 }
 
 /** `jointly member join <company-id> | endorse <address> | show [<address>] --config <participant.json>`. */
-export const member = async (o: { action: string; arg?: string; config?: string; passphrase?: string }) => {
+export const member = async (o: Printing & { action: string; arg?: string; config?: string; passphrase?: string }) => {
+  const emit = emitter(o)
   if (!o.config) throw new CommandFailed(`member ${o.action} acts as the participant of --config <participant.json>`)
   const ledger = await memberLedger(o.config, o.passphrase)
   try {
@@ -46,19 +45,19 @@ export const member = async (o: { action: string; arg?: string; config?: string;
       case "join": {
         if (o.arg === undefined || !isHexString(o.arg, 32)) throw new CommandFailed("member join needs the company id (32-byte hex, as `member show` prints it)")
         const receipt = await ledger.requestJoin(o.arg)
-        return out({ event: "join-requested", account: ledger.account, companyId: o.arg, next: "an address of the company endorses it, then the supervisor approves", ...receipt })
+        return emit({ event: "join-requested", account: ledger.account, companyId: o.arg, next: "an address of the company endorses it, then the supervisor approves", ...receipt })
       }
       case "endorse": {
         const account = addressArg("member endorse", o.arg)
         const own = await ledger.companyOf(ledger.account)
         if (own.companyId === undefined) throw new CommandFailed(`${ledger.account} is bound to no company: only a company's address may endorse a join`)
-        return out({ event: "join-endorsed", companyId: own.companyId, account, endorsedBy: ledger.account, ...(await ledger.endorseJoin(own.companyId, account)) })
+        return emit({ event: "join-endorsed", companyId: own.companyId, account, endorsedBy: ledger.account, ...(await ledger.endorseJoin(own.companyId, account)) })
       }
       case "show": {
         const account = o.arg === undefined ? ledger.account : addressArg("member show", o.arg)
         const membership = await ledger.companyOf(account)
         const company = membership.companyId === undefined ? undefined : await ledger.getCompany(membership.companyId)
-        return out({ account, ...membership, company: company === undefined ? undefined : { name: company.name, state: company.state, addresses: company.addresses } })
+        return emit({ account, ...membership, company: company === undefined ? undefined : { name: company.name, state: company.state, addresses: company.addresses } })
       }
       default:
         throw new CommandFailed(`unknown member action ${o.action} (join, endorse, show)`)
@@ -69,7 +68,7 @@ export const member = async (o: { action: string; arg?: string; config?: string;
 }
 
 /** `jointly supervise approve-join <address> --data-dir <dir> --rpc-url <url>`: binds an endorsed join. */
-export const approveJoin = async (o: { account?: string; dataDir?: string; rpcUrl?: string }) => {
+export const approveJoin = async (o: Printing & { account?: string; dataDir?: string; rpcUrl?: string }) => {
   const account = addressArg("supervise approve-join", o.account)
   if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("supervise approve-join acts as the supervisor: give --data-dir and --rpc-url")
   const deployment = await loadDeployment(o.dataDir)
@@ -79,7 +78,7 @@ export const approveJoin = async (o: { account?: string; dataDir?: string; rpcUr
     const pending = await ledger.companyOf(account)
     if (pending.pendingJoin === undefined) throw new CommandFailed(`${account} has no pending join request`)
     if (pending.joinEndorsedBy === undefined) throw new CommandFailed(`${account}'s join into ${pending.pendingJoin} is not endorsed by an address of the company yet`)
-    return out({ event: "join-approved", companyId: pending.pendingJoin, account, endorsedBy: pending.joinEndorsedBy, ...(await ledger.approveJoin(pending.pendingJoin, account)) })
+    return emitter(o)({ event: "join-approved", companyId: pending.pendingJoin, account, endorsedBy: pending.joinEndorsedBy, ...(await ledger.approveJoin(pending.pendingJoin, account)) })
   } finally {
     await ledger.close()
   }

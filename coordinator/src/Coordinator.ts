@@ -130,6 +130,8 @@ export interface Config {
    * over within two) and this instance's id (default: host, pid, random). Ignored over an embedded store.
    */
   readonly cluster?: { readonly leaseMs?: number; readonly instance?: string }
+  /** The longest wait between the notary's tries while the chain node does not answer (default 10 s). */
+  readonly chainRetryMaxMs?: number
   /** The log level of every part (default warn); the command line passes JOINTLY_LOG's. */
   readonly logLevel?: Log.Level
 }
@@ -354,7 +356,7 @@ export const start = async (config: Config): Promise<Internals> => {
       backends: backends.layer,
       options: { startTimeoutMs: config.startTimeoutMs, reofferMs: config.reofferMs }
     }),
-    Notary.layer({ store: outbox, ledger: fromClient(ledger), log: logOf("notary") })
+    Notary.layer({ store: outbox, ledger: fromClient(ledger), log: logOf("notary"), ...(config.chainRetryMaxMs === undefined ? {} : { options: { maxRetryMs: config.chainRetryMaxMs } }) })
   ).pipe(
     Layer.provide(Layer.mergeAll(
       Layer.succeed(TaskStore.TaskStore, store),

@@ -1,8 +1,12 @@
 /**
  * Governance and audit end to end (issue 7), with real parts only: anvil, the coordinator over PGlite, three
- * participant processes holding thirds of the Breast Cancer Wisconsin table, and the `jointly` CLI as a child
- * process. One cluster for the file; the tests run in order (suspension and votes change membership, so they
- * come late).
+ * participant processes holding thirds of the Breast Cancer Wisconsin table, and the `jointly` CLI's commands. One
+ * cluster for the file; the tests run in order (suspension and votes change membership, so they come late).
+ *
+ * The commands run in this process (`Commands.*` with `print: false`, returning what the CLI prints), against the
+ * same chain and cluster: a `jointly` child process costs seconds of start-up each, and dozens of them were most
+ * of this file's time. The binary's wiring (arguments, passphrase from the environment, JSON on stdout, exit
+ * codes) keeps its child-process tests: catalog publish, verify (exit 0 and exit 1), and files serve.
  */
 import { spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
@@ -32,6 +36,7 @@ import { ensureDeployment, loadDeployment, saveDeployment } from "./chain/Deploy
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as Consortium from "./local/Consortium.ts"
 import * as Commands from "@jointly/cli/internal/governance"
+import * as Membership from "@jointly/cli/internal/membership"
 import * as Cli from "./testing/Cli.ts"
 import * as F from "./testing/fixtures.ts"
 import * as Log from "./Log.ts"
@@ -93,6 +98,12 @@ const reverted = async (p: Promise<unknown>) => {
   const error = await p.then(() => undefined, (e) => e)
   expect(error, "expected a revert").toBeInstanceOf(ChainError)
   return (error as ChainError).revertName
+}
+/** A command refused before anything was sent (the CLI: exit 1 with this message on stderr). */
+const refused = async (p: Promise<unknown>, message: RegExp) => {
+  const error = await p.then(() => undefined, (e) => e)
+  expect(error, "expected a refusal").toBeInstanceOf(Commands.CommandFailed)
+  expect((error as Error).message).toMatch(message)
 }
 
 beforeAll(async () => {
@@ -164,8 +175,8 @@ describe("data catalogue", () => {
     expect((await catalog("nothing-like-this")).datasets).toHaveLength(0)
     // … and through the SDK.
     expect((await GovernanceClient.make(cluster.coordinatorUrl, cluster.keys.analyst).catalog.search("clump_thickness")).map((d) => d.datasetId).sort()).toEqual(found.datasets.map((d) => d.datasetId).sort())
-    const viaCli = await cli(["catalog", "search", "oncology-archive", "--url", cluster.coordinatorUrl], analystEnv())
-    expect(JSON.parse(viaCli.stdout).datasets.map((d: { name: string }) => d.name)).toEqual(["bcw-copy"])
+    const viaCommand = await Commands.catalogSearch({ url: cluster.coordinatorUrl, q: "oncology-archive", all: false, signer: cluster.keys.analyst, print: false })
+    expect(viaCommand.datasets.map((d) => d.name)).toEqual(["bcw-copy"])
 
     // Retire: gone from search (still listed with all=1).
     expect((await publish("south", "bcw-copy", true)).event).toBe("retired")
@@ -276,12 +287,11 @@ describe("grant scopes", () => {
     const requested = await analyst.requestGrant({ datasetId: datasetIdOf(party("north").address, "bcw"), purpose: statsKind, scopeHash: GrantScope.hashOf(scope), expiry: (await now()) + 3600n, maxUses: 5 })
 
     // The owner approves what it has read: a document other than the one committed on chain is refused.
-    const forged = await cli(["grant", "decide", requested.tokenId, "--config", north, "--approve", "--scope", otherFile], await passphraseEnv("north"))
-    expect(forged.code).not.toBe(0)
-    expect(forged.stderr).toMatch(/not the document the requester committed to/)
+    const decide = async (scope: string, reason?: string) =>
+      Commands.grant({ action: "decide", token: requested.tokenId, config: north, passphrase: await passphraseOf("north"), approve: true, scope, reason, print: false })
+    await refused(decide(otherFile), /not the document the requester committed to/)
     expect((await analyst.getGrant(requested.tokenId))!.status).toBe("Requested")
-    const approved = await cli(["grant", "decide", requested.tokenId, "--config", north, "--approve", "--scope", scopeFile, "--reason", "one column"], await passphraseEnv("north"))
-    expect(approved.code, approved.stderr).toBe(0)
+    expect(await decide(scopeFile, "one column")).toMatchObject({ event: "approved", tokenId: requested.tokenId })
 
     const outside = await runTask()
     expect(outside.status).toBe("Rejected")
@@ -418,33 +428,30 @@ describe("e-data certificates", () => {
   it("notarizes a file's salted hash with the submitter's signature and verifies it; an edited file fails", async () => {
     const file = join(dir, "agreement.txt")
     await writeFile(file, "Data-sharing agreement between north and the analyst, signed 2026-01-01.\n")
-    const made = await cli(["certify", file, "--data-dir", cluster.dataDir, "--rpc-url", cluster.rpcUrl])
-    expect(made.code, made.stderr).toBe(0)
+    const made = await Commands.certify({ file, dataDir: cluster.dataDir, rpcUrl: cluster.rpcUrl, print: false })
     const cert = JSON.parse(await readFile(`${file}.cert.json`, "utf8"))
+    expect(made.certId).toBe(cert.certId)
     expect(cert.submitter).toBe(getAddress(cluster.keys.analyst.address))
-    // The verifying command in this process (the CLI runs it below, on the edited file).
-    await Commands.certifyVerify({ file, cert: `${file}.cert.json`, rpcUrl: cluster.rpcUrl })
+    expect((await Commands.certifyChecks({ file, cert: `${file}.cert.json`, rpcUrl: cluster.rpcUrl })).ok).toBe(true)
     // An endorsement by another member is counted on chain.
     await (await chainOf("north")).endorse(cert.certId)
     expect((await (await chainOf("north")).getCert(cert.certId))!.endorsements).toBe(1)
     await writeFile(file, "Data-sharing agreement between north and the analyst, signed 2026-01-02.\n")
-    const bad = await cli(["certify", "--verify", file, "--cert", `${file}.cert.json`, "--rpc-url", cluster.rpcUrl])
-    expect(bad.code).toBe(1)
-    expect(JSON.parse(bad.stdout).checks.find((c: { name: string }) => c.name === "document hash").ok).toBe(false)
+    const bad = await Commands.certifyChecks({ file, cert: `${file}.cert.json`, rpcUrl: cluster.rpcUrl })
+    expect(bad.ok).toBe(false)
+    expect(bad.checks.find((c) => c.name === "document hash")!.ok).toBe(false)
   })
 
   it("the operator's certified file goes to IPFS sealed to the analyst and its readers, on the coordinator's node; verify fetches and opens it as the operator and as a named reader, a member not named is refused (NotAReader)", async () => {
     const file = join(dir, "order.txt")
     const content = "Purchase order 7 from the analyst to north: 40 annotated scans, by 2026-05-01.\n"
     await writeFile(file, content)
-    const made = await cli(["certify", file, "--data-dir", cluster.dataDir, "--rpc-url", cluster.rpcUrl, "--reader", party("north").address])
-    expect(made.code, made.stderr).toBe(0)
+    await Commands.certify({ file, dataDir: cluster.dataDir, rpcUrl: cluster.rpcUrl, readers: [party("north").address], print: false })
     const cert = JSON.parse(await readFile(`${file}.cert.json`, "utf8"))
     expect(cert.submitter).toBe(getAddress(cluster.keys.analyst.address))
     expect(JSON.parse(cert.ipfs.meta)).toEqual({ name: "order.txt", bytes: content.length, cid: cert.ipfs.cid })
     // The operator, from the data directory: the document fetched by its notarized CID, opened with the analyst's key.
     const target = join(dir, "order-fetched.txt")
-    // (The verifying commands in this process: the CLI's own runs the refusal below.)
     await Commands.certifyVerify({ cert: `${file}.cert.json`, rpcUrl: cluster.rpcUrl, dataDir: cluster.dataDir, out: target })
     expect(await readFile(target, "utf8")).toBe(content)
     // North, named as a reader, fetches it from the running coordinator's node (the certify process is gone) and opens it.
@@ -454,9 +461,9 @@ describe("e-data certificates", () => {
     await Commands.certifyVerify({ cert: `${file}.cert.json`, rpcUrl: cluster.rpcUrl, config: configOf("north"), passphrase: await passphraseOf("north"), ipfsPeer: coordinatorNode, out: target })
     expect(await readFile(target, "utf8")).toBe(content)
     // South is not a reader: the block is checked against the notarized CID, not opened.
-    const asSouth = await cli(["certify", "--verify", "--cert", `${file}.cert.json`, "--rpc-url", cluster.rpcUrl, "--config", configOf("south"), "--ipfs-peer", coordinatorNode], await passphraseEnv("south"))
-    expect(asSouth.code, asSouth.stderr).toBe(1)
-    expect(JSON.parse(asSouth.stdout).checks.find((c: { name: string }) => c.name === "document on IPFS").detail).toMatch(/NotAReader/)
+    const asSouth = await Commands.certifyChecks({ cert: `${file}.cert.json`, rpcUrl: cluster.rpcUrl, config: configOf("south"), passphrase: await passphraseOf("south"), ipfsPeer: coordinatorNode })
+    expect(asSouth.ok).toBe(false)
+    expect(asSouth.checks.find((c) => c.name === "document on IPFS")!.detail).toMatch(/NotAReader/)
   })
 
   it("a participant's certified file goes to IPFS sealed to its readers; verify fetches it by the notarized CID from the owner's node", async () => {
@@ -464,26 +471,26 @@ describe("e-data certificates", () => {
     const file = join(dir, "contract.txt")
     const content = "Supply contract between north and south: 1,200 units at 7.40, delivered by 2026-03-31.\n"
     await writeFile(file, content)
-    const made = await cli(["certify", file, "--config", configOf("north"), "--reader", party("south").address], await passphraseEnv("north"))
-    expect(made.code, made.stderr).toBe(0)
+    const made = await Commands.certify({ file, config: configOf("north"), passphrase: await passphraseOf("north"), readers: [party("south").address], print: false })
     const cert = JSON.parse(await readFile(`${file}.cert.json`, "utf8"))
-    expect(cert.ipfs.cid).toBe(JSON.parse(made.stdout).cid)
+    expect(cert.ipfs.cid).toBe(made.cid)
     expect(JSON.parse(cert.ipfs.meta)).toEqual({ name: "contract.txt", bytes: content.length, cid: cert.ipfs.cid })
     // The certify process is gone: north's running participant serves the block from the store it put it in.
     const northAgent = party("north").ipfs!.addresses.find((a) => a.startsWith("/ip4/127.0.0.1/"))!
     const target = join(dir, "contract-fetched.txt")
-    const verified = await cli(["certify", "--verify", "--cert", `${file}.cert.json`, "--rpc-url", cluster.rpcUrl, "--config", configOf("south"), "--ipfs-peer", northAgent, "--out", target], await passphraseEnv("south"))
-    expect(verified.code, verified.stderr).toBe(0)
+    const asSouth = { rpcUrl: cluster.rpcUrl, config: configOf("south"), passphrase: await passphraseOf("south"), ipfsPeer: northAgent }
+    const verified = await Commands.certifyChecks({ ...asSouth, cert: `${file}.cert.json`, out: target })
+    expect(verified.ok, JSON.stringify(verified.checks)).toBe(true)
     expect(await readFile(target, "utf8")).toBe(content)
-    expect(JSON.parse(verified.stdout).checks.find((c: { name: string }) => c.name === "document on IPFS").detail).toMatch(/opened and checked/)
+    expect(verified.checks.find((c) => c.name === "document on IPFS")!.detail).toMatch(/opened and checked/)
     // A certificate file pointed at another block (here north's shared prices, or any CID) is refused: the chain's
     // metadata hash binds the CID it was signed with.
     const forged = join(dir, "contract-forged.cert.json")
     const otherCid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"
     await writeFile(forged, JSON.stringify({ ...cert, ipfs: { cid: otherCid, meta: JSON.stringify({ ...JSON.parse(cert.ipfs.meta), cid: otherCid }) } }))
-    const refused = await cli(["certify", "--verify", "--cert", forged, "--rpc-url", cluster.rpcUrl, "--config", configOf("south"), "--ipfs-peer", northAgent], await passphraseEnv("south"))
-    expect(refused.code).toBe(1)
-    const check = JSON.parse(refused.stdout).checks.find((c: { name: string }) => c.name === "document on IPFS")
+    const mismatch = await Commands.certifyChecks({ ...asSouth, cert: forged })
+    expect(mismatch.ok).toBe(false)
+    const check = mismatch.checks.find((c) => c.name === "document on IPFS")!
     expect(check.ok).toBe(false)
     expect(check.detail).toMatch(/^CertificateMismatch: certificate meta mismatch/)
   })
@@ -574,8 +581,8 @@ describe("supervision", () => {
     expect(view.members.every((m) => m.state === "Audited")).toBe(true)
     expect(view.tasks.some((t) => t.id === honestTaskId && t.status === "Succeeded")).toBe(true)
     expect(view.grants.length).toBeGreaterThanOrEqual(3)
-    const members = await cli(["supervise", "members", "--url", cluster.coordinatorUrl, "--data-dir", cluster.dataDir])
-    expect(JSON.parse(members.stdout).members).toHaveLength(4)
+    const members = await Commands.supervise({ what: "members", url: cluster.coordinatorUrl, dataDir: cluster.dataDir, print: false })
+    expect((members as { members: Array<unknown> }).members).toHaveLength(4)
 
     // south goes offline, so a task over south and east waits for consent; then the supervisor suspends east.
     const south = party("south")
@@ -584,8 +591,7 @@ describe("supervision", () => {
     await exited
     const id = await cluster.submit(spec(["south", "east"]))
     await F.eventually(async () => ((await cluster.task(id)).consents.length === 1 ? true : undefined), "east's consent")
-    const suspend = await cli(["supervise", "suspend", party("east").address, "--data-dir", cluster.dataDir, "--rpc-url", cluster.rpcUrl])
-    expect(suspend.code, suspend.stderr).toBe(0)
+    expect(await Commands.supervise({ what: "suspend", org: party("east").address, dataDir: cluster.dataDir, rpcUrl: cluster.rpcUrl, print: false })).toMatchObject({ event: "suspended", state: "Suspended" })
     const failed = await cluster.waitForTask(id, { timeoutMs: 20_000 })
     expect(failed.status).toBe("Failed")
     expect(failed.reason).toMatch(/EAST/)
@@ -594,8 +600,8 @@ describe("supervision", () => {
     const suspended = (await supervisor.supervision()) as unknown as { members: Array<{ name: string; state: string }> }
     expect(suspended.members.find((m) => m.name === "EAST")!.state).toBe("Suspended")
 
-    // Restore by name (the command resolves it through the supervision view), in this process.
-    await Commands.supervise({ what: "restore", org: "east", url: cluster.coordinatorUrl, dataDir: cluster.dataDir, rpcUrl: cluster.rpcUrl })
+    // Restore by name (the command resolves it through the supervision view).
+    await Commands.supervise({ what: "restore", org: "east", url: cluster.coordinatorUrl, dataDir: cluster.dataDir, rpcUrl: cluster.rpcUrl, print: false })
     await cluster.launch(south)
     await F.eventually(() => (cluster.coordinator()!.hub.isOnline(party("east").address) ? true : undefined), "east back (the agent retries after being dropped)", 30_000)
   })
@@ -655,15 +661,12 @@ describe("governance votes", () => {
   })
 })
 
-describe("from the command line", () => {
+describe("the members' and the supervisor's commands", () => {
   const config = (name: Name) => join(party(name).dataDir, "participant.json")
-  /** A member's command, signed with its keystore (passphrase from the environment). */
-  const asMember = async (name: Name, args: ReadonlyArray<string>) => cli([...args, "--config", config(name)], await passphraseEnv(name))
-  const asSupervisor = (args: ReadonlyArray<string>) => cli([...args, "--data-dir", cluster.dataDir, "--rpc-url", cluster.rpcUrl])
-  const ok = (r: { code: number; stdout: string; stderr: string }) => {
-    expect(r.code, r.stderr).toBe(0)
-    return JSON.parse(r.stdout)
-  }
+  /** A member's options: its config, its keystore's passphrase (the CLI reads it from the environment). */
+  const member = async (name: Name) => ({ config: config(name), passphrase: await passphraseOf(name), print: false })
+  /** The supervisor's: the local cluster's operator keys. */
+  const supervisor = () => ({ dataDir: cluster.dataDir, rpcUrl: cluster.rpcUrl, print: false })
   const posted = async () => {
     const analyst = await chainOf("analyst")
     const settlementId = keccak256(toUtf8Bytes(`cli-settlement-${randomBytes(8).toString("hex")}`))
@@ -679,38 +682,37 @@ describe("from the command line", () => {
 
   it("settlement show, dispute, arbitrate (reject) and finalize: the owners paid what the contract computes", async () => {
     const { settlementId, valuation, owners } = await posted()
-    const shown = ok(await asMember("north", ["settlement", "show", settlementId]))
+    const settlement = async (name: Name, action: string, reason?: string): Promise<Record<string, unknown>> => Commands.settlement({ action, id: settlementId, reason, ...(await member(name)) })
+    const shown = (await settlement("north", "show")) as { settlement: { status: string }; payouts: { entries: Array<{ amount: bigint }>; toTreasury: bigint } }
     expect(shown.settlement.status).toBe("Posted")
     const { entries, toTreasury } = Valuation.payouts(valuation)
-    expect(shown.payouts.entries.map((e: { amount: string }) => BigInt(e.amount))).toEqual(entries.map((e) => e.amount))
+    expect(shown.payouts.entries.map((e) => BigInt(e.amount))).toEqual(entries.map((e) => e.amount))
     expect(BigInt(shown.payouts.toTreasury)).toBe(toTreasury)
 
-    const disputed = ok(await asMember("south", ["settlement", "dispute", settlementId, "--reason", "the score of {south} is too low"]))
-    expect(disputed.event).toBe("disputed")
+    const disputed = await settlement("south", "dispute", "the score of {south} is too low")
+    expect(disputed).toMatchObject({ event: "disputed" })
     // A member cannot arbitrate, and a disputed settlement does not pay.
-    const early = await asMember("north", ["settlement", "finalize", settlementId])
-    expect(early.code).toBe(1)
-    expect(early.stderr).toMatch(/WrongStatus/)
-    expect(ok(await asSupervisor(["settlement", "arbitrate", settlementId, "reject", "--reason", "the scores match the committed table"])).upheld).toBe(false)
+    expect(await reverted(settlement("north", "finalize"))).toBe("WrongStatus")
+    expect(await Commands.settlement({ action: "arbitrate", id: settlementId, verdict: "reject", reason: "the scores match the committed table", ...supervisor() })).toMatchObject({ upheld: false })
 
     const chain = await chainOf("north")
     const before = await Promise.all(owners.map((o) => chain.points(o)))
     await increaseTime(Number((await chain.getSettlement(settlementId))!.disputeDeadline - (await now())) + 1)
-    const finalized = ok(await asMember("east", ["settlement", "finalize", settlementId]))
+    const finalized = (await settlement("east", "finalize")) as { toTreasury: bigint }
     expect(BigInt(finalized.toTreasury)).toBe(toTreasury)
     const paid = (await Promise.all(owners.map((o) => chain.points(o)))).map((a, i) => a - before[i]!)
     // The owners' entries come first; the stream's third party (none here) follows with 0.
     expect(paid).toEqual(entries.slice(0, owners.length).map((e) => e.amount))
-    expect(ok(await asMember("north", ["settlement", "show", settlementId])).settlement.status).toBe("Finalized")
+    expect(((await settlement("north", "show")) as { settlement: { status: string } }).settlement.status).toBe("Finalized")
   }, 300_000)
 
   it("supervise pause stops new settlements until unpause; a member cannot pause", async () => {
     expect(await reverted((await chainOf("north")).setPaused("settlement", true))).toBe("AccessControlUnauthorizedAccount")
-    expect(ok(await asSupervisor(["supervise", "pause", "settlement"])).event).toBe("paused")
+    expect(await Commands.supervise({ what: "pause", org: "settlement", ...supervisor() })).toMatchObject({ event: "paused" })
     const analyst = await chainOf("analyst")
     const id = keccak256(toUtf8Bytes(`paused-${randomBytes(8).toString("hex")}`))
     expect(await reverted(analyst.commitTestSet(id, keccak256(toUtf8Bytes("t")), keccak256(toUtf8Bytes("r"))))).toBe("EnforcedPause")
-    expect(ok(await asSupervisor(["supervise", "unpause", "settlement"])).event).toBe("unpaused")
+    expect(await Commands.supervise({ what: "unpause", org: "settlement", ...supervisor() })).toMatchObject({ event: "unpaused" })
     await analyst.commitTestSet(id, keccak256(toUtf8Bytes("t")), keccak256(toUtf8Bytes("r")))
   }, 300_000)
 
@@ -723,24 +725,22 @@ describe("from the command line", () => {
     await fundAccounts(cluster.rpcUrl, [identity.address])
     const north2Config = join(north2Dir, "participant.json")
     await writeFile(north2Config, JSON.stringify({ ...JSON.parse(await readFile(config("north"), "utf8")), dataDir: north2Dir }))
-    const asNorth2 = (args: ReadonlyArray<string>) => cli([...args, "--config", north2Config], { JOINTLY_KEY_PASSPHRASE: passphrase })
+    type Shown = { active: boolean; companyId: string; pendingJoin?: string; joinEndorsedBy?: string; company: { addresses: Array<string> } }
+    const asNorth2 = (action: string, arg?: string): Promise<Record<string, unknown>> => Membership.member({ action, arg, config: north2Config, passphrase, print: false })
+    const asMember = async (name: Name, action: string, arg?: string): Promise<Record<string, unknown>> => Membership.member({ action, arg, ...(await member(name)) })
+    const approve = () => Membership.approveJoin({ account: identity.address, ...supervisor() })
 
-    const north = ok(await asMember("north", ["member", "show"]))
+    const north = (await asMember("north", "show")) as Shown
     expect(north.active).toBe(true)
-    const requested = ok(await asNorth2(["member", "join", north.companyId]))
-    expect(requested.event).toBe("join-requested")
+    expect(await asNorth2("join", north.companyId)).toMatchObject({ event: "join-requested" })
     // The supervisor approves only what the company endorsed; another company cannot endorse it.
-    const unendorsed = await asSupervisor(["supervise", "approve-join", identity.address])
-    expect(unendorsed.code).toBe(1)
-    expect(unendorsed.stderr).toMatch(/not endorsed/)
-    const foreign = await asMember("south", ["member", "endorse", identity.address])
-    expect(foreign.code).toBe(1)
-    expect(foreign.stderr).toMatch(/NoJoinRequest/)
-    expect(ok(await asMember("north", ["member", "endorse", identity.address])).endorsedBy).toBe(party("north").address)
-    const pending = ok(await asNorth2(["member", "show"]))
+    await refused(approve(), /not endorsed/)
+    expect(await reverted(asMember("south", "endorse", identity.address))).toBe("NoJoinRequest")
+    expect(await asMember("north", "endorse", identity.address)).toMatchObject({ endorsedBy: party("north").address })
+    const pending = (await asNorth2("show")) as Shown
     expect([pending.active, pending.pendingJoin, pending.joinEndorsedBy]).toEqual([false, north.companyId, party("north").address])
-    expect(ok(await asSupervisor(["supervise", "approve-join", identity.address])).companyId).toBe(north.companyId)
-    const bound = ok(await asMember("south", ["member", "show", identity.address]))
+    expect(await approve()).toMatchObject({ companyId: north.companyId })
+    const bound = (await asMember("south", "show", identity.address)) as Shown
     expect([bound.active, bound.companyId]).toEqual([true, north.companyId])
     expect(bound.company.addresses).toContain(identity.address)
   }, 300_000)
@@ -749,24 +749,24 @@ describe("from the command line", () => {
     const chain = await chainOf("north")
     const owners = names.map((n) => party(n).address)
     const balances = await Promise.all(owners.map((o) => chain.points(o)))
-    const proposed = ok(await asMember("north", ["governance", "propose-upgrade", "settlement", "--hours", "1"]))
+    const governance = async (name: Name, action: string, arg?: string, support?: string, hours?: number): Promise<Record<string, unknown>> =>
+      Commands.governance({ action, arg, support, ...(hours === undefined ? {} : { hours }), ...(await member(name)) })
+    const proposed = (await governance("north", "propose-upgrade", "settlement", undefined, 1)) as { id: bigint; implementation: string; current: string }
     expect(proposed.implementation).not.toBe(proposed.current)
     const id = String(proposed.id)
-    expect(ok(await asMember("south", ["governance", "vote", id, "yes"])).event).toBe("voted")
+    expect(await governance("south", "vote", id, "yes")).toMatchObject({ event: "voted" })
     // Two more of the four members: 3/4 > 2/3.
     for (const name of ["north", "east"] as const) await (await chainOf(name)).vote(BigInt(id), true)
-    const open = await asMember("south", ["governance", "close", id])
-    expect(open.code).toBe(1)
-    expect(open.stderr).toMatch(/VotingOpen/)
+    expect(await reverted(governance("south", "close", id))).toBe("VotingOpen")
     await increaseTime(3_601)
-    const closed = ok(await asMember("south", ["governance", "close", id]))
+    const closed = (await governance("south", "close", id)) as { passed: boolean }
     expect(closed.passed).toBe(true)
-    const early = await asMember("east", ["governance", "execute", id])
-    expect(early.code).toBe(1)
+    // The timelock's delay has not passed: the upgrade is refused, the implementation unchanged.
+    expect(await reverted(governance("east", "execute", id))).toBe("TimelockNotReady")
     expect(await chain.implementationOf("settlement")).toBe(proposed.current)
-    const shown = ok(await asMember("east", ["governance", "show", id]))
+    const shown = (await governance("east", "show", id)) as { timelockDelay: bigint }
     await increaseTime(Number(BigInt(shown.timelockDelay)) + 1)
-    expect(ok(await asMember("east", ["governance", "execute", id])).event).toBe("executed")
+    expect(await governance("east", "execute", id)).toMatchObject({ event: "executed" })
     expect(await chain.implementationOf("settlement")).toBe(proposed.implementation)
     expect(await Promise.all(owners.map((o) => chain.points(o)))).toEqual(balances)
   }, 300_000)
@@ -811,9 +811,8 @@ describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
     const source = join(dir, "prices.csv")
     await writeFile(source, content)
 
-    const shared = await cli(["files", "share", source, "--fee", "7", "--config", configOf("north")], await passphraseEnv("north"))
-    expect(shared.code, shared.stderr).toBe(0)
-    const { cid, uploadFee } = JSON.parse(shared.stdout) as { cid: string; uploadFee: string }
+    const asMember = async (n: Name) => ({ config: configOf(n), passphrase: await passphraseOf(n), print: false })
+    const { cid, uploadFee } = (await Commands.files({ action: "share", arg: source, fee: "7", ...(await asMember("north")) })) as { cid: string; uploadFee: bigint }
     expect(await points("north")).toBe(before.north - BigInt(uploadFee))
     // share put the block in the store of north's configured node (its config's ipfs section): north's running
     // participant serves it, with no `files` process up.
@@ -829,9 +828,7 @@ describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
     // A config that runs no IPFS node is told so, before anything is paid or put.
     const offConfig = join(party("north").dataDir, "participant-no-ipfs.json")
     await writeFile(offConfig, JSON.stringify({ ...JSON.parse(await readFile(configOf("north"), "utf8")), ipfs: "off" }))
-    const refused = await cli(["files", "share", source, "--config", offConfig], await passphraseEnv("north"))
-    expect(refused.code).not.toBe(0)
-    expect(refused.stderr).toMatch(/runs no IPFS node/)
+    await refused(Commands.files({ action: "share", arg: source, ...(await asMember("north")), config: offConfig }), /runs no IPFS node/)
     expect(await points("north")).toBe(before.north - BigInt(uploadFee))
 
     const server = spawn(process.execPath, [LocalCluster.cliPath(), "files", "serve", "--watch", "--config", configOf("north")], {
@@ -854,86 +851,66 @@ describe("files for a fee (PROTOCOLS §2.6, §11 item 39)", () => {
       // Its own peer id beside the participant's node on the same store, so peers never mistake one for the other.
       expect(serving.peerId).not.toBe(party("north").ipfs!.peerId)
       const target = join(dir, "prices-fetched.csv")
-      const fetched = await cli(["files", "fetch", cid, "--out", target, "--ipfs-peer", peer, "--wait", "60", "--config", configOf("south")], await passphraseEnv("south"))
-      expect(fetched.code, fetched.stderr).toBe(0)
+      const fetched = (await Commands.files({ action: "fetch", arg: cid, out: target, ipfsPeer: peer, waitSeconds: 60, ...(await asMember("south")) })) as { requestId: string }
       expect(await readFile(target, "utf8")).toBe(content)
-      requestId = (JSON.parse(fetched.stdout) as { requestId: string }).requestId
-      expect(JSON.parse(fetched.stdout)).toMatchObject({ event: "fetched", name: "prices.csv", bytes: content.length, fee: "7" })
+      requestId = fetched.requestId
+      expect(fetched).toMatchObject({ event: "fetched", name: "prices.csv", bytes: content.length, fee: 7n })
       // The fee is held by the exchange for the dispute window after delivery: north is not paid yet.
       expect(await points("south")).toBe(before.south - 7n)
       expect(await points("north")).toBe(before.north - BigInt(uploadFee))
     } finally {
       server.kill("SIGTERM")
     }
-    const shown = await cli(["files", "show", requestId, "--config", configOf("north")], await passphraseEnv("north"))
-    expect(shown.code, shown.stderr).toBe(0)
-    const escrow = JSON.parse(shown.stdout) as { state: string; escrow: string; amount: string; deadline: string; chainTime: string; uploader: string }
-    expect(escrow).toMatchObject({ state: "InWindow", escrow: "Held", amount: "7", uploader: getAddress(party("north").address) })
-    const early = await cli(["files", "withdraw", requestId, "--config", configOf("north")], await passphraseEnv("north"))
-    expect(early.code).not.toBe(0)
-    expect(early.stderr).toMatch(/WindowOpen/)
+    const escrow = (await Commands.files({ action: "show", arg: requestId, ...(await asMember("north")) })) as { state: string; escrow: string; amount: bigint; deadline: bigint; chainTime: bigint; uploader: string }
+    expect(escrow).toMatchObject({ state: "InWindow", escrow: "Held", amount: 7n, uploader: getAddress(party("north").address) })
+    expect(await reverted(Commands.files({ action: "withdraw", arg: requestId, ...(await asMember("north")) }))).toBe("WindowOpen")
     await increaseTime(Number(BigInt(escrow.deadline) - BigInt(escrow.chainTime)) + 1)
     // `withdraw` alone takes every fee of north's sales that is due: this one, exactly its price.
-    const withdrawn = await cli(["files", "withdraw", "--config", configOf("north")], await passphraseEnv("north"))
-    expect(withdrawn.code, withdrawn.stderr).toBe(0)
-    expect(withdrawn.stdout).toContain(`"requestId": "${requestId}"`)
+    const withdrawn = (await Commands.files({ action: "withdraw", ...(await asMember("north")) })) as { total: bigint; requestIds: Array<string> }
+    expect(withdrawn.requestIds).toContain(requestId)
     expect(await points("north")).toBe(before.north - BigInt(uploadFee) + 7n)
     expect(await points("south")).toBe(before.south - 7n)
   }, 120_000)
 })
 
-describe("DID keys from the CLI (PROTOCOLS §2.6)", () => {
+describe("DID keys from the CLI's commands (PROTOCOLS §2.6)", () => {
+  /** `jointly did <action> [arg]` as east. */
+  const didOfEast = async (action: string, arg?: string, more: { days?: number; next?: string } = {}): Promise<Record<string, unknown>> =>
+    Commands.did({ action, arg, ...more, config: join(party("east").dataDir, "participant.json"), passphrase: await passphraseOf("east"), print: false })
   it("publishes the keystore's encryption key and a login key in the org's did:ethr document, and revokes the login key", async () => {
-    const config = join(party("east").dataDir, "participant.json")
-    const env = await passphraseEnv("east")
     const loginKey = Wallet.createRandom().address
-    const published = await cli(["did", "publish-encryption-key", "--config", config], env)
-    expect(published.code, published.stderr).toBe(0)
-    const added = await cli(["did", "add-login-key", loginKey, "--days", "30", "--config", config], env)
-    expect(added.code, added.stderr).toBe(0)
-    const shown = await cli(["did", "show", "--config", config], env)
-    expect(shown.code, shown.stderr).toBe(0)
-    const doc = JSON.parse(shown.stdout) as { did: string; loginSigners: Array<string>; encryptionKeys: Array<string> }
+    expect(await didOfEast("publish-encryption-key")).toMatchObject({ event: "encryption-key-published" })
+    expect(await didOfEast("add-login-key", loginKey, { days: 30 })).toMatchObject({ event: "login-key-added", key: loginKey, validDays: 30 })
+    const doc = (await didOfEast("show")) as { did: string; loginSigners: Array<string>; encryptionKeys: Array<string> }
     expect(doc.did.toLowerCase()).toContain(party("east").address.slice(2).toLowerCase())
     expect(doc.loginSigners).toContain(loginKey)
     expect(doc.encryptionKeys.at(-1)).toBe((await Keystore.openPromise({ dataDir: party("east").dataDir, passphrase: await passphraseOf("east") })).encryptionPublicKey.toLowerCase())
 
-    const revoked = await cli(["did", "revoke-login-key", loginKey, "--config", config], env)
-    expect(revoked.code, revoked.stderr).toBe(0)
-    const after = JSON.parse((await cli(["did", "show", "--config", config], env)).stdout) as { loginSigners: Array<string> }
+    expect(await didOfEast("revoke-login-key", loginKey)).toMatchObject({ event: "login-key-revoked", key: loginKey })
+    const after = (await didOfEast("show")) as { loginSigners: Array<string> }
     expect(after.loginSigners).not.toContain(loginKey)
     expect(after.loginSigners).toContain(getAddress(party("east").address))
     // A typo is refused before anything is sent.
-    const bad = await cli(["did", "add-login-key", "0x1234", "--config", config], env)
-    expect(bad.code).not.toBe(0)
-    expect(bad.stderr).toMatch(/an address/)
+    await refused(didOfEast("add-login-key", "0x1234"), /an address/)
   }, 120_000)
 
   it("publishes a consent key and a TLS client certificate's key, and rotates the certificate", async () => {
-    const config = join(party("east").dataDir, "participant.json")
-    const env = await passphraseEnv("east")
     const consentKey = Wallet.createRandom().address
     const certs = await mkdtemp(join(tmpdir(), "jointly-did-certs-"))
     try {
       const ca = TestCa.make(certs)
       const [first, second] = [ca.issue("first", ["east"], "clientAuth"), ca.issue("second", ["east"], "clientAuth")]
       const [firstKey, secondKey] = [first, second].map((c) => ClientCertificates.spkiOfPem(c.cert))
-      for (const args of [["add-consent-key", consentKey], ["publish-tls-key", first.certFile]]) {
-        const r = await cli(["did", ...args, "--config", config], env)
-        expect(r.code, r.stderr).toBe(0)
-      }
-      const shown = JSON.parse((await cli(["did", "show", "--config", config], env)).stdout) as { consentSigners: Array<string>; tlsClientKeys: Array<string> }
+      expect(await didOfEast("add-consent-key", consentKey)).toMatchObject({ event: "consent-key-added", key: consentKey })
+      expect(await didOfEast("publish-tls-key", first.certFile)).toMatchObject({ event: "tls-key-published", key: firstKey })
+      const shown = (await didOfEast("show")) as { consentSigners: Array<string>; tlsClientKeys: Array<string> }
       expect(shown.consentSigners).toContain(consentKey)
       expect(shown.tlsClientKeys).toEqual([firstKey])
-      const rotated = await cli(["did", "rotate-tls-key", first.certFile, "--next", second.certFile, "--config", config], env)
-      expect(rotated.code, rotated.stderr).toBe(0)
-      expect(JSON.parse(rotated.stdout)).toMatchObject({ event: "tls-key-rotated", previous: firstKey, next: secondKey })
-      const after = JSON.parse((await cli(["did", "show", "--config", config], env)).stdout) as { tlsClientKeys: Array<string> }
+      expect(await didOfEast("rotate-tls-key", first.certFile, { next: second.certFile })).toMatchObject({ event: "tls-key-rotated", previous: firstKey, next: secondKey })
+      const after = (await didOfEast("show")) as { tlsClientKeys: Array<string> }
       expect(after.tlsClientKeys).toEqual([secondKey])
       // A file that holds no certificate is refused before anything is sent.
-      const bad = await cli(["did", "publish-tls-key", first.keyFile, "--config", config], env)
-      expect(bad.code).not.toBe(0)
-      expect(bad.stderr).toMatch(/not a PEM certificate/)
+      await refused(didOfEast("publish-tls-key", first.keyFile), /not a PEM certificate/)
     } finally {
       await rm(certs, { recursive: true, force: true })
     }
@@ -960,11 +937,12 @@ describe("artifacts on IPFS (issue 16 item 1)", () => {
         expect(fetched._tag, `${name}'s node serves ${sealedCid}; its pin events: ${party(name).stderr.filter((l) => l.includes(`"pinned"`)).join(" | ")}`).toBe("Success")
         if (fetched._tag === "Success") blocks.push(fetched.success)
       }
-      // The CLI fetches the sealed result from south's node, checks it against the chain, and (the analyst is its reader) opens it.
-      const verified = await cli(["verify", honestTaskId, "--url", cluster.coordinatorUrl, "--rpc-url", cluster.rpcUrl, "--ipfs-peer", loopback("south")], analystEnv())
-      expect(verified.code, verified.stderr).toBe(0)
-      expect(verified.stderr).toMatch(new RegExp(`ok +artifact result sealed ${sealedCid}: the chain holds its hash`))
-      expect(verified.stderr).toMatch(/ok +artifact result sealed .*opened, it: matches the chain digest/)
+      // verify fetches the sealed result from south's node, checks it against the chain, and (the analyst is its reader) opens it.
+      const fromSouth = await Effect.runPromise(Scope.provide(HeliaBlocks.make({ peers: [loopback("south")] }), scope))
+      const verified = await Commands.verifyTask({ taskId: honestTaskId, url: cluster.coordinatorUrl, rpcUrl: cluster.rpcUrl, signer: cluster.keys.analyst, blocks: fromSouth.blocks })
+      expect(verified.ok, verified.report).toBe(true)
+      expect(verified.report).toMatch(new RegExp(`ok +artifact result sealed ${sealedCid}: the chain holds its hash`))
+      expect(verified.report).toMatch(/ok +artifact result sealed .*opened, it: matches the chain digest/)
       const block = blocks[0]!
       const result = JSON.parse(new TextDecoder().decode(Envelope.open(block, getBytes(cluster.keys.analyst.privateKey), `task/${honestTaskId.toLowerCase()}/result`)))
       expect(digest(result)).toBe(detail.resultDigest)

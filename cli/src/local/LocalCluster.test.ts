@@ -61,6 +61,7 @@ describe("LocalCluster.start joining a running cluster", () => {
     dirs.push(dir)
     const joins = { dataDir: join(dir, "none"), rpcUrl: "http://127.0.0.1:9", coordinatorUrl: "http://127.0.0.1:9" }
     await expect(LocalCluster.start({ dataDir: join(dir, "cluster"), parties: [], joins, ipfs: true, coordinatorProcess: true })).rejects.toThrow(/coordinatorProcess, ipfs do not apply/)
+    await expect(LocalCluster.start({ dataDir: join(dir, "cluster"), parties: [], joins, chainRetryMaxMs: 1_000 })).rejects.toThrow(/: chainRetryMaxMs do not apply/)
     await expect(LocalCluster.start({ dataDir: join(dir, "cluster"), parties: [], joins })).rejects.toThrow(/no deployment in .*none/)
     expect(await readdir(dir)).toEqual(["cluster"])
   })

@@ -64,7 +64,7 @@ export interface Options {
    * its chain by its supervisor and connect to its coordinator, and `stop()` stops them alone (the joined
    * cluster runs on). Several clusters whose parties need nothing fresh (the notebooks' test) share one start
    * this way. The options about the chain and the coordinator (`coordinatorProcess`, `store`, `instances`,
-   * `participantsAt`, `leaseMs`, `socketLimits`, `ipfs`) are for a cluster that starts its own: refused with it.
+   * `participantsAt`, `leaseMs`, `chainRetryMaxMs`, `socketLimits`, `ipfs`) are for a cluster that starts its own: refused with it.
    */
   readonly joins?: Shared
   /** Run the coordinator as its own process (so a test can kill it); default in this process. */
@@ -80,6 +80,8 @@ export interface Options {
   readonly participantsAt?: number
   /** The cluster's lease period in ms (default the coordinator's). */
   readonly leaseMs?: number
+  /** The coordinator's longest wait between tries to write a chain record while the node does not answer (its config's `chain.retryMaxMs`; default 10 s). */
+  readonly chainRetryMaxMs?: number
   /** The coordinator process's socket limits (its config file's `socketLimits`), e.g. for many participants on one address. */
   readonly socketLimits?: { readonly connectionsPerMinute?: number; readonly eventsPer10sPerAddress?: number; readonly eventsPer10sPerAccount?: number }
   /**
@@ -216,7 +218,7 @@ export const start = async (options: Options) => {
   options.signal?.addEventListener("abort", callOff, { once: true })
   const joins = options.joins
   try {
-    const ownsChain = ["coordinatorProcess", "store", "instances", "participantsAt", "leaseMs", "socketLimits", "ipfs"] as const
+    const ownsChain = ["coordinatorProcess", "store", "instances", "participantsAt", "leaseMs", "chainRetryMaxMs", "socketLimits", "ipfs"] as const
     const misplaced = ownsChain.filter((option) => options[option] !== undefined)
     if (joins !== undefined && misplaced.length > 0) throw new Error(`a cluster that joins another starts no chain or coordinator: ${misplaced.join(", ")} do not apply`)
     await mkdir(dataDir, { recursive: true })
@@ -287,7 +289,7 @@ export const start = async (options: Options) => {
           port: ports[i] ?? 0,
           store,
           // The embedded chain never reorganises: a record is final once mined.
-          chain: { rpcUrl, deployment: deploymentPathOf(dataDir), confirmations: 1 },
+          chain: { rpcUrl, deployment: deploymentPathOf(dataDir), confirmations: 1, ...(options.chainRetryMaxMs === undefined ? {} : { retryMaxMs: options.chainRetryMaxMs }) },
           keystore,
           ...(options.ipfs ? { encryptionKeystore } : {}),
           ...(options.leaseMs === undefined ? {} : { cluster: { leaseMs: options.leaseMs } }),
@@ -323,7 +325,8 @@ export const start = async (options: Options) => {
         startTimeoutMs: options.startTimeoutMs,
         logLevel: Log.levelOf(process.env.JOINTLY_LOG),
         ...(ipfs === undefined ? {} : { artifactBlocks: ipfs.blocks, checkpointGcIntervalMs: 0 }),
-        ...(encryptionPublicKey === undefined ? {} : { encryptionPublicKey })
+        ...(encryptionPublicKey === undefined ? {} : { encryptionPublicKey }),
+        ...(options.chainRetryMaxMs === undefined ? {} : { chainRetryMaxMs: options.chainRetryMaxMs })
       })
       const running = coordinator
       await started(async () => {

@@ -70,6 +70,13 @@ describe("CoordinatorConfig", () => {
     expect(() => CoordinatorConfig.decode(file, { ...base, store: "mysql://db/x" }, {})).toThrow("store mysql://db/x")
   })
 
+  it("takes the notary's longest retry wait from the file or the environment, and refuses one out of range", () => {
+    expect(CoordinatorConfig.decode(file, { ...base, chain: { ...base.chain, retryMaxMs: 2_000 } }, {}).chain.retryMaxMs).toBe(2_000)
+    expect(CoordinatorConfig.decode(file, base, { JOINTLY_COORDINATOR_CHAIN_RETRY_MAX_MS: "3000" }).chain.retryMaxMs).toBe(3_000)
+    expect(CoordinatorConfig.decode(file, base, {}).chain.retryMaxMs).toBeUndefined()
+    expect(() => CoordinatorConfig.decode(file, { ...base, chain: { ...base.chain, retryMaxMs: 10 } }, {})).toThrow(/retryMaxMs/)
+  })
+
   it("takes the cluster's lease period and instance id from the file or the environment, and refuses a lease too short to renew", () => {
     expect(CoordinatorConfig.decode(file, { ...base, cluster: { leaseMs: 5_000 } }, { JOINTLY_COORDINATOR_CLUSTER_INSTANCE: "coord-b" }).cluster).toEqual({ leaseMs: 5_000, instance: "coord-b" })
     expect(() => CoordinatorConfig.decode(file, { ...base, cluster: { leaseMs: 10 } }, {})).toThrow(/leaseMs/)

@@ -54,7 +54,9 @@ export const CoordinatorConfig = Schema.Struct({
     /** Blocks after which a chain record counts as final (default 2; 1 on an embedded chain that never reorganises). */
     confirmations: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))),
     /** No transaction pays more than this per gas, in gwei (default 200). */
-    maxFeeGwei: Schema.optional(Schema.Finite.check(Schema.isGreaterThan(0)))
+    maxFeeGwei: Schema.optional(Schema.Finite.check(Schema.isGreaterThan(0))),
+    /** While the node does not answer, the longest wait between two tries to write a chain record, in ms (default 10 000). */
+    retryMaxMs: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 200, maximum: 600_000 })))
   }),
   /** The coordinator account's encrypted keystore (`jointly keys new`); passphrase in JOINTLY_COORDINATOR_KEY_PASSPHRASE. */
   keystore: Schema.String,

@@ -63,7 +63,8 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
     trustProxy: config.trustProxy,
     socketLimits: socketLimitsOf(config),
     ...(config.ackTimeout === undefined ? {} : { ackTimeout: config.ackTimeout }),
-    ...(config.cluster === undefined ? {} : { cluster: config.cluster })
+    ...(config.cluster === undefined ? {} : { cluster: config.cluster }),
+    ...(config.chain.retryMaxMs === undefined ? {} : { chainRetryMaxMs: config.chain.retryMaxMs })
   })
   process.stdout.write(JSON.stringify({
     event: "ready",

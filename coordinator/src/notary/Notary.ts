@@ -36,6 +36,11 @@ export interface NotaryOptions {
   readonly idleMs?: number
   /** A revert is deterministic: after this many tries the entry is parked as failed (default 3). */
   readonly maxRevertAttempts?: number
+  /**
+   * The longest wait between two tries while the chain node does not answer (default 10 s): the wait doubles from
+   * `idleMs` up to it, so an outage costs at most this much delay once the node is back.
+   */
+  readonly maxRetryMs?: number
 }
 
 const send = (ledger: LedgerShape, row: OutboxRow) => {
@@ -135,7 +140,7 @@ export const make = (deps: { readonly store: OutboxStore; readonly ledger: Ledge
 
     const idle = Queue.take(wake).pipe(Effect.timeoutOption(idleMs), Effect.asVoid)
 
-    const backoff = Schedule.min([Schedule.exponential(`${idleMs} millis`), Schedule.spaced("10 seconds")])
+    const backoff = Schedule.min([Schedule.exponential(`${idleMs} millis`), Schedule.spaced(`${deps.options?.maxRetryMs ?? 10_000} millis`)])
 
     const pass = Effect.gen(function*() {
       const worked = yield* sendNext
