@@ -13,13 +13,17 @@
  * BN_MONT_CTX and a BN_CTX, so the handles are per thread (externals never cross worker threads).
  *
  * Exports:
- *   bnMont(modulus) → handle (modulus odd, > 1)
+ *   bnMont(modulus, ifma) → handle (modulus odd, > 1); with `ifma` true, modPow and the pair below run the IFMA
+ *       kernel of ifma.c where the CPU has AVX-512 IFMA and the size is covered (OpenSSL 3.0's own IFMA code covers
+ *       1024-bit moduli only), else OpenSSL as without it
+ *   bnIfma: whether this CPU runs the IFMA kernel
  *   bnModPow(handle, base, exponent, out) → base^exponent mod m into `out` (modulus-width, big-endian); the base
- *       must already be reduced; constant-time in the exponent (BN_mod_exp_mont_consttime), since Paillier's
- *       exponents are often secrets (p−1, key shares)
+ *       must already be reduced; constant-time in the exponent (BN_mod_exp_mont_consttime, or ifma.c's fixed
+ *       windows), since Paillier's exponents are often secrets (p−1, key shares)
  *   bnModPowX2(handleA, baseA, expA, outA, handleB, baseB, expB, outB): two independent modPows in one call
  *       (BN_mod_exp_mont_consttime_x2, which OpenSSL runs as one interleaved AVX-512 IFMA computation where the
- *       CPU and modulus size allow, else as two exponentiations)
+ *       CPU and modulus size allow, else as two exponentiations); with both handles on the IFMA kernel, its
+ *       interleaved pair (two independent dependency chains in one loop)
  *   bnFixedBase(handle, base, windows, windowBits) → table of base^(d·2^(w·i)), d < 2^w, i < windows, w =
  *       windowBits ∈ [1, 8], in Montgomery form
  *   bnFixedBasePow(table, digits, out) → base^e mod m for e = Σ digits[i]·2^(w·i) (one byte per window, each
@@ -45,6 +49,7 @@
 #include <string.h>
 #include <node_api.h>
 #include "napi_args.h"
+#include "ifma.h"
 
 typedef struct bignum_st BIGNUM;
 typedef struct bignum_ctx BN_CTX;
@@ -117,6 +122,7 @@ typedef struct {
   BN_MONT_CTX *mont;
   BN_CTX *ctx;
   int bytes;
+  ifma_mod *ifma; /* the IFMA kernel's set-up where the CPU has it, the size is covered and the caller asked; else NULL */
 } modulus_t;
 
 typedef struct {
@@ -129,6 +135,7 @@ typedef struct {
 
 static void modulus_free(modulus_t *m) {
   if (m == NULL) return;
+  ifma_mod_free(m->ifma);
   if (m->mont) bn.mont_free(m->mont);
   if (m->ctx) bn.ctx_free(m->ctx);
   if (m->modulus) bn.free_(m->modulus);
@@ -158,6 +165,25 @@ static modulus_t *modulus_copy(const modulus_t *source) {
   modulus_t *m = modulus_new(bytes, source->bytes);
   free(bytes);
   return m;
+}
+
+/* Sets up the IFMA kernel for m (R² mod m from OpenSSL); leaves m->ifma NULL where it does not apply. */
+static void modulus_ifma(modulus_t *m) {
+  const size_t k = ifma_rr_exponent((size_t)bn.num_bits(m->modulus));
+  if (k == 0) return;
+  unsigned char *power = calloc(k / 8 + 1, 1), *rr = malloc((size_t)m->bytes), *bytes = malloc((size_t)m->bytes);
+  BIGNUM *x = NULL;
+  if (power && rr && bytes) {
+    power[0] = 1; /* 2^k, k a multiple of 8 */
+    x = bn.bin2bn(power, (int)(k / 8 + 1), NULL);
+    if (x && bn.nnmod(x, x, m->modulus, m->ctx) && bn.bn2binpad(x, rr, m->bytes) == m->bytes && bn.bn2binpad(m->modulus, bytes, m->bytes) == m->bytes) {
+      m->ifma = ifma_mod_new(bytes, (size_t)m->bytes, rr, (size_t)m->bytes);
+    }
+  }
+  if (x) bn.free_(x);
+  free(power);
+  free(rr);
+  free(bytes);
 }
 
 static void table_free(table_t *t) {
@@ -212,12 +238,15 @@ static napi_value handed_over(napi_env env, void *table, napi_finalize finalize,
 /* ---- exports ---- */
 
 static napi_value mont(napi_env env, napi_callback_info info) {
-  napi_value argv[1], out;
+  napi_value argv[2], out;
   unsigned char *bytes;
   size_t length;
-  if (!args(env, info, 1, argv) || !bytes_of(env, argv[0], &bytes, &length, 1)) return NULL;
+  bool ifma;
+  if (!args(env, info, 2, argv) || !bytes_of(env, argv[0], &bytes, &length, 1)) return NULL;
+  if (napi_get_value_bool(env, argv[1], &ifma) != napi_ok) return fail(env, "bnMont: the second argument (use the IFMA kernel) must be a boolean");
   modulus_t *m = modulus_new(bytes, length);
   if (m == NULL) return fail(env, "bnMont: the modulus must be odd and greater than 1");
+  if (ifma) modulus_ifma(m);
   if (napi_create_external(env, m, finalize_modulus, NULL, &out) != napi_ok) {
     modulus_free(m);
     return NULL;
@@ -229,6 +258,7 @@ static napi_value mont(napi_env env, napi_callback_info info) {
 static int pow_into(modulus_t *m, const unsigned char *base, size_t base_len, const unsigned char *exp, size_t exp_len,
                     unsigned char *out, size_t out_len) {
   if (out_len != (size_t)m->bytes) return 0;
+  if (m->ifma != NULL) return ifma_mod_exp(m->ifma, base, base_len, exp, exp_len, out, out_len);
   BIGNUM *a = bn.bin2bn(base, (int)base_len, NULL), *p = bn.bin2bn(exp, (int)exp_len, NULL), *r = bn.new_();
   int ok = a && p && r && bn.cmp(a, m->modulus) < 0 && bn.exp_consttime(r, a, p, m->modulus, m->ctx, m->mont) == 1 &&
            bn.bn2binpad(r, out, (int)out_len) == (int)out_len;
@@ -259,7 +289,12 @@ static napi_value mod_pow_x2(napi_env env, napi_callback_info info) {
     if (!external_arg(env, argv[4 * k], (void **)&m[k]) || !bytes_of(env, argv[4 * k + 1], &base[k], &base_len[k], 1) ||
         !bytes_of(env, argv[4 * k + 2], &exp[k], &exp_len[k], 1) || !bytes_of(env, argv[4 * k + 3], &out[k], &out_len[k], 1)) return NULL;
   }
-  if (bn.exp_consttime_x2 == NULL || m[0]->bytes != m[1]->bytes) {
+  if (m[0]->ifma != NULL && m[1]->ifma != NULL) {
+    if (!ifma_mod_exp_x2(m[0]->ifma, base[0], base_len[0], exp[0], exp_len[0], out[0], out_len[0], m[1]->ifma, base[1], base_len[1], exp[1],
+                         exp_len[1], out[1], out_len[1])) return fail(env, "bnModPowX2: base not reduced, or output not modulus-width");
+    return NULL;
+  }
+  if (bn.exp_consttime_x2 == NULL || m[0]->bytes != m[1]->bytes || m[0]->ifma != NULL || m[1]->ifma != NULL) {
     for (int k = 0; k < 2; k++) {
       if (!pow_into(m[k], base[k], base_len[k], exp[k], exp_len[k], out[k], out_len[k])) return fail(env, "bnModPowX2: base not reduced, or output not modulus-width");
     }
@@ -595,6 +630,9 @@ void bignum_register(napi_env env, napi_value exports) {
     { "bnMultiExpWith", NULL, multi_exp_with, NULL, NULL, NULL, napi_enumerable, NULL }
   };
   napi_define_properties(env, exports, 8, props);
+  napi_value ifma;
+  napi_get_boolean(env, ifma_available(), &ifma);
+  napi_set_named_property(env, exports, "bnIfma", ifma);
   if (bn.mod_inverse != NULL) {
     napi_property_descriptor inverse = { "bnModInverse", NULL, mod_inverse, NULL, NULL, NULL, napi_enumerable, NULL };
     napi_define_properties(env, exports, 1, &inverse);
