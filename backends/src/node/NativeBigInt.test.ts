@@ -69,7 +69,7 @@ describe.skipIf(noIfma)("the IFMA kernel (skipped only where the CPU lacks AVX-5
   it("edge cases: bases 0, 1, m − 1; exponents 0, 1, all ones, a power of two, longer than m", () => {
     const random = stream("edges")
     // 2^k − 1 and 2^k − 3: just below a power of two; 2078/2079: the last size of a limb count (52·L ≥ bits + 2)
-    // and the first of the next (4096/4159 likewise); 1025 just above OpenSSL's own IFMA size.
+    // and the first of the next (4159: the first past 4096-bit N²'s limb count); 1025 just above OpenSSL's own IFMA size.
     const moduli = [
       (1n << 2048n) - 1n, (1n << 4096n) - 3n, (1n << 1024n) - 1n,
       ...[3, 5, 255, 1025, 2078, 2079, 4159].map((bits) => modulusOf(random, bits))
