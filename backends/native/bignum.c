@@ -25,7 +25,8 @@
  *       CPU and modulus size allow, else as two exponentiations); with both handles on the IFMA kernel, its
  *       interleaved pair (two independent dependency chains in one loop)
  *   bnFixedBase(handle, base, windows, windowBits) → table of base^(d·2^(w·i)), d < 2^w, i < windows, w =
- *       windowBits ∈ [1, 8], in Montgomery form
+ *       windowBits ∈ [1, 8], in Montgomery form (the IFMA kernel's where the handle has it)
+ *   bnEntryBytes(handle) → the bytes one entry of such a table takes (its budget is the caller's)
  *   bnFixedBasePow(table, digits, out) → base^e mod m for e = Σ digits[i]·2^(w·i) (one byte per window, each
  *       below 2^w; digits.length ≤ windows): one Montgomery product per window, none squared
  *   bnMultiExp(handle, bases, exponents, exponentBytes, out) → Π b_i^(e_i) mod m, the k bases concatenated at the
@@ -128,6 +129,7 @@ typedef struct {
 typedef struct {
   modulus_t *m; /* owned (modulus_copy) */
   BIGNUM **entries; /* windows × 2^w, Montgomery form; entry (i, 0) is R mod m, the Montgomery one */
+  uint64_t *limbs; /* instead of entries where m->ifma: the same table in the IFMA kernel's Montgomery form */
   int windows;
   int width; /* 2^w: entries per window */
   int64_t footprint; /* bytes reported to V8 (napi_adjust_external_memory), so its GC sees the table's weight */
@@ -158,13 +160,22 @@ static modulus_t *modulus_new(const unsigned char *bytes, size_t length) {
 }
 
 /* A modulus of its own for a table, set up from `source`'s bytes, so the table outlives its creator's handle. */
+static void modulus_ifma(modulus_t *m);
+
+/* As `source`, IFMA set-up included where it has one. */
 static modulus_t *modulus_copy(const modulus_t *source) {
   unsigned char *bytes = malloc(source->bytes);
   if (bytes == NULL) return NULL;
   bn.bn2binpad(source->modulus, bytes, source->bytes);
   modulus_t *m = modulus_new(bytes, source->bytes);
   free(bytes);
+  if (m != NULL && source->ifma != NULL) modulus_ifma(m);
   return m;
+}
+
+/* Bytes one table entry takes: the IFMA kernel's limbs where m has it, else the modulus's width. */
+static size_t entry_bytes(const modulus_t *m) {
+  return m->ifma != NULL ? ifma_limbs(m->ifma) * 8 : (size_t)m->bytes;
 }
 
 /* Sets up the IFMA kernel for m (R² mod m from OpenSSL); leaves m->ifma NULL where it does not apply. */
@@ -192,6 +203,7 @@ static void table_free(table_t *t) {
     for (size_t i = 0; i < (size_t)t->windows * t->width; i++) if (t->entries[i]) bn.free_(t->entries[i]);
     free(t->entries);
   }
+  free(t->limbs);
   modulus_free(t->m);
   free(t);
 }
@@ -268,6 +280,13 @@ static int pow_into(modulus_t *m, const unsigned char *base, size_t base_len, co
   return ok;
 }
 
+static napi_value table_entry_bytes(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  modulus_t *m;
+  if (!args(env, info, 1, argv) || !external_arg(env, argv[0], (void **)&m)) return NULL;
+  return number(env, (int64_t)entry_bytes(m));
+}
+
 static napi_value mod_pow(napi_env env, napi_callback_info info) {
   napi_value argv[4];
   modulus_t *m;
@@ -334,6 +353,26 @@ static napi_value fixed_base(napi_env env, napi_callback_info info) {
   t->m = modulus_copy(source);
   t->windows = windows;
   t->width = width;
+  if (t->m != NULL && t->m->ifma != NULL) {
+    /* The same rows as below, in the IFMA kernel's form: a product there is a fraction of BN_mod_mul_montgomery's. */
+    const ifma_mod *k = t->m->ifma;
+    const size_t L = ifma_limbs(k), entries = (size_t)windows * width;
+    t->limbs = ifma_alloc((entries + 1) * L);
+    uint64_t *unit = t->limbs + entries * L;
+    int ok = t->limbs != NULL && ifma_to_mont(k, unit, base, base_len);
+    for (int i = 0; ok && i < windows; i++) {
+      uint64_t *row = t->limbs + (size_t)i * width * L;
+      ifma_one(k, row);
+      for (int d = 1; d < width; d++) ifma_mul(k, row + d * L, row + (d - 1) * L, unit);
+      ifma_mul(k, unit, row + (width - 1) * L, unit);
+    }
+    if (!ok) {
+      table_free(t);
+      return fail(env, "bnFixedBase: base not reduced, or out of memory");
+    }
+    t->footprint = (int64_t)((entries + 1) * L * 8);
+    return handed_over(env, t, finalize_table, (void (*)(void *))table_free, t->footprint);
+  }
   t->entries = t->m ? calloc((size_t)windows * width, sizeof(BIGNUM *)) : NULL;
   static const unsigned char one_byte = 1;
   BIGNUM *unit = bn.bin2bn(base, (int)base_len, NULL), *one = bn.bin2bn(&one_byte, 1, NULL);
@@ -366,6 +405,19 @@ static napi_value fixed_base_pow(napi_env env, napi_callback_info info) {
       !bytes_of(env, argv[2], &out, &out_len, 1)) return NULL;
   if (digits_len > (size_t)t->windows || out_len != (size_t)t->m->bytes) return fail(env, "bnFixedBasePow: exponent wider than the table, or output not modulus-width");
   for (size_t i = 0; i < digits_len; i++) if (digits[i] >= t->width) return fail(env, "bnFixedBasePow: a digit is not below 2^windowBits");
+  if (t->limbs != NULL) {
+    const ifma_mod *k = t->m->ifma;
+    const size_t L = ifma_limbs(k);
+    uint64_t *acc = ifma_alloc(L);
+    if (acc == NULL) return fail(env, "bnFixedBasePow: out of memory");
+    /* As below: every window multiplies, a zero digit by the Montgomery one. */
+    memcpy(acc, t->limbs + (digits_len > 0 ? digits[0] : 0) * L, L * 8);
+    for (size_t i = 1; i < digits_len; i++) ifma_mul(k, acc, acc, t->limbs + (i * t->width + digits[i]) * L);
+    ifma_from_mont(k, out, out_len, acc);
+    memset(acc, 0, L * 8);
+    free(acc);
+    return NULL;
+  }
   BIGNUM *acc = bn.new_();
   /* Every window multiplies (a zero digit by the Montgomery one), so the count of products does not depend on r. */
   int ok = acc != NULL && bn.copy(acc, t->entries[digits_len > 0 ? digits[0] : 0]) != NULL;
@@ -627,9 +679,10 @@ void bignum_register(napi_env env, napi_value exports) {
     { "bnFixedBasePow", NULL, fixed_base_pow, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bnMultiExp", NULL, multi_exp, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bnMultiExpTable", NULL, multi_exp_table, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "bnMultiExpWith", NULL, multi_exp_with, NULL, NULL, NULL, napi_enumerable, NULL }
+    { "bnMultiExpWith", NULL, multi_exp_with, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "bnEntryBytes", NULL, table_entry_bytes, NULL, NULL, NULL, napi_enumerable, NULL }
   };
-  napi_define_properties(env, exports, 8, props);
+  napi_define_properties(env, exports, 9, props);
   napi_value ifma;
   napi_get_boolean(env, ifma_available(), &ifma);
   napi_set_named_property(env, exports, "bnIfma", ifma);

@@ -387,6 +387,35 @@ static int exp_checked(int P, const ifma_mod *const *mod, const uint8_t *const *
   return ok;
 }
 
+size_t ifma_limbs(const ifma_mod *m) { return (size_t)m->limbs; }
+
+uint64_t *ifma_alloc(size_t words) { return aligned(words); }
+
+int ifma_to_mont(const ifma_mod *mod, uint64_t *x, const uint8_t *base, size_t base_len) {
+  if (!base_of(x, mod, base, base_len)) return 0;
+  ifma_mul(mod, x, x, mod->rr);
+  return 1;
+}
+
+void ifma_one(const ifma_mod *mod, uint64_t *x) { memcpy(x, mod->one, (size_t)mod->limbs * 8); }
+
+void ifma_mul(const ifma_mod *mod, uint64_t *r, const uint64_t *a, const uint64_t *b) {
+  uint64_t *rs[1] = { r };
+  const uint64_t *as[1] = { a }, *bs[1] = { b }, *ms[1] = { mod->m };
+  amm1(mod->vectors, rs, as, bs, ms, &mod->k0);
+}
+
+void ifma_from_mont(const ifma_mod *mod, uint8_t *out, size_t out_len, const uint64_t *x) {
+  const int L = mod->limbs;
+  uint64_t *y = aligned((size_t)2 * L);
+  if (y == NULL) return;
+  ifma_mul(mod, y, x, mod->unit); /* ≤ m */
+  const uint64_t keep = 0 - subtract(y + L, y, mod->m, L);
+  for (int j = 0; j < L; j++) y[j] = (y[j] & keep) | (y[L + j] & ~keep);
+  to_bytes(out, out_len, y, L);
+  wipe_free(y, (size_t)2 * L);
+}
+
 int ifma_mod_exp(const ifma_mod *m, const uint8_t *base, size_t base_len, const uint8_t *exponent, size_t exponent_len,
                  uint8_t *out, size_t out_len) {
   const ifma_mod *mods[1] = { m };
@@ -410,6 +439,13 @@ int ifma_mod_exp_x2(const ifma_mod *ma, const uint8_t *base_a, size_t base_a_len
 }
 
 #else /* not x86-64: the kernel is not built, bignum.c keeps OpenSSL */
+
+size_t ifma_limbs(const ifma_mod *m) { (void)m; return 0; }
+uint64_t *ifma_alloc(size_t words) { (void)words; return NULL; }
+int ifma_to_mont(const ifma_mod *m, uint64_t *x, const uint8_t *base, size_t base_len) { (void)m; (void)x; (void)base; (void)base_len; return 0; }
+void ifma_one(const ifma_mod *m, uint64_t *x) { (void)m; (void)x; }
+void ifma_mul(const ifma_mod *m, uint64_t *r, const uint64_t *a, const uint64_t *b) { (void)m; (void)r; (void)a; (void)b; }
+void ifma_from_mont(const ifma_mod *m, uint8_t *out, size_t out_len, const uint64_t *x) { (void)m; (void)out; (void)out_len; (void)x; }
 
 int ifma_available(void) { return 0; }
 size_t ifma_rr_exponent(size_t modulus_bits) { (void)modulus_bits; return 0; }

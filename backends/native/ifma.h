@@ -37,4 +37,20 @@ int ifma_mod_exp_x2(const ifma_mod *ma, const uint8_t *base_a, size_t base_a_len
                     uint8_t *out_a, size_t out_a_len, const ifma_mod *mb, const uint8_t *base_b, size_t base_b_len,
                     const uint8_t *exp_b, size_t exp_b_len, uint8_t *out_b, size_t out_b_len);
 
+/*
+ * Montgomery products one at a time, for fixed-base tables (bignum.c's bnFixedBase): numbers of ifma_limbs(m) 64-bit
+ * words (ifma_alloc'd: 64-byte aligned), in Montgomery form, below 2m. Not constant-time beyond what the product is
+ * (no data-dependent branch or address in it).
+ */
+size_t ifma_limbs(const ifma_mod *m);
+uint64_t *ifma_alloc(size_t words); /* free() it */
+/* x = base · R mod m (below 2m) from big-endian bytes; 0 when the base is not below m. */
+int ifma_to_mont(const ifma_mod *m, uint64_t *x, const uint8_t *base, size_t base_len);
+/* x = R mod m, the Montgomery one. */
+void ifma_one(const ifma_mod *m, uint64_t *x);
+/* r = a · b / R mod m (below 2m); r may alias a or b. */
+void ifma_mul(const ifma_mod *m, uint64_t *r, const uint64_t *a, const uint64_t *b);
+/* out = x / R mod m, canonical, big-endian (out_len = the modulus's byte length). */
+void ifma_from_mont(const ifma_mod *m, uint8_t *out, size_t out_len, const uint64_t *x);
+
 #endif

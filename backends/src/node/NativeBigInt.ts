@@ -6,10 +6,10 @@
  * products instead of 128 BigInt multiplications and `%`), and `multiExp` in one native Straus pass over
  * Montgomery products (a 4096-bit product in a few µs there, against tens of µs for a BigInt `*` and `%`).
  *
- * Where the CPU has AVX-512 IFMA, modPow and the CRT pair run the addon's own IFMA Montgomery exponentiation
- * (../native/ifma.c) instead of OpenSSL's for the modulus sizes where it was measured faster (above 1024 bits:
- * OpenSSL 3.0 has IFMA code for 1024-bit moduli only); `make({ ifma: "off" })` keeps OpenSSL for every size (the
- * benches' same-run baseline, the tests' reference).
+ * Where the CPU has AVX-512 IFMA, modPow, the CRT pair and the fixed-base tables run the addon's own IFMA
+ * Montgomery arithmetic (../native/ifma.c) instead of OpenSSL's for the modulus sizes where it was measured faster
+ * (above 1024 bits: OpenSSL 3.0 has IFMA code for 1024-bit moduli only); `make({ ifma: "off" })` keeps OpenSSL
+ * for every size (the benches' same-run baseline, the tests' reference).
  *
  * The same answers as the TS kernel (core's kernel conformance suite); where the addon or OpenSSL's BN symbols
  * are missing, `make()` says why and the Node backends keep the Diffie–Hellman route (OpenSslKernels.ts).
@@ -30,6 +30,8 @@ interface Addon {
   bnModPowX2: (a: Handle, baseA: Uint8Array, expA: Uint8Array, outA: Uint8Array, b: Handle, baseB: Uint8Array, expB: Uint8Array, outB: Uint8Array) => void
   bnFixedBase: (mont: Handle, base: Uint8Array, windows: number, windowBits: number) => Handle
   bnFixedBasePow: (table: Handle, digits: Uint8Array, out: Uint8Array) => void
+  /** Bytes per entry of a bnFixedBase table over this modulus (the IFMA kernel's limbs take more than the modulus). */
+  bnEntryBytes: (mont: Handle) => number
   bnMultiExp: (mont: Handle, bases: Uint8Array, exponents: Uint8Array, exponentBytes: number, out: Uint8Array) => void
   bnMultiExpTable: (mont: Handle, bases: Uint8Array, windowBits: number) => Handle
   bnMultiExpWith: (table: Handle, exponents: Uint8Array, exponentBytes: number, out: Uint8Array) => void
@@ -86,7 +88,7 @@ export const make = (options: { readonly ifma?: Ifma } = {}): Made => {
   const opened = NativeAddon.open()
   if (opened.problem !== undefined) return { problem: opened.problem }
   const addon = opened.exports as Partial<Addon>
-  if (typeof addon.bnMont !== "function" || typeof addon.bnMultiExp !== "function" || typeof addon.bnMultiExpTable !== "function") return { problem: addon.bignumProblem ?? "the addon has no BN kernels (rebuild: npm run build -w backends)" }
+  if (typeof addon.bnMont !== "function" || typeof addon.bnMultiExp !== "function" || typeof addon.bnMultiExpTable !== "function" || typeof addon.bnEntryBytes !== "function") return { problem: addon.bignumProblem ?? "the addon has no BN kernels (rebuild: npm run build -w backends)" }
   return { kernels: kernelsOver(addon as Addon, options.ifma ?? "auto") }
 }
 
@@ -141,7 +143,7 @@ const kernelsOver = (addon: Addon, ifma: Ifma): BigIntKernels => {
     if (!Number.isInteger(exponentBits) || exponentBits < 1) throw new RangeError("fixedBase needs a positive exponent size")
     checkModulus(modulus)
     const { mont, bytes } = context(modulus)
-    const w = windowBitsFor(exponentBits, bytes)
+    const w = windowBitsFor(exponentBits, addon.bnEntryBytes(mont))
     const windows = Math.ceil(exponentBits / w)
     const table = addon.bnFixedBase(mont, toBytes(reduce(base, modulus)), windows, w)
     const covered = windows * w
