@@ -117,6 +117,19 @@ static uint64_t subtract(uint64_t *d, const uint64_t *x, const uint64_t *y, int 
   return borrow;
 }
 
+/* acc_p += the low (high = 0) or high halves of a_p · b_i and m_p · q, every register. */
+IFMA_TARGET INLINE void add_halves(const int P, const int V, __m512i acc[2][MAX_VECTORS], const uint64_t *const *a, const uint64_t *const *m,
+                                   const __m512i *bv, const __m512i *qv, const int high) {
+  UNROLL
+  for (int p = 0; p < P; p++)
+    UNROLL
+    for (int v = 0; v < V; v++) {
+      const __m512i av = _mm512_load_si512((const void *)(a[p] + 8 * v)), mv = _mm512_load_si512((const void *)(m[p] + 8 * v));
+      acc[p][v] = high ? _mm512_madd52hi_epu64(acc[p][v], av, bv[p]) : _mm512_madd52lo_epu64(acc[p][v], av, bv[p]);
+      acc[p][v] = high ? _mm512_madd52hi_epu64(acc[p][v], mv, qv[p]) : _mm512_madd52lo_epu64(acc[p][v], mv, qv[p]);
+    }
+}
+
 /*
  * r_p = a_p · b_p / R mod m_p (below 2m_p for inputs below 2m_p, normalised limbs) for p < P, the P products
  * interleaved. r may alias a or b (written only at the end).
@@ -143,13 +156,7 @@ IFMA_TARGET INLINE void amm_core(const int P, const int V, uint64_t *const *r, c
       qv[p] = _mm512_set1_epi64((long long)q);
       carry[p] = (t + (ab & MASK52) + ((m[p][0] * q) & MASK52)) >> 52;
     }
-    UNROLL
-    for (int p = 0; p < P; p++)
-      UNROLL
-      for (int v = 0; v < V; v++) {
-        acc[p][v] = _mm512_madd52lo_epu64(acc[p][v], _mm512_load_si512((const void *)(a[p] + 8 * v)), bv[p]);
-        acc[p][v] = _mm512_madd52lo_epu64(acc[p][v], _mm512_load_si512((const void *)(m[p] + 8 * v)), qv[p]);
-      }
+    add_halves(P, V, acc, a, m, bv, qv, 0);
     UNROLL
     for (int p = 0; p < P; p++) {
       UNROLL
@@ -157,13 +164,7 @@ IFMA_TARGET INLINE void amm_core(const int P, const int V, uint64_t *const *r, c
       acc[p][V - 1] = _mm512_alignr_epi64(zero, acc[p][V - 1], 1);
       acc[p][0] = _mm512_add_epi64(acc[p][0], _mm512_maskz_set1_epi64(1, (long long)carry[p]));
     }
-    UNROLL
-    for (int p = 0; p < P; p++)
-      UNROLL
-      for (int v = 0; v < V; v++) {
-        acc[p][v] = _mm512_madd52hi_epu64(acc[p][v], _mm512_load_si512((const void *)(a[p] + 8 * v)), bv[p]);
-        acc[p][v] = _mm512_madd52hi_epu64(acc[p][v], _mm512_load_si512((const void *)(m[p] + 8 * v)), qv[p]);
-      }
+    add_halves(P, V, acc, a, m, bv, qv, 1);
   }
   UNROLL
   for (int p = 0; p < P; p++) {
