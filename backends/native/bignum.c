@@ -36,6 +36,8 @@
  *       it skips zero digits, as the BigInt code it replaces did (PROTOCOLS.md §4 weakness 5); its callers are the
  *       packed blinding, the gradient sums and the batch-proof combinations, none of which used a constant-time
  *       path before either.
+ *   (bnFixedBase, bnMultiExp and the tables below keep their Montgomery products in the IFMA kernel's form where
+ *       the handle has it: elem_t; OpenSSL's BIGNUMs otherwise)
  *   bnMultiExpTable(handle, bases, windowBits) → the window tables (b^1 … b^(2^w − 1), Montgomery form) of k fixed
  *       bases, concatenated at the modulus width: built once for many products over the same bases
  *   bnModInverse(value, modulus, out) → whether value has an inverse mod modulus, written into `out` if so
@@ -126,10 +128,58 @@ typedef struct {
   ifma_mod *ifma; /* the IFMA kernel's set-up where the CPU has it, the size is covered and the caller asked; else NULL */
 } modulus_t;
 
+/*
+ * A number mod m in Montgomery form, for the tables and products below: a BIGNUM (OpenSSL's form) or, where m has
+ * the IFMA kernel, its limbs (ifma.c's form, below 2m). The elem_* functions pick by m; 0 on failure.
+ */
+typedef void elem_t;
+
+static elem_t *elem_new(const modulus_t *m) {
+  return m->ifma != NULL ? (elem_t *)ifma_alloc(ifma_limbs(m->ifma)) : (elem_t *)bn.new_();
+}
+
+static void elem_free(const modulus_t *m, elem_t *x) {
+  if (x == NULL) return;
+  if (m->ifma != NULL) free(x);
+  else bn.free_(x);
+}
+
+/* x = base · R mod m from big-endian bytes, base below m. */
+static int elem_set(modulus_t *m, elem_t *x, const unsigned char *base, size_t len) {
+  if (m->ifma != NULL) return ifma_to_mont(m->ifma, x, base, len);
+  return bn.bin2bn(base, (int)len, x) != NULL && bn.cmp(x, m->modulus) < 0 && bn.to_mont(x, x, m->mont, m->ctx);
+}
+
+static int elem_mul(modulus_t *m, elem_t *r, const elem_t *a, const elem_t *b) {
+  if (m->ifma == NULL) return bn.mod_mul_mont(r, a, b, m->mont, m->ctx);
+  ifma_mul(m->ifma, r, a, b);
+  return 1;
+}
+
+static int elem_copy(const modulus_t *m, elem_t *r, const elem_t *a) {
+  if (m->ifma == NULL) return bn.copy(r, a) != NULL;
+  memcpy(r, a, ifma_limbs(m->ifma) * 8);
+  return 1;
+}
+
+/* x = R mod m, the Montgomery one. */
+static int elem_one(modulus_t *m, elem_t *x) {
+  static const unsigned char one = 1;
+  if (m->ifma == NULL) return bn.bin2bn(&one, 1, x) != NULL && bn.to_mont(x, x, m->mont, m->ctx);
+  ifma_one(m->ifma, x);
+  return 1;
+}
+
+/* out = x / R mod m, big-endian at out_len (m's width); x is left unusable. */
+static int elem_out(modulus_t *m, elem_t *x, unsigned char *out, size_t out_len) {
+  if (m->ifma == NULL) return bn.from_mont(x, x, m->mont, m->ctx) && bn.bn2binpad(x, out, (int)out_len) == (int)out_len;
+  ifma_from_mont(m->ifma, out, out_len, x);
+  return 1;
+}
+
 typedef struct {
   modulus_t *m; /* owned (modulus_copy) */
-  BIGNUM **entries; /* windows × 2^w, Montgomery form; entry (i, 0) is R mod m, the Montgomery one */
-  uint64_t *limbs; /* instead of entries where m->ifma: the same table in the IFMA kernel's Montgomery form */
+  elem_t **entries; /* windows × 2^w, Montgomery form; entry (i, 0) is R mod m, the Montgomery one */
   int windows;
   int width; /* 2^w: entries per window */
   int64_t footprint; /* bytes reported to V8 (napi_adjust_external_memory), so its GC sees the table's weight */
@@ -200,10 +250,9 @@ static void modulus_ifma(modulus_t *m) {
 static void table_free(table_t *t) {
   if (t == NULL) return;
   if (t->entries) {
-    for (size_t i = 0; i < (size_t)t->windows * t->width; i++) if (t->entries[i]) bn.free_(t->entries[i]);
+    for (size_t i = 0; i < (size_t)t->windows * t->width; i++) elem_free(t->m, t->entries[i]);
     free(t->entries);
   }
-  free(t->limbs);
   modulus_free(t->m);
   free(t);
 }
@@ -353,46 +402,24 @@ static napi_value fixed_base(napi_env env, napi_callback_info info) {
   t->m = modulus_copy(source);
   t->windows = windows;
   t->width = width;
-  if (t->m != NULL && t->m->ifma != NULL) {
-    /* The same rows as below, in the IFMA kernel's form: a product there is a fraction of BN_mod_mul_montgomery's. */
-    const ifma_mod *k = t->m->ifma;
-    const size_t L = ifma_limbs(k), entries = (size_t)windows * width;
-    t->limbs = ifma_alloc((entries + 1) * L);
-    uint64_t *unit = t->limbs + entries * L;
-    int ok = t->limbs != NULL && ifma_to_mont(k, unit, base, base_len);
-    for (int i = 0; ok && i < windows; i++) {
-      uint64_t *row = t->limbs + (size_t)i * width * L;
-      ifma_one(k, row);
-      for (int d = 1; d < width; d++) ifma_mul(k, row + d * L, row + (d - 1) * L, unit);
-      ifma_mul(k, unit, row + (width - 1) * L, unit);
-    }
-    if (!ok) {
-      table_free(t);
-      return fail(env, "bnFixedBase: base not reduced, or out of memory");
-    }
-    t->footprint = (int64_t)((entries + 1) * L * 8);
-    return handed_over(env, t, finalize_table, (void (*)(void *))table_free, t->footprint);
-  }
-  t->entries = t->m ? calloc((size_t)windows * width, sizeof(BIGNUM *)) : NULL;
-  static const unsigned char one_byte = 1;
-  BIGNUM *unit = bn.bin2bn(base, (int)base_len, NULL), *one = bn.bin2bn(&one_byte, 1, NULL);
-  int ok = t->entries && unit && one && bn.cmp(unit, t->m->modulus) < 0 && bn.to_mont(unit, unit, t->m->mont, t->m->ctx);
+  t->entries = t->m ? calloc((size_t)windows * width, sizeof(elem_t *)) : NULL;
+  elem_t *unit = t->m ? elem_new(t->m) : NULL;
+  int ok = t->entries && unit && elem_set(t->m, unit, base, base_len);
   for (int i = 0; ok && i < windows; i++) {
-    BIGNUM **row = t->entries + (size_t)i * width;
+    elem_t **row = t->entries + (size_t)i * width;
     /* row[0] = R mod m (the Montgomery one), row[d] = row[d−1]·unit with unit = base^(2^(w·i)); then unit ← unit^(2^w). */
     for (int d = 0; ok && d < width; d++) {
-      row[d] = bn.new_();
-      ok = row[d] != NULL && (d == 0 ? bn.to_mont(row[d], one, t->m->mont, t->m->ctx) : bn.mod_mul_mont(row[d], row[d - 1], unit, t->m->mont, t->m->ctx));
+      row[d] = elem_new(t->m);
+      ok = row[d] != NULL && (d == 0 ? elem_one(t->m, row[d]) : elem_mul(t->m, row[d], row[d - 1], unit));
     }
-    ok = ok && bn.mod_mul_mont(unit, row[width - 1], unit, t->m->mont, t->m->ctx);
+    ok = ok && elem_mul(t->m, unit, row[width - 1], unit);
   }
-  if (unit) bn.free_(unit);
-  if (one) bn.free_(one);
+  if (t->m) elem_free(t->m, unit);
   if (!ok) {
     table_free(t);
     return fail(env, "bnFixedBase: base not reduced, or out of memory");
   }
-  t->footprint = (int64_t)windows * width * (t->m->bytes + 32);
+  t->footprint = (int64_t)windows * width * (int64_t)(entry_bytes(t->m) + 32);
   return handed_over(env, t, finalize_table, (void (*)(void *))table_free, t->footprint);
 }
 
@@ -405,25 +432,12 @@ static napi_value fixed_base_pow(napi_env env, napi_callback_info info) {
       !bytes_of(env, argv[2], &out, &out_len, 1)) return NULL;
   if (digits_len > (size_t)t->windows || out_len != (size_t)t->m->bytes) return fail(env, "bnFixedBasePow: exponent wider than the table, or output not modulus-width");
   for (size_t i = 0; i < digits_len; i++) if (digits[i] >= t->width) return fail(env, "bnFixedBasePow: a digit is not below 2^windowBits");
-  if (t->limbs != NULL) {
-    const ifma_mod *k = t->m->ifma;
-    const size_t L = ifma_limbs(k);
-    uint64_t *acc = ifma_alloc(L);
-    if (acc == NULL) return fail(env, "bnFixedBasePow: out of memory");
-    /* As below: every window multiplies, a zero digit by the Montgomery one. */
-    memcpy(acc, t->limbs + (digits_len > 0 ? digits[0] : 0) * L, L * 8);
-    for (size_t i = 1; i < digits_len; i++) ifma_mul(k, acc, acc, t->limbs + (i * t->width + digits[i]) * L);
-    ifma_from_mont(k, out, out_len, acc);
-    memset(acc, 0, L * 8);
-    free(acc);
-    return NULL;
-  }
-  BIGNUM *acc = bn.new_();
+  elem_t *acc = elem_new(t->m);
   /* Every window multiplies (a zero digit by the Montgomery one), so the count of products does not depend on r. */
-  int ok = acc != NULL && bn.copy(acc, t->entries[digits_len > 0 ? digits[0] : 0]) != NULL;
-  for (size_t i = 1; ok && i < digits_len; i++) ok = bn.mod_mul_mont(acc, acc, t->entries[i * t->width + digits[i]], t->m->mont, t->m->ctx);
-  ok = ok && bn.from_mont(acc, acc, t->m->mont, t->m->ctx) && bn.bn2binpad(acc, out, (int)out_len) == (int)out_len;
-  if (acc) bn.clear_free(acc);
+  int ok = acc != NULL && elem_copy(t->m, acc, t->entries[digits_len > 0 ? digits[0] : 0]);
+  for (size_t i = 1; ok && i < digits_len; i++) ok = elem_mul(t->m, acc, acc, t->entries[i * t->width + digits[i]]);
+  ok = ok && elem_out(t->m, acc, out, out_len);
+  elem_free(t->m, acc);
   if (!ok) return fail(env, "bnFixedBasePow: OpenSSL failed");
   return NULL;
 }
@@ -468,25 +482,25 @@ static void exponent_span(const unsigned char *e, size_t len, size_t *top, size_
  * w squarings per window shared by every base, one product per non-zero digit. Writes Π b_i^(e_i) into `out`
  * (modulus-width, big-endian); `tops`/`lows` are each exponent's span, a zero exponent's base is skipped.
  */
-static int straus(modulus_t *m, BIGNUM **table, size_t entries, size_t k, int w, const unsigned char *exps, size_t ew,
+static int straus(modulus_t *m, elem_t **table, size_t entries, size_t k, int w, const unsigned char *exps, size_t ew,
                   const size_t *tops, const size_t *lows, unsigned char *out, size_t out_len) {
   size_t max_top = 0;
   for (size_t i = 0; i < k; i++) if (tops[i] > max_top) max_top = tops[i];
-  BIGNUM *acc = bn.new_();
+  elem_t *acc = elem_new(m);
   int ok = acc != NULL, one = 1;
   const size_t windows = (max_top + (size_t)w - 1) / (size_t)w;
   for (size_t pos = windows; ok && pos-- > 0;) {
-    if (!one) for (int s = 0; ok && s < w; s++) ok = bn.mod_mul_mont(acc, acc, acc, m->mont, m->ctx);
+    if (!one) for (int s = 0; ok && s < w; s++) ok = elem_mul(m, acc, acc, acc);
     for (size_t i = 0; ok && i < k; i++) {
       if (tops[i] == 0 || pos * (size_t)w >= tops[i] || (pos + 1) * (size_t)w <= lows[i]) continue;
       unsigned d = exponent_digit(exps + i * ew, ew, pos, w);
       if (d == 0) continue;
-      BIGNUM *entry = table[i * entries + d - 1];
+      const elem_t *entry = table[i * entries + d - 1];
       if (one) {
-        ok = bn.copy(acc, entry) != NULL;
+        ok = elem_copy(m, acc, entry);
         one = 0;
       } else {
-        ok = bn.mod_mul_mont(acc, acc, entry, m->mont, m->ctx);
+        ok = elem_mul(m, acc, acc, entry);
       }
     }
   }
@@ -496,21 +510,21 @@ static int straus(modulus_t *m, BIGNUM **table, size_t entries, size_t k, int w,
       memset(out, 0, out_len);
       out[out_len - 1] = 1;
     } else {
-      ok = bn.from_mont(acc, acc, m->mont, m->ctx) && bn.bn2binpad(acc, out, (int)out_len) == (int)out_len;
+      ok = elem_out(m, acc, out, out_len);
     }
   }
-  if (acc) bn.free_(acc);
+  elem_free(m, acc);
   return ok;
 }
 
 /* Fills b, b^2 … b^(entries) in Montgomery form into row[0 … entries), from b's big-endian bytes (reduced). */
-static int window_row(modulus_t *m, const unsigned char *base, size_t width, BIGNUM **row, size_t entries) {
-  row[0] = bn.bin2bn(base, (int)width, NULL);
-  int ok = row[0] != NULL && bn.cmp(row[0], m->modulus) < 0 && bn.to_mont(row[0], row[0], m->mont, m->ctx);
+static int window_row(modulus_t *m, const unsigned char *base, size_t width, elem_t **row, size_t entries) {
+  row[0] = elem_new(m);
+  int ok = row[0] != NULL && elem_set(m, row[0], base, width);
   /* Only the entries a digit can select are needed; filling all keeps the loop simple (2^w − 2 products). */
   for (size_t d = 1; ok && d < entries; d++) {
-    row[d] = bn.new_();
-    ok = row[d] != NULL && bn.mod_mul_mont(row[d], row[d - 1], row[0], m->mont, m->ctx);
+    row[d] = elem_new(m);
+    ok = row[d] != NULL && elem_mul(m, row[d], row[d - 1], row[0]);
   }
   return ok;
 }
@@ -556,7 +570,7 @@ static napi_value multi_exp(napi_env env, napi_callback_info info) {
     }
   }
   const size_t entries = ((size_t)1 << w) - 1; /* b^1 … b^(2^w − 1) per base */
-  BIGNUM **table = calloc(k * entries + 1, sizeof *table);
+  elem_t **table = calloc(k * entries + 1, sizeof *table);
   int ok = table != NULL;
   for (size_t i = 0; ok && i < k; i++) {
     if (tops[i] == 0) continue; /* b^0 = 1: no table, no products */
@@ -564,7 +578,7 @@ static napi_value multi_exp(napi_env env, napi_callback_info info) {
   }
   ok = ok && straus(m, table, entries, k, w, exps, ew, tops, lows, out, out_len);
   if (table) {
-    for (size_t i = 0; i < k * entries; i++) if (table[i]) bn.free_(table[i]);
+    for (size_t i = 0; i < k * entries; i++) elem_free(m, table[i]);
     free(table);
   }
   free(tops);
@@ -576,7 +590,7 @@ static napi_value multi_exp(napi_env env, napi_callback_info info) {
 /* Window tables of k fixed bases, for many multi-exponentiations over the same bases (bnMultiExpTable). */
 typedef struct {
   modulus_t *m; /* owned, as table_t's */
-  BIGNUM **entries; /* k × (2^w − 1), Montgomery form */
+  elem_t **entries; /* k × (2^w − 1), Montgomery form */
   size_t k;
   int w;
   int64_t footprint;
@@ -585,7 +599,7 @@ typedef struct {
 static void bases_free(bases_t *t) {
   if (t == NULL) return;
   if (t->entries) {
-    for (size_t i = 0; i < t->k * (((size_t)1 << t->w) - 1); i++) if (t->entries[i]) bn.free_(t->entries[i]);
+    for (size_t i = 0; i < t->k * (((size_t)1 << t->w) - 1); i++) elem_free(t->m, t->entries[i]);
     free(t->entries);
   }
   modulus_free(t->m);
@@ -615,14 +629,14 @@ static napi_value multi_exp_table(napi_env env, napi_callback_info info) {
   t->k = bases_len / width;
   t->w = bits;
   const size_t entries = ((size_t)1 << bits) - 1;
-  t->entries = t->m ? calloc(t->k * entries + 1, sizeof(BIGNUM *)) : NULL;
+  t->entries = t->m ? calloc(t->k * entries + 1, sizeof(elem_t *)) : NULL;
   int ok = t->entries != NULL;
   for (size_t i = 0; ok && i < t->k; i++) ok = window_row(t->m, bases + i * width, width, t->entries + i * entries, entries);
   if (!ok) {
     bases_free(t);
     return fail(env, "bnMultiExpTable: a base is not reduced, or out of memory");
   }
-  t->footprint = (int64_t)(t->k * entries) * (t->m->bytes + 32);
+  t->footprint = (int64_t)(t->k * entries) * (int64_t)(entry_bytes(t->m) + 32);
   return handed_over(env, t, finalize_bases, (void (*)(void *))bases_free, t->footprint);
 }
 
