@@ -25,6 +25,9 @@
  * The base is not treated as secret beyond that (ciphertexts are public), but its handling has no data-dependent
  * branches either. The accumulators and tables are wiped before their memory is freed.
  *
+ * Single products (ifma_mul and its conversions) serve bignum.c's fixed-base tables and multi-exponentiation, whose
+ * callers decide what may be secret there (those paths are not constant-time, as with OpenSSL's products before).
+ *
  * Portability: the vector code is compiled for avx512f/avx512vl/avx512ifma by function attributes only, so the
  * addon still builds for and runs on any x86-64; ifma_available() checks the CPU at run time. On other
  * architectures (or compilers without these intrinsics) the file is a stub that reports "not available".
