@@ -8,9 +8,13 @@
  * L chosen so R = 2^(52·L) > 4m. Montgomery multiplication word by word ("almost Montgomery multiplication", as in
  * Gueron–Krasnov's radix-2^52 AVX-512 IFMA RSA and Drucker–Gueron's IFMA squaring): for each limb b_i of b the
  * accumulator gains the low halves of a·b_i and q·m (q = limb 0 · (−m⁻¹) mod 2^52, so limb 0 becomes ≡ 0 mod 2^52),
- * drops limb 0 (a one-lane shift across registers, limb 0's carry moved scalar into the new limb 0), then gains the
- * high halves, which belong one limb up and so land at the shifted position. Limbs are not normalised inside the
- * loop (each grows by < 2^54 per step, L ≤ 160 steps keep it below 2^62); one carry pass at the end. Inputs below
+ * drops limb 0 (a one-lane shift across registers, limb 0's carry added to the new limb 0), then gains the
+ * high halves, which belong one limb up and so land at the shifted position. q is computed with a vpmadd52luq and
+ * broadcast from lane 0 without leaving the vector registers (a round trip through a general register was most of
+ * the per-limb latency); a product alone keeps the a·b_i and m·q halves in two register sets (amm_split) so that
+ * only the m·q half waits for q, while two independent products (the CRT pair) run interleaved in one loop, each
+ * hiding the other's latency. Limbs are not normalised inside the loop (each grows by < 2^54 per step, L ≤ 160
+ * steps keep it below 2^62); one carry pass at the end. Inputs below
  * 2m give an output below 2m (4m < R), so no conditional subtraction between products; the result is below m + 1
  * after leaving Montgomery form, and one masked subtraction makes it canonical.
  *
@@ -120,17 +124,51 @@ static uint64_t subtract(uint64_t *d, const uint64_t *x, const uint64_t *y, int 
   return borrow;
 }
 
-/* acc_p += the low (high = 0) or high halves of a_p · b_i and m_p · q, every register. */
-IFMA_TARGET INLINE void add_halves(const int P, const int V, __m512i acc[2][MAX_VECTORS], const uint64_t *const *a, const uint64_t *const *m,
-                                   const __m512i *bv, const __m512i *qv, const int high) {
+/*
+ * One product alone (amm_core's P = 1): the a·b_i halves and the m·q halves accumulate in two register sets, x and
+ * y, whose sum is the number. x never waits for q, so the chain from one q to the next is y's alone: two madds and
+ * a shift instead of four madds and a shift (a single 4096-bit product is latency-bound, a pair is not).
+ */
+IFMA_TARGET INLINE void amm_split(const int V, uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *m, const uint64_t k0) {
+  __m512i x[MAX_VECTORS], y[MAX_VECTORS];
+  const __m512i zero = _mm512_setzero_si512();
   UNROLL
-  for (int p = 0; p < P; p++)
+  for (int v = 0; v < V; v++) x[v] = y[v] = zero;
+  const __m512i k0v = _mm512_set1_epi64((long long)k0);
+  for (int i = 0; i < 8 * V; i++) {
+    const __m512i bv = _mm512_set1_epi64((long long)b[i]);
+    UNROLL
+    for (int v = 0; v < V; v++) x[v] = _mm512_madd52lo_epu64(x[v], _mm512_load_si512((const void *)(a + 8 * v)), bv);
+    /* q = limb 0 · k0 mod 2^52, computed and broadcast in vector registers (no round trip through a GPR). */
+    const __m512i q0 = _mm512_madd52lo_epu64(zero, _mm512_add_epi64(x[0], y[0]), k0v);
+    const __m512i qv = _mm512_broadcastq_epi64(_mm512_castsi512_si128(q0));
+    UNROLL
+    for (int v = 0; v < V; v++) y[v] = _mm512_madd52lo_epu64(y[v], _mm512_load_si512((const void *)(m + 8 * v)), qv);
+    /* Limb 0 is now ≡ 0 mod 2^52: its carry (lane 0 of this) goes into the next limb 0. */
+    const __m512i carry = _mm512_srli_epi64(_mm512_add_epi64(x[0], y[0]), 52);
+    UNROLL
+    for (int v = 0; v < V - 1; v++) {
+      x[v] = _mm512_alignr_epi64(x[v + 1], x[v], 1);
+      y[v] = _mm512_alignr_epi64(y[v + 1], y[v], 1);
+    }
+    x[V - 1] = _mm512_alignr_epi64(zero, x[V - 1], 1);
+    y[V - 1] = _mm512_alignr_epi64(zero, y[V - 1], 1);
+    y[0] = _mm512_mask_add_epi64(y[0], 1, y[0], carry);
     UNROLL
     for (int v = 0; v < V; v++) {
-      const __m512i av = _mm512_load_si512((const void *)(a[p] + 8 * v)), mv = _mm512_load_si512((const void *)(m[p] + 8 * v));
-      acc[p][v] = high ? _mm512_madd52hi_epu64(acc[p][v], av, bv[p]) : _mm512_madd52lo_epu64(acc[p][v], av, bv[p]);
-      acc[p][v] = high ? _mm512_madd52hi_epu64(acc[p][v], mv, qv[p]) : _mm512_madd52lo_epu64(acc[p][v], mv, qv[p]);
+      x[v] = _mm512_madd52hi_epu64(x[v], _mm512_load_si512((const void *)(a + 8 * v)), bv);
+      y[v] = _mm512_madd52hi_epu64(y[v], _mm512_load_si512((const void *)(m + 8 * v)), qv);
     }
+  }
+  uint64_t limbs[8 * MAX_VECTORS] __attribute__((aligned(64)));
+  UNROLL
+  for (int v = 0; v < V; v++) _mm512_store_si512((void *)(limbs + 8 * v), _mm512_add_epi64(x[v], y[v]));
+  uint64_t c = 0;
+  for (int j = 0; j < 8 * V; j++) {
+    const uint64_t z = limbs[j] + c;
+    r[j] = z & MASK52;
+    c = z >> 52;
+  }
 }
 
 /*
@@ -146,28 +184,33 @@ IFMA_TARGET INLINE void amm_core(const int P, const int V, uint64_t *const *r, c
     UNROLL
     for (int v = 0; v < V; v++) acc[p][v] = zero;
   for (int i = 0; i < 8 * V; i++) {
-    __m512i bv[2], qv[2];
-    uint64_t carry[2];
+    __m512i bv[2], qv[2], carry[2];
     UNROLL
     for (int p = 0; p < P; p++) {
-      const uint64_t bi = b[p][i];
-      bv[p] = _mm512_set1_epi64((long long)bi);
-      /* Limb 0 after this step's low halves, computed scalar: q from it, and its carry into limb 1. */
-      const uint64_t t = (uint64_t)_mm_cvtsi128_si64(_mm512_castsi512_si128(acc[p][0]));
-      const uint64_t ab = a[p][0] * bi;
-      const uint64_t q = ((t + ab) * k0[p]) & MASK52;
-      qv[p] = _mm512_set1_epi64((long long)q);
-      carry[p] = (t + (ab & MASK52) + ((m[p][0] * q) & MASK52)) >> 52;
+      bv[p] = _mm512_set1_epi64((long long)b[p][i]);
+      UNROLL
+      for (int v = 0; v < V; v++) acc[p][v] = _mm512_madd52lo_epu64(acc[p][v], _mm512_load_si512((const void *)(a[p] + 8 * v)), bv[p]);
+      /* q = limb 0 · k0 mod 2^52, computed and broadcast in vector registers (no round trip through a GPR). */
+      const __m512i q0 = _mm512_madd52lo_epu64(zero, acc[p][0], _mm512_set1_epi64((long long)k0[p]));
+      qv[p] = _mm512_broadcastq_epi64(_mm512_castsi512_si128(q0));
+      UNROLL
+      for (int v = 0; v < V; v++) acc[p][v] = _mm512_madd52lo_epu64(acc[p][v], _mm512_load_si512((const void *)(m[p] + 8 * v)), qv[p]);
+      carry[p] = _mm512_srli_epi64(acc[p][0], 52); /* limb 0 is ≡ 0 mod 2^52 now: its carry, in lane 0 */
     }
-    add_halves(P, V, acc, a, m, bv, qv, 0);
     UNROLL
     for (int p = 0; p < P; p++) {
       UNROLL
       for (int v = 0; v < V - 1; v++) acc[p][v] = _mm512_alignr_epi64(acc[p][v + 1], acc[p][v], 1);
       acc[p][V - 1] = _mm512_alignr_epi64(zero, acc[p][V - 1], 1);
-      acc[p][0] = _mm512_add_epi64(acc[p][0], _mm512_maskz_set1_epi64(1, (long long)carry[p]));
+      acc[p][0] = _mm512_mask_add_epi64(acc[p][0], 1, acc[p][0], carry[p]);
     }
-    add_halves(P, V, acc, a, m, bv, qv, 1);
+    UNROLL
+    for (int p = 0; p < P; p++)
+      UNROLL
+      for (int v = 0; v < V; v++) {
+        acc[p][v] = _mm512_madd52hi_epu64(acc[p][v], _mm512_load_si512((const void *)(a[p] + 8 * v)), bv[p]);
+        acc[p][v] = _mm512_madd52hi_epu64(acc[p][v], _mm512_load_si512((const void *)(m[p] + 8 * v)), qv[p]);
+      }
   }
   UNROLL
   for (int p = 0; p < P; p++) {
@@ -209,7 +252,9 @@ IFMA_TARGET INLINE void amm_core(const int P, const int V, uint64_t *const *r, c
   }
 
 IFMA_TARGET static void amm1(int V, uint64_t *const *r, const uint64_t *const *a, const uint64_t *const *b, const uint64_t *const *m, const uint64_t *k0) {
+#define amm_core(P, V, r, a, b, m, k0) amm_split(V, r[0], a[0], b[0], m[0], k0[0])
   CASES(1)
+#undef amm_core
 }
 
 IFMA_TARGET static void amm2(int V, uint64_t *const *r, const uint64_t *const *a, const uint64_t *const *b, const uint64_t *const *m, const uint64_t *k0) {
