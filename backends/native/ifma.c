@@ -124,45 +124,18 @@ static uint64_t subtract(uint64_t *d, const uint64_t *x, const uint64_t *y, int 
   return borrow;
 }
 
-/*
- * One product alone (amm_core's P = 1): the a·b_i halves and the m·q halves accumulate in two register sets, x and
- * y, whose sum is the number. x never waits for q, so the chain from one q to the next is y's alone: two madds and
- * a shift instead of four madds and a shift (a single 4096-bit product is latency-bound, a pair is not).
- */
-IFMA_TARGET INLINE void amm_split(const int V, uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *m, const uint64_t k0) {
-  __m512i x[MAX_VECTORS], y[MAX_VECTORS];
-  const __m512i zero = _mm512_setzero_si512();
+/* Drops limb 0 of the number in regs[0 … V): a one-lane shift down across the registers. */
+IFMA_TARGET INLINE void drop_limb(const int V, __m512i *regs) {
   UNROLL
-  for (int v = 0; v < V; v++) x[v] = y[v] = zero;
-  const __m512i k0v = _mm512_set1_epi64((long long)k0);
-  for (int i = 0; i < 8 * V; i++) {
-    const __m512i bv = _mm512_set1_epi64((long long)b[i]);
-    UNROLL
-    for (int v = 0; v < V; v++) x[v] = _mm512_madd52lo_epu64(x[v], _mm512_load_si512((const void *)(a + 8 * v)), bv);
-    /* q = limb 0 · k0 mod 2^52, computed and broadcast in vector registers (no round trip through a GPR). */
-    const __m512i q0 = _mm512_madd52lo_epu64(zero, _mm512_add_epi64(x[0], y[0]), k0v);
-    const __m512i qv = _mm512_broadcastq_epi64(_mm512_castsi512_si128(q0));
-    UNROLL
-    for (int v = 0; v < V; v++) y[v] = _mm512_madd52lo_epu64(y[v], _mm512_load_si512((const void *)(m + 8 * v)), qv);
-    /* Limb 0 is now ≡ 0 mod 2^52: its carry (lane 0 of this) goes into the next limb 0. */
-    const __m512i carry = _mm512_srli_epi64(_mm512_add_epi64(x[0], y[0]), 52);
-    UNROLL
-    for (int v = 0; v < V - 1; v++) {
-      x[v] = _mm512_alignr_epi64(x[v + 1], x[v], 1);
-      y[v] = _mm512_alignr_epi64(y[v + 1], y[v], 1);
-    }
-    x[V - 1] = _mm512_alignr_epi64(zero, x[V - 1], 1);
-    y[V - 1] = _mm512_alignr_epi64(zero, y[V - 1], 1);
-    y[0] = _mm512_mask_add_epi64(y[0], 1, y[0], carry);
-    UNROLL
-    for (int v = 0; v < V; v++) {
-      x[v] = _mm512_madd52hi_epu64(x[v], _mm512_load_si512((const void *)(a + 8 * v)), bv);
-      y[v] = _mm512_madd52hi_epu64(y[v], _mm512_load_si512((const void *)(m + 8 * v)), qv);
-    }
-  }
+  for (int v = 0; v < V - 1; v++) regs[v] = _mm512_alignr_epi64(regs[v + 1], regs[v], 1);
+  regs[V - 1] = _mm512_alignr_epi64(_mm512_setzero_si512(), regs[V - 1], 1);
+}
+
+/* r = the number in x (+ y where given) as 8V limbs of 52 bits: the accumulators' carries propagated (it fits). */
+IFMA_TARGET INLINE void normalise(const int V, uint64_t *r, const __m512i *x, const __m512i *y) {
   uint64_t limbs[8 * MAX_VECTORS] __attribute__((aligned(64)));
   UNROLL
-  for (int v = 0; v < V; v++) _mm512_store_si512((void *)(limbs + 8 * v), _mm512_add_epi64(x[v], y[v]));
+  for (int v = 0; v < V; v++) _mm512_store_si512((void *)(limbs + 8 * v), y != NULL ? _mm512_add_epi64(x[v], y[v]) : x[v]);
   uint64_t c = 0;
   for (int j = 0; j < 8 * V; j++) {
     const uint64_t z = limbs[j] + c;
@@ -172,10 +145,49 @@ IFMA_TARGET INLINE void amm_split(const int V, uint64_t *r, const uint64_t *a, c
 }
 
 /*
- * r_p = a_p · b_p / R mod m_p (below 2m_p for inputs below 2m_p, normalised limbs) for p < P, the P products
- * interleaved. r may alias a or b (written only at the end).
+ * r_p = a_p · b_p / R mod m_p (below 2m_p for inputs below 2m_p, normalised limbs) for p < P (P ≤ 2 products
+ * interleaved); r may alias a or b (written only at the end). The a·b_i halves and the m·q halves accumulate in two
+ * register sets, x and y, whose sum is the number: x never waits for q, so the chain from one q to the next is y's
+ * alone, two madds and a shift instead of four madds and a shift (a lone product is latency-bound).
  */
-IFMA_TARGET INLINE void amm_core(const int P, const int V, uint64_t *const *r, const uint64_t *const *a, const uint64_t *const *b,
+IFMA_TARGET INLINE void amm_split(const int P, const int V, uint64_t *const *r, const uint64_t *const *a, const uint64_t *const *b,
+                                  const uint64_t *const *m, const uint64_t *k0) {
+  __m512i x[2][MAX_VECTORS], y[2][MAX_VECTORS];
+  const __m512i zero = _mm512_setzero_si512();
+  UNROLL
+  for (int p = 0; p < P; p++)
+    UNROLL
+    for (int v = 0; v < V; v++) x[p][v] = y[p][v] = zero;
+  for (int i = 0; i < 8 * V; i++) {
+    __m512i bv[2], qv[2];
+    UNROLL
+    for (int p = 0; p < P; p++) {
+      bv[p] = _mm512_set1_epi64((long long)b[p][i]);
+      UNROLL
+      for (int v = 0; v < V; v++) x[p][v] = _mm512_madd52lo_epu64(x[p][v], _mm512_load_si512((const void *)(a[p] + 8 * v)), bv[p]);
+      /* q = limb 0 · k0 mod 2^52, computed and broadcast in vector registers (no round trip through a GPR). */
+      const __m512i q0 = _mm512_madd52lo_epu64(zero, _mm512_add_epi64(x[p][0], y[p][0]), _mm512_set1_epi64((long long)k0[p]));
+      qv[p] = _mm512_broadcastq_epi64(_mm512_castsi512_si128(q0));
+      UNROLL
+      for (int v = 0; v < V; v++) y[p][v] = _mm512_madd52lo_epu64(y[p][v], _mm512_load_si512((const void *)(m[p] + 8 * v)), qv[p]);
+      /* Limb 0 is now ≡ 0 mod 2^52: its carry (lane 0 of this) goes into the next limb 0. */
+      const __m512i carry = _mm512_srli_epi64(_mm512_add_epi64(x[p][0], y[p][0]), 52);
+      drop_limb(V, x[p]);
+      drop_limb(V, y[p]);
+      y[p][0] = _mm512_mask_add_epi64(y[p][0], 1, y[p][0], carry);
+      UNROLL
+      for (int v = 0; v < V; v++) {
+        x[p][v] = _mm512_madd52hi_epu64(x[p][v], _mm512_load_si512((const void *)(a[p] + 8 * v)), bv[p]);
+        y[p][v] = _mm512_madd52hi_epu64(y[p][v], _mm512_load_si512((const void *)(m[p] + 8 * v)), qv[p]);
+      }
+    }
+  }
+  UNROLL
+  for (int p = 0; p < P; p++) normalise(V, r[p], x[p], y[p]);
+}
+
+/* amm_split's products with one register set per product, for pairs whose split sets would not fit in registers. */
+IFMA_TARGET INLINE void amm_shared(const int P, const int V, uint64_t *const *r, const uint64_t *const *a, const uint64_t *const *b,
                                  const uint64_t *const *m, const uint64_t *k0) {
   __m512i acc[2][MAX_VECTORS];
   const __m512i zero = _mm512_setzero_si512();
@@ -199,9 +211,7 @@ IFMA_TARGET INLINE void amm_core(const int P, const int V, uint64_t *const *r, c
     }
     UNROLL
     for (int p = 0; p < P; p++) {
-      UNROLL
-      for (int v = 0; v < V - 1; v++) acc[p][v] = _mm512_alignr_epi64(acc[p][v + 1], acc[p][v], 1);
-      acc[p][V - 1] = _mm512_alignr_epi64(zero, acc[p][V - 1], 1);
+      drop_limb(V, acc[p]);
       acc[p][0] = _mm512_mask_add_epi64(acc[p][0], 1, acc[p][0], carry[p]);
     }
     UNROLL
@@ -213,52 +223,52 @@ IFMA_TARGET INLINE void amm_core(const int P, const int V, uint64_t *const *r, c
       }
   }
   UNROLL
-  for (int p = 0; p < P; p++) {
-    uint64_t limbs[8 * MAX_VECTORS] __attribute__((aligned(64)));
-    UNROLL
-    for (int v = 0; v < V; v++) _mm512_store_si512((void *)(limbs + 8 * v), acc[p][v]);
-    uint64_t c = 0;
-    for (int j = 0; j < 8 * V; j++) {
-      const uint64_t x = limbs[j] + c;
-      r[p][j] = x & MASK52;
-      c = x >> 52;
-    }
-  }
+  for (int p = 0; p < P; p++) normalise(V, r[p], acc[p], NULL);
+}
+
+/* Two products: in split register sets while both fit in the 32 registers (V ≤ 6), else in one set each (split, a
+ * 4096-bit pair spills and runs slower than two lone products; shared, it runs ≈ 0.9 of them). */
+IFMA_TARGET INLINE void amm_pair(const int P, const int V, uint64_t *const *r, const uint64_t *const *a, const uint64_t *const *b,
+                                 const uint64_t *const *m, const uint64_t *k0) {
+  if (V <= 6) amm_split(P, V, r, a, b, m, k0);
+  else amm_shared(P, V, r, a, b, m, k0);
 }
 
 /* One specialisation per register count, so each keeps its accumulators in registers. */
 #define CASES(P)                                                                                                                      \
   switch (V) {                                                                                                                       \
-  case 1: amm_core(P, 1, r, a, b, m, k0); break;                                                                                     \
-  case 2: amm_core(P, 2, r, a, b, m, k0); break;                                                                                     \
-  case 3: amm_core(P, 3, r, a, b, m, k0); break;                                                                                     \
-  case 4: amm_core(P, 4, r, a, b, m, k0); break;                                                                                     \
-  case 5: amm_core(P, 5, r, a, b, m, k0); break;                                                                                     \
-  case 6: amm_core(P, 6, r, a, b, m, k0); break;                                                                                     \
-  case 7: amm_core(P, 7, r, a, b, m, k0); break;                                                                                     \
-  case 8: amm_core(P, 8, r, a, b, m, k0); break;                                                                                     \
-  case 9: amm_core(P, 9, r, a, b, m, k0); break;                                                                                     \
-  case 10: amm_core(P, 10, r, a, b, m, k0); break;                                                                                   \
-  case 11: amm_core(P, 11, r, a, b, m, k0); break;                                                                                   \
-  case 12: amm_core(P, 12, r, a, b, m, k0); break;                                                                                   \
-  case 13: amm_core(P, 13, r, a, b, m, k0); break;                                                                                   \
-  case 14: amm_core(P, 14, r, a, b, m, k0); break;                                                                                   \
-  case 15: amm_core(P, 15, r, a, b, m, k0); break;                                                                                   \
-  case 16: amm_core(P, 16, r, a, b, m, k0); break;                                                                                   \
-  case 17: amm_core(P, 17, r, a, b, m, k0); break;                                                                                   \
-  case 18: amm_core(P, 18, r, a, b, m, k0); break;                                                                                   \
-  case 19: amm_core(P, 19, r, a, b, m, k0); break;                                                                                   \
-  default: amm_core(P, 20, r, a, b, m, k0); break;                                                                                   \
+  case 1: AMM(P, 1, r, a, b, m, k0); break;                                                                                     \
+  case 2: AMM(P, 2, r, a, b, m, k0); break;                                                                                     \
+  case 3: AMM(P, 3, r, a, b, m, k0); break;                                                                                     \
+  case 4: AMM(P, 4, r, a, b, m, k0); break;                                                                                     \
+  case 5: AMM(P, 5, r, a, b, m, k0); break;                                                                                     \
+  case 6: AMM(P, 6, r, a, b, m, k0); break;                                                                                     \
+  case 7: AMM(P, 7, r, a, b, m, k0); break;                                                                                     \
+  case 8: AMM(P, 8, r, a, b, m, k0); break;                                                                                     \
+  case 9: AMM(P, 9, r, a, b, m, k0); break;                                                                                     \
+  case 10: AMM(P, 10, r, a, b, m, k0); break;                                                                                   \
+  case 11: AMM(P, 11, r, a, b, m, k0); break;                                                                                   \
+  case 12: AMM(P, 12, r, a, b, m, k0); break;                                                                                   \
+  case 13: AMM(P, 13, r, a, b, m, k0); break;                                                                                   \
+  case 14: AMM(P, 14, r, a, b, m, k0); break;                                                                                   \
+  case 15: AMM(P, 15, r, a, b, m, k0); break;                                                                                   \
+  case 16: AMM(P, 16, r, a, b, m, k0); break;                                                                                   \
+  case 17: AMM(P, 17, r, a, b, m, k0); break;                                                                                   \
+  case 18: AMM(P, 18, r, a, b, m, k0); break;                                                                                   \
+  case 19: AMM(P, 19, r, a, b, m, k0); break;                                                                                   \
+  default: AMM(P, 20, r, a, b, m, k0); break;                                                                                   \
   }
 
 IFMA_TARGET static void amm1(int V, uint64_t *const *r, const uint64_t *const *a, const uint64_t *const *b, const uint64_t *const *m, const uint64_t *k0) {
-#define amm_core(P, V, r, a, b, m, k0) amm_split(V, r[0], a[0], b[0], m[0], k0[0])
+#define AMM amm_split
   CASES(1)
-#undef amm_core
+#undef AMM
 }
 
 IFMA_TARGET static void amm2(int V, uint64_t *const *r, const uint64_t *const *a, const uint64_t *const *b, const uint64_t *const *m, const uint64_t *k0) {
+#define AMM amm_pair
   CASES(2)
+#undef AMM
 }
 
 /* dst = table[index] over `entries` entries of L limbs, reading every entry (the index is secret). */
