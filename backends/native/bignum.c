@@ -13,15 +13,20 @@
  * BN_MONT_CTX and a BN_CTX, so the handles are per thread (externals never cross worker threads).
  *
  * Exports:
- *   bnMont(modulus) → handle (modulus odd, > 1)
+ *   bnMont(modulus, ifma) → handle (modulus odd, > 1); with `ifma` true, modPow and the pair below run the IFMA
+ *       kernel of ifma.c where the CPU has AVX-512 IFMA and the size is covered (OpenSSL 3.0's own IFMA code covers
+ *       1024-bit moduli only), else OpenSSL as without it
+ *   bnIfma: whether this CPU runs the IFMA kernel
  *   bnModPow(handle, base, exponent, out) → base^exponent mod m into `out` (modulus-width, big-endian); the base
- *       must already be reduced; constant-time in the exponent (BN_mod_exp_mont_consttime), since Paillier's
- *       exponents are often secrets (p−1, key shares)
+ *       must already be reduced; constant-time in the exponent (BN_mod_exp_mont_consttime, or ifma.c's fixed
+ *       windows), since Paillier's exponents are often secrets (p−1, key shares)
  *   bnModPowX2(handleA, baseA, expA, outA, handleB, baseB, expB, outB): two independent modPows in one call
  *       (BN_mod_exp_mont_consttime_x2, which OpenSSL runs as one interleaved AVX-512 IFMA computation where the
- *       CPU and modulus size allow, else as two exponentiations)
+ *       CPU and modulus size allow, else as two exponentiations); with both handles on the IFMA kernel, its
+ *       interleaved pair (two independent dependency chains in one loop)
  *   bnFixedBase(handle, base, windows, windowBits) → table of base^(d·2^(w·i)), d < 2^w, i < windows, w =
- *       windowBits ∈ [1, 8], in Montgomery form
+ *       windowBits ∈ [1, 8], in Montgomery form (the IFMA kernel's where the handle has it)
+ *   bnEntryBytes(handle) → the bytes one entry of such a table takes (its budget is the caller's)
  *   bnFixedBasePow(table, digits, out) → base^e mod m for e = Σ digits[i]·2^(w·i) (one byte per window, each
  *       below 2^w; digits.length ≤ windows): one Montgomery product per window, none squared
  *   bnMultiExp(handle, bases, exponents, exponentBytes, out) → Π b_i^(e_i) mod m, the k bases concatenated at the
@@ -31,6 +36,8 @@
  *       it skips zero digits, as the BigInt code it replaces did (PROTOCOLS.md §4 weakness 5); its callers are the
  *       packed blinding, the gradient sums and the batch-proof combinations, none of which used a constant-time
  *       path before either.
+ *   (bnFixedBase, bnMultiExp and the tables below keep their Montgomery products in the IFMA kernel's form where
+ *       the handle has it: elem_t; OpenSSL's BIGNUMs otherwise)
  *   bnMultiExpTable(handle, bases, windowBits) → the window tables (b^1 … b^(2^w − 1), Montgomery form) of k fixed
  *       bases, concatenated at the modulus width: built once for many products over the same bases
  *   bnModInverse(value, modulus, out) → whether value has an inverse mod modulus, written into `out` if so
@@ -45,6 +52,7 @@
 #include <string.h>
 #include <node_api.h>
 #include "napi_args.h"
+#include "ifma.h"
 
 typedef struct bignum_st BIGNUM;
 typedef struct bignum_ctx BN_CTX;
@@ -117,11 +125,61 @@ typedef struct {
   BN_MONT_CTX *mont;
   BN_CTX *ctx;
   int bytes;
+  ifma_mod *ifma; /* the IFMA kernel's set-up where the CPU has it, the size is covered and the caller asked; else NULL */
 } modulus_t;
+
+/*
+ * A number mod m in Montgomery form, for the tables and products below: a BIGNUM (OpenSSL's form) or, where m has
+ * the IFMA kernel, its limbs (ifma.c's form, below 2m). The elem_* functions pick by m; 0 on failure.
+ */
+typedef void elem_t;
+
+static elem_t *elem_new(const modulus_t *m) {
+  return m->ifma != NULL ? (elem_t *)ifma_alloc(ifma_limbs(m->ifma)) : (elem_t *)bn.new_();
+}
+
+static void elem_free(const modulus_t *m, elem_t *x) {
+  if (x == NULL) return;
+  if (m->ifma != NULL) free(x);
+  else bn.free_(x);
+}
+
+/* x = base · R mod m from big-endian bytes, base below m. */
+static int elem_set(modulus_t *m, elem_t *x, const unsigned char *base, size_t len) {
+  if (m->ifma != NULL) return ifma_to_mont(m->ifma, x, base, len);
+  return bn.bin2bn(base, (int)len, x) != NULL && bn.cmp(x, m->modulus) < 0 && bn.to_mont(x, x, m->mont, m->ctx);
+}
+
+static int elem_mul(modulus_t *m, elem_t *r, const elem_t *a, const elem_t *b) {
+  if (m->ifma == NULL) return bn.mod_mul_mont(r, a, b, m->mont, m->ctx);
+  ifma_mul(m->ifma, r, a, b);
+  return 1;
+}
+
+static int elem_copy(const modulus_t *m, elem_t *r, const elem_t *a) {
+  if (m->ifma == NULL) return bn.copy(r, a) != NULL;
+  memcpy(r, a, ifma_limbs(m->ifma) * 8);
+  return 1;
+}
+
+/* x = R mod m, the Montgomery one. */
+static int elem_one(modulus_t *m, elem_t *x) {
+  static const unsigned char one = 1;
+  if (m->ifma == NULL) return bn.bin2bn(&one, 1, x) != NULL && bn.to_mont(x, x, m->mont, m->ctx);
+  ifma_one(m->ifma, x);
+  return 1;
+}
+
+/* out = x / R mod m, big-endian at out_len (m's width); x is left unusable. */
+static int elem_out(modulus_t *m, elem_t *x, unsigned char *out, size_t out_len) {
+  if (m->ifma == NULL) return bn.from_mont(x, x, m->mont, m->ctx) && bn.bn2binpad(x, out, (int)out_len) == (int)out_len;
+  ifma_from_mont(m->ifma, out, out_len, x);
+  return 1;
+}
 
 typedef struct {
   modulus_t *m; /* owned (modulus_copy) */
-  BIGNUM **entries; /* windows × 2^w, Montgomery form; entry (i, 0) is R mod m, the Montgomery one */
+  elem_t **entries; /* windows × 2^w, Montgomery form; entry (i, 0) is R mod m, the Montgomery one */
   int windows;
   int width; /* 2^w: entries per window */
   int64_t footprint; /* bytes reported to V8 (napi_adjust_external_memory), so its GC sees the table's weight */
@@ -129,6 +187,7 @@ typedef struct {
 
 static void modulus_free(modulus_t *m) {
   if (m == NULL) return;
+  ifma_mod_free(m->ifma);
   if (m->mont) bn.mont_free(m->mont);
   if (m->ctx) bn.ctx_free(m->ctx);
   if (m->modulus) bn.free_(m->modulus);
@@ -151,19 +210,47 @@ static modulus_t *modulus_new(const unsigned char *bytes, size_t length) {
 }
 
 /* A modulus of its own for a table, set up from `source`'s bytes, so the table outlives its creator's handle. */
+static void modulus_ifma(modulus_t *m);
+
+/* As `source`, IFMA set-up included where it has one. */
 static modulus_t *modulus_copy(const modulus_t *source) {
   unsigned char *bytes = malloc(source->bytes);
   if (bytes == NULL) return NULL;
   bn.bn2binpad(source->modulus, bytes, source->bytes);
   modulus_t *m = modulus_new(bytes, source->bytes);
   free(bytes);
+  if (m != NULL && source->ifma != NULL) modulus_ifma(m);
   return m;
+}
+
+/* Bytes one table entry takes: the IFMA kernel's limbs where m has it, else the modulus's width. */
+static size_t entry_bytes(const modulus_t *m) {
+  return m->ifma != NULL ? ifma_limbs(m->ifma) * 8 : (size_t)m->bytes;
+}
+
+/* Sets up the IFMA kernel for m (R² mod m from OpenSSL); leaves m->ifma NULL where it does not apply. */
+static void modulus_ifma(modulus_t *m) {
+  const size_t k = ifma_rr_exponent((size_t)bn.num_bits(m->modulus));
+  if (k == 0) return;
+  unsigned char *power = calloc(k / 8 + 1, 1), *rr = malloc((size_t)m->bytes), *bytes = malloc((size_t)m->bytes);
+  BIGNUM *x = NULL;
+  if (power && rr && bytes) {
+    power[0] = 1; /* 2^k, k a multiple of 8 */
+    x = bn.bin2bn(power, (int)(k / 8 + 1), NULL);
+    if (x && bn.nnmod(x, x, m->modulus, m->ctx) && bn.bn2binpad(x, rr, m->bytes) == m->bytes && bn.bn2binpad(m->modulus, bytes, m->bytes) == m->bytes) {
+      m->ifma = ifma_mod_new(bytes, (size_t)m->bytes, rr, (size_t)m->bytes);
+    }
+  }
+  if (x) bn.free_(x);
+  free(power);
+  free(rr);
+  free(bytes);
 }
 
 static void table_free(table_t *t) {
   if (t == NULL) return;
   if (t->entries) {
-    for (size_t i = 0; i < (size_t)t->windows * t->width; i++) if (t->entries[i]) bn.free_(t->entries[i]);
+    for (size_t i = 0; i < (size_t)t->windows * t->width; i++) elem_free(t->m, t->entries[i]);
     free(t->entries);
   }
   modulus_free(t->m);
@@ -212,12 +299,15 @@ static napi_value handed_over(napi_env env, void *table, napi_finalize finalize,
 /* ---- exports ---- */
 
 static napi_value mont(napi_env env, napi_callback_info info) {
-  napi_value argv[1], out;
+  napi_value argv[2], out;
   unsigned char *bytes;
   size_t length;
-  if (!args(env, info, 1, argv) || !bytes_of(env, argv[0], &bytes, &length, 1)) return NULL;
+  bool ifma;
+  if (!args(env, info, 2, argv) || !bytes_of(env, argv[0], &bytes, &length, 1)) return NULL;
+  if (napi_get_value_bool(env, argv[1], &ifma) != napi_ok) return fail(env, "bnMont: the second argument (use the IFMA kernel) must be a boolean");
   modulus_t *m = modulus_new(bytes, length);
   if (m == NULL) return fail(env, "bnMont: the modulus must be odd and greater than 1");
+  if (ifma) modulus_ifma(m);
   if (napi_create_external(env, m, finalize_modulus, NULL, &out) != napi_ok) {
     modulus_free(m);
     return NULL;
@@ -229,6 +319,7 @@ static napi_value mont(napi_env env, napi_callback_info info) {
 static int pow_into(modulus_t *m, const unsigned char *base, size_t base_len, const unsigned char *exp, size_t exp_len,
                     unsigned char *out, size_t out_len) {
   if (out_len != (size_t)m->bytes) return 0;
+  if (m->ifma != NULL) return ifma_mod_exp(m->ifma, base, base_len, exp, exp_len, out, out_len);
   BIGNUM *a = bn.bin2bn(base, (int)base_len, NULL), *p = bn.bin2bn(exp, (int)exp_len, NULL), *r = bn.new_();
   int ok = a && p && r && bn.cmp(a, m->modulus) < 0 && bn.exp_consttime(r, a, p, m->modulus, m->ctx, m->mont) == 1 &&
            bn.bn2binpad(r, out, (int)out_len) == (int)out_len;
@@ -236,6 +327,13 @@ static int pow_into(modulus_t *m, const unsigned char *base, size_t base_len, co
   if (p) bn.clear_free(p);
   if (r) bn.free_(r);
   return ok;
+}
+
+static napi_value table_entry_bytes(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  modulus_t *m;
+  if (!args(env, info, 1, argv) || !external_arg(env, argv[0], (void **)&m)) return NULL;
+  return number(env, (int64_t)entry_bytes(m));
 }
 
 static napi_value mod_pow(napi_env env, napi_callback_info info) {
@@ -259,7 +357,12 @@ static napi_value mod_pow_x2(napi_env env, napi_callback_info info) {
     if (!external_arg(env, argv[4 * k], (void **)&m[k]) || !bytes_of(env, argv[4 * k + 1], &base[k], &base_len[k], 1) ||
         !bytes_of(env, argv[4 * k + 2], &exp[k], &exp_len[k], 1) || !bytes_of(env, argv[4 * k + 3], &out[k], &out_len[k], 1)) return NULL;
   }
-  if (bn.exp_consttime_x2 == NULL || m[0]->bytes != m[1]->bytes) {
+  if (m[0]->ifma != NULL && m[1]->ifma != NULL) {
+    if (!ifma_mod_exp_x2(m[0]->ifma, base[0], base_len[0], exp[0], exp_len[0], out[0], out_len[0], m[1]->ifma, base[1], base_len[1], exp[1],
+                         exp_len[1], out[1], out_len[1])) return fail(env, "bnModPowX2: base not reduced, or output not modulus-width");
+    return NULL;
+  }
+  if (bn.exp_consttime_x2 == NULL || m[0]->bytes != m[1]->bytes || m[0]->ifma != NULL || m[1]->ifma != NULL) {
     for (int k = 0; k < 2; k++) {
       if (!pow_into(m[k], base[k], base_len[k], exp[k], exp_len[k], out[k], out_len[k])) return fail(env, "bnModPowX2: base not reduced, or output not modulus-width");
     }
@@ -299,26 +402,24 @@ static napi_value fixed_base(napi_env env, napi_callback_info info) {
   t->m = modulus_copy(source);
   t->windows = windows;
   t->width = width;
-  t->entries = t->m ? calloc((size_t)windows * width, sizeof(BIGNUM *)) : NULL;
-  static const unsigned char one_byte = 1;
-  BIGNUM *unit = bn.bin2bn(base, (int)base_len, NULL), *one = bn.bin2bn(&one_byte, 1, NULL);
-  int ok = t->entries && unit && one && bn.cmp(unit, t->m->modulus) < 0 && bn.to_mont(unit, unit, t->m->mont, t->m->ctx);
+  t->entries = t->m ? calloc((size_t)windows * width, sizeof(elem_t *)) : NULL;
+  elem_t *unit = t->m ? elem_new(t->m) : NULL;
+  int ok = t->entries && unit && elem_set(t->m, unit, base, base_len);
   for (int i = 0; ok && i < windows; i++) {
-    BIGNUM **row = t->entries + (size_t)i * width;
+    elem_t **row = t->entries + (size_t)i * width;
     /* row[0] = R mod m (the Montgomery one), row[d] = row[d−1]·unit with unit = base^(2^(w·i)); then unit ← unit^(2^w). */
     for (int d = 0; ok && d < width; d++) {
-      row[d] = bn.new_();
-      ok = row[d] != NULL && (d == 0 ? bn.to_mont(row[d], one, t->m->mont, t->m->ctx) : bn.mod_mul_mont(row[d], row[d - 1], unit, t->m->mont, t->m->ctx));
+      row[d] = elem_new(t->m);
+      ok = row[d] != NULL && (d == 0 ? elem_one(t->m, row[d]) : elem_mul(t->m, row[d], row[d - 1], unit));
     }
-    ok = ok && bn.mod_mul_mont(unit, row[width - 1], unit, t->m->mont, t->m->ctx);
+    ok = ok && elem_mul(t->m, unit, row[width - 1], unit);
   }
-  if (unit) bn.free_(unit);
-  if (one) bn.free_(one);
+  if (t->m) elem_free(t->m, unit);
   if (!ok) {
     table_free(t);
     return fail(env, "bnFixedBase: base not reduced, or out of memory");
   }
-  t->footprint = (int64_t)windows * width * (t->m->bytes + 32);
+  t->footprint = (int64_t)windows * width * (int64_t)(entry_bytes(t->m) + 32);
   return handed_over(env, t, finalize_table, (void (*)(void *))table_free, t->footprint);
 }
 
@@ -331,12 +432,12 @@ static napi_value fixed_base_pow(napi_env env, napi_callback_info info) {
       !bytes_of(env, argv[2], &out, &out_len, 1)) return NULL;
   if (digits_len > (size_t)t->windows || out_len != (size_t)t->m->bytes) return fail(env, "bnFixedBasePow: exponent wider than the table, or output not modulus-width");
   for (size_t i = 0; i < digits_len; i++) if (digits[i] >= t->width) return fail(env, "bnFixedBasePow: a digit is not below 2^windowBits");
-  BIGNUM *acc = bn.new_();
+  elem_t *acc = elem_new(t->m);
   /* Every window multiplies (a zero digit by the Montgomery one), so the count of products does not depend on r. */
-  int ok = acc != NULL && bn.copy(acc, t->entries[digits_len > 0 ? digits[0] : 0]) != NULL;
-  for (size_t i = 1; ok && i < digits_len; i++) ok = bn.mod_mul_mont(acc, acc, t->entries[i * t->width + digits[i]], t->m->mont, t->m->ctx);
-  ok = ok && bn.from_mont(acc, acc, t->m->mont, t->m->ctx) && bn.bn2binpad(acc, out, (int)out_len) == (int)out_len;
-  if (acc) bn.clear_free(acc);
+  int ok = acc != NULL && elem_copy(t->m, acc, t->entries[digits_len > 0 ? digits[0] : 0]);
+  for (size_t i = 1; ok && i < digits_len; i++) ok = elem_mul(t->m, acc, acc, t->entries[i * t->width + digits[i]]);
+  ok = ok && elem_out(t->m, acc, out, out_len);
+  elem_free(t->m, acc);
   if (!ok) return fail(env, "bnFixedBasePow: OpenSSL failed");
   return NULL;
 }
@@ -381,25 +482,25 @@ static void exponent_span(const unsigned char *e, size_t len, size_t *top, size_
  * w squarings per window shared by every base, one product per non-zero digit. Writes Π b_i^(e_i) into `out`
  * (modulus-width, big-endian); `tops`/`lows` are each exponent's span, a zero exponent's base is skipped.
  */
-static int straus(modulus_t *m, BIGNUM **table, size_t entries, size_t k, int w, const unsigned char *exps, size_t ew,
+static int straus(modulus_t *m, elem_t **table, size_t entries, size_t k, int w, const unsigned char *exps, size_t ew,
                   const size_t *tops, const size_t *lows, unsigned char *out, size_t out_len) {
   size_t max_top = 0;
   for (size_t i = 0; i < k; i++) if (tops[i] > max_top) max_top = tops[i];
-  BIGNUM *acc = bn.new_();
+  elem_t *acc = elem_new(m);
   int ok = acc != NULL, one = 1;
   const size_t windows = (max_top + (size_t)w - 1) / (size_t)w;
   for (size_t pos = windows; ok && pos-- > 0;) {
-    if (!one) for (int s = 0; ok && s < w; s++) ok = bn.mod_mul_mont(acc, acc, acc, m->mont, m->ctx);
+    if (!one) for (int s = 0; ok && s < w; s++) ok = elem_mul(m, acc, acc, acc);
     for (size_t i = 0; ok && i < k; i++) {
       if (tops[i] == 0 || pos * (size_t)w >= tops[i] || (pos + 1) * (size_t)w <= lows[i]) continue;
       unsigned d = exponent_digit(exps + i * ew, ew, pos, w);
       if (d == 0) continue;
-      BIGNUM *entry = table[i * entries + d - 1];
+      const elem_t *entry = table[i * entries + d - 1];
       if (one) {
-        ok = bn.copy(acc, entry) != NULL;
+        ok = elem_copy(m, acc, entry);
         one = 0;
       } else {
-        ok = bn.mod_mul_mont(acc, acc, entry, m->mont, m->ctx);
+        ok = elem_mul(m, acc, acc, entry);
       }
     }
   }
@@ -409,21 +510,21 @@ static int straus(modulus_t *m, BIGNUM **table, size_t entries, size_t k, int w,
       memset(out, 0, out_len);
       out[out_len - 1] = 1;
     } else {
-      ok = bn.from_mont(acc, acc, m->mont, m->ctx) && bn.bn2binpad(acc, out, (int)out_len) == (int)out_len;
+      ok = elem_out(m, acc, out, out_len);
     }
   }
-  if (acc) bn.free_(acc);
+  elem_free(m, acc);
   return ok;
 }
 
 /* Fills b, b^2 … b^(entries) in Montgomery form into row[0 … entries), from b's big-endian bytes (reduced). */
-static int window_row(modulus_t *m, const unsigned char *base, size_t width, BIGNUM **row, size_t entries) {
-  row[0] = bn.bin2bn(base, (int)width, NULL);
-  int ok = row[0] != NULL && bn.cmp(row[0], m->modulus) < 0 && bn.to_mont(row[0], row[0], m->mont, m->ctx);
+static int window_row(modulus_t *m, const unsigned char *base, size_t width, elem_t **row, size_t entries) {
+  row[0] = elem_new(m);
+  int ok = row[0] != NULL && elem_set(m, row[0], base, width);
   /* Only the entries a digit can select are needed; filling all keeps the loop simple (2^w − 2 products). */
   for (size_t d = 1; ok && d < entries; d++) {
-    row[d] = bn.new_();
-    ok = row[d] != NULL && bn.mod_mul_mont(row[d], row[d - 1], row[0], m->mont, m->ctx);
+    row[d] = elem_new(m);
+    ok = row[d] != NULL && elem_mul(m, row[d], row[d - 1], row[0]);
   }
   return ok;
 }
@@ -469,7 +570,7 @@ static napi_value multi_exp(napi_env env, napi_callback_info info) {
     }
   }
   const size_t entries = ((size_t)1 << w) - 1; /* b^1 … b^(2^w − 1) per base */
-  BIGNUM **table = calloc(k * entries + 1, sizeof *table);
+  elem_t **table = calloc(k * entries + 1, sizeof *table);
   int ok = table != NULL;
   for (size_t i = 0; ok && i < k; i++) {
     if (tops[i] == 0) continue; /* b^0 = 1: no table, no products */
@@ -477,7 +578,7 @@ static napi_value multi_exp(napi_env env, napi_callback_info info) {
   }
   ok = ok && straus(m, table, entries, k, w, exps, ew, tops, lows, out, out_len);
   if (table) {
-    for (size_t i = 0; i < k * entries; i++) if (table[i]) bn.free_(table[i]);
+    for (size_t i = 0; i < k * entries; i++) elem_free(m, table[i]);
     free(table);
   }
   free(tops);
@@ -489,7 +590,7 @@ static napi_value multi_exp(napi_env env, napi_callback_info info) {
 /* Window tables of k fixed bases, for many multi-exponentiations over the same bases (bnMultiExpTable). */
 typedef struct {
   modulus_t *m; /* owned, as table_t's */
-  BIGNUM **entries; /* k × (2^w − 1), Montgomery form */
+  elem_t **entries; /* k × (2^w − 1), Montgomery form */
   size_t k;
   int w;
   int64_t footprint;
@@ -498,7 +599,7 @@ typedef struct {
 static void bases_free(bases_t *t) {
   if (t == NULL) return;
   if (t->entries) {
-    for (size_t i = 0; i < t->k * (((size_t)1 << t->w) - 1); i++) if (t->entries[i]) bn.free_(t->entries[i]);
+    for (size_t i = 0; i < t->k * (((size_t)1 << t->w) - 1); i++) elem_free(t->m, t->entries[i]);
     free(t->entries);
   }
   modulus_free(t->m);
@@ -528,14 +629,14 @@ static napi_value multi_exp_table(napi_env env, napi_callback_info info) {
   t->k = bases_len / width;
   t->w = bits;
   const size_t entries = ((size_t)1 << bits) - 1;
-  t->entries = t->m ? calloc(t->k * entries + 1, sizeof(BIGNUM *)) : NULL;
+  t->entries = t->m ? calloc(t->k * entries + 1, sizeof(elem_t *)) : NULL;
   int ok = t->entries != NULL;
   for (size_t i = 0; ok && i < t->k; i++) ok = window_row(t->m, bases + i * width, width, t->entries + i * entries, entries);
   if (!ok) {
     bases_free(t);
     return fail(env, "bnMultiExpTable: a base is not reduced, or out of memory");
   }
-  t->footprint = (int64_t)(t->k * entries) * (t->m->bytes + 32);
+  t->footprint = (int64_t)(t->k * entries) * (int64_t)(entry_bytes(t->m) + 32);
   return handed_over(env, t, finalize_bases, (void (*)(void *))bases_free, t->footprint);
 }
 
@@ -592,9 +693,13 @@ void bignum_register(napi_env env, napi_value exports) {
     { "bnFixedBasePow", NULL, fixed_base_pow, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bnMultiExp", NULL, multi_exp, NULL, NULL, NULL, napi_enumerable, NULL },
     { "bnMultiExpTable", NULL, multi_exp_table, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "bnMultiExpWith", NULL, multi_exp_with, NULL, NULL, NULL, napi_enumerable, NULL }
+    { "bnMultiExpWith", NULL, multi_exp_with, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "bnEntryBytes", NULL, table_entry_bytes, NULL, NULL, NULL, napi_enumerable, NULL }
   };
-  napi_define_properties(env, exports, 8, props);
+  napi_define_properties(env, exports, 9, props);
+  napi_value ifma;
+  napi_get_boolean(env, ifma_available(), &ifma);
+  napi_set_named_property(env, exports, "bnIfma", ifma);
   if (bn.mod_inverse != NULL) {
     napi_property_descriptor inverse = { "bnModInverse", NULL, mod_inverse, NULL, NULL, NULL, napi_enumerable, NULL };
     napi_define_properties(env, exports, 1, &inverse);

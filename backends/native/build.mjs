@@ -1,5 +1,5 @@
 /**
- * Compiles ristretto.c, x25519.c, bignum.c, prg.c and napi_args.c into `backends/dist/native/groups.node` with the machine's C compiler
+ * Compiles ristretto.c, x25519.c, bignum.c, ifma.c, prg.c and napi_args.c into `backends/dist/native/groups.node` with the machine's C compiler
  * against Node's own node-api headers (one build serves every Node ≥ 18); libsodium and OpenSSL are resolved at
  * load time, never linked. Run by `npm run build -w backends` and, where the package is installed from the registry
  * or a tarball, by its `install` script (the binary depends on the platform, so the package ships the C sources,
@@ -21,7 +21,7 @@ export const build = () => {
   mkdirSync(dirname(output), { recursive: true })
   const temporary = `${output}.${process.pid}.tmp`
   try {
-    execFileSync(process.env.CC ?? "cc", ["-O2", "-shared", "-fPIC", "-fvisibility=hidden", `-I${headers[0]}`, join(here, "ristretto.c"), join(here, "x25519.c"), join(here, "bignum.c"), join(here, "prg.c"), join(here, "napi_args.c"), "-o", temporary, "-ldl"], { stdio: ["ignore", "ignore", "pipe"] })
+    execFileSync(process.env.CC ?? "cc", ["-O2", "-shared", "-fPIC", "-fvisibility=hidden", `-I${headers[0]}`, join(here, "ristretto.c"), join(here, "x25519.c"), join(here, "bignum.c"), join(here, "ifma.c"), join(here, "prg.c"), join(here, "napi_args.c"), "-o", temporary, "-ldl"], { stdio: ["ignore", "ignore", "pipe"] })
     process.dlopen({ exports: {} }, temporary) // resolves libsodium / OpenSSL: fails here, not in a worker, when both are missing
     renameSync(temporary, output)
   } finally {

@@ -3,7 +3,9 @@
  * (DESIGN.md §10), at N = 2048 and 3072 bits, one core. Kernels: "ts" (pure BigInt), "node-openssl" (OpenSSL's
  * BN through the native addon), "node-openssl-dh" (the same OpenSSL through Diffie–Hellman contexts, the
  * fallback and the kernel before the addon had BN) and "wasm" (when it loads), each as the Node backends compose
- * it (`@jointly/backends/node`); kernel ratios use the TS kernel as the baseline. Online encryption draws fresh
+ * it (`@jointly/backends/node`); kernel ratios use the TS kernel as the baseline. Where the CPU has AVX-512 IFMA,
+ * "node-openssl" runs modPow and the CRT pair on the addon's IFMA kernel above 1024 bits, and "node-openssl-bn" (the
+ * same addon with the IFMA kernel off: OpenSSL's BN alone) is its same-run baseline (`ifma_vs_openssl_bn_*` lines). Online encryption draws fresh
  * randomness per ciphertext from the portable fixed-base table and from each kernel's own table.
  *
  * Messages are 64-bit (typical fixed-point values), which keeps paillier-bigint's g^m cheap: the comparison
@@ -14,6 +16,7 @@ import * as PaillierBigint from "paillier-bigint"
 import { Context } from "effect"
 import * as Backends from "@jointly/backends/internal/Backends"
 import * as NodeBackends from "@jointly/backends/node"
+import * as NativeBigInt from "@jointly/backends/internal/node/NativeBigInt"
 import * as Kernels from "@jointly/core/internal/compute/Kernels"
 import type { BigIntKernels } from "@jointly/core/internal/compute/Kernels"
 import * as Primes from "@jointly/core/internal/compute/Primes"
@@ -164,6 +167,7 @@ const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>, no
   const share = dealt.shares[0]!
   const tBase = { ...base, parties: 3, threshold: 2, primes }
   const partialByKernel = new Map<string, number>()
+  const shareByKernel = new Map<string, number>()
   for (const k of kernels) {
     const params = { ...tBase, kernel: k.name }
     const value = await opsPerSecond(() => Threshold.partialDecrypt(share, nextT(), k), { warmup: 1, runs: slow ? 3 : 5 })
@@ -171,11 +175,9 @@ const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>, no
     const ts = partialByKernel.get("ts")
     line("partial_decrypt_with_proof_ops_per_s", params, value, k.name === "ts" || ts === undefined ? undefined : { name: "ts-kernel", value: ts })
     const exponent = 2n * tpk.delta * share.share
-    line(
-      "partial_decrypt_share_only_ops_per_s",
-      params,
-      await opsPerSecond(() => k.modPow(nextT().value, exponent, tpk.publicKey.n2), { warmup: 1, runs: slow ? 3 : 5 })
-    )
+    const shareOnly = await opsPerSecond(() => k.modPow(nextT().value, exponent, tpk.publicKey.n2), { warmup: 1, runs: slow ? 3 : 5 })
+    shareByKernel.set(k.name, shareOnly)
+    line("partial_decrypt_share_only_ops_per_s", params, shareOnly)
   }
   // Batched proofs (one per party and round over a random linear combination, ThresholdPaillier.ts): the
   // per-ciphertext cost of a round of 8, against the share alone.
@@ -207,6 +209,17 @@ const benchSize = async (bits: number, kernels: ReadonlyArray<BigIntKernels>, no
     line("decrypt_native_vs_dh", base, decryptByKernel.get("node-openssl")!, { name: "node-openssl-dh", value: viaDh })
   }
 
+  // The IFMA kernel against OpenSSL's BN in the same addon, same run: CRT decryption (two 2048-bit-modulus
+  // exponentiations at 2048 bits) and a threshold share (one exponentiation mod N², no CRT).
+  if (decryptByKernel.has("node-openssl-bn") && NativeBigInt.ifmaAvailable()) {
+    const ifmaParams = { ...base, kernel: "node-openssl", ifma: true }
+    const against = (metric: string, byKernel: ReadonlyMap<string, number>) =>
+      line(metric, ifmaParams, byKernel.get("node-openssl")!, { name: "node-openssl-bn", value: byKernel.get("node-openssl-bn")! })
+    against("ifma_vs_openssl_bn_decrypt_ops_per_s", decryptByKernel)
+    against("ifma_vs_openssl_bn_partial_decrypt_share_only_ops_per_s", shareByKernel)
+    against("ifma_vs_openssl_bn_partial_decrypt_with_proof_ops_per_s", partialByKernel)
+  }
+
   // Kernel ratios against the TS kernel, on the two exponentiation shapes Paillier spends its time in.
   const ts = decryptByKernel.get("ts")
   for (const k of kernels) {
@@ -232,6 +245,8 @@ export const run = async (): Promise<void> => {
   const node = await composed({})
   const dh = await composed({ bigint: "node-openssl-dh" })
   const wasm = await loadWasm()
-  const kernels = [tsKernels, node.kernels, ...(dh.kernels.name !== node.kernels.name ? [dh.kernels] : []), ...(wasm ? [wasm] : [])]
+  // OpenSSL's BN alone (the IFMA kernel off), where the composition's kernels could run IFMA: their baseline.
+  const bn = node.kernels.name === "node-openssl" && NativeBigInt.ifmaAvailable() ? NativeBigInt.make({ ifma: "off" }).kernels : undefined
+  const kernels = [tsKernels, node.kernels, ...(bn ? [bn] : []), ...(dh.kernels.name !== node.kernels.name ? [dh.kernels] : []), ...(wasm ? [wasm] : [])]
   for (const bits of [2048, 3072]) await benchSize(bits, kernels, node)
 }

@@ -6,6 +6,11 @@
  * products instead of 128 BigInt multiplications and `%`), and `multiExp` in one native Straus pass over
  * Montgomery products (a 4096-bit product in a few µs there, against tens of µs for a BigInt `*` and `%`).
  *
+ * Where the CPU has AVX-512 IFMA, modPow, the CRT pair and the fixed-base tables run the addon's own IFMA
+ * Montgomery arithmetic (../native/ifma.c) instead of OpenSSL's for the modulus sizes where it was measured faster
+ * (above 1024 bits: OpenSSL 3.0 has IFMA code for 1024-bit moduli only); `make({ ifma: "off" })` keeps OpenSSL
+ * for every size (the benches' same-run baseline, the tests' reference).
+ *
  * The same answers as the TS kernel (core's kernel conformance suite); where the addon or OpenSSL's BN symbols
  * are missing, `make()` says why and the Node backends keep the Diffie–Hellman route (OpenSslKernels.ts).
  * Each `make()` has its own Montgomery contexts: the Node backends build one per thread (NodeBackends.ts).
@@ -19,17 +24,22 @@ declare const handle: unique symbol
 type Handle = { readonly [handle]: "bn" }
 
 interface Addon {
-  bnMont: (modulus: Uint8Array) => Handle
+  /** `ifma`: run modPow through the IFMA kernel where the CPU has it and the size is covered. */
+  bnMont: (modulus: Uint8Array, ifma: boolean) => Handle
   bnModPow: (mont: Handle, base: Uint8Array, exponent: Uint8Array, out: Uint8Array) => void
   bnModPowX2: (a: Handle, baseA: Uint8Array, expA: Uint8Array, outA: Uint8Array, b: Handle, baseB: Uint8Array, expB: Uint8Array, outB: Uint8Array) => void
   bnFixedBase: (mont: Handle, base: Uint8Array, windows: number, windowBits: number) => Handle
   bnFixedBasePow: (table: Handle, digits: Uint8Array, out: Uint8Array) => void
+  /** Bytes per entry of a bnFixedBase table over this modulus (the IFMA kernel's limbs take more than the modulus). */
+  bnEntryBytes: (mont: Handle) => number
   bnMultiExp: (mont: Handle, bases: Uint8Array, exponents: Uint8Array, exponentBytes: number, out: Uint8Array) => void
   bnMultiExpTable: (mont: Handle, bases: Uint8Array, windowBits: number) => Handle
   bnMultiExpWith: (table: Handle, exponents: Uint8Array, exponentBytes: number, out: Uint8Array) => void
   /** Optional (BN_mod_inverse where the process exports it): false when the value has no inverse. */
   bnModInverse?: (value: Uint8Array, modulus: Uint8Array, out: Uint8Array) => boolean
   bignumProblem?: string
+  /** Whether this CPU runs the IFMA kernel (absent from addons built before it). */
+  bnIfma?: boolean
 }
 
 const CONTEXTS = 32
@@ -56,18 +66,37 @@ const digitsOf = (e: bigint, w: number, windows: number): Uint8Array => {
   return digits
 }
 
+/**
+ * Which modulus sizes the IFMA kernel takes: "auto" those where it beats OpenSSL (more than 1024 bits), "always"
+ * every size it covers (tests: its arithmetic at small sizes too), "off" none.
+ */
+export type Ifma = "auto" | "always" | "off"
+
+/**
+ * Below this many modulus bits OpenSSL's own code is faster: at exactly 1024 bits (its IFMA path) the IFMA kernel
+ * ran 0.8–0.9× OpenSSL's modPow, at 1025–1536 bits 1.8–2.4×, at 2048 2.4× (one run, load ≈ 10).
+ */
+const IFMA_MIN_BITS = 1025
+
+/** Whether this process's addon runs the IFMA kernel on this CPU (false without the addon or without AVX-512 IFMA). */
+export const ifmaAvailable = (): boolean => {
+  const opened = NativeAddon.open()
+  return opened.problem === undefined && (opened.exports as Partial<Addon>).bnIfma === true
+}
+
 export type Made = { readonly kernels: BigIntKernels; readonly problem?: undefined } | { readonly kernels?: undefined; readonly problem: string }
 
 /** Native kernels with empty Montgomery-context caches, or why there are none. */
-export const make = (): Made => {
+export const make = (options: { readonly ifma?: Ifma } = {}): Made => {
   const opened = NativeAddon.open()
   if (opened.problem !== undefined) return { problem: opened.problem }
   const addon = opened.exports as Partial<Addon>
-  if (typeof addon.bnMont !== "function" || typeof addon.bnMultiExp !== "function" || typeof addon.bnMultiExpTable !== "function") return { problem: addon.bignumProblem ?? "the addon has no BN kernels (rebuild: npm run build -w backends)" }
-  return { kernels: kernelsOver(addon as Addon) }
+  if (typeof addon.bnMont !== "function" || typeof addon.bnMultiExp !== "function" || typeof addon.bnMultiExpTable !== "function" || typeof addon.bnEntryBytes !== "function") return { problem: addon.bignumProblem ?? "the addon has no BN kernels (rebuild: npm run build -w backends)" }
+  return { kernels: kernelsOver(addon as Addon, options.ifma ?? "auto") }
 }
 
-const kernelsOver = (addon: Addon): BigIntKernels => {
+const kernelsOver = (addon: Addon, ifma: Ifma): BigIntKernels => {
+  const ifmaFor = (modulus: bigint) => ifma === "always" || (ifma === "auto" && modulus.toString(2).length >= IFMA_MIN_BITS)
   // Montgomery contexts by modulus (a Map compares bigint keys by value), least recently used first.
   const contexts = new Map<bigint, { readonly mont: Handle; readonly bytes: number }>()
   const context = (modulus: bigint) => {
@@ -76,7 +105,7 @@ const kernelsOver = (addon: Addon): BigIntKernels => {
       contexts.delete(modulus)
     } else {
       const bytes = toBytes(modulus)
-      found = { mont: addon.bnMont(bytes), bytes: bytes.length }
+      found = { mont: addon.bnMont(bytes, ifmaFor(modulus)), bytes: bytes.length }
       if (contexts.size >= CONTEXTS) contexts.delete(contexts.keys().next().value!)
     }
     contexts.set(modulus, found)
@@ -117,7 +146,7 @@ const kernelsOver = (addon: Addon): BigIntKernels => {
     if (!Number.isInteger(exponentBits) || exponentBits < 1) throw new RangeError("fixedBase needs a positive exponent size")
     checkModulus(modulus)
     const { mont, bytes } = context(modulus)
-    const w = windowBitsFor(exponentBits, bytes)
+    const w = windowBitsFor(exponentBits, addon.bnEntryBytes(mont))
     const windows = Math.ceil(exponentBits / w)
     const table = addon.bnFixedBase(mont, toBytes(reduce(base, modulus)), windows, w)
     const covered = windows * w
@@ -212,7 +241,7 @@ const kernelsOver = (addon: Addon): BigIntKernels => {
   }
 
   return {
-    name: "node-openssl",
+    name: ifma === "off" ? "node-openssl-bn" : "node-openssl",
     modPow,
     modPowBatch: TsKernels.batchOf(modPow),
     modInverse,
