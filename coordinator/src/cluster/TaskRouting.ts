@@ -2,7 +2,8 @@
  * Where a participant's message about a task (its consent, a stage reply) is handled: by the instance that owns
  * the task — this one, or another one the cluster bridge forwards it to. A store that does not answer (the owner's
  * read, a consent's own writes) is refused to the sender as `Unavailable`, as the HTTP routes answer 503: the
- * message was not acted on, and it is asked for again (a task's next offer, a stage request sent again).
+ * message was not acted on, and it is asked for again (a task's next offer, a stage request sent again). A consent
+ * kept whose task's move then failed is not refused: the task's holder makes the move again (Scheduler `reoffer`).
  */
 import { Effect } from "effect"
 import type { TaskConsent } from "@jointly/core/internal/wire/Messages"

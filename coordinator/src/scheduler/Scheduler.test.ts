@@ -138,14 +138,10 @@ describe("a submission while the chain does not answer", () => {
 describe("a task whose move to AwaitingConsent failed in the store", () => {
   /** A scheduler whose store fails the first transition it is asked for (a store that went away for a moment). */
   const schedulerFailingFirstMove = () => {
-    let failures = 1
-    const blip: TaskStore.TaskStoreShape = {
-      ...store,
-      transition: (...args) =>
-        failures-- > 0 ? Effect.fail(new TaskStore.StoreFailed({ operation: "transition", detail: "connection terminated" })) : store.transition(...args)
-    }
+    const blip = FailingStore.blipping(store)
+    blip.failNext("transition")
     const offers: Array<string> = []
-    const scheduler = schedulerWith({ store: blip, hub: { offer: (account) => offers.push(account) > 0, ended: () => true, isOnline: () => false } })
+    const scheduler = schedulerWith({ store: blip.store, hub: { offer: (account) => offers.push(account) > 0, ended: () => true, isOnline: () => false } })
     return { scheduler, offers }
   }
 
@@ -356,10 +352,9 @@ describe("a running task whose store fails to keep its state", () => {
 })
 
 describe("a consent whose store does not answer", () => {
-  /** The consent route of a clustered instance over the real store, `operations` failing; what it forwards and handles. */
-  const route = (operations: ReadonlyArray<FailingStore.Operation>) => {
-    const failingStore = FailingStore.failing(store, operations)
-    const scheduler = schedulerWith({ store: failingStore })
+  /** The consent route of a clustered instance over a failing store (FailingStore); what it forwards and handles. */
+  const route = (failingStore: TaskStore.TaskStoreShape, deps: Partial<Scheduler.Deps> = {}) => {
+    const scheduler = schedulerWith({ store: failingStore, ...deps })
     const forwarded: Array<string> = []
     const handled: Array<string> = []
     const routing = TaskRouting.make({
@@ -378,7 +373,7 @@ describe("a consent whose store does not answer", () => {
   }
 
   it("is refused Unavailable when its task's owner cannot be read, neither taken nor forwarded", async () => {
-    const { scheduler, consents, forwarded, handled } = route(["ownerOf"])
+    const { scheduler, consents, forwarded, handled } = route(FailingStore.failing(store, ["ownerOf"]))
     // A task this instance does not hold: its owner is asked of the store, which does not answer.
     const id = `0x${"cd".repeat(32)}`
     expect(await refusalOf(consents.route(parties[0]!, { taskId: id, approve: true, reason: "ok", signature: getAddress(parties[0]!) }))).toMatchObject({
@@ -391,7 +386,7 @@ describe("a consent whose store does not answer", () => {
   })
 
   it("is refused Unavailable when the store does not record it, and the task still awaits it", async () => {
-    const { scheduler, consents, handled } = route(["recordConsent"])
+    const { scheduler, consents, handled } = route(FailingStore.failing(store, ["recordConsent"]))
     const spec = { ...specOf("consent-not-recorded"), consentTimeoutMs: 60_000 } as TaskSpec
     const id = await Effect.runPromise(scheduler.submit(spec, initiator.signMessageSync(getBytes(taskId(spec)))))
     expect(await refusalOf(consents.route(parties[0]!, { taskId: id, approve: true, reason: "ok", signature: getAddress(parties[0]!) }))).toMatchObject({
@@ -402,5 +397,63 @@ describe("a consent whose store does not answer", () => {
     expect(await Effect.runPromise(store.consents(id))).toEqual([])
     expect((await Effect.runPromise(store.get(id)))?.status).toBe("AwaitingConsent")
     await Effect.runPromise(scheduler.close)
+  })
+
+  describe("kept, whose task's move then fails once", () => {
+    /**
+     * A task of the route's instance over a store whose next transition, once armed, fails (after the insert and the
+     * move to AwaitingConsent have landed); who was offered it and told of its end.
+     */
+    const kept = async (nonce: string) => {
+      const blip = FailingStore.blipping(store)
+      const offers: Array<string> = []
+      const ended: Array<string> = []
+      const hub = { offer: (account: string) => offers.push(account) > 0, ended: (account: string) => ended.push(account) > 0, isOnline: () => false }
+      const { scheduler, consents } = route(blip.store, { hub })
+      const spec = { ...specOf(nonce), consentTimeoutMs: 60_000 } as TaskSpec
+      const id = await Effect.runPromise(scheduler.submit(spec, initiator.signMessageSync(getBytes(taskId(spec)))))
+      const answer = (party: string, approve: boolean) =>
+        refusalOf(consents.route(party, { taskId: id, approve, reason: approve ? "ok" : "not our data", signature: getAddress(party) }))
+      return { scheduler, id, blip, offers, ended, answer }
+    }
+    const status = async (id: string) => (await Effect.runPromise(store.get(id)))?.status
+    const eventsOf = async (id: string) => (await Effect.runPromise(store.events(id))).map((e) => e.type)
+    const chainOpsOf = async (id: string) => (await Effect.runPromise(store.outbox(id))).map((o) => (o.op.op === "transition" ? `transition ${o.op.to}` : o.op.op))
+
+    it("is taken, and the periodic pass schedules the task once without asking anyone again", async () => {
+      const { scheduler, id, blip, offers, answer } = await kept("moved-on-scheduled")
+      expect(await answer(parties[0]!, true)).toBe("taken")
+      blip.failNext("transition")
+      // The last consent is kept and the sender is not told to send it again (it would never be asked for).
+      expect(await answer(parties[1]!, true)).toBe("taken")
+      expect(await status(id)).toBe("AwaitingConsent")
+      expect(await Effect.runPromise(store.consents(id))).toHaveLength(2)
+      offers.length = 0
+      // Two passes at once (as a pass racing the consent timeout): the move is made once, neither fails.
+      await Effect.runPromise(Effect.all([scheduler.reoffer, scheduler.reoffer], { concurrency: "unbounded" }))
+      await Effect.runPromise(scheduler.reoffer)
+      expect(await status(id)).toBe("Scheduled")
+      expect(offers).toEqual([])
+      expect(await eventsOf(id)).toEqual(["Submitted", "AwaitingConsent", "ConsentApproved", "ConsentApproved", "Scheduled"])
+      expect(await chainOpsOf(id)).toEqual(["createTask", "transition AwaitingConsent", "recordConsent", "recordConsent", "transition Scheduled"])
+      await Effect.runPromise(scheduler.close)
+    })
+
+    it("is taken, and a refusal's task is rejected by the periodic pass once, the unanswered party never asked", async () => {
+      const { scheduler, id, blip, offers, ended, answer } = await kept("moved-on-rejected")
+      blip.failNext("transition")
+      expect(await answer(parties[0]!, false)).toBe("taken")
+      expect(await status(id)).toBe("AwaitingConsent")
+      offers.length = 0
+      await Effect.runPromise(scheduler.reoffer)
+      await Effect.runPromise(scheduler.reoffer)
+      expect(await status(id)).toBe("Rejected")
+      expect((await Effect.runPromise(store.get(id)))?.reason).toBe(`participant ${parties[0]} rejected the task: not our data`)
+      expect(offers).toEqual([])
+      expect([...ended].sort()).toEqual([...parties].sort())
+      expect(await eventsOf(id)).toEqual(["Submitted", "AwaitingConsent", "ConsentRejected", "Rejected"])
+      expect(await chainOpsOf(id)).toEqual(["createTask", "transition AwaitingConsent", "recordConsent", "transition Rejected"])
+      await Effect.runPromise(scheduler.close)
+    })
   })
 })

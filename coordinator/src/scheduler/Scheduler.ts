@@ -249,7 +249,7 @@ export const make = (deps: Deps): SchedulerShape => {
       const answered = new Set((yield* store.consents(id)).map((c) => c.participant))
       const silent = participantsOf(task.spec).filter((p) => !answered.has(p))
       // Every answer in, the task not moved on (its owner changed in between): it goes on, it did not time out.
-      if (silent.length === 0) return yield* consentsIn(task)
+      if (silent.length === 0) return void (yield* consentsIn(task))
       yield* move(task, "TimedOut", `no consent in time from ${silent.join(", ")}`)
     })
 
@@ -637,23 +637,35 @@ export const make = (deps: Deps): SchedulerShape => {
         return yield* new WireRefusal({ code: "Replayed", detail: `${account} already answered task ${task.id}` })
       }
       log.info("consent recorded", { taskId: task.id, participant: account, approve: message.approve })
-      yield* consentsIn(now)
+      // The consent is kept: a move that fails now is not the sender's failure. Refused, it would be told to send
+      // again an answer that is never asked for again (a refusal changes no state; this one did). The task's holder
+      // makes the move on its periodic pass (`reoffer`).
+      yield* Effect.catchTag(consentsIn(now), "StoreFailed", (error) =>
+        Effect.sync(() => log.warn("consent recorded, the task not moved on; its periodic pass moves it", { taskId: task.id, error: error.message })))
     })
 
   /**
    * An AwaitingConsent task whose consents are in moves on: Rejected at the first refusal, Scheduled (and started
    * when everyone is online) once every party approved; otherwise it waits on. Called after each consent, and
    * whenever an instance takes the task: the consents a previous owner recorded before it could move the task
-   * (its lease ran out in between) must not leave the task waiting for answers that were all given.
+   * (its lease ran out in between) must not leave the task waiting for answers that were all given — nor must a
+   * move that failed in the store after the last consent was kept (`reoffer` makes it again). A move made already
+   * (by another path, or another instance now holding the task) is not made twice. Whether it still waits.
    */
-  const consentsIn = (task: TaskRow) =>
+  const consentsIn = (task: TaskRow): Effect.Effect<boolean, StoreFailed> =>
     Effect.gen(function*() {
       const consents = yield* store.consents(task.id)
       const refusal = consents.find((c) => !c.approve)
-      if (refusal !== undefined) return void (yield* move(task, "Rejected", `participant ${refusal.participant} rejected the task: ${refusal.reason}`))
-      if (consents.length < participantsOf(task.spec).length || !(yield* move(task, "Scheduled"))) return
-      clearTimeout(timers.get(task.id))
-      yield* schedule(yield* current(task.id))
+      if (refusal !== undefined) {
+        yield* move(task, "Rejected", `participant ${refusal.participant} rejected the task: ${refusal.reason}`)
+        return false
+      }
+      if (consents.length < participantsOf(task.spec).length) return true
+      if (yield* move(task, "Scheduled")) {
+        clearTimeout(timers.get(task.id))
+        yield* schedule(yield* current(task.id))
+      }
+      return false
     })
 
   /** A participant came online (on any instance): offer it what awaits its consent, start what waited for it. */
@@ -683,13 +695,15 @@ export const make = (deps: Deps): SchedulerShape => {
    * opens one left Submitted (its move to AwaitingConsent failed in the store). An offer is an edge — a socket that
    * drops with it, a NOTIFY the adapter's listener misses while it reconnects, a consent lost the same ways —
    * and the level is in the store: who has not answered. Repeating it costs an answered participant nothing: it
-   * sends its same signed answer, which is kept once.
+   * sends its same signed answer, which is kept once. A task whose answers are all in (or one refused) but which
+   * still awaits them — its move failed in the store after the last consent was kept — is moved on instead: nobody
+   * is asked again, and no answer will come to move it.
    */
   const reoffer = Effect.gen(function*() {
     for (const task of yield* store.owned(instance)) {
       if (!claims.has(task.id)) continue
       if (task.status === "Submitted") yield* openConsent(task)
-      else if (task.status === "AwaitingConsent") yield* offerUnanswered(task)
+      else if (task.status === "AwaitingConsent" && (yield* consentsIn(task))) yield* offerUnanswered(task)
     }
   })
 
@@ -793,9 +807,12 @@ export interface SchedulerShape {
   readonly submit: (spec: TaskSpec, signature: string) => Effect.Effect<string, InvalidTask | DuplicateTask | Unavailable | StoreFailed>
   /** A participant's signed answer to an offer; a refusal goes back to it as a `wire.error`. */
   readonly consent: (account: string, message: TaskConsent) => Effect.Effect<void, WireRefusal | StoreFailed>
-  /** Offers the tasks this instance holds that await consents again to whoever has not answered (once). */
+  /**
+   * Offers the tasks this instance holds that await consents again to whoever has not answered, and moves on those
+   * whose answers are all in (once).
+   */
   readonly reoffer: Effect.Effect<void, StoreFailed>
-  /** `reoffer` every `reofferMs`, failures logged, until interrupted (the layer runs it in its scope). */
+  /** `reoffer` every `reofferMs`, failures logged, until interrupted (the layer runs it in its scope): a failed move is made again there. */
   readonly reofferEvery: Effect.Effect<unknown>
   /** The IPFS collection a release left owed, run once its minimum interval has passed; until interrupted. */
   readonly collectOwedEvery: Effect.Effect<unknown>
