@@ -172,6 +172,27 @@ describe("a task whose move to AwaitingConsent failed in the store", () => {
     await Effect.runPromise(scheduler.close)
   })
 
+  it("is opened by a periodic pass in which another task's move fails in the store, and that one by the next pass", async () => {
+    const blip = FailingStore.blipping(store)
+    const offers: Array<string> = []
+    const scheduler = schedulerWith({ store: blip.store, hub: { offer: (account) => offers.push(account) > 0, ended: () => true, isOnline: () => false } })
+    blip.failNext("transition", 2)
+    const first = await submitFailing(scheduler, "pass-isolated-first")
+    const second = await submitFailing(scheduler, "pass-isolated-second")
+    // The pass takes the tasks in the order they were submitted: the first one's move fails, the second's lands.
+    blip.failNext("transition")
+    const pass = await Effect.runPromiseExit(scheduler.reoffer)
+    expect(pass, String(Exit.isFailure(pass) ? pass.cause : "")).toSatisfy(Exit.isSuccess)
+    expect([await status(first), await status(second)]).toEqual(["Submitted", "AwaitingConsent"])
+    expect([...offers].sort()).toEqual([...parties].sort())
+    offers.length = 0
+    await Effect.runPromise(scheduler.reoffer)
+    expect([await status(first), await status(second)]).toEqual(["AwaitingConsent", "AwaitingConsent"])
+    // The second task's parties were offered it again (it still awaits them), the first's for the first time.
+    expect([...offers].sort()).toEqual([...parties, ...parties].sort())
+    await Effect.runPromise(scheduler.close)
+  })
+
   it("keeps a consent that arrives while it is still Submitted, and the same signed consent again changes nothing", async () => {
     const { scheduler, offers } = schedulerFailingFirstMove()
     const id = await submitFailing(scheduler, "early-consent")
@@ -455,5 +476,55 @@ describe("a consent whose store does not answer", () => {
       expect(await chainOpsOf(id)).toEqual(["createTask", "transition AwaitingConsent", "recordConsent", "transition Rejected"])
       await Effect.runPromise(scheduler.close)
     })
+  })
+})
+
+describe("a scheduled task whose move to Running failed in the store", () => {
+  /**
+   * A scheduler whose every party is online and Audited over a store whose first move to Running fails (the moves
+   * before it land), and a round engine whose rounds never answer: a started task stays Running. Whose runs began.
+   */
+  const scheduler = () => {
+    const blip = FailingStore.blipping(store)
+    let runningFails = 1
+    const failingStore: TaskStore.TaskStoreShape = {
+      ...blip.store,
+      transition: (claim, from, to, details) => {
+        if (to === "Running" && runningFails-- > 0) blip.failNext("transition")
+        return blip.store.transition(claim, from, to, details)
+      }
+    }
+    const runs: Array<string> = []
+    const rounds = {
+      taskStarted: () => Effect.void,
+      taskEnded: () => Effect.void,
+      session: (given: TaskHooks): CoordinatorSession => {
+        runs.push(given.taskId)
+        return { ...given, round: () => Effect.never } as unknown as CoordinatorSession
+      }
+    } as unknown as RoundEngine["Service"]
+    const made = schedulerWith({ store: failingStore, hub: { offer: () => true, ended: () => true, isOnline: () => true }, rounds })
+    return { scheduler: made, runs }
+  }
+  const status = async (id: string) => (await Effect.runPromise(store.get(id)))?.status
+  const eventsOf = async (id: string) => (await Effect.runPromise(store.events(id))).map((e) => e.type)
+  const chainOpsOf = async (id: string) => (await Effect.runPromise(store.outbox(id))).map((o) => (o.op.op === "transition" ? `transition ${o.op.to}` : o.op.op))
+
+  it("is started by the periodic pass, once, even by two passes at once", async () => {
+    const { scheduler: s, runs } = scheduler()
+    const spec = { ...specOf("pass-starts-scheduled"), consentTimeoutMs: 60_000 } as TaskSpec
+    const id = await Effect.runPromise(s.submit(spec, initiator.signMessageSync(getBytes(taskId(spec)))))
+    for (const party of parties) await Effect.runPromise(s.consent(party, { taskId: id, approve: true, reason: "ok", signature: getAddress(party) }))
+    // The last consent moved the task to Scheduled; its start failed in the store, and every party is online:
+    // no start check is armed to try it again.
+    expect(await status(id)).toBe("Scheduled")
+    expect(runs).toEqual([])
+    await Effect.runPromise(Effect.all([s.reoffer, s.reoffer], { concurrency: "unbounded" }))
+    await Effect.runPromise(s.reoffer)
+    expect(await status(id)).toBe("Running")
+    expect(runs).toEqual([id])
+    expect(await eventsOf(id)).toEqual(["Submitted", "AwaitingConsent", "ConsentApproved", "ConsentApproved", "Scheduled", "Running"])
+    expect(await chainOpsOf(id)).toEqual(["createTask", "transition AwaitingConsent", "recordConsent", "recordConsent", "transition Scheduled", "transition Running"])
+    await Effect.runPromise(s.close)
   })
 })

@@ -690,6 +690,14 @@ export const make = (deps: Deps): SchedulerShape => {
       }
     })
 
+  /** One task's share of the periodic pass (`reoffer`). */
+  const reofferTask = (task: TaskRow): Effect.Effect<void, StoreFailed> =>
+    Effect.gen(function*() {
+      if (task.status === "Submitted") yield* openConsent(task)
+      else if (task.status === "AwaitingConsent" && (yield* consentsIn(task))) yield* offerUnanswered(task)
+      else if (task.status === "Scheduled" && !running.has(task.id)) yield* schedule(task)
+    })
+
   /**
    * Offers every task this instance holds that awaits consents again to the parties that have not answered, and
    * opens one left Submitted (its move to AwaitingConsent failed in the store). An offer is an edge — a socket that
@@ -697,13 +705,24 @@ export const make = (deps: Deps): SchedulerShape => {
    * and the level is in the store: who has not answered. Repeating it costs an answered participant nothing: it
    * sends its same signed answer, which is kept once. A task whose answers are all in (or one refused) but which
    * still awaits them — its move failed in the store after the last consent was kept — is moved on instead: nobody
-   * is asked again, and no answer will come to move it.
+   * is asked again, and no answer will come to move it. A Scheduled task that is not running here is scheduled
+   * again: its move to Running may have failed in the store, and with every party online no start check is armed
+   * to retry it (one already started elsewhere is not started twice: the store refuses a move from a stale status).
+   * Each task's store failure is its own: logged, the pass goes on with the others, the next pass tries it again.
    */
   const reoffer = Effect.gen(function*() {
     for (const task of yield* store.owned(instance)) {
       if (!claims.has(task.id)) continue
-      if (task.status === "Submitted") yield* openConsent(task)
-      else if (task.status === "AwaitingConsent" && (yield* consentsIn(task))) yield* offerUnanswered(task)
+      yield* Effect.catchTag(reofferTask(task), "StoreFailed", (error) =>
+        Effect.sync(() =>
+          log.warn("periodic pass: task not moved on; the next pass tries again", {
+            taskId: task.id,
+            status: task.status,
+            error: error._tag,
+            operation: error.operation,
+            detail: error.detail
+          })
+        ))
     }
   })
 
