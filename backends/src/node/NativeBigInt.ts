@@ -241,6 +241,8 @@ const kernelsOver = (addon: Addon, ifma: Ifma): BigIntKernels => {
   }
 
   return {
+    // "node-openssl" names the addon's kernels whichever arithmetic runs a size (OpenSSL's BN, or the IFMA kernel above
+    // 1024 bits): it is the name users' `bigint` backend choice and reports carry, so the IFMA kernel did not rename it.
     name: ifma === "off" ? "node-openssl-bn" : "node-openssl",
     modPow,
     modPowBatch: TsKernels.batchOf(modPow),

@@ -1,6 +1,7 @@
 /**
  * Node-only backend of the compute kernels. `make()` gives the native BN kernels of NativeBigInt.ts (OpenSSL's
- * Montgomery arithmetic through the addon) where the addon loaded, and otherwise this module's fallback,
+ * Montgomery arithmetic through the addon, and the addon's own AVX-512 IFMA kernel above 1024 bits where the CPU has
+ * it) where the addon loaded, and otherwise this module's fallback,
  * `makeDh()`, named "node-openssl-dh" (also a benchmark's same-run baseline):
  *
  * modular exponentiation in OpenSSL's constant-time Montgomery
