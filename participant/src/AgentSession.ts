@@ -117,6 +117,19 @@ export type AgentEvent =
 
 export { AdmissionRefused }
 
+/** A stage request the session holds: its stage, its outcome once computed, and whether the coordinator acknowledged its reply. */
+interface HeldRequest {
+  readonly stage: string
+  settled?: StageOutcome
+  acknowledged: boolean
+}
+
+/**
+ * Requests of one task held at most (their outcomes kept for a reminder): more than a contribution task's
+ * concurrent coalitions ask at once; reached only with a coordinator that does not acknowledge replies.
+ */
+const heldPerTask = 64
+
 const decodeOr = <A, I>(schema: Schema.Codec<A, I>, raw: unknown): A | undefined => {
   const decoded = Schema.decodeUnknownExit(schema)(raw)
   return decoded._tag === "Success" ? decoded.value : undefined
@@ -282,8 +295,9 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     socket.close()
     const next = open()
     // What was emitted while the link was down (a stage reply, a consent) goes to the next instance, which routes it
-    // to the task's owner.
-    next.sendBuffer.push(...socket.sendBuffer.splice(0))
+    // to the task's owner. Without its acknowledgement id: the callback stays with the old socket, and the id may be
+    // one the new socket gives another message (an unacknowledged reply is kept and sent again when reminded).
+    next.sendBuffer.push(...socket.sendBuffer.splice(0).map(({ id: _id, ...packet }) => packet))
     socket = next
     next.once("connect", () => resume(Effect.void))
     next.once("connect_error", (error: Error & { data?: { code?: string } }) => {
@@ -409,27 +423,52 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   }
 
   /**
-   * Each task's latest request and its outcome (a task's rounds come one at a time): the coordinator sends an open
-   * request again when it has no acknowledgement of it (a copy lost between its instances, a connection that
-   * closed), and reminds of one acknowledged when the reply may have been lost; the same id is answered with the
-   * same reply, never computed twice.
+   * Each task's requests whose reply may still be asked for, by request id, in arrival order, with their outcomes:
+   * the coordinator sends an open request again when it has no acknowledgement of it (a copy lost between its
+   * instances, a connection that closed), and reminds of one acknowledged when the reply may have been lost; the
+   * same id is answered with the same reply, never computed twice. A task may have several requests open at once
+   * here (a contribution task trains its coalitions concurrently, each a federated run among its members), so a
+   * later request does not make an earlier one's reply unneeded: a request is let go (superseded) only once its
+   * reply was acknowledged by the coordinator and a later request of its task has come — a sequential task's rounds
+   * still keep one outcome at a time — or when the task ends. A reply emitted into a link that died unnoticed is
+   * not acknowledged, so the reminder that follows the reconnection gets it again.
    */
-  const latest = new Map<string, { readonly requestId: string; readonly stage: string; readonly outcome: Promise<StageOutcome>; settled?: StageOutcome }>()
+  const held = new Map<string, Map<string, HeldRequest>>()
   /**
-   * Ids of requests a later one of their task (or its end) has superseded, bounded, oldest forgotten first: a late
-   * copy of one (sent again while its reply was on the way) is acknowledged and dropped, never computed again.
+   * Ids of requests let go (superseded, or their task ended), bounded, oldest forgotten first: a late copy of one
+   * (sent again while its reply was on the way) is acknowledged and dropped, never computed again.
    */
   const superseded = new Set<string>()
-  const supersede = (requestId: string | undefined) => {
-    if (requestId === undefined) return
+  const supersede = (requestId: string) => {
     superseded.add(requestId)
     if (superseded.size > 10_000) superseded.delete(superseded.values().next().value!)
+  }
+  /**
+   * Lets go of `taskId`'s requests whose replies the coordinator acknowledged, but its latest; beyond
+   * `heldPerTask` (a coordinator that never acknowledges replies), of the oldest as well.
+   */
+  const release = (taskId: string) => {
+    const requests = held.get(taskId)
+    if (requests === undefined) return
+    const latest = [...requests.keys()].at(-1)
+    for (const [requestId, entry] of requests) {
+      if (requestId === latest) break
+      if (entry.acknowledged || requests.size > heldPerTask) {
+        requests.delete(requestId)
+        supersede(requestId)
+      }
+    }
   }
   /** The acknowledgement socket.io hands a handler, when the coordinator asked for one. */
   const acknowledge = (ack: unknown, receipt: StageReceipt) => {
     if (typeof ack === "function") ack(receipt)
   }
-  const replyWith = (requestId: string, taskId: string, stage: string, outcome: StageOutcome) => socket.emit(events.reply, { requestId, taskId, stage, outcome })
+  /** Sends a computed reply; the coordinator's acknowledgement of it lets the request go (`release`). */
+  const replyWith = (request: { readonly requestId: string; readonly taskId: string }, entry: HeldRequest, outcome: StageOutcome) =>
+    socket.emit(events.reply, { requestId: request.requestId, taskId: request.taskId, stage: entry.stage, outcome }, () => {
+      entry.acknowledged = true
+      release(request.taskId)
+    })
   const compute = async (request: StageRequest): Promise<StageOutcome> => {
     await rejoining.get(request.taskId)
     const computed = await runner.stage(request)
@@ -443,23 +482,21 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     if (!request) return
     // Received: the coordinator stops sending it, whatever the computing takes.
     acknowledge(ack, { requestId: request.requestId, known: true })
-    const previous = latest.get(request.taskId)
-    if (previous?.requestId === request.requestId) {
+    const previous = held.get(request.taskId)?.get(request.requestId)
+    if (previous !== undefined) {
       // A copy: the reply again once computed (still computing, the first copy's handler sends it).
-      if (previous.settled !== undefined) replyWith(request.requestId, request.taskId, request.stage, previous.settled)
+      if (previous.settled !== undefined) replyWith(request, previous, previous.settled)
       return
     }
     if (superseded.has(request.requestId)) return
-    supersede(previous?.requestId)
-    const entry: { readonly requestId: string; readonly stage: string; readonly outcome: Promise<StageOutcome>; settled?: StageOutcome } = {
-      requestId: request.requestId,
-      stage: request.stage,
-      outcome: compute(request)
-    }
-    latest.set(request.taskId, entry)
-    const outcome = await entry.outcome
+    const entry: HeldRequest = { stage: request.stage, acknowledged: false }
+    let requests = held.get(request.taskId)
+    if (requests === undefined) held.set(request.taskId, (requests = new Map()))
+    requests.set(request.requestId, entry)
+    release(request.taskId)
+    const outcome = await compute(request)
     entry.settled = outcome
-    replyWith(request.requestId, request.taskId, request.stage, outcome)
+    replyWith(request, entry, outcome)
     emitEvent({ type: "stage", taskId: request.taskId, stage: request.stage, ok: outcome.ok, detail: outcome.ok ? undefined : `${outcome.code}: ${outcome.detail}` })
   })
 
@@ -468,10 +505,9 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
   on(events.remind, (raw: unknown, ack?: unknown) => {
     const reminder = decodeOr(StageReminder, raw)
     if (!reminder) return
-    const entry = latest.get(reminder.taskId)
-    const known = entry?.requestId === reminder.requestId
-    acknowledge(ack, { requestId: reminder.requestId, known: known || superseded.has(reminder.requestId) })
-    if (known && entry.settled !== undefined) replyWith(reminder.requestId, reminder.taskId, entry.stage, entry.settled)
+    const entry = held.get(reminder.taskId)?.get(reminder.requestId)
+    acknowledge(ack, { requestId: reminder.requestId, known: entry !== undefined || superseded.has(reminder.requestId) })
+    if (entry?.settled !== undefined) replyWith(reminder, entry, entry.settled)
   })
 
   on(events.ended, (raw: unknown) => {
@@ -479,8 +515,8 @@ export const connect = (config: SessionConfig, platform: Platform): Agent => {
     if (!ended) return
     void runner.forget(ended.taskId)
     acceptedTasks.delete(ended.taskId)
-    supersede(latest.get(ended.taskId)?.requestId)
-    latest.delete(ended.taskId)
+    for (const requestId of held.get(ended.taskId)?.keys() ?? []) supersede(requestId)
+    held.delete(ended.taskId)
     endedTask(ended.taskId)
     emitEvent({ type: "ended", taskId: ended.taskId, status: ended.status, reason: ended.reason, ...(ended.artifacts === undefined ? {} : { artifacts: ended.artifacts }) })
   })

@@ -1,7 +1,7 @@
 /**
  * The coordinator's socket hub alone on a loopback port, for tests of what travels over it: every org admitted
  * as Audited (no chain), but each participant logs in with a real EIP-712 signature over a nonce the hub issued,
- * and its stage replies and disconnections go to whichever round channel the test routes them to. It answers the
+ * and its stage replies, connections and disconnections go to whichever round channel the test routes them to. It answers the
  * HTTP API's nonce route (`GET /api/auth/nonce`) too, so a participant agent can sign in to it as to a coordinator.
  */
 import { createServer } from "node:http"
@@ -22,7 +22,7 @@ export interface LoopbackHub {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string
   readonly port: number
-  /** Where stage replies and disconnections go from now on. */
+  /** Where stage replies, connections and disconnections go from now on. */
   readonly route: (channel: SocketChannel.SocketChannel) => void
   /** A participant signed in as `wallet`, through `via` (a proxy's URL) or straight to the hub, with `login` or a fresh one. */
   readonly connect: (wallet: Wallet, via?: string, login?: HandshakeAuth) => Promise<Socket>
@@ -54,7 +54,8 @@ export const start = async (options: Hub.HubOptions & { readonly registry?: Auth
   let channel: SocketChannel.SocketChannel | undefined
   hub.bind({
     consent: () => Effect.void,
-    online: () => {},
+    // A participant back (a new socket replaced its old one): its open requests sent again or reminded of.
+    online: (account) => channel?.online(account),
     reply: (account, message) => channel!.reply(account, message),
     offline: (account) => channel?.offline(account)
   })

@@ -181,11 +181,20 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
     socket.emit(events.error, error)
   }
 
-  /** Schema decode, then the handler; any failure becomes a typed reply to the sender only. */
+  /**
+   * Schema decode, then the handler; any failure becomes a typed reply to the sender only. A sender that asked for
+   * an acknowledgement (a participant's stage reply: AgentSession keeps the reply until then, to send it again when
+   * reminded) gets it once the message was handled here — taken by the round engine, forwarded to the task's
+   * owner, or refused, which sending it again would not change — and not for one the rate limit dropped.
+   */
   const on = <A, I>(socket: Socket, event: string, schema: Schema.Codec<A, I>, handle: (account: string, message: A) => Effect.Effect<void, WireRefusal>) => {
-    socket.on(event, (raw: unknown) => {
+    socket.on(event, (raw: unknown, ack?: unknown) => {
+      const received = Effect.sync(() => {
+        if (typeof ack === "function") ack()
+      })
       const decoded = Schema.decodeUnknownExit(schema)(raw)
       if (decoded._tag === "Failure") {
+        Effect.runSync(received)
         return refuse(socket, { code: "Malformed", message: `${event}: ${String(decoded.cause)}`, ref: event })
       }
       // The socket's event handler is the edge: the message's handling runs detached, its answer goes to the sender.
@@ -196,7 +205,8 @@ export const make = (http: Listener, auth: Auth, log: Log, options: HubOptions =
             log.error("handler failed", { event, error: String(Cause.squash(cause)) })
             refuse(socket, { code: "Internal", message: `${event} could not be processed`, ref: event })
           })
-        )
+        ),
+        Effect.ensuring(received)
       ))
     })
   }

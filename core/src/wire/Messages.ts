@@ -94,7 +94,11 @@ export const StageOutcome = Schema.Union([
 ])
 export type StageOutcome = typeof StageOutcome.Type
 
-/** Participant → coordinator: the answer to one StageRequest, matched by `requestId` (used once). */
+/**
+ * Participant → coordinator: the answer to one StageRequest, matched by `requestId` (used once). Sent with a
+ * socket.io acknowledgement, which the hub gives once it handled the reply: until then the participant keeps the
+ * reply to send it again when reminded (AgentSession).
+ */
 export const StageReply = Schema.Struct({
   requestId: Schema.String,
   taskId: Hex32,

@@ -129,6 +129,13 @@ const protocolError = (reason: string, detail: string) => new ProtocolError({ pr
 const tooManyDropouts = (what: string, needed: number, available: number) =>
   protocolError("TooManyDropouts", `${what}: needed ${needed}, available ${available}`)
 
+/**
+ * The participants a round missed, each named with why when it left (`offline`: it disconnected while asked, or
+ * was not connected) rather than stayed silent until the deadline: the two point at different faults.
+ */
+const missingOf = (error: RoundError) =>
+  error.missing.map((p) => (error.offline?.includes(p) ? `${p} offline` : `${p} no reply in time`)).join(", ") || "none"
+
 /** Resolves threshold and tolerance for a cohort of n (the rule in the module doc). */
 export const resolveThreshold = (
   n: number,
@@ -210,7 +217,7 @@ export const runSecureAggregation = (
       session.round(stage, requests, { minReplies: t, timeoutMs }).pipe(
         Effect.catchTag("RoundError", (error): Effect.Effect<never, ProtocolError | RoundError> =>
           error.reason === "TooFewReplies"
-            ? Effect.fail(tooManyDropouts(`stage ${stage.name} (missing ${error.missing.join(", ") || "none"})`, t, requests.size - error.missing.length))
+            ? Effect.fail(tooManyDropouts(`stage ${stage.name} (missing ${missingOf(error)})`, t, requests.size - error.missing.length))
             : Effect.fail(error)),
         Effect.flatMap((replies): Effect.Effect<ReadonlyMap<string, Rep>, ProtocolError> =>
           replies.size < t ? Effect.fail(tooManyDropouts(`stage ${stage.name}`, t, replies.size)) : Effect.succeed(replies)),
