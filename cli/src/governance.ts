@@ -63,15 +63,18 @@ const clientFor = async (url: string, signer: Wallet | undefined, trust?: Endpoi
 export const catalogSearch = async (o: Printing & { url: string; q: string; all: boolean; signer?: Wallet; trust?: Endpoint.Trust }) =>
   emitter(o)({ datasets: await (await clientFor(o.url, o.signer, o.trust)).catalog(o.q, { includeRetired: o.all }) })
 
-/** A participant's chain client from its config and keystore (passphrase from JOINTLY_KEY_PASSPHRASE). */
-/** A participant's config and its keystore, opened. */
-const openParticipant = async (configFile: string, passphrase?: string) => {
+/**
+ * A participant's config and its keystore, opened with `passphrase`: JOINTLY_KEY_PASSPHRASE as the process's edge
+ * read it (dispatch.ts), never this process's environment, so a caller in process says which it means.
+ */
+const openParticipant = async (configFile: string, passphrase: string | undefined) => {
   const config = await ParticipantConfig.load(configFile)
-  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: passphrase ?? process.env[Keystore.PASSPHRASE_ENV] })
+  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase })
   return { config, identity }
 }
 
-const participantChain = async (configFile: string, passphrase?: string) => {
+/** A participant's chain client from its config and keystore. */
+const participantChain = async (configFile: string, passphrase: string | undefined) => {
   const { config, identity } = await openParticipant(configFile, passphrase)
   if (config.chain === undefined) throw new CommandFailed(`${configFile} has no "chain" section (rpcUrl and contract addresses)`)
   const wallet = Redacted.value(identity.account)
@@ -80,7 +83,7 @@ const participantChain = async (configFile: string, passphrase?: string) => {
 }
 
 /** A participant's account and encryption key, from its config's keystore (no chain needed). */
-const memberOf = async (configFile: string, passphrase?: string) => {
+const memberOf = async (configFile: string, passphrase: string | undefined) => {
   const { identity } = await openParticipant(configFile, passphrase)
   return { signer: Redacted.value(identity.account), readerKey: Redacted.value(identity.encryptionSecretKey) }
 }

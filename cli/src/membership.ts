@@ -16,12 +16,12 @@ import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
 import * as Operator from "@jointly/coordinator/internal/local/Operator"
 import { CommandFailed, emitter, type Printing } from "./governance.ts"
 
-/** The registry as the participant of `configFile` sees it, signing with its keystore. */
-const memberLedger = async (configFile: string, passphrase?: string): Promise<LedgerClient> => {
+/** The registry as the participant of `configFile` sees it, signing with its keystore (`passphrase` as the edge read it). */
+const memberLedger = async (configFile: string, passphrase: string | undefined): Promise<LedgerClient> => {
   const config = await ParticipantConfig.load(configFile)
   if (config.chain === undefined) throw new CommandFailed(`${configFile} has no "chain" section (rpcUrl and contract addresses)`)
   if (config.chain.ledger === undefined) throw new CommandFailed(`${configFile}: its "chain" section has no "ledger" address (the task ledger's proxy)`)
-  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: passphrase ?? process.env[Keystore.PASSPHRASE_ENV] })
+  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase })
   const wallet = Redacted.value(identity.account)
   return makeEthersLedger({
     rpcUrl: config.chain.rpcUrl,
