@@ -57,6 +57,8 @@ const passphrase = "correct horse"
 const analystKey = `0x${"11".repeat(32)}`
 const analyst = `wallet ${new Wallet(analystKey).address}`
 const env: Env = { JOINTLY_KEY_PASSPHRASE: passphrase, DISPATCH_TEST_ANALYST_KEY: analystKey }
+// What a --config command opens the participant's config with: the passphrase and the environment, both the argument's.
+const member = { passphrase, env }
 const config = "north/participant.json"
 const address = "0x00000000000000000000000000000000000000a1"
 const other = "0x00000000000000000000000000000000000000b2"
@@ -86,49 +88,49 @@ const coordinatorUrl = "https://coordinator.example:8443"
 describe("dispatch: the arguments each command receives", () => {
   // Each row: the command line, the one command it calls and its exact options (absent flags stay undefined).
   const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string, unknown, Env?]> = [
-    [["governance", "propose-upgrade", "registry", "--config", config, "--hours", "48"], "Governance.governance", { action: "propose-upgrade", arg: "registry", config, passphrase, hours: 48 }],
-    [["governance", "vote", "7", "no", "--config", config], "Governance.governance", { action: "vote", arg: "7", support: "no", config, passphrase }],
-    [["member", "join", `0x${"ab".repeat(32)}`, "--config", config], "Membership.member", { action: "join", arg: `0x${"ab".repeat(32)}`, config, passphrase }],
-    [["member", "show", "--config", config], "Membership.member", { action: "show", config, passphrase }],
+    [["governance", "propose-upgrade", "registry", "--config", config, "--hours", "48"], "Governance.governance", { action: "propose-upgrade", arg: "registry", config, ...member, hours: 48 }],
+    [["governance", "vote", "7", "no", "--config", config], "Governance.governance", { action: "vote", arg: "7", support: "no", config, ...member }],
+    [["member", "join", `0x${"ab".repeat(32)}`, "--config", config], "Membership.member", { action: "join", arg: `0x${"ab".repeat(32)}`, config, ...member }],
+    [["member", "show", "--config", config], "Membership.member", { action: "show", config, ...member }],
     [["supervise", "approve-join", address, "--data-dir", "ops", "--rpc-url", "http://rpc"], "Membership.approveJoin", { account: address, dataDir: "ops", rpcUrl: "http://rpc" }],
     [
       ["grant", "request", "--config", config, "--owner", address, "--dataset", "bcw", "--purpose", "statistics.*", "--scope", "scope.json", "--hours", "24", "--max-uses", "3"],
       "Governance.grant",
-      { action: "request", config, passphrase, owner: address, dataset: "bcw", purpose: "statistics.*", scope: "scope.json", hours: 24, maxUses: 3 }
+      { action: "request", config, ...member, owner: address, dataset: "bcw", purpose: "statistics.*", scope: "scope.json", hours: 24, maxUses: 3 }
     ],
-    [["grant", "decide", "0x05", "--config", config, "--approve", "--scope", "narrow.json", "--reason", "audit done"], "Governance.grant", { action: "decide", token: "0x05", config, passphrase, scope: "narrow.json", reason: "audit done", approve: true }],
-    [["grant", "decide", "0x05", "--config", config, "--reject"], "Governance.grant", { action: "decide", token: "0x05", config, passphrase, reject: true }],
-    [["settlement", "post", "--task", "0x0t", "--price", "100", "--uses", "2", "--config", config], "Governance.settlement", { action: "post", task: "0x0t", price: "100", uses: "2", config, passphrase }],
-    [["settlement", "dispute", "0x0s", "--reason", "my share is wrong", "--config", config], "Governance.settlement", { action: "dispute", id: "0x0s", reason: "my share is wrong", config, passphrase }],
+    [["grant", "decide", "0x05", "--config", config, "--approve", "--scope", "narrow.json", "--reason", "audit done"], "Governance.grant", { action: "decide", token: "0x05", config, ...member, scope: "narrow.json", reason: "audit done", approve: true }],
+    [["grant", "decide", "0x05", "--config", config, "--reject"], "Governance.grant", { action: "decide", token: "0x05", config, ...member, reject: true }],
+    [["settlement", "post", "--task", "0x0t", "--price", "100", "--uses", "2", "--config", config], "Governance.settlement", { action: "post", task: "0x0t", price: "100", uses: "2", config, ...member }],
+    [["settlement", "dispute", "0x0s", "--reason", "my share is wrong", "--config", config], "Governance.settlement", { action: "dispute", id: "0x0s", reason: "my share is wrong", config, ...member }],
     [
       ["settlement", "arbitrate", "0x0s", "uphold", "--reason", "recomputed", "--data-dir", "ops", "--rpc-url", "http://rpc"],
       "Governance.settlement",
-      { action: "arbitrate", id: "0x0s", verdict: "uphold", reason: "recomputed", dataDir: "ops", rpcUrl: "http://rpc", passphrase }
+      { action: "arbitrate", id: "0x0s", verdict: "uphold", reason: "recomputed", dataDir: "ops", rpcUrl: "http://rpc", ...member }
     ],
-    [["did", "rotate-login-key", address, "--next", other, "--config", config], "Governance.did", { action: "rotate-login-key", arg: address, next: other, config, passphrase }],
-    [["did", "add-consent-key", other, "--days", "30", "--config", config], "Governance.did", { action: "add-consent-key", arg: other, config, passphrase, days: 30 }],
-    [["files", "share", "report.pdf", "--name", "Q3 report", "--fee", "5", "--config", config], "Governance.files", { action: "share", arg: "report.pdf", config, passphrase, name: "Q3 report", fee: "5", watch: false }],
-    [["files", "serve", "--watch", "--listen", "/ip4/127.0.0.1/tcp/0", "--config", config], "Governance.files", { action: "serve", config, passphrase, listen: "/ip4/127.0.0.1/tcp/0", watch: true }],
+    [["did", "rotate-login-key", address, "--next", other, "--config", config], "Governance.did", { action: "rotate-login-key", arg: address, next: other, config, ...member }],
+    [["did", "add-consent-key", other, "--days", "30", "--config", config], "Governance.did", { action: "add-consent-key", arg: other, config, ...member, days: 30 }],
+    [["files", "share", "report.pdf", "--name", "Q3 report", "--fee", "5", "--config", config], "Governance.files", { action: "share", arg: "report.pdf", config, ...member, name: "Q3 report", fee: "5", watch: false }],
+    [["files", "serve", "--watch", "--listen", "/ip4/127.0.0.1/tcp/0", "--config", config], "Governance.files", { action: "serve", config, ...member, listen: "/ip4/127.0.0.1/tcp/0", watch: true }],
     [
       ["files", "fetch", "bafycid", "--out", "copy.pdf", "--ipfs-peer", "/ip4/10.0.0.1/tcp/4001/p2p/peer", "--wait", "10", "--config", config],
       "Governance.files",
-      { action: "fetch", arg: "bafycid", config, passphrase, out: "copy.pdf", ipfsPeer: "/ip4/10.0.0.1/tcp/4001/p2p/peer", watch: false, waitSeconds: 10 }
+      { action: "fetch", arg: "bafycid", config, ...member, out: "copy.pdf", ipfsPeer: "/ip4/10.0.0.1/tcp/4001/p2p/peer", watch: false, waitSeconds: 10 }
     ],
-    [["files", "dispute", "0x0r", "--reason", "no key came", "--config", config], "Governance.files", { action: "dispute", arg: "0x0r", config, passphrase, reason: "no key came", watch: false }],
+    [["files", "dispute", "0x0r", "--reason", "no key came", "--config", config], "Governance.files", { action: "dispute", arg: "0x0r", config, ...member, reason: "no key came", watch: false }],
     [["files", "arbitrate", "0x0r", "reject", "--reason", "key delivered", "--data-dir", "ops", "--rpc-url", "http://rpc"], "Governance.filesArbitrate", { id: "0x0r", verdict: "reject", reason: "key delivered", dataDir: "ops", rpcUrl: "http://rpc" }],
     [
       ["originals", "fetch", "0x0t", "img-7", "--out", "img.png", "--ipfs-peer", "/ip4/10.0.0.1/tcp/4001/p2p/peer", "--wait", "5", "--config", config],
       "Governance.originals",
-      { action: "fetch", arg: "0x0t", record: "img-7", config, passphrase, out: "img.png", ipfsPeer: "/ip4/10.0.0.1/tcp/4001/p2p/peer", waitSeconds: 5 }
+      { action: "fetch", arg: "0x0t", record: "img-7", config, ...member, out: "img.png", ipfsPeer: "/ip4/10.0.0.1/tcp/4001/p2p/peer", waitSeconds: 5 }
     ],
-    [["certify", "data.csv", "--config", config, "--reader", address, "--reader", other, "--out", "data.cert.json"], "Governance.certify", { file: "data.csv", out: "data.cert.json", config, passphrase, readers: [address, other] }],
-    [["certify", "data.csv", "--data-dir", "ops", "--rpc-url", "http://rpc", "--meta", "meta.json"], "Governance.certify", { file: "data.csv", meta: "meta.json", passphrase, dataDir: "ops", rpcUrl: "http://rpc" }],
+    [["certify", "data.csv", "--config", config, "--reader", address, "--reader", other, "--out", "data.cert.json"], "Governance.certify", { file: "data.csv", out: "data.cert.json", config, ...member, readers: [address, other] }],
+    [["certify", "data.csv", "--data-dir", "ops", "--rpc-url", "http://rpc", "--meta", "meta.json"], "Governance.certify", { file: "data.csv", meta: "meta.json", ...member, dataDir: "ops", rpcUrl: "http://rpc" }],
     [
       ["certify", "--verify", "data.csv", "--cert", "data.cert.json", "--rpc-url", "http://rpc", "--config", config, "--ipfs-peer", "/ip4/10.0.0.1/tcp/4001/p2p/peer", "--out", "opened.csv"],
       "Governance.certifyVerify",
-      { file: "data.csv", cert: "data.cert.json", rpcUrl: "http://rpc", config, passphrase, ipfsPeer: "/ip4/10.0.0.1/tcp/4001/p2p/peer", out: "opened.csv" }
+      { file: "data.csv", cert: "data.cert.json", rpcUrl: "http://rpc", config, ...member, ipfsPeer: "/ip4/10.0.0.1/tcp/4001/p2p/peer", out: "opened.csv" }
     ],
-    [["catalog", "publish", "--config", config, "--dataset", "bcw", "--retire"], "Governance.catalogPublish", { config, dataset: "bcw", retire: true, passphrase }],
+    [["catalog", "publish", "--config", config, "--dataset", "bcw", "--retire"], "Governance.catalogPublish", { config, dataset: "bcw", retire: true, ...member }],
     // The rest of every command: signers opened from the `env` argument (a key in a variable, a keystore with its
     // passphrase), CA files read, flags decoded.
     [["catalog", "search", "breast", "cancer", "--url", coordinatorUrl, "--key-env", "DISPATCH_TEST_ANALYST_KEY", "--all"], "Governance.catalogSearch", { url: coordinatorUrl, q: "breast cancer", all: true, signer: analyst, trust: {} }],
@@ -159,7 +161,7 @@ describe("dispatch: the arguments each command receives", () => {
       { taskId: "0x0t", url: coordinatorUrl, rpcUrl: "http://rpc", json: true, signer: analyst, trust: {}, ipfs: { peer: "/ip4/10.0.0.1/tcp/4001/p2p/peer" } }
     ],
     [["verify", "0x0t", "--url", coordinatorUrl, "--rpc-url", "http://rpc", "--keystore", keystore, "--ipfs", "http://127.0.0.1:5001"], "Governance.verify", { taskId: "0x0t", url: coordinatorUrl, rpcUrl: "http://rpc", json: false, signer: supervisor, trust: {}, ipfs: { kubo: "http://127.0.0.1:5001" } }],
-    [["verify", "0x0t", "--url", coordinatorUrl, "--rpc-url", "http://rpc", "--config", config, "--ca", caFile], "Governance.verify", { taskId: "0x0t", url: coordinatorUrl, rpcUrl: "http://rpc", json: false, config, passphrase, trust: { ca } }],
+    [["verify", "0x0t", "--url", coordinatorUrl, "--rpc-url", "http://rpc", "--config", config, "--ca", caFile], "Governance.verify", { taskId: "0x0t", url: coordinatorUrl, rpcUrl: "http://rpc", json: false, config, ...member, trust: { ca } }],
     [["verify", "0x0t", "--url", coordinatorUrl, "--rpc-url", "http://rpc"], "Governance.verify", { taskId: "0x0t", url: coordinatorUrl, rpcUrl: "http://rpc", json: false, signer: analyst, trust: {} }, { JOINTLY_KEY: analystKey }],
     [
       ["task", "submit", "spec.json", "--coordinator", coordinatorUrl, "--key-env", "DISPATCH_TEST_ANALYST_KEY", "--watch", "--format", "csv"],
@@ -204,20 +206,20 @@ describe("dispatch: the arguments each command receives", () => {
     [
       ["org", "register", "--config", config, "--name", "North Clinic", "--registration-number", "HRB 1", "--dossier", "dossier.pdf", "--deployment", "deployment.json", "--rpc-url", "http://rpc", "--fund"],
       "Operator.orgRegister",
-      { config, passphrase, name: "North Clinic", registrationNumber: "HRB 1", dossier: "dossier.pdf", deployment: "deployment.json", rpcUrl: "http://rpc", fund: true }
+      { config, ...member, name: "North Clinic", registrationNumber: "HRB 1", dossier: "dossier.pdf", deployment: "deployment.json", rpcUrl: "http://rpc", fund: true }
     ],
     [
       ["org", "register", "--keystore", "analyst.json", "--name", "Analyst", "--deployment", "deployment.json", "--rpc-url", "http://rpc"],
       "Operator.orgRegister",
-      { keystore: "analyst.json", passphrase: "the analyst's", name: "Analyst", deployment: "deployment.json", rpcUrl: "http://rpc", fund: false },
+      { keystore: "analyst.json", passphrase: "the analyst's", env: { JOINTLY_KEY_PASSPHRASE: "the analyst's" }, name: "Analyst", deployment: "deployment.json", rpcUrl: "http://rpc", fund: false },
       { JOINTLY_KEY_PASSPHRASE: "the analyst's" }
     ],
-    [["member", "endorse", address, "--config", config], "Membership.member", { action: "endorse", arg: address, config, passphrase }],
-    [["grant", "show", "0x05", "--config", config], "Governance.grant", { action: "show", token: "0x05", config, passphrase }],
-    [["settlement", "finalize", "0x0s", "--config", config], "Governance.settlement", { action: "finalize", id: "0x0s", config, passphrase }],
-    [["did", "show", "--config", config], "Governance.did", { action: "show", config, passphrase }],
-    [["files", "withdraw", "--config", config], "Governance.files", { action: "withdraw", config, passphrase, watch: false }],
-    [["originals", "publish", "images", "--dataset", "digits", "--fee", "2", "--config", config], "Governance.originals", { action: "publish", arg: "images", config, passphrase, dataset: "digits", fee: "2" }],
+    [["member", "endorse", address, "--config", config], "Membership.member", { action: "endorse", arg: address, config, ...member }],
+    [["grant", "show", "0x05", "--config", config], "Governance.grant", { action: "show", token: "0x05", config, ...member }],
+    [["settlement", "finalize", "0x0s", "--config", config], "Governance.settlement", { action: "finalize", id: "0x0s", config, ...member }],
+    [["did", "show", "--config", config], "Governance.did", { action: "show", config, ...member }],
+    [["files", "withdraw", "--config", config], "Governance.files", { action: "withdraw", config, ...member, watch: false }],
+    [["originals", "publish", "images", "--dataset", "digits", "--fee", "2", "--config", config], "Governance.originals", { action: "publish", arg: "images", config, ...member, dataset: "digits", fee: "2" }],
     [
       ["features", "mpeg7", "--in", "pixels.csv", "--width", "8", "--height", "8", "--max", "16", "--channels", "3", "--out", "features.csv", "--pixel-prefix", "px", "--id", "image", "--label", "digit", "--descriptors", "ehd,csd,rsd", "--csd-bins", "32", "--region-level", "100", "--resample", "32x32", "--json"],
       "Features.mpeg7",
@@ -231,16 +233,17 @@ describe("dispatch: the arguments each command receives", () => {
     [["features", "mpeg7", "--png-dir", "images", "--out", "features.csv"], "Features.mpeg7", { source: { pngDirectory: "images" }, out: "features.csv", options: { descriptors: ["ehd"] }, json: false }]
   ]
 
-  it.each(cases)("%j", async (argv, command, options, environment) => {
+  it.each(cases.map(([argv, command, options, environment]) => ({ argv, command, options, environment })))("$argv", async ({ argv, command, options, environment }) => {
     // toStrictEqual on the plain form: every option the command got is one the row names, and no other.
     expect(await run(argv, environment)).toStrictEqual([{ command, options }])
   })
 
   it("takes the keystore's passphrase from JOINTLY_KEY_PASSPHRASE only, and none when it is unset", async () => {
     const argv = ["governance", "show", "3", "--config", config]
-    expect(await run(argv, {})).toEqual([{ command: "Governance.governance", options: { action: "show", arg: "3", config, passphrase: undefined } }])
-    expect(await run(argv, { JOINTLY_COORDINATOR_KEY_PASSPHRASE: "the coordinator's" })).toEqual([{ command: "Governance.governance", options: { action: "show", arg: "3", config, passphrase: undefined } }])
-    expect(await run(argv, { JOINTLY_KEY_PASSPHRASE: "the member's" })).toEqual([{ command: "Governance.governance", options: { action: "show", arg: "3", config, passphrase: "the member's" } }])
+    const unset = { JOINTLY_COORDINATOR_KEY_PASSPHRASE: "the coordinator's" }
+    expect(await run(argv, {})).toStrictEqual([{ command: "Governance.governance", options: { action: "show", arg: "3", config, env: {} } }])
+    expect(await run(argv, unset)).toStrictEqual([{ command: "Governance.governance", options: { action: "show", arg: "3", config, env: unset } }])
+    expect(await run(argv, { JOINTLY_KEY_PASSPHRASE: "the member's" })).toStrictEqual([{ command: "Governance.governance", options: { action: "show", arg: "3", config, passphrase: "the member's", env: { JOINTLY_KEY_PASSPHRASE: "the member's" } } }])
   })
 })
 

@@ -203,6 +203,9 @@ export const dispatch = async (
   // The keystore passphrase of every --config and --keystore command: a participant's keystore or an operator's
   // (an analyst's, the supervisor's) opens with it.
   const passphrase = env.JOINTLY_KEY_PASSPHRASE
+  // What opens a participant's config (governance.ts's MemberAccess): the passphrase, and the environment its
+  // PostgreSQL datasets' connectionEnv name variables of.
+  const member = { passphrase, env }
   // The level of the coordinator and participants a local cluster runs.
   const logLevel = Log.levelOf(env.JOINTLY_LOG)
   switch (command) {
@@ -349,7 +352,7 @@ export const dispatch = async (
       return (await Operator()).orgRegister({
         config: values.config,
         keystore: values.keystore,
-        passphrase,
+        ...member,
         name: values.name,
         registrationNumber: values["registration-number"],
         dossier: values.dossier,
@@ -371,7 +374,7 @@ export const dispatch = async (
       }
       if (action === "publish") {
         if (!values.config || !values.dataset) throw new UsageError("catalog publish needs --config and --dataset")
-        return (await Governance()).catalogPublish({ config: values.config, dataset: values.dataset, retire: values.retire ?? false, passphrase })
+        return (await Governance()).catalogPublish({ config: values.config, dataset: values.dataset, retire: values.retire ?? false, ...member })
       }
       throw new UsageError("catalog needs search or publish")
     }
@@ -425,7 +428,7 @@ export const dispatch = async (
         action: positionals[0],
         token: positionals[1],
         config: values.config,
-        passphrase,
+        ...member,
         owner: values.owner,
         dataset: values.dataset,
         purpose: values.purpose,
@@ -440,12 +443,12 @@ export const dispatch = async (
     case "member": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" } } })
       if (!positionals[0]) throw new UsageError("member needs join, endorse or show")
-      return (await Membership()).member({ action: positionals[0], arg: positionals[1], config: values.config, passphrase })
+      return (await Membership()).member({ action: positionals[0], arg: positionals[1], config: values.config, ...member })
     }
     case "governance": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" }, hours: { type: "string" } } })
       if (!positionals[0]) throw new UsageError("governance needs propose-upgrade, vote, close, execute or show")
-      return (await Governance()).governance({ action: positionals[0], arg: positionals[1], support: positionals[2], config: values.config, passphrase, ...(values.hours === undefined ? {} : { hours: positiveInteger("--hours", values.hours) }) })
+      return (await Governance()).governance({ action: positionals[0], arg: positionals[1], support: positionals[2], config: values.config, ...member, ...(values.hours === undefined ? {} : { hours: positiveInteger("--hours", values.hours) }) })
     }
     case "settlement": {
       const { values, positionals } = parseArgs({
@@ -454,7 +457,7 @@ export const dispatch = async (
         options: { config: { type: "string" }, reason: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" }, task: { type: "string" }, price: { type: "string" }, uses: { type: "string" } }
       })
       if (!positionals[0]) throw new UsageError("settlement needs post, show, dispute, finalize or arbitrate")
-      return (await Governance()).settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, passphrase, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], task: values.task, price: values.price, uses: values.uses })
+      return (await Governance()).settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, ...member, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], task: values.task, price: values.price, uses: values.uses })
     }
     case "did": {
       const { values, positionals } = parseArgs({
@@ -463,7 +466,7 @@ export const dispatch = async (
         options: { config: { type: "string" }, next: { type: "string" }, days: { type: "string" } }
       })
       if (!positionals[0]) throw new UsageError("did needs show, add-login-key, revoke-login-key, rotate-login-key, add-consent-key, revoke-consent-key, rotate-consent-key, publish-tls-key, revoke-tls-key, rotate-tls-key, publish-encryption-key or revoke-encryption-key")
-      return (await Governance()).did({ action: positionals[0], arg: positionals[1], next: values.next, config: values.config, passphrase, ...(values.days === undefined ? {} : { days: positiveInteger("--days", values.days) }) })
+      return (await Governance()).did({ action: positionals[0], arg: positionals[1], next: values.next, config: values.config, ...member, ...(values.days === undefined ? {} : { days: positiveInteger("--days", values.days) }) })
     }
     case "files": {
       const { values, positionals } = parseArgs({
@@ -479,7 +482,7 @@ export const dispatch = async (
         action: positionals[0],
         arg: positionals[1],
         config: values.config,
-        passphrase,
+        ...member,
         name: values.name,
         fee: values.fee,
         out: values.out,
@@ -502,7 +505,7 @@ export const dispatch = async (
         arg: positionals[1],
         record: positionals[2],
         config: values.config,
-        passphrase,
+        ...member,
         dataset: values.dataset,
         fee: values.fee,
         out: values.out,
@@ -522,7 +525,7 @@ export const dispatch = async (
       const ipfs = values.ipfs ? { kubo: values.ipfs } : values["ipfs-peer"] ? { peer: values["ipfs-peer"] } : undefined
       if (values.config && (values.keystore || values["key-env"])) throw new UsageError("verify signs in with --config <participant.json> or --keystore/--key-env, not both")
       // As a participant (--config): its account signs in and its encryption key opens the sealed copies.
-      const who = values.config ? { config: values.config, passphrase } : { signer: await signerOf(env, values) }
+      const who = values.config ? { config: values.config, ...member } : { signer: await signerOf(env, values) }
       return (await Governance()).verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, ...who, trust: trustOf(env, values), ...(ipfs === undefined ? {} : { ipfs }) })
     }
     case "certify": {
@@ -543,10 +546,10 @@ export const dispatch = async (
       })
       if (values.verify) {
         if (!values.cert || !values["rpc-url"]) throw new UsageError("certify --verify needs --cert and --rpc-url")
-        return (await Governance()).certifyVerify({ file: positionals[0], cert: values.cert, rpcUrl: values["rpc-url"], config: values.config, passphrase, dataDir: values["data-dir"], ipfsPeer: values["ipfs-peer"], out: values.out })
+        return (await Governance()).certifyVerify({ file: positionals[0], cert: values.cert, rpcUrl: values["rpc-url"], config: values.config, ...member, dataDir: values["data-dir"], ipfsPeer: values["ipfs-peer"], out: values.out })
       }
       if (!positionals[0]) throw new UsageError("certify needs <file>")
-      return (await Governance()).certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, passphrase, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], readers: values.reader, ipfsPeer: values["ipfs-peer"] })
+      return (await Governance()).certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, ...member, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], readers: values.reader, ipfsPeer: values["ipfs-peer"] })
     }
     case "features": {
       const { values, positionals } = parseArgs({

@@ -57,9 +57,9 @@ const loadDeployment = (file: string): Promise<Deployment> =>
   })
 
 /** The registering account: a participant's identity (its config's data dir), or an operator keystore. */
-const registrant = async (o: { config?: string; keystore?: string; passphrase: string | undefined }) => {
+const registrant = async (o: { config?: string; keystore?: string; passphrase: string | undefined; env?: Readonly<Record<string, string | undefined>> }) => {
   if (o.config !== undefined) {
-    const config = await ParticipantConfig.load(o.config)
+    const config = await ParticipantConfig.load(o.config, o.env ?? {})
     const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: o.passphrase })
     return { wallet: Redacted.value(identity.account), encryptionPublicKey: identity.encryptionPublicKey }
   }
@@ -75,7 +75,7 @@ const registrant = async (o: { config?: string; keystore?: string; passphrase: s
  * itself from its own account (passphrase in JOINTLY_KEY_PASSPHRASE), publishing its ECIES key; only a salted
  * digest of its dossier goes on chain. It takes part once the supervisor has audited it.
  */
-export const orgRegister = async (o: { config?: string; keystore?: string; passphrase: string | undefined; name: string; registrationNumber?: string; dossier?: string; deployment: string; rpcUrl: string; fund: boolean }) => {
+export const orgRegister = async (o: { config?: string; keystore?: string; passphrase: string | undefined; env?: Readonly<Record<string, string | undefined>>; name: string; registrationNumber?: string; dossier?: string; deployment: string; rpcUrl: string; fund: boolean }) => {
   const { wallet, encryptionPublicKey } = await registrant(o)
   const deployment = await loadDeployment(o.deployment)
   if (o.fund) await fundAccounts(o.rpcUrl, [wallet.address])
