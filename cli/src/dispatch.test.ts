@@ -2,7 +2,8 @@
  * How `jointly`'s arguments become its commands' options, without a chain or a process: `dispatch` with recording
  * command modules. The commands themselves run against a real cluster in the coordinator's Governance test (in
  * process, options given directly), so this is what checks the flags a user types reach them, and that a bad one is
- * refused, by name, before any command runs.
+ * refused, by name, before any command runs. Every key, passphrase and variable a command gets is the `env` argument's
+ * (the process's edge, main.ts, hands it `process.env`): the keys here sit in variables this process does not have.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -264,6 +265,7 @@ describe("dispatch: a bad argument is refused by name and no command runs", () =
     [["files", "--config", config], "files needs share, serve, fetch, dispute, arbitrate, show, withdraw or refund"],
     [["files", "fetch", "bafycid", "--out", "o", "--wait", "soon", "--config", config], "--wait expects a whole number ≥ 1, got soon"],
     [["originals", "fetch", "0x0t", "img", "--wait", "0", "--config", config], "--wait expects a whole number ≥ 1, got 0"],
+    [["originals", "--config", config], "originals needs publish or fetch"],
     [["certify", "--config", config], "certify needs <file>"],
     [["certify", "--verify", "data.csv", "--rpc-url", "http://rpc"], "certify --verify needs --cert and --rpc-url"],
     [["certify", "--verify", "data.csv", "--cert", "data.cert.json"], "certify --verify needs --cert and --rpc-url"],

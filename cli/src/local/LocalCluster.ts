@@ -144,6 +144,8 @@ const defaultPolicy = (datasets: ReadonlyArray<DatasetSpec>, analyst: string): P
  * parses as JSON carrying `event` (rejected if the child exits before).
  */
 const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stderr: Array<string>) => {
+  // The child is a process edge of its own and reads its environment there: it inherits this one (PATH, TMPDIR,
+  // JOINTLY_LOG when no logLevel was given) with `env` over it, its passphrase always among `env`.
   const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
   const ready = new Promise<Record<string, unknown>>((resolvePromise, reject) => {
     createInterface({ input: child.stderr! }).on("line", (line) => {
