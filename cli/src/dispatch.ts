@@ -251,8 +251,8 @@ export const dispatch = async (
       })
       const coordinator = values.coordinator ?? env.JOINTLY_COORDINATOR
       if (!coordinator) throw new UsageError("task needs --coordinator <url> (or JOINTLY_COORDINATOR)")
-      // Every task command signs in; the key's variable defaults to JOINTLY_KEY when that is set.
-      const keyEnv = values["key-env"] ?? (env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined)
+      // Every task command signs in.
+      const keyEnv = keyEnvOf(env, values)
       const Tasks = await Task()
       const format = values.format ?? (values.json ? "json" : "table")
       if (!(Tasks.formats as ReadonlyArray<string>).includes(format)) throw new UsageError(`--format expects ${Tasks.formats.join(", ")}, got ${format}`)
@@ -625,8 +625,11 @@ const signerOf = async (env: Env, values: { keystore?: string; "key-env"?: strin
     return open(values.keystore, env.JOINTLY_KEY_PASSPHRASE, "JOINTLY_KEY_PASSPHRASE")
   }
   const { walletOf } = await import("@jointly/coordinator/internal/cli/task")
-  return walletOf(values["key-env"] ?? (env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined), env)
+  return walletOf(keyEnvOf(env, values), env)
 }
+
+/** The variable holding the member's private key: `--key-env <VAR>`, else JOINTLY_KEY when that is set. */
+const keyEnvOf = (env: Env, values: { "key-env"?: string }) => values["key-env"] ?? (env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined)
 
 /** `{ signer }` when there is one: a command without a key gets no `signer` option at all. */
 const withSigner = <S>(signer: S | undefined) => (signer === undefined ? {} : { signer })
