@@ -79,3 +79,24 @@ describe("participant.json's consentKey and loginKey", () => {
     }
   })
 })
+
+describe("participant.json's PostgreSQL connectionEnv", () => {
+  let configs: string
+  beforeAll(async () => {
+    configs = await mkdtemp(join(tmpdir(), "jointly-participant-connection-env-"))
+  })
+  afterAll(async () => {
+    if (configs) await rm(configs, { recursive: true, force: true })
+  })
+
+  it("reads the connection string from the environment it is given, never the process's, and names a variable that one lacks", async () => {
+    const file = join(configs, "pg.json")
+    const dataset = { name: "accounts", columns: [{ name: "balance", type: "number" }], postgres: { connectionEnv: "JOINTLY_TEST_ACCOUNTS_DB", table: "accounts" } }
+    await writeFile(file, JSON.stringify({ coordinatorUrl: "http://127.0.0.1:1", dataDir: "data", datasets: [dataset], policy: "policy.json" }))
+    const url = "postgres://reader@db.example/accounts"
+    const config = await ParticipantConfig.load(file, { JOINTLY_TEST_ACCOUNTS_DB: url })
+    expect(config.datasets).toEqual([{ name: "accounts", columns: dataset.columns, postgres: { connection: url, table: "accounts" } }])
+    // This process has no such variable; an environment without it is refused, naming the dataset and the variable.
+    await expect(ParticipantConfig.load(file, {})).rejects.toThrow("dataset accounts: the environment variable JOINTLY_TEST_ACCOUNTS_DB (its connection string) is not set")
+  })
+})
