@@ -7,24 +7,34 @@
 import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import type { Trust } from "@jointly/core/internal/net/Endpoint"
+import * as Log from "@jointly/coordinator/internal/Log"
 
 // Each command's module is imported when it runs: a participant or a `keys new` never loads the coordinator,
 // the chain tooling or tfjs, which keeps every CLI start short (a host runs many).
 const modules = {
   Chain: () => import("@jointly/coordinator/internal/cli/chain"),
+  ChainRisk: () => import("./chain-risk.ts"),
   Coordinate: () => import("@jointly/coordinator/internal/cli/coordinator"),
   Governance: () => import("./governance.ts"),
   Keys: () => import("@jointly/coordinator/internal/cli/keys"),
+  LocalUp: () => import("./local-up.ts"),
   Membership: () => import("./membership.ts"),
   Operator: () => import("./operator.ts"),
+  Participant: () => import("@jointly/participant/internal/cli/ParticipantMain"),
   RunLocal: () => import("./run-local.ts"),
+  Task: () => import("@jointly/coordinator/internal/cli/task"),
   Features: () => import("./features.ts")
 }
 
 /** The command modules `dispatch` calls, each loaded on first use; a test replaces them with recording ones. */
 export type Modules = { readonly [K in keyof typeof modules]: (typeof modules)[K] }
 
-/** The environment variables `dispatch` reads: JOINTLY_CA, JOINTLY_COORDINATOR, JOINTLY_KEY, JOINTLY_KEY_PASSPHRASE (the coordinator takes them all). */
+/**
+ * The environment variables `dispatch` reads: JOINTLY_CA, JOINTLY_COORDINATOR, JOINTLY_KEY (or the one --key-env
+ * names), JOINTLY_KEY_PASSPHRASE (or the one `keys new --passphrase-env` names), JOINTLY_LOG and the test hook
+ * JOINTLY_TEST_EXIT_AFTER_STAGE; the coordinator and a participant take them all (their configs name variables
+ * of their own). No command below reads the process's environment: each gets what was read here.
+ */
 export type Env = Readonly<Record<string, string | undefined>>
 
 export const usage = `jointly — organisations answer questions together without handing over raw data
@@ -184,10 +194,20 @@ const gweiToWei = (value: string): bigint => {
  * Runs the command `argv` (the arguments after `jointly`) names, with `env` for the variables the usage names.
  * A missing or malformed argument is refused with a `UsageError` naming it, before any command is called.
  */
-export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, Coordinate, Governance, Keys, Membership, Operator, RunLocal, Features }: Modules = modules): Promise<unknown> => {
+export const dispatch = async (
+  argv: ReadonlyArray<string>,
+  env: Env,
+  { Chain, ChainRisk, Coordinate, Governance, Keys, LocalUp, Membership, Operator, Participant, RunLocal, Task, Features }: Modules = modules
+): Promise<unknown> => {
   const [command, ...rest] = argv
-  // The member's keystore passphrase of every --config command: the participant's keystore opens with it.
+  // The keystore passphrase of every --config and --keystore command: a participant's keystore or an operator's
+  // (an analyst's, the supervisor's) opens with it.
   const passphrase = env.JOINTLY_KEY_PASSPHRASE
+  // What opens a participant's config (governance.ts's MemberAccess): the passphrase, and the environment its
+  // PostgreSQL datasets' connectionEnv name variables of.
+  const member = { passphrase, env }
+  // The level of the coordinator and participants a local cluster runs.
+  const logLevel = Log.levelOf(env.JOINTLY_LOG)
   switch (command) {
     case "run": {
       const { values } = parseArgs({
@@ -202,15 +222,14 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
         }
       })
       if (!values.local || !values.task || !values.party) throw new UsageError("run needs --local, --task and at least two --party")
-      return (await RunLocal()).run({ task: values.task, parties: values.party, json: values.json ?? false, dataDir: values["data-dir"], keep: values.keep ?? false })
+      return (await RunLocal()).run({ task: values.task, parties: values.party, json: values.json ?? false, dataDir: values["data-dir"], keep: values.keep ?? false, logLevel })
     }
     case "local": {
       const [sub, ...args] = rest
       if (sub !== "up") throw new UsageError("local expects up")
       const { values } = parseArgs({ args, options: { task: { type: "string" }, party: { type: "string", multiple: true }, json: { type: "boolean" }, "data-dir": { type: "string" } } })
       if (!values.task || !values.party) throw new UsageError("local up needs --task and at least two --party")
-      const { up } = await import("./local-up.ts")
-      return up({ task: values.task, parties: values.party, json: values.json ?? false, dataDir: values["data-dir"] })
+      return (await LocalUp()).up({ task: values.task, parties: values.party, json: values.json ?? false, dataDir: values["data-dir"], logLevel })
     }
     case "task": {
       const [sub, ...args] = rest
@@ -232,28 +251,30 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
       })
       const coordinator = values.coordinator ?? env.JOINTLY_COORDINATOR
       if (!coordinator) throw new UsageError("task needs --coordinator <url> (or JOINTLY_COORDINATOR)")
-      // Every task command signs in; the key's variable defaults to JOINTLY_KEY when that is set.
-      const keyEnv = values["key-env"] ?? (env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined)
-      const Task = await import("@jointly/coordinator/internal/cli/task")
+      // Every task command signs in.
+      const keyEnv = keyEnvOf(env, values)
+      const Tasks = await Task()
       const format = values.format ?? (values.json ? "json" : "table")
-      if (!(Task.formats as ReadonlyArray<string>).includes(format)) throw new UsageError(`--format expects ${Task.formats.join(", ")}, got ${format}`)
-      const common = { coordinator, json: format !== "table", format: format as (typeof Task.formats)[number], trust: trustOf(env, values), keyEnv, keystore: values.keystore }
+      if (!(Tasks.formats as ReadonlyArray<string>).includes(format)) throw new UsageError(`--format expects ${Tasks.formats.join(", ")}, got ${format}`)
+      const trust = trustOf(env, values)
+      // The signer is opened once the command's own arguments passed (a keystore's scrypt takes a while).
+      const common = async () => ({ coordinator, json: format !== "table", format: format as (typeof Tasks.formats)[number], trust, ...withSigner(await signerOf(env, values)) })
       const id = positionals[0]
       switch (sub) {
         case "submit":
           if (!id || (!keyEnv && !values.keystore)) throw new UsageError("task submit needs <spec.json> and --keystore <file> or --key-env <VAR>")
-          return Task.submit({ ...common, file: id, watch: values.watch ?? false })
+          return Tasks.submit({ ...(await common()), file: id, watch: values.watch ?? false })
         case "watch":
           if (!id) throw new UsageError("task watch needs <id>")
-          return Task.watch({ ...common, id }).then(() => undefined)
+          return Tasks.watch({ ...(await common()), id }).then(() => undefined)
         case "cancel":
           if (!id) throw new UsageError("task cancel needs <id>")
-          return Task.cancel({ ...common, id, reason: values.reason })
+          return Tasks.cancel({ ...(await common()), id, reason: values.reason })
         case "get":
           if (!id) throw new UsageError("task get needs <id>")
-          return Task.get({ ...common, id })
+          return Tasks.get({ ...(await common()), id })
         case "list":
-          return Task.list({ ...common, status: values.status, limit: values.limit === undefined ? undefined : Number(values.limit) })
+          return Tasks.list({ ...(await common()), status: values.status, limit: values.limit === undefined ? undefined : Number(values.limit) })
         default:
           throw new UsageError("task expects submit, watch, cancel, get or list")
       }
@@ -262,8 +283,14 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
       // --unsafe-test-key-sizes: for the test harness only (keys below 2048 bits); deliberately not in the usage.
       const { values } = parseArgs({ args: rest, options: { config: { type: "string" }, "unsafe-test-key-sizes": { type: "boolean" } } })
       if (!values.config) throw new UsageError("participant needs --config <file>")
-      const { run } = await import("@jointly/participant/internal/cli/ParticipantMain")
-      await run(values.config, { unsafeTestKeySizes: values["unsafe-test-key-sizes"] ?? false })
+      const testExitAfterStage = env.JOINTLY_TEST_EXIT_AFTER_STAGE
+      await (await Participant()).run(values.config, {
+        unsafeTestKeySizes: values["unsafe-test-key-sizes"] ?? false,
+        passphrase,
+        // Its config may name variables of its own (a PostgreSQL dataset's connectionEnv).
+        env,
+        ...(testExitAfterStage ? { testExitAfterStage } : {})
+      })
       return
     }
     case "coordinator": {
@@ -275,7 +302,8 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
       const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { out: { type: "string" }, "passphrase-env": { type: "string" } } })
       if (sub === "new") {
         if (!values.out) throw new UsageError("keys new needs --out <keystore.json>")
-        return (await Keys()).keysNew({ out: values.out, passphraseEnv: values["passphrase-env"] })
+        const passphraseEnv = values["passphrase-env"]
+        return (await Keys()).keysNew({ out: values.out, passphrase: passphraseEnv === undefined ? passphrase : env[passphraseEnv], passphraseEnv })
       }
       if (sub === "address" && positionals[0]) return (await Keys()).keysAddress({ file: positionals[0] })
       throw new UsageError("keys expects new --out <file> or address <file>")
@@ -288,7 +316,7 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
         if (values.q.trim() === "" || !(q >= 0 && q <= 1)) throw new UsageError(`--q expects the attacker's share of the hash power in [0, 1], got ${values.q}`)
         const z = Number(values.z)
         if (!Number.isInteger(z) || z < 0 || z > 1000) throw new UsageError(`--z expects a whole number of blocks from 0 to 1000, got ${values.z}`)
-        return (await import("./chain-risk.ts")).risk({ q, z, json: values.json ?? false })
+        return (await ChainRisk()).risk({ q, z, json: values.json ?? false })
       }
       const { values } = parseArgs({ args: rest, options: { "data-dir": { type: "string" }, host: { type: "string" }, port: { type: "string" } } })
       if (!values["data-dir"]) throw new UsageError("chain needs --data-dir")
@@ -302,7 +330,7 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
       if (!values["data-dir"] || !values["rpc-url"]) throw new UsageError("deploy needs --data-dir and --rpc-url")
       if (values.keystore !== undefined) {
         if (!values.coordinator) throw new UsageError("deploy --keystore needs --coordinator <address>")
-        return (await Operator()).deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], keystore: values.keystore, coordinator: values.coordinator, fund: values.fund ?? false })
+        return (await Operator()).deploy({ dataDir: values["data-dir"], rpcUrl: values["rpc-url"], keystore: values.keystore, passphrase, coordinator: values.coordinator, fund: values.fund ?? false })
       }
       return (await Chain()).deploy({
         dataDir: values["data-dir"],
@@ -324,6 +352,7 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
       return (await Operator()).orgRegister({
         config: values.config,
         keystore: values.keystore,
+        ...member,
         name: values.name,
         registrationNumber: values["registration-number"],
         dossier: values.dossier,
@@ -345,7 +374,7 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
       }
       if (action === "publish") {
         if (!values.config || !values.dataset) throw new UsageError("catalog publish needs --config and --dataset")
-        return (await Governance()).catalogPublish({ config: values.config, dataset: values.dataset, retire: values.retire ?? false, passphrase })
+        return (await Governance()).catalogPublish({ config: values.config, dataset: values.dataset, retire: values.retire ?? false, ...member })
       }
       throw new UsageError("catalog needs search or publish")
     }
@@ -373,7 +402,7 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
         if (!values.keystore || !values.deployment || !values["rpc-url"] || targets.length === 0) {
           throw new UsageError(`supervise ${what} needs <target>…, --keystore <supervisor.json>, --deployment <file> and --rpc-url`)
         }
-        return (await Operator()).superviseWithKeystore({ what, targets, keystore: values.keystore, deployment: values.deployment, rpcUrl: values["rpc-url"], reason: values.reason, revoke: values.revoke ?? false, fund: values.fund ?? false })
+        return (await Operator()).superviseWithKeystore({ what, targets, keystore: values.keystore, passphrase, deployment: values.deployment, rpcUrl: values["rpc-url"], reason: values.reason, revoke: values.revoke ?? false, fund: values.fund ?? false })
       }
       return (await Governance()).supervise({ what, org: targets[0], url: values.url, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], reason: values.reason, signer: await signerOf(env, values), trust: trustOf(env, values) })
     }
@@ -399,7 +428,7 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
         action: positionals[0],
         token: positionals[1],
         config: values.config,
-        passphrase,
+        ...member,
         owner: values.owner,
         dataset: values.dataset,
         purpose: values.purpose,
@@ -414,12 +443,12 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
     case "member": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" } } })
       if (!positionals[0]) throw new UsageError("member needs join, endorse or show")
-      return (await Membership()).member({ action: positionals[0], arg: positionals[1], config: values.config, passphrase })
+      return (await Membership()).member({ action: positionals[0], arg: positionals[1], config: values.config, ...member })
     }
     case "governance": {
       const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { config: { type: "string" }, hours: { type: "string" } } })
       if (!positionals[0]) throw new UsageError("governance needs propose-upgrade, vote, close, execute or show")
-      return (await Governance()).governance({ action: positionals[0], arg: positionals[1], support: positionals[2], config: values.config, passphrase, ...(values.hours === undefined ? {} : { hours: positiveInteger("--hours", values.hours) }) })
+      return (await Governance()).governance({ action: positionals[0], arg: positionals[1], support: positionals[2], config: values.config, ...member, ...(values.hours === undefined ? {} : { hours: positiveInteger("--hours", values.hours) }) })
     }
     case "settlement": {
       const { values, positionals } = parseArgs({
@@ -428,7 +457,7 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
         options: { config: { type: "string" }, reason: { type: "string" }, "data-dir": { type: "string" }, "rpc-url": { type: "string" }, task: { type: "string" }, price: { type: "string" }, uses: { type: "string" } }
       })
       if (!positionals[0]) throw new UsageError("settlement needs post, show, dispute, finalize or arbitrate")
-      return (await Governance()).settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, passphrase, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], task: values.task, price: values.price, uses: values.uses })
+      return (await Governance()).settlement({ action: positionals[0], id: positionals[1], verdict: positionals[2], reason: values.reason, config: values.config, ...member, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], task: values.task, price: values.price, uses: values.uses })
     }
     case "did": {
       const { values, positionals } = parseArgs({
@@ -437,7 +466,7 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
         options: { config: { type: "string" }, next: { type: "string" }, days: { type: "string" } }
       })
       if (!positionals[0]) throw new UsageError("did needs show, add-login-key, revoke-login-key, rotate-login-key, add-consent-key, revoke-consent-key, rotate-consent-key, publish-tls-key, revoke-tls-key, rotate-tls-key, publish-encryption-key or revoke-encryption-key")
-      return (await Governance()).did({ action: positionals[0], arg: positionals[1], next: values.next, config: values.config, passphrase, ...(values.days === undefined ? {} : { days: positiveInteger("--days", values.days) }) })
+      return (await Governance()).did({ action: positionals[0], arg: positionals[1], next: values.next, config: values.config, ...member, ...(values.days === undefined ? {} : { days: positiveInteger("--days", values.days) }) })
     }
     case "files": {
       const { values, positionals } = parseArgs({
@@ -453,7 +482,7 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
         action: positionals[0],
         arg: positionals[1],
         config: values.config,
-        passphrase,
+        ...member,
         name: values.name,
         fee: values.fee,
         out: values.out,
@@ -476,7 +505,7 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
         arg: positionals[1],
         record: positionals[2],
         config: values.config,
-        passphrase,
+        ...member,
         dataset: values.dataset,
         fee: values.fee,
         out: values.out,
@@ -496,7 +525,7 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
       const ipfs = values.ipfs ? { kubo: values.ipfs } : values["ipfs-peer"] ? { peer: values["ipfs-peer"] } : undefined
       if (values.config && (values.keystore || values["key-env"])) throw new UsageError("verify signs in with --config <participant.json> or --keystore/--key-env, not both")
       // As a participant (--config): its account signs in and its encryption key opens the sealed copies.
-      const who = values.config ? { config: values.config } : { signer: await signerOf(env, values) }
+      const who = values.config ? { config: values.config, ...member } : { signer: await signerOf(env, values) }
       return (await Governance()).verify({ taskId: positionals[0], url: values.url, rpcUrl: values["rpc-url"], json: values.json ?? false, ...who, trust: trustOf(env, values), ...(ipfs === undefined ? {} : { ipfs }) })
     }
     case "certify": {
@@ -517,10 +546,10 @@ export const dispatch = async (argv: ReadonlyArray<string>, env: Env, { Chain, C
       })
       if (values.verify) {
         if (!values.cert || !values["rpc-url"]) throw new UsageError("certify --verify needs --cert and --rpc-url")
-        return (await Governance()).certifyVerify({ file: positionals[0], cert: values.cert, rpcUrl: values["rpc-url"], config: values.config, passphrase, dataDir: values["data-dir"], ipfsPeer: values["ipfs-peer"], out: values.out })
+        return (await Governance()).certifyVerify({ file: positionals[0], cert: values.cert, rpcUrl: values["rpc-url"], config: values.config, ...member, dataDir: values["data-dir"], ipfsPeer: values["ipfs-peer"], out: values.out })
       }
       if (!positionals[0]) throw new UsageError("certify needs <file>")
-      return (await Governance()).certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, passphrase, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], readers: values.reader, ipfsPeer: values["ipfs-peer"] })
+      return (await Governance()).certify({ file: positionals[0], out: values.out, meta: values.meta, config: values.config, ...member, dataDir: values["data-dir"], rpcUrl: values["rpc-url"], readers: values.reader, ipfsPeer: values["ipfs-peer"] })
     }
     case "features": {
       const { values, positionals } = parseArgs({
@@ -596,5 +625,11 @@ const signerOf = async (env: Env, values: { keystore?: string; "key-env"?: strin
     return open(values.keystore, env.JOINTLY_KEY_PASSPHRASE, "JOINTLY_KEY_PASSPHRASE")
   }
   const { walletOf } = await import("@jointly/coordinator/internal/cli/task")
-  return walletOf(values["key-env"] ?? (env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined))
+  return walletOf(keyEnvOf(env, values), env)
 }
+
+/** The variable holding the member's private key: `--key-env <VAR>`, else JOINTLY_KEY when that is set. */
+const keyEnvOf = (env: Env, values: { "key-env"?: string }) => values["key-env"] ?? (env.JOINTLY_KEY ? "JOINTLY_KEY" : undefined)
+
+/** `{ signer }` when there is one: a command without a key gets no `signer` option at all. */
+const withSigner = <S>(signer: S | undefined) => (signer === undefined ? {} : { signer })

@@ -35,7 +35,7 @@ describe("filesNodeOptions resolves the node's directory against the config file
     const config = written({ directory: "blocks" })
     await writeFile(configFile, JSON.stringify(config))
     expect(filesNodeOptions(relativeConfigFile(), config, {}).directory).toBe(join(root, "conf", "blocks"))
-    const loaded = await ParticipantConfig.load(configFile)
+    const loaded = await ParticipantConfig.load(configFile, {})
     expect(filesNodeOptions(configFile, loaded, {}).directory).toBe(join(root, "conf", "blocks"))
   })
 
@@ -43,7 +43,7 @@ describe("filesNodeOptions resolves the node's directory against the config file
     const config = written({})
     await writeFile(configFile, JSON.stringify(config))
     expect(filesNodeOptions(relativeConfigFile(), config, {}).directory).toBe(join(root, "conf", "data", "ipfs"))
-    const loaded = await ParticipantConfig.load(configFile)
+    const loaded = await ParticipantConfig.load(configFile, {})
     expect(filesNodeOptions(configFile, loaded, {}).directory).toBe(join(root, "conf", "data", "ipfs"))
   })
 

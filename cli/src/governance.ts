@@ -63,16 +63,27 @@ const clientFor = async (url: string, signer: Wallet | undefined, trust?: Endpoi
 export const catalogSearch = async (o: Printing & { url: string; q: string; all: boolean; signer?: Wallet; trust?: Endpoint.Trust }) =>
   emitter(o)({ datasets: await (await clientFor(o.url, o.signer, o.trust)).catalog(o.q, { includeRetired: o.all }) })
 
-/** A participant's chain client from its config and keystore (passphrase from JOINTLY_KEY_PASSPHRASE). */
+/**
+ * What opens a participant's config and keystore, as the process's edge read it (dispatch.ts), never this
+ * process's environment, so a caller in process says which it means: the keystore's passphrase
+ * (JOINTLY_KEY_PASSPHRASE) and the environment a PostgreSQL dataset's `connectionEnv` names a variable of (none
+ * when absent).
+ */
+export interface MemberAccess {
+  readonly passphrase?: string
+  readonly env?: Readonly<Record<string, string | undefined>>
+}
+
 /** A participant's config and its keystore, opened. */
-const openParticipant = async (configFile: string, passphrase?: string) => {
-  const config = await ParticipantConfig.load(configFile)
-  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: passphrase ?? process.env[Keystore.PASSPHRASE_ENV] })
+const openParticipant = async (configFile: string, access: MemberAccess) => {
+  const config = await ParticipantConfig.load(configFile, access.env ?? {})
+  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: access.passphrase })
   return { config, identity }
 }
 
-const participantChain = async (configFile: string, passphrase?: string) => {
-  const { config, identity } = await openParticipant(configFile, passphrase)
+/** A participant's chain client from its config and keystore. */
+const participantChain = async (configFile: string, access: MemberAccess) => {
+  const { config, identity } = await openParticipant(configFile, access)
   if (config.chain === undefined) throw new CommandFailed(`${configFile} has no "chain" section (rpcUrl and contract addresses)`)
   const wallet = Redacted.value(identity.account)
   const chain = await makeGovernanceLedger({ rpcUrl: config.chain.rpcUrl, privateKey: wallet.privateKey, addresses: { ...config.chain, deployBlock: BigInt(config.chain.deployBlock ?? "0") } })
@@ -80,15 +91,15 @@ const participantChain = async (configFile: string, passphrase?: string) => {
 }
 
 /** A participant's account and encryption key, from its config's keystore (no chain needed). */
-const memberOf = async (configFile: string, passphrase?: string) => {
-  const { identity } = await openParticipant(configFile, passphrase)
+const memberOf = async (configFile: string, access: MemberAccess) => {
+  const { identity } = await openParticipant(configFile, access)
   return { signer: Redacted.value(identity.account), readerKey: Redacted.value(identity.encryptionSecretKey) }
 }
 
 /** Publishes (or republishes as a new version) a registered dataset's description: schema, size, hash — no rows. */
-export const catalogPublish = async (o: Printing & { config: string; dataset: string; retire: boolean; passphrase?: string }): Promise<Record<string, unknown>> => {
+export const catalogPublish = async (o: Printing & { config: string; dataset: string; retire: boolean; passphrase?: string; env?: MemberAccess["env"] }): Promise<Record<string, unknown>> => {
   const show = emitter(o)
-  const { config, chain } = await participantChain(o.config, o.passphrase)
+  const { config, chain } = await participantChain(o.config, o)
   try {
     const spec = config.datasets.find((d) => d.name === o.dataset)
     if (spec === undefined) throw new CommandFailed(`no dataset ${o.dataset} in ${o.config}`)
@@ -147,6 +158,7 @@ export const grant = async (o: Printing & {
   token?: string
   config?: string
   passphrase?: string
+  env?: MemberAccess["env"]
   owner?: string
   dataset?: string
   purpose?: string
@@ -163,7 +175,7 @@ export const grant = async (o: Printing & {
     return o.token
   }
   if (!o.config) throw new CommandFailed("grant acts as a member: give --config <participant.json>")
-  const { config, chain } = await participantChain(o.config, o.passphrase)
+  const { config, chain } = await participantChain(o.config, o)
   try {
     switch (o.action) {
       case "request": {
@@ -312,8 +324,9 @@ export const verify = async (o: {
    */
   config?: string
   passphrase?: string
+  env?: MemberAccess["env"]
 }) => {
-  const member = o.config === undefined ? undefined : await memberOf(o.config, o.passphrase)
+  const member = o.config === undefined ? undefined : await memberOf(o.config, o)
   const scope = Effect.runSync(Scope.make())
   const blocks = o.ipfs === undefined
     ? undefined
@@ -353,9 +366,9 @@ export interface CertFile {
 const loadCertificateFile = () => import("@jointly/core/internal/artifacts/CertificateFile")
 
 /** The signer: a participant's keystore (--config) or the operator's local analyst (--data-dir). */
-const certSigner = async (o: { config?: string; passphrase?: string; dataDir?: string; rpcUrl?: string }) => {
+const certSigner = async (o: { config?: string; passphrase?: string; env?: MemberAccess["env"]; dataDir?: string; rpcUrl?: string }) => {
   if (o.config) {
-    const { wallet, chain, config, identity } = await participantChain(o.config, o.passphrase)
+    const { wallet, chain, config, identity } = await participantChain(o.config, o)
     return { wallet, chain, participant: { configFile: o.config, config, identity } }
   }
   if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("certify needs --config <participant.json>, or --data-dir and --rpc-url")
@@ -390,7 +403,7 @@ const runTyped = <A, E extends { readonly _tag: string; readonly message: string
  * the same on the local coordinator's node when that runs one: sealed to the analyst's registered key and each
  * `--reader`'s, kept (pinned) in the coordinator's store.
  */
-export const certify = async (o: Printing & { file: string; passphrase?: string; out?: string; meta?: string; config?: string; dataDir?: string; rpcUrl?: string; readers?: ReadonlyArray<string>; ipfsPeer?: string }) => {
+export const certify = async (o: Printing & { file: string; passphrase?: string; env?: MemberAccess["env"]; out?: string; meta?: string; config?: string; dataDir?: string; rpcUrl?: string; readers?: ReadonlyArray<string>; ipfsPeer?: string }) => {
   const emit = emitter(o)
   const { wallet, chain, participant } = await certSigner(o)
   const scope = Effect.runSync(Scope.make())
@@ -468,6 +481,7 @@ interface CertifyVerifyOptions {
   readonly config?: string
   readonly dataDir?: string
   readonly passphrase?: string
+  readonly env?: MemberAccess["env"]
   readonly ipfsPeer?: string
   readonly out?: string
   readonly timeoutMs?: number
@@ -500,7 +514,7 @@ export const certifyChecks = async (o: CertifyVerifyOptions): Promise<{ readonly
     let document: Uint8Array | undefined = o.file === undefined ? undefined : new Uint8Array(await readFile(o.file))
     if (cert.ipfs !== undefined && fetchable) {
       // A reader: a participant (--config, its encryption key) or the operator's analyst (--data-dir, its account's key).
-      const member = o.config === undefined ? undefined : await openParticipant(o.config, o.passphrase)
+      const member = o.config === undefined ? undefined : await openParticipant(o.config, o)
       const operator = o.dataDir === undefined || member !== undefined ? undefined : await operatorNodeOptions(o.dataDir, o.ipfsPeer)
       if (o.dataDir !== undefined && member === undefined && operator === undefined) throw new CommandFailed(`${o.dataDir}'s coordinator runs no IPFS node: give --ipfs-peer to fetch the document`)
       const options = member !== undefined
@@ -553,10 +567,10 @@ export const certifyChecks = async (o: CertifyVerifyOptions): Promise<{ readonly
 // ---------------------------------------------------------------- votes, upgrades and settlements (issue 20)
 
 /** A member's governance view: a participant's keystore (--config) or the operator's supervisor (--data-dir). */
-const governanceSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: string; passphrase?: string }, role: "member" | "supervisor") => {
+const governanceSigner = async (o: { config?: string; dataDir?: string; rpcUrl?: string; passphrase?: string; env?: MemberAccess["env"] }, role: "member" | "supervisor") => {
   if (role === "member") {
     if (!o.config) throw new CommandFailed("this command acts as a member: give --config <participant.json>")
-    return (await participantChain(o.config, o.passphrase)).chain
+    return (await participantChain(o.config, o)).chain
   }
   if (!o.dataDir || !o.rpcUrl) throw new CommandFailed("this command acts as the supervisor: give --data-dir and --rpc-url")
   const deployment = await loadDeployment(o.dataDir)
@@ -573,7 +587,7 @@ const upgradeable = ["registry", "ledger", "settlement"] as const
  * implementation of an upgradeable contract and proposes it; members vote; after the deadline anyone closes the
  * vote (a passed upgrade is queued on the timelock), and after the timelock's delay anyone executes it.
  */
-export const governance = async (o: Printing & { action: string; arg?: string; support?: string; config?: string; passphrase?: string; hours?: number }) => {
+export const governance = async (o: Printing & { action: string; arg?: string; support?: string; config?: string; passphrase?: string; env?: MemberAccess["env"]; hours?: number }) => {
   const emit = emitter(o)
   const chain = await governanceSigner(o, "member")
   try {
@@ -616,7 +630,7 @@ export const governance = async (o: Printing & { action: string; arg?: string; s
  * id, then posts the signed valuation in a later block: `price × uses` points go into escrow and the dispute
  * window opens. Only the table's salted hash goes on chain.
  */
-const postContribution = async (o: Printing & { task: string; price?: string; uses?: string; config?: string; passphrase?: string }) => {
+const postContribution = async (o: Printing & { task: string; price?: string; uses?: string; config?: string; passphrase?: string; env?: MemberAccess["env"] }) => {
   if (!o.config) throw new CommandFailed("settlement post acts as the valuer: give --config <participant.json>")
   const points = (flag: string, value: string | undefined, fallback?: bigint) => {
     if (value === undefined && fallback !== undefined) return fallback
@@ -625,7 +639,7 @@ const postContribution = async (o: Printing & { task: string; price?: string; us
   }
   const price = points("--price", o.price)
   const uses = points("--uses", o.uses, 1n)
-  const { config, chain } = await participantChain(o.config, o.passphrase)
+  const { config, chain } = await participantChain(o.config, o)
   try {
     const file = (await loadQueryServices()).outputFile(config.dataDir, o.task)
     const text = await readFile(file, "utf8").catch(() => {
@@ -664,11 +678,11 @@ const postContribution = async (o: Printing & { task: string; price?: string; us
  * within its window or pays it out after (the valuation is read back from the chain); the supervisor arbitrates.
  * `post` pays a contribution task (postContribution).
  */
-export const settlement = async (o: Printing & { action: string; id?: string; verdict?: string; reason?: string; config?: string; passphrase?: string; dataDir?: string; rpcUrl?: string; task?: string; price?: string; uses?: string }) => {
+export const settlement = async (o: Printing & { action: string; id?: string; verdict?: string; reason?: string; config?: string; passphrase?: string; env?: MemberAccess["env"]; dataDir?: string; rpcUrl?: string; task?: string; price?: string; uses?: string }) => {
   const emit = emitter(o)
   if (o.action === "post") {
     if (o.task === undefined) throw new CommandFailed("settlement post needs --task <contribution task id>")
-    return postContribution({ task: o.task, price: o.price, uses: o.uses, config: o.config, passphrase: o.passphrase, print: o.print })
+    return postContribution({ task: o.task, price: o.price, uses: o.uses, config: o.config, passphrase: o.passphrase, env: o.env, print: o.print })
   }
   if (o.id === undefined || !isHexString(o.id, 32)) throw new CommandFailed(`settlement ${o.action} needs a settlement id (32-byte hex)`)
   const settlementId = o.id
@@ -740,6 +754,7 @@ export const filesNodeOptions = (configFile: string, config: { readonly dataDir:
 interface FileShareOptions extends Printing {
   config?: string
   passphrase?: string
+  env?: MemberAccess["env"]
   ipfsPeer?: string
   listen?: string
 }
@@ -785,7 +800,7 @@ const withFilesLedger = async <A>(
   }) => Promise<A>
 ): Promise<A> => {
   if (!o.config) throw new CommandFailed(`${command} acts as a member: give --config <participant.json>`)
-  const { config, chain, identity } = await participantChain(o.config, o.passphrase)
+  const { config, chain, identity } = await participantChain(o.config, o)
   try {
     if (config.chain?.files === undefined) throw new CommandFailed(`${o.config}'s chain section names no "files" contract (a deployment from before the FileExchange)`)
     const privateKey = Redacted.value(identity.account).privateKey
@@ -1009,10 +1024,10 @@ const loadDidIdentity = () => import("@jointly/core/internal/identity/DidIdentit
  * at the next handshake, a revoked consent key at the next consent; a TLS client key is the DER SPKI of the
  * certificate file given; the encryption key published is the keystore's own (the one ECIES deliveries use).
  */
-export const did = async (o: Printing & { action: string; arg?: string; next?: string; days?: number; config?: string; passphrase?: string }) => {
+export const did = async (o: Printing & { action: string; arg?: string; next?: string; days?: number; config?: string; passphrase?: string; env?: MemberAccess["env"] }) => {
   const emit = emitter(o)
   if (!o.config) throw new CommandFailed("did acts as a member: give --config <participant.json>")
-  const { config, chain, wallet, identity } = await participantChain(o.config, o.passphrase)
+  const { config, chain, wallet, identity } = await participantChain(o.config, o)
   try {
     const registry = config.chain?.didRegistry
     if (registry === undefined) throw new CommandFailed(`${o.config}'s chain section names no "didRegistry" (a deployment from before DIDs)`)

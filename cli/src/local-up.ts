@@ -5,17 +5,18 @@
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
+import type * as Log from "@jointly/coordinator/internal/Log"
 import * as LocalCluster from "./local/LocalCluster.ts"
 import * as ProgressBar from "@jointly/coordinator/internal/cli/ProgressBar"
 import { checkTask, loadTask, partiesOf } from "./run-local.ts"
 
-export const up = async (options: { task: string; parties: ReadonlyArray<string>; json: boolean; dataDir?: string }) => {
+export const up = async (options: { task: string; parties: ReadonlyArray<string>; json: boolean; dataDir?: string; logLevel: Log.Level }) => {
   const say = ProgressBar.make(process.stderr, { lines: !options.json }).line
   const task = await loadTask(options.task)
   const parties = partiesOf(task, options.parties)
   checkTask(task, parties.map((p) => p.name))
   const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), "jointly-local-"))
-  const cluster = await LocalCluster.start({ dataDir, parties, onProgress: say })
+  const cluster = await LocalCluster.start({ dataDir, parties, logLevel: options.logLevel, onProgress: say })
   const ready = {
     event: "ready",
     coordinatorUrl: cluster.coordinatorUrl,

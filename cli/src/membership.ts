@@ -14,14 +14,14 @@ import * as ParticipantConfig from "@jointly/participant/internal/cli/Participan
 import { loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
 import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
 import * as Operator from "@jointly/coordinator/internal/local/Operator"
-import { CommandFailed, emitter, type Printing } from "./governance.ts"
+import { CommandFailed, emitter, type MemberAccess, type Printing } from "./governance.ts"
 
-/** The registry as the participant of `configFile` sees it, signing with its keystore. */
-const memberLedger = async (configFile: string, passphrase?: string): Promise<LedgerClient> => {
-  const config = await ParticipantConfig.load(configFile)
+/** The registry as the participant of `configFile` sees it, signing with its keystore (opened as governance.ts's `MemberAccess` says). */
+const memberLedger = async (configFile: string, access: MemberAccess): Promise<LedgerClient> => {
+  const config = await ParticipantConfig.load(configFile, access.env ?? {})
   if (config.chain === undefined) throw new CommandFailed(`${configFile} has no "chain" section (rpcUrl and contract addresses)`)
   if (config.chain.ledger === undefined) throw new CommandFailed(`${configFile}: its "chain" section has no "ledger" address (the task ledger's proxy)`)
-  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: passphrase ?? process.env[Keystore.PASSPHRASE_ENV] })
+  const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: access.passphrase })
   const wallet = Redacted.value(identity.account)
   return makeEthersLedger({
     rpcUrl: config.chain.rpcUrl,
@@ -36,10 +36,10 @@ const addressArg = (command: string, value: string | undefined) => {
 }
 
 /** `jointly member join <company-id> | endorse <address> | show [<address>] --config <participant.json>`. */
-export const member = async (o: Printing & { action: string; arg?: string; config?: string; passphrase?: string }) => {
+export const member = async (o: Printing & MemberAccess & { action: string; arg?: string; config?: string }) => {
   const emit = emitter(o)
   if (!o.config) throw new CommandFailed(`member ${o.action} acts as the participant of --config <participant.json>`)
-  const ledger = await memberLedger(o.config, o.passphrase)
+  const ledger = await memberLedger(o.config, o)
   try {
     switch (o.action) {
       case "join": {

@@ -3,7 +3,8 @@
  * `keys new`, keys.ts): `deploy --keystore` (the supervisor deploys the
  * contracts and names the coordinator's account), `org register` (an organisation registers itself from its
  * participant keystore), `supervise audit|suspend|restore|coordinator` with the supervisor's keystore.
- * Passphrases come from the environment only. Output is one JSON line on stdout.
+ * Passphrases come from the environment only: JOINTLY_KEY_PASSPHRASE, read at the process's edge (dispatch.ts)
+ * and passed in as `passphrase`. Output is one JSON line on stdout.
  */
 import { randomBytes } from "node:crypto"
 import { readFile } from "node:fs/promises"
@@ -23,16 +24,17 @@ const out = (value: unknown) => process.stdout.write(JSON.stringify(value) + "\n
 
 export class OperatorCommandFailed extends Error {}
 
-const openOperatorKey = (file: string, passphraseEnv = OPERATOR_PASSPHRASE_ENV) => AccountKeystore.open(file, process.env[passphraseEnv], passphraseEnv)
+/** An operator keystore opened with the passphrase the edge read from OPERATOR_PASSPHRASE_ENV (named when it is missing). */
+const openOperatorKey = (file: string, passphrase: string | undefined) => AccountKeystore.open(file, passphrase, OPERATOR_PASSPHRASE_ENV)
 
 /**
  * `jointly deploy --data-dir <dir> --rpc-url <url> --keystore <supervisor.json> --coordinator <address>`:
  * deploys (or reuses) the contracts with the supervisor's key and grants the coordinator's account its role;
  * the deployment lands in `<dir>/chain/deployment.json`. `--fund` gives both accounts test ether on an anvil.
  */
-export const deploy = async (o: { dataDir: string; rpcUrl: string; keystore: string; coordinator: string; fund: boolean }) => {
+export const deploy = async (o: { dataDir: string; rpcUrl: string; keystore: string; passphrase: string | undefined; coordinator: string; fund: boolean }) => {
   if (!isAddress(o.coordinator)) throw new OperatorCommandFailed(`--coordinator ${o.coordinator} is not an address`)
-  const supervisor = await openOperatorKey(o.keystore)
+  const supervisor = await openOperatorKey(o.keystore, o.passphrase)
   // With --fund the supervisor's account is minted on anvil; elsewhere it must hold funds and tops up the coordinator's.
   const chain = await Consortium.connect(o.rpcUrl, { embedded: o.fund })
   const { deployment, supervisorLedger } = await Consortium.deploy(o.dataDir, chain, supervisor, { address: getAddress(o.coordinator) }, o.fund)
@@ -55,15 +57,15 @@ const loadDeployment = (file: string): Promise<Deployment> =>
   })
 
 /** The registering account: a participant's identity (its config's data dir), or an operator keystore. */
-const registrant = async (o: { config?: string; keystore?: string }) => {
+const registrant = async (o: { config?: string; keystore?: string; passphrase: string | undefined; env?: Readonly<Record<string, string | undefined>> }) => {
   if (o.config !== undefined) {
-    const config = await ParticipantConfig.load(o.config)
-    const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: process.env[Keystore.PASSPHRASE_ENV] })
+    const config = await ParticipantConfig.load(o.config, o.env ?? {})
+    const identity = await Keystore.openPromise({ dataDir: config.dataDir, passphrase: o.passphrase })
     return { wallet: Redacted.value(identity.account), encryptionPublicKey: identity.encryptionPublicKey }
   }
   if (o.keystore === undefined) throw new OperatorCommandFailed("org register needs --config <participant.json> or --keystore <file>")
   // An organisation that only initiates tasks (an analyst) publishes its account key as its ECIES key.
-  const wallet = await openOperatorKey(o.keystore)
+  const wallet = await openOperatorKey(o.keystore, o.passphrase)
   return { wallet, encryptionPublicKey: wallet.signingKey.compressedPublicKey }
 }
 
@@ -73,7 +75,7 @@ const registrant = async (o: { config?: string; keystore?: string }) => {
  * itself from its own account (passphrase in JOINTLY_KEY_PASSPHRASE), publishing its ECIES key; only a salted
  * digest of its dossier goes on chain. It takes part once the supervisor has audited it.
  */
-export const orgRegister = async (o: { config?: string; keystore?: string; name: string; registrationNumber?: string; dossier?: string; deployment: string; rpcUrl: string; fund: boolean }) => {
+export const orgRegister = async (o: { config?: string; keystore?: string; passphrase: string | undefined; env?: Readonly<Record<string, string | undefined>>; name: string; registrationNumber?: string; dossier?: string; deployment: string; rpcUrl: string; fund: boolean }) => {
   const { wallet, encryptionPublicKey } = await registrant(o)
   const deployment = await loadDeployment(o.deployment)
   if (o.fund) await fundAccounts(o.rpcUrl, [wallet.address])
@@ -102,8 +104,8 @@ export const orgRegister = async (o: { config?: string; keystore?: string; name:
  * <url>`; `supervise coordinator <address> [--revoke]` grants (or withdraws) the coordinator role, e.g. when the
  * coordinator's key is rotated. `<org>` is an address or a company id.
  */
-export const superviseWithKeystore = async (o: { what: string; targets: ReadonlyArray<string>; keystore: string; deployment: string; rpcUrl: string; reason?: string; revoke: boolean; fund?: boolean }) => {
-  const supervisor = await openOperatorKey(o.keystore)
+export const superviseWithKeystore = async (o: { what: string; targets: ReadonlyArray<string>; keystore: string; passphrase: string | undefined; deployment: string; rpcUrl: string; reason?: string; revoke: boolean; fund?: boolean }) => {
+  const supervisor = await openOperatorKey(o.keystore, o.passphrase)
   const deployment = await loadDeployment(o.deployment)
   const ledger = await Consortium.ledgerFor(o.rpcUrl, supervisor, deployment)
   try {

@@ -7,6 +7,7 @@ import * as Protocols from "@jointly/core/internal/protocols/Protocols"
 import { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { CsvSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as Client from "@jointly/coordinator/internal/client/Client"
+import type * as Log from "@jointly/coordinator/internal/Log"
 import * as LocalCluster from "./local/LocalCluster.ts"
 import * as ProgressBar from "@jointly/coordinator/internal/cli/ProgressBar"
 
@@ -63,7 +64,7 @@ export const partiesOf = (task: typeof LocalTask.Type, entries: ReadonlyArray<st
   return parties.map((p) => ({ name: p.name, datasets: [{ name: task.dataset.name, file: p.file, columns: task.dataset.partyColumns?.[p.name] ?? task.dataset.columns, id: task.dataset.id }] }))
 }
 
-export const run = async (options: { task: string; parties: ReadonlyArray<string>; json: boolean; dataDir?: string; keep: boolean }) => {
+export const run = async (options: { task: string; parties: ReadonlyArray<string>; json: boolean; dataDir?: string; keep: boolean; logLevel: Log.Level }) => {
   // --json: stdout is one JSON document and stderr stays quiet off a terminal (progress bars only on one).
   const renderer = ProgressBar.make(process.stderr, { lines: !options.json })
   const say = renderer.line
@@ -71,7 +72,7 @@ export const run = async (options: { task: string; parties: ReadonlyArray<string
   const parties = partiesOf(task, options.parties)
   checkTask(task, parties.map((p) => p.name))
   const dataDir = options.dataDir ? resolve(options.dataDir) : await mkdtemp(join(tmpdir(), "jointly-local-"))
-  const cluster = await LocalCluster.start({ dataDir, parties, onProgress: say })
+  const cluster = await LocalCluster.start({ dataDir, parties, logLevel: options.logLevel, onProgress: say })
   // Receivers' private outputs (joint query) live in the parties' data dirs: those are kept to be read.
   let outputsKept = false
   try {

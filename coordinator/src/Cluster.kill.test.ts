@@ -53,12 +53,7 @@ let cluster: LocalCluster.LocalCluster
 const starter = LocalCluster.starter()
 let full: F.Csv
 
-// The fencing test reads the coordinator's own warning that its lease expired: the coordinators this file starts
-// (children inherit this process's environment) log warnings even where CI quiets logs to errors.
-const quietLogs = process.env.JOINTLY_LOG
-
 beforeAll(async () => {
-  process.env.JOINTLY_LOG = "warn"
   dir = await mkdtemp(join(tmpdir(), "jointly-cluster-kill-"))
   server = await Postgres.start()
   // Before any coordinator connects: every connection of theirs publishes through it.
@@ -72,13 +67,14 @@ beforeAll(async () => {
     instances: 2,
     participantsAt: B,
     leaseMs,
+    // The fencing test reads the coordinator's own warning that its lease expired: the coordinators this file
+    // starts log warnings even where CI quiets logs to errors.
+    logLevel: "warn",
     parties: pima.parties
   })
 }, 180_000)
 
 afterAll(async () => {
-  if (quietLogs === undefined) delete process.env.JOINTLY_LOG
-  else process.env.JOINTLY_LOG = quietLogs
   for (const p of cluster?.parties ?? []) if (p.process.exitCode === null) p.process.kill("SIGCONT")
   await starter.stop()
   await tap?.close()

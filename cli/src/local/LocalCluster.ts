@@ -20,7 +20,7 @@ import { type Anvil, startAnvil } from "@jointly/coordinator/internal/chain/Anvi
 import { deploymentPathOf, loadDeployment } from "@jointly/coordinator/internal/chain/Deployment"
 import * as Client from "@jointly/coordinator/internal/client/Client"
 import * as Coordinator from "@jointly/coordinator/internal/Coordinator"
-import * as Log from "@jointly/coordinator/internal/Log"
+import type * as Log from "@jointly/coordinator/internal/Log"
 import * as AccountKeystore from "@jointly/coordinator/internal/keys/AccountKeystore"
 import * as EncryptionKey from "@jointly/coordinator/internal/keys/EncryptionKey"
 import * as Consortium from "@jointly/coordinator/internal/local/Consortium"
@@ -91,6 +91,12 @@ export interface Options {
    * garbage at every checkpoint release (`ipfs.gcIntervalMs` 0: a local store is small). Default none.
    */
   readonly ipfs?: boolean
+  /**
+   * The log level of the coordinator this process runs (default warn, Log.ts's) and, when given, of every process
+   * the cluster starts (their JOINTLY_LOG); without it those read JOINTLY_LOG from the environment they inherit.
+   * The CLI passes the level its edge read from JOINTLY_LOG.
+   */
+  readonly logLevel?: Log.Level
   /** Progress lines for a human (stderr in the CLI). */
   readonly onProgress?: (line: string) => void
   readonly startTimeoutMs?: number
@@ -138,6 +144,8 @@ const defaultPolicy = (datasets: ReadonlyArray<DatasetSpec>, analyst: string): P
  * parses as JSON carrying `event` (rejected if the child exits before).
  */
 const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stderr: Array<string>) => {
+  // The child is a process edge of its own and reads its environment there: it inherits this one (PATH, TMPDIR,
+  // JOINTLY_LOG when no logLevel was given) with `env` over it, its passphrase always among `env`.
   const child = spawn(process.execPath, [cliPath(), ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
   const ready = new Promise<Record<string, unknown>>((resolvePromise, reject) => {
     createInterface({ input: child.stderr! }).on("line", (line) => {
@@ -198,6 +206,8 @@ const startIpfsNode = async (directory: string) => {
 
 export const start = async (options: Options) => {
   const progress = options.onProgress ?? (() => {})
+  // The processes it starts log at the level asked for, else at their inherited environment's.
+  const logEnv = options.logLevel === undefined ? {} : { JOINTLY_LOG: options.logLevel }
   const dataDir = resolve(options.dataDir)
   options.signal?.throwIfAborted()
   // Everything the cluster starts is stopped by closing this scope, last started first. A part that finishes
@@ -297,7 +307,7 @@ export const start = async (options: Options) => {
           // A local store is small: collected at every release, so what a release frees is gone when the task moves on.
           ...(options.ipfs ? { ipfs: { directory: i === 0 ? "ipfs" : `ipfs-${i}`, gcIntervalMs: 0, ...(ipfsListens[i] === undefined ? {} : { listen: ipfsListens[i] }) } } : {})
         }, null, 2))
-        const { child, ready: readyLine } = spawnCli(["coordinator", "--config", configFile], { JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderrs[i]!)
+        const { child, ready: readyLine } = spawnCli(["coordinator", "--config", configFile], { ...logEnv, JOINTLY_COORDINATOR_KEY_PASSPHRASE: passphrase }, coordinatorStderrs[i]!)
         coordinatorProcesses[i] = child
         await started(() => terminate(child))
         const ready = await readyLine
@@ -323,7 +333,7 @@ export const start = async (options: Options) => {
         ledger,
         governance,
         startTimeoutMs: options.startTimeoutMs,
-        logLevel: Log.levelOf(process.env.JOINTLY_LOG),
+        ...(options.logLevel === undefined ? {} : { logLevel: options.logLevel }),
         ...(ipfs === undefined ? {} : { artifactBlocks: ipfs.blocks, checkpointGcIntervalMs: 0 }),
         ...(encryptionPublicKey === undefined ? {} : { encryptionPublicKey }),
         ...(options.chainRetryMaxMs === undefined ? {} : { chainRetryMaxMs: options.chainRetryMaxMs })
@@ -377,7 +387,7 @@ export const start = async (options: Options) => {
     const launch = async (party: Party, env: NodeJS.ProcessEnv = {}) => {
       const passphrase = await passphraseOf(party.dataDir)
       const flags = party.unsafeTestKeySizes ? ["--unsafe-test-key-sizes"] : []
-      const { child, ready } = spawnCli(["participant", "--config", join(party.dataDir, "participant.json"), ...flags], { ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
+      const { child, ready } = spawnCli(["participant", "--config", join(party.dataDir, "participant.json"), ...flags], { ...logEnv, ...env, JOINTLY_KEY_PASSPHRASE: passphrase }, party.stderr)
       party.process = child
       await started(() => terminate(child))
       party.ipfs = ipfsNodeOf(await ready)

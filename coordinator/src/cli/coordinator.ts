@@ -38,7 +38,7 @@ export const run = async (options: { readonly config?: string; readonly env: Rec
   const governance = await Consortium.governanceFor(chain, wallet, deployment)
   // Its encryption key, published in its DID where readers' keys are looked up, before any task is sealed to it.
   const encryptionPublicKey = encryptionSecretKey === undefined ? undefined : await EncryptionKey.publishFor(chain, wallet.privateKey, governance?.addresses.didRegistry, Redacted.value(encryptionSecretKey))
-  const logLevel = Log.levelOf(process.env.JOINTLY_LOG)
+  const logLevel = Log.levelOf(options.env.JOINTLY_LOG)
   // The embedded IPFS node the config asks for (stopped with the process): results and models go there sealed.
   const ipfsScope = Effect.runSync(Scope.make())
   const ipfsOptions = nodeOptions(config.ipfs, (path) => path)

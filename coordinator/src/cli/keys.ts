@@ -1,6 +1,6 @@
 /**
  * `jointly keys new | address`: an operator's account (the supervisor's, the coordinator's, an analyst's) in an
- * encrypted keystore, its passphrase from the environment. Kept apart from the other operator commands so it
+ * encrypted keystore, its passphrase from the environment (read at the process's edge and passed in). Kept apart from the other operator commands so it
  * loads nothing of the chain tooling.
  */
 import { readFile } from "node:fs/promises"
@@ -12,10 +12,13 @@ export const OPERATOR_PASSPHRASE_ENV = "JOINTLY_KEY_PASSPHRASE"
 
 const out = (value: unknown) => process.stdout.write(JSON.stringify(value) + "\n")
 
-/** `jointly keys new --out <file>`: a fresh account in an encrypted keystore; prints its address. */
-export const keysNew = async (o: { out: string; passphraseEnv?: string }) => {
-  const env = o.passphraseEnv ?? OPERATOR_PASSPHRASE_ENV
-  const { address } = await AccountKeystore.create(o.out, process.env[env], { source: env })
+/**
+ * `jointly keys new --out <file>`: a fresh account in an encrypted keystore; prints its address. `passphrase` is
+ * the value of the variable `passphraseEnv` names (default JOINTLY_KEY_PASSPHRASE), named when it is missing.
+ */
+export const keysNew = async (o: { out: string; passphrase: string | undefined; passphraseEnv?: string }) => {
+  const source = o.passphraseEnv ?? OPERATOR_PASSPHRASE_ENV
+  const { address } = await AccountKeystore.create(o.out, o.passphrase, { source })
   out({ event: "created", keystore: o.out, address })
 }
 

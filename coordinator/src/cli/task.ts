@@ -30,28 +30,25 @@ export interface Common {
   readonly json: boolean
   /** How a task's result prints: tables (default), the JSON document, or its main table as CSV. */
   readonly format?: Format
-  /** The environment variable holding the member's private key (signs in; signs submissions). */
-  readonly keyEnv?: string
-  /** The member's encrypted keystore instead (passphrase in JOINTLY_KEY_PASSPHRASE). */
-  readonly keystore?: string
+  /**
+   * The member's wallet (signs in; signs submissions), opened at the process's edge from `--keystore` or the
+   * `--key-env` variable; none for a command that only reads what needs no sign-in.
+   */
+  readonly signer?: Wallet
 }
 
-/** The member's wallet from `--key-env`; every route but health, the OpenAPI document and nonces needs one. */
-export const walletOf = (keyEnv: string | undefined): Wallet | undefined => {
+/**
+ * The member's wallet from `--key-env <VAR>`: `env` is the environment the process's edge read (the key is in
+ * `env[keyEnv]`); every route but health, the OpenAPI document and nonces needs one.
+ */
+export const walletOf = (keyEnv: string | undefined, env: Readonly<Record<string, string | undefined>>): Wallet | undefined => {
   if (keyEnv === undefined) return undefined
-  const key = process.env[keyEnv]
+  const key = env[keyEnv]
   if (!key) throw new Error(`--key-env ${keyEnv}: the variable is not set (it holds the member's private key)`)
   return new Wallet(key)
 }
 
-/** The member's signer: an encrypted keystore (passphrase in JOINTLY_KEY_PASSPHRASE), else a key in a variable. */
-const signerOf = async (options: Common) => {
-  if (options.keystore === undefined) return walletOf(options.keyEnv)
-  const { open } = await import("../keys/AccountKeystore.ts")
-  return open(options.keystore, process.env.JOINTLY_KEY_PASSPHRASE, "JOINTLY_KEY_PASSPHRASE")
-}
-
-const clientOf = async (options: Common) => Client.make({ url: options.coordinator, trust: options.trust, initiator: await signerOf(options) })
+const clientOf = (options: Common) => Client.make({ url: options.coordinator, trust: options.trust, initiator: options.signer })
 
 const out = (value: unknown) => process.stdout.write(JSON.stringify(value, null, 2) + "\n")
 
@@ -83,7 +80,7 @@ const print = (options: Common, detail: Client.TaskOutcome, document: unknown) =
 }
 
 export const watch = async (options: Common & { id: string; timeoutMs?: number }) => {
-  const client = await clientOf(options)
+  const client = clientOf(options)
   const renderer = ProgressBar.make(process.stderr, { lines: !options.json })
   const detail = await client.watch(options.id, {
     onStatus: (status) => renderer.line(`task ${status}`),
@@ -96,10 +93,10 @@ export const watch = async (options: Common & { id: string; timeoutMs?: number }
 }
 
 export const submit = async (options: Common & { file: string; watch: boolean }) => {
-  if (options.keyEnv === undefined && options.keystore === undefined) throw new Error("task submit signs as the initiator: give --keystore <file> or --key-env <VAR>")
+  if (options.signer === undefined) throw new Error("task submit signs as the initiator: give --keystore <file> or --key-env <VAR>")
   const decoded = Schema.decodeUnknownExit(TaskDraft)(JSON.parse(await readFile(options.file, "utf8")))
   if (decoded._tag === "Failure") throw new Error(`task file ${options.file}: ${String(decoded.cause)}`)
-  const client = await clientOf(options)
+  const client = clientOf(options)
   const { taskId } = await client.submit(decoded.value as Client.TaskDraft)
   if (options.watch) {
     if (!options.json) process.stderr.write(`» task ${taskId} submitted\n`)
@@ -110,13 +107,13 @@ export const submit = async (options: Common & { file: string; watch: boolean })
 }
 
 export const cancel = async (options: Common & { id: string; reason?: string }) => {
-  const cancelled = await (await clientOf(options)).cancel(options.id, options.reason)
+  const cancelled = await clientOf(options).cancel(options.id, options.reason)
   if (options.json) out(cancelled)
   else process.stdout.write(`task ${cancelled.taskId} ${cancelled.status}\n`)
 }
 
 export const get = async (options: Common & { id: string }) => {
-  const client = await clientOf(options)
+  const client = clientOf(options)
   const metadata = await client.get(options.id)
   // The result only for its recipients: anyone else sees the metadata with `result: null`.
   const outcome = metadata.status === "Succeeded" ? await client.result(options.id).catch(() => undefined) : undefined
@@ -126,7 +123,7 @@ export const get = async (options: Common & { id: string }) => {
 
 export const list = async (options: Common & { status?: string; limit?: number }) => {
   const status = options.status === undefined ? undefined : Schema.decodeUnknownSync(Status)(options.status)
-  const tasks = await (await clientOf(options)).list({ status, limit: options.limit })
+  const tasks = await clientOf(options).list({ status, limit: options.limit })
   if (options.json) out({ tasks: tasks.map((t) => ({ id: t.id, kind: t.kind, status: t.status, name: t.spec.name ?? null, createdAt: t.createdAt })) })
   else process.stdout.write(tasks.map((t) => `${t.id}  ${t.status.padEnd(15)} ${t.kind.padEnd(24)} ${t.spec.name ?? ""}`).join("\n") + (tasks.length ? "\n" : ""))
 }

@@ -56,6 +56,8 @@ export interface StartOptions {
   readonly onProgress?: (line: string) => void
   /** A running cluster whose chain and coordinator this one joins, starting only its parties (see `joining`). */
   readonly joins?: LocalCluster.Shared
+  /** The log level of the cluster's coordinator and processes (the notebooks' entry, index.cjs, passes JOINTLY_LOG's). */
+  readonly logLevel?: LocalCluster.Options["logLevel"]
 }
 
 /**

@@ -12,7 +12,11 @@ exports.load = () => {
     // Set by notebooks.test.ts only: the notebooks share one running chain and coordinator (Notebook.ts `joining`).
     .then(async (kit) => {
       const shared = process.env.JOINTLY_NOTEBOOK_CLUSTER
-      return shared ? { ...kit, startCluster: await kit.joining(shared) } : kit
+      const start = shared ? await kit.joining(shared) : kit.startCluster
+      // This is the kernel's edge: JOINTLY_LOG, read here as the CLI reads it, sets the cluster's log level.
+      const { levelOf } = await import("@jointly/coordinator/internal/Log")
+      const logLevel = process.env.JOINTLY_LOG === undefined ? undefined : levelOf(process.env.JOINTLY_LOG)
+      return { ...kit, startCluster: (parties, options = {}) => start(parties, logLevel === undefined ? options : { logLevel, ...options }) }
     })
   return loaded
 }

@@ -22,12 +22,12 @@ describe("participant.json's ipfs section", () => {
   })
 
   it("decodes the pin retry settings the agent's Pinner uses, and refuses ones out of bounds naming the field", async () => {
-    const config = await ParticipantConfig.load(await write("ok.json", { directory: "ipfs", pinRetry: { initialMs: 250, maxDelayMs: 5_000, attempts: 3 } }))
+    const config = await ParticipantConfig.load(await write("ok.json", { directory: "ipfs", pinRetry: { initialMs: 250, maxDelayMs: 5_000, attempts: 3 } }), {})
     expect(pinRetryOf(config.ipfs)).toEqual({ initialMs: 250, maxDelayMs: 5_000, attempts: 3 })
-    expect(pinRetryOf((await ParticipantConfig.load(await write("none.json", {}))).ipfs)).toBeUndefined()
-    expect(pinRetryOf((await ParticipantConfig.load(await write("off.json", "off"))).ipfs)).toBeUndefined()
-    await expect(ParticipantConfig.load(await write("zero.json", { pinRetry: { attempts: 0 } }))).rejects.toThrow(/attempts/)
-    await expect(ParticipantConfig.load(await write("half.json", { pinRetry: { initialMs: 1.5 } }))).rejects.toThrow(/initialMs/)
+    expect(pinRetryOf((await ParticipantConfig.load(await write("none.json", {}), {})).ipfs)).toBeUndefined()
+    expect(pinRetryOf((await ParticipantConfig.load(await write("off.json", "off"), {})).ipfs)).toBeUndefined()
+    await expect(ParticipantConfig.load(await write("zero.json", { pinRetry: { attempts: 0 } }), {})).rejects.toThrow(/attempts/)
+    await expect(ParticipantConfig.load(await write("half.json", { pinRetry: { initialMs: 1.5 } }), {})).rejects.toThrow(/initialMs/)
   })
 })
 
@@ -45,7 +45,7 @@ describe("participant.json's clientCertificate", () => {
     const configOf = async (name: string, clientCertificate: unknown) => {
       const file = join(certs, name)
       await writeFile(file, JSON.stringify({ coordinatorUrl: "https://127.0.0.1:1", dataDir: "data", datasets: [], policy: "policy.json", clientCertificate }))
-      return { file, config: await ParticipantConfig.load(file) }
+      return { file, config: await ParticipantConfig.load(file, {}) }
     }
     const ok = await configOf("ok.json", { cert: "client.pem", key: "client.key" })
     expect(await ParticipantConfig.trustOf(ok.file, ok.config)).toEqual({ clientCertificate: { cert: issued.cert, key: issued.key } })
@@ -71,11 +71,32 @@ describe("participant.json's consentKey and loginKey", () => {
   }
 
   it("resolves the key files against the config's folder, and refuses them without a DID registry to check them against at start", async () => {
-    const config = await ParticipantConfig.load(await configOf("ok.json", { chain: { ...chain, didRegistry: "0x9" }, consentKey: "keys/consent.json", loginKey: "login.json" }))
+    const config = await ParticipantConfig.load(await configOf("ok.json", { chain: { ...chain, didRegistry: "0x9" }, consentKey: "keys/consent.json", loginKey: "login.json" }), {})
     expect(config).toMatchObject({ consentKey: join(keys, "keys", "consent.json"), loginKey: join(keys, "login.json") })
     for (const role of ["consentKey", "loginKey"]) {
-      await expect(ParticipantConfig.load(await configOf(`${role}-no-registry.json`, { chain, [role]: "key.json" }))).rejects.toThrow(`${role} needs chain.didRegistry`)
-      await expect(ParticipantConfig.load(await configOf(`${role}-no-chain.json`, { [role]: "key.json" }))).rejects.toThrow(`${role} needs chain.didRegistry`)
+      await expect(ParticipantConfig.load(await configOf(`${role}-no-registry.json`, { chain, [role]: "key.json" }), {})).rejects.toThrow(`${role} needs chain.didRegistry`)
+      await expect(ParticipantConfig.load(await configOf(`${role}-no-chain.json`, { [role]: "key.json" }), {})).rejects.toThrow(`${role} needs chain.didRegistry`)
     }
+  })
+})
+
+describe("participant.json's PostgreSQL connectionEnv", () => {
+  let configs: string
+  beforeAll(async () => {
+    configs = await mkdtemp(join(tmpdir(), "jointly-participant-connection-env-"))
+  })
+  afterAll(async () => {
+    if (configs) await rm(configs, { recursive: true, force: true })
+  })
+
+  it("reads the connection string from the environment it is given, never the process's, and names a variable that one lacks", async () => {
+    const file = join(configs, "pg.json")
+    const dataset = { name: "accounts", columns: [{ name: "balance", type: "number" }], postgres: { connectionEnv: "JOINTLY_TEST_ACCOUNTS_DB", table: "accounts" } }
+    await writeFile(file, JSON.stringify({ coordinatorUrl: "http://127.0.0.1:1", dataDir: "data", datasets: [dataset], policy: "policy.json" }))
+    const url = "postgres://reader@db.example/accounts"
+    const config = await ParticipantConfig.load(file, { JOINTLY_TEST_ACCOUNTS_DB: url })
+    expect(config.datasets).toEqual([{ name: "accounts", columns: dataset.columns, postgres: { connection: url, table: "accounts" } }])
+    // This process has no such variable; an environment without it is refused, naming the dataset and the variable.
+    await expect(ParticipantConfig.load(file, {})).rejects.toThrow("dataset accounts: the environment variable JOINTLY_TEST_ACCOUNTS_DB (its connection string) is not set")
   })
 })

@@ -116,9 +116,10 @@ export const didRegistryMissing = (file: string, role: "consentKey" | "loginKey"
 
 /**
  * Reads and decodes a config file; relative paths inside it are resolved against the file's folder, and a
- * PostgreSQL dataset's `connectionEnv` is read from `env` (the process environment by default).
+ * PostgreSQL dataset's `connectionEnv` is read from `env`: the environment the process's edge read, passed down
+ * (`{}` where there is none to read).
  */
-export const load = async (file: string, env: Record<string, string | undefined> = process.env): Promise<ParticipantConfig> => {
+export const load = async (file: string, env: Readonly<Record<string, string | undefined>>): Promise<ParticipantConfig> => {
   let raw: unknown
   try {
     raw = JSON.parse(await readFile(file, "utf8"))

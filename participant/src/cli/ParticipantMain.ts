@@ -21,9 +21,19 @@ import * as HumanToken from "../policy/HumanToken.ts"
 import * as Lifecycle from "./Lifecycle.ts"
 import * as ParticipantConfig from "./ParticipantConfig.ts"
 
+/** What the process's edge (the CLI's dispatch) read for the participant: its flags and its environment's values. */
 export interface RunOptions {
   /** `--unsafe-test-key-sizes`: the test harness's switch for keys below production sizes (KeyPolicy.ts). */
   readonly unsafeTestKeySizes?: boolean
+  /** The keystore's passphrase (JOINTLY_KEY_PASSPHRASE), which also opens the consent and login keys. */
+  readonly passphrase?: string
+  /** The environment a PostgreSQL dataset's `connectionEnv` names a variable of (ParticipantConfig.load; none by default). */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /**
+   * TEST HOOK (integration tests only; JOINTLY_TEST_EXIT_AFTER_STAGE): exit 75 right after answering this stage,
+   * as a crash mid-protocol would.
+   */
+  readonly testExitAfterStage?: string
 }
 
 /**
@@ -37,7 +47,7 @@ export const run = async (configFile: string, options: RunOptions = {}) => {
 }
 
 const start = async (life: Lifecycle.Lifecycle, configFile: string, options: RunOptions) => {
-  const config = await life.wait(() => ParticipantConfig.load(configFile))
+  const config = await life.wait(() => ParticipantConfig.load(configFile, options.env ?? {}))
   const trust = await life.wait(() => ParticipantConfig.trustOf(configFile, config))
   // The transport rule before the keystore opens: an http URL to another host stops here, naming it.
   const endpoint = await life.acquire(async () => Endpoint.make(config.coordinatorUrl, trust), (e) => e.close())
@@ -49,7 +59,7 @@ const start = async (life: Lifecycle.Lifecycle, configFile: string, options: Run
     process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "refused", code: error._tag, host: error.host, verification: error.code, message: error.message }) + "\n")
     throw error
   })
-  const identity = await life.wait(() => Keystore.openPromise({ dataDir: config.dataDir, passphrase: process.env[Keystore.PASSPHRASE_ENV] }))
+  const identity = await life.wait(() => Keystore.openPromise({ dataDir: config.dataDir, passphrase: options.passphrase }))
   const policySource = config.policy
   const policy = typeof policySource === "string" ? await life.wait(() => ConsentPolicy.loadPromise(policySource)) : policySource
   const wallet = Redacted.value(identity.account)
@@ -61,7 +71,7 @@ const start = async (life: Lifecycle.Lifecycle, configFile: string, options: Run
       () => makeGovernanceLedger({ rpcUrl: chainConfig.rpcUrl, privateKey: wallet.privateKey, addresses: { ...chainConfig, deployBlock: BigInt(chainConfig.deployBlock ?? "0") } }),
       (ledger) => ledger.close()
     )
-  const delegates = await life.wait(() => Effect.runPromise(delegateKeysOf(configFile, config, chain, wallet.address))).catch((error: unknown) => {
+  const delegates = await life.wait(() => Effect.runPromise(delegateKeysOf(configFile, config, chain, wallet.address, options.passphrase))).catch((error: unknown) => {
     if (error instanceof DelegateKeys.DelegateKeyNotInDid) {
       process.stderr.write(JSON.stringify({ at: new Date().toISOString(), type: "refused", code: error._tag, role: error.role, key: error.key, did: error.did, reason: error.reason, message: error.message }) + "\n")
     }
@@ -102,7 +112,7 @@ const start = async (life: Lifecycle.Lifecycle, configFile: string, options: Run
   agent.on((event) => process.stderr.write(JSON.stringify({ at: new Date().toISOString(), participant: agent.address, ...event }) + "\n"))
   // TEST HOOK (integration tests only): die right after answering the named stage, as a crash mid-protocol
   // would. The reply is already handed to the socket when the event fires.
-  const testExitAfterStage = process.env.JOINTLY_TEST_EXIT_AFTER_STAGE
+  const testExitAfterStage = options.testExitAfterStage
   if (testExitAfterStage) {
     agent.on((event) => {
       if (event.type === "stage" && event.ok && event.stage === testExitAfterStage) {
@@ -134,9 +144,9 @@ const start = async (life: Lifecycle.Lifecycle, configFile: string, options: Run
  * The consent and login keys the config names, opened and checked against this member's DID now (through the
  * registry this participant reads itself): DelegateKeyNotInDid for one the DID does not name.
  */
-const delegateKeysOf = (configFile: string, config: ParticipantConfig.ParticipantConfig, chain: GovernanceLedger | undefined, account: string) =>
+const delegateKeysOf = (configFile: string, config: ParticipantConfig.ParticipantConfig, chain: GovernanceLedger | undefined, account: string, passphrase: string | undefined) =>
   Effect.gen(function*() {
-    const keys = yield* DelegateKeys.open(config, process.env[Keystore.PASSPHRASE_ENV])
+    const keys = yield* DelegateKeys.open(config, passphrase)
     if (keys.consentKey === undefined && keys.loginKey === undefined) return keys
     // ParticipantConfig.load refuses these keys without chain.didRegistry (and a chain config makes `chain`); the
     // same refusal here, typed, rather than an assertion the types cannot see.
