@@ -71,6 +71,70 @@ export interface HeliaNode {
 const failed = (operation: string) => (cause: unknown) =>
   new BlockStoreFailed({ operation, message: `helia ${operation}: ${cause instanceof Error ? cause.message : String(cause)}` })
 
+/**
+ * The writes of an on-disk store, closed once: `close` waits for those under way and refuses later ones. libp2p
+ * (3.x) keeps writing after its node stopped: its address manager saves the node's own peer record from a 1 s
+ * debounce that a closing transport arms and that stop does not cancel, so a second after `stop()` a file (and
+ * `datastore/peers/`, made anew) appeared in a directory its owner had already started removing (ENOTEMPTY in a
+ * test's teardown). Refused, that write fails where libp2p only logs it.
+ */
+const writeGate = (directory: string) => {
+  const underWay = new Set<Promise<unknown>>()
+  let closed = false
+  return {
+    write: <A>(write: () => Promise<A>): Promise<A> => {
+      if (closed) return Promise.reject(new Error(`the IPFS store in ${directory} is closed: nothing more is written to it`))
+      const writing = write()
+      const settled = writing.then(() => {}, () => {})
+      underWay.add(settled)
+      void settled.then(() => underWay.delete(settled))
+      return writing
+    },
+    close: async (): Promise<void> => {
+      closed = true
+      await Promise.all(underWay)
+    }
+  }
+}
+
+/** blockstore-fs whose writes end with `close` (`writeGate`); its `putMany` and `deleteMany` go through these. */
+class ClosingBlockstore extends FsBlockstore {
+  readonly #gate: ReturnType<typeof writeGate>
+  constructor(path: string) {
+    super(path)
+    this.#gate = writeGate(path)
+  }
+  override put(...args: Parameters<FsBlockstore["put"]>) {
+    return this.#gate.write(() => super.put(...args))
+  }
+  override delete(...args: Parameters<FsBlockstore["delete"]>) {
+    return this.#gate.write(() => super.delete(...args))
+  }
+  override async close() {
+    await this.#gate.close()
+    await super.close()
+  }
+}
+
+/** datastore-fs whose writes end with `close` (`writeGate`); its `putMany`, `deleteMany` and `batch` go through these. */
+class ClosingDatastore extends FsDatastore {
+  readonly #gate: ReturnType<typeof writeGate>
+  constructor(path: string) {
+    super(path)
+    this.#gate = writeGate(path)
+  }
+  override put(...args: Parameters<FsDatastore["put"]>) {
+    return this.#gate.write(() => super.put(...args))
+  }
+  override delete(...args: Parameters<FsDatastore["delete"]>) {
+    return this.#gate.write(() => super.delete(...args))
+  }
+  override async close() {
+    await this.#gate.close()
+    await super.close()
+  }
+}
+
 /** More changes than a node ever makes at once: a garbage collection takes them all. */
 const MAX_CONCURRENT_CHANGES = 1 << 16
 
@@ -123,7 +187,7 @@ export const make = (options: HeliaOptions = {}) =>
     ensureWithResolvers()
     const stores = options.directory === undefined
       ? {}
-      : { blockstore: new FsBlockstore(join(options.directory, "blocks")), datastore: new FsDatastore(join(options.directory, "datastore")) }
+      : { blockstore: new ClosingBlockstore(join(options.directory, "blocks")), datastore: new ClosingDatastore(join(options.directory, "datastore")) }
     // Every change to an on-disk store is made holding its directory's lock: another process may share it.
     const storeLock = StoreLock.make(options.directory, options.lockTimeoutMs)
     // Within this process, puts, pins and unpins share the store and a garbage collection has it alone: between a
@@ -155,11 +219,15 @@ export const make = (options: HeliaOptions = {}) =>
         },
         catch: failed("start")
       })),
-      // Closing must not fail the scope: a store that does not close cleanly is reported.
+      // Closing must not fail the scope: a store that does not close cleanly is reported. The stores close even
+      // when the node's stop failed: once the scope is closed nothing writes to the directory (`writeGate`).
       (node) => Effect.tryPromise(async () => {
-        await node.stop()
-        await stores.blockstore?.close()
-        await stores.datastore?.close()
+        try {
+          await node.stop()
+        } finally {
+          await stores.blockstore?.close()
+          await stores.datastore?.close()
+        }
       }).pipe(Effect.catch((error) => Effect.logWarning("the IPFS node did not stop cleanly", error.cause)))
     )
     const dial = (address: string) => Effect.tryPromise({ try: () => helia.libp2p.dial(multiaddr(address)).then(() => undefined), catch: failed(`dial ${address}`) })
