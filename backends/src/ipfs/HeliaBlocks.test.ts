@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type ArtifactBlocksShape, cidOf, checkBlock, parseCid } from "@jointly/core/internal/artifacts/Blocks"
 import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
 import * as Ecies from "@jointly/core/internal/crypto/Ecies"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as HeliaBlocks from "./HeliaBlocks.ts"
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
@@ -38,7 +39,7 @@ describe("HeliaBlocks: two embedded nodes on loopback", () => {
 
   afterAll(async () => {
     for (const scope of scopes.reverse()) await run(Scope.close(scope, Exit.void))
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+    for (const dir of dirs) await removeDir(dir)
   })
 
   it("listens on loopback only and dials nobody it was not given", () => {

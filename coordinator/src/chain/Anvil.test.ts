@@ -3,7 +3,7 @@
  * the deployment reused, and the Effect-scoped form stopping the process.
  */
 import { existsSync } from "node:fs"
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -12,6 +12,7 @@ import { keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
 import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
 import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
 import { ChainError, newEventId, type LedgerClient } from "@jointly/core/internal/ledger/Ledger"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import { anvil, fundAccounts, resolveAnvilBinary, startAnvil, statePathOf, type Anvil } from "./Anvil.ts"
 import { deploymentPathOf, ensureDeployment } from "./Deployment.ts"
 
@@ -39,7 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await node?.stop()
-  await rm(dataDir, { recursive: true, force: true })
+  await removeDir(dataDir)
 })
 
 describe("anvil launcher", () => {
@@ -124,7 +125,7 @@ describe("anvil launcher", () => {
       expect((await ensureDeployment({ dataDir: otherDir, rpcUrl: fresh.rpcUrl, privateKey: supervisorKey })).reused).toBe(true)
     } finally {
       await fresh.stop()
-      await rm(otherDir, { recursive: true, force: true })
+      await removeDir(otherDir)
     }
   })
 

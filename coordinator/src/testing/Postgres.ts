@@ -4,10 +4,11 @@
  * refuses to run as root, so as root the cluster belongs to the `postgres` system user.
  */
 import { execFileSync, spawn } from "node:child_process"
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { chmodSync, existsSync, mkdtempSync, readdirSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 export const binaries = (): string | undefined => {
   const root = "/usr/lib/postgresql"
@@ -80,7 +81,7 @@ export const start = async () => {
     },
     stop: async () => {
       await halt()
-      rmSync(dir, { recursive: true, force: true })
+      await removeDir(dir)
     }
   }
 }
