@@ -74,7 +74,8 @@ afterAll(async () => {
   await starter.stop()
   await restarted?.stop()
   await proxy?.close()
-  // Lazily: the coordinator process may still be closing its files (the cluster does not wait for its exit).
+  // The cluster's stop waited for every process's exit; lazily all the same, so that a file still held cannot
+  // fail the teardown.
   if (storeMount) execFileSync("umount", ["--lazy", storeMount], { stdio: "ignore" })
   if (dir) await removeDir(dir)
 })

@@ -141,7 +141,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const chain of chains.values()) await chain.close()
   await starter.stop()
-  // maxRetries: an IPFS node's datastore may still settle a write as its process stops.
   await removeDir(dir)
 })
 

@@ -23,7 +23,7 @@ import { type Anvil, startAnvil } from "../chain/Anvil.ts"
 import { deploymentPathOf } from "../chain/Deployment.ts"
 import * as AccountKeystore from "../keys/AccountKeystore.ts"
 import * as Consortium from "../local/Consortium.ts"
-import { cliPath } from "@jointly/cli/internal/local/LocalCluster"
+import { cliPath, terminate } from "@jointly/cli/internal/local/LocalCluster"
 import * as Postgres from "../testing/Postgres.ts"
 
 const postgresMissing = Postgres.binaries() === undefined
@@ -92,7 +92,8 @@ describe.skipIf(postgresMissing)("the coordinator as a service", () => {
   }, 120_000)
 
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null) child.kill("SIGTERM")
+    // Waited for: a coordinator still closing its IPFS store would write into the directory removed below.
+    await Promise.all(children.map((child) => terminate(child)))
     await database?.stop()
     await anvil?.stop()
     if (dir) await removeDir(dir)
