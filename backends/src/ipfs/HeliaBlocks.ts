@@ -71,68 +71,43 @@ export interface HeliaNode {
 const failed = (operation: string) => (cause: unknown) =>
   new BlockStoreFailed({ operation, message: `helia ${operation}: ${cause instanceof Error ? cause.message : String(cause)}` })
 
+/** What `closingWrites` gates of blockstore-fs and datastore-fs: their `putMany`, `deleteMany` and `batch` call these. */
+interface WritableStore {
+  put: (...args: Array<never>) => Promise<unknown>
+  delete: (...args: Array<never>) => Promise<unknown>
+  close: () => Promise<void>
+}
+
 /**
- * The writes of an on-disk store, closed once: `close` waits for those under way and refuses later ones. libp2p
+ * An on-disk store whose writes end with `close`: it waits for those under way and refuses later ones. libp2p
  * (3.x) keeps writing after its node stopped: its address manager saves the node's own peer record from a 1 s
  * debounce that a closing transport arms and that stop does not cancel, so a second after `stop()` a file (and
  * `datastore/peers/`, made anew) appeared in a directory its owner had already started removing (ENOTEMPTY in a
  * test's teardown). Refused, that write fails where libp2p only logs it.
  */
-const writeGate = (directory: string) => {
-  const underWay = new Set<Promise<unknown>>()
+const closingWrites = <S extends WritableStore>(store: S, directory: string): S => {
+  const underWay = new Set<Promise<void>>()
   let closed = false
-  return {
-    write: <A>(write: () => Promise<A>): Promise<A> => {
+  const gated = <F extends (...args: Array<never>) => Promise<unknown>>(write: F) =>
+    ((...args: Parameters<F>) => {
       if (closed) return Promise.reject(new Error(`the IPFS store in ${directory} is closed: nothing more is written to it`))
-      const writing = write()
+      const writing = write(...args)
       const settled = writing.then(() => {}, () => {})
       underWay.add(settled)
       void settled.then(() => underWay.delete(settled))
       return writing
-    },
-    close: async (): Promise<void> => {
+    }) as F
+  const close = store.close.bind(store)
+  // Own properties over the prototype's methods, which the stores' batch operations reach through `this`.
+  return Object.assign(store, {
+    put: gated(store.put.bind(store)),
+    delete: gated(store.delete.bind(store)),
+    close: async () => {
       closed = true
       await Promise.all(underWay)
+      await close()
     }
-  }
-}
-
-/** blockstore-fs whose writes end with `close` (`writeGate`); its `putMany` and `deleteMany` go through these. */
-class ClosingBlockstore extends FsBlockstore {
-  readonly #gate: ReturnType<typeof writeGate>
-  constructor(path: string) {
-    super(path)
-    this.#gate = writeGate(path)
-  }
-  override put(...args: Parameters<FsBlockstore["put"]>) {
-    return this.#gate.write(() => super.put(...args))
-  }
-  override delete(...args: Parameters<FsBlockstore["delete"]>) {
-    return this.#gate.write(() => super.delete(...args))
-  }
-  override async close() {
-    await this.#gate.close()
-    await super.close()
-  }
-}
-
-/** datastore-fs whose writes end with `close` (`writeGate`); its `putMany`, `deleteMany` and `batch` go through these. */
-class ClosingDatastore extends FsDatastore {
-  readonly #gate: ReturnType<typeof writeGate>
-  constructor(path: string) {
-    super(path)
-    this.#gate = writeGate(path)
-  }
-  override put(...args: Parameters<FsDatastore["put"]>) {
-    return this.#gate.write(() => super.put(...args))
-  }
-  override delete(...args: Parameters<FsDatastore["delete"]>) {
-    return this.#gate.write(() => super.delete(...args))
-  }
-  override async close() {
-    await this.#gate.close()
-    await super.close()
-  }
+  })
 }
 
 /** More changes than a node ever makes at once: a garbage collection takes them all. */
@@ -187,7 +162,10 @@ export const make = (options: HeliaOptions = {}) =>
     ensureWithResolvers()
     const stores = options.directory === undefined
       ? {}
-      : { blockstore: new ClosingBlockstore(join(options.directory, "blocks")), datastore: new ClosingDatastore(join(options.directory, "datastore")) }
+      : {
+        blockstore: closingWrites(new FsBlockstore(join(options.directory, "blocks")), options.directory),
+        datastore: closingWrites(new FsDatastore(join(options.directory, "datastore")), options.directory)
+      }
     // Every change to an on-disk store is made holding its directory's lock: another process may share it.
     const storeLock = StoreLock.make(options.directory, options.lockTimeoutMs)
     // Within this process, puts, pins and unpins share the store and a garbage collection has it alone: between a
