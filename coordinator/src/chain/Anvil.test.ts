@@ -50,6 +50,19 @@ describe("anvil launcher", () => {
     expect(existsSync(binary)).toBe(true)
   })
 
+  it("a start whose process was blocked past its timeout takes the \"Listening on\" line waiting in the pipe", async () => {
+    // No data dir: the process is spawned and the timeout armed before startAnvil returns.
+    const starting = startAnvil({ chainId, startTimeoutMs: 1_000 })
+    // This process busy past the timeout (as a test's synchronous initdb beside the start was): anvil listens meanwhile.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5_000)
+    const started = await starting
+    try {
+      expect(BigInt(await jsonRpc<string>(started.rpcUrl, "eth_chainId", []))).toBe(BigInt(chainId))
+    } finally {
+      await started.stop()
+    }
+  })
+
   it("keeps the chain, its logs and the deployment across a restart with the same data dir", async () => {
     node = await startAnvil({ dataDir, chainId })
     expect(node.rpcUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)

@@ -152,7 +152,7 @@ beforeAll(async () => {
     await client.signIn()
     tokens[name] = client.token()!
   }
-}, 60_000)
+})
 
 afterAll(async () => {
   await attached?.close()
