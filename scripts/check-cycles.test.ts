@@ -2,18 +2,19 @@
  * No module imports itself through others, in any package or across them (scripts/check-cycles.mjs); and the
  * check does see a cycle, a type-only one and one that crosses packages through a `@jointly/*` specifier.
  */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 // @ts-expect-error: a plain .mjs script without declarations
 import * as Cycles from "./check-cycles.mjs"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const cyclesIn = Cycles.cyclesIn as (dirs?: ReadonlyArray<string>, baseDir?: string, tsconfig?: string) => Promise<Array<Array<string>>>
 
 describe("import cycles", () => {
   const scratch = mkdtempSync(join(tmpdir(), "jointly-cycles-"))
-  afterAll(() => rmSync(scratch, { recursive: true, force: true }))
+  afterAll(() => removeDir(scratch))
 
   it("none in the packages' sources", async () => {
     const cycles = await cyclesIn()

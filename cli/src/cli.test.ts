@@ -5,9 +5,10 @@
  * OpenAPI document is generated from.
  */
 import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -118,7 +119,7 @@ describe("CLI and client against a local cluster", () => {
 
   afterAll(async () => {
     await starter.stop()
-    if (dir) await rm(dir, { recursive: true, force: true })
+    if (dir) await removeDir(dir)
   })
 
   it("task submit --watch --json prints one JSON summary with the true count, and nothing on stderr", async () => {
@@ -288,7 +289,7 @@ describe("run --local with a task the declarations refuse", () => {
       expect(refused.error.code).toBe("InvalidTaskParams")
       expect(refused.error.message).toContain("statistics")
     } finally {
-      await rm(dir, { recursive: true, force: true })
+      await removeDir(dir)
     }
   }, 60_000)
 })

@@ -5,7 +5,7 @@
  * that is not a PNG fails naming it and writes nothing.
  */
 import { spawn } from "node:child_process"
-import { access, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { access, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Schema } from "effect"
@@ -16,6 +16,7 @@ import * as Image from "@jointly/core/internal/imaging/Image"
 import * as Mpeg7Features from "@jointly/core/internal/imaging/Mpeg7Features"
 import * as Spec from "@jointly/core/internal/protocols/similarity/spec"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import { cliPath } from "./local/CliBin.ts"
 
 const jointly = (args: ReadonlyArray<string>) =>
@@ -33,7 +34,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-features-"))
 })
 afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 describe("jointly features mpeg7", () => {

@@ -5,10 +5,11 @@
  * from. Checked for a config as written (relative paths) and as `ParticipantConfig.load` returns it: both give
  * the same absolute directory.
  */
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, mkdir, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
 import type { IpfsConfig } from "@jointly/core/internal/artifacts/IpfsConfig"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ParticipantConfig from "@jointly/participant/internal/cli/ParticipantConfig"
 import { filesNodeOptions } from "./governance.ts"
@@ -24,7 +25,7 @@ describe("filesNodeOptions resolves the node's directory against the config file
     configFile = join(root, "conf", "participant.json")
   })
   afterAll(async () => {
-    await rm(root, { recursive: true, force: true })
+    await removeDir(root)
   })
 
   // The config file named relative to the working directory (the test's is the repository, not `root`), as a

@@ -20,7 +20,7 @@
  *   - refusals: parameters the kind does not allow (one party on both sides; a 1024-bit key) fail at submission with
  *     a typed InvalidTaskParams naming the field, and no task is created.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Redacted, Scope } from "effect"
@@ -31,6 +31,7 @@ import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
 import { makeFileExchangeLedger, type FileExchangeLedger } from "@jointly/core/internal/ledger/FileExchangeLedger"
 import { InvalidTaskParams } from "@jointly/core/internal/protocols/Protocols"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as Commands from "@jointly/cli/internal/governance"
 import * as FileShare from "@jointly/participant/internal/governance/FileShare"
@@ -113,7 +114,7 @@ afterAll(async () => {
   for (const scope of scopes.reverse()) await Effect.runPromise(Scope.close(scope, Exit.void))
   for (const close of closing) await close()
   await starter.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 const party = (name: string) => cluster.party(name)

@@ -29,12 +29,13 @@
  * instance on its failover list, signs in there and serves the task to its exact end.
  * Real anvil, real PostgreSQL, the coordinators and three participants as their own processes.
  */
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params, Result } from "@jointly/core/internal/protocols/joint-statistics/spec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "./testing/fixtures.ts"
 import { expectNotarizedOnce } from "./testing/ChainOnce.ts"
@@ -79,7 +80,7 @@ afterAll(async () => {
   await starter.stop()
   await tap?.close()
   await server?.stop()
-  await rm(dir, { recursive: true, force: true })
+  await removeDir(dir)
 }, 60_000)
 
 const params: Params = {

@@ -6,7 +6,7 @@
  * test recomputes Shapley values from the score table the valuer kept and checks the result against them.
  */
 import { spawn } from "node:child_process"
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Schema } from "effect"
@@ -17,6 +17,7 @@ import * as Valuation from "@jointly/core/internal/incentives/Valuation"
 import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
 import type { Result } from "@jointly/core/internal/protocols/contribution/spec"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as Consortium from "./local/Consortium.ts"
 
@@ -75,7 +76,7 @@ describe("incentives.shapley over LocalCluster", () => {
 
   afterAll(async () => {
     await starter.stop()
-    if (dir) await rm(dir, { recursive: true, force: true })
+    if (dir) await removeDir(dir)
   })
 
   const features = () => header.slice(1, -1)

@@ -3,11 +3,12 @@
  * is resumed and finishes — never stuck — and the chain outbox delivers every event exactly once.
  * Real anvil, the coordinator as its own process, three participant processes.
  */
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params, Result } from "@jointly/core/internal/protocols/joint-statistics/spec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import { expectNotarizedOnce } from "./testing/ChainOnce.ts"
 import * as F from "./testing/fixtures.ts"
@@ -33,7 +34,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of cluster?.parties ?? []) if (p.process.exitCode === null) p.process.kill("SIGCONT")
   await starter.stop()
-  await rm(dir, { recursive: true, force: true })
+  await removeDir(dir)
 })
 
 describe("coordinator crash", () => {

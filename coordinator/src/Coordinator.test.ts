@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes, randomUUID } from "node:crypto"
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Wallet, keccak256, toUtf8Bytes } from "ethers"
@@ -15,6 +15,7 @@ import { reasonHash, type TaskHistoryEntry } from "@jointly/core/internal/ledger
 import type { Params, Result } from "@jointly/core/internal/protocols/joint-statistics/spec"
 import { digest } from "@jointly/core/internal/wire/Canonical"
 import type { WireError } from "@jointly/core/internal/wire/Messages"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as Agent from "@jointly/participant/internal/Agent"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
@@ -107,7 +108,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await starter.stop()
-  await rm(dir, { recursive: true, force: true })
+  await removeDir(dir)
 })
 
 describe("joint statistics through the whole stack", () => {

@@ -6,13 +6,14 @@
  */
 import { DuckDBInstance } from "@duckdb/node-api"
 import pg from "pg"
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params } from "@jointly/core/internal/protocols/joint-statistics/spec"
 import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as Postgres from "./testing/Postgres.ts"
@@ -98,7 +99,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await starter.stop()
   await server?.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 describe("joint statistics from PostgreSQL, Parquet and CSV parties", () => {

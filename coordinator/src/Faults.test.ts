@@ -24,6 +24,7 @@ import { Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params, Result } from "@jointly/core/internal/protocols/joint-statistics/spec"
 import type { Result as FlResult } from "@jointly/core/internal/protocols/federated-learning/spec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import { type Anvil, startAnvil } from "./chain/Anvil.ts"
 import { expectNotarizedOnce } from "./testing/ChainOnce.ts"
@@ -73,9 +74,10 @@ afterAll(async () => {
   await starter.stop()
   await restarted?.stop()
   await proxy?.close()
-  // Lazily: the coordinator process may still be closing its files (the cluster does not wait for its exit).
+  // The cluster's stop waited for every process's exit; lazily all the same, so that a file still held cannot
+  // fail the teardown.
   if (storeMount) execFileSync("umount", ["--lazy", storeMount], { stdio: "ignore" })
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 /** Stops `name`'s process the instant it has consented, so the task goes Running and then waits on it. */

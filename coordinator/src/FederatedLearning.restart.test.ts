@@ -10,7 +10,7 @@
  * still reach it and pin the model.
  */
 import { spawn } from "node:child_process"
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Redacted, Schema, Scope } from "effect"
@@ -22,6 +22,7 @@ import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import { artifactId, bytesToFloat32, ModelArtifact } from "@jointly/core/internal/models/ModelArtifact"
 import { roundDigest } from "@jointly/core/internal/protocols/federated-learning/Updates"
 import type { Result } from "@jointly/core/internal/protocols/federated-learning/spec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as Keystore from "@jointly/participant/internal/keystore/Keystore"
 import * as Commands from "@jointly/cli/internal/governance"
 import { digitsParams, loadDigits, nonIid, type Digits } from "@jointly/participant/internal/modeling/DigitsFixture"
@@ -66,7 +67,7 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
 
   afterAll(async () => {
     await starter.stop()
-    if (dir) await rm(dir, { recursive: true, force: true })
+    if (dir) await removeDir(dir)
   })
 
   it("resumes from the last checkpointed round after SIGKILL and commits one Merkle root", async () => {

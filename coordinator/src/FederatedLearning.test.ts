@@ -5,11 +5,12 @@
  * the HTTP API, batch prediction at one participant, and a consent refusal for a model over a policy bound.
  */
 import { createHash } from "node:crypto"
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Result } from "@jointly/core/internal/protocols/federated-learning/spec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import { digitsParams, digitsTopology, loadDigits, nonIid, type Digits } from "@jointly/participant/internal/modeling/DigitsFixture"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 
@@ -52,7 +53,7 @@ describe("modeling.horizontal-fl over LocalCluster", () => {
 
   afterAll(async () => {
     await starter.stop()
-    if (dir) await rm(dir, { recursive: true, force: true })
+    if (dir) await removeDir(dir)
   })
 
   const parties = () => cluster.parties.map((p) => ({ participant: p.address, dataset: "digits" })) as never

@@ -42,6 +42,7 @@ import * as F from "./testing/fixtures.ts"
 import * as Log from "./Log.ts"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
 import * as TestCa from "@jointly/core/internal/testing/TestCa"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as ClientCertificates from "./auth/ClientCertificates.ts"
 
 const names = ["north", "south", "east"] as const
@@ -140,8 +141,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const chain of chains.values()) await chain.close()
   await starter.stop()
-  // maxRetries: an IPFS node's datastore may still settle a write as its process stops.
-  await rm(dir, { recursive: true, force: true, maxRetries: 5 })
+  await removeDir(dir)
 })
 
 type CatalogRow = { datasetId: string; name: string; owner: string; version: number; state: string; contentHash: string; size: string; attrs: string; policy: string }
@@ -912,7 +912,7 @@ describe("DID keys from the CLI's commands (PROTOCOLS §2.6)", () => {
       // A file that holds no certificate is refused before anything is sent.
       await refused(didOfEast("publish-tls-key", first.keyFile), /not a PEM certificate/)
     } finally {
-      await rm(certs, { recursive: true, force: true })
+      await removeDir(certs)
     }
   }, 120_000)
 })

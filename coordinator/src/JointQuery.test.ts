@@ -4,13 +4,14 @@
  * the plaintext computation; the coordinator's stored result holds no ids, only the cardinality and digests. The
  * OT engine (`protocol: "ot"`) between two of them gives the same intersection as the ECDH ring and the plaintext.
  */
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
+import { mkdtemp, readdir, readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
 import * as PartialModels from "@jointly/core/internal/protocols/vertical/PartialModels"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as PartialModelStore from "@jointly/participant/internal/modeling/vertical/PartialModelStore"
 import * as F from "./testing/fixtures.ts"
@@ -42,7 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await starter.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 const party = (name: string) => cluster.party(name)

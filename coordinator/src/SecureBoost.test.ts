@@ -6,7 +6,7 @@
  * reference with the same bins; the coordinator's stored result holds no id, margin or threshold, and each
  * party's model part lies sealed in its own store.
  */
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
+import { mkdtemp, readdir, readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -15,6 +15,7 @@ import * as Reference from "@jointly/core/internal/protocols/secureboost/Referen
 import * as Spec from "@jointly/core/internal/protocols/secureboost/spec"
 import type * as Stages from "@jointly/core/internal/protocols/secureboost/Stages"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "./testing/fixtures.ts"
 
@@ -44,7 +45,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await starter.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 const party = (name: string) => cluster.party(name)

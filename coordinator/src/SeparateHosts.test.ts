@@ -9,7 +9,7 @@
  *
  * Needs root for `ip netns`; where namespaces cannot be made the file is skipped with the reason printed.
  */
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -23,6 +23,7 @@ import * as HostsCluster from "./testing/HostsCluster.ts"
 import * as F from "./testing/fixtures.ts"
 import * as Netns from "./testing/Netns.ts"
 import * as TestCa from "@jointly/core/internal/testing/TestCa"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const unavailable = Netns.unavailable()
 if (unavailable !== undefined) console.warn(`SeparateHosts.test.ts skipped: ${unavailable}`)
@@ -64,7 +65,7 @@ describe.skipIf(unavailable !== undefined)("separate hosts over TLS", () => {
 
   afterAll(async () => {
     net?.teardown()
-    if (dir) await rm(dir, { recursive: true, force: true })
+    if (dir) await removeDir(dir)
   })
 
   it("puts every party on its own host: the coordinator is reachable over https at its private address only", () => {

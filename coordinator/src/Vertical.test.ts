@@ -9,7 +9,7 @@
  * Parties a, b and c run under the test harness's `--unsafe-test-key-sizes`; a fourth party, d, runs as any
  * production participant does and refuses a task asking for 1024-bit keys, whatever its params say.
  */
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises"
+import { mkdtemp, readdir, readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { reasonHash } from "@jointly/core/internal/ledger/Ledger"
 import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
 import type * as Spec from "@jointly/core/internal/protocols/vertical/spec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "./testing/fixtures.ts"
 
@@ -49,7 +50,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await starter.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 const party = (name: string) => cluster.party(name)

@@ -7,13 +7,14 @@
  * The same over a participant's crash: a party SIGKILLed mid-training suspends the attempt (its progress and the
  * checkpoint are kept); once the party's process is started again the next attempt resumes at the checkpoint.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { mkdtemp, readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
 import type * as Spec from "@jointly/core/internal/protocols/vertical/spec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "./testing/fixtures.ts"
 
@@ -42,7 +43,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await starter.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 const party = (name: string) => cluster.parties.find((p) => p.name === name)!

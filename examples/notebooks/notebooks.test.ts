@@ -11,12 +11,13 @@
  */
 import { execFileSync, spawn } from "node:child_process"
 import { existsSync } from "node:fs"
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const dir = fileURLToPath(new URL(".", import.meta.url))
 const notebooks = (await readdir(dir)).filter((f) => f.endsWith(".ipynb")).sort()
@@ -74,7 +75,7 @@ describe.skipIf(!kernelInstalled && !required)("notebooks (tslab, executed headl
   afterAll(async () => {
     await base.stop()
     const dir = await root
-    if (dir !== undefined) await rm(dir, { recursive: true, force: true })
+    if (dir !== undefined) await removeDir(dir)
   })
 
   for (const notebook of notebooks) {
@@ -87,7 +88,7 @@ describe.skipIf(!kernelInstalled && !required)("notebooks (tslab, executed headl
         const errors = executed.cells.flatMap((c) => c.outputs ?? []).filter((o) => o.output_type === "error")
         expect(errors).toEqual([])
       } finally {
-        await rm(out, { recursive: true, force: true })
+        await removeDir(out)
       }
     }, 400_000)
   }

@@ -9,13 +9,14 @@
  */
 import { execFile } from "node:child_process"
 import { existsSync } from "node:fs"
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Params } from "@jointly/core/internal/protocols/joint-statistics/spec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as F from "@jointly/coordinator/internal/testing/fixtures"
@@ -101,7 +102,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await starter.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 describe("the packed packages, installed into an empty application", () => {

@@ -6,7 +6,7 @@
  * Governance.test.ts, "e-data certificates".)
  */
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Scope } from "effect"
@@ -15,6 +15,7 @@ import { type ArtifactBlocksShape, cidOf } from "@jointly/core/internal/artifact
 import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import * as HeliaBlocks from "./HeliaBlocks.ts"
 import * as CertificateFile from "@jointly/core/internal/artifacts/CertificateFile"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const run = <A, E>(effect: Effect.Effect<A, E>) => Effect.runPromise(effect)
 
@@ -41,7 +42,7 @@ describe("CertificateFile: a certificate's document on IPFS, checked against the
 
   afterAll(async () => {
     await run(Scope.close(scope, Exit.void))
-    rmSync(dir, { recursive: true, force: true })
+    await removeDir(dir)
   })
 
   const onChain = () => ({ docHash, metaHash: CertificateFile.metaHashOf(meta) })

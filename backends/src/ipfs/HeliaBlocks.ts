@@ -71,6 +71,45 @@ export interface HeliaNode {
 const failed = (operation: string) => (cause: unknown) =>
   new BlockStoreFailed({ operation, message: `helia ${operation}: ${cause instanceof Error ? cause.message : String(cause)}` })
 
+/** What `closingWrites` gates of blockstore-fs and datastore-fs: their `putMany`, `deleteMany` and `batch` call these. */
+interface WritableStore {
+  put: (...args: Array<never>) => Promise<unknown>
+  delete: (...args: Array<never>) => Promise<unknown>
+  close: () => Promise<void>
+}
+
+/**
+ * An on-disk store whose writes end with `close`: it waits for those under way and refuses later ones. libp2p
+ * (3.x) keeps writing after its node stopped: its address manager saves the node's own peer record from a 1 s
+ * debounce that a closing transport arms and that stop does not cancel, so a second after `stop()` a file (and
+ * `datastore/peers/`, made anew) appeared in a directory its owner had already started removing (ENOTEMPTY in a
+ * test's teardown). Refused, that write fails where libp2p only logs it.
+ */
+const closingWrites = <S extends WritableStore>(store: S, directory: string): S => {
+  const underWay = new Set<Promise<void>>()
+  let closed = false
+  const gated = <F extends (...args: Array<never>) => Promise<unknown>>(write: F) =>
+    ((...args: Parameters<F>) => {
+      if (closed) return Promise.reject(new Error(`the IPFS store in ${directory} is closed: nothing more is written to it`))
+      const writing = write(...args)
+      const settled = writing.then(() => {}, () => {})
+      underWay.add(settled)
+      void settled.then(() => underWay.delete(settled))
+      return writing
+    }) as F
+  const close = store.close.bind(store)
+  // Own properties over the prototype's methods, which the stores' batch operations reach through `this`.
+  return Object.assign(store, {
+    put: gated(store.put.bind(store)),
+    delete: gated(store.delete.bind(store)),
+    close: async () => {
+      closed = true
+      await Promise.all(underWay)
+      await close()
+    }
+  })
+}
+
 /** More changes than a node ever makes at once: a garbage collection takes them all. */
 const MAX_CONCURRENT_CHANGES = 1 << 16
 
@@ -123,7 +162,10 @@ export const make = (options: HeliaOptions = {}) =>
     ensureWithResolvers()
     const stores = options.directory === undefined
       ? {}
-      : { blockstore: new FsBlockstore(join(options.directory, "blocks")), datastore: new FsDatastore(join(options.directory, "datastore")) }
+      : {
+        blockstore: closingWrites(new FsBlockstore(join(options.directory, "blocks")), options.directory),
+        datastore: closingWrites(new FsDatastore(join(options.directory, "datastore")), options.directory)
+      }
     // Every change to an on-disk store is made holding its directory's lock: another process may share it.
     const storeLock = StoreLock.make(options.directory, options.lockTimeoutMs)
     // Within this process, puts, pins and unpins share the store and a garbage collection has it alone: between a
@@ -155,11 +197,15 @@ export const make = (options: HeliaOptions = {}) =>
         },
         catch: failed("start")
       })),
-      // Closing must not fail the scope: a store that does not close cleanly is reported.
+      // Closing must not fail the scope: a store that does not close cleanly is reported. The stores close even
+      // when the node's stop failed: once the scope is closed nothing writes to the directory (`writeGate`).
       (node) => Effect.tryPromise(async () => {
-        await node.stop()
-        await stores.blockstore?.close()
-        await stores.datastore?.close()
+        try {
+          await node.stop()
+        } finally {
+          await stores.blockstore?.close()
+          await stores.datastore?.close()
+        }
       }).pipe(Effect.catch((error) => Effect.logWarning("the IPFS node did not stop cleanly", error.cause)))
     )
     const dial = (address: string) => Effect.tryPromise({ try: () => helia.libp2p.dial(multiaddr(address)).then(() => undefined), catch: failed(`dial ${address}`) })

@@ -5,12 +5,13 @@
  * at once all end pinned.
  */
 import { Effect, Exit, Scope } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import lockfile from "proper-lockfile"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as HeliaBlocks from "./HeliaBlocks.ts"
 import * as StoreLock from "./StoreLock.ts"
 
@@ -32,7 +33,7 @@ describe("StoreLock: one IPFS store directory shared by two processes' nodes", (
 
   afterAll(async () => {
     await run(Scope.close(scope, Exit.void))
-    rmSync(dir, { recursive: true, force: true })
+    await removeDir(dir)
   })
 
   it("a change waits for the lock another holder keeps, fails naming it after the timeout, and goes through once released", async () => {

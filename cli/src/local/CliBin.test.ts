@@ -3,6 +3,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { buildIsCurrent, cliPath } from "./CliBin.ts"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 /** A repository-shaped tree: every package with one source file, then its build stamp a second later. */
 const layout: Record<string, ReadonlyArray<string>> = {
@@ -25,7 +26,7 @@ describe("the bin a local cluster spawns from sources", () => {
       await utimes(join(root, pkg, "dist", ".tsbuildinfo"), at(1), at(1))
     }
   })
-  afterEach(() => rm(root, { recursive: true, force: true }))
+  afterEach(() => removeDir(root))
 
   it("is the built CLI only while every package's build is newer than all of its sources", async () => {
     expect(buildIsCurrent(root)).toBe(true)

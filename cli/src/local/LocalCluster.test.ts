@@ -3,19 +3,20 @@
  * only the starter its `afterAll` stops can reach it) leaves no process behind: the chain, and participants that
  * had not yet said they were ready, are stopped before `start` rejects and before the starter's `stop()` returns.
  */
-import { mkdtemp, readdir, rm } from "node:fs/promises"
+import { mkdtemp, readdir } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, describe, expect, it } from "vitest"
 import { descendants } from "@jointly/core/internal/testing/Processes"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "./LocalCluster.ts"
 
 const demo = (file: string) => fileURLToPath(new URL(`../../../examples/demo/${file}`, import.meta.url))
 
 const dirs: Array<string> = []
 afterAll(async () => {
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+  for (const dir of dirs) await removeDir(dir)
 })
 
 describe.skipIf(process.platform !== "linux")("LocalCluster.starter stopped while it starts", () => {

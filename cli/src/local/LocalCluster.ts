@@ -171,9 +171,9 @@ const spawnCli = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv, stderr: A
 /**
  * Ends a child process and waits for its exit, so that once `stop()` returns nothing of the cluster still writes
  * to its directories (a caller removes them next): SIGTERM (and SIGCONT, for one a test paused), then SIGKILL if
- * it is still there after `graceMs`.
+ * it is still there after `graceMs`. Tests that spawn a process of their own end it the same way.
  */
-const terminate = async (child: ChildProcess, graceMs = 10_000): Promise<void> => {
+export const terminate = async (child: ChildProcess, graceMs = 10_000): Promise<void> => {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise<void>((resolveExit) => child.once("exit", () => resolveExit()))
   child.kill("SIGTERM")

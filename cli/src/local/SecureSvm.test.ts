@@ -3,7 +3,7 @@
  * each reading its own third of bcw from a CSV file. The trained model must equal the exact fixed-point
  * trajectory computed in this process, and its precision/recall the float SVM's within 1 point.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -11,6 +11,7 @@ import * as Model from "@jointly/core/internal/protocols/secure-svm/Model"
 import { hyperOf, type Params, type Result } from "@jointly/core/internal/protocols/secure-svm/spec"
 import * as LocalCluster from "./LocalCluster.ts"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const source = datasetFile("bcw.csv")
 const names = ["north", "south", "east"]
@@ -47,7 +48,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await starter.stop()
-  await rm(dir, { recursive: true, force: true })
+  await removeDir(dir)
 })
 
 describe("SecureSVM over a local cluster", () => {

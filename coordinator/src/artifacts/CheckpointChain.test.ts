@@ -7,7 +7,7 @@
 import { Clock, Effect, Exit, Scope } from "effect"
 import { hexlify } from "ethers"
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { sha256 } from "multiformats/hashes/sha2"
@@ -17,6 +17,7 @@ import * as Envelope from "@jointly/core/internal/artifacts/Envelope"
 import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import * as CertificateFile from "@jointly/core/internal/artifacts/CertificateFile"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as CheckpointChain from "./CheckpointChain.ts"
 import * as dagJson from "@ipld/dag-json"
 import * as SealedArtifacts from "./SealedArtifacts.ts"
@@ -58,7 +59,7 @@ describe("CheckpointChain: every checkpoint anchored by one hash, superseded one
 
   afterAll(async () => {
     await run(Scope.close(scope, Exit.void))
-    rmSync(directory, { recursive: true, force: true })
+    await removeDir(directory)
   })
 
   /** The verifier's node as a block source: a block it cannot fetch is missing. */

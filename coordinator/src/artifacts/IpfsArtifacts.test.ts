@@ -5,7 +5,7 @@
  * and checks the plaintext against the result digest.
  */
 import { Cause, Effect, Exit, Layer, Scope } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -18,6 +18,7 @@ import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import type { TaskHistoryEntry } from "@jointly/core/internal/ledger/Ledger"
 import { digest } from "@jointly/core/internal/wire/Canonical"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as Verify from "../audit/Verify.ts"
 import * as VerifySources from "../audit/VerifySources.ts"
 import * as Sql from "../store/Sql.ts"
@@ -52,7 +53,7 @@ describe("artifacts on IPFS", () => {
   afterAll(async () => {
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await sql?.close()
-    rmSync(dir, { recursive: true, force: true })
+    await removeDir(dir)
   })
 
   const reader = Ecies.generateKeyPair()

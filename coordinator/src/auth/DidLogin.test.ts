@@ -10,7 +10,7 @@
  */
 import { randomUUID } from "node:crypto"
 import * as https from "node:https"
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
@@ -36,6 +36,7 @@ import * as Verify from "../audit/Verify.ts"
 import * as VerifySources from "../audit/VerifySources.ts"
 import * as F from "../testing/fixtures.ts"
 import * as TestCa from "@jointly/core/internal/testing/TestCa"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as Coordinator from "../Coordinator.ts"
 import * as ClientCertificates from "./ClientCertificates.ts"
 
@@ -119,7 +120,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await chain?.close()
   await starter.stop()
-  await rm(dir, { recursive: true, force: true })
+  await removeDir(dir)
 })
 
 const cli = Cli.run

@@ -3,7 +3,7 @@
  * the deployment reused, and the Effect-scoped form stopping the process.
  */
 import { existsSync } from "node:fs"
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -12,6 +12,7 @@ import { keccak256, SigningKey, toUtf8Bytes, Wallet } from "ethers"
 import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
 import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
 import { ChainError, newEventId, type LedgerClient } from "@jointly/core/internal/ledger/Ledger"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import { anvil, fundAccounts, resolveAnvilBinary, startAnvil, statePathOf, type Anvil } from "./Anvil.ts"
 import { deploymentPathOf, ensureDeployment } from "./Deployment.ts"
 
@@ -39,7 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await node?.stop()
-  await rm(dataDir, { recursive: true, force: true })
+  await removeDir(dataDir)
 })
 
 describe("anvil launcher", () => {
@@ -47,6 +48,19 @@ describe("anvil launcher", () => {
     const binary = resolveAnvilBinary()
     expect(binary).toMatch(/@foundry-rs[/\\]anvil-[a-z0-9]+-[a-z0-9]+[/\\]bin[/\\]anvil(\.exe)?$/)
     expect(existsSync(binary)).toBe(true)
+  })
+
+  it("a start whose process was blocked past its timeout takes the \"Listening on\" line waiting in the pipe", async () => {
+    // No data dir: the process is spawned and the timeout armed before startAnvil returns.
+    const starting = startAnvil({ chainId, startTimeoutMs: 1_000 })
+    // This process busy past the timeout (as a test's synchronous initdb beside the start was): anvil listens meanwhile.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5_000)
+    const started = await starting
+    try {
+      expect(BigInt(await jsonRpc<string>(started.rpcUrl, "eth_chainId", []))).toBe(BigInt(chainId))
+    } finally {
+      await started.stop()
+    }
   })
 
   it("keeps the chain, its logs and the deployment across a restart with the same data dir", async () => {
@@ -124,7 +138,7 @@ describe("anvil launcher", () => {
       expect((await ensureDeployment({ dataDir: otherDir, rpcUrl: fresh.rpcUrl, privateKey: supervisorKey })).reused).toBe(true)
     } finally {
       await fresh.stop()
-      await rm(otherDir, { recursive: true, force: true })
+      await removeDir(otherDir)
     }
   })
 

@@ -189,8 +189,11 @@ export const startAnvil = async (options: AnvilOptions = {}): Promise<Anvil> => 
   }
 
   const port = await new Promise<number | AnvilError>((resolve) => {
+    // Decided after the I/O already waiting: when this process's event loop was blocked past the timeout (a
+    // synchronous child process beside the start, a loaded machine), timers run before pending pipe reads, and a
+    // "Listening on" line sitting in the pipe lost to the timer.
     const timer = setTimeout(
-      () => resolve(new AnvilError({ reason: "Timeout", detail: `no "Listening on" within ${startTimeoutMs} ms` })),
+      () => setImmediate(() => resolve(new AnvilError({ reason: "Timeout", detail: `no "Listening on" within ${startTimeoutMs} ms` }))),
       startTimeoutMs
     )
     listening = (p) => {

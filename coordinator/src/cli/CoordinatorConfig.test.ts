@@ -2,7 +2,7 @@
  * `jointly coordinator --config`: one Schema over the file and the environment (the environment winning), paths
  * relative to the file, and the rules a config as a whole must keep (no plain HTTP on another interface).
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Redacted } from "effect"
@@ -11,6 +11,7 @@ import { describe, expect, it } from "vitest"
 import * as AccountKeystore from "../keys/AccountKeystore.ts"
 import * as EncryptionKey from "../keys/EncryptionKey.ts"
 import * as CoordinatorConfig from "./CoordinatorConfig.ts"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const file = "/srv/jointly/coordinator.json"
 const zero = "0x" + "00".repeat(20)
@@ -110,7 +111,7 @@ describe("CoordinatorConfig", () => {
       expect(computeAddress(EncryptionKey.publicKeyOf(Redacted.value(encryptionSecretKey!)))).toBe(encryption.address)
       expect((await CoordinatorConfig.materials({ ...c, encryptionKeystore: undefined }, passphrase)).encryptionSecretKey).toBeUndefined()
     } finally {
-      await rm(dir, { recursive: true, force: true })
+      await removeDir(dir)
     }
   })
 })

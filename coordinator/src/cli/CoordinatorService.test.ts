@@ -6,7 +6,7 @@
  * key's passphrase, or told to serve plain HTTP on another interface, it refuses to start, saying why.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { copyFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
+import { copyFile, mkdtemp, readFile, stat, writeFile } from "node:fs/promises"
 import { Effect, Exit, Scope } from "effect"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import { tmpdir } from "node:os"
@@ -18,11 +18,12 @@ import pg from "pg"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import * as TestCa from "@jointly/core/internal/testing/TestCa"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import { type Anvil, startAnvil } from "../chain/Anvil.ts"
 import { deploymentPathOf } from "../chain/Deployment.ts"
 import * as AccountKeystore from "../keys/AccountKeystore.ts"
 import * as Consortium from "../local/Consortium.ts"
-import { cliPath } from "@jointly/cli/internal/local/LocalCluster"
+import { cliPath, terminate } from "@jointly/cli/internal/local/LocalCluster"
 import * as Postgres from "../testing/Postgres.ts"
 
 const postgresMissing = Postgres.binaries() === undefined
@@ -91,10 +92,11 @@ describe.skipIf(postgresMissing)("the coordinator as a service", () => {
   }, 120_000)
 
   afterAll(async () => {
-    for (const child of children) if (child.exitCode === null) child.kill("SIGTERM")
+    // Waited for: a coordinator still closing its IPFS store would write into the directory removed below.
+    await Promise.all(children.map((child) => terminate(child)))
     await database?.stop()
     await anvil?.stop()
-    if (dir) await rm(dir, { recursive: true, force: true })
+    if (dir) await removeDir(dir)
   })
 
   it("serves HTTPS on PostgreSQL with its key from the keystore, and rotates its certificate on SIGHUP", async () => {

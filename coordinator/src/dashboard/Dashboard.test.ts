@@ -13,7 +13,7 @@
  */
 import { catchUpProbability } from "@jointly/core/internal/ledger/CatchUp"
 import { existsSync } from "node:fs"
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -25,6 +25,7 @@ import * as ModelToData from "@jointly/core/internal/governance/ModelToData"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import { modelRequestIdOf } from "@jointly/core/internal/ledger/GovernanceLedger"
 import { taskId as taskIdOf } from "@jointly/core/internal/task/TaskSpec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as Funding from "../chain/Funding.ts"
 import * as Consortium from "../local/Consortium.ts"
@@ -160,7 +161,7 @@ describe.skipIf(!existsSync(chromiumPath))("dashboard in chromium over a LocalCl
   afterAll(async () => {
     await browser?.close()
     await starter.stop()
-    if (dir) await rm(dir, { recursive: true, force: true })
+    if (dir) await removeDir(dir)
   })
 
   it("lists the consortium's members with their chain state", async () => {

@@ -4,7 +4,7 @@
  * (the others as the chain says), and verifying an unknown task is UnknownTask before anything reads the chain.
  * The chain here is an explicit stand-in (a ledger whose reads reject); Dashboard.test.ts runs the real one.
  */
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
@@ -12,6 +12,7 @@ import { getAddress } from "ethers"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { UnknownTask } from "@jointly/core/internal/api/Errors"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as Sql from "../store/Sql.ts"
 import * as TaskStore from "../store/TaskStore.ts"
 import * as ChainIndex from "../governance/ChainIndex.ts"
@@ -70,7 +71,7 @@ describe("dashboard reads", () => {
   })
   afterAll(async () => {
     await sql.close()
-    await rm(dir, { recursive: true, force: true })
+    await removeDir(dir)
   })
 
   it("lists an account the chain does not answer for as its own org in state Unknown", async () => {

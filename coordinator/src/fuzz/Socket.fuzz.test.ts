@@ -10,7 +10,7 @@
  * document declares, with random and hostile path parameters, queries, bodies and credentials. No answer may be a
  * 5xx, every refusal is a typed error (`_tag`), and the task stays as it was.
  */
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ApiClient from "@jointly/core/internal/api/Client"
 import * as Eip712 from "@jointly/core/internal/ledger/Eip712"
 import { events, WireErrorCode } from "@jointly/core/internal/wire/Messages"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as Consortium from "../local/Consortium.ts"
@@ -91,7 +92,7 @@ beforeAll(async () => {
 afterAll(async () => {
   socket?.close()
   await starter.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 }, 60_000)
 
 /** Sends one event and waits for the wire.error naming it (or `waitMs` of silence). */

@@ -5,7 +5,7 @@
  * DEK rotates and the grantee's key no longer opens what the owner releases next.
  */
 import { randomUUID } from "node:crypto"
-import { mkdtemp, rm } from "node:fs/promises"
+import { mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Wallet, getBytes, hexlify, keccak256, toUtf8Bytes } from "ethers"
@@ -14,6 +14,7 @@ import * as Ecies from "@jointly/core/internal/crypto/Ecies"
 import * as DidIdentity from "@jointly/core/internal/identity/DidIdentity"
 import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
 import type { GovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as DataKeys from "@jointly/participant/internal/governance/DataKeys"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import * as Consortium from "../local/Consortium.ts"
@@ -72,7 +73,7 @@ afterAll(async () => {
   await owner?.close()
   await grantee?.close()
   await starter.stop()
-  await rm(dir, { recursive: true, force: true })
+  await removeDir(dir)
 })
 
 describe("data keys delivered by ECIES and rotated on revocation", () => {

@@ -7,7 +7,7 @@
  * Fixtures: task T (initiator: the analyst; parties: north, south; result recipient: another member, "auditor"),
  * run to the end; a linear model in the model store trained by T's parties; an artifact uploaded by north.
  */
-import { mkdtemp, readFile, rm } from "node:fs/promises"
+import { mkdtemp, readFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -20,6 +20,7 @@ import * as ApiClient from "@jointly/core/internal/api/Client"
 import { taskId as taskIdOf, type TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
 import { makeGovernanceLedger } from "@jointly/core/internal/ledger/GovernanceLedger"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import type { DatasetSpec } from "@jointly/participant/internal/datasets/Dataset"
 import * as HumanToken from "@jointly/participant/internal/policy/HumanToken"
 import * as Consortium from "../local/Consortium.ts"
@@ -90,7 +91,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await starter.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 // ---------------------------------------------------------------- the probes: one request per route

@@ -7,7 +7,7 @@
  * DID reads (which a test takes down and brings back), the scheduler and the participant relay are stubs.
  */
 import { Effect } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as ApiClient from "@jointly/core/internal/api/Client"
 import type { DashboardSignInAck } from "@jointly/core/internal/wire/Messages"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as ArtifactStore from "../artifacts/ArtifactStore.ts"
 import * as Auth from "../auth/Auth.ts"
 import { DashboardReadFailed } from "../dashboard/Dashboard.ts"
@@ -151,13 +152,13 @@ beforeAll(async () => {
     await client.signIn()
     tokens[name] = client.token()!
   }
-}, 60_000)
+})
 
 afterAll(async () => {
   await attached?.close()
   await new Promise((r) => server.close(r))
   await sql?.close()
-  rmSync(dir, { recursive: true, force: true })
+  await removeDir(dir)
 })
 
 describe("handler refusals", () => {

@@ -4,7 +4,7 @@
  * that crashed between sending and recording adopts the transaction already on chain; a record whose block is
  * reorganised away (evm_snapshot / evm_revert) is sent again and lands exactly once.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
@@ -14,6 +14,7 @@ import * as Chain from "@jointly/core/internal/ledger/Chain"
 import { makeEthersLedger } from "@jointly/core/internal/ledger/EthersLedger"
 import { fromClient, reasonHash, type Addresses, type LedgerClient } from "@jointly/core/internal/ledger/Ledger"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as Log from "../Log.ts"
 import * as Sql from "../store/Sql.ts"
 import * as TaskStore from "../store/TaskStore.ts"
@@ -98,7 +99,7 @@ describe.each(nodeNames)("notary on %s", (nodeName) => {
     for (const close of closers.reverse()) await close().catch(() => undefined)
     await sql?.close()
     await node?.stop()
-    rmSync(dir, { recursive: true, force: true })
+    await removeDir(dir)
   })
 
   it("records every step once, in order, and calls them final only after the confirmations", async () => {

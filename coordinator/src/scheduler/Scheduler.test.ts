@@ -3,7 +3,7 @@
  * and what a failed first transition leaves — a task its holder must still open, offer again, and whose early
  * consents it must keep. The hub and the round engine are recording stand-ins — these paths only offer the task.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Deferred, Effect, Exit, Fiber, Layer } from "effect"
@@ -13,6 +13,7 @@ import type { CoordinatorSession } from "@jointly/core/internal/protocols/Protoc
 import type { RoundEngine, TaskHooks } from "@jointly/core/internal/runtime/RoundEngine"
 import { type TaskSpec, taskId } from "@jointly/core/internal/task/TaskSpec"
 import type { TaskOffer } from "@jointly/core/internal/wire/Messages"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import { AdmissionRefused, type Auth } from "../auth/Auth.ts"
 import * as Log from "../Log.ts"
 import * as Sql from "../store/Sql.ts"
@@ -43,7 +44,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await sql.close()
-  rmSync(dir, { recursive: true, force: true })
+  await removeDir(dir)
 })
 
 /**

@@ -8,7 +8,7 @@
  * admission registry's org read as OrgUnreadable, which admission answers Unavailable. A prediction the model
  * runtime fails is typed too: a failed computation Unavailable, a model it cannot run Tampered.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Cause, Effect, Exit } from "effect"
@@ -23,6 +23,7 @@ import * as Services from "../http/Services.ts"
 import * as Log from "../Log.ts"
 import * as ModelStore from "../models/ModelStore.ts"
 import { ModelRuntimeError, type ModelRuntimeApi } from "@jointly/core/internal/protocols/federated-learning/ModelRuntime"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as Sql from "./Sql.ts"
 import * as TaskStore from "./TaskStore.ts"
 
@@ -68,7 +69,7 @@ beforeAll(async () => {
   await sql.close()
 }, 60_000)
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(() => removeDir(dir))
 
 describe("typed read and write failures", () => {
   it("the artifact store: ArtifactStoreFailed naming the operation, for reads and writes", async () => {

@@ -3,13 +3,14 @@
  * assertions: lifecycle checks, exactly-once consents, the outbox written with each state change, restart
  * recovery of unfinished tasks, the named leases and a cluster role started again after a failed start.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Schema } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { TaskSpec } from "@jointly/core/internal/task/TaskSpec"
 import { IllegalTransition } from "@jointly/core/internal/task/Lifecycle"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as Bridge from "../cluster/Bridge.ts"
 import * as Cluster from "../cluster/Cluster.ts"
 import * as Leases from "../cluster/Leases.ts"
@@ -172,7 +173,7 @@ const exercise = (open: () => Promise<Sql.Sql>) => {
 
 describe("TaskStore on PGlite", () => {
   const dir = mkdtempSync(join(tmpdir(), "jointly-pglite-"))
-  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  afterAll(() => removeDir(dir))
   exercise(() => Sql.open(join(dir, "db")))
 })
 

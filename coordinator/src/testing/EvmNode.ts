@@ -6,12 +6,13 @@
  * transaction) is spoken here and in the embedded launcher only, never by the product's chain client.
  */
 import { spawn, type ChildProcess } from "node:child_process"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, writeFile } from "node:fs/promises"
 import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
 import { jsonRpc } from "@jointly/core/internal/ledger/Chain"
 import { ChainError } from "@jointly/core/internal/ledger/ChainError"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import { startAnvil } from "../chain/Anvil.ts"
 
 export const nodeNames = ["anvil", "hardhat"] as const
@@ -146,7 +147,7 @@ const startHardhat = async (): Promise<EvmNode> => {
       await exited
       clearTimeout(timer)
     }
-    await rm(configDir, { recursive: true, force: true })
+    await removeDir(configDir)
   }
   const chainId = BigInt(await jsonRpc<string>(rpcUrl, "eth_chainId", []))
   return withRpc("hardhat", rpcUrl, chainId, stop)

@@ -3,11 +3,13 @@
  * cluster in a temp dir, listening on a free loopback port, stopped and deleted afterwards. PostgreSQL
  * refuses to run as root, so as root the cluster belongs to the `postgres` system user.
  */
-import { execFileSync, spawn } from "node:child_process"
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
+import { execFile, spawn } from "node:child_process"
+import { chmodSync, existsSync, mkdtempSync, readdirSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { promisify } from "node:util"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 export const binaries = (): string | undefined => {
   const root = "/usr/lib/postgresql"
@@ -37,7 +39,9 @@ export const start = async () => {
   const run = (cmd: string, args: ReadonlyArray<string>) =>
     asRoot ? ["runuser", ["-u", "postgres", "--", join(bin, cmd), ...args]] as const : [join(bin, cmd), [...args]] as const
   const [initCmd, initArgs] = run("initdb", ["-D", data, "-U", "jointly", "--auth=trust", "-E", "UTF8"])
-  execFileSync(initCmd, initArgs, { stdio: "ignore" })
+  // Asynchronously: a synchronous initdb (seconds on a loaded machine) froze the test's event loop, and a start
+  // beside it (anvil in the same beforeAll) timed out with its ready line unread.
+  await promisify(execFile)(initCmd, initArgs)
   const port = await freePort()
   const [pgCmd, pgArgs] = run("postgres", ["-D", data, "-p", String(port), "-k", dir, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
   const url = `postgres://jointly@127.0.0.1:${port}/postgres`
@@ -63,7 +67,7 @@ export const start = async () => {
     const exited = new Promise((r) => server.once("exit", r))
     const [stopCmd, stopArgs] = run("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"])
     try {
-      execFileSync(stopCmd, stopArgs, { stdio: "ignore" })
+      await promisify(execFile)(stopCmd, stopArgs)
     } catch {
       server.kill("SIGKILL")
     }
@@ -80,7 +84,7 @@ export const start = async () => {
     },
     stop: async () => {
       await halt()
-      rmSync(dir, { recursive: true, force: true })
+      await removeDir(dir)
     }
   }
 }

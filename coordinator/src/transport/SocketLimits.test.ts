@@ -6,7 +6,7 @@
  * and the well-behaved participants stay connected and still compute a statistics task exactly.
  */
 import { randomBytes } from "node:crypto"
-import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { mkdir, mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Wallet } from "ethers"
@@ -26,6 +26,7 @@ import * as Coordinator from "../Coordinator.ts"
 import * as Consortium from "../local/Consortium.ts"
 import * as F from "../testing/fixtures.ts"
 import * as TestCa from "@jointly/core/internal/testing/TestCa"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as SocketLimits from "./SocketLimits.ts"
 
 const limits: SocketLimits.SocketLimits = {
@@ -104,7 +105,7 @@ afterAll(async () => {
   await coordinator?.close()
   await closeChain?.()
   await anvil?.stop()
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 /** A raw engine.io connection over WSS from `localAddress`: what a hostile client, not our client, would send. */

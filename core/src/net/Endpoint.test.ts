@@ -4,7 +4,7 @@
  * (UntrustedCertificate naming the host, whichever of fetch or the WebSocket met it), and plain http to a host
  * that is not loopback refused before anything is sent.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { createServer, type Server } from "node:https"
 import type { AddressInfo } from "node:net"
 import { tmpdir } from "node:os"
@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import WebSocket from "ws"
 import * as TestCa from "../testing/TestCa.ts"
 import * as Endpoint from "./Endpoint.ts"
+import { removeDir } from "../testing/TempDir.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "jointly-endpoint-"))
 let server: Server
@@ -31,7 +32,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((resolve) => server?.close(resolve))
-  rmSync(dir, { recursive: true, force: true })
+  await removeDir(dir)
 })
 
 describe("Endpoint", () => {

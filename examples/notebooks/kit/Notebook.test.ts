@@ -4,11 +4,12 @@
  * `startCluster` rejects. Each test points the kit's temporary directory (`os.tmpdir()`, from TMPDIR) at a
  * fresh folder of its own, so whatever the start wrote there is seen.
  */
-import { mkdtemp, readdir, rm } from "node:fs/promises"
+import { mkdtemp, readdir } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest"
 import { descendants } from "@jointly/core/internal/testing/Processes"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import { repoFile, startCluster } from "./Notebook.ts"
 
 const roots: Array<string> = []
@@ -16,7 +17,7 @@ afterEach(() => {
   vi.unstubAllEnvs()
 })
 afterAll(async () => {
-  for (const root of roots) await rm(root, { recursive: true, force: true })
+  for (const root of roots) await removeDir(root)
 })
 
 /** A fresh folder that `os.tmpdir()` returns until the test ends. */

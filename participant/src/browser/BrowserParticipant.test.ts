@@ -8,7 +8,7 @@
  * task over north, south and web must give exactly the result of the same task over north, south and east.
  */
 import { existsSync, readFileSync } from "node:fs"
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -21,6 +21,7 @@ import type { Params } from "@jointly/core/internal/protocols/joint-statistics/s
 import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
 import type * as VerticalSpec from "@jointly/core/internal/protocols/vertical/spec"
 import { sha256Digest } from "@jointly/core/internal/wire/Canonical"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 import { digitsParams, loadDigits, nonIid } from "../modeling/DigitsFixture.ts"
 import * as PageServer from "./testing/PageServer.ts"
@@ -259,7 +260,7 @@ describe.skipIf(!existsSync(chromiumPath))("a browser participant beside Node pa
     await browser?.close()
     await pageServer?.close()
     await starter.stop()
-    if (dir) await rm(dir, { recursive: true, force: true })
+    if (dir) await removeDir(dir)
   })
 
   it("joint statistics with a Node party dropping out after masking: exactly the all-Node result", async () => {

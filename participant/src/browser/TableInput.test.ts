@@ -5,7 +5,7 @@
  * and a Parquet file with a missing column, a null value or a codec the reader lacks (LZO) fails with a
  * DatasetError naming the file, column and row or codec.
  */
-import { readFile, mkdtemp, rm } from "node:fs/promises"
+import { readFile, mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -14,6 +14,7 @@ import { parquetMetadata } from "hyparquet"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { DatasetError } from "@jointly/core/internal/data/DatasetError"
 import type { ColumnSpec } from "@jointly/core/internal/data/Tabular"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as TableInput from "./TableInput.ts"
 
 const repo = fileURLToPath(new URL("../../../", import.meta.url))
@@ -67,7 +68,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 const failure = async (input: TableInput.TableInput) => {

@@ -11,9 +11,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Lifecycle from "./Lifecycle.ts"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const root = mkdtempSync(join(tmpdir(), "jointly-lifecycle-"))
-afterAll(() => rmSync(root, { recursive: true, force: true }))
+afterAll(() => removeDir(root))
 
 /** A host whose signals the test sends; its exit codes and events are recorded. */
 const testHost = () => {

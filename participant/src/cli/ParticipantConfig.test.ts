@@ -1,9 +1,10 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { pinRetryOf } from "@jointly/core/internal/artifacts/IpfsConfig"
 import * as TestCa from "@jointly/core/internal/testing/TestCa"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as ParticipantConfig from "./ParticipantConfig.ts"
 
 let dir: string
@@ -18,7 +19,7 @@ describe("participant.json's ipfs section", () => {
     dir = await mkdtemp(join(tmpdir(), "jointly-participant-config-"))
   })
   afterAll(async () => {
-    if (dir) await rm(dir, { recursive: true, force: true })
+    if (dir) await removeDir(dir)
   })
 
   it("decodes the pin retry settings the agent's Pinner uses, and refuses ones out of bounds naming the field", async () => {
@@ -37,7 +38,7 @@ describe("participant.json's clientCertificate", () => {
     certs = await mkdtemp(join(tmpdir(), "jointly-participant-client-cert-"))
   })
   afterAll(async () => {
-    if (certs) await rm(certs, { recursive: true, force: true })
+    if (certs) await removeDir(certs)
   })
 
   it("reads the certificate and key (relative to the file) into the trust the agent presents, and refuses a file that holds no key", async () => {
@@ -60,7 +61,7 @@ describe("participant.json's consentKey and loginKey", () => {
     keys = await mkdtemp(join(tmpdir(), "jointly-participant-delegate-keys-"))
   })
   afterAll(async () => {
-    if (keys) await rm(keys, { recursive: true, force: true })
+    if (keys) await removeDir(keys)
   })
 
   const chain = { rpcUrl: "http://127.0.0.1:1", registry: "0x1", timelock: "0x2", catalog: "0x3", grants: "0x4", modelRequests: "0x5", settlement: "0x6", governance: "0x7", certificates: "0x8" }

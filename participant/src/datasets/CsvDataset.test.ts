@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -7,10 +7,11 @@ import * as BadCsv from "../testing/BadCsv.ts"
 import * as CsvDataset from "./CsvDataset.ts"
 import { type CsvSpec, DatasetError } from "./Dataset.ts"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const pimaSource = datasetFile("pima.csv")
 const dir = mkdtempSync(join(tmpdir(), "jointly-datasets-"))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(() => removeDir(dir))
 
 const write = (name: string, text: string) => {
   const file = join(dir, name)

@@ -4,15 +4,16 @@
  */
 import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
-import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { mkdir, mkdtemp } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import * as DuckDb from "./DuckDb.ts"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const dirs: Array<string> = []
 afterAll(async () => {
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+  for (const dir of dirs) await removeDir(dir)
 })
 
 describe("DuckDb spill directories", () => {

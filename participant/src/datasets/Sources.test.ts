@@ -7,7 +7,7 @@
 import { Effect, Layer, Stream } from "effect"
 import { DuckDBInstance } from "@duckdb/node-api"
 import pg from "pg"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -17,6 +17,7 @@ import { binOf } from "@jointly/core/internal/data/Bins"
 import * as Local from "@jointly/core/internal/data/Local"
 import * as MemorySource from "@jointly/core/internal/data/MemorySource"
 import { type DataSource, LocalData, type SummaryRequest, type Where } from "@jointly/core/internal/data/Tabular"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as Postgres from "@jointly/coordinator/internal/testing/Postgres"
 import * as BadCsv from "../testing/BadCsv.ts"
 import * as CsvDataset from "./CsvDataset.ts"
@@ -126,7 +127,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await sources.close()
   await server?.stop()
-  rmSync(dir, { recursive: true, force: true })
+  await removeDir(dir)
 })
 
 /** The old path, written out: every matching row's value scaled by FixedPoint.scale and summed in BigInt. */

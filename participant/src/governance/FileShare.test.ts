@@ -12,7 +12,7 @@
  * once; only the supervisor arbitrates. Every balance is read on chain. The window itself changes only through a
  * passed vote (Governance.proposeCall, queued and run by the timelock), and only for requests paid afterwards.
  */
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect, Exit, Scope } from "effect"
@@ -26,6 +26,7 @@ import { cidHashOf, makeFileExchangeLedger, type FileExchangeLedger } from "@joi
 import * as GovernanceLedger from "@jointly/core/internal/ledger/GovernanceLedger"
 import type { ChainClient } from "@jointly/core/internal/ledger/Chain"
 import * as FileExchangeContract from "@jointly/core/internal/ledger/generated/FileExchange"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import { revertOf, startNode, type EvmNode } from "@jointly/coordinator/internal/testing/EvmNode"
 import * as FileShare from "./FileShare.ts"
@@ -102,7 +103,7 @@ describe("FileShare: encrypted files on IPFS with upload and download fees", () 
     for (const scope of scopes.reverse()) await Effect.runPromise(Scope.close(scope, Exit.void))
     for (const c of close) await c()
     await node?.stop()
-    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+    for (const dir of dirs) await removeDir(dir)
   })
 
   const points = (m: Member | string) => supervisor.points(m in keys ? new Wallet(keys[m as Member]).address : m)

@@ -3,19 +3,20 @@
  * before the host restarted), and the host's start clears what nothing resumes from — fresh directories, and
  * resumable ones left untouched past the keeping time — but keeps the others.
  */
-import { mkdtemp, readdir, rm, stat, utimes } from "node:fs/promises"
+import { mkdtemp, readdir, stat, utimes } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import * as SpillFiles from "./SpillFiles.ts"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 let dataDir: string
 beforeEach(async () => {
   dataDir = await mkdtemp(join(tmpdir(), "jointly-spill-"))
 })
 afterEach(async () => {
-  await rm(dataDir, { recursive: true, force: true })
+  await removeDir(dataDir)
 })
 
 const bytes = (...values: Array<number>) => Uint8Array.from(values)

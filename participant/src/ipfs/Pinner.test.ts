@@ -6,13 +6,14 @@
  * blocks and pinned after it starts again.
  */
 import { Effect, Exit, Scope } from "effect"
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Wallet } from "ethers"
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest"
 import { cidOf } from "@jointly/core/internal/artifacts/Blocks"
 import type { ArtifactBlocksShape } from "@jointly/core/internal/artifacts/Blocks"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as HeliaBlocks from "@jointly/backends/internal/ipfs/HeliaBlocks"
 import * as Pinner from "./Pinner.ts"
 import * as OwedPins from "./OwedPins.ts"
@@ -100,7 +101,7 @@ describe("Pinner: pins still owed survive a restart", () => {
 
   afterAll(async () => {
     await run(Scope.close(holderScope, Exit.void))
-    rmSync(dir, { recursive: true, force: true })
+    await removeDir(dir)
   })
 
   /** The party as a process would start it: its node on `dir`, the owed pins read from there. */

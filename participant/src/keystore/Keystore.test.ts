@@ -1,14 +1,15 @@
 import { Effect, Redacted } from "effect"
 import { encryptKeystoreJson, getBytes, SigningKey, verifyMessage, Wallet } from "ethers"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { inspect } from "node:util"
 import { afterAll, describe, expect, it } from "vitest"
 import * as Keystore from "./Keystore.ts"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const root = mkdtempSync(join(tmpdir(), "jointly-keystore-"))
-afterAll(() => rmSync(root, { recursive: true, force: true }))
+afterAll(() => removeDir(root))
 
 describe("Keystore", () => {
   it("creates an encrypted identity on first start and loads the same one afterwards", async () => {

@@ -1,12 +1,13 @@
 import { Effect } from "effect"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import * as ConsentPolicy from "./ConsentPolicy.ts"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const dir = mkdtempSync(join(tmpdir(), "jointly-policy-"))
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(() => removeDir(dir))
 
 const ALICE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 const MALLORY = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"

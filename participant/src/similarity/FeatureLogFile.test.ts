@@ -3,13 +3,14 @@
  * of order, or a dataset name that would leave the data dir fail with InvalidIndexLog naming the problem, and a
  * missing log is the dataset alone.
  */
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { FeatureLog } from "@jointly/core/internal/protocols/similarity/FeatureIndex"
 import type { ParticipantFailure } from "@jointly/core/internal/protocols/Protocol"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as FeatureLogFile from "./FeatureLogFile.ts"
 
 let dir: string
@@ -17,7 +18,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-feature-log-"))
 })
 afterAll(async () => {
-  await rm(dir, { recursive: true, force: true })
+  await removeDir(dir)
 })
 
 const epochsOf = (dataDir: string | undefined, dataset: string) =>

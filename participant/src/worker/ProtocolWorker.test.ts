@@ -10,7 +10,7 @@ import { Schema } from "effect"
 import { Wallet } from "ethers"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
-import { copyFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { threadId } from "node:worker_threads"
@@ -23,6 +23,7 @@ import { type CsvSpec, DatasetError } from "../datasets/Dataset.ts"
 import * as ProtocolWorker from "./ProtocolWorker.ts"
 import * as TestProtocols from "./test-protocols.ts"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 
 const pimaSource = datasetFile("pima.csv")
 const testProtocols = new URL("./test-protocols.ts", import.meta.url)
@@ -43,7 +44,7 @@ beforeAll(() => {
     ]
   }
 })
-afterAll(() => rmSync(dir, { recursive: true, force: true }))
+afterAll(() => removeDir(dir))
 
 const wallet = Wallet.createRandom()
 const peers = [Wallet.createRandom().address, Wallet.createRandom().address]

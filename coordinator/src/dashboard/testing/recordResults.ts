@@ -12,7 +12,7 @@
  * prediction.encrypted-linear needs modeling.secure-svm).
  * Run it again when a result's Schema changes; the files hold only what the API returns to a recipient.
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -20,6 +20,7 @@ import { Schema } from "effect"
 import { artifactId, LinearArtifact } from "@jointly/core/internal/models/ModelArtifact"
 import * as VerticalReference from "@jointly/core/internal/protocols/vertical/Reference"
 import { datasetFile } from "@jointly/core/internal/testing/Datasets"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as LocalCluster from "@jointly/cli/internal/local/LocalCluster"
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
@@ -174,7 +175,7 @@ const main = async () => {
       await cluster.stop()
     }
   } finally {
-    await rm(dir, { recursive: true, force: true })
+    await removeDir(dir)
   }
 }
 

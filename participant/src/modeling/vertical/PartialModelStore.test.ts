@@ -6,7 +6,7 @@
  * PartialModelError, and a prediction task over a tampered file fails naming that party.
  */
 import { readFileSync } from "node:fs"
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises"
+import { mkdtemp, readFile, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -22,6 +22,7 @@ import * as PartialModels from "@jointly/core/internal/protocols/vertical/Partia
 import * as Reference from "@jointly/core/internal/protocols/vertical/Reference"
 import type * as Spec from "@jointly/core/internal/protocols/vertical/spec"
 import * as InMemoryHost from "@jointly/core/internal/testing/InMemoryHost"
+import { removeDir } from "@jointly/core/internal/testing/TempDir"
 import * as PartialModelStore from "./PartialModelStore.ts"
 
 const example = (name: string) => fileURLToPath(new URL(`../../../../examples/query/${name}`, import.meta.url))
@@ -43,7 +44,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "jointly-partial-models-"))
 })
 afterAll(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true })
+  if (dir) await removeDir(dir)
 })
 
 const flip = (reason: Effect.Effect<unknown, PartialModels.PartialModelError>) => Effect.runPromise(Effect.flip(reason))
