@@ -87,7 +87,7 @@ describe("participant.json's PostgreSQL connectionEnv", () => {
     configs = await mkdtemp(join(tmpdir(), "jointly-participant-connection-env-"))
   })
   afterAll(async () => {
-    if (configs) await rm(configs, { recursive: true, force: true })
+    await removeDir(configs)
   })
 
   it("reads the connection string from the environment it is given, never the process's, and names a variable that one lacks", async () => {
