@@ -48,7 +48,7 @@ describe("modeling.horizontal-fl over LocalCluster", () => {
           : {})
       }))
     })
-  }, 120_000)
+  }, 300_000)
 
   afterAll(async () => {
     await starter.stop()

@@ -88,7 +88,7 @@ describe.skipIf(postgresMissing)("the coordinator as a service", () => {
       // Its embedded IPFS node, blocks on disk beside the config.
       ipfs: { directory: "ipfs" }
     }))
-  }, 120_000)
+  }, 300_000)
 
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null) child.kill("SIGTERM")
