@@ -29,7 +29,7 @@ beforeAll(async () => {
     coordinatorProcess: true,
     parties: pima.parties
   })
-}, 120_000)
+}, 300_000)
 
 afterAll(async () => {
   for (const p of cluster?.parties ?? []) if (p.process.exitCode === null) p.process.kill("SIGCONT")

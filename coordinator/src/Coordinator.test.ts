@@ -104,7 +104,7 @@ beforeAll(async () => {
         : {})
     }))
   })
-}, 120_000)
+}, 300_000)
 
 afterAll(async () => {
   await starter.stop()

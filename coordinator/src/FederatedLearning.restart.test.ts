@@ -63,7 +63,7 @@ describe("modeling.horizontal-fl across a coordinator crash", () => {
       ipfs: true,
       parties: names.map((name, i) => ({ name, datasets: [{ name: "digits", file: files[i]!, columns }] }))
     })
-  }, 120_000)
+  }, 300_000)
 
   afterAll(async () => {
     await starter.stop()

@@ -49,7 +49,7 @@ describe("modeling.horizontal-fl over LocalCluster", () => {
           : {})
       }))
     })
-  }, 120_000)
+  }, 300_000)
 
   afterAll(async () => {
     await starter.stop()

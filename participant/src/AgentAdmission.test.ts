@@ -4,7 +4,8 @@
  * Unavailable once, its nonce store failing once mid-spend (NonceUnsettled) — is a `refused` event but leaves
  * `connected` pending, and the agent is admitted on a later try (after NonceUnsettled only with a fresh nonce: the
  * unsettled one is spent). A verdict on the org (OrgSuspended) rejects `connected` with that code, and the agent
- * keeps asking on the same schedule, so an org restored (or dropped, then restored) is admitted again.
+ * keeps asking on the same schedule, so an org restored (or dropped, then restored) is admitted again. An
+ * address out of its connection budget (RateLimited, refilling with time) is a passing refusal too.
  */
 import { Effect } from "effect"
 import { Wallet } from "ethers"
@@ -13,6 +14,7 @@ import * as Endpoint from "@jointly/core/internal/net/Endpoint"
 import { OrgUnreadable } from "@jointly/coordinator/internal/auth/Auth"
 import * as LoopbackHub from "@jointly/coordinator/internal/testing/LoopbackHub"
 import * as LossySpent from "@jointly/coordinator/internal/testing/LossySpent"
+import * as SocketLimits from "@jointly/coordinator/internal/transport/SocketLimits"
 import * as AgentSession from "./AgentSession.ts"
 import type { Runner } from "./host/Runner.ts"
 
@@ -52,15 +54,15 @@ const idleRunner: Runner = {
   close: () => Promise.resolve()
 }
 
-/** An agent of a fresh org connecting to the hub, and the admission refusals it reported. */
-const start = (state: "Audited" | "Suspended" | "UnreadableOnce") => {
+/** An agent of a fresh org connecting to `to` (this file's hub unless told), and the admission refusals it reported. */
+const start = (state: "Audited" | "Suspended" | "UnreadableOnce", to: LoopbackHub.LoopbackHub = hub) => {
   const wallet = new Wallet(Wallet.createRandom().privateKey)
   orgs.set(wallet.address, state)
   const refused: Array<string> = []
   const agent = AgentSession.connect(
     { wallet, policy: () => ({ decision: "reject", reason: "no tasks in this test" }) },
     {
-      endpoint: Endpoint.make(hub.url),
+      endpoint: Endpoint.make(to.url),
       runner: idleRunner,
       listeners: new Set([(event) => void (event.type === "refused" && refused.push(event.code))])
     }
@@ -94,6 +96,27 @@ describe("admission refused for the coordinator's passing trouble", () => {
     expect(agent.isConnected()).toBe(true)
     // The same nonce again would be UnknownNonce, a final refusal: the later try signed a new one.
     expect(refused).toEqual(["NonceUnsettled"])
+  })
+})
+
+describe("admission refused for the address's connection budget", () => {
+  // Three connections a minute: an admission takes two (the engine connection, then the namespace's), so a second
+  // participant behind the same address is let in at the engine and refused RateLimited at the namespace.
+  let limited: LoopbackHub.LoopbackHub | undefined
+  afterAll(() => limited?.close())
+
+  it("RateLimited is a passing refusal: reported, `connected` left pending while the budget refills", async () => {
+    limited = await LoopbackHub.start({ limits: { ...SocketLimits.defaults, connectionsPerAddress: { limit: 3, windowMs: 60_000 } } })
+    await start("Audited", limited).agent.connected
+    const { agent, refused } = start("Audited", limited)
+    await next(agent, "refused")
+    expect(refused).toEqual(["RateLimited"])
+    // A verdict on the org would have rejected `connected` in the same turn as the refusal.
+    const outcome = await Promise.race([
+      agent.connected.then(() => "admitted", (e: unknown) => `rejected: ${String(e)}`),
+      new Promise((resolve) => setTimeout(() => resolve("pending"), 200))
+    ])
+    expect(outcome).toBe("pending")
   })
 })
 

@@ -146,8 +146,9 @@ export const reconnection = Schedule.min([Schedule.exponential("250 millis"), Sc
  * How the session asks the same instance again when it answered but did not admit this org: exponential backoff
  * from 500 ms, never more than 30 s apart, jittered so that a consortium's participants do not all return in the
  * same instant to a coordinator whose chain node just came back. It is the one rule for every such answer:
- * - a refusal that is the coordinator's passing trouble (Admission.isTransient: Unavailable, NonceUnsettled): the
- *   same org is admitted once it recovers, so `connected` stays pending meanwhile;
+ * - a passing refusal (Admission.isTransient: Unavailable, NonceUnsettled — the coordinator's own trouble — and
+ *   RateLimited, the address's connection budget spent): the same org is admitted once it recovers or the budget
+ *   refills, so `connected` stays pending meanwhile;
  * - a verdict on the org (OrgSuspended, KeyNotAuthorized, ...): it rejects `connected`, but a participant is a
  *   service and the verdict may be lifted (the supervisor restores the org, a key is published in its DID), so it
  *   keeps asking — rarely, once the backoff reaches 30 s — and comes back without a restart;

@@ -44,7 +44,7 @@ beforeAll(async () => {
       datasets: [{ name: "bcw", file: files[i]!, columns: columns.map((c) => ({ name: c, type: c === "id" ? ("string" as const) : ("integer" as const) })) }]
     }))
   })
-}, 120_000)
+}, 300_000)
 
 afterAll(async () => {
   await starter.stop()

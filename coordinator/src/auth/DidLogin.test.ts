@@ -318,7 +318,7 @@ describe("TLS client certificates bound to the DID", () => {
     closing.push(() => ledger.close(), async () => governance?.close())
     tlsCoordinator = await Coordinator.start({ store: join(dir, "tls-store"), ledger, governance, host: "127.0.0.1", port: 0, tls: { cert: server.cert, key: server.key }, clientCertificates: true })
     closing.unshift(() => tlsCoordinator.close())
-  }, 60_000)
+  }, 180_000)
 
   afterAll(async () => {
     for (const close of closing) await close()

@@ -89,7 +89,7 @@ describe.skipIf(postgresMissing)("the coordinator as a service", () => {
       // Its embedded IPFS node, blocks on disk beside the config.
       ipfs: { directory: "ipfs" }
     }))
-  }, 120_000)
+  }, 300_000)
 
   afterAll(async () => {
     // Waited for: a coordinator still closing its IPFS store would write into the directory removed below.

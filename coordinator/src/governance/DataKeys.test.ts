@@ -67,7 +67,7 @@ beforeAll(async () => {
     dir: join(dir, "owner-keys"),
     encryptionKeyOf: async (account) => (await dids.resolve(account)).encryptionKeys.at(-1)
   })
-}, 120_000)
+}, 300_000)
 
 afterAll(async () => {
   await owner?.close()

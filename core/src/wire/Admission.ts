@@ -29,13 +29,15 @@ export const AdmissionCode = Schema.Literals([
 export type AdmissionCode = typeof AdmissionCode.Type
 
 /**
- * Whether a refusal is the coordinator's own passing trouble rather than its verdict on the org: Unavailable (it
- * could not read the chain, a DID or its nonce store) and NonceUnsettled (its nonce store failed mid-spend). The
- * same org, unchanged, is admitted once the coordinator recovers, so a participant keeps trying (with a fresh nonce
- * each time) and does not report the refusal to its embedder as final. Every other code — the org's state, its
+ * Whether a refusal is passing rather than the coordinator's verdict on the org: Unavailable (it could not read the
+ * chain, a DID or its nonce store), NonceUnsettled (its nonce store failed mid-spend) and RateLimited (the
+ * transport's connection budget of the participant's address ran out — a few handshakes missed on a slow link or
+ * a busy machine, or other hosts behind the same NAT — and refills with time). The same org, unchanged, is
+ * admitted later, so a participant keeps trying (with a fresh nonce each time, on its backoff, which lets the
+ * budget refill) and does not report the refusal to its embedder as final. Every other code — the org's state, its
  * keys, its signature — stands until the org changes. Takes a string: a newer coordinator's codes are not transient.
  */
-export const isTransient = (code: string): boolean => code === "Unavailable" || code === "NonceUnsettled"
+export const isTransient = (code: string): boolean => code === "Unavailable" || code === "NonceUnsettled" || code === "RateLimited"
 
 export class AdmissionRefused extends Schema.TaggedError<AdmissionRefused>()("AdmissionRefused", {
   /** An AdmissionCode from this coordinator; kept open so a newer coordinator's codes still reach the embedder. */
