@@ -198,7 +198,7 @@ export const make = (options: HeliaOptions = {}) =>
         catch: failed("start")
       })),
       // Closing must not fail the scope: a store that does not close cleanly is reported. The stores close even
-      // when the node's stop failed: once the scope is closed nothing writes to the directory (`writeGate`).
+      // when the node's stop failed: once the scope is closed nothing writes to the directory (`closingWrites`).
       (node) => Effect.tryPromise(async () => {
         try {
           await node.stop()
