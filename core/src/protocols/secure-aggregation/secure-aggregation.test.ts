@@ -135,6 +135,22 @@ describe("secure aggregation", () => {
     expect((error as ProtocolError).detail).toContain("needed 5, available 4")
   })
 
+  it("names each missing participant with why: offline (it left) or no reply in time (it stayed silent)", async () => {
+    const inputs = randomInputs(5, 4, 64)
+    const host = setup(inputs, {
+      1: [{ kind: "dropout", fromStage: Spec.maskedInput.name }],
+      3: [{ kind: "hang", fromStage: Spec.maskedInput.name }]
+    })
+    const error = await Effect.runPromise(
+      Effect.flip(host.run((session) => runSecureAggregation(session, { vectorLength: 4, bits: 64, dropoutTolerance: 0, timeoutMs: 300 })))
+    )
+    expect(error).toMatchObject({ _tag: "ProtocolError", reason: "TooManyDropouts" })
+    const detail = (error as ProtocolError).detail
+    expect(detail).toContain(`${host.participants[1]} offline`)
+    expect(detail).toContain(`${host.participants[3]} no reply in time`)
+    expect(detail).toContain("needed 5, available 3")
+  })
+
   it("rejects a threshold that is not a strict majority, on the coordinator and on the participants", async () => {
     const host = setup(randomInputs(4, 2, 64))
     const error = await Effect.runPromise(
